@@ -1,0 +1,7 @@
+//! Scalar: a minimalist pub/sub chat protocol over TCP, framed as a two-byte little-endian
+//! length plus one CBOR item.
+//!
+//! - [`proto`]: the wire format, sans IO.
+#![warn(missing_docs)]
+
+pub mod proto;

@@ -1,0 +1,402 @@
+//! Decoding a frame's payload into a [`Msg`] that borrows from it.
+//!
+//! Two passes: first every known key's value is collected into a table (skipping unknown keys,
+//! refusing duplicates), then the message type picks its fields from the table. The table keeps
+//! `seq` even when a later field is bad, so an Error can name the request it refuses.
+
+use super::cbor::{CborError, Item, Reader};
+use super::error::ErrorCode;
+use super::id::MsgId;
+use super::key::{KEY_COUNT, Key, MsgType};
+use super::msg::*;
+use super::name::{Name, NameError};
+use std::fmt;
+
+/// Why a payload is not a valid message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// A zero-length frame.
+    Empty,
+    /// Not well-formed CBOR of the accepted subset.
+    Cbor(CborError),
+    /// Bytes after the one CBOR item.
+    Trailing,
+    /// The item is not a map.
+    NotAMap,
+    /// A known key appears twice.
+    DuplicateKey(Key),
+    /// No type key (0), or its value is not an unsigned integer.
+    NoType,
+    /// A type number this implementation does not know.
+    UnknownType(u64),
+    /// A required field is absent.
+    Missing(Key),
+    /// A field has the wrong CBOR type.
+    WrongType(Key),
+    /// A number is outside its field's range, or a list too long.
+    OutOfRange(Key),
+    /// A name field breaks the grammar.
+    BadName(Key, NameError),
+    /// The body exceeds [`MAX_BODY`].
+    BodyTooLarge(usize),
+    /// The content type is empty, too long, or not printable ASCII.
+    BadCtype,
+    /// The reason exceeds [`MAX_REASON`].
+    ReasonTooLong,
+}
+
+impl DecodeError {
+    /// The error code a server answers this with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::Empty => ErrorCode::EmptyFrame,
+            DecodeError::Cbor(CborError::InvalidUtf8) => ErrorCode::BadUtf8,
+            DecodeError::UnknownType(_) => ErrorCode::UnknownType,
+            DecodeError::Missing(_) => ErrorCode::MissingField,
+            DecodeError::BadName(Key::User, _) => ErrorCode::BadId,
+            DecodeError::BadName(..) => ErrorCode::BadTopic,
+            DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
+            DecodeError::BadCtype => ErrorCode::BadCtype,
+            DecodeError::ReasonTooLong => ErrorCode::FieldTooLong,
+            _ => ErrorCode::Malformed,
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Empty => write!(f, "empty frame"),
+            DecodeError::Cbor(e) => write!(f, "invalid CBOR: {e:?}"),
+            DecodeError::Trailing => write!(f, "bytes after the CBOR item"),
+            DecodeError::NotAMap => write!(f, "message is not a CBOR map"),
+            DecodeError::DuplicateKey(k) => write!(f, "duplicate key {}", k.label()),
+            DecodeError::NoType => write!(f, "missing or invalid type"),
+            DecodeError::UnknownType(t) => write!(f, "unknown message type {t}"),
+            DecodeError::Missing(k) => write!(f, "missing field {}", k.label()),
+            DecodeError::WrongType(k) => write!(f, "field {} has the wrong type", k.label()),
+            DecodeError::OutOfRange(k) => write!(f, "field {} is out of range", k.label()),
+            DecodeError::BadName(k, e) => write!(f, "{}: {e}", k.label()),
+            DecodeError::BodyTooLarge(n) => write!(f, "body of {n} bytes exceeds {MAX_BODY}"),
+            DecodeError::BadCtype => write!(f, "ctype must be 1-{MAX_CTYPE} printable ASCII bytes"),
+            DecodeError::ReasonTooLong => write!(f, "reason exceeds {MAX_REASON} bytes"),
+        }
+    }
+}
+
+impl From<CborError> for DecodeError {
+    fn from(e: CborError) -> Self {
+        DecodeError::Cbor(e)
+    }
+}
+
+/// A payload that failed to decode, with the request number when it could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected {
+    /// The `seq` of the refused request, if known.
+    pub seq: Option<u32>,
+    /// What was wrong.
+    pub error: DecodeError,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Uint(u64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Bool(bool),
+    Array(usize, &'a [u8]),
+    Other,
+}
+
+/// Values of known keys; `null` counts as absent.
+struct Fields<'a>([Option<Value<'a>>; KEY_COUNT]);
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+impl<'a> Fields<'a> {
+    fn parse(&mut self, payload: &'a [u8]) -> Result<()> {
+        if payload.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        let mut r = Reader::new(payload);
+        let Item::Map(pairs) = r.item()? else {
+            return Err(DecodeError::NotAMap);
+        };
+        let mut seen = 0u32;
+        for _ in 0..pairs {
+            let mut probe = r.clone();
+            let key = match probe.item()? {
+                Item::Uint(k) => Key::from_u64(k),
+                _ => None,
+            };
+            let Some(key) = key else {
+                r.skip()?;
+                r.skip()?;
+                continue;
+            };
+            r = probe;
+            let bit = 1u32 << key as u8;
+            if seen & bit != 0 {
+                return Err(DecodeError::DuplicateKey(key));
+            }
+            seen |= bit;
+            self.0[key as usize] = value(&mut r, payload)?;
+        }
+        if !r.is_empty() {
+            return Err(DecodeError::Trailing);
+        }
+        Ok(())
+    }
+
+    fn get(&self, k: Key) -> Option<Value<'a>> {
+        self.0[k as usize]
+    }
+
+    fn uint(&self, k: Key) -> Result<Option<u64>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Uint(v)) => Ok(Some(v)),
+            Some(_) => Err(DecodeError::WrongType(k)),
+        }
+    }
+
+    fn u32(&self, k: Key) -> Result<Option<u32>> {
+        self.uint(k)?
+            .map(|v| u32::try_from(v).map_err(|_| DecodeError::OutOfRange(k)))
+            .transpose()
+    }
+
+    fn text(&self, k: Key) -> Result<Option<&'a str>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Text(v)) => Ok(Some(v)),
+            Some(_) => Err(DecodeError::WrongType(k)),
+        }
+    }
+
+    fn bool(&self, k: Key) -> Result<Option<bool>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Bool(v)) => Ok(Some(v)),
+            Some(_) => Err(DecodeError::WrongType(k)),
+        }
+    }
+
+    fn id(&self, k: Key) -> Result<Option<MsgId>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Bytes(b)) => MsgId::from_slice(b).map(Some).ok_or(DecodeError::WrongType(k)),
+            Some(_) => Err(DecodeError::WrongType(k)),
+        }
+    }
+
+    fn name(&self, k: Key) -> Result<Option<Name<'a>>> {
+        self.text(k)?
+            .map(|t| Name::parse(t).map_err(|e| DecodeError::BadName(k, e)))
+            .transpose()
+    }
+
+    fn reason(&self) -> Result<Option<&'a str>> {
+        match self.text(Key::Reason)? {
+            Some(r) if r.len() > MAX_REASON => Err(DecodeError::ReasonTooLong),
+            r => Ok(r),
+        }
+    }
+
+    fn ctype(&self) -> Result<Option<&'a str>> {
+        match self.text(Key::Ctype)? {
+            Some(c)
+                if c.is_empty() || c.len() > MAX_CTYPE || !c.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+            {
+                Err(DecodeError::BadCtype)
+            }
+            c => Ok(c),
+        }
+    }
+
+    fn body(&self) -> Result<Body<'a>> {
+        let body = match self.get(Key::Body) {
+            None => return Err(DecodeError::Missing(Key::Body)),
+            Some(Value::Text(t)) => Body::Text(t),
+            Some(Value::Bytes(b)) => Body::Blob(b),
+            Some(_) => return Err(DecodeError::WrongType(Key::Body)),
+        };
+        if body.len() > MAX_BODY {
+            return Err(DecodeError::BodyTooLarge(body.len()));
+        }
+        Ok(body)
+    }
+
+    /// A list whose members all pass `T::read`, with between `min` and `max` members.
+    fn list<T: ListItem<'a>>(&self, k: Key, min: usize, max: usize, bad: DecodeError) -> Result<List<'a, T>> {
+        let Some(v) = self.get(k) else {
+            return Err(DecodeError::Missing(k));
+        };
+        let Value::Array(len, raw) = v else {
+            return Err(DecodeError::WrongType(k));
+        };
+        if !(min..=max).contains(&len) {
+            return Err(DecodeError::OutOfRange(k));
+        }
+        let mut r = Reader::new(raw);
+        for _ in 0..len {
+            if T::read(&mut r).is_none() {
+                return Err(bad);
+            }
+        }
+        Ok(List::Wire { len, raw })
+    }
+}
+
+fn value<'a>(r: &mut Reader<'a>, payload: &'a [u8]) -> Result<Option<Value<'a>>> {
+    let start = r.clone();
+    Ok(Some(match r.item()? {
+        Item::Uint(v) => Value::Uint(v),
+        Item::Text(t) => Value::Text(t),
+        Item::Bytes(b) => Value::Bytes(b),
+        Item::Bool(b) => Value::Bool(b),
+        Item::Null => return Ok(None),
+        Item::Array(n) => {
+            let from = r.position();
+            for _ in 0..n {
+                r.skip()?;
+            }
+            let len = usize::try_from(n).map_err(|_| CborError::Truncated)?;
+            Value::Array(len, &payload[from..r.position()])
+        }
+        Item::Map(_) => {
+            *r = start;
+            r.skip()?;
+            Value::Other
+        }
+        Item::Nint(_) | Item::Other => Value::Other,
+    }))
+}
+
+fn req<T>(v: Option<T>, k: Key) -> Result<T> {
+    v.ok_or(DecodeError::Missing(k))
+}
+
+impl<'a> Msg<'a> {
+    /// Decodes one frame's payload (the bytes after the length prefix).
+    pub fn decode(payload: &'a [u8]) -> std::result::Result<Msg<'a>, Rejected> {
+        let mut f = Fields([None; KEY_COUNT]);
+        let parsed = f.parse(payload);
+        let seq = f.u32(Key::Seq).ok().flatten();
+        parsed
+            .and_then(|()| from_fields(&f, seq))
+            .map_err(|error| Rejected { seq, error })
+    }
+}
+
+fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
+    let ty = match f.get(Key::Type) {
+        Some(Value::Uint(t)) => MsgType::from_u64(t).ok_or(DecodeError::UnknownType(t))?,
+        _ => return Err(DecodeError::NoType),
+    };
+    f.u32(Key::Seq)?;
+    let topic = || req(f.name(Key::Topic)?, Key::Topic);
+    let code = || {
+        let c = req(f.uint(Key::Code)?, Key::Code)?;
+        u16::try_from(c).map_err(|_| DecodeError::OutOfRange(Key::Code))
+    };
+    Ok(match ty {
+        MsgType::Ident => Msg::Ident(Ident {
+            seq,
+            versions: f.list(
+                Key::Versions,
+                1,
+                MAX_VERSIONS,
+                DecodeError::WrongType(Key::Versions),
+            )?,
+            user: req(f.name(Key::User)?, Key::User)?,
+            server: f.text(Key::Server)?,
+        }),
+        MsgType::Bye => Msg::Bye(Bye {
+            code: code()?,
+            reason: f.reason()?,
+        }),
+        MsgType::Error => Msg::Error(ErrorMsg {
+            seq,
+            code: code()?,
+            reason: f.reason()?,
+        }),
+        MsgType::Ping | MsgType::Pong => {
+            let p = Ping {
+                seq,
+                time: req(f.uint(Key::Time)?, Key::Time)?,
+            };
+            if ty == MsgType::Ping {
+                Msg::Ping(p)
+            } else {
+                Msg::Pong(p)
+            }
+        }
+        MsgType::Message => Msg::Message(Message {
+            seq,
+            topic: topic()?,
+            body: f.body()?,
+            ctype: f.ctype()?,
+            reply_to: f.id(Key::ReplyTo)?,
+        }),
+        MsgType::Event => Msg::Event(Event {
+            seq,
+            topic: topic()?,
+            from: req(f.name(Key::From)?, Key::From)?,
+            time: req(f.uint(Key::Time)?, Key::Time)?,
+            id: req(f.id(Key::Id)?, Key::Id)?,
+            body: f.body()?,
+            ctype: f.ctype()?,
+            reply_to: f.id(Key::ReplyTo)?,
+        }),
+        MsgType::Sub | MsgType::Unsub => {
+            let s = Sub { seq, topic: topic()? };
+            if ty == MsgType::Sub {
+                Msg::Sub(s)
+            } else {
+                Msg::Unsub(s)
+            }
+        }
+        MsgType::Meta => Msg::Meta(Meta {
+            seq,
+            topic: topic()?,
+            subscribed: req(f.bool(Key::Subscribed)?, Key::Subscribed)?,
+            subscribers: req(f.uint(Key::Subscribers)?, Key::Subscribers)?,
+        }),
+        MsgType::Topics => Msg::Topics(Topics {
+            seq,
+            start: f.u32(Key::Start)?.unwrap_or(0),
+            count: req(f.u32(Key::Count)?, Key::Count)?,
+        }),
+        MsgType::TopicList => Msg::TopicList(TopicList {
+            seq,
+            total: req(f.u32(Key::Total)?, Key::Total)?,
+            start: req(f.u32(Key::Start)?, Key::Start)?,
+            topics: f.list(
+                Key::Topics,
+                0,
+                MAX_PAGE as usize,
+                DecodeError::BadName(Key::Topics, NameError::BadLocal),
+            )?,
+        }),
+        MsgType::Catchup => Msg::Catchup(Catchup {
+            seq,
+            topic: topic()?,
+            count: req(f.u32(Key::Count)?, Key::Count)?,
+            since: f.uint(Key::Since)?,
+            after: f.id(Key::After)?,
+        }),
+        MsgType::CatchupEnd => Msg::CatchupEnd(CatchupEnd {
+            seq,
+            topic: topic()?,
+            status: match req(f.uint(Key::Status)?, Key::Status)? {
+                0 => CatchupStatus::Complete,
+                1 => CatchupStatus::Truncated,
+                2 => CatchupStatus::Unavailable,
+                _ => return Err(DecodeError::OutOfRange(Key::Status)),
+            },
+            count: req(f.u32(Key::Count)?, Key::Count)?,
+        }),
+    })
+}

@@ -1,0 +1,103 @@
+//! Error codes: the numbers carried by Error and Bye, and what each means for the connection.
+
+use std::fmt;
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $name:ident = $num:literal, $label:literal, $closes:literal; )*) => {
+        /// Every error code Scalar v1 defines. Ranges: 100–199 framing and encoding, 200–299
+        /// session state, 300–399 invalid values, 400–499 refused by policy, 500–599 limits and
+        /// server state; 600–899 are reserved for authentication, history and moderation, 900–999
+        /// for implementation-specific codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $name = $num, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name),*];
+
+            /// The code for a number read off the wire, if this implementation knows it.
+            pub fn from_u16(n: u16) -> Option<Self> {
+                match n { $( $num => Some(ErrorCode::$name), )* _ => None }
+            }
+
+            /// The short snake_case name used in docs and logs.
+            pub fn label(self) -> &'static str {
+                match self { $( ErrorCode::$name => $label, )* }
+            }
+
+            /// True if the server closes the connection after sending this error (with a Bye).
+            pub fn closes(self) -> bool {
+                match self { $( ErrorCode::$name => $closes, )* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The frame is not one well-formed CBOR map of the accepted subset, or a field has the
+    /// wrong type or range.
+    Malformed = 100, "malformed", false;
+    /// The length prefix exceeds 16382: the stream cannot be trusted any further.
+    FrameTooLong = 101, "frame_too_long", true;
+    /// The length prefix is zero.
+    EmptyFrame = 102, "empty_frame", false;
+    /// The message type number is unknown to the receiver.
+    UnknownType = 103, "unknown_type", false;
+    /// A field the message type requires is absent.
+    MissingField = 104, "missing_field", false;
+    /// A text string is not valid UTF-8.
+    BadUtf8 = 105, "bad_utf8", false;
+    /// A request other than Ident before the handshake.
+    NotIdentified = 200, "not_identified", true;
+    /// A second Ident on an identified connection.
+    AlreadyIdentified = 201, "already_identified", false;
+    /// No protocol version in common.
+    UnsupportedVersion = 202, "unsupported_version", true;
+    /// No Ident within the handshake timeout.
+    HandshakeTimeout = 203, "handshake_timeout", true;
+    /// No Pong (or anything else) within the ping timeout.
+    PingTimeout = 204, "ping_timeout", true;
+    /// A message only the other side may send (a client sending Event, Meta, ...).
+    UnexpectedMessage = 205, "unexpected_message", false;
+    /// The ID in Ident does not follow the ID grammar.
+    BadId = 300, "bad_id", false;
+    /// A topic does not follow the topic grammar.
+    BadTopic = 301, "bad_topic", false;
+    /// The body is larger than 15360 bytes.
+    BodyTooLarge = 302, "body_too_large", false;
+    /// The content type is not 1–64 printable ASCII characters.
+    BadCtype = 303, "bad_ctype", false;
+    /// A text field (such as a reason) is longer than its limit.
+    FieldTooLong = 304, "field_too_long", false;
+    /// An ID of another domain: without authentication this server cannot vouch for it.
+    ForeignId = 400, "foreign_id", false;
+    /// A topic of another domain: this server does not relay to other servers.
+    ForeignTopic = 401, "foreign_topic", false;
+    /// A reserved (`!`) name used as an ID, or published to.
+    Reserved = 402, "reserved", false;
+    /// Publishing to a channel the connection has not subscribed to.
+    NotSubscribed = 403, "not_subscribed", false;
+    /// A direct message to an ID with no connection.
+    NoSuchUser = 404, "no_such_user", false;
+    /// Subscribing to a topic that cannot be subscribed to (a user ID, an unknown reserved name).
+    NotSubscribable = 405, "not_subscribable", false;
+    /// The server is at its connection limit.
+    TooManyConnections = 500, "too_many_connections", true;
+    /// The client's address is at its connection limit.
+    TooManyFromAddress = 501, "too_many_from_address", true;
+    /// The connection is at its subscription limit.
+    TooManySubs = 502, "too_many_subs", false;
+    /// The connection fell further behind than its output queue allows.
+    SlowConsumer = 503, "slow_consumer", true;
+    /// The server is shutting down.
+    ShuttingDown = 504, "shutting_down", true;
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", *self as u16, self.label())
+    }
+}

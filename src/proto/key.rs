@@ -1,0 +1,117 @@
+//! The map keys and message type numbers of the wire format. One key table serves every message
+//! type, so a key always means the same thing wherever it appears.
+
+macro_rules! numbered {
+    ($(#[$m:meta])* $vis:vis enum $ty:ident : $repr:ty { $( $(#[$doc:meta])* $name:ident = $num:literal, $label:literal, )* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr($repr)]
+        $vis enum $ty { $( $(#[$doc])* $name = $num, )* }
+
+        impl $ty {
+            /// Every value, in numeric order.
+            pub const ALL: &'static [$ty] = &[$($ty::$name),*];
+
+            /// The value for a number read off the wire.
+            pub fn from_u64(n: u64) -> Option<Self> {
+                match n { $( $num => Some($ty::$name), )* _ => None }
+            }
+
+            /// The name used in docs and in error messages.
+            pub fn label(self) -> &'static str {
+                match self { $( $ty::$name => $label, )* }
+            }
+        }
+    };
+}
+
+numbered! {
+    /// A map key. Keys above the last one defined here are reserved for later versions and
+    /// extensions; receivers skip keys they do not know.
+    pub enum Key: u8 {
+        /// The message type (a [`MsgType`] number); present in every message.
+        Type = 0, "type",
+        /// The client's request number, echoed in the reply.
+        Seq = 1, "seq",
+        /// The topic a request or Event is about.
+        Topic = 2, "topic",
+        /// The sender of an Event.
+        From = 3, "from",
+        /// Milliseconds since the Unix epoch, UTC.
+        Time = 4, "time",
+        /// A message id.
+        Id = 5, "id",
+        /// The content of a Message or Event.
+        Body = 6, "body",
+        /// The content type of the body.
+        Ctype = 7, "ctype",
+        /// The id of the message this one answers.
+        ReplyTo = 8, "reply_to",
+        /// An error code.
+        Code = 9, "code",
+        /// Human-readable text for an Error or Bye.
+        Reason = 10, "reason",
+        /// Protocol versions (Ident).
+        Versions = 11, "versions",
+        /// The connection's user ID (Ident).
+        User = 12, "user",
+        /// The server's domain (Ident reply).
+        Server = 13, "server",
+        /// First index of a page (Topics, TopicList).
+        Start = 14, "start",
+        /// How many items: asked for, or delivered.
+        Count = 15, "count",
+        /// How many items exist in all (TopicList).
+        Total = 16, "total",
+        /// A page of topic names (TopicList).
+        Topics = 17, "topics",
+        /// Whether the connection is subscribed (Meta).
+        Subscribed = 18, "subscribed",
+        /// How many connections are subscribed (Meta).
+        Subscribers = 19, "subscribers",
+        /// Only events after this time (Catchup).
+        Since = 20, "since",
+        /// Only events after this id (Catchup).
+        After = 21, "after",
+        /// The outcome of a Catchup (CatchupEnd).
+        Status = 22, "status",
+    }
+}
+
+/// How many keys this version defines; keys at or above this are skipped on decode.
+pub const KEY_COUNT: usize = 23;
+
+numbered! {
+    /// A message type number (key 0). 1–63 are the core protocol; 64 and above are reserved for
+    /// extensions (authentication, presence, moderation).
+    pub enum MsgType: u8 {
+        /// C→S opens a session; S→C accepts it.
+        Ident = 1, "Ident",
+        /// Either side: the connection is about to close.
+        Bye = 2, "Bye",
+        /// S→C: a request failed, or the connection misbehaved.
+        Error = 3, "Error",
+        /// Either side: answered by Pong with the same time.
+        Ping = 4, "Ping",
+        /// The answer to Ping.
+        Pong = 5, "Pong",
+        /// C→S: publish to a topic.
+        Message = 6, "Message",
+        /// S→C: something was published on a topic.
+        Event = 7, "Event",
+        /// C→S: subscribe to a topic.
+        Sub = 8, "Sub",
+        /// C→S: unsubscribe from a topic.
+        Unsub = 9, "Unsub",
+        /// S→C: a topic's state, the reply to Sub and Unsub.
+        Meta = 10, "Meta",
+        /// C→S: ask for a page of the topic list.
+        Topics = 11, "Topics",
+        /// S→C: a page of the topic list.
+        TopicList = 12, "TopicList",
+        /// C→S: ask for past events of a topic.
+        Catchup = 13, "Catchup",
+        /// S→C: the end of a Catchup's replayed events.
+        CatchupEnd = 14, "CatchupEnd",
+    }
+}

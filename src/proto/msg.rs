@@ -1,0 +1,521 @@
+//! The messages of Scalar v1 and their encoding: each a CBOR map with small integer keys
+//! (see [`Key`]), written in ascending key order so the output is deterministic.
+
+use super::cbor::{Overflow, Reader, Writer};
+use super::frame::{MAX_PAYLOAD, put_prefix};
+use super::id::MsgId;
+use super::key::{Key, MsgType};
+use super::name::Name;
+
+/// The protocol version this crate speaks.
+pub const VERSION: u64 = 1;
+/// The largest body a Message may carry, in bytes: small enough that the Event made from any
+/// valid Message (which adds `from`, `time` and `id`) still fits one frame.
+pub const MAX_BODY: usize = 15 * 1024;
+/// The longest content type, in bytes.
+pub const MAX_CTYPE: usize = 64;
+/// The longest reason in an Error or Bye, in bytes.
+pub const MAX_REASON: usize = 256;
+/// The most versions an Ident may offer.
+pub const MAX_VERSIONS: usize = 8;
+/// The most topics one TopicList carries, so that a page always fits one frame.
+pub const MAX_PAGE: u32 = 100;
+
+/// The content of a Message or Event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// UTF-8 text (CBOR major type 3).
+    Text(&'a str),
+    /// Small binary data (CBOR major type 2); its `ctype` says what it is.
+    Blob(&'a [u8]),
+}
+
+impl Body<'_> {
+    /// The content's size in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Text(t) => t.len(),
+            Body::Blob(b) => b.len(),
+        }
+    }
+
+    /// True for an empty body.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Ident, both ways: the client offers `versions` and names itself; the server answers with the
+/// one chosen version, the ID it accepted and its own domain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ident<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// Offered versions (client) or the single chosen one (server).
+    pub versions: List<'a, u64>,
+    /// The connection's user ID.
+    pub user: Name<'a>,
+    /// The server's domain; only in the server's reply.
+    pub server: Option<&'a str>,
+}
+
+/// Bye: the sender closes the connection after this frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bye<'a> {
+    /// 0 for a normal close, else the [`ErrorCode`](super::ErrorCode) that caused it.
+    pub code: u16,
+    /// Optional human-readable text.
+    pub reason: Option<&'a str>,
+}
+
+/// Error: the request numbered `seq` (or the connection) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorMsg<'a> {
+    /// The failed request's number, when it had one and it could be read.
+    pub seq: Option<u32>,
+    /// The [`ErrorCode`](super::ErrorCode) number.
+    pub code: u16,
+    /// Optional human-readable text.
+    pub reason: Option<&'a str>,
+}
+
+/// Ping, and Pong with the same `time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ping {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The sender's clock, milliseconds since the Unix epoch, echoed unchanged.
+    pub time: u64,
+}
+
+/// Message: publish `body` to `topic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// A channel or a user ID.
+    pub topic: Name<'a>,
+    /// The content.
+    pub body: Body<'a>,
+    /// Content type; absent means plain text (or opaque bytes for a blob).
+    pub ctype: Option<&'a str>,
+    /// The message this one answers.
+    pub reply_to: Option<MsgId>,
+}
+
+/// Event: a Message as the server relays it, stamped with sender, time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// Set only on the echo to the sender (and on Catchup replays): the request it answers.
+    pub seq: Option<u32>,
+    /// Where it was published.
+    pub topic: Name<'a>,
+    /// Who published it, as the server identified them.
+    pub from: Name<'a>,
+    /// Server time, milliseconds since the Unix epoch.
+    pub time: u64,
+    /// [`MsgId::compute`] over the fields below.
+    pub id: MsgId,
+    /// The content.
+    pub body: Body<'a>,
+    /// Content type.
+    pub ctype: Option<&'a str>,
+    /// The message this one answers.
+    pub reply_to: Option<MsgId>,
+}
+
+impl Event<'_> {
+    /// The id these fields hash to; equal to `self.id` for an Event from a correct server.
+    pub fn computed_id(&self) -> MsgId {
+        MsgId::compute(
+            self.from.as_str(),
+            self.topic.as_str(),
+            self.time,
+            self.body,
+            self.ctype,
+            self.reply_to.as_ref(),
+        )
+    }
+}
+
+/// Sub and Unsub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sub<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The channel.
+    pub topic: Name<'a>,
+}
+
+/// Meta: a topic as seen by this connection, after a Sub or Unsub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta<'a> {
+    /// The Sub or Unsub it answers.
+    pub seq: Option<u32>,
+    /// The topic.
+    pub topic: Name<'a>,
+    /// Whether this connection is now subscribed.
+    pub subscribed: bool,
+    /// How many connections are subscribed, this one included.
+    pub subscribers: u64,
+}
+
+/// Topics: ask for `count` topic names starting at index `start`; `count` 0 asks for the total only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topics {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// Index of the first topic wanted.
+    pub start: u32,
+    /// How many are wanted; the server sends at most [`MAX_PAGE`].
+    pub count: u32,
+}
+
+/// TopicList: one page of the server's channels, sorted bytewise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopicList<'a> {
+    /// The Topics it answers.
+    pub seq: Option<u32>,
+    /// How many channels exist.
+    pub total: u32,
+    /// Index of the first name in `topics`.
+    pub start: u32,
+    /// The page.
+    pub topics: List<'a, Name<'a>>,
+}
+
+/// Catchup: ask for past events of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Catchup<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The channel.
+    pub topic: Name<'a>,
+    /// At most this many events: the most recent ones that match.
+    pub count: u32,
+    /// Only events with a time after this.
+    pub since: Option<u64>,
+    /// Only events after the one with this id.
+    pub after: Option<MsgId>,
+}
+
+/// How a Catchup ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CatchupStatus {
+    /// Every matching event the server has was sent (possibly none: "there is nothing").
+    Complete = 0,
+    /// More matching events exist than were sent; ask again with `after` the last id.
+    Truncated = 1,
+    /// The server keeps no history for this topic ("I got nothing").
+    Unavailable = 2,
+}
+
+/// CatchupEnd: closes the replay of a Catchup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchupEnd<'a> {
+    /// The Catchup it answers.
+    pub seq: Option<u32>,
+    /// The topic.
+    pub topic: Name<'a>,
+    /// The outcome.
+    pub status: CatchupStatus,
+    /// How many Events were replayed before this frame.
+    pub count: u32,
+}
+
+/// Any Scalar message, borrowing its strings from the frame it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub enum Msg<'a> {
+    Ident(Ident<'a>),
+    Bye(Bye<'a>),
+    Error(ErrorMsg<'a>),
+    Ping(Ping),
+    Pong(Ping),
+    Message(Message<'a>),
+    Event(Event<'a>),
+    Sub(Sub<'a>),
+    Unsub(Sub<'a>),
+    Meta(Meta<'a>),
+    Topics(Topics),
+    TopicList(TopicList<'a>),
+    Catchup(Catchup<'a>),
+    CatchupEnd(CatchupEnd<'a>),
+}
+
+/// The message does not fit in one frame (or in the buffer given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+impl Msg<'_> {
+    /// The type number.
+    pub fn msg_type(&self) -> MsgType {
+        match self {
+            Msg::Ident(_) => MsgType::Ident,
+            Msg::Bye(_) => MsgType::Bye,
+            Msg::Error(_) => MsgType::Error,
+            Msg::Ping(_) => MsgType::Ping,
+            Msg::Pong(_) => MsgType::Pong,
+            Msg::Message(_) => MsgType::Message,
+            Msg::Event(_) => MsgType::Event,
+            Msg::Sub(_) => MsgType::Sub,
+            Msg::Unsub(_) => MsgType::Unsub,
+            Msg::Meta(_) => MsgType::Meta,
+            Msg::Topics(_) => MsgType::Topics,
+            Msg::TopicList(_) => MsgType::TopicList,
+            Msg::Catchup(_) => MsgType::Catchup,
+            Msg::CatchupEnd(_) => MsgType::CatchupEnd,
+        }
+    }
+
+    /// The request number, if the message carries one.
+    pub fn seq(&self) -> Option<u32> {
+        match self {
+            Msg::Ident(m) => m.seq,
+            Msg::Bye(_) => None,
+            Msg::Error(m) => m.seq,
+            Msg::Ping(m) | Msg::Pong(m) => m.seq,
+            Msg::Message(m) => m.seq,
+            Msg::Event(m) => m.seq,
+            Msg::Sub(m) | Msg::Unsub(m) => m.seq,
+            Msg::Meta(m) => m.seq,
+            Msg::Topics(m) => m.seq,
+            Msg::TopicList(m) => m.seq,
+            Msg::Catchup(m) => m.seq,
+            Msg::CatchupEnd(m) => m.seq,
+        }
+    }
+
+    /// Encodes the whole frame (length prefix and CBOR item) at the start of `out`, returning its
+    /// length. Fails without side effects beyond `out` if the frame would exceed
+    /// [`MAX_PAYLOAD`](super::frame::MAX_PAYLOAD) or `out`.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, TooLarge> {
+        let payload = out.get_mut(2..).ok_or(TooLarge)?;
+        let limit = payload.len().min(MAX_PAYLOAD);
+        let mut w = Writer::new(&mut payload[..limit]);
+        self.write(&mut w).map_err(|_| TooLarge)?;
+        let n = w.len();
+        put_prefix(out, n);
+        Ok(n + 2)
+    }
+
+    /// Encodes into a new vector: for clients and tests, not the server's hot path.
+    pub fn to_frame(&self) -> Result<Vec<u8>, TooLarge> {
+        let mut buf = vec![0u8; MAX_PAYLOAD + 2];
+        let n = self.encode(&mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Writes the CBOR map alone, without the length prefix.
+    pub fn write(&self, w: &mut Writer<'_>) -> Result<(), Overflow> {
+        let mut m = MapWriter::new(w)?;
+        m.key(Key::Type)?.uint(self.msg_type() as u64)?;
+        m.opt_uint(Key::Seq, self.seq().map(u64::from))?;
+        match self {
+            Msg::Ident(x) => {
+                m.key(Key::Versions)?;
+                x.versions.write(m.w)?;
+                m.key(Key::User)?.text(x.user.as_str())?;
+                m.opt_text(Key::Server, x.server)?;
+            }
+            Msg::Bye(x) => {
+                m.key(Key::Code)?.uint(x.code.into())?;
+                m.opt_text(Key::Reason, x.reason)?;
+            }
+            Msg::Error(x) => {
+                m.key(Key::Code)?.uint(x.code.into())?;
+                m.opt_text(Key::Reason, x.reason)?;
+            }
+            Msg::Ping(x) | Msg::Pong(x) => {
+                m.key(Key::Time)?.uint(x.time)?;
+            }
+            Msg::Message(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.body(x.body, x.ctype, x.reply_to.as_ref())?;
+            }
+            Msg::Event(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::From)?.text(x.from.as_str())?;
+                m.key(Key::Time)?.uint(x.time)?;
+                m.key(Key::Id)?.bytes(&x.id.0)?;
+                m.body(x.body, x.ctype, x.reply_to.as_ref())?;
+            }
+            Msg::Sub(x) | Msg::Unsub(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+            }
+            Msg::Meta(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::Subscribed)?.bool(x.subscribed)?;
+                m.key(Key::Subscribers)?.uint(x.subscribers)?;
+            }
+            Msg::Topics(x) => {
+                m.key(Key::Start)?.uint(x.start.into())?;
+                m.key(Key::Count)?.uint(x.count.into())?;
+            }
+            Msg::TopicList(x) => {
+                m.key(Key::Start)?.uint(x.start.into())?;
+                m.key(Key::Total)?.uint(x.total.into())?;
+                m.key(Key::Topics)?;
+                x.topics.write(m.w)?;
+            }
+            Msg::Catchup(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::Count)?.uint(x.count.into())?;
+                m.opt_uint(Key::Since, x.since)?;
+                if let Some(id) = &x.after {
+                    m.key(Key::After)?.bytes(&id.0)?;
+                }
+            }
+            Msg::CatchupEnd(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::Count)?.uint(x.count.into())?;
+                m.key(Key::Status)?.uint(x.status as u64)?;
+            }
+        }
+        m.finish();
+        Ok(())
+    }
+}
+
+/// Writes a map whose size is patched in at the end; every message has fewer than 24 keys, so
+/// the head is always one byte.
+struct MapWriter<'w, 'b> {
+    w: &'w mut Writer<'b>,
+    at: usize,
+    pairs: u8,
+}
+
+impl<'w, 'b> MapWriter<'w, 'b> {
+    fn new(w: &'w mut Writer<'b>) -> Result<Self, Overflow> {
+        let at = w.len();
+        w.map(0)?;
+        Ok(MapWriter { w, at, pairs: 0 })
+    }
+
+    fn key(&mut self, k: Key) -> Result<&mut Writer<'b>, Overflow> {
+        self.pairs += 1;
+        self.w.uint(k as u64)?;
+        Ok(self.w)
+    }
+
+    fn opt_uint(&mut self, k: Key, v: Option<u64>) -> Result<(), Overflow> {
+        v.map_or(Ok(()), |v| self.key(k)?.uint(v))
+    }
+
+    fn opt_text(&mut self, k: Key, v: Option<&str>) -> Result<(), Overflow> {
+        v.map_or(Ok(()), |v| self.key(k)?.text(v))
+    }
+
+    /// The body fields shared by Message and Event: body, ctype, reply_to (keys 6, 7, 8).
+    fn body(
+        &mut self,
+        body: Body<'_>,
+        ctype: Option<&str>,
+        reply_to: Option<&MsgId>,
+    ) -> Result<(), Overflow> {
+        match body {
+            Body::Text(t) => self.key(Key::Body)?.text(t)?,
+            Body::Blob(b) => self.key(Key::Body)?.bytes(b)?,
+        }
+        self.opt_text(Key::Ctype, ctype)?;
+        reply_to.map_or(Ok(()), |r| self.key(Key::ReplyTo)?.bytes(&r.0))
+    }
+
+    fn finish(self) {
+        self.w.patch(self.at, 0xa0 | self.pairs);
+    }
+}
+
+/// An element type of a [`List`].
+pub trait ListItem<'a>: Copy {
+    /// Reads one element from an already validated list.
+    fn read(r: &mut Reader<'a>) -> Option<Self>;
+    /// Writes one element.
+    fn write(self, w: &mut Writer<'_>) -> Result<(), Overflow>;
+}
+
+impl<'a> ListItem<'a> for u64 {
+    fn read(r: &mut Reader<'a>) -> Option<Self> {
+        match r.item() {
+            Ok(super::cbor::Item::Uint(v)) => Some(v),
+            _ => None,
+        }
+    }
+    fn write(self, w: &mut Writer<'_>) -> Result<(), Overflow> {
+        w.uint(self)
+    }
+}
+
+impl<'a> ListItem<'a> for Name<'a> {
+    fn read(r: &mut Reader<'a>) -> Option<Self> {
+        match r.item() {
+            Ok(super::cbor::Item::Text(t)) => Name::parse(t).ok(),
+            _ => None,
+        }
+    }
+    fn write(self, w: &mut Writer<'_>) -> Result<(), Overflow> {
+        w.text(self.as_str())
+    }
+}
+
+/// A CBOR array: either still in the frame it was decoded from (checked, not yet copied) or a
+/// slice the sender provides.
+#[derive(Clone, Copy)]
+pub enum List<'a, T> {
+    /// Members as raw CBOR, validated when decoded.
+    Wire {
+        /// Number of members.
+        len: usize,
+        /// Their bytes.
+        raw: &'a [u8],
+    },
+    /// Members to encode.
+    Slice(&'a [T]),
+}
+
+impl<'a, T: ListItem<'a>> List<'a, T> {
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        match self {
+            List::Wire { len, .. } => *len,
+            List::Slice(s) => s.len(),
+        }
+    }
+
+    /// True if there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The members in order.
+    pub fn iter(&self) -> impl Iterator<Item = T> + 'a {
+        let (slice, raw, len) = match *self {
+            List::Wire { len, raw } => (&[][..], raw, len),
+            List::Slice(s) => (s, &[][..], 0),
+        };
+        let mut r = Reader::new(raw);
+        slice
+            .iter()
+            .copied()
+            .chain((0..len).map_while(move |_| T::read(&mut r)))
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), Overflow> {
+        w.array(self.len())?;
+        self.iter().try_for_each(|x| x.write(w))
+    }
+}
+
+impl<'a, T: ListItem<'a> + PartialEq> PartialEq for List<'a, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<'a, T: ListItem<'a> + std::fmt::Debug> std::fmt::Debug for List<'a, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}

@@ -1,0 +1,172 @@
+//! IDs, channels and reserved names: the three kinds of topic, with their fixed grammar.
+//!
+//! Every name is `SIGIL? local "@" domain` in lowercase ASCII, so that comparing two names is
+//! comparing bytes and a name always fits a known number of bytes.
+
+use std::fmt;
+
+/// The longest local part (between the sigil and the `@`).
+pub const MAX_LOCAL: usize = 32;
+/// The longest domain.
+pub const MAX_DOMAIN: usize = 93;
+/// The longest topic of any kind, sigil included.
+pub const MAX_TOPIC: usize = 1 + MAX_LOCAL + 1 + MAX_DOMAIN;
+
+/// Which kind of topic a name denotes, told by its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `user@domain`: a user's ID; messages to it are direct messages.
+    User,
+    /// `#name@domain`: a chat room.
+    Channel,
+    /// `!name@domain`: reserved for the server's own topics; never a user or a channel.
+    Reserved,
+}
+
+/// Why a string is not a valid name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    /// Longer than [`MAX_TOPIC`] bytes.
+    TooLong,
+    /// No `@domain` part.
+    NoDomain,
+    /// The local part is empty, too long, or has a character outside `[a-z0-9._-]` or does not
+    /// start with a letter or digit.
+    BadLocal,
+    /// The domain is not a lowercase DNS name of at most [`MAX_DOMAIN`] bytes.
+    BadDomain,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameError::TooLong => "longer than 127 bytes",
+            NameError::NoDomain => "missing @domain",
+            NameError::BadLocal => "name must be 1-32 of a-z 0-9 . _ - starting with a letter or digit",
+            NameError::BadDomain => "domain must be a lowercase DNS name of at most 93 bytes",
+        })
+    }
+}
+
+/// A validated name, borrowed from wherever it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Name<'a> {
+    text: &'a str,
+    kind: Kind,
+    at: usize,
+}
+
+impl<'a> Name<'a> {
+    /// Checks `text` against the grammar.
+    pub fn parse(text: &'a str) -> Result<Self, NameError> {
+        if text.len() > MAX_TOPIC {
+            return Err(NameError::TooLong);
+        }
+        let (kind, rest) = match text.as_bytes().first() {
+            Some(b'#') => (Kind::Channel, &text[1..]),
+            Some(b'!') => (Kind::Reserved, &text[1..]),
+            _ => (Kind::User, text),
+        };
+        let at = rest.find('@').ok_or(NameError::NoDomain)?;
+        let (local, domain) = (&rest[..at], &rest[at + 1..]);
+        if !valid_local(local) {
+            return Err(NameError::BadLocal);
+        }
+        if !valid_domain(domain) {
+            return Err(NameError::BadDomain);
+        }
+        Ok(Name {
+            text,
+            kind,
+            at: text.len() - domain.len() - 1,
+        })
+    }
+
+    /// The whole name as sent on the wire.
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// Which kind of topic this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The part after the `@`.
+    pub fn domain(&self) -> &'a str {
+        &self.text[self.at + 1..]
+    }
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)
+    }
+}
+
+fn valid_local(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=MAX_LOCAL).contains(&b.len())
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// True for a lowercase DNS name: labels of 1–63 `[a-z0-9-]` not starting or ending with `-`.
+pub fn valid_domain(s: &str) -> bool {
+    (1..=MAX_DOMAIN).contains(&s.len())
+        && s.split('.').all(|label| {
+            let b = label.as_bytes();
+            (1..=63).contains(&b.len())
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+                && b.iter()
+                    .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_domains() {
+        let n = Name::parse("alice@example.com").unwrap();
+        assert_eq!((n.kind(), n.domain()), (Kind::User, "example.com"));
+        let n = Name::parse("#rust-lang@localhost").unwrap();
+        assert_eq!((n.kind(), n.domain()), (Kind::Channel, "localhost"));
+        assert_eq!(Name::parse("!motd@x.y").unwrap().kind(), Kind::Reserved);
+    }
+
+    #[test]
+    fn rejects_what_the_grammar_excludes() {
+        let bad = [
+            ("", NameError::NoDomain),
+            ("alice", NameError::NoDomain),
+            ("@x", NameError::BadLocal),
+            ("Alice@x", NameError::BadLocal),
+            ("-a@x", NameError::BadLocal),
+            ("a b@x", NameError::BadLocal),
+            ("a@b@c", NameError::BadDomain),
+            ("a@", NameError::BadDomain),
+            ("a@-x", NameError::BadDomain),
+            ("a@x..y", NameError::BadDomain),
+            ("a@X.com", NameError::BadDomain),
+            ("#@x", NameError::BadLocal),
+            ("é@x", NameError::BadLocal),
+        ];
+        for (s, e) in bad {
+            assert_eq!(Name::parse(s), Err(e), "{s:?}");
+        }
+        let long_local = format!("{}@x", "a".repeat(MAX_LOCAL + 1));
+        assert_eq!(Name::parse(&long_local), Err(NameError::BadLocal));
+        let longest = format!(
+            "#{}@{}",
+            "a".repeat(MAX_LOCAL),
+            "b".repeat(63) + "." + &"c".repeat(29)
+        );
+        assert_eq!(longest.len(), MAX_TOPIC);
+        assert!(Name::parse(&longest).is_ok());
+        assert_eq!(Name::parse(&format!("{longest}d")), Err(NameError::TooLong));
+    }
+}

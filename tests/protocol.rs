@@ -1,0 +1,755 @@
+//! The wire format against its spec: the test vectors printed in docs/PROTOCOL.md, the CDDL
+//! schema in docs/scalar.cddl, an independent CBOR implementation (ciborium), and property tests.
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use scalar::proto::*;
+
+const SPEC: &str = include_str!("../docs/PROTOCOL.md");
+const CDDL: &str = include_str!("../docs/scalar.cddl");
+
+fn name(s: &str) -> Name<'_> {
+    Name::parse(s).unwrap()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// RFC 8949 §8 diagnostic notation for the subset Scalar uses.
+fn diag(v: &ciborium::Value) -> String {
+    use ciborium::Value as V;
+    match v {
+        V::Integer(i) => i128::from(*i).to_string(),
+        V::Text(t) => format!("{t:?}"),
+        V::Bytes(b) => format!("h'{}'", hex(b)),
+        V::Bool(b) => b.to_string(),
+        V::Null => "null".into(),
+        V::Array(a) => format!("[{}]", a.iter().map(diag).collect::<Vec<_>>().join(", ")),
+        V::Map(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", diag(k), diag(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => panic!("no diagnostic form for {other:?}"),
+    }
+}
+
+fn payload_of(frame: &[u8]) -> &[u8] {
+    match frame::split(frame).unwrap() {
+        Status::Complete((p, n)) => {
+            assert_eq!(n, frame.len());
+            p
+        }
+        Status::Partial => panic!("partial frame"),
+    }
+}
+
+/// Validates one payload against the CDDL rule `message`. cddl-cat matches `.regexp`
+/// unanchored, while RFC 8610 regexps are anchored: anchor them before validating.
+fn check_cddl(payload: &[u8]) {
+    let anchored = CDDL
+        .replace(".regexp \"", ".regexp \"^(?:")
+        .replace("\"\n", ")$\"\n");
+    if let Err(e) = cddl_cat::validate_cbor_bytes("message", &anchored, payload) {
+        panic!("{} does not match docs/scalar.cddl: {e}", hex(payload));
+    }
+}
+
+const ID_A: MsgId = MsgId([0xaa; 32]);
+
+fn event_for(
+    body: Body<'static>,
+    ctype: Option<&'static str>,
+    reply_to: Option<MsgId>,
+    seq: Option<u32>,
+) -> Msg<'static> {
+    let (from, topic, time) = (
+        name("alice@example.com"),
+        name("#rust@example.com"),
+        1_764_000_000_000,
+    );
+    let id = MsgId::compute(
+        from.as_str(),
+        topic.as_str(),
+        time,
+        body,
+        ctype,
+        reply_to.as_ref(),
+    );
+    Msg::Event(Event {
+        seq,
+        topic,
+        from,
+        time,
+        id,
+        body,
+        ctype,
+        reply_to,
+    })
+}
+
+/// Every vector of docs/PROTOCOL.md §10, in order.
+fn vectors() -> Vec<(&'static str, Msg<'static>)> {
+    let topic = name("#rust@example.com");
+    vec![
+        (
+            "Ident (client)",
+            Msg::Ident(Ident {
+                seq: Some(1),
+                versions: List::Slice(&[1]),
+                user: name("alice@example.com"),
+                server: None,
+            }),
+        ),
+        (
+            "Ident (server)",
+            Msg::Ident(Ident {
+                seq: Some(1),
+                versions: List::Slice(&[1]),
+                user: name("alice@example.com"),
+                server: Some("example.com"),
+            }),
+        ),
+        (
+            "Bye",
+            Msg::Bye(Bye {
+                code: 0,
+                reason: Some("gone fishing"),
+            }),
+        ),
+        (
+            "Error",
+            Msg::Error(ErrorMsg {
+                seq: Some(7),
+                code: 403,
+                reason: Some("not subscribed to #rust@example.com"),
+            }),
+        ),
+        (
+            "Ping",
+            Msg::Ping(Ping {
+                seq: Some(2),
+                time: 1_764_000_000_000,
+            }),
+        ),
+        (
+            "Pong",
+            Msg::Pong(Ping {
+                seq: Some(2),
+                time: 1_764_000_000_000,
+            }),
+        ),
+        (
+            "Message",
+            Msg::Message(Message {
+                seq: Some(3),
+                topic,
+                body: Body::Text("hello, world"),
+                ctype: None,
+                reply_to: None,
+            }),
+        ),
+        (
+            "Message (blob, reply)",
+            Msg::Message(Message {
+                seq: Some(4),
+                topic,
+                body: Body::Blob(&[0, 1, 2, 3]),
+                ctype: Some("application/octet-stream"),
+                reply_to: Some(ID_A),
+            }),
+        ),
+        (
+            "Event (echo)",
+            event_for(Body::Text("hello, world"), None, None, Some(3)),
+        ),
+        (
+            "Event (blob, reply)",
+            event_for(
+                Body::Blob(&[0, 1, 2, 3]),
+                Some("application/octet-stream"),
+                Some(ID_A),
+                None,
+            ),
+        ),
+        ("Sub", Msg::Sub(Sub { seq: Some(5), topic })),
+        ("Unsub", Msg::Unsub(Sub { seq: Some(6), topic })),
+        (
+            "Meta",
+            Msg::Meta(Meta {
+                seq: Some(5),
+                topic,
+                subscribed: true,
+                subscribers: 12,
+            }),
+        ),
+        (
+            "Topics",
+            Msg::Topics(Topics {
+                seq: Some(8),
+                start: 0,
+                count: 50,
+            }),
+        ),
+        (
+            "TopicList",
+            Msg::TopicList(TopicList {
+                seq: Some(8),
+                total: 2,
+                start: 0,
+                topics: List::Slice(Box::leak(Box::new([
+                    name("#go@example.com"),
+                    name("#rust@example.com"),
+                ]))),
+            }),
+        ),
+        (
+            "Catchup",
+            Msg::Catchup(Catchup {
+                seq: Some(9),
+                topic,
+                count: 50,
+                since: Some(1_763_990_000_000),
+                after: None,
+            }),
+        ),
+        (
+            "CatchupEnd",
+            Msg::CatchupEnd(CatchupEnd {
+                seq: Some(9),
+                topic,
+                status: CatchupStatus::Unavailable,
+                count: 0,
+            }),
+        ),
+    ]
+}
+
+/// Prints the vectors section of docs/PROTOCOL.md: `SCALAR_PRINT_VECTORS=1 cargo test --test
+/// protocol print -- --nocapture`.
+#[test]
+fn print_vectors() {
+    if std::env::var_os("SCALAR_PRINT_VECTORS").is_none() {
+        return;
+    }
+    for (title, msg) in vectors() {
+        let frame = msg.to_frame().unwrap();
+        let v: ciborium::Value = ciborium::from_reader(payload_of(&frame)).unwrap();
+        println!(
+            "**{title}**\n\n```\ndiag:  {}\nframe: {}\n```\n",
+            diag(&v),
+            hex(&frame)
+        );
+    }
+}
+
+#[test]
+fn spec_vectors_round_trip_byte_for_byte() {
+    let mut checked = 0;
+    for (title, msg) in vectors() {
+        let frame = msg.to_frame().unwrap();
+        let payload = payload_of(&frame);
+        assert!(
+            SPEC.contains(&format!("frame: {}\n", hex(&frame))),
+            "{title}: frame missing from PROTOCOL.md"
+        );
+        let v: ciborium::Value = ciborium::from_reader(payload).unwrap();
+        assert!(
+            SPEC.contains(&format!("diag:  {}\n", diag(&v))),
+            "{title}: diagnostic form missing from PROTOCOL.md"
+        );
+        check_cddl(payload);
+        checked += 1;
+    }
+    // And the other way: every frame the spec prints decodes and re-encodes to the same bytes.
+    let frames: Vec<&str> = SPEC.lines().filter_map(|l| l.strip_prefix("frame: ")).collect();
+    assert_eq!(
+        frames.len(),
+        checked,
+        "PROTOCOL.md has vectors this test does not know"
+    );
+    for f in frames {
+        let bytes = unhex(f);
+        let msg = Msg::decode(payload_of(&bytes)).unwrap();
+        assert_eq!(msg.to_frame().unwrap(), bytes);
+        if let Msg::Event(e) = msg {
+            assert_eq!(e.computed_id(), e.id, "Event vector id");
+        }
+    }
+}
+
+#[test]
+fn message_id_hash_input_is_pinned() {
+    // Rebuild the hashed array with an independent encoder (ciborium) and hash it directly.
+    let Msg::Event(e) = event_for(Body::Text("hello, world"), None, None, None) else {
+        unreachable!()
+    };
+    let array = ciborium::Value::Array(vec![
+        e.from.as_str().into(),
+        e.topic.as_str().into(),
+        e.time.into(),
+        "hello, world".into(),
+        ciborium::Value::Null,
+        ciborium::Value::Null,
+    ]);
+    let mut input = Vec::new();
+    ciborium::into_writer(&array, &mut input).unwrap();
+    use sha2::Digest;
+    let digest: [u8; 32] = sha2::Sha256::digest(&input).into();
+    assert_eq!(e.id.0, digest, "id is SHA-256 of the deterministic array");
+    assert!(
+        SPEC.contains(&format!("hash input: {}\n", hex(&input))),
+        "hash input missing from PROTOCOL.md"
+    );
+    assert!(
+        SPEC.contains(&format!("id: {}\n", e.id)),
+        "id missing from PROTOCOL.md"
+    );
+}
+
+fn decode_err(payload: &[u8]) -> Rejected {
+    Msg::decode(payload).unwrap_err()
+}
+
+/// Encodes a ciborium value as a payload.
+fn cbor(v: ciborium::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(&v, &mut out).unwrap();
+    out
+}
+
+fn map(pairs: Vec<(i64, ciborium::Value)>) -> ciborium::Value {
+    ciborium::Value::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+#[test]
+fn every_decode_error_has_its_code() {
+    use ciborium::Value as V;
+    let sub = |topic: V| map(vec![(0, 8.into()), (1, 42.into()), (2, topic)]);
+    let cases: Vec<(Vec<u8>, ErrorCode, Option<u32>)> = vec![
+        (vec![], ErrorCode::EmptyFrame, None),
+        (vec![0xa1, 0x00], ErrorCode::Malformed, None), // truncated map
+        (vec![0xbf, 0x00, 0x08, 0xff], ErrorCode::Malformed, None), // indefinite map
+        (vec![0xc0, 0x60], ErrorCode::Malformed, None), // tag
+        (vec![0x80], ErrorCode::Malformed, None),       // not a map
+        (
+            [cbor(sub("#a@b".into())), vec![0x00]].concat(),
+            ErrorCode::Malformed,
+            Some(42),
+        ), // trailing
+        (cbor(map(vec![(1, 3.into())])), ErrorCode::Malformed, Some(3)), // no type
+        (
+            cbor(map(vec![(0, 99.into()), (1, 4.into())])),
+            ErrorCode::UnknownType,
+            Some(4),
+        ),
+        (
+            cbor(map(vec![(0, 8.into()), (1, 5.into())])),
+            ErrorCode::MissingField,
+            Some(5),
+        ),
+        (cbor(sub(7.into())), ErrorCode::Malformed, Some(42)), // wrong type
+        (cbor(sub("#A@b".into())), ErrorCode::BadTopic, Some(42)),
+        (
+            vec![0xa3, 0x00, 0x08, 0x01, 0x01, 0x02, 0x62, 0xc3, 0x28],
+            ErrorCode::BadUtf8,
+            Some(1),
+        ),
+        (
+            cbor(map(vec![
+                (0, 1.into()),
+                (11, V::Array(vec![1.into()])),
+                (12, "Bob@x".into()),
+            ])),
+            ErrorCode::BadId,
+            None,
+        ),
+        (
+            cbor(map(vec![
+                (0, 6.into()),
+                (2, "#a@b".into()),
+                (6, "x".repeat(MAX_BODY + 1).into()),
+            ])),
+            ErrorCode::BodyTooLarge,
+            None,
+        ),
+        (
+            cbor(map(vec![
+                (0, 6.into()),
+                (2, "#a@b".into()),
+                (6, "x".into()),
+                (7, "".into()),
+            ])),
+            ErrorCode::BadCtype,
+            None,
+        ),
+        (
+            cbor(map(vec![
+                (0, 2.into()),
+                (9, 0.into()),
+                (10, "r".repeat(MAX_REASON + 1).into()),
+            ])),
+            ErrorCode::FieldTooLong,
+            None,
+        ),
+        (
+            cbor(map(vec![(0, 4.into()), (1, (1u64 << 32).into()), (4, 1.into())])),
+            ErrorCode::Malformed,
+            None,
+        ), // seq too big
+        (
+            vec![
+                0xa3, 0x00, 0x08, 0x02, 0x64, b'#', b'a', b'@', b'b', 0x02, 0x64, b'#', b'a', b'@', b'b',
+            ],
+            ErrorCode::Malformed,
+            None,
+        ), // duplicate key
+    ];
+    for (payload, code, seq) in cases {
+        let r = decode_err(&payload);
+        assert_eq!(
+            (r.error.code(), r.seq),
+            (code, seq),
+            "{} -> {:?}",
+            hex(&payload),
+            r.error
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_and_nulls_are_ignored() {
+    use ciborium::Value as V;
+    let payload = cbor(V::Map(vec![
+        ("future".into(), V::Map(vec![(1.into(), V::Float(1.5))])),
+        (0.into(), 4.into()),
+        (99.into(), V::Array(vec![V::Null, (-5).into()])),
+        (1.into(), V::Null),
+        (4.into(), 17.into()),
+    ]));
+    assert_eq!(Msg::decode(&payload), Ok(Msg::Ping(Ping { seq: None, time: 17 })));
+}
+
+#[test]
+fn the_largest_message_makes_an_event_that_fits() {
+    let local = "a".repeat(MAX_LOCAL);
+    let domain = format!("{}.{}", "b".repeat(63), "c".repeat(29));
+    let topic = format!("#{local}@{domain}");
+    let from = format!("{local}@{domain}");
+    let ctype = "t".repeat(MAX_CTYPE);
+    let blob = vec![0xffu8; MAX_BODY];
+    let text = "\u{10348}".repeat(MAX_BODY / 4);
+    for body in [Body::Blob(&blob), Body::Text(&text)] {
+        let msg = Message {
+            seq: Some(u32::MAX),
+            topic: name(&topic),
+            body,
+            ctype: Some(&ctype),
+            reply_to: Some(ID_A),
+        };
+        assert!(Msg::Message(msg).to_frame().is_ok());
+        let ev = Event {
+            seq: Some(u32::MAX),
+            topic: msg.topic,
+            from: name(&from),
+            time: u64::MAX,
+            id: ID_A,
+            body,
+            ctype: msg.ctype,
+            reply_to: msg.reply_to,
+        };
+        let frame = Msg::Event(ev).to_frame().expect("largest Event fits one frame");
+        assert!(frame.len() <= MAX_FRAME);
+    }
+}
+
+#[test]
+fn encode_refuses_what_does_not_fit() {
+    let m = Msg::Ping(Ping { seq: None, time: 1 });
+    let mut small = [0u8; 4];
+    assert!(m.encode(&mut small).is_err());
+    let body = "x".repeat(MAX_PAYLOAD);
+    let m = Msg::Message(Message {
+        seq: None,
+        topic: name("#a@b"),
+        body: Body::Text(&body),
+        ctype: None,
+        reply_to: None,
+    });
+    assert!(m.to_frame().is_err());
+}
+
+#[test]
+fn frame_boundaries() {
+    let ping = Msg::Ping(Ping {
+        seq: Some(1),
+        time: 5,
+    })
+    .to_frame()
+    .unwrap();
+    let two = [ping.clone(), ping.clone()].concat();
+    for cut in 0..ping.len() {
+        assert!(matches!(decode_frame(&two[..cut]), Ok(Status::Partial)));
+    }
+    let Ok(Status::Complete((Ok(m), used))) = decode_frame(&two) else {
+        panic!()
+    };
+    assert_eq!((m.msg_type(), used), (MsgType::Ping, ping.len()));
+    assert!(decode_frame(&[0xff, 0x3f]).is_err());
+    let Ok(Status::Complete((Err(r), 2))) = decode_frame(&[0, 0]) else {
+        panic!()
+    };
+    assert_eq!(r.error, DecodeError::Empty);
+}
+
+// ---- property tests ----------------------------------------------------------------------
+
+fn local() -> impl Strategy<Value = String> {
+    "[a-z0-9][a-z0-9._-]{0,31}"
+}
+fn domain() -> impl Strategy<Value = String> {
+    "[a-z0-9]{1,20}(\\.[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?){0,3}"
+}
+fn user() -> impl Strategy<Value = String> {
+    (local(), domain()).prop_map(|(l, d)| format!("{l}@{d}"))
+}
+fn channel() -> impl Strategy<Value = String> {
+    (local(), domain()).prop_map(|(l, d)| format!("#{l}@{d}"))
+}
+
+#[derive(Debug, Clone)]
+struct Parts {
+    seq: Option<u32>,
+    user: String,
+    chan: String,
+    text: String,
+    blob: Vec<u8>,
+    ctype: Option<String>,
+    reply: Option<[u8; 32]>,
+    n: u64,
+    versions: Vec<u64>,
+    topics: Vec<String>,
+}
+
+fn parts() -> impl Strategy<Value = Parts> {
+    (
+        (
+            any::<Option<u32>>(),
+            user(),
+            channel(),
+            ".{0,60}",
+            proptest::collection::vec(any::<u8>(), 0..200),
+        ),
+        (
+            proptest::option::of("[ -~]{1,64}"),
+            any::<Option<[u8; 32]>>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u64>(), 1..=MAX_VERSIONS),
+            proptest::collection::vec(channel(), 0..10),
+        ),
+    )
+        .prop_map(
+            |((seq, user, chan, text, blob), (ctype, reply, n, versions, topics))| Parts {
+                seq,
+                user,
+                chan,
+                text,
+                blob,
+                ctype,
+                reply,
+                n,
+                versions,
+                topics,
+            },
+        )
+}
+
+fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
+    // Leak once per case: the test needs 'static borrows and the cases are few.
+    let p: &'static Parts = Box::leak(Box::new(p.clone()));
+    let names: &'static [Name<'static>] = Box::leak(
+        p.topics
+            .iter()
+            .map(|t| name(t))
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let (seq, user, chan) = (p.seq, name(&p.user), name(&p.chan));
+    let small = p.n as u32;
+    let reply = p.reply.map(MsgId);
+    let ctype = p.ctype.as_deref();
+    let mut v = vec![
+        Msg::Ident(Ident {
+            seq,
+            versions: List::Slice(&p.versions),
+            user,
+            server: None,
+        }),
+        Msg::Ident(Ident {
+            seq,
+            versions: List::Slice(&p.versions[..1]),
+            user,
+            server: Some("example.org"),
+        }),
+        Msg::Bye(Bye {
+            code: small as u16,
+            reason: Some(&p.text),
+        }),
+        Msg::Error(ErrorMsg {
+            seq,
+            code: small as u16,
+            reason: None,
+        }),
+        Msg::Ping(Ping { seq, time: p.n }),
+        Msg::Pong(Ping { seq, time: p.n }),
+        Msg::Sub(Sub { seq, topic: chan }),
+        Msg::Unsub(Sub { seq, topic: chan }),
+        Msg::Meta(Meta {
+            seq,
+            topic: chan,
+            subscribed: p.n % 2 == 0,
+            subscribers: p.n,
+        }),
+        Msg::Topics(Topics {
+            seq,
+            start: small,
+            count: small / 3,
+        }),
+        Msg::TopicList(TopicList {
+            seq,
+            total: small,
+            start: small / 2,
+            topics: List::Slice(names),
+        }),
+        Msg::Catchup(Catchup {
+            seq,
+            topic: chan,
+            count: small,
+            since: Some(p.n),
+            after: reply,
+        }),
+        Msg::CatchupEnd(CatchupEnd {
+            seq,
+            topic: chan,
+            status: CatchupStatus::Truncated,
+            count: small,
+        }),
+    ];
+    for body in [Body::Text(&p.text), Body::Blob(&p.blob)] {
+        v.push(Msg::Message(Message {
+            seq,
+            topic: chan,
+            body,
+            ctype,
+            reply_to: reply,
+        }));
+        let id = MsgId::compute(user.as_str(), chan.as_str(), p.n, body, ctype, reply.as_ref());
+        v.push(Msg::Event(Event {
+            seq,
+            topic: chan,
+            from: user,
+            time: p.n,
+            id,
+            body,
+            ctype,
+            reply_to: reply,
+        }));
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_message_round_trips_and_matches_the_schema(p in parts()) {
+        for msg in all_messages(&p) {
+            let frame = msg.to_frame().unwrap();
+            let payload = payload_of(&frame);
+            let back = Msg::decode(payload).unwrap();
+            prop_assert_eq!(back, msg);
+            prop_assert_eq!(back.to_frame().unwrap(), frame.clone());
+            // An independent decoder reads the same map, with keys in ascending order.
+            let v: ciborium::Value = ciborium::from_reader(payload).unwrap();
+            let keys: Vec<i128> = v.as_map().unwrap().iter().map(|(k, _)| k.as_integer().unwrap().into()).collect();
+            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]));
+            prop_assert_eq!(cbor(v), payload.to_vec());
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = decode_frame(&bytes);
+        let _ = Msg::decode(&bytes);
+    }
+
+    #[test]
+    fn mutated_frames_never_panic(p in parts(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+        for msg in all_messages(&p) {
+            let mut frame = msg.to_frame().unwrap();
+            for (at, x) in &flips {
+                let i = at % frame.len();
+                frame[i] ^= x;
+            }
+            let _ = decode_frame(&frame);
+        }
+    }
+}
+
+#[test]
+fn schema_accepts_generated_messages() {
+    // A slower check (cddl-cat re-parses the schema each call), so a fixed handful of cases.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for _ in 0..8 {
+        let p = parts().new_tree(&mut runner).unwrap().current();
+        for msg in all_messages(&p) {
+            check_cddl(payload_of(&msg.to_frame().unwrap()));
+        }
+    }
+}
+
+#[test]
+fn print_hash_input() {
+    if std::env::var_os("SCALAR_PRINT_VECTORS").is_none() {
+        return;
+    }
+    let Msg::Event(e) = event_for(Body::Text("hello, world"), None, None, None) else {
+        unreachable!()
+    };
+    let input = cbor(ciborium::Value::Array(vec![
+        e.from.as_str().into(),
+        e.topic.as_str().into(),
+        e.time.into(),
+        "hello, world".into(),
+        ciborium::Value::Null,
+        ciborium::Value::Null,
+    ]));
+    println!("hash input: {}\nid: {}", hex(&input), e.id);
+}
+
+#[test]
+fn spec_error_table_matches_the_code() {
+    for &code in ErrorCode::ALL {
+        let closes = if code.closes() { "yes" } else { "no" };
+        let row_start = format!("| {} | `{}` | ", code as u16, code.label());
+        let row = SPEC
+            .lines()
+            .find(|l| l.starts_with(&row_start))
+            .unwrap_or_else(|| panic!("{code} missing from PROTOCOL.md §9"));
+        assert!(
+            row.ends_with(&format!("| {closes} |")),
+            "{code}: closes should be {closes}"
+        );
+        assert_eq!(ErrorCode::from_u16(code as u16), Some(code));
+    }
+}
