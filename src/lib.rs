@@ -2,6 +2,8 @@
 //! length plus one CBOR item.
 //!
 //! - [`proto`]: the wire format, sans IO.
+//! - [`server`]: the server logic, sans IO.
 #![warn(missing_docs)]
 
 pub mod proto;
+pub mod server;

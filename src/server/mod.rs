@@ -1,0 +1,491 @@
+//! The server's logic, sans IO: it takes decoded requests and the time, keeps sessions and
+//! subscriptions, and tells an [`Outbox`] which frames go to which connection. Sockets, buffers
+//! and the poll loop live in [`crate::net`].
+
+mod channels;
+mod limits;
+mod outbox;
+mod session;
+
+pub use limits::Limits;
+pub use outbox::{ConnId, Outbox};
+
+use crate::proto::*;
+use channels::Channels;
+use session::Session;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// The current time, passed in so the core never reads a clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic time, for timers.
+    pub mono: Instant,
+    /// Wall-clock milliseconds since the Unix epoch, for Event times.
+    pub unix_ms: u64,
+}
+
+/// Counters for logs and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections admitted.
+    pub accepted: u64,
+    /// Connections refused by a connection limit.
+    pub refused: u64,
+    /// Messages accepted and turned into Events.
+    pub published: u64,
+    /// Event frames handed to the outbox (echoes included).
+    pub deliveries: u64,
+    /// Errors sent.
+    pub errors: u64,
+}
+
+/// The sans-IO server core.
+pub struct Server {
+    domain: Box<str>,
+    limits: Limits,
+    sessions: Vec<Option<Session>>,
+    open: usize,
+    per_addr: HashMap<IpAddr, usize>,
+    channels: Channels,
+    users: HashMap<Box<str>, Vec<ConnId>>,
+    last_time: u64,
+    scratch: Box<[u8]>,
+    stats: Stats,
+}
+
+impl Server {
+    /// A server for `domain` (which must be a valid domain name) with the given limits.
+    pub fn new(domain: &str, limits: Limits) -> Self {
+        Server {
+            domain: domain.into(),
+            limits,
+            sessions: Vec::new(),
+            open: 0,
+            per_addr: HashMap::new(),
+            channels: Channels::default(),
+            users: HashMap::new(),
+            last_time: 0,
+            scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// How many connections are open.
+    pub fn connections(&self) -> usize {
+        self.open
+    }
+
+    /// A new connection from `addr`. Returns false if a limit refuses it; the refusal (Error,
+    /// Bye, close) is already in the outbox.
+    pub fn accept(&mut self, conn: ConnId, addr: IpAddr, now: &Now, out: &mut impl Outbox) -> bool {
+        let from_addr = self.per_addr.get(&addr).copied().unwrap_or(0);
+        let refusal = if self.open >= self.limits.max_connections {
+            Some(ErrorCode::TooManyConnections)
+        } else if from_addr >= self.limits.max_per_address {
+            Some(ErrorCode::TooManyFromAddress)
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
+            self.stats.refused += 1;
+            log::warn!("refused connection from {addr}: {code}");
+            self.send_error(conn, None, code, code.label(), out);
+            self.send_bye(conn, code, out);
+            out.close(conn);
+            return false;
+        }
+        if self.sessions.len() <= conn {
+            self.sessions.resize_with(conn + 1, || None);
+        }
+        self.sessions[conn] = Some(Session::new(addr, now.mono));
+        *self.per_addr.entry(addr).or_insert(0) += 1;
+        self.open += 1;
+        self.stats.accepted += 1;
+        true
+    }
+
+    /// Forgets a connection the shell has closed. Safe to call for unknown ids.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        let Some(s) = self.sessions.get_mut(conn).and_then(Option::take) else {
+            return;
+        };
+        self.open -= 1;
+        if let Some(n) = self.per_addr.get_mut(&s.addr) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_addr.remove(&s.addr);
+            }
+        }
+        for ch in &s.subs {
+            self.channels.unsubscribe(ch, conn);
+        }
+        if let Some(user) = &s.user {
+            if let Some(conns) = self.users.get_mut(user) {
+                conns.retain(|&c| c != conn);
+                if conns.is_empty() {
+                    self.users.remove(user);
+                }
+            }
+        }
+    }
+
+    /// The stream of `conn` announced a frame longer than the protocol allows.
+    pub fn frame_too_long(&mut self, conn: ConnId, len: usize, out: &mut impl Outbox) {
+        let reason = format!("frame length {len} exceeds {MAX_PAYLOAD}");
+        self.fail(conn, None, ErrorCode::FrameTooLong, &reason, out);
+    }
+
+    /// One frame from `conn`, decoded or refused by the decoder.
+    pub fn receive(&mut self, conn: ConnId, frame: Decoded<'_>, now: &Now, out: &mut impl Outbox) {
+        let Some(s) = self.session_mut(conn) else { return };
+        if s.closing {
+            return;
+        }
+        s.last_heard = now.mono;
+        s.pinged = None;
+        let identified = s.user.is_some();
+        let msg = match frame {
+            Ok(msg) => msg,
+            Err(r) => {
+                let reason = r.error.to_string();
+                return self.fail(conn, r.seq, r.error.code(), &reason, out);
+            }
+        };
+        match msg {
+            Msg::Ident(m) if identified => self.fail(
+                conn,
+                m.seq,
+                ErrorCode::AlreadyIdentified,
+                "already identified",
+                out,
+            ),
+            Msg::Ident(m) => self.ident(conn, m, out),
+            Msg::Bye(_) => {
+                if let Some(s) = self.session_mut(conn) {
+                    s.closing = true;
+                }
+                out.close(conn);
+            }
+            _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
+            Msg::Ping(p) => self.reply(conn, &Msg::Pong(p), out),
+            Msg::Pong(_) => {}
+            Msg::Message(m) => self.publish(conn, m, now, out),
+            Msg::Sub(m) => self.sub(conn, m, out),
+            Msg::Unsub(m) => self.unsub(conn, m, out),
+            Msg::Topics(m) => self.topics(conn, m, out),
+            Msg::Catchup(m) => self.catchup(conn, m, out),
+            Msg::Event(_) | Msg::Meta(_) | Msg::TopicList(_) | Msg::CatchupEnd(_) | Msg::Error(_) => {
+                let reason = format!("{} is sent by servers only", msg.msg_type().label());
+                self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
+            }
+        }
+    }
+
+    /// Drives the timers: handshake timeout, idle pings, ping timeout. Call about once a second.
+    pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
+        for conn in 0..self.sessions.len() {
+            let Some(s) = self.sessions[conn].as_mut().filter(|s| !s.closing) else {
+                continue;
+            };
+            let l = &self.limits;
+            if s.user.is_none() {
+                if now.mono.duration_since(s.accepted) >= l.handshake_timeout {
+                    self.fail(conn, None, ErrorCode::HandshakeTimeout, "no Ident in time", out);
+                }
+            } else if let Some(at) = s.pinged {
+                if now.mono.duration_since(at) >= l.ping_timeout {
+                    self.fail(conn, None, ErrorCode::PingTimeout, "no answer to Ping", out);
+                }
+            } else if now.mono.duration_since(s.last_heard) >= l.idle_timeout {
+                s.pinged = Some(now.mono);
+                self.reply(
+                    conn,
+                    &Msg::Ping(Ping {
+                        seq: None,
+                        time: now.unix_ms,
+                    }),
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Says Bye (`shutting_down`) to every connection and closes them all.
+    pub fn shutdown(&mut self, out: &mut impl Outbox) {
+        for conn in 0..self.sessions.len() {
+            if self.sessions[conn].as_ref().is_some_and(|s| !s.closing) {
+                self.send_bye(conn, ErrorCode::ShuttingDown, out);
+                out.close(conn);
+            }
+        }
+    }
+
+    fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
+        self.sessions.get_mut(conn).and_then(Option::as_mut)
+    }
+
+    fn ident(&mut self, conn: ConnId, m: Ident<'_>, out: &mut impl Outbox) {
+        if !m.versions.iter().any(|v| v == VERSION) {
+            return self.fail(
+                conn,
+                m.seq,
+                ErrorCode::UnsupportedVersion,
+                "this server speaks version 1",
+                out,
+            );
+        }
+        if m.user.kind() != Kind::User {
+            return self.fail(conn, m.seq, ErrorCode::BadId, "an ID has no # or ! sigil", out);
+        }
+        if m.user.domain() != &*self.domain {
+            let reason = format!("this server only vouches for IDs @{}", self.domain);
+            return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
+        }
+        let user: Box<str> = m.user.as_str().into();
+        self.users.entry(user.clone()).or_default().push(conn);
+        if let Some(s) = self.session_mut(conn) {
+            s.user = Some(user);
+        }
+        log::debug!("conn {conn} is {}", m.user);
+        let reply = Ident {
+            seq: m.seq,
+            versions: List::Slice(&[VERSION]),
+            user: m.user,
+            server: Some(&self.domain),
+        };
+        emit(&mut self.scratch, conn, &Msg::Ident(reply), out);
+    }
+
+    /// The error for a topic this server cannot act on, if any.
+    fn foreign(&self, topic: Name<'_>) -> Option<(ErrorCode, String)> {
+        (topic.domain() != &*self.domain).then(|| {
+            (
+                ErrorCode::ForeignTopic,
+                format!("this server only serves topics @{}", self.domain),
+            )
+        })
+    }
+
+    fn publish(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
+        let refusal = match m.topic.kind() {
+            Kind::Reserved => Some((
+                ErrorCode::Reserved,
+                "reserved topics cannot be published to".into(),
+            )),
+            _ if self.foreign(m.topic).is_some() => self.foreign(m.topic),
+            Kind::Channel
+                if !self.sessions[conn]
+                    .as_ref()
+                    .is_some_and(|s| s.is_subscribed(m.topic.as_str())) =>
+            {
+                Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)))
+            }
+            Kind::User if !self.users.contains_key(m.topic.as_str()) => {
+                Some((ErrorCode::NoSuchUser, format!("{} is not connected", m.topic)))
+            }
+            _ => None,
+        };
+        if let Some((code, reason)) = refusal {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        let Some(from) = self.sessions[conn].as_ref().and_then(|s| s.user.as_deref()) else {
+            return;
+        };
+        let Ok(from) = Name::parse(from) else { return };
+        self.last_time = now.unix_ms.max(self.last_time + 1);
+        let time = self.last_time;
+        let id = MsgId::compute(
+            from.as_str(),
+            m.topic.as_str(),
+            time,
+            m.body,
+            m.ctype,
+            m.reply_to.as_ref(),
+        );
+        let mut event = Event {
+            seq: None,
+            topic: m.topic,
+            from,
+            time,
+            id,
+            body: m.body,
+            ctype: m.ctype,
+            reply_to: m.reply_to,
+        };
+        let recipients = match m.topic.kind() {
+            Kind::Channel => self.channels.subscribers(m.topic.as_str()),
+            _ => self.users.get(m.topic.as_str()).map_or(&[][..], Vec::as_slice),
+        };
+        // Every Message of a valid size makes an Event that fits (PROTOCOL.md §6), so encoding
+        // cannot fail here; if it ever did, the echo below reports it rather than losing it.
+        if let Ok(n) = Msg::Event(event).encode(&mut self.scratch) {
+            out.fanout(recipients, Some(conn), &self.scratch[..n]);
+            let others = recipients.iter().filter(|&&c| c != conn).count() as u64;
+            self.stats.deliveries += others;
+        }
+        self.stats.published += 1;
+        event.seq = m.seq;
+        emit(&mut self.scratch, conn, &Msg::Event(event), out);
+        self.stats.deliveries += 1;
+    }
+
+    fn sub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
+        if m.topic.kind() != Kind::Channel {
+            let reason = format!("{} is not a channel", m.topic);
+            return self.fail(conn, m.seq, ErrorCode::NotSubscribable, &reason, out);
+        }
+        if let Some((code, reason)) = self.foreign(m.topic) {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        let name = m.topic.as_str();
+        let max_subs = self.limits.max_subs;
+        let Some(s) = self.session_mut(conn) else { return };
+        let subscribers = if s.is_subscribed(name) {
+            self.channels.subscribers(name).len()
+        } else if s.subs.len() >= max_subs {
+            let reason = format!("at most {max_subs} subscriptions per connection");
+            return self.fail(conn, m.seq, ErrorCode::TooManySubs, &reason, out);
+        } else {
+            s.subs.push(name.into());
+            self.channels.subscribe(name, conn)
+        };
+        let meta = Meta {
+            seq: m.seq,
+            topic: m.topic,
+            subscribed: true,
+            subscribers: subscribers as u64,
+        };
+        self.reply(conn, &Msg::Meta(meta), out);
+    }
+
+    fn unsub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
+        let name = m.topic.as_str();
+        let Some(s) = self.session_mut(conn) else { return };
+        let subscribers = match s.subs.iter().position(|c| &**c == name) {
+            Some(i) => {
+                s.subs.swap_remove(i);
+                self.channels.unsubscribe(name, conn)
+            }
+            None => self.channels.subscribers(name).len(),
+        };
+        let meta = Meta {
+            seq: m.seq,
+            topic: m.topic,
+            subscribed: false,
+            subscribers: subscribers as u64,
+        };
+        self.reply(conn, &Msg::Meta(meta), out);
+    }
+
+    fn topics(&mut self, conn: ConnId, m: Topics, out: &mut impl Outbox) {
+        let count = m.count.min(MAX_PAGE) as usize;
+        let page: Vec<Name<'_>> = self
+            .channels
+            .names_from(m.start as usize)
+            .take(count)
+            .filter_map(|n| Name::parse(n).ok())
+            .collect();
+        let list = TopicList {
+            seq: m.seq,
+            total: u32::try_from(self.channels.len()).unwrap_or(u32::MAX),
+            start: m.start,
+            topics: List::Slice(&page),
+        };
+        emit(&mut self.scratch, conn, &Msg::TopicList(list), out);
+    }
+
+    fn catchup(&mut self, conn: ConnId, m: Catchup<'_>, out: &mut impl Outbox) {
+        if let Some((code, reason)) = self.foreign(m.topic) {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        let end = CatchupEnd {
+            seq: m.seq,
+            topic: m.topic,
+            status: CatchupStatus::Unavailable,
+            count: 0,
+        };
+        self.reply(conn, &Msg::CatchupEnd(end), out);
+    }
+
+    fn reply(&mut self, conn: ConnId, msg: &Msg<'_>, out: &mut impl Outbox) {
+        emit(&mut self.scratch, conn, msg, out);
+    }
+
+    fn send_error(
+        &mut self,
+        conn: ConnId,
+        seq: Option<u32>,
+        code: ErrorCode,
+        reason: &str,
+        out: &mut impl Outbox,
+    ) {
+        self.stats.errors += 1;
+        let reason = clip(reason, MAX_REASON);
+        self.reply(
+            conn,
+            &Msg::Error(ErrorMsg {
+                seq,
+                code: code as u16,
+                reason: Some(reason),
+            }),
+            out,
+        );
+    }
+
+    fn send_bye(&mut self, conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
+        self.reply(
+            conn,
+            &Msg::Bye(Bye {
+                code: code as u16,
+                reason: Some(code.label()),
+            }),
+            out,
+        );
+    }
+
+    /// Sends Error; for a fatal code also Bye, and closes.
+    fn fail(&mut self, conn: ConnId, seq: Option<u32>, code: ErrorCode, reason: &str, out: &mut impl Outbox) {
+        log::debug!("conn {conn}: {code}: {reason}");
+        self.send_error(conn, seq, code, reason, out);
+        if code.closes() {
+            self.send_bye(conn, code, out);
+            if let Some(s) = self.session_mut(conn) {
+                s.closing = true;
+            }
+            out.close(conn);
+        }
+    }
+}
+
+/// Encodes `msg` into `scratch` and sends it. A free function so callers can keep other fields of
+/// the server borrowed.
+fn emit(scratch: &mut [u8], conn: ConnId, msg: &Msg<'_>, out: &mut impl Outbox) {
+    match msg.encode(scratch) {
+        Ok(n) => out.send(conn, &scratch[..n]),
+        Err(TooLarge) => log::error!("{} to conn {conn} does not fit a frame", msg.msg_type().label()),
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+//! What the server knows about one connection: the seed's two pieces of state (who it is, what it
+//! subscribes to) plus the timers that keep it honest.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// One connection's state.
+#[derive(Debug)]
+pub struct Session {
+    /// The peer's address, for the per-address limit.
+    pub addr: IpAddr,
+    /// The user ID, once Ident succeeded.
+    pub user: Option<Box<str>>,
+    /// Subscribed channels.
+    pub subs: Vec<Box<str>>,
+    /// When the connection was accepted (handshake timeout).
+    pub accepted: Instant,
+    /// When the last frame arrived (idle timeout).
+    pub last_heard: Instant,
+    /// When the server pinged a silent connection, if it did and heard nothing since.
+    pub pinged: Option<Instant>,
+    /// Set once a fatal error was sent: the connection is on its way out and gets nothing more.
+    pub closing: bool,
+}
+
+impl Session {
+    /// A fresh connection.
+    pub fn new(addr: IpAddr, now: Instant) -> Self {
+        Session {
+            addr,
+            user: None,
+            subs: Vec::new(),
+            accepted: now,
+            last_heard: now,
+            pinged: None,
+            closing: false,
+        }
+    }
+
+    /// True if subscribed to `channel`.
+    pub fn is_subscribed(&self, channel: &str) -> bool {
+        self.subs.iter().any(|s| &**s == channel)
+    }
+}

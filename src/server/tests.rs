@@ -1,0 +1,442 @@
+//! The core without sockets: a recording outbox and a clock the tests step by hand.
+
+use super::*;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Recorder {
+    frames: Vec<(ConnId, Vec<u8>)>,
+    closed: Vec<ConnId>,
+}
+
+impl Outbox for Recorder {
+    fn send(&mut self, to: ConnId, frame: &[u8]) {
+        self.frames.push((to, frame.to_vec()));
+    }
+    fn close(&mut self, conn: ConnId) {
+        self.closed.push(conn);
+    }
+}
+
+impl Recorder {
+    /// Drains the frames sent to `conn`, decoded.
+    fn take(&mut self, conn: ConnId) -> Vec<String> {
+        let (mine, rest) = std::mem::take(&mut self.frames)
+            .into_iter()
+            .partition(|(c, _)| *c == conn);
+        self.frames = rest;
+        mine.into_iter().map(|(_, f)| describe(&f)).collect()
+    }
+}
+
+/// A compact text form of a frame, so assertions read like the protocol.
+fn describe(frame: &[u8]) -> String {
+    let Ok(Status::Complete((Ok(m), _))) = decode_frame(frame) else {
+        panic!("bad frame from server")
+    };
+    match m {
+        Msg::Ident(i) => format!("Ident {} {:?}", i.user, i.server),
+        Msg::Error(e) => format!("Error {} seq={:?}", ErrorCode::from_u16(e.code).unwrap(), e.seq),
+        Msg::Bye(b) => format!("Bye {}", b.code),
+        Msg::Pong(p) => format!("Pong {}", p.time),
+        Msg::Ping(_) => "Ping".into(),
+        Msg::Meta(x) => format!("Meta {} {} {}", x.topic, x.subscribed, x.subscribers),
+        Msg::Event(e) => {
+            assert_eq!(e.computed_id(), e.id);
+            let Body::Text(t) = e.body else { panic!() };
+            format!("Event {} {} {t} seq={:?}", e.topic, e.from, e.seq)
+        }
+        Msg::TopicList(t) => {
+            let names: Vec<String> = t.topics.iter().map(|n| n.to_string()).collect();
+            format!("TopicList {} {} {}", t.total, t.start, names.join(","))
+        }
+        Msg::CatchupEnd(c) => format!("CatchupEnd {:?} {}", c.status, c.count),
+        other => format!("{other:?}"),
+    }
+}
+
+struct Rig {
+    server: Server,
+    out: Recorder,
+    now: Now,
+}
+
+fn frame(m: Msg<'_>) -> Vec<u8> {
+    m.to_frame().unwrap()
+}
+
+fn n(s: &str) -> Name<'_> {
+    Name::parse(s).unwrap()
+}
+
+impl Rig {
+    fn new(limits: Limits) -> Self {
+        let now = Now {
+            mono: Instant::now(),
+            unix_ms: 1_000,
+        };
+        Rig {
+            server: Server::new("example.com", limits),
+            out: Recorder::default(),
+            now,
+        }
+    }
+
+    fn feed(&mut self, conn: ConnId, bytes: &[u8]) {
+        let Ok(Status::Complete((decoded, _))) = decode_frame(bytes) else {
+            panic!("test frame")
+        };
+        self.server.receive(conn, decoded, &self.now, &mut self.out);
+    }
+
+    fn send(&mut self, conn: ConnId, m: Msg<'_>) -> Vec<String> {
+        self.feed(conn, &frame(m));
+        self.out.take(conn)
+    }
+
+    fn connect(&mut self, conn: ConnId, user: &str) {
+        assert!(
+            self.server
+                .accept(conn, Ipv4Addr::LOCALHOST.into(), &self.now, &mut self.out)
+        );
+        let ident = Msg::Ident(Ident {
+            seq: Some(1),
+            versions: List::Slice(&[1]),
+            user: n(user),
+            server: None,
+        });
+        assert_eq!(
+            self.send(conn, ident),
+            [format!("Ident {user} Some(\"example.com\")")]
+        );
+    }
+
+    fn say(&mut self, conn: ConnId, topic: &str, text: &str) -> Vec<String> {
+        let m = Message {
+            seq: Some(9),
+            topic: n(topic),
+            body: Body::Text(text),
+            ctype: None,
+            reply_to: None,
+        };
+        self.send(conn, Msg::Message(m))
+    }
+
+    fn sub(&mut self, conn: ConnId, topic: &str) -> Vec<String> {
+        self.send(
+            conn,
+            Msg::Sub(Sub {
+                seq: Some(2),
+                topic: n(topic),
+            }),
+        )
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now.mono += d;
+        self.now.unix_ms += d.as_millis() as u64;
+        self.server.tick(&self.now, &mut self.out);
+    }
+}
+
+#[test]
+fn fanout_reaches_every_subscriber_once_with_the_echo_to_the_sender() {
+    let mut r = Rig::new(Limits::default());
+    for (c, u) in [
+        (0, "alice@example.com"),
+        (1, "bob@example.com"),
+        (2, "carol@example.com"),
+    ] {
+        r.connect(c, u);
+    }
+    assert_eq!(r.sub(0, "#rust@example.com"), ["Meta #rust@example.com true 1"]);
+    assert_eq!(r.sub(1, "#rust@example.com"), ["Meta #rust@example.com true 2"]);
+    assert_eq!(
+        r.sub(1, "#rust@example.com"),
+        ["Meta #rust@example.com true 2"],
+        "idempotent"
+    );
+    assert_eq!(
+        r.say(0, "#rust@example.com", "hi"),
+        ["Event #rust@example.com alice@example.com hi seq=Some(9)"]
+    );
+    assert_eq!(
+        r.out.take(1),
+        ["Event #rust@example.com alice@example.com hi seq=None"]
+    );
+    assert!(r.out.take(2).is_empty(), "carol is not subscribed");
+    assert_eq!(
+        r.say(2, "#rust@example.com", "x"),
+        ["Error 403 not_subscribed seq=Some(9)"]
+    );
+    assert_eq!(r.server.stats().published, 1);
+}
+
+#[test]
+fn direct_messages_reach_every_connection_of_the_user() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    r.connect(2, "bob@example.com");
+    assert_eq!(
+        r.say(0, "bob@example.com", "psst"),
+        ["Event bob@example.com alice@example.com psst seq=Some(9)"]
+    );
+    assert_eq!(r.out.take(1).len(), 1);
+    assert_eq!(r.out.take(2).len(), 1);
+    // To oneself: the echo only, not a second copy.
+    assert_eq!(r.say(1, "bob@example.com", "note").len(), 1);
+    assert_eq!(r.out.take(2).len(), 1);
+    assert_eq!(
+        r.say(0, "dave@example.com", "?"),
+        ["Error 404 no_such_user seq=Some(9)"]
+    );
+    r.server.disconnect(1);
+    r.server.disconnect(2);
+    assert_eq!(
+        r.say(0, "bob@example.com", "?"),
+        ["Error 404 no_such_user seq=Some(9)"]
+    );
+}
+
+#[test]
+fn event_times_strictly_increase_even_within_one_millisecond() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.sub(0, "#a@example.com");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        r.say(0, "#a@example.com", "same ms");
+    }
+    r.feed(0, &frame(Msg::Ping(Ping { seq: None, time: 0 })));
+    for (_, f) in &r.out.frames {
+        if let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(f) {
+            times.push(e.time);
+        }
+    }
+    assert!(times.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn requests_before_ident_are_fatal_and_ident_is_checked() {
+    let mut r = Rig::new(Limits::default());
+    assert!(r.server.accept(0, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out));
+    let sub = Msg::Sub(Sub {
+        seq: Some(4),
+        topic: n("#a@example.com"),
+    });
+    assert_eq!(
+        r.send(0, sub),
+        ["Error 200 not_identified seq=Some(4)", "Bye 200"]
+    );
+    assert_eq!(r.out.closed, [0]);
+    let ident = |user| {
+        Msg::Ident(Ident {
+            seq: None,
+            versions: List::Slice(&[1]),
+            user: n(user),
+            server: None,
+        })
+    };
+    r.server.accept(1, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out);
+    assert_eq!(
+        r.send(1, ident("eve@elsewhere.org")),
+        ["Error 400 foreign_id seq=None"]
+    );
+    assert_eq!(
+        r.send(1, ident("#chan@example.com")),
+        ["Error 300 bad_id seq=None"]
+    );
+    let v2 = Msg::Ident(Ident {
+        seq: None,
+        versions: List::Slice(&[2, 3]),
+        user: n("a@example.com"),
+        server: None,
+    });
+    assert_eq!(
+        r.send(1, v2),
+        ["Error 202 unsupported_version seq=None", "Bye 202"]
+    );
+    r.connect(2, "alice@example.com");
+    assert_eq!(
+        r.send(2, ident("alice@example.com")),
+        ["Error 201 already_identified seq=None"]
+    );
+}
+
+#[test]
+fn decode_errors_are_answered_with_their_code_and_seq() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    // {0: 8, 1: 7, 2: "#BAD@example.com"}
+    let mut bad = vec![0xa3, 0x00, 0x08, 0x01, 0x07, 0x02, 0x70];
+    bad.extend_from_slice(b"#BAD@example.com");
+    let mut f = (bad.len() as u16).to_le_bytes().to_vec();
+    f.extend(bad);
+    r.feed(0, &f);
+    assert_eq!(r.out.take(0), ["Error 301 bad_topic seq=Some(7)"]);
+    let event = Msg::Event(Event {
+        seq: Some(3),
+        topic: n("#a@example.com"),
+        from: n("alice@example.com"),
+        time: 1,
+        id: MsgId([0; 32]),
+        body: Body::Text(""),
+        ctype: None,
+        reply_to: None,
+    });
+    assert_eq!(r.send(0, event), ["Error 205 unexpected_message seq=Some(3)"]);
+    assert!(r.out.closed.is_empty());
+}
+
+#[test]
+fn topics_page_through_sorted_channels() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    for c in ["#c@example.com", "#a@example.com", "#b@example.com"] {
+        r.sub(0, c);
+    }
+    let page = |r: &mut Rig, start, count| {
+        r.send(
+            0,
+            Msg::Topics(Topics {
+                seq: None,
+                start,
+                count,
+            }),
+        )
+    };
+    assert_eq!(
+        page(&mut r, 0, 2),
+        ["TopicList 3 0 #a@example.com,#b@example.com"]
+    );
+    assert_eq!(page(&mut r, 2, 2), ["TopicList 3 2 #c@example.com"]);
+    assert_eq!(page(&mut r, 0, 0), ["TopicList 3 0 "]);
+    assert_eq!(page(&mut r, 9, 5), ["TopicList 3 9 "]);
+    assert_eq!(
+        r.send(
+            0,
+            Msg::Unsub(Sub {
+                seq: None,
+                topic: n("#a@example.com")
+            })
+        ),
+        ["Meta #a@example.com false 0"]
+    );
+    assert_eq!(
+        page(&mut r, 0, 100),
+        ["TopicList 2 0 #b@example.com,#c@example.com"]
+    );
+    r.server.disconnect(0);
+    assert!(
+        r.server.channels.is_empty(),
+        "a channel lives only while it has subscribers"
+    );
+}
+
+#[test]
+fn subscription_and_topic_rules() {
+    let mut r = Rig::new(Limits {
+        max_subs: 2,
+        ..Limits::default()
+    });
+    r.connect(0, "alice@example.com");
+    assert_eq!(
+        r.sub(0, "bob@example.com"),
+        ["Error 405 not_subscribable seq=Some(2)"]
+    );
+    assert_eq!(r.sub(0, "#x@other.org"), ["Error 401 foreign_topic seq=Some(2)"]);
+    r.sub(0, "#a@example.com");
+    r.sub(0, "#b@example.com");
+    assert_eq!(
+        r.sub(0, "#c@example.com"),
+        ["Error 502 too_many_subs seq=Some(2)"]
+    );
+    assert_eq!(
+        r.say(0, "!motd@example.com", "x"),
+        ["Error 402 reserved seq=Some(9)"]
+    );
+    let catchup = Msg::Catchup(Catchup {
+        seq: Some(5),
+        topic: n("#a@example.com"),
+        count: 10,
+        since: None,
+        after: None,
+    });
+    assert_eq!(r.send(0, catchup), ["CatchupEnd Unavailable 0"]);
+    assert_eq!(
+        r.send(
+            0,
+            Msg::Ping(Ping {
+                seq: Some(1),
+                time: 77
+            })
+        ),
+        ["Pong 77"]
+    );
+}
+
+#[test]
+fn connection_limits_refuse_with_their_own_codes() {
+    let mut r = Rig::new(Limits {
+        max_connections: 3,
+        max_per_address: 2,
+        ..Limits::default()
+    });
+    let a = Ipv4Addr::new(127, 0, 0, 1).into();
+    let b = Ipv4Addr::new(127, 0, 0, 2).into();
+    assert!(r.server.accept(0, a, &r.now, &mut r.out));
+    assert!(r.server.accept(1, a, &r.now, &mut r.out));
+    assert!(!r.server.accept(2, a, &r.now, &mut r.out));
+    assert_eq!(
+        r.out.take(2),
+        ["Error 501 too_many_from_address seq=None", "Bye 501"]
+    );
+    assert!(r.server.accept(2, b, &r.now, &mut r.out));
+    assert!(!r.server.accept(3, b, &r.now, &mut r.out));
+    assert_eq!(
+        r.out.take(3),
+        ["Error 500 too_many_connections seq=None", "Bye 500"]
+    );
+    r.server.disconnect(0);
+    assert!(
+        r.server.accept(0, a, &r.now, &mut r.out),
+        "a slot frees up on disconnect"
+    );
+    assert_eq!(r.server.connections(), 3);
+}
+
+#[test]
+fn timers_close_silent_connections() {
+    let limits = Limits::default();
+    let mut r = Rig::new(limits.clone());
+    assert!(r.server.accept(0, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out));
+    r.connect(1, "alice@example.com");
+    r.advance(limits.handshake_timeout);
+    assert_eq!(r.out.take(0), ["Error 203 handshake_timeout seq=None", "Bye 203"]);
+    assert!(r.out.take(1).is_empty(), "identified and not idle yet");
+    r.advance(limits.idle_timeout);
+    assert_eq!(r.out.take(1), ["Ping"]);
+    r.advance(limits.ping_timeout / 2);
+    assert!(r.out.take(1).is_empty());
+    r.feed(1, &frame(Msg::Pong(Ping { seq: None, time: 0 })));
+    r.advance(limits.ping_timeout);
+    assert!(r.out.take(1).is_empty(), "the Pong reset the timer");
+    r.advance(limits.idle_timeout);
+    assert_eq!(r.out.take(1), ["Ping"]);
+    r.advance(limits.ping_timeout);
+    assert_eq!(r.out.take(1), ["Error 204 ping_timeout seq=None", "Bye 204"]);
+    assert_eq!(r.out.closed, [0, 1]);
+}
+
+#[test]
+fn shutdown_says_bye_to_everyone() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    r.server.shutdown(&mut r.out);
+    assert_eq!(r.out.take(0), ["Bye 504"]);
+    assert_eq!(r.out.take(1), ["Bye 504"]);
+    assert_eq!(r.out.closed, [0, 1]);
+}
