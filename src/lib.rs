@@ -3,7 +3,11 @@
 //!
 //! - [`proto`]: the wire format, sans IO.
 //! - [`server`]: the server logic, sans IO.
+//! - [`net`]: the mio shell that runs it.
 #![warn(missing_docs)]
 
+pub mod client;
+pub mod config;
+pub mod net;
 pub mod proto;
 pub mod server;

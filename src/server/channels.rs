@@ -46,11 +46,6 @@ impl Channels {
         self.by_name.len()
     }
 
-    /// True if no channel exists.
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-
     /// Channel names from index `start` on, in order.
     pub fn names_from(&self, start: usize) -> impl Iterator<Item = &str> {
         self.by_name.keys().skip(start).map(|k| &**k)

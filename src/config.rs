@@ -1,0 +1,275 @@
+//! scalard's configuration: command-line flags and an optional TOML file with the same keys.
+//! Flags win over the file; the file wins over the defaults.
+
+use crate::proto::valid_domain;
+use crate::server::Limits;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default port (no port is canonical in Scalar; SRV records name the real one).
+pub const DEFAULT_PORT: u16 = 7667;
+
+/// Everything scalard needs to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// True when `listen` is the default, so an address family the host lacks is not fatal.
+    pub default_listen: bool,
+    /// The domain this server serves.
+    pub domain: String,
+    /// Reserved for history storage.
+    pub data_dir: Option<PathBuf>,
+    /// Limits and timers.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![
+                SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, DEFAULT_PORT)),
+            ],
+            default_listen: true,
+            domain: "localhost".into(),
+            data_dir: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--help` was asked for.
+    Help,
+    /// `--version` was asked for.
+    Version,
+    /// A flag or key this program does not know.
+    Unknown(String),
+    /// A flag or key's value is missing or invalid.
+    BadValue {
+        /// The flag or key.
+        key: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The config file could not be read or parsed.
+    File(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Help => f.write_str(USAGE),
+            ConfigError::Version => write!(f, "scalard {}", env!("CARGO_PKG_VERSION")),
+            ConfigError::Unknown(k) => write!(f, "unknown option {k} (see --help)"),
+            ConfigError::BadValue { key, why } => write!(f, "{key}: {why}"),
+            ConfigError::File(e) => write!(f, "config file: {e}"),
+        }
+    }
+}
+
+/// The --help text.
+pub const USAGE: &str = "\
+scalard: the Scalar chat server
+
+usage: scalard [OPTIONS]
+
+  --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
+                            default 127.0.0.1:7667 and [::1]:7667
+  --domain DOMAIN           the domain served (default localhost)
+  --config FILE             TOML file with the same keys, e.g. max-subs = 64
+  --data-dir DIR            reserved for history storage
+  --max-connections N       connections in all (default 4096)
+  --max-per-address N       connections per IP address (default 32)
+  --max-subs N              subscriptions per connection (default 64)
+  --max-queue BYTES         output queued behind a full write buffer (default 262144)
+  --handshake-timeout SECS  time to send Ident (default 10)
+  --idle-timeout SECS       silence before the server pings (default 60)
+  --ping-timeout SECS       time to answer a ping (default 30)
+  -h, --help                this text
+  -V, --version             the version
+
+Logging: RUST_LOG=debug (default info) to stderr.";
+
+fn bad(key: &str, why: impl fmt::Display) -> ConfigError {
+    ConfigError::BadValue {
+        key: key.into(),
+        why: why.to_string(),
+    }
+}
+
+impl Config {
+    /// Builds the configuration from command-line arguments (without the program name).
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ConfigError> {
+        use lexopt::prelude::*;
+        let mut parser = lexopt::Parser::from_args(args);
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut file = None;
+        while let Some(arg) = parser.next().map_err(|e| bad("arguments", e))? {
+            match arg {
+                Short('h') | Long("help") => return Err(ConfigError::Help),
+                Short('V') | Long("version") => return Err(ConfigError::Version),
+                Long("config") => file = Some(parser.value().map_err(|e| bad("--config", e))?),
+                Long(key) => {
+                    let key = key.to_string();
+                    let value = parser.value().map_err(|e| bad(&format!("--{key}"), e))?;
+                    let value = value
+                        .into_string()
+                        .map_err(|_| bad(&format!("--{key}"), "not UTF-8"))?;
+                    pairs.push((key, value));
+                }
+                other => return Err(ConfigError::Unknown(format!("{:?}", other.unexpected()))),
+            }
+        }
+        let mut config = Config::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::File(format!("{}: {e}", path.to_string_lossy())))?;
+            config.apply_toml(&text)?;
+        }
+        let mut listen_flags = Vec::new();
+        for (key, value) in pairs {
+            if key == "listen" {
+                listen_flags.push(parse_addr("--listen", &value)?);
+            } else {
+                config.set(&key, &value, "--")?;
+            }
+        }
+        if !listen_flags.is_empty() {
+            config.listen = listen_flags;
+            config.default_listen = false;
+        }
+        Ok(config)
+    }
+
+    /// Applies a TOML document's keys.
+    pub fn apply_toml(&mut self, text: &str) -> Result<(), ConfigError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::File(e.to_string()))?;
+        for (key, value) in table {
+            match (key.as_str(), value) {
+                ("listen", toml::Value::Array(items)) => {
+                    self.listen = items
+                        .iter()
+                        .map(|v| v.as_str().ok_or_else(|| bad("listen", "expected strings")))
+                        .map(|s| s.and_then(|s| parse_addr("listen", s)))
+                        .collect::<Result<_, _>>()?;
+                    self.default_listen = false;
+                }
+                ("listen", toml::Value::String(s)) => {
+                    self.listen = vec![parse_addr("listen", &s)?];
+                    self.default_listen = false;
+                }
+                (_, toml::Value::String(s)) => self.set(&key, &s, "")?,
+                (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
+                (_, other) => return Err(bad(&key, format!("unexpected {}", other.type_str()))),
+            }
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, key: &str, value: &str, prefix: &str) -> Result<(), ConfigError> {
+        let name = format!("{prefix}{key}");
+        let num = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| bad(&name, format!("expected a whole number, got {value:?}")))
+        };
+        let count = || num().and_then(|n| usize::try_from(n).map_err(|_| bad(&name, "too large")));
+        let secs = || num().map(Duration::from_secs);
+        let l = &mut self.limits;
+        match key {
+            "domain" if valid_domain(value) => self.domain = value.into(),
+            "domain" => return Err(bad(&name, "must be a lowercase DNS name, like chat.example.org")),
+            "data-dir" => self.data_dir = Some(value.into()),
+            "max-connections" => l.max_connections = count()?,
+            "max-per-address" => l.max_per_address = count()?,
+            "max-subs" => l.max_subs = count()?,
+            "max-queue" => l.max_queue = count()?,
+            "handshake-timeout" => l.handshake_timeout = secs()?,
+            "idle-timeout" => l.idle_timeout = secs()?,
+            "ping-timeout" => l.ping_timeout = secs()?,
+            _ => return Err(ConfigError::Unknown(name)),
+        }
+        Ok(())
+    }
+}
+
+fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| {
+        bad(
+            key,
+            format!("{s:?} is not an address like 0.0.0.0:7667 or [::]:7667"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Result<Config, ConfigError> {
+        Config::from_args(a.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            "[::1]:9",
+            "--domain",
+            "chat.example.org",
+            "--max-subs",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert!(!c.default_listen);
+        assert_eq!(c.domain, "chat.example.org");
+        assert_eq!(c.limits.max_subs, 3);
+        assert_eq!(args(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        assert!(matches!(
+            args(&["--domain", "Bad Domain"]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            args(&["--max-subs", "many"]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            args(&["--frobnicate", "1"]),
+            Err(ConfigError::Unknown(_))
+        ));
+        assert!(matches!(
+            args(&["--listen", "nowhere"]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(args(&["stray"]), Err(ConfigError::Unknown(_))));
+        assert_eq!(args(&["--help"]), Err(ConfigError::Help));
+    }
+
+    #[test]
+    fn toml_uses_the_same_keys() {
+        let mut c = Config::default();
+        c.apply_toml("listen = [\"127.0.0.1:1\"]\ndomain = \"x.org\"\nmax-queue = 1024\nidle-timeout = 5\n")
+            .unwrap();
+        assert_eq!(c.listen, vec![SocketAddr::from(([127, 0, 0, 1], 1))]);
+        assert_eq!((c.domain.as_str(), c.limits.max_queue), ("x.org", 1024));
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(5));
+        assert!(c.apply_toml("max-subs = true").is_err());
+        assert!(c.apply_toml("nonsense = 1").is_err());
+        assert!(c.apply_toml("= broken").is_err());
+    }
+}

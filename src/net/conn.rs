@@ -1,0 +1,204 @@
+//! One connection in the shell: its socket, a fixed 16 KiB read buffer, a fixed 16 KiB write
+//! buffer, and a bounded queue of shared Event frames behind the write buffer for moments when a
+//! subscriber is a little behind.
+
+use super::pagebuf::PageBuf;
+use crate::proto::MAX_FRAME;
+use mio::net::TcpStream;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Size of each of a connection's two buffers: exactly one largest frame.
+pub const BUF: usize = MAX_FRAME;
+
+/// Output would exceed the connection's queue limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowConsumer;
+
+/// What a read from the socket produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Some bytes arrived.
+    Data,
+    /// Nothing more for now.
+    WouldBlock,
+    /// The peer closed, or the socket failed.
+    Closed,
+}
+
+/// A connection's socket and buffers.
+pub struct Conn {
+    /// The socket.
+    pub sock: TcpStream,
+    /// The peer.
+    pub peer: SocketAddr,
+    /// Read buffer; `None` only while the frames in it are being processed.
+    pub rbuf: Option<PageBuf>,
+    /// Bytes in `rbuf`.
+    pub rlen: usize,
+    wbuf: PageBuf,
+    wpos: usize,
+    wlen: usize,
+    queue: VecDeque<Rc<[u8]>>,
+    queued: usize,
+    /// Set once the connection is to be closed: it gets no more output and its input is
+    /// discarded; it is closed when its output is written or at this deadline.
+    pub closing: Option<Instant>,
+    /// Queued in the shell's list of connections to flush.
+    pub dirty: bool,
+    /// Last read or write, for giving idle buffers' pages back.
+    pub last_io: Instant,
+    /// Whether the buffers may hold resident pages.
+    pub resident: bool,
+}
+
+impl Conn {
+    /// Wraps an accepted socket, mapping its two buffers.
+    pub fn new(sock: TcpStream, peer: SocketAddr, now: Instant) -> io::Result<Self> {
+        Ok(Conn {
+            sock,
+            peer,
+            rbuf: Some(PageBuf::new(BUF)?),
+            rlen: 0,
+            wbuf: PageBuf::new(BUF)?,
+            wpos: 0,
+            wlen: 0,
+            queue: VecDeque::new(),
+            queued: 0,
+            closing: None,
+            dirty: false,
+            last_io: now,
+            resident: false,
+        })
+    }
+
+    /// Appends a frame to the output, copying it into the write buffer when it fits and nothing
+    /// is queued ahead of it, else queueing the shared copy (made once per fan-out, on demand).
+    pub fn push(
+        &mut self,
+        frame: &[u8],
+        shared: &mut Option<Rc<[u8]>>,
+        max_queue: usize,
+    ) -> Result<(), SlowConsumer> {
+        if self.closing.is_some() {
+            return Ok(());
+        }
+        if self.queue.is_empty() && self.copy_in(frame) {
+            return Ok(());
+        }
+        if self.queued + frame.len() > max_queue {
+            return Err(SlowConsumer);
+        }
+        let rc = shared.get_or_insert_with(|| Rc::from(frame)).clone();
+        self.queued += rc.len();
+        self.queue.push_back(rc);
+        Ok(())
+    }
+
+    /// Appends a frame even past the queue limit: only for the last Error and Bye of a
+    /// connection that is being closed.
+    pub fn push_final(&mut self, frame: &[u8]) {
+        if self.queue.is_empty() && self.copy_in(frame) {
+            return;
+        }
+        self.queued += frame.len();
+        self.queue.push_back(Rc::from(frame));
+    }
+
+    /// Copies into the write buffer if there is room, moving pending bytes to the front first
+    /// when that makes room.
+    fn copy_in(&mut self, frame: &[u8]) -> bool {
+        if self.wlen + frame.len() > BUF {
+            if self.wlen - self.wpos + frame.len() > BUF {
+                return false;
+            }
+            self.wbuf.copy_within(self.wpos..self.wlen, 0);
+            self.wlen -= self.wpos;
+            self.wpos = 0;
+        }
+        self.wbuf[self.wlen..self.wlen + frame.len()].copy_from_slice(frame);
+        self.wlen += frame.len();
+        self.resident = true;
+        true
+    }
+
+    /// True if no output is pending.
+    pub fn flushed(&self) -> bool {
+        self.wpos == self.wlen && self.queue.is_empty()
+    }
+
+    /// Bytes of output pending, buffer and queue.
+    pub fn pending(&self) -> usize {
+        self.wlen - self.wpos + self.queued
+    }
+
+    /// Writes as much pending output as the socket takes, refilling the write buffer from the
+    /// queue so that one write call carries many frames.
+    pub fn flush(&mut self, now: Instant) -> io::Result<()> {
+        loop {
+            if self.wpos == self.wlen {
+                self.wpos = 0;
+                self.wlen = 0;
+                while let Some(front) = self.queue.front() {
+                    if self.wlen + front.len() > BUF {
+                        break;
+                    }
+                    self.wbuf[self.wlen..self.wlen + front.len()].copy_from_slice(front);
+                    self.wlen += front.len();
+                    self.queued -= front.len();
+                    self.queue.pop_front();
+                }
+                if self.wlen == 0 {
+                    return Ok(());
+                }
+            }
+            match self.sock.write(&self.wbuf[self.wpos..self.wlen]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    self.last_io = now;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads once into the free part of the read buffer.
+    pub fn read(&mut self, now: Instant) -> Input {
+        let Some(buf) = self.rbuf.as_mut() else {
+            return Input::WouldBlock;
+        };
+        loop {
+            return match self.sock.read(&mut buf[self.rlen..]) {
+                Ok(0) => Input::Closed,
+                Ok(n) => {
+                    self.rlen += n;
+                    self.last_io = now;
+                    self.resident = true;
+                    Input::Data
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Input::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => Input::Closed,
+            };
+        }
+    }
+
+    /// Gives the buffers' pages back to the kernel if both are empty.
+    pub fn release_if_idle(&mut self) -> bool {
+        if !self.resident || self.rlen != 0 || !self.flushed() {
+            return false;
+        }
+        if let Some(r) = self.rbuf.as_mut() {
+            r.release();
+        }
+        self.wbuf.release();
+        self.resident = false;
+        true
+    }
+}

@@ -1,0 +1,403 @@
+//! The mio shell around the server core: one poll loop, the listeners, and a slab of
+//! connections with fixed buffers. It moves bytes between sockets and [`Server`]; every decision
+//! about what those bytes mean is the core's.
+
+mod conn;
+mod pagebuf;
+
+use crate::proto::{ErrorCode, Msg, Status, decode_frame};
+use crate::server::{ConnId, Limits, Now, Outbox, Server};
+use conn::{Conn, Input, SlowConsumer};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often the timers run.
+const TICK: Duration = Duration::from_secs(1);
+/// How long a closing connection may take to accept its last frames.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a connection must be idle before its buffers' pages are given back.
+const RELEASE_AFTER: Duration = Duration::from_secs(2);
+/// Reads per readiness event before other connections get a turn.
+const READ_BUDGET: usize = 8;
+/// Tokens at and above this are listeners.
+const LISTENER_BASE: usize = usize::MAX / 2;
+
+/// What the shell counts beyond the core's [`Stats`](crate::server::Stats).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShellStats {
+    /// Connections dropped as slow consumers.
+    pub slow_consumers: u64,
+}
+
+/// The running server: listeners, connections and the core.
+pub struct Shell {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: Slab<Conn>,
+    server: Server,
+    dirty: Vec<ConnId>,
+    /// Connections that used their read budget and may have more input.
+    unread: Vec<ConnId>,
+    stats: ShellStats,
+}
+
+/// The core's [`Outbox`], writing into the connections' buffers.
+struct Wire<'a> {
+    conns: &'a mut Slab<Conn>,
+    dirty: &'a mut Vec<ConnId>,
+    stats: &'a mut ShellStats,
+    max_queue: usize,
+    now: Instant,
+}
+
+impl Wire<'_> {
+    fn push(&mut self, to: ConnId, frame: &[u8], shared: &mut Option<Rc<[u8]>>) {
+        let Some(c) = self.conns.get_mut(to) else { return };
+        if c.push(frame, shared, self.max_queue) == Err(SlowConsumer) {
+            self.stats.slow_consumers += 1;
+            log::warn!(
+                "{}: slow consumer, {} bytes pending; disconnecting",
+                c.peer,
+                c.pending()
+            );
+            let mut buf = [0u8; 128];
+            for msg in [
+                Msg::Error(crate::proto::ErrorMsg {
+                    seq: None,
+                    code: ErrorCode::SlowConsumer as u16,
+                    reason: Some("output queue full"),
+                }),
+                Msg::Bye(crate::proto::Bye {
+                    code: ErrorCode::SlowConsumer as u16,
+                    reason: None,
+                }),
+            ] {
+                if let Ok(n) = msg.encode(&mut buf) {
+                    c.push_final(&buf[..n]);
+                }
+            }
+            c.closing = Some(self.now + CLOSE_GRACE);
+        }
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(to);
+        }
+    }
+}
+
+impl Outbox for Wire<'_> {
+    fn send(&mut self, to: ConnId, frame: &[u8]) {
+        self.push(to, frame, &mut None);
+    }
+
+    fn fanout(&mut self, to: &[ConnId], except: Option<ConnId>, frame: &[u8]) {
+        let mut shared = None;
+        for &c in to {
+            if Some(c) != except {
+                self.push(c, frame, &mut shared);
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        c.closing.get_or_insert(self.now + CLOSE_GRACE);
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(conn);
+        }
+    }
+}
+
+fn now() -> Now {
+    let unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Now {
+        mono: Instant::now(),
+        unix_ms,
+    }
+}
+
+impl Shell {
+    /// Binds every address and builds the core. Fails if any address cannot be bound.
+    pub fn bind(addrs: &[SocketAddr], domain: &str, limits: Limits) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listeners = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let mut l = TcpListener::bind(*addr)?;
+            poll.registry()
+                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            listeners.push(l);
+        }
+        Ok(Shell {
+            poll,
+            listeners,
+            conns: Slab::new(),
+            server: Server::new(domain, limits),
+            dirty: Vec::new(),
+            unread: Vec::new(),
+            stats: ShellStats::default(),
+        })
+    }
+
+    /// The addresses actually bound (with the real port when 0 was asked for).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until `stop` becomes true, then says Bye to everyone, gives them a short grace
+    /// period to receive it, and returns.
+    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        while !stop.load(Ordering::Relaxed) {
+            let timeout = match self.unread.is_empty() {
+                true => next_tick.saturating_duration_since(Instant::now()),
+                false => Duration::ZERO,
+            };
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let t = now();
+            for key in std::mem::take(&mut self.unread) {
+                self.readable(key, &t);
+            }
+            for ev in events.iter() {
+                match ev.token().0 {
+                    i if i >= LISTENER_BASE => self.accept(i - LISTENER_BASE, &t),
+                    key => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.readable(key, &t);
+                        }
+                        if ev.is_writable() {
+                            self.mark_dirty(key);
+                        }
+                    }
+                }
+            }
+            self.flush_dirty(t.mono);
+            if t.mono >= next_tick {
+                self.tick(&t);
+                next_tick = t.mono + TICK;
+            }
+        }
+        self.shut_down()
+    }
+
+    fn wire(&mut self, now: Instant) -> (&mut Server, Wire<'_>) {
+        let max_queue = self.server.limits().max_queue;
+        let wire = Wire {
+            conns: &mut self.conns,
+            dirty: &mut self.dirty,
+            stats: &mut self.stats,
+            max_queue,
+            now,
+        };
+        (&mut self.server, wire)
+    }
+
+    fn accept(&mut self, idx: usize, t: &Now) {
+        loop {
+            let Some(listener) = self.listeners.get(idx) else {
+                return;
+            };
+            let (mut sock, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Typically EMFILE: the process is out of file descriptors (see ulimit -n in
+                    // docs/OPERATIONS.md). The pending connection stays in the backlog.
+                    log::error!("accept failed: {e}");
+                    return;
+                }
+            };
+            if let Err(e) = sock.set_nodelay(true) {
+                log::debug!("{peer}: set_nodelay: {e}");
+            }
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            let registered =
+                self.poll
+                    .registry()
+                    .register(&mut sock, Token(key), Interest::READABLE | Interest::WRITABLE);
+            match registered.and_then(|()| Conn::new(sock, peer, t.mono)) {
+                Ok(conn) => {
+                    entry.insert(conn);
+                }
+                Err(e) => {
+                    log::error!("{peer}: cannot set up connection: {e}");
+                    continue;
+                }
+            }
+            let (server, mut wire) = self.wire(t.mono);
+            if server.accept(key, peer.ip(), t, &mut wire) {
+                log::debug!("conn {key}: accepted {peer}");
+            }
+        }
+    }
+
+    /// Reads what the socket has, handing each whole frame to the core. After `READ_BUDGET`
+    /// reads the connection goes to the back of the line, so one busy client cannot starve
+    /// the others.
+    fn readable(&mut self, key: ConnId, t: &Now) {
+        for _ in 0..READ_BUDGET {
+            let Some(c) = self.conns.get_mut(key) else { return };
+            let discarding = c.closing.is_some();
+            match c.read(t.mono) {
+                Input::WouldBlock => return,
+                Input::Closed => return self.drop_conn(key),
+                Input::Data if discarding => c.rlen = 0,
+                Input::Data => self.process(key, t),
+            }
+        }
+        if !self.unread.contains(&key) {
+            self.unread.push(key);
+        }
+    }
+
+    fn process(&mut self, key: ConnId, t: &Now) {
+        let Some(c) = self.conns.get_mut(key) else { return };
+        let Some(buf) = c.rbuf.take() else { return };
+        let len = c.rlen;
+        let mut start = 0;
+        let (server, mut wire) = self.wire(t.mono);
+        while start < len {
+            match decode_frame(&buf[start..len]) {
+                Ok(Status::Complete((decoded, used))) => {
+                    server.receive(key, decoded, t, &mut wire);
+                    start += used;
+                }
+                Ok(Status::Partial) => break,
+                Err(too_long) => {
+                    server.frame_too_long(key, too_long.0, &mut wire);
+                    start = len;
+                }
+            }
+            if wire.conns.get(key).is_none_or(|c| c.closing.is_some()) {
+                start = len;
+            }
+        }
+        let Some(c) = self.conns.get_mut(key) else { return };
+        let mut buf = buf;
+        buf.copy_within(start..len, 0);
+        c.rlen = len - start;
+        c.rbuf = Some(buf);
+    }
+
+    fn mark_dirty(&mut self, key: ConnId) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// Writes pending output of every connection that got some, and closes the ones that are
+    /// done.
+    fn flush_dirty(&mut self, now: Instant) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for key in dirty.drain(..) {
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            c.dirty = false;
+            let result = c.flush(now);
+            if result.is_err() || (c.closing.is_some() && c.flushed()) {
+                self.drop_conn(key);
+            }
+        }
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    fn tick(&mut self, t: &Now) {
+        let (server, mut wire) = self.wire(t.mono);
+        server.tick(t, &mut wire);
+        let late: Vec<ConnId> = self
+            .conns
+            .iter_mut()
+            .filter_map(|(key, c)| {
+                if c.closing.is_some_and(|d| t.mono >= d) {
+                    return Some(key);
+                }
+                if t.mono.duration_since(c.last_io) >= RELEASE_AFTER {
+                    c.release_if_idle();
+                }
+                None
+            })
+            .collect();
+        for key in late {
+            log::debug!("conn {key}: closing deadline passed");
+            self.drop_conn(key);
+        }
+        self.flush_dirty(t.mono);
+    }
+
+    /// Closes and forgets a connection.
+    fn drop_conn(&mut self, key: ConnId) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut c = self.conns.remove(key);
+        // Read what the peer sent last, so closing sends FIN rather than RST and the peer gets
+        // our final frames.
+        let _ = c.sock.shutdown(std::net::Shutdown::Write);
+        while c.read(Instant::now()) == Input::Data {
+            c.rlen = 0;
+        }
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        self.server.disconnect(key);
+        log::debug!("conn {key}: closed {}", c.peer);
+    }
+
+    fn shut_down(&mut self) -> io::Result<()> {
+        log::info!("shutting down: saying Bye to {} connections", self.conns.len());
+        self.listeners.clear();
+        let t = now();
+        let (server, mut wire) = self.wire(t.mono);
+        server.shutdown(&mut wire);
+        self.flush_dirty(t.mono);
+        let deadline = Instant::now() + CLOSE_GRACE;
+        let mut events = Events::with_capacity(1024);
+        while !self.conns.is_empty() && Instant::now() < deadline {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            for ev in events.iter() {
+                self.mark_dirty(ev.token().0);
+            }
+            self.flush_dirty(Instant::now());
+        }
+        let left: Vec<ConnId> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in left {
+            self.drop_conn(key);
+        }
+        let s = self.server.stats();
+        log::info!(
+            "stopped: {} connections served, {} messages, {} deliveries, {} slow consumers",
+            s.accepted,
+            s.published,
+            s.deliveries,
+            self.stats.slow_consumers
+        );
+        Ok(())
+    }
+}
