@@ -1,0 +1,186 @@
+//! Shared harness for the end-to-end tests: start the real scalard on an ephemeral loopback port,
+//! talk to it with the blocking client, and stop it when the test ends.
+#![allow(dead_code)]
+
+use scalar::client::{Client, Frame};
+use scalar::proto::*;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running scalard, killed when dropped.
+pub struct Scalard {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// Lines the server logged after "listening on".
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Scalard {
+    /// Starts scalard on 127.0.0.1:0 with extra flags.
+    pub fn start(flags: &[&str]) -> Scalard {
+        raise_fd_limit();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scalard"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn scalard");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            let line = rx
+                .recv_timeout(WAIT)
+                .expect("scalard did not say it was listening");
+            if let Some(a) = line.split("listening on ").nth(1) {
+                break a.trim().parse().expect("address");
+            }
+        };
+        Scalard { child, addr, log: rx }
+    }
+
+    /// Connects and identifies as `user` (a local name; @localhost is added).
+    pub fn client(&self, user: &str) -> Client {
+        client_at(self.addr, user)
+    }
+
+    /// A raw connection, not identified.
+    pub fn raw(&self) -> Client {
+        let c = Client::connect_raw(self.addr).expect("connect");
+        c.set_timeout(Some(WAIT)).expect("timeout");
+        c
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("number")
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn expect_log(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .log
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Scalard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Tests open thousands of sockets; the default soft limit may be lower than the hard one.
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+/// Connects to `addr` and identifies as `user@localhost`.
+pub fn client_at(addr: SocketAddr, user: &str) -> Client {
+    let c = Client::connect(addr, &format!("{user}@localhost")).expect("connect");
+    c.set_timeout(Some(WAIT)).expect("timeout");
+    c
+}
+
+pub fn name(s: &str) -> Name<'_> {
+    Name::parse(s).expect("valid name")
+}
+
+/// A compact text form of a frame, so assertions read like the protocol.
+pub fn describe(f: &Frame) -> String {
+    match f.msg().expect("server frames decode") {
+        Msg::Ident(i) => format!("Ident {}", i.user),
+        Msg::Error(e) => {
+            let code = ErrorCode::from_u16(e.code).map_or(e.code.to_string(), |c| c.to_string());
+            format!("Error {code} seq={:?}", e.seq)
+        }
+        Msg::Bye(b) => {
+            let code = ErrorCode::from_u16(b.code).map_or(b.code.to_string(), |c| c.to_string());
+            format!("Bye {code}")
+        }
+        Msg::Pong(p) => format!("Pong {} seq={:?}", p.time, p.seq),
+        Msg::Ping(_) => "Ping".into(),
+        Msg::Meta(m) => format!("Meta {} {} {}", m.topic, m.subscribed, m.subscribers),
+        Msg::Event(e) => {
+            assert_eq!(e.computed_id(), e.id, "event id");
+            let body = match e.body {
+                Body::Text(t) => t.to_string(),
+                Body::Blob(b) => format!("{} bytes", b.len()),
+            };
+            format!("Event {} {} {body} seq={:?}", e.topic, e.from, e.seq)
+        }
+        Msg::TopicList(t) => {
+            let names: Vec<String> = t.topics.iter().map(|n| n.to_string()).collect();
+            format!("TopicList {} {} [{}]", t.total, t.start, names.join(" "))
+        }
+        Msg::CatchupEnd(c) => format!("CatchupEnd {:?} {} seq={:?}", c.status, c.count, c.seq),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Receives the next frame and describes it.
+pub fn next(c: &mut Client) -> String {
+    describe(&c.recv().expect("a frame"))
+}
+
+pub fn sub(c: &mut Client, topic: &str) -> String {
+    let seq = c.seq();
+    c.send(&Msg::Sub(Sub {
+        seq: Some(seq),
+        topic: name(topic),
+    }))
+    .expect("send");
+    next(c)
+}
+
+pub fn say(c: &mut Client, seq: u32, topic: &str, text: &str) {
+    let m = Message {
+        seq: Some(seq),
+        topic: name(topic),
+        body: Body::Text(text),
+        ctype: None,
+        reply_to: None,
+    };
+    c.send(&Msg::Message(m)).expect("send");
+}
+
+/// A frame with the given payload bytes.
+pub fn raw_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+    f.extend_from_slice(payload);
+    f
+}

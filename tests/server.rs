@@ -1,0 +1,516 @@
+//! scalard end to end: the real binary over TCP on 127.0.0.1, every wait bounded.
+
+mod common;
+
+use common::*;
+use scalar::client::ClientError;
+use scalar::proto::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const ROOM: &str = "#room@localhost";
+
+#[test]
+fn every_request_gets_its_reply() {
+    let s = Scalard::start(&[]);
+    let mut alice = s.client("alice");
+    let mut bob = s.client("bob");
+    assert_eq!(alice.domain, "localhost");
+    assert_eq!(sub(&mut alice, ROOM), "Meta #room@localhost true 1");
+    assert_eq!(sub(&mut bob, ROOM), "Meta #room@localhost true 2");
+
+    say(&mut alice, 41, ROOM, "hello");
+    assert_eq!(
+        next(&mut alice),
+        "Event #room@localhost alice@localhost hello seq=Some(41)"
+    );
+    assert_eq!(
+        next(&mut bob),
+        "Event #room@localhost alice@localhost hello seq=None"
+    );
+
+    alice
+        .send(&Msg::Ping(Ping {
+            seq: Some(7),
+            time: 12345,
+        }))
+        .unwrap();
+    assert_eq!(next(&mut alice), "Pong 12345 seq=Some(7)");
+
+    alice
+        .send(&Msg::Topics(Topics {
+            seq: Some(8),
+            start: 0,
+            count: 10,
+        }))
+        .unwrap();
+    assert_eq!(next(&mut alice), "TopicList 1 0 [#room@localhost]");
+
+    let catchup = Catchup {
+        seq: Some(9),
+        topic: name(ROOM),
+        count: 10,
+        since: None,
+        after: None,
+    };
+    alice.send(&Msg::Catchup(catchup)).unwrap();
+    assert_eq!(next(&mut alice), "CatchupEnd Unavailable 0 seq=Some(9)");
+
+    alice
+        .send(&Msg::Unsub(Sub {
+            seq: Some(10),
+            topic: name(ROOM),
+        }))
+        .unwrap();
+    assert_eq!(next(&mut alice), "Meta #room@localhost false 1");
+    say(&mut alice, 11, ROOM, "still here?");
+    assert_eq!(next(&mut alice), "Error 403 not_subscribed seq=Some(11)");
+
+    // Direct messages reach every connection of the user, plus the echo.
+    let mut bob2 = s.client("bob");
+    say(&mut alice, 12, "bob@localhost", "psst");
+    assert_eq!(
+        next(&mut alice),
+        "Event bob@localhost alice@localhost psst seq=Some(12)"
+    );
+    assert_eq!(
+        next(&mut bob),
+        "Event bob@localhost alice@localhost psst seq=None"
+    );
+    assert_eq!(
+        next(&mut bob2),
+        "Event bob@localhost alice@localhost psst seq=None"
+    );
+    say(&mut alice, 13, "nobody@localhost", "hello?");
+    assert_eq!(next(&mut alice), "Error 404 no_such_user seq=Some(13)");
+
+    // Bye: the server closes.
+    alice
+        .send(&Msg::Bye(Bye {
+            code: 0,
+            reason: None,
+        }))
+        .unwrap();
+    assert!(matches!(alice.recv(), Err(ClientError::Closed)));
+}
+
+#[test]
+fn bad_frames_get_errors_and_the_connection_survives() {
+    let s = Scalard::start(&[]);
+    let mut alice = s.client("alice");
+    let mut bob = s.client("bob");
+    sub(&mut alice, ROOM);
+    sub(&mut bob, ROOM);
+    let big = "x".repeat(MAX_BODY + 1);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (raw_frame(&[]), "Error 102 empty_frame seq=None"),
+        (raw_frame(&[0xff]), "Error 100 malformed seq=None"),
+        (raw_frame(&[0xa1, 0x00]), "Error 100 malformed seq=None"),
+        (
+            raw_frame(&[0xa2, 0x00, 0x04, 0x04, 0x01, 0x00]),
+            "Error 100 malformed seq=None",
+        ), // trailing
+        (
+            raw_frame(&[0xa3, 0x00, 0x04, 0x01, 0x05, 0x04, 0x3b, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "Error 100 malformed seq=Some(5)",
+        ),
+        (
+            raw_frame(&[0xa2, 0x00, 0x18, 0x63, 0x01, 0x06]),
+            "Error 103 unknown_type seq=Some(6)",
+        ),
+        (
+            raw_frame(&[0xa2, 0x00, 0x08, 0x01, 0x07]),
+            "Error 104 missing_field seq=Some(7)",
+        ),
+        (
+            raw_frame(&[0xa3, 0x00, 0x06, 0x02, 0x62, 0xc3, 0x28, 0x01, 0x08]),
+            "Error 105 bad_utf8 seq=None",
+        ),
+        (
+            Msg::Sub(Sub {
+                seq: Some(9),
+                topic: name("#a@localhost"),
+            })
+            .to_frame()
+            .unwrap(),
+            "Meta #a@localhost true 1",
+        ),
+    ];
+    for (frame, want) in cases {
+        alice.send_raw(&frame).unwrap();
+        assert_eq!(next(&mut alice), want, "after {frame:02x?}");
+    }
+    // Names and sizes the decoder refuses.
+    let mut upper = vec![0xa3, 0x00, 0x08, 0x01, 0x0a, 0x02, 0x6f];
+    upper.extend_from_slice(b"#Room@localhost");
+    alice.send_raw(&raw_frame(&upper)).unwrap();
+    assert_eq!(next(&mut alice), "Error 301 bad_topic seq=Some(10)");
+    let m = Message {
+        seq: Some(11),
+        topic: name(ROOM),
+        body: Body::Text(&big),
+        ctype: None,
+        reply_to: None,
+    };
+    alice.send(&Msg::Message(m)).unwrap();
+    assert_eq!(next(&mut alice), "Error 302 body_too_large seq=Some(11)");
+    // A server-only message from a client.
+    let meta = Meta {
+        seq: Some(12),
+        topic: name(ROOM),
+        subscribed: true,
+        subscribers: 1,
+    };
+    alice.send(&Msg::Meta(meta)).unwrap();
+    assert_eq!(next(&mut alice), "Error 205 unexpected_message seq=Some(12)");
+    // Both clients still work.
+    say(&mut alice, 13, ROOM, "after the storm");
+    assert_eq!(
+        next(&mut alice),
+        "Event #room@localhost alice@localhost after the storm seq=Some(13)"
+    );
+    assert_eq!(
+        next(&mut bob),
+        "Event #room@localhost alice@localhost after the storm seq=None"
+    );
+}
+
+#[test]
+fn an_over_long_frame_is_fatal() {
+    let s = Scalard::start(&[]);
+    let mut c = s.client("alice");
+    c.send_raw(&[0xff, 0x3f]).unwrap();
+    assert_eq!(next(&mut c), "Error 101 frame_too_long seq=None");
+    assert_eq!(next(&mut c), "Bye 101 frame_too_long");
+    assert!(matches!(c.recv(), Err(ClientError::Closed)));
+    // The server is fine.
+    let mut d = s.client("bob");
+    assert_eq!(sub(&mut d, ROOM), "Meta #room@localhost true 1");
+}
+
+#[test]
+fn nothing_but_ident_before_the_handshake() {
+    let s = Scalard::start(&[]);
+    let mut c = s.raw();
+    c.send(&Msg::Sub(Sub {
+        seq: Some(1),
+        topic: name(ROOM),
+    }))
+    .unwrap();
+    assert_eq!(next(&mut c), "Error 200 not_identified seq=Some(1)");
+    assert_eq!(next(&mut c), "Bye 200 not_identified");
+    assert!(matches!(c.recv(), Err(ClientError::Closed)));
+
+    let mut c = s.raw();
+    let ident = Ident {
+        seq: Some(2),
+        versions: List::Slice(&[1]),
+        user: name("eve@elsewhere.org"),
+        server: None,
+    };
+    c.send(&Msg::Ident(ident)).unwrap();
+    assert_eq!(next(&mut c), "Error 400 foreign_id seq=Some(2)");
+    let ident = Ident {
+        seq: Some(3),
+        versions: List::Slice(&[9]),
+        user: name("eve@localhost"),
+        server: None,
+    };
+    c.send(&Msg::Ident(ident)).unwrap();
+    assert_eq!(next(&mut c), "Error 202 unsupported_version seq=Some(3)");
+    assert_eq!(next(&mut c), "Bye 202 unsupported_version");
+}
+
+#[test]
+fn a_frame_arriving_one_byte_per_write() {
+    let s = Scalard::start(&[]);
+    let mut c = s.raw();
+    let ident = Ident {
+        seq: Some(1),
+        versions: List::Slice(&[1]),
+        user: name("slow@localhost"),
+        server: None,
+    };
+    let mut bytes = Msg::Ident(ident).to_frame().unwrap();
+    bytes.extend(
+        Msg::Ping(Ping {
+            seq: Some(2),
+            time: 99,
+        })
+        .to_frame()
+        .unwrap(),
+    );
+    let mut stream = c.stream().try_clone().unwrap();
+    for b in &bytes {
+        stream.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(next(&mut c), "Ident slow@localhost");
+    assert_eq!(next(&mut c), "Pong 99 seq=Some(2)");
+}
+
+#[test]
+fn handshake_and_ping_timeouts() {
+    let s = Scalard::start(&[
+        "--handshake-timeout",
+        "1",
+        "--idle-timeout",
+        "1",
+        "--ping-timeout",
+        "1",
+    ]);
+    let started = Instant::now();
+    let mut silent = s.raw();
+    let mut idle = s.client("idle");
+    assert_eq!(next(&mut silent), "Error 203 handshake_timeout seq=None");
+    assert_eq!(next(&mut silent), "Bye 203 handshake_timeout");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The identified client is pinged; answering keeps it alive, silence ends it.
+    let Ok(Msg::Ping(p)) = idle.recv().unwrap().msg() else {
+        panic!("expected Ping")
+    };
+    idle.send(&Msg::Pong(p)).unwrap();
+    assert_eq!(next(&mut idle), "Ping");
+    assert_eq!(next(&mut idle), "Error 204 ping_timeout seq=None");
+    assert_eq!(next(&mut idle), "Bye 204 ping_timeout");
+    assert!(matches!(idle.recv(), Err(ClientError::Closed)));
+}
+
+#[test]
+fn connection_and_subscription_limits() {
+    let s = Scalard::start(&["--max-connections", "2", "--max-subs", "1"]);
+    let mut a = s.client("a");
+    let _b = s.client("b");
+    let mut c = s.raw();
+    assert_eq!(next(&mut c), "Error 500 too_many_connections seq=None");
+    assert_eq!(next(&mut c), "Bye 500 too_many_connections");
+    assert_eq!(sub(&mut a, "#one@localhost"), "Meta #one@localhost true 1");
+    assert_eq!(
+        sub(&mut a, "#two@localhost"),
+        "Error 502 too_many_subs seq=Some(3)"
+    );
+
+    let s = Scalard::start(&["--max-per-address", "1"]);
+    let _a = s.client("a");
+    let mut b = s.raw();
+    assert_eq!(next(&mut b), "Error 501 too_many_from_address seq=None");
+}
+
+#[test]
+fn a_slow_consumer_is_dropped_while_the_others_keep_up() {
+    let s = Scalard::start(&["--max-queue", "65536"]);
+    let mut publisher = s.client("pub");
+    let mut fast = s.client("fast");
+    let mut slow = s.client("slow");
+    for c in [&mut publisher, &mut fast, &mut slow] {
+        sub(c, ROOM);
+    }
+    const N: u32 = 2000;
+    let body = "z".repeat(8000);
+    let reader = std::thread::spawn(move || {
+        let mut got = 0;
+        while got < N {
+            let f = fast.recv().expect("fast reader keeps receiving");
+            if let Ok(Msg::Event(e)) = f.msg() {
+                assert_eq!(e.body, Body::Text(&"z".repeat(8000)));
+                got += 1;
+            }
+        }
+        got
+    });
+    for i in 0..N {
+        say(&mut publisher, i, ROOM, &body);
+        let f = publisher.recv().unwrap();
+        assert!(matches!(f.msg(), Ok(Msg::Event(_))), "echo {i}: {}", describe(&f));
+    }
+    assert_eq!(reader.join().unwrap(), N, "the fast subscriber got every message");
+    s.expect_log("slow consumer");
+    // The slow one finds a prefix of the events, then the reason it was dropped, then EOF.
+    let (mut events, mut tail) = (0, Vec::new());
+    loop {
+        match slow.recv() {
+            Ok(f) => match f.msg() {
+                Ok(Msg::Event(_)) if tail.is_empty() => events += 1,
+                _ => tail.push(describe(&f)),
+            },
+            Err(ClientError::Closed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    eprintln!("the slow consumer got {events} of {N} events before being dropped");
+    assert!(events > 0 && events < N, "slow consumer got {events}");
+    assert_eq!(
+        tail,
+        ["Error 503 slow_consumer seq=None", "Bye 503 slow_consumer"]
+    );
+}
+
+#[test]
+fn a_thousand_clients_in_one_room_get_every_message_once_in_order() {
+    let s = Scalard::start(&["--max-connections", "1100", "--max-per-address", "1100"]);
+    let mut members: Vec<_> = (0..1000).map(|i| s.client(&format!("m{i}"))).collect();
+    for m in &mut members {
+        assert!(sub(m, ROOM).starts_with("Meta #room@localhost true"));
+    }
+    let mut publisher = s.client("pub");
+    sub(&mut publisher, ROOM);
+    const N: u32 = 20;
+    for i in 0..N {
+        say(&mut publisher, i, ROOM, &format!("message {i}"));
+    }
+    for i in 0..N {
+        assert_eq!(
+            next(&mut publisher),
+            format!("Event {ROOM} pub@localhost message {i} seq=Some({i})")
+        );
+    }
+    for m in &mut members {
+        for i in 0..N {
+            assert_eq!(
+                next(m),
+                format!("Event {ROOM} pub@localhost message {i} seq=None")
+            );
+        }
+    }
+    // Exactly once: nothing more is waiting.
+    let mut m = members.pop().unwrap();
+    m.set_timeout(Some(Duration::from_millis(200))).unwrap();
+    assert!(matches!(m.recv(), Err(ClientError::Io(_))), "no duplicate events");
+}
+
+#[test]
+fn connect_disconnect_cycles_do_not_grow_memory() {
+    let s = Scalard::start(&["--max-per-address", "64"]);
+    let addr = s.addr;
+    let cycle = |n: usize| {
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                scope.spawn(move || {
+                    for i in 0..n / 4 {
+                        let mut c = client_at(addr, &format!("c{t}x{i}"));
+                        sub(&mut c, &format!("#r{}@localhost", i % 50));
+                        say(&mut c, 1, &format!("#r{}@localhost", i % 50), "hi");
+                        next(&mut c);
+                        if i % 2 == 0 {
+                            c.bye().unwrap();
+                        } // else: just drop the socket
+                    }
+                });
+            }
+        })
+    };
+    cycle(1000);
+    let before = s.rss_kib();
+    cycle(4000);
+    let after = s.rss_kib();
+    eprintln!("server RSS: {before} KiB after 1000 cycles, {after} KiB after 5000");
+    assert!(
+        after <= before + 512,
+        "RSS grew from {before} KiB to {after} KiB over 4000 cycles"
+    );
+    let mut c = s.client("last");
+    c.send(&Msg::Topics(Topics {
+        seq: Some(1),
+        start: 0,
+        count: 0,
+    }))
+    .unwrap();
+    assert_eq!(
+        next(&mut c),
+        "TopicList 0 0 []",
+        "every channel went away with its subscribers"
+    );
+}
+
+#[test]
+fn sigterm_says_bye_to_everyone_and_exits_cleanly() {
+    let mut s = Scalard::start(&[]);
+    let mut a = s.client("a");
+    let mut b = s.client("b");
+    sub(&mut a, ROOM);
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(next(&mut a), "Bye 504 shutting_down");
+    assert_eq!(next(&mut b), "Bye 504 shutting_down");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "scalard did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn garbage_from_one_client_does_not_stall_the_others() {
+    let s = Scalard::start(&[]);
+    let mut alice = s.client("alice");
+    let mut bob = s.client("bob");
+    sub(&mut alice, ROOM);
+    sub(&mut bob, ROOM);
+    let addr = s.addr;
+    let vandal = std::thread::spawn(move || {
+        // A deterministic stream of junk frames (xorshift), bounded in count.
+        let mut c = scalar::client::Client::connect(addr, "vandal@localhost").unwrap();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut sent = 0;
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 64) as usize;
+            let payload: Vec<u8> = (0..len).map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8).collect();
+            if c.send_raw(&raw_frame(&payload)).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    for i in 0..200 {
+        say(&mut alice, i, ROOM, "steady");
+        assert_eq!(
+            next(&mut alice),
+            format!("Event {ROOM} alice@localhost steady seq=Some({i})")
+        );
+        assert_eq!(
+            next(&mut bob),
+            format!("Event {ROOM} alice@localhost steady seq=None")
+        );
+    }
+    assert!(vandal.join().unwrap() > 0);
+    assert!(
+        s.client("carol").user == "carol@localhost",
+        "server still accepts"
+    );
+}
+
+#[test]
+fn listens_on_ipv6_too() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["--listen", "[::1]:0", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut addrs = Vec::new();
+    while addrs.len() < 2 {
+        let line = lines.next().expect("log line").unwrap();
+        if let Some(a) = line.split("listening on ").nth(1) {
+            addrs.push(a.trim().parse::<std::net::SocketAddr>().unwrap());
+        }
+    }
+    for a in addrs {
+        let c = scalar::client::Client::connect(a, "six@localhost").unwrap();
+        assert_eq!(c.user, "six@localhost");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
