@@ -204,6 +204,12 @@ impl Client {
         self.reply(seq)
     }
 
+    /// Gives up the socket, with any bytes already read but not yet returned as frames.
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        let pending = self.buf[..self.len].to_vec();
+        (self.stream, pending)
+    }
+
     /// Sends Bye (code 0) and waits briefly for the server to close.
     pub fn bye(mut self) -> Result<(), ClientError> {
         self.send(&Msg::Bye(Bye {

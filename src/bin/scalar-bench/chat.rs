@@ -1,0 +1,119 @@
+//! Chat: R rooms of M members, each member sending `rate` messages a second stamped with its send
+//! time; every delivery's latency is measured on one clock (this process's).
+
+use crate::Opts;
+use crate::peer::{Peer, is_event, tail_number};
+use crate::server::Server;
+use mio::{Events, Interest, Poll, Token};
+use scalar::client::Client;
+use scalar::proto::{Body, Message, Msg, Name, Sub};
+use std::io;
+use std::time::{Duration, Instant};
+
+const DIGITS: usize = 16;
+const WARMUP: Duration = Duration::from_secs(2);
+
+/// Runs the workload and prints one result line.
+pub fn run(opts: &Opts) -> io::Result<()> {
+    let server = Server::start(opts.scalard.as_deref())?;
+    let mut poll = Poll::new()?;
+    let n = opts.rooms * opts.members;
+    let mut peers = Vec::with_capacity(n);
+    let mut frames = Vec::with_capacity(n);
+    let body = "c".repeat(100);
+    for i in 0..n {
+        let room = format!("#room{}@localhost", i / opts.members);
+        let mut c = Client::connect(server.addr, &format!("m{i}@localhost")).map_err(io::Error::other)?;
+        let seq = c.seq();
+        c.send(&Msg::Sub(Sub {
+            seq: Some(seq),
+            topic: name(&room),
+        }))
+        .map_err(io::Error::other)?;
+        c.reply(seq).map_err(io::Error::other)?;
+        let mut p = Peer::new(c)?;
+        poll.registry()
+            .register(&mut p.sock, Token(i), Interest::READABLE)?;
+        peers.push(p);
+        let msg = Message {
+            seq: None,
+            topic: name(&room),
+            body: Body::Text(&body),
+            ctype: None,
+            reply_to: None,
+        };
+        frames.push(
+            Msg::Message(msg)
+                .to_frame()
+                .map_err(|_| io::Error::other("frame"))?,
+        );
+    }
+    // Sends are spread evenly: one member every `gap`, each member every 1/rate seconds.
+    let gap = Duration::from_secs(1) / (n as u32 * opts.rate.max(1));
+    let epoch = Instant::now();
+    let measure_from = epoch + WARMUP;
+    let end = measure_from + Duration::from_secs(opts.seconds);
+    let mut latencies_us: Vec<u32> = Vec::new();
+    let mut events = Events::with_capacity(4096);
+    let mut k: u64 = 0;
+    let mut late_sends = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        while epoch + gap * k as u32 <= now {
+            let i = (k % n as u64) as usize;
+            let f = &mut frames[i];
+            let at = f.len() - DIGITS;
+            let stamp = now.duration_since(epoch).as_nanos() as u64;
+            f[at..].copy_from_slice(format!("{stamp:0DIGITS$}").as_bytes());
+            peers[i].queue(f);
+            peers[i].flush()?;
+            if now.duration_since(epoch + gap * k as u32) > Duration::from_millis(1) {
+                late_sends += 1;
+            }
+            k += 1;
+        }
+        let wait = (epoch + gap * k as u32).saturating_duration_since(Instant::now());
+        poll.poll(&mut events, Some(wait))?;
+        let now = Instant::now();
+        let t = now.duration_since(epoch).as_nanos() as u64;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            peers[i].read_frames(|payload| {
+                if is_event(payload) && now >= measure_from {
+                    if let Some(sent) = tail_number(payload, DIGITS) {
+                        latencies_us.push((t.saturating_sub(sent) / 1000) as u32);
+                    }
+                }
+            })?;
+        }
+    }
+    latencies_us.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies_us.len() as f64 * p) as usize).min(latencies_us.len().saturating_sub(1));
+        latencies_us.get(i).map_or(f64::NAN, |&us| us as f64 / 1000.0)
+    };
+    let expected = opts.seconds * u64::from(opts.rate) * n as u64 * opts.members as u64;
+    println!(
+        "chat {}x{} at {}/s: {} deliveries in {} s = {:.0}/s (expected about {:.0}/s); \
+         latency ms p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}; sends late >1ms: {late_sends}",
+        opts.rooms,
+        opts.members,
+        opts.rate,
+        latencies_us.len(),
+        opts.seconds,
+        latencies_us.len() as f64 / opts.seconds as f64,
+        expected as f64 / opts.seconds as f64,
+        pct(0.50),
+        pct(0.99),
+        pct(0.999),
+        pct(1.0),
+    );
+    Ok(())
+}
+
+fn name(s: &str) -> Name<'_> {
+    Name::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}

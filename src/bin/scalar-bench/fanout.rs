@@ -1,0 +1,110 @@
+//! Fan-out: one publisher, S subscribers in one channel, 100-byte bodies. The publisher keeps at
+//! most WINDOW messages ahead of the slowest subscriber, so the rate is what the server sustains
+//! without anyone falling behind; every subscriber checks it gets every message once, in order.
+
+use crate::Opts;
+use crate::peer::{Peer, is_event, tail_number};
+use crate::server::Server;
+use mio::{Events, Interest, Poll, Token};
+use scalar::client::Client;
+use scalar::proto::{Body, Message, Msg, Name};
+use std::io;
+use std::time::{Duration, Instant};
+
+const WINDOW: u32 = 1000;
+const BATCH: u32 = 64;
+const DIGITS: usize = 10;
+const CHANNEL: &str = "#fan@localhost";
+
+/// Runs the workload and prints one result line.
+pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
+    let messages = opts
+        .messages
+        .unwrap_or(if subs >= 1000 { 20_000 } else { 200_000 });
+    let server = Server::start(opts.scalard.as_deref())?;
+    let mut poll = Poll::new()?;
+    let mut peers = Vec::with_capacity(subs + 1);
+    for i in 0..=subs {
+        let mut c = Client::connect(server.addr, &format!("u{i}@localhost")).map_err(io::Error::other)?;
+        let seq = c.seq();
+        c.send(&Msg::Sub(scalar::proto::Sub {
+            seq: Some(seq),
+            topic: name(CHANNEL),
+        }))
+        .map_err(io::Error::other)?;
+        c.reply(seq).map_err(io::Error::other)?;
+        let mut p = Peer::new(c)?;
+        poll.registry()
+            .register(&mut p.sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        peers.push(p);
+    }
+    let publisher = subs; // the last peer publishes (and is subscribed, so it gets echoes)
+
+    // One frame, re-stamped with the message number in its last DIGITS bytes.
+    let body = "x".repeat(100);
+    let msg = Message {
+        seq: None,
+        topic: name(CHANNEL),
+        body: Body::Text(&body),
+        ctype: None,
+        reply_to: None,
+    };
+    let mut frame = Msg::Message(msg)
+        .to_frame()
+        .map_err(|_| io::Error::other("frame"))?;
+    let stamp_at = frame.len() - DIGITS;
+
+    let mut next = vec![0u32; subs + 1];
+    let (mut sent, mut disorder) = (0u32, 0u64);
+    let mut events = Events::with_capacity(4096);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(120);
+    let mut last_delivery = start;
+    loop {
+        let slowest = next[..subs].iter().copied().min().unwrap_or(messages);
+        if slowest >= messages || Instant::now() > deadline {
+            break;
+        }
+        let pubr = &mut peers[publisher];
+        let mut batch = 0;
+        while sent < messages && sent - slowest < WINDOW && batch < BATCH && pubr.unsent() < 64 * 1024 {
+            frame[stamp_at..].copy_from_slice(format!("{sent:0DIGITS$}").as_bytes());
+            pubr.queue(&frame);
+            sent += 1;
+            batch += 1;
+        }
+        pubr.flush()?;
+        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            let expected = &mut next[i];
+            let open = peers[i].read_frames(|payload| {
+                if is_event(payload) {
+                    if tail_number(payload, DIGITS) != Some(u64::from(*expected)) {
+                        disorder += 1;
+                    }
+                    *expected += 1;
+                }
+            })?;
+            if !open {
+                return Err(io::Error::other(format!("server closed subscriber {i}")));
+            }
+        }
+        last_delivery = Instant::now();
+    }
+    let secs = last_delivery.duration_since(start).as_secs_f64();
+    let delivered: u64 = next[..subs].iter().map(|&n| u64::from(n)).sum();
+    let expected = u64::from(messages) * subs as u64;
+    println!(
+        "fanout S={subs}: {messages} messages, {delivered} deliveries in {secs:.2} s = {:.2} M deliveries/s; \
+         lost {}, out of order {disorder}; server RSS {} KiB",
+        delivered as f64 / secs / 1e6,
+        expected - delivered.min(expected),
+        server.rss_kib()
+    );
+    Ok(())
+}
+
+fn name(s: &str) -> Name<'_> {
+    Name::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}

@@ -1,0 +1,44 @@
+//! Idle: C connections, each identified and subscribed to one of 100 channels, then left alone.
+//! Reports the server's resident memory per connection right after they are set up and once
+//! idle connections have given their buffer pages back.
+
+use crate::Opts;
+use crate::server::Server;
+use scalar::client::Client;
+use scalar::proto::{Msg, Name, Sub};
+use std::io;
+use std::time::Duration;
+
+/// Runs the workload and prints one result line.
+pub fn run(opts: &Opts) -> io::Result<()> {
+    let server = Server::start(opts.scalard.as_deref())?;
+    std::thread::sleep(Duration::from_millis(300));
+    let base = server.rss_kib();
+    let mut conns = Vec::with_capacity(opts.conns);
+    for i in 0..opts.conns {
+        let mut c = Client::connect(server.addr, &format!("idle{i}@localhost")).map_err(io::Error::other)?;
+        let room = format!("#idle{}@localhost", i % 100);
+        let seq = c.seq();
+        let topic = Name::parse(&room).map_err(|e| io::Error::other(format!("{e}")))?;
+        c.send(&Msg::Sub(Sub {
+            seq: Some(seq),
+            topic,
+        }))
+        .map_err(io::Error::other)?;
+        c.reply(seq).map_err(io::Error::other)?;
+        conns.push(c);
+    }
+    let busy = server.rss_kib();
+    std::thread::sleep(Duration::from_secs(5));
+    let idle = server.rss_kib();
+    let per = |kib: u64| (kib.saturating_sub(base)) as f64 / opts.conns as f64;
+    println!(
+        "idle C={}: server RSS {base} KiB empty, {busy} KiB just after setup ({:.2} KiB/conn), \
+         {idle} KiB after 5 s idle ({:.2} KiB/conn)",
+        opts.conns,
+        per(busy),
+        per(idle)
+    );
+    drop(conns);
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! scalar-bench: load workloads against a real scalard, for docs/PERFORMANCE.md.
+//!
+//! It is a benchmark, not a test: it reports numbers and asserts nothing. Every workload is
+//! bounded in count and time, and talks only to a server it starts on 127.0.0.1 (or the one named
+//! by --server, which must be on loopback).
+
+mod chat;
+mod fanout;
+mod idle;
+mod peer;
+mod server;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "\
+scalar-bench: measure scalard
+
+usage: scalar-bench [OPTIONS] WORKLOAD...
+
+workloads:
+  fanout     one publisher, --subs subscribers in one channel, 100-byte bodies, as fast as the
+             slowest subscriber keeps up: deliveries/s and loss
+  chat       --rooms rooms of --members members, each sending --rate msg/s: latency, deliveries/s
+  idle       --conns connections each subscribed to one channel: server RSS per connection
+  all        fanout with 100 and 1000 subscribers, chat, idle
+
+options:
+  --scalard PATH   server binary (default: scalard next to this program)
+  --subs N         fanout subscribers (default 100)
+  --messages N     fanout messages (default 200000 / 20000 for >= 1000 subscribers)
+  --rooms N        chat rooms (default 20)
+  --members N      chat members per room (default 50)
+  --rate N         chat messages per member per second (default 2)
+  --seconds N      chat measurement time (default 10)
+  --conns N        idle connections (default 10000)";
+
+/// Parsed options.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    scalard: Option<String>,
+    subs: usize,
+    messages: Option<u32>,
+    rooms: usize,
+    members: usize,
+    rate: u32,
+    seconds: u64,
+    conns: usize,
+    workloads: Vec<String>,
+}
+
+fn parse() -> Result<Opts, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut o = Opts {
+        scalard: None,
+        subs: 100,
+        messages: None,
+        rooms: 20,
+        members: 50,
+        rate: 2,
+        seconds: 10,
+        conns: 10_000,
+        workloads: Vec::new(),
+    };
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("scalard") => o.scalard = Some(p.value()?.string()?),
+            Long("subs") => o.subs = p.value()?.parse()?,
+            Long("messages") => o.messages = Some(p.value()?.parse()?),
+            Long("rooms") => o.rooms = p.value()?.parse()?,
+            Long("members") => o.members = p.value()?.parse()?,
+            Long("rate") => o.rate = p.value()?.parse()?,
+            Long("seconds") => o.seconds = p.value()?.parse()?,
+            Long("conns") => o.conns = p.value()?.parse()?,
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Value(w) => o.workloads.push(w.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse() {
+        Ok(o) if !o.workloads.is_empty() => o,
+        Ok(_) => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("scalar-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    server::raise_fd_limit();
+    for w in opts.workloads.clone() {
+        let result = match w.as_str() {
+            "fanout" => fanout::run(&opts, opts.subs),
+            "chat" => chat::run(&opts),
+            "idle" => idle::run(&opts),
+            "all" => fanout::run(&opts, 100)
+                .and_then(|()| {
+                    fanout::run(
+                        &Opts {
+                            messages: None,
+                            ..opts.clone()
+                        },
+                        1000,
+                    )
+                })
+                .and_then(|()| chat::run(&opts))
+                .and_then(|()| idle::run(&opts)),
+            other => {
+                eprintln!("scalar-bench: unknown workload {other:?}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("scalar-bench: {w}: {e}");
+            return ExitCode::from(1);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    ExitCode::SUCCESS
+}
