@@ -288,9 +288,9 @@ fn spec_vectors_round_trip_byte_for_byte() {
     }
 }
 
-#[test]
-fn message_id_hash_input_is_pinned() {
-    // Rebuild the hashed array with an independent encoder (ciborium) and hash it directly.
+/// The "Event (echo)" vector's Event and the array its id hashes, encoded by ciborium (an
+/// independent encoder).
+fn hash_example() -> (Event<'static>, Vec<u8>) {
     let Msg::Event(e) = event_for(Body::Text("hello, world"), None, None, None) else {
         unreachable!()
     };
@@ -302,8 +302,13 @@ fn message_id_hash_input_is_pinned() {
         ciborium::Value::Null,
         ciborium::Value::Null,
     ]);
-    let mut input = Vec::new();
-    ciborium::into_writer(&array, &mut input).unwrap();
+    (e, cbor(array))
+}
+
+#[test]
+fn message_id_hash_input_is_pinned() {
+    // Rebuild the hashed array with an independent encoder (ciborium) and hash it directly.
+    let (e, input) = hash_example();
     use sha2::Digest;
     let digest: [u8; 32] = sha2::Sha256::digest(&input).into();
     assert_eq!(e.id.0, digest, "id is SHA-256 of the deterministic array");
@@ -723,17 +728,7 @@ fn print_hash_input() {
     if std::env::var_os("SCALAR_PRINT_VECTORS").is_none() {
         return;
     }
-    let Msg::Event(e) = event_for(Body::Text("hello, world"), None, None, None) else {
-        unreachable!()
-    };
-    let input = cbor(ciborium::Value::Array(vec![
-        e.from.as_str().into(),
-        e.topic.as_str().into(),
-        e.time.into(),
-        "hello, world".into(),
-        ciborium::Value::Null,
-        ciborium::Value::Null,
-    ]));
+    let (e, input) = hash_example();
     println!("hash input: {}\nid: {}", hex(&input), e.id);
 }
 

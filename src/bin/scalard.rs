@@ -49,6 +49,14 @@ fn main() -> ExitCode {
     if config.data_dir.is_some() {
         log::warn!("--data-dir is reserved for history; this version keeps none");
     }
+    match scalar::net::raise_fd_limit() {
+        Ok(n) if (n as usize) < config.limits.max_connections + 16 => log::warn!(
+            "open-file limit {n} is below max-connections {}; raise ulimit -n",
+            config.limits.max_connections
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot read the open-file limit: {e}"),
+    }
     install_signal_handlers();
     let mut shell = match Shell::bind(&config.listen, &config.domain, config.limits.clone()) {
         Ok(s) => s,

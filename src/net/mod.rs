@@ -115,6 +115,25 @@ impl Outbox for Wire<'_> {
     }
 }
 
+/// Raises this process's soft limit on open files to its hard limit, since every connection is a
+/// descriptor; returns the limit now in force.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed, which is initialised.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(r.rlim_cur)
+    }
+}
+
 fn now() -> Now {
     let unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

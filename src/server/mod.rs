@@ -361,13 +361,7 @@ impl Server {
             s.subs.push(name.into());
             self.channels.subscribe(name, conn)
         };
-        let meta = Meta {
-            seq: m.seq,
-            topic: m.topic,
-            subscribed: true,
-            subscribers: subscribers as u64,
-        };
-        self.reply(conn, &Msg::Meta(meta), out);
+        self.meta(conn, m, true, subscribers, out);
     }
 
     fn unsub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
@@ -380,10 +374,22 @@ impl Server {
             }
             None => self.channels.subscribers(name).len(),
         };
+        self.meta(conn, m, false, subscribers, out);
+    }
+
+    /// Meta, the reply to Sub and Unsub.
+    fn meta(
+        &mut self,
+        conn: ConnId,
+        m: Sub<'_>,
+        subscribed: bool,
+        subscribers: usize,
+        out: &mut impl Outbox,
+    ) {
         let meta = Meta {
             seq: m.seq,
             topic: m.topic,
-            subscribed: false,
+            subscribed,
             subscribers: subscribers as u64,
         };
         self.reply(conn, &Msg::Meta(meta), out);

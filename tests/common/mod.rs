@@ -24,7 +24,7 @@ pub struct Scalard {
 impl Scalard {
     /// Starts scalard on 127.0.0.1:0 with extra flags.
     pub fn start(flags: &[&str]) -> Scalard {
-        raise_fd_limit();
+        scalar::net::raise_fd_limit().expect("fd limit");
         let mut child = Command::new(env!("CARGO_BIN_EXE_scalard"))
             .args(["--listen", "127.0.0.1:0"])
             .args(flags)
@@ -94,18 +94,6 @@ impl Drop for Scalard {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Tests open thousands of sockets; the default soft limit may be lower than the hard one.
-pub fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
     }
 }
 

@@ -96,7 +96,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    server::raise_fd_limit();
+    if let Err(e) = scalar::net::raise_fd_limit() {
+        eprintln!("scalar-bench: cannot raise the open-file limit: {e}");
+    }
     for w in opts.workloads.clone() {
         let result = match w.as_str() {
             "fanout" => fanout::run(&opts, opts.subs),
