@@ -514,3 +514,35 @@ fn listens_on_ipv6_too() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_client_that_half_closes_still_gets_its_replies() {
+    let s = Scalard::start(&[]);
+    let mut c = s.client("script");
+    let frames = [
+        Msg::Sub(Sub {
+            seq: Some(1),
+            topic: name(ROOM),
+        })
+        .to_frame()
+        .unwrap(),
+        Msg::Message(Message {
+            seq: Some(2),
+            topic: name(ROOM),
+            body: Body::Text("x"),
+            ctype: None,
+            reply_to: None,
+        })
+        .to_frame()
+        .unwrap(),
+    ]
+    .concat();
+    c.send_raw(&frames).unwrap();
+    c.stream().shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(next(&mut c), "Meta #room@localhost true 1");
+    assert_eq!(
+        next(&mut c),
+        "Event #room@localhost script@localhost x seq=Some(2)"
+    );
+    assert!(matches!(c.recv(), Err(ClientError::Closed)));
+}

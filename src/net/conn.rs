@@ -25,8 +25,10 @@ pub enum Input {
     Data,
     /// Nothing more for now.
     WouldBlock,
-    /// The peer closed, or the socket failed.
-    Closed,
+    /// The peer closed its side: it sends nothing more but may still read.
+    Eof,
+    /// The socket failed (reset, or another error).
+    Failed,
 }
 
 /// A connection's socket and buffers.
@@ -175,7 +177,7 @@ impl Conn {
         };
         loop {
             return match self.sock.read(&mut buf[self.rlen..]) {
-                Ok(0) => Input::Closed,
+                Ok(0) => Input::Eof,
                 Ok(n) => {
                     self.rlen += n;
                     self.last_io = now;
@@ -184,7 +186,7 @@ impl Conn {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Input::WouldBlock,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => Input::Closed,
+                Err(_) => Input::Failed,
             };
         }
     }

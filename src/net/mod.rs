@@ -236,6 +236,8 @@ impl Shell {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer gave up while queued in the backlog: take the next one.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // Typically EMFILE: the process is out of file descriptors (see ulimit -n in
                     // docs/OPERATIONS.md). The pending connection stays in the backlog.
@@ -277,7 +279,13 @@ impl Shell {
             let discarding = c.closing.is_some();
             match c.read(t.mono) {
                 Input::WouldBlock => return,
-                Input::Closed => return self.drop_conn(key),
+                Input::Failed => return self.drop_conn(key),
+                // A peer that half-closes (a script that sends and then shuts down its side)
+                // still gets the replies to what it sent: close once they are written.
+                Input::Eof => {
+                    c.closing.get_or_insert(t.mono + CLOSE_GRACE);
+                    return self.mark_dirty(key);
+                }
                 Input::Data if discarding => c.rlen = 0,
                 Input::Data => self.process(key, t),
             }
