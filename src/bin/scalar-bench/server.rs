@@ -24,9 +24,9 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
                 "--max-connections",
-                "20000",
+                "19000",
                 "--max-per-address",
-                "20000",
+                "19000",
             ])
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
@@ -67,7 +67,16 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, so a profiler wrapping the server can write its data; SIGKILL after 10 s.
     fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        for _ in 0..1000 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
