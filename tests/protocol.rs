@@ -462,7 +462,12 @@ fn the_largest_message_makes_an_event_that_fits() {
             ctype: Some(&ctype),
             reply_to: Some(ID_A),
         };
-        assert!(Msg::Message(msg).to_frame().is_ok());
+        let message = Msg::Message(msg).to_frame().unwrap();
+        assert_eq!(
+            message.len() - 2,
+            15_605,
+            "PROTOCOL.md §6 states the largest Message"
+        );
         let ev = Event {
             seq: Some(u32::MAX),
             topic: msg.topic,
@@ -474,7 +479,8 @@ fn the_largest_message_makes_an_event_that_fits() {
             reply_to: msg.reply_to,
         };
         let frame = Msg::Event(ev).to_frame().expect("largest Event fits one frame");
-        assert!(frame.len() <= MAX_FRAME);
+        assert_eq!(frame.len() - 2, 15_779, "PROTOCOL.md §6 states the largest Event");
+        assert!(SPEC.contains("15,605") && SPEC.contains("15,779"));
     }
 }
 

@@ -237,6 +237,9 @@ impl Server {
     }
 
     fn ident(&mut self, conn: ConnId, m: Ident<'_>, out: &mut impl Outbox) {
+        if m.user.kind() != Kind::User {
+            return self.fail(conn, m.seq, ErrorCode::BadId, "an ID has no # or ! sigil", out);
+        }
         if !m.versions.iter().any(|v| v == VERSION) {
             return self.fail(
                 conn,
@@ -245,9 +248,6 @@ impl Server {
                 "this server speaks version 1",
                 out,
             );
-        }
-        if m.user.kind() != Kind::User {
-            return self.fail(conn, m.seq, ErrorCode::BadId, "an ID has no # or ! sigil", out);
         }
         if m.user.domain() != &*self.domain {
             let reason = format!("this server only vouches for IDs @{}", self.domain);
