@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
+use scalar::proto::cbor::CborError;
 use scalar::proto::*;
 
 const SPEC: &str = include_str!("../docs/PROTOCOL.md");
@@ -443,6 +444,23 @@ fn unknown_keys_and_nulls_are_ignored() {
         (4.into(), 17.into()),
     ]));
     assert_eq!(Msg::decode(&payload), Ok(Msg::Ping(Ping { seq: None, time: 17 })));
+}
+
+#[test]
+fn nesting_is_limited_to_16_levels_inside_the_top_level_map() {
+    use ciborium::Value as V;
+    let nested = |levels: usize| (0..levels).fold(V::Integer(1.into()), |v, _| V::Array(vec![v]));
+    // Key 30 is unknown (skipped whole); key 17 (topics) is known but not used by Ping.
+    for key in [30, 17] {
+        let ping = |levels| cbor(map(vec![(0, 4.into()), (4, 1.into()), (key, nested(levels))]));
+        assert!(Msg::decode(&ping(16)).is_ok(), "16 levels under key {key}");
+        let err = Msg::decode(&ping(17)).unwrap_err().error;
+        assert_eq!(
+            err,
+            DecodeError::Cbor(CborError::TooDeep),
+            "17 levels under key {key}"
+        );
+    }
 }
 
 #[test]

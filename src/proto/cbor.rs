@@ -23,7 +23,7 @@ pub enum CborError {
     TooDeep,
 }
 
-/// How deeply nested an item may be before the reader refuses it (bounds recursion).
+/// The most levels of arrays and maps inside a message's top-level map (bounds recursion).
 pub const MAX_DEPTH: u32 = 16;
 
 /// One CBOR data item as seen by the reader: containers report only their length, their
@@ -132,24 +132,31 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads one complete item, members included, and returns the raw bytes it spans.
+    /// Reads one complete item, members included, and returns the raw bytes it spans. The item
+    /// counts as nesting level 1: a value inside a message's top-level map.
     pub fn skip(&mut self) -> Result<&'a [u8], CborError> {
+        self.skip_at(1)
+    }
+
+    /// Like [`skip`](Reader::skip) for an item at nesting `level`; arrays and maps deeper than
+    /// [`MAX_DEPTH`] are refused.
+    pub fn skip_at(&mut self, level: u32) -> Result<&'a [u8], CborError> {
         let start = self.pos;
-        self.skip_nested(0)?;
+        self.skip_nested(level)?;
         Ok(&self.buf[start..self.pos])
     }
 
-    fn skip_nested(&mut self, depth: u32) -> Result<(), CborError> {
-        if depth > MAX_DEPTH {
-            return Err(CborError::TooDeep);
-        }
+    fn skip_nested(&mut self, level: u32) -> Result<(), CborError> {
         let members = match self.item()? {
             Item::Array(n) => n,
             Item::Map(n) => n.checked_mul(2).ok_or(CborError::Truncated)?,
             _ => return Ok(()),
         };
+        if level > MAX_DEPTH {
+            return Err(CborError::TooDeep);
+        }
         for _ in 0..members {
-            self.skip_nested(depth + 1)?;
+            self.skip_nested(level + 1)?;
         }
         Ok(())
     }

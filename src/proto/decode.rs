@@ -260,7 +260,7 @@ fn value<'a>(r: &mut Reader<'a>, payload: &'a [u8]) -> Result<Option<Value<'a>>>
         Item::Array(n) => {
             let from = r.position();
             for _ in 0..n {
-                r.skip()?;
+                r.skip_at(2)?;
             }
             let len = usize::try_from(n).map_err(|_| CborError::Truncated)?;
             Value::Array(len, &payload[from..r.position()])
