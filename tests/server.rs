@@ -546,3 +546,47 @@ fn a_client_that_half_closes_still_gets_its_replies() {
     );
     assert!(matches!(c.recv(), Err(ClientError::Closed)));
 }
+
+#[test]
+fn policy_errors_over_the_wire() {
+    let s = Scalard::start(&[]);
+    let mut c = s.client("alice");
+    let ident = Ident {
+        seq: Some(1),
+        versions: List::Slice(&[1]),
+        user: name("alice@localhost"),
+        server: None,
+    };
+    c.send(&Msg::Ident(ident)).unwrap();
+    assert_eq!(next(&mut c), "Error 201 already_identified seq=Some(1)");
+    assert_eq!(
+        sub(&mut c, "bob@localhost"),
+        "Error 405 not_subscribable seq=Some(2)"
+    );
+    assert_eq!(
+        sub(&mut c, "#elsewhere@example.org"),
+        "Error 401 foreign_topic seq=Some(3)"
+    );
+    say(&mut c, 4, "!motd@localhost", "hi");
+    assert_eq!(next(&mut c), "Error 402 reserved seq=Some(4)");
+    // {0: 6, 1: 5, 2: "#room@localhost", 6: "x", 7: ""}: an empty ctype.
+    let mut p = vec![0xa5, 0x00, 0x06, 0x01, 0x05, 0x02, 0x6f];
+    p.extend_from_slice(ROOM.as_bytes());
+    p.extend_from_slice(&[0x06, 0x61, b'x', 0x07, 0x60]);
+    c.send_raw(&raw_frame(&p)).unwrap();
+    assert_eq!(next(&mut c), "Error 303 bad_ctype seq=Some(5)");
+    // A Bye whose reason is too long is refused and ignored.
+    let reason = "r".repeat(MAX_REASON + 1);
+    c.send(&Msg::Bye(Bye {
+        code: 0,
+        reason: Some(&reason),
+    }))
+    .unwrap();
+    assert_eq!(next(&mut c), "Error 304 field_too_long seq=None");
+    c.send(&Msg::Ping(Ping {
+        seq: Some(6),
+        time: 1,
+    }))
+    .unwrap();
+    assert_eq!(next(&mut c), "Pong 1 seq=Some(6)");
+}
