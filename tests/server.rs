@@ -590,3 +590,27 @@ fn policy_errors_over_the_wire() {
     .unwrap();
     assert_eq!(next(&mut c), "Pong 1 seq=Some(6)");
 }
+
+#[test]
+fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
+    let s = Scalard::start_with_fd_limit(24);
+    // More connections than descriptors: the kernel completes them all, scalard accepts
+    // what it can and leaves the rest in the backlog.
+    let mut first: Vec<_> = (0..30).map(|_| s.raw()).collect();
+    s.expect_log("accept failed");
+    let waiting = first.split_off(16);
+    drop(first);
+    // Descriptors are free again; without another incoming connection to wake the listener,
+    // the waiting ones must still be accepted and served.
+    for (i, mut c) in waiting.into_iter().enumerate() {
+        let user = format!("late{i}@localhost");
+        let ident = Ident {
+            seq: Some(1),
+            versions: List::Slice(&[1]),
+            user: name(&user),
+            server: None,
+        };
+        c.send(&Msg::Ident(ident)).unwrap();
+        assert_eq!(next(&mut c), format!("Ident {user}"));
+    }
+}

@@ -44,6 +44,9 @@ pub struct Shell {
     dirty: Vec<ConnId>,
     /// Connections that used their read budget and may have more input.
     unread: Vec<ConnId>,
+    /// An accept failed for want of resources: the listeners are edge-triggered, so try again
+    /// on the next tick rather than waiting for the next incoming connection.
+    retry_accept: bool,
     stats: ShellStats,
 }
 
@@ -162,6 +165,7 @@ impl Shell {
             server: Server::new(domain, limits),
             dirty: Vec::new(),
             unread: Vec::new(),
+            retry_accept: false,
             stats: ShellStats::default(),
         })
     }
@@ -242,6 +246,7 @@ impl Shell {
                     // Typically EMFILE: the process is out of file descriptors (see ulimit -n in
                     // docs/OPERATIONS.md). The pending connection stays in the backlog.
                     log::error!("accept failed: {e}");
+                    self.retry_accept = true;
                     return;
                 }
             };
@@ -353,6 +358,11 @@ impl Shell {
     }
 
     fn tick(&mut self, t: &Now) {
+        if std::mem::take(&mut self.retry_accept) {
+            for i in 0..self.listeners.len() {
+                self.accept(i, t);
+            }
+        }
         let (server, mut wire) = self.wire(t.mono);
         server.tick(t, &mut wire);
         let late: Vec<ConnId> = self

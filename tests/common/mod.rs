@@ -25,9 +25,34 @@ impl Scalard {
     /// Starts scalard on 127.0.0.1:0 with extra flags.
     pub fn start(flags: &[&str]) -> Scalard {
         scalar::net::raise_fd_limit().expect("fd limit");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scalard"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalard"));
+        cmd.args(flags);
+        Scalard::spawn(cmd)
+    }
+
+    /// Starts scalard with at most `n` open files (soft and hard), to exhaust them on purpose.
+    pub fn start_with_fd_limit(n: u64) -> Scalard {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalard"));
+        // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                match libc::setrlimit(libc::RLIMIT_NOFILE, &r) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        Scalard::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Scalard {
+        let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
-            .args(flags)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
