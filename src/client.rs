@@ -1,52 +1,99 @@
 //! A small blocking client on std sockets, shared by scalar-cli, scalar-bench and the tests.
 //!
-//! It does framing and the handshake and hands out owned frames; what to do with Events that
-//! arrive between replies is the caller's business.
+//! It does framing, the handshake, request numbering and reply matching, with a deadline on
+//! every wait, and hands out owned frames; what to do with Events that arrive between replies is
+//! the caller's business.
 
 use crate::proto::*;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What went wrong talking to a server.
 #[derive(Debug)]
 pub enum ClientError {
-    /// The socket failed (including timeouts).
-    Io(io::Error),
-    /// The server closed the connection.
+    /// No address of the server accepted a connection.
+    Connect {
+        /// The server as given.
+        server: String,
+        /// Why the last attempt failed.
+        why: String,
+    },
+    /// Nothing arrived in time; says what was awaited.
+    Timeout(&'static str),
+    /// The server closed the connection without a Bye.
     Closed,
-    /// The server sent a frame this client cannot decode.
+    /// The socket failed.
+    Io(io::Error),
+    /// The server sent something this client cannot use.
     Protocol(String),
-    /// The server refused a request or the session with an Error or Bye.
+    /// The server ended the session with a Bye, or an Error not tied to a request.
+    Dropped {
+        /// The error code (0 in a Bye means a normal close).
+        code: u16,
+        /// The server's reason, possibly empty.
+        reason: String,
+    },
+    /// The server refused a request with an Error.
     Refused {
         /// The error code.
         code: u16,
-        /// The server's reason.
+        /// The server's reason, possibly empty.
         reason: String,
     },
 }
 
 impl ClientError {
-    fn refused(code: u16, reason: Option<&str>) -> Self {
-        let reason = reason.unwrap_or_default().to_string();
-        ClientError::Refused { code, reason }
+    /// The refusal carried by an Error answering a request.
+    pub fn refused(code: u16, reason: Option<&str>) -> Self {
+        ClientError::Refused {
+            code,
+            reason: reason.unwrap_or_default().to_string(),
+        }
+    }
+
+    /// The end of the session announced by a Bye, or by an Error without `seq`.
+    pub fn dropped(code: u16, reason: Option<&str>) -> Self {
+        ClientError::Dropped {
+            code,
+            reason: reason.unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// "403 not_subscribed", or just the number for a code this client does not know.
+pub fn code_label(code: u16) -> String {
+    match ErrorCode::from_u16(code) {
+        Some(c) => format!("{code} {}", c.label()),
+        None if code == 0 => "0 normal close".into(),
+        None => code.to_string(),
+    }
+}
+
+/// "403 not_subscribed: reason", without repeating a reason that only restates the label.
+fn with_reason(code: u16, reason: &str) -> String {
+    let label = code_label(code);
+    if reason.is_empty() || ErrorCode::from_u16(code).is_some_and(|c| c.label() == reason) {
+        label
+    } else {
+        format!("{label}: {reason}")
     }
 }
 
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ClientError::Connect { server, why } => write!(f, "cannot connect to {server}: {why}"),
+            ClientError::Timeout(what) => write!(f, "timed out waiting for {what}"),
+            ClientError::Closed => f.write_str("the server closed the connection"),
             ClientError::Io(e) => write!(f, "connection error: {e}"),
-            ClientError::Closed => write!(f, "the server closed the connection"),
-            ClientError::Protocol(e) => write!(f, "protocol error: {e}"),
+            ClientError::Protocol(s) => write!(f, "protocol error: {s}"),
             ClientError::Refused { code, reason } => {
-                let label = ErrorCode::from_u16(*code).map_or("error", ErrorCode::label);
-                if reason.is_empty() {
-                    write!(f, "server said {code} {label}")
-                } else {
-                    write!(f, "server said {code} {label}: {reason}")
-                }
+                write!(f, "server refused: {}", with_reason(*code, reason))
+            }
+            ClientError::Dropped { code, reason } => {
+                write!(f, "the server ended the session: {}", with_reason(*code, reason))
             }
         }
     }
@@ -56,8 +103,21 @@ impl std::error::Error for ClientError {}
 
 impl From<io::Error> for ClientError {
     fn from(e: io::Error) -> Self {
-        ClientError::Io(e)
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout("the server"),
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => ClientError::Closed,
+            _ => ClientError::Io(e),
+        }
     }
+}
+
+/// Encodes a message as one whole frame.
+pub fn encode(msg: &Msg<'_>) -> Result<Vec<u8>, ClientError> {
+    msg.to_frame()
+        .map_err(|_| ClientError::Protocol("message too large for one frame".into()))
 }
 
 /// One whole frame's payload, owned; decode it with [`Frame::msg`].
@@ -77,77 +137,104 @@ pub struct Client {
     buf: Box<[u8]>,
     len: usize,
     next_seq: u32,
-    /// The session's user ID, once identified.
+    /// The session's user ID, as the server accepted it (empty before Ident).
     pub user: String,
-    /// The server's domain, from its Ident.
+    /// The server's domain, from its Ident (empty before Ident).
     pub domain: String,
+    /// The address connected to.
+    pub peer: SocketAddr,
 }
 
 impl Client {
-    /// Connects without identifying (for tests that speak raw protocol).
-    pub fn connect_raw(addr: impl ToSocketAddrs) -> Result<Client, ClientError> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        Ok(Client {
-            stream,
-            buf: vec![0u8; MAX_FRAME].into_boxed_slice(),
-            len: 0,
-            next_seq: 1,
-            user: String::new(),
-            domain: String::new(),
-        })
+    /// Connects without identifying, trying each address of `server` for at most `timeout`.
+    /// Reads and writes then wait at most `timeout` too.
+    pub fn connect_raw(
+        server: impl ToSocketAddrs + fmt::Display,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let fail = |why: String| ClientError::Connect {
+            server: server.to_string(),
+            why,
+        };
+        let addrs = server.to_socket_addrs().map_err(|e| fail(e.to_string()))?;
+        let mut last = String::from("no address found");
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    // A write only blocks when the server stops reading: never wait forever.
+                    stream.set_write_timeout(Some(timeout))?;
+                    stream.set_read_timeout(Some(timeout))?;
+                    return Ok(Client {
+                        stream,
+                        buf: vec![0u8; MAX_FRAME].into_boxed_slice(),
+                        len: 0,
+                        next_seq: 1,
+                        user: String::new(),
+                        domain: String::new(),
+                        peer: addr,
+                    });
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(fail(last))
     }
 
-    /// Connects and identifies as `user`.
-    pub fn connect(addr: impl ToSocketAddrs, user: &str) -> Result<Client, ClientError> {
-        let mut c = Client::connect_raw(addr)?;
-        let user_name = Name::parse(user).map_err(|e| ClientError::Protocol(format!("{user}: {e}")))?;
-        let seq = c.seq();
-        c.send(&Msg::Ident(Ident {
-            seq: Some(seq),
-            versions: List::Slice(&[VERSION]),
-            user: user_name,
-            server: None,
-        }))?;
-        let reply = c.reply(seq)?;
+    /// Connects and identifies as `user` (a full ID), waiting at most `timeout` for each step.
+    pub fn connect(
+        server: impl ToSocketAddrs + fmt::Display,
+        user: &str,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let name = Name::parse(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
+        let mut c = Client::connect_raw(server, timeout)?;
+        let reply = c.request(timeout, |seq| {
+            Msg::Ident(Ident {
+                seq,
+                versions: List::Slice(&[VERSION]),
+                user: name,
+                server: None,
+            })
+        })?;
         match reply.msg()? {
             Msg::Ident(i) => {
                 c.user = i.user.as_str().to_string();
                 c.domain = i.server.unwrap_or_default().to_string();
+                Ok(c)
             }
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected Ident, got {}",
-                    other.msg_type().label()
-                )));
-            }
+            other => Err(ClientError::Protocol(format!(
+                "expected Ident, got {}",
+                other.msg_type().label()
+            ))),
         }
-        Ok(c)
     }
 
-    /// A fresh request number.
+    /// A fresh request number; never 0, so it cannot be confused with anything unset.
     pub fn seq(&mut self) -> u32 {
         let s = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq = self.next_seq.checked_add(1).unwrap_or(1);
         s
     }
 
-    /// The socket, e.g. to set timeouts or clone it for a reader thread.
+    /// The socket.
     pub fn stream(&self) -> &TcpStream {
         &self.stream
     }
 
-    /// Sets how long [`recv`](Client::recv) waits; `None` waits forever.
-    pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+    /// A second handle on the socket, for a thread that writes while this one reads.
+    pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+
+    /// Sets how long one [`recv`](Client::recv) waits; `None` waits forever.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.stream.set_read_timeout(t)
     }
 
     /// Sends one message.
     pub fn send(&mut self, msg: &Msg<'_>) -> Result<(), ClientError> {
-        let frame = msg
-            .to_frame()
-            .map_err(|_| ClientError::Protocol("message too large for one frame".into()))?;
-        self.send_raw(&frame)
+        self.send_raw(&encode(msg)?)
     }
 
     /// Sends bytes as they are (tests use this for broken frames).
@@ -156,10 +243,11 @@ impl Client {
         Ok(())
     }
 
-    /// Receives the next frame, whatever it is.
+    /// Receives the next frame, whatever it is. A timeout leaves a partial frame buffered, so
+    /// calling again continues where this call stopped.
     pub fn recv(&mut self) -> Result<Frame, ClientError> {
         loop {
-            match frame::split(&self.buf[..self.len]) {
+            match frame::split(self.buf.get(..self.len).unwrap_or_default()) {
                 Err(e) => return Err(ClientError::Protocol(format!("frame length {} too long", e.0))),
                 Ok(Status::Complete((payload, used))) => {
                     let f = Frame(payload.to_vec());
@@ -169,55 +257,100 @@ impl Client {
                 }
                 Ok(Status::Partial) => {}
             }
-            let n = match self.stream.read(&mut self.buf[self.len..]) {
+            let free = self.buf.get_mut(self.len..).unwrap_or_default();
+            match self.stream.read(free) {
                 Ok(0) => return Err(ClientError::Closed),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
-            };
-            self.len += n;
+            }
         }
     }
 
-    /// Receives frames until the reply to request `seq`, answering server Pings on the way.
-    /// Frames that are not the reply (Events of others) are dropped; callers that need them use
-    /// [`recv`](Client::recv). An Error reply or a Bye becomes [`ClientError::Refused`].
-    pub fn reply(&mut self, seq: u32) -> Result<Frame, ClientError> {
+    /// Receives until the next frame carrying `seq` (a reply, or an Event of a Catchup replay),
+    /// answering Pings and skipping other frames (Events of others, frames it cannot decode). An
+    /// Error for `seq` becomes [`ClientError::Refused`]; a Bye or an Error without `seq` ends the
+    /// session ([`ClientError::Dropped`]). Fails with a timeout at `deadline`.
+    pub fn reply(&mut self, seq: u32, deadline: Instant) -> Result<Frame, ClientError> {
         loop {
-            let f = self.recv()?;
-            match f.msg()? {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ClientError::Timeout("the server's reply"));
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            let f = self.recv().map_err(|e| match e {
+                ClientError::Timeout(_) => ClientError::Timeout("the server's reply"),
+                e => e,
+            })?;
+            let Ok(msg) = f.msg() else { continue };
+            match msg {
                 Msg::Ping(p) => self.send(&Msg::Pong(p))?,
-                Msg::Bye(b) => return Err(ClientError::refused(b.code, b.reason)),
-                Msg::Error(e) if e.seq == Some(seq) || e.seq.is_none() => {
-                    return Err(ClientError::refused(e.code, e.reason));
-                }
+                Msg::Bye(b) => return Err(ClientError::dropped(b.code, b.reason)),
+                Msg::Error(e) if e.seq == Some(seq) => return Err(ClientError::refused(e.code, e.reason)),
+                Msg::Error(e) if e.seq.is_none() => return Err(ClientError::dropped(e.code, e.reason)),
                 m if m.seq() == Some(seq) => return Ok(f),
                 _ => {}
             }
         }
     }
 
-    /// Sends a request with a fresh `seq` and waits for its reply.
-    pub fn request<'a>(&mut self, build: impl FnOnce(Option<u32>) -> Msg<'a>) -> Result<Frame, ClientError> {
+    /// Sends a request with a fresh `seq` and waits up to `timeout` for its reply.
+    pub fn request<'a>(
+        &mut self,
+        timeout: Duration,
+        build: impl FnOnce(Option<u32>) -> Msg<'a>,
+    ) -> Result<Frame, ClientError> {
         let seq = self.seq();
         self.send(&build(Some(seq)))?;
-        self.reply(seq)
+        self.reply(seq, Instant::now() + timeout)
+    }
+
+    /// Measures a round trip with Ping, in milliseconds.
+    pub fn ping(&mut self, timeout: Duration) -> Result<f64, ClientError> {
+        let start = Instant::now();
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.request(timeout, |seq| Msg::Ping(Ping { seq, time }))?;
+        Ok(start.elapsed().as_secs_f64() * 1000.0)
     }
 
     /// Gives up the socket, with any bytes already read but not yet returned as frames.
     pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
-        let pending = self.buf[..self.len].to_vec();
+        let pending = self.buf.get(..self.len).unwrap_or_default().to_vec();
         (self.stream, pending)
     }
 
-    /// Sends Bye (code 0) and waits briefly for the server to close.
-    pub fn bye(mut self) -> Result<(), ClientError> {
-        self.send(&Msg::Bye(Bye {
-            code: 0,
-            reason: None,
-        }))?;
-        self.set_timeout(Some(Duration::from_secs(2)))?;
-        while self.recv().is_ok() {}
-        Ok(())
+    /// Sends Bye (code 0) and waits up to `wait` for the server to close, so that everything the
+    /// server had queued for this connection has been read when this returns.
+    pub fn bye(mut self, reason: Option<&str>, wait: Duration) {
+        let reason = reason.map(|r| clip(r, MAX_REASON));
+        if self.send(&Msg::Bye(Bye { code: 0, reason })).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let timeout = left.max(Duration::from_millis(1));
+            if self.stream.set_read_timeout(Some(timeout)).is_err() || self.recv().is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_well() {
+        let e = ClientError::refused(403, Some("not subscribed to #x@localhost"));
+        assert_eq!(
+            e.to_string(),
+            "server refused: 403 not_subscribed: not subscribed to #x@localhost"
+        );
+        let e = ClientError::dropped(504, Some("shutting_down"));
+        assert_eq!(e.to_string(), "the server ended the session: 504 shutting_down");
+        assert_eq!(ClientError::refused(999, None).to_string(), "server refused: 999");
     }
 }

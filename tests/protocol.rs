@@ -503,6 +503,13 @@ fn the_largest_message_makes_an_event_that_fits() {
 }
 
 #[test]
+fn clip_keeps_whole_characters() {
+    assert_eq!(clip("héllo", 2), "h");
+    assert_eq!(clip("héllo", 3), "hé");
+    assert_eq!(clip("abc", 10), "abc");
+}
+
+#[test]
 fn encode_refuses_what_does_not_fit() {
     let m = Msg::Ping(Ping { seq: None, time: 1 });
     let mut small = [0u8; 4];
@@ -646,7 +653,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
         Msg::Meta(Meta {
             seq,
             topic: chan,
-            subscribed: p.n % 2 == 0,
+            subscribed: p.n.is_multiple_of(2),
             subscribers: p.n,
         }),
         Msg::Topics(Topics {

@@ -330,11 +330,11 @@ impl Shell {
     }
 
     fn mark_dirty(&mut self, key: ConnId) {
-        if let Some(c) = self.conns.get_mut(key) {
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(key);
-            }
+        if let Some(c) = self.conns.get_mut(key)
+            && !c.dirty
+        {
+            c.dirty = true;
+            self.dirty.push(key);
         }
     }
 

@@ -21,6 +21,16 @@ pub const MAX_VERSIONS: usize = 8;
 /// The most topics one TopicList carries, so that a page always fits one frame.
 pub const MAX_PAGE: u32 = 100;
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary: how a
+/// sender fits text (a reason, say) into a field's byte limit.
+pub fn clip(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 /// The content of a Message or Event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body<'a> {

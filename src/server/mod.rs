@@ -131,12 +131,12 @@ impl Server {
         for ch in &s.subs {
             self.channels.unsubscribe(ch, conn);
         }
-        if let Some(user) = &s.user {
-            if let Some(conns) = self.users.get_mut(user) {
-                conns.retain(|&c| c != conn);
-                if conns.is_empty() {
-                    self.users.remove(user);
-                }
+        if let Some(user) = &s.user
+            && let Some(conns) = self.users.get_mut(user)
+        {
+            conns.retain(|&c| c != conn);
+            if conns.is_empty() {
+                self.users.remove(user);
             }
         }
     }
@@ -482,15 +482,6 @@ fn emit(scratch: &mut [u8], conn: ConnId, msg: &Msg<'_>, out: &mut impl Outbox) 
         Ok(n) => out.send(conn, &scratch[..n]),
         Err(TooLarge) => log::error!("{} to conn {conn} does not fit a frame", msg.msg_type().label()),
     }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn clip(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

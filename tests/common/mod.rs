@@ -85,9 +85,7 @@ impl Scalard {
 
     /// A raw connection, not identified.
     pub fn raw(&self) -> Client {
-        let c = Client::connect_raw(self.addr).expect("connect");
-        c.set_timeout(Some(WAIT)).expect("timeout");
-        c
+        Client::connect_raw(self.addr, WAIT).expect("connect")
     }
 
     /// Resident memory of the server process, in KiB.
@@ -124,9 +122,7 @@ impl Drop for Scalard {
 
 /// Connects to `addr` and identifies as `user@localhost`.
 pub fn client_at(addr: SocketAddr, user: &str) -> Client {
-    let c = Client::connect(addr, &format!("{user}@localhost")).expect("connect");
-    c.set_timeout(Some(WAIT)).expect("timeout");
-    c
+    Client::connect(addr, &format!("{user}@localhost"), WAIT).expect("connect")
 }
 
 pub fn name(s: &str) -> Name<'_> {

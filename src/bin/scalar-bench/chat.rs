@@ -2,11 +2,10 @@
 //! time; every delivery's latency is measured on one clock (this process's).
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, tail_number};
+use crate::peer::{Peer, is_event, join, tail_number};
 use crate::server::Server;
 use mio::{Events, Interest, Poll, Token};
-use scalar::client::Client;
-use scalar::proto::{Body, Message, Msg, Name, Sub};
+use scalar::proto::{Body, Message, Msg, Name};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -23,14 +22,7 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     let body = "c".repeat(100);
     for i in 0..n {
         let room = format!("#room{}@localhost", i / opts.members);
-        let mut c = Client::connect(server.addr, &format!("m{i}@localhost")).map_err(io::Error::other)?;
-        let seq = c.seq();
-        c.send(&Msg::Sub(Sub {
-            seq: Some(seq),
-            topic: name(&room),
-        }))
-        .map_err(io::Error::other)?;
-        c.reply(seq).map_err(io::Error::other)?;
+        let c = join(server.addr, &format!("m{i}@localhost"), &room)?;
         let mut p = Peer::new(c)?;
         poll.registry()
             .register(&mut p.sock, Token(i), Interest::READABLE)?;
@@ -82,10 +74,11 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         for ev in events.iter() {
             let i = ev.token().0;
             peers[i].read_frames(|payload| {
-                if is_event(payload) && now >= measure_from {
-                    if let Some(sent) = tail_number(payload, DIGITS) {
-                        latencies_us.push((t.saturating_sub(sent) / 1000) as u32);
-                    }
+                if is_event(payload)
+                    && now >= measure_from
+                    && let Some(sent) = tail_number(payload, DIGITS)
+                {
+                    latencies_us.push((t.saturating_sub(sent) / 1000) as u32);
                 }
             })?;
         }

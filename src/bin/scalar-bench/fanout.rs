@@ -3,10 +3,9 @@
 //! without anyone falling behind; every subscriber checks it gets every message once, in order.
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, tail_number};
+use crate::peer::{Peer, is_event, join, tail_number};
 use crate::server::Server;
 use mio::{Events, Interest, Poll, Token};
-use scalar::client::Client;
 use scalar::proto::{Body, Message, Msg, Name};
 use std::io;
 use std::time::{Duration, Instant};
@@ -25,14 +24,7 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut peers = Vec::with_capacity(subs + 1);
     for i in 0..=subs {
-        let mut c = Client::connect(server.addr, &format!("u{i}@localhost")).map_err(io::Error::other)?;
-        let seq = c.seq();
-        c.send(&Msg::Sub(scalar::proto::Sub {
-            seq: Some(seq),
-            topic: name(CHANNEL),
-        }))
-        .map_err(io::Error::other)?;
-        c.reply(seq).map_err(io::Error::other)?;
+        let c = join(server.addr, &format!("u{i}@localhost"), CHANNEL)?;
         let mut p = Peer::new(c)?;
         poll.registry()
             .register(&mut p.sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;

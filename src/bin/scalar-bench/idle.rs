@@ -3,9 +3,8 @@
 //! idle connections have given their buffer pages back.
 
 use crate::Opts;
+use crate::peer::join;
 use crate::server::Server;
-use scalar::client::Client;
-use scalar::proto::{Msg, Name, Sub};
 use std::io;
 use std::time::Duration;
 
@@ -16,16 +15,11 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     let base = server.rss_kib();
     let mut conns = Vec::with_capacity(opts.conns);
     for i in 0..opts.conns {
-        let mut c = Client::connect(server.addr, &format!("idle{i}@localhost")).map_err(io::Error::other)?;
-        let room = format!("#idle{}@localhost", i % 100);
-        let seq = c.seq();
-        let topic = Name::parse(&room).map_err(|e| io::Error::other(format!("{e}")))?;
-        c.send(&Msg::Sub(Sub {
-            seq: Some(seq),
-            topic,
-        }))
-        .map_err(io::Error::other)?;
-        c.reply(seq).map_err(io::Error::other)?;
+        let c = join(
+            server.addr,
+            &format!("idle{i}@localhost"),
+            &format!("#idle{}@localhost", i % 100),
+        )?;
         conns.push(c);
     }
     let busy = server.rss_kib();

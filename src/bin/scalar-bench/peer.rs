@@ -2,7 +2,21 @@
 //! payload slices so that counting deliveries costs next to nothing.
 
 use scalar::client::Client;
+use scalar::proto::{Msg, Name, Sub};
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Connects as `user`, subscribes to `channel` and returns the client once the server has
+/// confirmed the subscription.
+pub fn join(addr: SocketAddr, user: &str, channel: &str) -> io::Result<Client> {
+    let timeout = Duration::from_secs(10);
+    let mut c = Client::connect(addr, user, timeout).map_err(io::Error::other)?;
+    let topic = Name::parse(channel).map_err(|e| io::Error::other(format!("{channel}: {e}")))?;
+    c.request(timeout, |seq| Msg::Sub(Sub { seq, topic }))
+        .map_err(io::Error::other)?;
+    Ok(c)
+}
 
 /// One connection of the load generator.
 pub struct Peer {
