@@ -1,3 +1,51 @@
-fn main() {
-    println!("Hello, world!");
+//! scalar-cli: an interactive chat client for Scalar, with one-shot modes for scripts.
+//! See docs/CLI.md.
+
+mod args;
+mod conn;
+mod error;
+mod event;
+mod input;
+mod json;
+mod names;
+mod oneshot;
+mod render;
+mod repl;
+mod timefmt;
+
+use args::Command;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let env = args::Env::from_process();
+    let args = match args::parse(std::env::args_os().skip(1), &env) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let result = match &args.command {
+        Command::Help => {
+            let _ = writeln!(std::io::stdout(), "{}", args::USAGE);
+            Ok(())
+        }
+        Command::Version => {
+            let _ = writeln!(std::io::stdout(), "scalar-cli {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Chat => repl::run(&args),
+        Command::Send { topic, text } => oneshot::send(&args, topic, text.as_deref()),
+        Command::Listen { topics, count, json } => oneshot::listen(&args, topics, *count, *json),
+        Command::History { topic, last, json } => oneshot::history(&args, topic, *last, *json),
+        Command::Topics { json } => oneshot::topics(&args, *json),
+        Command::Ping => oneshot::ping(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &error::CliError) -> ExitCode {
+    oneshot::note(&e.to_string());
+    e.exit_code()
 }

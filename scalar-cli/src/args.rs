@@ -1,0 +1,356 @@
+//! The command line: global connection options, then an optional subcommand with its own.
+//! Global options may also follow the subcommand.
+
+use crate::error::CliError;
+use crate::names::{self, DEFAULT_SERVER};
+use std::ffi::OsString;
+use std::time::Duration;
+
+/// The --help text.
+pub const USAGE: &str = "\
+scalar-cli: chat over the Scalar protocol
+
+usage:
+  scalar-cli [OPTIONS]                          interactive chat (type /help inside)
+  scalar-cli [OPTIONS] send TOPIC [TEXT...]     send TEXT, or each line of stdin
+                                                (put -- before TEXT that starts with -)
+  scalar-cli [OPTIONS] listen TOPIC... [--count N] [--json]
+  scalar-cli [OPTIONS] history TOPIC [--last N] [--json]
+  scalar-cli [OPTIONS] topics [--json]
+  scalar-cli [OPTIONS] ping
+
+options:
+  -s, --server HOST:PORT  server (default $SCALAR_SERVER, else localhost:7667)
+  -i, --id ID             your ID (default $SCALAR_ID, else your login name;
+                          @domain is added from the server when missing)
+  -t, --timeout SECS      how long to wait for the server (default 10)
+  -h, --help              this text
+  -V, --version           the version
+
+Topics and IDs are folded to lowercase; a missing @domain is the server's, and a bare
+word names a channel: `rust` means #rust@DOMAIN.
+
+exit codes: 0 ok, 1 other error, 2 bad usage, 3 connection failed or lost,
+            4 refused by the server, 5 input not UTF-8 or too long (nothing of it sent)
+
+See docs/CLI.md for the full manual.";
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// The interactive client.
+    Chat,
+    /// Publish one message, or each line of standard input.
+    Send {
+        /// Where to.
+        topic: String,
+        /// The text, or `None` to read standard input.
+        text: Option<String>,
+    },
+    /// Subscribe and print events.
+    Listen {
+        /// The channels.
+        topics: Vec<String>,
+        /// Stop after this many events.
+        count: Option<u64>,
+        /// One JSON object per line.
+        json: bool,
+    },
+    /// Ask for past events (Catchup).
+    History {
+        /// The channel.
+        topic: String,
+        /// How many, at most.
+        last: u32,
+        /// One JSON object per line.
+        json: bool,
+    },
+    /// List the server's channels.
+    Topics {
+        /// One JSON object per line.
+        json: bool,
+    },
+    /// Measure the round trip.
+    Ping,
+    /// Print the usage.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// The whole command line, with environment defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// `HOST:PORT`.
+    pub server: String,
+    /// The ID, possibly without `@domain`.
+    pub id: String,
+    /// How long to wait for connections and replies.
+    pub timeout: Duration,
+    /// What to do.
+    pub command: Command,
+}
+
+/// The environment variables the command line falls back on.
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    /// `SCALAR_SERVER`.
+    pub server: Option<String>,
+    /// `SCALAR_ID`.
+    pub id: Option<String>,
+    /// `USER` (or `LOGNAME`).
+    pub user: Option<String>,
+}
+
+impl Env {
+    /// Reads the variables of this process; values that are not UTF-8 count as unset.
+    pub fn from_process() -> Env {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Env {
+            server: get("SCALAR_SERVER"),
+            id: get("SCALAR_ID"),
+            user: get("USER").or_else(|| get("LOGNAME")),
+        }
+    }
+}
+
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
+}
+
+fn utf8(v: OsString, what: &str) -> Result<String, CliError> {
+    v.into_string()
+        .map_err(|_| CliError::Input(format!("{what} is not valid UTF-8; nothing was sent")))
+}
+
+fn number<T: std::str::FromStr>(v: OsString, what: &str) -> Result<T, CliError> {
+    let s = utf8(v, what)?;
+    s.parse()
+        .map_err(|_| usage(format!("{what}: expected a number, got {s:?}")))
+}
+
+/// Checks a topic's grammar before connecting, with a stand-in domain, so that a typo fails
+/// fast with a usage error rather than a server refusal.
+fn check_topic(raw: &str) -> Result<(), CliError> {
+    names::topic(raw, "localhost", names::Default::Channel)
+        .map(drop)
+        .map_err(usage)
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args, CliError> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut server = env.server.clone();
+    let mut id = None;
+    let mut timeout = Duration::from_secs(10);
+    let mut sub: Option<String> = None;
+    let mut positional: Vec<OsString> = Vec::new();
+    let (mut count, mut last, mut json) = (None, None, false);
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
+        match arg {
+            Short('h') | Long("help") => return Ok(stub(Command::Help)),
+            Short('V') | Long("version") => return Ok(stub(Command::Version)),
+            Short('s') | Long("server") => server = Some(utf8(val(&mut p)?, "--server")?),
+            Short('i') | Long("id") => id = Some(utf8(val(&mut p)?, "--id")?),
+            Short('t') | Long("timeout") => {
+                let secs: f64 = number(val(&mut p)?, "--timeout")?;
+                if !(0.1..=3600.0).contains(&secs) {
+                    return Err(usage("--timeout: between 0.1 and 3600 seconds"));
+                }
+                timeout = Duration::from_secs_f64(secs);
+            }
+            Short('n') | Long("count") if sub.as_deref() == Some("listen") => {
+                count = Some(number(val(&mut p)?, "--count")?);
+            }
+            Short('n') | Long("last") if sub.as_deref() == Some("history") => {
+                last = Some(number(val(&mut p)?, "--last")?);
+            }
+            Long("json") if matches!(sub.as_deref(), Some("listen" | "history" | "topics")) => json = true,
+            Value(v) if sub.is_none() => {
+                let name = utf8(v, "the subcommand")?;
+                if !matches!(name.as_str(), "send" | "listen" | "history" | "topics" | "ping") {
+                    return Err(usage(format!("unknown subcommand {name:?}")));
+                }
+                sub = Some(name);
+            }
+            Value(v) => positional.push(v),
+            other => return Err(usage(other.unexpected().to_string())),
+        }
+    }
+    let command = build(sub.as_deref(), positional, count, last, json)?;
+    let server = names::with_port(server.as_deref().unwrap_or(DEFAULT_SERVER));
+    let id = names::default_id(id, env.id.clone(), env.user.clone());
+    // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
+    let full = if id.contains('@') {
+        id.clone()
+    } else {
+        format!("{id}@localhost")
+    };
+    match scalar::proto::Name::parse(&full) {
+        Ok(n) if n.kind() == scalar::proto::Kind::User => {}
+        Ok(_) => return Err(usage(format!("--id {id}: an ID has no # or ! sigil"))),
+        Err(e) => return Err(usage(format!("--id {id}: {e}"))),
+    }
+    Ok(Args {
+        server,
+        id,
+        timeout,
+        command,
+    })
+}
+
+fn stub(command: Command) -> Args {
+    Args {
+        server: String::new(),
+        id: String::new(),
+        timeout: Duration::ZERO,
+        command,
+    }
+}
+
+fn build(
+    sub: Option<&str>,
+    positional: Vec<OsString>,
+    count: Option<u64>,
+    last: Option<u32>,
+    json: bool,
+) -> Result<Command, CliError> {
+    let mut words = positional.into_iter();
+    let mut topic = |what: &str| -> Result<String, CliError> {
+        let t = utf8(
+            words
+                .next()
+                .ok_or_else(|| usage(format!("{what} needs a TOPIC")))?,
+            "TOPIC",
+        )?;
+        check_topic(&t)?;
+        Ok(t)
+    };
+    let command = match sub {
+        None => Command::Chat,
+        Some("send") => {
+            let topic = topic("send")?;
+            let text: Vec<String> = words.map(|w| utf8(w, "TEXT")).collect::<Result<_, _>>()?;
+            let text = (!text.is_empty()).then(|| text.join(" "));
+            return Ok(Command::Send { topic, text });
+        }
+        Some("listen") => {
+            let mut topics = vec![topic("listen")?];
+            for w in words.by_ref() {
+                let t = utf8(w, "TOPIC")?;
+                check_topic(&t)?;
+                topics.push(t);
+            }
+            return Ok(Command::Listen { topics, count, json });
+        }
+        Some("history") => Command::History {
+            topic: topic("history")?,
+            last: last.unwrap_or(20),
+            json,
+        },
+        Some("topics") => Command::Topics { json },
+        Some("ping") => Command::Ping,
+        Some(other) => return Err(usage(format!("unknown subcommand {other:?}"))),
+    };
+    match words.next() {
+        Some(extra) => Err(usage(format!(
+            "unexpected argument {:?}",
+            extra.to_string_lossy()
+        ))),
+        None => Ok(command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(v: &[&str]) -> Result<Args, CliError> {
+        let env = Env {
+            server: Some("example.org".into()),
+            id: None,
+            user: Some("Alice".into()),
+        };
+        parse(v.iter().map(OsString::from), &env)
+    }
+
+    #[test]
+    fn defaults_and_env() {
+        let a = parse_strs(&[]).unwrap();
+        assert_eq!(a.command, Command::Chat);
+        assert_eq!(a.server, "example.org:7667");
+        assert_eq!(a.id, "alice");
+        let a = parse_strs(&["--server", "127.0.0.1:9", "--id", "Bob@Localhost", "ping"]).unwrap();
+        assert_eq!(
+            (a.server.as_str(), a.id.as_str()),
+            ("127.0.0.1:9", "bob@localhost")
+        );
+        assert_eq!(a.command, Command::Ping);
+    }
+
+    #[test]
+    fn subcommands() {
+        let a = parse_strs(&["send", "#t", "hello", "--", "-n", "--world"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::Send {
+                topic: "#t".into(),
+                text: Some("hello -n --world".into())
+            }
+        );
+        let a = parse_strs(&["send", "#t"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::Send {
+                topic: "#t".into(),
+                text: None
+            }
+        );
+        let a = parse_strs(&["listen", "#a", "b", "--count", "3", "--json", "-s", "h:1"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::Listen {
+                topics: vec!["#a".into(), "b".into()],
+                count: Some(3),
+                json: true
+            }
+        );
+        assert_eq!(a.server, "h:1");
+        let a = parse_strs(&["history", "#a", "--last", "5"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::History {
+                topic: "#a".into(),
+                last: 5,
+                json: false
+            }
+        );
+        assert_eq!(
+            parse_strs(&["topics", "--json"]).unwrap().command,
+            Command::Topics { json: true }
+        );
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [
+            &["frob"][..],
+            &["send"],
+            &["listen"],
+            &["topics", "x"],
+            &["--count", "3"],
+            &["listen", "#a", "--count", "x"],
+            &["history", "#a b"],
+            &["ping", "--json"],
+            &["--timeout", "0"],
+            &["--id", "Bad Name!", "ping"],
+            &["--id", "#room@x", "ping"],
+            &["--id", "a@Bad_Domain", "ping"],
+        ] {
+            assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
+        }
+        assert_eq!(parse_strs(&["listen", "-h"]).unwrap().command, Command::Help);
+    }
+}

@@ -1,0 +1,188 @@
+//! Turning what a person types into wire names, and wire names into short display forms.
+//!
+//! On the wire every name is lowercase and complete (`#rust@localhost`); people type `#Rust` or
+//! `rust`. PROTOCOL.md §5 lets clients fold case and add the server's domain.
+
+use scalar::proto::{Kind, MAX_LOCAL, Name, valid_domain};
+use std::net::IpAddr;
+
+/// The default server, when neither `--server` nor `SCALAR_SERVER` names one.
+pub const DEFAULT_SERVER: &str = "localhost:7667";
+
+/// What a bare word (no `#`, `!` or `@`) should become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    /// `rust` means the channel `#rust@domain`.
+    Channel,
+    /// `bob` means the user `bob@domain`.
+    User,
+}
+
+/// Folds `input` to the wire form of a topic: lowercase, a `#` added to a bare word when a
+/// channel is meant, and `@domain` added when missing. Fails with a one-line reason.
+pub fn topic(input: &str, domain: &str, default: Default) -> Result<String, String> {
+    let raw = input.trim();
+    if raw.is_empty() {
+        return Err("a topic or ID is needed".into());
+    }
+    let mut s = raw.to_ascii_lowercase();
+    if default == Default::Channel && !s.starts_with(['#', '!']) && !s.contains('@') {
+        s.insert(0, '#');
+    }
+    if !s.contains('@') {
+        s.push('@');
+        s.push_str(domain);
+    }
+    match Name::parse(&s) {
+        Ok(_) => Ok(s),
+        Err(e) => Err(format!("{raw}: not a valid topic or ID ({e})")),
+    }
+}
+
+/// Folds `input` to a channel name; other kinds of topic are refused before asking the server.
+pub fn channel(input: &str, domain: &str) -> Result<String, String> {
+    let name = topic(input, domain, Default::Channel)?;
+    match Name::parse(&name).map(|n| n.kind()) {
+        Ok(Kind::Channel) => Ok(name),
+        _ => Err(format!("{name} is not a channel (channels start with #)")),
+    }
+}
+
+/// A shorter form for display: `#rust` for `#rust@localhost` when `localhost` is the server's
+/// domain, the full name otherwise.
+pub fn short<'a>(name: &'a str, domain: &str) -> &'a str {
+    match name.strip_suffix(domain).and_then(|s| s.strip_suffix('@')) {
+        Some(local) if !domain.is_empty() && !local.is_empty() => local,
+        _ => name,
+    }
+}
+
+/// The ID to use: `--id`, else `SCALAR_ID`, else the login name folded to the local-part
+/// grammar. The result may lack `@domain`; [`crate::conn::open`] completes it.
+pub fn default_id(flag: Option<String>, env_id: Option<String>, env_user: Option<String>) -> String {
+    if let Some(id) = flag.or(env_id).filter(|s| !s.trim().is_empty()) {
+        return id.trim().to_ascii_lowercase();
+    }
+    fold_local(env_user.as_deref().unwrap_or("user"))
+}
+
+/// Folds any string to a valid local part: lowercase, other characters replaced by `_`, leading
+/// punctuation dropped, at most 32 bytes; `user` if nothing is left.
+pub fn fold_local(s: &str) -> String {
+    let mapped: String = s
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(MAX_LOCAL)
+        .collect();
+    if mapped.is_empty() { "user".into() } else { mapped }
+}
+
+/// The domain to try for an ID typed without one: the server's host name when it is one, else
+/// `localhost` (the domain scalard serves by default).
+pub fn guess_domain(server: &str) -> String {
+    let host = host_of(server).to_ascii_lowercase();
+    if host.parse::<IpAddr>().is_ok() || !valid_domain(&host) {
+        "localhost".into()
+    } else {
+        host
+    }
+}
+
+/// The host part of `HOST:PORT`, `[V6]:PORT` or a bare host.
+fn host_of(server: &str) -> &str {
+    if let Some(rest) = server.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match server.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => server,
+    }
+}
+
+/// Adds the default port to a server given without one.
+pub fn with_port(server: &str) -> String {
+    let has_port = if server.starts_with('[') {
+        server.contains("]:")
+    } else {
+        server.matches(':').count() == 1
+    };
+    if has_port {
+        server.to_string()
+    } else if server.contains(':') {
+        format!("[{server}]:{}", scalar::config::DEFAULT_PORT)
+    } else {
+        format!("{server}:{}", scalar::config::DEFAULT_PORT)
+    }
+}
+
+/// The domain named at the end of a `foreign_id` reason such as scalard's "this server only
+/// vouches for IDs @example.com". Only a valid domain is returned.
+pub fn domain_in_reason(reason: &str) -> Option<String> {
+    let (_, tail) = reason.rsplit_once('@')?;
+    let d = tail.trim().trim_end_matches('.');
+    valid_domain(d).then(|| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_fold_and_complete() {
+        let t = |s| topic(s, "localhost", Default::Channel);
+        assert_eq!(t("#Rust").unwrap(), "#rust@localhost");
+        assert_eq!(t("rust").unwrap(), "#rust@localhost");
+        assert_eq!(t("#go@Example.COM").unwrap(), "#go@example.com");
+        assert_eq!(t("!motd").unwrap(), "!motd@localhost");
+        assert!(t("#a b").unwrap_err().contains("not a valid"));
+        assert!(t("").is_err());
+        assert!(t("#é").is_err());
+        let u = |s| topic(s, "localhost", Default::User);
+        assert_eq!(u("Bob").unwrap(), "bob@localhost");
+        assert_eq!(u("bob@x.org").unwrap(), "bob@x.org");
+        assert!(channel("bob@localhost", "localhost").is_err());
+        assert_eq!(channel("x", "localhost").unwrap(), "#x@localhost");
+    }
+
+    #[test]
+    fn short_forms() {
+        assert_eq!(short("#rust@localhost", "localhost"), "#rust");
+        assert_eq!(short("#rust@example.com", "localhost"), "#rust@example.com");
+        assert_eq!(short("bob@notlocalhost", "localhost"), "bob@notlocalhost");
+        assert_eq!(short("x", ""), "x");
+    }
+
+    #[test]
+    fn default_ids() {
+        assert_eq!(default_id(Some("Alice@X".into()), None, None), "alice@x");
+        assert_eq!(default_id(None, Some("bob".into()), Some("x".into())), "bob");
+        assert_eq!(default_id(None, None, Some("John Smith".into())), "john_smith");
+        assert_eq!(default_id(None, None, Some("__é".into())), "user");
+        assert_eq!(default_id(None, None, None), "user");
+        assert_eq!(fold_local(&"a".repeat(40)).len(), 32);
+    }
+
+    #[test]
+    fn servers_and_domains() {
+        assert_eq!(guess_domain("127.0.0.1:7667"), "localhost");
+        assert_eq!(guess_domain("[::1]:7667"), "localhost");
+        assert_eq!(guess_domain("Chat.Example.com:7667"), "chat.example.com");
+        assert_eq!(with_port("example.com"), "example.com:7667");
+        assert_eq!(with_port("127.0.0.1:1"), "127.0.0.1:1");
+        assert_eq!(with_port("::1"), "[::1]:7667");
+        assert_eq!(with_port("[::1]:9"), "[::1]:9");
+        assert_eq!(
+            domain_in_reason("this server only vouches for IDs @example.com").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(domain_in_reason("nope"), None);
+    }
+}

@@ -1,0 +1,292 @@
+//! The one-shot modes for scripts: send, listen, history, topics, ping. Each opens one
+//! connection, does its work on this thread and says Bye.
+
+use crate::args::Args;
+use crate::conn::{Conn, NetError};
+use crate::error::CliError;
+use crate::event::Received;
+use crate::input::{self, BadLine};
+use crate::names;
+use crate::{json, render};
+use scalar::proto::{Body, Catchup, CatchupStatus, Message, Msg, Ping, Sub, Topics};
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// How long a listener waits in silence before it pings the server itself, to notice a server
+/// that vanished without closing the connection.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// How long to wait for the server to close after Bye.
+const BYE_WAIT: Duration = Duration::from_secs(1);
+
+/// Where output goes; a closed pipe (`| head -1`) ends the run quietly.
+struct Out {
+    out: io::Stdout,
+}
+
+/// Standard output was closed by the reader: stop, successfully.
+struct Closed;
+
+impl Out {
+    fn new() -> Out {
+        Out { out: io::stdout() }
+    }
+
+    fn line(&mut self, s: &str) -> Result<Result<(), Closed>, CliError> {
+        let mut lock = self.out.lock();
+        match writeln!(lock, "{s}").and_then(|()| lock.flush()) {
+            Ok(()) => Ok(Ok(())),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Err(Closed)),
+            Err(e) => Err(CliError::Local(format!("cannot write to standard output: {e}"))),
+        }
+    }
+}
+
+/// Writes a note for the person running the command to standard error.
+/// It may quote the server, so it is cleaned like any other text from the network.
+pub fn note(s: &str) {
+    let _ = writeln!(io::stderr(), "scalar-cli: {}", crate::render::clean_line(s));
+}
+
+fn open(args: &Args) -> Result<Conn, CliError> {
+    Ok(crate::conn::open(&args.server, &args.id, args.timeout)?)
+}
+
+fn fold_topic(raw: &str, conn: &Conn) -> Result<String, CliError> {
+    names::topic(raw, &conn.domain, names::Default::Channel).map_err(CliError::Usage)
+}
+
+fn subscribe(conn: &mut Conn, topic: &str, timeout: Duration) -> Result<(), CliError> {
+    let name = scalar::proto::Name::parse(topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    conn.request(timeout, |seq| Msg::Sub(Sub { seq, topic: name }))?;
+    Ok(())
+}
+
+/// `send TOPIC [TEXT...]`: sends TEXT, or each non-empty line of standard input, and waits for
+/// each echo, so that success means the server accepted every message.
+pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliError> {
+    if let Some(t) = text {
+        input::check_len(t)
+            .map_err(|e| CliError::Input(format!("TEXT is {}; nothing was sent", e.describe())))?;
+    }
+    let mut conn = open(args)?;
+    let topic = fold_topic(raw_topic, &conn)?;
+    let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    if name.kind() == scalar::proto::Kind::Channel {
+        // Only subscribers may publish to a channel (PROTOCOL.md §4, not_subscribed).
+        subscribe(&mut conn, &topic, args.timeout)?;
+    }
+    let publish = |conn: &mut Conn, text: &str| -> Result<(), NetError> {
+        conn.request(args.timeout, |seq| {
+            Msg::Message(Message {
+                seq,
+                topic: name,
+                body: Body::Text(text),
+                ctype: None,
+                reply_to: None,
+            })
+        })
+        .map(drop)
+    };
+    match text {
+        Some(t) => publish(&mut conn, t)?,
+        None => {
+            let stdin = io::stdin();
+            let mut r = stdin.lock();
+            let mut sent = 0u64;
+            let mut line_no = 0u64;
+            loop {
+                let line = input::read_line(&mut r)
+                    .map_err(|e| CliError::Local(format!("cannot read standard input: {e}")))?;
+                line_no += 1;
+                let text = match line {
+                    None => break,
+                    Some(Ok(t)) => t,
+                    Some(Err(bad)) => return Err(bad_line(line_no, &bad, sent)),
+                };
+                if text.is_empty() {
+                    continue;
+                }
+                publish(&mut conn, &text).inspect_err(|_| {
+                    if sent > 0 {
+                        note(&format!("{sent} message(s) before line {line_no} were sent"));
+                    }
+                })?;
+                sent += 1;
+            }
+        }
+    }
+    conn.bye(None, BYE_WAIT);
+    Ok(())
+}
+
+fn bad_line(line_no: u64, bad: &BadLine, sent: u64) -> CliError {
+    CliError::Input(format!(
+        "line {line_no} of standard input is {}; it and the lines after it were not sent \
+         ({sent} message(s) before it were)",
+        bad.describe()
+    ))
+}
+
+/// `listen TOPIC... [--count N] [--json]`: subscribes and prints each Event as it arrives.
+///
+/// One thread does everything, so a reader that stops reading standard output stops this
+/// process from reading the socket; the server then drops the connection as a slow consumer
+/// and the run fails loudly (exit 3) instead of dropping events silently.
+pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool) -> Result<(), CliError> {
+    let mut conn = open(args)?;
+    for raw in raw_topics {
+        let topic = names::channel(raw, &conn.domain).map_err(CliError::Usage)?;
+        subscribe(&mut conn, &topic, args.timeout)?;
+    }
+    let mut out = Out::new();
+    let mut seen = 0u64;
+    if count == Some(0) {
+        conn.bye(None, BYE_WAIT);
+        return Ok(());
+    }
+    conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
+    let mut pinged = false;
+    loop {
+        let frame = match conn.recv() {
+            Ok(f) => f,
+            Err(NetError::Timeout(_)) if !pinged => {
+                pinged = true;
+                let time = crate::timefmt::now_ms();
+                conn.send(&Msg::Ping(Ping { seq: None, time }))?;
+                continue;
+            }
+            Err(NetError::Timeout(_)) => return Err(NetError::Timeout("the server to answer a Ping").into()),
+            Err(e) => return Err(e.into()),
+        };
+        pinged = false;
+        let msg = match frame.msg() {
+            Ok(m) => m,
+            Err(e) => {
+                note(&format!("skipped a frame the server sent: {e}"));
+                continue;
+            }
+        };
+        match msg {
+            Msg::Event(e) => {
+                let e = Received::new(&e);
+                let line = if json {
+                    json::event(&e)
+                } else {
+                    render::plain_line(&e)
+                };
+                if out.line(&line)?.is_err() {
+                    break;
+                }
+                seen += 1;
+                if count.is_some_and(|n| seen >= n) {
+                    break;
+                }
+            }
+            Msg::Ping(p) => conn.send(&Msg::Pong(p))?,
+            Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason).into()),
+            Msg::Error(e) => note(&NetError::refused(e.code, e.reason).to_string()),
+            _ => {}
+        }
+    }
+    conn.bye(None, BYE_WAIT);
+    Ok(())
+}
+
+/// `history TOPIC [--last N] [--json]`: asks for the last N Events (Catchup) and prints them,
+/// then says on standard error how the replay ended when that is not plain "complete".
+pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<(), CliError> {
+    let mut conn = open(args)?;
+    let topic = fold_topic(raw_topic, &conn)?;
+    let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    let seq = conn.seq();
+    conn.send(&Msg::Catchup(Catchup {
+        seq: Some(seq),
+        topic: name,
+        count: last,
+        since: None,
+        after: None,
+    }))?;
+    let mut out = Out::new();
+    let deadline = std::time::Instant::now() + args.timeout;
+    loop {
+        let frame = conn.reply(seq, deadline)?;
+        match frame.msg() {
+            Ok(Msg::Event(e)) => {
+                let e = Received::new(&e);
+                let line = if json {
+                    json::event(&e)
+                } else {
+                    render::plain_line(&e)
+                };
+                if out.line(&line)?.is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(Msg::CatchupEnd(end)) => {
+                match (end.status, end.count) {
+                    (CatchupStatus::Unavailable, _) => note(&format!(
+                        "the server keeps no history for {topic}: nothing could be fetched \
+                         (this does not mean nothing was said)"
+                    )),
+                    (CatchupStatus::Complete, 0) => note(&format!("{topic} has no messages")),
+                    (CatchupStatus::Truncated, n) => note(&format!(
+                        "showing the last {n}; older messages exist (use a larger --last)"
+                    )),
+                    (CatchupStatus::Complete, _) => {}
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    conn.bye(None, BYE_WAIT);
+    Ok(())
+}
+
+/// `topics [--json]`: lists every channel, a page of at most 100 at a time.
+pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
+    let mut conn = open(args)?;
+    let mut out = Out::new();
+    let mut start = 0u32;
+    loop {
+        let frame = conn.request(args.timeout, |seq| {
+            Msg::Topics(Topics {
+                seq,
+                start,
+                count: 100,
+            })
+        })?;
+        let Ok(Msg::TopicList(list)) = frame.msg() else {
+            return Err(NetError::Protocol("the server did not answer Topics with TopicList".into()).into());
+        };
+        let mut n = 0u32;
+        for t in list.topics.iter() {
+            n += 1;
+            let line = if json {
+                json::Object::new().str("topic", t.as_str()).finish()
+            } else {
+                t.as_str().to_string()
+            };
+            if out.line(&line)?.is_err() {
+                return Ok(());
+            }
+        }
+        start = start.saturating_add(n);
+        if n == 0 || start >= list.total {
+            break;
+        }
+    }
+    conn.bye(None, BYE_WAIT);
+    Ok(())
+}
+
+/// `ping`: connects, identifies, and measures one round trip.
+pub fn ping(args: &Args) -> Result<(), CliError> {
+    let mut conn = open(args)?;
+    let ms = conn.ping(args.timeout)?;
+    let line = format!("pong from {} ({}) in {ms:.2} ms", conn.peer, conn.domain);
+    let _ = Out::new().line(&line)?;
+    conn.bye(None, BYE_WAIT);
+    Ok(())
+}

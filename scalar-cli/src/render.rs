@@ -1,0 +1,240 @@
+//! Turning Events into lines for people: local time, short ref, topic, sender, text.
+//!
+//! Text from the network is never written to a terminal as is: control characters (which could
+//! move the cursor, retitle the window or hide text) and bidi overrides are made visible first.
+
+use crate::event::{Content, Received, short_ref};
+use crate::names::short;
+use crate::timefmt::{local_datetime, local_hms};
+use std::fmt::Write;
+
+/// Whether to colour output: only on a terminal, and never when `NO_COLOR` is set and not
+/// empty (<https://no-color.org>).
+pub fn colour_wanted(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Makes one line of untrusted text safe to print: `^X` for C0 controls and DEL, `<U+XXXX>` for
+/// C1 controls and bidi controls; a tab becomes a space. Newlines become `^J` too, so that one
+/// message is always one line.
+pub fn clean_line(s: &str) -> String {
+    clean(s, None)
+}
+
+fn clean(s: &str, indent: Option<usize>) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let n = u32::from(c);
+        match c {
+            '\n' if indent.is_some() => {
+                out.push('\n');
+                out.extend(std::iter::repeat_n(' ', indent.unwrap_or(0)));
+            }
+            '\t' => out.push(' '),
+            _ if n < 0x20 || n == 0x7f => {
+                out.push('^');
+                out.push(char::from_u32(n ^ 0x40).unwrap_or('?'));
+            }
+            _ if (0x80..0xa0).contains(&n)
+                || (0x202a..=0x202e).contains(&n)
+                || (0x2066..=0x2069).contains(&n)
+                || n == 0x200e
+                || n == 0x200f =>
+            {
+                let _ = write!(out, "<U+{n:04X}>");
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// ANSI colours for senders: the six bright hues that read on dark and light backgrounds, and
+/// their normal variants.
+const PALETTE: [u8; 12] = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+
+/// The colour of a sender: the same name always gets the same colour (FNV-1a of the name).
+pub fn colour_of(name: &str) -> u8 {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    PALETTE
+        .get((h % PALETTE.len() as u64) as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Wraps `s` in a colour when `on`.
+pub fn paint(s: &str, colour: u8, on: bool) -> String {
+    if on {
+        format!("\x1b[{colour}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Dims `s` when `on`.
+pub fn dim(s: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[2m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// The content as displayed: text cleaned, or a note for a blob.
+fn body(e: &Received, indent: Option<usize>) -> String {
+    match &e.content {
+        Content::Text(t) => clean(t, indent),
+        Content::Blob(b) => format!(
+            "[{} bytes of {}]",
+            b.len(),
+            clean_line(e.ctype.as_deref().unwrap_or("application/octet-stream"))
+        ),
+    }
+}
+
+/// How the chat view shows an Event.
+pub struct ChatView<'a> {
+    /// The server's domain, stripped from names for brevity.
+    pub domain: &'a str,
+    /// This session's own ID.
+    pub me: &'a str,
+    /// The current topic; its name is left out of lines about it.
+    pub current: Option<&'a str>,
+    /// Colours on or off.
+    pub colour: bool,
+    /// A marker for replayed history ("history"), if any.
+    pub replay: bool,
+}
+
+impl ChatView<'_> {
+    /// One Event as shown in the chat: `HH:MM:SS ref [topic] sender: text`.
+    pub fn line(&self, e: &Received) -> String {
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "{} {}",
+            local_hms(e.time),
+            dim(&short_ref(&e.id), self.colour)
+        );
+        if self.replay {
+            out.push_str(" [history]");
+        }
+        if !e.verified {
+            out.push_str(" [ID MISMATCH]");
+        }
+        let from = short(&e.from, self.domain);
+        if e.topic == self.me {
+            out.push_str(" [dm]");
+        } else if e.from == self.me && !e.topic.starts_with(['#', '!']) {
+            let _ = write!(out, " [dm to {}]", short(&e.topic, self.domain));
+        } else if self.current != Some(e.topic.as_str()) {
+            let _ = write!(out, " {}", short(&e.topic, self.domain));
+        }
+        let who = paint(from, colour_of(&e.from), self.colour);
+        // Continuation lines of a multi-line message line up under its first character.
+        let indent = 9;
+        if e.is_action() {
+            let _ = write!(out, " * {who} {}", body(e, Some(indent)));
+        } else {
+            let _ = write!(out, " {who}:");
+            if let Some(r) = &e.reply_to {
+                let _ = write!(out, " {}", dim(&format!("(re {})", short_ref(r)), self.colour));
+            }
+            let _ = write!(out, " {}", body(e, Some(indent)));
+        }
+        out
+    }
+}
+
+/// One Event as a plain line for scripts (`listen`, `history` without `--json`):
+/// `YYYY-MM-DD HH:MM:SS ref topic from: text`, full names, one line per event.
+pub fn plain_line(e: &Received) -> String {
+    let mut out = format!("{} {}", local_datetime(e.time), short_ref(&e.id));
+    if !e.verified {
+        out.push_str(" [ID MISMATCH]");
+    }
+    let _ = write!(out, " {} {}", e.topic, e.from);
+    if e.is_action() {
+        let _ = write!(out, " * {}", body(e, None));
+    } else {
+        out.push(':');
+        if let Some(r) = &e.reply_to {
+            let _ = write!(out, " (re {})", short_ref(r));
+        }
+        let _ = write!(out, " {}", body(e, None));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalar::proto::MsgId;
+
+    fn ev(topic: &str, from: &str, text: &str) -> Received {
+        Received {
+            seq: None,
+            topic: topic.into(),
+            from: from.into(),
+            time: 1_764_000_000_000,
+            id: MsgId([0xab; 32]),
+            verified: true,
+            content: Content::Text(text.into()),
+            ctype: None,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn cleaning() {
+        assert_eq!(clean_line("a\x1b[2Jb\tc\nd\u{7f}"), "a^[[2Jb c^Jd^?");
+        assert_eq!(clean_line("x\u{202e}y\u{85}"), "x<U+202E>y<U+0085>");
+        assert_eq!(clean("a\nb", Some(2)), "a\n  b");
+        assert_eq!(clean_line("héllo ☃"), "héllo ☃");
+    }
+
+    #[test]
+    fn colours_are_stable() {
+        assert_eq!(colour_of("alice@localhost"), colour_of("alice@localhost"));
+        assert!(PALETTE.contains(&colour_of("bob@localhost")));
+    }
+
+    #[test]
+    fn chat_lines() {
+        let v = ChatView {
+            domain: "localhost",
+            me: "me@localhost",
+            current: Some("#rust@localhost"),
+            colour: false,
+            replay: false,
+        };
+        let line = v.line(&ev("#rust@localhost", "alice@localhost", "hi"));
+        assert!(line.ends_with(" abababab alice: hi"), "{line}");
+        let line = v.line(&ev("#go@localhost", "alice@localhost", "hi"));
+        assert!(line.ends_with(" abababab #go alice: hi"), "{line}");
+        let line = v.line(&ev("me@localhost", "bob@localhost", "psst"));
+        assert!(line.ends_with(" [dm] bob: psst"), "{line}");
+        let mut e = ev("#rust@localhost", "alice@localhost", "waves");
+        e.ctype = Some(crate::event::ACTION.into());
+        assert!(v.line(&e).ends_with(" * alice waves"));
+        e.ctype = None;
+        e.reply_to = Some(MsgId([0x12; 32]));
+        e.verified = false;
+        let line = v.line(&e);
+        assert!(
+            line.contains("[ID MISMATCH] alice: (re 12121212) waves"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn plain_lines() {
+        let line = plain_line(&ev("#rust@localhost", "alice@localhost", "a\nb"));
+        assert!(
+            line.ends_with(" abababab #rust@localhost alice@localhost: a^Jb"),
+            "{line}"
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! Tab completion: command names, joined and listed channels, recent IDs and message refs.
+
+use super::command::COMMANDS;
+use super::exec::recent_refs;
+use super::shared::Shared;
+use crate::names::short;
+use rustyline::completion::Completer;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{Context, Helper};
+use std::sync::Arc;
+
+/// The rustyline helper: completion only; no hints, highlighting or validation.
+pub struct ChatHelper {
+    shared: Arc<Shared>,
+}
+
+impl ChatHelper {
+    /// A helper reading the session state.
+    pub fn new(shared: Arc<Shared>) -> ChatHelper {
+        ChatHelper { shared }
+    }
+
+    fn topics(&self) -> Vec<String> {
+        let st = self.shared.state();
+        let mut v: Vec<String> = st.subs.iter().map(|t| short(t, &st.domain).to_string()).collect();
+        for t in &st.known {
+            let s = short(t, &st.domain).to_string();
+            if !v.contains(&s) {
+                v.push(s);
+            }
+        }
+        v
+    }
+
+    fn senders(&self) -> Vec<String> {
+        let st = self.shared.state();
+        st.senders
+            .iter()
+            .rev()
+            .map(|t| short(t, &st.domain).to_string())
+            .collect()
+    }
+}
+
+/// The candidates for the word being typed, given the words before it.
+pub fn candidates(
+    before: &[&str],
+    word: &str,
+    topics: &[String],
+    ids: &[String],
+    refs: &[String],
+) -> Vec<String> {
+    let pool: Vec<String> = match before {
+        [] if word.starts_with('/') => {
+            return COMMANDS
+                .iter()
+                .filter(|(n, _, _)| n.starts_with(&word.to_ascii_lowercase()))
+                .map(|(n, _, _)| format!("{n} "))
+                .collect();
+        }
+        [cmd] if matches!(*cmd, "/join" | "/part" | "/switch" | "/j" | "/s" | "/leave") => topics.to_vec(),
+        [cmd] if matches!(*cmd, "/msg" | "/m") => ids.to_vec(),
+        [cmd] if matches!(*cmd, "/reply" | "/r") => refs.to_vec(),
+        _ if before
+            .first()
+            .is_some_and(|c| c.starts_with('/') && !c.starts_with("//"))
+            && before.len() == 1 =>
+        {
+            Vec::new()
+        }
+        // In text, complete names of people, as IRC clients do.
+        _ => ids.to_vec(),
+    };
+    let lower = word.to_ascii_lowercase();
+    let mut out: Vec<String> = pool.into_iter().filter(|c| c.starts_with(&lower)).collect();
+    out.dedup();
+    out
+}
+
+impl Completer for ChatHelper {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let before = line.get(..pos).unwrap_or(line);
+        // The word under the cursor starts after the last whitespace character.
+        let start = before
+            .char_indices()
+            .rfind(|(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let word = before.get(start..).unwrap_or("");
+        let words: Vec<&str> = before.get(..start).unwrap_or("").split_whitespace().collect();
+        let (topics, ids) = (self.topics(), self.senders());
+        let refs = if words.first().is_some_and(|w| matches!(*w, "/reply" | "/r")) {
+            recent_refs(&self.shared)
+        } else {
+            Vec::new()
+        };
+        Ok((start, candidates(&words, word, &topics, &ids, &refs)))
+    }
+}
+
+impl Hinter for ChatHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ChatHelper {}
+
+impl Validator for ChatHelper {}
+
+impl Helper for ChatHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_by_context() {
+        let topics = vec!["#rust".to_string(), "#go".to_string()];
+        let ids = vec!["alice".to_string(), "bob".to_string()];
+        let refs = vec!["ab12cd34".to_string()];
+        let c = |b: &[&str], w: &str| candidates(b, w, &topics, &ids, &refs);
+        assert_eq!(c(&[], "/jo"), ["/join "]);
+        assert_eq!(
+            c(&[], "/"),
+            COMMANDS
+                .iter()
+                .map(|(n, _, _)| format!("{n} "))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(c(&["/join"], "#r"), ["#rust"]);
+        assert_eq!(c(&["/msg"], "b"), ["bob"]);
+        assert_eq!(c(&["/reply"], "ab"), ["ab12cd34"]);
+        assert_eq!(c(&["hello"], "al"), ["alice"]);
+        assert_eq!(c(&[], "Al"), ["alice"]);
+        assert!(c(&["/topics"], "x").is_empty());
+    }
+}

@@ -1,0 +1,196 @@
+//! The interactive client: the editor (or plain line reader) on the main thread, the socket
+//! reader on another, and a printer thread between them and the terminal.
+
+mod command;
+mod complete;
+mod exec;
+mod net;
+mod screen;
+mod shared;
+
+use crate::args::Args;
+use crate::error::CliError;
+use crate::input;
+use crate::render::colour_wanted;
+use exec::Flow;
+use rustyline::config::{CompletionType, Config};
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{Editor, ExternalPrinter};
+use scalar::proto::{Bye, MAX_REASON, Msg};
+use screen::{EditorSink, Screen, StdoutSink};
+use shared::Shared;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Runs the interactive client until `/quit`, end of input, or a refusal of the session.
+pub fn run(args: &Args) -> Result<(), CliError> {
+    let conn = crate::conn::open(&args.server, &args.id, args.timeout)?;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let screen = Screen::new();
+    let shared = Arc::new(Shared::new(
+        conn.user.clone(),
+        conn.domain.clone(),
+        screen.clone(),
+        colour_wanted(std::io::stdout().is_terminal()),
+        args.timeout,
+    ));
+    let writer = conn
+        .try_clone_stream()
+        .map_err(|e| CliError::Local(format!("cannot use the socket: {e}")))?;
+    shared.install(writer);
+    screen.info(format!(
+        "connected to {} as {}; /join #channel to start, /help for commands, /quit to leave",
+        args.server, conn.user
+    ));
+    let reader = net::spawn(shared.clone(), conn, args.server.clone())
+        .map_err(|e| CliError::Local(format!("cannot start the reader thread: {e}")))?;
+    let flow = if tty { editor_loop(&shared) } else { None };
+    let flow = match flow {
+        Some(f) => f,
+        None => {
+            screen.start(Box::new(StdoutSink));
+            plain_loop(&shared)
+        }
+    };
+    leave(&shared, flow, &reader);
+    Ok(())
+}
+
+/// Says Bye and lets the reader see the server close, then prints what is left.
+fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>) {
+    let reason = match &flow {
+        Flow::Quit(r) => r
+            .as_deref()
+            .map(|r| scalar::proto::clip(r, MAX_REASON).to_string()),
+        Flow::Continue => None,
+    };
+    shared.quitting.store(true, Ordering::SeqCst);
+    let bye = Msg::Bye(Bye {
+        code: 0,
+        reason: reason.as_deref(),
+    });
+    if shared.send(&bye).is_ok() {
+        // The server flushes what it queued and closes; the reader shows it, then ends.
+        let until = Instant::now() + Duration::from_secs(2);
+        while !reader.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    shared.disconnected();
+    shared.screen.info("bye");
+    shared.screen.flush(Duration::from_secs(2));
+    shared.screen.close();
+}
+
+/// The rustyline loop. `None` if the terminal cannot host the editor (then the caller falls back
+/// to plain lines; nothing has been read yet).
+fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
+    let config = Config::builder()
+        .max_history_size(1000)
+        .ok()?
+        .history_ignore_dups(true)
+        .ok()?
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .build();
+    let mut rl: Editor<complete::ChatHelper, DefaultHistory> = Editor::with_config(config).ok()?;
+    rl.set_helper(Some(complete::ChatHelper::new(shared.clone())));
+    // ENOTTY when either end is not a terminal: the caller's plain fallback handles that.
+    let printer: Box<dyn ExternalPrinter + Send> = Box::new(rl.create_external_printer().ok()?);
+    shared.screen.start(Box::new(EditorSink(printer)));
+    let history = history_path();
+    if let Some(path) = &history
+        && let Err(e) = rl.load_history(path)
+        && path.exists()
+    {
+        shared
+            .screen
+            .error(format!("cannot read input history {}: {e}", path.display()));
+    }
+    let flow = loop {
+        let prompt = prompt(shared);
+        match rl.readline(&prompt) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = rl.add_history_entry(line.as_str());
+                }
+                if let Flow::Quit(r) = exec::line(shared, &line) {
+                    break Flow::Quit(r);
+                }
+            }
+            // Ctrl-C clears the line, as in a shell; Ctrl-D leaves.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break Flow::Quit(None),
+            Err(e) => {
+                shared.screen.error(format!("terminal: {e}"));
+                break Flow::Quit(None);
+            }
+        }
+    };
+    if let Some(path) = &history
+        && let Err(e) = rl.save_history(path)
+    {
+        shared
+            .screen
+            .error(format!("cannot save input history {}: {e}", path.display()));
+    }
+    Some(flow)
+}
+
+/// `#rust> `, or `scalar> ` with no current topic.
+fn prompt(shared: &Shared) -> String {
+    let st = shared.state();
+    let here = st
+        .current
+        .as_deref()
+        .map(|c| crate::names::short(c, &st.domain).to_string());
+    let mark = if st.connected { "> " } else { " (offline)> " };
+    format!("{}{mark}", here.as_deref().unwrap_or("scalar"))
+}
+
+/// Lines from a pipe or file: the same commands, no editing, output as plain lines.
+fn plain_loop(shared: &Shared) -> Flow {
+    let stdin = std::io::stdin();
+    let mut r = stdin.lock();
+    let mut line_no = 0u64;
+    loop {
+        line_no += 1;
+        match input::read_line(&mut r) {
+            Ok(None) => return Flow::Quit(None),
+            Ok(Some(Ok(line))) => {
+                if let Flow::Quit(reason) = exec::line(shared, &line) {
+                    return Flow::Quit(reason);
+                }
+            }
+            Ok(Some(Err(bad))) => shared
+                .screen
+                .error(format!("line {line_no} is {}; not sent", bad.describe())),
+            Err(e) => {
+                shared.screen.error(format!("cannot read standard input: {e}"));
+                return Flow::Quit(None);
+            }
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/scalar-cli/history`, else `~/.local/share/scalar-cli/history`; the folder is
+/// created (private to the user) if missing. `None` if there is no home to put it in.
+pub fn history_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    let dir = base.join("scalar-cli");
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .ok()?;
+    Some(dir.join("history"))
+}

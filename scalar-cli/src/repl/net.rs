@@ -1,0 +1,320 @@
+//! The socket-reader thread: reads every frame, answers Pings, hands replies to waiting
+//! requests, shows Events, and when the connection drops, reconnects with backoff,
+//! re-subscribes and catches up.
+//!
+//! It never waits on the terminal (output goes through the non-blocking [`Screen`] queue) nor
+//! on the editor thread, so the server always sees a reader.
+//!
+//! [`Screen`]: super::screen::Screen
+
+use super::shared::{Shared, Want};
+use crate::conn::{Conn, NetError};
+use crate::event::Received;
+use crate::timefmt::{local_hms, now_ms};
+use scalar::client::Frame;
+use scalar::proto::{Catchup, CatchupStatus, Msg, MsgId, Name, Ping, Sub};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Silence after which the client pings the server; a second such silence ends the connection.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(15);
+/// The most Events one catch-up per topic replays (pages of [`PAGE`]).
+const CATCHUP_MAX: u32 = 1000;
+/// Events asked for per Catchup request.
+const PAGE: u32 = 100;
+
+/// Starts the reader thread on an identified connection.
+pub fn spawn(
+    shared: Arc<Shared>,
+    conn: Conn,
+    server: String,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("reader".into())
+        .spawn(move || run(&shared, conn, &server))
+}
+
+fn run(shared: &Shared, mut conn: Conn, server: &str) {
+    loop {
+        let why = serve(shared, &mut conn);
+        if shared.quitting.load(Ordering::SeqCst) {
+            return;
+        }
+        shared.disconnected();
+        let lost_at = now_ms();
+        shared
+            .screen
+            .error(format!("connection lost: {why}; reconnecting"));
+        match reconnect(shared, server, lost_at) {
+            Some(c) => conn = c,
+            None => return,
+        }
+    }
+}
+
+/// Reads frames until the connection ends; returns why it ended.
+fn serve(shared: &Shared, conn: &mut Conn) -> NetError {
+    if let Err(e) = conn.set_read_timeout(Some(KEEPALIVE)) {
+        return e.into();
+    }
+    let mut pinged = false;
+    loop {
+        match conn.recv() {
+            Ok(frame) => {
+                pinged = false;
+                if let Err(e) = handle(shared, frame) {
+                    return e;
+                }
+            }
+            Err(NetError::Timeout(_)) if !pinged => {
+                pinged = true;
+                let ping = Msg::Ping(Ping {
+                    seq: None,
+                    time: now_ms(),
+                });
+                if let Err(e) = shared.send(&ping) {
+                    return NetError::Protocol(format!("cannot ping the server: {e}"));
+                }
+            }
+            Err(NetError::Timeout(_)) => return NetError::Timeout("the server to answer a Ping"),
+            Err(e) => return e,
+        }
+    }
+}
+
+/// Acts on one frame of a live connection.
+fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
+    let msg = match frame.msg() {
+        Ok(m) => m,
+        Err(e) => {
+            // Receivers skip what they cannot decode (PROTOCOL.md §2); say so once per frame.
+            shared
+                .screen
+                .error(format!("skipped a frame from the server: {e}"));
+            return Ok(());
+        }
+    };
+    match msg {
+        Msg::Ping(p) => {
+            let _ = shared.send(&Msg::Pong(p));
+        }
+        Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason)),
+        Msg::Event(e) => {
+            let r = Received::new(&e);
+            match e.seq.and_then(|s| shared.want(s).map(|w| (s, w))) {
+                Some((_, Want::Replay)) => shared.show_event(&r, true, false),
+                Some((s, Want::Reply)) => {
+                    shared.show_event(&r, false, false);
+                    shared.complete(s, frame);
+                }
+                None => shared.show_event(&r, false, false),
+            }
+        }
+        Msg::Error(e) => {
+            let handed = e.seq.is_some_and(|s| shared.complete(s, frame.clone()));
+            if !handed {
+                // Not tied to a waiting request: a connection-level error, or a late reply.
+                shared
+                    .screen
+                    .error(NetError::refused(e.code, e.reason).to_string());
+            }
+        }
+        other => {
+            if let Some(s) = other.seq() {
+                shared.complete(s, frame);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reconnects until it works, the user quits, or the server refuses the session.
+fn reconnect(shared: &Shared, server: &str, lost_at: u64) -> Option<Conn> {
+    let user = shared.state().user.clone();
+    let mut delay = FIRST_BACKOFF;
+    let mut attempt = 0u32;
+    loop {
+        if !sleep_unless_quitting(shared, jitter(delay)) {
+            return None;
+        }
+        attempt += 1;
+        match crate::conn::open(server, &user, shared.timeout)
+            .and_then(|mut c| restore(shared, &mut c, lost_at).map(|()| c))
+        {
+            Ok(c) => {
+                let subs = shared.state().subs.clone();
+                match c.try_clone_stream() {
+                    Ok(w) => shared.install(w),
+                    Err(e) => {
+                        shared
+                            .screen
+                            .error(format!("reconnected, but cannot use the socket: {e}"));
+                        continue;
+                    }
+                }
+                let rejoined = if subs.is_empty() {
+                    String::new()
+                } else {
+                    let domain = shared.state().domain.clone();
+                    let names: Vec<&str> = subs.iter().map(|s| crate::names::short(s, &domain)).collect();
+                    format!("; rejoined {}", names.join(", "))
+                };
+                shared.screen.info(format!("reconnected to {server}{rejoined}"));
+                return Some(c);
+            }
+            Err(e @ NetError::Refused { .. }) => {
+                shared
+                    .screen
+                    .error(format!("{e}; not reconnecting (/quit to leave)"));
+                return None;
+            }
+            Err(e) => {
+                // Say the first few failures, then only every tenth, so a long outage does not
+                // flood the screen.
+                if attempt <= 3 || attempt.is_multiple_of(10) {
+                    let next = delay.saturating_mul(2).min(MAX_BACKOFF);
+                    shared.screen.error(format!(
+                        "reconnect attempt {attempt} failed: {e}; next in {}s",
+                        next.as_secs_f32()
+                    ));
+                }
+            }
+        }
+        delay = delay.saturating_mul(2).min(MAX_BACKOFF);
+    }
+}
+
+/// Spreads reconnections of many clients after a server restart: up to a quarter more.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    d + d.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}
+
+/// Sleeps `d` in short steps; false if the user quit meanwhile.
+fn sleep_unless_quitting(shared: &Shared, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        if shared.quitting.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+    !shared.quitting.load(Ordering::SeqCst)
+}
+
+/// Re-subscribes to every joined channel and catches up on each, on a fresh connection that
+/// requests from the editor thread cannot use yet.
+fn restore(shared: &Shared, conn: &mut Conn, lost_at: u64) -> Result<(), NetError> {
+    let subs = shared.state().subs.clone();
+    let mut gone = Vec::new();
+    for topic in &subs {
+        let Ok(name) = Name::parse(topic) else { continue };
+        let seq = conn.seq();
+        conn.send(&Msg::Sub(Sub {
+            seq: Some(seq),
+            topic: name,
+        }))?;
+        if let Err(e) = wait(shared, conn, seq) {
+            match e {
+                NetError::Refused { .. } => {
+                    shared.screen.error(format!("cannot rejoin {topic}: {e}"));
+                    gone.push(topic.clone());
+                    continue;
+                }
+                e => return Err(e),
+            }
+        }
+    }
+    if !gone.is_empty() {
+        let mut st = shared.state();
+        st.subs.retain(|s| !gone.contains(s));
+        if st.current.as_ref().is_some_and(|c| gone.contains(c)) {
+            st.current = st.subs.last().cloned();
+        }
+    }
+    let mut no_history = Vec::new();
+    for topic in subs.iter().filter(|t| !gone.contains(t)) {
+        if !catch_up(shared, conn, topic, lost_at)? {
+            no_history.push(crate::names::short(topic, &conn.domain).to_string());
+        }
+    }
+    if !no_history.is_empty() {
+        shared.screen.info(format!(
+            "the server keeps no history: anything said in {} since {} was missed",
+            no_history.join(", "),
+            local_hms(lost_at)
+        ));
+    }
+    Ok(())
+}
+
+/// Replays what `topic` got since the last message seen there (or since the connection was
+/// lost). False if the server keeps no history for it.
+fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, lost_at: u64) -> Result<bool, NetError> {
+    let Ok(name) = Name::parse(topic) else {
+        return Ok(true);
+    };
+    let mut after: Option<MsgId> = shared.state().last.get(topic).map(|(id, _)| *id);
+    let since = after.is_none().then_some(lost_at);
+    let mut replayed = 0u32;
+    while replayed < CATCHUP_MAX {
+        let seq = conn.seq();
+        conn.send(&Msg::Catchup(Catchup {
+            seq: Some(seq),
+            topic: name,
+            count: PAGE,
+            since,
+            after,
+        }))?;
+        let (status, count) = loop {
+            let frame = wait(shared, conn, seq)?;
+            match frame.msg() {
+                Ok(Msg::Event(e)) => {
+                    let r = Received::new(&e);
+                    after = Some(r.id);
+                    replayed += 1;
+                    shared.show_event(&r, true, true);
+                }
+                Ok(Msg::CatchupEnd(end)) => break (end.status, end.count),
+                _ => {}
+            }
+        };
+        match status {
+            CatchupStatus::Unavailable => return Ok(false),
+            CatchupStatus::Complete => return Ok(true),
+            CatchupStatus::Truncated if count == 0 => return Ok(true),
+            CatchupStatus::Truncated => {}
+        }
+    }
+    shared.screen.info(format!(
+        "caught up on {CATCHUP_MAX} messages in {topic}; /history shows more"
+    ));
+    Ok(true)
+}
+
+/// Waits for the next frame carrying `seq` on a connection being restored, handling every other
+/// frame as on a live connection (so Events that arrive meanwhile are shown, not lost).
+fn wait(shared: &Shared, conn: &mut Conn, seq: u32) -> Result<Frame, NetError> {
+    let deadline = Instant::now() + shared.timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NetError::Timeout("the server's reply"));
+        }
+        conn.set_read_timeout(Some(left))?;
+        let frame = conn.recv()?;
+        match frame.msg() {
+            Ok(Msg::Error(e)) if e.seq == Some(seq) => return Err(NetError::refused(e.code, e.reason)),
+            Ok(Msg::Ping(p)) => conn.send(&Msg::Pong(p))?,
+            Ok(m) if m.seq() == Some(seq) => return Ok(frame),
+            _ => handle(shared, frame)?,
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! What the editor thread and the socket-reader thread share: the session state, the write
+//! half of the socket, and the requests waiting for their replies.
+//!
+//! Locks are held only to read or change memory, never across a wait on the network or the
+//! terminal, except the writer lock around one `write_all` (bounded by the socket's write
+//! timeout).
+
+use super::screen::Screen;
+use crate::conn::{NetError, encode};
+use crate::event::Received;
+use crate::render::ChatView;
+use scalar::client::Frame;
+use scalar::proto::{Msg, MsgId};
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, mpsc};
+use std::time::Duration;
+
+/// How many recent messages `/reply` can refer to and the catch-up deduplicates against.
+const RECENT: usize = 1000;
+/// How many recent senders tab completion offers.
+const SENDERS: usize = 200;
+/// How many channel names from `/topics` tab completion remembers.
+const KNOWN: usize = 1000;
+
+/// A message seen recently.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Its id.
+    pub id: MsgId,
+    /// Where it was published.
+    pub topic: String,
+    /// Who sent it.
+    pub from: String,
+}
+
+/// The session as this client remembers it; the server forgets it on disconnect.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Our ID.
+    pub user: String,
+    /// The server's domain.
+    pub domain: String,
+    /// Joined channels, in the order joined.
+    pub subs: Vec<String>,
+    /// Where plain lines go.
+    pub current: Option<String>,
+    /// Recent messages, oldest first.
+    pub recent: VecDeque<Seen>,
+    /// Recent senders, most recent last, without repeats.
+    pub senders: VecDeque<String>,
+    /// Channel names listed by `/topics`.
+    pub known: VecDeque<String>,
+    /// The newest message seen per topic: where a catch-up resumes.
+    pub last: HashMap<String, (MsgId, u64)>,
+    /// Whether a connection is up.
+    pub connected: bool,
+}
+
+impl State {
+    /// Records a message for `/reply`, completion and catch-up. False if it was already seen.
+    pub fn remember(&mut self, e: &Received) -> bool {
+        if self.recent.iter().any(|s| s.id == e.id) {
+            return false;
+        }
+        if self.recent.len() >= RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Seen {
+            id: e.id,
+            topic: e.topic.clone(),
+            from: e.from.clone(),
+        });
+        if e.from != self.user {
+            self.senders.retain(|s| *s != e.from);
+            if self.senders.len() >= SENDERS {
+                self.senders.pop_front();
+            }
+            self.senders.push_back(e.from.clone());
+        }
+        let newer = self.last.get(&e.topic).is_none_or(|(_, t)| e.time >= *t);
+        if newer {
+            self.last.insert(e.topic.clone(), (e.id, e.time));
+        }
+        true
+    }
+
+    /// Records channel names seen in a topic list.
+    pub fn learn_topics(&mut self, names: impl IntoIterator<Item = String>) {
+        for n in names {
+            if !self.known.contains(&n) {
+                if self.known.len() >= KNOWN {
+                    self.known.pop_front();
+                }
+                self.known.push_back(n);
+            }
+        }
+    }
+
+    /// Finds the recent message whose id starts with `prefix` (hex, at least 4 digits).
+    pub fn resolve_ref(&self, prefix: &str) -> Result<Seen, String> {
+        let p = prefix.trim().to_ascii_lowercase();
+        if p.len() < 4 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{prefix:?} is not a message ref (the hex digits shown before a message)"
+            ));
+        }
+        let mut hits = self
+            .recent
+            .iter()
+            .rev()
+            .filter(|s| s.id.to_string().starts_with(&p));
+        match (hits.next(), hits.next()) {
+            (Some(s), None) => Ok(s.clone()),
+            (None, _) => Err(format!("no recent message has ref {p}")),
+            (Some(_), Some(_)) => Err(format!("ref {p} matches several messages; give more digits")),
+        }
+    }
+
+    /// The view used to render lines now.
+    pub fn view(&self, colour: bool, replay: bool) -> ChatView<'_> {
+        ChatView {
+            domain: &self.domain,
+            me: &self.user,
+            current: self.current.as_deref(),
+            colour,
+            replay,
+        }
+    }
+}
+
+/// What a waiting request wants from frames carrying its `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// The first frame with the seq is the reply (an echo Event counts).
+    Reply,
+    /// Events with the seq are a Catchup replay, to be shown; CatchupEnd is the reply.
+    Replay,
+}
+
+/// Why a request got no reply.
+#[derive(Debug)]
+pub enum ReqError {
+    /// No connection right now.
+    NotConnected,
+    /// The connection dropped before the reply; the request may or may not have taken effect.
+    Lost,
+    /// No reply in time.
+    Timeout,
+    /// The server refused, or the socket failed.
+    Net(NetError),
+}
+
+impl std::fmt::Display for ReqError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReqError::NotConnected => f.write_str("not connected (reconnecting)"),
+            ReqError::Lost => f.write_str("the connection dropped before the server answered"),
+            ReqError::Timeout => f.write_str("no answer from the server in time"),
+            ReqError::Net(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Everything both threads use.
+pub struct Shared {
+    state: Mutex<State>,
+    writer: Mutex<Option<TcpStream>>,
+    pending: Mutex<HashMap<u32, (Want, mpsc::Sender<Frame>)>>,
+    next_seq: AtomicU32,
+    /// Set once the user quits: the reader then stops instead of reconnecting.
+    pub quitting: AtomicBool,
+    /// The output queue.
+    pub screen: Screen,
+    /// Whether to colour output.
+    pub colour: bool,
+    /// How long to wait for replies and connections.
+    pub timeout: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Shared state for a session of `user` on a server of `domain`.
+    pub fn new(user: String, domain: String, screen: Screen, colour: bool, timeout: Duration) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                user,
+                domain,
+                ..State::default()
+            }),
+            writer: Mutex::new(None),
+            pending: Mutex::new(HashMap::new()),
+            next_seq: AtomicU32::new(1),
+            quitting: AtomicBool::new(false),
+            screen,
+            colour,
+            timeout,
+        }
+    }
+
+    /// The session state.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Makes `stream` the connection requests are written to.
+    pub fn install(&self, stream: TcpStream) {
+        *lock(&self.writer) = Some(stream);
+        self.state().connected = true;
+    }
+
+    /// Forgets the connection: waiting requests fail with [`ReqError::Lost`].
+    pub fn disconnected(&self) {
+        if let Some(s) = lock(&self.writer).take() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        lock(&self.pending).clear();
+        self.state().connected = false;
+    }
+
+    /// Writes one message to the connection, if there is one.
+    pub fn send(&self, msg: &Msg<'_>) -> Result<(), ReqError> {
+        let bytes = encode(msg).map_err(ReqError::Net)?;
+        let mut w = lock(&self.writer);
+        let stream = w.as_mut().ok_or(ReqError::NotConnected)?;
+        if let Err(e) = stream.write_all(&bytes) {
+            // Half a frame may be out: the stream is unusable. Closing it wakes the reader,
+            // which reconnects.
+            let _ = stream.shutdown(Shutdown::Both);
+            return Err(ReqError::Net(e.into()));
+        }
+        Ok(())
+    }
+
+    fn seq(&self) -> u32 {
+        // Never 0, and far from the reader's own numbers during a reconnect (which start at 1
+        // on a fresh connection before any request of ours is written to it).
+        self.next_seq.fetch_add(1, Ordering::Relaxed).max(1) | 0x8000_0000
+    }
+
+    /// Sends a request built with a fresh `seq` and waits for its reply. An Error reply becomes
+    /// [`ReqError::Net`] with [`NetError::Refused`].
+    pub fn request<'a>(
+        &self,
+        want: Want,
+        build: impl FnOnce(Option<u32>) -> Msg<'a>,
+    ) -> Result<Frame, ReqError> {
+        let seq = self.seq();
+        let (tx, rx) = mpsc::channel();
+        lock(&self.pending).insert(seq, (want, tx));
+        if let Err(e) = self.send(&build(Some(seq))) {
+            lock(&self.pending).remove(&seq);
+            return Err(e);
+        }
+        let frame = match rx.recv_timeout(self.timeout) {
+            Ok(f) => f,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                lock(&self.pending).remove(&seq);
+                return Err(ReqError::Timeout);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ReqError::Lost),
+        };
+        match frame.msg() {
+            Ok(Msg::Error(e)) => Err(ReqError::Net(NetError::refused(e.code, e.reason))),
+            Ok(_) => Ok(frame),
+            Err(e) => Err(ReqError::Net(NetError::Protocol(e.to_string()))),
+        }
+    }
+
+    /// What the request numbered `seq` is waiting for, if one is.
+    pub fn want(&self, seq: u32) -> Option<Want> {
+        lock(&self.pending).get(&seq).map(|(w, _)| *w)
+    }
+
+    /// Hands `frame` to the request numbered `seq`; false if none is waiting (it timed out).
+    pub fn complete(&self, seq: u32, frame: Frame) -> bool {
+        match lock(&self.pending).remove(&seq) {
+            Some((_, tx)) => tx.send(frame).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Records and shows an Event; `dedup` skips one already seen (catch-up after reconnect).
+    pub fn show_event(&self, e: &Received, replay: bool, dedup: bool) {
+        let mut st = self.state();
+        let fresh = st.remember(e);
+        if dedup && !fresh {
+            return;
+        }
+        let line = st.view(self.colour, replay).line(e);
+        drop(st);
+        self.screen.line(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Content;
+
+    fn ev(id: u8, topic: &str, from: &str) -> Received {
+        Received {
+            seq: None,
+            topic: topic.into(),
+            from: from.into(),
+            time: 1000 + u64::from(id),
+            id: MsgId([id; 32]),
+            verified: true,
+            content: Content::Text("x".into()),
+            ctype: None,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn remembers_and_resolves() {
+        let mut st = State {
+            user: "me@l".into(),
+            ..State::default()
+        };
+        assert!(st.remember(&ev(0xab, "#a@l", "bob@l")));
+        assert!(!st.remember(&ev(0xab, "#a@l", "bob@l")));
+        assert!(st.remember(&ev(0xac, "#a@l", "me@l")));
+        assert_eq!(st.resolve_ref("ABAB").unwrap().from, "bob@l");
+        assert!(st.resolve_ref("abc").is_err());
+        assert!(st.resolve_ref("zzzz").is_err());
+        assert!(st.resolve_ref("ffff").unwrap_err().contains("no recent"));
+        assert_eq!(st.senders, ["bob@l"]);
+        assert_eq!(st.last["#a@l"].0, MsgId([0xac; 32]));
+        assert!(st.remember(&ev(0xa1, "#a@l", "x@l")));
+        assert!(st.resolve_ref("a").is_err());
+        assert!(st.resolve_ref("aaaa").is_err());
+    }
+}

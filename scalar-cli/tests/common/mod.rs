@@ -1,0 +1,452 @@
+//! Test harness: a real scalard on an ephemeral loopback port, the scalar-cli binary with a
+//! private environment, and bounded waits everywhere (every wait has a timeout, every child is
+//! killed on drop), so a failing test fails instead of hanging.
+#![allow(dead_code)]
+
+pub mod pty;
+
+use scalar::client::Client;
+use scalar::proto::{Body, Message, Msg, Name, Sub};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+/// How long any single step may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(15);
+
+/// The scalar-cli binary under test.
+pub fn cli_path() -> &'static str {
+    env!("CARGO_BIN_EXE_scalar-cli")
+}
+
+/// The scalard binary: next to scalar-cli (`cargo test --workspace` builds both), else built
+/// once here with the same cargo (for `cargo test -p scalar-cli`).
+pub fn scalard_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = Path::new(cli_path()).with_file_name("scalard");
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--bin", "scalard", "-p", "scalar"])
+                .current_dir(root);
+            if cli_path().contains("/release/") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build for scalard");
+            assert!(status.success(), "cargo build --bin scalard failed");
+        }
+        assert!(path.exists(), "scalard not found at {}", path.display());
+        path
+    })
+    .clone()
+}
+
+/// A running scalard on 127.0.0.1; stopped on drop.
+pub struct Server {
+    child: Option<Child>,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts a server on an ephemeral port.
+    pub fn start() -> Server {
+        Server::start_on(0)
+    }
+
+    /// Starts a server on `port` (0: any), waiting until it logs `listening on`.
+    pub fn start_on(port: u16) -> Server {
+        Server::start_with(port, &[])
+    }
+
+    /// Starts a server on `port` with extra scalard arguments.
+    pub fn start_with(port: u16, extra: &[&str]) -> Server {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let mut child = Command::new(scalard_path())
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(extra)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start scalard");
+            let stderr = child.stderr.take().expect("scalard stderr");
+            let (tx, rx) = mpsc::channel();
+            // Keep draining the log for the server's whole life, so it never blocks on it.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.split("listening on ").nth(1) {
+                        let _ = tx.send(addr.trim().to_string());
+                    }
+                }
+            });
+            match rx.recv_timeout(STEP) {
+                Ok(addr) => {
+                    let port = addr
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse().ok())
+                        .expect("port");
+                    return Server {
+                        child: Some(child),
+                        port,
+                    };
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    // The port of a server just stopped may take a moment to free up.
+                    assert!(Instant::now() < deadline, "scalard did not start on port {port}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server with SIGTERM (it says Bye `shutting_down` to everyone), waiting for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + STEP;
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// A raw protocol client, identified as `user@localhost`.
+    pub fn client(&self, user: &str) -> Client {
+        Client::connect(self.addr(), &format!("{user}@localhost"), STEP).expect("connect")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A private temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates a fresh directory.
+    pub fn new() -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "scalar-cli-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// scalar-cli with a clean environment pointed at `server`.
+pub fn cli(server: &Server, home: &TempDir) -> Command {
+    let mut c = Command::new(cli_path());
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SCALAR_SERVER", server.addr())
+        .env("HOME", &home.0)
+        .env("XDG_DATA_HOME", home.0.join("data"))
+        .env("USER", "tester")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    c
+}
+
+/// What a finished command produced.
+pub struct Run {
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The exit code.
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+}
+
+/// Runs `cmd` with `stdin` as input; fails the test if it takes longer than [`STEP`].
+pub fn run(mut cmd: Command, stdin: &[u8]) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn scalar-cli");
+    let pid = child.id();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(STEP) {
+        Ok(out) => {
+            let out = out.unwrap();
+            let run = Run {
+                status: out.status,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            };
+            assert_clean(&run.stderr);
+            run
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            panic!("scalar-cli did not finish within {STEP:?}");
+        }
+    }
+}
+
+/// Fails if output shows a panic or a Rust Debug dump instead of a one-line message.
+pub fn assert_clean(text: &str) {
+    for bad in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "Refused {",
+        "Io(",
+        "Os {",
+        "Protocol(",
+        "Some(",
+    ] {
+        assert!(!text.contains(bad), "output has {bad:?}:\n{text}");
+    }
+}
+
+/// A child process whose standard output is read line by line with timeouts.
+pub struct Lines {
+    /// The process.
+    pub child: Child,
+    rx: mpsc::Receiver<String>,
+}
+
+impl Lines {
+    /// Starts `cmd` with stdout piped.
+    pub fn spawn(mut cmd: Command) -> Lines {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines { child, rx }
+    }
+
+    /// The next line, within [`STEP`].
+    pub fn next(&self) -> String {
+        self.rx.recv_timeout(STEP).expect("a line of output in time")
+    }
+
+    /// Waits for the process to exit, within [`STEP`]; returns its code and standard error.
+    pub fn finish(mut self) -> (i32, String) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                assert_clean(&err);
+                return (st.code().unwrap_or(-1), err);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("process did not exit in time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `topic` has at least `n` subscribers, as seen by subscribing `probe` to it
+/// (which adds one). Used to know that a listener has subscribed before publishing.
+pub fn wait_subscribers(server: &Server, topic: &str, n: u64) {
+    let mut c = server.client("probe");
+    let deadline = Instant::now() + STEP;
+    loop {
+        let f = c
+            .request(STEP, |seq| {
+                Msg::Sub(Sub {
+                    seq,
+                    topic: Name::parse(topic).unwrap(),
+                })
+            })
+            .unwrap();
+        if let Ok(Msg::Meta(m)) = f.msg()
+            && m.subscribers > n
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nobody subscribed to {topic} in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Subscribes a raw client to `topic`.
+pub fn subscribe(c: &mut Client, topic: &str) {
+    c.request(STEP, |seq| {
+        Msg::Sub(Sub {
+            seq,
+            topic: Name::parse(topic).unwrap(),
+        })
+    })
+    .unwrap();
+}
+
+/// Publishes `text` from a raw client (subscribed, if `topic` is a channel).
+pub fn publish(c: &mut Client, topic: &str, text: &str) {
+    c.request(STEP, |seq| {
+        Msg::Message(Message {
+            seq,
+            topic: Name::parse(topic).unwrap(),
+            body: Body::Text(text),
+            ctype: None,
+            reply_to: None,
+        })
+    })
+    .unwrap();
+}
+
+/// Publishes `n` messages of about `size` bytes to `topic` as fast as the server takes them: a
+/// writer thread sends them with up to 100 in flight, while this thread reads the echoes (so
+/// the flooder's own queue on the server stays under its limit). Message `i` starts with
+/// `flood message number {i:05}`.
+pub fn flood(server: &Server, topic: &str, n: usize, size: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    let mut c = server.client("flooder");
+    subscribe(&mut c, topic);
+    let mut w = c.stream().try_clone().unwrap();
+    let topic = topic.to_string();
+    let echoed = Arc::new(AtomicUsize::new(0));
+    let seen = echoed.clone();
+    let writer = std::thread::spawn(move || {
+        let deadline = Instant::now() + STEP;
+        for i in 0..n {
+            while i > seen.load(Ordering::SeqCst) + 100 {
+                assert!(Instant::now() < deadline, "echoes stopped");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let text = format!("flood message number {i:05} {}", "x".repeat(size));
+            let frame = Msg::Message(Message {
+                seq: Some(1_000_000 + i as u32),
+                topic: Name::parse(&topic).unwrap(),
+                body: Body::Text(&text),
+                ctype: None,
+                reply_to: None,
+            })
+            .to_frame()
+            .unwrap();
+            w.write_all(&frame).unwrap();
+        }
+    });
+    while echoed.load(Ordering::SeqCst) < n {
+        let f = c.recv().expect("echo in time");
+        if let Ok(Msg::Event(e)) = f.msg()
+            && e.seq.is_some()
+        {
+            echoed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    writer.join().unwrap();
+}
+
+/// Waits until process `pid` has used no CPU for 300 ms (Linux: /proc/PID/stat).
+pub fn wait_idle(pid: u32, timeout: Duration) {
+    let cpu = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        rest.split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum()
+    };
+    let deadline = Instant::now() + timeout;
+    let mut last = cpu();
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_millis(300) {
+        assert!(Instant::now() < deadline, "process {pid} stayed busy");
+        std::thread::sleep(Duration::from_millis(50));
+        let now = cpu();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+}
+
+/// The text of the next Event a raw client receives (skipping anything else), within its
+/// read timeout.
+pub fn next_text(c: &mut Client) -> String {
+    loop {
+        let f = c.recv().expect("an event in time");
+        if let Ok(Msg::Event(e)) = f.msg()
+            && let Body::Text(t) = e.body
+        {
+            return t.to_string();
+        }
+    }
+}

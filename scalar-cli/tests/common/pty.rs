@@ -1,0 +1,201 @@
+//! A pseudo-terminal for driving the interactive client as a person would: libc's
+//! posix_openpt directly (no extra crate), the child on the pty as its controlling terminal,
+//! and a reader thread collecting everything the child draws.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A child process on a pseudo-terminal.
+pub struct Pty {
+    master: File,
+    screen: Arc<Mutex<Vec<u8>>>,
+    paused: Arc<AtomicBool>,
+    /// The process.
+    pub child: Child,
+}
+
+fn check(r: libc::c_int, what: &str) {
+    assert!(r >= 0, "{what}: {}", std::io::Error::last_os_error());
+}
+
+impl Pty {
+    /// Starts `cmd` with a new pty (120 columns, 40 rows) as stdin, stdout, stderr and
+    /// controlling terminal.
+    pub fn spawn(mut cmd: Command) -> Pty {
+        // SAFETY: plain libc calls on descriptors this function owns; results are checked.
+        let (master, slave) = unsafe {
+            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            check(m, "posix_openpt");
+            check(libc::grantpt(m), "grantpt");
+            check(libc::unlockpt(m), "unlockpt");
+            let mut name = [0 as libc::c_char; 128];
+            check(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), "ptsname_r");
+            let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+            check(s, "open slave");
+            let ws = libc::winsize {
+                ws_row: 40,
+                ws_col: 120,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            check(libc::ioctl(s, libc::TIOCSWINSZ, &ws), "TIOCSWINSZ");
+            (File::from_raw_fd(m), File::from_raw_fd(s))
+        };
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap());
+        // SAFETY: only async-signal-safe calls between fork and exec: a new session, then the
+        // pty (already on fd 0) becomes its controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn on pty");
+        drop(slave);
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = screen.clone();
+        let paused = Arc::new(AtomicBool::new(false));
+        let pause = paused.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once the child and every copy of the slave are gone.
+            loop {
+                // A paused terminal: the child's writes block once the pty buffer is full.
+                while pause.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let Ok(n) = reader.read(&mut buf) else { break };
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(buf.get(..n).unwrap());
+            }
+        });
+        Pty {
+            master,
+            screen,
+            paused,
+            child,
+        }
+    }
+
+    /// Stops reading the terminal (like a stalled terminal emulator), or starts again.
+    pub fn pause(&self, on: bool) {
+        self.paused.store(on, Ordering::SeqCst);
+    }
+
+    /// Types `keys`.
+    pub fn type_keys(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+        self.master.flush().unwrap();
+    }
+
+    /// Everything drawn so far, escape sequences included (cheaper than [`text`] on large
+    /// output).
+    ///
+    /// [`text`]: Pty::text
+    pub fn raw(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the raw output contains `needle` (which must not span an escape sequence).
+    pub fn wait_for_raw(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.raw().contains(needle) {
+            assert!(Instant::now() < deadline, "timed out waiting for {needle:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything drawn so far, with terminal escape sequences removed.
+    pub fn text(&self) -> String {
+        strip_ansi(&String::from_utf8_lossy(&self.screen.lock().unwrap()))
+    }
+
+    /// Waits until the drawn text contains `needle` after byte offset `from` of [`text`];
+    /// returns the offset just past it. Fails the test after `timeout`.
+    ///
+    /// [`text`]: Pty::text
+    pub fn wait_for_from(&self, from: usize, needle: &str, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let t = self.text();
+            if let Some(i) = t.get(from..).and_then(|s| s.find(needle)) {
+                return from + i + needle.len();
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {needle:?}; screen so far:\n{t}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for `needle` anywhere in the drawn text.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> usize {
+        self.wait_for_from(0, needle, timeout)
+    }
+
+    /// Waits for the child to exit; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the client did not exit in time; screen:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Removes CSI sequences (`ESC [ ... final`), OSC sequences and other two-byte escapes, and
+/// carriage returns, leaving the text as a person would read it in order.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' || (c == '\x1b' && chars.peek() == Some(&'\\')) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}

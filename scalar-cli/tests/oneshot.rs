@@ -1,0 +1,383 @@
+//! The one-shot modes against a real scalard: send, listen, history, topics, ping, in both
+//! output formats, with stdin input, bad input and the documented exit codes.
+
+mod common;
+
+use common::*;
+use scalar::proto::{Body, Message, Msg, MsgId, Name};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+const USAGE: i32 = 2;
+const CONNECTION: i32 = 3;
+const REFUSED: i32 = 4;
+const INPUT: i32 = 5;
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+#[test]
+fn send_and_listen_json() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "bob", "listen", "#Chat", "--count", "3", "--json"]);
+    let listener = Lines::spawn(listen);
+    wait_subscribers(&server, "#chat@localhost", 1);
+
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "#chat", "hello", "world"]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+
+    // A reply with quotes, a backslash and a control character, from a raw client.
+    let mut raw = server.client("carol");
+    subscribe(&mut raw, "#chat@localhost");
+    let parent = MsgId([7; 32]);
+    raw.request(STEP, |seq| {
+        Msg::Message(Message {
+            seq,
+            topic: Name::parse("#chat@localhost").unwrap(),
+            body: Body::Text("say \"hi\" \\ \u{1}é"),
+            ctype: None,
+            reply_to: Some(parent),
+        })
+    })
+    .unwrap();
+    publish(&mut raw, "#chat@localhost", "third");
+
+    let first = json(&listener.next());
+    assert_eq!(first["topic"], "#chat@localhost");
+    assert_eq!(first["from"], "alice@localhost");
+    assert_eq!(first["text"], "hello world");
+    assert_eq!(first["in_reply_to"], serde_json::Value::Null);
+    assert_eq!(first["verified"], true);
+    let time = first["time"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+        "{time}"
+    );
+    let id = first["id"].as_str().unwrap();
+    let expected = MsgId::compute(
+        "alice@localhost",
+        "#chat@localhost",
+        first["time_ms"].as_u64().unwrap(),
+        Body::Text("hello world"),
+        None,
+        None,
+    );
+    assert_eq!(id, expected.to_string());
+
+    let second = json(&listener.next());
+    assert_eq!(second["text"], "say \"hi\" \\ \u{1}é");
+    assert_eq!(second["in_reply_to"], parent.to_string());
+    assert_eq!(json(&listener.next())["text"], "third");
+    let (code, _) = listener.finish();
+    assert_eq!(code, 0, "listen exits after --count events");
+}
+
+#[test]
+fn listen_plain_several_topics() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "bob", "listen", "a", "#b", "--count", "2"]);
+    let listener = Lines::spawn(listen);
+    wait_subscribers(&server, "#b@localhost", 1);
+    let mut raw = server.client("carol");
+    subscribe(&mut raw, "#a@localhost");
+    subscribe(&mut raw, "#b@localhost");
+    publish(&mut raw, "#a@localhost", "in a");
+    publish(&mut raw, "#b@localhost", "in b\nsecond line");
+    let a = listener.next();
+    assert!(a.ends_with(" #a@localhost carol@localhost: in a"), "{a}");
+    let b = listener.next();
+    assert!(
+        b.ends_with(" #b@localhost carol@localhost: in b^Jsecond line"),
+        "{b}"
+    );
+    assert_eq!(listener.finish().0, 0);
+}
+
+#[test]
+fn send_stdin_lines() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#in@localhost");
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "#in"]);
+    let r = run(send, "one\r\n\ntwo ☃\nthree".as_bytes());
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(next_text(&mut watcher), "one");
+    assert_eq!(next_text(&mut watcher), "two ☃");
+    assert_eq!(next_text(&mut watcher), "three");
+}
+
+/// Sends a marker after a failed run and checks it is the next thing the watcher sees, so
+/// nothing of the bad input reached the channel.
+fn nothing_more(server: &Server, watcher: &mut scalar::client::Client, topic: &str) {
+    let mut raw = server.client("marker");
+    subscribe(&mut raw, topic);
+    publish(&mut raw, topic, "marker");
+    assert_eq!(next_text(watcher), "marker");
+}
+
+#[test]
+fn send_refuses_bad_stdin_without_sending_half() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#in@localhost");
+
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "#in"]);
+    let r = run(send, b"fine\nbad \xff\xfe bytes\nafter\n");
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 2") && r.stderr.contains("not valid UTF-8"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+    assert_eq!(next_text(&mut watcher), "fine");
+    nothing_more(&server, &mut watcher, "#in@localhost");
+
+    let long = format!("ok\n{}\nafter\n", "x".repeat(20_000));
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "#in"]);
+    let r = run(send, long.as_bytes());
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 2") && r.stderr.contains("longer than 15360"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(next_text(&mut watcher), "ok");
+    nothing_more(&server, &mut watcher, "#in@localhost");
+
+    // The largest body that fits is sent whole.
+    let max = "y".repeat(15_360);
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "#in"]);
+    let r = run(send, max.as_bytes());
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(next_text(&mut watcher), max);
+}
+
+#[test]
+fn send_refuses_bad_arguments_before_connecting() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#in@localhost");
+
+    let mut send = cli(&server, &home);
+    send.args([
+        OsStr::new("send"),
+        OsStr::new("#in"),
+        OsStr::from_bytes(b"bad\xff"),
+    ]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    assert!(r.stderr.contains("not valid UTF-8"), "{}", r.stderr);
+
+    let mut send = cli(&server, &home);
+    send.args(["send", "#in", &"z".repeat(15_361)]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    nothing_more(&server, &mut watcher, "#in@localhost");
+}
+
+#[test]
+fn server_refusals_are_one_line() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut send = cli(&server, &home);
+    send.args(["send", "nobody", "hi"]);
+    // A bare word is a channel; a user needs @ or the explicit form.
+    let r = run(send, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+
+    let mut send = cli(&server, &home);
+    send.args(["send", "nobody@localhost", "hi"]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), REFUSED);
+    assert_eq!(
+        r.stderr.trim(),
+        "scalar-cli: server refused: 404 no_such_user: nobody@localhost is not connected"
+    );
+
+    let mut send = cli(&server, &home);
+    send.args(["send", "#x@elsewhere.org", "hi"]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), REFUSED);
+    assert!(r.stderr.contains("401 foreign_topic"), "{}", r.stderr);
+
+    let mut ping = cli(&server, &home);
+    ping.args(["--id", "me@elsewhere.org", "ping"]);
+    let r = run(ping, b"");
+    assert_eq!(r.code(), REFUSED);
+    assert!(r.stderr.contains("400 foreign_id"), "{}", r.stderr);
+}
+
+#[test]
+fn history_says_when_there_is_none() {
+    let server = Server::start();
+    let home = TempDir::new();
+    for json_flag in [false, true] {
+        let mut h = cli(&server, &home);
+        h.args(["history", "#rust", "--last", "5"]);
+        if json_flag {
+            h.arg("--json");
+        }
+        let r = run(h, b"");
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        assert_eq!(r.stdout, "");
+        assert!(
+            r.stderr.contains("keeps no history for #rust@localhost"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn topics_plain_and_json() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let r = run(
+        {
+            let mut c = cli(&server, &home);
+            c.arg("topics");
+            c
+        },
+        b"",
+    );
+    assert_eq!((r.code(), r.stdout.as_str()), (0, ""));
+
+    // More than one page of 100, from two connections (scalard allows 64 subscriptions each).
+    let mut keepers = [server.client("keeper"), server.client("keeper")];
+    for i in 0..120 {
+        subscribe(&mut keepers[i % 2], &format!("#t{i:03}@localhost"));
+    }
+    let mut c = cli(&server, &home);
+    c.arg("topics");
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let names: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(names.len(), 120);
+    assert_eq!(names.first(), Some(&"#t000@localhost"));
+    assert_eq!(names.last(), Some(&"#t119@localhost"));
+
+    let mut c = cli(&server, &home);
+    c.args(["topics", "--json"]);
+    let r = run(c, b"");
+    let objs: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
+    assert_eq!(objs.len(), 120);
+    assert_eq!(objs[5]["topic"], "#t005@localhost");
+}
+
+#[test]
+fn ping_and_connection_failures() {
+    let mut server = Server::start();
+    let home = TempDir::new();
+    let mut c = cli(&server, &home);
+    c.arg("ping");
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("pong from 127.0.0.1:"), "{}", r.stdout);
+
+    server.stop();
+    let mut c = cli(&server, &home);
+    c.arg("ping");
+    let r = run(c, b"");
+    assert_eq!(r.code(), CONNECTION, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("scalar-cli: cannot connect to 127.0.0.1:"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn listener_reports_server_shutdown() {
+    let mut server = Server::start();
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["listen", "#x"]);
+    let listener = Lines::spawn(listen);
+    wait_subscribers(&server, "#x@localhost", 1);
+    server.stop();
+    let (code, err) = listener.finish();
+    assert_eq!(code, CONNECTION);
+    assert!(err.contains("504 shutting_down"), "{err}");
+}
+
+#[test]
+fn usage_errors() {
+    let server = Server::start();
+    let home = TempDir::new();
+    for args in [
+        &["frob"][..],
+        &["send"],
+        &["listen", "#a", "--count", "x"],
+        &["--bogus"],
+        &["history", "#a b"],
+    ] {
+        let mut c = cli(&server, &home);
+        c.args(args);
+        let r = run(c, b"");
+        assert_eq!(r.code(), USAGE, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+    let mut c = cli(&server, &home);
+    c.arg("--help");
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0);
+    assert!(r.stdout.contains("exit codes"));
+}
+
+#[test]
+fn an_id_without_domain_takes_the_servers() {
+    let server = Server::start_with(0, &["--domain", "chat.test"]);
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "Bob", "listen", "#Lobby", "--count", "1", "--json"]);
+    let listener = Lines::spawn(listen);
+    let mut watcher = scalar::client::Client::connect(server.addr(), "watcher@chat.test", STEP).unwrap();
+    // Wait for the listener: Sub is idempotent and answers with the subscriber count.
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let f = watcher
+            .request(STEP, |seq| {
+                Msg::Sub(scalar::proto::Sub {
+                    seq,
+                    topic: Name::parse("#lobby@chat.test").unwrap(),
+                })
+            })
+            .unwrap();
+        if matches!(f.msg(), Ok(Msg::Meta(m)) if m.subscribers >= 2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener did not subscribe"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The first guess (localhost) is refused as foreign; the retry uses the server's domain.
+    let mut send = cli(&server, &home);
+    send.args(["send", "lobby", "hi"]);
+    // USER=tester in the test environment.
+    let r = run(send, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(next_text(&mut watcher), "hi");
+    let e = json(&listener.next());
+    assert_eq!(
+        (e["from"].as_str(), e["topic"].as_str()),
+        (Some("tester@chat.test"), Some("#lobby@chat.test"))
+    );
+    assert_eq!(listener.finish().0, 0);
+}
