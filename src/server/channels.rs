@@ -1,40 +1,73 @@
-//! Channels and who subscribes to them.
+//! Who receives a topic's Events: the subscribers of a channel, or the connections of a user.
 
 use super::outbox::ConnId;
 use std::collections::BTreeMap;
+
+/// The connections an Event on one topic goes to, and the time of the topic's last Event.
+#[derive(Debug, Default)]
+pub struct Audience {
+    /// The receiving connections, in no particular order.
+    pub conns: Vec<ConnId>,
+    last_time: u64,
+}
+
+impl Audience {
+    /// Adds `conn`; returns the new count. The caller ensures it was not there.
+    pub fn add(&mut self, conn: ConnId) -> usize {
+        self.conns.push(conn);
+        self.conns.len()
+    }
+
+    /// Removes `conn` if present; returns the count left.
+    pub fn remove(&mut self, conn: ConnId) -> usize {
+        if let Some(i) = self.conns.iter().position(|&c| c == conn) {
+            self.conns.swap_remove(i);
+        }
+        self.conns.len()
+    }
+
+    /// The time for a new Event: the clock, or one past the topic's last Event if the clock has
+    /// not moved on. Per topic, so that times stay close to the clock however busy the server
+    /// is, while (from, topic, time) stays unique and `since` stays exact.
+    pub fn stamp(&mut self, now_ms: u64) -> u64 {
+        self.last_time = now_ms.max(self.last_time.saturating_add(1));
+        self.last_time
+    }
+}
 
 /// Channels by name. A channel exists while it has a subscriber; the map is ordered so that
 /// Topics pages are stable and sorted bytewise, as the spec requires.
 #[derive(Debug, Default)]
 pub struct Channels {
-    by_name: BTreeMap<Box<str>, Vec<ConnId>>,
+    by_name: BTreeMap<Box<str>, Audience>,
 }
 
 impl Channels {
     /// The subscribers of a channel (empty if it does not exist).
     pub fn subscribers(&self, name: &str) -> &[ConnId] {
-        self.by_name.get(name).map_or(&[], Vec::as_slice)
+        self.by_name.get(name).map_or(&[], |a| a.conns.as_slice())
     }
 
-    /// Adds `conn`; returns the subscriber count. The caller ensures it was not subscribed.
+    /// A channel's audience, if it exists.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Audience> {
+        self.by_name.get_mut(name)
+    }
+
+    /// Adds `conn`, creating the channel if needed; returns the subscriber count. The caller
+    /// ensures it was not subscribed.
     pub fn subscribe(&mut self, name: &str, conn: ConnId) -> usize {
-        let subs = match self.by_name.get_mut(name) {
-            Some(subs) => subs,
-            None => self.by_name.entry(name.into()).or_default(),
-        };
-        subs.push(conn);
-        subs.len()
+        match self.by_name.get_mut(name) {
+            Some(a) => a.add(conn),
+            None => self.by_name.entry(name.into()).or_default().add(conn),
+        }
     }
 
     /// Removes `conn`; returns the remaining subscriber count. Empty channels disappear.
     pub fn unsubscribe(&mut self, name: &str, conn: ConnId) -> usize {
-        let Some(subs) = self.by_name.get_mut(name) else {
+        let Some(a) = self.by_name.get_mut(name) else {
             return 0;
         };
-        if let Some(i) = subs.iter().position(|&c| c == conn) {
-            subs.swap_remove(i);
-        }
-        let left = subs.len();
+        let left = a.remove(conn);
         if left == 0 {
             self.by_name.remove(name);
         }

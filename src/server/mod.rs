@@ -11,7 +11,7 @@ pub use limits::Limits;
 pub use outbox::{ConnId, Outbox};
 
 use crate::proto::*;
-use channels::Channels;
+use channels::{Audience, Channels};
 use session::Session;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -49,8 +49,7 @@ pub struct Server {
     open: usize,
     per_addr: HashMap<IpAddr, usize>,
     channels: Channels,
-    users: HashMap<Box<str>, Vec<ConnId>>,
-    last_time: u64,
+    users: HashMap<Box<str>, Audience>,
     scratch: Box<[u8]>,
     stats: Stats,
 }
@@ -66,7 +65,6 @@ impl Server {
             per_addr: HashMap::new(),
             channels: Channels::default(),
             users: HashMap::new(),
-            last_time: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
         }
@@ -133,11 +131,9 @@ impl Server {
         }
         if let Some(user) = &s.user
             && let Some(conns) = self.users.get_mut(user)
+            && conns.remove(conn) == 0
         {
-            conns.retain(|&c| c != conn);
-            if conns.is_empty() {
-                self.users.remove(user);
-            }
+            self.users.remove(user);
         }
     }
 
@@ -254,7 +250,7 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
         }
         let user: Box<str> = m.user.as_str().into();
-        self.users.entry(user.clone()).or_default().push(conn);
+        self.users.entry(user.clone()).or_default().add(conn);
         if let Some(s) = self.session_mut(conn) {
             s.user = Some(user);
         }
@@ -304,8 +300,12 @@ impl Server {
             return;
         };
         let Ok(from) = Name::parse(from) else { return };
-        self.last_time = now.unix_ms.max(self.last_time + 1);
-        let time = self.last_time;
+        let audience = match m.topic.kind() {
+            Kind::Channel => self.channels.get_mut(m.topic.as_str()),
+            _ => self.users.get_mut(m.topic.as_str()),
+        };
+        let Some(audience) = audience else { return }; // checked above
+        let time = audience.stamp(now.unix_ms);
         let id = MsgId::compute(
             from.as_str(),
             m.topic.as_str(),
@@ -324,16 +324,13 @@ impl Server {
             ctype: m.ctype,
             reply_to: m.reply_to,
         };
-        let recipients = match m.topic.kind() {
-            Kind::Channel => self.channels.subscribers(m.topic.as_str()),
-            _ => self.users.get(m.topic.as_str()).map_or(&[][..], Vec::as_slice),
-        };
         // Every Message of a valid size makes an Event that fits (PROTOCOL.md §6), so encoding
         // cannot fail here; if it ever did, the echo below reports it rather than losing it.
         if let Ok(n) = Msg::Event(event).encode(&mut self.scratch) {
-            out.fanout(recipients, Some(conn), &self.scratch[..n]);
-            let others = recipients.iter().filter(|&&c| c != conn).count() as u64;
-            self.stats.deliveries += others;
+            out.fanout(&audience.conns, Some(conn), &self.scratch[..n]);
+            // A channel's publisher is always among its subscribers; a user may message itself.
+            let echoed = m.topic.kind() == Kind::Channel || audience.conns.contains(&conn);
+            self.stats.deliveries += (audience.conns.len() - usize::from(echoed)) as u64;
         }
         self.stats.published += 1;
         event.seq = m.seq;

@@ -201,21 +201,39 @@ fn direct_messages_reach_every_connection_of_the_user() {
 }
 
 #[test]
-fn event_times_strictly_increase_even_within_one_millisecond() {
+fn event_times_strictly_increase_per_topic_within_one_millisecond() {
     let mut r = Rig::new(Limits::default());
     r.connect(0, "alice@example.com");
     r.sub(0, "#a@example.com");
-    let mut times = Vec::new();
-    for _ in 0..3 {
-        r.say(0, "#a@example.com", "same ms");
-    }
-    r.feed(0, &frame(Msg::Ping(Ping { seq: None, time: 0 })));
-    for (_, f) in &r.out.frames {
-        if let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(f) {
-            times.push(e.time);
-        }
-    }
-    assert!(times.windows(2).all(|w| w[0] < w[1]));
+    r.sub(0, "#b@example.com");
+    let time_of = |r: &mut Rig, topic: &str| {
+        let m = Message {
+            seq: None,
+            topic: n(topic),
+            body: Body::Text("same ms"),
+            ctype: None,
+            reply_to: None,
+        };
+        r.feed(0, &frame(Msg::Message(m)));
+        let (_, f) = r.out.frames.pop().unwrap();
+        let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(&f) else {
+            panic!()
+        };
+        e.time
+    };
+    let a: Vec<u64> = (0..3).map(|_| time_of(&mut r, "#a@example.com")).collect();
+    assert_eq!(a, [1000, 1001, 1002], "one topic: strictly increasing");
+    assert_eq!(
+        time_of(&mut r, "#b@example.com"),
+        1000,
+        "another topic keeps to the clock"
+    );
+    r.now.unix_ms += 10;
+    assert_eq!(
+        time_of(&mut r, "#a@example.com"),
+        1010,
+        "back to the clock once it moves on"
+    );
 }
 
 #[test]
