@@ -201,7 +201,7 @@ pub struct Catchup<'a> {
     pub seq: Option<u32>,
     /// The channel.
     pub topic: Name<'a>,
-    /// At most this many events: the most recent ones that match.
+    /// At most this many events: the latest ones, or the oldest after `since`/`after`.
     pub count: u32,
     /// Only events with a time after this.
     pub since: Option<u64>,
