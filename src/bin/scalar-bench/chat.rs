@@ -2,10 +2,10 @@
 //! time; every delivery's latency is measured on one clock (this process's).
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, join, tail_number};
+use crate::peer::{Peer, is_event, join, name, tail_number};
 use crate::server::Server;
 use mio::{Events, Interest, Poll, Token};
-use scalar::proto::{Body, Message, Msg, Name};
+use scalar::proto::{Body, Message, Msg};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -105,8 +105,4 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         pct(1.0),
     );
     Ok(())
-}
-
-fn name(s: &str) -> Name<'_> {
-    Name::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }

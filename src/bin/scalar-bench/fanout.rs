@@ -3,10 +3,10 @@
 //! without anyone falling behind; every subscriber checks it gets every message once, in order.
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, join, tail_number};
+use crate::peer::{Peer, is_event, join, name, tail_number};
 use crate::server::Server;
 use mio::{Events, Interest, Poll, Token};
-use scalar::proto::{Body, Message, Msg, Name};
+use scalar::proto::{Body, Message, Msg};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -95,8 +95,4 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
         server.rss_kib()
     );
     Ok(())
-}
-
-fn name(s: &str) -> Name<'_> {
-    Name::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }

@@ -18,6 +18,11 @@ pub fn join(addr: SocketAddr, user: &str, channel: &str) -> io::Result<Client> {
     Ok(c)
 }
 
+/// A name the workloads spell out themselves (so it is known to be valid).
+pub fn name(s: &str) -> Name<'_> {
+    Name::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
 /// One connection of the load generator.
 pub struct Peer {
     /// The socket, registered with the workload's poll.
