@@ -40,6 +40,16 @@ impl Out {
             Err(e) => Err(CliError::Local(format!("cannot write to standard output: {e}"))),
         }
     }
+
+    /// One Event, as a JSON object or a plain line.
+    fn event(&mut self, e: &scalar::proto::Event<'_>, json: bool) -> Result<Result<(), Closed>, CliError> {
+        let e = Received::new(e);
+        self.line(&if json {
+            json::event(&e)
+        } else {
+            render::plain_line(&e)
+        })
+    }
 }
 
 /// Writes a note for the person running the command to standard error.
@@ -169,13 +179,7 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
         };
         match msg {
             Msg::Event(e) => {
-                let e = Received::new(&e);
-                let line = if json {
-                    json::event(&e)
-                } else {
-                    render::plain_line(&e)
-                };
-                if out.line(&line)?.is_err() {
+                if out.event(&e, json)?.is_err() {
                     break;
                 }
                 seen += 1;
@@ -212,17 +216,8 @@ pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<()
     loop {
         let frame = conn.reply(seq, deadline)?;
         match frame.msg() {
-            Ok(Msg::Event(e)) => {
-                let e = Received::new(&e);
-                let line = if json {
-                    json::event(&e)
-                } else {
-                    render::plain_line(&e)
-                };
-                if out.line(&line)?.is_err() {
-                    return Ok(());
-                }
-            }
+            Ok(Msg::Event(e)) if out.event(&e, json)?.is_err() => return Ok(()),
+            Ok(Msg::Event(_)) => {}
             Ok(Msg::CatchupEnd(end)) => {
                 match (end.status, end.count) {
                     (CatchupStatus::Unavailable, _) => note(&format!(
