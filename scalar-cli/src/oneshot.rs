@@ -216,8 +216,10 @@ pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<()
     loop {
         let frame = conn.reply(seq, deadline)?;
         match frame.msg() {
-            Ok(Msg::Event(e)) if out.event(&e, json)?.is_err() => return Ok(()),
-            Ok(Msg::Event(_)) => {}
+            Ok(Msg::Event(e)) => match out.event(&e, json)? {
+                Ok(()) => {}
+                Err(Closed) => return Ok(()),
+            },
             Ok(Msg::CatchupEnd(end)) => {
                 match (end.status, end.count) {
                     (CatchupStatus::Unavailable, _) => note(&format!(
