@@ -3,7 +3,7 @@
 //! subscriber is a little behind.
 
 use super::pagebuf::PageBuf;
-use crate::proto::MAX_FRAME;
+use crate::proto::{MAX_FRAME, Msg};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -98,6 +98,33 @@ impl Conn {
         self.queued += rc.len();
         self.queue.push_back(rc);
         Ok(())
+    }
+
+    /// Encodes a message straight into the write buffer, if nothing is queued ahead of it and
+    /// it fits (after moving pending bytes to the front, if need be). Returns false when the
+    /// caller must take the slow path: encode elsewhere and [`push`](Conn::push) the frame.
+    pub fn encode_in(&mut self, msg: &Msg<'_>) -> bool {
+        if self.closing.is_some() {
+            return true;
+        }
+        if !self.queue.is_empty() {
+            return false;
+        }
+        for attempt in 0..2 {
+            if let Ok(n) = msg.encode(&mut self.wbuf[self.wlen..]) {
+                self.wlen += n;
+                self.resident = true;
+                return true;
+            }
+            if attempt == 0 && self.wpos > 0 {
+                self.wbuf.copy_within(self.wpos..self.wlen, 0);
+                self.wlen -= self.wpos;
+                self.wpos = 0;
+            } else {
+                break;
+            }
+        }
+        false
     }
 
     /// Appends a frame even past the queue limit: only for the last Error and Bye of a

@@ -5,7 +5,7 @@
 mod conn;
 mod pagebuf;
 
-use crate::proto::{ErrorCode, Msg, Status, decode_frame};
+use crate::proto::{ErrorCode, MAX_FRAME, Msg, Status, decode_frame};
 use crate::server::{ConnId, Limits, Now, Outbox, Server};
 use conn::{Conn, Input, SlowConsumer};
 use mio::net::TcpListener;
@@ -44,6 +44,7 @@ pub struct Shell {
     dirty: Vec<ConnId>,
     /// Connections that used their read budget and may have more input.
     unread: Vec<ConnId>,
+    scratch: Box<[u8]>,
     /// An accept failed for want of resources: the listeners are edge-triggered, so try again
     /// on the next tick rather than waiting for the next incoming connection.
     retry_accept: bool,
@@ -55,6 +56,8 @@ struct Wire<'a> {
     conns: &'a mut Slab<Conn>,
     dirty: &'a mut Vec<ConnId>,
     stats: &'a mut ShellStats,
+    /// Where a reply is encoded when it cannot go straight into its write buffer.
+    scratch: &'a mut [u8],
     max_queue: usize,
     now: Instant,
 }
@@ -87,16 +90,41 @@ impl Wire<'_> {
             }
             c.closing = Some(self.now + CLOSE_GRACE);
         }
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push(to);
-        }
+        self.mark_dirty(to);
+    }
+
+    fn mark_dirty(&mut self, to: ConnId) {
+        mark_dirty(self.conns, self.dirty, to);
+    }
+}
+
+/// Puts a connection on the list to flush at the end of this turn, once.
+fn mark_dirty(conns: &mut Slab<Conn>, dirty: &mut Vec<ConnId>, key: ConnId) {
+    if let Some(c) = conns.get_mut(key)
+        && !c.dirty
+    {
+        c.dirty = true;
+        dirty.push(key);
     }
 }
 
 impl Outbox for Wire<'_> {
     fn send(&mut self, to: ConnId, frame: &[u8]) {
         self.push(to, frame, &mut None);
+    }
+
+    fn reply(&mut self, to: ConnId, msg: &Msg<'_>) {
+        let Some(c) = self.conns.get_mut(to) else { return };
+        if c.encode_in(msg) {
+            self.mark_dirty(to);
+            return;
+        }
+        let scratch = std::mem::take(&mut self.scratch);
+        match msg.encode(scratch) {
+            Ok(n) => self.push(to, &scratch[..n], &mut None),
+            Err(_) => log::error!("{} to conn {to} does not fit a frame", msg.msg_type().label()),
+        }
+        self.scratch = scratch;
     }
 
     fn fanout(&mut self, to: &[ConnId], except: Option<ConnId>, frame: &[u8]) {
@@ -111,10 +139,7 @@ impl Outbox for Wire<'_> {
     fn close(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get_mut(conn) else { return };
         c.closing.get_or_insert(self.now + CLOSE_GRACE);
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push(conn);
-        }
+        self.mark_dirty(conn);
     }
 }
 
@@ -165,6 +190,7 @@ impl Shell {
             server: Server::new(domain, limits),
             dirty: Vec::new(),
             unread: Vec::new(),
+            scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             retry_accept: false,
             stats: ShellStats::default(),
         })
@@ -225,6 +251,7 @@ impl Shell {
             conns: &mut self.conns,
             dirty: &mut self.dirty,
             stats: &mut self.stats,
+            scratch: &mut self.scratch,
             max_queue,
             now,
         };
@@ -330,12 +357,7 @@ impl Shell {
     }
 
     fn mark_dirty(&mut self, key: ConnId) {
-        if let Some(c) = self.conns.get_mut(key)
-            && !c.dirty
-        {
-            c.dirty = true;
-            self.dirty.push(key);
-        }
+        mark_dirty(&mut self.conns, &mut self.dirty, key);
     }
 
     /// Writes pending output of every connection that got some, and closes the ones that are

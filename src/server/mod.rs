@@ -175,7 +175,7 @@ impl Server {
                 out.close(conn);
             }
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
-            Msg::Ping(p) => self.reply(conn, &Msg::Pong(p), out),
+            Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
             Msg::Pong(_) => {}
             Msg::Message(m) => self.publish(conn, m, now, out),
             Msg::Sub(m) => self.sub(conn, m, out),
@@ -206,13 +206,12 @@ impl Server {
                 }
             } else if now.mono.duration_since(s.last_heard) >= l.idle_timeout {
                 s.pinged = Some(now.mono);
-                self.reply(
+                out.reply(
                     conn,
                     &Msg::Ping(Ping {
                         seq: None,
                         time: now.unix_ms,
                     }),
-                    out,
                 );
             }
         }
@@ -261,7 +260,7 @@ impl Server {
             user: m.user,
             server: Some(&self.domain),
         };
-        emit(&mut self.scratch, conn, &Msg::Ident(reply), out);
+        out.reply(conn, &Msg::Ident(reply));
     }
 
     /// The error for a topic this server cannot act on, if any.
@@ -334,7 +333,7 @@ impl Server {
         }
         self.stats.published += 1;
         event.seq = m.seq;
-        emit(&mut self.scratch, conn, &Msg::Event(event), out);
+        out.reply(conn, &Msg::Event(event));
         self.stats.deliveries += 1;
     }
 
@@ -389,7 +388,7 @@ impl Server {
             subscribed,
             subscribers: subscribers as u64,
         };
-        self.reply(conn, &Msg::Meta(meta), out);
+        out.reply(conn, &Msg::Meta(meta));
     }
 
     fn topics(&mut self, conn: ConnId, m: Topics, out: &mut impl Outbox) {
@@ -406,7 +405,7 @@ impl Server {
             start: m.start,
             topics: List::Slice(&page),
         };
-        emit(&mut self.scratch, conn, &Msg::TopicList(list), out);
+        out.reply(conn, &Msg::TopicList(list));
     }
 
     fn catchup(&mut self, conn: ConnId, m: Catchup<'_>, out: &mut impl Outbox) {
@@ -419,11 +418,7 @@ impl Server {
             status: CatchupStatus::Unavailable,
             count: 0,
         };
-        self.reply(conn, &Msg::CatchupEnd(end), out);
-    }
-
-    fn reply(&mut self, conn: ConnId, msg: &Msg<'_>, out: &mut impl Outbox) {
-        emit(&mut self.scratch, conn, msg, out);
+        out.reply(conn, &Msg::CatchupEnd(end));
     }
 
     fn send_error(
@@ -436,25 +431,23 @@ impl Server {
     ) {
         self.stats.errors += 1;
         let reason = clip(reason, MAX_REASON);
-        self.reply(
+        out.reply(
             conn,
             &Msg::Error(ErrorMsg {
                 seq,
                 code: code as u16,
                 reason: Some(reason),
             }),
-            out,
         );
     }
 
     fn send_bye(&mut self, conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
-        self.reply(
+        out.reply(
             conn,
             &Msg::Bye(Bye {
                 code: code as u16,
                 reason: Some(code.label()),
             }),
-            out,
         );
     }
 
@@ -469,15 +462,6 @@ impl Server {
             }
             out.close(conn);
         }
-    }
-}
-
-/// Encodes `msg` into `scratch` and sends it. A free function so callers can keep other fields of
-/// the server borrowed.
-fn emit(scratch: &mut [u8], conn: ConnId, msg: &Msg<'_>, out: &mut impl Outbox) {
-    match msg.encode(scratch) {
-        Ok(n) => out.send(conn, &scratch[..n]),
-        Err(TooLarge) => log::error!("{} to conn {conn} does not fit a frame", msg.msg_type().label()),
     }
 }
 

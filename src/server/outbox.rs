@@ -1,6 +1,8 @@
 //! Where the server core's decisions go: the shell implements this over its sockets, tests over
 //! vectors.
 
+use crate::proto::Msg;
+
 /// A connection, as numbered by the shell (its slab key).
 pub type ConnId = usize;
 
@@ -8,6 +10,15 @@ pub type ConnId = usize;
 pub trait Outbox {
     /// Appends one encoded frame to a connection's output.
     fn send(&mut self, to: ConnId, frame: &[u8]);
+
+    /// Appends one message to a connection's output. The shell encodes it, straight into the
+    /// connection's write buffer where it fits; this default, for tests, encodes into a vector.
+    fn reply(&mut self, to: ConnId, msg: &Msg<'_>) {
+        match msg.to_frame() {
+            Ok(frame) => self.send(to, &frame),
+            Err(_) => log::error!("{} to conn {to} does not fit a frame", msg.msg_type().label()),
+        }
+    }
 
     /// Appends one encoded frame to the output of every connection in `to` but `except`. The
     /// frame is encoded once; the shell copies (or shares) the bytes.
