@@ -617,3 +617,72 @@ fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
         assert_eq!(next(&mut c), format!("Ident {user}"));
     }
 }
+
+#[test]
+fn a_burst_within_one_turn_does_not_drop_subscribers_that_keep_up() {
+    let s = Scalard::start(&[]);
+    let mut publisher = s.client("pub");
+    sub(&mut publisher, ROOM);
+    const N: u32 = 4000;
+    let readers: Vec<_> = (0..3)
+        .map(|i| {
+            let mut c = s.client(&format!("reader{i}"));
+            sub(&mut c, ROOM);
+            std::thread::spawn(move || {
+                let mut got = 0;
+                while got < N {
+                    match c.recv().map(|f| describe(&f)) {
+                        Ok(d) if d.starts_with("Event") => got += 1,
+                        Ok(d) => panic!("reader {i} after {got} events: {d}"),
+                        Err(e) => panic!("reader {i} after {got} events: {e}"),
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    // 4000 small Messages in one write: the server reads them in one turn, and each reader's
+    // share of that turn's output is far more than its write buffer and max-queue.
+    let burst: Vec<u8> = (0..N)
+        .flat_map(|i| {
+            let m = Message {
+                seq: Some(i),
+                topic: name(ROOM),
+                body: Body::Text("0123456789"),
+                ctype: None,
+                reply_to: None,
+            };
+            Msg::Message(m).to_frame().unwrap()
+        })
+        .collect();
+    publisher.send_raw(&burst).unwrap();
+    for r in readers {
+        assert_eq!(r.join().unwrap(), N);
+    }
+}
+
+#[test]
+fn a_connection_being_dropped_gets_no_more_direct_messages() {
+    let s = Scalard::start(&["--max-queue", "4096"]);
+    let mut alice = s.client("alice");
+    let mut flood = s.client("flood");
+    let mut bob = s.client("bob");
+    sub(&mut bob, ROOM); // and never reads again
+    sub(&mut flood, ROOM);
+    let body = "y".repeat(MAX_BODY);
+    let mut dropped = false;
+    for i in 0..1000 {
+        say(&mut flood, i, ROOM, &body);
+        next(&mut flood);
+        if s.log.try_iter().any(|l| l.contains("slow consumer")) {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "bob never became a slow consumer");
+    // bob's connection may still be open (its last frames cannot be written), but it is on its
+    // way out: a direct message to bob must be refused, not accepted and lost.
+    say(&mut alice, 1, "bob@localhost", "still there?");
+    assert_eq!(next(&mut alice), "Error 404 no_such_user seq=Some(1)");
+    drop(bob);
+}

@@ -14,6 +14,15 @@ use std::time::Instant;
 /// Size of each of a connection's two buffers: exactly one largest frame.
 pub const BUF: usize = MAX_FRAME;
 
+/// What a queued frame counts against `max_queue`: its bytes plus the bookkeeping around them
+/// (the shared allocation's counts and the queue slot), so that many tiny frames cannot hold
+/// several times the limit in memory.
+pub const QUEUE_ENTRY_OVERHEAD: usize = 64;
+
+fn charge(len: usize) -> usize {
+    len + QUEUE_ENTRY_OVERHEAD
+}
+
 /// Output would exceed the connection's queue limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlowConsumer;
@@ -79,11 +88,16 @@ impl Conn {
 
     /// Appends a frame to the output, copying it into the write buffer when it fits and nothing
     /// is queued ahead of it, else queueing the shared copy (made once per fan-out, on demand).
+    ///
+    /// Output is normally written once per loop turn. When the queue would pass `max_queue`,
+    /// the socket is tried first: only a peer whose kernel buffer is full too is a slow
+    /// consumer, not one that a burst within a single turn got ahead of.
     pub fn push(
         &mut self,
         frame: &[u8],
         shared: &mut Option<Rc<[u8]>>,
         max_queue: usize,
+        now: Instant,
     ) -> Result<(), SlowConsumer> {
         if self.closing.is_some() {
             return Ok(());
@@ -91,11 +105,18 @@ impl Conn {
         if self.queue.is_empty() && self.copy_in(frame) {
             return Ok(());
         }
-        if self.queued + frame.len() > max_queue {
-            return Err(SlowConsumer);
+        if self.queued + charge(frame.len()) > max_queue {
+            // A write error is left for the next flush to find.
+            let _ = self.flush(now);
+            if self.queue.is_empty() && self.copy_in(frame) {
+                return Ok(());
+            }
+            if self.queued + charge(frame.len()) > max_queue {
+                return Err(SlowConsumer);
+            }
         }
         let rc = shared.get_or_insert_with(|| Rc::from(frame)).clone();
-        self.queued += rc.len();
+        self.queued += charge(rc.len());
         self.queue.push_back(rc);
         Ok(())
     }
@@ -133,7 +154,7 @@ impl Conn {
         if self.queue.is_empty() && self.copy_in(frame) {
             return;
         }
-        self.queued += frame.len();
+        self.queued += charge(frame.len());
         self.queue.push_back(Rc::from(frame));
     }
 
@@ -159,7 +180,7 @@ impl Conn {
         self.wpos == self.wlen && self.queue.is_empty()
     }
 
-    /// Bytes of output pending, buffer and queue.
+    /// Output pending: bytes in the buffer, plus the queue as charged against `max_queue`.
     pub fn pending(&self) -> usize {
         self.wlen - self.wpos + self.queued
     }
@@ -177,7 +198,7 @@ impl Conn {
                     }
                     self.wbuf[self.wlen..self.wlen + front.len()].copy_from_slice(front);
                     self.wlen += front.len();
-                    self.queued -= front.len();
+                    self.queued -= charge(front.len());
                     self.queue.pop_front();
                 }
                 if self.wlen == 0 {

@@ -44,6 +44,7 @@ pub struct Shell {
     dirty: Vec<ConnId>,
     /// Connections that used their read budget and may have more input.
     unread: Vec<ConnId>,
+    detached: Vec<ConnId>,
     scratch: Box<[u8]>,
     /// An accept failed for want of resources: the listeners are edge-triggered, so try again
     /// on the next tick rather than waiting for the next incoming connection.
@@ -56,6 +57,9 @@ struct Wire<'a> {
     conns: &'a mut Slab<Conn>,
     dirty: &'a mut Vec<ConnId>,
     stats: &'a mut ShellStats,
+    /// Connections the shell started closing on its own (slow consumers): the core must forget
+    /// them once it is done with the current request.
+    detached: &'a mut Vec<ConnId>,
     /// Where a reply is encoded when it cannot go straight into its write buffer.
     scratch: &'a mut [u8],
     max_queue: usize,
@@ -65,7 +69,7 @@ struct Wire<'a> {
 impl Wire<'_> {
     fn push(&mut self, to: ConnId, frame: &[u8], shared: &mut Option<Rc<[u8]>>) {
         let Some(c) = self.conns.get_mut(to) else { return };
-        if c.push(frame, shared, self.max_queue) == Err(SlowConsumer) {
+        if c.push(frame, shared, self.max_queue, self.now) == Err(SlowConsumer) {
             self.stats.slow_consumers += 1;
             log::warn!(
                 "{}: slow consumer, {} bytes pending; disconnecting",
@@ -89,6 +93,7 @@ impl Wire<'_> {
                 }
             }
             c.closing = Some(self.now + CLOSE_GRACE);
+            self.detached.push(to);
         }
         self.mark_dirty(to);
     }
@@ -190,6 +195,7 @@ impl Shell {
             server: Server::new(domain, limits),
             dirty: Vec::new(),
             unread: Vec::new(),
+            detached: Vec::new(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             retry_accept: false,
             stats: ShellStats::default(),
@@ -251,6 +257,7 @@ impl Shell {
             conns: &mut self.conns,
             dirty: &mut self.dirty,
             stats: &mut self.stats,
+            detached: &mut self.detached,
             scratch: &mut self.scratch,
             max_queue,
             now,
@@ -316,6 +323,7 @@ impl Shell {
                 // still gets the replies to what it sent: close once they are written.
                 Input::Eof => {
                     c.closing.get_or_insert(t.mono + CLOSE_GRACE);
+                    self.server.disconnect(key);
                     return self.mark_dirty(key);
                 }
                 Input::Data if discarding => c.rlen = 0,
@@ -337,6 +345,11 @@ impl Shell {
             match decode_frame(&buf[start..len]) {
                 Ok(Status::Complete((decoded, used))) => {
                     server.receive(key, decoded, t, &mut wire);
+                    // Before the next request: nothing more may be accepted for a connection
+                    // the shell is dropping.
+                    for gone in wire.detached.drain(..) {
+                        server.disconnect(gone);
+                    }
                     start += used;
                 }
                 Ok(Status::Partial) => break,
@@ -363,6 +376,9 @@ impl Shell {
     /// Writes pending output of every connection that got some, and closes the ones that are
     /// done.
     fn flush_dirty(&mut self, now: Instant) {
+        for key in self.detached.drain(..) {
+            self.server.disconnect(key);
+        }
         let mut dirty = std::mem::take(&mut self.dirty);
         for key in dirty.drain(..) {
             let Some(c) = self.conns.get_mut(key) else {
@@ -414,9 +430,13 @@ impl Shell {
         }
         let mut c = self.conns.remove(key);
         // Read what the peer sent last, so closing sends FIN rather than RST and the peer gets
-        // our final frames.
+        // our final frames. A few reads at most: a peer that keeps sending must not hold up the
+        // loop (it gets an RST instead).
         let _ = c.sock.shutdown(std::net::Shutdown::Write);
-        while c.read(Instant::now()) == Input::Data {
+        for _ in 0..4 {
+            if c.read(Instant::now()) != Input::Data {
+                break;
+            }
             c.rlen = 0;
         }
         let _ = self.poll.registry().deregister(&mut c.sock);

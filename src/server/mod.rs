@@ -114,7 +114,8 @@ impl Server {
         true
     }
 
-    /// Forgets a connection the shell has closed. Safe to call for unknown ids.
+    /// Forgets a connection: the shell calls this when it closes one (or starts to), the core
+    /// when it closes one itself. Safe to call again, and for unknown ids.
     pub fn disconnect(&mut self, conn: ConnId) {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::take) else {
             return;
@@ -146,9 +147,6 @@ impl Server {
     /// One frame from `conn`, decoded or refused by the decoder.
     pub fn receive(&mut self, conn: ConnId, frame: Decoded<'_>, now: &Now, out: &mut impl Outbox) {
         let Some(s) = self.session_mut(conn) else { return };
-        if s.closing {
-            return;
-        }
         s.last_heard = now.mono;
         s.pinged = None;
         let identified = s.user.is_some();
@@ -168,12 +166,7 @@ impl Server {
                 out,
             ),
             Msg::Ident(m) => self.ident(conn, m, out),
-            Msg::Bye(_) => {
-                if let Some(s) = self.session_mut(conn) {
-                    s.closing = true;
-                }
-                out.close(conn);
-            }
+            Msg::Bye(_) => self.close(conn, out),
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
             Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
             Msg::Pong(_) => {}
@@ -192,7 +185,7 @@ impl Server {
     /// Drives the timers: handshake timeout, idle pings, ping timeout. Call about once a second.
     pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
         for conn in 0..self.sessions.len() {
-            let Some(s) = self.sessions[conn].as_mut().filter(|s| !s.closing) else {
+            let Some(s) = self.sessions[conn].as_mut() else {
                 continue;
             };
             let l = &self.limits;
@@ -220,9 +213,9 @@ impl Server {
     /// Says Bye (`shutting_down`) to every connection and closes them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
         for conn in 0..self.sessions.len() {
-            if self.sessions[conn].as_ref().is_some_and(|s| !s.closing) {
+            if self.sessions[conn].is_some() {
                 self.send_bye(conn, ErrorCode::ShuttingDown, out);
-                out.close(conn);
+                self.close(conn, out);
             }
         }
     }
@@ -457,11 +450,15 @@ impl Server {
         self.send_error(conn, seq, code, reason, out);
         if code.closes() {
             self.send_bye(conn, code, out);
-            if let Some(s) = self.session_mut(conn) {
-                s.closing = true;
-            }
-            out.close(conn);
+            self.close(conn, out);
         }
+    }
+
+    /// Closes a connection and forgets it at once: while the shell writes its last frames it
+    /// is in no channel and no user's connections, so nothing more is accepted for it.
+    fn close(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        out.close(conn);
+        self.disconnect(conn);
     }
 }
 

@@ -19,8 +19,6 @@ pub struct Session {
     pub last_heard: Instant,
     /// When the server pinged a silent connection, if it did and heard nothing since.
     pub pinged: Option<Instant>,
-    /// Set once a fatal error was sent: the connection is on its way out and gets nothing more.
-    pub closing: bool,
 }
 
 impl Session {
@@ -33,7 +31,6 @@ impl Session {
             accepted: now,
             last_heard: now,
             pinged: None,
-            closing: false,
         }
     }
 
