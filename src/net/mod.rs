@@ -25,6 +25,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const RELEASE_AFTER: Duration = Duration::from_secs(2);
 /// Reads per readiness event before other connections get a turn.
 const READ_BUDGET: usize = 8;
+/// Frames handed to the core per connection per turn: bounds the work one client's pipelined
+/// requests (a burst of publishes to a big channel, say) can make everyone else wait for.
+const FRAME_BUDGET: usize = 256;
 /// Tokens at and above this are listeners.
 const LISTENER_BASE: usize = usize::MAX / 2;
 
@@ -313,7 +316,13 @@ impl Shell {
     /// reads the connection goes to the back of the line, so one busy client cannot starve
     /// the others.
     fn readable(&mut self, key: ConnId, t: &Now) {
-        for _ in 0..READ_BUDGET {
+        let mut frames = FRAME_BUDGET;
+        for turn in 0..=READ_BUDGET {
+            // Whole frames left from an earlier turn go first; a read only follows once the
+            // buffer holds at most a partial frame, so it always has room.
+            if !self.process(key, t, &mut frames) || turn == READ_BUDGET {
+                break;
+            }
             let Some(c) = self.conns.get_mut(key) else { return };
             let discarding = c.closing.is_some();
             match c.read(t.mono) {
@@ -327,7 +336,7 @@ impl Shell {
                     return self.mark_dirty(key);
                 }
                 Input::Data if discarding => c.rlen = 0,
-                Input::Data => self.process(key, t),
+                Input::Data => {}
             }
         }
         if !self.unread.contains(&key) {
@@ -335,15 +344,26 @@ impl Shell {
         }
     }
 
-    fn process(&mut self, key: ConnId, t: &Now) {
-        let Some(c) = self.conns.get_mut(key) else { return };
-        let Some(buf) = c.rbuf.take() else { return };
+    /// Hands the buffered frames to the core, at most `budget` of them. Returns false if the
+    /// budget ran out with whole frames possibly left in the buffer.
+    fn process(&mut self, key: ConnId, t: &Now, budget: &mut usize) -> bool {
+        let Some(c) = self.conns.get_mut(key) else {
+            return true;
+        };
+        if c.rlen == 0 {
+            return true;
+        }
+        let Some(buf) = c.rbuf.take() else { return true };
         let len = c.rlen;
         let mut start = 0;
         let (server, mut wire) = self.wire(t.mono);
         while start < len {
+            if *budget == 0 {
+                break;
+            }
             match decode_frame(&buf[start..len]) {
                 Ok(Status::Complete((decoded, used))) => {
+                    *budget -= 1;
                     server.receive(key, decoded, t, &mut wire);
                     // Before the next request: nothing more may be accepted for a connection
                     // the shell is dropping.
@@ -362,11 +382,14 @@ impl Shell {
                 start = len;
             }
         }
-        let Some(c) = self.conns.get_mut(key) else { return };
+        let Some(c) = self.conns.get_mut(key) else {
+            return true;
+        };
         let mut buf = buf;
         buf.copy_within(start..len, 0);
         c.rlen = len - start;
         c.rbuf = Some(buf);
+        *budget > 0
     }
 
     fn mark_dirty(&mut self, key: ConnId) {

@@ -1,10 +1,11 @@
 //! Who receives a topic's Events: the subscribers of a channel, or the connections of a user.
 
 use super::outbox::ConnId;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 /// The connections an Event on one topic goes to, and the time of the topic's last Event.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Audience {
     /// The receiving connections, in no particular order.
     pub conns: Vec<ConnId>,
@@ -12,6 +13,16 @@ pub struct Audience {
 }
 
 impl Audience {
+    /// An empty audience whose first Event will be stamped after `floor`: the latest time the
+    /// server has handed out, so that a topic that disappears and comes back never repeats a
+    /// time (and so an id) it used before.
+    pub fn new(floor: u64) -> Self {
+        Audience {
+            conns: Vec::new(),
+            last_time: floor,
+        }
+    }
+
     /// Adds `conn`; returns the new count. The caller ensures it was not there.
     pub fn add(&mut self, conn: ConnId) -> usize {
         self.conns.push(conn);
@@ -35,11 +46,12 @@ impl Audience {
     }
 }
 
-/// Channels by name. A channel exists while it has a subscriber; the map is ordered so that
-/// Topics pages are stable and sorted bytewise, as the spec requires.
+/// Channels by name. A channel exists while it has a subscriber. Names are also kept sorted, so
+/// that a Topics page is a slice however far into the list it starts.
 #[derive(Debug, Default)]
 pub struct Channels {
-    by_name: BTreeMap<Box<str>, Audience>,
+    by_name: HashMap<Rc<str>, Audience>,
+    sorted: Vec<Rc<str>>,
 }
 
 impl Channels {
@@ -53,13 +65,20 @@ impl Channels {
         self.by_name.get_mut(name)
     }
 
-    /// Adds `conn`, creating the channel if needed; returns the subscriber count. The caller
-    /// ensures it was not subscribed.
-    pub fn subscribe(&mut self, name: &str, conn: ConnId) -> usize {
-        match self.by_name.get_mut(name) {
-            Some(a) => a.add(conn),
-            None => self.by_name.entry(name.into()).or_default().add(conn),
+    /// Adds `conn`, creating the channel (with times after `floor`) if needed; returns the
+    /// subscriber count. The caller ensures it was not subscribed.
+    pub fn subscribe(&mut self, name: &str, conn: ConnId, floor: u64) -> usize {
+        if let Some(a) = self.by_name.get_mut(name) {
+            return a.add(conn);
         }
+        let key: Rc<str> = name.into();
+        if let Err(at) = self.sorted.binary_search(&key) {
+            self.sorted.insert(at, key.clone());
+        }
+        self.by_name
+            .entry(key)
+            .or_insert_with(|| Audience::new(floor))
+            .add(conn)
     }
 
     /// Removes `conn`; returns the remaining subscriber count. Empty channels disappear.
@@ -70,17 +89,25 @@ impl Channels {
         let left = a.remove(conn);
         if left == 0 {
             self.by_name.remove(name);
+            if let Ok(at) = self.sorted.binary_search_by(|k| (**k).cmp(name)) {
+                self.sorted.remove(at);
+            }
         }
         left
     }
 
     /// How many channels exist.
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.sorted.len()
     }
 
-    /// Channel names from index `start` on, in order.
-    pub fn names_from(&self, start: usize) -> impl Iterator<Item = &str> {
-        self.by_name.keys().skip(start).map(|k| &**k)
+    /// Up to `count` channel names from index `start` on, in bytewise order.
+    pub fn page(&self, start: usize, count: usize) -> impl Iterator<Item = &str> {
+        self.sorted
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take(count)
+            .map(|k| &**k)
     }
 }

@@ -50,6 +50,8 @@ pub struct Server {
     per_addr: HashMap<IpAddr, usize>,
     channels: Channels,
     users: HashMap<Box<str>, Audience>,
+    /// The latest Event time handed out: where a new topic's times start.
+    latest: u64,
     scratch: Box<[u8]>,
     stats: Stats,
 }
@@ -65,6 +67,7 @@ impl Server {
             per_addr: HashMap::new(),
             channels: Channels::default(),
             users: HashMap::new(),
+            latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
         }
@@ -242,7 +245,10 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
         }
         let user: Box<str> = m.user.as_str().into();
-        self.users.entry(user.clone()).or_default().add(conn);
+        self.users
+            .entry(user.clone())
+            .or_insert_with(|| Audience::new(self.latest))
+            .add(conn);
         if let Some(s) = self.session_mut(conn) {
             s.user = Some(user);
         }
@@ -298,6 +304,7 @@ impl Server {
         };
         let Some(audience) = audience else { return }; // checked above
         let time = audience.stamp(now.unix_ms);
+        self.latest = self.latest.max(time);
         let id = MsgId::compute(
             from.as_str(),
             m.topic.as_str(),
@@ -348,7 +355,7 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::TooManySubs, &reason, out);
         } else {
             s.subs.push(name.into());
-            self.channels.subscribe(name, conn)
+            self.channels.subscribe(name, conn, self.latest)
         };
         self.meta(conn, m, true, subscribers, out);
     }
@@ -388,8 +395,7 @@ impl Server {
         let count = m.count.min(MAX_PAGE) as usize;
         let page: Vec<Name<'_>> = self
             .channels
-            .names_from(m.start as usize)
-            .take(count)
+            .page(m.start as usize, count)
             .filter_map(|n| Name::parse(n).ok())
             .collect();
         let list = TopicList {

@@ -237,6 +237,40 @@ fn event_times_strictly_increase_per_topic_within_one_millisecond() {
 }
 
 #[test]
+fn a_channel_that_comes_back_never_repeats_a_time_or_an_id() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        r.sub(0, "#a@example.com");
+        let m = Message {
+            seq: None,
+            topic: n("#a@example.com"),
+            body: Body::Text("x"),
+            ctype: None,
+            reply_to: None,
+        };
+        r.feed(0, &frame(Msg::Message(m)));
+        let (_, f) = r.out.frames.pop().unwrap();
+        let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(&f) else {
+            panic!()
+        };
+        seen.push((e.time, e.id));
+        r.send(
+            0,
+            Msg::Unsub(Sub {
+                seq: None,
+                topic: n("#a@example.com"),
+            }),
+        );
+    }
+    assert_ne!(
+        seen[0], seen[1],
+        "same sender, body and millisecond, but a new time and id"
+    );
+}
+
+#[test]
 fn requests_before_ident_are_fatal_and_ident_is_checked() {
     let mut r = Rig::new(Limits::default());
     assert!(r.server.accept(0, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out));
