@@ -144,6 +144,9 @@ impl Config {
             config.listen = listen_flags;
             config.default_listen = false;
         }
+        if config.listen.is_empty() {
+            return Err(bad("listen", "no address to listen on"));
+        }
         Ok(config)
     }
 
@@ -269,6 +272,16 @@ mod tests {
         assert_eq!((c.domain.as_str(), c.limits.max_queue), ("x.org", 1024));
         assert_eq!(c.limits.idle_timeout, Duration::from_secs(5));
         assert!(c.apply_toml("max-subs = true").is_err());
+        let mut empty = Config::default();
+        empty.apply_toml("listen = []").unwrap();
+        let path = std::env::temp_dir().join(format!("scalard-empty-listen-{}.toml", std::process::id()));
+        std::fs::write(&path, "listen = []\n").unwrap();
+        let r = Config::from_args(["--config".to_string(), path.to_string_lossy().into_owned()]);
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            matches!(r, Err(ConfigError::BadValue { .. })),
+            "an empty listen list is refused"
+        );
         assert!(c.apply_toml("nonsense = 1").is_err());
         assert!(c.apply_toml("= broken").is_err());
     }

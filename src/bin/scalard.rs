@@ -3,17 +3,24 @@
 use scalar::config::{Config, ConfigError};
 use scalar::net::Shell;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static WAKER: OnceLock<mio::Waker> = OnceLock::new();
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
+    // A signal that lands between the loop's check of STOP and its wait would otherwise go
+    // unseen until the next tick; the waker (one write to an eventfd, async-signal-safe)
+    // ends the wait.
+    if let Some(w) = WAKER.get() {
+        let _ = w.wake();
+    }
 }
 
-/// SIGINT and SIGTERM set STOP; without SA_RESTART the poll call returns EINTR at once, so the
-/// loop notices without waiting for its next tick. SIGPIPE is ignored: a write to a closed socket
-/// must be an error on that connection, not the end of the process.
+/// SIGINT and SIGTERM set STOP and wake the poll loop. SIGPIPE is ignored: a write to a closed
+/// socket must be an error on that connection, not the end of the process.
 fn install_signal_handlers() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the sigaction
     // struct is fully initialised before use.
@@ -65,6 +72,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    match shell.waker() {
+        Ok(w) => {
+            let _ = WAKER.set(w);
+        }
+        Err(e) => log::warn!("no waker for signals ({e}); a stop may take up to a second"),
+    }
     for addr in shell.local_addrs() {
         log::info!("listening on {addr}");
     }

@@ -28,7 +28,9 @@ const READ_BUDGET: usize = 8;
 /// Frames handed to the core per connection per turn: bounds the work one client's pipelined
 /// requests (a burst of publishes to a big channel, say) can make everyone else wait for.
 const FRAME_BUDGET: usize = 256;
-/// Tokens at and above this are listeners.
+/// The token of the waker that interrupts the poll when a stop is asked for.
+const WAKER: Token = Token(usize::MAX);
+/// Tokens at and above this (and below the waker's) are listeners.
 const LISTENER_BASE: usize = usize::MAX / 2;
 
 /// What the shell counts beyond the core's [`Stats`](crate::server::Stats).
@@ -205,6 +207,12 @@ impl Shell {
         })
     }
 
+    /// A waker that interrupts [`run`](Shell::run)'s wait, so a stop flag set from a signal
+    /// handler is seen at once. Its `wake` is one `write` to an eventfd.
+    pub fn waker(&self) -> io::Result<mio::Waker> {
+        mio::Waker::new(self.poll.registry(), WAKER)
+    }
+
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
@@ -234,6 +242,7 @@ impl Shell {
             }
             for ev in events.iter() {
                 match ev.token().0 {
+                    _ if ev.token() == WAKER => {}
                     i if i >= LISTENER_BASE => self.accept(i - LISTENER_BASE, &t),
                     key => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {

@@ -76,7 +76,7 @@ error_codes! {
     ForeignId = 400, "foreign_id", false;
     /// A topic of another domain: this server does not relay to other servers.
     ForeignTopic = 401, "foreign_topic", false;
-    /// A reserved (`!`) name used as an ID, or published to.
+    /// Publishing to a reserved (`!`) topic. (A reserved name as an ID is `bad_id`.)
     Reserved = 402, "reserved", false;
     /// Publishing to a channel the connection has not subscribed to.
     NotSubscribed = 403, "not_subscribed", false;
