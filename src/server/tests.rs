@@ -133,6 +133,23 @@ impl Rig {
         )
     }
 
+    /// Publishes without a seq and returns the time and id of the echo.
+    fn stamped(&mut self, conn: ConnId, topic: &str, text: &str) -> (u64, MsgId) {
+        let m = Message {
+            seq: None,
+            topic: n(topic),
+            body: Body::Text(text),
+            ctype: None,
+            reply_to: None,
+        };
+        self.feed(conn, &frame(Msg::Message(m)));
+        let (_, f) = self.out.frames.pop().expect("an echo");
+        let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(&f) else {
+            panic!("not an Event")
+        };
+        (e.time, e.id)
+    }
+
     fn advance(&mut self, d: Duration) {
         self.now.mono += d;
         self.now.unix_ms += d.as_millis() as u64;
@@ -206,21 +223,7 @@ fn event_times_strictly_increase_per_topic_within_one_millisecond() {
     r.connect(0, "alice@example.com");
     r.sub(0, "#a@example.com");
     r.sub(0, "#b@example.com");
-    let time_of = |r: &mut Rig, topic: &str| {
-        let m = Message {
-            seq: None,
-            topic: n(topic),
-            body: Body::Text("same ms"),
-            ctype: None,
-            reply_to: None,
-        };
-        r.feed(0, &frame(Msg::Message(m)));
-        let (_, f) = r.out.frames.pop().unwrap();
-        let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(&f) else {
-            panic!()
-        };
-        e.time
-    };
+    let time_of = |r: &mut Rig, topic: &str| r.stamped(0, topic, "same ms").0;
     let a: Vec<u64> = (0..3).map(|_| time_of(&mut r, "#a@example.com")).collect();
     assert_eq!(a, [1000, 1001, 1002], "one topic: strictly increasing");
     assert_eq!(
@@ -243,19 +246,7 @@ fn a_channel_that_comes_back_never_repeats_a_time_or_an_id() {
     let mut seen = Vec::new();
     for _ in 0..2 {
         r.sub(0, "#a@example.com");
-        let m = Message {
-            seq: None,
-            topic: n("#a@example.com"),
-            body: Body::Text("x"),
-            ctype: None,
-            reply_to: None,
-        };
-        r.feed(0, &frame(Msg::Message(m)));
-        let (_, f) = r.out.frames.pop().unwrap();
-        let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(&f) else {
-            panic!()
-        };
-        seen.push((e.time, e.id));
+        seen.push(r.stamped(0, "#a@example.com", "x"));
         r.send(
             0,
             Msg::Unsub(Sub {
