@@ -100,7 +100,10 @@ impl Wire<'_> {
             c.closing = Some(self.now + CLOSE_GRACE);
             self.detached.push(to);
         }
-        self.mark_dirty(to);
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(to);
+        }
     }
 
     fn mark_dirty(&mut self, to: ConnId) {
