@@ -76,29 +76,8 @@ impl Wire<'_> {
         let Some(c) = self.conns.get_mut(to) else { return };
         if c.push(frame, shared, self.max_queue, self.now) == Err(SlowConsumer) {
             self.stats.slow_consumers += 1;
-            log::warn!(
-                "{}: slow consumer, {} bytes pending; disconnecting",
-                c.peer,
-                c.pending()
-            );
-            let mut buf = [0u8; 128];
-            for msg in [
-                Msg::Error(crate::proto::ErrorMsg {
-                    seq: None,
-                    code: ErrorCode::SlowConsumer as u16,
-                    reason: Some("output queue full"),
-                }),
-                Msg::Bye(crate::proto::Bye {
-                    code: ErrorCode::SlowConsumer as u16,
-                    reason: None,
-                }),
-            ] {
-                if let Ok(n) = msg.encode(&mut buf) {
-                    c.push_final(&buf[..n]);
-                }
-            }
-            c.closing = Some(self.now + CLOSE_GRACE);
             self.detached.push(to);
+            drop_slow_consumer(c, self.now);
         }
         if !c.dirty {
             c.dirty = true;
@@ -109,6 +88,32 @@ impl Wire<'_> {
     fn mark_dirty(&mut self, to: ConnId) {
         mark_dirty(self.conns, self.dirty, to);
     }
+}
+
+/// Ends a slow consumer's output with the reason, and starts closing it. Out of line: it is
+/// rare, and inlined it would make every delivery pay for its stack frame.
+#[cold]
+#[inline(never)]
+fn drop_slow_consumer(c: &mut Conn, now: Instant) {
+    log::warn!(
+        "{}: slow consumer, {} bytes pending; disconnecting",
+        c.peer,
+        c.pending()
+    );
+    let code = ErrorCode::SlowConsumer as u16;
+    let error = Msg::Error(crate::proto::ErrorMsg {
+        seq: None,
+        code,
+        reason: Some("output queue full"),
+    });
+    let bye = Msg::Bye(crate::proto::Bye { code, reason: None });
+    let mut buf = [0u8; 128];
+    for msg in [error, bye] {
+        if let Ok(n) = msg.encode(&mut buf) {
+            c.push_final(&buf[..n]);
+        }
+    }
+    c.closing = Some(now + CLOSE_GRACE);
 }
 
 /// Puts a connection on the list to flush at the end of this turn, once.
