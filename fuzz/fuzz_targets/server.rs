@@ -1,0 +1,62 @@
+//! Arbitrary bytes from several connections through the server core: it must never panic, and
+//! every frame it sends must decode.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scalar::proto::{Status, decode_frame};
+use scalar::server::{ConnId, Limits, Now, Outbox, Server};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+struct Check;
+
+impl Outbox for Check {
+    fn send(&mut self, _to: ConnId, frame: &[u8]) {
+        match decode_frame(frame) {
+            Ok(Status::Complete((Ok(_), n))) if n == frame.len() => {}
+            other => panic!("server sent a frame that does not decode: {other:?}"),
+        }
+    }
+    fn close(&mut self, _conn: ConnId) {}
+}
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits { max_subs: 4, ..Limits::default() };
+    let mut server = Server::new("example.com", limits);
+    let start = Instant::now();
+    let mut now = Now { mono: start, unix_ms: 1_000 };
+    let mut out = Check;
+    // Each chunk: one control byte (which connection; whether to tick or disconnect), then a
+    // frame's worth of bytes taken by its own length prefix.
+    let mut rest = data;
+    let mut open = [false; 4];
+    while let Some((&ctl, tail)) = rest.split_first() {
+        let conn = usize::from(ctl & 3);
+        if !open[conn] {
+            open[conn] = server.accept(conn, IpAddr::V4(Ipv4Addr::LOCALHOST), &now, &mut out);
+        }
+        match ctl >> 6 {
+            1 => {
+                now.mono += Duration::from_secs(u64::from(ctl & 0x3f));
+                now.unix_ms += u64::from(ctl);
+                server.tick(&now, &mut out);
+            }
+            2 if ctl & 0x20 != 0 => {
+                server.disconnect(conn);
+                open[conn] = false;
+            }
+            _ => {}
+        }
+        match decode_frame(tail) {
+            Ok(Status::Complete((decoded, used))) => {
+                server.receive(conn, decoded, &now, &mut out);
+                rest = &tail[used..];
+            }
+            Ok(Status::Partial) => break,
+            Err(e) => {
+                server.frame_too_long(conn, e.0, &mut out);
+                break;
+            }
+        }
+    }
+});
