@@ -200,7 +200,10 @@ impl Client {
         match reply.msg()? {
             Msg::Ident(i) => {
                 c.user = i.user.as_str().to_string();
-                c.domain = i.server.unwrap_or_default().to_string();
+                // The decoder has checked `server` is a domain; a server that leaves it out
+                // serves the accepted ID's domain.
+                let domain = i.server.unwrap_or(i.user.domain());
+                c.domain = domain.to_string();
                 Ok(c)
             }
             other => Err(ClientError::Protocol(format!(

@@ -382,6 +382,16 @@ fn every_decode_error_has_its_code() {
         ),
         (
             cbor(map(vec![
+                (0, 1.into()),
+                (11, V::Array(vec![1.into()])),
+                (12, "bob@x".into()),
+                (13, "\u{1b}]0;x".into()),
+            ])),
+            ErrorCode::BadTopic,
+            None,
+        ),
+        (
+            cbor(map(vec![
                 (0, 6.into()),
                 (2, "#a@b".into()),
                 (6, "x".repeat(MAX_BODY + 1).into()),

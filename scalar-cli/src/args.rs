@@ -118,9 +118,17 @@ fn usage(msg: impl Into<String>) -> CliError {
     CliError::Usage(msg.into())
 }
 
+/// An argument as text. Not UTF-8 is bad usage (exit 2), except for TEXT, which is input to
+/// send (exit 5, as for a bad line of standard input).
 fn utf8(v: OsString, what: &str) -> Result<String, CliError> {
-    v.into_string()
-        .map_err(|_| CliError::Input(format!("{what} is not valid UTF-8; nothing was sent")))
+    v.into_string().map_err(|_| {
+        let msg = format!("{what} is not valid UTF-8; nothing was sent");
+        if what == "TEXT" {
+            CliError::Input(msg)
+        } else {
+            usage(msg)
+        }
+    })
 }
 
 fn number<T: std::str::FromStr>(v: OsString, what: &str) -> Result<T, CliError> {
@@ -352,5 +360,22 @@ mod tests {
             assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
         assert_eq!(parse_strs(&["listen", "-h"]).unwrap().command, Command::Help);
+        use std::os::unix::ffi::OsStringExt;
+        let env = Env {
+            server: None,
+            id: None,
+            user: None,
+        };
+        let bad = || OsString::from_vec(vec![b'#', 0xff]);
+        let topic = parse([OsString::from("listen"), bad()], &env);
+        assert!(
+            matches!(topic, Err(CliError::Usage(_))),
+            "a non-UTF-8 TOPIC is bad usage"
+        );
+        let text = parse([OsString::from("send"), OsString::from("#a"), bad()], &env);
+        assert!(
+            matches!(text, Err(CliError::Input(_))),
+            "non-UTF-8 TEXT is bad input"
+        );
     }
 }

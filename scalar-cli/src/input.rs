@@ -54,6 +54,9 @@ pub fn read_line(r: &mut impl BufRead) -> io::Result<Option<Result<String, BadLi
         };
         // Room for the body plus a trailing '\r'; one byte more proves the line is too long.
         if line.len() + chunk.len() > MAX_BODY + 1 {
+            // The rest of the line belongs to the refused line: it must not come back as a
+            // line (or a command) of its own.
+            skip_line(r)?;
             return Ok(Some(Err(BadLine::TooLong)));
         }
         line.extend_from_slice(chunk);
@@ -73,6 +76,30 @@ pub fn read_line(r: &mut impl BufRead) -> io::Result<Option<Result<String, BadLi
         return Ok(Some(Err(BadLine::TooLong)));
     }
     Ok(Some(String::from_utf8(line).map_err(|_| BadLine::NotUtf8)))
+}
+
+/// Consumes input up to and including the next `\n` (or to the end).
+fn skip_line(r: &mut impl BufRead) -> io::Result<()> {
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                r.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                r.consume(n);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +126,12 @@ mod tests {
         let max = "x".repeat(MAX_BODY);
         assert_eq!(all(format!("{max}\r\n").as_bytes()), [Ok(max.clone())]);
         let over = format!("{max}y\n");
-        assert_eq!(all(over.as_bytes()).first(), Some(&Err(BadLine::TooLong)));
+        assert_eq!(all(over.as_bytes()), [Err(BadLine::TooLong)]);
+        let tail = format!("{max}{max}/quit\nnext\n");
+        assert_eq!(
+            all(tail.as_bytes()),
+            [Err(BadLine::TooLong), Ok("next".into())],
+            "no tail line"
+        );
     }
 }

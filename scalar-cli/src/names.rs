@@ -116,6 +116,8 @@ pub fn with_port(server: &str) -> String {
     };
     if has_port {
         server.to_string()
+    } else if server.starts_with('[') {
+        format!("{server}:{}", scalar::config::DEFAULT_PORT)
     } else if server.contains(':') {
         format!("[{server}]:{}", scalar::config::DEFAULT_PORT)
     } else {
@@ -179,6 +181,7 @@ mod tests {
         assert_eq!(with_port("127.0.0.1:1"), "127.0.0.1:1");
         assert_eq!(with_port("::1"), "[::1]:7667");
         assert_eq!(with_port("[::1]:9"), "[::1]:9");
+        assert_eq!(with_port("[::1]"), "[::1]:7667");
         assert_eq!(
             domain_in_reason("this server only vouches for IDs @example.com").as_deref(),
             Some("example.com")

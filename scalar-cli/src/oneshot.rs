@@ -241,6 +241,9 @@ pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<()
     Ok(())
 }
 
+/// The most topic names `topics` lists.
+const TOPICS_MAX: u32 = 1_000_000;
+
 /// `topics [--json]`: lists every channel, a page of at most 100 at a time.
 pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
     let mut conn = open(args)?;
@@ -271,6 +274,11 @@ pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
         }
         start = start.saturating_add(n);
         if n == 0 || start >= list.total {
+            break;
+        }
+        // A bound against a server that never stops announcing more.
+        if start >= TOPICS_MAX {
+            note(&format!("stopped after {TOPICS_MAX} topics of {}", list.total));
             break;
         }
     }

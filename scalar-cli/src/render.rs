@@ -36,6 +36,7 @@ fn clean(s: &str, indent: Option<usize>) -> String {
                 out.push(char::from_u32(n ^ 0x40).unwrap_or('?'));
             }
             _ if (0x80..0xa0).contains(&n)
+                || n == 0x061c
                 || (0x202a..=0x202e).contains(&n)
                 || (0x2066..=0x2069).contains(&n)
                 || n == 0x200e
@@ -191,6 +192,11 @@ mod tests {
     fn cleaning() {
         assert_eq!(clean_line("a\x1b[2Jb\tc\nd\u{7f}"), "a^[[2Jb c^Jd^?");
         assert_eq!(clean_line("x\u{202e}y\u{85}"), "x<U+202E>y<U+0085>");
+        assert_eq!(
+            clean_line("a\u{61c}b"),
+            "a<U+061C>b",
+            "arabic letter mark, a bidi control"
+        );
         assert_eq!(clean("a\nb", Some(2)), "a\n  b");
         assert_eq!(clean_line("héllo ☃"), "héllo ☃");
     }

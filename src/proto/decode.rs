@@ -311,7 +311,12 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
                 DecodeError::WrongType(Key::Versions),
             )?,
             user: req(f.name(Key::User)?, Key::User)?,
-            server: f.text(Key::Server)?,
+            server: match f.text(Key::Server)? {
+                Some(d) if !super::name::valid_domain(d) => {
+                    return Err(DecodeError::BadName(Key::Server, NameError::BadDomain));
+                }
+                d => d,
+            },
         }),
         MsgType::Bye => Msg::Bye(Bye {
             code: code()?,

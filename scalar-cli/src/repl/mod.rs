@@ -35,7 +35,8 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         conn.user.clone(),
         conn.domain.clone(),
         screen.clone(),
-        colour_wanted(std::io::stdout().is_terminal()),
+        // Colour only in the full terminal mode; the plain mode writes plain lines (docs/CLI.md).
+        colour_wanted(tty),
         args.timeout,
     ));
     let writer = conn

@@ -13,6 +13,7 @@ use crate::event::Received;
 use crate::timefmt::{local_hms, now_ms};
 use scalar::client::Frame;
 use scalar::proto::{Catchup, CatchupStatus, Msg, MsgId, Name, Ping, Sub};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15);
 const CATCHUP_MAX: u32 = 1000;
 /// Events asked for per Catchup request.
 const PAGE: u32 = 100;
+/// How long a connection must have lasted for the reconnect backoff to start short again.
+const STABLE: Duration = Duration::from_secs(30);
 
 /// Starts the reader thread on an identified connection.
 pub fn spawn(
@@ -40,35 +43,58 @@ pub fn spawn(
 }
 
 fn run(shared: &Shared, mut conn: Conn, server: &str) {
+    let mut delay = FIRST_BACKOFF;
     loop {
-        let why = serve(shared, &mut conn);
+        let up_since = Instant::now();
+        let (why, heard_at) = serve(shared, &mut conn);
         if shared.quitting.load(Ordering::SeqCst) {
             return;
         }
         shared.disconnected();
-        let lost_at = now_ms();
+        // Where to catch up from is fixed now: live Events of the next connection must not
+        // move it on before the gap is filled.
+        let gap = Gap {
+            lost_at: heard_at,
+            last: shared.state().last.clone(),
+        };
         shared
             .screen
             .error(format!("connection lost: {why}; reconnecting"));
-        match reconnect(shared, server, lost_at) {
+        // A server that drops the client right after each reconnect must not get a fresh,
+        // short backoff every time.
+        if up_since.elapsed() >= STABLE {
+            delay = FIRST_BACKOFF;
+        }
+        match reconnect(shared, server, &gap, &mut delay) {
             Some(c) => conn = c,
             None => return,
         }
     }
 }
 
-/// Reads frames until the connection ends; returns why it ended.
-fn serve(shared: &Shared, conn: &mut Conn) -> NetError {
+/// What a lost connection left to catch up on.
+struct Gap {
+    /// When the server was last heard from (ms since the epoch).
+    lost_at: u64,
+    /// The last Event seen on each topic before the connection was lost.
+    last: HashMap<String, (MsgId, u64)>,
+}
+
+/// Reads frames until the connection ends; returns why it ended, and when the server was last
+/// heard from.
+fn serve(shared: &Shared, conn: &mut Conn) -> (NetError, u64) {
+    let mut heard_at = now_ms();
     if let Err(e) = conn.set_read_timeout(Some(KEEPALIVE)) {
-        return e.into();
+        return (e.into(), heard_at);
     }
     let mut pinged = false;
-    loop {
+    let why = loop {
         match conn.recv() {
             Ok(frame) => {
                 pinged = false;
+                heard_at = now_ms();
                 if let Err(e) = handle(shared, frame) {
-                    return e;
+                    break e;
                 }
             }
             Err(NetError::Timeout(_)) if !pinged => {
@@ -78,13 +104,14 @@ fn serve(shared: &Shared, conn: &mut Conn) -> NetError {
                     time: now_ms(),
                 });
                 if let Err(e) = shared.send(&ping) {
-                    return NetError::Protocol(format!("cannot ping the server: {e}"));
+                    break NetError::Protocol(format!("cannot ping the server: {e}"));
                 }
             }
-            Err(NetError::Timeout(_)) => return NetError::Timeout("the server to answer a Ping"),
-            Err(e) => return e,
+            Err(NetError::Timeout(_)) => break NetError::Timeout("the server to answer a Ping"),
+            Err(e) => break e,
         }
-    }
+    };
+    (why, heard_at)
 }
 
 /// Acts on one frame of a live connection.
@@ -134,17 +161,16 @@ fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
 }
 
 /// Reconnects until it works, the user quits, or the server refuses the session.
-fn reconnect(shared: &Shared, server: &str, lost_at: u64) -> Option<Conn> {
+fn reconnect(shared: &Shared, server: &str, gap: &Gap, delay: &mut Duration) -> Option<Conn> {
     let user = shared.state().user.clone();
-    let mut delay = FIRST_BACKOFF;
     let mut attempt = 0u32;
     loop {
-        if !sleep_unless_quitting(shared, jitter(delay)) {
+        if !sleep_unless_quitting(shared, jitter(*delay)) {
             return None;
         }
         attempt += 1;
         match crate::conn::open(server, &user, shared.timeout)
-            .and_then(|mut c| restore(shared, &mut c, lost_at).map(|()| c))
+            .and_then(|mut c| restore(shared, &mut c, gap).map(|()| c))
         {
             Ok(c) => {
                 let subs = shared.state().subs.clone();
@@ -185,7 +211,7 @@ fn reconnect(shared: &Shared, server: &str, lost_at: u64) -> Option<Conn> {
                 }
             }
         }
-        delay = delay.saturating_mul(2).min(MAX_BACKOFF);
+        *delay = delay.saturating_mul(2).min(MAX_BACKOFF);
     }
 }
 
@@ -194,7 +220,7 @@ fn jitter(d: Duration) -> Duration {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |t| t.subsec_nanos());
-    d + d.mul_f64(f64::from(nanos % 1000) / 4000.0)
+    d + d.mul_f64(f64::from(nanos / 1000 % 1000) / 4000.0)
 }
 
 /// Sleeps `d` in short steps; false if the user quit meanwhile.
@@ -211,7 +237,7 @@ fn sleep_unless_quitting(shared: &Shared, d: Duration) -> bool {
 
 /// Re-subscribes to every joined channel and catches up on each, on a fresh connection that
 /// requests from the editor thread cannot use yet.
-fn restore(shared: &Shared, conn: &mut Conn, lost_at: u64) -> Result<(), NetError> {
+fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<(), NetError> {
     let subs = shared.state().subs.clone();
     let mut gone = Vec::new();
     for topic in &subs {
@@ -241,7 +267,7 @@ fn restore(shared: &Shared, conn: &mut Conn, lost_at: u64) -> Result<(), NetErro
     }
     let mut no_history = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)) {
-        if !catch_up(shared, conn, topic, lost_at)? {
+        if !catch_up(shared, conn, topic, gap)? {
             no_history.push(crate::names::short(topic, &conn.domain).to_string());
         }
     }
@@ -249,22 +275,23 @@ fn restore(shared: &Shared, conn: &mut Conn, lost_at: u64) -> Result<(), NetErro
         shared.screen.info(format!(
             "the server keeps no history: anything said in {} since {} was missed",
             no_history.join(", "),
-            local_hms(lost_at)
+            local_hms(gap.lost_at)
         ));
     }
     Ok(())
 }
 
-/// Replays what `topic` got since the last message seen there (or since the connection was
-/// lost). False if the server keeps no history for it.
-fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, lost_at: u64) -> Result<bool, NetError> {
+/// Replays what `topic` got since the last message seen there before the connection was lost
+/// (or since it was lost). False if the server keeps no history for it, or refuses to say.
+fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, gap: &Gap) -> Result<bool, NetError> {
     let Ok(name) = Name::parse(topic) else {
         return Ok(true);
     };
-    let mut after: Option<MsgId> = shared.state().last.get(topic).map(|(id, _)| *id);
-    let since = after.is_none().then_some(lost_at);
+    let mut after: Option<MsgId> = gap.last.get(topic).map(|(id, _)| *id);
+    let since = after.is_none().then_some(gap.lost_at);
     let mut replayed = 0u32;
     while replayed < CATCHUP_MAX {
+        let before = replayed;
         let seq = conn.seq();
         conn.send(&Msg::Catchup(Catchup {
             seq: Some(seq),
@@ -273,8 +300,14 @@ fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, lost_at: u64) -> Resu
             since,
             after,
         }))?;
-        let (status, count) = loop {
-            let frame = wait(shared, conn, seq)?;
+        let status = loop {
+            let frame = match wait(shared, conn, seq) {
+                Ok(f) => f,
+                // A server that will not replay this topic is one without history for it; the
+                // session itself is fine.
+                Err(NetError::Refused { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            };
             match frame.msg() {
                 Ok(Msg::Event(e)) => {
                     let r = Received::new(&e);
@@ -282,14 +315,15 @@ fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, lost_at: u64) -> Resu
                     replayed += 1;
                     shared.show_event(&r, true, true);
                 }
-                Ok(Msg::CatchupEnd(end)) => break (end.status, end.count),
+                Ok(Msg::CatchupEnd(end)) => break end.status,
                 _ => {}
             }
         };
         match status {
             CatchupStatus::Unavailable => return Ok(false),
             CatchupStatus::Complete => return Ok(true),
-            CatchupStatus::Truncated if count == 0 => return Ok(true),
+            // "More" with nothing in this page would ask again forever.
+            CatchupStatus::Truncated if replayed == before => return Ok(true),
             CatchupStatus::Truncated => {}
         }
     }

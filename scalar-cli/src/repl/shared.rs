@@ -156,7 +156,7 @@ pub enum ReqError {
 impl std::fmt::Display for ReqError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReqError::NotConnected => f.write_str("not connected (reconnecting)"),
+            ReqError::NotConnected => f.write_str("not connected"),
             ReqError::Lost => f.write_str("the connection dropped before the server answered"),
             ReqError::Timeout => f.write_str("no answer from the server in time"),
             ReqError::Net(e) => e.fmt(f),
