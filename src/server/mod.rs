@@ -91,7 +91,8 @@ impl Server {
     /// A new connection from `addr`. Returns false if a limit refuses it; the refusal (Error,
     /// Bye, close) is already in the outbox.
     pub fn accept(&mut self, conn: ConnId, addr: IpAddr, now: &Now, out: &mut impl Outbox) -> bool {
-        let from_addr = self.per_addr.get(&addr).copied().unwrap_or(0);
+        let key = limit_key(addr);
+        let from_addr = self.per_addr.get(&key).copied().unwrap_or(0);
         let refusal = if self.open >= self.limits.max_connections {
             Some(ErrorCode::TooManyConnections)
         } else if from_addr >= self.limits.max_per_address {
@@ -110,8 +111,8 @@ impl Server {
         if self.sessions.len() <= conn {
             self.sessions.resize_with(conn + 1, || None);
         }
-        self.sessions[conn] = Some(Session::new(addr, now.mono));
-        *self.per_addr.entry(addr).or_insert(0) += 1;
+        self.sessions[conn] = Some(Session::new(key, now.mono));
+        *self.per_addr.entry(key).or_insert(0) += 1;
         self.open += 1;
         self.stats.accepted += 1;
         true
@@ -465,6 +466,19 @@ impl Server {
     fn close(&mut self, conn: ConnId, out: &mut impl Outbox) {
         out.close(conn);
         self.disconnect(conn);
+    }
+}
+
+/// The address a connection counts against for `max-per-address`. An IPv6 host usually has a
+/// whole /64 to pick addresses from, so IPv6 connections count per /64; an IPv4-mapped address
+/// counts as the IPv4 address it is.
+fn limit_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
     }
 }
 

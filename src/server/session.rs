@@ -7,7 +7,7 @@ use std::time::Instant;
 /// One connection's state.
 #[derive(Debug)]
 pub struct Session {
-    /// The peer's address, for the per-address limit.
+    /// What the peer counts against for the per-address limit (its address, or its /64).
     pub addr: IpAddr,
     /// The user ID, once Ident succeeded.
     pub user: Option<Box<str>>,

@@ -1,7 +1,7 @@
 //! The core without sockets: a recording outbox and a clock the tests step by hand.
 
 use super::*;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 #[derive(Default)]
@@ -448,6 +448,28 @@ fn connection_limits_refuse_with_their_own_codes() {
         "a slot frees up on disconnect"
     );
     assert_eq!(r.server.connections(), 3);
+}
+
+#[test]
+fn ipv6_connections_count_per_64() {
+    let mut r = Rig::new(Limits {
+        max_per_address: 2,
+        ..Limits::default()
+    });
+    let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+    let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+    let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+    assert!(r.server.accept(0, a, &r.now, &mut r.out));
+    assert!(r.server.accept(1, b, &r.now, &mut r.out));
+    assert!(!r.server.accept(2, a, &r.now, &mut r.out), "same /64");
+    assert!(r.server.accept(3, c, &r.now, &mut r.out), "another /64");
+    let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+    assert!(r.server.accept(4, mapped, &r.now, &mut r.out));
+    assert!(r.server.accept(5, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out));
+    assert!(
+        !r.server.accept(6, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out),
+        "mapped counts as v4"
+    );
 }
 
 #[test]
