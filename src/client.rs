@@ -251,7 +251,17 @@ impl Client {
     pub fn recv(&mut self) -> Result<Frame, ClientError> {
         loop {
             match frame::split(self.buf.get(..self.len).unwrap_or_default()) {
-                Err(e) => return Err(ClientError::Protocol(format!("frame length {} too long", e.0))),
+                Err(e) => {
+                    // PROTOCOL.md §2: the stream cannot be trusted any further; say why, then
+                    // the caller drops the connection.
+                    let reason = format!("frame length {} too long", e.0);
+                    let bye = Bye {
+                        code: ErrorCode::FrameTooLong as u16,
+                        reason: Some(&reason),
+                    };
+                    let _ = self.send(&Msg::Bye(bye));
+                    return Err(ClientError::Protocol(reason));
+                }
                 Ok(Status::Complete((payload, used))) => {
                     let f = Frame(payload.to_vec());
                     self.buf.copy_within(used..self.len, 0);

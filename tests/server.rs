@@ -686,3 +686,29 @@ fn a_connection_being_dropped_gets_no_more_direct_messages() {
     assert_eq!(next(&mut alice), "Error 404 no_such_user seq=Some(1)");
     drop(bob);
 }
+
+#[test]
+fn the_client_says_bye_101_to_an_over_long_frame() {
+    // A fake server that answers the handshake with a length prefix of 0xffff.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut sock, &mut buf).unwrap();
+        assert!(n > 2, "the client's Ident");
+        sock.write_all(&[0xff, 0xff]).unwrap();
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut sock, &mut rest);
+        rest
+    });
+    let r = scalar::client::Client::connect(addr, "alice@localhost", WAIT);
+    assert!(matches!(r, Err(ClientError::Protocol(_))));
+    drop(r);
+    let said = fake.join().unwrap();
+    let Ok(Status::Complete((Ok(Msg::Bye(b)), _))) = decode_frame(&said) else {
+        panic!("no Bye: {said:02x?}")
+    };
+    assert_eq!(b.code, ErrorCode::FrameTooLong as u16);
+}
