@@ -148,6 +148,16 @@ impl Conn {
         false
     }
 
+    /// Drops the frames queued behind the write buffer (what is in the buffer, possibly a frame
+    /// already partly written, stays): for a slow consumer, whose last frames must be the reason
+    /// it is cut off, and must get through within the close grace period.
+    pub fn drop_queue(&mut self) -> usize {
+        let dropped = self.queue.len();
+        self.queue.clear();
+        self.queued = 0;
+        dropped
+    }
+
     /// Appends a frame even past the queue limit: only for the last Error and Bye of a
     /// connection that is being closed.
     pub fn push_final(&mut self, frame: &[u8]) {

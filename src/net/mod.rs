@@ -90,15 +90,18 @@ impl Wire<'_> {
     }
 }
 
-/// Ends a slow consumer's output with the reason, and starts closing it. Out of line: it is
-/// rare, and inlined it would make every delivery pay for its stack frame.
+/// Ends a slow consumer's output with the reason, and starts closing it. The frames still queued
+/// are dropped, so that the reason (after at most one write buffer of Events) reaches a client
+/// that is reading, however slowly, before the close grace period ends; the client sees an
+/// unbroken run of Events, then Error 503. Out of line: it is rare.
 #[cold]
 #[inline(never)]
 fn drop_slow_consumer(c: &mut Conn, now: Instant) {
+    let pending = c.pending();
+    let dropped = c.drop_queue();
     log::warn!(
-        "{}: slow consumer, {} bytes pending; disconnecting",
-        c.peer,
-        c.pending()
+        "{}: slow consumer, {pending} bytes pending; disconnecting ({dropped} queued frames dropped)",
+        c.peer
     );
     let code = ErrorCode::SlowConsumer as u16;
     let error = Msg::Error(crate::proto::ErrorMsg {
