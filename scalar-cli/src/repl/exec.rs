@@ -48,24 +48,25 @@ impl From<String> for Outcome {
     }
 }
 
+/// The current topic, or an error that says what to do instead.
+fn current(shared: &Shared, hint: &str) -> Result<String, String> {
+    shared
+        .state()
+        .current
+        .clone()
+        .ok_or(format!("no current topic: {hint}"))
+}
+
 fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
     let domain = shared.state().domain.clone();
     match cmd {
         Command::Nothing => {}
         Command::Say(text) => {
-            let topic = shared
-                .state()
-                .current
-                .clone()
-                .ok_or("no current topic: /join #channel first, or /msg ID TEXT".to_string())?;
+            let topic = current(shared, "/join #channel first, or /msg ID TEXT")?;
             publish(shared, &topic, text, None, None)?;
         }
         Command::Me(text) => {
-            let topic = shared
-                .state()
-                .current
-                .clone()
-                .ok_or("no current topic: /join #channel first".to_string())?;
+            let topic = current(shared, "/join #channel first")?;
             publish(shared, &topic, text, Some(ACTION), None)?;
         }
         Command::Msg(to, text) => {
@@ -245,11 +246,7 @@ fn topics(shared: &Shared) -> Result<(), String> {
 }
 
 fn history(shared: &Shared, count: u32) -> Result<(), String> {
-    let topic = shared
-        .state()
-        .current
-        .clone()
-        .ok_or("no current topic: /join #channel first".to_string())?;
+    let topic = current(shared, "/join #channel first")?;
     let name = Name::parse(&topic).map_err(|e| format!("{topic}: {e}"))?;
     let frame = shared
         .request(Want::Replay, |seq| {
