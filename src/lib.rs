@@ -4,6 +4,7 @@
 //! - [`proto`]: the wire format, sans IO.
 //! - [`server`]: the server logic, sans IO.
 //! - [`net`]: the mio shell that runs it.
+//! - [`store`]: history storage, behind a typed interface the core calls.
 #![warn(missing_docs)]
 
 pub mod client;
@@ -11,3 +12,4 @@ pub mod config;
 pub mod net;
 pub mod proto;
 pub mod server;
+pub mod store;

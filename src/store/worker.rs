@@ -1,0 +1,1 @@
+//! The store threads (to be written).
