@@ -3,6 +3,7 @@
 
 use crate::proto::valid_domain;
 use crate::server::Limits;
+use crate::store::{Fsync, Retention, Rule};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,10 +21,38 @@ pub struct Config {
     pub default_listen: bool,
     /// The domain this server serves.
     pub domain: String,
-    /// Reserved for history storage.
+    /// Where the history store lives; `None` for the default ([`default_data_dir`]).
     pub data_dir: Option<PathBuf>,
+    /// Keep no history at all (IRC-like): Catchup answers "unavailable".
+    pub ephemeral: bool,
+    /// When a stored Event counts as written.
+    pub fsync: Fsync,
+    /// How long Events are kept.
+    pub retention: Retention,
     /// Limits and timers.
     pub limits: Limits,
+}
+
+/// The default per-topic retention: the newest 100,000 Events of each topic, however old.
+pub const DEFAULT_MAX_EVENTS: u64 = 100_000;
+
+/// Where history lives when `--data-dir` is not given: `$STATE_DIRECTORY` (set by systemd's
+/// `StateDirectory=`), else `$XDG_DATA_HOME/scalard`, else `~/.local/share/scalard`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(d) = var("STATE_DIRECTORY") {
+        // systemd may list several directories, separated by colons; the first is ours.
+        let first = d
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return Some(PathBuf::from(first));
+    }
+    var("XDG_DATA_HOME")
+        .map(|d| d.join("scalard"))
+        .or_else(|| var("HOME").map(|h| h.join(".local/share/scalard")))
 }
 
 impl Default for Config {
@@ -36,6 +65,15 @@ impl Default for Config {
             default_listen: true,
             domain: "localhost".into(),
             data_dir: None,
+            ephemeral: false,
+            fsync: Fsync::Batched,
+            retention: Retention {
+                default: Rule {
+                    max_events: Some(DEFAULT_MAX_EVENTS),
+                    max_age: None,
+                },
+                topics: Default::default(),
+            },
             limits: Limits::default(),
         }
     }
@@ -83,7 +121,13 @@ usage: scalard [OPTIONS]
                             default 127.0.0.1:7667 and [::1]:7667
   --domain DOMAIN           the domain served (default localhost)
   --config FILE             TOML file with the same keys, e.g. max-subs = 64
-  --data-dir DIR            reserved for history storage
+  --data-dir DIR            where history is kept (default $STATE_DIRECTORY,
+                            else $XDG_DATA_HOME/scalard, else ~/.local/share/scalard)
+  --ephemeral               keep no history (Catchup answers \"unavailable\")
+  --fsync MODE              batched (default: commits every 100 ms at most) or
+                            always (the echo waits until the Event is on disk)
+  --history-max-events N    Events kept per topic (default 100000; 0: no limit)
+  --history-max-days N      days an Event is kept (default: no limit)
   --max-connections N       connections in all (default 4096)
   --max-per-address N       connections per IP address (default 32)
   --max-subs N              subscriptions per connection (default 64)
@@ -115,6 +159,7 @@ impl Config {
                 Short('h') | Long("help") => return Err(ConfigError::Help),
                 Short('V') | Long("version") => return Err(ConfigError::Version),
                 Long("config") => file = Some(parser.value().map_err(|e| bad("--config", e))?),
+                Long("ephemeral") => pairs.push(("ephemeral".into(), "true".into())),
                 Long(key) => {
                     let key = key.to_string();
                     let value = parser.value().map_err(|e| bad(&format!("--{key}"), e))?;
@@ -169,11 +214,44 @@ impl Config {
                     self.listen = vec![parse_addr("listen", &s)?];
                     self.default_listen = false;
                 }
+                ("retention", toml::Value::Table(topics)) => {
+                    for (topic, rule) in topics {
+                        self.topic_rule(&topic, rule)?;
+                    }
+                }
                 (_, toml::Value::String(s)) => self.set(&key, &s, "")?,
                 (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
+                (_, toml::Value::Boolean(b)) => self.set(&key, &b.to_string(), "")?,
                 (_, other) => return Err(bad(&key, format!("unexpected {}", other.type_str()))),
             }
         }
+        Ok(())
+    }
+
+    /// A `[retention."#topic@domain"]` table: the topic's own `history-max-events` and
+    /// `history-max-days`. It replaces the default rule for that topic: a key it leaves out
+    /// means no limit, whatever order the file and flags come in.
+    fn topic_rule(&mut self, topic: &str, rule: toml::Value) -> Result<(), ConfigError> {
+        let key = format!("retention.{topic:?}");
+        if crate::proto::Name::parse(topic).is_err() {
+            return Err(bad(&key, "not a topic name like \"#ops@example.org\""));
+        }
+        let toml::Value::Table(t) = rule else {
+            return Err(bad(&key, "expected a table"));
+        };
+        let mut r = Rule::default();
+        for (k, v) in t {
+            let n = v
+                .as_integer()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| bad(&format!("{key}.{k}"), "expected a whole number"))?;
+            match k.as_str() {
+                "history-max-events" => r.max_events = (n > 0).then_some(n),
+                "history-max-days" => r.max_age = days(n),
+                _ => return Err(ConfigError::Unknown(format!("{key}.{k}"))),
+            }
+        }
+        self.retention.topics.insert(topic.into(), r);
         Ok(())
     }
 
@@ -191,6 +269,20 @@ impl Config {
             "domain" if valid_domain(value) => self.domain = value.into(),
             "domain" => return Err(bad(&name, "must be a lowercase DNS name, like chat.example.org")),
             "data-dir" => self.data_dir = Some(value.into()),
+            "ephemeral" => {
+                self.ephemeral = value
+                    .parse()
+                    .map_err(|_| bad(&name, format!("expected true or false, got {value:?}")))?
+            }
+            "fsync" => {
+                self.fsync = match value {
+                    "always" => Fsync::Always,
+                    "batched" => Fsync::Batched,
+                    _ => return Err(bad(&name, format!("expected always or batched, got {value:?}"))),
+                }
+            }
+            "history-max-events" => self.retention.default.max_events = Some(num()?).filter(|&n| n > 0),
+            "history-max-days" => self.retention.default.max_age = days(num()?),
             "max-connections" => l.max_connections = count()?,
             "max-per-address" => l.max_per_address = count()?,
             "max-subs" => l.max_subs = count()?,
@@ -202,6 +294,11 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `n` days, or no limit for 0.
+fn days(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n.saturating_mul(86_400)))
 }
 
 fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {

@@ -222,6 +222,8 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 count: 50,
                 since: Some(1_763_990_000_000),
                 after: None,
+                until: None,
+                before: None,
             }),
         ),
         (
@@ -231,6 +233,44 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 topic,
                 status: CatchupStatus::Unavailable,
                 count: 0,
+                horizon: None,
+            }),
+        ),
+        (
+            "Catchup (backward, before an id)",
+            Msg::Catchup(Catchup {
+                seq: Some(10),
+                topic,
+                count: 20,
+                since: None,
+                after: None,
+                until: None,
+                before: MsgId::from_hex("fb906b3836a66f58fd305c0fc2e70bb5cb4d3b2041c800a7091607c18a673ef1"),
+            }),
+        ),
+        (
+            "CatchupEnd (more, horizon)",
+            Msg::CatchupEnd(CatchupEnd {
+                seq: Some(10),
+                topic,
+                status: CatchupStatus::Truncated,
+                count: 20,
+                horizon: Some(1_763_000_000_000),
+            }),
+        ),
+        (
+            "Search",
+            Msg::Search(Search {
+                range: Catchup {
+                    seq: Some(11),
+                    topic,
+                    count: 50,
+                    since: None,
+                    after: None,
+                    until: None,
+                    before: None,
+                },
+                query: "release notes",
             }),
         ),
     ]
@@ -683,12 +723,30 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             count: small,
             since: Some(p.n),
             after: reply,
+            until: Some(p.n),
+            before: reply,
+        }),
+        Msg::Search(Search {
+            range: Catchup {
+                seq,
+                topic: user,
+                count: small,
+                since: None,
+                after: None,
+                until: Some(p.n),
+                before: reply,
+            },
+            query: match clip(&p.text, MAX_QUERY) {
+                "" => "x",
+                q => q,
+            },
         }),
         Msg::CatchupEnd(CatchupEnd {
             seq,
             topic: chan,
             status: CatchupStatus::Truncated,
             count: small,
+            horizon: Some(p.n),
         }),
     ];
     for body in [Body::Text(&p.text), Body::Blob(&p.blob)] {

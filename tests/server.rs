@@ -52,6 +52,8 @@ fn every_request_gets_its_reply() {
         count: 10,
         since: None,
         after: None,
+        until: None,
+        before: None,
     };
     alice.send(&Msg::Catchup(catchup)).unwrap();
     assert_eq!(next(&mut alice), "CatchupEnd Unavailable 0 seq=Some(9)");

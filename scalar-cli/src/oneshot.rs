@@ -210,6 +210,8 @@ pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<()
         count: last,
         since: None,
         after: None,
+        until: None,
+        before: None,
     }))?;
     let mut out = Out::new();
     let deadline = std::time::Instant::now() + args.timeout;
@@ -231,6 +233,7 @@ pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<()
                         "showing the last {n}; older messages exist (use a larger --last)"
                     )),
                     (CatchupStatus::Complete, _) => {}
+                    (CatchupStatus::UnknownId, _) => note("the server does not know that message id"),
                 }
                 break;
             }

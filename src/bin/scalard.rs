@@ -2,12 +2,16 @@
 
 use scalar::config::{Config, ConfigError};
 use scalar::net::Shell;
+use scalar::server::HistoryConfig;
+use scalar::store::worker::{Options, Store};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
-static WAKER: OnceLock<mio::Waker> = OnceLock::new();
+static WAKER: OnceLock<Arc<mio::Waker>> = OnceLock::new();
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
@@ -34,6 +38,46 @@ fn install_signal_handlers() {
     }
 }
 
+/// Bytes of recent Events kept in memory for quick catch-ups.
+const RING_BYTES: usize = 16 << 20;
+/// Events that may wait for the writer, and history queries that may wait for the reader.
+const WRITE_QUEUE: usize = 16_384;
+const READ_QUEUE: usize = 64;
+
+/// Opens (creating if need be) the history store in the data directory.
+fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, u64), String> {
+    let dir: PathBuf = config
+        .data_dir
+        .clone()
+        .or_else(scalar::config::default_data_dir)
+        .ok_or("no data directory: give --data-dir (HOME is not set)")?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    let options = Options {
+        path: dir.join("scalard.db"),
+        fsync: config.fsync,
+        retention: config.retention.clone(),
+        write_queue: WRITE_QUEUE,
+        read_queue: READ_QUEUE,
+    };
+    let (store, start) =
+        Store::open(options, shell.waker()).map_err(|e| format!("{} in {}", e, dir.display()))?;
+    log::info!(
+        "history in {} ({} events, fsync {:?})",
+        dir.display(),
+        start.events,
+        config.fsync
+    );
+    let history = HistoryConfig {
+        fsync: config.fsync,
+        last_pos: start.last_pos,
+        ring_bytes: RING_BYTES,
+        max_unwritten: WRITE_QUEUE as u64 - 1,
+        max_reads: READ_QUEUE,
+    };
+    Ok((store, history, start.last_time))
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut config = match Config::from_args(std::env::args().skip(1)) {
@@ -53,9 +97,6 @@ fn main() -> ExitCode {
             .listen
             .retain(|a| std::net::TcpListener::bind(a).is_ok() || a.is_ipv4());
     }
-    if config.data_dir.is_some() {
-        log::warn!("--data-dir is reserved for history; this version keeps none");
-    }
     match scalar::net::raise_fd_limit() {
         Ok(n) if (n as usize) < config.limits.max_connections + 16 => log::warn!(
             "open-file limit {n} is below max-connections {}; raise ulimit -n",
@@ -72,11 +113,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match shell.waker() {
-        Ok(w) => {
-            let _ = WAKER.set(w);
+    let _ = WAKER.set(shell.waker());
+    if !config.ephemeral {
+        match open_store(&config, &shell) {
+            Ok((store, history, last_time)) => shell.keep_history(store, &history, last_time),
+            Err(e) => {
+                eprintln!("scalard: {e}");
+                eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
+                return ExitCode::from(1);
+            }
         }
-        Err(e) => log::warn!("no waker for signals ({e}); a stop may take up to a second"),
+    } else {
+        log::info!("ephemeral: keeping no history");
     }
     for addr in shell.local_addrs() {
         log::info!("listening on {addr}");

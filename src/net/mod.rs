@@ -7,6 +7,8 @@ mod pagebuf;
 
 use crate::proto::{ErrorCode, MAX_FRAME, Msg, Status, decode_frame};
 use crate::server::{ConnId, Limits, Now, Outbox, Server};
+use crate::store::worker::Store;
+use crate::store::{Done, Query, Record, StoreError};
 use conn::{Conn, Input, SlowConsumer};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -14,6 +16,7 @@ use slab::Slab;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,10 +31,21 @@ const READ_BUDGET: usize = 8;
 /// Frames handed to the core per connection per turn: bounds the work one client's pipelined
 /// requests (a burst of publishes to a big channel, say) can make everyone else wait for.
 const FRAME_BUDGET: usize = 256;
-/// The token of the waker that interrupts the poll when a stop is asked for.
+/// The token of the waker that interrupts the poll when a stop is asked for, or when the
+/// store's threads have something for the loop.
 const WAKER: Token = Token(usize::MAX);
 /// Tokens at and above this (and below the waker's) are listeners.
 const LISTENER_BASE: usize = usize::MAX / 2;
+
+/// How far [`Shell::process`] got with a connection's buffered frames.
+enum Processed {
+    /// Every whole frame was handed over.
+    All,
+    /// The per-turn frame budget ran out.
+    Budget,
+    /// The core waits for the store on the connection's behalf.
+    Waiting,
+}
 
 /// What the shell counts beyond the core's [`Stats`](crate::server::Stats).
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,6 +69,10 @@ pub struct Shell {
     /// on the next tick rather than waiting for the next incoming connection.
     retry_accept: bool,
     stats: ShellStats,
+    waker: Arc<mio::Waker>,
+    store: Option<Store>,
+    /// Queries the store's queue refused: answered with an error on the next turn.
+    refused: Vec<u64>,
 }
 
 /// The core's [`Outbox`], writing into the connections' buffers.
@@ -69,6 +87,10 @@ struct Wire<'a> {
     scratch: &'a mut [u8],
     max_queue: usize,
     now: Instant,
+    store: Option<&'a Store>,
+    /// Connections whose held-back input may be processed again.
+    unread: &'a mut Vec<ConnId>,
+    refused: &'a mut Vec<u64>,
 }
 
 impl Wire<'_> {
@@ -162,6 +184,33 @@ impl Outbox for Wire<'_> {
         c.closing.get_or_insert(self.now + CLOSE_GRACE);
         self.mark_dirty(conn);
     }
+
+    fn persist(&mut self, rec: Arc<Record>) {
+        // The core keeps fewer Events unwritten than the queue holds, so this cannot fail
+        // unless the writer thread is gone.
+        let pos = rec.pos;
+        if self.store.is_none_or(|s| s.write(rec).is_err()) {
+            log::error!("the store's writer refused the event at position {pos}");
+        }
+    }
+
+    fn query(&mut self, q: Query) {
+        if self.store.is_none_or(|s| s.query(q.clone()).is_err()) {
+            self.refused.push(q.token);
+        }
+    }
+
+    fn flush_store(&mut self) {
+        if let Some(s) = self.store {
+            s.flush();
+        }
+    }
+
+    fn resume(&mut self, conn: ConnId) {
+        if !self.unread.contains(&conn) {
+            self.unread.push(conn);
+        }
+    }
 }
 
 /// Raises this process's soft limit on open files to its hard limit, since every connection is a
@@ -197,6 +246,7 @@ impl Shell {
     /// Binds every address and builds the core. Fails if any address cannot be bound.
     pub fn bind(addrs: &[SocketAddr], domain: &str, limits: Limits) -> io::Result<Self> {
         let poll = Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let mut listeners = Vec::new();
         for (i, addr) in addrs.iter().enumerate() {
             let mut l = TcpListener::bind(*addr)?;
@@ -215,13 +265,23 @@ impl Shell {
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             retry_accept: false,
             stats: ShellStats::default(),
+            waker,
+            store: None,
+            refused: Vec::new(),
         })
     }
 
-    /// A waker that interrupts [`run`](Shell::run)'s wait, so a stop flag set from a signal
-    /// handler is seen at once. Its `wake` is one `write` to an eventfd.
-    pub fn waker(&self) -> io::Result<mio::Waker> {
-        mio::Waker::new(self.poll.registry(), WAKER)
+    /// The waker that interrupts [`run`](Shell::run)'s wait, so a stop flag set from a signal
+    /// handler, or a result from the store's threads, is seen at once. Its `wake` is one
+    /// `write` to an eventfd.
+    pub fn waker(&self) -> Arc<mio::Waker> {
+        self.waker.clone()
+    }
+
+    /// Keeps history in `store` (opened with this shell's [`waker`](Shell::waker)).
+    pub fn keep_history(&mut self, store: Store, config: &crate::server::HistoryConfig, last_time: u64) {
+        self.server.keep_history(config, last_time);
+        self.store = Some(store);
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -248,6 +308,7 @@ impl Shell {
                 Err(e) => return Err(e),
             }
             let t = now();
+            self.store_done(t.mono);
             for key in std::mem::take(&mut self.unread) {
                 self.readable(key, &t);
             }
@@ -284,8 +345,30 @@ impl Shell {
             scratch: &mut self.scratch,
             max_queue,
             now,
+            store: self.store.as_ref(),
+            unread: &mut self.unread,
+            refused: &mut self.refused,
         };
         (&mut self.server, wire)
+    }
+
+    /// Hands what the store's threads finished to the core.
+    fn store_done(&mut self, now: Instant) {
+        loop {
+            let done = match (self.refused.pop(), &self.store) {
+                (Some(token), _) => Done::Answer(token, Err(StoreError::Io("read queue full".into()))),
+                (None, Some(store)) => match store.try_done() {
+                    Some(d) => d,
+                    None => return,
+                },
+                (None, None) => return,
+            };
+            let (server, mut wire) = self.wire(now);
+            server.store_done(done, &mut wire);
+            for gone in wire.detached.drain(..) {
+                server.disconnect(gone);
+            }
+        }
     }
 
     fn accept(&mut self, idx: usize, t: &Now) {
@@ -340,8 +423,12 @@ impl Shell {
         for turn in 0..=READ_BUDGET {
             // Whole frames left from an earlier turn go first; a read only follows once the
             // buffer holds at most a partial frame, so it always has room.
-            if !self.process(key, t, &mut frames) || turn == READ_BUDGET {
-                break;
+            match self.process(key, t, &mut frames) {
+                // The socket is read again once the core resumes the connection.
+                Processed::Waiting => return,
+                Processed::Budget => break,
+                Processed::All if turn == READ_BUDGET => break,
+                Processed::All => {}
             }
             let Some(c) = self.conns.get_mut(key) else { return };
             let discarding = c.closing.is_some();
@@ -364,21 +451,26 @@ impl Shell {
         }
     }
 
-    /// Hands the buffered frames to the core, at most `budget` of them. Returns false if the
-    /// budget ran out with whole frames possibly left in the buffer.
-    fn process(&mut self, key: ConnId, t: &Now, budget: &mut usize) -> bool {
+    /// Hands the buffered frames to the core, at most `budget` of them, and none while the
+    /// core waits for the store on this connection's behalf.
+    fn process(&mut self, key: ConnId, t: &Now, budget: &mut usize) -> Processed {
+        if self.server.waiting(key) {
+            return Processed::Waiting;
+        }
         let Some(c) = self.conns.get_mut(key) else {
-            return true;
+            return Processed::All;
         };
         if c.rlen == 0 {
-            return true;
+            return Processed::All;
         }
-        let Some(buf) = c.rbuf.take() else { return true };
+        let Some(buf) = c.rbuf.take() else {
+            return Processed::All;
+        };
         let len = c.rlen;
         let mut start = 0;
         let (server, mut wire) = self.wire(t.mono);
         while start < len {
-            if *budget == 0 {
+            if *budget == 0 || server.waiting(key) {
                 break;
             }
             match decode_frame(&buf[start..len]) {
@@ -403,13 +495,19 @@ impl Shell {
             }
         }
         let Some(c) = self.conns.get_mut(key) else {
-            return true;
+            return Processed::All;
         };
         let mut buf = buf;
         buf.copy_within(start..len, 0);
         c.rlen = len - start;
         c.rbuf = Some(buf);
-        *budget > 0
+        if self.server.waiting(key) {
+            Processed::Waiting
+        } else if *budget == 0 {
+            Processed::Budget
+        } else {
+            Processed::All
+        }
     }
 
     fn mark_dirty(&mut self, key: ConnId) {
@@ -511,6 +609,10 @@ impl Shell {
         let left: Vec<ConnId> = self.conns.iter().map(|(k, _)| k).collect();
         for key in left {
             self.drop_conn(key);
+        }
+        if let Some(store) = self.store.take() {
+            // Commits what the writer still holds before the process exits.
+            store.close();
         }
         let s = self.server.stats();
         log::info!(

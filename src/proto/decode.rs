@@ -43,6 +43,8 @@ pub enum DecodeError {
     BadCtype,
     /// The reason exceeds [`MAX_REASON`].
     ReasonTooLong,
+    /// The search text exceeds [`MAX_QUERY`].
+    QueryTooLong,
 }
 
 impl DecodeError {
@@ -57,7 +59,7 @@ impl DecodeError {
             DecodeError::BadName(..) => ErrorCode::BadTopic,
             DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             DecodeError::BadCtype => ErrorCode::BadCtype,
-            DecodeError::ReasonTooLong => ErrorCode::FieldTooLong,
+            DecodeError::ReasonTooLong | DecodeError::QueryTooLong => ErrorCode::FieldTooLong,
             _ => ErrorCode::Malformed,
         }
     }
@@ -80,6 +82,7 @@ impl fmt::Display for DecodeError {
             DecodeError::BodyTooLarge(n) => write!(f, "body of {n} bytes exceeds {MAX_BODY}"),
             DecodeError::BadCtype => write!(f, "ctype must be 1-{MAX_CTYPE} printable ASCII bytes"),
             DecodeError::ReasonTooLong => write!(f, "reason exceeds {MAX_REASON} bytes"),
+            DecodeError::QueryTooLong => write!(f, "query exceeds {MAX_QUERY} bytes"),
         }
     }
 }
@@ -204,6 +207,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    fn query(&self) -> Result<&'a str> {
+        match req(self.text(Key::Query)?, Key::Query)? {
+            "" => Err(DecodeError::OutOfRange(Key::Query)),
+            q if q.len() > MAX_QUERY => Err(DecodeError::QueryTooLong),
+            q => Ok(q),
+        }
+    }
+
     fn ctype(&self) -> Result<Option<&'a str>> {
         match self.text(Key::Ctype)? {
             Some(c)
@@ -297,6 +308,17 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
     };
     f.u32(Key::Seq)?;
     let topic = || req(f.name(Key::Topic)?, Key::Topic);
+    let range = || -> Result<Catchup<'a>> {
+        Ok(Catchup {
+            seq,
+            topic: topic()?,
+            count: req(f.u32(Key::Count)?, Key::Count)?,
+            since: f.uint(Key::Since)?,
+            until: f.uint(Key::Until)?,
+            after: f.id(Key::After)?,
+            before: f.id(Key::Before)?,
+        })
+    };
     let code = || {
         let c = req(f.uint(Key::Code)?, Key::Code)?;
         u16::try_from(c).map_err(|_| DecodeError::OutOfRange(Key::Code))
@@ -385,23 +407,18 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
                 DecodeError::BadName(Key::Topics, NameError::BadLocal),
             )?,
         }),
-        MsgType::Catchup => Msg::Catchup(Catchup {
-            seq,
-            topic: topic()?,
-            count: req(f.u32(Key::Count)?, Key::Count)?,
-            since: f.uint(Key::Since)?,
-            after: f.id(Key::After)?,
+        MsgType::Catchup => Msg::Catchup(range()?),
+        MsgType::Search => Msg::Search(Search {
+            range: range()?,
+            query: f.query()?,
         }),
         MsgType::CatchupEnd => Msg::CatchupEnd(CatchupEnd {
             seq,
             topic: topic()?,
-            status: match req(f.uint(Key::Status)?, Key::Status)? {
-                0 => CatchupStatus::Complete,
-                1 => CatchupStatus::Truncated,
-                2 => CatchupStatus::Unavailable,
-                _ => return Err(DecodeError::OutOfRange(Key::Status)),
-            },
+            status: CatchupStatus::from_u64(req(f.uint(Key::Status)?, Key::Status)?)
+                .ok_or(DecodeError::OutOfRange(Key::Status))?,
             count: req(f.u32(Key::Count)?, Key::Count)?,
+            horizon: f.uint(Key::Horizon)?,
         }),
     })
 }

@@ -94,6 +94,9 @@ error_codes! {
     SlowConsumer = 503, "slow_consumer", true;
     /// The server is shutting down.
     ShuttingDown = 504, "shutting_down", true;
+    /// The server's history store cannot take the Message now (failing or overloaded), or
+    /// cannot answer a Catchup or Search now; nothing was published. Try again later.
+    StoreUnavailable = 700, "store_unavailable", false;
 }
 
 impl fmt::Display for ErrorCode {

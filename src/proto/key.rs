@@ -73,13 +73,21 @@ numbered! {
         Since = 20, "since",
         /// Only events after this id (Catchup).
         After = 21, "after",
-        /// The outcome of a Catchup (CatchupEnd).
+        /// The outcome of a Catchup or Search (CatchupEnd).
         Status = 22, "status",
+        /// Only events before this time (Catchup, Search).
+        Until = 23, "until",
+        /// Only events before the one with this id (Catchup, Search).
+        Before = 24, "before",
+        /// Search text (Search).
+        Query = 25, "query",
+        /// Events of the topic at or before this time were deleted (CatchupEnd).
+        Horizon = 26, "horizon",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 23;
+pub const KEY_COUNT: usize = 27;
 
 numbered! {
     /// A message type number (key 0). 1–63 are the core protocol; 64 and above are reserved for
@@ -111,7 +119,9 @@ numbered! {
         TopicList = 12, "TopicList",
         /// C→S: ask for past events of a topic.
         Catchup = 13, "Catchup",
-        /// S→C: the end of a Catchup's replayed events.
+        /// S→C: the end of a Catchup's or Search's replayed events.
         CatchupEnd = 14, "CatchupEnd",
+        /// C→S: search past events of a topic.
+        Search = 15, "Search",
     }
 }

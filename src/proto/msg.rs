@@ -194,34 +194,78 @@ pub struct TopicList<'a> {
     pub topics: List<'a, Name<'a>>,
 }
 
-/// Catchup: ask for past events of a topic.
+/// The longest search text, in bytes.
+pub const MAX_QUERY: usize = 256;
+
+/// Catchup: ask for past events of a topic. With a lower bound (`since` or `after`) the page
+/// runs forward: the oldest `count` Events in range. Without one it runs backward: the newest
+/// `count` Events in range (below `until`/`before`, if given). Either way they are replayed
+/// oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Catchup<'a> {
     /// Request number.
     pub seq: Option<u32>,
-    /// The channel.
+    /// The channel, or a user ID (that user's direct messages, or a conversation with them).
     pub topic: Name<'a>,
-    /// At most this many events: the latest ones, or the oldest after `since`/`after`.
+    /// At most this many events.
     pub count: u32,
     /// Only events with a time after this.
     pub since: Option<u64>,
+    /// Only events with a time before this.
+    pub until: Option<u64>,
     /// Only events after the one with this id.
     pub after: Option<MsgId>,
+    /// Only events before the one with this id.
+    pub before: Option<MsgId>,
 }
 
-/// How a Catchup ended.
+impl Catchup<'_> {
+    /// True if the page runs forward from a lower bound.
+    pub fn forward(&self) -> bool {
+        self.since.is_some() || self.after.is_some()
+    }
+}
+
+/// Search: a Catchup that only replays the text Events containing every word of `query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Search<'a> {
+    /// The range and paging, exactly as in a Catchup.
+    pub range: Catchup<'a>,
+    /// The words to look for, 1 to [`MAX_QUERY`] bytes.
+    pub query: &'a str,
+}
+
+/// How a Catchup or Search ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum CatchupStatus {
     /// Every matching event the server has was sent (possibly none: "there is nothing").
     Complete = 0,
-    /// More matching events exist than were sent; ask again with `after` the last id.
+    /// More matching events exist in the direction asked: newer ones after a forward page
+    /// (ask again with `after` the last id), older ones after a backward page (ask again with
+    /// `before` the first id).
     Truncated = 1,
     /// The server keeps no history for this topic ("I got nothing").
     Unavailable = 2,
+    /// `after` or `before` names an Event the server does not have for this topic (never
+    /// seen, or deleted by retention); nothing was replayed.
+    UnknownId = 3,
 }
 
-/// CatchupEnd: closes the replay of a Catchup.
+impl CatchupStatus {
+    /// The status for a number read off the wire.
+    pub fn from_u64(n: u64) -> Option<Self> {
+        Some(match n {
+            0 => CatchupStatus::Complete,
+            1 => CatchupStatus::Truncated,
+            2 => CatchupStatus::Unavailable,
+            3 => CatchupStatus::UnknownId,
+            _ => return None,
+        })
+    }
+}
+
+/// CatchupEnd: closes the replay of a Catchup or Search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CatchupEnd<'a> {
     /// The Catchup it answers.
@@ -232,6 +276,9 @@ pub struct CatchupEnd<'a> {
     pub status: CatchupStatus,
     /// How many Events were replayed before this frame.
     pub count: u32,
+    /// Set when retention deleted Events of this topic: every Event with a time at or before
+    /// this is gone.
+    pub horizon: Option<u64>,
 }
 
 /// Any Scalar message, borrowing its strings from the frame it was decoded from.
@@ -252,6 +299,7 @@ pub enum Msg<'a> {
     TopicList(TopicList<'a>),
     Catchup(Catchup<'a>),
     CatchupEnd(CatchupEnd<'a>),
+    Search(Search<'a>),
 }
 
 /// The message does not fit in one frame (or in the buffer given).
@@ -276,6 +324,7 @@ impl Msg<'_> {
             Msg::TopicList(_) => MsgType::TopicList,
             Msg::Catchup(_) => MsgType::Catchup,
             Msg::CatchupEnd(_) => MsgType::CatchupEnd,
+            Msg::Search(_) => MsgType::Search,
         }
     }
 
@@ -294,6 +343,7 @@ impl Msg<'_> {
             Msg::TopicList(m) => m.seq,
             Msg::Catchup(m) => m.seq,
             Msg::CatchupEnd(m) => m.seq,
+            Msg::Search(m) => m.range.seq,
         }
     }
 
@@ -370,18 +420,13 @@ impl Msg<'_> {
                 m.key(Key::Topics)?;
                 x.topics.write(m.w)?;
             }
-            Msg::Catchup(x) => {
-                m.key(Key::Topic)?.text(x.topic.as_str())?;
-                m.key(Key::Count)?.uint(x.count.into())?;
-                m.opt_uint(Key::Since, x.since)?;
-                if let Some(id) = &x.after {
-                    m.key(Key::After)?.bytes(&id.0)?;
-                }
-            }
+            Msg::Catchup(x) => m.range(x, None)?,
+            Msg::Search(x) => m.range(&x.range, Some(x.query))?,
             Msg::CatchupEnd(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
                 m.key(Key::Count)?.uint(x.count.into())?;
                 m.key(Key::Status)?.uint(x.status as u64)?;
+                m.opt_uint(Key::Horizon, x.horizon)?;
             }
         }
         m.finish();
@@ -430,7 +475,23 @@ impl<'w, 'b> MapWriter<'w, 'b> {
             Body::Blob(b) => self.key(Key::Body)?.bytes(b)?,
         }
         self.opt_text(Key::Ctype, ctype)?;
-        reply_to.map_or(Ok(()), |r| self.key(Key::ReplyTo)?.bytes(&r.0))
+        self.opt_id(Key::ReplyTo, reply_to)
+    }
+
+    /// The fields of a Catchup or Search after `seq`, in key order: topic, count, since, after,
+    /// until, before, query.
+    fn range(&mut self, x: &Catchup<'_>, query: Option<&str>) -> Result<(), Overflow> {
+        self.key(Key::Topic)?.text(x.topic.as_str())?;
+        self.key(Key::Count)?.uint(x.count.into())?;
+        self.opt_uint(Key::Since, x.since)?;
+        self.opt_id(Key::After, x.after.as_ref())?;
+        self.opt_uint(Key::Until, x.until)?;
+        self.opt_id(Key::Before, x.before.as_ref())?;
+        self.opt_text(Key::Query, query)
+    }
+
+    fn opt_id(&mut self, k: Key, v: Option<&MsgId>) -> Result<(), Overflow> {
+        v.map_or(Ok(()), |v| self.key(k)?.bytes(&v.0))
     }
 
     fn finish(self) {

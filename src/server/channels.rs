@@ -61,6 +61,11 @@ impl Channels {
     }
 
     /// A channel's audience, if it exists.
+    pub fn get(&self, name: &str) -> Option<&Audience> {
+        self.by_name.get(name)
+    }
+
+    /// A channel's audience, if it exists, to stamp an Event.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Audience> {
         self.by_name.get_mut(name)
     }

@@ -2,16 +2,23 @@
 //! subscriptions, and tells an [`Outbox`] which frames go to which connection. Sockets, buffers
 //! and the poll loop live in [`crate::net`].
 
+mod catchup;
 mod channels;
+mod history;
 mod limits;
 mod outbox;
+mod publish;
+mod ring;
 mod session;
 
+pub use catchup::MAX_REPLAY;
+pub use history::HistoryConfig;
 pub use limits::Limits;
 pub use outbox::{ConnId, Outbox};
 
 use crate::proto::*;
 use channels::{Audience, Channels};
+use history::History;
 use session::Session;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -54,6 +61,8 @@ pub struct Server {
     latest: u64,
     scratch: Box<[u8]>,
     stats: Stats,
+    /// `None` on a server that keeps no history.
+    history: Option<History>,
 }
 
 impl Server {
@@ -70,6 +79,37 @@ impl Server {
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
+            history: None,
+        }
+    }
+
+    /// Keeps history from now on, in a store that already holds Events up to `c.last_pos`,
+    /// the latest stamped `last_time` (new times come after it, so ids never repeat).
+    pub fn keep_history(&mut self, c: &HistoryConfig, last_time: u64) {
+        self.history = Some(History::new(c));
+        self.latest = self.latest.max(last_time);
+    }
+
+    /// Whether `conn` waits for the store (a query's answer, or its Event's commit): the shell
+    /// must not hand it more frames until the core calls [`Outbox::resume`].
+    pub fn waiting(&self, conn: ConnId) -> bool {
+        self.sessions
+            .get(conn)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.waiting)
+    }
+
+    fn pause(&mut self, conn: ConnId) {
+        if let Some(s) = self.session_mut(conn) {
+            s.waiting = true;
+        }
+    }
+
+    fn resume(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        if let Some(s) = self.session_mut(conn)
+            && std::mem::take(&mut s.waiting)
+        {
+            out.resume(conn);
         }
     }
 
@@ -124,6 +164,9 @@ impl Server {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::take) else {
             return;
         };
+        if let Some(h) = self.history.as_mut() {
+            h.forget(conn);
+        }
         self.open -= 1;
         if let Some(n) = self.per_addr.get_mut(&s.addr) {
             *n -= 1;
@@ -178,7 +221,8 @@ impl Server {
             Msg::Sub(m) => self.sub(conn, m, out),
             Msg::Unsub(m) => self.unsub(conn, m, out),
             Msg::Topics(m) => self.topics(conn, m, out),
-            Msg::Catchup(m) => self.catchup(conn, m, out),
+            Msg::Catchup(m) => self.catchup(conn, m, None, out),
+            Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), out),
             Msg::Event(_) | Msg::Meta(_) | Msg::TopicList(_) | Msg::CatchupEnd(_) | Msg::Error(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
@@ -273,71 +317,6 @@ impl Server {
         })
     }
 
-    fn publish(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
-        let refusal = match m.topic.kind() {
-            Kind::Reserved => Some((
-                ErrorCode::Reserved,
-                "reserved topics cannot be published to".into(),
-            )),
-            _ if self.foreign(m.topic).is_some() => self.foreign(m.topic),
-            Kind::Channel
-                if !self.sessions[conn]
-                    .as_ref()
-                    .is_some_and(|s| s.is_subscribed(m.topic.as_str())) =>
-            {
-                Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)))
-            }
-            Kind::User if !self.users.contains_key(m.topic.as_str()) => {
-                Some((ErrorCode::NoSuchUser, format!("{} is not connected", m.topic)))
-            }
-            _ => None,
-        };
-        if let Some((code, reason)) = refusal {
-            return self.fail(conn, m.seq, code, &reason, out);
-        }
-        let Some(from) = self.sessions[conn].as_ref().and_then(|s| s.user.as_deref()) else {
-            return;
-        };
-        let Ok(from) = Name::parse(from) else { return };
-        let audience = match m.topic.kind() {
-            Kind::Channel => self.channels.get_mut(m.topic.as_str()),
-            _ => self.users.get_mut(m.topic.as_str()),
-        };
-        let Some(audience) = audience else { return }; // checked above
-        let time = audience.stamp(now.unix_ms);
-        self.latest = self.latest.max(time);
-        let id = MsgId::compute(
-            from.as_str(),
-            m.topic.as_str(),
-            time,
-            m.body,
-            m.ctype,
-            m.reply_to.as_ref(),
-        );
-        let mut event = Event {
-            seq: None,
-            topic: m.topic,
-            from,
-            time,
-            id,
-            body: m.body,
-            ctype: m.ctype,
-            reply_to: m.reply_to,
-        };
-        // Every Message of a valid size makes an Event that fits (PROTOCOL.md §6), so encoding
-        // cannot fail here; if it ever did, the echo below reports it rather than losing it.
-        if let Ok(n) = Msg::Event(event).encode(&mut self.scratch) {
-            out.fanout(&audience.conns, Some(conn), &self.scratch[..n]);
-            // A channel's publisher is always among its subscribers; a user may message itself.
-            let echoed = m.topic.kind() == Kind::Channel || audience.conns.contains(&conn);
-            self.stats.deliveries += (audience.conns.len() - usize::from(echoed)) as u64;
-        }
-        self.stats.published += 1;
-        event.seq = m.seq;
-        out.reply(conn, &Msg::Event(event));
-        self.stats.deliveries += 1;
-    }
-
     fn sub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
         if m.topic.kind() != Kind::Channel {
             let reason = format!("{} is not a channel", m.topic);
@@ -406,19 +385,6 @@ impl Server {
             topics: List::Slice(&page),
         };
         out.reply(conn, &Msg::TopicList(list));
-    }
-
-    fn catchup(&mut self, conn: ConnId, m: Catchup<'_>, out: &mut impl Outbox) {
-        if let Some((code, reason)) = self.foreign(m.topic) {
-            return self.fail(conn, m.seq, code, &reason, out);
-        }
-        let end = CatchupEnd {
-            seq: m.seq,
-            topic: m.topic,
-            status: CatchupStatus::Unavailable,
-            count: 0,
-        };
-        out.reply(conn, &Msg::CatchupEnd(end));
     }
 
     fn send_error(

@@ -2,6 +2,8 @@
 //! vectors.
 
 use crate::proto::Msg;
+use crate::store::{Query, Record};
+use std::sync::Arc;
 
 /// A connection, as numbered by the shell (its slab key).
 pub type ConnId = usize;
@@ -30,4 +32,18 @@ pub trait Outbox {
 
     /// Closes a connection once the output already queued for it is written.
     fn close(&mut self, conn: ConnId);
+
+    /// Hands an accepted Event to the history store, to be committed in order of `pos`. The
+    /// core never has more uncommitted Events than the store's queue holds.
+    fn persist(&mut self, rec: Arc<Record>);
+
+    /// Asks the history store for a page; the answer comes back through
+    /// [`Server::store_done`](super::Server::store_done).
+    fn query(&mut self, q: Query);
+
+    /// Asks the history store to commit what it holds now: a query waits for it.
+    fn flush_store(&mut self);
+
+    /// A connection that waited for the store may have its input processed again.
+    fn resume(&mut self, conn: ConnId);
 }

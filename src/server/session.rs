@@ -19,6 +19,8 @@ pub struct Session {
     pub last_heard: Instant,
     /// When the server pinged a silent connection, if it did and heard nothing since.
     pub pinged: Option<Instant>,
+    /// Waiting for the store: its further input is held back until the answer is sent.
+    pub waiting: bool,
 }
 
 impl Session {
@@ -31,6 +33,7 @@ impl Session {
             accepted: now,
             last_heard: now,
             pinged: None,
+            waiting: false,
         }
     }
 

@@ -8,6 +8,10 @@ use std::time::Duration;
 struct Recorder {
     frames: Vec<(ConnId, Vec<u8>)>,
     closed: Vec<ConnId>,
+    persisted: Vec<std::sync::Arc<crate::store::Record>>,
+    queries: Vec<crate::store::Query>,
+    flushes: usize,
+    resumed: Vec<ConnId>,
 }
 
 impl Outbox for Recorder {
@@ -16,6 +20,18 @@ impl Outbox for Recorder {
     }
     fn close(&mut self, conn: ConnId) {
         self.closed.push(conn);
+    }
+    fn persist(&mut self, rec: std::sync::Arc<crate::store::Record>) {
+        self.persisted.push(rec);
+    }
+    fn query(&mut self, q: crate::store::Query) {
+        self.queries.push(q);
+    }
+    fn flush_store(&mut self) {
+        self.flushes += 1;
+    }
+    fn resume(&mut self, conn: ConnId) {
+        self.resumed.push(conn);
     }
 }
 
@@ -406,6 +422,8 @@ fn subscription_and_topic_rules() {
         count: 10,
         since: None,
         after: None,
+        until: None,
+        before: None,
     });
     assert_eq!(r.send(0, catchup), ["CatchupEnd Unavailable 0"]);
     assert_eq!(

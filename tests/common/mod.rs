@@ -6,7 +6,9 @@ use scalar::client::{Client, Frame};
 use scalar::proto::*;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -19,14 +21,53 @@ pub struct Scalard {
     pub addr: SocketAddr,
     /// Lines the server logged after "listening on".
     pub log: mpsc::Receiver<String>,
+    /// The data directory the harness made for it, removed on drop.
+    pub data: Option<DataDir>,
+}
+
+/// A fresh data directory under the system's temporary directory, removed on drop.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn new() -> DataDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("scalard-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make data dir");
+        DataDir(dir)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Scalard {
-    /// Starts scalard on 127.0.0.1:0 with extra flags.
+    /// Starts scalard on 127.0.0.1:0 with extra flags; with history in a fresh data directory
+    /// unless the flags name one or say `--ephemeral`.
     pub fn start(flags: &[&str]) -> Scalard {
+        let own = !flags.iter().any(|f| *f == "--ephemeral" || *f == "--data-dir");
+        let data = own.then(DataDir::new);
+        let mut s = Scalard::start_in(data.as_ref().map(DataDir::path), flags);
+        s.data = data;
+        s
+    }
+
+    /// Starts scalard with its history in `dir` (if given), so a test can restart it there.
+    pub fn start_in(dir: Option<&str>, flags: &[&str]) -> Scalard {
         scalar::net::raise_fd_limit().expect("fd limit");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalard"));
         cmd.args(flags);
+        if let Some(d) = dir {
+            cmd.args(["--data-dir", d]);
+        }
         Scalard::spawn(cmd)
     }
 
@@ -34,6 +75,7 @@ impl Scalard {
     pub fn start_with_fd_limit(n: u64) -> Scalard {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalard"));
+        cmd.arg("--ephemeral");
         // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
         unsafe {
             cmd.pre_exec(move || {
@@ -75,7 +117,12 @@ impl Scalard {
                 break a.trim().parse().expect("address");
             }
         };
-        Scalard { child, addr, log: rx }
+        Scalard {
+            child,
+            addr,
+            log: rx,
+            data: None,
+        }
     }
 
     /// Connects and identifies as `user` (a local name; @localhost is added).

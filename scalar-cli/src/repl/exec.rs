@@ -256,6 +256,8 @@ fn history(shared: &Shared, count: u32) -> Result<(), String> {
                 count,
                 since: None,
                 after: None,
+                until: None,
+                before: None,
             })
         })
         .map_err(|e| format!("history: {e}"))?;
@@ -270,6 +272,7 @@ fn history(shared: &Shared, count: u32) -> Result<(), String> {
             (CatchupStatus::Complete, 0) => format!("{short} has no messages"),
             (CatchupStatus::Complete, n) => format!("end of history: {n} message(s)"),
             (CatchupStatus::Truncated, n) => format!("the last {n} message(s); older ones exist"),
+            (CatchupStatus::UnknownId, _) => "the server does not know that message id".into(),
         },
         _ => "history: the server answered with something else".into(),
     };

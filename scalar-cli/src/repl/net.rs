@@ -299,6 +299,8 @@ fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, gap: &Gap) -> Result<
             count: PAGE,
             since,
             after,
+            until: None,
+            before: None,
         }))?;
         let status = loop {
             let frame = match wait(shared, conn, seq) {
@@ -320,7 +322,7 @@ fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, gap: &Gap) -> Result<
             }
         };
         match status {
-            CatchupStatus::Unavailable => return Ok(false),
+            CatchupStatus::Unavailable | CatchupStatus::UnknownId => return Ok(false),
             CatchupStatus::Complete => return Ok(true),
             // "More" with nothing in this page would ask again forever.
             CatchupStatus::Truncated if replayed == before => return Ok(true),

@@ -64,13 +64,19 @@ impl Server {
         Server::start_with(port, &[])
     }
 
-    /// Starts a server on `port` with extra scalard arguments.
+    /// Starts a server on `port` with extra scalard arguments; it keeps no history unless they
+    /// name a `--data-dir`.
     pub fn start_with(port: u16, extra: &[&str]) -> Server {
+        let ephemeral: &[&str] = match extra.contains(&"--data-dir") {
+            true => &[],
+            false => &["--ephemeral"],
+        };
         let deadline = Instant::now() + STEP;
         loop {
             let mut child = Command::new(scalard_path())
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(extra)
+                .args(ephemeral)
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

@@ -1,0 +1,177 @@
+//! Catchup and Search: who may read what, the ring for the common cases, the store for the
+//! rest, and the replay.
+
+use super::history::Read;
+use super::publish::event_of;
+use super::{ConnId, Outbox, Server};
+use crate::proto::*;
+use crate::store::{Done, Page, Query, Record, Scope, thread_of};
+use std::ops::Deref;
+
+/// Events replayed for one request, at most: with the byte cap below, bounds the output one
+/// request adds to a connection's queue.
+pub const MAX_REPLAY: u32 = 500;
+
+impl Server {
+    /// A Catchup (`text` None) or Search.
+    pub(super) fn catchup(
+        &mut self,
+        conn: ConnId,
+        c: Catchup<'_>,
+        text: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
+        if let Some((code, reason)) = self.foreign(c.topic) {
+            return self.fail(conn, c.seq, code, &reason, out);
+        }
+        let Some(me) = self.sessions[conn].as_ref().and_then(|s| s.user.clone()) else {
+            return;
+        };
+        let scope = match c.topic.kind() {
+            Kind::Reserved => None,
+            Kind::Channel => {
+                if !self.sessions[conn]
+                    .as_ref()
+                    .is_some_and(|s| s.is_subscribed(c.topic.as_str()))
+                {
+                    let reason = format!("subscribe to {} to read its history", c.topic);
+                    return self.fail(conn, c.seq, ErrorCode::NotSubscribed, &reason, out);
+                }
+                Some(Scope::Topic(c.topic.as_str().into()))
+            }
+            // A user's own topic holds the direct messages sent to them; any other user's
+            // topic means the conversation with that user, both ways.
+            Kind::User if c.topic.as_str() == &*me => Some(Scope::Topic(me)),
+            Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
+        };
+        let max_bytes = (self.limits.max_queue / 4).max(1);
+        let count = c.count.min(MAX_REPLAY) as usize;
+        let (Some(h), Some(scope)) = (self.history.as_mut(), scope) else {
+            return end(conn, c, CatchupStatus::Unavailable, 0, None, out);
+        };
+        if let (None, Scope::Topic(name)) = (text, &scope)
+            && let Some(hit) = h.ring.answer(name, &c, count, max_bytes)
+        {
+            let n = replay(conn, c.seq, hit.events.iter().map(Deref::deref), out);
+            return end(conn, c, status(hit.more), n, None, out);
+        }
+        if !h.can_read() {
+            let reason = "too many history queries at once; try again";
+            return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, reason, out);
+        }
+        let query = Query {
+            token: 0,
+            scope,
+            since: c.since,
+            until: c.until,
+            after: c.after,
+            before: c.before,
+            text: text.map(Into::into),
+            count,
+            max_bytes,
+        };
+        let read = Read {
+            conn,
+            seq: c.seq,
+            topic: c.topic.as_str().into(),
+        };
+        h.start_read(read, query, out);
+        // Its next request waits for this answer, so replies stay in order.
+        self.pause(conn);
+    }
+
+    /// Something the store's threads finished.
+    pub fn store_done(&mut self, done: Done, out: &mut impl Outbox) {
+        let Some(h) = self.history.as_mut() else { return };
+        match done {
+            Done::Committed(pos) => {
+                let ready = h.committed(pos, out);
+                self.confirm(ready, out);
+            }
+            Done::Failing(e) => {
+                log::error!("{e}; refusing new messages until writes work again");
+                h.failing = true;
+            }
+            Done::Recovered => {
+                log::warn!("the history store writes again");
+                h.failing = false;
+            }
+            Done::Answer(token, result) => {
+                let Some(read) = h.finish_read(token) else { return };
+                self.answer(read, result, out);
+            }
+        }
+    }
+
+    fn answer(&mut self, read: Read, result: Result<Page, crate::store::StoreError>, out: &mut impl Outbox) {
+        let conn = read.conn;
+        let Ok(topic) = Name::parse(&read.topic) else {
+            return;
+        };
+        let c = Catchup {
+            seq: read.seq,
+            topic,
+            count: 0,
+            since: None,
+            until: None,
+            after: None,
+            before: None,
+        };
+        match result {
+            Ok(page) if page.unknown_anchor => end(conn, c, CatchupStatus::UnknownId, 0, page.horizon, out),
+            Ok(page) => {
+                let n = replay(conn, read.seq, page.events.iter(), out);
+                end(conn, c, status(page.more), n, page.horizon, out);
+            }
+            Err(e) => {
+                log::error!("history query failed: {e}");
+                let reason = "the history store failed to answer";
+                self.fail(conn, read.seq, ErrorCode::StoreUnavailable, reason, out);
+            }
+        }
+        self.resume(conn, out);
+    }
+}
+
+fn status(more: bool) -> CatchupStatus {
+    if more {
+        CatchupStatus::Truncated
+    } else {
+        CatchupStatus::Complete
+    }
+}
+
+/// Sends stored Events with the request's `seq`; returns how many.
+fn replay<'r>(
+    conn: ConnId,
+    seq: Option<u32>,
+    events: impl Iterator<Item = &'r Record>,
+    out: &mut impl Outbox,
+) -> u32 {
+    let mut n = 0;
+    for rec in events {
+        if let Some(ev) = event_of(rec, seq) {
+            out.reply(conn, &Msg::Event(ev));
+            n += 1;
+        }
+    }
+    n
+}
+
+fn end(
+    conn: ConnId,
+    c: Catchup<'_>,
+    status: CatchupStatus,
+    count: u32,
+    horizon: Option<u64>,
+    out: &mut impl Outbox,
+) {
+    let end = CatchupEnd {
+        seq: c.seq,
+        topic: c.topic,
+        status,
+        count,
+        horizon,
+    };
+    out.reply(conn, &Msg::CatchupEnd(end));
+}

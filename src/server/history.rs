@@ -1,0 +1,159 @@
+//! What the core knows about the history store: positions handed out and committed, the ring
+//! of recent Events, queries in flight, and (with `--fsync always`) Events waiting for their
+//! commit before anyone sees them.
+
+use super::outbox::{ConnId, Outbox};
+use super::ring::Ring;
+use crate::store::{Fsync, Query, Record};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// How the history store is set up, as far as the core cares.
+#[derive(Debug, Clone)]
+pub struct HistoryConfig {
+    /// When an Event counts as stored.
+    pub fsync: Fsync,
+    /// The last position and time already in the store.
+    pub last_pos: u64,
+    /// Bytes of recent Events kept in memory for quick catch-ups.
+    pub ring_bytes: usize,
+    /// Events accepted but not yet committed, at most; past it Messages are refused with
+    /// `store_unavailable`. Must not exceed the store's write queue.
+    pub max_unwritten: u64,
+    /// Store queries in flight (waiting or running), at most; must not exceed the store's
+    /// read queue.
+    pub max_reads: usize,
+}
+
+/// A Catchup or Search the store is answering: where the answer goes.
+#[derive(Debug)]
+pub struct Read {
+    /// The asking connection.
+    pub conn: ConnId,
+    /// Its request number.
+    pub seq: Option<u32>,
+    /// The topic named in the request, for CatchupEnd.
+    pub topic: Box<str>,
+}
+
+/// An Event held back until it is committed (`--fsync always`).
+#[derive(Debug)]
+pub struct Unconfirmed {
+    /// The Event.
+    pub rec: Arc<Record>,
+    /// Its publisher, who gets the echo; `None` once it disconnected.
+    pub conn: Option<ConnId>,
+    /// The Message's request number.
+    pub seq: Option<u32>,
+}
+
+/// The core's side of history.
+#[derive(Debug)]
+pub struct History {
+    /// The commit rule.
+    pub fsync: Fsync,
+    last_pos: u64,
+    committed: u64,
+    /// The store reported a failing write and has not recovered.
+    pub failing: bool,
+    max_unwritten: u64,
+    max_reads: usize,
+    /// Recent Events by topic.
+    pub ring: Ring,
+    next_token: u64,
+    reads: HashMap<u64, Read>,
+    /// Queries waiting for the Events accepted before them to be committed, so that the store
+    /// sees everything the asker could have seen.
+    waiting: VecDeque<(u64, Query)>,
+    /// Events waiting for their commit (`--fsync always` only), oldest first.
+    pub unconfirmed: VecDeque<Unconfirmed>,
+}
+
+impl History {
+    /// Starts after what the store already holds.
+    pub fn new(c: &HistoryConfig) -> Self {
+        History {
+            fsync: c.fsync,
+            last_pos: c.last_pos,
+            committed: c.last_pos,
+            failing: false,
+            max_unwritten: c.max_unwritten,
+            max_reads: c.max_reads,
+            ring: Ring::new(c.ring_bytes),
+            next_token: 0,
+            reads: HashMap::new(),
+            waiting: VecDeque::new(),
+            unconfirmed: VecDeque::new(),
+        }
+    }
+
+    /// Whether a new Event can be taken now: the store is working and not too far behind.
+    pub fn can_write(&self) -> bool {
+        !self.failing && self.last_pos - self.committed < self.max_unwritten
+    }
+
+    /// The position for the next accepted Event.
+    pub fn next_pos(&mut self) -> u64 {
+        self.last_pos += 1;
+        self.last_pos
+    }
+
+    /// Whether another query may be started.
+    pub fn can_read(&self) -> bool {
+        self.reads.len() < self.max_reads
+    }
+
+    /// Starts a query for `read`: sent now if the store has every Event accepted so far,
+    /// else once it does. Returns the token the answer will carry.
+    pub fn start_read(&mut self, read: Read, mut q: Query, out: &mut impl Outbox) -> u64 {
+        self.next_token += 1;
+        q.token = self.next_token;
+        self.reads.insert(q.token, read);
+        if self.committed >= self.last_pos {
+            out.query(q);
+        } else {
+            self.waiting.push_back((self.last_pos, q));
+            out.flush_store();
+        }
+        self.next_token
+    }
+
+    /// The store committed up to `pos`: queries waiting for it may go. Returns the Events that
+    /// were waiting for this commit.
+    pub fn committed(&mut self, pos: u64, out: &mut impl Outbox) -> Vec<Unconfirmed> {
+        self.committed = self.committed.max(pos);
+        while self
+            .waiting
+            .front()
+            .is_some_and(|(mark, _)| *mark <= self.committed)
+        {
+            if let Some((_, q)) = self.waiting.pop_front() {
+                out.query(q);
+            }
+        }
+        let mut done = Vec::new();
+        while self
+            .unconfirmed
+            .front()
+            .is_some_and(|u| u.rec.pos <= self.committed)
+        {
+            done.extend(self.unconfirmed.pop_front());
+        }
+        done
+    }
+
+    /// The asker of the query with this token, once its answer arrived.
+    pub fn finish_read(&mut self, token: u64) -> Option<Read> {
+        self.reads.remove(&token)
+    }
+
+    /// Forgets a closed connection, whose number the shell may soon give to another: its
+    /// Events waiting for a commit are still written and fanned out, but the echo has nowhere
+    /// to go, and answers to its queries are dropped.
+    pub fn forget(&mut self, conn: ConnId) {
+        for u in self.unconfirmed.iter_mut().filter(|u| u.conn == Some(conn)) {
+            u.conn = None;
+        }
+        self.reads.retain(|_, r| r.conn != conn);
+    }
+}

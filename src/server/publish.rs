@@ -1,0 +1,198 @@
+//! Message → Event: the checks, the stamp, the store, and the fan-out.
+
+use super::channels::{Audience, Channels};
+use super::history::Unconfirmed;
+use super::{ConnId, Outbox, Server, Stats};
+use crate::proto::*;
+use crate::server::Now;
+use crate::store::{Fsync, OwnedBody, Record, thread_of};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+impl Server {
+    pub(super) fn publish(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
+        if let Some((code, reason)) = self.refuse_publish(conn, &m) {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        let Some(from) = self.sessions[conn].as_ref().and_then(|s| s.user.as_deref()) else {
+            return;
+        };
+        let Ok(from) = Name::parse(from) else { return };
+        let audience = match m.topic.kind() {
+            Kind::Channel => self.channels.get_mut(m.topic.as_str()),
+            _ => self.users.get_mut(m.topic.as_str()),
+        };
+        let Some(audience) = audience else { return }; // checked above
+        let time = audience.stamp(now.unix_ms);
+        self.latest = self.latest.max(time);
+        let id = MsgId::compute(
+            from.as_str(),
+            m.topic.as_str(),
+            time,
+            m.body,
+            m.ctype,
+            m.reply_to.as_ref(),
+        );
+        let event = Event {
+            seq: None,
+            topic: m.topic,
+            from,
+            time,
+            id,
+            body: m.body,
+            ctype: m.ctype,
+            reply_to: m.reply_to,
+        };
+        self.stats.published += 1;
+        let Some(h) = self.history.as_mut() else {
+            let parts = (
+                &self.channels,
+                &self.users,
+                &mut self.scratch[..],
+                &mut self.stats,
+            );
+            return Self::deliver(parts, Some(conn), m.seq, event, out);
+        };
+        let rec = Arc::new(Record {
+            pos: h.next_pos(),
+            topic: m.topic.as_str().into(),
+            thread: (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str())),
+            from: from.as_str().into(),
+            time,
+            id,
+            body: OwnedBody::from_body(m.body),
+            ctype: m.ctype.map(Into::into),
+            reply_to: m.reply_to,
+        });
+        out.persist(rec.clone());
+        match h.fsync {
+            Fsync::Batched => {
+                h.ring.push(rec);
+                let parts = (
+                    &self.channels,
+                    &self.users,
+                    &mut self.scratch[..],
+                    &mut self.stats,
+                );
+                Self::deliver(parts, Some(conn), m.seq, event, out);
+            }
+            Fsync::Always => {
+                // Nobody sees the Event before it is on disk; the publisher's next request
+                // waits, so its replies stay in order.
+                h.unconfirmed.push_back(Unconfirmed {
+                    rec,
+                    conn: Some(conn),
+                    seq: m.seq,
+                });
+                self.pause(conn);
+            }
+        }
+    }
+
+    /// Why this Message cannot be published, if it cannot.
+    fn refuse_publish(&self, conn: ConnId, m: &Message<'_>) -> Option<(ErrorCode, String)> {
+        match m.topic.kind() {
+            Kind::Reserved => {
+                return Some((
+                    ErrorCode::Reserved,
+                    "reserved topics cannot be published to".into(),
+                ));
+            }
+            _ if self.foreign(m.topic).is_some() => return self.foreign(m.topic),
+            Kind::Channel
+                if !self.sessions[conn]
+                    .as_ref()
+                    .is_some_and(|s| s.is_subscribed(m.topic.as_str())) =>
+            {
+                return Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)));
+            }
+            Kind::User if !self.users.contains_key(m.topic.as_str()) => {
+                return Some((ErrorCode::NoSuchUser, format!("{} is not connected", m.topic)));
+            }
+            _ => {}
+        }
+        match &self.history {
+            Some(h) if h.failing => Some((
+                ErrorCode::StoreUnavailable,
+                "the history store is failing; nothing was published".into(),
+            )),
+            Some(h) if !h.can_write() => Some((
+                ErrorCode::StoreUnavailable,
+                "the history store is behind; nothing was published".into(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Sends an Event to its topic's audience, and its echo (with `seq`) to the publisher if
+    /// it is still connected. Borrows only the fields it needs, so `event` may borrow the
+    /// publisher's session.
+    fn deliver(
+        (channels, users, scratch, stats): (&Channels, &HashMap<Box<str>, Audience>, &mut [u8], &mut Stats),
+        publisher: Option<ConnId>,
+        seq: Option<u32>,
+        mut event: Event<'_>,
+        out: &mut impl Outbox,
+    ) {
+        let audience = match event.topic.kind() {
+            Kind::Channel => channels.get(event.topic.as_str()),
+            _ => users.get(event.topic.as_str()),
+        };
+        // Every Message of a valid size makes an Event that fits (PROTOCOL.md §6), so encoding
+        // cannot fail here; if it ever did, the echo below reports it rather than losing it.
+        if let Some(audience) = audience
+            && let Ok(n) = Msg::Event(event).encode(scratch)
+        {
+            out.fanout(&audience.conns, publisher, &scratch[..n]);
+            let echoed = publisher.is_some_and(|p| audience.conns.contains(&p));
+            stats.deliveries += (audience.conns.len() - usize::from(echoed)) as u64;
+        }
+        if let Some(conn) = publisher {
+            event.seq = seq;
+            out.reply(conn, &Msg::Event(event));
+            stats.deliveries += 1;
+        }
+    }
+
+    /// Events now on disk (`--fsync always`): into the ring, out to their audience, and the
+    /// echo to the publisher, whose next request may now go on.
+    pub(super) fn confirm(&mut self, done: Vec<Unconfirmed>, out: &mut impl Outbox) {
+        for u in done {
+            let Some(event) = event_of(&u.rec, None) else {
+                continue;
+            };
+            let parts = (
+                &self.channels,
+                &self.users,
+                &mut self.scratch[..],
+                &mut self.stats,
+            );
+            Self::deliver(parts, u.conn, u.seq, event, out);
+            if let Some(c) = u.conn {
+                self.resume(c, out);
+            }
+            if let Some(h) = self.history.as_mut() {
+                h.ring.push(u.rec);
+            }
+        }
+    }
+}
+
+/// A stored Event as it goes on the wire; `None` if the record's names do not parse (which
+/// only a damaged database could cause).
+pub(super) fn event_of(rec: &Record, seq: Option<u32>) -> Option<Event<'_>> {
+    let (Ok(topic), Ok(from)) = (Name::parse(&rec.topic), Name::parse(&rec.from)) else {
+        log::error!("stored event at position {} has a bad topic or sender", rec.pos);
+        return None;
+    };
+    Some(Event {
+        seq,
+        topic,
+        from,
+        time: rec.time,
+        id: rec.id,
+        body: rec.body.as_body(),
+        ctype: rec.ctype.as_deref(),
+        reply_to: rec.reply_to,
+    })
+}
