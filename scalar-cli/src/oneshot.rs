@@ -203,6 +203,10 @@ pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<()
     let mut conn = open(args)?;
     let topic = fold_topic(raw_topic, &conn)?;
     let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    // A channel's history is for its subscribers only.
+    if name.kind() == scalar::proto::Kind::Channel {
+        subscribe(&mut conn, &topic, args.timeout)?;
+    }
     let seq = conn.seq();
     conn.send(&Msg::Catchup(Catchup {
         seq: Some(seq),

@@ -221,8 +221,8 @@ impl Server {
             Msg::Sub(m) => self.sub(conn, m, out),
             Msg::Unsub(m) => self.unsub(conn, m, out),
             Msg::Topics(m) => self.topics(conn, m, out),
-            Msg::Catchup(m) => self.catchup(conn, m, None, out),
-            Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), out),
+            Msg::Catchup(m) => self.catchup(conn, m, None, now, out),
+            Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), now, out),
             Msg::Event(_) | Msg::Meta(_) | Msg::TopicList(_) | Msg::CatchupEnd(_) | Msg::Error(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)

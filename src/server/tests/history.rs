@@ -13,6 +13,7 @@ fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
         ring_bytes,
         max_unwritten: 4,
         max_reads: 2,
+        retention: Default::default(),
     };
     r.server.keep_history(&c, 5_000);
     r.connect(0, "alice@example.com");
