@@ -478,8 +478,11 @@ impl Shell {
             }
             match decode_frame(&buf[start..len]) {
                 Ok(Status::Complete((decoded, used))) => {
+                    if !server.receive(key, decoded, t, &mut wire) {
+                        // Held back: handed over again once the core resumes the connection.
+                        break;
+                    }
                     *budget -= 1;
-                    server.receive(key, decoded, t, &mut wire);
                     // Before the next request: nothing more may be accepted for a connection
                     // the shell is dropping.
                     for gone in wire.detached.drain(..) {
