@@ -37,12 +37,11 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         opts.events,
         opts.events as f64 / secs
     );
-    let started = Instant::now();
     let server = server.restart(opts.scalard.as_deref(), history)?;
     println!(
         "history start-up with {} events: {:.0} ms to listening; store {:.1} MiB = {:.0} bytes/event",
         opts.events,
-        started.elapsed().as_secs_f64() * 1000.0,
+        server.startup.as_secs_f64() * 1000.0,
         server.data_bytes() as f64 / (1 << 20) as f64,
         server.data_bytes() as f64 / opts.events.max(1) as f64
     );

@@ -12,6 +12,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Its temporary data directory, removed on drop.
     data: Option<std::path::PathBuf>,
+    /// From spawning the process to its "listening on" line.
+    pub startup: Duration,
 }
 
 impl Server {
@@ -56,6 +58,7 @@ impl Server {
             None => cmd.arg("--ephemeral"),
             Some(d) => cmd.args(["--fsync", history]).arg("--data-dir").arg(d),
         };
+        let spawned = std::time::Instant::now();
         let mut child = cmd
             .args([
                 "--listen",
@@ -90,7 +93,12 @@ impl Server {
             .map_err(|_| std::io::Error::other("scalard did not start"))?
             .parse()
             .map_err(|_| std::io::Error::other("bad listen address"))?;
-        Ok(Server { child, addr, data })
+        Ok(Server {
+            child,
+            addr,
+            data,
+            startup: spawned.elapsed(),
+        })
     }
 
     /// Bytes the data directory holds (the database and its WAL).
