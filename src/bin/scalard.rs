@@ -43,6 +43,8 @@ const RING_BYTES: usize = 16 << 20;
 /// Events that may wait for the writer, and history queries that may wait for the reader.
 const WRITE_QUEUE: usize = 16_384;
 const READ_QUEUE: usize = 64;
+/// Bytes of Events that may wait for the writer before publishers are held back.
+const UNWRITTEN_BYTES: usize = 32 << 20;
 
 /// Opens (creating if need be) the history store in the data directory.
 fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, u64), String> {
@@ -73,6 +75,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, u
         last_pos: start.last_pos,
         ring_bytes: RING_BYTES,
         max_unwritten: WRITE_QUEUE as u64 - 1,
+        max_unwritten_bytes: UNWRITTEN_BYTES,
         max_reads: READ_QUEUE,
         retention: config.retention.clone(),
     };

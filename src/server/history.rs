@@ -17,9 +17,12 @@ pub struct HistoryConfig {
     pub last_pos: u64,
     /// Bytes of recent Events kept in memory for quick catch-ups.
     pub ring_bytes: usize,
-    /// Events accepted but not yet committed, at most; past it Messages are refused with
-    /// `store_unavailable`. Must not exceed the store's write queue.
+    /// Events accepted but not yet committed, at most; past it publishers are held back until
+    /// a commit makes room. Must not exceed the store's write queue.
     pub max_unwritten: u64,
+    /// The same bound in bytes of Events held in memory for the writer (checked before each
+    /// Event, so it may be passed by one Event).
+    pub max_unwritten_bytes: usize,
     /// Store queries in flight (waiting or running), at most; must not exceed the store's
     /// read queue.
     pub max_reads: usize,
@@ -59,6 +62,10 @@ pub struct History {
     /// The store reported a failing write and has not recovered.
     pub failing: bool,
     max_unwritten: u64,
+    max_unwritten_bytes: usize,
+    /// Position and weight of each unwritten Event, oldest first, and their total weight.
+    unwritten_sizes: VecDeque<(u64, usize)>,
+    unwritten_bytes: usize,
     max_reads: usize,
     /// Recent Events by topic.
     pub ring: Ring,
@@ -87,6 +94,9 @@ impl History {
             committed: c.last_pos,
             failing: false,
             max_unwritten: c.max_unwritten,
+            max_unwritten_bytes: c.max_unwritten_bytes,
+            unwritten_sizes: VecDeque::new(),
+            unwritten_bytes: 0,
             max_reads: c.max_reads,
             ring: Ring::new(c.ring_bytes),
             retention: c.retention.clone(),
@@ -101,7 +111,15 @@ impl History {
 
     /// Whether a new Event can be taken now: the store is working and not too far behind.
     pub fn can_write(&self) -> bool {
-        !self.failing && self.last_pos - self.committed < self.max_unwritten
+        !self.failing
+            && self.last_pos - self.committed < self.max_unwritten
+            && self.unwritten_bytes < self.max_unwritten_bytes
+    }
+
+    /// Counts an accepted Event's memory against the unwritten bound until it is committed.
+    pub fn track(&mut self, rec: &Record) {
+        self.unwritten_bytes += rec.weight();
+        self.unwritten_sizes.push_back((rec.pos, rec.weight()));
     }
 
     /// The position for the next accepted Event, on `topic`.
@@ -150,21 +168,24 @@ impl History {
     /// were waiting for this commit.
     pub fn committed(&mut self, pos: u64, out: &mut impl Outbox) -> Vec<Unconfirmed> {
         self.committed = self.committed.max(pos);
-        while self
-            .waiting
-            .front()
-            .is_some_and(|(mark, _)| *mark <= self.committed)
+        let committed = self.committed;
+        self.unwritten.retain(|_, p| *p > committed);
+        while let Some(&(pos, weight)) = self.unwritten_sizes.front()
+            && pos <= committed
         {
-            if let Some((_, q)) = self.waiting.pop_front() {
-                out.query(q);
-            }
+            self.unwritten_bytes -= weight;
+            self.unwritten_sizes.pop_front();
+        }
+        // Marks are not in order (each is its own scope's), so look at every waiting query.
+        let (ready, still): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(mark, _)| *mark <= committed);
+        self.waiting = still;
+        for (_, q) in ready {
+            out.query(q);
         }
         let mut done = Vec::new();
-        while self
-            .unconfirmed
-            .front()
-            .is_some_and(|u| u.rec.pos <= self.committed)
-        {
+        while self.unconfirmed.front().is_some_and(|u| u.rec.pos <= committed) {
             done.extend(self.unconfirmed.pop_front());
         }
         done

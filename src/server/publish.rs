@@ -64,6 +64,7 @@ impl Server {
             ctype: m.ctype.map(Into::into),
             reply_to: m.reply_to,
         });
+        h.track(&rec);
         out.persist(rec.clone());
         match h.fsync {
             Fsync::Batched => {

@@ -12,16 +12,19 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryR
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The most Records one commit takes.
-const MAX_BATCH: usize = 4096;
+/// The most Records one commit takes. Large, because each commit rewrites every index page it
+/// touches (the id index's pages are random): at full write rate here, batches of 1024 cost
+/// 46 µs an Event, 4096 27 µs, 16384 21 µs. The batch window still bounds the wait.
+const MAX_BATCH: usize = 16_384;
 /// How long the idle writer waits before doing some retention work anyway.
 const IDLE: Duration = Duration::from_secs(1);
 /// How long a failing writer waits before trying its batch again.
 const RETRY: Duration = Duration::from_secs(1);
 /// Retention runs at most this often while writes keep coming.
 const PRUNE_EVERY: Duration = Duration::from_millis(200);
-/// At most this many Events are deleted per retention step, to keep each step short.
-const PRUNE_BUDGET: usize = 500;
+/// At most this many Events are deleted per retention step, to keep each step short; more
+/// when more were written since the last step, so deleting keeps pace with writing.
+const PRUNE_BUDGET: usize = 200;
 
 /// How to run the store.
 #[derive(Debug, Clone)]
@@ -122,6 +125,7 @@ impl Store {
             closing: closing.clone(),
             failing: false,
             last_prune: Instant::now(),
+            written: 0,
         };
         let spawn_error = |e| super::StoreError::Io(format!("cannot start a store thread: {e}"));
         // On an error below, dropping `store` stops and joins whatever did start.
@@ -213,6 +217,8 @@ struct Writer {
     /// A commit failed and [`Done::Failing`] was sent; [`Done::Recovered`] is owed.
     failing: bool,
     last_prune: Instant,
+    /// Events committed since the last retention step.
+    written: usize,
 }
 
 impl Writer {
@@ -283,6 +289,7 @@ impl Writer {
                     if let Some(last) = batch.iter().map(|r| r.pos).max() {
                         self.notify.send(Done::Committed(last));
                     }
+                    self.written += batch.len();
                     batch.clear();
                     if self.last_prune.elapsed() >= PRUNE_EVERY {
                         self.prune();
@@ -332,7 +339,8 @@ impl Writer {
             return;
         };
         let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-        match self.db.prune(&self.retention, now_ms, PRUNE_BUDGET) {
+        let budget = PRUNE_BUDGET.max(std::mem::take(&mut self.written));
+        match self.db.prune(&self.retention, now_ms, budget) {
             Ok(0) => {}
             Ok(n) => log::debug!("store: retention deleted {n} events"),
             Err(e) => log::warn!("store: retention failed: {e}"),

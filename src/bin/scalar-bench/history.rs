@@ -4,8 +4,9 @@
 
 use crate::Opts;
 use crate::chat::{self, ChatResult, pct};
-use crate::peer::name;
+use crate::peer::{Peer, name};
 use crate::server::Server;
+use mio::{Events, Interest, Poll, Token};
 use scalar::client::Client;
 use scalar::proto::{Body, Catchup, Message, Msg, Search, Sub};
 use std::io;
@@ -102,8 +103,13 @@ fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
         })
         .map_err(io::Error::other)?;
     }
-    let mut sent = 0;
-    let mut echoed = 0;
+    let mut p = Peer::new(c)?;
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut p.sock, Token(0), Interest::READABLE | Interest::WRITABLE)?;
+    let mut events = Events::with_capacity(4);
+    let (mut sent, mut echoed, mut refused) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(600);
     while echoed < n {
         while sent < n && sent - echoed < WINDOW {
             let topic = channel(sent);
@@ -118,14 +124,24 @@ fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
                 ctype: None,
                 reply_to: None,
             };
-            c.send(&Msg::Message(m)).map_err(io::Error::other)?;
+            p.queue(
+                &Msg::Message(m)
+                    .to_frame()
+                    .map_err(|_| io::Error::other("frame"))?,
+            );
             sent += 1;
         }
-        let f = c.recv().map_err(io::Error::other)?;
-        match f.msg() {
-            Ok(Msg::Event(_)) => echoed += 1,
-            Ok(Msg::Error(e)) => return Err(io::Error::other(format!("fill refused: {}", e.code))),
+        p.flush()?;
+        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        let open = p.read_frames(|payload| match payload.get(1..3) {
+            Some([0x00, 0x07]) => echoed += 1,
+            Some([0x00, 0x03]) => refused += 1,
             _ => {}
+        })?;
+        if !open || refused > 0 || Instant::now() > deadline {
+            return Err(io::Error::other(format!(
+                "fill stopped after {echoed} echoes ({refused} refused)"
+            )));
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
         last_pos: 100,
         ring_bytes,
         max_unwritten: 4,
+        max_unwritten_bytes: 1 << 20,
         max_reads: 2,
         retention: Default::default(),
     };
@@ -341,4 +342,39 @@ fn a_query_waits_only_for_its_own_topics_to_be_committed() {
     );
     r.server.store_done(Done::Committed(102), &mut r.out);
     assert_eq!(r.out.queries.len(), 2);
+}
+
+#[test]
+fn unwritten_events_are_bounded_in_bytes_too() {
+    let mut r = Rig::new(Limits::default());
+    let c = HistoryConfig {
+        fsync: Fsync::Batched,
+        last_pos: 0,
+        ring_bytes: 1 << 20,
+        max_unwritten: 1000,
+        max_unwritten_bytes: 5_000,
+        max_reads: 2,
+        retention: Default::default(),
+    };
+    r.server.keep_history(&c, 0);
+    r.connect(0, "alice@example.com");
+    r.sub(0, "#rust@example.com");
+    let big = "x".repeat(9_000);
+    assert_eq!(r.say(0, "#rust@example.com", &big).len(), 1, "the first fits");
+    let m = frame(Msg::Message(Message {
+        seq: Some(9),
+        topic: n("#rust@example.com"),
+        body: Body::Text(&big),
+        ctype: None,
+        reply_to: None,
+    }));
+    let Ok(Status::Complete((decoded, _))) = decode_frame(&m) else {
+        panic!("test frame")
+    };
+    assert!(
+        !r.server.receive(0, decoded, &r.now, &mut r.out),
+        "held: 9 kB unwritten, over the 5 kB bound"
+    );
+    r.server.store_done(Done::Committed(1), &mut r.out);
+    assert_eq!(r.out.resumed, [0]);
 }
