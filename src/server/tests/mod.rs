@@ -523,3 +523,5 @@ fn shutdown_says_bye_to_everyone() {
     assert_eq!(r.out.take(1), ["Bye 504"]);
     assert_eq!(r.out.closed, [0, 1]);
 }
+
+mod history;

@@ -1,0 +1,277 @@
+//! History in the core, with the store played by hand: the ring, queries and their order,
+//! permissions, and `--fsync always`.
+
+use super::*;
+use crate::server::HistoryConfig;
+use crate::store::{Done, Fsync, Page, Scope};
+
+fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
+    let mut r = Rig::new(Limits::default());
+    let c = HistoryConfig {
+        fsync,
+        last_pos: 100,
+        ring_bytes,
+        max_unwritten: 4,
+        max_reads: 2,
+    };
+    r.server.keep_history(&c, 5_000);
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    r.sub(0, "#rust@example.com");
+    r.sub(1, "#rust@example.com");
+    r
+}
+
+fn catchup<'a>(topic: &'a str, count: u32) -> Catchup<'a> {
+    Catchup {
+        seq: Some(40),
+        topic: n(topic),
+        count,
+        since: None,
+        until: None,
+        after: None,
+        before: None,
+    }
+}
+
+fn texts(frames: &[String]) -> Vec<&str> {
+    frames.iter().filter_map(|f| f.split(' ').nth(3)).collect()
+}
+
+#[test]
+fn events_are_persisted_in_order_with_positions_after_the_store() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    let (t1, id1) = r.stamped(0, "#rust@example.com", "one");
+    r.say(0, "bob@example.com", "psst");
+    let p = &r.out.persisted;
+    assert_eq!(p.len(), 2);
+    assert_eq!((p[0].pos, p[0].time, p[0].id), (101, t1, id1));
+    assert!(t1 > 5_000, "times start after the store's latest");
+    assert_eq!(
+        (p[1].pos, p[1].thread.as_deref()),
+        (102, Some("alice@example.com bob@example.com"))
+    );
+    assert_eq!(p[0].thread, None);
+}
+
+#[test]
+fn the_ring_answers_latest_and_after_without_the_store() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(r.stamped(0, "#rust@example.com", &format!("m{i}")).1);
+        r.server.store_done(Done::Committed(101 + i), &mut r.out);
+    }
+    r.out.take(1);
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2)));
+    assert_eq!(texts(&got), ["m3", "m4"]);
+    assert_eq!(got.last().unwrap(), "CatchupEnd Truncated 2");
+    let mut c = catchup("#rust@example.com", 10);
+    c.after = Some(ids[1]);
+    let got = r.send(1, Msg::Catchup(c));
+    assert_eq!(texts(&got), ["m2", "m3", "m4"]);
+    assert_eq!(got.last().unwrap(), "CatchupEnd Complete 3");
+    let mut c = catchup("#rust@example.com", 2);
+    c.before = Some(ids[4]);
+    let got = r.send(1, Msg::Catchup(c));
+    assert_eq!(texts(&got), ["m2", "m3"]);
+    assert_eq!(got.last().unwrap(), "CatchupEnd Truncated 2");
+    assert!(r.out.queries.is_empty(), "all from memory");
+}
+
+#[test]
+fn a_store_query_holds_the_connection_until_its_answer() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.say(0, "#rust@example.com", "fresh");
+    r.out.take(1);
+    // Six asked, one in memory: the store must say whether older ones exist.
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 6)));
+    assert!(got.is_empty());
+    assert!(r.server.waiting(1));
+    assert_eq!(
+        r.out.flushes, 1,
+        "the store is asked to commit what the query must see"
+    );
+    assert!(r.out.queries.is_empty(), "not before the commit");
+    r.server.store_done(Done::Committed(101), &mut r.out);
+    let q = r.out.queries.pop().expect("query sent after the commit");
+    assert_eq!(
+        (q.scope.clone(), q.count, q.forward()),
+        (Scope::Topic("#rust@example.com".into()), 6, false)
+    );
+    let page = Page {
+        events: r.out.persisted.iter().map(|a| (**a).clone()).collect(),
+        more: false,
+        unknown_anchor: false,
+        horizon: Some(77),
+    };
+    r.server.store_done(Done::Answer(q.token, Ok(page)), &mut r.out);
+    assert_eq!(r.out.resumed, [1]);
+    assert!(!r.server.waiting(1));
+    let got = r.out.take(1);
+    assert_eq!(texts(&got), ["fresh"]);
+    assert_eq!(got.last().unwrap(), "CatchupEnd Complete 1");
+}
+
+#[test]
+fn unknown_ids_failures_and_overload_are_told_apart() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    let mut c = catchup("#rust@example.com", 5);
+    c.after = Some(MsgId([7; 32]));
+    r.send(1, Msg::Catchup(c));
+    let q = r.out.queries.pop().expect("to the store");
+    let page = Page {
+        unknown_anchor: true,
+        ..Page::default()
+    };
+    r.server.store_done(Done::Answer(q.token, Ok(page)), &mut r.out);
+    assert_eq!(r.out.take(1), ["CatchupEnd UnknownId 0"]);
+    r.send(1, Msg::Catchup(catchup("#rust@example.com", 5)));
+    let q = r.out.queries.pop().expect("to the store");
+    let err = crate::store::StoreError::Io("disk on fire".into());
+    r.server.store_done(Done::Answer(q.token, Err(err)), &mut r.out);
+    assert_eq!(r.out.take(1), ["Error 700 store_unavailable seq=Some(40)"]);
+    // Two queries in flight at most (max_reads); the third connection is refused at once.
+    r.connect(2, "carol@example.com");
+    r.sub(2, "#rust@example.com");
+    r.send(0, Msg::Catchup(catchup("#rust@example.com", 5)));
+    r.send(1, Msg::Catchup(catchup("#rust@example.com", 5)));
+    assert_eq!(
+        r.send(2, Msg::Catchup(catchup("#rust@example.com", 5))),
+        ["Error 700 store_unavailable seq=Some(40)"]
+    );
+}
+
+#[test]
+fn who_may_read_what() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.connect(2, "carol@example.com");
+    assert_eq!(
+        r.send(2, Msg::Catchup(catchup("#rust@example.com", 5))),
+        ["Error 403 not_subscribed seq=Some(40)"]
+    );
+    assert_eq!(
+        r.send(2, Msg::Catchup(catchup("!motd@example.com", 5))),
+        ["CatchupEnd Unavailable 0"]
+    );
+    assert_eq!(
+        r.send(2, Msg::Catchup(catchup("#rust@elsewhere.org", 5))),
+        ["Error 401 foreign_topic seq=Some(40)"]
+    );
+    // Carol asking about alice gets her own conversation with alice, never alice's inbox.
+    r.send(2, Msg::Catchup(catchup("alice@example.com", 5)));
+    let q = r.out.queries.pop().expect("to the store");
+    assert_eq!(
+        q.scope,
+        Scope::Thread("alice@example.com carol@example.com".into())
+    );
+    r.send(0, Msg::Catchup(catchup("alice@example.com", 5)));
+    let q = r.out.queries.pop().expect("to the store");
+    assert_eq!(q.scope, Scope::Topic("alice@example.com".into()));
+}
+
+#[test]
+fn search_goes_to_the_store_with_its_words() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.say(0, "#rust@example.com", "hello");
+    let s = Search {
+        range: catchup("#rust@example.com", 5),
+        query: "Hello World",
+    };
+    r.send(1, Msg::Search(s));
+    r.server.store_done(Done::Committed(101), &mut r.out);
+    let q = r.out.queries.pop().expect("searches always go to the store");
+    assert_eq!(q.text.as_deref(), Some("Hello World"));
+}
+
+#[test]
+fn fsync_always_delivers_only_after_the_commit() {
+    let mut r = rig(Fsync::Always, 1 << 20);
+    assert!(r.say(0, "#rust@example.com", "durable").is_empty(), "no echo yet");
+    assert!(r.out.take(1).is_empty(), "nobody sees it yet");
+    assert!(r.server.waiting(0));
+    r.server.store_done(Done::Committed(101), &mut r.out);
+    assert_eq!(
+        r.out.take(0),
+        ["Event #rust@example.com alice@example.com durable seq=Some(9)"]
+    );
+    assert_eq!(
+        r.out.take(1),
+        ["Event #rust@example.com alice@example.com durable seq=None"]
+    );
+    assert_eq!(r.out.resumed, [0]);
+    // A publisher that left before the commit: the others still get the Event, and a new
+    // connection that reuses its number gets no stray echo.
+    r.say(0, "#rust@example.com", "orphan");
+    r.server.disconnect(0);
+    r.connect(0, "dave@example.com");
+    r.server.store_done(Done::Committed(102), &mut r.out);
+    assert_eq!(
+        r.out.take(1),
+        ["Event #rust@example.com alice@example.com orphan seq=None"]
+    );
+    assert!(r.out.take(0).is_empty());
+}
+
+#[test]
+fn a_failing_or_lagging_store_refuses_messages_instead_of_losing_them() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    assert_eq!(
+        r.say(0, "#rust@example.com", "lost?"),
+        ["Error 700 store_unavailable seq=Some(9)"]
+    );
+    assert!(r.out.take(1).is_empty());
+    r.server.store_done(Done::Recovered, &mut r.out);
+    for i in 0..4 {
+        r.say(0, "#rust@example.com", &format!("m{i}"));
+    }
+    // Four unwritten at most: the fifth waits for a commit.
+    assert_eq!(
+        r.say(0, "#rust@example.com", "m4"),
+        ["Error 700 store_unavailable seq=Some(9)"]
+    );
+    r.server.store_done(Done::Committed(104), &mut r.out);
+    assert_eq!(
+        r.say(0, "#rust@example.com", "m4"),
+        ["Event #rust@example.com alice@example.com m4 seq=Some(9)"]
+    );
+}
+
+#[test]
+fn the_ring_evicts_the_oldest_event_server_wide() {
+    // Room for about two small records: older ones must come from the store.
+    let weight = 2 * (std::mem::size_of::<crate::store::Record>() + 60);
+    let mut r = rig(Fsync::Batched, weight);
+    for i in 0..4 {
+        r.say(0, "#rust@example.com", &format!("m{i}"));
+    }
+    r.out.take(1);
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 1)));
+    assert_eq!(texts(&got), ["m3"]);
+    assert!(
+        r.send(1, Msg::Catchup(catchup("#rust@example.com", 3)))
+            .is_empty()
+    );
+    assert!(r.server.waiting(1), "beyond the ring: the store");
+    assert_eq!(r.out.flushes, 1);
+}
+
+#[test]
+fn an_ephemeral_server_says_unavailable() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.sub(0, "#rust@example.com");
+    assert_eq!(
+        r.send(0, Msg::Catchup(catchup("#rust@example.com", 5))),
+        ["CatchupEnd Unavailable 0"]
+    );
+    let s = Search {
+        range: catchup("#rust@example.com", 5),
+        query: "x",
+    };
+    assert_eq!(r.send(0, Msg::Search(s)), ["CatchupEnd Unavailable 0"]);
+}
