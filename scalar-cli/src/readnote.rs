@@ -56,17 +56,11 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             (None, false) => format!("{topic} has no messages"),
         }),
         (Ending::Complete, _) if !r.confirm => None,
-        (Ending::Complete, _) if p.forward() => {
-            Some(format!("{}: the end of {topic}", plural(n, item, items)))
-        }
-        (Ending::Complete, _) => Some(format!(
-            "{}: the {} of {topic}",
-            plural(n, item, items),
-            if r.query.is_some() {
-                "oldest match"
-            } else {
-                "start"
-            }
+        (Ending::Complete, _) if p.forward() => Some(format!("{}, up to the newest", plural(n, item, items))),
+        (Ending::Complete, Some(_)) => Some(format!("{}: no older ones in {topic}", plural(n, item, items))),
+        (Ending::Complete, None) => Some(format!(
+            "{}: back to the start of {topic}",
+            plural(n, item, items)
         )),
         (Ending::More, _) if p.forward() => Some(format!(
             "showing the first {}; newer ones exist ({})",
@@ -155,7 +149,7 @@ mod tests {
         assert!(notes(&p, Ending::Complete, &quiet).is_empty());
         assert_eq!(
             notes(&p, Ending::Complete, &read(None)),
-            ["3 messages: the start of #t"]
+            ["3 messages: back to the start of #t"]
         );
     }
 }
