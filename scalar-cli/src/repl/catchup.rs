@@ -230,18 +230,27 @@ impl Restored {
         if !nothing.is_empty() {
             shared
                 .screen
-                .info(format!("reconnected: nothing missed in {}", nothing.join(", ")));
+                .info(format!("reconnected: nothing missed in {}", and_list(&nothing)));
         }
         if !no_history.is_empty() {
             shared.screen.info(format!(
-                "the server keeps no history: anything said in {} since {since} was missed \
-                 (it could not be fetched)",
-                no_history.join(", ")
+                "the server keeps no history: what was said since {since} in {} could not be \
+                 fetched, and may have been missed",
+                and_list(&no_history)
             ));
         }
         for e in &self.held {
             shared.show_event(e, false, true);
         }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -299,5 +308,11 @@ mod tests {
         );
         assert_eq!(missed(1), "1 message");
         assert_eq!(missed(0), "no messages");
+        let list = |v: &[&str]| and_list(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(list(&["#a"]), "#a");
+        assert_eq!(
+            list(&["#a", "#b", "your direct messages"]),
+            "#a, #b and your direct messages"
+        );
     }
 }

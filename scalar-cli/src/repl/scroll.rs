@@ -111,11 +111,13 @@ fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> 
     for n in readnote::notes(&pager, ending, &r) {
         shared.screen.info(n);
     }
-    // Only a read that stopped short of the start can go on.
-    let oldest = match ending {
-        Ending::More | Ending::Capped => got.first().map(|e| (e.id, e.time)),
-        _ => None,
+    // Only a read that stopped short of the start can go on; one that reached it says so on
+    // `/more`; one that got nothing from the server leaves nothing to go on with.
+    let next = match ending {
+        Ending::More | Ending::Capped => Some(got.first().map(|e| (e.id, e.time))),
+        Ending::Complete => Some(None),
+        Ending::Unavailable | Ending::UnknownId => None,
     };
-    shared.state().scroll = Some(Scroll { oldest, ..scroll });
+    shared.state().scroll = next.map(|oldest| Scroll { oldest, ..scroll });
     Ok(())
 }
