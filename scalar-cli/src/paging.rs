@@ -84,6 +84,8 @@ pub struct Pager<'a> {
     floor: Option<u64>,
     left: u32,
     limit_is_cap: bool,
+    /// Requests still allowed, when their number is bounded.
+    pages_left: Option<u32>,
     seen: HashSet<MsgId>,
     /// The read fell back from an id the server no longer has to that Event's time: an Event
     /// of another topic of a conversation stamped in the same millisecond could be missed.
@@ -114,6 +116,7 @@ impl<'a> Pager<'a> {
             anchor_time: None,
             left: limit,
             limit_is_cap,
+            pages_left: None,
             seen: HashSet::new(),
             by_time: false,
             horizon: None,
@@ -125,6 +128,13 @@ impl<'a> Pager<'a> {
     /// time if the server no longer has it.
     pub fn anchor_time(mut self, time: u64) -> Self {
         self.anchor_time = Some(time);
+        self
+    }
+
+    /// Stops the read after `pages` requests (reported as [`Ending::Capped`] if more exist),
+    /// however few Events the server put in each.
+    pub fn max_pages(mut self, pages: u32) -> Self {
+        self.pages_left = Some(pages);
         self
     }
 
@@ -156,6 +166,9 @@ impl<'a> Pager<'a> {
         if end.horizon.is_some() {
             self.horizon = end.horizon.max(self.horizon);
         }
+        if let Some(p) = &mut self.pages_left {
+            *p = p.saturating_sub(1);
+        }
         match end.status {
             CatchupStatus::Unavailable => return (Vec::new(), Some(Ending::Unavailable)),
             CatchupStatus::UnknownId => {
@@ -186,6 +199,7 @@ impl<'a> Pager<'a> {
             CatchupStatus::Complete => Some(Ending::Complete),
             // Nothing new in a page said to have more: asking again could go on forever.
             _ if n == 0 => Some(Ending::More),
+            _ if self.pages_left == Some(0) => Some(Ending::Capped),
             _ if self.left == 0 && self.limit_is_cap => Some(Ending::Capped),
             _ if self.left == 0 => Some(Ending::More),
             _ => None,
@@ -385,6 +399,9 @@ mod tests {
         let (got, ending) = run(&mut p, 60, 7);
         assert_eq!(got.len(), 20);
         assert_eq!(ending, Some(Ending::Capped));
+        let mut p = Pager::new(topic(), None, b, 1000, true).max_pages(3);
+        let (got, ending) = run(&mut p, 60, 7);
+        assert_eq!((got.len(), ending), (21, Some(Ending::Capped)));
     }
 
     #[test]

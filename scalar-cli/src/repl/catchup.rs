@@ -124,7 +124,7 @@ fn catch_up(
         since: last.is_none().then(|| gap.lost_at.saturating_sub(SKEW_MS)),
         ..Bounds::default()
     };
-    let mut pager = Pager::new(name, None, bounds, MAX_PAGES * PAGE, true);
+    let mut pager = Pager::new(name, None, bounds, MAX_PAGES * PAGE, true).max_pages(MAX_PAGES);
     if let Some((_, time)) = last {
         // If the server no longer has that message (retention), go on from its time.
         pager = pager.anchor_time(time);
