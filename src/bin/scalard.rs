@@ -74,6 +74,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, u
         ring_bytes: RING_BYTES,
         max_unwritten: WRITE_QUEUE as u64 - 1,
         max_reads: READ_QUEUE,
+        retention: config.retention.clone(),
     };
     Ok((store, history, start.last_time))
 }

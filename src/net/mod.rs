@@ -189,7 +189,10 @@ impl Outbox for Wire<'_> {
         // The core keeps fewer Events unwritten than the queue holds, so this cannot fail
         // unless the writer thread is gone.
         let pos = rec.pos;
-        if self.store.is_none_or(|s| s.write(rec).is_err()) {
+        if self
+            .store
+            .is_none_or(|s| s.write(Arc::unwrap_or_clone(rec)).is_err())
+        {
             log::error!("the store's writer refused the event at position {pos}");
         }
     }
@@ -475,8 +478,11 @@ impl Shell {
             }
             match decode_frame(&buf[start..len]) {
                 Ok(Status::Complete((decoded, used))) => {
+                    if !server.receive(key, decoded, t, &mut wire) {
+                        // Held back: handed over again once the core resumes the connection.
+                        break;
+                    }
                     *budget -= 1;
-                    server.receive(key, decoded, t, &mut wire);
                     // Before the next request: nothing more may be accepted for a connection
                     // the shell is dropping.
                     for gone in wire.detached.drain(..) {

@@ -3,7 +3,7 @@
 
 use super::history::Read;
 use super::publish::event_of;
-use super::{ConnId, Outbox, Server};
+use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
 use crate::store::{Done, Page, Query, Record, Scope, thread_of};
 use std::ops::Deref;
@@ -19,6 +19,7 @@ impl Server {
         conn: ConnId,
         c: Catchup<'_>,
         text: Option<&str>,
+        now: &Now,
         out: &mut impl Outbox,
     ) {
         if let Some((code, reason)) = self.foreign(c.topic) {
@@ -50,7 +51,9 @@ impl Server {
             return end(conn, c, CatchupStatus::Unavailable, 0, None, out);
         };
         if let (None, Scope::Topic(name)) = (text, &scope)
-            && let Some(hit) = h.ring.answer(name, &c, count, max_bytes)
+            && let Some(hit) =
+                h.ring
+                    .answer(name, &c, (count, max_bytes), h.retention.rule(name), now.unix_ms)
         {
             let n = replay(conn, c.seq, hit.events.iter().map(Deref::deref), out);
             return end(conn, c, status(hit.more), n, None, out);

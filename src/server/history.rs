@@ -4,7 +4,7 @@
 
 use super::outbox::{ConnId, Outbox};
 use super::ring::Ring;
-use crate::store::{Fsync, Query, Record};
+use crate::store::{Fsync, Query, Record, Retention};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ pub struct HistoryConfig {
     /// Store queries in flight (waiting or running), at most; must not exceed the store's
     /// read queue.
     pub max_reads: usize,
+    /// The store's retention rules: the ring answers only within them.
+    pub retention: Retention,
 }
 
 /// A Catchup or Search the store is answering: where the answer goes.
@@ -60,6 +62,8 @@ pub struct History {
     max_reads: usize,
     /// Recent Events by topic.
     pub ring: Ring,
+    /// The store's retention rules.
+    pub retention: Retention,
     next_token: u64,
     reads: HashMap<u64, Read>,
     /// Queries waiting for the Events accepted before them to be committed, so that the store
@@ -80,6 +84,7 @@ impl History {
             max_unwritten: c.max_unwritten,
             max_reads: c.max_reads,
             ring: Ring::new(c.ring_bytes),
+            retention: c.retention.clone(),
             next_token: 0,
             reads: HashMap::new(),
             waiting: VecDeque::new(),

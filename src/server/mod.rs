@@ -192,11 +192,37 @@ impl Server {
     }
 
     /// One frame from `conn`, decoded or refused by the decoder.
-    pub fn receive(&mut self, conn: ConnId, frame: Decoded<'_>, now: &Now, out: &mut impl Outbox) {
-        let Some(s) = self.session_mut(conn) else { return };
+    ///
+    /// Returns false if the core cannot take the frame yet: the connection has Events waiting
+    /// for their commit (`--fsync always`) and this frame's reply would overtake their echoes.
+    /// The shell keeps the frame and hands it over again after [`Outbox::resume`].
+    pub fn receive(&mut self, conn: ConnId, frame: Decoded<'_>, now: &Now, out: &mut impl Outbox) -> bool {
+        let Some(s) = self.session_mut(conn) else {
+            return true;
+        };
         s.last_heard = now.mono;
         s.pinged = None;
         let identified = s.user.is_some();
+        if s.unconfirmed > 0 {
+            // Only a Message that will be accepted may go on: its echo queues behind the others.
+            let accepted = matches!(&frame, Ok(Msg::Message(m)) if self.refuse_publish(conn, m).is_none());
+            if !accepted {
+                self.pause(conn);
+                return false;
+            }
+        }
+        self.handle(conn, frame, identified, now, out);
+        true
+    }
+
+    fn handle(
+        &mut self,
+        conn: ConnId,
+        frame: Decoded<'_>,
+        identified: bool,
+        now: &Now,
+        out: &mut impl Outbox,
+    ) {
         let msg = match frame {
             Ok(msg) => msg,
             Err(r) => {
@@ -221,8 +247,8 @@ impl Server {
             Msg::Sub(m) => self.sub(conn, m, out),
             Msg::Unsub(m) => self.unsub(conn, m, out),
             Msg::Topics(m) => self.topics(conn, m, out),
-            Msg::Catchup(m) => self.catchup(conn, m, None, out),
-            Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), out),
+            Msg::Catchup(m) => self.catchup(conn, m, None, now, out),
+            Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), now, out),
             Msg::Event(_) | Msg::Meta(_) | Msg::TopicList(_) | Msg::CatchupEnd(_) | Msg::Error(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)

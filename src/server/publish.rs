@@ -77,20 +77,23 @@ impl Server {
                 Self::deliver(parts, Some(conn), m.seq, event, out);
             }
             Fsync::Always => {
-                // Nobody sees the Event before it is on disk; the publisher's next request
-                // waits, so its replies stay in order.
+                // Nobody sees the Event before it is on disk. The publisher may go on
+                // publishing (its Events commit together); any other request waits for the
+                // echoes, so replies stay in order (see `receive`).
                 h.unconfirmed.push_back(Unconfirmed {
                     rec,
                     conn: Some(conn),
                     seq: m.seq,
                 });
-                self.pause(conn);
+                if let Some(s) = self.session_mut(conn) {
+                    s.unconfirmed += 1;
+                }
             }
         }
     }
 
     /// Why this Message cannot be published, if it cannot.
-    fn refuse_publish(&self, conn: ConnId, m: &Message<'_>) -> Option<(ErrorCode, String)> {
+    pub(super) fn refuse_publish(&self, conn: ConnId, m: &Message<'_>) -> Option<(ErrorCode, String)> {
         match m.topic.kind() {
             Kind::Reserved => {
                 return Some((
@@ -168,8 +171,13 @@ impl Server {
                 &mut self.stats,
             );
             Self::deliver(parts, u.conn, u.seq, event, out);
-            if let Some(c) = u.conn {
-                self.resume(c, out);
+            if let Some(c) = u.conn
+                && let Some(s) = self.session_mut(c)
+            {
+                s.unconfirmed = s.unconfirmed.saturating_sub(1);
+                if s.unconfirmed == 0 {
+                    self.resume(c, out);
+                }
             }
             if let Some(h) = self.history.as_mut() {
                 h.ring.push(u.rec);

@@ -5,7 +5,7 @@
 //! topic's ring is always the newest contiguous stretch of its history.
 
 use crate::proto::Catchup;
-use crate::store::Record;
+use crate::store::{Record, Rule};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -57,9 +57,29 @@ impl Ring {
     }
 
     /// Answers a catch-up on `topic` if memory alone can answer it exactly, including whether
-    /// more exist; `None` sends it to the store.
-    pub fn answer(&self, topic: &str, c: &Catchup<'_>, count: usize, max_bytes: usize) -> Option<Hit> {
-        let r = self.by_topic.get(topic)?;
+    /// more exist; `None` sends it to the store. Only the part of the ring that the topic's
+    /// retention `rule` still keeps at `now_ms` counts, so memory never shows (or anchors on)
+    /// an Event the store has deleted or is about to delete.
+    pub fn answer(
+        &self,
+        topic: &str,
+        c: &Catchup<'_>,
+        (count, max_bytes): (usize, usize),
+        rule: Rule,
+        now_ms: u64,
+    ) -> Option<Hit> {
+        let all = self.by_topic.get(topic)?;
+        let mut kept = 0;
+        if let Some(max) = rule.max_events {
+            kept = all
+                .len()
+                .saturating_sub(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        if let Some(age) = rule.max_age {
+            let cutoff = now_ms.saturating_sub(age.as_millis() as u64);
+            kept = kept.max(all.partition_point(|e| e.time <= cutoff));
+        }
+        let r = all.range(kept..).collect::<VecDeque<_>>();
         let index_of = |id| r.iter().position(|e| e.id == id);
         // The upper end is always known: the ring holds the newest Events.
         let mut hi = r.len();
@@ -82,7 +102,8 @@ impl Ring {
             {
                 return None;
             }
-            let matching: Vec<&Arc<Record>> = r.range(lo..hi.max(lo)).filter(|e| in_range(e)).collect();
+            let matching: Vec<&Arc<Record>> =
+                r.range(lo..hi.max(lo)).copied().filter(|e| in_range(e)).collect();
             let (taken, more) = take_bytes(matching.iter().copied(), count, max_bytes);
             return Some(Hit {
                 more: more || taken.len() < matching.len(),
@@ -94,7 +115,7 @@ impl Ring {
         if below.len() <= count {
             return None;
         }
-        let (mut taken, _) = take_bytes(below.rev(), count, max_bytes);
+        let (mut taken, _) = take_bytes(below.rev().copied(), count, max_bytes);
         taken.reverse();
         Some(Hit {
             events: taken,

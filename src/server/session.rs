@@ -21,6 +21,8 @@ pub struct Session {
     pub pinged: Option<Instant>,
     /// Waiting for the store: its further input is held back until the answer is sent.
     pub waiting: bool,
+    /// Its Events waiting for their commit (`--fsync always`), whose echoes are still due.
+    pub unconfirmed: u32,
 }
 
 impl Session {
@@ -34,6 +36,7 @@ impl Session {
             last_heard: now,
             pinged: None,
             waiting: false,
+            unconfirmed: 0,
         }
     }
 

@@ -1,59 +1,647 @@
-//! The store threads (placeholder until the SQLite store lands).
+//! The store's threads: a writer that commits [`Record`]s in batches and a reader that answers
+//! [`Query`]s, each behind a bounded queue so the poll loop never blocks on the disk. Results
+//! come back on one channel, and every result wakes the poll loop through its `mio::Waker`.
 
-use super::{Done, Fsync, Query, Record, Retention, StoreError};
+use super::sqlite::Db;
+use super::{BATCH_WINDOW, Done, Fsync, Query, Record, Retention};
+use mio::Waker;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
 
-/// How to open the store.
+/// The most Records one commit takes.
+const MAX_BATCH: usize = 4096;
+/// How long the idle writer waits before doing some retention work anyway.
+const IDLE: Duration = Duration::from_secs(1);
+/// How long a failing writer waits before trying its batch again.
+const RETRY: Duration = Duration::from_secs(1);
+/// Retention runs at most this often while writes keep coming.
+const PRUNE_EVERY: Duration = Duration::from_millis(200);
+/// At most this many Events are deleted per retention step, to keep each step short.
+const PRUNE_BUDGET: usize = 500;
+
+/// How to run the store.
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// The database file.
+    /// The database file. Its directory must exist; the file is created if needed.
     pub path: PathBuf,
-    /// Commit rule.
+    /// When commits reach the disk.
     pub fsync: Fsync,
-    /// Retention.
+    /// What to delete, and when.
     pub retention: Retention,
-    /// Writer queue.
+    /// How many Records may wait for the writer before [`Store::write`] refuses (at least 1).
     pub write_queue: usize,
-    /// Reader queue.
+    /// How many Queries may wait for the reader before [`Store::query`] refuses (at least 1).
     pub read_queue: usize,
 }
 
-/// What the store holds at start.
+/// What the database held when the store opened: where the server resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Start {
-    /// Last position.
+    /// The highest position stored: new Events are numbered after it.
     pub last_pos: u64,
-    /// Last time.
+    /// The largest Event time stored: new Event times start after it.
     pub last_time: u64,
-    /// Events stored.
+    /// How many Events are stored.
     pub events: u64,
 }
 
-/// A queue was full.
-#[derive(Debug)]
+/// A queue was full (or its thread is gone); the request was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
-/// The store's threads.
-pub struct Store;
+enum Job {
+    Write(Record),
+    Flush,
+}
+
+/// The running store: its two threads and the queues to and from them.
+pub struct Store {
+    writes: Option<SyncSender<Job>>,
+    reads: Option<SyncSender<Query>>,
+    done: Receiver<Done>,
+    /// Set by [`Store::close`]: the reader skips what is left and a failing writer gives up.
+    closing: Arc<AtomicBool>,
+    writer: Option<JoinHandle<()>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// Sends results to the poll loop and wakes it.
+#[derive(Clone)]
+struct Notify {
+    tx: Sender<Done>,
+    waker: Arc<Waker>,
+}
+
+impl Notify {
+    fn send(&self, d: Done) {
+        // A send fails only once the Store is gone, and then nobody is waiting for it.
+        if self.tx.send(d).is_ok()
+            && let Err(e) = self.waker.wake()
+        {
+            log::warn!("store: cannot wake the poll loop: {e}");
+        }
+    }
+}
 
 impl Store {
-    /// Opens the store.
-    pub fn open(_o: Options, _w: Arc<mio::Waker>) -> Result<(Store, Start), StoreError> {
-        Err(StoreError::Io("not yet".into()))
+    /// Opens the database (applying migrations) and a reader connection on the calling thread,
+    /// so a bad data directory fails here with a clear error, then starts the writer and reader
+    /// threads. Returns the store and where the server resumes.
+    pub fn open(opts: Options, waker: Arc<Waker>) -> Result<(Store, Start), super::StoreError> {
+        let db = Db::open(&opts.path)?;
+        let start = Start {
+            last_pos: db.last_pos()?,
+            last_time: db.last_time()?,
+            events: db.count()?,
+        };
+        let reader_db = Db::open_reader(&opts.path)?;
+
+        let (wtx, wrx) = mpsc::sync_channel(opts.write_queue.max(1));
+        let (rtx, rrx) = mpsc::sync_channel(opts.read_queue.max(1));
+        let (dtx, drx) = mpsc::channel();
+        let notify = Notify { tx: dtx, waker };
+        let closing = Arc::new(AtomicBool::new(false));
+        let mut store = Store {
+            writes: Some(wtx),
+            reads: Some(rtx),
+            done: drx,
+            closing: closing.clone(),
+            writer: None,
+            reader: None,
+        };
+        let writer = Writer {
+            db,
+            jobs: wrx,
+            notify: notify.clone(),
+            fsync: opts.fsync,
+            retention: opts.retention,
+            closing: closing.clone(),
+            failing: false,
+            last_prune: Instant::now(),
+        };
+        let spawn_error = |e| super::StoreError::Io(format!("cannot start a store thread: {e}"));
+        // On an error below, dropping `store` stops and joins whatever did start.
+        store.writer = Some(
+            thread::Builder::new()
+                .name("scalard-writer".into())
+                .spawn(move || writer.run())
+                .map_err(spawn_error)?,
+        );
+        store.reader = Some(
+            thread::Builder::new()
+                .name("scalard-reader".into())
+                .spawn(move || read(reader_db, rrx, notify, closing))
+                .map_err(spawn_error)?,
+        );
+        log::info!(
+            "store: {} opened: {} events, last position {}",
+            opts.path.display(),
+            start.events,
+            start.last_pos
+        );
+        Ok((store, start))
     }
-    /// Queues a record for the writer.
-    pub fn write(&self, _r: Arc<Record>) -> Result<(), Full> {
-        Err(Full)
+
+    /// Queues a Record for writing; [`Done::Committed`] follows once it is on disk. Never
+    /// blocks: a full queue (or a writer that is gone) is [`Full`], and the Record is dropped.
+    pub fn write(&self, r: Record) -> Result<(), Full> {
+        self.writes
+            .as_ref()
+            .ok_or(Full)?
+            .try_send(Job::Write(r))
+            .map_err(|_| Full)
     }
-    /// Asks the writer to commit now.
-    pub fn flush(&self) {}
-    /// Queues a query for the reader.
-    pub fn query(&self, _q: Query) -> Result<(), Full> {
-        Err(Full)
+
+    /// Asks the writer to commit what it has gathered now rather than at the end of the batch
+    /// window. Never blocks; skipped if the queue is full (the writer is busy committing then).
+    pub fn flush(&self) {
+        if let Some(w) = &self.writes {
+            let _ = w.try_send(Job::Flush);
+        }
     }
-    /// What the threads finished.
+
+    /// Queues a Query for the reader; [`Done::Answer`] with its token follows. Never blocks: a
+    /// full queue is [`Full`].
+    pub fn query(&self, q: Query) -> Result<(), Full> {
+        self.reads.as_ref().ok_or(Full)?.try_send(q).map_err(|_| Full)
+    }
+
+    /// The next result from the threads, if one is ready.
     pub fn try_done(&self) -> Option<Done> {
-        None
+        self.done.try_recv().ok()
     }
-    /// Commits and joins.
-    pub fn close(self) {}
+
+    /// Stops the store: the writer commits everything still queued (or, if it is failing, tries
+    /// one last time) and both threads are joined. Queued queries are not answered.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.closing.store(true, Ordering::Release);
+        // Closing the queues is what ends the threads' loops.
+        self.writes = None;
+        self.reads = None;
+        for (name, handle) in [("writer", self.writer.take()), ("reader", self.reader.take())] {
+            let Some(h) = handle else { continue };
+            // Cuts short a failing writer's wait between retries.
+            h.thread().unpark();
+            if h.join().is_err() {
+                log::error!("store: the {name} thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Writer {
+    db: Db,
+    jobs: Receiver<Job>,
+    notify: Notify,
+    fsync: Fsync,
+    retention: Retention,
+    closing: Arc<AtomicBool>,
+    /// A commit failed and [`Done::Failing`] was sent; [`Done::Recovered`] is owed.
+    failing: bool,
+    last_prune: Instant,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut batch = Vec::new();
+        loop {
+            match self.jobs.recv_timeout(IDLE) {
+                Ok(Job::Write(r)) => batch.push(r),
+                Ok(Job::Flush) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.prune();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let open = self.gather(&mut batch);
+            if !self.commit(&mut batch) || !open {
+                return;
+            }
+        }
+    }
+
+    /// Adds to a batch that holds its first Record. Returns false once the queue is closed (and
+    /// empty: a closed queue still yields what was sent before).
+    fn gather(&self, batch: &mut Vec<Record>) -> bool {
+        match self.fsync {
+            // Group commit: whatever queued up while the last commit was syncing goes in this
+            // one, but nothing waits for more.
+            Fsync::Always => {
+                while batch.len() < MAX_BATCH {
+                    match self.jobs.try_recv() {
+                        Ok(Job::Write(r)) => batch.push(r),
+                        Ok(Job::Flush) => {}
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return false,
+                    }
+                }
+                true
+            }
+            Fsync::Batched => {
+                let deadline = Instant::now() + BATCH_WINDOW;
+                while batch.len() < MAX_BATCH {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self.jobs.recv_timeout(left) {
+                        Ok(Job::Write(r)) => batch.push(r),
+                        Ok(Job::Flush) | Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => return false,
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Commits the batch, retrying until it works. While failing, nothing more is taken from
+    /// the queue, so it fills and [`Store::write`] refuses: the bound on what a failure holds
+    /// in memory. Returns false if the store closed before the batch could be written.
+    fn commit(&mut self, batch: &mut Vec<Record>) -> bool {
+        let mut last_try = false;
+        loop {
+            match self.db.insert(batch) {
+                Ok(()) => {
+                    if self.failing {
+                        self.failing = false;
+                        log::info!("store: writes work again");
+                        self.notify.send(Done::Recovered);
+                    }
+                    if let Some(last) = batch.iter().map(|r| r.pos).max() {
+                        self.notify.send(Done::Committed(last));
+                    }
+                    batch.clear();
+                    if self.last_prune.elapsed() >= PRUNE_EVERY {
+                        self.prune();
+                    }
+                    return true;
+                }
+                Err(e) if last_try => {
+                    self.lost(batch, &e);
+                    return false;
+                }
+                Err(e) => {
+                    if !self.failing {
+                        self.failing = true;
+                        log::error!("store: write failed, will retry: {e}");
+                        self.notify.send(Done::Failing(e));
+                    } else {
+                        log::debug!("store: write still failing: {e}");
+                    }
+                    thread::park_timeout(RETRY);
+                    last_try = self.closing.load(Ordering::Acquire);
+                }
+            }
+        }
+    }
+
+    /// Logs what a store closing while failing could not write.
+    fn lost(&self, batch: &[Record], e: &super::StoreError) {
+        let mut positions: Vec<u64> = batch.iter().map(|r| r.pos).collect();
+        // The Store is closing, so its sender is gone and this ends at the queue's last Record.
+        positions.extend(self.jobs.try_iter().filter_map(|j| match j {
+            Job::Write(r) => Some(r.pos),
+            Job::Flush => None,
+        }));
+        let (first, last) = (positions.iter().min(), positions.iter().max());
+        if let (Some(first), Some(last)) = (first, last) {
+            log::error!(
+                "store: closing while writes fail ({e}): {} events lost, positions {first} to {last}",
+                positions.len()
+            );
+        }
+    }
+
+    fn prune(&mut self) {
+        self.last_prune = Instant::now();
+        let Ok(now) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) else {
+            log::warn!("store: the clock is before 1970; retention skipped");
+            return;
+        };
+        let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        match self.db.prune(&self.retention, now_ms, PRUNE_BUDGET) {
+            Ok(0) => {}
+            Ok(n) => log::debug!("store: retention deleted {n} events"),
+            Err(e) => log::warn!("store: retention failed: {e}"),
+        }
+    }
+}
+
+/// The reader thread: answers queries in order until the queue closes.
+fn read(db: Db, queries: Receiver<Query>, notify: Notify, closing: Arc<AtomicBool>) {
+    for q in queries {
+        if closing.load(Ordering::Acquire) {
+            continue;
+        }
+        let answer = db.query(&q);
+        if let Err(e) = &answer {
+            log::warn!("store: query failed: {e}");
+        }
+        notify.send(Done::Answer(q.token, answer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::tests::{TempDir, query, rec};
+    use crate::store::{Rule, Scope, StoreError};
+    use mio::{Events, Poll, Token};
+
+    /// A poll loop's side of the store: the Poll its waker wakes.
+    struct Loop {
+        poll: Poll,
+        events: Events,
+        waker: Arc<Waker>,
+    }
+
+    impl Loop {
+        fn new() -> Loop {
+            let poll = Poll::new().unwrap();
+            let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+            Loop {
+                poll,
+                events: Events::with_capacity(8),
+                waker,
+            }
+        }
+
+        /// The next result, waiting on the waker (so a missing wake fails the test) for at
+        /// most `limit`.
+        fn next(&mut self, store: &Store, limit: Duration) -> Option<Done> {
+            let deadline = Instant::now() + limit;
+            loop {
+                if let Some(d) = store.try_done() {
+                    return Some(d);
+                }
+                let left = deadline.checked_duration_since(Instant::now())?;
+                self.poll.poll(&mut self.events, Some(left)).unwrap();
+            }
+        }
+
+        /// Waits until everything up to `pos` is committed; returns what else arrived.
+        fn committed(&mut self, store: &Store, pos: u64) -> Vec<Done> {
+            let mut other = Vec::new();
+            loop {
+                match self.next(store, Duration::from_secs(5)) {
+                    Some(Done::Committed(p)) if p >= pos => return other,
+                    Some(Done::Committed(_)) => {}
+                    Some(d) => other.push(d),
+                    None => panic!("{pos} not committed; got {other:?}"),
+                }
+            }
+        }
+    }
+
+    fn options(dir: &TempDir, fsync: Fsync) -> Options {
+        Options {
+            path: dir.db(),
+            fsync,
+            retention: Retention::default(),
+            write_queue: 2000,
+            read_queue: 16,
+        }
+    }
+
+    #[test]
+    fn end_to_end() {
+        let dir = TempDir::new("worker");
+        let mut lp = Loop::new();
+        let (store, start) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
+        assert_eq!(
+            start,
+            Start {
+                last_pos: 0,
+                last_time: 0,
+                events: 0
+            }
+        );
+        for i in 1..=1000 {
+            store
+                .write(rec(
+                    i,
+                    if i % 2 == 0 { "#even" } else { "#odd" },
+                    5000 + i,
+                    "hello",
+                ))
+                .unwrap();
+        }
+        let mut last = 0;
+        loop {
+            match lp.next(&store, Duration::from_secs(5)) {
+                Some(Done::Committed(p)) => {
+                    assert!(p > last);
+                    last = p;
+                    if p == 1000 {
+                        break;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        store
+            .query(Query {
+                token: 42,
+                count: 3,
+                ..query(Scope::Topic("#even".into()))
+            })
+            .unwrap();
+        match lp.next(&store, Duration::from_secs(5)) {
+            Some(Done::Answer(42, Ok(page))) => {
+                assert_eq!(
+                    page.events.iter().map(|e| e.pos).collect::<Vec<_>>(),
+                    [996, 998, 1000]
+                );
+                assert!(page.more);
+            }
+            other => panic!("{other:?}"),
+        }
+        store.close();
+
+        let (store, start) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
+        assert_eq!(
+            start,
+            Start {
+                last_pos: 1000,
+                last_time: 6000,
+                events: 1000
+            }
+        );
+        drop(store);
+    }
+
+    #[test]
+    fn always_commits_promptly() {
+        let dir = TempDir::new("always");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        let t = Instant::now();
+        store.write(rec(1, "#a", 1, "now")).unwrap();
+        assert!(lp.committed(&store, 1).is_empty());
+        assert!(t.elapsed() < BATCH_WINDOW, "{:?}", t.elapsed());
+        store.close();
+    }
+
+    #[test]
+    fn batched_gathers_until_the_window_or_a_flush() {
+        let dir = TempDir::new("batched");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
+        let t = Instant::now();
+        for i in 1..=10 {
+            store.write(rec(i, "#a", i, "x")).unwrap();
+        }
+        // One commit for all ten, at the end of the window.
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Committed(10))
+        ));
+        assert!(t.elapsed() >= BATCH_WINDOW);
+
+        let t = Instant::now();
+        store.write(rec(11, "#a", 11, "x")).unwrap();
+        store.flush();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Committed(11))
+        ));
+        assert!(t.elapsed() < BATCH_WINDOW, "{:?}", t.elapsed());
+        store.close();
+    }
+
+    #[test]
+    fn failing_writes_are_kept_and_retried() {
+        let dir = TempDir::new("failing");
+        let mut lp = Loop::new();
+        let opts = Options {
+            write_queue: 2,
+            ..options(&dir, Fsync::Always)
+        };
+        let (store, _) = Store::open(opts, lp.waker.clone()).unwrap();
+        // Another connection holding the write lock makes the writer's commits fail.
+        let mut other = rusqlite::Connection::open(dir.db()).unwrap();
+        let lock = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        store.write(rec(1, "#a", 1, "one")).unwrap();
+        match lp.next(&store, Duration::from_secs(5)) {
+            Some(Done::Failing(StoreError::Io(_))) => {}
+            d => panic!("{d:?}"),
+        }
+        // Nothing more is taken while failing: the queue fills and refuses.
+        store.write(rec(2, "#a", 2, "two")).unwrap();
+        store.write(rec(3, "#a", 3, "three")).unwrap();
+        assert_eq!(store.write(rec(4, "#a", 4, "four")), Err(Full));
+        store.flush();
+        lock.rollback().unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Recovered)
+        ));
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Committed(1))
+        ));
+        assert!(lp.committed(&store, 3).is_empty());
+        store.close();
+        let db = Db::open(&dir.db()).unwrap();
+        assert_eq!(db.count().unwrap(), 3);
+    }
+
+    #[test]
+    fn close_while_failing_gives_up_quickly() {
+        let dir = TempDir::new("giveup");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        // A position SQLite cannot hold: this batch can never be written.
+        store.write(rec(u64::MAX, "#a", 1, "poison")).unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Failing(_))
+        ));
+        store.write(rec(1, "#a", 2, "queued behind it")).unwrap();
+        let t = Instant::now();
+        store.close();
+        assert!(t.elapsed() < RETRY, "{:?}", t.elapsed());
+        assert_eq!(Db::open(&dir.db()).unwrap().count().unwrap(), 0);
+    }
+
+    #[test]
+    fn drop_commits_what_is_queued() {
+        let dir = TempDir::new("drop");
+        let lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
+        for i in 1..=50 {
+            store.write(rec(i, "#a", i, "x")).unwrap();
+        }
+        drop(store);
+        let db = Db::open(&dir.db()).unwrap();
+        assert_eq!((db.count().unwrap(), db.last_pos().unwrap()), (50, 50));
+    }
+
+    #[test]
+    fn idle_writer_applies_retention() {
+        let dir = TempDir::new("retention");
+        let mut lp = Loop::new();
+        let retention = Retention {
+            default: Rule {
+                max_events: Some(5),
+                max_age: None,
+            },
+            ..Default::default()
+        };
+        let (store, _) = Store::open(
+            Options {
+                retention,
+                ..options(&dir, Fsync::Always)
+            },
+            lp.waker.clone(),
+        )
+        .unwrap();
+        for i in 1..=20 {
+            store.write(rec(i, "#a", i, "x")).unwrap();
+        }
+        lp.committed(&store, 20);
+        let reader = Db::open_reader(&dir.db()).unwrap();
+        let deadline = Instant::now() + IDLE * 3;
+        while reader.count().unwrap() != 5 {
+            assert!(
+                Instant::now() < deadline,
+                "not pruned: {}",
+                reader.count().unwrap()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        store.close();
+    }
+
+    #[test]
+    fn unwritable_data_dir_fails_at_open() {
+        let dir = TempDir::new("unwritable");
+        let file = dir.0.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let lp = Loop::new();
+        let opts = Options {
+            path: file.join("history.db"),
+            ..options(&dir, Fsync::Batched)
+        };
+        match Store::open(opts, lp.waker.clone()) {
+            Err(StoreError::Io(m)) => assert!(m.contains(&*file.to_string_lossy()), "{m}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("opened under a regular file"),
+        }
+    }
 }

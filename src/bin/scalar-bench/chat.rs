@@ -14,7 +14,7 @@ const WARMUP: Duration = Duration::from_secs(2);
 
 /// Runs the workload and prints one result line.
 pub fn run(opts: &Opts) -> io::Result<()> {
-    let server = Server::start(opts.scalard.as_deref())?;
+    let server = Server::start(opts.scalard.as_deref(), &opts.history)?;
     let mut poll = Poll::new()?;
     let n = opts.rooms * opts.members;
     let mut peers = Vec::with_capacity(n);

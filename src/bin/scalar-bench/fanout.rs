@@ -20,7 +20,7 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
     let messages = opts
         .messages
         .unwrap_or(if subs >= 1000 { 20_000 } else { 200_000 });
-    let server = Server::start(opts.scalard.as_deref())?;
+    let server = Server::start(opts.scalard.as_deref(), &opts.history)?;
     let mut poll = Poll::new()?;
     let mut peers = Vec::with_capacity(subs + 1);
     for i in 0..=subs {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Runs the workload and prints one result line.
 pub fn run(opts: &Opts) -> io::Result<()> {
-    let server = Server::start(opts.scalard.as_deref())?;
+    let server = Server::start(opts.scalard.as_deref(), &opts.history)?;
     std::thread::sleep(Duration::from_millis(300));
     let base = server.rss_kib();
     let mut conns = Vec::with_capacity(opts.conns);

@@ -27,6 +27,8 @@ workloads:
 
 options:
   --scalard PATH   server binary (default: scalard next to this program)
+  --history MODE   off (--ephemeral), batched (default) or always (--fsync always); the
+                   store goes to a fresh temporary directory, removed afterwards
   --subs N         fanout subscribers (default 100)
   --messages N     fanout messages (default 200000 / 20000 for >= 1000 subscribers)
   --rooms N        chat rooms (default 20)
@@ -39,6 +41,7 @@ options:
 #[derive(Debug, Clone)]
 pub struct Opts {
     scalard: Option<String>,
+    history: String,
     subs: usize,
     messages: Option<u32>,
     rooms: usize,
@@ -53,6 +56,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
     use lexopt::prelude::*;
     let mut o = Opts {
         scalard: None,
+        history: "batched".into(),
         subs: 100,
         messages: None,
         rooms: 20,
@@ -66,6 +70,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
     while let Some(arg) = p.next()? {
         match arg {
             Long("scalard") => o.scalard = Some(p.value()?.string()?),
+            Long("history") => o.history = p.value()?.string()?,
             Long("subs") => o.subs = p.value()?.parse()?,
             Long("messages") => o.messages = Some(p.value()?.parse()?),
             Long("rooms") => o.rooms = p.value()?.parse()?,

@@ -10,16 +10,37 @@ pub struct Server {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Its temporary data directory, removed on drop.
+    data: Option<std::path::PathBuf>,
 }
 
 impl Server {
-    /// Starts scalard on an ephemeral loopback port with limits that let the workloads run.
-    pub fn start(path: Option<&str>) -> std::io::Result<Server> {
+    /// Starts scalard on an ephemeral loopback port with limits that let the workloads run,
+    /// and history `off`, `batched` or `always`.
+    pub fn start(path: Option<&str>, history: &str) -> std::io::Result<Server> {
         let path = match path {
             Some(p) => p.into(),
             None => std::env::current_exe()?.with_file_name("scalard"),
         };
-        let mut child = Command::new(&path)
+        let data = std::env::temp_dir().join(format!("scalar-bench-{}", std::process::id()));
+        let mut cmd = Command::new(&path);
+        let data = match history {
+            "off" => {
+                cmd.arg("--ephemeral");
+                None
+            }
+            "batched" | "always" => {
+                let _ = std::fs::remove_dir_all(&data);
+                cmd.args(["--fsync", history]).arg("--data-dir").arg(&data);
+                Some(data)
+            }
+            other => {
+                return Err(std::io::Error::other(format!(
+                    "--history {other}: off, batched or always"
+                )));
+            }
+        };
+        let mut child = cmd
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -51,7 +72,7 @@ impl Server {
             .map_err(|_| std::io::Error::other("scalard did not start"))?
             .parse()
             .map_err(|_| std::io::Error::other("bad listen address"))?;
-        Ok(Server { child, addr })
+        Ok(Server { child, addr, data })
     }
 
     /// Resident set size in KiB, from /proc.
@@ -73,11 +94,14 @@ impl Drop for Server {
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         for _ in 0..1000 {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(d) = &self.data {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }

@@ -13,6 +13,7 @@ fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
         ring_bytes,
         max_unwritten: 4,
         max_reads: 2,
+        retention: Default::default(),
     };
     r.server.keep_history(&c, 5_000);
     r.connect(0, "alice@example.com");
@@ -189,23 +190,49 @@ fn fsync_always_delivers_only_after_the_commit() {
     let mut r = rig(Fsync::Always, 1 << 20);
     assert!(r.say(0, "#rust@example.com", "durable").is_empty(), "no echo yet");
     assert!(r.out.take(1).is_empty(), "nobody sees it yet");
+    assert!(
+        !r.server.waiting(0),
+        "more Messages may follow and commit together"
+    );
+    assert!(r.say(0, "#rust@example.com", "durable too").is_empty());
+    // A Ping's Pong would overtake the echoes: the core does not take it yet.
+    let ping = frame(Msg::Ping(Ping {
+        seq: Some(3),
+        time: 1,
+    }));
+    let Ok(Status::Complete((decoded, _))) = decode_frame(&ping) else {
+        panic!("test frame")
+    };
+    assert!(!r.server.receive(0, decoded, &r.now, &mut r.out));
     assert!(r.server.waiting(0));
     r.server.store_done(Done::Committed(101), &mut r.out);
-    assert_eq!(
-        r.out.take(0),
-        ["Event #rust@example.com alice@example.com durable seq=Some(9)"]
-    );
+    let echo = "Event #rust@example.com alice@example.com durable";
+    assert_eq!(r.out.take(0), [format!("{echo} seq=Some(9)")]);
+    assert!(r.out.resumed.is_empty(), "one echo still due");
+    r.server.store_done(Done::Committed(102), &mut r.out);
+    assert_eq!(r.out.take(0), [format!("{echo} too seq=Some(9)")]);
     assert_eq!(
         r.out.take(1),
-        ["Event #rust@example.com alice@example.com durable seq=None"]
+        [format!("{echo} seq=None"), format!("{echo} too seq=None")]
     );
     assert_eq!(r.out.resumed, [0]);
+    assert!(!r.server.waiting(0));
+    assert_eq!(
+        r.send(
+            0,
+            Msg::Ping(Ping {
+                seq: Some(3),
+                time: 1
+            })
+        ),
+        ["Pong 1"]
+    );
     // A publisher that left before the commit: the others still get the Event, and a new
     // connection that reuses its number gets no stray echo.
     r.say(0, "#rust@example.com", "orphan");
     r.server.disconnect(0);
     r.connect(0, "dave@example.com");
-    r.server.store_done(Done::Committed(102), &mut r.out);
+    r.server.store_done(Done::Committed(103), &mut r.out);
     assert_eq!(
         r.out.take(1),
         ["Event #rust@example.com alice@example.com orphan seq=None"]

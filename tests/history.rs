@@ -1,0 +1,400 @@
+//! History end to end: catch-up in every direction across restarts, who may read what,
+//! search, and crash safety under SIGKILL in both fsync modes.
+
+mod common;
+
+use common::*;
+use scalar::client::Client;
+use scalar::proto::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROOM: &str = "#room@localhost";
+
+/// One replayed Event, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Got {
+    topic: String,
+    body: String,
+    id: MsgId,
+    time: u64,
+}
+
+/// What a Catchup or Search answered.
+struct Answer {
+    events: Vec<Got>,
+    status: CatchupStatus,
+    horizon: Option<u64>,
+}
+
+fn range(topic: &str) -> Catchup<'_> {
+    Catchup {
+        seq: None,
+        topic: name(topic),
+        count: 50,
+        since: None,
+        until: None,
+        after: None,
+        before: None,
+    }
+}
+
+/// Sends a Catchup (or, with `query`, a Search) and collects its replay.
+fn ask(c: &mut Client, mut r: Catchup<'_>, query: Option<&str>) -> Result<Answer, String> {
+    let seq = c.seq();
+    r.seq = Some(seq);
+    let msg = match query {
+        Some(query) => Msg::Search(Search { range: r, query }),
+        None => Msg::Catchup(r),
+    };
+    c.send(&msg).map_err(|e| e.to_string())?;
+    let mut events = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let f = c.reply(seq, deadline).map_err(|e| e.to_string())?;
+        match f.msg().map_err(|e| e.to_string())? {
+            Msg::Event(e) => {
+                assert_eq!(e.computed_id(), e.id);
+                let Body::Text(body) = e.body else {
+                    panic!("text bodies only here")
+                };
+                events.push(Got {
+                    topic: e.topic.to_string(),
+                    body: body.into(),
+                    id: e.id,
+                    time: e.time,
+                });
+            }
+            Msg::CatchupEnd(end) => {
+                assert_eq!(end.count as usize, events.len(), "CatchupEnd counts the replay");
+                return Ok(Answer {
+                    events,
+                    status: end.status,
+                    horizon: end.horizon,
+                });
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Publishes and returns the echo.
+fn publish(c: &mut Client, topic: &str, text: &str) -> Result<Got, String> {
+    let f = c
+        .request(WAIT, |seq| {
+            Msg::Message(Message {
+                seq,
+                topic: name(topic),
+                body: Body::Text(text),
+                ctype: None,
+                reply_to: None,
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    match f.msg().map_err(|e| e.to_string())? {
+        Msg::Event(e) => Ok(Got {
+            topic: e.topic.to_string(),
+            body: text.into(),
+            id: e.id,
+            time: e.time,
+        }),
+        other => Err(format!("not an echo: {other:?}")),
+    }
+}
+
+fn joined(s: &Scalard, user: &str) -> Client {
+    let mut c = s.client(user);
+    assert_eq!(sub(&mut c, ROOM).split(' ').nth(2), Some("true"));
+    c
+}
+
+/// Pages through the whole room forward (from the start) and backward (from the newest).
+fn page_both_ways(c: &mut Client, per_page: u32) -> (Vec<Got>, Vec<Got>) {
+    let mut fwd = Vec::new();
+    let mut r = range(ROOM);
+    r.count = per_page;
+    r.since = Some(0);
+    loop {
+        let a = ask(c, r, None).expect("forward page");
+        fwd.extend(a.events);
+        if a.status == CatchupStatus::Complete {
+            break;
+        }
+        assert_eq!(a.status, CatchupStatus::Truncated);
+        r.after = fwd.last().map(|g| g.id);
+    }
+    let mut back: Vec<Got> = Vec::new();
+    let mut r = range(ROOM);
+    r.count = per_page;
+    loop {
+        let a = ask(c, r, None).expect("backward page");
+        let mut page = a.events;
+        page.extend(back);
+        back = page;
+        if a.status == CatchupStatus::Complete {
+            break;
+        }
+        r.before = back.first().map(|g| g.id);
+    }
+    (fwd, back)
+}
+
+#[test]
+fn catchup_pages_both_ways_exactly_once_before_and_after_a_restart() {
+    let mut s = Scalard::start(&[]);
+    let dir = s.data.take().expect("a data dir");
+    let mut alice = joined(&s, "alice");
+    let sent: Vec<Got> = (0..300)
+        .map(|i| publish(&mut alice, ROOM, &format!("m{i}")).expect("echo"))
+        .collect();
+    // From memory (the ring) and then, after a restart, from the store.
+    let (fwd, back) = page_both_ways(&mut alice, 47);
+    assert_eq!(fwd, sent);
+    assert_eq!(back, sent);
+    drop(alice);
+    drop(s);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut bob = joined(&s, "bob");
+    let (fwd, back) = page_both_ways(&mut bob, 47);
+    assert_eq!(fwd, sent, "forward from the store");
+    assert_eq!(back, sent, "backward from the store");
+
+    // Between two times, the latest few, and a time before everything.
+    let mut r = range(ROOM);
+    r.since = Some(sent[99].time);
+    r.until = Some(sent[110].time);
+    let a = ask(&mut bob, r, None).unwrap();
+    assert_eq!(a.events, sent[100..110]);
+    assert_eq!(a.status, CatchupStatus::Complete);
+    let mut r = range(ROOM);
+    r.count = 3;
+    let a = ask(&mut bob, r, None).unwrap();
+    assert_eq!(
+        (a.events.as_slice(), a.status),
+        (&sent[297..], CatchupStatus::Truncated)
+    );
+    let mut r = range(ROOM);
+    r.until = Some(sent[0].time);
+    let a = ask(&mut bob, r, None).unwrap();
+    assert_eq!(
+        (a.events.len(), a.status),
+        (0, CatchupStatus::Complete),
+        "nothing to get"
+    );
+
+    // New messages go on after the stored ones, with later times.
+    let next = publish(&mut bob, ROOM, "after restart").unwrap();
+    assert!(next.time > sent[299].time);
+    let mut r = range(ROOM);
+    r.after = Some(sent[299].id);
+    assert_eq!(ask(&mut bob, r, None).unwrap().events, [next]);
+
+    // An id the server does not have is told apart from an empty range.
+    let mut r = range(ROOM);
+    r.after = Some(MsgId([9; 32]));
+    let a = ask(&mut bob, r, None).unwrap();
+    assert_eq!((a.events.len(), a.status), (0, CatchupStatus::UnknownId));
+    drop(dir);
+}
+
+#[test]
+fn who_may_read_what() {
+    let s = Scalard::start(&[]);
+    let mut alice = joined(&s, "alice");
+    let mut bob = s.client("bob");
+    let mut carol = s.client("carol");
+    publish(&mut alice, ROOM, "members only").unwrap();
+    let to_bob = publish(&mut alice, "bob@localhost", "hi bob").unwrap();
+    let to_alice = publish(&mut bob, "alice@localhost", "hi alice").unwrap();
+    let to_carol = publish(&mut bob, "carol@localhost", "hi carol").unwrap();
+
+    // Channel history needs a subscription.
+    let err = ask(&mut carol, range(ROOM), None).err().expect("refused");
+    assert!(err.contains("403"), "{err}");
+    // Your own ID: the direct messages you received, nobody else's.
+    let a = ask(&mut bob, range("bob@localhost"), None).unwrap();
+    assert_eq!(a.events, std::slice::from_ref(&to_bob));
+    // Another user's ID: your conversation with them, both ways, from either side.
+    let a = ask(&mut alice, range("bob@localhost"), None).unwrap();
+    assert_eq!(a.events, [to_bob.clone(), to_alice.clone()]);
+    let b = ask(&mut bob, range("alice@localhost"), None).unwrap();
+    assert_eq!(b.events, a.events);
+    // Carol asking about bob sees only what bob sent her; alice's DMs stay private.
+    let c = ask(&mut carol, range("bob@localhost"), None).unwrap();
+    assert_eq!(c.events, [to_carol]);
+    let c = ask(&mut carol, range("alice@localhost"), None).unwrap();
+    assert!(c.events.is_empty());
+    // Reserved names keep nothing; other domains are refused.
+    let a = ask(&mut alice, range("!motd@localhost"), None).unwrap();
+    assert_eq!(a.status, CatchupStatus::Unavailable);
+    let err = ask(&mut alice, range("#room@elsewhere.org"), None).err().unwrap();
+    assert!(err.contains("401"), "{err}");
+}
+
+#[test]
+fn search_matches_words_and_pages_backward() {
+    let s = Scalard::start(&[]);
+    let mut alice = joined(&s, "alice");
+    let mut hits = Vec::new();
+    for i in 0..30 {
+        let text = match i % 3 {
+            0 => format!("Release notes for v{i}"),
+            1 => format!("the café is open {i}"),
+            _ => format!("nothing here {i}"),
+        };
+        let g = publish(&mut alice, ROOM, &text).unwrap();
+        if i % 3 == 0 {
+            hits.push(g);
+        }
+    }
+    let mut r = range(ROOM);
+    r.count = 4;
+    let mut found: Vec<Got> = Vec::new();
+    loop {
+        let a = ask(&mut alice, r, Some("NOTES release")).unwrap();
+        let mut page = a.events;
+        page.extend(found);
+        found = page;
+        if a.status == CatchupStatus::Complete {
+            break;
+        }
+        r.before = found.first().map(|g| g.id);
+    }
+    assert_eq!(found, hits);
+    let a = ask(&mut alice, range(ROOM), Some("cafe")).unwrap();
+    assert_eq!(a.events.len(), 10, "diacritics do not matter");
+    let a = ask(&mut alice, range(ROOM), Some("???")).unwrap();
+    assert_eq!((a.events.len(), a.status), (0, CatchupStatus::Complete));
+}
+
+#[test]
+fn an_ephemeral_server_keeps_nothing_and_says_so() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut alice = joined(&s, "alice");
+    publish(&mut alice, ROOM, "gone").unwrap();
+    let a = ask(&mut alice, range(ROOM), None).unwrap();
+    assert_eq!((a.events.len(), a.status), (0, CatchupStatus::Unavailable));
+}
+
+#[test]
+fn an_unusable_data_dir_is_a_clear_error_at_start() {
+    let dir = DataDir::new();
+    let file = dir.0.join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(file.join("sub"))
+        .output()
+        .expect("run scalard");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("data directory") && err.contains("--ephemeral"),
+        "{err}"
+    );
+}
+
+/// Streams messages until `n` echoes arrived, then SIGKILLs the server; returns the echoes with
+/// when each arrived, and when the kill happened.
+fn stream_then_kill(s: &mut Scalard, n: usize, pause: Duration) -> (Vec<(Got, Instant)>, Instant) {
+    let mut alice = joined(s, "alice");
+    let mut echoed = Vec::new();
+    for i in 0..n {
+        if i == n / 2 {
+            std::thread::sleep(pause);
+        }
+        let g = publish(&mut alice, ROOM, &format!("k{i}")).expect("echo");
+        echoed.push((g, Instant::now()));
+    }
+    // Keep sending without waiting, so the kill lands mid-stream.
+    for i in n..n + 200 {
+        let m = Message {
+            seq: None,
+            topic: name(ROOM),
+            body: Body::Text(&format!("k{i}")),
+            ctype: None,
+            reply_to: None,
+        };
+        if alice.send(&Msg::Message(m)).is_err() {
+            break;
+        }
+    }
+    let killed = Instant::now();
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("reap");
+    (echoed, killed)
+}
+
+/// Everything stored in the room, oldest first, after a restart in `dir`.
+fn stored(dir: &DataDir) -> Vec<Got> {
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut c = joined(&s, "auditor");
+    page_both_ways(&mut c, 500).0
+}
+
+#[test]
+fn fsync_always_loses_no_echoed_message_to_sigkill() {
+    for run in 0..3 {
+        let dir = DataDir::new();
+        let mut s = Scalard::start_in(Some(dir.path()), &["--fsync", "always"]);
+        let (echoed, _) = stream_then_kill(&mut s, 150 + run * 50, Duration::ZERO);
+        let got = stored(&dir);
+        assert!(
+            got.len() >= echoed.len(),
+            "run {run}: {} of {} came back",
+            got.len(),
+            echoed.len()
+        );
+        for (g, (e, _)) in got.iter().zip(&echoed) {
+            assert_eq!(g, e, "run {run}: in order, exactly once");
+        }
+        let mut ids: Vec<MsgId> = got.iter().map(|g| g.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), got.len(), "no duplicates");
+    }
+}
+
+#[test]
+fn batched_mode_loses_at_most_its_window_to_sigkill() {
+    let dir = DataDir::new();
+    let mut s = Scalard::start_in(Some(dir.path()), &[]);
+    let (echoed, killed) = stream_then_kill(&mut s, 400, Duration::from_millis(700));
+    let got = stored(&dir);
+    // The window is 100 ms plus the commit itself; allow the commit half a second on a
+    // loaded machine. Everything echoed before that must be there, in order.
+    let must = echoed
+        .iter()
+        .filter(|(_, at)| killed.duration_since(*at) > Duration::from_millis(600))
+        .count();
+    assert!(must >= 200, "the first half was echoed well before the kill");
+    assert!(got.len() >= must, "{} stored, {must} required", got.len());
+    for (g, (e, _)) in got.iter().zip(&echoed) {
+        assert_eq!(g, e);
+    }
+}
+
+#[test]
+fn retention_deletes_the_oldest_and_reports_the_horizon() {
+    let s = Scalard::start(&["--history-max-events", "10"]);
+    let mut alice = joined(&s, "alice");
+    let sent: Vec<Got> = (0..30)
+        .map(|i| publish(&mut alice, ROOM, &format!("r{i}")).unwrap())
+        .collect();
+    // Retention runs on the writer thread in small steps after commits: wait for it, bounded.
+    let deadline = Instant::now() + WAIT;
+    let mut r = range(ROOM);
+    r.since = Some(0);
+    let a = loop {
+        let a = ask(&mut alice, r, None).unwrap();
+        if a.events.len() == 10 || Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(a.events, sent[20..]);
+    assert_eq!(a.horizon, Some(sent[19].time));
+    // The deleted id is now unknown, not "nothing after it".
+    let mut r = range(ROOM);
+    r.after = Some(sent[5].id);
+    assert_eq!(ask(&mut alice, r, None).unwrap().status, CatchupStatus::UnknownId);
+}
