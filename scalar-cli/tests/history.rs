@@ -39,6 +39,11 @@ fn texts(r: &Run) -> Vec<String> {
         .collect()
 }
 
+/// Fails unless standard error has `note`.
+fn says(r: &Run, note: &str) {
+    assert!(r.stderr.contains(note), "{note:?} not in:\n{}", r.stderr);
+}
+
 fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("m{i:03}")).collect()
 }
@@ -160,11 +165,7 @@ fn history_endings_and_exit_codes() {
     let ephemeral = Server::start();
     let r = cli_run(&ephemeral, &home, "reader", &["search", "#quiet", "x"]);
     assert_eq!(r.code(), 0);
-    assert!(
-        r.stderr.contains("cannot search #quiet@localhost"),
-        "{}",
-        r.stderr
-    );
+    says(&r, "cannot search #quiet@localhost");
 }
 
 #[test]
@@ -200,11 +201,7 @@ fn search_finds_the_newest_matches_first() {
         &["search", "s", "release", "--last", "4", "--json"],
     );
     assert_eq!(texts(&r), want[6..]);
-    assert!(
-        r.stderr.contains("showing the last 4 matches; older ones exist"),
-        "{}",
-        r.stderr
-    );
+    says(&r, "showing the last 4 matches; older ones exist");
     let r = cli_run(
         &server,
         &home,
@@ -264,4 +261,47 @@ fn a_conversation_reads_the_same_from_both_sides() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn retention_is_told_apart_from_nothing() {
+    let dir = TempDir::new();
+    let server = Server::start_with(
+        0,
+        &["--data-dir", dir.0.to_str().unwrap(), "--history-max-events", "5"],
+    );
+    let home = TempDir::new();
+    let mut alice = server.client("alice");
+    subscribe(&mut alice, "#r@localhost");
+    let first = say(&mut alice, "#r@localhost", "m000").0;
+    for i in 1..8 {
+        say(&mut alice, "#r@localhost", &format!("m{i:03}"));
+    }
+    // The store prunes within a second or so of the writes.
+    let deadline = std::time::Instant::now() + STEP;
+    let r = loop {
+        let r = cli_run(&server, &home, "reader", &["history", "r", "--json"]);
+        if r.stdout.lines().count() == 5 {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never pruned:\n{}",
+            r.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(texts(&r), numbered(3..8));
+    says(
+        &r,
+        "older messages of #r@localhost were deleted by the server's retention (everything up to ",
+    );
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "r", "--before", &first.to_string()],
+    );
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    says(&r, "deleted by its retention");
 }

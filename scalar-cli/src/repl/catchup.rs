@@ -265,7 +265,8 @@ fn missed(n: usize) -> String {
 /// What makes a gap not wholly filled, one phrase each.
 fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>) -> Vec<String> {
     let mut v = Vec::new();
-    if by_time {
+    // Retention that cut into the gap says more than the fallback by time it caused.
+    if by_time && lost_before.is_none() {
         v.push(
             "the gap may be incomplete: the last message seen there is no longer on the server, \
              so the rest was fetched by its time"
@@ -300,8 +301,12 @@ mod tests {
         assert!(gap_notes(Ending::Complete, false, None).is_empty());
         let v = gap_notes(Ending::Complete, true, None);
         assert!(v[0].starts_with("the gap may be incomplete"), "{v:?}");
-        let v = gap_notes(Ending::Capped, false, Some(1_764_000_000_000));
+        let v = gap_notes(Ending::Capped, true, Some(1_764_000_000_000));
         assert_eq!(v.len(), 2, "{v:?}");
+        assert!(
+            v[0].starts_with("the gap is incomplete: the server's retention"),
+            "{v:?}"
+        );
         assert!(
             v[1].contains(&format!("stopped after {MAX_PAGES} pages")),
             "{v:?}"
