@@ -89,7 +89,11 @@ impl Server {
         match done {
             Done::Committed(pos) => {
                 let ready = h.committed(pos, out);
+                let room = h.room();
                 self.confirm(ready, out);
+                for conn in room {
+                    self.resume(conn, out);
+                }
             }
             Done::Failing(e) => {
                 log::error!("{e}; refusing new messages until writes work again");

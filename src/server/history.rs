@@ -4,7 +4,7 @@
 
 use super::outbox::{ConnId, Outbox};
 use super::ring::Ring;
-use crate::store::{Fsync, Query, Record, Retention};
+use crate::store::{Fsync, Query, Record, Retention, Scope};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -66,11 +66,16 @@ pub struct History {
     pub retention: Retention,
     next_token: u64,
     reads: HashMap<u64, Read>,
-    /// Queries waiting for the Events accepted before them to be committed, so that the store
-    /// sees everything the asker could have seen.
+    /// Queries waiting for the Events of their scope accepted before them to be committed, so
+    /// that the store sees everything the asker could have seen.
     waiting: VecDeque<(u64, Query)>,
+    /// The newest uncommitted position of each topic that has one: a query waits only for its
+    /// own topics, so a quiet channel's history is read at once however busy the others are.
+    unwritten: HashMap<Box<str>, u64>,
     /// Events waiting for their commit (`--fsync always` only), oldest first.
     pub unconfirmed: VecDeque<Unconfirmed>,
+    /// Connections holding a Message back until the writer catches up.
+    waiting_for_room: Vec<ConnId>,
 }
 
 impl History {
@@ -88,7 +93,9 @@ impl History {
             next_token: 0,
             reads: HashMap::new(),
             waiting: VecDeque::new(),
+            unwritten: HashMap::new(),
             unconfirmed: VecDeque::new(),
+            waiting_for_room: Vec::new(),
         }
     }
 
@@ -97,10 +104,25 @@ impl History {
         !self.failing && self.last_pos - self.committed < self.max_unwritten
     }
 
-    /// The position for the next accepted Event.
-    pub fn next_pos(&mut self) -> u64 {
+    /// The position for the next accepted Event, on `topic`.
+    pub fn next_pos(&mut self, topic: &str) -> u64 {
         self.last_pos += 1;
+        match self.unwritten.get_mut(topic) {
+            Some(p) => *p = self.last_pos,
+            None => {
+                self.unwritten.insert(topic.into(), self.last_pos);
+            }
+        }
         self.last_pos
+    }
+
+    /// The newest uncommitted position among the topics a query looks at (0 if none).
+    fn mark(&self, scope: &Scope) -> u64 {
+        let of = |t: &str| self.unwritten.get(t).copied().unwrap_or(0);
+        match scope {
+            Scope::Topic(t) => of(t),
+            Scope::Thread(key) => key.split(' ').map(of).max().unwrap_or(0),
+        }
     }
 
     /// Whether another query may be started.
@@ -114,10 +136,11 @@ impl History {
         self.next_token += 1;
         q.token = self.next_token;
         self.reads.insert(q.token, read);
-        if self.committed >= self.last_pos {
+        let mark = self.mark(&q.scope);
+        if self.committed >= mark {
             out.query(q);
         } else {
-            self.waiting.push_back((self.last_pos, q));
+            self.waiting.push_back((mark, q));
             out.flush_store();
         }
         self.next_token
@@ -147,6 +170,21 @@ impl History {
         done
     }
 
+    /// `conn` holds a Message back until [`History::room`] says the writer caught up.
+    pub fn wait_for_room(&mut self, conn: ConnId) {
+        if !self.waiting_for_room.contains(&conn) {
+            self.waiting_for_room.push(conn);
+        }
+    }
+
+    /// The connections that held a Message back, once there is room again.
+    pub fn room(&mut self) -> Vec<ConnId> {
+        match self.can_write() {
+            true => std::mem::take(&mut self.waiting_for_room),
+            false => Vec::new(),
+        }
+    }
+
     /// The asker of the query with this token, once its answer arrived.
     pub fn finish_read(&mut self, token: u64) -> Option<Read> {
         self.reads.remove(&token)
@@ -160,5 +198,6 @@ impl History {
             u.conn = None;
         }
         self.reads.retain(|_, r| r.conn != conn);
+        self.waiting_for_room.retain(|&c| c != conn);
     }
 }

@@ -203,6 +203,22 @@ impl Server {
         s.last_heard = now.mono;
         s.pinged = None;
         let identified = s.user.is_some();
+        let behind = self
+            .history
+            .as_ref()
+            .is_some_and(|h| !h.failing && !h.can_write());
+        if behind && matches!(&frame, Ok(Msg::Message(_))) {
+            // The writer is behind: hold the publisher back (its read buffer, then TCP, do the
+            // holding) rather than refuse, until a commit makes room.
+            self.pause(conn);
+            if let Some(h) = self.history.as_mut() {
+                h.wait_for_room(conn);
+            }
+            return false;
+        }
+        let Some(s) = self.session_mut(conn) else {
+            return true;
+        };
         if s.unconfirmed > 0 {
             // Only a Message that will be accepted may go on: its echo queues behind the others.
             let accepted = matches!(&frame, Ok(Msg::Message(m)) if self.refuse_publish(conn, m).is_none());

@@ -54,7 +54,7 @@ impl Server {
             return Self::deliver(parts, Some(conn), m.seq, event, out);
         };
         let rec = Arc::new(Record {
-            pos: h.next_pos(),
+            pos: h.next_pos(m.topic.as_str()),
             topic: m.topic.as_str().into(),
             thread: (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str())),
             from: from.as_str().into(),

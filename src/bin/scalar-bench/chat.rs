@@ -15,6 +15,54 @@ const WARMUP: Duration = Duration::from_secs(2);
 /// Runs the workload and prints one result line.
 pub fn run(opts: &Opts) -> io::Result<()> {
     let server = Server::start(opts.scalard.as_deref(), &opts.history)?;
+    let r = measure(&server, opts)?;
+    println!("{r}");
+    Ok(())
+}
+
+/// What one chat run measured.
+pub struct ChatResult {
+    rooms: usize,
+    members: usize,
+    rate: u32,
+    seconds: u64,
+    expected: u64,
+    late_sends: u64,
+    /// Delivery latencies in microseconds, sorted.
+    pub latencies_us: Vec<u32>,
+}
+
+/// The `p` quantile of sorted microseconds, in milliseconds.
+pub fn pct(sorted_us: &[u32], p: f64) -> f64 {
+    let i = ((sorted_us.len() as f64 * p) as usize).min(sorted_us.len().saturating_sub(1));
+    sorted_us.get(i).map_or(f64::NAN, |&us| us as f64 / 1000.0)
+}
+
+impl std::fmt::Display for ChatResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let l = &self.latencies_us;
+        write!(
+            f,
+            "chat {}x{} at {}/s: {} deliveries in {} s = {:.0}/s (expected about {:.0}/s); \
+             latency ms p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}; sends late >1ms: {}",
+            self.rooms,
+            self.members,
+            self.rate,
+            l.len(),
+            self.seconds,
+            l.len() as f64 / self.seconds as f64,
+            self.expected as f64 / self.seconds as f64,
+            pct(l, 0.50),
+            pct(l, 0.99),
+            pct(l, 0.999),
+            pct(l, 1.0),
+            self.late_sends,
+        )
+    }
+}
+
+/// Runs the chat workload against a running server.
+pub fn measure(server: &Server, opts: &Opts) -> io::Result<ChatResult> {
     let mut poll = Poll::new()?;
     let n = opts.rooms * opts.members;
     let mut peers = Vec::with_capacity(n);
@@ -84,25 +132,13 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         }
     }
     latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        let i = ((latencies_us.len() as f64 * p) as usize).min(latencies_us.len().saturating_sub(1));
-        latencies_us.get(i).map_or(f64::NAN, |&us| us as f64 / 1000.0)
-    };
-    let expected = opts.seconds * u64::from(opts.rate) * n as u64 * opts.members as u64;
-    println!(
-        "chat {}x{} at {}/s: {} deliveries in {} s = {:.0}/s (expected about {:.0}/s); \
-         latency ms p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}; sends late >1ms: {late_sends}",
-        opts.rooms,
-        opts.members,
-        opts.rate,
-        latencies_us.len(),
-        opts.seconds,
-        latencies_us.len() as f64 / opts.seconds as f64,
-        expected as f64 / opts.seconds as f64,
-        pct(0.50),
-        pct(0.99),
-        pct(0.999),
-        pct(1.0),
-    );
-    Ok(())
+    Ok(ChatResult {
+        rooms: opts.rooms,
+        members: opts.members,
+        rate: opts.rate,
+        seconds: opts.seconds,
+        expected: opts.seconds * u64::from(opts.rate) * n as u64 * opts.members as u64,
+        late_sends,
+        latencies_us,
+    })
 }

@@ -6,6 +6,7 @@
 
 mod chat;
 mod fanout;
+mod history;
 mod idle;
 mod peer;
 mod server;
@@ -23,6 +24,9 @@ workloads:
              slowest subscriber keeps up: deliveries/s and loss
   chat       --rooms rooms of --members members, each sending --rate msg/s: latency, deliveries/s
   idle       --conns connections each subscribed to one channel: server RSS per connection
+  history    fills the store with --events Events in 100 channels, restarts the server, then
+             start-up time, bytes per event, and chat alone / beside last-100 catch-ups /
+             beside searches (history batched, or --history always)
   all        fanout with 100 and 1000 subscribers, chat, idle
 
 options:
@@ -35,7 +39,8 @@ options:
   --members N      chat members per room (default 50)
   --rate N         chat messages per member per second (default 2)
   --seconds N      chat measurement time (default 10)
-  --conns N        idle connections (default 10000)";
+  --conns N        idle connections (default 10000)
+  --events N       history: Events to store first (default 1000000)";
 
 /// Parsed options.
 #[derive(Debug, Clone)]
@@ -49,6 +54,7 @@ pub struct Opts {
     rate: u32,
     seconds: u64,
     conns: usize,
+    events: usize,
     workloads: Vec<String>,
 }
 
@@ -64,6 +70,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         rate: 2,
         seconds: 10,
         conns: 10_000,
+        events: 1_000_000,
         workloads: Vec::new(),
     };
     let mut p = lexopt::Parser::from_env();
@@ -78,6 +85,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
             Long("rate") => o.rate = p.value()?.parse()?,
             Long("seconds") => o.seconds = p.value()?.parse()?,
             Long("conns") => o.conns = p.value()?.parse()?,
+            Long("events") => o.events = p.value()?.parse()?,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -109,6 +117,7 @@ fn main() -> ExitCode {
             "fanout" => fanout::run(&opts, opts.subs),
             "chat" => chat::run(&opts),
             "idle" => idle::run(&opts),
+            "history" => history::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(

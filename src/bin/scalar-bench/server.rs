@@ -12,27 +12,20 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Its temporary data directory, removed on drop.
     data: Option<std::path::PathBuf>,
+    /// From spawning the process to its "listening on" line.
+    pub startup: Duration,
 }
 
 impl Server {
     /// Starts scalard on an ephemeral loopback port with limits that let the workloads run,
-    /// and history `off`, `batched` or `always`.
+    /// and history `off`, `batched` or `always` (in a fresh temporary directory).
     pub fn start(path: Option<&str>, history: &str) -> std::io::Result<Server> {
-        let path = match path {
-            Some(p) => p.into(),
-            None => std::env::current_exe()?.with_file_name("scalard"),
-        };
-        let data = std::env::temp_dir().join(format!("scalar-bench-{}", std::process::id()));
-        let mut cmd = Command::new(&path);
         let data = match history {
-            "off" => {
-                cmd.arg("--ephemeral");
-                None
-            }
+            "off" => None,
             "batched" | "always" => {
-                let _ = std::fs::remove_dir_all(&data);
-                cmd.args(["--fsync", history]).arg("--data-dir").arg(&data);
-                Some(data)
+                let d = std::env::temp_dir().join(format!("scalar-bench-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&d);
+                Some(d)
             }
             other => {
                 return Err(std::io::Error::other(format!(
@@ -40,6 +33,32 @@ impl Server {
                 )));
             }
         };
+        Server::start_in(path, history, data)
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same data directory.
+    pub fn restart(mut self, path: Option<&str>, history: &str) -> std::io::Result<Server> {
+        let data = self.data.take();
+        drop(self);
+        Server::start_in(path, history, data)
+    }
+
+    /// Starts scalard with its history in `data` (none: `--ephemeral`).
+    fn start_in(
+        path: Option<&str>,
+        history: &str,
+        data: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Server> {
+        let path = match path {
+            Some(p) => p.into(),
+            None => std::env::current_exe()?.with_file_name("scalard"),
+        };
+        let mut cmd = Command::new(&path);
+        match &data {
+            None => cmd.arg("--ephemeral"),
+            Some(d) => cmd.args(["--fsync", history]).arg("--data-dir").arg(d),
+        };
+        let spawned = std::time::Instant::now();
         let mut child = cmd
             .args([
                 "--listen",
@@ -48,6 +67,8 @@ impl Server {
                 "19000",
                 "--max-per-address",
                 "19000",
+                "--max-subs",
+                "1000",
             ])
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
@@ -72,7 +93,20 @@ impl Server {
             .map_err(|_| std::io::Error::other("scalard did not start"))?
             .parse()
             .map_err(|_| std::io::Error::other("bad listen address"))?;
-        Ok(Server { child, addr, data })
+        Ok(Server {
+            child,
+            addr,
+            data,
+            startup: spawned.elapsed(),
+        })
+    }
+
+    /// Bytes the data directory holds (the database and its WAL).
+    pub fn data_bytes(&self) -> u64 {
+        let Some(d) = &self.data else { return 0 };
+        std::fs::read_dir(d)
+            .map(|it| it.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0)
     }
 
     /// Resident set size in KiB, from /proc.

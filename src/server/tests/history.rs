@@ -241,7 +241,7 @@ fn fsync_always_delivers_only_after_the_commit() {
 }
 
 #[test]
-fn a_failing_or_lagging_store_refuses_messages_instead_of_losing_them() {
+fn a_failing_store_refuses_messages_and_a_lagging_one_holds_them_back() {
     let mut r = rig(Fsync::Batched, 1 << 20);
     r.server.store_done(
         Done::Failing(crate::store::StoreError::Io("full".into())),
@@ -256,14 +256,32 @@ fn a_failing_or_lagging_store_refuses_messages_instead_of_losing_them() {
     for i in 0..4 {
         r.say(0, "#rust@example.com", &format!("m{i}"));
     }
-    // Four unwritten at most: the fifth waits for a commit.
-    assert_eq!(
-        r.say(0, "#rust@example.com", "m4"),
-        ["Error 700 store_unavailable seq=Some(9)"]
-    );
+    // Four unwritten at most: the fifth is held back (not refused) until a commit.
+    let m4 = frame(Msg::Message(Message {
+        seq: Some(9),
+        topic: n("#rust@example.com"),
+        body: Body::Text("m4"),
+        ctype: None,
+        reply_to: None,
+    }));
+    let Ok(Status::Complete((decoded, _))) = decode_frame(&m4) else {
+        panic!("test frame")
+    };
+    assert!(!r.server.receive(0, decoded, &r.now, &mut r.out));
+    assert!(r.server.waiting(0) && r.out.take(0).is_empty());
     r.server.store_done(Done::Committed(104), &mut r.out);
+    assert_eq!(r.out.resumed, [0]);
     assert_eq!(
-        r.say(0, "#rust@example.com", "m4"),
+        r.send(
+            0,
+            Msg::Message(Message {
+                seq: Some(9),
+                topic: n("#rust@example.com"),
+                body: Body::Text("m4"),
+                ctype: None,
+                reply_to: None,
+            })
+        ),
         ["Event #rust@example.com alice@example.com m4 seq=Some(9)"]
     );
 }
@@ -301,4 +319,26 @@ fn an_ephemeral_server_says_unavailable() {
         query: "x",
     };
     assert_eq!(r.send(0, Msg::Search(s)), ["CatchupEnd Unavailable 0"]);
+}
+
+#[test]
+fn a_query_waits_only_for_its_own_topics_to_be_committed() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.sub(1, "#quiet@example.com");
+    r.say(0, "#rust@example.com", "busy");
+    r.say(0, "bob@example.com", "psst");
+    // Nothing of #quiet is unwritten: straight to the store, no flush.
+    r.send(1, Msg::Catchup(catchup("#quiet@example.com", 5)));
+    assert_eq!((r.out.queries.len(), r.out.flushes), (1, 0));
+    // Carol's conversation with bob spans carol@ and bob@, and alice's DM left an unwritten
+    // Event on bob@: it waits for the commit (which may hold nothing of carol's).
+    r.connect(2, "carol@example.com");
+    r.send(2, Msg::Catchup(catchup("bob@example.com", 5)));
+    assert_eq!(
+        (r.out.queries.len(), r.out.flushes),
+        (1, 1),
+        "bob@ has an unwritten Event"
+    );
+    r.server.store_done(Done::Committed(102), &mut r.out);
+    assert_eq!(r.out.queries.len(), 2);
 }

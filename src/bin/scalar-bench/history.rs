@@ -1,0 +1,201 @@
+//! History: fill the store with `--events` Events, restart (so nothing is in memory), and
+//! measure start-up, the store's size, and the chat workload alone, beside a stream of
+//! last-100 catch-ups, and beside a stream of searches.
+
+use crate::Opts;
+use crate::chat::{self, ChatResult, pct};
+use crate::peer::name;
+use crate::server::Server;
+use scalar::client::Client;
+use scalar::proto::{Body, Catchup, Message, Msg, Search, Sub};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Channels the Events are spread over.
+const CHANNELS: usize = 100;
+/// Messages in flight while filling.
+const WINDOW: usize = 256;
+/// Pause between two catch-ups or searches of the side stream.
+const SIDE_GAP: Duration = Duration::from_millis(20);
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the workload and prints its result lines.
+pub fn run(opts: &Opts) -> io::Result<()> {
+    let history = match opts.history.as_str() {
+        "off" => "batched",
+        h => h,
+    };
+    let server = Server::start(opts.scalard.as_deref(), history)?;
+    let filled = Instant::now();
+    fill(server.addr, opts.events)?;
+    let secs = filled.elapsed().as_secs_f64();
+    println!(
+        "history fill: {} events in {secs:.1} s = {:.0}/s ({history})",
+        opts.events,
+        opts.events as f64 / secs
+    );
+    let server = server.restart(opts.scalard.as_deref(), history)?;
+    println!(
+        "history start-up with {} events: {:.0} ms to listening; store {:.1} MiB = {:.0} bytes/event",
+        opts.events,
+        server.startup.as_secs_f64() * 1000.0,
+        server.data_bytes() as f64 / (1 << 20) as f64,
+        server.data_bytes() as f64 / opts.events.max(1) as f64
+    );
+    let alone = chat::measure(&server, opts)?;
+    println!("history chat alone: {}", summary(&alone));
+    for side in [Side::Catchup, Side::Search] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (addr, flag) = (server.addr, stop.clone());
+        let worker = std::thread::spawn(move || side_stream(addr, side, &flag));
+        let r = chat::measure(&server, opts);
+        stop.store(true, Ordering::Relaxed);
+        let mut lat = worker
+            .join()
+            .map_err(|_| io::Error::other("side stream panicked"))??;
+        let r = r?;
+        lat.sort_unstable();
+        println!(
+            "history chat beside {} (every {} ms): {}; {} took ms p50 {:.2} p99 {:.2} max {:.2} over {}",
+            side.label(),
+            SIDE_GAP.as_millis(),
+            summary(&r),
+            side.label(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            pct(&lat, 1.0),
+            lat.len()
+        );
+    }
+    Ok(())
+}
+
+fn summary(r: &ChatResult) -> String {
+    let l = &r.latencies_us;
+    format!(
+        "chat p50 {:.2} p99 {:.2} p99.9 {:.2} ms over {} deliveries",
+        pct(l, 0.5),
+        pct(l, 0.99),
+        pct(l, 0.999),
+        l.len()
+    )
+}
+
+fn channel(i: usize) -> String {
+    format!("#h{}@localhost", i % CHANNELS)
+}
+
+/// One publisher, subscribed to every channel, sends `n` messages round the channels with
+/// `WINDOW` in flight. Bodies carry a rare and a common word, for the searches.
+fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
+    let mut c = Client::connect(addr, "filler@localhost", TIMEOUT).map_err(io::Error::other)?;
+    for i in 0..CHANNELS {
+        let topic = channel(i);
+        c.request(TIMEOUT, |seq| {
+            Msg::Sub(Sub {
+                seq,
+                topic: name(&topic),
+            })
+        })
+        .map_err(io::Error::other)?;
+    }
+    let mut sent = 0;
+    let mut echoed = 0;
+    while echoed < n {
+        while sent < n && sent - echoed < WINDOW {
+            let topic = channel(sent);
+            let body = format!(
+                "message {sent} about topic{} with the common word lorem",
+                sent % 1000
+            );
+            let m = Message {
+                seq: None,
+                topic: name(&topic),
+                body: Body::Text(&body),
+                ctype: None,
+                reply_to: None,
+            };
+            c.send(&Msg::Message(m)).map_err(io::Error::other)?;
+            sent += 1;
+        }
+        let f = c.recv().map_err(io::Error::other)?;
+        match f.msg() {
+            Ok(Msg::Event(_)) => echoed += 1,
+            Ok(Msg::Error(e)) => return Err(io::Error::other(format!("fill refused: {}", e.code))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Catchup,
+    Search,
+}
+
+impl Side {
+    fn label(self) -> &'static str {
+        match self {
+            Side::Catchup => "last-100 catch-ups",
+            Side::Search => "searches",
+        }
+    }
+}
+
+/// Until `stop`, asks for the last 100 Events of a channel (or searches one for a common
+/// word) every `SIDE_GAP`, round the channels; returns each request's latency in µs.
+fn side_stream(addr: SocketAddr, side: Side, stop: &AtomicBool) -> io::Result<Vec<u32>> {
+    let mut c = Client::connect(addr, "reader@localhost", TIMEOUT).map_err(io::Error::other)?;
+    for i in 0..CHANNELS {
+        let topic = channel(i);
+        c.request(TIMEOUT, |seq| {
+            Msg::Sub(Sub {
+                seq,
+                topic: name(&topic),
+            })
+        })
+        .map_err(io::Error::other)?;
+    }
+    let mut lat = Vec::new();
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let topic = channel(i);
+        i += 1;
+        let range = |seq| Catchup {
+            seq,
+            topic: name(&topic),
+            count: 100,
+            since: None,
+            until: None,
+            after: None,
+            before: None,
+        };
+        let seq = c.seq();
+        let msg = match side {
+            Side::Catchup => Msg::Catchup(range(Some(seq))),
+            Side::Search => Msg::Search(Search {
+                range: Catchup {
+                    count: 50,
+                    ..range(Some(seq))
+                },
+                query: "lorem",
+            }),
+        };
+        let t = Instant::now();
+        c.send(&msg).map_err(io::Error::other)?;
+        let deadline = t + TIMEOUT;
+        loop {
+            let f = c.reply(seq, deadline).map_err(io::Error::other)?;
+            if matches!(f.msg(), Ok(Msg::CatchupEnd(_))) {
+                break;
+            }
+        }
+        lat.push(t.elapsed().as_micros() as u32);
+        std::thread::sleep(SIDE_GAP);
+    }
+    Ok(lat)
+}
