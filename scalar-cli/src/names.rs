@@ -59,12 +59,12 @@ pub fn short<'a>(name: &'a str, domain: &str) -> &'a str {
 
 /// How notes name the history of `topic` as read by `me` (PROTOCOL.md §4, "Who may read
 /// what"): a channel as itself, another user's ID as the conversation with them, one's own ID
-/// as the direct messages one received. Names are shortened against `domain` (give "" for
+/// as one's inbox (the direct messages one received). Names are shortened against `domain` (give "" for
 /// full names).
 pub fn history_of(topic: &str, me: &str, domain: &str) -> String {
     let shown = short(topic, domain);
     if topic == me {
-        "your direct messages".into()
+        "your inbox".into()
     } else if topic.starts_with(['#', '!']) {
         shown.to_string()
     } else {
@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(short("x", ""), "x");
         assert_eq!(history_of("#a@l", "me@l", "l"), "#a");
         assert_eq!(history_of("bob@l", "me@l", ""), "your conversation with bob@l");
-        assert_eq!(history_of("me@l", "me@l", "l"), "your direct messages");
+        assert_eq!(history_of("me@l", "me@l", "l"), "your inbox");
     }
 
     #[test]

@@ -315,9 +315,6 @@ mod tests {
         assert_eq!(missed(0), "no messages");
         let list = |v: &[&str]| and_list(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(list(&["#a"]), "#a");
-        assert_eq!(
-            list(&["#a", "#b", "your direct messages"]),
-            "#a, #b and your direct messages"
-        );
+        assert_eq!(list(&["#a", "#b", "your inbox"]), "#a, #b and your inbox");
     }
 }
