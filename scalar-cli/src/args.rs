@@ -3,6 +3,7 @@
 
 use crate::error::CliError;
 use crate::names::{self, DEFAULT_SERVER};
+use scalar::proto::{MAX_QUERY, MsgId};
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -15,7 +16,13 @@ usage:
   scalar-cli [OPTIONS] send TOPIC [TEXT...]     send TEXT, or each line of stdin
                                                 (put -- before TEXT that starts with -)
   scalar-cli [OPTIONS] listen TOPIC... [--count N] [--json]
-  scalar-cli [OPTIONS] history TOPIC [--last N] [--json]
+  scalar-cli [OPTIONS] history TOPIC [--last N] [--before ID | --since TIME] [--json]
+                                                the last N (default 50) messages, those
+                                                before message ID, or all since TIME
+                                                (RFC 3339, or ms since 1970)
+  scalar-cli [OPTIONS] search TOPIC WORDS... [--last N] [--json]
+                                                the newest N (default 50) messages with
+                                                every word
   scalar-cli [OPTIONS] topics [--json]
   scalar-cli [OPTIONS] ping
 
@@ -31,7 +38,8 @@ Topics and IDs are folded to lowercase; a missing @domain is the server's, and a
 word names a channel: `rust` means #rust@DOMAIN.
 
 exit codes: 0 ok, 1 other error, 2 bad usage, 3 connection failed or lost,
-            4 refused by the server, 5 input not UTF-8 or too long (nothing of it sent)
+            4 refused by the server, 5 input not UTF-8 or too long (nothing of it sent),
+            or a message ID the server does not have
 
 See docs/CLI.md for the full manual.";
 
@@ -56,11 +64,22 @@ pub enum Command {
         /// One JSON object per line.
         json: bool,
     },
-    /// Ask for past events (Catchup).
+    /// Read past events (Catchup).
     History {
-        /// The channel.
+        /// A channel, or a user ID (a conversation, or your own: the direct messages to you).
         topic: String,
-        /// How many, at most.
+        /// What to read.
+        span: Span,
+        /// One JSON object per line.
+        json: bool,
+    },
+    /// Search past events (Search).
+    Search {
+        /// A channel or a user ID, as for `history`.
+        topic: String,
+        /// The words, joined by spaces.
+        query: String,
+        /// How many matches, at most (the newest).
         last: u32,
         /// One JSON object per line.
         json: bool,
@@ -77,6 +96,31 @@ pub enum Command {
     /// Print the version.
     Version,
 }
+
+/// Which past events `history` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// The newest `n`, or the `n` just before the message `before`.
+    Last {
+        /// How many.
+        n: u32,
+        /// Only those older than this message.
+        before: Option<MsgId>,
+    },
+    /// Everything after a time (up to the message `before`, if given), oldest first.
+    Since {
+        /// Milliseconds since the Unix epoch.
+        time: u64,
+        /// Only those older than this message.
+        before: Option<MsgId>,
+    },
+}
+
+/// How many messages `history` and `search` show unless told otherwise.
+pub const DEFAULT_LAST: u32 = 50;
+/// The most messages one `history` or `search` run reads: a bound on memory (a backward read
+/// is held until it is complete, to print it oldest first) and on the load put on the server.
+pub const MAX_READ: u32 = 10_000;
 
 /// The whole command line, with environment defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +198,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let mut timeout = Duration::from_secs(10);
     let mut sub: Option<String> = None;
     let mut positional: Vec<OsString> = Vec::new();
-    let (mut count, mut last, mut json) = (None, None, false);
+    let (mut count, mut json) = (None, false);
+    let mut span = SpanArgs::default();
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
         match arg {
@@ -172,13 +217,36 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Short('n') | Long("count") if sub.as_deref() == Some("listen") => {
                 count = Some(number(val(&mut p)?, "--count")?);
             }
-            Short('n') | Long("last") if sub.as_deref() == Some("history") => {
-                last = Some(number(val(&mut p)?, "--last")?);
+            Short('n') | Long("last") if matches!(sub.as_deref(), Some("history" | "search")) => {
+                span.last = Some(number(val(&mut p)?, "--last")?);
             }
-            Long("json") if matches!(sub.as_deref(), Some("listen" | "history" | "topics")) => json = true,
+            Long("before") if sub.as_deref() == Some("history") => {
+                let v = utf8(val(&mut p)?, "--before")?;
+                let id = MsgId::from_hex(v.trim()).ok_or_else(|| {
+                    usage(format!(
+                        "--before: expected a message id of 64 hex digits, got {v:?}"
+                    ))
+                })?;
+                span.before = Some(id);
+            }
+            Long("since") if sub.as_deref() == Some("history") => {
+                let v = utf8(val(&mut p)?, "--since")?;
+                let t = crate::timefmt::parse_time(&v).ok_or_else(|| {
+                    usage(format!(
+                        "--since: expected RFC 3339 (2025-11-24T16:00:00Z) or milliseconds since 1970, got {v:?}"
+                    ))
+                })?;
+                span.since = Some(t);
+            }
+            Long("json") if matches!(sub.as_deref(), Some("listen" | "history" | "search" | "topics")) => {
+                json = true;
+            }
             Value(v) if sub.is_none() => {
                 let name = utf8(v, "the subcommand")?;
-                if !matches!(name.as_str(), "send" | "listen" | "history" | "topics" | "ping") {
+                if !matches!(
+                    name.as_str(),
+                    "send" | "listen" | "history" | "search" | "topics" | "ping"
+                ) {
                     return Err(usage(format!("unknown subcommand {name:?}")));
                 }
                 sub = Some(name);
@@ -187,7 +255,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             other => return Err(usage(other.unexpected().to_string())),
         }
     }
-    let command = build(sub.as_deref(), positional, count, last, json)?;
+    let command = build(sub.as_deref(), positional, count, span, json)?;
     let server = names::with_port(server.as_deref().unwrap_or(DEFAULT_SERVER));
     let id = names::default_id(id, env.id.clone(), env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
@@ -218,11 +286,45 @@ fn stub(command: Command) -> Args {
     }
 }
 
+/// The `history` and `search` options as given, checked together by [`SpanArgs::span`].
+#[derive(Debug, Default)]
+struct SpanArgs {
+    last: Option<u32>,
+    before: Option<MsgId>,
+    since: Option<u64>,
+}
+
+impl SpanArgs {
+    fn last(&self) -> Result<u32, CliError> {
+        match self.last {
+            None => Ok(DEFAULT_LAST),
+            Some(n) if (1..=MAX_READ).contains(&n) => Ok(n),
+            Some(n) => Err(usage(format!("--last: from 1 to {MAX_READ}, not {n}"))),
+        }
+    }
+
+    fn span(&self) -> Result<Span, CliError> {
+        match self.since {
+            Some(_) if self.last.is_some() => Err(usage(
+                "--since reads everything after TIME (up to --before, if given); it takes no --last",
+            )),
+            Some(time) => Ok(Span::Since {
+                time,
+                before: self.before,
+            }),
+            None => Ok(Span::Last {
+                n: self.last()?,
+                before: self.before,
+            }),
+        }
+    }
+}
+
 fn build(
     sub: Option<&str>,
     positional: Vec<OsString>,
     count: Option<u64>,
-    last: Option<u32>,
+    span: SpanArgs,
     json: bool,
 ) -> Result<Command, CliError> {
     let mut words = positional.into_iter();
@@ -255,9 +357,25 @@ fn build(
         }
         Some("history") => Command::History {
             topic: topic("history")?,
-            last: last.unwrap_or(20),
+            span: span.span()?,
             json,
         },
+        Some("search") => {
+            let topic = topic("search")?;
+            let words: Vec<String> = words.map(|w| utf8(w, "WORDS")).collect::<Result<_, _>>()?;
+            let query = words.join(" ");
+            if query.trim().is_empty() || query.len() > MAX_QUERY {
+                return Err(usage(format!(
+                    "search needs WORDS, 1 to {MAX_QUERY} bytes in all"
+                )));
+            }
+            return Ok(Command::Search {
+                topic,
+                query,
+                last: span.last()?,
+                json,
+            });
+        }
         Some("topics") => Command::Topics { json },
         Some("ping") => Command::Ping,
         Some(other) => return Err(usage(format!("unknown subcommand {other:?}"))),
@@ -331,8 +449,43 @@ mod tests {
             a.command,
             Command::History {
                 topic: "#a".into(),
-                last: 5,
+                span: Span::Last { n: 5, before: None },
                 json: false
+            }
+        );
+        let id = "ab".repeat(32);
+        let a = parse_strs(&["history", "bob@x", "--before", &id, "--json"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::History {
+                topic: "bob@x".into(),
+                span: Span::Last {
+                    n: DEFAULT_LAST,
+                    before: MsgId::from_hex(&id)
+                },
+                json: true
+            }
+        );
+        let a = parse_strs(&["history", "#a", "--since", "2025-11-24T16:00:00Z"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::History {
+                topic: "#a".into(),
+                span: Span::Since {
+                    time: 1_764_000_000_000,
+                    before: None
+                },
+                json: false
+            }
+        );
+        let a = parse_strs(&["search", "#a", "release", "Notes", "-n", "7", "--json"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::Search {
+                topic: "#a".into(),
+                query: "release Notes".into(),
+                last: 7,
+                json: true
             }
         );
         assert_eq!(
@@ -343,6 +496,7 @@ mod tests {
 
     #[test]
     fn usage_errors() {
+        let long_query = "w".repeat(257);
         for bad in [
             &["frob"][..],
             &["send"],
@@ -351,6 +505,16 @@ mod tests {
             &["--count", "3"],
             &["listen", "#a", "--count", "x"],
             &["history", "#a b"],
+            &["history", "#a", "--last", "0"],
+            &["history", "#a", "--last", "10001"],
+            &["history", "#a", "--before", "abc"],
+            &["history", "#a", "--since", "yesterday"],
+            &["history", "#a", "--since", "5", "--last", "3"],
+            &["history", "#a", "extra"],
+            &["search", "#a"],
+            &["search", "#a", &long_query],
+            &["search", "#a", "x", "--before", "00"],
+            &["listen", "#a", "--since", "5"],
             &["ping", "--json"],
             &["--timeout", "0"],
             &["--id", "Bad Name!", "ping"],

@@ -9,6 +9,8 @@ mod input;
 mod json;
 mod names;
 mod oneshot;
+mod paging;
+mod readnote;
 mod render;
 mod repl;
 mod timefmt;
@@ -35,7 +37,13 @@ fn main() -> ExitCode {
         Command::Chat => repl::run(&args),
         Command::Send { topic, text } => oneshot::send(&args, topic, text.as_deref()),
         Command::Listen { topics, count, json } => oneshot::listen(&args, topics, *count, *json),
-        Command::History { topic, last, json } => oneshot::history(&args, topic, *last, *json),
+        Command::History { topic, span, json } => oneshot::history(&args, topic, *span, *json),
+        Command::Search {
+            topic,
+            query,
+            last,
+            json,
+        } => oneshot::search(&args, topic, query, *last, *json),
         Command::Topics { json } => oneshot::topics(&args, *json),
         Command::Ping => oneshot::ping(&args),
     };

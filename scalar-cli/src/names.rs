@@ -57,6 +57,21 @@ pub fn short<'a>(name: &'a str, domain: &str) -> &'a str {
     }
 }
 
+/// How notes name the history of `topic` as read by `me` (PROTOCOL.md §4, "Who may read
+/// what"): a channel as itself, another user's ID as the conversation with them, one's own ID
+/// as one's inbox (the direct messages one received). Names are shortened against `domain` (give "" for
+/// full names).
+pub fn history_of(topic: &str, me: &str, domain: &str) -> String {
+    let shown = short(topic, domain);
+    if topic == me {
+        "your inbox".into()
+    } else if topic.starts_with(['#', '!']) {
+        shown.to_string()
+    } else {
+        format!("your conversation with {shown}")
+    }
+}
+
 /// The ID to use: `--id`, else `SCALAR_ID`, else the login name folded to the local-part
 /// grammar. The result may lack `@domain`; [`crate::conn::open`] completes it.
 pub fn default_id(flag: Option<String>, env_id: Option<String>, env_user: Option<String>) -> String {
@@ -160,6 +175,9 @@ mod tests {
         assert_eq!(short("#rust@example.com", "localhost"), "#rust@example.com");
         assert_eq!(short("bob@notlocalhost", "localhost"), "bob@notlocalhost");
         assert_eq!(short("x", ""), "x");
+        assert_eq!(history_of("#a@l", "me@l", "l"), "#a");
+        assert_eq!(history_of("bob@l", "me@l", ""), "your conversation with bob@l");
+        assert_eq!(history_of("me@l", "me@l", "l"), "your inbox");
     }
 
     #[test]

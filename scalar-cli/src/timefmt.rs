@@ -102,6 +102,89 @@ pub fn local_datetime(ms: u64) -> String {
     )
 }
 
+/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`, the inverse of [`civil_from_days`]).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses a time typed on the command line: milliseconds since the Unix epoch (digits only),
+/// or RFC 3339 with an offset (`2025-11-24T16:00:00Z`, `2025-11-24 17:00:00.250+01:00`).
+/// `None` for anything else, including a time before 1970.
+pub fn parse_time(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    let num = |from: usize, len: usize| -> Option<u32> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let sep = |at: usize, ok: &[u8]| s.as_bytes().get(at).is_some_and(|b| ok.contains(b));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, min, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let max_day = *month_days.get(usize::try_from(month).ok()?.checked_sub(1)?)?;
+    // A leap second (60) is read as the last millisecond of its minute.
+    if day == 0 || day > max_day || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = s.get(19..)?;
+    let mut ms = 0u64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        // Milliseconds: the first three digits, padded; finer digits are dropped.
+        let first3: String = frac.get(..digits)?.chars().chain("00".chars()).take(3).collect();
+        ms = first3.parse().ok()?;
+        rest = frac.get(digits..)?;
+    }
+    let at = s.len() - rest.len();
+    let offset_min: i64 = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (num(at + 1, 2)?, num(at + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = i64::from(oh * 60 + om);
+            if *sign == b'-' { -m } else { m }
+        }
+        _ => return None,
+    };
+    let (sec, ms) = if sec == 60 { (59, 999) } else { (sec, ms) };
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + min * 60 + sec) - offset_min * 60;
+    u64::try_from(secs).ok()?.checked_mul(1000)?.checked_add(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +196,41 @@ mod tests {
         assert_eq!(rfc3339_utc(1_764_000_000_000), "2025-11-24T16:00:00.000Z");
         assert_eq!(rfc3339_utc(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(rfc3339_utc(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn parses_times() {
+        assert_eq!(parse_time("1764000000000"), Some(1_764_000_000_000));
+        assert_eq!(parse_time("2025-11-24T16:00:00Z"), Some(1_764_000_000_000));
+        assert_eq!(
+            parse_time("2025-11-24t17:00:00.25+01:00"),
+            Some(1_764_000_000_250)
+        );
+        assert_eq!(
+            parse_time("2025-11-24 15:30:00.1234-00:30"),
+            Some(1_764_000_000_123)
+        );
+        assert_eq!(parse_time("2000-02-29T00:00:00.123Z"), Some(951_782_400_123));
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        for bad in [
+            "",
+            "yesterday",
+            "2025-11-24",
+            "2025-11-24T16:00:00",
+            "2025-13-01T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2025-11-24T24:00:00Z",
+            "2025-11-24T16:00:00.Z",
+            "2025-11-24T16:00:00+0100",
+            "1969-12-31T23:59:59Z",
+            "-5",
+            "１２",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad:?}");
+        }
+        for ms in [0, 951_782_400_123, 1_764_000_000_000, 4_102_444_799_999] {
+            assert_eq!(parse_time(&rfc3339_utc(ms)), Some(ms), "round trip of {ms}");
+        }
     }
 
     #[test]

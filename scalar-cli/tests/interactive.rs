@@ -5,7 +5,10 @@ mod common;
 
 use common::pty::Pty;
 use common::*;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Starts the interactive client for `id` on a pty and waits for its first prompt.
 fn chat(server: &Server, home: &TempDir, id: &str) -> Pty {
@@ -121,6 +124,313 @@ fn reconnects_after_server_restart() {
     p.wait_for("bob: welcome back", STEP);
     p.type_keys("still here\r");
     assert_eq!(next_text(&mut bob), "still here");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
+fn history_search_and_more_in_the_chat() {
+    let dir = TempDir::new();
+    let server = history_server(0, &dir);
+    let home = TempDir::new();
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#h@localhost");
+    for i in 0..120 {
+        let tag = if i % 40 == 0 { " release" } else { "" };
+        say(&mut bob, "#h@localhost", &format!("line {i:03}{tag}"));
+    }
+    let mut p = chat(&server, &home, "alice");
+    p.type_keys("/history\r");
+    p.wait_for("error: no current topic: /join #channel or /msg ID first", STEP);
+    p.type_keys("/join h\r");
+    p.wait_for("joined #h", STEP);
+    p.type_keys("/history\r");
+    let mark = p.wait_for(
+        "showing the last 50 messages; older ones exist (/more shows them)",
+        STEP,
+    );
+    let page = p.text();
+    assert!(page.contains("[history] bob: line 070"), "{page}");
+    assert!(!page.contains("line 069"), "{page}");
+    p.type_keys("/more\r");
+    let mark = p.wait_for_from(mark, "showing the next 50 messages; older ones exist", STEP);
+    p.type_keys("/more\r");
+    let mark = p.wait_for_from(mark, "20 messages: back to the start of #h", STEP);
+    p.type_keys("/more\r");
+    let mark = p.wait_for_from(
+        mark,
+        "no older messages in #h: the last read reached the start",
+        STEP,
+    );
+    // Three pages, each oldest first, together every message exactly once.
+    let text = p.text();
+    for i in 0..120 {
+        let line = format!("bob: line {i:03}");
+        assert_eq!(text.matches(&line).count(), 1, "{line} in:\n{text}");
+    }
+    let first = |needle: &str| text.find(needle).unwrap();
+    assert!(first("line 070") < first("line 119") && first("line 119") < first("line 020"));
+
+    p.type_keys("/search Release\r");
+    let mark = p.wait_for_from(mark, "3 matches: no older ones in #h", STEP);
+    p.type_keys("/search nope\r");
+    let mark = p.wait_for_from(mark, "no messages in #h match \"nope\"", STEP);
+
+    // A conversation view: lines and /history go to the conversation with bob.
+    p.type_keys("/msg bob\r");
+    let mark = p.wait_for_from(mark, "talking with bob", STEP);
+    p.wait_for_from(mark, "bob> ", STEP);
+    say(&mut bob, "alice@localhost", "psst");
+    let mark = p.wait_for_from(mark, "[dm] bob: psst", STEP);
+    p.type_keys("hi bob\r");
+    assert_eq!(next_text(&mut bob), "hi bob");
+    p.type_keys("/history\r");
+    let mark = p.wait_for_from(mark, "[history] [dm] bob: psst", STEP);
+    let mark = p.wait_for_from(mark, "[history] [dm to bob] alice: hi bob", STEP);
+    p.wait_for_from(
+        mark,
+        "2 messages: back to the start of your conversation with bob",
+        STEP,
+    );
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    assert_clean(&p.text());
+}
+
+/// A client publishing `live 00001`, `live 00002`, ... to a channel every 20 ms, reconnecting
+/// whenever its connection fails, until stopped; it can be paused (it then disconnects).
+struct Publisher {
+    stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    thread: JoinHandle<(Vec<u32>, u32)>,
+}
+
+impl Publisher {
+    fn start(addr: String, topic: &'static str) -> Publisher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let (s, pz) = (stop.clone(), paused.clone());
+        let thread = std::thread::spawn(move || {
+            let mut echoed = Vec::new();
+            let mut n = 0u32;
+            while !s.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+                if pz.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let timeout = Duration::from_secs(2);
+                let Ok(mut c) = scalar::client::Client::connect(addr.as_str(), "bob@localhost", timeout)
+                else {
+                    continue;
+                };
+                let sub = c.request(timeout, |seq| {
+                    scalar::proto::Msg::Sub(scalar::proto::Sub {
+                        seq,
+                        topic: scalar::proto::Name::parse(topic).unwrap(),
+                    })
+                });
+                if sub.is_err() {
+                    continue;
+                }
+                while !s.load(Ordering::SeqCst) && !pz.load(Ordering::SeqCst) {
+                    n += 1;
+                    let text = format!("live {n:05}");
+                    let sent = c.request(timeout, |seq| {
+                        scalar::proto::Msg::Message(scalar::proto::Message {
+                            seq,
+                            topic: scalar::proto::Name::parse(topic).unwrap(),
+                            body: scalar::proto::Body::Text(&text),
+                            ctype: None,
+                            reply_to: None,
+                        })
+                    });
+                    if sent.is_err() {
+                        break;
+                    }
+                    echoed.push(n);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            (echoed, n)
+        });
+        Publisher { stop, paused, thread }
+    }
+
+    /// Stops it; the numbers the server echoed, and the last number sent.
+    fn finish(self) -> (Vec<u32>, u32) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+#[test]
+fn reconnect_fills_the_gap_from_history_exactly_once() {
+    let dir = TempDir::new();
+    let mut server = history_server(0, &dir);
+    let port = server.port;
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.type_keys("/join #up\r");
+    p.wait_for("joined #up", STEP);
+    let bob = Publisher::start(server.addr(), "#up@localhost");
+    p.wait_for("bob: live 00005", STEP);
+
+    // The server goes away while bob publishes; bob waits while it is down.
+    server.stop();
+    p.wait_for("connection lost", STEP);
+    bob.paused.store(true, Ordering::SeqCst);
+    // Alice's third attempt fails; her next is 2 s or more away: time to restart the server
+    // and say things only history can give her.
+    p.wait_for("reconnect attempt 3 failed", STEP);
+    let server = history_server(port, &dir);
+    let mut carol = server.client("carol");
+    subscribe(&mut carol, "#up@localhost");
+    for i in 1..=3 {
+        say(&mut carol, "#up@localhost", &format!("gap {i}"));
+    }
+    assert_eq!(
+        subscribers(&mut carol, "#up@localhost"),
+        1,
+        "alice was back too soon"
+    );
+    bob.paused.store(false, Ordering::SeqCst);
+
+    let mark = p.wait_for("reconnected to", STEP);
+    let mark = p.wait_for_from(mark, "missed in #up below; the gap is filled", STEP);
+    let mark = p.wait_for_from(mark, "[history] carol: gap 1", STEP);
+    p.wait_for_from(mark, "[history] carol: gap 3", STEP);
+    // Bob goes on publishing after alice is back; then everything is in.
+    let until = Instant::now() + STEP;
+    loop {
+        let t = p.text();
+        if t.get(mark..)
+            .is_some_and(|after| after.matches("bob: live").count() >= 10)
+        {
+            break;
+        }
+        assert!(Instant::now() < until, "bob's messages stopped:\n{t}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (echoed, last) = bob.finish();
+    say(&mut carol, "#up@localhost", "the end");
+    p.wait_for("carol: the end", STEP);
+    let text = p.text();
+    for i in 1..=3 {
+        assert_eq!(
+            text.matches(&format!("carol: gap {i}")).count(),
+            1,
+            "gap {i}:\n{text}"
+        );
+    }
+    for n in 1..=last {
+        let shown = text.matches(&format!("bob: live {n:05}")).count();
+        if echoed.contains(&n) {
+            assert_eq!(shown, 1, "live {n:05} (echoed) shown {shown} times:\n{text}");
+        } else {
+            // Sent as the server went down: it may or may not have been taken.
+            assert!(shown <= 1, "live {n:05} shown {shown} times:\n{text}");
+        }
+    }
+    let marker = text.find("missed in #up below").unwrap();
+    assert!(marker < text.find("carol: gap 1").unwrap());
+    assert!(!text.contains("ID MISMATCH"));
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    assert_clean(&text);
+}
+
+/// Alice's Sub count as seen by `c`, who is subscribed too: 1 means alice is not back yet.
+fn subscribers(c: &mut scalar::client::Client, topic: &str) -> u64 {
+    let meta = c
+        .request(STEP, |seq| {
+            scalar::proto::Msg::Sub(scalar::proto::Sub {
+                seq,
+                topic: scalar::proto::Name::parse(topic).unwrap(),
+            })
+        })
+        .unwrap();
+    match meta.msg() {
+        Ok(scalar::proto::Msg::Meta(m)) => m.subscribers,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reconnect_after_retention_deleted_the_last_message_seen() {
+    let dir = TempDir::new();
+    let data = dir.0.to_str().unwrap().to_string();
+    let args = ["--data-dir", data.as_str(), "--history-max-events", "5"];
+    let mut server = Server::start_with(0, &args);
+    let port = server.port;
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.type_keys("/join #r\r");
+    p.wait_for("joined #r", STEP);
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#r@localhost");
+    let seen = say(&mut bob, "#r@localhost", "old").0;
+    p.wait_for("bob: old", STEP);
+    server.stop();
+    // Attempt 4 comes 2 to 2.5 s after attempt 3; restarting after it leaves alice 4 s or more
+    // away: time for 8 messages that push "old" out of the 5 kept, and for the store to prune.
+    p.wait_for("reconnect attempt 3 failed", STEP);
+    std::thread::sleep(Duration::from_millis(2600));
+    let server = Server::start_with(port, &args);
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#r@localhost");
+    for i in 1..=8 {
+        say(&mut bob, "#r@localhost", &format!("new {i}"));
+    }
+    let deadline = Instant::now() + STEP;
+    loop {
+        // Count 0 replays nothing: it only says whether the anchor is still there.
+        let f = bob
+            .request(STEP, |seq| {
+                scalar::proto::Msg::Catchup(scalar::proto::Catchup {
+                    seq,
+                    topic: scalar::proto::Name::parse("#r@localhost").unwrap(),
+                    count: 0,
+                    since: None,
+                    after: Some(seen),
+                    until: None,
+                    before: None,
+                })
+            })
+            .unwrap();
+        if let Ok(scalar::proto::Msg::CatchupEnd(end)) = f.msg()
+            && end.status == scalar::proto::CatchupStatus::UnknownId
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store never pruned");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        subscribers(&mut bob, "#r@localhost"),
+        1,
+        "alice was back too soon"
+    );
+
+    let mark = p.wait_for(
+        "reconnected: 5 messages missed in #r below; the gap is incomplete: the server's retention \
+         deleted messages up to",
+        STEP,
+    );
+    p.wait_for_from(mark, "[history] bob: new 8", STEP);
+    let text = p.text();
+    for i in 1..=3 {
+        assert!(
+            !text.contains(&format!("bob: new {i}")),
+            "new {i} was deleted:\n{text}"
+        );
+    }
+    for i in 4..=8 {
+        assert_eq!(
+            text.matches(&format!("bob: new {i}")).count(),
+            1,
+            "new {i}:\n{text}"
+        );
+    }
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }

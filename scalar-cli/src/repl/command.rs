@@ -10,7 +10,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("/part", "[TOPIC]", "unsubscribe (default: the current topic)"),
     ("/switch", "TOPIC", "make a joined channel the current topic"),
-    ("/msg", "ID TEXT", "send a direct message"),
+    (
+        "/msg",
+        "ID [TEXT]",
+        "send a direct message; without TEXT, talk with ID (lines, /history, /search go there)",
+    ),
     ("/me", "TEXT", "send an action (* you TEXT)"),
     (
         "/reply",
@@ -21,7 +25,17 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "/history",
         "[N]",
-        "ask for the last N messages of the current topic (default 20)",
+        "the last N messages of the current topic or conversation (default 50)",
+    ),
+    (
+        "/search",
+        "WORDS",
+        "the newest 50 messages of the current topic with every word",
+    ),
+    (
+        "/more",
+        "",
+        "go further back: the next page of the last /history or /search",
     ),
     ("/ping", "", "measure the round trip to the server"),
     ("/help", "", "this list"),
@@ -30,6 +44,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
 
 /// The most messages `/history` asks for at once.
 pub const MAX_HISTORY: u32 = 10_000;
+/// How many messages `/history` shows unless told otherwise.
+pub const DEFAULT_HISTORY: u32 = 50;
 
 /// A parsed line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +62,8 @@ pub enum Command<'a> {
     Switch(&'a str),
     /// `/msg ID TEXT`.
     Msg(&'a str, &'a str),
+    /// `/msg ID`: talk with ID.
+    Talk(&'a str),
     /// `/me TEXT`.
     Me(&'a str),
     /// `/reply REF TEXT`.
@@ -54,6 +72,10 @@ pub enum Command<'a> {
     Topics,
     /// `/history [N]`.
     History(u32),
+    /// `/search WORDS`.
+    Search(&'a str),
+    /// `/more`.
+    More,
     /// `/ping`.
     Ping,
     /// `/help`.
@@ -113,8 +135,12 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
         }
         "/msg" | "/m" => {
             let (to, text) = word(rest);
-            need(!to.is_empty() && !text.is_empty())?;
-            Command::Msg(to, text)
+            need(!to.is_empty())?;
+            if text.is_empty() {
+                Command::Talk(to)
+            } else {
+                Command::Msg(to, text)
+            }
         }
         "/me" => {
             need(!rest.is_empty())?;
@@ -131,7 +157,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
         }
         "/history" => {
             if rest.is_empty() {
-                Command::History(20)
+                Command::History(DEFAULT_HISTORY)
             } else {
                 match rest.parse::<u32>() {
                     Ok(n) if (1..=MAX_HISTORY).contains(&n) => Command::History(n),
@@ -142,6 +168,14 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
                     }
                 }
             }
+        }
+        "/search" | "/find" => {
+            need(!rest.is_empty())?;
+            Command::Search(rest)
+        }
+        "/more" => {
+            need(rest.is_empty())?;
+            Command::More
         }
         "/ping" => {
             need(rest.is_empty())?;
@@ -184,7 +218,13 @@ mod tests {
         assert_eq!(parse("/part"), Ok(Command::Part(None)));
         assert_eq!(parse("/msg bob hi  there"), Ok(Command::Msg("bob", "hi  there")));
         assert_eq!(parse("/reply ab12cd ok"), Ok(Command::Reply("ab12cd", "ok")));
-        assert_eq!(parse("/history"), Ok(Command::History(20)));
+        assert_eq!(parse("/history"), Ok(Command::History(50)));
+        assert_eq!(parse("/msg Bob"), Ok(Command::Talk("Bob")));
+        assert_eq!(
+            parse("/search  release notes "),
+            Ok(Command::Search("release notes"))
+        );
+        assert_eq!(parse("/more"), Ok(Command::More));
         assert_eq!(parse("/history 5"), Ok(Command::History(5)));
         assert_eq!(
             parse("/quit gone fishing"),
@@ -197,7 +237,9 @@ mod tests {
     fn errors_are_one_helpful_line() {
         assert_eq!(parse("/join").unwrap_err(), "usage: /join TOPIC");
         assert_eq!(parse("/join a b").unwrap_err(), "usage: /join TOPIC");
-        assert_eq!(parse("/msg bob").unwrap_err(), "usage: /msg ID TEXT");
+        assert_eq!(parse("/msg").unwrap_err(), "usage: /msg ID [TEXT]");
+        assert_eq!(parse("/search").unwrap_err(), "usage: /search WORDS");
+        assert_eq!(parse("/more 5").unwrap_err(), "usage: /more");
         assert_eq!(parse("/ping x").unwrap_err(), "usage: /ping");
         assert!(parse("/history 0").unwrap_err().contains("from 1 to"));
         assert!(parse("/history x").unwrap_err().contains("from 1 to"));

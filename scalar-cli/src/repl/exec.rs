@@ -2,11 +2,12 @@
 //! one line each; nothing here can end the program except `/quit`.
 
 use super::command::{self, Command};
+use super::scroll;
 use super::shared::{ReqError, Shared, Want};
 use crate::event::{ACTION, short_ref};
 use crate::input;
 use crate::names::{self, Default};
-use scalar::proto::{Body, Catchup, CatchupStatus, Message, Msg, MsgId, Name, Ping, Sub, Topics};
+use scalar::proto::{Body, Kind, Message, Msg, MsgId, Name, Ping, Sub, Topics};
 use std::time::Instant;
 
 /// What the loop does after a line.
@@ -48,6 +49,9 @@ impl From<String> for Outcome {
     }
 }
 
+/// What to do before reading history without a current topic.
+const READ_HINT: &str = "/join #channel or /msg ID first";
+
 /// The current topic, or an error that says what to do instead.
 fn current(shared: &Shared, hint: &str) -> Result<String, String> {
     shared
@@ -73,6 +77,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             let to = names::topic(to, &domain, Default::User)?;
             publish(shared, &to, text, None, None)?;
         }
+        Command::Talk(to) => talk(shared, &names::topic(to, &domain, Default::User)?)?,
         Command::Reply(r, text) => {
             let seen = shared.state().resolve_ref(r)?;
             let me = shared.state().user.clone();
@@ -81,6 +86,18 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             publish(shared, &topic, text, None, Some(seen.id))?;
         }
         Command::Join(t) => join(shared, &names::channel(t, &domain)?)?,
+        Command::Part(None) if current(shared, "").is_ok_and(|c| !c.starts_with('#')) => {
+            // A conversation view has nothing to unsubscribe from: just close it.
+            let mut st = shared.state();
+            st.current = st.subs.last().cloned();
+            let now = st
+                .current
+                .as_deref()
+                .map(|c| names::short(c, &domain).to_string());
+            drop(st);
+            let now = now.map_or(String::new(), |c| format!("; now talking in {c}"));
+            shared.screen.info(format!("closed the conversation{now}"));
+        }
         Command::Part(t) => {
             let topic = match t {
                 Some(t) => names::channel(t, &domain)?,
@@ -105,7 +122,9 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
                 .info(format!("now talking in {}", names::short(&topic, &domain)));
         }
         Command::Topics => topics(shared)?,
-        Command::History(n) => history(shared, n)?,
+        Command::History(n) => scroll::history(shared, n, &current(shared, READ_HINT)?)?,
+        Command::Search(words) => scroll::search(shared, words, &current(shared, READ_HINT)?)?,
+        Command::More => scroll::more(shared, &current(shared, READ_HINT)?)?,
         Command::Ping => {
             let start = Instant::now();
             let time = crate::timefmt::now_ms();
@@ -153,6 +172,23 @@ fn publish(
             names::short(topic, &shared.state().domain)
         )),
     }
+}
+
+/// `/msg ID`: makes the conversation with ID the current topic.
+fn talk(shared: &Shared, to: &str) -> Result<(), String> {
+    match Name::parse(to).map(|n| n.kind()) {
+        Ok(Kind::User) => {}
+        _ => return Err(format!("{to} is not a user ID: /switch to a joined channel")),
+    }
+    let mut st = shared.state();
+    st.current = Some(to.to_string());
+    let short = names::short(to, &st.domain).to_string();
+    drop(st);
+    shared.screen.info(format!(
+        "talking with {short}: lines go to {short}, /history and /search read your conversation; \
+         /switch #channel to go back"
+    ));
+    Ok(())
 }
 
 fn join(shared: &Shared, topic: &str) -> Result<(), String> {
@@ -242,41 +278,6 @@ fn topics(shared: &Shared) -> Result<(), String> {
             .screen
             .info(format!("{} channel(s): {}", shown.len(), shown.join(" ")));
     }
-    Ok(())
-}
-
-fn history(shared: &Shared, count: u32) -> Result<(), String> {
-    let topic = current(shared, "/join #channel first")?;
-    let name = Name::parse(&topic).map_err(|e| format!("{topic}: {e}"))?;
-    let frame = shared
-        .request(Want::Replay, |seq| {
-            Msg::Catchup(Catchup {
-                seq,
-                topic: name,
-                count,
-                since: None,
-                after: None,
-                until: None,
-                before: None,
-            })
-        })
-        .map_err(|e| format!("history: {e}"))?;
-    let short = names::short(&topic, &shared.state().domain).to_string();
-    let msg = match frame.msg() {
-        Ok(Msg::CatchupEnd(end)) => match (end.status, end.count) {
-            (CatchupStatus::Unavailable, _) => {
-                format!(
-                    "the server keeps no history for {short}: none can be shown (not the same as none said)"
-                )
-            }
-            (CatchupStatus::Complete, 0) => format!("{short} has no messages"),
-            (CatchupStatus::Complete, n) => format!("end of history: {n} message(s)"),
-            (CatchupStatus::Truncated, n) => format!("the last {n} message(s); older ones exist"),
-            (CatchupStatus::UnknownId, _) => "the server does not know that message id".into(),
-        },
-        _ => "history: the server answered with something else".into(),
-    };
-    shared.screen.info(msg);
     Ok(())
 }
 

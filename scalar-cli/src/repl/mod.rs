@@ -1,11 +1,13 @@
 //! The interactive client: the editor (or plain line reader) on the main thread, the socket
 //! reader on another, and a printer thread between them and the terminal.
 
+mod catchup;
 mod command;
 mod complete;
 mod exec;
 mod net;
 mod screen;
+mod scroll;
 mod shared;
 
 use crate::args::Args;

@@ -1,19 +1,19 @@
 //! The socket-reader thread: reads every frame, answers Pings, hands replies to waiting
-//! requests, shows Events, and when the connection drops, reconnects with backoff,
-//! re-subscribes and catches up.
+//! requests, shows Events, and when the connection drops, reconnects with backoff and restores
+//! the session ([`catchup`](super::catchup)).
 //!
 //! It never waits on the terminal (output goes through the non-blocking [`Screen`] queue) nor
 //! on the editor thread, so the server always sees a reader.
 //!
 //! [`Screen`]: super::screen::Screen
 
+use super::catchup::{Gap, restore};
 use super::shared::{Shared, Want};
 use crate::conn::{Conn, NetError};
 use crate::event::Received;
-use crate::timefmt::{local_hms, now_ms};
+use crate::timefmt::now_ms;
 use scalar::client::Frame;
-use scalar::proto::{Catchup, CatchupStatus, Msg, MsgId, Name, Ping, Sub};
-use std::collections::HashMap;
+use scalar::proto::{Msg, Ping};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -24,10 +24,6 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
-/// The most Events one catch-up per topic replays (pages of [`PAGE`]).
-const CATCHUP_MAX: u32 = 1000;
-/// Events asked for per Catchup request.
-const PAGE: u32 = 100;
 /// How long a connection must have lasted for the reconnect backoff to start short again.
 const STABLE: Duration = Duration::from_secs(30);
 
@@ -72,14 +68,6 @@ fn run(shared: &Shared, mut conn: Conn, server: &str) {
     }
 }
 
-/// What a lost connection left to catch up on.
-struct Gap {
-    /// When the server was last heard from (ms since the epoch).
-    lost_at: u64,
-    /// The last Event seen on each topic before the connection was lost.
-    last: HashMap<String, (MsgId, u64)>,
-}
-
 /// Reads frames until the connection ends; returns why it ended, and when the server was last
 /// heard from.
 fn serve(shared: &Shared, conn: &mut Conn) -> (NetError, u64) {
@@ -115,7 +103,7 @@ fn serve(shared: &Shared, conn: &mut Conn) -> (NetError, u64) {
 }
 
 /// Acts on one frame of a live connection.
-fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
+pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
     let msg = match frame.msg() {
         Ok(m) => m,
         Err(e) => {
@@ -131,17 +119,17 @@ fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
             let _ = shared.send(&Msg::Pong(p));
         }
         Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason)),
-        Msg::Event(e) => {
-            let r = Received::new(&e);
-            match e.seq.and_then(|s| shared.want(s).map(|w| (s, w))) {
-                Some((_, Want::Replay)) => shared.show_event(&r, true, false),
-                Some((s, Want::Reply)) => {
-                    shared.show_event(&r, false, false);
-                    shared.complete(s, frame);
-                }
-                None => shared.show_event(&r, false, false),
+        Msg::Event(e) => match e.seq.and_then(|s| shared.want(s).map(|w| (s, w))) {
+            Some((s, Want::Replay)) => {
+                shared.forward(s, frame);
             }
-        }
+            Some((s, Want::Reply)) => {
+                shared.show_event(&Received::new(&e), false, true);
+                shared.complete(s, frame);
+            }
+            // The same Event may come live and in a catch-up replay: shown once.
+            None => shared.show_event(&Received::new(&e), false, true),
+        },
         Msg::Error(e) => {
             let handed = e.seq.is_some_and(|s| shared.complete(s, frame.clone()));
             if !handed {
@@ -170,9 +158,9 @@ fn reconnect(shared: &Shared, server: &str, gap: &Gap, delay: &mut Duration) -> 
         }
         attempt += 1;
         match crate::conn::open(server, &user, shared.timeout)
-            .and_then(|mut c| restore(shared, &mut c, gap).map(|()| c))
+            .and_then(|mut c| restore(shared, &mut c, gap).map(|r| (c, r)))
         {
-            Ok(c) => {
+            Ok((c, restored)) => {
                 let subs = shared.state().subs.clone();
                 match c.try_clone_stream() {
                     Ok(w) => shared.install(w),
@@ -191,6 +179,7 @@ fn reconnect(shared: &Shared, server: &str, gap: &Gap, delay: &mut Duration) -> 
                     format!("; rejoined {}", names.join(", "))
                 };
                 shared.screen.info(format!("reconnected to {server}{rejoined}"));
+                restored.show(shared);
                 return Some(c);
             }
             Err(e @ NetError::Refused { .. }) => {
@@ -233,124 +222,4 @@ fn sleep_unless_quitting(shared: &Shared, d: Duration) -> bool {
         std::thread::sleep(left.min(Duration::from_millis(100)));
     }
     !shared.quitting.load(Ordering::SeqCst)
-}
-
-/// Re-subscribes to every joined channel and catches up on each, on a fresh connection that
-/// requests from the editor thread cannot use yet.
-fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<(), NetError> {
-    let subs = shared.state().subs.clone();
-    let mut gone = Vec::new();
-    for topic in &subs {
-        let Ok(name) = Name::parse(topic) else { continue };
-        let seq = conn.seq();
-        conn.send(&Msg::Sub(Sub {
-            seq: Some(seq),
-            topic: name,
-        }))?;
-        if let Err(e) = wait(shared, conn, seq) {
-            match e {
-                NetError::Refused { .. } => {
-                    shared.screen.error(format!("cannot rejoin {topic}: {e}"));
-                    gone.push(topic.clone());
-                    continue;
-                }
-                e => return Err(e),
-            }
-        }
-    }
-    if !gone.is_empty() {
-        let mut st = shared.state();
-        st.subs.retain(|s| !gone.contains(s));
-        if st.current.as_ref().is_some_and(|c| gone.contains(c)) {
-            st.current = st.subs.last().cloned();
-        }
-    }
-    let mut no_history = Vec::new();
-    for topic in subs.iter().filter(|t| !gone.contains(t)) {
-        if !catch_up(shared, conn, topic, gap)? {
-            no_history.push(crate::names::short(topic, &conn.domain).to_string());
-        }
-    }
-    if !no_history.is_empty() {
-        shared.screen.info(format!(
-            "the server keeps no history: anything said in {} since {} was missed",
-            no_history.join(", "),
-            local_hms(gap.lost_at)
-        ));
-    }
-    Ok(())
-}
-
-/// Replays what `topic` got since the last message seen there before the connection was lost
-/// (or since it was lost). False if the server keeps no history for it, or refuses to say.
-fn catch_up(shared: &Shared, conn: &mut Conn, topic: &str, gap: &Gap) -> Result<bool, NetError> {
-    let Ok(name) = Name::parse(topic) else {
-        return Ok(true);
-    };
-    let mut after: Option<MsgId> = gap.last.get(topic).map(|(id, _)| *id);
-    let since = after.is_none().then_some(gap.lost_at);
-    let mut replayed = 0u32;
-    while replayed < CATCHUP_MAX {
-        let before = replayed;
-        let seq = conn.seq();
-        conn.send(&Msg::Catchup(Catchup {
-            seq: Some(seq),
-            topic: name,
-            count: PAGE,
-            since,
-            after,
-            until: None,
-            before: None,
-        }))?;
-        let status = loop {
-            let frame = match wait(shared, conn, seq) {
-                Ok(f) => f,
-                // A server that will not replay this topic is one without history for it; the
-                // session itself is fine.
-                Err(NetError::Refused { .. }) => return Ok(false),
-                Err(e) => return Err(e),
-            };
-            match frame.msg() {
-                Ok(Msg::Event(e)) => {
-                    let r = Received::new(&e);
-                    after = Some(r.id);
-                    replayed += 1;
-                    shared.show_event(&r, true, true);
-                }
-                Ok(Msg::CatchupEnd(end)) => break end.status,
-                _ => {}
-            }
-        };
-        match status {
-            CatchupStatus::Unavailable | CatchupStatus::UnknownId => return Ok(false),
-            CatchupStatus::Complete => return Ok(true),
-            // "More" with nothing in this page would ask again forever.
-            CatchupStatus::Truncated if replayed == before => return Ok(true),
-            CatchupStatus::Truncated => {}
-        }
-    }
-    shared.screen.info(format!(
-        "caught up on {CATCHUP_MAX} messages in {topic}; /history shows more"
-    ));
-    Ok(true)
-}
-
-/// Waits for the next frame carrying `seq` on a connection being restored, handling every other
-/// frame as on a live connection (so Events that arrive meanwhile are shown, not lost).
-fn wait(shared: &Shared, conn: &mut Conn, seq: u32) -> Result<Frame, NetError> {
-    let deadline = Instant::now() + shared.timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(NetError::Timeout("the server's reply"));
-        }
-        conn.set_read_timeout(Some(left))?;
-        let frame = conn.recv()?;
-        match frame.msg() {
-            Ok(Msg::Error(e)) if e.seq == Some(seq) => return Err(NetError::refused(e.code, e.reason)),
-            Ok(Msg::Ping(p)) => conn.send(&Msg::Pong(p))?,
-            Ok(m) if m.seq() == Some(seq) => return Ok(frame),
-            _ => handle(shared, frame)?,
-        }
-    }
 }

@@ -8,17 +8,19 @@
 use super::screen::Screen;
 use crate::conn::{NetError, encode};
 use crate::event::Received;
+use crate::paging::{Ask, End};
 use crate::render::ChatView;
 use scalar::client::Frame;
 use scalar::proto::{Msg, MsgId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How many recent messages `/reply` can refer to and the catch-up deduplicates against.
+/// How many recent messages `/reply` can refer to and live Events and catch-ups are
+/// deduplicated against.
 const RECENT: usize = 1000;
 /// How many recent senders tab completion offers.
 const SENDERS: usize = 200;
@@ -36,6 +38,20 @@ pub struct Seen {
     pub from: String,
 }
 
+/// Where `/more` goes on from: the last `/history` or `/search`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scroll {
+    /// The topic read.
+    pub topic: String,
+    /// The search words, for `/search`.
+    pub query: Option<String>,
+    /// How many per read.
+    pub count: u32,
+    /// The oldest Event shown so far and its time; `None` once the start was reached (or the
+    /// read cannot go on).
+    pub oldest: Option<(MsgId, u64)>,
+}
+
 /// The session as this client remembers it; the server forgets it on disconnect.
 #[derive(Debug, Default)]
 pub struct State {
@@ -49,6 +65,8 @@ pub struct State {
     pub current: Option<String>,
     /// Recent messages, oldest first.
     pub recent: VecDeque<Seen>,
+    /// The ids in `recent`, for a quick duplicate check.
+    recent_ids: HashSet<MsgId>,
     /// Recent senders, most recent last, without repeats.
     pub senders: VecDeque<String>,
     /// Channel names listed by `/topics`.
@@ -57,16 +75,20 @@ pub struct State {
     pub last: HashMap<String, (MsgId, u64)>,
     /// Whether a connection is up.
     pub connected: bool,
+    /// What `/more` continues.
+    pub scroll: Option<Scroll>,
 }
 
 impl State {
     /// Records a message for `/reply`, completion and catch-up. False if it was already seen.
     pub fn remember(&mut self, e: &Received) -> bool {
-        if self.recent.iter().any(|s| s.id == e.id) {
+        if !self.recent_ids.insert(e.id) {
             return false;
         }
-        if self.recent.len() >= RECENT {
-            self.recent.pop_front();
+        if self.recent.len() >= RECENT
+            && let Some(old) = self.recent.pop_front()
+        {
+            self.recent_ids.remove(&old.id);
         }
         self.recent.push_back(Seen {
             id: e.id,
@@ -97,6 +119,11 @@ impl State {
                 self.known.push_back(n);
             }
         }
+    }
+
+    /// Whether the message with this id was shown recently.
+    pub fn seen(&self, id: &MsgId) -> bool {
+        self.recent_ids.contains(id)
     }
 
     /// Finds the recent message whose id starts with `prefix` (hex, at least 4 digits).
@@ -136,7 +163,8 @@ impl State {
 pub enum Want {
     /// The first frame with the seq is the reply (an echo Event counts).
     Reply,
-    /// Events with the seq are a Catchup replay, to be shown; CatchupEnd is the reply.
+    /// Events with the seq are a Catchup or Search replay, handed to the request (which shows
+    /// them once its read is complete, in order); CatchupEnd is the reply.
     Replay,
 }
 
@@ -151,6 +179,12 @@ pub enum ReqError {
     Timeout,
     /// The server refused, or the socket failed.
     Net(NetError),
+}
+
+impl From<NetError> for ReqError {
+    fn from(e: NetError) -> Self {
+        ReqError::Net(e)
+    }
 }
 
 impl std::fmt::Display for ReqError {
@@ -243,13 +277,12 @@ impl Shared {
         self.next_seq.fetch_add(1, Ordering::Relaxed).max(1) | 0x8000_0000
     }
 
-    /// Sends a request built with a fresh `seq` and waits for its reply. An Error reply becomes
-    /// [`ReqError::Net`] with [`NetError::Refused`].
-    pub fn request<'a>(
+    /// Sends a request built with a fresh `seq`, registered as waiting for `want`.
+    fn start<'a>(
         &self,
         want: Want,
         build: impl FnOnce(Option<u32>) -> Msg<'a>,
-    ) -> Result<Frame, ReqError> {
+    ) -> Result<(u32, mpsc::Receiver<Frame>), ReqError> {
         let seq = self.seq();
         let (tx, rx) = mpsc::channel();
         lock(&self.pending).insert(seq, (want, tx));
@@ -257,7 +290,14 @@ impl Shared {
             lock(&self.pending).remove(&seq);
             return Err(e);
         }
-        let frame = match rx.recv_timeout(self.timeout) {
+        Ok((seq, rx))
+    }
+
+    /// The next frame for the request numbered `seq`, until `deadline`. An Error becomes
+    /// [`ReqError::Net`] with [`NetError::Refused`].
+    fn next(&self, seq: u32, rx: &mpsc::Receiver<Frame>, deadline: Instant) -> Result<Frame, ReqError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = match rx.recv_timeout(left) {
             Ok(f) => f,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 lock(&self.pending).remove(&seq);
@@ -272,9 +312,36 @@ impl Shared {
         }
     }
 
+    /// Sends a request built with a fresh `seq` and waits for its reply.
+    pub fn request<'a>(
+        &self,
+        want: Want,
+        build: impl FnOnce(Option<u32>) -> Msg<'a>,
+    ) -> Result<Frame, ReqError> {
+        let (seq, rx) = self.start(want, build)?;
+        self.next(seq, &rx, Instant::now() + self.timeout)
+    }
+
+    /// Sends one Catchup or Search and waits for its whole page: the Events replayed, then
+    /// the CatchupEnd, all within the timeout.
+    pub fn replay(&self, ask: Ask<'_>) -> Result<(Vec<Received>, End), ReqError> {
+        let (seq, rx) = self.start(Want::Replay, |seq| ask.msg(seq))?;
+        let deadline = Instant::now() + self.timeout;
+        crate::paging::page(|| self.next(seq, &rx, deadline))
+    }
+
     /// What the request numbered `seq` is waiting for, if one is.
     pub fn want(&self, seq: u32) -> Option<Want> {
         lock(&self.pending).get(&seq).map(|(w, _)| *w)
+    }
+
+    /// Hands one frame of a replay to the request numbered `seq`, which goes on waiting for
+    /// more; false if none is waiting.
+    pub fn forward(&self, seq: u32, frame: Frame) -> bool {
+        match lock(&self.pending).get(&seq) {
+            Some((_, tx)) => tx.send(frame).is_ok(),
+            None => false,
+        }
     }
 
     /// Hands `frame` to the request numbered `seq`; false if none is waiting (it timed out).
@@ -285,7 +352,8 @@ impl Shared {
         }
     }
 
-    /// Records and shows an Event; `dedup` skips one already seen (catch-up after reconnect).
+    /// Records and shows an Event; `dedup` skips one already shown (a live Event that was also
+    /// replayed, a catch-up), while `/history` shows what it was asked for.
     pub fn show_event(&self, e: &Received, replay: bool, dedup: bool) {
         let mut st = self.state();
         let fresh = st.remember(e);

@@ -6,7 +6,7 @@
 pub mod pty;
 
 use scalar::client::Client;
-use scalar::proto::{Body, Message, Msg, Name, Sub};
+use scalar::proto::{Body, Message, Msg, MsgId, Name, Sub};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -346,6 +346,31 @@ pub fn wait_subscribers(server: &Server, topic: &str, n: u64) {
         }
         assert!(Instant::now() < deadline, "nobody subscribed to {topic} in time");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts a server on `port` (0: any) that keeps history in `dir`.
+pub fn history_server(port: u16, dir: &TempDir) -> Server {
+    Server::start_with(port, &["--data-dir", dir.0.to_str().unwrap()])
+}
+
+/// Publishes `text` from a raw client and returns the id and time the server gave it (from
+/// the echo).
+pub fn say(c: &mut Client, topic: &str, text: &str) -> (MsgId, u64) {
+    let f = c
+        .request(STEP, |seq| {
+            Msg::Message(Message {
+                seq,
+                topic: Name::parse(topic).unwrap(),
+                body: Body::Text(text),
+                ctype: None,
+                reply_to: None,
+            })
+        })
+        .unwrap();
+    match f.msg() {
+        Ok(Msg::Event(e)) => (e.id, e.time),
+        other => panic!("expected the echo, got {other:?}"),
     }
 }
 

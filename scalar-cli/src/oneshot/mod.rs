@@ -1,5 +1,9 @@
-//! The one-shot modes for scripts: send, listen, history, topics, ping. Each opens one
+//! The one-shot modes for scripts: send, listen, history, search, topics, ping. Each opens one
 //! connection, does its work on this thread and says Bye.
+
+mod history;
+
+pub use history::{history, search};
 
 use crate::args::Args;
 use crate::conn::{Conn, NetError};
@@ -8,7 +12,7 @@ use crate::event::Received;
 use crate::input::{self, BadLine};
 use crate::names;
 use crate::{json, render};
-use scalar::proto::{Body, Catchup, CatchupStatus, Message, Msg, Ping, Sub, Topics};
+use scalar::proto::{Body, Message, Msg, Ping, Sub, Topics};
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -42,12 +46,11 @@ impl Out {
     }
 
     /// One Event, as a JSON object or a plain line.
-    fn event(&mut self, e: &scalar::proto::Event<'_>, json: bool) -> Result<Result<(), Closed>, CliError> {
-        let e = Received::new(e);
+    fn event(&mut self, e: &Received, json: bool) -> Result<Result<(), Closed>, CliError> {
         self.line(&if json {
-            json::event(&e)
+            json::event(e)
         } else {
-            render::plain_line(&e)
+            render::plain_line(e)
         })
     }
 }
@@ -179,7 +182,7 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
         };
         match msg {
             Msg::Event(e) => {
-                if out.event(&e, json)?.is_err() {
+                if out.event(&Received::new(&e), json)?.is_err() {
                     break;
                 }
                 seen += 1;
@@ -190,57 +193,6 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             Msg::Ping(p) => conn.send(&Msg::Pong(p))?,
             Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason).into()),
             Msg::Error(e) => note(&NetError::refused(e.code, e.reason).to_string()),
-            _ => {}
-        }
-    }
-    conn.bye(None, BYE_WAIT);
-    Ok(())
-}
-
-/// `history TOPIC [--last N] [--json]`: asks for the last N Events (Catchup) and prints them,
-/// then says on standard error how the replay ended when that is not plain "complete".
-pub fn history(args: &Args, raw_topic: &str, last: u32, json: bool) -> Result<(), CliError> {
-    let mut conn = open(args)?;
-    let topic = fold_topic(raw_topic, &conn)?;
-    let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
-    // A channel's history is for its subscribers only.
-    if name.kind() == scalar::proto::Kind::Channel {
-        subscribe(&mut conn, &topic, args.timeout)?;
-    }
-    let seq = conn.seq();
-    conn.send(&Msg::Catchup(Catchup {
-        seq: Some(seq),
-        topic: name,
-        count: last,
-        since: None,
-        after: None,
-        until: None,
-        before: None,
-    }))?;
-    let mut out = Out::new();
-    let deadline = std::time::Instant::now() + args.timeout;
-    loop {
-        let frame = conn.reply(seq, deadline)?;
-        match frame.msg() {
-            Ok(Msg::Event(e)) => match out.event(&e, json)? {
-                Ok(()) => {}
-                Err(Closed) => return Ok(()),
-            },
-            Ok(Msg::CatchupEnd(end)) => {
-                match (end.status, end.count) {
-                    (CatchupStatus::Unavailable, _) => note(&format!(
-                        "the server keeps no history for {topic}: nothing could be fetched \
-                         (this does not mean nothing was said)"
-                    )),
-                    (CatchupStatus::Complete, 0) => note(&format!("{topic} has no messages")),
-                    (CatchupStatus::Truncated, n) => note(&format!(
-                        "showing the last {n}; older messages exist (use a larger --last)"
-                    )),
-                    (CatchupStatus::Complete, _) => {}
-                    (CatchupStatus::UnknownId, _) => note("the server does not know that message id"),
-                }
-                break;
-            }
             _ => {}
         }
     }

@@ -1,0 +1,117 @@
+//! `history` and `search`: a topic's past read page by page ([`crate::paging`]) and printed
+//! oldest first like `listen`, then a note on standard error when the read did not simply end.
+
+use super::{BYE_WAIT, Out, fold_topic, note, open, subscribe};
+use crate::args::{Args, MAX_READ, Span};
+use crate::conn::Conn;
+use crate::error::CliError;
+use crate::event::Received;
+use crate::paging::{self, Ask, Bounds, End, Ending, Pager};
+use crate::readnote::{self, Read};
+use scalar::proto::{Kind, Msg, Name, Sub};
+use std::time::{Duration, Instant};
+
+/// `history TOPIC [--last N] [--before ID | --since TIME] [--json]`.
+pub fn history(args: &Args, raw_topic: &str, span: Span, json: bool) -> Result<(), CliError> {
+    let (bounds, limit, cap, hint) = match span {
+        Span::Last { n, before } => {
+            let b = Bounds {
+                before,
+                ..Bounds::default()
+            };
+            let hint = "--before the id of the oldest shown goes further back; --json shows ids";
+            (b, n, false, hint)
+        }
+        // Forward through everything after TIME; the bound only guards against a runaway read.
+        Span::Since { time, before } => {
+            let b = Bounds {
+                since: Some(time),
+                before,
+                ..Bounds::default()
+            };
+            (
+                b,
+                MAX_READ,
+                true,
+                "--since the time_ms of the last one shown goes on; --json shows it",
+            )
+        }
+    };
+    read(args, raw_topic, None, bounds, (limit, cap), hint, json)
+}
+
+/// `search TOPIC WORDS... [--last N] [--json]`: the newest N matches, oldest first.
+pub fn search(args: &Args, raw_topic: &str, query: &str, last: u32, json: bool) -> Result<(), CliError> {
+    let hint = "a larger --last shows more";
+    read(
+        args,
+        raw_topic,
+        Some(query),
+        Bounds::default(),
+        (last, false),
+        hint,
+        json,
+    )
+}
+
+/// The read both commands share. `limit` is the most Events to read, and whether that is a
+/// safety cap rather than the number asked for.
+fn read(
+    args: &Args,
+    raw_topic: &str,
+    query: Option<&str>,
+    bounds: Bounds,
+    limit: (u32, bool),
+    hint: &str,
+    json: bool,
+) -> Result<(), CliError> {
+    let mut conn = open(args)?;
+    let topic = fold_topic(raw_topic, &conn)?;
+    let name = Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    // Only subscribers may read a channel's history (PROTOCOL.md §4): subscribe, read, leave.
+    let channel = name.kind() == Kind::Channel;
+    if channel {
+        subscribe(&mut conn, &topic, args.timeout)?;
+    }
+    let mut pager = Pager::new(name, query, bounds, limit.0, limit.1);
+    let mut out = Out::new();
+    let timeout = args.timeout;
+    let ending = paging::read(
+        &mut pager,
+        |ask| fetch(&mut conn, ask, timeout),
+        |e| Ok::<_, CliError>(out.event(&e, json)?.is_ok()),
+    )?;
+    let Some(ending) = ending else {
+        // Standard output was closed: stop quietly, as `listen` does.
+        conn.bye(None, BYE_WAIT);
+        return Ok(());
+    };
+    if channel {
+        conn.request(args.timeout, |seq| Msg::Unsub(Sub { seq, topic: name }))?;
+    }
+    let shown = crate::names::history_of(&topic, &conn.user, "");
+    conn.bye(None, BYE_WAIT);
+    let r = Read {
+        topic: &shown,
+        query,
+        hint,
+        continued: false,
+        confirm: false,
+    };
+    let notes = readnote::notes(&pager, ending, &r);
+    if ending == Ending::UnknownId {
+        // The ID given is no use to this server: a script must not take this for success.
+        return Err(CliError::Input(notes.join("; ")));
+    }
+    notes.iter().for_each(|n| note(n));
+    Ok(())
+}
+
+/// Sends one Catchup or Search and collects its page, within `timeout`. Live Events of the
+/// subscription are skipped.
+fn fetch(conn: &mut Conn, ask: Ask<'_>, timeout: Duration) -> Result<(Vec<Received>, End), CliError> {
+    let seq = conn.seq();
+    conn.send(&ask.msg(Some(seq)))?;
+    let deadline = Instant::now() + timeout;
+    paging::page(|| Ok(conn.reply(seq, deadline)?))
+}

@@ -1,0 +1,155 @@
+//! What to tell the person when a read of history ends: one sentence per fact, shared by the
+//! one-shot modes (standard error) and the interactive commands (status lines).
+//!
+//! The distinctions matter more than the wording: "there is nothing" (complete, zero) is not
+//! "the server keeps nothing" (unavailable), and neither is "part of it was deleted" (horizon).
+
+use crate::paging::{Ending, Pager};
+use crate::timefmt::local_datetime;
+
+/// The read, as the notes name it.
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    /// The topic as shown: `#rust`, `#rust@example.com`, `the conversation with bob`.
+    pub topic: &'a str,
+    /// The search words, for a Search.
+    pub query: Option<&'a str>,
+    /// How to get more, in parentheses after "more exist": "/more shows them".
+    pub hint: &'a str,
+    /// Whether this read continues an earlier one further back (`/more`).
+    pub continued: bool,
+    /// Whether to confirm a complete, non-empty read (the chat does; scripts stay quiet).
+    pub confirm: bool,
+}
+
+fn plural(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The notes for a read that ended with `ending`; empty when there is nothing to say.
+pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
+    let topic = r.topic;
+    let n = p.got;
+    let (item, items) = match r.query {
+        Some(_) => ("match", "matches"),
+        None => ("message", "messages"),
+    };
+    let mut out = Vec::new();
+    let first = match (ending, r.query) {
+        (Ending::Unavailable, None) => Some(format!(
+            "the server keeps no history for {topic}: nothing could be fetched \
+             (this does not mean nothing was said)"
+        )),
+        (Ending::Unavailable, Some(_)) => Some(format!(
+            "the server cannot search {topic}: it keeps no history or no search index \
+             (this does not mean nothing matches)"
+        )),
+        (Ending::UnknownId, _) => Some(format!(
+            "the server does not have that message in {topic} (never sent there, or deleted by \
+             its retention); nothing was fetched"
+        )),
+        (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
+            (Some(q), false) => format!("no messages in {topic} match {q:?}"),
+            (Some(_), true) => format!("no older matches in {topic}"),
+            (None, true) => format!("no older messages in {topic}"),
+            (None, false) if p.forward() => format!("no messages in {topic} in that range"),
+            (None, false) => format!("{topic} has no messages"),
+        }),
+        (Ending::Complete, _) if !r.confirm => None,
+        (Ending::Complete, _) if p.forward() => Some(format!("{}, up to the newest", plural(n, item, items))),
+        (Ending::Complete, Some(_)) => Some(format!("{}: no older ones in {topic}", plural(n, item, items))),
+        (Ending::Complete, None) => Some(format!(
+            "{}: back to the start of {topic}",
+            plural(n, item, items)
+        )),
+        (Ending::More, _) if p.forward() => Some(format!(
+            "showing the first {}; newer ones exist ({})",
+            plural(n, item, items),
+            r.hint
+        )),
+        (Ending::More, _) => Some(format!(
+            "showing the {}{}; older ones exist ({})",
+            if r.continued { "next " } else { "last " },
+            plural(n, item, items),
+            r.hint
+        )),
+        (Ending::Capped, _) => Some(format!(
+            "stopped after {}, the most one read fetches; more exist ({})",
+            plural(n, item, items),
+            r.hint
+        )),
+    };
+    out.extend(first);
+    if p.by_time && ending != Ending::UnknownId {
+        out.push(
+            "the message to page from is no longer on the server, so the read went on from its \
+             time: a message stamped in the same millisecond may be missing"
+                .into(),
+        );
+    }
+    if let Some(h) = p.lost_before(ending) {
+        out.push(format!(
+            "older messages of {topic} were deleted by the server's retention (everything up to {})",
+            local_datetime(h)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paging::{Bounds, End};
+    use scalar::proto::{CatchupStatus, Name};
+
+    fn read(query: Option<&'static str>) -> Read<'static> {
+        Read {
+            topic: "#t",
+            query,
+            hint: "/more shows them",
+            continued: false,
+            confirm: true,
+        }
+    }
+
+    #[test]
+    fn each_ending_says_what_it_means() {
+        let name = Name::parse("#t@l").unwrap();
+        let mut p = Pager::new(name, None, Bounds::default(), 10, false);
+        let end = |status| End {
+            status,
+            horizon: None,
+        };
+        p.take(Vec::new(), end(CatchupStatus::Complete));
+        assert_eq!(notes(&p, Ending::Complete, &read(None)), ["#t has no messages"]);
+        let s = notes(&p, Ending::Complete, &read(Some("x y")));
+        assert_eq!(s, ["no messages in #t match \"x y\""]);
+        let s = notes(&p, Ending::Unavailable, &read(None)).join("\n");
+        assert!(
+            s.contains("keeps no history") && s.contains("does not mean nothing was said"),
+            "{s}"
+        );
+        let s = notes(&p, Ending::Unavailable, &read(Some("x"))).join("\n");
+        assert!(s.contains("cannot search #t"), "{s}");
+        p.horizon = Some(1_764_000_000_000);
+        let s = notes(&p, Ending::Complete, &read(None));
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert!(s[1].contains("deleted by the server's retention"), "{s:?}");
+        let s = notes(&p, Ending::More, &read(None));
+        assert_eq!(
+            s,
+            ["showing the last 0 messages; older ones exist (/more shows them)"]
+        );
+        let quiet = Read {
+            confirm: false,
+            ..read(None)
+        };
+        p.got = 3;
+        p.horizon = None;
+        assert!(notes(&p, Ending::Complete, &quiet).is_empty());
+        assert_eq!(
+            notes(&p, Ending::Complete, &read(None)),
+            ["3 messages: back to the start of #t"]
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! `/history`, `/search` and `/more`: reading the current topic's past backward, a page of N
+//! at a time, then showing it oldest first with a note on how the read ended.
+//!
+//! In a conversation view (`/msg bob`) the topic is bob's ID, which the server reads as the
+//! conversation with bob, both ways (PROTOCOL.md §4).
+
+use super::shared::{Scroll, Shared};
+use crate::event::Received;
+use crate::names;
+use crate::paging::{self, Bounds, Ending, Pager};
+use crate::readnote::{self, Read};
+use scalar::proto::{MAX_QUERY, Name};
+
+/// How many matches `/search` shows per read.
+const SEARCH_COUNT: u32 = 50;
+
+/// `/history [N]`: the newest N messages.
+pub fn history(shared: &Shared, count: u32, topic: &str) -> Result<(), String> {
+    let scroll = Scroll {
+        topic: topic.to_string(),
+        query: None,
+        count,
+        oldest: None,
+    };
+    read(shared, scroll, false)
+}
+
+/// `/search WORDS`: the newest matches.
+pub fn search(shared: &Shared, query: &str, topic: &str) -> Result<(), String> {
+    if query.len() > MAX_QUERY {
+        return Err(format!("search words are at most {MAX_QUERY} bytes in all"));
+    }
+    let scroll = Scroll {
+        topic: topic.to_string(),
+        query: Some(query.to_string()),
+        count: SEARCH_COUNT,
+        oldest: None,
+    };
+    read(shared, scroll, false)
+}
+
+/// `/more`: the page before the oldest message the last `/history` or `/search` of this topic
+/// showed.
+pub fn more(shared: &Shared, topic: &str) -> Result<(), String> {
+    let (scroll, shown) = {
+        let st = shared.state();
+        let shown = names::history_of(topic, &st.user, &st.domain);
+        (st.scroll.clone().filter(|s| s.topic == topic), shown)
+    };
+    let Some(scroll) = scroll else {
+        return Err(format!(
+            "nothing to go on with in {shown}: /history or /search first"
+        ));
+    };
+    if scroll.oldest.is_none() {
+        let what = if scroll.query.is_some() {
+            "matches"
+        } else {
+            "messages"
+        };
+        shared.screen.info(format!(
+            "no older {what} in {shown}: the last read reached the start"
+        ));
+        return Ok(());
+    }
+    read(shared, scroll, true)
+}
+
+/// Reads one page of N backward from `scroll.oldest` (or from the newest), shows it, says how it
+/// ended and remembers where `/more` goes on.
+fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> {
+    let name = Name::parse(&scroll.topic).map_err(|e| format!("{}: {e}", scroll.topic))?;
+    let bounds = Bounds {
+        before: scroll.oldest.map(|(id, _)| id),
+        ..Bounds::default()
+    };
+    let mut pager = Pager::new(name, scroll.query.as_deref(), bounds, scroll.count, false);
+    if let Some((_, time)) = scroll.oldest {
+        pager = pager.anchor_time(time);
+    }
+    let what = if scroll.query.is_some() {
+        "search"
+    } else {
+        "history"
+    };
+    let mut got: Vec<Received> = Vec::new();
+    let ending = paging::read(
+        &mut pager,
+        |ask| shared.replay(ask).map_err(|e| format!("{what}: {e}")),
+        |e| {
+            got.push(e);
+            Ok(true)
+        },
+    )?
+    .unwrap_or(Ending::Complete);
+    for e in &got {
+        shared.show_event(e, true, false);
+    }
+    let (me, domain) = {
+        let st = shared.state();
+        (st.user.clone(), st.domain.clone())
+    };
+    let shown = names::history_of(&scroll.topic, &me, &domain);
+    let r = Read {
+        topic: &shown,
+        query: scroll.query.as_deref(),
+        hint: "/more shows them",
+        continued,
+        confirm: true,
+    };
+    for n in readnote::notes(&pager, ending, &r) {
+        shared.screen.info(n);
+    }
+    // Only a read that stopped short of the start can go on; one that reached it says so on
+    // `/more`; one that got nothing from the server leaves nothing to go on with.
+    let next = match ending {
+        Ending::More | Ending::Capped => Some(got.first().map(|e| (e.id, e.time))),
+        Ending::Complete => Some(None),
+        Ending::Unavailable | Ending::UnknownId => None,
+    };
+    shared.state().scroll = next.map(|oldest| Scroll { oldest, ..scroll });
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! `history` and `search` against a scalard that keeps history (`--data-dir`): paging across
+//! many pages in both directions, every message exactly once and in order, conversations from
+//! both sides, and the notes and exit codes of the ways a read can end.
+
+mod common;
+
+use common::*;
+use scalar::proto::MsgId;
+
+const INPUT: i32 = 5;
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+/// A server keeping history in a fresh directory (kept alive by the returned [`TempDir`]).
+fn server_with_history() -> (Server, TempDir) {
+    let dir = TempDir::new();
+    (history_server(0, &dir), dir)
+}
+
+/// Runs scalar-cli with `args` as `id`; its exit code, the texts of its JSON lines (or its
+/// plain lines) and its standard error.
+fn cli_run(server: &Server, home: &TempDir, id: &str, args: &[&str]) -> Run {
+    let mut c = cli(server, home);
+    c.args(["--id", id]).args(args);
+    run(c, b"")
+}
+
+/// The `text` of each JSON line, checking that no id repeats.
+fn texts(r: &Run) -> Vec<String> {
+    let objs: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
+    let mut ids: Vec<&str> = objs.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), objs.len(), "an event was printed twice:\n{}", r.stdout);
+    objs.iter()
+        .map(|o| o["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Fails unless standard error has `note`.
+fn says(r: &Run, note: &str) {
+    assert!(r.stderr.contains(note), "{note:?} not in:\n{}", r.stderr);
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("m{i:03}")).collect()
+}
+
+#[test]
+fn history_pages_back_and_forth_exactly_once() {
+    let (server, _dir) = server_with_history();
+    let home = TempDir::new();
+    let mut alice = server.client("alice");
+    subscribe(&mut alice, "#h@localhost");
+    let stamps: Vec<(MsgId, u64)> = (0..300)
+        .map(|i| say(&mut alice, "#h@localhost", &format!("m{i:03}")))
+        .collect();
+
+    // All of it, backward across pages of 100, printed oldest first; complete, so no note.
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "h", "--last", "1000", "--json"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(texts(&r), numbered(0..300));
+    assert_eq!(r.stderr, "");
+
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "#h", "--last", "250", "--json"],
+    );
+    assert_eq!(texts(&r), numbered(50..300));
+    assert!(
+        r.stderr
+            .contains("showing the last 250 messages; older ones exist"),
+        "{}",
+        r.stderr
+    );
+
+    // Before an id: the 120 just older than m200.
+    let before = stamps[200].0.to_string();
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "h", "--before", &before, "-n", "120", "--json"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(texts(&r), numbered(80..200));
+
+    // Since a time, forward across pages to the end, in both forms of TIME.
+    let since_ms = stamps[9].1.to_string();
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "h", "--since", &since_ms, "--json"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(texts(&r), numbered(10..300));
+    let rfc = json(r.stdout.lines().nth(100).unwrap())["time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "h", "--since", &rfc, "--json"],
+    );
+    assert_eq!(texts(&r), numbered(111..300));
+    // A span: since a time, before an id.
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &[
+            "history", "h", "--since", &since_ms, "--before", &before, "--json",
+        ],
+    );
+    assert_eq!(texts(&r), numbered(10..200));
+
+    // Plain lines, like `listen`.
+    let r = cli_run(&server, &home, "reader", &["history", "h", "--last", "2"]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert!(
+        lines[1].ends_with(" #h@localhost alice@localhost: m299"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn history_endings_and_exit_codes() {
+    let (server, _dir) = server_with_history();
+    let home = TempDir::new();
+    let r = cli_run(&server, &home, "reader", &["history", "#quiet"]);
+    assert_eq!((r.code(), r.stdout.as_str()), (0, ""));
+    assert_eq!(r.stderr.trim(), "scalar-cli: #quiet@localhost has no messages");
+
+    let unknown = "ab".repeat(32);
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "#quiet", "--before", &unknown],
+    );
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("does not have that message in #quiet@localhost"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+
+    // A server that keeps none says so; that is not "no messages".
+    let ephemeral = Server::start();
+    let r = cli_run(&ephemeral, &home, "reader", &["search", "#quiet", "x"]);
+    assert_eq!(r.code(), 0);
+    says(&r, "cannot search #quiet@localhost");
+}
+
+#[test]
+fn search_finds_the_newest_matches_first() {
+    let (server, _dir) = server_with_history();
+    let home = TempDir::new();
+    let mut alice = server.client("alice");
+    subscribe(&mut alice, "#s@localhost");
+    for i in 0..30 {
+        let text = if i % 3 == 0 {
+            format!("Release notes v{i}")
+        } else {
+            format!("chatter {i}")
+        };
+        say(&mut alice, "#s@localhost", &text);
+    }
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["search", "s", "release", "NOTES", "--json"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let want: Vec<String> = (0..30)
+        .step_by(3)
+        .map(|i| format!("Release notes v{i}"))
+        .collect();
+    assert_eq!(texts(&r), want);
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["search", "s", "release", "--last", "4", "--json"],
+    );
+    assert_eq!(texts(&r), want[6..]);
+    says(&r, "showing the last 4 matches; older ones exist");
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["search", "s", "nothing", "like", "it"],
+    );
+    assert_eq!((r.code(), r.stdout.as_str()), (0, ""));
+    assert!(
+        r.stderr
+            .contains("no messages in #s@localhost match \"nothing like it\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_conversation_reads_the_same_from_both_sides() {
+    let (server, _dir) = server_with_history();
+    let home = TempDir::new();
+    let mut alice = server.client("alice");
+    let mut bob = server.client("bob");
+    let mut carol = server.client("carol");
+    say(&mut alice, "bob@localhost", "a1");
+    say(&mut bob, "alice@localhost", "b1");
+    say(&mut carol, "bob@localhost", "c1");
+    say(&mut alice, "bob@localhost", "a2");
+
+    let both = |me: &str, other: &str| {
+        let r = cli_run(&server, &home, me, &["history", other, "--json"]);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        let objs: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
+        objs.iter()
+            .map(|o| {
+                format!(
+                    "{}>{}:{}",
+                    o["from"].as_str().unwrap(),
+                    o["topic"].as_str().unwrap(),
+                    o["text"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let want = [
+        "alice@localhost>bob@localhost:a1",
+        "bob@localhost>alice@localhost:b1",
+        "alice@localhost>bob@localhost:a2",
+    ];
+    assert_eq!(both("alice", "bob@localhost"), want);
+    assert_eq!(both("bob", "alice@localhost"), want);
+    // Your own ID: the direct messages you received, from anyone.
+    let r = cli_run(&server, &home, "bob", &["history", "bob@localhost", "--json"]);
+    assert_eq!(texts(&r), ["a1", "c1", "a2"]);
+    let r = cli_run(&server, &home, "carol", &["search", "alice@localhost", "a1"]);
+    assert!(
+        r.stderr
+            .contains("no messages in your conversation with alice@localhost match"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn retention_is_told_apart_from_nothing() {
+    let dir = TempDir::new();
+    let server = Server::start_with(
+        0,
+        &["--data-dir", dir.0.to_str().unwrap(), "--history-max-events", "5"],
+    );
+    let home = TempDir::new();
+    let mut alice = server.client("alice");
+    subscribe(&mut alice, "#r@localhost");
+    let first = say(&mut alice, "#r@localhost", "m000").0;
+    for i in 1..8 {
+        say(&mut alice, "#r@localhost", &format!("m{i:03}"));
+    }
+    // The store prunes within a second or so of the writes.
+    let deadline = std::time::Instant::now() + STEP;
+    let r = loop {
+        let r = cli_run(&server, &home, "reader", &["history", "r", "--json"]);
+        if r.stdout.lines().count() == 5 {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never pruned:\n{}",
+            r.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(texts(&r), numbered(3..8));
+    says(
+        &r,
+        "older messages of #r@localhost were deleted by the server's retention (everything up to ",
+    );
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "r", "--before", &first.to_string()],
+    );
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    says(&r, "deleted by its retention");
+}
