@@ -1,0 +1,148 @@
+//! Writing a batch of Events in one transaction.
+
+use super::{Context, Db, Scoped, to_sql};
+use crate::store::{OwnedBody, Record, StoreError};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::collections::HashMap;
+
+impl Db {
+    /// Stores a batch in one transaction. Records whose position is already stored are skipped,
+    /// so a batch that failed part-way (or did commit, but was not acknowledged) can be retried.
+    pub fn insert(&mut self, batch: &[Record]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("insert: begin")?;
+        {
+            let mut names = Names::prepare(&tx)?;
+            let mut event = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO events
+                         (pos, topic, thread, time, sender, id, body, ctype, reply_to)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .context("insert: prepare")?;
+            let mut fts = tx
+                .prepare("INSERT INTO events_fts (rowid, body, scope) VALUES (?1, ?2, ?3)")
+                .context("insert: prepare")?;
+            let mut added: HashMap<i64, i64> = HashMap::new();
+            let (mut last_pos, mut last_time) = (0i64, 0i64);
+            for r in batch {
+                let pos = to_sql(r.pos, "position")?;
+                let time = to_sql(r.time, "time")?;
+                let topic = names.topic(&r.topic)?;
+                let thread = match &r.thread {
+                    Some(key) => Some(names.thread(key)?),
+                    None => None,
+                };
+                let body = match &r.body {
+                    OwnedBody::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+                    OwnedBody::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+                };
+                let inserted = event
+                    .execute(params![
+                        pos,
+                        topic,
+                        thread,
+                        time,
+                        &*r.from,
+                        &r.id.0[..],
+                        body,
+                        r.ctype.as_deref(),
+                        r.reply_to.as_ref().map(|m| &m.0[..]),
+                    ])
+                    .context("insert: event")?;
+                if inserted == 1 {
+                    *added.entry(topic).or_default() += 1;
+                    if let OwnedBody::Text(t) = &r.body {
+                        let scope = match thread {
+                            Some(h) => {
+                                format!("{} {}", Scoped::Topic(topic).token(), Scoped::Thread(h).token())
+                            }
+                            None => Scoped::Topic(topic).token(),
+                        };
+                        fts.execute(params![pos, &**t, scope])
+                            .context("insert: text index")?;
+                    }
+                }
+                last_pos = last_pos.max(pos);
+                last_time = last_time.max(time);
+            }
+            let mut count = tx
+                .prepare("UPDATE topics SET count = count + ?2 WHERE id = ?1")
+                .context("insert: prepare")?;
+            for (topic, n) in added {
+                count.execute(params![topic, n]).context("insert: topic count")?;
+            }
+            tx.execute(
+                "UPDATE meta SET last_pos = max(last_pos, ?1), last_time = max(last_time, ?2)",
+                params![last_pos, last_time],
+            )
+            .context("insert: meta")?;
+        }
+        tx.commit().context("insert: commit")
+    }
+}
+
+/// Looks up or creates topic and thread rows during one insert transaction.
+struct Names<'c> {
+    find_topic: rusqlite::Statement<'c>,
+    add_topic: rusqlite::Statement<'c>,
+    find_thread: rusqlite::Statement<'c>,
+    add_thread: rusqlite::Statement<'c>,
+    // Only for this transaction: a rolled-back batch must not leave ids behind.
+    topics: HashMap<Box<str>, i64>,
+    threads: HashMap<Box<str>, i64>,
+}
+
+impl<'c> Names<'c> {
+    fn prepare(conn: &'c Connection) -> Result<Self, StoreError> {
+        let p = |sql| conn.prepare(sql).context("insert: prepare");
+        Ok(Names {
+            find_topic: p("SELECT id FROM topics WHERE name = ?1")?,
+            add_topic: p("INSERT INTO topics (name) VALUES (?1) RETURNING id")?,
+            find_thread: p("SELECT id FROM threads WHERE key = ?1")?,
+            add_thread: p("INSERT INTO threads (key) VALUES (?1) RETURNING id")?,
+            topics: HashMap::new(),
+            threads: HashMap::new(),
+        })
+    }
+
+    fn topic(&mut self, name: &str) -> Result<i64, StoreError> {
+        Self::get(&mut self.topics, &mut self.find_topic, &mut self.add_topic, name)
+    }
+
+    fn thread(&mut self, key: &str) -> Result<i64, StoreError> {
+        Self::get(
+            &mut self.threads,
+            &mut self.find_thread,
+            &mut self.add_thread,
+            key,
+        )
+    }
+
+    fn get(
+        seen: &mut HashMap<Box<str>, i64>,
+        find: &mut rusqlite::Statement<'_>,
+        add: &mut rusqlite::Statement<'_>,
+        name: &str,
+    ) -> Result<i64, StoreError> {
+        if let Some(&id) = seen.get(name) {
+            return Ok(id);
+        }
+        let id = match find
+            .query_row([name], |r| r.get(0))
+            .optional()
+            .context("insert: name")?
+        {
+            Some(id) => id,
+            None => add.query_row([name], |r| r.get(0)).context("insert: new name")?,
+        };
+        seen.insert(name.into(), id);
+        Ok(id)
+    }
+}

@@ -1,0 +1,316 @@
+//! The SQLite store: every Event in one database file, in WAL mode so that one reader
+//! connection can answer queries while the writer commits.
+//!
+//! Layout (schema version 1): `events` keyed by position, with topic and thread names kept
+//! once in `topics` and `threads`; a contentless FTS5 index over text bodies, keyed by
+//! position and tagged with each Event's topic and thread; and `meta`, the high-water marks the
+//! server resumes numbering from. Text bodies are stored as SQLite TEXT and blobs as BLOB, so
+//! each comes back as what it was.
+//!
+//! Positions and times are `u64` in the protocol but SQLite integers are `i64`: values are
+//! converted at the edge and refused (not wrapped) when out of range.
+
+mod insert;
+mod prune;
+mod query;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use super::StoreError;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+/// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
+/// (accounts, bans, topic metadata) are appended, never edited, so any older file can be
+/// brought forward.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+/// The schema version this build writes; a file with a higher one is refused.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+// STRICT so a wrong type is an error rather than a silent conversion; `body` is ANY so text
+// and blobs keep their own storage class. The topic and thread indexes hold the rowid (`pos`)
+// implicitly, so `(topic)` is already ordered as `(topic, pos)` without storing `pos` twice.
+//
+// The FTS `scope` column holds a token for the Event's topic (`t<id>`) and one for its thread
+// (`h<id>`): a search ANDs its words with the scope's token, so FTS5 intersects the two lists
+// and a common word in a small scope costs what the scope costs, not what the word costs
+// across the whole store.
+const SCHEMA_V1: &str = "
+CREATE TABLE topics (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    horizon INTEGER NOT NULL DEFAULT 0,
+    count INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE threads (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE
+) STRICT;
+CREATE TABLE events (
+    pos INTEGER PRIMARY KEY,
+    topic INTEGER NOT NULL REFERENCES topics(id),
+    thread INTEGER REFERENCES threads(id),
+    time INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    id BLOB NOT NULL,
+    body ANY NOT NULL,
+    ctype TEXT,
+    reply_to BLOB
+) STRICT;
+CREATE INDEX events_by_topic ON events(topic);
+CREATE INDEX events_by_thread ON events(thread) WHERE thread IS NOT NULL;
+-- Ids are random, so every insert lands on a random page of this index, and each page a
+-- commit touches is written to the WAL again: the first 8 bytes keep the index (and that cost)
+-- a quarter of a full-id index's; the lookup then checks the whole id.
+CREATE INDEX events_by_id ON events(substr(id, 1, 8));
+-- detail=column: searches need words and their column, not positions (no phrase queries).
+CREATE VIRTUAL TABLE events_fts USING fts5(
+    body, scope, content='', contentless_delete=1, detail=column, tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TABLE meta (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    last_pos INTEGER NOT NULL,
+    last_time INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta VALUES (1, 0, 0);
+";
+
+/// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
+/// before the operation fails. Short in tests so the failure path can be exercised quickly.
+const BUSY_TIMEOUT: Duration = if cfg!(test) {
+    Duration::from_millis(200)
+} else {
+    Duration::from_secs(5)
+};
+
+/// How many topics one prune step looks at, so a step stays short however many topics exist.
+const PRUNE_TOPICS: usize = 256;
+
+/// The WAL is truncated back to this size after a checkpoint, so one burst does not leave a
+/// large file behind for good.
+const WAL_LIMIT: i64 = 64 << 20;
+/// The writer's page cache, in KiB. Index pages a batch touches stay cached between commits.
+const WRITER_CACHE_KIB: i64 = 64 << 10;
+/// WAL pages between automatic checkpoints (SQLite's default is 1000): a page rewritten by
+/// several commits is copied into the database once. Measured: 15% fewer µs per event at
+/// full write rate. The WAL is truncated back to `WAL_LIMIT` after a checkpoint.
+const CHECKPOINT_PAGES: i64 = 8000;
+
+/// A connection to the history database: the writer's (from [`Db::open`]) or a reader's (from
+/// [`Db::open_reader`]).
+pub struct Db {
+    conn: Connection,
+    /// The last topic id a prune step finished with; the next step starts after it.
+    prune_cursor: i64,
+}
+
+/// Adds what was being done to a SQLite error.
+trait Context<T> {
+    fn context(self, what: &str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for rusqlite::Result<T> {
+    fn context(self, what: &str) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::Io(format!("{what}: {e}")))
+    }
+}
+
+/// Prefixes an I/O error with the database path, so a startup failure says which file.
+fn at(path: &Path) -> impl Fn(StoreError) -> StoreError + '_ {
+    move |e| match e {
+        StoreError::Io(m) => StoreError::Io(format!("{}: {m}", path.display())),
+        other => other,
+    }
+}
+
+fn to_sql(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Io(format!("{what} {v} is out of SQLite's range")))
+}
+
+fn from_sql(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Io(format!("corrupt database: negative {what} {v}")))
+}
+
+impl Db {
+    /// Opens (creating it if needed) the database at `path` for writing, in WAL mode with
+    /// `synchronous=FULL`, and brings its schema up to [`SCHEMA_VERSION`]. The directory must
+    /// exist. A file of a newer schema is [`StoreError::TooNew`].
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        // SQLite reports every open failure as "unable to open database file"; the OS error
+        // for the directory says what is actually wrong.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(StoreError::Io(format!("{}: not a directory", dir.display()))),
+                Err(e) => return Err(StoreError::Io(format!("{}: {e}", dir.display()))),
+            }
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .context("cannot open")
+            .map_err(at(path))?;
+        let mut db = Db {
+            conn,
+            prune_cursor: 0,
+        };
+        db.setup_writer().map_err(at(path))?;
+        db.migrate().map_err(at(path))?;
+        Ok(db)
+    }
+
+    /// Opens a second, query-only connection to an existing database, for the reader thread.
+    /// WAL lets it read a consistent snapshot while the writer commits.
+    pub fn open_reader(path: &Path) -> Result<Db, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .context("cannot open")
+            .map_err(at(path))?;
+        let db = Db {
+            conn,
+            prune_cursor: 0,
+        };
+        db.setup_reader().map_err(at(path))?;
+        Ok(db)
+    }
+
+    fn setup_writer(&self) -> Result<(), StoreError> {
+        // A file the OS will not let us write opens read-only without complaint; find out
+        // now rather than at the first commit.
+        if self.conn.is_readonly(rusqlite::MAIN_DB).context("open")? {
+            return Err(StoreError::Io("the file is read-only".into()));
+        }
+        self.conn.busy_timeout(BUSY_TIMEOUT).context("busy_timeout")?;
+        // Before changing anything in a file a newer scalard wrote.
+        let v = self.user_version()?;
+        if v > SCHEMA_VERSION {
+            return Err(StoreError::TooNew(v));
+        }
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .context("journal_mode")?;
+        // The reader thread depends on WAL to read while the writer writes.
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io(format!(
+                "cannot use WAL mode (journal_mode is {mode})"
+            )));
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .context("synchronous")?;
+        self.conn
+            .pragma_update(None, "journal_size_limit", WAL_LIMIT)
+            .context("journal_size_limit")?;
+        self.conn
+            .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+            .context("cache_size")?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
+            .context("wal_autocheckpoint")?;
+        Ok(())
+    }
+
+    fn setup_reader(&self) -> Result<(), StoreError> {
+        self.conn.busy_timeout(BUSY_TIMEOUT).context("busy_timeout")?;
+        self.conn
+            .pragma_update(None, "query_only", true)
+            .context("query_only")?;
+        match self.user_version()? {
+            v if v > SCHEMA_VERSION => Err(StoreError::TooNew(v)),
+            v if v < SCHEMA_VERSION => Err(StoreError::Io(format!(
+                "schema version {v}: not migrated (open it for writing first)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn user_version(&self) -> Result<u32, StoreError> {
+        let v: i64 = self
+            .conn
+            .pragma_query_one(None, "user_version")
+            .context("user_version")?;
+        // A negative version can only be a foreign file; treat it as newer than anything.
+        Ok(u32::try_from(v).unwrap_or(u32::MAX))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        loop {
+            // The version is read inside the write transaction so that two processes opening
+            // one fresh file cannot both apply a step.
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .context("migration: begin")?;
+            let v: i64 = tx
+                .pragma_query_one(None, "user_version")
+                .context("user_version")?;
+            let v = u32::try_from(v).unwrap_or(u32::MAX);
+            if v > SCHEMA_VERSION {
+                return Err(StoreError::TooNew(v));
+            }
+            let Some(step) = MIGRATIONS.get(v as usize) else {
+                return Ok(());
+            };
+            tx.execute_batch(step)
+                .context(&format!("migration to version {}", v + 1))?;
+            tx.pragma_update(None, "user_version", i64::from(v) + 1)
+                .context("user_version")?;
+            tx.commit()
+                .context(&format!("migration to version {}: commit", v + 1))?;
+            log::info!("store: database schema migrated to version {}", v + 1);
+        }
+    }
+
+    /// The highest position ever stored (0 for a new database): new Events are numbered after
+    /// it. Retention does not lower it, so positions are never reused.
+    pub fn last_pos(&self) -> Result<u64, StoreError> {
+        let v: i64 = self
+            .conn
+            .query_row(
+                "SELECT max((SELECT last_pos FROM meta), coalesce((SELECT max(pos) FROM events), 0))",
+                [],
+                |r| r.get(0),
+            )
+            .context("last_pos")?;
+        from_sql(v, "position")
+    }
+
+    /// The largest Event time ever stored (0 for a new database): new Event times start after
+    /// it. Retention does not lower it, so times never go back across a restart.
+    pub fn last_time(&self) -> Result<u64, StoreError> {
+        let v: i64 = self
+            .conn
+            .query_row("SELECT last_time FROM meta", [], |r| r.get(0))
+            .context("last_time")?;
+        from_sql(v, "time")
+    }
+
+    /// How many Events are stored.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let v: i64 = self
+            .conn
+            .query_row("SELECT coalesce(sum(count), 0) FROM topics", [], |r| r.get(0))
+            .context("count")?;
+        from_sql(v, "count")
+    }
+}
+
+/// A query's scope as row ids.
+enum Scoped {
+    Topic(i64),
+    Thread(i64),
+}
+
+impl Scoped {
+    /// Its token in the FTS `scope` column.
+    fn token(&self) -> String {
+        match self {
+            Scoped::Topic(id) => format!("t{id}"),
+            Scoped::Thread(id) => format!("h{id}"),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Retention: deleting what breaks a topic's rule, a little at a time.
+
+use super::{Context, Db, PRUNE_TOPICS};
+use crate::store::{Retention, Rule, StoreError};
+use rusqlite::params;
+
+impl Db {
+    /// Deletes at most `budget` Events that break their topic's [`Rule`]: the oldest beyond
+    /// `max_events`, and those older than `max_age` at `now_ms`. Each topic's `horizon` rises to
+    /// the newest time it lost. Looks at a bounded slice of topics per call, resuming where the
+    /// last call stopped, so a call stays short however many topics there are. Returns how many
+    /// Events it deleted.
+    pub fn prune(&mut self, retention: &Retention, now_ms: u64, budget: usize) -> Result<usize, StoreError> {
+        let unlimited = |r: &Rule| r.max_events.is_none() && r.max_age.is_none();
+        if budget == 0 || (unlimited(&retention.default) && retention.topics.values().all(unlimited)) {
+            return Ok(0);
+        }
+        let tx = self.conn.transaction().context("prune: begin")?;
+        let mut cursor = self.prune_cursor;
+        let mut deleted = 0usize;
+        {
+            let mut slice = tx
+                .prepare("SELECT id, name, count FROM topics WHERE id > ?1 ORDER BY id LIMIT ?2")
+                .context("prune: prepare")?;
+            let topics: Vec<(i64, String, i64)> = slice
+                .query_map(params![cursor, PRUNE_TOPICS as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .context("prune: topics")?
+                .collect::<Result<_, _>>()
+                .context("prune: topics")?;
+            let last_slice = topics.len() < PRUNE_TOPICS;
+            if last_slice {
+                cursor = 0;
+            }
+            let mut oldest = tx
+                .prepare(
+                    "SELECT pos, time, typeof(body) = 'text' FROM events
+                     WHERE topic = ?1 ORDER BY pos LIMIT ?2",
+                )
+                .context("prune: prepare")?;
+            let mut del_event = tx
+                .prepare("DELETE FROM events WHERE pos = ?1")
+                .context("prune: prepare")?;
+            let mut del_text = tx
+                .prepare("DELETE FROM events_fts WHERE rowid = ?1")
+                .context("prune: prepare")?;
+            let mut update = tx
+                .prepare("UPDATE topics SET count = count - ?2, horizon = max(horizon, ?3) WHERE id = ?1")
+                .context("prune: prepare")?;
+            for (topic, name, count) in topics {
+                let rule = retention.rule(&name);
+                let excess = rule
+                    .max_events
+                    .map_or(0, |m| count.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX)));
+                let cutoff = rule.max_age.and_then(|age| {
+                    let age = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+                    now_ms
+                        .checked_sub(age)
+                        .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
+                });
+                if excess > 0 || cutoff.is_some() {
+                    let room = budget - deleted;
+                    // Collected first: deleting under a running SELECT of the same table is
+                    // not well defined.
+                    let mut victims: Vec<(i64, i64, bool)> = Vec::new();
+                    let mut rows = oldest
+                        .query(params![topic, room as i64])
+                        .context("prune: oldest")?;
+                    while let Some(row) = rows.next().context("prune: oldest")? {
+                        let v: (i64, i64, bool) = (
+                            row.get(0).context("prune")?,
+                            row.get(1).context("prune")?,
+                            row.get(2).context("prune")?,
+                        );
+                        // Times increase with position within a topic, so the first Event
+                        // young enough ends the run.
+                        let too_many = (victims.len() as i64) < excess;
+                        let too_old = cutoff.is_some_and(|c| v.1 < c);
+                        if !too_many && !too_old {
+                            break;
+                        }
+                        victims.push(v);
+                    }
+                    drop(rows);
+                    for &(pos, _, text) in &victims {
+                        del_event.execute([pos]).context("prune: delete")?;
+                        if text {
+                            del_text.execute([pos]).context("prune: delete text")?;
+                        }
+                    }
+                    if let Some(newest) = victims.iter().map(|v| v.1).max() {
+                        update
+                            .execute(params![topic, victims.len() as i64, newest])
+                            .context("prune: topic")?;
+                    }
+                    deleted += victims.len();
+                }
+                if deleted >= budget {
+                    // This topic may have more to go: resume with it next time.
+                    cursor = topic - 1;
+                    break;
+                }
+                // Past the end of the list, the next call starts over.
+                cursor = if last_slice { 0 } else { topic };
+            }
+        }
+        tx.commit().context("prune: commit")?;
+        self.prune_cursor = cursor;
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,949 @@
+//! The SQLite store against real database files.
+
+use super::query::{Select, select};
+use super::*;
+use crate::proto::MsgId;
+use crate::store::{OwnedBody, Page, Query, Record, Retention, Rule, Scope, thread_of};
+use rusqlite::params_from_iter;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("scalard-store-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub(crate) fn db(&self) -> PathBuf {
+        self.0.join("history.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn rec(pos: u64, topic: &str, time: u64, text: &str) -> Record {
+    let body = OwnedBody::Text(text.into());
+    let id = MsgId::compute("alice", topic, time, body.as_body(), None, None);
+    Record {
+        pos,
+        topic: topic.into(),
+        thread: None,
+        from: "alice".into(),
+        time,
+        id,
+        body,
+        ctype: None,
+        reply_to: None,
+    }
+}
+
+fn dm(pos: u64, from: &str, to: &str, time: u64, text: &str) -> Record {
+    let body = OwnedBody::Text(text.into());
+    Record {
+        pos,
+        topic: to.into(),
+        thread: Some(thread_of(from, to)),
+        from: from.into(),
+        time,
+        id: MsgId::compute(from, to, time, body.as_body(), None, None),
+        body,
+        ctype: None,
+        reply_to: None,
+    }
+}
+
+pub(crate) fn query(scope: Scope) -> Query {
+    Query {
+        token: 7,
+        scope,
+        since: None,
+        until: None,
+        after: None,
+        before: None,
+        text: None,
+        count: 100,
+        max_bytes: usize::MAX,
+    }
+}
+
+fn topic(name: &str) -> Scope {
+    Scope::Topic(name.into())
+}
+
+fn search(scope: Scope, text: &str) -> Query {
+    Query {
+        text: Some(text.into()),
+        ..query(scope)
+    }
+}
+
+fn positions(p: &Page) -> Vec<u64> {
+    p.events.iter().map(|e| e.pos).collect()
+}
+
+fn fresh(dir: &TempDir) -> Db {
+    Db::open(&dir.db()).unwrap()
+}
+
+/// Topic "#a" at odd positions 1..=19, "#b" at even ones; time = 1000 + pos.
+fn two_topics(db: &mut Db) -> Vec<Record> {
+    let recs: Vec<Record> = (1..=20)
+        .map(|i| {
+            rec(
+                i,
+                if i % 2 == 1 { "#a" } else { "#b" },
+                1000 + i,
+                &format!("message {i}"),
+            )
+        })
+        .collect();
+    db.insert(&recs).unwrap();
+    recs
+}
+
+fn fts_hits(db: &Db, m: &str) -> i64 {
+    db.conn
+        .query_row(
+            "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?1",
+            [m],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn topic_row(db: &Db, name: &str) -> (i64, i64) {
+    db.conn
+        .query_row("SELECT count, horizon FROM topics WHERE name = ?1", [name], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+}
+
+#[test]
+fn round_trip_keeps_bodies_and_fields() {
+    let dir = TempDir::new("roundtrip");
+    let mut db = fresh(&dir);
+    let first = rec(1, "#a", 10, "hello");
+    let action = Record {
+        ctype: Some("text/x-scalar-action".into()),
+        reply_to: Some(first.id),
+        ..rec(2, "#a", 11, "waves")
+    };
+    let blob = Record {
+        body: OwnedBody::Blob(vec![0, 0xff, 0xfe, b'h', b'i'].into()),
+        ctype: Some("application/x-thing".into()),
+        ..rec(3, "#a", 12, "")
+    };
+    let textual_bytes = Record {
+        body: OwnedBody::Blob(b"hello".to_vec().into()),
+        ..rec(4, "#a", 13, "")
+    };
+    let empty = rec(5, "#a", 14, "");
+    let private = dm(6, "alice", "bob", 15, "psst");
+    let all = vec![first, action, blob, textual_bytes, empty, private.clone()];
+    db.insert(&all).unwrap();
+
+    let page = db.query(&query(topic("#a"))).unwrap();
+    assert_eq!(page.events, all[..5]);
+    assert!(!page.more && !page.unknown_anchor);
+    assert_eq!(page.horizon, None);
+    let types: Vec<String> = db
+        .conn
+        .prepare("SELECT typeof(body) FROM events ORDER BY pos")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(types, ["text", "text", "blob", "blob", "text", "text"]);
+    // A blob is never a search hit, even if its bytes read as a word.
+    assert_eq!(positions(&db.query(&search(topic("#a"), "hello")).unwrap()), [1]);
+
+    assert_eq!(
+        db.query(&query(topic("bob"))).unwrap().events,
+        std::slice::from_ref(&private)
+    );
+    assert_eq!(
+        db.query(&query(Scope::Thread(thread_of("bob", "alice"))))
+            .unwrap()
+            .events,
+        [private]
+    );
+    assert_eq!(db.count().unwrap(), 6);
+}
+
+#[test]
+fn latest_and_backward_pages() {
+    let dir = TempDir::new("backward");
+    let mut db = fresh(&dir);
+    let recs = two_topics(&mut db);
+    let id = |pos: u64| recs[pos as usize - 1].id;
+
+    let p = db
+        .query(&Query {
+            count: 3,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![15, 17, 19], true));
+    let p = db.query(&query(topic("#a"))).unwrap();
+    assert_eq!(positions(&p), [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+    assert!(!p.more);
+    let p = db
+        .query(&Query {
+            count: 10,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((p.events.len(), p.more), (10, false));
+
+    // Backward from an id.
+    let p = db
+        .query(&Query {
+            before: Some(id(11)),
+            count: 3,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![5, 7, 9], true));
+    let p = db
+        .query(&Query {
+            before: Some(id(5)),
+            count: 3,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![1, 3], false));
+    // Backward from a time (exclusive).
+    let p = db
+        .query(&Query {
+            until: Some(1011),
+            count: 2,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![7, 9], true));
+    let p = db
+        .query(&Query {
+            until: Some(1012),
+            count: 2,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!(positions(&p), [9, 11]);
+    // Both upper bounds: the tighter wins.
+    let p = db
+        .query(&Query {
+            until: Some(1008),
+            before: Some(id(11)),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!(positions(&p), [1, 3, 5, 7]);
+    let p = db
+        .query(&Query {
+            until: Some(0),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && !p.more);
+    let p = db
+        .query(&Query {
+            until: Some(u64::MAX),
+            count: 1,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!(positions(&p), [19]);
+}
+
+#[test]
+fn forward_pages() {
+    let dir = TempDir::new("forward");
+    let mut db = fresh(&dir);
+    let recs = two_topics(&mut db);
+    let id = |pos: u64| recs[pos as usize - 1].id;
+
+    let p = db
+        .query(&Query {
+            since: Some(1005),
+            count: 3,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![7, 9, 11], true));
+    let p = db
+        .query(&Query {
+            since: Some(1015),
+            count: 3,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![17, 19], false));
+    let p = db
+        .query(&Query {
+            since: Some(0),
+            count: 2,
+            ..query(topic("#b"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![2, 4], true));
+    let p = db
+        .query(&Query {
+            since: Some(u64::MAX),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && !p.more);
+
+    let p = db
+        .query(&Query {
+            after: Some(id(5)),
+            count: 3,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![7, 9, 11], true));
+    let p = db
+        .query(&Query {
+            after: Some(id(19)),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && !p.more && !p.unknown_anchor);
+    // Both lower bounds apply.
+    let p = db
+        .query(&Query {
+            after: Some(id(5)),
+            since: Some(1010),
+            count: 2,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![11, 13], true));
+    let p = db
+        .query(&Query {
+            after: Some(id(15)),
+            since: Some(1010),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!(positions(&p), [17, 19]);
+    // A window.
+    let p = db
+        .query(&Query {
+            since: Some(1003),
+            until: Some(1011),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![5, 7, 9], false));
+    let p = db
+        .query(&Query {
+            since: Some(1003),
+            until: Some(1011),
+            count: 2,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![5, 7], true));
+    let p = db
+        .query(&Query {
+            after: Some(id(3)),
+            before: Some(id(9)),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!(positions(&p), [5, 7]);
+    let p = db
+        .query(&Query {
+            after: Some(id(9)),
+            before: Some(id(3)),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && !p.more);
+}
+
+#[test]
+fn count_zero_says_whether_any_match() {
+    let dir = TempDir::new("count0");
+    let mut db = fresh(&dir);
+    two_topics(&mut db);
+    let p = db
+        .query(&Query {
+            count: 0,
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && p.more);
+    let p = db
+        .query(&Query {
+            count: 0,
+            since: Some(1018),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && p.more);
+    let p = db
+        .query(&Query {
+            count: 0,
+            since: Some(1019),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && !p.more);
+    let p = db
+        .query(&Query {
+            count: 0,
+            ..search(topic("#a"), "message 3")
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && p.more);
+    let p = db
+        .query(&Query {
+            count: 0,
+            ..search(topic("#a"), "message 4")
+        })
+        .unwrap();
+    assert!(p.events.is_empty() && !p.more);
+}
+
+#[test]
+fn max_bytes_cuts_pages() {
+    let dir = TempDir::new("maxbytes");
+    let mut db = fresh(&dir);
+    // Ten-byte bodies.
+    let recs: Vec<Record> = (1..=5)
+        .map(|i| rec(i, "#a", 100 + i, &format!("body-{i:05}")))
+        .collect();
+    db.insert(&recs).unwrap();
+    let q = |max_bytes, since| Query {
+        max_bytes,
+        since,
+        ..query(topic("#a"))
+    };
+    let p = db.query(&q(25, None)).unwrap();
+    assert_eq!((positions(&p), p.more), (vec![4, 5], true));
+    let p = db.query(&q(25, Some(0))).unwrap();
+    assert_eq!((positions(&p), p.more), (vec![1, 2], true));
+    let p = db.query(&q(30, Some(0))).unwrap();
+    assert_eq!((positions(&p), p.more), (vec![1, 2, 3], true));
+    // At least one Event, however large.
+    let p = db.query(&q(3, None)).unwrap();
+    assert_eq!((positions(&p), p.more), (vec![5], true));
+    let p = db.query(&q(0, Some(104))).unwrap();
+    assert_eq!((positions(&p), p.more), (vec![5], false));
+    let p = db.query(&q(50, None)).unwrap();
+    assert_eq!((p.events.len(), p.more), (5, false));
+}
+
+#[test]
+fn anchors_must_be_in_scope() {
+    let dir = TempDir::new("anchors");
+    let mut db = fresh(&dir);
+    let recs = two_topics(&mut db);
+    let unknown = MsgId([9; 32]);
+    for q in [
+        Query {
+            after: Some(unknown),
+            ..query(topic("#a"))
+        },
+        Query {
+            before: Some(unknown),
+            ..query(topic("#a"))
+        },
+        // An id of another topic.
+        Query {
+            after: Some(recs[1].id),
+            ..query(topic("#a"))
+        },
+        Query {
+            before: Some(recs[1].id),
+            ..query(topic("#a"))
+        },
+        Query {
+            after: Some(recs[0].id),
+            before: Some(recs[1].id),
+            ..query(topic("#a"))
+        },
+        Query {
+            after: Some(recs[0].id),
+            ..query(topic("#nowhere"))
+        },
+        Query {
+            after: Some(recs[1].id),
+            ..search(topic("#a"), "message")
+        },
+    ] {
+        let p = db.query(&q).unwrap();
+        assert!(p.unknown_anchor && p.events.is_empty() && !p.more, "{q:?}");
+    }
+    let p = db.query(&query(topic("#nowhere"))).unwrap();
+    assert_eq!(p, Page::default());
+    let p = db.query(&query(Scope::Thread("x y".into()))).unwrap();
+    assert_eq!(p, Page::default());
+}
+
+#[test]
+fn thread_scope_merges_both_directions() {
+    let dir = TempDir::new("thread");
+    let mut db = fresh(&dir);
+    let recs = vec![
+        dm(1, "alice", "bob", 100, "hi bob"),
+        rec(2, "#a", 101, "channel"),
+        dm(3, "bob", "alice", 102, "hi alice"),
+        dm(4, "alice", "carol", 103, "hi carol"),
+        dm(5, "carol", "bob", 104, "hi bob from carol"),
+        dm(6, "bob", "alice", 105, "how are you"),
+        dm(7, "alice", "bob", 106, "fine thanks"),
+    ];
+    db.insert(&recs).unwrap();
+    let thread = || Scope::Thread(thread_of("bob", "alice"));
+    let p = db.query(&query(thread())).unwrap();
+    assert_eq!(positions(&p), [1, 3, 6, 7]);
+    assert_eq!(p.events[1].thread.as_deref(), Some("alice bob"));
+    let p = db
+        .query(&Query {
+            count: 2,
+            ..query(thread())
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![6, 7], true));
+    let p = db
+        .query(&Query {
+            before: Some(recs[5].id),
+            count: 2,
+            ..query(thread())
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![1, 3], false));
+    let p = db
+        .query(&Query {
+            after: Some(recs[0].id),
+            count: 2,
+            ..query(thread())
+        })
+        .unwrap();
+    assert_eq!((positions(&p), p.more), (vec![3, 6], true));
+    let p = db
+        .query(&Query {
+            since: Some(101),
+            until: Some(106),
+            ..query(thread())
+        })
+        .unwrap();
+    assert_eq!(positions(&p), [3, 6]);
+    // An id of another conversation, even one in the same topic.
+    let p = db
+        .query(&Query {
+            after: Some(recs[4].id),
+            ..query(thread())
+        })
+        .unwrap();
+    assert!(p.unknown_anchor);
+    let p = db.query(&search(thread(), "hi")).unwrap();
+    assert_eq!(positions(&p), [1, 3]);
+
+    // The horizon of a thread is the later of its two topics'.
+    let keep_one = Rule {
+        max_events: Some(1),
+        max_age: None,
+    };
+    let mut r = Retention::default();
+    r.topics.insert("alice".into(), keep_one);
+    assert_eq!(db.prune(&r, 0, 100).unwrap(), 1);
+    assert_eq!(db.query(&query(thread())).unwrap().horizon, Some(102));
+    r.topics.insert("bob".into(), keep_one);
+    assert_eq!(db.prune(&r, 0, 100).unwrap(), 2);
+    let p = db.query(&query(thread())).unwrap();
+    assert_eq!((positions(&p), p.horizon), (vec![6, 7], Some(104)));
+    assert_eq!(db.query(&query(topic("alice"))).unwrap().horizon, Some(102));
+    assert_eq!(db.query(&query(topic("#a"))).unwrap().horizon, None);
+}
+
+#[test]
+fn search_matches_all_words_in_scope() {
+    let dir = TempDir::new("search");
+    let mut db = fresh(&dir);
+    let blob = Record {
+        body: OwnedBody::Blob(b"quick dog".to_vec().into()),
+        ..rec(5, "#a", 105, "")
+    };
+    db.insert(&[
+        rec(1, "#a", 101, "The quick brown fox"),
+        rec(2, "#a", 102, "the lazy dog"),
+        rec(3, "#a", 103, "Café au lait, naïve"),
+        rec(4, "#a", 104, "QUICK dog!"),
+        blob,
+        rec(6, "#b", 106, "quick dog"),
+        rec(7, "#a", 107, "a dog, quickly"),
+    ])
+    .unwrap();
+    let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
+    assert_eq!(hits("quick dog"), [4]);
+    assert_eq!(hits("DOG"), [2, 4, 7]);
+    assert_eq!(hits("quick"), [1, 4]);
+    assert_eq!(hits("cafe"), [3]);
+    assert_eq!(hits("CAFÉ NAIVE"), [3]);
+    assert_eq!(hits("dog-quick"), [4]);
+    assert_eq!(hits("  ,;- "), Vec::<u64>::new());
+    assert_eq!(hits(""), Vec::<u64>::new());
+    // FTS5 syntax in the text is only words.
+    assert_eq!(hits("quick OR fox"), Vec::<u64>::new());
+    assert_eq!(hits("fox\" OR \"dog"), Vec::<u64>::new());
+    assert_eq!(hits("qu*"), Vec::<u64>::new());
+    assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
+    // The scope tokens are not words of the text.
+    assert_eq!(hits("t1"), Vec::<u64>::new());
+    assert_eq!(fts_hits(&db, "scope : t1"), 5);
+    // A word the tokenizer drops entirely (a lone combining mark) matches nothing.
+    assert!('\u{345}'.is_alphanumeric());
+    assert_eq!(hits("\u{345}"), Vec::<u64>::new());
+    assert_eq!(positions(&db.query(&search(topic("#b"), "quick")).unwrap()), [6]);
+    let p = db
+        .query(&Query {
+            since: Some(102),
+            ..search(topic("#a"), "dog")
+        })
+        .unwrap();
+    assert_eq!(positions(&p), [4, 7]);
+}
+
+#[test]
+fn search_pages_backward() {
+    let dir = TempDir::new("searchpage");
+    let mut db = fresh(&dir);
+    let recs: Vec<Record> = (1..=30)
+        .map(|i| {
+            rec(
+                i,
+                "#a",
+                100 + i,
+                if i % 3 == 0 { "the needle here" } else { "just hay" },
+            )
+        })
+        .collect();
+    db.insert(&recs).unwrap();
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let p = db
+            .query(&Query {
+                before,
+                count: 4,
+                ..search(topic("#a"), "needle")
+            })
+            .unwrap();
+        let mut page = positions(&p);
+        page.extend(seen);
+        seen = page;
+        if !p.more {
+            break;
+        }
+        before = Some(p.events[0].id);
+    }
+    assert_eq!(seen, (1..=10).map(|i| i * 3).collect::<Vec<_>>());
+}
+
+#[test]
+fn reinsert_is_idempotent() {
+    let dir = TempDir::new("reinsert");
+    let mut db = fresh(&dir);
+    let recs = two_topics(&mut db);
+    db.insert(&recs).unwrap();
+    let mut more = recs[15..].to_vec();
+    more.push(rec(21, "#a", 1021, "message 21"));
+    db.insert(&more).unwrap();
+    assert_eq!(db.count().unwrap(), 21);
+    assert_eq!(topic_row(&db, "#a").0, 11);
+    assert_eq!(topic_row(&db, "#b").0, 10);
+    assert_eq!(fts_hits(&db, "message"), 21);
+    assert_eq!(
+        positions(&db.query(&search(topic("#a"), "message 17")).unwrap()),
+        [17]
+    );
+    assert_eq!(db.last_pos().unwrap(), 21);
+}
+
+#[test]
+fn prune_by_count_in_small_steps() {
+    let dir = TempDir::new("prunecount");
+    let mut db = fresh(&dir);
+    let mut recs = Vec::new();
+    for (t, name) in ["#a", "#b", "#keep"].into_iter().enumerate() {
+        let t = t as u64;
+        recs.extend((0..10).map(|i| rec(1 + t * 10 + i, name, 1000 + t * 10 + i, &format!("word{t}x{i}"))));
+    }
+    db.insert(&recs).unwrap();
+    let mut r = Retention {
+        default: Rule {
+            max_events: Some(4),
+            max_age: None,
+        },
+        ..Retention::default()
+    };
+    r.topics.insert("#keep".into(), Rule::default());
+    let mut steps = Vec::new();
+    loop {
+        let n = db.prune(&r, 5000, 4).unwrap();
+        assert!(n <= 4);
+        if n == 0 {
+            break;
+        }
+        steps.push(n);
+    }
+    assert_eq!(steps.iter().sum::<usize>(), 12);
+    assert!(steps.len() >= 3);
+    assert_eq!(db.count().unwrap(), 18);
+    assert_eq!(positions(&db.query(&query(topic("#a"))).unwrap()), [7, 8, 9, 10]);
+    assert_eq!(
+        positions(&db.query(&query(topic("#b"))).unwrap()),
+        [17, 18, 19, 20]
+    );
+    assert_eq!(db.query(&query(topic("#keep"))).unwrap().events.len(), 10);
+    assert_eq!(topic_row(&db, "#a"), (4, 1005));
+    assert_eq!(topic_row(&db, "#b"), (4, 1015));
+    assert_eq!(db.query(&query(topic("#a"))).unwrap().horizon, Some(1005));
+    assert_eq!(db.query(&query(topic("#keep"))).unwrap().horizon, None);
+    // The deleted bodies left the text index too.
+    assert_eq!(fts_hits(&db, "word0x5"), 0);
+    assert_eq!(fts_hits(&db, "word0x6"), 1);
+    assert_eq!(fts_hits(&db, "word1x0"), 0);
+    assert_eq!(fts_hits(&db, "word2x0"), 1);
+    let all: i64 = db
+        .conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(all, 18);
+}
+
+#[test]
+fn prune_by_age() {
+    let dir = TempDir::new("pruneage");
+    let mut db = fresh(&dir);
+    let recs: Vec<Record> = (0..20)
+        .map(|i| rec(i + 1, "#a", 80_000 + i * 1000, &format!("w{i}")))
+        .collect();
+    db.insert(&recs).unwrap();
+    db.insert(&[rec(21, "#old", 1000, "ancient")]).unwrap();
+    let mut r = Retention {
+        default: Rule {
+            max_events: None,
+            max_age: Some(Duration::from_secs(10)),
+        },
+        ..Default::default()
+    };
+    r.topics.insert("#old".into(), Rule::default());
+    // At 100 s, Events before 90 s are too old: times 80..89 s.
+    let mut total = 0;
+    while let n @ 1.. = db.prune(&r, 100_000, 3).unwrap() {
+        assert!(n <= 3);
+        total += n;
+    }
+    assert_eq!(total, 10);
+    let p = db.query(&query(topic("#a"))).unwrap();
+    assert_eq!(positions(&p), (11..=20).collect::<Vec<_>>());
+    assert_eq!(p.horizon, Some(89_000));
+    assert_eq!(fts_hits(&db, "w9"), 0);
+    assert_eq!(fts_hits(&db, "w10"), 1);
+    assert_eq!(db.query(&query(topic("#old"))).unwrap().events.len(), 1);
+    // Before the epoch plus max_age nothing is old.
+    let mut fresh_db = Db::open(&dir.0.join("other.db")).unwrap();
+    fresh_db.insert(&[rec(1, "#a", 1, "x")]).unwrap();
+    assert_eq!(fresh_db.prune(&r, 5_000, 10).unwrap(), 0);
+}
+
+#[test]
+fn prune_walks_many_topics_a_slice_at_a_time() {
+    let dir = TempDir::new("prunemany");
+    let mut db = fresh(&dir);
+    let n = 2 * PRUNE_TOPICS + 10;
+    let recs: Vec<Record> = (0..2 * n as u64)
+        .map(|i| rec(i + 1, &format!("#t{}", i % n as u64), 100 + i, "x"))
+        .collect();
+    db.insert(&recs).unwrap();
+    let r = Retention {
+        default: Rule {
+            max_events: Some(1),
+            max_age: None,
+        },
+        ..Default::default()
+    };
+    let steps: Vec<usize> = (0..4).map(|_| db.prune(&r, 0, 10_000).unwrap()).collect();
+    assert_eq!(steps, [PRUNE_TOPICS, PRUNE_TOPICS, 10, 0]);
+    assert_eq!(db.count().unwrap(), n as u64);
+    // It wraps around: a new excess anywhere is found within one more round.
+    db.insert(&[rec(10_000, "#t0", 99_999, "y")]).unwrap();
+    let found: Vec<usize> = (0..3).map(|_| db.prune(&r, 0, 10_000).unwrap()).collect();
+    assert_eq!(found.iter().sum::<usize>(), 1, "{found:?}");
+}
+
+#[test]
+fn last_pos_and_time_are_high_water_marks() {
+    let dir = TempDir::new("lastpos");
+    let mut db = fresh(&dir);
+    assert_eq!(
+        (
+            db.last_pos().unwrap(),
+            db.last_time().unwrap(),
+            db.count().unwrap()
+        ),
+        (0, 0, 0)
+    );
+    db.insert(&[rec(5, "#a", 500, "x"), rec(9, "#b", 400, "y")])
+        .unwrap();
+    assert_eq!((db.last_pos().unwrap(), db.last_time().unwrap()), (9, 500));
+    let r = Retention {
+        default: Rule {
+            max_events: Some(0),
+            max_age: None,
+        },
+        ..Default::default()
+    };
+    assert_eq!(db.prune(&r, 0, 10).unwrap(), 2);
+    assert_eq!(
+        (
+            db.last_pos().unwrap(),
+            db.last_time().unwrap(),
+            db.count().unwrap()
+        ),
+        (9, 500, 0)
+    );
+    drop(db);
+    let db = fresh(&dir);
+    assert_eq!((db.last_pos().unwrap(), db.last_time().unwrap()), (9, 500));
+    let reader = Db::open_reader(&dir.db()).unwrap();
+    assert_eq!(reader.last_pos().unwrap(), 9);
+}
+
+#[test]
+fn out_of_range_values_are_refused() {
+    let dir = TempDir::new("range");
+    let mut db = fresh(&dir);
+    let err = db
+        .insert(&[rec(1, "#a", 1, "ok"), rec(u64::MAX, "#a", 2, "bad")])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Io(m) if m.contains("out of")));
+    // Nothing of the failed batch was kept.
+    assert_eq!(db.count().unwrap(), 0);
+    assert_eq!(db.query(&query(topic("#a"))).unwrap(), Page::default());
+}
+
+#[test]
+fn migrations_and_versions() {
+    let dir = TempDir::new("migrate");
+    let db = fresh(&dir);
+    assert_eq!(db.user_version().unwrap(), 1);
+    let mode: String = db.conn.pragma_query_one(None, "journal_mode").unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = db.conn.pragma_query_one(None, "synchronous").unwrap();
+    assert_eq!(sync, 2);
+    let reader = Db::open_reader(&dir.db()).unwrap();
+    let err = reader.conn.execute("DELETE FROM events", []).unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+    drop((db, reader));
+    // Reopening applies nothing twice.
+    assert_eq!(fresh(&dir).user_version().unwrap(), 1);
+
+    let raw = Connection::open(dir.db()).unwrap();
+    raw.pragma_update(None, "user_version", 99).unwrap();
+    drop(raw);
+    assert!(matches!(Db::open(&dir.db()), Err(StoreError::TooNew(99))));
+    assert!(matches!(Db::open_reader(&dir.db()), Err(StoreError::TooNew(99))));
+}
+
+#[test]
+fn bad_paths_fail_clearly() {
+    let dir = TempDir::new("badpath");
+    let file = dir.0.join("plain");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let Err(StoreError::Io(m)) = Db::open(&file.join("history.db")) else {
+        panic!("opened under a file")
+    };
+    assert!(m.contains("plain") && m.contains("not a directory"), "{m}");
+    let Err(StoreError::Io(m)) = Db::open(&dir.0.join("missing/history.db")) else {
+        panic!("opened")
+    };
+    assert!(m.contains("missing"), "{m}");
+    // A directory where the file should be.
+    let Err(StoreError::Io(m)) = Db::open(&dir.0) else {
+        panic!("opened a directory")
+    };
+    assert!(m.contains(&*dir.0.to_string_lossy()), "{m}");
+    // Not a database.
+    let Err(StoreError::Io(m)) = Db::open(&file) else {
+        panic!("opened a text file")
+    };
+    assert!(m.contains("plain"), "{m}");
+    // The reader does not create a file.
+    assert!(Db::open_reader(&dir.0.join("none.db")).is_err());
+    assert!(!dir.0.join("none.db").exists());
+}
+
+/// The query plans of the page queries: no full scans, no sorting.
+#[test]
+fn plans_use_indexes() {
+    let dir = TempDir::new("plans");
+    let mut db = fresh(&dir);
+    two_topics(&mut db);
+    let plan = |s: Select| -> String {
+        let sql = format!("EXPLAIN QUERY PLAN {}", s.sql);
+        let mut stmt = db.conn.prepare(&sql).unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(s.args.iter()), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
+    };
+    let fts = || Some("\"x\"".to_string());
+    for (s, want) in [
+        (
+            select(&Scoped::Topic(1), None, 0, i64::MAX, None, None, false, 10),
+            "events_by_topic",
+        ),
+        (
+            select(&Scoped::Topic(1), None, 5, 9, Some(1), Some(5), true, 10),
+            "events_by_topic",
+        ),
+        (
+            select(&Scoped::Thread(1), None, 5, 90, None, None, false, 10),
+            "events_by_thread",
+        ),
+        (
+            select(&Scoped::Topic(1), fts(), 0, i64::MAX, None, None, false, 10),
+            "events_fts VIRTUAL TABLE",
+        ),
+        (
+            select(&Scoped::Thread(1), fts(), 3, 7, None, Some(9), true, 10),
+            "events_fts VIRTUAL TABLE",
+        ),
+    ] {
+        let p = plan(s);
+        assert!(p.contains(want), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+        assert!(
+            !p.split("; ")
+                .any(|step| step == "SCAN e" || step.starts_with("SCAN e ")),
+            "{p}"
+        );
+        assert!(
+            p.starts_with(if want.starts_with("events_fts") {
+                "SCAN events_fts"
+            } else {
+                "SEARCH e"
+            }),
+            "{p}"
+        );
+    }
+}
