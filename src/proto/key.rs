@@ -81,7 +81,7 @@ numbered! {
         Before = 24, "before",
         /// Search text (Search).
         Query = 25, "query",
-        /// Events of the topic at or before this time were deleted (CatchupEnd).
+        /// At or before this time, Events of the topic may have been deleted (CatchupEnd).
         Horizon = 26, "horizon",
     }
 }

@@ -276,8 +276,8 @@ pub struct CatchupEnd<'a> {
     pub status: CatchupStatus,
     /// How many Events were replayed before this frame.
     pub count: u32,
-    /// Set when retention deleted Events of this topic: every Event with a time at or before
-    /// this is gone.
+    /// Set when retention deleted Events of this topic: at or before this time the history
+    /// may be incomplete.
     pub horizon: Option<u64>,
 }
 

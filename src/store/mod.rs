@@ -146,7 +146,8 @@ pub struct Page {
     pub more: bool,
     /// `after` or `before` named an id not in the scope: nothing was looked up.
     pub unknown_anchor: bool,
-    /// Events of the scope with a time at or before this were deleted by retention.
+    /// At or before this time, Events of the scope may have been deleted by retention (for a
+    /// thread, the later of its two topics' horizons).
     pub horizon: Option<u64>,
 }
 
