@@ -89,10 +89,9 @@ fn channel(i: usize) -> String {
     format!("#h{}@localhost", i % CHANNELS)
 }
 
-/// One publisher, subscribed to every channel, sends `n` messages round the channels with
-/// `WINDOW` in flight. Bodies carry a rare and a common word, for the searches.
-fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
-    let mut c = Client::connect(addr, "filler@localhost", TIMEOUT).map_err(io::Error::other)?;
+/// A client identified as `user` and subscribed to every channel.
+fn in_every_channel(addr: SocketAddr, user: &str) -> io::Result<Client> {
+    let mut c = Client::connect(addr, user, TIMEOUT).map_err(io::Error::other)?;
     for i in 0..CHANNELS {
         let topic = channel(i);
         c.request(TIMEOUT, |seq| {
@@ -103,6 +102,13 @@ fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
         })
         .map_err(io::Error::other)?;
     }
+    Ok(c)
+}
+
+/// One publisher, subscribed to every channel, sends `n` messages round the channels with
+/// `WINDOW` in flight. Bodies carry a rare and a common word, for the searches.
+fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
+    let c = in_every_channel(addr, "filler@localhost")?;
     let mut p = Peer::new(c)?;
     let mut poll = Poll::new()?;
     poll.registry()
@@ -165,17 +171,7 @@ impl Side {
 /// Until `stop`, asks for the last 100 Events of a channel (or searches one for a common
 /// word) every `SIDE_GAP`, round the channels; returns each request's latency in µs.
 fn side_stream(addr: SocketAddr, side: Side, stop: &AtomicBool) -> io::Result<Vec<u32>> {
-    let mut c = Client::connect(addr, "reader@localhost", TIMEOUT).map_err(io::Error::other)?;
-    for i in 0..CHANNELS {
-        let topic = channel(i);
-        c.request(TIMEOUT, |seq| {
-            Msg::Sub(Sub {
-                seq,
-                topic: name(&topic),
-            })
-        })
-        .map_err(io::Error::other)?;
-    }
+    let mut c = in_every_channel(addr, "reader@localhost")?;
     let mut lat = Vec::new();
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
