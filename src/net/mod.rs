@@ -189,10 +189,7 @@ impl Outbox for Wire<'_> {
         // The core keeps fewer Events unwritten than the queue holds, so this cannot fail
         // unless the writer thread is gone.
         let pos = rec.pos;
-        if self
-            .store
-            .is_none_or(|s| s.write(Arc::unwrap_or_clone(rec)).is_err())
-        {
+        if self.store.is_none_or(|s| s.write(rec).is_err()) {
             log::error!("the store's writer refused the event at position {pos}");
         }
     }

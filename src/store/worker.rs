@@ -57,7 +57,7 @@ pub struct Start {
 pub struct Full;
 
 enum Job {
-    Write(Record),
+    Write(Arc<Record>),
     Flush,
 }
 
@@ -152,7 +152,8 @@ impl Store {
 
     /// Queues a Record for writing; [`Done::Committed`] follows once it is on disk. Never
     /// blocks: a full queue (or a writer that is gone) is [`Full`], and the Record is dropped.
-    pub fn write(&self, r: Record) -> Result<(), Full> {
+    /// Shared, because the loop keeps the same Record in its ring of recent Events.
+    pub fn write(&self, r: Arc<Record>) -> Result<(), Full> {
         self.writes
             .as_ref()
             .ok_or(Full)?
@@ -243,7 +244,7 @@ impl Writer {
 
     /// Adds to a batch that holds its first Record. Returns false once the queue is closed (and
     /// empty: a closed queue still yields what was sent before).
-    fn gather(&self, batch: &mut Vec<Record>) -> bool {
+    fn gather(&self, batch: &mut Vec<Arc<Record>>) -> bool {
         match self.fsync {
             // Group commit: whatever queued up while the last commit was syncing goes in this
             // one, but nothing waits for more.
@@ -276,7 +277,7 @@ impl Writer {
     /// Commits the batch, retrying until it works. While failing, nothing more is taken from
     /// the queue, so it fills and [`Store::write`] refuses: the bound on what a failure holds
     /// in memory. Returns false if the store closed before the batch could be written.
-    fn commit(&mut self, batch: &mut Vec<Record>) -> bool {
+    fn commit(&mut self, batch: &mut Vec<Arc<Record>>) -> bool {
         let mut last_try = false;
         loop {
             match self.db.insert(batch) {
@@ -316,7 +317,7 @@ impl Writer {
     }
 
     /// Logs what a store closing while failing could not write.
-    fn lost(&self, batch: &[Record], e: &super::StoreError) {
+    fn lost(&self, batch: &[Arc<Record>], e: &super::StoreError) {
         let mut positions: Vec<u64> = batch.iter().map(|r| r.pos).collect();
         // The Store is closing, so its sender is gone and this ends at the queue's last Record.
         positions.extend(self.jobs.try_iter().filter_map(|j| match j {
@@ -439,12 +440,12 @@ mod tests {
         );
         for i in 1..=1000 {
             store
-                .write(rec(
+                .write(Arc::new(rec(
                     i,
                     if i % 2 == 0 { "#even" } else { "#odd" },
                     5000 + i,
                     "hello",
-                ))
+                )))
                 .unwrap();
         }
         let mut last = 0;
@@ -497,7 +498,7 @@ mod tests {
         let mut lp = Loop::new();
         let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
         let t = Instant::now();
-        store.write(rec(1, "#a", 1, "now")).unwrap();
+        store.write(Arc::new(rec(1, "#a", 1, "now"))).unwrap();
         assert!(lp.committed(&store, 1).is_empty());
         assert!(t.elapsed() < BATCH_WINDOW, "{:?}", t.elapsed());
         store.close();
@@ -510,7 +511,7 @@ mod tests {
         let (store, _) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
         let t = Instant::now();
         for i in 1..=10 {
-            store.write(rec(i, "#a", i, "x")).unwrap();
+            store.write(Arc::new(rec(i, "#a", i, "x"))).unwrap();
         }
         // One commit for all ten, at the end of the window.
         assert!(matches!(
@@ -520,7 +521,7 @@ mod tests {
         assert!(t.elapsed() >= BATCH_WINDOW);
 
         let t = Instant::now();
-        store.write(rec(11, "#a", 11, "x")).unwrap();
+        store.write(Arc::new(rec(11, "#a", 11, "x"))).unwrap();
         store.flush();
         assert!(matches!(
             lp.next(&store, Duration::from_secs(5)),
@@ -544,15 +545,15 @@ mod tests {
         let lock = other
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        store.write(rec(1, "#a", 1, "one")).unwrap();
+        store.write(Arc::new(rec(1, "#a", 1, "one"))).unwrap();
         match lp.next(&store, Duration::from_secs(5)) {
             Some(Done::Failing(StoreError::Io(_))) => {}
             d => panic!("{d:?}"),
         }
         // Nothing more is taken while failing: the queue fills and refuses.
-        store.write(rec(2, "#a", 2, "two")).unwrap();
-        store.write(rec(3, "#a", 3, "three")).unwrap();
-        assert_eq!(store.write(rec(4, "#a", 4, "four")), Err(Full));
+        store.write(Arc::new(rec(2, "#a", 2, "two"))).unwrap();
+        store.write(Arc::new(rec(3, "#a", 3, "three"))).unwrap();
+        assert_eq!(store.write(Arc::new(rec(4, "#a", 4, "four"))), Err(Full));
         store.flush();
         lock.rollback().unwrap();
         assert!(matches!(
@@ -575,12 +576,14 @@ mod tests {
         let mut lp = Loop::new();
         let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
         // A position SQLite cannot hold: this batch can never be written.
-        store.write(rec(u64::MAX, "#a", 1, "poison")).unwrap();
+        store.write(Arc::new(rec(u64::MAX, "#a", 1, "poison"))).unwrap();
         assert!(matches!(
             lp.next(&store, Duration::from_secs(5)),
             Some(Done::Failing(_))
         ));
-        store.write(rec(1, "#a", 2, "queued behind it")).unwrap();
+        store
+            .write(Arc::new(rec(1, "#a", 2, "queued behind it")))
+            .unwrap();
         let t = Instant::now();
         store.close();
         assert!(t.elapsed() < RETRY, "{:?}", t.elapsed());
@@ -593,7 +596,7 @@ mod tests {
         let lp = Loop::new();
         let (store, _) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
         for i in 1..=50 {
-            store.write(rec(i, "#a", i, "x")).unwrap();
+            store.write(Arc::new(rec(i, "#a", i, "x"))).unwrap();
         }
         drop(store);
         let db = Db::open(&dir.db()).unwrap();
@@ -620,7 +623,7 @@ mod tests {
         )
         .unwrap();
         for i in 1..=20 {
-            store.write(rec(i, "#a", i, "x")).unwrap();
+            store.write(Arc::new(rec(i, "#a", i, "x"))).unwrap();
         }
         lp.committed(&store, 20);
         let reader = Db::open_reader(&dir.db()).unwrap();

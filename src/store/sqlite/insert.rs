@@ -4,12 +4,13 @@ use super::{Context, Db, Scoped, to_sql};
 use crate::store::{OwnedBody, Record, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 impl Db {
     /// Stores a batch in one transaction. Records whose position is already stored are skipped,
     /// so a batch that failed part-way (or did commit, but was not acknowledged) can be retried.
-    pub fn insert(&mut self, batch: &[Record]) -> Result<(), StoreError> {
+    pub fn insert<R: Borrow<Record>>(&mut self, batch: &[R]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -31,7 +32,7 @@ impl Db {
                 .context("insert: prepare")?;
             let mut added: HashMap<i64, i64> = HashMap::new();
             let (mut last_pos, mut last_time) = (0i64, 0i64);
-            for r in batch {
+            for r in batch.iter().map(Borrow::<Record>::borrow) {
                 let pos = to_sql(r.pos, "position")?;
                 let time = to_sql(r.time, "time")?;
                 let topic = names.topic(&r.topic)?;
