@@ -398,3 +398,147 @@ fn retention_deletes_the_oldest_and_reports_the_horizon() {
     r.after = Some(sent[5].id);
     assert_eq!(ask(&mut alice, r, None).unwrap().status, CatchupStatus::UnknownId);
 }
+
+#[test]
+fn a_peer_that_half_closes_still_gets_its_echo_with_fsync_always() {
+    for flags in [&[][..], &["--fsync", "always"][..]] {
+        let s = Scalard::start(flags);
+        let mut c = joined(&s, "alice");
+        say(&mut c, 7, ROOM, "last words");
+        c.stream().shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        while let Ok(f) = c.recv() {
+            got.push(describe(&f));
+        }
+        assert!(
+            got.iter().any(|g| g.starts_with("Event #room@localhost alice@localhost last words")),
+            "{flags:?}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn search_finds_words_of_any_script() {
+    let s = Scalard::start(&[]);
+    let mut alice = joined(&s, "alice");
+    let words = ["हिंदी", "தமிழ்", "naïve", "ＡＢＣ", "中文", "x²"];
+    for w in words {
+        publish(&mut alice, ROOM, &format!("hello {w} there")).unwrap();
+    }
+    for w in words {
+        let a = ask(&mut alice, range(ROOM), Some(w)).unwrap_or_else(|e| panic!("{w}: {e}"));
+        assert_eq!(a.events.len(), 1, "{w}");
+        assert!(a.events[0].body.contains(w));
+    }
+}
+
+/// Holds SQLite's write lock on a server's database from outside, as a backup or a stuck disk
+/// would: the server's writer then fails its commits until it is released.
+fn lock_store(dir: &DataDir) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(dir.0.join("scalard.db")).expect("open the store");
+    db.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    db
+}
+
+#[test]
+fn a_failing_store_refuses_messages_and_loses_nothing_it_echoed() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut alice = joined(&s, "alice");
+    let mut echoed = vec![publish(&mut alice, ROOM, "before").unwrap()];
+    let lock = lock_store(&dir);
+    // Until the writer gives up on the lock (its busy timeout), Messages are still taken.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        assert!(Instant::now() < deadline, "the server never noticed the failing store");
+        match publish(&mut alice, ROOM, &format!("m{}", echoed.len())) {
+            Ok(g) => echoed.push(g),
+            Err(e) => break e,
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(refused.contains("700"), "{refused}");
+    s.expect_log("refusing new messages until writes work again");
+    lock.execute_batch("ROLLBACK").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the store never recovered");
+        if let Ok(g) = publish(&mut alice, ROOM, "after") {
+            echoed.push(g);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut r = range(ROOM);
+    r.since = Some(0);
+    r.count = 500;
+    assert_eq!(ask(&mut alice, r, None).unwrap().events, echoed);
+}
+
+#[test]
+fn queries_waiting_on_a_stuck_writer_cannot_crowd_out_events() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut alice = joined(&s, "alice");
+    publish(&mut alice, ROOM, "first").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let lock = lock_store(&dir);
+    // Ten readers, each with an unwritten DM, ask while the writer is stuck: each query waits
+    // for a commit and asks the writer to flush.
+    let mut readers = Vec::new();
+    for i in 0..10 {
+        let mut c = s.client(&format!("r{i}"));
+        let me = format!("r{i}@localhost");
+        publish(&mut alice, &me, "dm").unwrap();
+        let mut r = range(&me);
+        r.seq = Some(9);
+        c.send(&Msg::Catchup(r)).unwrap();
+        readers.push(c);
+    }
+    // Then enough Messages to fill the writer's queue, sent without waiting.
+    let n = 16_400;
+    let mut w = alice.try_clone_stream().unwrap();
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut buf = Vec::new();
+        for i in 0..n {
+            let m = Message {
+                seq: Some(100 + i),
+                topic: Name::parse(ROOM).unwrap(),
+                body: Body::Text("x"),
+                ctype: None,
+                reply_to: None,
+            };
+            buf.extend(Msg::Message(m).to_frame().unwrap());
+        }
+        w.write_all(&buf).unwrap();
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    drop(lock);
+    sender.join().unwrap();
+    let (mut echoes, mut refused) = (1, 0);
+    while echoes + refused < n as usize + 1 {
+        match alice.recv().expect("an echo or a refusal").msg().unwrap() {
+            Msg::Event(e) if e.topic.as_str() == ROOM => echoes += 1,
+            Msg::Error(_) => refused += 1,
+            _ => {}
+        }
+    }
+    let mut stored = 0;
+    let mut r = range(ROOM);
+    r.since = Some(0);
+    r.count = 500;
+    loop {
+        let a = ask(&mut alice, r, None).unwrap();
+        stored += a.events.len();
+        match a.events.last() {
+            Some(last) if a.status == CatchupStatus::Truncated => r.after = Some(last.id),
+            _ => break,
+        }
+    }
+    assert_eq!(stored, echoes, "every echoed Event is stored ({refused} refused)");
+    assert!(
+        !std::iter::from_fn(|| s.log.try_recv().ok()).any(|l| l.contains("refused the event")),
+        "no Event was refused by the writer's queue"
+    );
+}

@@ -30,11 +30,12 @@ impl Outbox for FakeStore {
         }
     }
     fn close(&mut self, _conn: ConnId) {}
-    fn persist(&mut self, rec: Arc<Record>) {
+    fn persist(&mut self, rec: Arc<Record>) -> bool {
         if let Some(last) = self.written.last() {
             assert!(rec.pos > last.pos, "positions must increase");
         }
         self.written.push(rec);
+        true
     }
     fn query(&mut self, q: Query) {
         self.queries.push_back(q);

@@ -19,7 +19,9 @@ impl Outbox for Check {
     }
     fn close(&mut self, _conn: ConnId) {}
     // This target runs the core without history: nothing is stored or queried.
-    fn persist(&mut self, _rec: std::sync::Arc<scalar::store::Record>) {}
+    fn persist(&mut self, _rec: std::sync::Arc<scalar::store::Record>) -> bool {
+        true
+    }
     fn query(&mut self, _q: scalar::store::Query) {}
     fn flush_store(&mut self) {}
     fn resume(&mut self, _conn: ConnId) {}

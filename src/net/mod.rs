@@ -185,13 +185,15 @@ impl Outbox for Wire<'_> {
         self.mark_dirty(conn);
     }
 
-    fn persist(&mut self, rec: Arc<Record>) {
-        // The core keeps fewer Events unwritten than the queue holds, so this cannot fail
-        // unless the writer thread is gone.
+    fn persist(&mut self, rec: Arc<Record>) -> bool {
+        // The core keeps fewer Events unwritten than the queue holds, so this fails only if
+        // the writer thread is gone.
         let pos = rec.pos;
-        if self.store.is_none_or(|s| s.write(rec).is_err()) {
+        let taken = self.store.is_some_and(|s| s.write(rec).is_ok());
+        if !taken {
             log::error!("the store's writer refused the event at position {pos}");
         }
+        taken
     }
 
     fn query(&mut self, q: Query) {
@@ -298,7 +300,7 @@ impl Shell {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         while !stop.load(Ordering::Relaxed) {
-            let timeout = match self.unread.is_empty() {
+            let timeout = match self.unread.is_empty() && self.refused.is_empty() {
                 true => next_tick.saturating_duration_since(Instant::now()),
                 false => Duration::ZERO,
             };
@@ -437,6 +439,9 @@ impl Shell {
                 Input::Failed => return self.drop_conn(key),
                 // A peer that half-closes (a script that sends and then shuts down its side)
                 // still gets the replies to what it sent: close once they are written.
+                // The core still owes it an answer or an echo: it comes back here (resumed)
+                // once that is written, and closes then.
+                Input::Eof if self.server.busy(key) => return,
                 Input::Eof => {
                     c.closing.get_or_insert(t.mono + CLOSE_GRACE);
                     self.server.disconnect(key);

@@ -74,7 +74,7 @@ impl Server {
             max_bytes,
         };
         let read = Read {
-            conn,
+            conn: Some(conn),
             seq: c.seq,
             topic: c.topic.as_str().into(),
         };
@@ -98,6 +98,7 @@ impl Server {
             Done::Failing(e) => {
                 log::error!("{e}; refusing new messages until writes work again");
                 h.failing = true;
+                h.release_waiting(out);
             }
             Done::Recovered => {
                 log::warn!("the history store writes again");
@@ -111,9 +112,10 @@ impl Server {
     }
 
     fn answer(&mut self, read: Read, result: Result<Page, crate::store::StoreError>, out: &mut impl Outbox) {
-        let conn = read.conn;
+        let Some(conn) = read.conn else { return };
         let Ok(topic) = Name::parse(&read.topic) else {
-            return;
+            // Cannot happen: the name was parsed when the request came. Never strand it.
+            return self.resume(conn, out);
         };
         let c = Catchup {
             seq: read.seq,

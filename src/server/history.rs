@@ -33,8 +33,8 @@ pub struct HistoryConfig {
 /// A Catchup or Search the store is answering: where the answer goes.
 #[derive(Debug)]
 pub struct Read {
-    /// The asking connection.
-    pub conn: ConnId,
+    /// The asking connection; `None` once it closed (the query still counts until answered).
+    pub conn: Option<ConnId>,
     /// Its request number.
     pub seq: Option<u32>,
     /// The topic named in the request, for CatchupEnd.
@@ -155,7 +155,7 @@ impl History {
         q.token = self.next_token;
         self.reads.insert(q.token, read);
         let mark = self.mark(&q.scope);
-        if self.committed >= mark {
+        if self.committed >= mark || self.failing {
             out.query(q);
         } else {
             self.waiting.push_back((mark, q));
@@ -206,9 +206,17 @@ impl History {
         }
     }
 
-    /// The asker of the query with this token, once its answer arrived.
+    /// The asker of the query with this token, once its answer arrived; `None` if it closed.
     pub fn finish_read(&mut self, token: u64) -> Option<Read> {
-        self.reads.remove(&token)
+        self.reads.remove(&token).filter(|r| r.conn.is_some())
+    }
+
+    /// The store failed: queries waiting for a commit go now, answered from what is on disk,
+    /// rather than wait for a recovery that may be long in coming.
+    pub fn release_waiting(&mut self, out: &mut impl Outbox) {
+        for (_, q) in std::mem::take(&mut self.waiting) {
+            out.query(q);
+        }
     }
 
     /// Forgets a closed connection, whose number the shell may soon give to another: its
@@ -218,7 +226,9 @@ impl History {
         for u in self.unconfirmed.iter_mut().filter(|u| u.conn == Some(conn)) {
             u.conn = None;
         }
-        self.reads.retain(|_, r| r.conn != conn);
+        for r in self.reads.values_mut().filter(|r| r.conn == Some(conn)) {
+            r.conn = None;
+        }
         self.waiting_for_room.retain(|&c| c != conn);
     }
 }

@@ -99,6 +99,15 @@ impl Server {
             .is_some_and(|s| s.waiting)
     }
 
+    /// Whether the core still owes `conn` something from the store (an answer, or the echo of
+    /// an Event waiting for its commit): a peer that half-closed must not be forgotten yet.
+    pub fn busy(&self, conn: ConnId) -> bool {
+        self.sessions
+            .get(conn)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.waiting || s.unconfirmed > 0)
+    }
+
     fn pause(&mut self, conn: ConnId) {
         if let Some(s) = self.session_mut(conn) {
             s.waiting = true;
@@ -279,7 +288,12 @@ impl Server {
                 continue;
             };
             let l = &self.limits;
-            if s.user.is_none() {
+            if s.waiting || s.unconfirmed > 0 {
+                // Its input is held for the store, so a Pong it sent may not have been seen:
+                // the silence is the server's, not the peer's.
+                s.last_heard = now.mono;
+                s.pinged = None;
+            } else if s.user.is_none() {
                 if now.mono.duration_since(s.accepted) >= l.handshake_timeout {
                     self.fail(conn, None, ErrorCode::HandshakeTimeout, "no Ident in time", out);
                 }

@@ -33,9 +33,11 @@ pub trait Outbox {
     /// Closes a connection once the output already queued for it is written.
     fn close(&mut self, conn: ConnId);
 
-    /// Hands an accepted Event to the history store, to be committed in order of `pos`. The
-    /// core never has more uncommitted Events than the store's queue holds.
-    fn persist(&mut self, rec: Arc<Record>);
+    /// Hands an accepted Event to the history store, to be committed in order of `pos`.
+    /// Returns false if the store did not take it (which the core's bound on unwritten Events
+    /// should make impossible): the core then refuses the Message rather than deliver an
+    /// Event that will never be stored.
+    fn persist(&mut self, rec: Arc<Record>) -> bool;
 
     /// Asks the history store for a page; the answer comes back through
     /// [`Server::store_done`](super::Server::store_done).

@@ -65,7 +65,10 @@ impl Server {
             reply_to: m.reply_to,
         });
         h.track(&rec);
-        out.persist(rec.clone());
+        if !out.persist(rec.clone()) {
+            let reason = "the history store did not take the message; nothing was published";
+            return self.fail(conn, m.seq, ErrorCode::StoreUnavailable, reason, out);
+        }
         match h.fsync {
             Fsync::Batched => {
                 h.ring.push(rec);
@@ -120,10 +123,6 @@ impl Server {
                 ErrorCode::StoreUnavailable,
                 "the history store is failing; nothing was published".into(),
             )),
-            Some(h) if !h.can_write() => Some((
-                ErrorCode::StoreUnavailable,
-                "the history store is behind; nothing was published".into(),
-            )),
             _ => None,
         }
     }
@@ -177,7 +176,9 @@ impl Server {
             {
                 s.unconfirmed = s.unconfirmed.saturating_sub(1);
                 if s.unconfirmed == 0 {
-                    self.resume(c, out);
+                    // Even if nothing was held: the shell may have a half-close to finish.
+                    s.waiting = false;
+                    out.resume(c);
                 }
             }
             if let Some(h) = self.history.as_mut() {

@@ -4,7 +4,7 @@
 //! One byte budget serves all topics: the oldest Event server-wide is evicted first, so each
 //! topic's ring is always the newest contiguous stretch of its history.
 
-use crate::proto::Catchup;
+use crate::proto::{Catchup, MsgId};
 use crate::store::{Record, Rule};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,9 +14,14 @@ use std::sync::Arc;
 pub struct Ring {
     all: VecDeque<Arc<Record>>,
     by_topic: HashMap<Box<str>, VecDeque<Arc<Record>>>,
+    /// Every Event in memory by id, to its position: anchors are found without a scan.
+    ids: HashMap<MsgId, u64>,
     bytes: usize,
     budget: usize,
 }
+
+/// What an Event costs the budget beyond its own weight: its places in the three collections.
+const ENTRY_OVERHEAD: usize = 96;
 
 /// A page answered from memory.
 #[derive(Debug)]
@@ -38,7 +43,8 @@ impl Ring {
 
     /// Adds the newest Event of its topic (positions must arrive in increasing order).
     pub fn push(&mut self, rec: Arc<Record>) {
-        self.bytes += rec.weight();
+        self.bytes += rec.weight() + ENTRY_OVERHEAD;
+        self.ids.insert(rec.id, rec.pos);
         self.by_topic
             .entry(rec.topic.clone())
             .or_default()
@@ -46,7 +52,10 @@ impl Ring {
         self.all.push_back(rec);
         while self.bytes > self.budget {
             let Some(old) = self.all.pop_front() else { break };
-            self.bytes -= old.weight();
+            self.bytes -= old.weight() + ENTRY_OVERHEAD;
+            if self.ids.get(&old.id) == Some(&old.pos) {
+                self.ids.remove(&old.id);
+            }
             if let Some(r) = self.by_topic.get_mut(&old.topic) {
                 r.pop_front();
                 if r.is_empty() {
@@ -59,7 +68,8 @@ impl Ring {
     /// Answers a catch-up on `topic` if memory alone can answer it exactly, including whether
     /// more exist; `None` sends it to the store. Only the part of the ring that the topic's
     /// retention `rule` still keeps at `now_ms` counts, so memory never shows (or anchors on)
-    /// an Event the store has deleted or is about to delete.
+    /// an Event the store has deleted or is about to delete. Costs O(log n + count): anchors
+    /// come from the id map, time bounds from binary searches (times rise within a topic).
     pub fn answer(
         &self,
         topic: &str,
@@ -68,19 +78,20 @@ impl Ring {
         rule: Rule,
         now_ms: u64,
     ) -> Option<Hit> {
-        let all = self.by_topic.get(topic)?;
+        let r = self.by_topic.get(topic)?;
         let mut kept = 0;
         if let Some(max) = rule.max_events {
-            kept = all
-                .len()
-                .saturating_sub(usize::try_from(max).unwrap_or(usize::MAX));
+            kept = r.len().saturating_sub(usize::try_from(max).unwrap_or(usize::MAX));
         }
         if let Some(age) = rule.max_age {
             let cutoff = now_ms.saturating_sub(age.as_millis() as u64);
-            kept = kept.max(all.partition_point(|e| e.time <= cutoff));
+            kept = kept.max(r.partition_point(|e| e.time <= cutoff));
         }
-        let r = all.range(kept..).collect::<VecDeque<_>>();
-        let index_of = |id| r.iter().position(|e| e.id == id);
+        let index_of = |id: MsgId| {
+            let pos = *self.ids.get(&id)?;
+            let i = r.binary_search_by_key(&pos, |e| e.pos).ok()?;
+            (i >= kept).then_some(i)
+        };
         // The upper end is always known: the ring holds the newest Events.
         let mut hi = r.len();
         if let Some(id) = c.before {
@@ -89,42 +100,38 @@ impl Ring {
         if let Some(until) = c.until {
             hi = hi.min(r.partition_point(|e| e.time < until));
         }
-        let in_range = |e: &Arc<Record>| c.since.is_none_or(|s| e.time > s);
         if c.forward() {
             // Everything above the lower bound must be in memory: the anchor is here, or the
-            // oldest Event here is not after `since`.
-            let mut lo = 0;
+            // oldest Event kept here is not after `since`.
+            let mut lo = kept;
             if let Some(id) = c.after {
                 lo = index_of(id)? + 1;
             }
-            if let Some(since) = c.since
-                && r.front().is_none_or(|e| e.time > since)
-            {
-                return None;
+            if let Some(since) = c.since {
+                if r.get(kept).is_none_or(|e| e.time > since) {
+                    return None;
+                }
+                lo = lo.max(r.partition_point(|e| e.time <= since));
             }
-            let matching: Vec<&Arc<Record>> =
-                r.range(lo..hi.max(lo)).copied().filter(|e| in_range(e)).collect();
-            let (taken, more) = take_bytes(matching.iter().copied(), count, max_bytes);
+            let hi = hi.max(lo);
+            let (events, cut) = take_bytes(r.range(lo..hi), count, max_bytes);
             return Some(Hit {
-                more: more || taken.len() < matching.len(),
-                events: taken,
+                more: cut || events.len() < hi - lo,
+                events,
             });
         }
         // Backward: only when an older Event than the page is here, so "more" is certain.
-        let below = r.range(..hi);
-        if below.len() <= count {
+        let hi = hi.max(kept);
+        if hi - kept <= count {
             return None;
         }
-        let (mut taken, _) = take_bytes(below.rev().copied(), count, max_bytes);
-        taken.reverse();
-        Some(Hit {
-            events: taken,
-            more: true,
-        })
+        let (mut events, _) = take_bytes(r.range(kept..hi).rev(), count, max_bytes);
+        events.reverse();
+        Some(Hit { events, more: true })
     }
 }
 
-/// Up to `count` Events from `it` whose bodies stay within `max_bytes` (at least one); and
+/// Up to `count` Events from `it` whose wire sizes stay within `max_bytes` (at least one); and
 /// whether the byte limit cut the page short.
 fn take_bytes<'a>(
     it: impl Iterator<Item = &'a Arc<Record>>,
@@ -134,11 +141,123 @@ fn take_bytes<'a>(
     let mut out = Vec::new();
     let mut bytes = 0;
     for e in it.take(count) {
-        bytes += e.body.len();
+        bytes += e.wire_size();
         if bytes > max_bytes && !out.is_empty() {
             return (out, true);
         }
         out.push(e.clone());
     }
     (out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Name;
+    use crate::store::OwnedBody;
+
+    /// The ring against a naive model of the store: whenever it answers, it answers exactly
+    /// what the store would (events, order, `more`), under eviction and count retention.
+    #[test]
+    fn answers_like_the_store_whenever_it_answers() {
+        let mut seed: u64 = 0x9e37_79b9;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut answered = 0;
+        for round in 0..40 {
+            let mut ring = Ring::new(2000 + rnd(20000) as usize);
+            let mut store: Vec<Record> = Vec::new();
+            let topics = ["#a@x.org", "#b@x.org"];
+            let mut t = [1000u64, 1000];
+            let rule = Rule {
+                max_events: (rnd(2) == 0).then(|| 1 + rnd(40)),
+                max_age: None,
+            };
+            for pos in 1..=300u64 {
+                let k = rnd(2) as usize;
+                t[k] += 1 + rnd(3);
+                let body = OwnedBody::Text(format!("b{}", "x".repeat(rnd(50) as usize)).into());
+                let r = Record {
+                    pos,
+                    topic: topics[k].into(),
+                    thread: None,
+                    from: "u@x.org".into(),
+                    time: t[k],
+                    id: MsgId::compute("u@x.org", topics[k], t[k], body.as_body(), None, None),
+                    body,
+                    ctype: None,
+                    reply_to: None,
+                };
+                store.push(r.clone());
+                ring.push(Arc::new(r));
+            }
+            let all: Vec<&Record> = store.iter().filter(|r| &*r.topic == topics[0]).collect();
+            let keep = rule
+                .max_events
+                .map_or(0, |m| all.len().saturating_sub(m as usize));
+            let kept = &all[keep..];
+            for case in 0..2000 {
+                let pick = |x: u64| match x % 7 {
+                    0 => Some(MsgId([1; 32])),
+                    _ => Some(all[(x as usize) % all.len()].id),
+                };
+                let mut c = Catchup {
+                    seq: None,
+                    topic: Name::parse(topics[0]).unwrap(),
+                    count: rnd(10) as u32,
+                    since: None,
+                    until: None,
+                    after: None,
+                    before: None,
+                };
+                if rnd(3) == 0 {
+                    c.since = Some(1000 + rnd(800));
+                }
+                if rnd(3) == 0 {
+                    c.until = Some(1000 + rnd(800));
+                }
+                if rnd(3) == 0 {
+                    c.after = pick(rnd(1000));
+                }
+                if rnd(3) == 0 {
+                    c.before = pick(rnd(1000));
+                }
+                let n = c.count as usize;
+                let Some(hit) = ring.answer(topics[0], &c, (n, usize::MAX), rule, 0) else {
+                    continue;
+                };
+                answered += 1;
+                let pos_of = |id: MsgId| kept.iter().find(|r| r.id == id).map(|r| r.pos);
+                let unknown = c.after.is_some_and(|a| pos_of(a).is_none())
+                    || c.before.is_some_and(|b| pos_of(b).is_none());
+                assert!(
+                    !unknown,
+                    "round {round} case {case}: answered for an unknown anchor"
+                );
+                let lo = c.after.and_then(pos_of).unwrap_or(0);
+                let hi = c.before.and_then(pos_of).unwrap_or(u64::MAX);
+                let m: Vec<u64> = kept
+                    .iter()
+                    .filter(|r| r.pos > lo && r.pos < hi)
+                    .filter(|r| c.since.is_none_or(|s| r.time > s) && c.until.is_none_or(|u| r.time < u))
+                    .map(|r| r.pos)
+                    .collect();
+                let want = match c.forward() {
+                    true => m.iter().take(n).copied().collect::<Vec<_>>(),
+                    false => m[m.len().saturating_sub(n)..].to_vec(),
+                };
+                let got: Vec<u64> = hit.events.iter().map(|e| e.pos).collect();
+                assert_eq!(
+                    (got, hit.more),
+                    (want, m.len() > n),
+                    "round {round} case {case}: {c:?}"
+                );
+            }
+        }
+        assert!(answered > 10_000, "the ring answered only {answered} cases");
+    }
 }

@@ -78,6 +78,18 @@ impl OwnedBody {
 }
 
 impl Record {
+    /// Bytes its Event takes on the wire, at most: the fields plus every key, head, the id, the
+    /// time and a `seq`. What a replay's byte cap counts, so many small Events with long names
+    /// cannot pass it.
+    pub fn wire_size(&self) -> usize {
+        const FIXED: usize = 128;
+        FIXED
+            + self.topic.len()
+            + self.from.len()
+            + self.body.len()
+            + self.ctype.as_ref().map_or(0, |c| c.len())
+    }
+
     /// Bytes this record occupies in memory, roughly: what the ring charges for it.
     pub fn weight(&self) -> usize {
         std::mem::size_of::<Record>()
@@ -124,7 +136,8 @@ pub struct Query {
     pub text: Option<Box<str>>,
     /// At most this many Events.
     pub count: usize,
-    /// Stop adding Events once their bodies pass this many bytes (at least one is returned).
+    /// Stop adding Events once their [`Record::wire_size`]s pass this many bytes (at least one
+    /// is returned).
     pub max_bytes: usize,
 }
 

@@ -68,6 +68,9 @@ pub struct Store {
     done: Receiver<Done>,
     /// Set by [`Store::close`]: the reader skips what is left and a failing writer gives up.
     closing: Arc<AtomicBool>,
+    /// A Flush is in the writer's queue: at most one is, so flushes never take the room
+    /// that the core counts on for Records.
+    flush_queued: Arc<AtomicBool>,
     writer: Option<JoinHandle<()>>,
     reader: Option<JoinHandle<()>>,
 }
@@ -108,11 +111,13 @@ impl Store {
         let (dtx, drx) = mpsc::channel();
         let notify = Notify { tx: dtx, waker };
         let closing = Arc::new(AtomicBool::new(false));
+        let flush_queued = Arc::new(AtomicBool::new(false));
         let mut store = Store {
             writes: Some(wtx),
             reads: Some(rtx),
             done: drx,
             closing: closing.clone(),
+            flush_queued: flush_queued.clone(),
             writer: None,
             reader: None,
         };
@@ -123,6 +128,7 @@ impl Store {
             fsync: opts.fsync,
             retention: opts.retention,
             closing: closing.clone(),
+            flush_queued,
             failing: false,
             last_prune: Instant::now(),
             written: 0,
@@ -162,10 +168,14 @@ impl Store {
     }
 
     /// Asks the writer to commit what it has gathered now rather than at the end of the batch
-    /// window. Never blocks; skipped if the queue is full (the writer is busy committing then).
+    /// window. Never blocks. At most one Flush waits in the queue, so a queue sized one above
+    /// the Records the caller may have unwritten always has room for every Record.
     pub fn flush(&self) {
-        if let Some(w) = &self.writes {
-            let _ = w.try_send(Job::Flush);
+        if let Some(w) = &self.writes
+            && !self.flush_queued.swap(true, Ordering::AcqRel)
+            && w.try_send(Job::Flush).is_err()
+        {
+            self.flush_queued.store(false, Ordering::Release);
         }
     }
 
@@ -215,6 +225,8 @@ struct Writer {
     fsync: Fsync,
     retention: Retention,
     closing: Arc<AtomicBool>,
+    /// Cleared when the writer takes the Flush out of its queue.
+    flush_queued: Arc<AtomicBool>,
     /// A commit failed and [`Done::Failing`] was sent; [`Done::Recovered`] is owed.
     failing: bool,
     last_prune: Instant,
@@ -228,7 +240,10 @@ impl Writer {
         loop {
             match self.jobs.recv_timeout(IDLE) {
                 Ok(Job::Write(r)) => batch.push(r),
-                Ok(Job::Flush) => continue,
+                Ok(Job::Flush) => {
+                    self.flush_queued.store(false, Ordering::Release);
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.prune();
                     continue;
@@ -252,7 +267,7 @@ impl Writer {
                 while batch.len() < MAX_BATCH {
                     match self.jobs.try_recv() {
                         Ok(Job::Write(r)) => batch.push(r),
-                        Ok(Job::Flush) => {}
+                        Ok(Job::Flush) => self.flush_queued.store(false, Ordering::Release),
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => return false,
                     }
@@ -265,7 +280,11 @@ impl Writer {
                     let left = deadline.saturating_duration_since(Instant::now());
                     match self.jobs.recv_timeout(left) {
                         Ok(Job::Write(r)) => batch.push(r),
-                        Ok(Job::Flush) | Err(RecvTimeoutError::Timeout) => break,
+                        Ok(Job::Flush) => {
+                            self.flush_queued.store(false, Ordering::Release);
+                            break;
+                        }
+                        Err(RecvTimeoutError::Timeout) => break,
                         Err(RecvTimeoutError::Disconnected) => return false,
                     }
                 }

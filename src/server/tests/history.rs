@@ -290,7 +290,7 @@ fn a_failing_store_refuses_messages_and_a_lagging_one_holds_them_back() {
 #[test]
 fn the_ring_evicts_the_oldest_event_server_wide() {
     // Room for about two small records: older ones must come from the store.
-    let weight = 2 * (std::mem::size_of::<crate::store::Record>() + 60);
+    let weight = 2 * (std::mem::size_of::<crate::store::Record>() + 60 + 96);
     let mut r = rig(Fsync::Batched, weight);
     for i in 0..4 {
         r.say(0, "#rust@example.com", &format!("m{i}"));
@@ -377,4 +377,51 @@ fn unwritten_events_are_bounded_in_bytes_too() {
     );
     r.server.store_done(Done::Committed(1), &mut r.out);
     assert_eq!(r.out.resumed, [0]);
+}
+
+#[test]
+fn queries_of_closed_connections_count_until_answered() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.connect(2, "carol@example.com");
+    r.sub(2, "#rust@example.com");
+    r.send(0, Msg::Catchup(catchup("#rust@example.com", 5)));
+    r.send(1, Msg::Catchup(catchup("#rust@example.com", 5)));
+    r.server.disconnect(0);
+    r.server.disconnect(1);
+    // Both queries still run in the store: a third would overflow its queue.
+    assert_eq!(
+        r.send(2, Msg::Catchup(catchup("#rust@example.com", 5))),
+        ["Error 700 store_unavailable seq=Some(40)"]
+    );
+    for q in std::mem::take(&mut r.out.queries) {
+        r.server
+            .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+    }
+    assert!(
+        r.out.frames.is_empty(),
+        "answers for closed connections go nowhere"
+    );
+    r.send(2, Msg::Catchup(catchup("#rust@example.com", 5)));
+    assert_eq!(r.out.queries.len(), 1);
+}
+
+#[test]
+fn a_connection_held_for_the_store_is_not_timed_out() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.say(0, "#rust@example.com", "unwritten");
+    r.send(1, Msg::Catchup(catchup("#rust@example.com", 5)));
+    assert!(r.server.waiting(1));
+    let l = Limits::default();
+    r.advance(l.idle_timeout + l.ping_timeout + Duration::from_secs(5));
+    r.advance(l.ping_timeout + Duration::from_secs(5));
+    assert!(
+        !r.out.take(1).iter().any(|f| f.starts_with("Error")),
+        "not closed"
+    );
+    // A failing store answers from disk rather than keep it waiting for a commit.
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    assert_eq!(r.out.queries.len(), 1);
 }

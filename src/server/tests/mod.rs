@@ -12,6 +12,8 @@ struct Recorder {
     queries: Vec<crate::store::Query>,
     flushes: usize,
     resumed: Vec<ConnId>,
+    /// Play a store whose writer is gone.
+    refuse_writes: bool,
 }
 
 impl Outbox for Recorder {
@@ -21,8 +23,9 @@ impl Outbox for Recorder {
     fn close(&mut self, conn: ConnId) {
         self.closed.push(conn);
     }
-    fn persist(&mut self, rec: std::sync::Arc<crate::store::Record>) {
+    fn persist(&mut self, rec: std::sync::Arc<crate::store::Record>) -> bool {
         self.persisted.push(rec);
+        !self.refuse_writes
     }
     fn query(&mut self, q: crate::store::Query) {
         self.queries.push(q);

@@ -65,9 +65,11 @@ CREATE INDEX events_by_thread ON events(thread) WHERE thread IS NOT NULL;
 -- commit touches is written to the WAL again: the first 8 bytes keep the index (and that cost)
 -- a quarter of a full-id index's; the lookup then checks the whole id.
 CREATE INDEX events_by_id ON events(substr(id, 1, 8));
--- detail=column: searches need words and their column, not positions (no phrase queries).
+-- Full detail, although searches only AND words: a query word that the tokenizer splits
+-- (a Devanagari or Tamil word at its combining marks) becomes a phrase of its parts, which
+-- matches exactly what the same tokenizer made of the body. Column detail refuses phrases.
 CREATE VIRTUAL TABLE events_fts USING fts5(
-    body, scope, content='', contentless_delete=1, detail=column, tokenize='unicode61 remove_diacritics 2'
+    body, scope, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TABLE meta (
     one INTEGER PRIMARY KEY CHECK (one = 1),

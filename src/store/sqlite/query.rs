@@ -87,7 +87,7 @@ impl Db {
                 break;
             }
             let r = read_record(row)?;
-            let len = r.body.len();
+            let len = r.wire_size();
             if !page.events.is_empty() && bytes.saturating_add(len) > q.max_bytes {
                 page.more = true;
                 break;

@@ -424,28 +424,29 @@ fn count_zero_says_whether_any_match() {
 fn max_bytes_cuts_pages() {
     let dir = TempDir::new("maxbytes");
     let mut db = fresh(&dir);
-    // Ten-byte bodies.
+    // Ten-byte bodies: each Event counts its wire size, `w` bytes.
     let recs: Vec<Record> = (1..=5)
         .map(|i| rec(i, "#a", 100 + i, &format!("body-{i:05}")))
         .collect();
+    let w = recs[0].wire_size();
     db.insert(&recs).unwrap();
     let q = |max_bytes, since| Query {
         max_bytes,
         since,
         ..query(topic("#a"))
     };
-    let p = db.query(&q(25, None)).unwrap();
+    let p = db.query(&q(2 * w + 5, None)).unwrap();
     assert_eq!((positions(&p), p.more), (vec![4, 5], true));
-    let p = db.query(&q(25, Some(0))).unwrap();
+    let p = db.query(&q(2 * w + 5, Some(0))).unwrap();
     assert_eq!((positions(&p), p.more), (vec![1, 2], true));
-    let p = db.query(&q(30, Some(0))).unwrap();
+    let p = db.query(&q(3 * w, Some(0))).unwrap();
     assert_eq!((positions(&p), p.more), (vec![1, 2, 3], true));
     // At least one Event, however large.
     let p = db.query(&q(3, None)).unwrap();
     assert_eq!((positions(&p), p.more), (vec![5], true));
     let p = db.query(&q(0, Some(104))).unwrap();
     assert_eq!((positions(&p), p.more), (vec![5], false));
-    let p = db.query(&q(50, None)).unwrap();
+    let p = db.query(&q(5 * w, None)).unwrap();
     assert_eq!((p.events.len(), p.more), (5, false));
 }
 
