@@ -361,6 +361,44 @@ mod tests {
     }
 
     #[test]
+    fn history_settings_from_flags_and_file() {
+        let c = args(&["--ephemeral", "--fsync", "always", "--history-max-events", "0"]).unwrap();
+        assert!(c.ephemeral);
+        assert_eq!(c.fsync, Fsync::Always);
+        assert_eq!(c.retention.default.max_events, None, "0 means no limit");
+        assert_eq!(
+            args(&[]).unwrap().retention.default.max_events,
+            Some(DEFAULT_MAX_EVENTS)
+        );
+        assert!(matches!(
+            args(&["--fsync", "sometimes"]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        let mut c = Config::default();
+        c.apply_toml(
+            "history-max-days = 90\nephemeral = false\n\
+             [retention.\"#ops@localhost\"]\nhistory-max-events = 5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.retention.default.max_age,
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        let ops = c.retention.rule("#ops@localhost");
+        assert_eq!(
+            (ops.max_events, ops.max_age),
+            (Some(5), None),
+            "a topic's table replaces the default"
+        );
+        assert_eq!(c.retention.rule("#other@localhost"), c.retention.default);
+        assert!(
+            c.apply_toml("[retention.\"Not A Topic\"]\nhistory-max-events = 1\n")
+                .is_err()
+        );
+        assert!(c.apply_toml("[retention.\"#a@localhost\"]\nfrobs = 1\n").is_err());
+    }
+
+    #[test]
     fn toml_uses_the_same_keys() {
         let mut c = Config::default();
         c.apply_toml("listen = [\"127.0.0.1:1\"]\ndomain = \"x.org\"\nmax-queue = 1024\nidle-timeout = 5\n")

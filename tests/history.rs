@@ -411,7 +411,8 @@ fn a_peer_that_half_closes_still_gets_its_echo_with_fsync_always() {
             got.push(describe(&f));
         }
         assert!(
-            got.iter().any(|g| g.starts_with("Event #room@localhost alice@localhost last words")),
+            got.iter()
+                .any(|g| g.starts_with("Event #room@localhost alice@localhost last words")),
             "{flags:?}: {got:?}"
         );
     }
@@ -450,7 +451,10 @@ fn a_failing_store_refuses_messages_and_loses_nothing_it_echoed() {
     // Until the writer gives up on the lock (its busy timeout), Messages are still taken.
     let deadline = Instant::now() + Duration::from_secs(30);
     let refused = loop {
-        assert!(Instant::now() < deadline, "the server never noticed the failing store");
+        assert!(
+            Instant::now() < deadline,
+            "the server never noticed the failing store"
+        );
         match publish(&mut alice, ROOM, &format!("m{}", echoed.len())) {
             Ok(g) => echoed.push(g),
             Err(e) => break e,
