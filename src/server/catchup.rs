@@ -25,14 +25,14 @@ impl Server {
         if let Some((code, reason)) = self.foreign(c.topic) {
             return self.fail(conn, c.seq, code, &reason, out);
         }
-        let Some(me) = self.sessions[conn].as_ref().and_then(|s| s.user.clone()) else {
+        let Some(me) = self.session(conn).and_then(|s| s.user.clone()) else {
             return;
         };
         let scope = match c.topic.kind() {
             Kind::Reserved => None,
             Kind::Channel => {
-                if !self.sessions[conn]
-                    .as_ref()
+                if !self
+                    .session(conn)
                     .is_some_and(|s| s.is_subscribed(c.topic.as_str()))
                 {
                     let reason = format!("subscribe to {} to read its history", c.topic);

@@ -324,6 +324,10 @@ impl Server {
         }
     }
 
+    fn session(&self, conn: ConnId) -> Option<&Session> {
+        self.sessions.get(conn).and_then(Option::as_ref)
+    }
+
     fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
         self.sessions.get_mut(conn).and_then(Option::as_mut)
     }

@@ -14,7 +14,12 @@ impl Server {
         if let Some((code, reason)) = self.refuse_publish(conn, &m) {
             return self.fail(conn, m.seq, code, &reason, out);
         }
-        let Some(from) = self.sessions[conn].as_ref().and_then(|s| s.user.as_deref()) else {
+        let Some(from) = self
+            .sessions
+            .get(conn)
+            .and_then(Option::as_ref)
+            .and_then(|s| s.user.as_deref())
+        else {
             return;
         };
         let Ok(from) = Name::parse(from) else { return };
@@ -107,8 +112,8 @@ impl Server {
             }
             _ if self.foreign(m.topic).is_some() => return self.foreign(m.topic),
             Kind::Channel
-                if !self.sessions[conn]
-                    .as_ref()
+                if !self
+                    .session(conn)
                     .is_some_and(|s| s.is_subscribed(m.topic.as_str())) =>
             {
                 return Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)));
