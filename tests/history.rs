@@ -546,3 +546,25 @@ fn queries_waiting_on_a_stuck_writer_cannot_crowd_out_events() {
         "no Event was refused by the writer's queue"
     );
 }
+
+#[test]
+fn reply_to_an_unknown_id_is_accepted_a_malformed_one_refused() {
+    let s = Scalard::start(&[]);
+    let mut alice = joined(&s, "alice");
+    let m = Message {
+        seq: Some(5),
+        topic: name(ROOM),
+        body: Body::Text("re: something older than history"),
+        ctype: None,
+        reply_to: Some(MsgId([0xab; 32])),
+    };
+    alice.send(&Msg::Message(m)).unwrap();
+    assert!(next(&mut alice).starts_with("Event #room@localhost alice@localhost re: something"));
+    // {0: 6, 1: 6, 2: "#room@localhost", 6: "x", 8: h'00' * 31}
+    let mut payload = vec![0xa5, 0x00, 0x06, 0x01, 0x06, 0x02, 0x6f];
+    payload.extend_from_slice(ROOM.as_bytes());
+    payload.extend_from_slice(&[0x06, 0x61, b'x', 0x08, 0x58, 31]);
+    payload.extend_from_slice(&[0; 31]);
+    alice.send_raw(&raw_frame(&payload)).unwrap();
+    assert_eq!(next(&mut alice), "Error 100 malformed seq=Some(6)");
+}
