@@ -147,7 +147,8 @@ fn catchup_pages_both_ways_exactly_once_before_and_after_a_restart() {
     let sent: Vec<Got> = (0..300)
         .map(|i| publish(&mut alice, ROOM, &format!("m{i}")).expect("echo"))
         .collect();
-    // From memory (the ring) and then, after a restart, from the store.
+    // From memory (the ring), then after a restart: forward pages from the store, backward
+    // ones from the ring that the newest stored Events warm at start (the last from the store).
     let (fwd, back) = page_both_ways(&mut alice, 47);
     assert_eq!(fwd, sent);
     assert_eq!(back, sent);

@@ -134,7 +134,7 @@ fuzz_target!(|data: &[u8]| {
         max_reads: 2,
         retention: Default::default(),
     };
-    server.keep_history(&config, 0);
+    server.keep_history(&config, 0, Vec::new());
     let mut r = Rig {
         server,
         store: FakeStore::default(),

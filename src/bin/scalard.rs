@@ -3,7 +3,7 @@
 use scalar::config::{Config, ConfigError};
 use scalar::net::Shell;
 use scalar::server::HistoryConfig;
-use scalar::store::worker::{Options, Store};
+use scalar::store::worker::{Options, Start, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -43,11 +43,15 @@ const RING_BYTES: usize = 16 << 20;
 /// Events that may wait for the writer, and history queries that may wait for the reader.
 const WRITE_QUEUE: usize = 16_384;
 const READ_QUEUE: usize = 64;
+/// The newest stored Events read into memory at start (at most; the ring's byte budget
+/// decides what stays), so the catch-ups of clients reconnecting after a restart are answered
+/// without the disk.
+const RECENT: usize = 50_000;
 /// Bytes of Events that may wait for the writer before publishers are held back.
 const UNWRITTEN_BYTES: usize = 32 << 20;
 
 /// Opens (creating if need be) the history store in the data directory.
-fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, u64), String> {
+fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, Start), String> {
     let dir: PathBuf = config
         .data_dir
         .clone()
@@ -61,6 +65,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, u
         retention: config.retention.clone(),
         write_queue: WRITE_QUEUE,
         read_queue: READ_QUEUE,
+        recent: RECENT,
     };
     let (store, start) =
         Store::open(options, shell.waker()).map_err(|e| format!("{} in {}", e, dir.display()))?;
@@ -79,7 +84,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, u
         max_reads: READ_QUEUE,
         retention: config.retention.clone(),
     };
-    Ok((store, history, start.last_time))
+    Ok((store, history, start))
 }
 
 fn main() -> ExitCode {
@@ -120,7 +125,7 @@ fn main() -> ExitCode {
     let _ = WAKER.set(shell.waker());
     if !config.ephemeral {
         match open_store(&config, &shell) {
-            Ok((store, history, last_time)) => shell.keep_history(store, &history, last_time),
+            Ok((store, history, start)) => shell.keep_history(store, &history, start),
             Err(e) => {
                 eprintln!("scalard: {e}");
                 eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");

@@ -7,7 +7,7 @@ mod pagebuf;
 
 use crate::proto::{ErrorCode, MAX_FRAME, Msg, Status, decode_frame};
 use crate::server::{ConnId, Limits, Now, Outbox, Server};
-use crate::store::worker::Store;
+use crate::store::worker::{Start, Store};
 use crate::store::{Done, Query, Record, StoreError};
 use conn::{Conn, Input, SlowConsumer};
 use mio::net::TcpListener;
@@ -281,8 +281,8 @@ impl Shell {
     }
 
     /// Keeps history in `store` (opened with this shell's [`waker`](Shell::waker)).
-    pub fn keep_history(&mut self, store: Store, config: &crate::server::HistoryConfig, last_time: u64) {
-        self.server.keep_history(config, last_time);
+    pub fn keep_history(&mut self, store: Store, config: &crate::server::HistoryConfig, start: Start) {
+        self.server.keep_history(config, start.last_time, start.recent);
         self.store = Some(store);
     }
 

@@ -85,8 +85,13 @@ impl Server {
 
     /// Keeps history from now on, in a store that already holds Events up to `c.last_pos`,
     /// the latest stamped `last_time` (new times come after it, so ids never repeat).
-    pub fn keep_history(&mut self, c: &HistoryConfig, last_time: u64) {
-        self.history = Some(History::new(c));
+    /// `recent` are the newest stored Events, oldest first: they fill the ring of recent Events.
+    pub fn keep_history(&mut self, c: &HistoryConfig, last_time: u64, recent: Vec<crate::store::Record>) {
+        let mut h = History::new(c);
+        for rec in recent {
+            h.ring.push(std::sync::Arc::new(rec));
+        }
+        self.history = Some(h);
         self.latest = self.latest.max(last_time);
     }
 

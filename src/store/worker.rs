@@ -39,10 +39,12 @@ pub struct Options {
     pub write_queue: usize,
     /// How many Queries may wait for the reader before [`Store::query`] refuses (at least 1).
     pub read_queue: usize,
+    /// How many of the newest Events to read at start, for the server's memory.
+    pub recent: usize,
 }
 
 /// What the database held when the store opened: where the server resumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Start {
     /// The highest position stored: new Events are numbered after it.
     pub last_pos: u64,
@@ -50,6 +52,8 @@ pub struct Start {
     pub last_time: u64,
     /// How many Events are stored.
     pub events: u64,
+    /// The newest stored Events (at most [`Options::recent`]), oldest first.
+    pub recent: Vec<Record>,
 }
 
 /// A queue was full (or its thread is gone); the request was not taken.
@@ -103,6 +107,7 @@ impl Store {
             last_pos: db.last_pos()?,
             last_time: db.last_time()?,
             events: db.count()?,
+            recent: db.newest(opts.recent)?,
         };
         let reader_db = Db::open_reader(&opts.path)?;
 
@@ -441,6 +446,7 @@ mod tests {
             retention: Retention::default(),
             write_queue: 2000,
             read_queue: 16,
+            recent: 3,
         }
     }
 
@@ -454,7 +460,8 @@ mod tests {
             Start {
                 last_pos: 0,
                 last_time: 0,
-                events: 0
+                events: 0,
+                recent: Vec::new(),
             }
         );
         for i in 1..=1000 {
@@ -501,13 +508,12 @@ mod tests {
 
         let (store, start) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
         assert_eq!(
-            start,
-            Start {
-                last_pos: 1000,
-                last_time: 6000,
-                events: 1000
-            }
+            (start.last_pos, start.last_time, start.events),
+            (1000, 6000, 1000)
         );
+        // The newest few, oldest first, for the server's memory.
+        let recent: Vec<u64> = start.recent.iter().map(|r| r.pos).collect();
+        assert_eq!(recent, [998, 999, 1000]);
         drop(store);
     }
 

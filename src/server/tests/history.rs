@@ -16,7 +16,7 @@ fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
         max_reads: 2,
         retention: Default::default(),
     };
-    r.server.keep_history(&c, 5_000);
+    r.server.keep_history(&c, 5_000, Vec::new());
     r.connect(0, "alice@example.com");
     r.connect(1, "bob@example.com");
     r.sub(0, "#rust@example.com");
@@ -356,7 +356,7 @@ fn unwritten_events_are_bounded_in_bytes_too() {
         max_reads: 2,
         retention: Default::default(),
     };
-    r.server.keep_history(&c, 0);
+    r.server.keep_history(&c, 0, Vec::new());
     r.connect(0, "alice@example.com");
     r.sub(0, "#rust@example.com");
     let big = "x".repeat(9_000);

@@ -271,6 +271,32 @@ pub(super) fn select(
     s
 }
 
+impl Db {
+    /// The newest Events of the whole store, at most `limit`, oldest first: what the server's
+    /// ring of recent Events starts with, so catch-ups after a restart (every client that
+    /// reconnects asks for one) are answered from memory. Each topic's share is the newest
+    /// stretch of that topic, as the ring requires.
+    pub fn newest(&self, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.pos, t.name, h.key, e.time, e.sender, e.id, e.body, e.ctype, e.reply_to
+                 FROM events AS e JOIN topics AS t ON t.id = e.topic
+                 LEFT JOIN threads AS h ON h.id = e.thread
+                 ORDER BY e.pos DESC LIMIT ?1",
+            )
+            .context("newest: prepare")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query([limit]).context("newest")?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().context("newest: step")? {
+            out.push(read_record(row)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
 /// An FTS5 query matching text that contains every word of `text` (maximal runs of
 /// alphanumeric characters), each quoted so no word is read as an operator. `None` if `text`
 /// has no words.
