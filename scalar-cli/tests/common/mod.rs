@@ -387,16 +387,7 @@ pub fn subscribe(c: &mut Client, topic: &str) {
 
 /// Publishes `text` from a raw client (subscribed, if `topic` is a channel).
 pub fn publish(c: &mut Client, topic: &str, text: &str) {
-    c.request(STEP, |seq| {
-        Msg::Message(Message {
-            seq,
-            topic: Name::parse(topic).unwrap(),
-            body: Body::Text(text),
-            ctype: None,
-            reply_to: None,
-        })
-    })
-    .unwrap();
+    say(c, topic, text);
 }
 
 /// Publishes `n` messages of about `size` bytes to `topic` as fast as the server takes them: a

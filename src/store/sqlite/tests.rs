@@ -88,6 +88,12 @@ fn search(scope: Scope, text: &str) -> Query {
     }
 }
 
+/// Positions and `more` of the page a query gets.
+fn page(db: &Db, q: Query) -> (Vec<u64>, bool) {
+    let p = db.query(&q).unwrap();
+    (positions(&p), p.more)
+}
+
 fn positions(p: &Page) -> Vec<u64> {
     p.events.iter().map(|e| e.pos).collect()
 }
@@ -190,13 +196,16 @@ fn latest_and_backward_pages() {
     let recs = two_topics(&mut db);
     let id = |pos: u64| recs[pos as usize - 1].id;
 
-    let p = db
-        .query(&Query {
-            count: 3,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![15, 17, 19], true));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                count: 3,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![15, 17, 19], true)
+    );
     let p = db.query(&query(topic("#a"))).unwrap();
     assert_eq!(positions(&p), [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
     assert!(!p.more);
@@ -209,31 +218,40 @@ fn latest_and_backward_pages() {
     assert_eq!((p.events.len(), p.more), (10, false));
 
     // Backward from an id.
-    let p = db
-        .query(&Query {
-            before: Some(id(11)),
-            count: 3,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![5, 7, 9], true));
-    let p = db
-        .query(&Query {
-            before: Some(id(5)),
-            count: 3,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![1, 3], false));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                before: Some(id(11)),
+                count: 3,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![5, 7, 9], true)
+    );
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                before: Some(id(5)),
+                count: 3,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![1, 3], false)
+    );
     // Backward from a time (exclusive).
-    let p = db
-        .query(&Query {
-            until: Some(1011),
-            count: 2,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![7, 9], true));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                until: Some(1011),
+                count: 2,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![7, 9], true)
+    );
     let p = db
         .query(&Query {
             until: Some(1012),
@@ -275,30 +293,39 @@ fn forward_pages() {
     let recs = two_topics(&mut db);
     let id = |pos: u64| recs[pos as usize - 1].id;
 
-    let p = db
-        .query(&Query {
-            since: Some(1005),
-            count: 3,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![7, 9, 11], true));
-    let p = db
-        .query(&Query {
-            since: Some(1015),
-            count: 3,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![17, 19], false));
-    let p = db
-        .query(&Query {
-            since: Some(0),
-            count: 2,
-            ..query(topic("#b"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![2, 4], true));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                since: Some(1005),
+                count: 3,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![7, 9, 11], true)
+    );
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                since: Some(1015),
+                count: 3,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![17, 19], false)
+    );
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                since: Some(0),
+                count: 2,
+                ..query(topic("#b"))
+            }
+        ),
+        (vec![2, 4], true)
+    );
     let p = db
         .query(&Query {
             since: Some(u64::MAX),
@@ -307,14 +334,17 @@ fn forward_pages() {
         .unwrap();
     assert!(p.events.is_empty() && !p.more);
 
-    let p = db
-        .query(&Query {
-            after: Some(id(5)),
-            count: 3,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![7, 9, 11], true));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                after: Some(id(5)),
+                count: 3,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![7, 9, 11], true)
+    );
     let p = db
         .query(&Query {
             after: Some(id(19)),
@@ -323,15 +353,18 @@ fn forward_pages() {
         .unwrap();
     assert!(p.events.is_empty() && !p.more && !p.unknown_anchor);
     // Both lower bounds apply.
-    let p = db
-        .query(&Query {
-            after: Some(id(5)),
-            since: Some(1010),
-            count: 2,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![11, 13], true));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                after: Some(id(5)),
+                since: Some(1010),
+                count: 2,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![11, 13], true)
+    );
     let p = db
         .query(&Query {
             after: Some(id(15)),
@@ -341,23 +374,29 @@ fn forward_pages() {
         .unwrap();
     assert_eq!(positions(&p), [17, 19]);
     // A window.
-    let p = db
-        .query(&Query {
-            since: Some(1003),
-            until: Some(1011),
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![5, 7, 9], false));
-    let p = db
-        .query(&Query {
-            since: Some(1003),
-            until: Some(1011),
-            count: 2,
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![5, 7], true));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                since: Some(1003),
+                until: Some(1011),
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![5, 7, 9], false)
+    );
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                since: Some(1003),
+                until: Some(1011),
+                count: 2,
+                ..query(topic("#a"))
+            }
+        ),
+        (vec![5, 7], true)
+    );
     let p = db
         .query(&Query {
             after: Some(id(3)),
@@ -515,29 +554,38 @@ fn thread_scope_merges_both_directions() {
     let p = db.query(&query(thread())).unwrap();
     assert_eq!(positions(&p), [1, 3, 6, 7]);
     assert_eq!(p.events[1].thread.as_deref(), Some("alice bob"));
-    let p = db
-        .query(&Query {
-            count: 2,
-            ..query(thread())
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![6, 7], true));
-    let p = db
-        .query(&Query {
-            before: Some(recs[5].id),
-            count: 2,
-            ..query(thread())
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![1, 3], false));
-    let p = db
-        .query(&Query {
-            after: Some(recs[0].id),
-            count: 2,
-            ..query(thread())
-        })
-        .unwrap();
-    assert_eq!((positions(&p), p.more), (vec![3, 6], true));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                count: 2,
+                ..query(thread())
+            }
+        ),
+        (vec![6, 7], true)
+    );
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                before: Some(recs[5].id),
+                count: 2,
+                ..query(thread())
+            }
+        ),
+        (vec![1, 3], false)
+    );
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                after: Some(recs[0].id),
+                count: 2,
+                ..query(thread())
+            }
+        ),
+        (vec![3, 6], true)
+    );
     let p = db
         .query(&Query {
             since: Some(101),
