@@ -45,10 +45,14 @@ impl Ring {
     pub fn push(&mut self, rec: Arc<Record>) {
         self.bytes += rec.weight() + ENTRY_OVERHEAD;
         self.ids.insert(rec.id, rec.pos);
-        self.by_topic
-            .entry(rec.topic.clone())
-            .or_default()
-            .push_back(rec.clone());
+        // No `entry`: it would allocate a key per Event, on the publish path.
+        match self.by_topic.get_mut(&rec.topic) {
+            Some(r) => r.push_back(rec.clone()),
+            None => {
+                self.by_topic
+                    .insert(rec.topic.clone(), VecDeque::from([rec.clone()]));
+            }
+        }
         self.all.push_back(rec);
         while self.bytes > self.budget {
             let Some(old) = self.all.pop_front() else { break };
