@@ -166,16 +166,17 @@ impl Server {
     /// echo to the publisher, whose next request may now go on.
     pub(super) fn confirm(&mut self, done: Vec<Unconfirmed>, out: &mut impl Outbox) {
         for u in done {
-            let Some(event) = event_of(&u.rec, None) else {
-                continue;
-            };
-            let parts = (
-                &self.channels,
-                &self.users,
-                &mut self.scratch[..],
-                &mut self.stats,
-            );
-            Self::deliver(parts, u.conn, u.seq, event, out);
+            if let Some(event) = event_of(&u.rec, None) {
+                let parts = (
+                    &self.channels,
+                    &self.users,
+                    &mut self.scratch[..],
+                    &mut self.stats,
+                );
+                Self::deliver(parts, u.conn, u.seq, event, out);
+            }
+            // After the echo, and whatever happened to it: the publisher must never be left
+            // owed an echo that will not come.
             if let Some(c) = u.conn
                 && let Some(s) = self.session_mut(c)
             {
