@@ -66,6 +66,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
         write_queue: WRITE_QUEUE,
         read_queue: READ_QUEUE,
         recent: RECENT,
+        recent_bytes: RING_BYTES,
     };
     let (store, start) =
         Store::open(options, shell.waker()).map_err(|e| format!("{} in {}", e, dir.display()))?;

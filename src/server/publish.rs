@@ -71,8 +71,7 @@ impl Server {
         });
         h.track(&rec);
         if !out.persist(rec.clone()) {
-            let reason = "the history store did not take the message; nothing was published";
-            return self.fail(conn, m.seq, ErrorCode::StoreUnavailable, reason, out);
+            return self.writer_gone(conn, m.seq, out);
         }
         match h.fsync {
             Fsync::Batched => {
@@ -160,6 +159,32 @@ impl Server {
             out.reply(conn, &Msg::Event(event));
             stats.deliveries += 1;
         }
+    }
+
+    /// The store did not take an Event: its writer is gone (a store that only fails keeps
+    /// taking Events and says so with `Done::Failing`). From now on the store counts as
+    /// failing for good: this Message and every later one are refused with 700, waiting
+    /// queries are answered from disk, and Events that were waiting for their commit will
+    /// never be confirmed, so each of their publishers gets 700 for them, in order, before
+    /// this one's.
+    fn writer_gone(&mut self, conn: ConnId, seq: Option<u32>, out: &mut impl Outbox) {
+        let Some(h) = self.history.as_mut() else { return };
+        log::error!("the history store's writer is gone; refusing messages from now on");
+        h.failing = true;
+        h.release_waiting(out);
+        let abandoned = std::mem::take(&mut h.unconfirmed);
+        let reason = "the history store is gone; nothing was published";
+        for u in abandoned {
+            if let Some(c) = u.conn {
+                self.fail(c, u.seq, ErrorCode::StoreUnavailable, reason, out);
+                if let Some(s) = self.session_mut(c) {
+                    s.unconfirmed = 0;
+                    s.waiting = false;
+                    out.resume(c);
+                }
+            }
+        }
+        self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
     }
 
     /// Events now on disk (`--fsync always`): into the ring, out to their audience, and the

@@ -41,6 +41,9 @@ pub struct Options {
     pub read_queue: usize,
     /// How many of the newest Events to read at start, for the server's memory.
     pub recent: usize,
+    /// The same bound in bytes of [`Record::weight`](super::Record::weight): the memory's
+    /// budget, so start-up never holds more than it keeps.
+    pub recent_bytes: usize,
 }
 
 /// What the database held when the store opened: where the server resumes.
@@ -107,7 +110,7 @@ impl Store {
             last_pos: db.last_pos()?,
             last_time: db.last_time()?,
             events: db.count()?,
-            recent: db.newest(opts.recent)?,
+            recent: db.newest(opts.recent, opts.recent_bytes)?,
         };
         let reader_db = Db::open_reader(&opts.path)?;
 
@@ -447,6 +450,7 @@ mod tests {
             write_queue: 2000,
             read_queue: 16,
             recent: 3,
+            recent_bytes: 1 << 20,
         }
     }
 

@@ -425,3 +425,30 @@ fn a_connection_held_for_the_store_is_not_timed_out() {
     );
     assert_eq!(r.out.queries.len(), 1);
 }
+
+#[test]
+fn a_writer_that_is_gone_fails_everything_it_owed_in_order() {
+    let mut r = rig(Fsync::Always, 1 << 20);
+    r.say(0, "#rust@example.com", "one");
+    r.say(0, "#rust@example.com", "two");
+    // A query on a topic with unwritten Events waits for a commit that will never come...
+    r.send(1, Msg::Catchup(catchup("#rust@example.com", 5)));
+    assert!(r.server.waiting(1) && r.out.queries.is_empty());
+    r.out.refuse_writes = true;
+    assert_eq!(
+        r.say(0, "#rust@example.com", "three"),
+        [
+            "Error 700 store_unavailable seq=Some(9)",
+            "Error 700 store_unavailable seq=Some(9)",
+            "Error 700 store_unavailable seq=Some(9)"
+        ],
+        "the two owed echoes fail first, then this Message"
+    );
+    // ...and is answered from disk now.
+    assert_eq!(r.out.queries.len(), 1);
+    assert!(!r.server.waiting(0));
+    assert_eq!(
+        r.say(0, "#rust@example.com", "four"),
+        ["Error 700 store_unavailable seq=Some(9)"]
+    );
+}

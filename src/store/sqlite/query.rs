@@ -272,11 +272,12 @@ pub(super) fn select(
 }
 
 impl Db {
-    /// The newest Events of the whole store, at most `limit`, oldest first: what the server's
+    /// The newest Events of the whole store, at most `limit` and at most `max_bytes` of
+    /// [`Record::weight`], oldest first: what the server's
     /// ring of recent Events starts with, so catch-ups after a restart (every client that
     /// reconnects asks for one) are answered from memory. Each topic's share is the newest
     /// stretch of that topic, as the ring requires.
-    pub fn newest(&self, limit: usize) -> Result<Vec<Record>, StoreError> {
+    pub fn newest(&self, limit: usize, max_bytes: usize) -> Result<Vec<Record>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -288,9 +289,14 @@ impl Db {
             .context("newest: prepare")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt.query([limit]).context("newest")?;
-        let mut out = Vec::new();
+        let (mut out, mut bytes) = (Vec::new(), 0);
         while let Some(row) = rows.next().context("newest: step")? {
-            out.push(read_record(row)?);
+            let r = read_record(row)?;
+            bytes += r.weight();
+            if bytes > max_bytes {
+                break;
+            }
+            out.push(r);
         }
         out.reverse();
         Ok(out)

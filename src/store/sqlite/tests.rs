@@ -996,3 +996,17 @@ fn plans_use_indexes() {
         );
     }
 }
+
+#[test]
+fn newest_is_bounded_in_count_and_bytes() {
+    let dir = TempDir::new("newest");
+    let mut db = fresh(&dir);
+    let big = "x".repeat(1000);
+    let recs: Vec<Record> = (1..=10).map(|i| rec(i, "#a", 100 + i, &big)).collect();
+    db.insert(&recs).unwrap();
+    let pos = |v: Vec<Record>| v.iter().map(|r| r.pos).collect::<Vec<_>>();
+    assert_eq!(pos(db.newest(3, usize::MAX).unwrap()), [8, 9, 10]);
+    let w = recs[0].weight();
+    assert_eq!(pos(db.newest(100, 2 * w + 1).unwrap()), [9, 10]);
+    assert!(db.newest(100, 0).unwrap().is_empty());
+}
