@@ -143,6 +143,26 @@ pub struct Client {
     pub domain: String,
     /// The address connected to.
     pub peer: SocketAddr,
+    /// How long the server lets the connection be silent before it pings, from its Ident.
+    pub keepalive: Option<Duration>,
+    /// True if the server made this session a guest's (and chose `user`).
+    pub guest: bool,
+}
+
+/// A password login (or registration) for [`Client::identify`].
+pub struct Login {
+    /// The account's password.
+    pub password: String,
+    /// Create the account rather than log in to it.
+    pub register: bool,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("register", &self.register)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -173,6 +193,8 @@ impl Client {
                         user: String::new(),
                         domain: String::new(),
                         peer: addr,
+                        keepalive: None,
+                        guest: false,
                     });
                 }
                 Err(e) => last = e.to_string(),
@@ -181,30 +203,54 @@ impl Client {
         Err(fail(last))
     }
 
-    /// Connects and identifies as `user` (a full ID), waiting at most `timeout` for each step.
+    /// Connects and identifies as `user` (a full ID, or a bare local name the server
+    /// completes), without a password, waiting at most `timeout` for each step.
     pub fn connect(
         server: impl ToSocketAddrs + fmt::Display,
         user: &str,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        let name = Name::parse(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
         let mut c = Client::connect_raw(server, timeout)?;
-        let reply = c.request(timeout, |seq| {
+        c.identify(user, None, timeout)?;
+        Ok(c)
+    }
+
+    /// The handshake: Ident as `user`, and with a `login` the Challenge/Auth dance
+    /// (PROTOCOL.md §4). On success `user`, `domain`, `keepalive` and `guest` are set.
+    pub fn identify(
+        &mut self,
+        user: &str,
+        login: Option<&Login>,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let name = Name::parse_user(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
+        let mut reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
-                seq,
-                versions: List::Slice(&[VERSION]),
-                user: name,
-                server: None,
+                auth: login.map(|_| AUTH_PASSWORD),
+                register: login.is_some_and(|l| l.register),
+                ..Ident::new(seq, &[VERSION], name)
             })
         })?;
+        if let (Msg::Challenge(c), Some(login)) = (reply.msg()?, login) {
+            let nonce = c.nonce;
+            reply = self.request(timeout, |seq| {
+                Msg::Auth(Auth {
+                    seq,
+                    nonce,
+                    password: &login.password,
+                })
+            })?;
+        }
         match reply.msg()? {
             Msg::Ident(i) => {
-                c.user = i.user.as_str().to_string();
+                self.user = i.user.as_str().to_string();
                 // The decoder has checked `server` is a domain; a server that leaves it out
                 // serves the accepted ID's domain.
                 let domain = i.server.unwrap_or(i.user.domain());
-                c.domain = domain.to_string();
-                Ok(c)
+                self.domain = domain.to_string();
+                self.keepalive = i.keepalive.map(Duration::from_millis);
+                self.guest = i.guest;
+                Ok(())
             }
             other => Err(ClientError::Protocol(format!(
                 "expected Ident, got {}",

@@ -7,6 +7,7 @@ mod pagebuf;
 
 use crate::proto::{ErrorCode, MAX_FRAME, Msg, Status, decode_frame};
 use crate::server::{ConnId, Limits, Now, Outbox, Server};
+use crate::store::accounts::{Accounts, AccountsDone};
 use crate::store::worker::{Start, Store};
 use crate::store::{Done, Query, Record, StoreError};
 use conn::{Conn, Input, SlowConsumer};
@@ -73,6 +74,7 @@ pub struct Shell {
     store: Option<Store>,
     /// Queries the store's queue refused: answered with an error on the next turn.
     refused: Vec<u64>,
+    accounts: Option<Accounts>,
 }
 
 /// The core's [`Outbox`], writing into the connections' buffers.
@@ -88,6 +90,7 @@ struct Wire<'a> {
     max_queue: usize,
     now: Instant,
     store: Option<&'a Store>,
+    accounts: Option<&'a Accounts>,
     /// Connections whose held-back input may be processed again.
     unread: &'a mut Vec<ConnId>,
     refused: &'a mut Vec<u64>,
@@ -213,6 +216,10 @@ impl Outbox for Wire<'_> {
             self.unread.push(conn);
         }
     }
+
+    fn verify(&mut self, job: crate::server::Verify) -> bool {
+        self.accounts.is_some_and(|a| a.verify(job))
+    }
 }
 
 /// Raises this process's soft limit on open files to its hard limit, since every connection is a
@@ -270,6 +277,7 @@ impl Shell {
             waker,
             store: None,
             refused: Vec::new(),
+            accounts: None,
         })
     }
 
@@ -284,6 +292,18 @@ impl Shell {
     pub fn keep_history(&mut self, store: Store, config: &crate::server::HistoryConfig, start: Start) {
         self.server.keep_history(config, start.last_time, start.recent);
         self.store = Some(store);
+    }
+
+    /// Keeps accounts through `accounts` (opened with this shell's [`waker`](Shell::waker)),
+    /// `names` being the registered IDs.
+    pub fn keep_accounts(&mut self, accounts: Accounts, names: Vec<Box<str>>) {
+        self.server.set_accounts(names);
+        self.accounts = Some(accounts);
+    }
+
+    /// The core, to configure before [`run`](Shell::run).
+    pub fn server_mut(&mut self) -> &mut Server {
+        &mut self.server
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -311,6 +331,7 @@ impl Shell {
             }
             let t = now();
             self.store_done(t.mono);
+            self.accounts_done(&t);
             for key in std::mem::take(&mut self.unread) {
                 self.readable(key, &t);
             }
@@ -348,6 +369,7 @@ impl Shell {
             max_queue,
             now,
             store: self.store.as_ref(),
+            accounts: self.accounts.as_ref(),
             unread: &mut self.unread,
             refused: &mut self.refused,
         };
@@ -367,6 +389,24 @@ impl Shell {
             };
             let (server, mut wire) = self.wire(now);
             server.store_done(done, &mut wire);
+            for gone in wire.detached.drain(..) {
+                server.disconnect(gone);
+            }
+        }
+    }
+
+    /// Hands the accounts thread's verdicts and name lists to the core.
+    fn accounts_done(&mut self, t: &Now) {
+        while let Some(done) = self.accounts.as_ref().and_then(Accounts::try_done) {
+            let (server, mut wire) = self.wire(t.mono);
+            match done {
+                AccountsDone::Verdict {
+                    conn,
+                    ticket,
+                    verdict,
+                } => server.verified(conn, ticket, verdict, t, &mut wire),
+                AccountsDone::Names(names) => server.set_accounts(names),
+            }
             for gone in wire.detached.drain(..) {
                 server.disconnect(gone);
             }
