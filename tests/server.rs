@@ -490,7 +490,8 @@ fn listens_on_ipv6_too() {
         return;
     }
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
-        .args(["--listen", "[::1]:0", "--listen", "127.0.0.1:0"])
+        // --ephemeral: a test must never touch the user's own data directory.
+        .args(["--ephemeral", "--listen", "[::1]:0", "--listen", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
