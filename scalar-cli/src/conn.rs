@@ -64,7 +64,8 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
 
 /// The TLS settings for `dial`, and whether this is a first use (`--tofu` with no pin yet).
 fn tls_for(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Option<Tls>, bool), CliError> {
-    let setup = |r: Result<Tls, scalar::tls::TlsSetupError>| r.map_err(NetError::from);
+    // A CA file that cannot be used is a local failure (exit 1), not a connection one.
+    let setup = |r: Result<Tls, scalar::tls::TlsSetupError>| r.map_err(|e| CliError::Local(e.to_string()));
     Ok(match &dial.tls {
         None => (None, false),
         Some(Trust::Roots) => (Some(setup(Tls::webpki_roots())?), false),
