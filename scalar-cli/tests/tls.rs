@@ -453,3 +453,38 @@ fn interactive_over_tls_sends_receives_and_reconnects() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn library_client_timeouts_leave_tls_usable() {
+    use scalar::client::{Client, ClientError};
+    let server = Server::start();
+    let home = TempDir::new();
+    let (ca_pem, cert) = ca_signed();
+    let ca = write_file(&home, "ca.pem", &ca_pem);
+    let proxy = TlsProxy::start(&cert, server.addr().parse().unwrap());
+    let tls = scalar::tls::Tls::with_ca_file(std::path::Path::new(&ca)).unwrap();
+    let mut c = Client::connect_with(proxy.server(), "dave@localhost", STEP, Some(&tls)).unwrap();
+    assert!(c.is_tls());
+    assert_eq!(
+        c.peer_fingerprint().map(|f| f.to_string()),
+        Some(cert.fingerprint())
+    );
+    assert!(c.try_clone_stream().is_err(), "a TLS session has one owner");
+    subscribe(&mut c, "#slow@localhost");
+    // Reads that time out in a row, then a frame: rustls's state survived the timeouts.
+    c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+    for _ in 0..5 {
+        assert!(matches!(c.recv(), Err(ClientError::Timeout(_))));
+        assert!(!c.has_buffered_input());
+    }
+    let mut raw = server.client("erin");
+    subscribe(&mut raw, "#slow@localhost");
+    publish(&mut raw, "#slow@localhost", "after the timeouts");
+    c.set_read_timeout(Some(STEP)).unwrap();
+    assert_eq!(next_text(&mut c), "after the timeouts");
+    let ms = c.ping(STEP).unwrap();
+    assert!(ms >= 0.0);
+    // The TCP socket under TLS is still the one to shut down.
+    c.stream().shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(matches!(c.recv(), Err(ClientError::Closed)));
+}
