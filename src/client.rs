@@ -307,21 +307,28 @@ impl Client {
         timeout: Duration,
         tls: Option<&Tls>,
     ) -> Result<Client, ClientError> {
-        let mut c = Client::connect_tcp(&server, timeout)?;
-        if let Some(tls) = tls {
-            let stream = match c.stream {
-                Transport::Plain(s) => s,
-                Transport::Tls(_) => return Err(ClientError::Protocol("TLS twice".into())),
-            };
-            c.stream = handshake(stream, tls, &server.to_string(), timeout)?;
-        }
-        Ok(c)
+        let (tcp, peer) = Client::connect_tcp(&server, timeout)?;
+        let stream = match tls {
+            None => Transport::Plain(tcp),
+            Some(tls) => handshake(tcp, tls, &server.to_string(), timeout)?,
+        };
+        Ok(Client {
+            stream,
+            buf: vec![0u8; MAX_FRAME].into_boxed_slice(),
+            len: 0,
+            next_seq: 1,
+            user: String::new(),
+            domain: String::new(),
+            peer,
+        })
     }
 
+    /// The TCP connection to the first address of `server` that accepts one, with its
+    /// timeouts set.
     fn connect_tcp(
         server: &(impl ToSocketAddrs + fmt::Display),
         timeout: Duration,
-    ) -> Result<Client, ClientError> {
+    ) -> Result<(TcpStream, SocketAddr), ClientError> {
         let fail = |why: String| ClientError::Connect {
             server: server.to_string(),
             why,
@@ -335,15 +342,7 @@ impl Client {
                     // A write only blocks when the server stops reading: never wait forever.
                     stream.set_write_timeout(Some(timeout))?;
                     stream.set_read_timeout(Some(timeout))?;
-                    return Ok(Client {
-                        stream: Transport::Plain(stream),
-                        buf: vec![0u8; MAX_FRAME].into_boxed_slice(),
-                        len: 0,
-                        next_seq: 1,
-                        user: String::new(),
-                        domain: String::new(),
-                        peer: addr,
-                    });
+                    return Ok((stream, addr));
                 }
                 Err(e) => last = e.to_string(),
             }

@@ -426,7 +426,10 @@ fn interactive_over_tls_sends_receives_and_reconnects() {
     subscribe(&mut raw, "#up@localhost");
 
     let mut chat = Chat::spawn(cli_tls(&server, &home, &proxy, &["--ca", &ca, "--id", "alice"]));
-    chat.expect("connected to");
+    chat.expect(&format!(
+        "connected to {} over TLS as alice@localhost",
+        proxy.server()
+    ));
     chat.type_line("/join #up");
     wait_subscribers(&server, "#up@localhost", 2);
     chat.type_line("typed over TLS");

@@ -45,8 +45,10 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         args.timeout,
     ));
     screen.info(format!(
-        "connected to {} as {}; /join #channel to start, /help for commands, /quit to leave",
-        args.server, conn.user
+        "connected to {}{} as {}; /join #channel to start, /help for commands, /quit to leave",
+        args.server,
+        if conn.is_tls() { " over TLS" } else { "" },
+        conn.user
     ));
     let reader = net::spawn(shared.clone(), conn, dial)
         .map_err(|e| CliError::Local(format!("cannot start the network thread: {e}")))?;
