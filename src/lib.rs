@@ -14,4 +14,5 @@ pub mod proto;
 pub mod random;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod tty;
