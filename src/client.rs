@@ -59,6 +59,8 @@ pub enum ClientError {
         /// The certificate presented.
         got: Fingerprint,
     },
+    /// A password would have crossed plain TCP to a non-loopback address; nothing was sent.
+    InsecurePassword(SocketAddr),
 }
 
 /// What went wrong with TLS.
@@ -147,6 +149,10 @@ impl fmt::Display for ClientError {
             } => write!(
                 f,
                 "the certificate of {server} changed: {got} is presented, {expected} is pinned"
+            ),
+            ClientError::InsecurePassword(peer) => write!(
+                f,
+                "refusing to send a password over plain TCP to {peer}: connect with TLS"
             ),
         }
     }
@@ -403,6 +409,11 @@ impl Client {
         timeout: Duration,
     ) -> Result<(), ClientError> {
         let name = Name::parse_user(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
+        // PROTOCOL.md §1: whatever the server asks, a password only travels inside TLS or to
+        // this machine.
+        if login.is_some() && !self.is_tls() && !self.peer.ip().is_loopback() {
+            return Err(ClientError::InsecurePassword(self.peer));
+        }
         let mut reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
                 auth: login.map(|_| AUTH_PASSWORD),

@@ -33,7 +33,7 @@ usage:
 options:
   -s, --server HOST:PORT  server (default $SCALAR_SERVER, else localhost:7667)
   -i, --id ID             your ID (default $SCALAR_ID, else your login name;
-                          @domain is added from the server when missing)
+                          the server adds its @domain when missing)
   -t, --timeout SECS      how long to wait for the server (default 10)
       --tls               connect over TLS; the certificate must chain to a
                           well-known root CA and name the host of --server
@@ -41,6 +41,11 @@ options:
       --tofu              TLS, trust on first use: pin the server's certificate
                           the first time, refuse it if it ever changes
                           (pins: $XDG_DATA_HOME/scalar-cli/known_hosts)
+      --password-file FILE  log in with the password on FILE's first line
+                          (else $SCALAR_PASSWORD; else, when the server says the
+                          ID is registered, a prompt at the terminal)
+      --register          create the account --id with that password (if the
+                          server lets clients register)
   -h, --help              this text
   -V, --version           the version
 
@@ -150,6 +155,26 @@ pub enum Trust {
     Tofu,
 }
 
+/// A password that must not show up in debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where the account password comes from (without either, it is asked for at the terminal
+/// when the server needs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordFrom {
+    /// `--password-file FILE`: its first line.
+    File(PathBuf),
+    /// `SCALAR_PASSWORD`.
+    Env(Secret),
+}
+
 /// The whole command line, with environment defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -159,6 +184,10 @@ pub struct Args {
     pub tls: Option<Trust>,
     /// The ID, possibly without `@domain`.
     pub id: String,
+    /// The account password's source, if given.
+    pub password: Option<PasswordFrom>,
+    /// `--register`: create the account.
+    pub register: bool,
     /// How long to wait for connections and replies.
     pub timeout: Duration,
     /// What to do.
@@ -174,6 +203,8 @@ pub struct Env {
     pub id: Option<String>,
     /// `USER` (or `LOGNAME`).
     pub user: Option<String>,
+    /// `SCALAR_PASSWORD`.
+    pub password: Option<Secret>,
 }
 
 impl Env {
@@ -184,6 +215,7 @@ impl Env {
             server: get("SCALAR_SERVER"),
             id: get("SCALAR_ID"),
             user: get("USER").or_else(|| get("LOGNAME")),
+            password: get("SCALAR_PASSWORD").map(Secret),
         }
     }
 }
@@ -231,6 +263,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let (mut count, mut json) = (None, false);
     let mut span = SpanArgs::default();
     let (mut tls, mut ca, mut tofu) = (false, None, false);
+    let (mut password_file, mut register) = (None, false);
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
         match arg {
@@ -241,6 +274,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("tls") => tls = true,
             Long("ca") => ca = Some(PathBuf::from(val(&mut p)?)),
             Long("tofu") => tofu = true,
+            Long("password-file") => password_file = Some(PathBuf::from(val(&mut p)?)),
+            Long("register") => register = true,
             Short('t') | Long("timeout") => {
                 let secs: f64 = number(val(&mut p)?, "--timeout")?;
                 if !(0.1..=3600.0).contains(&secs) {
@@ -318,10 +353,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         Ok(_) => return Err(usage(format!("--id {id}: an ID has no # or ! sigil"))),
         Err(e) => return Err(usage(format!("--id {id}: {e}"))),
     }
+    let password = match password_file {
+        Some(f) => Some(PasswordFrom::File(f)),
+        None => env.password.clone().map(PasswordFrom::Env),
+    };
     Ok(Args {
         server,
         tls,
         id,
+        password,
+        register,
         timeout,
         command,
     })
@@ -332,6 +373,8 @@ fn stub(command: Command) -> Args {
         server: String::new(),
         tls: None,
         id: String::new(),
+        password: None,
+        register: false,
         timeout: Duration::ZERO,
         command,
     }
@@ -469,8 +512,29 @@ mod tests {
             server: Some("example.org".into()),
             id: None,
             user: Some("Alice".into()),
+            password: None,
         };
         parse(v.iter().map(OsString::from), &env)
+    }
+
+    #[test]
+    fn password_sources() {
+        let a = parse_strs(&["--password-file", "/run/pw", "--register", "ping"]).unwrap();
+        assert_eq!(a.password, Some(PasswordFrom::File("/run/pw".into())));
+        assert!(a.register);
+        let env = Env {
+            password: Some(Secret("s3cret".into())),
+            ..Env::default()
+        };
+        let a = parse(["ping"].map(OsString::from), &env).unwrap();
+        assert_eq!(a.password, Some(PasswordFrom::Env(Secret("s3cret".into()))));
+        assert!(
+            !format!("{a:?}").contains("s3cret"),
+            "a password never shows in debug output"
+        );
+        let a = parse(["--password-file", "f", "ping"].map(OsString::from), &env).unwrap();
+        assert_eq!(a.password, Some(PasswordFrom::File("f".into())), "the flag wins");
+        assert_eq!(parse_strs(&["ping"]).unwrap().password, None);
     }
 
     #[test]
@@ -628,11 +692,7 @@ mod tests {
         }
         assert_eq!(parse_strs(&["listen", "-h"]).unwrap().command, Command::Help);
         use std::os::unix::ffi::OsStringExt;
-        let env = Env {
-            server: None,
-            id: None,
-            user: None,
-        };
+        let env = Env::default();
         let bad = || OsString::from_vec(vec![b'#', 0xff]);
         let topic = parse([OsString::from("listen"), bad()], &env);
         assert!(

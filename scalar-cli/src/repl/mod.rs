@@ -50,6 +50,11 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         if conn.is_tls() { " over TLS" } else { "" },
         conn.user
     ));
+    // Reconnections log in with the password read now; they never prompt over the chat.
+    let dial = crate::conn::Dial {
+        prompt: false,
+        ..dial
+    };
     let reader = net::spawn(shared.clone(), conn, dial)
         .map_err(|e| CliError::Local(format!("cannot start the network thread: {e}")))?;
     let flow = if tty { editor_loop(&shared) } else { None };
