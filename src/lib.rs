@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod config;
+pub mod federation;
 pub mod net;
 pub mod proto;
 pub mod random;

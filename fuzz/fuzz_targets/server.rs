@@ -4,13 +4,17 @@
 
 use libfuzzer_sys::fuzz_target;
 use scalar::proto::{Status, decode_frame};
-use scalar::server::{AuthConfig, ConnId, Limits, Now, Outbox, Policy, Server, Verdict, Verify};
+use scalar::server::{
+    AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, TokenCheck, Verdict, Vouched,
+};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 struct Check {
     /// Password checks handed over, answered when the input says so.
-    jobs: Vec<Verify>,
+    jobs: Vec<PasswordCheck>,
+    /// Token checks, answered likewise.
+    tokens: Vec<TokenCheck>,
 }
 
 impl Outbox for Check {
@@ -28,9 +32,13 @@ impl Outbox for Check {
     fn query(&mut self, _q: scalar::store::Query) {}
     fn flush_store(&mut self) {}
     fn resume(&mut self, _conn: ConnId) {}
-    fn verify(&mut self, job: Verify) -> bool {
+    fn verify(&mut self, job: PasswordCheck) -> bool {
         self.jobs.push(job);
         self.jobs.len() <= 4
+    }
+    fn check_token(&mut self, job: TokenCheck) -> bool {
+        self.tokens.push(job);
+        self.tokens.len() <= 4
     }
 }
 
@@ -46,7 +54,8 @@ fuzz_target!(|data: &[u8]| {
     server.set_accounts(["alice@example.com".into()]);
     let start = Instant::now();
     let mut now = Now { mono: start, unix_ms: 1_000 };
-    let mut out = Check { jobs: Vec::new() };
+    let mut out = Check { jobs: Vec::new(), tokens: Vec::new() };
+    server.set_foreign(Foreign::Deny(Default::default()));
     // Each chunk: one control byte (which connection; whether to tick or disconnect), then a
     // frame's worth of bytes taken by its own length prefix.
     let mut rest = data;
@@ -65,6 +74,15 @@ fuzz_target!(|data: &[u8]| {
             2 if ctl & 0x20 != 0 => {
                 server.disconnect(conn);
                 open[conn] = false;
+            }
+            3 if ctl & 0x20 != 0 && !out.tokens.is_empty() => {
+                let job = out.tokens.remove(0);
+                let answer = match ctl & 3 {
+                    0 => Vouched::Yes(now.unix_ms + 1000),
+                    1 => Vouched::No,
+                    _ => Vouched::Unreachable("down".into()),
+                };
+                server.vouched(job.conn, job.ticket, answer, &now, &mut out);
             }
             3 if !out.jobs.is_empty() => {
                 let job = out.jobs.remove(0);

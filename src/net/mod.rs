@@ -75,6 +75,7 @@ pub struct Shell {
     /// Queries the store's queue refused: answered with an error on the next turn.
     refused: Vec<u64>,
     accounts: Option<Accounts>,
+    verifier: Option<crate::federation::Verifier>,
 }
 
 /// The core's [`Outbox`], writing into the connections' buffers.
@@ -91,6 +92,7 @@ struct Wire<'a> {
     now: Instant,
     store: Option<&'a Store>,
     accounts: Option<&'a Accounts>,
+    verifier: Option<&'a crate::federation::Verifier>,
     /// Connections whose held-back input may be processed again.
     unread: &'a mut Vec<ConnId>,
     refused: &'a mut Vec<u64>,
@@ -217,8 +219,12 @@ impl Outbox for Wire<'_> {
         }
     }
 
-    fn verify(&mut self, job: crate::server::Verify) -> bool {
+    fn verify(&mut self, job: crate::server::PasswordCheck) -> bool {
         self.accounts.is_some_and(|a| a.verify(job))
+    }
+
+    fn check_token(&mut self, job: crate::server::TokenCheck) -> bool {
+        self.verifier.is_some_and(|v| v.check(job))
     }
 }
 
@@ -278,6 +284,7 @@ impl Shell {
             store: None,
             refused: Vec::new(),
             accounts: None,
+            verifier: None,
         })
     }
 
@@ -299,6 +306,13 @@ impl Shell {
     pub fn keep_accounts(&mut self, accounts: Accounts, names: Vec<Box<str>>) {
         self.server.set_accounts(names);
         self.accounts = Some(accounts);
+    }
+
+    /// Admits other domains' users through `verifier` (started with this shell's
+    /// [`waker`](Shell::waker)), as far as `foreign` allows.
+    pub fn admit_foreign(&mut self, verifier: crate::federation::Verifier, foreign: crate::server::Foreign) {
+        self.server.set_foreign(foreign);
+        self.verifier = Some(verifier);
     }
 
     /// The core, to configure before [`run`](Shell::run).
@@ -332,6 +346,7 @@ impl Shell {
             let t = now();
             self.store_done(t.mono);
             self.accounts_done(&t);
+            self.vouches_done(&t);
             for key in std::mem::take(&mut self.unread) {
                 self.readable(key, &t);
             }
@@ -370,6 +385,7 @@ impl Shell {
             now,
             store: self.store.as_ref(),
             accounts: self.accounts.as_ref(),
+            verifier: self.verifier.as_ref(),
             unread: &mut self.unread,
             refused: &mut self.refused,
         };
@@ -389,6 +405,21 @@ impl Shell {
             };
             let (server, mut wire) = self.wire(now);
             server.store_done(done, &mut wire);
+            for gone in wire.detached.drain(..) {
+                server.disconnect(gone);
+            }
+        }
+    }
+
+    /// Hands the home servers' answers about tokens to the core.
+    fn vouches_done(&mut self, t: &Now) {
+        while let Some(a) = self
+            .verifier
+            .as_ref()
+            .and_then(crate::federation::Verifier::try_done)
+        {
+            let (server, mut wire) = self.wire(t.mono);
+            server.vouched(a.conn, a.ticket, a.vouched, t, &mut wire);
             for gone in wire.detached.drain(..) {
                 server.disconnect(gone);
             }

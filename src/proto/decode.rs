@@ -210,6 +210,23 @@ impl<'a> Fields<'a> {
         }
     }
 
+    fn token(&self) -> Result<Option<&'a [u8]>> {
+        match self.get(Key::Token) {
+            None => Ok(None),
+            Some(Value::Bytes(b)) if TOKEN_LEN.contains(&b.len()) => Ok(Some(b)),
+            Some(Value::Bytes(_)) => Err(DecodeError::OutOfRange(Key::Token)),
+            Some(_) => Err(DecodeError::WrongType(Key::Token)),
+        }
+    }
+
+    /// A required `server` that must be a domain.
+    fn domain(&self) -> Result<&'a str> {
+        match req(self.text(Key::Server)?, Key::Server)? {
+            d if super::name::valid_domain(d) => Ok(d),
+            _ => Err(DecodeError::BadName(Key::Server, NameError::BadDomain)),
+        }
+    }
+
     fn password(&self) -> Result<&'a str> {
         match req(self.text(Key::Password)?, Key::Password)? {
             "" => Err(DecodeError::OutOfRange(Key::Password)),
@@ -369,6 +386,29 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             auth: f.uint(Key::Auth)?,
             register: f.bool(Key::Register)?.unwrap_or(false),
             guest: f.bool(Key::Guest)?.unwrap_or(false),
+            token: f.token()?,
+        }),
+        MsgType::Grant => Msg::Grant(Grant {
+            seq,
+            server: f.domain()?,
+        }),
+        MsgType::Token => Msg::Token(Token {
+            seq,
+            server: f.domain()?,
+            token: req(f.token()?, Key::Token)?,
+            until: req(f.uint(Key::Until)?, Key::Until)?,
+        }),
+        MsgType::Verify => Msg::Verify(Verify {
+            seq,
+            user: req(f.name(Key::User)?, Key::User)?,
+            server: f.domain()?,
+            token: req(f.token()?, Key::Token)?,
+        }),
+        MsgType::Vouch => Msg::Vouch(Vouch {
+            seq,
+            user: req(f.name(Key::User)?, Key::User)?,
+            valid: req(f.bool(Key::Valid)?, Key::Valid)?,
+            until: f.uint(Key::Until)?,
         }),
         MsgType::Challenge => Msg::Challenge(Challenge {
             seq,

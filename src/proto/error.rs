@@ -111,6 +111,8 @@ error_codes! {
     StaleChallenge = 606, "stale_challenge", false;
     /// An authentication mechanism the server does not know.
     UnsupportedAuth = 607, "unsupported_auth", false;
+    /// A foreign ID's home server could not be asked about its token.
+    HomeUnreachable = 608, "home_unreachable", false;
     /// The server's history store cannot take the Message now (failing or overloaded), or
     /// cannot answer a Catchup or Search now; nothing was published. Try again later.
     StoreUnavailable = 700, "store_unavailable", false;

@@ -97,11 +97,15 @@ numbered! {
         Register = 32, "register",
         /// The session is a guest's, its ID chosen by the server (Ident reply).
         Guest = 33, "guest",
+        /// A short-lived proof of identity for another server (Ident, Token, Verify).
+        Token = 34, "token",
+        /// A home server's answer about a token (Vouch).
+        Valid = 35, "valid",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 34;
+pub const KEY_COUNT: usize = 36;
 
 numbered! {
     /// A message type number (key 0). 1–63 are the core protocol; 64 and above are reserved for
@@ -141,6 +145,14 @@ numbered! {
         Challenge = 16, "Challenge",
         /// C→S: the password, answering a Challenge.
         Auth = 17, "Auth",
+        /// C→S: ask for a token for another server.
+        Grant = 18, "Grant",
+        /// S→C: the token, the reply to Grant.
+        Token = 19, "Token",
+        /// Server→home server: is this token good for this user and audience?
+        Verify = 20, "Verify",
+        /// Home server→server: the answer to Verify.
+        Vouch = 21, "Vouch",
     }
 }
 

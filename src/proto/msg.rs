@@ -85,6 +85,8 @@ pub struct Ident<'a> {
     pub register: bool,
     /// Server: the session is a guest's, its ID chosen by the server.
     pub guest: bool,
+    /// Client: a token from the home server of a foreign `user`.
+    pub token: Option<&'a [u8]>,
 }
 
 impl<'a> Ident<'a> {
@@ -100,8 +102,76 @@ impl<'a> Ident<'a> {
             auth: None,
             register: false,
             guest: false,
+            token: None,
         }
     }
+}
+
+/// The shortest and longest token, in bytes.
+pub const TOKEN_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// Grant: ask for a token for the server of domain `server`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The audience: the domain of the server the token is for.
+    pub server: &'a str,
+}
+
+/// Token: the answer to Grant.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// The Grant it answers.
+    pub seq: Option<u32>,
+    /// The audience.
+    pub server: &'a str,
+    /// The token, [`TOKEN_LEN`] bytes.
+    pub token: &'a [u8],
+    /// When it expires, milliseconds since the Unix epoch.
+    pub until: u64,
+}
+
+/// Verify: a server asks a user's home server about a token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Verify<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The user the token should be for.
+    pub user: Name<'a>,
+    /// The asking server's domain: the audience the token should be for.
+    pub server: &'a str,
+    /// The token.
+    pub token: &'a [u8],
+}
+
+/// Tokens are credentials: debug output shows their length only.
+macro_rules! redacted_debug {
+    ($ty:ident { $($field:ident),* }) => {
+        impl std::fmt::Debug for $ty<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .field("token", &format_args!("<{} bytes>", self.token.len()))
+                    .finish()
+            }
+        }
+    };
+}
+redacted_debug!(Token { seq, server, until });
+redacted_debug!(Verify { seq, user, server });
+
+/// Vouch: the home server's answer to Verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vouch<'a> {
+    /// The Verify it answers.
+    pub seq: Option<u32>,
+    /// The user asked about.
+    pub user: Name<'a>,
+    /// True only if the token was issued to `user` for the asking server and is unexpired.
+    pub valid: bool,
+    /// When a valid token expires: the asking server may keep the answer until then.
+    pub until: Option<u64>,
 }
 
 /// A server's one-time challenge: 32 random bytes.
@@ -374,6 +444,10 @@ pub enum Msg<'a> {
     Search(Search<'a>),
     Challenge(Challenge),
     Auth(Auth<'a>),
+    Grant(Grant<'a>),
+    Token(Token<'a>),
+    Verify(Verify<'a>),
+    Vouch(Vouch<'a>),
 }
 
 /// The message does not fit in one frame (or in the buffer given).
@@ -401,6 +475,10 @@ impl Msg<'_> {
             Msg::Search(_) => MsgType::Search,
             Msg::Challenge(_) => MsgType::Challenge,
             Msg::Auth(_) => MsgType::Auth,
+            Msg::Grant(_) => MsgType::Grant,
+            Msg::Token(_) => MsgType::Token,
+            Msg::Verify(_) => MsgType::Verify,
+            Msg::Vouch(_) => MsgType::Vouch,
         }
     }
 
@@ -422,6 +500,10 @@ impl Msg<'_> {
             Msg::Search(m) => m.range.seq,
             Msg::Challenge(m) => m.seq,
             Msg::Auth(m) => m.seq,
+            Msg::Grant(m) => m.seq,
+            Msg::Token(m) => m.seq,
+            Msg::Verify(m) => m.seq,
+            Msg::Vouch(m) => m.seq,
         }
     }
 
@@ -462,6 +544,27 @@ impl Msg<'_> {
                 m.opt_uint(Key::Auth, x.auth)?;
                 m.opt_true(Key::Register, x.register)?;
                 m.opt_true(Key::Guest, x.guest)?;
+                if let Some(t) = x.token {
+                    m.key(Key::Token)?.bytes(t)?;
+                }
+            }
+            Msg::Grant(x) => {
+                m.key(Key::Server)?.text(x.server)?;
+            }
+            Msg::Token(x) => {
+                m.key(Key::Server)?.text(x.server)?;
+                m.key(Key::Until)?.uint(x.until)?;
+                m.key(Key::Token)?.bytes(x.token)?;
+            }
+            Msg::Verify(x) => {
+                m.key(Key::User)?.text(x.user.as_str())?;
+                m.key(Key::Server)?.text(x.server)?;
+                m.key(Key::Token)?.bytes(x.token)?;
+            }
+            Msg::Vouch(x) => {
+                m.key(Key::User)?.text(x.user.as_str())?;
+                m.opt_uint(Key::Until, x.until)?;
+                m.key(Key::Valid)?.bool(x.valid)?;
             }
             Msg::Challenge(x) => {
                 m.key(Key::Auth)?.uint(x.auth)?;

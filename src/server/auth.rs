@@ -1,6 +1,6 @@
 //! Who may take which ID: the operator's policy, guests, and the Challenge/Auth dance
 //! (docs/PROTOCOL.md §4, Authentication). Checking a password costs tens of milliseconds, so
-//! the core never does it: it hands a [`Verify`] to the shell's accounts thread and picks the
+//! the core never does it: it hands a [`PasswordCheck`] to the shell's accounts thread and picks the
 //! session up again in [`Server::verified`] when the [`Verdict`] comes back.
 
 use super::throttle::Throttle;
@@ -98,7 +98,7 @@ impl std::fmt::Debug for Password {
 
 /// A password check for the accounts thread.
 #[derive(Debug)]
-pub struct Verify {
+pub struct PasswordCheck {
     /// The connection waiting for it.
     pub conn: ConnId,
     /// Which attempt this is, so a verdict for a connection that went away (and whose slot was
@@ -112,7 +112,7 @@ pub struct Verify {
     pub register: bool,
 }
 
-/// The accounts thread's answer to a [`Verify`].
+/// The accounts thread's answer to a [`PasswordCheck`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// The password is right, or the account was created.
@@ -141,6 +141,13 @@ pub(super) enum Dance {
         register: bool,
         seq: Option<u32>,
     },
+    /// A foreign ID's home server is being asked about its token; input is held meanwhile.
+    Vouching {
+        ticket: u64,
+        user: Box<str>,
+        token: Box<[u8]>,
+        seq: Option<u32>,
+    },
 }
 
 /// The core's authentication state.
@@ -153,7 +160,8 @@ pub(super) struct Accounts {
     pub names: HashSet<Box<str>>,
     by_user: Throttle<Box<str>>,
     by_addr: Throttle<IpAddr>,
-    tickets: u64,
+    /// The last attempt number handed out (password checks and token checks alike).
+    pub tickets: u64,
 }
 
 impl Accounts {
@@ -215,9 +223,21 @@ impl Server {
             let reason = "this server speaks version 1";
             return self.fail(conn, m.seq, ErrorCode::UnsupportedVersion, reason, out);
         }
-        if !m.user.is_local() && m.user.domain() != &*self.domain {
-            let reason = format!("this server only vouches for IDs @{}", self.domain);
-            return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
+        let foreign = !m.user.is_local() && m.user.domain() != &*self.domain;
+        match (foreign, m.token) {
+            (true, Some(token)) if m.auth.is_none() => return self.foreign_ident(conn, m, token, now, out),
+            (true, _) => {
+                let reason = format!(
+                    "this server only vouches for IDs @{} (others need a token)",
+                    self.domain
+                );
+                return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
+            }
+            (false, Some(_)) => {
+                let reason = "a token is for users of other domains: log in with your password";
+                return self.fail(conn, m.seq, ErrorCode::BadCredentials, reason, out);
+            }
+            (false, None) => {}
         }
         let user = format!("{}@{}", m.user.local(), self.domain);
         let outcome = match m.auth {
@@ -370,7 +390,7 @@ impl Server {
         };
         self.accounts.tickets += 1;
         let ticket = self.accounts.tickets;
-        let job = Verify {
+        let job = PasswordCheck {
             conn,
             ticket,
             user: user.clone(),
@@ -423,6 +443,9 @@ impl Server {
                     self.accounts.names.insert(user.clone());
                 }
                 self.admit(conn, user, false, seq, out);
+                if let Some(s) = self.session_mut(conn) {
+                    s.authenticated = true;
+                }
             }
             Verdict::Rejected => {
                 log::info!("conn {conn}: wrong password for {user}");
@@ -443,7 +466,14 @@ impl Server {
     }
 
     /// The session is `user` from now on: the Ident reply.
-    fn admit(&mut self, conn: ConnId, user: Box<str>, guest: bool, seq: Option<u32>, out: &mut impl Outbox) {
+    pub(super) fn admit(
+        &mut self,
+        conn: ConnId,
+        user: Box<str>,
+        guest: bool,
+        seq: Option<u32>,
+        out: &mut impl Outbox,
+    ) {
         let latest = self.latest;
         self.users
             .entry(user.clone())
@@ -461,6 +491,7 @@ impl Server {
             auth: None,
             register: false,
             guest,
+            token: None,
         };
         out.reply(conn, &Msg::Ident(reply));
         if let Some(s) = self.session_mut(conn) {

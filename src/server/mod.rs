@@ -5,6 +5,7 @@
 mod auth;
 mod catchup;
 mod channels;
+mod federation;
 mod history;
 mod limits;
 mod outbox;
@@ -13,8 +14,9 @@ mod ring;
 mod session;
 mod throttle;
 
-pub use auth::{AuthConfig, GUEST_PREFIX, Password, Policy, Verdict, Verify, is_guest_name};
+pub use auth::{AuthConfig, GUEST_PREFIX, Password, PasswordCheck, Policy, Verdict, is_guest_name};
 pub use catchup::MAX_REPLAY;
+pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, Vouched};
 pub use history::HistoryConfig;
 pub use limits::Limits;
 pub use outbox::{ConnId, Outbox};
@@ -68,6 +70,7 @@ pub struct Server {
     /// `None` on a server that keeps no history.
     history: Option<History>,
     accounts: Accounts,
+    federation: federation::Federation,
 }
 
 impl Server {
@@ -86,6 +89,7 @@ impl Server {
             stats: Stats::default(),
             history: None,
             accounts: Accounts::new(AuthConfig::default()),
+            federation: Default::default(),
         }
     }
 
@@ -283,6 +287,7 @@ impl Server {
                 out,
             ),
             Msg::Auth(m) => self.auth(conn, m, out),
+            Msg::Verify(m) => self.verify_token(conn, m, now, out),
             Msg::Bye(_) => self.close(conn, out),
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
             Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
@@ -293,12 +298,15 @@ impl Server {
             Msg::Topics(m) => self.topics(conn, m, out),
             Msg::Catchup(m) => self.catchup(conn, m, None, now, out),
             Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), now, out),
+            Msg::Grant(m) => self.grant(conn, m, now, out),
             Msg::Event(_)
             | Msg::Meta(_)
             | Msg::TopicList(_)
             | Msg::CatchupEnd(_)
             | Msg::Error(_)
-            | Msg::Challenge(_) => {
+            | Msg::Challenge(_)
+            | Msg::Token(_)
+            | Msg::Vouch(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
             }
@@ -308,6 +316,7 @@ impl Server {
     /// Drives the timers: handshake timeout, idle pings, ping timeout. Call about once a second.
     pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
         self.accounts.prune(now);
+        self.federation.prune(now);
         for conn in 0..self.sessions.len() {
             let Some(s) = self.sessions[conn].as_mut() else {
                 continue;

@@ -52,5 +52,10 @@ pub trait Outbox {
     /// Hands a password check to the accounts thread; its verdict comes back through
     /// [`Server::verified`](super::Server::verified). Returns false if the thread's queue is
     /// full (or there is none): the core refuses the attempt.
-    fn verify(&mut self, job: super::Verify) -> bool;
+    fn verify(&mut self, job: super::PasswordCheck) -> bool;
+
+    /// Hands a token to be checked with its home server; the answer comes back through
+    /// [`Server::vouched`](super::Server::vouched). Returns false if the queue is full (or
+    /// there is none): the core refuses the Ident.
+    fn check_token(&mut self, job: super::TokenCheck) -> bool;
 }

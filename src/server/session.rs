@@ -25,6 +25,8 @@ pub struct Session {
     pub unconfirmed: u32,
     /// Private enough for a password: TLS, or a loopback peer.
     pub secure: bool,
+    /// Logged in with a password (not merely taking a free name): may ask for tokens.
+    pub authenticated: bool,
     /// An authentication in progress; boxed, as it is rare and brief.
     pub dance: Option<Box<super::auth::Dance>>,
 }
@@ -42,6 +44,7 @@ impl Session {
             waiting: false,
             unconfirmed: 0,
             secure,
+            authenticated: false,
             dance: None,
         }
     }

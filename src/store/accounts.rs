@@ -6,7 +6,7 @@
 use super::StoreError;
 use super::password;
 use super::sqlite::Db;
-use crate::server::{ConnId, Verdict, Verify};
+use crate::server::{ConnId, PasswordCheck, Verdict};
 use mio::Waker;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ const POLL: Duration = Duration::from_secs(1);
 /// What the accounts thread hands back.
 #[derive(Debug)]
 pub enum AccountsDone {
-    /// The verdict on one [`Verify`].
+    /// The verdict on one [`PasswordCheck`].
     Verdict {
         /// The connection that asked.
         conn: ConnId,
@@ -38,7 +38,7 @@ pub enum AccountsDone {
 
 /// The running accounts thread.
 pub struct Accounts {
-    jobs: Option<SyncSender<Verify>>,
+    jobs: Option<SyncSender<PasswordCheck>>,
     done: Receiver<AccountsDone>,
     thread: Option<JoinHandle<()>>,
 }
@@ -72,7 +72,7 @@ impl Accounts {
     }
 
     /// Queues a check; false if the queue is full or the thread is gone. Never blocks.
-    pub fn verify(&self, job: Verify) -> bool {
+    pub fn verify(&self, job: PasswordCheck) -> bool {
         self.jobs.as_ref().is_some_and(|j| j.try_send(job).is_ok())
     }
 
@@ -94,7 +94,7 @@ impl Drop for Accounts {
 
 struct Worker {
     db: Db,
-    jobs: Receiver<Verify>,
+    jobs: Receiver<PasswordCheck>,
     done: Sender<AccountsDone>,
     waker: Arc<Waker>,
     version: i64,
@@ -164,7 +164,7 @@ impl Worker {
         }
     }
 
-    fn check(&mut self, job: &Verify) -> Verdict {
+    fn check(&mut self, job: &PasswordCheck) -> Verdict {
         let result = if job.register {
             self.register(job)
         } else {
@@ -176,7 +176,7 @@ impl Worker {
         })
     }
 
-    fn login(&self, job: &Verify) -> Result<Verdict, String> {
+    fn login(&self, job: &PasswordCheck) -> Result<Verdict, String> {
         let Some(hash) = self.db.account_hash(&job.user).map_err(|e| e.to_string())? else {
             return Ok(Verdict::Rejected);
         };
@@ -184,7 +184,7 @@ impl Worker {
         Ok(if ok { Verdict::Accepted } else { Verdict::Rejected })
     }
 
-    fn register(&mut self, job: &Verify) -> Result<Verdict, String> {
+    fn register(&mut self, job: &PasswordCheck) -> Result<Verdict, String> {
         let hash = password::hash(job.password.expose()).map_err(|e| e.to_string())?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

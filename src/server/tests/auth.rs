@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 const REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
 
-fn rig(policy: Policy, registration: bool) -> Rig {
+pub(super) fn rig(policy: Policy, registration: bool) -> Rig {
     let mut r = Rig::new(Limits::default());
     r.server.set_auth(AuthConfig {
         policy,
@@ -19,11 +19,11 @@ fn rig(policy: Policy, registration: bool) -> Rig {
 }
 
 impl Rig {
-    fn open(&mut self, conn: ConnId, addr: IpAddr) {
+    pub(super) fn open(&mut self, conn: ConnId, addr: IpAddr) {
         assert!(self.server.accept(conn, addr, &self.now, &mut self.out));
     }
 
-    fn ident(&mut self, conn: ConnId, user: &str, auth: bool, register: bool) -> Vec<String> {
+    pub(super) fn ident(&mut self, conn: ConnId, user: &str, auth: bool, register: bool) -> Vec<String> {
         self.ident_raw(conn, user, auth, register)
             .iter()
             .map(|f| describe(f))
@@ -31,7 +31,7 @@ impl Rig {
     }
 
     /// The frames the Ident's reply took.
-    fn ident_raw(&mut self, conn: ConnId, user: &str, auth: bool, register: bool) -> Vec<Vec<u8>> {
+    pub(super) fn ident_raw(&mut self, conn: ConnId, user: &str, auth: bool, register: bool) -> Vec<Vec<u8>> {
         let m = Ident {
             auth: auth.then_some(AUTH_PASSWORD),
             register,
@@ -46,7 +46,11 @@ impl Rig {
     }
 
     /// The decoded Ident reply to a plain Ident.
-    fn ident_reply(&mut self, conn: ConnId, user: &str) -> (String, Option<u64>, Option<u64>, bool) {
+    pub(super) fn ident_reply(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+    ) -> (String, Option<u64>, Option<u64>, bool) {
         let f = self.ident_raw(conn, user, false, false).pop().expect("a reply");
         let Ok(Status::Complete((Ok(Msg::Ident(i)), _))) = decode_frame(&f) else {
             panic!("expected Ident, got {}", describe(&f))
@@ -55,7 +59,7 @@ impl Rig {
     }
 
     /// Ident with auth; returns the Challenge's nonce.
-    fn challenged(&mut self, conn: ConnId, user: &str, register: bool) -> Nonce {
+    pub(super) fn challenged(&mut self, conn: ConnId, user: &str, register: bool) -> Nonce {
         let Some(f) = self.ident_raw(conn, user, true, register).pop() else {
             panic!("no reply")
         };
@@ -65,7 +69,7 @@ impl Rig {
         }
     }
 
-    fn auth(&mut self, conn: ConnId, nonce: Nonce, password: &str) -> Vec<String> {
+    pub(super) fn auth(&mut self, conn: ConnId, nonce: Nonce, password: &str) -> Vec<String> {
         let m = Auth {
             seq: Some(2),
             nonce,
@@ -75,7 +79,7 @@ impl Rig {
     }
 
     /// The accounts thread's answer to the last check handed to it.
-    fn verdict(&mut self, verdict: Verdict) -> (ConnId, Vec<String>) {
+    pub(super) fn verdict(&mut self, verdict: Verdict) -> (ConnId, Vec<String>) {
         let job = self.out.verifies.pop().expect("a check was handed over");
         self.server
             .verified(job.conn, job.ticket, verdict, &self.now, &mut self.out);

@@ -14,9 +14,10 @@ struct Recorder {
     resumed: Vec<ConnId>,
     /// Play a store whose writer is gone.
     refuse_writes: bool,
-    verifies: Vec<crate::server::Verify>,
+    verifies: Vec<crate::server::PasswordCheck>,
     /// Play an accounts thread whose queue is full.
     refuse_verifies: bool,
+    token_checks: Vec<crate::server::TokenCheck>,
 }
 
 impl Outbox for Recorder {
@@ -39,9 +40,13 @@ impl Outbox for Recorder {
     fn resume(&mut self, conn: ConnId) {
         self.resumed.push(conn);
     }
-    fn verify(&mut self, job: crate::server::Verify) -> bool {
+    fn verify(&mut self, job: crate::server::PasswordCheck) -> bool {
         self.verifies.push(job);
         !self.refuse_verifies
+    }
+    fn check_token(&mut self, job: crate::server::TokenCheck) -> bool {
+        self.token_checks.push(job);
+        true
     }
 }
 
@@ -518,4 +523,5 @@ fn shutdown_says_bye_to_everyone() {
 }
 
 mod auth;
+mod federation;
 mod history;

@@ -1,0 +1,263 @@
+//! Users of other domains (docs/PROTOCOL.md §4, Other domains). As a home server the core
+//! issues tokens (Grant) and answers other servers about them (Verify); as the audience it
+//! admits a foreign ID whose token the home server vouches for. Asking the home server is
+//! network I/O, so the core hands a [`TokenCheck`] to the shell and picks the session up again
+//! in [`Server::vouched`].
+
+use super::auth::Dance;
+use super::{ConnId, Now, Outbox, Server};
+use crate::proto::*;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Which other domains' users this server admits, on their home server's word.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Foreign {
+    /// None: an ID of another domain is `foreign_id` (the default).
+    #[default]
+    None,
+    /// Only these domains.
+    Allow(HashSet<Box<str>>),
+    /// Any domain but these.
+    Deny(HashSet<Box<str>>),
+}
+
+impl Foreign {
+    /// True if users of `domain` may come in with a token.
+    pub fn admits(&self, domain: &str) -> bool {
+        match self {
+            Foreign::None => false,
+            Foreign::Allow(d) => d.contains(domain),
+            Foreign::Deny(d) => !d.contains(domain),
+        }
+    }
+}
+
+/// How long a token is good for.
+pub const TOKEN_LIFETIME_MS: u64 = 5 * 60 * 1000;
+/// Unexpired tokens one user may hold; a new one replaces the oldest.
+const TOKENS_PER_USER: usize = 16;
+/// Tokens issued, and foreign tokens vouched for, kept at once (each table).
+const MAX_TOKENS: usize = 65_536;
+
+/// A question for a foreign ID's home server.
+#[derive(Debug)]
+pub struct TokenCheck {
+    /// The connection waiting for the answer.
+    pub conn: ConnId,
+    /// Which attempt, as for a password check.
+    pub ticket: u64,
+    /// The foreign ID.
+    pub user: Box<str>,
+    /// Its domain: whom to ask.
+    pub home: Box<str>,
+    /// The token it presented.
+    pub token: Box<[u8]>,
+}
+
+/// What the home server said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vouched {
+    /// Valid until this time.
+    Yes(u64),
+    /// Not valid.
+    No,
+    /// The home server could not be asked; the text says why.
+    Unreachable(String),
+}
+
+#[derive(Debug)]
+struct Issued {
+    user: Box<str>,
+    audience: Box<str>,
+    until: u64,
+}
+
+/// The core's federation state.
+#[derive(Debug, Default)]
+pub(super) struct Federation {
+    pub foreign: Foreign,
+    issued: HashMap<Box<[u8]>, Issued>,
+    by_user: HashMap<Box<str>, VecDeque<Box<[u8]>>>,
+    /// Foreign tokens a home server vouched for: the ID and until when.
+    vouched: HashMap<Box<[u8]>, (Box<str>, u64)>,
+}
+
+impl Federation {
+    /// Forgets expired tokens and answers.
+    pub fn prune(&mut self, now: &Now) {
+        let t = now.unix_ms;
+        self.issued.retain(|_, i| i.until > t);
+        let issued = &self.issued;
+        self.by_user.retain(|_, q| {
+            q.retain(|tok| issued.contains_key(tok));
+            !q.is_empty()
+        });
+        self.vouched.retain(|_, (_, until)| *until > t);
+    }
+}
+
+impl Server {
+    /// Sets which other domains' users this server admits.
+    pub fn set_foreign(&mut self, foreign: Foreign) {
+        self.federation.foreign = foreign;
+    }
+
+    /// Grant: a token for the logged-in user, for the audience `server`.
+    pub(super) fn grant(&mut self, conn: ConnId, m: Grant<'_>, now: &Now, out: &mut impl Outbox) {
+        let user = match self.session(conn) {
+            Some(s) if s.authenticated => s.user.clone(),
+            _ => None,
+        };
+        let Some(user) = user else {
+            let reason = "only a session that logged in with a password gets tokens";
+            return self.fail(conn, m.seq, ErrorCode::AuthRequired, reason, out);
+        };
+        let f = &mut self.federation;
+        if f.issued.len() >= MAX_TOKENS {
+            f.prune(now);
+        }
+        if f.issued.len() >= MAX_TOKENS {
+            let reason = "too many tokens outstanding; try again in a minute";
+            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+        }
+        let token: Box<[u8]> = match crate::random::bytes::<32>() {
+            Ok(b) => b.into(),
+            Err(e) => {
+                let reason = format!("no randomness: {e}");
+                return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
+            }
+        };
+        let until = now.unix_ms.saturating_add(TOKEN_LIFETIME_MS);
+        let mine = f.by_user.entry(user.clone()).or_default();
+        if mine.len() >= TOKENS_PER_USER
+            && let Some(old) = mine.pop_front()
+        {
+            f.issued.remove(&old);
+        }
+        mine.push_back(token.clone());
+        f.issued.insert(
+            token.clone(),
+            Issued {
+                user,
+                audience: m.server.into(),
+                until,
+            },
+        );
+        let reply = Token {
+            seq: m.seq,
+            server: m.server,
+            token: &token,
+            until,
+        };
+        out.reply(conn, &Msg::Token(reply));
+    }
+
+    /// Verify: another server asks about a token this server issued.
+    pub(super) fn verify_token(&mut self, conn: ConnId, m: Verify<'_>, now: &Now, out: &mut impl Outbox) {
+        let until = self.federation.issued.get(m.token).and_then(|i| {
+            (&*i.user == m.user.as_str() && &*i.audience == m.server && i.until > now.unix_ms)
+                .then_some(i.until)
+        });
+        log::info!(
+            "conn {conn}: {} asked about a token of {}: {}",
+            m.server,
+            m.user,
+            if until.is_some() { "valid" } else { "not valid" }
+        );
+        let reply = Vouch {
+            seq: m.seq,
+            user: m.user,
+            valid: until.is_some(),
+            until,
+        };
+        out.reply(conn, &Msg::Vouch(reply));
+    }
+
+    /// An Ident with a foreign ID and a token: admitted from the cache of answers, or once
+    /// its home server vouches for it.
+    pub(super) fn foreign_ident(
+        &mut self,
+        conn: ConnId,
+        m: Ident<'_>,
+        token: &[u8],
+        now: &Now,
+        out: &mut impl Outbox,
+    ) {
+        let (user, home) = (m.user.as_str(), m.user.domain());
+        if !self.federation.foreign.admits(home) {
+            let reason = format!("this server does not admit users of {home}");
+            return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
+        }
+        if let Some((who, until)) = self.federation.vouched.get(token)
+            && &**who == user
+            && *until > now.unix_ms
+        {
+            return self.admit(conn, user.into(), false, m.seq, out);
+        }
+        self.accounts.tickets += 1;
+        let ticket = self.accounts.tickets;
+        let job = TokenCheck {
+            conn,
+            ticket,
+            user: user.into(),
+            home: home.into(),
+            token: token.into(),
+        };
+        if !out.check_token(job) {
+            let reason = "too many logins from other domains in progress; try again in 1 s";
+            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+        }
+        if let Some(s) = self.session_mut(conn) {
+            s.dance = Some(Box::new(Dance::Vouching {
+                ticket,
+                user: user.into(),
+                token: token.into(),
+                seq: m.seq,
+            }));
+        }
+        self.pause(conn);
+    }
+
+    /// The home server's answer for `conn`'s attempt `ticket`.
+    pub fn vouched(&mut self, conn: ConnId, ticket: u64, answer: Vouched, now: &Now, out: &mut impl Outbox) {
+        let Some(s) = self.session_mut(conn) else { return };
+        let (user, token, seq) = match s.dance.take().map(|d| *d) {
+            Some(Dance::Vouching {
+                ticket: t,
+                user,
+                token,
+                seq,
+            }) if t == ticket => (user, token, seq),
+            other => {
+                s.dance = other.map(Box::new);
+                return;
+            }
+        };
+        match answer {
+            Vouched::Yes(until) => {
+                let f = &mut self.federation;
+                if f.vouched.len() >= MAX_TOKENS {
+                    f.prune(now);
+                }
+                // The answer is kept no longer than a token of ours would live, whatever the
+                // home server says.
+                let until = until.min(now.unix_ms.saturating_add(TOKEN_LIFETIME_MS));
+                if f.vouched.len() < MAX_TOKENS {
+                    f.vouched.insert(token, (user.clone(), until));
+                }
+                log::info!("conn {conn} is {user}, vouched for by its home server");
+                self.admit(conn, user, false, seq, out);
+            }
+            Vouched::No => {
+                let reason = "the home server does not vouch for this token";
+                self.fail(conn, seq, ErrorCode::BadCredentials, reason, out);
+            }
+            Vouched::Unreachable(why) => {
+                log::warn!("conn {conn}: cannot ask the home server of {user}: {why}");
+                let reason = format!("cannot ask the home server: {why}");
+                self.fail(conn, seq, ErrorCode::HomeUnreachable, &reason, out);
+            }
+        }
+        self.resume(conn, out);
+    }
+}

@@ -1,0 +1,193 @@
+//! Users of other domains in the core: tokens issued and vouched for, foreign Idents, with
+//! the home server played by hand.
+
+use super::auth::rig;
+use super::*;
+use crate::server::{Foreign, Policy, Verdict, Vouched};
+
+/// A logged-in alice on conn 0; returns the token she got for `audience`.
+fn token_for(r: &mut Rig, audience: &str) -> Vec<u8> {
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "pw");
+    r.verdict(Verdict::Accepted);
+    r.feed(
+        0,
+        &frame(Msg::Grant(Grant {
+            seq: Some(5),
+            server: audience,
+        })),
+    );
+    let (_, f) = r.out.frames.pop().expect("a reply");
+    let Ok(Status::Complete((Ok(Msg::Token(t)), _))) = decode_frame(&f) else {
+        panic!("expected Token, got {}", describe(&f))
+    };
+    assert_eq!(
+        (t.seq, t.server, t.until),
+        (Some(5), audience, r.now.unix_ms + 300_000)
+    );
+    t.token.to_vec()
+}
+
+fn verify(r: &mut Rig, conn: ConnId, user: &str, audience: &str, token: &[u8]) -> (bool, Option<u64>) {
+    let m = Verify {
+        seq: Some(8),
+        user: n(user),
+        server: audience,
+        token,
+    };
+    r.feed(conn, &frame(Msg::Verify(m)));
+    let (_, f) = r.out.frames.pop().expect("a reply");
+    let Ok(Status::Complete((Ok(Msg::Vouch(v)), _))) = decode_frame(&f) else {
+        panic!("expected Vouch, got {}", describe(&f))
+    };
+    assert_eq!((v.seq, v.user.as_str()), (Some(8), user));
+    (v.valid, v.until)
+}
+
+#[test]
+fn a_home_server_vouches_only_for_its_own_unexpired_tokens_for_the_right_audience() {
+    let mut r = rig(Policy::Open, false);
+    let token = token_for(&mut r, "bar.org");
+    // Another server asks, on a connection that never identified.
+    r.open(1, Ipv4Addr::new(192, 0, 2, 9).into());
+    let until = r.now.unix_ms + 300_000;
+    assert_eq!(
+        verify(&mut r, 1, "alice@example.com", "bar.org", &token),
+        (true, Some(until))
+    );
+    assert_eq!(
+        verify(&mut r, 1, "alice@example.com", "baz.org", &token),
+        (false, None),
+        "another audience"
+    );
+    assert_eq!(
+        verify(&mut r, 1, "bob@example.com", "bar.org", &token),
+        (false, None),
+        "another user"
+    );
+    assert_eq!(
+        verify(&mut r, 1, "alice@example.com", "bar.org", &[7; 32]),
+        (false, None),
+        "unknown"
+    );
+    r.advance(Duration::from_secs(1));
+    r.now.unix_ms += 300_000;
+    assert_eq!(
+        verify(&mut r, 1, "alice@example.com", "bar.org", &token),
+        (false, None),
+        "expired"
+    );
+}
+
+#[test]
+fn only_a_logged_in_session_gets_tokens_and_each_user_holds_a_bounded_number() {
+    let mut r = rig(Policy::Open, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    r.ident(0, "bob", false, false);
+    let grant = Msg::Grant(Grant {
+        seq: Some(5),
+        server: "bar.org",
+    });
+    assert_eq!(r.send(0, grant), ["Error 600 auth_required seq=Some(5)"]);
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.send(1, grant),
+        ["Error 200 not_identified seq=Some(5)", "Bye 200"]
+    );
+
+    let first = token_for(&mut r, "bar.org");
+    for _ in 0..16 {
+        r.feed(0, &frame(grant));
+    }
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    assert!(
+        !verify(&mut r, 2, "alice@example.com", "bar.org", &first).0,
+        "the oldest made room"
+    );
+}
+
+#[test]
+fn a_foreign_id_with_a_token_waits_for_its_home_server() {
+    let mut r = Rig::new(Limits::default());
+    r.server.set_foreign(Foreign::Allow(["foo.org".into()].into()));
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let ident = |token: &'static [u8], user: &'static str| {
+        Msg::Ident(Ident {
+            token: Some(token),
+            ..Ident::new(Some(1), &[1], n(user))
+        })
+    };
+    // No token, or a domain not on the list: refused at once.
+    assert_eq!(
+        r.send(0, Msg::Ident(Ident::new(Some(1), &[1], n("alice@foo.org")))),
+        ["Error 400 foreign_id seq=Some(1)"]
+    );
+    assert_eq!(
+        r.send(0, ident(&[1; 32], "eve@evil.org")),
+        ["Error 400 foreign_id seq=Some(1)"]
+    );
+    // A token for one of our own users makes no sense.
+    assert_eq!(
+        r.send(0, ident(&[1; 32], "bob@example.com")),
+        ["Error 601 bad_credentials seq=Some(1)"]
+    );
+
+    assert!(r.send(0, ident(&[1; 32], "alice@foo.org")).is_empty());
+    assert!(r.server.waiting(0));
+    let job = r.out.token_checks.pop().unwrap();
+    assert_eq!(
+        (&*job.user, &*job.home, &*job.token),
+        ("alice@foo.org", "foo.org", &[1u8; 32][..])
+    );
+    let until = r.now.unix_ms + 60_000;
+    r.server
+        .vouched(job.conn, job.ticket, Vouched::Yes(until), &r.now, &mut r.out);
+    assert_eq!(r.out.take(0), ["Ident alice@foo.org Some(\"example.com\")"]);
+    assert_eq!(r.out.resumed, [0]);
+
+    // The answer is kept: another connection with the same token gets in at once.
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.send(1, ident(&[1; 32], "alice@foo.org")),
+        ["Ident alice@foo.org Some(\"example.com\")"]
+    );
+    assert!(r.out.token_checks.is_empty());
+    // Not for another user, and not after it expires.
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    assert!(r.send(2, ident(&[1; 32], "mallory@foo.org")).is_empty());
+    let job = r.out.token_checks.pop().unwrap();
+    r.server
+        .vouched(job.conn, job.ticket, Vouched::No, &r.now, &mut r.out);
+    assert_eq!(r.out.take(2), ["Error 601 bad_credentials seq=Some(1)"]);
+    r.now.unix_ms += 60_001;
+    assert!(
+        r.send(2, ident(&[1; 32], "alice@foo.org")).is_empty(),
+        "expired: asked again"
+    );
+    let job = r.out.token_checks.pop().unwrap();
+    r.server.vouched(
+        job.conn,
+        job.ticket,
+        Vouched::Unreachable("timed out".into()),
+        &r.now,
+        &mut r.out,
+    );
+    assert_eq!(r.out.take(2), ["Error 608 home_unreachable seq=Some(1)"]);
+    // The foreign user is a user here: it may join channels, but its DMs live at home.
+    assert_eq!(r.sub(0, "#rust@example.com"), ["Meta #rust@example.com true 1"]);
+    let c = catchup_msg("alice@foo.org");
+    assert_eq!(r.send(0, c), ["Error 401 foreign_topic seq=Some(3)"]);
+}
+
+fn catchup_msg(topic: &str) -> Msg<'_> {
+    Msg::Catchup(Catchup {
+        seq: Some(3),
+        topic: n(topic),
+        count: 10,
+        since: None,
+        until: None,
+        after: None,
+        before: None,
+    })
+}
