@@ -510,3 +510,64 @@ fn bad_certificate_files_stop_scalard_at_start() {
         .expect("run scalard");
     assert_eq!(out.status.code(), Some(2), "a config error");
 }
+
+/// Connections per kind in [`memory_per_connection`].
+const MEASURED: usize = 1000;
+
+/// What TLS costs in resident memory per connection, idle and after some traffic, against
+/// plain TCP: a measurement for docs/PERFORMANCE.md, not a test. Run it against a release
+/// build: `cargo test --release --test tls -- --ignored --nocapture memory`.
+#[test]
+#[ignore]
+fn memory_per_connection() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let settle = || std::thread::sleep(Duration::from_secs(4));
+    let flags = ["--max-per-address", "5000", "--idle-timeout", "600"];
+    for tls in [false, true] {
+        // A fresh server for each kind, so neither inherits the other's freed heap.
+        let s = start(&pems, &flags);
+        settle();
+        let base = s.rss_kib();
+        let body = "x".repeat(8000);
+        let rss = if tls {
+            let addr = s.tls_addr.expect("TLS");
+            let mut cs: Vec<TlsClient> = (0..MEASURED)
+                .map(|i| TlsClient::ident(addr, &[&a], &format!("u{i}")))
+                .collect();
+            settle();
+            let idle = s.rss_kib();
+            for (i, c) in cs.iter_mut().enumerate() {
+                let topic = format!("#c{i}@localhost");
+                assert!(c.sub(2, &topic).starts_with("Meta"));
+                c.say(3, &topic, &body);
+                assert!(c.next().starts_with("Event"));
+            }
+            settle();
+            (idle, s.rss_kib())
+        } else {
+            let mut cs: Vec<_> = (0..MEASURED).map(|i| s.client(&format!("u{i}"))).collect();
+            settle();
+            let idle = s.rss_kib();
+            for (i, c) in cs.iter_mut().enumerate() {
+                let topic = format!("#c{i}@localhost");
+                assert!(sub(c, &topic).starts_with("Meta"));
+                say(c, 3, &topic, &body);
+                assert!(next(c).starts_with("Event"));
+            }
+            settle();
+            (idle, s.rss_kib())
+        };
+        let per = |kib: u64| kib.saturating_sub(base) as f64 * 1024.0 / MEASURED as f64;
+        println!(
+            "{}: VmRSS {base} KiB before, {} KiB with {MEASURED} idle identified connections \
+             ({:.0} bytes each), {} KiB after each sent and received an 8 KB Event and \
+             idled 4 s ({:.0} bytes each)",
+            if tls { "tls" } else { "plain" },
+            rss.0,
+            per(rss.0),
+            rss.1,
+            per(rss.1),
+        );
+    }
+}
