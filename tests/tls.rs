@@ -511,6 +511,52 @@ fn bad_certificate_files_stop_scalard_at_start() {
     assert_eq!(out.status.code(), Some(2), "a config error");
 }
 
+#[test]
+fn refusals_and_shutdown_reach_tls_clients_encrypted() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    // One connection at most: a second one is refused at accept, and the refusal waits for its
+    // handshake to finish.
+    let s = start(&pems, &["--max-connections", "1"]);
+    let tls = s.tls_addr.expect("TLS");
+    let mut alice = TlsClient::ident(tls, &[&a], "alice");
+    let mut refused = TlsClient::connect(tls, &[&a]).expect("handshake");
+    assert_eq!(refused.next(), "Error 500 too_many_connections seq=None");
+    assert_eq!(refused.next(), "Bye 500 too_many_connections");
+    let mut rest = [0u8; 16];
+    assert_eq!(refused.s.read(&mut rest).expect("close_notify"), 0);
+    drop(refused);
+
+    // SIGTERM: Bye 504, encrypted, then close_notify, and scalard exits 0.
+    let mut s = s;
+    // SAFETY: kill only sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(alice.next(), "Bye 504 shutting_down");
+    assert_eq!(alice.s.read(&mut rest).expect("close_notify"), 0);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(st) = s.child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "scalard did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+}
+
+#[test]
+fn plain_loopback_still_serves_loopback_peers() {
+    // Remote peers cannot be simulated without network namespaces; the decision itself is
+    // unit-tested in src/net/tls.rs. Here: loopback plain and TLS clients both work.
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--plain", "loopback"]);
+    let mut bob = s.client("bob");
+    assert_eq!(sub(&mut bob, ROOM), "Meta #room@localhost true 1");
+    let mut alice = TlsClient::ident(s.tls_addr.expect("TLS"), &[&a], "alice");
+    assert_eq!(alice.sub(2, ROOM), "Meta #room@localhost true 2");
+}
+
 /// Connections per kind in [`memory_per_connection`].
 const MEASURED: usize = 1000;
 

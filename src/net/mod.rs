@@ -14,7 +14,6 @@ use conn::{Conn, Input, SlowConsumer};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -64,15 +63,6 @@ pub enum Transport {
     Plain,
     /// Scalar frames inside TLS.
     Tls,
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Plain => "plain",
-            Transport::Tls => "tls",
-        })
-    }
 }
 
 /// A listening socket and what it speaks.
