@@ -3,8 +3,12 @@
 //! It does framing, the handshake, request numbering and reply matching, with a deadline on
 //! every wait, and hands out owned frames; what to do with Events that arrive between replies is
 //! the caller's business.
+//!
+//! The connection is plain TCP or TLS over TCP ([`Transport`]); TLS settings are in
+//! [`crate::tls`].
 
 use crate::proto::*;
+use crate::tls::{Fingerprint, PinMismatch, Tls, TlsSetupError};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -42,6 +46,48 @@ pub enum ClientError {
         /// The server's reason, possibly empty.
         reason: String,
     },
+    /// TLS failed: the settings could not be made, the handshake failed (an untrusted
+    /// certificate, a server not speaking TLS), or the session broke.
+    Tls(TlsError),
+    /// Trust on first use: the server presented a certificate other than the one pinned for it.
+    /// This is what an attacker in the middle looks like, so nothing was sent.
+    PinMismatch {
+        /// The server as given.
+        server: String,
+        /// The pin on record.
+        expected: Fingerprint,
+        /// The certificate presented.
+        got: Fingerprint,
+    },
+    /// A password would have crossed plain TCP to a non-loopback address; nothing was sent.
+    InsecurePassword(SocketAddr),
+}
+
+/// What went wrong with TLS.
+#[derive(Debug)]
+pub enum TlsError {
+    /// The TLS settings could not be made (an unreadable CA file, for instance).
+    Setup(TlsSetupError),
+    /// The host of the server address is not a DNS name or IP address a certificate can name.
+    BadName(String),
+    /// rustls failed: in the handshake (an untrusted certificate, ...) or later.
+    Rustls(rustls::Error),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Setup(e) => e.fmt(f),
+            TlsError::BadName(s) => write!(f, "{s:?} is not a host name or address a certificate can name"),
+            TlsError::Rustls(e) => write!(f, "TLS: {e}"),
+        }
+    }
+}
+
+impl From<TlsSetupError> for ClientError {
+    fn from(e: TlsSetupError) -> Self {
+        ClientError::Tls(TlsError::Setup(e))
+    }
 }
 
 impl ClientError {
@@ -95,6 +141,19 @@ impl fmt::Display for ClientError {
             ClientError::Dropped { code, reason } => {
                 write!(f, "the server ended the session: {}", with_reason(*code, reason))
             }
+            ClientError::Tls(e) => e.fmt(f),
+            ClientError::PinMismatch {
+                server,
+                expected,
+                got,
+            } => write!(
+                f,
+                "the certificate of {server} changed: {got} is presented, {expected} is pinned"
+            ),
+            ClientError::InsecurePassword(peer) => write!(
+                f,
+                "refusing to send a password over plain TCP to {peer}: connect with TLS"
+            ),
         }
     }
 }
@@ -103,6 +162,11 @@ impl std::error::Error for ClientError {}
 
 impl From<io::Error> for ClientError {
     fn from(e: io::Error) -> Self {
+        // rustls reports its own failures (a bad record, an alert) as InvalidData wrapping its
+        // error; keep that typed.
+        if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return ClientError::Tls(TlsError::Rustls(tls.clone()));
+        }
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout("the server"),
             io::ErrorKind::UnexpectedEof
@@ -131,9 +195,96 @@ impl Frame {
     }
 }
 
+/// The byte stream under a [`Client`]: plain TCP, or TLS over TCP.
+///
+/// Reads and writes block, bounded by the TCP socket's timeouts. A timeout (WouldBlock) in the
+/// middle of a TLS record leaves rustls's state intact: rustls keeps the part read, and the
+/// next call goes on from there.
+pub enum Transport {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP (boxed: a rustls connection is large).
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Transport {
+    /// The TCP socket underneath, for timeouts, shutdown and polling.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(s) => &s.sock,
+        }
+    }
+
+    /// The TCP stream of a plain connection; a TLS one is given back, as its socket alone
+    /// carries encrypted records nobody else can read.
+    pub fn into_plain(self) -> Result<TcpStream, Transport> {
+        match self {
+            Transport::Plain(s) => Ok(s),
+            tls => Err(tls),
+        }
+    }
+
+    /// Whether this is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
+    /// Writes out everything rustls holds for the socket, waiting at most the write timeout
+    /// for each write. Unlike rustls's `complete_io`, it never reads: a writer must not wait
+    /// for the server to speak.
+    fn push_tls(s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>) -> io::Result<()> {
+        while s.conn.wants_write() {
+            match s.conn.write_tls(&mut s.sock) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            // StreamOwned reads records until it has plaintext; a socket timeout surfaces as
+            // WouldBlock with the partial record kept inside rustls.
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => {
+                // Emptying rustls's buffer first keeps it from filling up, so every write is
+                // taken whole (frames are at most 16 KiB).
+                Transport::push_tls(s)?;
+                let n = s.conn.writer().write(buf)?;
+                // Bytes taken must be reported as taken; a failure to push them out shows in
+                // `flush`.
+                let _ = Transport::push_tls(s);
+                Ok(n)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => Transport::push_tls(s),
+        }
+    }
+}
+
 /// A blocking connection to a Scalar server.
 pub struct Client {
-    stream: TcpStream,
+    stream: Transport,
     buf: Box<[u8]>,
     len: usize,
     next_seq: u32,
@@ -143,6 +294,26 @@ pub struct Client {
     pub domain: String,
     /// The address connected to.
     pub peer: SocketAddr,
+    /// How long the server lets the connection be silent before it pings, from its Ident.
+    pub keepalive: Option<Duration>,
+    /// True if the server made this session a guest's (and chose `user`).
+    pub guest: bool,
+}
+
+/// A password login (or registration) for [`Client::identify`].
+pub struct Login {
+    /// The account's password.
+    pub password: String,
+    /// Create the account rather than log in to it.
+    pub register: bool,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("register", &self.register)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -152,6 +323,40 @@ impl Client {
         server: impl ToSocketAddrs + fmt::Display,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
+        Client::connect_raw_with(server, timeout, None)
+    }
+
+    /// As [`connect_raw`](Client::connect_raw), then with `tls` the TLS handshake, within
+    /// `timeout`, with the host part of `server` as the name the certificate must carry.
+    pub fn connect_raw_with(
+        server: impl ToSocketAddrs + fmt::Display,
+        timeout: Duration,
+        tls: Option<&Tls>,
+    ) -> Result<Client, ClientError> {
+        let (tcp, peer) = Client::connect_tcp(&server, timeout)?;
+        let stream = match tls {
+            None => Transport::Plain(tcp),
+            Some(tls) => handshake(tcp, tls, &server.to_string(), timeout)?,
+        };
+        Ok(Client {
+            stream,
+            buf: vec![0u8; MAX_FRAME].into_boxed_slice(),
+            len: 0,
+            next_seq: 1,
+            user: String::new(),
+            domain: String::new(),
+            peer,
+            keepalive: None,
+            guest: false,
+        })
+    }
+
+    /// The TCP connection to the first address of `server` that accepts one, with its
+    /// timeouts set.
+    fn connect_tcp(
+        server: &(impl ToSocketAddrs + fmt::Display),
+        timeout: Duration,
+    ) -> Result<(TcpStream, SocketAddr), ClientError> {
         let fail = |why: String| ClientError::Connect {
             server: server.to_string(),
             why,
@@ -165,15 +370,7 @@ impl Client {
                     // A write only blocks when the server stops reading: never wait forever.
                     stream.set_write_timeout(Some(timeout))?;
                     stream.set_read_timeout(Some(timeout))?;
-                    return Ok(Client {
-                        stream,
-                        buf: vec![0u8; MAX_FRAME].into_boxed_slice(),
-                        len: 0,
-                        next_seq: 1,
-                        user: String::new(),
-                        domain: String::new(),
-                        peer: addr,
-                    });
+                    return Ok((stream, addr));
                 }
                 Err(e) => last = e.to_string(),
             }
@@ -181,30 +378,69 @@ impl Client {
         Err(fail(last))
     }
 
-    /// Connects and identifies as `user` (a full ID), waiting at most `timeout` for each step.
+    /// Connects and identifies as `user` (a full ID, or a bare local name the server
+    /// completes), without a password, waiting at most `timeout` for each step.
     pub fn connect(
         server: impl ToSocketAddrs + fmt::Display,
         user: &str,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        let name = Name::parse(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
-        let mut c = Client::connect_raw(server, timeout)?;
-        let reply = c.request(timeout, |seq| {
+        Client::connect_with(server, user, timeout, None)
+    }
+
+    /// As [`connect`](Client::connect), over TLS when `tls` is given.
+    pub fn connect_with(
+        server: impl ToSocketAddrs + fmt::Display,
+        user: &str,
+        timeout: Duration,
+        tls: Option<&Tls>,
+    ) -> Result<Client, ClientError> {
+        let mut c = Client::connect_raw_with(server, timeout, tls)?;
+        c.identify(user, None, timeout)?;
+        Ok(c)
+    }
+
+    /// The handshake: Ident as `user`, and with a `login` the Challenge/Auth dance
+    /// (PROTOCOL.md §4). On success `user`, `domain`, `keepalive` and `guest` are set.
+    pub fn identify(
+        &mut self,
+        user: &str,
+        login: Option<&Login>,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let name = Name::parse_user(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
+        // PROTOCOL.md §1: whatever the server asks, a password only travels inside TLS or to
+        // this machine.
+        if login.is_some() && !self.is_tls() && !self.peer.ip().is_loopback() {
+            return Err(ClientError::InsecurePassword(self.peer));
+        }
+        let mut reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
-                seq,
-                versions: List::Slice(&[VERSION]),
-                user: name,
-                server: None,
+                auth: login.map(|_| AUTH_PASSWORD),
+                register: login.is_some_and(|l| l.register),
+                ..Ident::new(seq, &[VERSION], name)
             })
         })?;
+        if let (Msg::Challenge(c), Some(login)) = (reply.msg()?, login) {
+            let nonce = c.nonce;
+            reply = self.request(timeout, |seq| {
+                Msg::Auth(Auth {
+                    seq,
+                    nonce,
+                    password: &login.password,
+                })
+            })?;
+        }
         match reply.msg()? {
             Msg::Ident(i) => {
-                c.user = i.user.as_str().to_string();
+                self.user = i.user.as_str().to_string();
                 // The decoder has checked `server` is a domain; a server that leaves it out
                 // serves the accepted ID's domain.
                 let domain = i.server.unwrap_or(i.user.domain());
-                c.domain = domain.to_string();
-                Ok(c)
+                self.domain = domain.to_string();
+                self.keepalive = i.keepalive.map(Duration::from_millis);
+                self.guest = i.guest;
+                Ok(())
             }
             other => Err(ClientError::Protocol(format!(
                 "expected Ident, got {}",
@@ -220,19 +456,64 @@ impl Client {
         s
     }
 
-    /// The socket.
+    /// The TCP socket (under TLS too), for timeouts and shutdown.
     pub fn stream(&self) -> &TcpStream {
-        &self.stream
+        self.stream.tcp()
     }
 
-    /// A second handle on the socket, for a thread that writes while this one reads.
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// The fingerprint of the certificate the server presented, on a TLS connection.
+    pub fn peer_fingerprint(&self) -> Option<Fingerprint> {
+        match &self.stream {
+            Transport::Plain(_) => None,
+            Transport::Tls(s) => s
+                .conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| Fingerprint::of(c.as_ref())),
+        }
+    }
+
+    /// A second handle on the socket, for a thread that writes while this one reads. Plain
+    /// connections only: a TLS session cannot be shared between threads (it fails with
+    /// `Unsupported`).
     pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
-        self.stream.try_clone()
+        match &self.stream {
+            Transport::Plain(s) => s.try_clone(),
+            Transport::Tls(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a TLS connection cannot be written from a second handle",
+            )),
+        }
+    }
+
+    /// Whether [`recv`](Client::recv) can make progress without waiting for the socket: a
+    /// whole frame (or an oversized length) is buffered here, or TLS holds decrypted bytes not
+    /// yet taken. A caller that polls the socket before reading must check this first, or it
+    /// may wait for data that already arrived.
+    pub fn has_buffered_input(&mut self) -> bool {
+        if !matches!(
+            frame::split(self.buf.get(..self.len).unwrap_or_default()),
+            Ok(Status::Partial)
+        ) {
+            return true;
+        }
+        match &mut self.stream {
+            Transport::Plain(_) => false,
+            // An error (a bad record) is input too: recv reports it.
+            Transport::Tls(s) => s.conn.process_new_packets().map_or(true, |st| {
+                st.plaintext_bytes_to_read() > 0 || st.peer_has_closed()
+            }),
+        }
     }
 
     /// Sets how long one [`recv`](Client::recv) waits; `None` waits forever.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(t)
+        self.stream.tcp().set_read_timeout(t)
     }
 
     /// Sends one message.
@@ -243,6 +524,8 @@ impl Client {
     /// Sends bytes as they are (tests use this for broken frames).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.stream.write_all(bytes)?;
+        // Under TLS, bytes can sit in rustls until flushed.
+        self.stream.flush()?;
         Ok(())
     }
 
@@ -290,7 +573,7 @@ impl Client {
             if left.is_zero() {
                 return Err(ClientError::Timeout("the server's reply"));
             }
-            self.stream.set_read_timeout(Some(left))?;
+            self.set_read_timeout(Some(left))?;
             let f = self.recv().map_err(|e| match e {
                 ClientError::Timeout(_) => ClientError::Timeout("the server's reply"),
                 e => e,
@@ -328,8 +611,8 @@ impl Client {
         Ok(start.elapsed().as_secs_f64() * 1000.0)
     }
 
-    /// Gives up the socket, with any bytes already read but not yet returned as frames.
-    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+    /// Gives up the connection, with any bytes already read but not yet returned as frames.
+    pub fn into_parts(self) -> (Transport, Vec<u8>) {
         let pending = self.buf.get(..self.len).unwrap_or_default().to_vec();
         (self.stream, pending)
     }
@@ -344,11 +627,62 @@ impl Client {
         let deadline = Instant::now() + wait;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             let timeout = left.max(Duration::from_millis(1));
-            if self.stream.set_read_timeout(Some(timeout)).is_err() || self.recv().is_err() {
+            if self.set_read_timeout(Some(timeout)).is_err() || self.recv().is_err() {
                 return;
             }
         }
     }
+}
+
+/// Runs the TLS handshake on a fresh TCP connection within `timeout`.
+fn handshake(
+    mut tcp: TcpStream,
+    tls: &Tls,
+    server: &str,
+    timeout: Duration,
+) -> Result<Transport, ClientError> {
+    let name =
+        crate::tls::server_name(server).ok_or_else(|| ClientError::Tls(TlsError::BadName(server.into())))?;
+    let mut conn = rustls::ClientConnection::new(tls.config(), name)
+        .map_err(|e| ClientError::Tls(TlsError::Rustls(e)))?;
+    let deadline = Instant::now() + timeout;
+    let restore = tcp.read_timeout()?;
+    while conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ClientError::Timeout(
+                "the TLS handshake (does the server speak TLS there?)",
+            ));
+        }
+        tcp.set_read_timeout(Some(left))?;
+        match conn.complete_io(&mut tcp) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(ClientError::Timeout(
+                    "the TLS handshake (does the server speak TLS there?)",
+                ));
+            }
+            Err(e) => return Err(handshake_error(e, server)),
+        }
+    }
+    tcp.set_read_timeout(restore)?;
+    Ok(Transport::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+}
+
+/// A failed handshake as a typed error: a pin mismatch is told apart from other rustls errors.
+fn handshake_error(e: io::Error, server: &str) -> ClientError {
+    let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) = tls
+        && let Some(m) = other.0.downcast_ref::<PinMismatch>()
+    {
+        return ClientError::PinMismatch {
+            server: server.to_string(),
+            expected: m.expected,
+            got: m.got,
+        };
+    }
+    e.into()
 }
 
 #[cfg(test)]

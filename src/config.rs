@@ -3,7 +3,7 @@
 
 use crate::net::tls::PlainPolicy;
 use crate::proto::valid_domain;
-use crate::server::Limits;
+use crate::server::{AuthConfig, Limits, Policy};
 use crate::store::{Fsync, Retention, Rule};
 use std::fmt;
 use std::net::SocketAddr;
@@ -40,6 +40,8 @@ pub struct Config {
     pub retention: Retention,
     /// Limits and timers.
     pub limits: Limits,
+    /// Who may take which ID.
+    pub auth: AuthConfig,
 }
 
 /// The default per-topic retention: the newest 100,000 Events of each topic, however old.
@@ -88,6 +90,7 @@ impl Default for Config {
                 topics: Default::default(),
             },
             limits: Limits::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -129,6 +132,9 @@ pub const USAGE: &str = "\
 scalard: the Scalar chat server
 
 usage: scalard [OPTIONS]
+       scalard account add|del|passwd ID [--data-dir DIR]   (password from a prompt,
+                            or from stdin when it is not a terminal)
+       scalard account list [--data-dir DIR]
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667
@@ -147,6 +153,10 @@ usage: scalard [OPTIONS]
                             always (the echo waits until the Event is on disk)
   --history-max-events N    Events kept per topic (default 100000; 0: no limit)
   --history-max-days N      days an Event is kept (default: no limit)
+  --auth POLICY             who may take an unregistered ID without a password:
+                            open (default: anyone, as asked), guests (the server
+                            assigns guest-XXXXXXXX), accounts (nobody)
+  --registration MODE       closed (default) or open: clients may create accounts
   --max-connections N       connections in all (default 4096)
   --max-per-address N       connections per IP address (default 32)
   --max-subs N              subscriptions per connection (default 64)
@@ -340,6 +350,26 @@ impl Config {
             }
             "history-max-events" => self.retention.default.max_events = Some(num()?).filter(|&n| n > 0),
             "history-max-days" => self.retention.default.max_age = days(num()?),
+            "auth" => {
+                self.auth.policy = match value {
+                    "open" => Policy::Open,
+                    "guests" => Policy::Guests,
+                    "accounts" => Policy::Accounts,
+                    _ => {
+                        return Err(bad(
+                            &name,
+                            format!("expected open, guests or accounts, got {value:?}"),
+                        ));
+                    }
+                }
+            }
+            "registration" => {
+                self.auth.registration = match value {
+                    "open" => true,
+                    "closed" => false,
+                    _ => return Err(bad(&name, format!("expected open or closed, got {value:?}"))),
+                }
+            }
             "max-connections" => l.max_connections = count()?,
             "max-per-address" => l.max_per_address = count()?,
             "max-subs" => l.max_subs = count()?,

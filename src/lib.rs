@@ -11,5 +11,8 @@ pub mod client;
 pub mod config;
 pub mod net;
 pub mod proto;
+pub mod random;
 pub mod server;
 pub mod store;
+pub mod tls;
+pub mod tty;

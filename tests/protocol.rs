@@ -67,6 +67,16 @@ fn check_cddl(payload: &[u8]) {
 }
 
 const ID_A: MsgId = MsgId([0xaa; 32]);
+/// The placeholder nonce of the vectors: bytes 0x00 to 0x1f.
+const NONCE: Nonce = Nonce({
+    let mut n = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        n[i] = i as u8;
+        i += 1;
+    }
+    n
+});
 
 fn event_for(
     body: Body<'static>,
@@ -105,12 +115,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
     vec![
         (
             "Ident (client)",
-            Msg::Ident(Ident {
-                seq: Some(1),
-                versions: List::Slice(&[1]),
-                user: name("alice@example.com"),
-                server: None,
-            }),
+            Msg::Ident(Ident::new(Some(1), &[1], name("alice@example.com"))),
         ),
         (
             "Ident (server)",
@@ -119,6 +124,44 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 versions: List::Slice(&[1]),
                 user: name("alice@example.com"),
                 server: Some("example.com"),
+                keepalive: Some(60_000),
+                timeout: Some(30_000),
+                auth: None,
+                register: false,
+                guest: false,
+            }),
+        ),
+        (
+            "Ident (client, bare name, log in)",
+            Msg::Ident(Ident {
+                auth: Some(AUTH_PASSWORD),
+                ..Ident::new(Some(1), &[1], Name::parse_user("alice").unwrap())
+            }),
+        ),
+        (
+            "Challenge",
+            Msg::Challenge(Challenge {
+                seq: Some(1),
+                auth: AUTH_PASSWORD,
+                nonce: NONCE,
+            }),
+        ),
+        (
+            "Auth",
+            Msg::Auth(Auth {
+                seq: Some(2),
+                nonce: NONCE,
+                password: "correct horse battery staple",
+            }),
+        ),
+        (
+            "Ident (server, guest)",
+            Msg::Ident(Ident {
+                server: Some("example.com"),
+                keepalive: Some(60_000),
+                timeout: Some(30_000),
+                guest: true,
+                ..Ident::new(Some(1), &[1], name("guest-k3v9q2ab@example.com"))
             }),
         ),
         (
@@ -297,9 +340,22 @@ fn print_vectors() {
 #[test]
 fn spec_vectors_round_trip_byte_for_byte() {
     let mut checked = 0;
+    if std::env::var_os("PRINT_VECTORS").is_some() {
+        // For writing the spec: prints every vector in PROTOCOL.md's form.
+        for (title, msg) in vectors() {
+            let frame = msg.to_frame().unwrap();
+            let v: ciborium::Value = ciborium::from_reader(payload_of(&frame)).unwrap();
+            println!(
+                "#### {title}\n```\ndiag:  {}\nframe: {}\n```",
+                diag(&v),
+                hex(&frame)
+            );
+        }
+    }
     for (title, msg) in vectors() {
         let frame = msg.to_frame().unwrap();
         let payload = payload_of(&frame);
+
         assert!(
             SPEC.contains(&format!("frame: {}\n", hex(&frame))),
             "{title}: frame missing from PROTOCOL.md"
@@ -675,17 +731,28 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
     let reply = p.reply.map(MsgId);
     let ctype = p.ctype.as_deref();
     let mut v = vec![
+        Msg::Ident(Ident::new(seq, &p.versions, user)),
         Msg::Ident(Ident {
-            seq,
-            versions: List::Slice(&p.versions),
-            user,
-            server: None,
+            auth: Some(p.n),
+            register: p.n.is_multiple_of(2),
+            ..Ident::new(seq, &p.versions, user)
         }),
         Msg::Ident(Ident {
-            seq,
-            versions: List::Slice(&p.versions[..1]),
-            user,
             server: Some("example.org"),
+            keepalive: Some(p.n),
+            timeout: Some(small.into()),
+            guest: p.n.is_multiple_of(3),
+            ..Ident::new(seq, &p.versions[..1], user)
+        }),
+        Msg::Challenge(Challenge {
+            seq,
+            auth: p.n,
+            nonce: Nonce(p.reply.unwrap_or([7; 32])),
+        }),
+        Msg::Auth(Auth {
+            seq,
+            nonce: Nonce(p.reply.unwrap_or([7; 32])),
+            password: if p.text.is_empty() { "x" } else { &p.text },
         }),
         Msg::Bye(Bye {
             code: small as u16,

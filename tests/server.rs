@@ -208,20 +208,10 @@ fn nothing_but_ident_before_the_handshake() {
     assert!(matches!(c.recv(), Err(ClientError::Closed)));
 
     let mut c = s.raw();
-    let ident = Ident {
-        seq: Some(2),
-        versions: List::Slice(&[1]),
-        user: name("eve@elsewhere.org"),
-        server: None,
-    };
+    let ident = Ident::new(Some(2), &[1], name("eve@elsewhere.org"));
     c.send(&Msg::Ident(ident)).unwrap();
     assert_eq!(next(&mut c), "Error 400 foreign_id seq=Some(2)");
-    let ident = Ident {
-        seq: Some(3),
-        versions: List::Slice(&[9]),
-        user: name("eve@localhost"),
-        server: None,
-    };
+    let ident = Ident::new(Some(3), &[9], name("eve@localhost"));
     c.send(&Msg::Ident(ident)).unwrap();
     assert_eq!(next(&mut c), "Error 202 unsupported_version seq=Some(3)");
     assert_eq!(next(&mut c), "Bye 202 unsupported_version");
@@ -231,12 +221,7 @@ fn nothing_but_ident_before_the_handshake() {
 fn a_frame_arriving_one_byte_per_write() {
     let s = Scalard::start(&[]);
     let mut c = s.raw();
-    let ident = Ident {
-        seq: Some(1),
-        versions: List::Slice(&[1]),
-        user: name("slow@localhost"),
-        server: None,
-    };
+    let ident = Ident::new(Some(1), &[1], name("slow@localhost"));
     let mut bytes = Msg::Ident(ident).to_frame().unwrap();
     bytes.extend(
         Msg::Ping(Ping {
@@ -505,7 +490,8 @@ fn listens_on_ipv6_too() {
         return;
     }
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
-        .args(["--listen", "[::1]:0", "--listen", "127.0.0.1:0"])
+        // --ephemeral: a test must never touch the user's own data directory.
+        .args(["--ephemeral", "--listen", "[::1]:0", "--listen", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -562,12 +548,7 @@ fn a_client_that_half_closes_still_gets_its_replies() {
 fn policy_errors_over_the_wire() {
     let s = Scalard::start(&[]);
     let mut c = s.client("alice");
-    let ident = Ident {
-        seq: Some(1),
-        versions: List::Slice(&[1]),
-        user: name("alice@localhost"),
-        server: None,
-    };
+    let ident = Ident::new(Some(1), &[1], name("alice@localhost"));
     c.send(&Msg::Ident(ident)).unwrap();
     assert_eq!(next(&mut c), "Error 201 already_identified seq=Some(1)");
     assert_eq!(
@@ -615,12 +596,7 @@ fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
     // the waiting ones must still be accepted and served.
     for (i, mut c) in waiting.into_iter().enumerate() {
         let user = format!("late{i}@localhost");
-        let ident = Ident {
-            seq: Some(1),
-            versions: List::Slice(&[1]),
-            user: name(&user),
-            server: None,
-        };
+        let ident = Ident::new(Some(1), &[1], name(&user));
         c.send(&Msg::Ident(ident)).unwrap();
         assert_eq!(next(&mut c), format!("Ident {user}"));
     }

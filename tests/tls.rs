@@ -116,12 +116,7 @@ impl TlsClient {
     fn ident(addr: SocketAddr, trusted: &[&Cert], user: &str) -> TlsClient {
         let mut c = TlsClient::connect(addr, trusted).expect("TLS handshake");
         let id = format!("{user}@localhost");
-        c.send(&Msg::Ident(Ident {
-            seq: Some(1),
-            versions: List::Slice(&[VERSION]),
-            user: name(&id),
-            server: None,
-        }));
+        c.send(&Msg::Ident(Ident::new(Some(1), &[VERSION], name(&id))));
         assert_eq!(c.next(), format!("Ident {id}"));
         c
     }

@@ -4,7 +4,9 @@
 use crate::error::CliError;
 use crate::names::{self, DEFAULT_SERVER};
 use scalar::proto::{MAX_QUERY, MsgId};
+use scalar::tls::Fingerprint;
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The --help text.
@@ -25,12 +27,25 @@ usage:
                                                 every word
   scalar-cli [OPTIONS] topics [--json]
   scalar-cli [OPTIONS] ping
+  scalar-cli trust HOST:PORT sha256:HEX         pin this certificate for --tofu
+                                                (after a certificate change)
 
 options:
   -s, --server HOST:PORT  server (default $SCALAR_SERVER, else localhost:7667)
   -i, --id ID             your ID (default $SCALAR_ID, else your login name;
-                          @domain is added from the server when missing)
+                          the server adds its @domain when missing)
   -t, --timeout SECS      how long to wait for the server (default 10)
+      --tls               connect over TLS; the certificate must chain to a
+                          well-known root CA and name the host of --server
+      --ca FILE           TLS, trusting the CA certificates in FILE (PEM)
+      --tofu              TLS, trust on first use: pin the server's certificate
+                          the first time, refuse it if it ever changes
+                          (pins: $XDG_DATA_HOME/scalar-cli/known_hosts)
+      --password-file FILE  log in with the password on FILE's first line
+                          (else $SCALAR_PASSWORD; else, when the server says the
+                          ID is registered, a prompt at the terminal)
+      --register          create the account --id with that password (if the
+                          server lets clients register)
   -h, --help              this text
   -V, --version           the version
 
@@ -91,6 +106,13 @@ pub enum Command {
     },
     /// Measure the round trip.
     Ping,
+    /// Pin a certificate for trust on first use, replacing the pin the server had.
+    Trust {
+        /// `HOST:PORT`, as the known-hosts file keys it.
+        server: String,
+        /// The certificate's fingerprint.
+        pin: Fingerprint,
+    },
     /// Print the usage.
     Help,
     /// Print the version.
@@ -122,13 +144,50 @@ pub const DEFAULT_LAST: u32 = 50;
 /// is held until it is complete, to print it oldest first) and on the load put on the server.
 pub const MAX_READ: u32 = 10_000;
 
+/// How a TLS connection decides to trust the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The Mozilla roots (webpki-roots): `--tls`.
+    Roots,
+    /// The CA certificates of a PEM file: `--ca FILE`.
+    Ca(PathBuf),
+    /// Trust on first use, pinned in the known-hosts file: `--tofu`.
+    Tofu,
+}
+
+/// A password that must not show up in debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where the account password comes from (without either, it is asked for at the terminal
+/// when the server needs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordFrom {
+    /// `--password-file FILE`: its first line.
+    File(PathBuf),
+    /// `SCALAR_PASSWORD`.
+    Env(Secret),
+}
+
 /// The whole command line, with environment defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
     /// `HOST:PORT`.
     pub server: String,
+    /// TLS and how to trust the server; `None` for plain TCP.
+    pub tls: Option<Trust>,
     /// The ID, possibly without `@domain`.
     pub id: String,
+    /// The account password's source, if given.
+    pub password: Option<PasswordFrom>,
+    /// `--register`: create the account.
+    pub register: bool,
     /// How long to wait for connections and replies.
     pub timeout: Duration,
     /// What to do.
@@ -144,6 +203,8 @@ pub struct Env {
     pub id: Option<String>,
     /// `USER` (or `LOGNAME`).
     pub user: Option<String>,
+    /// `SCALAR_PASSWORD`.
+    pub password: Option<Secret>,
 }
 
 impl Env {
@@ -154,6 +215,7 @@ impl Env {
             server: get("SCALAR_SERVER"),
             id: get("SCALAR_ID"),
             user: get("USER").or_else(|| get("LOGNAME")),
+            password: get("SCALAR_PASSWORD").map(Secret),
         }
     }
 }
@@ -200,6 +262,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let mut positional: Vec<OsString> = Vec::new();
     let (mut count, mut json) = (None, false);
     let mut span = SpanArgs::default();
+    let (mut tls, mut ca, mut tofu) = (false, None, false);
+    let (mut password_file, mut register) = (None, false);
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
         match arg {
@@ -207,6 +271,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Short('V') | Long("version") => return Ok(stub(Command::Version)),
             Short('s') | Long("server") => server = Some(utf8(val(&mut p)?, "--server")?),
             Short('i') | Long("id") => id = Some(utf8(val(&mut p)?, "--id")?),
+            Long("tls") => tls = true,
+            Long("ca") => ca = Some(PathBuf::from(val(&mut p)?)),
+            Long("tofu") => tofu = true,
+            Long("password-file") => password_file = Some(PathBuf::from(val(&mut p)?)),
+            Long("register") => register = true,
             Short('t') | Long("timeout") => {
                 let secs: f64 = number(val(&mut p)?, "--timeout")?;
                 if !(0.1..=3600.0).contains(&secs) {
@@ -245,7 +314,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
                 let name = utf8(v, "the subcommand")?;
                 if !matches!(
                     name.as_str(),
-                    "send" | "listen" | "history" | "search" | "topics" | "ping"
+                    "send" | "listen" | "history" | "search" | "topics" | "ping" | "trust"
                 ) {
                     return Err(usage(format!("unknown subcommand {name:?}")));
                 }
@@ -256,6 +325,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         }
     }
     let command = build(sub.as_deref(), positional, count, span, json)?;
+    if let Command::Trust { .. } = command {
+        // Writes a pin and connects nowhere: no other option applies.
+        return Ok(Args {
+            command,
+            ..stub(Command::Help)
+        });
+    }
+    let tls = match (ca, tofu) {
+        (Some(_), true) => {
+            return Err(usage("--ca and --tofu are two ways to trust a server; give one"));
+        }
+        (Some(file), false) => Some(Trust::Ca(file)),
+        (None, true) => Some(Trust::Tofu),
+        (None, false) => tls.then_some(Trust::Roots),
+    };
     let server = names::with_port(server.as_deref().unwrap_or(DEFAULT_SERVER));
     let id = names::default_id(id, env.id.clone(), env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
@@ -269,9 +353,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         Ok(_) => return Err(usage(format!("--id {id}: an ID has no # or ! sigil"))),
         Err(e) => return Err(usage(format!("--id {id}: {e}"))),
     }
+    let password = match password_file {
+        Some(f) => Some(PasswordFrom::File(f)),
+        None => env.password.clone().map(PasswordFrom::Env),
+    };
     Ok(Args {
         server,
+        tls,
         id,
+        password,
+        register,
         timeout,
         command,
     })
@@ -280,7 +371,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
 fn stub(command: Command) -> Args {
     Args {
         server: String::new(),
+        tls: None,
         id: String::new(),
+        password: None,
+        register: false,
         timeout: Duration::ZERO,
         command,
     }
@@ -377,6 +471,26 @@ fn build(
             });
         }
         Some("topics") => Command::Topics { json },
+        Some("trust") => {
+            let server = utf8(
+                words
+                    .next()
+                    .ok_or_else(|| usage("trust needs HOST:PORT and the certificate's sha256:HEX"))?,
+                "HOST:PORT",
+            )?;
+            let hex = utf8(
+                words
+                    .next()
+                    .ok_or_else(|| usage("trust needs the certificate's sha256:HEX after HOST:PORT"))?,
+                "the fingerprint",
+            )?;
+            let pin = Fingerprint::parse(hex.trim())
+                .ok_or_else(|| usage(format!("trust: expected sha256: and 64 hex digits, got {hex:?}")))?;
+            Command::Trust {
+                server: crate::known_hosts::key(&server),
+                pin,
+            }
+        }
         Some("ping") => Command::Ping,
         Some(other) => return Err(usage(format!("unknown subcommand {other:?}"))),
     };
@@ -398,8 +512,29 @@ mod tests {
             server: Some("example.org".into()),
             id: None,
             user: Some("Alice".into()),
+            password: None,
         };
         parse(v.iter().map(OsString::from), &env)
+    }
+
+    #[test]
+    fn password_sources() {
+        let a = parse_strs(&["--password-file", "/run/pw", "--register", "ping"]).unwrap();
+        assert_eq!(a.password, Some(PasswordFrom::File("/run/pw".into())));
+        assert!(a.register);
+        let env = Env {
+            password: Some(Secret("s3cret".into())),
+            ..Env::default()
+        };
+        let a = parse(["ping"].map(OsString::from), &env).unwrap();
+        assert_eq!(a.password, Some(PasswordFrom::Env(Secret("s3cret".into()))));
+        assert!(
+            !format!("{a:?}").contains("s3cret"),
+            "a password never shows in debug output"
+        );
+        let a = parse(["--password-file", "f", "ping"].map(OsString::from), &env).unwrap();
+        assert_eq!(a.password, Some(PasswordFrom::File("f".into())), "the flag wins");
+        assert_eq!(parse_strs(&["ping"]).unwrap().password, None);
     }
 
     #[test]
@@ -414,6 +549,38 @@ mod tests {
             ("127.0.0.1:9", "bob@localhost")
         );
         assert_eq!(a.command, Command::Ping);
+        assert_eq!(a.tls, None);
+    }
+
+    #[test]
+    fn tls_options() {
+        let a = parse_strs(&["--tls", "ping"]).unwrap();
+        assert_eq!(a.tls, Some(Trust::Roots));
+        let a = parse_strs(&["send", "#a", "x", "--ca", "/etc/ca.pem"]).unwrap();
+        assert_eq!(a.tls, Some(Trust::Ca("/etc/ca.pem".into())));
+        let a = parse_strs(&["--tls", "--tofu"]).unwrap();
+        assert_eq!((a.tls, a.command), (Some(Trust::Tofu), Command::Chat));
+        assert!(matches!(
+            parse_strs(&["--ca", "x.pem", "--tofu"]),
+            Err(CliError::Usage(_))
+        ));
+        let hex = "AB".repeat(32);
+        let a = parse_strs(&["trust", "Chat.Example.org", &format!("sha256:{hex}")]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::Trust {
+                server: "chat.example.org:7667".into(),
+                pin: Fingerprint([0xab; 32])
+            }
+        );
+        for bad in [
+            &["trust"][..],
+            &["trust", "h:1"],
+            &["trust", "h:1", "sha256:12"],
+            &["trust", "h:1", &hex, "x"],
+        ] {
+            assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
+        }
     }
 
     #[test]
@@ -525,11 +692,7 @@ mod tests {
         }
         assert_eq!(parse_strs(&["listen", "-h"]).unwrap().command, Command::Help);
         use std::os::unix::ffi::OsStringExt;
-        let env = Env {
-            server: None,
-            id: None,
-            user: None,
-        };
+        let env = Env::default();
         let bad = || OsString::from_vec(vec![b'#', 0xff]);
         let topic = parse([OsString::from("listen"), bad()], &env);
         assert!(

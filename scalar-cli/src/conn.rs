@@ -1,23 +1,212 @@
-//! Connecting as the user asked: the shared blocking client (`scalar::client`) plus the
-//! completion of an ID given without `@domain`.
+//! Connecting as the user asked: the shared blocking client (`scalar::client`), over TLS when
+//! asked (with trust on first use kept in the known-hosts file), plus the completion of an ID
+//! given without `@domain`.
 
-use crate::names;
-pub use scalar::client::{Client as Conn, ClientError as NetError, encode};
+use crate::args::{PasswordFrom, Trust};
+use crate::error::CliError;
+use crate::known_hosts;
+pub use scalar::client::{Client as Conn, ClientError as NetError, Login, encode};
+use scalar::proto::ErrorCode;
+use scalar::tls::Tls;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Connects to `server` (`HOST:PORT`) and identifies as `id`. An `id` without `@domain` is
-/// completed with a guess from the host name; if the server refuses it as foreign and names its
-/// domain (scalard does, in the reason), the handshake is tried once more with that.
-pub fn open(server: &str, id: &str, timeout: Duration) -> Result<Conn, NetError> {
-    if id.contains('@') {
-        return Conn::connect(server, id, timeout);
+/// The account password of a run: read once, when first needed, from where the command line
+/// said (a file, `SCALAR_PASSWORD`, or a prompt), then kept for reconnections.
+#[derive(Clone, Default)]
+pub struct Password {
+    from: Option<PasswordFrom>,
+    value: Arc<OnceLock<String>>,
+    /// `--register`, until the account exists: a reconnection then logs in.
+    register: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
     }
-    let guess = names::guess_domain(server);
-    match Conn::connect(server, &format!("{id}@{guess}"), timeout) {
-        Err(NetError::Refused { code: 400, reason }) => match names::domain_in_reason(&reason) {
-            Some(domain) if domain != guess => Conn::connect(server, &format!("{id}@{domain}"), timeout),
-            _ => Err(NetError::Refused { code: 400, reason }),
-        },
-        other => other,
+}
+
+impl Password {
+    /// The password, reading it the first time. `prompt` allows asking at the terminal when
+    /// no other source was given.
+    fn get(&self, id: &str, prompt: bool) -> Result<String, CliError> {
+        if let Some(p) = self.value.get() {
+            return Ok(p.clone());
+        }
+        let p = match &self.from {
+            Some(PasswordFrom::File(path)) => std::fs::read_to_string(path)
+                .map_err(|e| CliError::Local(format!("--password-file {}: {e}", path.display())))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            Some(PasswordFrom::Env(p)) => p.0.clone(),
+            None if prompt && scalar::tty::stdin_is_tty() => {
+                let p = scalar::tty::read_secret(&format!("password for {id}: "))
+                    .map_err(|e| CliError::Local(format!("password: {e}")))?;
+                if self.register.load(Ordering::Relaxed)
+                    && scalar::tty::read_secret("again: ").map_err(|e| CliError::Local(e.to_string()))? != p
+                {
+                    return Err(CliError::Local("the two passwords differ".into()));
+                }
+                p
+            }
+            None => {
+                return Err(CliError::Usage(
+                    "a password is needed: --password-file FILE, SCALAR_PASSWORD, or run at a terminal"
+                        .into(),
+                ));
+            }
+        };
+        if p.is_empty() {
+            return Err(CliError::Local("the password is empty".into()));
+        }
+        Ok(self.value.get_or_init(|| p).clone())
     }
+
+    /// True if the command line gave a password or asked to register: log in at once.
+    fn wanted(&self) -> bool {
+        self.from.is_some() || self.value.get().is_some() || self.register.load(Ordering::Relaxed)
+    }
+}
+
+/// Where and how to connect: what every connection of a run (and each reconnection of the
+/// interactive client) uses.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// `HOST:PORT`.
+    pub server: String,
+    /// TLS and how to trust the server; `None` for plain TCP.
+    pub tls: Option<Trust>,
+    /// How long to wait for each step.
+    pub timeout: Duration,
+    /// The account's password, when the session needs one.
+    pub password: Password,
+    /// Whether the password may be asked for at the terminal (not while the chat is on
+    /// screen: a reconnection uses what the first connection read).
+    pub prompt: bool,
+}
+
+impl Dial {
+    /// The connection settings of a command line.
+    pub fn of(args: &crate::args::Args) -> Dial {
+        Dial {
+            server: args.server.clone(),
+            tls: args.tls.clone(),
+            timeout: args.timeout,
+            password: Password {
+                from: args.password.clone(),
+                value: Arc::default(),
+                register: Arc::new(AtomicBool::new(args.register)),
+            },
+            prompt: true,
+        }
+    }
+}
+
+/// Connects to the server and identifies as `id` (without `@domain`, the server completes
+/// it). With a password (given, or asked for when the server says the ID is registered) it
+/// logs in; with `--register` it creates the account first.
+///
+/// With `--tofu`, the pin is read from the known-hosts file at each call (so a reconnection
+/// checks the pin the first connection wrote), and written after the first successful
+/// connection to a server that had none; `note` is told about that and about malformed lines.
+pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError> {
+    let (tls, first_use) = tls_for(dial, note)?;
+    let mut conn = Conn::connect_raw_with(dial.server.as_str(), dial.timeout, tls.as_ref())?;
+    let login = |register: bool| -> Result<Login, CliError> {
+        Ok(Login {
+            password: dial.password.get(id, dial.prompt)?,
+            register,
+        })
+    };
+    let register = dial.password.register.load(Ordering::Relaxed);
+    let first = if dial.password.wanted() {
+        Some(login(register)?)
+    } else {
+        None
+    };
+    match conn.identify(id, first.as_ref(), dial.timeout) {
+        Err(NetError::Refused { code, .. }) if code == ErrorCode::AuthRequired as u16 && first.is_none() => {
+            conn.identify(id, Some(&login(false)?), dial.timeout)?;
+        }
+        other => other?,
+    }
+    if conn.guest {
+        note(&format!("this server admits you as a guest: {}", conn.user));
+    }
+    if register {
+        note(&format!("account {} created", conn.user));
+        dial.password.register.store(false, Ordering::Relaxed);
+    }
+    let server = dial.server.as_str();
+    if first_use && let Some(pin) = conn.peer_fingerprint() {
+        pin_first_use(server, pin, note)?;
+    }
+    Ok(conn)
+}
+
+/// The TLS settings for `dial`, and whether this is a first use (`--tofu` with no pin yet).
+fn tls_for(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Option<Tls>, bool), CliError> {
+    // A CA file that cannot be used is a local failure (exit 1), not a connection one.
+    let setup = |r: Result<Tls, scalar::tls::TlsSetupError>| r.map_err(|e| CliError::Local(e.to_string()));
+    Ok(match &dial.tls {
+        None => (None, false),
+        Some(Trust::Roots) => (Some(setup(Tls::webpki_roots())?), false),
+        Some(Trust::Ca(file)) => (Some(setup(Tls::with_ca_file(file))?), false),
+        Some(Trust::Tofu) => {
+            let path = known_hosts::path().ok_or_else(no_home)?;
+            let (hosts, warnings) = known_hosts::load(&path).map_err(CliError::Local)?;
+            for w in warnings {
+                note(&format!("{}: {w}", path.display()));
+            }
+            let pin = hosts.lookup(&dial.server);
+            (Some(setup(Tls::pinned(pin))?), pin.is_none())
+        }
+    })
+}
+
+fn no_home() -> CliError {
+    CliError::Local("--tofu needs a place for its known_hosts file: set XDG_DATA_HOME or HOME".into())
+}
+
+/// Records the certificate seen on a first use. Re-reads the file first, so a pin written by
+/// another run meanwhile is not lost (and a different one is not silently replaced).
+fn pin_first_use(server: &str, pin: scalar::tls::Fingerprint, note: &dyn Fn(&str)) -> Result<(), CliError> {
+    let path = known_hosts::path().ok_or_else(no_home)?;
+    let (mut hosts, _) = known_hosts::load(&path).map_err(CliError::Local)?;
+    match hosts.lookup(server) {
+        Some(p) if p == pin => return Ok(()),
+        Some(expected) => {
+            return Err(NetError::PinMismatch {
+                server: server.to_string(),
+                expected,
+                got: pin,
+            }
+            .into());
+        }
+        None => {}
+    }
+    hosts.set(server, pin);
+    known_hosts::save(&path, &hosts).map_err(CliError::Local)?;
+    note(&format!(
+        "first connection to {server}: pinned its certificate {pin} in {}",
+        path.display()
+    ));
+    Ok(())
+}
+
+/// `trust HOST:PORT sha256:HEX`: pins `pin` for `server`, replacing the pin it had.
+pub fn trust(server: &str, pin: scalar::tls::Fingerprint) -> Result<String, CliError> {
+    let path = known_hosts::path().ok_or_else(no_home)?;
+    let (mut hosts, _) = known_hosts::load(&path).map_err(CliError::Local)?;
+    let old = hosts.set(server, pin);
+    known_hosts::save(&path, &hosts).map_err(CliError::Local)?;
+    Ok(match old {
+        Some(o) if o == pin => format!("{server} was already pinned to {pin}"),
+        Some(o) => format!("{server} is now pinned to {pin} (was {o}) in {}", path.display()),
+        None => format!("{server} is now pinned to {pin} in {}", path.display()),
+    })
 }

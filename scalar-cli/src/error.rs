@@ -2,6 +2,8 @@
 //! (docs/CLI.md, "Exit codes").
 
 use crate::conn::NetError;
+use scalar::client::TlsError;
+use scalar::tls::{Fingerprint, rustls};
 use std::fmt;
 use std::process::ExitCode;
 
@@ -46,10 +48,40 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(s) => write!(f, "{s} (see --help)"),
+            CliError::Net(NetError::PinMismatch {
+                server,
+                expected,
+                got,
+            }) => f.write_str(&pin_mismatch(server, expected, got)),
+            CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidCertificate(_)))) => {
+                write!(
+                    f,
+                    "{e} (the server's certificate is not trusted: --ca FILE trusts a private CA, \
+                 --tofu pins a self-signed certificate on first use)"
+                )
+            }
+            CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidMessage(_)))) => {
+                write!(f, "{e} (does the server speak TLS on that port?)")
+            }
             CliError::Net(e) => e.fmt(f),
             CliError::Input(s) | CliError::Local(s) => f.write_str(s),
         }
     }
+}
+
+/// The refusal of a server whose certificate is not the one pinned: several lines, loud on
+/// purpose, with the command that accepts the new certificate once the user has checked it.
+pub fn pin_mismatch(server: &str, expected: &Fingerprint, got: &Fingerprint) -> String {
+    format!(
+        "WARNING: THE CERTIFICATE OF {server} HAS CHANGED\n\
+         The server presented a certificate other than the one pinned for it on first use:\n\
+         \x20 pinned:    {expected}\n\
+         \x20 presented: {got}\n\
+         Someone may be intercepting the connection (an attack), or the server's operator\n\
+         replaced its certificate. Nothing was sent. Check the new fingerprint with the\n\
+         operator; if it is right, accept it with:\n\
+         \x20 scalar-cli trust {server} {got}"
+    )
 }
 
 impl From<NetError> for CliError {

@@ -7,9 +7,11 @@ mod error;
 mod event;
 mod input;
 mod json;
+mod known_hosts;
 mod names;
 mod oneshot;
 mod paging;
+mod paths;
 mod readnote;
 mod render;
 mod repl;
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         } => oneshot::search(&args, topic, query, *last, *json),
         Command::Topics { json } => oneshot::topics(&args, *json),
         Command::Ping => oneshot::ping(&args),
+        Command::Trust { server, pin } => conn::trust(server, *pin).map(|done| oneshot::note(&done)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,6 +57,15 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &error::CliError) -> ExitCode {
-    oneshot::note(&e.to_string());
+    match e {
+        // The certificate-change warning is several lines of our own, one note each.
+        error::CliError::Net(conn::NetError::PinMismatch { .. }) => {
+            for line in e.to_string().lines() {
+                oneshot::note(line);
+            }
+        }
+        // Anything else is one line: newlines in a server's reason are shown as ^J.
+        _ => oneshot::note(&e.to_string()),
+    }
     e.exit_code()
 }

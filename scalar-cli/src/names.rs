@@ -3,8 +3,7 @@
 //! On the wire every name is lowercase and complete (`#rust@localhost`); people type `#Rust` or
 //! `rust`. PROTOCOL.md §5 lets clients fold case and add the server's domain.
 
-use scalar::proto::{Kind, MAX_LOCAL, Name, valid_domain};
-use std::net::IpAddr;
+use scalar::proto::{Kind, MAX_LOCAL, Name};
 
 /// The default server, when neither `--server` nor `SCALAR_SERVER` names one.
 pub const DEFAULT_SERVER: &str = "localhost:7667";
@@ -100,28 +99,6 @@ pub fn fold_local(s: &str) -> String {
     if mapped.is_empty() { "user".into() } else { mapped }
 }
 
-/// The domain to try for an ID typed without one: the server's host name when it is one, else
-/// `localhost` (the domain scalard serves by default).
-pub fn guess_domain(server: &str) -> String {
-    let host = host_of(server).to_ascii_lowercase();
-    if host.parse::<IpAddr>().is_ok() || !valid_domain(&host) {
-        "localhost".into()
-    } else {
-        host
-    }
-}
-
-/// The host part of `HOST:PORT`, `[V6]:PORT` or a bare host.
-fn host_of(server: &str) -> &str {
-    if let Some(rest) = server.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match server.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => server,
-    }
-}
-
 /// Adds the default port to a server given without one.
 pub fn with_port(server: &str) -> String {
     let has_port = if server.starts_with('[') {
@@ -138,14 +115,6 @@ pub fn with_port(server: &str) -> String {
     } else {
         format!("{server}:{}", scalar::config::DEFAULT_PORT)
     }
-}
-
-/// The domain named at the end of a `foreign_id` reason such as scalard's "this server only
-/// vouches for IDs @example.com". Only a valid domain is returned.
-pub fn domain_in_reason(reason: &str) -> Option<String> {
-    let (_, tail) = reason.rsplit_once('@')?;
-    let d = tail.trim().trim_end_matches('.');
-    valid_domain(d).then(|| d.to_string())
 }
 
 #[cfg(test)]
@@ -192,18 +161,10 @@ mod tests {
 
     #[test]
     fn servers_and_domains() {
-        assert_eq!(guess_domain("127.0.0.1:7667"), "localhost");
-        assert_eq!(guess_domain("[::1]:7667"), "localhost");
-        assert_eq!(guess_domain("Chat.Example.com:7667"), "chat.example.com");
         assert_eq!(with_port("example.com"), "example.com:7667");
         assert_eq!(with_port("127.0.0.1:1"), "127.0.0.1:1");
         assert_eq!(with_port("::1"), "[::1]:7667");
         assert_eq!(with_port("[::1]:9"), "[::1]:9");
         assert_eq!(with_port("[::1]"), "[::1]:7667");
-        assert_eq!(
-            domain_in_reason("this server only vouches for IDs @example.com").as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(domain_in_reason("nope"), None);
     }
 }

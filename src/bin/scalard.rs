@@ -3,7 +3,9 @@
 use scalar::config::{Config, ConfigError};
 use scalar::net::tls::TlsFiles;
 use scalar::net::{Shell, Transport};
-use scalar::server::HistoryConfig;
+use scalar::server::{HistoryConfig, Policy};
+use scalar::store::accounts::Accounts;
+use scalar::store::admin;
 use scalar::store::worker::{Options, Start, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,8 +65,8 @@ const RECENT: usize = 50_000;
 /// Bytes of Events that may wait for the writer before publishers are held back.
 const UNWRITTEN_BYTES: usize = 32 << 20;
 
-/// Opens (creating if need be) the history store in the data directory.
-fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, Start), String> {
+/// The data directory, created if need be.
+fn data_dir(config: &Config) -> Result<PathBuf, String> {
     let dir: PathBuf = config
         .data_dir
         .clone()
@@ -72,8 +74,17 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
         .ok_or("no data directory: give --data-dir (HOME is not set)")?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The database file in the data directory: history and accounts.
+const DB_FILE: &str = "scalard.db";
+
+/// Opens (creating if need be) the history store in the data directory.
+fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, Start), String> {
+    let dir = data_dir(config)?;
     let options = Options {
-        path: dir.join("scalard.db"),
+        path: dir.join(DB_FILE),
         fsync: config.fsync,
         retention: config.retention.clone(),
         write_queue: WRITE_QUEUE,
@@ -101,9 +112,96 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
     Ok((store, history, start))
 }
 
+/// Opens the accounts thread on the database in the data directory.
+fn open_accounts(config: &Config, shell: &mut Shell) -> Result<(), String> {
+    let path = data_dir(config)?.join(DB_FILE);
+    let (accounts, names) = Accounts::open(&path, shell.waker()).map_err(|e| e.to_string())?;
+    log::info!(
+        "{} accounts; unregistered IDs: {:?}",
+        names.len(),
+        config.auth.policy
+    );
+    shell.keep_accounts(accounts, names);
+    Ok(())
+}
+
+/// `scalard account add|del|passwd|list [ID] [flags]`.
+fn account(args: Vec<String>) -> ExitCode {
+    let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account list [--data-dir DIR]";
+    let (cmd, rest) = match args.split_first() {
+        Some((c, rest)) => (admin::Command::parse(c), rest),
+        None => (None, &[][..]),
+    };
+    let Some(cmd) = cmd else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let (id, flags) = match (cmd, rest.split_first()) {
+        (admin::Command::List, _) => (None, rest),
+        (_, Some((id, flags))) if !id.starts_with('-') => (Some(id.as_str()), flags),
+        _ => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::from_args(flags.iter().cloned()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scalard account: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let id = match id.map(|id| admin::account_id(id, &config.domain)).transpose() {
+        Ok(id) => id.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("scalard account: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let password = if cmd.needs_password() {
+        match read_new_password() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("scalard account: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
+    let result =
+        data_dir(&config).and_then(|dir| admin::run(&dir.join(DB_FILE), cmd, &id, password.as_deref()));
+    match result {
+        Ok(msg) => {
+            if !msg.is_empty() {
+                println!("{msg}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scalard account: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A new password: typed twice at a terminal, or one line of stdin.
+fn read_new_password() -> Result<String, String> {
+    let p = scalar::tty::read_secret("password: ").map_err(|e| e.to_string())?;
+    admin::check_password(&p)?;
+    if scalar::tty::stdin_is_tty() && scalar::tty::read_secret("again: ").map_err(|e| e.to_string())? != p {
+        return Err("the two passwords differ".into());
+    }
+    Ok(p)
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let mut config = match Config::from_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("account") {
+        return account(args.into_iter().skip(1).collect());
+    }
+    let mut config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e @ (ConfigError::Help | ConfigError::Version)) => {
             println!("{e}");
@@ -162,17 +260,23 @@ fn main() -> ExitCode {
     shell.set_plain_policy(config.plain);
     shell.reload_on(&RELOAD);
     let _ = WAKER.set(shell.waker());
+    shell.server_mut().set_auth(config.auth.clone());
     if !config.ephemeral {
-        match open_store(&config, &shell) {
-            Ok((store, history, start)) => shell.keep_history(store, &history, start),
-            Err(e) => {
-                eprintln!("scalard: {e}");
-                eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
-                return ExitCode::from(1);
-            }
+        let opened = open_store(&config, &shell)
+            .map(|(store, history, start)| shell.keep_history(store, &history, start))
+            .and_then(|()| open_accounts(&config, &mut shell));
+        if let Err(e) = opened {
+            eprintln!("scalard: {e}");
+            eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
+            return ExitCode::from(1);
         }
+    } else if config.auth.policy == Policy::Accounts || config.auth.registration {
+        eprintln!(
+            "scalard: accounts live in the data directory: --auth accounts and --registration open need it, not --ephemeral"
+        );
+        return ExitCode::from(2);
     } else {
-        log::info!("ephemeral: keeping no history");
+        log::info!("ephemeral: keeping no history and no accounts");
     }
     for (addr, transport) in shell.local_addrs() {
         match transport {

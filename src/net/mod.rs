@@ -8,6 +8,7 @@ pub mod tls;
 
 use crate::proto::{ErrorCode, MAX_FRAME, Msg, Status, decode_frame};
 use crate::server::{ConnId, Limits, Now, Outbox, Server};
+use crate::store::accounts::{Accounts, AccountsDone};
 use crate::store::worker::{Start, Store};
 use crate::store::{Done, Query, Record, StoreError};
 use conn::{Conn, Input, SlowConsumer};
@@ -104,6 +105,7 @@ pub struct Shell {
     store: Option<Store>,
     /// Queries the store's queue refused: answered with an error on the next turn.
     refused: Vec<u64>,
+    accounts: Option<Accounts>,
 }
 
 /// The core's [`Outbox`], writing into the connections' buffers.
@@ -119,6 +121,7 @@ struct Wire<'a> {
     max_queue: usize,
     now: Instant,
     store: Option<&'a Store>,
+    accounts: Option<&'a Accounts>,
     /// Connections whose held-back input may be processed again.
     unread: &'a mut Vec<ConnId>,
     refused: &'a mut Vec<u64>,
@@ -244,6 +247,10 @@ impl Outbox for Wire<'_> {
             self.unread.push(conn);
         }
     }
+
+    fn verify(&mut self, job: crate::server::Verify) -> bool {
+        self.accounts.is_some_and(|a| a.verify(job))
+    }
 }
 
 /// Raises this process's soft limit on open files to its hard limit, since every connection is a
@@ -297,6 +304,7 @@ impl Shell {
             waker,
             store: None,
             refused: Vec::new(),
+            accounts: None,
         };
         for addr in addrs {
             shell.listen(*addr, Transport::Plain)?;
@@ -369,6 +377,18 @@ impl Shell {
         self.store = Some(store);
     }
 
+    /// Keeps accounts through `accounts` (opened with this shell's [`waker`](Shell::waker)),
+    /// `names` being the registered IDs.
+    pub fn keep_accounts(&mut self, accounts: Accounts, names: Vec<Box<str>>) {
+        self.server.set_accounts(names);
+        self.accounts = Some(accounts);
+    }
+
+    /// The core, to configure before [`run`](Shell::run).
+    pub fn server_mut(&mut self) -> &mut Server {
+        &mut self.server
+    }
+
     /// The addresses actually bound (with the real port when 0 was asked for), plain ones
     /// first, in the order they were given.
     pub fn local_addrs(&self) -> Vec<(SocketAddr, Transport)> {
@@ -400,6 +420,7 @@ impl Shell {
             }
             let t = now();
             self.store_done(t.mono);
+            self.accounts_done(&t);
             for key in std::mem::take(&mut self.unread) {
                 self.readable(key, &t);
             }
@@ -437,6 +458,7 @@ impl Shell {
             max_queue,
             now,
             store: self.store.as_ref(),
+            accounts: self.accounts.as_ref(),
             unread: &mut self.unread,
             refused: &mut self.refused,
         };
@@ -456,6 +478,24 @@ impl Shell {
             };
             let (server, mut wire) = self.wire(now);
             server.store_done(done, &mut wire);
+            for gone in wire.detached.drain(..) {
+                server.disconnect(gone);
+            }
+        }
+    }
+
+    /// Hands the accounts thread's verdicts and name lists to the core.
+    fn accounts_done(&mut self, t: &Now) {
+        while let Some(done) = self.accounts.as_ref().and_then(Accounts::try_done) {
+            let (server, mut wire) = self.wire(t.mono);
+            match done {
+                AccountsDone::Verdict {
+                    conn,
+                    ticket,
+                    verdict,
+                } => server.verified(conn, ticket, verdict, t, &mut wire),
+                AccountsDone::Names(names) => server.set_accounts(names),
+            }
             for gone in wire.detached.drain(..) {
                 server.disconnect(gone);
             }
@@ -520,6 +560,10 @@ impl Shell {
             }
             let (server, mut wire) = self.wire(t.mono);
             if server.accept(key, peer.ip(), t, &mut wire) {
+                if transport == Transport::Tls {
+                    // Passwords may cross it whatever the peer's address (PROTOCOL.md §1).
+                    server.set_secure(key);
+                }
                 log::debug!("conn {key}: accepted {peer}");
             }
         }

@@ -45,6 +45,8 @@ pub enum DecodeError {
     ReasonTooLong,
     /// The search text exceeds [`MAX_QUERY`].
     QueryTooLong,
+    /// The password exceeds [`MAX_PASSWORD`].
+    PasswordTooLong,
 }
 
 impl DecodeError {
@@ -59,7 +61,9 @@ impl DecodeError {
             DecodeError::BadName(..) => ErrorCode::BadTopic,
             DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             DecodeError::BadCtype => ErrorCode::BadCtype,
-            DecodeError::ReasonTooLong | DecodeError::QueryTooLong => ErrorCode::FieldTooLong,
+            DecodeError::ReasonTooLong | DecodeError::QueryTooLong | DecodeError::PasswordTooLong => {
+                ErrorCode::FieldTooLong
+            }
             _ => ErrorCode::Malformed,
         }
     }
@@ -83,6 +87,7 @@ impl fmt::Display for DecodeError {
             DecodeError::BadCtype => write!(f, "ctype must be 1-{MAX_CTYPE} printable ASCII bytes"),
             DecodeError::ReasonTooLong => write!(f, "reason exceeds {MAX_REASON} bytes"),
             DecodeError::QueryTooLong => write!(f, "query exceeds {MAX_QUERY} bytes"),
+            DecodeError::PasswordTooLong => write!(f, "password exceeds {MAX_PASSWORD} bytes"),
         }
     }
 }
@@ -126,7 +131,7 @@ impl<'a> Fields<'a> {
         let Item::Map(pairs) = r.item()? else {
             return Err(DecodeError::NotAMap);
         };
-        let mut seen = 0u32;
+        let mut seen = 0u64;
         for _ in 0..pairs {
             let mut probe = r.clone();
             let key = match probe.item()? {
@@ -139,7 +144,7 @@ impl<'a> Fields<'a> {
                 continue;
             };
             r = probe;
-            let bit = 1u32 << key as u8;
+            let bit = 1u64 << key as u8;
             if seen & bit != 0 {
                 return Err(DecodeError::DuplicateKey(key));
             }
@@ -191,6 +196,25 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::Bytes(b)) => MsgId::from_slice(b).map(Some).ok_or(DecodeError::WrongType(k)),
             Some(_) => Err(DecodeError::WrongType(k)),
+        }
+    }
+
+    fn nonce(&self) -> Result<Nonce> {
+        match self.get(Key::Nonce) {
+            None => Err(DecodeError::Missing(Key::Nonce)),
+            Some(Value::Bytes(b)) => b
+                .try_into()
+                .map(Nonce)
+                .map_err(|_| DecodeError::WrongType(Key::Nonce)),
+            Some(_) => Err(DecodeError::WrongType(Key::Nonce)),
+        }
+    }
+
+    fn password(&self) -> Result<&'a str> {
+        match req(self.text(Key::Password)?, Key::Password)? {
+            "" => Err(DecodeError::OutOfRange(Key::Password)),
+            p if p.len() > MAX_PASSWORD => Err(DecodeError::PasswordTooLong),
+            p => Ok(p),
         }
     }
 
@@ -332,13 +356,29 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
                 MAX_VERSIONS,
                 DecodeError::WrongType(Key::Versions),
             )?,
-            user: req(f.name(Key::User)?, Key::User)?,
+            user: Name::parse_user(req(f.text(Key::User)?, Key::User)?)
+                .map_err(|e| DecodeError::BadName(Key::User, e))?,
             server: match f.text(Key::Server)? {
                 Some(d) if !super::name::valid_domain(d) => {
                     return Err(DecodeError::BadName(Key::Server, NameError::BadDomain));
                 }
                 d => d,
             },
+            keepalive: f.uint(Key::Keepalive)?,
+            timeout: f.uint(Key::Timeout)?,
+            auth: f.uint(Key::Auth)?,
+            register: f.bool(Key::Register)?.unwrap_or(false),
+            guest: f.bool(Key::Guest)?.unwrap_or(false),
+        }),
+        MsgType::Challenge => Msg::Challenge(Challenge {
+            seq,
+            auth: req(f.uint(Key::Auth)?, Key::Auth)?,
+            nonce: f.nonce()?,
+        }),
+        MsgType::Auth => Msg::Auth(Auth {
+            seq,
+            nonce: f.nonce()?,
+            password: f.password()?,
         }),
         MsgType::Bye => Msg::Bye(Bye {
             code: code()?,

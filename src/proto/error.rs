@@ -6,8 +6,8 @@ macro_rules! error_codes {
     ($( $(#[$doc:meta])* $name:ident = $num:literal, $label:literal, $closes:literal; )*) => {
         /// Every error code Scalar v1 defines. Ranges: 100–199 framing and encoding, 200–299
         /// session state, 300–399 invalid values, 400–499 refused by policy, 500–599 limits and
-        /// server state; 600–899 are reserved for authentication, history and moderation, 900–999
-        /// for implementation-specific codes.
+        /// server state, 600–699 authentication, 700–799 history; 800–899 are reserved for
+        /// moderation, 900–999 for implementation-specific codes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(u16)]
         pub enum ErrorCode {
@@ -50,7 +50,7 @@ error_codes! {
     MissingField = 104, "missing_field", false;
     /// A text string is not valid UTF-8.
     BadUtf8 = 105, "bad_utf8", false;
-    /// A request other than Ident before the handshake.
+    /// A request other than Ident, Auth or Bye before the handshake.
     NotIdentified = 200, "not_identified", true;
     /// A second Ident on an identified connection.
     AlreadyIdentified = 201, "already_identified", false;
@@ -72,7 +72,7 @@ error_codes! {
     BadCtype = 303, "bad_ctype", false;
     /// A text field (such as a reason) is longer than its limit.
     FieldTooLong = 304, "field_too_long", false;
-    /// An ID of another domain: without authentication this server cannot vouch for it.
+    /// An ID of another domain: a server only vouches for its own users.
     ForeignId = 400, "foreign_id", false;
     /// A topic of another domain: this server does not relay to other servers.
     ForeignTopic = 401, "foreign_topic", false;
@@ -94,6 +94,23 @@ error_codes! {
     SlowConsumer = 503, "slow_consumer", true;
     /// The server is shutting down.
     ShuttingDown = 504, "shutting_down", true;
+    /// The ID is registered (or the server admits accounts only): Ident with `auth`.
+    AuthRequired = 600, "auth_required", false;
+    /// Wrong password, or no such account.
+    BadCredentials = 601, "bad_credentials", false;
+    /// Too many failed attempts for this ID or address lately, or too many verifications in
+    /// hand.
+    AuthThrottled = 602, "auth_throttled", false;
+    /// A password must not cross plain TCP from a non-loopback address.
+    InsecureTransport = 603, "insecure_transport", false;
+    /// Registering an ID that is already an account, or a guest name.
+    NameTaken = 604, "name_taken", false;
+    /// The server does not let clients create accounts.
+    RegistrationClosed = 605, "registration_closed", false;
+    /// An Auth whose nonce is not the one of the connection's outstanding Challenge.
+    StaleChallenge = 606, "stale_challenge", false;
+    /// An authentication mechanism the server does not know.
+    UnsupportedAuth = 607, "unsupported_auth", false;
     /// The server's history store cannot take the Message now (failing or overloaded), or
     /// cannot answer a Catchup or Search now; nothing was published. Try again later.
     StoreUnavailable = 700, "store_unavailable", false;

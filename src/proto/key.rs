@@ -83,11 +83,25 @@ numbered! {
         Query = 25, "query",
         /// At or before this time, Events of the topic may have been deleted (CatchupEnd).
         Horizon = 26, "horizon",
+        /// Milliseconds of silence after which the server pings (Ident reply).
+        Keepalive = 27, "keepalive",
+        /// Milliseconds after its Ping within which the server must hear something (Ident reply).
+        Timeout = 28, "timeout",
+        /// An authentication mechanism (Ident, Challenge): 1 is a password.
+        Auth = 29, "auth",
+        /// A one-time challenge (Challenge, Auth).
+        Nonce = 30, "nonce",
+        /// An account's password (Auth).
+        Password = 31, "password",
+        /// Create the account (Ident with `auth`).
+        Register = 32, "register",
+        /// The session is a guest's, its ID chosen by the server (Ident reply).
+        Guest = 33, "guest",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 27;
+pub const KEY_COUNT: usize = 34;
 
 numbered! {
     /// A message type number (key 0). 1–63 are the core protocol; 64 and above are reserved for
@@ -123,5 +137,12 @@ numbered! {
         CatchupEnd = 14, "CatchupEnd",
         /// C→S: search past events of a topic.
         Search = 15, "Search",
+        /// S→C: the one-time nonce an Auth must answer.
+        Challenge = 16, "Challenge",
+        /// C→S: the password, answering a Challenge.
+        Auth = 17, "Auth",
     }
 }
+
+// The decoder tracks the keys it has seen in one u64.
+const _: () = assert!(KEY_COUNT <= 64);

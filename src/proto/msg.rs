@@ -55,18 +55,90 @@ impl Body<'_> {
     }
 }
 
+/// The longest password, in bytes.
+pub const MAX_PASSWORD: usize = 256;
+
+/// The authentication mechanism of v1: a password, answering a [`Challenge`].
+pub const AUTH_PASSWORD: u64 = 1;
+
 /// Ident, both ways: the client offers `versions` and names itself; the server answers with the
-/// one chosen version, the ID it accepted and its own domain.
+/// one chosen version, the ID the session now has, its own domain and its keepalive timers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ident<'a> {
     /// Request number.
     pub seq: Option<u32>,
     /// Offered versions (client) or the single chosen one (server).
     pub versions: List<'a, u64>,
-    /// The connection's user ID.
+    /// The connection's user ID; in a client's Ident it may be a bare local part
+    /// ([`Name::is_local`]), which the server completes with its domain.
     pub user: Name<'a>,
     /// The server's domain; only in the server's reply.
     pub server: Option<&'a str>,
+    /// Server: milliseconds of silence after which it pings.
+    pub keepalive: Option<u64>,
+    /// Server: milliseconds after its Ping within which it must hear something.
+    pub timeout: Option<u64>,
+    /// Client: log in with this mechanism ([`AUTH_PASSWORD`]); the server answers with a
+    /// [`Challenge`].
+    pub auth: Option<u64>,
+    /// Client: create the account `user` (with `auth`).
+    pub register: bool,
+    /// Server: the session is a guest's, its ID chosen by the server.
+    pub guest: bool,
+}
+
+impl<'a> Ident<'a> {
+    /// A client's plain Ident: these versions, this user, nothing else.
+    pub fn new(seq: Option<u32>, versions: &'a [u64], user: Name<'a>) -> Self {
+        Ident {
+            seq,
+            versions: List::Slice(versions),
+            user,
+            server: None,
+            keepalive: None,
+            timeout: None,
+            auth: None,
+            register: false,
+            guest: false,
+        }
+    }
+}
+
+/// A server's one-time challenge: 32 random bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Nonce(pub [u8; 32]);
+
+/// Challenge: the server asks for the password of the account an Ident named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    /// The Ident it answers.
+    pub seq: Option<u32>,
+    /// The mechanism, as asked for.
+    pub auth: u64,
+    /// What the Auth must carry back.
+    pub nonce: Nonce,
+}
+
+/// Auth: the password, answering the Challenge with this nonce.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Auth<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The nonce of the Challenge answered.
+    pub nonce: Nonce,
+    /// 1 to [`MAX_PASSWORD`] bytes.
+    pub password: &'a str,
+}
+
+impl std::fmt::Debug for Auth<'_> {
+    /// Never shows the password: requests end up in debug logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("seq", &self.seq)
+            .field("nonce", &self.nonce)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Bye: the sender closes the connection after this frame.
@@ -300,6 +372,8 @@ pub enum Msg<'a> {
     Catchup(Catchup<'a>),
     CatchupEnd(CatchupEnd<'a>),
     Search(Search<'a>),
+    Challenge(Challenge),
+    Auth(Auth<'a>),
 }
 
 /// The message does not fit in one frame (or in the buffer given).
@@ -325,6 +399,8 @@ impl Msg<'_> {
             Msg::Catchup(_) => MsgType::Catchup,
             Msg::CatchupEnd(_) => MsgType::CatchupEnd,
             Msg::Search(_) => MsgType::Search,
+            Msg::Challenge(_) => MsgType::Challenge,
+            Msg::Auth(_) => MsgType::Auth,
         }
     }
 
@@ -344,6 +420,8 @@ impl Msg<'_> {
             Msg::Catchup(m) => m.seq,
             Msg::CatchupEnd(m) => m.seq,
             Msg::Search(m) => m.range.seq,
+            Msg::Challenge(m) => m.seq,
+            Msg::Auth(m) => m.seq,
         }
     }
 
@@ -379,6 +457,19 @@ impl Msg<'_> {
                 x.versions.write(m.w)?;
                 m.key(Key::User)?.text(x.user.as_str())?;
                 m.opt_text(Key::Server, x.server)?;
+                m.opt_uint(Key::Keepalive, x.keepalive)?;
+                m.opt_uint(Key::Timeout, x.timeout)?;
+                m.opt_uint(Key::Auth, x.auth)?;
+                m.opt_true(Key::Register, x.register)?;
+                m.opt_true(Key::Guest, x.guest)?;
+            }
+            Msg::Challenge(x) => {
+                m.key(Key::Auth)?.uint(x.auth)?;
+                m.key(Key::Nonce)?.bytes(&x.nonce.0)?;
+            }
+            Msg::Auth(x) => {
+                m.key(Key::Nonce)?.bytes(&x.nonce.0)?;
+                m.key(Key::Password)?.text(x.password)?;
             }
             Msg::Bye(x) => {
                 m.key(Key::Code)?.uint(x.code.into())?;
@@ -457,6 +548,11 @@ impl<'w, 'b> MapWriter<'w, 'b> {
 
     fn opt_uint(&mut self, k: Key, v: Option<u64>) -> Result<(), Overflow> {
         v.map_or(Ok(()), |v| self.key(k)?.uint(v))
+    }
+
+    /// A flag is written only when set: absent means false.
+    fn opt_true(&mut self, k: Key, v: bool) -> Result<(), Overflow> {
+        if v { self.key(k)?.bool(true) } else { Ok(()) }
     }
 
     fn opt_text(&mut self, k: Key, v: Option<&str>) -> Result<(), Overflow> {

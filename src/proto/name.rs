@@ -82,6 +82,30 @@ impl<'a> Name<'a> {
         })
     }
 
+    /// Like [`parse`](Name::parse), but also accepts a bare local part (`alice`): what a
+    /// client's Ident may carry when it does not know the server's domain yet.
+    pub fn parse_user(text: &'a str) -> Result<Self, NameError> {
+        if !text.contains('@') && valid_local(text) {
+            return Ok(Name {
+                text,
+                kind: Kind::User,
+                at: text.len(),
+            });
+        }
+        Name::parse(text)
+    }
+
+    /// True for a bare local part without `@domain` (see [`parse_user`](Name::parse_user)).
+    pub fn is_local(&self) -> bool {
+        self.at == self.text.len()
+    }
+
+    /// The part before the `@` (the whole name for a bare local part), without the sigil.
+    pub fn local(&self) -> &'a str {
+        let start = usize::from(self.kind != Kind::User);
+        self.text.get(start..self.at).unwrap_or_default()
+    }
+
     /// The whole name as sent on the wire.
     pub fn as_str(&self) -> &'a str {
         self.text
@@ -92,9 +116,9 @@ impl<'a> Name<'a> {
         self.kind
     }
 
-    /// The part after the `@`.
+    /// The part after the `@`; empty for a bare local part.
     pub fn domain(&self) -> &'a str {
-        &self.text[self.at + 1..]
+        self.text.get(self.at + 1..).unwrap_or_default()
     }
 }
 
@@ -136,6 +160,21 @@ mod tests {
         let n = Name::parse("#rust-lang@localhost").unwrap();
         assert_eq!((n.kind(), n.domain()), (Kind::Channel, "localhost"));
         assert_eq!(Name::parse("!motd@x.y").unwrap().kind(), Kind::Reserved);
+        assert_eq!(Name::parse("#rust@x").unwrap().local(), "rust");
+    }
+
+    #[test]
+    fn a_bare_local_part_is_a_user_name_only_where_asked_for() {
+        let n = Name::parse_user("alice").unwrap();
+        assert!(n.is_local());
+        assert_eq!((n.kind(), n.local(), n.domain()), (Kind::User, "alice", ""));
+        let full = Name::parse_user("alice@x.org").unwrap();
+        assert!(!full.is_local());
+        assert_eq!((full.local(), full.domain()), ("alice", "x.org"));
+        assert_eq!(Name::parse("alice"), Err(NameError::NoDomain));
+        for bad in ["", "Alice", "-a", "#rust", "a b"] {
+            assert!(Name::parse_user(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

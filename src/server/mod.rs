@@ -2,6 +2,7 @@
 //! subscriptions, and tells an [`Outbox`] which frames go to which connection. Sockets, buffers
 //! and the poll loop live in [`crate::net`].
 
+mod auth;
 mod catchup;
 mod channels;
 mod history;
@@ -10,13 +11,16 @@ mod outbox;
 mod publish;
 mod ring;
 mod session;
+mod throttle;
 
+pub use auth::{AuthConfig, GUEST_PREFIX, Password, Policy, Verdict, Verify, is_guest_name};
 pub use catchup::MAX_REPLAY;
 pub use history::HistoryConfig;
 pub use limits::Limits;
 pub use outbox::{ConnId, Outbox};
 
 use crate::proto::*;
+use auth::Accounts;
 use channels::{Audience, Channels};
 use history::History;
 use session::Session;
@@ -63,6 +67,7 @@ pub struct Server {
     stats: Stats,
     /// `None` on a server that keeps no history.
     history: Option<History>,
+    accounts: Accounts,
 }
 
 impl Server {
@@ -80,6 +85,7 @@ impl Server {
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
             history: None,
+            accounts: Accounts::new(AuthConfig::default()),
         }
     }
 
@@ -165,7 +171,7 @@ impl Server {
         if self.sessions.len() <= conn {
             self.sessions.resize_with(conn + 1, || None);
         }
-        self.sessions[conn] = Some(Session::new(key, now.mono));
+        self.sessions[conn] = Some(Session::new(key, addr.is_loopback(), now.mono));
         *self.per_addr.entry(key).or_insert(0) += 1;
         self.open += 1;
         self.stats.accepted += 1;
@@ -268,7 +274,15 @@ impl Server {
                 "already identified",
                 out,
             ),
-            Msg::Ident(m) => self.ident(conn, m, out),
+            Msg::Ident(m) => self.ident(conn, m, now, out),
+            Msg::Auth(m) if identified => self.fail(
+                conn,
+                m.seq,
+                ErrorCode::AlreadyIdentified,
+                "already identified",
+                out,
+            ),
+            Msg::Auth(m) => self.auth(conn, m, out),
             Msg::Bye(_) => self.close(conn, out),
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
             Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
@@ -279,7 +293,12 @@ impl Server {
             Msg::Topics(m) => self.topics(conn, m, out),
             Msg::Catchup(m) => self.catchup(conn, m, None, now, out),
             Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), now, out),
-            Msg::Event(_) | Msg::Meta(_) | Msg::TopicList(_) | Msg::CatchupEnd(_) | Msg::Error(_) => {
+            Msg::Event(_)
+            | Msg::Meta(_)
+            | Msg::TopicList(_)
+            | Msg::CatchupEnd(_)
+            | Msg::Error(_)
+            | Msg::Challenge(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
             }
@@ -288,6 +307,7 @@ impl Server {
 
     /// Drives the timers: handshake timeout, idle pings, ping timeout. Call about once a second.
     pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
+        self.accounts.prune(now);
         for conn in 0..self.sessions.len() {
             let Some(s) = self.sessions[conn].as_mut() else {
                 continue;
@@ -335,41 +355,6 @@ impl Server {
 
     fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
         self.sessions.get_mut(conn).and_then(Option::as_mut)
-    }
-
-    fn ident(&mut self, conn: ConnId, m: Ident<'_>, out: &mut impl Outbox) {
-        if m.user.kind() != Kind::User {
-            return self.fail(conn, m.seq, ErrorCode::BadId, "an ID has no # or ! sigil", out);
-        }
-        if !m.versions.iter().any(|v| v == VERSION) {
-            return self.fail(
-                conn,
-                m.seq,
-                ErrorCode::UnsupportedVersion,
-                "this server speaks version 1",
-                out,
-            );
-        }
-        if m.user.domain() != &*self.domain {
-            let reason = format!("this server only vouches for IDs @{}", self.domain);
-            return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
-        }
-        let user: Box<str> = m.user.as_str().into();
-        self.users
-            .entry(user.clone())
-            .or_insert_with(|| Audience::new(self.latest))
-            .add(conn);
-        if let Some(s) = self.session_mut(conn) {
-            s.user = Some(user);
-        }
-        log::debug!("conn {conn} is {}", m.user);
-        let reply = Ident {
-            seq: m.seq,
-            versions: List::Slice(&[VERSION]),
-            user: m.user,
-            server: Some(&self.domain),
-        };
-        out.reply(conn, &Msg::Ident(reply));
     }
 
     /// The error for a topic this server cannot act on, if any.

@@ -48,4 +48,9 @@ pub trait Outbox {
 
     /// A connection that waited for the store may have its input processed again.
     fn resume(&mut self, conn: ConnId);
+
+    /// Hands a password check to the accounts thread; its verdict comes back through
+    /// [`Server::verified`](super::Server::verified). Returns false if the thread's queue is
+    /// full (or there is none): the core refuses the attempt.
+    fn verify(&mut self, job: super::Verify) -> bool;
 }

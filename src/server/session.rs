@@ -23,11 +23,15 @@ pub struct Session {
     pub waiting: bool,
     /// Its Events waiting for their commit (`--fsync always`), whose echoes are still due.
     pub unconfirmed: u32,
+    /// Private enough for a password: TLS, or a loopback peer.
+    pub secure: bool,
+    /// An authentication in progress; boxed, as it is rare and brief.
+    pub dance: Option<Box<super::auth::Dance>>,
 }
 
 impl Session {
     /// A fresh connection.
-    pub fn new(addr: IpAddr, now: Instant) -> Self {
+    pub fn new(addr: IpAddr, secure: bool, now: Instant) -> Self {
         Session {
             addr,
             user: None,
@@ -37,6 +41,8 @@ impl Session {
             pinged: None,
             waiting: false,
             unconfirmed: 0,
+            secure,
+            dance: None,
         }
     }
 

@@ -8,6 +8,9 @@
 //! writer thread and a reader thread behind bounded queues and hands results back to the poll
 //! loop through a `mio::Waker`.
 
+pub mod accounts;
+pub mod admin;
+pub mod password;
 pub mod sqlite;
 pub mod worker;
 

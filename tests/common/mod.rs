@@ -255,3 +255,41 @@ pub fn raw_frame(payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(payload);
     f
 }
+
+/// Runs `scalard account CMD ID --data-dir DIR`, feeding `password` on stdin; returns whether
+/// it succeeded and what it printed (stdout, then stderr).
+pub fn account(dir: &str, cmd: &str, id: &str, password: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["account", cmd])
+        .args((!id.is_empty()).then_some(id))
+        .args(["--data-dir", dir])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn scalard account");
+    if let Some(mut stdin) = child.stdin.take() {
+        // It may have refused (and exited) before reading a password.
+        let _ = writeln!(stdin, "{password}");
+    }
+    let out = child.wait_with_output().expect("scalard account");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Connects to `addr` and logs in (or registers) with a password.
+pub fn login_at(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+    register: bool,
+) -> Result<Client, scalar::client::ClientError> {
+    let mut c = Client::connect_raw(addr, WAIT)?;
+    let login = scalar::client::Login {
+        password: password.into(),
+        register,
+    };
+    c.identify(user, Some(&login), WAIT)?;
+    Ok(c)
+}

@@ -62,7 +62,7 @@ pub fn note(s: &str) {
 }
 
 fn open(args: &Args) -> Result<Conn, CliError> {
-    Ok(crate::conn::open(&args.server, &args.id, args.timeout)?)
+    crate::conn::open(&crate::conn::Dial::of(args), &args.id, &|s| note(s))
 }
 
 fn fold_topic(raw: &str, conn: &Conn) -> Result<String, CliError> {

@@ -30,9 +30,12 @@ use std::time::{Duration, Instant};
 
 /// Runs the interactive client until `/quit`, end of input, or a refusal of the session.
 pub fn run(args: &Args) -> Result<(), CliError> {
-    let conn = crate::conn::open(&args.server, &args.id, args.timeout)?;
-    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let screen = Screen::new();
+    let dial = crate::conn::Dial::of(args);
+    // Notes (a certificate pinned on first use) go to standard error before the chat starts,
+    // and are not lost if this first connection fails.
+    let conn = crate::conn::open(&dial, &args.id, &|s| crate::oneshot::note(s))?;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let shared = Arc::new(Shared::new(
         conn.user.clone(),
         conn.domain.clone(),
@@ -41,16 +44,19 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         colour_wanted(tty),
         args.timeout,
     ));
-    let writer = conn
-        .try_clone_stream()
-        .map_err(|e| CliError::Local(format!("cannot use the socket: {e}")))?;
-    shared.install(writer);
     screen.info(format!(
-        "connected to {} as {}; /join #channel to start, /help for commands, /quit to leave",
-        args.server, conn.user
+        "connected to {}{} as {}; /join #channel to start, /help for commands, /quit to leave",
+        args.server,
+        if conn.is_tls() { " over TLS" } else { "" },
+        conn.user
     ));
-    let reader = net::spawn(shared.clone(), conn, args.server.clone())
-        .map_err(|e| CliError::Local(format!("cannot start the reader thread: {e}")))?;
+    // Reconnections log in with the password read now; they never prompt over the chat.
+    let dial = crate::conn::Dial {
+        prompt: false,
+        ..dial
+    };
+    let reader = net::spawn(shared.clone(), conn, dial)
+        .map_err(|e| CliError::Local(format!("cannot start the network thread: {e}")))?;
     let flow = if tty { editor_loop(&shared) } else { None };
     let flow = match flow {
         Some(f) => f,
@@ -184,16 +190,5 @@ fn plain_loop(shared: &Shared) -> Flow {
 /// `$XDG_DATA_HOME/scalar-cli/history`, else `~/.local/share/scalar-cli/history`; the folder is
 /// created (private to the user) if missing. `None` if there is no home to put it in.
 pub fn history_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    let dir = base.join("scalar-cli");
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .ok()?;
-    Some(dir.join("history"))
+    crate::paths::data_file("history")
 }

@@ -1,6 +1,11 @@
-//! The socket-reader thread: reads every frame, answers Pings, hands replies to waiting
+//! The network thread: the only one that touches the connection. It writes the frames other
+//! threads queue in the outbox, reads every frame, answers Pings, hands replies to waiting
 //! requests, shows Events, and when the connection drops, reconnects with backoff and restores
 //! the session ([`catchup`](super::catchup)).
+//!
+//! It waits on the socket and the outbox's wake-up pipe together (poll(2)), so a line typed
+//! is written at once even while the server is silent, on plain and TLS connections alike
+//! (see [`shared`](super::shared) for why one thread does both directions).
 //!
 //! It never waits on the terminal (output goes through the non-blocking [`Screen`] queue) nor
 //! on the editor thread, so the server always sees a reader.
@@ -8,14 +13,17 @@
 //! [`Screen`]: super::screen::Screen
 
 use super::catchup::{Gap, restore};
-use super::shared::{Shared, Want};
-use crate::conn::{Conn, NetError};
+use super::shared::{Inbox, Shared, Want, outbox};
+use crate::conn::{Conn, Dial, NetError};
+use crate::error::CliError;
 use crate::event::Received;
 use crate::timefmt::now_ms;
 use scalar::client::Frame;
 use scalar::proto::{Msg, Ping};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
 /// Silence after which the client pings the server; a second such silence ends the connection.
@@ -26,23 +34,26 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
 /// How long a connection must have lasted for the reconnect backoff to start short again.
 const STABLE: Duration = Duration::from_secs(30);
+/// Once the socket is readable, how long one read waits for the rest of a frame (or, under
+/// TLS, for a record that carries none, such as a session ticket) before the thread goes back
+/// to writing what was queued.
+const SLICE: Duration = Duration::from_millis(50);
 
-/// Starts the reader thread on an identified connection.
-pub fn spawn(
-    shared: Arc<Shared>,
-    conn: Conn,
-    server: String,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+/// Starts the network thread on an identified connection, installing its outbox.
+pub fn spawn(shared: Arc<Shared>, conn: Conn, dial: Dial) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let (out, inbox) = outbox()?;
+    shared.install(out);
     std::thread::Builder::new()
-        .name("reader".into())
-        .spawn(move || run(&shared, conn, &server))
+        .name("network".into())
+        .spawn(move || run(&shared, conn, inbox, &dial))
 }
 
-fn run(shared: &Shared, mut conn: Conn, server: &str) {
+fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
     let mut delay = FIRST_BACKOFF;
     loop {
         let up_since = Instant::now();
-        let (why, heard_at) = serve(shared, &mut conn);
+        let (why, heard_at) = serve(shared, &mut conn, &inbox);
+        let _ = conn.stream().shutdown(std::net::Shutdown::Both);
         if shared.quitting.load(Ordering::SeqCst) {
             return;
         }
@@ -61,41 +72,121 @@ fn run(shared: &Shared, mut conn: Conn, server: &str) {
         if up_since.elapsed() >= STABLE {
             delay = FIRST_BACKOFF;
         }
-        match reconnect(shared, server, &gap, &mut delay) {
-            Some(c) => conn = c,
+        match reconnect(shared, dial, &gap, &mut delay) {
+            Some((c, i)) => (conn, inbox) = (c, i),
             None => return,
         }
     }
 }
 
-/// Reads frames until the connection ends; returns why it ended, and when the server was last
-/// heard from.
-fn serve(shared: &Shared, conn: &mut Conn) -> (NetError, u64) {
+/// What woke the network thread.
+enum Woken {
+    /// The socket has something to read (or failed, which the read reports).
+    Socket,
+    /// Frames were queued, or the outbox was closed.
+    Outbox,
+    /// Neither, within the time given.
+    Timeout,
+}
+
+/// Waits until the socket is readable or the outbox rings, at most `wait`.
+fn wait(conn: &Conn, inbox: &Inbox, wait: Duration) -> Result<Woken, NetError> {
+    let mut fds = [
+        libc::pollfd {
+            fd: conn.stream().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: inbox.wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // Rounded up, so a wait of a few µs does not spin.
+    let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    // SAFETY: `fds` is a valid array of two pollfd for the duration of the call, and both
+    // descriptors stay open (they belong to `conn` and `inbox`, borrowed here).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.kind() {
+            std::io::ErrorKind::Interrupted => Ok(Woken::Outbox),
+            _ => Err(NetError::Io(e)),
+        };
+    }
+    Ok(if fds[1].revents != 0 {
+        Woken::Outbox
+    } else if fds[0].revents != 0 {
+        Woken::Socket
+    } else {
+        Woken::Timeout
+    })
+}
+
+/// Writes what was queued and reads frames until the connection ends; returns why it ended,
+/// and when the server was last heard from.
+fn serve(shared: &Shared, conn: &mut Conn, inbox: &Inbox) -> (NetError, u64) {
     let mut heard_at = now_ms();
-    if let Err(e) = conn.set_read_timeout(Some(KEEPALIVE)) {
+    let mut heard = Instant::now();
+    let mut pinged = false;
+    if let Err(e) = conn.set_read_timeout(Some(SLICE)) {
         return (e.into(), heard_at);
     }
-    let mut pinged = false;
     let why = loop {
+        // Everything queued goes out first, in order.
+        let closed = loop {
+            match inbox.frames.try_recv() {
+                Ok(bytes) => {
+                    if let Err(e) = conn.send_raw(&bytes) {
+                        break Some(e);
+                    }
+                }
+                Err(TryRecvError::Empty) => break None,
+                // The user quit, or the connection was given up: stop here.
+                Err(TryRecvError::Disconnected) => break Some(NetError::Closed),
+            }
+        };
+        if let Some(e) = closed {
+            break e;
+        }
+        // A frame already buffered (here or inside TLS) would not make the socket readable.
+        if !conn.has_buffered_input() {
+            // 30 s of silence: ping; 30 s more: give up.
+            let left = (heard + KEEPALIVE).saturating_duration_since(Instant::now());
+            match wait(conn, inbox, left) {
+                Ok(Woken::Socket) => {}
+                Ok(Woken::Outbox) => {
+                    inbox.drain_wake();
+                    continue;
+                }
+                Ok(Woken::Timeout) if !pinged => {
+                    pinged = true;
+                    heard = Instant::now();
+                    let ping = Msg::Ping(Ping {
+                        seq: None,
+                        time: now_ms(),
+                    });
+                    if let Err(e) = conn.send(&ping) {
+                        break NetError::Protocol(format!("cannot ping the server: {e}"));
+                    }
+                    continue;
+                }
+                Ok(Woken::Timeout) => break NetError::Timeout("the server to answer a Ping"),
+                Err(e) => break e,
+            }
+        }
         match conn.recv() {
             Ok(frame) => {
                 pinged = false;
                 heard_at = now_ms();
+                heard = Instant::now();
                 if let Err(e) = handle(shared, frame) {
                     break e;
                 }
             }
-            Err(NetError::Timeout(_)) if !pinged => {
-                pinged = true;
-                let ping = Msg::Ping(Ping {
-                    seq: None,
-                    time: now_ms(),
-                });
-                if let Err(e) = shared.send(&ping) {
-                    break NetError::Protocol(format!("cannot ping the server: {e}"));
-                }
-            }
-            Err(NetError::Timeout(_)) => break NetError::Timeout("the server to answer a Ping"),
+            // Part of a frame (or a TLS record without data) came; the rest is polled for.
+            Err(NetError::Timeout(_)) => {}
             Err(e) => break e,
         }
     };
@@ -148,29 +239,35 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Reconnects until it works, the user quits, or the server refuses the session.
-fn reconnect(shared: &Shared, server: &str, gap: &Gap, delay: &mut Duration) -> Option<Conn> {
+/// Reconnects until it works, the user quits, or the server refuses the session (or its
+/// certificate: a changed pin is not retried).
+fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> Option<(Conn, Inbox)> {
     let user = shared.state().user.clone();
+    let server = dial.server.as_str();
     let mut attempt = 0u32;
     loop {
         if !sleep_unless_quitting(shared, jitter(*delay)) {
             return None;
         }
         attempt += 1;
-        match crate::conn::open(server, &user, shared.timeout)
-            .and_then(|mut c| restore(shared, &mut c, gap).map(|r| (c, r)))
+        let note = |s: &str| shared.screen.info(s);
+        match crate::conn::open(dial, &user, &note)
+            .and_then(|mut c| Ok(restore(shared, &mut c, gap).map(|r| (c, r))?))
         {
             Ok((c, restored)) => {
                 let subs = shared.state().subs.clone();
-                match c.try_clone_stream() {
-                    Ok(w) => shared.install(w),
+                let inbox = match outbox() {
+                    Ok((out, inbox)) => {
+                        shared.install(out);
+                        inbox
+                    }
                     Err(e) => {
                         shared
                             .screen
-                            .error(format!("reconnected, but cannot use the socket: {e}"));
+                            .error(format!("reconnected, but cannot make the outbox: {e}"));
                         continue;
                     }
-                }
+                };
                 let rejoined = if subs.is_empty() {
                     String::new()
                 } else {
@@ -180,12 +277,21 @@ fn reconnect(shared: &Shared, server: &str, gap: &Gap, delay: &mut Duration) -> 
                 };
                 shared.screen.info(format!("reconnected to {server}{rejoined}"));
                 restored.show(shared);
-                return Some(c);
+                return Some((c, inbox));
             }
-            Err(e @ NetError::Refused { .. }) => {
+            Err(e @ CliError::Net(NetError::Refused { .. })) => {
                 shared
                     .screen
                     .error(format!("{e}; not reconnecting (/quit to leave)"));
+                return None;
+            }
+            // A changed certificate may be an attack, and a local failure (the known-hosts
+            // file) will not go away by itself: say so loudly, once.
+            Err(e @ (CliError::Net(NetError::PinMismatch { .. }) | CliError::Local(_))) => {
+                for line in e.to_string().lines() {
+                    shared.screen.error(line);
+                }
+                shared.screen.error("not reconnecting (/quit to leave)");
                 return None;
             }
             Err(e) => {

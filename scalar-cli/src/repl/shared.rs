@@ -1,9 +1,14 @@
-//! What the editor thread and the socket-reader thread share: the session state, the write
-//! half of the socket, and the requests waiting for their replies.
+//! What the editor thread and the network thread share: the session state, the outbox of
+//! frames to send, and the requests waiting for their replies.
 //!
 //! Locks are held only to read or change memory, never across a wait on the network or the
-//! terminal, except the writer lock around one `write_all` (bounded by the socket's write
-//! timeout).
+//! terminal.
+//!
+//! Only the network thread touches the connection. A TLS session cannot be read on one
+//! thread and written on another (rustls keeps one state for both directions), so instead of
+//! a cloned socket for writing, other threads queue encoded frames in the [`Outbox`] and wake
+//! the network thread, which waits on the socket and the wake-up pipe at once (poll(2)) and
+//! writes them. Plain and TLS connections take the same path.
 
 use super::screen::Screen;
 use crate::conn::{NetError, encode};
@@ -13,8 +18,8 @@ use crate::render::ChatView;
 use scalar::client::Frame;
 use scalar::proto::{Msg, MsgId};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
@@ -198,10 +203,55 @@ impl std::fmt::Display for ReqError {
     }
 }
 
+/// The sending end of a connection's outbox: frames for the network thread to write.
+pub struct Outbox {
+    frames: mpsc::Sender<Vec<u8>>,
+    /// One byte here wakes the network thread from poll(2).
+    wake: UnixStream,
+}
+
+/// The network thread's end of the outbox.
+pub struct Inbox {
+    /// Frames to write, in order.
+    pub frames: mpsc::Receiver<Vec<u8>>,
+    /// Readable when frames were queued (or the outbox was dropped).
+    pub wake: UnixStream,
+}
+
+impl Outbox {
+    fn push(&self, bytes: Vec<u8>) -> Result<(), ReqError> {
+        self.frames.send(bytes).map_err(|_| ReqError::NotConnected)?;
+        self.ring();
+        Ok(())
+    }
+
+    fn ring(&self) {
+        // Non-blocking: a full pipe already holds a wake-up, which is all that is needed.
+        let _ = (&self.wake).write(&[1]);
+    }
+}
+
+impl Inbox {
+    /// Empties the wake-up pipe (the frames are taken from `frames`).
+    pub fn drain_wake(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.wake).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// A fresh outbox for a new connection.
+pub fn outbox() -> io::Result<(Outbox, Inbox)> {
+    let (a, b) = UnixStream::pair()?;
+    a.set_nonblocking(true)?;
+    b.set_nonblocking(true)?;
+    let (tx, rx) = mpsc::channel();
+    Ok((Outbox { frames: tx, wake: a }, Inbox { frames: rx, wake: b }))
+}
+
 /// Everything both threads use.
 pub struct Shared {
     state: Mutex<State>,
-    writer: Mutex<Option<TcpStream>>,
+    writer: Mutex<Option<Outbox>>,
     pending: Mutex<HashMap<u32, (Want, mpsc::Sender<Frame>)>>,
     next_seq: AtomicU32,
     /// Set once the user quits: the reader then stops instead of reconnecting.
@@ -242,33 +292,31 @@ impl Shared {
         lock(&self.state)
     }
 
-    /// Makes `stream` the connection requests are written to.
-    pub fn install(&self, stream: TcpStream) {
-        *lock(&self.writer) = Some(stream);
+    /// Makes `outbox` the way to the connection requests are written to.
+    pub fn install(&self, outbox: Outbox) {
+        *lock(&self.writer) = Some(outbox);
         self.state().connected = true;
     }
 
-    /// Forgets the connection: waiting requests fail with [`ReqError::Lost`].
+    /// Forgets the connection: waiting requests fail with [`ReqError::Lost`], and the network
+    /// thread, woken up, finds its outbox gone and drops the connection.
     pub fn disconnected(&self) {
-        if let Some(s) = lock(&self.writer).take() {
-            let _ = s.shutdown(Shutdown::Both);
+        if let Some(Outbox { frames, wake }) = lock(&self.writer).take() {
+            // The sender goes first, so the thread woken finds the outbox closed.
+            drop(frames);
+            let _ = (&wake).write(&[1]);
         }
         lock(&self.pending).clear();
         self.state().connected = false;
     }
 
-    /// Writes one message to the connection, if there is one.
+    /// Queues one message for the connection, if there is one. The network thread writes it;
+    /// if that fails, the connection is lost and waiting requests fail with
+    /// [`ReqError::Lost`].
     pub fn send(&self, msg: &Msg<'_>) -> Result<(), ReqError> {
         let bytes = encode(msg).map_err(ReqError::Net)?;
-        let mut w = lock(&self.writer);
-        let stream = w.as_mut().ok_or(ReqError::NotConnected)?;
-        if let Err(e) = stream.write_all(&bytes) {
-            // Half a frame may be out: the stream is unusable. Closing it wakes the reader,
-            // which reconnects.
-            let _ = stream.shutdown(Shutdown::Both);
-            return Err(ReqError::Net(e.into()));
-        }
-        Ok(())
+        let w = lock(&self.writer);
+        w.as_ref().ok_or(ReqError::NotConnected)?.push(bytes)
     }
 
     fn seq(&self) -> u32 {

@@ -8,6 +8,7 @@ mod chat;
 mod fanout;
 mod history;
 mod idle;
+mod login;
 mod peer;
 mod server;
 
@@ -27,6 +28,8 @@ workloads:
   history    fills the store with --events Events in 100 channels, restarts the server, then
              start-up time, bytes per event, and chat alone / beside last-100 catch-ups /
              beside searches (history batched, or --history always)
+  login-storm  registers 100 accounts, then chat alone and beside --storm-rate wrong-password
+             attempts/s from 250 loopback addresses: chat latency both ways, verdicts
   all        fanout with 100 and 1000 subscribers, chat, idle
 
 options:
@@ -40,7 +43,8 @@ options:
   --rate N         chat messages per member per second (default 2)
   --seconds N      chat measurement time (default 10)
   --conns N        idle connections (default 10000)
-  --events N       history: Events to store first (default 1000000)";
+  --events N       history: Events to store first (default 1000000)
+  --storm-rate N   login-storm: wrong-password attempts per second (default 300)";
 
 /// Parsed options.
 #[derive(Debug, Clone)]
@@ -55,6 +59,7 @@ pub struct Opts {
     seconds: u64,
     conns: usize,
     events: usize,
+    storm_rate: u32,
     workloads: Vec<String>,
 }
 
@@ -71,6 +76,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         seconds: 10,
         conns: 10_000,
         events: 1_000_000,
+        storm_rate: 300,
         workloads: Vec::new(),
     };
     let mut p = lexopt::Parser::from_env();
@@ -86,6 +92,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
             Long("seconds") => o.seconds = p.value()?.parse()?,
             Long("conns") => o.conns = p.value()?.parse()?,
             Long("events") => o.events = p.value()?.parse()?,
+            Long("storm-rate") => o.storm_rate = p.value()?.parse()?,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -118,6 +125,7 @@ fn main() -> ExitCode {
             "chat" => chat::run(&opts),
             "idle" => idle::run(&opts),
             "history" => history::run(&opts),
+            "login-storm" => login::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(

@@ -37,6 +37,9 @@ impl Peer {
     /// Takes over an identified client's socket.
     pub fn new(c: Client) -> io::Result<Peer> {
         let (stream, pending) = c.into_parts();
+        let stream = stream
+            .into_plain()
+            .map_err(|_| io::Error::other("scalar-bench peers speak plain TCP"))?;
         stream.set_nonblocking(true)?;
         let mut rbuf = vec![0u8; 256 * 1024];
         rbuf[..pending.len()].copy_from_slice(&pending);

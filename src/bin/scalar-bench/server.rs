@@ -20,6 +20,11 @@ impl Server {
     /// Starts scalard on an ephemeral loopback port with limits that let the workloads run,
     /// and history `off`, `batched` or `always` (in a fresh temporary directory).
     pub fn start(path: Option<&str>, history: &str) -> std::io::Result<Server> {
+        Server::start_with(path, history, &[])
+    }
+
+    /// [`start`](Server::start) with more flags.
+    pub fn start_with(path: Option<&str>, history: &str, extra: &[&str]) -> std::io::Result<Server> {
         let data = match history {
             "off" => None,
             "batched" | "always" => {
@@ -33,14 +38,14 @@ impl Server {
                 )));
             }
         };
-        Server::start_in(path, history, data)
+        Server::start_in(path, history, data, extra)
     }
 
     /// Stops the server (SIGTERM) and starts it again on the same data directory.
     pub fn restart(mut self, path: Option<&str>, history: &str) -> std::io::Result<Server> {
         let data = self.data.take();
         drop(self);
-        Server::start_in(path, history, data)
+        Server::start_in(path, history, data, &[])
     }
 
     /// Starts scalard with its history in `data` (none: `--ephemeral`).
@@ -48,6 +53,7 @@ impl Server {
         path: Option<&str>,
         history: &str,
         data: Option<std::path::PathBuf>,
+        extra: &[&str],
     ) -> std::io::Result<Server> {
         let path = match path {
             Some(p) => p.into(),
@@ -60,6 +66,7 @@ impl Server {
         };
         let spawned = std::time::Instant::now();
         let mut child = cmd
+            .args(extra)
             .args([
                 "--listen",
                 "127.0.0.1:0",

@@ -14,6 +14,9 @@ struct Recorder {
     resumed: Vec<ConnId>,
     /// Play a store whose writer is gone.
     refuse_writes: bool,
+    verifies: Vec<crate::server::Verify>,
+    /// Play an accounts thread whose queue is full.
+    refuse_verifies: bool,
 }
 
 impl Outbox for Recorder {
@@ -35,6 +38,10 @@ impl Outbox for Recorder {
     }
     fn resume(&mut self, conn: ConnId) {
         self.resumed.push(conn);
+    }
+    fn verify(&mut self, job: crate::server::Verify) -> bool {
+        self.verifies.push(job);
+        !self.refuse_verifies
     }
 }
 
@@ -119,12 +126,7 @@ impl Rig {
             self.server
                 .accept(conn, Ipv4Addr::LOCALHOST.into(), &self.now, &mut self.out)
         );
-        let ident = Msg::Ident(Ident {
-            seq: Some(1),
-            versions: List::Slice(&[1]),
-            user: n(user),
-            server: None,
-        });
+        let ident = Msg::Ident(Ident::new(Some(1), &[1], n(user)));
         assert_eq!(
             self.send(conn, ident),
             [format!("Ident {user} Some(\"example.com\")")]
@@ -293,14 +295,7 @@ fn requests_before_ident_are_fatal_and_ident_is_checked() {
         ["Error 200 not_identified seq=Some(4)", "Bye 200"]
     );
     assert_eq!(r.out.closed, [0]);
-    let ident = |user| {
-        Msg::Ident(Ident {
-            seq: None,
-            versions: List::Slice(&[1]),
-            user: n(user),
-            server: None,
-        })
-    };
+    let ident = |user| Msg::Ident(Ident::new(None, &[1], n(user)));
     r.server.accept(1, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out);
     assert_eq!(
         r.send(1, ident("eve@elsewhere.org")),
@@ -310,12 +305,7 @@ fn requests_before_ident_are_fatal_and_ident_is_checked() {
         r.send(1, ident("#chan@example.com")),
         ["Error 300 bad_id seq=None"]
     );
-    let v2 = Msg::Ident(Ident {
-        seq: None,
-        versions: List::Slice(&[2, 3]),
-        user: n("a@example.com"),
-        server: None,
-    });
+    let v2 = Msg::Ident(Ident::new(None, &[2, 3], n("a@example.com")));
     assert_eq!(
         r.send(1, v2),
         ["Error 202 unsupported_version seq=None", "Bye 202"]
@@ -527,4 +517,5 @@ fn shutdown_says_bye_to_everyone() {
     assert_eq!(r.out.closed, [0, 1]);
 }
 
+mod auth;
 mod history;

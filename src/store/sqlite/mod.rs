@@ -10,6 +10,7 @@
 //! Positions and times are `u64` in the protocol but SQLite integers are `i64`: values are
 //! converted at the edge and refused (not wrapped) when out of range.
 
+mod accounts;
 mod insert;
 mod prune;
 mod query;
@@ -24,7 +25,7 @@ use std::time::Duration;
 /// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
 /// (accounts, bans, topic metadata) are appended, never edited, so any older file can be
 /// brought forward.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// The schema version this build writes; a file with a higher one is refused.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -77,6 +78,16 @@ CREATE TABLE meta (
     last_time INTEGER NOT NULL
 ) STRICT;
 INSERT INTO meta VALUES (1, 0, 0);
+";
+
+// Accounts: the ID and its password's Argon2id hash as a PHC string (algorithm, parameters
+// and salt included, so parameters can change without invalidating old hashes).
+const SCHEMA_V2: &str = "
+CREATE TABLE accounts (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    created INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 ";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)

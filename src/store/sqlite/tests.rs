@@ -894,7 +894,7 @@ fn out_of_range_values_are_refused() {
 fn migrations_and_versions() {
     let dir = TempDir::new("migrate");
     let db = fresh(&dir);
-    assert_eq!(db.user_version().unwrap(), 1);
+    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
     let mode: String = db.conn.pragma_query_one(None, "journal_mode").unwrap();
     assert_eq!(mode, "wal");
     let sync: i64 = db.conn.pragma_query_one(None, "synchronous").unwrap();
@@ -904,7 +904,24 @@ fn migrations_and_versions() {
     assert!(err.to_string().contains("readonly"), "{err}");
     drop((db, reader));
     // Reopening applies nothing twice.
-    assert_eq!(fresh(&dir).user_version().unwrap(), 1);
+    assert_eq!(fresh(&dir).user_version().unwrap(), SCHEMA_VERSION);
+
+    // A file of version 1 (history only, from the first release) gains the accounts table.
+    let old = TempDir::new("migrate-v1");
+    let raw = Connection::open(old.db()).unwrap();
+    raw.execute_batch(SCHEMA_V1).unwrap();
+    raw.pragma_update(None, "user_version", 1).unwrap();
+    raw.execute("INSERT INTO topics (name) VALUES ('#kept@x')", [])
+        .unwrap();
+    drop(raw);
+    let db = Db::open(&old.db()).unwrap();
+    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
+    assert!(db.add_account("a@x", "h", 1).unwrap());
+    let kept: i64 = db
+        .conn
+        .query_row("SELECT count(*) FROM topics", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 1, "migrating keeps what was there");
 
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();

@@ -1,0 +1,119 @@
+//! Logging in from scalar-cli: a password from a file, from SCALAR_PASSWORD or typed at the
+//! prompt; registering; guests; and the refusals a user sees.
+
+mod common;
+
+use common::pty::Pty;
+use common::*;
+
+/// A server with history (and so accounts) in `dir`, and `alice` registered with `pw`.
+fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
+    let data = dir.0.join("server");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut add = std::process::Command::new(scalard_path())
+        .args(["account", "add", "alice", "--data-dir"])
+        .arg(&data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"pw\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let mut args = vec!["--data-dir", data.to_str().unwrap()];
+    args.extend(extra);
+    Server::start_with(0, &args)
+}
+
+#[test]
+fn a_password_from_a_file_or_the_environment_logs_in() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let file = dir.0.join("pw");
+    std::fs::write(&file, "pw\n").unwrap();
+    let mut c = cli(&server, &dir);
+    c.args(["--id", "alice", "--password-file"])
+        .arg(&file)
+        .arg("ping");
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "pw")
+        .args(["--id", "alice", "send", "#ops", "hello"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "nope").args(["--id", "alice", "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 4);
+    assert!(r.stderr.contains("601 bad_credentials"), "{}", r.stderr);
+    assert!(!r.stderr.contains("nope"), "the password is never shown");
+}
+
+#[test]
+fn a_registered_name_without_a_password_and_no_terminal_is_a_clear_error() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut c = cli(&server, &dir);
+    c.args(["--id", "alice", "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 2);
+    assert!(r.stderr.contains("a password is needed"), "{}", r.stderr);
+}
+
+#[test]
+fn the_interactive_client_asks_for_the_password_without_echoing_it() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut cmd = cli(&server, &dir);
+    cmd.args(["--id", "alice"]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("password for alice: ", STEP);
+    p.type_keys("pw\r");
+    p.wait_for("as alice@localhost", STEP);
+    assert!(
+        !p.text().contains("alice: pw"),
+        "the password was echoed:\n{}",
+        p.text()
+    );
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
+fn register_then_log_in() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &["--registration", "open"]);
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "s3cret")
+        .args(["--id", "dave", "--register", "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("account dave@localhost created"),
+        "{}",
+        r.stderr
+    );
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "s3cret")
+        .args(["--id", "dave", "--register", "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 4);
+    assert!(r.stderr.contains("604 name_taken"), "{}", r.stderr);
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "s3cret").args(["--id", "dave", "ping"]);
+    assert_eq!(run(c, b"").code(), 0);
+}
+
+#[test]
+fn a_guest_is_told_so() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &["--auth", "guests"]);
+    let mut c = cli(&server, &dir);
+    c.args(["--id", "bob", "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(r.stderr.contains("admits you as a guest: guest-"), "{}", r.stderr);
+}

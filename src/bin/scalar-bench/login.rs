@@ -1,0 +1,205 @@
+//! Login storm: the chat workload alone, then beside a storm of wrong passwords against
+//! registered accounts from many loopback addresses (127.0.0.2 and up, so the per-address
+//! throttle sees a crowd, not one attacker). Reports chat latency both ways and what the
+//! storm got: wrong-password verdicts (Argon2id checks that ran) and throttled refusals.
+
+use crate::Opts;
+use crate::chat::{self, pct};
+use crate::server::Server;
+use scalar::client::{Client, Login};
+use scalar::proto::frame::split;
+use scalar::proto::{AUTH_PASSWORD, Auth, Ident, Msg, Name, Status, VERSION};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Accounts under attack.
+const ACCOUNTS: usize = 100;
+/// Attackers' connections in flight at once.
+const ATTACKERS: usize = 64;
+/// Source addresses the attackers spread over.
+const ADDRESSES: u8 = 250;
+
+/// Runs the workload and prints its result lines.
+pub fn run(opts: &Opts) -> io::Result<()> {
+    let history = if opts.history == "off" {
+        "batched"
+    } else {
+        &opts.history
+    };
+    let server = Server::start_with(opts.scalard.as_deref(), history, &["--registration", "open"])?;
+    let made = Instant::now();
+    for i in 0..ACCOUNTS {
+        let mut c = Client::connect_raw(server.addr, Duration::from_secs(10)).map_err(io::Error::other)?;
+        let login = Login {
+            password: format!("right-{i}"),
+            register: true,
+        };
+        c.identify(&format!("acct{i}"), Some(&login), Duration::from_secs(10))
+            .map_err(io::Error::other)?;
+    }
+    eprintln!(
+        "login: {ACCOUNTS} accounts registered in {:.1} s",
+        made.elapsed().as_secs_f64()
+    );
+
+    let alone = chat::measure(&server, opts)?;
+    println!("login-storm: chat alone: {alone}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new(Counts::default());
+    let rate = opts.storm_rate.max(1);
+    let attackers: Vec<_> = (0..ATTACKERS)
+        .map(|a| {
+            let (stop, counts, addr) = (stop.clone(), counts.clone(), server.addr);
+            // Each attacker keeps to its share of the rate.
+            let gap = Duration::from_secs(1) * ATTACKERS as u32 / rate;
+            std::thread::spawn(move || attack(a, addr, gap, &stop, &counts))
+        })
+        .collect();
+    let started = Instant::now();
+    let storm = chat::measure(&server, opts);
+    stop.store(true, Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    for a in attackers {
+        let _ = a.join();
+    }
+    let storm = storm?;
+    println!("login-storm: chat during the storm: {storm}");
+    let (wrong, throttled, other) = (
+        counts.wrong.load(Ordering::Relaxed),
+        counts.throttled.load(Ordering::Relaxed),
+        counts.other.load(Ordering::Relaxed),
+    );
+    println!(
+        "login-storm: {:.0} attempts/s asked, {:.0}/s made: {:.0}/s wrong-password verdicts (Argon2id \
+         checks), {:.0}/s throttled (602), {other} other outcomes; chat p99 {:.2} -> {:.2} ms ({:+.2} ms)",
+        f64::from(rate),
+        (wrong + throttled + other) as f64 / secs,
+        wrong as f64 / secs,
+        throttled as f64 / secs,
+        pct(&alone.latencies_us, 0.99),
+        pct(&storm.latencies_us, 0.99),
+        pct(&storm.latencies_us, 0.99) - pct(&alone.latencies_us, 0.99),
+    );
+    Ok(())
+}
+
+#[derive(Default)]
+struct Counts {
+    wrong: AtomicU64,
+    throttled: AtomicU64,
+    other: AtomicU64,
+}
+
+/// One attacker: wrong passwords, one connection per attempt, from its own addresses.
+fn attack(a: usize, server: SocketAddr, gap: Duration, stop: &AtomicBool, counts: &Counts) {
+    let mut next = Instant::now();
+    let mut k = a;
+    while !stop.load(Ordering::Relaxed) {
+        let src = Ipv4Addr::new(127, 0, 0, 2 + (k % usize::from(ADDRESSES)) as u8);
+        let code = attempt(src, server, &format!("acct{}", k % ACCOUNTS)).unwrap_or(0);
+        let c = match code {
+            601 => &counts.wrong,
+            602 => &counts.throttled,
+            _ => &counts.other,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        k += ATTACKERS;
+        next += gap;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// One wrong-password attempt; returns the error code it ended with.
+fn attempt(src: Ipv4Addr, server: SocketAddr, user: &str) -> io::Result<u16> {
+    let mut s = connect_from(src, server)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let name = Name::parse_user(user).map_err(|e| io::Error::other(e.to_string()))?;
+    let ident = Ident {
+        auth: Some(AUTH_PASSWORD),
+        ..Ident::new(Some(1), &[VERSION], name)
+    };
+    let mut buf = vec![0u8; scalar::proto::MAX_FRAME];
+    send(&mut s, &Msg::Ident(ident))?;
+    let nonce = match recv(&mut s, &mut buf)? {
+        Reply::Challenge(n) => n,
+        Reply::Error(code) => return Ok(code),
+    };
+    let auth = Auth {
+        seq: Some(2),
+        nonce,
+        password: "wrong",
+    };
+    send(&mut s, &Msg::Auth(auth))?;
+    match recv(&mut s, &mut buf)? {
+        Reply::Error(code) => Ok(code),
+        Reply::Challenge(_) => Ok(0),
+    }
+}
+
+enum Reply {
+    Challenge(scalar::proto::Nonce),
+    Error(u16),
+}
+
+fn send(s: &mut TcpStream, m: &Msg<'_>) -> io::Result<()> {
+    s.write_all(&m.to_frame().map_err(|_| io::Error::other("frame"))?)
+}
+
+fn recv(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<Reply> {
+    let mut len = 0;
+    loop {
+        if let Ok(Status::Complete((payload, _))) = split(buf.get(..len).unwrap_or_default()) {
+            return match Msg::decode(payload) {
+                Ok(Msg::Challenge(c)) => Ok(Reply::Challenge(c.nonce)),
+                Ok(Msg::Error(e)) => Ok(Reply::Error(e.code)),
+                _ => Ok(Reply::Error(0)),
+            };
+        }
+        let n = s.read(buf.get_mut(len..).unwrap_or_default())?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        len += n;
+    }
+}
+
+/// A TCP connection to `server` from the loopback address `src`: Linux routes all of
+/// 127.0.0.0/8 to the loopback interface, so a benchmark can be many clients at once.
+fn connect_from(src: Ipv4Addr, server: SocketAddr) -> io::Result<TcpStream> {
+    let SocketAddr::V4(dst) = server else {
+        return Err(io::Error::other("IPv4 only"));
+    };
+    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns; the sockaddr structs are
+    // fully initialised and live across the calls; the descriptor is handed to TcpStream
+    // (which closes it) as soon as it exists, so no path leaks it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let from = sockaddr(src, 0);
+        if libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let to = sockaddr(*dst.ip(), dst.port());
+        if libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}

@@ -1,0 +1,474 @@
+//! Who may take which ID: the operator's policy, guests, and the Challenge/Auth dance
+//! (docs/PROTOCOL.md §4, Authentication). Checking a password costs tens of milliseconds, so
+//! the core never does it: it hands a [`Verify`] to the shell's accounts thread and picks the
+//! session up again in [`Server::verified`] when the [`Verdict`] comes back.
+
+use super::throttle::Throttle;
+use super::{ConnId, Now, Outbox, Server};
+use crate::proto::*;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Who may take an ID that is not a registered account, without a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone may take any unregistered ID, as asked.
+    Open,
+    /// Clients without a password get a guest ID the server chooses.
+    Guests,
+    /// Only accounts: a client without a password is refused.
+    Accounts,
+}
+
+/// The operator's authentication settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Who may take which unregistered ID.
+    pub policy: Policy,
+    /// Whether clients may create accounts (Ident with `register`).
+    pub registration: bool,
+    /// Failed attempts an account may have in a row before it must wait.
+    pub burst_per_user: u32,
+    /// Failed attempts an address may have in a row before it must wait.
+    pub burst_per_addr: u32,
+    /// How often one failure is forgiven, per account and per address.
+    pub leak_per_user: Duration,
+    /// See [`leak_per_user`](AuthConfig::leak_per_user).
+    pub leak_per_addr: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            policy: Policy::Open,
+            registration: false,
+            burst_per_user: 5,
+            burst_per_addr: 20,
+            leak_per_user: Duration::from_secs(12),
+            leak_per_addr: Duration::from_secs(3),
+        }
+    }
+}
+
+/// At most this many accounts and addresses are counted by each throttle table.
+const THROTTLE_KEYS: usize = 65_536;
+/// The local part every guest ID starts with; no account may have such a name.
+pub const GUEST_PREFIX: &str = "guest-";
+/// Letters and digits after the prefix: 36⁸ ≈ 2.8·10¹² names, so a guest ID is not reused by
+/// chance (it could otherwise read its predecessor's direct messages).
+const GUEST_CHARS: usize = 8;
+
+/// True for a local part reserved to guests.
+pub fn is_guest_name(local: &str) -> bool {
+    local.starts_with(GUEST_PREFIX)
+}
+
+/// A password on its way to the accounts thread. Its bytes are wiped when it is dropped and it
+/// never prints, so it lingers in memory as briefly as the code allows and never in a log.
+pub struct Password(Box<[u8]>);
+
+impl Password {
+    /// Takes a copy of `s`.
+    pub fn new(s: &str) -> Self {
+        Password(s.as_bytes().into())
+    }
+
+    /// The bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        for b in self.0.iter_mut() {
+            // SAFETY: a valid, aligned, exclusive reference; the volatile write keeps the
+            // compiler from dropping the wipe as a dead store.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A password check for the accounts thread.
+#[derive(Debug)]
+pub struct Verify {
+    /// The connection waiting for it.
+    pub conn: ConnId,
+    /// Which attempt this is, so a verdict for a connection that went away (and whose slot was
+    /// reused) is not applied to its successor.
+    pub ticket: u64,
+    /// The account.
+    pub user: Box<str>,
+    /// What the client sent.
+    pub password: Password,
+    /// Create the account with this password instead of checking it.
+    pub register: bool,
+}
+
+/// The accounts thread's answer to a [`Verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password is right, or the account was created.
+    Accepted,
+    /// Wrong password, or no such account.
+    Rejected,
+    /// Registering a name that is already an account.
+    Taken,
+    /// The store failed; try again later.
+    Failed,
+}
+
+/// Where a connection is in the dance.
+#[derive(Debug)]
+pub(super) enum Dance {
+    /// A Challenge was sent; the next Auth must carry this nonce.
+    Challenged {
+        nonce: Nonce,
+        user: Box<str>,
+        register: bool,
+    },
+    /// The password is being checked; the connection's input is held until the verdict.
+    Verifying {
+        ticket: u64,
+        user: Box<str>,
+        register: bool,
+        seq: Option<u32>,
+    },
+}
+
+/// The core's authentication state.
+#[derive(Debug)]
+pub(super) struct Accounts {
+    pub config: AuthConfig,
+    /// Whether accounts exist at all (a server without a data directory has none).
+    pub available: bool,
+    /// The registered IDs, as last read from the store.
+    pub names: HashSet<Box<str>>,
+    by_user: Throttle<Box<str>>,
+    by_addr: Throttle<IpAddr>,
+    tickets: u64,
+}
+
+impl Accounts {
+    pub fn new(config: AuthConfig) -> Self {
+        Accounts {
+            by_user: Throttle::new(config.burst_per_user, config.leak_per_user, THROTTLE_KEYS),
+            by_addr: Throttle::new(config.burst_per_addr, config.leak_per_addr, THROTTLE_KEYS),
+            config,
+            available: false,
+            names: HashSet::new(),
+            tickets: 0,
+        }
+    }
+
+    pub fn prune(&mut self, now: &Now) {
+        self.by_user.prune(now.mono);
+        self.by_addr.prune(now.mono);
+    }
+}
+
+/// Why an Ident or Auth is refused, and what to tell the client.
+type Refusal = (ErrorCode, String);
+
+fn refuse(code: ErrorCode, reason: impl Into<String>) -> Refusal {
+    (code, reason.into())
+}
+
+impl Server {
+    /// Sets who may take which ID.
+    pub fn set_auth(&mut self, config: AuthConfig) {
+        self.accounts = Accounts {
+            available: self.accounts.available,
+            names: std::mem::take(&mut self.accounts.names),
+            ..Accounts::new(config)
+        };
+    }
+
+    /// The registered IDs, as the accounts thread read them from the store: from now on
+    /// accounts exist on this server, and these names need their password.
+    pub fn set_accounts(&mut self, names: impl IntoIterator<Item = Box<str>>) {
+        self.accounts.available = true;
+        self.accounts.names = names.into_iter().collect();
+    }
+
+    /// Marks `conn` as private (TLS): a password may cross it whatever the peer's address.
+    pub fn set_secure(&mut self, conn: ConnId) {
+        if let Some(s) = self.session_mut(conn) {
+            s.secure = true;
+        }
+    }
+
+    /// Ident: checks the request against the policy, then admits the session, sends a
+    /// Challenge, or refuses.
+    pub(super) fn ident(&mut self, conn: ConnId, m: Ident<'_>, now: &Now, out: &mut impl Outbox) {
+        if m.user.kind() != Kind::User {
+            return self.fail(conn, m.seq, ErrorCode::BadId, "an ID has no # or ! sigil", out);
+        }
+        if !m.versions.iter().any(|v| v == VERSION) {
+            let reason = "this server speaks version 1";
+            return self.fail(conn, m.seq, ErrorCode::UnsupportedVersion, reason, out);
+        }
+        if !m.user.is_local() && m.user.domain() != &*self.domain {
+            let reason = format!("this server only vouches for IDs @{}", self.domain);
+            return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
+        }
+        let user = format!("{}@{}", m.user.local(), self.domain);
+        let outcome = match m.auth {
+            Some(mech) => self.challenge(conn, mech, user, m.register, now),
+            None => self.unauthenticated(user, m.user.local()).map(|(user, guest)| {
+                self.admit(conn, user, guest, m.seq, out);
+                None
+            }),
+        };
+        match outcome {
+            Ok(None) => {}
+            Ok(Some(nonce)) => {
+                let c = Challenge {
+                    seq: m.seq,
+                    auth: AUTH_PASSWORD,
+                    nonce,
+                };
+                out.reply(conn, &Msg::Challenge(c));
+            }
+            Err((code, reason)) => self.fail(conn, m.seq, code, &reason, out),
+        }
+    }
+
+    /// The ID a client without a password gets: the one asked for, or a guest's (true).
+    fn unauthenticated(&self, user: String, local: &str) -> Result<(Box<str>, bool), Refusal> {
+        let a = &self.accounts;
+        if a.names.contains(user.as_str()) {
+            return Err(refuse(
+                ErrorCode::AuthRequired,
+                format!("{user} is registered: log in"),
+            ));
+        }
+        match a.config.policy {
+            Policy::Accounts => Err(refuse(
+                ErrorCode::AuthRequired,
+                "this server admits accounts only",
+            )),
+            Policy::Guests => self.guest_name().map(|g| (g, true)),
+            Policy::Open if is_guest_name(local) => self.guest_name().map(|g| (g, true)),
+            Policy::Open => Ok((user.into(), false)),
+        }
+    }
+
+    /// A fresh guest ID: not an account, and not in use.
+    fn guest_name(&self) -> Result<Box<str>, Refusal> {
+        const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        for _ in 0..8 {
+            let raw = crate::random::bytes::<GUEST_CHARS>()
+                .map_err(|e| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}")))?;
+            let tail: String = raw
+                .iter()
+                .map(|b| char::from(ALPHABET[usize::from(b % 36)]))
+                .collect();
+            let name: Box<str> = format!("{GUEST_PREFIX}{tail}@{}", self.domain).into();
+            if !self.users.contains_key(&name) && !self.accounts.names.contains(&name) {
+                return Ok(name);
+            }
+        }
+        Err(refuse(ErrorCode::AuthThrottled, "no free guest name; try again"))
+    }
+
+    /// An Ident with `auth`: every check that needs no password, then a Challenge's nonce.
+    fn challenge(
+        &mut self,
+        conn: ConnId,
+        mech: u64,
+        user: String,
+        register: bool,
+        now: &Now,
+    ) -> Result<Option<Nonce>, Refusal> {
+        if mech != AUTH_PASSWORD {
+            return Err(refuse(
+                ErrorCode::UnsupportedAuth,
+                format!("unknown mechanism {mech}; 1 is a password"),
+            ));
+        }
+        let Some(s) = self.session(conn) else {
+            return Ok(None);
+        };
+        let (addr, secure) = (s.addr, s.secure);
+        let a = &mut self.accounts;
+        if !secure {
+            return Err(refuse(
+                ErrorCode::InsecureTransport,
+                "no passwords over plain TCP: connect with TLS",
+            ));
+        }
+        if !a.available {
+            return Err(if register {
+                refuse(ErrorCode::RegistrationClosed, "this server keeps no accounts")
+            } else {
+                refuse(ErrorCode::BadCredentials, "this server keeps no accounts")
+            });
+        }
+        let wait = [
+            a.by_addr.wait(&addr, now.mono),
+            a.by_user.wait(&user.as_str().into(), now.mono),
+        ];
+        if let Some(wait) = wait.into_iter().flatten().max() {
+            let secs = wait.as_secs() + 1;
+            return Err(refuse(
+                ErrorCode::AuthThrottled,
+                format!("too many failed attempts; try again in {secs} s"),
+            ));
+        }
+        let known = a.names.contains(user.as_str());
+        if register {
+            if !a.config.registration {
+                return Err(refuse(
+                    ErrorCode::RegistrationClosed,
+                    "ask the operator for an account",
+                ));
+            }
+            if known || user.split('@').next().is_some_and(is_guest_name) {
+                return Err(refuse(ErrorCode::NameTaken, format!("{user} is taken")));
+            }
+        } else if !known {
+            // Probing for names costs the address an attempt, as a wrong password would.
+            a.by_addr.fail(&addr, now.mono);
+            return Err(refuse(ErrorCode::BadCredentials, format!("no account {user}")));
+        }
+        let nonce = crate::random::bytes::<32>()
+            .map(Nonce)
+            .map_err(|e| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}")))?;
+        if let Some(s) = self.session_mut(conn) {
+            s.dance = Some(Box::new(Dance::Challenged {
+                nonce,
+                user: user.into(),
+                register,
+            }));
+        }
+        Ok(Some(nonce))
+    }
+
+    /// Auth: the answer to a Challenge. A matching nonce sends the password to the accounts
+    /// thread and holds the connection's input until [`verified`](Server::verified).
+    pub(super) fn auth(&mut self, conn: ConnId, m: Auth<'_>, out: &mut impl Outbox) {
+        let Some(s) = self.session_mut(conn) else { return };
+        // Any Auth uses up the outstanding Challenge: a nonce is good for one attempt.
+        let (user, register) = match s.dance.take().map(|d| *d) {
+            Some(Dance::Challenged {
+                nonce,
+                user,
+                register,
+            }) if nonce == m.nonce => (user, register),
+            _ => {
+                let reason = "no Challenge with this nonce: send Ident again";
+                return self.fail(conn, m.seq, ErrorCode::StaleChallenge, reason, out);
+            }
+        };
+        self.accounts.tickets += 1;
+        let ticket = self.accounts.tickets;
+        let job = Verify {
+            conn,
+            ticket,
+            user: user.clone(),
+            password: Password::new(m.password),
+            register,
+        };
+        if !out.verify(job) {
+            let reason = "too many logins in progress; try again in 1 s";
+            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+        }
+        if let Some(s) = self.session_mut(conn) {
+            s.dance = Some(Box::new(Dance::Verifying {
+                ticket,
+                user,
+                register,
+                seq: m.seq,
+            }));
+        }
+        self.pause(conn);
+    }
+
+    /// The accounts thread's verdict on `conn`'s attempt `ticket`.
+    pub fn verified(
+        &mut self,
+        conn: ConnId,
+        ticket: u64,
+        verdict: Verdict,
+        now: &Now,
+        out: &mut impl Outbox,
+    ) {
+        let Some(s) = self.session_mut(conn) else { return };
+        let (user, register, seq) = match s.dance.take().map(|d| *d) {
+            Some(Dance::Verifying {
+                ticket: t,
+                user,
+                register,
+                seq,
+            }) if t == ticket => (user, register, seq),
+            other => {
+                // Not this attempt's connection (it went away and the slot was reused).
+                s.dance = other.map(Box::new);
+                return;
+            }
+        };
+        let addr = s.addr;
+        match verdict {
+            Verdict::Accepted => {
+                if register {
+                    log::info!("account {user} registered by its client");
+                    self.accounts.names.insert(user.clone());
+                }
+                self.admit(conn, user, false, seq, out);
+            }
+            Verdict::Rejected => {
+                log::info!("conn {conn}: wrong password for {user}");
+                self.accounts.by_user.fail(&user, now.mono);
+                self.accounts.by_addr.fail(&addr, now.mono);
+                self.fail(conn, seq, ErrorCode::BadCredentials, "wrong password", out);
+            }
+            Verdict::Taken => {
+                self.accounts.names.insert(user.clone());
+                self.fail(conn, seq, ErrorCode::NameTaken, &format!("{user} is taken"), out);
+            }
+            Verdict::Failed => {
+                let reason = "the account store failed; try again later";
+                self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
+            }
+        }
+        self.resume(conn, out);
+    }
+
+    /// The session is `user` from now on: the Ident reply.
+    fn admit(&mut self, conn: ConnId, user: Box<str>, guest: bool, seq: Option<u32>, out: &mut impl Outbox) {
+        let latest = self.latest;
+        self.users
+            .entry(user.clone())
+            .or_insert_with(|| super::channels::Audience::new(latest))
+            .add(conn);
+        log::debug!("conn {conn} is {user}{}", if guest { " (guest)" } else { "" });
+        let Ok(name) = Name::parse(&user) else { return };
+        let reply = Ident {
+            seq,
+            versions: List::Slice(&[VERSION]),
+            user: name,
+            server: Some(&self.domain),
+            keepalive: Some(millis(self.limits.idle_timeout)),
+            timeout: Some(millis(self.limits.ping_timeout)),
+            auth: None,
+            register: false,
+            guest,
+        };
+        out.reply(conn, &Msg::Ident(reply));
+        if let Some(s) = self.session_mut(conn) {
+            s.user = Some(user);
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,363 @@
+//! Accounts, guests and the Challenge/Auth dance in the core, with the accounts thread played
+//! by hand.
+
+use super::*;
+use crate::server::{AuthConfig, Policy, Verdict};
+use std::net::IpAddr;
+
+const REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+
+fn rig(policy: Policy, registration: bool) -> Rig {
+    let mut r = Rig::new(Limits::default());
+    r.server.set_auth(AuthConfig {
+        policy,
+        registration,
+        ..AuthConfig::default()
+    });
+    r.server.set_accounts(["alice@example.com".into()]);
+    r
+}
+
+impl Rig {
+    fn open(&mut self, conn: ConnId, addr: IpAddr) {
+        assert!(self.server.accept(conn, addr, &self.now, &mut self.out));
+    }
+
+    fn ident(&mut self, conn: ConnId, user: &str, auth: bool, register: bool) -> Vec<String> {
+        self.ident_raw(conn, user, auth, register)
+            .iter()
+            .map(|f| describe(f))
+            .collect()
+    }
+
+    /// The frames the Ident's reply took.
+    fn ident_raw(&mut self, conn: ConnId, user: &str, auth: bool, register: bool) -> Vec<Vec<u8>> {
+        let m = Ident {
+            auth: auth.then_some(AUTH_PASSWORD),
+            register,
+            ..Ident::new(Some(1), &[1], Name::parse_user(user).unwrap())
+        };
+        self.feed(conn, &frame(Msg::Ident(m)));
+        let (mine, rest) = std::mem::take(&mut self.out.frames)
+            .into_iter()
+            .partition(|(c, _)| *c == conn);
+        self.out.frames = rest;
+        mine.into_iter().map(|(_, f)| f).collect::<Vec<_>>()
+    }
+
+    /// The decoded Ident reply to a plain Ident.
+    fn ident_reply(&mut self, conn: ConnId, user: &str) -> (String, Option<u64>, Option<u64>, bool) {
+        let f = self.ident_raw(conn, user, false, false).pop().expect("a reply");
+        let Ok(Status::Complete((Ok(Msg::Ident(i)), _))) = decode_frame(&f) else {
+            panic!("expected Ident, got {}", describe(&f))
+        };
+        (i.user.to_string(), i.keepalive, i.timeout, i.guest)
+    }
+
+    /// Ident with auth; returns the Challenge's nonce.
+    fn challenged(&mut self, conn: ConnId, user: &str, register: bool) -> Nonce {
+        let Some(f) = self.ident_raw(conn, user, true, register).pop() else {
+            panic!("no reply")
+        };
+        match decode_frame(&f) {
+            Ok(Status::Complete((Ok(Msg::Challenge(c)), _))) => c.nonce,
+            _ => panic!("expected a Challenge, got {}", describe(&f)),
+        }
+    }
+
+    fn auth(&mut self, conn: ConnId, nonce: Nonce, password: &str) -> Vec<String> {
+        let m = Auth {
+            seq: Some(2),
+            nonce,
+            password,
+        };
+        self.send(conn, Msg::Auth(m))
+    }
+
+    /// The accounts thread's answer to the last check handed to it.
+    fn verdict(&mut self, verdict: Verdict) -> (ConnId, Vec<String>) {
+        let job = self.out.verifies.pop().expect("a check was handed over");
+        self.server
+            .verified(job.conn, job.ticket, verdict, &self.now, &mut self.out);
+        (job.conn, self.out.take(job.conn))
+    }
+}
+
+#[test]
+fn open_policy_admits_unregistered_names_and_guards_registered_ones() {
+    let mut r = rig(Policy::Open, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(0, "alice", false, false),
+        ["Error 600 auth_required seq=Some(1)"]
+    );
+    assert_eq!(
+        r.ident(0, "bob", false, false),
+        ["Ident bob@example.com Some(\"example.com\")"]
+    );
+
+    // The reply tells the client the keepalive timers.
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    let carol = r.ident_reply(1, "carol@example.com");
+    assert_eq!(
+        carol,
+        ("carol@example.com".into(), Some(60_000), Some(30_000), false)
+    );
+
+    // Asking for a guest name gets a fresh one.
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    let (user, _, _, guest) = r.ident_reply(2, "guest-me");
+    assert!(guest);
+    let local = user.strip_suffix("@example.com").unwrap();
+    assert!(local.starts_with("guest-") && local != "guest-me", "{user}");
+    assert_eq!(local.len(), "guest-".len() + 8);
+}
+
+#[test]
+fn guests_policy_names_everyone_without_a_password() {
+    let mut r = rig(Policy::Guests, false);
+    let mut seen = Vec::new();
+    for conn in 0..3 {
+        r.open(conn, Ipv4Addr::LOCALHOST.into());
+        let (user, _, _, guest) = r.ident_reply(conn, "bob");
+        assert!(guest && user.starts_with("guest-"), "{user}");
+        seen.push(user);
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "every guest has its own name");
+    r.open(9, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(9, "alice", false, false),
+        ["Error 600 auth_required seq=Some(1)"]
+    );
+}
+
+#[test]
+fn accounts_policy_refuses_clients_without_a_password() {
+    let mut r = rig(Policy::Accounts, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(0, "bob", false, false),
+        ["Error 600 auth_required seq=Some(1)"]
+    );
+    assert_eq!(
+        r.ident(0, "guest-x", false, false),
+        ["Error 600 auth_required seq=Some(1)"]
+    );
+    assert_eq!(
+        r.send(
+            0,
+            Msg::Ping(Ping {
+                seq: Some(3),
+                time: 1
+            })
+        ),
+        ["Error 200 not_identified seq=Some(3)", "Bye 200"]
+    );
+}
+
+#[test]
+fn a_right_password_logs_in_and_input_waits_for_the_verdict() {
+    let mut r = rig(Policy::Accounts, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    assert_eq!(
+        r.auth(0, nonce, "pw"),
+        Vec::<String>::new(),
+        "nothing until the verdict"
+    );
+    assert!(r.server.waiting(0), "the shell holds the connection's input");
+    let job = r.out.verifies.last().unwrap();
+    assert_eq!(
+        (&*job.user, job.password.expose(), job.register),
+        ("alice@example.com", &b"pw"[..], false)
+    );
+    assert_eq!(
+        r.verdict(Verdict::Accepted).1,
+        ["Ident alice@example.com Some(\"example.com\")"]
+    );
+    assert!(!r.server.waiting(0));
+    assert_eq!(r.out.resumed, [0]);
+    assert_eq!(
+        r.auth(0, nonce, "pw"),
+        ["Error 201 already_identified seq=Some(2)"]
+    );
+}
+
+#[test]
+fn a_wrong_password_a_replayed_auth_and_a_stale_verdict_are_refused() {
+    let mut r = rig(Policy::Open, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "wrong");
+    assert_eq!(
+        r.verdict(Verdict::Rejected).1,
+        ["Error 601 bad_credentials seq=Some(2)"]
+    );
+    // The same Auth again: the nonce was used up.
+    assert_eq!(
+        r.auth(0, nonce, "right"),
+        ["Error 606 stale_challenge seq=Some(2)"]
+    );
+    assert!(
+        r.out.verifies.is_empty(),
+        "a stale Auth never reaches the accounts thread"
+    );
+    // A nonce from another connection is no better.
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    let other = r.challenged(1, "alice", false);
+    assert_eq!(
+        r.auth(0, other, "right"),
+        ["Error 606 stale_challenge seq=Some(2)"]
+    );
+    // Auth with no Challenge at all.
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.auth(2, nonce, "right"),
+        ["Error 606 stale_challenge seq=Some(2)"]
+    );
+
+    // A verdict for a connection that went away is not applied to the next one in its slot.
+    r.auth(1, other, "right");
+    let job = r.out.verifies.pop().unwrap();
+    r.server.disconnect(1);
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    r.server
+        .verified(job.conn, job.ticket, Verdict::Accepted, &r.now, &mut r.out);
+    assert!(r.out.take(1).is_empty());
+    assert_eq!(
+        r.ident(1, "zed", false, false),
+        ["Ident zed@example.com Some(\"example.com\")"]
+    );
+}
+
+#[test]
+fn failures_are_throttled_per_account_and_per_address() {
+    let mut r = rig(Policy::Open, false);
+    for conn in 0..5 {
+        r.open(conn, Ipv4Addr::LOCALHOST.into());
+        let nonce = r.challenged(conn, "alice", false);
+        r.auth(conn, nonce, "wrong");
+        r.verdict(Verdict::Rejected);
+    }
+    r.open(5, Ipv4Addr::LOCALHOST.into());
+    let refused = r.ident(5, "alice", true, false);
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].starts_with("Error 602 auth_throttled"), "{refused:?}");
+    r.advance(Duration::from_secs(12));
+    r.open(7, Ipv4Addr::LOCALHOST.into());
+    r.challenged(7, "alice", false);
+
+    // An address that probes for names is throttled too.
+    r.open(6, IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+    for _ in 0..20 {
+        assert_eq!(
+            r.ident(6, "nobody", true, false),
+            ["Error 601 bad_credentials seq=Some(1)"]
+        );
+    }
+    assert!(r.ident(6, "nobody", true, false)[0].starts_with("Error 602"));
+}
+
+#[test]
+fn passwords_never_cross_plain_tcp_from_afar() {
+    let mut r = rig(Policy::Open, true);
+    r.open(0, REMOTE);
+    assert_eq!(
+        r.ident(0, "alice", true, false),
+        ["Error 603 insecure_transport seq=Some(1)"]
+    );
+    assert_eq!(
+        r.ident(0, "dave", true, true),
+        ["Error 603 insecure_transport seq=Some(1)"]
+    );
+    // The same peer over TLS may.
+    r.server.set_secure(0);
+    r.challenged(0, "alice", false);
+}
+
+#[test]
+fn registration_creates_an_account_once() {
+    let mut r = rig(Policy::Open, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(0, "dave", true, true),
+        ["Error 605 registration_closed seq=Some(1)"]
+    );
+
+    let mut r = rig(Policy::Open, true);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(0, "alice", true, true),
+        ["Error 604 name_taken seq=Some(1)"]
+    );
+    assert_eq!(
+        r.ident(0, "guest-1", true, true),
+        ["Error 604 name_taken seq=Some(1)"]
+    );
+    let nonce = r.challenged(0, "dave", true);
+    r.auth(0, nonce, "pw");
+    assert!(r.out.verifies.last().unwrap().register);
+    assert_eq!(
+        r.verdict(Verdict::Accepted).1,
+        ["Ident dave@example.com Some(\"example.com\")"]
+    );
+    // From now on dave needs his password.
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(1, "dave", false, false),
+        ["Error 600 auth_required seq=Some(1)"]
+    );
+    // Two clients raced for one name: the store says who lost.
+    let nonce = r.challenged(1, "erin", true);
+    r.auth(1, nonce, "pw");
+    assert_eq!(r.verdict(Verdict::Taken).1, ["Error 604 name_taken seq=Some(2)"]);
+}
+
+#[test]
+fn a_full_queue_a_failing_store_and_unknown_mechanisms_are_refused_clearly() {
+    let mut r = rig(Policy::Open, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let m = Ident {
+        auth: Some(2),
+        ..Ident::new(Some(1), &[1], n("alice@example.com"))
+    };
+    assert_eq!(
+        r.send(0, Msg::Ident(m)),
+        ["Error 607 unsupported_auth seq=Some(1)"]
+    );
+    r.out.refuse_verifies = true;
+    let nonce = r.challenged(0, "alice", false);
+    assert_eq!(r.auth(0, nonce, "pw"), ["Error 602 auth_throttled seq=Some(2)"]);
+    assert!(!r.server.waiting(0));
+    r.out.refuse_verifies = false;
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "pw");
+    assert_eq!(
+        r.verdict(Verdict::Failed).1,
+        ["Error 700 store_unavailable seq=Some(2)"]
+    );
+
+    // A server without accounts says so.
+    let mut bare = Rig::new(Limits::default());
+    bare.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        bare.ident(0, "alice", true, false),
+        ["Error 601 bad_credentials seq=Some(1)"]
+    );
+}
+
+#[test]
+fn a_bare_name_is_completed_and_a_foreign_one_refused() {
+    let mut r = rig(Policy::Open, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(0, "bob@elsewhere.org", false, false),
+        ["Error 400 foreign_id seq=Some(1)"]
+    );
+    assert_eq!(
+        r.ident(0, "bob", false, false),
+        ["Ident bob@example.com Some(\"example.com\")"]
+    );
+}

@@ -1,0 +1,204 @@
+//! The accounts thread: checks passwords and registers accounts off the poll loop (an Argon2id
+//! check costs tens of milliseconds of CPU), behind a bounded queue, and hands verdicts back
+//! through the loop's `mio::Waker`. It also notices accounts that `scalard account` added or
+//! deleted in the database and sends the loop the new list of names.
+
+use super::StoreError;
+use super::password;
+use super::sqlite::Db;
+use crate::server::{ConnId, Verdict, Verify};
+use mio::Waker;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Password checks that may wait for the thread; more are refused (`auth_throttled`). At about
+/// 30 ms a check, a full queue is a second's work.
+pub const QUEUE: usize = 32;
+/// How often the thread looks for account changes made by other processes.
+const POLL: Duration = Duration::from_secs(1);
+
+/// What the accounts thread hands back.
+#[derive(Debug)]
+pub enum AccountsDone {
+    /// The verdict on one [`Verify`].
+    Verdict {
+        /// The connection that asked.
+        conn: ConnId,
+        /// Its attempt.
+        ticket: u64,
+        /// The answer.
+        verdict: Verdict,
+    },
+    /// The accounts changed: every registered ID.
+    Names(Vec<Box<str>>),
+}
+
+/// The running accounts thread.
+pub struct Accounts {
+    jobs: Option<SyncSender<Verify>>,
+    done: Receiver<AccountsDone>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Accounts {
+    /// Opens the database at `path` (applying migrations) and starts the thread. Returns it
+    /// and the registered IDs.
+    pub fn open(path: &Path, waker: Arc<Waker>) -> Result<(Accounts, Vec<Box<str>>), StoreError> {
+        let db = Db::open(path)?;
+        let names = db.account_names()?;
+        let version = db.data_version()?;
+        let (jtx, jrx) = mpsc::sync_channel(QUEUE);
+        let (dtx, drx) = mpsc::channel();
+        let worker = Worker {
+            db,
+            jobs: jrx,
+            done: dtx,
+            waker,
+            version,
+        };
+        let thread = thread::Builder::new()
+            .name("scalard-accounts".into())
+            .spawn(move || worker.run())
+            .map_err(|e| StoreError::Io(format!("cannot start the accounts thread: {e}")))?;
+        let accounts = Accounts {
+            jobs: Some(jtx),
+            done: drx,
+            thread: Some(thread),
+        };
+        Ok((accounts, names))
+    }
+
+    /// Queues a check; false if the queue is full or the thread is gone. Never blocks.
+    pub fn verify(&self, job: Verify) -> bool {
+        self.jobs.as_ref().is_some_and(|j| j.try_send(job).is_ok())
+    }
+
+    /// The next result, if one is ready.
+    pub fn try_done(&self) -> Option<AccountsDone> {
+        self.done.try_recv().ok()
+    }
+}
+
+impl Drop for Accounts {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the check in hand.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    db: Db,
+    jobs: Receiver<Verify>,
+    done: Sender<AccountsDone>,
+    waker: Arc<Waker>,
+    version: i64,
+}
+
+/// Lowers the calling thread's CPU priority to the lowest (nice 19): when the poll loop and a
+/// password check both want a core, the loop wins almost every time slice, so a storm of
+/// logins slows logins, not chat. Measured with scalar-bench login-storm (PERFORMANCE.md).
+fn yield_to_the_loop() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    let r = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
+    if r != 0 {
+        log::warn!(
+            "accounts: cannot lower the thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+impl Worker {
+    fn run(mut self) {
+        yield_to_the_loop();
+        loop {
+            match self.jobs.recv_timeout(POLL) {
+                Ok(job) => {
+                    let d = AccountsDone::Verdict {
+                        conn: job.conn,
+                        ticket: job.ticket,
+                        verdict: self.check(&job),
+                    };
+                    self.send(d);
+                }
+                Err(RecvTimeoutError::Timeout) => self.reload(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn send(&self, d: AccountsDone) {
+        if self.done.send(d).is_ok()
+            && let Err(e) = self.waker.wake()
+        {
+            log::warn!("accounts: cannot wake the poll loop: {e}");
+        }
+    }
+
+    /// Sends the list of names if another process changed the database.
+    fn reload(&mut self) {
+        let changed = match self.db.data_version() {
+            Ok(v) => std::mem::replace(&mut self.version, v) != v,
+            Err(e) => {
+                log::warn!("accounts: {e}");
+                false
+            }
+        };
+        if changed {
+            match self.db.account_names() {
+                Ok(names) => {
+                    log::info!("accounts: reloaded, {} accounts", names.len());
+                    self.send(AccountsDone::Names(names));
+                }
+                Err(e) => log::warn!("accounts: {e}"),
+            }
+        }
+    }
+
+    fn check(&mut self, job: &Verify) -> Verdict {
+        let result = if job.register {
+            self.register(job)
+        } else {
+            self.login(job)
+        };
+        result.unwrap_or_else(|e| {
+            log::error!("accounts: {}: {e}", job.user);
+            Verdict::Failed
+        })
+    }
+
+    fn login(&self, job: &Verify) -> Result<Verdict, String> {
+        let Some(hash) = self.db.account_hash(&job.user).map_err(|e| e.to_string())? else {
+            return Ok(Verdict::Rejected);
+        };
+        let ok = password::verify(job.password.expose(), &hash).map_err(|e| e.to_string())?;
+        Ok(if ok { Verdict::Accepted } else { Verdict::Rejected })
+    }
+
+    fn register(&mut self, job: &Verify) -> Result<Verdict, String> {
+        let hash = password::hash(job.password.expose()).map_err(|e| e.to_string())?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let created = self
+            .db
+            .add_account(&job.user, &hash, now)
+            .map_err(|e| e.to_string())?;
+        // Our own commit moves data_version too; the loop already knows this name.
+        self.version = self.db.data_version().map_err(|e| e.to_string())?;
+        Ok(if created {
+            Verdict::Accepted
+        } else {
+            Verdict::Taken
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! `scalard account`: the operator's account commands, straight on the database file. A
+//! running scalard sees the change within a second (its accounts thread watches the file).
+
+use super::password;
+use super::sqlite::Db;
+use crate::proto::{MAX_PASSWORD, Name};
+use crate::server::is_guest_name;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Create an account.
+    Add,
+    /// Delete an account.
+    Del,
+    /// Change an account's password.
+    Passwd,
+    /// List the accounts.
+    List,
+}
+
+impl Command {
+    /// The command named on the command line.
+    pub fn parse(s: &str) -> Option<Command> {
+        Some(match s {
+            "add" => Command::Add,
+            "del" => Command::Del,
+            "passwd" => Command::Passwd,
+            "list" => Command::List,
+            _ => return None,
+        })
+    }
+
+    /// True if the command needs a password.
+    pub fn needs_password(self) -> bool {
+        matches!(self, Command::Add | Command::Passwd)
+    }
+}
+
+/// Turns what the operator typed into a full ID of `domain`: a bare name is completed, a full
+/// one must be of this domain, and guest names are the server's.
+pub fn account_id(typed: &str, domain: &str) -> Result<String, String> {
+    let name = Name::parse_user(typed).map_err(|e| format!("{typed}: {e}"))?;
+    if !name.is_local() && name.domain() != domain {
+        return Err(format!(
+            "{typed} is not of this server's domain {domain} (give --domain or --config)"
+        ));
+    }
+    if is_guest_name(name.local()) {
+        return Err(format!("{typed}: names starting with guest- are for guests"));
+    }
+    Ok(format!("{}@{domain}", name.local()))
+}
+
+/// Checks a new password's length.
+pub fn check_password(p: &str) -> Result<(), String> {
+    match p.len() {
+        0 => Err("empty password".into()),
+        n if n > MAX_PASSWORD => Err(format!("password longer than {MAX_PASSWORD} bytes")),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `cmd` on the database at `path` for account `id` (a full ID, see [`account_id`]);
+/// returns what to tell the operator.
+pub fn run(path: &Path, cmd: Command, id: &str, password: Option<&str>) -> Result<String, String> {
+    let db = Db::open(path).map_err(|e| e.to_string())?;
+    let hash = || -> Result<String, String> {
+        let p = password.ok_or("no password")?;
+        check_password(p)?;
+        password::hash(p.as_bytes()).map_err(|e| e.to_string())
+    };
+    let err = |e: super::StoreError| e.to_string();
+    match cmd {
+        Command::Add => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            match db.add_account(id, &hash()?, now).map_err(err)? {
+                true => Ok(format!("account {id} added")),
+                false => Err(format!(
+                    "{id} is already an account (passwd changes its password)"
+                )),
+            }
+        }
+        Command::Passwd => match db.set_account_hash(id, &hash()?).map_err(err)? {
+            true => Ok(format!("password of {id} changed")),
+            false => Err(format!("no account {id}")),
+        },
+        Command::Del => match db.delete_account(id).map_err(err)? {
+            true => Ok(format!("account {id} deleted")),
+            false => Err(format!("no account {id}")),
+        },
+        Command::List => {
+            let mut names = db.account_names().map_err(err)?;
+            names.sort();
+            Ok(names.join("\n"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_completed_and_checked() {
+        assert_eq!(account_id("alice", "x.org").unwrap(), "alice@x.org");
+        assert_eq!(account_id("alice@x.org", "x.org").unwrap(), "alice@x.org");
+        assert!(
+            account_id("alice@y.org", "x.org")
+                .unwrap_err()
+                .contains("domain x.org")
+        );
+        assert!(account_id("guest-1", "x.org").is_err());
+        assert!(account_id("#rust", "x.org").is_err());
+        assert!(check_password("").is_err());
+        assert!(check_password(&"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn add_passwd_del_on_a_file() {
+        let dir = crate::store::sqlite::tests::TempDir::new("admin");
+        let db = dir.0.join("scalard.db");
+        assert!(run(&db, Command::Add, "a@x", Some("pw1")).is_ok());
+        assert!(run(&db, Command::Add, "a@x", Some("pw2")).is_err());
+        assert!(run(&db, Command::Passwd, "b@x", Some("pw2")).is_err());
+        assert!(run(&db, Command::Passwd, "a@x", Some("pw2")).is_ok());
+        let hash = Db::open(&db).unwrap().account_hash("a@x").unwrap().unwrap();
+        assert!(password::verify(b"pw2", &hash).unwrap());
+        assert_eq!(run(&db, Command::List, "", None).unwrap(), "a@x");
+        assert!(run(&db, Command::Del, "a@x", None).is_ok());
+        assert!(run(&db, Command::Del, "a@x", None).is_err());
+    }
+}

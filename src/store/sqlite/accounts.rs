@@ -1,0 +1,96 @@
+//! The `accounts` table: one row per registered ID with its password hash.
+
+use super::{Context, Db};
+use crate::store::StoreError;
+use rusqlite::{OptionalExtension, params};
+
+impl Db {
+    /// The stored hash of `name`'s password, if `name` is an account.
+    pub fn account_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare("SELECT hash FROM accounts WHERE name = ?1")
+            .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+            .context("account lookup")
+    }
+
+    /// Creates the account; false if it exists already.
+    pub fn add_account(&self, name: &str, hash: &str, now_ms: u64) -> Result<bool, StoreError> {
+        let now = super::to_sql(now_ms, "time")?;
+        self.conn
+            .prepare("INSERT INTO accounts (name, hash, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+            .and_then(|mut s| s.execute(params![name, hash, now]))
+            .map(|n| n == 1)
+            .context("account insert")
+    }
+
+    /// Replaces the account's hash; false if there is no such account.
+    pub fn set_account_hash(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute("UPDATE accounts SET hash = ?2 WHERE name = ?1", [name, hash])
+            .map(|n| n == 1)
+            .context("account update")
+    }
+
+    /// Deletes the account; false if there was none.
+    pub fn delete_account(&self, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute("DELETE FROM accounts WHERE name = ?1", [name])
+            .map(|n| n == 1)
+            .context("account delete")
+    }
+
+    /// Every account's ID.
+    pub fn account_names(&self) -> Result<Vec<Box<str>>, StoreError> {
+        let mut s = self
+            .conn
+            .prepare("SELECT name FROM accounts")
+            .context("account list")?;
+        let rows = s
+            .query_map([], |r| r.get::<_, String>(0))
+            .context("account list")?;
+        rows.map(|r| r.map(String::into_boxed_str).context("account list"))
+            .collect()
+    }
+
+    /// A number that changes whenever another connection (`scalard account`, say) commits to
+    /// the database: how the accounts thread notices changes it did not make.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .context("data_version")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sqlite::Db;
+    use crate::store::sqlite::tests::TempDir;
+
+    #[test]
+    fn accounts_are_added_changed_listed_and_deleted() {
+        let dir = TempDir::new("accounts");
+        let db = Db::open(&dir.0.join("a.db")).unwrap();
+        assert_eq!(db.account_hash("alice@x").unwrap(), None);
+        assert!(db.add_account("alice@x", "h1", 1).unwrap());
+        assert!(
+            !db.add_account("alice@x", "h2", 2).unwrap(),
+            "no second account of one name"
+        );
+        assert_eq!(db.account_hash("alice@x").unwrap().as_deref(), Some("h1"));
+        assert!(db.set_account_hash("alice@x", "h3").unwrap());
+        assert!(!db.set_account_hash("bob@x", "h3").unwrap());
+        assert_eq!(db.account_hash("alice@x").unwrap().as_deref(), Some("h3"));
+        assert_eq!(db.account_names().unwrap(), vec!["alice@x".into()]);
+
+        let other = Db::open(&dir.0.join("a.db")).unwrap();
+        let v = db.data_version().unwrap();
+        assert!(other.delete_account("alice@x").unwrap());
+        assert_ne!(
+            db.data_version().unwrap(),
+            v,
+            "another connection's commit is noticed"
+        );
+        assert!(!db.delete_account("alice@x").unwrap());
+        assert!(db.account_names().unwrap().is_empty());
+    }
+}

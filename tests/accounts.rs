@@ -1,0 +1,238 @@
+//! Accounts, guests and the login dance, end to end: the real scalard and `scalard account`,
+//! over TCP on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use scalar::client::ClientError;
+use scalar::proto::*;
+use std::time::{Duration, Instant};
+
+fn refused(r: Result<scalar::client::Client, ClientError>) -> u16 {
+    match r {
+        Err(ClientError::Refused { code, .. }) => code,
+        Err(e) => panic!("expected a refusal, got {e}"),
+        Ok(c) => panic!("expected a refusal, got in as {}", c.user),
+    }
+}
+
+#[test]
+fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
+    let dir = DataDir::new();
+    let (ok, out) = account(dir.path(), "add", "alice", "correct horse");
+    assert!(ok, "{out}");
+    assert!(out.contains("account alice@localhost added"), "{out}");
+    let (ok, out) = account(dir.path(), "add", "alice", "again");
+    assert!(!ok && out.contains("already an account"), "{out}");
+    let (ok, out) = account(dir.path(), "add", "guest-1", "pw");
+    assert!(!ok && out.contains("guests"), "{out}");
+
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut alice = login_at(s.addr, "alice", "correct horse", false).expect("login");
+    assert_eq!(alice.user, "alice@localhost");
+    assert!(!alice.guest);
+    assert_eq!(alice.keepalive, Some(Duration::from_secs(60)));
+    assert_eq!(refused(login_at(s.addr, "alice", "wrong", false)), 601);
+    // Nobody takes a registered name without its password.
+    assert_eq!(
+        refused(scalar::client::Client::connect(s.addr, "alice", WAIT)),
+        600
+    );
+    // Unregistered names stay open (the default policy), and a bare name is completed.
+    let bob = s.client("bob");
+    assert_eq!(bob.user, "bob@localhost");
+
+    // The session is alice's: a Message that claims another sender (key 3) gets her name.
+    let mut bob = bob;
+    sub(&mut bob, "#rust@localhost");
+    sub(&mut alice, "#rust@localhost");
+    let mut payload = vec![0xa5, 0x00, 0x06, 0x01, 0x05];
+    payload.extend([0x02, 0x6f]);
+    payload.extend(b"#rust@localhost");
+    payload.extend([0x03, 0x6d]);
+    payload.extend(b"bob@localhost");
+    payload.extend([0x06, 0x62]);
+    payload.extend(b"hi");
+    alice.send_raw(&raw_frame(&payload)).unwrap();
+    assert_eq!(
+        next(&mut alice),
+        "Event #rust@localhost alice@localhost hi seq=Some(5)"
+    );
+    assert_eq!(
+        next(&mut bob),
+        "Event #rust@localhost alice@localhost hi seq=None"
+    );
+
+    // passwd and del take effect on the running server.
+    let (ok, out) = account(dir.path(), "passwd", "alice@localhost", "battery staple");
+    assert!(ok, "{out}");
+    assert!(login_at(s.addr, "alice", "battery staple", false).is_ok());
+    assert_eq!(refused(login_at(s.addr, "alice", "correct horse", false)), 601);
+    let (ok, out) = account(dir.path(), "del", "alice", "");
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + WAIT;
+    while scalar::client::Client::connect(s.addr, "alice", WAIT).is_err() {
+        assert!(Instant::now() < deadline, "the deleted account is still guarded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
+    let s = Scalard::start(&[]);
+    let dir = s.data.as_ref().unwrap().path().to_string();
+    let (ok, out) = account(&dir, "add", "carol", "pw");
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match scalar::client::Client::connect(s.addr, "carol", WAIT) {
+            Err(ClientError::Refused { code: 600, .. }) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "carol is still open to anyone"),
+            Err(e) => panic!("{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(login_at(s.addr, "carol", "pw", false).is_ok());
+}
+
+#[test]
+fn a_replayed_auth_and_an_auth_without_a_challenge_are_stale() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "alice", "pw").0);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut c = s.raw();
+    let ident = Ident {
+        auth: Some(AUTH_PASSWORD),
+        ..Ident::new(Some(1), &[1], Name::parse_user("alice").unwrap())
+    };
+    c.send(&Msg::Ident(ident)).unwrap();
+    let f = c.recv().unwrap();
+    let Ok(Msg::Challenge(ch)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    let auth = Msg::Auth(Auth {
+        seq: Some(2),
+        nonce: ch.nonce,
+        password: "pw",
+    })
+    .to_frame()
+    .unwrap();
+    c.send_raw(&auth).unwrap();
+    assert_eq!(next(&mut c), "Ident alice@localhost");
+    // The same frame on a new connection, and again on this one.
+    let mut replay = s.raw();
+    replay.send_raw(&auth).unwrap();
+    assert_eq!(next(&mut replay), "Error 606 stale_challenge seq=Some(2)");
+    replay
+        .send(&Msg::Ident(Ident {
+            auth: Some(AUTH_PASSWORD),
+            ..Ident::new(Some(3), &[1], name("alice@localhost"))
+        }))
+        .unwrap();
+    let f = replay.recv().unwrap();
+    assert!(matches!(f.msg(), Ok(Msg::Challenge(_))), "{}", describe(&f));
+    replay.send_raw(&auth).unwrap();
+    assert_eq!(next(&mut replay), "Error 606 stale_challenge seq=Some(2)");
+    c.send_raw(&auth).unwrap();
+    assert_eq!(next(&mut c), "Error 201 already_identified seq=Some(2)");
+}
+
+#[test]
+fn guests_get_marked_names_and_cannot_take_registered_ones() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "alice", "pw").0);
+    let s = Scalard::start_in(Some(dir.path()), &["--auth", "guests"]);
+    let g1 = s.client("alice-fan");
+    let g2 = scalar::client::Client::connect(s.addr, "guest-anything", WAIT).unwrap();
+    for g in [&g1, &g2] {
+        assert!(g.guest);
+        assert!(
+            g.user.starts_with("guest-") && g.user.ends_with("@localhost"),
+            "{}",
+            g.user
+        );
+    }
+    assert_ne!(g1.user, g2.user);
+    assert_eq!(
+        refused(scalar::client::Client::connect(s.addr, "alice", WAIT)),
+        600
+    );
+    assert!(login_at(s.addr, "alice", "pw", false).is_ok());
+    // Two guests can talk.
+    let (mut g1, mut g2) = (g1, g2);
+    let to = g2.user.clone();
+    say(&mut g1, 7, &to, "hello guest");
+    next(&mut g1);
+    assert!(next(&mut g2).contains("hello guest"));
+}
+
+#[test]
+fn accounts_only_refuses_everyone_without_a_password() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "alice", "pw").0);
+    let s = Scalard::start_in(Some(dir.path()), &["--auth", "accounts"]);
+    assert_eq!(refused(scalar::client::Client::connect(s.addr, "bob", WAIT)), 600);
+    assert!(login_at(s.addr, "alice", "pw", false).is_ok());
+}
+
+#[test]
+fn self_registration_when_the_operator_allows_it() {
+    let dir = DataDir::new();
+    {
+        let closed = Scalard::start_in(Some(dir.path()), &[]);
+        assert_eq!(refused(login_at(closed.addr, "dave", "pw", true)), 605);
+    }
+    let s = Scalard::start_in(Some(dir.path()), &["--registration", "open"]);
+    let dave = login_at(s.addr, "dave", "s3cret", true).expect("register");
+    assert_eq!(dave.user, "dave@localhost");
+    assert_eq!(refused(login_at(s.addr, "dave", "other", true)), 604);
+    assert_eq!(
+        refused(scalar::client::Client::connect(s.addr, "dave", WAIT)),
+        600
+    );
+    drop(s);
+    // The account outlives the server.
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    assert!(login_at(s.addr, "dave", "s3cret", false).is_ok());
+    assert_eq!(refused(login_at(s.addr, "dave", "other", false)), 601);
+    let (ok, out) = account(dir.path(), "list", "", "");
+    assert!(ok && out.contains("dave@localhost"), "{out}");
+}
+
+#[test]
+fn a_login_storm_is_throttled_and_others_keep_chatting() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "alice", "pw").0);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut bob = s.client("bob");
+    let mut carol = s.client("carol");
+    sub(&mut bob, "#ops@localhost");
+    sub(&mut carol, "#ops@localhost");
+    // Wrong passwords from one address: the first few are checked, then the address and the
+    // account must wait.
+    let mut codes = Vec::new();
+    for _ in 0..30 {
+        codes.push(refused(login_at(s.addr, "alice", "guess", false)));
+    }
+    assert_eq!(&codes[..5], [601; 5]);
+    assert!(codes[5..].iter().all(|&c| c == 602), "{codes:?}");
+    // The right password waits as well: the account is under attack.
+    assert_eq!(refused(login_at(s.addr, "alice", "pw", false)), 602);
+    for i in 0..20 {
+        say(&mut bob, 100 + i, "#ops@localhost", "still here");
+        next(&mut bob);
+        assert!(next(&mut carol).contains("still here"));
+    }
+}
+
+#[test]
+fn an_ephemeral_server_has_no_accounts() {
+    let s = Scalard::start(&["--ephemeral"]);
+    assert_eq!(refused(login_at(s.addr, "alice", "pw", false)), 601);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["--ephemeral", "--auth", "accounts"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("data directory"));
+}
