@@ -1,6 +1,7 @@
 //! scalard's configuration: command-line flags and an optional TOML file with the same keys.
 //! Flags win over the file; the file wins over the defaults.
 
+use crate::net::tls::PlainPolicy;
 use crate::proto::valid_domain;
 use crate::server::{AuthConfig, Limits, Policy};
 use crate::store::{Fsync, Retention, Rule};
@@ -19,6 +20,14 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// True when `listen` is the default, so an address family the host lacks is not fatal.
     pub default_listen: bool,
+    /// Addresses to listen on for TLS.
+    pub tls_listen: Vec<SocketAddr>,
+    /// The certificate chain (PEM, leaf first) served on `tls_listen`.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Which peers may use the plain listeners.
+    pub plain: PlainPolicy,
     /// The domain this server serves.
     pub domain: String,
     /// Where the history store lives; `None` for the default ([`default_data_dir`]).
@@ -65,6 +74,10 @@ impl Default for Config {
                 SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, DEFAULT_PORT)),
             ],
             default_listen: true,
+            tls_listen: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            plain: PlainPolicy::Any,
             domain: "localhost".into(),
             data_dir: None,
             ephemeral: false,
@@ -125,6 +138,12 @@ usage: scalard [OPTIONS]
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667
+  --tls-listen ADDR         listen for TLS on ADDR (repeatable; needs --tls-cert
+                            and --tls-key); SIGHUP reloads the certificate
+  --tls-cert FILE           certificate chain, PEM, leaf first (fullchain.pem)
+  --tls-key FILE            its private key, PEM (privkey.pem)
+  --plain any|loopback      who may use the plain --listen addresses (default
+                            any; loopback: remote peers must use TLS)
   --domain DOMAIN           the domain served (default localhost)
   --config FILE             TOML file with the same keys, e.g. max-subs = 64
   --data-dir DIR            where history is kept (default $STATE_DIRECTORY,
@@ -188,21 +207,40 @@ impl Config {
             config.apply_toml(&text)?;
         }
         let mut listen_flags = Vec::new();
+        let mut tls_flags = Vec::new();
         for (key, value) in pairs {
-            if key == "listen" {
-                listen_flags.push(parse_addr("--listen", &value)?);
-            } else {
-                config.set(&key, &value, "--")?;
+            match key.as_str() {
+                "listen" => listen_flags.push(parse_addr("--listen", &value)?),
+                "tls-listen" => tls_flags.push(parse_addr("--tls-listen", &value)?),
+                _ => config.set(&key, &value, "--")?,
             }
         }
         if !listen_flags.is_empty() {
             config.listen = listen_flags;
             config.default_listen = false;
         }
-        if config.listen.is_empty() {
+        if !tls_flags.is_empty() {
+            config.tls_listen = tls_flags;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what single keys cannot: that there is something to listen on, and that TLS
+    /// listeners and their certificate come together.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.listen.is_empty() && self.tls_listen.is_empty() {
             return Err(bad("listen", "no address to listen on"));
         }
-        Ok(config)
+        let files = (self.tls_cert.is_some(), self.tls_key.is_some());
+        match (self.tls_listen.is_empty(), files) {
+            (false, (true, true)) | (true, (false, false)) => Ok(()),
+            (false, _) => Err(bad("tls-listen", "needs both tls-cert and tls-key")),
+            (true, _) => Err(bad(
+                "tls-cert",
+                "tls-cert and tls-key are only used with tls-listen",
+            )),
+        }
     }
 
     /// Applies a TOML document's keys.
@@ -223,6 +261,16 @@ impl Config {
                 ("listen", toml::Value::String(s)) => {
                     self.listen = vec![parse_addr("listen", &s)?];
                     self.default_listen = false;
+                }
+                ("tls-listen", toml::Value::Array(items)) => {
+                    self.tls_listen = items
+                        .iter()
+                        .map(|v| v.as_str().ok_or_else(|| bad("tls-listen", "expected strings")))
+                        .map(|s| s.and_then(|s| parse_addr("tls-listen", s)))
+                        .collect::<Result<_, _>>()?;
+                }
+                ("tls-listen", toml::Value::String(s)) => {
+                    self.tls_listen = vec![parse_addr("tls-listen", &s)?];
                 }
                 ("retention", toml::Value::Table(topics)) => {
                     for (topic, rule) in topics {
@@ -279,6 +327,15 @@ impl Config {
             "domain" if valid_domain(value) => self.domain = value.into(),
             "domain" => return Err(bad(&name, "must be a lowercase DNS name, like chat.example.org")),
             "data-dir" => self.data_dir = Some(value.into()),
+            "tls-cert" => self.tls_cert = Some(value.into()),
+            "tls-key" => self.tls_key = Some(value.into()),
+            "plain" => {
+                self.plain = match value {
+                    "any" => PlainPolicy::Any,
+                    "loopback" => PlainPolicy::Loopback,
+                    _ => return Err(bad(&name, format!("expected any or loopback, got {value:?}"))),
+                }
+            }
             "ephemeral" => {
                 self.ephemeral = value
                     .parse()
@@ -449,5 +506,57 @@ mod tests {
         );
         assert!(c.apply_toml("nonsense = 1").is_err());
         assert!(c.apply_toml("= broken").is_err());
+    }
+
+    #[test]
+    fn tls_settings() {
+        let c = args(&[
+            "--tls-listen",
+            "0.0.0.0:7668",
+            "--tls-listen",
+            "[::]:7668",
+            "--tls-cert",
+            "/etc/letsencrypt/live/x/fullchain.pem",
+            "--tls-key",
+            "/etc/letsencrypt/live/x/privkey.pem",
+            "--plain",
+            "loopback",
+        ])
+        .unwrap();
+        assert_eq!(c.tls_listen.len(), 2);
+        assert!(c.default_listen, "the plain defaults stay beside TLS");
+        assert_eq!(c.plain, PlainPolicy::Loopback);
+        assert_eq!(
+            c.tls_key,
+            Some(PathBuf::from("/etc/letsencrypt/live/x/privkey.pem"))
+        );
+        assert_eq!(args(&[]).unwrap().plain, PlainPolicy::Any);
+        let needs = |a: &[&str], key: &str| match args(a) {
+            Err(ConfigError::BadValue { key: k, .. }) => assert_eq!(k, key, "{a:?}"),
+            other => panic!("{a:?}: {other:?}"),
+        };
+        needs(&["--tls-listen", "127.0.0.1:0"], "tls-listen");
+        needs(
+            &["--tls-listen", "127.0.0.1:0", "--tls-cert", "c.pem"],
+            "tls-listen",
+        );
+        needs(&["--tls-cert", "c.pem", "--tls-key", "k.pem"], "tls-cert");
+        needs(&["--plain", "sometimes"], "--plain");
+        needs(&["--tls-listen", "nowhere"], "--tls-listen");
+
+        let path = std::env::temp_dir().join(format!("scalard-tls-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "listen = []\ntls-listen = \"127.0.0.1:0\"\ntls-cert = \"c.pem\"\n\
+             tls-key = \"k.pem\"\nplain = \"loopback\"\n",
+        )
+        .unwrap();
+        let r = Config::from_args(["--config".to_string(), path.to_string_lossy().into_owned()]);
+        std::fs::remove_file(&path).unwrap();
+        let c = r.expect("TLS only, from the file");
+        assert!(c.listen.is_empty());
+        assert_eq!(c.tls_listen, vec![SocketAddr::from(([127, 0, 0, 1], 0))]);
+        assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(c.plain, PlainPolicy::Loopback);
     }
 }

@@ -67,6 +67,8 @@ fn check_cddl(payload: &[u8]) {
 }
 
 const ID_A: MsgId = MsgId([0xaa; 32]);
+/// The placeholder token of the vectors: 32 bytes 0x70.
+const TOKEN: [u8; 32] = [0x70; 32];
 /// The placeholder nonce of the vectors: bytes 0x00 to 0x1f.
 const NONCE: Nonce = Nonce({
     let mut n = [0u8; 32];
@@ -129,6 +131,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 auth: None,
                 register: false,
                 guest: false,
+                token: None,
             }),
         ),
         (
@@ -152,6 +155,47 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 seq: Some(2),
                 nonce: NONCE,
                 password: "correct horse battery staple",
+            }),
+        ),
+        (
+            "Grant",
+            Msg::Grant(Grant {
+                seq: Some(3),
+                server: "bar.org",
+            }),
+        ),
+        (
+            "Token",
+            Msg::Token(Token {
+                seq: Some(3),
+                server: "bar.org",
+                token: &TOKEN,
+                until: 1_764_000_300_000,
+            }),
+        ),
+        (
+            "Ident (client, other domain, token)",
+            Msg::Ident(Ident {
+                token: Some(&TOKEN),
+                ..Ident::new(Some(1), &[1], name("alice@example.com"))
+            }),
+        ),
+        (
+            "Verify",
+            Msg::Verify(Verify {
+                seq: Some(1),
+                user: name("alice@example.com"),
+                server: "bar.org",
+                token: &TOKEN,
+            }),
+        ),
+        (
+            "Vouch",
+            Msg::Vouch(Vouch {
+                seq: Some(1),
+                user: name("alice@example.com"),
+                valid: true,
+                until: Some(1_764_000_300_000),
             }),
         ),
         (
@@ -753,6 +797,32 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             seq,
             nonce: Nonce(p.reply.unwrap_or([7; 32])),
             password: if p.text.is_empty() { "x" } else { &p.text },
+        }),
+        Msg::Ident(Ident {
+            token: p.blob.get(..p.blob.len().min(64)).filter(|t| t.len() >= 16),
+            ..Ident::new(seq, &p.versions, user)
+        }),
+        Msg::Grant(Grant {
+            seq,
+            server: "example.org",
+        }),
+        Msg::Token(Token {
+            seq,
+            server: "example.org",
+            token: p.reply.as_ref().map_or(&[9; 20][..], |r| &r[..]),
+            until: p.n,
+        }),
+        Msg::Verify(Verify {
+            seq,
+            user,
+            server: "example.org",
+            token: p.reply.as_ref().map_or(&[9; 64][..], |r| &r[..]),
+        }),
+        Msg::Vouch(Vouch {
+            seq,
+            user,
+            valid: p.n.is_multiple_of(2),
+            until: p.n.is_multiple_of(2).then_some(p.n),
         }),
         Msg::Bye(Bye {
             code: small as u16,

@@ -1,7 +1,8 @@
 //! scalard: the Scalar server. See docs/OPERATIONS.md.
 
 use scalar::config::{Config, ConfigError};
-use scalar::net::Shell;
+use scalar::net::tls::TlsFiles;
+use scalar::net::{Shell, Transport};
 use scalar::server::{HistoryConfig, Policy};
 use scalar::store::accounts::Accounts;
 use scalar::store::admin;
@@ -13,6 +14,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by SIGHUP: read the TLS certificate files again.
+static RELOAD: AtomicBool = AtomicBool::new(false);
 static WAKER: OnceLock<Arc<mio::Waker>> = OnceLock::new();
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -25,8 +28,16 @@ extern "C" fn on_signal(_: libc::c_int) {
     }
 }
 
-/// SIGINT and SIGTERM set STOP and wake the poll loop. SIGPIPE is ignored: a write to a closed
-/// socket must be an error on that connection, not the end of the process.
+extern "C" fn on_hangup(_: libc::c_int) {
+    RELOAD.store(true, Ordering::Relaxed);
+    if let Some(w) = WAKER.get() {
+        let _ = w.wake();
+    }
+}
+
+/// SIGINT and SIGTERM set STOP and wake the poll loop; SIGHUP sets RELOAD and wakes it. SIGPIPE
+/// is ignored: a write to a closed socket must be an error on that connection, not the end of the
+/// process.
 fn install_signal_handlers() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the sigaction
     // struct is fully initialised before use.
@@ -36,6 +47,8 @@ fn install_signal_handlers() {
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        sa.sa_sigaction = on_hangup as extern "C" fn(libc::c_int) as usize;
+        libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
@@ -213,6 +226,23 @@ fn main() -> ExitCode {
         Ok(_) => {}
         Err(e) => log::warn!("cannot read the open-file limit: {e}"),
     }
+    // Loaded before anything is bound, so a bad file stops scalard at once, like the data dir.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) if !config.tls_listen.is_empty() => {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            match files.load() {
+                Ok(server_config) => Some((files, server_config)),
+                Err(e) => {
+                    eprintln!("scalard: TLS: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => None,
+    };
     install_signal_handlers();
     let mut shell = match Shell::bind(&config.listen, &config.domain, config.limits.clone()) {
         Ok(s) => s,
@@ -221,6 +251,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some((files, server_config)) = tls
+        && let Err(e) = shell.listen_tls(&config.tls_listen, files, server_config)
+    {
+        eprintln!("scalard: cannot listen for TLS on {:?}: {e}", config.tls_listen);
+        return ExitCode::from(1);
+    }
+    shell.set_plain_policy(config.plain);
+    shell.reload_on(&RELOAD);
     let _ = WAKER.set(shell.waker());
     shell.server_mut().set_auth(config.auth.clone());
     if !config.ephemeral {
@@ -240,8 +278,11 @@ fn main() -> ExitCode {
     } else {
         log::info!("ephemeral: keeping no history and no accounts");
     }
-    for addr in shell.local_addrs() {
-        log::info!("listening on {addr}");
+    for (addr, transport) in shell.local_addrs() {
+        match transport {
+            Transport::Plain => log::info!("listening on {addr}"),
+            Transport::Tls => log::info!("listening on {addr} (tls)"),
+        }
     }
     log::info!("serving domain {}", config.domain);
     match shell.run(&STOP) {

@@ -1,8 +1,13 @@
 //! One connection in the shell: its socket, a fixed 16 KiB read buffer, a fixed 16 KiB write
 //! buffer, and a bounded queue of shared Event frames behind the write buffer for moments when a
 //! subscriber is a little behind.
+//!
+//! A TLS connection has the same buffers, holding plaintext: rustls decrypts into the read
+//! buffer the core parses, and the write buffer's frames are handed to rustls to encrypt when the
+//! socket can take more. Only this file and `tls.rs` know whether a connection is encrypted.
 
 use super::pagebuf::PageBuf;
+use super::tls::Tls;
 use crate::proto::{MAX_FRAME, Msg};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
@@ -38,7 +43,14 @@ pub enum Input {
     Eof,
     /// The socket failed (reset, or another error).
     Failed,
+    /// The peer broke TLS (garbage instead of a ClientHello, a bad record, an alert): rustls
+    /// has queued its alert, which is the last thing to send before closing.
+    Broken,
 }
+
+/// TLS reads (each at most about 4 KiB: rustls grows its buffer by that much per read) per
+/// [`Conn::read`] call while they yield handshake records but no plaintext.
+const TLS_READS: usize = 8;
 
 /// A connection's socket and buffers.
 pub struct Conn {
@@ -64,11 +76,13 @@ pub struct Conn {
     pub last_io: Instant,
     /// Whether the buffers may hold resident pages.
     pub resident: bool,
+    /// TLS state, for connections accepted on a TLS listener.
+    pub tls: Option<Box<Tls>>,
 }
 
 impl Conn {
-    /// Wraps an accepted socket, mapping its two buffers.
-    pub fn new(sock: TcpStream, peer: SocketAddr, now: Instant) -> io::Result<Self> {
+    /// Wraps an accepted socket, mapping its two buffers; `tls` for a TLS listener's.
+    pub fn new(sock: TcpStream, peer: SocketAddr, now: Instant, tls: Option<Box<Tls>>) -> io::Result<Self> {
         Ok(Conn {
             sock,
             peer,
@@ -83,6 +97,7 @@ impl Conn {
             dirty: false,
             last_io: now,
             resident: false,
+            tls,
         })
     }
 
@@ -185,9 +200,19 @@ impl Conn {
         true
     }
 
-    /// True if no output is pending.
+    /// True if no output is pending, plaintext or (for TLS) encrypted.
     pub fn flushed(&self) -> bool {
-        self.wpos == self.wlen && self.queue.is_empty()
+        self.wpos == self.wlen
+            && self.queue.is_empty()
+            && self.tls.as_ref().is_none_or(|t| !t.conn.wants_write())
+    }
+
+    /// Forgets all pending plaintext output: after a TLS error nothing but rustls's alert may
+    /// be sent.
+    pub fn discard_output(&mut self) {
+        self.wpos = 0;
+        self.wlen = 0;
+        self.drop_queue();
     }
 
     /// Output pending: bytes in the buffer, plus the queue as charged against `max_queue`.
@@ -195,25 +220,36 @@ impl Conn {
         self.wlen - self.wpos + self.queued
     }
 
-    /// Writes as much pending output as the socket takes, refilling the write buffer from the
-    /// queue so that one write call carries many frames.
+    /// When the write buffer is fully written, refills it from the queue, as many whole frames
+    /// as fit, so that one write carries many frames. False if there is nothing left to write.
+    fn refill(&mut self) -> bool {
+        if self.wpos == self.wlen {
+            self.wpos = 0;
+            self.wlen = 0;
+            while let Some(front) = self.queue.front() {
+                if self.wlen + front.len() > BUF {
+                    break;
+                }
+                self.wbuf[self.wlen..self.wlen + front.len()].copy_from_slice(front);
+                self.wlen += front.len();
+                self.queued -= charge(front.len());
+                self.queue.pop_front();
+            }
+        }
+        self.wlen > self.wpos
+    }
+
+    /// Writes as much pending output as the socket takes.
     pub fn flush(&mut self, now: Instant) -> io::Result<()> {
+        if let Some(mut tls) = self.tls.take() {
+            // Taken out for the call so that rustls and the buffers can be borrowed together.
+            let result = self.flush_tls(&mut tls, now);
+            self.tls = Some(tls);
+            return result;
+        }
         loop {
-            if self.wpos == self.wlen {
-                self.wpos = 0;
-                self.wlen = 0;
-                while let Some(front) = self.queue.front() {
-                    if self.wlen + front.len() > BUF {
-                        break;
-                    }
-                    self.wbuf[self.wlen..self.wlen + front.len()].copy_from_slice(front);
-                    self.wlen += front.len();
-                    self.queued -= charge(front.len());
-                    self.queue.pop_front();
-                }
-                if self.wlen == 0 {
-                    return Ok(());
-                }
+            if !self.refill() {
+                return Ok(());
             }
             match self.sock.write(&self.wbuf[self.wpos..self.wlen]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -228,8 +264,49 @@ impl Conn {
         }
     }
 
-    /// Reads once into the free part of the read buffer.
+    /// Encrypts and writes pending output. rustls is handed the next plaintext only once it
+    /// has written everything it holds, so its own buffer stays within one write buffer's worth
+    /// of records and the backlog stays in `wbuf` and the queue, where `max_queue` counts it.
+    /// Plaintext waits until the handshake is done; a closing connection's last frames are
+    /// followed by close_notify.
+    fn flush_tls(&mut self, tls: &mut Tls, now: Instant) -> io::Result<()> {
+        loop {
+            while tls.conn.wants_write() {
+                match tls.conn.write_tls(&mut self.sock) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(_) => self.last_io = now,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if tls.broken || tls.conn.is_handshaking() {
+                return Ok(());
+            }
+            if !self.refill() {
+                if self.closing.is_none() || tls.close_sent {
+                    return Ok(());
+                }
+                tls.conn.send_close_notify();
+                tls.close_sent = true;
+                continue;
+            }
+            match tls.conn.writer().write(&self.wbuf[self.wpos..self.wlen]) {
+                Ok(n) if n > 0 => self.wpos += n,
+                // rustls's buffer limit, which the loop above keeps us under: wait for a
+                // writable socket rather than spin.
+                Ok(_) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads into the free part of the read buffer: once from a plain socket; through rustls
+    /// for TLS.
     pub fn read(&mut self, now: Instant) -> Input {
+        if self.tls.is_some() {
+            return self.read_tls(now);
+        }
         let Some(buf) = self.rbuf.as_mut() else {
             return Input::WouldBlock;
         };
@@ -249,6 +326,75 @@ impl Conn {
         }
     }
 
+    /// Decrypted input: first the plaintext rustls already holds, then, once that is all in the
+    /// read buffer, more records from the socket (read_tls and process_new_packets until a
+    /// record yields plaintext or the socket would block).
+    ///
+    /// The read buffer is never overfilled: plaintext is copied in as far as it has room, and
+    /// the rest stays in rustls until the core has consumed whole frames. The socket is only read
+    /// while rustls holds no plaintext, so rustls holds at most what one `read_tls` brings in
+    /// (one buffer of at most about 18 KiB of records; it refuses to read past 16 KiB of
+    /// undelivered plaintext anyway).
+    fn read_tls(&mut self, now: Instant) -> Input {
+        let (Some(buf), Some(tls)) = (self.rbuf.as_mut(), self.tls.as_mut()) else {
+            return Input::WouldBlock;
+        };
+        if tls.broken {
+            return Input::WouldBlock;
+        }
+        for _ in 0..TLS_READS {
+            let Some(free) = buf.get_mut(self.rlen..).filter(|f| !f.is_empty()) else {
+                // Full: a whole frame is in the buffer (no frame is longer than the buffer),
+                // which the caller processes before reading again.
+                return Input::Data;
+            };
+            match tls.conn.reader().read(free) {
+                // Ok(0) with room to spare: the peer sent close_notify.
+                Ok(0) => return Input::Eof,
+                Ok(n) => {
+                    self.rlen += n;
+                    self.last_io = now;
+                    self.resident = true;
+                    return Input::Data;
+                }
+                // No plaintext buffered: read more records.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The TCP connection ended without close_notify. Frames are self-delimiting, so
+                // a truncation is only ever a partial frame, which the core never sees.
+                Err(_) => return Input::Eof,
+            }
+            match tls.conn.read_tls(&mut self.sock) {
+                Ok(0) => return Input::Eof,
+                Ok(_) => self.last_io = now,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A socket error, or a handshake message too large to buffer.
+                Err(_) => return Input::Failed,
+            }
+            if let Err(e) = tls.conn.process_new_packets() {
+                log::debug!("{}: TLS: {e}", self.peer);
+                tls.broken = true;
+                return Input::Broken;
+            }
+        }
+        // Handshake records without plaintext yet: let the caller flush the reply and read again.
+        Input::Data
+    }
+
+    /// Reads and discards raw bytes the peer sent last (at most `reads` reads), without
+    /// decrypting them: so that closing sends FIN rather than RST.
+    pub fn drain(&mut self, reads: usize) {
+        let Some(buf) = self.rbuf.as_mut() else { return };
+        for _ in 0..reads {
+            match self.sock.read(&mut buf[..]) {
+                Ok(n) if n > 0 => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
+        self.rlen = 0;
+    }
+
     /// Gives the buffers' pages back to the kernel if both are empty.
     pub fn release_if_idle(&mut self) -> bool {
         if !self.resident || self.rlen != 0 || !self.flushed() {
@@ -260,5 +406,126 @@ impl Conn {
         self.wbuf.release();
         self.resident = false;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::{PrivateKeyDer, ServerName};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A TLS connection over loopback: the server side as the shell holds it, and a blocking
+    /// rustls client that trusts it.
+    fn pair() -> (
+        Conn,
+        rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    ) {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let csock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        csock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (ssock, peer) = listener.accept().unwrap();
+        ssock.set_nonblocking(true).unwrap();
+        let tls = Tls::new(Arc::new(server)).unwrap();
+        let conn = Conn::new(TcpStream::from_std(ssock), peer, Instant::now(), Some(tls)).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let cconn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+        (conn, rustls::StreamOwned::new(cconn, csock))
+    }
+
+    /// The bytes of `n` frames of growing sizes up to the largest, numbered so that a lost,
+    /// doubled or reordered byte shows.
+    fn frames(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                let len = [3, 1000, 5000, MAX_FRAME - 2, 16, 12000][i % 6];
+                let mut f = (len as u16).to_le_bytes().to_vec();
+                f.extend((0..len).map(|j| (i * 7 + j) as u8));
+                f
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tls_fills_the_read_buffer_in_pieces_and_never_past_it() {
+        let (mut conn, mut client) = pair();
+        let sent = frames(60);
+        let all: Vec<u8> = sent.concat();
+        let writer = std::thread::spawn(move || {
+            client.write_all(&all).unwrap();
+            client.flush().unwrap();
+            // Then read back what the server sends, until it closes with close_notify.
+            let mut back = Vec::new();
+            client.read_to_end(&mut back).unwrap();
+            back
+        });
+        // Play the shell: read, and take whole frames out only when the buffer is full or the
+        // socket has nothing more, so that rustls must keep the rest.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut got = Vec::new();
+        let mut full_seen = 0;
+        while got.len() < sent.len() {
+            assert!(Instant::now() < deadline, "stalled after {} frames", got.len());
+            let input = conn.read(Instant::now());
+            conn.flush(Instant::now()).unwrap();
+            assert!(conn.rlen <= BUF);
+            if conn.rlen == BUF {
+                full_seen += 1;
+            }
+            match input {
+                Input::Data if conn.rlen < BUF => continue,
+                Input::Data | Input::WouldBlock => {}
+                other => panic!("{other:?}"),
+            }
+            let buf = conn.rbuf.as_mut().unwrap();
+            let mut start = 0;
+            while let Ok(crate::proto::Status::Complete((_, used))) =
+                crate::proto::frame::split(&buf[start..conn.rlen])
+            {
+                got.push(buf[start..start + used].to_vec());
+                start += used;
+            }
+            buf.copy_within(start..conn.rlen, 0);
+            conn.rlen -= start;
+            if input == Input::WouldBlock {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert_eq!(got, sent);
+        assert!(
+            full_seen > 0,
+            "the read buffer was never full: the test did not test"
+        );
+
+        // The other way: frames queued behind the write buffer go out through rustls, in
+        // order, then close_notify.
+        for f in &sent {
+            conn.push(f, &mut None, usize::MAX, Instant::now()).unwrap();
+        }
+        conn.closing = Some(Instant::now());
+        while !conn.flushed() {
+            assert!(Instant::now() < deadline, "output stalled");
+            conn.flush(Instant::now()).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(conn.tls.as_ref().unwrap().close_sent);
+        assert_eq!(writer.join().unwrap(), sent.concat());
     }
 }

@@ -4,6 +4,7 @@
 
 mod conn;
 mod pagebuf;
+pub mod tls;
 
 use crate::proto::{ErrorCode, MAX_FRAME, Msg, Status, decode_frame};
 use crate::server::{ConnId, Limits, Now, Outbox, Server};
@@ -20,6 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tls::{PlainPolicy, Tls, TlsFiles};
 
 /// How often the timers run.
 const TICK: Duration = Duration::from_secs(1);
@@ -55,10 +57,39 @@ pub struct ShellStats {
     pub slow_consumers: u64,
 }
 
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Scalar frames straight over TCP.
+    Plain,
+    /// Scalar frames inside TLS.
+    Tls,
+}
+
+/// A listening socket and what it speaks.
+struct Listener {
+    sock: TcpListener,
+    transport: Transport,
+}
+
+/// The TLS side of the shell: where the certificate comes from, and the configuration new
+/// connections start with.
+struct TlsSetup {
+    files: TlsFiles,
+    /// Replaced on reload; connections already open keep the one they started with (rustls
+    /// holds its own reference), so a reload drops none of them.
+    config: Arc<rustls::ServerConfig>,
+}
+
 /// The running server: listeners, connections and the core.
 pub struct Shell {
     poll: Poll,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
+    tls: Option<TlsSetup>,
+    /// Which peers may use the plain listeners.
+    plain: PlainPolicy,
+    /// Set (by a SIGHUP handler) when the certificate files should be read again.
+    reload: Option<&'static AtomicBool>,
     conns: Slab<Conn>,
     server: Server,
     dirty: Vec<ConnId>,
@@ -262,16 +293,12 @@ impl Shell {
     pub fn bind(addrs: &[SocketAddr], domain: &str, limits: Limits) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
-        let mut listeners = Vec::new();
-        for (i, addr) in addrs.iter().enumerate() {
-            let mut l = TcpListener::bind(*addr)?;
-            poll.registry()
-                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
-            listeners.push(l);
-        }
-        Ok(Shell {
+        let mut shell = Shell {
             poll,
-            listeners,
+            listeners: Vec::new(),
+            tls: None,
+            plain: PlainPolicy::Any,
+            reload: None,
             conns: Slab::new(),
             server: Server::new(domain, limits),
             dirty: Vec::new(),
@@ -285,7 +312,63 @@ impl Shell {
             refused: Vec::new(),
             accounts: None,
             verifier: None,
-        })
+        };
+        for addr in addrs {
+            shell.listen(*addr, Transport::Plain)?;
+        }
+        Ok(shell)
+    }
+
+    fn listen(&mut self, addr: SocketAddr, transport: Transport) -> io::Result<()> {
+        let mut sock = TcpListener::bind(addr)?;
+        let token = Token(LISTENER_BASE + self.listeners.len());
+        self.poll
+            .registry()
+            .register(&mut sock, token, Interest::READABLE)?;
+        self.listeners.push(Listener { sock, transport });
+        Ok(())
+    }
+
+    /// Also listens for TLS on `addrs`, serving the certificate in `files` (already loaded
+    /// into `config` by the caller, so that a bad file is reported before anything is bound).
+    pub fn listen_tls(
+        &mut self,
+        addrs: &[SocketAddr],
+        files: TlsFiles,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<()> {
+        self.tls = Some(TlsSetup { files, config });
+        for addr in addrs {
+            self.listen(*addr, Transport::Tls)?;
+        }
+        Ok(())
+    }
+
+    /// Sets which peers may use the plain listeners.
+    pub fn set_plain_policy(&mut self, policy: PlainPolicy) {
+        self.plain = policy;
+    }
+
+    /// Reads the certificate files again whenever `flag` is found set (then clears it): a
+    /// signal handler sets it and wakes the loop with [`waker`](Shell::waker).
+    pub fn reload_on(&mut self, flag: &'static AtomicBool) {
+        self.reload = Some(flag);
+    }
+
+    /// Swaps in a freshly loaded certificate for new TLS connections; on failure keeps the one
+    /// in use, so a half-written file during renewal does no harm.
+    fn reload_tls(&mut self) {
+        let Some(setup) = self.tls.as_mut() else {
+            log::info!("reload asked for, but no TLS listener is configured");
+            return;
+        };
+        match setup.files.load() {
+            Ok(config) => {
+                setup.config = config;
+                log::info!("TLS certificate reloaded from {}", setup.files.cert.display());
+            }
+            Err(e) => log::error!("TLS reload failed, keeping the certificate in use: {e}"),
+        }
     }
 
     /// The waker that interrupts [`run`](Shell::run)'s wait, so a stop flag set from a signal
@@ -320,11 +403,12 @@ impl Shell {
         &mut self.server
     }
 
-    /// The addresses actually bound (with the real port when 0 was asked for).
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+    /// The addresses actually bound (with the real port when 0 was asked for), plain ones
+    /// first, in the order they were given.
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, Transport)> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|l| Some((l.sock.local_addr().ok()?, l.transport)))
             .collect()
     }
 
@@ -342,6 +426,11 @@ impl Shell {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
+            }
+            if let Some(flag) = self.reload
+                && flag.swap(false, Ordering::Relaxed)
+            {
+                self.reload_tls();
             }
             let t = now();
             self.store_done(t.mono);
@@ -449,7 +538,8 @@ impl Shell {
             let Some(listener) = self.listeners.get(idx) else {
                 return;
             };
-            let (mut sock, peer) = match listener.accept() {
+            let transport = listener.transport;
+            let (mut sock, peer) = match listener.sock.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -463,6 +553,24 @@ impl Shell {
                     return;
                 }
             };
+            let tls = match (transport, &self.tls) {
+                (Transport::Plain, _) if !self.plain.allows(peer.ip()) => {
+                    // Closed before the core hears of it: no Scalar frame is sent, since the
+                    // point is that nothing travels in clear to or from a remote peer.
+                    log::info!("{peer}: plain TCP from a non-loopback address refused (plain = loopback)");
+                    continue;
+                }
+                (Transport::Plain, _) => None,
+                (Transport::Tls, Some(setup)) => match Tls::new(setup.config.clone()) {
+                    Ok(tls) => Some(tls),
+                    Err(e) => {
+                        log::error!("{peer}: cannot start TLS: {e}");
+                        continue;
+                    }
+                },
+                // A TLS listener is only bound together with its setup.
+                (Transport::Tls, None) => continue,
+            };
             if let Err(e) = sock.set_nodelay(true) {
                 log::debug!("{peer}: set_nodelay: {e}");
             }
@@ -472,7 +580,7 @@ impl Shell {
                 self.poll
                     .registry()
                     .register(&mut sock, Token(key), Interest::READABLE | Interest::WRITABLE);
-            match registered.and_then(|()| Conn::new(sock, peer, t.mono)) {
+            match registered.and_then(|()| Conn::new(sock, peer, t.mono, tls)) {
                 Ok(conn) => {
                     entry.insert(conn);
                 }
@@ -483,6 +591,10 @@ impl Shell {
             }
             let (server, mut wire) = self.wire(t.mono);
             if server.accept(key, peer.ip(), t, &mut wire) {
+                if transport == Transport::Tls {
+                    // Passwords may cross it whatever the peer's address (PROTOCOL.md §1).
+                    server.set_secure(key);
+                }
                 log::debug!("conn {key}: accepted {peer}");
             }
         }
@@ -505,7 +617,14 @@ impl Shell {
             }
             let Some(c) = self.conns.get_mut(key) else { return };
             let discarding = c.closing.is_some();
-            match c.read(t.mono) {
+            let input = c.read(t.mono);
+            if c.tls.is_some() {
+                // A TLS read may have produced a handshake reply or finished the handshake,
+                // which releases output held back until then.
+                self.mark_dirty(key);
+            }
+            let Some(c) = self.conns.get_mut(key) else { return };
+            match input {
                 Input::WouldBlock => return,
                 Input::Failed => return self.drop_conn(key),
                 // A peer that half-closes (a script that sends and then shuts down its side)
@@ -514,6 +633,13 @@ impl Shell {
                 // once that is written, and closes then.
                 Input::Eof if self.server.busy(key) => return,
                 Input::Eof => {
+                    c.closing.get_or_insert(t.mono + CLOSE_GRACE);
+                    self.server.disconnect(key);
+                    return self.mark_dirty(key);
+                }
+                Input::Broken => {
+                    // Only rustls's alert goes out; then the connection closes.
+                    c.discard_output();
                     c.closing.get_or_insert(t.mono + CLOSE_GRACE);
                     self.server.disconnect(key);
                     return self.mark_dirty(key);
@@ -653,12 +779,7 @@ impl Shell {
         // our final frames. A few reads at most: a peer that keeps sending must not hold up the
         // loop (it gets an RST instead).
         let _ = c.sock.shutdown(std::net::Shutdown::Write);
-        for _ in 0..4 {
-            if c.read(Instant::now()) != Input::Data {
-                break;
-            }
-            c.rlen = 0;
-        }
+        c.drain(4);
         let _ = self.poll.registry().deregister(&mut c.sock);
         self.server.disconnect(key);
         log::debug!("conn {key}: closed {}", c.peer);

@@ -19,6 +19,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Scalard {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The TLS listener's address, when started with `--tls-listen`.
+    pub tls_addr: Option<SocketAddr>,
     /// Lines the server logged after "listening on".
     pub log: mpsc::Receiver<String>,
     /// The data directory the harness made for it, removed on drop.
@@ -93,6 +95,7 @@ impl Scalard {
     }
 
     fn spawn(mut cmd: Command) -> Scalard {
+        let tls = cmd.get_args().any(|a| a == "--tls-listen");
         let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
@@ -109,17 +112,29 @@ impl Scalard {
                 }
             }
         });
-        let addr = loop {
+        // Plain listeners are logged first, then TLS ones as "listening on ADDR (tls)".
+        let listening = || loop {
             let line = rx
                 .recv_timeout(WAIT)
                 .expect("scalard did not say it was listening");
             if let Some(a) = line.split("listening on ").nth(1) {
-                break a.trim().parse().expect("address");
+                let a = a.trim();
+                break match a.strip_suffix(" (tls)") {
+                    Some(a) => (a.parse().expect("address"), true),
+                    None => (a.parse().expect("address"), false),
+                };
             }
         };
+        let (addr, is_tls) = listening();
+        assert!(!is_tls, "the plain listener comes first");
+        let tls_addr = tls.then(listening).map(|(a, is_tls)| {
+            assert!(is_tls, "one plain listener, then TLS");
+            a
+        });
         Scalard {
             child,
             addr,
+            tls_addr,
             log: rx,
             data: None,
         }

@@ -1,0 +1,177 @@
+//! TLS for the shell: loading the certificate chain and key from PEM files into a rustls
+//! [`ServerConfig`], the per-connection TLS state, and the policy for plain TCP peers.
+//!
+//! rustls is driven through its non-blocking API from the poll loop (see `conn.rs`); nothing
+//! here blocks except reading the PEM files, which happens at start and on SIGHUP.
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a certificate or key could not be loaded.
+#[derive(Debug)]
+pub enum TlsError {
+    /// A PEM file could not be read or parsed.
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        err: pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    NoCertificate(PathBuf),
+    /// rustls refused the pair (typically: the key does not match the certificate, or the key
+    /// type is not supported).
+    Rustls(rustls::Error),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Pem {
+                path,
+                err: pem::Error::NoItemsFound,
+            } => write!(f, "{}: no PEM item of the expected kind", path.display()),
+            TlsError::Pem { path, err } => write!(f, "{}: {err}", path.display()),
+            TlsError::NoCertificate(path) => write!(f, "{}: no certificate in it", path.display()),
+            TlsError::Rustls(e) => write!(f, "certificate and key refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// The PEM files a TLS listener serves, and the configuration built from them.
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (certbot's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1; certbot's `privkey.pem`).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Reads both files and builds a server configuration: TLS 1.3 and 1.2 with rustls's safe
+    /// defaults (ring provider), no client certificates.
+    pub fn load(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let chain = load_chain(&self.cert)?;
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|err| TlsError::Pem {
+            path: self.key.clone(),
+            err,
+        })?;
+        let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+            .map_err(TlsError::Rustls)?;
+        Ok(Arc::new(config))
+    }
+}
+
+fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem_err = |err| TlsError::Pem {
+        path: path.to_path_buf(),
+        err,
+    };
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(pem_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_err)?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_path_buf()));
+    }
+    Ok(chain)
+}
+
+/// A connection's TLS state. Boxed in [`Conn`](super::conn::Conn), so a plain connection pays
+/// one pointer for it.
+pub struct Tls {
+    /// rustls's state machine and buffers.
+    pub conn: rustls::ServerConnection,
+    /// rustls reported a fatal error: its alert is the last thing sent, and no plaintext may
+    /// follow it.
+    pub broken: bool,
+    /// close_notify has been queued after the last frame of a closing connection.
+    pub close_sent: bool,
+}
+
+impl Tls {
+    /// Starts the server side of a handshake with `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Result<Box<Tls>, rustls::Error> {
+        let mut conn = rustls::ServerConnection::new(config)?;
+        // rustls buffers at most this much encrypted output on its own; the shell hands it
+        // plaintext only when that buffer is empty, so this limit is never reached in practice
+        // and only guards against a mistake here. See `Conn::flush_tls`.
+        conn.set_buffer_limit(Some(super::conn::BUF * 2));
+        Ok(Box::new(Tls {
+            conn,
+            broken: false,
+            close_sent: false,
+        }))
+    }
+}
+
+/// Which peers may use plain (unencrypted) TCP listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlainPolicy {
+    /// Anyone who can reach a plain listener.
+    #[default]
+    Any,
+    /// Only loopback peers (127.0.0.0/8, ::1, and ::ffff:127.x.y.z); others are closed right
+    /// after accept, with a log line, and must use TLS.
+    Loopback,
+}
+
+impl PlainPolicy {
+    /// Whether a plain connection from `peer` is served.
+    pub fn allows(self, peer: IpAddr) -> bool {
+        match self {
+            PlainPolicy::Any => true,
+            PlainPolicy::Loopback => is_loopback(peer),
+        }
+    }
+}
+
+/// Loopback, including an IPv4 loopback address reached through a dual-stack IPv6 socket
+/// (`::ffff:127.0.0.1`), which `IpAddr::is_loopback` does not count.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn loopback_in_every_form() {
+        let yes: [IpAddr; 4] = [
+            Ipv4Addr::LOCALHOST.into(),
+            Ipv4Addr::new(127, 3, 2, 1).into(),
+            Ipv6Addr::LOCALHOST.into(),
+            Ipv4Addr::LOCALHOST.to_ipv6_mapped().into(),
+        ];
+        let no: [IpAddr; 5] = [
+            Ipv4Addr::new(192, 0, 2, 7).into(),
+            Ipv4Addr::UNSPECIFIED.into(),
+            "2001:db8::1".parse().unwrap(),
+            Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped().into(),
+            // IPv4-compatible (not mapped) ::127.0.0.1 is not loopback.
+            "::7f00:1".parse().unwrap(),
+        ];
+        for ip in yes {
+            assert!(is_loopback(ip), "{ip}");
+            assert!(PlainPolicy::Loopback.allows(ip), "{ip}");
+        }
+        for ip in no {
+            assert!(!is_loopback(ip), "{ip}");
+            assert!(!PlainPolicy::Loopback.allows(ip), "{ip}");
+            assert!(PlainPolicy::Any.allows(ip), "{ip}");
+        }
+    }
+}
