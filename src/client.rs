@@ -411,7 +411,7 @@ impl Client {
         let name = Name::parse_user(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
         // PROTOCOL.md §1: whatever the server asks, a password only travels inside TLS or to
         // this machine.
-        if login.is_some() && !self.is_tls() && !self.peer.ip().is_loopback() {
+        if login.is_some() && !self.is_tls() && !is_loopback(self.peer.ip()) {
             return Err(ClientError::InsecurePassword(self.peer));
         }
         let mut reply = self.request(timeout, |seq| {

@@ -4,6 +4,7 @@
 //! rustls is driven through its non-blocking API from the poll loop (see `conn.rs`); nothing
 //! here blocks except reading the PEM files, which happens at start and on SIGHUP.
 
+use crate::proto::is_loopback;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -131,15 +132,6 @@ impl PlainPolicy {
             PlainPolicy::Any => true,
             PlainPolicy::Loopback => is_loopback(peer),
         }
-    }
-}
-
-/// Loopback, including an IPv4 loopback address reached through a dual-stack IPv6 socket
-/// (`::ffff:127.0.0.1`), which `IpAddr::is_loopback` does not count.
-pub fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Scalar wire protocol, sans IO: framing, CBOR messages, names, ids and error codes.
 //! Nothing here touches a socket or reads a clock.
 
+mod addr;
 pub mod cbor;
 mod decode;
 mod error;
@@ -10,6 +11,7 @@ mod key;
 mod msg;
 mod name;
 
+pub use addr::is_loopback;
 pub use decode::{DecodeError, Rejected};
 pub use error::ErrorCode;
 pub use frame::{MAX_FRAME, MAX_PAYLOAD, Status};

@@ -175,7 +175,7 @@ impl Server {
         if self.sessions.len() <= conn {
             self.sessions.resize_with(conn + 1, || None);
         }
-        self.sessions[conn] = Some(Session::new(key, addr.is_loopback(), now.mono));
+        self.sessions[conn] = Some(Session::new(key, is_loopback(addr), now.mono));
         *self.per_addr.entry(key).or_insert(0) += 1;
         self.open += 1;
         self.stats.accepted += 1;
