@@ -221,6 +221,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 seq: Some(7),
                 code: 403,
                 reason: Some("not subscribed to #rust@example.com"),
+                server: None,
             }),
         ),
         (
@@ -832,6 +833,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             seq,
             code: small as u16,
             reason: None,
+            server: p.n.is_multiple_of(2).then_some("example.org"),
         }),
         Msg::Ping(Ping { seq, time: p.n }),
         Msg::Pong(Ping { seq, time: p.n }),

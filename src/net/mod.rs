@@ -166,6 +166,7 @@ fn drop_slow_consumer(c: &mut Conn, now: Instant) {
         seq: None,
         code,
         reason: Some("output queue full"),
+        server: None,
     });
     let bye = Msg::Bye(crate::proto::Bye { code, reason: None });
     let mut buf = [0u8; 128];

@@ -221,9 +221,16 @@ impl<'a> Fields<'a> {
 
     /// A required `server` that must be a domain.
     fn domain(&self) -> Result<&'a str> {
-        match req(self.text(Key::Server)?, Key::Server)? {
-            d if super::name::valid_domain(d) => Ok(d),
-            _ => Err(DecodeError::BadName(Key::Server, NameError::BadDomain)),
+        req(self.opt_domain()?, Key::Server)
+    }
+
+    /// An optional `server` that must be a domain.
+    fn opt_domain(&self) -> Result<Option<&'a str>> {
+        match self.text(Key::Server)? {
+            Some(d) if !super::name::valid_domain(d) => {
+                Err(DecodeError::BadName(Key::Server, NameError::BadDomain))
+            }
+            d => Ok(d),
         }
     }
 
@@ -375,12 +382,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             )?,
             user: Name::parse_user(req(f.text(Key::User)?, Key::User)?)
                 .map_err(|e| DecodeError::BadName(Key::User, e))?,
-            server: match f.text(Key::Server)? {
-                Some(d) if !super::name::valid_domain(d) => {
-                    return Err(DecodeError::BadName(Key::Server, NameError::BadDomain));
-                }
-                d => d,
-            },
+            server: f.opt_domain()?,
             keepalive: f.uint(Key::Keepalive)?,
             timeout: f.uint(Key::Timeout)?,
             auth: f.uint(Key::Auth)?,
@@ -428,6 +430,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             seq,
             code: code()?,
             reason: f.reason()?,
+            server: f.opt_domain()?,
         }),
         MsgType::Ping | MsgType::Pong => {
             let p = Ping {

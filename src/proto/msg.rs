@@ -229,6 +229,8 @@ pub struct ErrorMsg<'a> {
     pub code: u16,
     /// Optional human-readable text.
     pub reason: Option<&'a str>,
+    /// The server's domain, on a `foreign_id` refusal: the audience a token must be for.
+    pub server: Option<&'a str>,
 }
 
 /// Ping, and Pong with the same `time`.
@@ -581,6 +583,7 @@ impl Msg<'_> {
             Msg::Error(x) => {
                 m.key(Key::Code)?.uint(x.code.into())?;
                 m.opt_text(Key::Reason, x.reason)?;
+                m.opt_text(Key::Server, x.server)?;
             }
             Msg::Ping(x) | Msg::Pong(x) => {
                 m.key(Key::Time)?.uint(x.time)?;

@@ -227,11 +227,12 @@ impl Server {
         match (foreign, m.token) {
             (true, Some(token)) if m.auth.is_none() => return self.foreign_ident(conn, m, token, now, out),
             (true, _) => {
-                let reason = format!(
-                    "this server only vouches for IDs @{} (others need a token)",
-                    self.domain
-                );
-                return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
+                // The domain goes with the refusal: it is the audience the client's home server
+                // must make a token for.
+                let domain = self.domain.clone();
+                let reason = format!("this server only vouches for IDs @{domain} (others need a token)");
+                let code = ErrorCode::ForeignId;
+                return self.send_error_from(conn, m.seq, code, &reason, Some(&domain), out);
             }
             (false, Some(_)) => {
                 let reason = "a token is for users of other domains: log in with your password";

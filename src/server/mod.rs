@@ -454,6 +454,19 @@ impl Server {
         reason: &str,
         out: &mut impl Outbox,
     ) {
+        self.send_error_from(conn, seq, code, reason, None, out);
+    }
+
+    /// [`send_error`](Server::send_error), naming this server's domain when `server` is set.
+    fn send_error_from(
+        &mut self,
+        conn: ConnId,
+        seq: Option<u32>,
+        code: ErrorCode,
+        reason: &str,
+        server: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
         self.stats.errors += 1;
         let reason = clip(reason, MAX_REASON);
         out.reply(
@@ -462,6 +475,7 @@ impl Server {
                 seq,
                 code: code as u16,
                 reason: Some(reason),
+                server,
             }),
         );
     }
