@@ -45,6 +45,9 @@ pub enum ClientError {
         code: u16,
         /// The server's reason, possibly empty.
         reason: String,
+        /// The server's domain, when the refusal names it (`foreign_id`: the audience a token
+        /// must be for).
+        server: Option<String>,
     },
     /// TLS failed: the settings could not be made, the handshake failed (an untrusted
     /// certificate, a server not speaking TLS), or the session broke.
@@ -96,6 +99,7 @@ impl ClientError {
         ClientError::Refused {
             code,
             reason: reason.unwrap_or_default().to_string(),
+            server: None,
         }
     }
 
@@ -135,7 +139,7 @@ impl fmt::Display for ClientError {
             ClientError::Closed => f.write_str("the server closed the connection"),
             ClientError::Io(e) => write!(f, "connection error: {e}"),
             ClientError::Protocol(s) => write!(f, "protocol error: {s}"),
-            ClientError::Refused { code, reason } => {
+            ClientError::Refused { code, reason, .. } => {
                 write!(f, "server refused: {}", with_reason(*code, reason))
             }
             ClientError::Dropped { code, reason } => {
@@ -431,6 +435,47 @@ impl Client {
                 })
             })?;
         }
+        self.accept_ident(&reply)
+    }
+
+    /// Identifies as `user`, an ID of another domain, with a token from its home server
+    /// ([`grant`](Client::grant)); PROTOCOL.md §4, Other domains.
+    pub fn identify_with_token(
+        &mut self,
+        user: &str,
+        token: &[u8],
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let name = Name::parse(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
+        let reply = self.request(timeout, |seq| {
+            Msg::Ident(Ident {
+                token: Some(token),
+                ..Ident::new(seq, &[VERSION], name)
+            })
+        })?;
+        self.accept_ident(&reply)
+    }
+
+    /// Asks this (home) server for a token for the server of domain `audience`; returns it
+    /// and when it expires (ms since the epoch).
+    pub fn grant(&mut self, audience: &str, timeout: Duration) -> Result<(Vec<u8>, u64), ClientError> {
+        let reply = self.request(timeout, |seq| {
+            Msg::Grant(Grant {
+                seq,
+                server: audience,
+            })
+        })?;
+        match reply.msg()? {
+            Msg::Token(t) => Ok((t.token.to_vec(), t.until)),
+            other => Err(ClientError::Protocol(format!(
+                "expected Token, got {}",
+                other.msg_type().label()
+            ))),
+        }
+    }
+
+    /// Takes the session's ID, domain and timers from the server's Ident reply.
+    fn accept_ident(&mut self, reply: &Frame) -> Result<(), ClientError> {
         match reply.msg()? {
             Msg::Ident(i) => {
                 self.user = i.user.as_str().to_string();
@@ -582,7 +627,13 @@ impl Client {
             match msg {
                 Msg::Ping(p) => self.send(&Msg::Pong(p))?,
                 Msg::Bye(b) => return Err(ClientError::dropped(b.code, b.reason)),
-                Msg::Error(e) if e.seq == Some(seq) => return Err(ClientError::refused(e.code, e.reason)),
+                Msg::Error(e) if e.seq == Some(seq) => {
+                    let mut r = ClientError::refused(e.code, e.reason);
+                    if let ClientError::Refused { server, .. } = &mut r {
+                        *server = e.server.map(str::to_string);
+                    }
+                    return Err(r);
+                }
                 Msg::Error(e) if e.seq.is_none() => return Err(ClientError::dropped(e.code, e.reason)),
                 m if m.seq() == Some(seq) => return Ok(f),
                 _ => {}
