@@ -1,6 +1,7 @@
 //! scalard's configuration: command-line flags and an optional TOML file with the same keys.
 //! Flags win over the file; the file wins over the defaults.
 
+use crate::discovery::Overrides;
 use crate::net::tls::PlainPolicy;
 use crate::proto::valid_domain;
 use crate::server::{AuthConfig, Limits, Policy};
@@ -42,6 +43,11 @@ pub struct Config {
     pub limits: Limits,
     /// Who may take which ID.
     pub auth: AuthConfig,
+    /// The static table of other domains' servers (`[servers."DOMAIN"]`), consulted before
+    /// DNS by [`crate::discovery::resolve`].
+    pub servers: Overrides,
+    /// The nameserver to ask for SRV records; `None`: those of /etc/resolv.conf.
+    pub resolver: Option<SocketAddr>,
 }
 
 /// The default per-topic retention: the newest 100,000 Events of each topic, however old.
@@ -91,6 +97,8 @@ impl Default for Config {
             },
             limits: Limits::default(),
             auth: AuthConfig::default(),
+            servers: Overrides::default(),
+            resolver: None,
         }
     }
 }
@@ -164,6 +172,10 @@ usage: scalard [OPTIONS]
   --handshake-timeout SECS  time to send Ident (default 10)
   --idle-timeout SECS       silence before the server pings (default 60)
   --ping-timeout SECS       time to answer a ping (default 30)
+  --resolver IP[:PORT]      the nameserver asked for other domains' SRV records
+                            (default: those of /etc/resolv.conf)
+                            (the file's [servers.\"DOMAIN\"] tables come first:
+                            see docs/OPERATIONS.md)
   -h, --help                this text
   -V, --version             the version
 
@@ -277,6 +289,13 @@ impl Config {
                         self.topic_rule(&topic, rule)?;
                     }
                 }
+                ("servers", toml::Value::Table(domains)) => {
+                    for (domain, entry) in domains {
+                        self.servers
+                            .insert_toml(&domain, &entry)
+                            .map_err(|e| bad(&format!("servers.{domain:?}"), e))?;
+                    }
+                }
                 (_, toml::Value::String(s)) => self.set(&key, &s, "")?,
                 (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
                 (_, toml::Value::Boolean(b)) => self.set(&key, &b.to_string(), "")?,
@@ -377,6 +396,11 @@ impl Config {
             "handshake-timeout" => l.handshake_timeout = secs()?,
             "idle-timeout" => l.idle_timeout = secs()?,
             "ping-timeout" => l.ping_timeout = secs()?,
+            "resolver" => {
+                let addr = crate::discovery::parse_resolver(value)
+                    .ok_or_else(|| bad(&name, format!("expected IP or IP:PORT, got {value:?}")))?;
+                self.resolver = Some(addr);
+            }
             _ => return Err(ConfigError::Unknown(name)),
         }
         Ok(())
@@ -558,5 +582,51 @@ mod tests {
         assert_eq!(c.tls_listen, vec![SocketAddr::from(([127, 0, 0, 1], 0))]);
         assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
         assert_eq!(c.plain, PlainPolicy::Loopback);
+    }
+
+    #[test]
+    fn servers_and_resolver() {
+        use crate::discovery::Target;
+        assert_eq!(Config::default().resolver, None);
+        assert!(Config::default().servers.is_empty());
+        let c = args(&["--resolver", "127.0.0.1:5353"]).unwrap();
+        assert_eq!(c.resolver, Some(SocketAddr::from(([127, 0, 0, 1], 5353))));
+        assert!(matches!(
+            args(&["--resolver", "dns.example"]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        let mut c = Config::default();
+        c.apply_toml(
+            "resolver = \"[::1]:53\"\n\
+             [servers.\"foo.example\"]\naddress = \"127.0.0.1:7001\"\ntls = false\n\
+             [servers.\"bar.example\"]\naddress = [\"a.example:1\", \"b.example:2\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.resolver, Some("[::1]:53".parse().unwrap()));
+        let t = |host: &str, port, tls| Target {
+            host: host.into(),
+            port,
+            tls,
+        };
+        assert_eq!(
+            c.servers.get("foo.example").unwrap(),
+            [t("127.0.0.1", 7001, false)]
+        );
+        assert_eq!(
+            c.servers.get("bar.example").unwrap(),
+            [t("a.example", 1, true), t("b.example", 2, true)]
+        );
+        // What the server-to-server code calls: the table answers without DNS.
+        let found = crate::discovery::resolve("foo.example", &c.servers, c.resolver).unwrap();
+        assert_eq!(found, [t("127.0.0.1", 7001, false)]);
+        let err = c
+            .apply_toml("[servers.\"x.example\"]\naddress = \"nowhere\"\n")
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadValue { key, .. } if key.contains("x.example")),
+            "{err}"
+        );
+        assert!(c.apply_toml("[servers.\"x.example\"]\nport = 1\n").is_err());
+        assert!(c.apply_toml("servers = 1").is_err());
     }
 }

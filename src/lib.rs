@@ -5,10 +5,12 @@
 //! - [`server`]: the server logic, sans IO.
 //! - [`net`]: the mio shell that runs it.
 //! - [`store`]: history storage, behind a typed interface the core calls.
+//! - [`discovery`]: finding a domain's servers (DNS SRV records, a static table).
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod federation;
 pub mod net;
 pub mod proto;

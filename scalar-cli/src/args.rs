@@ -31,7 +31,11 @@ usage:
                                                 (after a certificate change)
 
 options:
-  -s, --server HOST:PORT  server (default $SCALAR_SERVER, else localhost:7667)
+  -s, --server HOST:PORT  server (default $SCALAR_SERVER, else localhost:7667);
+                          a domain alone (chat.example.org) is looked up in DNS
+                          (SRV records), TLS servers first
+      --resolver IP:PORT  the nameserver for that (default $SCALAR_RESOLVER, else
+                          those of /etc/resolv.conf)
   -i, --id ID             your ID (default $SCALAR_ID, else your login name;
                           the server adds its @domain when missing)
   -t, --timeout SECS      how long to wait for the server (default 10)
@@ -178,8 +182,10 @@ pub enum PasswordFrom {
 /// The whole command line, with environment defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
-    /// `HOST:PORT`.
+    /// `HOST:PORT`, or a domain alone, whose servers DNS names ([`names::discoverable`]).
     pub server: String,
+    /// The nameserver to ask for SRV records; `None`: those of /etc/resolv.conf.
+    pub resolver: Option<std::net::SocketAddr>,
     /// TLS and how to trust the server; `None` for plain TCP.
     pub tls: Option<Trust>,
     /// The ID, possibly without `@domain`.
@@ -205,6 +211,8 @@ pub struct Env {
     pub user: Option<String>,
     /// `SCALAR_PASSWORD`.
     pub password: Option<Secret>,
+    /// `SCALAR_RESOLVER`.
+    pub resolver: Option<String>,
 }
 
 impl Env {
@@ -216,6 +224,7 @@ impl Env {
             id: get("SCALAR_ID"),
             user: get("USER").or_else(|| get("LOGNAME")),
             password: get("SCALAR_PASSWORD").map(Secret),
+            resolver: get("SCALAR_RESOLVER"),
         }
     }
 }
@@ -264,6 +273,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let mut span = SpanArgs::default();
     let (mut tls, mut ca, mut tofu) = (false, None, false);
     let (mut password_file, mut register) = (None, false);
+    let mut resolver = env.resolver.clone();
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
         match arg {
@@ -274,6 +284,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("tls") => tls = true,
             Long("ca") => ca = Some(PathBuf::from(val(&mut p)?)),
             Long("tofu") => tofu = true,
+            Long("resolver") => resolver = Some(utf8(val(&mut p)?, "--resolver")?),
             Long("password-file") => password_file = Some(PathBuf::from(val(&mut p)?)),
             Long("register") => register = true,
             Short('t') | Long("timeout") => {
@@ -340,7 +351,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         (None, true) => Some(Trust::Tofu),
         (None, false) => tls.then_some(Trust::Roots),
     };
-    let server = names::with_port(server.as_deref().unwrap_or(DEFAULT_SERVER));
+    let server = server.as_deref().unwrap_or(DEFAULT_SERVER).trim();
+    // A domain alone is kept as it is: each connection looks its servers up (conn::open).
+    let server = match names::discoverable(server) {
+        true => server.to_ascii_lowercase(),
+        false => names::with_port(server),
+    };
+    let resolver = match resolver {
+        Some(r) => Some(scalar::discovery::parse_resolver(&r).ok_or_else(|| {
+            usage(format!(
+                "--resolver: expected IP:PORT, like 127.0.0.1:53, got {r:?}"
+            ))
+        })?),
+        None => None,
+    };
     let id = names::default_id(id, env.id.clone(), env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
     let full = if id.contains('@') {
@@ -359,6 +383,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     };
     Ok(Args {
         server,
+        resolver,
         tls,
         id,
         password,
@@ -371,6 +396,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
 fn stub(command: Command) -> Args {
     Args {
         server: String::new(),
+        resolver: None,
         tls: None,
         id: String::new(),
         password: None,
@@ -513,6 +539,7 @@ mod tests {
             id: None,
             user: Some("Alice".into()),
             password: None,
+            resolver: None,
         };
         parse(v.iter().map(OsString::from), &env)
     }
@@ -541,8 +568,12 @@ mod tests {
     fn defaults_and_env() {
         let a = parse_strs(&[]).unwrap();
         assert_eq!(a.command, Command::Chat);
-        assert_eq!(a.server, "example.org:7667");
+        assert_eq!(
+            a.server, "example.org",
+            "a domain alone: looked up when connecting"
+        );
         assert_eq!(a.id, "alice");
+        assert_eq!(a.resolver, None);
         let a = parse_strs(&["--server", "127.0.0.1:9", "--id", "Bob@Localhost", "ping"]).unwrap();
         assert_eq!(
             (a.server.as_str(), a.id.as_str()),
@@ -550,6 +581,28 @@ mod tests {
         );
         assert_eq!(a.command, Command::Ping);
         assert_eq!(a.tls, None);
+    }
+
+    #[test]
+    fn servers_and_resolvers() {
+        let server = |s: &str| parse_strs(&["-s", s]).unwrap().server;
+        assert_eq!(server("Chat.Example.org"), "chat.example.org");
+        assert_eq!(server("chat.example.org:7000"), "chat.example.org:7000");
+        assert_eq!(server("localhost"), "localhost:7667");
+        assert_eq!(server("127.0.0.1"), "127.0.0.1:7667");
+        assert_eq!(server("::1"), "[::1]:7667");
+        let a = parse_strs(&["--resolver", "127.0.0.1:5353", "ping"]).unwrap();
+        assert_eq!(a.resolver, Some(([127, 0, 0, 1], 5353).into()));
+        let env = Env {
+            resolver: Some("10.0.0.1".into()),
+            ..Env::default()
+        };
+        let a = parse(["ping"].map(OsString::from), &env).unwrap();
+        assert_eq!(a.resolver, Some(([10, 0, 0, 1], 53).into()));
+        assert!(matches!(
+            parse_strs(&["--resolver", "dns.example", "ping"]),
+            Err(CliError::Usage(_))
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Connecting as the user asked: the shared blocking client (`scalar::client`), over TLS when
 //! asked (with trust on first use kept in the known-hosts file), plus the completion of an ID
-//! given without `@domain`.
+//! given without `@domain`. A server given as a domain alone is looked up in DNS first
+//! (`scalar::discovery`), at every connection, so a reconnection follows changed records.
 
 use crate::args::{PasswordFrom, Trust};
 use crate::error::CliError;
@@ -76,8 +77,10 @@ impl Password {
 /// interactive client) uses.
 #[derive(Debug, Clone)]
 pub struct Dial {
-    /// `HOST:PORT`.
+    /// `HOST:PORT`, or a domain alone, looked up in DNS at each connection.
     pub server: String,
+    /// The nameserver for that; `None`: those of /etc/resolv.conf.
+    pub resolver: Option<std::net::SocketAddr>,
     /// TLS and how to trust the server; `None` for plain TCP.
     pub tls: Option<Trust>,
     /// How long to wait for each step.
@@ -94,6 +97,7 @@ impl Dial {
     pub fn of(args: &crate::args::Args) -> Dial {
         Dial {
             server: args.server.clone(),
+            resolver: args.resolver,
             tls: args.tls.clone(),
             timeout: args.timeout,
             password: Password {
@@ -114,8 +118,7 @@ impl Dial {
 /// checks the pin the first connection wrote), and written after the first successful
 /// connection to a server that had none; `note` is told about that and about malformed lines.
 pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError> {
-    let (tls, first_use) = tls_for(dial, note)?;
-    let mut conn = Conn::connect_raw_with(dial.server.as_str(), dial.timeout, tls.as_ref())?;
+    let (mut conn, server, first_use) = reach(dial, note)?;
     let login = |register: bool| -> Result<Login, CliError> {
         Ok(Login {
             password: dial.password.get(id, dial.prompt)?,
@@ -141,18 +144,85 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
         note(&format!("account {} created", conn.user));
         dial.password.register.store(false, Ordering::Relaxed);
     }
-    let server = dial.server.as_str();
     if first_use && let Some(pin) = conn.peer_fingerprint() {
-        pin_first_use(server, pin, note)?;
+        pin_first_use(&server, pin, note)?;
     }
     Ok(conn)
 }
 
-/// The TLS settings for `dial`, and whether this is a first use (`--tofu` with no pin yet).
-fn tls_for(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Option<Tls>, bool), CliError> {
+/// The first server of `dial` that accepts a connection (and the TLS handshake), with its
+/// `HOST:PORT` (the key of its pin) and whether this is a first use (`--tofu`, no pin yet).
+fn reach(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Conn, String, bool), CliError> {
+    let candidates = candidates(dial)?;
+    let mut last = None;
+    for (i, (server, trust)) in candidates.iter().enumerate() {
+        let (tls, first_use) = tls_for(trust.as_ref(), server, note)?;
+        match Conn::connect_raw_with(server.as_str(), dial.timeout, tls.as_ref()) {
+            Ok(conn) => return Ok((conn, server.clone(), first_use)),
+            // A changed certificate is what an attacker looks like: say so, try nothing else.
+            Err(e @ NetError::PinMismatch { .. }) => return Err(e.into()),
+            Err(e) => {
+                if i + 1 < candidates.len() {
+                    note(&format!(
+                        "{server}: {e}; trying the next server of {}",
+                        dial.server
+                    ));
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| NetError::Connect {
+            server: dial.server.clone(),
+            why: "no server to try".into(),
+        })
+        .into())
+}
+
+/// The servers to try for `dial`, in order, each with how to trust it: `--server` itself, or
+/// for a domain alone the servers its SRV records name (docs/CLI.md, "Finding the server").
+/// A TLS server uses `--ca` or `--tofu` if given, else the well-known roots; a plain one is
+/// skipped when the user asked for TLS.
+fn candidates(dial: &Dial) -> Result<Vec<(String, Option<Trust>)>, CliError> {
+    if !crate::names::discoverable(&dial.server) {
+        return Ok(vec![(dial.server.clone(), dial.tls.clone())]);
+    }
+    let fail = |why: String| NetError::Connect {
+        server: dial.server.clone(),
+        why,
+    };
+    // The client has no table of its own: only DNS (or the fallback to port 7667).
+    let overrides = scalar::discovery::Overrides::default();
+    let targets = scalar::discovery::resolve(&dial.server, &overrides, dial.resolver)
+        .map_err(|e| fail(e.to_string()))?;
+    let usable: Vec<_> = targets
+        .into_iter()
+        .filter_map(|t| match (t.tls, &dial.tls) {
+            (true, trust) => Some((t.addr(), Some(trust.clone().unwrap_or(Trust::Roots)))),
+            (false, None) => Some((t.addr(), None)),
+            (false, Some(_)) => None,
+        })
+        .collect();
+    if usable.is_empty() {
+        return Err(fail(
+            "DNS names no TLS server for it (no _scalars._tcp record), and TLS was asked for".into(),
+        )
+        .into());
+    }
+    Ok(usable)
+}
+
+/// The TLS settings for `trust` at `server`, and whether this is a first use (`--tofu` with no
+/// pin yet).
+fn tls_for(
+    trust: Option<&Trust>,
+    server: &str,
+    note: &dyn Fn(&str),
+) -> Result<(Option<Tls>, bool), CliError> {
     // A CA file that cannot be used is a local failure (exit 1), not a connection one.
     let setup = |r: Result<Tls, scalar::tls::TlsSetupError>| r.map_err(|e| CliError::Local(e.to_string()));
-    Ok(match &dial.tls {
+    Ok(match trust {
         None => (None, false),
         Some(Trust::Roots) => (Some(setup(Tls::webpki_roots())?), false),
         Some(Trust::Ca(file)) => (Some(setup(Tls::with_ca_file(file))?), false),
@@ -162,7 +232,7 @@ fn tls_for(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Option<Tls>, bool), CliE
             for w in warnings {
                 note(&format!("{}: {w}", path.display()));
             }
-            let pin = hosts.lookup(&dial.server);
+            let pin = hosts.lookup(server);
             (Some(setup(Tls::pinned(pin))?), pin.is_none())
         }
     })

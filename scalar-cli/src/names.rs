@@ -99,6 +99,16 @@ pub fn fold_local(s: &str) -> String {
     if mapped.is_empty() { "user".into() } else { mapped }
 }
 
+/// True if `server` is a domain alone, without a port, other than `localhost`: its servers are
+/// then found in DNS (SRV records; `scalar::discovery`). An IP address or `localhost` without a
+/// port still means port 7667, as before there was discovery.
+pub fn discoverable(server: &str) -> bool {
+    !server.contains([':', '[', ']'])
+        && server.parse::<std::net::IpAddr>().is_err()
+        && !server.eq_ignore_ascii_case("localhost")
+        && !server.to_ascii_lowercase().ends_with(".localhost")
+}
+
 /// Adds the default port to a server given without one.
 pub fn with_port(server: &str) -> String {
     let has_port = if server.starts_with('[') {
@@ -166,5 +176,19 @@ mod tests {
         assert_eq!(with_port("::1"), "[::1]:7667");
         assert_eq!(with_port("[::1]:9"), "[::1]:9");
         assert_eq!(with_port("[::1]"), "[::1]:7667");
+        assert!(discoverable("chat.example.org"));
+        assert!(discoverable("example"));
+        for no in [
+            "localhost",
+            "LocalHost",
+            "a.localhost",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "h:1",
+            "[::1]:9",
+        ] {
+            assert!(!discoverable(no), "{no}");
+        }
     }
 }
