@@ -48,6 +48,14 @@ pub struct Config {
     pub servers: Overrides,
     /// The nameserver to ask for SRV records; `None`: those of /etc/resolv.conf.
     pub resolver: Option<SocketAddr>,
+    /// Admit users of any other domain (but `distrust`), on their home server's word.
+    pub foreign_any: bool,
+    /// Other domains whose users are admitted, on their home server's word.
+    pub trust: Vec<Box<str>>,
+    /// With `foreign_any`: domains whose users are not.
+    pub distrust: Vec<Box<str>>,
+    /// How long a token this server issues is good for.
+    pub token_lifetime: Duration,
 }
 
 /// The default per-topic retention: the newest 100,000 Events of each topic, however old.
@@ -99,6 +107,10 @@ impl Default for Config {
             auth: AuthConfig::default(),
             servers: Overrides::default(),
             resolver: None,
+            foreign_any: false,
+            trust: Vec::new(),
+            distrust: Vec::new(),
+            token_lifetime: Duration::from_millis(crate::server::TOKEN_LIFETIME_MS),
         }
     }
 }
@@ -161,6 +173,11 @@ usage: scalard [OPTIONS]
                             always (the echo waits until the Event is on disk)
   --history-max-events N    Events kept per topic (default 100000; 0: no limit)
   --history-max-days N      days an Event is kept (default: no limit)
+  --trust-domain D          admit users of domain D (repeatable) on their home
+                            server's word (a token it vouches for)
+  --foreign any             admit users of every other domain that way, but
+  --distrust-domain D       those of D (repeatable)
+  --token-lifetime SECS     how long tokens for other servers last (default 300)
   --auth POLICY             who may take an unregistered ID without a password:
                             open (default: anyone, as asked), guests (the server
                             assigns guest-XXXXXXXX), accounts (nobody)
@@ -238,9 +255,29 @@ impl Config {
         Ok(config)
     }
 
+    /// Which other domains' users are admitted.
+    pub fn foreign(&self) -> crate::server::Foreign {
+        use crate::server::Foreign;
+        let set = |v: &[Box<str>]| v.iter().cloned().collect();
+        match (self.foreign_any, self.trust.is_empty()) {
+            (true, _) => Foreign::Deny(set(&self.distrust)),
+            (false, false) => Foreign::Allow(set(&self.trust)),
+            (false, true) => Foreign::None,
+        }
+    }
+
     /// Checks what single keys cannot: that there is something to listen on, and that TLS
     /// listeners and their certificate come together.
     fn check(&self) -> Result<(), ConfigError> {
+        if self.foreign_any && !self.trust.is_empty() {
+            return Err(bad(
+                "trust-domain",
+                "lists the domains to admit; with foreign = any, list the others with distrust-domain",
+            ));
+        }
+        if !self.foreign_any && !self.distrust.is_empty() {
+            return Err(bad("distrust-domain", "only means something with foreign = any"));
+        }
         if self.listen.is_empty() && self.tls_listen.is_empty() {
             return Err(bad("listen", "no address to listen on"));
         }
@@ -287,6 +324,13 @@ impl Config {
                 ("retention", toml::Value::Table(topics)) => {
                     for (topic, rule) in topics {
                         self.topic_rule(&topic, rule)?;
+                    }
+                }
+                ("trust-domains" | "distrust-domains", toml::Value::Array(items)) => {
+                    let one = key.trim_end_matches('s');
+                    for v in items {
+                        let d = v.as_str().ok_or_else(|| bad(&key, "expected strings"))?;
+                        self.set(one, d, "")?;
                     }
                 }
                 ("servers", toml::Value::Table(domains)) => {
@@ -396,6 +440,25 @@ impl Config {
             "handshake-timeout" => l.handshake_timeout = secs()?,
             "idle-timeout" => l.idle_timeout = secs()?,
             "ping-timeout" => l.ping_timeout = secs()?,
+            "foreign" => {
+                self.foreign_any = match value {
+                    "none" => false,
+                    "any" => true,
+                    _ => return Err(bad(&name, format!("expected none or any, got {value:?}"))),
+                }
+            }
+            "trust-domain" | "distrust-domain" => {
+                if !valid_domain(value) {
+                    return Err(bad(&name, format!("not a domain: {value:?}")));
+                }
+                let list = if key == "trust-domain" {
+                    &mut self.trust
+                } else {
+                    &mut self.distrust
+                };
+                list.push(value.into());
+            }
+            "token-lifetime" => self.token_lifetime = secs()?,
             "resolver" => {
                 let addr = crate::discovery::parse_resolver(value)
                     .ok_or_else(|| bad(&name, format!("expected IP or IP:PORT, got {value:?}")))?;

@@ -10,6 +10,7 @@
 //! up every thread.
 
 use crate::client::Client;
+use crate::discovery::Target;
 use crate::proto::{Msg, Name, Verify};
 use crate::server::{ConnId, TokenCheck, Vouched};
 use crate::tls::Tls;
@@ -29,17 +30,8 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 /// How long a home server that could not be asked is not asked again.
 const DOWN_FOR: Duration = Duration::from_secs(10);
 
-/// Where a home server is: `HOST:PORT` and whether it speaks TLS there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Home {
-    /// `HOST:PORT`.
-    pub addr: String,
-    /// TLS (verified against the web PKI roots) or plain TCP.
-    pub tls: bool,
-}
-
 /// Finds the servers of a domain, in the order to try them. Blocking (DNS).
-pub type Resolve = dyn Fn(&str) -> Result<Vec<Home>, String> + Send + Sync;
+pub type Resolve = dyn Fn(&str) -> Result<Vec<Target>, String> + Send + Sync;
 
 /// One answer for the loop.
 #[derive(Debug)]
@@ -159,7 +151,7 @@ impl Shared {
                 }
                 match self.ask_at(&home, job, left) {
                     Ok(v) => return Ok(v),
-                    Err(e) => last = format!("{}: {e}", home.addr),
+                    Err(e) => last = format!("{home}: {e}"),
                 }
             }
             Err(last)
@@ -181,14 +173,14 @@ impl Shared {
         down.get(home).map(|(_, why)| format!("{why} (moments ago)"))
     }
 
-    fn ask_at(&self, home: &Home, job: &TokenCheck, timeout: Duration) -> Result<Vouched, String> {
+    fn ask_at(&self, home: &Target, job: &TokenCheck, timeout: Duration) -> Result<Vouched, String> {
         let tls = match home.tls {
             true => Some(Tls::webpki_roots().map_err(|e| e.to_string())?),
             false => None,
         };
         let user = Name::parse(&job.user).map_err(|e| e.to_string())?;
-        let mut c =
-            Client::connect_raw_with(home.addr.as_str(), timeout, tls.as_ref()).map_err(|e| e.to_string())?;
+        let mut c = Client::connect_raw_with(home.addr().as_str(), timeout, tls.as_ref())
+            .map_err(|e| e.to_string())?;
         let reply = c
             .request(timeout, |seq| {
                 Msg::Verify(Verify {

@@ -125,6 +125,22 @@ fn open_accounts(config: &Config, shell: &mut Shell) -> Result<(), String> {
     Ok(())
 }
 
+/// Starts the threads that ask other domains' servers about their users' tokens, if any
+/// other domain is admitted.
+fn admit_foreign(config: &Config, shell: &mut Shell) -> std::io::Result<()> {
+    let foreign = config.foreign();
+    if foreign == scalar::server::Foreign::None {
+        return Ok(());
+    }
+    log::info!("users of other domains: {foreign:?}");
+    let (servers, resolver) = (config.servers.clone(), config.resolver);
+    let resolve =
+        move |domain: &str| scalar::discovery::resolve(domain, &servers, resolver).map_err(|e| e.to_string());
+    let verifier = scalar::federation::Verifier::start(&config.domain, Box::new(resolve), shell.waker())?;
+    shell.admit_foreign(verifier, foreign);
+    Ok(())
+}
+
 /// `scalard account add|del|passwd|list [ID] [flags]`.
 fn account(args: Vec<String>) -> ExitCode {
     let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account list [--data-dir DIR]";
@@ -277,6 +293,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     } else {
         log::info!("ephemeral: keeping no history and no accounts");
+    }
+    shell.server_mut().set_token_lifetime(config.token_lifetime);
+    if let Err(e) = admit_foreign(&config, &mut shell) {
+        eprintln!("scalard: cannot start the federation threads: {e}");
+        return ExitCode::from(1);
     }
     for (addr, transport) in shell.local_addrs() {
         match transport {

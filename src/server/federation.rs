@@ -32,7 +32,8 @@ impl Foreign {
     }
 }
 
-/// How long a token is good for.
+/// How long a token is good for, unless the operator says otherwise; also the longest a
+/// home server's yes is kept.
 pub const TOKEN_LIFETIME_MS: u64 = 5 * 60 * 1000;
 /// Unexpired tokens one user may hold; a new one replaces the oldest.
 const TOKENS_PER_USER: usize = 16;
@@ -73,13 +74,27 @@ struct Issued {
 }
 
 /// The core's federation state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Federation {
     pub foreign: Foreign,
+    /// How long the tokens this server issues last.
+    pub lifetime_ms: u64,
     issued: HashMap<Box<[u8]>, Issued>,
     by_user: HashMap<Box<str>, VecDeque<Box<[u8]>>>,
     /// Foreign tokens a home server vouched for: the ID and until when.
     vouched: HashMap<Box<[u8]>, (Box<str>, u64)>,
+}
+
+impl Default for Federation {
+    fn default() -> Self {
+        Federation {
+            foreign: Foreign::None,
+            lifetime_ms: TOKEN_LIFETIME_MS,
+            issued: HashMap::new(),
+            by_user: HashMap::new(),
+            vouched: HashMap::new(),
+        }
+    }
 }
 
 impl Federation {
@@ -100,6 +115,11 @@ impl Server {
     /// Sets which other domains' users this server admits.
     pub fn set_foreign(&mut self, foreign: Foreign) {
         self.federation.foreign = foreign;
+    }
+
+    /// Sets how long the tokens this server issues last.
+    pub fn set_token_lifetime(&mut self, lifetime: std::time::Duration) {
+        self.federation.lifetime_ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
     }
 
     /// Grant: a token for the logged-in user, for the audience `server`.
@@ -127,7 +147,7 @@ impl Server {
                 return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
             }
         };
-        let until = now.unix_ms.saturating_add(TOKEN_LIFETIME_MS);
+        let until = now.unix_ms.saturating_add(f.lifetime_ms);
         let mine = f.by_user.entry(user.clone()).or_default();
         if mine.len() >= TOKENS_PER_USER
             && let Some(old) = mine.pop_front()
