@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 /// foo.test with the account alice (password "pw"), and bar.test admitting foo.test's users.
 struct Pair {
-    foo: Scalard,
-    bar: Scalard,
+    home: Scalard,
+    away: Scalard,
     _dirs: (DataDir, DataDir),
 }
 
@@ -19,23 +19,23 @@ fn pair(foo_flags: &[&str], bar_flags: &[&str]) -> Pair {
     assert!(account_in(foo_dir.path(), "alice@foo.test", "pw"));
     let mut f = vec!["--domain", "foo.test"];
     f.extend(foo_flags);
-    let foo = Scalard::start_in(Some(foo_dir.path()), &f);
+    let home = Scalard::start_in(Some(foo_dir.path()), &f);
     let bar_dir = DataDir::new();
-    let conf = bar_dir.0.join("bar.toml");
+    let conf = bar_dir.0.join("away.toml");
     std::fs::write(
         &conf,
         format!(
             "[servers.\"foo.test\"]\naddress = \"{}\"\ntls = false\n",
-            foo.addr
+            home.addr
         ),
     )
     .unwrap();
     let mut b = vec!["--domain", "bar.test", "--config", conf.to_str().unwrap()];
     b.extend(bar_flags);
-    let bar = Scalard::start_in(Some(bar_dir.path()), &b);
+    let away = Scalard::start_in(Some(bar_dir.path()), &b);
     Pair {
-        foo,
-        bar,
+        home,
+        away,
         _dirs: (foo_dir, bar_dir),
     }
 }
@@ -54,14 +54,14 @@ fn account_in(dir: &str, id: &str, pw: &str) -> bool {
     child.wait().unwrap().success()
 }
 
-/// alice logs in at foo and gets a token for `audience`.
-fn token(foo: &Scalard, audience: &str) -> Vec<u8> {
-    let mut alice = login_at(foo.addr, "alice", "pw", false).expect("login at foo");
+/// alice logs in at home and gets a token for `audience`.
+fn token(home: &Scalard, audience: &str) -> Vec<u8> {
+    let mut alice = login_at(home.addr, "alice", "pw", false).expect("login at home");
     alice.grant(audience, WAIT).expect("grant").0
 }
 
 fn at_bar(p: &Pair, token: &[u8]) -> Result<Client, ClientError> {
-    let mut c = Client::connect_raw(p.bar.addr, WAIT)?;
+    let mut c = Client::connect_raw(p.away.addr, WAIT)?;
     c.identify_with_token("alice@foo.test", token, WAIT)?;
     Ok(c)
 }
@@ -77,58 +77,58 @@ fn code(r: Result<Client, ClientError>) -> u16 {
 #[test]
 fn alice_of_foo_uses_bars_channels_with_a_token() {
     let p = pair(&[], &["--trust-domain", "foo.test"]);
-    // Without a token bar refuses, naming its domain: the audience to ask foo for.
-    match Client::connect(p.bar.addr, "alice@foo.test", WAIT) {
+    // Without a token away refuses, naming its domain: the audience to ask home for.
+    match Client::connect(p.away.addr, "alice@foo.test", WAIT) {
         Err(ClientError::Refused {
             code: 400, server, ..
         }) => assert_eq!(server.as_deref(), Some("bar.test")),
         other => panic!("{:?}", other.map(|c| c.user)),
     }
-    let t = token(&p.foo, "bar.test");
-    let mut alice = at_bar(&p, &t).expect("bar admits alice@foo.test");
+    let t = token(&p.home, "bar.test");
+    let mut alice = at_bar(&p, &t).expect("away admits alice@foo.test");
     assert_eq!(
         (alice.user.as_str(), alice.domain.as_str()),
         ("alice@foo.test", "bar.test")
     );
-    let mut bob = Client::connect(p.bar.addr, "bob", WAIT).unwrap();
+    let mut bob = Client::connect(p.away.addr, "bob", WAIT).unwrap();
     sub(&mut bob, "#lobby@bar.test");
     sub(&mut alice, "#lobby@bar.test");
-    say(&mut alice, 9, "#lobby@bar.test", "hi from foo");
+    say(&mut alice, 9, "#lobby@bar.test", "hi from home");
     assert_eq!(
         next(&mut alice),
-        "Event #lobby@bar.test alice@foo.test hi from foo seq=Some(9)"
+        "Event #lobby@bar.test alice@foo.test hi from home seq=Some(9)"
     );
     assert_eq!(
         next(&mut bob),
-        "Event #lobby@bar.test alice@foo.test hi from foo seq=None"
+        "Event #lobby@bar.test alice@foo.test hi from home seq=None"
     );
-    // The same token opens a second connection (bar keeps foo's yes), even with foo gone.
-    let Pair { foo, bar, _dirs } = p;
-    drop(foo);
-    let mut again = Client::connect_raw(bar.addr, WAIT).unwrap();
+    // The same token opens a second connection (away keeps home's yes), even with home gone.
+    let Pair { home, away, _dirs } = p;
+    drop(home);
+    let mut again = Client::connect_raw(away.addr, WAIT).unwrap();
     again
         .identify_with_token("alice@foo.test", &t, WAIT)
-        .expect("bar kept foo's answer");
+        .expect("away kept home's answer");
 }
 
 #[test]
 fn tokens_for_another_audience_or_user_and_stolen_ones_are_refused() {
     let p = pair(&[], &["--trust-domain", "foo.test"]);
     assert_eq!(
-        code(at_bar(&p, &token(&p.foo, "baz.test"))),
+        code(at_bar(&p, &token(&p.home, "baz.test"))),
         601,
         "another audience"
     );
-    assert_eq!(code(at_bar(&p, &[0x55; 32])), 601, "a token foo never issued");
+    assert_eq!(code(at_bar(&p, &[0x55; 32])), 601, "a token home never issued");
     // alice's token does not make mallory alice, nor mallory himself.
-    let t = token(&p.foo, "bar.test");
-    let mut m = Client::connect_raw(p.bar.addr, WAIT).unwrap();
+    let t = token(&p.home, "bar.test");
+    let mut m = Client::connect_raw(p.away.addr, WAIT).unwrap();
     match m.identify_with_token("mallory@foo.test", &t, WAIT) {
         Err(ClientError::Refused { code: 601, .. }) => {}
         other => panic!("{other:?}"),
     }
     // A session that only took a free name cannot get tokens.
-    let mut free = Client::connect(p.foo.addr, "carol", WAIT).unwrap();
+    let mut free = Client::connect(p.home.addr, "carol", WAIT).unwrap();
     match free.grant("bar.test", WAIT) {
         Err(ClientError::Refused { code: 600, .. }) => {}
         other => panic!("{other:?}"),
@@ -138,7 +138,7 @@ fn tokens_for_another_audience_or_user_and_stolen_ones_are_refused() {
 #[test]
 fn an_expired_token_is_refused() {
     let p = pair(&["--token-lifetime", "1"], &["--trust-domain", "foo.test"]);
-    let t = token(&p.foo, "bar.test");
+    let t = token(&p.home, "bar.test");
     std::thread::sleep(Duration::from_millis(1300));
     assert_eq!(code(at_bar(&p, &t)), 601);
 }
@@ -146,34 +146,34 @@ fn an_expired_token_is_refused() {
 #[test]
 fn a_domain_bar_does_not_trust_is_foreign() {
     let p = pair(&[], &[]);
-    assert_eq!(code(at_bar(&p, &token(&p.foo, "bar.test"))), 400);
+    assert_eq!(code(at_bar(&p, &token(&p.home, "bar.test"))), 400);
     let p = pair(&[], &["--foreign", "any", "--distrust-domain", "foo.test"]);
-    assert_eq!(code(at_bar(&p, &token(&p.foo, "bar.test"))), 400);
+    assert_eq!(code(at_bar(&p, &token(&p.home, "bar.test"))), 400);
 }
 
 #[test]
 fn foo_down_is_a_clear_error_and_bar_keeps_serving() {
     let p = pair(&[], &["--trust-domain", "foo.test"]);
-    let t = token(&p.foo, "bar.test");
-    let Pair { foo, bar, _dirs } = p;
-    drop(foo);
-    let mut bob = Client::connect(bar.addr, "bob", WAIT).unwrap();
-    let mut carol = Client::connect(bar.addr, "carol", WAIT).unwrap();
+    let t = token(&p.home, "bar.test");
+    let Pair { home, away, _dirs } = p;
+    drop(home);
+    let mut bob = Client::connect(away.addr, "bob", WAIT).unwrap();
+    let mut carol = Client::connect(away.addr, "carol", WAIT).unwrap();
     sub(&mut bob, "#lobby@bar.test");
     sub(&mut carol, "#lobby@bar.test");
     let start = Instant::now();
     let waiting = std::thread::spawn(move || {
-        let mut c = Client::connect_raw(bar.addr, WAIT).unwrap();
+        let mut c = Client::connect_raw(away.addr, WAIT).unwrap();
         let r = c.identify_with_token("alice@foo.test", &t, WAIT);
-        (r, bar)
+        (r, away)
     });
-    // Meanwhile bar serves everyone else.
+    // Meanwhile away serves everyone else.
     for i in 0..5 {
         say(&mut bob, 100 + i, "#lobby@bar.test", "still here");
         next(&mut bob);
         assert!(next(&mut carol).contains("still here"));
     }
-    let (r, _bar) = waiting.join().unwrap();
+    let (r, _away) = waiting.join().unwrap();
     match r {
         Err(ClientError::Refused {
             code: 608, reason, ..
