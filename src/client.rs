@@ -304,6 +304,13 @@ pub struct Client {
     pub guest: bool,
 }
 
+/// Now, in milliseconds since the Unix epoch (the protocol's time).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A password login (or registration) for [`Client::identify`].
 pub struct Login {
     /// The account's password.
@@ -655,9 +662,7 @@ impl Client {
     /// Measures a round trip with Ping, in milliseconds.
     pub fn ping(&mut self, timeout: Duration) -> Result<f64, ClientError> {
         let start = Instant::now();
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let time = unix_ms();
         self.request(timeout, |seq| Msg::Ping(Ping { seq, time }))?;
         Ok(start.elapsed().as_secs_f64() * 1000.0)
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Token checks that may wait for a thread; more are refused (`auth_throttled`).
 pub const QUEUE: usize = 64;
@@ -191,9 +191,7 @@ impl Shared {
                 })
             })
             .map_err(|e| e.to_string())?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now = crate::client::unix_ms();
         let vouched = match reply.msg().map_err(|e| e.to_string())? {
             Msg::Vouch(v) if v.user.as_str() == &*job.user && v.valid => {
                 // A yes without an expiry holds for one token lifetime at most (the core caps it).

@@ -50,6 +50,8 @@ options:
                           ID is registered, a prompt at the terminal)
       --register          create the account --id with that password (if the
                           server lets clients register)
+      --home HOST:PORT    for an --id of another domain: its home server, where
+                          it logs in for a token (default: that domain, via DNS)
   -h, --help              this text
   -V, --version           the version
 
@@ -194,6 +196,8 @@ pub struct Args {
     pub password: Option<PasswordFrom>,
     /// `--register`: create the account.
     pub register: bool,
+    /// `--home HOST:PORT`: where an ID of another domain gets its tokens.
+    pub home: Option<String>,
     /// How long to wait for connections and replies.
     pub timeout: Duration,
     /// What to do.
@@ -272,7 +276,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let (mut count, mut json) = (None, false);
     let mut span = SpanArgs::default();
     let (mut tls, mut ca, mut tofu) = (false, None, false);
-    let (mut password_file, mut register) = (None, false);
+    let (mut password_file, mut register, mut home) = (None, false, None);
     let mut resolver = env.resolver.clone();
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
@@ -287,6 +291,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("resolver") => resolver = Some(utf8(val(&mut p)?, "--resolver")?),
             Long("password-file") => password_file = Some(PathBuf::from(val(&mut p)?)),
             Long("register") => register = true,
+            Long("home") => home = Some(names::with_port(&utf8(val(&mut p)?, "--home")?)),
             Short('t') | Long("timeout") => {
                 let secs: f64 = number(val(&mut p)?, "--timeout")?;
                 if !(0.1..=3600.0).contains(&secs) {
@@ -388,6 +393,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         id,
         password,
         register,
+        home,
         timeout,
         command,
     })
@@ -401,6 +407,7 @@ fn stub(command: Command) -> Args {
         id: String::new(),
         password: None,
         register: false,
+        home: None,
         timeout: Duration::ZERO,
         command,
     }

@@ -90,6 +90,28 @@ pub struct Dial {
     /// Whether the password may be asked for at the terminal (not while the chat is on
     /// screen: a reconnection uses what the first connection read).
     pub prompt: bool,
+    /// `--home`: where an ID of another domain gets its tokens; `None`: that domain itself,
+    /// found through DNS.
+    pub home: Option<String>,
+    /// The last token fetched for an ID of another domain, reused until it expires.
+    pub token: Arc<std::sync::Mutex<Option<Held>>>,
+    /// Set on the connection to the home server itself, which must not go looking for
+    /// another home.
+    pub at_home: bool,
+}
+
+/// A token from the home server, for one audience, until a time.
+#[derive(Clone)]
+pub struct Held {
+    audience: String,
+    token: Vec<u8>,
+    until: u64,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Held({} until {})", self.audience, self.until)
+    }
 }
 
 impl Dial {
@@ -106,7 +128,41 @@ impl Dial {
                 register: Arc::new(AtomicBool::new(args.register)),
             },
             prompt: true,
+            home: args.home.clone(),
+            token: Arc::default(),
+            at_home: false,
         }
+    }
+
+    /// A token for `id` (of another domain) for the server of `audience`: the one held if it
+    /// has a minute left, else a fresh one from the home server, logging in there with the
+    /// password.
+    fn token(&self, id: &str, audience: &str, note: &dyn Fn(&str)) -> Result<Vec<u8>, CliError> {
+        let now = scalar::client::unix_ms();
+        if let Ok(held) = self.token.lock()
+            && let Some(h) = held.as_ref()
+            && h.audience == audience
+            && h.until > now + 60_000
+        {
+            return Ok(h.token.clone());
+        }
+        let domain = id.split_once('@').map_or("", |(_, d)| d);
+        let home = Dial {
+            server: self.home.clone().unwrap_or_else(|| domain.to_string()),
+            at_home: true,
+            ..self.clone()
+        };
+        let mut conn = open(&home, id, note)?;
+        let (token, until) = conn.grant(audience, self.timeout)?;
+        conn.bye(None, Duration::from_millis(200));
+        if let Ok(mut held) = self.token.lock() {
+            *held = Some(Held {
+                audience: audience.to_string(),
+                token: token.clone(),
+                until,
+            });
+        }
+        Ok(token)
     }
 }
 
@@ -135,6 +191,16 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
         Err(NetError::Refused { code, .. }) if code == ErrorCode::AuthRequired as u16 && first.is_none() => {
             conn.identify(id, Some(&login(false)?), dial.timeout)?;
         }
+        // An ID of another domain: this server names itself, and the ID's home server makes
+        // a token for it (PROTOCOL.md §4, Other domains).
+        Err(NetError::Refused {
+            code,
+            server: Some(audience),
+            ..
+        }) if code == ErrorCode::ForeignId as u16 && !dial.at_home && id.contains('@') => {
+            let token = dial.token(id, &audience, note)?;
+            conn.identify_with_token(id, &token, dial.timeout)?;
+        }
         other => other?,
     }
     if conn.guest {
@@ -159,8 +225,9 @@ fn reach(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Conn, String, bool), CliEr
         let (tls, first_use) = tls_for(trust.as_ref(), server, note)?;
         match Conn::connect_raw_with(server.as_str(), dial.timeout, tls.as_ref()) {
             Ok(conn) => return Ok((conn, server.clone(), first_use)),
-            // A changed certificate is what an attacker looks like: say so, try nothing else.
-            Err(e @ NetError::PinMismatch { .. }) => return Err(e.into()),
+            // A changed or untrusted certificate is what an attacker looks like: say so, try
+            // nothing else (above all not a plain server after it).
+            Err(e @ (NetError::PinMismatch { .. } | NetError::Tls(_))) => return Err(e.into()),
             Err(e) => {
                 if i + 1 < candidates.len() {
                     note(&format!(

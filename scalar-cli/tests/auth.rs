@@ -10,8 +10,13 @@ use common::*;
 fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
     let data = dir.0.join("server");
     std::fs::create_dir_all(&data).unwrap();
+    // The account is of the server's domain, if the flags name one.
+    let domain = extra
+        .windows(2)
+        .find(|w| w[0] == "--domain")
+        .map_or("localhost", |w| w[1]);
     let mut add = std::process::Command::new(scalard_path())
-        .args(["account", "add", "alice", "--data-dir"])
+        .args(["account", "add", "alice", "--domain", domain, "--data-dir"])
         .arg(&data)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -116,4 +121,59 @@ fn a_guest_is_told_so() {
     let r = run(c, b"");
     assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(r.stderr.contains("admits you as a guest: guest-"), "{}", r.stderr);
+}
+
+#[test]
+fn an_id_of_another_domain_fetches_a_token_from_its_home() {
+    let dir = TempDir::new();
+    let home = server_with_alice(&dir, &["--domain", "foo.test"]);
+    let conf = dir.0.join("away.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[servers.\"foo.test\"]\naddress = \"{}\"\ntls = false\n",
+            home.addr()
+        ),
+    )
+    .unwrap();
+    let away = Server::start_with(
+        0,
+        &[
+            "--domain",
+            "bar.test",
+            "--trust-domain",
+            "foo.test",
+            "--config",
+            conf.to_str().unwrap(),
+        ],
+    );
+    let mut bob = scalar::client::Client::connect(away.addr(), "bob", STEP).unwrap();
+    subscribe(&mut bob, "#lobby@bar.test");
+    let mut c = cli(&away, &dir);
+    c.env("SCALAR_PASSWORD", "pw").args([
+        "--id",
+        "alice@foo.test",
+        "--home",
+        &home.addr(),
+        "send",
+        "#lobby",
+        "hi from foo",
+    ]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let from = loop {
+        let f = bob.recv().expect("an event in time");
+        if let Ok(scalar::proto::Msg::Event(e)) = f.msg() {
+            break format!("{} {:?}", e.from, e.body);
+        }
+    };
+    assert_eq!(from, "alice@foo.test Text(\"hi from foo\")");
+
+    // A wrong password fails at home, before anything reaches bar.
+    let mut c = cli(&away, &dir);
+    c.env("SCALAR_PASSWORD", "nope")
+        .args(["--id", "alice@foo.test", "--home", &home.addr(), "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 4);
+    assert!(r.stderr.contains("601 bad_credentials"), "{}", r.stderr);
 }

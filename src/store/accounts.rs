@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Password checks that may wait for the thread; more are refused (`auth_throttled`). At about
 /// 30 ms a check, a full queue is a second's work.
@@ -186,9 +186,7 @@ impl Worker {
 
     fn register(&mut self, job: &PasswordCheck) -> Result<Verdict, String> {
         let hash = password::hash(job.password.expose()).map_err(|e| e.to_string())?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now = crate::client::unix_ms();
         let created = self
             .db
             .add_account(&job.user, &hash, now)

@@ -6,7 +6,6 @@ use super::sqlite::Db;
 use crate::proto::{MAX_PASSWORD, Name};
 use crate::server::is_guest_name;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +74,7 @@ pub fn run(path: &Path, cmd: Command, id: &str, password: Option<&str>) -> Resul
     let err = |e: super::StoreError| e.to_string();
     match cmd {
         Command::Add => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let now = crate::client::unix_ms();
             match db.add_account(id, &hash()?, now).map_err(err)? {
                 true => Ok(format!("account {id} added")),
                 false => Err(format!(
