@@ -52,12 +52,14 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
     let rate = opts.storm_rate.max(1);
+    let unknown = opts.storm_unknown;
     let attackers: Vec<_> = (0..ATTACKERS)
         .map(|a| {
             let (stop, counts, addr) = (stop.clone(), counts.clone(), server.addr);
             // Each attacker keeps to its share of the rate.
             let gap = Duration::from_secs(1) * ATTACKERS as u32 / rate;
-            std::thread::spawn(move || attack(a, addr, gap, &stop, &counts))
+            let prefix = if unknown { "nobody" } else { "acct" };
+            std::thread::spawn(move || attack(a, prefix, addr, gap, &stop, &counts))
         })
         .collect();
     let started = Instant::now();
@@ -75,8 +77,10 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         counts.other.load(Ordering::Relaxed),
     );
     println!(
-        "login-storm: {:.0} attempts/s asked, {:.0}/s made: {:.0}/s wrong-password verdicts (Argon2id \
-         checks), {:.0}/s throttled (602), {other} other outcomes; chat p99 {:.2} -> {:.2} ms ({:+.2} ms)",
+        "login-storm{}: {:.0} attempts/s asked, {:.0}/s made: {:.0}/s refused 601 (each an Argon2id \
+         check unless the names are unknown), {:.0}/s throttled (602), {other} other outcomes; chat p99 \
+         {:.2} -> {:.2} ms ({:+.2} ms)",
+        if unknown { " (unknown names)" } else { "" },
         f64::from(rate),
         (wrong + throttled + other) as f64 / secs,
         wrong as f64 / secs,
@@ -96,12 +100,14 @@ struct Counts {
 }
 
 /// One attacker: wrong passwords, one connection per attempt, from its own addresses.
-fn attack(a: usize, server: SocketAddr, gap: Duration, stop: &AtomicBool, counts: &Counts) {
+/// `prefix` names the accounts attacked: `acct` (registered: each attempt that gets through the
+/// throttle costs an Argon2id check) or `nobody` (unknown: refused at once, no hashing).
+fn attack(a: usize, prefix: &str, server: SocketAddr, gap: Duration, stop: &AtomicBool, counts: &Counts) {
     let mut next = Instant::now();
     let mut k = a;
     while !stop.load(Ordering::Relaxed) {
         let src = Ipv4Addr::new(127, 0, 0, 2 + (k % usize::from(ADDRESSES)) as u8);
-        let code = attempt(src, server, &format!("acct{}", k % ACCOUNTS)).unwrap_or(0);
+        let code = attempt(src, server, &format!("{prefix}{}", k % ACCOUNTS)).unwrap_or(0);
         let c = match code {
             601 => &counts.wrong,
             602 => &counts.throttled,

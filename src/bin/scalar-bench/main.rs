@@ -44,7 +44,9 @@ options:
   --seconds N      chat measurement time (default 10)
   --conns N        idle connections (default 10000)
   --events N       history: Events to store first (default 1000000)
-  --storm-rate N   login-storm: wrong-password attempts per second (default 300)";
+  --storm-rate N   login-storm: wrong-password attempts per second (default 300)
+  --storm-unknown  login-storm: attack names that are no account (no Argon2id at all), to
+                   tell the cost of the connections from the cost of the hashing";
 
 /// Parsed options.
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ pub struct Opts {
     conns: usize,
     events: usize,
     storm_rate: u32,
+    storm_unknown: bool,
     workloads: Vec<String>,
 }
 
@@ -77,6 +80,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         conns: 10_000,
         events: 1_000_000,
         storm_rate: 300,
+        storm_unknown: false,
         workloads: Vec::new(),
     };
     let mut p = lexopt::Parser::from_env();
@@ -93,6 +97,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
             Long("conns") => o.conns = p.value()?.parse()?,
             Long("events") => o.events = p.value()?.parse()?,
             Long("storm-rate") => o.storm_rate = p.value()?.parse()?,
+            Long("storm-unknown") => o.storm_unknown = true,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
