@@ -8,7 +8,7 @@ use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Who may take an ID that is not a registered account, without a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,7 @@ pub(super) enum Dance {
         user: Box<str>,
         register: bool,
         seq: Option<u32>,
+        since: Instant,
     },
     /// A foreign ID's home server is being asked about its token; input is held meanwhile.
     Vouching {
@@ -147,7 +148,14 @@ pub(super) enum Dance {
         user: Box<str>,
         token: Box<[u8]>,
         seq: Option<u32>,
+        since: Instant,
     },
+}
+
+/// The handshake timeout does not count the time the server spent checking (PROTOCOL.md §4):
+/// the session's clock moves on by that much.
+pub(super) fn stop_the_clock(s: &mut super::session::Session, since: Instant, now: &Now) {
+    s.accepted += now.mono.saturating_duration_since(since);
 }
 
 /// The core's authentication state.
@@ -375,7 +383,7 @@ impl Server {
 
     /// Auth: the answer to a Challenge. A matching nonce sends the password to the accounts
     /// thread and holds the connection's input until [`verified`](Server::verified).
-    pub(super) fn auth(&mut self, conn: ConnId, m: Auth<'_>, out: &mut impl Outbox) {
+    pub(super) fn auth(&mut self, conn: ConnId, m: Auth<'_>, now: &Now, out: &mut impl Outbox) {
         let Some(s) = self.session_mut(conn) else { return };
         // Any Auth uses up the outstanding Challenge: a nonce is good for one attempt.
         let (user, register) = match s.dance.take().map(|d| *d) {
@@ -408,6 +416,7 @@ impl Server {
                 user,
                 register,
                 seq: m.seq,
+                since: now.mono,
             }));
         }
         self.pause(conn);
@@ -429,7 +438,11 @@ impl Server {
                 user,
                 register,
                 seq,
-            }) if t == ticket => (user, register, seq),
+                since,
+            }) if t == ticket => {
+                stop_the_clock(s, since, now);
+                (user, register, seq)
+            }
             other => {
                 // Not this attempt's connection (it went away and the slot was reused).
                 s.dance = other.map(Box::new);

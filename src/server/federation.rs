@@ -233,6 +233,7 @@ impl Server {
                 user: user.into(),
                 token: token.into(),
                 seq: m.seq,
+                since: now.mono,
             }));
         }
         self.pause(conn);
@@ -247,7 +248,11 @@ impl Server {
                 user,
                 token,
                 seq,
-            }) if t == ticket => (user, token, seq),
+                since,
+            }) if t == ticket => {
+                super::auth::stop_the_clock(s, since, now);
+                (user, token, seq)
+            }
             other => {
                 s.dance = other.map(Box::new);
                 return;

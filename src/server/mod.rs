@@ -286,7 +286,7 @@ impl Server {
                 "already identified",
                 out,
             ),
-            Msg::Auth(m) => self.auth(conn, m, out),
+            Msg::Auth(m) => self.auth(conn, m, now, out),
             Msg::Verify(m) => self.verify_token(conn, m, now, out),
             Msg::Bye(_) => self.close(conn, out),
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),

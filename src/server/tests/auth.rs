@@ -365,3 +365,24 @@ fn a_bare_name_is_completed_and_a_foreign_one_refused() {
         ["Ident bob@example.com Some(\"example.com\")"]
     );
 }
+
+#[test]
+fn the_handshake_timeout_does_not_count_the_time_spent_verifying() {
+    let mut r = rig(Policy::Accounts, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    r.advance(Duration::from_secs(5));
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "wrong");
+    // A long queue at the accounts thread: the connection waits, and is not timed out.
+    r.advance(Duration::from_secs(30));
+    assert!(r.out.closed.is_empty());
+    assert_eq!(
+        r.verdict(Verdict::Rejected).1,
+        ["Error 601 bad_credentials seq=Some(2)"]
+    );
+    // 5 s of the 10 were used before the check; 4 more are fine, 2 more are not.
+    r.advance(Duration::from_secs(4));
+    assert!(r.out.closed.is_empty(), "the 30 s of checking did not count");
+    r.advance(Duration::from_secs(2));
+    assert_eq!(r.out.take(0), ["Error 203 handshake_timeout seq=None", "Bye 203"]);
+}
