@@ -44,6 +44,13 @@ impl Outbox for FakeStore {
     fn resume(&mut self, conn: ConnId) {
         self.resumed.push(conn);
     }
+    // This target has no accounts and admits no other domains: every check is refused.
+    fn verify(&mut self, _job: scalar::server::PasswordCheck) -> bool {
+        false
+    }
+    fn check_token(&mut self, _job: scalar::server::TokenCheck) -> bool {
+        false
+    }
 }
 
 impl FakeStore {
