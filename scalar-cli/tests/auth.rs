@@ -177,3 +177,40 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     assert_eq!(r.code(), 4);
     assert!(r.stderr.contains("601 bad_credentials"), "{}", r.stderr);
 }
+
+#[test]
+fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
+    let dir = TempDir::new();
+    let mut server = server_with_alice(&dir, &[]);
+    let port = server.port;
+    let mut cmd = cli(&server, &dir);
+    cmd.args(["--id", "alice"]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("password for alice: ", STEP);
+    p.type_keys("pw\r");
+    p.wait_for("as alice@localhost", STEP);
+    p.type_keys("/join #up\r");
+    p.wait_for("joined #up", STEP);
+    server.stop();
+    p.wait_for("connection lost", STEP);
+    let data = dir.0.join("server");
+    let server = Server::start_with(port, &["--data-dir", data.to_str().unwrap()]);
+    p.wait_for("rejoined #up", STEP);
+    assert_eq!(
+        p.text().matches("password for alice").count(),
+        1,
+        "asked once only"
+    );
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#up@localhost");
+    p.type_keys("still alice\r");
+    let from = loop {
+        let f = bob.recv().expect("an event in time");
+        if let Ok(scalar::proto::Msg::Event(e)) = f.msg() {
+            break e.from.to_string();
+        }
+    };
+    assert_eq!(from, "alice@localhost");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
