@@ -62,7 +62,8 @@ pub enum ClientError {
         /// The certificate presented.
         got: Fingerprint,
     },
-    /// A password would have crossed plain TCP to a non-loopback address; nothing was sent.
+    /// A password or token would have crossed plain TCP to a non-loopback address; nothing
+    /// was sent.
     InsecurePassword(SocketAddr),
 }
 
@@ -156,7 +157,7 @@ impl fmt::Display for ClientError {
             ),
             ClientError::InsecurePassword(peer) => write!(
                 f,
-                "refusing to send a password over plain TCP to {peer}: connect with TLS"
+                "refusing to send a password or token over plain TCP to {peer}: connect with TLS"
             ),
         }
     }
@@ -454,6 +455,10 @@ impl Client {
         timeout: Duration,
     ) -> Result<(), ClientError> {
         let name = Name::parse(user).map_err(|e| ClientError::Protocol(format!("ID {user}: {e}")))?;
+        // A token is a credential too: the same rule as for a password.
+        if !self.is_tls() && !is_loopback(self.peer.ip()) {
+            return Err(ClientError::InsecurePassword(self.peer));
+        }
         let reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
                 token: Some(token),

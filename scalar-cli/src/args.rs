@@ -52,6 +52,8 @@ options:
                           server lets clients register)
       --home HOST:PORT    for an --id of another domain: its home server, where
                           it logs in for a token (default: that domain, via DNS)
+      --audience DOMAIN   the domain --server serves, when its address does not
+                          show it (an IP address): the token is made for it
   -h, --help              this text
   -V, --version           the version
 
@@ -198,6 +200,8 @@ pub struct Args {
     pub register: bool,
     /// `--home HOST:PORT`: where an ID of another domain gets its tokens.
     pub home: Option<String>,
+    /// `--audience DOMAIN`: the domain of `--server`, when its address does not show it.
+    pub audience: Option<String>,
     /// How long to wait for connections and replies.
     pub timeout: Duration,
     /// What to do.
@@ -276,7 +280,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let (mut count, mut json) = (None, false);
     let mut span = SpanArgs::default();
     let (mut tls, mut ca, mut tofu) = (false, None, false);
-    let (mut password_file, mut register, mut home) = (None, false, None);
+    let (mut password_file, mut register, mut home, mut audience) = (None, false, None, None);
     let mut resolver = env.resolver.clone();
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
@@ -292,6 +296,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("password-file") => password_file = Some(PathBuf::from(val(&mut p)?)),
             Long("register") => register = true,
             Long("home") => home = Some(names::with_port(&utf8(val(&mut p)?, "--home")?)),
+            Long("audience") => audience = Some(utf8(val(&mut p)?, "--audience")?.to_ascii_lowercase()),
             Short('t') | Long("timeout") => {
                 let secs: f64 = number(val(&mut p)?, "--timeout")?;
                 if !(0.1..=3600.0).contains(&secs) {
@@ -394,6 +399,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         password,
         register,
         home,
+        audience,
         timeout,
         command,
     })
@@ -408,6 +414,7 @@ fn stub(command: Command) -> Args {
         password: None,
         register: false,
         home: None,
+        audience: None,
         timeout: Duration::ZERO,
         command,
     }

@@ -93,6 +93,8 @@ pub struct Dial {
     /// `--home`: where an ID of another domain gets its tokens; `None`: that domain itself,
     /// found through DNS.
     pub home: Option<String>,
+    /// `--audience`: the domain the server serves, when its address does not show it.
+    pub audience: Option<String>,
     /// The last token fetched for an ID of another domain, reused until it expires.
     pub token: Arc<std::sync::Mutex<Option<Held>>>,
     /// Set on the connection to the home server itself, which must not go looking for
@@ -129,6 +131,7 @@ impl Dial {
             },
             prompt: true,
             home: args.home.clone(),
+            audience: args.audience.clone(),
             token: Arc::default(),
             at_home: false,
         }
@@ -198,6 +201,13 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
             server: Some(audience),
             ..
         }) if code == ErrorCode::ForeignId as u16 && !dial.at_home && id.contains('@') => {
+            if !crate::names::may_serve(&dial.server, &audience, dial.audience.as_deref()) {
+                return Err(CliError::Local(format!(
+                    "{} says it serves {audience}, which its name does not show: \
+                     give --audience {audience} if that is right",
+                    dial.server
+                )));
+            }
             let token = dial.token(id, &audience, note)?;
             conn.identify_with_token(id, &token, dial.timeout)?;
         }

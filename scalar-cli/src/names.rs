@@ -109,6 +109,24 @@ pub fn discoverable(server: &str) -> bool {
         && !server.to_ascii_lowercase().ends_with(".localhost")
 }
 
+/// Whether a server reached as `server` (`HOST:PORT`, or a domain alone) may serve `audience`,
+/// the domain it names in a `foreign_id` refusal: the host must be that domain or a name under
+/// it, or the user said so with `--audience`. A server cannot be taken at its word here: one
+/// that names another could collect a token good there (PROTOCOL.md §4, Other domains).
+pub fn may_serve(server: &str, audience: &str, said: Option<&str>) -> bool {
+    if let Some(said) = said {
+        return said.eq_ignore_ascii_case(audience);
+    }
+    let host = match server.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => server,
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host.parse::<std::net::IpAddr>().is_err()
+        && host != "localhost"
+        && (host == audience || host.ends_with(&format!(".{audience}")))
+}
+
 /// Adds the default port to a server given without one.
 pub fn with_port(server: &str) -> String {
     let has_port = if server.starts_with('[') {
@@ -167,6 +185,26 @@ mod tests {
         assert_eq!(default_id(None, None, Some("__é".into())), "user");
         assert_eq!(default_id(None, None, None), "user");
         assert_eq!(fold_local(&"a".repeat(40)).len(), 32);
+    }
+
+    #[test]
+    fn a_server_may_serve_its_own_domain_only() {
+        assert!(may_serve("bar.org", "bar.org", None));
+        assert!(may_serve("chat.bar.org:7668", "bar.org", None));
+        assert!(!may_serve("evil.example:7668", "bar.org", None));
+        assert!(
+            !may_serve("notbar.org:1", "bar.org", None),
+            "a suffix is not a subdomain"
+        );
+        assert!(
+            !may_serve("127.0.0.1:7667", "bar.org", None),
+            "an address proves nothing"
+        );
+        assert!(may_serve("127.0.0.1:7667", "bar.org", Some("bar.org")));
+        assert!(
+            !may_serve("bar.org", "bar.org", Some("baz.org")),
+            "what the user said wins"
+        );
     }
 
     #[test]

@@ -155,6 +155,8 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
         "alice@foo.test",
         "--home",
         &home.addr(),
+        "--audience",
+        "bar.test",
         "send",
         "#lobby",
         "hi from foo",
@@ -169,10 +171,26 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     };
     assert_eq!(from, "alice@foo.test Text(\"hi from foo\")");
 
+    // Reached by address, the server's claim to be bar.test cannot be checked: no token is
+    // fetched unless the user says so.
+    let mut c = cli(&away, &dir);
+    c.env("SCALAR_PASSWORD", "pw")
+        .args(["--id", "alice@foo.test", "--home", &home.addr(), "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr.contains("give --audience bar.test"), "{}", r.stderr);
+
     // A wrong password fails at home, before anything reaches bar.
     let mut c = cli(&away, &dir);
-    c.env("SCALAR_PASSWORD", "nope")
-        .args(["--id", "alice@foo.test", "--home", &home.addr(), "ping"]);
+    c.env("SCALAR_PASSWORD", "nope").args([
+        "--id",
+        "alice@foo.test",
+        "--home",
+        &home.addr(),
+        "--audience",
+        "bar.test",
+        "ping",
+    ]);
     let r = run(c, b"");
     assert_eq!(r.code(), 4);
     assert!(r.stderr.contains("601 bad_credentials"), "{}", r.stderr);

@@ -234,13 +234,17 @@ impl Server {
         let foreign = !m.user.is_local() && m.user.domain() != &*self.domain;
         match (foreign, m.token) {
             (true, Some(token)) if m.auth.is_none() => return self.foreign_ident(conn, m, token, now, out),
-            (true, _) => {
+            (true, _) if self.federation.foreign.admits(m.user.domain()) => {
                 // The domain goes with the refusal: it is the audience the client's home server
                 // must make a token for.
                 let domain = self.domain.clone();
-                let reason = format!("this server only vouches for IDs @{domain} (others need a token)");
+                let reason = format!("users of {} need a token from their home server", m.user.domain());
                 let code = ErrorCode::ForeignId;
                 return self.send_error_from(conn, m.seq, code, &reason, Some(&domain), out);
+            }
+            (true, _) => {
+                let reason = format!("this server only vouches for IDs @{}", self.domain);
+                return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
             }
             (false, Some(_)) => {
                 let reason = "a token is for users of other domains: log in with your password";
