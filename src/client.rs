@@ -589,6 +589,12 @@ impl Client {
     /// Receives the next frame, whatever it is. A timeout leaves a partial frame buffered, so
     /// calling again continues where this call stopped.
     pub fn recv(&mut self) -> Result<Frame, ClientError> {
+        self.recv_by(None)
+    }
+
+    /// [`recv`](Client::recv), giving up at `deadline` even if the frame keeps arriving a
+    /// byte at a time (each read has its own timeout; a trickle would reset it forever).
+    fn recv_by(&mut self, deadline: Option<Instant>) -> Result<Frame, ClientError> {
         loop {
             match frame::split(self.buf.get(..self.len).unwrap_or_default()) {
                 Err(e) => {
@@ -609,6 +615,13 @@ impl Client {
                     return Ok(f);
                 }
                 Ok(Status::Partial) => {}
+            }
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ClientError::Timeout("the server's reply"));
+                }
+                self.set_read_timeout(Some(left))?;
             }
             let free = self.buf.get_mut(self.len..).unwrap_or_default();
             match self.stream.read(free) {
@@ -631,7 +644,7 @@ impl Client {
                 return Err(ClientError::Timeout("the server's reply"));
             }
             self.set_read_timeout(Some(left))?;
-            let f = self.recv().map_err(|e| match e {
+            let f = self.recv_by(Some(deadline)).map_err(|e| match e {
                 ClientError::Timeout(_) => ClientError::Timeout("the server's reply"),
                 e => e,
             })?;
@@ -749,6 +762,36 @@ fn handshake_error(e: io::Error, server: &str) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_trickling_in_a_byte_at_a_time_still_times_out() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 256];
+            let _ = s.read(&mut b);
+            // A 40-byte frame announced, then one byte every 100 ms, for at most 3 s.
+            let _ = s.write_all(&[40, 0]);
+            for _ in 0..30 {
+                std::thread::sleep(Duration::from_millis(100));
+                if s.write_all(&[0]).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut c = Client::connect_raw(addr, Duration::from_secs(1)).unwrap();
+        let start = Instant::now();
+        let r = c.request(Duration::from_millis(500), |seq| Msg::Ping(Ping { seq, time: 1 }));
+        assert!(matches!(r, Err(ClientError::Timeout(_))), "{r:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
+        drop(c);
+        peer.join().unwrap();
+    }
 
     #[test]
     fn errors_read_well() {

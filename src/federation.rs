@@ -33,6 +33,33 @@ const DOWN_FOR: Duration = Duration::from_secs(10);
 /// Finds the servers of a domain, in the order to try them. Blocking (DNS).
 pub type Resolve = dyn Fn(&str) -> Result<Vec<Target>, String> + Send + Sync;
 
+/// The servers to ask about a token of `domain`'s users: the operator's `[servers]` entry as
+/// written, else the TLS servers its DNS SRV records name. Never plain TCP found through DNS
+/// (an attacker who can answer DNS or sit on the path could then forge a yes), and never an
+/// address or `localhost` taken from an ID (a foreign user must not make this server connect
+/// wherever it likes). Blocking (DNS).
+pub fn home_servers(
+    domain: &str,
+    servers: &crate::discovery::Overrides,
+    resolver: Option<std::net::SocketAddr>,
+) -> Result<Vec<Target>, String> {
+    if let Some(listed) = servers.get(domain) {
+        return Ok(listed.to_vec());
+    }
+    let lower = domain.to_ascii_lowercase();
+    if lower.parse::<std::net::IpAddr>().is_ok() || lower == "localhost" || lower.ends_with(".localhost") {
+        return Err(format!(
+            "{domain} is not a domain to look up (list it under [servers])"
+        ));
+    }
+    let found = crate::discovery::resolve(domain, servers, resolver).map_err(|e| e.to_string())?;
+    let tls: Vec<Target> = found.into_iter().filter(|t| t.tls).collect();
+    if tls.is_empty() {
+        return Err(format!("{domain} has no TLS server (_scalars._tcp)"));
+    }
+    Ok(tls)
+}
+
 /// One answer for the loop.
 #[derive(Debug)]
 pub struct Answer {
@@ -202,5 +229,29 @@ impl Shared {
         };
         c.bye(None, Duration::from_millis(100));
         Ok(vouched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::Overrides;
+
+    #[test]
+    fn homes_come_from_the_table_or_tls_dns_never_from_an_address() {
+        let mut servers = Overrides::default();
+        servers
+            .insert_toml(
+                "foo.test",
+                &toml::Value::Table("address = \"127.0.0.1:7001\"\ntls = false".parse().unwrap()),
+            )
+            .unwrap();
+        let listed = home_servers("foo.test", &servers, None).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(!listed[0].tls, "the operator's table is taken as written");
+        for literal in ["10.0.0.5", "127.0.0.1", "localhost", "db.localhost"] {
+            let e = home_servers(literal, &servers, None).unwrap_err();
+            assert!(e.contains("not a domain to look up"), "{literal}: {e}");
+        }
     }
 }

@@ -236,3 +236,38 @@ fn an_ephemeral_server_has_no_accounts() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("data directory"));
 }
+
+#[test]
+fn an_account_added_during_steady_logins_and_registrations_is_still_guarded() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "alice", "pw").0);
+    let s = Scalard::start_in(Some(dir.path()), &["--registration", "open"]);
+    let addr = s.addr;
+    // A login every 200 ms for at most 8 s keeps the accounts thread busy.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(8);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < end {
+                let _ = login_at(addr, "alice", "pw", false);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    // The operator adds bob, then a client registers carol (its own commit must not hide
+    // bob's).
+    assert!(account(dir.path(), "add", "bob", "pw").0);
+    assert!(login_at(s.addr, "carol", "pw", true).is_ok());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match scalar::client::Client::connect(s.addr, "bob", WAIT) {
+            Err(ClientError::Refused { code: 600, .. }) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "bob is still open to anyone"),
+            Err(e) => panic!("{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
+}

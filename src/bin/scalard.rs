@@ -134,8 +134,7 @@ fn admit_foreign(config: &Config, shell: &mut Shell) -> std::io::Result<()> {
     }
     log::info!("users of other domains: {foreign:?}");
     let (servers, resolver) = (config.servers.clone(), config.resolver);
-    let resolve =
-        move |domain: &str| scalar::discovery::resolve(domain, &servers, resolver).map_err(|e| e.to_string());
+    let resolve = move |domain: &str| scalar::federation::home_servers(domain, &servers, resolver);
     let verifier = scalar::federation::Verifier::start(&config.domain, Box::new(resolve), shell.waker())?;
     shell.admit_foreign(verifier, foreign);
     Ok(())

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Password checks that may wait for the thread; more are refused (`auth_throttled`). At about
 /// 30 ms a check, a full queue is a second's work.
@@ -58,6 +58,7 @@ impl Accounts {
             done: dtx,
             waker,
             version,
+            last_look: Instant::now(),
         };
         let thread = thread::Builder::new()
             .name("scalard-accounts".into())
@@ -98,6 +99,7 @@ struct Worker {
     done: Sender<AccountsDone>,
     waker: Arc<Waker>,
     version: i64,
+    last_look: Instant,
 }
 
 /// Lowers the calling thread's CPU priority to the lowest (nice 19): when the poll loop and a
@@ -130,8 +132,14 @@ impl Worker {
                     };
                     self.send(d);
                 }
-                Err(RecvTimeoutError::Timeout) => self.reload(),
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Also between checks: a steady stream of logins must not keep the loop from
+            // hearing of an account the operator just added.
+            if self.last_look.elapsed() >= POLL {
+                self.last_look = Instant::now();
+                self.reload();
             }
         }
     }
@@ -191,8 +199,9 @@ impl Worker {
             .db
             .add_account(&job.user, &hash, now)
             .map_err(|e| e.to_string())?;
-        // Our own commit moves data_version too; the loop already knows this name.
-        self.version = self.db.data_version().map_err(|e| e.to_string())?;
+        // data_version counts other connections' commits only, so this one does not make the
+        // next look reload (the loop learns this name from the verdict), and one made by
+        // `scalard account` meanwhile is still seen.
         Ok(if created {
             Verdict::Accepted
         } else {
