@@ -526,7 +526,7 @@ impl Shell {
                     ticket,
                     verdict,
                 } => server.verified(conn, ticket, verdict, t, &mut wire),
-                AccountsDone::Names(names) => server.set_accounts(names),
+                AccountsDone::Names(names) => server.accounts_changed(names, &mut wire),
             }
             for gone in wire.detached.drain(..) {
                 server.disconnect(gone);

@@ -50,7 +50,7 @@ error_codes! {
     MissingField = 104, "missing_field", false;
     /// A text string is not valid UTF-8.
     BadUtf8 = 105, "bad_utf8", false;
-    /// A request other than Ident, Auth or Bye before the handshake.
+    /// A request other than Ident, Auth, Verify or Bye before the handshake.
     NotIdentified = 200, "not_identified", true;
     /// A second Ident on an identified connection.
     AlreadyIdentified = 201, "already_identified", false;

@@ -214,6 +214,36 @@ impl Server {
         self.accounts.names = names.into_iter().collect();
     }
 
+    /// The registered IDs changed (the operator added or deleted accounts): sessions that use
+    /// a name that is now an account without having logged in are closed with `auth_required`,
+    /// so the name is its owner's from now on.
+    pub fn accounts_changed(&mut self, names: impl IntoIterator<Item = Box<str>>, out: &mut impl Outbox) {
+        self.set_accounts(names);
+        let squatted: Vec<Box<str>> = self
+            .users
+            .keys()
+            .filter(|u| self.accounts.names.contains(*u))
+            .cloned()
+            .collect();
+        for user in squatted {
+            self.evict_squatters(&user, out);
+        }
+    }
+
+    /// Closes the sessions of `user` that did not log in with its password.
+    fn evict_squatters(&mut self, user: &str, out: &mut impl Outbox) {
+        let conns = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
+        for conn in conns {
+            if self.session(conn).is_some_and(|s| !s.authenticated) {
+                log::info!("conn {conn}: {user} is now an account; closing a session without its password");
+                let reason = format!("{user} is now a registered account: log in with its password");
+                self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
+                self.send_bye(conn, ErrorCode::AuthRequired, out);
+                self.close(conn, out);
+            }
+        }
+    }
+
     /// Marks `conn` as private (TLS): a password may cross it whatever the peer's address.
     pub fn set_secure(&mut self, conn: ConnId) {
         if let Some(s) = self.session_mut(conn) {
@@ -459,6 +489,7 @@ impl Server {
                 if register {
                     log::info!("account {user} registered by its client");
                     self.accounts.names.insert(user.clone());
+                    self.evict_squatters(&user, out);
                 }
                 self.admit(conn, user, false, seq, out);
                 if let Some(s) = self.session_mut(conn) {

@@ -386,3 +386,37 @@ fn the_handshake_timeout_does_not_count_the_time_spent_verifying() {
     r.advance(Duration::from_secs(2));
     assert_eq!(r.out.take(0), ["Error 203 handshake_timeout seq=None", "Bye 203"]);
 }
+
+#[test]
+fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
+    let mut r = rig(Policy::Open, true);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(0, "bob", false, false),
+        ["Ident bob@example.com Some(\"example.com\")"]
+    );
+    // bob registers the name from another connection: the squatter is closed.
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(1, "bob", true);
+    r.auth(1, nonce, "pw");
+    assert_eq!(
+        r.verdict(Verdict::Accepted).1,
+        ["Ident bob@example.com Some(\"example.com\")"]
+    );
+    assert_eq!(r.out.take(0), ["Error 600 auth_required seq=None", "Bye 600"]);
+    assert_eq!(r.out.closed, [0]);
+
+    // The operator adds dan while someone uses the name; alice, logged in, stays.
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    r.ident(2, "dan", false, false);
+    r.open(3, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(3, "alice", false);
+    r.auth(3, nonce, "pw");
+    r.verdict(Verdict::Accepted);
+    let names = ["alice@example.com", "bob@example.com", "dan@example.com"];
+    r.server.accounts_changed(names.map(Box::from), &mut r.out);
+    assert_eq!(r.out.take(2), ["Error 600 auth_required seq=None", "Bye 600"]);
+    assert!(r.out.take(3).is_empty());
+    assert!(r.out.take(1).is_empty(), "bob logged in with his password");
+    assert_eq!(r.out.closed, [0, 2]);
+}
