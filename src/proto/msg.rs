@@ -63,7 +63,7 @@ pub const AUTH_PASSWORD: u64 = 1;
 
 /// Ident, both ways: the client offers `versions` and names itself; the server answers with the
 /// one chosen version, the ID the session now has, its own domain and its keepalive timers.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq)]
 pub struct Ident<'a> {
     /// Request number.
     pub seq: Option<u32>,
@@ -87,6 +87,24 @@ pub struct Ident<'a> {
     pub guest: bool,
     /// Client: a token from the home server of a foreign `user`.
     pub token: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for Ident<'_> {
+    /// Shows a token's length only: it is a credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ident")
+            .field("seq", &self.seq)
+            .field("versions", &self.versions)
+            .field("user", &self.user)
+            .field("server", &self.server)
+            .field("keepalive", &self.keepalive)
+            .field("timeout", &self.timeout)
+            .field("auth", &self.auth)
+            .field("register", &self.register)
+            .field("guest", &self.guest)
+            .field("token", &self.token.map(|t| format!("<{} bytes>", t.len())))
+            .finish()
+    }
 }
 
 impl<'a> Ident<'a> {

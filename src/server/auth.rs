@@ -188,6 +188,15 @@ impl Accounts {
         self.by_user.prune(now.mono);
         self.by_addr.prune(now.mono);
     }
+
+    /// How long `user` from `addr` must wait before another attempt, if at all.
+    pub fn wait(&self, user: &str, addr: IpAddr, now: &Now) -> Option<Duration> {
+        let waits = [
+            self.by_addr.wait(&addr, now.mono),
+            self.by_user.wait(&user.into(), now.mono),
+        ];
+        waits.into_iter().flatten().max()
+    }
 }
 
 /// Why an Ident or Auth is refused, and what to tell the client.
@@ -375,11 +384,7 @@ impl Server {
                 refuse(ErrorCode::BadCredentials, "this server keeps no accounts")
             });
         }
-        let wait = [
-            a.by_addr.wait(&addr, now.mono),
-            a.by_user.wait(&user.as_str().into(), now.mono),
-        ];
-        if let Some(wait) = wait.into_iter().flatten().max() {
+        if let Some(wait) = a.wait(&user, addr, now) {
             let secs = wait.as_secs() + 1;
             return Err(refuse(
                 ErrorCode::AuthThrottled,
@@ -431,6 +436,14 @@ impl Server {
                 return self.fail(conn, m.seq, ErrorCode::StaleChallenge, reason, out);
             }
         };
+        // Checked again here, not only at Ident: many Challenges may be out at once.
+        if let Some(wait) = self
+            .session(conn)
+            .and_then(|s| self.accounts.wait(&user, s.addr, now))
+        {
+            let reason = format!("too many failed attempts; try again in {} s", wait.as_secs() + 1);
+            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
+        }
         self.accounts.tickets += 1;
         let ticket = self.accounts.tickets;
         let job = PasswordCheck {
@@ -443,6 +456,12 @@ impl Server {
         if !out.verify(job) {
             let reason = "too many logins in progress; try again in 1 s";
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+        }
+        // Counted as failed until the verdict says otherwise, so that attempts in flight at
+        // once cannot exceed the burst the throttles allow.
+        if let Some(addr) = self.session(conn).map(|s| s.addr) {
+            self.accounts.by_user.fail(&user, now.mono);
+            self.accounts.by_addr.fail(&addr, now.mono);
         }
         if let Some(s) = self.session_mut(conn) {
             s.dance = Some(Box::new(Dance::Verifying {
@@ -486,6 +505,12 @@ impl Server {
         let addr = s.addr;
         match verdict {
             Verdict::Accepted => {
+                // A good password takes its attempt back; a registration keeps the address's
+                // (so one address cannot create accounts without bound).
+                self.accounts.by_user.refund(&user, now.mono);
+                if !register {
+                    self.accounts.by_addr.refund(&addr, now.mono);
+                }
                 if register {
                     log::info!("account {user} registered by its client");
                     self.accounts.names.insert(user.clone());
@@ -498,15 +523,16 @@ impl Server {
             }
             Verdict::Rejected => {
                 log::info!("conn {conn}: wrong password for {user}");
-                self.accounts.by_user.fail(&user, now.mono);
-                self.accounts.by_addr.fail(&addr, now.mono);
                 self.fail(conn, seq, ErrorCode::BadCredentials, "wrong password", out);
             }
             Verdict::Taken => {
+                self.accounts.by_user.refund(&user, now.mono);
                 self.accounts.names.insert(user.clone());
                 self.fail(conn, seq, ErrorCode::NameTaken, &format!("{user} is taken"), out);
             }
             Verdict::Failed => {
+                self.accounts.by_user.refund(&user, now.mono);
+                self.accounts.by_addr.refund(&addr, now.mono);
                 let reason = "the account store failed; try again later";
                 self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
             }

@@ -41,7 +41,6 @@ const TOKENS_PER_USER: usize = 16;
 const MAX_TOKENS: usize = 65_536;
 
 /// A question for a foreign ID's home server.
-#[derive(Debug)]
 pub struct TokenCheck {
     /// The connection waiting for the answer.
     pub conn: ConnId,
@@ -53,6 +52,18 @@ pub struct TokenCheck {
     pub home: Box<str>,
     /// The token it presented.
     pub token: Box<[u8]>,
+}
+
+impl std::fmt::Debug for TokenCheck {
+    /// Never shows the token: it is a credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCheck")
+            .field("conn", &self.conn)
+            .field("ticket", &self.ticket)
+            .field("user", &self.user)
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the home server said.

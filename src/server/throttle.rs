@@ -81,6 +81,14 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         c.failures = c.failures.saturating_add(1);
     }
 
+    /// Takes back one failure counted in advance (an attempt that turned out well).
+    pub fn refund(&mut self, key: &K, now: Instant) {
+        if let Some(c) = self.map.get_mut(key) {
+            *c = c.at(self.leak, now);
+            c.failures = c.failures.saturating_sub(1);
+        }
+    }
+
     /// Forgets the keys whose failures have all leaked away.
     pub fn prune(&mut self, now: Instant) {
         let leak = self.leak;
@@ -114,6 +122,13 @@ mod tests {
         );
         assert_eq!(t.wait(&"bob", t0), None, "other keys are not affected");
         assert_eq!(t.wait(&"alice", t0 + leak), None, "one failure leaked away");
+        t.fail(&"alice", t0 + leak);
+        t.refund(&"alice", t0 + leak);
+        assert_eq!(
+            t.wait(&"alice", t0 + leak),
+            None,
+            "a refunded attempt does not count"
+        );
         t.fail(&"alice", t0 + leak);
         assert!(t.wait(&"alice", t0 + leak).is_some(), "and was used again");
         t.prune(t0 + leak * 3);

@@ -420,3 +420,29 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     assert!(r.out.take(1).is_empty(), "bob logged in with his password");
     assert_eq!(r.out.closed, [0, 2]);
 }
+
+#[test]
+fn challenges_out_at_once_do_not_exceed_the_burst() {
+    let mut r = rig(Policy::Open, false);
+    let mut nonces = Vec::new();
+    for conn in 0..12 {
+        r.open(conn, Ipv4Addr::new(192, 0, 2, conn as u8).into());
+        r.server.set_secure(conn);
+        nonces.push(r.challenged(conn, "alice", false));
+    }
+    let mut refused = 0;
+    for (conn, nonce) in nonces.into_iter().enumerate() {
+        let reply = r.auth(conn, nonce, "guess");
+        if reply.first().is_some_and(|e| e.starts_with("Error 602")) {
+            refused += 1;
+        }
+    }
+    assert_eq!(r.out.verifies.len(), 5, "the per-account burst");
+    assert_eq!(refused, 7);
+    // A right password among them gets its attempt back.
+    let job = r.out.verifies.remove(0);
+    r.server
+        .verified(job.conn, job.ticket, Verdict::Accepted, &r.now, &mut r.out);
+    r.open(20, Ipv4Addr::LOCALHOST.into());
+    r.challenged(20, "alice", false);
+}
