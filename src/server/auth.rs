@@ -126,7 +126,6 @@ pub enum Verdict {
 }
 
 /// Where a connection is in the dance.
-#[derive(Debug)]
 pub(super) enum Dance {
     /// A Challenge was sent; the next Auth must carry this nonce.
     Challenged {
@@ -150,6 +149,18 @@ pub(super) enum Dance {
         seq: Option<u32>,
         since: Instant,
     },
+}
+
+impl std::fmt::Debug for Dance {
+    /// The stage and the ID only: nonces and tokens are credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (stage, user) = match self {
+            Dance::Challenged { user, .. } => ("Challenged", user),
+            Dance::Verifying { user, .. } => ("Verifying", user),
+            Dance::Vouching { user, .. } => ("Vouching", user),
+        };
+        write!(f, "{stage}({user})")
+    }
 }
 
 /// The handshake timeout does not count the time the server spent checking (PROTOCOL.md §4):

@@ -77,15 +77,13 @@ pub enum Vouched {
     Unreachable(String),
 }
 
-#[derive(Debug)]
 struct Issued {
     user: Box<str>,
     audience: Box<str>,
     until: u64,
 }
 
-/// The core's federation state.
-#[derive(Debug)]
+/// The core's federation state. No Debug: its keys are tokens.
 pub(super) struct Federation {
     pub foreign: Foreign,
     /// How long the tokens this server issues last.

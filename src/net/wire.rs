@@ -1,0 +1,167 @@
+//! The core's [`Outbox`] as the shell implements it: replies and Events go into the
+//! connections' buffers (a slow consumer is cut off here), Records and queries to the store's
+//! threads, password and token checks to theirs.
+
+use super::CLOSE_GRACE;
+use super::ShellStats;
+use super::conn::{Conn, SlowConsumer};
+use crate::proto::{ErrorCode, Msg};
+use crate::server::{ConnId, Outbox};
+use crate::store::accounts::Accounts;
+use crate::store::worker::Store;
+use crate::store::{Query, Record};
+use slab::Slab;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The core's [`Outbox`], writing into the connections' buffers.
+pub(super) struct Wire<'a> {
+    pub(super) conns: &'a mut Slab<Conn>,
+    pub(super) dirty: &'a mut Vec<ConnId>,
+    pub(super) stats: &'a mut ShellStats,
+    /// Connections the shell started closing on its own (slow consumers): the core must forget
+    /// them once it is done with the current request.
+    pub(super) detached: &'a mut Vec<ConnId>,
+    /// Where a reply is encoded when it cannot go straight into its write buffer.
+    pub(super) scratch: &'a mut [u8],
+    pub(super) max_queue: usize,
+    pub(super) now: Instant,
+    pub(super) store: Option<&'a Store>,
+    pub(super) accounts: Option<&'a Accounts>,
+    pub(super) verifier: Option<&'a crate::federation::Verifier>,
+    /// Connections whose held-back input may be processed again.
+    pub(super) unread: &'a mut Vec<ConnId>,
+    pub(super) refused: &'a mut Vec<u64>,
+}
+
+impl Wire<'_> {
+    fn push(&mut self, to: ConnId, frame: &[u8], shared: &mut Option<Rc<[u8]>>) {
+        let Some(c) = self.conns.get_mut(to) else { return };
+        if c.push(frame, shared, self.max_queue, self.now) == Err(SlowConsumer) {
+            self.stats.slow_consumers += 1;
+            self.detached.push(to);
+            drop_slow_consumer(c, self.now);
+        }
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(to);
+        }
+    }
+
+    fn mark_dirty(&mut self, to: ConnId) {
+        mark_dirty(self.conns, self.dirty, to);
+    }
+}
+
+/// Ends a slow consumer's output with the reason, and starts closing it. The frames still queued
+/// are dropped, so that the reason (after at most one write buffer of Events) reaches a client
+/// that is reading, however slowly, before the close grace period ends; the client sees an
+/// unbroken run of Events, then Error 503. Out of line: it is rare.
+#[cold]
+#[inline(never)]
+fn drop_slow_consumer(c: &mut Conn, now: Instant) {
+    let pending = c.pending();
+    let dropped = c.drop_queue();
+    log::warn!(
+        "{}: slow consumer, {pending} bytes pending; disconnecting ({dropped} queued frames dropped)",
+        c.peer
+    );
+    let code = ErrorCode::SlowConsumer as u16;
+    let error = Msg::Error(crate::proto::ErrorMsg {
+        seq: None,
+        code,
+        reason: Some("output queue full"),
+        server: None,
+    });
+    let bye = Msg::Bye(crate::proto::Bye { code, reason: None });
+    let mut buf = [0u8; 128];
+    for msg in [error, bye] {
+        if let Ok(n) = msg.encode(&mut buf) {
+            c.push_final(&buf[..n]);
+        }
+    }
+    c.closing = Some(now + CLOSE_GRACE);
+}
+
+/// Puts a connection on the list to flush at the end of this turn, once.
+pub(super) fn mark_dirty(conns: &mut Slab<Conn>, dirty: &mut Vec<ConnId>, key: ConnId) {
+    if let Some(c) = conns.get_mut(key)
+        && !c.dirty
+    {
+        c.dirty = true;
+        dirty.push(key);
+    }
+}
+
+impl Outbox for Wire<'_> {
+    fn send(&mut self, to: ConnId, frame: &[u8]) {
+        self.push(to, frame, &mut None);
+    }
+
+    fn reply(&mut self, to: ConnId, msg: &Msg<'_>) {
+        let Some(c) = self.conns.get_mut(to) else { return };
+        if c.encode_in(msg) {
+            self.mark_dirty(to);
+            return;
+        }
+        let scratch = std::mem::take(&mut self.scratch);
+        match msg.encode(scratch) {
+            Ok(n) => self.push(to, &scratch[..n], &mut None),
+            Err(_) => log::error!("{} to conn {to} does not fit a frame", msg.msg_type().label()),
+        }
+        self.scratch = scratch;
+    }
+
+    fn fanout(&mut self, to: &[ConnId], except: Option<ConnId>, frame: &[u8]) {
+        let mut shared = None;
+        for &c in to {
+            if Some(c) != except {
+                self.push(c, frame, &mut shared);
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        c.closing.get_or_insert(self.now + CLOSE_GRACE);
+        self.mark_dirty(conn);
+    }
+
+    fn persist(&mut self, rec: Arc<Record>) -> bool {
+        // The core keeps fewer Events unwritten than the queue holds, so this fails only if
+        // the writer thread is gone.
+        let pos = rec.pos;
+        let taken = self.store.is_some_and(|s| s.write(rec).is_ok());
+        if !taken {
+            log::error!("the store's writer refused the event at position {pos}");
+        }
+        taken
+    }
+
+    fn query(&mut self, q: Query) {
+        if self.store.is_none_or(|s| s.query(q.clone()).is_err()) {
+            self.refused.push(q.token);
+        }
+    }
+
+    fn flush_store(&mut self) {
+        if let Some(s) = self.store {
+            s.flush();
+        }
+    }
+
+    fn resume(&mut self, conn: ConnId) {
+        if !self.unread.contains(&conn) {
+            self.unread.push(conn);
+        }
+    }
+
+    fn verify(&mut self, job: crate::server::PasswordCheck) -> bool {
+        self.accounts.is_some_and(|a| a.verify(job))
+    }
+
+    fn check_token(&mut self, job: crate::server::TokenCheck) -> bool {
+        self.verifier.is_some_and(|v| v.check(job))
+    }
+}
