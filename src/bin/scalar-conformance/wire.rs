@@ -1,0 +1,254 @@
+//! The suite's own client: frames written byte by byte and read back with ciborium, a general
+//! CBOR library, so that nothing here shares scalard's decoder (a bug there cannot hide itself
+//! by agreeing with itself).
+
+use ciborium::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long any one wait may take.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A failed expectation: what was wrong, for the report.
+pub type Fail = String;
+
+/// One raw connection.
+pub struct Raw {
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A CBOR map with integer keys, in the order given (cases give them ascending).
+pub fn map(pairs: &[(u64, Value)]) -> Value {
+    Value::Map(
+        pairs
+            .iter()
+            .map(|(k, v)| (Value::Integer((*k).into()), v.clone()))
+            .collect(),
+    )
+}
+
+/// Text.
+pub fn t(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+/// An unsigned integer.
+pub fn u(n: u64) -> Value {
+    Value::Integer(n.into())
+}
+
+/// The encoding of one value.
+pub fn cbor(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = ciborium::into_writer(v, &mut out);
+    out
+}
+
+/// A frame around `payload`: the two-byte little-endian length, then the bytes.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The value of integer key `k` in a map.
+pub fn get(v: &Value, k: u64) -> Option<&Value> {
+    v.as_map()?
+        .iter()
+        .find(|(key, _)| key.as_integer().and_then(|i| u64::try_from(i).ok()) == Some(k))
+        .map(|(_, v)| v)
+}
+
+/// Key `k` as an unsigned integer.
+pub fn uint(v: &Value, k: u64) -> Option<u64> {
+    get(v, k)?.as_integer().and_then(|i| u64::try_from(i).ok())
+}
+
+/// Key `k` as text.
+pub fn text(v: &Value, k: u64) -> Option<&str> {
+    get(v, k)?.as_text()
+}
+
+/// A message's type (key 0).
+pub fn kind(v: &Value) -> Option<u64> {
+    uint(v, 0)
+}
+
+/// A short description of a message, for failure reports.
+pub fn show(v: &Value) -> String {
+    match (kind(v), uint(v, 9)) {
+        (Some(3), Some(code)) => format!(
+            "Error {code} seq={:?} ({})",
+            uint(v, 1),
+            text(v, 10).unwrap_or("")
+        ),
+        (Some(2), Some(code)) => format!("Bye {code}"),
+        (Some(k), _) => format!("type {k} seq={:?}", uint(v, 1)),
+        (None, _) => format!("{v:?}"),
+    }
+}
+
+impl Raw {
+    /// Connects.
+    pub fn connect(addr: SocketAddr) -> Result<Raw, Fail> {
+        let sock = TcpStream::connect_timeout(&addr, WAIT).map_err(|e| format!("connect: {e}"))?;
+        let _ = sock.set_nodelay(true);
+        let _ = sock.set_write_timeout(Some(WAIT));
+        Ok(Raw {
+            sock,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Writes bytes as they are.
+    pub fn bytes(&mut self, b: &[u8]) -> Result<(), Fail> {
+        self.sock.write_all(b).map_err(|e| format!("write: {e}"))
+    }
+
+    /// Writes one message as a frame.
+    pub fn send(&mut self, v: &Value) -> Result<(), Fail> {
+        self.bytes(&frame(&cbor(v)))
+    }
+
+    /// The next frame's payload, decoded; fails after `WAIT`, or if the server closes.
+    pub fn recv(&mut self) -> Result<Value, Fail> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.buf.len() >= 2 {
+                let len = usize::from(u16::from_le_bytes([self.buf[0], self.buf[1]]));
+                if self.buf.len() >= 2 + len {
+                    let payload: Vec<u8> = self.buf.drain(..2 + len).skip(2).collect();
+                    return ciborium::from_reader(payload.as_slice())
+                        .map_err(|e| format!("the server sent a frame that is not CBOR: {e}"));
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("no frame from the server in time".into());
+            }
+            let _ = self.sock.set_read_timeout(Some(left));
+            let mut chunk = [0u8; 16384];
+            match self.sock.read(&mut chunk) {
+                Ok(0) => return Err("the server closed the connection".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err("no frame from the server in time".into());
+                }
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    }
+
+    /// The next frame that is not a server Ping (answered) or an Event without `seq`.
+    pub fn reply(&mut self) -> Result<Value, Fail> {
+        loop {
+            let v = self.recv()?;
+            match kind(&v) {
+                Some(4) => {
+                    let pong = map(&[(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))]);
+                    self.send(&pong)?;
+                }
+                Some(7) if get(&v, 1).is_none() => {}
+                _ => return Ok(v),
+            }
+        }
+    }
+
+    /// Expects an Error with `code` (and `seq`, when given).
+    pub fn expect_error(&mut self, code: u64, seq: Option<u64>) -> Result<(), Fail> {
+        let v = self.reply()?;
+        if kind(&v) == Some(3) && uint(&v, 9) == Some(code) && (seq.is_none() || uint(&v, 1) == seq) {
+            return Ok(());
+        }
+        Err(format!("expected Error {code} seq={seq:?}, got {}", show(&v)))
+    }
+
+    /// Expects Bye `code`, then the server closing.
+    pub fn expect_bye_and_close(&mut self, code: u64) -> Result<(), Fail> {
+        let v = self.recv()?;
+        if kind(&v) != Some(2) || uint(&v, 9) != Some(code) {
+            return Err(format!("expected Bye {code}, got {}", show(&v)));
+        }
+        match self.recv() {
+            Err(e) if e.contains("closed") => Ok(()),
+            Err(e) => Err(format!("after Bye, expected the server to close: {e}")),
+            Ok(v) => Err(format!(
+                "after Bye, expected the server to close, got {}",
+                show(&v)
+            )),
+        }
+    }
+
+    /// Idents as `user`; returns the reply.
+    pub fn ident(&mut self, user: &str) -> Result<Value, Fail> {
+        self.send(&map(&[
+            (0, u(1)),
+            (1, u(1)),
+            (11, Value::Array(vec![u(1)])),
+            (12, t(user)),
+        ]))?;
+        let v = self.reply()?;
+        if kind(&v) != Some(1) {
+            return Err(format!("Ident as {user}: expected Ident, got {}", show(&v)));
+        }
+        Ok(v)
+    }
+
+    /// Subscribes to `channel`; returns the Meta.
+    pub fn sub(&mut self, channel: &str, seq: u64) -> Result<Value, Fail> {
+        self.send(&map(&[(0, u(8)), (1, u(seq)), (2, t(channel))]))?;
+        let v = self.reply()?;
+        if kind(&v) != Some(10) || uint(&v, 1) != Some(seq) {
+            return Err(format!("Sub {channel}: expected Meta, got {}", show(&v)));
+        }
+        Ok(v)
+    }
+
+    /// Publishes text; returns the echo.
+    pub fn say(&mut self, topic: &str, body: &str, seq: u64) -> Result<Value, Fail> {
+        self.send(&map(&[(0, u(6)), (1, u(seq)), (2, t(topic)), (6, t(body))]))?;
+        let v = self.reply()?;
+        if kind(&v) != Some(7) || uint(&v, 1) != Some(seq) {
+            return Err(format!("Message to {topic}: expected the echo, got {}", show(&v)));
+        }
+        Ok(v)
+    }
+
+    /// The next Event, whatever its `seq`.
+    pub fn event(&mut self) -> Result<Value, Fail> {
+        loop {
+            let v = self.recv()?;
+            match kind(&v) {
+                Some(7) => return Ok(v),
+                Some(4) => {
+                    let pong = map(&[(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))]);
+                    self.send(&pong)?;
+                }
+                _ => return Err(format!("expected an Event, got {}", show(&v))),
+            }
+        }
+    }
+}
+
+/// The id §7 gives an Event: SHA-256 over `[from, topic, time, body, ctype/null,
+/// reply_to/null]`, computed here with ciborium rather than the library's encoder.
+pub fn event_id(e: &Value) -> Option<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let arr = Value::Array(vec![
+        get(e, 3)?.clone(),
+        get(e, 2)?.clone(),
+        get(e, 4)?.clone(),
+        get(e, 6)?.clone(),
+        get(e, 7).cloned().unwrap_or(Value::Null),
+        get(e, 8).cloned().unwrap_or(Value::Null),
+    ]);
+    Some(Sha256::digest(cbor(&arr)).to_vec())
+}

@@ -1,0 +1,128 @@
+//! The conformance suite, run the way another implementation would run it: the
+//! scalar-conformance binary against a real scalard on 127.0.0.1, and against servers that are
+//! wrong on purpose, to show that the suite can fail and fails in the right places.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::process::Command;
+
+/// Runs the suite (the cases whose names contain `only`); returns (success, stdout).
+fn suite_only(addr: &str, domain: &str, only: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scalar-conformance"))
+        .args([addr, "--domain", domain, "--only", only])
+        .output()
+        .expect("run scalar-conformance");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn suite(addr: &str, domain: &str) -> (bool, String) {
+    suite_only(addr, domain, "")
+}
+
+fn summary(out: &str) -> &str {
+    out.lines().last().unwrap_or_default()
+}
+
+#[test]
+fn scalard_passes_every_case() {
+    let s = Scalard::start(&[]);
+    let (ok, out) = suite(&s.addr.to_string(), "localhost");
+    assert!(ok, "{out}");
+    assert!(summary(&out).ends_with("0 failed, 0 skipped"), "{out}");
+    let cases = out.lines().filter(|l| l.starts_with("pass ")).count();
+    assert!(cases >= 45, "{cases} cases");
+}
+
+#[test]
+fn history_cases_are_skipped_not_passed_without_history() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let (ok, out) = suite(&s.addr.to_string(), "localhost");
+    assert!(ok, "{out}");
+    assert!(out.contains("skip catchup_replays_or_says_unavailable"), "{out}");
+    assert!(summary(&out).ends_with("0 failed, 1 skipped"), "{out}");
+}
+
+#[test]
+fn a_server_of_another_domain_fails_where_the_domain_shows() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let (ok, out) = suite(&s.addr.to_string(), "elsewhere.test");
+    assert!(!ok);
+    assert!(out.contains("fail ident_reply_has_domain_and_timers"), "{out}");
+    assert!(out.contains("fail a_bare_name_is_completed"), "{out}");
+}
+
+/// A broken server: it answers an Ident with a fixed Ident reply, and every other frame,
+/// whatever it is, with Error 101 without the Bye that must follow, and never closes. Serves at
+/// most 20 connections, each for at most 10 s.
+fn broken_server() -> String {
+    use ciborium::Value as V;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let frame = |pairs: Vec<(u64, V)>| {
+        let m = V::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (V::Integer(k.into()), v))
+                .collect(),
+        );
+        let mut payload = Vec::new();
+        ciborium::into_writer(&m, &mut payload).unwrap();
+        let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+        f.extend(payload);
+        f
+    };
+    let ident = frame(vec![
+        (0, V::Integer(1.into())),
+        (1, V::Integer(1.into())),
+        (11, V::Array(vec![V::Integer(1.into())])),
+        (12, V::Text("x@localhost".into())),
+        (13, V::Text("localhost".into())),
+        (27, V::Integer(60_000.into())),
+        (28, V::Integer(30_000.into())),
+    ]);
+    let error = frame(vec![(0, V::Integer(3.into())), (9, V::Integer(101.into()))]);
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(20).flatten() {
+            let (ident, error) = (ident.clone(), error.clone());
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut buf = [0u8; 20000];
+                while let Ok(n) = conn.read(&mut buf) {
+                    // An Ident starts {0: 1, ...}: a map head, key 0, value 1.
+                    let is_ident = n >= 5 && buf[3] == 0x00 && buf[4] == 0x01;
+                    let reply = if is_ident { &ident } else { &error };
+                    if n == 0 || conn.write_all(reply).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_broken_server_fails_and_the_suite_says_where() {
+    let addr = broken_server();
+    // Error 101 without Bye and without closing.
+    let (ok, out) = suite_only(&addr, "localhost", "length_16383");
+    assert!(!ok);
+    assert!(out.contains("fail length_16383_is_fatal (§2)"), "{out}");
+    assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+    // Ping answered with an Error.
+    let (ok, out) = suite_only(&addr, "localhost", "ping_is_answered");
+    assert!(!ok);
+    assert!(
+        out.contains("fail ping_is_answered_with_the_same_time_and_seq (§4 Ping): expected Pong"),
+        "{out}"
+    );
+    // A reply that names another user than asked.
+    let (ok, out) = suite_only(&addr, "localhost", "a_bare_name_is_completed");
+    assert!(!ok, "{out}");
+}
