@@ -1,0 +1,114 @@
+//! Framing and the CBOR subset (§2, §3): lengths, split and joined writes, what is malformed.
+
+use super::*;
+
+fn fatal_length(x: &Ctx, prefix: [u8; 2]) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("fl")?;
+    c.bytes(&prefix)?;
+    c.expect_error(101, None)?;
+    c.expect_bye_and_close(101)?;
+    Ok(Pass)
+}
+
+pub(super) fn empty_frame_is_answered_and_the_connection_stays(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ef")?;
+    c.bytes(&[0, 0])?;
+    c.expect_error(102, None)?;
+    c.send(&ping(2, 7))?;
+    expect_pong(&mut c, Some(2), 7)?;
+    Ok(Pass)
+}
+
+pub(super) fn length_16383_is_fatal(x: &Ctx) -> Result<Verdict, Fail> {
+    fatal_length(x, [0xff, 0x3f])
+}
+
+pub(super) fn length_ffff_is_fatal(x: &Ctx) -> Result<Verdict, Fail> {
+    fatal_length(x, [0xff, 0xff])
+}
+
+pub(super) fn a_frame_written_a_byte_at_a_time(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let user = x.user("bb");
+    let f = frame(&cbor(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(&user)),
+    ])));
+    for b in f {
+        c.bytes(&[b])?;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let v = c.reply()?;
+    match kind(&v) {
+        Some(1) => Ok(Pass),
+        _ => Err(format!("expected Ident, got {}", show(&v))),
+    }
+}
+
+pub(super) fn two_frames_in_one_write(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let user = x.user("tf");
+    let mut both = frame(&cbor(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(&user)),
+    ])));
+    both.extend(frame(&cbor(&ping(2, 5))));
+    c.bytes(&both)?;
+    let v = c.reply()?;
+    if kind(&v) != Some(1) {
+        return Err(format!("expected Ident first, got {}", show(&v)));
+    }
+    expect_pong(&mut c, Some(2), 5)?;
+    Ok(Pass)
+}
+
+pub(super) fn bytes_after_the_item_are_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut p = cbor(&ping(2, 1));
+    p.push(0x00);
+    malformed_then_alive(x, &p, 100)
+}
+
+pub(super) fn a_truncated_item_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    // A map of three pairs with only two.
+    malformed_then_alive(x, &[0xa3, 0x00, 0x04, 0x04, 0x01], 100)
+}
+
+pub(super) fn indefinite_lengths_are_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &[0xbf, 0x00, 0x04, 0x04, 0x01, 0xff], 100)
+}
+
+pub(super) fn tags_are_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &ping_with(&[0xc1, 0x01]), 100)
+}
+
+pub(super) fn nesting_16_is_fine_17_is_not(x: &Ctx) -> Result<Verdict, Fail> {
+    let nested = |n: usize| {
+        let mut v = vec![0x81; n - 1];
+        v.push(0x80);
+        v
+    };
+    let (mut c, _) = x.client("ns")?;
+    c.bytes(&frame(&ping_with(&nested(16))))?;
+    expect_pong(&mut c, Some(9), 1)?;
+    c.bytes(&frame(&ping_with(&nested(17))))?;
+    c.expect_error(100, None)?;
+    Ok(Pass)
+}
+
+pub(super) fn invalid_utf8_is_bad_utf8(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &ping_with(&[0x62, 0xc3, 0x28]), 105)
+}
+
+pub(super) fn a_non_shortest_integer_is_accepted(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ns")?;
+    // {0: 4, 1: 9, 4: 7} with 7 written in eight bytes.
+    c.bytes(&frame(&[
+        0xa3, 0x00, 0x04, 0x01, 0x09, 0x04, 0x1b, 0, 0, 0, 0, 0, 0, 0, 7,
+    ]))?;
+    expect_pong(&mut c, Some(9), 7)?;
+    Ok(Pass)
+}

@@ -1,0 +1,192 @@
+//! Catchup and Search (§4). On a server that keeps no history these cases are skipped.
+
+use super::*;
+
+pub(super) fn catchup_replays_or_says_unavailable(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("cu")?;
+    let ch = x.channel("cu");
+    c.sub(&ch, 2)?;
+    for (i, body) in ["a", "b", "c"].iter().enumerate() {
+        c.say(&ch, body, 3 + i as u64)?;
+    }
+    c.send(&map(&[(0, u(13)), (1, u(9)), (2, t(&ch)), (15, u(10))]))?;
+    let mut got = Vec::new();
+    loop {
+        let v = c.reply()?;
+        match kind(&v) {
+            Some(7) if uint(&v, 1) == Some(9) => {
+                check_event(&v, &user, &ch, text(&v, 6).unwrap_or(""))?;
+                got.push(text(&v, 6).unwrap_or("").to_string());
+            }
+            Some(14) => {
+                return match uint(&v, 22) {
+                    Some(2) if got.is_empty() => Ok(Verdict::Skip("the server keeps no history".into())),
+                    Some(0) if got == ["a", "b", "c"] && uint(&v, 15) == Some(3) => Ok(Pass),
+                    s => Err(format!("CatchupEnd status {s:?} after {got:?}")),
+                };
+            }
+            _ => return Err(format!("during a Catchup: {}", show(&v))),
+        }
+    }
+}
+
+pub(super) fn catchup_needs_a_subscription(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("cs")?;
+    let ch = x.channel("cs");
+    c.send(&map(&[(0, u(13)), (1, u(9)), (2, t(&ch)), (15, u(10))]))?;
+    c.expect_error(403, Some(9))?;
+    Ok(Pass)
+}
+
+pub(super) fn catchup_count_0_replays_nothing(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("c0")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, _) = fill(&mut c, x, &["a", "b"])?;
+    match catchup(&mut c, &ch, &[(15, u(0))], None)? {
+        (got, 1, 0) if got.is_empty() => Ok(Pass),
+        other => Err(format!(
+            "count 0 gave {other:?}, expected nothing and status 1 (more)"
+        )),
+    }
+}
+
+pub(super) fn catchup_pages_backward_with_before(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("cb")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, echoes) = fill(&mut c, x, &["1", "2", "3", "4", "5"])?;
+    let (page, status, _) = catchup(&mut c, &ch, &[(15, u(2))], None)?;
+    if page != ["4", "5"] || status != 1 {
+        return Err(format!("the newest 2 were {page:?} (status {status})"));
+    }
+    let before = get(&echoes[3], 5).cloned().ok_or("no id")?;
+    let (page, status, _) = catchup(&mut c, &ch, &[(15, u(2)), (24, before)], None)?;
+    if page != ["2", "3"] || status != 1 {
+        return Err(format!("2 before \"4\" were {page:?} (status {status})"));
+    }
+    let before = get(&echoes[1], 5).cloned().ok_or("no id")?;
+    match catchup(&mut c, &ch, &[(15, u(2)), (24, before)], None)? {
+        (p, 0, 1) if p == ["1"] => Ok(Pass),
+        other => Err(format!("the oldest page was {other:?}")),
+    }
+}
+
+pub(super) fn catchup_pages_forward_with_after(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("cf")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, echoes) = fill(&mut c, x, &["1", "2", "3", "4"])?;
+    let after = get(&echoes[0], 5).cloned().ok_or("no id")?;
+    let (page, status, _) = catchup(&mut c, &ch, &[(15, u(2)), (21, after)], None)?;
+    if page != ["2", "3"] || status != 1 {
+        return Err(format!("2 after \"1\" were {page:?} (status {status})"));
+    }
+    let after = get(&echoes[2], 5).cloned().ok_or("no id")?;
+    match catchup(&mut c, &ch, &[(15, u(2)), (21, after)], None)? {
+        (p, 0, 1) if p == ["4"] => Ok(Pass),
+        other => Err(format!("the last page was {other:?}")),
+    }
+}
+
+pub(super) fn catchup_of_an_unknown_id_is_status_3(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("cu")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, _) = fill(&mut c, x, &["a"])?;
+    match catchup(
+        &mut c,
+        &ch,
+        &[(15, u(5)), (21, Value::Bytes(vec![0x5a; 32]))],
+        None,
+    )? {
+        (p, 3, 0) if p.is_empty() => Ok(Pass),
+        other => Err(format!("an unknown `after` gave {other:?}")),
+    }
+}
+
+pub(super) fn catchup_between_two_times(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ct")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, echoes) = fill(&mut c, x, &["1", "2", "3", "4"])?;
+    let time = |i: usize| uint(&echoes[i], 4).ok_or("no time");
+    let (since, until) = (time(0)?, time(3)?);
+    match catchup(&mut c, &ch, &[(15, u(10)), (20, u(since)), (23, u(until))], None)? {
+        (p, 0, 2) if p == ["2", "3"] => Ok(Pass),
+        other => Err(format!("strictly between the first and last times: {other:?}")),
+    }
+}
+
+pub(super) fn catchup_of_a_reserved_name_is_unavailable(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("cr")?;
+    let name = format!("!motd@{}", x.domain);
+    match catchup(&mut c, &name, &[(15, u(5))], None)? {
+        (p, 2, 0) if p.is_empty() => Ok(Pass),
+        other => Err(format!("a reserved name's history gave {other:?}")),
+    }
+}
+
+pub(super) fn your_own_id_reads_your_direct_messages(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, alice) = x.client("ia")?;
+    if let Some(skip) = needs_history(&mut a, x)? {
+        return Ok(skip);
+    }
+    let (mut b, _) = x.client("ib")?;
+    b.say(&alice, "for alice", 3)?;
+    a.event()?;
+    match catchup(&mut a, &alice, &[(15, u(10))], None)? {
+        (p, 0, 1) if p == ["for alice"] => Ok(Pass),
+        other => Err(format!("alice's inbox was {other:?}")),
+    }
+}
+
+pub(super) fn another_id_reads_the_conversation(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, alice) = x.client("ca")?;
+    if let Some(skip) = needs_history(&mut a, x)? {
+        return Ok(skip);
+    }
+    let (mut b, bob) = x.client("cb")?;
+    a.say(&bob, "hi bob", 3)?;
+    b.event()?;
+    b.say(&alice, "hi alice", 3)?;
+    a.event()?;
+    match catchup(&mut a, &bob, &[(15, u(10))], None)? {
+        (p, 0, 2) if p == ["hi bob", "hi alice"] => Ok(Pass),
+        other => Err(format!("the conversation was {other:?}")),
+    }
+}
+
+pub(super) fn search_finds_whole_words(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("se")?;
+    let (ch, _) = fill(
+        &mut c,
+        x,
+        &["release notes are out", "no match here", "Release day"],
+    )?;
+    match catchup(&mut c, &ch, &[(15, u(10))], Some("release"))? {
+        (_, 2, 0) => Ok(Verdict::Skip("the server has no search index".into())),
+        (p, 0, 2) if p == ["release notes are out", "Release day"] => Ok(Pass),
+        other => Err(format!("searching \"release\" gave {other:?}")),
+    }
+}
+
+pub(super) fn an_empty_query_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("eq")?;
+    let ch = x.channel("eq");
+    c.sub(&ch, 2)?;
+    c.send(&map(&[
+        (0, u(15)),
+        (1, u(3)),
+        (2, t(&ch)),
+        (15, u(5)),
+        (25, t("")),
+    ]))?;
+    c.expect_error(100, Some(3))?;
+    Ok(Pass)
+}

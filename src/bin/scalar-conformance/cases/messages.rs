@@ -1,0 +1,346 @@
+//! Publishing, fan-out, direct messages, subscriptions and the topic list (§4, §6).
+
+use super::*;
+
+pub(super) fn the_echo_carries_seq_from_time_and_a_true_id(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("echo")?;
+    let ch = x.channel("echo");
+    c.sub(&ch, 2)?;
+    let e = c.say(&ch, "hello, world", 3)?;
+    check_event(&e, &user, &ch, "hello, world")?;
+    Ok(Pass)
+}
+
+pub(super) fn fanout_reaches_each_subscriber_once(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("fan");
+    let (mut a, user) = x.client("fa")?;
+    let (mut b, _) = x.client("fb")?;
+    let (mut d, _) = x.client("fd")?;
+    let (mut outsider, _) = x.client("fo")?;
+    for c in [&mut a, &mut b, &mut d] {
+        c.sub(&ch, 2)?;
+    }
+    let echo = a.say(&ch, "one", 5)?;
+    for c in [&mut b, &mut d] {
+        let e = c.event()?;
+        check_event(&e, &user, &ch, "one")?;
+        if get(&e, 1).is_some() || get(&e, 5) != get(&echo, 5) {
+            return Err("a subscriber's copy has a seq, or another id than the echo".into());
+        }
+    }
+    // Exactly once, and nothing to the outsider: a Ping answered next proves no Event came first.
+    for c in [&mut b, &mut d, &mut outsider] {
+        c.send(&ping(9, 9))?;
+        let v = c.recv()?;
+        if kind(&v) != Some(5) {
+            return Err(format!("expected only the Pong, got {}", show(&v)));
+        }
+    }
+    Ok(Pass)
+}
+
+pub(super) fn publishing_unsubscribed_is_403(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ns")?;
+    let ch = x.channel("ns");
+    c.send(&map(&[(0, u(6)), (1, u(3)), (2, t(&ch)), (6, t("x"))]))?;
+    c.expect_error(403, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn publishing_to_a_reserved_name_is_402(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("rs")?;
+    let name = format!("!motd@{}", x.domain);
+    c.send(&map(&[(0, u(6)), (1, u(3)), (2, t(&name)), (6, t("x"))]))?;
+    c.expect_error(402, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_foreign_topic_is_401(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ft")?;
+    c.send(&map(&[(0, u(8)), (1, u(3)), (2, t("#x@elsewhere.invalid"))]))?;
+    c.expect_error(401, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_dm_to_nobody_is_404(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("dn")?;
+    let nobody = x.user("nobody");
+    c.send(&map(&[(0, u(6)), (1, u(3)), (2, t(&nobody)), (6, t("x"))]))?;
+    c.expect_error(404, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_dm_reaches_every_connection_of_the_user(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, from) = x.client("dma")?;
+    let bob = x.user("dmb");
+    let (mut b1, mut b2) = (x.raw()?, x.raw()?);
+    b1.ident(&bob)?;
+    b2.ident(&bob)?;
+    a.say(&bob, "psst", 3)?;
+    for b in [&mut b1, &mut b2] {
+        check_event(&b.event()?, &from, &bob, "psst")?;
+    }
+    Ok(Pass)
+}
+
+pub(super) fn the_largest_body_passes_one_more_byte_is_302(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("big")?;
+    let ch = x.channel("big");
+    c.sub(&ch, 2)?;
+    let body = "b".repeat(15360);
+    let e = c.say(&ch, &body, 3)?;
+    check_event(&e, &user, &ch, &body)?;
+    c.send(&map(&[
+        (0, u(6)),
+        (1, u(4)),
+        (2, t(&ch)),
+        (6, t(&"b".repeat(15361))),
+    ]))?;
+    c.expect_error(302, Some(4))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_bad_ctype_is_303(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ct")?;
+    let ch = x.channel("ct");
+    c.sub(&ch, 2)?;
+    c.send(&map(&[
+        (0, u(6)),
+        (1, u(3)),
+        (2, t(&ch)),
+        (6, t("x")),
+        (7, t("tab\there")),
+    ]))?;
+    c.expect_error(303, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn sub_and_unsub_answer_meta(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("meta");
+    let (mut a, _) = x.client("ma")?;
+    let (mut b, _) = x.client("mb")?;
+    let m = a.sub(&ch, 2)?;
+    let m2 = b.sub(&ch, 2)?;
+    b.send(&map(&[(0, u(9)), (1, u(3)), (2, t(&ch))]))?;
+    let m3 = b.reply()?;
+    let got = |m: &Value| (get(m, 18).and_then(Value::as_bool), uint(m, 19));
+    match (got(&m), got(&m2), got(&m3)) {
+        ((Some(true), Some(1)), (Some(true), Some(2)), (Some(false), Some(1))) => Ok(Pass),
+        other => Err(format!("Meta (subscribed, subscribers) were {other:?}")),
+    }
+}
+
+pub(super) fn only_channels_are_subscribable(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("os")?;
+    c.send(&map(&[(0, u(8)), (1, u(3)), (2, t(&user))]))?;
+    c.expect_error(405, Some(3))?;
+    let reserved = format!("!motd@{}", x.domain);
+    c.send(&map(&[(0, u(8)), (1, u(4)), (2, t(&reserved))]))?;
+    c.expect_error(405, Some(4))?;
+    Ok(Pass)
+}
+
+pub(super) fn topics_lists_the_channel(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("tl")?;
+    let ch = x.channel("tl");
+    c.sub(&ch, 2)?;
+    let mut start = 0;
+    loop {
+        c.send(&map(&[(0, u(11)), (1, u(3)), (14, u(start)), (15, u(100))]))?;
+        let v = c.reply()?;
+        let total = uint(&v, 16).ok_or("TopicList without total")?;
+        let page = get(&v, 17)
+            .and_then(Value::as_array)
+            .ok_or("TopicList without topics")?;
+        if page.iter().any(|n| n.as_text() == Some(ch.as_str())) {
+            return Ok(Pass);
+        }
+        start += 100;
+        if start >= total || page.is_empty() {
+            return Err(format!("{ch} is not in the list of {total} channels"));
+        }
+    }
+}
+
+pub(super) fn a_from_in_a_message_is_ignored(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("fr")?;
+    let ch = x.channel("fr");
+    c.sub(&ch, 2)?;
+    c.send(&map(&[
+        (0, u(6)),
+        (1, u(3)),
+        (2, t(&ch)),
+        (3, t("someone@else.invalid")),
+        (6, t("me")),
+    ]))?;
+    let e = c.reply()?;
+    check_event(&e, &user, &ch, "me")?;
+    Ok(Pass)
+}
+
+pub(super) fn the_echo_goes_to_the_sending_connection_only(x: &Ctx) -> Result<Verdict, Fail> {
+    let user = x.user("eo");
+    let (mut a, mut b) = (x.raw()?, x.raw()?);
+    a.ident(&user)?;
+    b.ident(&user)?;
+    let ch = x.channel("eo");
+    a.sub(&ch, 2)?;
+    a.say(&ch, "mine", 3)?;
+    b.send(&ping(4, 4))?;
+    let v = b.recv()?;
+    if kind(&v) != Some(5) {
+        return Err(format!(
+            "the user's other connection (not subscribed) got {}",
+            show(&v)
+        ));
+    }
+    Ok(Pass)
+}
+
+pub(super) fn a_blob_body_keeps_its_bytes_and_ctype(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("bl")?;
+    let ch = x.channel("bl");
+    c.sub(&ch, 2)?;
+    let blob = Value::Bytes(vec![0, 1, 2, 255]);
+    c.send(&map(&[
+        (0, u(6)),
+        (1, u(3)),
+        (2, t(&ch)),
+        (6, blob.clone()),
+        (7, t("application/octet-stream")),
+    ]))?;
+    let e = c.reply()?;
+    let id_ok = get(&e, 5).and_then(Value::as_bytes).cloned() == event_id(&e);
+    if get(&e, 6) != Some(&blob) || text(&e, 7) != Some("application/octet-stream") || !id_ok {
+        return Err(format!("blob Event differs: {e:?}"));
+    }
+    Ok(Pass)
+}
+
+pub(super) fn a_reply_to_is_carried(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("rt")?;
+    let ch = x.channel("rt");
+    c.sub(&ch, 2)?;
+    let first = c.say(&ch, "question", 3)?;
+    let id = get(&first, 5).cloned().ok_or("echo without id")?;
+    c.send(&map(&[
+        (0, u(6)),
+        (1, u(4)),
+        (2, t(&ch)),
+        (6, t("answer")),
+        (8, id.clone()),
+    ]))?;
+    let e = c.reply()?;
+    if get(&e, 8) != Some(&id) || get(&e, 5).and_then(Value::as_bytes).cloned() != event_id(&e) {
+        return Err(format!("reply Event differs: {e:?}"));
+    }
+    // An id the server never saw is fine too (§4).
+    c.send(&map(&[
+        (0, u(6)),
+        (1, u(5)),
+        (2, t(&ch)),
+        (6, t("x")),
+        (8, Value::Bytes(vec![0xaa; 32])),
+    ]))?;
+    let e = c.reply()?;
+    match kind(&e) {
+        Some(7) => Ok(Pass),
+        _ => Err(format!("an unknown reply_to was refused: {}", show(&e))),
+    }
+}
+
+pub(super) fn a_malformed_reply_to_is_100(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("mr")?;
+    let ch = x.channel("mr");
+    c.sub(&ch, 2)?;
+    c.send(&map(&[
+        (0, u(6)),
+        (1, u(3)),
+        (2, t(&ch)),
+        (6, t("x")),
+        (8, Value::Bytes(vec![1; 31])),
+    ]))?;
+    c.expect_error(100, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_dm_to_yourself_arrives_once(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("self")?;
+    c.say(&user, "note to self", 3)?;
+    c.send(&ping(4, 4))?;
+    let v = c.recv()?;
+    match kind(&v) {
+        Some(5) => Ok(Pass),
+        _ => Err(format!("after the echo, expected nothing more, got {}", show(&v))),
+    }
+}
+
+pub(super) fn times_increase_per_topic(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ti")?;
+    let (_, echoes) = fill(&mut c, x, &["1", "2", "3", "4", "5"])?;
+    let times: Vec<u64> = echoes.iter().filter_map(|e| uint(e, 4)).collect();
+    if times.len() == 5 && times.windows(2).all(|w| w[0] < w[1]) {
+        Ok(Pass)
+    } else {
+        Err(format!("Event times are not strictly increasing: {times:?}"))
+    }
+}
+
+pub(super) fn sub_and_unsub_are_idempotent(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("id")?;
+    let ch = x.channel("id");
+    c.sub(&ch, 2)?;
+    let again = c.sub(&ch, 3)?;
+    c.send(&map(&[(0, u(9)), (1, u(4)), (2, t(&ch))]))?;
+    c.reply()?;
+    c.send(&map(&[(0, u(9)), (1, u(5)), (2, t(&ch))]))?;
+    let off = c.reply()?;
+    let sub = |m: &Value| (get(m, 18).and_then(Value::as_bool), uint(m, 19));
+    match (sub(&again), kind(&off), sub(&off)) {
+        ((Some(true), Some(1)), Some(10), (Some(false), Some(0))) => Ok(Pass),
+        other => Err(format!("repeated Sub/Unsub gave {other:?}")),
+    }
+}
+
+pub(super) fn a_disconnect_unsubscribes(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("dc");
+    let (mut a, _) = x.client("dca")?;
+    a.sub(&ch, 2)?;
+    {
+        let (mut b, _) = x.client("dcb")?;
+        b.sub(&ch, 2)?;
+        b.send(&map(&[(0, u(2)), (9, u(0))]))?;
+        let _ = b.recv();
+    }
+    // The server may take a moment to notice; ask until the count drops (bounded).
+    for _ in 0..50 {
+        let m = a.sub(&ch, 3)?;
+        if uint(&m, 19) == Some(1) {
+            return Ok(Pass);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err("a closed connection still counts as a subscriber".into())
+}
+
+pub(super) fn topics_with_count_0_gives_the_total_only(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("tc")?;
+    c.sub(&x.channel("tc"), 2)?;
+    c.send(&map(&[(0, u(11)), (1, u(3)), (15, u(0))]))?;
+    let v = c.reply()?;
+    let page = get(&v, 17).and_then(Value::as_array).map(Vec::len);
+    match (uint(&v, 16), page, uint(&v, 14)) {
+        (Some(total), Some(0), Some(0)) if total >= 1 => Ok(Pass),
+        other => Err(format!("(total, page length, start) were {other:?}")),
+    }
+}
+
+pub(super) fn topics_pages_are_at_most_100(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("tp")?;
+    c.send(&map(&[(0, u(11)), (1, u(3)), (15, u(5000))]))?;
+    let v = c.reply()?;
+    match get(&v, 17).and_then(Value::as_array) {
+        Some(p) if p.len() <= 100 => Ok(Pass),
+        other => Err(format!("a page of {:?} names", other.map(Vec::len))),
+    }
+}

@@ -1,0 +1,254 @@
+//! The cases, each citing the part of docs/PROTOCOL.md it checks, one file per part of the
+//! protocol. A case returns `Ok(Pass)`,
+//! `Ok(Skip(why))` when the server lacks an optional feature, or `Err(what went wrong)`.
+
+use crate::wire::*;
+use ciborium::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// How a case ended, when it did not fail.
+pub enum Verdict {
+    /// It passed.
+    Pass,
+    /// The server lacks what it tests.
+    Skip(String),
+}
+use Verdict::Pass;
+
+mod framing;
+mod history;
+mod messages;
+mod session;
+
+/// What every case knows.
+pub struct Ctx {
+    /// The server.
+    pub addr: std::net::SocketAddr,
+    /// Its domain.
+    pub domain: String,
+}
+
+impl Ctx {
+    /// A name no other case uses: `base` and a number.
+    pub(super) fn fresh(&self, base: &str) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!("{base}{}", N.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(super) fn user(&self, base: &str) -> String {
+        format!("{}@{}", self.fresh(base), self.domain)
+    }
+
+    pub(super) fn channel(&self, base: &str) -> String {
+        format!("#{}@{}", self.fresh(base), self.domain)
+    }
+
+    pub(super) fn raw(&self) -> Result<Raw, Fail> {
+        Raw::connect(self.addr)
+    }
+
+    /// A connection identified as a fresh user.
+    pub(super) fn client(&self, base: &str) -> Result<(Raw, String), Fail> {
+        let mut c = self.raw()?;
+        let user = self.user(base);
+        c.ident(&user)?;
+        Ok((c, user))
+    }
+}
+
+/// One case.
+pub struct Case {
+    /// Its name, for `--only` and the report.
+    pub name: &'static str,
+    /// The section of docs/PROTOCOL.md it checks.
+    pub section: &'static str,
+    /// The check.
+    pub run: fn(&Ctx) -> Result<Verdict, Fail>,
+}
+
+macro_rules! cases {
+    ($( $module:ident :: $name:ident, $section:literal; )*) => {
+        /// Every case, in the order they run.
+        pub const ALL: &[Case] = &[$( Case { name: stringify!($name), section: $section, run: $module::$name }, )*];
+    };
+}
+
+cases! {
+    framing::empty_frame_is_answered_and_the_connection_stays, "§2";
+    framing::length_16383_is_fatal, "§2";
+    framing::length_ffff_is_fatal, "§2";
+    framing::a_frame_written_a_byte_at_a_time, "§2";
+    framing::two_frames_in_one_write, "§2";
+    framing::bytes_after_the_item_are_malformed, "§2";
+    framing::a_truncated_item_is_malformed, "§2";
+    framing::indefinite_lengths_are_malformed, "§3";
+    framing::tags_are_malformed, "§3";
+    framing::nesting_16_is_fine_17_is_not, "§3";
+    framing::invalid_utf8_is_bad_utf8, "§3";
+    framing::a_non_shortest_integer_is_accepted, "§3";
+    session::a_payload_that_is_not_a_map_is_malformed, "§4";
+    session::no_type_is_malformed, "§4";
+    session::an_unknown_type_is_103_and_not_fatal, "§4";
+    session::a_missing_field_is_104, "§4";
+    session::unknown_keys_are_ignored, "§4";
+    session::a_null_value_is_absent, "§4";
+    session::an_error_carries_seq_read_before_the_fault, "§4 Error";
+    session::requests_before_ident_are_fatal, "§8";
+    session::pong_before_ident_is_fatal, "§8";
+    session::ident_reply_has_domain_and_timers, "§4 Ident";
+    session::a_bare_name_is_completed, "§4 Ident";
+    session::a_foreign_id_is_400, "§4 Ident";
+    session::no_common_version_is_fatal, "§4 Ident";
+    session::a_second_ident_is_201, "§8";
+    session::a_channel_as_id_is_300, "§5";
+    session::ping_is_answered_with_the_same_time_and_seq, "§4 Ping";
+    session::a_client_sending_an_event_is_205, "§8";
+    session::a_long_reason_is_304_and_the_bye_ignored, "§4 Bye";
+    session::bye_closes_the_connection, "§4 Bye";
+    session::a_server_only_message_from_a_client_is_205, "§8";
+    session::an_error_without_a_readable_seq_has_none, "§4 Error";
+    session::a_repeated_key_is_refused_or_one_wins, "§4";
+    session::ident_offering_several_versions_gets_one, "§4 Ident";
+    session::a_bad_topic_is_301, "§5";
+    session::uppercase_names_are_bad, "§5";
+    session::a_domain_over_93_bytes_is_bad, "§5";
+    session::an_ident_with_an_unknown_auth_is_607_or_refused, "§4 Authentication";
+    session::auth_without_a_challenge_is_stale, "§4 Authentication";
+    session::grant_needs_a_login, "§4 Other domains";
+    session::verify_of_an_unknown_token_is_no, "§4 Other domains";
+    messages::the_echo_carries_seq_from_time_and_a_true_id, "§4 Message, §7";
+    messages::fanout_reaches_each_subscriber_once, "§4 Message";
+    messages::publishing_unsubscribed_is_403, "§4 Message";
+    messages::publishing_to_a_reserved_name_is_402, "§4 Message";
+    messages::a_foreign_topic_is_401, "§4 Message";
+    messages::a_dm_to_nobody_is_404, "§4 Message";
+    messages::a_dm_reaches_every_connection_of_the_user, "§4 Message";
+    messages::the_largest_body_passes_one_more_byte_is_302, "§6";
+    messages::a_bad_ctype_is_303, "§4";
+    messages::sub_and_unsub_answer_meta, "§4 Sub";
+    messages::only_channels_are_subscribable, "§4 Sub";
+    messages::topics_lists_the_channel, "§4 Topics";
+    messages::a_from_in_a_message_is_ignored, "§4 Message";
+    messages::the_echo_goes_to_the_sending_connection_only, "§4 Message";
+    messages::a_blob_body_keeps_its_bytes_and_ctype, "§4 Message";
+    messages::a_reply_to_is_carried, "§4 Message";
+    messages::a_malformed_reply_to_is_100, "§4 Message";
+    messages::a_dm_to_yourself_arrives_once, "§4 Message";
+    messages::times_increase_per_topic, "§4 Message";
+    messages::sub_and_unsub_are_idempotent, "§4 Sub";
+    messages::a_disconnect_unsubscribes, "§4 Sub";
+    messages::topics_with_count_0_gives_the_total_only, "§4 Topics";
+    messages::topics_pages_are_at_most_100, "§4 Topics";
+    history::catchup_replays_or_says_unavailable, "§4 Catchup";
+    history::catchup_needs_a_subscription, "§4 Catchup";
+    history::catchup_count_0_replays_nothing, "§4 Catchup";
+    history::catchup_pages_backward_with_before, "§4 Catchup";
+    history::catchup_pages_forward_with_after, "§4 Catchup";
+    history::catchup_of_an_unknown_id_is_status_3, "§4 Catchup";
+    history::catchup_between_two_times, "§4 Catchup";
+    history::catchup_of_a_reserved_name_is_unavailable, "§4 Catchup";
+    history::your_own_id_reads_your_direct_messages, "§4 Catchup";
+    history::another_id_reads_the_conversation, "§4 Catchup";
+    history::search_finds_whole_words, "§4 Search";
+    history::an_empty_query_is_malformed, "§4 Search";
+}
+
+pub(super) fn ping(seq: u64, time: u64) -> Value {
+    map(&[(0, u(4)), (1, u(seq)), (4, u(time))])
+}
+
+pub(super) fn expect_pong(c: &mut Raw, seq: Option<u64>, time: u64) -> Result<(), Fail> {
+    let v = c.reply()?;
+    if kind(&v) == Some(5) && uint(&v, 4) == Some(time) && uint(&v, 1) == seq {
+        return Ok(());
+    }
+    Err(format!("expected Pong time={time} seq={seq:?}, got {}", show(&v)))
+}
+
+/// A Ping payload with raw bytes for one unknown key (40) appended: `{0: 4, 1: 9, 4: 1, 40: X}`.
+pub(super) fn ping_with(extra_value: &[u8]) -> Vec<u8> {
+    let mut p = vec![0xa4, 0x00, 0x04, 0x01, 0x09, 0x04, 0x01, 0x18, 0x28];
+    p.extend_from_slice(extra_value);
+    p
+}
+
+pub(super) fn malformed_then_alive(x: &Ctx, payload: &[u8], code: u64) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("mf")?;
+    c.bytes(&frame(payload))?;
+    c.expect_error(code, None)?;
+    c.send(&ping(3, 11))?;
+    expect_pong(&mut c, Some(3), 11)?;
+    Ok(Pass)
+}
+
+/// Checks an Event's fields against what was sent, and its id (§7).
+pub(super) fn check_event(e: &Value, from: &str, topic: &str, body: &str) -> Result<(), Fail> {
+    if text(e, 3) != Some(from)
+        || text(e, 2) != Some(topic)
+        || text(e, 6) != Some(body)
+        || uint(e, 4).is_none()
+    {
+        return Err(format!("Event fields differ from what was sent: {e:?}"));
+    }
+    let id = get(e, 5).and_then(Value::as_bytes).cloned();
+    match (id, event_id(e)) {
+        (Some(id), Some(want)) if id == want => Ok(()),
+        _ => Err("the Event's id is not the SHA-256 of §7's array".into()),
+    }
+}
+
+/// Publishes `bodies` to a fresh channel the client subscribes to; returns it and the echoes.
+pub(super) fn fill(c: &mut Raw, x: &Ctx, bodies: &[&str]) -> Result<(String, Vec<Value>), Fail> {
+    let ch = x.channel("h");
+    c.sub(&ch, 2)?;
+    let mut echoes = Vec::new();
+    for (i, b) in bodies.iter().enumerate() {
+        echoes.push(c.say(&ch, b, 100 + i as u64)?);
+    }
+    Ok((ch, echoes))
+}
+
+/// Sends a Catchup (or Search, with `query`) with extra fields; returns the bodies replayed
+/// and the CatchupEnd's (status, count).
+pub(super) fn catchup(
+    c: &mut Raw,
+    topic: &str,
+    extra: &[(u64, Value)],
+    query: Option<&str>,
+) -> Result<(Vec<String>, u64, u64), Fail> {
+    let mut pairs = vec![
+        (0, u(if query.is_some() { 15 } else { 13 })),
+        (1, u(50)),
+        (2, t(topic)),
+    ];
+    pairs.extend(extra.iter().cloned());
+    if let Some(q) = query {
+        pairs.push((25, t(q)));
+    }
+    pairs.sort_by_key(|(k, _)| *k);
+    c.send(&map(&pairs))?;
+    let mut got = Vec::new();
+    loop {
+        let v = c.reply()?;
+        match kind(&v) {
+            Some(7) if uint(&v, 1) == Some(50) => got.push(text(&v, 6).unwrap_or("").to_string()),
+            Some(14) => {
+                let status = uint(&v, 22).ok_or("CatchupEnd without status")?;
+                let count = uint(&v, 15).ok_or("CatchupEnd without count")?;
+                if count != got.len() as u64 {
+                    return Err(format!("CatchupEnd count {count}, but {} Events came", got.len()));
+                }
+                return Ok((got, status, count));
+            }
+            _ => return Err(format!("during a Catchup: {}", show(&v))),
+        }
+    }
+}
+
+/// Skips a history case on a server that keeps none.
+pub(super) fn needs_history(c: &mut Raw, x: &Ctx) -> Result<Option<Verdict>, Fail> {
+    let (ch, _) = fill(c, x, &["probe"])?;
+    let (_, status, _) = catchup(c, &ch, &[(15, u(1))], None)?;
+    Ok((status == 2).then(|| Verdict::Skip("the server keeps no history".into())))
+}

@@ -1,0 +1,325 @@
+//! The session (§4's rules, Ident, Error, Ping, Bye, §5's names, §8; authentication and other
+//! domains as far as a client without an account can see them).
+
+use super::*;
+
+pub(super) fn a_payload_that_is_not_a_map_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &[0x82, 0x00, 0x04], 100)
+}
+
+pub(super) fn no_type_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &cbor(&map(&[(1, u(4)), (4, u(1))])), 100)
+}
+
+pub(super) fn an_unknown_type_is_103_and_not_fatal(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &cbor(&map(&[(0, u(63)), (1, u(5))])), 103)
+}
+
+pub(super) fn a_missing_field_is_104(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("mf");
+    malformed_then_alive(x, &cbor(&map(&[(0, u(6)), (1, u(5)), (2, t(&ch))])), 104)
+}
+
+pub(super) fn unknown_keys_are_ignored(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("uk")?;
+    c.send(&map(&[
+        (0, u(4)),
+        (1, u(4)),
+        (4, u(3)),
+        (200, t("anything")),
+        (40, Value::Float(1.5)),
+    ]))?;
+    expect_pong(&mut c, Some(4), 3)?;
+    Ok(Pass)
+}
+
+pub(super) fn a_null_value_is_absent(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("nv")?;
+    c.send(&map(&[(0, u(4)), (1, Value::Null), (4, u(3))]))?;
+    expect_pong(&mut c, None, 3)?;
+    Ok(Pass)
+}
+
+pub(super) fn an_error_carries_seq_read_before_the_fault(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("es")?;
+    // seq 7 comes before a topic of the wrong type.
+    c.send(&map(&[(0, u(6)), (1, u(7)), (2, u(5)), (6, t("x"))]))?;
+    c.expect_error(100, Some(7))?;
+    Ok(Pass)
+}
+
+pub(super) fn requests_before_ident_are_fatal(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    c.send(&ping(1, 1))?;
+    c.expect_error(200, Some(1))?;
+    c.expect_bye_and_close(200)?;
+    Ok(Pass)
+}
+
+pub(super) fn pong_before_ident_is_fatal(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    c.send(&map(&[(0, u(5)), (4, u(1))]))?;
+    c.expect_error(200, None)?;
+    c.expect_bye_and_close(200)?;
+    Ok(Pass)
+}
+
+pub(super) fn ident_reply_has_domain_and_timers(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let user = x.user("ir");
+    let v = c.ident(&user)?;
+    let versions = get(&v, 11).and_then(Value::as_array).map(Vec::len);
+    match (
+        text(&v, 12),
+        text(&v, 13),
+        uint(&v, 27),
+        uint(&v, 28),
+        versions,
+        uint(&v, 1),
+    ) {
+        (Some(u), Some(d), Some(_), Some(_), Some(1), Some(1)) if u == user && d == x.domain => Ok(Pass),
+        _ => Err(format!(
+            "Ident reply lacks user/server/keepalive/timeout/one version/seq: {v:?}"
+        )),
+    }
+}
+
+pub(super) fn a_bare_name_is_completed(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let local = x.fresh("bare");
+    let v = c.ident(&local)?;
+    let want = format!("{local}@{}", x.domain);
+    match text(&v, 12) {
+        Some(u) if u == want => Ok(Pass),
+        other => Err(format!("expected {want}, got {other:?}")),
+    }
+}
+
+pub(super) fn a_foreign_id_is_400(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t("eve@elsewhere.invalid")),
+    ]))?;
+    c.expect_error(400, Some(1))?;
+    Ok(Pass)
+}
+
+pub(super) fn no_common_version_is_fatal(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let user = x.user("nv");
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(99)])),
+        (12, t(&user)),
+    ]))?;
+    c.expect_error(202, Some(1))?;
+    c.expect_bye_and_close(202)?;
+    Ok(Pass)
+}
+
+pub(super) fn a_second_ident_is_201(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("si")?;
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(2)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(&user)),
+    ]))?;
+    c.expect_error(201, Some(2))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_channel_as_id_is_300(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let ch = x.channel("cid");
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(&ch)),
+    ]))?;
+    c.expect_error(300, Some(1))?;
+    Ok(Pass)
+}
+
+pub(super) fn ping_is_answered_with_the_same_time_and_seq(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("pp")?;
+    c.send(&ping(77, 1_764_000_000_000))?;
+    expect_pong(&mut c, Some(77), 1_764_000_000_000)?;
+    Ok(Pass)
+}
+
+pub(super) fn a_client_sending_an_event_is_205(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, user) = x.client("ev")?;
+    let ch = x.channel("ev");
+    c.send(&map(&[
+        (0, u(7)),
+        (1, u(4)),
+        (2, t(&ch)),
+        (3, t(&user)),
+        (4, u(1)),
+        (5, Value::Bytes(vec![0; 32])),
+        (6, t("x")),
+    ]))?;
+    c.expect_error(205, Some(4))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_long_reason_is_304_and_the_bye_ignored(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("lr")?;
+    c.send(&map(&[(0, u(2)), (9, u(0)), (10, t(&"r".repeat(257)))]))?;
+    c.expect_error(304, None)?;
+    c.send(&ping(5, 5))?;
+    expect_pong(&mut c, Some(5), 5)?;
+    Ok(Pass)
+}
+
+pub(super) fn bye_closes_the_connection(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("by")?;
+    c.send(&map(&[(0, u(2)), (9, u(0))]))?;
+    match c.recv() {
+        Err(e) if e.contains("closed") => Ok(Pass),
+        Err(e) => Err(e),
+        Ok(v) => Err(format!("after Bye, expected a close, got {}", show(&v))),
+    }
+}
+
+pub(super) fn a_server_only_message_from_a_client_is_205(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("so")?;
+    let ch = x.channel("so");
+    c.send(&map(&[
+        (0, u(10)),
+        (1, u(3)),
+        (2, t(&ch)),
+        (18, Value::Bool(true)),
+        (19, u(1)),
+    ]))?;
+    c.expect_error(205, Some(3))?;
+    c.send(&map(&[(0, u(3)), (1, u(4)), (9, u(100))]))?;
+    c.expect_error(205, Some(4))?;
+    Ok(Pass)
+}
+
+pub(super) fn an_error_without_a_readable_seq_has_none(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ns")?;
+    // seq is a string: the frame is refused, and the Error cannot carry it.
+    c.send(&map(&[(0, u(4)), (1, t("seven")), (4, u(1))]))?;
+    let v = c.reply()?;
+    match (kind(&v), uint(&v, 9), get(&v, 1)) {
+        (Some(3), Some(100), None) => Ok(Pass),
+        _ => Err(format!("expected Error 100 without seq, got {}", show(&v))),
+    }
+}
+
+pub(super) fn a_repeated_key_is_refused_or_one_wins(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("rk")?;
+    // {0: 4, 1: 5, 4: 1, 4: 2}: a receiver MAY refuse it (100); if not, it answers a Ping.
+    c.bytes(&frame(&[0xa4, 0x00, 0x04, 0x01, 0x05, 0x04, 0x01, 0x04, 0x02]))?;
+    let v = c.reply()?;
+    match (kind(&v), uint(&v, 9), uint(&v, 4)) {
+        (Some(3), Some(100), _) | (Some(5), _, Some(1 | 2)) => Ok(Pass),
+        _ => Err(format!("a repeated key gave {}", show(&v))),
+    }
+}
+
+pub(super) fn ident_offering_several_versions_gets_one(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let user = x.user("vs");
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(7), u(1), u(3)])),
+        (12, t(&user)),
+    ]))?;
+    let v = c.reply()?;
+    match get(&v, 11).and_then(Value::as_array) {
+        Some(vs) if vs.len() == 1 && vs[0] == u(1) => Ok(Pass),
+        _ => Err(format!("expected versions [1], got {v:?}")),
+    }
+}
+
+pub(super) fn a_bad_topic_is_301(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("bt")?;
+    c.send(&map(&[(0, u(8)), (1, u(3)), (2, t("#no domain"))]))?;
+    c.expect_error(301, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn uppercase_names_are_bad(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("uc")?;
+    let ch = format!("#Rust@{}", x.domain);
+    c.send(&map(&[(0, u(8)), (1, u(3)), (2, t(&ch))]))?;
+    c.expect_error(301, Some(3))?;
+    let mut d = x.raw()?;
+    let user = format!("Alice@{}", x.domain);
+    d.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(&user)),
+    ]))?;
+    d.expect_error(300, Some(1))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_domain_over_93_bytes_is_bad(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ld")?;
+    let long = format!("#a@{}.{}", "b".repeat(63), "c".repeat(30));
+    c.send(&map(&[(0, u(8)), (1, u(3)), (2, t(&long))]))?;
+    c.expect_error(301, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn an_ident_with_an_unknown_auth_is_607_or_refused(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let user = x.user("ua");
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(&user)),
+        (29, u(99)),
+    ]))?;
+    c.expect_error(607, Some(1))?;
+    Ok(Pass)
+}
+
+pub(super) fn auth_without_a_challenge_is_stale(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    c.send(&map(&[
+        (0, u(17)),
+        (1, u(2)),
+        (30, Value::Bytes(vec![1; 32])),
+        (31, t("pw")),
+    ]))?;
+    c.expect_error(606, Some(2))?;
+    Ok(Pass)
+}
+
+pub(super) fn grant_needs_a_login(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("gr")?;
+    c.send(&map(&[(0, u(18)), (1, u(3)), (13, t("other.invalid"))]))?;
+    c.expect_error(600, Some(3))?;
+    Ok(Pass)
+}
+
+pub(super) fn verify_of_an_unknown_token_is_no(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let user = x.user("vt");
+    c.send(&map(&[
+        (0, u(20)),
+        (1, u(3)),
+        (12, t(&user)),
+        (13, t("other.invalid")),
+        (34, Value::Bytes(vec![9; 32])),
+    ]))?;
+    let v = c.reply()?;
+    match (kind(&v), get(&v, 35).and_then(Value::as_bool), uint(&v, 1)) {
+        (Some(21), Some(false), Some(3)) => Ok(Pass),
+        _ => Err(format!("expected Vouch valid=false, got {}", show(&v))),
+    }
+}
