@@ -12,14 +12,31 @@ use cases::{ALL, Ctx, Verdict};
 use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: scalar-conformance HOST:PORT --domain DOMAIN [--only PATTERN] [--json]";
+const USAGE: &str = "\
+usage: scalar-conformance HOST:PORT --domain DOMAIN [--only PATTERN] [--json]
+         [--handshake-timeout S] [--idle-timeout S --ping-timeout S] [--max-subs N]
+         [--account ID:PASSWORD]
+
+The timer cases run only when the server's timeouts are given (start the server with short
+ones); the limit and account cases only with --max-subs and --account. Others are skipped.";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (mut server, mut domain, mut only, mut json) = (None, None, None, false);
+    let (mut handshake, mut idle, mut ping, mut max_subs, mut account) = (None, None, None, None, None);
+    let num = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok());
     while let Some(a) = args.next() {
         match a.as_str() {
             "--domain" => domain = args.next(),
+            "--handshake-timeout" => handshake = num(args.next()),
+            "--idle-timeout" => idle = num(args.next()),
+            "--ping-timeout" => ping = num(args.next()),
+            "--max-subs" => max_subs = num(args.next()),
+            "--account" => {
+                account = args
+                    .next()
+                    .and_then(|a| a.split_once(':').map(|(i, p)| (i.to_string(), p.to_string())))
+            }
             "--only" => only = args.next(),
             "--json" => json = true,
             "-h" | "--help" => {
@@ -41,7 +58,19 @@ fn main() -> ExitCode {
         eprintln!("scalar-conformance: cannot resolve {server}");
         return ExitCode::from(2);
     };
-    let ctx = Ctx { addr, domain };
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
+    let ctx = Ctx {
+        addr,
+        domain,
+        run: format!("{:x}", run % 0x10_0000),
+        handshake_timeout: handshake,
+        idle_timeout: idle,
+        ping_timeout: ping,
+        max_subs,
+        account,
+    };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for case in ALL
         .iter()

@@ -1,6 +1,7 @@
 //! The cases, each citing the part of docs/PROTOCOL.md it checks, one file per part of the
-//! protocol. A case returns `Ok(Pass)`,
-//! `Ok(Skip(why))` when the server lacks an optional feature, or `Err(what went wrong)`.
+//! protocol. A case returns `Ok(Pass)`, `Ok(Skip(why))` when the server lacks an optional
+//! feature (or the run lacks what the case needs, such as an account), or `Err(what went
+//! wrong)`.
 
 use crate::wire::*;
 use ciborium::Value;
@@ -16,10 +17,12 @@ pub enum Verdict {
 }
 use Verdict::Pass;
 
+mod accounts;
 mod framing;
 mod history;
 mod messages;
 mod session;
+mod timers;
 
 /// What every case knows.
 pub struct Ctx {
@@ -27,13 +30,25 @@ pub struct Ctx {
     pub addr: std::net::SocketAddr,
     /// Its domain.
     pub domain: String,
+    /// Makes this run's names differ from an earlier run's on the same server.
+    pub run: String,
+    /// The server's handshake timeout, in seconds, if the run may wait it out.
+    pub handshake_timeout: Option<u64>,
+    /// Its idle and ping timeouts, in seconds, likewise.
+    pub idle_timeout: Option<u64>,
+    /// See `idle_timeout`.
+    pub ping_timeout: Option<u64>,
+    /// Its subscription limit per connection, if the run knows it.
+    pub max_subs: Option<u64>,
+    /// An account (ID, password) on the server, for the authentication cases.
+    pub account: Option<(String, String)>,
 }
 
 impl Ctx {
     /// A name no other case uses: `base` and a number.
     pub(super) fn fresh(&self, base: &str) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
-        format!("{base}{}", N.fetch_add(1, Ordering::Relaxed))
+        format!("{base}{}x{}", self.run, N.fetch_add(1, Ordering::Relaxed))
     }
 
     pub(super) fn user(&self, base: &str) -> String {
@@ -152,6 +167,16 @@ cases! {
     history::another_id_reads_the_conversation, "§4 Catchup";
     history::search_finds_whole_words, "§4 Search";
     history::an_empty_query_is_malformed, "§4 Search";
+    timers::timer_handshake_timeout_closes_a_silent_connection, "§8";
+    timers::timer_an_idle_client_is_pinged, "§4 Ping";
+    timers::timer_an_unanswered_ping_closes, "§4 Ping, §9";
+    timers::the_subscription_limit_is_502, "§9";
+    accounts::a_right_password_logs_in, "§4 Authentication";
+    accounts::a_wrong_password_is_601, "§4 Authentication";
+    accounts::a_replayed_auth_is_606, "§4 Authentication";
+    accounts::a_registered_name_without_its_password_is_600, "§4 Ident";
+    accounts::a_token_is_vouched_for_its_audience_only, "§4 Other domains";
+    accounts::a_second_auth_after_login_is_201, "§8";
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {

@@ -1,0 +1,139 @@
+//! Accounts and tokens (§4 Authentication, Other domains) with an account the run is given
+//! (`--account ID:PASSWORD`); skipped without one. Passwords go over loopback or TLS only
+//! (§1): run these against a server on this machine.
+
+use super::*;
+
+fn account(x: &Ctx) -> Option<(&str, &str)> {
+    x.account.as_ref().map(|(i, p)| (i.as_str(), p.as_str()))
+}
+
+fn skip() -> Result<Verdict, Fail> {
+    Ok(Verdict::Skip("give --account ID:PASSWORD to run it".into()))
+}
+
+/// Ident with `auth` 1; returns the Challenge's nonce.
+fn challenge(c: &mut Raw, id: &str) -> Result<Value, Fail> {
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(id)),
+        (29, u(1)),
+    ]))?;
+    let v = c.reply()?;
+    let nonce = get(&v, 30).and_then(Value::as_bytes).filter(|n| n.len() == 32);
+    match (kind(&v), uint(&v, 1), uint(&v, 29), nonce) {
+        (Some(16), Some(1), Some(1), Some(n)) => Ok(Value::Bytes(n.clone())),
+        _ => Err(format!(
+            "expected a Challenge with a 32-byte nonce, got {}",
+            show(&v)
+        )),
+    }
+}
+
+fn auth(c: &mut Raw, nonce: Value, password: &str) -> Result<Value, Fail> {
+    c.send(&map(&[(0, u(17)), (1, u(2)), (30, nonce), (31, t(password))]))?;
+    c.reply()
+}
+
+/// A connection logged in to the account.
+fn logged_in(x: &Ctx, id: &str, pw: &str) -> Result<Raw, Fail> {
+    let mut c = x.raw()?;
+    let nonce = challenge(&mut c, id)?;
+    let v = auth(&mut c, nonce, pw)?;
+    match (kind(&v), text(&v, 12), uint(&v, 1)) {
+        (Some(1), Some(user), Some(2)) if user == id => Ok(c),
+        _ => Err(format!("expected the Ident reply for {id}, got {}", show(&v))),
+    }
+}
+
+pub(super) fn a_right_password_logs_in(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    logged_in(x, id, pw)?;
+    Ok(Pass)
+}
+
+pub(super) fn a_wrong_password_is_601(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut c = x.raw()?;
+    let nonce = challenge(&mut c, id)?;
+    let v = auth(&mut c, nonce, &format!("{pw}-wrong"))?;
+    match (kind(&v), uint(&v, 9), uint(&v, 1)) {
+        (Some(3), Some(601), Some(2)) => Ok(Pass),
+        _ => Err(format!("expected Error 601, got {}", show(&v))),
+    }
+}
+
+pub(super) fn a_replayed_auth_is_606(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut c = x.raw()?;
+    let nonce = challenge(&mut c, id)?;
+    auth(&mut c, nonce.clone(), &format!("{pw}-wrong"))?;
+    let v = auth(&mut c, nonce, pw)?;
+    match (kind(&v), uint(&v, 9)) {
+        (Some(3), Some(606)) => Ok(Pass),
+        _ => Err(format!(
+            "the same nonce twice: expected Error 606, got {}",
+            show(&v)
+        )),
+    }
+}
+
+pub(super) fn a_registered_name_without_its_password_is_600(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, _)) = account(x) else { return skip() };
+    let mut c = x.raw()?;
+    c.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(id)),
+    ]))?;
+    c.expect_error(600, Some(1))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_token_is_vouched_for_its_audience_only(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut c = logged_in(x, id, pw)?;
+    c.send(&map(&[(0, u(18)), (1, u(3)), (13, t("audience.invalid"))]))?;
+    let v = c.reply()?;
+    let token = get(&v, 34)
+        .and_then(Value::as_bytes)
+        .filter(|t| (16..=64).contains(&t.len()))
+        .cloned();
+    let (Some(19), Some(token), Some(_)) = (kind(&v), token, uint(&v, 23)) else {
+        return Err(format!("expected a Token, got {}", show(&v)));
+    };
+    let mut asker = x.raw()?;
+    let mut verify = |server: &str, seq: u64| -> Result<Option<bool>, Fail> {
+        asker.send(&map(&[
+            (0, u(20)),
+            (1, u(seq)),
+            (12, t(id)),
+            (13, t(server)),
+            (34, Value::Bytes(token.clone())),
+        ]))?;
+        let v = asker.reply()?;
+        Ok(get(&v, 35)
+            .and_then(Value::as_bool)
+            .filter(|_| kind(&v) == Some(21)))
+    };
+    match (verify("audience.invalid", 4)?, verify("other.invalid", 5)?) {
+        (Some(true), Some(false)) => Ok(Pass),
+        other => Err(format!("Vouch for the audience, then another: {other:?}")),
+    }
+}
+
+pub(super) fn a_second_auth_after_login_is_201(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut c = logged_in(x, id, pw)?;
+    c.send(&map(&[
+        (0, u(17)),
+        (1, u(9)),
+        (30, Value::Bytes(vec![0; 32])),
+        (31, t(pw)),
+    ]))?;
+    c.expect_error(201, Some(9))?;
+    Ok(Pass)
+}
