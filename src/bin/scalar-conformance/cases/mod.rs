@@ -21,6 +21,7 @@ mod accounts;
 mod framing;
 mod history;
 mod messages;
+mod more;
 mod session;
 mod timers;
 
@@ -177,6 +178,39 @@ cases! {
     accounts::a_registered_name_without_its_password_is_600, "§4 Ident";
     accounts::a_token_is_vouched_for_its_audience_only, "§4 Other domains";
     accounts::a_second_auth_after_login_is_201, "§8";
+    more::the_largest_frame_is_accepted, "§2";
+    more::a_length_split_across_writes, "§2";
+    more::a_hundred_pipelined_pings_in_order, "§8";
+    more::an_empty_frame_before_ident_does_not_end_the_handshake, "§8";
+    more::reserved_additional_information_is_malformed, "§3";
+    more::a_two_byte_simple_value_below_32_is_malformed, "§3";
+    more::negative_and_text_keys_are_ignored, "§4";
+    more::undefined_and_negative_values_in_unknown_keys_are_ignored, "§3";
+    more::a_type_that_is_text_is_malformed, "§4";
+    more::a_null_type_is_malformed, "§4";
+    more::a_seq_over_32_bits_is_malformed_without_seq, "§4";
+    more::seq_0_and_the_largest_seq_are_echoed, "§8";
+    more::no_versions_is_malformed, "§4 Ident";
+    more::nine_versions_are_malformed, "§4 Ident";
+    more::an_ident_without_user_is_104, "§4 Ident";
+    more::grant_before_ident_is_fatal, "§8";
+    more::an_empty_text_body_is_a_message, "§4 Message";
+    more::a_ctype_of_64_passes_65_is_303, "§4 Message";
+    more::an_action_ctype_is_carried, "§4 Message";
+    more::a_topic_of_127_bytes_passes_128_is_301, "§5, §6";
+    more::unsub_of_a_bad_topic_is_301, "§4 Sub";
+    more::unsub_never_subscribed_answers_meta_false, "§4 Sub";
+    more::a_dm_is_not_echoed_to_the_senders_other_connections, "§4 Message";
+    more::the_echo_of_a_dm_keeps_the_recipient_as_topic, "§4 Message";
+    more::catchup_replays_carry_the_seq_and_end_with_the_topic, "§4 Catchup";
+    more::catchup_since_0_reads_from_the_start, "§4 Catchup";
+    more::catchup_until_pages_backward, "§4 Catchup";
+    more::catchup_of_a_foreign_topic_is_401, "§4 Catchup";
+    more::search_pages_with_more, "§4 Search";
+    more::search_of_a_long_query_is_304, "§4 Search";
+    more::a_bye_with_code_0_gets_no_bye_back, "§8";
+    more::topics_start_past_the_end_is_empty, "§4 Topics";
+    more::verify_before_ident_is_allowed_and_ident_still_works, "§8";
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {
