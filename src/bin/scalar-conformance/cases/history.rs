@@ -177,16 +177,10 @@ pub(super) fn search_finds_whole_words(x: &Ctx) -> Result<Verdict, Fail> {
 }
 
 pub(super) fn an_empty_query_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
-    let (mut c, _) = x.client("eq")?;
-    let ch = x.channel("eq");
-    c.sub(&ch, 2)?;
-    c.send(&map(&[
-        (0, u(15)),
-        (1, u(3)),
-        (2, t(&ch)),
-        (15, u(5)),
-        (25, t("")),
-    ]))?;
-    c.expect_error(100, Some(3))?;
-    Ok(Pass)
+    refused_in_channel(
+        x,
+        "eq",
+        |ch| vec![(0, u(15)), (2, t(ch)), (15, u(5)), (25, t(""))],
+        100,
+    )
 }

@@ -101,18 +101,12 @@ pub(super) fn the_largest_body_passes_one_more_byte_is_302(x: &Ctx) -> Result<Ve
 }
 
 pub(super) fn a_bad_ctype_is_303(x: &Ctx) -> Result<Verdict, Fail> {
-    let (mut c, _) = x.client("ct")?;
-    let ch = x.channel("ct");
-    c.sub(&ch, 2)?;
-    c.send(&map(&[
-        (0, u(6)),
-        (1, u(3)),
-        (2, t(&ch)),
-        (6, t("x")),
-        (7, t("tab\there")),
-    ]))?;
-    c.expect_error(303, Some(3))?;
-    Ok(Pass)
+    refused_in_channel(
+        x,
+        "ct",
+        |ch| vec![(0, u(6)), (2, t(ch)), (6, t("x")), (7, t("tab\there"))],
+        303,
+    )
 }
 
 pub(super) fn sub_and_unsub_answer_meta(x: &Ctx) -> Result<Verdict, Fail> {
@@ -250,18 +244,13 @@ pub(super) fn a_reply_to_is_carried(x: &Ctx) -> Result<Verdict, Fail> {
 }
 
 pub(super) fn a_malformed_reply_to_is_100(x: &Ctx) -> Result<Verdict, Fail> {
-    let (mut c, _) = x.client("mr")?;
-    let ch = x.channel("mr");
-    c.sub(&ch, 2)?;
-    c.send(&map(&[
-        (0, u(6)),
-        (1, u(3)),
-        (2, t(&ch)),
-        (6, t("x")),
-        (8, Value::Bytes(vec![1; 31])),
-    ]))?;
-    c.expect_error(100, Some(3))?;
-    Ok(Pass)
+    let short_id = Value::Bytes(vec![1; 31]);
+    refused_in_channel(
+        x,
+        "mr",
+        |ch| vec![(0, u(6)), (2, t(ch)), (6, t("x")), (8, short_id.clone())],
+        100,
+    )
 }
 
 pub(super) fn a_dm_to_yourself_arrives_once(x: &Ctx) -> Result<Verdict, Fail> {

@@ -311,3 +311,22 @@ pub(super) fn needs_history(c: &mut Raw, x: &Ctx) -> Result<Option<Verdict>, Fai
     let (_, status, _) = catchup(c, &ch, &[(15, u(1))], None)?;
     Ok((status == 2).then(|| Verdict::Skip("the server keeps no history".into())))
 }
+
+/// A fresh client subscribed to a fresh channel sends `msg(channel)` with `seq` 3, which must
+/// be refused with `code`: how most single-field checks look.
+pub(super) fn refused_in_channel(
+    x: &Ctx,
+    base: &str,
+    msg: impl Fn(&str) -> Vec<(u64, Value)>,
+    code: u64,
+) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client(base)?;
+    let ch = x.channel(base);
+    c.sub(&ch, 2)?;
+    let mut pairs = vec![(1, u(3))];
+    pairs.extend(msg(&ch));
+    pairs.sort_by_key(|(k, _)| *k);
+    c.send(&map(&pairs))?;
+    c.expect_error(code, Some(3))?;
+    Ok(Pass)
+}

@@ -334,18 +334,13 @@ pub(super) fn search_pages_with_more(x: &Ctx) -> Result<Verdict, Fail> {
 }
 
 pub(super) fn search_of_a_long_query_is_304(x: &Ctx) -> Result<Verdict, Fail> {
-    let (mut c, _) = x.client("sl")?;
-    let ch = x.channel("sl");
-    c.sub(&ch, 2)?;
-    c.send(&map(&[
-        (0, u(15)),
-        (1, u(3)),
-        (2, t(&ch)),
-        (15, u(5)),
-        (25, t(&"q".repeat(257))),
-    ]))?;
-    c.expect_error(304, Some(3))?;
-    Ok(Pass)
+    let query = "q".repeat(257);
+    refused_in_channel(
+        x,
+        "sl",
+        |ch| vec![(0, u(15)), (2, t(ch)), (15, u(5)), (25, t(&query))],
+        304,
+    )
 }
 
 pub(super) fn a_bye_with_code_0_gets_no_bye_back(x: &Ctx) -> Result<Verdict, Fail> {
