@@ -166,3 +166,118 @@ fn a_broken_server_fails_and_the_suite_says_where() {
     let (ok, out) = suite_only(&addr, "localhost", "a_bare_name_is_completed");
     assert!(!ok, "{out}");
 }
+
+/// How the proxy below breaks the server behind it.
+#[derive(Clone, Copy)]
+enum Break {
+    /// Every Event's id has a byte changed.
+    WrongId,
+    /// The echo (an Event with `seq`) never arrives.
+    NoEcho,
+    /// Error 403 arrives as 404.
+    WrongCode,
+}
+
+/// A proxy in front of a real scalard that passes the client's bytes on as they are and
+/// breaks the server's frames as `how` says. Serves at most 40 connections.
+fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
+    use ciborium::Value as V;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let change = move |payload: &[u8]| -> Option<Vec<u8>> {
+        let Ok(V::Map(mut m)) = ciborium::from_reader::<V, _>(payload) else {
+            return Some(payload.to_vec());
+        };
+        let key = |k: u64| V::Integer(k.into());
+        let kind = m.iter().find(|(k, _)| *k == key(0)).map(|(_, v)| v.clone());
+        let has_seq = m.iter().any(|(k, _)| *k == key(1));
+        match (how, kind) {
+            (Break::NoEcho, Some(t)) if t == key(7) && has_seq => return None,
+            (Break::WrongId, Some(t)) if t == key(7) => {
+                for (k, v) in m.iter_mut() {
+                    if *k == key(5)
+                        && let V::Bytes(id) = v
+                    {
+                        id[0] ^= 1;
+                    }
+                }
+            }
+            (Break::WrongCode, Some(t)) if t == key(3) => {
+                for (k, v) in m.iter_mut() {
+                    if *k == key(9) && *v == key(403) {
+                        *v = key(404);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut out = Vec::new();
+        ciborium::into_writer(&V::Map(m), &mut out).unwrap();
+        Some(out)
+    };
+    std::thread::spawn(move || {
+        for client in l.incoming().take(40).flatten() {
+            let Ok(upstream) = std::net::TcpStream::connect(server) else {
+                return;
+            };
+            let (mut c_read, mut u_write) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut u_write);
+                let _ = u_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut u_read, mut c_write) = (upstream, client);
+            std::thread::spawn(move || {
+                let _ = u_read.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 16384];
+                while let Ok(n) = u_read.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while buf.len() >= 2 {
+                        let len = usize::from(u16::from_le_bytes([buf[0], buf[1]]));
+                        if buf.len() < 2 + len {
+                            break;
+                        }
+                        let payload: Vec<u8> = buf.drain(..2 + len).skip(2).collect();
+                        if let Some(p) = change(&payload) {
+                            let mut f = (p.len() as u16).to_le_bytes().to_vec();
+                            f.extend(p);
+                            if c_write.write_all(&f).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_server_that_breaks_ids_echoes_or_codes_fails_where_it_should() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let wrong_id = breaking_proxy(s.addr, Break::WrongId);
+    let (ok, out) = suite_only(&wrong_id, "localhost", "the_echo_carries");
+    assert!(!ok && out.contains("is not the SHA-256 of §7's array"), "{out}");
+
+    let no_echo = breaking_proxy(s.addr, Break::NoEcho);
+    let (ok, out) = suite_only(&no_echo, "localhost", "the_echo_carries");
+    assert!(
+        !ok && out.contains("fail the_echo_carries_seq_from_time_and_a_true_id"),
+        "{out}"
+    );
+
+    let wrong_code = breaking_proxy(s.addr, Break::WrongCode);
+    let (ok, out) = suite_only(&wrong_code, "localhost", "publishing_unsubscribed_is_403");
+    assert!(
+        !ok && out.contains("expected Error 403 seq=Some(3), got Error 404"),
+        "{out}"
+    );
+    // The same proxy passes what it does not break.
+    let (ok, out) = suite_only(&wrong_code, "localhost", "fanout_reaches");
+    assert!(ok, "{out}");
+}
