@@ -721,23 +721,34 @@ fn handshake(
         .map_err(|e| ClientError::Tls(TlsError::Rustls(e)))?;
     let deadline = Instant::now() + timeout;
     let restore = tcp.read_timeout()?;
-    while conn.is_handshaking() {
+    let too_slow = || ClientError::Timeout("the TLS handshake (does the server speak TLS there?)");
+    // One read at a time with the deadline checked between them (rather than complete_io,
+    // which loops inside): a server trickling its handshake a byte at a time still times out.
+    loop {
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp)?;
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(ClientError::Timeout(
-                "the TLS handshake (does the server speak TLS there?)",
-            ));
+            return Err(too_slow());
         }
         tcp.set_read_timeout(Some(left))?;
-        match conn.complete_io(&mut tcp) {
+        match conn.read_tls(&mut tcp) {
+            Ok(0) => return Err(ClientError::Closed),
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Err(ClientError::Timeout(
-                    "the TLS handshake (does the server speak TLS there?)",
-                ));
+                return Err(too_slow());
             }
-            Err(e) => return Err(handshake_error(e, server)),
+            Err(e) => return Err(e.into()),
+        }
+        if let Err(e) = conn.process_new_packets() {
+            // Tell the server why, as TLS wants, then give up.
+            let _ = conn.write_tls(&mut tcp);
+            return Err(handshake_error(e, server));
         }
     }
     tcp.set_read_timeout(restore)?;
@@ -745,9 +756,8 @@ fn handshake(
 }
 
 /// A failed handshake as a typed error: a pin mismatch is told apart from other rustls errors.
-fn handshake_error(e: io::Error, server: &str) -> ClientError {
-    let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) = tls
+fn handshake_error(e: rustls::Error, server: &str) -> ClientError {
+    if let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) = &e
         && let Some(m) = other.0.downcast_ref::<PinMismatch>()
     {
         return ClientError::PinMismatch {
@@ -756,7 +766,7 @@ fn handshake_error(e: io::Error, server: &str) -> ClientError {
             got: m.got,
         };
     }
-    e.into()
+    ClientError::Tls(TlsError::Rustls(e))
 }
 
 #[cfg(test)]
@@ -790,6 +800,35 @@ mod tests {
             start.elapsed()
         );
         drop(c);
+        peer.join().unwrap();
+    }
+
+    #[test]
+    fn a_tls_handshake_trickling_in_still_times_out() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 4096];
+            let _ = s.read(&mut b);
+            // A handshake record announced at 16 KiB, then a byte every 100 ms, for at most 3 s.
+            let _ = s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+            for _ in 0..30 {
+                std::thread::sleep(Duration::from_millis(100));
+                if s.write_all(&[0]).is_err() {
+                    return;
+                }
+            }
+        });
+        let tls = Tls::webpki_roots().unwrap();
+        let start = Instant::now();
+        let r = Client::connect_raw_with(addr, Duration::from_millis(500), Some(&tls));
+        assert!(matches!(r, Err(ClientError::Timeout(_))), "{:?}", r.err());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
         peer.join().unwrap();
     }
 
