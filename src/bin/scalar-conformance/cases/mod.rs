@@ -18,6 +18,7 @@ pub enum Verdict {
 use Verdict::Pass;
 
 mod accounts;
+mod flow;
 mod framing;
 mod history;
 mod messages;
@@ -211,6 +212,9 @@ cases! {
     more::a_bye_with_code_0_gets_no_bye_back, "§8";
     more::topics_start_past_the_end_is_empty, "§4 Topics";
     more::verify_before_ident_is_allowed_and_ident_still_works, "§8";
+    flow::fanout_keeps_the_order_of_a_burst, "§4 Message";
+    flow::topics_pages_list_every_channel_once, "§4 Topics";
+    flow::a_slow_consumer_gets_an_unbroken_run_then_503, "§9";
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {
