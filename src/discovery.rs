@@ -126,12 +126,8 @@ pub fn resolve(
     overrides: &Overrides,
     resolver: Option<SocketAddr>,
 ) -> Result<Vec<Target>, DiscoveryError> {
-    let domain = normalise(domain);
-    if let Some(targets) = overrides.get(&domain) {
-        return Ok(targets.to_vec());
-    }
-    if let Some(t) = literal(&domain) {
-        return Ok(vec![t]);
+    if let Some(found) = without_dns(domain, overrides) {
+        return Ok(found);
     }
     let resolver = match resolver {
         Some(addr) => Resolver::at(addr),
@@ -140,19 +136,26 @@ pub fn resolve(
     resolve_with(&domain, overrides, &resolver)
 }
 
+/// What `domain` resolves to without asking DNS: its entry in the table, or itself when it is
+/// an IP address or `localhost`.
+fn without_dns(domain: &str, overrides: &Overrides) -> Option<Vec<Target>> {
+    let domain = normalise(domain);
+    overrides
+        .get(&domain)
+        .map(<[Target]>::to_vec)
+        .or_else(|| literal(&domain).map(|t| vec![t]))
+}
+
 /// As [`resolve`], with the nameservers and timeouts of `resolver`.
 pub fn resolve_with(
     domain: &str,
     overrides: &Overrides,
     resolver: &Resolver,
 ) -> Result<Vec<Target>, DiscoveryError> {
+    if let Some(found) = without_dns(domain, overrides) {
+        return Ok(found);
+    }
     let domain = normalise(domain);
-    if let Some(targets) = overrides.get(&domain) {
-        return Ok(targets.to_vec());
-    }
-    if let Some(t) = literal(&domain) {
-        return Ok(vec![t]);
-    }
     // Checked before any query, so a bad name fails the same with or without nameservers.
     wire::query(0, &format!("_scalars._tcp.{domain}"))
         .map_err(|_| DiscoveryError::BadDomain(domain.clone()))?;
