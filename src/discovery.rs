@@ -133,7 +133,7 @@ pub fn resolve(
         Some(addr) => Resolver::at(addr),
         None => Resolver::system()?,
     };
-    resolve_with(&domain, overrides, &resolver)
+    resolve_with(domain, overrides, &resolver)
 }
 
 /// What `domain` resolves to without asking DNS: its entry in the table, or itself when it is
