@@ -4,7 +4,7 @@
 use crate::discovery::Overrides;
 use crate::net::tls::PlainPolicy;
 use crate::proto::valid_domain;
-use crate::server::{AuthConfig, Limits, Policy};
+use crate::server::{AuthConfig, Limits, Policy, Rate};
 use crate::store::{Fsync, Retention, Rule};
 use std::fmt;
 use std::net::SocketAddr;
@@ -56,6 +56,25 @@ pub struct Config {
     pub distrust: Vec<Box<str>>,
     /// How long a token this server issues is good for.
     pub token_lifetime: Duration,
+    /// `max-connections` was given: it is not derived from the open-file limit.
+    pub max_connections_set: bool,
+}
+
+/// A rate written `PER_SEC,BURST` (`5,20`: five a second, twenty at once), or `off`.
+fn parse_rate(name: &str, value: &str) -> Result<Option<Rate>, ConfigError> {
+    if value == "off" {
+        return Ok(None);
+    }
+    let parsed = value
+        .split_once(',')
+        .and_then(|(r, b)| Some((r.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((per_sec, burst)) if per_sec > 0 && burst > 0 => Ok(Some(Rate::new(per_sec, burst))),
+        _ => Err(bad(
+            name,
+            format!("expected PER_SEC,BURST (both at least 1) or off, got {value:?}"),
+        )),
+    }
 }
 
 /// The default per-topic retention: the newest 100,000 Events of each topic, however old.
@@ -108,6 +127,7 @@ impl Default for Config {
             servers: Overrides::default(),
             resolver: None,
             foreign_any: false,
+            max_connections_set: false,
             trust: Vec::new(),
             distrust: Vec::new(),
             token_lifetime: Duration::from_millis(crate::server::TOKEN_LIFETIME_MS),
@@ -182,8 +202,21 @@ usage: scalard [OPTIONS]
                             open (default: anyone, as asked), guests (the server
                             assigns guest-XXXXXXXX), accounts (nobody)
   --registration MODE       closed (default) or open: clients may create accounts
-  --max-connections N       connections in all (default 4096)
-  --max-per-address N       connections per IP address (default 32)
+  --max-connections N       connections in all (default: the open-file limit
+                            less 64, at most 16384)
+  --max-per-address N       connections per IP address or IPv6 /64 (default 32)
+  --max-per-subnet N        connections per IPv4 /24 or IPv6 /48 (default 128)
+  --connect-rate R,B        new connections per second per address, burst B
+                            (default 10,32; off: no limit)
+  --flood-messages R,B      Messages per second per connection, burst B (default
+                            5,20); beyond it input waits (off: no limit)
+  --flood-id-messages R,B   the same per user ID over all its connections
+                            (default 10,40)
+  --flood-bytes R,B         bytes per second per connection (default
+                            32768,131072)
+  --flood-timeout SECS      how long a held connection may keep 16 KiB unread
+                            before it is closed with 506 flooding (default 10)
+  --flood off               every flood and connection-rate limit off
   --max-subs N              subscriptions per connection (default 64)
   --max-queue BYTES         output queued behind a full write buffer (default 262144)
   --handshake-timeout SECS  time to send Ident (default 10)
@@ -433,8 +466,19 @@ impl Config {
                     _ => return Err(bad(&name, format!("expected open or closed, got {value:?}"))),
                 }
             }
-            "max-connections" => l.max_connections = count()?,
+            "max-connections" => {
+                l.max_connections = count()?;
+                self.max_connections_set = true;
+            }
             "max-per-address" => l.max_per_address = count()?,
+            "max-per-subnet" => l.max_per_subnet = count()?,
+            "connect-rate" => l.connect_rate = parse_rate(&name, value)?,
+            "flood-messages" => l.messages = parse_rate(&name, value)?,
+            "flood-id-messages" => l.id_messages = parse_rate(&name, value)?,
+            "flood-bytes" => l.bytes = parse_rate(&name, value)?,
+            "flood-timeout" => l.flood_timeout = secs()?,
+            "flood" if value == "off" => *l = l.clone().without_flood_limits(),
+            "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
             "max-subs" => l.max_subs = count()?,
             "max-queue" => l.max_queue = count()?,
             "handshake-timeout" => l.handshake_timeout = secs()?,

@@ -585,7 +585,8 @@ fn policy_errors_over_the_wire() {
 
 #[test]
 fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
-    let s = Scalard::start_with_fd_limit(24);
+    // A max-connections above the descriptors, to exhaust them on purpose.
+    let s = Scalard::start_with_fd_limit(24, &["--max-connections", "4096"]);
     // More connections than descriptors: the kernel completes them all, scalard accepts
     // what it can and leaves the rest in the backlog.
     let mut first: Vec<_> = (0..30).map(|_| s.raw()).collect();
@@ -600,6 +601,16 @@ fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
         c.send(&Msg::Ident(ident)).unwrap();
         assert_eq!(next(&mut c), format!("Ident {user}"));
     }
+}
+
+#[test]
+fn max_connections_is_derived_from_the_descriptors_and_refuses_before_they_run_out() {
+    // 80 descriptors less 64 for other files: 16 connections.
+    let s = Scalard::start_with_fd_limit(80, &[]);
+    let open: Vec<_> = (0..16).map(|i| s.client(&format!("u{i}"))).collect();
+    let mut late = s.raw();
+    assert_eq!(next(&mut late), "Error 500 too_many_connections seq=None");
+    drop(open);
 }
 
 #[test]

@@ -70,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
                 now.mono += Duration::from_secs(u64::from(ctl & 0x3f));
                 now.unix_ms += u64::from(ctl);
                 server.tick(&now, &mut out);
+                server.wake(&now, &mut out);
             }
             2 if ctl & 0x20 != 0 => {
                 server.disconnect(conn);
@@ -93,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
         }
         match decode_frame(tail) {
             Ok(Status::Complete((decoded, used))) => {
-                server.receive(conn, decoded, &now, &mut out);
+                server.receive(conn, decoded, used, &now, &mut out);
                 rest = &tail[used..];
             }
             Ok(Status::Partial) => break,

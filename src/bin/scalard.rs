@@ -233,9 +233,18 @@ fn main() -> ExitCode {
             .listen
             .retain(|a| std::net::TcpListener::bind(a).is_ok() || a.is_ipv4());
     }
-    match scalar::net::raise_fd_limit() {
-        Ok(n) if (n as usize) < config.limits.max_connections + 16 => log::warn!(
-            "open-file limit {n} is below max-connections {}; raise ulimit -n",
+    let reserve = scalar::server::FD_RESERVE;
+    match scalar::net::raise_fd_limit().map(|n| usize::try_from(n).unwrap_or(usize::MAX)) {
+        Ok(n) if n < config.limits.max_connections + reserve && !config.max_connections_set => {
+            // Every connection is a descriptor: derive the limit rather than fail at accept.
+            config.limits.max_connections = n.saturating_sub(reserve).max(1);
+            log::info!(
+                "max-connections {} (open-file limit {n} less {reserve})",
+                config.limits.max_connections
+            );
+        }
+        Ok(n) if n < config.limits.max_connections + reserve => log::warn!(
+            "open-file limit {n} is below max-connections {} plus {reserve}; raise ulimit -n",
             config.limits.max_connections
         ),
         Ok(_) => {}

@@ -78,6 +78,8 @@ pub struct Conn {
     pub resident: bool,
     /// TLS state, for connections accepted on a TLS listener.
     pub tls: Option<Box<Tls>>,
+    /// Since when the read buffer has been full while the core held the input for its rate.
+    pub full_since: Option<Instant>,
 }
 
 impl Conn {
@@ -98,6 +100,7 @@ impl Conn {
             last_io: now,
             resident: false,
             tls,
+            full_since: None,
         })
     }
 
@@ -299,6 +302,11 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether the read buffer is full (it then holds whole frames only: none is longer).
+    pub fn read_full(&self) -> bool {
+        self.rbuf.as_ref().is_some_and(|b| self.rlen >= b.len())
     }
 
     /// Reads into the free part of the read buffer: once from a plain socket; through rustls

@@ -269,8 +269,9 @@ impl Shell {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         while !stop.load(Ordering::Relaxed) {
+            let wake = self.server.next_wake().map_or(next_tick, |w| w.min(next_tick));
             let timeout = match self.unread.is_empty() && self.refused.is_empty() {
-                true => next_tick.saturating_duration_since(Instant::now()),
+                true => wake.saturating_duration_since(Instant::now()),
                 false => Duration::ZERO,
             };
             match self.poll.poll(&mut events, Some(timeout)) {
@@ -284,6 +285,8 @@ impl Shell {
                 self.reload_tls();
             }
             let t = now();
+            let (server, mut wire) = self.wire(t.mono);
+            server.wake(&t, &mut wire);
             self.store_done(t.mono);
             self.accounts_done(&t);
             self.vouches_done(&t);
@@ -459,14 +462,27 @@ impl Shell {
         for turn in 0..=READ_BUDGET {
             // Whole frames left from an earlier turn go first; a read only follows once the
             // buffer holds at most a partial frame, so it always has room.
-            match self.process(key, t, &mut frames) {
+            let processed = self.process(key, t, &mut frames);
+            let throttled = self.server.throttled(key);
+            let Some(c) = self.conns.get_mut(key) else { return };
+            match processed {
+                // Held for its rate: read ahead into the buffer while it has room, to see
+                // whether the peer keeps sending (see `tick`).
+                Processed::Waiting if throttled => {
+                    if c.read_full() {
+                        c.full_since.get_or_insert(t.mono);
+                        return;
+                    }
+                }
                 // The socket is read again once the core resumes the connection.
                 Processed::Waiting => return,
                 Processed::Budget => break,
                 Processed::All if turn == READ_BUDGET => break,
                 Processed::All => {}
             }
-            let Some(c) = self.conns.get_mut(key) else { return };
+            if !throttled {
+                c.full_since = None;
+            }
             let discarding = c.closing.is_some();
             let input = c.read(t.mono);
             if c.tls.is_some() {
@@ -476,7 +492,11 @@ impl Shell {
             }
             let Some(c) = self.conns.get_mut(key) else { return };
             match input {
-                Input::WouldBlock => return,
+                Input::WouldBlock => {
+                    // The peer stopped short of filling the buffer: it is not flooding.
+                    c.full_since = None;
+                    return;
+                }
                 Input::Failed => return self.drop_conn(key),
                 // A peer that half-closes (a script that sends and then shuts down its side)
                 // still gets the replies to what it sent: close once they are written.
@@ -528,7 +548,7 @@ impl Shell {
             }
             match decode_frame(&buf[start..len]) {
                 Ok(Status::Complete((decoded, used))) => {
-                    if !server.receive(key, decoded, t, &mut wire) {
+                    if !server.receive(key, decoded, used, t, &mut wire) {
                         // Held back: handed over again once the core resumes the connection.
                         break;
                     }
@@ -598,7 +618,20 @@ impl Shell {
                 self.accept(i, t);
             }
         }
+        let flood_timeout = self.server.limits().flood_timeout;
+        let flooding: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.full_since
+                    .is_some_and(|s| t.mono.duration_since(s) >= flood_timeout)
+            })
+            .map(|(key, _)| key)
+            .collect();
         let (server, mut wire) = self.wire(t.mono);
+        for key in flooding {
+            server.flooding(key, &mut wire);
+        }
         server.tick(t, &mut wire);
         let late: Vec<ConnId> = self
             .conns
@@ -667,8 +700,9 @@ impl Shell {
         }
         let s = self.server.stats();
         log::info!(
-            "stopped: {} connections served, {} messages, {} deliveries, {} slow consumers",
+            "stopped: {} connections served, {} refused, {} messages, {} deliveries, {} slow consumers",
             s.accepted,
+            s.refused,
             s.published,
             s.deliveries,
             self.stats.slow_consumers

@@ -94,6 +94,10 @@ error_codes! {
     SlowConsumer = 503, "slow_consumer", true;
     /// The server is shutting down.
     ShuttingDown = 504, "shutting_down", true;
+    /// The client's address opens connections faster than the server allows.
+    ConnectingTooFast = 505, "connecting_too_fast", true;
+    /// The connection kept sending far ahead of its message or byte rate.
+    Flooding = 506, "flooding", true;
     /// The ID is registered (or the server admits accounts only): Ident with `auth`.
     AuthRequired = 600, "auth_required", false;
     /// Wrong password, or no such account.

@@ -1,14 +1,37 @@
 //! Every bound the server enforces, with its default. docs/OPERATIONS.md explains each.
 
+use super::bucket::Rate;
 use std::time::Duration;
+
+/// Connections that `max_connections` leaves for other files (listeners, the store, logs) when
+/// it is derived from the open-file limit.
+pub const FD_RESERVE: usize = 64;
+
+/// The most connections a default configuration admits, however high the open-file limit:
+/// worst-case memory grows with it (docs/OPERATIONS.md, Memory).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
 /// Configurable limits and timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Connections open at once, in all.
     pub max_connections: usize,
-    /// Connections open at once from one IP address.
+    /// Connections open at once from one IP address (an IPv6 /64).
     pub max_per_address: usize,
+    /// Connections open at once from one subnet: an IPv4 /24, an IPv6 /48. Never below
+    /// `max_per_address`, so that raising that one (behind a proxy, say) is enough.
+    pub max_per_subnet: usize,
+    /// New connections per address (as `max_per_address` counts them); `None`: no limit.
+    pub connect_rate: Option<Rate>,
+    /// Messages a connection may publish; beyond it its input waits. `None`: no limit.
+    pub messages: Option<Rate>,
+    /// Messages one user ID may publish over all its connections.
+    pub id_messages: Option<Rate>,
+    /// Bytes of frames a connection may send.
+    pub bytes: Option<Rate>,
+    /// How long a connection whose input waits may keep its read buffer full (it is that far
+    /// ahead of its rate) before it is closed with `flooding`.
+    pub flood_timeout: Duration,
     /// Channels one connection may subscribe to.
     pub max_subs: usize,
     /// Bytes of Events that may wait behind a connection's full 16 KiB write buffer before the
@@ -25,13 +48,32 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 4096,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_address: 32,
+            max_per_subnet: 128,
+            connect_rate: Some(Rate::new(10, 32)),
+            messages: Some(Rate::new(5, 20)),
+            id_messages: Some(Rate::new(10, 40)),
+            bytes: Some(Rate::new(32 * 1024, 128 * 1024)),
+            flood_timeout: Duration::from_secs(10),
             max_subs: 64,
             max_queue: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    /// The limits with every flood limit off: for benchmarks that publish as fast as they can.
+    pub fn without_flood_limits(self) -> Self {
+        Limits {
+            connect_rate: None,
+            messages: None,
+            id_messages: None,
+            bytes: None,
+            ..self
         }
     }
 }

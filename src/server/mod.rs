@@ -3,9 +3,11 @@
 //! and the poll loop live in [`crate::net`].
 
 mod auth;
+mod bucket;
 mod catchup;
 mod channels;
 mod federation;
+mod flood;
 mod history;
 mod limits;
 mod outbox;
@@ -15,10 +17,11 @@ mod session;
 mod throttle;
 
 pub use auth::{AuthConfig, GUEST_PREFIX, Password, PasswordCheck, Policy, Verdict, is_guest_name};
+pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, Vouched};
 pub use history::HistoryConfig;
-pub use limits::Limits;
+pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, Limits};
 pub use outbox::{ConnId, Outbox};
 
 use crate::proto::*;
@@ -61,6 +64,8 @@ pub struct Server {
     sessions: Vec<Option<Session>>,
     open: usize,
     per_addr: HashMap<IpAddr, usize>,
+    per_subnet: HashMap<IpAddr, usize>,
+    flood: flood::Flood,
     channels: Channels,
     users: HashMap<Box<str>, Audience>,
     /// The latest Event time handed out: where a new topic's times start.
@@ -78,10 +83,11 @@ impl Server {
     pub fn new(domain: &str, limits: Limits) -> Self {
         Server {
             domain: domain.into(),
-            limits,
             sessions: Vec::new(),
             open: 0,
             per_addr: HashMap::new(),
+            per_subnet: HashMap::new(),
+            flood: flood::Flood::new(limits.connect_rate),
             channels: Channels::default(),
             users: HashMap::new(),
             latest: 0,
@@ -90,6 +96,7 @@ impl Server {
             history: None,
             accounts: Accounts::new(AuthConfig::default()),
             federation: Default::default(),
+            limits,
         }
     }
 
@@ -105,22 +112,24 @@ impl Server {
         self.latest = self.latest.max(last_time);
     }
 
-    /// Whether `conn` waits for the store (a query's answer, or its Event's commit): the shell
-    /// must not hand it more frames until the core calls [`Outbox::resume`].
+    /// Whether `conn` waits for the store (a query's answer, or its Event's commit) or for its
+    /// flood rate: the shell must not hand it more frames until the core calls
+    /// [`Outbox::resume`].
     pub fn waiting(&self, conn: ConnId) -> bool {
         self.sessions
             .get(conn)
             .and_then(Option::as_ref)
-            .is_some_and(|s| s.waiting)
+            .is_some_and(|s| s.waiting || s.pace.held.is_some())
     }
 
     /// Whether the core still owes `conn` something from the store (an answer, or the echo of
-    /// an Event waiting for its commit): a peer that half-closed must not be forgotten yet.
+    /// an Event waiting for its commit), or holds its input for its rate: a peer that
+    /// half-closed must not be forgotten yet.
     pub fn busy(&self, conn: ConnId) -> bool {
         self.sessions
             .get(conn)
             .and_then(Option::as_ref)
-            .is_some_and(|s| s.waiting || s.unconfirmed > 0)
+            .is_some_and(|s| s.waiting || s.unconfirmed > 0 || s.pace.held.is_some())
     }
 
     fn pause(&mut self, conn: ConnId) {
@@ -155,19 +164,34 @@ impl Server {
     /// A new connection from `addr`. Returns false if a limit refuses it; the refusal (Error,
     /// Bye, close) is already in the outbox.
     pub fn accept(&mut self, conn: ConnId, addr: IpAddr, now: &Now, out: &mut impl Outbox) -> bool {
-        let key = limit_key(addr);
-        let from_addr = self.per_addr.get(&key).copied().unwrap_or(0);
-        let refusal = if self.open >= self.limits.max_connections {
-            Some(ErrorCode::TooManyConnections)
-        } else if from_addr >= self.limits.max_per_address {
-            Some(ErrorCode::TooManyFromAddress)
+        let (key, subnet) = (limit_key(addr), subnet_key(addr));
+        let count = |m: &HashMap<IpAddr, usize>, k| m.get(&k).copied().unwrap_or(0);
+        let refusal = if !self.flood.connect(key, now.mono) {
+            Some((
+                ErrorCode::ConnectingTooFast,
+                "too many new connections from your address",
+            ))
+        } else if count(&self.per_addr, key) >= self.limits.max_per_address {
+            Some((
+                ErrorCode::TooManyFromAddress,
+                "too many connections from your address",
+            ))
+        } else if count(&self.per_subnet, subnet)
+            >= self.limits.max_per_subnet.max(self.limits.max_per_address)
+        {
+            Some((
+                ErrorCode::TooManyFromAddress,
+                "too many connections from your network",
+            ))
+        } else if self.open >= self.limits.max_connections && !self.evict_idle(now, out) {
+            Some((ErrorCode::TooManyConnections, "the server is full"))
         } else {
             None
         };
-        if let Some(code) = refusal {
+        if let Some((code, reason)) = refusal {
             self.stats.refused += 1;
-            log::warn!("refused connection from {addr}: {code}");
-            self.send_error(conn, None, code, code.label(), out);
+            log::debug!("refused connection from {addr}: {code}");
+            self.send_error(conn, None, code, reason, out);
             self.send_bye(conn, code, out);
             out.close(conn);
             return false;
@@ -175,10 +199,33 @@ impl Server {
         if self.sessions.len() <= conn {
             self.sessions.resize_with(conn + 1, || None);
         }
-        self.sessions[conn] = Some(Session::new(key, is_loopback(addr), now.mono));
+        let session = Session::new(key, subnet, is_loopback(addr), &self.limits, now.mono);
+        self.sessions[conn] = Some(session);
         *self.per_addr.entry(key).or_insert(0) += 1;
+        *self.per_subnet.entry(subnet).or_insert(0) += 1;
         self.open += 1;
         self.stats.accepted += 1;
+        true
+    }
+
+    /// Makes room on a full server: closes the connection that has gone longest without a
+    /// request, if it made none for an idle period and did not log in with a password (or a
+    /// token). So a crowd of idle connections cannot lock everyone else out, while users who
+    /// logged in are never pushed out by strangers.
+    fn evict_idle(&mut self, now: &Now, out: &mut impl Outbox) -> bool {
+        let idle = self.limits.idle_timeout;
+        let victim = self
+            .sessions
+            .iter()
+            .enumerate()
+            .filter_map(|(c, s)| Some((c, s.as_ref()?)))
+            .filter(|(_, s)| !s.authenticated && now.mono.duration_since(s.active) >= idle)
+            .min_by_key(|(_, s)| s.active)
+            .map(|(c, _)| c);
+        let Some(victim) = victim else { return false };
+        log::info!("server full: closing conn {victim}, idle longest, to admit a new one");
+        let reason = "the server is full and this connection was idle";
+        self.fail(victim, None, ErrorCode::TooManyConnections, reason, out);
         true
     }
 
@@ -192,10 +239,12 @@ impl Server {
             h.forget(conn);
         }
         self.open -= 1;
-        if let Some(n) = self.per_addr.get_mut(&s.addr) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_addr.remove(&s.addr);
+        for (map, key) in [(&mut self.per_addr, s.addr), (&mut self.per_subnet, s.subnet)] {
+            if let Some(n) = map.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&key);
+                }
             }
         }
         for ch in &s.subs {
@@ -215,16 +264,30 @@ impl Server {
         self.fail(conn, None, ErrorCode::FrameTooLong, &reason, out);
     }
 
-    /// One frame from `conn`, decoded or refused by the decoder.
+    /// One frame from `conn` (`len` bytes on the wire), decoded or refused by the decoder.
     ///
-    /// Returns false if the core cannot take the frame yet: the connection has Events waiting
-    /// for their commit (`--fsync always`) and this frame's reply would overtake their echoes.
-    /// The shell keeps the frame and hands it over again after [`Outbox::resume`].
-    pub fn receive(&mut self, conn: ConnId, frame: Decoded<'_>, now: &Now, out: &mut impl Outbox) -> bool {
+    /// Returns false if the core cannot take the frame yet: the connection is over its flood
+    /// rate, or has Events waiting for their commit (`--fsync always`) and this frame's reply
+    /// would overtake their echoes. The shell keeps the frame and hands it over again after
+    /// [`Outbox::resume`].
+    pub fn receive(
+        &mut self,
+        conn: ConnId,
+        frame: Decoded<'_>,
+        len: usize,
+        now: &Now,
+        out: &mut impl Outbox,
+    ) -> bool {
+        if !self.charge(conn, &frame, len, now.mono) {
+            return false;
+        }
         let Some(s) = self.session_mut(conn) else {
             return true;
         };
         s.last_heard = now.mono;
+        if !matches!(frame, Ok(Msg::Ping(_) | Msg::Pong(_))) {
+            s.active = now.mono;
+        }
         s.pinged = None;
         let identified = s.user.is_some();
         let behind = self
@@ -317,13 +380,14 @@ impl Server {
     pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
         self.accounts.prune(now);
         self.federation.prune(now);
+        self.prune_flood(now.mono);
         for conn in 0..self.sessions.len() {
             let Some(s) = self.sessions[conn].as_mut() else {
                 continue;
             };
             let l = &self.limits;
-            if s.waiting || s.unconfirmed > 0 {
-                // Its input is held for the store, so a Pong it sent may not have been seen:
+            if s.waiting || s.unconfirmed > 0 || s.pace.held.is_some() {
+                // Its input is held (for the store, or for its rate), so a Pong it sent may not have been seen:
                 // the silence is the server's, not the peer's.
                 s.last_heard = now.mono;
                 s.pinged = None;
@@ -505,6 +569,15 @@ impl Server {
     fn close(&mut self, conn: ConnId, out: &mut impl Outbox) {
         out.close(conn);
         self.disconnect(conn);
+    }
+}
+
+/// The network a connection counts against for `max-per-subnet`: an IPv4 /24, an IPv6 /48 (a
+/// site's usual allocation).
+fn subnet_key(addr: IpAddr) -> IpAddr {
+    match limit_key(addr) {
+        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()),
     }
 }
 

@@ -17,6 +17,13 @@ pub struct Session {
     pub accepted: Instant,
     /// When the last frame arrived (idle timeout).
     pub last_heard: Instant,
+    /// When the last request other than Ping and Pong arrived: who is idle when the server is
+    /// full.
+    pub active: Instant,
+    /// Flood buckets, and whether input is held for them.
+    pub pace: super::flood::Pace,
+    /// What the peer counts against for the per-subnet limit (its /24 or /48).
+    pub subnet: IpAddr,
     /// When the server pinged a silent connection, if it did and heard nothing since.
     pub pinged: Option<Instant>,
     /// Waiting for the store: its further input is held back until the answer is sent.
@@ -33,9 +40,12 @@ pub struct Session {
 
 impl Session {
     /// A fresh connection.
-    pub fn new(addr: IpAddr, secure: bool, now: Instant) -> Self {
+    pub fn new(addr: IpAddr, subnet: IpAddr, secure: bool, limits: &super::Limits, now: Instant) -> Self {
         Session {
             addr,
+            subnet,
+            active: now,
+            pace: super::flood::Pace::new(limits, now),
             user: None,
             subs: Vec::new(),
             accepted: now,

@@ -63,7 +63,21 @@ impl Scalard {
     }
 
     /// Starts scalard with its history in `dir` (if given), so a test can restart it there.
+    /// Its flood limits are off: tests connect and publish faster than people do. A test of a
+    /// limit names it in `flags`, which come later and win (or uses [`Scalard::start_limited`]).
     pub fn start_in(dir: Option<&str>, flags: &[&str]) -> Scalard {
+        Scalard::start_flagged(dir, &[&["--flood", "off"][..], flags].concat())
+    }
+
+    /// Starts scalard with its default flood limits (and a fresh data directory).
+    pub fn start_limited(flags: &[&str]) -> Scalard {
+        let data = DataDir::new();
+        let mut s = Scalard::start_flagged(Some(data.path()), flags);
+        s.data = Some(data);
+        s
+    }
+
+    fn start_flagged(dir: Option<&str>, flags: &[&str]) -> Scalard {
         scalar::net::raise_fd_limit().expect("fd limit");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalard"));
         cmd.args(flags);
@@ -73,11 +87,11 @@ impl Scalard {
         Scalard::spawn(cmd)
     }
 
-    /// Starts scalard with at most `n` open files (soft and hard), to exhaust them on purpose.
-    pub fn start_with_fd_limit(n: u64) -> Scalard {
+    /// Starts scalard with at most `n` open files (soft and hard) and extra flags.
+    pub fn start_with_fd_limit(n: u64, flags: &[&str]) -> Scalard {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalard"));
-        cmd.arg("--ephemeral");
+        cmd.args(["--ephemeral", "--flood", "off"]).args(flags);
         // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
         unsafe {
             cmd.pre_exec(move || {

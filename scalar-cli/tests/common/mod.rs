@@ -75,6 +75,9 @@ impl Server {
         loop {
             let mut child = Command::new(scalard_path())
                 .args(["--listen", &format!("127.0.0.1:{port}")])
+                // Tests connect and publish faster than people do; a test of a limit names it
+                // in `extra`, which comes later and wins.
+                .args(["--flood", "off"])
                 .args(extra)
                 .args(ephemeral)
                 .env("RUST_LOG", "info")

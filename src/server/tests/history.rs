@@ -201,10 +201,10 @@ fn fsync_always_delivers_only_after_the_commit() {
         seq: Some(3),
         time: 1,
     }));
-    let Ok(Status::Complete((decoded, _))) = decode_frame(&ping) else {
+    let Ok(Status::Complete((decoded, len))) = decode_frame(&ping) else {
         panic!("test frame")
     };
-    assert!(!r.server.receive(0, decoded, &r.now, &mut r.out));
+    assert!(!r.server.receive(0, decoded, len, &r.now, &mut r.out));
     assert!(r.server.waiting(0));
     r.server.store_done(Done::Committed(101), &mut r.out);
     let echo = "Event #rust@example.com alice@example.com durable";
@@ -265,10 +265,10 @@ fn a_failing_store_refuses_messages_and_a_lagging_one_holds_them_back() {
         ctype: None,
         reply_to: None,
     }));
-    let Ok(Status::Complete((decoded, _))) = decode_frame(&m4) else {
+    let Ok(Status::Complete((decoded, len))) = decode_frame(&m4) else {
         panic!("test frame")
     };
-    assert!(!r.server.receive(0, decoded, &r.now, &mut r.out));
+    assert!(!r.server.receive(0, decoded, len, &r.now, &mut r.out));
     assert!(r.server.waiting(0) && r.out.take(0).is_empty());
     r.server.store_done(Done::Committed(104), &mut r.out);
     assert_eq!(r.out.resumed, [0]);
@@ -368,11 +368,11 @@ fn unwritten_events_are_bounded_in_bytes_too() {
         ctype: None,
         reply_to: None,
     }));
-    let Ok(Status::Complete((decoded, _))) = decode_frame(&m) else {
+    let Ok(Status::Complete((decoded, len))) = decode_frame(&m) else {
         panic!("test frame")
     };
     assert!(
-        !r.server.receive(0, decoded, &r.now, &mut r.out),
+        !r.server.receive(0, decoded, len, &r.now, &mut r.out),
         "held: 9 kB unwritten, over the 5 kB bound"
     );
     r.server.store_done(Done::Committed(1), &mut r.out);

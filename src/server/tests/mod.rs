@@ -115,10 +115,10 @@ impl Rig {
     }
 
     fn feed(&mut self, conn: ConnId, bytes: &[u8]) {
-        let Ok(Status::Complete((decoded, _))) = decode_frame(bytes) else {
+        let Ok(Status::Complete((decoded, len))) = decode_frame(bytes) else {
             panic!("test frame")
         };
-        self.server.receive(conn, decoded, &self.now, &mut self.out);
+        self.server.receive(conn, decoded, len, &self.now, &mut self.out);
     }
 
     fn send(&mut self, conn: ConnId, m: Msg<'_>) -> Vec<String> {
@@ -524,4 +524,5 @@ fn shutdown_says_bye_to_everyone() {
 
 mod auth;
 mod federation;
+mod flood;
 mod history;

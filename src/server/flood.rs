@@ -1,0 +1,179 @@
+//! Anti-flood: token buckets per connection (messages, bytes) and per user ID (messages), and
+//! a connection rate per address. A request that finds its bucket empty is not refused: the
+//! connection's input is held until the tokens have grown ("fake lag"), so the flooder's own
+//! read buffer and TCP window do the waiting and its audience never notices. Only a connection
+//! that keeps its read buffer full while held (it is far ahead of its rate, not pasting a
+//! paragraph) is closed, with `flooding`.
+//!
+//! Holding costs nothing per waiting frame: one heap entry per held connection, and a wake-up
+//! when the earliest hold ends ([`Server::next_wake`]).
+
+use super::bucket::{Bucket, Rate};
+use super::throttle::Throttle;
+use super::{ConnId, Limits, Now, Outbox, Server};
+use crate::proto::{Decoded, ErrorCode, Msg};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Addresses whose connection rate is remembered at once: a bound on memory that a crowd of
+/// addresses cannot push past (a stranger waits while the table is full of recent ones).
+const CONNECT_KEYS: usize = 65_536;
+
+/// A connection's buckets, and whether its input is held.
+#[derive(Debug)]
+pub struct Pace {
+    msgs: Bucket,
+    bytes: Bucket,
+    /// Until when its input is held, if it is.
+    pub held: Option<Instant>,
+}
+
+impl Pace {
+    /// Full buckets for the rates in `limits`.
+    pub fn new(limits: &Limits, now: Instant) -> Self {
+        // With no rate a bucket is never read.
+        let full = |r: Option<Rate>| Bucket::full(r.unwrap_or(Rate::new(0, 0)), now);
+        Pace {
+            msgs: full(limits.messages),
+            bytes: full(limits.bytes),
+            held: None,
+        }
+    }
+}
+
+/// The server-wide part: per-ID buckets, the holds in time order, connection rates.
+#[derive(Debug)]
+pub struct Flood {
+    ids: HashMap<Box<str>, Bucket>,
+    holds: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    connects: Option<Throttle<IpAddr>>,
+}
+
+impl Flood {
+    /// Empty tables; connections per address limited to `connect_rate`, if any.
+    pub fn new(connect_rate: Option<Rate>) -> Self {
+        let connects = connect_rate.map(|r| {
+            let leak = Duration::from_secs(1) / r.per_sec.max(1);
+            Throttle::new(r.burst, leak, CONNECT_KEYS)
+        });
+        Flood {
+            ids: HashMap::new(),
+            holds: BinaryHeap::new(),
+            connects,
+        }
+    }
+
+    /// Counts a new connection from `key`; false if the address opens them too fast.
+    pub fn connect(&mut self, key: IpAddr, now: Instant) -> bool {
+        let Some(t) = self.connects.as_mut() else {
+            return true;
+        };
+        if t.wait(&key, now).is_some() {
+            return false;
+        }
+        t.fail(&key, now);
+        true
+    }
+}
+
+impl Server {
+    /// Charges `frame` (`len` bytes) to the connection's and its user's buckets. Returns false
+    /// if it must wait: the connection is then held, and resumed when its tokens have grown.
+    pub(super) fn charge(&mut self, conn: ConnId, frame: &Decoded<'_>, len: usize, now: Instant) -> bool {
+        let l = &self.limits;
+        let (msg_rate, id_rate, byte_rate) = (l.messages, l.id_messages, l.bytes);
+        let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
+            return true;
+        };
+        let publish = matches!(frame, Ok(Msg::Message(_))) && s.user.is_some();
+        let bytes = u32::try_from(len).unwrap_or(u32::MAX);
+        let id = if publish { s.user.as_deref() } else { None };
+        let id_bucket = id.zip(id_rate).map(|(u, r)| {
+            let b = self
+                .flood
+                .ids
+                .get(u)
+                .copied()
+                .unwrap_or_else(|| Bucket::full(r, now));
+            (b, r)
+        });
+        let waits = [
+            byte_rate.and_then(|r| s.pace.bytes.wait(bytes, r, now)),
+            msg_rate
+                .filter(|_| publish)
+                .and_then(|r| s.pace.msgs.wait(1, r, now)),
+            id_bucket.and_then(|(b, r)| b.wait(1, r, now)),
+        ];
+        if let Some(wait) = waits.into_iter().flatten().max() {
+            let until = now + wait;
+            s.pace.held = Some(until);
+            self.flood.holds.push(Reverse((until, conn)));
+            return false;
+        }
+        if let Some(r) = byte_rate {
+            s.pace.bytes.spend(bytes, r, now);
+        }
+        if let Some(r) = msg_rate.filter(|_| publish) {
+            s.pace.msgs.spend(1, r, now);
+        }
+        if let (Some(u), Some((mut b, r))) = (id, id_bucket) {
+            b.spend(1, r, now);
+            self.flood.ids.insert(u.into(), b);
+        }
+        true
+    }
+
+    /// When the earliest hold ends, if any connection is held: the shell wakes the core then
+    /// with [`wake`](Server::wake).
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.flood.holds.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Resumes the connections whose hold has ended.
+    pub fn wake(&mut self, now: &Now, out: &mut impl Outbox) {
+        while let Some(&Reverse((at, conn))) = self.flood.holds.peek() {
+            if at > now.mono {
+                break;
+            }
+            self.flood.holds.pop();
+            // An entry left by a connection that closed, or was held again since, is skipped.
+            if let Some(s) = self.session_mut(conn)
+                && s.pace.held == Some(at)
+            {
+                s.pace.held = None;
+                out.resume(conn);
+            }
+        }
+    }
+
+    /// Whether `conn`'s input is held for its rate (the shell may read ahead into its buffer,
+    /// to see whether it keeps sending).
+    pub fn throttled(&self, conn: ConnId) -> bool {
+        self.session(conn).is_some_and(|s| s.pace.held.is_some())
+    }
+
+    /// The shell found `conn` held with a full read buffer for `flood_timeout`: it is far
+    /// ahead of its rate and does not slow down. Closes it with `flooding`.
+    pub fn flooding(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        if self.session(conn).is_none() {
+            return;
+        }
+        if let Some(user) = self.session(conn).and_then(|s| s.user.as_deref()) {
+            log::warn!("conn {conn} ({user}): flooding; disconnecting");
+        }
+        let reason = "too many messages: slow down";
+        self.fail(conn, None, ErrorCode::Flooding, reason, out);
+    }
+
+    /// Forgets the per-ID buckets that have grown full again.
+    pub(super) fn prune_flood(&mut self, now: Instant) {
+        if let Some(r) = self.limits.id_messages {
+            self.flood.ids.retain(|_, b| !b.is_full(r, now));
+        }
+        if let Some(t) = self.flood.connects.as_mut() {
+            t.prune(now);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Anti-flood: holds, wake-ups, connection rates, subnets, and who makes room on a full server.
+
+use super::*;
+
+const CH: &str = "#flood@example.com";
+
+fn message(text: &str) -> Vec<u8> {
+    frame(Msg::Message(Message {
+        seq: Some(9),
+        topic: n(CH),
+        body: Body::Text(text),
+        ctype: None,
+        reply_to: None,
+    }))
+}
+
+/// Hands one frame to the core; true if it took it, false if it holds the connection.
+fn offer(r: &mut Rig, conn: ConnId, bytes: &[u8]) -> bool {
+    let Ok(Status::Complete((decoded, len))) = decode_frame(bytes) else {
+        panic!("test frame")
+    };
+    r.server.receive(conn, decoded, len, &r.now, &mut r.out)
+}
+
+fn limited(messages: Rate, id_messages: Rate) -> Limits {
+    Limits {
+        messages: Some(messages),
+        id_messages: Some(id_messages),
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn a_burst_passes_then_input_waits_for_the_rate_and_wakes_exactly_on_time() {
+    let mut r = Rig::new(limited(Rate::new(5, 20), Rate::new(100, 100)));
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    for i in 0..20 {
+        assert!(
+            offer(&mut r, 0, &message(&i.to_string())),
+            "message {i} is in the burst"
+        );
+    }
+    assert_eq!(r.out.take(0).len(), 20, "twenty echoes");
+    let m = message("21st");
+    assert!(!offer(&mut r, 0, &m), "the 21st waits");
+    assert!(r.server.waiting(0) && r.server.throttled(0) && r.server.busy(0));
+    assert!(
+        r.out.take(0).is_empty(),
+        "nothing is refused: the frame just waits"
+    );
+    let wake = r.server.next_wake().expect("a wake-up is due");
+    assert_eq!(wake, r.now.mono + Duration::from_millis(200), "one token at 5/s");
+
+    r.now.mono += Duration::from_millis(199);
+    r.server.wake(&r.now, &mut r.out);
+    assert!(r.out.resumed.is_empty() && r.server.throttled(0), "not yet");
+    r.now.mono += Duration::from_millis(1);
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.resumed, [0]);
+    assert!(!r.server.waiting(0) && r.server.next_wake().is_none());
+    assert!(offer(&mut r, 0, &m), "handed over again, it passes");
+    assert_eq!(
+        r.out.take(0),
+        ["Event #flood@example.com alice@example.com 21st seq=Some(9)"]
+    );
+    assert!(!offer(&mut r, 0, &m), "and the next waits again");
+}
+
+#[test]
+fn only_messages_spend_message_tokens() {
+    let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(1, 1)));
+    r.connect(0, "alice@example.com");
+    for _ in 0..50 {
+        assert_eq!(
+            r.sub(0, CH),
+            ["Meta #flood@example.com true 1"],
+            "Sub is not a message"
+        );
+    }
+    assert!(offer(&mut r, 0, &message("one")));
+    assert!(!offer(&mut r, 0, &message("two")));
+}
+
+#[test]
+fn a_user_s_connections_share_one_bucket() {
+    let mut r = Rig::new(limited(Rate::new(100, 100), Rate::new(1, 3)));
+    r.connect(0, "alice@example.com");
+    r.connect(1, "alice@example.com");
+    r.connect(2, "bob@example.com");
+    for c in 0..3 {
+        r.sub(c, CH);
+    }
+    assert!(offer(&mut r, 0, &message("a")));
+    assert!(offer(&mut r, 1, &message("b")));
+    assert!(offer(&mut r, 0, &message("c")));
+    assert!(
+        !offer(&mut r, 1, &message("d")),
+        "alice's fourth, on either connection, waits"
+    );
+    assert!(offer(&mut r, 2, &message("e")), "bob has his own");
+    assert!(!r.server.throttled(0), "only the connection that asked is held");
+}
+
+#[test]
+fn bytes_are_limited_too_and_a_frame_above_the_burst_still_passes() {
+    let mut r = Rig::new(Limits {
+        bytes: Some(Rate::new(1000, 4000)),
+        messages: None,
+        id_messages: None,
+        ..Limits::default()
+    });
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    let big = message(&"x".repeat(6000));
+    // Ident and Sub spent a little: wait for a full bucket.
+    r.now.mono += Duration::from_secs(1);
+    assert!(offer(&mut r, 0, &big), "charged as the whole burst");
+    assert!(!offer(&mut r, 0, &big));
+    assert_eq!(r.server.next_wake(), Some(r.now.mono + Duration::from_secs(4)));
+}
+
+/// Alice at one Message a second, held on her second.
+fn held_alice() -> Rig {
+    let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(1, 1)));
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    assert!(offer(&mut r, 0, &message("a")));
+    assert!(!offer(&mut r, 0, &message("b")));
+    r.out.take(0);
+    r
+}
+
+#[test]
+fn a_held_connection_is_not_timed_out_for_silence() {
+    let mut r = held_alice();
+    // Its Pong may sit behind the held frame: the silence is the server's.
+    r.advance(Duration::from_secs(200));
+    r.advance(Duration::from_secs(200));
+    assert!(r.out.take(0).is_empty(), "no Ping, no ping_timeout");
+    assert!(r.out.closed.is_empty());
+}
+
+#[test]
+fn flooding_closes_with_506_and_stale_holds_are_skipped() {
+    let mut r = held_alice();
+    r.server.flooding(0, &mut r.out);
+    assert_eq!(r.out.take(0), ["Error 506 flooding seq=None", "Bye 506"]);
+    assert_eq!(r.out.closed, [0]);
+    r.server.flooding(0, &mut r.out);
+    assert!(r.out.take(0).is_empty(), "once");
+    r.connect(0, "bob@example.com");
+    r.now.mono += Duration::from_secs(5);
+    r.server.wake(&r.now, &mut r.out);
+    assert!(
+        r.out.resumed.is_empty(),
+        "the hold of the closed connection is not bob's"
+    );
+    assert_eq!(r.server.next_wake(), None);
+}
+
+#[test]
+fn an_address_opening_connections_too_fast_is_refused_with_505() {
+    let mut r = Rig::new(Limits {
+        connect_rate: Some(Rate::new(2, 3)),
+        ..Limits::default()
+    });
+    let a: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+    let b: IpAddr = Ipv4Addr::new(192, 0, 2, 2).into();
+    for c in 0..3 {
+        assert!(r.server.accept(c, a, &r.now, &mut r.out));
+        r.server.disconnect(c);
+    }
+    assert!(
+        !r.server.accept(3, a, &r.now, &mut r.out),
+        "closing them does not help"
+    );
+    assert_eq!(
+        r.out.take(3),
+        ["Error 505 connecting_too_fast seq=None", "Bye 505"]
+    );
+    assert!(
+        r.server.accept(4, b, &r.now, &mut r.out),
+        "another address is not affected"
+    );
+    r.now.mono += Duration::from_millis(500);
+    assert!(r.server.accept(5, a, &r.now, &mut r.out), "one more after 1/rate");
+}
+
+#[test]
+fn subnets_have_their_own_limit() {
+    let mut r = Rig::new(Limits {
+        max_per_subnet: 3,
+        ..Limits::default()
+    });
+    for (c, host) in [1u8, 2, 3].into_iter().enumerate() {
+        assert!(
+            r.server
+                .accept(c, Ipv4Addr::new(198, 51, 100, host).into(), &r.now, &mut r.out)
+        );
+    }
+    assert!(
+        !r.server
+            .accept(3, Ipv4Addr::new(198, 51, 100, 4).into(), &r.now, &mut r.out)
+    );
+    assert_eq!(
+        r.out.take(3),
+        ["Error 501 too_many_from_address seq=None", "Bye 501"]
+    );
+    assert!(
+        r.server
+            .accept(4, Ipv4Addr::new(198, 51, 101, 4).into(), &r.now, &mut r.out)
+    );
+    let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+    for (c, a) in ["2001:db8:1:1::1", "2001:db8:1:2::1", "2001:db8:1:ff::1"]
+        .into_iter()
+        .enumerate()
+    {
+        assert!(
+            r.server.accept(10 + c, v6(a), &r.now, &mut r.out),
+            "three /64s of one /48"
+        );
+    }
+    assert!(!r.server.accept(13, v6("2001:db8:1:3::1"), &r.now, &mut r.out));
+    assert!(r.server.accept(14, v6("2001:db8:2::1"), &r.now, &mut r.out));
+}
+
+#[test]
+fn a_full_server_makes_room_by_closing_the_longest_idle_unauthenticated_connection() {
+    let mut r = Rig::new(Limits {
+        max_connections: 3,
+        ..Limits::default()
+    });
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    r.connect(2, "carol@example.com");
+    if let Some(s) = r.server.sessions[0].as_mut() {
+        s.authenticated = true;
+    }
+    let ip = Ipv4Addr::LOCALHOST.into();
+    assert!(
+        !r.server.accept(3, ip, &r.now, &mut r.out),
+        "nobody has been idle yet"
+    );
+    assert_eq!(
+        r.out.take(3),
+        ["Error 500 too_many_connections seq=None", "Bye 500"]
+    );
+
+    r.advance(Duration::from_secs(30));
+    r.sub(2, CH);
+    // Pings and Pongs keep a connection open but do not make it active.
+    assert_eq!(r.send(1, Msg::Ping(Ping { seq: None, time: 1 })), ["Pong 1"]);
+    r.advance(Duration::from_secs(30));
+    assert!(r.server.accept(3, ip, &r.now, &mut r.out), "bob made room");
+    assert_eq!(
+        r.out.take(1),
+        ["Error 500 too_many_connections seq=None", "Bye 500"]
+    );
+    assert!(r.out.closed.contains(&1));
+    assert!(
+        !r.server.accept(4, ip, &r.now, &mut r.out),
+        "carol was active 30 s ago, alice logged in"
+    );
+}
