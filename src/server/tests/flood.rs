@@ -191,6 +191,7 @@ fn an_address_opening_connections_too_fast_is_refused_with_505() {
 fn subnets_have_their_own_limit() {
     let mut r = Rig::new(Limits {
         max_per_subnet: 3,
+        max_per_address: 1,
         ..Limits::default()
     });
     for (c, host) in [1u8, 2, 3].into_iter().enumerate() {
@@ -223,6 +224,12 @@ fn subnets_have_their_own_limit() {
     }
     assert!(!r.server.accept(13, v6("2001:db8:1:3::1"), &r.now, &mut r.out));
     assert!(r.server.accept(14, v6("2001:db8:2::1"), &r.now, &mut r.out));
+    r.server.limits.max_per_address = 5;
+    assert!(
+        r.server
+            .accept(15, Ipv4Addr::new(198, 51, 100, 4).into(), &r.now, &mut r.out),
+        "never below max-per-address"
+    );
 }
 
 #[test]
