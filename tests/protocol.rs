@@ -334,21 +334,14 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         ),
         ("Sub", Msg::Sub(Sub { seq: Some(5), topic })),
         ("Unsub", Msg::Unsub(Sub { seq: Some(6), topic })),
-        (
-            "Meta",
-            Msg::Meta(Meta {
-                seq: Some(5),
-                topic,
-                subscribed: true,
-                subscribers: 12,
-            }),
-        ),
+        ("Meta", Msg::Meta(Meta::new(Some(5), topic, true, 12))),
         (
             "Topics",
             Msg::Topics(Topics {
                 seq: Some(8),
                 start: 0,
                 count: 50,
+                cursor: None,
             }),
         ),
         (
@@ -361,6 +354,9 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                     name("#go@example.com"),
                     name("#rust@example.com"),
                 ]))),
+                counts: None,
+                subjects: None,
+                cursor: None,
             }),
         ),
         (
@@ -420,6 +416,114 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                     before: None,
                 },
                 query: "release notes",
+            }),
+        ),
+        (
+            "Meta (channel, described)",
+            Msg::Meta(Meta {
+                display: Some("Rust 🦀"),
+                subject: Some("1.95 is out"),
+                created: Some(1764000000000),
+                modes: Some(modes::REGISTERED_ONLY),
+                rate: Some(0),
+                role: Some(Role::Owner),
+                ..Meta::new(Some(2), topic, true, 12)
+            }),
+        ),
+        (
+            "Topics (after a cursor)",
+            Msg::Topics(Topics {
+                seq: Some(7),
+                start: 0,
+                count: 100,
+                cursor: Some(name("#go@example.com")),
+            }),
+        ),
+        (
+            "TopicList (counts, subjects, cursor)",
+            Msg::TopicList(TopicList {
+                seq: Some(7),
+                total: 3,
+                start: 1,
+                topics: List::Slice(Box::leak(Box::new([name("#rust@example.com")]))),
+                counts: Some(List::Slice(&[12])),
+                subjects: Some(List::Slice(&["1.95 is out"])),
+                cursor: Some(name("#rust@example.com")),
+            }),
+        ),
+        (
+            "Mod (ban)",
+            Msg::Mod(Mod {
+                seq: Some(12),
+                topic,
+                action: Action::Ban,
+                target: "*@spam.example",
+                reason: Some("spam"),
+            }),
+        ),
+        (
+            "Event (moderation record)",
+            event_for(
+                Body::Text("ban *@spam.example spam"),
+                Some("text/x-scalar-mod"),
+                None,
+                Some(12),
+            ),
+        ),
+        (
+            "SetMeta",
+            Msg::SetMeta(SetMeta {
+                seq: Some(13),
+                topic,
+                display: None,
+                subject: Some("1.95 is out"),
+                modes: Some(modes::INVITE_ONLY | modes::MODERATED),
+                rate: None,
+            }),
+        ),
+        (
+            "SetPresence (away)",
+            Msg::SetPresence(SetPresence {
+                seq: Some(14),
+                presence: Presence::Away,
+                reason: Some("lunch"),
+            }),
+        ),
+        ("Event (presence)", {
+            let bob = name("bob@example.com");
+            let (body, ctype) = (Body::Text("away lunch"), Some("text/x-scalar-presence"));
+            Msg::Event(Event {
+                seq: None,
+                topic: bob,
+                from: bob,
+                time: 1_764_000_000_000,
+                id: MsgId::compute(bob.as_str(), bob.as_str(), 1_764_000_000_000, body, ctype, None),
+                body,
+                ctype,
+                reply_to: None,
+            })
+        }),
+        (
+            "Members",
+            Msg::Members(Members {
+                seq: Some(15),
+                topic,
+                count: 100,
+                cursor: None,
+            }),
+        ),
+        (
+            "MemberList",
+            Msg::MemberList(MemberList {
+                seq: Some(15),
+                topic,
+                total: 2,
+                users: List::Slice(Box::leak(Box::new([
+                    name("alice@example.com"),
+                    name("bob@example.com"),
+                ]))),
+                roles: List::Slice(&[3, 0]),
+                cursor: None,
             }),
         ),
     ]
@@ -900,22 +1004,42 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
         Msg::Pong(Ping { seq, time: p.n }),
         Msg::Sub(Sub { seq, topic: chan }),
         Msg::Unsub(Sub { seq, topic: chan }),
+        Msg::Meta(Meta::new(seq, chan, p.n.is_multiple_of(2), p.n)),
         Msg::Meta(Meta {
-            seq,
-            topic: chan,
-            subscribed: p.n.is_multiple_of(2),
-            subscribers: p.n,
+            display: Some("Rust ☕"),
+            subject: Some("borrow checker support group"),
+            created: Some(p.n),
+            modes: Some(p.n % 16),
+            rate: Some(p.n % 601),
+            role: Some(Role::Operator),
+            presence: Some(Presence::Away),
+            ..Meta::new(seq, chan, true, p.n)
         }),
         Msg::Topics(Topics {
             seq,
             start: small,
             count: small / 3,
+            cursor: None,
         }),
         Msg::TopicList(TopicList {
             seq,
             total: small,
             start: small / 2,
             topics: List::Slice(names),
+            counts: None,
+            subjects: None,
+            cursor: None,
+        }),
+        Msg::TopicList(TopicList {
+            seq,
+            total: small,
+            start: small / 2,
+            topics: List::Slice(names),
+            counts: Some(List::Slice(Box::leak(vec![p.n; names.len()].into_boxed_slice()))),
+            subjects: Some(List::Slice(Box::leak(
+                vec!["a topic line"; names.len()].into_boxed_slice(),
+            ))),
+            cursor: names.last().copied(),
         }),
         Msg::Catchup(Catchup {
             seq,
@@ -947,6 +1071,44 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             status: CatchupStatus::Truncated,
             count: small,
             horizon: Some(p.n),
+        }),
+        Msg::Mod(Mod {
+            seq,
+            topic: chan,
+            action: Action::ALL[(p.n % Action::ALL.len() as u64) as usize],
+            target: user.as_str(),
+            reason: Some(clip(&p.text, MAX_REASON)),
+        }),
+        Msg::SetMeta(SetMeta {
+            seq,
+            topic: chan,
+            display: Some(clip(&p.text, MAX_DISPLAY)),
+            subject: Some(clip(&p.text, MAX_SUBJECT)),
+            modes: Some(p.n & modes::ALL),
+            rate: Some(p.n % (MAX_RATE + 1)),
+        }),
+        Msg::SetPresence(SetPresence {
+            seq,
+            presence: if p.n.is_multiple_of(2) {
+                Presence::Away
+            } else {
+                Presence::Online
+            },
+            reason: Some(clip(&p.text, MAX_REASON)),
+        }),
+        Msg::Members(Members {
+            seq,
+            topic: chan,
+            count: small,
+            cursor: Some(user),
+        }),
+        Msg::MemberList(MemberList {
+            seq,
+            topic: chan,
+            total: small,
+            users: List::Slice(Box::leak(Box::new([user]))),
+            roles: List::Slice(Box::leak(Box::new([p.n % 4]))),
+            cursor: Some(user),
         }),
     ];
     for body in [Body::Text(&p.text), Body::Blob(&p.blob)] {

@@ -42,6 +42,7 @@ fn every_request_gets_its_reply() {
             seq: Some(8),
             start: 0,
             count: 10,
+            cursor: None,
         }))
         .unwrap();
     assert_eq!(next(&mut alice), "TopicList 1 0 [#room@localhost]");
@@ -161,12 +162,7 @@ fn bad_frames_get_errors_and_the_connection_survives() {
     alice.send(&Msg::Message(m)).unwrap();
     assert_eq!(next(&mut alice), "Error 302 body_too_large seq=Some(11)");
     // A server-only message from a client.
-    let meta = Meta {
-        seq: Some(12),
-        topic: name(ROOM),
-        subscribed: true,
-        subscribers: 1,
-    };
+    let meta = Meta::new(Some(12), name(ROOM), true, 1);
     alice.send(&Msg::Meta(meta)).unwrap();
     assert_eq!(next(&mut alice), "Error 205 unexpected_message seq=Some(12)");
     // Both clients still work.
@@ -409,6 +405,7 @@ fn connect_disconnect_cycles_do_not_grow_memory() {
         seq: Some(1),
         start: 0,
         count: 0,
+        cursor: None,
     }))
     .unwrap();
     assert_eq!(
@@ -552,7 +549,7 @@ fn policy_errors_over_the_wire() {
     c.send(&Msg::Ident(ident)).unwrap();
     assert_eq!(next(&mut c), "Error 201 already_identified seq=Some(1)");
     assert_eq!(
-        sub(&mut c, "bob@localhost"),
+        sub(&mut c, "!motd@localhost"),
         "Error 405 not_subscribable seq=Some(2)"
     );
     assert_eq!(

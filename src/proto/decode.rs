@@ -7,7 +7,7 @@
 use super::cbor::{CborError, Item, Reader};
 use super::error::ErrorCode;
 use super::id::MsgId;
-use super::key::{KEY_COUNT, Key, MsgType};
+use super::key::{Action, KEY_COUNT, Key, MsgType, Presence, Role, modes};
 use super::msg::*;
 use super::name::{Name, NameError};
 use std::fmt;
@@ -47,6 +47,8 @@ pub enum DecodeError {
     QueryTooLong,
     /// The password exceeds [`MAX_PASSWORD`].
     PasswordTooLong,
+    /// A text field exceeds its limit (display name, topic line): the field and the limit.
+    TooLong(Key, usize),
 }
 
 impl DecodeError {
@@ -57,13 +59,14 @@ impl DecodeError {
             DecodeError::Cbor(CborError::InvalidUtf8) => ErrorCode::BadUtf8,
             DecodeError::UnknownType(_) => ErrorCode::UnknownType,
             DecodeError::Missing(_) => ErrorCode::MissingField,
-            DecodeError::BadName(Key::User, _) => ErrorCode::BadId,
+            DecodeError::BadName(Key::User | Key::Target, _) => ErrorCode::BadId,
             DecodeError::BadName(..) => ErrorCode::BadTopic,
             DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             DecodeError::BadCtype => ErrorCode::BadCtype,
-            DecodeError::ReasonTooLong | DecodeError::QueryTooLong | DecodeError::PasswordTooLong => {
-                ErrorCode::FieldTooLong
-            }
+            DecodeError::ReasonTooLong
+            | DecodeError::QueryTooLong
+            | DecodeError::PasswordTooLong
+            | DecodeError::TooLong(..) => ErrorCode::FieldTooLong,
             _ => ErrorCode::Malformed,
         }
     }
@@ -88,6 +91,7 @@ impl fmt::Display for DecodeError {
             DecodeError::ReasonTooLong => write!(f, "reason exceeds {MAX_REASON} bytes"),
             DecodeError::QueryTooLong => write!(f, "query exceeds {MAX_QUERY} bytes"),
             DecodeError::PasswordTooLong => write!(f, "password exceeds {MAX_PASSWORD} bytes"),
+            DecodeError::TooLong(k, max) => write!(f, "{} exceeds {max} bytes", k.label()),
         }
     }
 }
@@ -255,6 +259,22 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional text field of at most `max` bytes.
+    fn short_text(&self, k: Key, max: usize) -> Result<Option<&'a str>> {
+        match self.text(k)? {
+            Some(t) if t.len() > max => Err(DecodeError::TooLong(k, max)),
+            t => Ok(t),
+        }
+    }
+
+    /// An optional unsigned field of at most `max`.
+    fn uint_max(&self, k: Key, max: u64) -> Result<Option<u64>> {
+        match self.uint(k)? {
+            Some(v) if v > max => Err(DecodeError::OutOfRange(k)),
+            v => Ok(v),
+        }
+    }
+
     fn query(&self) -> Result<&'a str> {
         match req(self.text(Key::Query)?, Key::Query)? {
             "" => Err(DecodeError::OutOfRange(Key::Query)),
@@ -288,6 +308,33 @@ impl<'a> Fields<'a> {
     }
 
     /// A list whose members all pass `T::read`, with between `min` and `max` members.
+    /// A list of at most a page of names.
+    fn names(&self, k: Key) -> Result<List<'a, Name<'a>>> {
+        self.list(
+            k,
+            0,
+            MAX_PAGE as usize,
+            DecodeError::BadName(k, NameError::BadLocal),
+        )
+    }
+
+    /// An optional list of at most a page.
+    fn opt_list<T: ListItem<'a>>(&self, k: Key) -> Result<Option<List<'a, T>>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(_) => self
+                .list(k, 0, MAX_PAGE as usize, DecodeError::WrongType(k))
+                .map(Some),
+        }
+    }
+
+    /// An optional field whose number must be one of `from`'s.
+    fn numbered<T>(&self, k: Key, from: fn(u64) -> Option<T>) -> Result<Option<T>> {
+        self.uint(k)?
+            .map(|v| from(v).ok_or(DecodeError::OutOfRange(k)))
+            .transpose()
+    }
+
     fn list<T: ListItem<'a>>(&self, k: Key, min: usize, max: usize, bad: DecodeError) -> Result<List<'a, T>> {
         let Some(v) = self.get(k) else {
             return Err(DecodeError::Missing(k));
@@ -412,6 +459,17 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             valid: req(f.bool(Key::Valid)?, Key::Valid)?,
             until: f.uint(Key::Until)?,
         }),
+        MsgType::Mod => Msg::Mod(Mod {
+            seq,
+            topic: topic()?,
+            action: Action::from_u64(req(f.uint(Key::Action)?, Key::Action)?)
+                .ok_or(DecodeError::OutOfRange(Key::Action))?,
+            target: match req(f.text(Key::Target)?, Key::Target)? {
+                t if super::pattern::is_pattern(t) || super::pattern::parse_range(t).is_some() => t,
+                _ => return Err(DecodeError::BadName(Key::Target, NameError::BadLocal)),
+            },
+            reason: f.reason()?,
+        }),
         MsgType::Challenge => Msg::Challenge(Challenge {
             seq,
             auth: req(f.uint(Key::Auth)?, Key::Auth)?,
@@ -473,22 +531,64 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             topic: topic()?,
             subscribed: req(f.bool(Key::Subscribed)?, Key::Subscribed)?,
             subscribers: req(f.uint(Key::Subscribers)?, Key::Subscribers)?,
+            display: f.short_text(Key::Display, MAX_DISPLAY)?,
+            subject: f.short_text(Key::Subject, MAX_SUBJECT)?,
+            created: f.uint(Key::Created)?,
+            modes: f.uint(Key::Modes)?,
+            rate: f.uint(Key::Rate)?,
+            role: f.numbered(Key::Role, Role::from_u64)?,
+            presence: f.numbered(Key::Presence, Presence::from_u64)?,
         }),
         MsgType::Topics => Msg::Topics(Topics {
             seq,
             start: f.u32(Key::Start)?.unwrap_or(0),
             count: req(f.u32(Key::Count)?, Key::Count)?,
+            cursor: f.name(Key::Cursor)?,
         }),
         MsgType::TopicList => Msg::TopicList(TopicList {
             seq,
             total: req(f.u32(Key::Total)?, Key::Total)?,
             start: req(f.u32(Key::Start)?, Key::Start)?,
-            topics: f.list(
-                Key::Topics,
+            topics: f.names(Key::Topics)?,
+            counts: f.opt_list(Key::Counts)?,
+            subjects: f.opt_list(Key::Subjects)?,
+            cursor: f.name(Key::Cursor)?,
+        }),
+        MsgType::SetMeta => Msg::SetMeta(SetMeta {
+            seq,
+            topic: topic()?,
+            display: f.short_text(Key::Display, MAX_DISPLAY)?,
+            subject: f.short_text(Key::Subject, MAX_SUBJECT)?,
+            modes: f.uint_max(Key::Modes, modes::ALL)?,
+            rate: f.uint_max(Key::Rate, MAX_RATE)?,
+        }),
+        MsgType::SetPresence => Msg::SetPresence(SetPresence {
+            seq,
+            presence: match f.numbered(Key::Presence, Presence::from_u64)? {
+                Some(p @ (Presence::Online | Presence::Away)) => p,
+                Some(Presence::Offline) => return Err(DecodeError::OutOfRange(Key::Presence)),
+                None => return Err(DecodeError::Missing(Key::Presence)),
+            },
+            reason: f.reason()?,
+        }),
+        MsgType::Members => Msg::Members(Members {
+            seq,
+            topic: topic()?,
+            count: req(f.u32(Key::Count)?, Key::Count)?,
+            cursor: f.name(Key::Cursor)?,
+        }),
+        MsgType::MemberList => Msg::MemberList(MemberList {
+            seq,
+            topic: topic()?,
+            total: req(f.u32(Key::Total)?, Key::Total)?,
+            users: f.names(Key::Users)?,
+            roles: f.list(
+                Key::Roles,
                 0,
                 MAX_PAGE as usize,
-                DecodeError::BadName(Key::Topics, NameError::BadLocal),
+                DecodeError::WrongType(Key::Roles),
             )?,
+            cursor: f.name(Key::Cursor)?,
         }),
         MsgType::Catchup => Msg::Catchup(range()?),
         MsgType::Search => Msg::Search(Search {

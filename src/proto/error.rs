@@ -120,6 +120,23 @@ error_codes! {
     /// The server's history store cannot take the Message now (failing or overloaded), or
     /// cannot answer a Catchup or Search now; nothing was published. Try again later.
     StoreUnavailable = 700, "store_unavailable", false;
+    /// The request needs an operator of the channel.
+    NotOperator = 800, "not_operator", false;
+    /// The channel bans this ID (or, for a guest, its address).
+    Banned = 801, "banned", false;
+    /// The channel mutes this ID: its Messages are refused.
+    Muted = 802, "muted", false;
+    /// An operator removed this connection from a channel (kick or ban); it may Sub again
+    /// unless banned. Sent without `seq`; the connection stays.
+    Kicked = 803, "kicked", false;
+    /// The channel is invite-only and this ID was not invited.
+    InviteOnly = 804, "invite_only", false;
+    /// The channel admits only users who logged in.
+    RegisteredOnly = 805, "registered_only", false;
+    /// Over the channel's per-member message rate; the reason says how long to wait.
+    ChannelRate = 806, "channel_rate", false;
+    /// The server bans this ID or address.
+    BannedFromServer = 807, "banned_from_server", true;
 }
 
 impl fmt::Display for ErrorCode {

@@ -101,11 +101,103 @@ numbered! {
         Token = 34, "token",
         /// A home server's answer about a token (Vouch).
         Valid = 35, "valid",
+        /// What a moderation request does (Mod): an [`Action`] number.
+        Action = 36, "action",
+        /// Whom a moderation request is about: a user ID, or an ID pattern with `*` (Mod).
+        Target = 37, "target",
+        /// A channel's display name, any Unicode (SetMeta, Meta).
+        Display = 38, "display",
+        /// A channel's topic line (SetMeta, Meta).
+        Subject = 39, "subject",
+        /// When a channel was created (Meta).
+        Created = 40, "created",
+        /// A channel's modes, a bit set (SetMeta, Meta).
+        Modes = 41, "modes",
+        /// Messages per minute one member may publish to a channel; 0 for no limit.
+        Rate = 42, "rate",
+        /// The asking connection's role in a channel (Meta).
+        Role = 43, "role",
+        /// A user's presence: 0 offline, 1 online, 2 away (Status, Meta).
+        Presence = 44, "presence",
+        /// A name to page after (Topics, Members), or the last name of a page that has more.
+        Cursor = 45, "cursor",
+        /// Subscriber counts, one per name of `topics` (TopicList).
+        Counts = 46, "counts",
+        /// Topic lines, one per name of `topics` (TopicList).
+        Subjects = 47, "subjects",
+        /// A page of user IDs (MemberList).
+        Users = 48, "users",
+        /// Roles, one per ID of `users` (MemberList).
+        Roles = 49, "roles",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 36;
+pub const KEY_COUNT: usize = 50;
+
+numbered! {
+    /// What a Mod request does to its target on a channel.
+    pub enum Action: u8 {
+        /// Removes the target's connections from the channel; they may come back.
+        Kick = 1, "kick",
+        /// Keeps IDs matching the pattern out of the channel (and removes those in it).
+        Ban = 2, "ban",
+        /// Lifts a ban on exactly this pattern.
+        Unban = 3, "unban",
+        /// Keeps IDs matching the pattern from publishing to the channel.
+        Mute = 4, "mute",
+        /// Lifts a mute on exactly this pattern.
+        Unmute = 5, "unmute",
+        /// Makes the target an operator of the channel.
+        Op = 6, "op",
+        /// Takes the target's operator role away (not the owner's).
+        Deop = 7, "deop",
+        /// Lets the target speak in a moderated channel.
+        Voice = 8, "voice",
+        /// Takes the target's voice away.
+        Devoice = 9, "devoice",
+        /// Lets the target into an invite-only channel (and past a registered-only one).
+        Invite = 10, "invite",
+    }
+}
+
+numbered! {
+    /// A member's standing in a channel, from least to most.
+    pub enum Role: u8 {
+        /// Subscribed, nothing more.
+        Member = 0, "member",
+        /// May speak in a moderated channel.
+        Voiced = 1, "voiced",
+        /// Runs the channel: Mod and SetMeta.
+        Operator = 2, "operator",
+        /// Created the channel; an operator nobody can demote.
+        Owner = 3, "owner",
+    }
+}
+
+impl PartialOrd for Role {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Role {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (*self as u8).cmp(&(*other as u8))
+    }
+}
+
+numbered! {
+    /// Whether a user is around.
+    pub enum Presence: u8 {
+        /// No connection.
+        Offline = 0, "offline",
+        /// Connected.
+        Online = 1, "online",
+        /// Connected, but said to be away.
+        Away = 2, "away",
+    }
+}
 
 numbered! {
     /// A message type number (key 0). 1–63 are the core protocol; 64 and above are reserved for
@@ -153,7 +245,31 @@ numbered! {
         Verify = 20, "Verify",
         /// Home server→server: the answer to Verify.
         Vouch = 21, "Vouch",
+        /// C→S: a channel operator's action (kick, ban, mute, op, ...).
+        Mod = 64, "Mod",
+        /// C→S: change a channel's display name, topic line, modes or rate.
+        SetMeta = 65, "SetMeta",
+        /// C→S: set one's presence (online or away, with a note).
+        SetPresence = 66, "SetPresence",
+        /// C→S: ask for a page of a channel's members.
+        Members = 67, "Members",
+        /// S→C: a page of a channel's members, the reply to Members.
+        MemberList = 68, "MemberList",
     }
+}
+
+/// Channel mode bits (key `modes`).
+pub mod modes {
+    /// Only invited users (and operators) may subscribe.
+    pub const INVITE_ONLY: u64 = 1;
+    /// Only voiced users and operators may publish.
+    pub const MODERATED: u64 = 2;
+    /// Only users who logged in (not guests, not open-policy names) may subscribe.
+    pub const REGISTERED_ONLY: u64 = 4;
+    /// Only operators may list the members.
+    pub const PRIVATE_MEMBERS: u64 = 8;
+    /// Every bit this version defines.
+    pub const ALL: u64 = 15;
 }
 
 // The decoder tracks the keys it has seen in one u64.

@@ -10,13 +10,14 @@ mod id;
 mod key;
 mod msg;
 mod name;
+pub mod pattern;
 
 pub use addr::is_loopback;
 pub use decode::{DecodeError, Rejected};
 pub use error::ErrorCode;
 pub use frame::{MAX_FRAME, MAX_PAYLOAD, Status};
 pub use id::MsgId;
-pub use key::{KEY_COUNT, Key, MsgType};
+pub use key::{Action, KEY_COUNT, Key, MsgType, Presence, Role, modes};
 pub use msg::*;
 pub use name::{Kind, MAX_DOMAIN, MAX_LOCAL, MAX_TOPIC, Name, NameError, valid_domain};
 

@@ -4,7 +4,7 @@
 use super::cbor::{Overflow, Reader, Writer};
 use super::frame::{MAX_PAYLOAD, put_prefix};
 use super::id::MsgId;
-use super::key::{Key, MsgType};
+use super::key::{Action, Key, MsgType, Presence, Role};
 use super::name::Name;
 
 /// The protocol version this crate speaks.
@@ -192,6 +192,21 @@ pub struct Vouch<'a> {
     pub until: Option<u64>,
 }
 
+/// Mod: a channel operator's action on a user ID or an ID pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mod<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The channel.
+    pub topic: Name<'a>,
+    /// What to do.
+    pub action: Action,
+    /// Whom: a user ID (kick, op, deop) or an ID pattern (ban, unban, mute, unmute).
+    pub target: &'a str,
+    /// Why, shown to the channel and to the target.
+    pub reason: Option<&'a str>,
+}
+
 /// A server's one-time challenge: 32 random bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Nonce(pub [u8; 32]);
@@ -319,10 +334,11 @@ pub struct Sub<'a> {
     pub topic: Name<'a>,
 }
 
-/// Meta: a topic as seen by this connection, after a Sub or Unsub.
+/// Meta: a topic as seen by this connection, after a Sub, Unsub or SetMeta. The optional fields
+/// describe a channel (or, `presence`, a user); a server sends those it knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta<'a> {
-    /// The Sub or Unsub it answers.
+    /// The request it answers.
     pub seq: Option<u32>,
     /// The topic.
     pub topic: Name<'a>,
@@ -330,17 +346,53 @@ pub struct Meta<'a> {
     pub subscribed: bool,
     /// How many connections are subscribed, this one included.
     pub subscribers: u64,
+    /// The channel's display name.
+    pub display: Option<&'a str>,
+    /// The channel's topic line.
+    pub subject: Option<&'a str>,
+    /// When the channel was created.
+    pub created: Option<u64>,
+    /// The channel's modes ([`modes`](super::key::modes) bits).
+    pub modes: Option<u64>,
+    /// Messages per minute per member; 0 for no limit.
+    pub rate: Option<u64>,
+    /// This connection's role in the channel.
+    pub role: Option<Role>,
+    /// For a user ID: whether the user is around.
+    pub presence: Option<Presence>,
 }
 
-/// Topics: ask for `count` topic names starting at index `start`; `count` 0 asks for the total only.
+impl<'a> Meta<'a> {
+    /// The four required fields, the rest absent.
+    pub fn new(seq: Option<u32>, topic: Name<'a>, subscribed: bool, subscribers: u64) -> Self {
+        Meta {
+            seq,
+            topic,
+            subscribed,
+            subscribers,
+            display: None,
+            subject: None,
+            created: None,
+            modes: None,
+            rate: None,
+            role: None,
+            presence: None,
+        }
+    }
+}
+
+/// Topics: ask for `count` topic names starting at index `start`, or after the name `cursor`;
+/// `count` 0 asks for the total only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Topics {
+pub struct Topics<'a> {
     /// Request number.
     pub seq: Option<u32>,
-    /// Index of the first topic wanted.
+    /// Index of the first topic wanted (ignored with `cursor`).
     pub start: u32,
     /// How many are wanted; the server sends at most [`MAX_PAGE`].
     pub count: u32,
+    /// Only names bytewise after this one: pages that stay exact while channels come and go.
+    pub cursor: Option<Name<'a>>,
 }
 
 /// TopicList: one page of the server's channels, sorted bytewise.
@@ -354,6 +406,77 @@ pub struct TopicList<'a> {
     pub start: u32,
     /// The page.
     pub topics: List<'a, Name<'a>>,
+    /// Subscribers of each channel of the page.
+    pub counts: Option<List<'a, u64>>,
+    /// Topic line of each channel of the page ("" for none).
+    pub subjects: Option<List<'a, &'a str>>,
+    /// The last name of the page, when more follow: ask again with it as `cursor`.
+    pub cursor: Option<Name<'a>>,
+}
+
+/// The longest channel display name, in bytes.
+pub const MAX_DISPLAY: usize = 64;
+/// The longest topic line, in bytes.
+pub const MAX_SUBJECT: usize = 256;
+/// The largest per-member message rate a channel may set (per minute).
+pub const MAX_RATE: u64 = 600;
+
+/// SetMeta: an operator changes what it gives; the reply is Meta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetMeta<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The channel.
+    pub topic: Name<'a>,
+    /// A new display name ("" removes it).
+    pub display: Option<&'a str>,
+    /// A new topic line ("" removes it).
+    pub subject: Option<&'a str>,
+    /// The new modes, all bits at once.
+    pub modes: Option<u64>,
+    /// The new per-member rate (Messages a minute, 0: none).
+    pub rate: Option<u64>,
+}
+
+/// SetPresence: the connection's user says whether it is around; the reply is the presence Event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetPresence<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// Online (back) or away.
+    pub presence: Presence,
+    /// A short note ("at lunch").
+    pub reason: Option<&'a str>,
+}
+
+/// Members: a page of a channel's members (user IDs, each once), bytewise after `cursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Members<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The channel.
+    pub topic: Name<'a>,
+    /// How many are wanted; the server sends at most [`MAX_PAGE`].
+    pub count: u32,
+    /// Only IDs bytewise after this one.
+    pub cursor: Option<Name<'a>>,
+}
+
+/// MemberList: the reply to Members.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemberList<'a> {
+    /// The Members it answers.
+    pub seq: Option<u32>,
+    /// The channel.
+    pub topic: Name<'a>,
+    /// How many members (distinct IDs) the channel has.
+    pub total: u32,
+    /// The page.
+    pub users: List<'a, Name<'a>>,
+    /// Each one's role (a [`Role`] number).
+    pub roles: List<'a, u64>,
+    /// The last ID of the page, when more follow.
+    pub cursor: Option<Name<'a>>,
 }
 
 /// The longest search text, in bytes.
@@ -457,7 +580,7 @@ pub enum Msg<'a> {
     Sub(Sub<'a>),
     Unsub(Sub<'a>),
     Meta(Meta<'a>),
-    Topics(Topics),
+    Topics(Topics<'a>),
     TopicList(TopicList<'a>),
     Catchup(Catchup<'a>),
     CatchupEnd(CatchupEnd<'a>),
@@ -468,6 +591,11 @@ pub enum Msg<'a> {
     Token(Token<'a>),
     Verify(Verify<'a>),
     Vouch(Vouch<'a>),
+    Mod(Mod<'a>),
+    SetMeta(SetMeta<'a>),
+    SetPresence(SetPresence<'a>),
+    Members(Members<'a>),
+    MemberList(MemberList<'a>),
 }
 
 /// The message does not fit in one frame (or in the buffer given).
@@ -499,6 +627,11 @@ impl Msg<'_> {
             Msg::Token(_) => MsgType::Token,
             Msg::Verify(_) => MsgType::Verify,
             Msg::Vouch(_) => MsgType::Vouch,
+            Msg::Mod(_) => MsgType::Mod,
+            Msg::SetMeta(_) => MsgType::SetMeta,
+            Msg::SetPresence(_) => MsgType::SetPresence,
+            Msg::Members(_) => MsgType::Members,
+            Msg::MemberList(_) => MsgType::MemberList,
         }
     }
 
@@ -524,6 +657,11 @@ impl Msg<'_> {
             Msg::Token(m) => m.seq,
             Msg::Verify(m) => m.seq,
             Msg::Vouch(m) => m.seq,
+            Msg::Mod(m) => m.seq,
+            Msg::SetMeta(m) => m.seq,
+            Msg::SetPresence(m) => m.seq,
+            Msg::Members(m) => m.seq,
+            Msg::MemberList(m) => m.seq,
         }
     }
 
@@ -586,6 +724,12 @@ impl Msg<'_> {
                 m.opt_uint(Key::Until, x.until)?;
                 m.key(Key::Valid)?.bool(x.valid)?;
             }
+            Msg::Mod(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.opt_text(Key::Reason, x.reason)?;
+                m.key(Key::Action)?.uint(x.action as u64)?;
+                m.key(Key::Target)?.text(x.target)?;
+            }
             Msg::Challenge(x) => {
                 m.key(Key::Auth)?.uint(x.auth)?;
                 m.key(Key::Nonce)?.bytes(&x.nonce.0)?;
@@ -624,16 +768,58 @@ impl Msg<'_> {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
                 m.key(Key::Subscribed)?.bool(x.subscribed)?;
                 m.key(Key::Subscribers)?.uint(x.subscribers)?;
+                m.opt_text(Key::Display, x.display)?;
+                m.opt_text(Key::Subject, x.subject)?;
+                m.opt_uint(Key::Created, x.created)?;
+                m.opt_uint(Key::Modes, x.modes)?;
+                m.opt_uint(Key::Rate, x.rate)?;
+                m.opt_uint(Key::Role, x.role.map(|r| r as u64))?;
+                m.opt_uint(Key::Presence, x.presence.map(|p| p as u64))?;
             }
             Msg::Topics(x) => {
                 m.key(Key::Start)?.uint(x.start.into())?;
                 m.key(Key::Count)?.uint(x.count.into())?;
+                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
             }
             Msg::TopicList(x) => {
                 m.key(Key::Start)?.uint(x.start.into())?;
                 m.key(Key::Total)?.uint(x.total.into())?;
                 m.key(Key::Topics)?;
                 x.topics.write(m.w)?;
+                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
+                if let Some(c) = x.counts {
+                    m.key(Key::Counts)?;
+                    c.write(m.w)?;
+                }
+                if let Some(s) = x.subjects {
+                    m.key(Key::Subjects)?;
+                    s.write(m.w)?;
+                }
+            }
+            Msg::SetMeta(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.opt_text(Key::Display, x.display)?;
+                m.opt_text(Key::Subject, x.subject)?;
+                m.opt_uint(Key::Modes, x.modes)?;
+                m.opt_uint(Key::Rate, x.rate)?;
+            }
+            Msg::SetPresence(x) => {
+                m.opt_text(Key::Reason, x.reason)?;
+                m.key(Key::Presence)?.uint(x.presence as u64)?;
+            }
+            Msg::Members(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::Count)?.uint(x.count.into())?;
+                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
+            }
+            Msg::MemberList(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::Total)?.uint(x.total.into())?;
+                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
+                m.key(Key::Users)?;
+                x.users.write(m.w)?;
+                m.key(Key::Roles)?;
+                x.roles.write(m.w)?;
             }
             Msg::Catchup(x) => m.range(x, None)?,
             Msg::Search(x) => m.range(&x.range, Some(x.query))?,
@@ -736,6 +922,18 @@ impl<'a> ListItem<'a> for u64 {
     }
     fn write(self, w: &mut Writer<'_>) -> Result<(), Overflow> {
         w.uint(self)
+    }
+}
+
+impl<'a> ListItem<'a> for &'a str {
+    fn read(r: &mut Reader<'a>) -> Option<Self> {
+        match r.item() {
+            Ok(super::cbor::Item::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+    fn write(self, w: &mut Writer<'_>) -> Result<(), Overflow> {
+        w.text(self)
     }
 }
 

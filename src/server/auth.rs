@@ -560,11 +560,16 @@ impl Server {
         seq: Option<u32>,
         out: &mut impl Outbox,
     ) {
+        if self.refuse_banned(conn, &user, seq, out) {
+            return;
+        }
         let latest = self.latest;
-        self.users
+        let first = self
+            .users
             .entry(user.clone())
             .or_insert_with(|| super::channels::Audience::new(latest))
-            .add(conn);
+            .add(conn)
+            == 1;
         log::debug!("conn {conn} is {user}{}", if guest { " (guest)" } else { "" });
         let Ok(name) = Name::parse(&user) else { return };
         let reply = Ident {
@@ -580,6 +585,10 @@ impl Server {
             token: None,
         };
         out.reply(conn, &Msg::Ident(reply));
+        self.send_motd(conn, out);
+        if first {
+            self.presence_changed(&user, true, out);
+        }
         if let Some(s) = self.session_mut(conn) {
             s.user = Some(user);
         }

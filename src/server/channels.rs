@@ -101,6 +101,11 @@ impl Channels {
         left
     }
 
+    /// The index of the first channel named bytewise after `name` (which need not exist).
+    pub fn position_after(&self, name: &str) -> usize {
+        self.sorted.partition_point(|k| &**k <= name)
+    }
+
     /// How many channels exist.
     pub fn len(&self) -> usize {
         self.sorted.len()

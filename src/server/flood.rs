@@ -131,8 +131,11 @@ impl Server {
         self.flood.holds.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Resumes the connections whose hold has ended.
+    /// Resumes the connections whose hold has ended, and sends what waited for an outbox
+    /// (presence of users whose last connection closed). The shell calls it every turn.
     pub fn wake(&mut self, now: &Now, out: &mut impl Outbox) {
+        self.now_ms = now.unix_ms;
+        self.announce_gone(out);
         while let Some(&Reverse((at, conn))) = self.flood.holds.peek() {
             if at > now.mono {
                 break;

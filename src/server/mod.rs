@@ -2,6 +2,7 @@
 //! subscriptions, and tells an [`Outbox`] which frames go to which connection. Sockets, buffers
 //! and the poll loop live in [`crate::net`].
 
+mod admin;
 mod auth;
 mod bucket;
 mod catchup;
@@ -10,18 +11,25 @@ mod federation;
 mod flood;
 mod history;
 mod limits;
+mod meta;
+mod moderation;
 mod outbox;
+mod presence;
 mod publish;
 mod ring;
+mod room;
 mod session;
 mod throttle;
 
+pub use admin::{Policy as AdminPolicy, ServerBan};
 pub use auth::{AuthConfig, GUEST_PREFIX, Password, PasswordCheck, Policy, Verdict, is_guest_name};
 pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, Vouched};
 pub use history::HistoryConfig;
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, Limits};
+pub use meta::mode_letters;
+pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE};
 pub use outbox::{ConnId, Outbox};
 
 use crate::proto::*;
@@ -68,6 +76,22 @@ pub struct Server {
     flood: flood::Flood,
     channels: Channels,
     users: HashMap<Box<str>, Audience>,
+    /// Who runs each channel, and whom it keeps out or quiet.
+    rooms: HashMap<Box<str>, room::Room>,
+    /// Who watches each user ID's presence.
+    watchers: HashMap<Box<str>, Vec<ConnId>>,
+    /// Users who said they are away, with their note.
+    away: HashMap<Box<str>, Box<str>>,
+    /// Users whose last connection closed, to announce at the next chance to send.
+    gone: Vec<Box<str>>,
+    /// Admins, configured bans, configured motd.
+    policy: admin::Policy,
+    /// Server bans set by admins while running.
+    bans: Vec<admin::ServerBan>,
+    /// The message of the day.
+    motd: Option<admin::Motd>,
+    /// The wall clock as last seen (for Events made where no `Now` is passed).
+    now_ms: u64,
     /// The latest Event time handed out: where a new topic's times start.
     latest: u64,
     scratch: Box<[u8]>,
@@ -90,6 +114,14 @@ impl Server {
             flood: flood::Flood::new(limits.connect_rate),
             channels: Channels::default(),
             users: HashMap::new(),
+            rooms: HashMap::new(),
+            watchers: HashMap::new(),
+            away: HashMap::new(),
+            gone: Vec::new(),
+            policy: admin::Policy::default(),
+            bans: Vec::new(),
+            motd: None,
+            now_ms: 0,
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
@@ -166,7 +198,10 @@ impl Server {
     pub fn accept(&mut self, conn: ConnId, addr: IpAddr, now: &Now, out: &mut impl Outbox) -> bool {
         let (key, subnet) = (limit_key(addr), subnet_key(addr));
         let count = |m: &HashMap<IpAddr, usize>, k| m.get(&k).copied().unwrap_or(0);
-        let refusal = if !self.flood.connect(key, now.mono) {
+        self.now_ms = now.unix_ms;
+        let refusal = if self.banned_addr(addr) {
+            Some((ErrorCode::BannedFromServer, "banned from this server"))
+        } else if !self.flood.connect(key, now.mono) {
             Some((
                 ErrorCode::ConnectingTooFast,
                 "too many new connections from your address",
@@ -199,7 +234,8 @@ impl Server {
         if self.sessions.len() <= conn {
             self.sessions.resize_with(conn + 1, || None);
         }
-        let session = Session::new(key, subnet, is_loopback(addr), &self.limits, now.mono);
+        let mut session = Session::new(key, subnet, is_loopback(addr), &self.limits, now.mono);
+        session.peer = addr;
         self.sessions[conn] = Some(session);
         *self.per_addr.entry(key).or_insert(0) += 1;
         *self.per_subnet.entry(subnet).or_insert(0) += 1;
@@ -248,13 +284,23 @@ impl Server {
             }
         }
         for ch in &s.subs {
-            self.channels.unsubscribe(ch, conn);
+            let left = self.channels.unsubscribe(ch, conn);
+            self.emptied(ch, left);
+        }
+        for user in &s.watching {
+            if let Some(w) = self.watchers.get_mut(user) {
+                w.retain(|&c| c != conn);
+                if w.is_empty() {
+                    self.watchers.remove(user);
+                }
+            }
         }
         if let Some(user) = &s.user
             && let Some(conns) = self.users.get_mut(user)
             && conns.remove(conn) == 0
         {
             self.users.remove(user);
+            self.gone.push(user.clone());
         }
     }
 
@@ -278,6 +324,7 @@ impl Server {
         now: &Now,
         out: &mut impl Outbox,
     ) -> bool {
+        self.now_ms = now.unix_ms;
         if !self.charge(conn, &frame, len, now.mono) {
             return false;
         }
@@ -308,7 +355,8 @@ impl Server {
         };
         if s.unconfirmed > 0 {
             // Only a Message that will be accepted may go on: its echo queues behind the others.
-            let accepted = matches!(&frame, Ok(Msg::Message(m)) if self.refuse_publish(conn, m).is_none());
+            let accepted =
+                matches!(&frame, Ok(Msg::Message(m)) if self.refuse_publish(conn, m, now.mono).is_none());
             if !accepted {
                 self.pause(conn);
                 return false;
@@ -362,6 +410,10 @@ impl Server {
             Msg::Catchup(m) => self.catchup(conn, m, None, now, out),
             Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), now, out),
             Msg::Grant(m) => self.grant(conn, m, now, out),
+            Msg::Mod(m) => self.moderate(conn, m, now, out),
+            Msg::SetMeta(m) => self.set_meta(conn, m, now, out),
+            Msg::SetPresence(m) => self.status(conn, m, now, out),
+            Msg::Members(m) => self.members_page(conn, m, out),
             Msg::Event(_)
             | Msg::Meta(_)
             | Msg::TopicList(_)
@@ -369,7 +421,8 @@ impl Server {
             | Msg::Error(_)
             | Msg::Challenge(_)
             | Msg::Token(_)
-            | Msg::Vouch(_) => {
+            | Msg::Vouch(_)
+            | Msg::MemberList(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
             }
@@ -381,6 +434,11 @@ impl Server {
         self.accounts.prune(now);
         self.federation.prune(now);
         self.prune_flood(now.mono);
+        self.now_ms = now.unix_ms;
+        self.announce_gone(out);
+        for room in self.rooms.values_mut() {
+            room.prune(now.mono);
+        }
         for conn in 0..self.sessions.len() {
             let Some(s) = self.sessions[conn].as_mut() else {
                 continue;
@@ -438,76 +496,6 @@ impl Server {
                 format!("this server only serves topics @{}", self.domain),
             )
         })
-    }
-
-    fn sub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
-        if m.topic.kind() != Kind::Channel {
-            let reason = format!("{} is not a channel", m.topic);
-            return self.fail(conn, m.seq, ErrorCode::NotSubscribable, &reason, out);
-        }
-        if let Some((code, reason)) = self.foreign(m.topic) {
-            return self.fail(conn, m.seq, code, &reason, out);
-        }
-        let name = m.topic.as_str();
-        let max_subs = self.limits.max_subs;
-        let Some(s) = self.session_mut(conn) else { return };
-        let subscribers = if s.is_subscribed(name) {
-            self.channels.subscribers(name).len()
-        } else if s.subs.len() >= max_subs {
-            let reason = format!("at most {max_subs} subscriptions per connection");
-            return self.fail(conn, m.seq, ErrorCode::TooManySubs, &reason, out);
-        } else {
-            s.subs.push(name.into());
-            self.channels.subscribe(name, conn, self.latest)
-        };
-        self.meta(conn, m, true, subscribers, out);
-    }
-
-    fn unsub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
-        let name = m.topic.as_str();
-        let Some(s) = self.session_mut(conn) else { return };
-        let subscribers = match s.subs.iter().position(|c| &**c == name) {
-            Some(i) => {
-                s.subs.swap_remove(i);
-                self.channels.unsubscribe(name, conn)
-            }
-            None => self.channels.subscribers(name).len(),
-        };
-        self.meta(conn, m, false, subscribers, out);
-    }
-
-    /// Meta, the reply to Sub and Unsub.
-    fn meta(
-        &mut self,
-        conn: ConnId,
-        m: Sub<'_>,
-        subscribed: bool,
-        subscribers: usize,
-        out: &mut impl Outbox,
-    ) {
-        let meta = Meta {
-            seq: m.seq,
-            topic: m.topic,
-            subscribed,
-            subscribers: subscribers as u64,
-        };
-        out.reply(conn, &Msg::Meta(meta));
-    }
-
-    fn topics(&mut self, conn: ConnId, m: Topics, out: &mut impl Outbox) {
-        let count = m.count.min(MAX_PAGE) as usize;
-        let page: Vec<Name<'_>> = self
-            .channels
-            .page(m.start as usize, count)
-            .filter_map(|n| Name::parse(n).ok())
-            .collect();
-        let list = TopicList {
-            seq: m.seq,
-            total: u32::try_from(self.channels.len()).unwrap_or(u32::MAX),
-            start: m.start,
-            topics: List::Slice(&page),
-        };
-        out.reply(conn, &Msg::TopicList(list));
     }
 
     fn send_error(

@@ -2,6 +2,7 @@
 
 use super::channels::{Audience, Channels};
 use super::history::Unconfirmed;
+use super::room::Silence;
 use super::{ConnId, Outbox, Server, Stats};
 use crate::proto::*;
 use crate::server::Now;
@@ -11,9 +12,26 @@ use std::sync::Arc;
 
 impl Server {
     pub(super) fn publish(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
-        if let Some((code, reason)) = self.refuse_publish(conn, &m) {
+        if self.admin_topic(conn, m.topic) {
+            return self.publish_reserved(conn, m, now, out);
+        }
+        if let Some((code, reason)) = self.refuse_publish(conn, &m, now.mono) {
             return self.fail(conn, m.seq, code, &reason, out);
         }
+        let user = self
+            .sessions
+            .get(conn)
+            .and_then(Option::as_ref)
+            .and_then(|s| s.user.as_deref());
+        if let (Some(user), Some(room)) = (user, self.rooms.get_mut(m.topic.as_str())) {
+            room.spend(user, now.mono);
+        }
+        self.emit(conn, m, now, out);
+    }
+
+    /// Turns a Message that may be published into an Event: stamps it, stores it, delivers
+    /// it (or waits for its commit), with the echo to `conn`.
+    pub(super) fn emit(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
         let Some(from) = self
             .sessions
             .get(conn)
@@ -101,7 +119,12 @@ impl Server {
     }
 
     /// Why this Message cannot be published, if it cannot.
-    pub(super) fn refuse_publish(&self, conn: ConnId, m: &Message<'_>) -> Option<(ErrorCode, String)> {
+    pub(super) fn refuse_publish(
+        &self,
+        conn: ConnId,
+        m: &Message<'_>,
+        now: std::time::Instant,
+    ) -> Option<(ErrorCode, String)> {
         match m.topic.kind() {
             Kind::Reserved => {
                 return Some((
@@ -121,6 +144,26 @@ impl Server {
                 return Some((ErrorCode::NoSuchUser, format!("{} is not connected", m.topic)));
             }
             _ => {}
+        }
+        if m.ctype.is_some_and(super::moderation::is_server_ctype) {
+            let reason = format!("{} is the server's own content type", super::MOD_CTYPE);
+            return Some((ErrorCode::BadCtype, reason));
+        }
+        let user = self.session(conn).and_then(|s| s.user.as_deref());
+        let silence = user
+            .zip(self.rooms.get(m.topic.as_str()))
+            .and_then(|(u, r)| r.silences(u, now));
+        match silence {
+            Some(Silence::Muted) => return Some((ErrorCode::Muted, format!("muted in {}", m.topic))),
+            Some(Silence::Moderated) => {
+                let reason = format!("{} is moderated: only voiced members speak", m.topic);
+                return Some((ErrorCode::Muted, reason));
+            }
+            Some(Silence::Rate(secs)) => {
+                let reason = format!("{} allows fewer messages: wait {secs} s", m.topic);
+                return Some((ErrorCode::ChannelRate, reason));
+            }
+            None => {}
         }
         match &self.history {
             Some(h) if h.failing => Some((

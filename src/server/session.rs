@@ -24,6 +24,10 @@ pub struct Session {
     pub pace: super::flood::Pace,
     /// What the peer counts against for the per-subnet limit (its /24 or /48).
     pub subnet: IpAddr,
+    /// The peer's own address (for server bans on address ranges).
+    pub peer: IpAddr,
+    /// User IDs whose presence it watches.
+    pub watching: Vec<Box<str>>,
     /// When the server pinged a silent connection, if it did and heard nothing since.
     pub pinged: Option<Instant>,
     /// Waiting for the store: its further input is held back until the answer is sent.
@@ -44,6 +48,8 @@ impl Session {
         Session {
             addr,
             subnet,
+            peer: addr,
+            watching: Vec::new(),
             active: now,
             pace: super::flood::Pace::new(limits, now),
             user: None,

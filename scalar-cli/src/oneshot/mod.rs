@@ -214,6 +214,7 @@ pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
                 seq,
                 start,
                 count: 100,
+                cursor: None,
             })
         })?;
         let Ok(Msg::TopicList(list)) = frame.msg() else {

@@ -244,6 +244,7 @@ fn topics(shared: &Shared) -> Result<(), String> {
                     seq,
                     start,
                     count: 100,
+                    cursor: None,
                 })
             })
             .map_err(|e| format!("topics: {e}"))?;

@@ -361,6 +361,7 @@ fn topics_page_through_sorted_channels() {
                 seq: None,
                 start,
                 count,
+                cursor: None,
             }),
         )
     };
@@ -400,7 +401,7 @@ fn subscription_and_topic_rules() {
     });
     r.connect(0, "alice@example.com");
     assert_eq!(
-        r.sub(0, "bob@example.com"),
+        r.sub(0, "!motd@example.com"),
         ["Error 405 not_subscribable seq=Some(2)"]
     );
     assert_eq!(r.sub(0, "#x@other.org"), ["Error 401 foreign_topic seq=Some(2)"]);
@@ -526,3 +527,4 @@ mod auth;
 mod federation;
 mod flood;
 mod history;
+mod moderation;

@@ -124,10 +124,17 @@ pub(super) fn sub_and_unsub_answer_meta(x: &Ctx) -> Result<Verdict, Fail> {
     }
 }
 
-pub(super) fn only_channels_are_subscribable(x: &Ctx) -> Result<Verdict, Fail> {
+pub(super) fn a_user_id_is_watched_and_a_reserved_name_refused(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, user) = x.client("os")?;
-    c.send(&map(&[(0, u(8)), (1, u(3)), (2, t(&user))]))?;
-    c.expect_error(405, Some(3))?;
+    let m = c.sub(&user, 3)?;
+    match (get(&m, 18).and_then(Value::as_bool), uint(&m, 44)) {
+        (Some(true), Some(1)) => {}
+        other => {
+            return Err(format!(
+                "Sub to its own ID: (subscribed, presence) were {other:?}, want (true, 1 online)"
+            ));
+        }
+    }
     let reserved = format!("!motd@{}", x.domain);
     c.send(&map(&[(0, u(8)), (1, u(4)), (2, t(&reserved))]))?;
     c.expect_error(405, Some(4))?;

@@ -144,7 +144,7 @@ cases! {
     messages::the_largest_body_passes_one_more_byte_is_302, "§6";
     messages::a_bad_ctype_is_303, "§4";
     messages::sub_and_unsub_answer_meta, "§4 Sub";
-    messages::only_channels_are_subscribable, "§4 Sub";
+    messages::a_user_id_is_watched_and_a_reserved_name_refused, "§4 Sub";
     messages::topics_lists_the_channel, "§4 Topics";
     messages::a_from_in_a_message_is_ignored, "§4 Message";
     messages::the_echo_goes_to_the_sending_connection_only, "§4 Message";

@@ -1,0 +1,143 @@
+//! ID patterns for bans and mutes: a user ID in which `*` stands for any run of characters,
+//! as in IRC's ban masks (`*@spam.example`, `guest-*@example.org`).
+
+use super::name::{MAX_DOMAIN, MAX_LOCAL};
+
+/// Whether `s` is an ID pattern: the user-ID grammar (PROTOCOL.md §5) with `*` allowed
+/// anywhere in either part. A plain user ID is a pattern that matches itself alone.
+pub fn is_pattern(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let ok = |part: &str, max: usize, extra: &[u8]| {
+        !part.is_empty()
+            && part.len() <= max
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'*' || extra.contains(&b))
+    };
+    ok(local, MAX_LOCAL, b"._-") && ok(domain, MAX_DOMAIN, b".-")
+}
+
+/// Whether `id` matches `pattern`. Iterative, with one backtrack point per `*`: linear in
+/// practice and never worse than |pattern| × |id| (both at most 126 bytes).
+pub fn matches(pattern: &str, id: &str) -> bool {
+    let (p, s) = (pattern.as_bytes(), id.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < s.len() {
+        match p.get(i) {
+            Some(b'*') => {
+                star = Some((i, j));
+                i += 1;
+            }
+            Some(&c) if c == s[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                // The last `*` takes one more character.
+                Some((si, sj)) => {
+                    star = Some((si, sj + 1));
+                    i = si + 1;
+                    j = sj + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[i..].iter().all(|&c| c == b'*')
+}
+
+/// An address range written `ADDR/PREFIX` (or a bare address): `192.0.2.0/24`,
+/// `2001:db8::/32`. The address is masked to the prefix.
+pub fn parse_range(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    use std::net::IpAddr;
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+        None => (s.parse::<IpAddr>().ok()?, None),
+    };
+    let bits = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.unwrap_or(bits);
+    (prefix <= bits).then(|| (mask(addr, prefix), prefix))
+}
+
+/// Whether `addr` lies in the range `net`/`prefix` (from [`parse_range`]). An IPv4-mapped IPv6
+/// address counts as the IPv4 address it is.
+pub fn in_range(addr: std::net::IpAddr, net: std::net::IpAddr, prefix: u8) -> bool {
+    use std::net::IpAddr;
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    };
+    addr.is_ipv4() == net.is_ipv4() && mask(addr, prefix) == net
+}
+
+fn mask(addr: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    match addr {
+        IpAddr::V4(v4) => {
+            let m = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & m).into())
+        }
+        IpAddr::V6(v6) => {
+            let m = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & m).into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_like_ban_masks() {
+        assert!(matches("*@spam.example", "bot7@spam.example"));
+        assert!(!matches("*@spam.example", "bot7@spam.example.org"));
+        assert!(matches("guest-*@example.org", "guest-1a2b3c4d@example.org"));
+        assert!(matches("alice@example.org", "alice@example.org"));
+        assert!(!matches("alice@example.org", "alice2@example.org"));
+        assert!(matches("*", "anyone@anywhere"));
+        assert!(matches("a*b*c@x", "aXXbYYbc@x"));
+        assert!(!matches("a*b*c@x", "aXXbYY@x"));
+        assert!(matches("**@x", "q@x"));
+    }
+
+    #[test]
+    fn address_ranges() {
+        let (net, p) = parse_range("192.0.2.77/24").unwrap();
+        assert_eq!((net.to_string().as_str(), p), ("192.0.2.0", 24));
+        assert!(in_range("192.0.2.200".parse().unwrap(), net, p));
+        assert!(in_range("::ffff:192.0.2.1".parse().unwrap(), net, p));
+        assert!(!in_range("192.0.3.1".parse().unwrap(), net, p));
+        let (net6, p6) = parse_range("2001:db8::/32").unwrap();
+        assert!(in_range("2001:db8:ffff::1".parse().unwrap(), net6, p6));
+        assert!(!in_range("192.0.2.1".parse().unwrap(), net6, p6));
+        assert_eq!(parse_range("10.0.0.1").map(|r| r.1), Some(32));
+        assert_eq!(parse_range("0.0.0.0/0").map(|r| r.1), Some(0));
+        for bad in ["10.0.0.0/33", "x/8", "10.0.0.0/", "::/129"] {
+            assert_eq!(parse_range(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_grammar_is_the_id_grammar_with_stars() {
+        for ok in [
+            "*@spam.example",
+            "alice@example.org",
+            "guest-*@*",
+            "a.b_c-d@x-y.z",
+        ] {
+            assert!(is_pattern(ok), "{ok}");
+        }
+        for bad in [
+            "*", "alice", "Alice@x", "a@b@c", "@x", "a@", "#c@x", "a b@x", "a@x_y",
+        ] {
+            assert!(!is_pattern(bad), "{bad}");
+        }
+        assert!(!is_pattern(&format!("{}@x", "a".repeat(33))));
+    }
+}

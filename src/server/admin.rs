@@ -1,0 +1,314 @@
+//! Server operators: configured admin IDs (who must have logged in to act) run every channel,
+//! ban IDs and address ranges server-wide (Mod on `!server@DOMAIN`), speak to every
+//! connection (`!wall@DOMAIN`) and set the message of the day (`!motd@DOMAIN`), which every
+//! session receives right after its Ident reply.
+
+use super::{ConnId, Now, Outbox, Server};
+use crate::proto::pattern::{in_range, is_pattern, matches, parse_range};
+use crate::proto::*;
+use std::net::IpAddr;
+
+/// A server-wide ban.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerBan {
+    /// User IDs matching a pattern.
+    Id(Box<str>),
+    /// Connections from an address range.
+    Net(IpAddr, u8),
+}
+
+impl ServerBan {
+    /// A ban as written: an ID pattern or an address range (`ADDR/PREFIX`).
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Some((net, prefix)) = parse_range(s) {
+            return Some(ServerBan::Net(net, prefix));
+        }
+        is_pattern(s).then(|| ServerBan::Id(s.into()))
+    }
+
+    /// Whether a connection from `addr` as `user` (if identified) is banned.
+    pub fn hits(&self, addr: IpAddr, user: Option<&str>) -> bool {
+        match self {
+            ServerBan::Id(p) => user.is_some_and(|u| matches(p, u)),
+            ServerBan::Net(net, prefix) => in_range(addr, *net, *prefix),
+        }
+    }
+}
+
+/// What SIGHUP reloads from the configuration, without dropping connections.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Admin user IDs.
+    pub admins: Vec<Box<str>>,
+    /// Bans from the configuration file (those set with Mod are kept apart).
+    pub bans: Vec<ServerBan>,
+    /// The message of the day from the configuration, if any.
+    pub motd: Option<Box<str>>,
+}
+
+/// The message of the day, as its Event.
+#[derive(Debug, Clone)]
+pub(super) struct Motd {
+    text: Box<str>,
+    from: Box<str>,
+    time: u64,
+}
+
+impl Server {
+    /// Whether the session on `conn` is an admin's: a configured ID that logged in with a
+    /// password (or a token), so that nobody can become one by taking a free name.
+    pub(super) fn is_admin(&self, conn: ConnId) -> bool {
+        self.session(conn).is_some_and(|s| {
+            s.authenticated
+                && s.user
+                    .as_deref()
+                    .is_some_and(|u| self.policy.admins.iter().any(|a| &**a == u))
+        })
+    }
+
+    /// Applies a (re)loaded policy: admins, configured bans (closing the sessions they now
+    /// hit), the configured message of the day. Limits are left as they are.
+    pub fn set_policy(&mut self, policy: Policy, out: &mut impl Outbox) {
+        let motd = policy.motd.clone();
+        self.policy = policy;
+        if let Some(text) = motd {
+            self.motd = Some(Motd {
+                text,
+                from: format!("!motd@{}", self.domain).into(),
+                time: self.now_ms,
+            });
+        }
+        self.enforce_server_bans(out);
+    }
+
+    /// The ban that keeps out a connection from `addr` (as `user`), if any.
+    fn server_ban(&self, addr: IpAddr, user: Option<&str>) -> Option<&ServerBan> {
+        self.policy
+            .bans
+            .iter()
+            .chain(&self.bans)
+            .find(|b| b.hits(addr, user))
+    }
+
+    /// At accept: whether `addr` is banned.
+    pub(super) fn banned_addr(&self, addr: IpAddr) -> bool {
+        self.server_ban(addr, None).is_some()
+    }
+
+    /// At Ident: whether `user` from `conn` is banned; if so it is refused and closed.
+    pub(super) fn refuse_banned(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        seq: Option<u32>,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(addr) = self.session(conn).map(|s| s.peer) else {
+            return false;
+        };
+        if self.server_ban(addr, Some(user)).is_none() {
+            return false;
+        }
+        self.fail(
+            conn,
+            seq,
+            ErrorCode::BannedFromServer,
+            "banned from this server",
+            out,
+        );
+        true
+    }
+
+    /// Closes every session a server ban now hits.
+    fn enforce_server_bans(&mut self, out: &mut impl Outbox) {
+        let hit: Vec<ConnId> = (0..self.sessions.len())
+            .filter(|&c| {
+                self.session(c)
+                    .is_some_and(|s| self.server_ban(s.peer, s.user.as_deref()).is_some())
+            })
+            .collect();
+        for conn in hit {
+            self.fail(
+                conn,
+                None,
+                ErrorCode::BannedFromServer,
+                "banned from this server",
+                out,
+            );
+        }
+    }
+
+    /// Mod on `!server@DOMAIN`: an admin bans or unbans an ID pattern or an address range.
+    pub(super) fn moderate_server(&mut self, conn: ConnId, m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
+        if let Some((code, reason)) = self.foreign(m.topic) {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        if !self.is_admin(conn) {
+            return self.fail(
+                conn,
+                m.seq,
+                ErrorCode::NotOperator,
+                "only server admins ban server-wide",
+                out,
+            );
+        }
+        let Some(ban) = ServerBan::parse(m.target) else {
+            return self.fail(
+                conn,
+                m.seq,
+                ErrorCode::BadId,
+                "not an ID pattern or an address range",
+                out,
+            );
+        };
+        match m.action {
+            Action::Ban => {
+                if !self.bans.contains(&ban) {
+                    self.bans.push(ban);
+                }
+            }
+            Action::Unban => self.bans.retain(|b| *b != ban),
+            other => {
+                let reason = format!(
+                    "{} is for channels; the server only bans and unbans",
+                    other.label()
+                );
+                return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
+            }
+        }
+        let by = self
+            .session(conn)
+            .and_then(|s| s.user.clone())
+            .unwrap_or_default();
+        log::warn!("{by}: server {} {}", m.action.label(), m.target);
+        let mut text = format!("{} {}", m.action.label(), m.target);
+        if let Some(r) = m.reason {
+            text.push(' ');
+            text.push_str(r);
+        }
+        self.announce(
+            conn,
+            m.seq,
+            m.topic,
+            &text,
+            Some(super::MOD_CTYPE),
+            false,
+            now,
+            out,
+        );
+        self.enforce_server_bans(out);
+    }
+
+    /// A Message to a reserved topic: an admin's wall or message of the day; anyone else is
+    /// refused as before.
+    pub(super) fn publish_reserved(
+        &mut self,
+        conn: ConnId,
+        m: Message<'_>,
+        now: &Now,
+        out: &mut impl Outbox,
+    ) {
+        let Body::Text(text) = m.body else {
+            return self.fail(
+                conn,
+                m.seq,
+                ErrorCode::Reserved,
+                "walls and the motd are text",
+                out,
+            );
+        };
+        match m.topic.local() {
+            "wall" => self.announce(conn, m.seq, m.topic, text, m.ctype, true, now, out),
+            "motd" => {
+                let from = self
+                    .session(conn)
+                    .and_then(|s| s.user.clone())
+                    .unwrap_or_default();
+                self.motd = (!text.is_empty()).then(|| Motd {
+                    text: text.into(),
+                    from,
+                    time: now.unix_ms,
+                });
+                self.announce(conn, m.seq, m.topic, text, m.ctype, false, now, out);
+            }
+            _ => self.fail(
+                conn,
+                m.seq,
+                ErrorCode::Reserved,
+                "reserved topics cannot be published to",
+                out,
+            ),
+        }
+    }
+
+    /// Whether a Message to a reserved topic is an admin's wall or motd.
+    pub(super) fn admin_topic(&self, conn: ConnId, topic: Name<'_>) -> bool {
+        topic.kind() == Kind::Reserved
+            && matches!(topic.local(), "wall" | "motd")
+            && self.foreign(topic).is_none()
+            && self.is_admin(conn)
+    }
+
+    /// An Event from the admin on `conn` on a reserved topic: to every identified connection
+    /// (`everyone`) or the admin alone, echoed with `seq`. Not stored: it is the server's
+    /// voice, not a conversation.
+    #[allow(clippy::too_many_arguments)]
+    fn announce(
+        &mut self,
+        conn: ConnId,
+        seq: Option<u32>,
+        topic: Name<'_>,
+        text: &str,
+        ctype: Option<&str>,
+        everyone: bool,
+        now: &Now,
+        out: &mut impl Outbox,
+    ) {
+        let Some(from) = self.session(conn).and_then(|s| s.user.clone()) else {
+            return;
+        };
+        let Ok(from) = Name::parse(&from) else { return };
+        let time = now.unix_ms.max(self.latest.saturating_add(1));
+        self.latest = time;
+        let id = MsgId::compute(from.as_str(), topic.as_str(), time, Body::Text(text), ctype, None);
+        let event = Event {
+            seq: None,
+            topic,
+            from,
+            time,
+            id,
+            body: Body::Text(text),
+            ctype,
+            reply_to: None,
+        };
+        if everyone && let Ok(n) = Msg::Event(event).encode(&mut self.scratch) {
+            let to: Vec<ConnId> = (0..self.sessions.len())
+                .filter(|&c| self.session(c).is_some_and(|s| s.user.is_some()))
+                .collect();
+            out.fanout(&to, Some(conn), &self.scratch[..n]);
+            self.stats.deliveries += to.len().saturating_sub(1) as u64;
+        }
+        out.reply(conn, &Msg::Event(Event { seq, ..event }));
+    }
+
+    /// Right after an Ident reply: the message of the day, if there is one.
+    pub(super) fn send_motd(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        let Some(motd) = &self.motd else { return };
+        let topic = format!("!motd@{}", self.domain);
+        let (Ok(topic), Ok(from)) = (Name::parse(&topic), Name::parse(&motd.from)) else {
+            return;
+        };
+        let body = Body::Text(&motd.text);
+        let event = Event {
+            seq: None,
+            topic,
+            from,
+            time: motd.time,
+            id: MsgId::compute(from.as_str(), topic.as_str(), motd.time, body, None, None),
+            body,
+            ctype: None,
+            reply_to: None,
+        };
+        out.reply(conn, &Msg::Event(event));
+    }
+}

@@ -1,0 +1,249 @@
+//! Mod, an operator's action on a channel (kick, ban, mute, op, voice, invite and their
+//! undoing). Every action is published on the channel as an Event of type [`MOD_CTYPE`], so
+//! each client shows the audit trail and history keeps it.
+
+use super::room::{Ban, Closed, Room, set};
+use super::{ConnId, Now, Outbox, Server};
+use crate::proto::*;
+
+/// The content type of the Events that record moderation and channel changes; only the server
+/// publishes them.
+pub const MOD_CTYPE: &str = "text/x-scalar-mod";
+/// The content type of presence Events (on a user's ID topic).
+pub const PRESENCE_CTYPE: &str = "text/x-scalar-presence";
+
+/// Content types a client may not publish: they would forge the server's records.
+pub fn is_server_ctype(ctype: &str) -> bool {
+    ctype.eq_ignore_ascii_case(MOD_CTYPE) || ctype.eq_ignore_ascii_case(PRESENCE_CTYPE)
+}
+
+impl Server {
+    /// Mod: checks that the sender runs the channel, applies the action, publishes its record
+    /// (the echo is the reply), then removes whom it kicked or banned.
+    pub(super) fn moderate(&mut self, conn: ConnId, m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
+        if m.topic.kind() == Kind::Reserved && m.topic.local() == "server" {
+            return self.moderate_server(conn, m, now, out);
+        }
+        if let Some((code, reason)) = self.refuse_mod(conn, &m) {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        let channel = m.topic.as_str();
+        let victims = self.apply(conn, &m);
+        let mut record = format!("{} {}", m.action.label(), m.target);
+        if let Some(r) = m.reason {
+            record.push(' ');
+            record.push_str(r);
+        }
+        self.record(conn, m.seq, m.topic, &record, now, out);
+        let by = self
+            .session(conn)
+            .and_then(|s| s.user.as_deref())
+            .unwrap_or_default();
+        let why = m.reason.map(|r| format!(": {r}")).unwrap_or_default();
+        let reason = match m.action {
+            Action::Ban => format!("banned from {channel} by {by}{why}"),
+            _ => format!("kicked from {channel} by {by}{why}"),
+        };
+        for v in victims {
+            self.remove_from(v, channel);
+            self.fail(v, None, ErrorCode::Kicked, &reason, out);
+        }
+    }
+
+    /// Publishes the server's record of a change on `topic`, from the operator on `conn`,
+    /// with the echo (carrying `seq`) as the reply.
+    pub(super) fn record(
+        &mut self,
+        conn: ConnId,
+        seq: Option<u32>,
+        topic: Name<'_>,
+        text: &str,
+        now: &Now,
+        out: &mut impl Outbox,
+    ) {
+        let msg = Message {
+            seq,
+            topic,
+            body: Body::Text(clip(text, MAX_BODY)),
+            ctype: Some(MOD_CTYPE),
+            reply_to: None,
+        };
+        self.emit(conn, msg, now, out);
+    }
+
+    /// Whether the session on `conn` runs `channel`: its owner or an operator, or a server
+    /// admin who logged in.
+    pub(super) fn runs(&self, conn: ConnId, channel: &str) -> bool {
+        let Some(user) = self.session(conn).and_then(|s| s.user.as_deref()) else {
+            return false;
+        };
+        self.is_admin(conn) || self.rooms.get(channel).is_some_and(|r| r.is_operator(user))
+    }
+
+    /// Why `m` cannot be carried out, if it cannot.
+    fn refuse_mod(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
+        let channel = m.topic.as_str();
+        if let Some(refusal) = self.refuse_channel_request(conn, m.topic) {
+            return Some(refusal);
+        }
+        let room = self.rooms.get(channel)?;
+        let exact = !matches!(
+            m.action,
+            Action::Ban | Action::Unban | Action::Mute | Action::Unmute
+        );
+        if exact && Name::parse(m.target).map(|n| n.kind()) != Ok(Kind::User) {
+            let reason = format!("{} needs a user ID, not a pattern", m.action.label());
+            return Some((ErrorCode::BadId, reason));
+        }
+        if m.action == Action::Deop && &*room.owner == m.target {
+            return Some((ErrorCode::NotOperator, "the owner stays an operator".into()));
+        }
+        if m.action == Action::Kick && self.members(channel, |u, _| u == m.target).is_empty() {
+            return Some((ErrorCode::NoSuchUser, format!("{} is not in {channel}", m.target)));
+        }
+        None
+    }
+
+    /// The checks every operator request on a channel shares: a channel of this server, which
+    /// the sender has subscribed to and runs.
+    pub(super) fn refuse_channel_request(
+        &self,
+        conn: ConnId,
+        topic: Name<'_>,
+    ) -> Option<(ErrorCode, String)> {
+        if topic.kind() != Kind::Channel {
+            return Some((ErrorCode::NotSubscribable, "only channels have operators".into()));
+        }
+        if let Some(f) = self.foreign(topic) {
+            return Some(f);
+        }
+        let channel = topic.as_str();
+        if !self.session(conn)?.is_subscribed(channel) {
+            return Some((ErrorCode::NotSubscribed, format!("not subscribed to {channel}")));
+        }
+        if !self.runs(conn, channel) {
+            return Some((ErrorCode::NotOperator, format!("not an operator of {channel}")));
+        }
+        None
+    }
+
+    /// Changes the room for an action already checked; returns the connections to remove.
+    fn apply(&mut self, conn: ConnId, m: &Mod<'_>) -> Vec<ConnId> {
+        let channel = m.topic.as_str();
+        let target = m.target;
+        let by = self
+            .session(conn)
+            .and_then(|s| s.user.clone())
+            .unwrap_or_default();
+        // A guest banned by name is banned by address too: its next name, which the server
+        // picks, would be new.
+        let guest = target.split('@').next().is_some_and(super::is_guest_name);
+        let guest_addr = (m.action == Action::Ban && guest)
+            .then(|| self.users.get(target))
+            .flatten()
+            .and_then(|a| {
+                a.conns
+                    .iter()
+                    .filter_map(|&c| self.session(c))
+                    .find(|s| !s.authenticated)
+                    .map(|s| s.addr)
+            });
+        let Some(room) = self.rooms.get_mut(channel) else {
+            return Vec::new();
+        };
+        match m.action {
+            Action::Kick => {}
+            Action::Ban => {
+                room.bans.retain(|b| &*b.pattern != target);
+                room.bans.push(Ban {
+                    pattern: target.into(),
+                    addr: guest_addr,
+                });
+            }
+            Action::Unban => room.bans.retain(|b| &*b.pattern != target),
+            Action::Mute | Action::Unmute => set(&mut room.mutes, target, m.action == Action::Mute),
+            Action::Op | Action::Deop => set(&mut room.ops, target, m.action == Action::Op),
+            Action::Voice | Action::Devoice => set(&mut room.voiced, target, m.action == Action::Voice),
+            Action::Invite => set(&mut room.invited, target, true),
+        }
+        log::info!("{channel}: {by} {} {target}", m.action.label());
+        match m.action {
+            Action::Kick => self.members(channel, |u, _| u == target),
+            Action::Ban => {
+                let Some(room) = self.rooms.get(channel) else {
+                    return Vec::new();
+                };
+                let banned =
+                    |u: &str, s: &super::session::Session| u != &*by && room.bans(u, s.addr, s.authenticated);
+                self.members(channel, banned)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The channel's subscribed connections whose session passes `pick`.
+    pub(super) fn members(
+        &self,
+        channel: &str,
+        pick: impl Fn(&str, &super::session::Session) -> bool,
+    ) -> Vec<ConnId> {
+        self.channels
+            .subscribers(channel)
+            .iter()
+            .copied()
+            .filter(|&c| {
+                self.session(c)
+                    .and_then(|s| Some((s.user.as_deref()?, s)))
+                    .is_some_and(|(u, s)| pick(u, s))
+            })
+            .collect()
+    }
+
+    /// Takes `conn` out of `channel`, as an Unsub would.
+    fn remove_from(&mut self, conn: ConnId, channel: &str) {
+        let Some(s) = self.session_mut(conn) else { return };
+        if let Some(i) = s.subs.iter().position(|c| &**c == channel) {
+            s.subs.swap_remove(i);
+            let left = self.channels.unsubscribe(channel, conn);
+            self.emptied(channel, left);
+        }
+    }
+
+    /// A channel lost a subscriber and has `left`: with none left, its room goes too unless
+    /// its owner logged in.
+    pub(super) fn emptied(&mut self, channel: &str, left: usize) {
+        if left == 0 && self.rooms.get(channel).is_some_and(|r| !r.lasting) {
+            self.rooms.remove(channel);
+        }
+    }
+
+    /// A new subscriber: the channel's first, with no room yet, becomes its owner. Returns the
+    /// refusal if the room keeps it out.
+    pub(super) fn admit_to(&mut self, conn: ConnId, channel: &str) -> Option<(ErrorCode, String)> {
+        let admin = self.is_admin(conn);
+        let s = self.session(conn)?;
+        let user = s.user.as_deref()?;
+        let Some(room) = self.rooms.get(channel) else {
+            let room = Room::new(user, s.authenticated, self.now_ms);
+            self.rooms.insert(channel.into(), room);
+            return None;
+        };
+        if admin {
+            return None;
+        }
+        if room.bans(user, s.addr, s.authenticated) {
+            return Some((ErrorCode::Banned, format!("banned from {channel}")));
+        }
+        match room.closed_to(user, s.authenticated) {
+            Some(Closed::InviteOnly) => Some((
+                ErrorCode::InviteOnly,
+                format!("{channel} is invite-only: ask an operator to invite you"),
+            )),
+            Some(Closed::RegisteredOnly) => Some((
+                ErrorCode::RegisteredOnly,
+                format!("{channel} is for users who logged in"),
+            )),
+            None => None,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Presence: a connection that subscribes to a user ID watches it, and gets an Event of type
+//! [`PRESENCE_CTYPE`] on that ID's topic when the user comes online (first connection), goes
+//! offline (last connection closed) or says it is away or back (Status). Each change is one
+//! Event encoded once and fanned out to the watchers: a user with 10,000 watchers costs one
+//! fan-out, not 10,000 lookups. Presence is not stored.
+
+use super::moderation::PRESENCE_CTYPE;
+use super::room::presence;
+use super::{ConnId, Now, Outbox, Server};
+use crate::proto::*;
+
+impl Server {
+    /// `conn` watches `user` from now on.
+    pub(super) fn watch(&mut self, conn: ConnId, user: &str) {
+        if let Some(s) = self.session_mut(conn) {
+            s.watching.push(user.into());
+        }
+        self.watchers.entry(user.into()).or_default().push(conn);
+    }
+
+    /// `conn` stops watching `user`.
+    pub(super) fn unwatch(&mut self, conn: ConnId, user: &str) {
+        if let Some(s) = self.session_mut(conn) {
+            s.watching.retain(|w| &**w != user);
+        }
+        if let Some(w) = self.watchers.get_mut(user) {
+            w.retain(|&c| c != conn);
+            if w.is_empty() {
+                self.watchers.remove(user);
+            }
+        }
+    }
+
+    /// What the server knows of `user`'s presence.
+    pub(super) fn presence_of(&self, user: &str) -> Presence {
+        presence(self.users.contains_key(user), self.away.contains_key(user))
+    }
+
+    /// Status: the user says it is away (with a note) or back; the reply is the presence
+    /// Event, which its watchers get too.
+    pub(super) fn status(&mut self, conn: ConnId, m: SetPresence<'_>, now: &Now, out: &mut impl Outbox) {
+        let Some(user) = self.session(conn).and_then(|s| s.user.clone()) else {
+            return;
+        };
+        match m.presence {
+            Presence::Away => {
+                self.away
+                    .insert(user.clone(), m.reason.unwrap_or_default().into());
+            }
+            _ => {
+                self.away.remove(&user);
+            }
+        }
+        let text = match (m.presence, m.reason) {
+            (Presence::Away, Some(note)) if !note.is_empty() => format!("away {note}"),
+            (Presence::Away, _) => "away".into(),
+            _ => "online".into(),
+        };
+        self.announce_presence(&user, &text, Some((conn, m.seq)), now.unix_ms, out);
+    }
+
+    /// Announces the users whose last connection closed (disconnect has no outbox), unless
+    /// they came back meanwhile.
+    pub(super) fn announce_gone(&mut self, out: &mut impl Outbox) {
+        for user in std::mem::take(&mut self.gone) {
+            if !self.users.contains_key(&user) {
+                self.presence_changed(&user, false, out);
+            }
+        }
+    }
+
+    /// The user's first connection identified, or its last one closed.
+    pub(super) fn presence_changed(&mut self, user: &str, online: bool, out: &mut impl Outbox) {
+        if !online {
+            self.away.remove(user);
+        }
+        let text = if online { "online" } else { "offline" };
+        self.announce_presence(user, text, None, self.now_ms, out);
+    }
+
+    /// One presence Event from `user`, to its watchers, and echoed to `echo` if given.
+    fn announce_presence(
+        &mut self,
+        user: &str,
+        text: &str,
+        echo: Option<(ConnId, Option<u32>)>,
+        now_ms: u64,
+        out: &mut impl Outbox,
+    ) {
+        let watchers = self.watchers.get(user).map_or(&[][..], Vec::as_slice);
+        if watchers.is_empty() && echo.is_none() {
+            return;
+        }
+        let Ok(name) = Name::parse(user) else { return };
+        let time = now_ms.max(self.latest.saturating_add(1));
+        self.latest = time;
+        let body = Body::Text(text);
+        let event = Event {
+            seq: None,
+            topic: name,
+            from: name,
+            time,
+            id: MsgId::compute(user, user, time, body, Some(PRESENCE_CTYPE), None),
+            body,
+            ctype: Some(PRESENCE_CTYPE),
+            reply_to: None,
+        };
+        let echo_conn = echo.map(|(c, _)| c);
+        if let Ok(n) = Msg::Event(event).encode(&mut self.scratch) {
+            out.fanout(watchers, echo_conn, &self.scratch[..n]);
+        }
+        if let Some((conn, seq)) = echo {
+            out.reply(conn, &Msg::Event(Event { seq, ..event }));
+        }
+    }
+}

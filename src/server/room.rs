@@ -1,0 +1,263 @@
+//! A channel's government and description: who owns and runs it, whom it keeps out or quiet,
+//! its modes, display name, topic line and per-member rate. Pure state with questions to ask
+//! it; the requests that change it are in `moderation` and `meta`.
+
+use super::bucket::{Bucket, Rate};
+use crate::proto::modes;
+use crate::proto::pattern::matches;
+use crate::proto::{Presence, Role};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// A ban: an ID pattern, and for a guest banned by name the address it came from, so that a
+/// new guest name from there (without a login) does not get back in.
+#[derive(Debug, Clone)]
+pub struct Ban {
+    /// The ID pattern.
+    pub pattern: Box<str>,
+    /// A guest's address (its /64 for IPv6), when banned by name.
+    pub addr: Option<IpAddr>,
+}
+
+/// A channel's state beyond its subscribers.
+#[derive(Debug)]
+pub struct Room {
+    /// Who created it; an operator nobody can demote.
+    pub owner: Box<str>,
+    /// The owner logged in with a password: the room outlives the channel's last subscriber.
+    pub lasting: bool,
+    /// When the channel was created.
+    pub created: u64,
+    /// Operators besides the owner.
+    pub ops: Vec<Box<str>>,
+    /// Who may speak when the channel is moderated.
+    pub voiced: Vec<Box<str>>,
+    /// Who may subscribe when it is invite-only (or registered-only).
+    pub invited: Vec<Box<str>>,
+    /// Who is kept out.
+    pub bans: Vec<Ban>,
+    /// Who is kept quiet (ID patterns).
+    pub mutes: Vec<Box<str>>,
+    /// [`modes`] bits.
+    pub modes: u64,
+    /// Messages a minute one member may publish; 0 for no limit.
+    pub rate: u64,
+    /// The display name, if set.
+    pub display: Option<Box<str>>,
+    /// The topic line, if set.
+    pub subject: Option<Box<str>>,
+    /// Each member's budget under `rate`, by ID; forgotten once full again.
+    pace: HashMap<Box<str>, Bucket>,
+}
+
+/// Adds `item` to `list` unless present, or removes it: idempotent both ways.
+pub fn set(list: &mut Vec<Box<str>>, item: &str, present: bool) {
+    let at = list.iter().position(|x| &**x == item);
+    match (at, present) {
+        (None, true) => list.push(item.into()),
+        (Some(i), false) => {
+            list.swap_remove(i);
+        }
+        _ => {}
+    }
+}
+
+impl Room {
+    /// A room created by `owner` at `created`.
+    pub fn new(owner: &str, lasting: bool, created: u64) -> Self {
+        Room {
+            owner: owner.into(),
+            lasting,
+            created,
+            ops: Vec::new(),
+            voiced: Vec::new(),
+            invited: Vec::new(),
+            bans: Vec::new(),
+            mutes: Vec::new(),
+            modes: 0,
+            rate: 0,
+            display: None,
+            subject: None,
+            pace: HashMap::new(),
+        }
+    }
+
+    /// `user`'s role here.
+    pub fn role(&self, user: &str) -> Role {
+        let has = |list: &[Box<str>]| list.iter().any(|x| &**x == user);
+        if &*self.owner == user {
+            Role::Owner
+        } else if has(&self.ops) {
+            Role::Operator
+        } else if has(&self.voiced) {
+            Role::Voiced
+        } else {
+            Role::Member
+        }
+    }
+
+    /// Whether `user` runs the channel.
+    pub fn is_operator(&self, user: &str) -> bool {
+        self.role(user) >= Role::Operator
+    }
+
+    /// Whether `user` (from `addr`, logged in or not) is kept out.
+    pub fn bans(&self, user: &str, addr: IpAddr, authenticated: bool) -> bool {
+        self.bans
+            .iter()
+            .any(|b| matches(&b.pattern, user) || (!authenticated && b.addr == Some(addr)))
+    }
+
+    /// Why `user` may not publish here now, if it may not: muted, or not voiced in a
+    /// moderated channel, or over the channel's rate. Operators always may.
+    pub fn silences(&self, user: &str, now: Instant) -> Option<Silence> {
+        let role = self.role(user);
+        if role >= Role::Operator {
+            return None;
+        }
+        if self.mutes.iter().any(|p| matches(p, user)) {
+            return Some(Silence::Muted);
+        }
+        if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
+            return Some(Silence::Moderated);
+        }
+        let rate = self.pace_rate()?;
+        let wait = self.pace.get(user)?.wait(PACE_COST, rate, now)?;
+        Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
+    }
+
+    /// Counts a Message of `user` against the channel's rate (operators are not counted).
+    pub fn spend(&mut self, user: &str, now: Instant) {
+        let Some(rate) = self.pace_rate() else { return };
+        if self.role(user) >= Role::Operator {
+            return;
+        }
+        let bucket = self
+            .pace
+            .entry(user.into())
+            .or_insert_with(|| Bucket::full(rate, now));
+        bucket.spend(PACE_COST, rate, now);
+    }
+
+    /// `rate` Messages a minute as a bucket: a Message costs [`PACE_COST`] tokens and `rate`
+    /// grow a second; ten seconds' worth (at least one Message) may be spent at once.
+    fn pace_rate(&self) -> Option<Rate> {
+        let rate = u32::try_from(self.rate).ok().filter(|&r| r > 0)?;
+        let burst = rate.div_ceil(6).max(1) * PACE_COST;
+        Some(Rate::new(rate, burst))
+    }
+
+    /// Forgets the members whose budget is full again.
+    pub fn prune(&mut self, now: Instant) {
+        match self.pace_rate() {
+            Some(rate) => self.pace.retain(|_, b| !b.is_full(rate, now)),
+            None => self.pace.clear(),
+        }
+    }
+
+    /// Why `user` may not subscribe, if it may not (bans are asked separately).
+    pub fn closed_to(&self, user: &str, authenticated: bool) -> Option<Closed> {
+        let invited = self.role(user) >= Role::Operator || self.invited.iter().any(|i| &**i == user);
+        if self.modes & modes::INVITE_ONLY != 0 && !invited {
+            return Some(Closed::InviteOnly);
+        }
+        if self.modes & modes::REGISTERED_ONLY != 0 && !authenticated && !invited {
+            return Some(Closed::RegisteredOnly);
+        }
+        None
+    }
+
+    /// Whether only operators may list the members.
+    pub fn private_members(&self) -> bool {
+        self.modes & modes::PRIVATE_MEMBERS != 0
+    }
+}
+
+/// Tokens a Message costs under a channel's per-minute rate.
+const PACE_COST: u32 = 60;
+
+/// Why a member may not publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// An operator muted it.
+    Muted,
+    /// The channel is moderated and it has no voice.
+    Moderated,
+    /// Over the channel's rate: seconds to wait.
+    Rate(u64),
+}
+
+/// Why a user may not subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Invite-only, and it was not invited.
+    InviteOnly,
+    /// Registered-only, and it did not log in.
+    RegisteredOnly,
+}
+
+/// A user's presence as the server knows it: online while connected, away once it said so.
+pub fn presence(online: bool, away: bool) -> Presence {
+    match (online, away) {
+        (false, _) => Presence::Offline,
+        (true, false) => Presence::Online,
+        (true, true) => Presence::Away,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn roles_rank_and_modes_close() {
+        let mut r = Room::new("o@x", false, 1);
+        set(&mut r.ops, "op@x", true);
+        set(&mut r.voiced, "v@x", true);
+        assert_eq!(
+            ["o@x", "op@x", "v@x", "m@x"].map(|u| r.role(u)),
+            [Role::Owner, Role::Operator, Role::Voiced, Role::Member]
+        );
+        r.modes = modes::INVITE_ONLY;
+        assert_eq!(r.closed_to("m@x", true), Some(Closed::InviteOnly));
+        assert_eq!(r.closed_to("op@x", false), None);
+        set(&mut r.invited, "m@x", true);
+        assert_eq!(r.closed_to("m@x", false), None);
+        r.modes = modes::REGISTERED_ONLY;
+        assert_eq!(r.closed_to("g@x", false), Some(Closed::RegisteredOnly));
+        assert_eq!(r.closed_to("g@x", true), None);
+    }
+
+    #[test]
+    fn a_channel_rate_is_per_member_per_minute() {
+        let mut r = Room::new("o@x", false, 1);
+        r.rate = 6;
+        let t = Instant::now();
+        assert_eq!(r.silences("m@x", t), None);
+        r.spend("m@x", t);
+        assert_eq!(
+            r.silences("m@x", t),
+            Some(Silence::Rate(10)),
+            "one at once at 6/min"
+        );
+        assert_eq!(r.silences("n@x", t), None, "each member has its own");
+        r.spend("o@x", t);
+        r.spend("o@x", t);
+        assert_eq!(r.silences("o@x", t), None, "operators are not limited");
+        assert_eq!(r.silences("m@x", t + Duration::from_secs(10)), None);
+        r.modes = modes::MODERATED;
+        assert_eq!(
+            r.silences("m@x", t + Duration::from_secs(60)),
+            Some(Silence::Moderated)
+        );
+        set(&mut r.mutes, "*@x", true);
+        assert_eq!(
+            r.silences("m@x", t + Duration::from_secs(60)),
+            Some(Silence::Muted)
+        );
+        r.prune(t + Duration::from_secs(600));
+        assert!(r.pace.is_empty());
+    }
+}

@@ -1,0 +1,226 @@
+//! Channel moderation in the core: owners, operators, kicks, bans, mutes, and the audit trail.
+
+use super::auth::rig;
+use super::*;
+use crate::server::Policy;
+
+const CH: &str = "#mod@example.com";
+
+fn act(r: &mut Rig, conn: ConnId, action: Action, target: &str, reason: Option<&str>) -> Vec<String> {
+    r.send(
+        conn,
+        Msg::Mod(Mod {
+            seq: Some(7),
+            topic: n(CH),
+            action,
+            target,
+            reason,
+        }),
+    )
+}
+
+/// alice (owner, first in), bob and carol in the channel.
+fn room() -> Rig {
+    let mut r = Rig::new(Limits::default());
+    for (c, u) in [
+        (0, "alice@example.com"),
+        (1, "bob@example.com"),
+        (2, "carol@example.com"),
+    ] {
+        r.connect(c, u);
+        r.sub(c, CH);
+    }
+    r
+}
+
+#[test]
+fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
+    let mut r = room();
+    assert_eq!(
+        act(&mut r, 1, Action::Kick, "carol@example.com", None),
+        ["Error 800 not_operator seq=Some(7)"]
+    );
+    assert_eq!(
+        act(&mut r, 0, Action::Op, "bob@example.com", None),
+        ["Event #mod@example.com alice@example.com op bob@example.com seq=Some(7)"]
+    );
+    assert_eq!(
+        r.out.take(2),
+        ["Event #mod@example.com alice@example.com op bob@example.com seq=None"]
+    );
+    r.out.take(1);
+    assert_eq!(
+        act(&mut r, 1, Action::Deop, "alice@example.com", None),
+        ["Error 800 not_operator seq=Some(7)"],
+        "the owner stays"
+    );
+    assert_eq!(
+        act(&mut r, 0, Action::Kick, "bob@*", None),
+        ["Error 300 bad_id seq=Some(7)"],
+        "a kick names one user"
+    );
+    assert_eq!(
+        act(&mut r, 0, Action::Kick, "dave@example.com", None),
+        ["Error 404 no_such_user seq=Some(7)"]
+    );
+    let topic = Msg::Mod(Mod {
+        seq: Some(7),
+        topic: n("bob@example.com"),
+        action: Action::Kick,
+        target: "bob@example.com",
+        reason: None,
+    });
+    assert_eq!(r.send(0, topic), ["Error 405 not_subscribable seq=Some(7)"]);
+}
+
+#[test]
+fn a_kick_is_shown_to_everyone_then_the_target_is_out_and_may_return() {
+    let mut r = room();
+    r.out.take(1);
+    act(&mut r, 0, Action::Kick, "bob@example.com", Some("calm down"));
+    assert_eq!(
+        r.out.take(1),
+        [
+            "Event #mod@example.com alice@example.com kick bob@example.com calm down seq=None",
+            "Error 803 kicked seq=None"
+        ]
+    );
+    assert_eq!(
+        r.out.take(2),
+        ["Event #mod@example.com alice@example.com kick bob@example.com calm down seq=None"]
+    );
+    assert!(r.out.closed.is_empty(), "the connection stays");
+    assert_eq!(r.say(1, CH, "hey"), ["Error 403 not_subscribed seq=Some(9)"]);
+    assert_eq!(
+        r.sub(1, CH),
+        ["Meta #mod@example.com true 3"],
+        "not banned: back in"
+    );
+}
+
+#[test]
+fn a_ban_removes_and_keeps_out_until_unbanned() {
+    let mut r = room();
+    act(&mut r, 0, Action::Ban, "*@example.com", None);
+    assert_eq!(
+        r.out.take(1).last().map(String::as_str),
+        Some("Error 803 kicked seq=None")
+    );
+    assert_eq!(
+        r.out.take(2).last().map(String::as_str),
+        Some("Error 803 kicked seq=None")
+    );
+    assert_eq!(r.sub(1, CH), ["Error 801 banned seq=Some(2)"]);
+    assert_eq!(
+        r.say(0, CH, "alone"),
+        ["Event #mod@example.com alice@example.com alone seq=Some(9)"]
+    );
+    act(&mut r, 0, Action::Unban, "*@example.com", None);
+    assert_eq!(r.sub(1, CH), ["Meta #mod@example.com true 2"]);
+}
+
+#[test]
+fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
+    let mut r = rig(Policy::Guests, false);
+    let home: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+    let other: IpAddr = Ipv4Addr::new(192, 0, 2, 99).into();
+    r.open(0, other);
+    let (op, ..) = r.ident_reply(0, "x");
+    r.sub(0, CH);
+    r.open(1, home);
+    let (guest, ..) = r.ident_reply(1, "x");
+    r.sub(1, CH);
+    let ban = Msg::Mod(Mod {
+        seq: Some(7),
+        topic: n(CH),
+        action: Action::Ban,
+        target: &guest,
+        reason: None,
+    });
+    assert_eq!(
+        r.send(0, ban)[0],
+        format!("Event {CH} {op} ban {guest} seq=Some(7)")
+    );
+    r.server.disconnect(1);
+    r.open(2, home);
+    let (again, ..) = r.ident_reply(2, "x");
+    assert_ne!(again, guest, "a new guest name");
+    assert_eq!(
+        r.sub(2, CH),
+        ["Error 801 banned seq=Some(2)"],
+        "but the same address"
+    );
+    r.open(3, other);
+    r.ident_reply(3, "x");
+    assert_eq!(
+        r.sub(3, CH),
+        ["Meta #mod@example.com true 2"],
+        "other addresses are not affected"
+    );
+}
+
+#[test]
+fn a_muted_user_is_refused_while_others_still_speak() {
+    let mut r = room();
+    act(&mut r, 0, Action::Mute, "bob@example.com", Some("spam"));
+    r.out.take(1);
+    r.out.take(2);
+    assert_eq!(r.say(1, CH, "buy now"), ["Error 802 muted seq=Some(9)"]);
+    assert_eq!(
+        r.say(2, CH, "hi"),
+        ["Event #mod@example.com carol@example.com hi seq=Some(9)"]
+    );
+    act(&mut r, 0, Action::Mute, "*@example.com", None);
+    r.out.take(1);
+    r.out.take(2);
+    assert_eq!(
+        r.say(0, CH, "ops speak"),
+        ["Event #mod@example.com alice@example.com ops speak seq=Some(9)"]
+    );
+    act(&mut r, 0, Action::Unmute, "bob@example.com", None);
+    act(&mut r, 0, Action::Unmute, "*@example.com", None);
+    r.out.take(1);
+    assert_eq!(
+        r.say(1, CH, "sorry"),
+        ["Event #mod@example.com bob@example.com sorry seq=Some(9)"]
+    );
+}
+
+#[test]
+fn clients_cannot_forge_the_audit_trail() {
+    let mut r = room();
+    let forged = Msg::Message(Message {
+        seq: Some(9),
+        topic: n(CH),
+        body: Body::Text("kick carol@example.com"),
+        ctype: Some("Text/X-Scalar-Mod"),
+        reply_to: None,
+    });
+    assert_eq!(r.send(1, forged), ["Error 303 bad_ctype seq=Some(9)"]);
+}
+
+#[test]
+fn a_room_of_guests_ends_with_its_channel() {
+    let mut r = room();
+    act(&mut r, 0, Action::Ban, "dave@example.com", None);
+    for c in 0..3 {
+        r.send(
+            c,
+            Msg::Unsub(Sub {
+                seq: Some(3),
+                topic: n(CH),
+            }),
+        );
+    }
+    assert!(r.server.rooms.is_empty());
+    r.connect(3, "dave@example.com");
+    assert_eq!(
+        r.sub(3, CH),
+        ["Meta #mod@example.com true 1"],
+        "a new channel, dave owns it"
+    );
+    assert_eq!(
+        act(&mut r, 3, Action::Op, "bob@example.com", None)[0],
+        "Event #mod@example.com dave@example.com op bob@example.com seq=Some(7)"
+    );
+}
