@@ -527,4 +527,5 @@ mod auth;
 mod federation;
 mod flood;
 mod history;
+mod meta;
 mod moderation;

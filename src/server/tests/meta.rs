@@ -1,0 +1,387 @@
+//! Channel descriptions and modes, the topic list, members, presence and server admins.
+
+use super::auth::rig;
+use super::*;
+use crate::server::{AdminPolicy, Policy, ServerBan};
+
+const CH: &str = "#meta@example.com";
+
+fn set_meta(r: &mut Rig, conn: ConnId, m: SetMeta<'_>) -> Vec<String> {
+    r.send(conn, Msg::SetMeta(m))
+}
+
+fn meta(subject: Option<&'static str>, modes: Option<u64>, rate: Option<u64>) -> SetMeta<'static> {
+    SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject,
+        modes,
+        rate,
+    }
+}
+
+/// The Meta reply to a Sub, decoded.
+fn sub_meta(
+    r: &mut Rig,
+    conn: ConnId,
+    topic: &str,
+) -> (bool, u64, Option<u64>, Option<Role>, Option<Presence>) {
+    r.feed(
+        conn,
+        &frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(topic),
+        })),
+    );
+    let (_, f) = r.out.frames.pop().expect("a reply");
+    let Ok(Status::Complete((Ok(Msg::Meta(m)), _))) = decode_frame(&f) else {
+        panic!("not Meta")
+    };
+    (m.subscribed, m.subscribers, m.modes, m.role, m.presence)
+}
+
+#[test]
+fn set_meta_records_each_change_and_modes_gate_the_door() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    assert_eq!(
+        sub_meta(&mut r, 0, CH),
+        (true, 1, Some(0), Some(Role::Owner), None)
+    );
+    let m = meta(
+        Some("hello"),
+        Some(modes::INVITE_ONLY | modes::MODERATED),
+        Some(6),
+    );
+    let out = set_meta(&mut r, 0, m);
+    assert_eq!(
+        out,
+        [
+            "Event #meta@example.com alice@example.com subject hello seq=None",
+            "Event #meta@example.com alice@example.com modes +im seq=None",
+            "Event #meta@example.com alice@example.com rate 6 seq=None",
+            "Meta #meta@example.com true 1",
+        ]
+    );
+    assert_eq!(
+        set_meta(&mut r, 0, m),
+        ["Meta #meta@example.com true 1"],
+        "no change, no record"
+    );
+    assert_eq!(r.sub(1, CH), ["Error 804 invite_only seq=Some(2)"]);
+    let invite = Msg::Mod(Mod {
+        seq: Some(5),
+        topic: n(CH),
+        action: Action::Invite,
+        target: "bob@example.com",
+        reason: None,
+    });
+    r.send(0, invite);
+    assert_eq!(
+        sub_meta(&mut r, 1, CH),
+        (true, 2, Some(3), Some(Role::Member), None)
+    );
+    assert_eq!(
+        set_meta(&mut r, 1, meta(Some("x"), None, None)),
+        ["Error 800 not_operator seq=Some(4)"]
+    );
+    assert_eq!(
+        r.say(1, CH, "hi"),
+        ["Error 802 muted seq=Some(9)"],
+        "moderated, no voice"
+    );
+    let voice = Msg::Mod(Mod {
+        seq: Some(5),
+        topic: n(CH),
+        action: Action::Voice,
+        target: "bob@example.com",
+        reason: None,
+    });
+    r.send(0, voice);
+    r.out.take(1);
+    assert_eq!(
+        r.say(1, CH, "hi"),
+        ["Event #meta@example.com bob@example.com hi seq=Some(9)"]
+    );
+    assert_eq!(
+        r.say(1, CH, "again"),
+        ["Error 806 channel_rate seq=Some(9)"],
+        "6 a minute: one at once"
+    );
+    assert_eq!(
+        r.say(0, CH, "ops are free").last().map(String::as_str),
+        Some("Event #meta@example.com alice@example.com ops are free seq=Some(9)")
+    );
+}
+
+#[test]
+fn registered_only_admits_logged_in_users() {
+    let mut r = rig(Policy::Guests, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    r.ident_reply(0, "x");
+    r.sub(0, CH);
+    set_meta(&mut r, 0, meta(None, Some(modes::REGISTERED_ONLY), None));
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    r.ident_reply(1, "y");
+    assert_eq!(r.sub(1, CH), ["Error 805 registered_only seq=Some(2)"]);
+}
+
+#[test]
+fn the_topic_list_pages_by_cursor_with_counts_and_subjects() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    for c in ["#a@example.com", "#b@example.com", "#c@example.com"] {
+        r.sub(0, c);
+    }
+    r.sub(1, "#b@example.com");
+    let b = SetMeta {
+        topic: n("#b@example.com"),
+        ..meta(Some("bees"), None, None)
+    };
+    set_meta(&mut r, 0, b);
+    r.out.take(1);
+    let list = |r: &mut Rig, cursor: Option<&'static str>| {
+        r.feed(
+            0,
+            &frame(Msg::Topics(Topics {
+                seq: Some(3),
+                start: 0,
+                count: 2,
+                cursor: cursor.map(n),
+            })),
+        );
+        let (_, f) = r.out.frames.pop().expect("a reply");
+        let Ok(Status::Complete((Ok(Msg::TopicList(t)), _))) = decode_frame(&f) else {
+            panic!()
+        };
+        let names: Vec<String> = t.topics.iter().map(|x| x.to_string()).collect();
+        let counts: Vec<u64> = t.counts.unwrap().iter().collect();
+        let subjects: Vec<String> = t.subjects.unwrap().iter().map(String::from).collect();
+        (names, counts, subjects, t.cursor.map(|c| c.to_string()), t.start)
+    };
+    let (names, counts, subjects, cursor, start) = list(&mut r, None);
+    assert_eq!(
+        (names, counts, start),
+        (
+            vec!["#a@example.com".into(), "#b@example.com".into()],
+            vec![1, 2],
+            0
+        )
+    );
+    assert_eq!(subjects, ["", "bees"]);
+    assert_eq!(cursor.as_deref(), Some("#b@example.com"));
+    // A channel that sorts before the cursor appears meanwhile: the next page is still exact.
+    r.sub(1, "#aa@example.com");
+    let (names, _, _, cursor, start) = list(&mut r, Some("#b@example.com"));
+    assert_eq!(
+        (names, cursor, start),
+        (vec!["#c@example.com".to_string()], None, 3)
+    );
+}
+
+#[test]
+fn members_are_listed_once_each_with_roles_unless_private() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    r.connect(2, "bob@example.com");
+    for c in 0..3 {
+        r.sub(c, CH);
+    }
+    let who = |r: &mut Rig, conn| {
+        r.feed(
+            conn,
+            &frame(Msg::Members(Members {
+                seq: Some(6),
+                topic: n(CH),
+                count: 10,
+                cursor: None,
+            })),
+        );
+        let (_, f) = r.out.frames.pop().expect("a reply");
+        match decode_frame(&f) {
+            Ok(Status::Complete((Ok(Msg::MemberList(m)), _))) => {
+                let users: Vec<String> = m.users.iter().map(|u| u.to_string()).collect();
+                format!("{} {users:?} {:?}", m.total, m.roles.iter().collect::<Vec<_>>())
+            }
+            _ => describe(&f),
+        }
+    };
+    assert_eq!(
+        who(&mut r, 1),
+        r#"2 ["alice@example.com", "bob@example.com"] [3, 0]"#
+    );
+    set_meta(&mut r, 0, meta(None, Some(modes::PRIVATE_MEMBERS), None));
+    assert_eq!(who(&mut r, 1), "Error 800 not_operator seq=Some(6)");
+    assert!(who(&mut r, 0).starts_with("2 "));
+}
+
+#[test]
+fn watchers_see_online_away_back_and_offline_once_each() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    assert_eq!(
+        sub_meta(&mut r, 0, "bob@example.com"),
+        (true, 1, None, None, Some(Presence::Offline))
+    );
+    r.connect(1, "bob@example.com");
+    assert_eq!(
+        r.out.take(0),
+        ["Event bob@example.com bob@example.com online seq=None"]
+    );
+    r.connect(2, "bob@example.com");
+    assert!(r.out.take(0).is_empty(), "a second connection is no news");
+    let away = Msg::SetPresence(SetPresence {
+        seq: Some(8),
+        presence: Presence::Away,
+        reason: Some("lunch"),
+    });
+    assert_eq!(
+        r.send(1, away),
+        ["Event bob@example.com bob@example.com away lunch seq=Some(8)"]
+    );
+    assert_eq!(
+        r.out.take(0),
+        ["Event bob@example.com bob@example.com away lunch seq=None"]
+    );
+    assert!(r.out.take(2).is_empty(), "presence is not a direct message");
+    assert_eq!(sub_meta(&mut r, 0, "bob@example.com").4, Some(Presence::Away));
+    r.server.disconnect(1);
+    r.server.disconnect(2);
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(
+        r.out.take(0),
+        ["Event bob@example.com bob@example.com offline seq=None"]
+    );
+    r.connect(3, "bob@example.com");
+    assert_eq!(
+        r.out.take(0),
+        ["Event bob@example.com bob@example.com online seq=None"],
+        "away was forgotten"
+    );
+    r.send(
+        0,
+        Msg::Unsub(Sub {
+            seq: Some(2),
+            topic: n("bob@example.com"),
+        }),
+    );
+    r.server.disconnect(3);
+    r.server.wake(&r.now, &mut r.out);
+    assert!(r.out.take(0).is_empty(), "no longer watching");
+}
+
+#[test]
+fn admins_ban_server_wide_wall_and_set_the_motd() {
+    let mut r = rig(Policy::Open, false);
+    r.server.set_policy(
+        AdminPolicy {
+            admins: vec!["alice@example.com".into()],
+            ..AdminPolicy::default()
+        },
+        &mut r.out,
+    );
+    // alice is an account: she logs in, with the accounts thread played by hand.
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "pw");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.connect(1, "bob@example.com");
+    r.connect(2, "mallory@example.com");
+    // Not an admin: bob's name was free, but he did not log in as an admin.
+    let wall = |text: &'static str| {
+        Msg::Message(Message {
+            seq: Some(3),
+            topic: n("!wall@example.com"),
+            body: Body::Text(text),
+            ctype: None,
+            reply_to: None,
+        })
+    };
+    assert_eq!(r.send(1, wall("hi all")), ["Error 402 reserved seq=Some(3)"]);
+    assert_eq!(
+        r.send(0, wall("maintenance at 5")),
+        ["Event !wall@example.com alice@example.com maintenance at 5 seq=Some(3)"]
+    );
+    assert_eq!(
+        r.out.take(1),
+        ["Event !wall@example.com alice@example.com maintenance at 5 seq=None"]
+    );
+    let motd = Msg::Message(Message {
+        seq: Some(4),
+        topic: n("!motd@example.com"),
+        body: Body::Text("be nice"),
+        ctype: None,
+        reply_to: None,
+    });
+    r.send(0, motd);
+    r.out.take(1);
+    r.out.take(2);
+    r.server.accept(3, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out);
+    r.feed(
+        3,
+        &frame(Msg::Ident(Ident::new(Some(1), &[1], n("carol@example.com")))),
+    );
+    assert_eq!(
+        r.out.take(3),
+        [
+            "Ident carol@example.com Some(\"example.com\")",
+            "Event !motd@example.com alice@example.com be nice seq=None"
+        ]
+    );
+    let ban = |target: &'static str| {
+        Msg::Mod(Mod {
+            seq: Some(5),
+            topic: n("!server@example.com"),
+            action: Action::Ban,
+            target,
+            reason: None,
+        })
+    };
+    assert_eq!(
+        r.send(1, ban("mallory@example.com")),
+        ["Error 800 not_operator seq=Some(5)"]
+    );
+    assert_eq!(
+        r.send(0, ban("mallory@example.com")),
+        ["Event !server@example.com alice@example.com ban mallory@example.com seq=Some(5)"]
+    );
+    assert_eq!(
+        r.out.take(2),
+        ["Error 807 banned_from_server seq=None", "Bye 807"]
+    );
+    r.server.accept(4, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out);
+    r.feed(
+        4,
+        &frame(Msg::Ident(Ident::new(Some(1), &[1], n("mallory@example.com")))),
+    );
+    assert_eq!(
+        r.out.take(4),
+        ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
+    );
+    r.send(0, ban("198.51.100.0/24"));
+    assert!(
+        !r.server
+            .accept(5, Ipv4Addr::new(198, 51, 100, 9).into(), &r.now, &mut r.out)
+    );
+    assert_eq!(
+        r.out.take(5),
+        ["Error 807 banned_from_server seq=None", "Bye 807"]
+    );
+    // A reload replaces the configured bans and closes whom they now hit.
+    r.server.set_policy(
+        AdminPolicy {
+            admins: vec!["alice@example.com".into()],
+            bans: vec![ServerBan::parse("bob@*").unwrap()],
+            motd: None,
+        },
+        &mut r.out,
+    );
+    assert_eq!(
+        r.out.take(1),
+        ["Error 807 banned_from_server seq=None", "Bye 807"]
+    );
+}
