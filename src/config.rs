@@ -4,7 +4,7 @@
 use crate::discovery::Overrides;
 use crate::net::tls::PlainPolicy;
 use crate::proto::valid_domain;
-use crate::server::{AuthConfig, Limits, Policy, Rate};
+use crate::server::{AdminPolicy, AuthConfig, Limits, Policy, Rate, ServerBan};
 use crate::store::{Fsync, Retention, Rule};
 use std::fmt;
 use std::net::SocketAddr;
@@ -58,6 +58,8 @@ pub struct Config {
     pub token_lifetime: Duration,
     /// `max-connections` was given: it is not derived from the open-file limit.
     pub max_connections_set: bool,
+    /// Admins, server bans and the message of the day: what SIGHUP reloads with the limits.
+    pub policy: AdminPolicy,
 }
 
 /// A rate written `PER_SEC,BURST` (`5,20`: five a second, twenty at once), or `off`.
@@ -128,6 +130,7 @@ impl Default for Config {
             resolver: None,
             foreign_any: false,
             max_connections_set: false,
+            policy: AdminPolicy::default(),
             trust: Vec::new(),
             distrust: Vec::new(),
             token_lifetime: Duration::from_millis(crate::server::TOKEN_LIFETIME_MS),
@@ -217,6 +220,12 @@ usage: scalard [OPTIONS]
   --flood-timeout SECS      how long a held connection may keep 16 KiB unread
                             before it is closed with 506 flooding (default 10)
   --flood off               every flood and connection-rate limit off
+  --admin ID                a server admin (repeatable; must log in with a
+                            password to act): bans, !wall, !motd, runs every channel
+  --ban PATTERN|RANGE       ban an ID pattern (*@spam.example) or an address
+                            range (192.0.2.0/24) server-wide (repeatable)
+  --motd TEXT               the message of the day, sent after every Ident
+                            (SIGHUP re-reads the admins, bans, motd and limits)
   --max-subs N              subscriptions per connection (default 64)
   --max-queue BYTES         output queued behind a full write buffer (default 262144)
   --handshake-timeout SECS  time to send Ident (default 10)
@@ -357,6 +366,13 @@ impl Config {
                 ("retention", toml::Value::Table(topics)) => {
                     for (topic, rule) in topics {
                         self.topic_rule(&topic, rule)?;
+                    }
+                }
+                ("admins" | "bans", toml::Value::Array(items)) => {
+                    let one = key.trim_end_matches('s');
+                    for v in items {
+                        let item = v.as_str().ok_or_else(|| bad(&key, "expected strings"))?;
+                        self.set(one, item, "")?;
                     }
                 }
                 ("trust-domains" | "distrust-domains", toml::Value::Array(items)) => {
@@ -503,6 +519,22 @@ impl Config {
                 list.push(value.into());
             }
             "token-lifetime" => self.token_lifetime = secs()?,
+            "admin" => match crate::proto::Name::parse(value) {
+                Ok(n) if n.kind() == crate::proto::Kind::User => self.policy.admins.push(value.into()),
+                _ => return Err(bad(&name, format!("not a user ID: {value:?}"))),
+            },
+            "ban" => match ServerBan::parse(value) {
+                Some(b) => self.policy.bans.push(b),
+                None => {
+                    return Err(bad(
+                        &name,
+                        format!(
+                            "not an ID pattern (*@spam.example) or address range (192.0.2.0/24): {value:?}"
+                        ),
+                    ));
+                }
+            },
+            "motd" => self.policy.motd = (!value.is_empty()).then(|| value.into()),
             "resolver" => {
                 let addr = crate::discovery::parse_resolver(value)
                     .ok_or_else(|| bad(&name, format!("expected IP or IP:PORT, got {value:?}")))?;

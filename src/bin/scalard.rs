@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
-/// Set by SIGHUP: read the TLS certificate files again.
+/// Set by SIGHUP: read the TLS certificate files and the configuration again.
 static RELOAD: AtomicBool = AtomicBool::new(false);
 static WAKER: OnceLock<Arc<mio::Waker>> = OnceLock::new();
 
@@ -33,6 +33,28 @@ extern "C" fn on_hangup(_: libc::c_int) {
     if let Some(w) = WAKER.get() {
         let _ = w.wake();
     }
+}
+
+/// Reads the command line (and so the configuration file) again, for SIGHUP. `derived` is
+/// the max-connections derived from the open-file limit at start, kept unless the
+/// configuration now names one.
+fn reconfigure(derived: Option<usize>) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    Box::new(move || match Config::from_args(args.clone()) {
+        Ok(mut c) => {
+            if let Some(n) = derived.filter(|_| !c.max_connections_set) {
+                c.limits.max_connections = n;
+            }
+            Some(scalar::net::Reconfig {
+                limits: c.limits,
+                policy: c.policy,
+            })
+        }
+        Err(e) => {
+            log::error!("reload: {e}; the configuration in force stays");
+            None
+        }
+    })
 }
 
 /// SIGINT and SIGTERM set STOP and wake the poll loop; SIGHUP sets RELOAD and wakes it. SIGPIPE
@@ -282,7 +304,9 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     shell.set_plain_policy(config.plain);
-    shell.reload_on(&RELOAD);
+    let derived = (!config.max_connections_set).then_some(config.limits.max_connections);
+    shell.reload_on(&RELOAD, reconfigure(derived));
+    shell.set_policy(config.policy.clone());
     let _ = WAKER.set(shell.waker());
     shell.server_mut().set_auth(config.auth.clone());
     if !config.ephemeral {

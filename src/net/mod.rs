@@ -51,6 +51,15 @@ enum Processed {
     Waiting,
 }
 
+/// What a reload applies without dropping connections.
+#[derive(Debug, Clone)]
+pub struct Reconfig {
+    /// Limits and timers.
+    pub limits: Limits,
+    /// Admins, server bans, message of the day.
+    pub policy: crate::server::AdminPolicy,
+}
+
 /// What the shell counts beyond the core's [`Stats`](crate::server::Stats).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ShellStats {
@@ -89,8 +98,11 @@ pub struct Shell {
     tls: Option<TlsSetup>,
     /// Which peers may use the plain listeners.
     plain: PlainPolicy,
-    /// Set (by a SIGHUP handler) when the certificate files should be read again.
+    /// Set (by a SIGHUP handler) when the certificate files and the configuration should be
+    /// read again.
     reload: Option<&'static AtomicBool>,
+    /// Reads the configuration again: `None` if it cannot (the one in force stays).
+    reconfigure: Option<Box<dyn FnMut() -> Option<Reconfig>>>,
     conns: Slab<Conn>,
     server: Server,
     dirty: Vec<ConnId>,
@@ -150,6 +162,7 @@ impl Shell {
             tls: None,
             plain: PlainPolicy::Any,
             reload: None,
+            reconfigure: None,
             conns: Slab::new(),
             server: Server::new(domain, limits),
             dirty: Vec::new(),
@@ -200,17 +213,44 @@ impl Shell {
         self.plain = policy;
     }
 
-    /// Reads the certificate files again whenever `flag` is found set (then clears it): a
-    /// signal handler sets it and wakes the loop with [`waker`](Shell::waker).
-    pub fn reload_on(&mut self, flag: &'static AtomicBool) {
+    /// Reads the certificate files again whenever `flag` is found set (then clears it), and
+    /// the configuration through `reconfigure`: a signal handler sets it and wakes the loop with
+    /// [`waker`](Shell::waker). Nothing is dropped: connections stay, with the new limits and
+    /// policy applied from then on.
+    pub fn reload_on(
+        &mut self,
+        flag: &'static AtomicBool,
+        reconfigure: Box<dyn FnMut() -> Option<Reconfig>>,
+    ) {
         self.reload = Some(flag);
+        self.reconfigure = Some(reconfigure);
+    }
+
+    /// Applies a policy (admins, bans, motd) to the core: at start and on reload.
+    pub fn set_policy(&mut self, policy: crate::server::AdminPolicy) {
+        let t = now();
+        let (server, mut wire) = self.wire(t.mono);
+        server.set_policy(policy, &t, &mut wire);
+        for gone in wire.detached.drain(..) {
+            server.disconnect(gone);
+        }
+    }
+
+    fn reload(&mut self) {
+        self.reload_tls();
+        let Some(r) = self.reconfigure.as_mut().and_then(|f| f()) else {
+            return;
+        };
+        self.server.set_limits(r.limits);
+        self.set_policy(r.policy);
+        log::info!("configuration reloaded");
     }
 
     /// Swaps in a freshly loaded certificate for new TLS connections; on failure keeps the one
     /// in use, so a half-written file during renewal does no harm.
     fn reload_tls(&mut self) {
         let Some(setup) = self.tls.as_mut() else {
-            log::info!("reload asked for, but no TLS listener is configured");
+            log::debug!("no TLS listener: no certificate to reload");
             return;
         };
         match setup.files.load() {
@@ -232,6 +272,7 @@ impl Shell {
     /// Keeps history in `store` (opened with this shell's [`waker`](Shell::waker)).
     pub fn keep_history(&mut self, store: Store, config: &crate::server::HistoryConfig, start: Start) {
         self.server.keep_history(config, start.last_time, start.recent);
+        self.server.restore(start.state);
         self.store = Some(store);
     }
 
@@ -282,7 +323,7 @@ impl Shell {
             if let Some(flag) = self.reload
                 && flag.swap(false, Ordering::Relaxed)
             {
-                self.reload_tls();
+                self.reload();
             }
             let t = now();
             let (server, mut wire) = self.wire(t.mono);

@@ -157,6 +157,10 @@ impl Outbox for Wire<'_> {
         }
     }
 
+    fn save_state(&mut self, key: &str, value: Option<Vec<u8>>) -> bool {
+        self.store.is_some_and(|s| s.save_state(key, value).is_ok())
+    }
+
     fn verify(&mut self, job: crate::server::PasswordCheck) -> bool {
         self.accounts.is_some_and(|a| a.verify(job))
     }

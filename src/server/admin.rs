@@ -17,6 +17,15 @@ pub enum ServerBan {
     Net(IpAddr, u8),
 }
 
+impl std::fmt::Display for ServerBan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerBan::Id(p) => f.write_str(p),
+            ServerBan::Net(net, prefix) => write!(f, "{net}/{prefix}"),
+        }
+    }
+}
+
 impl ServerBan {
     /// A ban as written: an ID pattern or an address range (`ADDR/PREFIX`).
     pub fn parse(s: &str) -> Option<Self> {
@@ -36,7 +45,7 @@ impl ServerBan {
 }
 
 /// What SIGHUP reloads from the configuration, without dropping connections.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     /// Admin user IDs.
     pub admins: Vec<Box<str>>,
@@ -49,9 +58,9 @@ pub struct Policy {
 /// The message of the day, as its Event.
 #[derive(Debug, Clone)]
 pub(super) struct Motd {
-    text: Box<str>,
-    from: Box<str>,
-    time: u64,
+    pub(super) text: Box<str>,
+    pub(super) from: Box<str>,
+    pub(super) time: u64,
 }
 
 impl Server {
@@ -68,7 +77,8 @@ impl Server {
 
     /// Applies a (re)loaded policy: admins, configured bans (closing the sessions they now
     /// hit), the configured message of the day. Limits are left as they are.
-    pub fn set_policy(&mut self, policy: Policy, out: &mut impl Outbox) {
+    pub fn set_policy(&mut self, policy: Policy, now: &Now, out: &mut impl Outbox) {
+        self.now_ms = now.unix_ms;
         let motd = policy.motd.clone();
         self.policy = policy;
         if let Some(text) = motd {
@@ -181,6 +191,7 @@ impl Server {
             .and_then(|s| s.user.clone())
             .unwrap_or_default();
         log::warn!("{by}: server {} {}", m.action.label(), m.target);
+        self.bans_changed();
         let mut text = format!("{} {}", m.action.label(), m.target);
         if let Some(r) = m.reason {
             text.push(' ');
@@ -229,6 +240,7 @@ impl Server {
                     from,
                     time: now.unix_ms,
                 });
+                self.motd_changed();
                 self.announce(conn, m.seq, m.topic, text, m.ctype, false, now, out);
             }
             _ => self.fail(

@@ -51,18 +51,27 @@ pub struct Flood {
     connects: Option<Throttle<IpAddr>>,
 }
 
+/// The table of connection counts for `rate`, if any.
+fn connect_table(rate: Option<Rate>) -> Option<Throttle<IpAddr>> {
+    rate.map(|r| {
+        let leak = Duration::from_secs(1) / r.per_sec.max(1);
+        Throttle::new(r.burst, leak, CONNECT_KEYS)
+    })
+}
+
 impl Flood {
     /// Empty tables; connections per address limited to `connect_rate`, if any.
     pub fn new(connect_rate: Option<Rate>) -> Self {
-        let connects = connect_rate.map(|r| {
-            let leak = Duration::from_secs(1) / r.per_sec.max(1);
-            Throttle::new(r.burst, leak, CONNECT_KEYS)
-        });
         Flood {
             ids: HashMap::new(),
             holds: BinaryHeap::new(),
-            connects,
+            connects: connect_table(connect_rate),
         }
+    }
+
+    /// A new connection rate (a reload): the counts start afresh; holds stay.
+    pub fn set_connect_rate(&mut self, rate: Option<Rate>) {
+        self.connects = connect_table(rate);
     }
 
     /// Counts a new connection from `key`; false if the address opens them too fast.

@@ -116,6 +116,7 @@ impl Server {
             room.rate = rate;
             changes.push(format!("rate {rate}"));
         }
+        self.room_changed(m.topic.as_str());
         for change in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.
             self.record(conn, None, m.topic, &change, now, out);

@@ -18,6 +18,7 @@ mod presence;
 mod publish;
 mod ring;
 mod room;
+mod saved;
 mod session;
 mod throttle;
 
@@ -92,6 +93,8 @@ pub struct Server {
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
     now_ms: u64,
+    /// Keys of server state changed since they were last handed to the store.
+    unsaved: std::collections::BTreeSet<Box<str>>,
     /// The latest Event time handed out: where a new topic's times start.
     latest: u64,
     scratch: Box<[u8]>,
@@ -122,6 +125,7 @@ impl Server {
             bans: Vec::new(),
             motd: None,
             now_ms: 0,
+            unsaved: Default::default(),
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
@@ -181,6 +185,15 @@ impl Server {
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// New limits (a reload): they apply to what happens from now on. Connections over a new
+    /// connection limit stay; buckets keep their level and grow at the new rates.
+    pub fn set_limits(&mut self, limits: Limits) {
+        if limits.connect_rate != self.limits.connect_rate {
+            self.flood.set_connect_rate(limits.connect_rate);
+        }
+        self.limits = limits;
     }
 
     /// Counters so far.
@@ -436,6 +449,7 @@ impl Server {
         self.prune_flood(now.mono);
         self.now_ms = now.unix_ms;
         self.announce_gone(out);
+        self.save(out);
         for room in self.rooms.values_mut() {
             room.prune(now.mono);
         }

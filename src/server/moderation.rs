@@ -167,6 +167,7 @@ impl Server {
             Action::Invite => set(&mut room.invited, target, true),
         }
         log::info!("{channel}: {by} {} {target}", m.action.label());
+        self.room_changed(channel);
         match m.action {
             Action::Kick => self.members(channel, |u, _| u == target),
             Action::Ban => {
@@ -224,8 +225,10 @@ impl Server {
         let s = self.session(conn)?;
         let user = s.user.as_deref()?;
         let Some(room) = self.rooms.get(channel) else {
-            let room = Room::new(user, s.authenticated, self.now_ms);
+            let lasting = s.authenticated && self.may_own_lasting(user);
+            let room = Room::new(user, lasting, self.now_ms);
             self.rooms.insert(channel.into(), room);
+            self.room_changed(channel);
             return None;
         };
         if admin {

@@ -46,6 +46,10 @@ pub trait Outbox {
     /// Asks the history store to commit what it holds now: a query waits for it.
     fn flush_store(&mut self);
 
+    /// Hands a piece of server state (a key and its whole new value, `None` to delete it) to
+    /// the store. Returns false if the store cannot take it now: the core tries again later.
+    fn save_state(&mut self, key: &str, value: Option<Vec<u8>>) -> bool;
+
     /// A connection that waited for the store may have its input processed again.
     fn resume(&mut self, conn: ConnId);
 

@@ -57,7 +57,16 @@ pub struct Start {
     pub events: u64,
     /// The newest stored Events (at most [`Options::recent`]), oldest first.
     pub recent: Vec<Record>,
+    /// The server's saved state, key and value.
+    pub state: Vec<(String, Vec<u8>)>,
 }
+
+/// How many state saves may wait for the writer: they are rare (an operator's action), and a
+/// refused one is retried by the core on its next tick.
+const STATE_QUEUE: usize = 256;
+
+/// A state save: a key and its new value, `None` to delete it.
+type StateSave = (Box<str>, Option<Vec<u8>>);
 
 /// A queue was full (or its thread is gone); the request was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +80,8 @@ enum Job {
 /// The running store: its two threads and the queues to and from them.
 pub struct Store {
     writes: Option<SyncSender<Job>>,
+    /// State saves, apart from the Records so they never take a slot the core counts on.
+    state: Option<SyncSender<StateSave>>,
     reads: Option<SyncSender<Query>>,
     done: Receiver<Done>,
     /// Set by [`Store::close`]: the reader skips what is left and a failing writer gives up.
@@ -111,17 +122,20 @@ impl Store {
             last_time: db.last_time()?,
             events: db.count()?,
             recent: db.newest(opts.recent, opts.recent_bytes)?,
+            state: db.state()?,
         };
         let reader_db = Db::open_reader(&opts.path)?;
 
         let (wtx, wrx) = mpsc::sync_channel(opts.write_queue.max(1));
         let (rtx, rrx) = mpsc::sync_channel(opts.read_queue.max(1));
+        let (stx, srx) = mpsc::sync_channel(STATE_QUEUE);
         let (dtx, drx) = mpsc::channel();
         let notify = Notify { tx: dtx, waker };
         let closing = Arc::new(AtomicBool::new(false));
         let flush_queued = Arc::new(AtomicBool::new(false));
         let mut store = Store {
             writes: Some(wtx),
+            state: Some(stx),
             reads: Some(rtx),
             done: drx,
             closing: closing.clone(),
@@ -132,6 +146,7 @@ impl Store {
         let writer = Writer {
             db,
             jobs: wrx,
+            saves: srx,
             notify: notify.clone(),
             fsync: opts.fsync,
             retention: opts.retention,
@@ -162,6 +177,13 @@ impl Store {
             start.last_pos
         );
         Ok((store, start))
+    }
+
+    /// Queues a state save; it is written within about a second ([`IDLE`]). Never blocks:
+    /// a full queue is [`Full`], and the caller tries again later.
+    pub fn save_state(&self, key: &str, value: Option<Vec<u8>>) -> Result<(), Full> {
+        let tx = self.state.as_ref().ok_or(Full)?;
+        tx.try_send((key.into(), value)).map_err(|_| Full)
     }
 
     /// Queues a Record for writing; [`Done::Committed`] follows once it is on disk. Never
@@ -208,6 +230,7 @@ impl Store {
         self.closing.store(true, Ordering::Release);
         // Closing the queues is what ends the threads' loops.
         self.writes = None;
+        self.state = None;
         self.reads = None;
         for (name, handle) in [("writer", self.writer.take()), ("reader", self.reader.take())] {
             let Some(h) = handle else { continue };
@@ -229,6 +252,7 @@ impl Drop for Store {
 struct Writer {
     db: Db,
     jobs: Receiver<Job>,
+    saves: Receiver<StateSave>,
     notify: Notify,
     fsync: Fsync,
     retention: Retention,
@@ -244,8 +268,15 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
+        self.serve();
+        // Whatever ended the loop, the state saves already queued are written.
+        self.save_state();
+    }
+
+    fn serve(&mut self) {
         let mut batch = Vec::new();
         loop {
+            self.save_state();
             match self.jobs.recv_timeout(IDLE) {
                 Ok(Job::Write(r)) => batch.push(r),
                 Ok(Job::Flush) => {
@@ -261,6 +292,16 @@ impl Writer {
             let open = self.gather(&mut batch);
             if !self.commit(&mut batch) || !open {
                 return;
+            }
+        }
+    }
+
+    /// Writes the state saves waiting. A failed one is logged and dropped: the core saves a
+    /// key's whole value each time it changes, so the next change rewrites it.
+    fn save_state(&mut self) {
+        while let Ok((key, value)) = self.saves.try_recv() {
+            if let Err(e) = self.db.save_state(&key, value.as_deref()) {
+                log::error!("store: cannot save the state of {key}: {e}");
             }
         }
     }
@@ -466,6 +507,7 @@ mod tests {
                 last_time: 0,
                 events: 0,
                 recent: Vec::new(),
+                state: Vec::new(),
             }
         );
         for i in 1..=1000 {
@@ -508,6 +550,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // State saves: kept, replaced, deleted; those queued at close are written.
+        store.save_state("#a", Some(b"one".to_vec())).unwrap();
+        store.save_state("#b", Some(b"x".to_vec())).unwrap();
+        store.save_state("#a", Some(b"two".to_vec())).unwrap();
+        store.save_state("#b", None).unwrap();
         store.close();
 
         let (store, start) = Store::open(options(&dir, Fsync::Batched), lp.waker.clone()).unwrap();
@@ -518,6 +565,7 @@ mod tests {
         // The newest few, oldest first, for the server's memory.
         let recent: Vec<u64> = start.recent.iter().map(|r| r.pos).collect();
         assert_eq!(recent, [998, 999, 1000]);
+        assert_eq!(start.state, [("#a".to_string(), b"two".to_vec())]);
         drop(store);
     }
 

@@ -282,6 +282,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
             admins: vec!["alice@example.com".into()],
             ..AdminPolicy::default()
         },
+        &r.now,
         &mut r.out,
     );
     // alice is an account: she logs in, with the accounts thread played by hand.
@@ -378,10 +379,85 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
             bans: vec![ServerBan::parse("bob@*").unwrap()],
             motd: None,
         },
+        &r.now,
         &mut r.out,
     );
     assert_eq!(
         r.out.take(1),
         ["Error 807 banned_from_server seq=None", "Bye 807"]
+    );
+}
+
+#[test]
+fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
+    let mut r = rig(Policy::Open, false);
+    let c = crate::server::HistoryConfig {
+        fsync: crate::store::Fsync::Batched,
+        last_pos: 0,
+        ring_bytes: 1 << 20,
+        max_unwritten: 4,
+        max_unwritten_bytes: 1 << 20,
+        max_reads: 2,
+        retention: Default::default(),
+    };
+    r.server.keep_history(&c, 0, Vec::new());
+    r.server.set_policy(
+        AdminPolicy {
+            admins: vec!["alice@example.com".into()],
+            ..AdminPolicy::default()
+        },
+        &r.now,
+        &mut r.out,
+    );
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "pw");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.sub(0, CH);
+    set_meta(&mut r, 0, meta(Some("kept"), Some(modes::MODERATED), None));
+    r.send(
+        0,
+        Msg::Mod(Mod {
+            seq: Some(5),
+            topic: n("!server@example.com"),
+            action: Action::Ban,
+            target: "spam*@example.com",
+            reason: None,
+        }),
+    );
+    // A guest's channel is not kept.
+    r.connect(1, "bob@example.com");
+    r.sub(1, "#fleeting@example.com");
+    r.advance(Duration::from_secs(1));
+    let mut keys: Vec<&str> = r.out.saved.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["!server", CH]);
+    assert!(r.out.saved.iter().all(|(_, v)| v.is_some()));
+
+    // A new server on the same store.
+    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).map(|(k, v)| (k, v.unwrap())).collect();
+    let mut again = Rig::new(Limits::default());
+    again.server.restore(state);
+    again.connect(0, "carol@example.com");
+    assert_eq!(
+        sub_meta(&mut again, 0, CH),
+        (true, 1, Some(modes::MODERATED), Some(Role::Member), None),
+        "alice still owns it"
+    );
+    assert_eq!(
+        again.say(0, CH, "hi"),
+        ["Error 802 muted seq=Some(9)"],
+        "still moderated"
+    );
+    again
+        .server
+        .accept(1, Ipv4Addr::LOCALHOST.into(), &again.now, &mut again.out);
+    again.feed(
+        1,
+        &frame(Msg::Ident(Ident::new(Some(1), &[1], n("spammer@example.com")))),
+    );
+    assert_eq!(
+        again.out.take(1),
+        ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
     );
 }

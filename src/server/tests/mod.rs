@@ -18,6 +18,7 @@ struct Recorder {
     /// Play an accounts thread whose queue is full.
     refuse_verifies: bool,
     token_checks: Vec<crate::server::TokenCheck>,
+    saved: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Outbox for Recorder {
@@ -39,6 +40,10 @@ impl Outbox for Recorder {
     }
     fn resume(&mut self, conn: ConnId) {
         self.resumed.push(conn);
+    }
+    fn save_state(&mut self, key: &str, value: Option<Vec<u8>>) -> bool {
+        self.saved.push((key.into(), value));
+        true
     }
     fn verify(&mut self, job: crate::server::PasswordCheck) -> bool {
         self.verifies.push(job);

@@ -14,6 +14,7 @@ mod accounts;
 mod insert;
 mod prune;
 mod query;
+mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -25,7 +26,7 @@ use std::time::Duration;
 /// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
 /// (accounts, bans, topic metadata) are appended, never edited, so any older file can be
 /// brought forward.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// The schema version this build writes; a file with a higher one is refused.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -87,6 +88,14 @@ CREATE TABLE accounts (
     name TEXT PRIMARY KEY,
     hash TEXT NOT NULL,
     created INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+// Server state (channels' government, server bans, the motd): a CBOR blob per key.
+const SCHEMA_V3: &str = "
+CREATE TABLE state (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
 ";
 

@@ -1,0 +1,241 @@
+//! What outlives a restart when there is a store: the rooms of channels whose owner logged in,
+//! the server bans admins set, and the message of the day. Each is one key whose whole value
+//! (a CBOR map with text keys, so fields can be added without a migration) is saved again
+//! whenever it changes; the keys to save wait in a set and are handed to the store on the next
+//! tick, and again later if its queue was full, so a change is never dropped.
+
+use super::admin::{Motd, ServerBan};
+use super::room::{Ban, Room};
+use super::{Outbox, Server};
+use ciborium::Value;
+
+/// The key of the server bans set with Mod.
+const BANS: &str = "!server";
+/// The key of the message of the day set with a Message to `!motd@`.
+const MOTD: &str = "!motd";
+/// Channels one account may own that outlive their last subscriber: a bound on what one
+/// account can make the server remember.
+pub const MAX_LASTING_ROOMS: usize = 64;
+
+impl Server {
+    /// Marks a key to be saved at the next tick (only with a store).
+    fn mark(&mut self, key: &str) {
+        if self.history.is_some() {
+            self.unsaved.insert(key.into());
+        }
+    }
+
+    /// A lasting room changed (or was created).
+    pub(super) fn room_changed(&mut self, channel: &str) {
+        if self.rooms.get(channel).is_some_and(|r| r.lasting) {
+            self.mark(channel);
+        }
+    }
+
+    /// The server bans set with Mod changed.
+    pub(super) fn bans_changed(&mut self) {
+        self.mark(BANS);
+    }
+
+    /// The message of the day changed.
+    pub(super) fn motd_changed(&mut self) {
+        self.mark(MOTD);
+    }
+
+    /// Whether `owner` may own one more lasting room.
+    pub(super) fn may_own_lasting(&self, owner: &str) -> bool {
+        self.rooms
+            .values()
+            .filter(|r| r.lasting && &*r.owner == owner)
+            .count()
+            < MAX_LASTING_ROOMS
+    }
+
+    /// Hands the changed keys to the store; those it cannot take now stay for the next tick.
+    pub(super) fn save(&mut self, out: &mut impl Outbox) {
+        for key in std::mem::take(&mut self.unsaved) {
+            let value = match &*key {
+                BANS => Some(encode(&Value::Array(
+                    self.bans.iter().map(|b| Value::Text(b.to_string())).collect(),
+                ))),
+                MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
+                channel => self
+                    .rooms
+                    .get(channel)
+                    .filter(|r| r.lasting)
+                    .map(|r| encode(&room_value(r))),
+            };
+            if !out.save_state(&key, value) {
+                self.unsaved.insert(key);
+            }
+        }
+    }
+
+    /// Takes back what the store held at start. An entry that does not decode is logged and
+    /// skipped: the rest of the server's memory is still good.
+    pub fn restore(&mut self, state: Vec<(String, Vec<u8>)>) {
+        for (key, value) in state {
+            let Ok(v) = ciborium::from_reader::<Value, _>(value.as_slice()) else {
+                log::error!("saved state of {key} does not decode; skipped");
+                continue;
+            };
+            let restored = match key.as_str() {
+                BANS => v.as_array().map(|a| {
+                    self.bans = a
+                        .iter()
+                        .filter_map(Value::as_text)
+                        .filter_map(ServerBan::parse)
+                        .collect();
+                }),
+                MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
+                channel => room_of(&v).map(|r| {
+                    self.rooms.insert(channel.into(), r);
+                }),
+            };
+            if restored.is_none() {
+                log::error!("saved state of {key} is not what this version expects; skipped");
+            }
+        }
+        log::info!(
+            "restored {} channel(s) and {} server ban(s)",
+            self.rooms.len(),
+            self.bans.len()
+        );
+    }
+}
+
+fn encode(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = ciborium::into_writer(v, &mut out);
+    out
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+fn list(items: &[Box<str>]) -> Value {
+    Value::Array(items.iter().map(|s| text(s)).collect())
+}
+
+fn opt(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, text)
+}
+
+fn room_value(r: &Room) -> Value {
+    let bans = r
+        .bans
+        .iter()
+        .map(|b| {
+            Value::Array(vec![
+                text(&b.pattern),
+                b.addr.map_or(Value::Null, |a| text(&a.to_string())),
+            ])
+        })
+        .collect();
+    Value::Map(vec![
+        (text("owner"), text(&r.owner)),
+        (text("created"), Value::Integer(r.created.into())),
+        (text("ops"), list(&r.ops)),
+        (text("voiced"), list(&r.voiced)),
+        (text("invited"), list(&r.invited)),
+        (text("bans"), Value::Array(bans)),
+        (text("mutes"), list(&r.mutes)),
+        (text("modes"), Value::Integer(r.modes.into())),
+        (text("rate"), Value::Integer(r.rate.into())),
+        (text("display"), opt(r.display.as_deref())),
+        (text("subject"), opt(r.subject.as_deref())),
+    ])
+}
+
+fn field<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
+    v.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_text() == Some(name))
+        .map(|(_, v)| v)
+}
+
+fn uint(v: &Value, name: &str) -> Option<u64> {
+    field(v, name)?.as_integer().and_then(|i| u64::try_from(i).ok())
+}
+
+fn texts(v: &Value, name: &str) -> Vec<Box<str>> {
+    field(v, name)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_text).map(Into::into).collect())
+        .unwrap_or_default()
+}
+
+fn opt_text(v: &Value, name: &str) -> Option<Box<str>> {
+    field(v, name)?.as_text().map(Into::into)
+}
+
+fn room_of(v: &Value) -> Option<Room> {
+    let mut r = Room::new(field(v, "owner")?.as_text()?, true, uint(v, "created")?);
+    r.ops = texts(v, "ops");
+    r.voiced = texts(v, "voiced");
+    r.invited = texts(v, "invited");
+    r.mutes = texts(v, "mutes");
+    r.bans = field(v, "bans")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| {
+                    let b = b.as_array()?;
+                    Some(Ban {
+                        pattern: b.first()?.as_text()?.into(),
+                        addr: b.get(1).and_then(Value::as_text).and_then(|a| a.parse().ok()),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    r.modes = uint(v, "modes").unwrap_or(0) & crate::proto::modes::ALL;
+    r.rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
+    r.display = opt_text(v, "display");
+    r.subject = opt_text(v, "subject");
+    Some(r)
+}
+
+fn motd_value(m: &Motd) -> Value {
+    Value::Map(vec![
+        (text("text"), text(&m.text)),
+        (text("from"), text(&m.from)),
+        (text("time"), Value::Integer(m.time.into())),
+    ])
+}
+
+fn motd_of(v: &Value) -> Option<Motd> {
+    Some(Motd {
+        text: opt_text(v, "text")?,
+        from: opt_text(v, "from")?,
+        time: uint(v, "time")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_round_trips() {
+        let mut r = Room::new("alice@x", true, 42);
+        r.ops = vec!["bob@x".into()];
+        r.bans = vec![Ban {
+            pattern: "guest-1@x".into(),
+            addr: Some("192.0.2.1".parse().unwrap()),
+        }];
+        r.mutes = vec!["*@spam.example".into()];
+        r.modes = 5;
+        r.rate = 30;
+        r.subject = Some("hello ☕".into());
+        let bytes = encode(&room_value(&r));
+        let back = room_of(&ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap()).unwrap();
+        assert_eq!(encode(&room_value(&back)), bytes);
+        assert_eq!(
+            (back.modes, back.rate, back.bans[0].addr),
+            (5, 30, r.bans[0].addr)
+        );
+    }
+}

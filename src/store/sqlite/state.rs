@@ -1,0 +1,40 @@
+//! The `state` table: what the server must remember across restarts besides Events and
+//! accounts — a channel's government (owner, operators, bans, modes, description), the server
+//! bans admins set, the message of the day. One row per key, its value an opaque CBOR blob the
+//! core encodes and decodes (`server::saved`), so new fields need no migration.
+
+use super::{Context, Db};
+use crate::store::StoreError;
+
+impl Db {
+    /// Every saved key and value.
+    pub fn state(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut s = self
+            .conn
+            .prepare("SELECT key, value FROM state ORDER BY key")
+            .context("state read")?;
+        let rows = s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .context("state read")?;
+        rows.collect::<Result<_, _>>().context("state read")
+    }
+
+    /// Saves `value` under `key`, or deletes the key for `None`.
+    pub fn save_state(&self, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self
+                .conn
+                .execute(
+                    "INSERT INTO state (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    rusqlite::params![key, v],
+                )
+                .context("state save")?,
+            None => self
+                .conn
+                .execute("DELETE FROM state WHERE key = ?1", [key])
+                .context("state delete")?,
+        };
+        Ok(())
+    }
+}
