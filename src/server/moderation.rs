@@ -231,7 +231,8 @@ impl Server {
             self.room_changed(channel);
             return None;
         };
-        if admin {
+        // Operators are not caught by a ban (say, of an address they share with a guest).
+        if admin || room.is_operator(user) {
             return None;
         }
         if room.bans(user, s.addr, s.authenticated) {

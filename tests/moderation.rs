@@ -1,0 +1,265 @@
+//! Channel moderation, presence and server admins against the real server: kicks, bans that
+//! hold against new names from a guest's address, mutes, modes that survive a restart, and a
+//! SIGHUP that reloads the ban list without dropping anyone else.
+
+mod common;
+
+use common::*;
+use scalar::client::Client;
+use scalar::proto::*;
+use std::time::Duration;
+
+const ROOM: &str = "#ops@localhost";
+
+fn act(c: &mut Client, seq: u32, action: Action, target: &str) -> String {
+    let m = Mod {
+        seq: Some(seq),
+        topic: name(ROOM),
+        action,
+        target,
+        reason: Some("testing"),
+    };
+    c.send(&Msg::Mod(m)).expect("send");
+    next(c)
+}
+
+/// A data directory with the account `alice`.
+fn with_alice() -> DataDir {
+    let dir = DataDir::new();
+    let (ok, out) = account(dir.path(), "add", "alice@localhost", "correct horse");
+    assert!(ok, "{out}");
+    dir
+}
+
+/// Logs alice in.
+fn alice(s: &Scalard) -> Client {
+    login_at(s.addr, "alice", "correct horse", false).expect("alice logs in")
+}
+
+#[test]
+fn a_kick_is_seen_by_all_then_the_target_may_come_back() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut op = s.client("op");
+    let mut bob = s.client("bob");
+    let mut carol = s.client("carol");
+    for c in [&mut op, &mut bob, &mut carol] {
+        sub(c, ROOM);
+    }
+    assert_eq!(
+        act(&mut bob, 1, Action::Kick, "carol@localhost"),
+        "Error 800 not_operator seq=Some(1)"
+    );
+    let record = "Event #ops@localhost op@localhost kick bob@localhost testing";
+    assert_eq!(
+        act(&mut op, 2, Action::Kick, "bob@localhost"),
+        format!("{record} seq=Some(2)")
+    );
+    assert_eq!(next(&mut carol), format!("{record} seq=None"));
+    assert_eq!(next(&mut bob), format!("{record} seq=None"));
+    assert_eq!(next(&mut bob), "Error 803 kicked seq=None");
+    say(&mut bob, 3, ROOM, "still here?");
+    assert_eq!(next(&mut bob), "Error 403 not_subscribed seq=Some(3)");
+    assert_eq!(
+        sub(&mut bob, ROOM),
+        "Meta #ops@localhost true 3",
+        "a kick is not a ban"
+    );
+}
+
+#[test]
+fn a_banned_guest_cannot_return_under_a_new_name_and_a_muted_user_is_refused() {
+    let dir = with_alice();
+    let s = Scalard::start_in(Some(dir.path()), &["--auth", "guests"]);
+    let mut alice = alice(&s);
+    sub(&mut alice, ROOM);
+    let (mut guest, mut other) = (s.raw(), s.raw());
+    guest.identify("x", None, WAIT).expect("guest");
+    other.identify("y", None, WAIT).expect("guest");
+    let (g, o) = (guest.user.clone(), other.user.clone());
+    sub(&mut guest, ROOM);
+    sub(&mut other, ROOM);
+
+    assert_eq!(
+        act(&mut alice, 1, Action::Mute, &o),
+        format!("Event {ROOM} alice@localhost mute {o} testing seq=Some(1)")
+    );
+    say(&mut other, 2, ROOM, "buy now");
+    assert_eq!(
+        next(&mut other),
+        format!("Event {ROOM} alice@localhost mute {o} testing seq=None")
+    );
+    assert_eq!(next(&mut other), "Error 802 muted seq=Some(2)");
+    say(&mut alice, 3, ROOM, "others still speak");
+    assert!(next(&mut alice).ends_with("others still speak seq=Some(3)"));
+
+    act(&mut alice, 4, Action::Ban, &g);
+    assert_eq!(
+        next(&mut guest),
+        format!("Event {ROOM} alice@localhost mute {o} testing seq=None")
+    );
+    assert_eq!(
+        next(&mut guest),
+        format!("Event {ROOM} alice@localhost others still speak seq=None")
+    );
+    assert_eq!(
+        next(&mut guest),
+        format!("Event {ROOM} alice@localhost ban {g} testing seq=None")
+    );
+    assert_eq!(next(&mut guest), "Error 803 kicked seq=None");
+    drop(guest);
+    // The address is banned for guests: the other guest from it goes too.
+    assert_eq!(
+        next(&mut other),
+        format!("Event {ROOM} alice@localhost others still speak seq=None")
+    );
+    assert_eq!(
+        next(&mut other),
+        format!("Event {ROOM} alice@localhost ban {g} testing seq=None")
+    );
+    assert_eq!(next(&mut other), "Error 803 kicked seq=None");
+    // A new connection, a new guest name, the same address.
+    let mut again = s.raw();
+    again.identify("x", None, WAIT).expect("guest");
+    assert_ne!(again.user, g);
+    assert!(sub(&mut again, ROOM).starts_with("Error 801 banned"));
+    // The owner, who logged in, is not caught by the address.
+    let unsub = Sub {
+        seq: Some(9),
+        topic: name(ROOM),
+    };
+    alice.send(&Msg::Unsub(unsub)).unwrap();
+    assert_eq!(next(&mut alice), "Meta #ops@localhost false 0");
+    assert_eq!(sub(&mut alice, ROOM), "Meta #ops@localhost true 1");
+}
+
+#[test]
+fn modes_and_the_topic_line_survive_a_restart() {
+    let dir = with_alice();
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut alice = alice(&s);
+    sub(&mut alice, ROOM);
+    let set = SetMeta {
+        seq: Some(5),
+        topic: name(ROOM),
+        display: Some("Operations ⚙"),
+        subject: Some("deploys at noon"),
+        modes: Some(modes::MODERATED),
+        rate: None,
+    };
+    alice.send(&Msg::SetMeta(set)).unwrap();
+    for want in ["display Operations ⚙", "subject deploys at noon", "modes +m"] {
+        assert_eq!(
+            next(&mut alice),
+            format!("Event {ROOM} alice@localhost {want} seq=None")
+        );
+    }
+    assert_eq!(next(&mut alice), "Meta #ops@localhost true 1");
+    // Saved within a tick of the change and a second of the writer's: a SIGKILL (the harness
+    // drops the server so) after that loses nothing.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(alice);
+    drop(s);
+
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut carol = s.client("carol");
+    carol
+        .send(&Msg::Sub(Sub {
+            seq: Some(2),
+            topic: name(ROOM),
+        }))
+        .unwrap();
+    let f = carol.recv().unwrap();
+    let Ok(Msg::Meta(m)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    assert_eq!(
+        (m.display, m.subject, m.modes, m.role),
+        (
+            Some("Operations ⚙"),
+            Some("deploys at noon"),
+            Some(modes::MODERATED),
+            Some(Role::Member)
+        )
+    );
+    say(&mut carol, 3, ROOM, "hello?");
+    assert_eq!(next(&mut carol), "Error 802 muted seq=Some(3)");
+    // The record of the changes is history like any Event.
+    let catchup = Catchup {
+        seq: Some(4),
+        topic: name(ROOM),
+        count: 10,
+        since: None,
+        after: None,
+        until: None,
+        before: None,
+    };
+    carol.send(&Msg::Catchup(catchup)).unwrap();
+    assert_eq!(
+        next(&mut carol),
+        format!("Event {ROOM} alice@localhost display Operations ⚙ seq=Some(4)")
+    );
+}
+
+#[test]
+fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
+    let dir = DataDir::new();
+    let conf = dir.0.join("scalard.toml");
+    std::fs::write(&conf, "bans = []\n").unwrap();
+    let conf = conf.to_str().unwrap().to_string();
+    let s = Scalard::start(&["--ephemeral", "--config", &conf]);
+    let mut mallory = s.client("mallory");
+    let mut bob = s.client("bob");
+    std::fs::write(&conf, "bans = [\"mallory@*\"]\nmotd = \"be nice\"\n").unwrap();
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    assert_eq!(next(&mut mallory), "Error 807 banned_from_server seq=None");
+    assert_eq!(next(&mut mallory), "Bye 807 banned_from_server");
+    s.expect_log("configuration reloaded");
+    bob.ping(WAIT).expect("bob stays");
+    let mut carol = s.raw();
+    carol.identify("carol", None, WAIT).expect("carol");
+    assert_eq!(
+        next(&mut carol),
+        "Event !motd@localhost !motd@localhost be nice seq=None"
+    );
+    let mut again = s.raw();
+    let refused = again.identify("mallory", None, WAIT);
+    assert!(
+        matches!(
+            refused,
+            Err(scalar::client::ClientError::Refused { code: 807, .. })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_watcher_sees_presence() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut alice = s.client("alice");
+    assert_eq!(sub(&mut alice, "bob@localhost"), "Meta bob@localhost true 1");
+    let mut bob = s.client("bob");
+    assert_eq!(
+        next(&mut alice),
+        "Event bob@localhost bob@localhost online seq=None"
+    );
+    let away = SetPresence {
+        seq: Some(2),
+        presence: Presence::Away,
+        reason: Some("lunch"),
+    };
+    bob.send(&Msg::SetPresence(away)).unwrap();
+    assert_eq!(
+        next(&mut bob),
+        "Event bob@localhost bob@localhost away lunch seq=Some(2)"
+    );
+    assert_eq!(
+        next(&mut alice),
+        "Event bob@localhost bob@localhost away lunch seq=None"
+    );
+    drop(bob);
+    assert_eq!(
+        next(&mut alice),
+        "Event bob@localhost bob@localhost offline seq=None"
+    );
+}
