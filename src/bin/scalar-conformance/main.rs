@@ -18,7 +18,9 @@ usage: scalar-conformance HOST:PORT --domain DOMAIN [--only PATTERN] [--json]
          [--account ID:PASSWORD]
 
 The timer cases run only when the server's timeouts are given (start the server with short
-ones); the limit and account cases only with --max-subs and --account. Others are skipped.";
+ones); the limit and account cases only with --max-subs and --account. Others are skipped.
+The cases open connections and publish faster than people do: turn the server's flood and
+connection-rate limits off (scalard --flood off), or they are what the run measures.";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
