@@ -80,6 +80,9 @@ pub struct Conn {
     pub tls: Option<Box<Tls>>,
     /// Since when the read buffer has been full while the core held the input for its rate.
     pub full_since: Option<Instant>,
+    /// In the shell's list of connections to read again next turn (kept as a flag so that
+    /// adding to the list is O(1) however many connections are held).
+    pub unread: bool,
 }
 
 impl Conn {
@@ -101,6 +104,7 @@ impl Conn {
             resident: false,
             tls,
             full_since: None,
+            unread: false,
         })
     }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tls::{PlainPolicy, Tls, TlsFiles};
-use wire::{Wire, mark_dirty};
+use wire::{Wire, mark_dirty, mark_unread};
 
 /// How often the timers run.
 const TICK: Duration = Duration::from_secs(1);
@@ -332,6 +332,9 @@ impl Shell {
             self.accounts_done(&t);
             self.vouches_done(&t);
             for key in std::mem::take(&mut self.unread) {
+                if let Some(c) = self.conns.get_mut(key) {
+                    c.unread = false;
+                }
                 self.readable(key, &t);
             }
             for ev in events.iter() {
@@ -560,9 +563,7 @@ impl Shell {
                 Input::Data => {}
             }
         }
-        if !self.unread.contains(&key) {
-            self.unread.push(key);
-        }
+        mark_unread(&mut self.conns, &mut self.unread, key);
     }
 
     /// Hands the buffered frames to the core, at most `budget` of them, and none while the

@@ -54,6 +54,15 @@ impl Wire<'_> {
     }
 }
 
+/// Adds `key` to the connections to read again next turn, once.
+pub(super) fn mark_unread(conns: &mut Slab<Conn>, unread: &mut Vec<ConnId>, key: ConnId) {
+    if let Some(c) = conns.get_mut(key)
+        && !std::mem::replace(&mut c.unread, true)
+    {
+        unread.push(key);
+    }
+}
+
 /// Ends a slow consumer's output with the reason, and starts closing it. The frames still queued
 /// are dropped, so that the reason (after at most one write buffer of Events) reaches a client
 /// that is reading, however slowly, before the close grace period ends; the client sees an
@@ -152,9 +161,7 @@ impl Outbox for Wire<'_> {
     }
 
     fn resume(&mut self, conn: ConnId) {
-        if !self.unread.contains(&conn) {
-            self.unread.push(conn);
-        }
+        mark_unread(self.conns, self.unread, conn);
     }
 
     fn save_state(&mut self, key: &str, value: Option<Vec<u8>>) -> bool {
