@@ -129,7 +129,13 @@ impl Server {
         }
         if let (Some(u), Some((mut b, r))) = (id, id_bucket) {
             b.spend(1, r, now);
-            self.flood.ids.insert(u.into(), b);
+            // The key is allocated only for a user's first Message in a while.
+            match self.flood.ids.get_mut(u) {
+                Some(kept) => *kept = b,
+                None => {
+                    self.flood.ids.insert(u.into(), b);
+                }
+            }
         }
         true
     }
