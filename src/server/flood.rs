@@ -96,7 +96,13 @@ impl Server {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
             return true;
         };
-        let publish = matches!(frame, Ok(Msg::Message(_))) && s.user.is_some();
+        // Requests that make the server publish or list for others cost a message; the rest
+        // (Sub, Catchup, Ping, ...) only their bytes.
+        let publish = s.user.is_some()
+            && matches!(
+                frame,
+                Ok(Msg::Message(_) | Msg::Mod(_) | Msg::SetMeta(_) | Msg::SetPresence(_) | Msg::Members(_))
+            );
         let bytes = u32::try_from(len).unwrap_or(u32::MAX);
         let id = if publish { s.user.as_deref() } else { None };
         let id_bucket = id.zip(id_rate).map(|(u, r)| {
