@@ -338,9 +338,6 @@ impl Server {
         out: &mut impl Outbox,
     ) -> bool {
         self.now_ms = now.unix_ms;
-        if !self.charge(conn, &frame, len, now.mono) {
-            return false;
-        }
         let Some(s) = self.session_mut(conn) else {
             return true;
         };
@@ -374,6 +371,10 @@ impl Server {
                 self.pause(conn);
                 return false;
             }
+        }
+        // Last, so that a frame held back for the store above is charged once, when taken.
+        if !self.charge(conn, &frame, len, now.mono) {
+            return false;
         }
         self.handle(conn, frame, identified, now, out);
         true
