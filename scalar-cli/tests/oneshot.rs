@@ -277,6 +277,8 @@ fn topics_plain_and_json() {
     let objs: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
     assert_eq!(objs.len(), 120);
     assert_eq!(objs[5]["topic"], "#t005@localhost");
+    assert_eq!(objs[5]["subscribers"], 1);
+    assert_eq!(objs[5]["subject"], serde_json::Value::Null);
 }
 
 #[test]
