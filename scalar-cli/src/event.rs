@@ -61,6 +61,12 @@ impl Received {
     pub fn is_action(&self) -> bool {
         self.ctype.as_deref() == Some(ACTION)
     }
+
+    /// True for a presence Event ("bob is away"), which the server does not store: no
+    /// catch-up can start from it.
+    pub fn is_presence(&self) -> bool {
+        self.ctype.as_deref() == Some(scalar::server::PRESENCE_CTYPE)
+    }
 }
 
 /// The short reference shown next to a message: the first 8 hex digits of its id.

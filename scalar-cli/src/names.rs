@@ -47,6 +47,34 @@ pub fn channel(input: &str, domain: &str) -> Result<String, String> {
     }
 }
 
+/// Folds `input` to a user ID (`bob` means `bob@domain`); channels and reserved names are
+/// refused before asking the server.
+pub fn user(input: &str, domain: &str) -> Result<String, String> {
+    let name = topic(input, domain, Default::User)?;
+    match Name::parse(&name).map(|n| n.kind()) {
+        Ok(Kind::User) => Ok(name),
+        _ => Err(format!("{name} is not a user ID")),
+    }
+}
+
+/// Folds `input` to an ID pattern for a ban or a mute (PROTOCOL.md §4): lowercase, and
+/// `@domain` added when missing, so `guest-*` means `guest-*@domain`.
+pub fn pattern(input: &str, domain: &str) -> Result<String, String> {
+    let raw = input.trim();
+    let mut s = raw.to_ascii_lowercase();
+    if !s.contains('@') {
+        s.push('@');
+        s.push_str(domain);
+    }
+    if scalar::proto::pattern::is_pattern(&s) {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{raw}: not a user ID or ID pattern (such as bob, *@spam.example, guest-*)"
+        ))
+    }
+}
+
 /// A shorter form for display: `#rust` for `#rust@localhost` when `localhost` is the server's
 /// domain, the full name otherwise.
 pub fn short<'a>(name: &'a str, domain: &str) -> &'a str {
@@ -164,6 +192,15 @@ mod tests {
         assert_eq!(u("bob@x.org").unwrap(), "bob@x.org");
         assert!(channel("bob@localhost", "localhost").is_err());
         assert_eq!(channel("x", "localhost").unwrap(), "#x@localhost");
+        assert_eq!(user("Bob", "l").unwrap(), "bob@l");
+        assert!(user("#rust", "l").is_err());
+        assert_eq!(pattern("Guest-*", "l").unwrap(), "guest-*@l");
+        assert_eq!(pattern("*@Spam.example", "l").unwrap(), "*@spam.example");
+        assert!(
+            pattern("#x", "l")
+                .unwrap_err()
+                .contains("not a user ID or ID pattern")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::event::{Content, Received, short_ref};
 use crate::names::short;
+use crate::notice::{self, Names, Notice};
 use crate::timefmt::{local_datetime, local_hms};
 use std::fmt::Write;
 
@@ -110,7 +111,8 @@ pub struct ChatView<'a> {
 }
 
 impl ChatView<'_> {
-    /// One Event as shown in the chat: `HH:MM:SS ref [topic] sender: text`.
+    /// One Event as shown in the chat: `HH:MM:SS ref [topic] sender: text`, or for what the
+    /// server wrote, `HH:MM:SS ref [topic] * alice kicked bob (flooding)` (see [`notice`]).
     pub fn line(&self, e: &Received) -> String {
         let mut out = String::new();
         let _ = write!(
@@ -125,7 +127,46 @@ impl ChatView<'_> {
         if !e.verified {
             out.push_str(" [ID MISMATCH]");
         }
-        let from = short(&e.from, self.domain);
+        // Continuation lines of a multi-line message line up under its first character.
+        let indent = Some(9);
+        let names = Names {
+            domain: self.domain,
+            me: Some(self.me),
+        };
+        match notice::read(e, names) {
+            Some(Notice::Record(s)) => {
+                self.place(&mut out, e);
+                let _ = write!(out, " * {}", clean(&s, indent));
+            }
+            // The topic of a presence is the user it is about, and an announcement is
+            // everyone's: naming the topic would say nothing.
+            Some(Notice::Presence(s)) => {
+                let _ = write!(out, " * {}", clean(&s, indent));
+            }
+            Some(Notice::Announcement(s)) => {
+                let _ = write!(out, " *** {}", clean(&s, indent));
+            }
+            None => {
+                self.place(&mut out, e);
+                let from = short(&e.from, self.domain);
+                let who = paint(from, colour_of(&e.from), self.colour);
+                if e.is_action() {
+                    let _ = write!(out, " * {who} {}", body(e, indent));
+                } else {
+                    let _ = write!(out, " {who}:");
+                    if let Some(r) = &e.reply_to {
+                        let _ = write!(out, " {}", dim(&format!("(re {})", short_ref(r)), self.colour));
+                    }
+                    let _ = write!(out, " {}", body(e, indent));
+                }
+            }
+        }
+        out
+    }
+
+    /// Where an Event was said, when that is not the current topic: ` [dm]`, ` [dm to bob]`,
+    /// ` #go`.
+    fn place(&self, out: &mut String, e: &Received) {
         if e.topic == self.me {
             out.push_str(" [dm]");
         } else if e.from == self.me && !e.topic.starts_with(['#', '!']) {
@@ -133,38 +174,33 @@ impl ChatView<'_> {
         } else if self.current != Some(e.topic.as_str()) {
             let _ = write!(out, " {}", short(&e.topic, self.domain));
         }
-        let who = paint(from, colour_of(&e.from), self.colour);
-        // Continuation lines of a multi-line message line up under its first character.
-        let indent = 9;
-        if e.is_action() {
-            let _ = write!(out, " * {who} {}", body(e, Some(indent)));
-        } else {
-            let _ = write!(out, " {who}:");
-            if let Some(r) = &e.reply_to {
-                let _ = write!(out, " {}", dim(&format!("(re {})", short_ref(r)), self.colour));
-            }
-            let _ = write!(out, " {}", body(e, Some(indent)));
-        }
-        out
     }
 }
 
 /// One Event as a plain line for scripts (`listen`, `history` without `--json`):
-/// `YYYY-MM-DD HH:MM:SS ref topic from: text`, full names, one line per event.
+/// `YYYY-MM-DD HH:MM:SS ref topic from: text`, full names, one line per event; what the server
+/// wrote is `... topic from * sentence`, like an action.
 pub fn plain_line(e: &Received) -> String {
     let mut out = format!("{} {}", local_datetime(e.time), short_ref(&e.id));
     if !e.verified {
         out.push_str(" [ID MISMATCH]");
     }
     let _ = write!(out, " {} {}", e.topic, e.from);
-    if e.is_action() {
-        let _ = write!(out, " * {}", body(e, None));
-    } else {
-        out.push(':');
-        if let Some(r) = &e.reply_to {
-            let _ = write!(out, " (re {})", short_ref(r));
+    let names = Names { domain: "", me: None };
+    match notice::read(e, names) {
+        Some(Notice::Record(s) | Notice::Presence(s) | Notice::Announcement(s)) => {
+            let _ = write!(out, " * {}", clean_line(&s));
         }
-        let _ = write!(out, " {}", body(e, None));
+        None if e.is_action() => {
+            let _ = write!(out, " * {}", body(e, None));
+        }
+        None => {
+            out.push(':');
+            if let Some(r) = &e.reply_to {
+                let _ = write!(out, " (re {})", short_ref(r));
+            }
+            let _ = write!(out, " {}", body(e, None));
+        }
     }
     out
 }
@@ -185,6 +221,17 @@ mod tests {
             content: Content::Text(text.into()),
             ctype: None,
             reply_to: None,
+        }
+    }
+
+    /// The chat of me@localhost, in #rust, without colours.
+    fn view() -> ChatView<'static> {
+        ChatView {
+            domain: "localhost",
+            me: "me@localhost",
+            current: Some("#rust@localhost"),
+            colour: false,
+            replay: false,
         }
     }
 
@@ -209,13 +256,7 @@ mod tests {
 
     #[test]
     fn chat_lines() {
-        let v = ChatView {
-            domain: "localhost",
-            me: "me@localhost",
-            current: Some("#rust@localhost"),
-            colour: false,
-            replay: false,
-        };
+        let v = view();
         let line = v.line(&ev("#rust@localhost", "alice@localhost", "hi"));
         assert!(line.ends_with(" abababab alice: hi"), "{line}");
         let line = v.line(&ev("#go@localhost", "alice@localhost", "hi"));
@@ -232,6 +273,47 @@ mod tests {
         assert!(
             line.contains("[ID MISMATCH] alice: (re 12121212) waves"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn notices_read_as_sentences() {
+        use scalar::server::{MOD_CTYPE, PRESENCE_CTYPE};
+        let v = view();
+        let mut e = ev(
+            "#rust@localhost",
+            "alice@localhost",
+            "kick bob@localhost flooding",
+        );
+        e.ctype = Some(MOD_CTYPE.into());
+        assert!(
+            v.line(&e).ends_with(" abababab * alice kicked bob (flooding)"),
+            "{}",
+            v.line(&e)
+        );
+        e.topic = "#go@localhost".into();
+        assert!(
+            v.line(&e)
+                .ends_with(" abababab #go * alice kicked bob (flooding)")
+        );
+        let plain = plain_line(&e);
+        assert!(
+            plain.ends_with(
+                " #go@localhost alice@localhost * alice@localhost kicked bob@localhost (flooding)"
+            ),
+            "{plain}"
+        );
+        let mut p = ev("bob@localhost", "bob@localhost", "away lunch");
+        p.ctype = Some(PRESENCE_CTYPE.into());
+        assert!(
+            v.line(&p).ends_with(" abababab * bob is away: lunch"),
+            "{}",
+            v.line(&p)
+        );
+        let w = ev("!wall@localhost", "root@localhost", "restart");
+        assert!(
+            v.line(&w)
+                .ends_with(" abababab *** announcement from root: restart")
         );
     }
 

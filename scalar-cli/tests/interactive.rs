@@ -446,7 +446,8 @@ fn piped_input_uses_the_plain_fallback() {
     for want in [
         "joined #p",
         "alice: hello",
-        "1 channel(s): #p*",
+        "1 channel(s)",
+        "#p*  1",
         "error: unknown command /bogus",
         "-- bye",
     ] {

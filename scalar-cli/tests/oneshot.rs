@@ -115,6 +115,33 @@ fn send_stdin_lines() {
     assert_eq!(next_text(&mut watcher), "three");
 }
 
+#[test]
+fn send_slows_down_to_the_servers_rate_instead_of_failing() {
+    // 5 Messages a second, 10 at once: the server holds the input beyond that ("fake lag")
+    // and never refuses; `send` waits for each echo, so it is simply held back.
+    let server = Server::start_with(0, &["--flood-messages", "5,10"]);
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#paced@localhost");
+    let lines: String = (0..30).map(|i| format!("paced {i:02}\n")).collect();
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "#paced"]);
+    let start = std::time::Instant::now();
+    let r = run(send, lines.as_bytes());
+    let took = start.elapsed();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    for i in 0..30 {
+        assert_eq!(next_text(&mut watcher), format!("paced {i:02}"));
+    }
+    // The burst of 10 goes at once, the other 20 at 5 a second: about 4 s. A lower bound
+    // only, with slack for the bucket's start; how much longer a busy machine takes is not
+    // this test's business.
+    assert!(
+        took >= std::time::Duration::from_millis(3500),
+        "30 messages in {took:?}: the server's rate did not hold them back"
+    );
+}
+
 /// Sends a marker after a failed run and checks it is the next thing the watcher sees, so
 /// nothing of the bad input reached the channel.
 fn nothing_more(server: &Server, watcher: &mut scalar::client::Client, topic: &str) {
@@ -277,6 +304,8 @@ fn topics_plain_and_json() {
     let objs: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
     assert_eq!(objs.len(), 120);
     assert_eq!(objs[5]["topic"], "#t005@localhost");
+    assert_eq!(objs[5]["subscribers"], 1);
+    assert_eq!(objs[5]["subject"], serde_json::Value::Null);
 }
 
 #[test]

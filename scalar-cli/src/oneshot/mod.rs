@@ -200,47 +200,39 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
     Ok(())
 }
 
-/// The most topic names `topics` lists.
-const TOPICS_MAX: u32 = 1_000_000;
+/// The most pages of 100 channels `topics` reads: a million channels.
+const TOPICS_PAGES: u32 = 10_000;
 
-/// `topics [--json]`: lists every channel, a page of at most 100 at a time.
+/// `topics [--json]`: lists every channel, with its subscribers and topic line in JSON.
 pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
     let mut conn = open(args)?;
     let mut out = Out::new();
-    let mut start = 0u32;
-    loop {
-        let frame = conn.request(args.timeout, |seq| {
-            Msg::Topics(Topics {
-                seq,
-                start,
-                count: 100,
-                cursor: None,
-            })
-        })?;
-        let Ok(Msg::TopicList(list)) = frame.msg() else {
-            return Err(NetError::Protocol("the server did not answer Topics with TopicList".into()).into());
-        };
-        let mut n = 0u32;
-        for t in list.topics.iter() {
-            n += 1;
-            let line = if json {
-                json::Object::new().str("topic", t.as_str()).finish()
-            } else {
-                t.as_str().to_string()
-            };
-            if out.line(&line)?.is_err() {
-                return Ok(());
+    let list = crate::listing::channels(TOPICS_PAGES, |t| {
+        conn.request(args.timeout, |seq| Msg::Topics(Topics { seq, ..t }))
+    })?;
+    for c in &list.items {
+        let line = if json {
+            let subject = (!c.subject.is_empty()).then_some(c.subject.as_str());
+            let obj = json::Object::new().str("topic", &c.name);
+            match c.subscribers {
+                Some(n) => obj.num("subscribers", n),
+                None => obj,
             }
+            .opt_str("subject", subject)
+            .finish()
+        } else {
+            c.name.clone()
+        };
+        if out.line(&line)?.is_err() {
+            return Ok(());
         }
-        start = start.saturating_add(n);
-        if n == 0 || start >= list.total {
-            break;
-        }
-        // A bound against a server that never stops announcing more.
-        if start >= TOPICS_MAX {
-            note(&format!("stopped after {TOPICS_MAX} topics of {}", list.total));
-            break;
-        }
+    }
+    if list.cut {
+        note(&format!(
+            "stopped after {} topics of {}",
+            list.items.len(),
+            list.total
+        ));
     }
     conn.bye(None, BYE_WAIT);
     Ok(())

@@ -8,6 +8,7 @@
 //! live and in the replay, and a restore that fails half way is done again from the same gap.
 
 use super::net::handle;
+use super::presence;
 use super::shared::Shared;
 use crate::conn::{Conn, NetError};
 use crate::event::Received;
@@ -15,7 +16,7 @@ use crate::names;
 use crate::paging::{self, Ask, Bounds, End, Ending, PAGE, Pager};
 use crate::timefmt::local_hms;
 use scalar::client::Frame;
-use scalar::proto::{Msg, MsgId, Name, Sub};
+use scalar::proto::{Msg, MsgId, Name, Presence, Sub};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -56,38 +57,32 @@ pub struct Restored {
     caught: Vec<Caught>,
     held: Vec<Received>,
     lost_at: u64,
+    /// The users watched again, and their presence now.
+    watched: Vec<(String, Option<Presence>)>,
 }
 
 /// Re-subscribes to every joined channel and catches up on each, and on the direct messages
-/// received, on a fresh connection that the editor thread cannot use yet.
+/// received, on a fresh connection that the editor thread cannot use yet; then watches again
+/// whom the user watched ([`presence::restore`]).
 pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, NetError> {
     let mut held = Vec::new();
     let subs = shared.state().subs.clone();
     let mut gone = Vec::new();
     for topic in &subs {
         let Ok(name) = Name::parse(topic) else { continue };
-        let seq = conn.seq();
-        conn.send(&Msg::Sub(Sub {
-            seq: Some(seq),
-            topic: name,
-        }))?;
-        match wait(shared, conn, seq, &mut held) {
-            Ok(_) => {}
-            Err(e @ NetError::Refused { .. }) => {
-                shared.screen.error(format!("cannot rejoin {topic}: {e}"));
-                gone.push(topic.clone());
-            }
-            Err(e) => return Err(e),
+        if let Err(e) = ask(shared, conn, &mut held, |seq| Msg::Sub(Sub { seq, topic: name }))? {
+            shared.screen.error(format!("cannot rejoin {topic}: {e}"));
+            gone.push(topic.clone());
         }
     }
     let me = {
         let mut st = shared.state();
-        st.subs.retain(|s| !gone.contains(s));
-        if st.current.as_ref().is_some_and(|c| gone.contains(c)) {
-            st.current = st.subs.last().cloned();
+        for topic in &gone {
+            st.left(topic);
         }
         st.user.clone()
     };
+    let watched = presence::restore(shared, conn, &mut held)?;
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain([&me]) {
         caught.push(catch_up(shared, conn, topic, gap, &mut held)?);
@@ -96,7 +91,26 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
         caught,
         held,
         lost_at: gap.lost_at,
+        watched,
     })
+}
+
+/// Sends the request `build` makes (numbered here) on the fresh connection and waits for its
+/// reply. The outer error ends the restore (the connection failed); the inner one is the
+/// server's refusal of this request alone.
+pub(super) fn ask<'a>(
+    shared: &Shared,
+    conn: &mut Conn,
+    held: &mut Vec<Received>,
+    build: impl FnOnce(Option<u32>) -> Msg<'a>,
+) -> Result<Result<Frame, NetError>, NetError> {
+    let seq = conn.seq();
+    conn.send(&build(Some(seq)))?;
+    match wait(shared, conn, seq, held) {
+        Ok(frame) => Ok(Ok(frame)),
+        Err(e @ NetError::Refused { .. }) => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads what `topic` got after the last message seen there (or, with none seen, after the
@@ -239,6 +253,7 @@ impl Restored {
                 and_list(&no_history)
             ));
         }
+        presence::show_restored(shared, &self.watched);
         for e in &self.held {
             shared.show_event(e, false, true);
         }

@@ -1,6 +1,8 @@
 //! Parsing a typed line into a command. Pure: no state, no I/O, so every error message can be
 //! tested.
 
+use scalar::proto::{Action, MAX_RATE};
+
 /// Every command: name, arguments, what it does. Drives `/help`, completion and errors.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
@@ -21,7 +23,76 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "REF TEXT",
         "answer the message whose ref (hex shown before it) is REF",
     ),
-    ("/topics", "", "list the server's channels (* = joined)"),
+    (
+        "/list",
+        "",
+        "the server's channels with their subscribers and topic lines (* = joined); also /topics",
+    ),
+    (
+        "/topic",
+        "[TEXT]",
+        "show the current channel's topic line, or set it (- removes it)",
+    ),
+    (
+        "/meta",
+        "[display NAME | rate N]",
+        "show the current channel (display name, topic, created, modes, rate, your role), or set \
+         its display name (- removes it) or each member's rate (messages a minute, 0: no limit)",
+    ),
+    (
+        "/mode",
+        "[+i-m...]",
+        "show or change the current channel's modes: i invite-only, m moderated, \
+         r registered-only, p private members",
+    ),
+    ("/who", "", "the members of the current channel and their roles"),
+    (
+        "/kick",
+        "USER [REASON]",
+        "remove USER from the current channel (they may /join again)",
+    ),
+    (
+        "/ban",
+        "PATTERN [REASON]",
+        "keep IDs matching PATTERN (bob, *@spam.example, guest-*) out of the current channel",
+    ),
+    ("/unban", "PATTERN", "lift the ban of exactly PATTERN"),
+    (
+        "/mute",
+        "PATTERN [REASON]",
+        "stop IDs matching PATTERN from speaking in the current channel",
+    ),
+    ("/unmute", "PATTERN", "lift the mute of exactly PATTERN"),
+    ("/op", "USER", "make USER an operator of the current channel"),
+    ("/deop", "USER", "take USER's operator status away"),
+    (
+        "/voice",
+        "USER",
+        "let USER speak in the current channel while it is moderated (+m)",
+    ),
+    ("/devoice", "USER", "take USER's voice away"),
+    (
+        "/invite",
+        "USER",
+        "let USER join the current channel while it is invite-only or registered-only",
+    ),
+    (
+        "/status",
+        "[away [NOTE] | back]",
+        "show your status, or tell whoever watches you that you are away or back",
+    ),
+    (
+        "/watch",
+        "USER",
+        "be told when USER comes online, goes away, comes back or leaves",
+    ),
+    ("/unwatch", "USER", "stop watching USER"),
+    ("/wall", "TEXT", "server admins: send TEXT to everyone connected"),
+    (
+        "/motd",
+        "TEXT",
+        "server admins: set the message of the day (- removes it)",
+    ),
     (
         "/history",
         "[N]",
@@ -68,8 +139,29 @@ pub enum Command<'a> {
     Me(&'a str),
     /// `/reply REF TEXT`.
     Reply(&'a str, &'a str),
-    /// `/topics`.
+    /// `/list` (or `/topics`).
     Topics,
+    /// `/topic [TEXT]`: show, or set ("" removes).
+    Topic(Option<&'a str>),
+    /// `/meta [display NAME | rate N]`: show, or set.
+    Meta(Option<MetaSet<'a>>),
+    /// `/mode [CHANGE]`: show, or change (`+i-m`).
+    Mode(Option<&'a str>),
+    /// `/who`.
+    Who,
+    /// `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
+    /// `/invite`: the action, its target as typed, and the reason.
+    Mod(Action, &'a str, Option<&'a str>),
+    /// `/status [away [NOTE] | back]`: show, or set.
+    Status(Option<StatusSet<'a>>),
+    /// `/watch USER`.
+    Watch(&'a str),
+    /// `/unwatch USER`.
+    Unwatch(&'a str),
+    /// `/wall TEXT`.
+    Wall(&'a str),
+    /// `/motd TEXT` ("" removes it).
+    Motd(&'a str),
     /// `/history [N]`.
     History(u32),
     /// `/search WORDS`.
@@ -82,6 +174,49 @@ pub enum Command<'a> {
     Help,
     /// `/quit [REASON]`.
     Quit(Option<&'a str>),
+}
+
+/// What `/meta` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaSet<'a> {
+    /// The display name ("" removes it).
+    Display(&'a str),
+    /// Messages a minute each member may publish; 0 for no limit.
+    Rate(u64),
+}
+
+/// What `/status` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSet<'a> {
+    /// Away, with a note or not.
+    Away(Option<&'a str>),
+    /// Back.
+    Back,
+}
+
+/// Other names of commands, and the command each stands for.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("/j", "/join"),
+    ("/leave", "/part"),
+    ("/s", "/switch"),
+    ("/m", "/msg"),
+    ("/r", "/reply"),
+    ("/topics", "/list"),
+    ("/find", "/search"),
+    ("/modes", "/mode"),
+    ("/names", "/who"),
+    ("/?", "/help"),
+    ("/exit", "/quit"),
+    ("/q", "/quit"),
+];
+
+/// The command a name typed stands for: itself, or the one it is an alias of.
+pub fn canonical(name: &str) -> String {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, command)| command)
+        .to_string()
 }
 
 /// The usage line of a command, for error messages.
@@ -115,25 +250,36 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
     };
     let (name, rest) = word(body);
     let rest = rest.trim_end();
-    let name = format!("/{}", name.to_ascii_lowercase());
+    let name = canonical(&format!("/{}", name.to_ascii_lowercase()));
     let need = |cond: bool| if cond { Ok(()) } else { Err(usage(&name)) };
+    if let Some(action) = mod_action(&name) {
+        let (target, reason) = word(rest);
+        // Only the actions that remove or silence someone say why (PROTOCOL.md §4, Mod).
+        let with_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute);
+        need(!target.is_empty() && (with_reason || reason.is_empty()))?;
+        return Ok(Command::Mod(
+            action,
+            target,
+            (!reason.is_empty()).then_some(reason),
+        ));
+    }
     let cmd = match name.as_str() {
-        "/join" | "/j" => {
+        "/join" => {
             let (t, extra) = word(rest);
             need(!t.is_empty() && extra.is_empty())?;
             Command::Join(t)
         }
-        "/part" | "/leave" => {
+        "/part" => {
             let (t, extra) = word(rest);
             need(extra.is_empty())?;
             Command::Part((!t.is_empty()).then_some(t))
         }
-        "/switch" | "/s" => {
+        "/switch" => {
             let (t, extra) = word(rest);
             need(!t.is_empty() && extra.is_empty())?;
             Command::Switch(t)
         }
-        "/msg" | "/m" => {
+        "/msg" => {
             let (to, text) = word(rest);
             need(!to.is_empty())?;
             if text.is_empty() {
@@ -146,14 +292,67 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             need(!rest.is_empty())?;
             Command::Me(rest)
         }
-        "/reply" | "/r" => {
+        "/reply" => {
             let (r, text) = word(rest);
             need(!r.is_empty() && !text.is_empty())?;
             Command::Reply(r, text)
         }
-        "/topics" | "/list" => {
+        "/list" => {
             need(rest.is_empty())?;
             Command::Topics
+        }
+        "/topic" => Command::Topic((!rest.is_empty()).then(|| removal(rest))),
+        "/meta" => {
+            let (what, value) = word(rest);
+            match what {
+                "" => Command::Meta(None),
+                "display" if !value.is_empty() => Command::Meta(Some(MetaSet::Display(removal(value)))),
+                "rate" => match value.parse::<u64>() {
+                    Ok(n) if n <= MAX_RATE => Command::Meta(Some(MetaSet::Rate(n))),
+                    _ => {
+                        return Err(format!(
+                            "/meta rate takes messages a minute from 0 (no limit) to {MAX_RATE}, not {value:?}"
+                        ));
+                    }
+                },
+                _ => return Err(usage(&name)),
+            }
+        }
+        "/mode" => {
+            if !rest.is_empty() {
+                crate::modes::apply(rest, 0)?;
+            }
+            Command::Mode((!rest.is_empty()).then_some(rest))
+        }
+        "/who" => {
+            need(rest.is_empty())?;
+            Command::Who
+        }
+        "/status" => {
+            let (what, note) = word(rest);
+            match what {
+                "" => Command::Status(None),
+                "away" => Command::Status(Some(StatusSet::Away((!note.is_empty()).then_some(note)))),
+                "back" if note.is_empty() => Command::Status(Some(StatusSet::Back)),
+                _ => return Err(usage(&name)),
+            }
+        }
+        "/watch" | "/unwatch" => {
+            let (user, extra) = word(rest);
+            need(!user.is_empty() && extra.is_empty())?;
+            if name == "/watch" {
+                Command::Watch(user)
+            } else {
+                Command::Unwatch(user)
+            }
+        }
+        "/wall" => {
+            need(!rest.is_empty())?;
+            Command::Wall(rest)
+        }
+        "/motd" => {
+            need(!rest.is_empty())?;
+            Command::Motd(removal(rest))
         }
         "/history" => {
             if rest.is_empty() {
@@ -169,7 +368,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
                 }
             }
         }
-        "/search" | "/find" => {
+        "/search" => {
             need(!rest.is_empty())?;
             Command::Search(rest)
         }
@@ -181,8 +380,8 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             need(rest.is_empty())?;
             Command::Ping
         }
-        "/help" | "/?" => Command::Help,
-        "/quit" | "/exit" | "/q" => Command::Quit((!rest.is_empty()).then_some(rest)),
+        "/help" => Command::Help,
+        "/quit" => Command::Quit((!rest.is_empty()).then_some(rest)),
         _ => {
             let shown = crate::render::clean_line(&name);
             return Err(format!(
@@ -193,11 +392,29 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
     Ok(cmd)
 }
 
+/// The Mod action a command name stands for: `/kick` for kick, and so on, after the
+/// protocol's own names of the actions.
+fn mod_action(name: &str) -> Option<Action> {
+    let label = name.strip_prefix('/')?;
+    Action::ALL.iter().copied().find(|a| a.label() == label)
+}
+
+/// A lone `-` says "remove it" where a text is set (the topic line, the display name, the
+/// message of the day): an empty text removes it on the wire.
+fn removal(text: &str) -> &str {
+    if text == "-" { "" } else { text }
+}
+
 /// The `/help` text, one line per command.
 pub fn help() -> Vec<String> {
+    let width = COMMANDS
+        .iter()
+        .map(|(n, a, _)| n.len() + 1 + a.len())
+        .max()
+        .unwrap_or(0);
     let mut lines: Vec<String> = COMMANDS
         .iter()
-        .map(|(n, a, what)| format!("  {:<18} {what}", format!("{n} {a}")))
+        .map(|(n, a, what)| format!("  {:<width$} {what}", format!("{n} {a}")))
         .collect();
     lines.push("  other lines go to the current topic; //text sends /text".into());
     lines.push("  Tab completes commands, topics, IDs and refs; Ctrl-D also quits".into());
@@ -231,6 +448,81 @@ mod tests {
             Ok(Command::Quit(Some("gone fishing")))
         );
         assert_eq!(parse("/me waves"), Ok(Command::Me("waves")));
+    }
+
+    #[test]
+    fn channel_commands() {
+        assert_eq!(parse("/list"), Ok(Command::Topics));
+        assert_eq!(parse("/topics"), Ok(Command::Topics));
+        assert_eq!(
+            parse("/j").unwrap_err(),
+            "usage: /join TOPIC",
+            "an alias's usage is its command's"
+        );
+        assert_eq!(parse("/topic"), Ok(Command::Topic(None)));
+        assert_eq!(
+            parse("/topic  1.95 is out "),
+            Ok(Command::Topic(Some("1.95 is out")))
+        );
+        assert_eq!(parse("/topic -"), Ok(Command::Topic(Some(""))));
+        assert_eq!(parse("/meta"), Ok(Command::Meta(None)));
+        assert_eq!(
+            parse("/meta display Rust 🦀"),
+            Ok(Command::Meta(Some(MetaSet::Display("Rust 🦀"))))
+        );
+        assert_eq!(parse("/meta rate 30"), Ok(Command::Meta(Some(MetaSet::Rate(30)))));
+        assert!(
+            parse("/meta rate 601")
+                .unwrap_err()
+                .contains("from 0 (no limit) to 600")
+        );
+        assert_eq!(
+            parse("/meta color red").unwrap_err(),
+            "usage: /meta [display NAME | rate N]"
+        );
+        assert_eq!(parse("/mode"), Ok(Command::Mode(None)));
+        assert_eq!(parse("/mode +i-m"), Ok(Command::Mode(Some("+i-m"))));
+        assert!(parse("/mode +q").unwrap_err().contains("unknown mode"));
+        assert_eq!(parse("/who"), Ok(Command::Who));
+        assert_eq!(
+            parse("/kick bob  flooding, twice"),
+            Ok(Command::Mod(Action::Kick, "bob", Some("flooding, twice")))
+        );
+        assert_eq!(
+            parse("/ban *@spam.example"),
+            Ok(Command::Mod(Action::Ban, "*@spam.example", None))
+        );
+        assert_eq!(
+            parse("/DEVOICE carol"),
+            Ok(Command::Mod(Action::Devoice, "carol", None))
+        );
+        assert_eq!(parse("/op bob now").unwrap_err(), "usage: /op USER");
+        assert_eq!(parse("/unban").unwrap_err(), "usage: /unban PATTERN");
+        assert_eq!(parse("/kick").unwrap_err(), "usage: /kick USER [REASON]");
+    }
+
+    #[test]
+    fn presence_and_admin_commands() {
+        assert_eq!(parse("/status"), Ok(Command::Status(None)));
+        assert_eq!(
+            parse("/status away"),
+            Ok(Command::Status(Some(StatusSet::Away(None))))
+        );
+        assert_eq!(
+            parse("/status away at lunch"),
+            Ok(Command::Status(Some(StatusSet::Away(Some("at lunch")))))
+        );
+        assert_eq!(parse("/status back"), Ok(Command::Status(Some(StatusSet::Back))));
+        assert_eq!(
+            parse("/status gone").unwrap_err(),
+            "usage: /status [away [NOTE] | back]"
+        );
+        assert_eq!(parse("/watch Bob"), Ok(Command::Watch("Bob")));
+        assert_eq!(parse("/unwatch bob"), Ok(Command::Unwatch("bob")));
+        assert_eq!(parse("/watch a b").unwrap_err(), "usage: /watch USER");
+        assert_eq!(parse("/wall restart at ten"), Ok(Command::Wall("restart at ten")));
+        assert_eq!(parse("/motd -"), Ok(Command::Motd("")));
+        assert_eq!(parse("/motd").unwrap_err(), "usage: /motd TEXT");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Tab completion: command names, joined and listed channels, recent IDs and message refs.
 
-use super::command::COMMANDS;
+use super::command::{COMMANDS, canonical};
 use super::exec::recent_refs;
 use super::shared::Shared;
 use crate::names::short;
@@ -44,6 +44,14 @@ impl ChatHelper {
     }
 }
 
+/// The first argument in the usage of the command `typed` (or of the command it is an alias
+/// of): `TOPIC`, `USER`, ...
+fn first_arg(typed: &str) -> Option<&'static str> {
+    let name = canonical(&typed.to_ascii_lowercase());
+    let (_, args, _) = COMMANDS.iter().find(|(n, _, _)| *n == name)?;
+    args.split_whitespace().next()
+}
+
 /// The candidates for the word being typed, given the words before it.
 pub fn candidates(
     before: &[&str],
@@ -60,16 +68,13 @@ pub fn candidates(
                 .map(|(n, _, _)| format!("{n} "))
                 .collect();
         }
-        [cmd] if matches!(*cmd, "/join" | "/part" | "/switch" | "/j" | "/s" | "/leave") => topics.to_vec(),
-        [cmd] if matches!(*cmd, "/msg" | "/m") => ids.to_vec(),
-        [cmd] if matches!(*cmd, "/reply" | "/r") => refs.to_vec(),
-        _ if before
-            .first()
-            .is_some_and(|c| c.starts_with('/') && !c.starts_with("//"))
-            && before.len() == 1 =>
-        {
-            Vec::new()
-        }
+        // The first argument of a command: what its usage names there.
+        [cmd] if cmd.starts_with('/') && !cmd.starts_with("//") => match first_arg(cmd) {
+            Some("TOPIC" | "[TOPIC]") => topics.to_vec(),
+            Some("ID" | "USER" | "PATTERN") => ids.to_vec(),
+            Some("REF") => refs.to_vec(),
+            _ => Vec::new(),
+        },
         // In text, complete names of people, as IRC clients do.
         _ => ids.to_vec(),
     };
@@ -97,7 +102,7 @@ impl Completer for ChatHelper {
         let word = before.get(start..).unwrap_or("");
         let words: Vec<&str> = before.get(..start).unwrap_or("").split_whitespace().collect();
         let (topics, ids) = (self.topics(), self.senders());
-        let refs = if words.first().is_some_and(|w| matches!(*w, "/reply" | "/r")) {
+        let refs = if words.first().is_some_and(|w| first_arg(w) == Some("REF")) {
             recent_refs(&self.shared)
         } else {
             Vec::new()
@@ -140,5 +145,10 @@ mod tests {
         assert_eq!(c(&["hello"], "al"), ["alice"]);
         assert_eq!(c(&[], "Al"), ["alice"]);
         assert!(c(&["/topics"], "x").is_empty());
+        assert_eq!(c(&["/j"], "#g"), ["#go"], "an alias completes as its command");
+        assert_eq!(c(&["/kick"], "a"), ["alice"]);
+        assert_eq!(c(&["/watch"], "b"), ["bob"]);
+        assert_eq!(c(&["/r"], "ab"), ["ab12cd34"]);
+        assert!(c(&["/history"], "a").is_empty());
     }
 }

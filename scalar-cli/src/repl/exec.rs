@@ -2,12 +2,13 @@
 //! one line each; nothing here can end the program except `/quit`.
 
 use super::command::{self, Command};
-use super::scroll;
 use super::shared::{ReqError, Shared, Want};
+use super::{lists, meta, moderate, presence, scroll};
+use crate::conn::NetError;
 use crate::event::{ACTION, short_ref};
 use crate::input;
 use crate::names::{self, Default};
-use scalar::proto::{Body, Kind, Message, Msg, MsgId, Name, Ping, Sub, Topics};
+use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Sub};
 use std::time::Instant;
 
 /// What the loop does after a line.
@@ -61,6 +62,18 @@ fn current(shared: &Shared, hint: &str) -> Result<String, String> {
         .ok_or(format!("no current topic: {hint}"))
 }
 
+/// The current topic when it is a channel: what the commands about a channel act on.
+pub(super) fn current_channel(shared: &Shared) -> Result<String, String> {
+    let topic = current(shared, "/join #channel first")?;
+    if topic.starts_with('#') {
+        return Ok(topic);
+    }
+    let short = names::short(&topic, &shared.state().domain).to_string();
+    Err(format!(
+        "the current topic is your conversation with {short}, not a channel: /switch to one first"
+    ))
+}
+
 fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
     let domain = shared.state().domain.clone();
     match cmd {
@@ -90,12 +103,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             // A conversation view has nothing to unsubscribe from: just close it.
             let mut st = shared.state();
             st.current = st.subs.last().cloned();
-            let now = st
-                .current
-                .as_deref()
-                .map(|c| names::short(c, &domain).to_string());
+            let now = st.now_talking();
             drop(st);
-            let now = now.map_or(String::new(), |c| format!("; now talking in {c}"));
             shared.screen.info(format!("closed the conversation{now}"));
         }
         Command::Part(t) => {
@@ -121,7 +130,18 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
                 .screen
                 .info(format!("now talking in {}", names::short(&topic, &domain)));
         }
-        Command::Topics => topics(shared)?,
+        Command::Topics => lists::topics(shared)?,
+        Command::Who => lists::who(shared)?,
+        Command::Topic(text) => meta::topic(shared, text)?,
+        Command::Meta(set) => meta::meta(shared, set)?,
+        Command::Mode(change) => meta::mode(shared, change)?,
+        Command::Mod(action, target, reason) => moderate::act(shared, action, target, reason)?,
+        Command::Status(set) => presence::status(shared, set)?,
+        Command::Watch(user) => presence::watch(shared, user, true)?,
+        Command::Unwatch(user) => presence::watch(shared, user, false)?,
+        // Admins speak to the server's reserved topics (PROTOCOL.md §4, Server admins).
+        Command::Wall(text) => publish(shared, &format!("!wall@{domain}"), text, None, None)?,
+        Command::Motd(text) => publish(shared, &format!("!motd@{domain}"), text, None, None)?,
         Command::History(n) => scroll::history(shared, n, &current(shared, READ_HINT)?)?,
         Command::Search(words) => scroll::search(shared, words, &current(shared, READ_HINT)?)?,
         Command::More => scroll::more(shared, &current(shared, READ_HINT)?)?,
@@ -195,7 +215,13 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
     let frame = shared
         .request(Want::Reply, |seq| Msg::Sub(Sub { seq, topic: name }))
-        .map_err(|e| format!("cannot join {topic}: {e}"))?;
+        .map_err(|e| {
+            let short = names::short(topic, &shared.state().domain).to_string();
+            match why_not(&e) {
+                Some(why) => format!("cannot join {short}: {why} ({e})"),
+                None => format!("cannot join {short}: {e}"),
+            }
+        })?;
     let here = match frame.msg() {
         Ok(Msg::Meta(m)) => m.subscribers,
         _ => 0,
@@ -211,74 +237,29 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The refusals of a channel that keeps someone out, in words (PROTOCOL.md §4, Sub).
+fn why_not(e: &ReqError) -> Option<&'static str> {
+    let ReqError::Net(NetError::Refused { code, .. }) = e else {
+        return None;
+    };
+    match ErrorCode::from_u16(*code)? {
+        ErrorCode::Banned => Some("you are banned from it"),
+        ErrorCode::InviteOnly => Some("it is invite-only; an operator can /invite you"),
+        ErrorCode::RegisteredOnly => Some("it admits only users who logged in with a password"),
+        _ => None,
+    }
+}
+
 fn part(shared: &Shared, topic: &str) -> Result<(), String> {
     let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
     shared
         .request(Want::Reply, |seq| Msg::Unsub(Sub { seq, topic: name }))
         .map_err(|e| format!("cannot leave {topic}: {e}"))?;
     let mut st = shared.state();
-    st.subs.retain(|s| s != topic);
-    if st.current.as_deref() == Some(topic) {
-        st.current = st.subs.last().cloned();
-    }
-    let msg = match &st.current {
-        Some(c) => format!(
-            "left {}; now talking in {}",
-            names::short(topic, &st.domain),
-            names::short(c, &st.domain)
-        ),
-        None => format!("left {}", names::short(topic, &st.domain)),
-    };
+    st.left(topic);
+    let msg = format!("left {}{}", names::short(topic, &st.domain), st.now_talking());
     drop(st);
     shared.screen.info(msg);
-    Ok(())
-}
-
-fn topics(shared: &Shared) -> Result<(), String> {
-    let mut all = Vec::new();
-    let mut start = 0u32;
-    loop {
-        let frame = shared
-            .request(Want::Reply, |seq| {
-                Msg::Topics(Topics {
-                    seq,
-                    start,
-                    count: 100,
-                    cursor: None,
-                })
-            })
-            .map_err(|e| format!("topics: {e}"))?;
-        let Ok(Msg::TopicList(list)) = frame.msg() else {
-            return Err("topics: the server answered with something else".into());
-        };
-        let before = all.len();
-        all.extend(list.topics.iter().map(|t| t.as_str().to_string()));
-        let got = u32::try_from(all.len() - before).unwrap_or(u32::MAX);
-        start = start.saturating_add(got);
-        // Bounded: stop at the total, on an empty page, or after 100 pages.
-        if got == 0 || start >= list.total || all.len() >= 10_000 {
-            break;
-        }
-    }
-    let mut st = shared.state();
-    let shown: Vec<String> = all
-        .iter()
-        .map(|t| {
-            let mark = if st.subs.contains(t) { "*" } else { "" };
-            format!("{}{mark}", names::short(t, &st.domain))
-        })
-        .collect();
-    st.learn_topics(all.iter().cloned());
-    drop(st);
-    if shown.is_empty() {
-        shared
-            .screen
-            .info("no channels on this server yet (/join one to create it)");
-    } else {
-        shared
-            .screen
-            .info(format!("{} channel(s): {}", shown.len(), shown.join(" ")));
-    }
     Ok(())
 }
 

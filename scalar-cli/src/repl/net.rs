@@ -19,7 +19,7 @@ use crate::error::CliError;
 use crate::event::Received;
 use crate::timefmt::now_ms;
 use scalar::client::Frame;
-use scalar::proto::{Msg, Ping};
+use scalar::proto::{ErrorCode, Msg, Ping};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -221,6 +221,10 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
             // The same Event may come live and in a catch-up replay: shown once.
             None => shared.show_event(&Received::new(&e), false, true),
         },
+        // A kick or a ban: no request asked for it, and it leaves the channel.
+        Msg::Error(e) if e.seq.is_none() && e.code == ErrorCode::Kicked as u16 => {
+            super::moderate::kicked(shared, e.reason.unwrap_or_default());
+        }
         Msg::Error(e) => {
             let handed = e.seq.is_some_and(|s| shared.complete(s, frame.clone()));
             if !handed {

@@ -66,6 +66,10 @@ pub struct State {
     pub domain: String,
     /// Joined channels, in the order joined.
     pub subs: Vec<String>,
+    /// User IDs watched (`/watch`), re-watched after a reconnect.
+    pub watching: Vec<String>,
+    /// The note of `/status away` (maybe ""), said again after a reconnect; `None` when here.
+    pub away: Option<String>,
     /// Where plain lines go.
     pub current: Option<String>,
     /// Recent messages, oldest first.
@@ -100,18 +104,37 @@ impl State {
             topic: e.topic.clone(),
             from: e.from.clone(),
         });
-        if e.from != self.user {
+        // Reserved names (`!motd@DOMAIN`) send announcements, not messages to answer.
+        if e.from != self.user && !e.from.starts_with('!') {
             self.senders.retain(|s| *s != e.from);
             if self.senders.len() >= SENDERS {
                 self.senders.pop_front();
             }
             self.senders.push_back(e.from.clone());
         }
+        // A catch-up resumes after the last message seen, which must be one the server keeps.
         let newer = self.last.get(&e.topic).is_none_or(|(_, t)| e.time >= *t);
-        if newer {
+        if newer && !e.is_presence() {
             self.last.insert(e.topic.clone(), (e.id, e.time));
         }
         true
+    }
+
+    /// Forgets the joined channel `topic` (a `/part`, a kick, a refused rejoin); the channel
+    /// joined last becomes current if `topic` was.
+    pub fn left(&mut self, topic: &str) {
+        self.subs.retain(|s| s != topic);
+        if self.current.as_deref() == Some(topic) {
+            self.current = self.subs.last().cloned();
+        }
+    }
+
+    /// "; now talking in #rust" after the current topic changed, or "" when there is none.
+    pub fn now_talking(&self) -> String {
+        self.current
+            .as_deref()
+            .map(|c| format!("; now talking in {}", crate::names::short(c, &self.domain)))
+            .unwrap_or_default()
     }
 
     /// Records channel names seen in a topic list.
@@ -451,5 +474,27 @@ mod tests {
         assert!(st.remember(&ev(0xa1, "#a@l", "x@l")));
         assert!(st.resolve_ref("a").is_err());
         assert!(st.resolve_ref("aaaa").is_err());
+    }
+
+    #[test]
+    fn catch_up_never_starts_from_what_the_server_does_not_keep() {
+        let mut st = State {
+            user: "me@l".into(),
+            ..State::default()
+        };
+        let mut away = ev(1, "me@l", "me@l");
+        away.ctype = Some(scalar::server::PRESENCE_CTYPE.into());
+        assert!(st.remember(&away));
+        assert!(!st.last.contains_key("me@l"), "a presence Event is not stored");
+        assert!(st.remember(&ev(2, "!motd@l", "!motd@l")));
+        assert!(
+            st.senders.is_empty(),
+            "the server's own topics are nobody to answer"
+        );
+        st.subs = vec!["#a@l".into(), "#b@l".into()];
+        st.current = Some("#a@l".into());
+        st.left("#a@l");
+        assert_eq!((st.subs.len(), st.current.as_deref()), (1, Some("#b@l")));
+        assert_eq!(st.now_talking(), "; now talking in #b@l");
     }
 }

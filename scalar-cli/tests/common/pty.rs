@@ -146,6 +146,16 @@ impl Pty {
         self.wait_for_from(0, needle, timeout)
     }
 
+    /// Types `line` and Enter, then waits for `want` in what is drawn after that (within
+    /// [`STEP`](super::STEP)); returns the offset just past it, as [`wait_for_from`] does.
+    ///
+    /// [`wait_for_from`]: Pty::wait_for_from
+    pub fn command(&mut self, line: &str, want: &str) -> usize {
+        let from = self.text().len();
+        self.type_keys(&format!("{line}\r"));
+        self.wait_for_from(from, want, super::STEP)
+    }
+
     /// Waits for the child to exit; its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;

@@ -1,0 +1,197 @@
+//! The server's lists paged by a name cursor (PROTOCOL.md §4): the channels (Topics, answered
+//! by TopicList, with each channel's subscribers and topic line) and a channel's members
+//! (Members, answered by MemberList, with roles). The first page is asked for without a
+//! cursor, each next one after the last name of the page before, until a reply has no
+//! cursor: pages stay exact while channels and members come and go, which paging by index
+//! does not.
+//!
+//! Both the chat and the one-shot modes read them; each passes the way it sends a request.
+
+use crate::conn::NetError;
+use scalar::client::Frame;
+use scalar::proto::{Members, Msg, Name, Role, Topics};
+
+/// How many names one request asks for: the most a page may hold.
+const PAGE: u32 = 100;
+
+/// One channel of the topic list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Its name.
+    pub name: String,
+    /// How many connections are subscribed, if the server said.
+    pub subscribers: Option<u64>,
+    /// Its topic line; "" for none.
+    pub subject: String,
+}
+
+/// One member of a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its user ID.
+    pub id: String,
+    /// Its role in the channel.
+    pub role: Role,
+}
+
+/// A list as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed<T> {
+    /// The entries, in the server's (bytewise) order.
+    pub items: Vec<T>,
+    /// How many entries the server said exist, at the last page.
+    pub total: u32,
+    /// True if the read stopped at its page bound with more to come.
+    pub cut: bool,
+}
+
+/// One page: its entries, the total, and the cursor for the next page if there is one.
+type Page<T> = (Vec<T>, u32, Option<String>);
+
+/// Reads pages until one has no cursor, at most `max_pages`. `page` asks for the page after a
+/// cursor (none: the first).
+fn read_all<T, E>(
+    max_pages: u32,
+    mut page: impl FnMut(Option<&str>) -> Result<Page<T>, E>,
+) -> Result<Listed<T>, E> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut total = 0;
+    for _ in 0..max_pages {
+        let (mut got, t, next) = page(cursor.as_deref())?;
+        total = t;
+        let empty = got.is_empty();
+        items.append(&mut got);
+        match next {
+            // A cursor that does not move on, or an empty page that claims more, would have
+            // the same page asked for forever.
+            Some(n) if !empty && cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
+            _ => {
+                return Ok(Listed {
+                    items,
+                    total,
+                    cut: false,
+                });
+            }
+        }
+    }
+    Ok(Listed {
+        items,
+        total,
+        cut: true,
+    })
+}
+
+/// The cursor of a request, from the name a reply gave.
+fn cursor(name: Option<&str>) -> Result<Option<Name<'_>>, NetError> {
+    name.map(Name::parse)
+        .transpose()
+        .map_err(|e| NetError::Protocol(format!("the server's cursor is not a name: {e}")))
+}
+
+fn unexpected(request: &str, frame: &Frame) -> NetError {
+    let got = frame
+        .msg()
+        .map_or_else(|e| e.to_string(), |m| m.msg_type().label().to_string());
+    NetError::Protocol(format!("the server answered {request} with {got}"))
+}
+
+/// Every channel of the server (at most `max_pages` pages of 100), with its subscribers and
+/// topic line. `ask` sends one Topics (its `seq` is the sender's to set) and returns the
+/// reply.
+pub fn channels<E: From<NetError>>(
+    max_pages: u32,
+    mut ask: impl FnMut(Topics<'_>) -> Result<Frame, E>,
+) -> Result<Listed<Channel>, E> {
+    read_all(max_pages, |after| {
+        let frame = ask(Topics {
+            seq: None,
+            start: 0,
+            count: PAGE,
+            cursor: cursor(after)?,
+        })?;
+        let Ok(Msg::TopicList(list)) = frame.msg() else {
+            return Err(unexpected("Topics", &frame).into());
+        };
+        let counts: Vec<u64> = list.counts.map(|c| c.iter().collect()).unwrap_or_default();
+        let subjects: Vec<&str> = list.subjects.map(|s| s.iter().collect()).unwrap_or_default();
+        let page = list
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Channel {
+                name: name.as_str().to_string(),
+                subscribers: counts.get(i).copied(),
+                subject: subjects.get(i).copied().unwrap_or_default().to_string(),
+            })
+            .collect();
+        Ok((page, list.total, list.cursor.map(|c| c.as_str().to_string())))
+    })
+}
+
+/// The members of `channel` (at most `max_pages` pages of 100), with their roles. `ask`
+/// sends one Members and returns the reply.
+pub fn members<E: From<NetError>>(
+    channel: Name<'_>,
+    max_pages: u32,
+    mut ask: impl FnMut(Members<'_>) -> Result<Frame, E>,
+) -> Result<Listed<Member>, E> {
+    read_all(max_pages, |after| {
+        let frame = ask(Members {
+            seq: None,
+            topic: channel,
+            count: PAGE,
+            cursor: cursor(after)?,
+        })?;
+        let Ok(Msg::MemberList(list)) = frame.msg() else {
+            return Err(unexpected("Members", &frame).into());
+        };
+        let page = list
+            .users
+            .iter()
+            .zip(list.roles.iter())
+            .map(|(id, role)| Member {
+                id: id.as_str().to_string(),
+                role: Role::from_u64(role).unwrap_or(Role::Member),
+            })
+            .collect();
+        Ok((page, list.total, list.cursor.map(|c| c.as_str().to_string())))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A made-up server's list of `n` names, `page` per reply, cursor after the last.
+    fn serve(n: usize, page: usize, after: Option<&str>) -> Page<String> {
+        let all: Vec<String> = (0..n).map(|i| format!("#c{i:03}@l")).collect();
+        let from = after.map_or(0, |a| all.partition_point(|x| x.as_str() <= a));
+        let got: Vec<String> = all.iter().skip(from).take(page).cloned().collect();
+        let more = from + got.len() < n;
+        let next = got.last().cloned().filter(|_| more);
+        (got, n as u32, next)
+    }
+
+    #[test]
+    fn pages_follow_the_cursor() {
+        let l = read_all(100, |c| Ok::<_, ()>(serve(250, 100, c))).unwrap();
+        assert_eq!((l.items.len(), l.total, l.cut), (250, 250, false));
+        assert_eq!(l.items[249], "#c249@l");
+        let l = read_all(2, |c| Ok::<_, ()>(serve(250, 100, c))).unwrap();
+        assert_eq!((l.items.len(), l.cut), (200, true));
+        let l = read_all(100, |c| Ok::<_, ()>(serve(0, 100, c))).unwrap();
+        assert_eq!((l.items.len(), l.cut), (0, false));
+    }
+
+    #[test]
+    fn a_stuck_cursor_ends_the_read() {
+        let mut asked = 0;
+        let l = read_all(100, |_| {
+            asked += 1;
+            Ok::<_, ()>((vec![1], 5, Some("#same@l".to_string())))
+        })
+        .unwrap();
+        assert_eq!((asked, l.items.len(), l.cut), (2, 2, false));
+    }
+}

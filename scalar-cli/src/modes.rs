@@ -1,0 +1,126 @@
+//! A channel's modes as people write them, IRC-like: `+im` for invite-only and moderated,
+//! `+i-m` to change them (PROTOCOL.md §4, SetMeta).
+//!
+//! The letters come from the server's own table ([`mode_letters`], which writes the records
+//! `modes +im`), so that what `/mode` accepts and what the records say cannot drift apart;
+//! only the names in words are the client's.
+
+use scalar::proto::modes;
+use scalar::server::mode_letters;
+
+/// Each mode bit, in the order the records list them, and its name in words.
+const NAMES: [(u64, &str); 4] = [
+    (modes::INVITE_ONLY, "invite-only"),
+    (modes::MODERATED, "moderated"),
+    (modes::REGISTERED_ONLY, "registered-only"),
+    (modes::PRIVATE_MEMBERS, "private members"),
+];
+
+/// The letter of one mode bit, as the server writes it.
+fn letter(bit: u64) -> Option<char> {
+    mode_letters(bit).strip_prefix('+')?.chars().next()
+}
+
+/// The bit a letter stands for.
+fn bit(letter_typed: char) -> Option<u64> {
+    NAMES
+        .iter()
+        .map(|&(b, _)| b)
+        .find(|&b| letter(b) == Some(letter_typed))
+}
+
+/// The modes in letters and in words: `+im (invite-only, moderated)`, or `- (none)`.
+pub fn describe(bits: u64) -> String {
+    let words: Vec<&str> = NAMES
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|&(_, n)| n)
+        .collect();
+    let words = if words.is_empty() {
+        "none".to_string()
+    } else {
+        words.join(", ")
+    };
+    format!("{} ({words})", mode_letters(bits))
+}
+
+/// The modes of a record's text (`+im`, `-`) in words; text it cannot read is left as it is.
+pub fn describe_letters(text: &str) -> String {
+    if text == "-" {
+        return describe(0);
+    }
+    let bits = text
+        .strip_prefix('+')
+        .and_then(|l| l.chars().try_fold(0, |acc, c| Some(acc | bit(c)?)));
+    match bits {
+        Some(b) => describe(b),
+        None => text.to_string(),
+    }
+}
+
+/// Applies a change typed as `+i-m` (or `+im`, `-p`, `+i -m`) to the modes `bits`.
+pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
+    let mut on = None;
+    let mut out = bits;
+    for c in change.chars().filter(|c| !c.is_whitespace()) {
+        match c {
+            '+' => on = Some(true),
+            '-' => on = Some(false),
+            _ => {
+                let b = bit(c.to_ascii_lowercase())
+                    .ok_or_else(|| format!("unknown mode {c:?}: the modes are {}", known_letters()))?;
+                match on {
+                    Some(true) => out |= b,
+                    Some(false) => out &= !b,
+                    None => return Err(format!("say + or - before {c:?}, as in +{c} or -{c}")),
+                }
+            }
+        }
+    }
+    if on.is_none() {
+        return Err(format!(
+            "a mode change looks like +i-m; the modes are {}",
+            known_letters()
+        ));
+    }
+    Ok(out)
+}
+
+/// `i invite-only, m moderated, ...`, for error messages.
+fn known_letters() -> String {
+    NAMES
+        .iter()
+        .filter_map(|&(b, n)| Some(format!("{} {n}", letter(b)?)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letters_and_words() {
+        assert_eq!(describe(0), "- (none)");
+        assert_eq!(describe(3), "+im (invite-only, moderated)");
+        assert_eq!(
+            describe(modes::ALL),
+            "+imrp (invite-only, moderated, registered-only, private members)"
+        );
+        assert_eq!(describe_letters("+mp"), "+mp (moderated, private members)");
+        assert_eq!(describe_letters("-"), "- (none)");
+        assert_eq!(describe_letters("+x"), "+x");
+    }
+
+    #[test]
+    fn changes() {
+        assert_eq!(apply("+im", 0), Ok(3));
+        assert_eq!(apply("+i-m", 2), Ok(1));
+        assert_eq!(apply("-p +r", 8), Ok(4));
+        assert_eq!(apply("+I", 0), Ok(1), "letters fold to lowercase");
+        assert!(apply("+z", 0).unwrap_err().contains("i invite-only, m moderated"));
+        assert!(apply("i", 0).unwrap_err().contains("+i"));
+        assert!(apply("+", 0).is_ok());
+        assert!(apply("", 0).is_err());
+    }
+}

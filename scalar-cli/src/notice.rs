@@ -1,0 +1,233 @@
+//! Events the server writes rather than people: a channel's records of moderation and of
+//! changes (`text/x-scalar-mod`, "kick bob@x flooding"), presence (`text/x-scalar-presence`,
+//! "away lunch") and admins' announcements on `!wall@DOMAIN` and `!motd@DOMAIN`
+//! (PROTOCOL.md §4). Each becomes one sentence for people ("alice kicked bob (flooding)",
+//! "bob is away: lunch"), for the chat and the plain lines of scripts alike; `--json` keeps
+//! the raw body and content type.
+//!
+//! The sentences are not cleaned here: they quote text from the network (reasons, topic
+//! lines), which the renderer cleans like any message body.
+
+use crate::event::{Content, Received};
+use crate::names::short;
+use scalar::proto::{Action, Kind, Name};
+use scalar::server::{MOD_CTYPE, PRESENCE_CTYPE};
+
+/// What a server-made Event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A channel's record of an operator's action or change: where it happened matters.
+    Record(String),
+    /// A user's presence, on the user's own ID topic.
+    Presence(String),
+    /// A message to everyone, or the message of the day.
+    Announcement(String),
+}
+
+/// How names are shown: shortened against the server's `domain` ("" keeps them whole), and
+/// `me`, if given, as "you".
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    /// The server's domain.
+    pub domain: &'a str,
+    /// This session's ID, for the chat; `None` for scripts.
+    pub me: Option<&'a str>,
+}
+
+impl Names<'_> {
+    /// A user ID, short, or "you"; anything else (an ID pattern, an address range) as it is,
+    /// since `*@localhost` shortened would read as everyone.
+    fn show<'s>(&self, id: &'s str) -> &'s str {
+        if self.me == Some(id) {
+            return "you";
+        }
+        match Name::parse(id).map(|n| n.kind()) {
+            Ok(Kind::User) => short(id, self.domain),
+            _ => id,
+        }
+    }
+}
+
+/// The notice an Event carries, if the server wrote it.
+pub fn read(e: &Received, names: Names<'_>) -> Option<Notice> {
+    let Content::Text(body) = &e.content else {
+        return None;
+    };
+    let by = names.show(&e.from);
+    match e.ctype.as_deref() {
+        Some(MOD_CTYPE) => return Some(Notice::Record(record(body, by, names))),
+        Some(PRESENCE_CTYPE) => return Some(Notice::Presence(presence(body, by))),
+        _ => {}
+    }
+    let topic = Name::parse(&e.topic).ok()?;
+    if topic.kind() != Kind::Reserved {
+        return None;
+    }
+    let text = match topic.local() {
+        "wall" => format!("announcement from {by}: {body}"),
+        "motd" if body.is_empty() => format!("{by} removed the message of the day"),
+        // The message of the day of the server's configuration comes from `!motd@DOMAIN`.
+        "motd" if e.from == e.topic => format!("message of the day: {body}"),
+        "motd" => format!("message of the day (set by {by}): {body}"),
+        _ => return None,
+    };
+    Some(Notice::Announcement(text))
+}
+
+/// A record's body, `ACTION TARGET[ REASON]` or `display|subject|modes|rate VALUE`, as a
+/// sentence about `by`.
+fn record(body: &str, by: &str, names: Names<'_>) -> String {
+    let (word, rest) = body.split_once(' ').unwrap_or((body, ""));
+    match word {
+        "display" if rest.is_empty() => format!("{by} removed the display name"),
+        "display" => format!("{by} set the display name: {rest}"),
+        "subject" if rest.is_empty() => format!("{by} removed the topic"),
+        "subject" => format!("{by} set the topic: {rest}"),
+        "modes" => format!("{by} set the modes to {}", crate::modes::describe_letters(rest)),
+        "rate" if rest == "0" => format!("{by} lifted the message rate limit"),
+        "rate" => format!("{by} limited each member to {rest} messages a minute"),
+        _ => match Action::ALL.iter().find(|a| a.label() == word) {
+            Some(&action) => {
+                let (target, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+                let why = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({reason})")
+                };
+                format!("{by} {}{why}", did(action, names.show(target)))
+            }
+            // A record of a later version of the protocol: shown as written.
+            None => format!("{by} recorded: {body}"),
+        },
+    }
+}
+
+/// What an operator did to `target`, in words.
+fn did(action: Action, target: &str) -> String {
+    match action {
+        Action::Kick => format!("kicked {target}"),
+        Action::Ban => format!("banned {target}"),
+        Action::Unban => format!("unbanned {target}"),
+        Action::Mute => format!("muted {target}"),
+        Action::Unmute => format!("unmuted {target}"),
+        Action::Op => format!("made {target} an operator"),
+        Action::Deop => format!("took operator status from {target}"),
+        Action::Voice => format!("gave {target} a voice"),
+        Action::Devoice => format!("took the voice from {target}"),
+        Action::Invite => format!("invited {target}"),
+    }
+}
+
+/// A presence body, `online`, `offline`, `away` or `away NOTE`, as a sentence about `who`.
+fn presence(body: &str, who: &str) -> String {
+    let is = if who == "you" { "are" } else { "is" };
+    match body.split_once(' ') {
+        Some(("away", note)) => format!("{who} {is} away: {note}"),
+        _ if matches!(body, "online" | "offline" | "away") => format!("{who} {is} {body}"),
+        _ => format!("{who}: {body}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalar::proto::MsgId;
+
+    fn ev(topic: &str, from: &str, body: &str, ctype: Option<&str>) -> Received {
+        Received {
+            seq: None,
+            topic: topic.into(),
+            from: from.into(),
+            time: 1_764_000_000_000,
+            id: MsgId([1; 32]),
+            verified: true,
+            content: Content::Text(body.into()),
+            ctype: ctype.map(str::to_string),
+            reply_to: None,
+        }
+    }
+
+    const CHAT: Names<'static> = Names {
+        domain: "l",
+        me: Some("me@l"),
+    };
+
+    fn rec(body: &str) -> String {
+        match read(&ev("#k@l", "alice@l", body, Some(MOD_CTYPE)), CHAT) {
+            Some(Notice::Record(s)) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn records() {
+        assert_eq!(rec("kick bob@x flooding"), "alice kicked bob@x (flooding)");
+        assert_eq!(rec("kick bob@l"), "alice kicked bob");
+        assert_eq!(rec("kick me@l too loud"), "alice kicked you (too loud)");
+        assert_eq!(
+            rec("ban *@spam.example spam"),
+            "alice banned *@spam.example (spam)"
+        );
+        assert_eq!(rec("ban *@l"), "alice banned *@l", "a pattern is never shortened");
+        assert_eq!(rec("unmute bob@l"), "alice unmuted bob");
+        assert_eq!(rec("op bob@l"), "alice made bob an operator");
+        assert_eq!(rec("devoice bob@l"), "alice took the voice from bob");
+        assert_eq!(rec("invite bob@l"), "alice invited bob");
+        assert_eq!(rec("subject 1.95 is out"), "alice set the topic: 1.95 is out");
+        assert_eq!(rec("subject "), "alice removed the topic");
+        assert_eq!(rec("display Rust 🦀"), "alice set the display name: Rust 🦀");
+        assert_eq!(
+            rec("modes +im"),
+            "alice set the modes to +im (invite-only, moderated)"
+        );
+        assert_eq!(rec("modes -"), "alice set the modes to - (none)");
+        assert_eq!(
+            rec("rate 30"),
+            "alice limited each member to 30 messages a minute"
+        );
+        assert_eq!(rec("rate 0"), "alice lifted the message rate limit");
+        assert_eq!(rec("frob x"), "alice recorded: frob x");
+        let mine = read(&ev("#k@l", "me@l", "kick bob@l", Some(MOD_CTYPE)), CHAT);
+        assert_eq!(mine, Some(Notice::Record("you kicked bob".into())));
+        let script = Names { domain: "", me: None };
+        let full = read(&ev("#k@l", "alice@l", "kick bob@l x", Some(MOD_CTYPE)), script);
+        assert_eq!(full, Some(Notice::Record("alice@l kicked bob@l (x)".into())));
+    }
+
+    #[test]
+    fn presence_and_announcements() {
+        let p = |from: &str, body: &str| read(&ev(from, from, body, Some(PRESENCE_CTYPE)), CHAT);
+        assert_eq!(
+            p("bob@l", "away lunch"),
+            Some(Notice::Presence("bob is away: lunch".into()))
+        );
+        assert_eq!(
+            p("bob@l", "online"),
+            Some(Notice::Presence("bob is online".into()))
+        );
+        assert_eq!(p("me@l", "away"), Some(Notice::Presence("you are away".into())));
+        let a = |topic: &str, from: &str, body: &str| read(&ev(topic, from, body, None), CHAT);
+        assert_eq!(
+            a("!wall@l", "root@l", "restart at 10"),
+            Some(Notice::Announcement(
+                "announcement from root: restart at 10".into()
+            ))
+        );
+        assert_eq!(
+            a("!motd@l", "!motd@l", "welcome"),
+            Some(Notice::Announcement("message of the day: welcome".into()))
+        );
+        assert_eq!(
+            a("!motd@l", "root@l", "hi"),
+            Some(Notice::Announcement(
+                "message of the day (set by root): hi".into()
+            ))
+        );
+        assert_eq!(a("#k@l", "bob@l", "hi"), None, "a message is not a notice");
+        assert_eq!(
+            a("bob@l", "bob@l", "away"),
+            None,
+            "nor is a direct message saying away"
+        );
+    }
+}

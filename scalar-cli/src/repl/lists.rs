@@ -1,0 +1,100 @@
+//! `/list` (the server's channels, with their subscribers and topic lines) and `/who` (the
+//! current channel's members and their roles): lists the server pages by a name cursor
+//! ([`crate::listing`]).
+
+use super::exec::current_channel;
+use super::shared::{Shared, Want};
+use crate::listing::{self, Listed};
+use crate::names;
+use crate::render::clean_line;
+use scalar::proto::{Msg, Name, Role};
+
+/// The most pages of 100 either list reads: 10,000 entries are more than a screen can use.
+const MAX_PAGES: u32 = 100;
+
+/// "(and 12 more not listed)" after a list cut short.
+fn more<T>(l: &Listed<T>) -> String {
+    let left = (l.total as usize).saturating_sub(l.items.len());
+    if l.cut && left > 0 {
+        format!(" (and {left} more not listed)")
+    } else {
+        String::new()
+    }
+}
+
+/// `/list`: one line per channel, `#rust*  12  topic line` (`*`: joined).
+pub fn topics(shared: &Shared) -> Result<(), String> {
+    let list = listing::channels(MAX_PAGES, |t| {
+        shared.request(Want::Reply, |seq| Msg::Topics(scalar::proto::Topics { seq, ..t }))
+    })
+    .map_err(|e| format!("list: {e}"))?;
+    if list.items.is_empty() {
+        shared
+            .screen
+            .info("no channels on this server yet (/join one to create it)");
+        return Ok(());
+    }
+    let mut st = shared.state();
+    let rows: Vec<(String, String, &str)> = list
+        .items
+        .iter()
+        .map(|c| {
+            let mark = if st.subs.contains(&c.name) { "*" } else { "" };
+            let count = c.subscribers.map_or_else(|| "?".to_string(), |n| n.to_string());
+            (
+                format!("{}{mark}", names::short(&c.name, &st.domain)),
+                count,
+                c.subject.as_str(),
+            )
+        })
+        .collect();
+    st.learn_topics(list.items.iter().map(|c| c.name.clone()));
+    drop(st);
+    let name_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let count_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    shared.screen.info(format!(
+        "{} channel(s), * = joined, with how many are connected{}:",
+        list.items.len(),
+        more(&list)
+    ));
+    for (name, count, subject) in rows {
+        let line = format!(
+            "   {name:<name_width$}  {count:>count_width$}  {}",
+            clean_line(subject)
+        );
+        shared.screen.line(line.trim_end());
+    }
+    Ok(())
+}
+
+/// `/who`: the members of the current channel on one line, operators and voiced marked.
+pub fn who(shared: &Shared) -> Result<(), String> {
+    let channel = current_channel(shared)?;
+    let topic = Name::parse(&channel).map_err(|e| format!("{channel}: {e}"))?;
+    let domain = shared.state().domain.clone();
+    let short = names::short(&channel, &domain);
+    let list = listing::members(topic, MAX_PAGES, |m| {
+        shared.request(Want::Reply, |seq| {
+            Msg::Members(scalar::proto::Members { seq, ..m })
+        })
+    })
+    .map_err(|e| format!("cannot list the members of {short}: {e}"))?;
+    let shown: Vec<String> = list
+        .items
+        .iter()
+        .map(|m| {
+            let id = names::short(&m.id, &domain);
+            match m.role {
+                Role::Member => id.to_string(),
+                role => format!("{id} ({})", role.label()),
+            }
+        })
+        .collect();
+    shared.screen.info(format!(
+        "{} in {short}: {}{}",
+        list.items.len(),
+        shown.join(", "),
+        more(&list)
+    ));
+    Ok(())
+}

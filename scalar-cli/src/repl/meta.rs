@@ -1,0 +1,176 @@
+//! `/topic`, `/meta` and `/mode`: what the server says of the current channel (its Meta:
+//! display name, topic line, creation time, modes, rate, your role) and an operator's changes
+//! to it (SetMeta, PROTOCOL.md §4).
+//!
+//! The Meta is read with a Sub, which on a joined channel changes nothing (Sub is idempotent)
+//! and is answered by the Meta. A change is checked against it first: the server records only
+//! what changes, so setting what is already there would otherwise show nothing at all.
+
+use super::command::MetaSet;
+use super::exec::current_channel;
+use super::shared::{Shared, Want};
+use crate::names;
+use crate::render::clean_line;
+use crate::timefmt::local_datetime;
+use scalar::proto::{Msg, Name, Role, SetMeta, Sub};
+
+/// A channel's Meta, owned.
+#[derive(Debug, Clone, Default)]
+struct Described {
+    subscribers: u64,
+    display: String,
+    subject: String,
+    created: Option<u64>,
+    modes: Option<u64>,
+    rate: Option<u64>,
+    role: Option<Role>,
+}
+
+/// One change SetMeta makes.
+#[derive(Debug, Clone, Copy)]
+enum Change<'a> {
+    Display(&'a str),
+    Subject(&'a str),
+    Modes(u64),
+    Rate(u64),
+}
+
+/// The current channel and its Meta.
+fn described(shared: &Shared) -> Result<(String, Described), String> {
+    let channel = current_channel(shared)?;
+    let topic = Name::parse(&channel).map_err(|e| format!("{channel}: {e}"))?;
+    let frame = shared
+        .request(Want::Reply, |seq| Msg::Sub(Sub { seq, topic }))
+        .map_err(|e| format!("cannot read {channel}: {e}"))?;
+    let Ok(Msg::Meta(m)) = frame.msg() else {
+        return Err(format!(
+            "cannot read {channel}: the server answered with something else"
+        ));
+    };
+    let d = Described {
+        subscribers: m.subscribers,
+        display: m.display.unwrap_or_default().to_string(),
+        subject: m.subject.unwrap_or_default().to_string(),
+        created: m.created,
+        modes: m.modes,
+        rate: m.rate,
+        role: m.role,
+    };
+    Ok((channel, d))
+}
+
+/// Makes `change` to `channel`, unless it already is so. The server's record of it ("you set
+/// the topic: ...") says it is done.
+fn change(shared: &Shared, channel: &str, now: &Described, change: Change<'_>) -> Result<(), String> {
+    let (what, same) = match change {
+        Change::Display(d) => ("display name", now.display == d),
+        Change::Subject(s) => ("topic", now.subject == s),
+        Change::Modes(b) => ("modes", now.modes == Some(b)),
+        Change::Rate(r) => ("rate", now.rate == Some(r)),
+    };
+    let short = names::short(channel, &shared.state().domain).to_string();
+    if same {
+        shared
+            .screen
+            .info(format!("{short} already has that {what}: nothing to change"));
+        return Ok(());
+    }
+    let topic = Name::parse(channel).map_err(|e| format!("{channel}: {e}"))?;
+    let mut set = SetMeta {
+        seq: None,
+        topic,
+        display: None,
+        subject: None,
+        modes: None,
+        rate: None,
+    };
+    match change {
+        Change::Display(d) => set.display = Some(d),
+        Change::Subject(s) => set.subject = Some(s),
+        Change::Modes(b) => set.modes = Some(b),
+        Change::Rate(r) => set.rate = Some(r),
+    }
+    shared
+        .request(Want::Reply, |seq| Msg::SetMeta(SetMeta { seq, ..set }))
+        .map_err(|e| format!("cannot change the {what} of {short}: {e}"))?;
+    Ok(())
+}
+
+/// `/topic [TEXT]`: shows the topic line, or sets it ("" removes it).
+pub fn topic(shared: &Shared, text: Option<&str>) -> Result<(), String> {
+    let (channel, now) = described(shared)?;
+    if let Some(t) = text {
+        return change(shared, &channel, &now, Change::Subject(t));
+    }
+    let short = names::short(&channel, &shared.state().domain).to_string();
+    shared.screen.info(if now.subject.is_empty() {
+        format!("{short} has no topic (/topic TEXT sets one)")
+    } else {
+        format!("topic of {short}: {}", clean_line(&now.subject))
+    });
+    Ok(())
+}
+
+/// `/mode [CHANGE]`: shows the modes, or changes them (`+i-m`).
+pub fn mode(shared: &Shared, typed: Option<&str>) -> Result<(), String> {
+    let (channel, now) = described(shared)?;
+    let short = names::short(&channel, &shared.state().domain).to_string();
+    let Some(bits) = now.modes else {
+        return Err(format!("the server did not say the modes of {short}"));
+    };
+    match typed {
+        Some(t) => change(
+            shared,
+            &channel,
+            &now,
+            Change::Modes(crate::modes::apply(t, bits)?),
+        ),
+        None => {
+            let modes = crate::modes::describe(bits);
+            shared.screen.info(format!("modes of {short}: {modes}"));
+            Ok(())
+        }
+    }
+}
+
+/// `/meta [display NAME | rate N]`: shows everything the server says of the channel, or sets
+/// its display name or rate.
+pub fn meta(shared: &Shared, set: Option<MetaSet<'_>>) -> Result<(), String> {
+    let (channel, now) = described(shared)?;
+    match set {
+        Some(MetaSet::Display(d)) => return change(shared, &channel, &now, Change::Display(d)),
+        Some(MetaSet::Rate(r)) => return change(shared, &channel, &now, Change::Rate(r)),
+        None => {}
+    }
+    let short = names::short(&channel, &shared.state().domain).to_string();
+    let unknown = || "not said".to_string();
+    shared.screen.info(if now.display.is_empty() {
+        format!("{short} (no display name)")
+    } else {
+        format!("{short}: {}", clean_line(&now.display))
+    });
+    let subject = if now.subject.is_empty() {
+        "none".to_string()
+    } else {
+        clean_line(&now.subject)
+    };
+    let rate = match now.rate {
+        Some(0) => "no limit".to_string(),
+        Some(r) => format!("{r} messages a minute per member"),
+        None => unknown(),
+    };
+    let you = now.role.map_or_else(unknown, |r| r.label().to_string());
+    for line in [
+        format!("topic:    {subject}"),
+        format!("created:  {}", now.created.map_or_else(unknown, local_datetime)),
+        format!(
+            "modes:    {}",
+            now.modes.map_or_else(unknown, crate::modes::describe)
+        ),
+        format!("rate:     {rate}"),
+        format!("you are:  {you}; {} connected", now.subscribers),
+    ] {
+        shared.screen.line(format!("   {line}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice` and
+//! `/invite`: an operator's Mod on the current channel (PROTOCOL.md §4); and the other side of
+//! a kick or a ban, Error 803 `kicked`, after which this client is no longer in the channel.
+
+use super::exec::current_channel;
+use super::shared::{Shared, Want};
+use crate::names;
+use scalar::proto::{Action, Mod, Msg, Name};
+
+/// Sends the Mod for `action` on `target` (a user, or a pattern for bans and mutes, as typed)
+/// in the current channel. The reply is the channel's record of it, which the network thread
+/// shows like everyone else's ("you kicked bob (flooding)").
+pub fn act(shared: &Shared, action: Action, target: &str, reason: Option<&str>) -> Result<(), String> {
+    let channel = current_channel(shared)?;
+    let domain = shared.state().domain.clone();
+    let target = match action {
+        Action::Ban | Action::Unban | Action::Mute | Action::Unmute => names::pattern(target, &domain)?,
+        _ => names::user(target, &domain)?,
+    };
+    let topic = Name::parse(&channel).map_err(|e| format!("{channel}: {e}"))?;
+    shared
+        .request(Want::Reply, |seq| {
+            Msg::Mod(Mod {
+                seq,
+                topic,
+                action,
+                target: &target,
+                reason,
+            })
+        })
+        .map_err(|e| {
+            let whom = names::short(&target, &domain);
+            format!("cannot {} {whom}: {e}", action.label())
+        })?;
+    Ok(())
+}
+
+/// Error 803 `kicked`: an operator removed this connection from a channel, which the reason
+/// names (PROTOCOL.md §4: "whose reason names the channel, the operator and the reason
+/// given"). The channel is left, as after `/part`, so that `/join` asks the server again.
+pub fn kicked(shared: &Shared, reason: &str) {
+    let mut st = shared.state();
+    // The first joined channel the reason names: a reason the operator typed comes after it.
+    let channel = reason
+        .split_whitespace()
+        .map(|w| w.trim_end_matches([':', ',', ';', '.', ')']))
+        .find(|w| st.subs.iter().any(|s| s == w))
+        .map(str::to_string);
+    let Some(channel) = channel else {
+        drop(st);
+        shared.screen.error(format!("803 kicked: {reason}"));
+        return;
+    };
+    st.left(&channel);
+    let short = names::short(&channel, &st.domain).to_string();
+    let now = st.now_talking();
+    drop(st);
+    shared.screen.error(format!(
+        "{reason}; you are no longer in {short}{now} (/join {short} to go back)"
+    ));
+}

@@ -1,0 +1,219 @@
+//! Channels' government and presence in the interactive client, against a real scalard:
+//! operators' commands, the records everyone sees as sentences, what a kicked or banned user
+//! sees and can do next, the topic line in `/list`, and watching a user's presence.
+
+mod common;
+
+use common::pty::Pty;
+use common::*;
+use scalar::proto::{Msg, Name, Presence, Sub};
+
+/// Starts the interactive client for `id` on a pty (with its own home) and waits for its
+/// first prompt.
+fn chat(server: &Server, id: &str) -> (Pty, TempDir) {
+    let home = TempDir::new();
+    let mut cmd = cli(server, &home);
+    cmd.args(["--id", id]);
+    let pty = Pty::spawn(cmd);
+    pty.wait_for("scalar> ", STEP);
+    (pty, home)
+}
+
+/// Starts the client for `id` and joins `channel`, waiting for the reply.
+fn join(server: &Server, id: &str, channel: &str) -> (Pty, TempDir) {
+    let (mut p, home) = chat(server, id);
+    p.command(&format!("/join {channel}"), &format!("joined {channel}"));
+    (p, home)
+}
+
+fn quit(mut p: Pty) {
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    assert_clean(&p.text());
+}
+
+#[test]
+fn a_kick_reads_as_a_sentence_and_the_kicked_can_join_again() {
+    let server = Server::start();
+    // The channel's first subscriber owns it.
+    let (mut alice, _h1) = join(&server, "alice", "#k");
+    let (mut bob, _h2) = join(&server, "bob", "#k");
+    let (mut carol, _h3) = join(&server, "carol", "#k");
+
+    alice.command("/kick bob flooding", "* you kicked bob (flooding)");
+    carol.wait_for("* alice kicked bob (flooding)", STEP);
+    let mark = bob.wait_for("* alice kicked you (flooding)", STEP);
+    bob.wait_for_from(
+        mark,
+        "error: kicked from #k@localhost by alice@localhost: flooding; you are no longer in #k \
+         (/join #k to go back)",
+        STEP,
+    );
+    // No longer current: a line has nowhere to go, and the next prompt says so (the one on
+    // screen while the kick arrived stays as it was drawn).
+    let mark = bob.command("anyone?", "error: no current topic");
+    bob.wait_for_from(mark, "scalar> ", STEP);
+    bob.command("/join #k", "joined #k (3 connected)");
+    bob.type_keys("I am back\r");
+    carol.wait_for("bob: I am back", STEP);
+
+    // Refusals are one clear line.
+    alice.command(
+        "/kick dave",
+        "error: cannot kick dave: server refused: 404 no_such_user",
+    );
+    carol.command(
+        "/kick alice",
+        "error: cannot kick alice: server refused: 800 not_operator",
+    );
+    carol.command(
+        "/op carol",
+        "error: cannot op carol: server refused: 800 not_operator",
+    );
+    for p in [alice, bob, carol] {
+        quit(p);
+    }
+}
+
+#[test]
+fn a_ban_keeps_the_user_out_until_lifted() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#b");
+    let (mut bob, _h2) = join(&server, "bob", "#b");
+
+    alice.command("/ban Bob spam", "* you banned bob (spam)");
+    let mark = bob.wait_for("* alice banned you (spam)", STEP);
+    bob.wait_for_from(
+        mark,
+        "error: banned from #b@localhost by alice@localhost: spam; you are no longer in #b",
+        STEP,
+    );
+    bob.command(
+        "/join #b",
+        "error: cannot join #b: you are banned from it (server refused: 801 banned",
+    );
+
+    alice.command("/ban *@spam.example", "* you banned *@spam.example");
+    alice.command("/unban bob", "* you unbanned bob");
+    bob.command("/join #b", "joined #b (2 connected)");
+    for p in [alice, bob] {
+        quit(p);
+    }
+}
+
+#[test]
+fn topic_meta_modes_members_and_the_list() {
+    let server = Server::start();
+    let (mut alice, _h) = join(&server, "alice", "#t");
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#t@localhost");
+    let mut other = server.client("other");
+    subscribe(&mut other, "#u@localhost");
+
+    alice.command("/topic", "-- #t has no topic (/topic TEXT sets one)");
+    alice.command("/topic release day", "* you set the topic: release day");
+    assert_eq!(
+        next_text(&mut bob),
+        "subject release day",
+        "the record on the wire"
+    );
+    alice.command("/topic", "-- topic of #t: release day");
+    alice.command(
+        "/topic release day",
+        "-- #t already has that topic: nothing to change",
+    );
+
+    // Each channel with how many are connected and its topic line; * marks the joined one.
+    let mark = alice.command("/list", "-- 2 channel(s), * = joined");
+    let mark = alice.wait_for_from(mark, "#t*  2  release day", STEP);
+    alice.wait_for_from(mark, "#u   1", STEP);
+
+    alice.command(
+        "/meta display Release 🚀",
+        "* you set the display name: Release 🚀",
+    );
+    alice.command(
+        "/meta rate 30",
+        "* you limited each member to 30 messages a minute",
+    );
+    alice.command("/mode +m", "* you set the modes to +m (moderated)");
+    alice.command("/mode", "-- modes of #t: +m (moderated)");
+    alice.command("/mode +x", "error: unknown mode 'x'");
+    let mark = alice.command("/meta", "-- #t: Release 🚀");
+    for line in [
+        "topic:    release day",
+        "created:  ",
+        "modes:    +m (moderated)",
+        "rate:     30 messages a minute per member",
+        "you are:  owner; 2 connected",
+    ] {
+        alice.wait_for_from(mark, line, STEP);
+    }
+
+    alice.command("/op bob", "* you made bob an operator");
+    alice.command("/who", "-- 2 in #t: alice (owner), bob (operator)");
+
+    // In a conversation there is no channel to act on.
+    alice.command("/msg bob", "talking with bob");
+    alice.command(
+        "/topic",
+        "error: the current topic is your conversation with bob, not a channel",
+    );
+    quit(alice);
+}
+
+#[test]
+fn status_away_is_seen_by_a_watcher() {
+    let server = Server::start();
+    let (mut bob, _h1) = chat(&server, "bob");
+    let mark = bob.command(
+        "/watch alice",
+        "-- watching alice (offline); /unwatch alice stops",
+    );
+
+    let (mut alice, _h2) = chat(&server, "alice");
+    let mark = bob.wait_for_from(mark, "* alice is online", STEP);
+    alice.command("/status away lunch", "* you are away: lunch");
+    let mark = bob.wait_for_from(mark, "* alice is away: lunch", STEP);
+    alice.command(
+        "/status",
+        "-- you are away: lunch; /status back says you are here",
+    );
+    alice.command("/status back", "* you are online");
+    let mark = bob.wait_for_from(mark, "* alice is online", STEP);
+    quit(alice);
+    bob.wait_for_from(mark, "* alice is offline", STEP);
+    bob.command("/unwatch alice", "-- no longer watching alice");
+    quit(bob);
+}
+
+#[test]
+fn watches_and_away_survive_a_reconnect() {
+    let mut server = Server::start();
+    let port = server.port;
+    let (mut bob, _h) = chat(&server, "bob");
+    bob.command("/watch carol", "-- watching carol (offline)");
+    bob.command("/status away brb", "* you are away: brb");
+
+    server.stop();
+    bob.wait_for("connection lost", STEP);
+    let server = Server::start_on(port);
+    let mark = bob.wait_for("reconnected: watching carol (offline)", STEP);
+    // The server heard again that bob is away, and tells carol's arrival to bob again.
+    let mut dave = server.client("dave");
+    let meta = dave
+        .request(STEP, |seq| {
+            Msg::Sub(Sub {
+                seq,
+                topic: Name::parse("bob@localhost").unwrap(),
+            })
+        })
+        .unwrap();
+    match meta.msg() {
+        Ok(Msg::Meta(m)) => assert_eq!(m.presence, Some(Presence::Away)),
+        other => panic!("{other:?}"),
+    }
+    let _carol = server.client("carol");
+    bob.wait_for_from(mark, "* carol is online", STEP);
+    quit(bob);
+}
