@@ -283,6 +283,17 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 code: 403,
                 reason: Some("not subscribed to #rust@example.com"),
                 server: None,
+                topic: None,
+            }),
+        ),
+        (
+            "Error (kicked)",
+            Msg::Error(ErrorMsg {
+                seq: None,
+                code: 803,
+                reason: Some("kicked from #rust@example.com by alice@example.com: calm down"),
+                server: None,
+                topic: Some(topic),
             }),
         ),
         (
@@ -999,6 +1010,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             code: small as u16,
             reason: None,
             server: p.n.is_multiple_of(2).then_some("example.org"),
+            topic: p.n.is_multiple_of(3).then_some(chan),
         }),
         Msg::Ping(Ping { seq, time: p.n }),
         Msg::Pong(Ping { seq, time: p.n }),
@@ -1013,6 +1025,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             rate: Some(p.n % 601),
             role: Some(Role::Operator),
             presence: Some(Presence::Away),
+            reason: Some(clip(&p.text, MAX_REASON)),
             ..Meta::new(seq, chan, true, p.n)
         }),
         Msg::Topics(Topics {

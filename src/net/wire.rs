@@ -82,6 +82,7 @@ fn drop_slow_consumer(c: &mut Conn, now: Instant) {
         code,
         reason: Some("output queue full"),
         server: None,
+        topic: None,
     });
     let bye = Msg::Bye(crate::proto::Bye { code, reason: None });
     let mut buf = [0u8; 128];

@@ -489,6 +489,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             code: code()?,
             reason: f.reason()?,
             server: f.opt_domain()?,
+            topic: f.name(Key::Topic)?,
         }),
         MsgType::Ping | MsgType::Pong => {
             let p = Ping {
@@ -538,6 +539,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             rate: f.uint(Key::Rate)?,
             role: f.numbered(Key::Role, Role::from_u64)?,
             presence: f.numbered(Key::Presence, Presence::from_u64)?,
+            reason: f.reason()?,
         }),
         MsgType::Topics => Msg::Topics(Topics {
             seq,

@@ -264,6 +264,8 @@ pub struct ErrorMsg<'a> {
     pub reason: Option<&'a str>,
     /// The server's domain, on a `foreign_id` refusal: the audience a token must be for.
     pub server: Option<&'a str>,
+    /// The channel, on `kicked`: which one the connection was removed from.
+    pub topic: Option<Name<'a>>,
 }
 
 /// Ping, and Pong with the same `time`.
@@ -360,6 +362,8 @@ pub struct Meta<'a> {
     pub role: Option<Role>,
     /// For a user ID: whether the user is around.
     pub presence: Option<Presence>,
+    /// For a user ID that is away: its note.
+    pub reason: Option<&'a str>,
 }
 
 impl<'a> Meta<'a> {
@@ -377,6 +381,7 @@ impl<'a> Meta<'a> {
             rate: None,
             role: None,
             presence: None,
+            reason: None,
         }
     }
 }
@@ -743,6 +748,7 @@ impl Msg<'_> {
                 m.opt_text(Key::Reason, x.reason)?;
             }
             Msg::Error(x) => {
+                m.opt_text(Key::Topic, x.topic.map(|t| t.as_str()))?;
                 m.key(Key::Code)?.uint(x.code.into())?;
                 m.opt_text(Key::Reason, x.reason)?;
                 m.opt_text(Key::Server, x.server)?;
@@ -766,6 +772,7 @@ impl Msg<'_> {
             }
             Msg::Meta(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.opt_text(Key::Reason, x.reason)?;
                 m.key(Key::Subscribed)?.bool(x.subscribed)?;
                 m.key(Key::Subscribers)?.uint(x.subscribers)?;
                 m.opt_text(Key::Display, x.display)?;

@@ -64,6 +64,7 @@ impl Server {
                 let watchers = self.watchers.get(name).map_or(0, Vec::len);
                 Meta {
                     presence: Some(self.presence_of(name)),
+                    reason: self.away.get(name).map(|n| &**n).filter(|n| !n.is_empty()),
                     ..Meta::new(seq, topic, watching, watchers as u64)
                 }
             }

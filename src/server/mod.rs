@@ -543,6 +543,7 @@ impl Server {
                 code: code as u16,
                 reason: Some(reason),
                 server,
+                topic: None,
             }),
         );
     }

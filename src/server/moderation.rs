@@ -46,7 +46,15 @@ impl Server {
         };
         for v in victims {
             self.remove_from(v, channel);
-            self.fail(v, None, ErrorCode::Kicked, &reason, out);
+            self.stats.errors += 1;
+            let kicked = ErrorMsg {
+                seq: None,
+                code: ErrorCode::Kicked as u16,
+                reason: Some(clip(&reason, MAX_REASON)),
+                server: None,
+                topic: Some(m.topic),
+            };
+            out.reply(v, &Msg::Error(kicked));
         }
     }
 

@@ -35,16 +35,20 @@ pub fn act(shared: &Shared, action: Action, target: &str, reason: Option<&str>) 
     Ok(())
 }
 
-/// Error 803 `kicked`: an operator removed this connection from a channel, which the reason
-/// names (PROTOCOL.md §4: "whose reason names the channel, the operator and the reason
-/// given"). The channel is left, as after `/part`, so that `/join` asks the server again.
-pub fn kicked(shared: &Shared, reason: &str) {
+/// Error 803 `kicked`: an operator removed this connection from `topic` (PROTOCOL.md §4,
+/// Channels). The channel is left, as after `/part`, so that `/join` asks the server again.
+/// A server that leaves `topic` out still names the channel in the reason: then the first
+/// joined channel the reason names is taken (a reason the operator typed comes after it).
+pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
     let mut st = shared.state();
-    // The first joined channel the reason names: a reason the operator typed comes after it.
-    let channel = reason
-        .split_whitespace()
-        .map(|w| w.trim_end_matches([':', ',', ';', '.', ')']))
-        .find(|w| st.subs.iter().any(|s| s == w))
+    let channel = topic
+        .or_else(|| {
+            reason
+                .split_whitespace()
+                .map(|w| w.trim_end_matches([':', ',', ';', '.', ')']))
+                .find(|w| st.subs.iter().any(|s| s == w))
+        })
+        .filter(|c| st.subs.iter().any(|s| s == c))
         .map(str::to_string);
     let Some(channel) = channel else {
         drop(st);

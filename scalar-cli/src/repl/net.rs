@@ -223,7 +223,7 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
         },
         // A kick or a ban: no request asked for it, and it leaves the channel.
         Msg::Error(e) if e.seq.is_none() && e.code == ErrorCode::Kicked as u16 => {
-            super::moderate::kicked(shared, e.reason.unwrap_or_default());
+            super::moderate::kicked(shared, e.topic.map(|t| t.as_str()), e.reason.unwrap_or_default());
         }
         Msg::Error(e) => {
             let handed = e.seq.is_some_and(|s| shared.complete(s, frame.clone()));
