@@ -232,3 +232,33 @@ fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }
+
+#[test]
+fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &["--admin", "alice@localhost"]);
+    let mut cmd = cli(&server, &dir);
+    cmd.env("SCALAR_PASSWORD", "pw").args(["--id", "alice"]);
+    let mut alice = Pty::spawn(cmd);
+    alice.wait_for("as alice@localhost", STEP);
+    let bob_home = TempDir::new();
+    let mut cmd = cli(&server, &bob_home);
+    cmd.args(["--id", "bob"]);
+    let mut bob = Pty::spawn(cmd);
+    bob.wait_for("as bob@localhost", STEP);
+
+    alice.type_keys("/wall maintenance at noon\r");
+    bob.wait_for("announcement from alice: maintenance at noon", STEP);
+    alice.type_keys("/motd be kind\r");
+    let carol_home = TempDir::new();
+    let mut cmd = cli(&server, &carol_home);
+    cmd.args(["--id", "carol"]);
+    let mut carol = Pty::spawn(cmd);
+    carol.wait_for("message of the day (set by alice): be kind", STEP);
+
+    alice.type_keys("/sban bob spam\r");
+    bob.wait_for("807", STEP);
+    // Not an admin: refused.
+    carol.type_keys("/sban alice\r");
+    carol.wait_for("800 not_operator", STEP);
+}

@@ -89,6 +89,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("/unwatch", "USER", "stop watching USER"),
     ("/wall", "TEXT", "server admins: send TEXT to everyone connected"),
     (
+        "/sban",
+        "PATTERN|RANGE [REASON]",
+        "server admins: ban IDs matching PATTERN, or an address RANGE (192.0.2.0/24), server-wide",
+    ),
+    (
+        "/sunban",
+        "PATTERN|RANGE",
+        "server admins: lift exactly that server ban",
+    ),
+    (
         "/motd",
         "TEXT",
         "server admins: set the message of the day (- removes it)",
@@ -160,6 +170,8 @@ pub enum Command<'a> {
     Unwatch(&'a str),
     /// `/wall TEXT`.
     Wall(&'a str),
+    /// `/sban TARGET [REASON]` (ban) and `/sunban TARGET` (unban): a server-wide ban.
+    ServerBan(Action, &'a str, Option<&'a str>),
     /// `/motd TEXT` ("" removes it).
     Motd(&'a str),
     /// `/history [N]`.
@@ -350,6 +362,13 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             need(!rest.is_empty())?;
             Command::Wall(rest)
         }
+        "/sban" | "/sunban" => {
+            let (target, reason) = word(rest);
+            let ban = name == "/sban";
+            need(!target.is_empty() && (ban || reason.is_empty()))?;
+            let action = if ban { Action::Ban } else { Action::Unban };
+            Command::ServerBan(action, target, (!reason.is_empty()).then_some(reason))
+        }
         "/motd" => {
             need(!rest.is_empty())?;
             Command::Motd(removal(rest))
@@ -521,6 +540,15 @@ mod tests {
         assert_eq!(parse("/unwatch bob"), Ok(Command::Unwatch("bob")));
         assert_eq!(parse("/watch a b").unwrap_err(), "usage: /watch USER");
         assert_eq!(parse("/wall restart at ten"), Ok(Command::Wall("restart at ten")));
+        assert_eq!(
+            parse("/sban 192.0.2.0/24 botnet"),
+            Ok(Command::ServerBan(Action::Ban, "192.0.2.0/24", Some("botnet")))
+        );
+        assert_eq!(
+            parse("/sunban *@x"),
+            Ok(Command::ServerBan(Action::Unban, "*@x", None))
+        );
+        assert!(parse("/sunban *@x why").is_err());
         assert_eq!(parse("/motd -"), Ok(Command::Motd("")));
         assert_eq!(parse("/motd").unwrap_err(), "usage: /motd TEXT");
     }

@@ -136,6 +136,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
         Command::Meta(set) => meta::meta(shared, set)?,
         Command::Mode(change) => meta::mode(shared, change)?,
         Command::Mod(action, target, reason) => moderate::act(shared, action, target, reason)?,
+        Command::ServerBan(action, target, reason) => moderate::server_ban(shared, action, target, reason)?,
         Command::Status(set) => presence::status(shared, set)?,
         Command::Watch(user) => presence::watch(shared, user, true)?,
         Command::Unwatch(user) => presence::watch(shared, user, false)?,

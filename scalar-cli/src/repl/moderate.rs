@@ -17,19 +17,42 @@ pub fn act(shared: &Shared, action: Action, target: &str, reason: Option<&str>) 
         Action::Ban | Action::Unban | Action::Mute | Action::Unmute => names::pattern(target, &domain)?,
         _ => names::user(target, &domain)?,
     };
-    let topic = Name::parse(&channel).map_err(|e| format!("{channel}: {e}"))?;
+    send(shared, &channel, action, &target, reason)
+}
+
+/// `/sban` and `/sunban`: an admin's Mod on `!server@DOMAIN` (PROTOCOL.md §4, Server
+/// admins); `target` is an address range as typed, or an ID pattern.
+pub fn server_ban(shared: &Shared, action: Action, target: &str, reason: Option<&str>) -> Result<(), String> {
+    let domain = shared.state().domain.clone();
+    let target = match scalar::proto::pattern::parse_range(target) {
+        Some(_) => target.to_string(),
+        None => names::pattern(target, &domain)?,
+    };
+    send(shared, &format!("!server@{domain}"), action, &target, reason)
+}
+
+/// Sends one Mod and waits for its record.
+fn send(
+    shared: &Shared,
+    topic: &str,
+    action: Action,
+    target: &str,
+    reason: Option<&str>,
+) -> Result<(), String> {
+    let domain = shared.state().domain.clone();
+    let topic = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
     shared
         .request(Want::Reply, |seq| {
             Msg::Mod(Mod {
                 seq,
                 topic,
                 action,
-                target: &target,
+                target,
                 reason,
             })
         })
         .map_err(|e| {
-            let whom = names::short(&target, &domain);
+            let whom = names::short(target, &domain);
             format!("cannot {} {whom}: {e}", action.label())
         })?;
     Ok(())
