@@ -244,7 +244,7 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     let bob_home = TempDir::new();
     let mut cmd = cli(&server, &bob_home);
     cmd.args(["--id", "bob"]);
-    let mut bob = Pty::spawn(cmd);
+    let bob = Pty::spawn(cmd);
     bob.wait_for("as bob@localhost", STEP);
 
     alice.type_keys("/wall maintenance at noon\r");
