@@ -209,8 +209,8 @@ usage: scalard [OPTIONS]
                             less 64, at most 16384)
   --max-per-address N       connections per IP address or IPv6 /64 (default 32)
   --max-per-subnet N        connections per IPv4 /24 or IPv6 /48 (default 128)
-  --connect-rate R,B        new connections per second per address, burst B
-                            (default 10,32; off: no limit)
+  --connect-rate R,B        new connections per second per network (IPv4 /24,
+                            IPv6 /48), burst B (default 10,32; off: no limit)
   --flood-messages R,B      Messages per second per connection, burst B (default
                             5,20); beyond it input waits (off: no limit)
   --flood-id-messages R,B   the same per user ID over all its connections

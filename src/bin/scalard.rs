@@ -35,15 +35,23 @@ extern "C" fn on_hangup(_: libc::c_int) {
     }
 }
 
-/// Reads the command line (and so the configuration file) again, for SIGHUP. `derived` is
-/// the max-connections derived from the open-file limit at start, kept unless the
-/// configuration now names one.
-fn reconfigure(derived: Option<usize>) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig>> {
+/// The max-connections a configuration gets when it names none: the open-file limit less
+/// what other files need, at most the default.
+fn derived_max_connections(fd_limit: Option<usize>) -> usize {
+    let default = scalar::server::DEFAULT_MAX_CONNECTIONS;
+    fd_limit.map_or(default, |n| {
+        n.saturating_sub(scalar::server::FD_RESERVE).clamp(1, default)
+    })
+}
+
+/// Reads the command line (and so the configuration file) again, for SIGHUP. Without a
+/// max-connections the limit is derived from the open-file limit read at start, as then.
+fn reconfigure(fd_limit: Option<usize>) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     Box::new(move || match Config::from_args(args.clone()) {
         Ok(mut c) => {
-            if let Some(n) = derived.filter(|_| !c.max_connections_set) {
-                c.limits.max_connections = n;
+            if !c.max_connections_set {
+                c.limits.max_connections = derived_max_connections(fd_limit);
             }
             Some(scalar::net::Reconfig {
                 limits: c.limits,
@@ -256,21 +264,27 @@ fn main() -> ExitCode {
             .retain(|a| std::net::TcpListener::bind(a).is_ok() || a.is_ipv4());
     }
     let reserve = scalar::server::FD_RESERVE;
-    match scalar::net::raise_fd_limit().map(|n| usize::try_from(n).unwrap_or(usize::MAX)) {
-        Ok(n) if n < config.limits.max_connections + reserve && !config.max_connections_set => {
-            // Every connection is a descriptor: derive the limit rather than fail at accept.
-            config.limits.max_connections = n.saturating_sub(reserve).max(1);
+    let fd_limit = match scalar::net::raise_fd_limit() {
+        Ok(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        Err(e) => {
+            log::warn!("cannot read the open-file limit: {e}");
+            None
+        }
+    };
+    if !config.max_connections_set {
+        // Every connection is a descriptor: derive the limit rather than fail at accept.
+        config.limits.max_connections = derived_max_connections(fd_limit);
+        if let Some(n) = fd_limit.filter(|&n| n < scalar::server::DEFAULT_MAX_CONNECTIONS + reserve) {
             log::info!(
                 "max-connections {} (open-file limit {n} less {reserve})",
                 config.limits.max_connections
             );
         }
-        Ok(n) if n < config.limits.max_connections + reserve => log::warn!(
+    } else if let Some(n) = fd_limit.filter(|&n| n < config.limits.max_connections + reserve) {
+        log::warn!(
             "open-file limit {n} is below max-connections {} plus {reserve}; raise ulimit -n",
             config.limits.max_connections
-        ),
-        Ok(_) => {}
-        Err(e) => log::warn!("cannot read the open-file limit: {e}"),
+        );
     }
     // Loaded before anything is bound, so a bad file stops scalard at once, like the data dir.
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -304,9 +318,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     shell.set_plain_policy(config.plain);
-    let derived = (!config.max_connections_set).then_some(config.limits.max_connections);
-    shell.reload_on(&RELOAD, reconfigure(derived));
-    shell.set_policy(config.policy.clone());
+    shell.reload_on(&RELOAD, reconfigure(fd_limit));
     let _ = WAKER.set(shell.waker());
     shell.server_mut().set_auth(config.auth.clone());
     if !config.ephemeral {
@@ -326,6 +338,8 @@ fn main() -> ExitCode {
     } else {
         log::info!("ephemeral: keeping no history and no accounts");
     }
+    // After the store: the configured motd, if any, replaces the one saved there.
+    shell.set_policy(config.policy.clone());
     shell.server_mut().set_token_lifetime(config.token_lifetime);
     if let Err(e) = admit_foreign(&config, &mut shell) {
         eprintln!("scalard: cannot start the federation threads: {e}");

@@ -669,6 +669,8 @@ impl Shell {
                     .is_some_and(|s| t.mono.duration_since(s) >= flood_timeout)
             })
             .map(|(key, _)| key)
+            // Only while still held for its rate (not merely waiting for the store since).
+            .filter(|&key| self.server.throttled(key))
             .collect();
         let (server, mut wire) = self.wire(t.mono);
         for key in flooding {

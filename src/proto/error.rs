@@ -137,6 +137,9 @@ error_codes! {
     ChannelRate = 806, "channel_rate", false;
     /// The server bans this ID or address.
     BannedFromServer = 807, "banned_from_server", true;
+    /// The channel's list that the action adds to (bans, mutes, operators, voices,
+    /// invitations) is full.
+    ListFull = 808, "list_full", false;
 }
 
 impl fmt::Display for ErrorCode {

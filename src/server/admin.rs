@@ -68,7 +68,7 @@ impl Server {
     /// password (or a token), so that nobody can become one by taking a free name.
     pub(super) fn is_admin(&self, conn: ConnId) -> bool {
         self.session(conn).is_some_and(|s| {
-            s.authenticated
+            s.logged_in
                 && s.user
                     .as_deref()
                     .is_some_and(|u| self.policy.admins.iter().any(|a| &**a == u))
@@ -79,15 +79,26 @@ impl Server {
     /// hit), the configured message of the day. Limits are left as they are.
     pub fn set_policy(&mut self, policy: Policy, now: &Now, out: &mut impl Outbox) {
         self.now_ms = now.unix_ms;
-        let motd = policy.motd.clone();
-        self.policy = policy;
-        if let Some(text) = motd {
-            self.motd = Some(Motd {
-                text,
-                from: format!("!motd@{}", self.domain).into(),
-                time: self.now_ms,
-            });
+        let configured: Box<str> = format!("!motd@{}", self.domain).into();
+        match &policy.motd {
+            // Unchanged text keeps its time (and so its id): clients show it once.
+            Some(text)
+                if self
+                    .motd
+                    .as_ref()
+                    .is_some_and(|m| m.text == *text && m.from == configured) => {}
+            Some(text) => {
+                self.motd = Some(Motd {
+                    text: text.clone(),
+                    from: configured,
+                    time: self.now_ms,
+                });
+            }
+            // The configuration no longer sets one: a configured one goes, an admin's stays.
+            None if self.motd.as_ref().is_some_and(|m| m.from == configured) => self.motd = None,
+            None => {}
         }
+        self.policy = policy;
         self.enforce_server_bans(out);
     }
 
@@ -113,10 +124,14 @@ impl Server {
         seq: Option<u32>,
         out: &mut impl Outbox,
     ) -> bool {
-        let Some(addr) = self.session(conn).map(|s| s.peer) else {
+        let Some(s) = self.session(conn) else {
             return false;
         };
-        if self.server_ban(addr, Some(user)).is_none() {
+        // A configured admin who logged in is not kept out by an ID ban (say `*@domain`), so
+        // it can always come back and lift it; address bans still apply.
+        let admin = s.logged_in && self.policy.admins.iter().any(|a| &**a == user);
+        let user = (!admin).then_some(user);
+        if self.server_ban(s.peer, user).is_none() {
             return false;
         }
         self.fail(
@@ -133,8 +148,11 @@ impl Server {
     fn enforce_server_bans(&mut self, out: &mut impl Outbox) {
         let hit: Vec<ConnId> = (0..self.sessions.len())
             .filter(|&c| {
-                self.session(c)
-                    .is_some_and(|s| self.server_ban(s.peer, s.user.as_deref()).is_some())
+                let admin = self.is_admin(c);
+                self.session(c).is_some_and(|s| {
+                    let user = s.user.as_deref().filter(|_| !admin);
+                    self.server_ban(s.peer, user).is_some()
+                })
             })
             .collect();
         for conn in hit {

@@ -527,10 +527,12 @@ impl Server {
                     self.accounts.names.insert(user.clone());
                     self.evict_squatters(&user, out);
                 }
-                self.admit(conn, user, false, seq, out);
+                // Before admit: it asks whether the session logged in (admins, bans).
                 if let Some(s) = self.session_mut(conn) {
                     s.authenticated = true;
+                    s.logged_in = true;
                 }
+                self.admit(conn, user, false, seq, out);
             }
             Verdict::Rejected => {
                 log::info!("conn {conn}: wrong password for {user}");

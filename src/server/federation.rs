@@ -221,6 +221,7 @@ impl Server {
             && &**who == user
             && *until > now.unix_ms
         {
+            self.proven(conn);
             return self.admit(conn, user.into(), false, m.seq, out);
         }
         self.accounts.tickets += 1;
@@ -280,6 +281,7 @@ impl Server {
                     f.vouched.insert(token, (user.clone(), until));
                 }
                 log::info!("conn {conn} is {user}, vouched for by its home server");
+                self.proven(conn);
                 self.admit(conn, user, false, seq, out);
             }
             Vouched::No => {
@@ -293,5 +295,15 @@ impl Server {
             }
         }
         self.resume(conn, out);
+    }
+}
+
+impl Server {
+    /// The session's ID is proven by its home server's word: it counts as logged in (but may
+    /// not ask this server for tokens: it has no account here).
+    fn proven(&mut self, conn: ConnId) {
+        if let Some(s) = self.session_mut(conn) {
+            s.logged_in = true;
+        }
     }
 }

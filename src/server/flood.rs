@@ -74,13 +74,18 @@ impl Flood {
         self.connects = connect_table(rate);
     }
 
-    /// Counts a new connection from `key`; false if the address opens them too fast.
+    /// Counts a new connection from the network `key`; false if it opens them too fast.
     pub fn connect(&mut self, key: IpAddr, now: Instant) -> bool {
         let Some(t) = self.connects.as_mut() else {
             return true;
         };
         if t.wait(&key, now).is_some() {
-            return false;
+            // A full table refuses strangers: first forget those whose count has leaked away,
+            // so only networks still counting can keep a stranger out.
+            t.prune(now);
+            if t.wait(&key, now).is_some() {
+                return false;
+            }
         }
         t.fail(&key, now);
         true

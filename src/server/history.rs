@@ -111,8 +111,13 @@ impl History {
 
     /// Whether a new Event can be taken now: the store is working and not too far behind.
     pub fn can_write(&self) -> bool {
+        self.has_room(1)
+    }
+
+    /// Whether `n` new Events can be taken now.
+    pub fn has_room(&self, n: u64) -> bool {
         !self.failing
-            && self.last_pos - self.committed < self.max_unwritten
+            && self.last_pos - self.committed + n <= self.max_unwritten
             && self.unwritten_bytes < self.max_unwritten_bytes
     }
 

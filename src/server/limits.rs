@@ -21,7 +21,8 @@ pub struct Limits {
     /// Connections open at once from one subnet: an IPv4 /24, an IPv6 /48. Never below
     /// `max_per_address`, so that raising that one (behind a proxy, say) is enough.
     pub max_per_subnet: usize,
-    /// New connections per address (as `max_per_address` counts them); `None`: no limit.
+    /// New connections per network (an IPv4 /24, an IPv6 /48, as `max_per_subnet` counts
+    /// them); `None`: no limit.
     pub connect_rate: Option<Rate>,
     /// Messages a connection may publish; beyond it its input waits. `None`: no limit.
     pub messages: Option<Rate>,

@@ -5,6 +5,12 @@
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
 
+/// Bytes of a TopicList page's entries (names and topic lines) that fit one frame with room
+/// for the rest of the map.
+const PAGE_BUDGET: usize = MAX_PAYLOAD - 256;
+/// CBOR heads and the subscriber count of one entry, at most.
+const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 9;
+
 impl Server {
     pub(super) fn sub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
         if m.topic.kind() == Kind::Reserved {
@@ -32,8 +38,12 @@ impl Server {
             if let Some((code, reason)) = self.admit_to(conn, name) {
                 return self.fail(conn, m.seq, code, &reason, out);
             }
-            if let Some(s) = self.session_mut(conn) {
-                s.subs.push(name.into());
+            let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
+                return;
+            };
+            s.subs.push(name.into());
+            if let (Some(user), Some(room)) = (s.user.as_deref(), self.rooms.get_mut(name)) {
+                room.add_member(user);
             }
             self.channels.subscribe(name, conn, self.latest);
         }
@@ -42,11 +52,9 @@ impl Server {
 
     pub(super) fn unsub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
         let name = m.topic.as_str();
-        let Some(s) = self.session_mut(conn) else { return };
-        if let Some(i) = s.subs.iter().position(|c| &**c == name) {
-            s.subs.swap_remove(i);
-            let left = self.channels.unsubscribe(name, conn);
-            self.emptied(name, left);
+        let Some(s) = self.session(conn) else { return };
+        if s.is_subscribed(name) {
+            self.remove_from(conn, name);
         } else if s.watching.iter().any(|w| &**w == name) {
             self.unwatch(conn, name);
         }
@@ -137,7 +145,18 @@ impl Server {
                 self.channels.page(m.start as usize, count).collect(),
             ),
         };
-        let page: Vec<Name<'_>> = names.iter().filter_map(|n| Name::parse(n).ok()).collect();
+        // A page must fit one frame: 100 long names with 256-byte topic lines would not, so the
+        // page ends early (its cursor says where to go on).
+        let mut size = 0;
+        let page: Vec<Name<'_>> = names
+            .iter()
+            .filter_map(|n| Name::parse(n).ok())
+            .take_while(|n| {
+                let subject = self.rooms.get(n.as_str()).and_then(|r| r.subject.as_deref());
+                size += n.as_str().len() + subject.map_or(0, str::len) + PAGE_ENTRY_OVERHEAD;
+                size <= PAGE_BUDGET
+            })
+            .collect();
         let counts: Vec<u64> = page
             .iter()
             .map(|n| self.channels.subscribers(n.as_str()).len() as u64)
@@ -174,6 +193,7 @@ impl Server {
                 ErrorCode::NotSubscribable,
                 "only channels have members".to_string(),
             )),
+            _ if self.foreign(m.topic).is_some() => self.foreign(m.topic),
             Some(s) if !s.is_subscribed(channel) => {
                 Some((ErrorCode::NotSubscribed, format!("not subscribed to {channel}")))
             }
@@ -190,34 +210,20 @@ impl Server {
         if let Some((code, reason)) = refusal {
             return self.fail(conn, m.seq, code, &reason, out);
         }
-        let mut ids: Vec<&str> = self
-            .channels
-            .subscribers(channel)
-            .iter()
-            .filter_map(|&c| self.session(c)?.user.as_deref())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let from = m
-            .cursor
-            .map_or(0, |c| ids.partition_point(|id| *id <= c.as_str()));
+        let Some(room) = self.rooms.get(channel) else {
+            return;
+        };
         let count = m.count.min(MAX_PAGE) as usize;
-        let page: Vec<Name<'_>> = ids
-            .iter()
-            .skip(from)
-            .take(count)
-            .filter_map(|id| Name::parse(id).ok())
-            .collect();
-        let room = self.rooms.get(channel);
-        let roles: Vec<u64> = page
-            .iter()
-            .map(|u| room.map_or(Role::Member, |r| r.role(u.as_str())) as u64)
-            .collect();
-        let more = from + page.len() < ids.len();
+        let (ids, total) = room.member_page(m.cursor.map(|c| c.as_str()), count);
+        let page: Vec<Name<'_>> = ids.iter().filter_map(|id| Name::parse(id).ok()).collect();
+        let roles: Vec<u64> = page.iter().map(|u| room.role(u.as_str()) as u64).collect();
+        let more = page
+            .last()
+            .is_some_and(|last| room.member_page(Some(last.as_str()), 1).0.first().is_some());
         let list = MemberList {
             seq: m.seq,
             topic: m.topic,
-            total: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            total: u32::try_from(total).unwrap_or(u32::MAX),
             users: List::Slice(&page),
             roles: List::Slice(&roles),
             cursor: page.last().copied().filter(|_| more),

@@ -93,6 +93,8 @@ pub struct Server {
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
     now_ms: u64,
+    /// How many lasting rooms each account owns.
+    lasting_owned: HashMap<Box<str>, usize>,
     /// Keys of server state changed since they were last handed to the store.
     unsaved: std::collections::BTreeSet<Box<str>>,
     /// The latest Event time handed out: where a new topic's times start.
@@ -126,6 +128,7 @@ impl Server {
             motd: None,
             now_ms: 0,
             unsaved: Default::default(),
+            lasting_owned: HashMap::new(),
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
@@ -214,7 +217,7 @@ impl Server {
         self.now_ms = now.unix_ms;
         let refusal = if self.banned_addr(addr) {
             Some((ErrorCode::BannedFromServer, "banned from this server"))
-        } else if !self.flood.connect(key, now.mono) {
+        } else if !self.flood.connect(subnet, now.mono) {
             Some((
                 ErrorCode::ConnectingTooFast,
                 "too many new connections from your address",
@@ -268,7 +271,7 @@ impl Server {
             .iter()
             .enumerate()
             .filter_map(|(c, s)| Some((c, s.as_ref()?)))
-            .filter(|(_, s)| !s.authenticated && now.mono.duration_since(s.active) >= idle)
+            .filter(|(_, s)| !s.logged_in && now.mono.duration_since(s.active) >= idle)
             .min_by_key(|(_, s)| s.active)
             .map(|(c, _)| c);
         let Some(victim) = victim else { return false };
@@ -297,8 +300,7 @@ impl Server {
             }
         }
         for ch in &s.subs {
-            let left = self.channels.unsubscribe(ch, conn);
-            self.emptied(ch, left);
+            self.leave(conn, s.user.as_deref(), ch);
         }
         for user in &s.watching {
             if let Some(w) = self.watchers.get_mut(user) {
@@ -313,6 +315,8 @@ impl Server {
             && conns.remove(conn) == 0
         {
             self.users.remove(user);
+            // A quick reconnect (before the offline is announced) starts without the note.
+            self.away.remove(user);
             self.gone.push(user.clone());
         }
     }
@@ -347,11 +351,17 @@ impl Server {
         }
         s.pinged = None;
         let identified = s.user.is_some();
+        // The Events a request may make: a Message or Mod one, a SetMeta one per field.
+        let events = match &frame {
+            Ok(Msg::Message(_) | Msg::Mod(_)) => 1,
+            Ok(Msg::SetMeta(_)) => 4,
+            _ => 0,
+        };
         let behind = self
             .history
             .as_ref()
-            .is_some_and(|h| !h.failing && !h.can_write());
-        if behind && matches!(&frame, Ok(Msg::Message(_))) {
+            .is_some_and(|h| !h.failing && !h.has_room(events));
+        if events > 0 && behind {
             // The writer is behind: hold the publisher back (its read buffer, then TCP, do the
             // holding) rather than refuse, until a commit makes room.
             self.pause(conn);
@@ -459,7 +469,7 @@ impl Server {
                 continue;
             };
             let l = &self.limits;
-            if s.waiting || s.unconfirmed > 0 || s.pace.held.is_some() {
+            if s.waiting || s.unconfirmed > 0 || (s.pace.held.is_some() && s.user.is_some()) {
                 // Its input is held (for the store, or for its rate), so a Pong it sent may not have been seen:
                 // the silence is the server's, not the peer's.
                 s.last_heard = now.mono;
@@ -487,6 +497,14 @@ impl Server {
 
     /// Says Bye (`shutting_down`) to every connection and closes them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
+        // State changed since the last tick goes to the store before it closes.
+        self.save(out);
+        if !self.unsaved.is_empty() {
+            log::error!(
+                "{} piece(s) of server state could not be saved at shutdown",
+                self.unsaved.len()
+            );
+        }
         for conn in 0..self.sessions.len() {
             if self.sessions[conn].is_some() {
                 self.send_bye(conn, ErrorCode::ShuttingDown, out);

@@ -2,8 +2,9 @@
 //! undoing). Every action is published on the channel as an Event of type [`MOD_CTYPE`], so
 //! each client shows the audit trail and history keeps it.
 
-use super::room::{Ban, Closed, Room, set};
+use super::room::{Ban, Closed, MAX_LIST, Room, set};
 use super::{ConnId, Now, Outbox, Server};
+use crate::proto::pattern;
 use crate::proto::*;
 
 /// The content type of the Events that record moderation and channel changes; only the server
@@ -12,9 +13,11 @@ pub const MOD_CTYPE: &str = "text/x-scalar-mod";
 /// The content type of presence Events (on a user's ID topic).
 pub const PRESENCE_CTYPE: &str = "text/x-scalar-presence";
 
-/// Content types a client may not publish: they would forge the server's records.
+/// Content types a client may not publish: they would forge the server's records. Compared
+/// as media types are (RFC 6838): the type without its parameters, ignoring case and spaces.
 pub fn is_server_ctype(ctype: &str) -> bool {
-    ctype.eq_ignore_ascii_case(MOD_CTYPE) || ctype.eq_ignore_ascii_case(PRESENCE_CTYPE)
+    let media = ctype.split(';').next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case(MOD_CTYPE) || media.eq_ignore_ascii_case(PRESENCE_CTYPE)
 }
 
 impl Server {
@@ -35,6 +38,23 @@ impl Server {
             record.push_str(r);
         }
         self.record(conn, m.seq, m.topic, &record, now, out);
+        // With `--fsync always` the record waits for its commit, but those it removes are gone
+        // by then: they get it now.
+        let pending = self
+            .history
+            .as_ref()
+            .filter(|h| h.fsync == crate::store::Fsync::Always)
+            .and_then(|h| h.unconfirmed.back())
+            .filter(|u| u.conn == Some(conn))
+            .map(|u| u.rec.clone());
+        if let Some(ev) = pending
+            .as_deref()
+            .and_then(|rec| super::publish::event_of(rec, None))
+        {
+            for &v in &victims {
+                out.reply(v, &Msg::Event(ev));
+            }
+        }
         let by = self
             .session(conn)
             .and_then(|s| s.user.as_deref())
@@ -82,10 +102,17 @@ impl Server {
     /// Whether the session on `conn` runs `channel`: its owner or an operator, or a server
     /// admin who logged in.
     pub(super) fn runs(&self, conn: ConnId, channel: &str) -> bool {
-        let Some(user) = self.session(conn).and_then(|s| s.user.as_deref()) else {
+        let Some(s) = self.session(conn) else { return false };
+        let Some(user) = s.user.as_deref() else {
             return false;
         };
-        self.is_admin(conn) || self.rooms.get(channel).is_some_and(|r| r.is_operator(user))
+        // A kept room's roles are durable: only a session that proved its ID may use them, so
+        // that nobody takes a freed name and with it the channel.
+        self.is_admin(conn)
+            || self
+                .rooms
+                .get(channel)
+                .is_some_and(|r| r.is_operator(user) && (s.logged_in || !r.lasting))
     }
 
     /// Why `m` cannot be carried out, if it cannot.
@@ -102,6 +129,17 @@ impl Server {
         if exact && Name::parse(m.target).map(|n| n.kind()) != Ok(Kind::User) {
             let reason = format!("{} needs a user ID, not a pattern", m.action.label());
             return Some((ErrorCode::BadId, reason));
+        }
+        if !pattern::is_pattern(m.target) {
+            // An address range: only the server bans those.
+            return Some((
+                ErrorCode::BadId,
+                "a channel bans ID patterns, not addresses".into(),
+            ));
+        }
+        if room.list_full(m.action) {
+            let reason = format!("{channel} has {MAX_LIST} entries of that kind already");
+            return Some((ErrorCode::ListFull, reason));
         }
         if m.action == Action::Deop && &*room.owner == m.target {
             return Some((ErrorCode::NotOperator, "the owner stays an operator".into()));
@@ -132,6 +170,13 @@ impl Server {
         if !self.runs(conn, channel) {
             return Some((ErrorCode::NotOperator, format!("not an operator of {channel}")));
         }
+        if self.history.as_ref().is_some_and(|h| h.failing) {
+            // Its record could not be kept: nothing changes, as for a Message.
+            return Some((
+                ErrorCode::StoreUnavailable,
+                "the history store is failing; nothing was changed".into(),
+            ));
+        }
         None
     }
 
@@ -153,7 +198,7 @@ impl Server {
                 a.conns
                     .iter()
                     .filter_map(|&c| self.session(c))
-                    .find(|s| !s.authenticated)
+                    .find(|s| !s.logged_in)
                     .map(|s| s.addr)
             });
         let Some(room) = self.rooms.get_mut(channel) else {
@@ -182,8 +227,12 @@ impl Server {
                 let Some(room) = self.rooms.get(channel) else {
                     return Vec::new();
                 };
-                let banned =
-                    |u: &str, s: &super::session::Session| u != &*by && room.bans(u, s.addr, s.authenticated);
+                let admins = &self.policy.admins;
+                // Never the channel's operators, nor admins: a ban keeps others out.
+                let banned = |u: &str, s: &super::session::Session| {
+                    let admin = s.logged_in && admins.iter().any(|a| &**a == u);
+                    !admin && !room.is_operator(u) && room.bans(u, s.addr, s.logged_in)
+                };
                 self.members(channel, banned)
             }
             _ => Vec::new(),
@@ -208,19 +257,25 @@ impl Server {
             .collect()
     }
 
-    /// Takes `conn` out of `channel`, as an Unsub would.
-    fn remove_from(&mut self, conn: ConnId, channel: &str) {
-        let Some(s) = self.session_mut(conn) else { return };
+    /// Takes `conn` out of `channel`: an Unsub, a kick.
+    pub(super) fn remove_from(&mut self, conn: ConnId, channel: &str) {
+        let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
+            return;
+        };
         if let Some(i) = s.subs.iter().position(|c| &**c == channel) {
             s.subs.swap_remove(i);
-            let left = self.channels.unsubscribe(channel, conn);
-            self.emptied(channel, left);
+            let user = s.user.clone();
+            self.leave(conn, user.as_deref(), channel);
         }
     }
 
-    /// A channel lost a subscriber and has `left`: with none left, its room goes too unless
-    /// its owner logged in.
-    pub(super) fn emptied(&mut self, channel: &str, left: usize) {
+    /// The channel's side of `conn` (as `user`) leaving it: its subscribers, its members and,
+    /// with none left, its room too unless its owner logged in.
+    pub(super) fn leave(&mut self, conn: ConnId, user: Option<&str>, channel: &str) {
+        let left = self.channels.unsubscribe(channel, conn);
+        if let (Some(u), Some(room)) = (user, self.rooms.get_mut(channel)) {
+            room.drop_member(u);
+        }
         if left == 0 && self.rooms.get(channel).is_some_and(|r| !r.lasting) {
             self.rooms.remove(channel);
         }
@@ -233,8 +288,11 @@ impl Server {
         let s = self.session(conn)?;
         let user = s.user.as_deref()?;
         let Some(room) = self.rooms.get(channel) else {
-            let lasting = s.authenticated && self.may_own_lasting(user);
+            let lasting = s.logged_in && self.may_own_lasting(user);
             let room = Room::new(user, lasting, self.now_ms);
+            if lasting {
+                *self.lasting_owned.entry(room.owner.clone()).or_insert(0) += 1;
+            }
             self.rooms.insert(channel.into(), room);
             self.room_changed(channel);
             return None;
@@ -243,10 +301,10 @@ impl Server {
         if admin || room.is_operator(user) {
             return None;
         }
-        if room.bans(user, s.addr, s.authenticated) {
+        if room.bans(user, s.addr, s.logged_in) {
             return Some((ErrorCode::Banned, format!("banned from {channel}")));
         }
-        match room.closed_to(user, s.authenticated) {
+        match room.closed_to(user, s.logged_in) {
             Some(Closed::InviteOnly) => Some((
                 ErrorCode::InviteOnly,
                 format!("{channel} is invite-only: ask an operator to invite you"),

@@ -5,8 +5,8 @@
 use super::bucket::{Bucket, Rate};
 use crate::proto::modes;
 use crate::proto::pattern::matches;
-use crate::proto::{Presence, Role};
-use std::collections::HashMap;
+use crate::proto::{Action, Presence, Role};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -49,6 +49,9 @@ pub struct Room {
     pub subject: Option<Box<str>>,
     /// Each member's budget under `rate`, by ID; forgotten once full again.
     pace: HashMap<Box<str>, Bucket>,
+    /// The subscribed IDs, sorted, with how many connections each has in: a page of Members
+    /// is a range of it.
+    members: BTreeMap<Box<str>, u32>,
 }
 
 /// Adds `item` to `list` unless present, or removes it: idempotent both ways.
@@ -80,7 +83,41 @@ impl Room {
             display: None,
             subject: None,
             pace: HashMap::new(),
+            members: BTreeMap::new(),
         }
+    }
+
+    /// One more connection of `user` subscribed.
+    pub fn add_member(&mut self, user: &str) {
+        match self.members.get_mut(user) {
+            Some(n) => *n += 1,
+            None => {
+                self.members.insert(user.into(), 1);
+            }
+        }
+    }
+
+    /// One connection of `user` unsubscribed.
+    pub fn drop_member(&mut self, user: &str) {
+        if let Some(n) = self.members.get_mut(user) {
+            *n -= 1;
+            if *n == 0 {
+                self.members.remove(user);
+            }
+        }
+    }
+
+    /// Up to `count` member IDs bytewise after `cursor`, and how many there are in all.
+    pub fn member_page(&self, cursor: Option<&str>, count: usize) -> (Vec<&str>, usize) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = cursor.map_or(Unbounded, Excluded);
+        let page = self
+            .members
+            .range::<str, _>((from, Unbounded))
+            .take(count)
+            .map(|(k, _)| &**k)
+            .collect();
+        (page, self.members.len())
     }
 
     /// `user`'s role here.
@@ -102,11 +139,26 @@ impl Room {
         self.role(user) >= Role::Operator
     }
 
-    /// Whether `user` (from `addr`, logged in or not) is kept out.
-    pub fn bans(&self, user: &str, addr: IpAddr, authenticated: bool) -> bool {
+    /// Whether `user` (from `addr`, logged in or not) is kept out: by a pattern, or, for a
+    /// guest that did not log in, by a banned guest's address.
+    pub fn bans(&self, user: &str, addr: IpAddr, logged_in: bool) -> bool {
+        let guest = !logged_in && user.split('@').next().is_some_and(super::is_guest_name);
         self.bans
             .iter()
-            .any(|b| matches(&b.pattern, user) || (!authenticated && b.addr == Some(addr)))
+            .any(|b| matches(&b.pattern, user) || (guest && b.addr == Some(addr)))
+    }
+
+    /// Whether the list `action` adds to is at its bound.
+    pub fn list_full(&self, action: Action) -> bool {
+        let len = match action {
+            Action::Ban => self.bans.len(),
+            Action::Mute => self.mutes.len(),
+            Action::Op => self.ops.len(),
+            Action::Voice => self.voiced.len(),
+            Action::Invite => self.invited.len(),
+            _ => 0,
+        };
+        len >= MAX_LIST
     }
 
     /// Why `user` may not publish here now, if it may not: muted, or not voiced in a
@@ -173,6 +225,10 @@ impl Room {
         self.modes & modes::PRIVATE_MEMBERS != 0
     }
 }
+
+/// The most entries each of a room's lists (bans, mutes, operators, voices, invitations)
+/// holds: a bound on memory, and on the scans a Message or Sub makes through them.
+pub const MAX_LIST: usize = 500;
 
 /// Tokens a Message costs under a channel's per-minute rate.
 const PACE_COST: u32 = 60;

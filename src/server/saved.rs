@@ -44,11 +44,7 @@ impl Server {
 
     /// Whether `owner` may own one more lasting room.
     pub(super) fn may_own_lasting(&self, owner: &str) -> bool {
-        self.rooms
-            .values()
-            .filter(|r| r.lasting && &*r.owner == owner)
-            .count()
-            < MAX_LASTING_ROOMS
+        self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
     }
 
     /// Hands the changed keys to the store; those it cannot take now stay for the next tick.
@@ -89,6 +85,7 @@ impl Server {
                 }),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
+                    *self.lasting_owned.entry(r.owner.clone()).or_insert(0) += 1;
                     self.rooms.insert(channel.into(), r);
                 }),
             };

@@ -38,6 +38,10 @@ pub struct Session {
     pub secure: bool,
     /// Logged in with a password (not merely taking a free name): may ask for tokens.
     pub authenticated: bool,
+    /// Logged in with a password, or admitted on a token its home server vouched for: the ID
+    /// is proven, which registered-only channels, lasting rooms, admins and making room on a
+    /// full server go by.
+    pub logged_in: bool,
     /// An authentication in progress; boxed, as it is rare and brief.
     pub dance: Option<Box<super::auth::Dance>>,
 }
@@ -61,6 +65,7 @@ impl Session {
             unconfirmed: 0,
             secure,
             authenticated: false,
+            logged_in: false,
             dance: None,
         }
     }

@@ -166,7 +166,7 @@ fn an_address_opening_connections_too_fast_is_refused_with_505() {
         ..Limits::default()
     });
     let a: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
-    let b: IpAddr = Ipv4Addr::new(192, 0, 2, 2).into();
+    let b: IpAddr = Ipv4Addr::new(198, 51, 100, 2).into();
     for c in 0..3 {
         assert!(r.server.accept(c, a, &r.now, &mut r.out));
         r.server.disconnect(c);
@@ -181,7 +181,12 @@ fn an_address_opening_connections_too_fast_is_refused_with_505() {
     );
     assert!(
         r.server.accept(4, b, &r.now, &mut r.out),
-        "another address is not affected"
+        "another network is not affected"
+    );
+    let same_net: IpAddr = Ipv4Addr::new(192, 0, 2, 77).into();
+    assert!(
+        !r.server.accept(6, same_net, &r.now, &mut r.out),
+        "the rate is per /24"
     );
     r.now.mono += Duration::from_millis(500);
     assert!(r.server.accept(5, a, &r.now, &mut r.out), "one more after 1/rate");
@@ -242,7 +247,7 @@ fn a_full_server_makes_room_by_closing_the_longest_idle_unauthenticated_connecti
     r.connect(1, "bob@example.com");
     r.connect(2, "carol@example.com");
     if let Some(s) = r.server.sessions[0].as_mut() {
-        s.authenticated = true;
+        s.logged_in = true;
     }
     let ip = Ipv4Addr::LOCALHOST.into();
     assert!(

@@ -461,3 +461,42 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
         ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
     );
 }
+
+#[test]
+fn a_topic_list_page_always_fits_one_frame() {
+    let mut r = Rig::new(Limits {
+        max_subs: 100,
+        ..Limits::default().without_flood_limits()
+    });
+    r.connect(0, "alice@example.com");
+    let long = "s".repeat(MAX_SUBJECT);
+    let names: Vec<String> = (0..80)
+        .map(|i| format!("#{i:02}{}@example.com", "x".repeat(29)))
+        .collect();
+    for name in &names {
+        r.sub(0, name);
+        let m = SetMeta {
+            topic: n(name),
+            subject: Some(&long),
+            ..meta(None, None, None)
+        };
+        set_meta(&mut r, 0, m);
+    }
+    r.out.take(0);
+    r.feed(
+        0,
+        &frame(Msg::Topics(Topics {
+            seq: Some(3),
+            start: 0,
+            count: 100,
+            cursor: None,
+        })),
+    );
+    let (_, f) = r.out.frames.pop().expect("a reply, however long the topic lines");
+    assert!(f.len() <= MAX_FRAME);
+    let Ok(Status::Complete((Ok(Msg::TopicList(t)), _))) = decode_frame(&f) else {
+        panic!()
+    };
+    assert!(t.topics.len() < 80 && t.topics.len() > 10, "{}", t.topics.len());
+    assert_eq!(t.cursor, t.topics.iter().last(), "the page says where to go on");
+}

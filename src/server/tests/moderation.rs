@@ -224,3 +224,123 @@ fn a_room_of_guests_ends_with_its_channel() {
         "Event #mod@example.com dave@example.com op bob@example.com seq=Some(7)"
     );
 }
+
+#[test]
+fn forged_records_are_refused_whatever_their_parameters() {
+    let mut r = room();
+    for ctype in [
+        "text/x-scalar-mod; charset=utf-8",
+        "text/x-scalar-mod ",
+        "Text/X-Scalar-Presence;x=1",
+    ] {
+        let forged = Msg::Message(Message {
+            seq: Some(9),
+            topic: n(CH),
+            body: Body::Text("kick carol@example.com"),
+            ctype: Some(ctype),
+            reply_to: None,
+        });
+        assert_eq!(r.send(1, forged), ["Error 303 bad_ctype seq=Some(9)"], "{ctype}");
+    }
+}
+
+#[test]
+fn a_ban_spares_the_channel_s_operators_and_quick_reconnects_forget_away() {
+    let mut r = room();
+    act(&mut r, 0, Action::Op, "bob@example.com", None);
+    act(&mut r, 0, Action::Ban, "*@example.com", None);
+    assert!(
+        !r.out.take(1).iter().any(|f| f.starts_with("Error 803")),
+        "bob runs the channel"
+    );
+    assert!(r.out.take(2).iter().any(|f| f.starts_with("Error 803")));
+    assert_eq!(
+        act(&mut r, 0, Action::Ban, "192.0.2.0/24", None),
+        ["Error 300 bad_id seq=Some(7)"]
+    );
+
+    let away = Msg::SetPresence(SetPresence {
+        seq: Some(8),
+        presence: Presence::Away,
+        reason: Some("lunch"),
+    });
+    r.send(2, away);
+    r.server.disconnect(2);
+    r.connect(2, "carol@example.com");
+    assert_eq!(r.server.presence_of("carol@example.com"), Presence::Online);
+}
+
+#[test]
+fn records_wait_for_a_writer_that_is_behind_and_are_refused_while_it_fails() {
+    let mut r = Rig::new(Limits::default());
+    let c = crate::server::HistoryConfig {
+        fsync: crate::store::Fsync::Batched,
+        last_pos: 0,
+        ring_bytes: 1 << 20,
+        max_unwritten: 2,
+        max_unwritten_bytes: 1 << 20,
+        max_reads: 2,
+        retention: Default::default(),
+    };
+    r.server.keep_history(&c, 0, Vec::new());
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    act(&mut r, 0, Action::Mute, "a@example.com", None);
+    act(&mut r, 0, Action::Mute, "b@example.com", None);
+    assert_eq!(r.out.persisted.len(), 2);
+    let third = Msg::Mod(Mod {
+        seq: Some(7),
+        topic: n(CH),
+        action: Action::Mute,
+        target: "c@example.com",
+        reason: None,
+    });
+    let bytes = frame(third);
+    let Ok(Status::Complete((decoded, len))) = decode_frame(&bytes) else {
+        panic!()
+    };
+    assert!(
+        !r.server.receive(0, decoded, len, &r.now, &mut r.out),
+        "held until a commit"
+    );
+    assert_eq!(r.out.persisted.len(), 2, "nothing past the bound");
+    r.server.store_done(
+        crate::store::Done::Failing(crate::store::StoreError::Io("disk full".into())),
+        &mut r.out,
+    );
+    let set = Msg::SetMeta(SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: Some("x"),
+        modes: None,
+        rate: None,
+    });
+    r.server.store_done(crate::store::Done::Committed(2), &mut r.out);
+    r.out.take(0);
+    assert_eq!(r.send(0, set), ["Error 700 store_unavailable seq=Some(4)"]);
+}
+
+#[test]
+fn with_fsync_always_the_removed_see_the_record_before_they_go() {
+    let mut r = room();
+    let c = crate::server::HistoryConfig {
+        fsync: crate::store::Fsync::Always,
+        last_pos: 0,
+        ring_bytes: 1 << 20,
+        max_unwritten: 100,
+        max_unwritten_bytes: 1 << 20,
+        max_reads: 2,
+        retention: Default::default(),
+    };
+    r.server.keep_history(&c, 0, Vec::new());
+    act(&mut r, 0, Action::Kick, "bob@example.com", None);
+    assert_eq!(
+        r.out.take(1),
+        [
+            "Event #mod@example.com alice@example.com kick bob@example.com seq=None",
+            "Error 803 kicked seq=None"
+        ]
+    );
+    assert!(r.out.take(2).is_empty(), "the others get it once it is on disk");
+}
