@@ -219,7 +219,7 @@ impl Server {
         let roles: Vec<u64> = page.iter().map(|u| room.role(u.as_str()) as u64).collect();
         let more = page
             .last()
-            .is_some_and(|last| room.member_page(Some(last.as_str()), 1).0.first().is_some());
+            .is_some_and(|last| !room.member_page(Some(last.as_str()), 1).0.is_empty());
         let list = MemberList {
             seq: m.seq,
             topic: m.topic,
