@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use scalar::proto::{Status, decode_frame};
-use scalar::server::{
+use scalar::server::{AdminPolicy, ServerBan, 
     AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, TokenCheck, Verdict, Vouched,
 };
 use std::net::{IpAddr, Ipv4Addr};
@@ -60,6 +60,13 @@ fuzz_target!(|data: &[u8]| {
     let mut now = Now { mono: start, unix_ms: 1_000 };
     let mut out = Check { jobs: Vec::new(), tokens: Vec::new() };
     server.set_foreign(Foreign::Deny(Default::default()));
+    // Admins and bans: alice (an account) may wall and ban once logged in; mallory is banned.
+    let policy = AdminPolicy {
+        admins: vec!["alice@example.com".into()],
+        bans: ServerBan::parse("mallory@*").into_iter().collect(),
+        motd: Some("be nice".into()),
+    };
+    server.set_policy(policy, &now, &mut out);
     // Each chunk: one control byte (which connection; whether to tick or disconnect), then a
     // frame's worth of bytes taken by its own length prefix.
     let mut rest = data;
