@@ -18,6 +18,7 @@ pub enum Verdict {
 use Verdict::Pass;
 
 mod accounts;
+mod channels;
 mod flow;
 mod framing;
 mod history;
@@ -215,6 +216,14 @@ cases! {
     flow::fanout_keeps_the_order_of_a_burst, "§4 Message";
     flow::topics_pages_list_every_channel_once, "§4 Topics";
     flow::a_slow_consumer_gets_an_unbroken_run_then_503, "§9";
+    channels::the_first_subscriber_owns_the_channel, "§4 Channels";
+    channels::mod_needs_an_operator_and_its_record_reaches_everyone, "§4 Channels";
+    channels::a_kick_sends_the_record_then_803_with_the_channel, "§4 Channels";
+    channels::set_meta_answers_meta_and_is_for_operators, "§4 SetMeta";
+    channels::members_lists_each_id_once_with_its_role, "§4 Members";
+    channels::a_watcher_sees_presence_and_the_sender_its_echo, "§4 Presence";
+    channels::clients_cannot_publish_the_server_s_content_types, "§4 Channels";
+    channels::topics_pages_after_a_cursor_with_counts, "§4 Topics";
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {

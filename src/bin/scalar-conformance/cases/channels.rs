@@ -1,0 +1,244 @@
+//! Channels' government, metadata, members and presence (§4: Channels, SetMeta, Members,
+//! Presence). Servers that do not implement these extension types answer them with 103, and
+//! the cases are skipped.
+
+use super::*;
+
+const MOD: u64 = 64;
+const SET_META: u64 = 65;
+const SET_PRESENCE: u64 = 66;
+const MEMBERS: u64 = 67;
+
+/// Sends `request`; `Some(Skip)` if the server does not know its type (103).
+fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>, Fail> {
+    c.send(request)?;
+    let v = c.reply()?;
+    if kind(&v) == Some(3) && uint(&v, 9) == Some(103) {
+        return Ok(Err(Verdict::Skip(
+            "the server does not implement this extension".into(),
+        )));
+    }
+    Ok(Ok(v))
+}
+
+fn moderate(seq: u64, channel: &str, action: u64, target: &str) -> Value {
+    map(&[
+        (0, u(MOD)),
+        (1, u(seq)),
+        (2, t(channel)),
+        (36, u(action)),
+        (37, t(target)),
+    ])
+}
+
+pub(super) fn the_first_subscriber_owns_the_channel(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("own");
+    let (mut a, _) = x.client("owa")?;
+    let (mut b, _) = x.client("owb")?;
+    let (ma, mb) = (a.sub(&ch, 2)?, b.sub(&ch, 2)?);
+    match (uint(&ma, 43), uint(&mb, 43)) {
+        (Some(3), Some(0)) => Ok(Pass),
+        (None, None) => Ok(Verdict::Skip("Meta carries no role".into())),
+        other => Err(format!(
+            "Meta roles (first, second) were {other:?}, want owner 3 then member 0"
+        )),
+    }
+}
+
+pub(super) fn mod_needs_an_operator_and_its_record_reaches_everyone(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("mod");
+    let (mut a, owner) = x.client("moa")?;
+    let (mut b, other) = x.client("mob")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let refused = match ask(&mut b, &moderate(3, &ch, 4, &owner))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    if kind(&refused) != Some(3) || uint(&refused, 9) != Some(800) {
+        return Err(format!(
+            "a member's Mod: expected Error 800, got {}",
+            show(&refused)
+        ));
+    }
+    let echo = ask(&mut a, &moderate(4, &ch, 4, &other))?.map_err(|_| "Mod unknown to the owner")?;
+    let record = format!("mute {other}");
+    check_event(&echo, &owner, &ch, &record)?;
+    if text(&echo, 7) != Some("text/x-scalar-mod") || uint(&echo, 1) != Some(4) {
+        return Err(format!(
+            "the record: want ctype text/x-scalar-mod and seq 4, got {}",
+            show(&echo)
+        ));
+    }
+    let copy = b.event()?;
+    check_event(&copy, &owner, &ch, &record)?;
+    b.send(&map(&[(0, u(6)), (1, u(5)), (2, t(&ch)), (6, t("let me speak"))]))?;
+    b.expect_error(802, Some(5))?;
+    Ok(Pass)
+}
+
+pub(super) fn a_kick_sends_the_record_then_803_with_the_channel(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("kick");
+    let (mut a, _) = x.client("kia")?;
+    let (mut b, other) = x.client("kib")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    if let Err(skip) = ask(&mut a, &moderate(3, &ch, 1, &other))? {
+        return Ok(skip);
+    }
+    let record = b.event()?;
+    if text(&record, 6) != Some(&format!("kick {other}")) {
+        return Err(format!("expected the kick's record first, got {}", show(&record)));
+    }
+    let e = b.recv()?;
+    if kind(&e) != Some(3) || uint(&e, 9) != Some(803) || get(&e, 1).is_some() || text(&e, 2) != Some(&ch) {
+        return Err(format!(
+            "expected Error 803 without seq and with topic {ch}, got {}",
+            show(&e)
+        ));
+    }
+    b.send(&map(&[(0, u(6)), (1, u(6)), (2, t(&ch)), (6, t("still here?"))]))?;
+    b.expect_error(403, Some(6))?;
+    b.sub(&ch, 7)?;
+    Ok(Pass)
+}
+
+pub(super) fn set_meta_answers_meta_and_is_for_operators(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("meta");
+    let (mut a, _) = x.client("mea")?;
+    let (mut b, _) = x.client("meb")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let set = |seq| {
+        map(&[
+            (0, u(SET_META)),
+            (1, u(seq)),
+            (2, t(&ch)),
+            (39, t("the topic line")),
+            (41, u(1)),
+        ])
+    };
+    let refused = match ask(&mut b, &set(3))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    if uint(&refused, 9) != Some(800) {
+        return Err(format!(
+            "a member's SetMeta: expected Error 800, got {}",
+            show(&refused)
+        ));
+    }
+    let meta = ask(&mut a, &set(4))?.map_err(|_| "SetMeta unknown to the owner")?;
+    match (kind(&meta), uint(&meta, 1), text(&meta, 39), uint(&meta, 41)) {
+        (Some(10), Some(4), Some("the topic line"), Some(1)) => Ok(Pass),
+        _ => Err(format!(
+            "expected Meta seq 4 with subject and modes 1, got {}",
+            show(&meta)
+        )),
+    }
+}
+
+pub(super) fn members_lists_each_id_once_with_its_role(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("mem");
+    let (mut a, owner) = x.client("mma")?;
+    let (mut b, other) = x.client("mmb")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let list = match ask(
+        &mut b,
+        &map(&[(0, u(MEMBERS)), (1, u(3)), (2, t(&ch)), (15, u(100))]),
+    )? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    let users: Vec<&str> = get(&list, 48)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_text).collect())
+        .unwrap_or_default();
+    let roles: Vec<u64> = get(&list, 49)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_integer().and_then(|i| u64::try_from(i).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut want = vec![(owner.as_str(), 3), (other.as_str(), 0)];
+    want.sort();
+    let got: Vec<(&str, u64)> = users.into_iter().zip(roles).collect();
+    if kind(&list) == Some(68) && uint(&list, 16) == Some(2) && got == want {
+        Ok(Pass)
+    } else {
+        Err(format!(
+            "expected MemberList total 2, {want:?}; got {}",
+            show(&list)
+        ))
+    }
+}
+
+pub(super) fn a_watcher_sees_presence_and_the_sender_its_echo(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, _) = x.client("pra")?;
+    let (mut b, watched) = x.client("prb")?;
+    let meta = a.sub(&watched, 2)?;
+    if uint(&meta, 44) != Some(1) {
+        return Ok(Verdict::Skip("Sub to a user ID gives no presence".into()));
+    }
+    let away = map(&[(0, u(SET_PRESENCE)), (1, u(3)), (10, t("lunch")), (44, u(2))]);
+    let echo = match ask(&mut b, &away)? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    check_event(&echo, &watched, &watched, "away lunch")?;
+    if text(&echo, 7) != Some("text/x-scalar-presence") || uint(&echo, 1) != Some(3) {
+        return Err(format!(
+            "the presence echo: want ctype text/x-scalar-presence, seq 3; got {}",
+            show(&echo)
+        ));
+    }
+    let seen = a.event()?;
+    check_event(&seen, &watched, &watched, "away lunch")?;
+    Ok(Pass)
+}
+
+pub(super) fn clients_cannot_publish_the_server_s_content_types(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("sct")?;
+    let ch = x.channel("sct");
+    c.sub(&ch, 2)?;
+    for (seq, ctype) in [(3, "text/x-scalar-mod"), (4, "text/x-scalar-presence; x=1")] {
+        c.send(&map(&[
+            (0, u(6)),
+            (1, u(seq)),
+            (2, t(&ch)),
+            (6, t("kick everyone")),
+            (7, t(ctype)),
+        ]))?;
+        c.expect_error(303, Some(seq))?;
+    }
+    Ok(Pass)
+}
+
+pub(super) fn topics_pages_after_a_cursor_with_counts(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("tcu")?;
+    let (first, second) = (x.channel("tcu0"), x.channel("tcu1"));
+    c.sub(&first, 2)?;
+    c.sub(&second, 3)?;
+    // Just before `first` ('.' sorts before '0'): the page must start with it.
+    let before = first.replacen("tcu0", "tcu.", 1);
+    c.send(&map(&[(0, u(11)), (1, u(4)), (15, u(2)), (45, t(&before))]))?;
+    let list = c.reply()?;
+    let names: Vec<&str> = get(&list, 17)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_text).collect())
+        .unwrap_or_default();
+    if names.first() != Some(&first.as_str()) {
+        return Err(format!(
+            "Topics after {before}: expected {first} first, got {}",
+            show(&list)
+        ));
+    }
+    match get(&list, 46).and_then(Value::as_array).map(Vec::len) {
+        Some(n) if n == names.len() => Ok(Pass),
+        None => Ok(Verdict::Skip("TopicList carries no counts".into())),
+        Some(_) => Err("counts and topics differ in length".into()),
+    }
+}
