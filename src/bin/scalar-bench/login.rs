@@ -6,12 +6,12 @@
 use crate::Opts;
 use crate::chat::{self, pct};
 use crate::server::Server;
+use crate::source::connect_from;
 use scalar::client::{Client, Login};
 use scalar::proto::frame::split;
 use scalar::proto::{AUTH_PASSWORD, Auth, Ident, Msg, Name, Status, VERSION};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::fd::FromRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ pub fn run(opts: &Opts) -> io::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
-    let rate = opts.storm_rate.max(1);
+    let rate = opts.storm_rate.unwrap_or(300).max(1);
     let unknown = opts.storm_unknown;
     let attackers: Vec<_> = (0..ATTACKERS)
         .map(|a| {
@@ -171,41 +171,5 @@ fn recv(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<Reply> {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         len += n;
-    }
-}
-
-/// A TCP connection to `server` from the loopback address `src`: Linux routes all of
-/// 127.0.0.0/8 to the loopback interface, so a benchmark can be many clients at once.
-fn connect_from(src: Ipv4Addr, server: SocketAddr) -> io::Result<TcpStream> {
-    let SocketAddr::V4(dst) = server else {
-        return Err(io::Error::other("IPv4 only"));
-    };
-    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: plain socket calls on a descriptor this function owns; the sockaddr structs are
-    // fully initialised and live across the calls; the descriptor is handed to TcpStream
-    // (which closes it) as soon as it exists, so no path leaks it.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let stream = TcpStream::from_raw_fd(fd);
-        let from = sockaddr(src, 0);
-        if libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let to = sockaddr(*dst.ip(), dst.port());
-        if libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(stream)
     }
 }

@@ -6,11 +6,14 @@
 
 mod chat;
 mod fanout;
+mod flood;
 mod history;
 mod idle;
 mod login;
 mod peer;
 mod server;
+mod source;
+mod storm;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,6 +22,10 @@ const USAGE: &str = "\
 scalar-bench: measure scalard
 
 usage: scalar-bench [OPTIONS] WORKLOAD...
+
+The server runs with --flood off (no message, byte or connection-rate limits), since the
+workloads open many connections from one address at once and publish as fast as they can;
+flood and connect-storm start it with its default limits instead, as they measure them.
 
 workloads:
   fanout     one publisher, --subs subscribers in one channel, 100-byte bodies, as fast as the
@@ -30,6 +37,12 @@ workloads:
              beside searches (history batched, or --history always)
   login-storm  registers 100 accounts, then chat alone and beside --storm-rate wrong-password
              attempts/s from 250 loopback addresses: chat latency both ways, verdicts
+  flood      default message and byte limits (connection rate off): chat alone and beside one
+             client publishing into a room as fast as its socket takes it: chat latency and
+             deliveries/s both ways, how much of the flood got through, when it got 506
+  connect-storm  default connection rate: chat (members from 127.1.0.x, 16 each) alone and
+             while 127.0.0.1 opens --storm-rate connections/s (each reads the first frame and
+             closes): admitted vs refused (505), server CPU time per refusal, chat latency
   all        fanout with 100 and 1000 subscribers, chat, idle
 
 options:
@@ -44,7 +57,8 @@ options:
   --seconds N      chat measurement time (default 10)
   --conns N        idle connections (default 10000)
   --events N       history: Events to store first (default 1000000)
-  --storm-rate N   login-storm: wrong-password attempts per second (default 300)
+  --storm-rate N   login-storm: wrong-password attempts per second (default 300);
+                   connect-storm: new connections per second (default 1000)
   --storm-unknown  login-storm: attack names that are no account (no Argon2id at all), to
                    tell the cost of the connections from the cost of the hashing";
 
@@ -61,7 +75,7 @@ pub struct Opts {
     seconds: u64,
     conns: usize,
     events: usize,
-    storm_rate: u32,
+    storm_rate: Option<u32>,
     storm_unknown: bool,
     workloads: Vec<String>,
 }
@@ -79,7 +93,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         seconds: 10,
         conns: 10_000,
         events: 1_000_000,
-        storm_rate: 300,
+        storm_rate: None,
         storm_unknown: false,
         workloads: Vec::new(),
     };
@@ -96,7 +110,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
             Long("seconds") => o.seconds = p.value()?.parse()?,
             Long("conns") => o.conns = p.value()?.parse()?,
             Long("events") => o.events = p.value()?.parse()?,
-            Long("storm-rate") => o.storm_rate = p.value()?.parse()?,
+            Long("storm-rate") => o.storm_rate = Some(p.value()?.parse()?),
             Long("storm-unknown") => o.storm_unknown = true,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
@@ -131,6 +145,8 @@ fn main() -> ExitCode {
             "idle" => idle::run(&opts),
             "history" => history::run(&opts),
             "login-storm" => login::run(&opts),
+            "flood" => flood::run(&opts),
+            "connect-storm" => storm::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(

@@ -40,9 +40,14 @@ impl Peer {
         let stream = stream
             .into_plain()
             .map_err(|_| io::Error::other("scalar-bench peers speak plain TCP"))?;
+        Peer::from_stream(stream, &pending)
+    }
+
+    /// Takes over a socket whose handshake is done, with the bytes already read past it.
+    pub fn from_stream(stream: std::net::TcpStream, pending: &[u8]) -> io::Result<Peer> {
         stream.set_nonblocking(true)?;
         let mut rbuf = vec![0u8; 256 * 1024];
-        rbuf[..pending.len()].copy_from_slice(&pending);
+        rbuf[..pending.len()].copy_from_slice(pending);
         Ok(Peer {
             sock: mio::net::TcpStream::from_std(stream),
             rbuf,

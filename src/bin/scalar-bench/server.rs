@@ -12,6 +12,11 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Its temporary data directory, removed on drop.
     data: Option<std::path::PathBuf>,
+    /// The flags it was started with besides the listener and connection limits, for a restart.
+    args: Vec<String>,
+    /// The server's last log line, its counts ("N connections served, N refused, ..."). In a
+    /// Mutex only so that workload threads can share `&Server`.
+    stopped: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
     /// From spawning the process to its "listening on" line.
     pub startup: Duration,
 }
@@ -23,8 +28,25 @@ impl Server {
         Server::start_with(path, history, &[])
     }
 
-    /// [`start`](Server::start) with more flags.
+    /// [`start`](Server::start) with more flags. They follow `--flood off`: every workload opens
+    /// many loopback connections at once and some publish as fast as they can, which the flood
+    /// limits exist to slow down; a flag here can turn one limit back on.
     pub fn start_with(path: Option<&str>, history: &str, extra: &[&str]) -> std::io::Result<Server> {
+        Server::start_fresh(path, history, &[&["--flood", "off"], extra].concat())
+    }
+
+    /// [`start`](Server::start) with the server's own flood limits (its defaults, changed only by
+    /// `extra`): for the workloads that measure those limits.
+    pub fn start_with_flood_limits(
+        path: Option<&str>,
+        history: &str,
+        extra: &[&str],
+    ) -> std::io::Result<Server> {
+        Server::start_fresh(path, history, extra)
+    }
+
+    /// Starts scalard with `args` and, unless history is `off`, a fresh data directory.
+    fn start_fresh(path: Option<&str>, history: &str, args: &[&str]) -> std::io::Result<Server> {
         let data = match history {
             "off" => None,
             "batched" | "always" => {
@@ -38,14 +60,17 @@ impl Server {
                 )));
             }
         };
-        Server::start_in(path, history, data, extra)
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Server::start_in(path, history, data, args)
     }
 
-    /// Stops the server (SIGTERM) and starts it again on the same data directory.
+    /// Stops the server (SIGTERM) and starts it again on the same data directory, with the same
+    /// flags.
     pub fn restart(mut self, path: Option<&str>, history: &str) -> std::io::Result<Server> {
         let data = self.data.take();
+        let args = std::mem::take(&mut self.args);
         drop(self);
-        Server::start_in(path, history, data, &[])
+        Server::start_in(path, history, data, args)
     }
 
     /// Starts scalard with its history in `data` (none: `--ephemeral`).
@@ -53,7 +78,7 @@ impl Server {
         path: Option<&str>,
         history: &str,
         data: Option<std::path::PathBuf>,
-        extra: &[&str],
+        args: Vec<String>,
     ) -> std::io::Result<Server> {
         let path = match path {
             Some(p) => p.into(),
@@ -66,7 +91,7 @@ impl Server {
         };
         let spawned = std::time::Instant::now();
         let mut child = cmd
-            .args(extra)
+            .args(&args)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -86,10 +111,13 @@ impl Server {
             .take()
             .ok_or_else(|| std::io::Error::other("no stderr"))?;
         let (tx, rx) = std::sync::mpsc::channel();
+        let (stopped_tx, stopped) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(a) = line.split("listening on ").nth(1) {
                     let _ = tx.send(a.trim().to_string());
+                } else if let Some(s) = line.split("stopped: ").nth(1) {
+                    let _ = stopped_tx.send(s.trim().to_string());
                 } else if line.contains("WARN") || line.contains("ERROR") {
                     eprintln!("scalard: {line}");
                 }
@@ -104,6 +132,8 @@ impl Server {
             child,
             addr,
             data,
+            args,
+            stopped: std::sync::Mutex::new(stopped),
             startup: spawned.elapsed(),
         })
     }
@@ -126,23 +156,57 @@ impl Server {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     }
+
+    /// CPU time the server has used so far, user and system over all its threads, in
+    /// milliseconds. From /proc/PID/stat, which counts clock ticks (usually 10 ms each).
+    pub fn cpu_ms(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The command name (field 2) is in parentheses and may hold spaces: count from after it,
+        // where field 3 comes first, so utime and stime (fields 14 and 15) are at 11 and 12.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: u64 = after_name
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|n| n.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf only reads a configuration value.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+        ticks as f64 * 1000.0 / hz as f64
+    }
+
+    /// Stops the server and returns its counts from its last log line ("N connections served,
+    /// N refused, ..."), if it wrote one.
+    pub fn stop(mut self) -> Option<String> {
+        self.terminate();
+        let stopped = self.stopped.get_mut().ok()?;
+        stopped.recv_timeout(Duration::from_secs(1)).ok()
+    }
+
+    /// SIGTERM first, so a profiler wrapping the server can write its data; SIGKILL after 10 s.
+    /// Then the data directory goes.
+    fn terminate(&mut self) {
+        // Once reaped (by `stop`), its pid may belong to another process: never signal it again.
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            // SAFETY: signalling our own child process, not yet reaped.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            for _ in 0..1000 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(d) = self.data.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 impl Drop for Server {
-    /// SIGTERM first, so a profiler wrapping the server can write its data; SIGKILL after 10 s.
     fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        for _ in 0..1000 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(d) = &self.data {
-            let _ = std::fs::remove_dir_all(d);
-        }
+        self.terminate();
     }
 }

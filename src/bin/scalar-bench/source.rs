@@ -1,0 +1,102 @@
+//! Clients from chosen loopback source addresses. Linux routes all of 127.0.0.0/8 to the
+//! loopback interface, so one load generator can be many hosts to the server's per-address
+//! limits (the connection rate, the login throttle) while never leaving the machine.
+
+use crate::peer::{Peer, name};
+use scalar::proto::frame::split;
+use scalar::proto::{Ident, Msg, Name, Status, Sub, VERSION};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TCP connection to `server` from the loopback address `src`.
+pub fn connect_from(src: Ipv4Addr, server: SocketAddr) -> io::Result<TcpStream> {
+    let SocketAddr::V4(dst) = server else {
+        return Err(io::Error::other("IPv4 only"));
+    };
+    if !src.is_loopback() || !dst.ip().is_loopback() {
+        return Err(io::Error::other("scalar-bench stays on loopback"));
+    }
+    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns; the sockaddr structs are
+    // fully initialised and live across the calls; the descriptor is handed to TcpStream
+    // (which closes it) as soon as it exists, so no path leaks it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let from = sockaddr(src, 0);
+        if libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let to = sockaddr(*dst.ip(), dst.port());
+        if libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// [`join`](crate::peer::join) from the loopback address `src`: connects, identifies as `user`
+/// and subscribes to `channel`. The handshake is done here because `Client` picks its own
+/// source address.
+pub fn join_from(src: Ipv4Addr, server: SocketAddr, user: &str, channel: &str) -> io::Result<Peer> {
+    let mut s = connect_from(src, server)?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(TIMEOUT))?;
+    s.set_write_timeout(Some(TIMEOUT))?;
+    let user = Name::parse_user(user).map_err(|e| io::Error::other(format!("{user}: {e}")))?;
+    let mut buf = Vec::new();
+    request(
+        &mut s,
+        &mut buf,
+        &Msg::Ident(Ident::new(Some(1), &[VERSION], user)),
+        1,
+    )?;
+    let sub = Sub {
+        seq: Some(2),
+        topic: name(channel),
+    };
+    request(&mut s, &mut buf, &Msg::Sub(sub), 2)?;
+    Peer::from_stream(s, &buf)
+}
+
+/// Sends `msg` and reads until the frame answering `seq`; an Error or Bye instead fails it.
+/// Bytes read past that frame are left in `buf`.
+fn request(s: &mut TcpStream, buf: &mut Vec<u8>, msg: &Msg<'_>, seq: u32) -> io::Result<()> {
+    s.write_all(&msg.to_frame().map_err(|_| io::Error::other("frame"))?)?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Status::Complete((payload, used)) =
+            split(buf).map_err(|e| io::Error::other(format!("frame length {}", e.0)))?
+        {
+            let answer = match Msg::decode(payload) {
+                Ok(Msg::Error(e)) => Some(Err(io::Error::other(format!("Error {}", e.code)))),
+                Ok(Msg::Bye(b)) => Some(Err(io::Error::other(format!("Bye {}", b.code)))),
+                Ok(m) if m.seq() == Some(seq) => Some(Ok(())),
+                _ => None,
+            };
+            buf.drain(..used);
+            if let Some(answer) = answer {
+                return answer;
+            }
+        }
+        match s.read(&mut chunk)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
