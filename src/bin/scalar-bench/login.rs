@@ -41,7 +41,8 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         // to leak, as a client would, a bounded number of times.
         let mut tries = 0;
         loop {
-            let mut c = Client::connect_raw(server.addr, Duration::from_secs(10)).map_err(io::Error::other)?;
+            let mut c =
+                Client::connect_raw(server.addr, Duration::from_secs(10)).map_err(io::Error::other)?;
             match c.identify(&format!("acct{i}"), Some(&login), Duration::from_secs(10)) {
                 Ok(()) => break,
                 Err(scalar::client::ClientError::Refused { code: 602, .. }) if tries < 30 => {
