@@ -15,16 +15,25 @@ impl Server {
         if self.admin_topic(conn, m.topic) {
             return self.publish_reserved(conn, m, now, out);
         }
-        if let Some((code, reason)) = self.refuse_publish(conn, &m, now.mono) {
+        // The same checks as `refuse_publish`, with one lookup of the channel's room for both
+        // its silence check and the member's rate.
+        let refusal = self.refuse_basic(conn, &m).or_else(|| {
+            let user = self.sessions.get(conn)?.as_ref()?.user.as_deref()?;
+            let room = self
+                .rooms
+                .get_mut(m.topic.as_str())
+                .filter(|_| m.topic.kind() == Kind::Channel)?;
+            if let Some(silence) = room.silences(user, now.mono) {
+                return Some(silence_refusal(silence, m.topic));
+            }
+            let failing = self.history.as_ref().is_some_and(|h| h.failing);
+            if !failing {
+                room.spend(user, now.mono);
+            }
+            None
+        });
+        if let Some((code, reason)) = refusal.or_else(|| self.store_refusal()) {
             return self.fail(conn, m.seq, code, &reason, out);
-        }
-        let user = self
-            .sessions
-            .get(conn)
-            .and_then(Option::as_ref)
-            .and_then(|s| s.user.as_deref());
-        if let (Some(user), Some(room)) = (user, self.rooms.get_mut(m.topic.as_str())) {
-            room.spend(user, now.mono);
         }
         self.emit(conn, m, now, out);
     }
@@ -125,6 +134,21 @@ impl Server {
         m: &Message<'_>,
         now: std::time::Instant,
     ) -> Option<(ErrorCode, String)> {
+        self.refuse_basic(conn, m)
+            .or_else(|| {
+                let user = self.session(conn)?.user.as_deref()?;
+                let room = self
+                    .rooms
+                    .get(m.topic.as_str())
+                    .filter(|_| m.topic.kind() == Kind::Channel)?;
+                room.silences(user, now).map(|s| silence_refusal(s, m.topic))
+            })
+            .or_else(|| self.store_refusal())
+    }
+
+    /// The checks of a Message that need no room: the topic, the subscription, the content
+    /// type.
+    fn refuse_basic(&self, conn: ConnId, m: &Message<'_>) -> Option<(ErrorCode, String)> {
         match m.topic.kind() {
             Kind::Reserved => {
                 return Some((
@@ -145,33 +169,22 @@ impl Server {
             }
             _ => {}
         }
-        if m.ctype.is_some_and(super::moderation::is_server_ctype) {
-            let reason = format!("{} is the server's own content type", super::MOD_CTYPE);
-            return Some((ErrorCode::BadCtype, reason));
-        }
-        let user = self.session(conn).and_then(|s| s.user.as_deref());
-        let silence = user
-            .zip(self.rooms.get(m.topic.as_str()))
-            .and_then(|(u, r)| r.silences(u, now));
-        match silence {
-            Some(Silence::Muted) => return Some((ErrorCode::Muted, format!("muted in {}", m.topic))),
-            Some(Silence::Moderated) => {
-                let reason = format!("{} is moderated: only voiced members speak", m.topic);
-                return Some((ErrorCode::Muted, reason));
-            }
-            Some(Silence::Rate(secs)) => {
-                let reason = format!("{} allows fewer messages: wait {secs} s", m.topic);
-                return Some((ErrorCode::ChannelRate, reason));
-            }
-            None => {}
-        }
-        match &self.history {
-            Some(h) if h.failing => Some((
+        m.ctype
+            .filter(|c| super::moderation::is_server_ctype(c))
+            .map(|_| {
+                let reason = format!("{} is the server's own content type", super::MOD_CTYPE);
+                (ErrorCode::BadCtype, reason)
+            })
+    }
+
+    /// The refusal while the store fails, if it does.
+    fn store_refusal(&self) -> Option<(ErrorCode, String)> {
+        self.history.as_ref().filter(|h| h.failing).map(|_| {
+            (
                 ErrorCode::StoreUnavailable,
                 "the history store is failing; nothing was published".into(),
-            )),
-            _ => None,
-        }
+            )
+        })
     }
 
     /// Sends an Event to its topic's audience, and its echo (with `seq`) to the publisher if
@@ -279,4 +292,19 @@ pub(super) fn event_of(rec: &Record, seq: Option<u32>) -> Option<Event<'_>> {
         ctype: rec.ctype.as_deref(),
         reply_to: rec.reply_to,
     })
+}
+
+/// The Error for a member the channel does not let publish now.
+fn silence_refusal(silence: Silence, topic: Name<'_>) -> (ErrorCode, String) {
+    match silence {
+        Silence::Muted => (ErrorCode::Muted, format!("muted in {topic}")),
+        Silence::Moderated => (
+            ErrorCode::Muted,
+            format!("{topic} is moderated: only voiced members speak"),
+        ),
+        Silence::Rate(secs) => (
+            ErrorCode::ChannelRate,
+            format!("{topic} allows fewer messages: wait {secs} s"),
+        ),
+    }
 }
