@@ -391,16 +391,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
 #[test]
 fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     let mut r = rig(Policy::Open, false);
-    let c = crate::server::HistoryConfig {
-        fsync: crate::store::Fsync::Batched,
-        last_pos: 0,
-        ring_bytes: 1 << 20,
-        max_unwritten: 4,
-        max_unwritten_bytes: 1 << 20,
-        max_reads: 2,
-        retention: Default::default(),
-    };
-    r.server.keep_history(&c, 0, Vec::new());
+    r.keep_history(crate::store::Fsync::Batched, 4);
     r.server.set_policy(
         AdminPolicy {
             admins: vec!["alice@example.com".into()],

@@ -181,6 +181,20 @@ impl Rig {
         (e.time, e.id)
     }
 
+    /// Keeps history with `fsync`, at most `max_unwritten` Events waiting for the writer.
+    fn keep_history(&mut self, fsync: crate::store::Fsync, max_unwritten: u64) {
+        let c = HistoryConfig {
+            fsync,
+            last_pos: 0,
+            ring_bytes: 1 << 20,
+            max_unwritten,
+            max_unwritten_bytes: 1 << 20,
+            max_reads: 2,
+            retention: Default::default(),
+        };
+        self.server.keep_history(&c, 0, Vec::new());
+    }
+
     fn advance(&mut self, d: Duration) {
         self.now.mono += d;
         self.now.unix_ms += d.as_millis() as u64;

@@ -273,16 +273,7 @@ fn a_ban_spares_the_channel_s_operators_and_quick_reconnects_forget_away() {
 #[test]
 fn records_wait_for_a_writer_that_is_behind_and_are_refused_while_it_fails() {
     let mut r = Rig::new(Limits::default());
-    let c = crate::server::HistoryConfig {
-        fsync: crate::store::Fsync::Batched,
-        last_pos: 0,
-        ring_bytes: 1 << 20,
-        max_unwritten: 2,
-        max_unwritten_bytes: 1 << 20,
-        max_reads: 2,
-        retention: Default::default(),
-    };
-    r.server.keep_history(&c, 0, Vec::new());
+    r.keep_history(crate::store::Fsync::Batched, 2);
     r.connect(0, "alice@example.com");
     r.sub(0, CH);
     act(&mut r, 0, Action::Mute, "a@example.com", None);
@@ -324,16 +315,7 @@ fn records_wait_for_a_writer_that_is_behind_and_are_refused_while_it_fails() {
 #[test]
 fn with_fsync_always_the_removed_see_the_record_before_they_go() {
     let mut r = room();
-    let c = crate::server::HistoryConfig {
-        fsync: crate::store::Fsync::Always,
-        last_pos: 0,
-        ring_bytes: 1 << 20,
-        max_unwritten: 100,
-        max_unwritten_bytes: 1 << 20,
-        max_reads: 2,
-        retention: Default::default(),
-    };
-    r.server.keep_history(&c, 0, Vec::new());
+    r.keep_history(crate::store::Fsync::Always, 100);
     act(&mut r, 0, Action::Kick, "bob@example.com", None);
     assert_eq!(
         r.out.take(1),
