@@ -298,27 +298,19 @@ impl Server {
             return;
         };
         let Ok(from) = Name::parse(&from) else { return };
-        let time = now.unix_ms.max(self.latest.saturating_add(1));
-        self.latest = time;
-        let id = MsgId::compute(from.as_str(), topic.as_str(), time, Body::Text(text), ctype, None);
-        let event = Event {
-            seq: None,
-            topic,
-            from,
-            time,
-            id,
-            body: Body::Text(text),
-            ctype,
-            reply_to: None,
-        };
-        if everyone && let Ok(n) = Msg::Event(event).encode(&mut self.scratch) {
-            let to: Vec<ConnId> = (0..self.sessions.len())
+        let to: Vec<ConnId> = match everyone {
+            true => (0..self.sessions.len())
                 .filter(|&c| self.session(c).is_some_and(|s| s.user.is_some()))
-                .collect();
-            out.fanout(&to, Some(conn), &self.scratch[..n]);
-            self.stats.deliveries += to.len().saturating_sub(1) as u64;
-        }
-        out.reply(conn, &Msg::Event(Event { seq, ..event }));
+                .collect(),
+            false => Vec::new(),
+        };
+        let event = super::presence::Unstored {
+            from,
+            topic,
+            text,
+            ctype,
+        };
+        self.send_unstored(event, &to, Some((conn, seq)), now.unix_ms, out);
     }
 
     /// Right after an Ident reply: the message of the day, if there is one.

@@ -9,6 +9,14 @@ use super::room::presence;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
 
+/// What an unstored Event says, before the server stamps it.
+pub(super) struct Unstored<'a> {
+    pub(super) from: Name<'a>,
+    pub(super) topic: Name<'a>,
+    pub(super) text: &'a str,
+    pub(super) ctype: Option<&'a str>,
+}
+
 impl Server {
     /// `conn` watches `user` from now on.
     pub(super) fn watch(&mut self, conn: ConnId, user: &str) {
@@ -87,27 +95,51 @@ impl Server {
         now_ms: u64,
         out: &mut impl Outbox,
     ) {
-        let watchers = self.watchers.get(user).map_or(&[][..], Vec::as_slice);
+        let watchers = self.watchers.get(user).cloned().unwrap_or_default();
         if watchers.is_empty() && echo.is_none() {
             return;
         }
         let Ok(name) = Name::parse(user) else { return };
+        let event = Unstored {
+            from: name,
+            topic: name,
+            text,
+            ctype: Some(PRESENCE_CTYPE),
+        };
+        self.send_unstored(event, &watchers, echo, now_ms, out);
+    }
+
+    /// An Event the server makes but does not store (presence, walls, records on
+    /// `!server@`): stamped now, encoded once, fanned out to `to` and echoed with its `seq` to
+    /// `echo` (which `to` may hold: it gets the echo alone).
+    pub(super) fn send_unstored(
+        &mut self,
+        e: Unstored<'_>,
+        to: &[ConnId],
+        echo: Option<(ConnId, Option<u32>)>,
+        now_ms: u64,
+        out: &mut impl Outbox,
+    ) {
         let time = now_ms.max(self.latest.saturating_add(1));
         self.latest = time;
-        let body = Body::Text(text);
+        let body = Body::Text(e.text);
         let event = Event {
             seq: None,
-            topic: name,
-            from: name,
+            topic: e.topic,
+            from: e.from,
             time,
-            id: MsgId::compute(user, user, time, body, Some(PRESENCE_CTYPE), None),
+            id: MsgId::compute(e.from.as_str(), e.topic.as_str(), time, body, e.ctype, None),
             body,
-            ctype: Some(PRESENCE_CTYPE),
+            ctype: e.ctype,
             reply_to: None,
         };
         let echo_conn = echo.map(|(c, _)| c);
-        if let Ok(n) = Msg::Event(event).encode(&mut self.scratch) {
-            out.fanout(watchers, echo_conn, &self.scratch[..n]);
+        if !to.is_empty()
+            && let Ok(n) = Msg::Event(event).encode(&mut self.scratch)
+        {
+            out.fanout(to, echo_conn, &self.scratch[..n]);
+            let echoed = echo_conn.is_some_and(|c| to.contains(&c));
+            self.stats.deliveries += (to.len() - usize::from(echoed)) as u64;
         }
         if let Some((conn, seq)) = echo {
             out.reply(conn, &Msg::Event(Event { seq, ..event }));
