@@ -228,6 +228,8 @@ usage: scalard [OPTIONS]
                             (SIGHUP re-reads the admins, bans, motd and limits)
   --max-subs N              subscriptions per connection (default 64)
   --max-queue BYTES         output queued behind a full write buffer (default 262144)
+  --send-buffer BYTES       kernel send buffer per connection (default 65536;
+                            0: the kernel's autotuning)
   --handshake-timeout SECS  time to send Ident (default 10)
   --idle-timeout SECS       silence before the server pings (default 60)
   --ping-timeout SECS       time to answer a ping (default 30)
@@ -497,6 +499,7 @@ impl Config {
             "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
             "max-subs" => l.max_subs = count()?,
             "max-queue" => l.max_queue = count()?,
+            "send-buffer" => l.send_buffer = count()?,
             "handshake-timeout" => l.handshake_timeout = secs()?,
             "idle-timeout" => l.idle_timeout = secs()?,
             "ping-timeout" => l.ping_timeout = secs()?,

@@ -293,7 +293,12 @@ fn a_slow_consumer_is_dropped_while_the_others_keep_up() {
         sub(c, ROOM);
     }
     const N: u32 = 2000;
+    // The fast one is never more than WINDOW Events (64 KB) behind, however the threads are
+    // scheduled: far less than its queue and kernel buffer hold.
+    const WINDOW: u32 = 8;
     let body = "z".repeat(8000);
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = received.clone();
     let reader = std::thread::spawn(move || {
         let mut got = 0;
         while got < N {
@@ -301,11 +306,17 @@ fn a_slow_consumer_is_dropped_while_the_others_keep_up() {
             if let Ok(Msg::Event(e)) = f.msg() {
                 assert_eq!(e.body, Body::Text(&"z".repeat(8000)));
                 got += 1;
+                counter.store(got, std::sync::atomic::Ordering::Release);
             }
         }
         got
     });
     for i in 0..N {
+        let deadline = Instant::now() + WAIT;
+        while received.load(std::sync::atomic::Ordering::Acquire) + WINDOW < i {
+            assert!(Instant::now() < deadline, "the fast reader stalled at {i}");
+            std::thread::sleep(Duration::from_micros(200));
+        }
         say(&mut publisher, i, ROOM, &body);
         let f = publisher.recv().unwrap();
         assert!(matches!(f.msg(), Ok(Msg::Event(_))), "echo {i}: {}", describe(&f));
@@ -329,6 +340,112 @@ fn a_slow_consumer_is_dropped_while_the_others_keep_up() {
     assert_eq!(
         tail,
         ["Error 503 slow_consumer seq=None", "Bye 503 slow_consumer"]
+    );
+}
+
+/// A subscriber that reads all along, only far slower (8 KiB/s) than the publisher sends: it is
+/// cut off, and what it reads is an unbroken run of whole Events, then the reason, then EOF —
+/// not a frame cut short because its last bytes were still waiting when the server gave up.
+#[test]
+fn a_slow_reader_gets_the_reason_it_was_dropped() {
+    use std::io::Read;
+    let s = Scalard::start(&["--max-queue", "65536"]);
+    let mut publisher = s.client("pub");
+    let mut slow = s.client("slow");
+    sub(&mut publisher, ROOM);
+    sub(&mut slow, ROOM);
+    let mut stream = slow.stream().try_clone().unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let reader = std::thread::spawn(move || {
+        // Slowly for longer than the close grace (2 s) several times over, then at full speed
+        // to the end.
+        let slow_until = Instant::now() + Duration::from_secs(6);
+        let (mut got, mut chunk) = (Vec::new(), [0u8; 1024]);
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => return got,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("after {} bytes: {e}", got.len()),
+            }
+            if Instant::now() < slow_until {
+                std::thread::sleep(Duration::from_millis(125));
+            }
+        }
+    });
+    let body = "s".repeat(8000);
+    let mut cut = false;
+    for i in 0..2000 {
+        say(&mut publisher, i, ROOM, &body);
+        assert!(next(&mut publisher).starts_with("Event"));
+        if s.log.try_iter().any(|l| l.contains("slow consumer")) {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "the slow reader was never found slow");
+    let bytes = reader.join().unwrap();
+    let (mut rest, mut events, mut tail) = (&bytes[..], 0, Vec::new());
+    while let Ok(Status::Complete((payload, used))) = frame::split(rest) {
+        let f = scalar::client::Frame(payload.to_vec());
+        match f.msg() {
+            Ok(Msg::Event(e)) if tail.is_empty() => {
+                assert_eq!(e.body, Body::Text(&body));
+                events += 1;
+            }
+            _ => tail.push(describe(&f)),
+        }
+        rest = &rest[used..];
+    }
+    eprintln!("the slow reader got {events} Events, then {tail:?}");
+    assert!(
+        rest.is_empty(),
+        "a frame cut short: {} bytes left over",
+        rest.len()
+    );
+    assert!(events > 0, "no Event before the reason");
+    assert_eq!(
+        tail,
+        ["Error 503 slow_consumer seq=None", "Bye 503 slow_consumer"]
+    );
+}
+
+/// A client that sends many requests before reading any reply is slowed down (the server stops
+/// reading its requests while its replies wait), not cut off as a slow consumer: it caused that
+/// output itself, and gets all of it, in order, once it reads.
+#[test]
+fn a_client_that_pipelines_without_reading_is_slowed_not_dropped() {
+    const N: u32 = 2000;
+    let s = Scalard::start(&[]);
+    let mut alice = s.client("alice");
+    sub(&mut alice, ROOM);
+    let body = "p".repeat(1000);
+    let frames: Vec<u8> = (0..N)
+        .flat_map(|i| {
+            let m = Message {
+                seq: Some(i),
+                topic: name(ROOM),
+                body: Body::Text(&body),
+                ctype: None,
+                reply_to: None,
+            };
+            Msg::Message(m).to_frame().unwrap()
+        })
+        .collect();
+    let mut w = alice.try_clone_stream().unwrap();
+    // 2 MB of echoes: several times what the queue and the kernel's buffers hold.
+    let writer = std::thread::spawn(move || w.write_all(&frames).unwrap());
+    std::thread::sleep(Duration::from_secs(1));
+    for i in 0..N {
+        let f = alice.recv().expect("every echo");
+        match f.msg() {
+            Ok(Msg::Event(e)) => assert_eq!(e.seq, Some(i)),
+            _ => panic!("echo {i}: {}", describe(&f)),
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(
+        s.log.try_iter().filter(|l| l.contains("slow consumer")).count(),
+        0
     );
 }
 
@@ -648,6 +765,10 @@ fn a_burst_within_one_turn_does_not_drop_subscribers_that_keep_up() {
         })
         .collect();
     publisher.send_raw(&burst).unwrap();
+    // The publisher reads its echoes too: one that does not is paused, by design.
+    for i in 0..N {
+        assert!(next(&mut publisher).starts_with("Event"), "echo {i}");
+    }
     for r in readers {
         assert_eq!(r.join().unwrap(), N);
     }

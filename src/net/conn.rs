@@ -14,10 +14,16 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Size of each of a connection's two buffers: exactly one largest frame.
 pub const BUF: usize = MAX_FRAME;
+
+/// How long a closing connection may go without its socket taking any of its last frames.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a closing connection that keeps reading slowly may take for its last frames: a
+/// write buffer and the kernel's send buffer (`send-buffer`) at about 2 KiB/s.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(30);
 
 /// What a queued frame counts against `max_queue`: its bytes plus the bookkeeping around them
 /// (the shared allocation's counts and the queue slot), so that many tiny frames cannot hold
@@ -52,6 +58,30 @@ pub enum Input {
 /// [`Conn::read`] call while they yield handshake records but no plaintext.
 const TLS_READS: usize = 8;
 
+/// Asks the kernel for a send buffer of `bytes` (it doubles the figure for its bookkeeping and
+/// stops autotuning it), so that what a subscriber who stopped reading has sitting in the kernel
+/// is bounded: otherwise loopback and fast links grow it to megabytes, which hides a slow
+/// consumer for that long and holds its 503 behind all of it.
+pub fn set_send_buffer(sock: &TcpStream, bytes: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is the open socket `sock` owns; the option value is a c_int that
+    // lives across the call, with its size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// A connection's socket and buffers.
 pub struct Conn {
     /// The socket.
@@ -68,8 +98,11 @@ pub struct Conn {
     queue: VecDeque<Rc<[u8]>>,
     queued: usize,
     /// Set once the connection is to be closed: it gets no more output and its input is
-    /// discarded; it is closed when its output is written or at this deadline.
+    /// discarded; it is closed when its output is written or at this deadline, which each
+    /// write that makes progress pushes back (see [`start_closing`](Conn::start_closing)).
     pub closing: Option<Instant>,
+    /// The latest the deadline can be pushed back to.
+    close_limit: Instant,
     /// Queued in the shell's list of connections to flush.
     pub dirty: bool,
     /// Last read or write, for giving idle buffers' pages back.
@@ -80,6 +113,9 @@ pub struct Conn {
     pub tls: Option<Box<Tls>>,
     /// Since when the read buffer has been full while the core held the input for its rate.
     pub full_since: Option<Instant>,
+    /// Its requests are not read while this much of its output waits: see
+    /// [`backed_up`](Conn::backed_up).
+    pub paused: bool,
     /// In the shell's list of connections to read again next turn (kept as a flag so that
     /// adding to the list is O(1) however many connections are held).
     pub unread: bool,
@@ -99,13 +135,34 @@ impl Conn {
             queue: VecDeque::new(),
             queued: 0,
             closing: None,
+            close_limit: now,
             dirty: false,
             last_io: now,
             resident: false,
             tls,
             full_since: None,
+            paused: false,
             unread: false,
         })
+    }
+
+    /// Starts closing, unless already closing: the connection is closed once its output is
+    /// written, or when the socket has taken nothing for [`CLOSE_GRACE`], or after
+    /// [`CLOSE_LIMIT`] at the latest. So a peer that reads, however slowly, gets its last frames
+    /// (for a slow consumer, the Error that says why); one that stopped reading is gone soon.
+    pub fn start_closing(&mut self, now: Instant) {
+        if self.closing.is_none() {
+            self.closing = Some(now + CLOSE_GRACE);
+            self.close_limit = now + CLOSE_LIMIT;
+        }
+    }
+
+    /// Output reached the socket: a closing connection's deadline moves back.
+    fn wrote(&mut self, now: Instant) {
+        self.last_io = now;
+        if self.closing.is_some() {
+            self.closing = Some((now + CLOSE_GRACE).min(self.close_limit));
+        }
     }
 
     /// Appends a frame to the output, copying it into the write buffer when it fits and nothing
@@ -227,6 +284,20 @@ impl Conn {
         self.wlen - self.wpos + self.queued
     }
 
+    /// Whether so much of its output waits (more than half of `max_queue`) that its requests
+    /// should wait too: a client that pipelines requests without reading the replies is slowed
+    /// down by TCP rather than cut off as a slow consumer, since the replies it made the server
+    /// produce never outgrow the queue that way.
+    pub fn backed_up(&self, max_queue: usize) -> bool {
+        self.pending() > max_queue / 2
+    }
+
+    /// Whether a connection whose requests wait for its output may go on: a quarter of
+    /// `max_queue` at most is left, so it does not stop and start on every frame.
+    pub fn drained(&self, max_queue: usize) -> bool {
+        self.pending() <= max_queue / 4
+    }
+
     /// When the write buffer is fully written, refills it from the queue, as many whole frames
     /// as fit, so that one write carries many frames. False if there is nothing left to write.
     fn refill(&mut self) -> bool {
@@ -262,7 +333,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.wpos += n;
-                    self.last_io = now;
+                    self.wrote(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -281,7 +352,7 @@ impl Conn {
             while tls.conn.wants_write() {
                 match tls.conn.write_tls(&mut self.sock) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(_) => self.last_io = now,
+                    Ok(_) => self.wrote(now),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
@@ -426,7 +497,6 @@ mod tests {
     use super::*;
     use rustls::pki_types::{PrivateKeyDer, ServerName};
     use std::sync::Arc;
-    use std::time::Duration;
 
     /// A TLS connection over loopback: the server side as the shell holds it, and a blocking
     /// rustls client that trusts it.
@@ -531,7 +601,7 @@ mod tests {
         for f in &sent {
             conn.push(f, &mut None, usize::MAX, Instant::now()).unwrap();
         }
-        conn.closing = Some(Instant::now());
+        conn.start_closing(Instant::now());
         while !conn.flushed() {
             assert!(Instant::now() < deadline, "output stalled");
             conn.flush(Instant::now()).unwrap();

@@ -12,7 +12,7 @@ use crate::server::{ConnId, Limits, Now, Server};
 use crate::store::accounts::{Accounts, AccountsDone};
 use crate::store::worker::{Start, Store};
 use crate::store::{Done, StoreError};
-use conn::{Conn, Input};
+use conn::{CLOSE_GRACE, Conn, Input};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -26,8 +26,6 @@ use wire::{Wire, mark_dirty, mark_unread};
 
 /// How often the timers run.
 const TICK: Duration = Duration::from_secs(1);
-/// How long a closing connection may take to accept its last frames.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a connection must be idle before its buffers' pages are given back.
 const RELEASE_AFTER: Duration = Duration::from_secs(2);
 /// Reads per readiness event before other connections get a turn.
@@ -49,6 +47,8 @@ enum Processed {
     Budget,
     /// The core waits for the store on the connection's behalf.
     Waiting,
+    /// Its output is backed up: its requests wait until the socket has taken most of it.
+    Paused,
 }
 
 /// What a reload applies without dropping connections.
@@ -472,6 +472,12 @@ impl Shell {
             if let Err(e) = sock.set_nodelay(true) {
                 log::debug!("{peer}: set_nodelay: {e}");
             }
+            let send_buffer = self.server.limits().send_buffer;
+            if send_buffer > 0
+                && let Err(e) = conn::set_send_buffer(&sock, send_buffer)
+            {
+                log::debug!("{peer}: SO_SNDBUF: {e}");
+            }
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             let registered =
@@ -519,7 +525,7 @@ impl Shell {
                     }
                 }
                 // The socket is read again once the core resumes the connection.
-                Processed::Waiting => return,
+                Processed::Waiting | Processed::Paused => return,
                 Processed::Budget => break,
                 Processed::All if turn == READ_BUDGET => break,
                 Processed::All => {}
@@ -548,14 +554,14 @@ impl Shell {
                 // once that is written, and closes then.
                 Input::Eof if self.server.busy(key) => return,
                 Input::Eof => {
-                    c.closing.get_or_insert(t.mono + CLOSE_GRACE);
+                    c.start_closing(t.mono);
                     self.server.disconnect(key);
                     return self.mark_dirty(key);
                 }
                 Input::Broken => {
                     // Only rustls's alert goes out; then the connection closes.
                     c.discard_output();
-                    c.closing.get_or_insert(t.mono + CLOSE_GRACE);
+                    c.start_closing(t.mono);
                     self.server.disconnect(key);
                     return self.mark_dirty(key);
                 }
@@ -584,8 +590,13 @@ impl Shell {
         let len = c.rlen;
         let mut start = 0;
         let (server, mut wire) = self.wire(t.mono);
+        let mut paused = false;
         while start < len {
             if *budget == 0 || server.waiting(key) {
+                break;
+            }
+            if wire.conns.get(key).is_some_and(|c| c.backed_up(wire.max_queue)) {
+                paused = true;
                 break;
             }
             match decode_frame(&buf[start..len]) {
@@ -619,8 +630,11 @@ impl Shell {
         buf.copy_within(start..len, 0);
         c.rlen = len - start;
         c.rbuf = Some(buf);
+        c.paused = paused;
         if self.server.waiting(key) {
             Processed::Waiting
+        } else if paused {
+            Processed::Paused
         } else if *budget == 0 {
             Processed::Budget
         } else {
@@ -638,6 +652,7 @@ impl Shell {
         for key in self.detached.drain(..) {
             self.server.disconnect(key);
         }
+        let max_queue = self.server.limits().max_queue;
         let mut dirty = std::mem::take(&mut self.dirty);
         for key in dirty.drain(..) {
             let Some(c) = self.conns.get_mut(key) else {
@@ -647,6 +662,9 @@ impl Shell {
             let result = c.flush(now);
             if result.is_err() || (c.closing.is_some() && c.flushed()) {
                 self.drop_conn(key);
+            } else if c.paused && c.drained(max_queue) {
+                c.paused = false;
+                mark_unread(&mut self.conns, &mut self.unread, key);
             }
         }
         if self.dirty.is_empty() {
@@ -681,8 +699,15 @@ impl Shell {
             .conns
             .iter_mut()
             .filter_map(|(key, c)| {
-                if c.closing.is_some_and(|d| t.mono >= d) {
-                    return Some(key);
+                match c.closing {
+                    Some(deadline) if t.mono >= deadline => return Some(key),
+                    // Try its socket again: a peer that reads slowly frees room in the kernel's
+                    // buffer long before the socket is reported writable again.
+                    Some(_) if !c.dirty => {
+                        c.dirty = true;
+                        self.dirty.push(key);
+                    }
+                    _ => {}
                 }
                 if t.mono.duration_since(c.last_io) >= RELEASE_AFTER {
                     c.release_if_idle();

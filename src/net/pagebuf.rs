@@ -3,7 +3,7 @@
 //! The kernel hands out a mapping's pages zero-filled on first touch, so a 16 KiB buffer of which
 //! a connection only ever used the first hundred bytes costs one resident page, not four, and
 //! nothing is zero-filled up front. `release` gives the pages back while the buffer is empty.
-//! This is the only unsafe code in the crate.
+//! With a few libc calls for socket options and resource limits, this is the crate's unsafe code.
 
 use std::io;
 use std::ptr::NonNull;

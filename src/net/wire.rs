@@ -2,7 +2,6 @@
 //! connections' buffers (a slow consumer is cut off here), Records and queries to the store's
 //! threads, password and token checks to theirs.
 
-use super::CLOSE_GRACE;
 use super::ShellStats;
 use super::conn::{Conn, SlowConsumer};
 use crate::proto::{ErrorCode, Msg};
@@ -91,7 +90,7 @@ fn drop_slow_consumer(c: &mut Conn, now: Instant) {
             c.push_final(&buf[..n]);
         }
     }
-    c.closing = Some(now + CLOSE_GRACE);
+    c.start_closing(now);
 }
 
 /// Puts a connection on the list to flush at the end of this turn, once.
@@ -134,7 +133,7 @@ impl Outbox for Wire<'_> {
 
     fn close(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get_mut(conn) else { return };
-        c.closing.get_or_insert(self.now + CLOSE_GRACE);
+        c.start_closing(self.now);
         self.mark_dirty(conn);
     }
 

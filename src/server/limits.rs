@@ -38,6 +38,11 @@ pub struct Limits {
     /// Bytes of Events that may wait behind a connection's full 16 KiB write buffer before the
     /// connection counts as a slow consumer and is disconnected.
     pub max_queue: usize,
+    /// The kernel send buffer asked for each connection's socket (Linux doubles it for its
+    /// bookkeeping); 0 leaves it to the kernel's autotuning. Capped so that what sits in the
+    /// kernel for a subscriber that stopped reading is small: it is found slow after about this
+    /// much plus `max_queue`, and its 503 is not stuck behind megabytes.
+    pub send_buffer: usize,
     /// Time from accept to a successful Ident.
     pub handshake_timeout: Duration,
     /// Silence after which the server pings a connection.
@@ -59,6 +64,7 @@ impl Default for Limits {
             flood_timeout: Duration::from_secs(10),
             max_subs: 64,
             max_queue: 256 * 1024,
+            send_buffer: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
