@@ -2,11 +2,10 @@
 //! time; every delivery's latency is measured on one clock (this process's).
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, join, name, tail_number};
+use crate::peer::{Peer, is_event, join, message_frame, tail_number};
 use crate::server::Server;
 use crate::source::join_from;
 use mio::{Events, Interest, Poll, Token};
-use scalar::proto::{Body, Message, Msg};
 use std::io;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -109,18 +108,7 @@ impl Members {
             poll.registry()
                 .register(&mut p.sock, Token(i), Interest::READABLE)?;
             peers.push(p);
-            let msg = Message {
-                seq: None,
-                topic: name(&room),
-                body: Body::Text(&body),
-                ctype: None,
-                reply_to: None,
-            };
-            frames.push(
-                Msg::Message(msg)
-                    .to_frame()
-                    .map_err(|_| io::Error::other("frame"))?,
-            );
+            frames.push(message_frame(&room, &body)?);
         }
         Ok(Members { poll, peers, frames })
     }

@@ -3,10 +3,9 @@
 //! without anyone falling behind; every subscriber checks it gets every message once, in order.
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, join, name, tail_number};
+use crate::peer::{Peer, is_event, join, message_frame, tail_number};
 use crate::server::Server;
 use mio::{Events, Interest, Poll, Token};
-use scalar::proto::{Body, Message, Msg};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -34,16 +33,7 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
 
     // One frame, re-stamped with the message number in its last DIGITS bytes.
     let body = "x".repeat(100);
-    let msg = Message {
-        seq: None,
-        topic: name(CHANNEL),
-        body: Body::Text(&body),
-        ctype: None,
-        reply_to: None,
-    };
-    let mut frame = Msg::Message(msg)
-        .to_frame()
-        .map_err(|_| io::Error::other("frame"))?;
+    let mut frame = message_frame(CHANNEL, &body)?;
     let stamp_at = frame.len() - DIGITS;
 
     let mut next = vec![0u32; subs + 1];

@@ -5,10 +5,10 @@
 
 use crate::Opts;
 use crate::chat::{self, ChatResult, pct};
-use crate::peer::{is_event, join, name};
+use crate::peer::{is_event, join, message_frame};
 use crate::server::Server;
 use scalar::proto::frame::split;
-use scalar::proto::{Body, Message, Msg, Status};
+use scalar::proto::{Msg, Status};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +59,7 @@ pub fn run(opts: &Opts) -> io::Result<()> {
 }
 
 /// What one of the flooder's connections sent and got.
-struct Conn {
+pub struct Conn {
     /// How long it flooded.
     secs: f64,
     /// Messages handed to the socket.
@@ -99,28 +99,28 @@ impl std::fmt::Display for Conn {
 /// is replaced at once, as a flooding script would do, so the flood lasts the whole run.
 fn flood(addr: SocketAddr, stop: &AtomicBool) -> io::Result<Vec<Conn>> {
     let room = chat::room(0);
-    let msg = Message {
-        seq: None,
-        topic: name(&room),
-        body: Body::Text(BODY),
-        ctype: None,
-        reply_to: None,
-    };
-    let frame = Msg::Message(msg)
-        .to_frame()
-        .map_err(|_| io::Error::other("frame"))?;
+    let frame = message_frame(&room, BODY)?;
     let batch = frame.repeat(BATCH);
     let mut conns = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        conns.push(flood_once(addr, &batch, frame.len(), stop)?);
+        conns.push(flood_once(addr, FLOODER, &room, &batch, frame.len(), BODY, stop)?);
     }
     Ok(conns)
 }
 
-/// One connection: writes `batch` (whole frames of `frame_len` bytes) over and over as fast as
-/// the socket takes it, while another thread reads and counts what comes back.
-fn flood_once(addr: SocketAddr, batch: &[u8], frame_len: usize, stop: &AtomicBool) -> io::Result<Conn> {
-    let c = join(addr, FLOODER, &chat::room(0))?;
+/// One connection, as `user` subscribed to `channel`: writes `batch` (whole frames of
+/// `frame_len` bytes, Messages with `body`) over and over as fast as the socket takes it, until
+/// `stop` or the server closes it, while another thread reads and counts what comes back.
+pub fn flood_once(
+    addr: SocketAddr,
+    user: &str,
+    channel: &str,
+    batch: &[u8],
+    frame_len: usize,
+    body: &str,
+    stop: &AtomicBool,
+) -> io::Result<Conn> {
+    let c = join(addr, user, channel)?;
     let (stream, pending) = c.into_parts();
     let mut w = stream
         .into_plain()
@@ -132,7 +132,7 @@ fn flood_once(addr: SocketAddr, batch: &[u8], frame_len: usize, stop: &AtomicBoo
     let start = Instant::now();
     let ended = AtomicBool::new(false);
     let (written, closed, got) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| read_back(r, pending, start, &ended));
+        let reader = scope.spawn(|| read_back(r, pending, body, start, &ended));
         let (mut pos, mut written, mut closed) = (0, 0u64, false);
         while !stop.load(Ordering::Relaxed) && !closed {
             match w.write(&batch[pos..]) {
@@ -160,10 +160,11 @@ fn flood_once(addr: SocketAddr, batch: &[u8], frame_len: usize, stop: &AtomicBoo
 }
 
 /// Reads everything the server sends the flooder until the connection ends (then sets
-/// `ended`): counts its own Events and notes the first Error.
+/// `ended`): counts its own Events (those with `body`) and notes the first Error.
 fn read_back(
     mut r: TcpStream,
     mut buf: Vec<u8>,
+    body: &str,
     start: Instant,
     ended: &AtomicBool,
 ) -> (u64, Option<(u16, f64)>) {
@@ -174,7 +175,7 @@ fn read_back(
         while let Ok(Status::Complete((payload, n))) = split(&buf[used..]) {
             used += n;
             if is_event(payload) {
-                through += u64::from(payload.ends_with(BODY.as_bytes()));
+                through += u64::from(payload.ends_with(body.as_bytes()));
             } else if let Ok(Msg::Error(e)) = Msg::decode(payload) {
                 error.get_or_insert((e.code, start.elapsed().as_secs_f64()));
             }

@@ -134,7 +134,7 @@ fn attack(a: usize, prefix: &str, server: SocketAddr, gap: Duration, stop: &Atom
 
 /// One wrong-password attempt; returns the error code it ended with.
 fn attempt(src: Ipv4Addr, server: SocketAddr, user: &str) -> io::Result<u16> {
-    let mut s = connect_from(src, server)?;
+    let mut s = connect_from(src, server, None)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let name = Name::parse_user(user).map_err(|e| io::Error::other(e.to_string()))?;
     let ident = Ident {

@@ -12,6 +12,7 @@ mod idle;
 mod login;
 mod peer;
 mod server;
+mod slow;
 mod source;
 mod storm;
 
@@ -43,18 +44,23 @@ workloads:
   connect-storm  default connection rate: chat (members from 127.1.0.x, 16 each) alone and
              while 127.0.0.1 opens --storm-rate connections/s (each reads the first frame and
              closes): admitted vs refused (505), server CPU time per refusal, chat latency
+  slow-readers  a canary's round trips in its own channel, alone and while one publisher
+             writes 14,000-byte Messages as fast as it can to a channel of --subs subscribers
+             that never read and 20 that read 8 KiB/s: canary latency both ways, what got
+             through, how each reader's connection ended (503 + Bye, or cut mid-frame)
   all        fanout with 100 and 1000 subscribers, chat, idle
 
 options:
   --scalard PATH   server binary (default: scalard next to this program)
   --history MODE   off (--ephemeral), batched (default) or always (--fsync always); the
                    store goes to a fresh temporary directory, removed afterwards
-  --subs N         fanout subscribers (default 100)
+  --subs N         fanout subscribers (default 100); slow-readers: subscribers that never
+                   read (default 200)
   --messages N     fanout messages (default 200000 / 20000 for >= 1000 subscribers)
   --rooms N        chat rooms (default 20)
   --members N      chat members per room (default 50)
   --rate N         chat messages per member per second (default 2)
-  --seconds N      chat measurement time (default 10)
+  --seconds N      chat measurement time, and each slow-readers phase (default 10)
   --conns N        idle connections (default 10000)
   --events N       history: Events to store first (default 1000000)
   --storm-rate N   login-storm: wrong-password attempts per second (default 300);
@@ -67,7 +73,7 @@ options:
 pub struct Opts {
     scalard: Option<String>,
     history: String,
-    subs: usize,
+    subs: Option<usize>,
     messages: Option<u32>,
     rooms: usize,
     members: usize,
@@ -85,7 +91,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
     let mut o = Opts {
         scalard: None,
         history: "batched".into(),
-        subs: 100,
+        subs: None,
         messages: None,
         rooms: 20,
         members: 50,
@@ -102,7 +108,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         match arg {
             Long("scalard") => o.scalard = Some(p.value()?.string()?),
             Long("history") => o.history = p.value()?.string()?,
-            Long("subs") => o.subs = p.value()?.parse()?,
+            Long("subs") => o.subs = Some(p.value()?.parse()?),
             Long("messages") => o.messages = Some(p.value()?.parse()?),
             Long("rooms") => o.rooms = p.value()?.parse()?,
             Long("members") => o.members = p.value()?.parse()?,
@@ -140,13 +146,14 @@ fn main() -> ExitCode {
     }
     for w in opts.workloads.clone() {
         let result = match w.as_str() {
-            "fanout" => fanout::run(&opts, opts.subs),
+            "fanout" => fanout::run(&opts, opts.subs.unwrap_or(100)),
             "chat" => chat::run(&opts),
             "idle" => idle::run(&opts),
             "history" => history::run(&opts),
             "login-storm" => login::run(&opts),
             "flood" => flood::run(&opts),
             "connect-storm" => storm::run(&opts),
+            "slow-readers" => slow::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(

@@ -2,7 +2,7 @@
 //! payload slices so that counting deliveries costs next to nothing.
 
 use scalar::client::Client;
-use scalar::proto::{Msg, Name, Sub};
+use scalar::proto::{Body, Message, Msg, Name, Sub};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,6 +21,21 @@ pub fn join(addr: SocketAddr, user: &str, channel: &str) -> io::Result<Client> {
 /// A name the workloads spell out themselves (so it is known to be valid).
 pub fn name(s: &str) -> Name<'_> {
     Name::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// The frame of a Message with a text `body` to `topic`, without seq, ctype or reply_to: its
+/// Event then ends with the body (see [`tail_number`]).
+pub fn message_frame(topic: &str, body: &str) -> io::Result<Vec<u8>> {
+    let msg = Message {
+        seq: None,
+        topic: name(topic),
+        body: Body::Text(body),
+        ctype: None,
+        reply_to: None,
+    };
+    Msg::Message(msg)
+        .to_frame()
+        .map_err(|_| io::Error::other("frame"))
 }
 
 /// One connection of the load generator.

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A TCP connection to `server` from the loopback address `src`.
-pub fn connect_from(src: Ipv4Addr, server: SocketAddr) -> io::Result<TcpStream> {
+/// A TCP connection to `server` from the loopback address `src`; with `rcvbuf`, its SO_RCVBUF
+/// is set before connecting, so that the window it offers is small from the handshake on.
+pub fn connect_from(src: Ipv4Addr, server: SocketAddr, rcvbuf: Option<u32>) -> io::Result<TcpStream> {
     let SocketAddr::V4(dst) = server else {
         return Err(io::Error::other("IPv4 only"));
     };
@@ -29,15 +30,23 @@ pub fn connect_from(src: Ipv4Addr, server: SocketAddr) -> io::Result<TcpStream> 
         sin_zero: [0; 8],
     };
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: plain socket calls on a descriptor this function owns; the sockaddr structs are
-    // fully initialised and live across the calls; the descriptor is handed to TcpStream
-    // (which closes it) as soon as it exists, so no path leaks it.
+    // SAFETY: plain socket calls on a descriptor this function owns; the sockaddr structs and
+    // the option value are fully initialised and live across the calls; the descriptor is
+    // handed to TcpStream (which closes it) as soon as it exists, so no path leaks it.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
         let stream = TcpStream::from_raw_fd(fd);
+        if let Some(size) = rcvbuf {
+            let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+            let optlen = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            let optval = (&size as *const libc::c_int).cast();
+            if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, optval, optlen) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         let from = sockaddr(src, 0);
         if libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len) != 0 {
             return Err(io::Error::last_os_error());
@@ -54,7 +63,13 @@ pub fn connect_from(src: Ipv4Addr, server: SocketAddr) -> io::Result<TcpStream> 
 /// and subscribes to `channel`. The handshake is done here because `Client` picks its own
 /// source address.
 pub fn join_from(src: Ipv4Addr, server: SocketAddr, user: &str, channel: &str) -> io::Result<Peer> {
-    let mut s = connect_from(src, server)?;
+    let (s, pending) = handshake(connect_from(src, server, None)?, user, channel)?;
+    Peer::from_stream(s, &pending)
+}
+
+/// On a fresh connection: identifies as `user` and subscribes to `channel`. Returns the
+/// (blocking) socket and the bytes read past the Sub's reply.
+pub fn handshake(mut s: TcpStream, user: &str, channel: &str) -> io::Result<(TcpStream, Vec<u8>)> {
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(TIMEOUT))?;
     s.set_write_timeout(Some(TIMEOUT))?;
@@ -71,7 +86,7 @@ pub fn join_from(src: Ipv4Addr, server: SocketAddr, user: &str, channel: &str) -
         topic: name(channel),
     };
     request(&mut s, &mut buf, &Msg::Sub(sub), 2)?;
-    Peer::from_stream(s, &buf)
+    Ok((s, buf))
 }
 
 /// Sends `msg` and reads until the frame answering `seq`; an Error or Bye instead fails it.
