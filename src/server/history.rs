@@ -52,6 +52,11 @@ pub struct Unconfirmed {
     pub seq: Option<u32>,
 }
 
+/// One connection may hold at most the unwritten bounds less 1/RESERVE of them: that much is
+/// always left for everyone else. A lone publisher still gets large batches (the writer's cost
+/// per Event grows as batches shrink: see the store's worker).
+const RESERVE: u64 = 4;
+
 /// The core's side of history.
 #[derive(Debug)]
 pub struct History {
@@ -63,9 +68,14 @@ pub struct History {
     pub failing: bool,
     max_unwritten: u64,
     max_unwritten_bytes: usize,
-    /// Position and weight of each unwritten Event, oldest first, and their total weight.
-    unwritten_sizes: VecDeque<(u64, usize)>,
+    /// Position, weight and publisher of each unwritten Event, oldest first, and their total
+    /// weight.
+    unwritten_sizes: VecDeque<(u64, usize, Option<ConnId>)>,
     unwritten_bytes: usize,
+    /// Unwritten Events and their weight per publishing connection: no connection may hold
+    /// the last [`RESERVE`]th of the bounds, so one publisher that outruns the disk holds
+    /// itself back, not everyone else.
+    per_conn: HashMap<ConnId, (u64, usize)>,
     max_reads: usize,
     /// Recent Events by topic.
     pub ring: Ring,
@@ -97,6 +107,7 @@ impl History {
             max_unwritten_bytes: c.max_unwritten_bytes,
             unwritten_sizes: VecDeque::new(),
             unwritten_bytes: 0,
+            per_conn: HashMap::new(),
             max_reads: c.max_reads,
             ring: Ring::new(c.ring_bytes),
             retention: c.retention.clone(),
@@ -121,10 +132,28 @@ impl History {
             && self.unwritten_bytes < self.max_unwritten_bytes
     }
 
-    /// Counts an accepted Event's memory against the unwritten bound until it is committed.
-    pub fn track(&mut self, rec: &Record) {
-        self.unwritten_bytes += rec.weight();
-        self.unwritten_sizes.push_back((rec.pos, rec.weight()));
+    /// Whether `conn` may add `n` Events now: there is room, and it would not hold more than
+    /// its share of the unwritten bounds (all but a reserve for the others).
+    pub fn has_room_for(&self, conn: ConnId, n: u64) -> bool {
+        let (events, bytes) = self.per_conn.get(&conn).copied().unwrap_or_default();
+        let share = |max: u64| (max - max / RESERVE).max(1);
+        // One that holds nothing goes whenever there is room: its share may be smaller than
+        // what one request adds (a SetMeta's four Events under a tiny bound).
+        self.has_room(n)
+            && (events == 0
+                || (events + n <= share(self.max_unwritten)
+                    && (bytes as u64) < share(self.max_unwritten_bytes as u64)))
+    }
+
+    /// Counts an accepted Event's memory against the unwritten bounds, and against `conn`'s
+    /// share of them, until it is committed.
+    pub fn track(&mut self, rec: &Record, conn: ConnId) {
+        let weight = rec.weight();
+        self.unwritten_bytes += weight;
+        self.unwritten_sizes.push_back((rec.pos, weight, Some(conn)));
+        let mine = self.per_conn.entry(conn).or_default();
+        mine.0 += 1;
+        mine.1 += weight;
     }
 
     /// The position for the next accepted Event, on `topic`.
@@ -175,11 +204,20 @@ impl History {
         self.committed = self.committed.max(pos);
         let committed = self.committed;
         self.unwritten.retain(|_, p| *p > committed);
-        while let Some(&(pos, weight)) = self.unwritten_sizes.front()
+        while let Some(&(pos, weight, conn)) = self.unwritten_sizes.front()
             && pos <= committed
         {
             self.unwritten_bytes -= weight;
             self.unwritten_sizes.pop_front();
+            if let Some(conn) = conn
+                && let Some(mine) = self.per_conn.get_mut(&conn)
+            {
+                mine.0 -= 1;
+                mine.1 -= weight;
+                if mine.0 == 0 {
+                    self.per_conn.remove(&conn);
+                }
+            }
         }
         // Marks are not in order (each is its own scope's), so look at every waiting query.
         let (ready, still): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.waiting)
@@ -235,5 +273,11 @@ impl History {
             r.conn = None;
         }
         self.waiting_for_room.retain(|&c| c != conn);
+        if self.per_conn.remove(&conn).is_some() {
+            // Its number may go to a new connection, which must not pay for these.
+            for u in self.unwritten_sizes.iter_mut().filter(|u| u.2 == Some(conn)) {
+                u.2 = None;
+            }
+        }
     }
 }

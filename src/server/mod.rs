@@ -360,7 +360,7 @@ impl Server {
         let behind = self
             .history
             .as_ref()
-            .is_some_and(|h| !h.failing && !h.has_room(events));
+            .is_some_and(|h| !h.failing && !h.has_room_for(conn, events));
         if events > 0 && behind {
             // The writer is behind: hold the publisher back (its read buffer, then TCP, do the
             // holding) rather than refuse, until a commit makes room.

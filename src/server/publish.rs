@@ -96,7 +96,7 @@ impl Server {
             ctype: m.ctype.map(Into::into),
             reply_to: m.reply_to,
         });
-        h.track(&rec);
+        h.track(&rec, conn);
         if !out.persist(rec.clone()) {
             return self.writer_gone(conn, m.seq, out);
         }

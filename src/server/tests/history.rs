@@ -11,7 +11,7 @@ fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
         fsync,
         last_pos: 100,
         ring_bytes,
-        max_unwritten: 4,
+        max_unwritten: 8,
         max_unwritten_bytes: 1 << 20,
         max_reads: 2,
         retention: Default::default(),
@@ -254,37 +254,45 @@ fn a_failing_store_refuses_messages_and_a_lagging_one_holds_them_back() {
     );
     assert!(r.out.take(1).is_empty());
     r.server.store_done(Done::Recovered, &mut r.out);
-    for i in 0..4 {
+    // Eight unwritten at most, six of them from one connection: alice's seventh is held back
+    // (not refused) while there is still room, which is bob's; his third waits for the writer.
+    for i in 0..6 {
         r.say(0, "#rust@example.com", &format!("m{i}"));
     }
-    // Four unwritten at most: the fifth is held back (not refused) until a commit.
-    let m4 = frame(Msg::Message(Message {
+    assert!(held(&mut r, 0, "m6"));
+    assert!(r.server.waiting(0) && r.out.take(0).is_empty());
+    r.out.take(1);
+    for i in 0..2 {
+        assert_eq!(
+            r.say(1, "#rust@example.com", &format!("b{i}")),
+            [format!(
+                "Event #rust@example.com bob@example.com b{i} seq=Some(9)"
+            )]
+        );
+    }
+    assert!(held(&mut r, 1, "b2"));
+    r.server.store_done(Done::Committed(108), &mut r.out);
+    assert_eq!(r.out.resumed, [0, 1]);
+    r.out.take(0);
+    assert_eq!(
+        r.say(0, "#rust@example.com", "m6"),
+        ["Event #rust@example.com alice@example.com m6 seq=Some(9)"]
+    );
+}
+
+/// Hands `text` from `conn` to the core as a Message: true if it was held back.
+fn held(r: &mut Rig, conn: ConnId, text: &str) -> bool {
+    let m = frame(Msg::Message(Message {
         seq: Some(9),
         topic: n("#rust@example.com"),
-        body: Body::Text("m4"),
+        body: Body::Text(text),
         ctype: None,
         reply_to: None,
     }));
-    let Ok(Status::Complete((decoded, len))) = decode_frame(&m4) else {
+    let Ok(Status::Complete((decoded, len))) = decode_frame(&m) else {
         panic!("test frame")
     };
-    assert!(!r.server.receive(0, decoded, len, &r.now, &mut r.out));
-    assert!(r.server.waiting(0) && r.out.take(0).is_empty());
-    r.server.store_done(Done::Committed(104), &mut r.out);
-    assert_eq!(r.out.resumed, [0]);
-    assert_eq!(
-        r.send(
-            0,
-            Msg::Message(Message {
-                seq: Some(9),
-                topic: n("#rust@example.com"),
-                body: Body::Text("m4"),
-                ctype: None,
-                reply_to: None,
-            })
-        ),
-        ["Event #rust@example.com alice@example.com m4 seq=Some(9)"]
-    );
+    !r.server.receive(conn, decoded, len, &r.now, &mut r.out)
 }
 
 #[test]
