@@ -165,6 +165,33 @@ impl Conn {
         }
     }
 
+    /// Whether a reply may be written to the socket at once instead of into the write buffer:
+    /// for a connection whose buffers are not resident (idle, or new), with nothing pending and
+    /// nothing else written this turn, so that answering it does not make a page resident, and
+    /// a client that pipelines requests still gets its replies in one write per turn.
+    pub fn may_write_through(&self) -> bool {
+        !self.resident && !self.dirty && self.tls.is_none() && self.closing.is_none() && self.flushed()
+    }
+
+    /// Writes a frame straight to the socket (see [`may_write_through`](Conn::may_write_through));
+    /// what the socket does not take goes into the write buffer, which is empty, and a write
+    /// error is left for the next flush to find.
+    pub fn write_through(&mut self, frame: &[u8], now: Instant) {
+        let written = loop {
+            match self.sock.write(frame) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break 0,
+            }
+        };
+        if written > 0 {
+            self.wrote(now);
+        }
+        if let Some(rest) = frame.get(written..).filter(|r| !r.is_empty()) {
+            self.copy_in(rest);
+        }
+    }
+
     /// Appends a frame to the output, copying it into the write buffer when it fits and nothing
     /// is queued ahead of it, else queueing the shared copy (made once per fan-out, on demand).
     ///
@@ -387,81 +414,99 @@ impl Conn {
     /// Reads into the free part of the read buffer: once from a plain socket; through rustls
     /// for TLS.
     pub fn read(&mut self, now: Instant) -> Input {
-        if self.tls.is_some() {
-            return self.read_tls(now);
-        }
-        let Some(buf) = self.rbuf.as_mut() else {
+        let Some(mut buf) = self.rbuf.take() else {
             return Input::WouldBlock;
         };
+        let (input, n) = self.read_into(buf.get_mut(self.rlen..).unwrap_or_default(), now);
+        self.rbuf = Some(buf);
+        self.rlen += n;
+        self.resident |= n > 0;
+        input
+    }
+
+    /// Reads into `buf` (the shell's shared buffer, or the free part of the connection's own):
+    /// what it produced, and how many bytes.
+    pub fn read_into(&mut self, buf: &mut [u8], now: Instant) -> (Input, usize) {
+        if self.tls.is_some() {
+            return self.read_tls(buf, now);
+        }
         loop {
-            return match self.sock.read(&mut buf[self.rlen..]) {
-                Ok(0) => Input::Eof,
+            return match self.sock.read(buf) {
+                Ok(0) => (Input::Eof, 0),
                 Ok(n) => {
-                    self.rlen += n;
                     self.last_io = now;
-                    self.resident = true;
-                    Input::Data
+                    (Input::Data, n)
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Input::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (Input::WouldBlock, 0),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => Input::Failed,
+                Err(_) => (Input::Failed, 0),
             };
         }
     }
 
-    /// Decrypted input: first the plaintext rustls already holds, then, once that is all in the
-    /// read buffer, more records from the socket (read_tls and process_new_packets until a
-    /// record yields plaintext or the socket would block).
+    /// Keeps bytes the core did not take (a partial frame, or frames it cannot take yet) in
+    /// the connection's own buffer, which must be empty; they fit, being at most one buffer.
+    pub fn keep(&mut self, bytes: &[u8]) {
+        if let Some(buf) = self.rbuf.as_mut()
+            && let Some(to) = buf.get_mut(self.rlen..self.rlen + bytes.len())
+        {
+            to.copy_from_slice(bytes);
+            self.rlen += bytes.len();
+            self.resident |= !bytes.is_empty();
+        }
+    }
+
+    /// Decrypted input: first the plaintext rustls already holds, then, once that is all in
+    /// `free`, more records from the socket (read_tls and process_new_packets until a record
+    /// yields plaintext or the socket would block).
     ///
-    /// The read buffer is never overfilled: plaintext is copied in as far as it has room, and
-    /// the rest stays in rustls until the core has consumed whole frames. The socket is only read
-    /// while rustls holds no plaintext, so rustls holds at most what one `read_tls` brings in
-    /// (one buffer of at most about 18 KiB of records; it refuses to read past 16 KiB of
-    /// undelivered plaintext anyway).
-    fn read_tls(&mut self, now: Instant) -> Input {
-        let (Some(buf), Some(tls)) = (self.rbuf.as_mut(), self.tls.as_mut()) else {
-            return Input::WouldBlock;
+    /// `free` is never overfilled: plaintext is copied in as far as it has room, and the rest
+    /// stays in rustls until the core has consumed whole frames. The socket is only read while
+    /// rustls holds no plaintext, so rustls holds at most what one `read_tls` brings in (one
+    /// buffer of at most about 18 KiB of records; it refuses to read past 16 KiB of undelivered
+    /// plaintext anyway).
+    fn read_tls(&mut self, free: &mut [u8], now: Instant) -> (Input, usize) {
+        let Some(tls) = self.tls.as_mut() else {
+            return (Input::WouldBlock, 0);
         };
         if tls.broken {
-            return Input::WouldBlock;
+            return (Input::WouldBlock, 0);
         }
         for _ in 0..TLS_READS {
-            let Some(free) = buf.get_mut(self.rlen..).filter(|f| !f.is_empty()) else {
+            if free.is_empty() {
                 // Full: a whole frame is in the buffer (no frame is longer than the buffer),
                 // which the caller processes before reading again.
-                return Input::Data;
-            };
+                return (Input::Data, 0);
+            }
             match tls.conn.reader().read(free) {
                 // Ok(0) with room to spare: the peer sent close_notify.
-                Ok(0) => return Input::Eof,
+                Ok(0) => return (Input::Eof, 0),
                 Ok(n) => {
-                    self.rlen += n;
                     self.last_io = now;
-                    self.resident = true;
-                    return Input::Data;
+                    return (Input::Data, n);
                 }
                 // No plaintext buffered: read more records.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The TCP connection ended without close_notify. Frames are self-delimiting, so
                 // a truncation is only ever a partial frame, which the core never sees.
-                Err(_) => return Input::Eof,
+                Err(_) => return (Input::Eof, 0),
             }
             match tls.conn.read_tls(&mut self.sock) {
-                Ok(0) => return Input::Eof,
+                Ok(0) => return (Input::Eof, 0),
                 Ok(_) => self.last_io = now,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (Input::WouldBlock, 0),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // A socket error, or a handshake message too large to buffer.
-                Err(_) => return Input::Failed,
+                Err(_) => return (Input::Failed, 0),
             }
             if let Err(e) = tls.conn.process_new_packets() {
                 log::debug!("{}: TLS: {e}", self.peer);
                 tls.broken = true;
-                return Input::Broken;
+                return (Input::Broken, 0);
             }
         }
         // Handshake records without plaintext yet: let the caller flush the reply and read again.
-        Input::Data
+        (Input::Data, 0)
     }
 
     /// Reads and discards raw bytes the peer sent last (at most `reads` reads), without
@@ -543,6 +588,47 @@ mod tests {
                 f
             })
             .collect()
+    }
+
+    #[test]
+    fn a_write_through_keeps_what_the_socket_does_not_take_in_order() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (ssock, peer) = listener.accept().unwrap();
+        ssock.set_nonblocking(true).unwrap();
+        let mut conn = Conn::new(TcpStream::from_std(ssock), peer, Instant::now(), None).unwrap();
+        set_send_buffer(&conn.sock, 4096).unwrap();
+        // Frames straight to the socket until it takes only part of one: the rest waits in the
+        // write buffer, and nothing more goes through until it is written.
+        let sent = frames(400);
+        let mut n = 0;
+        while conn.may_write_through() {
+            assert!(n < sent.len(), "the socket never filled up");
+            conn.write_through(&sent[n], Instant::now());
+            n += 1;
+        }
+        assert!(conn.resident && conn.pending() > 0);
+        let rest: Vec<u8> = sent[n..].concat();
+        for f in &sent[n..] {
+            conn.push(f, &mut None, usize::MAX, Instant::now()).unwrap();
+        }
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; sent.concat().len()];
+            client.read_exact(&mut got).unwrap();
+            assert_eq!(got, sent.concat());
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !conn.flushed() {
+            assert!(Instant::now() < deadline, "output stalled");
+            conn.flush(Instant::now()).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        reader.join().unwrap();
+        assert!(
+            !rest.is_empty(),
+            "the test did not queue anything behind the write buffer"
+        );
     }
 
     #[test]

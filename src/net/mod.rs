@@ -110,6 +110,8 @@ pub struct Shell {
     unread: Vec<ConnId>,
     detached: Vec<ConnId>,
     scratch: Box<[u8]>,
+    /// Where every connection's input is read first (see [`Shell::read_shared`]).
+    rshared: Box<[u8]>,
     /// An accept failed for want of resources: the listeners are edge-triggered, so try again
     /// on the next tick rather than waiting for the next incoming connection.
     retry_accept: bool,
@@ -169,6 +171,7 @@ impl Shell {
             unread: Vec::new(),
             detached: Vec::new(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
+            rshared: vec![0u8; conn::BUF].into_boxed_slice(),
             retry_accept: false,
             stats: ShellStats::default(),
             waker,
@@ -534,7 +537,11 @@ impl Shell {
                 c.full_since = None;
             }
             let discarding = c.closing.is_some();
-            let input = c.read(t.mono);
+            let input = match c.rlen == 0 && !throttled && !discarding {
+                true => self.read_shared(key, t, &mut frames),
+                false => c.read(t.mono),
+            };
+            let Some(c) = self.conns.get_mut(key) else { return };
             if c.tls.is_some() {
                 // A TLS read may have produced a handshake reply or finished the handshake,
                 // which releases output held back until then.
@@ -572,11 +579,14 @@ impl Shell {
         mark_unread(&mut self.conns, &mut self.unread, key);
     }
 
-    /// Hands the buffered frames to the core, at most `budget` of them, and none while the
-    /// core waits for the store on this connection's behalf.
+    /// Hands the frames in the connection's own buffer to the core, at most `budget` of them,
+    /// and none while the core waits for the store on this connection's behalf.
     fn process(&mut self, key: ConnId, t: &Now, budget: &mut usize) -> Processed {
         if self.server.waiting(key) {
             return Processed::Waiting;
+        }
+        if *budget == 0 {
+            return Processed::Budget;
         }
         let Some(c) = self.conns.get_mut(key) else {
             return Processed::All;
@@ -584,13 +594,48 @@ impl Shell {
         if c.rlen == 0 {
             return Processed::All;
         }
-        let Some(buf) = c.rbuf.take() else {
+        let Some(mut buf) = c.rbuf.take() else {
             return Processed::All;
         };
         let len = c.rlen;
+        let (used, processed) = self.hand_over(key, t, budget, buf.get(..len).unwrap_or_default());
+        buf.copy_within(used..len, 0);
+        if let Some(c) = self.conns.get_mut(key) {
+            c.rlen = len - used;
+            c.rbuf = Some(buf);
+        }
+        processed
+    }
+
+    /// Reads into the shell's one shared buffer and hands the whole frames there straight to the
+    /// core; only what is left (a partial frame, or frames the core cannot take yet) is copied
+    /// into the connection's own buffer. So a client whose requests arrive whole never makes its
+    /// read buffer's pages resident.
+    fn read_shared(&mut self, key: ConnId, t: &Now, budget: &mut usize) -> Input {
+        let Some(c) = self.conns.get_mut(key) else {
+            return Input::WouldBlock;
+        };
+        let mut shared = std::mem::take(&mut self.rshared);
+        let (input, n) = c.read_into(&mut shared, t.mono);
+        let read = shared.get(..n).unwrap_or_default();
+        let used = match n {
+            0 => 0,
+            _ => self.hand_over(key, t, budget, read).0,
+        };
+        if let Some(c) = self.conns.get_mut(key) {
+            c.keep(read.get(used..).unwrap_or_default());
+        }
+        self.rshared = shared;
+        input
+    }
+
+    /// Hands the whole frames at the start of `bytes` to the core while `budget` lasts, the core
+    /// takes them and the connection's output is not backed up. Returns how many bytes it took.
+    fn hand_over(&mut self, key: ConnId, t: &Now, budget: &mut usize, bytes: &[u8]) -> (usize, Processed) {
+        let len = bytes.len();
         let mut start = 0;
-        let (server, mut wire) = self.wire(t.mono);
         let mut paused = false;
+        let (server, mut wire) = self.wire(t.mono);
         while start < len {
             if *budget == 0 || server.waiting(key) {
                 break;
@@ -599,7 +644,7 @@ impl Shell {
                 paused = true;
                 break;
             }
-            match decode_frame(&buf[start..len]) {
+            match decode_frame(&bytes[start..]) {
                 Ok(Status::Complete((decoded, used))) => {
                     if !server.receive(key, decoded, used, t, &mut wire) {
                         // Held back: handed over again once the core resumes the connection.
@@ -623,15 +668,7 @@ impl Shell {
                 start = len;
             }
         }
-        let Some(c) = self.conns.get_mut(key) else {
-            return Processed::All;
-        };
-        let mut buf = buf;
-        buf.copy_within(start..len, 0);
-        c.rlen = len - start;
-        c.rbuf = Some(buf);
-        c.paused = paused;
-        if self.server.waiting(key) {
+        let processed = if server.waiting(key) {
             Processed::Waiting
         } else if paused {
             Processed::Paused
@@ -639,7 +676,11 @@ impl Shell {
             Processed::Budget
         } else {
             Processed::All
+        };
+        if let Some(c) = wire.conns.get_mut(key) {
+            c.paused = paused;
         }
+        (start, processed)
     }
 
     fn mark_dirty(&mut self, key: ConnId) {

@@ -105,11 +105,24 @@ pub(super) fn mark_dirty(conns: &mut Slab<Conn>, dirty: &mut Vec<ConnId>, key: C
 
 impl Outbox for Wire<'_> {
     fn send(&mut self, to: ConnId, frame: &[u8]) {
-        self.push(to, frame, &mut None);
+        match self.conns.get_mut(to) {
+            Some(c) if c.may_write_through() => {
+                c.write_through(frame, self.now);
+                self.mark_dirty(to);
+            }
+            _ => self.push(to, frame, &mut None),
+        }
     }
 
     fn reply(&mut self, to: ConnId, msg: &Msg<'_>) {
         let Some(c) = self.conns.get_mut(to) else { return };
+        if c.may_write_through()
+            && let Ok(n) = msg.encode(self.scratch)
+        {
+            c.write_through(&self.scratch[..n], self.now);
+            self.mark_dirty(to);
+            return;
+        }
         if c.encode_in(msg) {
             self.mark_dirty(to);
             return;
