@@ -414,8 +414,18 @@ fn a_slow_reader_gets_the_reason_it_was_dropped() {
 /// output itself, and gets all of it, in order, once it reads.
 #[test]
 fn a_client_that_pipelines_without_reading_is_slowed_not_dropped() {
+    pipeline_without_reading(&[]);
+}
+
+/// The same with `--fsync always`, where echoes wait for the commit and go out together.
+#[test]
+fn a_client_that_pipelines_is_not_dropped_with_fsync_always() {
+    pipeline_without_reading(&["--fsync", "always"]);
+}
+
+fn pipeline_without_reading(flags: &[&str]) {
     const N: u32 = 2000;
-    let s = Scalard::start(&[]);
+    let s = Scalard::start(flags);
     let mut alice = s.client("alice");
     sub(&mut alice, ROOM);
     let body = "p".repeat(1000);

@@ -21,8 +21,9 @@ pub const BUF: usize = MAX_FRAME;
 
 /// How long a closing connection may go without its socket taking any of its last frames.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// How long a closing connection that keeps reading slowly may take for its last frames: a
-/// write buffer and the kernel's send buffer (`send-buffer`) at about 2 KiB/s.
+/// How long a closing connection that keeps reading slowly may take for its last frames: its
+/// write buffer (16 KiB) has to get into the kernel's send buffer, which takes a client reading
+/// as little as about 1 KiB/s that long.
 pub const CLOSE_LIMIT: Duration = Duration::from_secs(30);
 
 /// What a queued frame counts against `max_queue`: its bytes plus the bookkeeping around them
@@ -55,7 +56,7 @@ pub enum Input {
 }
 
 /// TLS reads (each at most about 4 KiB: rustls grows its buffer by that much per read) per
-/// [`Conn::read`] call while they yield handshake records but no plaintext.
+/// [`Conn::read_into`] call while they yield handshake records but no plaintext.
 const TLS_READS: usize = 8;
 
 /// Asks the kernel for a send buffer of `bytes` (it doubles the figure for its bookkeeping and

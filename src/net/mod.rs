@@ -7,7 +7,7 @@ mod pagebuf;
 pub mod tls;
 mod wire;
 
-use crate::proto::{MAX_FRAME, Status, decode_frame};
+use crate::proto::{MAX_FRAME, Msg, Status, decode_frame};
 use crate::server::{ConnId, Limits, Now, Server};
 use crate::store::accounts::{Accounts, AccountsDone};
 use crate::store::worker::{Start, Store};
@@ -528,7 +528,12 @@ impl Shell {
                     }
                 }
                 // The socket is read again once the core resumes the connection.
-                Processed::Waiting | Processed::Paused => return,
+                Processed::Waiting => return,
+                // Not held for its rate while paused: a hold after it starts counting afresh.
+                Processed::Paused => {
+                    c.full_since = None;
+                    return;
+                }
                 Processed::Budget => break,
                 Processed::All if turn == READ_BUDGET => break,
                 Processed::All => {}
@@ -640,11 +645,21 @@ impl Shell {
             if *budget == 0 || server.waiting(key) {
                 break;
             }
-            if wire.conns.get(key).is_some_and(|c| c.backed_up(wire.max_queue)) {
-                paused = true;
-                break;
-            }
+            let backed_up = wire.conns.get(key).is_some_and(|c| c.backed_up(wire.max_queue));
             match decode_frame(&bytes[start..]) {
+                // Only requests whose answer is small (or none) go on while the connection's
+                // output is backed up: a lagging client can still answer a Ping (so it is not
+                // timed out for silence the server caused), leave a channel, or say Bye.
+                Ok(Status::Complete((decoded, _)))
+                    if backed_up
+                        && !matches!(
+                            decoded,
+                            Ok(Msg::Ping(_) | Msg::Pong(_) | Msg::Unsub(_) | Msg::Bye(_))
+                        ) =>
+                {
+                    paused = true;
+                    break;
+                }
                 Ok(Status::Complete((decoded, used))) => {
                     if !server.receive(key, decoded, used, t, &mut wire) {
                         // Held back: handed over again once the core resumes the connection.

@@ -133,8 +133,10 @@ impl History {
     }
 
     /// Whether `conn` may add `n` Events now: there is room, and it would not hold more than
-    /// its share of the unwritten bounds (all but a reserve for the others).
-    pub fn has_room_for(&self, conn: ConnId, n: u64) -> bool {
+    /// its share of the unwritten bounds (all but a reserve for the others). Under `--fsync
+    /// always` also not more than `echo_cap` bytes: their echoes all go out at the commit, into
+    /// the connection's output queue, which must not overflow for output the client asked for.
+    pub fn has_room_for(&self, conn: ConnId, n: u64, echo_cap: usize) -> bool {
         let (events, bytes) = self.per_conn.get(&conn).copied().unwrap_or_default();
         let share = |max: u64| (max - max / RESERVE).max(1);
         // One that holds nothing goes whenever there is room: its share may be smaller than
@@ -142,7 +144,8 @@ impl History {
         self.has_room(n)
             && (events == 0
                 || (events + n <= share(self.max_unwritten)
-                    && (bytes as u64) < share(self.max_unwritten_bytes as u64)))
+                    && (bytes as u64) < share(self.max_unwritten_bytes as u64)
+                    && (self.fsync == Fsync::Batched || bytes < echo_cap)))
     }
 
     /// Counts an accepted Event's memory against the unwritten bounds, and against `conn`'s

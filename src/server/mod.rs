@@ -78,7 +78,9 @@ pub struct Server {
     channels: Channels,
     users: HashMap<Box<str>, Audience>,
     /// Who runs each channel, and whom it keeps out or quiet.
-    rooms: HashMap<Box<str>, room::Room>,
+    /// Boxed: most channels have a room with one member and no moderation, and the map's
+    /// empty slots would otherwise each be a whole Room wide.
+    rooms: HashMap<Box<str>, Box<room::Room>>,
     /// Who watches each user ID's presence.
     watchers: HashMap<Box<str>, Vec<ConnId>>,
     /// Users who said they are away, with their note.
@@ -357,10 +359,11 @@ impl Server {
             Ok(Msg::SetMeta(_)) => 4,
             _ => 0,
         };
+        let echo_cap = self.limits.max_queue / 4;
         let behind = self
             .history
             .as_ref()
-            .is_some_and(|h| !h.failing && !h.has_room_for(conn, events));
+            .is_some_and(|h| !h.failing && !h.has_room_for(conn, events, echo_cap));
         if events > 0 && behind {
             // The writer is behind: hold the publisher back (its read buffer, then TCP, do the
             // holding) rather than refuse, until a commit makes room.

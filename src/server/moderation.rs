@@ -293,7 +293,7 @@ impl Server {
             if lasting {
                 *self.lasting_owned.entry(room.owner.clone()).or_insert(0) += 1;
             }
-            self.rooms.insert(channel.into(), room);
+            self.rooms.insert(channel.into(), Box::new(room));
             self.room_changed(channel);
             return None;
         };

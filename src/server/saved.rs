@@ -86,7 +86,7 @@ impl Server {
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
                     *self.lasting_owned.entry(r.owner.clone()).or_insert(0) += 1;
-                    self.rooms.insert(channel.into(), r);
+                    self.rooms.insert(channel.into(), Box::new(r));
                 }),
             };
             if restored.is_none() {
