@@ -458,16 +458,19 @@ fn piped_input_uses_the_plain_fallback() {
 
 #[test]
 fn a_stalled_terminal_does_not_stall_the_connection() {
-    let server = Server::start();
+    // A 4 MiB queue for alice: the flooder below sends as fast as the server echoes, with the
+    // flood limits off, so her reader, sharing two cores with every other test, must keep up
+    // only on average, not within the default 256 KiB and the kernel's ~128 KiB.
+    let server = Server::start_with(0, &["--max-queue", "4194304"]);
     let home = TempDir::new();
     let mut p = chat(&server, &home, "alice");
     p.type_keys("/join #flood\r");
     p.wait_for("joined #flood", STEP);
     p.pause(true);
     // Far more lines than the pty (up to 640 KiB on Linux) and the client's screen queue
-    // (10,000 lines) hold together, and far more bytes than the server queues for alice
-    // (256 KiB): had her socket reader waited on the stalled terminal, the server would drop
-    // her as a slow consumer.
+    // (10,000 lines) hold together, and far more bytes (about 6.6 MB) than the server queues
+    // for alice and her kernel buffer hold: had her socket reader waited on the stalled
+    // terminal, the server would drop her as a slow consumer.
     const N: usize = 30_000;
     flood(&server, "#flood@localhost", N, 40);
     // Let her reader work through everything while the terminal is still stalled: wait until
