@@ -25,6 +25,11 @@ impl Audience {
 
     /// Adds `conn`; returns the new count. The caller ensures it was not there.
     pub fn add(&mut self, conn: ConnId) -> usize {
+        // Most channels have one subscriber: room for one, not the four a Vec starts with
+        // (only the first time: later it grows by doubling as usual).
+        if self.conns.capacity() == 0 {
+            self.conns.reserve_exact(1);
+        }
         self.conns.push(conn);
         self.conns.len()
     }

@@ -70,7 +70,9 @@ pub struct Stats {
 pub struct Server {
     domain: Box<str>,
     limits: Limits,
-    sessions: Vec<Option<Session>>,
+    /// Boxed: the Vec grows by doubling, and each empty or spare slot would otherwise be a
+    /// whole Session wide (idle memory per connection, docs/PERFORMANCE.md).
+    sessions: Vec<Option<Box<Session>>>,
     open: usize,
     per_addr: HashMap<IpAddr, usize>,
     per_subnet: HashMap<IpAddr, usize>,
@@ -254,7 +256,7 @@ impl Server {
         }
         let mut session = Session::new(key, subnet, is_loopback(addr), &self.limits, now.mono);
         session.peer = addr;
-        self.sessions[conn] = Some(session);
+        self.sessions[conn] = Some(Box::new(session));
         *self.per_addr.entry(key).or_insert(0) += 1;
         *self.per_subnet.entry(subnet).or_insert(0) += 1;
         self.open += 1;
@@ -517,11 +519,11 @@ impl Server {
     }
 
     fn session(&self, conn: ConnId) -> Option<&Session> {
-        self.sessions.get(conn).and_then(Option::as_ref)
+        self.sessions.get(conn).and_then(Option::as_deref)
     }
 
     fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
-        self.sessions.get_mut(conn).and_then(Option::as_mut)
+        self.sessions.get_mut(conn).and_then(Option::as_deref_mut)
     }
 
     /// The error for a topic this server cannot act on, if any.

@@ -96,7 +96,14 @@ impl Room {
                     m.1 += 1;
                 }
             }
-            Err(i) => self.members.insert(i, (user.into(), 1)),
+            Err(i) => {
+                // Most channels have one member: room for one, not the four a Vec starts with
+                // (only the first time: later it grows by doubling as usual).
+                if self.members.capacity() == 0 {
+                    self.members.reserve_exact(1);
+                }
+                self.members.insert(i, (user.into(), 1));
+            }
         }
     }
 
