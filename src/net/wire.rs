@@ -104,6 +104,7 @@ pub(super) fn mark_dirty(conns: &mut Slab<Conn>, dirty: &mut Vec<ConnId>, key: C
 }
 
 impl Outbox for Wire<'_> {
+    /// Straight to the socket for a connection that is not busy, else into its buffers.
     fn send(&mut self, to: ConnId, frame: &[u8]) {
         match self.conns.get_mut(to) {
             Some(c) if c.may_write_through() => {
@@ -114,22 +115,17 @@ impl Outbox for Wire<'_> {
         }
     }
 
+    /// Encoded straight into a busy connection's write buffer; otherwise encoded in the scratch
+    /// buffer and [`send`](Outbox::send).
     fn reply(&mut self, to: ConnId, msg: &Msg<'_>) {
         let Some(c) = self.conns.get_mut(to) else { return };
-        if c.may_write_through()
-            && let Ok(n) = msg.encode(self.scratch)
-        {
-            c.write_through(&self.scratch[..n], self.now);
-            self.mark_dirty(to);
-            return;
-        }
-        if c.encode_in(msg) {
+        if !c.may_write_through() && c.encode_in(msg) {
             self.mark_dirty(to);
             return;
         }
         let scratch = std::mem::take(&mut self.scratch);
         match msg.encode(scratch) {
-            Ok(n) => self.push(to, &scratch[..n], &mut None),
+            Ok(n) => self.send(to, &scratch[..n]),
             Err(_) => log::error!("{} to conn {to} does not fit a frame", msg.msg_type().label()),
         }
         self.scratch = scratch;

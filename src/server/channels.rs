@@ -25,12 +25,7 @@ impl Audience {
 
     /// Adds `conn`; returns the new count. The caller ensures it was not there.
     pub fn add(&mut self, conn: ConnId) -> usize {
-        // Most channels have one subscriber: room for one, not the four a Vec starts with
-        // (only the first time: later it grows by doubling as usual).
-        if self.conns.capacity() == 0 {
-            self.conns.reserve_exact(1);
-        }
-        self.conns.push(conn);
+        push_small(&mut self.conns, conn);
         self.conns.len()
     }
 
@@ -49,6 +44,21 @@ impl Audience {
         self.last_time = now_ms.max(self.last_time.saturating_add(1));
         self.last_time
     }
+}
+
+/// Pushes onto a list that usually stays at one element: the first push makes room for one,
+/// not the four a Vec starts with (later ones grow it by doubling as usual). Most channels have
+/// one subscriber and one member, and idle memory is counted per connection.
+pub fn push_small<T>(list: &mut Vec<T>, item: T) {
+    insert_small(list, list.len(), item);
+}
+
+/// [`push_small`] at position `at` (at most the length).
+pub fn insert_small<T>(list: &mut Vec<T>, at: usize, item: T) {
+    if list.capacity() == 0 {
+        list.reserve_exact(1);
+    }
+    list.insert(at, item);
 }
 
 /// Channels by name. A channel exists while it has a subscriber. Names are also kept sorted, so

@@ -96,14 +96,7 @@ impl Room {
                     m.1 += 1;
                 }
             }
-            Err(i) => {
-                // Most channels have one member: room for one, not the four a Vec starts with
-                // (only the first time: later it grows by doubling as usual).
-                if self.members.capacity() == 0 {
-                    self.members.reserve_exact(1);
-                }
-                self.members.insert(i, (user.into(), 1));
-            }
+            Err(i) => super::channels::insert_small(&mut self.members, i, (user.into(), 1)),
         }
     }
 
