@@ -459,6 +459,71 @@ fn pipeline_without_reading(flags: &[&str]) {
     );
 }
 
+/// One write carrying Messages to a room, a direct message and a Message to another room, then
+/// more to the first room, and last a kick: the server gathers a room's Events to push them
+/// together, and each subscriber must still get everything in the order it was sent, the
+/// kicked one its Error last.
+#[test]
+fn a_burst_into_several_topics_reaches_each_subscriber_in_order() {
+    const OTHER: &str = "#other@localhost";
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut alice = s.client("alice");
+    let mut bob = s.client("bob");
+    let mut carol = s.client("carol");
+    for c in [&mut alice, &mut bob, &mut carol] {
+        sub(c, ROOM);
+    }
+    sub(&mut bob, OTHER);
+    sub(&mut alice, OTHER);
+    let mut sent = Vec::new();
+    let mut burst = Vec::new();
+    let mut add = |topic: &'static str, text: String| {
+        let m = Message {
+            seq: Some(sent.len() as u32),
+            topic: name(topic),
+            body: Body::Text(&text),
+            ctype: None,
+            reply_to: None,
+        };
+        burst.extend(Msg::Message(m).to_frame().unwrap());
+        sent.push((topic, text));
+    };
+    for round in 0..3 {
+        for i in 0..40 {
+            add(ROOM, format!("r{round} m{i}"));
+        }
+        add("bob@localhost", format!("r{round} to bob"));
+        add(OTHER, format!("r{round} elsewhere"));
+    }
+    let kick = Mod {
+        seq: Some(sent.len() as u32),
+        topic: name(ROOM),
+        action: Action::Kick,
+        target: "bob@localhost",
+        reason: Some("testing"),
+    };
+    burst.extend(Msg::Mod(kick).to_frame().unwrap());
+    alice.try_clone_stream().unwrap().write_all(&burst).unwrap();
+    let record = format!("Event {ROOM} alice@localhost kick bob@localhost testing seq=None");
+    let seen = |topics: &[&str]| -> Vec<String> {
+        sent.iter()
+            .filter(|(t, _)| topics.contains(t))
+            .map(|(t, text)| format!("Event {t} alice@localhost {text} seq=None"))
+            .chain([record.clone()])
+            .collect()
+    };
+    let mut bobs = seen(&[ROOM, "bob@localhost", OTHER]);
+    bobs.push("Error 803 kicked seq=None".into());
+    let carols = seen(&[ROOM]);
+    for (c, want) in [(&mut bob, bobs), (&mut carol, carols)] {
+        let got: Vec<String> = want.iter().map(|_| next(c)).collect();
+        assert_eq!(got, want);
+    }
+    for i in 0..=sent.len() {
+        assert!(next(&mut alice).ends_with(&format!("seq=Some({i})")));
+    }
+}
+
 #[test]
 fn a_thousand_clients_in_one_room_get_every_message_once_in_order() {
     let s = Scalard::start(&["--max-connections", "1100", "--max-per-address", "1100"]);

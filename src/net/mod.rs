@@ -2,6 +2,7 @@
 //! connections with fixed buffers. It moves bytes between sockets and [`Server`]; every decision
 //! about what those bytes mean is the core's.
 
+mod batch;
 mod conn;
 mod pagebuf;
 pub mod tls;
@@ -112,6 +113,8 @@ pub struct Shell {
     scratch: Box<[u8]>,
     /// Where every connection's input is read first (see [`Shell::read_shared`]).
     rshared: Box<[u8]>,
+    /// Events waiting to be pushed to their audience (see [`batch`]).
+    batch: batch::Batch,
     /// An accept failed for want of resources: the listeners are edge-triggered, so try again
     /// on the next tick rather than waiting for the next incoming connection.
     retry_accept: bool,
@@ -172,6 +175,7 @@ impl Shell {
             detached: Vec::new(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             rshared: vec![0u8; conn::BUF].into_boxed_slice(),
+            batch: batch::Batch::default(),
             retry_accept: false,
             stats: ShellStats::default(),
             waker,
@@ -234,9 +238,7 @@ impl Shell {
         let t = now();
         let (server, mut wire) = self.wire(t.mono);
         server.set_policy(policy, &t, &mut wire);
-        for gone in wire.detached.drain(..) {
-            server.disconnect(gone);
-        }
+        wire.settle(server);
     }
 
     fn reload(&mut self) {
@@ -331,6 +333,7 @@ impl Shell {
             let t = now();
             let (server, mut wire) = self.wire(t.mono);
             server.wake(&t, &mut wire);
+            wire.settle(server);
             self.store_done(t.mono);
             self.accounts_done(&t);
             self.vouches_done(&t);
@@ -371,6 +374,7 @@ impl Shell {
             stats: &mut self.stats,
             detached: &mut self.detached,
             scratch: &mut self.scratch,
+            batch: &mut self.batch,
             max_queue,
             now,
             store: self.store.as_ref(),
@@ -395,9 +399,7 @@ impl Shell {
             };
             let (server, mut wire) = self.wire(now);
             server.store_done(done, &mut wire);
-            for gone in wire.detached.drain(..) {
-                server.disconnect(gone);
-            }
+            wire.settle(server);
         }
     }
 
@@ -410,9 +412,7 @@ impl Shell {
         {
             let (server, mut wire) = self.wire(t.mono);
             server.vouched(a.conn, a.ticket, a.vouched, t, &mut wire);
-            for gone in wire.detached.drain(..) {
-                server.disconnect(gone);
-            }
+            wire.settle(server);
         }
     }
 
@@ -428,9 +428,7 @@ impl Shell {
                 } => server.verified(conn, ticket, verdict, t, &mut wire),
                 AccountsDone::Names(names) => server.accounts_changed(names, &mut wire),
             }
-            for gone in wire.detached.drain(..) {
-                server.disconnect(gone);
-            }
+            wire.settle(server);
         }
     }
 
@@ -504,6 +502,7 @@ impl Shell {
                 }
                 log::debug!("conn {key}: accepted {peer}");
             }
+            wire.settle(server);
         }
     }
 
@@ -668,9 +667,7 @@ impl Shell {
                     *budget -= 1;
                     // Before the next request: nothing more may be accepted for a connection
                     // the shell is dropping.
-                    for gone in wire.detached.drain(..) {
-                        server.disconnect(gone);
-                    }
+                    wire.forget_detached(server);
                     start += used;
                 }
                 Ok(Status::Partial) => break,
@@ -695,6 +692,7 @@ impl Shell {
         if let Some(c) = wire.conns.get_mut(key) {
             c.paused = paused;
         }
+        wire.settle(server);
         (start, processed)
     }
 
@@ -751,6 +749,7 @@ impl Shell {
             server.flooding(key, &mut wire);
         }
         server.tick(t, &mut wire);
+        wire.settle(server);
         let late: Vec<ConnId> = self
             .conns
             .iter_mut()
@@ -800,6 +799,7 @@ impl Shell {
         let t = now();
         let (server, mut wire) = self.wire(t.mono);
         server.shutdown(&mut wire);
+        wire.settle(server);
         self.flush_dirty(t.mono);
         let deadline = Instant::now() + CLOSE_GRACE;
         let mut events = Events::with_capacity(1024);

@@ -3,9 +3,10 @@
 //! threads, password and token checks to theirs.
 
 use super::ShellStats;
+use super::batch::Batch;
 use super::conn::{Conn, SlowConsumer};
 use crate::proto::{ErrorCode, Msg};
-use crate::server::{ConnId, Outbox};
+use crate::server::{ConnId, Outbox, Server};
 use crate::store::accounts::Accounts;
 use crate::store::worker::Store;
 use crate::store::{Query, Record};
@@ -24,6 +25,9 @@ pub(super) struct Wire<'a> {
     pub(super) detached: &'a mut Vec<ConnId>,
     /// Where a reply is encoded when it cannot go straight into its write buffer.
     pub(super) scratch: &'a mut [u8],
+    /// Events waiting for their audience; pushed before any other output that could reach one
+    /// of its connections, and at the latest when the Wire is settled or dropped.
+    pub(super) batch: &'a mut Batch,
     pub(super) max_queue: usize,
     pub(super) now: Instant,
     pub(super) store: Option<&'a Store>,
@@ -35,6 +39,36 @@ pub(super) struct Wire<'a> {
 }
 
 impl Wire<'_> {
+    /// Pushes the waiting batch to its audience.
+    pub(super) fn commit(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut *self.batch);
+        let mut shared = None;
+        let (to, bytes) = batch.parts();
+        for c in to {
+            self.push(c, bytes, &mut shared);
+        }
+        *self.batch = batch;
+        self.batch.clear();
+    }
+
+    /// Ends the Wire: pushes the waiting batch, then tells the core about the connections the
+    /// shell cut off meanwhile.
+    pub(super) fn settle(mut self, server: &mut Server) {
+        self.commit();
+        self.forget_detached(server);
+    }
+
+    /// Tells the core about the connections the shell cut off (slow consumers), so that it
+    /// accepts nothing more for them.
+    pub(super) fn forget_detached(&mut self, server: &mut Server) {
+        for gone in self.detached.drain(..) {
+            server.disconnect(gone);
+        }
+    }
+
     fn push(&mut self, to: ConnId, frame: &[u8], shared: &mut Option<Rc<[u8]>>) {
         let Some(c) = self.conns.get_mut(to) else { return };
         if c.push(frame, shared, self.max_queue, self.now) == Err(SlowConsumer) {
@@ -103,9 +137,20 @@ pub(super) fn mark_dirty(conns: &mut Slab<Conn>, dirty: &mut Vec<ConnId>, key: C
     }
 }
 
+impl Drop for Wire<'_> {
+    /// Nothing the core produced is left behind (a caller that can should
+    /// [`settle`](Wire::settle) instead, so that the core hears of slow consumers at once).
+    fn drop(&mut self) {
+        self.commit();
+    }
+}
+
 impl Outbox for Wire<'_> {
     /// Straight to the socket for a connection that is not busy, else into its buffers.
     fn send(&mut self, to: ConnId, frame: &[u8]) {
+        if self.batch.holds_up(to) {
+            self.commit();
+        }
         match self.conns.get_mut(to) {
             Some(c) if c.may_write_through() => {
                 c.write_through(frame, self.now);
@@ -118,6 +163,9 @@ impl Outbox for Wire<'_> {
     /// Encoded straight into a busy connection's write buffer; otherwise encoded in the scratch
     /// buffer and [`send`](Outbox::send).
     fn reply(&mut self, to: ConnId, msg: &Msg<'_>) {
+        if self.batch.holds_up(to) {
+            self.commit();
+        }
         let Some(c) = self.conns.get_mut(to) else { return };
         if !c.may_write_through() && c.encode_in(msg) {
             self.mark_dirty(to);
@@ -131,7 +179,16 @@ impl Outbox for Wire<'_> {
         self.scratch = scratch;
     }
 
+    /// Into the batch when it goes to several connections; a batch for another audience is
+    /// pushed first.
     fn fanout(&mut self, to: &[ConnId], except: Option<ConnId>, frame: &[u8]) {
+        if !self.batch.fits(to, except, frame) {
+            self.commit();
+        }
+        if to.len() > 1 {
+            self.batch.add(to, except, frame);
+            return;
+        }
         let mut shared = None;
         for &c in to {
             if Some(c) != except {
@@ -141,6 +198,7 @@ impl Outbox for Wire<'_> {
     }
 
     fn close(&mut self, conn: ConnId) {
+        self.commit();
         let Some(c) = self.conns.get_mut(conn) else { return };
         c.start_closing(self.now);
         self.mark_dirty(conn);
