@@ -348,13 +348,39 @@ fn a_slow_consumer_is_dropped_while_the_others_keep_up() {
 /// not a frame cut short because its last bytes were still waiting when the server gave up.
 #[test]
 fn a_slow_reader_gets_the_reason_it_was_dropped() {
+    slow_reader(None);
+}
+
+/// The same with a small receive buffer: the kernel reopens its window in steps, so the
+/// server's socket takes nothing new for seconds while the reader is still reading what is on
+/// its way; the close grace must count that as progress.
+#[test]
+fn a_slow_reader_with_a_small_receive_buffer_gets_the_reason_too() {
+    slow_reader(Some(16 * 1024));
+}
+
+fn slow_reader(rcvbuf: Option<libc::c_int>) {
     use std::io::Read;
+    use std::os::fd::AsRawFd;
     let s = Scalard::start(&["--max-queue", "65536"]);
     let mut publisher = s.client("pub");
     let mut slow = s.client("slow");
     sub(&mut publisher, ROOM);
     sub(&mut slow, ROOM);
     let mut stream = slow.stream().try_clone().unwrap();
+    if let Some(size) = rcvbuf {
+        // SAFETY: an open socket, and a c_int that lives across the call, with its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+    }
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let reader = std::thread::spawn(move || {
         // Slowly for longer than the close grace (2 s) several times over, then at full speed

@@ -88,6 +88,20 @@ pub fn set_send_buffer(sock: &TcpStream, bytes: usize) -> io::Result<()> {
     }
 }
 
+/// Bytes in the socket's send queue that the peer has not acknowledged (SIOCOUTQ).
+fn kernel_unsent(sock: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut value: libc::c_int = 0;
+    // SAFETY: the descriptor is the open socket `sock` owns; TIOCOUTQ (SIOCOUTQ for a socket)
+    // writes one c_int, which lives across the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &mut value as *mut libc::c_int) };
+    if rc == 0 {
+        usize::try_from(value).ok()
+    } else {
+        None
+    }
+}
+
 /// A connection's socket and buffers.
 pub struct Conn {
     /// The socket.
@@ -109,6 +123,9 @@ pub struct Conn {
     pub closing: Option<Instant>,
     /// The latest the deadline can be pushed back to.
     close_limit: Instant,
+    /// While closing: what the kernel's send queue would hold if the peer had taken nothing
+    /// since the last look (see [`check_unsent`](Conn::check_unsent)).
+    unsent: usize,
     /// Queued in the shell's list of connections to flush.
     pub dirty: bool,
     /// Last read or write, for giving idle buffers' pages back.
@@ -142,6 +159,7 @@ impl Conn {
             queued: 0,
             closing: None,
             close_limit: now,
+            unsent: 0,
             dirty: false,
             last_io: now,
             resident: false,
@@ -153,22 +171,39 @@ impl Conn {
     }
 
     /// Starts closing, unless already closing: the connection is closed once its output is
-    /// written, or when the socket has taken nothing for [`CLOSE_GRACE`], or after
-    /// [`CLOSE_LIMIT`] at the latest. So a peer that reads, however slowly, gets its last frames
-    /// (for a slow consumer, the Error that says why); one that stopped reading is gone soon.
+    /// written, or when the peer has taken nothing (neither the socket new bytes, nor the peer
+    /// any from the kernel's queue) for [`CLOSE_GRACE`], or after [`CLOSE_LIMIT`] at the latest.
+    /// So a peer that reads, however slowly, gets its last frames (for a slow consumer, the
+    /// Error that says why); one that stopped reading is gone soon.
     pub fn start_closing(&mut self, now: Instant) {
         if self.closing.is_none() {
             self.closing = Some(now + CLOSE_GRACE);
             self.close_limit = now + CLOSE_LIMIT;
+            self.unsent = kernel_unsent(&self.sock).unwrap_or(0);
         }
     }
 
-    /// Output reached the socket: a closing connection's deadline moves back.
-    fn wrote(&mut self, now: Instant) {
+    /// `n` bytes of output reached the socket: a closing connection's deadline moves back.
+    fn wrote(&mut self, n: usize, now: Instant) {
         self.last_io = now;
         if self.closing.is_some() {
+            self.unsent += n;
             self.closing = Some((now + CLOSE_GRACE).min(self.close_limit));
         }
+    }
+
+    /// For a closing connection: moves its deadline back if the peer took bytes from the
+    /// kernel's send queue since the last look. A reader slower than the send buffer can go
+    /// seconds without the socket taking anything new (the kernel reopens a small receive
+    /// window in steps), while it is in fact still reading what is already on its way.
+    pub fn check_unsent(&mut self, now: Instant) {
+        let Some(left) = kernel_unsent(&self.sock) else {
+            return;
+        };
+        if left < self.unsent && self.closing.is_some() {
+            self.closing = Some((now + CLOSE_GRACE).min(self.close_limit));
+        }
+        self.unsent = left;
     }
 
     /// Whether a reply may be written to the socket at once instead of into the write buffer:
@@ -191,7 +226,7 @@ impl Conn {
             }
         };
         if written > 0 {
-            self.wrote(now);
+            self.wrote(written, now);
         }
         if let Some(rest) = frame.get(written..).filter(|r| !r.is_empty()) {
             self.copy_in(rest);
@@ -366,7 +401,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.consume(n);
-                    self.wrote(now);
+                    self.wrote(n, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -439,7 +474,7 @@ impl Conn {
             while tls.conn.wants_write() {
                 match tls.conn.write_tls(&mut self.sock) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(_) => self.wrote(now),
+                    Ok(n) => self.wrote(n, now),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),

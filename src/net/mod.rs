@@ -754,6 +754,9 @@ impl Shell {
             .conns
             .iter_mut()
             .filter_map(|(key, c)| {
+                if c.closing.is_some() {
+                    c.check_unsent(t.mono);
+                }
                 match c.closing {
                     Some(deadline) if t.mono >= deadline => return Some(key),
                     // Try its socket again: a peer that reads slowly frees room in the kernel's
