@@ -82,11 +82,11 @@ impl Server {
             }
         };
         if let Some(room) = self.rooms.get(name) {
-            meta.display = room.display.as_deref();
-            meta.subject = room.subject.as_deref();
+            meta.display = room.rules().display.as_deref();
+            meta.subject = room.rules().subject.as_deref();
             meta.created = Some(room.created);
             meta.modes = Some(room.modes);
-            meta.rate = Some(room.rate);
+            meta.rate = Some(room.rules().rate);
             meta.role = Some(room.role(user));
         }
         out.reply(conn, &Msg::Meta(meta));
@@ -105,24 +105,24 @@ impl Server {
         let text = |v: &str| (!v.is_empty()).then(|| Box::<str>::from(v));
         if let Some(d) = m
             .display
-            .filter(|&d| room.display.as_deref() != text(d).as_deref())
+            .filter(|&d| room.rules().display.as_deref() != text(d).as_deref())
         {
-            room.display = text(d);
+            room.rules_mut().display = text(d);
             changes.push(format!("display {d}"));
         }
         if let Some(t) = m
             .subject
-            .filter(|&t| room.subject.as_deref() != text(t).as_deref())
+            .filter(|&t| room.rules().subject.as_deref() != text(t).as_deref())
         {
-            room.subject = text(t);
+            room.rules_mut().subject = text(t);
             changes.push(format!("subject {t}"));
         }
         if let Some(bits) = m.modes.filter(|&b| b != room.modes) {
             room.modes = bits;
             changes.push(format!("modes {}", mode_letters(bits)));
         }
-        if let Some(rate) = m.rate.filter(|&r| r != room.rate) {
-            room.rate = rate;
+        if let Some(rate) = m.rate.filter(|&r| r != room.rules().rate) {
+            room.rules_mut().rate = rate;
             changes.push(format!("rate {rate}"));
         }
         self.room_changed(m.topic.as_str());
@@ -152,7 +152,10 @@ impl Server {
             .iter()
             .filter_map(|n| Name::parse(n).ok())
             .take_while(|n| {
-                let subject = self.rooms.get(n.as_str()).and_then(|r| r.subject.as_deref());
+                let subject = self
+                    .rooms
+                    .get(n.as_str())
+                    .and_then(|r| r.rules().subject.as_deref());
                 size += n.as_str().len() + subject.map_or(0, str::len) + PAGE_ENTRY_OVERHEAD;
                 size <= PAGE_BUDGET
             })
@@ -166,7 +169,7 @@ impl Server {
             .map(|n| {
                 self.rooms
                     .get(n.as_str())
-                    .and_then(|r| r.subject.as_deref())
+                    .and_then(|r| r.rules().subject.as_deref())
                     .unwrap_or_default()
             })
             .collect();

@@ -207,17 +207,21 @@ impl Server {
         match m.action {
             Action::Kick => {}
             Action::Ban => {
-                room.bans.retain(|b| &*b.pattern != target);
-                room.bans.push(Ban {
+                room.rules_mut().bans.retain(|b| &*b.pattern != target);
+                room.rules_mut().bans.push(Ban {
                     pattern: target.into(),
                     addr: guest_addr,
                 });
             }
-            Action::Unban => room.bans.retain(|b| &*b.pattern != target),
-            Action::Mute | Action::Unmute => set(&mut room.mutes, target, m.action == Action::Mute),
-            Action::Op | Action::Deop => set(&mut room.ops, target, m.action == Action::Op),
-            Action::Voice | Action::Devoice => set(&mut room.voiced, target, m.action == Action::Voice),
-            Action::Invite => set(&mut room.invited, target, true),
+            Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),
+            Action::Mute | Action::Unmute => {
+                set(&mut room.rules_mut().mutes, target, m.action == Action::Mute)
+            }
+            Action::Op | Action::Deop => set(&mut room.rules_mut().ops, target, m.action == Action::Op),
+            Action::Voice | Action::Devoice => {
+                set(&mut room.rules_mut().voiced, target, m.action == Action::Voice)
+            }
+            Action::Invite => set(&mut room.rules_mut().invited, target, true),
         }
         log::info!("{channel}: {by} {} {target}", m.action.label());
         self.room_changed(channel);

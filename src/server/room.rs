@@ -6,7 +6,7 @@ use super::bucket::{Bucket, Rate};
 use crate::proto::modes;
 use crate::proto::pattern::matches;
 use crate::proto::{Action, Presence, Role};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -29,6 +29,20 @@ pub struct Room {
     pub lasting: bool,
     /// When the channel was created.
     pub created: u64,
+    /// [`modes`] bits.
+    pub modes: u64,
+    /// Its lists, description and rate, boxed and made on first need: most channels never
+    /// have any, and idle memory is counted per channel (one per connection in some uses).
+    rules: Option<Box<Rules>>,
+    /// The subscribed IDs, sorted, with how many connections each has in: a page of Members
+    /// is a range of it. A sorted Vec rather than a BTreeMap, whose first node alone is ~240
+    /// bytes: most channels have one or a few members, and joins are rare next to Messages.
+    members: Vec<(Box<str>, u32)>,
+}
+
+/// What a channel's operators set: its lists, display name, topic line and per-member rate.
+#[derive(Debug, Default)]
+pub struct Rules {
     /// Operators besides the owner.
     pub ops: Vec<Box<str>>,
     /// Who may speak when the channel is moderated.
@@ -39,8 +53,6 @@ pub struct Room {
     pub bans: Vec<Ban>,
     /// Who is kept quiet (ID patterns).
     pub mutes: Vec<Box<str>>,
-    /// [`modes`] bits.
-    pub modes: u64,
     /// Messages a minute one member may publish; 0 for no limit.
     pub rate: u64,
     /// The display name, if set.
@@ -48,12 +60,21 @@ pub struct Room {
     /// The topic line, if set.
     pub subject: Option<Box<str>>,
     /// Each member's budget under `rate`, by ID; forgotten once full again.
-    pace: HashMap<Box<str>, Bucket>,
-    /// The subscribed IDs, sorted, with how many connections each has in: a page of Members
-    /// is a range of it. A sorted Vec rather than a BTreeMap, whose first node alone is ~240
-    /// bytes: most channels have one or a few members, and joins are rare next to Messages.
-    members: Vec<(Box<str>, u32)>,
+    pace: BTreeMap<Box<str>, Bucket>,
 }
+
+/// The rules of a channel nobody set any for.
+static NO_RULES: Rules = Rules {
+    ops: Vec::new(),
+    voiced: Vec::new(),
+    invited: Vec::new(),
+    bans: Vec::new(),
+    mutes: Vec::new(),
+    rate: 0,
+    display: None,
+    subject: None,
+    pace: BTreeMap::new(),
+};
 
 /// Adds `item` to `list` unless present, or removes it: idempotent both ways.
 pub fn set(list: &mut Vec<Box<str>>, item: &str, present: bool) {
@@ -74,18 +95,20 @@ impl Room {
             owner: owner.into(),
             lasting,
             created,
-            ops: Vec::new(),
-            voiced: Vec::new(),
-            invited: Vec::new(),
-            bans: Vec::new(),
-            mutes: Vec::new(),
             modes: 0,
-            rate: 0,
-            display: None,
-            subject: None,
-            pace: HashMap::new(),
+            rules: None,
             members: Vec::new(),
         }
+    }
+
+    /// Its lists, description and rate.
+    pub fn rules(&self) -> &Rules {
+        self.rules.as_deref().unwrap_or(&NO_RULES)
+    }
+
+    /// Its lists, description and rate, to change.
+    pub fn rules_mut(&mut self) -> &mut Rules {
+        self.rules.get_or_insert_default()
     }
 
     /// One more connection of `user` subscribed.
@@ -138,9 +161,9 @@ impl Room {
         let has = |list: &[Box<str>]| list.iter().any(|x| &**x == user);
         if &*self.owner == user {
             Role::Owner
-        } else if has(&self.ops) {
+        } else if has(&self.rules().ops) {
             Role::Operator
-        } else if has(&self.voiced) {
+        } else if has(&self.rules().voiced) {
             Role::Voiced
         } else {
             Role::Member
@@ -156,7 +179,8 @@ impl Room {
     /// guest that did not log in, by a banned guest's address.
     pub fn bans(&self, user: &str, addr: IpAddr, logged_in: bool) -> bool {
         let guest = !logged_in && user.split('@').next().is_some_and(super::is_guest_name);
-        self.bans
+        self.rules()
+            .bans
             .iter()
             .any(|b| matches(&b.pattern, user) || (guest && b.addr == Some(addr)))
     }
@@ -164,11 +188,11 @@ impl Room {
     /// Whether the list `action` adds to is at its bound.
     pub fn list_full(&self, action: Action) -> bool {
         let len = match action {
-            Action::Ban => self.bans.len(),
-            Action::Mute => self.mutes.len(),
-            Action::Op => self.ops.len(),
-            Action::Voice => self.voiced.len(),
-            Action::Invite => self.invited.len(),
+            Action::Ban => self.rules().bans.len(),
+            Action::Mute => self.rules().mutes.len(),
+            Action::Op => self.rules().ops.len(),
+            Action::Voice => self.rules().voiced.len(),
+            Action::Invite => self.rules().invited.len(),
             _ => 0,
         };
         len >= MAX_LIST
@@ -181,14 +205,14 @@ impl Room {
         if role >= Role::Operator {
             return None;
         }
-        if self.mutes.iter().any(|p| matches(p, user)) {
+        if self.rules().mutes.iter().any(|p| matches(p, user)) {
             return Some(Silence::Muted);
         }
         if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
             return Some(Silence::Moderated);
         }
         let rate = self.pace_rate()?;
-        let wait = self.pace.get(user)?.wait(PACE_COST, rate, now)?;
+        let wait = self.rules().pace.get(user)?.wait(PACE_COST, rate, now)?;
         Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
     }
 
@@ -199,6 +223,7 @@ impl Room {
             return;
         }
         let bucket = self
+            .rules_mut()
             .pace
             .entry(user.into())
             .or_insert_with(|| Bucket::full(rate, now));
@@ -208,22 +233,26 @@ impl Room {
     /// `rate` Messages a minute as a bucket: a Message costs [`PACE_COST`] tokens and `rate`
     /// grow a second; ten seconds' worth (at least one Message) may be spent at once.
     fn pace_rate(&self) -> Option<Rate> {
-        let rate = u32::try_from(self.rate).ok().filter(|&r| r > 0)?;
+        let rate = u32::try_from(self.rules().rate).ok().filter(|&r| r > 0)?;
         let burst = rate.div_ceil(6).max(1) * PACE_COST;
         Some(Rate::new(rate, burst))
     }
 
     /// Forgets the members whose budget is full again.
     pub fn prune(&mut self, now: Instant) {
-        match self.pace_rate() {
-            Some(rate) => self.pace.retain(|_, b| !b.is_full(rate, now)),
-            None => self.pace.clear(),
+        let rate = self.pace_rate();
+        let Some(rules) = self.rules.as_deref_mut() else {
+            return;
+        };
+        match rate {
+            Some(rate) => rules.pace.retain(|_, b| !b.is_full(rate, now)),
+            None => rules.pace.clear(),
         }
     }
 
     /// Why `user` may not subscribe, if it may not (bans are asked separately).
     pub fn closed_to(&self, user: &str, authenticated: bool) -> Option<Closed> {
-        let invited = self.role(user) >= Role::Operator || self.invited.iter().any(|i| &**i == user);
+        let invited = self.role(user) >= Role::Operator || self.rules().invited.iter().any(|i| &**i == user);
         if self.modes & modes::INVITE_ONLY != 0 && !invited {
             return Some(Closed::InviteOnly);
         }
@@ -280,11 +309,34 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Idle memory is counted per channel: a room nobody set rules for keeps them unallocated
+    /// through everything a member's traffic asks of it.
+    #[test]
+    fn a_room_without_rules_stays_small() {
+        assert!(
+            std::mem::size_of::<Room>() <= 80,
+            "{}",
+            std::mem::size_of::<Room>()
+        );
+        let mut r = Room::new("o@x", false, 1);
+        r.add_member("m@x");
+        let now = Instant::now();
+        assert_eq!(r.silences("m@x", now), None);
+        r.spend("m@x", now);
+        r.prune(now);
+        assert_eq!(r.closed_to("m@x", false), None);
+        assert!(!r.bans("m@x", IpAddr::from([127, 0, 0, 1]), false));
+        assert!(r.rules.is_none());
+        r.rules_mut().rate = 6;
+        r.spend("m@x", now);
+        assert_eq!(r.rules().pace.len(), 1);
+    }
+
     #[test]
     fn roles_rank_and_modes_close() {
         let mut r = Room::new("o@x", false, 1);
-        set(&mut r.ops, "op@x", true);
-        set(&mut r.voiced, "v@x", true);
+        set(&mut r.rules_mut().ops, "op@x", true);
+        set(&mut r.rules_mut().voiced, "v@x", true);
         assert_eq!(
             ["o@x", "op@x", "v@x", "m@x"].map(|u| r.role(u)),
             [Role::Owner, Role::Operator, Role::Voiced, Role::Member]
@@ -292,7 +344,7 @@ mod tests {
         r.modes = modes::INVITE_ONLY;
         assert_eq!(r.closed_to("m@x", true), Some(Closed::InviteOnly));
         assert_eq!(r.closed_to("op@x", false), None);
-        set(&mut r.invited, "m@x", true);
+        set(&mut r.rules_mut().invited, "m@x", true);
         assert_eq!(r.closed_to("m@x", false), None);
         r.modes = modes::REGISTERED_ONLY;
         assert_eq!(r.closed_to("g@x", false), Some(Closed::RegisteredOnly));
@@ -302,7 +354,7 @@ mod tests {
     #[test]
     fn a_channel_rate_is_per_member_per_minute() {
         let mut r = Room::new("o@x", false, 1);
-        r.rate = 6;
+        r.rules_mut().rate = 6;
         let t = Instant::now();
         assert_eq!(r.silences("m@x", t), None);
         r.spend("m@x", t);
@@ -321,12 +373,12 @@ mod tests {
             r.silences("m@x", t + Duration::from_secs(60)),
             Some(Silence::Moderated)
         );
-        set(&mut r.mutes, "*@x", true);
+        set(&mut r.rules_mut().mutes, "*@x", true);
         assert_eq!(
             r.silences("m@x", t + Duration::from_secs(60)),
             Some(Silence::Muted)
         );
         r.prune(t + Duration::from_secs(600));
-        assert!(r.pace.is_empty());
+        assert!(r.rules().pace.is_empty());
     }
 }

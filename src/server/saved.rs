@@ -122,6 +122,7 @@ fn opt(s: Option<&str>) -> Value {
 
 fn room_value(r: &Room) -> Value {
     let bans = r
+        .rules()
         .bans
         .iter()
         .map(|b| {
@@ -134,15 +135,15 @@ fn room_value(r: &Room) -> Value {
     Value::Map(vec![
         (text("owner"), text(&r.owner)),
         (text("created"), Value::Integer(r.created.into())),
-        (text("ops"), list(&r.ops)),
-        (text("voiced"), list(&r.voiced)),
-        (text("invited"), list(&r.invited)),
+        (text("ops"), list(&r.rules().ops)),
+        (text("voiced"), list(&r.rules().voiced)),
+        (text("invited"), list(&r.rules().invited)),
         (text("bans"), Value::Array(bans)),
-        (text("mutes"), list(&r.mutes)),
+        (text("mutes"), list(&r.rules().mutes)),
         (text("modes"), Value::Integer(r.modes.into())),
-        (text("rate"), Value::Integer(r.rate.into())),
-        (text("display"), opt(r.display.as_deref())),
-        (text("subject"), opt(r.subject.as_deref())),
+        (text("rate"), Value::Integer(r.rules().rate.into())),
+        (text("display"), opt(r.rules().display.as_deref())),
+        (text("subject"), opt(r.rules().subject.as_deref())),
     ])
 }
 
@@ -170,11 +171,11 @@ fn opt_text(v: &Value, name: &str) -> Option<Box<str>> {
 
 fn room_of(v: &Value) -> Option<Room> {
     let mut r = Room::new(field(v, "owner")?.as_text()?, true, uint(v, "created")?);
-    r.ops = texts(v, "ops");
-    r.voiced = texts(v, "voiced");
-    r.invited = texts(v, "invited");
-    r.mutes = texts(v, "mutes");
-    r.bans = field(v, "bans")
+    r.rules_mut().ops = texts(v, "ops");
+    r.rules_mut().voiced = texts(v, "voiced");
+    r.rules_mut().invited = texts(v, "invited");
+    r.rules_mut().mutes = texts(v, "mutes");
+    r.rules_mut().bans = field(v, "bans")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -189,9 +190,9 @@ fn room_of(v: &Value) -> Option<Room> {
         })
         .unwrap_or_default();
     r.modes = uint(v, "modes").unwrap_or(0) & crate::proto::modes::ALL;
-    r.rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
-    r.display = opt_text(v, "display");
-    r.subject = opt_text(v, "subject");
+    r.rules_mut().rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
+    r.rules_mut().display = opt_text(v, "display");
+    r.rules_mut().subject = opt_text(v, "subject");
     Some(r)
 }
 
@@ -218,21 +219,21 @@ mod tests {
     #[test]
     fn a_room_round_trips() {
         let mut r = Room::new("alice@x", true, 42);
-        r.ops = vec!["bob@x".into()];
-        r.bans = vec![Ban {
+        r.rules_mut().ops = vec!["bob@x".into()];
+        r.rules_mut().bans = vec![Ban {
             pattern: "guest-1@x".into(),
             addr: Some("192.0.2.1".parse().unwrap()),
         }];
-        r.mutes = vec!["*@spam.example".into()];
+        r.rules_mut().mutes = vec!["*@spam.example".into()];
         r.modes = 5;
-        r.rate = 30;
-        r.subject = Some("hello ☕".into());
+        r.rules_mut().rate = 30;
+        r.rules_mut().subject = Some("hello ☕".into());
         let bytes = encode(&room_value(&r));
         let back = room_of(&ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap()).unwrap();
         assert_eq!(encode(&room_value(&back)), bytes);
         assert_eq!(
-            (back.modes, back.rate, back.bans[0].addr),
-            (5, 30, r.bans[0].addr)
+            (back.modes, back.rules().rate, back.rules().bans[0].addr),
+            (5, 30, r.rules().bans[0].addr)
         );
     }
 }
