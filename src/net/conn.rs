@@ -88,6 +88,29 @@ pub fn set_send_buffer(sock: &TcpStream, bytes: usize) -> io::Result<()> {
     }
 }
 
+/// The send buffer the kernel granted (twice what was asked: its bookkeeping is included).
+fn send_buffer(sock: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the descriptor is the open socket `sock` owns; the kernel writes at most `len`
+    // bytes into `value`, which lives across the call, and the actual length into `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        usize::try_from(value).ok()
+    } else {
+        None
+    }
+}
+
 /// Bytes in the socket's send queue that the peer has not acknowledged (SIOCOUTQ).
 fn kernel_unsent(sock: &TcpStream) -> Option<usize> {
     use std::os::fd::AsRawFd;
@@ -190,6 +213,25 @@ impl Conn {
             self.unsent += n;
             self.closing = Some((now + CLOSE_GRACE).min(self.close_limit));
         }
+    }
+
+    /// For a closing connection whose deadline passed: grows its send buffer by what is still
+    /// to be written and writes it, so that the last frames (for a slow consumer, the Error that
+    /// says why) go out whole after the close, as the peer reads on. A reader slower than the
+    /// grace on a link whose window reopens in large steps (64 KiB on loopback) otherwise got a
+    /// frame cut short. What this adds is at most about a write buffer and the final frames per
+    /// such connection, in the kernel, until the peer reads it or the kernel gives up.
+    pub fn hand_rest_to_kernel(&mut self, now: Instant) {
+        let rest = self.pending();
+        if rest == 0 {
+            return;
+        }
+        if let Some(granted) = send_buffer(&self.sock) {
+            // The kernel counts its own overhead against the buffer (about as much again for
+            // small segments) and doubles what it is asked for.
+            let _ = set_send_buffer(&self.sock, granted / 2 + rest + 4096);
+        }
+        let _ = self.flush(now);
     }
 
     /// For a closing connection: moves its deadline back if the peer took bytes from the

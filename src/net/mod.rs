@@ -775,6 +775,9 @@ impl Shell {
             .collect();
         for key in late {
             log::debug!("conn {key}: closing deadline passed");
+            if let Some(c) = self.conns.get_mut(key) {
+                c.hand_rest_to_kernel(t.mono);
+            }
             self.drop_conn(key);
         }
         self.flush_dirty(t.mono);
