@@ -227,11 +227,18 @@ impl Conn {
             return;
         }
         if let Some(granted) = send_buffer(&self.sock) {
-            // The kernel counts its own overhead against the buffer (about as much again for
-            // small segments) and doubles what it is asked for.
-            let _ = set_send_buffer(&self.sock, granted / 2 + rest + 4096);
+            // The kernel doubles what it is asked for, and may already hold up to a segment
+            // (64 KiB on loopback) past the buffer, with its own overhead on top.
+            let _ = set_send_buffer(&self.sock, granted / 2 + rest + 64 * 1024);
         }
         let _ = self.flush(now);
+        if !self.flushed() {
+            log::debug!(
+                "{}: {} bytes of the last frames not taken by the kernel",
+                self.peer,
+                self.pending()
+            );
+        }
     }
 
     /// For a closing connection: moves its deadline back if the peer took bytes from the
