@@ -230,7 +230,8 @@ fn an_ephemeral_server_has_no_accounts() {
     let s = Scalard::start(&["--ephemeral"]);
     assert_eq!(refused(login_at(s.addr, "alice", "pw", false)), 601);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
-        .args(["--ephemeral", "--auth", "accounts"])
+        // Its own port: the default one may be taken by a server running on this machine.
+        .args(["--ephemeral", "--listen", "127.0.0.1:0", "--auth", "accounts"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -500,7 +500,13 @@ fn bad_certificate_files_stop_scalard_at_start() {
         assert!(err.contains("TLS") && err.contains(needle), "{err}");
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
-        .args(["--ephemeral", "--tls-listen", "127.0.0.1:0"])
+        .args([
+            "--ephemeral",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .expect("run scalard");
     assert_eq!(out.status.code(), Some(2), "a config error");
