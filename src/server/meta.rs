@@ -125,6 +125,7 @@ impl Server {
             room.rules_mut().rate = rate;
             changes.push(format!("rate {rate}"));
         }
+        room.tidy();
         self.room_changed(m.topic.as_str());
         for change in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.

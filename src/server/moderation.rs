@@ -223,6 +223,7 @@ impl Server {
             }
             Action::Invite => set(&mut room.rules_mut().invited, target, true),
         }
+        room.tidy();
         log::info!("{channel}: {by} {} {target}", m.action.label());
         self.room_changed(channel);
         match m.action {

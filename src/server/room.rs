@@ -63,6 +63,21 @@ pub struct Rules {
     pace: BTreeMap<Box<str>, Bucket>,
 }
 
+impl Rules {
+    /// Whether nothing is set: the same as no rules at all.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+            && self.voiced.is_empty()
+            && self.invited.is_empty()
+            && self.bans.is_empty()
+            && self.mutes.is_empty()
+            && self.rate == 0
+            && self.display.is_none()
+            && self.subject.is_none()
+            && self.pace.is_empty()
+    }
+}
+
 /// The rules of a channel nobody set any for.
 static NO_RULES: Rules = Rules {
     ops: Vec::new(),
@@ -106,9 +121,23 @@ impl Room {
         self.rules.as_deref().unwrap_or(&NO_RULES)
     }
 
-    /// Its lists, description and rate, to change.
+    /// Its lists, description and rate, to change. Call [`tidy`](Room::tidy) after a change
+    /// that may have emptied them.
     pub fn rules_mut(&mut self) -> &mut Rules {
         self.rules.get_or_insert_default()
+    }
+
+    /// Whether its rules are allocated.
+    #[cfg(test)]
+    pub fn has_rules(&self) -> bool {
+        self.rules.is_some()
+    }
+
+    /// Frees the rules once nothing is set in them any more.
+    pub fn tidy(&mut self) {
+        if self.rules.as_deref().is_some_and(Rules::is_empty) {
+            self.rules = None;
+        }
     }
 
     /// One more connection of `user` subscribed.
@@ -248,6 +277,7 @@ impl Room {
             Some(rate) => rules.pace.retain(|_, b| !b.is_full(rate, now)),
             None => rules.pace.clear(),
         }
+        self.tidy();
     }
 
     /// Why `user` may not subscribe, if it may not (bans are asked separately).
@@ -330,6 +360,9 @@ mod tests {
         r.rules_mut().rate = 6;
         r.spend("m@x", now);
         assert_eq!(r.rules().pace.len(), 1);
+        r.rules_mut().rate = 0;
+        r.prune(now);
+        assert!(r.rules.is_none(), "rules back to empty are freed");
     }
 
     #[test]

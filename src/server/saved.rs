@@ -193,6 +193,7 @@ fn room_of(v: &Value) -> Option<Room> {
     r.rules_mut().rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
     r.rules_mut().display = opt_text(v, "display");
     r.rules_mut().subject = opt_text(v, "subject");
+    r.tidy();
     Some(r)
 }
 
@@ -234,6 +235,14 @@ mod tests {
         assert_eq!(
             (back.modes, back.rules().rate, back.rules().bans[0].addr),
             (5, 30, r.rules().bans[0].addr)
+        );
+        assert!(back.has_rules());
+        let plain = Room::new("alice@x", true, 42);
+        let bytes = encode(&room_value(&plain));
+        let back = room_of(&ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap()).unwrap();
+        assert!(
+            !back.has_rules(),
+            "a room restored with nothing set has no rules allocated"
         );
     }
 }
