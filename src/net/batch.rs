@@ -23,10 +23,12 @@ impl Batch {
     }
 
     /// Whether `frame`, for `to` but `except`, may join: the same audience, and the batch stays
-    /// within one write buffer, so that what a socket leaves of a queued batch always fits the
-    /// buffer it moves into.
-    pub fn fits(&self, to: &[ConnId], except: Option<ConnId>, frame: &[u8]) -> bool {
-        self.is_empty() || (self.except == except && self.bytes.len() + frame.len() <= BUF && self.to == to)
+    /// within `limit` bytes (at most one write buffer, so that what a socket leaves of a queued
+    /// batch always fits the buffer it moves into; less where `max-queue` is small, since a
+    /// batch that does not fit a subscriber's write buffer is queued, and counted, whole).
+    pub fn fits(&self, to: &[ConnId], except: Option<ConnId>, frame: &[u8], limit: usize) -> bool {
+        self.is_empty()
+            || (self.except == except && self.bytes.len() + frame.len() <= limit.min(BUF) && self.to == to)
     }
 
     /// Adds `frame` (the caller checked that it [`fits`](Batch::fits)).
@@ -71,21 +73,23 @@ mod tests {
         let mut b = Batch::default();
         assert!(!b.holds_up(1));
         b.add(&[1, 2, 3], Some(1), &[7; 100]);
-        assert!(b.fits(&[1, 2, 3], Some(1), &[8; 100]));
-        assert!(!b.fits(&[1, 2, 4], Some(1), &[8; 100]), "another audience");
-        assert!(!b.fits(&[1, 2], Some(1), &[8; 100]), "a changed audience");
-        assert!(!b.fits(&[1, 2, 3], Some(2), &[8; 100]), "another sender");
+        const ANY: usize = usize::MAX;
+        assert!(b.fits(&[1, 2, 3], Some(1), &[8; 100], ANY));
+        assert!(!b.fits(&[1, 2, 4], Some(1), &[8; 100], ANY), "another audience");
+        assert!(!b.fits(&[1, 2], Some(1), &[8; 100], ANY), "a changed audience");
+        assert!(!b.fits(&[1, 2, 3], Some(2), &[8; 100], ANY), "another sender");
         assert!(
-            !b.fits(&[1, 2, 3], Some(1), &vec![8; BUF - 99]),
+            !b.fits(&[1, 2, 3], Some(1), &vec![8; BUF - 99], ANY),
             "past one buffer"
         );
-        assert!(b.fits(&[1, 2, 3], Some(1), &vec![8; BUF - 100]));
+        assert!(b.fits(&[1, 2, 3], Some(1), &vec![8; BUF - 100], ANY));
+        assert!(!b.fits(&[1, 2, 3], Some(1), &[8; 101], 200), "past the limit");
         assert!(!b.holds_up(1), "the sender's own replies need not wait");
         assert!(b.holds_up(2) && b.holds_up(9));
         let (to, bytes) = b.parts();
         assert_eq!(to.collect::<Vec<_>>(), [2, 3]);
         assert_eq!(bytes, &[7; 100][..]);
         b.clear();
-        assert!(b.is_empty() && b.fits(&[5], None, &[0; 10]));
+        assert!(b.is_empty() && b.fits(&[5], None, &[0; 10], 1));
     }
 }

@@ -219,17 +219,22 @@ impl Conn {
     /// to be written and writes it, so that the last frames (for a slow consumer, the Error that
     /// says why) go out whole after the close, as the peer reads on. A reader slower than the
     /// grace on a link whose window reopens in large steps (64 KiB on loopback) otherwise got a
-    /// frame cut short. What this adds is at most about a write buffer and the final frames per
-    /// such connection, in the kernel, until the peer reads it or the kernel gives up.
+    /// frame cut short. The growth is bounded: one write buffer, plus what rustls may hold for a
+    /// TLS connection, plus room for a segment the kernel already holds past its limit; a
+    /// longer backlog (a close the core started with a queue behind it) is cut as before, as is
+    /// anything past what `net.core.wmem_max` lets a socket have.
     pub fn hand_rest_to_kernel(&mut self, now: Instant) {
-        let rest = self.pending();
-        if rest == 0 {
+        if self.flushed() {
             return;
         }
+        let tls = if self.tls.is_some() { 2 * BUF } else { 0 };
+        let rest = self.pending().min(BUF) + tls;
         if let Some(granted) = send_buffer(&self.sock) {
-            // The kernel doubles what it is asked for, and may already hold up to a segment
-            // (64 KiB on loopback) past the buffer, with its own overhead on top.
-            let _ = set_send_buffer(&self.sock, granted / 2 + rest + 64 * 1024);
+            // The kernel doubles what it is asked for.
+            let ask = granted / 2 + rest + 64 * 1024;
+            if ask * 2 > granted {
+                let _ = set_send_buffer(&self.sock, ask);
+            }
         }
         let _ = self.flush(now);
         if !self.flushed() {
@@ -241,8 +246,9 @@ impl Conn {
         }
     }
 
-    /// For a closing connection: moves its deadline back if the peer took bytes from the
-    /// kernel's send queue since the last look. A reader slower than the send buffer can go
+    /// For a closing connection: moves its deadline back if the kernel's send queue shrank
+    /// since the last look (the peer acknowledged bytes: it has room for them, which a client
+    /// that stopped reading runs out of within one receive buffer). A reader slower than the send buffer can go
     /// seconds without the socket taking anything new (the kernel reopens a small receive
     /// window in steps), while it is in fact still reading what is already on its way.
     pub fn check_unsent(&mut self, now: Instant) {

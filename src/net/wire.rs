@@ -182,7 +182,9 @@ impl Outbox for Wire<'_> {
     /// Into the batch when it goes to several connections; a batch for another audience is
     /// pushed first.
     fn fanout(&mut self, to: &[ConnId], except: Option<ConnId>, frame: &[u8]) {
-        if !self.batch.fits(to, except, frame) {
+        // A quarter of max-queue at most: a batch that does not fit a subscriber's write buffer
+        // is queued whole, and must not alone make it a slow consumer.
+        if !self.batch.fits(to, except, frame, self.max_queue / 4) {
             self.commit();
         }
         if to.len() > 1 {
