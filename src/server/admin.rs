@@ -251,7 +251,7 @@ impl Server {
             "motd" => {
                 let from = self
                     .session(conn)
-                    .and_then(|s| s.user.clone())
+                    .and_then(|s| s.user.as_deref().map(Box::from))
                     .unwrap_or_default();
                 self.motd = (!text.is_empty()).then(|| Motd {
                     text: text.into(),

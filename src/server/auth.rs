@@ -8,6 +8,7 @@ use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Who may take an ID that is not a registered account, without a password.
@@ -242,8 +243,8 @@ impl Server {
         let squatted: Vec<Box<str>> = self
             .users
             .keys()
-            .filter(|u| self.accounts.names.contains(*u))
-            .cloned()
+            .filter(|u| self.accounts.names.contains(&***u))
+            .map(|u| Box::from(&**u))
             .collect();
         for user in squatted {
             self.evict_squatters(&user, out);
@@ -355,7 +356,7 @@ impl Server {
                 .map(|b| char::from(ALPHABET[usize::from(b % 36)]))
                 .collect();
             let name: Box<str> = format!("{GUEST_PREFIX}{tail}@{}", self.domain).into();
-            if !self.users.contains_key(&name) && !self.accounts.names.contains(&name) {
+            if !self.users.contains_key(&*name) && !self.accounts.names.contains(&name) {
                 return Ok(name);
             }
         }
@@ -566,6 +567,11 @@ impl Server {
             return;
         }
         let latest = self.latest;
+        // One copy of the name for the user table, the session and the rooms it joins.
+        let user: Rc<str> = self
+            .users
+            .get_key_value(&*user)
+            .map_or_else(|| user.into(), |(k, _)| k.clone());
         let first = self
             .users
             .entry(user.clone())

@@ -25,7 +25,10 @@ impl Server {
         if let Some((code, reason)) = self.foreign(c.topic) {
             return self.fail(conn, c.seq, code, &reason, out);
         }
-        let Some(me) = self.session(conn).and_then(|s| s.user.clone()) else {
+        let Some(me) = self
+            .session(conn)
+            .and_then(|s| s.user.as_deref().map(Box::<str>::from))
+        else {
             return;
         };
         let scope = match c.topic.kind() {

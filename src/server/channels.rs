@@ -1,14 +1,16 @@
 //! Who receives a topic's Events: the subscribers of a channel, or the connections of a user.
 
 use super::outbox::ConnId;
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The connections an Event on one topic goes to, and the time of the topic's last Event.
 #[derive(Debug)]
 pub struct Audience {
-    /// The receiving connections, in no particular order.
-    pub conns: Vec<ConnId>,
+    /// The receiving connections, in no particular order. Most topics have one (a user with one
+    /// connection, a channel with one subscriber): it is kept inline, with no allocation.
+    pub conns: Conns,
     last_time: u64,
 }
 
@@ -18,14 +20,14 @@ impl Audience {
     /// time (and so an id) it used before.
     pub fn new(floor: u64) -> Self {
         Audience {
-            conns: Vec::new(),
+            conns: Conns::new(),
             last_time: floor,
         }
     }
 
     /// Adds `conn`; returns the new count. The caller ensures it was not there.
     pub fn add(&mut self, conn: ConnId) -> usize {
-        push_small(&mut self.conns, conn);
+        self.conns.push(conn);
         self.conns.len()
     }
 
@@ -46,20 +48,8 @@ impl Audience {
     }
 }
 
-/// Pushes onto a list that usually stays at one element: the first push makes room for one,
-/// not the four a Vec starts with (later ones grow it by doubling as usual). Most channels have
-/// one subscriber and one member, and idle memory is counted per connection.
-pub fn push_small<T>(list: &mut Vec<T>, item: T) {
-    insert_small(list, list.len(), item);
-}
-
-/// [`push_small`] at position `at` (at most the length).
-pub fn insert_small<T>(list: &mut Vec<T>, at: usize, item: T) {
-    if list.capacity() == 0 {
-        list.reserve_exact(1);
-    }
-    list.insert(at, item);
-}
+/// The connections of one topic: one inline, more on the heap.
+pub type Conns = SmallVec<[ConnId; 1]>;
 
 /// Channels by name. A channel exists while it has a subscriber. Names are also kept sorted, so
 /// that a Topics page is a slice however far into the list it starts.
@@ -85,13 +75,19 @@ impl Channels {
         self.by_name.get_mut(name)
     }
 
-    /// Adds `conn`, creating the channel (with times after `floor`) if needed; returns the
-    /// subscriber count. The caller ensures it was not subscribed.
-    pub fn subscribe(&mut self, name: &str, conn: ConnId, floor: u64) -> usize {
-        if let Some(a) = self.by_name.get_mut(name) {
+    /// The channel's name as the table holds it, if it exists: other tables keyed by the same
+    /// name share it rather than keep copies.
+    pub fn key(&self, name: &str) -> Option<&Rc<str>> {
+        self.by_name.get_key_value(name).map(|(k, _)| k)
+    }
+
+    /// Adds `conn`, creating the channel named `key` (with times after `floor`) if needed;
+    /// returns the subscriber count. The caller ensures it was not subscribed.
+    pub fn subscribe(&mut self, key: &Rc<str>, conn: ConnId, floor: u64) -> usize {
+        if let Some(a) = self.by_name.get_mut(&**key) {
             return a.add(conn);
         }
-        let key: Rc<str> = name.into();
+        let key = key.clone();
         if let Err(at) = self.sorted.binary_search(&key) {
             self.sorted.insert(at, key.clone());
         }

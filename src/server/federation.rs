@@ -134,7 +134,7 @@ impl Server {
     /// Grant: a token for the logged-in user, for the audience `server`.
     pub(super) fn grant(&mut self, conn: ConnId, m: Grant<'_>, now: &Now, out: &mut impl Outbox) {
         let user = match self.session(conn) {
-            Some(s) if s.authenticated => s.user.clone(),
+            Some(s) if s.authenticated => s.user.as_deref().map(Box::<str>::from),
             _ => None,
         };
         let Some(user) = user else {

@@ -38,16 +38,27 @@ impl Server {
             if let Some((code, reason)) = self.admit_to(conn, name) {
                 return self.fail(conn, m.seq, code, &reason, out);
             }
+            let key = self.name_key(name);
             let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
                 return;
             };
-            s.subs.push(name.into());
-            if let (Some(user), Some(room)) = (s.user.as_deref(), self.rooms.get_mut(name)) {
+            s.subs.push(key.clone());
+            if let (Some(user), Some(room)) = (s.user.as_ref(), self.rooms.get_mut(name)) {
                 room.add_member(user);
             }
-            self.channels.subscribe(name, conn, self.latest);
+            self.channels.subscribe(&key, conn, self.latest);
         }
         self.meta(conn, m.seq, m.topic, out);
+    }
+
+    /// A channel's name as the channel or room table already holds it, so that every table
+    /// keyed by it (channels, rooms, each session's subscriptions) shares one copy.
+    pub(super) fn name_key(&self, name: &str) -> std::rc::Rc<str> {
+        self.channels
+            .key(name)
+            .or_else(|| self.rooms.get_key_value(name).map(|(k, _)| k))
+            .cloned()
+            .unwrap_or_else(|| name.into())
     }
 
     pub(super) fn unsub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {

@@ -40,6 +40,7 @@ use history::History;
 use session::Session;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// The current time, passed in so the core never reads a clock.
@@ -78,11 +79,11 @@ pub struct Server {
     per_subnet: HashMap<IpAddr, usize>,
     flood: flood::Flood,
     channels: Channels,
-    users: HashMap<Box<str>, Audience>,
+    users: HashMap<Rc<str>, Audience>,
     /// Who runs each channel, and whom it keeps out or quiet.
     /// Boxed: most channels have a room with one member and no moderation, and the map's
     /// empty slots would otherwise each be a whole Room wide.
-    rooms: HashMap<Box<str>, Box<room::Room>>,
+    rooms: HashMap<Rc<str>, Box<room::Room>>,
     /// Who watches each user ID's presence.
     watchers: HashMap<Box<str>, Vec<ConnId>>,
     /// Users who said they are away, with their note.
@@ -314,14 +315,14 @@ impl Server {
                 }
             }
         }
-        if let Some(user) = &s.user
+        if let Some(user) = s.user.as_deref()
             && let Some(conns) = self.users.get_mut(user)
             && conns.remove(conn) == 0
         {
             self.users.remove(user);
             // A quick reconnect (before the offline is announced) starts without the note.
             self.away.remove(user);
-            self.gone.push(user.clone());
+            self.gone.push(user.into());
         }
     }
 

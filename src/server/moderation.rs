@@ -291,14 +291,16 @@ impl Server {
     pub(super) fn admit_to(&mut self, conn: ConnId, channel: &str) -> Option<(ErrorCode, String)> {
         let admin = self.is_admin(conn);
         let s = self.session(conn)?;
-        let user = s.user.as_deref()?;
+        let owner = s.user.as_ref()?;
+        let user = &**owner;
         let Some(room) = self.rooms.get(channel) else {
             let lasting = s.logged_in && self.may_own_lasting(user);
-            let room = Room::new(user, lasting, self.now_ms);
+            let room = Room::new(owner.clone(), lasting, self.now_ms);
             if lasting {
-                *self.lasting_owned.entry(room.owner.clone()).or_insert(0) += 1;
+                *self.lasting_owned.entry(Box::from(&*room.owner)).or_insert(0) += 1;
             }
-            self.rooms.insert(channel.into(), Box::new(room));
+            let key = self.name_key(channel);
+            self.rooms.insert(key, Box::new(room));
             self.room_changed(channel);
             return None;
         };

@@ -47,7 +47,10 @@ impl Server {
     /// Status: the user says it is away (with a note) or back; the reply is the presence
     /// Event, which its watchers get too.
     pub(super) fn status(&mut self, conn: ConnId, m: SetPresence<'_>, now: &Now, out: &mut impl Outbox) {
-        let Some(user) = self.session(conn).and_then(|s| s.user.clone()) else {
+        let Some(user) = self
+            .session(conn)
+            .and_then(|s| s.user.as_deref().map(Box::<str>::from))
+        else {
             return;
         };
         match m.presence {
@@ -71,7 +74,7 @@ impl Server {
     /// they came back meanwhile.
     pub(super) fn announce_gone(&mut self, out: &mut impl Outbox) {
         for user in std::mem::take(&mut self.gone) {
-            if !self.users.contains_key(&user) {
+            if !self.users.contains_key(&*user) {
                 self.presence_changed(&user, false, out);
             }
         }

@@ -191,7 +191,12 @@ impl Server {
     /// it is still connected. Borrows only the fields it needs, so `event` may borrow the
     /// publisher's session.
     fn deliver(
-        (channels, users, scratch, stats): (&Channels, &HashMap<Box<str>, Audience>, &mut [u8], &mut Stats),
+        (channels, users, scratch, stats): (
+            &Channels,
+            &HashMap<std::rc::Rc<str>, Audience>,
+            &mut [u8],
+            &mut Stats,
+        ),
         publisher: Option<ConnId>,
         seq: Option<u32>,
         mut event: Event<'_>,

@@ -6,8 +6,10 @@ use super::bucket::{Bucket, Rate};
 use crate::proto::modes;
 use crate::proto::pattern::matches;
 use crate::proto::{Action, Presence, Role};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// A ban: an ID pattern, and for a guest banned by name the address it came from, so that a
@@ -24,7 +26,7 @@ pub struct Ban {
 #[derive(Debug)]
 pub struct Room {
     /// Who created it; an operator nobody can demote.
-    pub owner: Box<str>,
+    pub owner: Rc<str>,
     /// The owner logged in with a password: the room outlives the channel's last subscriber.
     pub lasting: bool,
     /// When the channel was created.
@@ -35,9 +37,10 @@ pub struct Room {
     /// have any, and idle memory is counted per channel (one per connection in some uses).
     rules: Option<Box<Rules>>,
     /// The subscribed IDs, sorted, with how many connections each has in: a page of Members
-    /// is a range of it. A sorted Vec rather than a BTreeMap, whose first node alone is ~240
-    /// bytes: most channels have one or a few members, and joins are rare next to Messages.
-    members: Vec<(Box<str>, u32)>,
+    /// is a range of it. A sorted list rather than a BTreeMap, whose first node alone is ~240
+    /// bytes: most channels have one or a few members (the first is kept inline), and joins
+    /// are rare next to Messages.
+    members: SmallVec<[(Rc<str>, u32); 1]>,
 }
 
 /// What a channel's operators set: its lists, display name, topic line and per-member rate.
@@ -105,14 +108,14 @@ pub fn set(list: &mut Vec<Box<str>>, item: &str, present: bool) {
 
 impl Room {
     /// A room created by `owner` at `created`.
-    pub fn new(owner: &str, lasting: bool, created: u64) -> Self {
+    pub fn new(owner: Rc<str>, lasting: bool, created: u64) -> Self {
         Room {
-            owner: owner.into(),
+            owner,
             lasting,
             created,
             modes: 0,
             rules: None,
-            members: Vec::new(),
+            members: SmallVec::new(),
         }
     }
 
@@ -141,14 +144,14 @@ impl Room {
     }
 
     /// One more connection of `user` subscribed.
-    pub fn add_member(&mut self, user: &str) {
+    pub fn add_member(&mut self, user: &Rc<str>) {
         match self.find_member(user) {
             Ok(i) => {
                 if let Some(m) = self.members.get_mut(i) {
                     m.1 += 1;
                 }
             }
-            Err(i) => super::channels::insert_small(&mut self.members, i, (user.into(), 1)),
+            Err(i) => self.members.insert(i, (user.clone(), 1)),
         }
     }
 
@@ -348,8 +351,8 @@ mod tests {
             "{}",
             std::mem::size_of::<Room>()
         );
-        let mut r = Room::new("o@x", false, 1);
-        r.add_member("m@x");
+        let mut r = Room::new("o@x".into(), false, 1);
+        r.add_member(&"m@x".into());
         let now = Instant::now();
         assert_eq!(r.silences("m@x", now), None);
         r.spend("m@x", now);
@@ -367,7 +370,7 @@ mod tests {
 
     #[test]
     fn roles_rank_and_modes_close() {
-        let mut r = Room::new("o@x", false, 1);
+        let mut r = Room::new("o@x".into(), false, 1);
         set(&mut r.rules_mut().ops, "op@x", true);
         set(&mut r.rules_mut().voiced, "v@x", true);
         assert_eq!(
@@ -386,7 +389,7 @@ mod tests {
 
     #[test]
     fn a_channel_rate_is_per_member_per_minute() {
-        let mut r = Room::new("o@x", false, 1);
+        let mut r = Room::new("o@x".into(), false, 1);
         r.rules_mut().rate = 6;
         let t = Instant::now();
         assert_eq!(r.silences("m@x", t), None);

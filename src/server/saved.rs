@@ -85,7 +85,7 @@ impl Server {
                 }),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
-                    *self.lasting_owned.entry(r.owner.clone()).or_insert(0) += 1;
+                    *self.lasting_owned.entry(Box::from(&*r.owner)).or_insert(0) += 1;
                     self.rooms.insert(channel.into(), Box::new(r));
                 }),
             };
@@ -170,7 +170,7 @@ fn opt_text(v: &Value, name: &str) -> Option<Box<str>> {
 }
 
 fn room_of(v: &Value) -> Option<Room> {
-    let mut r = Room::new(field(v, "owner")?.as_text()?, true, uint(v, "created")?);
+    let mut r = Room::new(field(v, "owner")?.as_text()?.into(), true, uint(v, "created")?);
     r.rules_mut().ops = texts(v, "ops");
     r.rules_mut().voiced = texts(v, "voiced");
     r.rules_mut().invited = texts(v, "invited");
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_room_round_trips() {
-        let mut r = Room::new("alice@x", true, 42);
+        let mut r = Room::new("alice@x".into(), true, 42);
         r.rules_mut().ops = vec!["bob@x".into()];
         r.rules_mut().bans = vec![Ban {
             pattern: "guest-1@x".into(),
@@ -237,7 +237,7 @@ mod tests {
             (5, 30, r.rules().bans[0].addr)
         );
         assert!(back.has_rules());
-        let plain = Room::new("alice@x", true, 42);
+        let plain = Room::new("alice@x".into(), true, 42);
         let bytes = encode(&room_value(&plain));
         let back = room_of(&ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap()).unwrap();
         assert!(

@@ -10,9 +10,9 @@ pub struct Session {
     /// What the peer counts against for the per-address limit (its address, or its /64).
     pub addr: IpAddr,
     /// The user ID, once Ident succeeded.
-    pub user: Option<Box<str>>,
+    pub user: Option<std::rc::Rc<str>>,
     /// Subscribed channels.
-    pub subs: Vec<Box<str>>,
+    pub subs: smallvec::SmallVec<[std::rc::Rc<str>; 1]>,
     /// When the connection was accepted (handshake timeout).
     pub accepted: Instant,
     /// When the last frame arrived (idle timeout).
@@ -57,7 +57,7 @@ impl Session {
             active: now,
             pace: super::flood::Pace::new(limits, now),
             user: None,
-            subs: Vec::new(),
+            subs: smallvec::SmallVec::new(),
             accepted: now,
             last_heard: now,
             pinged: None,

@@ -235,6 +235,25 @@ fn fanout_reaches_every_subscriber_once_with_the_echo_to_the_sender() {
     assert_eq!(r.server.stats().published, 1);
 }
 
+/// Idle memory is counted per connection and channel: the channel table, the room table and
+/// each subscriber's session hold one shared copy of a channel's name, and the user table, the
+/// session, a room's owner and its member list one shared copy of an ID.
+#[test]
+fn names_are_stored_once() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    r.sub(0, "#rust@example.com");
+    r.sub(1, "#rust@example.com");
+    let key = r.server.channels.key("#rust@example.com").unwrap();
+    // The channel table's key and sorted list, the room table's key, two sessions.
+    assert_eq!(std::rc::Rc::strong_count(key), 5);
+    let count = |id: &str| std::rc::Rc::strong_count(r.server.users.get_key_value(id).unwrap().0);
+    // The user table's key, the session, the room's owner and member list.
+    assert_eq!(count("alice@example.com"), 4);
+    assert_eq!(count("bob@example.com"), 3);
+}
+
 #[test]
 fn direct_messages_reach_every_connection_of_the_user() {
     let mut r = Rig::new(Limits::default());
