@@ -5,6 +5,7 @@
 mod batch;
 mod conn;
 mod pagebuf;
+mod sockopt;
 pub mod tls;
 mod wire;
 
@@ -475,7 +476,7 @@ impl Shell {
             }
             let send_buffer = self.server.limits().send_buffer;
             if send_buffer > 0
-                && let Err(e) = conn::set_send_buffer(&sock, send_buffer)
+                && let Err(e) = sockopt::set_send_buffer(&sock, send_buffer)
             {
                 log::debug!("{peer}: SO_SNDBUF: {e}");
             }
