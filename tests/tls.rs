@@ -484,22 +484,19 @@ fn bad_certificate_files_stop_scalard_at_start() {
         // The key of another certificate: rustls refuses the pair.
         (cert.as_str(), other_key.as_str(), "refused"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
-            .args([
-                "--ephemeral",
-                "--listen",
-                "127.0.0.1:0",
-                "--tls-listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--tls-cert", c, "--tls-key", k])
-            .output()
-            .expect("run scalard");
+        let out = run_tls_listener(&["--tls-cert", c, "--tls-key", k]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains("TLS") && err.contains(needle), "{err}");
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+    let out = run_tls_listener(&[]);
+    assert_eq!(out.status.code(), Some(2), "a config error");
+}
+
+/// Runs scalard with a TLS listener and `flags` to its exit (on its own ports: the default one
+/// may be taken by a server running on this machine).
+fn run_tls_listener(flags: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
         .args([
             "--ephemeral",
             "--listen",
@@ -507,9 +504,9 @@ fn bad_certificate_files_stop_scalard_at_start() {
             "--tls-listen",
             "127.0.0.1:0",
         ])
+        .args(flags)
         .output()
-        .expect("run scalard");
-    assert_eq!(out.status.code(), Some(2), "a config error");
+        .expect("run scalard")
 }
 
 #[test]
