@@ -1,6 +1,6 @@
 //! Writing a batch of Events in one transaction.
 
-use super::{Context, Db, Scoped, to_sql};
+use super::{Context, Db, to_sql};
 use crate::store::{OwnedBody, Record, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -27,10 +27,9 @@ impl Db {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .context("insert: prepare")?;
-            let mut fts = tx
-                .prepare("INSERT INTO events_fts (rowid, body, scope) VALUES (?1, ?2, ?3)")
-                .context("insert: prepare")?;
             let mut added: HashMap<i64, i64> = HashMap::new();
+            // The lowest and highest position this batch added.
+            let mut new: Option<(i64, i64)> = None;
             let (mut last_pos, mut last_time) = (0i64, 0i64);
             for r in batch.iter().map(Borrow::<Record>::borrow) {
                 let pos = to_sql(r.pos, "position")?;
@@ -59,19 +58,19 @@ impl Db {
                     .context("insert: event")?;
                 if inserted == 1 {
                     *added.entry(topic).or_default() += 1;
-                    if let OwnedBody::Text(t) = &r.body {
-                        let scope = match thread {
-                            Some(h) => {
-                                format!("{} {}", Scoped::Topic(topic).token(), Scoped::Thread(h).token())
-                            }
-                            None => Scoped::Topic(topic).token(),
-                        };
-                        fts.execute(params![pos, &**t, scope])
-                            .context("insert: text index")?;
-                    }
+                    new = Some(new.map_or((pos, pos), |(lo, hi)| (lo.min(pos), hi.max(pos))));
                 }
                 last_pos = last_pos.max(pos);
                 last_time = last_time.max(time);
+            }
+            // The text index is written in one statement, not one per Event: every write
+            // statement on an FTS5 table opens a savepoint, and FTS5 flushes its pending terms
+            // to disk at each, so a statement per Event made a segment (and merge work) per
+            // Event. A retried batch's range may cover Events indexed before: indexing a
+            // position again replaces its entry (contentless_delete), so that is harmless.
+            if let Some((lo, hi)) = new {
+                tx.execute(INDEX_TEXT, params![lo, hi])
+                    .context("insert: text index")?;
             }
             let mut count = tx
                 .prepare("UPDATE topics SET count = count + ?2 WHERE id = ?1")
@@ -88,6 +87,12 @@ impl Db {
         tx.commit().context("insert: commit")
     }
 }
+
+/// Adds the text bodies among positions `?1..=?2` to the search index, each under its
+/// topic's and thread's tokens (`Scoped::token`'s `t<id>` and `h<id>`).
+const INDEX_TEXT: &str = "INSERT INTO events_fts (rowid, body, scope)
+    SELECT pos, body, 't' || topic || coalesce(' h' || thread, '') FROM events
+    WHERE pos BETWEEN ?1 AND ?2 AND typeof(body) = 'text'";
 
 /// Looks up or creates topic and thread rows during one insert transaction.
 struct Names<'c> {

@@ -26,7 +26,7 @@ use std::time::Duration;
 /// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
 /// (accounts, bans, topic metadata) are appended, never edited, so any older file can be
 /// brought forward.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// The schema version this build writes; a file with a higher one is refused.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -63,9 +63,7 @@ CREATE TABLE events (
 ) STRICT;
 CREATE INDEX events_by_topic ON events(topic);
 CREATE INDEX events_by_thread ON events(thread) WHERE thread IS NOT NULL;
--- Ids are random, so every insert lands on a random page of this index, and each page a
--- commit touches is written to the WAL again: the first 8 bytes keep the index (and that cost)
--- a quarter of a full-id index's; the lookup then checks the whole id.
+-- Replaced in version 4.
 CREATE INDEX events_by_id ON events(substr(id, 1, 8));
 -- Full detail, although searches only AND words: a query word that the tokenizer splits
 -- (a Devanagari or Tamil word at its combining marks) becomes a phrase of its parts, which
@@ -97,6 +95,18 @@ CREATE TABLE state (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
+";
+
+// Ids are random, so every insert lands on a random page of an index keyed by id, and each
+// page a commit touches is written to the WAL again. Keyed first by the position's bucket of
+// 2^16 Events, only the newest bucket's pages (about 300) take inserts, so a commit's cost no
+// longer grows with the store: measured on the store alone, 24-36 µs an Event at 1,000,000
+// Events with version 1's index, 9-11 µs with this one. A lookup probes one bucket after the
+// other (`ID_BUCKET_BITS` in query.rs must match). The first 8 bytes of the id keep the index
+// small; the lookup then checks the whole id.
+const SCHEMA_V4: &str = "
+DROP INDEX events_by_id;
+CREATE INDEX events_by_id ON events(pos >> 16, substr(id, 1, 8));
 ";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)

@@ -34,16 +34,19 @@ impl Db {
                 cursor = 0;
             }
             let mut oldest = tx
+                .prepare("SELECT pos, time FROM events WHERE topic = ?1 ORDER BY pos LIMIT ?2")
+                .context("prune: prepare")?;
+            // One statement each per topic, not per Event: FTS5 flushes its pending changes at
+            // every write statement (see INDEX_TEXT in insert.rs). The victims are the topic's
+            // oldest, so they are exactly its Events up to the last one.
+            let mut del_text = tx
                 .prepare(
-                    "SELECT pos, time, typeof(body) = 'text' FROM events
-                     WHERE topic = ?1 ORDER BY pos LIMIT ?2",
+                    "DELETE FROM events_fts WHERE rowid IN
+                     (SELECT pos FROM events WHERE topic = ?1 AND pos <= ?2 AND typeof(body) = 'text')",
                 )
                 .context("prune: prepare")?;
-            let mut del_event = tx
-                .prepare("DELETE FROM events WHERE pos = ?1")
-                .context("prune: prepare")?;
-            let mut del_text = tx
-                .prepare("DELETE FROM events_fts WHERE rowid = ?1")
+            let mut del_events = tx
+                .prepare("DELETE FROM events WHERE topic = ?1 AND pos <= ?2")
                 .context("prune: prepare")?;
             let mut update = tx
                 .prepare("UPDATE topics SET count = count - ?2, horizon = max(horizon, ?3) WHERE id = ?1")
@@ -61,40 +64,34 @@ impl Db {
                 });
                 if excess > 0 || cutoff.is_some() {
                     let room = budget - deleted;
-                    // Collected first: deleting under a running SELECT of the same table is
-                    // not well defined.
-                    let mut victims: Vec<(i64, i64, bool)> = Vec::new();
+                    // The victims are the topic's oldest: counted first (deleting under a
+                    // running SELECT of the same table is not well defined), then deleted as
+                    // the range up to the last of them.
+                    let (mut victims, mut last, mut newest) = (0usize, None, 0i64);
                     let mut rows = oldest
                         .query(params![topic, room as i64])
                         .context("prune: oldest")?;
                     while let Some(row) = rows.next().context("prune: oldest")? {
-                        let v: (i64, i64, bool) = (
-                            row.get(0).context("prune")?,
-                            row.get(1).context("prune")?,
-                            row.get(2).context("prune")?,
-                        );
+                        let (pos, time): (i64, i64) =
+                            (row.get(0).context("prune")?, row.get(1).context("prune")?);
                         // Times increase with position within a topic, so the first Event
                         // young enough ends the run.
-                        let too_many = (victims.len() as i64) < excess;
-                        let too_old = cutoff.is_some_and(|c| v.1 < c);
+                        let too_many = (victims as i64) < excess;
+                        let too_old = cutoff.is_some_and(|c| time < c);
                         if !too_many && !too_old {
                             break;
                         }
-                        victims.push(v);
+                        (victims, last, newest) = (victims + 1, Some(pos), newest.max(time));
                     }
                     drop(rows);
-                    for &(pos, _, text) in &victims {
-                        del_event.execute([pos]).context("prune: delete")?;
-                        if text {
-                            del_text.execute([pos]).context("prune: delete text")?;
-                        }
-                    }
-                    if let Some(newest) = victims.iter().map(|v| v.1).max() {
+                    if let Some(last) = last {
+                        del_text.execute([topic, last]).context("prune: delete text")?;
+                        del_events.execute([topic, last]).context("prune: delete")?;
                         update
-                            .execute(params![topic, victims.len() as i64, newest])
+                            .execute(params![topic, victims as i64, newest])
                             .context("prune: topic")?;
                     }
-                    deleted += victims.len();
+                    deleted += victims;
                 }
                 if deleted >= budget {
                     // This topic may have more to go: resume with it next time.

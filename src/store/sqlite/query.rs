@@ -7,6 +7,9 @@ use crate::store::{OwnedBody, Page, Query, Record, Scope, StoreError};
 use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
+/// Bits of a position below the id index's bucket (schema version 4's `pos >> 16`).
+const ID_BUCKET_BITS: u32 = 16;
+
 impl Db {
     /// Answers a query; see [`Query`] and [`Page`] for what that means. An unknown topic or
     /// thread is an empty page, not an error.
@@ -139,25 +142,45 @@ impl Db {
         Ok(Some(Resolved { of, topics, horizon }))
     }
 
-    /// The position of the Event with this id, if it is in the scope.
+    /// The position of the Event with this id, if it is in the scope. The id index is
+    /// bucketed by position (schema version 4), so the scope's buckets are probed newest first:
+    /// the anchor of a catch-up is nearly always recent.
     fn anchor(&self, scope: &Resolved, id: &MsgId) -> Result<Option<i64>, StoreError> {
-        // INDEXED BY: the topic index would also fit the WHERE and is far worse.
-        let sql = match scope.of {
-            Scoped::Topic(_) => {
-                "SELECT min(pos) FROM events INDEXED BY events_by_id
-                 WHERE substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1 AND topic = ?2"
-            }
-            Scoped::Thread(_) => {
-                "SELECT min(pos) FROM events INDEXED BY events_by_id
-                 WHERE substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1 AND thread = ?2"
-            }
+        let (key, span, probe) = match scope.of {
+            Scoped::Topic(k) => (
+                k,
+                "SELECT min(pos), max(pos) FROM events WHERE topic = ?1",
+                // INDEXED BY: the topic index would also fit the WHERE and is far worse.
+                "SELECT pos FROM events INDEXED BY events_by_id
+                 WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1
+                   AND topic = ?2",
+            ),
+            Scoped::Thread(k) => (
+                k,
+                "SELECT min(pos), max(pos) FROM events WHERE thread = ?1",
+                "SELECT pos FROM events INDEXED BY events_by_id
+                 WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1
+                   AND thread = ?2",
+            ),
         };
-        let key = match scope.of {
-            Scoped::Topic(k) | Scoped::Thread(k) => k,
+        let (first, last): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(span, [key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .context("query: anchor span")?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(None);
         };
-        self.conn
-            .query_row(sql, params![&id.0[..], key], |r| r.get(0))
-            .context("query: anchor")
+        let mut probe = self.conn.prepare(probe).context("query: prepare")?;
+        for bucket in (first >> ID_BUCKET_BITS..=last >> ID_BUCKET_BITS).rev() {
+            let found = probe
+                .query_row(params![&id.0[..], key, bucket], |r| r.get(0))
+                .optional()
+                .context("query: anchor")?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// One past the highest stored position.

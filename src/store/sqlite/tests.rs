@@ -4,7 +4,7 @@ use super::query::{Select, select};
 use super::*;
 use crate::proto::MsgId;
 use crate::store::{OwnedBody, Page, Query, Record, Retention, Rule, Scope, thread_of};
-use rusqlite::params_from_iter;
+use rusqlite::{params, params_from_iter};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -536,6 +536,87 @@ fn anchors_must_be_in_scope() {
     assert_eq!(p, Page::default());
 }
 
+/// The id index is bucketed by position (2^16 a bucket): anchors are found in every bucket,
+/// including the first and last of a scope and across buckets the scope has no Event in.
+#[test]
+fn anchors_are_found_in_every_bucket() {
+    let dir = TempDir::new("buckets");
+    let mut db = fresh(&dir);
+    let a = [1u64, 65_535, 65_536, 200_000, 200_001, 400_000];
+    let mut recs: Vec<Record> = a.iter().map(|&p| rec(p, "#a", p, &format!("a {p}"))).collect();
+    // Another topic alone in a bucket between them, and a direct conversation across buckets.
+    recs.push(rec(131_072, "#b", 131_072, "b"));
+    recs.push(dm(70_000, "bob", "alice", 70_000, "hi"));
+    recs.push(dm(300_000, "alice", "bob", 300_000, "hello"));
+    recs.sort_by_key(|r| r.pos);
+    db.insert(&recs).unwrap();
+
+    for (i, &p) in a.iter().enumerate() {
+        let id = recs.iter().find(|r| r.pos == p).unwrap().id;
+        let after = page(
+            &db,
+            Query {
+                after: Some(id),
+                ..query(topic("#a"))
+            },
+        );
+        assert_eq!(after, (a[i + 1..].to_vec(), false), "after {p}");
+        let before = page(
+            &db,
+            Query {
+                before: Some(id),
+                ..query(topic("#a"))
+            },
+        );
+        assert_eq!(before, (a[..i].to_vec(), false), "before {p}");
+    }
+    let hello = recs.iter().find(|r| r.pos == 300_000).unwrap().id;
+    let hi = recs.iter().find(|r| r.pos == 70_000).unwrap().id;
+    let thread = || query(Scope::Thread(thread_of("alice", "bob")));
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                before: Some(hello),
+                ..thread()
+            }
+        ),
+        (vec![70_000], false)
+    );
+    assert_eq!(
+        page(
+            &db,
+            Query {
+                after: Some(hi),
+                ..thread()
+            }
+        ),
+        (vec![300_000], false)
+    );
+    // An id of the other topic, in a bucket of this one's range, is still not this topic's.
+    let b = recs.iter().find(|r| r.pos == 131_072).unwrap().id;
+    assert!(
+        db.query(&Query {
+            after: Some(b),
+            ..query(topic("#a"))
+        })
+        .unwrap()
+        .unknown_anchor
+    );
+
+    // Each probe is an equality on both columns of the id index.
+    let mut stmt = db
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT pos FROM events INDEXED BY events_by_id
+             WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1
+               AND topic = ?2",
+        )
+        .unwrap();
+    let plan: String = stmt.query_row(params![&b.0[..], 1, 2], |r| r.get(3)).unwrap();
+    assert!(plan.contains("events_by_id (<expr>=? AND <expr>=?)"), "{plan}");
+}
+
 #[test]
 fn thread_scope_merges_both_directions() {
     let dir = TempDir::new("thread");
@@ -668,6 +749,50 @@ fn search_matches_all_words_in_scope() {
         })
         .unwrap();
     assert_eq!(positions(&p), [4, 7]);
+}
+
+/// The text index is written for a batch's range of new positions at once: gaps, blobs,
+/// direct messages and a retried batch that overlaps what is stored still leave exactly one
+/// entry per text Event.
+#[test]
+fn text_index_covers_each_new_range_once() {
+    let dir = TempDir::new("runs");
+    let mut db = fresh(&dir);
+    let blob = Record {
+        body: OwnedBody::Blob(b"word".to_vec().into()),
+        ..rec(2, "#a", 2, "")
+    };
+    let first = vec![
+        rec(1, "#a", 1, "word one"),
+        blob,
+        rec(3, "#a", 3, "word three"),
+        dm(7, "alice", "bob", 7, "word seven"),
+        rec(9, "#a", 9, "word nine"),
+    ];
+    db.insert(&first).unwrap();
+    assert_eq!(fts_hits(&db, "word"), 4);
+    // Retried with more: 3 and 9 are stored already, 4 and 10 are new.
+    let retry = vec![
+        rec(3, "#a", 3, "word three"),
+        rec(4, "#a", 4, "word four"),
+        rec(9, "#a", 9, "word nine"),
+        rec(10, "#a", 10, "word ten"),
+    ];
+    db.insert(&retry).unwrap();
+    assert_eq!(fts_hits(&db, "word"), 6, "nothing indexed twice");
+    assert_eq!(
+        positions(&db.query(&search(topic("#a"), "word")).unwrap()),
+        [1, 3, 4, 9, 10]
+    );
+    let thread = Scope::Thread(thread_of("alice", "bob"));
+    assert_eq!(positions(&db.query(&search(thread, "seven")).unwrap()), [7]);
+    assert_eq!(positions(&db.query(&search(topic("bob"), "word")).unwrap()), [7]);
+    // Once deleted, an Event is gone from the index: no second entry was left behind.
+    db.conn
+        .execute("DELETE FROM events_fts WHERE rowid IN (7, 9)", [])
+        .unwrap();
+    assert_eq!((fts_hits(&db, "nine"), fts_hits(&db, "seven")), (0, 0));
+    assert_eq!(fts_hits(&db, "word"), 4);
 }
 
 #[test]
@@ -922,6 +1047,18 @@ fn migrations_and_versions() {
         .query_row("SELECT count(*) FROM topics", [], |r| r.get(0))
         .unwrap();
     assert_eq!(kept, 1, "migrating keeps what was there");
+    let index: String = db
+        .conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'events_by_id'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        index.contains("pos >> 16"),
+        "version 4 buckets the id index: {index}"
+    );
 
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();
