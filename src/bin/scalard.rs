@@ -85,8 +85,9 @@ fn install_signal_handlers() {
 
 /// Bytes of recent Events kept in memory for quick catch-ups.
 const RING_BYTES: usize = 16 << 20;
-/// Events that may wait for the writer, and history queries that may wait for the reader.
-const WRITE_QUEUE: usize = 16_384;
+/// Events that may wait for the writer (eight of the writer's batches, so a lone publisher can
+/// run ahead of a commit), and history queries that may wait for the reader.
+const WRITE_QUEUE: usize = 32_768;
 const READ_QUEUE: usize = 64;
 /// The newest stored Events read into memory at start (at most; the ring's byte budget
 /// decides what stays), so the catch-ups of clients reconnecting after a restart are answered
