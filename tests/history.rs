@@ -569,3 +569,34 @@ fn reply_to_an_unknown_id_is_accepted_a_malformed_one_refused() {
     alice.send_raw(&raw_frame(&payload)).unwrap();
     assert_eq!(next(&mut alice), "Error 100 malformed seq=Some(6)");
 }
+
+/// The nice value of the server's thread named `name` (field 19 of its /proc stat line).
+fn thread_nice(s: &Scalard, name: &str) -> i64 {
+    let dir = format!("/proc/{}/task", s.child.id());
+    for task in std::fs::read_dir(&dir).expect("task dir").flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
+        // The command name may hold spaces; the fields after its closing parenthesis do not.
+        let after = stat.rsplit_once(')').expect("stat format").1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // Field 19 overall is the 17th after the name (fields 3.. start here).
+        return fields[16].parse().expect("nice");
+    }
+    panic!("no thread named {name}");
+}
+
+#[test]
+fn the_batched_writer_yields_to_the_loop_and_the_always_writer_does_not() {
+    // Relative to the loop's, which is whatever the test runs under.
+    let batched = Scalard::start(&[]);
+    let lowered = (thread_nice(&batched, "scalard") + 10).min(19);
+    assert_eq!(thread_nice(&batched, "scalard-writer"), lowered);
+    let always = Scalard::start(&["--fsync", "always"]);
+    assert_eq!(
+        thread_nice(&always, "scalard-writer"),
+        thread_nice(&always, "scalard")
+    );
+}
