@@ -28,8 +28,7 @@ impl Db {
                 )
                 .context("insert: prepare")?;
             let mut added: HashMap<i64, i64> = HashMap::new();
-            // The lowest and highest position this batch added.
-            let mut new: Option<(i64, i64)> = None;
+            let mut runs = Runs::default();
             let (mut last_pos, mut last_time) = (0i64, 0i64);
             for r in batch.iter().map(Borrow::<Record>::borrow) {
                 let pos = to_sql(r.pos, "position")?;
@@ -58,19 +57,19 @@ impl Db {
                     .context("insert: event")?;
                 if inserted == 1 {
                     *added.entry(topic).or_default() += 1;
-                    new = Some(new.map_or((pos, pos), |(lo, hi)| (lo.min(pos), hi.max(pos))));
+                    runs.add(pos);
                 }
                 last_pos = last_pos.max(pos);
                 last_time = last_time.max(time);
             }
-            // The text index is written in one statement, not one per Event: every write
+            // The text index is written per run of consecutive new positions (one run in
+            // practice: a batch's positions follow each other), not per Event: every write
             // statement on an FTS5 table opens a savepoint, and FTS5 flushes its pending terms
             // to disk at each, so a statement per Event made a segment (and merge work) per
-            // Event. A retried batch's range may cover Events indexed before: indexing a
-            // position again replaces its entry (contentless_delete), so that is harmless.
-            if let Some((lo, hi)) = new {
-                tx.execute(INDEX_TEXT, params![lo, hi])
-                    .context("insert: text index")?;
+            // Event. Only new positions: indexing one again would leave a second entry.
+            let mut fts = tx.prepare(INDEX_TEXT).context("insert: prepare")?;
+            for (lo, hi) in runs.done {
+                fts.execute(params![lo, hi]).context("insert: text index")?;
             }
             let mut count = tx
                 .prepare("UPDATE topics SET count = count + ?2 WHERE id = ?1")
@@ -93,6 +92,21 @@ impl Db {
 const INDEX_TEXT: &str = "INSERT INTO events_fts (rowid, body, scope)
     SELECT pos, body, 't' || topic || coalesce(' h' || thread, '') FROM events
     WHERE pos BETWEEN ?1 AND ?2 AND typeof(body) = 'text'";
+
+/// Positions gathered into runs of consecutive ones, in the order they came.
+#[derive(Default)]
+struct Runs {
+    done: Vec<(i64, i64)>,
+}
+
+impl Runs {
+    fn add(&mut self, pos: i64) {
+        match self.done.last_mut() {
+            Some((_, hi)) if pos == hi.saturating_add(1) => *hi = pos,
+            _ => self.done.push((pos, pos)),
+        }
+    }
+}
 
 /// Looks up or creates topic and thread rows during one insert transaction.
 struct Names<'c> {

@@ -7,8 +7,17 @@ use crate::store::{OwnedBody, Page, Query, Record, Scope, StoreError};
 use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
-/// Bits of a position below the id index's bucket (schema version 4's `pos >> 16`).
-const ID_BUCKET_BITS: u32 = 16;
+/// Bits of a position below the id index's bucket: schema version 4's `pos >> 16`, which the
+/// probes below must spell the same way for SQLite to use the index.
+pub(super) const ID_BUCKET_BITS: u32 = 16;
+// INDEXED BY: the topic (thread) index would also fit the WHERE and is far worse.
+pub(super) const PROBE_IN_TOPIC: &str = "SELECT pos FROM events INDEXED BY events_by_id
+    WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1 AND topic = ?2";
+pub(super) const PROBE_IN_THREAD: &str = "SELECT pos FROM events INDEXED BY events_by_id
+    WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1 AND thread = ?2";
+// One seek each (a lone max() uses the index's end), so skipping empty buckets is cheap.
+pub(super) const BELOW_IN_TOPIC: &str = "SELECT max(pos) FROM events WHERE topic = ?1 AND pos < ?2";
+pub(super) const BELOW_IN_THREAD: &str = "SELECT max(pos) FROM events WHERE thread = ?1 AND pos < ?2";
 
 impl Db {
     /// Answers a query; see [`Query`] and [`Page`] for what that means. An unknown topic or
@@ -143,35 +152,26 @@ impl Db {
     }
 
     /// The position of the Event with this id, if it is in the scope. The id index is
-    /// bucketed by position (schema version 4), so the scope's buckets are probed newest first:
-    /// the anchor of a catch-up is nearly always recent.
+    /// bucketed by position (schema version 4), so the buckets the scope has Events in are
+    /// probed newest first (the anchor of a catch-up is nearly always recent), each found with
+    /// one index seek: an unknown id costs two seeks per such bucket, however long the scope's
+    /// span of positions.
     fn anchor(&self, scope: &Resolved, id: &MsgId) -> Result<Option<i64>, StoreError> {
-        let (key, span, probe) = match scope.of {
-            Scoped::Topic(k) => (
-                k,
-                "SELECT min(pos), max(pos) FROM events WHERE topic = ?1",
-                // INDEXED BY: the topic index would also fit the WHERE and is far worse.
-                "SELECT pos FROM events INDEXED BY events_by_id
-                 WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1
-                   AND topic = ?2",
-            ),
-            Scoped::Thread(k) => (
-                k,
-                "SELECT min(pos), max(pos) FROM events WHERE thread = ?1",
-                "SELECT pos FROM events INDEXED BY events_by_id
-                 WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1
-                   AND thread = ?2",
-            ),
+        let (key, below, probe) = match scope.of {
+            Scoped::Topic(k) => (k, BELOW_IN_TOPIC, PROBE_IN_TOPIC),
+            Scoped::Thread(k) => (k, BELOW_IN_THREAD, PROBE_IN_THREAD),
         };
-        let (first, last): (Option<i64>, Option<i64>) = self
-            .conn
-            .query_row(span, [key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .context("query: anchor span")?;
-        let (Some(first), Some(last)) = (first, last) else {
-            return Ok(None);
-        };
+        let mut below = self.conn.prepare(below).context("query: prepare")?;
         let mut probe = self.conn.prepare(probe).context("query: prepare")?;
-        for bucket in (first >> ID_BUCKET_BITS..=last >> ID_BUCKET_BITS).rev() {
+        // The scope's newest position below `limit`, if any.
+        let mut newest_below = |limit: i64| -> Result<Option<i64>, StoreError> {
+            below
+                .query_row(params![key, limit], |r| r.get(0))
+                .context("query: anchor bucket")
+        };
+        let mut next = newest_below(i64::MAX)?;
+        while let Some(pos) = next {
+            let bucket = pos >> ID_BUCKET_BITS;
             let found = probe
                 .query_row(params![&id.0[..], key, bucket], |r| r.get(0))
                 .optional()
@@ -179,6 +179,7 @@ impl Db {
             if found.is_some() {
                 return Ok(found);
             }
+            next = newest_below(bucket << ID_BUCKET_BITS)?;
         }
         Ok(None)
     }
