@@ -102,26 +102,12 @@ struct Worker {
     last_look: Instant,
 }
 
-/// Lowers the calling thread's CPU priority to the lowest (nice 19): when the poll loop and a
-/// password check both want a core, the loop wins almost every time slice, so a storm of
-/// logins slows logins, not chat. Measured with scalar-bench login-storm (PERFORMANCE.md).
-fn yield_to_the_loop() {
-    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
-    let r = unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
-    };
-    if r != 0 {
-        log::warn!(
-            "accounts: cannot lower the thread's priority: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
 impl Worker {
     fn run(mut self) {
-        yield_to_the_loop();
+        // To the lowest priority: when the poll loop and a password check both want a core, the
+        // loop wins almost every time slice, so a storm of logins slows logins, not chat.
+        // Measured with scalar-bench login-storm (PERFORMANCE.md).
+        super::yield_to_the_loop(19, "accounts");
         loop {
             match self.jobs.recv_timeout(POLL) {
                 Ok(job) => {

@@ -238,3 +238,22 @@ impl Retention {
         self.topics.get(topic).copied().unwrap_or(self.default)
     }
 }
+
+/// Lowers the calling thread's CPU priority by `by` nice levels (to 19 at most, the lowest), so
+/// that the poll loop wins when both want a core. Relative, so a server started under `nice`
+/// keeps the gap. `what` names the thread in the warning if it fails.
+pub(crate) fn yield_to_the_loop(by: libc::c_int, what: &str) {
+    // SAFETY: gettid, getpriority and setpriority take plain integers and touch no memory of
+    // ours; on Linux a thread id names that thread alone.
+    let r = unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        libc::setpriority(libc::PRIO_PROCESS, tid, (now + by).min(19))
+    };
+    if r != 0 {
+        log::warn!(
+            "{what}: cannot lower the thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}

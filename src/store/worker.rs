@@ -168,7 +168,7 @@ impl Store {
                 .name("scalard-writer".into())
                 .spawn(move || {
                     if writer.fsync == Fsync::Batched {
-                        yield_to_loop();
+                        super::yield_to_the_loop(WRITER_NICE, "store");
                     }
                     writer.run()
                 })
@@ -266,30 +266,14 @@ impl Drop for Store {
     }
 }
 
-/// How much the batched writer yields to the poll loop when both want a core (a nice value:
-/// about a tenth of the loop's share under Linux's scheduler while they compete, all of an idle
-/// core otherwise).
+/// How many nice levels the batched writer yields to the poll loop: about a tenth of the loop's
+/// share under Linux's scheduler while they compete, all of an idle core otherwise. With
+/// `--fsync batched` nobody waits for a commit, but a commit's burst of CPU on a machine with few
+/// cores delays the loop's deliveries: chat p99 (scalar-bench) went from 1.40-1.50 ms to
+/// 1.09-1.17 ms with it, fan-out S=100 with history from 6.08 to 5.80 M deliveries/s (within
+/// this machine's noise). Under `--fsync always` every echo waits for the writer, so it keeps
+/// the loop's priority.
 const WRITER_NICE: libc::c_int = 10;
-
-/// Lowers the calling thread's priority by [`WRITER_NICE`] (to at most 19, the lowest). With `--fsync batched` nobody waits
-/// for a commit, but a commit's burst of CPU on a machine with few cores delays the loop's
-/// deliveries: chat p99 (scalar-bench) went from 1.40-1.50 ms to 1.09-1.17 ms with it, fan-out
-/// S=100 with history from 6.08 to 5.80 M deliveries/s (within this machine's noise). Under
-/// `--fsync always` every echo waits for the writer, so it keeps the loop's priority.
-fn yield_to_loop() {
-    // SAFETY: plain system calls with no pointers; on Linux, `who` 0 with PRIO_PROCESS names
-    // the calling thread only. Relative, so a server started under `nice` keeps the gap.
-    let r = unsafe {
-        let now = libc::getpriority(libc::PRIO_PROCESS, 0);
-        libc::setpriority(libc::PRIO_PROCESS, 0, (now + WRITER_NICE).min(19))
-    };
-    if r != 0 {
-        log::warn!(
-            "store: cannot lower the writer's priority: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
 
 struct Writer {
     db: Db,
