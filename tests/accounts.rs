@@ -81,6 +81,29 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
 fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
     let s = Scalard::start(&[]);
     let dir = s.data.as_ref().unwrap().path().to_string();
+    // Messages stored for longer than the accounts thread's look (1 s) commit to the same
+    // database, but are no change to the accounts: nothing is reloaded for them.
+    let mut alice = s.client("alice");
+    sub(&mut alice, "#talk@localhost");
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        alice
+            .request(WAIT, |seq| {
+                Msg::Message(Message {
+                    seq,
+                    topic: name("#talk@localhost"),
+                    body: Body::Text("hello"),
+                    ctype: None,
+                    reply_to: None,
+                })
+            })
+            .expect("echo");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !s.log.try_iter().any(|l| l.contains("accounts: reloaded")),
+        "history commits made the accounts reload"
+    );
     let (ok, out) = account(&dir, "add", "carol", "pw");
     assert!(ok, "{out}");
     let deadline = Instant::now() + WAIT;
@@ -93,6 +116,7 @@ fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(login_at(s.addr, "carol", "pw", false).is_ok());
+    s.expect_log("accounts: reloaded, 1 accounts");
 }
 
 #[test]

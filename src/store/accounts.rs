@@ -50,6 +50,7 @@ impl Accounts {
         let db = Db::open(path)?;
         let names = db.account_names()?;
         let version = db.data_version()?;
+        let changes = db.account_changes()?;
         let (jtx, jrx) = mpsc::sync_channel(QUEUE);
         let (dtx, drx) = mpsc::channel();
         let worker = Worker {
@@ -58,6 +59,7 @@ impl Accounts {
             done: dtx,
             waker,
             version,
+            changes,
             last_look: Instant::now(),
         };
         let thread = thread::Builder::new()
@@ -98,7 +100,11 @@ struct Worker {
     jobs: Receiver<PasswordCheck>,
     done: Sender<AccountsDone>,
     waker: Arc<Waker>,
+    /// The database's `data_version` at the last look: unchanged means no other connection
+    /// committed anything.
     version: i64,
+    /// The account change count the names sent last correspond to.
+    changes: i64,
     last_look: Instant,
 }
 
@@ -138,22 +144,29 @@ impl Worker {
         }
     }
 
-    /// Sends the list of names if another process changed the database.
+    /// Sends the list of names if another connection (or process) added or deleted an account.
     fn reload(&mut self) {
-        let changed = match self.db.data_version() {
-            Ok(v) => std::mem::replace(&mut self.version, v) != v,
+        match self.db.data_version() {
+            Ok(v) if v == self.version => return,
+            Ok(v) => self.version = v,
+            Err(e) => return log::warn!("accounts: {e}"),
+        }
+        // Most commits are the history writer's: only a changed count means new names.
+        let fresh = self.db.account_changes().and_then(|n| match n == self.changes {
+            true => Ok(None),
+            false => Ok(Some((n, self.db.account_names()?))),
+        });
+        match fresh {
+            Ok(None) => {}
+            Ok(Some((n, names))) => {
+                self.changes = n;
+                log::info!("accounts: reloaded, {} accounts", names.len());
+                self.send(AccountsDone::Names(names));
+            }
             Err(e) => {
                 log::warn!("accounts: {e}");
-                false
-            }
-        };
-        if changed {
-            match self.db.account_names() {
-                Ok(names) => {
-                    log::info!("accounts: reloaded, {} accounts", names.len());
-                    self.send(AccountsDone::Names(names));
-                }
-                Err(e) => log::warn!("accounts: {e}"),
+                // The next look tries again.
+                self.version = i64::MIN;
             }
         }
     }
@@ -185,10 +198,10 @@ impl Worker {
             .db
             .add_account(&job.user, &hash, now)
             .map_err(|e| e.to_string())?;
-        // data_version counts other connections' commits only, so this one does not make the
-        // next look reload (the loop learns this name from the verdict), and one made by
-        // `scalard account` meanwhile is still seen.
+        // The loop learns this name from the verdict, so the one change it made to the count
+        // does not call for a reload; one made by `scalard account` meanwhile still does.
         Ok(if created {
+            self.changes += 1;
             Verdict::Accepted
         } else {
             Verdict::Taken

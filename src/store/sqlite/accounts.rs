@@ -52,6 +52,14 @@ impl Db {
             .collect()
     }
 
+    /// How many times an account was added or deleted, by any connection: the registered IDs
+    /// changed if this did.
+    pub fn account_changes(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT n FROM account_changes", [], |r| r.get(0))
+            .context("account changes")
+    }
+
     /// A number that changes whenever another connection (`scalard account`, say) commits to
     /// the database: how the accounts thread notices changes it did not make.
     pub fn data_version(&self) -> Result<i64, StoreError> {
@@ -92,5 +100,27 @@ mod tests {
         );
         assert!(!db.delete_account("alice@x").unwrap());
         assert!(db.account_names().unwrap().is_empty());
+    }
+
+    #[test]
+    fn account_changes_count_names_added_and_deleted_not_history() {
+        let dir = TempDir::new("account-changes");
+        let mut db = Db::open(&dir.0.join("a.db")).unwrap();
+        let other = Db::open(&dir.0.join("a.db")).unwrap();
+        let n = db.account_changes().unwrap();
+        db.insert(&[crate::store::sqlite::tests::rec(1, "#a", 1, "hi")])
+            .unwrap();
+        assert!(db.add_account("alice@x", "h", 1).unwrap());
+        assert!(db.set_account_hash("alice@x", "h2").unwrap());
+        assert_eq!(
+            db.account_changes().unwrap(),
+            n + 1,
+            "a new password is no new name"
+        );
+        assert!(other.add_account("bob@x", "h", 1).unwrap());
+        assert!(!other.add_account("bob@x", "h", 1).unwrap());
+        assert!(other.delete_account("alice@x").unwrap());
+        assert!(!other.delete_account("alice@x").unwrap());
+        assert_eq!(db.account_changes().unwrap(), n + 3);
     }
 }

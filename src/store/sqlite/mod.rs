@@ -26,7 +26,7 @@ use std::time::Duration;
 /// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
 /// (accounts, bans, topic metadata) are appended, never edited, so any older file can be
 /// brought forward.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// The schema version this build writes; a file with a higher one is refused.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -107,6 +107,21 @@ CREATE TABLE state (
 const SCHEMA_V4: &str = "
 DROP INDEX events_by_id;
 CREATE INDEX events_by_id ON events(pos >> 16, substr(id, 1, 8));
+";
+
+// A count of accounts added and deleted, by any connection or process (`scalard account`, the
+// sqlite3 shell): the accounts thread polls it rather than reload every name whenever any
+// other connection commits, which the history writer does several times a second.
+const SCHEMA_V5: &str = "
+CREATE TABLE account_changes (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    n INTEGER NOT NULL
+) STRICT;
+INSERT INTO account_changes VALUES (1, 0);
+CREATE TRIGGER account_added AFTER INSERT ON accounts
+    BEGIN UPDATE account_changes SET n = n + 1; END;
+CREATE TRIGGER account_deleted AFTER DELETE ON accounts
+    BEGIN UPDATE account_changes SET n = n + 1; END;
 ";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
