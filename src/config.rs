@@ -310,8 +310,10 @@ impl Config {
         }
     }
 
-    /// Checks what single keys cannot: that there is something to listen on, and that TLS
-    /// listeners and their certificate come together.
+    /// Checks what single keys cannot: that there is something to listen on, that accounts
+    /// have a data directory to live in, and that TLS listeners and their certificate come
+    /// together. Before anything is bound, so a mistake is reported as itself even when the
+    /// port is taken.
     fn check(&self) -> Result<(), ConfigError> {
         if self.foreign_any && !self.trust.is_empty() {
             return Err(bad(
@@ -324,6 +326,12 @@ impl Config {
         }
         if self.listen.is_empty() && self.tls_listen.is_empty() {
             return Err(bad("listen", "no address to listen on"));
+        }
+        if self.ephemeral && (self.auth.policy == Policy::Accounts || self.auth.registration) {
+            return Err(bad(
+                "ephemeral",
+                "accounts live in the data directory: --auth accounts and --registration open need it",
+            ));
         }
         let files = (self.tls_cert.is_some(), self.tls_key.is_some());
         match (self.tls_listen.is_empty(), files) {

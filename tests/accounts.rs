@@ -253,13 +253,19 @@ fn a_login_storm_is_throttled_and_others_keep_chatting() {
 fn an_ephemeral_server_has_no_accounts() {
     let s = Scalard::start(&["--ephemeral"]);
     assert_eq!(refused(login_at(s.addr, "alice", "pw", false)), 601);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
-        // Its own port: the default one may be taken by a server running on this machine.
-        .args(["--ephemeral", "--listen", "127.0.0.1:0", "--auth", "accounts"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("data directory"));
+    // On the running server's own port: the mistake is found before anything is bound, so it
+    // is reported as itself, not as the port being taken.
+    let taken = s.addr.to_string();
+    for flag in [["--auth", "accounts"], ["--registration", "open"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+            .args(["--ephemeral", "--listen", &taken])
+            .args(flag)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("data directory") && !err.contains("listen"), "{err}");
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use scalar::config::{Config, ConfigError};
 use scalar::net::tls::TlsFiles;
 use scalar::net::{Shell, Transport};
-use scalar::server::{HistoryConfig, Policy};
+use scalar::server::HistoryConfig;
 use scalar::store::accounts::Accounts;
 use scalar::store::admin;
 use scalar::store::worker::{Options, Start, Store};
@@ -331,11 +331,6 @@ fn main() -> ExitCode {
             eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
             return ExitCode::from(1);
         }
-    } else if config.auth.policy == Policy::Accounts || config.auth.registration {
-        eprintln!(
-            "scalard: accounts live in the data directory: --auth accounts and --registration open need it, not --ephemeral"
-        );
-        return ExitCode::from(2);
     } else {
         log::info!("ephemeral: keeping no history and no accounts");
     }
