@@ -100,6 +100,8 @@ fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
             .expect("echo");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Time for a line already written to come through the pipe.
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         !s.log.try_iter().any(|l| l.contains("accounts: reloaded")),
         "history commits made the accounts reload"

@@ -610,6 +610,8 @@ fn the_batched_writer_and_password_checks_yield_to_the_loop_the_always_writer_do
     // Password checks go to the lowest priority (the name is cut to 15 bytes in /proc).
     assert_eq!(nice_soon(&batched, "scalard-account", 19), 19);
     let always = Scalard::start(&["--fsync", "always"]);
+    // Time to have lowered itself, were it to.
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         thread_nice(&always, "scalard-writer"),
         thread_nice(&always, "scalard")

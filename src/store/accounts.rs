@@ -48,9 +48,12 @@ impl Accounts {
     /// and the registered IDs.
     pub fn open(path: &Path, waker: Arc<Waker>) -> Result<(Accounts, Vec<Box<str>>), StoreError> {
         let db = Db::open(path)?;
-        let names = db.account_names()?;
+        // The names last: an account added in between is then in them as well as (at the
+        // next look) in a moved count, which costs one extra reload, where the other order
+        // would miss it.
         let version = db.data_version()?;
         let changes = db.account_changes()?;
+        let names = db.account_names()?;
         let (jtx, jrx) = mpsc::sync_channel(QUEUE);
         let (dtx, drx) = mpsc::channel();
         let worker = Worker {
@@ -113,7 +116,7 @@ impl Worker {
         // To the lowest priority: when the poll loop and a password check both want a core, the
         // loop wins almost every time slice, so a storm of logins slows logins, not chat.
         // Measured with scalar-bench login-storm (PERFORMANCE.md).
-        super::yield_to_the_loop(19, "accounts");
+        super::yield_to_the_loop(super::LOWEST_PRIORITY, "accounts");
         loop {
             match self.jobs.recv_timeout(POLL) {
                 Ok(job) => {

@@ -239,12 +239,17 @@ impl Retention {
     }
 }
 
+/// As many nice levels as there are: [`yield_to_the_loop`] by this gives nice 19, the lowest,
+/// from any start.
+pub(crate) const LOWEST_PRIORITY: libc::c_int = 39;
+
 /// Lowers the calling thread's CPU priority by `by` nice levels (to 19 at most, the lowest), so
 /// that the poll loop wins when both want a core. Relative, so a server started under `nice`
 /// keeps the gap. `what` names the thread in the warning if it fails.
 pub(crate) fn yield_to_the_loop(by: libc::c_int, what: &str) {
     // SAFETY: gettid, getpriority and setpriority take plain integers and touch no memory of
-    // ours; on Linux a thread id names that thread alone.
+    // ours; on Linux a thread id names that thread alone. getpriority cannot fail for the
+    // calling thread (its -1 is nice -1, not an error).
     let r = unsafe {
         let tid = libc::gettid() as libc::id_t;
         let now = libc::getpriority(libc::PRIO_PROCESS, tid);

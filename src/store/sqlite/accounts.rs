@@ -103,7 +103,7 @@ mod tests {
     }
 
     #[test]
-    fn account_changes_count_names_added_and_deleted_not_history() {
+    fn account_changes_count_names_added_deleted_and_renamed_not_history() {
         let dir = TempDir::new("account-changes");
         let mut db = Db::open(&dir.0.join("a.db")).unwrap();
         let other = Db::open(&dir.0.join("a.db")).unwrap();
@@ -122,5 +122,11 @@ mod tests {
         assert!(other.delete_account("alice@x").unwrap());
         assert!(!other.delete_account("alice@x").unwrap());
         assert_eq!(db.account_changes().unwrap(), n + 3);
+        // A rename by hand (the sqlite3 shell) is a new name too.
+        other
+            .conn
+            .execute("UPDATE accounts SET name = 'carol@x' WHERE name = 'bob@x'", [])
+            .unwrap();
+        assert_eq!(db.account_changes().unwrap(), n + 4);
     }
 }

@@ -109,7 +109,7 @@ DROP INDEX events_by_id;
 CREATE INDEX events_by_id ON events(pos >> 16, substr(id, 1, 8));
 ";
 
-// A count of accounts added and deleted, by any connection or process (`scalard account`, the
+// A count of accounts added, deleted and renamed, by any connection or process (`scalard account`, the
 // sqlite3 shell): the accounts thread polls it rather than reload every name whenever any
 // other connection commits, which the history writer does several times a second.
 const SCHEMA_V5: &str = "
@@ -121,6 +121,8 @@ INSERT INTO account_changes VALUES (1, 0);
 CREATE TRIGGER account_added AFTER INSERT ON accounts
     BEGIN UPDATE account_changes SET n = n + 1; END;
 CREATE TRIGGER account_deleted AFTER DELETE ON accounts
+    BEGIN UPDATE account_changes SET n = n + 1; END;
+CREATE TRIGGER account_renamed AFTER UPDATE OF name ON accounts
     BEGIN UPDATE account_changes SET n = n + 1; END;
 ";
 
