@@ -21,6 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 const MAX_BATCH: usize = 4_096;
 /// How often a batched writer gathering Events looks at its queue.
 const GATHER_POLL: Duration = Duration::from_millis(5);
+/// Pages of the text index's segments the idle writer merges at a time (a few ms of work).
+const IDLE_MERGE_PAGES: i64 = 500;
 /// How long the idle writer waits before doing some retention work anyway.
 const IDLE: Duration = Duration::from_secs(1);
 /// How long a failing writer waits before trying its batch again.
@@ -311,6 +313,9 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.prune();
+                    if let Err(e) = self.db.tidy_text_index(IDLE_MERGE_PAGES) {
+                        log::warn!("store: {e}");
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,

@@ -817,6 +817,56 @@ fn text_index_covers_each_new_range_once() {
     assert_eq!(fts_hits(&db, "word"), 4);
 }
 
+/// Commits do not merge the text index's segments (automerge 0, set at every open); the idle
+/// writer's merges leave what a search finds as it was.
+#[test]
+fn text_index_merges_only_when_asked() {
+    let dir = TempDir::new("merge");
+    let mut db = fresh(&dir);
+    let setting = |db: &Db| -> i64 {
+        db.conn
+            .query_row("SELECT v FROM events_fts_config WHERE k = 'automerge'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(setting(&db), 0);
+    // Each batch is a segment of its own.
+    for b in 0..20u64 {
+        let batch: Vec<Record> = (1..=10)
+            .map(|i| {
+                let pos = b * 10 + i;
+                rec(pos, "#a", pos, &format!("common word{pos}"))
+            })
+            .collect();
+        db.insert(&batch).unwrap();
+    }
+    let segments = |db: &Db| -> i64 {
+        db.conn
+            .query_row("SELECT count(*) FROM events_fts_data", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = segments(&db);
+    let all: Vec<u64> = (1..=200).collect();
+    let found = |db: &Db| {
+        let q = Query {
+            count: 500,
+            ..search(topic("#a"), "common")
+        };
+        positions(&db.query(&q).unwrap())
+    };
+    assert_eq!(found(&db), all);
+    db.tidy_text_index(500).unwrap();
+    assert!(segments(&db) < before, "{} -> {}", before, segments(&db));
+    assert_eq!(found(&db), all);
+    assert_eq!(
+        positions(&db.query(&search(topic("#a"), "word77")).unwrap()),
+        [77]
+    );
+    drop(db);
+    assert_eq!(setting(&fresh(&dir)), 0, "set again at the next open");
+}
+
 #[test]
 fn search_pages_backward() {
     let dir = TempDir::new("searchpage");
