@@ -50,6 +50,14 @@ pub(crate) fn rec(pos: u64, topic: &str, time: u64, text: &str) -> Record {
     }
 }
 
+/// A binary Event: stored, never indexed for search.
+fn blob(pos: u64, topic: &str, time: u64, bytes: &[u8]) -> Record {
+    Record {
+        body: OwnedBody::Blob(bytes.into()),
+        ..rec(pos, topic, time, "")
+    }
+}
+
 fn dm(pos: u64, from: &str, to: &str, time: u64, text: &str) -> Record {
     let body = OwnedBody::Text(text.into());
     Record {
@@ -148,18 +156,14 @@ fn round_trip_keeps_bodies_and_fields() {
         reply_to: Some(first.id),
         ..rec(2, "#a", 11, "waves")
     };
-    let blob = Record {
-        body: OwnedBody::Blob(vec![0, 0xff, 0xfe, b'h', b'i'].into()),
+    let binary = Record {
         ctype: Some("application/x-thing".into()),
-        ..rec(3, "#a", 12, "")
+        ..blob(3, "#a", 12, &[0, 0xff, 0xfe, b'h', b'i'])
     };
-    let textual_bytes = Record {
-        body: OwnedBody::Blob(b"hello".to_vec().into()),
-        ..rec(4, "#a", 13, "")
-    };
+    let textual_bytes = blob(4, "#a", 13, b"hello");
     let empty = rec(5, "#a", 14, "");
     let private = dm(6, "alice", "bob", 15, "psst");
-    let all = vec![first, action, blob, textual_bytes, empty, private.clone()];
+    let all = vec![first, action, binary, textual_bytes, empty, private.clone()];
     db.insert(&all).unwrap();
 
     let page = db.query(&query(topic("#a"))).unwrap();
@@ -725,10 +729,7 @@ fn thread_scope_merges_both_directions() {
 fn search_matches_all_words_in_scope() {
     let dir = TempDir::new("search");
     let mut db = fresh(&dir);
-    let blob = Record {
-        body: OwnedBody::Blob(b"quick dog".to_vec().into()),
-        ..rec(5, "#a", 105, "")
-    };
+    let blob = blob(5, "#a", 105, b"quick dog");
     db.insert(&[
         rec(1, "#a", 101, "The quick brown fox"),
         rec(2, "#a", 102, "the lazy dog"),
@@ -769,17 +770,13 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(positions(&p), [4, 7]);
 }
 
-/// The text index is written for a batch's range of new positions at once: gaps, blobs,
-/// direct messages and a retried batch that overlaps what is stored still leave exactly one
-/// entry per text Event.
+/// The text index is written per run of new positions: gaps, blobs, direct messages and a
+/// retried batch that overlaps what is stored still leave exactly one entry per text Event.
 #[test]
 fn text_index_covers_each_new_range_once() {
     let dir = TempDir::new("runs");
     let mut db = fresh(&dir);
-    let blob = Record {
-        body: OwnedBody::Blob(b"word".to_vec().into()),
-        ..rec(2, "#a", 2, "")
-    };
+    let blob = blob(2, "#a", 2, b"word");
     let first = vec![
         rec(1, "#a", 1, "word one"),
         blob,
