@@ -1,0 +1,186 @@
+//! The listeners: binding, accepting (with the plain-TCP policy and the TLS set-up), and
+//! reloading the certificate and the configuration on SIGHUP.
+
+use super::conn::Conn;
+use super::tls::{PlainPolicy, Tls, TlsFiles};
+use super::{LISTENER_BASE, Reconfig, Shell, sockopt};
+use crate::server::Now;
+use mio::net::TcpListener;
+use mio::{Interest, Token};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Scalar frames straight over TCP.
+    Plain,
+    /// Scalar frames inside TLS.
+    Tls,
+}
+
+/// A listening socket and what it speaks.
+pub(super) struct Listener {
+    pub(super) sock: TcpListener,
+    pub(super) transport: Transport,
+}
+
+/// The TLS side of the shell: where the certificate comes from, and the configuration new
+/// connections start with.
+pub(super) struct TlsSetup {
+    pub(super) files: TlsFiles,
+    /// Replaced on reload; connections already open keep the one they started with (rustls
+    /// holds its own reference), so a reload drops none of them.
+    pub(super) config: Arc<rustls::ServerConfig>,
+}
+
+impl Shell {
+    /// Binds `addr` and registers it with the poll, after the listeners already bound.
+    pub(super) fn listen(&mut self, addr: SocketAddr, transport: Transport) -> io::Result<()> {
+        let mut sock = TcpListener::bind(addr)?;
+        let token = Token(LISTENER_BASE + self.listeners.len());
+        self.poll
+            .registry()
+            .register(&mut sock, token, Interest::READABLE)?;
+        self.listeners.push(Listener { sock, transport });
+        Ok(())
+    }
+
+    /// Also listens for TLS on `addrs`, serving the certificate in `files` (already loaded
+    /// into `config` by the caller, so that a bad file is reported before anything is bound).
+    pub fn listen_tls(
+        &mut self,
+        addrs: &[SocketAddr],
+        files: TlsFiles,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<()> {
+        self.tls = Some(TlsSetup { files, config });
+        for addr in addrs {
+            self.listen(*addr, Transport::Tls)?;
+        }
+        Ok(())
+    }
+
+    /// Sets which peers may use the plain listeners.
+    pub fn set_plain_policy(&mut self, policy: PlainPolicy) {
+        self.plain = policy;
+    }
+
+    /// Reads the certificate files again whenever `flag` is found set (then clears it), and
+    /// the configuration through `reconfigure`: a signal handler sets it and wakes the loop with
+    /// [`waker`](Shell::waker). Nothing is dropped: connections stay, with the new limits and
+    /// policy applied from then on.
+    pub fn reload_on(
+        &mut self,
+        flag: &'static AtomicBool,
+        reconfigure: Box<dyn FnMut() -> Option<Reconfig>>,
+    ) {
+        self.reload = Some(flag);
+        self.reconfigure = Some(reconfigure);
+    }
+
+    /// On SIGHUP: the certificate, then the configuration, each kept as it was if it fails.
+    pub(super) fn reload(&mut self) {
+        self.reload_tls();
+        let Some(r) = self.reconfigure.as_mut().and_then(|f| f()) else {
+            return;
+        };
+        self.server.set_limits(r.limits);
+        self.set_policy(r.policy);
+        log::info!("configuration reloaded");
+    }
+
+    /// Swaps in a freshly loaded certificate for new TLS connections; on failure keeps the one
+    /// in use, so a half-written file during renewal does no harm.
+    fn reload_tls(&mut self) {
+        let Some(setup) = self.tls.as_mut() else {
+            log::debug!("no TLS listener: no certificate to reload");
+            return;
+        };
+        match setup.files.load() {
+            Ok(config) => {
+                setup.config = config;
+                log::info!("TLS certificate reloaded from {}", setup.files.cert.display());
+            }
+            Err(e) => log::error!("TLS reload failed, keeping the certificate in use: {e}"),
+        }
+    }
+
+    /// Accepts every connection waiting on listener `idx`, setting up each one's socket and
+    /// buffers and introducing it to the core.
+    pub(super) fn accept(&mut self, idx: usize, t: &Now) {
+        loop {
+            let Some(listener) = self.listeners.get(idx) else {
+                return;
+            };
+            let transport = listener.transport;
+            let (mut sock, peer) = match listener.sock.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer gave up while queued in the backlog: take the next one.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // Typically EMFILE: the process is out of file descriptors (see ulimit -n in
+                    // docs/OPERATIONS.md). The pending connection stays in the backlog.
+                    log::error!("accept failed: {e}");
+                    self.retry_accept = true;
+                    return;
+                }
+            };
+            let tls = match (transport, &self.tls) {
+                (Transport::Plain, _) if !self.plain.allows(peer.ip()) => {
+                    // Closed before the core hears of it: no Scalar frame is sent, since the
+                    // point is that nothing travels in clear to or from a remote peer.
+                    log::info!("{peer}: plain TCP from a non-loopback address refused (plain = loopback)");
+                    continue;
+                }
+                (Transport::Plain, _) => None,
+                (Transport::Tls, Some(setup)) => match Tls::new(setup.config.clone()) {
+                    Ok(tls) => Some(tls),
+                    Err(e) => {
+                        log::error!("{peer}: cannot start TLS: {e}");
+                        continue;
+                    }
+                },
+                // A TLS listener is only bound together with its setup.
+                (Transport::Tls, None) => continue,
+            };
+            if let Err(e) = sock.set_nodelay(true) {
+                log::debug!("{peer}: set_nodelay: {e}");
+            }
+            let send_buffer = self.server.limits().send_buffer;
+            if send_buffer > 0
+                && let Err(e) = sockopt::set_send_buffer(&sock, send_buffer)
+            {
+                log::debug!("{peer}: SO_SNDBUF: {e}");
+            }
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            let registered =
+                self.poll
+                    .registry()
+                    .register(&mut sock, Token(key), Interest::READABLE | Interest::WRITABLE);
+            match registered.and_then(|()| Conn::new(sock, peer, t.mono, tls)) {
+                Ok(conn) => {
+                    entry.insert(conn);
+                }
+                Err(e) => {
+                    log::error!("{peer}: cannot set up connection: {e}");
+                    continue;
+                }
+            }
+            let (server, mut wire) = self.wire(t.mono);
+            if server.accept(key, peer.ip(), t, &mut wire) {
+                if transport == Transport::Tls {
+                    // Passwords may cross it whatever the peer's address (PROTOCOL.md §1).
+                    server.set_secure(key);
+                }
+                log::debug!("conn {key}: accepted {peer}");
+            }
+            wire.settle(server);
+        }
+    }
+}
