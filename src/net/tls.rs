@@ -86,7 +86,7 @@ fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(chain)
 }
 
-/// A connection's TLS state. Boxed in [`Conn`](super::conn::Conn), so a plain connection pays
+/// A connection's TLS state. Boxed in the connection (`Conn`), so a plain connection pays
 /// one pointer for it.
 pub struct Tls {
     /// rustls's state machine and buffers.

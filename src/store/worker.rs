@@ -191,7 +191,7 @@ impl Store {
         Ok((store, start))
     }
 
-    /// Queues a state save; it is written within about a second ([`IDLE`]). Never blocks:
+    /// Queues a state save; it is written within about a second (`IDLE`). Never blocks:
     /// a full queue is [`Full`], and the caller tries again later.
     pub fn save_state(&self, key: &str, value: Option<Vec<u8>>) -> Result<(), Full> {
         let tx = self.state.as_ref().ok_or(Full)?;

@@ -1,0 +1,205 @@
+//! The connection's buffers against real sockets, plain and TLS.
+
+use super::write::WRITE_SLICES;
+use super::*;
+use crate::net::sockopt::set_send_buffer;
+use rustls::pki_types::{PrivateKeyDer, ServerName};
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A TLS connection over loopback: the server side as the shell holds it, and a blocking
+/// rustls client that trusts it.
+fn pair() -> (
+    Conn,
+    rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let csock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    csock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (ssock, peer) = listener.accept().unwrap();
+    ssock.set_nonblocking(true).unwrap();
+    let tls = Tls::new(Arc::new(server)).unwrap();
+    let conn = Conn::new(TcpStream::from_std(ssock), peer, Instant::now(), Some(tls)).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let cconn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+    (conn, rustls::StreamOwned::new(cconn, csock))
+}
+
+/// The bytes of `n` frames of growing sizes up to the largest, numbered so that a lost,
+/// doubled or reordered byte shows.
+fn frames(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let len = [3, 1000, 5000, MAX_FRAME - 2, 16, 12000][i % 6];
+            let mut f = (len as u16).to_le_bytes().to_vec();
+            f.extend((0..len).map(|j| (i * 7 + j) as u8));
+            f
+        })
+        .collect()
+}
+
+/// A plain connection over loopback whose socket takes little at a time, and its client.
+fn plain_pair() -> (Conn, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (ssock, peer) = listener.accept().unwrap();
+    ssock.set_nonblocking(true).unwrap();
+    let conn = Conn::new(TcpStream::from_std(ssock), peer, Instant::now(), None).unwrap();
+    set_send_buffer(&conn.sock, 4096).unwrap();
+    (conn, client)
+}
+
+#[test]
+fn a_write_through_keeps_what_the_socket_does_not_take_in_order() {
+    let (mut conn, client) = plain_pair();
+    // Frames straight to the socket until it takes only part of one: the rest waits in the
+    // write buffer, and nothing more goes through until it is written.
+    let sent = frames(400);
+    let mut n = 0;
+    while conn.may_write_through() {
+        assert!(n < sent.len(), "the socket never filled up");
+        conn.write_through(&sent[n], Instant::now());
+        n += 1;
+    }
+    assert!(conn.resident && conn.pending() > 0);
+    let rest: Vec<u8> = sent[n..].concat();
+    for f in &sent[n..] {
+        conn.push(f, &mut None, usize::MAX, Instant::now()).unwrap();
+    }
+    assert!(
+        !rest.is_empty(),
+        "the test did not queue anything behind the write buffer"
+    );
+    flush_all(&mut conn, client, sent.concat());
+}
+
+/// Flushes until everything is written, while a reader checks that exactly `want` arrives.
+fn flush_all(conn: &mut Conn, mut client: std::net::TcpStream, want: Vec<u8>) {
+    // Read in small pieces, so that the socket keeps filling up and writes end inside
+    // frames.
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; want.len()];
+        for piece in got.chunks_mut(700) {
+            client.read_exact(piece).unwrap();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        assert_eq!(got, want);
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !conn.flushed() {
+        assert!(Instant::now() < deadline, "output stalled");
+        conn.flush(Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    reader.join().unwrap();
+}
+
+#[test]
+fn many_small_queued_frames_go_out_whole_and_in_order() {
+    let (mut conn, client) = plain_pair();
+    // More queued frames than one writev carries, of odd sizes, so that writes end inside
+    // frames and the queue is sent over many calls.
+    let sent: Vec<Vec<u8>> = (0..3000)
+        .map(|i| {
+            let len = 1 + i % 37;
+            let mut f = (len as u16).to_le_bytes().to_vec();
+            f.extend((0..len).map(|j| (i * 13 + j) as u8));
+            f
+        })
+        .collect();
+    // A large frame fills the write buffer, so that the small ones queue behind it.
+    let filler = vec![0xAB; BUF - 10];
+    conn.push(&filler, &mut None, usize::MAX, Instant::now()).unwrap();
+    for f in &sent {
+        conn.push(f, &mut None, usize::MAX, Instant::now()).unwrap();
+    }
+    assert!(conn.queue.len() > WRITE_SLICES, "not enough queued frames");
+    let mut all = filler;
+    all.extend(sent.concat());
+    flush_all(&mut conn, client, all);
+    assert_eq!((conn.wpos, conn.wlen, conn.queued), (0, 0, 0));
+}
+
+#[test]
+fn tls_fills_the_read_buffer_in_pieces_and_never_past_it() {
+    let (mut conn, mut client) = pair();
+    let sent = frames(60);
+    let all: Vec<u8> = sent.concat();
+    let writer = std::thread::spawn(move || {
+        client.write_all(&all).unwrap();
+        client.flush().unwrap();
+        // Then read back what the server sends, until it closes with close_notify.
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).unwrap();
+        back
+    });
+    // Play the shell: read, and take whole frames out only when the buffer is full or the
+    // socket has nothing more, so that rustls must keep the rest.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    let mut full_seen = 0;
+    while got.len() < sent.len() {
+        assert!(Instant::now() < deadline, "stalled after {} frames", got.len());
+        let input = conn.read(Instant::now());
+        conn.flush(Instant::now()).unwrap();
+        assert!(conn.rlen <= BUF);
+        if conn.rlen == BUF {
+            full_seen += 1;
+        }
+        match input {
+            Input::Data if conn.rlen < BUF => continue,
+            Input::Data | Input::WouldBlock => {}
+            other => panic!("{other:?}"),
+        }
+        let buf = conn.rbuf.as_mut().unwrap();
+        let mut start = 0;
+        while let Ok(crate::proto::Status::Complete((_, used))) =
+            crate::proto::frame::split(&buf[start..conn.rlen])
+        {
+            got.push(buf[start..start + used].to_vec());
+            start += used;
+        }
+        buf.copy_within(start..conn.rlen, 0);
+        conn.rlen -= start;
+        if input == Input::WouldBlock {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(got, sent);
+    assert!(
+        full_seen > 0,
+        "the read buffer was never full: the test did not test"
+    );
+
+    // The other way: frames queued behind the write buffer go out through rustls, in
+    // order, then close_notify.
+    for f in &sent {
+        conn.push(f, &mut None, usize::MAX, Instant::now()).unwrap();
+    }
+    conn.start_closing(Instant::now());
+    while !conn.flushed() {
+        assert!(Instant::now() < deadline, "output stalled");
+        conn.flush(Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(conn.tls.as_ref().unwrap().close_sent);
+    assert_eq!(writer.join().unwrap(), sent.concat());
+}
