@@ -361,7 +361,6 @@ fn a_slow_reader_with_a_small_receive_buffer_gets_the_reason_too() {
 
 fn slow_reader(rcvbuf: Option<libc::c_int>) {
     use std::io::Read;
-    use std::os::fd::AsRawFd;
     let s = Scalard::start(&["--max-queue", "65536"]);
     let mut publisher = s.client("pub");
     let mut slow = s.client("slow");
@@ -369,17 +368,7 @@ fn slow_reader(rcvbuf: Option<libc::c_int>) {
     sub(&mut slow, ROOM);
     let mut stream = slow.stream().try_clone().unwrap();
     if let Some(size) = rcvbuf {
-        // SAFETY: an open socket, and a c_int that lives across the call, with its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0);
+        set_receive_buffer(&stream, size);
     }
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let reader = std::thread::spawn(move || {
@@ -410,28 +399,98 @@ fn slow_reader(rcvbuf: Option<libc::c_int>) {
     }
     assert!(cut, "the slow reader was never found slow");
     let bytes = reader.join().unwrap();
-    let (mut rest, mut events, mut tail) = (&bytes[..], 0, Vec::new());
+    let tail = last_words(&bytes, &body);
+    assert_eq!(
+        tail,
+        ["Error 503 slow_consumer seq=None", "Bye 503 slow_consumer"]
+    );
+}
+
+/// Everything a dropped reader received, as whole frames: an unbroken run of Events with
+/// `body`, then what came after the first other frame (described). Fails if the bytes end in a
+/// frame cut short, or no Event came first.
+fn last_words(bytes: &[u8], body: &str) -> Vec<String> {
+    let (mut rest, mut events, mut tail) = (bytes, 0, Vec::new());
     while let Ok(Status::Complete((payload, used))) = frame::split(rest) {
         let f = scalar::client::Frame(payload.to_vec());
         match f.msg() {
             Ok(Msg::Event(e)) if tail.is_empty() => {
-                assert_eq!(e.body, Body::Text(&body));
+                assert_eq!(e.body, Body::Text(body));
                 events += 1;
             }
             _ => tail.push(describe(&f)),
         }
         rest = &rest[used..];
     }
-    eprintln!("the slow reader got {events} Events, then {tail:?}");
+    eprintln!("the reader got {events} Events, then {tail:?}");
     assert!(
         rest.is_empty(),
         "a frame cut short: {} bytes left over",
         rest.len()
     );
-    assert!(events > 0, "no Event before the reason");
+    assert!(events > 0, "no Event before the last words");
+    tail
+}
+
+fn set_receive_buffer(stream: &std::net::TcpStream, size: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an open socket, and a c_int that lives across the call, with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+/// A client that stops reading with a long backlog queued for it is timed out (no answer to
+/// the Ping it never read). When it reads again, long after the close deadline, it gets whole
+/// frames ending with the reason, not a frame cut short: at the deadline the server drops the
+/// Events queued ahead of its last words, as it does for a slow consumer.
+#[test]
+fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() {
+    use std::io::Read;
+    let s = Scalard::start(&[
+        "--max-queue",
+        "1048576",
+        "--idle-timeout",
+        "1",
+        "--ping-timeout",
+        "1",
+    ]);
+    let mut publisher = s.client("pub");
+    let mut stalled = s.client("stalled");
+    sub(&mut publisher, ROOM);
+    sub(&mut stalled, ROOM);
+    let mut stream = stalled.stream().try_clone().unwrap();
+    set_receive_buffer(&stream, 16 * 1024);
+    // About 480 KiB: the kernel's buffers take a fraction, the rest waits in the server's
+    // queue, far more than the close deadline's hand-over lets the kernel take.
+    let body = "b".repeat(8000);
+    for i in 0..60 {
+        say(&mut publisher, i, ROOM, &body);
+        assert!(next(&mut publisher).starts_with("Event"));
+    }
+    // Pinged after 1 s of silence, timed out 1 s later, then 2 s of close grace without the
+    // socket taking anything; timers run once a second. By then the server has closed it.
+    std::thread::sleep(Duration::from_secs(10));
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap();
+    let tail = last_words(&bytes, &body);
     assert_eq!(
-        tail,
-        ["Error 503 slow_consumer seq=None", "Bye 503 slow_consumer"]
+        tail.get(tail.len().saturating_sub(2)..),
+        Some(
+            &[
+                "Error 204 ping_timeout seq=None".to_string(),
+                "Bye 204 ping_timeout".to_string()
+            ][..]
+        ),
+        "{tail:?}"
     );
 }
 

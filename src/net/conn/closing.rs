@@ -1,8 +1,10 @@
 //! Closing: a connection's last frames get out to a peer that reads, however slowly, and one
 //! that stopped reading is gone soon.
 
+use super::write::charge;
 use super::{BUF, Conn};
 use crate::net::sockopt::{kernel_unsent, send_buffer, set_send_buffer};
+use crate::proto::{Msg, Status, decode_frame};
 use std::time::{Duration, Instant};
 
 /// How long a closing connection may go without its socket taking any of its last frames.
@@ -40,12 +42,20 @@ impl Conn {
     /// says why) go out whole after the close, as the peer reads on. A reader slower than the
     /// grace on a link whose window reopens in large steps (64 KiB on loopback) otherwise got a
     /// frame cut short. The growth is bounded: one write buffer, plus what rustls may hold for a
-    /// TLS connection, plus room for a segment the kernel already holds past its limit; a
-    /// longer backlog (a close the core started with a queue behind it) is cut as before, as is
-    /// anything past what `net.core.wmem_max` lets a socket have.
+    /// TLS connection, plus room for a segment the kernel already holds past its limit. So a
+    /// longer backlog (a close the core started, for a ping timeout say, with Events queued
+    /// ahead of its Error and Bye) is first cut down to its last words, as a slow consumer's is
+    /// when it is found; only what `net.core.wmem_max` does not let a socket have is cut.
     pub fn hand_rest_to_kernel(&mut self, now: Instant) {
         if self.flushed() {
             return;
+        }
+        let dropped = self.keep_last_words();
+        if dropped > 0 {
+            log::debug!(
+                "{}: {dropped} queued Events dropped at the close deadline",
+                self.peer
+            );
         }
         let tls = if self.tls.is_some() { 2 * BUF } else { 0 };
         let rest = self.pending().min(BUF) + tls;
@@ -80,4 +90,21 @@ impl Conn {
         }
         self.unsent = left;
     }
+
+    /// Drops the frames queued ahead of the connection's last words: the run of frames at the
+    /// queue's end that are not Events (the core's Error and Bye, a Ping it was sent). The peer
+    /// then sees an unbroken run of Events, then why it was closed. Returns how many it dropped.
+    fn keep_last_words(&mut self) -> usize {
+        let last_words = self.queue.iter().rev().take_while(|f| !is_event(f)).count();
+        let ahead = self.queue.len() - last_words;
+        for frame in self.queue.drain(..ahead) {
+            self.queued -= charge(frame.len());
+        }
+        ahead
+    }
+}
+
+/// Whether a queued frame (always a whole one) is an Event.
+fn is_event(frame: &[u8]) -> bool {
+    matches!(decode_frame(frame), Ok(Status::Complete((Ok(Msg::Event(_)), _))))
 }

@@ -14,7 +14,8 @@ pub(super) const WRITE_SLICES: usize = 256;
 /// A `writev` stops adding queued frames once it carries this many bytes.
 const WRITE_MAX: usize = 256 * 1024;
 
-fn charge(len: usize) -> usize {
+/// What a queued frame of `len` bytes counts against `max_queue`.
+pub(super) fn charge(len: usize) -> usize {
     len + QUEUE_ENTRY_OVERHEAD
 }
 
