@@ -86,6 +86,17 @@ impl Server {
         self.pause(conn);
     }
 
+    /// The store fails, for now or for good: queries waiting for a commit are answered from
+    /// disk, and publishers held back for room go on, to be refused with 700.
+    pub(super) fn store_failing(&mut self, out: &mut impl Outbox) {
+        let Some(h) = self.history.as_mut() else { return };
+        h.failing = true;
+        h.release_waiting(out);
+        for conn in h.room() {
+            self.resume(conn, out);
+        }
+    }
+
     /// Something the store's threads finished.
     pub fn store_done(&mut self, done: Done, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut() else { return };
@@ -100,8 +111,7 @@ impl Server {
             }
             Done::Failing(e) => {
                 log::error!("{e}; refusing new messages until writes work again");
-                h.failing = true;
-                h.release_waiting(out);
+                self.store_failing(out);
             }
             Done::Recovered => {
                 log::warn!("the history store writes again");

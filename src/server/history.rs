@@ -244,9 +244,11 @@ impl History {
         }
     }
 
-    /// The connections that held a Message back, once there is room again.
+    /// The connections that held a Message back, once there is room again, or once the store
+    /// is failing: a commit may then be long in coming, and their Messages are refused with 700
+    /// like everyone else's rather than held.
     pub fn room(&mut self) -> Vec<ConnId> {
-        match self.can_write() {
+        match self.failing || self.can_write() {
             true => std::mem::take(&mut self.waiting_for_room),
             false => Vec::new(),
         }

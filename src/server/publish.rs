@@ -229,10 +229,9 @@ impl Server {
     /// never be confirmed, so each of their publishers gets 700 for them, in order, before
     /// this one's.
     fn writer_gone(&mut self, conn: ConnId, seq: Option<u32>, out: &mut impl Outbox) {
-        let Some(h) = self.history.as_mut() else { return };
         log::error!("the history store's writer is gone; refusing messages from now on");
-        h.failing = true;
-        h.release_waiting(out);
+        self.store_failing(out);
+        let Some(h) = self.history.as_mut() else { return };
         let abandoned = std::mem::take(&mut h.unconfirmed);
         let reason = "the history store is gone; nothing was published";
         for u in abandoned {

@@ -280,6 +280,28 @@ fn a_failing_store_refuses_messages_and_a_lagging_one_holds_them_back() {
     );
 }
 
+/// A publisher held back because the writer was behind is let go when the store starts
+/// failing, and its Message refused with 700, rather than left waiting for a commit that may
+/// not come for as long as the disk stays full.
+#[test]
+fn a_publisher_held_for_room_is_refused_once_the_store_fails() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    for i in 0..6 {
+        r.say(0, "#rust@example.com", &format!("m{i}"));
+    }
+    assert!(held(&mut r, 0, "m6"));
+    assert!(r.server.waiting(0));
+    r.out.take(0);
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    assert_eq!(r.out.resumed, [0]);
+    assert!(!r.server.waiting(0));
+    assert!(!held(&mut r, 0, "m6"));
+    assert_eq!(r.out.take(0), ["Error 700 store_unavailable seq=Some(9)"]);
+}
+
 /// Hands `text` from `conn` to the core as a Message: true if it was held back.
 fn held(r: &mut Rig, conn: ConnId, text: &str) -> bool {
     let m = frame(Msg::Message(Message {
