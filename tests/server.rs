@@ -406,7 +406,7 @@ fn slow_reader(rcvbuf: Option<libc::c_int>) {
     );
 }
 
-/// Everything a dropped reader received, as whole frames: an unbroken run of Events with
+/// Everything a dropped reader received, as whole frames: an unbroken run of live Events with
 /// `body`, then what came after the first other frame (described). Fails if the bytes end in a
 /// frame cut short, or no Event came first.
 fn last_words(bytes: &[u8], body: &str) -> Vec<String> {
@@ -414,7 +414,7 @@ fn last_words(bytes: &[u8], body: &str) -> Vec<String> {
     while let Ok(Status::Complete((payload, used))) = frame::split(rest) {
         let f = scalar::client::Frame(payload.to_vec());
         match f.msg() {
-            Ok(Msg::Event(e)) if tail.is_empty() => {
+            Ok(Msg::Event(e)) if tail.is_empty() && e.seq.is_none() => {
                 assert_eq!(e.body, Body::Text(body));
                 events += 1;
             }
@@ -450,7 +450,8 @@ fn set_receive_buffer(stream: &std::net::TcpStream, size: libc::c_int) {
 /// A client that stops reading with a long backlog queued for it is timed out (no answer to
 /// the Ping it never read). When it reads again, long after the close deadline, it gets whole
 /// frames ending with the reason, not a frame cut short: at the deadline the server drops the
-/// Events queued ahead of its last words, as it does for a slow consumer.
+/// live Events queued for it, as it does for a slow consumer, but keeps every reply it owes,
+/// here a catch-up's replayed Events and its CatchupEnd.
 #[test]
 fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() {
     use std::io::Read;
@@ -475,6 +476,17 @@ fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() 
         say(&mut publisher, i, ROOM, &body);
         assert!(next(&mut publisher).starts_with("Event"));
     }
+    stalled
+        .send(&Msg::Catchup(Catchup {
+            seq: Some(77),
+            topic: name(ROOM),
+            count: 3,
+            since: None,
+            after: None,
+            until: None,
+            before: None,
+        }))
+        .unwrap();
     // Pinged after 1 s of silence, timed out 1 s later, then 2 s of close grace without the
     // socket taking anything; timers run once a second. By then the server has closed it.
     std::thread::sleep(Duration::from_secs(10));
@@ -482,15 +494,18 @@ fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() 
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes).unwrap();
     let tail = last_words(&bytes, &body);
+    let replayed = format!("Event {ROOM} pub@localhost {body} seq=Some(77)");
     assert_eq!(
-        tail.get(tail.len().saturating_sub(2)..),
-        Some(
-            &[
-                "Error 204 ping_timeout seq=None".to_string(),
-                "Bye 204 ping_timeout".to_string()
-            ][..]
-        ),
-        "{tail:?}"
+        tail,
+        [
+            &replayed,
+            &replayed,
+            &replayed,
+            "CatchupEnd Truncated 3 seq=Some(77)",
+            "Ping",
+            "Error 204 ping_timeout seq=None",
+            "Bye 204 ping_timeout"
+        ]
     );
 }
 

@@ -43,9 +43,10 @@ impl Conn {
     /// grace on a link whose window reopens in large steps (64 KiB on loopback) otherwise got a
     /// frame cut short. The growth is bounded: one write buffer, plus what rustls may hold for a
     /// TLS connection, plus room for a segment the kernel already holds past its limit. So a
-    /// longer backlog (a close the core started, for a ping timeout say, with Events queued
-    /// ahead of its Error and Bye) is first cut down to its last words, as a slow consumer's is
-    /// when it is found; only what `net.core.wmem_max` does not let a socket have is cut.
+    /// longer backlog behind a close the core started (a ping timeout, say, with live Events
+    /// queued ahead of its Error and Bye) first loses its live Events, as a slow consumer's
+    /// queue does when it is found. What is still longer than that growth (a long run of
+    /// replies), or than `net.core.wmem_max` lets a socket have, is cut.
     pub fn hand_rest_to_kernel(&mut self, now: Instant) {
         if self.flushed() {
             return;
@@ -53,7 +54,7 @@ impl Conn {
         let dropped = self.keep_last_words();
         if dropped > 0 {
             log::debug!(
-                "{}: {dropped} queued Events dropped at the close deadline",
+                "{}: {dropped} queued live Events dropped at the close deadline",
                 self.peer
             );
         }
@@ -91,20 +92,37 @@ impl Conn {
         self.unsent = left;
     }
 
-    /// Drops the frames queued ahead of the connection's last words: the run of frames at the
-    /// queue's end that are not Events (the core's Error and Bye, a Ping it was sent). The peer
-    /// then sees an unbroken run of Events, then why it was closed. Returns how many it dropped.
+    /// For a connection the core closed with a Bye (for a ping timeout, a kick, a shutdown):
+    /// drops the live Events queued for it, keeping every other frame in order (replies,
+    /// replayed Events with their request's `seq`, the closing Error and Bye). The peer then
+    /// sees an unbroken run of live Events, every reply it is owed, and why it was closed.
+    /// Returns how many it dropped.
     fn keep_last_words(&mut self) -> usize {
-        let last_words = self.queue.iter().rev().take_while(|f| !is_event(f)).count();
-        let ahead = self.queue.len() - last_words;
-        for frame in self.queue.drain(..ahead) {
-            self.queued -= charge(frame.len());
+        if !self
+            .queue
+            .back()
+            .is_some_and(|f| matches!(decoded(f), Some(Msg::Bye(_))))
+        {
+            return 0;
         }
-        ahead
+        let before = self.queue.len();
+        let mut freed = 0;
+        self.queue.retain(|f| {
+            let live = matches!(decoded(f), Some(Msg::Event(e)) if e.seq.is_none());
+            if live {
+                freed += charge(f.len());
+            }
+            !live
+        });
+        self.queued -= freed;
+        before - self.queue.len()
     }
 }
 
-/// Whether a queued frame (always a whole one) is an Event.
-fn is_event(frame: &[u8]) -> bool {
-    matches!(decode_frame(frame), Ok(Status::Complete((Ok(Msg::Event(_)), _))))
+/// A queued frame (always a whole one, and one the server encoded) as a message.
+fn decoded(frame: &[u8]) -> Option<Msg<'_>> {
+    match decode_frame(frame) {
+        Ok(Status::Complete((Ok(msg), _))) => Some(msg),
+        _ => None,
+    }
 }
