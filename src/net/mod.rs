@@ -243,7 +243,10 @@ impl Shell {
                     _ if ev.token() == WAKER => {}
                     i if i >= LISTENER_BASE => self.accept(i - LISTENER_BASE, &t),
                     key => {
-                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        // One that used its budget this turn is read again next turn anyway;
+                        // reading it now too would give it a second budget.
+                        let queued = self.conns.get(key).is_some_and(|c| c.unread);
+                        if (ev.is_readable() || ev.is_read_closed() || ev.is_error()) && !queued {
                             self.readable(key, &t);
                         }
                         if ev.is_writable() {
