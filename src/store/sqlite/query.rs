@@ -23,6 +23,16 @@ impl Db {
     /// Answers a query; see [`Query`] and [`Page`] for what that means. An unknown topic or
     /// thread is an empty page, not an error.
     pub fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        // Every statement below reads one snapshot: a prune committed between reading the
+        // horizon and reading the page would otherwise leave the page short of the Events it
+        // deleted, under the horizon from before, so the page would look complete.
+        let snapshot = self.conn.unchecked_transaction().context("query: begin")?;
+        let page = self.page(q)?;
+        snapshot.commit().context("query: end")?;
+        Ok(page)
+    }
+
+    fn page(&self, q: &Query) -> Result<Page, StoreError> {
         let anchored = q.after.is_some() || q.before.is_some();
         let Some(scope) = self.resolve(&q.scope)? else {
             // Nothing is in an unknown scope, so neither is the anchor.
