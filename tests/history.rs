@@ -355,6 +355,68 @@ fn fsync_always_loses_no_echoed_message_to_sigkill() {
     }
 }
 
+/// Stopped with SIGTERM in the middle of a stream under `--fsync always`, the server echoes every
+/// Message it stored before its Bye: what comes back after a restart is exactly what was echoed.
+/// (Stored but never echoed, a Message would be sent again by a client that reconnects.)
+#[test]
+fn fsync_always_echoes_everything_it_stored_before_a_sigterm_bye() {
+    for run in 0..3 {
+        let dir = DataDir::new();
+        let mut s = Scalard::start_in(Some(dir.path()), &["--fsync", "always"]);
+        let mut alice = joined(&s, "alice");
+        let mut echoed = Vec::new();
+        let mut record = |f: &scalar::client::Frame| match f.msg().expect("decodes") {
+            Msg::Event(e) if e.seq.is_some() => {
+                echoed.push(e.id);
+                None
+            }
+            Msg::Event(_) | Msg::Error(_) => None,
+            _ => Some(describe(f)),
+        };
+        for i in 0..300 {
+            assert!(send_numbered(&mut alice, i));
+        }
+        // The first echo: the server is reading and committing. Stop it while more stream in.
+        assert_eq!(record(&alice.recv().expect("an echo")), None);
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(
+            unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
+            0
+        );
+        for i in 300..2000 {
+            if !send_numbered(&mut alice, i) {
+                break;
+            }
+        }
+        let bye = loop {
+            if let Some(last) = record(&alice.recv().expect("frames until Bye")) {
+                break last;
+            }
+        };
+        assert!(bye.starts_with("Bye 504"), "run {run}: {bye}");
+        drop(alice);
+        // It exits by itself once its last connection is gone.
+        let status = s.child.wait().expect("exit");
+        assert!(status.success(), "run {run}: {status}");
+        let stored: Vec<MsgId> = stored(&dir).into_iter().map(|g| g.id).collect();
+        eprintln!("run {run}: {} echoed, {} stored", echoed.len(), stored.len());
+        assert_eq!(stored, echoed, "run {run}: stored exactly what was echoed");
+    }
+}
+
+/// Sends Message `t<i>` to the room with seq 1000 + i, not waiting for its echo; false once the
+/// server has closed (enough was sent by then).
+fn send_numbered(c: &mut Client, i: u32) -> bool {
+    let m = Message {
+        seq: Some(1000 + i),
+        topic: name(ROOM),
+        body: Body::Text(&format!("t{i}")),
+        ctype: None,
+        reply_to: None,
+    };
+    c.send(&Msg::Message(m)).is_ok()
+}
+
 #[test]
 fn batched_mode_loses_at_most_its_window_to_sigkill() {
     let dir = DataDir::new();

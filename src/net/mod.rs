@@ -417,6 +417,46 @@ impl Shell {
         self.flush_dirty(t.mono);
     }
 
+    /// Waits (for the close grace at most) for the commit of Messages accepted but not yet
+    /// echoed (`--fsync always`), so that each is echoed before the Bye: stored but never
+    /// echoed, a Message would be sent again by a client that reconnects, and stored twice.
+    fn confirm_before_bye(&mut self) -> io::Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        store.flush();
+        let deadline = Instant::now() + CLOSE_GRACE;
+        let mut events = Events::with_capacity(1024);
+        while self.server.unconfirmed() > 0 && Instant::now() < deadline {
+            // The store's thread wakes the poll when it commits.
+            self.wait_while_stopping(&mut events, deadline)?;
+            let now = Instant::now();
+            self.store_done(now);
+            self.flush_dirty(now);
+        }
+        match self.server.unconfirmed() {
+            0 => {}
+            n => log::error!("shutting down with {n} accepted messages not confirmed by the store"),
+        }
+        Ok(())
+    }
+
+    /// Waits, while stopping, for readiness or a wake (until `deadline` at most), and marks every
+    /// connection that had an event to be flushed: input is no longer read, and a writable edge
+    /// is not reported twice.
+    fn wait_while_stopping(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match self.poll.poll(events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        for ev in events.iter() {
+            self.mark_dirty(ev.token().0);
+        }
+        Ok(())
+    }
+
     /// Closes and forgets a connection.
     fn drop_conn(&mut self, key: ConnId) {
         if !self.conns.contains(key) {
@@ -436,6 +476,7 @@ impl Shell {
     fn shut_down(&mut self) -> io::Result<()> {
         log::info!("shutting down: saying Bye to {} connections", self.conns.len());
         self.listeners.clear();
+        self.confirm_before_bye()?;
         let t = now();
         let (server, mut wire) = self.wire(t.mono);
         server.shutdown(&mut wire);
@@ -444,15 +485,7 @@ impl Shell {
         let deadline = Instant::now() + CLOSE_GRACE;
         let mut events = Events::with_capacity(1024);
         while !self.conns.is_empty() && Instant::now() < deadline {
-            let timeout = deadline.saturating_duration_since(Instant::now());
-            match self.poll.poll(&mut events, Some(timeout)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            for ev in events.iter() {
-                self.mark_dirty(ev.token().0);
-            }
+            self.wait_while_stopping(&mut events, deadline)?;
             self.flush_dirty(Instant::now());
         }
         let left: Vec<ConnId> = self.conns.iter().map(|(k, _)| k).collect();

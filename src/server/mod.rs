@@ -501,6 +501,12 @@ impl Server {
         }
     }
 
+    /// How many accepted Messages still wait for their commit before they are echoed (under
+    /// `--fsync always`).
+    pub fn unconfirmed(&self) -> usize {
+        self.history.as_ref().map_or(0, |h| h.unconfirmed.len())
+    }
+
     /// Says Bye (`shutting_down`) to every connection and closes them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
         // State changed since the last tick goes to the store before it closes.
