@@ -20,6 +20,9 @@ pub struct Ring {
     budget: usize,
 }
 
+/// A topic's ring is not shrunk below this many slots: small ones are not worth reallocating.
+const MIN_TOPIC_CAPACITY: usize = 64;
+
 /// What an Event costs the budget beyond its own weight: its places in the three collections.
 const ENTRY_OVERHEAD: usize = 96;
 
@@ -64,6 +67,10 @@ impl Ring {
                 r.pop_front();
                 if r.is_empty() {
                     self.by_topic.remove(&old.topic);
+                } else if r.capacity() > MIN_TOPIC_CAPACITY && r.len() < r.capacity() / 4 {
+                    // The budget counts entries, not capacity: a topic that once filled the
+                    // ring must not keep room for all of it once others have taken its place.
+                    r.shrink_to(r.len() * 2);
                 }
             }
         }
@@ -159,6 +166,42 @@ mod tests {
     use super::*;
     use crate::proto::Name;
     use crate::store::OwnedBody;
+
+    /// A topic that once held most of the ring gives the room back as others take its place.
+    #[test]
+    fn a_topic_pushed_out_gives_its_room_back() {
+        let rec = |pos: u64, topic: &str| {
+            let body = OwnedBody::Text("x".into());
+            Arc::new(Record {
+                pos,
+                topic: topic.into(),
+                thread: None,
+                from: "u@x.org".into(),
+                time: pos,
+                id: MsgId::compute("u@x.org", topic, pos, body.as_body(), None, None),
+                body,
+                ctype: None,
+                reply_to: None,
+            })
+        };
+        let one = rec(0, "#a@x.org").weight() + ENTRY_OVERHEAD;
+        let mut ring = Ring::new(10_000 * one);
+        for pos in 1..=10_000 {
+            ring.push(rec(pos, "#a@x.org"));
+        }
+        let full = ring.by_topic["#a@x.org"].capacity();
+        assert!(full >= 10_000);
+        for pos in 10_001..=19_990 {
+            ring.push(rec(pos, "#b@x.org"));
+        }
+        let a = &ring.by_topic["#a@x.org"];
+        assert!(a.len() <= 20, "{}", a.len());
+        assert!(
+            a.capacity() <= 4 * MIN_TOPIC_CAPACITY,
+            "{} of {full} kept",
+            a.capacity()
+        );
+    }
 
     /// The ring against a naive model of the store: whenever it answers, it answers exactly
     /// what the store would (events, order, `more`), under eviction and count retention.
