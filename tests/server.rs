@@ -449,11 +449,40 @@ fn set_receive_buffer(stream: &std::net::TcpStream, size: libc::c_int) {
 
 /// A client that stops reading with a long backlog queued for it is timed out (no answer to
 /// the Ping it never read). When it reads again, long after the close deadline, it gets whole
-/// frames ending with the reason, not a frame cut short: at the deadline the server drops the
-/// live Events queued for it, as it does for a slow consumer, but keeps every reply it owes,
-/// here a catch-up's replayed Events and its CatchupEnd.
+/// frames, not a frame cut short: an unbroken start of what it was sent (live Events), then the
+/// reason. What lay between, here the rest of the Events and a catch-up it asked for last, is
+/// dropped whole: no replayed Event arrives without the rest of its page and CatchupEnd.
 #[test]
 fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() {
+    let tail = stalled_reader(|_| {
+        // Pinged after 1 s of silence, timed out 1 s later, then 2 s of close grace without
+        // the socket taking anything; timers run once a second. By then it has been closed.
+        std::thread::sleep(Duration::from_secs(10));
+    });
+    assert_eq!(tail, ["Error 204 ping_timeout seq=None", "Bye 204 ping_timeout"]);
+}
+
+/// The same when the server stops (SIGTERM) while the client is stalled: after the 2 s the
+/// server gives everyone to receive its Bye, the client still gets whole frames, then the Bye.
+#[test]
+fn a_stalled_reader_at_shutdown_gets_whole_frames_and_the_bye() {
+    let tail = stalled_reader(|s| {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(
+            unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
+            0
+        );
+        std::thread::sleep(Duration::from_secs(4));
+    });
+    assert_eq!(tail, ["Bye 504 shutting_down"]);
+}
+
+/// A subscriber with a small receive buffer stops reading while about 480 KiB is published to
+/// its channel (the kernel's buffers take a fraction, the rest waits in the server's queue, far
+/// more than the close deadline's hand-over lets the kernel take) and a catch-up it asked for
+/// waits behind that; then `meanwhile` gets the server to close it. Returns what it read after
+/// the unbroken run of Events (see [`last_words`]).
+fn stalled_reader(meanwhile: impl FnOnce(&Scalard)) -> Vec<String> {
     use std::io::Read;
     let s = Scalard::start(&[
         "--max-queue",
@@ -469,8 +498,6 @@ fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() 
     sub(&mut stalled, ROOM);
     let mut stream = stalled.stream().try_clone().unwrap();
     set_receive_buffer(&stream, 16 * 1024);
-    // About 480 KiB: the kernel's buffers take a fraction, the rest waits in the server's
-    // queue, far more than the close deadline's hand-over lets the kernel take.
     let body = "b".repeat(8000);
     for i in 0..60 {
         say(&mut publisher, i, ROOM, &body);
@@ -487,26 +514,11 @@ fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() 
             before: None,
         }))
         .unwrap();
-    // Pinged after 1 s of silence, timed out 1 s later, then 2 s of close grace without the
-    // socket taking anything; timers run once a second. By then the server has closed it.
-    std::thread::sleep(Duration::from_secs(10));
+    meanwhile(&s);
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes).unwrap();
-    let tail = last_words(&bytes, &body);
-    let replayed = format!("Event {ROOM} pub@localhost {body} seq=Some(77)");
-    assert_eq!(
-        tail,
-        [
-            &replayed,
-            &replayed,
-            &replayed,
-            "CatchupEnd Truncated 3 seq=Some(77)",
-            "Ping",
-            "Error 204 ping_timeout seq=None",
-            "Bye 204 ping_timeout"
-        ]
-    );
+    last_words(&bytes, &body)
 }
 
 /// A client that sends many requests before reading any reply is slowed down (the server stops

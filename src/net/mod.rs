@@ -409,10 +409,7 @@ impl Shell {
             .collect();
         for key in late {
             log::debug!("conn {key}: closing deadline passed");
-            if let Some(c) = self.conns.get_mut(key) {
-                c.hand_rest_to_kernel(t.mono);
-            }
-            self.drop_conn(key);
+            self.drop_late(key, t.mono);
         }
         self.flush_dirty(t.mono);
     }
@@ -457,6 +454,15 @@ impl Shell {
         Ok(())
     }
 
+    /// Closes a connection whose peer did not take its last frames in time, after handing the
+    /// kernel what it can still use of them (see [`Conn::hand_rest_to_kernel`]).
+    fn drop_late(&mut self, key: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get_mut(key) {
+            c.hand_rest_to_kernel(now);
+        }
+        self.drop_conn(key);
+    }
+
     /// Closes and forgets a connection.
     fn drop_conn(&mut self, key: ConnId) {
         if !self.conns.contains(key) {
@@ -490,7 +496,7 @@ impl Shell {
         }
         let left: Vec<ConnId> = self.conns.iter().map(|(k, _)| k).collect();
         for key in left {
-            self.drop_conn(key);
+            self.drop_late(key, Instant::now());
         }
         if let Some(store) = self.store.take() {
             // Commits what the writer still holds before the process exits.

@@ -7,6 +7,10 @@ use crate::net::sockopt::{kernel_unsent, send_buffer, set_send_buffer};
 use crate::proto::{Msg, Status, decode_frame};
 use std::time::{Duration, Instant};
 
+/// How many bytes of queued frames (behind the write buffer) a connection whose close deadline
+/// passed still gets: about what the kernel takes in one step of a small receive window.
+const KEPT_AT_DEADLINE: usize = 64 * 1024;
+
 /// How long a closing connection may go without its socket taking any of its last frames.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a closing connection that keeps reading slowly may take for its last frames: its
@@ -37,32 +41,29 @@ impl Conn {
         }
     }
 
-    /// For a closing connection whose deadline passed: grows its send buffer by what is still
-    /// to be written and writes it, so that the last frames (for a slow consumer, the Error that
-    /// says why) go out whole after the close, as the peer reads on. A reader slower than the
-    /// grace on a link whose window reopens in large steps (64 KiB on loopback) otherwise got a
-    /// frame cut short. The growth is bounded: one write buffer, plus what rustls may hold for a
-    /// TLS connection, plus room for a segment the kernel already holds past its limit. So a
-    /// longer backlog behind a close the core started (a ping timeout, say, with live Events
-    /// queued ahead of its Error and Bye) first loses its live Events, as a slow consumer's
-    /// queue does when it is found. What is still longer than that growth (a long run of
-    /// replies), or than `net.core.wmem_max` lets a socket have, is cut.
+    /// For a closing connection whose deadline passed: cuts its output to what a peer can use
+    /// (see [`cut_to_prefix`](Conn::cut_to_prefix)), grows its send buffer by that and writes
+    /// it, so that the last frames (for a slow consumer, the Error that says why) go out whole
+    /// after the close, as the peer reads on. A reader slower than the grace on a link whose
+    /// window reopens in large steps (64 KiB on loopback) otherwise got a frame cut short. Only
+    /// what `net.core.wmem_max` does not let a socket have is still cut.
     pub fn hand_rest_to_kernel(&mut self, now: Instant) {
         if self.flushed() {
             return;
         }
-        let dropped = self.keep_last_words();
+        let dropped = self.cut_to_prefix();
         if dropped > 0 {
             log::debug!(
-                "{}: {dropped} queued live Events dropped at the close deadline",
+                "{}: {dropped} queued frames dropped at the close deadline",
                 self.peer
             );
         }
+        // The kernel may already hold a segment past its limit: 64 KiB of room for that.
         let tls = if self.tls.is_some() { 2 * BUF } else { 0 };
-        let rest = self.pending().min(BUF) + tls;
+        let rest = self.pending() + tls + 64 * 1024;
         if let Some(granted) = send_buffer(&self.sock) {
             // The kernel doubles what it is asked for.
-            let ask = granted / 2 + rest + 64 * 1024;
+            let ask = granted / 2 + rest;
             if ask * 2 > granted {
                 let _ = set_send_buffer(&self.sock, ask);
             }
@@ -92,30 +93,50 @@ impl Conn {
         self.unsent = left;
     }
 
-    /// For a connection the core closed with a Bye (for a ping timeout, a kick, a shutdown):
-    /// drops the live Events queued for it, keeping every other frame in order (replies,
-    /// replayed Events with their request's `seq`, the closing Error and Bye). The peer then
-    /// sees an unbroken run of live Events, every reply it is owed, and why it was closed.
-    /// Returns how many it dropped.
-    fn keep_last_words(&mut self) -> usize {
-        if !self
+    /// Cuts the output of a connection whose close deadline passed to a prefix of what it was
+    /// sent, then the core's last words: the write buffer, whole queued frames up to
+    /// [`KEPT_AT_DEADLINE`] bytes, and, when the queue ends with the core's Bye (and the Error
+    /// just before it that gives the same reason), those. The frames between are dropped. The
+    /// peer so sees an unbroken start of its stream, as if the connection had broken there,
+    /// then why it was closed: it resumes after the last Event it got and misses nothing, and
+    /// a reply cut off (a catch-up without its CatchupEnd) shows as unfinished rather than as
+    /// complete. Returns how many frames it dropped.
+    fn cut_to_prefix(&mut self) -> usize {
+        let last_words = self.last_words();
+        let before_last = self.queue.len() - last_words;
+        let mut kept_bytes = 0;
+        let keep = self
             .queue
-            .back()
-            .is_some_and(|f| matches!(decoded(f), Some(Msg::Bye(_))))
-        {
-            return 0;
-        }
-        let before = self.queue.len();
+            .iter()
+            .take(before_last)
+            .take_while(|f| {
+                kept_bytes += f.len();
+                kept_bytes <= KEPT_AT_DEADLINE
+            })
+            .count();
         let mut freed = 0;
-        self.queue.retain(|f| {
-            let live = matches!(decoded(f), Some(Msg::Event(e)) if e.seq.is_none());
-            if live {
-                freed += charge(f.len());
-            }
-            !live
-        });
+        for frame in self.queue.drain(keep..before_last) {
+            freed += charge(frame.len());
+        }
         self.queued -= freed;
-        before - self.queue.len()
+        before_last - keep
+    }
+
+    /// How many frames at the queue's end are the core's last words: a Bye, and the Error
+    /// just before it if it carries the same code and no `seq`.
+    fn last_words(&self) -> usize {
+        let n = self.queue.len();
+        let Some(Msg::Bye(bye)) = self.queue.back().and_then(|f| decoded(f)) else {
+            return 0;
+        };
+        match n
+            .checked_sub(2)
+            .and_then(|i| self.queue.get(i))
+            .and_then(|f| decoded(f))
+        {
+            Some(Msg::Error(e)) if e.code == bye.code && e.seq.is_none() => 2,
+            _ => 1,
+        }
     }
 }
 
