@@ -54,19 +54,21 @@ impl Conn {
         let dropped = self.cut_to_prefix();
         if dropped > 0 {
             log::debug!(
-                "{}: {dropped} queued frames dropped at the close deadline",
+                "{}: {dropped} queued entries dropped at the close deadline",
                 self.peer
             );
         }
         // The kernel may already hold a segment past its limit: 64 KiB of room for that.
         let tls = if self.tls.is_some() { 2 * BUF } else { 0 };
         let rest = self.pending() + tls + 64 * 1024;
-        if let Some(granted) = send_buffer(&self.sock) {
-            // The kernel doubles what it is asked for.
-            let ask = granted / 2 + rest;
-            if ask * 2 > granted {
-                let _ = set_send_buffer(&self.sock, ask);
-            }
+        // The kernel doubles what it is asked for, half of it for its own bookkeeping. A buffer
+        // that already has the room is left alone: setting it ends the kernel's autotuning
+        // (`--send-buffer 0`), and `net.core.wmem_max` could make it smaller than it grew.
+        let unsent = kernel_unsent(&self.sock).unwrap_or(0);
+        if let Some(granted) = send_buffer(&self.sock)
+            && unsent + rest > granted / 2
+        {
+            let _ = set_send_buffer(&self.sock, granted / 2 + rest);
         }
         let _ = self.flush(now);
         if !self.flushed() {
@@ -140,7 +142,8 @@ impl Conn {
     }
 }
 
-/// A queued frame (always a whole one, and one the server encoded) as a message.
+/// A queued entry (whole frames the server encoded: one, or a fan-out batch of several) as
+/// the message it starts with; a Bye or an Error is always an entry of its own.
 fn decoded(frame: &[u8]) -> Option<Msg<'_>> {
     match decode_frame(frame) {
         Ok(Status::Complete((Ok(msg), _))) => Some(msg),
