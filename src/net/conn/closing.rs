@@ -102,7 +102,7 @@ impl Conn {
     /// peer so sees an unbroken start of its stream, as if the connection had broken there,
     /// then why it was closed: it resumes after the last Event it got and misses nothing, and
     /// a reply cut off (a catch-up without its CatchupEnd) shows as unfinished rather than as
-    /// complete. Returns how many frames it dropped.
+    /// complete. Returns how many queue entries it dropped.
     fn cut_to_prefix(&mut self) -> usize {
         let last_words = self.last_words();
         let before_last = self.queue.len() - last_words;
@@ -124,7 +124,7 @@ impl Conn {
         before_last - keep
     }
 
-    /// How many frames at the queue's end are the core's last words: a Bye, and the Error
+    /// How many entries at the queue's end are the core's last words: a Bye, and the Error
     /// just before it if it carries the same code and no `seq`.
     fn last_words(&self) -> usize {
         let n = self.queue.len();
