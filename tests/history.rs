@@ -665,11 +665,15 @@ fn nice_soon(s: &Scalard, name: &str, want: i64) -> Option<i64> {
 }
 
 #[test]
-fn the_batched_writer_and_password_checks_yield_to_the_loop_the_always_writer_does_not() {
+fn the_batched_writer_searches_and_password_checks_yield_to_the_loop_the_always_writer_does_not() {
     // Relative to the loop's, which is whatever the test runs under.
     let batched = Scalard::start(&[]);
-    let lowered = (thread_nice(&batched, "scalard").expect("the loop") + 10).min(19);
+    let main = thread_nice(&batched, "scalard").expect("the loop");
+    let lowered = (main + 10).min(19);
     assert_eq!(nice_soon(&batched, "scalard-writer", lowered), Some(lowered));
+    // Searches run apart from catch-ups, which keep the loop's priority.
+    assert_eq!(nice_soon(&batched, "scalard-search", lowered), Some(lowered));
+    assert_eq!(thread_nice(&batched, "scalard-reader"), Some(main));
     // Password checks go to the lowest priority (the name is cut to 15 bytes in /proc).
     assert_eq!(nice_soon(&batched, "scalard-account", 19), Some(19));
     let always = Scalard::start(&["--fsync", "always"]);

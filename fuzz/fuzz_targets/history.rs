@@ -145,6 +145,7 @@ fuzz_target!(|data: &[u8]| {
         max_unwritten: 8,
         max_unwritten_bytes: 64 * 1024,
         max_reads: 2,
+        max_searches: 1,
         retention: Default::default(),
     };
     server.keep_history(&config, 0, Vec::new());

@@ -86,9 +86,11 @@ fn install_signal_handlers() {
 /// Bytes of recent Events kept in memory for quick catch-ups.
 const RING_BYTES: usize = 16 << 20;
 /// Events that may wait for the writer (eight of the writer's batches, so a lone publisher can
-/// run ahead of a commit), and history queries that may wait for the reader.
+/// run ahead of a commit), catch-ups that may wait for the reader, and searches for the
+/// searcher (fewer: one may take ~10 ms, see the store's worker).
 const WRITE_QUEUE: usize = 32_768;
 const READ_QUEUE: usize = 64;
+const SEARCH_QUEUE: usize = 16;
 /// The newest stored Events read into memory at start (at most; the ring's byte budget
 /// decides what stays), so the catch-ups of clients reconnecting after a restart are answered
 /// without the disk.
@@ -120,6 +122,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
         retention: config.retention.clone(),
         write_queue: WRITE_QUEUE,
         read_queue: READ_QUEUE,
+        search_queue: SEARCH_QUEUE,
         recent: RECENT,
         recent_bytes: RING_BYTES,
     };
@@ -138,6 +141,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
         max_unwritten: WRITE_QUEUE as u64 - 1,
         max_unwritten_bytes: UNWRITTEN_BYTES,
         max_reads: READ_QUEUE,
+        max_searches: SEARCH_QUEUE,
         retention: config.retention.clone(),
     };
     Ok((store, history, start))

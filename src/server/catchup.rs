@@ -61,7 +61,7 @@ impl Server {
             let n = replay(conn, c.seq, hit.events.iter().map(Deref::deref), out);
             return end(conn, c, status(hit.more), n, None, out);
         }
-        if !h.can_read() {
+        if !h.can_read(text.is_some()) {
             let reason = "too many history queries at once; try again";
             return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, reason, out);
         }
@@ -80,6 +80,7 @@ impl Server {
             conn: Some(conn),
             seq: c.seq,
             topic: c.topic.as_str().into(),
+            search: text.is_some(),
         };
         h.start_read(read, query, out);
         // Its next request waits for this answer, so replies stay in order.

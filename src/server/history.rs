@@ -23,9 +23,12 @@ pub struct HistoryConfig {
     /// The same bound in bytes of Events held in memory for the writer (checked before each
     /// Event, so it may be passed by one Event).
     pub max_unwritten_bytes: usize,
-    /// Store queries in flight (waiting or running), at most; must not exceed the store's
-    /// read queue.
+    /// Catch-ups in flight (waiting or running) for the store, at most; must not exceed the
+    /// store's read queue.
     pub max_reads: usize,
+    /// Searches in flight, at most, counted apart: they run on a thread of their own, so slow
+    /// searches never take the catch-ups' places. Must not exceed the store's search queue.
+    pub max_searches: usize,
     /// The store's retention rules: the ring answers only within them.
     pub retention: Retention,
 }
@@ -39,6 +42,8 @@ pub struct Read {
     pub seq: Option<u32>,
     /// The topic named in the request, for CatchupEnd.
     pub topic: Box<str>,
+    /// A Search, not a Catchup.
+    pub search: bool,
 }
 
 /// An Event held back until it is committed (`--fsync always`).
@@ -77,6 +82,9 @@ pub struct History {
     /// itself back, not everyone else.
     per_conn: HashMap<ConnId, (u64, usize)>,
     max_reads: usize,
+    max_searches: usize,
+    /// How many of `reads` are searches.
+    searches: usize,
     /// Recent Events by topic.
     pub ring: Ring,
     /// The store's retention rules.
@@ -109,6 +117,8 @@ impl History {
             unwritten_bytes: 0,
             per_conn: HashMap::new(),
             max_reads: c.max_reads,
+            max_searches: c.max_searches,
+            searches: 0,
             ring: Ring::new(c.ring_bytes),
             retention: c.retention.clone(),
             next_token: 0,
@@ -180,9 +190,12 @@ impl History {
         }
     }
 
-    /// Whether another query may be started.
-    pub fn can_read(&self) -> bool {
-        self.reads.len() < self.max_reads
+    /// Whether another catch-up (or, with `search`, another search) may be started.
+    pub fn can_read(&self, search: bool) -> bool {
+        match search {
+            true => self.searches < self.max_searches,
+            false => self.reads.len() - self.searches < self.max_reads,
+        }
     }
 
     /// Starts a query for `read`: sent now if the store has every Event accepted so far,
@@ -190,6 +203,7 @@ impl History {
     pub fn start_read(&mut self, read: Read, mut q: Query, out: &mut impl Outbox) -> u64 {
         self.next_token += 1;
         q.token = self.next_token;
+        self.searches += usize::from(read.search);
         self.reads.insert(q.token, read);
         let mark = self.mark(&q.scope);
         if self.committed >= mark || self.failing {
@@ -256,7 +270,9 @@ impl History {
 
     /// The asker of the query with this token, once its answer arrived; `None` if it closed.
     pub fn finish_read(&mut self, token: u64) -> Option<Read> {
-        self.reads.remove(&token).filter(|r| r.conn.is_some())
+        let read = self.reads.remove(&token)?;
+        self.searches -= usize::from(read.search);
+        read.conn.is_some().then_some(read)
     }
 
     /// The store failed: queries waiting for a commit go now, answered from what is on disk,

@@ -4,11 +4,11 @@
 
 use crate::Opts;
 use crate::chat::{self, ChatResult, pct};
-use crate::peer::{Peer, name};
+use crate::peer::{Peer, message_frame, name};
 use crate::server::Server;
 use mio::{Events, Interest, Poll, Token};
 use scalar::client::Client;
-use scalar::proto::{Body, Catchup, Message, Msg, Search, Sub};
+use scalar::proto::{Catchup, Msg, Search, Sub};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +31,12 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     };
     let server = Server::start(opts.scalard.as_deref(), history)?;
     let filled = Instant::now();
-    fill(server.addr, opts.events)?;
+    // Bodies carry a rare and a common word, for the searches.
+    let filler = in_every_channel(server.addr, "filler@localhost")?;
+    fill(filler, opts.events, |i| {
+        let body = format!("message {i} about topic{} with the common word lorem", i % 1000);
+        (channel(i), body)
+    })?;
     let secs = filled.elapsed().as_secs_f64();
     println!(
         "history fill: {} events in {secs:.1} s = {:.0}/s ({history})",
@@ -74,7 +79,7 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     Ok(())
 }
 
-fn summary(r: &ChatResult) -> String {
+pub fn summary(r: &ChatResult) -> String {
     let l = &r.latencies_us;
     format!(
         "chat p50 {:.2} p99 {:.2} p99.9 {:.2} ms over {} deliveries",
@@ -105,10 +110,9 @@ fn in_every_channel(addr: SocketAddr, user: &str) -> io::Result<Client> {
     Ok(c)
 }
 
-/// One publisher, subscribed to every channel, sends `n` messages round the channels with
-/// `WINDOW` in flight. Bodies carry a rare and a common word, for the searches.
-fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
-    let c = in_every_channel(addr, "filler@localhost")?;
+/// One publisher, `c` (subscribed to every channel it writes to), sends `n` messages, the
+/// i-th to the topic and with the body `message(i)` gives, with `WINDOW` in flight.
+pub fn fill(c: Client, n: usize, message: impl Fn(usize) -> (String, String)) -> io::Result<()> {
     let mut p = Peer::new(c)?;
     let mut poll = Poll::new()?;
     poll.registry()
@@ -118,23 +122,8 @@ fn fill(addr: SocketAddr, n: usize) -> io::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
     while echoed < n {
         while sent < n && sent - echoed < WINDOW {
-            let topic = channel(sent);
-            let body = format!(
-                "message {sent} about topic{} with the common word lorem",
-                sent % 1000
-            );
-            let m = Message {
-                seq: None,
-                topic: name(&topic),
-                body: Body::Text(&body),
-                ctype: None,
-                reply_to: None,
-            };
-            p.queue(
-                &Msg::Message(m)
-                    .to_frame()
-                    .map_err(|_| io::Error::other("frame"))?,
-            );
+            let (topic, body) = message(sent);
+            p.queue(&message_frame(&topic, &body)?);
             sent += 1;
         }
         p.flush()?;
@@ -171,34 +160,45 @@ impl Side {
 /// Until `stop`, asks for the last 100 Events of a channel (or searches one for a common
 /// word) every `SIDE_GAP`, round the channels; returns each request's latency in µs.
 fn side_stream(addr: SocketAddr, side: Side, stop: &AtomicBool) -> io::Result<Vec<u32>> {
-    let mut c = in_every_channel(addr, "reader@localhost")?;
-    let mut lat = Vec::new();
-    let mut i = 0;
-    while !stop.load(Ordering::Relaxed) {
+    let c = in_every_channel(addr, "reader@localhost")?;
+    timed(c, SIDE_GAP, stop, |i, seq| {
         let topic = channel(i);
-        i += 1;
-        let range = |seq| Catchup {
-            seq,
+        let range = |count| Catchup {
+            seq: Some(seq),
             topic: name(&topic),
-            count: 100,
+            count,
             since: None,
             until: None,
             after: None,
             before: None,
         };
-        let seq = c.seq();
         let msg = match side {
-            Side::Catchup => Msg::Catchup(range(Some(seq))),
+            Side::Catchup => Msg::Catchup(range(100)),
             Side::Search => Msg::Search(Search {
-                range: Catchup {
-                    count: 50,
-                    ..range(Some(seq))
-                },
+                range: range(50),
                 query: "lorem",
             }),
         };
+        msg.to_frame().map_err(|_| io::Error::other("frame"))
+    })
+}
+
+/// Until `stop`, sends the Catchup or Search `request(i, seq)` gives (its i-th, with a fresh
+/// `seq`), waits for its CatchupEnd, then pauses `gap`; returns each request's latency in µs.
+pub fn timed(
+    mut c: Client,
+    gap: Duration,
+    stop: &AtomicBool,
+    request: impl Fn(usize, u32) -> io::Result<Vec<u8>>,
+) -> io::Result<Vec<u32>> {
+    let mut lat = Vec::new();
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let seq = c.seq();
+        let frame = request(i, seq)?;
+        i += 1;
         let t = Instant::now();
-        c.send(&msg).map_err(io::Error::other)?;
+        c.send_raw(&frame).map_err(io::Error::other)?;
         let deadline = t + TIMEOUT;
         loop {
             let f = c.reply(seq, deadline).map_err(io::Error::other)?;
@@ -207,7 +207,7 @@ fn side_stream(addr: SocketAddr, side: Side, stop: &AtomicBool) -> io::Result<Ve
             }
         }
         lat.push(t.elapsed().as_micros() as u32);
-        std::thread::sleep(SIDE_GAP);
+        std::thread::sleep(gap);
     }
     Ok(lat)
 }

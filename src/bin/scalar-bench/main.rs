@@ -11,6 +11,7 @@ mod history;
 mod idle;
 mod login;
 mod peer;
+mod search;
 mod server;
 mod slow;
 mod source;
@@ -36,6 +37,10 @@ workloads:
   history    fills the store with --events Events in 100 channels, restarts the server, then
              start-up time, bytes per event, and chat alone / beside last-100 catch-ups /
              beside searches (history batched, or --history always)
+  heavy-search  fills one channel with 100,000 Events, restarts the server, then times a
+             deep catch-up (the channel's oldest 100) every 20 ms, then chat, each alone and
+             beside 4 clients searching the channel back to back for two words no Event has
+             together
   login-storm  registers 100 accounts, then chat alone and beside --storm-rate wrong-password
              attempts/s from 250 loopback addresses: chat latency both ways, verdicts
   flood      default message and byte limits (connection rate off): chat alone and beside one
@@ -60,7 +65,8 @@ options:
   --rooms N        chat rooms (default 20)
   --members N      chat members per room (default 50)
   --rate N         chat messages per member per second (default 2)
-  --seconds N      chat measurement time, and each slow-readers phase (default 10)
+  --seconds N      chat measurement time, and each slow-readers and heavy-search phase
+                   (default 10)
   --conns N        idle connections (default 10000)
   --events N       history: Events to store first (default 1000000)
   --storm-rate N   login-storm: wrong-password attempts per second (default 300);
@@ -150,6 +156,7 @@ fn main() -> ExitCode {
             "chat" => chat::run(&opts),
             "idle" => idle::run(&opts),
             "history" => history::run(&opts),
+            "heavy-search" => search::run(&opts),
             "login-storm" => login::run(&opts),
             "flood" => flood::run(&opts),
             "connect-storm" => storm::run(&opts),

@@ -14,6 +14,7 @@ fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
         max_unwritten: 8,
         max_unwritten_bytes: 1 << 20,
         max_reads: 2,
+        max_searches: 1,
         retention: Default::default(),
     };
     r.server.keep_history(&c, 5_000, Vec::new());
@@ -184,6 +185,45 @@ fn search_goes_to_the_store_with_its_words() {
     r.server.store_done(Done::Committed(101), &mut r.out);
     let q = r.out.queries.pop().expect("searches always go to the store");
     assert_eq!(q.text.as_deref(), Some("Hello World"));
+}
+
+#[test]
+fn searches_never_take_the_catchups_places() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    for (id, user) in [(2, "carol"), (3, "dave")] {
+        r.connect(id, &format!("{user}@example.com"));
+        r.sub(id, "#rust@example.com");
+    }
+    let search = || {
+        Msg::Search(Search {
+            range: catchup("#rust@example.com", 5),
+            query: "slow",
+        })
+    };
+    // One search in flight at most (max_searches): the second is refused...
+    assert!(r.send(0, search()).is_empty());
+    assert_eq!(r.send(1, search()), ["Error 700 store_unavailable seq=Some(40)"]);
+    // ...but catch-ups still have both their places (max_reads).
+    assert!(
+        r.send(2, Msg::Catchup(catchup("#rust@example.com", 5)))
+            .is_empty()
+    );
+    assert!(
+        r.send(3, Msg::Catchup(catchup("#rust@example.com", 5)))
+            .is_empty()
+    );
+    assert_eq!(
+        r.send(1, Msg::Catchup(catchup("#rust@example.com", 5))),
+        ["Error 700 store_unavailable seq=Some(40)"]
+    );
+    // The search's answer frees its place, for a search.
+    let q = r.out.queries.remove(0);
+    assert_eq!(q.text.as_deref(), Some("slow"));
+    r.server
+        .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+    assert_eq!(r.out.take(0), ["CatchupEnd Complete 0"]);
+    assert!(r.send(1, search()).is_empty());
+    assert_eq!(r.out.queries.len(), 3);
 }
 
 #[test]
@@ -384,6 +424,7 @@ fn unwritten_events_are_bounded_in_bytes_too() {
         max_unwritten: 1000,
         max_unwritten_bytes: 5_000,
         max_reads: 2,
+        max_searches: 1,
         retention: Default::default(),
     };
     r.server.keep_history(&c, 0, Vec::new());

@@ -190,6 +190,7 @@ impl Rig {
             max_unwritten,
             max_unwritten_bytes: 1 << 20,
             max_reads: 2,
+            max_searches: 1,
             retention: Default::default(),
         };
         self.server.keep_history(&c, 0, Vec::new());
