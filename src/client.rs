@@ -252,12 +252,32 @@ impl Transport {
 }
 
 impl Read for Transport {
+    /// Under TLS, at most one read of the socket per call, and `Interrupted` when it gave no
+    /// plaintext yet (a record is still coming), so that a caller with a deadline checks it
+    /// between reads. rustls's own Stream reads on until a whole record is in: one trickling
+    /// in a byte at a time, each just inside the socket's timeout, would hold it for hours.
+    /// A socket timeout surfaces as WouldBlock with the partial record kept inside rustls.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.read(buf),
-            // StreamOwned reads records until it has plaintext; a socket timeout surfaces as
-            // WouldBlock with the partial record kept inside rustls.
-            Transport::Tls(s) => s.read(buf),
+        let s = match self {
+            Transport::Plain(s) => return s.read(buf),
+            Transport::Tls(s) => s,
+        };
+        match s.conn.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Plaintext, the end (0 after close_notify), or an unclean end.
+            done => return done,
+        }
+        // What rustls owes the server first (an alert, a key update).
+        Transport::push_tls(s)?;
+        s.conn.read_tls(&mut s.sock)?;
+        if let Err(e) = s.conn.process_new_packets() {
+            // The alert saying why, as TLS wants.
+            let _ = Transport::push_tls(s);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        match s.conn.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::Interrupted.into()),
+            done => done,
         }
     }
 }
@@ -699,12 +719,8 @@ impl Client {
             return;
         }
         let deadline = Instant::now() + wait;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let timeout = left.max(Duration::from_millis(1));
-            if self.set_read_timeout(Some(timeout)).is_err() || self.recv().is_err() {
-                return;
-            }
-        }
+        // Until an error: the close, or the deadline however slowly frames come.
+        while self.recv_by(Some(deadline)).is_ok() {}
     }
 }
 
@@ -773,6 +789,28 @@ fn handshake_error(e: rustls::Error, server: &str) -> ClientError {
 mod tests {
     use super::*;
 
+    /// Sends `bytes` to `s` one every 100 ms, until the reader goes away.
+    fn trickle(s: &mut TcpStream, bytes: impl IntoIterator<Item = u8>) {
+        for b in bytes {
+            std::thread::sleep(Duration::from_millis(100));
+            if s.write_all(&[b]).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// A Ping with a timeout of 500 ms fails with a timeout, and within 2 s.
+    fn ping_times_out(c: &mut Client) {
+        let start = Instant::now();
+        let r = c.request(Duration::from_millis(500), |seq| Msg::Ping(Ping { seq, time: 1 }));
+        assert!(matches!(r, Err(ClientError::Timeout(_))), "{r:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
     #[test]
     fn a_reply_trickling_in_a_byte_at_a_time_still_times_out() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -783,22 +821,10 @@ mod tests {
             let _ = s.read(&mut b);
             // A 40-byte frame announced, then one byte every 100 ms, for at most 3 s.
             let _ = s.write_all(&[40, 0]);
-            for _ in 0..30 {
-                std::thread::sleep(Duration::from_millis(100));
-                if s.write_all(&[0]).is_err() {
-                    return;
-                }
-            }
+            trickle(&mut s, [0; 30]);
         });
         let mut c = Client::connect_raw(addr, Duration::from_secs(1)).unwrap();
-        let start = Instant::now();
-        let r = c.request(Duration::from_millis(500), |seq| Msg::Ping(Ping { seq, time: 1 }));
-        assert!(matches!(r, Err(ClientError::Timeout(_))), "{r:?}");
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            start.elapsed()
-        );
+        ping_times_out(&mut c);
         drop(c);
         peer.join().unwrap();
     }
@@ -813,12 +839,7 @@ mod tests {
             let _ = s.read(&mut b);
             // A handshake record announced at 16 KiB, then a byte every 100 ms, for at most 3 s.
             let _ = s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
-            for _ in 0..30 {
-                std::thread::sleep(Duration::from_millis(100));
-                if s.write_all(&[0]).is_err() {
-                    return;
-                }
-            }
+            trickle(&mut s, [0; 30]);
         });
         let tls = Tls::webpki_roots().unwrap();
         let start = Instant::now();
@@ -826,6 +847,49 @@ mod tests {
         assert!(matches!(r, Err(ClientError::Timeout(_))), "{:?}", r.err());
         assert!(
             start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
+        peer.join().unwrap();
+    }
+
+    #[test]
+    fn a_tls_reply_trickling_in_still_times_out() {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+            while conn.is_handshaking() {
+                conn.complete_io(&mut s).unwrap();
+            }
+            // One record holding a 16,000-byte frame, sent a byte every 100 ms for at most 3 s:
+            // nothing of it can be decrypted before its last byte.
+            let mut frame = vec![0x80, 0x3e];
+            frame.resize(2 + 16_000, 0);
+            conn.writer().write_all(&frame).unwrap();
+            let mut record = Vec::new();
+            conn.write_tls(&mut record).unwrap();
+            trickle(&mut s, record.into_iter().take(30));
+        });
+        let tls = Tls::pinned(None).unwrap();
+        let server = format!("localhost:{port}");
+        let mut c = Client::connect_raw_with(server.as_str(), Duration::from_secs(5), Some(&tls)).unwrap();
+        ping_times_out(&mut c);
+        // Bye waits no longer than it is told either.
+        let start = Instant::now();
+        c.bye(None, Duration::from_millis(300));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
             "took {:?}",
             start.elapsed()
         );
