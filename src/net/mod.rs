@@ -233,10 +233,16 @@ impl Shell {
             self.accounts_done(&t);
             self.vouches_done(&t);
             for key in std::mem::take(&mut self.unread) {
-                if let Some(c) = self.conns.get_mut(key) {
-                    c.unread = false;
+                // The flag, not the list, says who is owed a read: a connection closed since
+                // it was listed may have left its key to a new one, which is owed nothing (and
+                // listed again if it is, which must not give it two reads).
+                if self
+                    .conns
+                    .get_mut(key)
+                    .is_some_and(|c| std::mem::take(&mut c.unread))
+                {
+                    self.readable(key, &t);
                 }
-                self.readable(key, &t);
             }
             for ev in events.iter() {
                 match ev.token().0 {
