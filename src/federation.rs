@@ -16,9 +16,12 @@ use crate::server::{ConnId, TokenCheck, Vouched};
 use crate::tls::Tls;
 use mio::Waker;
 use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// Token checks that may wait for a thread; more are refused (`auth_throttled`).
@@ -31,7 +34,19 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 const DOWN_FOR: Duration = Duration::from_secs(10);
 
 /// Finds the servers of a domain, in the order to try them. Blocking (DNS).
-pub type Resolve = dyn Fn(&str) -> Result<Vec<Target>, String> + Send + Sync;
+pub type Resolve = dyn Fn(&str) -> Result<Vec<Home>, String> + Send + Sync;
+
+/// A home server to ask, and how far to trust where it points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    /// Where it listens.
+    pub target: Target,
+    /// Found through DNS, which the domain's owner writes: only public addresses are dialled,
+    /// so that nobody can aim this server at its own machine or network (a port scan by
+    /// error messages, or a request to a service that trusts local callers). The operator's
+    /// `[servers]` table is taken as written.
+    pub public_only: bool,
+}
 
 /// The servers to ask about a token of `domain`'s users: the operator's `[servers]` entry as
 /// written, else the TLS servers its DNS SRV records name. Never plain TCP found through DNS
@@ -41,10 +56,16 @@ pub type Resolve = dyn Fn(&str) -> Result<Vec<Target>, String> + Send + Sync;
 pub fn home_servers(
     domain: &str,
     servers: &crate::discovery::Overrides,
-    resolver: Option<std::net::SocketAddr>,
-) -> Result<Vec<Target>, String> {
+    resolver: Option<SocketAddr>,
+) -> Result<Vec<Home>, String> {
+    let home = |public_only| {
+        move |target: &Target| Home {
+            target: target.clone(),
+            public_only,
+        }
+    };
     if let Some(listed) = servers.get(domain) {
-        return Ok(listed.to_vec());
+        return Ok(listed.iter().map(home(false)).collect());
     }
     let lower = domain.to_ascii_lowercase();
     if lower.parse::<std::net::IpAddr>().is_ok() || lower == "localhost" || lower.ends_with(".localhost") {
@@ -53,7 +74,7 @@ pub fn home_servers(
         ));
     }
     let found = crate::discovery::resolve(domain, servers, resolver).map_err(|e| e.to_string())?;
-    let tls: Vec<Target> = found.into_iter().filter(|t| t.tls).collect();
+    let tls: Vec<Home> = found.iter().filter(|t| t.tls).map(home(true)).collect();
     if tls.is_empty() {
         return Err(format!("{domain} has no TLS server (_scalars._tcp)"));
     }
@@ -75,7 +96,8 @@ pub struct Answer {
 pub struct Verifier {
     jobs: Option<SyncSender<TokenCheck>>,
     done: Receiver<Answer>,
-    threads: Vec<JoinHandle<()>>,
+    /// Set when the Verifier is dropped: the threads then skip the checks still queued.
+    stop: Arc<AtomicBool>,
 }
 
 struct Shared {
@@ -87,6 +109,35 @@ struct Shared {
     resolve: Box<Resolve>,
     /// Homes that failed lately, and when.
     down: Mutex<HashMap<Box<str>, (Instant, String)>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Why a home server gave no Vouch.
+struct Failure {
+    why: String,
+    /// It answered, with an Error or something other than a Vouch: it is up, and may just be
+    /// refusing this one check (its connection rate, say), so it is not marked down for
+    /// everyone. A client that could make it refuse would otherwise shut out all its users.
+    answered: bool,
+}
+
+impl Failure {
+    fn unreachable(why: impl ToString) -> Failure {
+        Failure {
+            why: why.to_string(),
+            answered: false,
+        }
+    }
+}
+
+impl From<crate::client::ClientError> for Failure {
+    fn from(e: crate::client::ClientError) -> Failure {
+        use crate::client::ClientError::{Dropped, Refused};
+        Failure {
+            answered: matches!(e, Refused { .. } | Dropped { .. }),
+            why: e.to_string(),
+        }
+    }
 }
 
 impl Verifier {
@@ -94,6 +145,7 @@ impl Verifier {
     pub fn start(domain: &str, resolve: Box<Resolve>, waker: Arc<Waker>) -> std::io::Result<Verifier> {
         let (jtx, jrx) = mpsc::sync_channel(QUEUE);
         let (dtx, drx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             jobs: Mutex::new(jrx),
             done: Mutex::new(dtx),
@@ -101,19 +153,19 @@ impl Verifier {
             domain: domain.into(),
             resolve,
             down: Mutex::new(HashMap::new()),
+            stop: stop.clone(),
         });
-        let mut v = Verifier {
+        let v = Verifier {
             jobs: Some(jtx),
             done: drx,
-            threads: Vec::new(),
+            stop,
         };
         for i in 0..THREADS {
             let s = shared.clone();
-            v.threads.push(
-                thread::Builder::new()
-                    .name(format!("scalard-vouch-{i}"))
-                    .spawn(move || s.run())?,
-            );
+            // Dropping the Verifier before every thread started stops those that did.
+            thread::Builder::new()
+                .name(format!("scalard-vouch-{i}"))
+                .spawn(move || s.run())?;
         }
         Ok(v)
     }
@@ -130,11 +182,12 @@ impl Verifier {
 }
 
 impl Drop for Verifier {
+    /// Stops the threads without waiting for them: a check in progress may take its whole
+    /// deadline, and its answer has nobody left to go to. Checks still queued are skipped
+    /// (a queue's receiver hands them out even after its sender is gone).
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
         self.jobs = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 
@@ -147,6 +200,9 @@ impl Shared {
                 Err(_) => return,
             };
             let Ok(job) = job else { return };
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
             let vouched = self.ask(&job);
             let answer = Answer {
                 conn: job.conn,
@@ -169,24 +225,32 @@ impl Shared {
             return Vouched::Unreachable(why);
         }
         let deadline = Instant::now() + DEADLINE;
-        let result = (self.resolve)(&job.home).and_then(|homes| {
-            let mut last = format!("no server found for {}", job.home);
-            for home in homes {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(format!("no answer within {} s", DEADLINE.as_secs()));
+        let result = (self.resolve)(&job.home)
+            .map_err(Failure::unreachable)
+            .and_then(|homes| {
+                let mut last = Failure::unreachable(format!("no server found for {}", job.home));
+                for home in homes {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let why = format!("no answer within {} s", DEADLINE.as_secs());
+                        return Err(Failure { why, ..last });
+                    }
+                    match self.ask_at(&home, job, left) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => {
+                            last = Failure {
+                                why: format!("{}: {}", home.target, e.why),
+                                answered: last.answered || e.answered,
+                            }
+                        }
+                    }
                 }
-                match self.ask_at(&home, job, left) {
-                    Ok(v) => return Ok(v),
-                    Err(e) => last = format!("{home}: {e}"),
-                }
-            }
-            Err(last)
-        });
+                Err(last)
+            });
         match result {
             Ok(v) => v,
-            Err(why) => {
-                if let Ok(mut down) = self.down.lock() {
+            Err(Failure { why, answered }) => {
+                if !answered && let Ok(mut down) = self.down.lock() {
                     down.insert(job.home.clone(), (Instant::now(), why.clone()));
                 }
                 Vouched::Unreachable(why)
@@ -200,35 +264,103 @@ impl Shared {
         down.get(home).map(|(_, why)| format!("{why} (moments ago)"))
     }
 
-    fn ask_at(&self, home: &Target, job: &TokenCheck, timeout: Duration) -> Result<Vouched, String> {
-        let tls = match home.tls {
-            true => Some(Tls::webpki_roots().map_err(|e| e.to_string())?),
+    fn ask_at(&self, home: &Home, job: &TokenCheck, timeout: Duration) -> Result<Vouched, Failure> {
+        let tls = match home.target.tls {
+            true => Some(Tls::webpki_roots().map_err(Failure::unreachable)?),
             false => None,
         };
-        let user = Name::parse(&job.user).map_err(|e| e.to_string())?;
-        let mut c = Client::connect_raw_with(home.addr().as_str(), timeout, tls.as_ref())
-            .map_err(|e| e.to_string())?;
-        let reply = c
-            .request(timeout, |seq| {
-                Msg::Verify(Verify {
-                    seq,
-                    user,
-                    server: &self.domain,
-                    token: &job.token,
-                })
+        let user = Name::parse(&job.user).map_err(Failure::unreachable)?;
+        let mut c = Client::connect_raw_with(dialled(home)?, timeout, tls.as_ref())?;
+        let reply = c.request(timeout, |seq| {
+            Msg::Verify(Verify {
+                seq,
+                user,
+                server: &self.domain,
+                token: &job.token,
             })
-            .map_err(|e| e.to_string())?;
+        })?;
         let now = crate::client::unix_ms();
-        let vouched = match reply.msg().map_err(|e| e.to_string())? {
+        let answered = |why: String| Failure { why, answered: true };
+        let vouched = match reply.msg().map_err(|e| answered(e.to_string()))? {
             Msg::Vouch(v) if v.user.as_str() == &*job.user && v.valid => {
                 // A yes without an expiry holds for one token lifetime at most (the core caps it).
                 Vouched::Yes(v.until.unwrap_or(u64::MAX).max(now))
             }
             Msg::Vouch(_) => Vouched::No,
-            other => return Err(format!("answered Verify with {}", other.msg_type().label())),
+            other => {
+                let why = format!("answered Verify with {}", other.msg_type().label());
+                return Err(answered(why));
+            }
         };
         c.bye(None, Duration::from_millis(100));
         Ok(vouched)
+    }
+}
+
+/// A home's addresses, looked up here so that a [`Home::public_only`] one is dialled at its
+/// public addresses only, under its name (which the certificate must carry).
+struct Dialled {
+    name: String,
+    addrs: Vec<SocketAddr>,
+}
+
+impl ToSocketAddrs for Dialled {
+    type Iter = std::vec::IntoIter<SocketAddr>;
+    fn to_socket_addrs(&self) -> std::io::Result<Self::Iter> {
+        Ok(self.addrs.clone().into_iter())
+    }
+}
+
+impl fmt::Display for Dialled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Looks up `home` (blocking) and keeps the addresses it may be dialled at.
+fn dialled(home: &Home) -> Result<Dialled, Failure> {
+    let name = home.target.addr();
+    let found = name
+        .to_socket_addrs()
+        .map_err(|e| Failure::unreachable(format!("{name}: {e}")))?;
+    let addrs: Vec<SocketAddr> = found.filter(|a| !home.public_only || is_public(a.ip())).collect();
+    if addrs.is_empty() {
+        return Err(Failure::unreachable(format!("{name} has no public address")));
+    }
+    Ok(Dialled { name, addrs })
+}
+
+/// Whether `ip` is an address of the public internet: not this machine, its own networks
+/// (private, shared, link-local, unique local) or a special range.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                // 0.0.0.0/8 ("this network"), 100.64.0.0/10 (carrier-grade NAT), 240.0.0.0/4.
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                // fc00::/7 unique local, fe80::/10 link-local, 2001:db8::/32 documentation.
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+        }
     }
 }
 
@@ -248,10 +380,183 @@ mod tests {
             .unwrap();
         let listed = home_servers("foo.test", &servers, None).unwrap();
         assert_eq!(listed.len(), 1);
-        assert!(!listed[0].tls, "the operator's table is taken as written");
+        assert!(!listed[0].target.tls, "the operator's table is taken as written");
+        assert!(!listed[0].public_only, "at whatever address it names");
         for literal in ["10.0.0.5", "127.0.0.1", "localhost", "db.localhost"] {
             let e = home_servers(literal, &servers, None).unwrap_err();
             assert!(e.contains("not a domain to look up"), "{literal}: {e}");
         }
+    }
+
+    #[test]
+    fn public_addresses_are_told_from_local_and_special_ones() {
+        let public = [
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.128.0.1",
+            "2a00:1450::1",
+            "::ffff:1.1.1.1",
+        ];
+        for ip in public {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        let local = [
+            "127.0.0.1",
+            "10.0.0.5",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ];
+        for ip in local {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn a_home_found_through_dns_is_never_dialled_at_a_local_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: listener.local_addr().unwrap().port(),
+            tls: false,
+        };
+        let found = Home {
+            target: target.clone(),
+            public_only: true,
+        };
+        let (v, _poll) = verifier(vec![found]);
+        let answer = ask(&v, 1);
+        match answer.vouched {
+            Vouched::Unreachable(why) => assert!(why.contains("no public address"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(listener.accept().is_err(), "nothing connected");
+        // The same address from the operator's table is dialled.
+        let listed = Home {
+            target,
+            public_only: false,
+        };
+        assert!(dialled(&listed).is_ok());
+    }
+
+    /// A Verifier whose every domain's home is `homes`, and the Poll its waker wakes.
+    fn verifier(homes: Vec<Home>) -> (Verifier, mio::Poll) {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let resolve = move |_: &str| Ok(homes.clone());
+        (
+            Verifier::start("bar.test", Box::new(resolve), waker).unwrap(),
+            poll,
+        )
+    }
+
+    /// A check of a token of alice@foo.test.
+    fn job(ticket: u64) -> TokenCheck {
+        TokenCheck {
+            conn: 3,
+            ticket,
+            user: "alice@foo.test".into(),
+            home: "foo.test".into(),
+            token: vec![1u8; 32].into_boxed_slice(),
+        }
+    }
+
+    /// Asks `v` about a token of alice@foo.test and waits for the answer.
+    fn ask(v: &Verifier, ticket: u64) -> Answer {
+        assert!(v.check(job(ticket)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(a) = v.try_done() {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "no answer");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A home listed at a loopback port of this test.
+    fn listed(l: &std::net::TcpListener) -> Home {
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: l.local_addr().unwrap().port(),
+            tls: false,
+        };
+        Home {
+            target,
+            public_only: false,
+        }
+    }
+
+    #[test]
+    fn a_home_that_answers_is_not_marked_down_one_that_does_not_is() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (v, _poll) = verifier(vec![listed(&l)]);
+        // It refuses the check (as one over its connection rate would): asked every time.
+        let home = thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut s, _) = l.accept().unwrap();
+                let mut b = [0u8; 512];
+                let _ = s.read(&mut b);
+                let e = crate::proto::ErrorMsg {
+                    seq: None,
+                    code: 505,
+                    reason: Some("too many connections"),
+                    server: None,
+                    topic: None,
+                };
+                s.write_all(&Msg::Error(e).to_frame().unwrap()).unwrap();
+            }
+            l
+        });
+        for ticket in 1..=2 {
+            match ask(&v, ticket).vouched {
+                Vouched::Unreachable(why) => {
+                    assert!(why.contains("505") && !why.contains("moments ago"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Nobody listens any more: the first ask fails to connect, the second is not tried.
+        drop(home.join().unwrap());
+        match ask(&v, 3).vouched {
+            Vouched::Unreachable(why) => assert!(!why.contains("moments ago"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match ask(&v, 4).vouched {
+            Vouched::Unreachable(why) => assert!(why.contains("moments ago"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn dropping_the_verifier_does_not_wait_for_checks_in_progress() {
+        // A home that accepts and never answers: each check takes the whole deadline.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (v, _poll) = verifier(vec![listed(&l)]);
+        for ticket in 0..8 {
+            assert!(v.check(job(ticket)));
+        }
+        thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        drop(v);
+        assert!(start.elapsed() < DEADLINE / 5, "took {:?}", start.elapsed());
     }
 }

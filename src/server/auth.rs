@@ -209,6 +209,20 @@ impl Accounts {
         ];
         waits.into_iter().flatten().max()
     }
+
+    /// Counts an attempt of `user` from `addr` as failed until its verdict says otherwise
+    /// ([`refund`](Accounts::refund)), so that attempts in flight at once cannot exceed the
+    /// burst the throttles allow.
+    pub fn charge(&mut self, user: &str, addr: IpAddr, now: &Now) {
+        self.by_user.fail(&user.into(), now.mono);
+        self.by_addr.fail(&addr, now.mono);
+    }
+
+    /// Takes back a charged attempt that succeeded (or failed through no fault of its own).
+    pub fn refund(&mut self, user: &str, addr: IpAddr, now: &Now) {
+        self.by_user.refund(&user.into(), now.mono);
+        self.by_addr.refund(&addr, now.mono);
+    }
 }
 
 /// Why an Ident or Auth is refused, and what to tell the client.
@@ -469,11 +483,8 @@ impl Server {
             let reason = "too many logins in progress; try again in 1 s";
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
-        // Counted as failed until the verdict says otherwise, so that attempts in flight at
-        // once cannot exceed the burst the throttles allow.
         if let Some(addr) = self.session(conn).map(|s| s.addr) {
-            self.accounts.by_user.fail(&user, now.mono);
-            self.accounts.by_addr.fail(&addr, now.mono);
+            self.accounts.charge(&user, addr, now);
         }
         if let Some(s) = self.session_mut(conn) {
             s.dance = Some(Box::new(Dance::Verifying {
@@ -545,8 +556,7 @@ impl Server {
                 self.fail(conn, seq, ErrorCode::NameTaken, &format!("{user} is taken"), out);
             }
             Verdict::Failed => {
-                self.accounts.by_user.refund(&user, now.mono);
-                self.accounts.by_addr.refund(&addr, now.mono);
+                self.accounts.refund(&user, addr, now);
                 let reason = "the account store failed; try again later";
                 self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
             }

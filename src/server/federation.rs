@@ -187,8 +187,10 @@ impl Server {
             (&*i.user == m.user.as_str() && &*i.audience == m.server && i.until > now.unix_ms)
                 .then_some(i.until)
         });
-        log::info!(
-            "conn {conn}: {} asked about a token of {}: {}",
+        // Debug, not info: any connection may send Verify, and a log line each would let it
+        // fill the log at the byte rate.
+        log::debug!(
+            "conn {conn}: {:?} asked about a token of {}: {}",
             m.server,
             m.user,
             if until.is_some() { "valid" } else { "not valid" }
@@ -224,6 +226,16 @@ impl Server {
             self.proven(conn);
             return self.admit(conn, user.into(), false, m.seq, out);
         }
+        // Every check costs a connection to the home server: limited like password attempts,
+        // per ID and per address, and counted as failed unless the home vouches. Otherwise one
+        // client could make this server dial out without bound, and get it refused.
+        let Some(addr) = self.session(conn).map(|s| s.addr) else {
+            return;
+        };
+        if let Some(wait) = self.accounts.wait(user, addr, now) {
+            let reason = format!("too many failed attempts; try again in {} s", wait.as_secs() + 1);
+            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
+        }
         self.accounts.tickets += 1;
         let ticket = self.accounts.tickets;
         let job = TokenCheck {
@@ -237,6 +249,7 @@ impl Server {
             let reason = "too many logins from other domains in progress; try again in 1 s";
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
+        self.accounts.charge(user, addr, now);
         if let Some(s) = self.session_mut(conn) {
             s.dance = Some(Box::new(Dance::Vouching {
                 ticket,
@@ -252,6 +265,7 @@ impl Server {
     /// The home server's answer for `conn`'s attempt `ticket`.
     pub fn vouched(&mut self, conn: ConnId, ticket: u64, answer: Vouched, now: &Now, out: &mut impl Outbox) {
         let Some(s) = self.session_mut(conn) else { return };
+        let addr = s.addr;
         let (user, token, seq) = match s.dance.take().map(|d| *d) {
             Some(Dance::Vouching {
                 ticket: t,
@@ -281,6 +295,7 @@ impl Server {
                     f.vouched.insert(token, (user.clone(), until));
                 }
                 log::info!("conn {conn} is {user}, vouched for by its home server");
+                self.accounts.refund(&user, addr, now);
                 self.proven(conn);
                 self.admit(conn, user, false, seq, out);
             }
@@ -289,8 +304,11 @@ impl Server {
                 self.fail(conn, seq, ErrorCode::BadCredentials, reason, out);
             }
             Vouched::Unreachable(why) => {
-                log::warn!("conn {conn}: cannot ask the home server of {user}: {why}");
-                let reason = format!("cannot ask the home server: {why}");
+                // The details stay in the log: the addresses a domain's DNS named and how
+                // dialling them failed would map this server's network for whoever asks.
+                log::warn!("conn {conn}: cannot ask the home server of {user}: {why:?}");
+                let home = user.split_once('@').map_or("", |(_, d)| d);
+                let reason = format!("cannot ask the home server of {home} now; try again later");
                 self.fail(conn, seq, ErrorCode::HomeUnreachable, &reason, out);
             }
         }

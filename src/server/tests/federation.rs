@@ -180,6 +180,67 @@ fn a_foreign_id_with_a_token_waits_for_its_home_server() {
     assert_eq!(r.send(0, c), ["Error 401 foreign_topic seq=Some(3)"]);
 }
 
+#[test]
+fn token_checks_are_limited_like_password_attempts() {
+    let mut r = Rig::new(Limits::default());
+    r.server.set_foreign(Foreign::Allow(["foo.org".into()].into()));
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let ident = |user: &'static str| {
+        Msg::Ident(Ident {
+            token: Some(&[7; 32]),
+            ..Ident::new(Some(1), &[1], n(user))
+        })
+    };
+    // Five refusals for one ID (the per-ID burst), each a connection to its home server...
+    for _ in 0..5 {
+        assert!(r.send(0, ident("alice@foo.org")).is_empty());
+        let job = r.out.token_checks.pop().expect("asked");
+        r.server
+            .vouched(job.conn, job.ticket, Vouched::No, &r.now, &mut r.out);
+        assert_eq!(r.out.take(0), ["Error 601 bad_credentials seq=Some(1)"]);
+    }
+    // ...then it must wait, and the home is not asked.
+    assert_eq!(
+        r.send(0, ident("alice@foo.org")),
+        ["Error 602 auth_throttled seq=Some(1)"]
+    );
+    assert!(r.out.token_checks.is_empty());
+    // Other IDs from the same address go on until the address's burst (20) is spent,
+    // unreachable homes counting too.
+    let others: Vec<String> = (0..15).map(|i| format!("user{i}@foo.org")).collect();
+    for user in &others {
+        let m = Msg::Ident(Ident {
+            token: Some(&[7; 32]),
+            ..Ident::new(Some(1), &[1], n(user))
+        });
+        assert!(r.send(0, m).is_empty(), "{user}");
+        let job = r.out.token_checks.pop().expect("asked");
+        let down = Vouched::Unreachable("no answer".into());
+        r.server.vouched(job.conn, job.ticket, down, &r.now, &mut r.out);
+        assert_eq!(r.out.take(0), ["Error 608 home_unreachable seq=Some(1)"]);
+    }
+    assert_eq!(
+        r.send(0, ident("carol@foo.org")),
+        ["Error 602 auth_throttled seq=Some(1)"]
+    );
+    // A yes takes its attempt back: from another address, one ID gets in more often than
+    // its burst.
+    let tokens: Vec<[u8; 32]> = (0..8).map(|i| [i; 32]).collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let conn = 10 + i;
+        r.open(conn, Ipv4Addr::new(192, 0, 2, 1).into());
+        let m = Msg::Ident(Ident {
+            token: Some(token),
+            ..Ident::new(Some(1), &[1], n("dave@foo.org"))
+        });
+        assert!(r.send(conn, m).is_empty(), "attempt {i}");
+        let job = r.out.token_checks.pop().expect("asked");
+        let yes = Vouched::Yes(r.now.unix_ms + 60_000);
+        r.server.vouched(job.conn, job.ticket, yes, &r.now, &mut r.out);
+        assert_eq!(r.out.take(conn), ["Ident dave@foo.org Some(\"example.com\")"]);
+    }
+}
+
 fn catchup_msg(topic: &str) -> Msg<'_> {
     Msg::Catchup(Catchup {
         seq: Some(3),
