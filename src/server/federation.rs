@@ -39,6 +39,11 @@ pub const TOKEN_LIFETIME_MS: u64 = 5 * 60 * 1000;
 const TOKENS_PER_USER: usize = 16;
 /// Tokens issued, and foreign tokens vouched for, kept at once (each table).
 const MAX_TOKENS: usize = 65_536;
+/// How long a session waits for its home server's answer before it is told 608 anyway. The
+/// verify threads give up after 5 s, but a DNS lookup before that has timeouts of its own
+/// (the system's, for a host name): this bounds the wait whatever they are, so a session is
+/// never held without end.
+pub const VOUCH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A question for a foreign ID's home server.
 pub struct TokenCheck {
@@ -317,6 +322,25 @@ impl Server {
 }
 
 impl Server {
+    /// Sessions waiting longer than [`VOUCH_WAIT`] for their home server get 608 now; a late
+    /// answer then finds no attempt to apply to.
+    pub(super) fn vouches_overdue(&mut self, now: &Now, out: &mut impl Outbox) {
+        let overdue: Vec<(ConnId, u64)> = (0..self.sessions.len())
+            .filter_map(|conn| match self.session(conn)?.dance.as_deref()? {
+                Dance::Vouching { ticket, since, .. }
+                    if now.mono.saturating_duration_since(*since) >= VOUCH_WAIT =>
+                {
+                    Some((conn, *ticket))
+                }
+                _ => None,
+            })
+            .collect();
+        for (conn, ticket) in overdue {
+            let why = format!("no answer in {} s", VOUCH_WAIT.as_secs());
+            self.vouched(conn, ticket, Vouched::Unreachable(why), now, out);
+        }
+    }
+
     /// The session's ID is proven by its home server's word: it counts as logged in (but may
     /// not ask this server for tokens: it has no account here).
     fn proven(&mut self, conn: ConnId) {

@@ -26,7 +26,7 @@ pub use admin::{Policy as AdminPolicy, ServerBan};
 pub use auth::{AuthConfig, GUEST_PREFIX, Password, PasswordCheck, Policy, Verdict, is_guest_name};
 pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;
-pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, Vouched};
+pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, VOUCH_WAIT, Vouched};
 pub use history::HistoryConfig;
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, Limits};
 pub use meta::mode_letters;
@@ -463,6 +463,7 @@ impl Server {
     pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
         self.accounts.prune(now);
         self.federation.prune(now);
+        self.vouches_overdue(now, out);
         self.prune_flood(now.mono);
         self.now_ms = now.unix_ms;
         self.announce_gone(out);

@@ -241,6 +241,28 @@ fn token_checks_are_limited_like_password_attempts() {
     }
 }
 
+#[test]
+fn a_home_that_never_answers_is_given_up_on() {
+    let mut r = Rig::new(Limits::default());
+    r.server.set_foreign(Foreign::Allow(["foo.org".into()].into()));
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let m = Msg::Ident(Ident {
+        token: Some(&[7; 32]),
+        ..Ident::new(Some(1), &[1], n("alice@foo.org"))
+    });
+    assert!(r.send(0, m).is_empty());
+    let job = r.out.token_checks.pop().expect("asked");
+    r.advance(crate::server::VOUCH_WAIT - Duration::from_secs(1));
+    assert!(r.out.take(0).is_empty(), "still waiting");
+    r.advance(Duration::from_secs(1));
+    assert_eq!(r.out.take(0), ["Error 608 home_unreachable seq=Some(1)"]);
+    assert_eq!(r.out.resumed, [0]);
+    // A late yes finds no attempt to apply to.
+    let yes = Vouched::Yes(r.now.unix_ms + 60_000);
+    r.server.vouched(job.conn, job.ticket, yes, &r.now, &mut r.out);
+    assert!(r.out.take(0).is_empty());
+}
+
 fn catchup_msg(topic: &str) -> Msg<'_> {
     Msg::Catchup(Catchup {
         seq: Some(3),
