@@ -160,7 +160,12 @@ pub fn resolve_with(
     wire::query(0, &format!("_scalars._tcp.{domain}"))
         .map_err(|_| DiscoveryError::BadDomain(domain.clone()))?;
     let tls = resolver.srv(&format!("_scalars._tcp.{domain}"))?;
-    let plain = resolver.srv(&format!("_scalar._tcp.{domain}"))?;
+    // TLS servers come first and suffice: a plain query that fails then takes nothing away
+    // (and a server checking tokens dials TLS servers only).
+    let plain = match resolver.srv(&format!("_scalar._tcp.{domain}")) {
+        Err(_) if !tls.is_empty() => Vec::new(),
+        r => r?,
+    };
     if tls.is_empty() && plain.is_empty() {
         return Ok(vec![fallback(&domain)]);
     }

@@ -205,6 +205,25 @@ fn a_dot_says_no_service() {
 }
 
 #[test]
+fn tls_records_are_enough_when_the_plain_query_fails() {
+    let tls = || Reply::Records(vec![(0, 0, 7668, "h.foo.test")]);
+    let dns = FakeDns::start(
+        &[
+            ("_scalars._tcp.foo.test", tls()),
+            ("_scalar._tcp.foo.test", Reply::Truncated),
+        ],
+        false,
+    );
+    assert_eq!(
+        resolve(&dns, "foo.test").unwrap(),
+        [target("h.foo.test", 7668, true)]
+    );
+    // Without TLS records the failure is the answer.
+    let dns = FakeDns::start(&[("_scalar._tcp.foo.test", Reply::Truncated)], false);
+    assert!(resolve(&dns, "foo.test").is_err());
+}
+
+#[test]
 fn the_override_table_comes_first() {
     let dns = FakeDns::start(&[], true);
     let mut o = Overrides::default();
