@@ -367,6 +367,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         true => server.to_ascii_lowercase(),
         false => names::with_port(server),
     };
+    if !names::well_formed_server(&server) {
+        return Err(usage(format!(
+            "--server {server:?}: expected HOST, HOST:PORT or [IPv6]:PORT, the port 1 to 65535"
+        )));
+    }
     let resolver = match resolver {
         Some(r) => Some(scalar::discovery::parse_resolver(&r).ok_or_else(|| {
             usage(format!(
@@ -605,6 +610,12 @@ mod tests {
         assert_eq!(server("localhost"), "localhost:7667");
         assert_eq!(server("127.0.0.1"), "127.0.0.1:7667");
         assert_eq!(server("::1"), "[::1]:7667");
+        for bad in ["", "127.0.0.1:notaport", "h:0", "h:70000", ":7667", "[::1]:x"] {
+            assert!(
+                matches!(parse_strs(&["-s", bad]), Err(CliError::Usage(_))),
+                "{bad:?}"
+            );
+        }
         let a = parse_strs(&["--resolver", "127.0.0.1:5353", "ping"]).unwrap();
         assert_eq!(a.resolver, Some(([127, 0, 0, 1], 5353).into()));
         let env = Env {

@@ -173,6 +173,16 @@ pub fn with_port(server: &str) -> String {
     }
 }
 
+/// Whether `server`, as [`with_port`] or a domain alone leaves it, names a host and (if any) a
+/// port from 1 to 65535: a typo is then a usage error, not a failed connection.
+pub fn well_formed_server(server: &str) -> bool {
+    let (host, port) = match server.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (server, None),
+    };
+    !host.is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,10 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
              its retention); nothing was fetched"
         )),
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
+            // PROTOCOL.md §4, Search: words are runs of letters and digits.
+            (Some(q), false) if !q.chars().any(char::is_alphanumeric) => {
+                format!("{q:?} has no words to search for (letters and digits; no wildcards)")
+            }
             (Some(q), false) => format!("no messages in {topic} match {q:?}"),
             (Some(_), true) => format!("no older matches in {topic}"),
             (None, true) => format!("no older messages in {topic}"),
@@ -124,6 +128,13 @@ mod tests {
         assert_eq!(notes(&p, Ending::Complete, &read(None)), ["#t has no messages"]);
         let s = notes(&p, Ending::Complete, &read(Some("x y")));
         assert_eq!(s, ["no messages in #t match \"x y\""]);
+        let s = notes(&p, Ending::Complete, &read(Some("hel* ***")));
+        assert_eq!(s, ["no messages in #t match \"hel* ***\""], "it has a word");
+        let s = notes(&p, Ending::Complete, &read(Some("***")));
+        assert_eq!(
+            s,
+            ["\"***\" has no words to search for (letters and digits; no wildcards)"]
+        );
         let s = notes(&p, Ending::Unavailable, &read(None)).join("\n");
         assert!(
             s.contains("keeps no history") && s.contains("does not mean nothing was said"),

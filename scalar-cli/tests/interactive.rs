@@ -51,6 +51,8 @@ fn join_send_receive_while_typing_and_quit() {
     p.wait_for("404 no_such_user: nobody@localhost is not connected", STEP);
     p.type_keys("/join\r");
     p.wait_for("error: usage: /join TOPIC", STEP);
+    p.type_keys("/part #never\r");
+    p.wait_for("error: not joined to #never@localhost: /join it first", STEP);
 
     // Tab completes commands.
     p.type_keys("/jo\t#go\r");

@@ -214,6 +214,13 @@ fn send_refuses_bad_arguments_before_connecting() {
     send.args(["send", "#in", &"z".repeat(15_361)]);
     let r = run(send, b"");
     assert_eq!(r.code(), INPUT, "{}", r.stderr);
+
+    // An empty TEXT, as an empty line of standard input, sends nothing.
+    let mut send = cli(&server, &home);
+    send.args(["send", "#in", ""]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), USAGE, "{}", r.stderr);
+    assert!(r.stderr.contains("TEXT is empty"), "{}", r.stderr);
     nothing_more(&server, &mut watcher, "#in@localhost");
 }
 

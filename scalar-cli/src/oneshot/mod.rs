@@ -79,6 +79,10 @@ fn subscribe(conn: &mut Conn, topic: &str, timeout: Duration) -> Result<(), CliE
 /// each echo, so that success means the server accepted every message.
 pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliError> {
     if let Some(t) = text {
+        // As an empty line of standard input is skipped.
+        if t.is_empty() {
+            return Err(CliError::Usage("TEXT is empty: nothing to send".into()));
+        }
         input::check_len(t)
             .map_err(|e| CliError::Input(format!("TEXT is {}; nothing was sent", e.describe())))?;
     }

@@ -109,7 +109,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
         }
         Command::Part(t) => {
             let topic = match t {
-                Some(t) => names::channel(t, &domain)?,
+                Some(t) => joined(shared, names::channel(t, &domain)?)?,
                 None => shared
                     .state()
                     .current
@@ -119,11 +119,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             part(shared, &topic)?;
         }
         Command::Switch(t) => {
-            let topic = names::channel(t, &domain)?;
+            let topic = joined(shared, names::channel(t, &domain)?)?;
             let mut st = shared.state();
-            if !st.subs.contains(&topic) {
-                return Err(format!("not joined to {topic}: /join it first").into());
-            }
             st.current = Some(topic.clone());
             drop(st);
             shared
@@ -248,6 +245,14 @@ fn why_not(e: &ReqError) -> Option<&'static str> {
         ErrorCode::InviteOnly => Some("it is invite-only; an operator can /invite you"),
         ErrorCode::RegisteredOnly => Some("it admits only users who logged in with a password"),
         _ => None,
+    }
+}
+
+/// `topic`, if this session joined it.
+fn joined(shared: &Shared, topic: String) -> Result<String, String> {
+    match shared.state().subs.contains(&topic) {
+        true => Ok(topic),
+        false => Err(format!("not joined to {topic}: /join it first")),
     }
 }
 
