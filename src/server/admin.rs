@@ -3,6 +3,7 @@
 //! connection (`!wall@DOMAIN`) and set the message of the day (`!motd@DOMAIN`), which every
 //! session receives right after its Ident reply.
 
+use super::room::Who;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern::{in_range, is_pattern, matches, parse_range};
 use crate::proto::*;
@@ -63,16 +64,39 @@ pub(super) struct Motd {
     pub(super) time: u64,
 }
 
+/// The session `s` as a channel judges it, with the server's `admins`: an admin is a
+/// configured ID that logged in with a password (or a token), so that nobody can become one
+/// by taking a free name. `None` before Ident.
+pub(super) fn who<'a>(s: &'a super::session::Session, admins: &[Box<str>]) -> Option<Who<'a>> {
+    let user = s.user.as_deref()?;
+    Some(Who {
+        user,
+        logged_in: s.logged_in,
+        admin: s.logged_in && admins.iter().any(|a| &**a == user),
+    })
+}
+
 impl Server {
-    /// Whether the session on `conn` is an admin's: a configured ID that logged in with a
-    /// password (or a token), so that nobody can become one by taking a free name.
+    /// Whether the session on `conn` is an admin's (see [`who`]).
     pub(super) fn is_admin(&self, conn: ConnId) -> bool {
-        self.session(conn).is_some_and(|s| {
-            s.logged_in
-                && s.user
-                    .as_deref()
-                    .is_some_and(|u| self.policy.admins.iter().any(|a| &**a == u))
-        })
+        self.who(conn).is_some_and(|w| w.admin)
+    }
+
+    /// The session on `conn` as a channel judges it; `None` before Ident.
+    pub(super) fn who(&self, conn: ConnId) -> Option<Who<'_>> {
+        who(self.session(conn)?, &self.policy.admins)
+    }
+
+    /// The ID `user` as a channel judges the best of its sessions (logged in if one is): the
+    /// role a member list shows for it.
+    pub(super) fn who_is<'a>(&self, user: &'a str) -> Who<'a> {
+        let sessions = self.users.get(user).map(|a| a.conns.iter()).into_iter().flatten();
+        let logged_in = sessions.filter_map(|&c| self.session(c)).any(|s| s.logged_in);
+        Who {
+            user,
+            logged_in,
+            admin: logged_in && self.policy.admins.iter().any(|a| &**a == user),
+        }
     }
 
     /// Applies a (re)loaded policy: admins, configured bans (closing the sessions they now

@@ -76,7 +76,6 @@ impl Server {
     fn meta(&mut self, conn: ConnId, seq: Option<u32>, topic: Name<'_>, out: &mut impl Outbox) {
         let name = topic.as_str();
         let Some(s) = self.session(conn) else { return };
-        let user = s.user.as_deref().unwrap_or_default();
         let mut meta = match topic.kind() {
             Kind::User => {
                 let watching = s.watching.iter().any(|w| &**w == name);
@@ -98,7 +97,7 @@ impl Server {
             meta.created = Some(room.created);
             meta.modes = Some(room.modes);
             meta.rate = Some(room.rules().rate);
-            meta.role = Some(room.role(user));
+            meta.role = self.who(conn).map(|w| room.role(w));
         }
         out.reply(conn, &Msg::Meta(meta));
     }
@@ -231,7 +230,10 @@ impl Server {
         let count = m.count.min(MAX_PAGE) as usize;
         let (ids, total) = room.member_page(m.cursor.map(|c| c.as_str()), count);
         let page: Vec<Name<'_>> = ids.iter().filter_map(|id| Name::parse(id).ok()).collect();
-        let roles: Vec<u64> = page.iter().map(|u| room.role(u.as_str()) as u64).collect();
+        let roles: Vec<u64> = page
+            .iter()
+            .map(|u| room.role(self.who_is(u.as_str())) as u64)
+            .collect();
         let more = page
             .last()
             .is_some_and(|last| !room.member_page(Some(last.as_str()), 1).0.is_empty());

@@ -98,8 +98,9 @@ pub struct Server {
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
     now_ms: u64,
-    /// How many lasting rooms each account owns.
+    /// How many lasting rooms each account owns, and how many there are.
     lasting_owned: HashMap<Box<str>, usize>,
+    lasting_rooms: usize,
     /// Keys of server state changed since they were last handed to the store.
     unsaved: std::collections::BTreeSet<Box<str>>,
     /// The latest Event time handed out: where a new topic's times start.
@@ -134,6 +135,7 @@ impl Server {
             now_ms: 0,
             unsaved: Default::default(),
             lasting_owned: HashMap::new(),
+            lasting_rooms: 0,
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),

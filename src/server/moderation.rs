@@ -102,17 +102,8 @@ impl Server {
     /// Whether the session on `conn` runs `channel`: its owner or an operator, or a server
     /// admin who logged in.
     pub(super) fn runs(&self, conn: ConnId, channel: &str) -> bool {
-        let Some(s) = self.session(conn) else { return false };
-        let Some(user) = s.user.as_deref() else {
-            return false;
-        };
-        // A kept room's roles are durable: only a session that proved its ID may use them, so
-        // that nobody takes a freed name and with it the channel.
-        self.is_admin(conn)
-            || self
-                .rooms
-                .get(channel)
-                .is_some_and(|r| r.is_operator(user) && (s.logged_in || !r.lasting))
+        let Some(who) = self.who(conn) else { return false };
+        who.admin || self.rooms.get(channel).is_some_and(|r| r.is_operator(who))
     }
 
     /// Why `m` cannot be carried out, if it cannot.
@@ -137,14 +128,18 @@ impl Server {
                 "a channel bans ID patterns, not addresses".into(),
             ));
         }
-        if room.list_full(m.action) {
+        if room.list_full(m.action, m.target) {
             let reason = format!("{channel} has {MAX_LIST} entries of that kind already");
             return Some((ErrorCode::ListFull, reason));
         }
         if m.action == Action::Deop && &*room.owner == m.target {
             return Some((ErrorCode::NotOperator, "the owner stays an operator".into()));
         }
-        if m.action == Action::Kick && self.members(channel, |u, _| u == m.target).is_empty() {
+        if m.action == Action::Kick
+            && self
+                .members(channel, |s| s.user.as_deref() == Some(m.target))
+                .is_empty()
+        {
             return Some((ErrorCode::NoSuchUser, format!("{} is not in {channel}", m.target)));
         }
         None
@@ -227,16 +222,15 @@ impl Server {
         log::info!("{channel}: {by} {} {target}", m.action.label());
         self.room_changed(channel);
         match m.action {
-            Action::Kick => self.members(channel, |u, _| u == target),
+            Action::Kick => self.members(channel, |s| s.user.as_deref() == Some(target)),
             Action::Ban => {
                 let Some(room) = self.rooms.get(channel) else {
                     return Vec::new();
                 };
                 let admins = &self.policy.admins;
                 // Never the channel's operators, nor admins: a ban keeps others out.
-                let banned = |u: &str, s: &super::session::Session| {
-                    let admin = s.logged_in && admins.iter().any(|a| &**a == u);
-                    !admin && !room.is_operator(u) && room.bans(u, s.addr, s.logged_in)
+                let banned = |s: &super::session::Session| {
+                    super::admin::who(s, admins).is_some_and(|w| room.bans(w, s.addr))
                 };
                 self.members(channel, banned)
             }
@@ -248,17 +242,13 @@ impl Server {
     pub(super) fn members(
         &self,
         channel: &str,
-        pick: impl Fn(&str, &super::session::Session) -> bool,
+        pick: impl Fn(&super::session::Session) -> bool,
     ) -> Vec<ConnId> {
         self.channels
             .subscribers(channel)
             .iter()
             .copied()
-            .filter(|&c| {
-                self.session(c)
-                    .and_then(|s| Some((s.user.as_deref()?, s)))
-                    .is_some_and(|(u, s)| pick(u, s))
-            })
+            .filter(|&c| self.session(c).is_some_and(&pick))
             .collect()
     }
 
@@ -289,29 +279,27 @@ impl Server {
     /// A new subscriber: the channel's first, with no room yet, becomes its owner. Returns the
     /// refusal if the room keeps it out.
     pub(super) fn admit_to(&mut self, conn: ConnId, channel: &str) -> Option<(ErrorCode, String)> {
-        let admin = self.is_admin(conn);
+        let who = self.who(conn)?;
         let s = self.session(conn)?;
         let owner = s.user.as_ref()?;
         let user = &**owner;
         let Some(room) = self.rooms.get(channel) else {
-            let lasting = s.logged_in && self.may_own_lasting(user);
+            // Kept only for an account of this server: a token's vouched ID is proven, but its
+            // home may vouch for any number of IDs, each of which could keep 64 channels.
+            let lasting = s.authenticated && self.may_own_lasting(user);
             let room = Room::new(owner.clone(), lasting, self.now_ms);
             if lasting {
-                *self.lasting_owned.entry(Box::from(&*room.owner)).or_insert(0) += 1;
+                self.own_lasting(&room.owner);
             }
             let key = self.name_key(channel);
             self.rooms.insert(key, Box::new(room));
             self.room_changed(channel);
             return None;
         };
-        // Operators are not caught by a ban (say, of an address they share with a guest).
-        if admin || room.is_operator(user) {
-            return None;
-        }
-        if room.bans(user, s.addr, s.logged_in) {
+        if room.bans(who, s.addr) {
             return Some((ErrorCode::Banned, format!("banned from {channel}")));
         }
-        match room.closed_to(user, s.logged_in) {
+        match room.closed_to(who) {
             Some(Closed::InviteOnly) => Some((
                 ErrorCode::InviteOnly,
                 format!("{channel} is invite-only: ask an operator to invite you"),

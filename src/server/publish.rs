@@ -18,17 +18,18 @@ impl Server {
         // The same checks as `refuse_publish`, with one lookup of the channel's room for both
         // its silence check and the member's rate.
         let refusal = self.refuse_basic(conn, &m).or_else(|| {
-            let user = self.sessions.get(conn)?.as_ref()?.user.as_deref()?;
+            let session = self.sessions.get(conn)?.as_ref()?;
+            let who = super::admin::who(session, &self.policy.admins)?;
             let room = self
                 .rooms
                 .get_mut(m.topic.as_str())
                 .filter(|_| m.topic.kind() == Kind::Channel)?;
-            if let Some(silence) = room.silences(user, now.mono) {
+            if let Some(silence) = room.silences(who, now.mono) {
                 return Some(silence_refusal(silence, m.topic));
             }
             let failing = self.history.as_ref().is_some_and(|h| h.failing);
             if !failing {
-                room.spend(user, now.mono);
+                room.spend(who, now.mono);
             }
             None
         });
@@ -136,12 +137,12 @@ impl Server {
     ) -> Option<(ErrorCode, String)> {
         self.refuse_basic(conn, m)
             .or_else(|| {
-                let user = self.session(conn)?.user.as_deref()?;
+                let who = self.who(conn)?;
                 let room = self
                     .rooms
                     .get(m.topic.as_str())
                     .filter(|_| m.topic.kind() == Kind::Channel)?;
-                room.silences(user, now).map(|s| silence_refusal(s, m.topic))
+                room.silences(who, now).map(|s| silence_refusal(s, m.topic))
             })
             .or_else(|| self.store_refusal())
     }

@@ -22,6 +22,18 @@ pub struct Ban {
     pub addr: Option<IpAddr>,
 }
 
+/// A session as a channel judges it: its ID, whether it proved the ID (a password, or its home
+/// server's word), and whether it is a server admin (who must have).
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    /// The session's ID.
+    pub user: &'a str,
+    /// It logged in.
+    pub logged_in: bool,
+    /// A server admin: an operator of every channel.
+    pub admin: bool,
+}
+
 /// A channel's state beyond its subscribers.
 #[derive(Debug)]
 pub struct Room {
@@ -188,8 +200,22 @@ impl Room {
         (page, self.members.len())
     }
 
-    /// `user`'s role here.
-    pub fn role(&self, user: &str) -> Role {
+    /// The role `who` may act in here: the one its ID was given, but only if it proved the
+    /// ID where the room is kept (its roles outlive the sessions, so that nobody takes a freed
+    /// name and with it the channel); at least an operator's for a server admin.
+    pub fn role(&self, who: Who<'_>) -> Role {
+        let named = match self.lasting && !who.logged_in {
+            true => Role::Member,
+            false => self.named_role(who.user),
+        };
+        match who.admin {
+            true => named.max(Role::Operator),
+            false => named,
+        }
+    }
+
+    /// The role given to the ID `user`, whoever uses it.
+    fn named_role(&self, user: &str) -> Role {
         let has = |list: &[Box<str>]| list.iter().any(|x| &**x == user);
         if &*self.owner == user {
             Role::Owner
@@ -202,38 +228,45 @@ impl Room {
         }
     }
 
-    /// Whether `user` runs the channel.
-    pub fn is_operator(&self, user: &str) -> bool {
-        self.role(user) >= Role::Operator
+    /// Whether `who` runs the channel.
+    pub fn is_operator(&self, who: Who<'_>) -> bool {
+        self.role(who) >= Role::Operator
     }
 
-    /// Whether `user` (from `addr`, logged in or not) is kept out: by a pattern, or, for a
-    /// guest that did not log in, by a banned guest's address.
-    pub fn bans(&self, user: &str, addr: IpAddr, logged_in: bool) -> bool {
-        let guest = !logged_in && user.split('@').next().is_some_and(super::is_guest_name);
-        self.rules()
-            .bans
-            .iter()
-            .any(|b| matches(&b.pattern, user) || (guest && b.addr == Some(addr)))
+    /// Whether `who` (from `addr`) is kept out: by a pattern, or, for a guest that did not log
+    /// in, by a banned guest's address. Operators are not (say, by an address they share
+    /// with a guest).
+    pub fn bans(&self, who: Who<'_>, addr: IpAddr) -> bool {
+        let user = who.user;
+        let guest = !who.logged_in && user.split('@').next().is_some_and(super::is_guest_name);
+        !self.is_operator(who)
+            && self
+                .rules()
+                .bans
+                .iter()
+                .any(|b| matches(&b.pattern, user) || (guest && b.addr == Some(addr)))
     }
 
-    /// Whether the list `action` adds to is at its bound.
-    pub fn list_full(&self, action: Action) -> bool {
-        let len = match action {
-            Action::Ban => self.rules().bans.len(),
-            Action::Mute => self.rules().mutes.len(),
-            Action::Op => self.rules().ops.len(),
-            Action::Voice => self.rules().voiced.len(),
-            Action::Invite => self.rules().invited.len(),
-            _ => 0,
+    /// Whether `action` on `target` would add to a list at its bound (repeating an action
+    /// adds nothing, and is answered as the first time).
+    pub fn list_full(&self, action: Action, target: &str) -> bool {
+        let r = self.rules();
+        let on = |list: &[Box<str>]| (list.len(), list.iter().any(|x| &**x == target));
+        let (len, already) = match action {
+            Action::Ban => (r.bans.len(), r.bans.iter().any(|b| &*b.pattern == target)),
+            Action::Mute => on(&r.mutes),
+            Action::Op => on(&r.ops),
+            Action::Voice => on(&r.voiced),
+            Action::Invite => on(&r.invited),
+            _ => (0, false),
         };
-        len >= MAX_LIST
+        len >= MAX_LIST && !already
     }
 
-    /// Why `user` may not publish here now, if it may not: muted, or not voiced in a
-    /// moderated channel, or over the channel's rate. Operators always may.
-    pub fn silences(&self, user: &str, now: Instant) -> Option<Silence> {
-        let role = self.role(user);
+    /// Why `who` may not publish here now, if it may not: muted, or not voiced in a moderated
+    /// channel, or over the channel's rate. Operators always may.
+    pub fn silences(&self, who: Who<'_>, now: Instant) -> Option<Silence> {
+        let (user, role) = (who.user, self.role(who));
         if role >= Role::Operator {
             return None;
         }
@@ -248,16 +281,16 @@ impl Room {
         Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
     }
 
-    /// Counts a Message of `user` against the channel's rate (operators are not counted).
-    pub fn spend(&mut self, user: &str, now: Instant) {
+    /// Counts a Message of `who` against the channel's rate (operators are not counted).
+    pub fn spend(&mut self, who: Who<'_>, now: Instant) {
         let Some(rate) = self.pace_rate() else { return };
-        if self.role(user) >= Role::Operator {
+        if self.is_operator(who) {
             return;
         }
         let bucket = self
             .rules_mut()
             .pace
-            .entry(user.into())
+            .entry(who.user.into())
             .or_insert_with(|| Bucket::full(rate, now));
         bucket.spend(PACE_COST, rate, now);
     }
@@ -283,13 +316,16 @@ impl Room {
         self.tidy();
     }
 
-    /// Why `user` may not subscribe, if it may not (bans are asked separately).
-    pub fn closed_to(&self, user: &str, authenticated: bool) -> Option<Closed> {
-        let invited = self.role(user) >= Role::Operator || self.rules().invited.iter().any(|i| &**i == user);
+    /// Why `who` may not subscribe, if it may not (bans are asked separately). An invitation,
+    /// like a role, counts in a kept room only for a session that proved its ID.
+    pub fn closed_to(&self, who: Who<'_>) -> Option<Closed> {
+        let invitation =
+            (who.logged_in || !self.lasting) && self.rules().invited.iter().any(|i| &**i == who.user);
+        let invited = invitation || self.is_operator(who);
         if self.modes & modes::INVITE_ONLY != 0 && !invited {
             return Some(Closed::InviteOnly);
         }
-        if self.modes & modes::REGISTERED_ONLY != 0 && !authenticated && !invited {
+        if self.modes & modes::REGISTERED_ONLY != 0 && !who.logged_in && !invited {
             return Some(Closed::RegisteredOnly);
         }
         None
@@ -342,6 +378,72 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// A session of `user` that did not log in.
+    fn anon(user: &str) -> Who<'_> {
+        Who {
+            user,
+            logged_in: false,
+            admin: false,
+        }
+    }
+
+    /// A session of `user` that logged in.
+    fn proven(user: &str) -> Who<'_> {
+        Who {
+            logged_in: true,
+            ..anon(user)
+        }
+    }
+
+    #[test]
+    fn a_kept_rooms_roles_and_invitations_need_a_proven_id_admins_run_every_room() {
+        let mut r = Room::new("o@x".into(), true, 1);
+        set(&mut r.rules_mut().ops, "op@x", true);
+        set(&mut r.rules_mut().voiced, "v@x", true);
+        set(&mut r.rules_mut().invited, "i@x", true);
+        r.rules_mut().bans.push(Ban {
+            pattern: "*@x".into(),
+            addr: None,
+        });
+        set(&mut r.rules_mut().mutes, "*@x", true);
+        r.modes = modes::INVITE_ONLY | modes::MODERATED;
+        let now = Instant::now();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        for u in ["o@x", "op@x", "v@x", "i@x"] {
+            // Whoever took the name without its password is a plain member here.
+            assert_eq!(r.role(anon(u)), Role::Member, "{u}");
+            assert!(r.bans(anon(u), ip), "{u}");
+            assert_eq!(r.closed_to(anon(u)), Some(Closed::InviteOnly), "{u}");
+            assert_eq!(r.silences(anon(u), now), Some(Silence::Muted), "{u}");
+        }
+        assert_eq!(r.role(proven("op@x")), Role::Operator);
+        assert!(!r.bans(proven("op@x"), ip));
+        assert_eq!(r.silences(proven("op@x"), now), None);
+        assert_eq!(r.closed_to(proven("i@x")), None);
+        let admin = Who {
+            admin: true,
+            ..proven("root@x")
+        };
+        assert_eq!(r.role(admin), Role::Operator);
+        assert_eq!(r.silences(admin, now), None, "muted by pattern, but an operator");
+        assert!(!r.bans(admin, ip));
+        // In a room that is not kept, a name's roles are whoever's holds it.
+        r.lasting = false;
+        assert_eq!(r.role(anon("op@x")), Role::Operator);
+        assert_eq!(r.closed_to(anon("i@x")), None);
+    }
+
+    #[test]
+    fn a_full_list_still_takes_what_it_holds() {
+        let mut r = Room::new("o@x".into(), false, 1);
+        for i in 0..MAX_LIST {
+            set(&mut r.rules_mut().invited, &format!("u{i}@x"), true);
+        }
+        assert!(r.list_full(Action::Invite, "new@x"));
+        assert!(!r.list_full(Action::Invite, "u7@x"), "repeating is not adding");
+        assert!(!r.list_full(Action::Ban, "new@x"), "each list has its own bound");
+    }
+
     /// Idle memory is counted per channel: a room nobody set rules for keeps them unallocated
     /// through everything a member's traffic asks of it.
     #[test]
@@ -354,14 +456,14 @@ mod tests {
         let mut r = Room::new("o@x".into(), false, 1);
         r.add_member(&"m@x".into());
         let now = Instant::now();
-        assert_eq!(r.silences("m@x", now), None);
-        r.spend("m@x", now);
+        assert_eq!(r.silences(anon("m@x"), now), None);
+        r.spend(anon("m@x"), now);
         r.prune(now);
-        assert_eq!(r.closed_to("m@x", false), None);
-        assert!(!r.bans("m@x", IpAddr::from([127, 0, 0, 1]), false));
+        assert_eq!(r.closed_to(anon("m@x")), None);
+        assert!(!r.bans(anon("m@x"), IpAddr::from([127, 0, 0, 1])));
         assert!(r.rules.is_none());
         r.rules_mut().rate = 6;
-        r.spend("m@x", now);
+        r.spend(anon("m@x"), now);
         assert_eq!(r.rules().pace.len(), 1);
         r.rules_mut().rate = 0;
         r.prune(now);
@@ -374,17 +476,17 @@ mod tests {
         set(&mut r.rules_mut().ops, "op@x", true);
         set(&mut r.rules_mut().voiced, "v@x", true);
         assert_eq!(
-            ["o@x", "op@x", "v@x", "m@x"].map(|u| r.role(u)),
+            ["o@x", "op@x", "v@x", "m@x"].map(|u| r.role(anon(u))),
             [Role::Owner, Role::Operator, Role::Voiced, Role::Member]
         );
         r.modes = modes::INVITE_ONLY;
-        assert_eq!(r.closed_to("m@x", true), Some(Closed::InviteOnly));
-        assert_eq!(r.closed_to("op@x", false), None);
+        assert_eq!(r.closed_to(proven("m@x")), Some(Closed::InviteOnly));
+        assert_eq!(r.closed_to(anon("op@x")), None);
         set(&mut r.rules_mut().invited, "m@x", true);
-        assert_eq!(r.closed_to("m@x", false), None);
+        assert_eq!(r.closed_to(anon("m@x")), None);
         r.modes = modes::REGISTERED_ONLY;
-        assert_eq!(r.closed_to("g@x", false), Some(Closed::RegisteredOnly));
-        assert_eq!(r.closed_to("g@x", true), None);
+        assert_eq!(r.closed_to(anon("g@x")), Some(Closed::RegisteredOnly));
+        assert_eq!(r.closed_to(proven("g@x")), None);
     }
 
     #[test]
@@ -392,26 +494,26 @@ mod tests {
         let mut r = Room::new("o@x".into(), false, 1);
         r.rules_mut().rate = 6;
         let t = Instant::now();
-        assert_eq!(r.silences("m@x", t), None);
-        r.spend("m@x", t);
+        assert_eq!(r.silences(anon("m@x"), t), None);
+        r.spend(anon("m@x"), t);
         assert_eq!(
-            r.silences("m@x", t),
+            r.silences(anon("m@x"), t),
             Some(Silence::Rate(10)),
             "one at once at 6/min"
         );
-        assert_eq!(r.silences("n@x", t), None, "each member has its own");
-        r.spend("o@x", t);
-        r.spend("o@x", t);
-        assert_eq!(r.silences("o@x", t), None, "operators are not limited");
-        assert_eq!(r.silences("m@x", t + Duration::from_secs(10)), None);
+        assert_eq!(r.silences(anon("n@x"), t), None, "each member has its own");
+        r.spend(anon("o@x"), t);
+        r.spend(anon("o@x"), t);
+        assert_eq!(r.silences(anon("o@x"), t), None, "operators are not limited");
+        assert_eq!(r.silences(anon("m@x"), t + Duration::from_secs(10)), None);
         r.modes = modes::MODERATED;
         assert_eq!(
-            r.silences("m@x", t + Duration::from_secs(60)),
+            r.silences(anon("m@x"), t + Duration::from_secs(60)),
             Some(Silence::Moderated)
         );
         set(&mut r.rules_mut().mutes, "*@x", true);
         assert_eq!(
-            r.silences("m@x", t + Duration::from_secs(60)),
+            r.silences(anon("m@x"), t + Duration::from_secs(60)),
             Some(Silence::Muted)
         );
         r.prune(t + Duration::from_secs(600));

@@ -16,6 +16,9 @@ const MOTD: &str = "!motd";
 /// Channels one account may own that outlive their last subscriber: a bound on what one
 /// account can make the server remember.
 pub const MAX_LASTING_ROOMS: usize = 64;
+/// Channels the server keeps in all: accounts may be many (open registration), and every kept
+/// room is held in memory, looked at each tick and read back at start.
+pub const MAX_KEPT_ROOMS: usize = 65_536;
 
 impl Server {
     /// Marks a key to be saved at the next tick (only with a store).
@@ -44,7 +47,14 @@ impl Server {
 
     /// Whether `owner` may own one more lasting room.
     pub(super) fn may_own_lasting(&self, owner: &str) -> bool {
-        self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
+        self.lasting_rooms < MAX_KEPT_ROOMS
+            && self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
+    }
+
+    /// Counts one more lasting room of `owner`.
+    pub(super) fn own_lasting(&mut self, owner: &str) {
+        *self.lasting_owned.entry(owner.into()).or_insert(0) += 1;
+        self.lasting_rooms += 1;
     }
 
     /// Hands the changed keys to the store; those it cannot take now stay for the next tick.
@@ -85,7 +95,7 @@ impl Server {
                 }),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
-                    *self.lasting_owned.entry(Box::from(&*r.owner)).or_insert(0) += 1;
+                    self.own_lasting(&r.owner);
                     self.rooms.insert(channel.into(), Box::new(r));
                 }),
             };

@@ -274,3 +274,28 @@ fn catchup_msg(topic: &str) -> Msg<'_> {
         before: None,
     })
 }
+
+#[test]
+fn a_foreign_users_channels_are_not_kept() {
+    let mut r = Rig::new(Limits::default());
+    r.keep_history(crate::store::Fsync::Batched, 64);
+    r.server.set_foreign(Foreign::Allow(["foo.org".into()].into()));
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let m = Msg::Ident(Ident {
+        token: Some(&[7; 32]),
+        ..Ident::new(Some(1), &[1], n("m@foo.org"))
+    });
+    assert!(r.send(0, m).is_empty());
+    let job = r.out.token_checks.pop().expect("asked");
+    let yes = Vouched::Yes(r.now.unix_ms + 60_000);
+    r.server.vouched(job.conn, job.ticket, yes, &r.now, &mut r.out);
+    assert_eq!(r.out.take(0), ["Ident m@foo.org Some(\"example.com\")"]);
+    r.sub(0, "#theirs@example.com");
+    r.server.disconnect(0);
+    r.advance(Duration::from_secs(1));
+    assert!(
+        !r.out.saved.iter().any(|(k, _)| k.starts_with('#')),
+        "{:?}",
+        r.out.saved
+    );
+}

@@ -326,3 +326,82 @@ fn with_fsync_always_the_removed_see_the_record_before_they_go() {
     );
     assert!(r.out.take(2).is_empty(), "the others get it once it is on disk");
 }
+
+/// alice, an account, logs in on `conn` (the accounts thread played by hand).
+fn log_in_alice(r: &mut Rig, conn: ConnId) {
+    r.open(conn, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(conn, "alice", false);
+    r.auth(conn, nonce, "pw");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.out.take(conn);
+}
+
+#[test]
+fn a_kept_channels_roles_stay_with_the_proven_id_not_the_name() {
+    let mut r = rig(Policy::Open, false);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    // bob, without an account, is made an operator, voiced and invited; then he leaves.
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    for a in [Action::Op, Action::Voice, Action::Invite] {
+        act(&mut r, 0, a, "bob@example.com", None);
+    }
+    r.server.disconnect(1);
+    // The channel is locked down: invite-only, moderated, registered-only, everyone banned
+    // and muted.
+    let lock = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: None,
+        modes: Some(7),
+        rate: Some(1),
+    };
+    r.send(0, Msg::SetMeta(lock));
+    act(&mut r, 0, Action::Ban, "*@example.com", None);
+    act(&mut r, 0, Action::Mute, "*@example.com", None);
+    r.out.take(0);
+    // Whoever takes the free name "bob" gets none of it.
+    r.connect(2, "bob@example.com");
+    assert_eq!(
+        r.sub(2, CH),
+        ["Error 801 banned seq=Some(2)"],
+        "a ban keeps out a name whose roles it cannot use"
+    );
+    act(&mut r, 0, Action::Unban, "*@example.com", None);
+    r.out.take(0);
+    assert_eq!(r.sub(2, CH), ["Error 804 invite_only seq=Some(2)"]);
+}
+
+#[test]
+fn admins_are_operators_of_every_channel_when_they_speak_too() {
+    let mut r = rig(Policy::Open, false);
+    r.server.set_policy(
+        crate::server::AdminPolicy {
+            admins: vec!["alice@example.com".into()],
+            ..Default::default()
+        },
+        &r.now,
+        &mut r.out,
+    );
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    let moderated = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: None,
+        modes: Some(2),
+        rate: None,
+    };
+    r.send(1, Msg::SetMeta(moderated));
+    act(&mut r, 1, Action::Mute, "alice@example.com", None);
+    log_in_alice(&mut r, 0);
+    let meta = r.sub(0, CH);
+    assert!(meta[0].starts_with("Meta #mod@example.com true 2"), "{meta:?}");
+    assert!(
+        r.say(0, CH, "hello").iter().any(|f| f.contains("hello")),
+        "muted by bob, but an operator"
+    );
+}
