@@ -115,6 +115,7 @@ fn did(action: Action, target: &str) -> String {
         Action::Voice => format!("gave {target} a voice"),
         Action::Devoice => format!("took the voice from {target}"),
         Action::Invite => format!("invited {target}"),
+        Action::Uninvite => format!("withdrew the invitation of {target}"),
     }
 }
 
@@ -173,6 +174,7 @@ mod tests {
         assert_eq!(rec("op bob@l"), "alice made bob an operator");
         assert_eq!(rec("devoice bob@l"), "alice took the voice from bob");
         assert_eq!(rec("invite bob@l"), "alice invited bob");
+        assert_eq!(rec("uninvite bob@l"), "alice withdrew the invitation of bob");
         assert_eq!(rec("subject 1.95 is out"), "alice set the topic: 1.95 is out");
         assert_eq!(rec("subject "), "alice removed the topic");
         assert_eq!(rec("display Rust 🦀"), "alice set the display name: Rust 🦀");

@@ -158,6 +158,8 @@ numbered! {
         Devoice = 9, "devoice",
         /// Lets the target into an invite-only channel (and past a registered-only one).
         Invite = 10, "invite",
+        /// Withdraws the target's invitation.
+        Uninvite = 11, "uninvite",
     }
 }
 

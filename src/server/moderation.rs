@@ -216,7 +216,9 @@ impl Server {
             Action::Voice | Action::Devoice => {
                 set(&mut room.rules_mut().voiced, target, m.action == Action::Voice)
             }
-            Action::Invite => set(&mut room.rules_mut().invited, target, true),
+            Action::Invite | Action::Uninvite => {
+                set(&mut room.rules_mut().invited, target, m.action == Action::Invite)
+            }
         }
         room.tidy();
         log::info!("{channel}: {by} {} {target}", m.action.label());

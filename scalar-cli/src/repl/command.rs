@@ -76,6 +76,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "USER",
         "let USER join the current channel while it is invite-only or registered-only",
     ),
+    ("/uninvite", "USER", "withdraw USER's invitation"),
     (
         "/status",
         "[away [NOTE] | back]",
@@ -514,6 +515,10 @@ mod tests {
         assert_eq!(
             parse("/DEVOICE carol"),
             Ok(Command::Mod(Action::Devoice, "carol", None))
+        );
+        assert_eq!(
+            parse("/uninvite carol"),
+            Ok(Command::Mod(Action::Uninvite, "carol", None))
         );
         assert_eq!(parse("/op bob now").unwrap_err(), "usage: /op USER");
         assert_eq!(parse("/unban").unwrap_err(), "usage: /unban PATTERN");

@@ -405,3 +405,40 @@ fn admins_are_operators_of_every_channel_when_they_speak_too() {
         "muted by bob, but an operator"
     );
 }
+
+#[test]
+fn an_invitation_can_be_withdrawn_and_a_full_list_emptied() {
+    let mut r = Rig::new(Limits::default().without_flood_limits());
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    let invite_only = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: None,
+        modes: Some(1),
+        rate: None,
+    };
+    r.send(0, Msg::SetMeta(invite_only));
+    act(&mut r, 0, Action::Invite, "carol@example.com", None);
+    let record = act(&mut r, 0, Action::Uninvite, "carol@example.com", None);
+    assert!(
+        record.iter().any(|f| f.contains("uninvite carol@example.com")),
+        "{record:?}"
+    );
+    r.connect(2, "carol@example.com");
+    assert_eq!(r.sub(2, CH), ["Error 804 invite_only seq=Some(2)"]);
+    // A full list of invitations makes room when one is withdrawn.
+    for i in 0..500 {
+        act(&mut r, 0, Action::Invite, &format!("u{i}@example.com"), None);
+    }
+    let full = act(&mut r, 0, Action::Invite, "carol@example.com", None);
+    assert_eq!(full, ["Error 808 list_full seq=Some(7)"]);
+    act(&mut r, 0, Action::Uninvite, "u0@example.com", None);
+    let ok = act(&mut r, 0, Action::Invite, "carol@example.com", None);
+    assert!(
+        ok.iter().any(|f| f.contains("invite carol@example.com")),
+        "{ok:?}"
+    );
+    assert_eq!(r.sub(2, CH), ["Meta #mod@example.com true 2"]);
+}
