@@ -101,6 +101,8 @@ pub struct Server {
     /// How many lasting rooms each account owns, and how many there are.
     lasting_owned: HashMap<Box<str>, usize>,
     lasting_rooms: usize,
+    /// Guests that left lately, and from where: a ban of one by name still bans its address.
+    left_guests: moderation::LeftGuests,
     /// Keys of server state changed since they were last handed to the store.
     unsaved: std::collections::BTreeSet<Box<str>>,
     /// The latest Event time handed out: where a new topic's times start.
@@ -136,6 +138,7 @@ impl Server {
             unsaved: Default::default(),
             lasting_owned: HashMap::new(),
             lasting_rooms: 0,
+            left_guests: Default::default(),
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
@@ -316,6 +319,12 @@ impl Server {
                     self.watchers.remove(user);
                 }
             }
+        }
+        if let Some(user) = s.user.as_deref()
+            && !s.logged_in
+            && user.split('@').next().is_some_and(is_guest_name)
+        {
+            self.left_guests.push(user, s.addr);
         }
         if let Some(user) = s.user.as_deref()
             && let Some(conns) = self.users.get_mut(user)

@@ -6,6 +6,8 @@ use super::room::{Ban, Closed, MAX_LIST, Room, set};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
+use std::collections::VecDeque;
+use std::net::IpAddr;
 
 /// The content type of the Events that record moderation and channel changes; only the server
 /// publishes them.
@@ -18,6 +20,30 @@ pub const PRESENCE_CTYPE: &str = "text/x-scalar-presence";
 pub fn is_server_ctype(ctype: &str) -> bool {
     let media = ctype.split(';').next().unwrap_or_default().trim();
     media.eq_ignore_ascii_case(MOD_CTYPE) || media.eq_ignore_ascii_case(PRESENCE_CTYPE)
+}
+
+/// Guests that left, newest last, and the address each came from: an operator often bans a
+/// troll's guest name after it left, and its next guest name, from the same address, must
+/// still be kept out. Bounded by count, not time: a server has no clock at a disconnect.
+#[derive(Debug, Default)]
+pub(super) struct LeftGuests(VecDeque<(Box<str>, IpAddr)>);
+
+/// How many departed guests are remembered.
+const LEFT_GUESTS: usize = 1024;
+
+impl LeftGuests {
+    /// `user`, a guest, left; it came from `addr`.
+    pub(super) fn push(&mut self, user: &str, addr: IpAddr) {
+        if self.0.len() >= LEFT_GUESTS {
+            self.0.pop_front();
+        }
+        self.0.push_back((user.into(), addr));
+    }
+
+    /// Where the guest `user` came from, if it left lately.
+    fn addr(&self, user: &str) -> Option<IpAddr> {
+        self.0.iter().rev().find(|(u, _)| &**u == user).map(|&(_, a)| a)
+    }
 }
 
 impl Server {
@@ -186,16 +212,17 @@ impl Server {
         // A guest banned by name is banned by address too: its next name, which the server
         // picks, would be new.
         let guest = target.split('@').next().is_some_and(super::is_guest_name);
+        let connected = |a: &super::Audience| {
+            a.conns
+                .iter()
+                .filter_map(|&c| self.session(c))
+                .find(|s| !s.logged_in)
+                .map(|s| s.addr)
+        };
         let guest_addr = (m.action == Action::Ban && guest)
-            .then(|| self.users.get(target))
+            .then(|| self.users.get(target).and_then(connected))
             .flatten()
-            .and_then(|a| {
-                a.conns
-                    .iter()
-                    .filter_map(|&c| self.session(c))
-                    .find(|s| !s.logged_in)
-                    .map(|s| s.addr)
-            });
+            .or_else(|| guest.then(|| self.left_guests.addr(target)).flatten());
         let Some(room) = self.rooms.get_mut(channel) else {
             return Vec::new();
         };

@@ -442,3 +442,27 @@ fn an_invitation_can_be_withdrawn_and_a_full_list_emptied() {
     );
     assert_eq!(r.sub(2, CH), ["Meta #mod@example.com true 2"]);
 }
+
+#[test]
+fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
+    let mut r = rig(Policy::Guests, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    r.ident_reply(0, "x");
+    r.sub(0, CH);
+    let troll: std::net::IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+    r.open(1, troll);
+    let (guest, ..) = r.ident_reply(1, "x");
+    r.sub(1, CH);
+    r.server.disconnect(1);
+    let record = act(&mut r, 0, Action::Ban, &guest, None);
+    assert!(record.iter().any(|f| f.contains("ban guest-")), "{record:?}");
+    // Back with a new guest name from the same address: still out.
+    r.open(2, troll);
+    let (again, ..) = r.ident_reply(2, "x");
+    assert_ne!(again, guest);
+    assert_eq!(r.sub(2, CH), ["Error 801 banned seq=Some(2)"]);
+    // From another address, another guest gets in.
+    r.open(3, Ipv4Addr::new(192, 0, 2, 10).into());
+    r.ident_reply(3, "x");
+    assert_eq!(r.sub(3, CH), ["Meta #mod@example.com true 2"]);
+}
