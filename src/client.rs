@@ -626,7 +626,13 @@ impl Client {
                         reason: Some(&reason),
                     };
                     let _ = self.send(&Msg::Bye(bye));
-                    return Err(ClientError::Protocol(reason));
+                    // Before its Ident, what a server sends is most likely not Scalar at all
+                    // (an HTTP server's "HTTP/1.1 400" reads as a length of 21,576).
+                    let hint = match self.domain.is_empty() {
+                        true => " (is it a Scalar server?)",
+                        false => "",
+                    };
+                    return Err(ClientError::Protocol(format!("{reason}{hint}")));
                 }
                 Ok(Status::Complete((payload, used))) => {
                     let f = Frame(payload.to_vec());
@@ -893,6 +899,27 @@ mod tests {
             "took {:?}",
             start.elapsed()
         );
+        peer.join().unwrap();
+    }
+
+    #[test]
+    fn a_server_that_does_not_speak_scalar_is_named_as_such() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 256];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        });
+        let r = Client::connect(addr, "alice", Duration::from_secs(5));
+        match r {
+            Err(ClientError::Protocol(why)) => {
+                assert_eq!(why, "frame length 21576 too long (is it a Scalar server?)")
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("connected"),
+        }
         peer.join().unwrap();
     }
 
