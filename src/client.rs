@@ -358,17 +358,21 @@ impl Client {
         Client::connect_raw_with(server, timeout, None)
     }
 
-    /// As [`connect_raw`](Client::connect_raw), then with `tls` the TLS handshake, within
-    /// `timeout`, with the host part of `server` as the name the certificate must carry.
+    /// As [`connect_raw`](Client::connect_raw), then with `tls` the TLS handshake: both within
+    /// `timeout` in all, with the host part of `server` as the name the certificate must carry.
     pub fn connect_raw_with(
         server: impl ToSocketAddrs + fmt::Display,
         timeout: Duration,
         tls: Option<&Tls>,
     ) -> Result<Client, ClientError> {
+        let deadline = Instant::now() + timeout;
         let (tcp, peer) = Client::connect_tcp(&server, timeout)?;
         let stream = match tls {
             None => Transport::Plain(tcp),
-            Some(tls) => handshake(tcp, tls, &server.to_string(), timeout)?,
+            Some(tls) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                handshake(tcp, tls, &server.to_string(), left)?
+            }
         };
         Ok(Client {
             stream,
@@ -383,8 +387,9 @@ impl Client {
         })
     }
 
-    /// The TCP connection to the first address of `server` that accepts one, with its
-    /// timeouts set.
+    /// The TCP connection to the first address of `server` that accepts one, within `timeout`
+    /// in all (shared out among the addresses not tried yet, so that one that never answers
+    /// leaves time for the next), with the socket's timeouts set to `timeout`.
     fn connect_tcp(
         server: &(impl ToSocketAddrs + fmt::Display),
         timeout: Duration,
@@ -393,16 +398,26 @@ impl Client {
             server: server.to_string(),
             why,
         };
-        let addrs = server.to_socket_addrs().map_err(|e| fail(e.to_string()))?;
+        let deadline = Instant::now() + timeout;
+        let addrs: Vec<SocketAddr> = server
+            .to_socket_addrs()
+            .map_err(|e| fail(e.to_string()))?
+            .collect();
         let mut last = String::from("no address found");
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
+        for (i, addr) in addrs.iter().enumerate() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+            if share.is_zero() {
+                last = format!("no answer within {} ms", timeout.as_millis());
+                break;
+            }
+            match TcpStream::connect_timeout(addr, share) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
                     // A write only blocks when the server stops reading: never wait forever.
                     stream.set_write_timeout(Some(timeout))?;
                     stream.set_read_timeout(Some(timeout))?;
-                    return Ok((stream, addr));
+                    return Ok((stream, *addr));
                 }
                 Err(e) => last = e.to_string(),
             }

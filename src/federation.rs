@@ -30,6 +30,8 @@ pub const QUEUE: usize = 64;
 const THREADS: usize = 4;
 /// How long one check may take in all: lookup, connect, TLS, Verify, Vouch.
 pub const DEADLINE: Duration = Duration::from_secs(5);
+/// Addresses of one home server tried, at most.
+const MAX_ADDRESSES: usize = 4;
 /// How long a home server that could not be asked is not asked again.
 const DOWN_FOR: Duration = Duration::from_secs(10);
 
@@ -222,7 +224,7 @@ impl Shared {
 
     fn ask(&self, job: &TokenCheck) -> Vouched {
         if let Some(why) = self.recently_down(&job.home) {
-            return Vouched::Unreachable(why);
+            return Vouched::Down(why);
         }
         let deadline = Instant::now() + DEADLINE;
         let result = (self.resolve)(&job.home)
@@ -270,8 +272,9 @@ impl Shared {
             false => None,
         };
         let user = Name::parse(&job.user).map_err(Failure::unreachable)?;
+        let deadline = Instant::now() + timeout;
         let mut c = Client::connect_raw_with(dialled(home)?, timeout, tls.as_ref())?;
-        let reply = c.request(timeout, |seq| {
+        let reply = c.request(deadline.saturating_duration_since(Instant::now()), |seq| {
             Msg::Verify(Verify {
                 seq,
                 user,
@@ -323,7 +326,11 @@ fn dialled(home: &Home) -> Result<Dialled, Failure> {
     let found = name
         .to_socket_addrs()
         .map_err(|e| Failure::unreachable(format!("{name}: {e}")))?;
-    let addrs: Vec<SocketAddr> = found.filter(|a| !home.public_only || is_public(a.ip())).collect();
+    // A few: each is given a share of the check's deadline.
+    let addrs: Vec<SocketAddr> = found
+        .filter(|a| !home.public_only || is_public(a.ip()))
+        .take(MAX_ADDRESSES)
+        .collect();
     if addrs.is_empty() {
         return Err(Failure::unreachable(format!("{name} has no public address")));
     }
@@ -331,11 +338,13 @@ fn dialled(home: &Home) -> Result<Dialled, Failure> {
 }
 
 /// Whether `ip` is an address of the public internet: not this machine, its own networks
-/// (private, shared, link-local, unique local) or a special range.
+/// (private, shared, link-local, unique local) or a special range, also not when wrapped in an
+/// IPv6 address that carries an IPv4 one (mapped, NAT64, 6to4), which a local gateway would
+/// unwrap.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_unspecified()
                 || v4.is_loopback()
                 || v4.is_private()
@@ -343,23 +352,44 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || v4.is_documentation()
-                // 0.0.0.0/8 ("this network"), 100.64.0.0/10 (carrier-grade NAT), 240.0.0.0/4.
+                // 0.0.0.0/8 ("this network"), 100.64.0.0/10 (carrier-grade NAT), 192.0.0.0/24
+                // (protocol assignments), 198.18.0.0/15 (benchmarking), 240.0.0.0/4.
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b == 18 || b == 19))
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            let inner = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            match seg {
+                // NAT64, well-known prefix: the IPv4 address in the last 32 bits.
+                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => return inner(hi, lo),
+                // 6to4: the IPv4 address in bits 16-48.
+                [0x2002, hi, lo, ..] => return inner(hi, lo),
+                _ => {}
+            }
+            let [first, second, third, ..] = seg;
             !(v6.is_unspecified()
                 || v6.is_loopback()
                 || v6.is_multicast()
-                // fc00::/7 unique local, fe80::/10 link-local, 2001:db8::/32 documentation.
+                // ::/96 (IPv4-compatible, deprecated), 64:ff9b:1::/48 (local NAT64), fc00::/7
+                // unique local, fe80::/10 link-local, fec0::/10 site-local, 2001:db8::/32
+                // documentation.
+                || matches!(seg, [0, 0, 0, 0, 0, 0, _, _])
+                || (first == 0x64 && second == 0xff9b && third == 1)
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && second == 0x0db8))
         }
     }
 }
@@ -396,11 +426,23 @@ mod tests {
             "100.128.0.1",
             "2a00:1450::1",
             "::ffff:1.1.1.1",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
         ];
         for ip in public {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
         let local = [
+            "64:ff9b::a00:5",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:a00:5::1",
+            "2002:c0a8:101::1",
+            "::10.0.0.5",
+            "fec0::1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "198.19.255.255",
             "127.0.0.1",
             "10.0.0.5",
             "172.16.0.1",
@@ -541,7 +583,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match ask(&v, 4).vouched {
-            Vouched::Unreachable(why) => assert!(why.contains("moments ago"), "{why}"),
+            Vouched::Down(why) => assert!(why.contains("moments ago"), "{why}"),
             other => panic!("{other:?}"),
         }
     }

@@ -80,6 +80,9 @@ pub enum Vouched {
     No,
     /// The home server could not be asked; the text says why.
     Unreachable(String),
+    /// The home server failed moments ago and was not asked again: the check cost nothing,
+    /// and does not count against the client (the text says why).
+    Down(String),
 }
 
 struct Issued {
@@ -287,6 +290,9 @@ impl Server {
                 return;
             }
         };
+        if let Vouched::Down(_) = answer {
+            self.accounts.refund(&user, addr, now);
+        }
         match answer {
             Vouched::Yes(until) => {
                 let f = &mut self.federation;
@@ -308,7 +314,7 @@ impl Server {
                 let reason = "the home server does not vouch for this token";
                 self.fail(conn, seq, ErrorCode::BadCredentials, reason, out);
             }
-            Vouched::Unreachable(why) => {
+            Vouched::Unreachable(why) | Vouched::Down(why) => {
                 // The details stay in the log: the addresses a domain's DNS named and how
                 // dialling them failed would map this server's network for whoever asks.
                 log::warn!("conn {conn}: cannot ask the home server of {user}: {why:?}");

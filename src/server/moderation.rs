@@ -22,27 +22,39 @@ pub fn is_server_ctype(ctype: &str) -> bool {
     media.eq_ignore_ascii_case(MOD_CTYPE) || media.eq_ignore_ascii_case(PRESENCE_CTYPE)
 }
 
-/// Guests that left, newest last, and the address each came from: an operator often bans a
-/// troll's guest name after it left, and its next guest name, from the same address, must
-/// still be kept out. Bounded by count, not time: a server has no clock at a disconnect.
+/// Guests that left, by address, the address whose guest left last at the back: an operator
+/// often bans a troll's guest name after it left, and its next guest name, from the same
+/// address, must still be kept out. By address, so that a troll cycling through guest names
+/// takes one place, not all of them. Bounded by count, not time: the core has no clock at a
+/// disconnect.
 #[derive(Debug, Default)]
-pub(super) struct LeftGuests(VecDeque<(Box<str>, IpAddr)>);
+pub(super) struct LeftGuests(VecDeque<(IpAddr, VecDeque<Box<str>>)>);
 
-/// How many departed guests are remembered.
-const LEFT_GUESTS: usize = 1024;
+/// How many addresses are remembered, and how many guest names for each.
+const LEFT_GUEST_ADDRS: usize = 1024;
+const LEFT_GUEST_NAMES: usize = 16;
 
 impl LeftGuests {
     /// `user`, a guest, left; it came from `addr`.
     pub(super) fn push(&mut self, user: &str, addr: IpAddr) {
-        if self.0.len() >= LEFT_GUESTS {
+        let mut names = match self.0.iter().position(|(a, _)| *a == addr) {
+            Some(i) => self.0.remove(i).map(|(_, n)| n).unwrap_or_default(),
+            None => VecDeque::new(),
+        };
+        if names.len() >= LEFT_GUEST_NAMES {
+            names.pop_front();
+        }
+        names.push_back(user.into());
+        if self.0.len() >= LEFT_GUEST_ADDRS {
             self.0.pop_front();
         }
-        self.0.push_back((user.into(), addr));
+        self.0.push_back((addr, names));
     }
 
     /// Where the guest `user` came from, if it left lately.
     fn addr(&self, user: &str) -> Option<IpAddr> {
-        self.0.iter().rev().find(|(u, _)| &**u == user).map(|&(_, a)| a)
+        let has = |names: &VecDeque<Box<str>>| names.iter().any(|n| &**n == user);
+        self.0.iter().rev().find(|(_, names)| has(names)).map(|&(a, _)| a)
     }
 }
 
@@ -157,6 +169,17 @@ impl Server {
         if room.list_full(m.action, m.target) {
             let reason = format!("{channel} has {MAX_LIST} entries of that kind already");
             return Some((ErrorCode::ListFull, reason));
+        }
+        // In a kept room a role or an invitation counts only in a session that logged in: one
+        // for a name without an account here could never be used.
+        let no_account = m.target.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain)
+            && !self.accounts.names.contains(m.target);
+        if room.lasting && no_account && matches!(m.action, Action::Op | Action::Voice | Action::Invite) {
+            let reason = format!(
+                "{} has no account here, and {channel} is kept: only a session that logged in holds a role or an invitation in it",
+                m.target
+            );
+            return Some((ErrorCode::NoSuchUser, reason));
         }
         if m.action == Action::Deop && &*room.owner == m.target {
             return Some((ErrorCode::NotOperator, "the owner stays an operator".into()));
@@ -339,5 +362,28 @@ impl Server {
             )),
             None => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guest_cycling_names_takes_one_place_of_the_departed() {
+        let mut g = LeftGuests::default();
+        let troll = IpAddr::from([192, 0, 2, 9]);
+        let other = IpAddr::from([192, 0, 2, 10]);
+        g.push("guest-first@x", other);
+        for i in 0..(LEFT_GUEST_ADDRS * 2) {
+            g.push(&format!("guest-t{i}@x"), troll);
+        }
+        assert_eq!(g.addr("guest-first@x"), Some(other), "not pushed out");
+        assert_eq!(g.addr("guest-t2047@x"), Some(troll));
+        assert_eq!(g.addr("guest-t0@x"), None, "a troll's own oldest names go");
+        for i in 0..LEFT_GUEST_ADDRS {
+            g.push("guest-x@x", IpAddr::from([10, 0, (i >> 8) as u8, i as u8]));
+        }
+        assert_eq!(g.addr("guest-first@x"), None, "bounded by addresses");
     }
 }

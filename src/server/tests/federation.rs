@@ -223,6 +223,19 @@ fn token_checks_are_limited_like_password_attempts() {
         r.send(0, ident("carol@foo.org")),
         ["Error 602 auth_throttled seq=Some(1)"]
     );
+    // An answer from the list of homes down (nobody was asked) costs nothing.
+    r.open(5, Ipv4Addr::new(192, 0, 2, 5).into());
+    for _ in 0..8 {
+        let m = Msg::Ident(Ident {
+            token: Some(&[7; 32]),
+            ..Ident::new(Some(1), &[1], n("erin@foo.org"))
+        });
+        assert!(r.send(5, m).is_empty(), "not throttled");
+        let job = r.out.token_checks.pop().expect("asked");
+        let down = Vouched::Down("down (moments ago)".into());
+        r.server.vouched(job.conn, job.ticket, down, &r.now, &mut r.out);
+        assert_eq!(r.out.take(5), ["Error 608 home_unreachable seq=Some(1)"]);
+    }
     // A yes takes its attempt back: from another address, one ID gets in more often than
     // its burst.
     let tokens: Vec<[u8; 32]> = (0..8).map(|i| [i; 32]).collect();

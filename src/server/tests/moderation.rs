@@ -337,15 +337,17 @@ fn log_in_alice(r: &mut Rig, conn: ConnId) {
 }
 
 #[test]
-fn a_kept_channels_roles_stay_with_the_proven_id_not_the_name() {
+fn a_kept_channel_gives_roles_only_to_accounts_and_keeps_squatters_out() {
     let mut r = rig(Policy::Open, false);
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
-    // bob, without an account, is made an operator, voiced and invited; then he leaves.
+    // bob has no account: in a kept channel he can be given no role or invitation, which
+    // would go to whoever takes his name next.
     r.connect(1, "bob@example.com");
     r.sub(1, CH);
     for a in [Action::Op, Action::Voice, Action::Invite] {
-        act(&mut r, 0, a, "bob@example.com", None);
+        let refused = act(&mut r, 0, a, "bob@example.com", None);
+        assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
     }
     r.server.disconnect(1);
     // The channel is locked down: invite-only, moderated, registered-only, everyone banned
