@@ -103,6 +103,30 @@ pub(super) fn a_kick_sends_the_record_then_803_with_the_channel(x: &Ctx) -> Resu
     Ok(Pass)
 }
 
+pub(super) fn an_invitation_lets_in_until_it_is_withdrawn(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("inv");
+    let (mut a, _) = x.client("iva")?;
+    let (mut b, other) = x.client("ivb")?;
+    a.sub(&ch, 2)?;
+    let invite_only = map(&[(0, u(SET_META)), (1, u(3)), (2, t(&ch)), (41, u(1))]);
+    if let Err(skip) = ask(&mut a, &invite_only)? {
+        return Ok(skip);
+    }
+    b.send(&map(&[(0, u(8)), (1, u(2)), (2, t(&ch))]))?;
+    b.expect_error(804, Some(2))?;
+    for (seq, action, label) in [(4, 10, "invite"), (5, 11, "uninvite")] {
+        let echo = ask(&mut a, &moderate(seq, &ch, action, &other))?.map_err(|_| "Mod unknown")?;
+        if text(&echo, 6) != Some(&format!("{label} {other}")) {
+            return Err(format!("{label}: expected its record, got {}", show(&echo)));
+        }
+    }
+    b.send(&map(&[(0, u(8)), (1, u(3)), (2, t(&ch))]))?;
+    b.expect_error(804, Some(3))?;
+    ask(&mut a, &moderate(6, &ch, 10, &other))?.map_err(|_| "Mod unknown")?;
+    b.sub(&ch, 4)?;
+    Ok(Pass)
+}
+
 pub(super) fn set_meta_answers_meta_and_is_for_operators(x: &Ctx) -> Result<Verdict, Fail> {
     let ch = x.channel("meta");
     let (mut a, _) = x.client("mea")?;
