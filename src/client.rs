@@ -307,6 +307,10 @@ impl Write for Transport {
     }
 }
 
+/// The least time one address of a server is given to accept a connection, when a timeout is
+/// shared among several: Linux sends a SYN again after 1 s.
+const MIN_CONNECT: Duration = Duration::from_millis(1500);
+
 /// A blocking connection to a Scalar server.
 pub struct Client {
     stream: Transport,
@@ -359,20 +363,21 @@ impl Client {
     }
 
     /// As [`connect_raw`](Client::connect_raw), then with `tls` the TLS handshake: both within
-    /// `timeout` in all, with the host part of `server` as the name the certificate must carry.
+    /// `timeout` from the end of the lookup, with the host part of `server` as the name the certificate must carry.
     pub fn connect_raw_with(
         server: impl ToSocketAddrs + fmt::Display,
         timeout: Duration,
         tls: Option<&Tls>,
     ) -> Result<Client, ClientError> {
-        let deadline = Instant::now() + timeout;
-        let (tcp, peer) = Client::connect_tcp(&server, timeout)?;
+        let (tcp, peer, deadline) = Client::connect_tcp(&server, timeout)?;
         let stream = match tls {
             None => Transport::Plain(tcp),
-            Some(tls) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                handshake(tcp, tls, &server.to_string(), left)?
-            }
+            Some(tls) => match deadline.saturating_duration_since(Instant::now()) {
+                left if left.is_zero() => {
+                    return Err(ClientError::Timeout("the connection (no time was left for TLS)"));
+                }
+                left => handshake(tcp, tls, &server.to_string(), left)?,
+            },
         };
         Ok(Client {
             stream,
@@ -388,25 +393,28 @@ impl Client {
     }
 
     /// The TCP connection to the first address of `server` that accepts one, within `timeout`
-    /// in all (shared out among the addresses not tried yet, so that one that never answers
-    /// leaves time for the next), with the socket's timeouts set to `timeout`.
+    /// from the end of the lookup, shared out among the addresses not tried yet (each gets at
+    /// least [`MIN_CONNECT`] of what is left, so that a SYN may be sent again), with the
+    /// socket's timeouts set to `timeout`. Also returns when `timeout` ends.
     fn connect_tcp(
         server: &(impl ToSocketAddrs + fmt::Display),
         timeout: Duration,
-    ) -> Result<(TcpStream, SocketAddr), ClientError> {
+    ) -> Result<(TcpStream, SocketAddr, Instant), ClientError> {
         let fail = |why: String| ClientError::Connect {
             server: server.to_string(),
             why,
         };
-        let deadline = Instant::now() + timeout;
         let addrs: Vec<SocketAddr> = server
             .to_socket_addrs()
             .map_err(|e| fail(e.to_string()))?
             .collect();
+        let deadline = Instant::now() + timeout;
         let mut last = String::from("no address found");
         for (i, addr) in addrs.iter().enumerate() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+            let share = (left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX))
+                .max(MIN_CONNECT)
+                .min(left);
             if share.is_zero() {
                 last = format!("no answer within {} ms", timeout.as_millis());
                 break;
@@ -417,7 +425,7 @@ impl Client {
                     // A write only blocks when the server stops reading: never wait forever.
                     stream.set_write_timeout(Some(timeout))?;
                     stream.set_read_timeout(Some(timeout))?;
-                    return Ok((stream, *addr));
+                    return Ok((stream, *addr, deadline));
                 }
                 Err(e) => last = e.to_string(),
             }

@@ -237,7 +237,7 @@ impl Shared {
                         let why = format!("no answer within {} s", DEADLINE.as_secs());
                         return Err(Failure { why, ..last });
                     }
-                    match self.ask_at(&home, job, left) {
+                    match self.ask_at(&home, job, deadline) {
                         Ok(v) => return Ok(v),
                         Err(e) => {
                             last = Failure {
@@ -266,15 +266,20 @@ impl Shared {
         down.get(home).map(|(_, why)| format!("{why} (moments ago)"))
     }
 
-    fn ask_at(&self, home: &Home, job: &TokenCheck, timeout: Duration) -> Result<Vouched, Failure> {
+    fn ask_at(&self, home: &Home, job: &TokenCheck, deadline: Instant) -> Result<Vouched, Failure> {
         let tls = match home.target.tls {
             true => Some(Tls::webpki_roots().map_err(Failure::unreachable)?),
             false => None,
         };
         let user = Name::parse(&job.user).map_err(Failure::unreachable)?;
-        let deadline = Instant::now() + timeout;
-        let mut c = Client::connect_raw_with(dialled(home)?, timeout, tls.as_ref())?;
-        let reply = c.request(deadline.saturating_duration_since(Instant::now()), |seq| {
+        // The lookup, the connection and the answer share the check's deadline.
+        let dial = dialled(home)?;
+        let left = || match deadline.saturating_duration_since(Instant::now()) {
+            left if left.is_zero() => Err(Failure::unreachable("no time left")),
+            left => Ok(left),
+        };
+        let mut c = Client::connect_raw_with(dial, left()?, tls.as_ref())?;
+        let reply = c.request(left()?, |seq| {
             Msg::Verify(Verify {
                 seq,
                 user,
@@ -373,23 +378,17 @@ fn is_public(ip: IpAddr) -> bool {
             match seg {
                 // NAT64, well-known prefix: the IPv4 address in the last 32 bits.
                 [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => return inner(hi, lo),
-                // 6to4: the IPv4 address in bits 16-48.
+                // 6to4: the IPv4 address in bits 16 to 47.
                 [0x2002, hi, lo, ..] => return inner(hi, lo),
                 _ => {}
             }
-            let [first, second, third, ..] = seg;
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                // ::/96 (IPv4-compatible, deprecated), 64:ff9b:1::/48 (local NAT64), fc00::/7
-                // unique local, fe80::/10 link-local, fec0::/10 site-local, 2001:db8::/32
-                // documentation.
-                || matches!(seg, [0, 0, 0, 0, 0, 0, _, _])
-                || (first == 0x64 && second == 0xff9b && third == 1)
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first & 0xffc0) == 0xfec0
-                || (first == 0x2001 && second == 0x0db8))
+            // Only global unicast (2000::/3) is public, and in it neither 2001::/23 (protocol
+            // assignments: Teredo, benchmarking, ...), 2001:db8::/32 nor 3fff::/20
+            // (documentation).
+            let [first, second, ..] = seg;
+            (first & 0xe000) == 0x2000
+                && !(first == 0x2001 && (second < 0x0200 || second == 0x0db8))
+                && (first & 0xfff0) != 0x3ff0
         }
     }
 }
@@ -428,12 +427,20 @@ mod tests {
             "::ffff:1.1.1.1",
             "64:ff9b::101:101",
             "2002:101:101::1",
+            "2600::1",
+            "2001:4860::8888",
         ];
         for ip in public {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
         let local = [
             "64:ff9b::a00:5",
+            "::ffff:0:a00:5",
+            "100::1",
+            "3fff::1",
+            "2001:2::1",
+            "2001::1",
+            "4000::1",
             "64:ff9b::7f00:1",
             "64:ff9b:1::1",
             "2002:a00:5::1",

@@ -290,8 +290,18 @@ impl Server {
                 return;
             }
         };
-        if let Vouched::Down(_) = answer {
-            self.accounts.refund(&user, addr, now);
+        match &answer {
+            // Free, so a client may repeat it at will: the failed dial was logged already.
+            Vouched::Down(why) => {
+                self.accounts.refund(&user, addr, now);
+                log::debug!("conn {conn}: the home server of {user} is down: {why:?}");
+            }
+            // The details stay in the log: the addresses a domain's DNS named and how dialling
+            // them failed would map this server's network for whoever asks.
+            Vouched::Unreachable(why) => {
+                log::warn!("conn {conn}: cannot ask the home server of {user}: {why:?}")
+            }
+            _ => {}
         }
         match answer {
             Vouched::Yes(until) => {
@@ -314,10 +324,7 @@ impl Server {
                 let reason = "the home server does not vouch for this token";
                 self.fail(conn, seq, ErrorCode::BadCredentials, reason, out);
             }
-            Vouched::Unreachable(why) | Vouched::Down(why) => {
-                // The details stay in the log: the addresses a domain's DNS named and how
-                // dialling them failed would map this server's network for whoever asks.
-                log::warn!("conn {conn}: cannot ask the home server of {user}: {why:?}");
+            Vouched::Unreachable(_) | Vouched::Down(_) => {
                 let home = user.split_once('@').map_or("", |(_, d)| d);
                 let reason = format!("cannot ask the home server of {home} now; try again later");
                 self.fail(conn, seq, ErrorCode::HomeUnreachable, &reason, out);

@@ -166,10 +166,6 @@ impl Server {
                 "a channel bans ID patterns, not addresses".into(),
             ));
         }
-        if room.list_full(m.action, m.target) {
-            let reason = format!("{channel} has {MAX_LIST} entries of that kind already");
-            return Some((ErrorCode::ListFull, reason));
-        }
         // In a kept room a role or an invitation counts only in a session that logged in: one
         // for a name without an account here could never be used.
         let no_account = m.target.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain)
@@ -180,6 +176,10 @@ impl Server {
                 m.target
             );
             return Some((ErrorCode::NoSuchUser, reason));
+        }
+        if room.list_full(m.action, m.target) {
+            let reason = format!("{channel} has {MAX_LIST} entries of that kind already");
+            return Some((ErrorCode::ListFull, reason));
         }
         if m.action == Action::Deop && &*room.owner == m.target {
             return Some((ErrorCode::NotOperator, "the owner stays an operator".into()));
