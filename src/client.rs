@@ -363,7 +363,8 @@ impl Client {
     }
 
     /// As [`connect_raw`](Client::connect_raw), then with `tls` the TLS handshake: both within
-    /// `timeout` from the end of the lookup, with the host part of `server` as the name the certificate must carry.
+    /// `timeout` from the end of the lookup, with the host part of `server` as the name the
+    /// certificate must carry.
     pub fn connect_raw_with(
         server: impl ToSocketAddrs + fmt::Display,
         timeout: Duration,
