@@ -829,29 +829,44 @@ mod tests {
         }
     }
 
-    /// A Ping with a timeout of 500 ms fails with a timeout, and within 2 s.
-    fn ping_times_out(c: &mut Client) {
-        let start = Instant::now();
-        let r = c.request(Duration::from_millis(500), |seq| Msg::Ping(Ping { seq, time: 1 }));
-        assert!(matches!(r, Err(ClientError::Timeout(_))), "{r:?}");
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            start.elapsed()
-        );
-    }
-
-    #[test]
-    fn a_reply_trickling_in_a_byte_at_a_time_still_times_out() {
+    /// A server on a loopback port for one connection: it takes the client's first bytes, then
+    /// `then` has the socket. Returns its address and its thread.
+    fn fake_server(
+        then: impl FnOnce(&mut TcpStream) + Send + 'static,
+    ) -> (SocketAddr, std::thread::JoinHandle<()>) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let peer = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
-            let mut b = [0u8; 256];
+            let mut b = [0u8; 4096];
             let _ = s.read(&mut b);
-            // A 40-byte frame announced, then one byte every 100 ms, for at most 3 s.
+            then(&mut s);
+        });
+        (addr, peer)
+    }
+
+    /// `f` returned within `limit`.
+    fn within<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let r = f();
+        assert!(start.elapsed() < limit, "took {:?}", start.elapsed());
+        r
+    }
+
+    /// A Ping with a timeout of 500 ms fails with a timeout, and within 2 s.
+    fn ping_times_out(c: &mut Client) {
+        let r = within(Duration::from_secs(2), || {
+            c.request(Duration::from_millis(500), |seq| Msg::Ping(Ping { seq, time: 1 }))
+        });
+        assert!(matches!(r, Err(ClientError::Timeout(_))), "{r:?}");
+    }
+
+    #[test]
+    fn a_reply_trickling_in_a_byte_at_a_time_still_times_out() {
+        // A 40-byte frame announced, then one byte every 100 ms, for at most 3 s.
+        let (addr, peer) = fake_server(|s| {
             let _ = s.write_all(&[40, 0]);
-            trickle(&mut s, [0; 30]);
+            trickle(s, [0; 30]);
         });
         let mut c = Client::connect_raw(addr, Duration::from_secs(1)).unwrap();
         ping_times_out(&mut c);
@@ -861,39 +876,22 @@ mod tests {
 
     #[test]
     fn a_tls_handshake_trickling_in_still_times_out() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let peer = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut b = [0u8; 4096];
-            let _ = s.read(&mut b);
-            // A handshake record announced at 16 KiB, then a byte every 100 ms, for at most 3 s.
+        // A handshake record announced at 16 KiB, then a byte every 100 ms, for at most 3 s.
+        let (addr, peer) = fake_server(|s| {
             let _ = s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
-            trickle(&mut s, [0; 30]);
+            trickle(s, [0; 30]);
         });
         let tls = Tls::webpki_roots().unwrap();
-        let start = Instant::now();
-        let r = Client::connect_raw_with(addr, Duration::from_millis(500), Some(&tls));
+        let r = within(Duration::from_secs(2), || {
+            Client::connect_raw_with(addr, Duration::from_millis(500), Some(&tls))
+        });
         assert!(matches!(r, Err(ClientError::Timeout(_))), "{:?}", r.err());
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            start.elapsed()
-        );
         peer.join().unwrap();
     }
 
     #[test]
     fn a_tls_reply_trickling_in_still_times_out() {
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![ck.cert.der().clone()], key)
-            .unwrap();
+        let (config, _) = crate::net::tls::self_signed();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let peer = std::thread::spawn(move || {
@@ -916,24 +914,13 @@ mod tests {
         let mut c = Client::connect_raw_with(server.as_str(), Duration::from_secs(5), Some(&tls)).unwrap();
         ping_times_out(&mut c);
         // Bye waits no longer than it is told either.
-        let start = Instant::now();
-        c.bye(None, Duration::from_millis(300));
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            start.elapsed()
-        );
+        within(Duration::from_secs(1), || c.bye(None, Duration::from_millis(300)));
         peer.join().unwrap();
     }
 
     #[test]
     fn a_server_that_does_not_speak_scalar_is_named_as_such() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let peer = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut b = [0u8; 256];
-            let _ = s.read(&mut b);
+        let (addr, peer) = fake_server(|s| {
             let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
         });
         let r = Client::connect(addr, "alice", Duration::from_secs(5));

@@ -135,6 +135,22 @@ impl PlainPolicy {
     }
 }
 
+/// For tests: a server configuration with a fresh self-signed certificate for `localhost`,
+/// and that certificate (for a client to trust).
+#[cfg(test)]
+pub(crate) fn self_signed() -> (ServerConfig, CertificateDer<'static>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let cert = ck.cert.der().clone();
+    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    (config, cert)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

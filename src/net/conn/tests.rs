@@ -3,7 +3,7 @@
 use super::write::WRITE_SLICES;
 use super::*;
 use crate::net::sockopt::set_send_buffer;
-use rustls::pki_types::{PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,17 +14,10 @@ fn pair() -> (
     Conn,
     rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
 ) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (server, cert) = crate::net::tls::self_signed();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![ck.cert.der().clone()], key)
-        .unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ck.cert.der().clone()).unwrap();
+    roots.add(cert).unwrap();
     let client = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

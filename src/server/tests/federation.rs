@@ -180,90 +180,89 @@ fn a_foreign_id_with_a_token_waits_for_its_home_server() {
     assert_eq!(r.send(0, c), ["Error 401 foreign_topic seq=Some(3)"]);
 }
 
-#[test]
-fn token_checks_are_limited_like_password_attempts() {
+/// A server that admits the users of foo.org, with connection 0 open from 127.0.0.1.
+fn admitting_foo() -> Rig {
     let mut r = Rig::new(Limits::default());
     r.server.set_foreign(Foreign::Allow(["foo.org".into()].into()));
     r.open(0, Ipv4Addr::LOCALHOST.into());
-    let ident = |user: &'static str| {
-        Msg::Ident(Ident {
-            token: Some(&[7; 32]),
-            ..Ident::new(Some(1), &[1], n(user))
-        })
-    };
+    r
+}
+
+/// An Ident of `user` with `token`.
+fn token_ident<'a>(user: &'a str, token: &'a [u8]) -> Msg<'a> {
+    Msg::Ident(Ident {
+        token: Some(token),
+        ..Ident::new(Some(1), &[1], n(user))
+    })
+}
+
+/// `conn` presents `token` as `user`, which waits for its home server; the home's answer is
+/// `answer`. Returns what `conn` got then.
+fn vouch(r: &mut Rig, conn: ConnId, user: &str, token: &[u8], answer: Vouched) -> Vec<String> {
+    assert!(r.send(conn, token_ident(user, token)).is_empty(), "{user} waits");
+    let job = r.out.token_checks.pop().expect("its home is asked");
+    r.server.vouched(job.conn, job.ticket, answer, &r.now, &mut r.out);
+    r.out.take(conn)
+}
+
+#[test]
+fn token_checks_are_limited_like_password_attempts() {
+    let mut r = admitting_foo();
+    let token = [7; 32];
     // Five refusals for one ID (the per-ID burst), each a connection to its home server...
     for _ in 0..5 {
-        assert!(r.send(0, ident("alice@foo.org")).is_empty());
-        let job = r.out.token_checks.pop().expect("asked");
-        r.server
-            .vouched(job.conn, job.ticket, Vouched::No, &r.now, &mut r.out);
-        assert_eq!(r.out.take(0), ["Error 601 bad_credentials seq=Some(1)"]);
+        assert_eq!(
+            vouch(&mut r, 0, "alice@foo.org", &token, Vouched::No),
+            ["Error 601 bad_credentials seq=Some(1)"]
+        );
     }
     // ...then it must wait, and the home is not asked.
     assert_eq!(
-        r.send(0, ident("alice@foo.org")),
+        r.send(0, token_ident("alice@foo.org", &token)),
         ["Error 602 auth_throttled seq=Some(1)"]
     );
     assert!(r.out.token_checks.is_empty());
     // Other IDs from the same address go on until the address's burst (20) is spent,
     // unreachable homes counting too.
-    let others: Vec<String> = (0..15).map(|i| format!("user{i}@foo.org")).collect();
-    for user in &others {
-        let m = Msg::Ident(Ident {
-            token: Some(&[7; 32]),
-            ..Ident::new(Some(1), &[1], n(user))
-        });
-        assert!(r.send(0, m).is_empty(), "{user}");
-        let job = r.out.token_checks.pop().expect("asked");
+    for i in 0..15 {
         let down = Vouched::Unreachable("no answer".into());
-        r.server.vouched(job.conn, job.ticket, down, &r.now, &mut r.out);
-        assert_eq!(r.out.take(0), ["Error 608 home_unreachable seq=Some(1)"]);
+        assert_eq!(
+            vouch(&mut r, 0, &format!("user{i}@foo.org"), &token, down),
+            ["Error 608 home_unreachable seq=Some(1)"]
+        );
     }
     assert_eq!(
-        r.send(0, ident("carol@foo.org")),
+        r.send(0, token_ident("carol@foo.org", &token)),
         ["Error 602 auth_throttled seq=Some(1)"]
     );
     // An answer from the list of homes down (nobody was asked) costs nothing.
     r.open(5, Ipv4Addr::new(192, 0, 2, 5).into());
     for _ in 0..8 {
-        let m = Msg::Ident(Ident {
-            token: Some(&[7; 32]),
-            ..Ident::new(Some(1), &[1], n("erin@foo.org"))
-        });
-        assert!(r.send(5, m).is_empty(), "not throttled");
-        let job = r.out.token_checks.pop().expect("asked");
         let down = Vouched::Down("down (moments ago)".into());
-        r.server.vouched(job.conn, job.ticket, down, &r.now, &mut r.out);
-        assert_eq!(r.out.take(5), ["Error 608 home_unreachable seq=Some(1)"]);
+        assert_eq!(
+            vouch(&mut r, 5, "erin@foo.org", &token, down),
+            ["Error 608 home_unreachable seq=Some(1)"],
+            "not throttled"
+        );
     }
     // A yes takes its attempt back: from another address, one ID gets in more often than
-    // its burst.
-    let tokens: Vec<[u8; 32]> = (0..8).map(|i| [i; 32]).collect();
-    for (i, token) in tokens.iter().enumerate() {
-        let conn = 10 + i;
+    // its burst (a new token each time, or the kept answer would be used).
+    for i in 0..8u8 {
+        let conn = 10 + usize::from(i);
         r.open(conn, Ipv4Addr::new(192, 0, 2, 1).into());
-        let m = Msg::Ident(Ident {
-            token: Some(token),
-            ..Ident::new(Some(1), &[1], n("dave@foo.org"))
-        });
-        assert!(r.send(conn, m).is_empty(), "attempt {i}");
-        let job = r.out.token_checks.pop().expect("asked");
         let yes = Vouched::Yes(r.now.unix_ms + 60_000);
-        r.server.vouched(job.conn, job.ticket, yes, &r.now, &mut r.out);
-        assert_eq!(r.out.take(conn), ["Ident dave@foo.org Some(\"example.com\")"]);
+        assert_eq!(
+            vouch(&mut r, conn, "dave@foo.org", &[i; 32], yes),
+            ["Ident dave@foo.org Some(\"example.com\")"],
+            "attempt {i}"
+        );
     }
 }
 
 #[test]
 fn a_home_that_never_answers_is_given_up_on() {
-    let mut r = Rig::new(Limits::default());
-    r.server.set_foreign(Foreign::Allow(["foo.org".into()].into()));
-    r.open(0, Ipv4Addr::LOCALHOST.into());
-    let m = Msg::Ident(Ident {
-        token: Some(&[7; 32]),
-        ..Ident::new(Some(1), &[1], n("alice@foo.org"))
-    });
-    assert!(r.send(0, m).is_empty());
+    let mut r = admitting_foo();
+    assert!(r.send(0, token_ident("alice@foo.org", &[7; 32])).is_empty());
     let job = r.out.token_checks.pop().expect("asked");
     r.advance(crate::server::VOUCH_WAIT - Duration::from_secs(1));
     assert!(r.out.take(0).is_empty(), "still waiting");
@@ -290,19 +289,13 @@ fn catchup_msg(topic: &str) -> Msg<'_> {
 
 #[test]
 fn a_foreign_users_channels_are_not_kept() {
-    let mut r = Rig::new(Limits::default());
+    let mut r = admitting_foo();
     r.keep_history(crate::store::Fsync::Batched, 64);
-    r.server.set_foreign(Foreign::Allow(["foo.org".into()].into()));
-    r.open(0, Ipv4Addr::LOCALHOST.into());
-    let m = Msg::Ident(Ident {
-        token: Some(&[7; 32]),
-        ..Ident::new(Some(1), &[1], n("m@foo.org"))
-    });
-    assert!(r.send(0, m).is_empty());
-    let job = r.out.token_checks.pop().expect("asked");
     let yes = Vouched::Yes(r.now.unix_ms + 60_000);
-    r.server.vouched(job.conn, job.ticket, yes, &r.now, &mut r.out);
-    assert_eq!(r.out.take(0), ["Ident m@foo.org Some(\"example.com\")"]);
+    assert_eq!(
+        vouch(&mut r, 0, "m@foo.org", &[7; 32], yes),
+        ["Ident m@foo.org Some(\"example.com\")"]
+    );
     r.sub(0, "#theirs@example.com");
     r.server.disconnect(0);
     r.advance(Duration::from_secs(1));

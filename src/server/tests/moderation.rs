@@ -327,6 +327,19 @@ fn with_fsync_always_the_removed_see_the_record_before_they_go() {
     assert!(r.out.take(2).is_empty(), "the others get it once it is on disk");
 }
 
+/// `conn` sets the channel's modes (and with `rate`, its rate).
+fn set_modes(r: &mut Rig, conn: ConnId, modes: u64, rate: Option<u64>) -> Vec<String> {
+    let m = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: None,
+        modes: Some(modes),
+        rate,
+    };
+    r.send(conn, Msg::SetMeta(m))
+}
+
 /// alice, an account, logs in on `conn` (the accounts thread played by hand).
 fn log_in_alice(r: &mut Rig, conn: ConnId) {
     r.open(conn, Ipv4Addr::LOCALHOST.into());
@@ -352,15 +365,7 @@ fn a_kept_channel_gives_roles_only_to_accounts_and_keeps_squatters_out() {
     r.server.disconnect(1);
     // The channel is locked down: invite-only, moderated, registered-only, everyone banned
     // and muted.
-    let lock = SetMeta {
-        seq: Some(4),
-        topic: n(CH),
-        display: None,
-        subject: None,
-        modes: Some(7),
-        rate: Some(1),
-    };
-    r.send(0, Msg::SetMeta(lock));
+    set_modes(&mut r, 0, 7, Some(1));
     act(&mut r, 0, Action::Ban, "*@example.com", None);
     act(&mut r, 0, Action::Mute, "*@example.com", None);
     r.out.take(0);
@@ -389,15 +394,7 @@ fn admins_are_operators_of_every_channel_when_they_speak_too() {
     );
     r.connect(1, "bob@example.com");
     r.sub(1, CH);
-    let moderated = SetMeta {
-        seq: Some(4),
-        topic: n(CH),
-        display: None,
-        subject: None,
-        modes: Some(2),
-        rate: None,
-    };
-    r.send(1, Msg::SetMeta(moderated));
+    set_modes(&mut r, 1, 2, None);
     act(&mut r, 1, Action::Mute, "alice@example.com", None);
     log_in_alice(&mut r, 0);
     let meta = r.sub(0, CH);
@@ -413,15 +410,7 @@ fn an_invitation_can_be_withdrawn_and_a_full_list_emptied() {
     let mut r = Rig::new(Limits::default().without_flood_limits());
     r.connect(0, "alice@example.com");
     r.sub(0, CH);
-    let invite_only = SetMeta {
-        seq: Some(4),
-        topic: n(CH),
-        display: None,
-        subject: None,
-        modes: Some(1),
-        rate: None,
-    };
-    r.send(0, Msg::SetMeta(invite_only));
+    set_modes(&mut r, 0, 1, None);
     act(&mut r, 0, Action::Invite, "carol@example.com", None);
     let record = act(&mut r, 0, Action::Uninvite, "carol@example.com", None);
     assert!(
