@@ -114,6 +114,8 @@ impl Server {
                 log::error!("{e}; refusing new messages until writes work again");
                 self.store_failing(out);
             }
+            Done::Gone => self.writer_lost(out),
+            Done::Recovered if h.gone => {}
             Done::Recovered => {
                 log::warn!("the history store writes again");
                 h.failing = false;

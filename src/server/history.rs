@@ -71,6 +71,8 @@ pub struct History {
     committed: u64,
     /// The store reported a failing write and has not recovered.
     pub failing: bool,
+    /// The writer is gone for good: `failing` stays set.
+    pub gone: bool,
     max_unwritten: u64,
     max_unwritten_bytes: usize,
     /// Position, weight and publisher of each unwritten Event, oldest first, and their total
@@ -111,6 +113,7 @@ impl History {
             last_pos: c.last_pos,
             committed: c.last_pos,
             failing: false,
+            gone: false,
             max_unwritten: c.max_unwritten,
             max_unwritten_bytes: c.max_unwritten_bytes,
             unwritten_sizes: VecDeque::new(),

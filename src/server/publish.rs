@@ -230,6 +230,18 @@ impl Server {
     /// never be confirmed, so each of their publishers gets 700 for them, in order, before
     /// this one's.
     fn writer_gone(&mut self, conn: ConnId, seq: Option<u32>, out: &mut impl Outbox) {
+        self.writer_lost(out);
+        let reason = "the history store is gone; nothing was published";
+        self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
+    }
+
+    /// The writer is gone ([`writer_gone`](Self::writer_gone), or [`Done::Gone`] before anyone
+    /// noticed): the store fails for good, and every Event waiting for its commit is failed.
+    pub(super) fn writer_lost(&mut self, out: &mut impl Outbox) {
+        let Some(h) = self.history.as_mut().filter(|h| !h.gone) else {
+            return;
+        };
+        h.gone = true;
         log::error!("the history store's writer is gone; refusing messages from now on");
         self.store_failing(out);
         let Some(h) = self.history.as_mut() else { return };
@@ -245,7 +257,6 @@ impl Server {
                 }
             }
         }
-        self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
     }
 
     /// Events now on disk (`--fsync always`): into the ring, out to their audience, and the

@@ -199,6 +199,9 @@ pub enum Done {
     Recovered,
     /// The answer to the [`Query`] with this token.
     Answer(u64, Result<Page, StoreError>),
+    /// The writer thread ended while the store was open (it panicked): nothing more will be
+    /// written or committed.
+    Gone,
 }
 
 /// When a commit reaches the disk.

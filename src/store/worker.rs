@@ -87,6 +87,23 @@ enum Job {
     Flush,
 }
 
+/// Tells the loop when the writer's thread ends while the store is open: only a panic ends
+/// it then. Without word, publishers waiting for commits (`--fsync always`) would wait for
+/// good, and Mod or SetMeta would be applied before the first write found the writer gone.
+struct Obituary {
+    notify: Notify,
+    closing: Arc<AtomicBool>,
+}
+
+impl Drop for Obituary {
+    fn drop(&mut self) {
+        if !self.closing.load(Ordering::Acquire) {
+            log::error!("store: the writer thread ended unexpectedly");
+            self.notify.send(Done::Gone);
+        }
+    }
+}
+
 /// The running store: its threads and the queues to and from them.
 pub struct Store {
     writes: Option<SyncSender<Job>>,
@@ -177,11 +194,18 @@ impl Store {
         store.writer = Some(
             thread::Builder::new()
                 .name("scalard-writer".into())
-                .spawn(move || {
-                    if writer.fsync == Fsync::Batched {
-                        super::yield_to_the_loop(WRITER_NICE, "store");
+                .spawn({
+                    let obituary = Obituary {
+                        notify: notify.clone(),
+                        closing: closing.clone(),
+                    };
+                    move || {
+                        let _obituary = obituary;
+                        if writer.fsync == Fsync::Batched {
+                            super::yield_to_the_loop(WRITER_NICE, "store");
+                        }
+                        writer.run()
                     }
-                    writer.run()
                 })
                 .map_err(spawn_error)?,
         );
@@ -337,7 +361,11 @@ impl Writer {
         loop {
             self.save_state();
             match self.jobs.recv_timeout(IDLE) {
-                Ok(Job::Write(r)) => batch.push(r),
+                Ok(Job::Write(r)) => {
+                    #[cfg(test)]
+                    assert_ne!(&*r.topic, tests::PANICKING_TOPIC, "a write told to panic");
+                    batch.push(r)
+                }
                 Ok(Job::Flush) => {
                     self.flush_queued.store(false, Ordering::Release);
                     continue;
@@ -501,7 +529,14 @@ fn read(db: Db, queries: Receiver<Query>, notify: Notify, closing: Arc<AtomicBoo
         if closing.load(Ordering::Acquire) {
             continue;
         }
-        let answer = db.query(&q);
+        // A query that panics (a bug) is answered with an error and the thread goes on: the
+        // connection that asked waits for an answer, and later queries for this thread.
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(test)]
+            assert_ne!(q.token, tests::PANICKING_QUERY, "a query told to panic");
+            db.query(&q)
+        }))
+        .unwrap_or_else(|_| Err(super::StoreError::Io("the query panicked".into())));
         if let Err(e) = &answer {
             log::warn!("store: query failed: {e}");
         }
@@ -646,6 +681,49 @@ mod tests {
         assert_eq!(recent, [998, 999, 1000]);
         assert_eq!(start.state, [("#a".to_string(), b"two".to_vec())]);
         drop(store);
+    }
+
+    /// A query token that makes the reader panic (see `read`).
+    pub(super) const PANICKING_QUERY: u64 = u64::MAX - 1;
+    /// A topic whose write makes the idle writer panic (see `Writer::serve`).
+    pub(super) const PANICKING_TOPIC: &str = "#panic";
+
+    #[test]
+    fn a_panic_is_survived_by_the_readers_and_reported_by_the_writer() {
+        let dir = TempDir::new("panics");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        let topic = || query(Scope::Topic("#a".into()));
+        store
+            .query(Query {
+                token: PANICKING_QUERY,
+                ..topic()
+            })
+            .unwrap();
+        match lp.next(&store, Duration::from_secs(5)) {
+            Some(Done::Answer(PANICKING_QUERY, Err(StoreError::Io(e)))) => {
+                assert!(e.contains("panicked"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        store.query(Query { token: 5, ..topic() }).unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Answer(5, Ok(_)))
+        ));
+
+        store.write(Arc::new(rec(1, "#a", 1, "kept"))).unwrap();
+        assert!(lp.committed(&store, 1).is_empty());
+        store
+            .write(Arc::new(rec(2, PANICKING_TOPIC, 2, "a bug")))
+            .unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Gone)
+        ));
+        assert!(store.write(Arc::new(rec(3, "#a", 3, "refused"))).is_err());
+        assert!(lp.next(&store, Duration::from_millis(200)).is_none(), "said once");
+        store.close();
     }
 
     #[test]

@@ -523,3 +523,36 @@ fn a_writer_that_is_gone_fails_everything_it_owed_in_order() {
         ["Error 700 store_unavailable seq=Some(9)"]
     );
 }
+
+/// A writer thread that dies (a bug) says so: publishers waiting for their commits get 700 at
+/// once, not after someone else's next write finds the writer gone, and a channel change is
+/// refused before it is made, not made and then refused.
+#[test]
+fn a_writer_that_dies_is_known_before_anyone_writes() {
+    let mut r = rig(Fsync::Always, 1 << 20);
+    assert!(
+        r.say(0, "#rust@example.com", "one").is_empty(),
+        "waits for its commit"
+    );
+    r.server.store_done(Done::Gone, &mut r.out);
+    assert_eq!(r.out.take(0), ["Error 700 store_unavailable seq=Some(9)"]);
+    assert_eq!(r.out.resumed, [0]);
+    // Nothing brings it back.
+    r.server.store_done(Done::Recovered, &mut r.out);
+    r.server.store_done(Done::Gone, &mut r.out);
+    let voice = Msg::Mod(Mod {
+        seq: Some(5),
+        topic: n("#rust@example.com"),
+        action: Action::Voice,
+        target: "bob@example.com",
+        reason: None,
+    });
+    assert_eq!(r.send(0, voice), ["Error 700 store_unavailable seq=Some(5)"]);
+    let bob = r.server.who(1).unwrap();
+    let room = r.server.rooms.get("#rust@example.com").unwrap();
+    assert_eq!(room.role(bob), Role::Member);
+    assert_eq!(
+        r.say(1, "#rust@example.com", "two"),
+        ["Error 700 store_unavailable seq=Some(9)"]
+    );
+}
