@@ -7,7 +7,8 @@
 //! Threads rather than the loop's own sockets: the lookup is blocking DNS anyway, and a home
 //! server that is down costs a thread its timeout, not the loop anything. A home that just
 //! failed is remembered for a while, so a crowd logging in from a dead domain does not tie
-//! up every thread.
+//! up every thread; and at most [`PER_HOME`] threads ask one domain at once, so a slow one
+//! (or a hostile one, answering at the last moment) cannot tie them up either.
 
 use crate::client::Client;
 use crate::discovery::Target;
@@ -15,7 +16,7 @@ use crate::proto::{Msg, Name, Verify};
 use crate::server::{ConnId, TokenCheck, Vouched};
 use crate::tls::Tls;
 use mio::Waker;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,10 @@ use std::time::{Duration, Instant};
 pub const QUEUE: usize = 64;
 /// Threads asking home servers at once.
 const THREADS: usize = 4;
+/// Threads asking one domain's home at once. The checks for a domain past it wait apart (at
+/// most [`QUEUE`] of them, then more are refused as if the home were down), so those of other
+/// domains still get a thread.
+const PER_HOME: usize = 2;
 /// How long one check may take in all: lookup, connect, TLS, Verify, Vouch.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 /// Addresses of one home server tried, at most.
@@ -111,7 +116,62 @@ struct Shared {
     resolve: Box<Resolve>,
     /// Homes that failed lately, and when.
     down: Mutex<HashMap<Box<str>, (Instant, String)>>,
+    /// Who is asking which domain.
+    homes: Mutex<Homes>,
     stop: Arc<AtomicBool>,
+}
+
+/// The checks in progress per home domain, and those waiting for their domain's turn.
+#[derive(Default)]
+struct Homes {
+    busy: HashMap<Box<str>, usize>,
+    held: VecDeque<TokenCheck>,
+}
+
+/// What became of a job taken from the queue.
+enum Claim {
+    /// Its domain had room: this thread asks.
+    Mine(TokenCheck),
+    /// Its domain had its share of threads: it waits for one of them.
+    Held,
+    /// Its domain had its share and too many waiting.
+    Refused(TokenCheck),
+}
+
+impl Homes {
+    fn claim(&mut self, job: TokenCheck) -> Claim {
+        let busy = self.busy.entry(job.home.clone()).or_insert(0);
+        if *busy < PER_HOME {
+            *busy += 1;
+            Claim::Mine(job)
+        } else if self.held.len() < QUEUE {
+            self.held.push_back(job);
+            Claim::Held
+        } else {
+            Claim::Refused(job)
+        }
+    }
+
+    /// The oldest waiting check whose domain has room now, claimed.
+    fn next_held(&mut self) -> Option<TokenCheck> {
+        let busy = &self.busy;
+        let i = self
+            .held
+            .iter()
+            .position(|j| busy.get(&j.home).is_none_or(|&n| n < PER_HOME))?;
+        let job = self.held.remove(i)?;
+        *self.busy.entry(job.home.clone()).or_insert(0) += 1;
+        Some(job)
+    }
+
+    fn finished(&mut self, home: &str) {
+        if let Some(n) = self.busy.get_mut(home) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.busy.remove(home);
+            }
+        }
+    }
 }
 
 /// Why a home server gave no Vouch.
@@ -155,6 +215,7 @@ impl Verifier {
             domain: domain.into(),
             resolve,
             down: Mutex::new(HashMap::new()),
+            homes: Mutex::new(Homes::default()),
             stop: stop.clone(),
         });
         let v = Verifier {
@@ -195,30 +256,55 @@ impl Drop for Verifier {
 
 impl Shared {
     fn run(&self) {
-        loop {
-            // The lock is held only while waiting for the next job.
-            let job = match self.jobs.lock() {
-                Ok(rx) => rx.recv(),
-                Err(_) => return,
-            };
-            let Ok(job) = job else { return };
-            if self.stop.load(Ordering::Acquire) {
-                return;
-            }
+        while let Some(job) = self.next_job() {
             let vouched = self.ask(&job);
-            let answer = Answer {
-                conn: job.conn,
-                ticket: job.ticket,
-                vouched,
-            };
-            let sent = self
-                .done
-                .lock()
-                .map(|tx| tx.send(answer).is_ok())
-                .unwrap_or(false);
-            if sent && let Err(e) = self.waker.wake() {
-                log::warn!("federation: cannot wake the poll loop: {e}");
+            if let Ok(mut homes) = self.homes.lock() {
+                homes.finished(&job.home);
             }
+            self.answer(&job, vouched);
+        }
+    }
+
+    /// The next check this thread asks: first one that waited for its domain's turn (which a
+    /// thread that just finished with that domain makes), then the queue's. `None` once the
+    /// Verifier is gone.
+    fn next_job(&self) -> Option<TokenCheck> {
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(job) = self.homes.lock().ok()?.next_held() {
+                return Some(job);
+            }
+            // The lock is held only while waiting for the next job.
+            let job = self.jobs.lock().ok()?.recv().ok()?;
+            if self.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            match self.homes.lock().ok()?.claim(job) {
+                Claim::Mine(job) => return Some(job),
+                Claim::Held => {}
+                Claim::Refused(job) => {
+                    let why = format!("too many checks waiting for {}", job.home);
+                    self.answer(&job, Vouched::Down(why));
+                }
+            }
+        }
+    }
+
+    fn answer(&self, job: &TokenCheck, vouched: Vouched) {
+        let answer = Answer {
+            conn: job.conn,
+            ticket: job.ticket,
+            vouched,
+        };
+        let sent = self
+            .done
+            .lock()
+            .map(|tx| tx.send(answer).is_ok())
+            .unwrap_or(false);
+        if sent && let Err(e) = self.waker.wake() {
+            log::warn!("federation: cannot wake the poll loop: {e}");
         }
     }
 
@@ -593,6 +679,66 @@ mod tests {
             Vouched::Down(why) => assert!(why.contains("moments ago"), "{why}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The first answer `v` gives, within `limit`.
+    fn first_answer(v: &Verifier, limit: Duration) -> Answer {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(a) = v.try_done() {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "no answer");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_slow_domain_gets_its_share_of_threads_and_no_more() {
+        // slow.test accepts and never answers: each of its checks takes the whole deadline.
+        // foo.test hangs up at once.
+        let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let quick = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (slow_home, quick_home) = (listed(&slow), listed(&quick));
+        let closer = thread::spawn(move || drop(quick.accept()));
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let resolve = move |d: &str| match d {
+            "slow.test" => Ok(vec![slow_home.clone()]),
+            _ => Ok(vec![quick_home.clone()]),
+        };
+        let v = Verifier::start("bar.test", Box::new(resolve), waker).unwrap();
+        let eve = |ticket| TokenCheck {
+            user: "eve@slow.test".into(),
+            home: "slow.test".into(),
+            ..job(ticket)
+        };
+        for ticket in 0..6 {
+            assert!(v.check(eve(ticket)));
+        }
+        assert!(v.check(job(100)));
+        // Two threads wait for slow.test; the others are free for foo.test, whose answer
+        // comes long before any of slow.test's.
+        let a = first_answer(&v, DEADLINE * 2);
+        assert_eq!(a.ticket, 100, "{:?}", a.vouched);
+        assert!(matches!(a.vouched, Vouched::Unreachable(_)), "{:?}", a.vouched);
+        closer.join().unwrap();
+
+        // Those waiting for slow.test are bounded too: past QUEUE, a check is refused at once.
+        let mut ticket = 6;
+        while ticket < 6 + QUEUE as u64 {
+            if v.check(eve(ticket)) {
+                ticket += 1;
+            } else {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let a = first_answer(&v, DEADLINE / 2);
+        match a.vouched {
+            Vouched::Down(why) => assert!(why.contains("too many checks waiting for slow.test"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        drop(slow);
     }
 
     #[test]
