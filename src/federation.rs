@@ -7,8 +7,8 @@
 //! Threads rather than the loop's own sockets: the lookup is blocking DNS anyway, and a home
 //! server that is down costs a thread its timeout, not the loop anything. A home that just
 //! failed is remembered for a while, so a crowd logging in from a dead domain does not tie
-//! up every thread; and at most [`PER_HOME`] threads ask one domain at once, so a slow one
-//! (or a hostile one, answering at the last moment) cannot tie them up either.
+//! up every thread; and at most [`PER_HOME`] threads ask one domain at once, so one slow
+//! domain (or a hostile one, answering at the last moment) cannot tie them all up either.
 
 use crate::client::Client;
 use crate::discovery::Target;
@@ -29,10 +29,15 @@ use std::time::{Duration, Instant};
 pub const QUEUE: usize = 64;
 /// Threads asking home servers at once.
 const THREADS: usize = 4;
-/// Threads asking one domain's home at once. The checks for a domain past it wait apart (at
-/// most [`QUEUE`] of them, then more are refused as if the home were down), so those of other
-/// domains still get a thread.
+/// Threads asking one domain's home at once. The checks for a domain past it wait apart, so
+/// those of other domains still get a thread.
 const PER_HOME: usize = 2;
+/// Checks that may wait for one domain's turn: about as many as its threads get through
+/// (at [`DEADLINE`] each) before the core stops waiting for an answer (`VOUCH_WAIT`). More are
+/// refused at once, as if the home were down.
+const HELD_PER_HOME: usize = PER_HOME * (crate::server::VOUCH_WAIT.as_secs() / DEADLINE.as_secs()) as usize;
+/// Checks that may wait for their domain's turn, of all domains together.
+const HELD: usize = QUEUE;
 /// How long one check may take in all: lookup, connect, TLS, Verify, Vouch.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 /// Addresses of one home server tried, at most.
@@ -121,11 +126,12 @@ struct Shared {
     stop: Arc<AtomicBool>,
 }
 
-/// The checks in progress per home domain, and those waiting for their domain's turn.
+/// The checks in progress per home domain, and those waiting for their domain's turn (with
+/// when they began to wait).
 #[derive(Default)]
 struct Homes {
     busy: HashMap<Box<str>, usize>,
-    held: VecDeque<TokenCheck>,
+    held: VecDeque<(Instant, TokenCheck)>,
 }
 
 /// What became of a job taken from the queue.
@@ -139,29 +145,37 @@ enum Claim {
 }
 
 impl Homes {
-    fn claim(&mut self, job: TokenCheck) -> Claim {
-        let busy = self.busy.entry(job.home.clone()).or_insert(0);
-        if *busy < PER_HOME {
-            *busy += 1;
+    fn claim(&mut self, job: TokenCheck, now: Instant) -> Claim {
+        let busy = self.busy.get(&job.home).copied().unwrap_or(0);
+        let waiting = self.held.iter().filter(|(_, j)| j.home == job.home).count();
+        // First come, first served within a domain: never ahead of one of its waiting checks.
+        if busy < PER_HOME && waiting == 0 {
+            *self.busy.entry(job.home.clone()).or_insert(0) += 1;
             Claim::Mine(job)
-        } else if self.held.len() < QUEUE {
-            self.held.push_back(job);
+        } else if waiting < HELD_PER_HOME && self.held.len() < HELD {
+            self.held.push_back((now, job));
             Claim::Held
         } else {
             Claim::Refused(job)
         }
     }
 
-    /// The oldest waiting check whose domain has room now, claimed.
-    fn next_held(&mut self) -> Option<TokenCheck> {
+    /// The oldest waiting check whose domain has room now, claimed (`Ok`); or first one that
+    /// waited longer than the core waits for an answer (`Err`: the client was told 608
+    /// already, so its home is not asked).
+    fn next_held(&mut self, now: Instant) -> Option<Result<TokenCheck, TokenCheck>> {
+        let stale = |at: &Instant| now.saturating_duration_since(*at) >= crate::server::VOUCH_WAIT;
+        if let Some(i) = self.held.iter().position(|(at, _)| stale(at)) {
+            return self.held.remove(i).map(|(_, job)| Err(job));
+        }
         let busy = &self.busy;
         let i = self
             .held
             .iter()
-            .position(|j| busy.get(&j.home).is_none_or(|&n| n < PER_HOME))?;
-        let job = self.held.remove(i)?;
+            .position(|(_, j)| busy.get(&j.home).is_none_or(|&n| n < PER_HOME))?;
+        let (_, job) = self.held.remove(i)?;
         *self.busy.entry(job.home.clone()).or_insert(0) += 1;
-        Some(job)
+        Some(Ok(job))
     }
 
     fn finished(&mut self, home: &str) {
@@ -170,6 +184,20 @@ impl Homes {
             if *n == 0 {
                 self.busy.remove(home);
             }
+        }
+    }
+}
+
+/// A check in progress: its domain's thread is given back when it ends.
+struct Asking<'a> {
+    homes: &'a Mutex<Homes>,
+    home: &'a str,
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut homes) = self.homes.lock() {
+            homes.finished(self.home);
         }
     }
 }
@@ -257,10 +285,14 @@ impl Drop for Verifier {
 impl Shared {
     fn run(&self) {
         while let Some(job) = self.next_job() {
-            let vouched = self.ask(&job);
-            if let Ok(mut homes) = self.homes.lock() {
-                homes.finished(&job.home);
-            }
+            let vouched = {
+                // Gives the domain's thread back however `ask` ends.
+                let _asking = Asking {
+                    homes: &self.homes,
+                    home: &job.home,
+                };
+                self.ask(&job)
+            };
             self.answer(&job, vouched);
         }
     }
@@ -273,15 +305,23 @@ impl Shared {
             if self.stop.load(Ordering::Acquire) {
                 return None;
             }
-            if let Some(job) = self.homes.lock().ok()?.next_held() {
-                return Some(job);
+            let held = self.homes.lock().ok()?.next_held(Instant::now());
+            match held {
+                Some(Ok(job)) => return Some(job),
+                Some(Err(stale)) => {
+                    let why = format!("waited too long for a turn to ask {}", stale.home);
+                    self.answer(&stale, Vouched::Down(why));
+                    continue;
+                }
+                None => {}
             }
             // The lock is held only while waiting for the next job.
             let job = self.jobs.lock().ok()?.recv().ok()?;
             if self.stop.load(Ordering::Acquire) {
                 return None;
             }
-            match self.homes.lock().ok()?.claim(job) {
+            let claim = self.homes.lock().ok()?.claim(job, Instant::now());
+            match claim {
                 Claim::Mine(job) => return Some(job),
                 Claim::Held => {}
                 Claim::Refused(job) => {
@@ -724,7 +764,8 @@ mod tests {
         assert!(matches!(a.vouched, Vouched::Unreachable(_)), "{:?}", a.vouched);
         closer.join().unwrap();
 
-        // Those waiting for slow.test are bounded too: past QUEUE, a check is refused at once.
+        // Those waiting for slow.test are bounded too: past HELD_PER_HOME, a check is refused
+        // at once.
         let mut ticket = 6;
         while ticket < 6 + QUEUE as u64 {
             if v.check(eve(ticket)) {
@@ -739,6 +780,52 @@ mod tests {
             other => panic!("{other:?}"),
         }
         drop(slow);
+    }
+
+    #[test]
+    fn checks_wait_their_domain_s_turn_in_order_and_within_bounds() {
+        let t0 = Instant::now();
+        let of = |home: &str, ticket| TokenCheck {
+            home: home.into(),
+            ..job(ticket)
+        };
+        let ticket = |c: Claim| match c {
+            Claim::Mine(j) => ("mine", j.ticket),
+            Claim::Held => ("held", 0),
+            Claim::Refused(j) => ("refused", j.ticket),
+        };
+        let next = |h: &mut Homes, now| {
+            h.next_held(now)
+                .map(|r| r.map(|j| j.ticket).map_err(|j| j.ticket))
+        };
+        let mut h = Homes::default();
+        assert_eq!(ticket(h.claim(of("a", 1), t0)), ("mine", 1));
+        assert_eq!(ticket(h.claim(of("a", 2), t0)), ("mine", 2));
+        assert_eq!(ticket(h.claim(of("a", 3), t0)), ("held", 0));
+        assert_eq!(ticket(h.claim(of("b", 4), t0)), ("mine", 4), "another domain");
+        // A thread freed by "a" takes its oldest waiting check; a newer one does not pass it.
+        h.finished("a");
+        assert_eq!(ticket(h.claim(of("a", 5), t0)), ("held", 0));
+        assert_eq!(next(&mut h, t0), Some(Ok(3)));
+        assert_eq!(next(&mut h, t0), None, "a is busy");
+        // At most HELD_PER_HOME wait for one domain.
+        for i in 1..HELD_PER_HOME as u64 {
+            assert_eq!(ticket(h.claim(of("a", 10 + i), t0)), ("held", 0));
+        }
+        assert_eq!(ticket(h.claim(of("a", 99), t0)), ("refused", 99));
+        assert_eq!(
+            ticket(h.claim(of("c", 7), t0)),
+            ("mine", 7),
+            "the others still get in"
+        );
+        // One that waited longer than the core waits is handed back unasked.
+        let late = t0 + crate::server::VOUCH_WAIT;
+        assert_eq!(next(&mut h, late), Some(Err(5)));
+        // Threads are given back.
+        for home in ["a", "a", "b", "c"] {
+            h.finished(home);
+        }
+        assert!(h.busy.is_empty(), "{:?}", h.busy);
     }
 
     #[test]
