@@ -110,12 +110,13 @@ impl Server {
                     self.resume(conn, out);
                 }
             }
+            // The writer is gone for good; what it said before it went changes nothing.
+            Done::Failing(_) | Done::Recovered if h.gone => {}
             Done::Failing(e) => {
                 log::error!("{e}; refusing new messages until writes work again");
                 self.store_failing(out);
             }
             Done::Gone => self.writer_lost(out),
-            Done::Recovered if h.gone => {}
             Done::Recovered => {
                 log::warn!("the history store writes again");
                 h.failing = false;

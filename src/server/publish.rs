@@ -99,7 +99,7 @@ impl Server {
         });
         h.track(&rec, conn);
         if !out.persist(rec.clone()) {
-            return self.writer_gone(conn, m.seq, out);
+            return self.writer_gone(conn, m.seq, rec, out);
         }
         match h.fsync {
             Fsync::Batched => {
@@ -225,18 +225,34 @@ impl Server {
 
     /// The store did not take an Event: its writer is gone (a store that only fails keeps
     /// taking Events and says so with `Done::Failing`). From now on the store counts as
-    /// failing for good: this Message and every later one are refused with 700, waiting
-    /// queries are answered from disk, and Events that were waiting for their commit will
-    /// never be confirmed, so each of their publishers gets 700 for them, in order, before
-    /// this one's.
-    fn writer_gone(&mut self, conn: ConnId, seq: Option<u32>, out: &mut impl Outbox) {
-        self.writer_lost(out);
-        let reason = "the history store is gone; nothing was published";
-        self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
+    /// failing: this Message and every later one are refused with 700, and waiting queries
+    /// are answered from disk. Events still waiting for their commit (`--fsync always`) may
+    /// have been committed just before the writer went, which its last `Committed`, still on
+    /// its way, would say; [`Done::Gone`] comes after it. So this Message is refused only
+    /// then, behind them, keeping the publisher's replies in order.
+    fn writer_gone(&mut self, conn: ConnId, seq: Option<u32>, rec: Arc<Record>, out: &mut impl Outbox) {
+        self.store_failing(out);
+        let owed = self
+            .history
+            .as_mut()
+            .filter(|h| !h.gone && !h.unconfirmed.is_empty());
+        let Some(h) = owed else {
+            let reason = "the history store is gone; nothing was published";
+            return self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
+        };
+        log::error!("the history store's writer refused an event; refusing messages from now on");
+        h.unconfirmed.push_back(Unconfirmed {
+            rec,
+            conn: Some(conn),
+            seq,
+        });
+        if let Some(s) = self.session_mut(conn) {
+            s.unconfirmed += 1;
+        }
     }
 
-    /// The writer is gone ([`writer_gone`](Self::writer_gone), or [`Done::Gone`] before anyone
-    /// noticed): the store fails for good, and every Event waiting for its commit is failed.
+    /// The writer is gone ([`Done::Gone`]): the store fails for good, and every Event still
+    /// waiting for its commit is refused to its publisher, in order.
     pub(super) fn writer_lost(&mut self, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut().filter(|h| !h.gone) else {
             return;

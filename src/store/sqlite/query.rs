@@ -27,6 +27,8 @@ impl Db {
         // horizon and reading the page would otherwise leave the page short of the Events it
         // deleted, under the horizon from before, so the page would look complete.
         let snapshot = self.conn.unchecked_transaction().context("query: begin")?;
+        #[cfg(test)]
+        assert_ne!(q.token, super::tests::PANICKING_QUERY, "a query told to panic");
         let page = self.page(q)?;
         snapshot.commit().context("query: end")?;
         Ok(page)

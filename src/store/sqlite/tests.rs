@@ -10,6 +10,9 @@ use rusqlite::params_from_iter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A query token that makes [`Db::query`] panic inside its read transaction, as a bug would.
+pub(crate) const PANICKING_QUERY: u64 = u64::MAX - 1;
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub(crate) struct TempDir(pub PathBuf);
 
