@@ -116,6 +116,11 @@ fn did(action: Action, target: &str) -> String {
         Action::Devoice => format!("took the voice from {target}"),
         Action::Invite => format!("invited {target}"),
         Action::Uninvite => format!("withdrew the invitation of {target}"),
+        Action::Transfer => format!("made {target} the owner"),
+        // The target is the owner, named as a check: nothing to show.
+        Action::Drop => {
+            "dropped the channel: it is no longer kept, and ends when its last member leaves".into()
+        }
     }
 }
 
@@ -175,6 +180,11 @@ mod tests {
         assert_eq!(rec("devoice bob@l"), "alice took the voice from bob");
         assert_eq!(rec("invite bob@l"), "alice invited bob");
         assert_eq!(rec("uninvite bob@l"), "alice withdrew the invitation of bob");
+        assert_eq!(rec("transfer me@l"), "alice made you the owner");
+        assert_eq!(
+            rec("drop alice@l"),
+            "alice dropped the channel: it is no longer kept, and ends when its last member leaves"
+        );
         assert_eq!(rec("subject 1.95 is out"), "alice set the topic: 1.95 is out");
         assert_eq!(rec("subject "), "alice removed the topic");
         assert_eq!(rec("display Rust 🦀"), "alice set the display name: Rust 🦀");

@@ -160,6 +160,10 @@ numbered! {
         Invite = 10, "invite",
         /// Withdraws the target's invitation.
         Uninvite = 11, "uninvite",
+        /// Makes the target the owner (the old owner stays an operator).
+        Transfer = 12, "transfer",
+        /// Stops keeping the channel after its last subscriber; the target names its owner.
+        Drop = 13, "drop",
     }
 }
 

@@ -247,6 +247,7 @@ impl Server {
     pub fn set_accounts(&mut self, names: impl IntoIterator<Item = Box<str>>) {
         self.accounts.available = true;
         self.accounts.names = names.into_iter().collect();
+        self.drop_orphaned_rooms();
     }
 
     /// The registered IDs changed (the operator added or deleted accounts): sessions that use

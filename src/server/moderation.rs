@@ -1,5 +1,5 @@
 //! Mod, an operator's action on a channel (kick, ban, mute, op, voice, invite and their
-//! undoing). Every action is published on the channel as an Event of type [`MOD_CTYPE`], so
+//! undoing), and the owner's (transfer, drop). Every action is published on the channel as an Event of type [`MOD_CTYPE`], so
 //! each client shows the audit trail and history keeps it.
 
 use super::room::{Ban, Closed, MAX_LIST, Room, set};
@@ -170,7 +170,11 @@ impl Server {
         // for a name without an account here could never be used.
         let no_account = m.target.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain)
             && !self.accounts.names.contains(m.target);
-        if room.lasting && no_account && matches!(m.action, Action::Op | Action::Voice | Action::Invite) {
+        let grants = matches!(
+            m.action,
+            Action::Op | Action::Voice | Action::Invite | Action::Transfer
+        );
+        if room.lasting && no_account && grants {
             let reason = format!(
                 "{} has no account here, and {channel} is kept: only a session that logged in holds a role or an invitation in it",
                 m.target
@@ -183,6 +187,9 @@ impl Server {
         }
         if m.action == Action::Deop && &*room.owner == m.target {
             return Some((ErrorCode::NotOperator, "the owner stays an operator".into()));
+        }
+        if let Some(refusal) = self.refuse_owner_action(conn, room, m) {
+            return Some(refusal);
         }
         if m.action == Action::Kick
             && self
@@ -220,6 +227,38 @@ impl Server {
                 ErrorCode::StoreUnavailable,
                 "the history store is failing; nothing was changed".into(),
             ));
+        }
+        None
+    }
+
+    /// Why the owner's own actions, transfer and drop, cannot be carried out, if they cannot.
+    fn refuse_owner_action(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
+        if !matches!(m.action, Action::Transfer | Action::Drop) {
+            return None;
+        }
+        let channel = m.topic.as_str();
+        let owner = &*room.owner;
+        if !self
+            .who(conn)
+            .is_some_and(|w| w.admin || room.role(w) == Role::Owner)
+        {
+            let reason = format!("only the owner of {channel} may {} it", m.action.label());
+            return Some((ErrorCode::NotOperator, reason));
+        }
+        if m.action == Action::Drop && owner != m.target {
+            let reason = format!("drop names the owner of {channel}, {owner}");
+            return Some((ErrorCode::BadId, reason));
+        }
+        if m.action == Action::Transfer && owner != m.target {
+            // The old owner becomes an operator, and the new one owns one more kept channel.
+            if room.list_full(Action::Op, owner) {
+                let reason = format!("{channel} has {MAX_LIST} operators already");
+                return Some((ErrorCode::ListFull, reason));
+            }
+            if room.lasting && !self.may_take_lasting(m.target) {
+                let reason = format!("{} owns as many kept channels as one account may", m.target);
+                return Some((ErrorCode::ListFull, reason));
+            }
         }
         None
     }
@@ -269,8 +308,26 @@ impl Server {
             Action::Invite | Action::Uninvite => {
                 set(&mut room.rules_mut().invited, target, m.action == Action::Invite)
             }
+            Action::Transfer if &*room.owner != target => {
+                let old = std::mem::replace(&mut room.owner, target.into());
+                set(&mut room.rules_mut().ops, target, false);
+                set(&mut room.rules_mut().ops, &old, true);
+                if room.lasting {
+                    self.lasting_handed_over(&old, Some(target));
+                }
+            }
+            Action::Transfer => {}
+            Action::Drop if room.lasting => {
+                room.lasting = false;
+                let owner = room.owner.clone();
+                self.lasting_handed_over(&owner, None);
+                self.forget_room(channel);
+            }
+            Action::Drop => {}
         }
-        room.tidy();
+        if let Some(room) = self.rooms.get_mut(channel) {
+            room.tidy();
+        }
         log::info!("{channel}: {by} {} {target}", m.action.label());
         self.room_changed(channel);
         match m.action {

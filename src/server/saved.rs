@@ -51,6 +51,55 @@ impl Server {
             && self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
     }
 
+    /// Whether `owner` may be given one more lasting room (by a transfer: the total stays).
+    pub(super) fn may_take_lasting(&self, owner: &str) -> bool {
+        self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
+    }
+
+    /// A lasting room of `from` now belongs to `to`, or (`None`) is no longer lasting.
+    pub(super) fn lasting_handed_over(&mut self, from: &str, to: Option<&str>) {
+        if let Some(n) = self.lasting_owned.get_mut(from) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.lasting_owned.remove(from);
+            }
+        }
+        match to {
+            Some(to) => *self.lasting_owned.entry(to.into()).or_insert(0) += 1,
+            None => self.lasting_rooms = self.lasting_rooms.saturating_sub(1),
+        }
+    }
+
+    /// A room that was lasting no longer is: its saved state is deleted at the next tick.
+    pub(super) fn forget_room(&mut self, channel: &str) {
+        self.mark(channel);
+    }
+
+    /// Rooms kept for an owner whose account is gone (the operator deleted it) are kept no
+    /// more, as after a drop: whoever registers the name later must not find its channels.
+    pub(super) fn drop_orphaned_rooms(&mut self) {
+        if !self.accounts.available {
+            return;
+        }
+        let orphaned: Vec<(std::rc::Rc<str>, std::rc::Rc<str>)> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.lasting && !self.accounts.names.contains(&*r.owner))
+            .map(|(c, r)| (c.clone(), r.owner.clone()))
+            .collect();
+        for (channel, owner) in orphaned {
+            log::warn!("{channel}: no longer kept: the account of its owner, {owner}, is gone");
+            if let Some(r) = self.rooms.get_mut(&*channel) {
+                r.lasting = false;
+            }
+            self.lasting_handed_over(&owner, None);
+            self.forget_room(&channel);
+            if self.channels.subscribers(&channel).is_empty() {
+                self.rooms.remove(&*channel);
+            }
+        }
+    }
+
     /// Counts one more lasting room of `owner`.
     pub(super) fn own_lasting(&mut self, owner: &str) {
         *self.lasting_owned.entry(owner.into()).or_insert(0) += 1;

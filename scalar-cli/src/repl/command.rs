@@ -78,6 +78,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("/uninvite", "USER", "withdraw USER's invitation"),
     (
+        "/transfer",
+        "USER",
+        "owners: make USER the owner of the current channel (you stay an operator)",
+    ),
+    (
+        "/drop",
+        "OWNER",
+        "owners: stop the server keeping the current channel once it empties (OWNER: your ID, to confirm)",
+    ),
+    (
         "/status",
         "[away [NOTE] | back]",
         "show your status, or tell whoever watches you that you are away or back",
@@ -504,22 +514,21 @@ mod tests {
         assert_eq!(parse("/mode +i-m"), Ok(Command::Mode(Some("+i-m"))));
         assert!(parse("/mode +q").unwrap_err().contains("unknown mode"));
         assert_eq!(parse("/who"), Ok(Command::Who));
-        assert_eq!(
-            parse("/kick bob  flooding, twice"),
-            Ok(Command::Mod(Action::Kick, "bob", Some("flooding, twice")))
-        );
-        assert_eq!(
-            parse("/ban *@spam.example"),
-            Ok(Command::Mod(Action::Ban, "*@spam.example", None))
-        );
-        assert_eq!(
-            parse("/DEVOICE carol"),
-            Ok(Command::Mod(Action::Devoice, "carol", None))
-        );
-        assert_eq!(
-            parse("/uninvite carol"),
-            Ok(Command::Mod(Action::Uninvite, "carol", None))
-        );
+        for (line, action, target, reason) in [
+            (
+                "/kick bob  flooding, twice",
+                Action::Kick,
+                "bob",
+                Some("flooding, twice"),
+            ),
+            ("/ban *@spam.example", Action::Ban, "*@spam.example", None),
+            ("/DEVOICE carol", Action::Devoice, "carol", None),
+            ("/uninvite carol", Action::Uninvite, "carol", None),
+            ("/transfer carol", Action::Transfer, "carol", None),
+            ("/drop alice", Action::Drop, "alice", None),
+        ] {
+            assert_eq!(parse(line), Ok(Command::Mod(action, target, reason)), "{line}");
+        }
         assert_eq!(parse("/op bob now").unwrap_err(), "usage: /op USER");
         assert_eq!(parse("/unban").unwrap_err(), "usage: /unban PATTERN");
         assert_eq!(parse("/kick").unwrap_err(), "usage: /kick USER [REASON]");

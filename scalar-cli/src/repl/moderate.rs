@@ -1,5 +1,6 @@
 //! `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
-//! `/invite` and `/uninvite`: an operator's Mod on the current channel (PROTOCOL.md §4); and the other side of
+//! `/invite`, `/uninvite`, and the owner's `/transfer` and `/drop`: a Mod on the current
+//! channel (PROTOCOL.md §4); and the other side of
 //! a kick or a ban, Error 803 `kicked`, after which this client is no longer in the channel.
 
 use super::exec::current_channel;

@@ -457,3 +457,126 @@ fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
     r.ident_reply(3, "x");
     assert_eq!(r.sub(3, CH), ["Meta #mod@example.com true 2"]);
 }
+
+#[test]
+fn only_the_owner_transfers_or_drops_and_the_old_owner_stays_an_operator() {
+    let mut r = room();
+    act(&mut r, 0, Action::Op, "bob@example.com", None);
+    r.out.take(1);
+    for action in [Action::Transfer, Action::Drop] {
+        let refused = act(&mut r, 1, action, "carol@example.com", None);
+        assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
+    }
+    r.out.take(0);
+    r.out.take(2);
+    assert_eq!(
+        act(&mut r, 0, Action::Transfer, "bob@example.com", None),
+        ["Event #mod@example.com alice@example.com transfer bob@example.com seq=Some(7)"]
+    );
+    let role = |r: &Rig, conn| {
+        let who = r.server.who(conn).unwrap();
+        r.server.rooms.get(CH).unwrap().role(who)
+    };
+    assert_eq!((role(&r, 0), role(&r, 1)), (Role::Operator, Role::Owner));
+    // Now bob is the owner, alice a plain operator: she can no longer hand it on or demote
+    // him; he can demote her.
+    let refused = act(&mut r, 0, Action::Transfer, "carol@example.com", None);
+    assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
+    let refused = act(&mut r, 0, Action::Deop, "bob@example.com", None);
+    assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
+    act(&mut r, 1, Action::Deop, "alice@example.com", None);
+    assert_eq!(role(&r, 0), Role::Member);
+    // A drop names the owner, as a check; on a channel that is not kept it changes nothing.
+    let refused = act(&mut r, 1, Action::Drop, "alice@example.com", None);
+    assert!(refused[0].starts_with("Error 300 bad_id"), "{refused:?}");
+    r.out.take(1);
+    assert_eq!(
+        act(&mut r, 1, Action::Drop, "bob@example.com", None),
+        ["Event #mod@example.com bob@example.com drop bob@example.com seq=Some(7)"]
+    );
+    assert_eq!(role(&r, 1), Role::Owner);
+}
+
+#[test]
+fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.server
+        .set_accounts(["alice@example.com".into(), "carol@example.com".into()]);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    // bob has no account: the channel would be his name's, whoever takes it.
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    let refused = act(&mut r, 0, Action::Transfer, "bob@example.com", None);
+    assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
+    act(&mut r, 0, Action::Transfer, "carol@example.com", None);
+    assert_eq!(r.server.lasting_owned.get("carol@example.com"), Some(&1));
+    assert_eq!(r.server.lasting_owned.get("alice@example.com"), None);
+    r.advance(Duration::from_secs(1));
+    assert!(
+        r.out.saved.iter().any(|(k, v)| k == CH && v.is_some()),
+        "kept, with its new owner"
+    );
+    r.out.saved.clear();
+
+    // Only the new owner may drop it now.
+    r.out.take(0);
+    r.out.take(1);
+    for conn in [0, 1] {
+        let refused = act(&mut r, conn, Action::Drop, "carol@example.com", None);
+        assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
+    }
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(2, "carol", false);
+    r.auth(2, nonce, "pw");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.sub(2, CH);
+    r.out.take(2);
+    assert_eq!(
+        act(&mut r, 2, Action::Drop, "carol@example.com", None),
+        ["Event #mod@example.com carol@example.com drop carol@example.com seq=Some(7)"]
+    );
+    assert_eq!((r.server.lasting_rooms, r.server.lasting_owned.len()), (0, 0));
+    r.advance(Duration::from_secs(1));
+    assert_eq!(
+        r.out.saved,
+        [(CH.to_string(), None)],
+        "its saved state is deleted"
+    );
+    // It ends with its last subscriber, like any channel that is not kept.
+    for conn in [0, 1, 2] {
+        r.server.disconnect(conn);
+    }
+    assert!(!r.server.rooms.contains_key(CH));
+}
+
+#[test]
+fn a_deleted_account_s_channels_are_kept_no_more() {
+    const EMPTY: &str = "#empty@example.com";
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    r.sub(0, EMPTY);
+    r.send(
+        0,
+        Msg::Unsub(Sub {
+            seq: Some(3),
+            topic: n(EMPTY),
+        }),
+    );
+    assert!(r.server.rooms.get(EMPTY).is_some_and(|room| room.lasting), "kept");
+    r.advance(Duration::from_secs(1));
+    r.out.saved.clear();
+    // The operator deletes alice's account: whoever registers "alice" later must not find
+    // her channels.
+    r.server.accounts_changed(Vec::new(), &mut r.out);
+    assert!(!r.server.rooms.contains_key(EMPTY), "gone with nobody in it");
+    assert!(r.server.rooms.get(CH).is_some_and(|room| !room.lasting));
+    assert_eq!((r.server.lasting_rooms, r.server.lasting_owned.len()), (0, 0));
+    r.advance(Duration::from_secs(1));
+    let mut saved = r.out.saved.clone();
+    saved.sort();
+    assert_eq!(saved, [(EMPTY.to_string(), None), (CH.to_string(), None)]);
+}

@@ -127,6 +127,35 @@ pub(super) fn an_invitation_lets_in_until_it_is_withdrawn(x: &Ctx) -> Result<Ver
     Ok(Pass)
 }
 
+pub(super) fn only_the_owner_hands_a_channel_over(x: &Ctx) -> Result<Verdict, Fail> {
+    const TRANSFER: u64 = 12;
+    let ch = x.channel("tr");
+    let (mut a, me) = x.client("tra")?;
+    let (mut b, other) = x.client("trb")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let op = ask(&mut a, &moderate(3, &ch, 6, &other))?.map_err(|_| "Mod unknown")?;
+    if text(&op, 6) != Some(&format!("op {other}")) {
+        return Err(format!("op: expected its record, got {}", show(&op)));
+    }
+    // An operator is not the owner.
+    b.send(&moderate(3, &ch, TRANSFER, &other))?;
+    b.expect_error(800, Some(3))?;
+    let echo = ask(&mut a, &moderate(4, &ch, TRANSFER, &other))?.map_err(|_| "Mod unknown")?;
+    if text(&echo, 6) != Some(&format!("transfer {other}")) {
+        return Err(format!("transfer: expected its record, got {}", show(&echo)));
+    }
+    // Now a is an operator only: it cannot take the channel back, and the new owner can
+    // demote it.
+    a.send(&moderate(5, &ch, TRANSFER, &me))?;
+    a.expect_error(800, Some(5))?;
+    let deop = ask(&mut b, &moderate(4, &ch, 7, &me))?.map_err(|_| "Mod unknown")?;
+    if text(&deop, 6) != Some(&format!("deop {me}")) {
+        return Err(format!("the new owner's deop of the old: got {}", show(&deop)));
+    }
+    Ok(Pass)
+}
+
 pub(super) fn set_meta_answers_meta_and_is_for_operators(x: &Ctx) -> Result<Verdict, Fail> {
     let ch = x.channel("meta");
     let (mut a, _) = x.client("mea")?;

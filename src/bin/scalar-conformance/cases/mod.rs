@@ -220,6 +220,7 @@ cases! {
     channels::mod_needs_an_operator_and_its_record_reaches_everyone, "§4 Channels";
     channels::a_kick_sends_the_record_then_803_with_the_channel, "§4 Channels";
     channels::an_invitation_lets_in_until_it_is_withdrawn, "§4 Channels";
+    channels::only_the_owner_hands_a_channel_over, "§4 Channels";
     channels::set_meta_answers_meta_and_is_for_operators, "§4 SetMeta";
     channels::members_lists_each_id_once_with_its_role, "§4 Members";
     channels::a_watcher_sees_presence_and_the_sender_its_echo, "§4 Presence";
