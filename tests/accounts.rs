@@ -75,6 +75,13 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
         assert!(Instant::now() < deadline, "the deleted account is still guarded");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The session that logged in to it proved an account that is gone: it was closed.
+    let (error, bye) = (next(&mut alice), next(&mut alice));
+    assert!(
+        error.starts_with("Error") && error.contains("auth_required"),
+        "{error}"
+    );
+    assert!(bye.starts_with("Bye") && bye.contains("auth_required"), "{bye}");
 }
 
 #[test]

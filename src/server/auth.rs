@@ -247,14 +247,36 @@ impl Server {
     pub fn set_accounts(&mut self, names: impl IntoIterator<Item = Box<str>>) {
         self.accounts.available = true;
         self.accounts.names = names.into_iter().collect();
-        self.drop_orphaned_rooms();
+        self.forget_deleted_accounts();
     }
 
     /// The registered IDs changed (the operator added or deleted accounts): sessions that use
     /// a name that is now an account without having logged in are closed with `auth_required`,
-    /// so the name is its owner's from now on.
+    /// so the name is its owner's from now on; and sessions that logged in to an account that
+    /// is gone are closed the same way, as what they proved no longer exists.
     pub fn accounts_changed(&mut self, names: impl IntoIterator<Item = Box<str>>, out: &mut impl Outbox) {
         self.set_accounts(names);
+        let deleted: Vec<ConnId> = (0..self.sessions.len())
+            .filter(|&c| {
+                self.session(c).is_some_and(|s| {
+                    s.authenticated
+                        && s.user
+                            .as_deref()
+                            .is_some_and(|u| !self.accounts.names.contains(u))
+                })
+            })
+            .collect();
+        for conn in deleted {
+            let user = self
+                .session(conn)
+                .and_then(|s| s.user.clone())
+                .unwrap_or_default();
+            log::info!("conn {conn}: the account {user} was deleted; closing its session");
+            let reason = format!("the account {user} was deleted");
+            self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
+            self.send_bye(conn, ErrorCode::AuthRequired, out);
+            self.close(conn, out);
+        }
         let squatted: Vec<Box<str>> = self
             .users
             .keys()

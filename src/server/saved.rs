@@ -75,18 +75,38 @@ impl Server {
         self.mark(channel);
     }
 
-    /// Rooms kept for an owner whose account is gone (the operator deleted it) are kept no
-    /// more, as after a drop: whoever registers the name later must not find its channels.
-    pub(super) fn drop_orphaned_rooms(&mut self) {
+    /// Forgets in kept rooms the accounts of this server that are gone (the operator deleted
+    /// them): their rooms are kept no more, as after a drop, and their roles and invitations
+    /// are withdrawn, so that whoever registers the name later finds none of it.
+    pub(super) fn forget_deleted_accounts(&mut self) {
         if !self.accounts.available {
             return;
         }
-        let orphaned: Vec<(std::rc::Rc<str>, std::rc::Rc<str>)> = self
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.lasting && !self.accounts.names.contains(&*r.owner))
-            .map(|(c, r)| (c.clone(), r.owner.clone()))
-            .collect();
+        let (accounts, domain) = (&self.accounts.names, &*self.domain);
+        let gone =
+            |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain) && !accounts.contains(user);
+        let mut orphaned = Vec::new();
+        let mut changed = Vec::new();
+        for (channel, room) in self.rooms.iter_mut().filter(|(_, r)| r.lasting) {
+            if gone(&room.owner) {
+                orphaned.push((channel.clone(), room.owner.clone()));
+            }
+            let r = room.rules();
+            if [&r.ops, &r.voiced, &r.invited]
+                .iter()
+                .any(|l| l.iter().any(|u| gone(u)))
+            {
+                let r = room.rules_mut();
+                for list in [&mut r.ops, &mut r.voiced, &mut r.invited] {
+                    list.retain(|u| !gone(u));
+                }
+                room.tidy();
+                changed.push(channel.clone());
+            }
+        }
+        for channel in changed {
+            self.room_changed(&channel);
+        }
         for (channel, owner) in orphaned {
             log::warn!("{channel}: no longer kept: the account of its owner, {owner}, is gone");
             if let Some(r) = self.rooms.get_mut(&*channel) {

@@ -552,10 +552,12 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
 }
 
 #[test]
-fn a_deleted_account_s_channels_are_kept_no_more() {
+fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     const EMPTY: &str = "#empty@example.com";
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
+    r.server
+        .set_accounts(["alice@example.com".into(), "carol@example.com".into()]);
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
     r.sub(0, EMPTY);
@@ -567,16 +569,47 @@ fn a_deleted_account_s_channels_are_kept_no_more() {
         }),
     );
     assert!(r.server.rooms.get(EMPTY).is_some_and(|room| room.lasting), "kept");
+    // carol (an account) owns a kept channel where alice is an operator.
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(2, "carol", false);
+    r.auth(2, nonce, "pw");
+    r.verdict(crate::server::Verdict::Accepted);
+    const CAROL: &str = "#carol@example.com";
+    r.sub(2, CAROL);
+    r.send(
+        2,
+        Msg::Mod(Mod {
+            seq: Some(7),
+            topic: n(CAROL),
+            action: Action::Op,
+            target: "alice@example.com",
+            reason: None,
+        }),
+    );
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
     r.advance(Duration::from_secs(1));
     r.out.saved.clear();
-    // The operator deletes alice's account: whoever registers "alice" later must not find
-    // her channels.
-    r.server.accounts_changed(Vec::new(), &mut r.out);
+    r.out.take(0);
+    // The operator deletes alice's account: whoever registers "alice" later must find none of
+    // what was hers, and her session no longer proves anything.
+    r.server
+        .accounts_changed(vec!["carol@example.com".into()], &mut r.out);
+    assert_eq!(r.out.take(0), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert!(!r.server.rooms.contains_key(EMPTY), "gone with nobody in it");
-    assert!(r.server.rooms.get(CH).is_some_and(|room| !room.lasting));
-    assert_eq!((r.server.lasting_rooms, r.server.lasting_owned.len()), (0, 0));
+    assert!(
+        r.server.rooms.get(CH).is_some_and(|room| !room.lasting),
+        "bob is still in"
+    );
+    assert!(r.server.rooms.get(CAROL).unwrap().rules().ops.is_empty());
+    assert_eq!(
+        (r.server.lasting_rooms, r.server.lasting_owned.len()),
+        (1, 1),
+        "carol's"
+    );
     r.advance(Duration::from_secs(1));
     let mut saved = r.out.saved.clone();
     saved.sort();
-    assert_eq!(saved, [(EMPTY.to_string(), None), (CH.to_string(), None)]);
+    let keys: Vec<(&str, bool)> = saved.iter().map(|(k, v)| (k.as_str(), v.is_some())).collect();
+    assert_eq!(keys, [(CAROL, true), (EMPTY, false), (CH, false)]);
 }
