@@ -118,9 +118,7 @@ fn did(action: Action, target: &str) -> String {
         Action::Uninvite => format!("withdrew the invitation of {target}"),
         Action::Transfer => format!("made {target} the owner"),
         // The target is the owner, named as a check: nothing to show.
-        Action::Drop => {
-            "dropped the channel: it is no longer kept, and ends when its last member leaves".into()
-        }
+        Action::Drop => "dropped the channel: it ends when its last member leaves".into(),
     }
 }
 
@@ -183,7 +181,7 @@ mod tests {
         assert_eq!(rec("transfer me@l"), "alice made you the owner");
         assert_eq!(
             rec("drop alice@l"),
-            "alice dropped the channel: it is no longer kept, and ends when its last member leaves"
+            "alice dropped the channel: it ends when its last member leaves"
         );
         assert_eq!(rec("subject 1.95 is out"), "alice set the topic: 1.95 is out");
         assert_eq!(rec("subject "), "alice removed the topic");

@@ -247,7 +247,7 @@ impl Server {
     pub fn set_accounts(&mut self, names: impl IntoIterator<Item = Box<str>>) {
         self.accounts.available = true;
         self.accounts.names = names.into_iter().collect();
-        self.forget_deleted_accounts();
+        self.forget_deleted_accounts(&HashSet::new());
     }
 
     /// The registered IDs changed (the operator added or deleted accounts): sessions that use
@@ -255,7 +255,17 @@ impl Server {
     /// so the name is its owner's from now on; and sessions that logged in to an account that
     /// is gone are closed the same way, as what they proved no longer exists.
     pub fn accounts_changed(&mut self, names: impl IntoIterator<Item = Box<str>>, out: &mut impl Outbox) {
-        self.set_accounts(names);
+        let before = std::mem::take(&mut self.accounts.names);
+        self.accounts.available = true;
+        self.accounts.names = names.into_iter().collect();
+        let deleted: HashSet<Box<str>> = before
+            .into_iter()
+            .filter(|u| !self.accounts.names.contains(u))
+            .collect();
+        for user in &deleted {
+            self.federation.revoke(user);
+        }
+        self.forget_deleted_accounts(&deleted);
         let deleted: Vec<ConnId> = (0..self.sessions.len())
             .filter(|&c| {
                 self.session(c).is_some_and(|s| {

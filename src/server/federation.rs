@@ -126,6 +126,14 @@ impl Federation {
         });
         self.vouched.retain(|_, (_, until)| *until > t);
     }
+
+    /// Withdraws the tokens issued to `user` (its account is gone): other servers asking about
+    /// them are told no.
+    pub fn revoke(&mut self, user: &str) {
+        for token in self.by_user.remove(user).unwrap_or_default() {
+            self.issued.remove(&token);
+        }
+    }
 }
 
 impl Server {

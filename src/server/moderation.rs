@@ -250,8 +250,26 @@ impl Server {
             return Some((ErrorCode::BadId, reason));
         }
         if m.action == Action::Transfer && owner != m.target {
-            // The old owner becomes an operator, and the new one owns one more kept channel.
-            if room.list_full(Action::Op, owner) {
+            // Only to someone here: a channel must not be pushed onto an ID that never asked
+            // (counting against its kept channels), nor onto one nobody can use. A kept
+            // channel goes only to a session logged in to an account of this server.
+            let here = |s: &super::session::Session| {
+                s.user.as_deref() == Some(m.target) && (s.authenticated || !room.lasting)
+            };
+            if self.members(channel, here).is_empty() {
+                let reason = match room.lasting {
+                    true => format!(
+                        "{} has no session logged in to an account here in {channel}, which is kept",
+                        m.target
+                    ),
+                    false => format!("{} is not in {channel}", m.target),
+                };
+                return Some((ErrorCode::NoSuchUser, reason));
+            }
+            // The old owner becomes an operator, the new one stops being one, and owns one
+            // more kept channel.
+            let swap = room.rules().ops.iter().any(|o| &**o == m.target);
+            if !swap && room.list_full(Action::Op, owner) {
                 let reason = format!("{channel} has {MAX_LIST} operators already");
                 return Some((ErrorCode::ListFull, reason));
             }

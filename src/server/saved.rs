@@ -8,6 +8,8 @@ use super::admin::{Motd, ServerBan};
 use super::room::{Ban, Room};
 use super::{Outbox, Server};
 use ciborium::Value;
+use std::collections::HashSet;
+use std::rc::Rc;
 
 /// The key of the server bans set with Mod.
 const BANS: &str = "!server";
@@ -75,21 +77,26 @@ impl Server {
         self.mark(channel);
     }
 
-    /// Forgets in kept rooms the accounts of this server that are gone (the operator deleted
-    /// them): their rooms are kept no more, as after a drop, and their roles and invitations
-    /// are withdrawn, so that whoever registers the name later finds none of it.
-    pub(super) fn forget_deleted_accounts(&mut self) {
+    /// Forgets the accounts of this server that are gone (the operator deleted them), so that
+    /// whoever takes or registers such a name later finds nothing of theirs: in kept rooms
+    /// every name of this server without an account (which could hold nothing there; at start,
+    /// an account deleted while the server was down), elsewhere the accounts just `deleted`.
+    /// Their rooms are kept no more and have no owner; their roles and invitations are
+    /// withdrawn (bans and mutes stay).
+    pub(super) fn forget_deleted_accounts(&mut self, deleted: &HashSet<Box<str>>) {
         if !self.accounts.available {
             return;
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
-        let gone =
-            |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain) && !accounts.contains(user);
+        let local = |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain);
         let mut orphaned = Vec::new();
         let mut changed = Vec::new();
-        for (channel, room) in self.rooms.iter_mut().filter(|(_, r)| r.lasting) {
+        for (channel, room) in self.rooms.iter_mut() {
+            let kept = room.lasting;
+            let gone =
+                |user: &str| deleted.contains(user) || (kept && local(user) && !accounts.contains(user));
             if gone(&room.owner) {
-                orphaned.push((channel.clone(), room.owner.clone()));
+                orphaned.push((channel.clone(), room.owner.clone(), kept));
             }
             let r = room.rules();
             if [&r.ops, &r.voiced, &r.invited]
@@ -107,13 +114,19 @@ impl Server {
         for channel in changed {
             self.room_changed(&channel);
         }
-        for (channel, owner) in orphaned {
-            log::warn!("{channel}: no longer kept: the account of its owner, {owner}, is gone");
+        for (channel, owner, kept) in orphaned {
+            log::warn!(
+                "{channel}: the account of its owner, {owner}, is gone: it has no owner now and is not kept"
+            );
             if let Some(r) = self.rooms.get_mut(&*channel) {
                 r.lasting = false;
+                // No ID is empty: nobody can take this one.
+                r.owner = Rc::from("");
             }
-            self.lasting_handed_over(&owner, None);
-            self.forget_room(&channel);
+            if kept {
+                self.lasting_handed_over(&owner, None);
+                self.forget_room(&channel);
+            }
             if self.channels.subscribers(&channel).is_empty() {
                 self.rooms.remove(&*channel);
             }

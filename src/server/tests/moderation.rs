@@ -469,6 +469,11 @@ fn only_the_owner_transfers_or_drops_and_the_old_owner_stays_an_operator() {
     }
     r.out.take(0);
     r.out.take(2);
+    let refused = act(&mut r, 0, Action::Transfer, "dave@example.com", None);
+    assert!(
+        refused[0].starts_with("Error 404 no_such_user"),
+        "not in the channel: {refused:?}"
+    );
     assert_eq!(
         act(&mut r, 0, Action::Transfer, "bob@example.com", None),
         ["Event #mod@example.com alice@example.com transfer bob@example.com seq=Some(7)"]
@@ -510,6 +515,15 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
     r.sub(1, CH);
     let refused = act(&mut r, 0, Action::Transfer, "bob@example.com", None);
     assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
+    // carol has an account, but a kept channel goes only to her logged-in session in it:
+    // nobody is handed a channel in absence.
+    let refused = act(&mut r, 0, Action::Transfer, "carol@example.com", None);
+    assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(2, "carol", false);
+    r.auth(2, nonce, "pw");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.sub(2, CH);
     act(&mut r, 0, Action::Transfer, "carol@example.com", None);
     assert_eq!(r.server.lasting_owned.get("carol@example.com"), Some(&1));
     assert_eq!(r.server.lasting_owned.get("alice@example.com"), None);
@@ -521,17 +535,13 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
     r.out.saved.clear();
 
     // Only the new owner may drop it now.
-    r.out.take(0);
-    r.out.take(1);
+    for conn in [0, 1, 2] {
+        r.out.take(conn);
+    }
     for conn in [0, 1] {
         let refused = act(&mut r, conn, Action::Drop, "carol@example.com", None);
         assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
     }
-    r.open(2, Ipv4Addr::LOCALHOST.into());
-    let nonce = r.challenged(2, "carol", false);
-    r.auth(2, nonce, "pw");
-    r.verdict(crate::server::Verdict::Accepted);
-    r.sub(2, CH);
     r.out.take(2);
     assert_eq!(
         act(&mut r, 2, Action::Drop, "carol@example.com", None),
@@ -612,4 +622,23 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     saved.sort();
     let keys: Vec<(&str, bool)> = saved.iter().map(|(k, v)| (k.as_str(), v.is_some())).collect();
     assert_eq!(keys, [(CAROL, true), (EMPTY, false), (CH, false)]);
+}
+
+#[test]
+fn a_deleted_owner_s_live_channel_has_no_owner_for_a_squatter_to_be() {
+    let mut r = rig(Policy::Open, false);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    // Dropped, so no longer kept: its roles go by name, as in any such channel.
+    act(&mut r, 0, Action::Drop, "alice@example.com", None);
+    r.server.accounts_changed(Vec::new(), &mut r.out);
+    // Anyone may use the name now (open policy): not as the channel's owner.
+    r.connect(2, "alice@example.com");
+    r.sub(2, CH);
+    let who = r.server.who(2).unwrap();
+    assert_eq!(r.server.rooms.get(CH).unwrap().role(who), Role::Member);
+    let refused = act(&mut r, 2, Action::Op, "alice@example.com", None);
+    assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
 }
