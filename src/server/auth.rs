@@ -266,17 +266,16 @@ impl Server {
             self.federation.revoke(user);
         }
         self.forget_deleted_accounts(&deleted);
-        let deleted: Vec<ConnId> = (0..self.sessions.len())
+        // Only accounts this list no longer has: one registered since the list was read is
+        // not in it yet, and its session stays.
+        let closing: Vec<ConnId> = (0..self.sessions.len())
             .filter(|&c| {
                 self.session(c).is_some_and(|s| {
-                    s.authenticated
-                        && s.user
-                            .as_deref()
-                            .is_some_and(|u| !self.accounts.names.contains(u))
+                    s.authenticated && s.user.as_deref().is_some_and(|u| deleted.contains(u))
                 })
             })
             .collect();
-        for conn in deleted {
+        for conn in closing {
             let user = self
                 .session(conn)
                 .and_then(|s| s.user.clone())
