@@ -250,6 +250,8 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     alice.type_keys("/wall maintenance at noon\r");
     bob.wait_for("announcement from alice: maintenance at noon", STEP);
     alice.type_keys("/motd be kind\r");
+    // Set before carol comes, or she would not be sent it.
+    alice.wait_for("message of the day", STEP);
     let carol_home = TempDir::new();
     let mut cmd = cli(&server, &carol_home);
     cmd.args(["--id", "carol"]);
