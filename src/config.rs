@@ -227,6 +227,9 @@ usage: scalard [OPTIONS]
   --motd TEXT               the message of the day, sent after every Ident
                             (SIGHUP re-reads the admins, bans, motd and limits)
   --max-subs N              subscriptions per connection (default 64)
+  --kept-channel-days N     days a kept channel (one whose owner logged in) may go
+                            without subscribers before it is forgotten (default 90;
+                            0: never)
   --max-queue BYTES         output queued behind a full write buffer (default 262144)
   --send-buffer BYTES       kernel send buffer per connection (default 65536;
                             0: the kernel's autotuning)
@@ -506,6 +509,10 @@ impl Config {
             "flood" if value == "off" => *l = l.clone().without_flood_limits(),
             "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
             "max-subs" => l.max_subs = count()?,
+            "kept-channel-days" => {
+                let days = num()?;
+                l.kept_idle = (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
+            }
             "max-queue" => l.max_queue = count()?,
             "send-buffer" => l.send_buffer = count()?,
             "handshake-timeout" => l.handshake_timeout = secs()?,
@@ -635,6 +642,15 @@ mod tests {
             args(&["--fsync", "sometimes"]),
             Err(ConfigError::BadValue { .. })
         ));
+        assert_eq!(
+            args(&["--kept-channel-days", "0"]).unwrap().limits.kept_idle,
+            None,
+            "0 keeps them for good"
+        );
+        assert_eq!(
+            args(&["--kept-channel-days", "7"]).unwrap().limits.kept_idle,
+            Some(Duration::from_secs(7 * 86_400))
+        );
         let mut c = Config::default();
         c.apply_toml(
             "history-max-days = 90\nephemeral = false\n\

@@ -49,6 +49,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Time a pinged connection has to send anything at all.
     pub ping_timeout: Duration,
+    /// How long a kept channel may go without a subscriber before the server forgets it, as
+    /// after a drop; `None`: kept for good.
+    pub kept_idle: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -68,9 +71,15 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
+            kept_idle: Some(Duration::from_secs(DEFAULT_KEPT_DAYS * 86_400)),
         }
     }
 }
+
+/// Days a kept channel may go unused by default: three months, as IRC services expire
+/// registrations nobody uses (Atheme's default is 30 days, Anope's 14); long enough for a
+/// holiday, short enough that channels nobody comes back to do not fill the server's bound.
+pub const DEFAULT_KEPT_DAYS: u64 = 90;
 
 impl Limits {
     /// The limits with every flood limit off: for benchmarks that publish as fast as they can.

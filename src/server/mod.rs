@@ -478,6 +478,7 @@ impl Server {
         self.prune_flood(now.mono);
         self.now_ms = now.unix_ms;
         self.announce_gone(out);
+        self.expire_kept_rooms();
         self.save(out);
         for room in self.rooms.values_mut() {
             room.prune(now.mono);

@@ -398,8 +398,18 @@ impl Server {
         if let (Some(u), Some(room)) = (user, self.rooms.get_mut(channel)) {
             room.drop_member(u);
         }
-        if left == 0 && self.rooms.get(channel).is_some_and(|r| !r.lasting) {
-            self.rooms.remove(channel);
+        if left > 0 {
+            return;
+        }
+        match self.rooms.get_mut(channel) {
+            Some(r) if r.lasting => {
+                r.emptied = super::saved::unix_s(self.now_ms);
+                self.room_changed(channel);
+            }
+            Some(_) => {
+                self.rooms.remove(channel);
+            }
+            None => {}
         }
     }
 

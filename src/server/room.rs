@@ -43,6 +43,10 @@ pub struct Room {
     pub lasting: bool,
     /// When the channel was created.
     pub created: u64,
+    /// When it last lost its last subscriber (a kept room outlives that), in seconds since
+    /// 1970 (seconds keep the room within its size: idle memory is counted per channel), 0 if
+    /// not known: how long it has gone unused.
+    pub emptied: u32,
     /// [`modes`] bits.
     pub modes: u64,
     /// Its lists, description and rate, boxed and made on first need: most channels never
@@ -125,10 +129,16 @@ impl Room {
             owner,
             lasting,
             created,
+            emptied: 0,
             modes: 0,
             rules: None,
             members: SmallVec::new(),
         }
+    }
+
+    /// Whether nobody is subscribed.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
     }
 
     /// Its lists, description and rate.

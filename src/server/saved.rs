@@ -133,6 +133,37 @@ impl Server {
         }
     }
 
+    /// Kept rooms nobody has subscribed to for [`Limits::kept_idle`](super::Limits) are
+    /// forgotten, as after a drop, so that channels nobody comes back to do not hold the
+    /// server's bound for good. A room restored without the time it was emptied counts from
+    /// now.
+    pub(super) fn expire_kept_rooms(&mut self) {
+        let Some(idle) = self.limits.kept_idle else { return };
+        let now = unix_s(self.now_ms);
+        let mut expired = Vec::new();
+        let mut dated = Vec::new();
+        for (channel, room) in self.rooms.iter_mut().filter(|(_, r)| r.lasting && r.is_empty()) {
+            if room.emptied == 0 {
+                room.emptied = now;
+                dated.push(channel.clone());
+            } else if u64::from(now.saturating_sub(room.emptied)) >= idle.as_secs() {
+                expired.push((channel.clone(), room.owner.clone()));
+            }
+        }
+        for channel in dated {
+            self.room_changed(&channel);
+        }
+        for (channel, owner) in expired {
+            log::info!(
+                "{channel}: nobody subscribed for {} days: no longer kept",
+                idle.as_secs() / 86_400
+            );
+            self.lasting_handed_over(&owner, None);
+            self.forget_room(&channel);
+            self.rooms.remove(&*channel);
+        }
+    }
+
     /// Counts one more lasting room of `owner`.
     pub(super) fn own_lasting(&mut self, owner: &str) {
         *self.lasting_owned.entry(owner.into()).or_insert(0) += 1;
@@ -193,6 +224,11 @@ impl Server {
     }
 }
 
+/// Seconds since 1970, as a room keeps its times of use (past 2106: the last second).
+pub(super) fn unix_s(ms: u64) -> u32 {
+    u32::try_from(ms / 1000).unwrap_or(u32::MAX)
+}
+
 fn encode(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
@@ -227,6 +263,7 @@ fn room_value(r: &Room) -> Value {
     Value::Map(vec![
         (text("owner"), text(&r.owner)),
         (text("created"), Value::Integer(r.created.into())),
+        (text("emptied"), Value::Integer(r.emptied.into())),
         (text("ops"), list(&r.rules().ops)),
         (text("voiced"), list(&r.rules().voiced)),
         (text("invited"), list(&r.rules().invited)),
@@ -281,6 +318,10 @@ fn room_of(v: &Value) -> Option<Room> {
                 .collect()
         })
         .unwrap_or_default();
+    // Saved before this field existed: counted from the restart.
+    r.emptied = uint(v, "emptied")
+        .and_then(|t| u32::try_from(t).ok())
+        .unwrap_or(0);
     r.modes = uint(v, "modes").unwrap_or(0) & crate::proto::modes::ALL;
     r.rules_mut().rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
     r.rules_mut().display = opt_text(v, "display");

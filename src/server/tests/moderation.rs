@@ -642,3 +642,29 @@ fn a_deleted_owner_s_live_channel_has_no_owner_for_a_squatter_to_be() {
     let refused = act(&mut r, 2, Action::Op, "alice@example.com", None);
     assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
 }
+
+#[test]
+fn a_kept_channel_nobody_uses_is_forgotten_after_three_months() {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    log_in_alice(&mut r, 0);
+    r.advance(Duration::from_secs(1));
+    r.sub(0, CH);
+    r.server.disconnect(0);
+    r.advance(DAY * 89);
+    assert!(r.server.rooms.get(CH).is_some_and(|room| room.lasting));
+    // Someone comes by: the three months start again when the channel empties.
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    r.advance(DAY * 2);
+    r.server.disconnect(1);
+    r.advance(DAY * 89);
+    assert!(r.server.rooms.get(CH).is_some_and(|room| room.lasting));
+    r.out.saved.clear();
+    r.advance(DAY * 2);
+    assert!(!r.server.rooms.contains_key(CH), "forgotten");
+    assert_eq!((r.server.lasting_rooms, r.server.lasting_owned.len()), (0, 0));
+    r.advance(Duration::from_secs(1));
+    assert_eq!(r.out.saved, [(CH.to_string(), None)], "and its saved state");
+}
