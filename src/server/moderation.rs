@@ -1,6 +1,6 @@
-//! Mod, an operator's action on a channel (kick, ban, mute, op, voice, invite and their
-//! undoing), and the owner's (transfer, drop). Every action is published on the channel as an Event of type [`MOD_CTYPE`], so
-//! each client shows the audit trail and history keeps it.
+//! Mod, an operator's action on a channel (kick, ban, mute, op, voice, invite and their undoing),
+//! and the owner's (transfer, drop). Every action is published on the channel as an Event of type
+//! [`MOD_CTYPE`], so each client shows the audit trail and history keeps it.
 
 use super::room::{Ban, Closed, MAX_LIST, Room, set};
 use super::{ConnId, Now, Outbox, Server};
@@ -329,7 +329,10 @@ impl Server {
             Action::Transfer if &*room.owner != target => {
                 let old = std::mem::replace(&mut room.owner, target.into());
                 set(&mut room.rules_mut().ops, target, false);
-                set(&mut room.rules_mut().ops, &old, true);
+                // A channel whose owner's account was deleted has none (see saved.rs).
+                if !old.is_empty() {
+                    set(&mut room.rules_mut().ops, &old, true);
+                }
                 if room.lasting {
                     self.lasting_handed_over(&old, Some(target));
                 }
