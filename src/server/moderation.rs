@@ -338,13 +338,7 @@ impl Server {
                 }
             }
             Action::Transfer => {}
-            Action::Drop if room.lasting => {
-                room.lasting = false;
-                let owner = room.owner.clone();
-                self.lasting_handed_over(&owner, None);
-                self.forget_room(channel);
-            }
-            Action::Drop => {}
+            Action::Drop => self.unkeep(channel),
         }
         if let Some(room) = self.rooms.get_mut(channel) {
             room.tidy();

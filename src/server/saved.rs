@@ -72,8 +72,16 @@ impl Server {
         }
     }
 
-    /// A room that was lasting no longer is: its saved state is deleted at the next tick.
-    pub(super) fn forget_room(&mut self, channel: &str) {
+    /// Stops keeping `channel`'s room (a drop, its owner's account gone, unused too long): it
+    /// ends with its last subscriber, no longer counts against its owner, and its saved state
+    /// is deleted at the next tick. Nothing if it was not kept.
+    pub(super) fn unkeep(&mut self, channel: &str) {
+        let Some(room) = self.rooms.get_mut(channel).filter(|r| r.lasting) else {
+            return;
+        };
+        room.lasting = false;
+        let owner = room.owner.clone();
+        self.lasting_handed_over(&owner, None);
         self.mark(channel);
     }
 
@@ -96,7 +104,7 @@ impl Server {
             let gone =
                 |user: &str| deleted.contains(user) || (kept && local(user) && !accounts.contains(user));
             if gone(&room.owner) {
-                orphaned.push((channel.clone(), room.owner.clone(), kept));
+                orphaned.push((channel.clone(), room.owner.clone()));
             }
             let r = room.rules();
             if [&r.ops, &r.voiced, &r.invited]
@@ -114,18 +122,14 @@ impl Server {
         for channel in changed {
             self.room_changed(&channel);
         }
-        for (channel, owner, kept) in orphaned {
+        for (channel, owner) in orphaned {
             log::warn!(
                 "{channel}: the account of its owner, {owner}, is gone: it has no owner now and is not kept"
             );
+            self.unkeep(&channel);
             if let Some(r) = self.rooms.get_mut(&*channel) {
-                r.lasting = false;
                 // No ID is empty: nobody can take this one.
                 r.owner = Rc::from("");
-            }
-            if kept {
-                self.lasting_handed_over(&owner, None);
-                self.forget_room(&channel);
             }
             if self.channels.subscribers(&channel).is_empty() {
                 self.rooms.remove(&*channel);
@@ -147,19 +151,18 @@ impl Server {
                 room.emptied = now;
                 dated.push(channel.clone());
             } else if u64::from(now.saturating_sub(room.emptied)) >= idle.as_secs() {
-                expired.push((channel.clone(), room.owner.clone()));
+                expired.push(channel.clone());
             }
         }
         for channel in dated {
             self.room_changed(&channel);
         }
-        for (channel, owner) in expired {
+        for channel in expired {
             log::info!(
                 "{channel}: nobody subscribed for {} days: no longer kept",
                 idle.as_secs() / 86_400
             );
-            self.lasting_handed_over(&owner, None);
-            self.forget_room(&channel);
+            self.unkeep(&channel);
             self.rooms.remove(&*channel);
         }
     }

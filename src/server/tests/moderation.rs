@@ -340,24 +340,40 @@ fn set_modes(r: &mut Rig, conn: ConnId, modes: u64, rate: Option<u64>) -> Vec<St
     r.send(conn, Msg::SetMeta(m))
 }
 
-/// alice, an account, logs in on `conn` (the accounts thread played by hand).
-fn log_in_alice(r: &mut Rig, conn: ConnId) {
+/// `name`, an account, logs in on `conn` (the accounts thread played by hand).
+fn log_in(r: &mut Rig, conn: ConnId, name: &str) {
     r.open(conn, Ipv4Addr::LOCALHOST.into());
-    let nonce = r.challenged(conn, "alice", false);
+    let nonce = r.challenged(conn, name, false);
     r.auth(conn, nonce, "pw");
     r.verdict(crate::server::Verdict::Accepted);
     r.out.take(conn);
 }
 
+/// alice, an account, logs in on `conn`.
+fn log_in_alice(r: &mut Rig, conn: ConnId) {
+    log_in(r, conn, "alice");
+}
+
+/// alice logged in on 0 owns the kept channel CH; bob, with no account, is in it on 1.
+fn kept_with_bob(r: &mut Rig) {
+    log_in_alice(r, 0);
+    r.sub(0, CH);
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+}
+
+/// The role the session on `conn` holds in CH.
+fn role_of(r: &Rig, conn: ConnId) -> Role {
+    let who = r.server.who(conn).unwrap();
+    r.server.rooms.get(CH).unwrap().role(who)
+}
+
 #[test]
 fn a_kept_channel_gives_roles_only_to_accounts_and_keeps_squatters_out() {
     let mut r = rig(Policy::Open, false);
-    log_in_alice(&mut r, 0);
-    r.sub(0, CH);
     // bob has no account: in a kept channel he can be given no role or invitation, which
     // would go to whoever takes his name next.
-    r.connect(1, "bob@example.com");
-    r.sub(1, CH);
+    kept_with_bob(&mut r);
     for a in [Action::Op, Action::Voice, Action::Invite] {
         let refused = act(&mut r, 0, a, "bob@example.com", None);
         assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
@@ -478,11 +494,7 @@ fn only_the_owner_transfers_or_drops_and_the_old_owner_stays_an_operator() {
         act(&mut r, 0, Action::Transfer, "bob@example.com", None),
         ["Event #mod@example.com alice@example.com transfer bob@example.com seq=Some(7)"]
     );
-    let role = |r: &Rig, conn| {
-        let who = r.server.who(conn).unwrap();
-        r.server.rooms.get(CH).unwrap().role(who)
-    };
-    assert_eq!((role(&r, 0), role(&r, 1)), (Role::Operator, Role::Owner));
+    assert_eq!((role_of(&r, 0), role_of(&r, 1)), (Role::Operator, Role::Owner));
     // Now bob is the owner, alice a plain operator: she can no longer hand it on or demote
     // him; he can demote her.
     let refused = act(&mut r, 0, Action::Transfer, "carol@example.com", None);
@@ -490,7 +502,7 @@ fn only_the_owner_transfers_or_drops_and_the_old_owner_stays_an_operator() {
     let refused = act(&mut r, 0, Action::Deop, "bob@example.com", None);
     assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
     act(&mut r, 1, Action::Deop, "alice@example.com", None);
-    assert_eq!(role(&r, 0), Role::Member);
+    assert_eq!(role_of(&r, 0), Role::Member);
     // A drop names the owner, as a check; on a channel that is not kept it changes nothing.
     let refused = act(&mut r, 1, Action::Drop, "alice@example.com", None);
     assert!(refused[0].starts_with("Error 300 bad_id"), "{refused:?}");
@@ -499,7 +511,7 @@ fn only_the_owner_transfers_or_drops_and_the_old_owner_stays_an_operator() {
         act(&mut r, 1, Action::Drop, "bob@example.com", None),
         ["Event #mod@example.com bob@example.com drop bob@example.com seq=Some(7)"]
     );
-    assert_eq!(role(&r, 1), Role::Owner);
+    assert_eq!(role_of(&r, 1), Role::Owner);
 }
 
 #[test]
@@ -508,21 +520,15 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
     r.keep_history(crate::store::Fsync::Batched, 4);
     r.server
         .set_accounts(["alice@example.com".into(), "carol@example.com".into()]);
-    log_in_alice(&mut r, 0);
-    r.sub(0, CH);
     // bob has no account: the channel would be his name's, whoever takes it.
-    r.connect(1, "bob@example.com");
-    r.sub(1, CH);
+    kept_with_bob(&mut r);
     let refused = act(&mut r, 0, Action::Transfer, "bob@example.com", None);
     assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
     // carol has an account, but a kept channel goes only to her logged-in session in it:
     // nobody is handed a channel in absence.
     let refused = act(&mut r, 0, Action::Transfer, "carol@example.com", None);
     assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
-    r.open(2, Ipv4Addr::LOCALHOST.into());
-    let nonce = r.challenged(2, "carol", false);
-    r.auth(2, nonce, "pw");
-    r.verdict(crate::server::Verdict::Accepted);
+    log_in(&mut r, 2, "carol");
     r.sub(2, CH);
     act(&mut r, 0, Action::Transfer, "carol@example.com", None);
     assert_eq!(r.server.lasting_owned.get("carol@example.com"), Some(&1));
@@ -580,10 +586,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     );
     assert!(r.server.rooms.get(EMPTY).is_some_and(|room| room.lasting), "kept");
     // carol (an account) owns a kept channel where alice is an operator.
-    r.open(2, Ipv4Addr::LOCALHOST.into());
-    let nonce = r.challenged(2, "carol", false);
-    r.auth(2, nonce, "pw");
-    r.verdict(crate::server::Verdict::Accepted);
+    log_in(&mut r, 2, "carol");
     const CAROL: &str = "#carol@example.com";
     r.sub(2, CAROL);
     r.send(
@@ -627,18 +630,14 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
 #[test]
 fn a_deleted_owner_s_live_channel_has_no_owner_for_a_squatter_to_be() {
     let mut r = rig(Policy::Open, false);
-    log_in_alice(&mut r, 0);
-    r.sub(0, CH);
-    r.connect(1, "bob@example.com");
-    r.sub(1, CH);
+    kept_with_bob(&mut r);
     // Dropped, so no longer kept: its roles go by name, as in any such channel.
     act(&mut r, 0, Action::Drop, "alice@example.com", None);
     r.server.accounts_changed(Vec::new(), &mut r.out);
     // Anyone may use the name now (open policy): not as the channel's owner.
     r.connect(2, "alice@example.com");
     r.sub(2, CH);
-    let who = r.server.who(2).unwrap();
-    assert_eq!(r.server.rooms.get(CH).unwrap().role(who), Role::Member);
+    assert_eq!(role_of(&r, 2), Role::Member);
     let refused = act(&mut r, 2, Action::Op, "alice@example.com", None);
     assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
 }
