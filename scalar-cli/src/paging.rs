@@ -138,6 +138,13 @@ impl<'a> Pager<'a> {
         self
     }
 
+    /// Whether the read is limited to a range (a time or a message on either side), so that
+    /// finding nothing says nothing of the rest of the topic.
+    pub fn bounded(&self) -> bool {
+        let b = &self.bounds;
+        b.since.is_some() || b.after.is_some() || b.until.is_some() || b.before.is_some()
+    }
+
     /// Whether pages run forward (oldest first) rather than backward.
     pub fn forward(&self) -> bool {
         self.forward

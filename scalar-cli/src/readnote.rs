@@ -56,7 +56,7 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             (Some(q), false) => format!("no messages in {topic} match {q:?}"),
             (Some(_), true) => format!("no older matches in {topic}"),
             (None, true) => format!("no older messages in {topic}"),
-            (None, false) if p.forward() => format!("no messages in {topic} in that range"),
+            (None, false) if p.forward() || p.bounded() => format!("no messages in {topic} in that range"),
             (None, false) => format!("{topic} has no messages"),
         }),
         (Ending::Complete, _) if !r.confirm => None,
@@ -126,6 +126,17 @@ mod tests {
         };
         p.take(Vec::new(), end(CatchupStatus::Complete));
         assert_eq!(notes(&p, Ending::Complete, &read(None)), ["#t has no messages"]);
+        let before = Bounds {
+            before: Some(scalar::proto::MsgId([7; 32])),
+            ..Bounds::default()
+        };
+        let mut older = Pager::new(name, None, before, 10, false);
+        older.take(Vec::new(), end(CatchupStatus::Complete));
+        assert_eq!(
+            notes(&older, Ending::Complete, &read(None)),
+            ["no messages in #t in that range"],
+            "nothing before a message is not an empty topic"
+        );
         let s = notes(&p, Ending::Complete, &read(Some("x y")));
         assert_eq!(s, ["no messages in #t match \"x y\""]);
         let s = notes(&p, Ending::Complete, &read(Some("hel* ***")));

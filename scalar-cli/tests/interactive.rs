@@ -358,6 +358,145 @@ fn subscribers(c: &mut scalar::client::Client, topic: &str) -> u64 {
 }
 
 #[test]
+fn a_reconnect_catches_up_from_the_drop_not_from_what_was_read() {
+    let dir = TempDir::new();
+    let mut server = history_server(0, &dir);
+    let port = server.port;
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#a@localhost");
+    say(&mut bob, "#a@localhost", "needle in the hay");
+    for i in 0..150 {
+        say(&mut bob, "#a@localhost", &format!("hay {i:03}"));
+    }
+    drop(bob);
+    // Older than the few seconds that a catch-up with no message seen reaches back.
+    std::thread::sleep(Duration::from_millis(5500));
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.type_keys("/join #a\r");
+    p.wait_for("joined #a", STEP);
+    // An old message read, not seen live: no place to resume a catch-up from.
+    p.type_keys("/search needle\r");
+    p.wait_for("[history] bob: needle in the hay", STEP);
+
+    server.stop();
+    p.wait_for("connection lost", STEP);
+    p.wait_for("reconnect attempt 3 failed", STEP);
+    let server = history_server(port, &dir);
+    let mut carol = server.client("carol");
+    subscribe(&mut carol, "#a@localhost");
+    say(&mut carol, "#a@localhost", "said during the gap");
+    assert_eq!(
+        subscribers(&mut carol, "#a@localhost"),
+        1,
+        "alice was back too soon"
+    );
+    let mark = p.wait_for("reconnect", STEP);
+    let mark = p.wait_for_from(mark, "1 message missed in #a below; the gap is filled", STEP);
+    p.wait_for_from(mark, "[history] carol: said during the gap", STEP);
+    let text = p.text();
+    assert!(!text.contains("hay 0"), "old messages shown as missed:\n{text}");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
+fn a_guest_given_a_new_id_on_reconnecting_takes_it() {
+    let dir = TempDir::new();
+    let data = dir.0.join("server");
+    let data = data.to_str().unwrap();
+    let mut server = Server::start_with(0, &["--data-dir", data, "--auth", "guests"]);
+    let port = server.port;
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    // The ID in the next "admits you as a guest: ID" after `from`, and where it ends.
+    let guest_id = |p: &Pty, from: usize| {
+        let start = p.wait_for_from(from, "admits you as a guest: ", STEP);
+        let end = p.wait_for_from(start, "@localhost", STEP);
+        (p.text().get(start..end).unwrap().to_string(), end)
+    };
+    let (first, mark) = guest_id(&p, 0);
+    assert!(first.starts_with("guest-"), "{first}");
+    server.stop();
+    p.wait_for_from(mark, "connection lost", STEP);
+    let server = Server::start_with(port, &["--data-dir", data, "--auth", "guests"]);
+    let (second, mark) = guest_id(&p, mark);
+    assert_ne!(first, second, "the server gives a guest a new ID each time");
+    let mark = p.wait_for_from(mark, &format!("your ID is now {second}"), STEP);
+    let mark = p.wait_for_from(mark, "reconnected to", STEP);
+
+    // Direct messages to the new ID are hers, and /reply answers their sender.
+    let mut bob = server.client("bob");
+    say(&mut bob, &second, "hello new guest");
+    // Bob is a guest too.
+    let line = format!(
+        " [dm] {}: hello new guest",
+        bob.user.trim_end_matches("@localhost")
+    );
+    let end = p.wait_for_from(mark, &line, STEP);
+    let text = p.text();
+    let before = text.get(..end - line.len()).unwrap();
+    let r = before.split_whitespace().last().unwrap().to_string();
+    p.type_keys(&format!("/reply {r} hi back\r"));
+    assert_eq!(next_text(&mut bob), "hi back");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
+fn a_server_that_drops_each_reconnect_gets_ever_longer_waits() {
+    let server = Server::start();
+    // A proxy that cuts every connection 200 ms after it is made.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let upstream = server.addr();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for down in proxy.incoming().map_while(Result::ok) {
+            count.fetch_add(1, Ordering::SeqCst);
+            let Ok(up) = std::net::TcpStream::connect(&upstream) else {
+                return;
+            };
+            let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                })
+            };
+            pipe(down.try_clone().unwrap(), up.try_clone().unwrap());
+            pipe(up.try_clone().unwrap(), down.try_clone().unwrap());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                let _ = down.shutdown(std::net::Shutdown::Both);
+                let _ = up.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.env("SCALAR_SERVER", format!("127.0.0.1:{proxy_port}"))
+        .args(["--id", "alice"]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("reconnected to", STEP);
+    let start = Instant::now();
+    let at_start = accepted.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(6));
+    let made = accepted.load(Ordering::SeqCst) - at_start;
+    // Waits of 0.5, 1, 2 and 4 s (plus jitter) fit at most 4 connections in 6 s; a wait
+    // that stayed at 0.25 s would make a dozen.
+    assert!(
+        made <= 4,
+        "{made} connections in {:?}:\n{}",
+        start.elapsed(),
+        p.text()
+    );
+    assert!(made >= 2, "it stopped reconnecting:\n{}", p.text());
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
 fn reconnect_after_retention_deleted_the_last_message_seen() {
     let dir = TempDir::new();
     let data = dir.0.to_str().unwrap().to_string();

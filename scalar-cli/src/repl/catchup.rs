@@ -9,7 +9,7 @@
 
 use super::net::handle;
 use super::presence;
-use super::shared::Shared;
+use super::shared::{Shared, Shown};
 use crate::conn::{Conn, NetError};
 use crate::event::Received;
 use crate::names;
@@ -17,7 +17,7 @@ use crate::paging::{self, Ask, Bounds, End, Ending, PAGE, Pager};
 use crate::timefmt::local_hms;
 use scalar::client::Frame;
 use scalar::proto::{Msg, MsgId, Name, Presence, Sub};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// The most pages one topic's catch-up reads; past it the note says newer missed messages were
@@ -205,6 +205,13 @@ impl Restored {
             (st.domain.clone(), st.user.clone())
         };
         let since = local_hms(self.lost_at);
+        // The held live Events are checked against every message replayed, not only against
+        // the last ones shown, which a long replay pushes out.
+        let replayed: HashSet<MsgId> = self
+            .caught
+            .iter()
+            .flat_map(|c| c.events.iter().map(|e| e.id))
+            .collect();
         let mut nothing = Vec::new();
         let mut no_history = Vec::new();
         for c in self.caught {
@@ -236,7 +243,7 @@ impl Restored {
                     });
                     shared.screen.info(line);
                     for e in &fresh {
-                        shared.show_event(e, true, true);
+                        shared.show_event(e, Shown::Missed);
                     }
                 }
             }
@@ -254,8 +261,8 @@ impl Restored {
             ));
         }
         presence::show_restored(shared, &self.watched);
-        for e in &self.held {
-            shared.show_event(e, false, true);
+        for e in self.held.iter().filter(|e| !replayed.contains(&e.id)) {
+            shared.show_event(e, Shown::Live);
         }
     }
 }
@@ -310,6 +317,77 @@ fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>) -> Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Content;
+    use crate::repl::screen::{Screen, Sink};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    struct Lines(mpsc::Sender<String>);
+
+    impl Sink for Lines {
+        fn write(&mut self, text: String) -> bool {
+            self.0.send(text).is_ok()
+        }
+    }
+
+    fn ev(n: u32, topic: &str) -> Received {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        Received {
+            seq: None,
+            topic: topic.into(),
+            from: "bob@l".into(),
+            time: 1_000 + u64::from(n),
+            id: MsgId(id),
+            verified: true,
+            content: Content::Text(format!("message {n}")),
+            ctype: None,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn a_live_event_also_replayed_is_shown_once_however_long_the_replay() {
+        let screen = Screen::new();
+        let (tx, rx) = mpsc::channel();
+        screen.start(Box::new(Lines(tx)));
+        let shared = Shared::new(
+            "me@l".into(),
+            "l".into(),
+            screen.clone(),
+            false,
+            Duration::from_secs(1),
+        );
+        let caught = |topic: &str, events| Caught {
+            topic: topic.into(),
+            events,
+            ending: Ok(Ending::Complete),
+            by_time: false,
+            lost_before: None,
+        };
+        // #a's replay has the Event that also came live during the restore; #b's replay, shown
+        // after it, is longer than the memory of recent ids.
+        let twice = ev(0, "#a@l");
+        let restored = Restored {
+            caught: vec![
+                caught("#a@l", vec![twice.clone()]),
+                caught("#b@l", (1..=1100).map(|n| ev(n, "#b@l")).collect()),
+            ],
+            held: vec![twice, ev(5000, "#a@l")],
+            lost_at: 1_000,
+            watched: Vec::new(),
+        };
+        restored.show(&shared);
+        screen.flush(Duration::from_secs(10));
+        let all: String = rx.try_iter().collect();
+        assert_eq!(all.matches("message 0\n").count(), 1, "{all}");
+        assert_eq!(
+            all.matches("message 5000\n").count(),
+            1,
+            "the live one that was not replayed"
+        );
+        assert!(all.contains("1100 messages missed in #b"), "{all}");
+    }
 
     #[test]
     fn gaps_say_why_they_are_not_filled() {

@@ -13,7 +13,7 @@
 //! [`Screen`]: super::screen::Screen
 
 use super::catchup::{Gap, restore};
-use super::shared::{Inbox, Shared, Want, outbox};
+use super::shared::{Inbox, Shared, Shown, Want, outbox};
 use crate::conn::{Conn, Dial, NetError};
 use crate::error::CliError;
 use crate::event::Received;
@@ -215,11 +215,14 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
                 shared.forward(s, frame);
             }
             Some((s, Want::Reply)) => {
-                shared.show_event(&Received::new(&e), false, true);
+                shared.show_event(&Received::new(&e), Shown::Live);
                 shared.complete(s, frame);
             }
+            // The rest of a page whose request gave up waiting: not live, and not asked for
+            // any more.
+            None if e.seq.is_some_and(|s| shared.abandoned(s)) => {}
             // The same Event may come live and in a catch-up replay: shown once.
-            None => shared.show_event(&Received::new(&e), false, true),
+            None => shared.show_event(&Received::new(&e), Shown::Live),
         },
         // A kick or a ban: no request asked for it, and it leaves the channel.
         Msg::Error(e) if e.seq.is_none() && e.code == ErrorCode::Kicked as u16 => {
@@ -255,9 +258,10 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
         }
         attempt += 1;
         let note = |s: &str| shared.screen.info(s);
-        match crate::conn::open(dial, &user, &note)
-            .and_then(|mut c| Ok(restore(shared, &mut c, gap).map(|r| (c, r))?))
-        {
+        match crate::conn::open(dial, &user, &note).and_then(|mut c| {
+            adopt_id(shared, &c.user);
+            Ok(restore(shared, &mut c, gap).map(|r| (c, r))?)
+        }) {
             Ok((c, restored)) => {
                 let subs = shared.state().subs.clone();
                 let inbox = match outbox() {
@@ -281,6 +285,10 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 };
                 shared.screen.info(format!("reconnected to {server}{rejoined}"));
                 restored.show(shared);
+                // Doubled after a success too: a server that drops the client right after
+                // each reconnect gets ever longer waits (`run` starts short again once a
+                // connection lasted).
+                *delay = delay.saturating_mul(2).min(MAX_BACKOFF);
                 return Some((c, inbox));
             }
             Err(e @ CliError::Net(NetError::Refused { .. })) => {
@@ -311,6 +319,20 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
             }
         }
         *delay = delay.saturating_mul(2).min(MAX_BACKOFF);
+    }
+}
+
+/// Takes the ID the server gave this connection, where it is not the one asked for (a
+/// guest gets a new one each time): direct messages, `/reply` and the inbox's catch-up follow
+/// it.
+fn adopt_id(shared: &Shared, user: &str) {
+    let mut st = shared.state();
+    if st.user != user && !user.is_empty() {
+        let old = std::mem::replace(&mut st.user, user.to_string());
+        drop(st);
+        shared.screen.info(format!(
+            "your ID is now {user}, not {old}: direct messages to {old} no longer reach you"
+        ));
     }
 }
 

@@ -4,7 +4,7 @@
 //! In a conversation view (`/msg bob`) the topic is bob's ID, which the server reads as the
 //! conversation with bob, both ways (PROTOCOL.md §4).
 
-use super::shared::{Scroll, Shared};
+use super::shared::{Scroll, Shared, Shown};
 use crate::event::Received;
 use crate::names;
 use crate::paging::{self, Bounds, Ending, Pager};
@@ -94,7 +94,7 @@ fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> 
     )?
     .unwrap_or(Ending::Complete);
     for e in &got {
-        shared.show_event(e, true, false);
+        shared.show_event(e, Shown::Read);
     }
     let (me, domain) = {
         let st = shared.state();

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 /// How many recent messages `/reply` can refer to and live Events and catch-ups are
 /// deduplicated against.
 const RECENT: usize = 1000;
+/// How many timed-out replays are remembered, to drop the rest of their pages when it comes.
+const ABANDONED: usize = 16;
 /// How many recent senders tab completion offers.
 const SENDERS: usize = 200;
 /// How many channel names from `/topics` tab completion remembers.
@@ -89,7 +91,7 @@ pub struct State {
 }
 
 impl State {
-    /// Records a message for `/reply`, completion and catch-up. False if it was already seen.
+    /// Records a message for `/reply` and completion. False if it was already seen.
     pub fn remember(&mut self, e: &Received) -> bool {
         if !self.recent_ids.insert(e.id) {
             return false;
@@ -112,18 +114,25 @@ impl State {
             }
             self.senders.push_back(e.from.clone());
         }
-        // A catch-up resumes after the last message seen, which must be one the server keeps.
+        true
+    }
+
+    /// Moves the point a catch-up after a drop resumes from past `e`, a message that came
+    /// live or in such a catch-up (never one read with `/history` or `/search`: it may be old,
+    /// and the messages after it were not seen). It must be one the server keeps.
+    pub fn advance(&mut self, e: &Received) {
         let newer = self.last.get(&e.topic).is_none_or(|(_, t)| e.time >= *t);
         if newer && !e.is_presence() {
             self.last.insert(e.topic.clone(), (e.id, e.time));
         }
-        true
     }
 
     /// Forgets the joined channel `topic` (a `/part`, a kick, a refused rejoin); the channel
     /// joined last becomes current if `topic` was.
     pub fn left(&mut self, topic: &str) {
         self.subs.retain(|s| s != topic);
+        // What was said there while away is not missed: a rejoin starts from the rejoin.
+        self.last.remove(topic);
         if self.current.as_deref() == Some(topic) {
             self.current = self.subs.last().cloned();
         }
@@ -184,6 +193,20 @@ impl State {
             replay,
         }
     }
+}
+
+/// How an Event comes to be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// As it happens: shown once (it may come in a catch-up's replay too), and a catch-up
+    /// after a drop resumes after it.
+    Live,
+    /// Missed while disconnected and fetched by the reconnect's catch-up: marked
+    /// `[history]`, shown once, and the next catch-up resumes after it.
+    Missed,
+    /// Asked for with `/history` or `/search`: marked, shown even if it was shown before, and
+    /// not where a catch-up resumes.
+    Read,
 }
 
 /// What a waiting request wants from frames carrying its `seq`.
@@ -276,6 +299,8 @@ pub struct Shared {
     state: Mutex<State>,
     writer: Mutex<Option<Outbox>>,
     pending: Mutex<HashMap<u32, (Want, mpsc::Sender<Frame>)>>,
+    /// The last [`ABANDONED`] replays that timed out, whose late Events are dropped.
+    abandoned: Mutex<VecDeque<u32>>,
     next_seq: AtomicU32,
     /// Set once the user quits: the reader then stops instead of reconnecting.
     pub quitting: AtomicBool,
@@ -302,6 +327,7 @@ impl Shared {
             }),
             writer: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
+            abandoned: Mutex::new(VecDeque::new()),
             next_seq: AtomicU32::new(1),
             quitting: AtomicBool::new(false),
             screen,
@@ -371,7 +397,13 @@ impl Shared {
         let frame = match rx.recv_timeout(left) {
             Ok(f) => f,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                lock(&self.pending).remove(&seq);
+                if let Some((Want::Replay, _)) = lock(&self.pending).remove(&seq) {
+                    let mut gone = lock(&self.abandoned);
+                    if gone.len() >= ABANDONED {
+                        gone.pop_front();
+                    }
+                    gone.push_back(seq);
+                }
                 return Err(ReqError::Timeout);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ReqError::Lost),
@@ -401,6 +433,11 @@ impl Shared {
         crate::paging::page(|| self.next(seq, &rx, deadline))
     }
 
+    /// Whether `seq` numbered a replay that gave up waiting (its page came too late).
+    pub fn abandoned(&self, seq: u32) -> bool {
+        lock(&self.abandoned).contains(&seq)
+    }
+
     /// What the request numbered `seq` is waiting for, if one is.
     pub fn want(&self, seq: u32) -> Option<Want> {
         lock(&self.pending).get(&seq).map(|(w, _)| *w)
@@ -423,15 +460,17 @@ impl Shared {
         }
     }
 
-    /// Records and shows an Event; `dedup` skips one already shown (a live Event that was also
-    /// replayed, a catch-up), while `/history` shows what it was asked for.
-    pub fn show_event(&self, e: &Received, replay: bool, dedup: bool) {
+    /// Records and shows an Event, as `how` says.
+    pub fn show_event(&self, e: &Received, how: Shown) {
         let mut st = self.state();
         let fresh = st.remember(e);
-        if dedup && !fresh {
-            return;
+        if how != Shown::Read {
+            st.advance(e);
+            if !fresh {
+                return;
+            }
         }
-        let line = st.view(self.colour, replay).line(e);
+        let line = st.view(self.colour, how != Shown::Live).line(e);
         drop(st);
         self.screen.line(line);
     }
@@ -470,7 +509,14 @@ mod tests {
         assert!(st.resolve_ref("zzzz").is_err());
         assert!(st.resolve_ref("ffff").unwrap_err().contains("no recent"));
         assert_eq!(st.senders, ["bob@l"]);
-        assert_eq!(st.last["#a@l"].0, MsgId([0xac; 32]));
+        assert!(st.last.is_empty(), "remembering is not advancing");
+        st.advance(&ev(0xac, "#a@l", "me@l"));
+        st.advance(&ev(0xab, "#a@l", "bob@l"));
+        assert_eq!(
+            st.last["#a@l"].0,
+            MsgId([0xac; 32]),
+            "an older one does not move it back"
+        );
         assert!(st.remember(&ev(0xa1, "#a@l", "x@l")));
         assert!(st.resolve_ref("a").is_err());
         assert!(st.resolve_ref("aaaa").is_err());
@@ -484,7 +530,7 @@ mod tests {
         };
         let mut away = ev(1, "me@l", "me@l");
         away.ctype = Some(scalar::server::PRESENCE_CTYPE.into());
-        assert!(st.remember(&away));
+        st.advance(&away);
         assert!(!st.last.contains_key("me@l"), "a presence Event is not stored");
         assert!(st.remember(&ev(2, "!motd@l", "!motd@l")));
         assert!(
@@ -493,8 +539,13 @@ mod tests {
         );
         st.subs = vec!["#a@l".into(), "#b@l".into()];
         st.current = Some("#a@l".into());
+        st.advance(&ev(3, "#a@l", "bob@l"));
         st.left("#a@l");
         assert_eq!((st.subs.len(), st.current.as_deref()), (1, Some("#b@l")));
+        assert!(
+            st.last.is_empty(),
+            "a rejoin would catch up on what was said while away"
+        );
         assert_eq!(st.now_talking(), "; now talking in #b@l");
     }
 }
