@@ -76,6 +76,9 @@ impl Server {
             count,
             max_bytes,
         };
+        if h.failing && h.delivered_unstored(&query.scope) {
+            return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, UNSTORED, out);
+        }
         let read = Read {
             conn: Some(conn),
             seq: c.seq,
@@ -87,13 +90,19 @@ impl Server {
         self.pause(conn);
     }
 
-    /// The store fails, for now or for good: queries waiting for a commit are answered from
-    /// disk, and publishers held back for room go on, to be refused with 700.
+    /// The store fails, for now or for good: queries waiting for a commit go on (see
+    /// [`History::release_waiting`](super::history::History::release_waiting)), and publishers held back for room go on, to be refused
+    /// with 700.
     pub(super) fn store_failing(&mut self, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut() else { return };
         h.failing = true;
-        h.release_waiting(out);
+        let refused = h.release_waiting(out);
         for conn in h.room() {
+            self.resume(conn, out);
+        }
+        for Read { conn, seq, .. } in refused {
+            let Some(conn) = conn else { continue };
+            self.fail(conn, seq, ErrorCode::StoreUnavailable, UNSTORED, out);
             self.resume(conn, out);
         }
     }
@@ -158,6 +167,10 @@ impl Server {
         self.resume(conn, out);
     }
 }
+
+/// Why a read is refused while the store fails and Events it would cover are not on disk.
+const UNSTORED: &str = "the history store is failing and has not stored the newest Events of this \
+                        topic; try again later";
 
 fn status(more: bool) -> CatchupStatus {
     if more {

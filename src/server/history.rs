@@ -193,6 +193,12 @@ impl History {
         }
     }
 
+    /// Whether Events of `scope` went out to their audience but are not on disk yet (batched
+    /// mode): an answer from disk now would leave them out, and say it was complete.
+    pub fn delivered_unstored(&self, scope: &Scope) -> bool {
+        self.fsync == Fsync::Batched && self.mark(scope) > self.committed
+    }
+
     /// Whether another catch-up (or, with `search`, another search) may be started.
     pub fn can_read(&self, search: bool) -> bool {
         match search {
@@ -278,12 +284,19 @@ impl History {
         read.conn.is_some().then_some(read)
     }
 
-    /// The store failed: queries waiting for a commit go now, answered from what is on disk,
-    /// rather than wait for a recovery that may be long in coming.
-    pub fn release_waiting(&mut self, out: &mut impl Outbox) {
+    /// The store failed: queries waiting for a commit go now rather than wait for a recovery
+    /// that may be long in coming. Under `--fsync always` what they wait for reached nobody
+    /// yet, so they are answered from what is on disk; in batched mode it was delivered, and
+    /// their reads are returned, to be refused.
+    pub fn release_waiting(&mut self, out: &mut impl Outbox) -> Vec<Read> {
+        let mut refused = Vec::new();
         for (_, q) in std::mem::take(&mut self.waiting) {
-            out.query(q);
+            match self.fsync {
+                Fsync::Always => out.query(q),
+                Fsync::Batched => refused.extend(self.finish_read(q.token)),
+            }
         }
+        refused
     }
 
     /// Forgets a closed connection, whose number the shell may soon give to another: its

@@ -489,11 +489,50 @@ fn a_connection_held_for_the_store_is_not_timed_out() {
         !r.out.take(1).iter().any(|f| f.starts_with("Error")),
         "not closed"
     );
-    // A failing store answers from disk rather than keep it waiting for a commit.
+    // A failing store does not keep it waiting for a commit that may be long in coming; and
+    // since the Event it waited for went out to its audience, an answer from disk would leave
+    // it out: refused, for now.
     r.server.store_done(
         Done::Failing(crate::store::StoreError::Io("full".into())),
         &mut r.out,
     );
+    assert!(r.out.queries.is_empty());
+    let got = r.out.take(1);
+    assert!(got.iter().any(|f| f.starts_with("Error 700")), "{got:?}");
+    assert!(!r.server.waiting(1));
+}
+
+#[test]
+fn a_failing_store_never_answers_complete_without_what_was_delivered() {
+    // A ring that holds about one Event, so that the store answers the catch-up.
+    let mut r = rig(Fsync::Batched, 600);
+    r.say(0, "#rust@example.com", "stored");
+    let first = std::mem::take(&mut r.out.persisted);
+    r.server.store_done(Done::Committed(first[0].pos), &mut r.out);
+    r.say(0, "#rust@example.com", "delivered 1");
+    r.say(0, "#rust@example.com", "delivered 2");
+    assert_eq!(r.out.take(1).len(), 3, "bob got all three live");
+    // The disk is full: the last two are not stored, and the writer retries.
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    r.connect(2, "carol@example.com");
+    r.sub(2, "#rust@example.com");
+    r.out.frames.clear();
+    let got = r.send(2, Msg::Catchup(catchup("#rust@example.com", 50)));
+    assert!(
+        r.out.queries.is_empty(),
+        "answered from disk: {:?}",
+        r.out.queries
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("Error 700 store_unavailable"), "{got:?}");
+    // Once they are stored, the store answers again, though it still counts as failing until it
+    // says it recovered.
+    r.server
+        .store_done(Done::Committed(r.out.persisted.last().unwrap().pos), &mut r.out);
+    r.send(2, Msg::Catchup(catchup("#rust@example.com", 50)));
     assert_eq!(r.out.queries.len(), 1);
 }
 
