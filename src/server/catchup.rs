@@ -46,6 +46,12 @@ impl Server {
             // A user's own topic holds the direct messages sent to them; any other user's
             // topic means the conversation with that user, both ways.
             Kind::User if c.topic.as_str() == &*me => Some(Scope::Topic(me)),
+            // A foreign user's conversations live on its home server (what it sent to users
+            // here is in their direct messages, theirs to read).
+            Kind::User if me.rsplit_once('@').is_none_or(|(_, d)| d != &*self.domain) => {
+                let reason = "your conversations are kept by your home server";
+                return self.fail(conn, c.seq, ErrorCode::ForeignTopic, reason, out);
+            }
             Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
         };
         let max_bytes = (self.limits.max_queue / 4).max(1);

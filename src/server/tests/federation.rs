@@ -178,6 +178,9 @@ fn a_foreign_id_with_a_token_waits_for_its_home_server() {
     assert_eq!(r.sub(0, "#rust@example.com"), ["Meta #rust@example.com true 1"]);
     let c = catchup_msg("alice@foo.org");
     assert_eq!(r.send(0, c), ["Error 401 foreign_topic seq=Some(3)"]);
+    // So does its conversation with a user here.
+    let c = catchup_msg("bob@example.com");
+    assert_eq!(r.send(0, c), ["Error 401 foreign_topic seq=Some(3)"]);
 }
 
 /// A server that admits the users of foo.org, with connection 0 open from 127.0.0.1.
