@@ -82,7 +82,7 @@ impl Server {
             count,
             max_bytes,
         };
-        if h.failing && h.delivered_unstored(&query.scope) {
+        if h.failing && h.would_miss_delivered(&query) {
             return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, UNSTORED, out);
         }
         let read = Read {

@@ -193,10 +193,16 @@ impl History {
         }
     }
 
-    /// Whether Events of `scope` went out to their audience but are not on disk yet (batched
-    /// mode): an answer from disk now would leave them out, and say it was complete.
-    pub fn delivered_unstored(&self, scope: &Scope) -> bool {
-        self.fsync == Fsync::Batched && self.mark(scope) > self.committed
+    /// Whether an answer from disk to `q` now could leave out Events that went out to their
+    /// audience but are not stored yet, and say it was complete: in batched mode, while the
+    /// writer may still store them. Not for a read bounded by an Event's id (commits go in
+    /// order, so all before a stored one are stored; an unstored one is an unknown id), nor
+    /// once the writer is gone, when what is on disk is all there will be.
+    pub fn would_miss_delivered(&self, q: &Query) -> bool {
+        self.fsync == Fsync::Batched
+            && !self.gone
+            && q.before.is_none()
+            && self.mark(&q.scope) > self.committed
     }
 
     /// Whether another catch-up (or, with `search`, another search) may be started.
@@ -285,15 +291,15 @@ impl History {
     }
 
     /// The store failed: queries waiting for a commit go now rather than wait for a recovery
-    /// that may be long in coming. Under `--fsync always` what they wait for reached nobody
-    /// yet, so they are answered from what is on disk; in batched mode it was delivered, and
-    /// their reads are returned, to be refused.
+    /// that may be long in coming: answered from what is on disk, or, where that could leave
+    /// out what was delivered ([`would_miss_delivered`](History::would_miss_delivered)),
+    /// returned as reads to refuse.
     pub fn release_waiting(&mut self, out: &mut impl Outbox) -> Vec<Read> {
         let mut refused = Vec::new();
         for (_, q) in std::mem::take(&mut self.waiting) {
-            match self.fsync {
-                Fsync::Always => out.query(q),
-                Fsync::Batched => refused.extend(self.finish_read(q.token)),
+            match self.would_miss_delivered(&q) {
+                true => refused.extend(self.finish_read(q.token)),
+                false => out.query(q),
             }
         }
         refused

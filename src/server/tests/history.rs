@@ -537,6 +537,43 @@ fn a_failing_store_never_answers_complete_without_what_was_delivered() {
 }
 
 #[test]
+fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
+    let mut r = rig(Fsync::Batched, 600);
+    r.say(0, "#rust@example.com", "stored");
+    let old = std::mem::take(&mut r.out.persisted);
+    r.server.store_done(Done::Committed(old[0].pos), &mut r.out);
+    r.say(0, "#rust@example.com", "delivered");
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    // Everything before a stored Event is stored: the page back from it goes to the store.
+    let back = Catchup {
+        before: Some(old[0].id),
+        ..catchup("#rust@example.com", 50)
+    };
+    r.send(1, Msg::Catchup(back));
+    assert_eq!(r.out.queries.len(), 1, "{:?}", r.out.take(1));
+}
+
+#[test]
+fn once_the_writer_is_gone_reads_are_answered_from_disk() {
+    let mut r = rig(Fsync::Batched, 600);
+    r.say(0, "#rust@example.com", "one");
+    let first = std::mem::take(&mut r.out.persisted);
+    r.server.store_done(Done::Committed(first[0].pos), &mut r.out);
+    // The writer is gone: this Message is refused, and delivered to no one.
+    r.out.refuse_writes = true;
+    let refused = r.say(0, "#rust@example.com", "two");
+    assert!(refused[0].starts_with("Error 700"), "{refused:?}");
+    r.server.store_done(Done::Gone, &mut r.out);
+    // Nothing will be stored any more: what is on disk is all there is, not a reason to refuse
+    // every read of the topic until a restart.
+    r.send(1, Msg::Catchup(catchup("#rust@example.com", 50)));
+    assert_eq!(r.out.queries.len(), 1, "{:?}", r.out.take(1));
+}
+
+#[test]
 fn a_writer_that_is_gone_fails_everything_it_owed_in_order() {
     let mut r = rig(Fsync::Always, 1 << 20);
     r.say(0, "#rust@example.com", "one");
