@@ -481,6 +481,31 @@ mod tests {
     use super::*;
     use crate::event::Content;
 
+    #[test]
+    fn the_rest_of_a_page_that_came_too_late_is_known_as_such() {
+        let shared = Shared::new(
+            "me@l".into(),
+            "l".into(),
+            Screen::new(),
+            false,
+            Duration::from_millis(50),
+        );
+        let (out, _inbox) = outbox().unwrap();
+        shared.install(out);
+        let topic = scalar::proto::Name::parse("#a@l").unwrap();
+        let pager = crate::paging::Pager::new(topic, None, crate::paging::Bounds::default(), 10, false);
+        assert!(matches!(shared.replay(pager.ask()), Err(ReqError::Timeout)));
+        let seq = *lock(&shared.abandoned).back().unwrap();
+        assert!(shared.abandoned(seq) && shared.want(seq).is_none());
+        // A request whose reply is late is not: a late echo still shows what was published.
+        let ping = |seq| Msg::Ping(scalar::proto::Ping { seq, time: 0 });
+        assert!(matches!(
+            shared.request(Want::Reply, ping),
+            Err(ReqError::Timeout)
+        ));
+        assert_eq!(lock(&shared.abandoned).len(), 1);
+    }
+
     fn ev(id: u8, topic: &str, from: &str) -> Received {
         Received {
             seq: None,
