@@ -96,9 +96,10 @@ impl Server {
         self.pause(conn);
     }
 
-    /// The store fails, for now or for good: queries waiting for a commit go on (see
-    /// [`History::release_waiting`](super::history::History::release_waiting)), and publishers held back for room go on, to be refused
-    /// with 700.
+    /// The store fails, for now or for good: queries waiting for a commit go on, or are
+    /// refused where an answer from disk could miss what was delivered (see
+    /// [`History::release_waiting`](super::history::History::release_waiting)); publishers
+    /// held back for room go on, to be refused with 700.
     pub(super) fn store_failing(&mut self, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut() else { return };
         h.failing = true;

@@ -205,11 +205,13 @@ impl Restored {
             (st.domain.clone(), st.user.clone())
         };
         let since = local_hms(self.lost_at);
-        // The held live Events are checked against every message replayed, not only against
-        // the last ones shown, which a long replay pushes out.
+        // The held live Events are checked against every message replayed and shown, not only
+        // against the last ones shown, which a long replay pushes out. (A topic whose read
+        // failed shows none of what it got.)
         let replayed: HashSet<MsgId> = self
             .caught
             .iter()
+            .filter(|c| c.ending.is_ok())
             .flat_map(|c| c.events.iter().map(|e| e.id))
             .collect();
         let mut nothing = Vec::new();
@@ -368,12 +370,18 @@ mod tests {
         // #a's replay has the Event that also came live during the restore; #b's replay, shown
         // after it, is longer than the memory of recent ids.
         let twice = ev(0, "#a@l");
+        // #c's read failed after a page: nothing of it is shown, so its live copy must be.
+        let failed = Caught {
+            ending: Err("700 store_unavailable".into()),
+            ..caught("#c@l", vec![ev(6000, "#c@l")])
+        };
         let restored = Restored {
             caught: vec![
                 caught("#a@l", vec![twice.clone()]),
                 caught("#b@l", (1..=1100).map(|n| ev(n, "#b@l")).collect()),
+                failed,
             ],
-            held: vec![twice, ev(5000, "#a@l")],
+            held: vec![twice, ev(5000, "#a@l"), ev(6000, "#c@l")],
             lost_at: 1_000,
             watched: Vec::new(),
         };
@@ -386,6 +394,7 @@ mod tests {
             1,
             "the live one that was not replayed"
         );
+        assert_eq!(all.matches("message 6000\n").count(), 1, "{all}");
         assert!(all.contains("1100 messages missed in #b"), "{all}");
     }
 
