@@ -37,6 +37,23 @@ fn catchup<'a>(topic: &'a str, count: u32) -> Catchup<'a> {
     }
 }
 
+/// Conn 0 says `text` in #rust, and the store commits it.
+fn say_stored(r: &mut Rig, text: &str) -> std::sync::Arc<crate::store::Record> {
+    r.say(0, "#rust@example.com", text);
+    let rec = r.out.persisted.pop().expect("persisted");
+    r.out.persisted.clear();
+    r.server.store_done(Done::Committed(rec.pos), &mut r.out);
+    rec
+}
+
+/// The store's writes fail (a full disk); the writer retries.
+fn store_fails(r: &mut Rig) {
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+}
+
 fn texts(frames: &[String]) -> Vec<&str> {
     frames.iter().filter_map(|f| f.split(' ').nth(3)).collect()
 }
@@ -492,10 +509,7 @@ fn a_connection_held_for_the_store_is_not_timed_out() {
     // A failing store does not keep it waiting for a commit that may be long in coming; and
     // since the Event it waited for went out to its audience, an answer from disk would leave
     // it out: refused, for now.
-    r.server.store_done(
-        Done::Failing(crate::store::StoreError::Io("full".into())),
-        &mut r.out,
-    );
+    store_fails(&mut r);
     assert!(r.out.queries.is_empty());
     let got = r.out.take(1);
     assert!(got.iter().any(|f| f.starts_with("Error 700")), "{got:?}");
@@ -506,17 +520,12 @@ fn a_connection_held_for_the_store_is_not_timed_out() {
 fn a_failing_store_never_answers_complete_without_what_was_delivered() {
     // A ring that holds about one Event, so that the store answers the catch-up.
     let mut r = rig(Fsync::Batched, 600);
-    r.say(0, "#rust@example.com", "stored");
-    let first = std::mem::take(&mut r.out.persisted);
-    r.server.store_done(Done::Committed(first[0].pos), &mut r.out);
+    say_stored(&mut r, "stored");
     r.say(0, "#rust@example.com", "delivered 1");
     r.say(0, "#rust@example.com", "delivered 2");
     assert_eq!(r.out.take(1).len(), 3, "bob got all three live");
     // The disk is full: the last two are not stored, and the writer retries.
-    r.server.store_done(
-        Done::Failing(crate::store::StoreError::Io("full".into())),
-        &mut r.out,
-    );
+    store_fails(&mut r);
     r.connect(2, "carol@example.com");
     r.sub(2, "#rust@example.com");
     r.out.frames.clear();
@@ -539,17 +548,12 @@ fn a_failing_store_never_answers_complete_without_what_was_delivered() {
 #[test]
 fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
     let mut r = rig(Fsync::Batched, 600);
-    r.say(0, "#rust@example.com", "stored");
-    let old = std::mem::take(&mut r.out.persisted);
-    r.server.store_done(Done::Committed(old[0].pos), &mut r.out);
+    let old = say_stored(&mut r, "stored");
     r.say(0, "#rust@example.com", "delivered");
-    r.server.store_done(
-        Done::Failing(crate::store::StoreError::Io("full".into())),
-        &mut r.out,
-    );
+    store_fails(&mut r);
     // Everything before a stored Event is stored: the page back from it goes to the store.
     let back = Catchup {
-        before: Some(old[0].id),
+        before: Some(old.id),
         ..catchup("#rust@example.com", 50)
     };
     r.send(1, Msg::Catchup(back));
@@ -559,9 +563,7 @@ fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
 #[test]
 fn once_the_writer_is_gone_reads_are_answered_from_disk() {
     let mut r = rig(Fsync::Batched, 600);
-    r.say(0, "#rust@example.com", "one");
-    let first = std::mem::take(&mut r.out.persisted);
-    r.server.store_done(Done::Committed(first[0].pos), &mut r.out);
+    say_stored(&mut r, "one");
     // The writer is gone: this Message is refused, and delivered to no one.
     r.out.refuse_writes = true;
     let refused = r.say(0, "#rust@example.com", "two");
