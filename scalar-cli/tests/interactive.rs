@@ -401,6 +401,64 @@ fn a_reconnect_catches_up_from_the_drop_not_from_what_was_read() {
 }
 
 #[test]
+fn a_catch_up_refused_at_reconnect_is_tried_again_until_the_gap_is_filled() {
+    const ALICE: &str = "alice@localhost";
+    let dir = TempDir::new();
+    let mut server = history_server(0, &dir);
+    let port = server.port;
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    server.stop();
+    let mark = p.wait_for("connection lost", STEP);
+    let server = history_server(port, &dir);
+    // Hold the store's write lock, as a backup or a stuck disk would: the direct message bob
+    // sends now is delivered but not stored. Alice saw no message in her inbox before, so
+    // her catch-up reads from a time, which the server's memory cannot answer alone; the
+    // store cannot answer it with the message either, so it is refused (700).
+    let db = rusqlite::Connection::open(dir.0.join("scalard.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Direct messages go only to a user who is connected: alice is, on another device.
+    let _phone = server.client("alice");
+    let mut bob = server.client("bob");
+    say(&mut bob, ALICE, "said while the store was stuck");
+    let mark = p.wait_for_from(mark, "reconnected to", STEP * 3);
+    let mark = p.wait_for_from(mark, "your inbox could not be fetched", STEP);
+    p.wait_for_from(mark, "trying again in the background", STEP);
+    db.execute_batch("ROLLBACK").unwrap();
+    drop(db);
+    // A message seen live after the gap must not close it.
+    let deadline = Instant::now() + STEP * 3;
+    loop {
+        let said = bob.request(STEP, |seq| {
+            scalar::proto::Msg::Message(scalar::proto::Message {
+                seq,
+                topic: scalar::proto::Name::parse(ALICE).unwrap(),
+                body: scalar::proto::Body::Text("said after the gap"),
+                ctype: None,
+                reply_to: None,
+            })
+        });
+        let echoed = said.map(|f| f.msg().map(|m| m.msg_type()));
+        if matches!(echoed, Ok(Ok(scalar::proto::MsgType::Event))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store never recovered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    p.wait_for_from(mark, "bob: said after the gap", STEP);
+    let mark = p.wait_for_from(
+        mark,
+        "caught up later: 1 message missed in your inbox below; the gap is filled",
+        STEP * 6,
+    );
+    p.wait_for_from(mark, "bob: said while the store was stuck", STEP);
+    let text = p.text();
+    assert_eq!(text.matches("said after the gap").count(), 1, "{text}");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
 fn a_guest_given_a_new_id_on_reconnecting_takes_it() {
     let dir = TempDir::new();
     let data = dir.0.join("server");

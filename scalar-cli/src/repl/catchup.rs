@@ -7,27 +7,22 @@
 //! live Events that arrived meanwhile. Each message is shown once: a message can arrive both
 //! live and in the replay, and a restore that fails half way is done again from the same gap.
 
+use super::gaps::{self, MAX_PAGES, Start, Unfilled};
 use super::net::handle;
 use super::presence;
-use super::shared::{Shared, Shown};
+use super::shared::{Shared, Shown, State};
 use crate::conn::{Conn, NetError};
 use crate::event::Received;
 use crate::names;
-use crate::paging::{self, Ask, Bounds, End, Ending, PAGE, Pager};
+use crate::paging::{self, Ask, End, Ending, Pager};
 use crate::timefmt::local_hms;
 use scalar::client::Frame;
 use scalar::proto::{Msg, MsgId, Name, Presence, Sub};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-/// The most pages one topic's catch-up reads; past it the note says newer missed messages were
-/// not fetched. Bounds the time and memory a reconnect takes (all is held until shown).
-pub const MAX_PAGES: u32 = 20;
 /// Live Events held while a restore runs; past it they are shown at once, before the gap.
 const MAX_HELD: usize = 10_000;
-/// How far before the moment the server was last heard from a topic with no message seen is
-/// caught up from: the client's clock and the server's may differ a little.
-const SKEW_MS: u64 = 5_000;
 
 /// What a lost connection left to catch up on.
 #[derive(Debug, Clone)]
@@ -36,25 +31,69 @@ pub struct Gap {
     pub lost_at: u64,
     /// The last Event seen on each topic before the connection was lost, and its time.
     pub last: HashMap<String, (MsgId, u64)>,
+    /// Where the gaps an earlier reconnect could not fill start: those topics are caught up
+    /// from there instead.
+    pub unfilled: HashMap<String, Start>,
 }
 
-/// How one topic's catch-up went.
-struct Caught {
+impl Gap {
+    /// The gap the session in `st` has, the connection lost at `lost_at`.
+    pub fn of(st: &State, lost_at: u64) -> Gap {
+        Gap {
+            lost_at,
+            last: st.last.clone(),
+            unfilled: st.unfilled.iter().map(|(t, u)| (t.clone(), u.start)).collect(),
+        }
+    }
+
+    /// Where the catch-up of `topic` starts.
+    fn start(&self, topic: &str) -> Start {
+        self.unfilled.get(topic).copied().unwrap_or(Start {
+            last: self.last.get(topic).copied(),
+            lost_at: self.lost_at,
+        })
+    }
+}
+
+/// One topic's catch-up, read.
+pub struct Caught {
     /// The topic caught up on.
     topic: String,
+    /// Where the read started.
+    pub start: Start,
     /// The missed messages, oldest first.
     events: Vec<Received>,
-    /// How the read ended, or why it could not be made.
-    ending: Result<Ending, String>,
+    /// How the read ended.
+    ending: Ending,
     /// The read went on by time after the server no longer had the last message seen.
     by_time: bool,
     /// The retention horizon, where it cut into the gap.
     lost_before: Option<u64>,
 }
 
+impl Caught {
+    /// The topic's name as the user knows it (`#up`, `your inbox`).
+    pub fn name(&self, shared: &Shared) -> String {
+        let st = shared.state();
+        names::history_of(&self.topic, &st.user, &st.domain)
+    }
+
+    /// How the read ended.
+    pub fn ending(&self) -> Ending {
+        self.ending
+    }
+}
+
+/// A topic whose catch-up the server refused.
+struct Refused {
+    topic: String,
+    start: Start,
+    why: String,
+}
+
 /// A finished restore, to be shown once the connection is installed.
 pub struct Restored {
-    caught: Vec<Caught>,
+    caught: Vec<Result<Caught, Refused>>,
     held: Vec<Received>,
     lost_at: u64,
     /// The users watched again, and their presence now.
@@ -85,7 +124,27 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     let watched = presence::restore(shared, conn, &mut held)?;
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain([&me]) {
-        caught.push(catch_up(shared, conn, topic, gap, &mut held)?);
+        let start = gap.start(topic);
+        let refused = |why: String| Refused {
+            topic: topic.clone(),
+            start,
+            why,
+        };
+        let Ok(name) = Name::parse(topic) else {
+            caught.push(Err(refused("not a valid topic".into())));
+            continue;
+        };
+        let mut pager = gaps::pager(name, start, None);
+        caught.push(
+            match read(topic, start, &mut pager, |ask| {
+                fetch(shared, conn, ask, &mut held)
+            }) {
+                Ok(c) => Ok(c),
+                // A refusal (not subscribed after all, store_unavailable) concerns this topic only.
+                Err(e @ NetError::Refused { .. }) => Err(refused(e.to_string())),
+                Err(e) => return Err(e),
+            },
+        );
     }
     Ok(Restored {
         caught,
@@ -113,54 +172,27 @@ pub(super) fn ask<'a>(
     }
 }
 
-/// Reads what `topic` got after the last message seen there (or, with none seen, after the
-/// server was last heard from), forward, at most [`MAX_PAGES`] pages.
-fn catch_up(
-    shared: &Shared,
-    conn: &mut Conn,
+/// Reads what `topic` got after `start` with `pager`, through `fetch`.
+pub(super) fn read<E>(
     topic: &str,
-    gap: &Gap,
-    held: &mut Vec<Received>,
-) -> Result<Caught, NetError> {
-    let mut caught = Caught {
+    start: Start,
+    pager: &mut Pager<'_>,
+    fetch: impl FnMut(Ask<'_>) -> Result<(Vec<Received>, End), E>,
+) -> Result<Caught, E> {
+    let mut events = Vec::new();
+    let ending = paging::read(pager, fetch, |e| {
+        events.push(e);
+        Ok(true)
+    })?
+    .unwrap_or(Ending::Complete);
+    Ok(Caught {
         topic: topic.to_string(),
-        events: Vec::new(),
-        ending: Err("not a valid topic".into()),
-        by_time: false,
-        lost_before: None,
-    };
-    let Ok(name) = Name::parse(topic) else {
-        return Ok(caught);
-    };
-    let last = gap.last.get(topic).copied();
-    let bounds = Bounds {
-        after: last.map(|(id, _)| id),
-        since: last.is_none().then(|| gap.lost_at.saturating_sub(SKEW_MS)),
-        ..Bounds::default()
-    };
-    let mut pager = Pager::new(name, None, bounds, MAX_PAGES * PAGE, true).max_pages(MAX_PAGES);
-    if let Some((_, time)) = last {
-        // If the server no longer has that message (retention), go on from its time.
-        pager = pager.anchor_time(time);
-    }
-    let events = &mut caught.events;
-    let read = paging::read(
-        &mut pager,
-        |ask| fetch(shared, conn, ask, held),
-        |e| {
-            events.push(e);
-            Ok(true)
-        },
-    );
-    caught.ending = match read {
-        Ok(ending) => Ok(ending.unwrap_or(Ending::Complete)),
-        // A refusal (not subscribed after all, store_unavailable) concerns this topic only.
-        Err(e @ NetError::Refused { .. }) => Err(e.to_string()),
-        Err(e) => return Err(e),
-    };
-    caught.by_time = pager.by_time;
-    caught.lost_before = caught.ending.as_ref().ok().and_then(|e| pager.lost_before(*e));
-    Ok(caught)
+        start,
+        events,
+        ending,
+        by_time: pager.by_time,
+        lost_before: pager.lost_before(ending),
+    })
 }
 
 /// Sends one Catchup and collects its page.
@@ -198,56 +230,43 @@ fn wait(shared: &Shared, conn: &mut Conn, seq: u32, held: &mut Vec<Received>) ->
 
 impl Restored {
     /// Shows each topic's missed messages under its marker, then the live Events held, each
-    /// message once; then one line for the topics where nothing was missed.
+    /// message once; then one line for the topics where nothing was missed. A topic whose
+    /// catch-up was refused is kept as a gap to fill later ([`gaps`]).
     pub fn show(self, shared: &Shared) {
         let (domain, me) = {
             let st = shared.state();
             (st.domain.clone(), st.user.clone())
         };
-        let since = local_hms(self.lost_at);
         // The held live Events are checked against every message replayed and shown, not only
-        // against the last ones shown, which a long replay pushes out. (A topic whose read
-        // failed shows none of what it got.)
+        // against the last ones shown, which a long replay pushes out.
         let replayed: HashSet<MsgId> = self
             .caught
             .iter()
-            .filter(|c| c.ending.is_ok())
+            .flatten()
             .flat_map(|c| c.events.iter().map(|e| e.id))
             .collect();
         let mut nothing = Vec::new();
         let mut no_history = Vec::new();
         for c in self.caught {
-            let name = names::history_of(&c.topic, &me, &domain);
-            let fresh: Vec<Received> = {
-                let st = shared.state();
-                c.events.into_iter().filter(|e| !st.seen(&e.id)).collect()
-            };
-            match c.ending {
-                Ok(Ending::Unavailable) => no_history.push(name),
-                Err(e) => shared.screen.error(format!(
-                    "reconnected, but the history of {name} could not be fetched ({e}): anything said \
-                     there since {since} may be missing"
-                )),
-                Ok(ending) => {
-                    let gaps = gap_notes(ending, c.by_time, c.lost_before);
-                    if fresh.is_empty() && gaps.is_empty() {
-                        nothing.push(name);
-                        continue;
-                    }
-                    let mut line = format!("reconnected: {} missed in {name}", missed(fresh.len()));
-                    if !fresh.is_empty() {
-                        line.push_str(" below");
-                    }
-                    line.push_str(&if gaps.is_empty() {
-                        "; the gap is filled".to_string()
-                    } else {
-                        format!("; {}", gaps.join("; "))
-                    });
-                    shared.screen.info(line);
-                    for e in &fresh {
-                        shared.show_event(e, Shown::Missed);
-                    }
+            let c = match c {
+                Ok(c) => c,
+                Err(r) => {
+                    let name = names::history_of(&r.topic, &me, &domain);
+                    shared.screen.error(format!(
+                        "reconnected, but the history of {name} could not be fetched ({}): anything \
+                         said there since {} is missing until it can be; trying again in the background",
+                        r.why,
+                        local_hms(r.start.lost_at)
+                    ));
+                    shared.state().unfilled.insert(r.topic, Unfilled::new(r.start));
+                    continue;
                 }
+            };
+            shared.state().unfilled.remove(&c.topic);
+            if c.ending == Ending::Unavailable {
+                no_history.push(names::history_of(&c.topic, &me, &domain));
+            } else if let Some(name) = show_caught(shared, c, "reconnected: ") {
+                nothing.push(name);
             }
         }
         if !nothing.is_empty() {
@@ -257,8 +276,9 @@ impl Restored {
         }
         if !no_history.is_empty() {
             shared.screen.info(format!(
-                "the server keeps no history: what was said since {since} in {} could not be \
+                "the server keeps no history: what was said since {} in {} could not be \
                  fetched, and may have been missed",
+                local_hms(self.lost_at),
                 and_list(&no_history)
             ));
         }
@@ -267,6 +287,35 @@ impl Restored {
             shared.show_event(e, Shown::Live);
         }
     }
+}
+
+/// Shows the messages of one topic's catch-up not shown before, under a marker line that
+/// starts with `lead` and says whether the gap is filled. Returns the topic's name instead when
+/// there is nothing to say: nothing missed, and the gap filled.
+pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<String> {
+    let name = c.name(shared);
+    let fresh: Vec<Received> = {
+        let st = shared.state();
+        c.events.into_iter().filter(|e| !st.seen(&e.id)).collect()
+    };
+    let gaps = gap_notes(c.ending, c.by_time, c.lost_before);
+    if fresh.is_empty() && gaps.is_empty() {
+        return Some(name);
+    }
+    let mut line = format!("{lead}{} missed in {name}", missed(fresh.len()));
+    if !fresh.is_empty() {
+        line.push_str(" below");
+    }
+    line.push_str(&if gaps.is_empty() {
+        "; the gap is filled".to_string()
+    } else {
+        format!("; {}", gaps.join("; "))
+    });
+    shared.screen.info(line);
+    for e in &fresh {
+        shared.show_event(e, Shown::Missed);
+    }
+    None
 }
 
 /// `a`, `a and b`, `a, b and c`.
@@ -360,26 +409,33 @@ mod tests {
             false,
             Duration::from_secs(1),
         );
+        let start = Start {
+            last: None,
+            lost_at: 1_000,
+        };
         let caught = |topic: &str, events| Caught {
             topic: topic.into(),
+            start,
             events,
-            ending: Ok(Ending::Complete),
+            ending: Ending::Complete,
             by_time: false,
             lost_before: None,
         };
         // #a's replay has the Event that also came live during the restore; #b's replay, shown
         // after it, is longer than the memory of recent ids.
         let twice = ev(0, "#a@l");
-        // #c's read failed after a page: nothing of it is shown, so its live copy must be.
-        let failed = Caught {
-            ending: Err("700 store_unavailable".into()),
-            ..caught("#c@l", vec![ev(6000, "#c@l")])
+        // #c's read was refused: nothing of it is shown, so its live copy must be, and the gap
+        // is kept to be filled later.
+        let failed = Refused {
+            topic: "#c@l".into(),
+            start,
+            why: "700 store_unavailable".into(),
         };
         let restored = Restored {
             caught: vec![
-                caught("#a@l", vec![twice.clone()]),
-                caught("#b@l", (1..=1100).map(|n| ev(n, "#b@l")).collect()),
-                failed,
+                Ok(caught("#a@l", vec![twice.clone()])),
+                Ok(caught("#b@l", (1..=1100).map(|n| ev(n, "#b@l")).collect())),
+                Err(failed),
             ],
             held: vec![twice, ev(5000, "#a@l"), ev(6000, "#c@l")],
             lost_at: 1_000,
@@ -396,6 +452,38 @@ mod tests {
         );
         assert_eq!(all.matches("message 6000\n").count(), 1, "{all}");
         assert!(all.contains("1100 messages missed in #b"), "{all}");
+        let st = shared.state();
+        let gap = &st.unfilled["#c@l"];
+        assert_eq!(gap.start, start);
+        assert_eq!(
+            gap.upto,
+            Some(ev(6000, "#c@l").id),
+            "the first live message after the gap bounds its next read"
+        );
+        assert!(!st.unfilled.contains_key("#a@l"));
+    }
+
+    #[test]
+    fn a_reconnect_reads_a_gap_not_yet_filled_from_where_it_starts() {
+        let mut st = State::default();
+        let old = Start {
+            last: Some((MsgId([1; 32]), 100)),
+            lost_at: 500,
+        };
+        st.unfilled.insert("#a@l".into(), Unfilled::new(old));
+        // Messages seen live since then moved the last one seen on, past the gap.
+        st.advance(&ev(7, "#a@l"));
+        st.advance(&ev(8, "#b@l"));
+        let gap = Gap::of(&st, 9_000);
+        assert_eq!(gap.start("#a@l"), old);
+        assert_eq!(
+            gap.start("#b@l"),
+            Start {
+                last: Some((ev(8, "#b@l").id, 1_008)),
+                lost_at: 9_000
+            }
+        );
+        assert_eq!(st.unfilled["#a@l"].upto, Some(ev(7, "#a@l").id));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod catchup;
 mod command;
 mod complete;
 mod exec;
+mod gaps;
 mod lists;
 mod meta;
 mod moderate;
@@ -61,6 +62,8 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     };
     let reader = net::spawn(shared.clone(), conn, dial)
         .map_err(|e| CliError::Local(format!("cannot start the network thread: {e}")))?;
+    gaps::spawn(shared.clone())
+        .map_err(|e| CliError::Local(format!("cannot start the gap-filling thread: {e}")))?;
     let flow = if tty { editor_loop(&shared) } else { None };
     let flow = match flow {
         Some(f) => f,

@@ -60,10 +60,7 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
         shared.disconnected();
         // Where to catch up from is fixed now: live Events of the next connection must not
         // move it on before the gap is filled.
-        let gap = Gap {
-            lost_at: heard_at,
-            last: shared.state().last.clone(),
-        };
+        let gap = Gap::of(&shared.state(), heard_at);
         shared
             .screen
             .error(format!("connection lost: {why}; reconnecting"));

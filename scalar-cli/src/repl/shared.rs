@@ -10,6 +10,7 @@
 //! the network thread, which waits on the socket and the wake-up pipe at once (poll(2)) and
 //! writes them. Plain and TLS connections take the same path.
 
+use super::gaps::Unfilled;
 use super::screen::Screen;
 use crate::conn::{NetError, encode};
 use crate::event::Received;
@@ -84,6 +85,8 @@ pub struct State {
     pub known: VecDeque<String>,
     /// The newest message seen per topic: where a catch-up resumes.
     pub last: HashMap<String, (MsgId, u64)>,
+    /// Gaps a reconnect could not fill, per topic, to be read again.
+    pub unfilled: HashMap<String, Unfilled>,
     /// Whether a connection is up.
     pub connected: bool,
     /// What `/more` continues.
@@ -121,8 +124,13 @@ impl State {
     /// live or in such a catch-up (never one read with `/history` or `/search`: it may be old,
     /// and the messages after it were not seen). It must be one the server keeps.
     pub fn advance(&mut self, e: &Received) {
-        let newer = self.last.get(&e.topic).is_none_or(|(_, t)| e.time >= *t);
-        if newer && !e.is_presence() {
+        if e.is_presence() {
+            return;
+        }
+        if let Some(gap) = self.unfilled.get_mut(&e.topic) {
+            gap.upto.get_or_insert(e.id);
+        }
+        if self.last.get(&e.topic).is_none_or(|(_, t)| e.time >= *t) {
             self.last.insert(e.topic.clone(), (e.id, e.time));
         }
     }
@@ -133,6 +141,7 @@ impl State {
         self.subs.retain(|s| s != topic);
         // What was said there while away is not missed: a rejoin starts from the rejoin.
         self.last.remove(topic);
+        self.unfilled.remove(topic);
         if self.current.as_deref() == Some(topic) {
             self.current = self.subs.last().cloned();
         }

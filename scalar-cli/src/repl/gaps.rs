@@ -1,0 +1,214 @@
+//! Gaps a reconnect could not fill. When the server refuses a topic's catch-up (its store is
+//! failing: a full disk, a stuck lock, error 700), what was said there while the connection
+//! was down is unknown. Moving on would lose it for good: the next live message would become
+//! the point the next catch-up starts from. So the gap is kept per topic, read again in the
+//! background while connected, with a growing wait between tries, and a reconnect meanwhile
+//! starts that topic's catch-up from the gap, not from the last message seen.
+
+use super::catchup::{self, Caught};
+use super::shared::{ReqError, Shared, State};
+use crate::paging::{Bounds, Ending, PAGE, Pager};
+use crate::timefmt::local_hms;
+use scalar::proto::{MsgId, Name};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The most pages one topic's catch-up reads; past it the note says newer missed messages were
+/// not fetched. Bounds the time and memory a catch-up takes (all is held until shown).
+pub const MAX_PAGES: u32 = 20;
+/// How far before the moment the server was last heard from a topic with no message seen is
+/// caught up from: the client's clock and the server's may differ a little.
+const SKEW_MS: u64 = 5_000;
+/// The wait before the first try to fill a gap again; it doubles up to [`LAST_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+/// The longest wait between tries: one Catchup every few minutes costs a failing server little.
+const LAST_RETRY: Duration = Duration::from_secs(300);
+/// How often the background thread looks for gaps due.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Where a topic's catch-up starts: after the last message seen there, or, with none seen,
+/// from the moment the server was last heard from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    /// The last Event seen on the topic before the connection was lost, and its time.
+    pub last: Option<(MsgId, u64)>,
+    /// When the server was last heard from (ms since the epoch, this client's clock).
+    pub lost_at: u64,
+}
+
+/// A gap whose catch-up was refused, to be read again.
+#[derive(Debug, Clone)]
+pub struct Unfilled {
+    /// Where the gap starts.
+    pub start: Start,
+    /// The first message seen on the topic after the gap (live): the read stops before it,
+    /// since everything from it on was shown.
+    pub upto: Option<MsgId>,
+    /// When to try again.
+    pub due: Instant,
+    /// The wait after the next failure.
+    wait: Duration,
+}
+
+impl Unfilled {
+    /// A gap from `start`, tried again in [`FIRST_RETRY`].
+    pub fn new(start: Start) -> Unfilled {
+        Unfilled {
+            start,
+            upto: None,
+            due: Instant::now() + FIRST_RETRY,
+            wait: FIRST_RETRY,
+        }
+    }
+
+    /// After a failed try: the next one waits twice as long, up to [`LAST_RETRY`].
+    fn failed(&mut self) {
+        self.wait = self.wait.saturating_mul(2).min(LAST_RETRY);
+        self.due = Instant::now() + self.wait;
+    }
+}
+
+/// The forward read of what `topic` got after `start`, stopping before `upto` if given, at
+/// most [`MAX_PAGES`] pages.
+pub fn pager(topic: Name<'_>, start: Start, upto: Option<MsgId>) -> Pager<'_> {
+    let bounds = Bounds {
+        after: start.last.map(|(id, _)| id),
+        since: start
+            .last
+            .is_none()
+            .then(|| start.lost_at.saturating_sub(SKEW_MS)),
+        before: upto,
+        ..Bounds::default()
+    };
+    let pager = Pager::new(topic, None, bounds, MAX_PAGES * PAGE, true).max_pages(MAX_PAGES);
+    match start.last {
+        // If the server no longer has that message (retention), go on from its time.
+        Some((_, time)) => pager.anchor_time(time),
+        None => pager,
+    }
+}
+
+/// Starts the thread that fills gaps again while connected. It stops when the user quits.
+pub fn spawn(shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("gaps".into()).spawn(move || {
+        while !shared.quitting.load(Ordering::SeqCst) {
+            std::thread::sleep(TICK);
+            for topic in due(&shared) {
+                fill(&shared, &topic);
+            }
+        }
+    })
+}
+
+/// The topics whose gap is due for another try, while a connection is up.
+fn due(shared: &Shared) -> Vec<String> {
+    let mut st = shared.state();
+    if !st.connected {
+        return Vec::new();
+    }
+    // A guest's old inbox went with its old ID (a channel left forgets its gap itself).
+    let State {
+        unfilled, subs, user, ..
+    } = &mut *st;
+    unfilled.retain(|topic, _| topic == user || subs.contains(topic));
+    let now = Instant::now();
+    unfilled
+        .iter()
+        .filter(|(_, u)| u.due <= now)
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// Reads one gap again; shows what it held once the read worked, or schedules the next try.
+fn fill(shared: &Shared, topic: &str) {
+    let Some((start, upto)) = shared.state().unfilled.get(topic).map(|u| (u.start, u.upto)) else {
+        return;
+    };
+    let Ok(name) = Name::parse(topic) else {
+        shared.state().unfilled.remove(topic);
+        return;
+    };
+    let mut pager = pager(name, start, upto);
+    let caught = catchup::read(topic, start, &mut pager, |ask| shared.replay(ask));
+    let mut st = shared.state();
+    // A reconnect meanwhile read this gap again itself (or the channel was left).
+    let Some(u) = st.unfilled.get_mut(topic).filter(|u| u.start == start) else {
+        return;
+    };
+    match caught {
+        // The first message seen after the gap may not be stored yet (or any more): read up to
+        // now next time, dropping what was shown.
+        Ok(caught) if caught.ending() == Ending::UnknownId && u.upto.is_some() => {
+            u.upto = None;
+            u.failed();
+        }
+        Ok(caught) => {
+            st.unfilled.remove(topic);
+            drop(st);
+            shown_later(shared, caught);
+        }
+        // The connection went: the reconnect's catch-up starts from this gap.
+        Err(ReqError::NotConnected | ReqError::Lost) => {}
+        Err(ReqError::Timeout | ReqError::Net(_)) => u.failed(),
+    }
+}
+
+/// Shows a gap filled after the reconnect, under its own marker line.
+fn shown_later(shared: &Shared, caught: Caught) {
+    let lead = format!("since {}, caught up later: ", local_hms(caught.start.lost_at));
+    if caught.ending() == Ending::Unavailable {
+        let name = caught.name(shared);
+        shared.screen.info(format!(
+            "{lead}the server keeps no history of {name} now: the gap cannot be filled"
+        ));
+    } else if let Some(name) = catchup::show_caught(shared, caught, &lead) {
+        shared.screen.info(format!(
+            "{lead}nothing missed in {name} after all; the gap is filled"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalar::proto::Msg;
+
+    #[test]
+    fn a_gap_is_read_from_its_start_up_to_the_first_message_seen_after_it() {
+        let topic = Name::parse("#a@l").unwrap();
+        let last = (MsgId([1; 32]), 5_000);
+        let upto = MsgId([2; 32]);
+        let start = Start {
+            last: Some(last),
+            lost_at: 9_000,
+        };
+        let ask = pager(topic, start, Some(upto)).ask().msg(None);
+        let Msg::Catchup(c) = ask else { panic!("{ask:?}") };
+        assert_eq!((c.after, c.before, c.since), (Some(last.0), Some(upto), None));
+        // With no message seen there, from a little before the server was last heard from.
+        let start = Start {
+            last: None,
+            lost_at: 9_000,
+        };
+        let Msg::Catchup(c) = pager(topic, start, None).ask().msg(None) else {
+            panic!()
+        };
+        assert_eq!((c.after, c.before, c.since), (None, None, Some(4_000)));
+    }
+
+    #[test]
+    fn tries_again_ever_less_often() {
+        let mut u = Unfilled::new(Start {
+            last: None,
+            lost_at: 0,
+        });
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            u.failed();
+            waits.push(u.wait.as_secs());
+        }
+        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
+        assert!(u.due > Instant::now() + Duration::from_secs(299));
+    }
+}
