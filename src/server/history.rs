@@ -96,8 +96,10 @@ pub struct History {
     /// Queries waiting for the Events of their scope accepted before them to be committed, so
     /// that the store sees everything the asker could have seen.
     waiting: VecDeque<(u64, Query)>,
-    /// The newest uncommitted position of each topic that has one: a query waits only for its
-    /// own topics, so a quiet channel's history is read at once however busy the others are.
+    /// The newest uncommitted position of each topic, and of each conversation ([`thread_of`](crate::store::thread_of)
+    /// keys, which have a space, so never a topic's name), that has one: a query waits only
+    /// for its own scope, so a quiet channel's history is read at once however busy the others
+    /// are, and a conversation's whatever else its two users were sent.
     unwritten: HashMap<Box<str>, u64>,
     /// Events waiting for their commit (`--fsync always` only), oldest first.
     pub unconfirmed: VecDeque<Unconfirmed>,
@@ -172,25 +174,25 @@ impl History {
         mine.1 += weight;
     }
 
-    /// The position for the next accepted Event, on `topic`.
-    pub fn next_pos(&mut self, topic: &str) -> u64 {
+    /// The position for the next accepted Event, on `topic` (and, for a direct message, in
+    /// the conversation `thread`).
+    pub fn next_pos(&mut self, topic: &str, thread: Option<&str>) -> u64 {
         self.last_pos += 1;
-        match self.unwritten.get_mut(topic) {
-            Some(p) => *p = self.last_pos,
-            None => {
-                self.unwritten.insert(topic.into(), self.last_pos);
+        for scope in [Some(topic), thread].into_iter().flatten() {
+            match self.unwritten.get_mut(scope) {
+                Some(p) => *p = self.last_pos,
+                None => {
+                    self.unwritten.insert(scope.into(), self.last_pos);
+                }
             }
         }
         self.last_pos
     }
 
-    /// The newest uncommitted position among the topics a query looks at (0 if none).
+    /// The newest uncommitted position in the scope a query looks at (0 if none).
     fn mark(&self, scope: &Scope) -> u64 {
-        let of = |t: &str| self.unwritten.get(t).copied().unwrap_or(0);
-        match scope {
-            Scope::Topic(t) => of(t),
-            Scope::Thread(key) => key.split(' ').map(of).max().unwrap_or(0),
-        }
+        let (Scope::Topic(key) | Scope::Thread(key)) = scope;
+        self.unwritten.get(key).copied().unwrap_or(0)
     }
 
     /// Whether an answer from disk to `q` now could leave out Events that went out to their

@@ -86,10 +86,11 @@ impl Server {
             );
             return Self::deliver(parts, Some(conn), m.seq, event, out);
         };
+        let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
         let rec = Arc::new(Record {
-            pos: h.next_pos(m.topic.as_str()),
+            pos: h.next_pos(m.topic.as_str(), thread.as_deref()),
             topic: m.topic.as_str().into(),
-            thread: (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str())),
+            thread,
             from: from.as_str().into(),
             time,
             id,

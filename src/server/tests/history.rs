@@ -54,6 +54,14 @@ fn store_fails(r: &mut Rig) {
     );
 }
 
+/// The store answers every query sent to it with an empty page, freeing the reads.
+fn answer_all(r: &mut Rig) {
+    for q in std::mem::take(&mut r.out.queries) {
+        r.server
+            .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+    }
+}
+
 fn texts(frames: &[String]) -> Vec<&str> {
     frames.iter().filter_map(|f| f.split(' ').nth(3)).collect()
 }
@@ -418,17 +426,22 @@ fn a_query_waits_only_for_its_own_topics_to_be_committed() {
     // Nothing of #quiet is unwritten: straight to the store, no flush.
     r.send(1, Msg::Catchup(catchup("#quiet@example.com", 5)));
     assert_eq!((r.out.queries.len(), r.out.flushes), (1, 0));
-    // Carol's conversation with bob spans carol@ and bob@, and alice's DM left an unwritten
-    // Event on bob@: it waits for the commit (which may hold nothing of carol's).
+    // Alice's DM left an unwritten Event on bob@, but not in carol's conversation with bob:
+    // straight to the store too.
     r.connect(2, "carol@example.com");
     r.send(2, Msg::Catchup(catchup("bob@example.com", 5)));
+    assert_eq!((r.out.queries.len(), r.out.flushes), (2, 0));
+    // Two reads at most at once (the rig's limit): answer those.
+    answer_all(&mut r);
+    // Alice's own conversation with bob waits for the commit.
+    r.send(0, Msg::Catchup(catchup("bob@example.com", 5)));
     assert_eq!(
         (r.out.queries.len(), r.out.flushes),
-        (1, 1),
-        "bob@ has an unwritten Event"
+        (0, 1),
+        "the DM to bob is unwritten"
     );
     r.server.store_done(Done::Committed(102), &mut r.out);
-    assert_eq!(r.out.queries.len(), 2);
+    assert_eq!(r.out.queries.len(), 1);
 }
 
 #[test]
@@ -558,6 +571,37 @@ fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
     };
     r.send(1, Msg::Catchup(back));
     assert_eq!(r.out.queries.len(), 1, "{:?}", r.out.take(1));
+}
+
+#[test]
+fn a_conversation_waits_and_is_refused_only_for_its_own_unstored_messages() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.connect(2, "carol@example.com");
+    r.connect(3, "dave@example.com");
+    say_stored(&mut r, "stored");
+    // Carol's message to bob is on bob's topic, but not in alice's conversation with bob.
+    r.say(2, "bob@example.com", "from carol");
+    r.send(0, Msg::Catchup(catchup("bob@example.com", 50)));
+    assert_eq!(r.out.queries.len(), 1, "waited for another conversation");
+    answer_all(&mut r);
+    // Bob's message to alice is in it; then the disk fills up, both still unstored.
+    r.say(1, "alice@example.com", "from bob");
+    store_fails(&mut r);
+    r.out.frames.clear();
+    let got = r.send(0, Msg::Catchup(catchup("bob@example.com", 50)));
+    assert!(r.out.queries.is_empty(), "{:?}", r.out.queries);
+    assert!(got[0].starts_with("Error 700 store_unavailable"), "{got:?}");
+    // So is bob's read of it, from his side.
+    let got = r.send(1, Msg::Catchup(catchup("alice@example.com", 50)));
+    assert!(got[0].starts_with("Error 700 store_unavailable"), "{got:?}");
+    // Dave's conversation with bob has nothing unstored: the store answers it.
+    r.send(3, Msg::Catchup(catchup("bob@example.com", 50)));
+    assert_eq!(
+        r.out.queries.len(),
+        1,
+        "refused for another conversation: {:?}",
+        r.out.take(3)
+    );
 }
 
 #[test]
