@@ -88,7 +88,7 @@ impl Caught {
 struct Refused {
     topic: String,
     start: Start,
-    why: String,
+    why: NetError,
 }
 
 /// A finished restore, to be shown once the connection is installed.
@@ -125,15 +125,8 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain([&me]) {
         let start = gap.start(topic);
-        let refused = |why: String| Refused {
-            topic: topic.clone(),
-            start,
-            why,
-        };
-        let Ok(name) = Name::parse(topic) else {
-            caught.push(Err(refused("not a valid topic".into())));
-            continue;
-        };
+        // The server accepted each of these names (a Sub, the ID it gave).
+        let Ok(name) = Name::parse(topic) else { continue };
         let mut pager = gaps::pager(name, start, None);
         caught.push(
             match read(topic, start, &mut pager, |ask| {
@@ -141,7 +134,11 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
             }) {
                 Ok(c) => Ok(c),
                 // A refusal (not subscribed after all, store_unavailable) concerns this topic only.
-                Err(e @ NetError::Refused { .. }) => Err(refused(e.to_string())),
+                Err(why @ NetError::Refused { .. }) => Err(Refused {
+                    topic: topic.clone(),
+                    start,
+                    why,
+                }),
                 Err(e) => return Err(e),
             },
         );
@@ -247,23 +244,37 @@ impl Restored {
             .collect();
         let mut nothing = Vec::new();
         let mut no_history = Vec::new();
+        // Where the earliest of those gaps starts (an older one that was never filled).
+        let mut since = self.lost_at;
         for c in self.caught {
             let c = match c {
                 Ok(c) => c,
                 Err(r) => {
                     let name = names::history_of(&r.topic, &me, &domain);
-                    shared.screen.error(format!(
+                    let since = local_hms(r.start.lost_at);
+                    let retry = gaps::worth_retrying(&r.why);
+                    let line = format!(
                         "reconnected, but the history of {name} could not be fetched ({}): anything \
-                         said there since {} is missing until it can be; trying again in the background",
+                         said there since {since} {}",
                         r.why,
-                        local_hms(r.start.lost_at)
-                    ));
-                    shared.state().unfilled.insert(r.topic, Unfilled::new(r.start));
+                        match retry {
+                            true => "is missing until it can be; trying again in the background",
+                            false => "may be missing",
+                        }
+                    );
+                    let mut st = shared.state();
+                    st.unfilled.remove(&r.topic);
+                    if retry {
+                        st.unfilled.insert(r.topic, Unfilled::new(r.start));
+                    }
+                    drop(st);
+                    shared.screen.error(line);
                     continue;
                 }
             };
             shared.state().unfilled.remove(&c.topic);
             if c.ending == Ending::Unavailable {
+                since = since.min(c.start.lost_at);
                 no_history.push(names::history_of(&c.topic, &me, &domain));
             } else if let Some(name) = show_caught(shared, c, "reconnected: ") {
                 nothing.push(name);
@@ -278,7 +289,7 @@ impl Restored {
             shared.screen.info(format!(
                 "the server keeps no history: what was said since {} in {} could not be \
                  fetched, and may have been missed",
-                local_hms(self.lost_at),
+                local_hms(since),
                 and_list(&no_history)
             ));
         }
@@ -429,7 +440,7 @@ mod tests {
         let failed = Refused {
             topic: "#c@l".into(),
             start,
-            why: "700 store_unavailable".into(),
+            why: NetError::refused(700, "store_unavailable".into()),
         };
         let restored = Restored {
             caught: vec![
@@ -457,7 +468,7 @@ mod tests {
         assert_eq!(gap.start, start);
         assert_eq!(
             gap.upto,
-            Some(ev(6000, "#c@l").id),
+            Some(ev(6000, "#c@l").time),
             "the first live message after the gap bounds its next read"
         );
         assert!(!st.unfilled.contains_key("#a@l"));
@@ -483,7 +494,7 @@ mod tests {
                 lost_at: 9_000
             }
         );
-        assert_eq!(st.unfilled["#a@l"].upto, Some(ev(7, "#a@l").id));
+        assert_eq!(st.unfilled["#a@l"].upto, Some(ev(7, "#a@l").time));
     }
 
     #[test]

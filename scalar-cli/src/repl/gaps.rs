@@ -7,11 +7,12 @@
 
 use super::catchup::{self, Caught};
 use super::shared::{ReqError, Shared, State};
+use crate::conn::NetError;
 use crate::paging::{Bounds, Ending, PAGE, Pager};
 use crate::timefmt::local_hms;
-use scalar::proto::{MsgId, Name};
+use scalar::proto::{ErrorCode, MsgId, Name};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The most pages one topic's catch-up reads; past it the note says newer missed messages were
@@ -22,8 +23,9 @@ pub const MAX_PAGES: u32 = 20;
 const SKEW_MS: u64 = 5_000;
 /// The wait before the first try to fill a gap again; it doubles up to [`LAST_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_secs(5);
-/// The longest wait between tries: one Catchup every few minutes costs a failing server little.
-const LAST_RETRY: Duration = Duration::from_secs(300);
+/// The longest wait between tries: one Catchup a minute costs a failing server little, and a
+/// gap left open long is read again whole by the next reconnect (see [`Unfilled::upto`]).
+const LAST_RETRY: Duration = Duration::from_secs(60);
 /// How often the background thread looks for gaps due.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -42,9 +44,14 @@ pub struct Start {
 pub struct Unfilled {
     /// Where the gap starts.
     pub start: Start,
-    /// The first message seen on the topic after the gap (live): the read stops before it,
-    /// since everything from it on was shown.
-    pub upto: Option<MsgId>,
+    /// The time of the first message seen on the topic after the gap (live): the read stops
+    /// before it (`until`: times rise strictly within a topic), since everything from it on
+    /// was shown. A reconnect before the gap is filled reads from `start` to its own end, and
+    /// only the last 1000 messages shown keep what was seen since from being shown again.
+    pub upto: Option<u64>,
+    /// Which gap this is: a read started for an earlier one of the same topic (before a
+    /// reconnect made it anew) must not close this one.
+    made: u64,
     /// When to try again.
     pub due: Instant,
     /// The wait after the next failure.
@@ -54,9 +61,11 @@ pub struct Unfilled {
 impl Unfilled {
     /// A gap from `start`, tried again in [`FIRST_RETRY`].
     pub fn new(start: Start) -> Unfilled {
+        static MADE: AtomicU64 = AtomicU64::new(0);
         Unfilled {
             start,
             upto: None,
+            made: MADE.fetch_add(1, Ordering::Relaxed),
             due: Instant::now() + FIRST_RETRY,
             wait: FIRST_RETRY,
         }
@@ -69,16 +78,16 @@ impl Unfilled {
     }
 }
 
-/// The forward read of what `topic` got after `start`, stopping before `upto` if given, at
-/// most [`MAX_PAGES`] pages.
-pub fn pager(topic: Name<'_>, start: Start, upto: Option<MsgId>) -> Pager<'_> {
+/// The forward read of what `topic` got after `start`, stopping before the time `upto` if
+/// given, at most [`MAX_PAGES`] pages.
+pub fn pager(topic: Name<'_>, start: Start, upto: Option<u64>) -> Pager<'_> {
     let bounds = Bounds {
         after: start.last.map(|(id, _)| id),
         since: start
             .last
             .is_none()
             .then(|| start.lost_at.saturating_sub(SKEW_MS)),
-        before: upto,
+        until: upto,
         ..Bounds::default()
     };
     let pager = Pager::new(topic, None, bounds, MAX_PAGES * PAGE, true).max_pages(MAX_PAGES);
@@ -122,7 +131,12 @@ fn due(shared: &Shared) -> Vec<String> {
 
 /// Reads one gap again; shows what it held once the read worked, or schedules the next try.
 fn fill(shared: &Shared, topic: &str) {
-    let Some((start, upto)) = shared.state().unfilled.get(topic).map(|u| (u.start, u.upto)) else {
+    let Some((start, upto, made)) = shared
+        .state()
+        .unfilled
+        .get(topic)
+        .map(|u| (u.start, u.upto, u.made))
+    else {
         return;
     };
     let Ok(name) = Name::parse(topic) else {
@@ -132,17 +146,11 @@ fn fill(shared: &Shared, topic: &str) {
     let mut pager = pager(name, start, upto);
     let caught = catchup::read(topic, start, &mut pager, |ask| shared.replay(ask));
     let mut st = shared.state();
-    // A reconnect meanwhile read this gap again itself (or the channel was left).
-    let Some(u) = st.unfilled.get_mut(topic).filter(|u| u.start == start) else {
+    // A reconnect meanwhile read this gap itself, or made it anew (or the channel was left).
+    let Some(u) = st.unfilled.get_mut(topic).filter(|u| u.made == made) else {
         return;
     };
     match caught {
-        // The first message seen after the gap may not be stored yet (or any more): read up to
-        // now next time, dropping what was shown.
-        Ok(caught) if caught.ending() == Ending::UnknownId && u.upto.is_some() => {
-            u.upto = None;
-            u.failed();
-        }
         Ok(caught) => {
             st.unfilled.remove(topic);
             drop(st);
@@ -150,8 +158,28 @@ fn fill(shared: &Shared, topic: &str) {
         }
         // The connection went: the reconnect's catch-up starts from this gap.
         Err(ReqError::NotConnected | ReqError::Lost) => {}
-        Err(ReqError::Timeout | ReqError::Net(_)) => u.failed(),
+        Err(ReqError::Timeout) => u.failed(),
+        Err(ReqError::Net(e)) if worth_retrying(&e) => u.failed(),
+        Err(ReqError::Net(e)) => {
+            st.unfilled.remove(topic);
+            drop(st);
+            let since = local_hms(start.lost_at);
+            let name = {
+                let st = shared.state();
+                crate::names::history_of(topic, &st.user, &st.domain)
+            };
+            shared.screen.error(format!(
+                "the gap in {name} since {since} cannot be filled ({e}): messages said there \
+                 meanwhile may be missing"
+            ));
+        }
     }
+}
+
+/// Whether a refused catch-up may work later: the server's store is failing or busy (700).
+/// Another refusal (not subscribed after all) will not go away by asking again.
+pub fn worth_retrying(e: &NetError) -> bool {
+    matches!(e, NetError::Refused { code, .. } if *code == ErrorCode::StoreUnavailable as u16)
 }
 
 /// Shows a gap filled after the reconnect, under its own marker line.
@@ -172,20 +200,78 @@ fn shown_later(shared: &Shared, caught: Caught) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scalar::proto::Msg;
+    use crate::repl::screen::Screen;
+    use crate::repl::shared::outbox;
+    use scalar::client::Frame;
+    use scalar::proto::{CatchupEnd, CatchupStatus, Msg};
+
+    #[test]
+    fn a_read_begun_for_a_gap_does_not_close_the_one_a_reconnect_made_anew() {
+        let shared = Arc::new(Shared::new(
+            "me@l".into(),
+            "l".into(),
+            Screen::new(),
+            false,
+            Duration::from_secs(5),
+        ));
+        let (out, inbox) = outbox().unwrap();
+        shared.install(out);
+        let start = Start {
+            last: None,
+            lost_at: 1_000,
+        };
+        let gap = Unfilled {
+            upto: Some(1_500),
+            ..Unfilled::new(start)
+        };
+        shared.state().unfilled.insert("me@l".into(), gap);
+        let filler = {
+            let shared = shared.clone();
+            std::thread::spawn(move || fill(&shared, "me@l"))
+        };
+        let sent = inbox.frames.recv_timeout(Duration::from_secs(5)).unwrap();
+        let seq = match Msg::decode(&sent[2..]).unwrap() {
+            Msg::Catchup(c) => {
+                assert_eq!(c.until, Some(1_500));
+                c.seq.unwrap()
+            }
+            other => panic!("{other:?}"),
+        };
+        // Meanwhile the connection dropped, and the reconnect's catch-up was refused again:
+        // the same start, but the gap now runs on past 1,500.
+        shared
+            .state()
+            .unfilled
+            .insert("me@l".into(), Unfilled::new(start));
+        let end = Msg::CatchupEnd(CatchupEnd {
+            seq: Some(seq),
+            topic: Name::parse("me@l").unwrap(),
+            status: CatchupStatus::Complete,
+            count: 0,
+            horizon: None,
+        });
+        assert!(shared.complete(seq, Frame(end.to_frame().unwrap()[2..].to_vec())));
+        filler.join().unwrap();
+        let st = shared.state();
+        assert_eq!(
+            st.unfilled.get("me@l").map(|u| u.upto),
+            Some(None),
+            "closed by the answer for the older gap"
+        );
+    }
 
     #[test]
     fn a_gap_is_read_from_its_start_up_to_the_first_message_seen_after_it() {
         let topic = Name::parse("#a@l").unwrap();
         let last = (MsgId([1; 32]), 5_000);
-        let upto = MsgId([2; 32]);
+        let upto = 7_000;
         let start = Start {
             last: Some(last),
             lost_at: 9_000,
         };
         let ask = pager(topic, start, Some(upto)).ask().msg(None);
         let Msg::Catchup(c) = ask else { panic!("{ask:?}") };
-        assert_eq!((c.after, c.before, c.since), (Some(last.0), Some(upto), None));
+        assert_eq!((c.after, c.until, c.since), (Some(last.0), Some(upto), None));
         // With no message seen there, from a little before the server was last heard from.
         let start = Start {
             last: None,
@@ -194,7 +280,7 @@ mod tests {
         let Msg::Catchup(c) = pager(topic, start, None).ask().msg(None) else {
             panic!()
         };
-        assert_eq!((c.after, c.before, c.since), (None, None, Some(4_000)));
+        assert_eq!((c.after, c.until, c.since), (None, None, Some(4_000)));
     }
 
     #[test]
@@ -208,7 +294,7 @@ mod tests {
             u.failed();
             waits.push(u.wait.as_secs());
         }
-        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
-        assert!(u.due > Instant::now() + Duration::from_secs(299));
+        assert_eq!(waits, [10, 20, 40, 60, 60, 60, 60, 60]);
+        assert!(u.due > Instant::now() + Duration::from_secs(59));
     }
 }

@@ -128,7 +128,7 @@ impl State {
             return;
         }
         if let Some(gap) = self.unfilled.get_mut(&e.topic) {
-            gap.upto.get_or_insert(e.id);
+            gap.upto.get_or_insert(e.time);
         }
         if self.last.get(&e.topic).is_none_or(|(_, t)| e.time >= *t) {
             self.last.insert(e.topic.clone(), (e.id, e.time));
