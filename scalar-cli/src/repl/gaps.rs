@@ -26,8 +26,9 @@ const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// The longest wait between tries: one Catchup a minute costs a failing server little, and a
 /// gap left open long is read again whole by the next reconnect (see [`Unfilled::upto`]).
 const LAST_RETRY: Duration = Duration::from_secs(60);
-/// How often the background thread looks for gaps due.
-const TICK: Duration = Duration::from_millis(250);
+/// How often the background thread looks for gaps due: tries are seconds apart anyway, and
+/// an idle client should not wake often.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Where a topic's catch-up starts: after the last message seen there, or, with none seen,
 /// from the moment the server was last heard from.
