@@ -96,10 +96,11 @@ pub struct History {
     /// Queries waiting for the Events of their scope accepted before them to be committed, so
     /// that the store sees everything the asker could have seen.
     waiting: VecDeque<(u64, Query)>,
-    /// The newest uncommitted position of each topic, and of each conversation ([`thread_of`](crate::store::thread_of)
-    /// keys, which have a space, so never a topic's name), that has one: a query waits only
-    /// for its own scope, so a quiet channel's history is read at once however busy the others
-    /// are, and a conversation's whatever else its two users were sent.
+    /// The newest uncommitted position of each topic, and of each conversation (its
+    /// [`thread_of`](crate::store::thread_of) key, which has a space, so is never a topic's
+    /// name), that has one: a query waits only for its own scope, so a quiet channel's history
+    /// is read at once however busy the others are, and a conversation's whatever else its two
+    /// users were sent.
     unwritten: HashMap<Box<str>, u64>,
     /// Events waiting for their commit (`--fsync always` only), oldest first.
     pub unconfirmed: VecDeque<Unconfirmed>,
