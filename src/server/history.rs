@@ -57,6 +57,17 @@ pub struct Unconfirmed {
     pub seq: Option<u32>,
 }
 
+/// The uncommitted Events of one scope, as far as queries care.
+#[derive(Debug, Clone, Copy)]
+struct Unwritten {
+    /// The newest one's position: a query of the scope waits for its commit.
+    newest: u64,
+    /// The earliest time among them (and among those of them already committed since: it only
+    /// moves when all are). A query that ends `until` this time or earlier cannot include
+    /// any of them, so it needs no commit.
+    earliest: u64,
+}
+
 /// One connection may hold at most the unwritten bounds less 1/RESERVE of them: that much is
 /// always left for everyone else. A lone publisher still gets large batches (the writer's cost
 /// per Event grows as batches shrink: see the store's worker).
@@ -96,12 +107,12 @@ pub struct History {
     /// Queries waiting for the Events of their scope accepted before them to be committed, so
     /// that the store sees everything the asker could have seen.
     waiting: VecDeque<(u64, Query)>,
-    /// The newest uncommitted position of each topic, and of each conversation (its
+    /// What is uncommitted in each topic, and in each conversation (its
     /// [`thread_of`](crate::store::thread_of) key, which has a space, so is never a topic's
-    /// name), that has one: a query waits only for its own scope, so a quiet channel's history
-    /// is read at once however busy the others are, and a conversation's whatever else its two
-    /// users were sent.
-    unwritten: HashMap<Box<str>, u64>,
+    /// name), that has something: a query waits only for its own scope, so a quiet channel's
+    /// history is read at once however busy the others are, and a conversation's whatever else
+    /// its two users were sent.
+    unwritten: HashMap<Box<str>, Unwritten>,
     /// Events waiting for their commit (`--fsync always` only), oldest first.
     pub unconfirmed: VecDeque<Unconfirmed>,
     /// Connections holding a Message back until the writer catches up.
@@ -175,37 +186,47 @@ impl History {
         mine.1 += weight;
     }
 
-    /// The position for the next accepted Event, on `topic` (and, for a direct message, in
-    /// the conversation `thread`).
-    pub fn next_pos(&mut self, topic: &str, thread: Option<&str>) -> u64 {
+    /// The position for the next accepted Event, stamped `time`, on `topic` (and, for a direct
+    /// message, in the conversation `thread`).
+    pub fn next_pos(&mut self, topic: &str, thread: Option<&str>, time: u64) -> u64 {
         self.last_pos += 1;
         for scope in [Some(topic), thread].into_iter().flatten() {
             match self.unwritten.get_mut(scope) {
-                Some(p) => *p = self.last_pos,
+                Some(u) => {
+                    u.newest = self.last_pos;
+                    // Times rise within a topic, but a conversation's come from two topics.
+                    u.earliest = u.earliest.min(time);
+                }
                 None => {
-                    self.unwritten.insert(scope.into(), self.last_pos);
+                    let u = Unwritten {
+                        newest: self.last_pos,
+                        earliest: time,
+                    };
+                    self.unwritten.insert(scope.into(), u);
                 }
             }
         }
         self.last_pos
     }
 
-    /// The newest uncommitted position in the scope a query looks at (0 if none).
-    fn mark(&self, scope: &Scope) -> u64 {
-        let (Scope::Topic(key) | Scope::Thread(key)) = scope;
-        self.unwritten.get(key).copied().unwrap_or(0)
+    /// The newest uncommitted position that an answer to `q` could include (0 if none).
+    fn mark(&self, q: &Query) -> u64 {
+        let (Scope::Topic(key) | Scope::Thread(key)) = &q.scope;
+        match self.unwritten.get(key) {
+            // The store's `until` is exclusive.
+            Some(u) if q.until.is_none_or(|until| until > u.earliest) => u.newest,
+            _ => 0,
+        }
     }
 
     /// Whether an answer from disk to `q` now could leave out Events that went out to their
     /// audience but are not stored yet, and say it was complete: in batched mode, while the
     /// writer may still store them. Not for a read bounded by an Event's id (commits go in
     /// order, so all before a stored one are stored; an unstored one is an unknown id), nor
-    /// once the writer is gone, when what is on disk is all there will be.
+    /// one that ends before the scope's earliest unstored Event, nor once the writer is gone,
+    /// when what is on disk is all there will be.
     pub fn would_miss_delivered(&self, q: &Query) -> bool {
-        self.fsync == Fsync::Batched
-            && !self.gone
-            && q.before.is_none()
-            && self.mark(&q.scope) > self.committed
+        self.fsync == Fsync::Batched && !self.gone && q.before.is_none() && self.mark(q) > self.committed
     }
 
     /// Whether another catch-up (or, with `search`, another search) may be started.
@@ -223,7 +244,7 @@ impl History {
         q.token = self.next_token;
         self.searches += usize::from(read.search);
         self.reads.insert(q.token, read);
-        let mark = self.mark(&q.scope);
+        let mark = self.mark(&q);
         if self.committed >= mark || self.failing {
             out.query(q);
         } else {
@@ -238,7 +259,7 @@ impl History {
     pub fn committed(&mut self, pos: u64, out: &mut impl Outbox) -> Vec<Unconfirmed> {
         self.committed = self.committed.max(pos);
         let committed = self.committed;
-        self.unwritten.retain(|_, p| *p > committed);
+        self.unwritten.retain(|_, u| u.newest > committed);
         while let Some(&(pos, weight, conn)) = self.unwritten_sizes.front()
             && pos <= committed
         {

@@ -88,7 +88,7 @@ impl Server {
         };
         let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
         let rec = Arc::new(Record {
-            pos: h.next_pos(m.topic.as_str(), thread.as_deref()),
+            pos: h.next_pos(m.topic.as_str(), thread.as_deref(), time),
             topic: m.topic.as_str().into(),
             thread,
             from: from.as_str().into(),

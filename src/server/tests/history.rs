@@ -442,6 +442,15 @@ fn a_query_waits_only_for_its_own_topics_to_be_committed() {
     );
     r.server.store_done(Done::Committed(102), &mut r.out);
     assert_eq!(r.out.queries.len(), 1);
+    answer_all(&mut r);
+    // A read that ends before a topic's unwritten Events need not wait for them.
+    let (time, _) = r.stamped(0, "#rust@example.com", "unwritten");
+    let before_it = Catchup {
+        until: Some(time),
+        ..catchup("#rust@example.com", 5)
+    };
+    r.send(1, Msg::Catchup(before_it));
+    assert_eq!((r.out.queries.len(), r.out.flushes), (1, 1));
 }
 
 #[test]
@@ -562,7 +571,7 @@ fn a_failing_store_never_answers_complete_without_what_was_delivered() {
 fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
     let mut r = rig(Fsync::Batched, 600);
     let old = say_stored(&mut r, "stored");
-    r.say(0, "#rust@example.com", "delivered");
+    let (time, _) = r.stamped(0, "#rust@example.com", "delivered");
     store_fails(&mut r);
     // Everything before a stored Event is stored: the page back from it goes to the store.
     let back = Catchup {
@@ -571,6 +580,20 @@ fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
     };
     r.send(1, Msg::Catchup(back));
     assert_eq!(r.out.queries.len(), 1, "{:?}", r.out.take(1));
+    answer_all(&mut r);
+    // So does a read that ends before the unstored Event (`until` is exclusive)...
+    let until = |t| Catchup {
+        until: Some(t),
+        ..catchup("#rust@example.com", 50)
+    };
+    r.send(1, Msg::Catchup(until(time)));
+    assert_eq!(r.out.queries.len(), 1, "{:?}", r.out.take(1));
+    answer_all(&mut r);
+    r.out.frames.clear();
+    // ...but not one that would include it.
+    let got = r.send(1, Msg::Catchup(until(time + 1)));
+    assert!(r.out.queries.is_empty(), "{:?}", r.out.queries);
+    assert!(got[0].starts_with("Error 700 store_unavailable"), "{got:?}");
 }
 
 #[test]
