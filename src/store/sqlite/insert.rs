@@ -87,11 +87,8 @@ impl Db {
     }
 }
 
-/// Adds the text bodies among positions `?1..=?2` to the search index, each under its
-/// topic's and thread's tokens (`Scoped::token`'s `t<id>` and `h<id>`).
-const INDEX_TEXT: &str = "INSERT INTO events_fts (rowid, body, scope)
-    SELECT pos, body, 't' || topic || coalesce(' h' || thread, '') FROM events
-    WHERE pos BETWEEN ?1 AND ?2 AND typeof(body) = 'text'";
+/// Adds the text bodies among positions `?1..=?2` to the search index.
+const INDEX_TEXT: &str = index_text!("AND pos BETWEEN ?1 AND ?2");
 
 /// Positions gathered into runs of consecutive ones, in the order they came.
 #[derive(Default)]

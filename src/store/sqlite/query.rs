@@ -1,6 +1,7 @@
 //! Answering a Query: resolving the scope and anchors, turning times into positions, and the
 //! one SELECT that reads a page.
 
+use super::words::words;
 use super::{Context, Db, Scoped, from_sql};
 use crate::proto::MsgId;
 use crate::store::{OwnedBody, Page, Query, Record, Scope, StoreError};
@@ -339,15 +340,11 @@ impl Db {
     }
 }
 
-/// An FTS5 query matching text that contains every word of `text` (maximal runs of
-/// alphanumeric characters), each quoted so no word is read as an operator. `None` if `text`
-/// has no words.
+/// An FTS5 query matching text that contains every word of `text` ([`words`]), each quoted so
+/// no word is read as an operator. `None` if `text` has no words.
 fn fts_query(text: &str) -> Option<String> {
     let mut out = String::new();
-    for word in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for word in words(text) {
         if !out.is_empty() {
             out.push(' ');
         }

@@ -741,6 +741,8 @@ fn search_matches_all_words_in_scope() {
         blob,
         rec(6, "#b", 106, "quick dog"),
         rec(7, "#a", 107, "a dog, quickly"),
+        rec(8, "#a", 108, "thanks🙂see you"),
+        rec(9, "#a", 109, "5₽today, re\u{301}sume\u{301} attached"),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
@@ -759,7 +761,14 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 5);
+    assert_eq!(fts_hits(&db, "scope : t1"), 7);
+    // Words end at every character that is not a letter, number or mark, however new to
+    // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
+    assert_eq!(hits("thanks"), [8]);
+    assert_eq!(hits("see you🙂"), [8]);
+    assert_eq!(hits("today 5"), [9]);
+    assert_eq!(hits("résumé"), [9]);
+    assert_eq!(hits("re\u{301}sume\u{301}"), [9]);
     // A word the tokenizer drops entirely (a lone combining mark) matches nothing.
     assert!('\u{345}'.is_alphanumeric());
     assert_eq!(hits("\u{345}"), Vec::<u64>::new());
@@ -1131,6 +1140,25 @@ fn migrations_and_versions() {
         index.contains("pos >> 16"),
         "version 4 buckets the id index: {index}"
     );
+
+    // A file of version 5 indexed bodies whole: version 6 indexes them again, spaced.
+    let v5 = TempDir::new("migrate-v5");
+    let mut db = fresh(&v5);
+    db.insert(&[rec(1, "#a", 101, "thanks🙂")]).unwrap();
+    db.conn
+        .execute_batch(
+            "INSERT INTO events_fts (events_fts) VALUES ('delete-all');
+             INSERT INTO events_fts (rowid, body, scope)
+                 SELECT pos, body, 't' || topic FROM events;
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+    assert_eq!(fts_hits(&db, "body : thanks"), 0, "as version 5 indexed it");
+    drop(db);
+    let db = fresh(&v5);
+    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(positions(&db.query(&search(topic("#a"), "thanks")).unwrap()), [1]);
+    assert_eq!(fts_hits(&db, "thanks"), 1, "indexed once");
 
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();

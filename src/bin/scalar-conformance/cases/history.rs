@@ -176,6 +176,23 @@ pub(super) fn search_finds_whole_words(x: &Ctx) -> Result<Verdict, Fail> {
     }
 }
 
+pub(super) fn search_words_end_at_emoji(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("sw")?;
+    let (ch, _) = fill(&mut c, x, &["thanks🙂see you", "thanksgiving", "wave👋🏽ok"])?;
+    let mut found = |q: &str| -> Result<Option<Vec<String>>, Fail> {
+        match catchup(&mut c, &ch, &[(15, u(10))], Some(q))? {
+            (_, 2, 0) => Ok(None),
+            (p, 0, _) => Ok(Some(p)),
+            other => Err(format!("searching \"{q}\" gave {other:?}")),
+        }
+    };
+    match (found("thanks")?, found("ok")?) {
+        (None, _) | (_, None) => Ok(Verdict::Skip("the server has no search index".into())),
+        (Some(a), Some(b)) if a == ["thanks🙂see you"] && b == ["wave👋🏽ok"] => Ok(Pass),
+        other => Err(format!("\"thanks\" and \"ok\" found {other:?}")),
+    }
+}
+
 pub(super) fn an_empty_query_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
     refused_in_channel(
         x,

@@ -169,6 +169,7 @@ cases! {
     history::your_own_id_reads_your_direct_messages, "§4 Catchup";
     history::another_id_reads_the_conversation, "§4 Catchup";
     history::search_finds_whole_words, "§4 Search";
+    history::search_words_end_at_emoji, "§4 Search";
     history::an_empty_query_is_malformed, "§4 Search";
     timers::timer_handshake_timeout_closes_a_silent_connection, "§8";
     timers::timer_an_idle_client_is_pinged, "§4 Ping";
