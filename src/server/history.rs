@@ -57,16 +57,9 @@ pub struct Unconfirmed {
     pub seq: Option<u32>,
 }
 
-/// The uncommitted Events of one scope, as far as queries care.
-#[derive(Debug, Clone, Copy)]
-struct Unwritten {
-    /// The newest one's position: a query of the scope waits for its commit.
-    newest: u64,
-    /// The earliest time among them (and among those of them already committed since: it only
-    /// moves when all are). A query that ends `until` this time or earlier cannot include
-    /// any of them, so it needs no commit.
-    earliest: u64,
-}
+/// The position and time of each uncommitted Event of one scope, oldest first (bounded, with
+/// those of all scopes, by twice the unwritten bound: a direct message is in two).
+type Unwritten = VecDeque<(u64, u64)>;
 
 /// One connection may hold at most the unwritten bounds less 1/RESERVE of them: that much is
 /// always left for everyone else. A lone publisher still gets large batches (the writer's cost
@@ -192,16 +185,9 @@ impl History {
         self.last_pos += 1;
         for scope in [Some(topic), thread].into_iter().flatten() {
             match self.unwritten.get_mut(scope) {
-                Some(u) => {
-                    u.newest = self.last_pos;
-                    // Times rise within a topic, but a conversation's come from two topics.
-                    u.earliest = u.earliest.min(time);
-                }
+                Some(u) => u.push_back((self.last_pos, time)),
                 None => {
-                    let u = Unwritten {
-                        newest: self.last_pos,
-                        earliest: time,
-                    };
+                    let u = VecDeque::from([(self.last_pos, time)]);
                     self.unwritten.insert(scope.into(), u);
                 }
             }
@@ -212,10 +198,15 @@ impl History {
     /// The newest uncommitted position that an answer to `q` could include (0 if none).
     fn mark(&self, q: &Query) -> u64 {
         let (Scope::Topic(key) | Scope::Thread(key)) = &q.scope;
-        match self.unwritten.get(key) {
-            // The store's `until` is exclusive.
-            Some(u) if q.until.is_none_or(|until| until > u.earliest) => u.newest,
-            _ => 0,
+        let Some(u) = self.unwritten.get(key) else {
+            return 0;
+        };
+        // The store's `until` is exclusive. Times rise within a topic, but a conversation's
+        // come from two topics, so the earliest is not always the first.
+        let earliest = || u.iter().map(|&(_, time)| time).min().unwrap_or(u64::MAX);
+        match q.until.is_none_or(|until| until > earliest()) {
+            true => u.back().map_or(0, |&(pos, _)| pos),
+            false => 0,
         }
     }
 
@@ -259,7 +250,12 @@ impl History {
     pub fn committed(&mut self, pos: u64, out: &mut impl Outbox) -> Vec<Unconfirmed> {
         self.committed = self.committed.max(pos);
         let committed = self.committed;
-        self.unwritten.retain(|_, u| u.newest > committed);
+        self.unwritten.retain(|_, u| {
+            while u.front().is_some_and(|&(pos, _)| pos <= committed) {
+                u.pop_front();
+            }
+            !u.is_empty()
+        });
         while let Some(&(pos, weight, conn)) = self.unwritten_sizes.front()
             && pos <= committed
         {

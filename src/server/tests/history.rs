@@ -571,7 +571,11 @@ fn a_failing_store_never_answers_complete_without_what_was_delivered() {
 fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
     let mut r = rig(Fsync::Batched, 600);
     let old = say_stored(&mut r, "stored");
+    // Two more go out; the first is committed, then the disk fills up.
+    r.stamped(0, "#rust@example.com", "delivered, stored");
+    let first = r.out.persisted.first().map(|e| e.pos).expect("persisted");
     let (time, _) = r.stamped(0, "#rust@example.com", "delivered");
+    r.server.store_done(Done::Committed(first), &mut r.out);
     store_fails(&mut r);
     // Everything before a stored Event is stored: the page back from it goes to the store.
     let back = Catchup {
