@@ -31,9 +31,9 @@ pub struct Gap {
     pub lost_at: u64,
     /// The last Event seen on each topic before the connection was lost, and its time.
     pub last: HashMap<String, (MsgId, u64)>,
-    /// Where the gaps an earlier reconnect could not fill start: those topics are caught up
-    /// from there instead.
-    pub unfilled: HashMap<String, Start>,
+    /// The gaps an earlier reconnect could not fill: where each starts, and the time of the
+    /// first message seen live after it, if any.
+    pub unfilled: HashMap<String, (Start, Option<u64>)>,
 }
 
 impl Gap {
@@ -42,16 +42,26 @@ impl Gap {
         Gap {
             lost_at,
             last: st.last.clone(),
-            unfilled: st.unfilled.iter().map(|(t, u)| (t.clone(), u.start)).collect(),
+            unfilled: st
+                .unfilled
+                .iter()
+                .map(|(t, u)| (t.clone(), (u.start, u.upto)))
+                .collect(),
         }
     }
 
     /// Where the catch-up of `topic` starts.
     fn start(&self, topic: &str) -> Start {
-        self.unfilled.get(topic).copied().unwrap_or(Start {
-            last: self.last.get(topic).copied(),
-            lost_at: self.lost_at,
-        })
+        match self.unfilled.get(topic) {
+            // Nothing was seen since that gap: it runs on into this one, read as one.
+            Some(&(start, None)) => start,
+            // That gap ends where live messages were seen, and the background reads it on its
+            // own: reading it again here would spend the pages on what was shown.
+            _ => Start {
+                last: self.last.get(topic).copied(),
+                lost_at: self.lost_at,
+            },
+        }
     }
 }
 
@@ -251,7 +261,9 @@ impl Restored {
                 Ok(c) => c,
                 Err(r) => {
                     let name = names::history_of(&r.topic, &me, &domain);
-                    let since = local_hms(r.start.lost_at);
+                    // An older gap still open and this one become one, read whole next time.
+                    let start = shared.state().unfilled.get(&r.topic).map_or(r.start, |u| u.start);
+                    let since = local_hms(start.lost_at);
                     let retry = gaps::worth_retrying(&r.why);
                     let line = format!(
                         "reconnected, but the history of {name} could not be fetched ({}): anything \
@@ -265,14 +277,20 @@ impl Restored {
                     let mut st = shared.state();
                     st.unfilled.remove(&r.topic);
                     if retry {
-                        st.unfilled.insert(r.topic, Unfilled::new(r.start));
+                        st.unfilled.insert(r.topic, Unfilled::new(start));
                     }
                     drop(st);
                     shared.screen.error(line);
                     continue;
                 }
             };
-            shared.state().unfilled.remove(&c.topic);
+            {
+                // Unless an older gap was left to the background (see `Gap::start`).
+                let mut st = shared.state();
+                if st.unfilled.get(&c.topic).is_some_and(|u| u.upto.is_none()) {
+                    st.unfilled.remove(&c.topic);
+                }
+            }
             if c.ending == Ending::Unavailable {
                 since = since.min(c.start.lost_at);
                 no_history.push(names::history_of(&c.topic, &me, &domain));
@@ -408,8 +426,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_live_event_also_replayed_is_shown_once_however_long_the_replay() {
+    /// A session of me@l whose screen sends what it shows to the receiver.
+    fn session() -> (Shared, Screen, mpsc::Receiver<String>) {
         let screen = Screen::new();
         let (tx, rx) = mpsc::channel();
         screen.start(Box::new(Lines(tx)));
@@ -420,6 +438,12 @@ mod tests {
             false,
             Duration::from_secs(1),
         );
+        (shared, screen, rx)
+    }
+
+    #[test]
+    fn a_live_event_also_replayed_is_shown_once_however_long_the_replay() {
+        let (shared, screen, rx) = session();
         let start = Start {
             last: None,
             lost_at: 1_000,
@@ -475,26 +499,78 @@ mod tests {
     }
 
     #[test]
-    fn a_reconnect_reads_a_gap_not_yet_filled_from_where_it_starts() {
+    fn a_reconnect_reads_a_gap_not_yet_filled_only_if_it_runs_on_into_this_one() {
         let mut st = State::default();
         let old = Start {
             last: Some((MsgId([1; 32]), 100)),
             lost_at: 500,
         };
         st.unfilled.insert("#a@l".into(), Unfilled::new(old));
-        // Messages seen live since then moved the last one seen on, past the gap.
+        st.unfilled.insert("#c@l".into(), Unfilled::new(old));
+        // Messages seen live since then moved the last one seen on, past #a's gap, which now
+        // ends at the first of them; nothing was seen in #c since its gap.
         st.advance(&ev(7, "#a@l"));
+        st.advance(&ev(9, "#a@l"));
         st.advance(&ev(8, "#b@l"));
-        let gap = Gap::of(&st, 9_000);
-        assert_eq!(gap.start("#a@l"), old);
-        assert_eq!(
-            gap.start("#b@l"),
-            Start {
-                last: Some((ev(8, "#b@l").id, 1_008)),
-                lost_at: 9_000
-            }
-        );
         assert_eq!(st.unfilled["#a@l"].upto, Some(ev(7, "#a@l").time));
+        let gap = Gap::of(&st, 9_000);
+        let after = |n| Start {
+            last: Some((ev(n, "#a@l").id, 1_000 + u64::from(n))),
+            lost_at: 9_000,
+        };
+        assert_eq!(
+            gap.start("#a@l"),
+            after(9),
+            "the old gap is left to the background"
+        );
+        assert_eq!(gap.start("#c@l"), old, "one gap, read from its start");
+        assert_eq!(gap.start("#b@l").lost_at, 9_000);
+    }
+
+    #[test]
+    fn an_older_gap_left_to_the_background_is_kept_or_joined_to_a_refused_one() {
+        let (shared, _screen, _shown) = session();
+        let old = Start {
+            last: None,
+            lost_at: 500,
+        };
+        let mut bounded = Unfilled::new(old);
+        bounded.upto = Some(700);
+        let new = Start {
+            last: Some((ev(9, "#a@l").id, 1_009)),
+            lost_at: 9_000,
+        };
+        {
+            let mut st = shared.state();
+            st.unfilled.insert("#a@l".into(), bounded.clone());
+            st.unfilled.insert("#b@l".into(), bounded);
+        }
+        let restored = Restored {
+            caught: vec![
+                Ok(Caught {
+                    topic: "#a@l".into(),
+                    start: new,
+                    events: vec![ev(10, "#a@l")],
+                    ending: Ending::Complete,
+                    by_time: false,
+                    lost_before: None,
+                }),
+                Err(Refused {
+                    topic: "#b@l".into(),
+                    start: new,
+                    why: NetError::refused(700, "store_unavailable".into()),
+                }),
+            ],
+            held: Vec::new(),
+            lost_at: 9_000,
+            watched: Vec::new(),
+        };
+        restored.show(&shared);
+        let st = shared.state();
+        let a = &st.unfilled["#a@l"];
+        assert_eq!((a.start, a.upto), (old, Some(700)), "still to be read");
+        let b = &st.unfilled["#b@l"];
+        assert_eq!((b.start, b.upto), (old, None), "both gaps, as one");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! failing: a full disk, a stuck lock, error 700), what was said there while the connection
 //! was down is unknown. Moving on would lose it for good: the next live message would become
 //! the point the next catch-up starts from. So the gap is kept per topic, read again in the
-//! background while connected, with a growing wait between tries, and a reconnect meanwhile
-//! starts that topic's catch-up from the gap, not from the last message seen.
+//! background while connected, with a growing wait between tries. A reconnect meanwhile
+//! starts that topic's catch-up from the gap only while nothing was seen there since it.
 
 use super::catchup::{self, Caught};
 use super::shared::{ReqError, Shared, State};
@@ -23,8 +23,7 @@ pub const MAX_PAGES: u32 = 20;
 const SKEW_MS: u64 = 5_000;
 /// The wait before the first try to fill a gap again; it doubles up to [`LAST_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_secs(5);
-/// The longest wait between tries: one Catchup a minute costs a failing server little, and a
-/// gap left open long is read again whole by the next reconnect (see [`Unfilled::upto`]).
+/// The longest wait between tries: one Catchup a minute costs a failing server little.
 const LAST_RETRY: Duration = Duration::from_secs(60);
 /// How often the background thread looks for gaps due: tries are seconds apart anyway, and
 /// an idle client should not wake often.
@@ -47,8 +46,8 @@ pub struct Unfilled {
     pub start: Start,
     /// The time of the first message seen on the topic after the gap (live): the read stops
     /// before it (`until`: times rise strictly within a topic), since everything from it on
-    /// was shown. A reconnect before the gap is filled reads from `start` to its own end, and
-    /// only the last 1000 messages shown keep what was seen since from being shown again.
+    /// was shown. Until it is known, a reconnect reads the gap from `start` on, as part of its
+    /// own (`catchup::Gap::start`).
     pub upto: Option<u64>,
     /// Which gap this is: a read started for an earlier one of the same topic (before a
     /// reconnect made it anew) must not close this one.
