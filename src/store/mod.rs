@@ -174,6 +174,9 @@ pub enum StoreError {
     Io(String),
     /// The data directory holds a database of a newer schema than this build knows.
     TooNew(u32),
+    /// The database has an older schema, which only the server upgrades (see
+    /// [`Db::open_as_is`](sqlite::Db::open_as_is)).
+    TooOld(u32),
 }
 
 impl std::fmt::Display for StoreError {
@@ -181,6 +184,11 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Io(e) => write!(f, "store: {e}"),
             StoreError::TooNew(v) => write!(f, "store: schema version {v} is newer than this scalard"),
+            StoreError::TooOld(v) => write!(
+                f,
+                "store: schema version {v} is older than this scalard's: start (or restart) this \
+                 scalard once to upgrade it, then try again"
+            ),
         }
     }
 }

@@ -220,6 +220,18 @@ impl Db {
     /// `synchronous=FULL`, and brings its schema up to [`SCHEMA_VERSION`]. The directory must
     /// exist. A file of a newer schema is [`StoreError::TooNew`].
     pub fn open(path: &Path) -> Result<Db, StoreError> {
+        Db::open_upgrading(path, true)
+    }
+
+    /// [`Db::open`], for a tool run beside the server (`scalard account`): a file of an older
+    /// schema is [`StoreError::TooOld`], not upgraded. An older scalard may be running on it,
+    /// and would go on writing the old way into the upgraded file (for version 6: indexing
+    /// bodies that no search could find), or time out on the lock while a long step runs.
+    pub fn open_as_is(path: &Path) -> Result<Db, StoreError> {
+        Db::open_upgrading(path, false)
+    }
+
+    fn open_upgrading(path: &Path, upgrade: bool) -> Result<Db, StoreError> {
         // SQLite reports every open failure as "unable to open database file"; the OS error
         // for the directory says what is actually wrong.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -240,7 +252,11 @@ impl Db {
             prune_cursor: 0,
         };
         db.setup_writer().map_err(at(path))?;
-        db.migrate().map_err(at(path))?;
+        // A new file (version 0) has no server yet: anyone may make it.
+        match db.user_version().map_err(at(path))? {
+            v if !upgrade && v != 0 && v < SCHEMA_VERSION => return Err(StoreError::TooOld(v)),
+            _ => db.migrate().map_err(at(path))?,
+        }
         db.setup_text_index().map_err(at(path))?;
         Ok(db)
     }
