@@ -285,9 +285,11 @@ impl Restored {
                 }
             };
             {
-                // Unless an older gap was left to the background (see `Gap::start`).
+                // If this read covered it. Not an older gap left to the background (see
+                // `Gap::start`), nor judged by `upto` now: a live Event past the restore's
+                // hold may have set it since the read began.
                 let mut st = shared.state();
-                if st.unfilled.get(&c.topic).is_some_and(|u| u.upto.is_none()) {
+                if st.unfilled.get(&c.topic).is_some_and(|u| u.start == c.start) {
                     st.unfilled.remove(&c.topic);
                 }
             }
@@ -528,7 +530,7 @@ mod tests {
     }
 
     #[test]
-    fn an_older_gap_left_to_the_background_is_kept_or_joined_to_a_refused_one() {
+    fn a_reconnect_closes_only_the_gaps_it_read_and_joins_a_refused_one() {
         let (shared, _screen, _shown) = session();
         let old = Start {
             last: None,
@@ -545,8 +547,20 @@ mod tests {
             st.unfilled.insert("#a@l".into(), bounded.clone());
             st.unfilled.insert("#b@l".into(), bounded);
         }
+        // #c's gap was read whole, though a live Event (past the held ones) bounded it since.
+        let mut whole = Unfilled::new(old);
+        whole.upto = Some(1_050);
+        shared.state().unfilled.insert("#c@l".into(), whole);
         let restored = Restored {
             caught: vec![
+                Ok(Caught {
+                    topic: "#c@l".into(),
+                    start: old,
+                    events: vec![ev(10, "#c@l")],
+                    ending: Ending::Complete,
+                    by_time: false,
+                    lost_before: None,
+                }),
                 Ok(Caught {
                     topic: "#a@l".into(),
                     start: new,
@@ -571,6 +585,7 @@ mod tests {
         assert_eq!((a.start, a.upto), (old, Some(700)), "still to be read");
         let b = &st.unfilled["#b@l"];
         assert_eq!((b.start, b.upto), (old, None), "both gaps, as one");
+        assert!(!st.unfilled.contains_key("#c@l"), "filled by the reconnect");
     }
 
     #[test]
