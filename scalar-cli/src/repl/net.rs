@@ -261,11 +261,8 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
         }) {
             Ok((c, restored)) => {
                 let subs = shared.state().subs.clone();
-                let inbox = match outbox() {
-                    Ok((out, inbox)) => {
-                        shared.install(out);
-                        inbox
-                    }
+                let (out, inbox) = match outbox() {
+                    Ok(made) => made,
                     Err(e) => {
                         shared
                             .screen
@@ -282,6 +279,9 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 };
                 shared.screen.info(format!("reconnected to {server}{rejoined}"));
                 restored.show(shared);
+                // Only now: once connected, the gaps thread may read a gap that the restore
+                // just read and showed (or closed), and show it again.
+                shared.install(out);
                 // Doubled after a success too: a server that drops the client right after
                 // each reconnect gets ever longer waits (`run` starts short again once a
                 // connection lasted).
