@@ -49,8 +49,8 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
              its retention); nothing was fetched"
         )),
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
-            // PROTOCOL.md §4, Search: words are runs of letters and digits.
-            (Some(q), false) if !q.chars().any(char::is_alphanumeric) => {
+            // PROTOCOL.md §4, Search: words are runs of letters, numbers and marks.
+            (Some(q), false) if scalar::store::sqlite::words::words(q).next().is_none() => {
                 format!("{q:?} has no words to search for (letters and digits; no wildcards)")
             }
             (Some(q), false) => format!("no messages in {topic} match {q:?}"),

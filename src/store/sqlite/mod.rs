@@ -39,7 +39,7 @@ mod query;
 mod state;
 #[cfg(test)]
 pub(crate) mod tests;
-mod words;
+pub mod words;
 
 use super::StoreError;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
