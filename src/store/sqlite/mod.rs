@@ -252,11 +252,7 @@ impl Db {
             prune_cursor: 0,
         };
         db.setup_writer().map_err(at(path))?;
-        // A new file (version 0) has no server yet: anyone may make it.
-        match db.user_version().map_err(at(path))? {
-            v if !upgrade && v != 0 && v < SCHEMA_VERSION => return Err(StoreError::TooOld(v)),
-            _ => db.migrate().map_err(at(path))?,
-        }
+        db.migrate(upgrade).map_err(at(path))?;
         db.setup_text_index().map_err(at(path))?;
         Ok(db)
     }
@@ -364,7 +360,10 @@ impl Db {
         Ok(u32::try_from(v).unwrap_or(u32::MAX))
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
+    /// Brings the schema up to [`SCHEMA_VERSION`]; without `upgrade`, only a file this call
+    /// finds new (version 0, so no server has it yet), else [`StoreError::TooOld`].
+    fn migrate(&mut self, upgrade: bool) -> Result<(), StoreError> {
+        let mut made_here = None;
         loop {
             // The version is read inside the write transaction so that two processes opening
             // one fresh file cannot both apply a step.
@@ -378,6 +377,12 @@ impl Db {
             let v = u32::try_from(v).unwrap_or(u32::MAX);
             if v > SCHEMA_VERSION {
                 return Err(StoreError::TooNew(v));
+            }
+            // Read in the same locked transaction as the step, so a server that makes the file
+            // meanwhile is seen.
+            let made_here = *made_here.get_or_insert(v == 0);
+            if !upgrade && !made_here && v < SCHEMA_VERSION {
+                return Err(StoreError::TooOld(v));
             }
             let Some(step) = MIGRATIONS.get(v as usize) else {
                 return Ok(());
