@@ -443,6 +443,18 @@ mod tests {
         (shared, screen, rx)
     }
 
+    /// A complete read of `topic` from `start` that found `events`.
+    fn caught(topic: &str, start: Start, events: Vec<Received>) -> Caught {
+        Caught {
+            topic: topic.into(),
+            start,
+            events,
+            ending: Ending::Complete,
+            by_time: false,
+            lost_before: None,
+        }
+    }
+
     #[test]
     fn a_live_event_also_replayed_is_shown_once_however_long_the_replay() {
         let (shared, screen, rx) = session();
@@ -450,14 +462,7 @@ mod tests {
             last: None,
             lost_at: 1_000,
         };
-        let caught = |topic: &str, events| Caught {
-            topic: topic.into(),
-            start,
-            events,
-            ending: Ending::Complete,
-            by_time: false,
-            lost_before: None,
-        };
+        let caught = |topic, events| caught(topic, start, events);
         // #a's replay has the Event that also came live during the restore; #b's replay, shown
         // after it, is longer than the memory of recent ids.
         let twice = ev(0, "#a@l");
@@ -553,22 +558,8 @@ mod tests {
         shared.state().unfilled.insert("#c@l".into(), whole);
         let restored = Restored {
             caught: vec![
-                Ok(Caught {
-                    topic: "#c@l".into(),
-                    start: old,
-                    events: vec![ev(10, "#c@l")],
-                    ending: Ending::Complete,
-                    by_time: false,
-                    lost_before: None,
-                }),
-                Ok(Caught {
-                    topic: "#a@l".into(),
-                    start: new,
-                    events: vec![ev(10, "#a@l")],
-                    ending: Ending::Complete,
-                    by_time: false,
-                    lost_before: None,
-                }),
+                Ok(caught("#c@l", old, vec![ev(10, "#c@l")])),
+                Ok(caught("#a@l", new, vec![ev(10, "#a@l")])),
                 Err(Refused {
                     topic: "#b@l".into(),
                     start: new,
