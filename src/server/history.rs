@@ -2,6 +2,7 @@
 //! of recent Events, queries in flight, and (with `--fsync always`) Events waiting for their
 //! commit before anyone sees them.
 
+use super::mix::MixMap;
 use super::outbox::{ConnId, Outbox};
 use super::ring::Ring;
 use crate::store::{Fsync, Query, Record, Retention, Scope};
@@ -86,7 +87,7 @@ pub struct History {
     /// Unwritten Events and their weight per publishing connection: no connection may hold
     /// the last [`RESERVE`]th of the bounds, so one publisher that outruns the disk holds
     /// itself back, not everyone else.
-    per_conn: HashMap<ConnId, (u64, usize)>,
+    per_conn: MixMap<ConnId, (u64, usize)>,
     max_reads: usize,
     max_searches: usize,
     /// How many of `reads` are searches.
@@ -125,7 +126,7 @@ impl History {
             max_unwritten_bytes: c.max_unwritten_bytes,
             unwritten_sizes: VecDeque::new(),
             unwritten_bytes: 0,
-            per_conn: HashMap::new(),
+            per_conn: MixMap::default(),
             max_reads: c.max_reads,
             max_searches: c.max_searches,
             searches: 0,

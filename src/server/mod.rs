@@ -12,6 +12,7 @@ mod flood;
 mod history;
 mod limits;
 mod meta;
+mod mix;
 mod moderation;
 mod outbox;
 mod presence;

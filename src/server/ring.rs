@@ -4,6 +4,7 @@
 //! One byte budget serves all topics: the oldest Event server-wide is evicted first, so each
 //! topic's ring is always the newest contiguous stretch of its history.
 
+use super::mix::MixMap;
 use crate::proto::{Catchup, MsgId};
 use crate::store::{Record, Rule};
 use std::collections::{HashMap, VecDeque};
@@ -15,7 +16,7 @@ pub struct Ring {
     all: VecDeque<Arc<Record>>,
     by_topic: HashMap<Box<str>, VecDeque<Arc<Record>>>,
     /// Every Event in memory by id, to its position: anchors are found without a scan.
-    ids: HashMap<MsgId, u64>,
+    ids: MixMap<MsgId, u64>,
     bytes: usize,
     budget: usize,
 }
