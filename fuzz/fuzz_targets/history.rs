@@ -64,8 +64,8 @@ impl FakeStore {
             .written
             .iter()
             .filter(|r| match &q.scope {
-                Scope::Topic(t) => r.topic == *t,
-                Scope::Thread(t) => r.thread.as_ref() == Some(t),
+                Scope::Topic(t) => r.topic() == &**t,
+                Scope::Thread(t) => r.thread() == Some(&**t),
             })
             .rev()
             .take(q.count)

@@ -6,7 +6,7 @@ use super::room::Silence;
 use super::{ConnId, Outbox, Server, Stats};
 use crate::proto::*;
 use crate::server::Now;
-use crate::store::{Fsync, OwnedBody, Record, thread_of};
+use crate::store::{Fields, Fsync, Record, thread_of};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -87,17 +87,17 @@ impl Server {
             return Self::deliver(parts, Some(conn), m.seq, event, out);
         };
         let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
-        let rec = Arc::new(Record {
+        let rec = Arc::new(Record::new(Fields {
             pos: h.next_pos(m.topic.as_str(), thread.as_deref(), time),
-            topic: m.topic.as_str().into(),
-            thread,
-            from: from.as_str().into(),
+            topic: m.topic.as_str(),
+            thread: thread.as_deref(),
+            from: from.as_str(),
             time,
             id,
-            body: OwnedBody::from_body(m.body),
-            ctype: m.ctype.map(Into::into),
+            body: m.body,
+            ctype: m.ctype,
             reply_to: m.reply_to,
-        });
+        }));
         h.track(&rec, conn);
         if !out.persist(rec.clone()) {
             return self.writer_gone(conn, m.seq, rec, out);
@@ -311,7 +311,7 @@ impl Server {
 /// A stored Event as it goes on the wire; `None` if the record's names do not parse (which
 /// only a damaged database could cause).
 pub(super) fn event_of(rec: &Record, seq: Option<u32>) -> Option<Event<'_>> {
-    let (Ok(topic), Ok(from)) = (Name::parse(&rec.topic), Name::parse(&rec.from)) else {
+    let (Ok(topic), Ok(from)) = (Name::parse(rec.topic()), Name::parse(rec.from())) else {
         log::error!("stored event at position {} has a bad topic or sender", rec.pos);
         return None;
     };
@@ -321,8 +321,8 @@ pub(super) fn event_of(rec: &Record, seq: Option<u32>) -> Option<Event<'_>> {
         from,
         time: rec.time,
         id: rec.id,
-        body: rec.body.as_body(),
-        ctype: rec.ctype.as_deref(),
+        body: rec.body(),
+        ctype: rec.ctype(),
         reply_to: rec.reply_to,
     })
 }

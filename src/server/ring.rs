@@ -50,11 +50,11 @@ impl Ring {
         self.bytes += rec.weight() + ENTRY_OVERHEAD;
         self.ids.insert(rec.id, rec.pos);
         // No `entry`: it would allocate a key per Event, on the publish path.
-        match self.by_topic.get_mut(&rec.topic) {
+        match self.by_topic.get_mut(rec.topic()) {
             Some(r) => r.push_back(rec.clone()),
             None => {
                 self.by_topic
-                    .insert(rec.topic.clone(), VecDeque::from([rec.clone()]));
+                    .insert(rec.topic().into(), VecDeque::from([rec.clone()]));
             }
         }
         self.all.push_back(rec);
@@ -64,10 +64,10 @@ impl Ring {
             if self.ids.get(&old.id) == Some(&old.pos) {
                 self.ids.remove(&old.id);
             }
-            if let Some(r) = self.by_topic.get_mut(&old.topic) {
+            if let Some(r) = self.by_topic.get_mut(old.topic()) {
                 r.pop_front();
                 if r.is_empty() {
-                    self.by_topic.remove(&old.topic);
+                    self.by_topic.remove(old.topic());
                 } else if r.capacity() > MIN_TOPIC_CAPACITY && r.len() < r.capacity() / 4 {
                     // The budget counts entries, not capacity: a topic that once filled the
                     // ring must not keep room for all of it once others have taken its place.
@@ -165,25 +165,26 @@ fn take_bytes<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::Body;
     use crate::proto::Name;
-    use crate::store::OwnedBody;
+    use crate::store::Fields;
 
     /// A topic that once held most of the ring gives the room back as others take its place.
     #[test]
     fn a_topic_pushed_out_gives_its_room_back() {
         let rec = |pos: u64, topic: &str| {
-            let body = OwnedBody::Text("x".into());
-            Arc::new(Record {
+            let body = Body::Text("x");
+            Arc::new(Record::new(Fields {
                 pos,
-                topic: topic.into(),
+                topic,
                 thread: None,
-                from: "u@x.org".into(),
+                from: "u@x.org",
                 time: pos,
-                id: MsgId::compute("u@x.org", topic, pos, body.as_body(), None, None),
+                id: MsgId::compute("u@x.org", topic, pos, body, None, None),
                 body,
                 ctype: None,
                 reply_to: None,
-            })
+            }))
         };
         let one = rec(0, "#a@x.org").weight() + ENTRY_OVERHEAD;
         let mut ring = Ring::new(10_000 * one);
@@ -228,22 +229,23 @@ mod tests {
             for pos in 1..=300u64 {
                 let k = rnd(2) as usize;
                 t[k] += 1 + rnd(3);
-                let body = OwnedBody::Text(format!("b{}", "x".repeat(rnd(50) as usize)).into());
-                let r = Record {
+                let text = format!("b{}", "x".repeat(rnd(50) as usize));
+                let body = Body::Text(&text);
+                let r = Record::new(Fields {
                     pos,
-                    topic: topics[k].into(),
+                    topic: topics[k],
                     thread: None,
-                    from: "u@x.org".into(),
+                    from: "u@x.org",
                     time: t[k],
-                    id: MsgId::compute("u@x.org", topics[k], t[k], body.as_body(), None, None),
+                    id: MsgId::compute("u@x.org", topics[k], t[k], body, None, None),
                     body,
                     ctype: None,
                     reply_to: None,
-                };
+                });
                 store.push(r.clone());
                 ring.push(Arc::new(r));
             }
-            let all: Vec<&Record> = store.iter().filter(|r| &*r.topic == topics[0]).collect();
+            let all: Vec<&Record> = store.iter().filter(|r| r.topic() == topics[0]).collect();
             let keep = rule
                 .max_events
                 .map_or(0, |m| all.len().saturating_sub(m as usize));

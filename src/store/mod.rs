@@ -19,88 +19,138 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// An Event as stored: everything needed to replay it, plus its place in the server's order.
+///
+/// The loop makes one for every Event it accepts and keeps it in the ring until it is evicted,
+/// so its names and text body share one allocation: with the `Arc` around it, two allocations
+/// an Event where separate strings made four or five (docs/PERFORMANCE.md, "History in the
+/// loop").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The server-wide position: strictly increasing in the order Events were accepted. Pages,
     /// anchors and replays follow this order.
     pub pos: u64,
-    /// Where it was published: a channel or a user ID.
-    pub topic: Box<str>,
-    /// For a direct message, the conversation it belongs to ([`thread_of`]); `None` for a
-    /// channel.
-    pub thread: Option<Box<str>>,
-    /// Who published it.
-    pub from: Box<str>,
     /// Its Event time.
     pub time: u64,
     /// Its message id.
     pub id: MsgId,
-    /// The content.
-    pub body: OwnedBody,
-    /// Content type.
-    pub ctype: Option<Box<str>>,
     /// The message it answers.
+    pub reply_to: Option<MsgId>,
+    /// The topic, the sender, the conversation key, the content type and a text body, end to
+    /// end.
+    text: Box<str>,
+    /// Where the topic, sender, conversation key and content type end in `text`.
+    ends: [usize; 4],
+    /// Which of the conversation key and the content type are there (either may be empty
+    /// when present, as far as this type knows).
+    has: (bool, bool),
+    /// A binary body; then `text` holds no body.
+    blob: Option<Box<[u8]>>,
+}
+
+/// What a [`Record`] is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    /// See [`Record::pos`].
+    pub pos: u64,
+    /// Where it was published: a channel or a user ID.
+    pub topic: &'a str,
+    /// For a direct message, the conversation it belongs to ([`thread_of`]); `None` for a
+    /// channel.
+    pub thread: Option<&'a str>,
+    /// Who published it.
+    pub from: &'a str,
+    /// See [`Record::time`].
+    pub time: u64,
+    /// See [`Record::id`].
+    pub id: MsgId,
+    /// The content.
+    pub body: Body<'a>,
+    /// Content type.
+    pub ctype: Option<&'a str>,
+    /// See [`Record::reply_to`].
     pub reply_to: Option<MsgId>,
 }
 
-/// An owned [`Body`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnedBody {
-    /// UTF-8 text.
-    Text(Box<str>),
-    /// Binary data.
-    Blob(Box<[u8]>),
-}
-
-impl OwnedBody {
-    /// Borrows it as the wire type.
-    pub fn as_body(&self) -> Body<'_> {
-        match self {
-            OwnedBody::Text(t) => Body::Text(t),
-            OwnedBody::Blob(b) => Body::Blob(b),
-        }
-    }
-
-    /// An owned copy of a wire body.
-    pub fn from_body(b: Body<'_>) -> Self {
-        match b {
-            Body::Text(t) => OwnedBody::Text(t.into()),
-            Body::Blob(b) => OwnedBody::Blob(b.into()),
-        }
-    }
-
-    /// Size in bytes.
-    pub fn len(&self) -> usize {
-        self.as_body().len()
-    }
-
-    /// True for an empty body.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 impl Record {
+    /// A record of `f`, its strings copied into one allocation (two for a binary body).
+    pub fn new(f: Fields<'_>) -> Record {
+        let (thread, ctype) = (f.thread.unwrap_or(""), f.ctype.unwrap_or(""));
+        let (body, blob) = match f.body {
+            Body::Text(t) => (t, None),
+            Body::Blob(b) => ("", Some(Box::from(b))),
+        };
+        let parts = [f.topic, f.from, thread, ctype, body];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0; 4];
+        for (i, p) in parts.into_iter().enumerate() {
+            text.push_str(p);
+            if let Some(end) = ends.get_mut(i) {
+                *end = text.len();
+            }
+        }
+        Record {
+            pos: f.pos,
+            time: f.time,
+            id: f.id,
+            reply_to: f.reply_to,
+            text: text.into_boxed_str(),
+            ends,
+            has: (f.thread.is_some(), f.ctype.is_some()),
+            blob,
+        }
+    }
+
+    /// Part `i` of `text` (0 the topic … 4 the body).
+    fn part(&self, i: usize) -> &str {
+        let start = i
+            .checked_sub(1)
+            .and_then(|j| self.ends.get(j))
+            .copied()
+            .unwrap_or(0);
+        let end = self.ends.get(i).copied().unwrap_or(self.text.len());
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// Where it was published: a channel or a user ID.
+    pub fn topic(&self) -> &str {
+        self.part(0)
+    }
+
+    /// Who published it.
+    pub fn from(&self) -> &str {
+        self.part(1)
+    }
+
+    /// For a direct message, the conversation it belongs to ([`thread_of`]); `None` for a
+    /// channel.
+    pub fn thread(&self) -> Option<&str> {
+        self.has.0.then(|| self.part(2))
+    }
+
+    /// Content type.
+    pub fn ctype(&self) -> Option<&str> {
+        self.has.1.then(|| self.part(3))
+    }
+
+    /// The content.
+    pub fn body(&self) -> Body<'_> {
+        match &self.blob {
+            Some(b) => Body::Blob(b),
+            None => Body::Text(self.part(4)),
+        }
+    }
+
     /// Bytes its Event takes on the wire, at most: the fields plus every key, head, the id, the
     /// time and a `seq`. What a replay's byte cap counts, so many small Events with long names
     /// cannot pass it.
     pub fn wire_size(&self) -> usize {
         const FIXED: usize = 128;
-        FIXED
-            + self.topic.len()
-            + self.from.len()
-            + self.body.len()
-            + self.ctype.as_ref().map_or(0, |c| c.len())
+        FIXED + self.topic().len() + self.from().len() + self.body().len() + self.ctype().map_or(0, str::len)
     }
 
     /// Bytes this record occupies in memory, roughly: what the ring charges for it.
     pub fn weight(&self) -> usize {
-        std::mem::size_of::<Record>()
-            + self.topic.len()
-            + self.thread.as_ref().map_or(0, |t| t.len())
-            + self.from.len()
-            + self.body.len()
-            + self.ctype.as_ref().map_or(0, |c| c.len())
+        std::mem::size_of::<Record>() + self.text.len() + self.blob.as_ref().map_or(0, |b| b.len())
     }
 }
 
@@ -271,5 +321,57 @@ pub(crate) fn yield_to_the_loop(by: libc::c_int, what: &str) {
             "{what}: cannot lower the thread's priority: {}",
             std::io::Error::last_os_error()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field comes back as it went in, whichever are absent, empty or binary.
+    #[test]
+    fn a_record_gives_back_its_fields() {
+        let id = MsgId([3; 32]);
+        let base = Fields {
+            pos: 7,
+            topic: "#rust@x.org",
+            thread: None,
+            from: "alice@x.org",
+            time: 9,
+            id,
+            body: Body::Text("héllo"),
+            ctype: None,
+            reply_to: None,
+        };
+        let cases = [
+            base,
+            Fields {
+                thread: Some("alice@x.org bob@x.org"),
+                ctype: Some("text/x-scalar-action"),
+                reply_to: Some(id),
+                ..base
+            },
+            Fields {
+                thread: Some(""),
+                ctype: Some(""),
+                body: Body::Text(""),
+                ..base
+            },
+            Fields {
+                topic: "",
+                from: "",
+                body: Body::Blob(&[0, 0xff, b'h']),
+                ctype: Some("application/x-thing"),
+                ..base
+            },
+        ];
+        for f in cases {
+            let r = Record::new(f);
+            let got = (r.topic(), r.from(), r.thread(), r.ctype(), r.body());
+            assert_eq!(got, (f.topic, f.from, f.thread, f.ctype, f.body));
+            assert_eq!((r.pos, r.time, r.id, r.reply_to), (f.pos, f.time, f.id, f.reply_to));
+            let strings = f.topic.len() + f.from.len() + f.ctype.map_or(0, str::len);
+            assert_eq!(r.wire_size(), 128 + strings + f.body.len());
+        }
     }
 }

@@ -361,7 +361,7 @@ impl Writer {
             match self.jobs.recv_timeout(IDLE) {
                 Ok(Job::Write(r)) => {
                     #[cfg(test)]
-                    assert_ne!(&*r.topic, tests::PANICKING_TOPIC, "a write told to panic");
+                    assert_ne!(r.topic(), tests::PANICKING_TOPIC, "a write told to panic");
                     batch.push(r)
                 }
                 Ok(Job::Flush) => {

@@ -76,10 +76,10 @@ fn events_are_persisted_in_order_with_positions_after_the_store() {
     assert_eq!((p[0].pos, p[0].time, p[0].id), (101, t1, id1));
     assert!(t1 > 5_000, "times start after the store's latest");
     assert_eq!(
-        (p[1].pos, p[1].thread.as_deref()),
+        (p[1].pos, p[1].thread()),
         (102, Some("alice@example.com bob@example.com"))
     );
-    assert_eq!(p[0].thread, None);
+    assert_eq!(p[0].thread(), None);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Writing a batch of Events in one transaction.
 
 use super::{Context, Db, to_sql};
-use crate::store::{OwnedBody, Record, StoreError};
+use crate::proto::Body;
+use crate::store::{Record, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::borrow::Borrow;
@@ -33,14 +34,14 @@ impl Db {
             for r in batch.iter().map(Borrow::<Record>::borrow) {
                 let pos = to_sql(r.pos, "position")?;
                 let time = to_sql(r.time, "time")?;
-                let topic = names.topic(&r.topic)?;
-                let thread = match &r.thread {
+                let topic = names.topic(r.topic())?;
+                let thread = match r.thread() {
                     Some(key) => Some(names.thread(key)?),
                     None => None,
                 };
-                let body = match &r.body {
-                    OwnedBody::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
-                    OwnedBody::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+                let body = match r.body() {
+                    Body::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+                    Body::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
                 };
                 let inserted = event
                     .execute(params![
@@ -48,10 +49,10 @@ impl Db {
                         topic,
                         thread,
                         time,
-                        &*r.from,
+                        r.from(),
                         &r.id.0[..],
                         body,
-                        r.ctype.as_deref(),
+                        r.ctype(),
                         r.reply_to.as_ref().map(|m| &m.0[..]),
                     ])
                     .context("insert: event")?;

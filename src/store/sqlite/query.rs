@@ -3,8 +3,9 @@
 
 use super::words::words;
 use super::{Context, Db, Scoped, from_sql};
+use crate::proto::Body;
 use crate::proto::MsgId;
-use crate::store::{OwnedBody, Page, Query, Record, Scope, StoreError};
+use crate::store::{Fields, Page, Query, Record, Scope, StoreError};
 use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
@@ -375,27 +376,33 @@ fn read_record(row: &Row<'_>) -> Result<Record, StoreError> {
         _ => None,
     };
     let body = match row.get_ref(6).context("read event")? {
-        ValueRef::Text(t) => OwnedBody::Text(
-            std::str::from_utf8(t)
-                .map_err(|_| bad("body is not UTF-8"))?
-                .into(),
-        ),
-        ValueRef::Blob(b) => OwnedBody::Blob(b.into()),
+        ValueRef::Text(t) => Body::Text(std::str::from_utf8(t).map_err(|_| bad("body is not UTF-8"))?),
+        ValueRef::Blob(b) => Body::Blob(b),
         _ => return Err(bad("body is neither text nor blob")),
     };
     let reply_to = match row.get_ref(8).context("read event")? {
         ValueRef::Null => None,
         v => Some(id(v).ok_or_else(|| bad("reply_to is not an id"))?),
     };
-    Ok(Record {
+    // Borrowed from the row: the record copies them once, into its one allocation.
+    fn text<'r>(row: &'r Row<'_>, i: usize, pos: i64) -> Result<Option<&'r str>, StoreError> {
+        let bad = || StoreError::Io(format!("corrupt event at position {pos}: column {i} is not text"));
+        match row.get_ref(i).context("read event")? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => std::str::from_utf8(t).map(Some).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+    let name = |i| text(row, i, pos)?.ok_or_else(|| bad("a name is missing"));
+    Ok(Record::new(Fields {
         pos: from_sql(pos, "position")?,
-        topic: col::<String>(row, 1, pos)?.into(),
-        thread: col::<Option<String>>(row, 2, pos)?.map(Into::into),
+        topic: name(1)?,
+        thread: text(row, 2, pos)?,
         time: from_sql(col(row, 3, pos)?, "time")?,
-        from: col::<String>(row, 4, pos)?.into(),
+        from: name(4)?,
         id: id(row.get_ref(5).context("read event")?).ok_or_else(|| bad("id is not an id"))?,
         body,
-        ctype: col::<Option<String>>(row, 7, pos)?.map(Into::into),
+        ctype: text(row, 7, pos)?,
         reply_to,
-    })
+    }))
 }

@@ -4,8 +4,8 @@ use super::query::{
     BELOW_IN_THREAD, BELOW_IN_TOPIC, ID_BUCKET_BITS, PROBE_IN_THREAD, PROBE_IN_TOPIC, Select, select,
 };
 use super::*;
-use crate::proto::MsgId;
-use crate::store::{OwnedBody, Page, Query, Record, Retention, Rule, Scope, thread_of};
+use crate::proto::{Body, MsgId};
+use crate::store::{Fields, Page, Query, Record, Retention, Rule, Scope, thread_of};
 use rusqlite::params_from_iter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,43 +37,42 @@ impl Drop for TempDir {
     }
 }
 
-pub(crate) fn rec(pos: u64, topic: &str, time: u64, text: &str) -> Record {
-    let body = OwnedBody::Text(text.into());
-    let id = MsgId::compute("alice", topic, time, body.as_body(), None, None);
-    Record {
+/// A text Event from alice.
+fn fields<'a>(pos: u64, topic: &'a str, time: u64, text: &'a str) -> Fields<'a> {
+    let body = Body::Text(text);
+    Fields {
         pos,
-        topic: topic.into(),
+        topic,
         thread: None,
-        from: "alice".into(),
+        from: "alice",
         time,
-        id,
+        id: MsgId::compute("alice", topic, time, body, None, None),
         body,
         ctype: None,
         reply_to: None,
     }
+}
+
+pub(crate) fn rec(pos: u64, topic: &str, time: u64, text: &str) -> Record {
+    Record::new(fields(pos, topic, time, text))
 }
 
 /// A binary Event: stored, never indexed for search.
 fn blob(pos: u64, topic: &str, time: u64, bytes: &[u8]) -> Record {
-    Record {
-        body: OwnedBody::Blob(bytes.into()),
-        ..rec(pos, topic, time, "")
-    }
+    Record::new(Fields {
+        body: Body::Blob(bytes),
+        ..fields(pos, topic, time, "")
+    })
 }
 
 fn dm(pos: u64, from: &str, to: &str, time: u64, text: &str) -> Record {
-    let body = OwnedBody::Text(text.into());
-    Record {
-        pos,
-        topic: to.into(),
-        thread: Some(thread_of(from, to)),
-        from: from.into(),
-        time,
-        id: MsgId::compute(from, to, time, body.as_body(), None, None),
-        body,
-        ctype: None,
-        reply_to: None,
-    }
+    let thread = thread_of(from, to);
+    Record::new(Fields {
+        thread: Some(&thread),
+        from,
+        id: MsgId::compute(from, to, time, Body::Text(text), None, None),
+        ..fields(pos, to, time, text)
+    })
 }
 
 pub(crate) fn query(scope: Scope) -> Query {
@@ -154,15 +153,16 @@ fn round_trip_keeps_bodies_and_fields() {
     let dir = TempDir::new("roundtrip");
     let mut db = fresh(&dir);
     let first = rec(1, "#a", 10, "hello");
-    let action = Record {
-        ctype: Some("text/x-scalar-action".into()),
+    let action = Record::new(Fields {
+        ctype: Some("text/x-scalar-action"),
         reply_to: Some(first.id),
-        ..rec(2, "#a", 11, "waves")
-    };
-    let binary = Record {
-        ctype: Some("application/x-thing".into()),
-        ..blob(3, "#a", 12, &[0, 0xff, 0xfe, b'h', b'i'])
-    };
+        ..fields(2, "#a", 11, "waves")
+    });
+    let binary = Record::new(Fields {
+        ctype: Some("application/x-thing"),
+        body: Body::Blob(&[0, 0xff, 0xfe, b'h', b'i']),
+        ..fields(3, "#a", 12, "")
+    });
     let textual_bytes = blob(4, "#a", 13, b"hello");
     let empty = rec(5, "#a", 14, "");
     let private = dm(6, "alice", "bob", 15, "psst");
@@ -659,7 +659,7 @@ fn thread_scope_merges_both_directions() {
     let thread = || Scope::Thread(thread_of("bob", "alice"));
     let p = db.query(&query(thread())).unwrap();
     assert_eq!(positions(&p), [1, 3, 6, 7]);
-    assert_eq!(p.events[1].thread.as_deref(), Some("alice bob"));
+    assert_eq!(p.events[1].thread(), Some("alice bob"));
     assert_eq!(
         page(
             &db,
