@@ -1,9 +1,10 @@
 //! A cheap hash for maps whose keys the server chose itself, on the publish path: connection
 //! numbers (slab indices) and message ids (SHA-256 digests the server computes, with its own
-//! clock in the input). With history on, every Event is hashed this way five times (its id
-//! into the ring and out again, its publisher's count of unwritten Events three times): with
-//! std's SipHash the loop spent 2,030 instructions an Event hashing, with this 960 (callgrind,
-//! fan-out S=100; docs/PERFORMANCE.md, "History in the loop").
+//! clock in the input). With history on, every Event is hashed this way six or seven times:
+//! its id into the ring and twice when it is evicted, its publisher's count of unwritten Events
+//! three times (four when it drops to zero). With std's SipHash for these the loop spent 2,030
+//! instructions an Event hashing in all, with this 960 (callgrind, fan-out S=100, a run too
+//! short to evict; docs/PERFORMANCE.md, "History in the loop").
 //!
 //! Keys a client picks (channel and user names) keep std's SipHash: this hash is only as
 //! resistant to chosen collisions as its secret seed is unknown, which is all that keys a

@@ -369,7 +369,10 @@ mod tests {
             let r = Record::new(f);
             let got = (r.topic(), r.from(), r.thread(), r.ctype(), r.body());
             assert_eq!(got, (f.topic, f.from, f.thread, f.ctype, f.body));
-            assert_eq!((r.pos, r.time, r.id, r.reply_to), (f.pos, f.time, f.id, f.reply_to));
+            assert_eq!(
+                (r.pos, r.time, r.id, r.reply_to),
+                (f.pos, f.time, f.id, f.reply_to)
+            );
             let strings = f.topic.len() + f.from.len() + f.ctype.map_or(0, str::len);
             assert_eq!(r.wire_size(), 128 + strings + f.body.len());
         }

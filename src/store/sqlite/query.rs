@@ -385,24 +385,23 @@ fn read_record(row: &Row<'_>) -> Result<Record, StoreError> {
         v => Some(id(v).ok_or_else(|| bad("reply_to is not an id"))?),
     };
     // Borrowed from the row: the record copies them once, into its one allocation.
-    fn text<'r>(row: &'r Row<'_>, i: usize, pos: i64) -> Result<Option<&'r str>, StoreError> {
-        let bad = || StoreError::Io(format!("corrupt event at position {pos}: column {i} is not text"));
-        match row.get_ref(i).context("read event")? {
-            ValueRef::Null => Ok(None),
-            ValueRef::Text(t) => std::str::from_utf8(t).map(Some).map_err(|_| bad()),
-            _ => Err(bad()),
-        }
-    }
-    let name = |i| text(row, i, pos)?.ok_or_else(|| bad("a name is missing"));
+    let text = |i: usize| match row.get_ref(i).context("read event")? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(Some)
+            .map_err(|_| bad("a name is not UTF-8")),
+        _ => Err(bad("a name is not text")),
+    };
+    let name = |i| text(i)?.ok_or_else(|| bad("a name is missing"));
     Ok(Record::new(Fields {
         pos: from_sql(pos, "position")?,
         topic: name(1)?,
-        thread: text(row, 2, pos)?,
+        thread: text(2)?,
         time: from_sql(col(row, 3, pos)?, "time")?,
         from: name(4)?,
         id: id(row.get_ref(5).context("read event")?).ok_or_else(|| bad("id is not an id"))?,
         body,
-        ctype: text(row, 7, pos)?,
+        ctype: text(7)?,
         reply_to,
     }))
 }

@@ -198,6 +198,34 @@ fn round_trip_keeps_bodies_and_fields() {
     assert_eq!(db.count().unwrap(), 6);
 }
 
+/// A row damaged behind the server's back (by hand, with the sqlite3 shell) makes the query fail
+/// with an error naming the row, not a panic or a record with a wrong field.
+#[test]
+fn a_damaged_row_is_an_error() {
+    let dir = TempDir::new("damaged");
+    let mut db = fresh(&dir);
+    db.insert(&[rec(1, "#a", 10, "hello")]).unwrap();
+    let damage = [
+        (
+            "UPDATE events SET sender = CAST(x'ff' AS TEXT)",
+            "a name is not UTF-8",
+        ),
+        (
+            "UPDATE events SET ctype = CAST(x'c3' AS TEXT)",
+            "a name is not UTF-8",
+        ),
+        ("UPDATE events SET body = 5", "body is neither text nor blob"),
+    ];
+    for (sql, why) in damage {
+        let _ = db.conn.execute("DELETE FROM events", []);
+        db.insert(&[rec(1, "#a", 10, "hello")]).unwrap();
+        db.conn.execute(sql, []).unwrap();
+        let e = db.query(&query(Scope::Topic("#a".into()))).unwrap_err();
+        let StoreError::Io(msg) = e else { panic!("{e:?}") };
+        assert!(msg.contains("position 1") && msg.contains(why), "{sql}: {msg}");
+    }
+}
+
 #[test]
 fn latest_and_backward_pages() {
     let dir = TempDir::new("backward");
