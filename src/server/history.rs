@@ -202,9 +202,12 @@ impl History {
         let Some(u) = self.unwritten.get(key) else {
             return 0;
         };
-        // The store's `until` is exclusive. Times rise within a topic, but a conversation's
-        // come from two topics, so the earliest is not always the first.
-        let earliest = || u.iter().map(|&(_, time)| time).min().unwrap_or(u64::MAX);
+        // The store's `until` is exclusive. Times rise within a topic, so its earliest is the
+        // first; a conversation's come from two topics, so its earliest is found by a scan.
+        let earliest = || match q.scope {
+            Scope::Topic(_) => u.front().map_or(u64::MAX, |&(_, time)| time),
+            Scope::Thread(_) => u.iter().map(|&(_, time)| time).min().unwrap_or(u64::MAX),
+        };
         match q.until.is_none_or(|until| until > earliest()) {
             true => u.back().map_or(0, |&(pos, _)| pos),
             false => 0,
