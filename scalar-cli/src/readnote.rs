@@ -51,7 +51,10 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
             // PROTOCOL.md §4, Search: words are runs of letters, numbers and marks.
             (Some(q), false) if scalar::store::sqlite::words::words(q).next().is_none() => {
-                format!("{q:?} has no words to search for (letters and digits; no wildcards)")
+                format!(
+                    "{q:?} has no words to search for (a word is a run of letters and numbers; \
+                     symbols, emoji and wildcards are not searched)"
+                )
             }
             (Some(q), false) => format!("no messages in {topic} match {q:?}"),
             (Some(_), true) => format!("no older matches in {topic}"),
@@ -144,7 +147,10 @@ mod tests {
         let s = notes(&p, Ending::Complete, &read(Some("***")));
         assert_eq!(
             s,
-            ["\"***\" has no words to search for (letters and digits; no wildcards)"]
+            [
+                "\"***\" has no words to search for (a word is a run of letters and numbers; \
+                 symbols, emoji and wildcards are not searched)"
+            ]
         );
         let s = notes(&p, Ending::Unavailable, &read(None)).join("\n");
         assert!(
