@@ -67,12 +67,15 @@ impl Server {
             let n = replay(conn, c.seq, hit.events.iter().map(Deref::deref), out);
             return end(conn, c, status(hit.more), n, None, out);
         }
-        if !h.can_read(text.is_some()) {
-            let reason = "too many history queries at once; try again";
+        let Some(asker) = self.sessions.get(conn).and_then(Option::as_ref).map(|s| s.addr) else {
+            return;
+        };
+        if let Some(reason) = h.busy(asker, text.is_some()) {
             return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, reason, out);
         }
         let query = Query {
             token: 0,
+            asker,
             scope,
             since: c.since,
             until: c.until,
@@ -90,6 +93,7 @@ impl Server {
             seq: c.seq,
             topic: c.topic.as_str().into(),
             search: text.is_some(),
+            asker,
         };
         h.start_read(read, query, out);
         // Its next request waits for this answer, so replies stay in order.

@@ -7,6 +7,7 @@ use super::outbox::{ConnId, Outbox};
 use super::ring::Ring;
 use crate::store::{Fsync, Query, Record, Retention, Scope};
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// How the history store is set up, as far as the core cares.
@@ -45,6 +46,9 @@ pub struct Read {
     pub topic: Box<str>,
     /// A Search, not a Catchup.
     pub search: bool,
+    /// The asking connection's address (or /64): no address may hold more than its
+    /// [`share`] of the places of either kind.
+    pub asker: IpAddr,
 }
 
 /// An Event held back until it is committed (`--fsync always`).
@@ -62,10 +66,17 @@ pub struct Unconfirmed {
 /// those of all scopes, by twice the unwritten bound: a direct message is in two).
 type Unwritten = VecDeque<(u64, u64)>;
 
-/// One connection may hold at most the unwritten bounds less 1/RESERVE of them: that much is
-/// always left for everyone else. A lone publisher still gets large batches (the writer's cost
-/// per Event grows as batches shrink: see the store's worker).
+/// One connection may hold at most the unwritten bounds less 1/RESERVE of them, and one
+/// address the places for queries likewise: that much is always left for everyone else. A lone
+/// publisher still gets large batches (the writer's cost per Event grows as batches shrink: see
+/// the store's worker).
 const RESERVE: u64 = 4;
+
+/// The most of `max` that one connection (or address) may hold: all but the reserve, and at
+/// least one.
+fn share(max: u64) -> u64 {
+    (max - max / RESERVE).max(1)
+}
 
 /// The core's side of history.
 #[derive(Debug)]
@@ -92,6 +103,8 @@ pub struct History {
     max_searches: usize,
     /// How many of `reads` are searches.
     searches: usize,
+    /// Queries in flight by asking address and kind (search or not), where there are any.
+    per_asker: HashMap<(IpAddr, bool), usize>,
     /// Recent Events by topic.
     pub ring: Ring,
     /// The store's retention rules.
@@ -130,6 +143,7 @@ impl History {
             max_reads: c.max_reads,
             max_searches: c.max_searches,
             searches: 0,
+            per_asker: HashMap::new(),
             ring: Ring::new(c.ring_bytes),
             retention: c.retention.clone(),
             next_token: 0,
@@ -159,7 +173,6 @@ impl History {
     /// the connection's output queue, which must not overflow for output the client asked for.
     pub fn has_room_for(&self, conn: ConnId, n: u64, echo_cap: usize) -> bool {
         let (events, bytes) = self.per_conn.get(&conn).copied().unwrap_or_default();
-        let share = |max: u64| (max - max / RESERVE).max(1);
         // One that holds nothing goes whenever there is room: its share may be smaller than
         // what one request adds (a SetMeta's four Events under a tiny bound).
         self.has_room(n)
@@ -224,11 +237,22 @@ impl History {
         self.fsync == Fsync::Batched && !self.gone && q.before.is_none() && self.mark(q) > self.committed
     }
 
-    /// Whether another catch-up (or, with `search`, another search) may be started.
-    pub fn can_read(&self, search: bool) -> bool {
-        match search {
-            true => self.searches < self.max_searches,
-            false => self.reads.len() - self.searches < self.max_reads,
+    /// Why another catch-up (or, with `search`, another search) by `asker` may not be started
+    /// now, if it may not: all places are taken, or the address holds its share of them (one
+    /// that asks for many at once, slow searches from many connections, must leave places for
+    /// everyone else).
+    pub fn busy(&self, asker: IpAddr, search: bool) -> Option<&'static str> {
+        let (running, max) = match search {
+            true => (self.searches, self.max_searches),
+            false => (self.reads.len() - self.searches, self.max_reads),
+        };
+        let mine = self.per_asker.get(&(asker, search)).copied().unwrap_or(0);
+        if running >= max {
+            Some("too many history queries at once; try again")
+        } else if mine as u64 >= share(max as u64) {
+            Some("too many history queries at once from your address; try again")
+        } else {
+            None
         }
     }
 
@@ -238,6 +262,7 @@ impl History {
         self.next_token += 1;
         q.token = self.next_token;
         self.searches += usize::from(read.search);
+        *self.per_asker.entry((read.asker, read.search)).or_default() += 1;
         self.reads.insert(q.token, read);
         let mark = self.mark(&q);
         if self.committed >= mark || self.failing {
@@ -311,6 +336,13 @@ impl History {
     pub fn finish_read(&mut self, token: u64) -> Option<Read> {
         let read = self.reads.remove(&token)?;
         self.searches -= usize::from(read.search);
+        let key = (read.asker, read.search);
+        if let Some(n) = self.per_asker.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_asker.remove(&key);
+            }
+        }
         read.conn.is_some().then_some(read)
     }
 

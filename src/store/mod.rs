@@ -6,16 +6,18 @@
 //! told later what was committed ([`Done::Committed`]) and what a query found
 //! ([`Done::Answer`]). [`sqlite`] keeps the events in one database file; [`worker`] runs it on a
 //! writer thread and a reader thread behind bounded queues and hands results back to the poll
-//! loop through a `mio::Waker`.
+//! loop through a `mio::Waker`; the readers serve their askers in [`turns`].
 
 pub mod accounts;
 pub mod admin;
 pub mod password;
 pub mod sqlite;
+pub mod turns;
 pub mod worker;
 
 use crate::proto::{Body, MsgId};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// An Event as stored: everything needed to replay it, plus its place in the server's order.
@@ -175,6 +177,8 @@ pub enum Scope {
 pub struct Query {
     /// The core's handle for the answer.
     pub token: u64,
+    /// Who asked (the connection's address, or its /64): askers are served in turn.
+    pub asker: IpAddr,
     /// What to look at.
     pub scope: Scope,
     /// Only Events with a time after this.

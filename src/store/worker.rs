@@ -4,6 +4,7 @@
 //! loop through its `mio::Waker`.
 
 use super::sqlite::Db;
+use super::turns::Turns;
 use super::{BATCH_WINDOW, Done, Fsync, Query, Record, Retention};
 use mio::Waker;
 use std::path::PathBuf;
@@ -521,9 +522,22 @@ impl Writer {
 /// deliveries; nobody's next Message waits for it.
 const SEARCHER_NICE: libc::c_int = 10;
 
-/// The reader and the searcher: answer queries in order until the queue closes.
+/// The reader and the searcher: answer queries until the queue closes, each asker's in order,
+/// the askers in turn ([`Turns`]). Everything queued when a query ends competes for the next
+/// turn. What waits here is bounded by the core, which counts every query until answered.
 fn read(db: Db, queries: Receiver<Query>, notify: Notify, closing: Arc<AtomicBool>) {
-    for q in queries {
+    let mut turns = Turns::default();
+    loop {
+        while let Ok(q) = queries.try_recv() {
+            turns.push(q.asker, q);
+        }
+        let q = match turns.pop() {
+            Some(q) => q,
+            None => match queries.recv() {
+                Ok(q) => q,
+                Err(_) => return,
+            },
+        };
         if closing.load(Ordering::Acquire) {
             continue;
         }

@@ -38,8 +38,9 @@ workloads:
              start-up time, bytes per event, and chat alone / beside last-100 catch-ups /
              beside searches (history batched, or --history always)
   heavy-search  fills one channel with 100,000 Events, restarts the server, then times a
-             deep catch-up (the channel's oldest 100) every 20 ms, then chat, each alone and
-             beside 4 clients searching the channel back to back for two words no Event has
+             deep catch-up (the channel's oldest 100) every 20 ms, a light search of a small
+             channel every 20 ms from another loopback address, then chat, each alone and
+             beside 4 clients searching the big channel back to back for two words no Event has
              together
   login-storm  registers 100 accounts, then chat alone and beside --storm-rate wrong-password
              attempts/s from 250 loopback addresses: chat latency both ways, verdicts

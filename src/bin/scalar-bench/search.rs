@@ -3,17 +3,21 @@
 //! both, restarts the server (so the oldest Events are only on disk), then times a deep
 //! catch-up (the channel's oldest 100) every `GAP`, and then the chat workload, each alone and
 //! beside `SEARCHERS` clients that search the channel for "alpha beta" back to back: each of
-//! those searches walks both words' postings to the end and finds nothing.
+//! those searches walks both words' postings to the end and finds nothing. Last, a light
+//! search (a small channel's newest 50 matches) from another address, timed every `GAP`,
+//! alone and beside the heavy searchers: how long one asker waits behind another's queue.
 
 use crate::Opts;
 use crate::chat::{self, pct};
 use crate::history::{self, fill, timed};
 use crate::peer::{join, name};
 use crate::server::Server;
-use scalar::proto::{Catchup, Msg, Search};
+use crate::source::{catch_up, connect_from, handshake};
+use scalar::proto::{Catchup, Msg, Search, Sub};
 use std::io;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The channel, and the Events it gets: scalard's default retention per topic, so the most
 /// one channel holds unless the operator allows more.
@@ -23,6 +27,12 @@ const BIG: usize = 100_000;
 const SEARCHERS: usize = 4;
 /// Pause between two timed catch-ups.
 const GAP: Duration = Duration::from_millis(20);
+/// The small channel, its Events (all with the word the light search looks for), and the
+/// light searcher's address (the heavy searchers' is 127.0.0.1).
+const SMALL: &str = "#small@localhost";
+const SMALL_EVENTS: usize = 1_000;
+const LIGHT_FROM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the workload and prints its result lines.
 pub fn run(opts: &Opts) -> io::Result<()> {
@@ -31,9 +41,21 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         h => h,
     };
     let server = Server::start(opts.scalard.as_deref(), history)?;
-    fill(join(server.addr, "filler@localhost", CHANNEL)?, BIG, |i| {
-        let word = if i % 2 == 0 { "alpha" } else { "beta" };
-        (CHANNEL.to_string(), format!("message {i} with the word {word}"))
+    let mut filler = join(server.addr, "filler@localhost", CHANNEL)?;
+    filler
+        .request(TIMEOUT, |seq| {
+            Msg::Sub(Sub {
+                seq,
+                topic: name(SMALL),
+            })
+        })
+        .map_err(io::Error::other)?;
+    fill(filler, BIG + SMALL_EVENTS, |i| match i < BIG {
+        true => {
+            let word = if i % 2 == 0 { "alpha" } else { "beta" };
+            (CHANNEL.to_string(), format!("message {i} with the word {word}"))
+        }
+        false => (SMALL.to_string(), format!("message {i} with the word gamma")),
     })?;
     let server = server.restart(opts.scalard.as_deref(), history)?;
     let seconds = Duration::from_secs(opts.seconds);
@@ -45,6 +67,18 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     let (beside, searches) = beside_searches(&server, SEARCHERS, || deep_catchups(&server, seconds))?;
     println!(
         "heavy-search: deep catch-ups beside {SEARCHERS} clients searching back to back: {}; searches: {}",
+        summary(&beside),
+        summary(&searches)
+    );
+    let (alone, _) = beside_searches(&server, 0, || light_searches(&server, seconds))?;
+    println!(
+        "heavy-search: light searches of {SMALL} from {LIGHT_FROM} alone: {}",
+        summary(&alone)
+    );
+    let (beside, searches) = beside_searches(&server, SEARCHERS, || light_searches(&server, seconds))?;
+    println!(
+        "heavy-search: light searches from {LIGHT_FROM} beside {SEARCHERS} clients from 127.0.0.1 \
+         searching {CHANNEL}: {}; their searches: {}",
         summary(&beside),
         summary(&searches)
     );
@@ -105,6 +139,41 @@ fn deep_catchups(server: &Server, time: Duration) -> io::Result<Vec<u32>> {
         lat.sort_unstable();
         Ok(lat)
     })
+}
+
+/// Searches of the small channel from another address, one every `GAP`, for `time`: their
+/// latencies in µs, sorted.
+fn light_searches(server: &Server, time: Duration) -> io::Result<Vec<u32>> {
+    let conn = connect_from(LIGHT_FROM, server.addr, None)?;
+    let (mut s, mut buf) = handshake(conn, "light@localhost", SMALL)?;
+    let end = Instant::now() + time;
+    let mut lat = Vec::new();
+    for seq in 3.. {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let range = Catchup {
+            seq: Some(seq),
+            topic: name(SMALL),
+            count: 50,
+            since: None,
+            until: None,
+            after: None,
+            before: None,
+        };
+        let frame = Msg::Search(Search {
+            range,
+            query: "gamma",
+        })
+        .to_frame()
+        .map_err(|_| io::Error::other("frame"))?;
+        catch_up(&mut s, &mut buf, &frame, seq)?;
+        lat.push(now.elapsed().as_micros() as u32);
+        std::thread::sleep(GAP);
+    }
+    lat.sort_unstable();
+    Ok(lat)
 }
 
 /// Runs `f` while `searchers` clients search back to back; returns its result and the

@@ -93,6 +93,17 @@ pub fn handshake(mut s: TcpStream, user: &str, channel: &str) -> io::Result<(Tcp
 /// Bytes read past that frame are left in `buf`.
 fn request(s: &mut TcpStream, buf: &mut Vec<u8>, msg: &Msg<'_>, seq: u32) -> io::Result<()> {
     s.write_all(&msg.to_frame().map_err(|_| io::Error::other("frame"))?)?;
+    until(s, buf, seq, |_| true)
+}
+
+/// Sends the Catchup or Search `frame`, numbered `seq`, and reads until its CatchupEnd.
+pub fn catch_up(s: &mut TcpStream, buf: &mut Vec<u8>, frame: &[u8], seq: u32) -> io::Result<()> {
+    s.write_all(frame)?;
+    until(s, buf, seq, |m| matches!(m, Msg::CatchupEnd(_)))
+}
+
+/// Reads until a frame carrying `seq` that `last` accepts.
+fn until(s: &mut TcpStream, buf: &mut Vec<u8>, seq: u32, last: impl Fn(&Msg<'_>) -> bool) -> io::Result<()> {
     let mut chunk = [0u8; 4096];
     loop {
         while let Status::Complete((payload, used)) =
@@ -101,7 +112,7 @@ fn request(s: &mut TcpStream, buf: &mut Vec<u8>, msg: &Msg<'_>, seq: u32) -> io:
             let answer = match Msg::decode(payload) {
                 Ok(Msg::Error(e)) => Some(Err(io::Error::other(format!("Error {}", e.code)))),
                 Ok(Msg::Bye(b)) => Some(Err(io::Error::other(format!("Bye {}", b.code)))),
-                Ok(m) if m.seq() == Some(seq) => Some(Ok(())),
+                Ok(m) if m.seq() == Some(seq) && last(&m) => Some(Ok(())),
                 _ => None,
             };
             buf.drain(..used);

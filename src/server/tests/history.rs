@@ -5,17 +5,26 @@ use super::*;
 use crate::server::HistoryConfig;
 use crate::store::{Done, Fsync, Page, Scope};
 
-fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
-    let mut r = Rig::new(Limits::default());
-    let c = HistoryConfig {
+/// Small bounds, to reach them: 8 unwritten Events, 2 catch-ups and 1 search in flight.
+fn config(fsync: Fsync) -> HistoryConfig {
+    HistoryConfig {
         fsync,
-        last_pos: 100,
-        ring_bytes,
+        last_pos: 0,
+        ring_bytes: 1 << 20,
         max_unwritten: 8,
         max_unwritten_bytes: 1 << 20,
         max_reads: 2,
         max_searches: 1,
         retention: Default::default(),
+    }
+}
+
+fn rig(fsync: Fsync, ring_bytes: usize) -> Rig {
+    let mut r = Rig::new(Limits::default());
+    let c = HistoryConfig {
+        last_pos: 100,
+        ring_bytes,
+        ..config(fsync)
     };
     r.server.keep_history(&c, 5_000, Vec::new());
     r.connect(0, "alice@example.com");
@@ -210,6 +219,55 @@ fn search_goes_to_the_store_with_its_words() {
     r.server.store_done(Done::Committed(101), &mut r.out);
     let q = r.out.queries.pop().expect("searches always go to the store");
     assert_eq!(q.text.as_deref(), Some("Hello World"));
+}
+
+/// One address searching from many connections leaves a quarter of the places to everyone
+/// else; each place comes back with its answer.
+#[test]
+fn one_address_cannot_take_every_place() {
+    let mut r = Rig::new(Limits::default());
+    let c = HistoryConfig {
+        max_reads: 4,
+        max_searches: 4,
+        ..config(Fsync::Batched)
+    };
+    r.server.keep_history(&c, 5_000, Vec::new());
+    let other: std::net::IpAddr = Ipv4Addr::new(192, 0, 2, 7).into();
+    for conn in 0..6 {
+        let addr = if conn == 5 {
+            other
+        } else {
+            Ipv4Addr::LOCALHOST.into()
+        };
+        r.connect_from(conn, &format!("u{conn}@example.com"), addr);
+        r.sub(conn, "#rust@example.com");
+    }
+    let search = || {
+        Msg::Search(Search {
+            range: catchup("#rust@example.com", 5),
+            query: "slow",
+        })
+    };
+    for conn in 0..3 {
+        assert!(r.send(conn, search()).is_empty());
+    }
+    assert_eq!(r.out.queries.len(), 3);
+    assert!(r.out.queries.iter().all(|q| q.asker == Ipv4Addr::LOCALHOST));
+    // Three of four: the fourth is another address's.
+    assert_eq!(r.send(3, search()), ["Error 700 store_unavailable seq=Some(40)"]);
+    assert!(r.send(5, search()).is_empty());
+    assert_eq!(r.out.queries.last().map(|q| q.asker), Some(other));
+    // Catch-ups are counted apart.
+    assert!(
+        r.send(4, Msg::Catchup(catchup("#rust@example.com", 5)))
+            .is_empty()
+    );
+    // An answer gives its place back to the address that held it.
+    let q = r.out.queries.remove(0);
+    r.server
+        .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+    r.out.take(0);
+    assert!(r.send(3, search()).is_empty());
 }
 
 #[test]
@@ -457,14 +515,9 @@ fn a_query_waits_only_for_its_own_topics_to_be_committed() {
 fn unwritten_events_are_bounded_in_bytes_too() {
     let mut r = Rig::new(Limits::default());
     let c = HistoryConfig {
-        fsync: Fsync::Batched,
-        last_pos: 0,
-        ring_bytes: 1 << 20,
         max_unwritten: 1000,
         max_unwritten_bytes: 5_000,
-        max_reads: 2,
-        max_searches: 1,
-        retention: Default::default(),
+        ..config(Fsync::Batched)
     };
     r.server.keep_history(&c, 0, Vec::new());
     r.connect(0, "alice@example.com");

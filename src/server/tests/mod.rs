@@ -132,10 +132,11 @@ impl Rig {
     }
 
     fn connect(&mut self, conn: ConnId, user: &str) {
-        assert!(
-            self.server
-                .accept(conn, Ipv4Addr::LOCALHOST.into(), &self.now, &mut self.out)
-        );
+        self.connect_from(conn, user, Ipv4Addr::LOCALHOST.into());
+    }
+
+    fn connect_from(&mut self, conn: ConnId, user: &str, addr: std::net::IpAddr) {
+        assert!(self.server.accept(conn, addr, &self.now, &mut self.out));
         let ident = Msg::Ident(Ident::new(Some(1), &[1], n(user)));
         assert_eq!(
             self.send(conn, ident),

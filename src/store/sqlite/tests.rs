@@ -78,6 +78,7 @@ fn dm(pos: u64, from: &str, to: &str, time: u64, text: &str) -> Record {
 pub(crate) fn query(scope: Scope) -> Query {
     Query {
         token: 7,
+        asker: std::net::Ipv4Addr::LOCALHOST.into(),
         scope,
         since: None,
         until: None,
