@@ -462,6 +462,40 @@ fn retention_deletes_the_oldest_and_reports_the_horizon() {
     assert_eq!(ask(&mut alice, r, None).unwrap().status, CatchupStatus::UnknownId);
 }
 
+/// Retention rules come from the configuration file again on SIGHUP, and the store deletes
+/// by the new ones without a restart.
+#[test]
+fn sighup_applies_new_retention_rules() {
+    let dir = DataDir::new();
+    let conf = dir.0.join("scalard.toml");
+    std::fs::write(&conf, "history-max-events = 10\n").unwrap();
+    let conf = conf.to_str().unwrap().to_string();
+    let s = Scalard::start(&["--config", &conf]);
+    let mut alice = joined(&s, "alice");
+    let sent: Vec<Got> = (0..20)
+        .map(|i| publish(&mut alice, ROOM, &format!("r{i}")).unwrap())
+        .collect();
+    // From the start: only the store answers (memory may not hold the oldest kept).
+    let mut all = range(ROOM);
+    all.since = Some(0);
+    let kept = |c: &mut Client, n: usize| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let a = ask(c, all, None).unwrap();
+            if a.events.len() == n || Instant::now() > deadline {
+                return a.events;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(kept(&mut alice, 10), sent[10..]);
+    std::fs::write(&conf, "history-max-events = 4\n").unwrap();
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    s.expect_log("configuration reloaded");
+    assert_eq!(kept(&mut alice, 4), sent[16..]);
+}
+
 #[test]
 fn a_peer_that_half_closes_still_gets_its_echo_with_fsync_always() {
     for flags in [&[][..], &["--fsync", "always"][..]] {

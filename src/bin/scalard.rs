@@ -56,6 +56,7 @@ fn reconfigure(fd_limit: Option<usize>) -> Box<dyn FnMut() -> Option<scalar::net
             Some(scalar::net::Reconfig {
                 limits: c.limits,
                 policy: c.policy,
+                retention: c.retention,
             })
         }
         Err(e) => {

@@ -89,6 +89,10 @@ impl Shell {
         };
         self.server.set_limits(r.limits);
         self.set_policy(r.policy);
+        if let Some(store) = &self.store {
+            store.set_retention(r.retention.clone());
+        }
+        self.server.set_retention(r.retention);
         log::info!("configuration reloaded");
     }
 

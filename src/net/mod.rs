@@ -47,6 +47,8 @@ pub struct Reconfig {
     pub limits: Limits,
     /// Admins, server bans, message of the day.
     pub policy: crate::server::AdminPolicy,
+    /// History's retention rules.
+    pub retention: crate::store::Retention,
 }
 
 /// What the shell counts beyond the core's [`Stats`](crate::server::Stats).

@@ -210,6 +210,14 @@ impl Server {
         self.limits = limits;
     }
 
+    /// New retention rules (a reload), for what memory answers; the store is told apart, and
+    /// deletes by them from its next retention step.
+    pub fn set_retention(&mut self, retention: crate::store::Retention) {
+        if let Some(h) = self.history.as_mut() {
+            h.retention = retention;
+        }
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> Stats {
         self.stats

@@ -8,9 +8,9 @@ use super::turns::Turns;
 use super::{BATCH_WINDOW, Done, Fsync, Query, Record, Retention};
 use mio::Waker;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -118,6 +118,8 @@ pub struct Store {
     /// A Flush is in the writer's queue: at most one is, so flushes never take the room
     /// that the core counts on for Records.
     flush_queued: Arc<AtomicBool>,
+    /// Retention rules for the writer to take up (a reload): one slot, the latest wins.
+    new_retention: Arc<Mutex<Option<Retention>>>,
     writer: Option<JoinHandle<()>>,
     reader: Option<JoinHandle<()>>,
     searcher: Option<JoinHandle<()>>,
@@ -165,6 +167,7 @@ impl Store {
         let notify = Notify { tx: dtx, waker };
         let closing = Arc::new(AtomicBool::new(false));
         let flush_queued = Arc::new(AtomicBool::new(false));
+        let new_retention = Arc::new(Mutex::new(None));
         let mut store = Store {
             writes: Some(wtx),
             state: Some(stx),
@@ -173,6 +176,7 @@ impl Store {
             done: drx,
             closing: closing.clone(),
             flush_queued: flush_queued.clone(),
+            new_retention: new_retention.clone(),
             writer: None,
             reader: None,
             searcher: None,
@@ -184,6 +188,7 @@ impl Store {
             notify: notify.clone(),
             fsync: opts.fsync,
             retention: opts.retention,
+            new_retention,
             closing: closing.clone(),
             flush_queued,
             failing: false,
@@ -240,6 +245,16 @@ impl Store {
     pub fn save_state(&self, key: &str, value: Option<Vec<u8>>) -> Result<(), Full> {
         let tx = self.state.as_ref().ok_or(Full)?;
         tx.try_send((key.into(), value)).map_err(|_| Full)
+    }
+
+    /// New retention rules (a reload): the writer applies them from its next retention step.
+    /// The rules already in force when the store opened are in its [`Options`].
+    pub fn set_retention(&self, retention: Retention) {
+        // Held by the writer only to take the rules out: never for long.
+        match self.new_retention.lock() {
+            Ok(mut slot) => *slot = Some(retention),
+            Err(_) => log::error!("store: the writer failed; retention rules not changed"),
+        }
     }
 
     /// Queues a Record for writing; [`Done::Committed`] follows once it is on disk. Never
@@ -338,6 +353,8 @@ struct Writer {
     notify: Notify,
     fsync: Fsync,
     retention: Retention,
+    /// Rules handed over by [`Store::set_retention`], taken up between batches.
+    new_retention: Arc<Mutex<Option<Retention>>>,
     closing: Arc<AtomicBool>,
     /// Cleared when the writer takes the Flush out of its queue.
     flush_queued: Arc<AtomicBool>,
@@ -359,6 +376,7 @@ impl Writer {
         let mut batch = Vec::new();
         loop {
             self.save_state();
+            self.take_retention();
             match self.jobs.recv_timeout(IDLE) {
                 Ok(Job::Write(r)) => {
                     #[cfg(test)]
@@ -382,6 +400,16 @@ impl Writer {
             if !self.commit(&mut batch) || !open {
                 return;
             }
+        }
+    }
+
+    /// Takes up the rules of a reload, if one came.
+    fn take_retention(&mut self) {
+        if let Ok(mut slot) = self.new_retention.try_lock()
+            && let Some(r) = slot.take()
+        {
+            self.retention = r;
+            log::info!("store: retention rules changed");
         }
     }
 

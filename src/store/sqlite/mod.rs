@@ -42,7 +42,7 @@ pub(crate) mod tests;
 pub mod words;
 
 use super::StoreError;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 
@@ -253,7 +253,7 @@ impl Db {
         };
         db.setup_writer().map_err(at(path))?;
         db.migrate(upgrade).map_err(at(path))?;
-        db.setup_text_index().map_err(at(path))?;
+        db.setup_text_index();
         Ok(db)
     }
 
@@ -314,15 +314,30 @@ impl Db {
     /// half the writer's time: 35 µs an Event at the retention limit, 17-23 µs without it
     /// (store alone, chat-like text). Segments are still merged when a level holds 16
     /// (crisismerge, bounding what a search reads), and the idle writer merges a little at a
-    /// time ([`Db::tidy_text_index`]). A setting of the FTS table, so it is (re)made here.
-    fn setup_text_index(&self) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO events_fts (events_fts, rank) VALUES ('automerge', 0)",
+    /// time ([`Db::tidy_text_index`]). A setting kept in the FTS table, written only when it is
+    /// not there yet: an open must not need to write, or a server on a full disk could not
+    /// start to be given less to keep. Failing to write it costs speed, not correctness, so
+    /// that is only logged.
+    fn setup_text_index(&self) {
+        let set = self
+            .conn
+            .query_row(
+                "SELECT v = 0 FROM events_fts_config WHERE k = 'automerge'",
                 [],
+                |r| r.get::<_, bool>(0),
             )
-            .map(|_| ())
-            .context("text index: automerge")
+            .optional();
+        if let Ok(Some(true)) = set {
+            return;
+        }
+        if let Err(e) = self.conn.execute(
+            "INSERT INTO events_fts (events_fts, rank) VALUES ('automerge', 0)",
+            [],
+        ) {
+            log::warn!(
+                "store: cannot turn off the text index's merges on write (writes will be slower): {e}"
+            );
+        }
     }
 
     /// Merges up to `pages` pages' worth of the text index's segments: the idle writer's way of

@@ -1300,3 +1300,22 @@ fn newest_is_bounded_in_count_and_bytes() {
     assert_eq!(pos(db.newest(100, 2 * w + 1).unwrap()), [9, 10]);
     assert!(db.newest(100, 0).unwrap().is_empty());
 }
+
+/// Opening a store that is set up writes nothing, so a server whose disk filled up can still
+/// start (to be given less to keep); the text index's setting is kept across opens.
+#[test]
+fn reopening_writes_nothing() {
+    let dir = TempDir::new("reopen");
+    let mut db = Db::open(&dir.db()).unwrap();
+    db.insert(&[rec(1, "#a", 1, "hello")]).unwrap();
+    drop(db);
+    let db = Db::open(&dir.db()).unwrap();
+    assert_eq!(db.conn.total_changes(), 0);
+    let automerge: i64 = db
+        .conn
+        .query_row("SELECT v FROM events_fts_config WHERE k = 'automerge'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(automerge, 0);
+}
