@@ -25,9 +25,9 @@ impl Server {
         if let Some((code, reason)) = self.foreign(c.topic) {
             return self.fail(conn, c.seq, code, &reason, out);
         }
-        let Some(me) = self
+        let Some((me, asker)) = self
             .session(conn)
-            .and_then(|s| s.user.as_deref().map(Box::<str>::from))
+            .and_then(|s| Some((Box::<str>::from(s.user.as_deref()?), s.addr)))
         else {
             return;
         };
@@ -67,11 +67,8 @@ impl Server {
             let n = replay(conn, c.seq, hit.events.iter().map(Deref::deref), out);
             return end(conn, c, status(hit.more), n, None, out);
         }
-        let Some(asker) = self.sessions.get(conn).and_then(Option::as_ref).map(|s| s.addr) else {
-            return;
-        };
-        if let Some(reason) = h.busy(asker, text.is_some()) {
-            return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, reason, out);
+        if let Some(busy) = h.busy(asker, text.is_some()) {
+            return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, busy.reason(), out);
         }
         let query = Query {
             token: 0,

@@ -51,6 +51,26 @@ pub struct Read {
     pub asker: IpAddr,
 }
 
+/// Why a query cannot be started now (answered with 700, `store_unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// All places of its kind are taken.
+    Server,
+    /// The asking address holds its [`share`] of them: one that asks for many at once (slow
+    /// searches from many connections) must leave places for everyone else.
+    Address,
+}
+
+impl Busy {
+    /// The refusal's reason, for the client.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Busy::Server => "too many history queries at once; try again",
+            Busy::Address => "too many history queries at once from your address; try again",
+        }
+    }
+}
+
 /// An Event held back until it is committed (`--fsync always`).
 #[derive(Debug)]
 pub struct Unconfirmed {
@@ -73,7 +93,7 @@ type Unwritten = VecDeque<(u64, u64)>;
 const RESERVE: u64 = 4;
 
 /// The most of `max` that one connection (or address) may hold: all but the reserve, and at
-/// least one.
+/// least one (so under 4 places, one may hold them all).
 fn share(max: u64) -> u64 {
     (max - max / RESERVE).max(1)
 }
@@ -238,19 +258,17 @@ impl History {
     }
 
     /// Why another catch-up (or, with `search`, another search) by `asker` may not be started
-    /// now, if it may not: all places are taken, or the address holds its share of them (one
-    /// that asks for many at once, slow searches from many connections, must leave places for
-    /// everyone else).
-    pub fn busy(&self, asker: IpAddr, search: bool) -> Option<&'static str> {
+    /// now, if it may not.
+    pub fn busy(&self, asker: IpAddr, search: bool) -> Option<Busy> {
         let (running, max) = match search {
             true => (self.searches, self.max_searches),
             false => (self.reads.len() - self.searches, self.max_reads),
         };
         let mine = self.per_asker.get(&(asker, search)).copied().unwrap_or(0);
         if running >= max {
-            Some("too many history queries at once; try again")
-        } else if mine as u64 >= share(max as u64) {
-            Some("too many history queries at once from your address; try again")
+            Some(Busy::Server)
+        } else if u64::try_from(mine).unwrap_or(u64::MAX) >= share(max as u64) {
+            Some(Busy::Address)
         } else {
             None
         }

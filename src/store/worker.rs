@@ -160,8 +160,9 @@ impl Store {
         let searcher_db = Db::open_reader(&opts.path)?;
 
         let (wtx, wrx) = mpsc::sync_channel(opts.write_queue.max(1));
-        let (rtx, rrx) = mpsc::sync_channel(opts.read_queue.max(1));
-        let (qtx, qrx) = mpsc::sync_channel(opts.search_queue.max(1));
+        let (read_queue, search_queue) = (opts.read_queue.max(1), opts.search_queue.max(1));
+        let (rtx, rrx) = mpsc::sync_channel(read_queue);
+        let (qtx, qrx) = mpsc::sync_channel(search_queue);
         let (stx, srx) = mpsc::sync_channel(STATE_QUEUE);
         let (dtx, drx) = mpsc::channel();
         let notify = Notify { tx: dtx, waker };
@@ -218,7 +219,7 @@ impl Store {
                 .name("scalard-reader".into())
                 .spawn({
                     let (notify, closing) = (notify.clone(), closing.clone());
-                    move || read(reader_db, rrx, notify, closing)
+                    move || read(reader_db, rrx, read_queue, notify, closing)
                 })
                 .map_err(spawn_error)?,
         );
@@ -227,7 +228,7 @@ impl Store {
                 .name("scalard-search".into())
                 .spawn(move || {
                     super::yield_to_the_loop(SEARCHER_NICE, "store");
-                    read(searcher_db, qrx, notify, closing)
+                    read(searcher_db, qrx, search_queue, notify, closing)
                 })
                 .map_err(spawn_error)?,
         );
@@ -551,20 +552,24 @@ impl Writer {
 const SEARCHER_NICE: libc::c_int = 10;
 
 /// The reader and the searcher: answer queries until the queue closes, each asker's in order,
-/// the askers in turn ([`Turns`]). Everything queued when a query ends competes for the next
-/// turn. What waits here is bounded by the core, which counts every query until answered.
-fn read(db: Db, queries: Receiver<Query>, notify: Notify, closing: Arc<AtomicBool>) {
-    let mut turns = Turns::default();
+/// the askers in turn ([`Turns`]). What is queued when a query ends competes for the next turn:
+/// up to `cap` taken from the queue (its own size), so together with what the queue still holds
+/// the store keeps at most twice its queue whatever its callers do.
+fn read(db: Db, queries: Receiver<Query>, cap: usize, notify: Notify, closing: Arc<AtomicBool>) {
+    let mut turns = Turns::new(cap);
     loop {
-        while let Ok(q) = queries.try_recv() {
+        while turns.has_room()
+            && let Ok(q) = queries.try_recv()
+        {
             turns.push(q.asker, q);
         }
-        let q = match turns.pop() {
-            Some(q) => q,
-            None => match queries.recv() {
-                Ok(q) => q,
+        let Some(q) = turns.pop() else {
+            // Idle: wait for the next, which goes through `turns` too, to count as served.
+            match queries.recv() {
+                Ok(q) => turns.push(q.asker, q),
                 Err(_) => return,
-            },
+            }
+            continue;
         };
         if closing.load(Ordering::Acquire) {
             continue;

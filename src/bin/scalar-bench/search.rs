@@ -12,7 +12,7 @@ use crate::chat::{self, pct};
 use crate::history::{self, fill, timed};
 use crate::peer::{join, name};
 use crate::server::Server;
-use crate::source::{catch_up, connect_from, handshake};
+use crate::source::{TIMEOUT, catch_up, connect_from, handshake};
 use scalar::proto::{Catchup, Msg, Search, Sub};
 use std::io;
 use std::net::Ipv4Addr;
@@ -32,7 +32,6 @@ const GAP: Duration = Duration::from_millis(20);
 const SMALL: &str = "#small@localhost";
 const SMALL_EVENTS: usize = 1_000;
 const LIGHT_FROM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the workload and prints its result lines.
 pub fn run(opts: &Opts) -> io::Result<()> {

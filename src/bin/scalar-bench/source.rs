@@ -10,7 +10,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
 use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a bench client waits for any one reply.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TCP connection to `server` from the loopback address `src`; with `rcvbuf`, its SO_RCVBUF
 /// is set before connecting, so that the window it offers is small from the handshake on.
