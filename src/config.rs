@@ -467,26 +467,18 @@ impl Config {
                     .map_err(|_| bad(&name, format!("expected true or false, got {value:?}")))?
             }
             "fsync" => {
-                self.fsync = match value {
-                    "always" => Fsync::Always,
-                    "batched" => Fsync::Batched,
-                    _ => return Err(bad(&name, format!("expected always or batched, got {value:?}"))),
-                }
+                self.fsync = Fsync::ALL
+                    .into_iter()
+                    .find(|f| f.name() == value)
+                    .ok_or_else(|| bad(&name, format!("expected always or batched, got {value:?}")))?
             }
             "history-max-events" => self.retention.default.max_events = Some(num()?).filter(|&n| n > 0),
             "history-max-days" => self.retention.default.max_age = days(num()?),
             "auth" => {
-                self.auth.policy = match value {
-                    "open" => Policy::Open,
-                    "guests" => Policy::Guests,
-                    "accounts" => Policy::Accounts,
-                    _ => {
-                        return Err(bad(
-                            &name,
-                            format!("expected open, guests or accounts, got {value:?}"),
-                        ));
-                    }
-                }
+                self.auth.policy = Policy::ALL
+                    .into_iter()
+                    .find(|p| p.name() == value)
+                    .ok_or_else(|| bad(&name, format!("expected open, guests or accounts, got {value:?}")))?
             }
             "registration" => {
                 self.auth.registration = match value {

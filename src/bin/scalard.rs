@@ -106,6 +106,9 @@ fn data_dir(config: &Config) -> Result<PathBuf, String> {
         .clone()
         .or_else(scalar::config::default_data_dir)
         .ok_or("no data directory: give --data-dir (HOME is not set)")?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("data directory {} is not a directory", dir.display()));
+    }
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
     Ok(dir)
@@ -130,10 +133,10 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
     let (store, start) =
         Store::open(options, shell.waker()).map_err(|e| format!("{} in {}", e, dir.display()))?;
     log::info!(
-        "history in {} ({} events, fsync {:?})",
+        "history in {} ({} events, fsync {})",
         dir.display(),
         start.events,
-        config.fsync
+        config.fsync.name()
     );
     let history = HistoryConfig {
         fsync: config.fsync,
@@ -153,9 +156,9 @@ fn open_accounts(config: &Config, shell: &mut Shell) -> Result<(), String> {
     let path = data_dir(config)?.join(DB_FILE);
     let (accounts, names) = Accounts::open(&path, shell.waker()).map_err(|e| e.to_string())?;
     log::info!(
-        "{} accounts; unregistered IDs: {:?}",
+        "{} accounts; unregistered IDs: {}",
         names.len(),
-        config.auth.policy
+        config.auth.policy.name()
     );
     shell.keep_accounts(accounts, names);
     Ok(())
@@ -338,6 +341,9 @@ fn main() -> ExitCode {
         }
     } else {
         log::info!("ephemeral: keeping no history and no accounts");
+        if let Some(dir) = &config.data_dir {
+            log::warn!("--ephemeral: the data directory {} is not used", dir.display());
+        }
     }
     // After the store: the configured motd, if any, replaces the one saved there.
     shell.set_policy(config.policy.clone());

@@ -488,7 +488,9 @@ impl Shell {
     }
 
     fn shut_down(&mut self) -> io::Result<()> {
-        log::info!("shutting down: saying Bye to {} connections", self.conns.len());
+        let n = self.conns.len();
+        let s = if n == 1 { "" } else { "s" };
+        log::info!("shutting down: saying Bye to {n} connection{s}");
         self.listeners.clear();
         self.confirm_before_bye()?;
         let t = now();

@@ -22,6 +22,20 @@ pub enum Policy {
     Accounts,
 }
 
+impl Policy {
+    /// Every policy.
+    pub const ALL: [Policy; 3] = [Policy::Open, Policy::Guests, Policy::Accounts];
+
+    /// Its name in the configuration (`--auth`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Open => "open",
+            Policy::Guests => "guests",
+            Policy::Accounts => "accounts",
+        }
+    }
+}
+
 /// The operator's authentication settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {

@@ -275,6 +275,19 @@ pub enum Fsync {
     Batched,
 }
 
+impl Fsync {
+    /// Every mode.
+    pub const ALL: [Fsync; 2] = [Fsync::Always, Fsync::Batched];
+
+    /// Its name in the configuration (`--fsync`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Batched => "batched",
+        }
+    }
+}
+
 /// The longest an accepted Event waits in memory before its batch is committed, in batched
 /// mode: the most a crash can lose.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(100);

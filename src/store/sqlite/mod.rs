@@ -400,6 +400,9 @@ impl Db {
                 return Err(StoreError::TooOld(v));
             }
             let Some(step) = MIGRATIONS.get(v as usize) else {
+                if made_here && v > 0 {
+                    log::info!("store: new database, schema version {v}");
+                }
                 return Ok(());
             };
             tx.execute_batch(step)
@@ -408,7 +411,11 @@ impl Db {
                 .context("user_version")?;
             tx.commit()
                 .context(&format!("migration to version {}: commit", v + 1))?;
-            log::info!("store: database schema migrated to version {}", v + 1);
+            // An upgrade can take a while (version 6 rebuilds the search index): say each step.
+            match made_here {
+                true => log::debug!("store: database schema made to version {}", v + 1),
+                false => log::info!("store: database schema migrated to version {}", v + 1),
+            }
         }
     }
 
