@@ -49,7 +49,8 @@ pub fn more(shared: &Shared, topic: &str) -> Result<(), String> {
     };
     let Some(scroll) = scroll else {
         return Err(format!(
-            "nothing to go on with in {shown}: /history or /search first"
+            "nothing to go on with in {shown}: /more pages back from the last /history or \
+             /search there that showed messages"
         ));
     };
     if scroll.oldest.is_none() {
