@@ -8,6 +8,7 @@ use crate::conn::NetError;
 use crate::event::{ACTION, short_ref};
 use crate::input;
 use crate::names::{self, Default};
+use crate::paging::{Bounds, Pager};
 use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Sub};
 use std::time::Instant;
 
@@ -232,7 +233,32 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     let short = names::short(topic, &st.domain).to_string();
     drop(st);
     shared.screen.info(format!("joined {short} ({here} connected)"));
+    anchor_at_join(shared, name);
     Ok(())
+}
+
+/// Makes the channel's newest message, as the join finds it, the point a catch-up after a
+/// drop resumes from, when nothing was seen there yet. Without it that catch-up starts a few
+/// seconds before the drop (the clocks may differ), and a message said just before the join
+/// would be shown as missed. Best effort: a server without history, or any failure, leaves
+/// the catch-up as it was.
+fn anchor_at_join(shared: &Shared, topic: Name<'_>) {
+    let unread = |st: &super::shared::State| {
+        !st.last.contains_key(topic.as_str()) && !st.unfilled.contains_key(topic.as_str())
+    };
+    if !unread(&shared.state()) {
+        return;
+    }
+    let ask = Pager::new(topic, None, Bounds::default(), 1, false).ask();
+    let Ok((events, _)) = shared.replay(ask) else {
+        return;
+    };
+    let Some(newest) = events.last() else { return };
+    let mut st = shared.state();
+    // A live message may have come meanwhile: it is newer, and was seen.
+    if unread(&st) {
+        st.last.insert(topic.to_string(), (newest.id, newest.time));
+    }
 }
 
 /// The refusals of a channel that keeps someone out, in words (PROTOCOL.md §4, Sub).
