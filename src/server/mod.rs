@@ -210,10 +210,16 @@ impl Server {
         self.limits = limits;
     }
 
-    /// New retention rules (a reload), for what memory answers; the store is told apart, and
-    /// deletes by them from its next retention step.
+    /// New retention rules (a reload); the store is told apart, and deletes by them from its
+    /// next retention step. Memory is emptied when they change: it holds Events by bytes, not
+    /// by rule, and hides what the rules drop by counting back from the newest, so under looser
+    /// rules it would show (and anchor on) Events the store has already deleted. It fills again
+    /// with new Events; until then catch-ups go to the store.
     pub fn set_retention(&mut self, retention: crate::store::Retention) {
-        if let Some(h) = self.history.as_mut() {
+        if let Some(h) = self.history.as_mut()
+            && h.retention != retention
+        {
+            h.ring.clear();
             h.retention = retention;
         }
     }

@@ -45,6 +45,11 @@ impl Ring {
         }
     }
 
+    /// Forgets every Event, keeping the budget.
+    pub fn clear(&mut self) {
+        *self = Ring::new(self.budget);
+    }
+
     /// Adds the newest Event of its topic (positions must arrive in increasing order).
     pub fn push(&mut self, rec: Arc<Record>) {
         self.bytes += rec.weight() + ENTRY_OVERHEAD;

@@ -10,7 +10,7 @@ use mio::Waker;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -251,11 +251,10 @@ impl Store {
     /// New retention rules (a reload): the writer applies them from its next retention step.
     /// The rules already in force when the store opened are in its [`Options`].
     pub fn set_retention(&self, retention: Retention) {
-        // Held by the writer only to take the rules out: never for long.
-        match self.new_retention.lock() {
-            Ok(mut slot) => *slot = Some(retention),
-            Err(_) => log::error!("store: the writer failed; retention rules not changed"),
-        }
+        // Held by the writer only to take the rules out: never for long. Plain data, so a
+        // poisoned lock is still good.
+        let mut slot = self.new_retention.lock().unwrap_or_else(PoisonError::into_inner);
+        *slot = Some(retention);
     }
 
     /// Queues a Record for writing; [`Done::Committed`] follows once it is on disk. Never
@@ -377,7 +376,6 @@ impl Writer {
         let mut batch = Vec::new();
         loop {
             self.save_state();
-            self.take_retention();
             match self.jobs.recv_timeout(IDLE) {
                 Ok(Job::Write(r)) => {
                     #[cfg(test)]
@@ -404,11 +402,16 @@ impl Writer {
         }
     }
 
-    /// Takes up the rules of a reload, if one came.
+    /// Takes up the rules of a reload, if one came: before each retention step, so every step
+    /// deletes by the latest.
     fn take_retention(&mut self) {
-        if let Ok(mut slot) = self.new_retention.try_lock()
-            && let Some(r) = slot.take()
-        {
+        // The slot holds plain data: a panic elsewhere cannot leave it half-written.
+        let new = match self.new_retention.try_lock() {
+            Ok(mut slot) => slot.take(),
+            Err(TryLockError::Poisoned(p)) => p.into_inner().take(),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(r) = new.filter(|r| *r != self.retention) {
             self.retention = r;
             log::info!("store: retention rules changed");
         }
@@ -528,6 +531,7 @@ impl Writer {
     }
 
     fn prune(&mut self) {
+        self.take_retention();
         self.last_prune = Instant::now();
         let Ok(now) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) else {
             log::warn!("store: the clock is before 1970; retention skipped");

@@ -49,8 +49,8 @@ pub fn more(shared: &Shared, topic: &str) -> Result<(), String> {
     };
     let Some(scroll) = scroll else {
         return Err(format!(
-            "nothing to go on with in {shown}: /more pages back from the last /history or \
-             /search there that showed messages"
+            "nothing to go on with in {shown}: /more goes on from the last /history or /search, \
+             which was not in {shown} or got nothing from the server"
         ));
     };
     if scroll.oldest.is_none() {

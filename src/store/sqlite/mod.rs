@@ -315,9 +315,8 @@ impl Db {
     /// (store alone, chat-like text). Segments are still merged when a level holds 16
     /// (crisismerge, bounding what a search reads), and the idle writer merges a little at a
     /// time ([`Db::tidy_text_index`]). A setting kept in the FTS table, written only when it is
-    /// not there yet: an open must not need to write, or a server on a full disk could not
-    /// start to be given less to keep. Failing to write it costs speed, not correctness, so
-    /// that is only logged.
+    /// not there yet: a server whose disk filled while it ran must be able to start again and
+    /// answer reads. Failing to write it costs speed, not correctness, so that is only logged.
     fn setup_text_index(&self) {
         let set = self
             .conn

@@ -855,7 +855,7 @@ fn text_index_covers_each_new_range_once() {
     assert_eq!(fts_hits(&db, "word"), 4);
 }
 
-/// Commits do not merge the text index's segments (automerge 0, set at every open); the idle
+/// Commits do not merge the text index's segments (automerge 0, set at the first open); the idle
 /// writer's merges leave what a search finds as it was.
 #[test]
 fn text_index_merges_only_when_asked() {
@@ -1302,7 +1302,7 @@ fn newest_is_bounded_in_count_and_bytes() {
 }
 
 /// Opening a store that is set up writes nothing, so a server whose disk filled up can still
-/// start (to be given less to keep); the text index's setting is kept across opens.
+/// start and answer reads; the text index's setting is kept across opens.
 #[test]
 fn reopening_writes_nothing() {
     let dir = TempDir::new("reopen");
