@@ -398,22 +398,26 @@ impl Db {
             if !upgrade && !made_here && v < SCHEMA_VERSION {
                 return Err(StoreError::TooOld(v));
             }
-            let Some(step) = MIGRATIONS.get(v as usize) else {
+            if v >= SCHEMA_VERSION {
                 if made_here && v > 0 {
                     log::info!("store: new database, schema version {v}");
                 }
                 return Ok(());
-            };
-            tx.execute_batch(step)
-                .context(&format!("migration to version {}", v + 1))?;
-            tx.pragma_update(None, "user_version", i64::from(v) + 1)
+            }
+            // A new file is made whole in this one transaction, so another process opening it
+            // meanwhile finds it empty or complete; an upgrade goes a step per transaction and
+            // says each, since one can take seconds (version 6 rebuilds the search index).
+            let to = if made_here { SCHEMA_VERSION } else { v + 1 };
+            for (i, step) in MIGRATIONS.iter().enumerate().take(to as usize).skip(v as usize) {
+                tx.execute_batch(step)
+                    .context(&format!("migration to version {}", i + 1))?;
+            }
+            tx.pragma_update(None, "user_version", i64::from(to))
                 .context("user_version")?;
             tx.commit()
-                .context(&format!("migration to version {}: commit", v + 1))?;
-            // An upgrade can take a while (version 6 rebuilds the search index): say each step.
-            match made_here {
-                true => log::debug!("store: database schema made to version {}", v + 1),
-                false => log::info!("store: database schema migrated to version {}", v + 1),
+                .context(&format!("migration to version {to}: commit"))?;
+            if !made_here {
+                log::info!("store: database schema migrated to version {to}");
             }
         }
     }
