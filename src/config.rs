@@ -470,7 +470,7 @@ impl Config {
                 self.fsync = Fsync::ALL
                     .into_iter()
                     .find(|f| f.name() == value)
-                    .ok_or_else(|| bad(&name, format!("expected always or batched, got {value:?}")))?
+                    .ok_or_else(|| bad(&name, expected_one_of(Fsync::ALL.map(Fsync::name), value)))?
             }
             "history-max-events" => self.retention.default.max_events = Some(num()?).filter(|&n| n > 0),
             "history-max-days" => self.retention.default.max_age = days(num()?),
@@ -478,7 +478,7 @@ impl Config {
                 self.auth.policy = Policy::ALL
                     .into_iter()
                     .find(|p| p.name() == value)
-                    .ok_or_else(|| bad(&name, format!("expected open, guests or accounts, got {value:?}")))?
+                    .ok_or_else(|| bad(&name, expected_one_of(Policy::ALL.map(Policy::name), value)))?
             }
             "registration" => {
                 self.auth.registration = match value {
@@ -568,6 +568,16 @@ fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
             format!("{s:?} is not an address like 0.0.0.0:7667 or [::]:7667"),
         )
     })
+}
+
+/// "expected a, b or c, got \"x\"", for a value that is none of `names`.
+fn expected_one_of<const N: usize>(names: [&str; N], value: &str) -> String {
+    let list = match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, init)) => format!("{} or {last}", init.join(", ")),
+        None => String::new(),
+    };
+    format!("expected {list}, got {value:?}")
 }
 
 #[cfg(test)]
@@ -786,5 +796,20 @@ mod tests {
         );
         assert!(c.apply_toml("[servers.\"x.example\"]\nport = 1\n").is_err());
         assert!(c.apply_toml("servers = 1").is_err());
+    }
+
+    #[test]
+    fn a_mode_that_is_none_of_the_names_lists_them() {
+        let e = args(&["--fsync", "sometimes"]).unwrap_err().to_string();
+        assert!(
+            e.ends_with("expected always or batched, got \"sometimes\""),
+            "{e}"
+        );
+        let e = args(&["--auth", "maybe"]).unwrap_err().to_string();
+        assert!(
+            e.ends_with("expected open, guests or accounts, got \"maybe\""),
+            "{e}"
+        );
+        assert_eq!(args(&["--auth", "guests"]).unwrap().auth.policy, Policy::Guests);
     }
 }
