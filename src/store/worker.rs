@@ -353,7 +353,8 @@ struct Writer {
     notify: Notify,
     fsync: Fsync,
     retention: Retention,
-    /// Rules handed over by [`Store::set_retention`], taken up between batches.
+    /// Rules handed over by [`Store::set_retention`], taken up at the start of each retention
+    /// step.
     new_retention: Arc<Mutex<Option<Retention>>>,
     closing: Arc<AtomicBool>,
     /// Cleared when the writer takes the Flush out of its queue.
