@@ -114,6 +114,20 @@ fn data_dir(config: &Config) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Less free space than this on the data directory's disk is worth naming when the store
+/// cannot open: SQLite makes a 32 KiB index file beside the database as it opens it.
+const LOW_DISK: u64 = 1 << 20;
+
+/// Bytes this process may still write on the disk holding `dir`, if the system says.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs only writes the struct it is given; `path` is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::statvfs(path.as_ptr(), &mut st) } == 0;
+    ok.then(|| st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// The database file in the data directory: history and accounts.
 const DB_FILE: &str = "scalard.db";
 
@@ -336,6 +350,17 @@ fn main() -> ExitCode {
             .and_then(|()| open_accounts(&config, &mut shell));
         if let Err(e) = opened {
             eprintln!("scalard: {e}");
+            // SQLite's own word for a full disk at open is often "disk I/O error".
+            if let Ok(dir) = data_dir(&config)
+                && let Some(free) = free_bytes(&dir).filter(|&b| b < LOW_DISK)
+            {
+                eprintln!(
+                    "scalard: the disk holding {} has {} KiB free: opening the store needs some \
+                     (free space there)",
+                    dir.display(),
+                    free / 1024
+                );
+            }
             eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
             return ExitCode::from(1);
         }
