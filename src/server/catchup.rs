@@ -5,7 +5,7 @@ use super::history::Read;
 use super::publish::event_of;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
-use crate::store::{Done, Page, Query, Record, Scope, thread_of};
+use crate::store::{Done, Page, Query, Record, Scope, StoreError, thread_of};
 use std::ops::Deref;
 
 /// Events replayed for one request, at most: with the byte cap below, bounds the output one
@@ -145,7 +145,7 @@ impl Server {
         }
     }
 
-    fn answer(&mut self, read: Read, result: Result<Page, crate::store::StoreError>, out: &mut impl Outbox) {
+    fn answer(&mut self, read: Read, result: Result<Page, StoreError>, out: &mut impl Outbox) {
         let Some(conn) = read.conn else { return };
         let Ok(topic) = Name::parse(&read.topic) else {
             // Cannot happen: the name was parsed when the request came. Never strand it.
@@ -166,6 +166,13 @@ impl Server {
                 let n = replay(conn, read.seq, page.events.iter(), out);
                 end(conn, c, status(page.more), n, page.horizon, out);
             }
+            Err(StoreError::TooSlow) => {
+                log::info!(
+                    "a history query of {} ran past its time bound and was stopped",
+                    read.topic
+                );
+                self.fail(conn, read.seq, ErrorCode::StoreUnavailable, TOO_SLOW, out);
+            }
             Err(e) => {
                 log::error!("history query failed: {e}");
                 let reason = "the history store failed to answer";
@@ -175,6 +182,12 @@ impl Server {
         self.resume(conn, out);
     }
 }
+
+/// Why a read found nothing before its time bound. Narrower reads are quicker: a time range or
+/// an anchor skips the rest of the topic, and a rare word's short list in the text index is
+/// all a search of it walks.
+const TOO_SLOW: &str = "the history query took longer than this server allows; ask for a narrower \
+                        range (or, searching, rarer words)";
 
 /// Why a read is refused while the store fails and Events it would cover are not on disk.
 const UNSTORED: &str = "the history store is failing and has not stored the newest Events of this \

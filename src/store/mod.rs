@@ -231,6 +231,9 @@ pub enum StoreError {
     /// The database has an older schema, which only the server upgrades (see
     /// [`Db::open_as_is`](sqlite::Db::open_as_is)).
     TooOld(u32),
+    /// A query ran past its time bound ([`Options::query_time`](worker::Options::query_time))
+    /// and was stopped.
+    TooSlow,
 }
 
 impl std::fmt::Display for StoreError {
@@ -243,6 +246,7 @@ impl std::fmt::Display for StoreError {
                 "store: schema version {v} is older than this scalard's: start (or restart) this \
                  scalard once to upgrade it, then try again"
             ),
+            StoreError::TooSlow => write!(f, "store: a query ran past its time bound and was stopped"),
         }
     }
 }

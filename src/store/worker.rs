@@ -55,6 +55,9 @@ pub struct Options {
     /// The same bound in bytes of [`Record::weight`](super::Record::weight): the memory's
     /// budget, so start-up never holds more than it keeps.
     pub recent_bytes: usize,
+    /// How long one catch-up or search may run before it is stopped
+    /// ([`Db::bound_queries`]).
+    pub query_time: Duration,
 }
 
 /// What the database held when the store opened: where the server resumes.
@@ -156,8 +159,10 @@ impl Store {
             recent: db.newest(opts.recent, opts.recent_bytes)?,
             state: db.state()?,
         };
-        let reader_db = Db::open_reader(&opts.path)?;
-        let searcher_db = Db::open_reader(&opts.path)?;
+        let mut reader_db = Db::open_reader(&opts.path)?;
+        let mut searcher_db = Db::open_reader(&opts.path)?;
+        reader_db.bound_queries(opts.query_time)?;
+        searcher_db.bound_queries(opts.query_time)?;
 
         let (wtx, wrx) = mpsc::sync_channel(opts.write_queue.max(1));
         let (read_queue, search_queue) = (opts.read_queue.max(1), opts.search_queue.max(1));
@@ -583,7 +588,10 @@ fn read(db: Db, queries: Receiver<Query>, cap: usize, notify: Notify, closing: A
         // connection that asked waits for an answer, and later queries for this thread.
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.query(&q)))
             .unwrap_or_else(|_| Err(super::StoreError::Io("the query panicked".into())));
-        if let Err(e) = &answer {
+        // The poll loop logs what it answers a stopped query with.
+        if let Err(e) = &answer
+            && !matches!(e, super::StoreError::TooSlow)
+        {
             log::warn!("store: query failed: {e}");
         }
         notify.send(Done::Answer(q.token, answer));
@@ -652,6 +660,7 @@ mod tests {
             search_queue: 16,
             recent: 3,
             recent_bytes: 1 << 20,
+            query_time: Duration::from_secs(60),
         }
     }
 

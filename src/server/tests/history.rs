@@ -180,6 +180,23 @@ fn unknown_ids_failures_and_overload_are_told_apart() {
 }
 
 #[test]
+fn a_query_stopped_for_time_is_told_so() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.send(1, Msg::Catchup(catchup("#rust@example.com", 5)));
+    let q = r.out.queries.pop().expect("to the store");
+    let err = crate::store::StoreError::TooSlow;
+    r.server.store_done(Done::Answer(q.token, Err(err)), &mut r.out);
+    let [(1, frame)] = &r.out.frames[..] else {
+        panic!("{:?}", r.out.take(1))
+    };
+    let Ok(Status::Complete((Ok(Msg::Error(e)), _))) = decode_frame(frame) else {
+        panic!("not an Error")
+    };
+    assert_eq!((e.code, e.seq), (ErrorCode::StoreUnavailable as u16, Some(40)));
+    assert!(e.reason.is_some_and(|t| t.contains("narrower")), "{:?}", e.reason);
+}
+
+#[test]
 fn who_may_read_what() {
     let mut r = rig(Fsync::Batched, 1 << 20);
     r.connect(2, "carol@example.com");

@@ -33,6 +33,7 @@ macro_rules! index_text {
 }
 
 mod accounts;
+mod deadline;
 mod insert;
 mod prune;
 mod query;
@@ -186,6 +187,8 @@ pub struct Db {
     conn: Connection,
     /// The last topic id a prune step finished with; the next step starts after it.
     prune_cursor: i64,
+    /// How long a query may run, if bounded ([`Db::bound_queries`]).
+    deadline: Option<deadline::Deadline>,
 }
 
 /// Adds what was being done to a SQLite error.
@@ -195,7 +198,11 @@ trait Context<T> {
 
 impl<T> Context<T> for rusqlite::Result<T> {
     fn context(self, what: &str) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::Io(format!("{what}: {e}")))
+        self.map_err(|e| match e.sqlite_error_code() {
+            // Only a reader's deadline interrupts ([`deadline`]).
+            Some(rusqlite::ErrorCode::OperationInterrupted) => StoreError::TooSlow,
+            _ => StoreError::Io(format!("{what}: {e}")),
+        })
     }
 }
 
@@ -250,6 +257,7 @@ impl Db {
         let mut db = Db {
             conn,
             prune_cursor: 0,
+            deadline: None,
         };
         db.setup_writer().map_err(at(path))?;
         db.migrate(upgrade).map_err(at(path))?;
@@ -267,9 +275,17 @@ impl Db {
         let db = Db {
             conn,
             prune_cursor: 0,
+            deadline: None,
         };
         db.setup_reader().map_err(at(path))?;
         Ok(db)
+    }
+
+    /// Stops each later [`Db::query`] that runs longer than `budget`: a page it has begun
+    /// ends there (with `more`), one with nothing yet is [`StoreError::TooSlow`].
+    pub fn bound_queries(&mut self, budget: Duration) -> Result<(), StoreError> {
+        self.deadline = Some(deadline::Deadline::install(&mut self.conn, budget)?);
+        Ok(())
     }
 
     fn setup_writer(&self) -> Result<(), StoreError> {

@@ -1319,3 +1319,74 @@ fn reopening_writes_nothing() {
         .unwrap();
     assert_eq!(automerge, 0);
 }
+
+/// A store of `n` Events in "#a", alternately "alpha" and "beta" (never both), and a reader on
+/// it whose queries may run `budget`.
+fn bounded(dir: &TempDir, n: u64, budget: Duration) -> Db {
+    let mut db = fresh(dir);
+    let recs: Vec<Record> = (1..=n)
+        .map(|i| rec(i, "#a", 1000 + i, if i % 2 == 0 { "alpha" } else { "beta" }))
+        .collect();
+    db.insert(&recs).unwrap();
+    let mut reader = Db::open_reader(&dir.db()).unwrap();
+    reader.bound_queries(budget).unwrap();
+    reader
+}
+
+#[test]
+fn a_query_out_of_time_keeps_the_page_it_began() {
+    let dir = TempDir::new("bounded-page");
+    // With no time at all, SQLite's first look at the clock (after 1000 steps) stops the
+    // query: a few dozen rows in.
+    let mut reader = bounded(&dir, 300, Duration::ZERO);
+    let latest = |db: &Db| {
+        db.query(&Query {
+            count: 200,
+            ..query(topic("#a"))
+        })
+        .unwrap()
+    };
+    let cut = latest(&reader);
+    let n = cut.events.len() as u64;
+    assert!(n > 0 && n < 200, "{n} Events");
+    // The newest n, in order: the page's beginning, which the next page goes on from.
+    assert_eq!(positions(&cut), (301 - n..=300).collect::<Vec<_>>());
+    assert!(cut.more);
+    let found = reader
+        .query(&Query {
+            count: 100,
+            ..search(topic("#a"), "alpha")
+        })
+        .unwrap();
+    assert!(!found.events.is_empty() && found.events.len() < 100 && found.more);
+    assert!(found.events.iter().all(|e| e.pos % 2 == 0));
+
+    // Given time, the same reader answers in full: the bound is per query.
+    reader.bound_queries(Duration::from_secs(60)).unwrap();
+    let whole = latest(&reader);
+    assert_eq!(positions(&whole), (101..=300).collect::<Vec<_>>());
+    assert!(whole.more);
+}
+
+#[test]
+fn a_query_out_of_time_with_nothing_found_is_too_slow() {
+    let dir = TempDir::new("bounded-none");
+    let mut db = fresh(&dir);
+    // A conversation whose one Event after time 600 is its newest, bob's. alice's 500 before
+    // it have earlier times, but bob's time bound lets the read start after his older Event
+    // at position 1, so a read `since` 600 walks all of alice's before it finds his.
+    let mut recs = vec![dm(1, "bob", "alice", 10, "hi")];
+    recs.extend((2..=501).map(|i| dm(i, "alice", "bob", i, "hello")));
+    recs.push(dm(502, "bob", "alice", 700, "bye"));
+    db.insert(&recs).unwrap();
+    let mut reader = Db::open_reader(&dir.db()).unwrap();
+    let q = Query {
+        since: Some(600),
+        ..query(Scope::Thread(thread_of("alice", "bob")))
+    };
+    reader.bound_queries(Duration::ZERO).unwrap();
+    assert!(matches!(reader.query(&q), Err(StoreError::TooSlow)));
+    // Given time, the same connection finds it.
+    reader.bound_queries(Duration::from_secs(60)).unwrap();
+    assert_eq!(positions(&reader.query(&q).unwrap()), [502]);
+}
