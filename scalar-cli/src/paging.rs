@@ -232,13 +232,16 @@ impl<'a> Pager<'a> {
     }
 
     /// The retention horizon, when it cut into the range read: a backward read that reached
-    /// the oldest Event kept, or a forward read whose lower time bound is at or before it.
+    /// the oldest Event kept, or a forward read whose lower time bound is before it. (`since`
+    /// asks for times after it, and the horizon says times up to it may be missing: a read
+    /// from exactly the horizon lost nothing, as when retention deleted just the Event it
+    /// goes on from, and it fell back to that Event's time.)
     pub fn lost_before(&self, ending: Ending) -> Option<u64> {
         let h = self.horizon?;
         let relevant = match ending {
             Ending::Complete if !self.forward => true,
             Ending::Unavailable => false,
-            _ => self.forward && self.floor.is_some_and(|f| f <= h),
+            _ => self.forward && self.floor.is_some_and(|f| f < h),
         };
         relevant.then_some(h)
     }
@@ -458,6 +461,44 @@ mod tests {
         let mut p = Pager::new(topic(), None, since(600), 10, true);
         p.horizon = Some(500);
         assert_eq!(p.lost_before(Ending::Complete), None);
+        let mut p = Pager::new(topic(), None, since(500), 10, true);
+        p.horizon = Some(500);
+        assert_eq!(
+            p.lost_before(Ending::Complete),
+            None,
+            "times after 500 are all kept"
+        );
+    }
+
+    #[test]
+    fn an_anchor_retention_deleted_alone_loses_nothing() {
+        // The read goes on from an Event at time 1050 that retention then deleted, and
+        // nothing after it: the server's horizon is that Event's time.
+        let b = Bounds {
+            after: Some(MsgId([99; 32])),
+            ..Bounds::default()
+        };
+        let unknown = End {
+            status: CatchupStatus::UnknownId,
+            horizon: Some(1050),
+        };
+        let mut p = Pager::new(topic(), None, b, 1000, true).anchor_time(1050);
+        assert_eq!(p.take(vec![], unknown), (vec![], None), "falls back to the time");
+        assert_eq!(p.ask().range.since, Some(1050));
+        let (got, stop) = p.take(vec![ev(51)], end(CatchupStatus::Complete));
+        assert_eq!((got.len(), stop), (1, Some(Ending::Complete)));
+        assert_eq!(p.lost_before(Ending::Complete), None);
+        // Retention deleted more than the anchor: the Events after it up to 1060 may be gone.
+        let mut p = Pager::new(topic(), None, b, 1000, true).anchor_time(1050);
+        p.take(
+            vec![],
+            End {
+                horizon: Some(1060),
+                ..unknown
+            },
+        );
+        p.take(vec![ev(61)], end(CatchupStatus::Complete));
+        assert_eq!(p.lost_before(Ending::Complete), Some(1060));
     }
 
     #[test]
