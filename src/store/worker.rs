@@ -198,6 +198,8 @@ impl Store {
             closing: closing.clone(),
             flush_queued,
             failing: false,
+            pruning: Chore::default(),
+            tidying: Chore::default(),
             last_prune: Instant::now(),
             written: 0,
         };
@@ -366,6 +368,8 @@ struct Writer {
     flush_queued: Arc<AtomicBool>,
     /// A commit failed and [`Done::Failing`] was sent; [`Done::Recovered`] is owed.
     failing: bool,
+    pruning: Chore,
+    tidying: Chore,
     last_prune: Instant,
     /// Events committed since the last retention step.
     written: usize,
@@ -394,9 +398,8 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.prune();
-                    if let Err(e) = self.db.tidy_text_index(IDLE_MERGE_PAGES) {
-                        log::warn!("store: {e}");
-                    }
+                    let tidied = self.db.tidy_text_index(IDLE_MERGE_PAGES);
+                    self.tidying.report("text index merge", tidied);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -545,10 +548,37 @@ impl Writer {
         };
         let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
         let budget = PRUNE_BUDGET.max(std::mem::take(&mut self.written));
-        match self.db.prune(&self.retention, now_ms, budget) {
-            Ok(0) => {}
-            Ok(n) => log::debug!("store: retention deleted {n} events"),
-            Err(e) => log::warn!("store: retention failed: {e}"),
+        let pruned = self.db.prune(&self.retention, now_ms, budget);
+        match self.pruning.report("retention step", pruned) {
+            Some(0) | None => {}
+            Some(n) => log::debug!("store: retention deleted {n} events"),
+        }
+    }
+}
+
+/// Whether a chore of the idle writer, retried every second, is failing: its warning is said
+/// once, and once more when it works again, so a full disk does not log a line a second.
+#[derive(Default)]
+struct Chore {
+    failing: bool,
+}
+
+impl Chore {
+    /// Logs `result` if it changes the chore's state; returns its value.
+    fn report<T>(&mut self, what: &str, result: Result<T, super::StoreError>) -> Option<T> {
+        match result {
+            Ok(v) => {
+                if std::mem::take(&mut self.failing) {
+                    log::info!("store: the {what} works again");
+                }
+                Some(v)
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    log::warn!("{e}; the {what} is retried every second, logged again once it works");
+                }
+                None
+            }
         }
     }
 }
@@ -648,6 +678,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_failing_chore_is_said_once_until_it_works() {
+        let mut chore = Chore::default();
+        let full = || Err::<usize, _>(StoreError::Io("database or disk is full".into()));
+        assert_eq!(chore.report("retention step", Ok(3)), Some(3));
+        assert!(!chore.failing);
+        assert_eq!(chore.report("retention step", full()), None);
+        assert!(chore.failing, "said; not again while it fails");
+        assert_eq!(chore.report("retention step", full()), None);
+        assert!(chore.failing);
+        assert_eq!(chore.report("retention step", Ok(0)), Some(0));
+        assert!(
+            !chore.failing,
+            "its recovery said; the next failure is said again"
+        );
     }
 
     fn options(dir: &TempDir, fsync: Fsync) -> Options {
