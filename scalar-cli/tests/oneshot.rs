@@ -254,6 +254,17 @@ fn server_refusals_are_one_line() {
     let r = run(ping, b"");
     assert_eq!(r.code(), REFUSED);
     assert!(r.stderr.contains("400 foreign_id"), "{}", r.stderr);
+
+    // `listen --count 0` only checks that the channels may be joined.
+    let mut check = cli(&server, &home);
+    check.args(["listen", "#open", "--count", "0"]);
+    let r = run(check, b"");
+    assert_eq!((r.code(), r.stdout.as_str()), (0, ""), "{}", r.stderr);
+    let mut check = cli(&server, &home);
+    check.args(["listen", "#open", "#x@elsewhere.org", "--count", "0"]);
+    let r = run(check, b"");
+    assert_eq!(r.code(), REFUSED);
+    assert!(r.stderr.contains("401 foreign_topic"), "{}", r.stderr);
 }
 
 #[test]
