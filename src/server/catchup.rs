@@ -146,6 +146,21 @@ impl Server {
     }
 
     fn answer(&mut self, read: Read, result: Result<Page, StoreError>, out: &mut impl Outbox) {
+        // Before the asker is looked for: one that left meanwhile still cost the store this.
+        match &result {
+            Ok(page) if page.cut => log::debug!(
+                "a history query of {} ran past its time bound: {} events found",
+                read.topic,
+                page.events.len()
+            ),
+            Err(StoreError::TooSlow) => {
+                log::info!(
+                    "a history query of {} ran past its time bound and was stopped",
+                    read.topic
+                )
+            }
+            _ => {}
+        }
         let Some(conn) = read.conn else { return };
         let Ok(topic) = Name::parse(&read.topic) else {
             // Cannot happen: the name was parsed when the request came. Never strand it.
@@ -167,10 +182,6 @@ impl Server {
                 end(conn, c, status(page.more), n, page.horizon, out);
             }
             Err(StoreError::TooSlow) => {
-                log::info!(
-                    "a history query of {} ran past its time bound and was stopped",
-                    read.topic
-                );
                 self.fail(conn, read.seq, ErrorCode::StoreUnavailable, TOO_SLOW, out);
             }
             Err(e) => {

@@ -212,8 +212,11 @@ pub struct Page {
     /// Matching Events in ascending position order.
     pub events: Vec<Record>,
     /// More matching Events exist in the direction asked (newer for a forward page, older for
-    /// a backward one).
+    /// a backward one), or may: see `cut`.
     pub more: bool,
+    /// The query ran out of time after finding these Events, so whether more exist is not
+    /// known (`more` is set).
+    pub cut: bool,
     /// `after` or `before` named an id not in the scope: nothing was looked up.
     pub unknown_anchor: bool,
     /// At or before this time, Events of the scope may have been deleted by retention (for a

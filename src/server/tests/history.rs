@@ -138,9 +138,8 @@ fn a_store_query_holds_the_connection_until_its_answer() {
     );
     let page = Page {
         events: r.out.persisted.iter().map(|a| (**a).clone()).collect(),
-        more: false,
-        unknown_anchor: false,
         horizon: Some(77),
+        ..Page::default()
     };
     r.server.store_done(Done::Answer(q.token, Ok(page)), &mut r.out);
     assert_eq!(r.out.resumed, [1]);

@@ -117,7 +117,7 @@ impl Db {
                 // Out of time: what was found is a page, and more may exist past it. Rows come
                 // out in the page's order, so those found are its first ones, not a sample.
                 Err(StoreError::TooSlow) if !page.events.is_empty() => {
-                    page.more = true;
+                    (page.more, page.cut) = (true, true);
                     break;
                 }
                 Err(e) => return Err(e),

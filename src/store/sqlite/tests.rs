@@ -1351,7 +1351,7 @@ fn a_query_out_of_time_keeps_the_page_it_began() {
     assert!(n > 0 && n < 200, "{n} Events");
     // The newest n, in order: the page's beginning, which the next page goes on from.
     assert_eq!(positions(&cut), (301 - n..=300).collect::<Vec<_>>());
-    assert!(cut.more);
+    assert!(cut.more && cut.cut);
     let found = reader
         .query(&Query {
             count: 100,
@@ -1365,7 +1365,7 @@ fn a_query_out_of_time_keeps_the_page_it_began() {
     reader.bound_queries(Duration::from_secs(60)).unwrap();
     let whole = latest(&reader);
     assert_eq!(positions(&whole), (101..=300).collect::<Vec<_>>());
-    assert!(whole.more);
+    assert!(whole.more && !whole.cut);
 }
 
 #[test]
@@ -1389,4 +1389,50 @@ fn a_query_out_of_time_with_nothing_found_is_too_slow() {
     // Given time, the same connection finds it.
     reader.bound_queries(Duration::from_secs(60)).unwrap();
     assert_eq!(positions(&reader.query(&q).unwrap()), [502]);
+}
+
+#[test]
+fn an_anchor_looked_for_out_of_time_is_too_slow_not_unknown() {
+    let dir = TempDir::new("bounded-anchor");
+    let mut db = fresh(&dir);
+    // One Event in each of 600 id buckets: an unknown id is looked for in every one of them.
+    let recs: Vec<Record> = (1..=600u64)
+        .map(|i| rec(i << ID_BUCKET_BITS, "#a", i, "x"))
+        .collect();
+    db.insert(&recs).unwrap();
+    let mut reader = Db::open_reader(&dir.db()).unwrap();
+    let q = Query {
+        before: Some(MsgId([9; 32])),
+        ..query(topic("#a"))
+    };
+    reader.bound_queries(Duration::ZERO).unwrap();
+    assert!(matches!(reader.query(&q), Err(StoreError::TooSlow)));
+    reader.bound_queries(Duration::from_secs(60)).unwrap();
+    assert!(reader.query(&q).unwrap().unknown_anchor);
+}
+
+#[test]
+fn a_search_is_stopped_inside_the_text_index() {
+    let dir = TempDir::new("bounded-fts");
+    let mut db = fresh(&dir);
+    // Two long lists in the text index that never meet: FTS5 walks both in its own reads of the
+    // index, which count as the query's steps, before any row could come out.
+    let (a, b) = (["alpha"; 200].join(" "), ["beta"; 200].join(" "));
+    // 8,000 Events: 4,000 are enough here, 2,000 are not.
+    let recs: Vec<Record> = (1..=8000)
+        .map(|i| rec(i, "#a", 1000 + i, if i % 2 == 0 { &a } else { &b }))
+        .collect();
+    for batch in recs.chunks(2000) {
+        db.insert(batch).unwrap();
+    }
+    let mut reader = Db::open_reader(&dir.db()).unwrap();
+    let q = search(topic("#a"), "alpha beta");
+    reader.bound_queries(Duration::ZERO).unwrap();
+    assert!(matches!(reader.query(&q), Err(StoreError::TooSlow)));
+    reader.bound_queries(Duration::from_secs(60)).unwrap();
+    assert!(reader.query(&q).unwrap().events.is_empty());
+    assert_eq!(
+        reader.query(&search(topic("#a"), "alpha")).unwrap().events.len(),
+        100
+    );
 }
