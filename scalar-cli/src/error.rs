@@ -44,6 +44,15 @@ impl CliError {
     }
 }
 
+impl crate::paging::PageError for CliError {
+    fn refusal(self) -> Result<NetError, Self> {
+        match self {
+            CliError::Net(e) => e.refusal().map_err(CliError::Net),
+            other => Err(other),
+        }
+    }
+}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

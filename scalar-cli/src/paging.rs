@@ -49,6 +49,25 @@ pub enum Ending {
     Unavailable,
     /// The server does not have the Event the read starts from (and its time is not known).
     UnknownId,
+    /// The server refused a page after earlier ones gave Events (a busy store, a query out of
+    /// time: [`Pager::refused`] says); those are kept, and more may exist.
+    Refused,
+}
+
+/// An error of a page request, which may be the server's refusal of that one page (an Error
+/// answering it) rather than a failure of the connection.
+pub trait PageError: Sized {
+    /// The refusal, or the error as it was if it is something else.
+    fn refusal(self) -> Result<NetError, Self>;
+}
+
+impl PageError for NetError {
+    fn refusal(self) -> Result<NetError, Self> {
+        match self {
+            e @ NetError::Refused { .. } => Ok(e),
+            e => Err(e),
+        }
+    }
 }
 
 /// One request, without its `seq`.
@@ -92,6 +111,8 @@ pub struct Pager<'a> {
     pub by_time: bool,
     /// The newest `horizon` the server reported.
     pub horizon: Option<u64>,
+    /// The refusal that ended the read ([`Ending::Refused`]).
+    pub refused: Option<NetError>,
     /// Events handed on so far.
     pub got: u32,
 }
@@ -120,6 +141,7 @@ impl<'a> Pager<'a> {
             seen: HashSet::new(),
             by_time: false,
             horizon: None,
+            refused: None,
             got: 0,
         }
     }
@@ -250,15 +272,24 @@ impl<'a> Pager<'a> {
 /// Reads pages until the pager stops. `fetch` sends one request and returns its page: the
 /// Events replayed and the CatchupEnd. `each` gets every new Event once, oldest first within
 /// the read as a whole (a backward read is held until its last page, then handed on); it
-/// returns false to stop early, and then the result is `None`.
-pub fn read<E>(
+/// returns false to stop early, and then the result is `None`. A page the server refuses
+/// after earlier pages gave Events ends the read with those ([`Ending::Refused`]); any other
+/// error, or a refusal of the first, is the result.
+pub fn read<E: PageError>(
     pager: &mut Pager<'_>,
     mut fetch: impl FnMut(Ask<'_>) -> Result<(Vec<Received>, End), E>,
     mut each: impl FnMut(Received) -> Result<bool, E>,
 ) -> Result<Option<Ending>, E> {
     let mut held: Vec<Vec<Received>> = Vec::new();
     let ending = loop {
-        let (events, end) = fetch(pager.ask())?;
+        let (events, end) = match fetch(pager.ask()) {
+            Ok(page) => page,
+            Err(e) if pager.got > 0 => {
+                pager.refused = Some(e.refusal()?);
+                break Ending::Refused;
+            }
+            Err(e) => return Err(e),
+        };
         let (fresh, stop) = pager.take(events, end);
         if pager.forward() {
             for e in fresh {
@@ -369,7 +400,7 @@ mod tests {
         let mut got = Vec::new();
         let ending = read(
             p,
-            |ask| Ok::<_, ()>(serve(n, page, ask)),
+            |ask| Ok::<_, NetError>(serve(n, page, ask)),
             |e| {
                 got.push(e.id.0[0]);
                 Ok(true)
@@ -381,6 +412,57 @@ mod tests {
 
     fn topic() -> Name<'static> {
         Name::parse("#t@l").unwrap()
+    }
+
+    /// A refusal of the page request, as the server sends for a busy or slow store.
+    fn busy() -> NetError {
+        NetError::refused(700, "too slow".into())
+    }
+
+    #[test]
+    fn a_page_refused_after_others_ends_the_read_with_them() {
+        // Backward: the pages held so far still come out, oldest first.
+        let mut p = Pager::new(topic(), None, Bounds::default(), 25, false);
+        let mut asked = 0;
+        let mut got = Vec::new();
+        let ending = read(
+            &mut p,
+            |ask| {
+                asked += 1;
+                if asked == 3 {
+                    Err(busy())
+                } else {
+                    Ok(serve(60, 10, ask))
+                }
+            },
+            |e| {
+                got.push(e.id.0[0]);
+                Ok(true)
+            },
+        );
+        assert_eq!(ending.unwrap(), Some(Ending::Refused));
+        assert_eq!(got, (41..=60).collect::<Vec<u8>>());
+        assert!(matches!(p.refused, Some(NetError::Refused { code: 700, .. })));
+
+        // The first page refused is the read's error, as is any error that is no refusal.
+        let mut p = Pager::new(topic(), None, Bounds::default(), 25, false);
+        let r = read(&mut p, |_| Err::<(Vec<Received>, End), _>(busy()), |_| Ok(true));
+        assert!(matches!(r, Err(NetError::Refused { .. })));
+        let mut p = Pager::new(topic(), None, Bounds::default(), 25, false);
+        let mut asked = 0;
+        let r = read(
+            &mut p,
+            |ask| {
+                asked += 1;
+                if asked == 2 {
+                    Err(NetError::Closed)
+                } else {
+                    Ok(serve(60, 10, ask))
+                }
+            },
+            |_| Ok(true),
+        );
+        assert!(matches!(r, Err(NetError::Closed)));
     }
 
     #[test]

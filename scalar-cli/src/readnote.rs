@@ -80,6 +80,10 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             plural(n, item, items),
             r.hint
         )),
+        (Ending::Refused, _) => Some(format!(
+            "stopped after {}: the server refused the next page, so more may exist",
+            plural(n, item, items)
+        )),
         (Ending::Capped, _) => Some(format!(
             "stopped after {}, the most one read fetches; more exist ({})",
             plural(n, item, items),
@@ -178,6 +182,10 @@ mod tests {
         assert_eq!(
             notes(&p, Ending::Complete, &read(None)),
             ["3 messages: back to the start of #t"]
+        );
+        assert_eq!(
+            notes(&p, Ending::Refused, &read(Some("x"))),
+            ["stopped after 3 matches: the server refused the next page, so more may exist"]
         );
     }
 }

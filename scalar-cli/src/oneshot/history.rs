@@ -104,7 +104,11 @@ fn read(
         return Err(CliError::Input(notes.join("; ")));
     }
     notes.iter().for_each(|n| note(n));
-    Ok(())
+    // What came before the refusal is out; the refusal is still the run's end (exit 4).
+    match pager.refused {
+        Some(e) => Err(CliError::Net(e)),
+        None => Ok(()),
+    }
 }
 
 /// Sends one Catchup or Search and collects its page, within `timeout`. Live Events of the

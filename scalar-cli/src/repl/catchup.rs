@@ -180,7 +180,7 @@ pub(super) fn ask<'a>(
 }
 
 /// Reads what `topic` got after `start` with `pager`, through `fetch`.
-pub(super) fn read<E>(
+pub(super) fn read<E: paging::PageError + From<NetError>>(
     topic: &str,
     start: Start,
     pager: &mut Pager<'_>,
@@ -192,6 +192,11 @@ pub(super) fn read<E>(
         Ok(true)
     })?
     .unwrap_or(Ending::Complete);
+    // A gap refused part way is kept and read again whole, as one refused at once: what it
+    // got so far comes again then, once (duplicates are dropped by id).
+    if let Some(e) = pager.refused.take() {
+        return Err(e.into());
+    }
     Ok(Caught {
         topic: topic.to_string(),
         start,
@@ -388,7 +393,7 @@ fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>) -> Vec<Str
             "stopped after {MAX_PAGES} pages: newer missed messages were not fetched (/history shows \
              the latest)"
         )),
-        Ending::More | Ending::UnknownId => {
+        Ending::More | Ending::UnknownId | Ending::Refused => {
             v.push("the server stopped short: more messages may be missing".into());
         }
         Ending::Complete | Ending::Unavailable => {}
@@ -577,6 +582,29 @@ mod tests {
         let b = &st.unfilled["#b@l"];
         assert_eq!((b.start, b.upto), (old, None), "both gaps, as one");
         assert!(!st.unfilled.contains_key("#c@l"), "filled by the reconnect");
+    }
+
+    #[test]
+    fn a_gap_refused_part_way_is_kept_to_be_read_again_whole() {
+        let start = Start {
+            last: None,
+            lost_at: 1_000,
+        };
+        let mut pager = gaps::pager(Name::parse("#a@l").unwrap(), start, None);
+        let mut asked = 0;
+        let r = read("#a@l", start, &mut pager, |_| {
+            asked += 1;
+            if asked > 1 {
+                return Err(NetError::refused(700, "store_unavailable".into()));
+            }
+            let more = End {
+                status: scalar::proto::CatchupStatus::Truncated,
+                horizon: None,
+            };
+            Ok((vec![ev(1, "#a@l")], more))
+        });
+        assert_eq!(asked, 2);
+        assert!(matches!(r, Err(NetError::Refused { code: 700, .. })));
     }
 
     #[test]

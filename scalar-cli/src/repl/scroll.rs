@@ -87,12 +87,13 @@ fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> 
     let mut got: Vec<Received> = Vec::new();
     let ending = paging::read(
         &mut pager,
-        |ask| shared.replay(ask).map_err(|e| format!("{what}: {e}")),
+        |ask| shared.replay(ask),
         |e| {
             got.push(e);
             Ok(true)
         },
-    )?
+    )
+    .map_err(|e| format!("{what}: {e}"))?
     .unwrap_or(Ending::Complete);
     for e in &got {
         shared.show_event(e, Shown::Read);
@@ -112,10 +113,13 @@ fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> 
     for n in readnote::notes(&pager, ending, &r) {
         shared.screen.info(n);
     }
+    if let Some(e) = &pager.refused {
+        shared.screen.error(format!("{what}: {e}"));
+    }
     // Only a read that stopped short of the start can go on; one that reached it says so on
     // `/more`; one that got nothing from the server leaves nothing to go on with.
     let next = match ending {
-        Ending::More | Ending::Capped => Some(got.first().map(|e| (e.id, e.time))),
+        Ending::More | Ending::Capped | Ending::Refused => Some(got.first().map(|e| (e.id, e.time))),
         Ending::Complete => Some(None),
         Ending::Unavailable | Ending::UnknownId => None,
     };

@@ -241,6 +241,15 @@ pub enum ReqError {
     Net(NetError),
 }
 
+impl crate::paging::PageError for ReqError {
+    fn refusal(self) -> Result<NetError, Self> {
+        match self {
+            ReqError::Net(e) => e.refusal().map_err(ReqError::Net),
+            other => Err(other),
+        }
+    }
+}
+
 impl From<NetError> for ReqError {
     fn from(e: NetError) -> Self {
         ReqError::Net(e)
