@@ -288,7 +288,9 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 *delay = delay.saturating_mul(2).min(MAX_BACKOFF);
                 return Some((c, inbox));
             }
-            Err(e @ CliError::Net(NetError::Refused { .. })) => {
+            Err(e @ CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }))
+                if final_refusal(code) =>
+            {
                 shared
                     .screen
                     .error(format!("{e}; not reconnecting (/quit to leave)"));
@@ -317,6 +319,31 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
         }
         *delay = delay.saturating_mul(2).min(MAX_BACKOFF);
     }
+}
+
+/// Whether the server's refusal of a reconnection is for good ("not you": a ban, a password
+/// that no longer works, a name that became an account) rather than for now ("not now": a full
+/// server, a connection rate, failed logins throttled, a busy store, a normal Bye), which the
+/// reconnection waits out.
+fn final_refusal(code: u16) -> bool {
+    use ErrorCode::*;
+    let for_now = matches!(
+        ErrorCode::from_u16(code),
+        None | Some(
+            HandshakeTimeout
+                | PingTimeout
+                | TooManyConnections
+                | TooManyFromAddress
+                | SlowConsumer
+                | ShuttingDown
+                | ConnectingTooFast
+                | Flooding
+                | AuthThrottled
+                | HomeUnreachable
+                | StoreUnavailable
+        )
+    );
+    !for_now
 }
 
 /// Takes the ID the server gave this connection, where it is not the one asked for (a
@@ -351,4 +378,29 @@ fn sleep_unless_quitting(shared: &Shared, d: Duration) -> bool {
         std::thread::sleep(left.min(Duration::from_millis(100)));
     }
     !shared.quitting.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reconnection_gives_up_only_on_refusals_for_good() {
+        for (code, gives_up) in [
+            (ErrorCode::AuthRequired, true),
+            (ErrorCode::BadCredentials, true),
+            (ErrorCode::BannedFromServer, true),
+            (ErrorCode::ForeignId, true),
+            (ErrorCode::AuthThrottled, false),
+            (ErrorCode::StoreUnavailable, false),
+            (ErrorCode::TooManyConnections, false),
+            (ErrorCode::ConnectingTooFast, false),
+            (ErrorCode::ShuttingDown, false),
+            (ErrorCode::HomeUnreachable, false),
+        ] {
+            assert_eq!(final_refusal(code as u16), gives_up, "{code:?}");
+        }
+        assert!(!final_refusal(0), "a normal Bye");
+        assert!(!final_refusal(999), "a code this client does not know");
+    }
 }
