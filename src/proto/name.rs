@@ -85,12 +85,19 @@ impl<'a> Name<'a> {
     /// Like [`parse`](Name::parse), but also accepts a bare local part (`alice`): what a
     /// client's Ident may carry when it does not know the server's domain yet.
     pub fn parse_user(text: &'a str) -> Result<Self, NameError> {
-        if !text.contains('@') && valid_local(text) {
-            return Ok(Name {
-                text,
-                kind: Kind::User,
-                at: text.len(),
-            });
+        if !text.contains('@') {
+            if valid_local(text) {
+                return Ok(Name {
+                    text,
+                    kind: Kind::User,
+                    at: text.len(),
+                });
+            }
+            // A bad local part, said as such: "Bob" lacks no domain. A channel or reserved
+            // name without its domain does.
+            if !text.starts_with(['#', '!']) {
+                return Err(NameError::BadLocal);
+            }
         }
         Name::parse(text)
     }
