@@ -214,6 +214,16 @@ impl Server {
             );
         };
         match m.action {
+            // Address bans spare nobody, admins included: one holding the admin's own address
+            // would cut them off, and from then on every admin who connects from there.
+            Action::Ban if let Some(s) = self.session(conn).filter(|s| ban.hits(s.peer, None)) => {
+                let reason = format!(
+                    "{ban} holds your own address {}: it would cut you off too (ban from another \
+                     address if you mean it)",
+                    s.peer
+                );
+                return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
+            }
             Action::Ban => {
                 if !self.bans.contains(&ban) {
                     self.bans.push(ban);

@@ -363,6 +363,9 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         r.out.take(4),
         ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
     );
+    // alice's own address: refused, or she would be cut off with everyone on it.
+    assert_eq!(r.send(0, ban("127.0.0.0/8")), ["Error 300 bad_id seq=Some(5)"]);
+    assert!(r.out.take(3).is_empty(), "carol, also on 127.0.0.1, stays");
     r.send(0, ban("198.51.100.0/24"));
     assert!(
         !r.server
