@@ -62,12 +62,16 @@ impl fmt::Display for CliError {
                 expected,
                 got,
             }) => f.write_str(&pin_mismatch(server, expected, got)),
-            CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidCertificate(_)))) => {
-                write!(
-                    f,
-                    "{e} (the server's certificate is not trusted: --ca FILE trusts a private CA, \
-                 --tofu pins a self-signed certificate on first use)"
-                )
+            CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidCertificate(c)))) => {
+                let hint = if is_a_cas(c) {
+                    "the server's certificate says it is a CA's, which no client takes for a \
+                     server's own: --tofu pins it as it is; made again with -addext \
+                     basicConstraints=critical,CA:FALSE (see the README), --ca FILE trusts it too"
+                } else {
+                    "the server's certificate is not trusted: --ca FILE trusts a private CA, \
+                     --tofu pins a self-signed certificate on first use"
+                };
+                write!(f, "{e} ({hint})")
             }
             CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidMessage(_)))) => {
                 write!(f, "{e} (does the server speak TLS on that port?)")
@@ -76,6 +80,18 @@ impl fmt::Display for CliError {
             CliError::Input(s) | CliError::Local(s) => f.write_str(s),
         }
     }
+}
+
+/// Whether a certificate was refused for being a CA's: a self-signed one that `openssl req
+/// -x509` made without saying `CA:FALSE`.
+fn is_a_cas(c: &rustls::CertificateError) -> bool {
+    let rustls::CertificateError::Other(other) = c else {
+        return false;
+    };
+    matches!(
+        other.0.downcast_ref::<webpki::Error>(),
+        Some(webpki::Error::CaUsedAsEndEntity)
+    )
 }
 
 /// The refusal of a server whose certificate is not the one pinned: several lines, loud on

@@ -261,16 +261,34 @@ fn an_untrusted_certificate_fails_clearly() {
     let (other_ca, _) = ca_signed();
     let other = write_file(&home, "other.pem", &other_ca);
     let proxy = TlsProxy::start(&cert, server.addr().parse().unwrap());
-    for args in [&["--tls", "ping"][..], &["--ca", &other, "ping"]] {
+    // Each of `args` fails to connect, with one line holding every one of `says`.
+    let refused = |args: &[&str], says: &[&str]| {
         let r = run(cli_tls(&server, &home, &proxy, args), b"");
         assert_eq!(r.code(), CONNECTION, "{args:?}: {}", r.stderr);
         assert!(
-            r.stderr.contains("certificate is not trusted") && r.stderr.contains("--tofu"),
+            says.iter().all(|s| r.stderr.contains(s)),
             "{args:?}: {}",
             r.stderr
         );
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    }
+    };
+    let untrusted = ["certificate is not trusted", "--tofu"];
+    refused(&["--tls", "ping"], &untrusted);
+    refused(&["--ca", &other, "ping"], &untrusted);
+    // A self-signed certificate marked as a CA's (openssl's default): the hint says so, and
+    // what does work. --ca with its own file fails the same way.
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let ca_like = params.self_signed(&key).unwrap();
+    let own = write_file(&home, "own.pem", &ca_like.pem());
+    proxy.set_cert(&Cert {
+        chain: vec![ca_like.der().clone()],
+        key: key.serialize_der(),
+    });
+    let ca_marked = ["says it is a CA's", "CA:FALSE", "--tofu"];
+    refused(&["--tls", "ping"], &ca_marked);
+    refused(&["--ca", &own, "ping"], &ca_marked);
     // A CA file that is not one fails before connecting, and says which file.
     let junk = write_file(&home, "junk.pem", "not a certificate\n");
     let r = run(cli_tls(&server, &home, &proxy, &["--ca", &junk, "ping"]), b"");
