@@ -62,6 +62,37 @@ pub struct Config {
     pub policy: AdminPolicy,
 }
 
+impl Config {
+    /// The settings read at start only that `new` changes, by their names in the
+    /// configuration: a reload cannot apply them, and says which it left.
+    pub fn start_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let differ = [
+            ("listen", self.listen != new.listen),
+            ("tls-listen", self.tls_listen != new.tls_listen),
+            ("tls-cert", self.tls_cert != new.tls_cert),
+            ("tls-key", self.tls_key != new.tls_key),
+            ("plain", self.plain != new.plain),
+            ("domain", self.domain != new.domain),
+            ("data-dir", self.data_dir != new.data_dir),
+            ("ephemeral", self.ephemeral != new.ephemeral),
+            ("fsync", self.fsync != new.fsync),
+            ("auth", self.auth.policy != new.auth.policy),
+            ("registration", self.auth.registration != new.auth.registration),
+            ("servers", self.servers != new.servers),
+            ("resolver", self.resolver != new.resolver),
+            ("foreign", self.foreign_any != new.foreign_any),
+            ("trust-domain", self.trust != new.trust),
+            ("distrust-domain", self.distrust != new.distrust),
+            ("token-lifetime", self.token_lifetime != new.token_lifetime),
+        ];
+        differ
+            .into_iter()
+            .filter(|&(_, d)| d)
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 /// A rate written `PER_SEC,BURST` (`5,20`: five a second, twenty at once), or `off`.
 fn parse_rate(name: &str, value: &str) -> Result<Option<Rate>, ConfigError> {
     if value == "off" {
@@ -628,6 +659,15 @@ mod tests {
         ));
         assert!(matches!(args(&["stray"]), Err(ConfigError::Unknown(_))));
         assert_eq!(args(&["--help"]), Err(ConfigError::Help));
+    }
+
+    #[test]
+    fn a_reload_names_the_settings_it_cannot_apply() {
+        let start = args(&["--domain", "a.example", "--max-subs", "5"]).unwrap();
+        let same = args(&["--domain", "a.example", "--max-subs", "9"]).unwrap();
+        assert!(start.start_only_changes(&same).is_empty(), "max-subs reloads");
+        let moved = args(&["--domain", "b.example", "--fsync", "always", "--auth", "guests"]).unwrap();
+        assert_eq!(start.start_only_changes(&moved), ["domain", "fsync", "auth"]);
     }
 
     #[test]

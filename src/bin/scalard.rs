@@ -47,10 +47,17 @@ fn derived_max_connections(fd_limit: Option<usize>) -> usize {
 
 /// Reads the command line (and so the configuration file) again, for SIGHUP. Without a
 /// max-connections the limit is derived from the open-file limit read at start, as then.
-fn reconfigure(fd_limit: Option<usize>) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig>> {
+fn reconfigure(fd_limit: Option<usize>, start: Config) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     Box::new(move || match Config::from_args(args.clone()) {
         Ok(mut c) => {
+            let left = start.start_only_changes(&c);
+            if !left.is_empty() {
+                log::warn!(
+                    "reload: the change to {} waits for a restart (read at start only)",
+                    left.join(", ")
+                );
+            }
             if !c.max_connections_set {
                 c.limits.max_connections = derived_max_connections(fd_limit);
             }
@@ -286,6 +293,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // As read, for a reload to tell what changed.
+    let as_read = config.clone();
     if config.default_listen {
         // The defaults name both loopback families; a host without IPv6 still starts on IPv4.
         config
@@ -336,18 +345,18 @@ fn main() -> ExitCode {
     let mut shell = match Shell::bind(&config.listen, &config.domain, config.limits.clone()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("scalard: cannot listen on {:?}: {e}", config.listen);
+            eprintln!("scalard: cannot listen on {e}");
             return ExitCode::from(1);
         }
     };
     if let Some((files, server_config)) = tls
         && let Err(e) = shell.listen_tls(&config.tls_listen, files, server_config)
     {
-        eprintln!("scalard: cannot listen for TLS on {:?}: {e}", config.tls_listen);
+        eprintln!("scalard: cannot listen for TLS on {e}");
         return ExitCode::from(1);
     }
     shell.set_plain_policy(config.plain);
-    shell.reload_on(&RELOAD, reconfigure(fd_limit));
+    shell.reload_on(&RELOAD, reconfigure(fd_limit, as_read));
     let _ = WAKER.set(shell.waker());
     shell.server_mut().set_auth(config.auth.clone());
     if !config.ephemeral {

@@ -39,7 +39,9 @@ pub(super) struct TlsSetup {
 impl Shell {
     /// Binds `addr` and registers it with the poll, after the listeners already bound.
     pub(super) fn listen(&mut self, addr: SocketAddr, transport: Transport) -> io::Result<()> {
-        let mut sock = TcpListener::bind(addr)?;
+        // Said with the address: of several, which one failed.
+        let mut sock =
+            TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
         let token = Token(LISTENER_BASE + self.listeners.len());
         self.poll
             .registry()
