@@ -94,7 +94,13 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
                 } else {
                     format!(" ({reason})")
                 };
-                format!("{by} {}{why}", did(action, names.show(target)))
+                // An admin taking over a channel, say: not "you made you the owner".
+                let target = match names.show(target) {
+                    t if t == by && by == "you" => "yourself",
+                    t if t == by => "themselves",
+                    t => t,
+                };
+                format!("{by} {}{why}", did(action, target))
             }
             // A record of a later version of the protocol: shown as written.
             None => format!("{by} recorded: {body}"),
@@ -179,6 +185,7 @@ mod tests {
         assert_eq!(rec("invite bob@l"), "alice invited bob");
         assert_eq!(rec("uninvite bob@l"), "alice withdrew the invitation of bob");
         assert_eq!(rec("transfer me@l"), "alice made you the owner");
+        assert_eq!(rec("transfer alice@l"), "alice made themselves the owner");
         assert_eq!(
             rec("drop alice@l"),
             "alice dropped the channel: it ends when its last member leaves"

@@ -111,6 +111,7 @@ fn topic_meta_modes_members_and_the_list() {
     subscribe(&mut other, "#u@localhost");
 
     alice.command("/topic", "-- #t has no topic (/topic TEXT sets one)");
+    alice.command("/topic -", "-- #t has no topic: nothing to remove");
     alice.command("/topic release day", "* you set the topic: release day");
     assert_eq!(
         next_text(&mut bob),

@@ -213,6 +213,10 @@ fn account(args: Vec<String>) -> ExitCode {
         Some((c, rest)) => (admin::Command::parse(c), rest),
         None => (None, &[][..]),
     };
+    if matches!(args.first().map(String::as_str), Some("--help" | "-h" | "help")) {
+        println!("{usage}");
+        return ExitCode::SUCCESS;
+    }
     let Some(cmd) = cmd else {
         eprintln!("{usage}");
         return ExitCode::from(2);

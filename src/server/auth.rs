@@ -471,7 +471,11 @@ impl Server {
                     "ask the operator for an account",
                 ));
             }
-            if known || user.split('@').next().is_some_and(is_guest_name) {
+            if user.split('@').next().is_some_and(is_guest_name) {
+                let reason = format!("{user}: names starting with guest- are for guests");
+                return Err(refuse(ErrorCode::NameTaken, reason));
+            }
+            if known {
                 return Err(refuse(ErrorCode::NameTaken, format!("{user} is taken")));
             }
         } else if !known {

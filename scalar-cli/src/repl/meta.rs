@@ -70,9 +70,12 @@ fn change(shared: &Shared, channel: &str, now: &Described, change: Change<'_>) -
     };
     let short = names::short(channel, &shared.state().domain).to_string();
     if same {
-        shared
-            .screen
-            .info(format!("{short} already has that {what}: nothing to change"));
+        let removing = matches!(change, Change::Display("") | Change::Subject(""));
+        shared.screen.info(if removing {
+            format!("{short} has no {what}: nothing to remove")
+        } else {
+            format!("{short} already has that {what}: nothing to change")
+        });
         return Ok(());
     }
     let topic = Name::parse(channel).map_err(|e| format!("{channel}: {e}"))?;

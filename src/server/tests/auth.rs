@@ -300,6 +300,16 @@ fn registration_creates_an_account_once() {
         r.ident(0, "guest-1", true, true),
         ["Error 604 name_taken seq=Some(1)"]
     );
+    // Not taken by anyone: kept for guests, which the reason says.
+    let raw = r.ident_raw(0, "guest-2", true, true);
+    let Ok(Status::Complete((Ok(Msg::Error(e)), _))) = decode_frame(&raw[0]) else {
+        panic!("not an Error")
+    };
+    assert!(
+        e.reason.is_some_and(|t| t.contains("are for guests")),
+        "{:?}",
+        e.reason
+    );
     let nonce = r.challenged(0, "dave", true);
     r.auth(0, nonce, "pw");
     assert!(r.out.verifies.last().unwrap().register);
