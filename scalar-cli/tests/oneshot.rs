@@ -301,6 +301,7 @@ fn topics_plain_and_json() {
         b"",
     );
     assert_eq!((r.code(), r.stdout.as_str()), (0, ""));
+    assert!(r.stderr.contains("no channels"), "{}", r.stderr);
 
     // More than one page of 100, from two connections (scalard allows 64 subscriptions each).
     let mut keepers = [server.client("keeper"), server.client("keeper")];

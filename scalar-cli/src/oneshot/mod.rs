@@ -237,6 +237,8 @@ pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
             list.items.len(),
             list.total
         ));
+    } else if list.items.is_empty() {
+        note("no channels: nobody is in any channel of this server");
     }
     conn.bye(None, BYE_WAIT);
     Ok(())
