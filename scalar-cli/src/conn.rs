@@ -67,11 +67,6 @@ impl Password {
         Ok(self.value.get_or_init(|| p).clone())
     }
 
-    /// True if a password can be had without asking at the terminal.
-    fn known(&self) -> bool {
-        self.from.is_some() || self.value.get().is_some()
-    }
-
     /// True if the command line gave a password or asked to register: log in at once.
     fn wanted(&self) -> bool {
         self.from.is_some() || self.value.get().is_some() || self.register.load(Ordering::Relaxed)
@@ -200,8 +195,9 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
             if code == ErrorCode::AuthRequired as u16 && first.is_none() =>
         {
             // Reconnecting as a name that has become an account meanwhile: no password to
-            // give, and none may be asked for over the chat. The server's reason says it.
-            if !dial.prompt && !dial.password.known() {
+            // give (one known would have gone with the Ident), and none may be asked for over
+            // the chat. The server's reason says it.
+            if !dial.prompt {
                 return Err(e.into());
             }
             conn.identify(id, Some(&login(false)?), dial.timeout)?;

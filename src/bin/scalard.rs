@@ -213,7 +213,7 @@ fn account(args: Vec<String>) -> ExitCode {
         Some((c, rest)) => (admin::Command::parse(c), rest),
         None => (None, &[][..]),
     };
-    if matches!(args.first().map(String::as_str), Some("--help" | "-h" | "help")) {
+    if args.first().is_some_and(|a| a == "help") || args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{usage}");
         return ExitCode::SUCCESS;
     }

@@ -7,7 +7,7 @@ use super::room::Who;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern::{in_range, is_pattern, matches, parse_range};
 use crate::proto::*;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A server-wide ban.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,22 @@ impl ServerBan {
             ServerBan::Net(net, prefix) => in_range(addr, *net, *prefix),
         }
     }
+}
+
+/// Why an admin on `peer` must not ban `ban`, if they must not: it would cut them off, or
+/// every client of this machine.
+fn self_ban(ban: &ServerBan, peer: IpAddr) -> Option<String> {
+    let peer = peer.to_canonical();
+    if ban.hits(peer, None) {
+        return Some(format!(
+            "{ban} holds your own address {peer}: it would cut you off too (ban from another \
+             address if you mean it)"
+        ));
+    }
+    let loopback: [IpAddr; 2] = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+    loopback.iter().any(|&a| ban.hits(a, None)).then(|| {
+        format!("{ban} holds loopback: it would cut off this machine's own clients, admins included")
+    })
 }
 
 /// What SIGHUP reloads from the configuration, without dropping connections.
@@ -215,14 +231,10 @@ impl Server {
         };
         match m.action {
             // Address bans spare nobody, admins included: one holding the admin's own address
-            // would cut them off, and from then on every admin who connects from there.
-            Action::Ban if let Some(s) = self.session(conn).filter(|s| ban.hits(s.peer, None)) => {
-                let reason = format!(
-                    "{ban} holds your own address {}: it would cut you off too (ban from another \
-                     address if you mean it)",
-                    s.peer
-                );
-                return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
+            // would cut them off, and from then on every admin who connects from there; one
+            // holding loopback, this machine's own clients (where an admin can always go).
+            Action::Ban if let Some(why) = self.session(conn).and_then(|s| self_ban(&ban, s.peer)) => {
+                return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
             }
             Action::Ban => {
                 if !self.bans.contains(&ban) {

@@ -3,7 +3,7 @@
 
 use super::password;
 use super::sqlite::Db;
-use crate::proto::{Kind, MAX_PASSWORD, Name};
+use crate::proto::{MAX_PASSWORD, Name};
 use crate::server::is_guest_name;
 use std::path::Path;
 
@@ -41,14 +41,15 @@ impl Command {
 /// Turns what the operator typed into a full ID of `domain`: a bare name is completed, a full
 /// one must be of this domain, and guest names are the server's.
 pub fn account_id(typed: &str, domain: &str) -> Result<String, String> {
-    // Names are lowercase; the client folds what its user types the same way.
-    let folded = typed.to_ascii_lowercase();
-    let name = Name::parse_user(&folded).map_err(|e| format!("{typed}: {e}"))?;
-    if name.kind() != Kind::User {
+    // Said before parsing: "#rust" lacks its domain, but that is not what is wrong with it.
+    if typed.starts_with(['#', '!']) {
         return Err(format!(
             "{typed}: an account is a user's ID, not a channel's or the server's name"
         ));
     }
+    // Names are lowercase; the client folds what its user types the same way.
+    let folded = typed.to_ascii_lowercase();
+    let name = Name::parse_user(&folded).map_err(|e| format!("{typed}: {e}"))?;
     if !name.is_local() && name.domain() != domain {
         return Err(format!(
             "{typed} is not of this server's domain {domain} (give --domain or --config)"
@@ -119,13 +120,10 @@ mod tests {
                 .contains("domain x.org")
         );
         assert!(account_id("guest-1", "x.org").is_err());
-        assert!(account_id("#rust", "x.org").is_err());
-        assert!(
-            account_id("#rust@x.org", "x.org")
-                .unwrap_err()
-                .contains("not a channel")
-        );
-        assert!(account_id("!server@x.org", "x.org").is_err());
+        for name in ["#rust", "#rust@x.org", "!server@x.org"] {
+            let e = account_id(name, "x.org").unwrap_err();
+            assert!(e.contains("not a channel"), "{name}: {e}");
+        }
         assert_eq!(account_id("Bob", "x.org").unwrap(), "bob@x.org");
         assert!(account_id("bad name!", "x.org").unwrap_err().contains("a-z 0-9"));
         assert!(check_password("").is_err());

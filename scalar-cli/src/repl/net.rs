@@ -327,9 +327,9 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
 /// reconnection waits out.
 fn final_refusal(code: u16) -> bool {
     use ErrorCode::*;
-    let for_now = matches!(
-        ErrorCode::from_u16(code),
-        None | Some(
+    let for_now = match ErrorCode::from_u16(code) {
+        Some(known) => matches!(
+            known,
             HandshakeTimeout
                 | PingTimeout
                 | TooManyConnections
@@ -341,8 +341,11 @@ fn final_refusal(code: u16) -> bool {
                 | AuthThrottled
                 | HomeUnreachable
                 | StoreUnavailable
-        )
-    );
+        ),
+        // A normal Bye; and codes of a later protocol by their hundred (PROTOCOL.md's table):
+        // 500s are limits and 700s the store, both passing.
+        None => code == 0 || matches!(code / 100, 5 | 7),
+    };
     !for_now
 }
 
@@ -401,6 +404,10 @@ mod tests {
             assert_eq!(final_refusal(code as u16), gives_up, "{code:?}");
         }
         assert!(!final_refusal(0), "a normal Bye");
-        assert!(!final_refusal(999), "a code this client does not know");
+        assert!(
+            !final_refusal(599) && !final_refusal(799),
+            "unknown limits and store trouble"
+        );
+        assert!(final_refusal(699) && final_refusal(999), "other unknown codes");
     }
 }

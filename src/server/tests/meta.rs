@@ -366,6 +366,8 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     // alice's own address: refused, or she would be cut off with everyone on it.
     assert_eq!(r.send(0, ban("127.0.0.0/8")), ["Error 300 bad_id seq=Some(5)"]);
     assert!(r.out.take(3).is_empty(), "carol, also on 127.0.0.1, stays");
+    // Nor loopback from elsewhere: the machine's own clients, where an admin can always go.
+    assert_eq!(r.send(0, ban("::1")), ["Error 300 bad_id seq=Some(5)"]);
     r.send(0, ban("198.51.100.0/24"));
     assert!(
         !r.server
