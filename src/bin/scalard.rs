@@ -349,14 +349,14 @@ fn main() -> ExitCode {
     let mut shell = match Shell::bind(&config.listen, &config.domain, config.limits.clone()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("scalard: cannot listen on {e}");
+            eprintln!("scalard: cannot listen: {e}");
             return ExitCode::from(1);
         }
     };
     if let Some((files, server_config)) = tls
         && let Err(e) = shell.listen_tls(&config.tls_listen, files, server_config)
     {
-        eprintln!("scalard: cannot listen for TLS on {e}");
+        eprintln!("scalard: cannot listen for TLS: {e}");
         return ExitCode::from(1);
     }
     shell.set_plain_policy(config.plain);

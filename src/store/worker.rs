@@ -556,8 +556,9 @@ impl Writer {
     }
 }
 
-/// Whether a chore of the idle writer, retried every second, is failing: its warning is said
-/// once, and once more when it works again, so a full disk does not log a line a second.
+/// Whether a chore of the writer, retried every idle second (and every retention step), is
+/// failing: its warning is said once, and once more when it works again, so a full disk does
+/// not log a line a second.
 #[derive(Default)]
 struct Chore {
     failing: bool,
@@ -575,7 +576,7 @@ impl Chore {
             }
             Err(e) => {
                 if !std::mem::replace(&mut self.failing, true) {
-                    log::warn!("{e}; the {what} is retried every second, logged again once it works");
+                    log::warn!("{e}; the {what} is retried, and logged again once it works");
                 }
                 None
             }
