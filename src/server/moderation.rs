@@ -191,6 +191,9 @@ impl Server {
         if let Some(refusal) = self.refuse_owner_action(conn, room, m) {
             return Some(refusal);
         }
+        if let Some(refusal) = self.refuse_kick_up(conn, room, m) {
+            return Some(refusal);
+        }
         if m.action == Action::Kick
             && self
                 .members(channel, |s| s.user.as_deref() == Some(m.target))
@@ -279,6 +282,24 @@ impl Server {
             }
         }
         None
+    }
+
+    /// An operator kicking the owner or a server admin, as IRC services' founder and oper
+    /// protection refuse: only an admin may. (Bans already spare them.)
+    fn refuse_kick_up(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
+        if m.action != Action::Kick || self.who(conn).is_some_and(|w| w.admin) {
+            return None;
+        }
+        let target = self.who_is(m.target);
+        let (channel, role) = (m.topic.as_str(), room.role(target));
+        let reason = if target.admin {
+            format!("{} is an admin of this server", m.target)
+        } else if role == Role::Owner && self.who(conn).is_some_and(|w| w.user != m.target) {
+            format!("{} owns {channel}", m.target)
+        } else {
+            return None;
+        };
+        Some((ErrorCode::NotOperator, reason))
     }
 
     /// Changes the room for an action already checked; returns the connections to remove.

@@ -55,6 +55,11 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
         "the owner stays"
     );
     assert_eq!(
+        act(&mut r, 1, Action::Kick, "alice@example.com", None),
+        ["Error 800 not_operator seq=Some(7)"],
+        "an operator does not kick the owner"
+    );
+    assert_eq!(
         act(&mut r, 0, Action::Kick, "bob@*", None),
         ["Error 300 bad_id seq=Some(7)"],
         "a kick names one user"
@@ -418,6 +423,17 @@ fn admins_are_operators_of_every_channel_when_they_speak_too() {
     assert!(
         r.say(0, CH, "hello").iter().any(|f| f.contains("hello")),
         "muted by bob, but an operator"
+    );
+    r.out.take(1);
+    assert_eq!(
+        act(&mut r, 1, Action::Kick, "alice@example.com", None),
+        ["Error 800 not_operator seq=Some(7)"],
+        "nor does the owner kick an admin"
+    );
+    assert_eq!(
+        act(&mut r, 0, Action::Kick, "bob@example.com", None),
+        ["Event #mod@example.com alice@example.com kick bob@example.com seq=Some(7)"],
+        "an admin kicks the owner"
     );
 }
 
