@@ -287,15 +287,15 @@ impl Server {
     /// An operator kicking the owner or a server admin, as IRC services' founder and oper
     /// protection refuse: only an admin may. (Bans already spare them.)
     fn refuse_kick_up(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
-        if m.action != Action::Kick || self.who(conn).is_some_and(|w| w.admin) {
+        let me = self.who(conn)?;
+        if m.action != Action::Kick || me.admin {
             return None;
         }
         let target = self.who_is(m.target);
-        let (channel, role) = (m.topic.as_str(), room.role(target));
         let reason = if target.admin {
             format!("{} is an admin of this server", m.target)
-        } else if role == Role::Owner && self.who(conn).is_some_and(|w| w.user != m.target) {
-            format!("{} owns {channel}", m.target)
+        } else if room.role(target) == Role::Owner && me.user != m.target {
+            format!("{} owns {}", m.target, m.topic.as_str())
         } else {
             return None;
         };
