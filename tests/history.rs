@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use scalar::client::Client;
 use scalar::proto::*;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ROOM: &str = "#room@localhost";
@@ -293,6 +293,47 @@ fn an_unusable_data_dir_is_a_clear_error_at_start() {
         err.contains("data directory") && err.contains("--ephemeral"),
         "{err}"
     );
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused_until_the_first_is_gone() {
+    let dir = DataDir::new();
+    // Every echo after its commit, so the SIGKILL below loses nothing.
+    let mut first = Scalard::start_in(Some(dir.path()), &["--fsync", "always"]);
+    let mut alice = joined(&first, "alice");
+    let kept = publish(&mut alice, ROOM, "kept").unwrap();
+    let mut second = Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", dir.path()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run scalard");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second scalard started on the same data directory");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut err).expect("read");
+    let pid = format!("in use by another scalard (pid {})", first.child.id());
+    assert!(err.contains(&pid) && err.contains("own --data-dir"), "{err}");
+    // The first goes on serving, its store untouched.
+    let later = publish(&mut alice, ROOM, "later").unwrap();
+    // A crash releases the lock: nothing to clean up before the next start.
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reap");
+    let second = Scalard::start_in(Some(dir.path()), &[]);
+    let mut bob = joined(&second, "bob");
+    let mut r = range(ROOM);
+    r.since = Some(0);
+    assert_eq!(ask(&mut bob, r, None).unwrap().events, vec![kept, later]);
 }
 
 /// Streams messages until `n` echoes arrived, then SIGKILLs the server; returns the echoes with

@@ -6,6 +6,7 @@ use scalar::net::{Shell, Transport};
 use scalar::server::HistoryConfig;
 use scalar::store::accounts::Accounts;
 use scalar::store::admin;
+use scalar::store::lock::{DirLock, LockError};
 use scalar::store::worker::{Options, Start, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -143,9 +144,37 @@ fn free_bytes(dir: &std::path::Path) -> Option<u64> {
 /// The database file in the data directory: history and accounts.
 const DB_FILE: &str = "scalard.db";
 
-/// Opens (creating if need be) the history store in the data directory.
-fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, Start), String> {
+/// Why the data directory could not be used at start.
+enum OpenError {
+    /// Another scalard holds it.
+    InUse(LockError),
+    /// Anything else, as said.
+    Unusable(String),
+}
+
+impl From<String> for OpenError {
+    fn from(e: String) -> Self {
+        OpenError::Unusable(e)
+    }
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::InUse(e) => e.fmt(f),
+            OpenError::Unusable(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Opens (creating if need be) the history store in the data directory, which it locks for
+/// as long as the returned lock lives.
+fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, Start, DirLock), OpenError> {
     let dir = data_dir(config)?;
+    let lock = DirLock::take(&dir).map_err(|e| match e {
+        LockError::InUse { .. } => OpenError::InUse(e),
+        LockError::Io { .. } => OpenError::Unusable(e.to_string()),
+    })?;
     let options = Options {
         path: dir.join(DB_FILE),
         fsync: config.fsync,
@@ -175,7 +204,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
         max_searches: SEARCH_QUEUE,
         retention: config.retention.clone(),
     };
-    Ok((store, history, start))
+    Ok((store, history, start, lock))
 }
 
 /// Opens the accounts thread on the database in the data directory.
@@ -363,12 +392,21 @@ fn main() -> ExitCode {
     shell.reload_on(&RELOAD, reconfigure(fd_limit, as_read));
     let _ = WAKER.set(shell.waker());
     shell.server_mut().set_auth(config.auth.clone());
+    // Held until scalard exits: see `scalar::store::lock`.
+    let mut _lock: Option<DirLock> = None;
     if !config.ephemeral {
         let opened = open_store(&config, &shell)
-            .map(|(store, history, start)| shell.keep_history(store, &history, start))
-            .and_then(|()| open_accounts(&config, &mut shell));
+            .map(|(store, history, start, lock)| {
+                shell.keep_history(store, &history, start);
+                _lock = Some(lock);
+            })
+            .and_then(|()| Ok(open_accounts(&config, &mut shell)?));
         if let Err(e) = opened {
             eprintln!("scalard: {e}");
+            if let OpenError::InUse(_) = e {
+                eprintln!("scalard: stop that one first, or give each server its own --data-dir");
+                return ExitCode::from(1);
+            }
             // SQLite's own word for a full disk at open is often "disk I/O error".
             if let Ok(dir) = data_dir(&config)
                 && let Some(free) = free_bytes(&dir).filter(|&b| b < LOW_DISK)

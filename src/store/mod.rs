@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod lock;
 pub mod password;
 pub mod sqlite;
 pub mod turns;
