@@ -263,4 +263,34 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     // Not an admin: refused.
     carol.type_keys("/sban alice\r");
     carol.wait_for("800 not_operator", STEP);
+
+    // The operator's view of the saved ban, offline. Saved within a tick and a commit.
+    let data = dir.0.join("server");
+    let ban = |args: &[&str]| {
+        let out = std::process::Command::new(scalard_path())
+            .arg("ban")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let deadline = std::time::Instant::now() + STEP;
+    while ban(&["list"]).1 != "bob@localhost" {
+        assert!(std::time::Instant::now() < deadline, "{:?}", ban(&["list"]));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, _, err) = ban(&["del", "bob@localhost"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is running on") && err.contains("/sunban"), "{err}");
+    drop((alice, carol));
+    let mut server = server;
+    server.stop();
+    assert_eq!(
+        ban(&["del", "bob@localhost"]),
+        (Some(0), "server ban bob@localhost lifted".into(), String::new())
+    );
+    assert_eq!(ban(&["list"]), (Some(0), String::new(), String::new()));
 }

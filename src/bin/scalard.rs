@@ -6,6 +6,7 @@ use scalar::net::{Shell, Transport};
 use scalar::server::HistoryConfig;
 use scalar::store::accounts::Accounts;
 use scalar::store::admin;
+use scalar::store::bans;
 use scalar::store::lock::{DirLock, LockError};
 use scalar::store::worker::{Options, Start, Store};
 use std::path::PathBuf;
@@ -112,13 +113,18 @@ const QUERY_TIME: Duration = Duration::from_millis(500);
 /// Bytes of Events that may wait for the writer before publishers are held back.
 const UNWRITTEN_BYTES: usize = 32 << 20;
 
-/// The data directory, created if need be.
-fn data_dir(config: &Config) -> Result<PathBuf, String> {
-    let dir: PathBuf = config
+/// Where the data directory is, as configured or by default.
+fn data_dir_path(config: &Config) -> Result<PathBuf, String> {
+    Ok(config
         .data_dir
         .clone()
         .or_else(scalar::config::default_data_dir)
-        .ok_or("no data directory: give --data-dir (HOME is not set)")?;
+        .ok_or("no data directory: give --data-dir (HOME is not set)")?)
+}
+
+/// The data directory, created if need be.
+fn data_dir(config: &Config) -> Result<PathBuf, String> {
+    let dir = data_dir_path(config)?;
     if dir.exists() && !dir.is_dir() {
         return Err(format!("data directory {} is not a directory", dir.display()));
     }
@@ -235,35 +241,66 @@ fn admit_foreign(config: &Config, shell: &mut Shell) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A subcommand's words `CMD [OPERAND] FLAGS...`, with an operand exactly when
+/// `takes_operand(CMD)`; `None` if they are not so.
+fn sub_words(
+    args: &[String],
+    takes_operand: impl Fn(&str) -> bool,
+) -> Option<(&str, Option<&str>, &[String])> {
+    let (cmd, rest) = args.split_first()?;
+    if !takes_operand(cmd) {
+        return Some((cmd, None, rest));
+    }
+    match rest.split_first() {
+        Some((operand, flags)) if !operand.starts_with('-') => Some((cmd, Some(operand), flags)),
+        _ => None,
+    }
+}
+
+/// Whether a subcommand's words ask for its usage.
+fn wants_help(args: &[String]) -> bool {
+    args.first().is_some_and(|a| a == "help") || args.iter().any(|a| a == "--help" || a == "-h")
+}
+
+/// The configuration a subcommand's flags give (`--data-dir`, `--domain`, `--config`, …).
+fn sub_config(sub: &str, flags: &[String]) -> Result<Config, ExitCode> {
+    Config::from_args(flags.iter().cloned()).map_err(|e| {
+        eprintln!("scalard {sub}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Prints what a subcommand did (exit 0), or why it failed (exit 1).
+fn sub_result(sub: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(msg) => {
+            if !msg.is_empty() {
+                println!("{msg}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scalard {sub}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// `scalard account add|del|passwd|list [ID] [flags]`.
 fn account(args: Vec<String>) -> ExitCode {
     let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account list [--data-dir DIR]";
-    let (cmd, rest) = match args.split_first() {
-        Some((c, rest)) => (admin::Command::parse(c), rest),
-        None => (None, &[][..]),
-    };
-    if args.first().is_some_and(|a| a == "help") || args.iter().any(|a| a == "--help" || a == "-h") {
+    if wants_help(&args) {
         println!("{usage}");
         return ExitCode::SUCCESS;
     }
-    let Some(cmd) = cmd else {
+    let words = sub_words(&args, |c| admin::Command::parse(c) != Some(admin::Command::List));
+    let Some((cmd, id, flags)) = words.and_then(|(c, id, f)| Some((admin::Command::parse(c)?, id, f))) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
     };
-    let (id, flags) = match (cmd, rest.split_first()) {
-        (admin::Command::List, _) => (None, rest),
-        (_, Some((id, flags))) if !id.starts_with('-') => (Some(id.as_str()), flags),
-        _ => {
-            eprintln!("{usage}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = match Config::from_args(flags.iter().cloned()) {
+    let config = match sub_config("account", flags) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("scalard account: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let id = match id.map(|id| admin::account_id(id, &config.domain)).transpose() {
         Ok(id) => id.unwrap_or_default(),
@@ -283,20 +320,36 @@ fn account(args: Vec<String>) -> ExitCode {
     } else {
         None
     };
-    let result =
-        data_dir(&config).and_then(|dir| admin::run(&dir.join(DB_FILE), cmd, &id, password.as_deref()));
-    match result {
-        Ok(msg) => {
-            if !msg.is_empty() {
-                println!("{msg}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("scalard account: {e}");
-            ExitCode::from(1)
-        }
+    // Only an account added before the first start makes the directory.
+    let dir = match cmd {
+        admin::Command::Add => data_dir(&config),
+        _ => data_dir_path(&config),
+    };
+    let result = dir.and_then(|dir| admin::run(&dir.join(DB_FILE), cmd, &id, password.as_deref()));
+    sub_result("account", result)
+}
+
+/// `scalard ban list|del [BAN] [flags]`.
+fn ban(args: Vec<String>) -> ExitCode {
+    let usage = "usage: scalard ban list [--data-dir DIR]\n       scalard ban del BAN [--data-dir DIR] [--config FILE]";
+    if wants_help(&args) {
+        println!("{usage}");
+        return ExitCode::SUCCESS;
     }
+    let words = sub_words(&args, |c| c == "del");
+    let Some((cmd, target, flags)) = words.and_then(|(c, t, f)| Some((bans::Command::parse(c)?, t, f)))
+    else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let config = match sub_config("ban", flags) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // Not made if missing: these commands read what a server saved.
+    let result =
+        data_dir_path(&config).and_then(|dir| bans::run(&dir, DB_FILE, cmd, target, &config.policy.bans));
+    sub_result("ban", result)
 }
 
 /// A new password: typed twice at a terminal, or one line of stdin.
@@ -312,8 +365,10 @@ fn read_new_password() -> Result<String, String> {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("account") {
-        return account(args.into_iter().skip(1).collect());
+    match args.first().map(String::as_str) {
+        Some("account") => return account(args.into_iter().skip(1).collect()),
+        Some("ban") => return ban(args.into_iter().skip(1).collect()),
+        _ => {}
     }
     let mut config = match Config::from_args(args) {
         Ok(c) => c,

@@ -11,8 +11,8 @@ use ciborium::Value;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-/// The key of the server bans set with Mod.
-const BANS: &str = "!server";
+/// The key of the server bans set with Mod (`scalard ban` reads and edits it offline).
+pub const BANS: &str = "!server";
 /// The key of the message of the day set with a Message to `!motd@`.
 const MOTD: &str = "!motd";
 /// Channels one account may own that outlive their last subscriber: a bound on what one
@@ -177,9 +177,7 @@ impl Server {
     pub(super) fn save(&mut self, out: &mut impl Outbox) {
         for key in std::mem::take(&mut self.unsaved) {
             let value = match &*key {
-                BANS => Some(encode(&Value::Array(
-                    self.bans.iter().map(|b| Value::Text(b.to_string())).collect(),
-                ))),
+                BANS => Some(bans_value(&self.bans)),
                 MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
                 channel => self
                     .rooms
@@ -202,13 +200,7 @@ impl Server {
                 continue;
             };
             let restored = match key.as_str() {
-                BANS => v.as_array().map(|a| {
-                    self.bans = a
-                        .iter()
-                        .filter_map(Value::as_text)
-                        .filter_map(ServerBan::parse)
-                        .collect();
-                }),
+                BANS => bans_of(&v).map(|b| self.bans = b),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
                     self.own_lasting(&r.owner);
@@ -225,6 +217,30 @@ impl Server {
             self.bans.len()
         );
     }
+}
+
+/// The saved value of a list of server bans: a CBOR array of their texts.
+pub fn bans_value(bans: &[ServerBan]) -> Vec<u8> {
+    encode(&Value::Array(
+        bans.iter().map(|b| Value::Text(b.to_string())).collect(),
+    ))
+}
+
+/// The server bans in a value saved under [`BANS`]; `None` if it is not one. Entries this
+/// version cannot parse are skipped, as at start.
+pub fn saved_bans(value: &[u8]) -> Option<Vec<ServerBan>> {
+    bans_of(&ciborium::from_reader::<Value, _>(value).ok()?)
+}
+
+fn bans_of(v: &Value) -> Option<Vec<ServerBan>> {
+    let items = v.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(Value::as_text)
+            .filter_map(ServerBan::parse)
+            .collect(),
+    )
 }
 
 /// Seconds since 1970, as a room keeps its times of use (past 2106: the last second).

@@ -73,7 +73,11 @@ pub fn check_password(p: &str) -> Result<(), String> {
 /// Runs `cmd` on the database at `path` for account `id` (a full ID, see [`account_id`]);
 /// returns what to tell the operator.
 pub fn run(path: &Path, cmd: Command, id: &str, password: Option<&str>) -> Result<String, String> {
-    let db = Db::open_as_is(path).map_err(|e| e.to_string())?;
+    // Accounts may be added before the server's first start; the rest read what is there.
+    let db = match cmd {
+        Command::Add => Db::open_as_is(path).map_err(|e| e.to_string())?,
+        _ => open_existing(path)?,
+    };
     let hash = || -> Result<String, String> {
         let p = password.ok_or("no password")?;
         check_password(p)?;
@@ -106,6 +110,15 @@ pub fn run(path: &Path, cmd: Command, id: &str, password: Option<&str>) -> Resul
     }
 }
 
+/// Opens a database a server made, as it is; never makes one (a mistyped `--data-dir` would
+/// otherwise be a new empty store).
+pub fn open_existing(path: &Path) -> Result<Db, String> {
+    if !path.exists() {
+        return Err(format!("no {} (has scalard run there?)", path.display()));
+    }
+    Db::open_as_is(path).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +147,9 @@ mod tests {
     fn add_passwd_del_on_a_file() {
         let dir = crate::store::sqlite::tests::TempDir::new("admin");
         let db = dir.0.join("scalard.db");
+        let none = run(&db, Command::List, "", None).unwrap_err();
+        assert!(none.contains("has scalard run there?"), "{none}");
+        assert!(!db.exists(), "list made no database");
         assert!(run(&db, Command::Add, "a@x", Some("pw1")).is_ok());
         assert!(run(&db, Command::Add, "a@x", Some("pw2")).is_err());
         assert!(run(&db, Command::Passwd, "b@x", Some("pw2")).is_err());

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod bans;
 pub mod lock;
 pub mod password;
 pub mod sqlite;

@@ -1,0 +1,149 @@
+//! `scalard ban`: the server bans admins set with Mod on `!server@DOMAIN`, listed and lifted
+//! straight on the database file — the way back in after a ban that shut the admins out too.
+//!
+//! Lifting one needs the data directory's lock (see [`super::lock`]): a running scalard holds
+//! its bans in memory, would go on applying the lifted one, and would save its own list back
+//! over the edit at its next change. Listing works beside a running server.
+
+use super::admin::open_existing;
+use super::lock::{DirLock, LockError};
+use super::sqlite::Db;
+use crate::server::{SAVED_BANS, ServerBan, bans_value, saved_bans};
+use std::path::Path;
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Print the saved bans, one a line.
+    List,
+    /// Lift a saved ban.
+    Del,
+}
+
+impl Command {
+    /// The command named on the command line.
+    pub fn parse(s: &str) -> Option<Command> {
+        match s {
+            "list" => Some(Command::List),
+            "del" => Some(Command::Del),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `cmd` on the database `db_file` in the data directory `dir`; `target` is the ban to
+/// lift, as typed; `configured` the configuration's bans, named when the target is one of
+/// them. Returns what to tell the operator.
+pub fn run(
+    dir: &Path,
+    db_file: &str,
+    cmd: Command,
+    target: Option<&str>,
+    configured: &[ServerBan],
+) -> Result<String, String> {
+    let open = || open_existing(&dir.join(db_file));
+    match cmd {
+        Command::List => {
+            let bans = saved(&open()?)?;
+            Ok(bans
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        Command::Del => {
+            let typed = target.ok_or("which ban?")?;
+            let ban = ServerBan::parse(typed)
+                .ok_or_else(|| format!("{typed} is neither an ID pattern nor an address range"))?;
+            let _lock = DirLock::take(dir).map_err(|e| match e {
+                LockError::InUse { pid, .. } => format!(
+                    "scalard{} is running on {}: lift the ban from an admin's session \
+                     (`/sunban BAN` in scalar-cli: a Mod unban on !server@DOMAIN), or stop it first",
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                    dir.display()
+                ),
+                LockError::Io { .. } => e.to_string(),
+            })?;
+            let db = open()?;
+            let mut bans = saved(&db)?;
+            let before = bans.len();
+            bans.retain(|b| *b != ban);
+            if bans.len() == before {
+                let hint = match configured.contains(&ban) {
+                    true => " (it is in the configuration: remove it there, then SIGHUP or restart)",
+                    false => "",
+                };
+                return Err(format!("no saved server ban {ban}{hint}"));
+            }
+            db.save_state(SAVED_BANS, Some(&bans_value(&bans)))
+                .map_err(|e| e.to_string())?;
+            Ok(format!("server ban {ban} lifted"))
+        }
+    }
+}
+
+/// The saved server bans; none if none were ever saved.
+fn saved(db: &Db) -> Result<Vec<ServerBan>, String> {
+    let state = db.state().map_err(|e| e.to_string())?;
+    match state.iter().find(|(key, _)| key == SAVED_BANS) {
+        None => Ok(Vec::new()),
+        Some((_, value)) => {
+            saved_bans(value).ok_or_else(|| "the saved server bans do not decode".to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DB: &str = "scalard.db";
+
+    fn with_bans(dir: &Path, bans: &[&str]) {
+        let db = Db::open(&dir.join(DB)).unwrap();
+        let bans: Vec<ServerBan> = bans.iter().map(|b| ServerBan::parse(b).unwrap()).collect();
+        db.save_state(SAVED_BANS, Some(&bans_value(&bans))).unwrap();
+    }
+
+    #[test]
+    fn list_then_lift() {
+        let dir = crate::store::sqlite::tests::TempDir::new("bans");
+        let missing = run(&dir.0, DB, Command::List, None, &[]).unwrap_err();
+        assert!(missing.contains("has scalard run there?"), "{missing}");
+        assert!(!dir.0.join(DB).exists(), "nothing made");
+        Db::open(&dir.0.join(DB)).unwrap();
+        assert_eq!(run(&dir.0, DB, Command::List, None, &[]).unwrap(), "");
+        with_bans(&dir.0, &["*@spam.example", "192.0.2.0/24"]);
+        let listed = run(&dir.0, DB, Command::List, None, &[]).unwrap();
+        assert_eq!(listed, "*@spam.example\n192.0.2.0/24");
+        let lifted = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).unwrap();
+        assert_eq!(lifted, "server ban 192.0.2.0/24 lifted");
+        assert_eq!(
+            run(&dir.0, DB, Command::List, None, &[]).unwrap(),
+            "*@spam.example"
+        );
+        let again = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).unwrap_err();
+        assert_eq!(again, "no saved server ban 192.0.2.0/24");
+        let configured = [ServerBan::parse("198.51.100.0/24").unwrap()];
+        let there = run(&dir.0, DB, Command::Del, Some("198.51.100.0/24"), &configured).unwrap_err();
+        assert!(there.contains("in the configuration"), "{there}");
+        let bad = run(&dir.0, DB, Command::Del, Some("not a ban"), &[]).unwrap_err();
+        assert!(bad.contains("neither"), "{bad}");
+    }
+
+    #[test]
+    fn lifting_waits_for_the_server_to_stop() {
+        let dir = crate::store::sqlite::tests::TempDir::new("bans-locked");
+        with_bans(&dir.0, &["192.0.2.0/24"]);
+        let server = DirLock::take(&dir.0).unwrap();
+        let e = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).unwrap_err();
+        assert!(
+            e.contains(&format!("(pid {}) is running", std::process::id())),
+            "{e}"
+        );
+        // Listing needs no lock.
+        assert_eq!(run(&dir.0, DB, Command::List, None, &[]).unwrap(), "192.0.2.0/24");
+        drop(server);
+        assert!(run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).is_ok());
+    }
+}
