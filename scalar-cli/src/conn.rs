@@ -174,8 +174,9 @@ impl Dial {
 /// logs in; with `--register` it creates the account first.
 ///
 /// With `--tofu`, the pin is read from the known-hosts file at each call (so a reconnection
-/// checks the pin the first connection wrote), and written after the first successful
-/// connection to a server that had none; `note` is told about that and about malformed lines.
+/// checks the pin the first connection wrote), and written after the first TLS handshake
+/// with a server that had none, even if the login then fails; `note` is told about that and
+/// about malformed lines.
 pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError> {
     let (mut conn, server, first_use) = reach(dial, note)?;
     let login = |register: bool| -> Result<Login, CliError> {
@@ -190,7 +191,35 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
     } else {
         None
     };
-    match conn.identify(id, first.as_ref(), dial.timeout) {
+    let identified = identify(dial, &mut conn, id, first.as_ref(), &login, note);
+    // Pinned once the handshake is done, whatever the login came to (as ssh records a host
+    // key before authenticating): a mistyped first password must not leave the next
+    // connection a first use again, open to whoever answers it.
+    if first_use && let Some(pin) = conn.peer_fingerprint() {
+        pin_first_use(&server, pin, note)?;
+    }
+    identified?;
+    if conn.guest {
+        note(&format!("this server admits you as a guest: {}", conn.user));
+    }
+    if register {
+        note(&format!("account {} created", conn.user));
+        dial.password.register.store(false, Ordering::Relaxed);
+    }
+    Ok(conn)
+}
+
+/// Identifies on `conn`: with `first` if given; asking for a password if the ID turns out to
+/// be an account; with a token from its home server if it is of another domain.
+fn identify(
+    dial: &Dial,
+    conn: &mut Conn,
+    id: &str,
+    first: Option<&Login>,
+    login: &dyn Fn(bool) -> Result<Login, CliError>,
+    note: &dyn Fn(&str),
+) -> Result<(), CliError> {
+    match conn.identify(id, first, dial.timeout) {
         Err(e @ NetError::Refused { code, .. })
             if code == ErrorCode::AuthRequired as u16 && first.is_none() =>
         {
@@ -221,17 +250,7 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
         }
         other => other?,
     }
-    if conn.guest {
-        note(&format!("this server admits you as a guest: {}", conn.user));
-    }
-    if register {
-        note(&format!("account {} created", conn.user));
-        dial.password.register.store(false, Ordering::Relaxed);
-    }
-    if first_use && let Some(pin) = conn.peer_fingerprint() {
-        pin_first_use(&server, pin, note)?;
-    }
-    Ok(conn)
+    Ok(())
 }
 
 /// The first server of `dial` that accepts a connection (and the TLS handshake), with its

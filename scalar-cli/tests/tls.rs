@@ -309,6 +309,30 @@ fn an_untrusted_certificate_fails_clearly() {
 }
 
 #[test]
+fn a_first_use_whose_login_is_refused_still_pins() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let cert = self_signed();
+    let proxy = TlsProxy::start(&cert, server.addr().parse().unwrap());
+    // An ID of a domain this server does not serve: refused after the handshake.
+    let r = run(
+        cli_tls(&server, &home, &proxy, &["--tofu", "--id", "x@other.org", "ping"]),
+        b"",
+    );
+    assert_eq!(r.code(), 4, "{}", r.stderr);
+    assert!(r.stderr.contains("pinned its certificate"), "{}", r.stderr);
+    assert_eq!(
+        known_hosts(&home),
+        format!("{} {}\n", proxy.server(), cert.fingerprint())
+    );
+    // So the next connection checks the pin rather than trusting whoever answers.
+    proxy.set_cert(&self_signed());
+    let r = run(cli_tls(&server, &home, &proxy, &["--tofu", "ping"]), b"");
+    assert_eq!(r.code(), CONNECTION, "{}", r.stderr);
+    assert!(r.stderr.contains("HAS CHANGED"), "{}", r.stderr);
+}
+
+#[test]
 fn trust_on_first_use_pins_and_refuses_a_changed_certificate() {
     let server = Server::start();
     let home = TempDir::new();
