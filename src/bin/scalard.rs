@@ -309,6 +309,15 @@ fn account(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Only an account added before the first start makes the directory.
+    let dir = match cmd {
+        admin::Command::Add => data_dir(&config),
+        _ => data_dir_path(&config),
+    };
+    let db = match dir.and_then(|dir| admin::open(&dir.join(DB_FILE), cmd)) {
+        Ok(db) => db,
+        Err(e) => return sub_result("account", Err(e)),
+    };
     let password = if cmd.needs_password() {
         match read_new_password() {
             Ok(p) => Some(p),
@@ -320,13 +329,7 @@ fn account(args: Vec<String>) -> ExitCode {
     } else {
         None
     };
-    // Only an account added before the first start makes the directory.
-    let dir = match cmd {
-        admin::Command::Add => data_dir(&config),
-        _ => data_dir_path(&config),
-    };
-    let result = dir.and_then(|dir| admin::run(&dir.join(DB_FILE), cmd, &id, password.as_deref()));
-    sub_result("account", result)
+    sub_result("account", admin::run(&db, cmd, &id, password.as_deref()))
 }
 
 /// `scalard ban list|del [BAN] [flags]`.

@@ -70,14 +70,19 @@ pub fn check_password(p: &str) -> Result<(), String> {
     }
 }
 
-/// Runs `cmd` on the database at `path` for account `id` (a full ID, see [`account_id`]);
+/// Opens the database at `path` for `cmd`: before asking for a password, so that a wrong
+/// directory is said first. Accounts may be added before the server's first start (which
+/// makes the database); the other commands need one that is there.
+pub fn open(path: &Path, cmd: Command) -> Result<Db, String> {
+    match cmd {
+        Command::Add => Db::open_as_is(path).map_err(|e| e.to_string()),
+        _ => open_existing(path),
+    }
+}
+
+/// Runs `cmd` on `db` (see [`open`]) for account `id` (a full ID, see [`account_id`]);
 /// returns what to tell the operator.
-pub fn run(path: &Path, cmd: Command, id: &str, password: Option<&str>) -> Result<String, String> {
-    // Accounts may be added before the server's first start; the rest read what is there.
-    let db = match cmd {
-        Command::Add => Db::open_as_is(path).map_err(|e| e.to_string())?,
-        _ => open_existing(path)?,
-    };
+pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<String, String> {
     let hash = || -> Result<String, String> {
         let p = password.ok_or("no password")?;
         check_password(p)?;
@@ -147,17 +152,18 @@ mod tests {
     fn add_passwd_del_on_a_file() {
         let dir = crate::store::sqlite::tests::TempDir::new("admin");
         let db = dir.0.join("scalard.db");
-        let none = run(&db, Command::List, "", None).unwrap_err();
+        let none = open(&db, Command::List).err().unwrap();
         assert!(none.contains("has scalard run there?"), "{none}");
         assert!(!db.exists(), "list made no database");
-        assert!(run(&db, Command::Add, "a@x", Some("pw1")).is_ok());
-        assert!(run(&db, Command::Add, "a@x", Some("pw2")).is_err());
-        assert!(run(&db, Command::Passwd, "b@x", Some("pw2")).is_err());
-        assert!(run(&db, Command::Passwd, "a@x", Some("pw2")).is_ok());
+        let at = |cmd, id, pw| run(&open(&db, cmd)?, cmd, id, pw);
+        assert!(at(Command::Add, "a@x", Some("pw1")).is_ok());
+        assert!(at(Command::Add, "a@x", Some("pw2")).is_err());
+        assert!(at(Command::Passwd, "b@x", Some("pw2")).is_err());
+        assert!(at(Command::Passwd, "a@x", Some("pw2")).is_ok());
         let hash = Db::open(&db).unwrap().account_hash("a@x").unwrap().unwrap();
         assert!(password::verify(b"pw2", &hash).unwrap());
-        assert_eq!(run(&db, Command::List, "", None).unwrap(), "a@x");
-        assert!(run(&db, Command::Del, "a@x", None).is_ok());
-        assert!(run(&db, Command::Del, "a@x", None).is_err());
+        assert_eq!(at(Command::List, "", None).unwrap(), "a@x");
+        assert!(at(Command::Del, "a@x", None).is_ok());
+        assert!(at(Command::Del, "a@x", None).is_err());
     }
 }
