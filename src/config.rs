@@ -209,8 +209,8 @@ usage: scalard [OPTIONS]
        scalard account add|del|passwd ID [--data-dir DIR]   (password from a prompt,
                             or from stdin when it is not a terminal)
        scalard account list [--data-dir DIR]
-       scalard ban list|del [BAN] [--data-dir DIR]   (the server bans admins saved;
-                            del needs scalard stopped)
+       scalard ban list|del [BAN] [--data-dir DIR] [--config FILE]   (the server
+                            bans admins saved; del needs scalard stopped)
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667

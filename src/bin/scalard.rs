@@ -150,37 +150,45 @@ fn free_bytes(dir: &std::path::Path) -> Option<u64> {
 /// The database file in the data directory: history and accounts.
 const DB_FILE: &str = "scalard.db";
 
-/// Why the data directory could not be used at start.
-enum OpenError {
-    /// Another scalard holds it.
-    InUse(LockError),
-    /// Anything else, as said.
-    Unusable(String),
-}
-
-impl From<String> for OpenError {
-    fn from(e: String) -> Self {
-        OpenError::Unusable(e)
+/// Locks the data directory for as long as the lock lives (no lock with `--ephemeral`): see
+/// `scalar::store::lock`. Said and exited on here if it cannot be.
+fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
+    if config.ephemeral {
+        return Ok(None);
     }
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::InUse(e) => e.fmt(f),
-            OpenError::Unusable(e) => f.write_str(e),
+    match data_dir(config).map(|dir| DirLock::take(&dir)) {
+        Ok(Ok(lock)) => Ok(Some(lock)),
+        Ok(Err(e @ LockError::InUse { .. })) => {
+            eprintln!("scalard: {e}");
+            eprintln!("scalard: stop that one first, or give each server its own --data-dir");
+            Err(ExitCode::from(1))
         }
+        Ok(Err(e)) => Err(unusable_data_dir(config, &e.to_string())),
+        Err(e) => Err(unusable_data_dir(config, &e)),
     }
 }
 
-/// Opens (creating if need be) the history store in the data directory, which it locks for
-/// as long as the returned lock lives.
-fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, Start, DirLock), OpenError> {
+/// Says why the data directory cannot be used, and what to do.
+fn unusable_data_dir(config: &Config, e: &str) -> ExitCode {
+    eprintln!("scalard: {e}");
+    // SQLite's own word for a full disk at open is often "disk I/O error".
+    if let Ok(dir) = data_dir_path(config)
+        && let Some(free) = free_bytes(&dir).filter(|&b| b < LOW_DISK)
+    {
+        eprintln!(
+            "scalard: the disk holding {} has {} KiB free: opening the store needs some \
+             (free space there)",
+            dir.display(),
+            free / 1024
+        );
+    }
+    eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
+    ExitCode::from(1)
+}
+
+/// Opens (creating if need be) the history store in the data directory.
+fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, Start), String> {
     let dir = data_dir(config)?;
-    let lock = DirLock::take(&dir).map_err(|e| match e {
-        LockError::InUse { .. } => OpenError::InUse(e),
-        LockError::Io { .. } => OpenError::Unusable(e.to_string()),
-    })?;
     let options = Options {
         path: dir.join(DB_FILE),
         fsync: config.fsync,
@@ -210,7 +218,7 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
         max_searches: SEARCH_QUEUE,
         retention: config.retention.clone(),
     };
-    Ok((store, history, start, lock))
+    Ok((store, history, start))
 }
 
 /// Opens the accounts thread on the database in the data directory.
@@ -349,9 +357,12 @@ fn ban(args: Vec<String>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let configured = bans::Configured {
+        domain: &config.domain,
+        bans: &config.policy.bans,
+    };
     // Not made if missing: these commands read what a server saved.
-    let result =
-        data_dir_path(&config).and_then(|dir| bans::run(&dir, DB_FILE, cmd, target, &config.policy.bans));
+    let result = data_dir_path(&config).and_then(|dir| bans::run(&dir, DB_FILE, cmd, target, configured));
     sub_result("ban", result)
 }
 
@@ -432,6 +443,13 @@ fn main() -> ExitCode {
         }
         _ => None,
     };
+    // Before binding, so that a second scalard started on this directory says that rather
+    // than "address in use"; and declared before the shell, so that it is released only after
+    // the store's last commit, whichever way the shell ends.
+    let _lock = match lock_data_dir(&config) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     install_signal_handlers();
     let mut shell = match Shell::bind(&config.listen, &config.domain, config.limits.clone()) {
         Ok(s) => s,
@@ -450,34 +468,12 @@ fn main() -> ExitCode {
     shell.reload_on(&RELOAD, reconfigure(fd_limit, as_read));
     let _ = WAKER.set(shell.waker());
     shell.server_mut().set_auth(config.auth.clone());
-    // Held until scalard exits: see `scalar::store::lock`.
-    let mut _lock: Option<DirLock> = None;
     if !config.ephemeral {
         let opened = open_store(&config, &shell)
-            .map(|(store, history, start, lock)| {
-                shell.keep_history(store, &history, start);
-                _lock = Some(lock);
-            })
-            .and_then(|()| Ok(open_accounts(&config, &mut shell)?));
+            .map(|(store, history, start)| shell.keep_history(store, &history, start))
+            .and_then(|()| open_accounts(&config, &mut shell));
         if let Err(e) = opened {
-            eprintln!("scalard: {e}");
-            if let OpenError::InUse(_) = e {
-                eprintln!("scalard: stop that one first, or give each server its own --data-dir");
-                return ExitCode::from(1);
-            }
-            // SQLite's own word for a full disk at open is often "disk I/O error".
-            if let Ok(dir) = data_dir(&config)
-                && let Some(free) = free_bytes(&dir).filter(|&b| b < LOW_DISK)
-            {
-                eprintln!(
-                    "scalard: the disk holding {} has {} KiB free: opening the store needs some \
-                     (free space there)",
-                    dir.display(),
-                    free / 1024
-                );
-            }
-            eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
-            return ExitCode::from(1);
+            return unusable_data_dir(&config, &e);
         }
     } else {
         log::info!("ephemeral: keeping no history and no accounts");

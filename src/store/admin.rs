@@ -118,10 +118,12 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
 /// Opens a database a server made, as it is; never makes one (a mistyped `--data-dir` would
 /// otherwise be a new empty store).
 pub fn open_existing(path: &Path) -> Result<Db, String> {
-    if !path.exists() {
-        return Err(format!("no {} (has scalard run there?)", path.display()));
+    // `exists` would say "no" for a directory this user may not read, too.
+    match path.try_exists() {
+        Ok(true) => Db::open_as_is(path).map_err(|e| e.to_string()),
+        Ok(false) => Err(format!("no {} (has scalard run there?)", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
     }
-    Db::open_as_is(path).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

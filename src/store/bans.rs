@@ -31,20 +31,29 @@ impl Command {
     }
 }
 
+/// What the server's configuration says that matters here.
+#[derive(Debug, Clone, Copy)]
+pub struct Configured<'a> {
+    /// The server's domain, which completes a bare name.
+    pub domain: &'a str,
+    /// The configuration's bans, named when the target is one of them.
+    pub bans: &'a [ServerBan],
+}
+
 /// Runs `cmd` on the database `db_file` in the data directory `dir`; `target` is the ban to
-/// lift, as typed; `configured` the configuration's bans, named when the target is one of
-/// them. Returns what to tell the operator.
+/// lift, as typed. Returns what to tell the operator.
 pub fn run(
     dir: &Path,
     db_file: &str,
     cmd: Command,
     target: Option<&str>,
-    configured: &[ServerBan],
+    configured: Configured<'_>,
 ) -> Result<String, String> {
-    let open = || open_existing(&dir.join(db_file));
+    // Before the lock, which would make a lock file in a directory that has no store.
+    let db = open_existing(&dir.join(db_file))?;
     match cmd {
         Command::List => {
-            let bans = saved(&open()?)?;
+            let bans = saved(&db)?;
             Ok(bans
                 .iter()
                 .map(ToString::to_string)
@@ -53,7 +62,7 @@ pub fn run(
         }
         Command::Del => {
             let typed = target.ok_or("which ban?")?;
-            let ban = ServerBan::parse(typed)
+            let ban = typed_ban(typed, configured.domain)
                 .ok_or_else(|| format!("{typed} is neither an ID pattern nor an address range"))?;
             let _lock = DirLock::take(dir).map_err(|e| match e {
                 LockError::InUse { pid, .. } => format!(
@@ -64,22 +73,41 @@ pub fn run(
                 ),
                 LockError::Io { .. } => e.to_string(),
             })?;
-            let db = open()?;
+            // Read under the lock: what a server that stopped just now saved last.
             let mut bans = saved(&db)?;
             let before = bans.len();
             bans.retain(|b| *b != ban);
+            let configured_too = configured.bans.contains(&ban);
             if bans.len() == before {
-                let hint = match configured.contains(&ban) {
-                    true => " (it is in the configuration: remove it there, then SIGHUP or restart)",
-                    false => "",
-                };
-                return Err(format!("no saved server ban {ban}{hint}"));
+                return Err(match configured_too {
+                    true => format!(
+                        "no saved server ban {ban} (it is in the configuration: remove it \
+                         there, then SIGHUP or restart)"
+                    ),
+                    false => format!("no saved server ban {ban}"),
+                });
             }
             db.save_state(SAVED_BANS, Some(&bans_value(&bans)))
                 .map_err(|e| e.to_string())?;
-            Ok(format!("server ban {ban} lifted"))
+            Ok(match configured_too {
+                true => format!(
+                    "saved server ban {ban} lifted; it is in the configuration too: remove it \
+                     there, then SIGHUP or restart"
+                ),
+                false => format!("server ban {ban} lifted"),
+            })
         }
     }
+}
+
+/// A ban as the operator typed it: an address range, or an ID pattern folded to lowercase (as
+/// IDs are), a bare name completed with the server's `domain`.
+fn typed_ban(typed: &str, domain: &str) -> Option<ServerBan> {
+    let folded = typed.to_ascii_lowercase();
+    ServerBan::parse(&folded).or_else(|| match folded.contains('@') {
+        true => None,
+        false => ServerBan::parse(&format!("{folded}@{domain}")),
+    })
 }
 
 /// The saved server bans; none if none were ever saved.
@@ -98,6 +126,10 @@ mod tests {
     use super::*;
 
     const DB: &str = "scalard.db";
+    const NONE: Configured<'static> = Configured {
+        domain: "x.org",
+        bans: &[],
+    };
 
     fn with_bans(dir: &Path, bans: &[&str]) {
         let db = Db::open(&dir.join(DB)).unwrap();
@@ -108,26 +140,43 @@ mod tests {
     #[test]
     fn list_then_lift() {
         let dir = crate::store::sqlite::tests::TempDir::new("bans");
-        let missing = run(&dir.0, DB, Command::List, None, &[]).unwrap_err();
-        assert!(missing.contains("has scalard run there?"), "{missing}");
-        assert!(!dir.0.join(DB).exists(), "nothing made");
+        for cmd in [Command::List, Command::Del] {
+            let missing = run(&dir.0, DB, cmd, Some("192.0.2.0/24"), NONE).unwrap_err();
+            assert!(missing.contains("has scalard run there?"), "{missing}");
+        }
+        assert!(!dir.0.join(DB).exists(), "no database made");
+        assert!(
+            !dir.0.join(super::super::lock::LOCK_FILE).exists(),
+            "no lock file made"
+        );
         Db::open(&dir.0.join(DB)).unwrap();
-        assert_eq!(run(&dir.0, DB, Command::List, None, &[]).unwrap(), "");
+        assert_eq!(run(&dir.0, DB, Command::List, None, NONE).unwrap(), "");
         with_bans(&dir.0, &["*@spam.example", "192.0.2.0/24"]);
-        let listed = run(&dir.0, DB, Command::List, None, &[]).unwrap();
+        let listed = run(&dir.0, DB, Command::List, None, NONE).unwrap();
         assert_eq!(listed, "*@spam.example\n192.0.2.0/24");
-        let lifted = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).unwrap();
+        let lifted = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), NONE).unwrap();
         assert_eq!(lifted, "server ban 192.0.2.0/24 lifted");
         assert_eq!(
-            run(&dir.0, DB, Command::List, None, &[]).unwrap(),
+            run(&dir.0, DB, Command::List, None, NONE).unwrap(),
             "*@spam.example"
         );
-        let again = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).unwrap_err();
+        let again = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), NONE).unwrap_err();
         assert_eq!(again, "no saved server ban 192.0.2.0/24");
-        let configured = [ServerBan::parse("198.51.100.0/24").unwrap()];
-        let there = run(&dir.0, DB, Command::Del, Some("198.51.100.0/24"), &configured).unwrap_err();
+        let bans = [ServerBan::parse("198.51.100.0/24").unwrap()];
+        let configured = Configured {
+            domain: "x.org",
+            bans: &bans,
+        };
+        let there = run(&dir.0, DB, Command::Del, Some("198.51.100.0/24"), configured).unwrap_err();
         assert!(there.contains("in the configuration"), "{there}");
-        let bad = run(&dir.0, DB, Command::Del, Some("not a ban"), &[]).unwrap_err();
+        // In both: lifted where it was saved, and the operator told of the other.
+        with_bans(&dir.0, &["198.51.100.0/24", "bob@x.org"]);
+        let both = run(&dir.0, DB, Command::Del, Some("198.51.100.0/24"), configured).unwrap();
+        assert!(both.contains("lifted; it is in the configuration too"), "{both}");
+        // A bare name is of this domain, and IDs are lowercase.
+        let bob = run(&dir.0, DB, Command::Del, Some("Bob"), NONE).unwrap();
+        assert_eq!(bob, "server ban bob@x.org lifted");
+        let bad = run(&dir.0, DB, Command::Del, Some("not a ban"), NONE).unwrap_err();
         assert!(bad.contains("neither"), "{bad}");
     }
 
@@ -136,14 +185,17 @@ mod tests {
         let dir = crate::store::sqlite::tests::TempDir::new("bans-locked");
         with_bans(&dir.0, &["192.0.2.0/24"]);
         let server = DirLock::take(&dir.0).unwrap();
-        let e = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).unwrap_err();
+        let e = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), NONE).unwrap_err();
         assert!(
             e.contains(&format!("(pid {}) is running", std::process::id())),
             "{e}"
         );
         // Listing needs no lock.
-        assert_eq!(run(&dir.0, DB, Command::List, None, &[]).unwrap(), "192.0.2.0/24");
+        assert_eq!(
+            run(&dir.0, DB, Command::List, None, NONE).unwrap(),
+            "192.0.2.0/24"
+        );
         drop(server);
-        assert!(run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), &[]).is_ok());
+        assert!(run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), NONE).is_ok());
     }
 }

@@ -81,6 +81,15 @@ impl DirLock {
         // SAFETY: flock only reads the descriptor, which `file` keeps open.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let error = io::Error::last_os_error();
+            if no_locks_here(&error) {
+                // Such a filesystem (NFS without its lock daemon, say) ran scalard before
+                // this lock existed; refusing now would stop a server that worked.
+                log::warn!(
+                    "cannot lock {}: {error}; make sure no other scalard uses this directory",
+                    path.display()
+                );
+                return Ok(DirLock { _file: file });
+            }
             if error.kind() != io::ErrorKind::WouldBlock {
                 return Err(io_err(error));
             }
@@ -100,6 +109,14 @@ impl DirLock {
     }
 }
 
+/// Whether `error` says the filesystem has no locks at all, rather than that the lock failed.
+fn no_locks_here(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +133,16 @@ mod tests {
         assert!(message.contains("in use by another scalard (pid"), "{message}");
         drop(first);
         DirLock::take(&dir.0).unwrap();
+    }
+
+    #[test]
+    fn only_a_filesystem_without_locks_is_let_through() {
+        for errno in [libc::ENOLCK, libc::EOPNOTSUPP, libc::ENOSYS] {
+            assert!(no_locks_here(&io::Error::from_raw_os_error(errno)));
+        }
+        for errno in [libc::EWOULDBLOCK, libc::EACCES, libc::EBADF] {
+            assert!(!no_locks_here(&io::Error::from_raw_os_error(errno)));
+        }
     }
 
     #[test]
