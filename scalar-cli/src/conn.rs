@@ -167,6 +167,18 @@ impl Dial {
         }
         Ok(token)
     }
+
+    /// Drops the held token if it is `token`; true if it was. A home server keeps its tokens
+    /// in memory, so one it made before a restart is refused (601) though not expired.
+    fn forget_token(&self, token: &[u8]) -> bool {
+        match self.token.lock() {
+            Ok(mut held) if held.as_ref().is_some_and(|h| h.token == token) => {
+                *held = None;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Connects to the server and identifies as `id` (without `@domain`, the server completes
@@ -246,7 +258,17 @@ fn identify(
                 )));
             }
             let token = dial.token(id, &audience, note)?;
-            conn.identify_with_token(id, &token, dial.timeout)?;
+            match conn.identify_with_token(id, &token, dial.timeout) {
+                // A held token its home server no longer knows (it restarted): ask for a new
+                // one, once; a fresh token refused is the answer.
+                Err(NetError::Refused { code, .. })
+                    if code == ErrorCode::BadCredentials as u16 && dial.forget_token(&token) =>
+                {
+                    let fresh = dial.token(id, &audience, note)?;
+                    conn.identify_with_token(id, &fresh, dial.timeout)?;
+                }
+                other => other?,
+            }
         }
         other => other?,
     }

@@ -123,10 +123,8 @@ fn a_guest_is_told_so() {
     assert!(r.stderr.contains("admits you as a guest: guest-"), "{}", r.stderr);
 }
 
-#[test]
-fn an_id_of_another_domain_fetches_a_token_from_its_home() {
-    let dir = TempDir::new();
-    let home = server_with_alice(&dir, &["--domain", "foo.test"]);
+/// `away` (bar.test) admitting the users of foo.test, whose home server is `home`.
+fn away_from(home: &Server, dir: &TempDir, port: u16) -> Server {
     let conf = dir.0.join("away.toml");
     std::fs::write(
         &conf,
@@ -136,8 +134,8 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
         ),
     )
     .unwrap();
-    let away = Server::start_with(
-        0,
+    Server::start_with(
+        port,
         &[
             "--domain",
             "bar.test",
@@ -146,7 +144,14 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
             "--config",
             conf.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+#[test]
+fn an_id_of_another_domain_fetches_a_token_from_its_home() {
+    let dir = TempDir::new();
+    let home = server_with_alice(&dir, &["--domain", "foo.test"]);
+    let away = away_from(&home, &dir, 0);
     let mut bob = scalar::client::Client::connect(away.addr(), "bob", STEP).unwrap();
     subscribe(&mut bob, "#lobby@bar.test");
     let mut c = cli(&away, &dir);
@@ -194,6 +199,51 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     let r = run(c, b"");
     assert_eq!(r.code(), 4);
     assert!(r.stderr.contains("601 bad_credentials"), "{}", r.stderr);
+}
+
+#[test]
+fn a_user_of_another_domain_reconnects_with_a_new_token_after_its_home_restarted() {
+    let dir = TempDir::new();
+    let mut home = server_with_alice(&dir, &["--domain", "foo.test"]);
+    let mut away = away_from(&home, &dir, 0);
+    let mut cmd = cli(&away, &dir);
+    cmd.env("SCALAR_PASSWORD", "pw").args([
+        "--id",
+        "alice@foo.test",
+        "--home",
+        &home.addr(),
+        "--audience",
+        "bar.test",
+    ]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("as alice@foo.test", STEP);
+    p.type_keys("/join #lobby\r");
+    p.wait_for("joined #lobby", STEP);
+    // Both restart: the home server's tokens (kept in memory) are gone, and so is the away
+    // server's memory of having checked this one.
+    let (home_port, away_port) = (home.port, away.port);
+    home.stop();
+    away.stop();
+    p.wait_for("connection lost", STEP);
+    let data = dir.0.join("server");
+    let home = Server::start_with(
+        home_port,
+        &["--domain", "foo.test", "--data-dir", data.to_str().unwrap()],
+    );
+    let away = away_from(&home, &dir, away_port);
+    p.wait_for("rejoined #lobby", STEP);
+    let mut bob = scalar::client::Client::connect(away.addr(), "bob", STEP).unwrap();
+    subscribe(&mut bob, "#lobby@bar.test");
+    p.type_keys("back again\r");
+    let from = loop {
+        let f = bob.recv().expect("an event in time");
+        if let Ok(scalar::proto::Msg::Event(e)) = f.msg() {
+            break e.from.to_string();
+        }
+    };
+    assert_eq!(from, "alice@foo.test");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
 }
 
 #[test]
