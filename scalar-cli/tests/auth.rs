@@ -123,6 +123,16 @@ fn a_guest_is_told_so() {
     assert!(r.stderr.contains("admits you as a guest: guest-"), "{}", r.stderr);
 }
 
+/// The sender and body of the next Event `c` receives, skipping other frames.
+fn next_event(c: &mut scalar::client::Client) -> String {
+    loop {
+        let f = c.recv().expect("an event in time");
+        if let Ok(scalar::proto::Msg::Event(e)) = f.msg() {
+            return format!("{} {:?}", e.from, e.body);
+        }
+    }
+}
+
 /// `away` (bar.test) admitting the users of foo.test, whose home server is `home`.
 fn away_from(home: &Server, dir: &TempDir, port: u16) -> Server {
     let conf = dir.0.join("away.toml");
@@ -168,13 +178,7 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     ]);
     let r = run(c, b"");
     assert_eq!(r.code(), 0, "{}", r.stderr);
-    let from = loop {
-        let f = bob.recv().expect("an event in time");
-        if let Ok(scalar::proto::Msg::Event(e)) = f.msg() {
-            break format!("{} {:?}", e.from, e.body);
-        }
-    };
-    assert_eq!(from, "alice@foo.test Text(\"hi from foo\")");
+    assert_eq!(next_event(&mut bob), "alice@foo.test Text(\"hi from foo\")");
 
     // Reached by address, the server's claim to be bar.test cannot be checked: no token is
     // fetched unless the user says so.
@@ -235,13 +239,7 @@ fn a_user_of_another_domain_reconnects_with_a_new_token_after_its_home_restarted
     let mut bob = scalar::client::Client::connect(away.addr(), "bob", STEP).unwrap();
     subscribe(&mut bob, "#lobby@bar.test");
     p.type_keys("back again\r");
-    let from = loop {
-        let f = bob.recv().expect("an event in time");
-        if let Ok(scalar::proto::Msg::Event(e)) = f.msg() {
-            break e.from.to_string();
-        }
-    };
-    assert_eq!(from, "alice@foo.test");
+    assert_eq!(next_event(&mut bob), "alice@foo.test Text(\"back again\")");
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }
@@ -272,13 +270,7 @@ fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
     let mut bob = server.client("bob");
     subscribe(&mut bob, "#up@localhost");
     p.type_keys("still alice\r");
-    let from = loop {
-        let f = bob.recv().expect("an event in time");
-        if let Ok(scalar::proto::Msg::Event(e)) = f.msg() {
-            break e.from.to_string();
-        }
-    };
-    assert_eq!(from, "alice@localhost");
+    assert_eq!(next_event(&mut bob), "alice@localhost Text(\"still alice\")");
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }
