@@ -206,8 +206,9 @@ pub const USAGE: &str = "\
 scalard: the Scalar chat server
 
 usage: scalard [OPTIONS]
-       scalard account add|del|passwd ID [--data-dir DIR]   (password from a prompt,
-                            or from stdin when it is not a terminal)
+       scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]
+                            (password from a prompt, or from stdin when it is not
+                            a terminal)
        scalard account list [--data-dir DIR]
        scalard ban list|del [BAN] [--data-dir DIR] [--config FILE]   (the server
                             bans admins saved; del needs scalard stopped)

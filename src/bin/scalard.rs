@@ -241,7 +241,7 @@ fn admit_foreign(config: &Config, shell: &mut Shell) -> std::io::Result<()> {
     if foreign == scalar::server::Foreign::None {
         return Ok(());
     }
-    log::info!("users of other domains: {foreign:?}");
+    log::info!("users of other domains admitted: {foreign}");
     let (servers, resolver) = (config.servers.clone(), config.resolver);
     let resolve = move |domain: &str| scalar::federation::home_servers(domain, &servers, resolver);
     let verifier = scalar::federation::Verifier::start(&config.domain, Box::new(resolve), shell.waker())?;

@@ -21,6 +21,23 @@ pub enum Foreign {
     Deny(HashSet<Box<str>>),
 }
 
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sorted: a set's own order changes from run to run.
+        let list = |d: &HashSet<Box<str>>| {
+            let mut d: Vec<&str> = d.iter().map(|s| &**s).collect();
+            d.sort_unstable();
+            d.join(", ")
+        };
+        match self {
+            Foreign::None => f.write_str("none"),
+            Foreign::Allow(d) => write!(f, "those of {}", list(d)),
+            Foreign::Deny(d) if d.is_empty() => f.write_str("any domain's"),
+            Foreign::Deny(d) => write!(f, "any domain's but {}", list(d)),
+        }
+    }
+}
+
 impl Foreign {
     /// True if users of `domain` may come in with a token.
     pub fn admits(&self, domain: &str) -> bool {

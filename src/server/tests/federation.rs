@@ -322,3 +322,18 @@ fn a_deleted_account_s_tokens_are_vouched_for_no_more() {
         "whoever registers alice next must not inherit her tokens"
     );
 }
+
+#[test]
+fn the_policy_reads_as_words_in_the_log() {
+    let set = |d: &[&str]| d.iter().map(|s| Box::<str>::from(*s)).collect();
+    assert_eq!(Foreign::None.to_string(), "none");
+    assert_eq!(
+        Foreign::Allow(set(&["b.test", "a.test"])).to_string(),
+        "those of a.test, b.test"
+    );
+    assert_eq!(Foreign::Deny(set(&[])).to_string(), "any domain's");
+    assert_eq!(
+        Foreign::Deny(set(&["spam.test"])).to_string(),
+        "any domain's but spam.test"
+    );
+}
