@@ -22,44 +22,82 @@ ones); the limit and account cases only with --max-subs and --account. Others ar
 The cases open connections and publish faster than people do: turn the server's flood and
 connection-rate limits off (scalard --flood off), or they are what the run measures.";
 
-fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let (mut server, mut domain, mut only, mut json) = (None, None, None, false);
-    let (mut handshake, mut idle, mut ping, mut max_subs, mut account) = (None, None, None, None, None);
-    let num = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok());
+/// The command line, checked.
+#[derive(Default)]
+struct Opts {
+    server: Option<String>,
+    domain: Option<String>,
+    only: Option<String>,
+    json: bool,
+    handshake: Option<u64>,
+    idle: Option<u64>,
+    ping: Option<u64>,
+    max_subs: Option<u64>,
+    account: Option<(String, String)>,
+}
+
+/// Reads the arguments; `Err` is what to tell the user (the usage if empty). A value that
+/// does not parse is an error, never a silent skip of the cases that need it.
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Opts>, String> {
+    let mut o = Opts::default();
     while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        let number = |v: String| v.parse::<u64>().map_err(|_| format!("{a}: not a number: {v}"));
         match a.as_str() {
-            "--domain" => domain = args.next(),
-            "--handshake-timeout" => handshake = num(args.next()),
-            "--idle-timeout" => idle = num(args.next()),
-            "--ping-timeout" => ping = num(args.next()),
-            "--max-subs" => max_subs = num(args.next()),
+            "--domain" => o.domain = Some(value()?),
+            "--handshake-timeout" => o.handshake = Some(number(value()?)?),
+            "--idle-timeout" => o.idle = Some(number(value()?)?),
+            "--ping-timeout" => o.ping = Some(number(value()?)?),
+            "--max-subs" => o.max_subs = Some(number(value()?)?),
             "--account" => {
-                account = args
-                    .next()
-                    .and_then(|a| a.split_once(':').map(|(i, p)| (i.to_string(), p.to_string())))
+                let v = value()?;
+                let (id, pw) = v
+                    .split_once(':')
+                    .ok_or(format!("--account: not ID:PASSWORD: {v}"))?;
+                o.account = Some((id.to_string(), pw.to_string()));
             }
-            "--only" => only = args.next(),
-            "--json" => json = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            _ if server.is_none() && !a.starts_with('-') => server = Some(a),
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
+            "--only" => o.only = Some(value()?),
+            "--json" => o.json = true,
+            "-h" | "--help" => return Ok(None),
+            _ if o.server.is_none() && !a.starts_with('-') => o.server = Some(a),
+            _ if a.starts_with('-') => return Err(format!("unknown option {a}")),
+            _ => return Err(format!("one server only: {a}")),
         }
     }
-    let (Some(server), Some(domain)) = (server, domain) else {
+    Ok(Some(o))
+}
+
+fn main() -> ExitCode {
+    let o = match parse(std::env::args().skip(1)) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("scalar-conformance: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let (Some(server), Some(domain)) = (o.server, o.domain) else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     let Some(addr) = server.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
-        eprintln!("scalar-conformance: cannot resolve {server}");
+        eprintln!("scalar-conformance: cannot resolve {server} (give HOST:PORT)");
         return ExitCode::from(2);
     };
+    let cases: Vec<_> = ALL
+        .iter()
+        .filter(|c| o.only.as_deref().is_none_or(|p| c.name.contains(p)))
+        .collect();
+    if cases.is_empty() {
+        eprintln!(
+            "scalar-conformance: no case matches --only {}",
+            o.only.as_deref().unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
@@ -67,17 +105,14 @@ fn main() -> ExitCode {
         addr,
         domain,
         run: format!("{:x}", run % 0x10_0000),
-        handshake_timeout: handshake,
-        idle_timeout: idle,
-        ping_timeout: ping,
-        max_subs,
-        account,
+        handshake_timeout: o.handshake,
+        idle_timeout: o.idle,
+        ping_timeout: o.ping,
+        max_subs: o.max_subs,
+        account: o.account,
     };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for case in ALL
-        .iter()
-        .filter(|c| only.as_deref().is_none_or(|p| c.name.contains(p)))
-    {
+    for case in cases {
         let (status, detail) = match (case.run)(&ctx) {
             Ok(Verdict::Pass) => {
                 passed += 1;
@@ -92,7 +127,7 @@ fn main() -> ExitCode {
                 ("fail", why)
             }
         };
-        if json {
+        if o.json {
             println!(
                 "{{\"case\":{:?},\"section\":{:?},\"result\":{:?},\"detail\":{:?}}}",
                 case.name, case.section, status, detail
@@ -108,5 +143,38 @@ fn main() -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Option<Opts>, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_is_an_error() {
+        let e = |args: &[&str]| parsed(args).err().unwrap_or_default();
+        assert_eq!(e(&["h:1", "--max-subs", "abc"]), "--max-subs: not a number: abc");
+        assert_eq!(
+            e(&["h:1", "--handshake-timeout"]),
+            "--handshake-timeout needs a value"
+        );
+        assert_eq!(
+            e(&["h:1", "--account", "nocolon"]),
+            "--account: not ID:PASSWORD: nocolon"
+        );
+        assert_eq!(e(&["h:1", "--frob"]), "unknown option --frob");
+        assert_eq!(e(&["h:1", "h:2"]), "one server only: h:2");
+        let o = parsed(&["h:1", "--domain", "d", "--max-subs", "8", "--account", "a:b:c"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (o.max_subs, o.account),
+            (Some(8), Some(("a".into(), "b:c".into())))
+        );
+        assert!(parsed(&["--help"]).unwrap().is_none());
     }
 }

@@ -153,8 +153,10 @@ impl Raw {
             let v = self.recv()?;
             match kind(&v) {
                 Some(4) => {
-                    let pong = map(&[(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))]);
-                    self.send(&pong)?;
+                    // §4: the same time, and seq if any.
+                    let mut pong = vec![(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))];
+                    pong.extend(get(&v, 1).map(|seq| (1, seq.clone())));
+                    self.send(&map(&pong))?;
                 }
                 Some(7) if get(&v, 1).is_none() => {}
                 _ => return Ok(v),
@@ -196,9 +198,7 @@ impl Raw {
             (12, t(user)),
         ]))?;
         let v = self.reply()?;
-        if kind(&v) != Some(1) {
-            return Err(format!("Ident as {user}: expected Ident, got {}", show(&v)));
-        }
+        ident_reply(&v).map_err(|e| format!("Ident as {user}: {e}"))?;
         Ok(v)
     }
 
@@ -229,8 +229,10 @@ impl Raw {
             match kind(&v) {
                 Some(7) => return Ok(v),
                 Some(4) => {
-                    let pong = map(&[(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))]);
-                    self.send(&pong)?;
+                    // §4: the same time, and seq if any.
+                    let mut pong = vec![(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))];
+                    pong.extend(get(&v, 1).map(|seq| (1, seq.clone())));
+                    self.send(&map(&pong))?;
                 }
                 _ => return Err(format!("expected an Event, got {}", show(&v))),
             }
@@ -251,4 +253,25 @@ pub fn event_id(e: &Value) -> Option<Vec<u8>> {
         get(e, 8).cloned().unwrap_or(Value::Null),
     ]);
     Some(Sha256::digest(cbor(&arr)).to_vec())
+}
+
+/// Checks that `v` is an Ident reply with the fields §4 requires of it, so that something that
+/// only echoes the client's Ident back is not taken for a server.
+pub fn ident_reply(v: &Value) -> Result<(), Fail> {
+    if kind(v) != Some(1) {
+        return Err(format!("expected the Ident reply, got {}", show(v)));
+    }
+    let missing: Vec<&str> = [(12, "user"), (13, "server"), (27, "keepalive"), (28, "timeout")]
+        .into_iter()
+        .filter(|&(k, _)| get(v, k).is_none())
+        .map(|(_, name)| name)
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "an Ident reply without {}: {}",
+            missing.join(", "),
+            show(v)
+        )),
+    }
 }

@@ -40,11 +40,8 @@ pub(super) fn a_frame_written_a_byte_at_a_time(x: &Ctx) -> Result<Verdict, Fail>
         c.bytes(&[b])?;
         std::thread::sleep(Duration::from_millis(2));
     }
-    let v = c.reply()?;
-    match kind(&v) {
-        Some(1) => Ok(Pass),
-        _ => Err(format!("expected Ident, got {}", show(&v))),
-    }
+    ident_reply(&c.reply()?)?;
+    Ok(Pass)
 }
 
 pub(super) fn two_frames_in_one_write(x: &Ctx) -> Result<Verdict, Fail> {
@@ -58,10 +55,7 @@ pub(super) fn two_frames_in_one_write(x: &Ctx) -> Result<Verdict, Fail> {
     ])));
     both.extend(frame(&cbor(&ping(2, 5))));
     c.bytes(&both)?;
-    let v = c.reply()?;
-    if kind(&v) != Some(1) {
-        return Err(format!("expected Ident first, got {}", show(&v)));
-    }
+    ident_reply(&c.reply()?).map_err(|e| format!("first: {e}"))?;
     expect_pong(&mut c, Some(2), 5)?;
     Ok(Pass)
 }
