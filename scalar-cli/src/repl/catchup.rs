@@ -124,16 +124,19 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
             gone.push(topic.clone());
         }
     }
-    let me = {
+    let (me, domain) = {
         let mut st = shared.state();
         for topic in &gone {
             st.left(topic);
         }
-        st.user.clone()
+        (st.user.clone(), st.domain.clone())
     };
+    // A user of another domain (come with a token) has no inbox here: its ID's topic is its
+    // home server's, and asking this one is foreign_topic.
+    let inbox = me.rsplit_once('@').is_some_and(|(_, d)| d == domain).then_some(&me);
     let watched = presence::restore(shared, conn, &mut held)?;
     let mut caught = Vec::new();
-    for topic in subs.iter().filter(|t| !gone.contains(t)).chain([&me]) {
+    for topic in subs.iter().filter(|t| !gone.contains(t)).chain(inbox) {
         let start = gap.start(topic);
         // The server accepted each of these names (a Sub, the ID it gave).
         let Ok(name) = Name::parse(topic) else { continue };
