@@ -439,7 +439,13 @@ impl Config {
                 (_, toml::Value::String(s)) => self.set(&key, &s, "")?,
                 (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
                 (_, toml::Value::Boolean(b)) => self.set(&key, &b.to_string(), "")?,
-                (_, other) => return Err(bad(&key, format!("unexpected {}", other.type_str()))),
+                (_, other) => {
+                    // An unknown key is that, whatever its value (a misspelt list included).
+                    if let Err(e @ ConfigError::Unknown(_)) = self.clone().set(&key, "", "") {
+                        return Err(e);
+                    }
+                    return Err(bad(&key, format!("unexpected {}", other.type_str())));
+                }
             }
         }
         Ok(())
@@ -481,6 +487,18 @@ impl Config {
         };
         let count = || num().and_then(|n| usize::try_from(n).map_err(|_| bad(&name, "too large")));
         let secs = || num().map(Duration::from_secs);
+        // For a limit or a timer of which 0 would lock everyone out (a Sub always refused, a
+        // connection closed or pinged at once) rather than turn it off.
+        let at_least_1 = |n: u64| match n {
+            0 => Err(bad(&name, "must be at least 1")),
+            n => Ok(n),
+        };
+        let count1 = || {
+            num()
+                .and_then(at_least_1)
+                .and_then(|n| usize::try_from(n).map_err(|_| bad(&name, "too large")))
+        };
+        let secs1 = || num().and_then(at_least_1).map(Duration::from_secs);
         let l = &mut self.limits;
         match key {
             "domain" if valid_domain(value) => self.domain = value.into(),
@@ -522,11 +540,11 @@ impl Config {
                 }
             }
             "max-connections" => {
-                l.max_connections = count()?;
+                l.max_connections = count1()?;
                 self.max_connections_set = true;
             }
-            "max-per-address" => l.max_per_address = count()?,
-            "max-per-subnet" => l.max_per_subnet = count()?,
+            "max-per-address" => l.max_per_address = count1()?,
+            "max-per-subnet" => l.max_per_subnet = count1()?,
             "connect-rate" => l.connect_rate = parse_rate(&name, value)?,
             "flood-messages" => l.messages = parse_rate(&name, value)?,
             "flood-id-messages" => l.id_messages = parse_rate(&name, value)?,
@@ -534,16 +552,16 @@ impl Config {
             "flood-timeout" => l.flood_timeout = secs()?,
             "flood" if value == "off" => *l = l.clone().without_flood_limits(),
             "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
-            "max-subs" => l.max_subs = count()?,
+            "max-subs" => l.max_subs = count1()?,
             "kept-channel-days" => {
                 let days = num()?;
                 l.kept_idle = (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
             }
             "max-queue" => l.max_queue = count()?,
             "send-buffer" => l.send_buffer = count()?,
-            "handshake-timeout" => l.handshake_timeout = secs()?,
-            "idle-timeout" => l.idle_timeout = secs()?,
-            "ping-timeout" => l.ping_timeout = secs()?,
+            "handshake-timeout" => l.handshake_timeout = secs1()?,
+            "idle-timeout" => l.idle_timeout = secs1()?,
+            "ping-timeout" => l.ping_timeout = secs1()?,
             "foreign" => {
                 self.foreign_any = match value {
                     "none" => false,
@@ -741,6 +759,39 @@ mod tests {
         );
         assert!(c.apply_toml("nonsense = 1").is_err());
         assert!(c.apply_toml("= broken").is_err());
+        // A misspelt key is unknown whatever its value's type; a known one with the wrong type
+        // says so.
+        for wrong in [
+            "lissen = [\"127.0.0.1:1\"]",
+            "lissen = \"127.0.0.1:1\"",
+            "lissen = { a = 1 }",
+        ] {
+            let e = c.apply_toml(wrong).unwrap_err().to_string();
+            assert_eq!(e, "unknown option lissen (see --help)", "{wrong}");
+        }
+        let e = c.apply_toml("max-subs = [1]").unwrap_err().to_string();
+        assert!(e.contains("max-subs") && e.contains("unexpected array"), "{e}");
+    }
+
+    #[test]
+    fn limits_and_timers_that_would_lock_everyone_out_are_refused() {
+        for key in [
+            "max-subs",
+            "max-connections",
+            "max-per-address",
+            "max-per-subnet",
+            "handshake-timeout",
+            "idle-timeout",
+            "ping-timeout",
+        ] {
+            let e = args(&[&format!("--{key}"), "0"]).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("at least 1"), "{key}: {e}");
+            assert!(args(&[&format!("--{key}"), "1"]).is_ok(), "{key} 1");
+        }
+        // Where 0 means "none" or "the kernel's", it stays allowed.
+        for key in ["send-buffer", "history-max-events", "kept-channel-days"] {
+            assert!(args(&[&format!("--{key}"), "0"]).is_ok(), "{key} 0");
+        }
     }
 
     #[test]

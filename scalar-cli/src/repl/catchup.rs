@@ -133,7 +133,10 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     };
     // A user of another domain (come with a token) has no inbox here: its ID's topic is its
     // home server's, and asking this one is foreign_topic.
-    let inbox = me.rsplit_once('@').is_some_and(|(_, d)| d == domain).then_some(&me);
+    let inbox = me
+        .rsplit_once('@')
+        .is_some_and(|(_, d)| d == domain)
+        .then_some(&me);
     let watched = presence::restore(shared, conn, &mut held)?;
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain(inbox) {
