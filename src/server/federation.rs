@@ -216,6 +216,16 @@ impl Server {
 
     /// Verify: another server asks about a token this server issued.
     pub(super) fn verify_token(&mut self, conn: ConnId, m: Verify<'_>, now: &Now, out: &mut impl Outbox) {
+        // Asked about another domain's user, this is not its home: most likely the asker's
+        // table of home servers points here by mistake, which an answer of "not valid"
+        // would hide behind its users' failed logins.
+        if m.user.domain() != &*self.domain {
+            let reason = format!(
+                "this server is the home of users @{} only, not of {}",
+                self.domain, m.user
+            );
+            return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
+        }
         let until = self.federation.issued.get(m.token).and_then(|i| {
             (&*i.user == m.user.as_str() && &*i.audience == m.server && i.until > now.unix_ms)
                 .then_some(i.until)

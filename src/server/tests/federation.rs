@@ -78,6 +78,16 @@ fn a_home_server_vouches_only_for_its_own_unexpired_tokens_for_the_right_audienc
         (false, None),
         "expired"
     );
+    // Asked about a user of another domain: not its home, said as such (a table of homes
+    // pointing here by mistake), not hidden behind a "not valid".
+    let m = Verify {
+        seq: Some(9),
+        user: n("carol@other.org"),
+        server: "bar.org",
+        token: &token,
+    };
+    let said = r.send(1, Msg::Verify(m));
+    assert_eq!(said, ["Error 400 foreign_id seq=Some(9)"]);
 }
 
 #[test]

@@ -135,6 +135,7 @@ cases! {
     session::auth_without_a_challenge_is_stale, "§4 Authentication";
     session::grant_needs_a_login, "§4 Other domains";
     session::verify_of_an_unknown_token_is_no, "§4 Other domains";
+    session::verify_of_another_domain_s_user_is_foreign_id, "§4 Other domains";
     messages::the_echo_carries_seq_from_time_and_a_true_id, "§4 Message, §7";
     messages::fanout_reaches_each_subscriber_once, "§4 Message";
     messages::publishing_unsubscribed_is_403, "§4 Message";

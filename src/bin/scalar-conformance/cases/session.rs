@@ -307,6 +307,19 @@ pub(super) fn grant_needs_a_login(x: &Ctx) -> Result<Verdict, Fail> {
     Ok(Pass)
 }
 
+pub(super) fn verify_of_another_domain_s_user_is_foreign_id(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    c.send(&map(&[
+        (0, u(20)),
+        (1, u(4)),
+        (12, t("someone@elsewhere.invalid")),
+        (13, t("other.invalid")),
+        (34, Value::Bytes(vec![9; 32])),
+    ]))?;
+    c.expect_error(400, Some(4))?;
+    Ok(Pass)
+}
+
 pub(super) fn verify_of_an_unknown_token_is_no(x: &Ctx) -> Result<Verdict, Fail> {
     let mut c = x.raw()?;
     let user = x.user("vt");
