@@ -352,6 +352,15 @@ impl Config {
     /// together. Before anything is bound, so a mistake is reported as itself even when the
     /// port is taken.
     fn check(&self) -> Result<(), ConfigError> {
+        if self.trust.iter().any(|d| **d == *self.domain) {
+            return Err(bad(
+                "trust-domain",
+                format!(
+                    "{} is this server's own domain, whose users are its own",
+                    self.domain
+                ),
+            ));
+        }
         if self.foreign_any && !self.trust.is_empty() {
             return Err(bad(
                 "trust-domain",
@@ -771,6 +780,13 @@ mod tests {
         }
         let e = c.apply_toml("max-subs = [1]").unwrap_err().to_string();
         assert!(e.contains("max-subs") && e.contains("unexpected array"), "{e}");
+    }
+
+    #[test]
+    fn the_own_domain_is_not_another_to_trust() {
+        let e = args(&["--domain", "a.example", "--trust-domain", "a.example"]).unwrap_err();
+        assert!(e.to_string().contains("own domain"), "{e}");
+        assert!(args(&["--domain", "a.example", "--trust-domain", "b.example"]).is_ok());
     }
 
     #[test]

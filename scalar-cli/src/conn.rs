@@ -270,6 +270,19 @@ fn identify(
                 other => other?,
             }
         }
+        // Asked for a token, a "home" that serves another domain is not the ID's home.
+        Err(NetError::Refused {
+            code,
+            server: Some(serves),
+            ..
+        }) if code == ErrorCode::ForeignId as u16 && dial.at_home => {
+            let domain = id.rsplit_once('@').map_or("", |(_, d)| d);
+            return Err(CliError::Local(format!(
+                "{} serves {serves}, so it is not the home server of {domain} where {id} \
+                 logs in for a token (check --home)",
+                dial.server
+            )));
+        }
         other => other?,
     }
     Ok(())

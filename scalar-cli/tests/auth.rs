@@ -189,6 +189,27 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     assert_eq!(r.code(), 1);
     assert!(r.stderr.contains("give --audience bar.test"), "{}", r.stderr);
 
+    // A --home that is not the ID's home (here bar itself) is said to be that.
+    let mut c = cli(&away, &dir);
+    c.env("SCALAR_PASSWORD", "pw").args([
+        "--id",
+        "alice@foo.test",
+        "--home",
+        &away.addr(),
+        "--audience",
+        "bar.test",
+        "ping",
+    ]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("serves bar.test, so it is not the home server of foo.test")
+            && r.stderr.contains("check --home"),
+        "{}",
+        r.stderr
+    );
+
     // A wrong password fails at home, before anything reaches bar.
     let mut c = cli(&away, &dir);
     c.env("SCALAR_PASSWORD", "nope").args([
