@@ -396,6 +396,8 @@ pub fn parse_resolver(s: &str) -> Option<SocketAddr> {
     s.parse::<SocketAddr>()
         .ok()
         .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, DNS_PORT)))
+        // Nothing answers on port 0: said now, not as "no nameserver answered" at each lookup.
+        .filter(|a| a.port() != 0)
 }
 
 /// The static table of servers, consulted before DNS: for a domain in it, its targets are the

@@ -610,12 +610,27 @@ mod tests {
         assert_eq!(server("localhost"), "localhost:7667");
         assert_eq!(server("127.0.0.1"), "127.0.0.1:7667");
         assert_eq!(server("::1"), "[::1]:7667");
-        for bad in ["", "127.0.0.1:notaport", "h:0", "h:70000", ":7667", "[::1]:x"] {
+        assert_eq!(server("chat.example.org."), "chat.example.org.");
+        for bad in [
+            "",
+            "127.0.0.1:notaport",
+            "h:0",
+            "h:70000",
+            ":7667",
+            "[::1]:x",
+            "bad..name",
+            "-bad.example",
+            "bad_name.example",
+        ] {
             assert!(
                 matches!(parse_strs(&["-s", bad]), Err(CliError::Usage(_))),
                 "{bad:?}"
             );
         }
+        assert!(matches!(
+            parse_strs(&["--resolver", "127.0.0.1:0", "ping"]),
+            Err(CliError::Usage(_))
+        ));
         let a = parse_strs(&["--resolver", "127.0.0.1:5353", "ping"]).unwrap();
         assert_eq!(a.resolver, Some(([127, 0, 0, 1], 5353).into()));
         let env = Env {

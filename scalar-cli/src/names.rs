@@ -176,6 +176,10 @@ pub fn with_port(server: &str) -> String {
 /// Whether `server`, as [`with_port`] or a domain alone leaves it, names a host and (if any) a
 /// port from 1 to 65535: a typo is then a usage error, not a failed connection.
 pub fn well_formed_server(server: &str) -> bool {
+    // A domain alone is looked up in DNS, which only takes a DNS name (a trailing dot allowed).
+    if discoverable(server) {
+        return scalar::proto::valid_domain(server.strip_suffix('.').unwrap_or(server));
+    }
     let (host, port) = match server.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (server, None),
