@@ -77,17 +77,53 @@ pub fn kind(v: &Value) -> Option<u64> {
     uint(v, 0)
 }
 
+/// The name of message type `k` (PROTOCOL.md §3), for failure reports.
+fn type_name(k: u64) -> &'static str {
+    const NAMES: [&str; 22] = [
+        "",
+        "Ident",
+        "Bye",
+        "Error",
+        "Ping",
+        "Pong",
+        "Message",
+        "Event",
+        "Sub",
+        "Unsub",
+        "Meta",
+        "Topics",
+        "TopicList",
+        "Catchup",
+        "CatchupEnd",
+        "Search",
+        "Challenge",
+        "Auth",
+        "Grant",
+        "Token",
+        "Verify",
+        "Vouch",
+    ];
+    const MORE: [&str; 5] = ["Mod", "SetMeta", "SetPresence", "Members", "MemberList"];
+    let name = match k {
+        0..=21 => usize::try_from(k).ok().and_then(|i| NAMES.get(i)),
+        64..=68 => usize::try_from(k - 64).ok().and_then(|i| MORE.get(i)),
+        _ => None,
+    };
+    name.copied().filter(|n| !n.is_empty()).unwrap_or("unknown type")
+}
+
 /// A short description of a message, for failure reports.
 pub fn show(v: &Value) -> String {
+    let seq = match uint(v, 1) {
+        Some(seq) => format!("seq {seq}"),
+        None => "no seq".into(),
+    };
     match (kind(v), uint(v, 9)) {
-        (Some(3), Some(code)) => format!(
-            "Error {code} seq={:?} ({})",
-            uint(v, 1),
-            text(v, 10).unwrap_or("")
-        ),
+        (Some(3), Some(code)) => format!("Error {code}, {seq} ({})", text(v, 10).unwrap_or("")),
         (Some(2), Some(code)) => format!("Bye {code}"),
-        (Some(k), _) => format!("type {k} seq={:?}", uint(v, 1)),
-        (None, _) => format!("{v:?}"),
+        (Some(k @ (4 | 5)), _) => format!("{} ({k}), {seq}, time {:?}", type_name(k), uint(v, 4)),
+        (Some(k), _) => format!("{} ({k}), {seq}", type_name(k)),
+        (None, _) => format!("a map without a type: {v:?}"),
     }
 }
 
@@ -121,8 +157,12 @@ impl Raw {
                 let len = usize::from(u16::from_le_bytes([self.buf[0], self.buf[1]]));
                 if self.buf.len() >= 2 + len {
                     let payload: Vec<u8> = self.buf.drain(..2 + len).skip(2).collect();
-                    return ciborium::from_reader(payload.as_slice())
-                        .map_err(|e| format!("the server sent a frame that is not CBOR: {e}"));
+                    return ciborium::from_reader(payload.as_slice()).map_err(|e| match e {
+                        ciborium::de::Error::Io(_) => {
+                            "the server sent a frame whose CBOR item is cut short".into()
+                        }
+                        e => format!("the server sent a frame that is not CBOR: {e}"),
+                    });
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -273,5 +313,22 @@ pub fn ident_reply(v: &Value) -> Result<(), Fail> {
             missing.join(", "),
             show(v)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_shown_by_its_type_s_name() {
+        assert_eq!(
+            show(&map(&[(0, u(5)), (1, u(2)), (4, u(7))])),
+            "Pong (5), seq 2, time Some(7)"
+        );
+        assert_eq!(show(&map(&[(0, u(21))])), "Vouch (21), no seq");
+        assert_eq!(show(&map(&[(0, u(68))])), "MemberList (68), no seq");
+        assert_eq!(show(&map(&[(0, u(40))])), "unknown type (40), no seq");
+        assert_eq!(show(&map(&[(0, u(0))])), "unknown type (0), no seq");
     }
 }

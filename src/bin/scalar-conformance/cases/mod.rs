@@ -239,7 +239,10 @@ pub(super) fn expect_pong(c: &mut Raw, seq: Option<u64>, time: u64) -> Result<()
     if kind(&v) == Some(5) && uint(&v, 4) == Some(time) && uint(&v, 1) == seq {
         return Ok(());
     }
-    Err(format!("expected Pong time={time} seq={seq:?}, got {}", show(&v)))
+    Err(format!(
+        "expected Pong, time {time}, seq {seq:?}; got {}",
+        show(&v)
+    ))
 }
 
 /// A Ping payload with raw bytes for one unknown key (40) appended: `{0: 4, 1: 9, 4: 1, 40: X}`.
