@@ -62,6 +62,19 @@ pub struct Config {
     pub policy: AdminPolicy,
 }
 
+/// The keys of the configuration file that take a list or a table (handled in `apply_toml`,
+/// not `set`).
+const LIST_KEYS: [&str; 8] = [
+    "listen",
+    "tls-listen",
+    "retention",
+    "admins",
+    "bans",
+    "trust-domains",
+    "distrust-domains",
+    "servers",
+];
+
 impl Config {
     /// The settings read at start only that `new` changes, by their names in the
     /// configuration: a reload cannot apply them, and says which it left.
@@ -449,9 +462,12 @@ impl Config {
                 (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
                 (_, toml::Value::Boolean(b)) => self.set(&key, &b.to_string(), "")?,
                 (_, other) => {
-                    // An unknown key is that, whatever its value (a misspelt list included).
-                    if let Err(e @ ConfigError::Unknown(_)) = self.clone().set(&key, "", "") {
-                        return Err(e);
+                    // An unknown key is that, whatever its value (a misspelt list included);
+                    // the keys above take lists or tables, the rest single values.
+                    let known = LIST_KEYS.contains(&key.as_str())
+                        || !matches!(self.clone().set(&key, "", ""), Err(ConfigError::Unknown(_)));
+                    if !known {
+                        return Err(ConfigError::Unknown(key));
                     }
                     return Err(bad(&key, format!("unexpected {}", other.type_str())));
                 }
@@ -496,8 +512,8 @@ impl Config {
         };
         let count = || num().and_then(|n| usize::try_from(n).map_err(|_| bad(&name, "too large")));
         let secs = || num().map(Duration::from_secs);
-        // For a limit or a timer of which 0 would lock everyone out (a Sub always refused, a
-        // connection closed or pinged at once) rather than turn it off.
+        // For a limit or a timer of which 0 would lock everyone out (every connection refused,
+        // closed or pinged at once) rather than turn it off.
         let at_least_1 = |n: u64| match n {
             0 => Err(bad(&name, "must be at least 1")),
             n => Ok(n),
@@ -553,7 +569,8 @@ impl Config {
                 self.max_connections_set = true;
             }
             "max-per-address" => l.max_per_address = count1()?,
-            "max-per-subnet" => l.max_per_subnet = count1()?,
+            // Never below max-per-address (Limits), so 0 refuses nobody.
+            "max-per-subnet" => l.max_per_subnet = count()?,
             "connect-rate" => l.connect_rate = parse_rate(&name, value)?,
             "flood-messages" => l.messages = parse_rate(&name, value)?,
             "flood-id-messages" => l.id_messages = parse_rate(&name, value)?,
@@ -561,7 +578,8 @@ impl Config {
             "flood-timeout" => l.flood_timeout = secs()?,
             "flood" if value == "off" => *l = l.clone().without_flood_limits(),
             "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
-            "max-subs" => l.max_subs = count1()?,
+            // 0 is a server for direct messages only: they need no Sub.
+            "max-subs" => l.max_subs = count()?,
             "kept-channel-days" => {
                 let days = num()?;
                 l.kept_idle = (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
@@ -778,8 +796,16 @@ mod tests {
             let e = c.apply_toml(wrong).unwrap_err().to_string();
             assert_eq!(e, "unknown option lissen (see --help)", "{wrong}");
         }
-        let e = c.apply_toml("max-subs = [1]").unwrap_err().to_string();
-        assert!(e.contains("max-subs") && e.contains("unexpected array"), "{e}");
+        for (wrong, what) in [
+            ("max-subs = [1]", "unexpected array"),
+            ("servers = [\"x\"]", "unexpected array"),
+            ("retention = [\"x\"]", "unexpected array"),
+            ("admins = { a = 1 }", "unexpected table"),
+            ("listen = { a = 1 }", "unexpected table"),
+        ] {
+            let e = c.apply_toml(wrong).unwrap_err().to_string();
+            assert!(e.contains(what) && !e.contains("unknown"), "{wrong}: {e}");
+        }
     }
 
     #[test]
@@ -792,10 +818,8 @@ mod tests {
     #[test]
     fn limits_and_timers_that_would_lock_everyone_out_are_refused() {
         for key in [
-            "max-subs",
             "max-connections",
             "max-per-address",
-            "max-per-subnet",
             "handshake-timeout",
             "idle-timeout",
             "ping-timeout",
@@ -804,8 +828,15 @@ mod tests {
             assert!(e.contains(key) && e.contains("at least 1"), "{key}: {e}");
             assert!(args(&[&format!("--{key}"), "1"]).is_ok(), "{key} 1");
         }
-        // Where 0 means "none" or "the kernel's", it stays allowed.
-        for key in ["send-buffer", "history-max-events", "kept-channel-days"] {
+        // Where 0 means something (no limit, the kernel's choice, direct messages only, the
+        // per-address limit), it stays allowed.
+        for key in [
+            "send-buffer",
+            "history-max-events",
+            "kept-channel-days",
+            "max-subs",
+            "max-per-subnet",
+        ] {
             assert!(args(&[&format!("--{key}"), "0"]).is_ok(), "{key} 0");
         }
     }

@@ -140,14 +140,16 @@ impl Dial {
     /// A token for `id` (of another domain) for the server of `audience`: the one held if it
     /// has a minute left, else a fresh one from the home server, logging in there with the
     /// password.
-    fn token(&self, id: &str, audience: &str, note: &dyn Fn(&str)) -> Result<Vec<u8>, CliError> {
+    ///
+    /// Says too whether the token is one held from before (`true`) or fresh.
+    fn token(&self, id: &str, audience: &str, note: &dyn Fn(&str)) -> Result<(Vec<u8>, bool), CliError> {
         let now = scalar::client::unix_ms();
         if let Ok(held) = self.token.lock()
             && let Some(h) = held.as_ref()
             && h.audience == audience
             && h.until > now + 60_000
         {
-            return Ok(h.token.clone());
+            return Ok((h.token.clone(), true));
         }
         let domain = id.split_once('@').map_or("", |(_, d)| d);
         let home = Dial {
@@ -165,18 +167,16 @@ impl Dial {
                 until,
             });
         }
-        Ok(token)
+        Ok((token, false))
     }
 
-    /// Drops the held token if it is `token`; true if it was. A home server keeps its tokens
-    /// in memory, so one it made before a restart is refused (601) though not expired.
-    fn forget_token(&self, token: &[u8]) -> bool {
-        match self.token.lock() {
-            Ok(mut held) if held.as_ref().is_some_and(|h| h.token == token) => {
-                *held = None;
-                true
-            }
-            _ => false,
+    /// Drops the held token if it is `token`. A home server keeps its tokens in memory, so
+    /// one it made before a restart is refused (601) though not expired.
+    fn forget_token(&self, token: &[u8]) {
+        if let Ok(mut held) = self.token.lock()
+            && held.as_ref().is_some_and(|h| h.token == token)
+        {
+            *held = None;
         }
     }
 }
@@ -257,14 +257,13 @@ fn identify(
                     dial.server
                 )));
             }
-            let token = dial.token(id, &audience, note)?;
+            let (token, held) = dial.token(id, &audience, note)?;
             match conn.identify_with_token(id, &token, dial.timeout) {
                 // A held token its home server no longer knows (it restarted): ask for a new
                 // one, once; a fresh token refused is the answer.
-                Err(NetError::Refused { code, .. })
-                    if code == ErrorCode::BadCredentials as u16 && dial.forget_token(&token) =>
-                {
-                    let fresh = dial.token(id, &audience, note)?;
+                Err(NetError::Refused { code, .. }) if code == ErrorCode::BadCredentials as u16 && held => {
+                    dial.forget_token(&token);
+                    let (fresh, _) = dial.token(id, &audience, note)?;
                     conn.identify_with_token(id, &fresh, dial.timeout)?;
                 }
                 other => other?,
@@ -277,9 +276,13 @@ fn identify(
             ..
         }) if code == ErrorCode::ForeignId as u16 && dial.at_home => {
             let domain = id.rsplit_once('@').map_or("", |(_, d)| d);
+            let check = match dial.home {
+                Some(_) => "check --home".to_string(),
+                None => format!("check {domain}'s DNS records, or give --home"),
+            };
             return Err(CliError::Local(format!(
                 "{} serves {serves}, so it is not the home server of {domain} where {id} \
-                 logs in for a token (check --home)",
+                 logs in for a token ({check})",
                 dial.server
             )));
         }

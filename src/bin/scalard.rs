@@ -317,14 +317,22 @@ fn account(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Only an account added before the first start makes the directory.
-    let dir = match cmd {
-        admin::Command::Add => data_dir(&config),
-        _ => data_dir_path(&config),
+    // The database is looked for before the password is asked for, so that a wrong directory
+    // is said first; only an account added before the first start makes it, and only once
+    // the password was taken, so that a refused one leaves nothing behind.
+    let open = || {
+        let dir = match cmd {
+            admin::Command::Add => data_dir(&config),
+            _ => data_dir_path(&config),
+        };
+        dir.and_then(|dir| admin::open(&dir.join(DB_FILE), cmd))
     };
-    let db = match dir.and_then(|dir| admin::open(&dir.join(DB_FILE), cmd)) {
-        Ok(db) => db,
-        Err(e) => return sub_result("account", Err(e)),
+    let early = match cmd {
+        admin::Command::Add => None,
+        _ => match open() {
+            Ok(db) => Some(db),
+            Err(e) => return sub_result("account", Err(e)),
+        },
     };
     let password = if cmd.needs_password() {
         match read_new_password() {
@@ -336,6 +344,10 @@ fn account(args: Vec<String>) -> ExitCode {
         }
     } else {
         None
+    };
+    let db = match early.map_or_else(open, Ok) {
+        Ok(db) => db,
+        Err(e) => return sub_result("account", Err(e)),
     };
     sub_result("account", admin::run(&db, cmd, &id, password.as_deref()))
 }

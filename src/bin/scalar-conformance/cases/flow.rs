@@ -30,6 +30,11 @@ pub(super) fn fanout_keeps_the_order_of_a_burst(x: &Ctx) -> Result<Verdict, Fail
 }
 
 pub(super) fn topics_pages_list_every_channel_once(x: &Ctx) -> Result<Verdict, Fail> {
+    if let Some(n) = x.max_subs.filter(|&n| n < 5) {
+        return Ok(Verdict::Skip(format!(
+            "needs 5 subscriptions, the server allows {n}"
+        )));
+    }
     let (mut c, _) = x.client("tl")?;
     let mine: Vec<String> = (0..5).map(|_| x.channel("tl")).collect();
     for (i, ch) in mine.iter().enumerate() {
