@@ -50,7 +50,9 @@ use std::time::Duration;
 /// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
 /// (accounts, bans, topic metadata) are appended, never edited, so any older file can be
 /// brought forward.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+];
 
 /// The schema version this build writes; a file with a higher one is refused.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -159,6 +161,11 @@ const SCHEMA_V6: &str = concat!(
     index_text!(""),
     ";"
 );
+
+// The tokenizer took accents off Latin letters only, so "καλημερα" did not find "καλημέρα":
+// bodies are now indexed with the accents of every script taken off (words.rs, `unaccented`),
+// and the index is rebuilt once more from the stored Events, as for version 6.
+const SCHEMA_V7: &str = SCHEMA_V6;
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.
@@ -422,7 +429,7 @@ impl Db {
             }
             // A new file is made whole in this one transaction, so another process opening it
             // meanwhile finds it empty or complete; an upgrade goes a step per transaction and
-            // says each, since one can take seconds (version 6 rebuilds the search index).
+            // says each, since one can take seconds (versions 6 and 7 rebuild the search index).
             let to = if made_here { SCHEMA_VERSION } else { v + 1 };
             for (i, step) in MIGRATIONS.iter().enumerate().take(to as usize).skip(v as usize) {
                 tx.execute_batch(step)

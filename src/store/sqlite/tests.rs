@@ -772,9 +772,18 @@ fn search_matches_all_words_in_scope() {
         rec(7, "#a", 107, "a dog, quickly"),
         rec(8, "#a", 108, "thanks🙂see you"),
         rec(9, "#a", 109, "5₽today, re\u{301}sume\u{301} attached"),
+        rec(10, "#a", 110, "ΚΑΛΗΜΕΡΑ κόσμε, ёлка"),
+        rec(11, "#a", 111, "ο\u{301}λα καλά"),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
+    // Accents come off in every script, on both sides, precomposed or typed as marks.
+    assert_eq!(hits("καλημέρα"), [10]);
+    assert_eq!(hits("καλημερα κοσμε"), [10]);
+    assert_eq!(hits("κόσμε"), [10]);
+    assert_eq!(hits("елка"), [10]);
+    assert_eq!(hits("όλα"), [11]);
+    assert_eq!(hits("ολα καλα"), [11]);
     assert_eq!(hits("quick dog"), [4]);
     assert_eq!(hits("DOG"), [2, 4, 7]);
     assert_eq!(hits("quick"), [1, 4]);
@@ -790,7 +799,7 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 7);
+    assert_eq!(fts_hits(&db, "scope : t1"), 9);
     // Words end at every character that is not a letter, number or mark, however new to
     // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
     assert_eq!(hits("thanks"), [8]);
@@ -1172,16 +1181,7 @@ fn migrations_and_versions() {
 
     // A file of version 5 indexed bodies whole: version 6 indexes them again, spaced.
     let v5 = TempDir::new("migrate-v5");
-    let mut db = fresh(&v5);
-    db.insert(&[rec(1, "#a", 101, "thanks🙂")]).unwrap();
-    db.conn
-        .execute_batch(
-            "INSERT INTO events_fts (events_fts) VALUES ('delete-all');
-             INSERT INTO events_fts (rowid, body, scope)
-                 SELECT pos, body, 't' || topic FROM events;
-             PRAGMA user_version = 5;",
-        )
-        .unwrap();
+    let db = indexed_as_before(&v5, "thanks🙂", 5);
     assert_eq!(fts_hits(&db, "body : thanks"), 0, "as version 5 indexed it");
     drop(db);
     // `scalard account` leaves the upgrade to the server, which may be running, older.
@@ -1196,11 +1196,40 @@ fn migrations_and_versions() {
     assert_eq!(positions(&db.query(&search(topic("#a"), "thanks")).unwrap()), [1]);
     assert_eq!(fts_hits(&db, "thanks"), 1, "indexed once");
 
+    // A file of version 6 kept the accents of non-Latin letters: version 7 indexes it again.
+    let v6 = TempDir::new("migrate-v6");
+    let db = indexed_as_before(&v6, "καλημέρα", 6);
+    assert_eq!(fts_hits(&db, "body : καλημερα"), 0, "as version 6 indexed it");
+    drop(db);
+    let db = fresh(&v6);
+    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        positions(&db.query(&search(topic("#a"), "καλημερα")).unwrap()),
+        [1]
+    );
+    assert_eq!(fts_hits(&db, "καλημερα"), 1, "indexed once");
+
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();
     drop(raw);
     assert!(matches!(Db::open(&dir.db()), Err(StoreError::TooNew(99))));
     assert!(matches!(Db::open_reader(&dir.db()), Err(StoreError::TooNew(99))));
+}
+
+/// A store in `dir` holding one Event with `body` in `#a`, its text index made as versions
+/// before 6 made it (bodies whole, as the tokenizer alone took them), marked `version`.
+fn indexed_as_before(dir: &TempDir, body: &str, version: u32) -> Db {
+    let mut db = fresh(dir);
+    db.insert(&[rec(1, "#a", 101, body)]).unwrap();
+    db.conn
+        .execute_batch(
+            "INSERT INTO events_fts (events_fts) VALUES ('delete-all');
+             INSERT INTO events_fts (rowid, body, scope)
+                 SELECT pos, body, 't' || topic FROM events;",
+        )
+        .unwrap();
+    db.conn.pragma_update(None, "user_version", version).unwrap();
+    db
 }
 
 #[test]

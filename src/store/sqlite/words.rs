@@ -6,7 +6,8 @@
 //! word, so "thanks🙂" was indexed as one word that no query could find. So the text index is
 //! fed bodies with every other character already a space ([`spaced`], as the SQL function
 //! [`SPACED`]), and queries are cut at the same characters ([`words`]); the tokenizer then
-//! only folds case and diacritics, the same way on both sides.
+//! only folds case, the same way on both sides. Accents come off here too ([`unaccented`]),
+//! in every script: the tokenizer's own folding knows Latin letters only.
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -25,11 +26,7 @@ pub fn is_word_char(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_alphanumeric();
     }
-    let u = c as u32;
-    match bmp().get((u >> 6) as usize) {
-        Some(bits) => bits >> (u & 63) & 1 == 1,
-        None => by_category(c),
-    }
+    in_table(bmp(), by_category, c)
 }
 
 fn by_category(c: char) -> bool {
@@ -43,17 +40,29 @@ fn by_category(c: char) -> bool {
 /// 0.57 µs with this table).
 fn bmp() -> &'static [u64] {
     static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
-    BMP.get_or_init(|| {
-        let mut bits = vec![0u64; 0x10000 / 64];
-        for (u, c) in (0..0x10000u32).filter_map(|u| Some((u, char::from_u32(u)?))) {
-            if by_category(c)
-                && let Some(word) = bits.get_mut((u >> 6) as usize)
-            {
-                *word |= 1 << (u & 63);
-            }
+    BMP.get_or_init(|| bmp_table(by_category))
+}
+
+/// `test` of every character of the Basic Multilingual Plane, a bit each.
+fn bmp_table(test: fn(char) -> bool) -> Box<[u64]> {
+    let mut bits = vec![0u64; 0x10000 / 64];
+    for (u, c) in (0..0x10000u32).filter_map(|u| Some((u, char::from_u32(u)?))) {
+        if test(c)
+            && let Some(word) = bits.get_mut((u >> 6) as usize)
+        {
+            *word |= 1 << (u & 63);
         }
-        bits.into_boxed_slice()
-    })
+    }
+    bits.into_boxed_slice()
+}
+
+/// `c`'s bit in a [`bmp_table`], or `test(c)` past the plane.
+fn in_table(table: &[u64], test: fn(char) -> bool, c: char) -> bool {
+    let u = c as u32;
+    match table.get((u >> 6) as usize) {
+        Some(bits) => bits >> (u & 63) & 1 == 1,
+        None => test(c),
+    }
 }
 
 /// The words of `text`, in order.
@@ -61,17 +70,86 @@ pub fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c| !is_word_char(c)).filter(|w| !w.is_empty())
 }
 
-/// `text` with every character that is not part of a word replaced by a space (borrowed when
-/// there is none).
+/// `text` with every character that is not part of a word replaced by a space, and its accents
+/// taken off ([`unaccented`]); borrowed when there is nothing to change.
 pub fn spaced(text: &str) -> Cow<'_, str> {
-    let Some(first) = text.find(|c| c != ' ' && !is_word_char(c)) else {
+    let Some(first) = text.find(|c| (c != ' ' && !is_word_char(c)) || accented(c)) else {
         return Cow::Borrowed(text);
     };
     let (done, rest) = text.split_at(first);
     let mut out = String::with_capacity(text.len());
     out.push_str(done);
-    out.extend(rest.chars().map(|c| if is_word_char(c) { c } else { ' ' }));
+    for c in rest.chars() {
+        match is_word_char(c) {
+            true => push_unaccented(&mut out, c),
+            false => out.push(' '),
+        }
+    }
     Cow::Owned(out)
+}
+
+/// `word` without its accents: a letter written with combining diacritical marks (U+0300 to
+/// U+036F: acute, grave, diaeresis, breve, …), precomposed or not, becomes its base letter, in
+/// any script, as the index's tokenizer already did for Latin letters only ("ά" → "α", "ё" →
+/// "е", "é" → "e"). Other marks (a Devanagari vowel sign, a nukta) are parts of their letters
+/// and stay. Applied to bodies as they are indexed and to query words alike.
+pub fn unaccented(word: &str) -> Cow<'_, str> {
+    if !word.chars().any(accented) {
+        return Cow::Borrowed(word);
+    }
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        push_unaccented(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+fn push_unaccented(out: &mut String, c: char) {
+    if is_accent(c) {
+        return;
+    }
+    match accented(c) {
+        // The first character of a canonical decomposition is its base letter.
+        true => unicode_normalization::char::decompose_canonical(c, |d| {
+            if !is_accent(d) {
+                out.push(d);
+            }
+        }),
+        false => out.push(c),
+    }
+}
+
+/// A combining diacritical mark (the block U+0300–U+036F).
+fn is_accent(c: char) -> bool {
+    ('\u{300}'..='\u{36f}').contains(&c)
+}
+
+/// Whether [`unaccented`] changes `c`: an accent, or a letter whose canonical decomposition is
+/// a base and accents only.
+fn accented(c: char) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    in_table(accented_bmp(), by_decomposition, c)
+}
+
+fn by_decomposition(c: char) -> bool {
+    if is_accent(c) {
+        return true;
+    }
+    let (mut n, mut only_accents_after) = (0, true);
+    unicode_normalization::char::decompose_canonical(c, |d| {
+        only_accents_after &= n == 0 || is_accent(d);
+        n += 1;
+    });
+    n > 1 && only_accents_after
+}
+
+/// [`by_decomposition`] for the Basic Multilingual Plane, made once like [`bmp`]: the writer
+/// asks it of every character of every non-ASCII body.
+fn accented_bmp() -> &'static [u64] {
+    static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
+    BMP.get_or_init(|| bmp_table(by_decomposition))
 }
 
 /// Makes [`SPACED`] callable in `conn`'s SQL. It passes anything but text through unchanged.
@@ -127,8 +205,37 @@ mod tests {
     #[test]
     fn spaced_keeps_words_and_blanks_the_rest() {
         assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
+        assert!(matches!(spaced("καλημερα κοσμε"), Cow::Borrowed(_)));
         assert_eq!(spaced("hello🙂world, ok"), "hello world  ok");
         assert_eq!(spaced("wave👋🏽ok"), "wave  ok");
-        assert_eq!(spaced("re\u{301}sume\u{301}!"), "re\u{301}sume\u{301} ");
+        assert_eq!(spaced("re\u{301}sume\u{301}!"), "resume ");
+        assert_eq!(spaced("καλημέρα, κόσμε"), "καλημερα  κοσμε");
+    }
+
+    #[test]
+    fn accents_come_off_in_every_script_and_other_marks_stay() {
+        let u = |w| unaccented(w).into_owned();
+        // Greek: tonos, dialytika, both; precomposed or typed as marks.
+        assert_eq!(u("ό"), "ο");
+        assert_eq!(u("ο\u{301}"), "ο");
+        assert_eq!(u("ΐ"), "ι");
+        assert_eq!(u("Ά"), "Α");
+        // Cyrillic ё and й, Latin and Vietnamese as the tokenizer folded them.
+        assert_eq!(u("ёлка"), "елка");
+        assert_eq!(u("й"), "и");
+        assert_eq!(u("café"), "cafe");
+        assert_eq!(u("tiếng"), "tieng");
+        // Not accents: Devanagari vowel signs and nukta, Hangul syllables, ø, ß.
+        for kept in ["क़ानून", "करें", "한국어", "øl", "straße"] {
+            assert!(matches!(unaccented(kept), Cow::Borrowed(_)), "{kept}");
+        }
+    }
+
+    #[test]
+    fn the_accent_table_agrees_with_the_decompositions() {
+        for c in (0..0x11000u32).filter_map(char::from_u32) {
+            let expected = !c.is_ascii() && by_decomposition(c);
+            assert_eq!(accented(c), expected, "{:x}", c as u32);
+        }
     }
 }
