@@ -79,6 +79,8 @@ impl FakeStore {
             more: q.count == 0,
             unknown_anchor: q.after.is_some() && q.count % 2 == 1,
             horizon: None,
+            // A fake store never runs out of time.
+            cut: false,
         }
     }
 }
