@@ -133,6 +133,20 @@ fn next_event(c: &mut scalar::client::Client) -> String {
     }
 }
 
+/// scalar-cli at `away` (bar.test) as alice@foo.test, with `password` and her home at `home`.
+fn alice_of_foo(away: &Server, dir: &TempDir, home: &str, password: &str) -> std::process::Command {
+    let mut c = cli(away, dir);
+    c.env("SCALAR_PASSWORD", password).args([
+        "--id",
+        "alice@foo.test",
+        "--home",
+        home,
+        "--audience",
+        "bar.test",
+    ]);
+    c
+}
+
 /// `away` (bar.test) admitting the users of foo.test, whose home server is `home`.
 fn away_from(home: &Server, dir: &TempDir, port: u16) -> Server {
     let conf = dir.0.join("away.toml");
@@ -164,18 +178,8 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     let away = away_from(&home, &dir, 0);
     let mut bob = scalar::client::Client::connect(away.addr(), "bob", STEP).unwrap();
     subscribe(&mut bob, "#lobby@bar.test");
-    let mut c = cli(&away, &dir);
-    c.env("SCALAR_PASSWORD", "pw").args([
-        "--id",
-        "alice@foo.test",
-        "--home",
-        &home.addr(),
-        "--audience",
-        "bar.test",
-        "send",
-        "#lobby",
-        "hi from foo",
-    ]);
+    let mut c = alice_of_foo(&away, &dir, &home.addr(), "pw");
+    c.args(["send", "#lobby", "hi from foo"]);
     let r = run(c, b"");
     assert_eq!(r.code(), 0, "{}", r.stderr);
     assert_eq!(next_event(&mut bob), "alice@foo.test Text(\"hi from foo\")");
@@ -190,16 +194,8 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     assert!(r.stderr.contains("give --audience bar.test"), "{}", r.stderr);
 
     // A --home that is not the ID's home (here bar itself) is said to be that.
-    let mut c = cli(&away, &dir);
-    c.env("SCALAR_PASSWORD", "pw").args([
-        "--id",
-        "alice@foo.test",
-        "--home",
-        &away.addr(),
-        "--audience",
-        "bar.test",
-        "ping",
-    ]);
+    let mut c = alice_of_foo(&away, &dir, &away.addr(), "pw");
+    c.arg("ping");
     let r = run(c, b"");
     assert_eq!(r.code(), 1, "{}", r.stderr);
     assert!(
@@ -211,16 +207,8 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     );
 
     // A wrong password fails at home, before anything reaches bar.
-    let mut c = cli(&away, &dir);
-    c.env("SCALAR_PASSWORD", "nope").args([
-        "--id",
-        "alice@foo.test",
-        "--home",
-        &home.addr(),
-        "--audience",
-        "bar.test",
-        "ping",
-    ]);
+    let mut c = alice_of_foo(&away, &dir, &home.addr(), "nope");
+    c.arg("ping");
     let r = run(c, b"");
     assert_eq!(r.code(), 4);
     assert!(r.stderr.contains("601 bad_credentials"), "{}", r.stderr);
@@ -231,16 +219,7 @@ fn a_user_of_another_domain_reconnects_with_a_new_token_after_its_home_restarted
     let dir = TempDir::new();
     let mut home = server_with_alice(&dir, &["--domain", "foo.test"]);
     let mut away = away_from(&home, &dir, 0);
-    let mut cmd = cli(&away, &dir);
-    cmd.env("SCALAR_PASSWORD", "pw").args([
-        "--id",
-        "alice@foo.test",
-        "--home",
-        &home.addr(),
-        "--audience",
-        "bar.test",
-    ]);
-    let mut p = Pty::spawn(cmd);
+    let mut p = Pty::spawn(alice_of_foo(&away, &dir, &home.addr(), "pw"));
     p.wait_for("as alice@foo.test", STEP);
     p.type_keys("/join #lobby\r");
     p.wait_for("joined #lobby", STEP);
