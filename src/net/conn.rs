@@ -10,7 +10,7 @@ mod closing;
 mod read;
 mod write;
 
-pub use closing::CLOSE_GRACE;
+pub use closing::{CLOSE_GRACE, Closing};
 
 use super::pagebuf::PageBuf;
 use super::tls::Tls;
@@ -57,23 +57,19 @@ pub struct Conn {
     /// The peer.
     pub peer: SocketAddr,
     /// Read buffer; `None` only while the frames in it are being processed.
-    pub rbuf: Option<PageBuf>,
+    pub rbuf: Option<PageBuf<BUF>>,
     /// Bytes in `rbuf`.
     pub rlen: usize,
-    wbuf: PageBuf,
+    wbuf: PageBuf<BUF>,
     wpos: usize,
     wlen: usize,
     queue: VecDeque<Rc<[u8]>>,
     queued: usize,
     /// Set once the connection is to be closed: it gets no more output and its input is
-    /// discarded; it is closed when its output is written or at this deadline, which each
-    /// write that makes progress pushes back (see [`start_closing`](Conn::start_closing)).
-    pub closing: Option<Instant>,
-    /// The latest the deadline can be pushed back to.
-    close_limit: Instant,
-    /// While closing: what the kernel's send queue would hold if the peer had taken nothing
-    /// since the last look (see [`check_unsent`](Conn::check_unsent)).
-    unsent: usize,
+    /// discarded; it is closed when its output is written or at the deadline (see
+    /// [`start_closing`](Conn::start_closing)). Boxed: few connections are ever closing, and
+    /// idle memory is counted per connection.
+    pub closing: Option<Box<Closing>>,
     /// Queued in the shell's list of connections to flush.
     pub dirty: bool,
     /// Last read or write, for giving idle buffers' pages back.
@@ -98,16 +94,14 @@ impl Conn {
         Ok(Conn {
             sock,
             peer,
-            rbuf: Some(PageBuf::new(BUF)?),
+            rbuf: Some(PageBuf::new()?),
             rlen: 0,
-            wbuf: PageBuf::new(BUF)?,
+            wbuf: PageBuf::new()?,
             wpos: 0,
             wlen: 0,
             queue: VecDeque::new(),
             queued: 0,
             closing: None,
-            close_limit: now,
-            unsent: 0,
             dirty: false,
             last_io: now,
             resident: false,

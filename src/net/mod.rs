@@ -396,10 +396,8 @@ impl Shell {
             .conns
             .iter_mut()
             .filter_map(|(key, c)| {
-                if c.closing.is_some() {
-                    c.check_unsent(t.mono);
-                }
-                match c.closing {
+                c.check_unsent(t.mono);
+                match c.closing.as_ref().map(|c| c.deadline) {
                     Some(deadline) if t.mono >= deadline => return Some(key),
                     // Try its socket again: a peer that reads slowly frees room in the kernel's
                     // buffer long before the socket is reported writable again.

@@ -8,21 +8,22 @@
 use std::io;
 use std::ptr::NonNull;
 
-/// A page-aligned, zero-initialised byte buffer of fixed length.
-pub struct PageBuf {
+/// A page-aligned, zero-initialised byte buffer of `LEN` bytes (a multiple of the page size is
+/// best). The length is the type's, not a field: one pointer per buffer, as idle memory is
+/// counted per connection.
+pub struct PageBuf<const LEN: usize> {
     ptr: NonNull<u8>,
-    len: usize,
 }
 
-impl PageBuf {
-    /// Maps `len` bytes (a multiple of the page size is best).
-    pub fn new(len: usize) -> io::Result<Self> {
+impl<const LEN: usize> PageBuf<LEN> {
+    /// Maps the buffer.
+    pub fn new() -> io::Result<Self> {
         // SAFETY: an anonymous private mapping with no address hint has no preconditions; the
         // result is checked against MAP_FAILED before use.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                len,
+                LEN,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -33,7 +34,7 @@ impl PageBuf {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(PageBuf { ptr, len })
+        Ok(PageBuf { ptr })
     }
 
     /// Returns the pages to the kernel; the contents read as zeros afterwards. Call only while the
@@ -42,32 +43,32 @@ impl PageBuf {
         // SAFETY: the range is exactly our own mapping; MADV_DONTNEED on private anonymous memory
         // only replaces its contents with zero pages, which any byte pattern allows.
         unsafe {
-            libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED);
+            libc::madvise(self.ptr.as_ptr().cast(), LEN, libc::MADV_DONTNEED);
         }
     }
 }
 
-impl std::ops::Deref for PageBuf {
+impl<const LEN: usize> std::ops::Deref for PageBuf<LEN> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the mapping is `len` readable bytes, initialised (zero or written), and lives
+        // SAFETY: the mapping is `LEN` readable bytes, initialised (zero or written), and lives
         // as long as `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), LEN) }
     }
 }
 
-impl std::ops::DerefMut for PageBuf {
+impl<const LEN: usize> std::ops::DerefMut for PageBuf<LEN> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`, and `&mut self` makes the borrow unique.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), LEN) }
     }
 }
 
-impl Drop for PageBuf {
+impl<const LEN: usize> Drop for PageBuf<LEN> {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping created in `new`, which nothing borrows any more.
         unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+            libc::munmap(self.ptr.as_ptr().cast(), LEN);
         }
     }
 }
@@ -78,7 +79,7 @@ mod tests {
 
     #[test]
     fn zeroed_writable_and_released() {
-        let mut b = PageBuf::new(16384).unwrap();
+        let mut b = PageBuf::<16384>::new().unwrap();
         assert!(b.iter().all(|&x| x == 0));
         b[100] = 7;
         b[16383] = 9;

@@ -18,6 +18,26 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// as little as about 1 KiB/s that long.
 pub const CLOSE_LIMIT: Duration = Duration::from_secs(30);
 
+/// A closing connection's deadlines.
+#[derive(Debug)]
+pub struct Closing {
+    /// When it is closed unless the peer takes more of its output: each write that makes
+    /// progress pushes it back.
+    pub deadline: Instant,
+    /// The latest the deadline can be pushed back to.
+    limit: Instant,
+    /// What the kernel's send queue would hold if the peer had taken nothing since the last
+    /// look (see [`check_unsent`](Conn::check_unsent)).
+    unsent: usize,
+}
+
+impl Closing {
+    /// The peer took some output: it gets another grace period, within the limit.
+    fn extend(&mut self, now: Instant) {
+        self.deadline = (now + CLOSE_GRACE).min(self.limit);
+    }
+}
+
 impl Conn {
     /// Starts closing, unless already closing: the connection is closed once its output is
     /// written, or when the peer has taken nothing (neither the socket new bytes, nor the peer
@@ -26,18 +46,20 @@ impl Conn {
     /// Error that says why); one that stopped reading is gone soon.
     pub fn start_closing(&mut self, now: Instant) {
         if self.closing.is_none() {
-            self.closing = Some(now + CLOSE_GRACE);
-            self.close_limit = now + CLOSE_LIMIT;
-            self.unsent = kernel_unsent(&self.sock).unwrap_or(0);
+            self.closing = Some(Box::new(Closing {
+                deadline: now + CLOSE_GRACE,
+                limit: now + CLOSE_LIMIT,
+                unsent: kernel_unsent(&self.sock).unwrap_or(0),
+            }));
         }
     }
 
     /// `n` bytes of output reached the socket: a closing connection's deadline moves back.
     pub(super) fn wrote(&mut self, n: usize, now: Instant) {
         self.last_io = now;
-        if self.closing.is_some() {
-            self.unsent += n;
-            self.closing = Some((now + CLOSE_GRACE).min(self.close_limit));
+        if let Some(c) = self.closing.as_mut() {
+            c.unsent += n;
+            c.extend(now);
         }
     }
 
@@ -86,13 +108,16 @@ impl Conn {
     /// seconds without the socket taking anything new (the kernel reopens a small receive
     /// window in steps), while it is in fact still reading what is already on its way.
     pub fn check_unsent(&mut self, now: Instant) {
+        let Some(c) = self.closing.as_mut() else {
+            return;
+        };
         let Some(left) = kernel_unsent(&self.sock) else {
             return;
         };
-        if left < self.unsent && self.closing.is_some() {
-            self.closing = Some((now + CLOSE_GRACE).min(self.close_limit));
+        if left < c.unsent {
+            c.extend(now);
         }
-        self.unsent = left;
+        c.unsent = left;
     }
 
     /// Cuts the output of a connection whose close deadline passed to a prefix of what it was
