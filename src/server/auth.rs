@@ -441,7 +441,7 @@ impl Server {
         let Some(s) = self.session(conn) else {
             return Ok(None);
         };
-        let (addr, secure) = (s.addr, s.secure);
+        let (addr, secure) = (s.addr(), s.secure);
         let a = &mut self.accounts;
         if !secure {
             return Err(refuse(
@@ -515,7 +515,7 @@ impl Server {
         // Checked again here, not only at Ident: many Challenges may be out at once.
         if let Some(wait) = self
             .session(conn)
-            .and_then(|s| self.accounts.wait(&user, s.addr, now))
+            .and_then(|s| self.accounts.wait(&user, s.addr(), now))
         {
             let reason = format!("too many failed attempts; try again in {} s", wait.as_secs() + 1);
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
@@ -533,7 +533,7 @@ impl Server {
             let reason = "too many logins in progress; try again in 1 s";
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
-        if let Some(addr) = self.session(conn).map(|s| s.addr) {
+        if let Some(addr) = self.session(conn).map(|s| s.addr()) {
             self.accounts.charge(&user, addr, now);
         }
         if let Some(s) = self.session_mut(conn) {
@@ -575,7 +575,7 @@ impl Server {
                 return;
             }
         };
-        let addr = s.addr;
+        let addr = s.addr();
         match verdict {
             Verdict::Accepted => {
                 // A good password takes its attempt back; a registration keeps the address's

@@ -27,7 +27,7 @@ impl Server {
         }
         let Some((me, asker)) = self
             .session(conn)
-            .and_then(|s| Some((Box::<str>::from(s.user.as_deref()?), s.addr)))
+            .and_then(|s| Some((Box::<str>::from(s.user.as_deref()?), s.addr())))
         else {
             return;
         };

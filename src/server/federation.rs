@@ -272,7 +272,7 @@ impl Server {
         // Every check costs a connection to the home server: limited like password attempts,
         // per ID and per address, and counted as failed unless the home vouches. Otherwise one
         // client could make this server dial out without bound, and get it refused.
-        let Some(addr) = self.session(conn).map(|s| s.addr) else {
+        let Some(addr) = self.session(conn).map(|s| s.addr()) else {
             return;
         };
         if let Some(wait) = self.accounts.wait(user, addr, now) {
@@ -308,7 +308,7 @@ impl Server {
     /// The home server's answer for `conn`'s attempt `ticket`.
     pub fn vouched(&mut self, conn: ConnId, ticket: u64, answer: Vouched, now: &Now, out: &mut impl Outbox) {
         let Some(s) = self.session_mut(conn) else { return };
-        let addr = s.addr;
+        let addr = s.addr();
         let (user, token, seq) = match s.dance.take().map(|d| *d) {
             Some(Dance::Vouching {
                 ticket: t,

@@ -276,8 +276,7 @@ impl Server {
         if self.sessions.len() <= conn {
             self.sessions.resize_with(conn + 1, || None);
         }
-        let mut session = Session::new(key, subnet, is_loopback(addr), &self.limits, now.mono);
-        session.peer = addr;
+        let session = Session::new(addr, is_loopback(addr), &self.limits, now.mono);
         self.sessions[conn] = Some(Box::new(session));
         *self.per_addr.entry(key).or_insert(0) += 1;
         *self.per_subnet.entry(subnet).or_insert(0) += 1;
@@ -317,7 +316,7 @@ impl Server {
             h.forget(conn);
         }
         self.open -= 1;
-        for (map, key) in [(&mut self.per_addr, s.addr), (&mut self.per_subnet, s.subnet)] {
+        for (map, key) in [(&mut self.per_addr, s.addr()), (&mut self.per_subnet, s.subnet())] {
             if let Some(n) = map.get_mut(&key) {
                 *n -= 1;
                 if *n == 0 {
@@ -340,7 +339,7 @@ impl Server {
             && !s.logged_in
             && user.split('@').next().is_some_and(is_guest_name)
         {
-            self.left_guests.push(user, s.addr);
+            self.left_guests.push(user, s.addr());
         }
         if let Some(user) = s.user.as_deref()
             && let Some(conns) = self.users.get_mut(user)

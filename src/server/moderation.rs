@@ -318,7 +318,7 @@ impl Server {
                 .iter()
                 .filter_map(|&c| self.session(c))
                 .find(|s| !s.logged_in)
-                .map(|s| s.addr)
+                .map(|s| s.addr())
         };
         let guest_addr = (m.action == Action::Ban && guest)
             .then(|| self.users.get(target).and_then(connected))
@@ -375,7 +375,7 @@ impl Server {
                 let admins = &self.policy.admins;
                 // Never the channel's operators, nor admins: a ban keeps others out.
                 let banned = |s: &super::session::Session| {
-                    super::admin::who(s, admins).is_some_and(|w| room.bans(w, s.addr))
+                    super::admin::who(s, admins).is_some_and(|w| room.bans(w, s.addr()))
                 };
                 self.members(channel, banned)
             }
@@ -451,7 +451,7 @@ impl Server {
             self.room_changed(channel);
             return None;
         };
-        if room.bans(who, s.addr) {
+        if room.bans(who, s.addr()) {
             return Some((ErrorCode::Banned, format!("banned from {channel}")));
         }
         match room.closed_to(who) {

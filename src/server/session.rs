@@ -7,8 +7,6 @@ use std::time::Instant;
 /// One connection's state.
 #[derive(Debug)]
 pub struct Session {
-    /// What the peer counts against for the per-address limit (its address, or its /64).
-    pub addr: IpAddr,
     /// The user ID, once Ident succeeded.
     pub user: Option<std::rc::Rc<str>>,
     /// Subscribed channels.
@@ -22,9 +20,9 @@ pub struct Session {
     pub active: Instant,
     /// Flood buckets, and whether input is held for them.
     pub pace: super::flood::Pace,
-    /// What the peer counts against for the per-subnet limit (its /24 or /48).
-    pub subnet: IpAddr,
-    /// The peer's own address (for server bans on address ranges).
+    /// The peer's own address (for server bans on address ranges); what it counts against for
+    /// the per-address and per-subnet limits is worked out from it when needed rather than kept
+    /// (idle memory is counted per connection).
     pub peer: IpAddr,
     /// User IDs whose presence it watches.
     pub watching: Vec<Box<str>>,
@@ -48,11 +46,9 @@ pub struct Session {
 
 impl Session {
     /// A fresh connection.
-    pub fn new(addr: IpAddr, subnet: IpAddr, secure: bool, limits: &super::Limits, now: Instant) -> Self {
+    pub fn new(peer: IpAddr, secure: bool, limits: &super::Limits, now: Instant) -> Self {
         Session {
-            addr,
-            subnet,
-            peer: addr,
+            peer,
             watching: Vec::new(),
             active: now,
             pace: super::flood::Pace::new(limits, now),
@@ -68,6 +64,16 @@ impl Session {
             logged_in: false,
             dance: None,
         }
+    }
+
+    /// What the peer counts against for the per-address limit (its address, or its /64).
+    pub fn addr(&self) -> IpAddr {
+        super::limit_key(self.peer)
+    }
+
+    /// What the peer counts against for the per-subnet limit (its /24 or /48).
+    pub fn subnet(&self) -> IpAddr {
+        super::subnet_key(self.peer)
     }
 
     /// True if subscribed to `channel`.
