@@ -754,8 +754,9 @@ impl Client {
     }
 }
 
-/// Runs the TLS handshake on a fresh TCP connection within `timeout`.
-fn handshake(
+/// Runs the TLS handshake on a fresh TCP connection within `timeout`, with the host part of
+/// `server` (`HOST:PORT`) as the name the certificate must carry.
+pub fn handshake(
     mut tcp: TcpStream,
     tls: &Tls,
     server: &str,

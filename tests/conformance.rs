@@ -87,13 +87,79 @@ fn history_cases_are_skipped_not_passed_without_history() {
     );
 }
 
+/// Runs the suite, all cases, with `extra` flags; returns (exit code, stdout, stderr).
+fn suite_exit(addr: &str, domain: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scalar-conformance"))
+        .args([addr, "--domain", domain])
+        .args(extra)
+        .output()
+        .expect("run scalar-conformance");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// A wrong --domain, or a server that cannot be reached, stops the run before any case (exit 2,
+/// the cause named once) rather than failing every case for it.
 #[test]
-fn a_server_of_another_domain_fails_where_the_domain_shows() {
+fn a_wrong_domain_or_no_server_stops_the_run_at_once() {
     let s = Scalard::start(&["--ephemeral"]);
-    let (ok, out) = suite(&s.addr.to_string(), "elsewhere.test");
-    assert!(!ok);
-    assert!(out.contains("fail ident_reply_has_domain_and_timers"), "{out}");
-    assert!(out.contains("fail a_bare_name_is_completed"), "{out}");
+    let (code, out, err) = suite_exit(&s.addr.to_string(), "elsewhere.test", &[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.is_empty(), "no case ran: {out}");
+    assert!(err.contains("does not serve the domain elsewhere.test"), "{err}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, out, err) = suite_exit(&closed.to_string(), "localhost", &[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// A self-signed certificate for "localhost" and 127.0.0.1, written as PEM files into `dir`;
+/// returns (certificate file, key file, the certificate's fingerprint).
+fn self_signed(dir: &DataDir, base: &str) -> (String, String, String) {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let ck = rcgen::generate_simple_self_signed(names).expect("rcgen");
+    let (cert, key) = (
+        dir.0.join(format!("{base}.pem")),
+        dir.0.join(format!("{base}.key")),
+    );
+    std::fs::write(&cert, ck.cert.pem()).expect("write certificate");
+    std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
+    let pin = scalar::tls::Fingerprint::of(ck.cert.der()).to_string();
+    let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    (path(cert), path(key), pin)
+}
+
+/// Over TLS the suite runs every case as over TCP, trusting the server by its certificate's
+/// fingerprint or by a CA file; a certificate it was not told to trust stops the run.
+#[test]
+fn scalard_passes_over_tls() {
+    let dir = DataDir::new();
+    let (cert, key, pin) = self_signed(&dir, "server");
+    let (other_cert, _, other_pin) = self_signed(&dir, "other");
+    let s = Scalard::start_tls(&cert, &key, &[]);
+    let tls = s.tls_addr.expect("TLS address").to_string();
+    for trust in [["--pin", pin.as_str()], ["--ca", cert.as_str()]] {
+        let (code, out, err) = suite_exit(&tls, "localhost", &trust);
+        assert_eq!(code, Some(0), "{trust:?}: {out}{err}");
+        assert!(summary(&out).contains(" 0 failed"), "{out}");
+        let passed = out.lines().filter(|l| l.starts_with("pass ")).count();
+        assert!(passed >= 100, "{trust:?}: {passed} cases");
+    }
+    for trust in [["--pin", other_pin.as_str()], ["--ca", other_cert.as_str()]] {
+        let (code, out, err) = suite_exit(&tls, "localhost", &trust);
+        assert_eq!(code, Some(2), "{trust:?}: {out}{err}");
+        assert!(out.is_empty() && err.contains("cannot reach"), "{trust:?}: {err}");
+    }
+    // Plain TCP to the TLS listener, and TLS to the plain one.
+    let (code, _, err) = suite_exit(&tls, "localhost", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("answered in TLS"), "{err}");
+    let (code, _, err) = suite_exit(&s.addr.to_string(), "localhost", &["--pin", &pin]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("TLS"), "{err}");
 }
 
 /// A broken server: it answers an Ident with a fixed Ident reply, and every other frame,

@@ -63,18 +63,7 @@ impl Pems {
 
 /// Starts scalard with a TLS listener serving `pems`, plus `flags`.
 fn start(pems: &Pems, flags: &[&str]) -> Scalard {
-    let (cert, key) = (pems.cert(), pems.key());
-    let mut all = vec![
-        "--ephemeral",
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ];
-    all.extend_from_slice(flags);
-    Scalard::start(&all)
+    Scalard::start_tls(&pems.cert(), &pems.key(), flags)
 }
 
 fn client_config(trusted: &[&Cert]) -> Arc<ClientConfig> {

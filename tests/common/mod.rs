@@ -69,6 +69,21 @@ impl Scalard {
         Scalard::start_flagged(dir, &[&["--flood", "off"][..], flags].concat())
     }
 
+    /// Starts an ephemeral scalard that also listens for TLS on 127.0.0.1:0 with the PEM files
+    /// `cert` and `key`, plus `flags`.
+    pub fn start_tls(cert: &str, key: &str, flags: &[&str]) -> Scalard {
+        let tls = [
+            "--ephemeral",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+        ];
+        Scalard::start(&[&tls[..], flags].concat())
+    }
+
     /// Starts scalard with its default flood limits (and a fresh data directory).
     pub fn start_limited(flags: &[&str]) -> Scalard {
         let data = DataDir::new();

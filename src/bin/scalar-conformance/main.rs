@@ -1,7 +1,7 @@
 //! scalar-conformance: checks a running Scalar server against docs/PROTOCOL.md, one case per
 //! rule, each citing its section. Any implementation can run it:
 //!
-//!     scalar-conformance HOST:PORT --domain D [--only PATTERN] [--json]
+//!     scalar-conformance HOST:PORT --domain D [--only PATTERN] [--json] [--tls | --ca FILE | --pin FP]
 //!
 //! It prints one line per case and `N passed, N failed, N skipped`, and exits 1 on any failure.
 
@@ -9,18 +9,25 @@ mod cases;
 mod wire;
 
 use cases::{ALL, Ctx, Verdict};
+use scalar::tls::{Fingerprint, Tls};
 use std::net::ToSocketAddrs;
+use std::path::Path;
 use std::process::ExitCode;
+use wire::Dial;
 
 const USAGE: &str = "\
 usage: scalar-conformance HOST:PORT --domain DOMAIN [--only PATTERN] [--json]
          [--handshake-timeout S] [--idle-timeout S --ping-timeout S] [--max-subs N]
-         [--account ID:PASSWORD]
+         [--account ID:PASSWORD] [--tls | --ca FILE | --pin sha256:HEX]
 
 The timer cases run only when the server's timeouts are given (start the server with short
 ones); the limit and account cases only with --max-subs and --account. Others are skipped.
 The cases open connections and publish faster than people do: turn the server's flood and
-connection-rate limits off (scalard --flood off), or they are what the run measures.";
+connection-rate limits off (scalard --flood off), or they are what the run measures.
+
+Over TLS: --tls trusts the usual public CAs (the certificate must name HOST), --ca FILE the
+CA certificates in a PEM file (likewise), --pin accepts exactly the certificate with that
+SHA-256 fingerprint, whatever it names (a test server's self-signed one).";
 
 /// The command line, checked.
 #[derive(Default)]
@@ -34,6 +41,7 @@ struct Opts {
     ping: Option<u64>,
     max_subs: Option<u64>,
     account: Option<(String, String)>,
+    tls: Option<Tls>,
 }
 
 /// Reads the arguments; `Err` is what to tell the user (the usage if empty). A value that
@@ -49,6 +57,16 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Opts>, String>
             "--idle-timeout" => o.idle = Some(number(value()?)?),
             "--ping-timeout" => o.ping = Some(number(value()?)?),
             "--max-subs" => o.max_subs = Some(number(value()?)?),
+            "--tls" | "--ca" | "--pin" if o.tls.is_some() => {
+                return Err("--tls, --ca and --pin are three ways to trust the server; give one".into());
+            }
+            "--tls" => o.tls = Some(Tls::webpki_roots().map_err(|e| e.to_string())?),
+            "--ca" => o.tls = Some(Tls::with_ca_file(Path::new(&value()?)).map_err(|e| e.to_string())?),
+            "--pin" => {
+                let v = value()?;
+                let pin = Fingerprint::parse(&v).ok_or(format!("--pin: not a SHA-256 fingerprint: {v}"))?;
+                o.tls = Some(Tls::pinned(Some(pin)).map_err(|e| e.to_string())?);
+            }
             "--account" => {
                 let v = value()?;
                 let (id, pw) = v
@@ -102,7 +120,11 @@ fn main() -> ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
     let ctx = Ctx {
-        addr,
+        dial: Dial {
+            addr,
+            server: server.clone(),
+            tls: o.tls,
+        },
         domain,
         run: format!("{:x}", run % 0x10_0000),
         handshake_timeout: o.handshake,
@@ -111,6 +133,10 @@ fn main() -> ExitCode {
         max_subs: o.max_subs,
         account: o.account,
     };
+    if let Err(why) = cases::preflight(&ctx) {
+        eprintln!("scalar-conformance: {why}");
+        return ExitCode::from(2);
+    }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for case in cases {
         let (status, detail) = match (case.run)(&ctx) {

@@ -3,6 +3,8 @@
 //! by agreeing with itself).
 
 use ciborium::Value;
+use scalar::client::{Transport, handshake};
+use scalar::tls::Tls;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -13,10 +15,20 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// A failed expectation: what was wrong, for the report.
 pub type Fail = String;
 
-/// One raw connection.
+/// One raw connection, plain or TLS (the frames are the same either way).
 pub struct Raw {
-    sock: TcpStream,
+    sock: Transport,
     buf: Vec<u8>,
+}
+
+/// Where the server is, and how to reach it.
+pub struct Dial {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// `HOST:PORT` as given: the name its certificate must carry.
+    pub server: String,
+    /// TLS, and whom to trust; `None` for plain TCP.
+    pub tls: Option<Tls>,
 }
 
 /// A CBOR map with integer keys, in the order given (cases give them ascending).
@@ -128,20 +140,33 @@ pub fn show(v: &Value) -> String {
 }
 
 impl Raw {
-    /// Connects.
-    pub fn connect(addr: SocketAddr) -> Result<Raw, Fail> {
-        let sock = TcpStream::connect_timeout(&addr, WAIT).map_err(|e| format!("connect: {e}"))?;
-        let _ = sock.set_nodelay(true);
-        let _ = sock.set_write_timeout(Some(WAIT));
+    /// Connects, and with TLS completes the handshake.
+    pub fn connect(dial: &Dial) -> Result<Raw, Fail> {
+        let tcp = TcpStream::connect_timeout(&dial.addr, WAIT).map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let _ = tcp.set_write_timeout(Some(WAIT));
+        let sock = match &dial.tls {
+            None => Transport::Plain(tcp),
+            Some(tls) => handshake(tcp, tls, &dial.server, WAIT).map_err(|e| format!("TLS: {e}"))?,
+        };
         Ok(Raw {
             sock,
             buf: Vec::new(),
         })
     }
 
+    /// Whether what came back so far starts like a TLS record (an alert or a handshake, TLS
+    /// 1.x): a TLS server's answer to plain frames.
+    pub fn got_tls(&self) -> bool {
+        matches!(self.buf.as_slice(), [0x15 | 0x16, 0x03, ..])
+    }
+
     /// Writes bytes as they are.
     pub fn bytes(&mut self, b: &[u8]) -> Result<(), Fail> {
-        self.sock.write_all(b).map_err(|e| format!("write: {e}"))
+        self.sock
+            .write_all(b)
+            .and_then(|()| self.sock.flush())
+            .map_err(|e| format!("write: {e}"))
     }
 
     /// Writes one message as a frame.
@@ -169,11 +194,13 @@ impl Raw {
             if left.is_zero() {
                 return Err("no frame from the server in time".into());
             }
-            let _ = self.sock.set_read_timeout(Some(left));
+            let _ = self.sock.tcp().set_read_timeout(Some(left));
             let mut chunk = [0u8; 16384];
             match self.sock.read(&mut chunk) {
                 Ok(0) => return Err("the server closed the connection".into()),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                // A TLS record still coming: read on, within the deadline.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -229,14 +256,19 @@ impl Raw {
         }
     }
 
-    /// Idents as `user`; returns the reply.
-    pub fn ident(&mut self, user: &str) -> Result<Value, Fail> {
+    /// Sends an Ident as `user` (seq 1, version 1), without waiting for the reply.
+    pub fn send_ident(&mut self, user: &str) -> Result<(), Fail> {
         self.send(&map(&[
             (0, u(1)),
             (1, u(1)),
             (11, Value::Array(vec![u(1)])),
             (12, t(user)),
-        ]))?;
+        ]))
+    }
+
+    /// Idents as `user`; returns the reply.
+    pub fn ident(&mut self, user: &str) -> Result<Value, Fail> {
+        self.send_ident(user)?;
         let v = self.reply()?;
         ident_reply(&v).map_err(|e| format!("Ident as {user}: {e}"))?;
         Ok(v)

@@ -29,8 +29,8 @@ mod timers;
 
 /// What every case knows.
 pub struct Ctx {
-    /// The server.
-    pub addr: std::net::SocketAddr,
+    /// The server, and how to reach it.
+    pub dial: Dial,
     /// Its domain.
     pub domain: String,
     /// Makes this run's names differ from an earlier run's on the same server.
@@ -63,7 +63,7 @@ impl Ctx {
     }
 
     pub(super) fn raw(&self) -> Result<Raw, Fail> {
-        Raw::connect(self.addr)
+        Raw::connect(&self.dial)
     }
 
     /// A connection identified as a fresh user.
@@ -72,6 +72,28 @@ impl Ctx {
         let user = self.user(base);
         c.ident(&user)?;
         Ok((c, user))
+    }
+}
+
+/// Checks, before any case runs, that the server can be reached (TCP, and TLS if asked) and
+/// serves `--domain`: otherwise every case would fail with the same cause, burying it.
+/// Anything else the server answers to the Ident is left for the cases to judge.
+pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
+    let server = &ctx.dial.server;
+    let mut c = ctx.raw().map_err(|e| format!("cannot reach {server}: {e}"))?;
+    let user = ctx.user("preflight");
+    c.send_ident(&user)
+        .map_err(|e| format!("cannot reach {server}: {e}"))?;
+    match c.reply() {
+        Ok(v) if kind(&v) == Some(3) && uint(&v, 9) == Some(400) => Err(format!(
+            "{server} does not serve the domain {} (Error 400 foreign_id to an Ident as {user}): \
+             give the server's own domain with --domain",
+            ctx.domain
+        )),
+        Err(_) if c.got_tls() => Err(format!(
+            "{server} answered in TLS: give --tls, --ca FILE or --pin FINGERPRINT"
+        )),
+        _ => Ok(()),
     }
 }
 
