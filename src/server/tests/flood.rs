@@ -229,6 +229,13 @@ fn subnets_have_their_own_limit() {
     }
     assert!(!r.server.accept(13, v6("2001:db8:1:3::1"), &r.now, &mut r.out));
     assert!(r.server.accept(14, v6("2001:db8:2::1"), &r.now, &mut r.out));
+    // A disconnect frees its /64's and its /48's count (worked out again from the peer).
+    r.server.disconnect(11);
+    assert!(
+        r.server.accept(16, v6("2001:db8:1:2::7"), &r.now, &mut r.out),
+        "the /64 and the /48 have room again"
+    );
+    assert!(!r.server.accept(17, v6("2001:db8:1:3::1"), &r.now, &mut r.out));
     r.server.limits.max_per_address = 5;
     assert!(
         r.server
