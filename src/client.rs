@@ -9,6 +9,7 @@
 
 use crate::proto::*;
 use crate::tls::{Fingerprint, PinMismatch, Tls, TlsSetupError};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -311,11 +312,20 @@ impl Write for Transport {
 /// shared among several: Linux sends a SYN again after 1 s.
 const MIN_CONNECT: Duration = Duration::from_millis(1500);
 
+/// How many frames that came while [`Client::reply`] waited for another are held for
+/// [`Client::recv`]; past that the oldest go, counted in [`Client::take_lost`].
+pub const HELD_FRAMES: usize = 1024;
+
 /// A blocking connection to a Scalar server.
 pub struct Client {
     stream: Transport,
     buf: Box<[u8]>,
     len: usize,
+    /// Frames without `seq` (Events of the topics, announcements) that arrived while `reply`
+    /// waited for a reply, for `recv` to return first.
+    held: VecDeque<Frame>,
+    /// Held frames given up because more than [`HELD_FRAMES`] came.
+    lost: u64,
     next_seq: u32,
     /// The session's user ID, as the server accepted it (empty before Ident).
     pub user: String,
@@ -384,6 +394,8 @@ impl Client {
             stream,
             buf: vec![0u8; MAX_FRAME].into_boxed_slice(),
             len: 0,
+            held: VecDeque::new(),
+            lost: 0,
             next_seq: 1,
             user: String::new(),
             domain: String::new(),
@@ -597,6 +609,9 @@ impl Client {
     /// yet taken. A caller that polls the socket before reading must check this first, or it
     /// may wait for data that already arrived.
     pub fn has_buffered_input(&mut self) -> bool {
+        if !self.held.is_empty() {
+            return true;
+        }
         if !matches!(
             frame::split(self.buf.get(..self.len).unwrap_or_default()),
             Ok(Status::Partial)
@@ -630,15 +645,30 @@ impl Client {
         Ok(())
     }
 
-    /// Receives the next frame, whatever it is. A timeout leaves a partial frame buffered, so
-    /// calling again continues where this call stopped.
+    /// Receives the next frame, whatever it is: first those held while [`reply`](Client::reply)
+    /// waited, then the socket's. A timeout leaves a partial frame buffered, so calling again
+    /// continues where this call stopped.
     pub fn recv(&mut self) -> Result<Frame, ClientError> {
         self.recv_by(None)
     }
 
-    /// [`recv`](Client::recv), giving up at `deadline` even if the frame keeps arriving a
-    /// byte at a time (each read has its own timeout; a trickle would reset it forever).
+    /// How many frames without `seq` were given up since the last call, because more than
+    /// [`HELD_FRAMES`] came while requests waited for their replies and nothing took them.
+    pub fn take_lost(&mut self) -> u64 {
+        std::mem::take(&mut self.lost)
+    }
+
+    /// [`recv`](Client::recv), giving up at `deadline`.
     fn recv_by(&mut self, deadline: Option<Instant>) -> Result<Frame, ClientError> {
+        match self.held.pop_front() {
+            Some(f) => Ok(f),
+            None => self.read_frame(deadline),
+        }
+    }
+
+    /// The socket's next frame, giving up at `deadline` even if the frame keeps arriving a byte
+    /// at a time (each read has its own timeout; a trickle would reset it forever).
+    fn read_frame(&mut self, deadline: Option<Instant>) -> Result<Frame, ClientError> {
         loop {
             match frame::split(self.buf.get(..self.len).unwrap_or_default()) {
                 Err(e) => {
@@ -684,9 +714,11 @@ impl Client {
     }
 
     /// Receives until the next frame carrying `seq` (a reply, or an Event of a Catchup replay),
-    /// answering Pings and skipping other frames (Events of others, frames it cannot decode). An
-    /// Error for `seq` becomes [`ClientError::Refused`]; a Bye or an Error without `seq` ends the
-    /// session ([`ClientError::Dropped`]). Fails with a timeout at `deadline`.
+    /// answering Pings. Frames without `seq` (the Events of the topics, announcements) and
+    /// frames it cannot decode are held for [`recv`](Client::recv), up to [`HELD_FRAMES`];
+    /// replies to other requests (one that timed out) are skipped. An Error for `seq` becomes
+    /// [`ClientError::Refused`]; a Bye or an Error without `seq` ends the session
+    /// ([`ClientError::Dropped`]). Fails with a timeout at `deadline`.
     pub fn reply(&mut self, seq: u32, deadline: Instant) -> Result<Frame, ClientError> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -694,11 +726,14 @@ impl Client {
                 return Err(ClientError::Timeout("the server's reply"));
             }
             self.set_read_timeout(Some(left))?;
-            let f = self.recv_by(Some(deadline)).map_err(|e| match e {
+            let f = self.read_frame(Some(deadline)).map_err(|e| match e {
                 ClientError::Timeout(_) => ClientError::Timeout("the server's reply"),
                 e => e,
             })?;
-            let Ok(msg) = f.msg() else { continue };
+            let Ok(msg) = f.msg() else {
+                self.hold(f);
+                continue;
+            };
             match msg {
                 Msg::Ping(p) => self.send(&Msg::Pong(p))?,
                 Msg::Bye(b) => return Err(ClientError::dropped(b.code, b.reason)),
@@ -711,9 +746,19 @@ impl Client {
                 }
                 Msg::Error(e) if e.seq.is_none() => return Err(ClientError::dropped(e.code, e.reason)),
                 m if m.seq() == Some(seq) => return Ok(f),
+                m if m.seq().is_none() => self.hold(f),
                 _ => {}
             }
         }
+    }
+
+    /// Keeps a frame for `recv`, the oldest going past [`HELD_FRAMES`].
+    fn hold(&mut self, f: Frame) {
+        if self.held.len() >= HELD_FRAMES {
+            self.held.pop_front();
+            self.lost += 1;
+        }
+        self.held.push_back(f);
     }
 
     /// Sends a request with a fresh `seq` and waits up to `timeout` for its reply.
@@ -735,9 +780,17 @@ impl Client {
         Ok(start.elapsed().as_secs_f64() * 1000.0)
     }
 
-    /// Gives up the connection, with any bytes already read but not yet returned as frames.
+    /// Gives up the connection, with any bytes already read but not yet returned as frames
+    /// (the held frames first, framed again).
     pub fn into_parts(self) -> (Transport, Vec<u8>) {
-        let pending = self.buf.get(..self.len).unwrap_or_default().to_vec();
+        let mut pending = Vec::new();
+        for f in &self.held {
+            // A frame's payload came with a 2-byte length, so it fits one again.
+            let len = u16::try_from(f.0.len()).unwrap_or(u16::MAX);
+            pending.extend_from_slice(&len.to_le_bytes());
+            pending.extend_from_slice(&f.0);
+        }
+        pending.extend_from_slice(self.buf.get(..self.len).unwrap_or_default());
         (self.stream, pending)
     }
 

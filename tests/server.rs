@@ -1012,3 +1012,63 @@ fn the_client_says_bye_101_to_an_over_long_frame() {
     };
     assert_eq!(b.code, ErrorCode::FrameTooLong as u16);
 }
+
+/// Events that arrive while a request waits for its reply are kept for `recv`, in order, and
+/// so are they when the connection is handed on (`into_parts`), not skipped.
+#[test]
+fn events_that_come_during_a_request_are_kept() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut alice = s.client("alice");
+    let mut bob = s.client("bob");
+    for (seq, text) in [(1, "first"), (2, "second")] {
+        say(&mut bob, seq, "alice@localhost", text);
+        assert_eq!(
+            next(&mut bob),
+            format!("Event alice@localhost bob@localhost {text} seq=Some({seq})")
+        );
+    }
+    // Both DMs are in alice's socket before the Meta that answers her Sub.
+    let seq = alice.seq();
+    alice
+        .send(&Msg::Sub(Sub {
+            seq: Some(seq),
+            topic: name("#kept@localhost"),
+        }))
+        .expect("send");
+    let meta = alice.reply(seq, Instant::now() + WAIT).expect("Meta");
+    assert_eq!(describe(&meta), "Meta #kept@localhost true 1");
+    assert!(alice.has_buffered_input());
+    assert_eq!(
+        next(&mut alice),
+        "Event alice@localhost bob@localhost first seq=None"
+    );
+    say(&mut bob, 3, "alice@localhost", "third");
+    assert_eq!(
+        next(&mut bob),
+        "Event alice@localhost bob@localhost third seq=Some(3)"
+    );
+    let seq = alice.seq();
+    alice
+        .send(&Msg::Ping(Ping {
+            seq: Some(seq),
+            time: 1,
+        }))
+        .expect("send");
+    alice.reply(seq, Instant::now() + WAIT).expect("Pong");
+    // Handed on with "second" and "third" held: both come out of the pending bytes, framed.
+    let (_, pending) = alice.into_parts();
+    let mut rest = pending.as_slice();
+    let mut texts = Vec::new();
+    while let Ok(Status::Complete((payload, used))) = frame::split(rest) {
+        texts.push(describe(&scalar::client::Frame(payload.to_vec())));
+        rest = &rest[used..];
+    }
+    assert_eq!(
+        texts,
+        [
+            "Event alice@localhost bob@localhost second seq=None",
+            "Event alice@localhost bob@localhost third seq=None"
+        ]
+    );
+    assert!(rest.is_empty());
+}

@@ -100,6 +100,29 @@ fn listen_plain_several_topics() {
     assert_eq!(listener.finish().0, 0);
 }
 
+/// The message of the day comes right after the Ident reply, while `listen` is still
+/// subscribing: it is shown, not lost, and `--count` counts the topics' Events, not it.
+#[test]
+fn listen_shows_the_message_of_the_day_and_counts_only_the_topics() {
+    let server = Server::start_with(0, &["--motd", "be kind"]);
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "bob", "listen", "a", "#b", "#c", "--count", "1"]);
+    let listener = Lines::spawn(listen);
+    wait_subscribers(&server, "#c@localhost", 1);
+    let mut raw = server.client("carol");
+    subscribe(&mut raw, "#a@localhost");
+    publish(&mut raw, "#a@localhost", "in a");
+    let motd = listener.next();
+    assert!(
+        motd.ends_with(" !motd@localhost !motd@localhost * message of the day: be kind"),
+        "{motd}"
+    );
+    let a = listener.next();
+    assert!(a.ends_with(" #a@localhost carol@localhost: in a"), "{a}");
+    assert_eq!(listener.finish().0, 0);
+}
+
 #[test]
 fn send_stdin_lines() {
     let server = Server::start();

@@ -12,7 +12,8 @@ use crate::event::Received;
 use crate::input::{self, BadLine};
 use crate::names;
 use crate::{json, render};
-use scalar::proto::{Body, Message, Msg, Ping, Sub, Topics};
+use scalar::client::HELD_FRAMES;
+use scalar::proto::{Body, Kind, Message, Msg, Ping, Sub, Topics};
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -177,6 +178,12 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             Err(e) => return Err(e.into()),
         };
         pinged = false;
+        match conn.take_lost() {
+            0 => {}
+            n => note(&format!(
+                "{n} event(s) that came while subscribing were not kept (more than {HELD_FRAMES})"
+            )),
+        }
         let msg = match frame.msg() {
             Ok(m) => m,
             Err(e) => {
@@ -188,6 +195,11 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             Msg::Event(e) => {
                 if out.event(&Received::new(&e), json)?.is_err() {
                     break;
+                }
+                // The server's announcements (the message of the day, walls) are shown but not
+                // counted: `--count 1` waits for the next Event of the topics or a DM.
+                if e.topic.kind() == Kind::Reserved {
+                    continue;
                 }
                 seen += 1;
                 if count.is_some_and(|n| seen >= n) {
