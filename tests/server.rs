@@ -1072,3 +1072,41 @@ fn events_that_come_during_a_request_are_kept() {
     );
     assert!(rest.is_empty());
 }
+
+/// With the default addresses, a port taken on ::1 stops the start like one taken on 127.0.0.1
+/// (clients that try ::1 first would reach the other program); only a host without IPv6 goes
+/// on with IPv4 alone. Uses the default port, 7667: skipped where it is not free.
+#[test]
+fn a_taken_default_port_on_ipv6_loopback_is_an_error() {
+    let Ok(v6) = std::net::TcpListener::bind("[::1]:7667") else {
+        eprintln!("skipped: [::1]:7667 cannot be bound here (no IPv6, or taken)");
+        return;
+    };
+    if std::net::TcpListener::bind("127.0.0.1:7667").is_err() {
+        eprintln!("skipped: 127.0.0.1:7667 is taken");
+        return;
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["--ephemeral"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scalard");
+    // It must stop by itself; one that started serving is stopped after 10 s and fails.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("stderr");
+    drop(v6);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(err.contains("[::1]:7667") && err.contains("in use"), "{err}");
+}

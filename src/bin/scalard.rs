@@ -388,6 +388,15 @@ fn read_new_password() -> Result<String, String> {
     Ok(p)
 }
 
+/// Whether binding `addr` fails because the host has no IPv6 (or no such address), rather
+/// than for a reason to report, such as the port being taken.
+fn no_ipv6(addr: &std::net::SocketAddr) -> bool {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => false,
+        Err(e) => matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT)),
+    }
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -411,9 +420,15 @@ fn main() -> ExitCode {
     let as_read = config.clone();
     if config.default_listen {
         // The defaults name both loopback families; a host without IPv6 still starts on IPv4.
-        config
-            .listen
-            .retain(|a| std::net::TcpListener::bind(a).is_ok() || a.is_ipv4());
+        // Only that: a port taken on ::1 is an error like one taken on 127.0.0.1, or clients
+        // that try ::1 first would reach the other program.
+        config.listen.retain(|a| {
+            let kept = a.is_ipv4() || !no_ipv6(a);
+            if !kept {
+                log::info!("no IPv6 on this host: not listening on {a}");
+            }
+            kept
+        });
     }
     let reserve = scalar::server::FD_RESERVE;
     let fd_limit = match scalar::net::raise_fd_limit() {
