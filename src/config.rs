@@ -386,6 +386,28 @@ impl Config {
         if self.listen.is_empty() && self.tls_listen.is_empty() {
             return Err(bad("listen", "no address to listen on"));
         }
+        if let Some(topic) = self
+            .retention
+            .topics
+            .keys()
+            .find(|t| crate::proto::Name::parse(t).is_ok_and(|n| n.domain() != &*self.domain))
+        {
+            return Err(bad(
+                &format!("retention.{topic:?}"),
+                format!(
+                    "a topic of another domain: this server ({}) keeps only its own",
+                    self.domain
+                ),
+            ));
+        }
+        let mut all: Vec<SocketAddr> = self.listen.iter().chain(&self.tls_listen).copied().collect();
+        all.sort_unstable();
+        if let Some(twice) = all.windows(2).find_map(|w| match w {
+            [a, b] if a == b => Some(*a),
+            _ => None,
+        }) {
+            return Err(bad("listen", format!("{twice} is given twice")));
+        }
         if self.ephemeral && (self.auth.policy == Policy::Accounts || self.auth.registration) {
             return Err(bad(
                 "ephemeral",
@@ -437,18 +459,16 @@ impl Config {
                         self.topic_rule(&topic, rule)?;
                     }
                 }
-                ("admins" | "bans", toml::Value::Array(items)) => {
+                ("admins" | "bans" | "trust-domains" | "distrust-domains", toml::Value::Array(items)) => {
+                    // Each item as its flag takes it (--admin, --ban, ...), its errors under the
+                    // file's key.
                     let one = key.trim_end_matches('s');
                     for v in items {
                         let item = v.as_str().ok_or_else(|| bad(&key, "expected strings"))?;
-                        self.set(one, item, "")?;
-                    }
-                }
-                ("trust-domains" | "distrust-domains", toml::Value::Array(items)) => {
-                    let one = key.trim_end_matches('s');
-                    for v in items {
-                        let d = v.as_str().ok_or_else(|| bad(&key, "expected strings"))?;
-                        self.set(one, d, "")?;
+                        self.set(one, item, "").map_err(|e| match e {
+                            ConfigError::BadValue { why, .. } => bad(&key, why),
+                            e => e,
+                        })?;
                     }
                 }
                 ("servers", toml::Value::Table(domains)) => {
@@ -457,6 +477,17 @@ impl Config {
                             .insert_toml(&domain, &entry)
                             .map_err(|e| bad(&format!("servers.{domain:?}"), e))?;
                     }
+                }
+                (k, other) if LIST_KEYS.contains(&k) => {
+                    let want = match k {
+                        "retention" | "servers" => "a table",
+                        "listen" | "tls-listen" => "an address or a list of them",
+                        _ => "a list of strings",
+                    };
+                    return Err(bad(
+                        k,
+                        format!("unexpected {}: expected {want}", other.type_str()),
+                    ));
                 }
                 (_, toml::Value::String(s)) => self.set(&key, &s, "")?,
                 (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
@@ -806,6 +837,65 @@ mod tests {
             let e = c.apply_toml(wrong).unwrap_err().to_string();
             assert!(e.contains(what) && !e.contains("unknown"), "{wrong}: {e}");
         }
+    }
+
+    #[test]
+    fn a_list_key_given_one_value_is_named_with_what_it_wants() {
+        let mut c = Config::default();
+        for (wrong, key, want) in [
+            (
+                "admins = \"alice@localhost\"",
+                "admins",
+                "unexpected string: expected a list of strings",
+            ),
+            (
+                "bans = \"*@spam.example\"",
+                "bans",
+                "unexpected string: expected a list",
+            ),
+            (
+                "trust-domains = \"a.example\"",
+                "trust-domains",
+                "expected a list",
+            ),
+            ("admins = 5", "admins", "unexpected integer"),
+            (
+                "listen = 7667",
+                "listen",
+                "unexpected integer: expected an address or a list",
+            ),
+            (
+                "retention = 5",
+                "retention",
+                "unexpected integer: expected a table",
+            ),
+        ] {
+            let e = c.apply_toml(wrong).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{key}: ")) && e.contains(want),
+                "{wrong}: {e}"
+            );
+        }
+        // An item's own error names the file's key, not the flag's.
+        let e = c.apply_toml("admins = [\"bob\"]").unwrap_err().to_string();
+        assert!(e.starts_with("admins: "), "{e}");
+    }
+
+    #[test]
+    fn retention_of_another_domains_topic_and_an_address_twice_are_refused() {
+        let mut c = Config::default();
+        c.apply_toml("[retention.\"#x@other.example\"]\nhistory-max-events = 5\n")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("#x@other.example") && e.contains("another domain"),
+            "{e}"
+        );
+        let e = args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:1"]).unwrap_err();
+        assert_eq!(e.to_string(), "listen: 127.0.0.1:1 is given twice");
+        let e = args(&["--listen", "127.0.0.1:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();
+        assert!(e.to_string().contains("given twice"), "{e}");
+        assert!(args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"]).is_ok());
     }
 
     #[test]
