@@ -626,6 +626,36 @@ fn a_failing_store_refuses_messages_and_loses_nothing_it_echoed() {
     assert_eq!(ask(&mut alice, r, None).unwrap().events, echoed);
 }
 
+/// Stopped (SIGTERM) while its store fails, the server logs the accepted Messages it could not
+/// store and exits 1, not 0: a supervisor sees that the stop lost something.
+#[test]
+fn a_stop_that_loses_accepted_messages_exits_1() {
+    let dir = DataDir::new();
+    let mut s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut alice = joined(&s, "alice");
+    publish(&mut alice, ROOM, "stored").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let lock = lock_store(&dir);
+    // Echoed (batched), and held by the writer, which cannot commit them.
+    for i in 0..3 {
+        publish(&mut alice, ROOM, &format!("held {i}")).unwrap();
+    }
+    s.expect_log("write failed, will retry");
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    drop(alice);
+    // Each try waits out SQLite's busy timeout (5 s) first: the last one ends 10-15 s on.
+    let log: Vec<String> = std::iter::from_fn(|| s.log.recv_timeout(Duration::from_secs(30)).ok()).collect();
+    let said = |needle: &str| log.iter().any(|l| l.contains(needle));
+    assert!(said("3 events lost") && said("not stored"), "{log:#?}");
+    let status = s.child.wait().expect("exit");
+    assert_eq!(status.code(), Some(1), "{status}");
+    drop(lock);
+}
+
 #[test]
 fn queries_waiting_on_a_stuck_writer_cannot_crowd_out_events() {
     let dir = DataDir::new();

@@ -2,7 +2,7 @@
 
 use scalar::config::{Config, ConfigError};
 use scalar::net::tls::TlsFiles;
-use scalar::net::{Shell, Transport};
+use scalar::net::{Shell, Stopped, Transport};
 use scalar::server::HistoryConfig;
 use scalar::store::accounts::Accounts;
 use scalar::store::admin;
@@ -137,14 +137,24 @@ fn data_dir(config: &Config) -> Result<PathBuf, String> {
 /// cannot open: SQLite makes a 32 KiB index file beside the database as it opens it.
 const LOW_DISK: u64 = 1 << 20;
 
-/// Bytes this process may still write on the disk holding `dir`, if the system says.
-fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+/// What the system says of the filesystem holding `dir`, if it says.
+fn statvfs(dir: &std::path::Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs only writes the struct it is given; `path` is NUL-terminated.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     let ok = unsafe { libc::statvfs(path.as_ptr(), &mut st) } == 0;
-    ok.then(|| st.f_bavail.saturating_mul(st.f_frsize))
+    ok.then_some(st)
+}
+
+/// Bytes this process may still write on the disk holding `dir`, if the system says.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    statvfs(dir).map(|st| st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Whether the filesystem holding `dir` is mounted read-only.
+fn read_only(dir: &std::path::Path) -> bool {
+    statvfs(dir).is_some_and(|st| st.f_flag & libc::ST_RDONLY != 0)
 }
 
 /// The database file in the data directory: history and accounts.
@@ -171,8 +181,17 @@ fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
 /// Says why the data directory cannot be used, and what to do.
 fn unusable_data_dir(config: &Config, e: &str) -> ExitCode {
     eprintln!("scalard: {e}");
-    // SQLite's own word for a full disk at open is often "disk I/O error".
+    // SQLite's own word for a full disk at open is often "disk I/O error". A read-only
+    // filesystem reports no free space to this process either: that is said instead.
     if let Ok(dir) = data_dir_path(config)
+        && read_only(&dir)
+    {
+        eprintln!(
+            "scalard: the filesystem holding {} is mounted read-only: scalard writes there \
+             (its lock, its database)",
+            dir.display()
+        );
+    } else if let Ok(dir) = data_dir_path(config)
         && let Some(free) = free_bytes(&dir).filter(|&b| b < LOW_DISK)
     {
         eprintln!(
@@ -523,7 +542,13 @@ fn main() -> ExitCode {
     }
     log::info!("serving domain {}", config.domain);
     match shell.run(&STOP) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Stopped { unstored: 0 }) => ExitCode::SUCCESS,
+        // A clean stop that lost accepted Messages is not a clean stop: exit 1, so that a
+        // supervisor (systemd's Restart=on-failure, a script) records it.
+        Ok(Stopped { unstored }) => {
+            log::error!("stopped with {unstored} accepted events not stored (see above): exit 1");
+            ExitCode::from(1)
+        }
         Err(e) => {
             log::error!("poll failed: {e}");
             ExitCode::from(1)

@@ -51,6 +51,15 @@ pub struct Reconfig {
     pub retention: crate::store::Retention,
 }
 
+/// How a run of the server ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Stopped {
+    /// Events accepted but not stored: the store was failing (a full disk) when the server
+    /// stopped, and its last try failed too. Each is logged with its position.
+    pub unstored: u64,
+}
+
 /// What the shell counts beyond the core's [`Stats`](crate::server::Stats).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ShellStats {
@@ -207,8 +216,8 @@ impl Shell {
     }
 
     /// Serves until `stop` becomes true, then says Bye to everyone, gives them a short grace
-    /// period to receive it, and returns.
-    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+    /// period to receive it, closes the store, and returns how it ended.
+    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<Stopped> {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         while !stop.load(Ordering::Relaxed) {
@@ -485,7 +494,7 @@ impl Shell {
         log::debug!("conn {key}: closed {}", c.peer);
     }
 
-    fn shut_down(&mut self) -> io::Result<()> {
+    fn shut_down(&mut self) -> io::Result<Stopped> {
         let n = self.conns.len();
         let s = if n == 1 { "" } else { "s" };
         log::info!("shutting down: saying Bye to {n} connection{s}");
@@ -506,10 +515,8 @@ impl Shell {
         for key in left {
             self.drop_late(key, Instant::now());
         }
-        if let Some(store) = self.store.take() {
-            // Commits what the writer still holds before the process exits.
-            store.close();
-        }
+        // Commits what the writer still holds before the process exits.
+        let unstored = self.store.take().map_or(0, Store::close);
         let s = self.server.stats();
         log::info!(
             "stopped: {} connections served, {} refused, {} messages, {} deliveries, {} slow consumers",
@@ -519,6 +526,6 @@ impl Shell {
             s.deliveries,
             self.stats.slow_consumers
         );
-        Ok(())
+        Ok(Stopped { unstored })
     }
 }

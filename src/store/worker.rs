@@ -123,7 +123,8 @@ pub struct Store {
     flush_queued: Arc<AtomicBool>,
     /// Retention rules for the writer to take up (a reload): one slot, the latest wins.
     new_retention: Arc<Mutex<Option<Retention>>>,
-    writer: Option<JoinHandle<()>>,
+    /// Returns how many Events it could not write before the store closed.
+    writer: Option<JoinHandle<u64>>,
     reader: Option<JoinHandle<()>>,
     searcher: Option<JoinHandle<()>>,
 }
@@ -202,6 +203,7 @@ impl Store {
             tidying: Chore::default(),
             last_prune: Instant::now(),
             written: 0,
+            lost: 0,
         };
         let spawn_error = |e| super::StoreError::Io(format!("cannot start a store thread: {e}"));
         // On an error below, dropping `store` stops and joins whatever did start.
@@ -310,31 +312,34 @@ impl Store {
     }
 
     /// Stops the store: the writer commits everything still queued (or, if it is failing, tries
-    /// one last time) and the threads are joined. Queued queries are not answered.
-    pub fn close(mut self) {
-        self.shutdown();
+    /// one last time) and the threads are joined. Queued queries are not answered. Returns how
+    /// many Events were not written (the writer was failing, and failed once more): each is
+    /// also logged.
+    pub fn close(mut self) -> u64 {
+        self.shutdown()
     }
 
-    fn shutdown(&mut self) {
+    fn shutdown(&mut self) -> u64 {
         self.closing.store(true, Ordering::Release);
         // Closing the queues is what ends the threads' loops.
         self.writes = None;
         self.state = None;
         self.reads = None;
         self.searches = None;
-        let threads = [
-            ("writer", self.writer.take()),
-            ("reader", self.reader.take()),
-            ("searcher", self.searcher.take()),
-        ];
-        for (name, handle) in threads {
-            let Some(h) = handle else { continue };
+        let lost = self.writer.take().map_or(0, |h| {
             // Cuts short a failing writer's wait between retries.
             h.thread().unpark();
-            if h.join().is_err() {
+            h.join().unwrap_or_else(|_| {
+                log::error!("store: the writer thread panicked");
+                0
+            })
+        });
+        for (name, handle) in [("reader", self.reader.take()), ("searcher", self.searcher.take())] {
+            if handle.is_some_and(|h| h.join().is_err()) {
                 log::error!("store: the {name} thread panicked");
             }
         }
+        lost
     }
 }
 
@@ -373,13 +378,17 @@ struct Writer {
     last_prune: Instant,
     /// Events committed since the last retention step.
     written: usize,
+    /// Events given up when the store closed while writes failed.
+    lost: u64,
 }
 
 impl Writer {
-    fn run(mut self) {
+    /// Serves until the store closes; returns how many Events it could not write.
+    fn run(mut self) -> u64 {
         self.serve();
         // Whatever ended the loop, the state saves already queued are written.
         self.save_state();
+        self.lost
     }
 
     fn serve(&mut self) {
@@ -522,14 +531,15 @@ impl Writer {
         }
     }
 
-    /// Logs what a store closing while failing could not write.
-    fn lost(&self, batch: &[Arc<Record>], e: &super::StoreError) {
+    /// Logs and counts what a store closing while failing could not write.
+    fn lost(&mut self, batch: &[Arc<Record>], e: &super::StoreError) {
         let mut positions: Vec<u64> = batch.iter().map(|r| r.pos).collect();
         // The Store is closing, so its sender is gone and this ends at the queue's last Record.
         positions.extend(self.jobs.try_iter().filter_map(|j| match j {
             Job::Write(r) => Some(r.pos),
             Job::Flush => None,
         }));
+        self.lost += positions.len() as u64;
         let (first, last) = (positions.iter().min(), positions.iter().max());
         if let (Some(first), Some(last)) = (first, last) {
             log::error!(
@@ -922,7 +932,7 @@ mod tests {
             .write(Arc::new(rec(1, "#a", 2, "queued behind it")))
             .unwrap();
         let t = Instant::now();
-        store.close();
+        assert_eq!(store.close(), 2, "both Events are counted as lost");
         assert!(t.elapsed() < RETRY, "{:?}", t.elapsed());
         assert_eq!(Db::open(&dir.db()).unwrap().count().unwrap(), 0);
     }
