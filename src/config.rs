@@ -400,7 +400,14 @@ impl Config {
                 ),
             ));
         }
-        let mut all: Vec<SocketAddr> = self.listen.iter().chain(&self.tls_listen).copied().collect();
+        // Port 0 is a fresh port each time, never the same address twice.
+        let mut all: Vec<SocketAddr> = self
+            .listen
+            .iter()
+            .chain(&self.tls_listen)
+            .filter(|a| a.port() != 0)
+            .copied()
+            .collect();
         all.sort_unstable();
         if let Some(twice) = all.windows(2).find_map(|w| match w {
             [a, b] if a == b => Some(*a),
@@ -896,6 +903,7 @@ mod tests {
         let e = args(&["--listen", "127.0.0.1:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
         assert!(args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"]).is_ok());
+        assert!(args(&["--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"]).is_ok());
     }
 
     #[test]
