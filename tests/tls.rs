@@ -465,11 +465,25 @@ fn bad_certificate_files_stop_scalard_at_start() {
     std::fs::write(&not_pem, "hello\n").expect("write");
     let other_key = format!("{}/otherkey.pem", pems.dir.path());
     std::fs::write(&other_key, make_cert().key_pem).expect("write");
+    // Cut short, as a certificate still being written would be.
+    let cut = format!("{}/cut.pem", pems.dir.path());
+    std::fs::write(&cut, &a.cert_pem[..100]).expect("write");
     let (cert, key) = (pems.cert(), pems.key());
     for (c, k, needle) in [
         (missing.as_str(), key.as_str(), "nope.pem"),
-        (cert.as_str(), not_pem.as_str(), "garbage.pem"),
-        (not_pem.as_str(), key.as_str(), "garbage.pem"),
+        (cert.as_str(), not_pem.as_str(), "garbage.pem: no private key"),
+        (
+            not_pem.as_str(),
+            key.as_str(),
+            "garbage.pem: no certificate in it",
+        ),
+        (
+            cut.as_str(),
+            key.as_str(),
+            "cut.pem: cut short: the \"-----END CERTIFICATE-----\" line is missing",
+        ),
+        // A certificate where the key should be.
+        (cert.as_str(), cert.as_str(), "fullchain.pem: no private key"),
         // The key of another certificate: rustls refuses the pair.
         (cert.as_str(), other_key.as_str(), "refused"),
     ] {

@@ -20,6 +20,8 @@ pub enum TlsError {
     Pem {
         /// The file.
         path: PathBuf,
+        /// What it should hold: "certificate" or "private key".
+        what: &'static str,
         /// What went wrong.
         err: pem::Error,
     },
@@ -33,11 +35,7 @@ pub enum TlsError {
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlsError::Pem {
-                path,
-                err: pem::Error::NoItemsFound,
-            } => write!(f, "{}: no PEM item of the expected kind", path.display()),
-            TlsError::Pem { path, err } => write!(f, "{}: {err}", path.display()),
+            TlsError::Pem { path, what, err } => write!(f, "{}: {}", path.display(), pem_words(err, what)),
             TlsError::NoCertificate(path) => write!(f, "{}: no certificate in it", path.display()),
             TlsError::Rustls(e) => write!(f, "certificate and key refused: {e}"),
         }
@@ -45,6 +43,22 @@ impl fmt::Display for TlsError {
 }
 
 impl std::error::Error for TlsError {}
+
+/// A PEM error in words: rustls's own shows a missing END marker as an array of bytes, and an
+/// empty file as "no items found".
+fn pem_words(err: &pem::Error, what: &str) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    match err {
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "cut short: the \"-----END {}-----\" line is missing (a file still being written?)",
+            text(end_marker)
+        ),
+        pem::Error::IllegalSectionStart { line } => format!("a malformed BEGIN line: {}", text(line)),
+        pem::Error::Base64Decode(e) => format!("not valid base64 inside a section: {e}"),
+        pem::Error::NoItemsFound => format!("no {what} in it"),
+        other => other.to_string(),
+    }
+}
 
 /// The PEM files a TLS listener serves, and the configuration built from them.
 pub struct TlsFiles {
@@ -61,6 +75,7 @@ impl TlsFiles {
         let chain = load_chain(&self.cert)?;
         let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|err| TlsError::Pem {
             path: self.key.clone(),
+            what: "private key (PKCS#8, PKCS#1 or SEC1)",
             err,
         })?;
         let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -74,6 +89,7 @@ impl TlsFiles {
 fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem_err = |err| TlsError::Pem {
         path: path.to_path_buf(),
+        what: "certificate",
         err,
     };
     let chain = CertificateDer::pem_file_iter(path)
