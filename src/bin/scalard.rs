@@ -329,6 +329,7 @@ fn account(args: Vec<String>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let typed = id.unwrap_or_default();
     let id = match id.map(|id| admin::account_id(id, &config.domain)).transpose() {
         Ok(id) => id.unwrap_or_default(),
         Err(e) => {
@@ -336,6 +337,15 @@ fn account(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before the password is asked for: a bare name completed with the wrong domain.
+    if cmd == admin::Command::Add
+        && let Ok(dir) = data_dir_path(&config)
+        && let Ok(db) = admin::open_existing(&dir.join(DB_FILE))
+        && let Err(e) = admin::check_completed_domain(&db, typed, &id)
+    {
+        eprintln!("scalard account: {e}");
+        return ExitCode::from(2);
+    }
     // The database is looked for before the password is asked for, so that a wrong directory
     // is said first; only an account added before the first start makes it, and only once
     // the password was taken, so that a refused one leaves nothing behind.

@@ -61,6 +61,30 @@ pub fn account_id(typed: &str, domain: &str) -> Result<String, String> {
     Ok(format!("{}@{domain}", name.local()))
 }
 
+/// For an account about to be added under a name typed without its domain (`id` is the name
+/// completed): refuses when the database already holds accounts and none is of `id`'s domain.
+/// The operator most likely left out the server's `--domain` (or `--config`), and the account
+/// could never log in there. A full ID typed means what it says.
+pub fn check_completed_domain(db: &Db, typed: &str, id: &str) -> Result<(), String> {
+    if typed.contains('@') {
+        return Ok(());
+    }
+    let names = db.account_names().map_err(|e| e.to_string())?;
+    let domain_of = |n: &str| n.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+    let domain = domain_of(id);
+    let mut others: Vec<String> = names.iter().map(|n| domain_of(n)).collect();
+    if others.is_empty() || others.contains(&domain) {
+        return Ok(());
+    }
+    others.sort_unstable();
+    others.dedup();
+    Err(format!(
+        "{typed} would be {id}, but the accounts here are of {}: give the server's --domain or \
+         --config (or type the full ID to mean it)",
+        others.join(", ")
+    ))
+}
+
 /// Checks a new password's length.
 pub fn check_password(p: &str) -> Result<(), String> {
     match p.len() {
@@ -167,5 +191,23 @@ mod tests {
         assert_eq!(at(Command::List, "", None).unwrap(), "a@x");
         assert!(at(Command::Del, "a@x", None).is_ok());
         assert!(at(Command::Del, "a@x", None).is_err());
+    }
+
+    #[test]
+    fn a_bare_name_completed_with_a_domain_no_account_has_is_refused() {
+        let dir = crate::store::sqlite::tests::TempDir::new("admin-domain");
+        let db = Db::open(&dir.0.join("scalard.db")).unwrap();
+        assert!(
+            check_completed_domain(&db, "frank", "frank@localhost").is_ok(),
+            "no accounts yet"
+        );
+        assert!(db.add_account("alice@chat.test", "h", 1).unwrap());
+        let e = check_completed_domain(&db, "frank", "frank@localhost").unwrap_err();
+        assert!(e.contains("frank@localhost") && e.contains("of chat.test"), "{e}");
+        assert!(
+            check_completed_domain(&db, "frank@localhost", "frank@localhost").is_ok(),
+            "typed in full"
+        );
+        assert!(check_completed_domain(&db, "bob", "bob@chat.test").is_ok());
     }
 }
