@@ -705,6 +705,16 @@ impl Client {
             }
             let free = self.buf.get_mut(self.len..).unwrap_or_default();
             match self.stream.read(free) {
+                // A TLS server's alert (or handshake) in answer to a plain client's first frame.
+                Ok(0)
+                    if self.domain.is_empty()
+                        && !self.stream.is_tls()
+                        && matches!(self.buf.get(..self.len), Some([0x15 | 0x16, 0x03, ..])) =>
+                {
+                    return Err(ClientError::Protocol(
+                        "the server answered in TLS and closed (is it a TLS port?)".into(),
+                    ));
+                }
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => self.len += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -67,6 +67,13 @@ impl fmt::Display for CliError {
                     "the server's certificate says it is a CA's, which no client takes for a \
                      server's own: --tofu pins it as it is; made again with -addext \
                      basicConstraints=critical,CA:FALSE (see the README), --ca FILE trusts it too"
+                } else if matches!(
+                    c,
+                    rustls::CertificateError::NotValidForName
+                        | rustls::CertificateError::NotValidForNameContext { .. }
+                ) {
+                    "the certificate is trusted but names another host: connect by a name it \
+                     carries (its domain, rather than an IP address or localhost)"
                 } else {
                     "the server's certificate is not trusted: --ca FILE trusts a private CA, \
                      --tofu pins a self-signed certificate on first use"

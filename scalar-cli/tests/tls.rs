@@ -55,6 +55,11 @@ fn self_signed() -> Cert {
 
 /// A private CA (its PEM) and a certificate for 127.0.0.1 it issued.
 fn ca_signed() -> (String, Cert) {
+    ca_signed_for("127.0.0.1")
+}
+
+/// A private CA (its PEM) and a certificate for `name` it issued.
+fn ca_signed_for(name: &str) -> (String, Cert) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
@@ -62,7 +67,7 @@ fn ca_signed() -> (String, Cert) {
         .push(rcgen::DnType::CommonName, "scalar test CA");
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap()).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+    let leaf = rcgen::CertificateParams::new(vec![name.to_string()])
         .unwrap()
         .signed_by(&key, &ca)
         .unwrap();
@@ -275,6 +280,17 @@ fn an_untrusted_certificate_fails_clearly() {
     let untrusted = ["certificate is not trusted", "--tofu"];
     refused(&["--tls", "ping"], &untrusted);
     refused(&["--ca", &other, "ping"], &untrusted);
+    // Trusted, but for another name than the one dialled: the hint is not "--ca".
+    let (ca_pem, elsewhere) = ca_signed_for("chat.example.org");
+    let ca = write_file(&home, "ca.pem", &ca_pem);
+    proxy.set_cert(&elsewhere);
+    refused(&["--ca", &ca, "ping"], &["names another host"]);
+    // No TLS to a TLS port: the server's alert is recognised.
+    let mut plain = cli(&server, &home);
+    plain.args(["--server", &proxy.server(), "ping"]);
+    let r = run(plain, b"");
+    assert_eq!(r.code(), CONNECTION, "{}", r.stderr);
+    assert!(r.stderr.contains("answered in TLS"), "{}", r.stderr);
     // A self-signed certificate marked as a CA's (openssl's default): the hint says so, and
     // what does work. --ca with its own file fails the same way.
     let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
