@@ -380,6 +380,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         })?),
         None => None,
     };
+    // Errors quote the ID as typed (--id or SCALAR_ID), not as folded.
+    let typed = id.clone().or_else(|| env.id.clone()).unwrap_or_default();
     let id = names::default_id(id, env.id.clone(), env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
     let full = if id.contains('@') {
@@ -389,8 +391,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     };
     match scalar::proto::Name::parse(&full) {
         Ok(n) if n.kind() == scalar::proto::Kind::User => {}
-        Ok(_) => return Err(usage(format!("--id {id}: an ID has no # or ! sigil"))),
-        Err(e) => return Err(usage(format!("--id {id}: {e}"))),
+        Ok(_) => return Err(usage(format!("--id {typed}: an ID has no # or ! sigil"))),
+        Err(e) => return Err(usage(format!("--id {typed}: {e}"))),
     }
     let password = match password_file {
         Some(f) => Some(PasswordFrom::File(f)),
@@ -783,6 +785,11 @@ mod tests {
         ] {
             assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
+        let e = parse_strs(&["--id", "Bad Name!", "ping"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.starts_with("--id Bad Name!: "), "quoted as typed: {e}");
         assert_eq!(parse_strs(&["listen", "-h"]).unwrap().command, Command::Help);
         use std::os::unix::ffi::OsStringExt;
         let env = Env::default();
