@@ -214,6 +214,7 @@ fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
     unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
     assert_eq!(next(&mut mallory), "Error 807 banned_from_server seq=None");
     assert_eq!(next(&mut mallory), "Bye 807 banned_from_server");
+    s.expect_log("server bans closed 1 session(s): mallory@localhost");
     s.expect_log("configuration reloaded");
     bob.ping(WAIT).expect("bob stays");
     let mut carol = s.raw();

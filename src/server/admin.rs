@@ -195,6 +195,25 @@ impl Server {
                 })
             })
             .collect();
+        if !hit.is_empty() {
+            // Said once, with the first few: an operator's ban should show what it did.
+            let who: Vec<String> = hit
+                .iter()
+                .take(10)
+                .filter_map(|&c| self.session(c))
+                .map(|s| {
+                    s.user
+                        .as_deref()
+                        .map_or_else(|| s.peer.to_string(), str::to_string)
+                })
+                .collect();
+            let more = if hit.len() > who.len() { ", ..." } else { "" };
+            log::info!(
+                "server bans closed {} session(s): {}{more}",
+                hit.len(),
+                who.join(", ")
+            );
+        }
         for conn in hit {
             self.fail(
                 conn,
