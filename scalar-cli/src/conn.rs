@@ -241,7 +241,12 @@ fn identify(
             if !dial.prompt {
                 return Err(e.into());
             }
-            conn.identify(id, Some(&login(false)?), dial.timeout)?;
+            // The server's reason first: for a name that is no account there, no password helps.
+            let login = login(false).map_err(|le| match le {
+                CliError::Usage(m) => CliError::Usage(format!("{e}; {m}")),
+                other => other,
+            })?;
+            conn.identify(id, Some(&login), dial.timeout)?;
         }
         // An ID of another domain: this server names itself, and the ID's home server makes
         // a token for it (PROTOCOL.md §4, Other domains).

@@ -66,6 +66,13 @@ fn a_registered_name_without_a_password_and_no_terminal_is_a_clear_error() {
     let r = run(c, b"");
     assert_eq!(r.code(), 2);
     assert!(r.stderr.contains("a password is needed"), "{}", r.stderr);
+    // The server's reason comes first: here, that the name is an account.
+    assert!(
+        r.stderr
+            .contains("600 auth_required: alice@localhost is registered"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
