@@ -724,10 +724,11 @@ impl Client {
     }
 
     /// Receives until the next frame carrying `seq` (a reply, or an Event of a Catchup replay),
-    /// answering Pings. Frames without `seq` (the Events of the topics, announcements) and
-    /// frames it cannot decode are held for [`recv`](Client::recv), up to [`HELD_FRAMES`];
-    /// replies to other requests (one that timed out) are skipped. An Error for `seq` becomes
-    /// [`ClientError::Refused`]; a Bye or an Error without `seq` ends the session
+    /// answering Pings. Frames without `seq` (the Events of the topics, announcements, an Error
+    /// that leaves the connection open such as a kick) and frames it cannot decode are held for
+    /// [`recv`](Client::recv), up to [`HELD_FRAMES`]; replies to other requests (one that timed
+    /// out) are skipped. An Error for `seq` becomes [`ClientError::Refused`]; a Bye, or an
+    /// Error without `seq` that closes the connection, ends the session
     /// ([`ClientError::Dropped`]). Fails with a timeout at `deadline`.
     pub fn reply(&mut self, seq: u32, deadline: Instant) -> Result<Frame, ClientError> {
         loop {
@@ -753,6 +754,13 @@ impl Client {
                         *server = e.server.map(str::to_string);
                     }
                     return Err(r);
+                }
+                // One that leaves the connection open (a kick from one channel) is news, like an
+                // Event; one that closes it ends the wait.
+                Msg::Error(e)
+                    if e.seq.is_none() && ErrorCode::from_u16(e.code).is_some_and(|c| !c.closes()) =>
+                {
+                    self.hold(f)
                 }
                 Msg::Error(e) if e.seq.is_none() => return Err(ClientError::dropped(e.code, e.reason)),
                 m if m.seq() == Some(seq) => return Ok(f),

@@ -413,7 +413,14 @@ impl Config {
             [a, b] if a == b => Some(*a),
             _ => None,
         }) {
-            return Err(bad("listen", format!("{twice} is given twice")));
+            return Err(match self.default_listen {
+                // Given once, as tls-listen: it is the plain default too.
+                true => bad(
+                    "tls-listen",
+                    format!("{twice} is also a default (plain) listen address: give --listen too"),
+                ),
+                false => bad("listen", format!("{twice} is given twice")),
+            });
         }
         if self.ephemeral && (self.auth.policy == Policy::Accounts || self.auth.registration) {
             return Err(bad(
@@ -902,6 +909,8 @@ mod tests {
         assert_eq!(e.to_string(), "listen: 127.0.0.1:1 is given twice");
         let e = args(&["--listen", "127.0.0.1:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
+        let e = args(&["--tls-listen", "127.0.0.1:7667"]).unwrap_err().to_string();
+        assert!(e.contains("also a default (plain) listen address"), "{e}");
         assert!(args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"]).is_ok());
         assert!(args(&["--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"]).is_ok());
     }

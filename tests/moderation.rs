@@ -66,6 +66,35 @@ fn a_kick_is_seen_by_all_then_the_target_may_come_back() {
     );
 }
 
+/// A kick that comes while the client waits for a reply (here, to its Sub of another
+/// channel) is kept for it, in order, rather than taken for the end of the session.
+#[test]
+fn a_kick_during_a_request_is_kept_not_taken_for_the_end() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut op = s.client("op");
+    let mut bob = s.client("bob");
+    for c in [&mut op, &mut bob] {
+        sub(c, ROOM);
+    }
+    let record = "Event #ops@localhost op@localhost kick bob@localhost testing";
+    assert_eq!(
+        act(&mut op, 1, Action::Kick, "bob@localhost"),
+        format!("{record} seq=Some(1)")
+    );
+    // The record and the Error are in bob's socket before the Meta that answers this.
+    let meta = bob
+        .request(WAIT, |seq| {
+            Msg::Sub(Sub {
+                seq,
+                topic: name("#other@localhost"),
+            })
+        })
+        .expect("the Sub is answered, the session goes on");
+    assert_eq!(describe(&meta), "Meta #other@localhost true 1");
+    assert_eq!(next(&mut bob), format!("{record} seq=None"));
+    assert_eq!(next(&mut bob), "Error 803 kicked seq=None");
+}
+
 #[test]
 fn a_banned_guest_cannot_return_under_a_new_name_and_a_muted_user_is_refused() {
     let dir = with_alice();

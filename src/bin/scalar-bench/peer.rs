@@ -61,7 +61,9 @@ impl Peer {
     /// Takes over a socket whose handshake is done, with the bytes already read past it.
     pub fn from_stream(stream: std::net::TcpStream, pending: &[u8]) -> io::Result<Peer> {
         stream.set_nonblocking(true)?;
-        let mut rbuf = vec![0u8; 256 * 1024];
+        // Room for what the client had read (its frames held while it waited for a reply
+        // included) and as much again to read into.
+        let mut rbuf = vec![0u8; 256 * 1024 + pending.len()];
         rbuf[..pending.len()].copy_from_slice(pending);
         Ok(Peer {
             sock: mio::net::TcpStream::from_std(stream),
