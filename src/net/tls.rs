@@ -96,10 +96,42 @@ fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         .map_err(pem_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_err)?;
-    if chain.is_empty() {
+    let Some(leaf) = chain.first() else {
         return Err(TlsError::NoCertificate(path.to_path_buf()));
+    };
+    if marked_as_ca(leaf) {
+        log::warn!(
+            "TLS: the certificate in {} says it is a CA's (basicConstraints CA:TRUE, as `openssl \
+             req -x509` makes by default): clients that check certificates refuse it as a \
+             server's own; make it again with -addext basicConstraints=critical,CA:FALSE",
+            path.display()
+        );
     }
     Ok(chain)
+}
+
+/// Whether a certificate says it is a CA's (basicConstraints CA:TRUE), which no verifying
+/// client takes for a server's own certificate: verified against itself as the only trust
+/// anchor, webpki refuses it for exactly that before anything else about the path.
+fn marked_as_ca(cert: &CertificateDer<'_>) -> bool {
+    let (Ok(ee), Ok(anchor)) = (
+        webpki::EndEntityCert::try_from(cert),
+        webpki::anchor_from_trusted_cert(cert),
+    ) else {
+        return false;
+    };
+    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let anchors = [anchor];
+    let verdict = ee.verify_for_usage(
+        algorithms.all,
+        &anchors,
+        &[],
+        rustls::pki_types::UnixTime::now(),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    );
+    matches!(verdict, Err(webpki::Error::CaUsedAsEndEntity))
 }
 
 /// A connection's TLS state. Boxed in the connection (`Conn`), so a plain connection pays
@@ -197,5 +229,23 @@ mod tests {
             assert!(!PlainPolicy::Loopback.allows(ip), "{ip}");
             assert!(PlainPolicy::Any.allows(ip), "{ip}");
         }
+    }
+
+    #[test]
+    fn a_certificate_marked_as_a_cas_is_told_apart() {
+        let cert = |ca: bool| {
+            let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+            if ca {
+                params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            }
+            let key = rcgen::KeyPair::generate().unwrap();
+            params.self_signed(&key).unwrap().der().clone()
+        };
+        assert!(marked_as_ca(&cert(true)));
+        assert!(!marked_as_ca(&cert(false)));
+        assert!(
+            !marked_as_ca(&CertificateDer::from(vec![1, 2, 3])),
+            "not a certificate at all"
+        );
     }
 }
