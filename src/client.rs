@@ -709,7 +709,7 @@ impl Client {
                 Ok(0)
                     if self.domain.is_empty()
                         && !self.stream.is_tls()
-                        && matches!(self.buf.get(..self.len), Some([0x15 | 0x16, 0x03, ..])) =>
+                        && crate::tls::starts_like_tls(self.buf.get(..self.len).unwrap_or_default()) =>
                 {
                     return Err(ClientError::Protocol(
                         "the server answered in TLS and closed (is it a TLS port?)".into(),

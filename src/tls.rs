@@ -191,6 +191,12 @@ impl Tls {
     }
 }
 
+/// Whether bytes read from a server start like a TLS record (an alert or a handshake, TLS
+/// 1.x): what a TLS server answers a client that sent plain frames, before it closes.
+pub fn starts_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, ..])
+}
+
 /// The host part of `HOST:PORT` or `[V6]:PORT` (or a bare host), as the name the certificate
 /// must carry and the SNI to send. An IP address becomes `ServerName::IpAddress`.
 pub fn server_name(server: &str) -> Option<ServerName<'static>> {

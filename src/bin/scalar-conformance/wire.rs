@@ -158,7 +158,7 @@ impl Raw {
     /// Whether what came back so far starts like a TLS record (an alert or a handshake, TLS
     /// 1.x): a TLS server's answer to plain frames.
     pub fn got_tls(&self) -> bool {
-        matches!(self.buf.as_slice(), [0x15 | 0x16, 0x03, ..])
+        scalar::tls::starts_like_tls(&self.buf)
     }
 
     /// Writes bytes as they are.
