@@ -459,6 +459,9 @@ fn main() -> ExitCode {
             kept
         });
     }
+    if !scalar::net::heap::fix_mmap_threshold() {
+        log::debug!("malloc's mmap threshold left as it is");
+    }
     let reserve = scalar::server::FD_RESERVE;
     let fd_limit = match scalar::net::raise_fd_limit() {
         Ok(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),

@@ -4,6 +4,7 @@
 
 mod batch;
 mod conn;
+pub mod heap;
 mod listen;
 mod pagebuf;
 mod read;
