@@ -212,15 +212,18 @@ impl Server {
     }
 
     /// New retention rules (a reload); the store is told apart, and deletes by them from its
-    /// next retention step. Memory is emptied when they change: it holds Events by bytes, not
-    /// by rule, and hides what the rules drop by counting back from the newest, so under looser
-    /// rules it would show (and anchor on) Events the store has already deleted. It fills again
-    /// with new Events; until then catch-ups go to the store.
+    /// next retention step. Memory holds Events by bytes, not by rule, and hides what the rules
+    /// drop by counting back from the newest: under a stricter or unchanged rule a topic's
+    /// memory stays right, but under a looser one it would show (and anchor on) Events the
+    /// store has already deleted, so those topics are forgotten. They fill again with new
+    /// Events; until then their catch-ups go to the store.
     pub fn set_retention(&mut self, retention: crate::store::Retention) {
         if let Some(h) = self.history.as_mut()
             && h.retention != retention
         {
-            h.ring.clear();
+            let old = &h.retention;
+            h.ring
+                .forget(|topic| retention.rule(topic).keeps_more_than(&old.rule(topic)));
             h.retention = retention;
         }
     }

@@ -45,9 +45,20 @@ impl Ring {
         }
     }
 
-    /// Forgets every Event, keeping the budget.
-    pub fn clear(&mut self) {
-        *self = Ring::new(self.budget);
+    /// Forgets the Events of every topic that `drop` picks. Walks all of memory, so it is for
+    /// rare changes (a reload), not the publish path.
+    pub fn forget(&mut self, mut drop: impl FnMut(&str) -> bool) {
+        let gone: Vec<Box<str>> = self.by_topic.keys().filter(|t| drop(t)).cloned().collect();
+        for topic in gone {
+            for old in self.by_topic.remove(&topic).into_iter().flatten() {
+                self.bytes -= old.weight() + ENTRY_OVERHEAD;
+                if self.ids.get(&old.id) == Some(&old.pos) {
+                    self.ids.remove(&old.id);
+                }
+            }
+        }
+        let kept = &self.by_topic;
+        self.all.retain(|r| kept.contains_key(r.topic()));
     }
 
     /// Adds the newest Event of its topic (positions must arrive in increasing order).
@@ -174,23 +185,25 @@ mod tests {
     use crate::proto::Name;
     use crate::store::Fields;
 
+    /// A one-byte Event at `pos` in `topic`, timed `pos`.
+    fn rec(pos: u64, topic: &str) -> Arc<Record> {
+        let body = Body::Text("x");
+        Arc::new(Record::new(Fields {
+            pos,
+            topic,
+            thread: None,
+            from: "u@x.org",
+            time: pos,
+            id: MsgId::compute("u@x.org", topic, pos, body, None, None),
+            body,
+            ctype: None,
+            reply_to: None,
+        }))
+    }
+
     /// A topic that once held most of the ring gives the room back as others take its place.
     #[test]
     fn a_topic_pushed_out_gives_its_room_back() {
-        let rec = |pos: u64, topic: &str| {
-            let body = Body::Text("x");
-            Arc::new(Record::new(Fields {
-                pos,
-                topic,
-                thread: None,
-                from: "u@x.org",
-                time: pos,
-                id: MsgId::compute("u@x.org", topic, pos, body, None, None),
-                body,
-                ctype: None,
-                reply_to: None,
-            }))
-        };
         let one = rec(0, "#a@x.org").weight() + ENTRY_OVERHEAD;
         let mut ring = Ring::new(10_000 * one);
         for pos in 1..=10_000 {
@@ -208,6 +221,52 @@ mod tests {
             "{} of {full} kept",
             a.capacity()
         );
+    }
+
+    /// Forgetting a topic takes its Events out of every collection and gives back their room,
+    /// and leaves the other topics answering as before.
+    #[test]
+    fn a_forgotten_topic_is_gone_everywhere_and_the_others_stay() {
+        let one = rec(0, "#a@x.org").weight() + ENTRY_OVERHEAD;
+        let mut ring = Ring::new(100 * one);
+        let (a, b): (Vec<_>, Vec<_>) = (1..=20)
+            .map(|p| rec(p, if p % 2 == 0 { "#a@x.org" } else { "#b@x.org" }))
+            .partition(|r| r.topic() == "#a@x.org");
+        for r in a.iter().chain(&b) {
+            ring.push(r.clone());
+        }
+        assert_eq!(ring.bytes, 20 * one);
+        ring.forget(|t| t == "#a@x.org");
+        assert_eq!(ring.bytes, 10 * one);
+        assert_eq!(ring.all.len(), 10);
+        assert!(!ring.by_topic.contains_key("#a@x.org"));
+        assert!(a.iter().all(|r| !ring.ids.contains_key(&r.id)));
+        assert!(b.iter().all(|r| ring.ids.get(&r.id) == Some(&r.pos)));
+        let last = Catchup {
+            seq: None,
+            topic: Name::parse("#b@x.org").unwrap(),
+            count: 3,
+            since: None,
+            until: None,
+            after: None,
+            before: None,
+        };
+        let hit = ring
+            .answer("#b@x.org", &last, (3, usize::MAX), Rule::default(), 0)
+            .unwrap();
+        let pos: Vec<u64> = hit.events.iter().map(|e| e.pos).collect();
+        assert_eq!(pos, [15, 17, 19]);
+        let mut on_a = last;
+        on_a.topic = Name::parse("#a@x.org").unwrap();
+        assert!(
+            ring.answer("#a@x.org", &on_a, (3, usize::MAX), Rule::default(), 0)
+                .is_none()
+        );
+        // The room given back is used again before anything of #b is evicted.
+        for p in 21..=110 {
+            ring.push(rec(p, "#c@x.org"));
+        }
+        assert_eq!(ring.by_topic["#b@x.org"].len(), 10);
     }
 
     /// The ring against a naive model of the store: whenever it answers, it answers exactly

@@ -310,6 +310,21 @@ pub struct Rule {
     pub max_age: Option<Duration>,
 }
 
+impl Rule {
+    /// Whether this rule keeps some Event that `old` would have deleted: a higher or no limit
+    /// on count or age.
+    pub fn keeps_more_than(&self, old: &Rule) -> bool {
+        fn more<T: Ord>(new: Option<T>, old: Option<T>) -> bool {
+            match (new, old) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(n), Some(o)) => n > o,
+            }
+        }
+        more(self.max_events, old.max_events) || more(self.max_age, old.max_age)
+    }
+}
+
 /// Retention: a default rule and per-topic overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Retention {

@@ -781,3 +781,50 @@ fn a_writer_that_dies_is_known_before_anyone_writes() {
         ["Error 700 store_unavailable seq=Some(9)"]
     );
 }
+
+#[test]
+fn a_reload_forgets_only_the_topics_whose_rules_loosen() {
+    use crate::store::{Retention, Rule};
+    let keep = |n| Rule {
+        max_events: Some(n),
+        max_age: None,
+    };
+    let rules = |rust: Option<u64>, go: u64| Retention {
+        default: Rule::default(),
+        topics: rust
+            .map(|n| ("#rust@example.com".into(), keep(n)))
+            .into_iter()
+            .chain([("#go@example.com".into(), keep(go))])
+            .collect(),
+    };
+    let mut r = Rig::new(Limits::default());
+    let c = HistoryConfig {
+        last_pos: 100,
+        retention: rules(None, 2),
+        ..config(Fsync::Batched)
+    };
+    r.server.keep_history(&c, 5_000, Vec::new());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    for topic in ["#rust@example.com", "#go@example.com"] {
+        r.sub(0, topic);
+        r.sub(1, topic);
+        for i in 0..5 {
+            r.say(0, topic, &format!("m{i}"));
+            let pos = r.out.persisted.pop().expect("persisted").pos;
+            r.server.store_done(Done::Committed(pos), &mut r.out);
+        }
+    }
+    r.out.take(1);
+    // #rust goes from no limit to 3 (stricter), #go from 2 to 10 (looser).
+    r.server.set_retention(rules(Some(3), 10));
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2)));
+    assert_eq!(texts(&got), ["m3", "m4"]);
+    assert_eq!(got.last().unwrap(), "CatchupEnd Truncated 2");
+    assert!(r.out.queries.is_empty(), "a stricter rule: still from memory");
+    // Memory held all five of #go, but the store may have deleted all but m3 and m4: answered
+    // from memory, this page would show m1 and m2.
+    assert!(r.send(1, Msg::Catchup(catchup("#go@example.com", 4))).is_empty());
+    assert!(r.server.waiting(1), "a looser rule: from the store");
+    assert_eq!(r.out.queries.len(), 1);
+}
