@@ -285,9 +285,17 @@ impl Server {
     }
 
     /// An operator kicking the owner or a server admin, as IRC services' founder and oper
-    /// protection refuse: only an admin may. (Bans already spare them.)
+    /// protection refuse: only an admin may. A ban or mute by the owner's own ID is refused to
+    /// everyone: both spare operators, and the owner always is one, so it would be announced
+    /// ("banned you") and do nothing. (Patterns that also match the owner are taken, for the
+    /// others they match.)
     fn refuse_kick_up(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         let me = self.who(conn)?;
+        let channel = m.topic.as_str();
+        if matches!(m.action, Action::Ban | Action::Mute) && &*room.owner == m.target {
+            let reason = format!("{} owns {channel}: bans and mutes spare the owner", m.target);
+            return Some((ErrorCode::NotOperator, reason));
+        }
         if m.action != Action::Kick || me.admin {
             return None;
         }
@@ -295,7 +303,7 @@ impl Server {
         let reason = if target.admin {
             format!("{} is an admin of this server", m.target)
         } else if room.role(target) == Role::Owner && me.user != m.target {
-            format!("{} owns {}", m.target, m.topic.as_str())
+            format!("{} owns {channel}", m.target)
         } else {
             return None;
         };

@@ -59,6 +59,14 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
         ["Error 800 not_operator seq=Some(7)"],
         "an operator does not kick the owner"
     );
+    for action in [Action::Ban, Action::Mute] {
+        assert_eq!(
+            act(&mut r, 1, action, "alice@example.com", None),
+            ["Error 800 not_operator seq=Some(7)"],
+            "nor bans or mutes the owner by name: it would do nothing"
+        );
+    }
+    assert!(r.out.take(0).is_empty(), "and nothing is announced");
     assert_eq!(
         act(&mut r, 0, Action::Kick, "bob@*", None),
         ["Error 300 bad_id seq=Some(7)"],
