@@ -191,6 +191,8 @@ pub enum ConfigError {
     Version,
     /// A flag or key this program does not know.
     Unknown(String),
+    /// An argument that is not a flag, where a flag was expected.
+    Stray(String),
     /// A flag or key's value is missing or invalid.
     BadValue {
         /// The flag or key.
@@ -208,10 +210,18 @@ impl fmt::Display for ConfigError {
             ConfigError::Help => f.write_str(USAGE),
             ConfigError::Version => write!(f, "scalard {}", env!("CARGO_PKG_VERSION")),
             ConfigError::Unknown(k) => write!(f, "unknown option {k} (see --help)"),
+            ConfigError::Stray(a) => {
+                write!(f, "unexpected argument {a:?}: options start with -- (see --help)")
+            }
             ConfigError::BadValue { key, why } => write!(f, "{key}: {why}"),
             ConfigError::File(e) => write!(f, "config file: {e}"),
         }
     }
+}
+
+/// Whether `key` names a setting: a flag without its dashes, or a file key.
+fn knows(key: &str) -> bool {
+    LIST_KEYS.contains(&key) || !matches!(Config::default().set(key, "", ""), Err(ConfigError::Unknown(_)))
 }
 
 /// The --help text.
@@ -314,13 +324,19 @@ impl Config {
                 Long("ephemeral") => pairs.push(("ephemeral".into(), "true".into())),
                 Long(key) => {
                     let key = key.to_string();
+                    // Before asking for its value, or a misspelt switch would be "missing
+                    // argument".
+                    if !knows(&key) {
+                        return Err(ConfigError::Unknown(format!("--{key}")));
+                    }
                     let value = parser.value().map_err(|e| bad(&format!("--{key}"), e))?;
                     let value = value
                         .into_string()
                         .map_err(|_| bad(&format!("--{key}"), "not UTF-8"))?;
                     pairs.push((key, value));
                 }
-                other => return Err(ConfigError::Unknown(format!("{:?}", other.unexpected()))),
+                Short(c) => return Err(ConfigError::Unknown(format!("-{c}"))),
+                Value(v) => return Err(ConfigError::Stray(v.to_string_lossy().into_owned())),
             }
         }
         let mut config = Config::default();
@@ -509,9 +525,7 @@ impl Config {
                 (_, other) => {
                     // An unknown key is that, whatever its value (a misspelt list included);
                     // the keys above take lists or tables, the rest single values.
-                    let known = LIST_KEYS.contains(&key.as_str())
-                        || !matches!(self.clone().set(&key, "", ""), Err(ConfigError::Unknown(_)));
-                    if !known {
+                    if !knows(&key) {
                         return Err(ConfigError::Unknown(key));
                     }
                     return Err(bad(&key, format!("unexpected {}", other.type_str())));
@@ -750,7 +764,20 @@ mod tests {
             args(&["--listen", "nowhere"]),
             Err(ConfigError::BadValue { .. })
         ));
-        assert!(matches!(args(&["stray"]), Err(ConfigError::Unknown(_))));
+        assert_eq!(
+            args(&["stray"]).unwrap_err().to_string(),
+            "unexpected argument \"stray\": options start with -- (see --help)"
+        );
+        // A misspelt switch is unknown, not missing its value; a short one is named as typed.
+        assert_eq!(
+            args(&["--ephemral"]).unwrap_err().to_string(),
+            "unknown option --ephemral (see --help)"
+        );
+        assert_eq!(
+            args(&["-v"]).unwrap_err().to_string(),
+            "unknown option -v (see --help)"
+        );
+        assert!(matches!(args(&["--max-subs"]), Err(ConfigError::BadValue { .. })));
         assert_eq!(args(&["--help"]), Err(ConfigError::Help));
     }
 
