@@ -61,6 +61,7 @@ pub fn describe_letters(text: &str) -> String {
 /// Applies a change typed as `+i-m` (or `+im`, `-p`, `+i -m`) to the modes `bits`.
 pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
     let mut on = None;
+    let mut letters = false;
     let mut out = bits;
     for c in change.chars().filter(|c| !c.is_whitespace()) {
         match c {
@@ -69,6 +70,7 @@ pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
             _ => {
                 let b = bit(c.to_ascii_lowercase())
                     .ok_or_else(|| format!("unknown mode {c:?}: the modes are {}", known_letters()))?;
+                letters = true;
                 match on {
                     Some(true) => out |= b,
                     Some(false) => out &= !b,
@@ -77,7 +79,8 @@ pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
             }
         }
     }
-    if on.is_none() {
+    // A sign with no letter ("+") changes nothing: most likely a letter was forgotten.
+    if !letters {
         return Err(format!(
             "a mode change looks like +i-m; the modes are {}",
             known_letters()
@@ -120,7 +123,7 @@ mod tests {
         assert_eq!(apply("+I", 0), Ok(1), "letters fold to lowercase");
         assert!(apply("+z", 0).unwrap_err().contains("i invite-only, m moderated"));
         assert!(apply("i", 0).unwrap_err().contains("+i"));
-        assert!(apply("+", 0).is_ok());
+        assert!(apply("+", 0).unwrap_err().contains("+i-m"));
         assert!(apply("", 0).is_err());
     }
 }

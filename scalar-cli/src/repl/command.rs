@@ -289,7 +289,14 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
     let cmd = match name.as_str() {
         "/join" => {
             let (t, extra) = word(rest);
-            need(!t.is_empty() && extra.is_empty())?;
+            if !t.is_empty() && !extra.is_empty() {
+                return Err(format!(
+                    "{:?}: a topic name has no spaces ({})",
+                    rest.trim(),
+                    usage(&name)
+                ));
+            }
+            need(!t.is_empty())?;
             Command::Join(t)
         }
         "/part" => {
@@ -570,7 +577,10 @@ mod tests {
     #[test]
     fn errors_are_one_helpful_line() {
         assert_eq!(parse("/join").unwrap_err(), "usage: /join TOPIC");
-        assert_eq!(parse("/join a b").unwrap_err(), "usage: /join TOPIC");
+        assert_eq!(
+            parse("/join #Bad Name").unwrap_err(),
+            "\"#Bad Name\": a topic name has no spaces (usage: /join TOPIC)"
+        );
         assert_eq!(parse("/msg").unwrap_err(), "usage: /msg ID [TEXT]");
         assert_eq!(parse("/search").unwrap_err(), "usage: /search WORDS");
         assert_eq!(parse("/more 5").unwrap_err(), "usage: /more");

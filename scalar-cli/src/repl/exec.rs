@@ -186,6 +186,12 @@ fn publish(
     match result {
         Ok(_) => Ok(()),
         Err(e @ ReqError::Lost) => Err(format!("{e}: the message may not have been delivered")),
+        // The server may yet take it (a stalled server, a long queue): "not sent" would make
+        // the user type it again, and the echo that comes later is shown as usual.
+        Err(e @ ReqError::Timeout) => Err(format!(
+            "{e} to {}: the message may still be delivered, and is shown here if it is",
+            names::short(topic, &shared.state().domain)
+        )),
         Err(e) => Err(format!(
             "not sent to {}: {e}",
             names::short(topic, &shared.state().domain)

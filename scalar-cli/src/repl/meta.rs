@@ -68,13 +68,14 @@ fn change(shared: &Shared, channel: &str, now: &Described, change: Change<'_>) -
         Change::Modes(b) => ("modes", now.modes == Some(b)),
         Change::Rate(r) => ("rate", now.rate == Some(r)),
     };
+    let that = if what == "modes" { "those" } else { "that" };
     let short = names::short(channel, &shared.state().domain).to_string();
     if same {
         let removing = matches!(change, Change::Display("") | Change::Subject(""));
         shared.screen.info(if removing {
             format!("{short} has no {what}: nothing to remove")
         } else {
-            format!("{short} already has that {what}: nothing to change")
+            format!("{short} already has {that} {what}: nothing to change")
         });
         return Ok(());
     }

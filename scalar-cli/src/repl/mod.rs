@@ -149,8 +149,10 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
             }
         }
     };
+    // Appended under the file's lock rather than written whole: with two sessions open, the
+    // one that quits first would otherwise lose its lines to the other's copy.
     if let Some(path) = &history
-        && let Err(e) = rl.save_history(path)
+        && let Err(e) = rl.append_history(path)
     {
         shared
             .screen
