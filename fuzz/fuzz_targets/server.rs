@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scalar::proto::{Status, decode_frame};
+use scalar::proto::{Auth, Msg, Nonce, Status, decode_frame};
 use scalar::server::{AdminPolicy, ServerBan, 
     AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, TokenCheck, Verdict, Vouched,
 };
@@ -15,11 +15,18 @@ struct Check {
     jobs: Vec<PasswordCheck>,
     /// Token checks, answered likewise.
     tokens: Vec<TokenCheck>,
+    /// The last Challenge's nonce sent to each connection.
+    nonces: [Option<Nonce>; 4],
 }
 
 impl Outbox for Check {
-    fn send(&mut self, _to: ConnId, frame: &[u8]) {
+    fn send(&mut self, to: ConnId, frame: &[u8]) {
         match decode_frame(frame) {
+            Ok(Status::Complete((Ok(Msg::Challenge(c)), n))) if n == frame.len() => {
+                if let Some(slot) = self.nonces.get_mut(to) {
+                    *slot = Some(c.nonce);
+                }
+            }
             Ok(Status::Complete((Ok(_), n))) if n == frame.len() => {}
             other => panic!("server sent a frame that does not decode: {other:?}"),
         }
@@ -58,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     server.set_accounts(["alice@example.com".into()]);
     let start = Instant::now();
     let mut now = Now { mono: start, unix_ms: 1_000 };
-    let mut out = Check { jobs: Vec::new(), tokens: Vec::new() };
+    let mut out = Check { jobs: Vec::new(), tokens: Vec::new(), nonces: [None; 4] };
     server.set_foreign(Foreign::Deny(Default::default()));
     // Admins and bans: alice (an account) may wall and ban once logged in; mallory is banned.
     let policy = AdminPolicy {
@@ -75,6 +82,10 @@ fuzz_target!(|data: &[u8]| {
         let conn = usize::from(ctl & 3);
         if !open[conn] {
             open[conn] = server.accept(conn, IpAddr::V4(Ipv4Addr::LOCALHOST), &now, &mut out);
+            // Connections 2 and 3 came over TLS: passwords may cross them.
+            if conn >= 2 {
+                server.set_secure(conn);
+            }
         }
         match ctl >> 6 {
             1 => {
@@ -105,6 +116,16 @@ fuzz_target!(|data: &[u8]| {
         }
         match decode_frame(tail) {
             Ok(Status::Complete((decoded, used))) => {
+                // The nonce is random, so no input could carry it: an Auth gets the one its
+                // connection was sent, and the password path (and what a login opens) runs.
+                let swapped;
+                let mut decoded = decoded;
+                if let (Ok(Msg::Auth(a)), Some(Some(nonce))) = (&decoded, out.nonces.get(conn)) {
+                    swapped = Msg::Auth(Auth { nonce: *nonce, ..*a }).to_frame().ok();
+                    if let Some(Ok(Status::Complete((d, _)))) = swapped.as_deref().map(decode_frame) {
+                        decoded = d;
+                    }
+                }
                 server.receive(conn, decoded, used, &now, &mut out);
                 rest = &tail[used..];
             }
