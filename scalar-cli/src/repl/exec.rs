@@ -183,6 +183,7 @@ fn publish(
             reply_to,
         })
     });
+    let short = || names::short(topic, &shared.state().domain).to_string();
     match result {
         Ok(_) => Ok(()),
         Err(e @ ReqError::Lost) => Err(format!("{e}: the message may not have been delivered")),
@@ -190,12 +191,9 @@ fn publish(
         // the user type it again, and the echo that comes later is shown as usual.
         Err(e @ ReqError::Timeout) => Err(format!(
             "{e} to {}: the message may still be delivered, and is shown here if it is",
-            names::short(topic, &shared.state().domain)
+            short()
         )),
-        Err(e) => Err(format!(
-            "not sent to {}: {e}",
-            names::short(topic, &shared.state().domain)
-        )),
+        Err(e) => Err(format!("not sent to {}: {e}", short())),
     }
 }
 

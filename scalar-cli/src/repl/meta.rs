@@ -62,13 +62,12 @@ fn described(shared: &Shared) -> Result<(String, Described), String> {
 /// Makes `change` to `channel`, unless it already is so. The server's record of it ("you set
 /// the topic: ...") says it is done.
 fn change(shared: &Shared, channel: &str, now: &Described, change: Change<'_>) -> Result<(), String> {
-    let (what, same) = match change {
-        Change::Display(d) => ("display name", now.display == d),
-        Change::Subject(s) => ("topic", now.subject == s),
-        Change::Modes(b) => ("modes", now.modes == Some(b)),
-        Change::Rate(r) => ("rate", now.rate == Some(r)),
+    let (that, what, same) = match change {
+        Change::Display(d) => ("that", "display name", now.display == d),
+        Change::Subject(s) => ("that", "topic", now.subject == s),
+        Change::Modes(b) => ("those", "modes", now.modes == Some(b)),
+        Change::Rate(r) => ("that", "rate", now.rate == Some(r)),
     };
-    let that = if what == "modes" { "those" } else { "that" };
     let short = names::short(channel, &shared.state().domain).to_string();
     if same {
         let removing = matches!(change, Change::Display("") | Change::Subject(""));
