@@ -2,18 +2,19 @@
 //! buffer, and a bounded queue of shared Event frames behind the write buffer for moments when a
 //! subscriber is a little behind.
 //!
-//! A TLS connection has the same buffers, holding plaintext: rustls decrypts into the read
-//! buffer the core parses, and the write buffer's frames are handed to rustls to encrypt when the
-//! socket can take more. Only this module and `tls.rs` know whether a connection is encrypted.
+//! A TLS connection has the same buffers, holding plaintext: records are decrypted into the read
+//! buffer the core parses, and the write buffer's frames are encrypted when the socket can take
+//! more (`tls.rs`). Only this module knows whether a connection is encrypted.
 
 mod closing;
 mod read;
+mod tls;
 mod write;
 
 pub use closing::{CLOSE_GRACE, Closing};
+pub use tls::Tls;
 
 use super::pagebuf::PageBuf;
-use super::tls::Tls;
 use crate::proto::MAX_FRAME;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
@@ -121,7 +122,8 @@ impl Conn {
             r.release();
         }
         self.wbuf.release();
-        self.resident = false;
+        // A TLS record's beginning keeps its buffer, and the connection counted as resident.
+        self.resident = !self.tls.as_mut().is_none_or(|t| t.release());
         true
     }
 }

@@ -1,8 +1,8 @@
 //! The listeners: binding, accepting (with the plain-TCP policy and the TLS set-up), and
 //! reloading the certificate and the configuration on SIGHUP.
 
-use super::conn::Conn;
-use super::tls::{PlainPolicy, Tls, TlsFiles};
+use super::conn::{Conn, Tls};
+use super::tls::{PlainPolicy, TlsFiles};
 use super::{LISTENER_BASE, Reconfig, Shell, sockopt};
 use crate::server::Now;
 use mio::net::TcpListener;

@@ -134,34 +134,6 @@ fn marked_as_ca(cert: &CertificateDer<'_>) -> bool {
     matches!(verdict, Err(webpki::Error::CaUsedAsEndEntity))
 }
 
-/// A connection's TLS state. Boxed in the connection (`Conn`), so a plain connection pays
-/// one pointer for it.
-pub struct Tls {
-    /// rustls's state machine and buffers.
-    pub conn: rustls::ServerConnection,
-    /// rustls reported a fatal error: its alert is the last thing sent, and no plaintext may
-    /// follow it.
-    pub broken: bool,
-    /// close_notify has been queued after the last frame of a closing connection.
-    pub close_sent: bool,
-}
-
-impl Tls {
-    /// Starts the server side of a handshake with `config`.
-    pub fn new(config: Arc<ServerConfig>) -> Result<Box<Tls>, rustls::Error> {
-        let mut conn = rustls::ServerConnection::new(config)?;
-        // rustls buffers at most this much encrypted output on its own; the shell hands it
-        // plaintext only when that buffer is empty, so this limit is never reached in practice
-        // and only guards against a mistake here. See `Conn::flush_tls`.
-        conn.set_buffer_limit(Some(super::conn::BUF * 2));
-        Ok(Box::new(Tls {
-            conn,
-            broken: false,
-            close_sent: false,
-        }))
-    }
-}
-
 /// Which peers may use plain (unencrypted) TCP listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PlainPolicy {

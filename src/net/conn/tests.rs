@@ -182,17 +182,75 @@ fn tls_fills_the_read_buffer_in_pieces_and_never_past_it() {
         "the read buffer was never full: the test did not test"
     );
 
-    // The other way: frames queued behind the write buffer go out through rustls, in
-    // order, then close_notify.
+    // The other way: frames queued behind the write buffer go out encrypted, in order, then
+    // close_notify. A small send buffer makes the socket take only part of the records
+    // sealed at a time, so the rest must wait in the connection and go out first next time.
+    set_send_buffer(&conn.sock, 4096).unwrap();
     for f in &sent {
         conn.push(f, &mut None, usize::MAX, Instant::now()).unwrap();
     }
     conn.start_closing(Instant::now());
+    let mut records_waited = 0;
     while !conn.flushed() {
         assert!(Instant::now() < deadline, "output stalled");
         conn.flush(Instant::now()).unwrap();
+        records_waited += usize::from(conn.tls.as_ref().unwrap().unsent().is_some());
         std::thread::sleep(Duration::from_millis(1));
     }
+    assert!(
+        records_waited > 0,
+        "the socket always took every record: the test did not test"
+    );
     assert!(conn.tls.as_ref().unwrap().close_sent);
     assert_eq!(writer.join().unwrap(), sent.concat());
+}
+
+#[test]
+fn bad_records_after_the_handshake_break_the_session_and_get_an_alert() {
+    let bad: [&[u8]; 4] = [
+        // Longer than any record may be.
+        &[0x17, 0x03, 0x03, 0x48, 0x01],
+        // A record that does not decrypt.
+        &[
+            0x17, 0x03, 0x03, 0x00, 0x20, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+            7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+        ],
+        // A plaintext alert once records are encrypted.
+        &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28],
+        // Not TLS at all.
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nand more, and more, and more",
+    ];
+    for garbage in bad {
+        let (mut conn, mut client) = pair();
+        let hello = std::thread::spawn(move || {
+            client.write_all(&frames(1)[0]).unwrap();
+            client.flush().unwrap();
+            client
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while conn.rlen == 0 {
+            assert!(Instant::now() < deadline, "no plaintext from the handshake");
+            conn.read(Instant::now());
+            conn.flush(Instant::now()).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut client = hello.join().unwrap();
+        client.sock.write_all(garbage).unwrap();
+        let broken = loop {
+            assert!(Instant::now() < deadline, "the bad record went unnoticed");
+            match conn.read(Instant::now()) {
+                Input::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                Input::Data => {}
+                other => break other,
+            }
+        };
+        assert_eq!(broken, Input::Broken, "{garbage:?}");
+        // The alert goes out, and the session stays broken: nothing more is read or sent.
+        conn.flush(Instant::now()).unwrap();
+        assert!(conn.flushed());
+        assert_eq!(conn.read(Instant::now()), Input::WouldBlock);
+        let mut alert = [0u8; 64];
+        let n = client.sock.read(&mut alert).unwrap();
+        assert!(n >= 5 && [0x15, 0x17].contains(&alert[0]), "{:?}", &alert[..n]);
+    }
 }

@@ -2,8 +2,8 @@
 //! behind, the shared copy into its queue), and from there to the socket in as few system calls
 //! as the kernel allows.
 
+use super::Tls;
 use super::{BUF, Conn, QUEUE_ENTRY_OVERHEAD, SlowConsumer};
-use crate::net::tls::Tls;
 use crate::proto::Msg;
 use std::io::{self, IoSlice, Write};
 use std::rc::Rc;
@@ -150,10 +150,10 @@ impl Conn {
     pub fn flushed(&self) -> bool {
         self.wpos == self.wlen
             && self.queue.is_empty()
-            && self.tls.as_ref().is_none_or(|t| !t.conn.wants_write())
+            && self.tls.as_ref().is_none_or(|t| t.unsent().is_none())
     }
 
-    /// Forgets all pending plaintext output: after a TLS error nothing but rustls's alert may
+    /// Forgets all pending plaintext output: after a TLS error nothing but the alert may
     /// be sent.
     pub fn discard_output(&mut self) {
         self.wpos = 0;
@@ -202,7 +202,7 @@ impl Conn {
     /// Writes as much pending output as the socket takes.
     pub fn flush(&mut self, now: Instant) -> io::Result<()> {
         if let Some(mut tls) = self.tls.take() {
-            // Taken out for the call so that rustls and the buffers can be borrowed together.
+            // Taken out for the call so that the TLS state and the buffers can be borrowed together.
             let result = self.flush_tls(&mut tls, now);
             self.tls = Some(tls);
             return result;
@@ -278,39 +278,43 @@ impl Conn {
         }
     }
 
-    /// Encrypts and writes pending output. rustls is handed the next plaintext only once it
-    /// has written everything it holds, so its own buffer stays within one write buffer's worth
-    /// of records and the backlog stays in `wbuf` and the queue, where `max_queue` counts it.
-    /// Plaintext waits until the handshake is done; a closing connection's last frames are
-    /// followed by close_notify.
+    /// Encrypts and writes pending output. The next plaintext is encrypted only once every
+    /// record before it is written, so the records waiting stay within one write buffer's worth
+    /// and the backlog stays in `wbuf` and the queue, where `max_queue` counts it. Plaintext
+    /// waits until the handshake lets it out; a closing connection's last frames are followed
+    /// by close_notify.
     fn flush_tls(&mut self, tls: &mut Tls, now: Instant) -> io::Result<()> {
         loop {
-            while tls.conn.wants_write() {
-                match tls.conn.write_tls(&mut self.sock) {
+            while let Some(records) = tls.unsent() {
+                match self.sock.write(records) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => self.wrote(n, now),
+                    Ok(n) => {
+                        tls.sent(n);
+                        self.wrote(n, now);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
             }
-            if tls.broken || tls.conn.is_handshaking() {
+            if !tls.ready() {
                 return Ok(());
             }
-            if !self.refill() {
-                if self.closing.is_none() || tls.close_sent {
-                    return Ok(());
-                }
-                tls.conn.send_close_notify();
+            let sent = if self.refill() {
+                let sent = tls.send(&self.wbuf[self.wpos..self.wlen], &mut self.sock)?;
+                self.wpos = self.wlen;
+                sent
+            } else if self.closing.is_some() && !tls.close_sent {
                 tls.close_sent = true;
-                continue;
-            }
-            match tls.conn.writer().write(&self.wbuf[self.wpos..self.wlen]) {
-                Ok(n) if n > 0 => self.wpos += n,
-                // rustls's buffer limit, which the loop above keeps us under: wait for a
-                // writable socket rather than spin.
-                Ok(_) => return Ok(()),
-                Err(e) => return Err(e),
+                tls.close_notify(&mut self.sock)?
+            } else {
+                return Ok(());
+            };
+            match sent {
+                Some(n) if n > 0 => self.wrote(n, now),
+                Some(_) => {}
+                // Closed on both sides: nothing more can go out.
+                None => return Ok(()),
             }
         }
     }

@@ -1,0 +1,404 @@
+//! A connection's TLS layer, on rustls's unbuffered API. Records are read into a buffer of the
+//! connection's own, mapped like the others and given back when idle; plaintext is copied
+//! straight into the reader's buffer; records sent are sealed in one buffer shared by the loop's
+//! connections and written from there, and only what the socket does not take waits in a vector
+//! of the connection's, freed once written. rustls then holds only the session's state and keys:
+//! about 3.3 KiB a connection, where its buffered `ServerConnection` holds 7.5 KiB, 4 KiB of it a
+//! receive buffer that is never freed (see docs/PERFORMANCE.md, "TLS").
+
+use super::Input;
+use crate::net::pagebuf::PageBuf;
+use rustls::ServerConfig;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Room for received records: the largest record (16 KiB of plaintext, 256 bytes of
+/// expansion, a 5-byte header) and the start of the next, or the handshake messages rustls
+/// joins in place (a ClientHello is a few hundred bytes to a few KiB). A handshake message that
+/// does not fit ends the connection.
+pub const RECORDS: usize = 24 * 1024;
+
+/// Socket reads per [`Tls::read`] while they yield handshake records but no plaintext.
+const TLS_READS: usize = 8;
+
+/// Bytes a record adds to its plaintext, at most (header, TLS 1.2's explicit nonce or TLS
+/// 1.3's content type, the tag): a first guess at the room to encrypt into.
+const RECORD_OVERHEAD: usize = 5 + 8 + 16;
+
+/// The largest plaintext a record carries.
+const RECORD_PLAINTEXT: usize = 16 * 1024;
+
+/// What to encrypt, once the handshake allows.
+#[derive(Clone, Copy)]
+enum Out<'a> {
+    Nothing,
+    Data(&'a [u8]),
+    CloseNotify,
+}
+
+thread_local! {
+    /// Where records are sealed before they are written: one buffer for every connection of
+    /// the loop's thread (the only one that has TLS connections), grown once to the largest
+    /// write buffer's records and reused, so that sending neither allocates nor zero-fills per
+    /// write, and a connection holds records only when its socket does not take them all.
+    static SEALED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A connection's TLS state. Boxed in the connection (`Conn`), so a plain connection pays
+/// one pointer for it.
+pub struct Tls {
+    /// rustls's state machine and keys.
+    conn: UnbufferedServerConnection,
+    /// Received records not yet processed: after each read, only a record's beginning (and
+    /// handshake fragments rustls is joining), since every whole record is processed at once.
+    rx: PageBuf<RECORDS>,
+    /// Where rustls's unprocessed bytes start in `rx`: moved to the front only before a read,
+    /// not after every record.
+    rx_start: usize,
+    rx_len: usize,
+    /// Socket bytes went into `rx` since [`took_input`](Tls::took_input) last asked.
+    touched: bool,
+    /// Plaintext decrypted but not yet taken, for want of room where it was read to. The
+    /// socket is not read while it holds any, so it holds at most one read's records.
+    spill: Vec<u8>,
+    spill_pos: usize,
+    /// Encrypted output not yet written: handshake records, an alert or close_notify, and the
+    /// records of at most one write buffer's plaintext.
+    tx: Vec<u8>,
+    tx_pos: usize,
+    /// The handshake got far enough for application data to be sent.
+    ready: bool,
+    /// The peer sent close_notify.
+    peer_closed: bool,
+    /// rustls reported a fatal error: its alert is the last thing sent, and no plaintext may
+    /// follow it.
+    pub broken: bool,
+    /// close_notify has been queued after the last frame of a closing connection.
+    pub close_sent: bool,
+}
+
+impl Tls {
+    /// Starts the server side of a handshake with `config`.
+    pub fn new(config: Arc<ServerConfig>) -> io::Result<Box<Tls>> {
+        let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(Box::new(Tls {
+            conn,
+            rx: PageBuf::new()?,
+            rx_start: 0,
+            rx_len: 0,
+            touched: false,
+            spill: Vec::new(),
+            spill_pos: 0,
+            tx: Vec::new(),
+            tx_pos: 0,
+            ready: false,
+            peer_closed: false,
+            broken: false,
+            close_sent: false,
+        }))
+    }
+
+    /// Whether socket bytes arrived since the last call (so `rx` has resident pages).
+    pub fn took_input(&mut self) -> bool {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// Decrypted input into `free`, and how many bytes: first plaintext an earlier read left
+    /// over, then that of the records read from `sock` now. Only as many reads as it takes to
+    /// get plaintext (at most [`TLS_READS`], for a handshake), and none while plaintext is left
+    /// over, so what is held here stays within one read.
+    pub fn read(&mut self, sock: &mut impl Read, free: &mut [u8], peer: SocketAddr) -> (Input, usize) {
+        if self.broken {
+            return (Input::WouldBlock, 0);
+        }
+        if self.spill_pos < self.spill.len() {
+            let n = copy(&self.spill[self.spill_pos..], free);
+            self.spill_pos += n;
+            if self.spill_pos == self.spill.len() {
+                self.spill = Vec::new();
+                self.spill_pos = 0;
+            }
+            return (Input::Data, n);
+        }
+        for _ in 0..TLS_READS {
+            if self.peer_closed {
+                return (Input::Eof, 0);
+            }
+            if free.is_empty() {
+                // Full: a whole frame is in the buffer (no frame is longer than the buffer),
+                // which the caller processes before reading again.
+                return (Input::Data, 0);
+            }
+            self.rx.copy_within(self.rx_start..self.rx_len, 0);
+            self.rx_len -= self.rx_start;
+            self.rx_start = 0;
+            let Some(room) = self.rx.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
+                log::debug!("{peer}: TLS: a handshake message larger than {RECORDS} bytes");
+                return (Input::Failed, 0);
+            };
+            match sock.read(room) {
+                Ok(0) => return (Input::Eof, 0),
+                Ok(n) => {
+                    self.rx_len += n;
+                    self.touched = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (Input::WouldBlock, 0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return (Input::Failed, 0),
+            }
+            match self.drive(free, Out::Nothing, &mut Vec::new()) {
+                Ok((0, _)) => {}
+                Ok((n, _)) => return (Input::Data, n),
+                Err(e) => {
+                    log::debug!("{peer}: TLS: {e}");
+                    self.fail();
+                    return (Input::Broken, 0);
+                }
+            }
+        }
+        // Handshake records without plaintext yet: let the caller flush the reply and read again.
+        (Input::Data, 0)
+    }
+
+    /// Whether application data may be encrypted: the handshake got far enough, and no error.
+    pub fn ready(&self) -> bool {
+        self.ready && !self.broken
+    }
+
+    /// Encrypts `plain` and writes the records to `sock`; what it does not take waits in
+    /// [`unsent`](Tls::unsent). How many bytes were written, or None if the session no longer
+    /// takes application data (it is closed).
+    pub fn send(&mut self, plain: &[u8], sock: &mut impl Write) -> io::Result<Option<usize>> {
+        self.output(Out::Data(plain), sock)
+    }
+
+    /// Sends close_notify the same way.
+    pub fn close_notify(&mut self, sock: &mut impl Write) -> io::Result<Option<usize>> {
+        self.output(Out::CloseNotify, sock)
+    }
+
+    fn output(&mut self, out: Out<'_>, sock: &mut impl Write) -> io::Result<Option<usize>> {
+        SEALED.with_borrow_mut(|sealed| {
+            let len = match self.drive(&mut [], out, sealed) {
+                Ok((_, Some(len))) => len,
+                Ok((_, None)) => return Ok(None),
+                Err(e) => {
+                    self.fail();
+                    return Err(io::Error::other(e));
+                }
+            };
+            let records = sealed.get(..len).unwrap_or_default();
+            let mut written = 0;
+            // Records rustls queued on the way (a handshake message) go first.
+            while self.unsent().is_none() && written < records.len() {
+                match sock.write(records.get(written..).unwrap_or_default()) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            self.tx
+                .extend_from_slice(records.get(written..).unwrap_or_default());
+            Ok(Some(written))
+        })
+    }
+
+    /// Encrypted output not yet written, if any.
+    pub fn unsent(&self) -> Option<&[u8]> {
+        self.tx.get(self.tx_pos..).filter(|rest| !rest.is_empty())
+    }
+
+    /// Accounts for `n` bytes of [`unsent`](Tls::unsent) written. Once all are, the vector is
+    /// freed rather than kept: the next connection's output then reuses the same heap memory,
+    /// where kept vectors would each hold their own until the connection idles, and the heap,
+    /// grown by them all, would not shrink back.
+    pub fn sent(&mut self, n: usize) {
+        self.tx_pos += n;
+        if self.tx_pos >= self.tx.len() {
+            self.tx = Vec::new();
+            self.tx_pos = 0;
+        }
+    }
+
+    /// Gives back the pages of an empty receive buffer, for an idle connection: true if nothing
+    /// is held (a record's beginning keeps the buffer).
+    pub fn release(&mut self) -> bool {
+        if self.rx_len == 0 {
+            self.rx.release();
+        }
+        self.rx_len == 0 && self.spill.is_empty()
+    }
+
+    /// After a fatal error: rustls's alert, which it queued, becomes the last output. rustls is
+    /// asked once and never again: it hands out what it queued before looking at input, and
+    /// looking at the bad input a second time would make it fail (and alert) a second time,
+    /// which it asserts against.
+    fn fail(&mut self) {
+        self.broken = true;
+        let status = self
+            .conn
+            .process_tls_records(self.rx.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
+        let discard = status.discard;
+        if let Ok(ConnectionState::EncodeTlsData(mut chunk)) = status.state {
+            let start = self.tx.len();
+            match seal(&mut self.tx, start, RECORD_OVERHEAD, |b| {
+                chunk.encode(b).map_err(EncodeError::into_room)
+            }) {
+                Ok(n) => self.tx.truncate(start + n),
+                // The connection closes without it.
+                Err(_) => self.tx.truncate(start),
+            }
+        }
+        self.processed(discard);
+    }
+
+    /// Moves past `n` bytes rustls is done with.
+    fn processed(&mut self, n: usize) {
+        self.rx_start = (self.rx_start + n).min(self.rx_len);
+        if self.rx_start == self.rx_len {
+            self.rx_start = 0;
+            self.rx_len = 0;
+        }
+    }
+
+    /// Runs rustls over the records in `rx` until it needs more input or lets application data
+    /// out: handshake output goes to `tx`; plaintext into `free` and, past its room, to
+    /// `spill`; `out` is sealed into `sealed` once it may be. Returns how many bytes went into
+    /// `free`, and how many sealed bytes `out` became (None if it was not sent).
+    fn drive(
+        &mut self,
+        free: &mut [u8],
+        out: Out<'_>,
+        sealed: &mut Vec<u8>,
+    ) -> Result<(usize, Option<usize>), rustls::Error> {
+        let mut got = 0;
+        loop {
+            let status = self
+                .conn
+                .process_tls_records(self.rx.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
+            let mut discard = status.discard;
+            let mut done = None;
+            let step = match status.state {
+                Err(e) => Err(e),
+                Ok(ConnectionState::ReadTraffic(mut records)) => loop {
+                    match records.next_record() {
+                        None => break Ok(()),
+                        Some(Err(e)) => break Err(e),
+                        Some(Ok(record)) => {
+                            discard += record.discard;
+                            let rest = if self.spill.is_empty() {
+                                let n = copy(record.payload, free.get_mut(got..).unwrap_or_default());
+                                got += n;
+                                record.payload.get(n..).unwrap_or_default()
+                            } else {
+                                record.payload
+                            };
+                            self.spill.extend_from_slice(rest);
+                        }
+                    }
+                },
+                Ok(ConnectionState::EncodeTlsData(mut chunk)) => {
+                    let start = self.tx.len();
+                    let sealed = seal(&mut self.tx, start, RECORD_OVERHEAD, |b| {
+                        chunk.encode(b).map_err(EncodeError::into_room)
+                    });
+                    sealed.map(|n| self.tx.truncate(start + n))
+                }
+                // Written by the shell's flush, in order, after what is already in `tx`.
+                Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                    transmit.done();
+                    Ok(())
+                }
+                Ok(ConnectionState::PeerClosed) => {
+                    self.peer_closed = true;
+                    Ok(())
+                }
+                Ok(ConnectionState::WriteTraffic(mut write)) => {
+                    self.ready = true;
+                    let room = |len: usize| len + len.div_ceil(RECORD_PLAINTEXT).max(1) * RECORD_OVERHEAD;
+                    let len = match out {
+                        Out::Nothing => Ok(None),
+                        Out::Data(plain) => seal(sealed, 0, room(plain.len()), |b| {
+                            write.encrypt(plain, b).map_err(EncryptError::into_room)
+                        })
+                        .map(Some),
+                        Out::CloseNotify => seal(sealed, 0, room(0), |b| {
+                            write.queue_close_notify(b).map_err(EncryptError::into_room)
+                        })
+                        .map(Some),
+                    };
+                    len.map(|len| done = Some(len))
+                }
+                // Closed (both sides sent close_notify), waiting for handshake records, or early
+                // data (never enabled: max_early_data_size is 0).
+                Ok(_) => {
+                    done = Some(None);
+                    Ok(())
+                }
+            };
+            self.processed(discard);
+            step?;
+            if let Some(len) = done {
+                return Ok((got, len));
+            }
+        }
+    }
+}
+
+/// What a rustls encoder needs to be told to try again: the room it asks for, if that is why it
+/// failed.
+trait IntoRoom {
+    fn into_room(self) -> Option<usize>;
+}
+
+impl IntoRoom for EncodeError {
+    fn into_room(self) -> Option<usize> {
+        match self {
+            EncodeError::InsufficientSize(e) => Some(e.required_size),
+            _ => None,
+        }
+    }
+}
+
+impl IntoRoom for EncryptError {
+    fn into_room(self) -> Option<usize> {
+        match self {
+            EncryptError::InsufficientSize(e) => Some(e.required_size),
+            _ => None,
+        }
+    }
+}
+
+/// Has `write` put records into `buf` from `at` on, with `room` bytes there to start with and
+/// more if rustls asks for them: how many bytes it wrote. `buf` is only ever grown, so a buffer
+/// that is reused is not zero-filled again.
+fn seal(
+    buf: &mut Vec<u8>,
+    at: usize,
+    mut room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
+) -> Result<usize, rustls::Error> {
+    loop {
+        if buf.len() < at + room {
+            buf.resize(at + room, 0);
+        }
+        match write(buf.get_mut(at..).unwrap_or_default()) {
+            Ok(n) => return Ok(n),
+            Err(Some(needed)) if needed > room => room = needed,
+            Err(_) => return Err(rustls::Error::EncryptError),
+        }
+    }
+}
+
+/// Copies as much of `from` as fits into `to`: how many bytes.
+fn copy(from: &[u8], to: &mut [u8]) -> usize {
+    let n = from.len().min(to.len());
+    to[..n].copy_from_slice(&from[..n]);
+    n
+}
