@@ -570,7 +570,6 @@ impl Config {
                 .map_err(|_| bad(&name, format!("expected a whole number, got {value:?}")))
         };
         let count = || num().and_then(|n| usize::try_from(n).map_err(|_| bad(&name, "too large")));
-        let secs = || num().map(Duration::from_secs);
         // For a limit or a timer of which 0 would lock everyone out (every connection refused,
         // closed or pinged at once) rather than turn it off.
         let at_least_1 = |n: u64| match n {
@@ -634,7 +633,7 @@ impl Config {
             "flood-messages" => l.messages = parse_rate(&name, value)?,
             "flood-id-messages" => l.id_messages = parse_rate(&name, value)?,
             "flood-bytes" => l.bytes = parse_rate(&name, value)?,
-            "flood-timeout" => l.flood_timeout = secs()?,
+            "flood-timeout" => l.flood_timeout = secs1()?,
             "flood" if value == "off" => *l = l.clone().without_flood_limits(),
             "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
             // 0 is a server for direct messages only: they need no Sub.
@@ -666,7 +665,7 @@ impl Config {
                 };
                 list.push(value.into());
             }
-            "token-lifetime" => self.token_lifetime = secs()?,
+            "token-lifetime" => self.token_lifetime = secs1()?,
             "admin" => match crate::proto::Name::parse(value) {
                 Ok(n) if n.kind() == crate::proto::Kind::User => self.policy.admins.push(value.into()),
                 _ => return Err(bad(&name, format!("not a user ID: {value:?}"))),
@@ -957,6 +956,9 @@ mod tests {
             "handshake-timeout",
             "idle-timeout",
             "ping-timeout",
+            // A held connection cut at once; every token expired before it is used.
+            "flood-timeout",
+            "token-lifetime",
         ] {
             let e = args(&[&format!("--{key}"), "0"]).unwrap_err().to_string();
             assert!(e.contains(key) && e.contains("at least 1"), "{key}: {e}");
