@@ -127,15 +127,20 @@ impl Server {
                     .motd
                     .as_ref()
                     .is_some_and(|m| m.text == *text && m.from == configured) => {}
+            // Saved too, so that it replaces an admin's saved one across a restart as well.
             Some(text) => {
                 self.motd = Some(Motd {
                     text: text.clone(),
                     from: configured,
                     time: self.now_ms,
                 });
+                self.motd_changed();
             }
             // The configuration no longer sets one: a configured one goes, an admin's stays.
-            None if self.motd.as_ref().is_some_and(|m| m.from == configured) => self.motd = None,
+            None if self.motd.as_ref().is_some_and(|m| m.from == configured) => {
+                self.motd = None;
+                self.motd_changed();
+            }
             None => {}
         }
         self.policy = policy;

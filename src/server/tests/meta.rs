@@ -496,3 +496,36 @@ fn a_topic_list_page_always_fits_one_frame() {
     assert!(t.topics.len() < 80 && t.topics.len() > 10, "{}", t.topics.len());
     assert_eq!(t.cursor, t.topics.iter().last(), "the page says where to go on");
 }
+
+#[test]
+fn a_configured_motd_replaces_an_admins_in_the_store_too() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    let policy = |motd: Option<&str>| AdminPolicy {
+        admins: vec!["alice@example.com".into()],
+        bans: Vec::new(),
+        motd: motd.map(Into::into),
+    };
+    r.server.set_policy(policy(None), &r.now, &mut r.out);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "pw");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.say(0, "!motd@example.com", "set by alice");
+    // What the store holds for the motd last, if it was written at all.
+    let saved = |r: &mut Rig| {
+        r.advance(Duration::from_secs(1));
+        let last = r.out.saved.iter().rev().find(|(k, _)| k == "!motd");
+        last.map(|(_, v)| v.clone())
+    };
+    let holds = |v: &Option<Vec<u8>>, text: &str| {
+        v.as_ref()
+            .is_some_and(|v| v.windows(text.len()).any(|w| w == text.as_bytes()))
+    };
+    assert!(holds(&saved(&mut r).unwrap(), "set by alice"));
+    r.server.set_policy(policy(Some("from the file")), &r.now, &mut r.out);
+    assert!(holds(&saved(&mut r).unwrap(), "from the file"));
+    // Taken out of the file: gone from the store too, so a restart brings back nothing.
+    r.server.set_policy(policy(None), &r.now, &mut r.out);
+    assert_eq!(saved(&mut r), Some(None));
+}
