@@ -311,3 +311,50 @@ fn an_account_added_during_steady_logins_and_registrations_is_still_guarded() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     busy.join().unwrap();
 }
+
+/// What scalard logs on `dir` with `flags` up to the moment it listens.
+fn start_log(dir: &str, flags: &[&str]) -> Vec<String> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", dir])
+        .args(flags)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn scalard");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take(100)
+    {
+        let listening = line.contains("listening on");
+        lines.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[test]
+fn a_server_started_for_another_domain_than_its_accounts_says_so() {
+    let dir = DataDir::new();
+    let (ok, out) = account(dir.path(), "add", "alice", "correct horse");
+    assert!(ok, "{out}");
+    let log = start_log(dir.path(), &["--domain", "chat.example.org"]);
+    let warning = log
+        .iter()
+        .find(|l| l.contains("none of the 1 accounts is of the domain served"));
+    assert!(
+        warning.is_some_and(|l| l.contains("chat.example.org") && l.contains("accounts of localhost")),
+        "{log:?}"
+    );
+    // Started for their domain, it has nothing to say.
+    let log = start_log(dir.path(), &[]);
+    assert!(log.iter().any(|l| l.contains("listening on")), "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("none of the")), "{log:?}");
+}

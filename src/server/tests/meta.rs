@@ -523,7 +523,8 @@ fn a_configured_motd_replaces_an_admins_in_the_store_too() {
             .is_some_and(|v| v.windows(text.len()).any(|w| w == text.as_bytes()))
     };
     assert!(holds(&saved(&mut r).unwrap(), "set by alice"));
-    r.server.set_policy(policy(Some("from the file")), &r.now, &mut r.out);
+    r.server
+        .set_policy(policy(Some("from the file")), &r.now, &mut r.out);
     assert!(holds(&saved(&mut r).unwrap(), "from the file"));
     // Taken out of the file: gone from the store too, so a restart brings back nothing.
     r.server.set_policy(policy(None), &r.now, &mut r.out);
