@@ -671,6 +671,7 @@ impl Config {
                 _ => return Err(bad(&name, format!("not a user ID: {value:?}"))),
             },
             "ban" => match ServerBan::parse(value) {
+                Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
                 Some(b) => self.policy.bans.push(b),
                 None => {
                     return Err(bad(
@@ -787,6 +788,25 @@ mod tests {
         assert!(start.start_only_changes(&same).is_empty(), "max-subs reloads");
         let moved = args(&["--domain", "b.example", "--fsync", "always", "--auth", "guests"]).unwrap();
         assert_eq!(start.start_only_changes(&moved), ["domain", "fsync", "auth"]);
+    }
+
+    #[test]
+    fn a_ban_holding_loopback_is_refused_as_from_an_admin() {
+        for range in ["127.0.0.0/8", "127.0.0.1", "::1", "0.0.0.0/0"] {
+            let e = args(&["--ban", range]).unwrap_err().to_string();
+            assert!(e.contains("holds loopback"), "{range}: {e}");
+            let e = Config::default()
+                .apply_toml(&format!("bans = [\"{range}\"]"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("bans") && e.contains("holds loopback"),
+                "{range}: {e}"
+            );
+        }
+        for fine in ["192.0.2.0/24", "*@spam.example", "2001:db8::/32"] {
+            assert!(args(&["--ban", fine]).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -55,10 +55,19 @@ fn self_ban(ban: &ServerBan, peer: IpAddr) -> Option<String> {
              address if you mean it)"
         ));
     }
-    let loopback: [IpAddr; 2] = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
-    loopback.iter().any(|&a| ban.hits(a, None)).then(|| {
-        format!("{ban} holds loopback: it would cut off this machine's own clients, admins included")
-    })
+    ban.holds_loopback()
+}
+
+impl ServerBan {
+    /// Why no one may set this ban, if so: it holds loopback, and would cut off this machine's
+    /// own clients, where an admin can always connect from. Refused from admins and from the
+    /// configuration alike.
+    pub fn holds_loopback(&self) -> Option<String> {
+        let loopback: [IpAddr; 2] = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+        loopback.iter().any(|&a| self.hits(a, None)).then(|| {
+            format!("{self} holds loopback: it would cut off this machine's own clients, admins included")
+        })
+    }
 }
 
 /// What SIGHUP reloads from the configuration, without dropping connections.
