@@ -239,6 +239,9 @@ pub enum StoreError {
     /// A query ran past its time bound ([`Options::query_time`](worker::Options::query_time))
     /// and was stopped.
     TooSlow,
+    /// The file is another program's SQLite database (schema version 0, with tables in it),
+    /// which scalard must not write its own tables into.
+    NotOurs,
 }
 
 impl std::fmt::Display for StoreError {
@@ -252,6 +255,11 @@ impl std::fmt::Display for StoreError {
                  scalard once to upgrade it, then try again"
             ),
             StoreError::TooSlow => write!(f, "store: a query ran past its time bound and was stopped"),
+            StoreError::NotOurs => write!(
+                f,
+                "store: the file is another program's SQLite database (it has tables, but no scalard \
+                 schema); give scalard a data directory of its own"
+            ),
         }
     }
 }

@@ -418,6 +418,14 @@ impl Db {
             // Read in the same locked transaction as the step, so a server that makes the file
             // meanwhile is seen.
             let made_here = *made_here.get_or_insert(v == 0);
+            if v == 0 {
+                let tables: i64 = tx
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                    .context("sqlite_master")?;
+                if tables > 0 {
+                    return Err(StoreError::NotOurs);
+                }
+            }
             if !upgrade && !made_here && v < SCHEMA_VERSION {
                 return Err(StoreError::TooOld(v));
             }

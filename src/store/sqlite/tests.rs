@@ -1214,6 +1214,19 @@ fn migrations_and_versions() {
     drop(raw);
     assert!(matches!(Db::open(&dir.db()), Err(StoreError::TooNew(99))));
     assert!(matches!(Db::open_reader(&dir.db()), Err(StoreError::TooNew(99))));
+
+    // Another program's database: left as it was, not given scalard's tables.
+    let other = TempDir::new("migrate-other");
+    let raw = Connection::open(other.db()).unwrap();
+    raw.execute_batch("CREATE TABLE foo(x); INSERT INTO foo VALUES (1);")
+        .unwrap();
+    drop(raw);
+    assert!(matches!(Db::open(&other.db()), Err(StoreError::NotOurs)));
+    let raw = Connection::open(other.db()).unwrap();
+    let tables: i64 = raw
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 1, "only its own table");
 }
 
 /// A store in `dir` holding one Event with `body` in `#a`, its text index made as versions
