@@ -51,27 +51,29 @@ fn derived_max_connections(fd_limit: Option<usize>) -> usize {
 /// max-connections the limit is derived from the open-file limit read at start, as then.
 fn reconfigure(fd_limit: Option<usize>, start: Config) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    Box::new(move || match Config::from_args(args.clone()) {
-        Ok(mut c) => {
-            let left = start.start_only_changes(&c);
-            if !left.is_empty() {
-                log::warn!(
-                    "reload: the change to {} waits for a restart (read at start only)",
-                    left.join(", ")
-                );
+    Box::new(move || {
+        match Config::from_args(args.clone()).and_then(|c| c.retention_of(&start.domain).map(|()| c)) {
+            Ok(mut c) => {
+                let left = start.start_only_changes(&c);
+                if !left.is_empty() {
+                    log::warn!(
+                        "reload: the change to {} waits for a restart (read at start only)",
+                        left.join(", ")
+                    );
+                }
+                if !c.max_connections_set {
+                    c.limits.max_connections = derived_max_connections(fd_limit);
+                }
+                Some(scalar::net::Reconfig {
+                    limits: c.limits,
+                    policy: c.policy,
+                    retention: c.retention,
+                })
             }
-            if !c.max_connections_set {
-                c.limits.max_connections = derived_max_connections(fd_limit);
+            Err(e) => {
+                log::error!("reload: {e}; the configuration in force stays");
+                None
             }
-            Some(scalar::net::Reconfig {
-                limits: c.limits,
-                policy: c.policy,
-                retention: c.retention,
-            })
-        }
-        Err(e) => {
-            log::error!("reload: {e}; the configuration in force stays");
-            None
         }
     })
 }
