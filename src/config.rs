@@ -98,12 +98,35 @@ impl Config {
             ("distrust-domain", self.distrust != new.distrust),
             ("token-lifetime", self.token_lifetime != new.token_lifetime),
         ];
-        differ
-            .into_iter()
-            .filter(|&(_, d)| d)
-            .map(|(name, _)| name)
-            .collect()
+        named(differ)
     }
+
+    /// The settings given (not left at their defaults) that an ephemeral server, which keeps
+    /// nothing, has no use for, by their names in the configuration.
+    pub fn unused_when_ephemeral(&self) -> Vec<&'static str> {
+        let default = Config::default();
+        named([
+            ("data-dir", self.data_dir.is_some()),
+            ("fsync", self.fsync != default.fsync),
+            (
+                "history-max-events / history-max-days / [retention]",
+                self.retention != default.retention,
+            ),
+            (
+                "kept-channel-days",
+                self.limits.kept_idle != default.limits.kept_idle,
+            ),
+        ])
+    }
+}
+
+/// The names whose flag is set.
+fn named<const N: usize>(flags: [(&'static str, bool); N]) -> Vec<&'static str> {
+    flags
+        .into_iter()
+        .filter(|&(_, set)| set)
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// A rate written `PER_SEC,BURST` (`5,20`: five a second, twenty at once), or `off`.
@@ -808,6 +831,32 @@ mod tests {
         for fine in ["192.0.2.0/24", "*@spam.example", "2001:db8::/32"] {
             assert!(args(&["--ban", fine]).is_ok(), "{fine}");
         }
+    }
+
+    #[test]
+    fn an_ephemeral_server_names_the_history_settings_it_does_not_use() {
+        assert!(args(&["--ephemeral"]).unwrap().unused_when_ephemeral().is_empty());
+        let c = args(&[
+            "--ephemeral",
+            "--fsync",
+            "always",
+            "--history-max-events",
+            "10",
+            "--kept-channel-days",
+            "3",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.unused_when_ephemeral(),
+            [
+                "data-dir",
+                "fsync",
+                "history-max-events / history-max-days / [retention]",
+                "kept-channel-days"
+            ]
+        );
     }
 
     #[test]

@@ -557,8 +557,9 @@ fn main() -> ExitCode {
         }
     } else {
         log::info!("ephemeral: keeping no history and no accounts");
-        if let Some(dir) = &config.data_dir {
-            log::warn!("--ephemeral: the data directory {} is not used", dir.display());
+        let unused = config.unused_when_ephemeral();
+        if !unused.is_empty() {
+            log::warn!("--ephemeral: {} not used (nothing is kept)", unused.join(", "));
         }
     }
     // After the store: the configured motd, if any, replaces the one saved there.
