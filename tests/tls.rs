@@ -484,8 +484,12 @@ fn bad_certificate_files_stop_scalard_at_start() {
         ),
         // A certificate where the key should be.
         (cert.as_str(), cert.as_str(), "fullchain.pem: no private key"),
-        // The key of another certificate: rustls refuses the pair.
-        (cert.as_str(), other_key.as_str(), "refused"),
+        // The key of another certificate: rustls refuses the pair, said in words.
+        (
+            cert.as_str(),
+            other_key.as_str(),
+            "the private key does not match the certificate",
+        ),
     ] {
         let out = run_tls_listener(&["--tls-cert", c, "--tls-key", k]);
         let err = String::from_utf8_lossy(&out.stderr);

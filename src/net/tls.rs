@@ -37,6 +37,12 @@ impl fmt::Display for TlsError {
         match self {
             TlsError::Pem { path, what, err } => write!(f, "{}: {}", path.display(), pem_words(err, what)),
             TlsError::NoCertificate(path) => write!(f, "{}: no certificate in it", path.display()),
+            TlsError::Rustls(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+                write!(
+                    f,
+                    "the private key does not match the certificate (a key from another pair?)"
+                )
+            }
             TlsError::Rustls(e) => write!(f, "certificate and key refused: {e}"),
         }
     }
