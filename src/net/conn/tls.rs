@@ -402,3 +402,6 @@ fn copy(from: &[u8], to: &mut [u8]) -> usize {
     to[..n].copy_from_slice(&from[..n]);
     n
 }
+
+#[cfg(test)]
+mod tests;
