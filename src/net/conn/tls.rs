@@ -25,6 +25,10 @@ pub const RECORDS: usize = 24 * 1024;
 /// Socket reads per [`Tls::read`] while they yield handshake records but no plaintext.
 const TLS_READS: usize = 8;
 
+/// Records rustls may have queued when a session fails, at most: the alert, behind a reply to
+/// a KeyUpdate and little else.
+const MAX_QUEUED: usize = 8;
+
 /// Bytes a record adds to its plaintext, at most (header, TLS 1.2's explicit nonce or TLS
 /// 1.3's content type, the tag): a first guess at the room to encrypt into.
 const RECORD_OVERHEAD: usize = 5 + 8 + 16;
@@ -112,7 +116,9 @@ impl Tls {
     /// get plaintext (at most [`TLS_READS`], for a handshake), and none while plaintext is left
     /// over, so what is held here stays within one read.
     pub fn read(&mut self, sock: &mut impl Read, free: &mut [u8], peer: SocketAddr) -> (Input, usize) {
-        if self.broken {
+        // After our close_notify the input is discarded anyway, and rustls must not see more:
+        // a bad record would make it alert after close_notify, which it asserts against.
+        if self.broken || self.close_sent {
             return (Input::WouldBlock, 0);
         }
         if self.spill_pos < self.spill.len() {
@@ -164,9 +170,10 @@ impl Tls {
         (Input::Data, 0)
     }
 
-    /// Whether application data may be encrypted: the handshake got far enough, and no error.
+    /// Whether application data may be encrypted: the handshake got far enough, no error, and
+    /// no close_notify of ours.
     pub fn ready(&self) -> bool {
-        self.ready && !self.broken
+        self.ready && !self.broken && !self.close_sent
     }
 
     /// Encrypts `plain` and writes the records to `sock`; what it does not take waits in
@@ -235,27 +242,41 @@ impl Tls {
         self.rx_len == 0 && self.spill.is_empty()
     }
 
-    /// After a fatal error: rustls's alert, which it queued, becomes the last output. rustls is
-    /// asked once and never again: it hands out what it queued before looking at input, and
-    /// looking at the bad input a second time would make it fail (and alert) a second time,
-    /// which it asserts against.
+    /// After a fatal error: what rustls queued, its alert last, becomes the last output. It is
+    /// asked only while it has queued records, which it hands out before looking at input:
+    /// asked once more, it would process the bad input a second time and alert a second time
+    /// (in a debug build, trip its own assertion against that). The queue can hold more than
+    /// the alert: the reply to a client's KeyUpdate waits there for the next output.
     fn fail(&mut self) {
         self.broken = true;
-        let status = self
-            .conn
-            .process_tls_records(self.rx.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
-        let discard = status.discard;
-        if let Ok(ConnectionState::EncodeTlsData(mut chunk)) = status.state {
-            let start = self.tx.len();
-            match seal(&mut self.tx, start, RECORD_OVERHEAD, |b| {
-                chunk.encode(b).map_err(EncodeError::into_room)
-            }) {
-                Ok(n) => self.tx.truncate(start + n),
-                // The connection closes without it.
-                Err(_) => self.tx.truncate(start),
+        for _ in 0..MAX_QUEUED {
+            if !self.conn.wants_write() {
+                return;
+            }
+            let status = self
+                .conn
+                .process_tls_records(self.rx.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
+            let discard = status.discard;
+            let encoded = match status.state {
+                Ok(ConnectionState::EncodeTlsData(mut chunk)) => {
+                    let start = self.tx.len();
+                    let sealed = seal(&mut self.tx, start, RECORD_OVERHEAD, |b| {
+                        chunk.encode(b).map_err(EncodeError::into_room)
+                    });
+                    match sealed {
+                        Ok(n) => self.tx.truncate(start + n),
+                        // The connection closes without it.
+                        Err(_) => self.tx.truncate(start),
+                    }
+                    sealed.is_ok()
+                }
+                _ => false,
+            };
+            self.processed(discard);
+            if !encoded {
+                return;
             }
         }
-        self.processed(discard);
     }
 
     /// Moves past `n` bytes rustls is done with.

@@ -130,6 +130,85 @@ fn client(config: &Arc<rustls::ClientConfig>) -> rustls::ClientConnection {
     rustls::ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap()).unwrap()
 }
 
+/// A finished handshake between a rustls client and the layer, its records in pieces.
+fn handshake(
+    server: &Arc<ServerConfig>,
+    client_config: &Arc<rustls::ClientConfig>,
+    rng: &mut Rng,
+) -> (rustls::ClientConnection, Box<Tls>, Pipe) {
+    let mut c = client(client_config);
+    let mut tls = Tls::new(server.clone()).unwrap();
+    let mut sock = Pipe::default();
+    for _ in 0..10 {
+        let mut out = Vec::new();
+        while c.wants_write() {
+            c.write_tls(&mut out).unwrap();
+        }
+        sock.pieces = pieces(&out, rng);
+        serve(&mut tls, &mut sock);
+        let back = std::mem::take(&mut sock.written);
+        c.read_tls(&mut &back[..]).unwrap();
+        c.process_new_packets().unwrap();
+        if !c.is_handshaking() && !c.wants_write() {
+            break;
+        }
+    }
+    assert!(!c.is_handshaking(), "the handshake did not finish");
+    (c, tls, sock)
+}
+
+/// A record that does not decrypt.
+const BAD_RECORD: [u8; 37] = {
+    let mut r = [7u8; 37];
+    (r[0], r[1], r[2], r[3], r[4]) = (0x17, 0x03, 0x03, 0x00, 0x20);
+    r
+};
+
+#[test]
+fn the_alert_goes_out_behind_a_pending_key_update_reply() {
+    let (server, client_config) = setup();
+    let mut rng = Rng(0xacce_55ed);
+    let (mut c, mut tls, mut sock) = handshake(&server, &client_config, &mut rng);
+    sock.written.clear();
+    // The client updates its keys and asks for the server's update, which rustls queues for
+    // the server's next output; then a bad record fails the session before any output.
+    c.refresh_traffic_keys().unwrap();
+    let mut records = Vec::new();
+    while c.wants_write() {
+        c.write_tls(&mut records).unwrap();
+    }
+    records.extend_from_slice(&BAD_RECORD);
+    sock.pieces = pieces(&records, &mut rng);
+    assert_eq!(serve(&mut tls, &mut sock).1, Input::Broken);
+    let back = std::mem::take(&mut sock.written);
+    c.read_tls(&mut &back[..]).unwrap();
+    let e = c.process_new_packets().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            rustls::Error::AlertReceived(rustls::AlertDescription::BadRecordMac)
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn input_after_our_close_notify_is_not_looked_at() {
+    let (server, client_config) = setup();
+    let mut rng = Rng(0xc105_ed00);
+    let (mut c, mut tls, mut sock) = handshake(&server, &client_config, &mut rng);
+    tls.close_sent = true;
+    assert!(tls.close_notify(&mut sock).unwrap().is_some());
+    let back = std::mem::take(&mut sock.written);
+    c.read_tls(&mut &back[..]).unwrap();
+    assert!(c.process_new_packets().unwrap().peer_has_closed());
+    // A bad record instead of the peer's close_notify: rustls would alert after its
+    // close_notify (and, in a debug build, assert against that).
+    sock.pieces = pieces(&BAD_RECORD, &mut rng);
+    assert_eq!(serve(&mut tls, &mut sock).1, Input::WouldBlock);
+    assert!(sock.written.is_empty());
+}
+
 #[test]
 fn mangled_client_hellos_never_panic() {
     let (server, client_config) = setup();
@@ -161,25 +240,7 @@ fn mangled_records_after_the_handshake_never_panic_and_whole_ones_arrive() {
     let mut rng = Rng(0xfee1_900d);
     let (mut whole, mut broken) = (0, 0);
     for case in 0..1000 {
-        let mut c = client(&client_config);
-        let mut tls = Tls::new(server.clone()).unwrap();
-        let mut sock = Pipe::default();
-        // The handshake, whole, in pieces.
-        for _ in 0..10 {
-            let mut out = Vec::new();
-            while c.wants_write() {
-                c.write_tls(&mut out).unwrap();
-            }
-            sock.pieces = pieces(&out, &mut rng);
-            serve(&mut tls, &mut sock);
-            let back = std::mem::take(&mut sock.written);
-            c.read_tls(&mut &back[..]).unwrap();
-            c.process_new_packets().unwrap();
-            if !c.is_handshaking() && !c.wants_write() {
-                break;
-            }
-        }
-        assert!(!c.is_handshaking(), "case {case}: the handshake did not finish");
+        let (mut c, mut tls, mut sock) = handshake(&server, &client_config, &mut rng);
         // Then several records (up to the largest), maybe one of their bytes mangled.
         let sent: Vec<u8> = (0..1 + rng.below(40_000)).map(|i| (i * 7 + case) as u8).collect();
         c.writer().write_all(&sent).unwrap();
