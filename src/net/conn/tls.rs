@@ -9,8 +9,9 @@
 use super::Input;
 use crate::net::pagebuf::PageBuf;
 use rustls::ServerConfig;
+use rustls::server::ServerConnectionData;
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncodeTlsData, EncryptError};
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -257,19 +258,9 @@ impl Tls {
                 .conn
                 .process_tls_records(self.rx.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
             let discard = status.discard;
+            // Without room for a record, the connection closes without it.
             let encoded = match status.state {
-                Ok(ConnectionState::EncodeTlsData(mut chunk)) => {
-                    let start = self.tx.len();
-                    let sealed = seal(&mut self.tx, start, RECORD_OVERHEAD, |b| {
-                        chunk.encode(b).map_err(EncodeError::into_room)
-                    });
-                    match sealed {
-                        Ok(n) => self.tx.truncate(start + n),
-                        // The connection closes without it.
-                        Err(_) => self.tx.truncate(start),
-                    }
-                    sealed.is_ok()
-                }
+                Ok(ConnectionState::EncodeTlsData(mut chunk)) => queue(&mut self.tx, &mut chunk).is_ok(),
                 _ => false,
             };
             self.processed(discard);
@@ -324,13 +315,7 @@ impl Tls {
                         }
                     }
                 },
-                Ok(ConnectionState::EncodeTlsData(mut chunk)) => {
-                    let start = self.tx.len();
-                    let sealed = seal(&mut self.tx, start, RECORD_OVERHEAD, |b| {
-                        chunk.encode(b).map_err(EncodeError::into_room)
-                    });
-                    sealed.map(|n| self.tx.truncate(start + n))
-                }
+                Ok(ConnectionState::EncodeTlsData(mut chunk)) => queue(&mut self.tx, &mut chunk),
                 // Written by the shell's flush, in order, after what is already in `tx`.
                 Ok(ConnectionState::TransmitTlsData(transmit)) => {
                     transmit.done();
@@ -415,6 +400,17 @@ fn seal(
             Err(_) => return Err(rustls::Error::EncryptError),
         }
     }
+}
+
+/// Appends a record rustls queued (a handshake message, an alert) to `tx`; on failure `tx` is
+/// as it was.
+fn queue(tx: &mut Vec<u8>, chunk: &mut EncodeTlsData<'_, ServerConnectionData>) -> Result<(), rustls::Error> {
+    let start = tx.len();
+    let sealed = seal(tx, start, RECORD_OVERHEAD, |b| {
+        chunk.encode(b).map_err(EncodeError::into_room)
+    });
+    tx.truncate(start + sealed.as_ref().map_or(0, |&n| n));
+    sealed.map(|_| ())
 }
 
 /// Copies as much of `from` as fits into `to`: how many bytes.
