@@ -2,7 +2,7 @@
 //! time; every delivery's latency is measured on one clock (this process's).
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, join, message_frame, tail_number};
+use crate::peer::{Peer, is_event, message_frame, tail_number};
 use crate::server::Server;
 use crate::source::join_from;
 use mio::{Events, Interest, Poll, Token};
@@ -16,9 +16,9 @@ pub const WARMUP: Duration = Duration::from_secs(2);
 
 /// Runs the workload and prints one result line.
 pub fn run(opts: &Opts) -> io::Result<()> {
-    let server = Server::start(opts.scalard.as_deref(), &opts.history)?;
+    let server = Server::start_for(opts)?;
     let r = measure(&server, opts)?;
-    println!("{r}");
+    println!("{r}{}", if opts.tls { "; over TLS" } else { "" });
     Ok(())
 }
 
@@ -102,7 +102,7 @@ impl Members {
             let room = room(i / opts.members);
             let user = format!("m{i}@localhost");
             let mut p = match from {
-                None => Peer::new(join(server.addr, &user, &room)?)?,
+                None => Peer::new(server.join(&user, &room)?)?,
                 Some(from) => join_from(from(i), server.addr, &user, &room)?,
             };
             poll.registry()

@@ -3,7 +3,7 @@
 //! without anyone falling behind; every subscriber checks it gets every message once, in order.
 
 use crate::Opts;
-use crate::peer::{Peer, is_event, join, message_frame, tail_number};
+use crate::peer::{Peer, is_event, message_frame, tail_number};
 use crate::server::Server;
 use mio::{Events, Interest, Poll, Token};
 use std::io;
@@ -19,12 +19,11 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
     let messages = opts
         .messages
         .unwrap_or(if subs >= 1000 { 20_000 } else { 200_000 });
-    let server = Server::start(opts.scalard.as_deref(), &opts.history)?;
+    let server = Server::start_for(opts)?;
     let mut poll = Poll::new()?;
     let mut peers = Vec::with_capacity(subs + 1);
     for i in 0..=subs {
-        let c = join(server.addr, &format!("u{i}@localhost"), CHANNEL)?;
-        let mut p = Peer::new(c)?;
+        let mut p = Peer::new(server.join(&format!("u{i}@localhost"), CHANNEL)?)?;
         poll.registry()
             .register(&mut p.sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
         peers.push(p);
@@ -40,6 +39,7 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
     let (mut sent, mut disorder) = (0u32, 0u64);
     let mut events = Events::with_capacity(4096);
     let start = Instant::now();
+    let cpu_before = server.cpu_ms();
     let deadline = start + Duration::from_secs(120);
     let mut last_delivery = start;
     loop {
@@ -75,14 +75,18 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
         last_delivery = Instant::now();
     }
     let secs = last_delivery.duration_since(start).as_secs_f64();
+    let cpu_ms = server.cpu_ms() - cpu_before;
     let delivered: u64 = next[..subs].iter().map(|&n| u64::from(n)).sum();
     let expected = u64::from(messages) * subs as u64;
     println!(
         "fanout S={subs}: {messages} messages, {delivered} deliveries in {secs:.2} s = {:.2} M deliveries/s; \
-         lost {}, out of order {disorder}; server RSS {} KiB",
+         lost {}, out of order {disorder}; server CPU {:.2} s ({:.0} ns a delivery), RSS {} KiB{}",
         delivered as f64 / secs / 1e6,
         expected - delivered.min(expected),
-        server.rss_kib()
+        cpu_ms / 1000.0,
+        cpu_ms * 1e6 / delivered.max(1) as f64,
+        server.rss_kib(),
+        if opts.tls { "; over TLS" } else { "" }
     );
     Ok(())
 }

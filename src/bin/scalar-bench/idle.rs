@@ -3,20 +3,18 @@
 //! idle connections have given their buffer pages back.
 
 use crate::Opts;
-use crate::peer::join;
 use crate::server::Server;
 use std::io;
 use std::time::Duration;
 
 /// Runs the workload and prints one result line.
 pub fn run(opts: &Opts) -> io::Result<()> {
-    let server = Server::start(opts.scalard.as_deref(), &opts.history)?;
+    let server = Server::start_for(opts)?;
     std::thread::sleep(Duration::from_millis(300));
     let base = server.rss_kib();
     let mut conns = Vec::with_capacity(opts.conns);
     for i in 0..opts.conns {
-        let c = join(
-            server.addr,
+        let c = server.join(
             &format!("idle{i}@localhost"),
             &format!("#idle{}@localhost", i % 100),
         )?;
@@ -28,10 +26,11 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     let per = |kib: u64| (kib.saturating_sub(base)) as f64 / opts.conns as f64;
     println!(
         "idle C={}: server RSS {base} KiB empty, {busy} KiB just after setup ({:.2} KiB/conn), \
-         {idle} KiB after 5 s idle ({:.2} KiB/conn)",
+         {idle} KiB after 5 s idle ({:.2} KiB/conn){}",
         opts.conns,
         per(busy),
-        per(idle)
+        per(idle),
+        if opts.tls { "; over TLS" } else { "" }
     );
     drop(conns);
     Ok(())

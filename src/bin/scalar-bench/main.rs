@@ -60,6 +60,8 @@ options:
   --scalard PATH   server binary (default: scalard next to this program)
   --history MODE   off (--ephemeral), batched (default) or always (--fsync always); the
                    store goes to a fresh temporary directory, removed afterwards
+  --tls            fanout, chat, idle and all only: the server listens for TLS too (with a
+                   certificate made for the run) and every client connects over TLS
   --subs N         fanout subscribers (default 100); slow-readers: subscribers that never
                    read (default 200)
   --messages N     fanout messages (default 200000 / 20000 for >= 1000 subscribers)
@@ -80,6 +82,7 @@ options:
 pub struct Opts {
     scalard: Option<String>,
     history: String,
+    tls: bool,
     subs: Option<usize>,
     messages: Option<u32>,
     rooms: usize,
@@ -98,6 +101,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
     let mut o = Opts {
         scalard: None,
         history: "batched".into(),
+        tls: false,
         subs: None,
         messages: None,
         rooms: 20,
@@ -115,6 +119,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         match arg {
             Long("scalard") => o.scalard = Some(p.value()?.string()?),
             Long("history") => o.history = p.value()?.string()?,
+            Long("tls") => o.tls = true,
             Long("subs") => o.subs = Some(p.value()?.parse()?),
             Long("messages") => o.messages = Some(p.value()?.parse()?),
             Long("rooms") => o.rooms = p.value()?.parse()?,
@@ -148,6 +153,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let over_tls = ["fanout", "chat", "idle", "all"];
+    if let Some(w) = opts
+        .workloads
+        .iter()
+        .find(|w| opts.tls && !over_tls.contains(&w.as_str()))
+    {
+        eprintln!(
+            "scalar-bench: {w} does not run over TLS: --tls is for {}",
+            over_tls.join(", ")
+        );
+        return ExitCode::from(2);
+    }
     if let Err(e) = scalar::net::raise_fd_limit() {
         eprintln!("scalar-bench: cannot raise the open-file limit: {e}");
     }

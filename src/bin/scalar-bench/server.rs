@@ -1,7 +1,12 @@
 //! Starting the scalard under test and reading its memory use.
 
+use crate::Opts;
+use crate::peer::join_over;
+use scalar::client::Client;
+use scalar::tls::{Fingerprint, Tls};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,9 +24,62 @@ pub struct Server {
     stopped: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
     /// From spawning the process to its "listening on" line.
     pub startup: Duration,
+    /// With `--tls`: the client side, trusting only the certificate the server was given.
+    pub tls: Option<Tls>,
+    /// With `--tls`: the directory of that certificate and its key, removed on drop.
+    cert_dir: Option<PathBuf>,
 }
 
 impl Server {
+    /// Starts scalard as the options ask: its history mode, and with `--tls` a TLS listener
+    /// (the one the workload then uses) with a certificate made for the run.
+    pub fn start_for(opts: &Opts) -> std::io::Result<Server> {
+        let (path, history) = (opts.scalard.as_deref(), opts.history.as_str());
+        if !opts.tls {
+            return Server::start(path, history);
+        }
+        let dir = std::env::temp_dir().join(format!("scalar-bench-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let made =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).map_err(std::io::Error::other);
+        let written = made.and_then(|ck| {
+            std::fs::write(dir.join("cert.pem"), ck.cert.pem())?;
+            std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem())?;
+            Tls::pinned(Some(Fingerprint::of(ck.cert.der()))).map_err(std::io::Error::other)
+        });
+        let started = written.and_then(|tls| {
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            let tls_flags = [
+                "--tls-listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                &cert.to_string_lossy(),
+                "--tls-key",
+                &key.to_string_lossy(),
+            ]
+            .map(String::from);
+            let flags: Vec<&str> = tls_flags.iter().map(String::as_str).collect();
+            let mut server = Server::start_with(path, history, &flags)?;
+            server.tls = Some(tls);
+            Ok(server)
+        });
+        match started {
+            Ok(mut server) => {
+                server.cert_dir = Some(dir);
+                Ok(server)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects as `user` and subscribes to `channel`, over TLS if the server was started with it.
+    pub fn join(&self, user: &str, channel: &str) -> std::io::Result<Client> {
+        join_over(self.addr, self.tls.as_ref(), user, channel)
+    }
+
     /// Starts scalard on an ephemeral loopback port with limits that let the workloads run,
     /// and history `off`, `batched` or `always` (in a fresh temporary directory).
     pub fn start(path: Option<&str>, history: &str) -> std::io::Result<Server> {
@@ -69,8 +127,11 @@ impl Server {
     pub fn restart(mut self, path: Option<&str>, history: &str) -> std::io::Result<Server> {
         let data = self.data.take();
         let args = std::mem::take(&mut self.args);
+        let (tls, cert_dir) = (self.tls.take(), self.cert_dir.take());
         drop(self);
-        Server::start_in(path, history, data, args)
+        let mut server = Server::start_in(path, history, data, args)?;
+        (server.tls, server.cert_dir) = (tls, cert_dir);
+        Ok(server)
     }
 
     /// Starts scalard with its history in `data` (none: `--ephemeral`).
@@ -123,11 +184,22 @@ impl Server {
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| std::io::Error::other("scalard did not start"))?
+        // Each listener logs "listening on ADDR", a TLS one with " (tls)" after it: the workload
+        // uses the TLS one when there is one.
+        let tls = args.iter().any(|a| a == "--tls-listen");
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| std::io::Error::other("scalard did not start"))?;
+            match line.strip_suffix(" (tls)") {
+                Some(a) if tls => break a.to_string(),
+                None if !tls => break line,
+                _ => {}
+            }
+        };
+        let addr = addr
             .parse()
-            .map_err(|_| std::io::Error::other("bad listen address"))?;
+            .map_err(|_| std::io::Error::other(format!("bad listen address {addr:?}")))?;
         Ok(Server {
             child,
             addr,
@@ -135,6 +207,8 @@ impl Server {
             args,
             stopped: std::sync::Mutex::new(stopped),
             startup: spawned.elapsed(),
+            tls: None,
+            cert_dir: None,
         })
     }
 
@@ -199,7 +273,7 @@ impl Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if let Some(d) = self.data.take() {
+        for d in [self.data.take(), self.cert_dir.take()].into_iter().flatten() {
             let _ = std::fs::remove_dir_all(d);
         }
     }
