@@ -39,7 +39,7 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
     let (mut sent, mut disorder) = (0u32, 0u64);
     let mut events = Events::with_capacity(4096);
     let start = Instant::now();
-    let cpu_before = server.cpu_ms();
+    let threads_before = server.threads_cpu_ms();
     let deadline = start + Duration::from_secs(120);
     let mut last_delivery = start;
     loop {
@@ -75,15 +75,30 @@ pub fn run(opts: &Opts, subs: usize) -> io::Result<()> {
         last_delivery = Instant::now();
     }
     let secs = last_delivery.duration_since(start).as_secs_f64();
-    let cpu_ms = server.cpu_ms() - cpu_before;
+    // Per thread name: with history on, whether the loop or the writer bounds the rate.
+    let mut threads: Vec<(String, f64)> = Vec::new();
+    for (tid, name, ms) in server.threads_cpu_ms() {
+        let before = threads_before.iter().find(|t| t.0 == tid).map_or(0.0, |t| t.2);
+        match threads.iter_mut().find(|t| t.0 == name) {
+            Some(t) => t.1 += ms - before,
+            None => threads.push((name, ms - before)),
+        }
+    }
+    threads.retain(|t| t.1 > 0.0);
+    let cpu_ms: f64 = threads.iter().map(|t| t.1).sum();
+    let split: Vec<String> = threads
+        .iter()
+        .map(|(n, ms)| format!("{n} {:.2}", ms / 1000.0))
+        .collect();
     let delivered: u64 = next[..subs].iter().map(|&n| u64::from(n)).sum();
     let expected = u64::from(messages) * subs as u64;
     println!(
         "fanout S={subs}: {messages} messages, {delivered} deliveries in {secs:.2} s = {:.2} M deliveries/s; \
-         lost {}, out of order {disorder}; server CPU {:.2} s ({:.0} ns a delivery), RSS {} KiB{}",
+         lost {}, out of order {disorder}; server CPU {:.2} s ({}; {:.0} ns a delivery), RSS {} KiB{}",
         delivered as f64 / secs / 1e6,
         expected - delivered.min(expected),
         cpu_ms / 1000.0,
+        split.join(", "),
         cpu_ms * 1e6 / delivered.max(1) as f64,
         server.rss_kib(),
         if opts.tls { "; over TLS" } else { "" }

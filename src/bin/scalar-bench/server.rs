@@ -232,21 +232,32 @@ impl Server {
     }
 
     /// CPU time the server has used so far, user and system over all its threads, in
-    /// milliseconds. From /proc/PID/stat, which counts clock ticks (usually 10 ms each).
+    /// milliseconds.
     pub fn cpu_ms(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // The command name (field 2) is in parentheses and may hold spaces: count from after it,
-        // where field 3 comes first, so utime and stime (fields 14 and 15) are at 11 and 12.
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let ticks: u64 = after_name
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|n| n.parse::<u64>().ok())
-            .sum();
-        // SAFETY: sysconf only reads a configuration value.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
-        ticks as f64 * 1000.0 / hz as f64
+        stat_cpu_ms(&format!("/proc/{}/stat", self.child.id()))
+    }
+
+    /// CPU time each of the server's threads has used so far, in milliseconds: its thread id,
+    /// its name (the event loop's is "loop") and the time, in the order /proc lists them.
+    pub fn threads_cpu_ms(&self) -> Vec<(String, String, f64)> {
+        let pid = self.child.id();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let tid = t.file_name().to_string_lossy().into_owned();
+                let name = match tid == pid.to_string() {
+                    true => "loop".to_string(),
+                    false => std::fs::read_to_string(t.path().join("comm"))
+                        .ok()?
+                        .trim()
+                        .to_string(),
+                };
+                Some((tid, name, stat_cpu_ms(&t.path().join("stat").to_string_lossy())))
+            })
+            .collect()
     }
 
     /// Stops the server and returns its counts from its last log line ("N connections served,
@@ -283,4 +294,22 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// utime + stime from a /proc `stat` file, in milliseconds (it counts clock ticks, usually
+/// 10 ms each); 0 if it cannot be read.
+fn stat_cpu_ms(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it,
+    // where field 3 comes first, so utime and stime (fields 14 and 15) are at 11 and 12.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    ticks as f64 * 1000.0 / hz as f64
 }
