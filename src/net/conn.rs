@@ -75,7 +75,8 @@ pub struct Conn {
     pub dirty: bool,
     /// Last read or write, for giving idle buffers' pages back.
     pub last_io: Instant,
-    /// Whether the buffers may hold resident pages.
+    /// Whether the read or the write buffer may hold resident pages (TLS's receive buffer
+    /// keeps its own count: see [`Tls::resident`]).
     pub resident: bool,
     /// TLS state, for connections accepted on a TLS listener.
     pub tls: Option<Box<Tls>>,
@@ -115,15 +116,20 @@ impl Conn {
 
     /// Gives the buffers' pages back to the kernel if both are empty.
     pub fn release_if_idle(&mut self) -> bool {
-        if !self.resident || self.rlen != 0 || !self.flushed() {
+        let tls_resident = self.tls.as_ref().is_some_and(|t| t.resident());
+        if !(self.resident || tls_resident) || self.rlen != 0 || !self.flushed() {
             return false;
         }
-        if let Some(r) = self.rbuf.as_mut() {
-            r.release();
+        if self.resident {
+            if let Some(r) = self.rbuf.as_mut() {
+                r.release();
+            }
+            self.wbuf.release();
+            self.resident = false;
         }
-        self.wbuf.release();
-        // A TLS record's beginning keeps its buffer, and the connection counted as resident.
-        self.resident = !self.tls.as_mut().is_none_or(|t| t.release());
+        if let Some(t) = self.tls.as_mut() {
+            t.release();
+        }
         true
     }
 }

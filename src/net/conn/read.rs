@@ -64,7 +64,6 @@ impl Conn {
         let (input, n) = tls.read(&mut self.sock, free, self.peer);
         if tls.took_input() {
             self.last_io = now;
-            self.resident = true;
         }
         (input, n)
     }

@@ -1,10 +1,12 @@
-//! A connection's TLS layer, on rustls's unbuffered API. Records are read into a buffer of the
-//! connection's own, mapped like the others and given back when idle; plaintext is copied
-//! straight into the reader's buffer; records sent are sealed in one buffer shared by the loop's
-//! connections and written from there, and only what the socket does not take waits in a vector
-//! of the connection's, freed once written. rustls then holds only the session's state and keys:
-//! about 3.3 KiB a connection, where its buffered `ServerConnection` holds 7.5 KiB, 4 KiB of it a
-//! receive buffer that is never freed (see docs/PERFORMANCE.md, "TLS").
+//! A connection's TLS layer, on rustls's unbuffered API. Records are read into one buffer
+//! shared by the loop's connections and decrypted there; only a record's beginning is kept, in
+//! a buffer of the connection's own, mapped like the others and given back when idle.
+//! Plaintext is copied straight into the reader's buffer. Records sent are sealed in one buffer
+//! shared by the loop's connections and written from there, and only what the socket does not
+//! take waits in a vector of the connection's, freed once written. rustls then holds only the
+//! session's state and keys: about 3.3 KiB a connection, where its buffered `ServerConnection`
+//! holds 7.5 KiB, 4 KiB of it a receive buffer that is never freed (see docs/PERFORMANCE.md,
+//! "TLS").
 
 use super::Input;
 use crate::net::pagebuf::PageBuf;
@@ -51,6 +53,11 @@ thread_local! {
     /// write buffer's records and reused, so that sending neither allocates nor zero-fills per
     /// write, and a connection holds records only when its socket does not take them all.
     static SEALED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+
+    /// Where records are read to when a connection holds none (grown once to [`RECORDS`]):
+    /// as the shell's shared read buffer does for plain connections, it keeps each
+    /// connection's own receive buffer from becoming resident for records that arrive whole.
+    static RECEIVED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A connection's TLS state. Boxed in the connection (`Conn`), so a plain connection pays
@@ -60,13 +67,18 @@ pub struct Tls {
     conn: UnbufferedServerConnection,
     /// Received records not yet processed: after each read, only a record's beginning (and
     /// handshake fragments rustls is joining), since every whole record is processed at once.
-    rx: PageBuf<RECORDS>,
+    /// Records are read into [`RECEIVED`] first and only such a rest is copied here, so a
+    /// connection whose records arrive whole never touches it. `None` only while it is lent
+    /// to [`with_rx`](Tls::with_rx)'s closure.
+    rx: Option<PageBuf<RECORDS>>,
     /// Where rustls's unprocessed bytes start in `rx`: moved to the front only before a read,
     /// not after every record.
     rx_start: usize,
     rx_len: usize,
     /// Socket bytes went into `rx` since [`took_input`](Tls::took_input) last asked.
     touched: bool,
+    /// `rx` may have resident pages: socket bytes went into it since it was last released.
+    rx_resident: bool,
     /// Plaintext decrypted but not yet taken, for want of room where it was read to. The
     /// socket is not read while it holds any, so it holds at most one read's records.
     spill: Vec<u8>,
@@ -92,10 +104,11 @@ impl Tls {
         let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
         Ok(Box::new(Tls {
             conn,
-            rx: PageBuf::new()?,
+            rx: Some(PageBuf::new()?),
             rx_start: 0,
             rx_len: 0,
             touched: false,
+            rx_resident: false,
             spill: Vec::new(),
             spill_pos: 0,
             tx: Vec::new(),
@@ -107,7 +120,7 @@ impl Tls {
         }))
     }
 
-    /// Whether socket bytes arrived since the last call (so `rx` has resident pages).
+    /// Whether socket bytes arrived since the last call.
     pub fn took_input(&mut self) -> bool {
         std::mem::take(&mut self.touched)
     }
@@ -140,35 +153,88 @@ impl Tls {
                 // which the caller processes before reading again.
                 return (Input::Data, 0);
             }
-            self.rx.copy_within(self.rx_start..self.rx_len, 0);
-            self.rx_len -= self.rx_start;
-            self.rx_start = 0;
-            let Some(room) = self.rx.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
-                log::debug!("{peer}: TLS: a handshake message larger than {RECORDS} bytes");
-                return (Input::Failed, 0);
+            let read = if self.rx_len == 0 {
+                RECEIVED.with_borrow_mut(|shared| {
+                    if shared.len() < RECORDS {
+                        shared.resize(RECORDS, 0);
+                    }
+                    let read = self.read_records(sock, shared, free, peer);
+                    self.keep_rest(shared);
+                    read
+                })
+            } else {
+                self.with_rx(|tls, rx| tls.read_records(sock, rx, free, peer))
             };
-            match sock.read(room) {
-                Ok(0) => return (Input::Eof, 0),
-                Ok(n) => {
-                    self.rx_len += n;
-                    self.touched = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (Input::WouldBlock, 0),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return (Input::Failed, 0),
-            }
-            match self.drive(free, Out::Nothing, &mut Vec::new()) {
-                Ok((0, _)) => {}
-                Ok((n, _)) => return (Input::Data, n),
-                Err(e) => {
-                    log::debug!("{peer}: TLS: {e}");
-                    self.fail();
-                    return (Input::Broken, 0);
-                }
+            if let Some(done) = read {
+                return done;
             }
         }
         // Handshake records without plaintext yet: let the caller flush the reply and read again.
         (Input::Data, 0)
+    }
+
+    /// One socket read into `buf` after the records it holds (moved to its front), then rustls
+    /// over them: None if that gave no plaintext and no reason to stop reading.
+    fn read_records(
+        &mut self,
+        sock: &mut impl Read,
+        buf: &mut [u8],
+        free: &mut [u8],
+        peer: SocketAddr,
+    ) -> Option<(Input, usize)> {
+        buf.copy_within(self.rx_start..self.rx_len, 0);
+        self.rx_len -= self.rx_start;
+        self.rx_start = 0;
+        let Some(room) = buf.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
+            log::debug!("{peer}: TLS: a handshake message larger than {RECORDS} bytes");
+            return Some((Input::Failed, 0));
+        };
+        match sock.read(room) {
+            Ok(0) => return Some((Input::Eof, 0)),
+            Ok(n) => {
+                self.rx_len += n;
+                self.touched = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some((Input::WouldBlock, 0)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return None,
+            Err(_) => return Some((Input::Failed, 0)),
+        }
+        match self.drive(buf, free, Out::Nothing, &mut Vec::new()) {
+            Ok((0, _)) => None,
+            Ok((n, _)) => Some((Input::Data, n)),
+            Err(e) => {
+                log::debug!("{peer}: TLS: {e}");
+                self.fail(buf);
+                Some((Input::Broken, 0))
+            }
+        }
+    }
+
+    /// Moves what rustls left unprocessed in the shared buffer `from` (a record's beginning)
+    /// into the connection's own, at its front.
+    fn keep_rest(&mut self, from: &[u8]) {
+        let rest = from.get(self.rx_start..self.rx_len).unwrap_or_default();
+        self.rx_start = 0;
+        self.rx_len = 0;
+        // A failed session reads nothing more: what follows the bad record is dropped.
+        if rest.is_empty() || self.broken {
+            return;
+        }
+        // Always there and as large as `from`: only `with_rx` lends it out, and not to this.
+        if let Some(to) = self.rx.as_mut().and_then(|rx| rx.get_mut(..rest.len())) {
+            to.copy_from_slice(rest);
+            self.rx_len = rest.len();
+            self.rx_resident = true;
+        }
+    }
+
+    /// Runs `f` with the connection's own receive buffer, lent out so that rustls can work on
+    /// it while `f` changes the rest of the state.
+    fn with_rx<T>(&mut self, f: impl FnOnce(&mut Tls, &mut [u8]) -> T) -> T {
+        let mut rx = self.rx.take();
+        let out = f(self, rx.as_deref_mut().unwrap_or_default());
+        self.rx = rx;
+        out
     }
 
     /// Whether application data may be encrypted: the handshake got far enough, no error, and
@@ -191,13 +257,17 @@ impl Tls {
 
     fn output(&mut self, out: Out<'_>, sock: &mut impl Write) -> io::Result<Option<usize>> {
         SEALED.with_borrow_mut(|sealed| {
-            let len = match self.drive(&mut [], out, sealed) {
+            let driven = self.with_rx(|tls, rx| {
+                let driven = tls.drive(rx, &mut [], out, sealed);
+                if driven.is_err() {
+                    tls.fail(rx);
+                }
+                driven
+            });
+            let len = match driven {
                 Ok((_, Some(len))) => len,
                 Ok((_, None)) => return Ok(None),
-                Err(e) => {
-                    self.fail();
-                    return Err(io::Error::other(e));
-                }
+                Err(e) => return Err(io::Error::other(e)),
             };
             let records = sealed.get(..len).unwrap_or_default();
             let mut written = 0;
@@ -234,21 +304,30 @@ impl Tls {
         }
     }
 
-    /// Gives back the pages of an empty receive buffer, for an idle connection: true if nothing
-    /// is held (a record's beginning keeps the buffer).
-    pub fn release(&mut self) -> bool {
-        if self.rx_len == 0 {
-            self.rx.release();
+    /// Whether the receive buffer may hold resident pages (kept apart from the connection's
+    /// buffers: a TLS record arriving touches this one, not theirs).
+    pub fn resident(&self) -> bool {
+        self.rx_resident
+    }
+
+    /// Gives back the pages of the receive buffer, for an idle connection, unless it holds a
+    /// record's beginning (the next idle check tries again).
+    pub fn release(&mut self) {
+        if self.rx_resident && self.rx_len == 0 {
+            if let Some(rx) = self.rx.as_mut() {
+                rx.release();
+            }
+            self.rx_resident = false;
         }
-        self.rx_len == 0 && self.spill.is_empty()
     }
 
     /// After a fatal error: what rustls queued, its alert last, becomes the last output. It is
     /// asked only while it has queued records, which it hands out before looking at input:
     /// asked once more, it would process the bad input a second time and alert a second time
     /// (in a debug build, trip its own assertion against that). The queue can hold more than
-    /// the alert: the reply to a client's KeyUpdate waits there for the next output.
-    fn fail(&mut self) {
+    /// the alert: the reply to a client's KeyUpdate waits there for the next output. `input`
+    /// is the buffer the records are in, as for [`drive`](Tls::drive).
+    fn fail(&mut self, input: &mut [u8]) {
         self.broken = true;
         for _ in 0..MAX_QUEUED {
             if !self.conn.wants_write() {
@@ -256,7 +335,7 @@ impl Tls {
             }
             let status = self
                 .conn
-                .process_tls_records(self.rx.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
+                .process_tls_records(input.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
             let discard = status.discard;
             // Without room for a record, the connection closes without it.
             let encoded = match status.state {
@@ -279,12 +358,15 @@ impl Tls {
         }
     }
 
-    /// Runs rustls over the records in `rx` until it needs more input or lets application data
-    /// out: handshake output goes to `tx`; plaintext into `free` and, past its room, to
-    /// `spill`; `out` is sealed into `sealed` once it may be. Returns how many bytes went into
-    /// `free`, and how many sealed bytes `out` became (None if it was not sent).
+    /// Runs rustls over the records in `input` (from `rx_start` to `rx_len`: the connection's
+    /// own receive buffer, or the shared one they were just read into) until it needs more
+    /// input or lets application data out: handshake output goes to `tx`; plaintext into
+    /// `free` and, past its room, to `spill`; `out` is sealed into `sealed` once it may be.
+    /// Returns how many bytes went into `free`, and how many sealed bytes `out` became (None if
+    /// it was not sent).
     fn drive(
         &mut self,
+        input: &mut [u8],
         free: &mut [u8],
         out: Out<'_>,
         sealed: &mut Vec<u8>,
@@ -293,7 +375,7 @@ impl Tls {
         loop {
             let status = self
                 .conn
-                .process_tls_records(self.rx.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
+                .process_tls_records(input.get_mut(self.rx_start..self.rx_len).unwrap_or_default());
             let mut discard = status.discard;
             let mut done = None;
             let step = match status.state {

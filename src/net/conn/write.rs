@@ -23,24 +23,38 @@ impl Conn {
     /// Whether a reply may be written to the socket at once instead of into the write buffer:
     /// for a connection whose buffers are not resident (idle, or new), with nothing pending and
     /// nothing else written this turn, so that answering it does not make a page resident, and
-    /// a client that pipelines requests still gets its replies in one write per turn.
+    /// a client that pipelines requests still gets its replies in one write per turn. Over TLS,
+    /// once the session takes application data.
     pub fn may_write_through(&self) -> bool {
-        !self.resident && !self.dirty && self.tls.is_none() && self.closing.is_none() && self.flushed()
+        !self.resident
+            && !self.dirty
+            && self.closing.is_none()
+            && self.flushed()
+            && self.tls.as_ref().is_none_or(|t| t.ready())
     }
 
     /// Writes a frame straight to the socket (see [`may_write_through`](Conn::may_write_through));
-    /// what the socket does not take goes into the write buffer, which is empty, and a write
-    /// error is left for the next flush to find.
+    /// what the socket does not take goes into the write buffer, which is empty (over TLS, the
+    /// records it does not take wait as records), and a write error is left for the next flush
+    /// to find.
     pub fn write_through(&mut self, frame: &[u8], now: Instant) {
-        let written = loop {
-            match self.sock.write(frame) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break 0,
-            }
+        let written = match &mut self.tls {
+            // Sealed whole in any case but a failed session, whose alert the next flush sends
+            // before it reports the failure.
+            Some(tls) => tls.send(frame, &mut self.sock).ok().flatten().unwrap_or(0),
+            None => loop {
+                match self.sock.write(frame) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break 0,
+                }
+            },
         };
         if written > 0 {
             self.wrote(written, now);
+        }
+        if self.tls.is_some() {
+            return;
         }
         if let Some(rest) = frame.get(written..).filter(|r| !r.is_empty()) {
             self.copy_in(rest);
@@ -298,6 +312,11 @@ impl Conn {
                 }
             }
             if !tls.ready() {
+                // A session that failed while sending (a write through) rather than reading
+                // (which starts closing at once): its alert is out, now it ends.
+                if tls.broken && self.closing.is_none() {
+                    return Err(io::Error::other("the TLS session failed"));
+                }
                 return Ok(());
             }
             let sent = if self.refill() {

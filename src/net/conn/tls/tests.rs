@@ -277,3 +277,36 @@ fn mangled_records_after_the_handshake_never_panic_and_whole_ones_arrive() {
         "{whole} whole, {broken} broken: the test did not test"
     );
 }
+
+#[test]
+fn records_that_arrive_whole_leave_the_connections_receive_buffer_untouched() {
+    let (server, client_config) = setup();
+    let mut rng = Rng(0x0b5e_55ed);
+    let (mut c, mut tls, mut sock) = handshake(&server, &client_config, &mut rng);
+    tls.release();
+    assert!(!tls.resident());
+    let records = |c: &mut rustls::ClientConnection, plain: &[u8]| {
+        c.writer().write_all(plain).unwrap();
+        let mut out = Vec::new();
+        while c.wants_write() {
+            c.write_tls(&mut out).unwrap();
+        }
+        out
+    };
+    // Whole records, each read at once: decrypted in the shared buffer only.
+    for i in 0..3u8 {
+        sock.pieces = VecDeque::from([records(&mut c, &[i; 500])]);
+        assert_eq!(serve(&mut tls, &mut sock).0, [i; 500]);
+    }
+    assert!(
+        !tls.resident(),
+        "whole records touched the connection's receive buffer"
+    );
+    // A record cut in two: its beginning waits in the connection's own buffer.
+    let cut = records(&mut c, &[9; 500]);
+    sock.pieces = VecDeque::from([cut[..100].to_vec(), cut[100..].to_vec()]);
+    assert_eq!(serve(&mut tls, &mut sock).0, [9; 500]);
+    assert!(tls.resident());
+    tls.release();
+    assert!(!tls.resident());
+}
