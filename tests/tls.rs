@@ -370,14 +370,50 @@ fn large_and_pipelined_frames_cross_tls_both_ways() {
     assert_eq!(bob.next(), "Pong 1 seq=Some(5)");
 }
 
+/// Two certificates, a server serving the first, and a client of it in #room: for reloads.
+struct Reloads {
+    a: Cert,
+    b: Cert,
+    pems: Pems,
+    s: Scalard,
+    tls: std::net::SocketAddr,
+    watcher: TlsClient,
+}
+
+impl Reloads {
+    fn start() -> Reloads {
+        let (a, b) = (make_cert(), make_cert());
+        let pems = Pems::new(&a);
+        let s = start(&pems, &[]);
+        let tls = s.tls_addr.expect("TLS");
+        let mut watcher = TlsClient::ident(tls, &[&a], "watcher");
+        assert_eq!(watcher.sub(2, ROOM), "Meta #room@localhost true 1");
+        Reloads {
+            a,
+            b,
+            pems,
+            s,
+            tls,
+            watcher,
+        }
+    }
+}
+
+fn sighup(s: &Scalard) {
+    // SAFETY: kill only sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) }, 0);
+}
+
 #[test]
 fn sighup_reloads_the_certificate_without_dropping_anyone() {
-    let (a, b) = (make_cert(), make_cert());
-    let pems = Pems::new(&a);
-    let s = start(&pems, &[]);
-    let tls = s.tls_addr.expect("TLS");
-    let mut watcher = TlsClient::ident(tls, &[&a], "watcher");
-    assert_eq!(watcher.sub(2, ROOM), "Meta #room@localhost true 1");
+    let Reloads {
+        a,
+        b,
+        pems,
+        s,
+        tls,
+        mut watcher,
+    } = Reloads::start();
 
     // A few clients chat through the reload.
     const CHATTERS: usize = 3;
@@ -414,8 +450,7 @@ fn sighup_reloads_the_certificate_without_dropping_anyone() {
 
     std::thread::sleep(Duration::from_millis(100));
     pems.write(&b);
-    // SAFETY: kill only sends a signal to our own child.
-    assert_eq!(unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) }, 0);
+    sighup(&s);
     s.expect_log("TLS certificate reloaded");
     // New clients get B; a client trusting only A no longer connects.
     let mut fresh = TlsClient::ident(tls, &[&b], "fresh");
@@ -423,8 +458,7 @@ fn sighup_reloads_the_certificate_without_dropping_anyone() {
 
     // A failed reload keeps B.
     std::fs::write(pems.key(), "not a key\n").expect("break the key");
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) }, 0);
+    sighup(&s);
     s.expect_log("TLS reload failed");
     let _still_b = TlsClient::ident(tls, &[&b], "still");
 
@@ -454,6 +488,42 @@ fn sighup_reloads_the_certificate_without_dropping_anyone() {
         fresh.next(),
         "Event #room@localhost watcher@localhost still here seq=None"
     );
+}
+
+#[test]
+fn a_reload_stuck_reading_a_file_stalls_no_one() {
+    let Reloads {
+        a,
+        b,
+        pems,
+        s,
+        tls,
+        mut watcher,
+    } = Reloads::start();
+    // The certificate becomes a named pipe nobody writes to: reading it blocks, as a file on
+    // a hung network mount would.
+    std::fs::remove_file(pems.cert()).expect("remove");
+    let fifo = std::ffi::CString::new(pems.cert()).expect("path");
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    sighup(&s);
+    std::thread::sleep(Duration::from_millis(200));
+    // Meanwhile everyone is served: the one connected, and a newcomer (with the old certificate).
+    watcher.say(3, ROOM, "still served");
+    assert_eq!(
+        watcher.next(),
+        "Event #room@localhost watcher@localhost still served seq=Some(3)"
+    );
+    let mut during = TlsClient::ident(tls, &[&a], "during");
+    assert!(during.sub(2, ROOM).starts_with("Meta #room@localhost true"));
+    // Once the pipe gives the new certificate (its key already in place), the reload ends.
+    std::fs::write(pems.key(), &b.key_pem).expect("key");
+    let path = pems.cert();
+    let cert_pem = b.cert_pem.clone();
+    let writer = std::thread::spawn(move || std::fs::write(path, cert_pem).expect("pipe"));
+    s.expect_log("TLS certificate reloaded");
+    writer.join().expect("writer");
+    let _fresh = TlsClient::ident(tls, &[&b], "fresh");
 }
 
 #[test]
@@ -490,6 +560,8 @@ fn bad_certificate_files_stop_scalard_at_start() {
             other_key.as_str(),
             "the private key does not match the certificate",
         ),
+        // A device, not a file: refused once past any chain's size, not read without end.
+        ("/dev/zero", key.as_str(), "/dev/zero: larger than 1024 KiB"),
     ] {
         let out = run_tls_listener(&["--tls-cert", c, "--tls-key", k]);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -49,7 +49,10 @@ fn derived_max_connections(fd_limit: Option<usize>) -> usize {
 
 /// Reads the command line (and so the configuration file) again, for SIGHUP. Without a
 /// max-connections the limit is derived from the open-file limit read at start, as then.
-fn reconfigure(fd_limit: Option<usize>, start: Config) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig>> {
+fn reconfigure(
+    fd_limit: Option<usize>,
+    start: Config,
+) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig> + Send> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     Box::new(move || {
         match Config::from_args(args.clone()).and_then(|c| c.retention_of(&start.domain).map(|()| c)) {
@@ -545,7 +548,10 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     shell.set_plain_policy(config.plain);
-    shell.reload_on(&RELOAD, reconfigure(fd_limit, as_read));
+    if let Err(e) = shell.reload_on(&RELOAD, reconfigure(fd_limit, as_read)) {
+        eprintln!("scalard: cannot start the reloading thread: {e}");
+        return ExitCode::from(1);
+    }
     let _ = WAKER.set(shell.waker());
     shell.server_mut().set_auth(config.auth.clone());
     if !config.ephemeral {

@@ -2,7 +2,8 @@
 //! reloading the certificate and the configuration on SIGHUP.
 
 use super::conn::{Conn, Tls};
-use super::tls::{PlainPolicy, TlsFiles};
+use super::reload::{Reloaded, Reloader};
+use super::tls::{PlainPolicy, TlsError, TlsFiles};
 use super::{LISTENER_BASE, Reconfig, Shell, sockopt};
 use crate::server::Now;
 use mio::net::TcpListener;
@@ -72,21 +73,28 @@ impl Shell {
 
     /// Reads the certificate files again whenever `flag` is found set (then clears it), and
     /// the configuration through `reconfigure`: a signal handler sets it and wakes the loop with
-    /// [`waker`](Shell::waker). Nothing is dropped: connections stay, with the new limits and
-    /// policy applied from then on.
+    /// [`waker`](Shell::waker). The files are read on a thread of their own (see `reload.rs`),
+    /// and what they hold applied on the loop once read. Nothing is dropped: connections stay,
+    /// with the new limits and policy applied from then on. Call after
+    /// [`listen_tls`](Shell::listen_tls), whose files it reloads.
     pub fn reload_on(
         &mut self,
         flag: &'static AtomicBool,
-        reconfigure: Box<dyn FnMut() -> Option<Reconfig>>,
-    ) {
+        reconfigure: Box<dyn FnMut() -> Option<Reconfig> + Send>,
+    ) -> io::Result<()> {
+        let files = self.tls.as_ref().map(|s| s.files.clone());
+        self.reloader = Some(Reloader::spawn(files, reconfigure, self.waker.clone())?);
         self.reload = Some(flag);
-        self.reconfigure = Some(reconfigure);
+        Ok(())
     }
 
-    /// On SIGHUP: the certificate, then the configuration, each kept as it was if it fails.
-    pub(super) fn reload(&mut self) {
-        self.reload_tls();
-        let Some(r) = self.reconfigure.as_mut().and_then(|f| f()) else {
+    /// A reload read: the certificate, then the configuration, each kept as it was if it
+    /// failed.
+    pub(super) fn reloaded(&mut self, done: Reloaded) {
+        if let Some(tls) = done.tls {
+            self.reload_tls(tls);
+        }
+        let Some(r) = done.config else {
             return;
         };
         self.server.set_limits(r.limits);
@@ -100,12 +108,11 @@ impl Shell {
 
     /// Swaps in a freshly loaded certificate for new TLS connections; on failure keeps the one
     /// in use, so a half-written file during renewal does no harm.
-    fn reload_tls(&mut self) {
+    fn reload_tls(&mut self, loaded: Result<Arc<rustls::ServerConfig>, TlsError>) {
         let Some(setup) = self.tls.as_mut() else {
-            log::debug!("no TLS listener: no certificate to reload");
             return;
         };
-        match setup.files.load() {
+        match loaded {
             Ok(config) => {
                 setup.config = config;
                 log::info!("TLS certificate reloaded from {}", setup.files.cert.display());

@@ -8,6 +8,7 @@ pub mod heap;
 mod listen;
 mod pagebuf;
 mod read;
+mod reload;
 mod sockopt;
 pub mod tls;
 mod wire;
@@ -78,8 +79,8 @@ pub struct Shell {
     /// Set (by a SIGHUP handler) when the certificate files and the configuration should be
     /// read again.
     reload: Option<&'static AtomicBool>,
-    /// Reads the configuration again: `None` if it cannot (the one in force stays).
-    reconfigure: Option<Box<dyn FnMut() -> Option<Reconfig>>>,
+    /// Reads the certificate files and the configuration again, off the loop.
+    reloader: Option<reload::Reloader>,
     conns: Slab<Conn>,
     server: Server,
     dirty: Vec<ConnId>,
@@ -143,7 +144,7 @@ impl Shell {
             tls: None,
             plain: PlainPolicy::Any,
             reload: None,
-            reconfigure: None,
+            reloader: None,
             conns: Slab::new(),
             server: Server::new(domain, limits),
             dirty: Vec::new(),
@@ -234,8 +235,12 @@ impl Shell {
             }
             if let Some(flag) = self.reload
                 && flag.swap(false, Ordering::Relaxed)
+                && let Some(r) = &self.reloader
             {
-                self.reload();
+                r.ask();
+            }
+            if let Some(done) = self.reloader.as_ref().and_then(|r| r.done()) {
+                self.reloaded(done);
             }
             let t = now();
             let (server, mut wire) = self.wire(t.mono);

@@ -27,6 +27,8 @@ pub enum TlsError {
     },
     /// The certificate file holds no certificate.
     NoCertificate(PathBuf),
+    /// A file is larger than any certificate chain or key ([`MAX_PEM`]): not the right file.
+    TooLarge(PathBuf),
     /// rustls refused the pair (typically: the key does not match the certificate, or the key
     /// type is not supported).
     Rustls(rustls::Error),
@@ -37,6 +39,12 @@ impl fmt::Display for TlsError {
         match self {
             TlsError::Pem { path, what, err } => write!(f, "{}: {}", path.display(), pem_words(err, what)),
             TlsError::NoCertificate(path) => write!(f, "{}: no certificate in it", path.display()),
+            TlsError::TooLarge(path) => write!(
+                f,
+                "{}: larger than {} KiB, more than any certificate chain or key",
+                path.display(),
+                MAX_PEM >> 10
+            ),
             TlsError::Rustls(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
                 write!(
                     f,
@@ -66,7 +74,12 @@ fn pem_words(err: &pem::Error, what: &str) -> String {
     }
 }
 
+/// The most bytes read from a certificate or key file: a long chain is a few KiB. A device or
+/// a wrong file is refused rather than read without end.
+pub const MAX_PEM: u64 = 1 << 20;
+
 /// The PEM files a TLS listener serves, and the configuration built from them.
+#[derive(Debug, Clone)]
 pub struct TlsFiles {
     /// The certificate chain, leaf first (certbot's `fullchain.pem`).
     pub cert: PathBuf,
@@ -79,10 +92,13 @@ impl TlsFiles {
     /// defaults (ring provider), no client certificates.
     pub fn load(&self) -> Result<Arc<ServerConfig>, TlsError> {
         let chain = load_chain(&self.cert)?;
-        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|err| TlsError::Pem {
-            path: self.key.clone(),
-            what: "private key (PKCS#8, PKCS#1 or SEC1)",
-            err,
+        let what = "private key (PKCS#8, PKCS#1 or SEC1)";
+        let key = read_pem(&self.key, what).and_then(|pem| {
+            PrivateKeyDer::from_pem_slice(&pem).map_err(|err| TlsError::Pem {
+                path: self.key.clone(),
+                what,
+                err,
+            })
         })?;
         let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -92,39 +108,55 @@ impl TlsFiles {
     }
 }
 
+/// A PEM file's bytes, at most [`MAX_PEM`] of them.
+fn read_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PEM + 1).read_to_end(&mut bytes))
+        .map_err(|e| TlsError::Pem {
+            path: path.to_path_buf(),
+            what,
+            err: pem::Error::Io(e),
+        })?;
+    match bytes.len() as u64 > MAX_PEM {
+        true => Err(TlsError::TooLarge(path.to_path_buf())),
+        false => Ok(bytes),
+    }
+}
+
 fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem_err = |err| TlsError::Pem {
         path: path.to_path_buf(),
         what: "certificate",
         err,
     };
-    let chain = CertificateDer::pem_file_iter(path)
-        .map_err(pem_err)?
+    let pem = read_pem(path, "certificate")?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_err)?;
     let Some(leaf) = chain.first() else {
         return Err(TlsError::NoCertificate(path.to_path_buf()));
     };
-    if marked_as_ca(leaf) {
+    if let Some(why) = refused_by_clients(leaf) {
         log::warn!(
-            "TLS: the certificate in {} says it is a CA's (basicConstraints CA:TRUE, as `openssl \
-             req -x509` makes by default): clients that check certificates refuse it as a \
-             server's own; make it again with -addext basicConstraints=critical,CA:FALSE",
+            "TLS: the certificate in {} {why}: clients that check certificates will refuse it",
             path.display()
         );
     }
     Ok(chain)
 }
 
-/// Whether a certificate says it is a CA's (basicConstraints CA:TRUE), which no verifying
-/// client takes for a server's own certificate: verified against itself as the only trust
-/// anchor, webpki refuses it for exactly that before anything else about the path.
-fn marked_as_ca(cert: &CertificateDer<'_>) -> bool {
+/// Why clients that check certificates will refuse this one as a server's own, if they will
+/// for a reason of its own: it has expired, is not valid yet, or says it is a CA's
+/// (basicConstraints CA:TRUE). Verified against itself as the only trust anchor, webpki checks
+/// these before anything that depends on the issuer, and in that order.
+fn refused_by_clients(cert: &CertificateDer<'_>) -> Option<&'static str> {
     let (Ok(ee), Ok(anchor)) = (
         webpki::EndEntityCert::try_from(cert),
         webpki::anchor_from_trusted_cert(cert),
     ) else {
-        return false;
+        return None;
     };
     let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
     let anchors = [anchor];
@@ -137,7 +169,19 @@ fn marked_as_ca(cert: &CertificateDer<'_>) -> bool {
         None,
         None,
     );
-    matches!(verdict, Err(webpki::Error::CaUsedAsEndEntity))
+    match verdict {
+        Err(webpki::Error::CertExpired { .. }) => Some("has expired (see its notAfter date)"),
+        Err(webpki::Error::CertNotValidYet { .. }) => {
+            Some("is not valid yet (see its notBefore date, and this machine's clock)")
+        }
+        Err(webpki::Error::CaUsedAsEndEntity) => Some(
+            "says it is a CA's (basicConstraints CA:TRUE, as `openssl req -x509` makes by \
+             default; make it again with -addext basicConstraints=critical,CA:FALSE), or the \
+             chain's first certificate is not the server's own (the file must hold the leaf \
+             first)",
+        ),
+        _ => None,
+    }
 }
 
 /// Which peers may use plain (unencrypted) TCP listeners.
@@ -210,19 +254,25 @@ mod tests {
     }
 
     #[test]
-    fn a_certificate_marked_as_a_cas_is_told_apart() {
-        let cert = |ca: bool| {
+    fn certificates_clients_will_refuse_are_told_apart() {
+        let cert = |ca: bool, from_year: i32, to_year: i32| {
             let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
             if ca {
                 params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
             }
+            params.not_before = rcgen::date_time_ymd(from_year, 1, 1);
+            params.not_after = rcgen::date_time_ymd(to_year, 1, 1);
             let key = rcgen::KeyPair::generate().unwrap();
             params.self_signed(&key).unwrap().der().clone()
         };
-        assert!(marked_as_ca(&cert(true)));
-        assert!(!marked_as_ca(&cert(false)));
-        assert!(
-            !marked_as_ca(&CertificateDer::from(vec![1, 2, 3])),
+        let why = |c| refused_by_clients(&c).unwrap_or("fine");
+        assert!(why(cert(true, 2000, 4000)).contains("CA's"));
+        assert!(why(cert(false, 2000, 2001)).contains("expired"));
+        assert!(why(cert(false, 3999, 4000)).contains("not valid yet"));
+        assert_eq!(why(cert(false, 2000, 4000)), "fine");
+        assert_eq!(
+            why(CertificateDer::from(vec![1, 2, 3])),
+            "fine",
             "not a certificate at all"
         );
     }
