@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use scalar::proto::MsgId;
+use std::time::{Duration, Instant};
 
 const INPUT: i32 = 5;
 
@@ -304,4 +305,40 @@ fn retention_is_told_apart_from_nothing() {
     );
     assert_eq!(r.code(), INPUT, "{}", r.stderr);
     says(&r, "deleted by its retention");
+}
+
+#[test]
+fn line_mode_writes_everything_to_a_slow_reader_before_it_exits() {
+    const N: usize = 3000;
+    let (server, _dir) = server_with_history();
+    let home = TempDir::new();
+    flood(&server, "#slow@localhost", N, 40);
+    let mut c = cli(&server, &home);
+    let mut child = c
+        .args(["--id", "reader"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::{Read, Write};
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("/join #slow\n/history {N}\n/quit\n").as_bytes())
+        .unwrap();
+    // A reader that starts late (the client used to give its output 2 s at exit, then quit
+    // with the rest unwritten), then reads to the end.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let deadline = Instant::now() + STEP;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "scalar-cli did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let shown = out.lines().filter(|l| l.contains("flood message number")).count();
+    assert_eq!(shown, N, "{}", out.lines().last().unwrap_or_default());
+    assert!(out.lines().any(|l| l == "-- bye"), "{out}");
 }

@@ -66,19 +66,21 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     gaps::spawn(shared.clone())
         .map_err(|e| CliError::Local(format!("cannot start the gap-filling thread: {e}")))?;
     let flow = if tty { editor_loop(&shared) } else { None };
-    let flow = match flow {
-        Some(f) => f,
+    let (flow, plain) = match flow {
+        Some(f) => (f, false),
         None => {
             screen.start(Box::new(StdoutSink));
-            plain_loop(&shared)
+            (plain_loop(&shared), true)
         }
     };
-    leave(&shared, flow, &reader);
+    leave(&shared, flow, &reader, plain);
     Ok(())
 }
 
-/// Says Bye and lets the reader see the server close, then prints what is left.
-fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>) {
+/// Says Bye and lets the reader see the server close, then prints what is left: all of it for
+/// plain lines (`plain`), whose reader may be a slow script; what a terminal takes within 2 s
+/// otherwise.
+fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plain: bool) {
     let reason = match &flow {
         Flow::Quit(r) => r
             .as_deref()
@@ -99,7 +101,10 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>) {
     }
     shared.disconnected();
     shared.screen.info("bye");
-    shared.screen.flush(Duration::from_secs(2));
+    match plain {
+        true => shared.screen.flush_all(),
+        false => shared.screen.flush(Duration::from_secs(2)),
+    }
     shared.screen.close();
 }
 

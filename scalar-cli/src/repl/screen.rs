@@ -193,9 +193,24 @@ impl Screen {
 
     /// Waits until everything queued has been printed, or `timeout` has passed.
     pub fn flush(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
+        self.flush_within(Some(timeout));
+    }
+
+    /// Waits until everything queued has been written, however long the reader of standard
+    /// output takes: for plain lines, which a script or a pipe reads at its own pace and must
+    /// get whole. (A closed pipe does not make this wait: writes then fail and are dropped.)
+    pub fn flush_all(&self) {
+        self.flush_within(None);
+    }
+
+    fn flush_within(&self, timeout: Option<Duration>) {
+        let deadline = timeout.map(|t| Instant::now() + t);
         let mut q = self.lock();
         while !q.items.is_empty() || q.busy {
+            let Some(deadline) = deadline else {
+                q = self.inner.cv.wait(q).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
