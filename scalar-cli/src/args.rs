@@ -18,10 +18,11 @@ usage:
   scalar-cli [OPTIONS] send TOPIC [TEXT...]     send TEXT, or each line of stdin
                                                 (put -- before TEXT that starts with -)
   scalar-cli [OPTIONS] listen TOPIC... [--count N] [--json]
-  scalar-cli [OPTIONS] history TOPIC [--last N] [--before ID | --since TIME] [--json]
-                                                the last N (default 50) messages, those
+  scalar-cli [OPTIONS] history TOPIC [--last N] [--before ID | --since TIME | --after ID]
+          [--json]                              the last N (default 50) messages, those
                                                 before message ID, or all since TIME
-                                                (RFC 3339, or ms since 1970)
+                                                (RFC 3339, or ms since 1970) or after
+                                                message ID
   scalar-cli [OPTIONS] search TOPIC WORDS... [--last N] [--json]
                                                 the newest N (default 50) messages with
                                                 every word
@@ -137,13 +138,25 @@ pub enum Span {
         /// Only those older than this message.
         before: Option<MsgId>,
     },
-    /// Everything after a time (up to the message `before`, if given), oldest first.
+    /// Everything after a time or a message (up to the message `before`, if given), oldest
+    /// first.
     Since {
-        /// Milliseconds since the Unix epoch.
-        time: u64,
+        /// Where the read starts.
+        after: After,
         /// Only those older than this message.
         before: Option<MsgId>,
     },
+}
+
+/// Where a forward read of `history` starts: after a time, or after a message. Paging on
+/// from the last message read takes its id: a conversation's two topics interleave in the
+/// order the server accepted their messages, which their times need not follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Milliseconds since the Unix epoch.
+    Time(u64),
+    /// A message's id.
+    Id(MsgId),
 }
 
 /// How many messages `history` and `search` show unless told otherwise.
@@ -311,13 +324,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
                 span.last = Some(number(val(&mut p)?, "--last")?);
             }
             Long("before") if sub.as_deref() == Some("history") => {
-                let v = utf8(val(&mut p)?, "--before")?;
-                let id = MsgId::from_hex(v.trim()).ok_or_else(|| {
-                    usage(format!(
-                        "--before: expected a message id of 64 hex digits, got {v:?}"
-                    ))
-                })?;
-                span.before = Some(id);
+                span.before = Some(msg_id(val(&mut p)?, "--before")?);
+            }
+            Long("after") if sub.as_deref() == Some("history") => {
+                span.after = Some(msg_id(val(&mut p)?, "--after")?);
             }
             Long("since") if sub.as_deref() == Some("history") => {
                 let v = utf8(val(&mut p)?, "--since")?;
@@ -427,12 +437,23 @@ fn stub(command: Command) -> Args {
     }
 }
 
+/// A message id given to `flag`: 64 hex digits.
+fn msg_id(v: OsString, flag: &str) -> Result<MsgId, CliError> {
+    let v = utf8(v, flag)?;
+    MsgId::from_hex(v.trim()).ok_or_else(|| {
+        usage(format!(
+            "{flag}: expected a message id of 64 hex digits, got {v:?}"
+        ))
+    })
+}
+
 /// The `history` and `search` options as given, checked together by [`SpanArgs::span`].
 #[derive(Debug, Default)]
 struct SpanArgs {
     last: Option<u32>,
     before: Option<MsgId>,
     since: Option<u64>,
+    after: Option<MsgId>,
 }
 
 impl SpanArgs {
@@ -445,12 +466,19 @@ impl SpanArgs {
     }
 
     fn span(&self) -> Result<Span, CliError> {
-        match self.since {
+        let after = match (self.since, self.after) {
+            (Some(_), Some(_)) => return Err(usage("give --since or --after, not both")),
+            (Some(time), None) => Some(After::Time(time)),
+            (None, Some(id)) => Some(After::Id(id)),
+            (None, None) => None,
+        };
+        match after {
             Some(_) if self.last.is_some() => Err(usage(
-                "--since reads everything after TIME (up to --before, if given); it takes no --last",
+                "--since and --after read everything after TIME or ID (up to --before, if \
+                 given); they take no --last",
             )),
-            Some(time) => Ok(Span::Since {
-                time,
+            Some(after) => Ok(Span::Since {
+                after,
                 before: self.before,
             }),
             None => Ok(Span::Last {
@@ -734,7 +762,19 @@ mod tests {
             Command::History {
                 topic: "#a".into(),
                 span: Span::Since {
-                    time: 1_764_000_000_000,
+                    after: After::Time(1_764_000_000_000),
+                    before: None
+                },
+                json: false
+            }
+        );
+        let a = parse_strs(&["history", "bob@x", "--after", &id]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::History {
+                topic: "bob@x".into(),
+                span: Span::Since {
+                    after: After::Id(MsgId::from_hex(&id).unwrap()),
                     before: None
                 },
                 json: false
@@ -772,6 +812,10 @@ mod tests {
             &["history", "#a", "--before", "abc"],
             &["history", "#a", "--since", "yesterday"],
             &["history", "#a", "--since", "5", "--last", "3"],
+            &["history", "#a", "--after", &"ab".repeat(32), "--last", "3"],
+            &["history", "#a", "--after", &"ab".repeat(32), "--since", "5"],
+            &["history", "#a", "--after", "abc"],
+            &["search", "#a", "x", "--after", &"ab".repeat(32)],
             &["history", "#a", "extra"],
             &["search", "#a"],
             &["search", "#a", &long_query],

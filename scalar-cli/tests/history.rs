@@ -116,6 +116,30 @@ fn history_pages_back_and_forth_exactly_once() {
         &["history", "h", "--since", &rfc, "--json"],
     );
     assert_eq!(texts(&r), numbered(111..300));
+    // After an id, forward across pages, up to another.
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["history", "h", "--after", &stamps[49].0.to_string(), "--json"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(texts(&r), numbered(50..300));
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &[
+            "history",
+            "h",
+            "--after",
+            &stamps[49].0.to_string(),
+            "--before",
+            &stamps[260].0.to_string(),
+            "--json",
+        ],
+    );
+    assert_eq!(texts(&r), numbered(50..260));
     // A span: since a time, before an id.
     let r = cli_run(
         &server,

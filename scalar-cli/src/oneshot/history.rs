@@ -2,7 +2,7 @@
 //! oldest first like `listen`, then a note on standard error when the read did not simply end.
 
 use super::{BYE_WAIT, Out, fold_topic, note, open, subscribe};
-use crate::args::{Args, MAX_READ, Span};
+use crate::args::{After, Args, MAX_READ, Span};
 use crate::conn::Conn;
 use crate::error::CliError;
 use crate::event::Received;
@@ -11,7 +11,7 @@ use crate::readnote::{self, Read};
 use scalar::proto::{Kind, Msg, Name, Sub};
 use std::time::{Duration, Instant};
 
-/// `history TOPIC [--last N] [--before ID | --since TIME] [--json]`.
+/// `history TOPIC [--last N] [--before ID | --since TIME | --after ID] [--json]`.
 pub fn history(args: &Args, raw_topic: &str, span: Span, json: bool) -> Result<(), CliError> {
     let (bounds, limit, cap, hint) = match span {
         Span::Last { n, before } => {
@@ -23,9 +23,14 @@ pub fn history(args: &Args, raw_topic: &str, span: Span, json: bool) -> Result<(
             (b, n, false, hint)
         }
         // Forward through everything after TIME; the bound only guards against a runaway read.
-        Span::Since { time, before } => {
+        Span::Since { after, before } => {
+            let (since, after) = match after {
+                After::Time(t) => (Some(t), None),
+                After::Id(id) => (None, Some(id)),
+            };
             let b = Bounds {
-                since: Some(time),
+                since,
+                after,
                 before,
                 ..Bounds::default()
             };
@@ -33,7 +38,7 @@ pub fn history(args: &Args, raw_topic: &str, span: Span, json: bool) -> Result<(
                 b,
                 MAX_READ,
                 true,
-                "--since the time_ms of the last one shown goes on; --json shows it",
+                "--after the id of the last one shown goes on; --json shows ids",
             )
         }
     };
