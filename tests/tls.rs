@@ -622,6 +622,28 @@ fn refusals_and_shutdown_reach_tls_clients_encrypted() {
 }
 
 #[test]
+fn a_tls_client_on_the_plain_port_is_told_at_once() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    // A handshake timeout long enough that waiting for it would show.
+    let s = start(&pems, &["--handshake-timeout", "10"]);
+    let began = Instant::now();
+    let e = TlsClient::connect(s.addr, &[&a])
+        .err()
+        .expect("a TLS handshake with the plain port");
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "told only after {:?}: {e}",
+        began.elapsed()
+    );
+    // What came back is plain Scalar, which rustls reads as a record of no TLS version.
+    assert!(e.to_string().contains("corrupt message"), "{e}");
+    // A plain client is still served.
+    let mut plain = scalar::client::Client::connect(s.addr, "plain@localhost", WAIT).expect("plain client");
+    assert!(plain.ping(WAIT).is_ok());
+}
+
+#[test]
 fn plain_loopback_still_serves_loopback_peers() {
     // Remote peers cannot be simulated without network namespaces; the decision itself is
     // unit-tested in src/net/tls.rs. Here: loopback plain and TLS clients both work.

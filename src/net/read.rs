@@ -190,6 +190,15 @@ impl Shell {
                     wire.forget_detached(server);
                     start += used;
                 }
+                Ok(Status::Partial)
+                    if start == 0
+                        && super::tls::starts_like_client_hello(bytes)
+                        && wire.conns.get(key).is_some_and(|c| c.tls.is_none())
+                        && server.unidentified(key) =>
+                {
+                    server.not_plain_scalar(key, &mut wire);
+                    start = len;
+                }
                 Ok(Status::Partial) => break,
                 Err(too_long) => {
                     server.frame_too_long(key, too_long.0, &mut wire);

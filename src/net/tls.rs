@@ -13,6 +13,13 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Whether a plain connection's first bytes are a TLS handshake record's header (type 22,
+/// version 3.x): a TLS client's ClientHello. Never a Scalar frame's start, whose third byte
+/// begins a CBOR map (0xa0 and up), not a TLS version's minor number (0 to 4).
+pub fn starts_like_client_hello(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x16, 0x03, 0..=4, ..])
+}
+
 /// Why a certificate or key could not be loaded.
 #[derive(Debug)]
 pub enum TlsError {
@@ -251,6 +258,27 @@ mod tests {
             assert!(!PlainPolicy::Loopback.allows(ip), "{ip}");
             assert!(PlainPolicy::Any.allows(ip), "{ip}");
         }
+    }
+
+    #[test]
+    fn a_client_hello_is_told_from_a_frame_of_the_same_length() {
+        let (_, cert) = self_signed();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut hello = Vec::new();
+        client.write_tls(&mut hello).unwrap();
+        assert!(starts_like_client_hello(&hello));
+        // A frame of 0x0316 bytes: its payload starts with a map, as every message does.
+        assert!(!starts_like_client_hello(&[0x16, 0x03, 0xa1, 0x00, 0x01]));
+        assert!(!starts_like_client_hello(&[0x16, 0x03]), "too short to tell");
     }
 
     #[test]

@@ -361,6 +361,23 @@ impl Server {
         self.fail(conn, None, ErrorCode::FrameTooLong, &reason, out);
     }
 
+    /// Whether `conn` has not identified yet: the only time a stream may start like something
+    /// that is not Scalar at all.
+    pub fn unidentified(&self, conn: ConnId) -> bool {
+        self.session(conn).is_some_and(|s| s.user.is_none())
+    }
+
+    /// The stream of `conn`, not identified yet, starts like a TLS record on a plain listener:
+    /// a TLS client. Its ClientHello read as a frame announces a length it never sends, so
+    /// waiting for the frame would keep it until the handshake timeout; it is told at once, in
+    /// plain, which its TLS library reports as a protocol error.
+    pub fn not_plain_scalar(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        let reason = "this port speaks plain Scalar, not TLS";
+        self.send_error(conn, None, ErrorCode::Malformed, reason, out);
+        self.send_bye(conn, ErrorCode::Malformed, out);
+        self.close(conn, out);
+    }
+
     /// One frame from `conn` (`len` bytes on the wire), decoded or refused by the decoder.
     ///
     /// Returns false if the core cannot take the frame yet: the connection is over its flood

@@ -107,19 +107,8 @@ fn a_tls_write_through_touches_no_buffer_and_keeps_unwritten_records_in_order() 
     let want: Vec<u8> = [hello.clone(), sent.concat()].concat();
     // The client's first frame makes it finish the handshake.
     let reader = send_then_read_to_close(client, hello);
-    // Read as the shell does, into a shared buffer, until the frame is in: the session then
-    // takes application data.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut shared = vec![0u8; BUF];
-    let mut got = 0;
-    while got < frames(1)[0].len() {
-        assert!(Instant::now() < deadline, "no handshake");
-        let (input, n) = conn.read_into(&mut shared[got..], Instant::now());
-        assert!(matches!(input, Input::Data | Input::WouldBlock), "{input:?}");
-        got += n;
-        conn.flush(Instant::now()).unwrap();
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let (shared, got) = read_first_frame(&mut conn);
     // The frame it sent comes back first, as a reply would.
     assert!(
         conn.may_write_through(),
@@ -156,6 +145,60 @@ fn a_tls_write_through_touches_no_buffer_and_keeps_unwritten_records_in_order() 
     // Idle: whatever the receive buffer held is given back.
     conn.release_if_idle();
     assert!(!conn.tls.as_ref().unwrap().resident());
+}
+
+/// Reads as the shell does, into a shared buffer, until the client's first frame (of
+/// [`frames`]) is in: the handshake is done and the session takes application data. Returns
+/// the buffer and how much of it the frame fills.
+fn read_first_frame(conn: &mut Conn) -> (Vec<u8>, usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut shared = vec![0u8; BUF];
+    let mut got = 0;
+    while got < frames(1)[0].len() {
+        assert!(Instant::now() < deadline, "no handshake");
+        let (input, n) = conn.read_into(&mut shared[got..], Instant::now());
+        assert!(matches!(input, Input::Data | Input::WouldBlock), "{input:?}");
+        got += n;
+        conn.flush(Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (shared, got)
+}
+
+#[test]
+fn a_write_through_to_a_reset_tls_peer_fails_the_next_flush() {
+    let (mut conn, mut client) = pair();
+    let hello = std::thread::spawn(move || {
+        client.write_all(&frames(1)[0]).unwrap();
+        client.flush().unwrap();
+        client
+    });
+    read_first_frame(&mut conn);
+    // The peer resets the connection (SO_LINGER 0, then close).
+    let client = hello.join().unwrap();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads a linger struct of the size given, on a socket we own.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&client.sock),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_ref(&linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    drop(client);
+    std::thread::sleep(Duration::from_millis(50));
+    // A reply written through meets the reset; the records it sealed wait, so a flush meets it
+    // again and the shell drops the connection, as it does when plaintext waits.
+    assert!(conn.may_write_through());
+    conn.write_through(&frames(1)[0], Instant::now());
+    assert!(!conn.flushed(), "the records were dropped with the error");
+    assert!(conn.flush(Instant::now()).is_err());
 }
 
 /// Flushes until everything is written, while a reader checks that exactly `want` arrives.

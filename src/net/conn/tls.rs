@@ -271,19 +271,28 @@ impl Tls {
             };
             let records = sealed.get(..len).unwrap_or_default();
             let mut written = 0;
+            let mut failed = None;
             // Records rustls queued on the way (a handshake message) go first.
             while self.unsent().is_none() && written < records.len() {
                 match sock.write(records.get(written..).unwrap_or_default()) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(0) => failed = Some(io::ErrorKind::WriteZero.into()),
                     Ok(n) => written += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
+                    Err(e) => failed = Some(e),
+                }
+                if failed.is_some() {
+                    break;
                 }
             }
+            // Sealed, so kept even after a failed write: the next write meets the error again,
+            // as it would for plaintext left in the write buffer.
             self.tx
                 .extend_from_slice(records.get(written..).unwrap_or_default());
-            Ok(Some(written))
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(Some(written)),
+            }
         })
     }
 

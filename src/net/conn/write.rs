@@ -39,9 +39,17 @@ impl Conn {
     /// to find.
     pub fn write_through(&mut self, frame: &[u8], now: Instant) {
         let written = match &mut self.tls {
-            // Sealed whole in any case but a failed session, whose alert the next flush sends
-            // before it reports the failure.
-            Some(tls) => tls.send(frame, &mut self.sock).ok().flatten().unwrap_or(0),
+            // Sealed whole; what a failed write did not take waits as records, so the next
+            // flush meets the error again.
+            Some(tls) => match tls.send(frame, &mut self.sock) {
+                Ok(sent) => sent.unwrap_or(0),
+                // The session failed: only its alert goes out, then the connection closes.
+                Err(_) if tls.broken => {
+                    self.start_closing(now);
+                    0
+                }
+                Err(_) => 0,
+            },
             None => loop {
                 match self.sock.write(frame) {
                     Ok(n) => break n,
@@ -312,8 +320,8 @@ impl Conn {
                 }
             }
             if !tls.ready() {
-                // A session that failed while sending (a write through) rather than reading
-                // (which starts closing at once): its alert is out, now it ends.
+                // A failed session that nothing started closing: its alert is out, now it
+                // ends (failures while reading or writing through start closing at once).
                 if tls.broken && self.closing.is_none() {
                     return Err(io::Error::other("the TLS session failed"));
                 }
