@@ -228,6 +228,18 @@ pub(crate) fn self_signed() -> (ServerConfig, CertificateDer<'static>) {
     (config, cert)
 }
 
+/// For tests: a client configuration that trusts `cert` only.
+#[cfg(test)]
+pub(crate) fn client_trusting(cert: CertificateDer<'static>) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,15 +274,7 @@ mod tests {
 
     #[test]
     fn a_client_hello_is_told_from_a_frame_of_the_same_length() {
-        let (_, cert) = self_signed();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let config =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+        let config = client_trusting(self_signed().1);
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let mut client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
         let mut hello = Vec::new();

@@ -15,14 +15,7 @@ fn pair() -> (
     rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
 ) {
     let (server, cert) = crate::net::tls::self_signed();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = crate::net::tls::client_trusting(cert);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let csock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     csock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -115,14 +115,7 @@ fn serve(tls: &mut Tls, sock: &mut Pipe) -> (Vec<u8>, Input) {
 
 fn setup() -> (Arc<ServerConfig>, Arc<rustls::ClientConfig>) {
     let (server, cert) = crate::net::tls::self_signed();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let client = crate::net::tls::client_trusting(cert);
     (Arc::new(server), Arc::new(client))
 }
 
