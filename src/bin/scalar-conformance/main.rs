@@ -85,6 +85,15 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Opts>, String>
     Ok(Some(o))
 }
 
+/// An account's ID as the server answers it: a bare name gets `domain`, as servers complete
+/// a bare Ident.
+fn full_id(id: String, domain: &str) -> String {
+    match id.contains('@') {
+        true => id,
+        false => format!("{id}@{domain}"),
+    }
+}
+
 fn main() -> ExitCode {
     let o = match parse(std::env::args().skip(1)) {
         Ok(Some(o)) => o,
@@ -125,13 +134,13 @@ fn main() -> ExitCode {
             server: server.clone(),
             tls: o.tls,
         },
-        domain,
         run: format!("{:x}", run % 0x10_0000),
         handshake_timeout: o.handshake,
         idle_timeout: o.idle,
         ping_timeout: o.ping,
         max_subs: o.max_subs,
-        account: o.account,
+        account: o.account.map(|(id, pw)| (full_id(id, &domain), pw)),
+        domain,
     };
     if let Err(why) = cases::preflight(&ctx) {
         eprintln!("scalar-conformance: {why}");
@@ -202,5 +211,7 @@ mod tests {
             (Some(8), Some(("a".into(), "b:c".into())))
         );
         assert!(parsed(&["--help"]).unwrap().is_none());
+        assert_eq!(full_id("a".into(), "d"), "a@d");
+        assert_eq!(full_id("a@e".into(), "d"), "a@e");
     }
 }
