@@ -49,8 +49,11 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
              its retention); nothing was fetched"
         )),
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
-            // PROTOCOL.md §4, Search: words are runs of letters, numbers and marks.
-            (Some(q), false) if scalar::store::sqlite::words::words(q).next().is_none() => {
+            // PROTOCOL.md §4, Search: words are runs of letters, numbers and marks, with at
+            // least one letter or number.
+            (Some(q), false)
+                if !scalar::store::sqlite::words::words(q).any(|w| w.chars().any(char::is_alphanumeric)) =>
+            {
                 format!(
                     "{q:?} has no words to search for (a word is a run of letters and numbers; \
                      symbols, emoji and wildcards are not searched)"
@@ -148,6 +151,9 @@ mod tests {
         assert_eq!(s, ["no messages in #t match \"x y\""]);
         let s = notes(&p, Ending::Complete, &read(Some("hel* ***")));
         assert_eq!(s, ["no messages in #t match \"hel* ***\""], "it has a word");
+        // A heart with its emoji presentation selector (a mark, U+FE0F) has no word either.
+        let s = notes(&p, Ending::Complete, &read(Some("\u{2764}\u{fe0f}")));
+        assert!(s[0].contains("has no words to search for"), "{s:?}");
         let s = notes(&p, Ending::Complete, &read(Some("***")));
         assert_eq!(
             s,
