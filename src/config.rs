@@ -300,8 +300,9 @@ usage: scalard [OPTIONS]
   --flood-timeout SECS      how long a held connection may keep 16 KiB unread
                             before it is closed with 506 flooding (default 10)
   --flood off               every flood and connection-rate limit off
-  --admin ID                a server admin (repeatable; must log in with a
-                            password to act): bans, !wall, !motd, runs every channel
+  --admin ID                a server admin (repeatable; a bare name is of --domain;
+                            must log in with a password to act): bans, !wall,
+                            !motd, runs every channel
   --ban PATTERN|RANGE       ban an ID pattern (*@spam.example) or an address
                             range (192.0.2.0/24) server-wide (repeatable)
   --motd TEXT               the message of the day, sent after every Ident
@@ -384,8 +385,18 @@ impl Config {
         if !tls_flags.is_empty() {
             config.tls_listen = tls_flags;
         }
+        config.complete_admins();
         config.check()?;
         Ok(config)
+    }
+
+    /// Gives the admins named without a domain the domain served.
+    fn complete_admins(&mut self) {
+        for admin in &mut self.policy.admins {
+            if !admin.contains('@') {
+                *admin = format!("{admin}@{}", self.domain).into();
+            }
+        }
     }
 
     /// Which other domains' users are admitted.
@@ -692,7 +703,13 @@ impl Config {
             "token-lifetime" => self.token_lifetime = secs1()?,
             "admin" => match crate::proto::Name::parse(value) {
                 Ok(n) if n.kind() == crate::proto::Kind::User => self.policy.admins.push(value.into()),
-                _ => return Err(bad(&name, format!("not a user ID: {value:?}"))),
+                // A bare name: of the domain served, completed once that is known.
+                _ if crate::proto::Name::parse(&format!("{value}@localhost"))
+                    .is_ok_and(|n| n.kind() == crate::proto::Kind::User) =>
+                {
+                    self.policy.admins.push(value.into())
+                }
+                _ => return Err(bad(&name, format!("not a user ID or name: {value:?}"))),
             },
             "ban" => match ServerBan::parse(value) {
                 Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
@@ -748,6 +765,24 @@ mod tests {
 
     fn args(a: &[&str]) -> Result<Config, ConfigError> {
         Config::from_args(a.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn a_bare_admin_name_is_of_the_domain_served() {
+        let c = args(&[
+            "--admin",
+            "alice",
+            "--domain",
+            "example.org",
+            "--admin",
+            "bob@x.org",
+        ])
+        .unwrap();
+        let admins: Vec<&str> = c.policy.admins.iter().map(|a| &**a).collect();
+        assert_eq!(admins, ["alice@example.org", "bob@x.org"]);
+        for bad in ["Bad Name!", "#ops", "@x.org"] {
+            assert!(args(&["--admin", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -987,7 +1022,7 @@ mod tests {
             );
         }
         // An item's own error names the file's key, not the flag's.
-        let e = c.apply_toml("admins = [\"bob\"]").unwrap_err().to_string();
+        let e = c.apply_toml("admins = [\"Bad Name!\"]").unwrap_err().to_string();
         assert!(e.starts_with("admins: "), "{e}");
     }
 

@@ -47,7 +47,10 @@ pub fn history(args: &Args, raw_topic: &str, span: Span, json: bool) -> Result<(
 
 /// `search TOPIC WORDS... [--last N] [--json]`: the newest N matches, oldest first.
 pub fn search(args: &Args, raw_topic: &str, query: &str, last: u32, json: bool) -> Result<(), CliError> {
-    let hint = "a larger --last shows more";
+    let hint = match last {
+        MAX_READ => "/search and /more in the interactive client go further back",
+        _ => "a larger --last shows more",
+    };
     read(
         args,
         raw_topic,
