@@ -374,7 +374,7 @@ fn tls_for(
         Some(Trust::Roots) => (Some(setup(Tls::webpki_roots())?), false),
         Some(Trust::Ca(file)) => (Some(setup(Tls::with_ca_file(file))?), false),
         Some(Trust::Tofu) => {
-            let path = known_hosts::path().ok_or_else(no_home)?;
+            let path = known_hosts::path().map_err(no_home)?;
             let (hosts, warnings) = known_hosts::load(&path).map_err(CliError::Local)?;
             for w in warnings {
                 note(&format!("{}: {w}", path.display()));
@@ -385,14 +385,14 @@ fn tls_for(
     })
 }
 
-fn no_home() -> CliError {
-    CliError::Local("--tofu needs a place for its known_hosts file: set XDG_DATA_HOME or HOME".into())
+fn no_home(why: String) -> CliError {
+    CliError::Local(format!("--tofu needs a place for its known_hosts file: {why}"))
 }
 
 /// Records the certificate seen on a first use. Re-reads the file first, so a pin written by
 /// another run meanwhile is not lost (and a different one is not silently replaced).
 fn pin_first_use(server: &str, pin: scalar::tls::Fingerprint, note: &dyn Fn(&str)) -> Result<(), CliError> {
-    let path = known_hosts::path().ok_or_else(no_home)?;
+    let path = known_hosts::path().map_err(no_home)?;
     let (mut hosts, _) = known_hosts::load(&path).map_err(CliError::Local)?;
     match hosts.lookup(server) {
         Some(p) if p == pin => return Ok(()),
@@ -417,7 +417,7 @@ fn pin_first_use(server: &str, pin: scalar::tls::Fingerprint, note: &dyn Fn(&str
 
 /// `trust HOST:PORT sha256:HEX`: pins `pin` for `server`, replacing the pin it had.
 pub fn trust(server: &str, pin: scalar::tls::Fingerprint) -> Result<String, CliError> {
-    let path = known_hosts::path().ok_or_else(no_home)?;
+    let path = known_hosts::path().map_err(no_home)?;
     let (mut hosts, _) = known_hosts::load(&path).map_err(CliError::Local)?;
     let old = hosts.set(server, pin);
     known_hosts::save(&path, &hosts).map_err(CliError::Local)?;

@@ -110,8 +110,9 @@ fn pin_word(w: &str) -> Option<Fingerprint> {
     w.strip_prefix("sha256:").and_then(Fingerprint::parse)
 }
 
-/// `$XDG_DATA_HOME/scalar-cli/known_hosts`, else `~/.local/share/scalar-cli/known_hosts`.
-pub fn path() -> Option<PathBuf> {
+/// `$XDG_DATA_HOME/scalar-cli/known_hosts`, else `~/.local/share/scalar-cli/known_hosts`; Err
+/// says why there is none.
+pub fn path() -> Result<PathBuf, String> {
     crate::paths::data_file("known_hosts")
 }
 

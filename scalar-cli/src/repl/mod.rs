@@ -203,7 +203,7 @@ fn plain_loop(shared: &Shared) -> Flow {
 }
 
 /// `$XDG_DATA_HOME/scalar-cli/history`, else `~/.local/share/scalar-cli/history`; the folder is
-/// created (private to the user) if missing. `None` if there is no home to put it in.
+/// created (private to the user) if missing. `None` if there is none (no home, or the folder cannot be made).
 pub fn history_path() -> Option<PathBuf> {
-    crate::paths::data_file("history")
+    crate::paths::data_file("history").ok()
 }
