@@ -621,6 +621,9 @@ impl Config {
         match key {
             "domain" if valid_domain(value) => self.domain = value.into(),
             "domain" => return Err(bad(&name, "must be a lowercase DNS name, like chat.example.org")),
+            "data-dir" | "tls-cert" | "tls-key" if value.is_empty() => {
+                return Err(bad(&name, "an empty path"));
+            }
             "data-dir" => self.data_dir = Some(value.into()),
             "tls-cert" => self.tls_cert = Some(value.into()),
             "tls-key" => self.tls_key = Some(value.into()),
@@ -765,6 +768,14 @@ mod tests {
 
     fn args(a: &[&str]) -> Result<Config, ConfigError> {
         Config::from_args(a.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn an_empty_path_is_refused_by_name() {
+        for key in ["--tls-cert", "--tls-key", "--data-dir"] {
+            let e = args(&[key, ""]).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("empty path"), "{e}");
+        }
     }
 
     #[test]

@@ -526,6 +526,16 @@ fn a_reload_stuck_reading_a_file_stalls_no_one() {
     let _fresh = TlsClient::ident(tls, &[&b], "fresh");
 }
 
+const P521_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIHuAgEAMBAGByqGSM49AgEGBSuBBAAjBIHWMIHTAgEBBEIAirqegvNqbveTHc1h
+n3OsS0b6JQv25yl0UqhWJq3iw3HG0lnWisiknZo9wK9EEBIq+blLbfu4Ln+bYDo3
+Mk/KZPahgYkDgYYABAGkhciozcSMmyrHUP2mC7mTK36AHLYbXw5V/q2nAaEjmThg
+bf6GSnwOzwFEy9mmfbI7LjBQscaAolf03kvMUgw6zgDGL8LljFrd/jHAW+u0vP53
+J86zYjxjt0CScTxFLwYd8JnIc50+rjtcWqrelmn9Tw+u+K03tfRcO/ywvcadayWl
+Iw==
+-----END PRIVATE KEY-----
+";
+
 #[test]
 fn bad_certificate_files_stop_scalard_at_start() {
     let a = make_cert();
@@ -533,6 +543,10 @@ fn bad_certificate_files_stop_scalard_at_start() {
     let missing = format!("{}/nope.pem", pems.dir.path());
     let not_pem = format!("{}/garbage.pem", pems.dir.path());
     std::fs::write(&not_pem, "hello\n").expect("write");
+    // A P-521 key (made with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521`,
+    // as certbot's --elliptic-curve secp521r1 makes): ring cannot sign with it.
+    let p521 = format!("{}/p521.pem", pems.dir.path());
+    std::fs::write(&p521, P521_KEY).expect("write");
     let other_key = format!("{}/otherkey.pem", pems.dir.path());
     std::fs::write(&other_key, make_cert().key_pem).expect("write");
     // Cut short, as a certificate still being written would be.
@@ -560,6 +574,7 @@ fn bad_certificate_files_stop_scalard_at_start() {
             other_key.as_str(),
             "the private key does not match the certificate",
         ),
+        (cert.as_str(), p521.as_str(), "not P-521"),
         // A device, not a file: refused once past any chain's size, not read without end.
         ("/dev/zero", key.as_str(), "/dev/zero: larger than 1024 KiB"),
     ] {

@@ -58,6 +58,14 @@ impl fmt::Display for TlsError {
                     "the private key does not match the certificate (a key from another pair?)"
                 )
             }
+            // ring's signers take no other keys; rustls says only that none could parse it.
+            TlsError::Rustls(rustls::Error::General(why)) if why.contains("failed to parse private key") => {
+                write!(
+                    f,
+                    "the private key is of a kind this server cannot sign with: RSA of 2048 bits \
+                     or more, ECDSA on P-256 or P-384, or Ed25519 (not P-521 or Ed448)"
+                )
+            }
             TlsError::Rustls(e) => write!(f, "certificate and key refused: {e}"),
         }
     }

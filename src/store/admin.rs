@@ -69,20 +69,39 @@ pub fn check_completed_domain(db: &Db, typed: &str, id: &str) -> Result<(), Stri
     if typed.contains('@') {
         return Ok(());
     }
+    match other_domains(db, id)? {
+        None => Ok(()),
+        Some(others) => Err(format!(
+            "{typed} would be {id}, but the accounts here are of {others}: give the server's \
+             --domain or --config (or type the full ID to mean it)"
+        )),
+    }
+}
+
+/// The domains of the accounts in `db`, if it holds some and none of `id`'s domain.
+fn other_domains(db: &Db, id: &str) -> Result<Option<String>, String> {
     let names = db.account_names().map_err(|e| e.to_string())?;
     let domain_of = |n: &str| n.rsplit_once('@').map_or("", |(_, d)| d).to_string();
     let domain = domain_of(id);
     let mut others: Vec<String> = names.iter().map(|n| domain_of(n)).collect();
     if others.is_empty() || others.contains(&domain) {
-        return Ok(());
+        return Ok(None);
     }
     others.sort_unstable();
     others.dedup();
-    Err(format!(
-        "{typed} would be {id}, but the accounts here are of {}: give the server's --domain or \
-         --config (or type the full ID to mean it)",
-        others.join(", ")
-    ))
+    Ok(Some(others.join(", ")))
+}
+
+/// "no account ID", and, when the accounts here are all of other domains, which: the
+/// operator most likely left out the server's `--domain`.
+fn no_account(db: &Db, id: &str) -> String {
+    match other_domains(db, id) {
+        Ok(Some(others)) => format!(
+            "no account {id}: the accounts here are of {others} (give the server's --domain or \
+             --config)"
+        ),
+        _ => format!("no account {id}"),
+    }
 }
 
 /// Checks a new password's length.
@@ -125,11 +144,11 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
         }
         Command::Passwd => match db.set_account_hash(id, &hash()?).map_err(err)? {
             true => Ok(format!("password of {id} changed")),
-            false => Err(format!("no account {id}")),
+            false => Err(no_account(db, id)),
         },
         Command::Del => match db.delete_account(id).map_err(err)? {
             true => Ok(format!("account {id} deleted")),
-            false => Err(format!("no account {id}")),
+            false => Err(no_account(db, id)),
         },
         Command::List => {
             let mut names = db.account_names().map_err(err)?;
@@ -209,5 +228,15 @@ mod tests {
             "typed in full"
         );
         assert!(check_completed_domain(&db, "bob", "bob@chat.test").is_ok());
+        // passwd and del of a name no account has say which domain the accounts are of.
+        for cmd in [Command::Passwd, Command::Del] {
+            let e = run(&db, cmd, "alice@localhost", Some("pw")).unwrap_err();
+            assert!(
+                e.contains("no account alice@localhost") && e.contains("of chat.test"),
+                "{e}"
+            );
+        }
+        let e = run(&db, Command::Del, "bob@chat.test", None).unwrap_err();
+        assert_eq!(e, "no account bob@chat.test", "same domain: nothing to add");
     }
 }
