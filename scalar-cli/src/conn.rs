@@ -377,12 +377,29 @@ fn tls_for(
             let path = known_hosts::path().map_err(no_home)?;
             let (hosts, warnings) = known_hosts::load(&path).map_err(CliError::Local)?;
             for w in warnings {
-                note(&format!("{}: {w}", path.display()));
+                let w = format!("{}: {w}", path.display());
+                if first_time(&w) {
+                    note(&w);
+                }
             }
             let pin = hosts.lookup(server);
             (Some(setup(Tls::pinned(pin))?), pin.is_none())
         }
     })
+}
+
+/// Whether `warning` has not been given yet in this run: the file is read again at every
+/// reconnection, and the same bad line is said once.
+fn first_time(warning: &str) -> bool {
+    static GIVEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    match given.iter().any(|g| g == warning) {
+        true => false,
+        false => {
+            given.push(warning.to_string());
+            true
+        }
+    }
 }
 
 fn no_home(why: String) -> CliError {
@@ -426,4 +443,15 @@ pub fn trust(server: &str, pin: scalar::tls::Fingerprint) -> Result<String, CliE
         Some(o) => format!("{server} is now pinned to {pin} (was {o}) in {}", path.display()),
         None => format!("{server} is now pinned to {pin} in {}", path.display()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_warning_is_given_once_a_run() {
+        let w = "known_hosts: line 3: not HOST:PORT sha256:HEX (a test's own)";
+        assert!(super::first_time(w));
+        assert!(!super::first_time(w));
+        assert!(super::first_time("known_hosts: line 4: another (a test's own)"));
+    }
 }
