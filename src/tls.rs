@@ -21,7 +21,7 @@ pub use rustls;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
@@ -95,6 +95,22 @@ impl fmt::Display for PinMismatch {
 
 impl std::error::Error for PinMismatch {}
 
+/// A PEM error in words: rustls's own shows a missing END marker as an array of bytes, and an
+/// empty file as "no items found".
+pub fn pem_words(err: &pem::Error, what: &str) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    match err {
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "cut short: the \"-----END {}-----\" line is missing (a file still being written?)",
+            text(end_marker)
+        ),
+        pem::Error::IllegalSectionStart { line } => format!("a malformed BEGIN line: {}", text(line)),
+        pem::Error::Base64Decode(e) => format!("not valid base64 inside a section: {e}"),
+        pem::Error::NoItemsFound => format!("no {what} in it"),
+        other => other.to_string(),
+    }
+}
+
 /// Why TLS settings could not be made.
 #[derive(Debug)]
 pub enum TlsSetupError {
@@ -147,9 +163,10 @@ impl Tls {
     pub fn with_ca_file(path: &Path) -> Result<Tls, TlsSetupError> {
         let bad = |why: String| TlsSetupError::CaFile(format!("CA file {}: {why}", path.display()));
         let mut roots = RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
+        let words = |e: pem::Error| bad(pem_words(&e, "CERTIFICATE"));
+        let certs = CertificateDer::pem_file_iter(path).map_err(words)?;
         for cert in certs {
-            let cert = cert.map_err(|e| bad(e.to_string()))?;
+            let cert = cert.map_err(words)?;
             roots
                 .add(cert)
                 .map_err(|e| bad(format!("unusable certificate: {e}")))?;

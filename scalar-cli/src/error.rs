@@ -63,22 +63,7 @@ impl fmt::Display for CliError {
                 got,
             }) => f.write_str(&pin_mismatch(server, expected, got)),
             CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidCertificate(c)))) => {
-                let hint = if is_a_cas(c) {
-                    "the server's certificate says it is a CA's, which no client takes for a \
-                     server's own: --tofu pins it as it is; made again with -addext \
-                     basicConstraints=critical,CA:FALSE (see the README), --ca FILE trusts it too"
-                } else if matches!(
-                    c,
-                    rustls::CertificateError::NotValidForName
-                        | rustls::CertificateError::NotValidForNameContext { .. }
-                ) {
-                    "the certificate is trusted but names another host: connect by a name it \
-                     carries (its domain, rather than an IP address or localhost)"
-                } else {
-                    "the server's certificate is not trusted: --ca FILE trusts a private CA, \
-                     --tofu pins a self-signed certificate on first use"
-                };
-                write!(f, "{e} ({hint})")
+                write!(f, "{e} ({})", certificate_hint(c))
             }
             CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidMessage(_)))) => {
                 write!(f, "{e} (does the server speak TLS on that port?)")
@@ -86,6 +71,47 @@ impl fmt::Display for CliError {
             CliError::Net(e) => e.fmt(f),
             CliError::Input(s) | CliError::Local(s) => f.write_str(s),
         }
+    }
+}
+
+/// What to do about a certificate the client refused, by why it did.
+fn certificate_hint(c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match c {
+        _ if is_a_cas(c) => "the server's certificate says it is a CA's, which no client takes \
+             for a server's own: --tofu pins it as it is; made again with -addext \
+             basicConstraints=critical,CA:FALSE (see the README), --ca FILE trusts it too"
+            .into(),
+        E::Expired | E::ExpiredContext { .. } => {
+            "the server's certificate has expired: its operator must renew it".into()
+        }
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet: check this machine's clock, or its \
+             operator's"
+                .into()
+        }
+        E::NotValidForNameContext { presented, .. } if !presented.is_empty() => {
+            // rustls gives each name as its Debug form: DnsName("chat.example.org").
+            let names: Vec<&str> = presented
+                .iter()
+                .map(|p| {
+                    p.strip_prefix("DnsName(\"")
+                        .and_then(|p| p.strip_suffix("\")"))
+                        .unwrap_or(p)
+                })
+                .collect();
+            format!(
+                "the certificate is trusted but names another host: connect by a name it \
+                 carries ({})",
+                names.join(", ")
+            )
+        }
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "the certificate is trusted but names another host: connect by a name it carries".into()
+        }
+        _ => "the server's certificate is not trusted: --ca FILE trusts the CA in FILE (which \
+             must be the one that signed it), --tofu pins a self-signed certificate on first use"
+            .into(),
     }
 }
 

@@ -44,7 +44,9 @@ pub enum TlsError {
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlsError::Pem { path, what, err } => write!(f, "{}: {}", path.display(), pem_words(err, what)),
+            TlsError::Pem { path, what, err } => {
+                write!(f, "{}: {}", path.display(), crate::tls::pem_words(err, what))
+            }
             TlsError::NoCertificate(path) => write!(f, "{}: no certificate in it", path.display()),
             TlsError::TooLarge(path) => write!(
                 f,
@@ -72,22 +74,6 @@ impl fmt::Display for TlsError {
 }
 
 impl std::error::Error for TlsError {}
-
-/// A PEM error in words: rustls's own shows a missing END marker as an array of bytes, and an
-/// empty file as "no items found".
-fn pem_words(err: &pem::Error, what: &str) -> String {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-    match err {
-        pem::Error::MissingSectionEnd { end_marker } => format!(
-            "cut short: the \"-----END {}-----\" line is missing (a file still being written?)",
-            text(end_marker)
-        ),
-        pem::Error::IllegalSectionStart { line } => format!("a malformed BEGIN line: {}", text(line)),
-        pem::Error::Base64Decode(e) => format!("not valid base64 inside a section: {e}"),
-        pem::Error::NoItemsFound => format!("no {what} in it"),
-        other => other.to_string(),
-    }
-}
 
 /// The most bytes read from a certificate or key file: a long chain is a few KiB. A device or
 /// a wrong file is refused rather than read without end.
