@@ -277,11 +277,13 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                     let names: Vec<&str> = subs.iter().map(|s| crate::names::short(s, &domain)).collect();
                     format!("; rejoined {}", names.join(", "))
                 };
+                // Lines typed once this is shown are sent, not refused as offline.
+                shared.attach(out);
                 shared.screen.info(format!("reconnected to {server}{rejoined}"));
                 restored.show(shared);
                 // Only now: once connected, the gaps thread may read a gap that the restore
                 // just read and showed (or closed), and show it again.
-                shared.install(out);
+                shared.online();
                 // Doubled after a success too: a server that drops the client right after
                 // each reconnect gets ever longer waits (`run` starts short again once a
                 // connection lasted).

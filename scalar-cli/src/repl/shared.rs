@@ -361,7 +361,18 @@ impl Shared {
 
     /// Makes `outbox` the way to the connection requests are written to.
     pub fn install(&self, outbox: Outbox) {
+        self.attach(outbox);
+        self.online();
+    }
+
+    /// The first half of [`install`](Shared::install): requests may be sent from now on.
+    pub fn attach(&self, outbox: Outbox) {
         *lock(&self.writer) = Some(outbox);
+    }
+
+    /// The second half of [`install`](Shared::install): the client counts as connected (the
+    /// prompt, and the thread that fills gaps, go by this).
+    pub fn online(&self) {
         self.state().connected = true;
     }
 
