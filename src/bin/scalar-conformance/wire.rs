@@ -147,7 +147,7 @@ impl Raw {
         let _ = tcp.set_write_timeout(Some(WAIT));
         let sock = match &dial.tls {
             None => Transport::Plain(tcp),
-            Some(tls) => handshake(tcp, tls, &dial.server, WAIT).map_err(|e| format!("TLS: {e}"))?,
+            Some(tls) => handshake(tcp, tls, &dial.server, WAIT).map_err(|e| e.to_string())?,
         };
         Ok(Raw {
             sock,
