@@ -561,8 +561,19 @@ impl Config {
     /// means no limit, whatever order the file and flags come in.
     fn topic_rule(&mut self, topic: &str, rule: toml::Value) -> Result<(), ConfigError> {
         let key = format!("retention.{topic:?}");
-        if crate::proto::Name::parse(topic).is_err() {
-            return Err(bad(&key, "not a topic name like \"#ops@example.org\""));
+        match crate::proto::Name::parse(topic) {
+            Ok(n) if n.kind() == crate::proto::Kind::Reserved => {
+                return Err(bad(&key, "a reserved name, which keeps no history"));
+            }
+            Ok(_) => {}
+            // Names are lowercase on the wire: say so rather than only that it is not one.
+            Err(_) if crate::proto::Name::parse(&topic.to_lowercase()).is_ok() => {
+                return Err(bad(
+                    &key,
+                    format!("names are lowercase: {:?}", topic.to_lowercase()),
+                ));
+            }
+            Err(_) => return Err(bad(&key, "not a topic name like \"#ops@example.org\"")),
         }
         let toml::Value::Table(t) = rule else {
             return Err(bad(&key, "expected a table"));
@@ -1061,6 +1072,17 @@ mod tests {
         assert!(e.contains("also a default (plain) listen address"), "{e}");
         assert!(args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"]).is_ok());
         assert!(args(&["--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"]).is_ok());
+    }
+
+    #[test]
+    fn retention_of_a_reserved_or_uppercase_name_says_why_not() {
+        let rule = |topic: &str| {
+            let toml = format!("[retention.\"{topic}\"]\nhistory-max-events = 5\n");
+            Config::default().apply_toml(&toml).unwrap_err().to_string()
+        };
+        assert!(rule("!motd@localhost").contains("reserved name"));
+        assert!(rule("#X@localhost").contains("lowercase: \"#x@localhost\""));
+        assert!(rule("not a topic").contains("not a topic name"));
     }
 
     #[test]
