@@ -382,7 +382,7 @@ fn account(args: Vec<String>) -> ExitCode {
     };
     let early = match cmd {
         admin::Command::Add => None,
-        _ => match open() {
+        _ => match open().and_then(|db| admin::check_exists(&db, cmd, &id).map(|()| db)) {
             Ok(db) => Some(db),
             Err(e) => return sub_result("account", Err(e)),
         },

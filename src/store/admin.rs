@@ -104,6 +104,18 @@ fn no_account(db: &Db, id: &str) -> String {
     }
 }
 
+/// Before asking for a new password: that `cmd` has an account `id` to change, so that a
+/// typo is said before the operator types a password for nothing.
+pub fn check_exists(db: &Db, cmd: Command, id: &str) -> Result<(), String> {
+    match cmd {
+        Command::Passwd => match db.account_hash(id).map_err(|e| e.to_string())? {
+            Some(_) => Ok(()),
+            None => Err(no_account(db, id)),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// Checks a new password's length.
 pub fn check_password(p: &str) -> Result<(), String> {
     match p.len() {
@@ -228,6 +240,9 @@ mod tests {
             "typed in full"
         );
         assert!(check_completed_domain(&db, "bob", "bob@chat.test").is_ok());
+        let e = check_exists(&db, Command::Passwd, "alice@localhost").unwrap_err();
+        assert!(e.contains("no account alice@localhost"), "{e}");
+        assert!(check_exists(&db, Command::Passwd, "alice@chat.test").is_ok());
         // passwd and del of a name no account has say which domain the accounts are of.
         for cmd in [Command::Passwd, Command::Del] {
             let e = run(&db, cmd, "alice@localhost", Some("pw")).unwrap_err();
