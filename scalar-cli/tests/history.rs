@@ -366,3 +366,18 @@ fn line_mode_writes_everything_to_a_slow_reader_before_it_exits() {
     assert_eq!(shown, N, "{}", out.lines().last().unwrap_or_default());
     assert!(out.lines().any(|l| l == "-- bye"), "{out}");
 }
+
+#[test]
+fn msg_to_yourself_is_your_inbox() {
+    let (server, _dir) = server_with_history();
+    let home = TempDir::new();
+    let mut c = cli(&server, &home);
+    c.args(["--id", "alice"]);
+    let r = run(c, b"/msg alice\n/msg bob\n/quit\n");
+    assert!(
+        r.stdout.contains("-- your inbox: lines go to you"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("-- talking with bob:"), "{}", r.stdout);
+}

@@ -206,11 +206,18 @@ fn talk(shared: &Shared, to: &str) -> Result<(), String> {
     let mut st = shared.state();
     st.current = Some(to.to_string());
     let short = names::short(to, &st.domain).to_string();
+    let yourself = st.user == to;
     drop(st);
-    shared.screen.info(format!(
-        "talking with {short}: lines go to {short}, /history and /search read your conversation; \
-         /switch #channel to go back"
-    ));
+    shared.screen.info(match yourself {
+        // Your own ID as a topic is your inbox (PROTOCOL.md, Catchup: who may read what).
+        true => "your inbox: lines go to you (as notes to self), /history and /search read the \
+                 direct messages you received; /switch #channel to go back"
+            .to_string(),
+        false => format!(
+            "talking with {short}: lines go to {short}, /history and /search read your \
+             conversation; /switch #channel to go back"
+        ),
+    });
     Ok(())
 }
 
