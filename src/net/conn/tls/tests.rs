@@ -150,6 +150,15 @@ fn handshake(
     (c, tls, sock)
 }
 
+/// A finished handshake on fresh configurations, and the randomness (from `seed`) that cut
+/// its records, for a test to go on with.
+fn session(seed: u64) -> (rustls::ClientConnection, Box<Tls>, Pipe, Rng) {
+    let (server, client_config) = setup();
+    let mut rng = Rng(seed);
+    let (c, tls, sock) = handshake(&server, &client_config, &mut rng);
+    (c, tls, sock, rng)
+}
+
 /// A record that does not decrypt.
 const BAD_RECORD: [u8; 37] = {
     let mut r = [7u8; 37];
@@ -159,9 +168,7 @@ const BAD_RECORD: [u8; 37] = {
 
 #[test]
 fn the_alert_goes_out_behind_a_pending_key_update_reply() {
-    let (server, client_config) = setup();
-    let mut rng = Rng(0xacce_55ed);
-    let (mut c, mut tls, mut sock) = handshake(&server, &client_config, &mut rng);
+    let (mut c, mut tls, mut sock, mut rng) = session(0xacce_55ed);
     sock.written.clear();
     // The client updates its keys and asks for the server's update, which rustls queues for
     // the server's next output; then a bad record fails the session before any output.
@@ -187,9 +194,7 @@ fn the_alert_goes_out_behind_a_pending_key_update_reply() {
 
 #[test]
 fn input_after_our_close_notify_is_not_looked_at() {
-    let (server, client_config) = setup();
-    let mut rng = Rng(0xc105_ed00);
-    let (mut c, mut tls, mut sock) = handshake(&server, &client_config, &mut rng);
+    let (mut c, mut tls, mut sock, mut rng) = session(0xc105_ed00);
     tls.close_sent = true;
     assert!(tls.close_notify(&mut sock).unwrap().is_some());
     let back = std::mem::take(&mut sock.written);
@@ -273,9 +278,7 @@ fn mangled_records_after_the_handshake_never_panic_and_whole_ones_arrive() {
 
 #[test]
 fn records_that_arrive_whole_leave_the_connections_receive_buffer_untouched() {
-    let (server, client_config) = setup();
-    let mut rng = Rng(0x0b5e_55ed);
-    let (mut c, mut tls, mut sock) = handshake(&server, &client_config, &mut rng);
+    let (mut c, mut tls, mut sock, _) = session(0x0b5e_55ed);
     tls.release();
     assert!(!tls.resident());
     let records = |c: &mut rustls::ClientConnection, plain: &[u8]| {
