@@ -87,6 +87,33 @@ fn local(ms: u64) -> Civil {
     civil(secs.saturating_add(local_offset(secs)))
 }
 
+/// The local calendar day of `ms`, as days since 1970-01-01: equal for two times on the same
+/// local date.
+pub fn local_day(ms: u64) -> i64 {
+    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX / 2);
+    secs.saturating_add(local_offset(secs)).div_euclid(86_400)
+}
+
+/// A day from [`local_day`] for people: `Friday 2026-12-04`.
+pub fn day_name(day: i64) -> String {
+    // 1970-01-01 was a Thursday.
+    const WEEKDAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    let (year, month, d) = civil_from_days(day);
+    let weekday = WEEKDAYS
+        .get(day.rem_euclid(7) as usize)
+        .copied()
+        .unwrap_or_default();
+    format!("{weekday} {year:04}-{month:02}-{d:02}")
+}
+
 /// Local clock time, `HH:MM:SS`.
 pub fn local_hms(ms: u64) -> String {
     let c = local(ms);
@@ -196,6 +223,15 @@ mod tests {
         assert_eq!(rfc3339_utc(1_764_000_000_000), "2025-11-24T16:00:00.000Z");
         assert_eq!(rfc3339_utc(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(rfc3339_utc(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn names_days() {
+        assert_eq!(day_name(0), "Thursday 1970-01-01");
+        assert_eq!(day_name(-1), "Wednesday 1969-12-31");
+        // The day of the test vectors in PROTOCOL.md, and a leap day.
+        assert_eq!(day_name(1_764_000_000 / 86_400), "Monday 2025-11-24");
+        assert_eq!(day_name(951_782_400 / 86_400), "Tuesday 2000-02-29");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::conn::{NetError, encode};
 use crate::event::Received;
 use crate::paging::{Ask, End};
 use crate::render::ChatView;
+use crate::timefmt::{day_name, local_day, now_ms};
 use scalar::client::Frame;
 use scalar::proto::{Msg, MsgId};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -91,6 +92,8 @@ pub struct State {
     pub connected: bool,
     /// What `/more` continues.
     pub scroll: Option<Scroll>,
+    /// The local day of the last message shown (see [`State::day_change`]).
+    day_shown: Option<i64>,
 }
 
 impl State {
@@ -118,6 +121,15 @@ impl State {
             self.senders.push_back(e.from.clone());
         }
         true
+    }
+
+    /// The line that goes before a message of local day `day` (see [`local_day`]), if the
+    /// message before it was on another day: lines show only the clock time, so history from
+    /// other days, and a session that runs past midnight, say which day they are on. The first
+    /// message shown needs one only if it is not from `today`.
+    pub fn day_change(&mut self, day: i64, today: i64) -> Option<String> {
+        let before = self.day_shown.replace(day).unwrap_or(today);
+        (before != day).then(|| format!("-- {}", day_name(day)))
     }
 
     /// Moves the point a catch-up after a drop resumes from past `e`, a message that came
@@ -500,6 +512,11 @@ impl Shared {
             }
         }
         let line = st.view(self.colour, how != Shown::Live).line(e);
+        // One queued item, so that no other thread's line comes between the two.
+        let line = match st.day_change(local_day(e.time), local_day(now_ms())) {
+            Some(day) => format!("{day}\n{line}"),
+            None => line,
+        };
         drop(st);
         self.screen.line(line);
     }
@@ -577,6 +594,35 @@ mod tests {
             ctype: None,
             reply_to: None,
         }
+    }
+
+    #[test]
+    fn a_day_line_goes_before_a_message_from_another_day_than_the_last() {
+        let mut st = State::default();
+        let (today, yesterday) = (20_000, 19_999);
+        assert_eq!(st.day_change(today, today), None, "today's first needs none");
+        assert_eq!(st.day_change(today, today), None);
+        // Scrolling back into yesterday, then a new message live.
+        assert_eq!(
+            st.day_change(yesterday, today).as_deref(),
+            Some("-- Thursday 2024-10-03")
+        );
+        assert_eq!(st.day_change(yesterday, today), None);
+        assert_eq!(
+            st.day_change(today, today).as_deref(),
+            Some("-- Friday 2024-10-04")
+        );
+        // Past midnight.
+        assert_eq!(
+            st.day_change(today + 1, today + 1).as_deref(),
+            Some("-- Saturday 2024-10-05")
+        );
+        let mut fresh = State::default();
+        assert_eq!(
+            fresh.day_change(yesterday, today).as_deref(),
+            Some("-- Thursday 2024-10-03"),
+            "a session that starts with old history says its day"
+        );
     }
 
     #[test]
