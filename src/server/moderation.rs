@@ -15,11 +15,14 @@ pub const MOD_CTYPE: &str = "text/x-scalar-mod";
 /// The content type of presence Events (on a user's ID topic).
 pub const PRESENCE_CTYPE: &str = "text/x-scalar-presence";
 
-/// Content types a client may not publish: they would forge the server's records. Compared
-/// as media types are (RFC 6838): the type without its parameters, ignoring case and spaces.
-pub fn is_server_ctype(ctype: &str) -> bool {
+/// Which of the content types a client may not publish `ctype` is, if it is one: they would
+/// forge the server's records. Compared as media types are (RFC 6838): the type without its
+/// parameters, ignoring case and spaces.
+pub fn server_ctype(ctype: &str) -> Option<&'static str> {
     let media = ctype.split(';').next().unwrap_or_default().trim();
-    media.eq_ignore_ascii_case(MOD_CTYPE) || media.eq_ignore_ascii_case(PRESENCE_CTYPE)
+    [MOD_CTYPE, PRESENCE_CTYPE]
+        .into_iter()
+        .find(|t| media.eq_ignore_ascii_case(t))
 }
 
 /// Guests that left, by address, the address whose guest left last at the back: an operator

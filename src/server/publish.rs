@@ -171,12 +171,10 @@ impl Server {
             }
             _ => {}
         }
-        m.ctype
-            .filter(|c| super::moderation::is_server_ctype(c))
-            .map(|_| {
-                let reason = format!("{} is the server's own content type", super::MOD_CTYPE);
-                (ErrorCode::BadCtype, reason)
-            })
+        m.ctype.and_then(super::moderation::server_ctype).map(|t| {
+            let reason = format!("{t} is the server's own content type");
+            (ErrorCode::BadCtype, reason)
+        })
     }
 
     /// The refusal while the store fails, if it does.

@@ -255,6 +255,14 @@ fn forged_records_are_refused_whatever_their_parameters() {
         });
         assert_eq!(r.send(1, forged), ["Error 303 bad_ctype seq=Some(9)"], "{ctype}");
     }
+    // The refusal names the type it is.
+    use crate::server::moderation::server_ctype;
+    assert_eq!(
+        server_ctype("Text/X-Scalar-Presence;x=1"),
+        Some(crate::server::PRESENCE_CTYPE)
+    );
+    assert_eq!(server_ctype(" text/x-scalar-mod"), Some(crate::server::MOD_CTYPE));
+    assert_eq!(server_ctype("text/x-scalar-modx"), None);
 }
 
 #[test]
