@@ -288,8 +288,9 @@ fn a_stalled_handshake_is_closed_by_the_handshake_timeout() {
     conn.write_tls(&mut hello).expect("ClientHello");
     half.write_all(&hello[..hello.len() / 2]).expect("send half");
     // The timeout (1 s) is followed by the close grace period (2 s) during which the Error could
-    // still go out if the handshake completed; the tick is 1 s.
-    let bound = Duration::from_secs(6);
+    // still go out if the handshake completed; the tick is 1 s. The bound leaves room for a
+    // loaded machine: what is checked is that both are closed, not how fast.
+    let bound = Duration::from_secs(20);
     assert!(expect_closed(silent, bound) >= Duration::from_millis(900));
     expect_closed(half, bound);
     // Meanwhile and afterwards, TLS clients are served.
