@@ -232,6 +232,45 @@ fn who_may_read_what() {
     assert!(err.contains("401"), "{err}");
 }
 
+/// A name registered after messages were sent to it: the account holder does not read what
+/// was meant for whoever used the name before; the other side keeps its conversation.
+#[test]
+fn an_account_reads_only_what_was_sent_to_it_since_it_was_made() {
+    let s = Scalard::start(&[]);
+    let dir = s.data.as_ref().unwrap().path().to_string();
+    let mut alice = s.client("alice");
+    let before = {
+        let _bob = s.client("bob");
+        publish(&mut alice, "bob@localhost", "for whoever is bob today").unwrap()
+    };
+    let (ok, out) = account(&dir, "add", "bob", "pw");
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + WAIT;
+    let mut bob = loop {
+        match login_at(s.addr, "bob", "pw", false) {
+            Ok(c) => break c,
+            // Until the running server has read the new account.
+            Err(e) => assert!(Instant::now() < deadline, "bob cannot log in: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let after = publish(&mut alice, "bob@localhost", "for the account").unwrap();
+    for topic in ["bob@localhost", "alice@localhost"] {
+        let a = ask(&mut bob, range(topic), None).unwrap();
+        assert_eq!(a.events, std::slice::from_ref(&after), "{topic}");
+        let horizon = a.horizon.expect("a horizon says older ones are not there");
+        assert!((before.time..after.time).contains(&horizon), "{topic}");
+        // Its id is unknown to the account, as if deleted; the search does not find it.
+        let mut r = range(topic);
+        r.after = Some(before.id);
+        assert_eq!(ask(&mut bob, r, None).unwrap().status, CatchupStatus::UnknownId);
+        let found = ask(&mut bob, range(topic), Some("whoever")).unwrap();
+        assert!(found.events.is_empty(), "{topic}");
+    }
+    let a = ask(&mut alice, range("bob@localhost"), None).unwrap();
+    assert_eq!(a.events, [before, after]);
+}
+
 #[test]
 fn search_matches_words_and_pages_backward() {
     let s = Scalard::start(&[]);

@@ -118,6 +118,11 @@ pub struct Pager<'a> {
 }
 
 impl<'a> Pager<'a> {
+    /// Whether the read is of a user's ID: direct messages or a conversation.
+    pub fn of_user(&self) -> bool {
+        self.topic.kind() == scalar::proto::Kind::User
+    }
+
     /// A read of `topic` (a Search for `query`, else a Catchup) within `bounds`, of at most
     /// `limit` Events. `limit_is_cap` says the limit is a safety bound rather than the number
     /// the person asked for, which changes how stopping there is reported.

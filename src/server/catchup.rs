@@ -25,10 +25,10 @@ impl Server {
         if let Some((code, reason)) = self.foreign(c.topic) {
             return self.fail(conn, c.seq, code, &reason, out);
         }
-        let Some((me, asker)) = self
-            .session(conn)
-            .and_then(|s| Some((Box::<str>::from(s.user.as_deref()?), s.addr())))
-        else {
+        let Some((me, asker, authenticated)) = self.session(conn).and_then(|s| {
+            let me = Box::<str>::from(s.user.as_deref()?);
+            Some((me, s.addr(), s.authenticated))
+        }) else {
             return;
         };
         let scope = match c.topic.kind() {
@@ -45,7 +45,7 @@ impl Server {
             }
             // A user's own topic holds the direct messages sent to them; any other user's
             // topic means the conversation with that user, both ways.
-            Kind::User if c.topic.as_str() == &*me => Some(Scope::Topic(me)),
+            Kind::User if c.topic.as_str() == &*me => Some(Scope::Topic(me.clone())),
             // A foreign user's conversations live on its home server (what it sent to users
             // here is in their direct messages, theirs to read).
             Kind::User if me.rsplit_once('@').is_none_or(|(_, d)| d != &*self.domain) => {
@@ -54,12 +54,15 @@ impl Server {
             }
             Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
         };
+        // A session logged in to an account reads its direct messages from the account's
+        // creation on (the store knows when that was, the ring does not).
+        let account = (authenticated && c.topic.kind() == Kind::User).then(|| me.clone());
         let max_bytes = (self.limits.max_queue / 4).max(1);
         let count = c.count.min(MAX_REPLAY) as usize;
         let (Some(h), Some(scope)) = (self.history.as_mut(), scope) else {
             return end(conn, c, CatchupStatus::Unavailable, 0, None, out);
         };
-        if let (None, Scope::Topic(name)) = (text, &scope)
+        if let (None, None, Scope::Topic(name)) = (text, &account, &scope)
             && let Some(hit) =
                 h.ring
                     .answer(name, &c, (count, max_bytes), h.retention.rule(name), now.unix_ms)
@@ -81,6 +84,7 @@ impl Server {
             text: text.map(Into::into),
             count,
             max_bytes,
+            account,
         };
         if h.failing && h.would_miss_delivered(&query) {
             return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, UNSTORED, out);

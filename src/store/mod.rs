@@ -198,6 +198,12 @@ pub struct Query {
     /// Stop adding Events once their [`Record::wire_size`]s pass this many bytes (at least one
     /// is returned).
     pub max_bytes: usize,
+    /// The account whose own direct messages and conversations these are, when its session
+    /// logged in: only what came after the account was created is the account holder's, so
+    /// older Events (sent to whoever used the name before, or to an account of that name
+    /// since deleted) are left out as if retention had deleted them. With no such account
+    /// any more, nothing is.
+    pub account: Option<Box<str>>,
 }
 
 impl Query {
@@ -222,7 +228,8 @@ pub struct Page {
     /// `after` or `before` named an id not in the scope: nothing was looked up.
     pub unknown_anchor: bool,
     /// At or before this time, Events of the scope may have been deleted by retention (for a
-    /// thread, the later of its two topics' horizons).
+    /// thread, the later of its two topics' horizons), or are not the asker's to read (see
+    /// [`Query::account`]).
     pub horizon: Option<u64>,
 }
 

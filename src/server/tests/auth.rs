@@ -85,6 +85,15 @@ impl Rig {
             .verified(job.conn, job.ticket, verdict, &self.now, &mut self.out);
         (job.conn, self.out.take(job.conn))
     }
+
+    /// `name`, an account, logs in on `conn` (the accounts thread played by hand).
+    pub(super) fn log_in(&mut self, conn: ConnId, name: &str) {
+        self.open(conn, Ipv4Addr::LOCALHOST.into());
+        let nonce = self.challenged(conn, name, false);
+        self.auth(conn, nonce, "pw");
+        self.verdict(Verdict::Accepted);
+        self.out.take(conn);
+    }
 }
 
 #[test]

@@ -828,3 +828,44 @@ fn a_reload_forgets_only_the_topics_whose_rules_loosen() {
     assert!(r.server.waiting(1), "a looser rule: from the store");
     assert_eq!(r.out.queries.len(), 1);
 }
+
+/// A session logged in to an account reads its direct messages through the store, which knows
+/// when the account was created (guests and channels keep the ring).
+#[test]
+fn an_account_s_direct_messages_are_read_with_its_name() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.server.set_accounts(["carol@example.com".into()]);
+    r.log_in(2, "carol");
+    // Two each, so that memory knows the newest one is not all there is.
+    for to in [
+        "bob@example.com",
+        "bob@example.com",
+        "carol@example.com",
+        "carol@example.com",
+    ] {
+        r.say(0, to, "psst");
+        let rec = r.out.persisted.pop().expect("persisted");
+        r.server.store_done(Done::Committed(rec.pos), &mut r.out);
+    }
+    r.out.take(1);
+    r.out.take(2);
+    // bob, on a free name: from the ring, as any topic.
+    let got = r.send(1, Msg::Catchup(catchup("bob@example.com", 1)));
+    assert_eq!(texts(&got), ["psst"]);
+    assert!(r.out.queries.is_empty());
+    // carol: her inbox and her conversation with alice go to the store, with her name.
+    for topic in ["carol@example.com", "alice@example.com"] {
+        assert!(r.send(2, Msg::Catchup(catchup(topic, 1))).is_empty());
+        let q = r.out.queries.pop().expect("to the store");
+        assert_eq!(q.account.as_deref(), Some("carol@example.com"), "{topic}");
+        r.server
+            .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+        r.out.take(2);
+    }
+    // A channel is everyone's who may read it.
+    r.sub(2, "#rust@example.com");
+    let mut c = catchup("#rust@example.com", 5);
+    c.since = Some(0);
+    r.send(2, Msg::Catchup(c));
+    assert!(r.out.queries.iter().all(|q| q.account.is_none()));
+}

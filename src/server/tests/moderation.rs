@@ -361,18 +361,9 @@ fn set_modes(r: &mut Rig, conn: ConnId, modes: u64, rate: Option<u64>) -> Vec<St
     r.send(conn, Msg::SetMeta(m))
 }
 
-/// `name`, an account, logs in on `conn` (the accounts thread played by hand).
-fn log_in(r: &mut Rig, conn: ConnId, name: &str) {
-    r.open(conn, Ipv4Addr::LOCALHOST.into());
-    let nonce = r.challenged(conn, name, false);
-    r.auth(conn, nonce, "pw");
-    r.verdict(crate::server::Verdict::Accepted);
-    r.out.take(conn);
-}
-
 /// alice, an account, logs in on `conn`.
 fn log_in_alice(r: &mut Rig, conn: ConnId) {
-    log_in(r, conn, "alice");
+    r.log_in(conn, "alice");
 }
 
 /// alice logged in on 0 owns the kept channel CH; bob, with no account, is in it on 1.
@@ -560,7 +551,7 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
     // nobody is handed a channel in absence.
     let refused = act(&mut r, 0, Action::Transfer, "carol@example.com", None);
     assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
-    log_in(&mut r, 2, "carol");
+    r.log_in(2, "carol");
     r.sub(2, CH);
     act(&mut r, 0, Action::Transfer, "carol@example.com", None);
     assert_eq!(r.server.lasting_owned.get("carol@example.com"), Some(&1));
@@ -618,7 +609,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     );
     assert!(r.server.rooms.get(EMPTY).is_some_and(|room| room.lasting), "kept");
     // carol (an account) owns a kept channel where alice is an operator.
-    log_in(&mut r, 2, "carol");
+    r.log_in(2, "carol");
     const CAROL: &str = "#carol@example.com";
     r.sub(2, CAROL);
     r.send(

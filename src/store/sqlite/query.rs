@@ -48,8 +48,12 @@ impl Db {
                 ..Page::default()
             });
         };
+        let floor = match &q.account {
+            Some(name) => self.account_floor(name, &scope)?,
+            None => None,
+        };
         let mut page = Page {
-            horizon: scope.horizon,
+            horizon: scope.horizon.max(floor),
             ..Page::default()
         };
 
@@ -61,6 +65,13 @@ impl Db {
                 page.unknown_anchor = true;
                 return Ok(page);
             };
+            // One the asker may not read is unknown to it, as if deleted.
+            if let Some(f) = floor
+                && self.time_at(p)? <= f
+            {
+                page.unknown_anchor = true;
+                return Ok(page);
+            }
             if is_after {
                 lo = lo.max(p.saturating_add(1));
             } else {
@@ -76,7 +87,7 @@ impl Db {
         };
         // Times, kept exact in SQL; also turned into position bounds (below) so the scan starts
         // near the first match instead of walking every older Event of the topic.
-        let since = match q.since {
+        let since = match q.since.max(floor) {
             Some(s) => match i64::try_from(s) {
                 Ok(s) if s < i64::MAX => Some(s),
                 _ => return Ok(page),
@@ -139,6 +150,49 @@ impl Db {
             page.events.reverse();
         }
         Ok(page)
+    }
+
+    /// The time at or before which Events are not `name`'s (see [`Query::account`]): just
+    /// before the account was created, or all time if it is gone. `None` if the scope has no
+    /// such Event, so that the answer says nothing of a limit that hides nothing.
+    fn account_floor(&self, name: &str, scope: &Resolved) -> Result<Option<u64>, StoreError> {
+        let created: Option<i64> = self
+            .conn
+            .query_row("SELECT created FROM accounts WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .context("query: account")?;
+        let floor = match created {
+            Some(c) => from_sql(c, "created")?.saturating_sub(1),
+            None => u64::MAX - 1,
+        };
+        // Times rise with positions within a scope: its first Event is its oldest.
+        let (sql, key) = match scope.of {
+            Scoped::Topic(k) => ("SELECT time FROM events WHERE topic = ?1 ORDER BY pos LIMIT 1", k),
+            Scoped::Thread(k) => (
+                "SELECT time FROM events WHERE thread = ?1 ORDER BY pos LIMIT 1",
+                k,
+            ),
+        };
+        let oldest: Option<i64> = self
+            .conn
+            .query_row(sql, [key], |r| r.get(0))
+            .optional()
+            .context("query: oldest")?;
+        match oldest {
+            Some(t) if from_sql(t, "time")? <= floor => Ok(Some(floor)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The time of the Event at `pos`, which exists.
+    fn time_at(&self, pos: i64) -> Result<u64, StoreError> {
+        let t: i64 = self
+            .conn
+            .query_row("SELECT time FROM events WHERE pos = ?1", [pos], |r| r.get(0))
+            .context("query: anchor time")?;
+        from_sql(t, "time")
     }
 
     /// The scope's row ids and horizon; `None` if it has never had an Event.

@@ -87,6 +87,7 @@ pub(crate) fn query(scope: Scope) -> Query {
         text: None,
         count: 100,
         max_bytes: usize::MAX,
+        account: None,
     }
 }
 
@@ -1477,4 +1478,65 @@ fn a_search_is_stopped_inside_the_text_index() {
         reader.query(&search(topic("#a"), "alpha")).unwrap().events.len(),
         100
     );
+}
+
+/// An account's direct messages start with the account: what was sent to the name before it
+/// was registered (to a guest, or to a deleted account of that name) is not its holder's.
+#[test]
+fn an_account_reads_its_direct_messages_from_its_creation_on() {
+    let dir = TempDir::new("account-floor");
+    let mut db = fresh(&dir);
+    let old = dm(1, "alice", "bob", 10, "to whoever was bob");
+    db.insert(&[
+        old.clone(),
+        dm(2, "bob", "alice", 15, "from whoever was bob"),
+        dm(3, "alice", "bob", 20, "to the account"),
+        dm(4, "bob", "alice", 30, "from the account"),
+    ])
+    .unwrap();
+    assert!(db.add_account("bob", "h", 20).unwrap());
+    let mine = |q: Query| Query {
+        account: Some("bob".into()),
+        ..q
+    };
+    let inbox = db.query(&mine(query(topic("bob")))).unwrap();
+    assert_eq!((positions(&inbox), inbox.horizon), (vec![3], Some(19)));
+    let talk = db
+        .query(&mine(query(Scope::Thread(thread_of("alice", "bob")))))
+        .unwrap();
+    assert_eq!((positions(&talk), talk.horizon), (vec![3, 4], Some(19)));
+    let found = db.query(&mine(search(topic("bob"), "whoever"))).unwrap();
+    assert!(found.events.is_empty());
+    let anyone = db.query(&search(topic("bob"), "whoever")).unwrap();
+    assert_eq!(positions(&anyone), [1]);
+    // An id from before is unknown to it, as if retention had deleted it; so is a time.
+    let after_old = db
+        .query(&mine(Query {
+            after: Some(old.id),
+            ..query(topic("bob"))
+        }))
+        .unwrap();
+    assert!(after_old.unknown_anchor && after_old.events.is_empty());
+    let since_old = db
+        .query(&mine(Query {
+            since: Some(5),
+            ..query(topic("bob"))
+        }))
+        .unwrap();
+    assert_eq!(positions(&since_old), [3]);
+    // Without the account's word (a guest using the name) the store answers as before.
+    assert_eq!(positions(&db.query(&query(topic("bob"))).unwrap()), [1, 3]);
+    // A limit that hides nothing is not mentioned.
+    assert!(db.add_account("alice", "h", 5).unwrap());
+    let hers = db
+        .query(&Query {
+            account: Some("alice".into()),
+            ..query(topic("alice"))
+        })
+        .unwrap();
+    assert_eq!((positions(&hers), hers.horizon), (vec![2, 4], None));
+    // Once the account is deleted, a session still logged in to it reads nothing.
+    assert!(db.delete_account("bob").unwrap());
+    let gone = db.query(&mine(query(topic("bob")))).unwrap();
+    assert!(gone.events.is_empty() && gone.horizon.is_some());
 }
