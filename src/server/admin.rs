@@ -154,6 +154,20 @@ impl Server {
         }
         self.policy = policy;
         self.enforce_server_bans(out);
+        self.warn_accountless_admins();
+    }
+
+    /// Logs each configured admin that has no account yet: nobody holds its rights until
+    /// the operator creates it (clients may not register an admin's name).
+    pub(super) fn warn_accountless_admins(&self) {
+        if !self.accounts.available {
+            return;
+        }
+        for admin in &self.policy.admins {
+            if !self.accounts.names.contains(admin) {
+                log::warn!("admin {admin} has no account: create it with `scalard account add {admin}`");
+            }
+        }
     }
 
     /// The ban that keeps out a connection from `addr` (as `user`), if any.

@@ -262,6 +262,7 @@ impl Server {
         self.accounts.available = true;
         self.accounts.names = names.into_iter().collect();
         self.forget_deleted_accounts(&HashSet::new());
+        self.warn_accountless_admins();
     }
 
     /// The registered IDs changed (the operator added or deleted accounts): sessions that use
@@ -477,6 +478,12 @@ impl Server {
             }
             if known {
                 return Err(refuse(ErrorCode::NameTaken, format!("{user} is taken")));
+            }
+            // An admin named in the configuration before its account exists must not be
+            // claimable by whoever registers first: the operator creates that account.
+            if self.policy.admins.iter().any(|x| **x == *user) {
+                let reason = format!("{user} is reserved for a server admin: ask the operator");
+                return Err(refuse(ErrorCode::NameTaken, reason));
             }
         } else if !known {
             // Probing for names costs the address an attempt, as a wrong password would.

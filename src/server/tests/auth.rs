@@ -339,6 +339,36 @@ fn registration_creates_an_account_once() {
 }
 
 #[test]
+fn an_admin_s_name_without_an_account_is_not_for_registering() {
+    let mut r = rig(Policy::Open, true);
+    let admins = vec!["root@example.com".into(), "alice@example.com".into()];
+    let policy = crate::server::AdminPolicy {
+        admins,
+        ..Default::default()
+    };
+    r.server.set_policy(policy, &r.now, &mut r.out);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let raw = r.ident_raw(0, "root", true, true);
+    assert_eq!(describe(&raw[0]), "Error 604 name_taken seq=Some(1)");
+    let Ok(Status::Complete((Ok(Msg::Error(e)), _))) = decode_frame(&raw[0]) else {
+        panic!("not an Error")
+    };
+    assert!(
+        e.reason
+            .is_some_and(|t| t.contains("reserved for a server admin")),
+        "{:?}",
+        e.reason
+    );
+    assert!(r.out.verifies.is_empty(), "no password went to be stored");
+    // An admin that is an account logs in as before; other names still register.
+    r.log_in(1, "alice");
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(2, "dave", true);
+    r.auth(2, nonce, "pw");
+    assert!(r.out.verifies.last().unwrap().register);
+}
+
+#[test]
 fn a_full_queue_a_failing_store_and_unknown_mechanisms_are_refused_clearly() {
     let mut r = rig(Policy::Open, false);
     r.open(0, Ipv4Addr::LOCALHOST.into());
