@@ -580,14 +580,18 @@ impl Config {
         };
         let mut r = Rule::default();
         for (k, v) in t {
+            // The key first: a misspelt one is named as unknown whatever its value.
+            if !matches!(k.as_str(), "history-max-events" | "history-max-days") {
+                return Err(ConfigError::Unknown(format!("{key}.{k}")));
+            }
             let n = v
                 .as_integer()
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| bad(&format!("{key}.{k}"), "expected a whole number"))?;
-            match k.as_str() {
-                "history-max-events" => r.max_events = (n > 0).then_some(n),
-                "history-max-days" => r.max_age = days(n),
-                _ => return Err(ConfigError::Unknown(format!("{key}.{k}"))),
+            if k == "history-max-events" {
+                r.max_events = (n > 0).then_some(n);
+            } else {
+                r.max_age = days(n);
             }
         }
         self.retention.topics.insert(topic.into(), r);
@@ -961,6 +965,14 @@ mod tests {
                 .is_err()
         );
         assert!(c.apply_toml("[retention.\"#a@localhost\"]\nfrobs = 1\n").is_err());
+        // Misspelt, with a value of the wrong kind too: the key is what is wrong.
+        let e = c
+            .apply_toml("[retention.\"#a@localhost\"]\nhistory-max-dayz = \"7\"\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown option retention.\"#a@localhost\".history-max-dayz (see --help)"
+        );
     }
 
     #[test]
