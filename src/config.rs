@@ -150,7 +150,8 @@ fn parse_rate(name: &str, value: &str) -> Result<Option<Rate>, ConfigError> {
 pub const DEFAULT_MAX_EVENTS: u64 = 100_000;
 
 /// Where history lives when `--data-dir` is not given: `$STATE_DIRECTORY` (set by systemd's
-/// `StateDirectory=`), else `$XDG_DATA_HOME/scalard`, else `~/.local/share/scalard`.
+/// `StateDirectory=`), else `$XDG_DATA_HOME/scalard` (if absolute), else
+/// `~/.local/share/scalard`.
 pub fn default_data_dir() -> Option<PathBuf> {
     let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(d) = var("STATE_DIRECTORY") {
@@ -163,7 +164,9 @@ pub fn default_data_dir() -> Option<PathBuf> {
             .to_string();
         return Some(PathBuf::from(first));
     }
+    // The XDG spec has relative values ignored: they would move with the working directory.
     var("XDG_DATA_HOME")
+        .filter(|d| d.is_absolute())
         .map(|d| d.join("scalard"))
         .or_else(|| var("HOME").map(|h| h.join(".local/share/scalard")))
 }

@@ -537,6 +537,48 @@ Iw==
 -----END PRIVATE KEY-----
 ";
 
+/// An Ed25519 key encrypted with a passphrase (`openssl pkcs8 -topk8 -v2 aes-256-cbc`).
+const ENCRYPTED_KEY: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhd9fTLU77tYgICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEH+mha1T87yZ9rHrf5OtuwAEQHea
+G8GDtAmC1KfZAL3qfEA4dm6UcR978zRB+C2iOjny3TLIFfFgO8tL2fCppkM9FRK1
+LW2qFdcx50GASIrQOhk=
+-----END ENCRYPTED PRIVATE KEY-----
+";
+
+/// An RSA key in OpenSSL's older encrypted PKCS#1 form (`openssl genrsa -aes128 -traditional`).
+const ENCRYPTED_RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+Proc-Type: 4,ENCRYPTED
+DEK-Info: AES-128-CBC,2ABFB08FF267A5EC6D4A72431D58A5EB
+
+DChQONcXRhnLwsuy8KDrAdsW+jVriQjIjqNX/8/k620Q4lPz75DSxU55iWlLo3ot
+F4RG+KMCrSNB2Yfm/XwHf+mytKNoIQuba0O+foc29Vier1AUpppcNR4aE45Qkib9
+T9X7VP3ZL9SZQbsRgCRn+Qsn4eML5MRpMFW4AVeJ0FlaYsUtC9073W6tM5M0d8uA
+6u9KU6U9Bj8PcoQr/q8qae3Q8SAHiRRPA9M7BwVRb0L2weADdTBF/BVac4uzGjfW
+jdOU3PKARerS1CQmz9qKpONGiJbLjRPy1lWhQxWKHnkfaojsH1h8suIsA//USvtZ
+kVnoG0lndpR4fX1h4nr8SW2Uzjqyc2OdcKL5qFXB5r9xuDrZieL2aWCI5+JEukt2
+LVMlSO2E4lzPOimL6tG5pxipDh7YHAKAm+bnNMwiz4mqiYoSMwIqg9yrPtfMFRgo
+DdMr9UYY/sW3ic0hoP3x2eoGdMAkVico0SxBQiF1hWBpbknr1RJk1WcPgUQHpvlb
+33Rg2oRA87necFO6/womTbjWeyqTsWW+0fX2aiL9NpxwrKLiUgOFzy+xAsHQ2hEB
+auUSOMO281GT03KzFeB05XlmUjFl9HrmTGqKhw7lbMWBakjjuBeEf2tnaZI/QDH7
+Q0o11tPOQ0mZxAGOeATczF0wc66Hd4qBWpqcKvOgnj8kKezNjNZp2PDKtS0QA7kz
+r3A6HcIRCbvBDbOaXoy8vMdklxSggXPGw5cyCE/hYyiE3PMb+ye1f77gxiuTQdd9
+gZgWmR09r3DPVdfzLrtCMog3h0VPFz9VUzyY2KnI3HkK2Cy94ehINAqU3DGIvpa3
+eUVUekwEcJQl8aEVvd7kuIBTNjeg5TRMTr1/zLR3joFK5C/o03DECL29gb9Lsy07
+pR5vOG3ZW++pIMZ87W9CF9f8lkp1n1J1nYx4FBiV1BgpydtxdFo32W1oXHOx8npV
++1CLhW63lSom+cGqxGr+TbfPdXB9VCyY7eEiSPrPBS6PC4RW5V0aPofv74xN4vct
+OvDHCC0eXly5ikBzPTdBNZf4rZmueymVocGN/wGRIqxaGLN8XsWL6LUs0WDl0SgR
+yAtV97LKYD50b0N13UC5k60axRkrCne7l9aXGQUy1Quq0pvN0n/QfUFubU643ssz
++vCTy9c45uU/aoJTd5G4oFapCyuozNINnt23NQuwqGs4Dkcu8F0lauoR9GgpMNOM
+AK427L7rBMI9J0FCjBTs7UhrI5iyUuBUYEzbTUfzkR0EeIEtbKUVrDML9T73n3PD
+SeLVso3SxQEpa5D2RZx2v/lNTHuwXdLcEVVqQJzAJDUVbZKNtrFau2lm7YeRYyXu
+EeH2iT6olbY/yxAoETNwuHX+P7yunrNuNGgyuQ2oXoaudYfIV6kBww7kDUNLSlfT
+zcx1oTPzmPNFDYzBwH+Fr6ieu4Y+vjvcLVzB+yhFg+EhBV/D6bKGPO2XenkWTeUe
+Z+FLK6YRqxmQUTrFrg8dXiOofG3Tpqij3tGVBxNkkpDpEojW1rh/YmcL9EHSxHOe
+KtyiPTCuxSgPB1eGH1CyxaZ4X54x2nIRq4QCJQuN58kYut5EqxMuZIU3S5DjSCbr
+-----END RSA PRIVATE KEY-----
+";
+
 #[test]
 fn bad_certificate_files_stop_scalard_at_start() {
     let a = make_cert();
@@ -548,6 +590,10 @@ fn bad_certificate_files_stop_scalard_at_start() {
     // as certbot's --elliptic-curve secp521r1 makes): ring cannot sign with it.
     let p521 = format!("{}/p521.pem", pems.dir.path());
     std::fs::write(&p521, P521_KEY).expect("write");
+    let encrypted = format!("{}/encrypted.pem", pems.dir.path());
+    std::fs::write(&encrypted, ENCRYPTED_KEY).expect("write");
+    let encrypted_rsa = format!("{}/encrypted-rsa.pem", pems.dir.path());
+    std::fs::write(&encrypted_rsa, ENCRYPTED_RSA_KEY).expect("write");
     let other_key = format!("{}/otherkey.pem", pems.dir.path());
     std::fs::write(&other_key, make_cert().key_pem).expect("write");
     // Cut short, as a certificate still being written would be.
@@ -576,6 +622,16 @@ fn bad_certificate_files_stop_scalard_at_start() {
             "the private key does not match the certificate",
         ),
         (cert.as_str(), p521.as_str(), "not P-521"),
+        (
+            cert.as_str(),
+            encrypted.as_str(),
+            "encrypted.pem: the private key is encrypted with a passphrase",
+        ),
+        (
+            cert.as_str(),
+            encrypted_rsa.as_str(),
+            "encrypted-rsa.pem: the private key is encrypted with a passphrase",
+        ),
         // A device, not a file: refused once past any chain's size, not read without end.
         ("/dev/zero", key.as_str(), "/dev/zero: larger than 1024 KiB"),
     ] {

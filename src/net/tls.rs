@@ -36,6 +36,9 @@ pub enum TlsError {
     NoCertificate(PathBuf),
     /// A file is larger than any certificate chain or key ([`MAX_PEM`]): not the right file.
     TooLarge(PathBuf),
+    /// The key file holds only a passphrase-protected key, which a server starting unattended
+    /// cannot open.
+    EncryptedKey(PathBuf),
     /// rustls refused the pair (typically: the key does not match the certificate, or the key
     /// type is not supported).
     Rustls(rustls::Error),
@@ -53,6 +56,12 @@ impl fmt::Display for TlsError {
                 "{}: larger than {} KiB, more than any certificate chain or key",
                 path.display(),
                 MAX_PEM >> 10
+            ),
+            TlsError::EncryptedKey(path) => write!(
+                f,
+                "{}: the private key is encrypted with a passphrase; scalard needs it unencrypted \
+                 (`openssl pkey -in KEY -out PLAIN`, then keep PLAIN readable only by scalard)",
+                path.display()
             ),
             TlsError::Rustls(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
                 write!(
@@ -79,6 +88,12 @@ impl std::error::Error for TlsError {}
 /// a wrong file is refused rather than read without end.
 pub const MAX_PEM: u64 = 1 << 20;
 
+/// Whether PEM text holds a passphrase-protected private key.
+fn is_encrypted_key(pem: &[u8]) -> bool {
+    let has = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
+    has(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || has(b"Proc-Type: 4,ENCRYPTED")
+}
+
 /// The PEM files a TLS listener serves, and the configuration built from them.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -95,10 +110,16 @@ impl TlsFiles {
         let chain = load_chain(&self.cert)?;
         let what = "private key (PKCS#8, PKCS#1 or SEC1)";
         let key = read_pem(&self.key, what).and_then(|pem| {
-            PrivateKeyDer::from_pem_slice(&pem).map_err(|err| TlsError::Pem {
-                path: self.key.clone(),
-                what,
-                err,
+            PrivateKeyDer::from_pem_slice(&pem).map_err(|err| {
+                // Encrypted PKCS#8, or OpenSSL's older encrypted PKCS#1 / SEC1 headers.
+                if is_encrypted_key(&pem) {
+                    return TlsError::EncryptedKey(self.key.clone());
+                }
+                TlsError::Pem {
+                    path: self.key.clone(),
+                    what,
+                    err,
+                }
             })
         })?;
         let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -249,7 +249,7 @@ impl Server {
         } else if !self.flood.connect(subnet, now.mono) {
             Some((
                 ErrorCode::ConnectingTooFast,
-                "too many new connections from your address",
+                "too many new connections from your network (its /24 or /48); try again in a few seconds",
             ))
         } else if count(&self.per_addr, key) >= self.limits.max_per_address {
             Some((
