@@ -244,7 +244,9 @@ fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
     assert_eq!(next(&mut mallory), "Error 807 banned_from_server seq=None");
     assert_eq!(next(&mut mallory), "Bye 807 banned_from_server");
     s.expect_log("server bans closed 1 session(s): mallory@localhost");
-    s.expect_log("configuration reloaded");
+    s.expect_log(
+        "configuration reloaded: 0 admin(s), 1 configured ban(s), a configured motd, 0 retention rule(s)",
+    );
     bob.ping(WAIT).expect("bob stays");
     let mut carol = s.raw();
     carol.identify("carol", None, WAIT).expect("carol");

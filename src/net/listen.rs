@@ -97,13 +97,26 @@ impl Shell {
         let Some(r) = done.config else {
             return;
         };
+        // What is in force now, counted: a file emptied or cut short by mistake still parses,
+        // and this line is where the operator sees that the admins or bans went with it.
+        let summary = format!(
+            "{} admin(s), {} configured ban(s), {}, {} retention rule(s)",
+            r.policy.admins.len(),
+            r.policy.bans.len(),
+            if r.policy.motd.is_some() {
+                "a configured motd"
+            } else {
+                "no configured motd"
+            },
+            r.retention.topics.len()
+        );
         self.server.set_limits(r.limits);
         self.set_policy(r.policy);
         if let Some(store) = &self.store {
             store.set_retention(r.retention.clone());
         }
         self.server.set_retention(r.retention);
-        log::info!("configuration reloaded");
+        log::info!("configuration reloaded: {summary}");
     }
 
     /// Swaps in a freshly loaded certificate for new TLS connections; on failure keeps the one
