@@ -273,7 +273,8 @@ usage: scalard [OPTIONS]
   --domain DOMAIN           the domain served (default localhost)
   --config FILE             TOML file with the same keys, e.g. max-subs = 64
   --data-dir DIR            where history is kept (default $STATE_DIRECTORY,
-                            else $XDG_DATA_HOME/scalard, else ~/.local/share/scalard)
+                            else $XDG_DATA_HOME/scalard if absolute,
+                            else ~/.local/share/scalard)
   --ephemeral               keep no history (Catchup answers \"unavailable\")
   --fsync MODE              batched (default: commits every 100 ms at most) or
                             always (the echo waits until the Event is on disk)

@@ -233,6 +233,35 @@ fn self_registration_when_the_operator_allows_it() {
 }
 
 #[test]
+fn an_admin_s_name_is_the_operator_s_to_create() {
+    let dir = DataDir::new();
+    let flags = [
+        "--registration",
+        "open",
+        "--admin",
+        "bob@other.example",
+        "--admin",
+        "root",
+    ];
+    let s = Scalard::start_in(Some(dir.path()), &flags);
+    // Said at start (before the address, which the harness reads past) and on each SIGHUP;
+    // for root, and first: bob, of another domain, logs in with his home's token.
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    let line = s.expect_log("has no account");
+    assert!(line.contains("admin root@localhost has no account"), "{line}");
+    assert_eq!(refused(login_at(s.addr, "root", "pw", true)), 604);
+    assert!(
+        login_at(s.addr, "dave", "pw", true).is_ok(),
+        "other names register"
+    );
+    // Once the operator makes it, root logs in as ever.
+    assert!(account(dir.path(), "add", "root", "pw").0);
+    s.expect_log("accounts: reloaded");
+    assert!(login_at(s.addr, "root", "pw", false).is_ok());
+}
+
+#[test]
 fn a_login_storm_is_throttled_and_others_keep_chatting() {
     let dir = DataDir::new();
     assert!(account(dir.path(), "add", "alice", "pw").0);

@@ -190,8 +190,8 @@ impl Shell {
     }
 
     /// Keeps accounts through `accounts` (opened with this shell's [`waker`](Shell::waker)),
-    /// `names` being the registered IDs.
-    pub fn keep_accounts(&mut self, accounts: Accounts, names: Vec<Box<str>>) {
+    /// `names` being the registered IDs, with when each was created (Unix ms).
+    pub fn keep_accounts(&mut self, accounts: Accounts, names: crate::store::accounts::AccountList) {
         self.server.set_accounts(names);
         self.accounts = Some(accounts);
     }

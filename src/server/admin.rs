@@ -157,14 +157,16 @@ impl Server {
         self.warn_accountless_admins();
     }
 
-    /// Logs each configured admin that has no account yet: nobody holds its rights until
-    /// the operator creates it (clients may not register an admin's name).
+    /// Logs each configured admin of this server's domain that has no account yet: nobody
+    /// holds its rights until the operator creates it (clients may not register an admin's
+    /// name). Other domains' admins log in with their home server's tokens.
     pub(super) fn warn_accountless_admins(&self) {
         if !self.accounts.available {
             return;
         }
+        let local = |id: &str| id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
         for admin in &self.policy.admins {
-            if !self.accounts.names.contains(admin) {
+            if local(admin) && !self.accounts.names.contains_key(admin) {
                 log::warn!("admin {admin} has no account: create it with `scalard account add {admin}`");
             }
         }

@@ -6,7 +6,7 @@
 use super::throttle::Throttle;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -190,8 +190,9 @@ pub(super) struct Accounts {
     pub config: AuthConfig,
     /// Whether accounts exist at all (a server without a data directory has none).
     pub available: bool,
-    /// The registered IDs, as last read from the store.
-    pub names: HashSet<Box<str>>,
+    /// The registered IDs, as last read from the store, with when each was created (Unix ms;
+    /// `None` for one a client registered since, until the store's next list says).
+    pub names: HashMap<Box<str>, Option<u64>>,
     by_user: Throttle<Box<str>>,
     by_addr: Throttle<IpAddr>,
     /// The last attempt number handed out (password checks and token checks alike).
@@ -205,7 +206,7 @@ impl Accounts {
             by_addr: Throttle::new(config.burst_per_addr, config.leak_per_addr, THROTTLE_KEYS),
             config,
             available: false,
-            names: HashSet::new(),
+            names: HashMap::new(),
             tickets: 0,
         }
     }
@@ -256,11 +257,12 @@ impl Server {
         };
     }
 
-    /// The registered IDs, as the accounts thread read them from the store: from now on
-    /// accounts exist on this server, and these names need their password.
-    pub fn set_accounts(&mut self, names: impl IntoIterator<Item = Box<str>>) {
+    /// The registered IDs and when each was created (Unix ms), as the accounts thread read
+    /// them from the store: from now on accounts exist on this server, and these names need
+    /// their password.
+    pub fn set_accounts(&mut self, names: impl IntoIterator<Item = (Box<str>, u64)>) {
         self.accounts.available = true;
-        self.accounts.names = names.into_iter().collect();
+        self.accounts.names = names.into_iter().map(|(n, c)| (n, Some(c))).collect();
         self.forget_deleted_accounts(&HashSet::new());
         self.warn_accountless_admins();
     }
@@ -268,14 +270,25 @@ impl Server {
     /// The registered IDs changed (the operator added or deleted accounts): sessions that use
     /// a name that is now an account without having logged in are closed with `auth_required`,
     /// so the name is its owner's from now on; and sessions that logged in to an account that
-    /// is gone are closed the same way, as what they proved no longer exists.
-    pub fn accounts_changed(&mut self, names: impl IntoIterator<Item = Box<str>>, out: &mut impl Outbox) {
+    /// is gone are closed the same way, as what they proved no longer exists. An account
+    /// deleted and added again between two looks is a new account: the same.
+    pub fn accounts_changed(
+        &mut self,
+        names: impl IntoIterator<Item = (Box<str>, u64)>,
+        out: &mut impl Outbox,
+    ) {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
-        self.accounts.names = names.into_iter().collect();
+        self.accounts.names = names.into_iter().map(|(n, c)| (n, Some(c))).collect();
         let deleted: HashSet<Box<str>> = before
             .into_iter()
-            .filter(|u| !self.accounts.names.contains(u))
+            .filter(|(u, was)| match (self.accounts.names.get(u), was) {
+                (None, _) => true,
+                // (One logged in to the new account before this look is closed too, once.)
+                (Some(Some(now)), Some(was)) => now != was,
+                _ => false,
+            })
+            .map(|(u, _)| u)
             .collect();
         for user in &deleted {
             self.federation.revoke(user);
@@ -304,7 +317,7 @@ impl Server {
         let squatted: Vec<Box<str>> = self
             .users
             .keys()
-            .filter(|u| self.accounts.names.contains(&***u))
+            .filter(|u| self.accounts.names.contains_key(&***u))
             .map(|u| Box::from(&**u))
             .collect();
         for user in squatted {
@@ -389,7 +402,7 @@ impl Server {
     /// The ID a client without a password gets: the one asked for, or a guest's (true).
     fn unauthenticated(&self, user: String, local: &str) -> Result<(Box<str>, bool), Refusal> {
         let a = &self.accounts;
-        if a.names.contains(user.as_str()) {
+        if a.names.contains_key(user.as_str()) {
             return Err(refuse(
                 ErrorCode::AuthRequired,
                 format!("{user} is registered: log in"),
@@ -417,7 +430,7 @@ impl Server {
                 .map(|b| char::from(ALPHABET[usize::from(b % 36)]))
                 .collect();
             let name: Box<str> = format!("{GUEST_PREFIX}{tail}@{}", self.domain).into();
-            if !self.users.contains_key(&*name) && !self.accounts.names.contains(&name) {
+            if !self.users.contains_key(&*name) && !self.accounts.names.contains_key(&name) {
                 return Ok(name);
             }
         }
@@ -464,7 +477,7 @@ impl Server {
                 format!("too many failed attempts; try again in {secs} s"),
             ));
         }
-        let known = a.names.contains(user.as_str());
+        let known = a.names.contains_key(user.as_str());
         if register {
             if !a.config.registration {
                 return Err(refuse(
@@ -482,7 +495,8 @@ impl Server {
             // An admin named in the configuration before its account exists must not be
             // claimable by whoever registers first: the operator creates that account.
             if self.policy.admins.iter().any(|x| **x == *user) {
-                let reason = format!("{user} is reserved for a server admin: ask the operator");
+                // Which names are admins' is not said to whoever asks.
+                let reason = format!("{user} is reserved: ask the operator");
                 return Err(refuse(ErrorCode::NameTaken, reason));
             }
         } else if !known {
@@ -593,7 +607,7 @@ impl Server {
                 }
                 if register {
                     log::info!("account {user} registered by its client");
-                    self.accounts.names.insert(user.clone());
+                    self.accounts.names.insert(user.clone(), None);
                     self.evict_squatters(&user, out);
                 }
                 // Before admit: it asks whether the session logged in (admins, bans).
@@ -609,7 +623,7 @@ impl Server {
             }
             Verdict::Taken => {
                 self.accounts.by_user.refund(&user, now.mono);
-                self.accounts.names.insert(user.clone());
+                self.accounts.names.entry(user.clone()).or_insert(None);
                 self.fail(conn, seq, ErrorCode::NameTaken, &format!("{user} is taken"), out);
             }
             Verdict::Failed => {

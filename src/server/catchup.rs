@@ -55,17 +55,32 @@ impl Server {
             Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
         };
         // A session logged in to an account reads its direct messages from the account's
-        // creation on (the store knows when that was, the ring does not).
+        // creation on. The ring answers those only once the store's list has said when that
+        // was (not yet for an account a client has just registered).
         let account = (authenticated && c.topic.kind() == Kind::User).then(|| me.clone());
+        let ring_floor = match &account {
+            None => Some(None),
+            Some(me) => self
+                .accounts
+                .names
+                .get(me)
+                .copied()
+                .flatten()
+                .map(|c| Some(c.saturating_sub(1))),
+        };
         let max_bytes = (self.limits.max_queue / 4).max(1);
         let count = c.count.min(MAX_REPLAY) as usize;
         let (Some(h), Some(scope)) = (self.history.as_mut(), scope) else {
             return end(conn, c, CatchupStatus::Unavailable, 0, None, out);
         };
-        if let (None, None, Scope::Topic(name)) = (text, &account, &scope)
-            && let Some(hit) =
-                h.ring
-                    .answer(name, &c, (count, max_bytes), h.retention.rule(name), now.unix_ms)
+        if let (None, Some(floor), Scope::Topic(name)) = (text, ring_floor, &scope)
+            && let Some(hit) = h.ring.answer(
+                name,
+                &c,
+                (count, max_bytes),
+                (h.retention.rule(name), floor),
+                now.unix_ms,
+            )
         {
             let n = replay(conn, c.seq, hit.events.iter().map(Deref::deref), out);
             return end(conn, c, status(hit.more), n, None, out);

@@ -172,7 +172,7 @@ impl Server {
         // In a kept room a role or an invitation counts only in a session that logged in: one
         // for a name without an account here could never be used.
         let no_account = m.target.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain)
-            && !self.accounts.names.contains(m.target);
+            && !self.accounts.names.contains_key(m.target);
         let grants = matches!(
             m.action,
             Action::Op | Action::Voice | Action::Invite | Action::Transfer

@@ -96,14 +96,16 @@ impl Ring {
     /// Answers a catch-up on `topic` if memory alone can answer it exactly, including whether
     /// more exist; `None` sends it to the store. Only the part of the ring that the topic's
     /// retention `rule` still keeps at `now_ms` counts, so memory never shows (or anchors on)
-    /// an Event the store has deleted or is about to delete. Costs O(log n + count): anchors
-    /// come from the id map, time bounds from binary searches (times rise within a topic).
+    /// an Event the store has deleted or is about to delete. Events at or before `floor` are
+    /// not the asker's (an account's direct messages from before it was made): memory answers
+    /// only when that part holds none. Costs O(log n + count): anchors come from the id map,
+    /// time bounds from binary searches (times rise within a topic).
     pub fn answer(
         &self,
         topic: &str,
         c: &Catchup<'_>,
         (count, max_bytes): (usize, usize),
-        rule: Rule,
+        (rule, floor): (Rule, Option<u64>),
         now_ms: u64,
     ) -> Option<Hit> {
         let r = self.by_topic.get(topic)?;
@@ -114,6 +116,12 @@ impl Ring {
         if let Some(age) = rule.max_age {
             let cutoff = now_ms.saturating_sub(age.as_millis() as u64);
             kept = kept.max(r.partition_point(|e| e.time <= cutoff));
+        }
+        // Then the store, which knows what came before the ring, answers just as it would.
+        if let Some(f) = floor
+            && r.get(kept).is_none_or(|e| e.time <= f)
+        {
+            return None;
         }
         let index_of = |id: MsgId| {
             let pos = *self.ids.get(&id)?;
@@ -252,14 +260,14 @@ mod tests {
             before: None,
         };
         let hit = ring
-            .answer("#b@x.org", &last, (3, usize::MAX), Rule::default(), 0)
+            .answer("#b@x.org", &last, (3, usize::MAX), (Rule::default(), None), 0)
             .unwrap();
         let pos: Vec<u64> = hit.events.iter().map(|e| e.pos).collect();
         assert_eq!(pos, [15, 17, 19]);
         let mut on_a = last;
         on_a.topic = Name::parse("#a@x.org").unwrap();
         assert!(
-            ring.answer("#a@x.org", &on_a, (3, usize::MAX), Rule::default(), 0)
+            ring.answer("#a@x.org", &on_a, (3, usize::MAX), (Rule::default(), None), 0)
                 .is_none()
         );
         // The room given back is used again before anything of #b is evicted.
@@ -270,7 +278,8 @@ mod tests {
     }
 
     /// The ring against a naive model of the store: whenever it answers, it answers exactly
-    /// what the store would (events, order, `more`), under eviction and count retention.
+    /// what the store would (events, order, `more`), under eviction, count retention and an
+    /// account's floor.
     #[test]
     fn answers_like_the_store_whenever_it_answers() {
         let mut seed: u64 = 0x9e37_79b9;
@@ -340,12 +349,20 @@ mod tests {
                 if rnd(3) == 0 {
                     c.before = pick(rnd(1000));
                 }
+                let floor = (rnd(3) == 0).then(|| 1000 + rnd(500));
                 let n = c.count as usize;
-                let Some(hit) = ring.answer(topics[0], &c, (n, usize::MAX), rule, 0) else {
+                let Some(hit) = ring.answer(topics[0], &c, (n, usize::MAX), (rule, floor), 0) else {
                     continue;
                 };
                 answered += 1;
-                let pos_of = |id: MsgId| kept.iter().find(|r| r.id == id).map(|r| r.pos);
+                // What the asker may see: not what retention deleted, nor what is at or before
+                // its floor (as anchors neither).
+                let seen: Vec<&Record> = kept
+                    .iter()
+                    .copied()
+                    .filter(|r| floor.is_none_or(|f| r.time > f))
+                    .collect();
+                let pos_of = |id: MsgId| seen.iter().find(|r| r.id == id).map(|r| r.pos);
                 let unknown = c.after.is_some_and(|a| pos_of(a).is_none())
                     || c.before.is_some_and(|b| pos_of(b).is_none());
                 assert!(
@@ -354,7 +371,7 @@ mod tests {
                 );
                 let lo = c.after.and_then(pos_of).unwrap_or(0);
                 let hi = c.before.and_then(pos_of).unwrap_or(u64::MAX);
-                let m: Vec<u64> = kept
+                let m: Vec<u64> = seen
                     .iter()
                     .filter(|r| r.pos > lo && r.pos < hi)
                     .filter(|r| c.since.is_none_or(|s| r.time > s) && c.until.is_none_or(|u| r.time < u))

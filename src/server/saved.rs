@@ -102,7 +102,7 @@ impl Server {
         for (channel, room) in self.rooms.iter_mut() {
             let kept = room.lasting;
             let gone =
-                |user: &str| deleted.contains(user) || (kept && local(user) && !accounts.contains(user));
+                |user: &str| deleted.contains(user) || (kept && local(user) && !accounts.contains_key(user));
             if gone(&room.owner) {
                 orphaned.push((channel.clone(), room.owner.clone()));
             }

@@ -20,6 +20,9 @@ pub const QUEUE: usize = 32;
 /// How often the thread looks for account changes made by other processes.
 const POLL: Duration = Duration::from_secs(1);
 
+/// Every registered ID, with when its account was created (Unix ms).
+pub type AccountList = Vec<(Box<str>, u64)>;
+
 /// What the accounts thread hands back.
 #[derive(Debug)]
 pub enum AccountsDone {
@@ -32,8 +35,8 @@ pub enum AccountsDone {
         /// The answer.
         verdict: Verdict,
     },
-    /// The accounts changed: every registered ID.
-    Names(Vec<Box<str>>),
+    /// The accounts changed: every registered ID, with when it was created (Unix ms).
+    Names(AccountList),
 }
 
 /// The running accounts thread.
@@ -45,15 +48,15 @@ pub struct Accounts {
 
 impl Accounts {
     /// Opens the database at `path` (applying migrations) and starts the thread. Returns it
-    /// and the registered IDs.
-    pub fn open(path: &Path, waker: Arc<Waker>) -> Result<(Accounts, Vec<Box<str>>), StoreError> {
+    /// and the registered IDs, with when each was created (Unix ms).
+    pub fn open(path: &Path, waker: Arc<Waker>) -> Result<(Accounts, AccountList), StoreError> {
         let db = Db::open(path)?;
         // The names last: an account added in between is then in them as well as (at the
         // next look) in a moved count, which costs one extra reload, where the other order
         // would miss it.
         let version = db.data_version()?;
         let changes = db.account_changes()?;
-        let names = db.account_names()?;
+        let names = db.accounts()?;
         let (jtx, jrx) = mpsc::sync_channel(QUEUE);
         let (dtx, drx) = mpsc::channel();
         let worker = Worker {
@@ -157,7 +160,7 @@ impl Worker {
         // Most commits are the history writer's: only a changed count means new names.
         let fresh = self.db.account_changes().and_then(|n| match n == self.changes {
             true => Ok(None),
-            false => Ok(Some((n, self.db.account_names()?))),
+            false => Ok(Some((n, self.db.accounts()?))),
         });
         match fresh {
             Ok(None) => {}

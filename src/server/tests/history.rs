@@ -829,38 +829,52 @@ fn a_reload_forgets_only_the_topics_whose_rules_loosen() {
     assert_eq!(r.out.queries.len(), 1);
 }
 
-/// A session logged in to an account reads its direct messages through the store, which knows
-/// when the account was created (guests and channels keep the ring).
+/// A session logged in to an account reads its direct messages only from the account's
+/// creation on: from memory when all it would answer from is newer, else from the store, with
+/// the account's name (guests and channels keep the ring).
 #[test]
 fn an_account_s_direct_messages_are_read_with_its_name() {
     let mut r = rig(Fsync::Batched, 1 << 20);
-    r.server.set_accounts(["carol@example.com".into()]);
+    let mut accounts = made(&["carol@example.com"]);
+    // dave's account is made after the messages below.
+    accounts.push(("dave@example.com".into(), r.now.unix_ms + 60_000));
+    r.server.set_accounts(accounts);
     r.log_in(2, "carol");
+    r.log_in(3, "dave");
     // Two each, so that memory knows the newest one is not all there is.
     for to in [
         "bob@example.com",
         "bob@example.com",
         "carol@example.com",
         "carol@example.com",
+        "dave@example.com",
+        "dave@example.com",
     ] {
         r.say(0, to, "psst");
         let rec = r.out.persisted.pop().expect("persisted");
         r.server.store_done(Done::Committed(rec.pos), &mut r.out);
     }
-    r.out.take(1);
-    r.out.take(2);
-    // bob, on a free name: from the ring, as any topic.
+    for conn in 1..=3 {
+        r.out.take(conn);
+    }
+    // bob, on a free name, and carol, whose account is older than her messages: from the ring.
     let got = r.send(1, Msg::Catchup(catchup("bob@example.com", 1)));
     assert_eq!(texts(&got), ["psst"]);
+    let got = r.send(2, Msg::Catchup(catchup("carol@example.com", 1)));
+    assert_eq!(texts(&got), ["psst"]);
     assert!(r.out.queries.is_empty());
-    // carol: her inbox and her conversation with alice go to the store, with her name.
-    for topic in ["carol@example.com", "alice@example.com"] {
-        assert!(r.send(2, Msg::Catchup(catchup(topic, 1))).is_empty());
+    // dave's inbox holds messages from before his account; carol's conversation with alice
+    // spans two topics: the store, with their names.
+    for (conn, topic, me) in [
+        (3, "dave@example.com", "dave@example.com"),
+        (2, "alice@example.com", "carol@example.com"),
+    ] {
+        assert!(r.send(conn, Msg::Catchup(catchup(topic, 1))).is_empty());
         let q = r.out.queries.pop().expect("to the store");
-        assert_eq!(q.account.as_deref(), Some("carol@example.com"), "{topic}");
+        assert_eq!(q.account.as_deref(), Some(me), "{topic}");
         r.server
             .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
-        r.out.take(2);
+        r.out.take(conn);
     }
     // A channel is everyone's who may read it.
     r.sub(2, "#rust@example.com");

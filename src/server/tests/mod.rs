@@ -102,6 +102,11 @@ fn frame(m: Msg<'_>) -> Vec<u8> {
     m.to_frame().unwrap()
 }
 
+/// The accounts thread's list of `names`, all made long before any Event here.
+fn made(names: &[&str]) -> Vec<(Box<str>, u64)> {
+    names.iter().map(|&n| (n.into(), 0)).collect()
+}
+
 fn n(s: &str) -> Name<'_> {
     Name::parse(s).unwrap()
 }

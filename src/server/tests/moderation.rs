@@ -542,7 +542,7 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
     r.server
-        .set_accounts(["alice@example.com".into(), "carol@example.com".into()]);
+        .set_accounts(made(&["alice@example.com", "carol@example.com"]));
     // bob has no account: the channel would be his name's, whoever takes it.
     kept_with_bob(&mut r);
     let refused = act(&mut r, 0, Action::Transfer, "bob@example.com", None);
@@ -596,7 +596,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
     r.server
-        .set_accounts(["alice@example.com".into(), "carol@example.com".into()]);
+        .set_accounts(made(&["alice@example.com", "carol@example.com"]));
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
     r.sub(0, EMPTY);
@@ -630,7 +630,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     // The operator deletes alice's account: whoever registers "alice" later must find none of
     // what was hers, and her session no longer proves anything.
     r.server
-        .accounts_changed(vec!["carol@example.com".into()], &mut r.out);
+        .accounts_changed(made(&["carol@example.com"]), &mut r.out);
     assert_eq!(r.out.take(0), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert!(!r.server.rooms.contains_key(EMPTY), "gone with nobody in it");
     assert!(

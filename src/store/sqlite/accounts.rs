@@ -39,17 +39,25 @@ impl Db {
             .context("account delete")
     }
 
-    /// Every account's ID.
-    pub fn account_names(&self) -> Result<Vec<Box<str>>, StoreError> {
+    /// Every account's ID, with when it was created (Unix ms).
+    pub fn accounts(&self) -> Result<crate::store::accounts::AccountList, StoreError> {
         let mut s = self
             .conn
-            .prepare("SELECT name FROM accounts")
+            .prepare("SELECT name, created FROM accounts")
             .context("account list")?;
         let rows = s
-            .query_map([], |r| r.get::<_, String>(0))
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .context("account list")?;
-        rows.map(|r| r.map(String::into_boxed_str).context("account list"))
-            .collect()
+        rows.map(|r| {
+            let (name, created) = r.context("account list")?;
+            Ok((name.into_boxed_str(), super::from_sql(created, "created")?))
+        })
+        .collect()
+    }
+
+    /// Every account's ID.
+    pub fn account_names(&self) -> Result<Vec<Box<str>>, StoreError> {
+        Ok(self.accounts()?.into_iter().map(|(name, _)| name).collect())
     }
 
     /// How many times an account was added or deleted, by any connection: the registered IDs

@@ -48,13 +48,26 @@ impl Db {
                 ..Page::default()
             });
         };
-        let floor = match &q.account {
-            Some(name) => self.account_floor(name, &scope)?,
-            None => None,
-        };
         let mut page = Page {
-            horizon: scope.horizon.max(floor),
+            horizon: scope.horizon,
             ..Page::default()
+        };
+        let floor = match &q.account {
+            Some(name) => match self.account_floor(name, &scope)? {
+                Some((floor, hides)) => {
+                    if hides {
+                        page.horizon = page.horizon.max(Some(floor));
+                    }
+                    Some(floor)
+                }
+                // Deleted (its session is about to be closed): nothing is its to read.
+                None => {
+                    page.horizon = self.newest_time(&scope)?;
+                    page.unknown_anchor = anchored;
+                    return Ok(page);
+                }
+            },
+            None => None,
         };
 
         // Positions: `lo <= pos < hi`.
@@ -153,9 +166,12 @@ impl Db {
     }
 
     /// The time at or before which Events are not `name`'s (see [`Query::account`]): just
-    /// before the account was created, or all time if it is gone. `None` if the scope has no
-    /// such Event, so that the answer says nothing of a limit that hides nothing.
-    fn account_floor(&self, name: &str, scope: &Resolved) -> Result<Option<u64>, StoreError> {
+    /// before the account was created; and whether the scope holds such an Event, so that the
+    /// answer says nothing of a limit that hides nothing. `None` if the account is gone.
+    ///
+    /// `created` is the accounts thread's (or `scalard account`'s) wall clock, Event times the
+    /// loop's, which never go back: after the clock steps back, the floor is off by the step.
+    fn account_floor(&self, name: &str, scope: &Resolved) -> Result<Option<(u64, bool)>, StoreError> {
         let created: Option<i64> = self
             .conn
             .query_row("SELECT created FROM accounts WHERE name = ?1", [name], |r| {
@@ -163,11 +179,14 @@ impl Db {
             })
             .optional()
             .context("query: account")?;
-        let floor = match created {
-            Some(c) => from_sql(c, "created")?.saturating_sub(1),
-            None => u64::MAX - 1,
+        let Some(created) = created else {
+            return Ok(None);
         };
-        // Times rise with positions within a scope: its first Event is its oldest.
+        let floor = from_sql(created, "created")?.saturating_sub(1);
+        // Times rise with positions within a topic, so a topic's first Event is its oldest. A
+        // thread's two topics are stamped apart: its first Event may be a millisecond or so
+        // newer than a later one of the other topic. That only decides whether the horizon is
+        // said; the floor itself filters exactly, by time.
         let (sql, key) = match scope.of {
             Scoped::Topic(k) => ("SELECT time FROM events WHERE topic = ?1 ORDER BY pos LIMIT 1", k),
             Scoped::Thread(k) => (
@@ -180,10 +199,24 @@ impl Db {
             .query_row(sql, [key], |r| r.get(0))
             .optional()
             .context("query: oldest")?;
-        match oldest {
-            Some(t) if from_sql(t, "time")? <= floor => Ok(Some(floor)),
-            _ => Ok(None),
-        }
+        let hides = match oldest {
+            Some(t) => from_sql(t, "time")? <= floor,
+            None => false,
+        };
+        Ok(Some((floor, hides)))
+    }
+
+    /// The time of the scope's newest Event.
+    fn newest_time(&self, scope: &Resolved) -> Result<Option<u64>, StoreError> {
+        let (sql, key) = match scope.of {
+            Scoped::Topic(k) => ("SELECT max(time) FROM events WHERE topic = ?1", k),
+            Scoped::Thread(k) => ("SELECT max(time) FROM events WHERE thread = ?1", k),
+        };
+        let t: Option<i64> = self
+            .conn
+            .query_row(sql, [key], |r| r.get(0))
+            .context("query: newest")?;
+        t.map(|t| from_sql(t, "time")).transpose()
     }
 
     /// The time of the Event at `pos`, which exists.

@@ -1489,9 +1489,10 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     let old = dm(1, "alice", "bob", 10, "to whoever was bob");
     db.insert(&[
         old.clone(),
-        dm(2, "bob", "alice", 15, "from whoever was bob"),
-        dm(3, "alice", "bob", 20, "to the account"),
-        dm(4, "bob", "alice", 30, "from the account"),
+        dm(2, "alice", "bob", 19, "to whoever was bob, just before"),
+        dm(3, "bob", "alice", 15, "from whoever was bob"),
+        dm(4, "alice", "bob", 20, "to the account"),
+        dm(5, "bob", "alice", 30, "from the account"),
     ])
     .unwrap();
     assert!(db.add_account("bob", "h", 20).unwrap());
@@ -1500,15 +1501,15 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
         ..q
     };
     let inbox = db.query(&mine(query(topic("bob")))).unwrap();
-    assert_eq!((positions(&inbox), inbox.horizon), (vec![3], Some(19)));
+    assert_eq!((positions(&inbox), inbox.horizon), (vec![4], Some(19)));
     let talk = db
         .query(&mine(query(Scope::Thread(thread_of("alice", "bob")))))
         .unwrap();
-    assert_eq!((positions(&talk), talk.horizon), (vec![3, 4], Some(19)));
+    assert_eq!((positions(&talk), talk.horizon), (vec![4, 5], Some(19)));
     let found = db.query(&mine(search(topic("bob"), "whoever"))).unwrap();
     assert!(found.events.is_empty());
     let anyone = db.query(&search(topic("bob"), "whoever")).unwrap();
-    assert_eq!(positions(&anyone), [1]);
+    assert_eq!(positions(&anyone), [1, 2]);
     // An id from before is unknown to it, as if retention had deleted it; so is a time.
     let after_old = db
         .query(&mine(Query {
@@ -1523,9 +1524,9 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
             ..query(topic("bob"))
         }))
         .unwrap();
-    assert_eq!(positions(&since_old), [3]);
+    assert_eq!(positions(&since_old), [4]);
     // Without the account's word (a guest using the name) the store answers as before.
-    assert_eq!(positions(&db.query(&query(topic("bob"))).unwrap()), [1, 3]);
+    assert_eq!(positions(&db.query(&query(topic("bob"))).unwrap()), [1, 2, 4]);
     // A limit that hides nothing is not mentioned.
     assert!(db.add_account("alice", "h", 5).unwrap());
     let hers = db
@@ -1534,9 +1535,38 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
             ..query(topic("alice"))
         })
         .unwrap();
-    assert_eq!((positions(&hers), hers.horizon), (vec![2, 4], None));
-    // Once the account is deleted, a session still logged in to it reads nothing.
+    assert_eq!((positions(&hers), hers.horizon), (vec![3, 5], None));
+    // Once the account is deleted, a session still logged in to it reads nothing, up to the
+    // newest Event, and knows no id.
     assert!(db.delete_account("bob").unwrap());
     let gone = db.query(&mine(query(topic("bob")))).unwrap();
-    assert!(gone.events.is_empty() && gone.horizon.is_some());
+    assert_eq!((positions(&gone), gone.horizon), (vec![], Some(20)));
+    let gone = db
+        .query(&mine(Query {
+            before: Some(old.id),
+            ..query(topic("bob"))
+        }))
+        .unwrap();
+    assert!(gone.unknown_anchor);
+}
+
+/// A conversation's two topics are stamped apart, so its first Event is not always its oldest:
+/// the floor still filters by time.
+#[test]
+fn an_account_s_floor_filters_a_conversation_by_time_not_by_order() {
+    let dir = TempDir::new("account-floor-order");
+    let mut db = fresh(&dir);
+    db.insert(&[
+        dm(1, "carol", "dave", 25, "carol's topic ran ahead"),
+        dm(2, "dave", "carol", 18, "before dave's account"),
+    ])
+    .unwrap();
+    assert!(db.add_account("dave", "h", 20).unwrap());
+    let talk = db
+        .query(&Query {
+            account: Some("dave".into()),
+            ..query(Scope::Thread(thread_of("carol", "dave")))
+        })
+        .unwrap();
+    assert_eq!(positions(&talk), [1]);
 }
