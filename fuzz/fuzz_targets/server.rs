@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         _ => Policy::Accounts,
     };
     server.set_auth(AuthConfig { policy, registration: true, ..AuthConfig::default() });
-    server.set_accounts(["alice@example.com".into()]);
+    server.set_accounts([("alice@example.com".into(), 0)]);
     let start = Instant::now();
     let mut now = Now { mono: start, unix_ms: 1_000 };
     let mut out = Check { jobs: Vec::new(), tokens: Vec::new(), nonces: [None; 4] };
