@@ -99,9 +99,16 @@ impl Rig {
     /// waits, and a frame the core refuses stays at the front.
     fn pump(&mut self, conn: ConnId) {
         while !self.server.waiting(conn) {
-            let Some(frame) = self.backlog[conn].pop_front() else { return };
-            let Ok(Status::Complete((decoded, len))) = decode_frame(&frame) else { continue };
-            if !self.server.receive(conn, decoded, len, &self.now, &mut self.store) {
+            let Some(frame) = self.backlog[conn].pop_front() else {
+                return;
+            };
+            let Ok(Status::Complete((decoded, len))) = decode_frame(&frame) else {
+                continue;
+            };
+            if !self
+                .server
+                .receive(conn, decoded, len, &self.now, &mut self.store)
+            {
                 self.backlog[conn].push_front(frame);
                 return;
             }
@@ -122,7 +129,9 @@ impl Rig {
     }
 
     fn answer_one(&mut self, fail: bool) {
-        let Some(q) = self.store.queries.pop_front() else { return };
+        let Some(q) = self.store.queries.pop_front() else {
+            return;
+        };
         let result = match fail {
             true => Err(StoreError::Io("fuzz".into())),
             false => Ok(self.store.page(&q)),
@@ -132,7 +141,9 @@ impl Rig {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, mut rest)) = data.split_first() else { return };
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
     // The rig pumps a backlog that a flood hold would leave waiting: the flood limits have a
     // fuzz target of their own in `server`.
     let limits = Limits {
@@ -141,7 +152,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut server = Server::new("example.com", limits);
     let config = HistoryConfig {
-        fsync: if mode & 1 == 0 { Fsync::Batched } else { Fsync::Always },
+        fsync: if mode & 1 == 0 {
+            Fsync::Batched
+        } else {
+            Fsync::Always
+        },
         last_pos: 0,
         ring_bytes: usize::from(mode >> 1) * 512,
         max_unwritten: 8,
@@ -166,7 +181,9 @@ fuzz_target!(|data: &[u8]| {
     while let Some((&ctl, tail)) = rest.split_first() {
         let conn = usize::from(ctl & 3);
         if !r.open[conn] {
-            r.open[conn] = r.server.accept(conn, IpAddr::V4(Ipv4Addr::LOCALHOST), &r.now, &mut r.store);
+            r.open[conn] = r
+                .server
+                .accept(conn, IpAddr::V4(Ipv4Addr::LOCALHOST), &r.now, &mut r.store);
         }
         match ctl >> 4 {
             1 => r.commit_all(),

@@ -4,8 +4,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use scalar::proto::{Auth, Msg, Nonce, Status, decode_frame};
-use scalar::server::{AdminPolicy, ServerBan, 
-    AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, TokenCheck, Verdict, Vouched,
+use scalar::server::{
+    AdminPolicy, AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, ServerBan,
+    TokenCheck, Verdict, Vouched,
 };
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -54,18 +55,32 @@ impl Outbox for Check {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { max_subs: 4, ..Limits::default() };
+    let limits = Limits {
+        max_subs: 4,
+        ..Limits::default()
+    };
     let mut server = Server::new("example.com", limits);
     let policy = match data.first().map(|b| b % 3) {
         Some(0) => Policy::Open,
         Some(1) => Policy::Guests,
         _ => Policy::Accounts,
     };
-    server.set_auth(AuthConfig { policy, registration: true, ..AuthConfig::default() });
+    server.set_auth(AuthConfig {
+        policy,
+        registration: true,
+        ..AuthConfig::default()
+    });
     server.set_accounts([("alice@example.com".into(), 0)]);
     let start = Instant::now();
-    let mut now = Now { mono: start, unix_ms: 1_000 };
-    let mut out = Check { jobs: Vec::new(), tokens: Vec::new(), nonces: [None; 4] };
+    let mut now = Now {
+        mono: start,
+        unix_ms: 1_000,
+    };
+    let mut out = Check {
+        jobs: Vec::new(),
+        tokens: Vec::new(),
+        nonces: [None; 4],
+    };
     server.set_foreign(Foreign::Deny(Default::default()));
     // Admins and bans: alice (an account) may wall and ban once logged in; mallory is banned.
     let policy = AdminPolicy {
@@ -109,7 +124,12 @@ fuzz_target!(|data: &[u8]| {
             }
             3 if !out.jobs.is_empty() => {
                 let job = out.jobs.remove(0);
-                let verdict = [Verdict::Accepted, Verdict::Rejected, Verdict::Taken, Verdict::Failed][usize::from(ctl >> 2 & 3)];
+                let verdict = [
+                    Verdict::Accepted,
+                    Verdict::Rejected,
+                    Verdict::Taken,
+                    Verdict::Failed,
+                ][usize::from(ctl >> 2 & 3)];
                 server.verified(job.conn, job.ticket, verdict, &now, &mut out);
             }
             _ => {}
