@@ -70,7 +70,11 @@ fuzz_target!(|data: &[u8]| {
         registration: true,
         ..AuthConfig::default()
     });
-    server.set_accounts([("alice@example.com".into(), 0)]);
+    server.set_accounts(vec![scalar::store::accounts::Account {
+        name: "alice@example.com".into(),
+        created: 0,
+        from_pos: 0,
+    }]);
     let start = Instant::now();
     let mut now = Now {
         mono: start,

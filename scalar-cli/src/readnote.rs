@@ -46,7 +46,12 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
         )),
         (Ending::UnknownId, _) => Some(format!(
             "the server does not have that message in {topic} (never sent there, or deleted by \
-             its retention); nothing was fetched"
+             its retention{}); nothing was fetched",
+            if p.of_user() {
+                ", or sent before your account was made"
+            } else {
+                ""
+            }
         )),
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
             // PROTOCOL.md §4, Search: words are runs of letters, numbers and marks, with at
@@ -183,6 +188,10 @@ mod tests {
         dms.horizon = p.horizon;
         let s = notes(&dms, Ending::Complete, &read(None));
         assert!(s[1].contains("or sent before your account was made"), "{s:?}");
+        let s = notes(&dms, Ending::UnknownId, &read(None));
+        assert!(s[0].contains("or sent before your account was made"), "{s:?}");
+        let s = notes(&p, Ending::UnknownId, &read(None));
+        assert!(!s[0].contains("account"), "{s:?}");
         let s = notes(&p, Ending::More, &read(None));
         assert_eq!(
             s,

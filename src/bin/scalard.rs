@@ -269,12 +269,12 @@ fn open_accounts(config: &Config, shell: &mut Shell) -> Result<(), String> {
 /// When there are accounts and none is of `domain`: one domain they are of. Accounts belong to
 /// the domain they were made for, so a server started with another `--domain` (or without the
 /// one it had) holds them all in vain.
-fn foreign_only<'a>(accounts: &'a [(Box<str>, u64)], domain: &str) -> Option<&'a str> {
+fn foreign_only<'a>(accounts: &'a [scalar::store::accounts::Account], domain: &str) -> Option<&'a str> {
     let domain_of = |id: &'a str| id.rsplit_once('@').map_or("", |(_, d)| d);
-    if accounts.iter().any(|(id, _)| domain_of(id) == domain) {
+    if accounts.iter().any(|a| domain_of(&a.name) == domain) {
         return None;
     }
-    accounts.first().map(|(id, _)| domain_of(id))
+    accounts.first().map(|a| domain_of(&a.name))
 }
 
 /// Starts the threads that ask other domains' servers about their users' tokens, if any

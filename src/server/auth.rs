@@ -6,6 +6,7 @@
 use super::throttle::Throttle;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
+use crate::store::accounts::Account;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -125,6 +126,9 @@ pub struct PasswordCheck {
     pub password: Password,
     /// Create the account with this password instead of checking it.
     pub register: bool,
+    /// For `register`: the first position that is the new account's (the next one the core
+    /// hands out), so that what was sent to the name before is not its holder's.
+    pub from_pos: u64,
 }
 
 /// The accounts thread's answer to a [`PasswordCheck`].
@@ -153,6 +157,7 @@ pub(super) enum Dance {
         ticket: u64,
         user: Box<str>,
         register: bool,
+        from_pos: u64,
         seq: Option<u32>,
         since: Instant,
     },
@@ -184,15 +189,46 @@ pub(super) fn stop_the_clock(s: &mut super::session::Session, since: Instant, no
     s.accepted += now.mono.saturating_duration_since(since);
 }
 
+/// What the core knows of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Known {
+    /// When it was made (Unix ms), as the store says; `None` for one registered since the
+    /// store's list was read.
+    pub created: Option<u64>,
+    /// The first position that is its own (see [`Account::from_pos`]).
+    pub from_pos: u64,
+}
+
+impl From<&Account> for Known {
+    fn from(a: &Account) -> Self {
+        Known {
+            created: Some(a.created),
+            from_pos: a.from_pos,
+        }
+    }
+}
+
+/// The store's list of accounts, by name.
+fn known(accounts: Vec<Account>) -> HashMap<Box<str>, Option<Known>> {
+    accounts
+        .into_iter()
+        .map(|a| {
+            let k = Known::from(&a);
+            (a.name, Some(k))
+        })
+        .collect()
+}
+
 /// The core's authentication state.
 #[derive(Debug)]
 pub(super) struct Accounts {
     pub config: AuthConfig,
     /// Whether accounts exist at all (a server without a data directory has none).
     pub available: bool,
-    /// The registered IDs, as last read from the store, with when each was created (Unix ms;
-    /// `None` for one a client registered since, until the store's next list says).
-    pub names: HashMap<Box<str>, Option<u64>>,
+    /// The registered IDs, as last read from the store or registered since; what is known of
+    /// each (`None` for one another client's registration found taken: it exists, nothing
+    /// more is known until the store's next list).
+    pub names: HashMap<Box<str>, Option<Known>>,
     by_user: Throttle<Box<str>>,
     by_addr: Throttle<IpAddr>,
     /// The last attempt number handed out (password checks and token checks alike).
@@ -260,9 +296,9 @@ impl Server {
     /// The registered IDs and when each was created (Unix ms), as the accounts thread read
     /// them from the store: from now on accounts exist on this server, and these names need
     /// their password.
-    pub fn set_accounts(&mut self, names: impl IntoIterator<Item = (Box<str>, u64)>) {
+    pub fn set_accounts(&mut self, accounts: Vec<Account>) {
         self.accounts.available = true;
-        self.accounts.names = names.into_iter().map(|(n, c)| (n, Some(c))).collect();
+        self.accounts.names = known(accounts);
         self.forget_deleted_accounts(&HashSet::new());
         self.warn_accountless_admins();
     }
@@ -272,20 +308,17 @@ impl Server {
     /// so the name is its owner's from now on; and sessions that logged in to an account that
     /// is gone are closed the same way, as what they proved no longer exists. An account
     /// deleted and added again between two looks is a new account: the same.
-    pub fn accounts_changed(
-        &mut self,
-        names: impl IntoIterator<Item = (Box<str>, u64)>,
-        out: &mut impl Outbox,
-    ) {
+    pub fn accounts_changed(&mut self, accounts: Vec<Account>, out: &mut impl Outbox) {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
-        self.accounts.names = names.into_iter().map(|(n, c)| (n, Some(c))).collect();
+        self.accounts.names = known(accounts);
+        let created = |k: &Option<Known>| k.and_then(|k| k.created);
         let deleted: HashSet<Box<str>> = before
             .into_iter()
-            .filter(|(u, was)| match (self.accounts.names.get(u), was) {
+            .filter(|(u, was)| match (self.accounts.names.get(u), created(was)) {
                 (None, _) => true,
                 // (One logged in to the new account before this look is closed too, once.)
-                (Some(Some(now)), Some(was)) => now != was,
+                (Some(now), Some(was)) => created(now).is_some_and(|c| c != was),
                 _ => false,
             })
             .map(|(u, _)| u)
@@ -543,12 +576,14 @@ impl Server {
         }
         self.accounts.tickets += 1;
         let ticket = self.accounts.tickets;
+        let from_pos = self.history.as_ref().map_or(0, |h| h.last_pos + 1);
         let job = PasswordCheck {
             conn,
             ticket,
             user: user.clone(),
             password: Password::new(m.password),
             register,
+            from_pos,
         };
         if !out.verify(job) {
             let reason = "too many logins in progress; try again in 1 s";
@@ -562,6 +597,7 @@ impl Server {
                 ticket,
                 user,
                 register,
+                from_pos,
                 seq: m.seq,
                 since: now.mono,
             }));
@@ -579,16 +615,17 @@ impl Server {
         out: &mut impl Outbox,
     ) {
         let Some(s) = self.session_mut(conn) else { return };
-        let (user, register, seq) = match s.dance.take().map(|d| *d) {
+        let (user, register, from_pos, seq) = match s.dance.take().map(|d| *d) {
             Some(Dance::Verifying {
                 ticket: t,
                 user,
                 register,
+                from_pos,
                 seq,
                 since,
             }) if t == ticket => {
                 stop_the_clock(s, since, now);
-                (user, register, seq)
+                (user, register, from_pos, seq)
             }
             other => {
                 // Not this attempt's connection (it went away and the slot was reused).
@@ -607,7 +644,11 @@ impl Server {
                 }
                 if register {
                     log::info!("account {user} registered by its client");
-                    self.accounts.names.insert(user.clone(), None);
+                    let known = Known {
+                        created: None,
+                        from_pos,
+                    };
+                    self.accounts.names.insert(user.clone(), Some(known));
                     self.evict_squatters(&user, out);
                 }
                 // Before admit: it asks whether the session logged in (admins, bans).

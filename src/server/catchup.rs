@@ -54,9 +54,9 @@ impl Server {
             }
             Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
         };
-        // A session logged in to an account reads its direct messages from the account's
-        // creation on. The ring answers those only once the store's list has said when that
-        // was (not yet for an account a client has just registered).
+        // A session logged in to an account reads its direct messages only from the account's
+        // first position on (the store looks it up). The ring answers those reads when the
+        // core knows that position too.
         let account = (authenticated && c.topic.kind() == Kind::User).then(|| me.clone());
         let ring_floor = match &account {
             None => Some(None),
@@ -66,7 +66,7 @@ impl Server {
                 .get(me)
                 .copied()
                 .flatten()
-                .map(|c| Some(c.saturating_sub(1))),
+                .map(|k| Some(k.from_pos)),
         };
         let max_bytes = (self.limits.max_queue / 4).max(1);
         let count = c.count.min(MAX_REPLAY) as usize;

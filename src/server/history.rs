@@ -103,7 +103,8 @@ fn share(max: u64) -> u64 {
 pub struct History {
     /// The commit rule.
     pub fsync: Fsync,
-    last_pos: u64,
+    /// The last position handed out.
+    pub last_pos: u64,
     committed: u64,
     /// The store reported a failing write and has not recovered.
     pub failing: bool,

@@ -20,8 +20,20 @@ pub const QUEUE: usize = 32;
 /// How often the thread looks for account changes made by other processes.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Every registered ID, with when its account was created (Unix ms).
-pub type AccountList = Vec<(Box<str>, u64)>;
+/// A registered ID, as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The ID.
+    pub name: Box<str>,
+    /// When the account was made (Unix ms): one deleted and made again is another account.
+    pub created: u64,
+    /// The first position that is the account's: its holder reads the direct messages from
+    /// there on, not those sent to the name before (0 for accounts older than this rule).
+    pub from_pos: u64,
+}
+
+/// Every registered account.
+pub type AccountList = Vec<Account>;
 
 /// What the accounts thread hands back.
 #[derive(Debug)]
@@ -202,7 +214,7 @@ impl Worker {
         let now = crate::client::unix_ms();
         let created = self
             .db
-            .add_account(&job.user, &hash, now)
+            .add_account(&job.user, &hash, now, job.from_pos)
             .map_err(|e| e.to_string())?;
         // The loop learns this name from the verdict, so the one change it made to the count
         // does not call for a reload; one made by `scalard account` meanwhile still does.

@@ -147,7 +147,11 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
     match cmd {
         Command::Add => {
             let now = crate::client::unix_ms();
-            match db.add_account(id, &hash()?, now).map_err(err)? {
+            // After every Event stored so far. Those a running server delivered and has not
+            // committed yet (batched: 100 ms at most) count as the account's, as do those it
+            // delivers before it learns of the account, a second or two later.
+            let from = db.last_pos().map_err(err)?.saturating_add(1);
+            match db.add_account(id, &hash()?, now, from).map_err(err)? {
                 true => Ok(format!("account {id} added")),
                 false => Err(format!(
                     "{id} is already an account (passwd changes its password)"
@@ -232,7 +236,7 @@ mod tests {
             check_completed_domain(&db, "frank", "frank@localhost").is_ok(),
             "no accounts yet"
         );
-        assert!(db.add_account("alice@chat.test", "h", 1).unwrap());
+        assert!(db.add_account("alice@chat.test", "h", 1, 1).unwrap());
         let e = check_completed_domain(&db, "frank", "frank@localhost").unwrap_err();
         assert!(e.contains("frank@localhost") && e.contains("of chat.test"), "{e}");
         assert!(

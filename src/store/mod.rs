@@ -199,9 +199,10 @@ pub struct Query {
     /// is returned).
     pub max_bytes: usize,
     /// The account whose own direct messages and conversations these are, when its session
-    /// logged in: only what came after the account was created is the account holder's, so
-    /// older Events (sent to whoever used the name before, or to an account of that name
-    /// since deleted) are left out as if retention had deleted them. With no such account
+    /// logged in: only Events from the account's first position on (see
+    /// [`accounts::Account::from_pos`]) are the account holder's, so older ones (sent to
+    /// whoever used the name before, or to an account of that name since deleted) are left
+    /// out as if retention had deleted them. With no such account
     /// any more, nothing is.
     pub account: Option<Box<str>>,
 }

@@ -471,7 +471,7 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     // alice's account is deleted and made again between two looks: a new account, which the
     // session that logged in to the old one is not.
     let mut names = made(&names);
-    names[0].1 = 5;
+    names[0].created = 5;
     r.server.accounts_changed(names, &mut r.out);
     assert_eq!(r.out.take(3), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert!(r.out.take(1).is_empty());

@@ -835,9 +835,9 @@ fn a_reload_forgets_only_the_topics_whose_rules_loosen() {
 #[test]
 fn an_account_s_direct_messages_are_read_with_its_name() {
     let mut r = rig(Fsync::Batched, 1 << 20);
-    let mut accounts = made(&["carol@example.com"]);
+    let mut accounts = made(&["carol@example.com", "dave@example.com"]);
     // dave's account is made after the messages below.
-    accounts.push(("dave@example.com".into(), r.now.unix_ms + 60_000));
+    accounts[1].from_pos = 1_000;
     r.server.set_accounts(accounts);
     r.log_in(2, "carol");
     r.log_in(3, "dave");

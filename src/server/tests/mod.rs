@@ -102,9 +102,14 @@ fn frame(m: Msg<'_>) -> Vec<u8> {
     m.to_frame().unwrap()
 }
 
-/// The accounts thread's list of `names`, all made long before any Event here.
-fn made(names: &[&str]) -> Vec<(Box<str>, u64)> {
-    names.iter().map(|&n| (n.into(), 0)).collect()
+/// The accounts thread's list of `names`, all made before any Event here.
+fn made(names: &[&str]) -> Vec<crate::store::accounts::Account> {
+    let made = |&name: &&str| crate::store::accounts::Account {
+        name: name.into(),
+        created: 0,
+        from_pos: 0,
+    };
+    names.iter().map(made).collect()
 }
 
 fn n(s: &str) -> Name<'_> {

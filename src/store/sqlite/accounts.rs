@@ -2,6 +2,7 @@
 
 use super::{Context, Db};
 use crate::store::StoreError;
+use crate::store::accounts::Account;
 use rusqlite::{OptionalExtension, params};
 
 impl Db {
@@ -13,12 +14,23 @@ impl Db {
             .context("account lookup")
     }
 
-    /// Creates the account; false if it exists already.
-    pub fn add_account(&self, name: &str, hash: &str, now_ms: u64) -> Result<bool, StoreError> {
+    /// Creates the account, whose direct messages are those from position `from_pos` on; false
+    /// if it exists already.
+    pub fn add_account(
+        &self,
+        name: &str,
+        hash: &str,
+        now_ms: u64,
+        from_pos: u64,
+    ) -> Result<bool, StoreError> {
         let now = super::to_sql(now_ms, "time")?;
+        let from = super::to_sql(from_pos, "position")?;
         self.conn
-            .prepare("INSERT INTO accounts (name, hash, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-            .and_then(|mut s| s.execute(params![name, hash, now]))
+            .prepare(
+                "INSERT INTO accounts (name, hash, created, from_pos) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![name, hash, now, from]))
             .map(|n| n == 1)
             .context("account insert")
     }
@@ -39,25 +51,31 @@ impl Db {
             .context("account delete")
     }
 
-    /// Every account's ID, with when it was created (Unix ms).
-    pub fn accounts(&self) -> Result<crate::store::accounts::AccountList, StoreError> {
+    /// Every account.
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut s = self
             .conn
-            .prepare("SELECT name, created FROM accounts")
+            .prepare("SELECT name, created, from_pos FROM accounts")
             .context("account list")?;
         let rows = s
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
             .context("account list")?;
         rows.map(|r| {
-            let (name, created) = r.context("account list")?;
-            Ok((name.into_boxed_str(), super::from_sql(created, "created")?))
+            let (name, created, from_pos) = r.context("account list")?;
+            Ok(Account {
+                name: name.into_boxed_str(),
+                created: super::from_sql(created, "created")?,
+                from_pos: super::from_sql(from_pos, "position")?,
+            })
         })
         .collect()
     }
 
     /// Every account's ID.
     pub fn account_names(&self) -> Result<Vec<Box<str>>, StoreError> {
-        Ok(self.accounts()?.into_iter().map(|(name, _)| name).collect())
+        Ok(self.accounts()?.into_iter().map(|a| a.name).collect())
     }
 
     /// How many times an account was added or deleted, by any connection: the registered IDs
@@ -87,9 +105,9 @@ mod tests {
         let dir = TempDir::new("accounts");
         let db = Db::open(&dir.0.join("a.db")).unwrap();
         assert_eq!(db.account_hash("alice@x").unwrap(), None);
-        assert!(db.add_account("alice@x", "h1", 1).unwrap());
+        assert!(db.add_account("alice@x", "h1", 1, 1).unwrap());
         assert!(
-            !db.add_account("alice@x", "h2", 2).unwrap(),
+            !db.add_account("alice@x", "h2", 2, 1).unwrap(),
             "no second account of one name"
         );
         assert_eq!(db.account_hash("alice@x").unwrap().as_deref(), Some("h1"));
@@ -118,15 +136,15 @@ mod tests {
         let n = db.account_changes().unwrap();
         db.insert(&[crate::store::sqlite::tests::rec(1, "#a", 1, "hi")])
             .unwrap();
-        assert!(db.add_account("alice@x", "h", 1).unwrap());
+        assert!(db.add_account("alice@x", "h", 1, 1).unwrap());
         assert!(db.set_account_hash("alice@x", "h2").unwrap());
         assert_eq!(
             db.account_changes().unwrap(),
             n + 1,
             "a new password is no new name"
         );
-        assert!(other.add_account("bob@x", "h", 1).unwrap());
-        assert!(!other.add_account("bob@x", "h", 1).unwrap());
+        assert!(other.add_account("bob@x", "h", 1, 1).unwrap());
+        assert!(!other.add_account("bob@x", "h", 1, 1).unwrap());
         assert!(other.delete_account("alice@x").unwrap());
         assert!(!other.delete_account("alice@x").unwrap());
         assert_eq!(db.account_changes().unwrap(), n + 3);

@@ -52,23 +52,15 @@ impl Db {
             horizon: scope.horizon,
             ..Page::default()
         };
+        // Positions below `floor` are not the asker's (see [`Query::account`]); an account
+        // deleted since (its session is about to be closed) reads nothing.
         let floor = match &q.account {
-            Some(name) => match self.account_floor(name, &scope)? {
-                Some((floor, hides)) => {
-                    if hides {
-                        page.horizon = page.horizon.max(Some(floor));
-                    }
-                    Some(floor)
-                }
-                // Deleted (its session is about to be closed): nothing is its to read.
-                None => {
-                    page.horizon = self.newest_time(&scope)?;
-                    page.unknown_anchor = anchored;
-                    return Ok(page);
-                }
-            },
+            Some(name) => Some(self.account_start(name)?.unwrap_or(i64::MAX)),
             None => None,
         };
+        if let Some(f) = floor {
+            page.horizon = page.horizon.max(self.newest_time_before(&scope, f)?);
+        }
 
         // Positions: `lo <= pos < hi`.
         let (mut lo, mut hi) = (0i64, i64::MAX);
@@ -79,9 +71,7 @@ impl Db {
                 return Ok(page);
             };
             // One the asker may not read is unknown to it, as if deleted.
-            if let Some(f) = floor
-                && self.time_at(p)? <= f
-            {
+            if floor.is_some_and(|f| p < f) {
                 page.unknown_anchor = true;
                 return Ok(page);
             }
@@ -100,7 +90,7 @@ impl Db {
         };
         // Times, kept exact in SQL; also turned into position bounds (below) so the scan starts
         // near the first match instead of walking every older Event of the topic.
-        let since = match q.since.max(floor) {
+        let since = match q.since {
             Some(s) => match i64::try_from(s) {
                 Ok(s) if s < i64::MAX => Some(s),
                 _ => return Ok(page),
@@ -122,6 +112,9 @@ impl Db {
                 let split = scope.topics.iter().map(|&(t, _)| self.time_split(t, u, top));
                 hi = hi.min(max_of(split)?.unwrap_or(i64::MAX));
             }
+        }
+        if let Some(f) = floor {
+            lo = lo.max(f);
         }
         if lo >= hi {
             return Ok(page);
@@ -165,67 +158,39 @@ impl Db {
         Ok(page)
     }
 
-    /// The time at or before which Events are not `name`'s (see [`Query::account`]): just
-    /// before the account was created; and whether the scope holds such an Event, so that the
-    /// answer says nothing of a limit that hides nothing. `None` if the account is gone.
-    ///
-    /// `created` is the accounts thread's (or `scalard account`'s) wall clock, Event times the
-    /// loop's, which never go back: after the clock steps back, the floor is off by the step.
-    fn account_floor(&self, name: &str, scope: &Resolved) -> Result<Option<(u64, bool)>, StoreError> {
-        let created: Option<i64> = self
-            .conn
-            .query_row("SELECT created FROM accounts WHERE name = ?1", [name], |r| {
+    /// The first position that is account `name`'s own; `None` if there is no such account.
+    fn account_start(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT from_pos FROM accounts WHERE name = ?1", [name], |r| {
                 r.get(0)
             })
             .optional()
-            .context("query: account")?;
-        let Some(created) = created else {
-            return Ok(None);
-        };
-        let floor = from_sql(created, "created")?.saturating_sub(1);
-        // Times rise with positions within a topic, so a topic's first Event is its oldest. A
-        // thread's two topics are stamped apart: its first Event may be a millisecond or so
-        // newer than a later one of the other topic. That only decides whether the horizon is
-        // said; the floor itself filters exactly, by time.
-        let (sql, key) = match scope.of {
-            Scoped::Topic(k) => ("SELECT time FROM events WHERE topic = ?1 ORDER BY pos LIMIT 1", k),
-            Scoped::Thread(k) => (
-                "SELECT time FROM events WHERE thread = ?1 ORDER BY pos LIMIT 1",
-                k,
-            ),
-        };
-        let oldest: Option<i64> = self
-            .conn
-            .query_row(sql, [key], |r| r.get(0))
+            .context("query: account")
+    }
+
+    /// The time of the scope's newest Event below position `floor`, if any: up to there the
+    /// asker reads nothing. Per topic, as times rise with positions only within one.
+    fn newest_time_before(&self, scope: &Resolved, floor: i64) -> Result<Option<u64>, StoreError> {
+        let mut newest = None;
+        for &(topic, _) in &scope.topics {
+            let t: Option<i64> = match scope.of {
+                Scoped::Topic(_) => self.conn.query_row(
+                    "SELECT time FROM events WHERE topic = ?1 AND pos < ?2 ORDER BY pos DESC LIMIT 1",
+                    [topic, floor],
+                    |r| r.get(0),
+                ),
+                Scoped::Thread(k) => self.conn.query_row(
+                    "SELECT time FROM events WHERE thread = ?1 AND topic = ?2 AND pos < ?3 \
+                     ORDER BY pos DESC LIMIT 1",
+                    [k, topic, floor],
+                    |r| r.get(0),
+                ),
+            }
             .optional()
-            .context("query: oldest")?;
-        let hides = match oldest {
-            Some(t) => from_sql(t, "time")? <= floor,
-            None => false,
-        };
-        Ok(Some((floor, hides)))
-    }
-
-    /// The time of the scope's newest Event.
-    fn newest_time(&self, scope: &Resolved) -> Result<Option<u64>, StoreError> {
-        let (sql, key) = match scope.of {
-            Scoped::Topic(k) => ("SELECT max(time) FROM events WHERE topic = ?1", k),
-            Scoped::Thread(k) => ("SELECT max(time) FROM events WHERE thread = ?1", k),
-        };
-        let t: Option<i64> = self
-            .conn
-            .query_row(sql, [key], |r| r.get(0))
-            .context("query: newest")?;
-        t.map(|t| from_sql(t, "time")).transpose()
-    }
-
-    /// The time of the Event at `pos`, which exists.
-    fn time_at(&self, pos: i64) -> Result<u64, StoreError> {
-        let t: i64 = self
-            .conn
-            .query_row("SELECT time FROM events WHERE pos = ?1", [pos], |r| r.get(0))
-            .context("query: anchor time")?;
-        from_sql(t, "time")
+            .context("query: floor")?;
+            newest = newest.max(t.map(|t| from_sql(t, "time")).transpose()?);
+        }
+        Ok(newest)
     }
 
     /// The scope's row ids and horizon; `None` if it has never had an Event.

@@ -1161,7 +1161,7 @@ fn migrations_and_versions() {
     drop(raw);
     let db = Db::open(&old.db()).unwrap();
     assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
-    assert!(db.add_account("a@x", "h", 1).unwrap());
+    assert!(db.add_account("a@x", "h", 1, 1).unwrap());
     let kept: i64 = db
         .conn
         .query_row("SELECT count(*) FROM topics", [], |r| r.get(0))
@@ -1196,6 +1196,12 @@ fn migrations_and_versions() {
     assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(positions(&db.query(&search(topic("#a"), "thanks")).unwrap()), [1]);
     assert_eq!(fts_hits(&db, "thanks"), 1, "indexed once");
+    // An account older than version 8 reads all its direct messages, as it did.
+    let old = db.accounts().unwrap();
+    assert_eq!(
+        old.iter().map(|a| (&*a.name, a.from_pos)).collect::<Vec<_>>(),
+        [("old@x", 0)]
+    );
 
     // A file of version 6 kept the accents of non-Latin letters: version 7 indexes it again.
     let v6 = TempDir::new("migrate-v6");
@@ -1242,6 +1248,15 @@ fn indexed_as_before(dir: &TempDir, body: &str, version: u32) -> Db {
                  SELECT pos, body, 't' || topic FROM events;",
         )
         .unwrap();
+    if version < 8 {
+        // And an account as versions before 8 kept it.
+        db.conn
+            .execute_batch(
+                "ALTER TABLE accounts DROP COLUMN from_pos;
+                 INSERT INTO accounts (name, hash, created) VALUES ('old@x', 'h', 1);",
+            )
+            .unwrap();
+    }
     db.conn.pragma_update(None, "user_version", version).unwrap();
     db
 }
@@ -1495,7 +1510,8 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
         dm(5, "bob", "alice", 30, "from the account"),
     ])
     .unwrap();
-    assert!(db.add_account("bob", "h", 20).unwrap());
+    // Made between positions 3 and 4 (at time 20: a busy topic's times may run ahead).
+    assert!(db.add_account("bob", "h", 20, 4).unwrap());
     let mine = |q: Query| Query {
         account: Some("bob".into()),
         ..q
@@ -1528,7 +1544,7 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     // Without the account's word (a guest using the name) the store answers as before.
     assert_eq!(positions(&db.query(&query(topic("bob"))).unwrap()), [1, 2, 4]);
     // A limit that hides nothing is not mentioned.
-    assert!(db.add_account("alice", "h", 5).unwrap());
+    assert!(db.add_account("alice", "h", 5, 1).unwrap());
     let hers = db
         .query(&Query {
             account: Some("alice".into()),
@@ -1550,23 +1566,28 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     assert!(gone.unknown_anchor);
 }
 
-/// A conversation's two topics are stamped apart, so its first Event is not always its oldest:
-/// the floor still filters by time.
+/// A busy topic's times run ahead of the clock, so an account's floor is a position: what was
+/// stored before the account, however it is stamped, is not its holder's.
 #[test]
-fn an_account_s_floor_filters_a_conversation_by_time_not_by_order() {
+fn an_account_s_floor_is_a_position_not_a_time() {
     let dir = TempDir::new("account-floor-order");
     let mut db = fresh(&dir);
     db.insert(&[
-        dm(1, "carol", "dave", 25, "carol's topic ran ahead"),
+        dm(1, "carol", "dave", 25, "stamped ahead, before dave's account"),
         dm(2, "dave", "carol", 18, "before dave's account"),
+        dm(3, "carol", "dave", 26, "to the account"),
     ])
     .unwrap();
-    assert!(db.add_account("dave", "h", 20).unwrap());
+    assert!(db.add_account("dave", "h", 20, 3).unwrap());
+    let mine = |scope| Query {
+        account: Some("dave".into()),
+        ..query(scope)
+    };
     let talk = db
-        .query(&Query {
-            account: Some("dave".into()),
-            ..query(Scope::Thread(thread_of("carol", "dave")))
-        })
+        .query(&mine(Scope::Thread(thread_of("carol", "dave"))))
         .unwrap();
-    assert_eq!(positions(&talk), [1]);
+    // The horizon is the newest hidden Event's time, of either topic.
+    assert_eq!((positions(&talk), talk.horizon), (vec![3], Some(25)));
+    let inbox = db.query(&mine(topic("dave"))).unwrap();
+    assert_eq!((positions(&inbox), inbox.horizon), (vec![3], Some(25)));
 }
