@@ -723,16 +723,20 @@ impl Config {
                 list.push(value.into());
             }
             "token-lifetime" => self.token_lifetime = secs1()?,
-            "admin" => match crate::proto::Name::parse(value) {
-                Ok(n) if n.kind() == crate::proto::Kind::User => self.policy.admins.push(value.into()),
-                // A bare name: of the domain served, completed once that is known.
-                _ if crate::proto::Name::parse(&format!("{value}@localhost"))
-                    .is_ok_and(|n| n.kind() == crate::proto::Kind::User) =>
-                {
-                    self.policy.admins.push(value.into())
+            "admin" => {
+                // Names are lowercase; folded as `scalard account` and the client fold them.
+                let id = value.to_ascii_lowercase();
+                match crate::proto::Name::parse(&id) {
+                    Ok(n) if n.kind() == crate::proto::Kind::User => self.policy.admins.push(id.into()),
+                    // A bare name: of the domain served, completed once that is known.
+                    _ if crate::proto::Name::parse(&format!("{id}@localhost"))
+                        .is_ok_and(|n| n.kind() == crate::proto::Kind::User) =>
+                    {
+                        self.policy.admins.push(id.into())
+                    }
+                    _ => return Err(bad(&name, format!("not a user ID or name: {value:?}"))),
                 }
-                _ => return Err(bad(&name, format!("not a user ID or name: {value:?}"))),
-            },
+            }
             "ban" => match ServerBan::parse(value) {
                 Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
                 Some(b) => self.policy.bans.push(b),
@@ -798,14 +802,14 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_admin_name_is_of_the_domain_served() {
+    fn a_bare_admin_name_is_of_the_domain_served_and_names_are_folded() {
         let c = args(&[
             "--admin",
             "alice",
             "--domain",
             "example.org",
             "--admin",
-            "bob@x.org",
+            "Bob@X.org",
         ])
         .unwrap();
         let admins: Vec<&str> = c.policy.admins.iter().map(|a| &**a).collect();

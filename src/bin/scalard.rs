@@ -326,7 +326,7 @@ fn sub_result(sub: &str, result: Result<String, String>) -> ExitCode {
     match result {
         Ok(msg) => {
             if !msg.is_empty() {
-                println!("{msg}");
+                out(&msg);
             }
             ExitCode::SUCCESS
         }
@@ -337,11 +337,21 @@ fn sub_result(sub: &str, result: Result<String, String>) -> ExitCode {
     }
 }
 
+/// Prints `text` on standard output. A reader that stopped early (`scalard --help | head`) is
+/// no error: std leaves SIGPIPE ignored, so `println!` would panic there.
+fn out(text: &str) {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => eprintln!("scalard: {e}"),
+        _ => {}
+    }
+}
+
 /// `scalard account add|del|passwd|list [ID] [flags]`.
 fn account(args: Vec<String>) -> ExitCode {
     let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account list [--data-dir DIR]";
     if wants_help(&args) {
-        println!("{usage}");
+        out(usage);
         return ExitCode::SUCCESS;
     }
     let words = sub_words(&args, |c| admin::Command::parse(c) != Some(admin::Command::List));
@@ -409,7 +419,7 @@ fn account(args: Vec<String>) -> ExitCode {
 fn ban(args: Vec<String>) -> ExitCode {
     let usage = "usage: scalard ban list [--data-dir DIR]\n       scalard ban del BAN [--data-dir DIR] [--config FILE]";
     if wants_help(&args) {
-        println!("{usage}");
+        out(usage);
         return ExitCode::SUCCESS;
     }
     let words = sub_words(&args, |c| c == "del");
@@ -461,7 +471,7 @@ fn main() -> ExitCode {
     let mut config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e @ (ConfigError::Help | ConfigError::Version)) => {
-            println!("{e}");
+            out(&e.to_string());
             return ExitCode::SUCCESS;
         }
         Err(e) => {
