@@ -343,10 +343,16 @@ impl Shell {
             let (server, mut wire) = self.wire(t.mono);
             match done {
                 AccountsDone::Verdict {
+                    account,
                     conn,
                     ticket,
                     verdict,
-                } => server.verified(conn, ticket, verdict, t, &mut wire),
+                } => {
+                    if let Some(a) = account {
+                        server.account_seen(a, &mut wire);
+                    }
+                    server.verified(conn, ticket, verdict, t, &mut wire)
+                }
                 AccountsDone::Names(names) => server.accounts_changed(names, &mut wire),
             }
             wire.settle(server);

@@ -208,6 +208,11 @@ impl From<&Account> for Known {
     }
 }
 
+/// Whether `k` is a registration the store has not confirmed yet.
+fn pending(k: &Option<Known>) -> bool {
+    k.is_some_and(|k| k.created.is_none())
+}
+
 /// The store's list of accounts, by name.
 fn known(accounts: Vec<Account>) -> HashMap<Box<str>, Option<Known>> {
     accounts
@@ -316,19 +321,48 @@ impl Server {
         let deleted: HashSet<Box<str>> = before
             .into_iter()
             .filter(|(u, was)| match (self.accounts.names.get(u), created(was)) {
-                (None, _) => true,
+                // (A registration in flight is not in a list read before it was stored.)
+                (None, _) => !pending(was),
                 // (One logged in to the new account before this look is closed too, once.)
                 (Some(now), Some(was)) => created(now).is_some_and(|c| c != was),
                 _ => false,
             })
             .map(|(u, _)| u)
             .collect();
-        for user in &deleted {
+        self.accounts_gone(&deleted, out);
+        let squatted: Vec<Box<str>> = self
+            .users
+            .keys()
+            .filter(|u| self.accounts.names.contains_key(&***u))
+            .map(|u| Box::from(&**u))
+            .collect();
+        for user in squatted {
+            self.evict_squatters(&user, out);
+        }
+    }
+
+    /// The accounts thread read `account` from the store, checking a password: the loop's
+    /// list may be a second older. One made again since the list was read is a new account,
+    /// which the sessions logged in to the old one are not.
+    pub fn account_seen(&mut self, account: Account, out: &mut impl Outbox) {
+        let now = Known::from(&account);
+        let was = self.accounts.names.insert(account.name.clone(), Some(now));
+        if was
+            .flatten()
+            .and_then(|k| k.created)
+            .is_some_and(|c| Some(c) != now.created)
+        {
+            self.accounts_gone(&HashSet::from([account.name]), out);
+        }
+    }
+
+    /// Accounts that are gone: their tokens, rooms and roles, and their sessions, which are
+    /// closed with `auth_required`.
+    fn accounts_gone(&mut self, deleted: &HashSet<Box<str>>, out: &mut impl Outbox) {
+        for user in deleted {
             self.federation.revoke(user);
         }
-        self.forget_deleted_accounts(&deleted);
-        // Only accounts this list no longer has: one registered since the list was read is
-        // not in it yet, and its session stays.
+        self.forget_deleted_accounts(deleted);
         let closing: Vec<ConnId> = (0..self.sessions.len())
             .filter(|&c| {
                 self.session(c).is_some_and(|s| {
@@ -346,15 +380,6 @@ impl Server {
             self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
             self.send_bye(conn, ErrorCode::AuthRequired, out);
             self.close(conn, out);
-        }
-        let squatted: Vec<Box<str>> = self
-            .users
-            .keys()
-            .filter(|u| self.accounts.names.contains_key(&***u))
-            .map(|u| Box::from(&**u))
-            .collect();
-        for user in squatted {
-            self.evict_squatters(&user, out);
         }
     }
 
@@ -592,6 +617,16 @@ impl Server {
         if let Some(addr) = self.session(conn).map(|s| s.addr()) {
             self.accounts.charge(&user, addr, now);
         }
+        if register {
+            // The account starts at `from_pos`: from here on nobody holds the name without
+            // its password, so what reaches the name from there on is the account holder's.
+            let pending = Some(Known {
+                created: None,
+                from_pos,
+            });
+            self.accounts.names.entry(user.clone()).or_insert(pending);
+            self.evict_squatters(&user, out);
+        }
         if let Some(s) = self.session_mut(conn) {
             s.dance = Some(Box::new(Dance::Verifying {
                 ticket,
@@ -634,6 +669,18 @@ impl Server {
             }
         };
         let addr = s.addr();
+        // A registration that did not make the account leaves no pending one behind (one
+        // that found the name taken leaves an account it knows nothing of).
+        if register
+            && verdict != Verdict::Accepted
+            && pending(&self.accounts.names.get(&user).copied().flatten())
+        {
+            if verdict == Verdict::Taken {
+                self.accounts.names.insert(user.clone(), None);
+            } else {
+                self.accounts.names.remove(&user);
+            }
+        }
         match verdict {
             Verdict::Accepted => {
                 // A good password takes its attempt back; a registration keeps the address's
@@ -648,7 +695,7 @@ impl Server {
                         created: None,
                         from_pos,
                     };
-                    self.accounts.names.insert(user.clone(), Some(known));
+                    self.accounts.names.entry(user.clone()).or_insert(Some(known));
                     self.evict_squatters(&user, out);
                 }
                 // Before admit: it asks whether the session logged in (admins, bans).

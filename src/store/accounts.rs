@@ -40,6 +40,9 @@ pub type AccountList = Vec<Account>;
 pub enum AccountsDone {
     /// The verdict on one [`PasswordCheck`].
     Verdict {
+        /// The account as the store holds it, for an accepted one: the loop's list may be a
+        /// second old (deleted and made again since).
+        account: Option<Account>,
         /// The connection that asked.
         conn: ConnId,
         /// Its attempt.
@@ -135,10 +138,12 @@ impl Worker {
         loop {
             match self.jobs.recv_timeout(POLL) {
                 Ok(job) => {
+                    let (verdict, account) = self.check(&job);
                     let d = AccountsDone::Verdict {
+                        account,
                         conn: job.conn,
                         ticket: job.ticket,
-                        verdict: self.check(&job),
+                        verdict,
                     };
                     self.send(d);
                 }
@@ -189,16 +194,28 @@ impl Worker {
         }
     }
 
-    fn check(&mut self, job: &PasswordCheck) -> Verdict {
+    fn check(&mut self, job: &PasswordCheck) -> (Verdict, Option<Account>) {
         let result = if job.register {
             self.register(job)
         } else {
             self.login(job)
         };
-        result.unwrap_or_else(|e| {
+        let verdict = result.unwrap_or_else(|e| {
             log::error!("accounts: {}: {e}", job.user);
             Verdict::Failed
-        })
+        });
+        if verdict != Verdict::Accepted {
+            return (verdict, None);
+        }
+        match self.db.account(&job.user) {
+            Ok(Some(a)) => (verdict, Some(a)),
+            // Deleted in between: what was proved is gone.
+            Ok(None) => (Verdict::Rejected, None),
+            Err(e) => {
+                log::error!("accounts: {}: {e}", job.user);
+                (Verdict::Failed, None)
+            }
+        }
     }
 
     fn login(&self, job: &PasswordCheck) -> Result<Verdict, String> {

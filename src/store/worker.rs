@@ -153,8 +153,13 @@ impl Store {
     /// Returns the store and where the server resumes.
     pub fn open(opts: Options, waker: Arc<Waker>) -> Result<(Store, Start), super::StoreError> {
         let db = Db::open(&opts.path)?;
+        let last_pos = db.last_pos()?;
+        let moved = db.clamp_account_starts(last_pos.saturating_add(1))?;
+        if moved > 0 {
+            log::warn!("store: {moved} account(s) made just before a crash start after what it kept");
+        }
         let start = Start {
-            last_pos: db.last_pos()?,
+            last_pos,
             last_time: db.last_time()?,
             events: db.count()?,
             recent: db.newest(opts.recent, opts.recent_bytes)?,

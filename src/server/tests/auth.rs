@@ -443,16 +443,23 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
         r.ident(0, "bob", false, false),
         ["Ident bob@example.com Some(\"example.com\")"]
     );
-    // bob registers the name from another connection: the squatter is closed.
+    // bob registers the name from another connection: the squatter is closed as soon as the
+    // registration is under way, so what reaches the name from then on is the account's.
     r.open(1, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(1, "bob", true);
     r.auth(1, nonce, "pw");
+    assert_eq!(r.out.take(0), ["Error 600 auth_required seq=None", "Bye 600"]);
+    assert_eq!(r.out.closed, [0]);
+    r.open(4, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(4, "bob", false, false),
+        ["Error 600 auth_required seq=Some(1)"],
+        "nor taken meanwhile"
+    );
     assert_eq!(
         r.verdict(Verdict::Accepted).1,
         ["Ident bob@example.com Some(\"example.com\")"]
     );
-    assert_eq!(r.out.take(0), ["Error 600 auth_required seq=None", "Bye 600"]);
-    assert_eq!(r.out.closed, [0]);
 
     // The operator adds dan while someone uses the name; alice, logged in, stays.
     r.open(2, Ipv4Addr::LOCALHOST.into());
@@ -467,6 +474,7 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     assert!(r.out.take(3).is_empty());
     assert!(r.out.take(1).is_empty(), "bob logged in with his password");
     assert_eq!(r.out.closed, [0, 2]);
+    r.out.closed.clear();
 
     // alice's account is deleted and made again between two looks: a new account, which the
     // session that logged in to the old one is not.
@@ -475,7 +483,36 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     r.server.accounts_changed(names, &mut r.out);
     assert_eq!(r.out.take(3), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert!(r.out.take(1).is_empty());
-    assert_eq!(r.out.closed, [0, 2, 3]);
+    assert_eq!(r.out.closed, [3]);
+
+    // Made again once more, and seen at a login before the next look: the same.
+    r.log_in(5, "alice");
+    let again = crate::store::accounts::Account {
+        name: "alice@example.com".into(),
+        created: 9,
+        from_pos: 0,
+    };
+    r.server.account_seen(again.clone(), &mut r.out);
+    assert_eq!(r.out.take(5), ["Error 600 auth_required seq=None", "Bye 600"]);
+    r.server.account_seen(again, &mut r.out);
+    assert_eq!(r.out.closed, [3, 5], "once");
+}
+
+#[test]
+fn a_registration_that_fails_leaves_the_name_free() {
+    let mut r = rig(Policy::Open, true);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "dave", true);
+    r.auth(0, nonce, "pw");
+    assert_eq!(
+        r.verdict(Verdict::Failed).1,
+        ["Error 700 store_unavailable seq=Some(2)"]
+    );
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(1, "dave", false, false),
+        ["Ident dave@example.com Some(\"example.com\")"]
+    );
 }
 
 #[test]

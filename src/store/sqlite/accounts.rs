@@ -51,6 +51,31 @@ impl Db {
             .context("account delete")
     }
 
+    /// The account `name`, if it is one.
+    pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT created, from_pos FROM accounts WHERE name = ?1",
+                [name],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .context("account lookup")?
+            .map(|(created, from_pos)| account_of(name, created, from_pos))
+            .transpose()
+    }
+
+    /// After a crash the newest positions are handed out again: an account whose start lies
+    /// past every stored Event (what came before it was lost with the crash) starts at
+    /// `next`, the first position to come, rather than wait for the numbering to catch up.
+    /// Returns how many moved.
+    pub fn clamp_account_starts(&self, next: u64) -> Result<usize, StoreError> {
+        let next = super::to_sql(next, "position")?;
+        self.conn
+            .execute("UPDATE accounts SET from_pos = ?1 WHERE from_pos > ?1", [next])
+            .context("account starts")
+    }
+
     /// Every account.
     pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut s = self
@@ -64,11 +89,7 @@ impl Db {
             .context("account list")?;
         rows.map(|r| {
             let (name, created, from_pos) = r.context("account list")?;
-            Ok(Account {
-                name: name.into_boxed_str(),
-                created: super::from_sql(created, "created")?,
-                from_pos: super::from_sql(from_pos, "position")?,
-            })
+            account_of(&name, created, from_pos)
         })
         .collect()
     }
@@ -93,6 +114,15 @@ impl Db {
             .pragma_query_value(None, "data_version", |r| r.get(0))
             .context("data_version")
     }
+}
+
+/// An account from its row's columns.
+fn account_of(name: &str, created: i64, from_pos: i64) -> Result<Account, StoreError> {
+    Ok(Account {
+        name: name.into(),
+        created: super::from_sql(created, "created")?,
+        from_pos: super::from_sql(from_pos, "position")?,
+    })
 }
 
 #[cfg(test)]
@@ -126,6 +156,21 @@ mod tests {
         );
         assert!(!db.delete_account("alice@x").unwrap());
         assert!(db.account_names().unwrap().is_empty());
+    }
+
+    /// An account registered while Events before its start were still unwritten, then a crash
+    /// that lost them: positions are handed out again from the last one kept, and the account
+    /// must not wait for them to pass its start.
+    #[test]
+    fn an_account_starting_past_what_a_crash_kept_starts_after_it() {
+        let dir = TempDir::new("account-starts");
+        let db = Db::open(&dir.0.join("a.db")).unwrap();
+        assert!(db.add_account("early@x", "h", 1, 5).unwrap());
+        assert!(db.add_account("late@x", "h", 2, 992).unwrap());
+        assert_eq!(db.clamp_account_starts(903).unwrap(), 1);
+        let starts = |name| db.account(name).unwrap().map(|a| a.from_pos);
+        assert_eq!((starts("early@x"), starts("late@x")), (Some(5), Some(903)));
+        assert_eq!(starts("nobody@x"), None);
     }
 
     #[test]
