@@ -344,12 +344,16 @@ impl Shell {
             match done {
                 AccountsDone::Verdict {
                     account,
+                    registered,
                     conn,
                     ticket,
                     verdict,
                 } => {
                     if let Some(a) = account {
                         server.account_seen(a, &mut wire);
+                    }
+                    if let Some(user) = registered {
+                        server.registration_ended(&user, verdict);
                     }
                     server.verified(conn, ticket, verdict, t, &mut wire)
                 }

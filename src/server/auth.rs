@@ -317,12 +317,18 @@ impl Server {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
         self.accounts.names = known(accounts);
+        // A registration in flight is not in a list read before it was stored: the name stays
+        // held until its verdict.
+        for (user, k) in &before {
+            if pending(k) && !self.accounts.names.contains_key(user) {
+                self.accounts.names.insert(user.clone(), *k);
+            }
+        }
         let created = |k: &Option<Known>| k.and_then(|k| k.created);
         let deleted: HashSet<Box<str>> = before
             .into_iter()
             .filter(|(u, was)| match (self.accounts.names.get(u), created(was)) {
-                // (A registration in flight is not in a list read before it was stored.)
-                (None, _) => !pending(was),
+                (None, _) => true,
                 // (One logged in to the new account before this look is closed too, once.)
                 (Some(now), Some(was)) => created(now).is_some_and(|c| c != was),
                 _ => false,
@@ -338,6 +344,20 @@ impl Server {
             .collect();
         for user in squatted {
             self.evict_squatters(&user, out);
+        }
+    }
+
+    /// A registration of `user` ended with `verdict`, whether or not its connection is still
+    /// there: one that did not make the account leaves no pending one behind (one that found
+    /// the name taken leaves an account it knows nothing of).
+    pub fn registration_ended(&mut self, user: &str, verdict: Verdict) {
+        if verdict == Verdict::Accepted || !pending(&self.accounts.names.get(user).copied().flatten()) {
+            return;
+        }
+        if verdict == Verdict::Taken {
+            self.accounts.names.insert(user.into(), None);
+        } else {
+            self.accounts.names.remove(user);
         }
     }
 
@@ -669,18 +689,6 @@ impl Server {
             }
         };
         let addr = s.addr();
-        // A registration that did not make the account leaves no pending one behind (one
-        // that found the name taken leaves an account it knows nothing of).
-        if register
-            && verdict != Verdict::Accepted
-            && pending(&self.accounts.names.get(&user).copied().flatten())
-        {
-            if verdict == Verdict::Taken {
-                self.accounts.names.insert(user.clone(), None);
-            } else {
-                self.accounts.names.remove(&user);
-            }
-        }
         match verdict {
             Verdict::Accepted => {
                 // A good password takes its attempt back; a registration keeps the address's

@@ -43,6 +43,9 @@ pub enum AccountsDone {
         /// The account as the store holds it, for an accepted one: the loop's list may be a
         /// second old (deleted and made again since).
         account: Option<Account>,
+        /// The name, for a registration: its end frees or settles the name in the loop even
+        /// if the connection that asked is gone.
+        registered: Option<Box<str>>,
         /// The connection that asked.
         conn: ConnId,
         /// Its attempt.
@@ -141,6 +144,7 @@ impl Worker {
                     let (verdict, account) = self.check(&job);
                     let d = AccountsDone::Verdict {
                         account,
+                        registered: job.register.then(|| job.user.clone()),
                         conn: job.conn,
                         ticket: job.ticket,
                         verdict,

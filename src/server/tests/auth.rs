@@ -81,6 +81,9 @@ impl Rig {
     /// The accounts thread's answer to the last check handed to it.
     pub(super) fn verdict(&mut self, verdict: Verdict) -> (ConnId, Vec<String>) {
         let job = self.out.verifies.pop().expect("a check was handed over");
+        if job.register {
+            self.server.registration_ended(&job.user, verdict);
+        }
         self.server
             .verified(job.conn, job.ticket, verdict, &self.now, &mut self.out);
         (job.conn, self.out.take(job.conn))
@@ -512,6 +515,27 @@ fn a_registration_that_fails_leaves_the_name_free() {
     assert_eq!(
         r.ident(1, "dave", false, false),
         ["Ident dave@example.com Some(\"example.com\")"]
+    );
+
+    // Another registration of a name: a list read before it was stored (the operator added
+    // someone else meanwhile) does not free the name, and the verdict does, though the
+    // connection that asked has gone.
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(2, "erin", true);
+    r.auth(2, nonce, "pw");
+    r.server
+        .accounts_changed(made(&["alice@example.com", "carol@example.com"]), &mut r.out);
+    r.open(3, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(3, "erin", false, false),
+        ["Error 600 auth_required seq=Some(1)"]
+    );
+    r.server.disconnect(2);
+    r.verdict(Verdict::Failed);
+    r.open(4, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(4, "erin", false, false),
+        ["Ident erin@example.com Some(\"example.com\")"]
     );
 }
 
