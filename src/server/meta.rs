@@ -108,7 +108,14 @@ impl Server {
         if let Some((code, reason)) = self.refuse_channel_request(conn, m.topic) {
             return self.fail(conn, m.seq, code, &reason, out);
         }
-        let Some(room) = self.rooms.get_mut(m.topic.as_str()) else {
+        let channel = m.topic.as_str();
+        if let (Some(room), Some(bits)) = (self.rooms.get(channel), m.modes)
+            && !self.may_set_modes(channel, room, bits)
+        {
+            let reason = "the server remembers too many private channels; ask for a kept one";
+            return self.fail(conn, m.seq, ErrorCode::ListFull, reason, out);
+        }
+        let Some(room) = self.rooms.get_mut(channel) else {
             return;
         };
         let mut changes = Vec::new();
@@ -135,8 +142,10 @@ impl Server {
             room.rules_mut().rate = rate;
             changes.push(format!("rate {rate}"));
         }
+        let bits = room.modes;
         room.tidy();
-        self.room_changed(m.topic.as_str());
+        self.modes_set(channel, bits, out);
+        self.room_changed(channel);
         for change in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.
             self.record(conn, None, m.topic, &change, now, out);

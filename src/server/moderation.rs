@@ -435,9 +435,7 @@ impl Server {
                 r.emptied = super::saved::unix_s(self.now_ms);
                 self.room_changed(channel);
             }
-            Some(_) => {
-                self.rooms.remove(channel);
-            }
+            Some(_) => self.end_room(channel),
             None => {}
         }
     }

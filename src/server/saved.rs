@@ -24,7 +24,7 @@ pub const MAX_KEPT_ROOMS: usize = 65_536;
 
 impl Server {
     /// Marks a key to be saved at the next tick (only with a store).
-    fn mark(&mut self, key: &str) {
+    pub(super) fn mark(&mut self, key: &str) {
         if self.history.is_some() {
             self.unsaved.insert(key.into());
         }
@@ -132,7 +132,7 @@ impl Server {
                 r.owner = Rc::from("");
             }
             if self.channels.subscribers(&channel).is_empty() {
-                self.rooms.remove(&*channel);
+                self.end_room(&channel);
             }
         }
     }
@@ -163,7 +163,14 @@ impl Server {
                 idle.as_secs() / 86_400
             );
             self.unkeep(&channel);
-            self.rooms.remove(&*channel);
+            self.end_room(&channel);
+        }
+    }
+
+    /// Forgets `channel`'s room: its life is over.
+    pub(super) fn end_room(&mut self, channel: &str) {
+        if let Some(room) = self.rooms.remove(channel) {
+            self.life_ended(channel, &room);
         }
     }
 
@@ -177,6 +184,7 @@ impl Server {
     pub(super) fn save(&mut self, out: &mut impl Outbox) {
         for key in std::mem::take(&mut self.unsaved) {
             let value = match &*key {
+                _ if let Some(life) = self.life_value(&key) => life,
                 BANS => Some(bans_value(&self.bans)),
                 MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
                 channel => self
@@ -200,6 +208,7 @@ impl Server {
                 continue;
             };
             let restored = match key.as_str() {
+                k if let Some(ok) = self.restore_life(k, &v) => ok.then_some(()),
                 BANS => bans_of(&v).map(|b| self.bans = b),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
@@ -211,6 +220,7 @@ impl Server {
                 log::error!("saved state of {key} is not what this version expects; skipped");
             }
         }
+        self.settle_lives();
         log::info!(
             "restored {} channel(s) and {} server ban(s)",
             self.rooms.len(),
@@ -248,7 +258,7 @@ pub(super) fn unix_s(ms: u64) -> u32 {
     u32::try_from(ms / 1000).unwrap_or(u32::MAX)
 }
 
-fn encode(v: &Value) -> Vec<u8> {
+pub(super) fn encode(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = ciborium::into_writer(v, &mut out);
@@ -295,14 +305,14 @@ fn room_value(r: &Room) -> Value {
     ])
 }
 
-fn field<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
+pub(super) fn field<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
     v.as_map()?
         .iter()
         .find(|(k, _)| k.as_text() == Some(name))
         .map(|(_, v)| v)
 }
 
-fn uint(v: &Value, name: &str) -> Option<u64> {
+pub(super) fn uint(v: &Value, name: &str) -> Option<u64> {
     field(v, name)?.as_integer().and_then(|i| u64::try_from(i).ok())
 }
 

@@ -883,3 +883,144 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     r.send(2, Msg::Catchup(c));
     assert!(r.out.queries.iter().all(|q| q.account.is_none()));
 }
+
+fn unsub(r: &mut Rig, conn: ConnId, topic: &str) {
+    r.send(
+        conn,
+        Msg::Unsub(Sub {
+            seq: None,
+            topic: n(topic),
+        }),
+    );
+}
+
+fn set_modes(r: &mut Rig, conn: ConnId, topic: &str, modes: u64) -> Vec<String> {
+    let m = SetMeta {
+        seq: Some(4),
+        topic: n(topic),
+        display: None,
+        subject: None,
+        modes: Some(modes),
+        rate: None,
+    };
+    r.send(conn, Msg::SetMeta(m))
+}
+
+/// The floor the next store query of `topic` by `conn` carries, and whether memory answered.
+fn floor_of_next_read(r: &mut Rig, conn: ConnId, topic: &str) -> (Option<u64>, bool) {
+    if let Some(rec) = r.out.persisted.last() {
+        let pos = rec.pos;
+        r.server.store_done(Done::Committed(pos), &mut r.out);
+    }
+    r.out.take(conn);
+    let got = r.send(conn, Msg::Catchup(catchup(topic, 5)));
+    match r.out.queries.pop() {
+        Some(q) => {
+            r.server
+                .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+            r.out.take(conn);
+            (q.from, false)
+        }
+        None => {
+            assert!(got.last().is_some_and(|f| f.starts_with("CatchupEnd")), "{got:?}");
+            (None, true)
+        }
+    }
+}
+
+#[test]
+fn a_private_life_s_history_is_out_of_reach_of_the_channel_s_next_lives() {
+    const CH: &str = "#rust@example.com";
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    say_stored(&mut r, "said in public");
+    assert!(
+        set_modes(&mut r, 0, CH, modes::INVITE_ONLY)
+            .iter()
+            .any(|f| f.starts_with("Meta"))
+    );
+    let open = r.out.saved.iter().find(|(k, _)| k == "!from #rust@example.com");
+    assert!(open.is_some_and(|(_, v)| v.is_some()), "saved as it went private");
+    say_stored(&mut r, "said behind closed doors");
+    // Made public again before it ends: what was said while closed stays closed.
+    set_modes(&mut r, 0, CH, 0);
+    let last = r.out.persisted.last().expect("the mode records").pos;
+    assert_eq!(last, 104, "said, closed, said, opened");
+    for conn in [0, 1] {
+        unsub(&mut r, conn, CH);
+    }
+    // carol starts it anew: its history is hers from the end of the last life on.
+    r.connect(2, "carol@example.com");
+    r.sub(2, CH);
+    assert_eq!(floor_of_next_read(&mut r, 2, CH), (Some(last + 1), false));
+    let s = Search {
+        range: catchup(CH, 5),
+        query: "doors",
+    };
+    r.send(2, Msg::Search(s));
+    assert_eq!(r.out.queries.pop().map(|q| q.from), Some(Some(last + 1)));
+
+    // A channel that was never closed reads across its lives.
+    r.sub(0, "#open@example.com");
+    r.say(0, "#open@example.com", "hello");
+    unsub(&mut r, 0, "#open@example.com");
+    r.sub(1, "#open@example.com");
+    assert_eq!(floor_of_next_read(&mut r, 1, "#open@example.com").0, None);
+
+    // Restarted on the same store.
+    r.advance(Duration::from_secs(1));
+    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    assert!(state.iter().any(|(k, _)| k == "!from #rust@example.com"));
+    assert!(!state.iter().any(|(k, _)| k.contains("#open")));
+    let restart = |state: Vec<(String, Vec<u8>)>, last_pos: u64| {
+        let mut again = Rig::new(Limits::default());
+        let c = HistoryConfig {
+            last_pos,
+            ..config(Fsync::Batched)
+        };
+        again.server.keep_history(&c, 5_000, Vec::new());
+        again.server.restore(state);
+        again.connect(0, "dave@example.com");
+        again.sub(0, CH);
+        again
+    };
+    let mut again = restart(state.clone(), 1_000);
+    assert_eq!(floor_of_next_read(&mut again, 0, CH), (Some(last + 1), false));
+    // A crash lost the Events before that start: new ones count from where the store ends.
+    let mut again = restart(state, last - 2);
+    assert_eq!(floor_of_next_read(&mut again, 0, CH), (Some(last - 1), false));
+
+    // A life still private when the server stopped ended then, after all it stored.
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    set_modes(&mut r, 0, CH, modes::REGISTERED_ONLY);
+    r.advance(Duration::from_secs(1));
+    let state = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    let mut again = restart(state, 2_000);
+    assert_eq!(floor_of_next_read(&mut again, 0, CH), (Some(2_001), false));
+}
+
+/// The server remembers a bounded number of channels' starts: past it, only making a channel
+/// private that it does not know yet is refused, and said so.
+#[test]
+fn the_channels_remembered_for_their_private_lives_are_bounded() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    for i in 0..crate::server::lives::MAX_LIVES {
+        r.server
+            .lives
+            .insert(format!("#c{i}@example.com").into(), Default::default());
+    }
+    assert_eq!(
+        set_modes(&mut r, 0, "#rust@example.com", modes::INVITE_ONLY),
+        ["Error 808 list_full seq=Some(4)"]
+    );
+    assert!(
+        set_modes(&mut r, 0, "#rust@example.com", modes::MODERATED)
+            .iter()
+            .any(|f| f.starts_with("Meta"))
+    );
+    r.server.lives.remove("#c0@example.com");
+    assert!(
+        set_modes(&mut r, 0, "#rust@example.com", modes::INVITE_ONLY)
+            .iter()
+            .any(|f| f.starts_with("Meta"))
+    );
+}
