@@ -115,6 +115,12 @@ impl Server {
                 changed.push(key(channel));
             }
         }
+        if !changed.is_empty() {
+            log::info!(
+                "{} channel(s) closed when the server stopped, or starting past what the store kept: their history starts now",
+                changed.len()
+            );
+        }
         for k in changed {
             self.mark(&k);
         }
