@@ -112,7 +112,7 @@ impl Server {
         if let (Some(room), Some(bits)) = (self.rooms.get(channel), m.modes)
             && !self.may_set_modes(channel, room, bits)
         {
-            let reason = "the server remembers too many private channels; ask for a kept one";
+            let reason = "the server holds as many closed channels as it can; channels created by a logged-in owner are not limited";
             return self.fail(conn, m.seq, ErrorCode::ListFull, reason, out);
         }
         let Some(room) = self.rooms.get_mut(channel) else {
