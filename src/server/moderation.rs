@@ -335,6 +335,17 @@ impl Server {
             .then(|| self.users.get(target).and_then(connected))
             .flatten()
             .or_else(|| guest.then(|| self.left_guests.addr(target)).flatten());
+        // A channel handed to a session logged in to an account here is kept from now on, as
+        // if that session had created it.
+        let keep = m.action == Action::Transfer
+            && self
+                .rooms
+                .get(channel)
+                .is_some_and(|r| !r.lasting && &*r.owner != target)
+            && self.may_own_lasting(target)
+            && !self
+                .members(channel, |s| s.authenticated && s.user.as_deref() == Some(target))
+                .is_empty();
         let Some(room) = self.rooms.get_mut(channel) else {
             return Vec::new();
         };
@@ -367,6 +378,9 @@ impl Server {
                 }
                 if room.lasting {
                     self.lasting_handed_over(&old, Some(target));
+                } else if keep {
+                    room.lasting = true;
+                    self.own_lasting(target);
                 }
             }
             Action::Transfer => {}

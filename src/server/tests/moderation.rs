@@ -690,3 +690,36 @@ fn a_kept_channel_nobody_uses_is_forgotten_after_three_months() {
     r.advance(Duration::from_secs(1));
     assert_eq!(r.out.saved, [(CH.to_string(), None)], "and its saved state");
 }
+
+/// A channel handed to a session logged in to an account here is kept from then on, as if
+/// that session had made it; one handed to a name without a password is not.
+#[test]
+fn a_channel_handed_to_an_account_is_kept() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.server
+        .set_accounts(made(&["alice@example.com", "carol@example.com"]));
+    r.connect(0, "bob@example.com");
+    r.sub(0, CH);
+    r.connect(1, "dave@example.com");
+    r.sub(1, CH);
+    act(&mut r, 0, Action::Transfer, "dave@example.com", None);
+    assert!(!r.server.rooms[CH].lasting, "dave has no password");
+    r.log_in(2, "alice");
+    r.sub(2, CH);
+    act(&mut r, 1, Action::Transfer, "alice@example.com", None);
+    assert!(r.server.rooms[CH].lasting);
+    assert_eq!(r.server.lasting_owned.get("alice@example.com"), Some(&1));
+    r.advance(Duration::from_secs(1));
+    assert!(r.out.saved.iter().any(|(k, v)| k == CH && v.is_some()), "saved");
+    // Everyone leaves: it outlives them, with its owner.
+    for conn in [0, 1, 2] {
+        r.server.disconnect(conn);
+    }
+    assert!(
+        r.server
+            .rooms
+            .get(CH)
+            .is_some_and(|room| &*room.owner == "alice@example.com")
+    );
+}
