@@ -50,7 +50,9 @@ pub fn matches(pattern: &str, id: &str) -> bool {
 }
 
 /// An address range written `ADDR/PREFIX` (or a bare address): `192.0.2.0/24`,
-/// `2001:db8::/32`. The address is masked to the prefix.
+/// `2001:db8::/32`. The address is masked to the prefix. A range within the IPv4-mapped IPv6
+/// addresses (`::ffff:192.0.2.0/120`) is the IPv4 range it maps, as [`in_range`] compares an
+/// IPv4-mapped address as the IPv4 address it is.
 pub fn parse_range(s: &str) -> Option<(std::net::IpAddr, u8)> {
     use std::net::IpAddr;
     let (addr, prefix) = match s.split_once('/') {
@@ -59,7 +61,17 @@ pub fn parse_range(s: &str) -> Option<(std::net::IpAddr, u8)> {
     };
     let bits = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = prefix.unwrap_or(bits);
-    (prefix <= bits).then(|| (mask(addr, prefix), prefix))
+    if prefix > bits {
+        return None;
+    }
+    let (addr, prefix) = match addr {
+        IpAddr::V6(v6) if prefix >= 96 => match v6.to_ipv4_mapped() {
+            Some(v4) => (IpAddr::V4(v4), prefix - 96),
+            None => (addr, prefix),
+        },
+        _ => (addr, prefix),
+    };
+    Some((mask(addr, prefix), prefix))
 }
 
 /// Whether `addr` lies in the range `net`/`prefix` (from [`parse_range`]). An IPv4-mapped IPv6
@@ -121,6 +133,19 @@ mod tests {
         for bad in ["10.0.0.0/33", "x/8", "10.0.0.0/", "::/129"] {
             assert_eq!(parse_range(bad), None, "{bad}");
         }
+        // IPv4-mapped ranges are the IPv4 ranges they map, so they match (v4 or mapped) peers.
+        for (mapped, v4) in [
+            ("::ffff:192.0.2.7", "192.0.2.7/32"),
+            ("::ffff:192.0.2.0/120", "192.0.2.0/24"),
+            ("::ffff:0:0/96", "0.0.0.0/0"),
+        ] {
+            let (net, p) = parse_range(mapped).unwrap();
+            assert_eq!(format!("{net}/{p}"), v4);
+            for peer in ["192.0.2.7", "::ffff:192.0.2.7"] {
+                assert!(in_range(peer.parse().unwrap(), net, p), "{mapped} {peer}");
+            }
+        }
+        assert!(parse_range("::ffff:0:0/95").unwrap().0.is_ipv6());
     }
 
     #[test]

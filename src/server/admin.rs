@@ -290,6 +290,12 @@ impl Server {
                     self.bans.push(ban);
                 }
             }
+            // One from the configuration would stay: the record would say it went.
+            Action::Unban if self.policy.bans.contains(&ban) => {
+                let reason =
+                    format!("{ban} is in the server's configuration file: remove it there and reload");
+                return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
+            }
             Action::Unban => self.bans.retain(|b| *b != ban),
             other => {
                 let reason = format!(

@@ -391,6 +391,22 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         r.out.take(1),
         ["Error 807 banned_from_server seq=None", "Bye 807"]
     );
+    // A configured ban is lifted in the file, not by Mod: refused, not recorded as gone.
+    let unban = Msg::Mod(Mod {
+        seq: Some(6),
+        topic: n("!server@example.com"),
+        action: Action::Unban,
+        target: "bob@*",
+        reason: None,
+    });
+    assert_eq!(r.send(0, unban), ["Error 300 bad_id seq=Some(6)"]);
+    // A range written IPv4-mapped is the IPv4 range.
+    r.send(0, ban("::ffff:203.0.113.0/120"));
+    r.out.take(0);
+    assert!(
+        !r.server
+            .accept(6, Ipv4Addr::new(203, 0, 113, 9).into(), &r.now, &mut r.out)
+    );
 }
 
 #[test]
