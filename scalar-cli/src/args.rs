@@ -390,6 +390,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         })?),
         None => None,
     };
+    // An empty SCALAR_ID counts as unset, as empty variables do; an empty --id is a mistake.
+    if id.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        return Err(usage("--id: empty; give an ID, like alice or alice@example.org"));
+    }
     // Errors quote the ID as typed (--id or SCALAR_ID), not as folded.
     let typed = id.clone().or_else(|| env.id.clone()).unwrap_or_default();
     let id = names::default_id(id, env.id.clone(), env.user.clone());
@@ -824,6 +828,8 @@ mod tests {
             &["ping", "--json"],
             &["--timeout", "0"],
             &["--id", "Bad Name!", "ping"],
+            &["--id", "", "ping"],
+            &["--id", "  ", "ping"],
             &["--id", "#room@x", "ping"],
             &["--id", "a@Bad_Domain", "ping"],
         ] {

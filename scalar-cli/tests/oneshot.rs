@@ -452,3 +452,43 @@ fn an_id_without_domain_takes_the_servers() {
     );
     assert_eq!(listener.finish().0, 0);
 }
+
+/// `listen` kicked out of one of its channels goes on with the other; kicked out of the last,
+/// it has nothing left to wait for and ends as a dropped session (exit 3), saying why.
+#[test]
+fn listen_ends_when_kicked_out_of_every_channel() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut owner = server.client("alice");
+    subscribe(&mut owner, "#a@localhost");
+    subscribe(&mut owner, "#b@localhost");
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "eve", "listen", "#a", "#b"]);
+    let listener = Lines::spawn(listen);
+    wait_subscribers(&server, "#b@localhost", 2);
+    let kick = |c: &mut scalar::client::Client, topic: &'static str| {
+        c.request(STEP, |seq| {
+            Msg::Mod(scalar::proto::Mod {
+                seq,
+                topic: Name::parse(topic).unwrap(),
+                action: scalar::proto::Action::Kick,
+                target: "eve@localhost",
+                reason: Some("enough"),
+            })
+        })
+        .unwrap();
+    };
+    kick(&mut owner, "#a@localhost");
+    let record = listener.next();
+    assert!(
+        record.ends_with("* alice@localhost kicked eve@localhost (enough)"),
+        "{record}"
+    );
+    publish(&mut owner, "#b@localhost", "still listening");
+    let line = listener.next();
+    assert!(line.ends_with("alice@localhost: still listening"), "{line}");
+    kick(&mut owner, "#b@localhost");
+    let (code, err) = listener.finish();
+    assert_eq!(code, CONNECTION, "{err}");
+    assert!(err.contains("803"), "{err}");
+}

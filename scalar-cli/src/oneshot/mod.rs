@@ -13,7 +13,7 @@ use crate::input::{self, BadLine};
 use crate::names;
 use crate::{json, render};
 use scalar::client::HELD_FRAMES;
-use scalar::proto::{Body, Kind, Message, Msg, Ping, Sub, Topics};
+use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, Ping, Sub, Topics};
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -153,9 +153,13 @@ fn bad_line(line_no: u64, bad: &BadLine, sent: u64) -> CliError {
 /// and the run fails loudly (exit 3) instead of dropping events silently.
 pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool) -> Result<(), CliError> {
     let mut conn = open(args)?;
+    // The channels still listened to: once kicked or banned from all of them, there is
+    // nothing left to wait for.
+    let mut topics = Vec::new();
     for raw in raw_topics {
         let topic = names::channel(raw, &conn.domain).map_err(CliError::Usage)?;
         subscribe(&mut conn, &topic, args.timeout)?;
+        topics.push(topic);
     }
     let mut out = Out::new();
     let mut seen = 0u64;
@@ -208,7 +212,15 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             }
             Msg::Ping(p) => conn.send(&Msg::Pong(p))?,
             Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason).into()),
-            Msg::Error(e) => note(&NetError::refused(e.code, e.reason).to_string()),
+            Msg::Error(e) => {
+                let removed = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16);
+                let before = topics.len();
+                topics.retain(|t| removed.is_none_or(|r| r.as_str() != t));
+                if topics.is_empty() && before > 0 {
+                    return Err(NetError::dropped(e.code, e.reason).into());
+                }
+                note(&NetError::refused(e.code, e.reason).to_string());
+            }
             _ => {}
         }
     }
