@@ -229,6 +229,46 @@ fn modes_and_the_topic_line_survive_a_restart() {
     );
 }
 
+/// The role `c` is given by the Meta answering its Sub to ROOM.
+fn role_on_sub(c: &mut Client) -> Option<Role> {
+    c.send(&Msg::Sub(Sub {
+        seq: Some(2),
+        topic: name(ROOM),
+    }))
+    .unwrap();
+    let f = c.recv().unwrap();
+    let Ok(Msg::Meta(m)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    m.role
+}
+
+/// `scalard account del` and `add` while the server is stopped: the new account of the name
+/// holds none of the old one's roles (QA found the new holder an operator).
+#[test]
+fn an_account_deleted_and_added_while_stopped_holds_none_of_the_old_roles() {
+    let dir = with_alice();
+    assert!(account(dir.path(), "add", "carol@localhost", "old").0);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut owner = alice(&s);
+    sub(&mut owner, ROOM);
+    let mut carol = login_at(s.addr, "carol", "old", false).expect("carol logs in");
+    sub(&mut carol, ROOM);
+    assert!(act(&mut owner, 3, Action::Op, "carol@localhost").contains("op carol@localhost"));
+    // Saved within a tick of the change and a second of the writer's.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop((owner, carol, s));
+    for (cmd, password) in [("del", ""), ("add", "new")] {
+        let (ok, out) = account(dir.path(), cmd, "carol@localhost", password);
+        assert!(ok, "{out}");
+    }
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut owner = alice(&s);
+    assert_eq!(role_on_sub(&mut owner), Some(Role::Owner));
+    let mut carol = login_at(s.addr, "carol", "new", false).expect("the new carol logs in");
+    assert_eq!(role_on_sub(&mut carol), Some(Role::Member));
+}
+
 #[test]
 fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
     let dir = DataDir::new();

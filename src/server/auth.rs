@@ -238,6 +238,9 @@ pub(super) struct Accounts {
     by_addr: Throttle<IpAddr>,
     /// The last attempt number handed out (password checks and token checks alike).
     pub tickets: u64,
+    /// Accounts `scalard account del` deleted while the server was down (read from the store
+    /// at start, forgotten once the account list is in).
+    pub deleted_offline: HashSet<Box<str>>,
 }
 
 impl Accounts {
@@ -249,6 +252,7 @@ impl Accounts {
             available: false,
             names: HashMap::new(),
             tickets: 0,
+            deleted_offline: HashSet::new(),
         }
     }
 
@@ -304,7 +308,9 @@ impl Server {
     pub fn set_accounts(&mut self, accounts: Vec<Account>) {
         self.accounts.available = true;
         self.accounts.names = known(accounts);
-        self.forget_deleted_accounts(&HashSet::new());
+        // Accounts deleted while the server was down, even if made again since.
+        let deleted = std::mem::take(&mut self.accounts.deleted_offline);
+        self.forget_deleted_accounts(&deleted);
         self.warn_accountless_admins();
     }
 

@@ -34,7 +34,7 @@ pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, Limits};
 pub use meta::mode_letters;
 pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE};
 pub use outbox::{ConnId, Outbox};
-pub use saved::{BANS as SAVED_BANS, bans_value, saved_bans};
+pub use saved::{BANS as SAVED_BANS, DELETED_VALUE, bans_value, deleted_key, saved_bans};
 
 use crate::proto::*;
 use auth::Accounts;

@@ -15,6 +15,18 @@ use std::rc::Rc;
 pub const BANS: &str = "!server";
 /// The key of the message of the day set with a Message to `!motd@`.
 const MOTD: &str = "!motd";
+/// The key prefix (an account's name follows) that `scalard account del` leaves beside the
+/// deletion: a server that was stopped then learns of it at its next start, even if the name
+/// has become an account again since (deleted and added while it was down), and forgets what
+/// the old account held. The server deletes the key once it has.
+pub const DELETED: &str = "!deleted ";
+/// The value of a [`DELETED`] key: an empty CBOR map (nothing more is needed yet).
+pub const DELETED_VALUE: &[u8] = &[0xa0];
+
+/// The state key marking `account` as deleted (see [`DELETED`]).
+pub fn deleted_key(account: &str) -> String {
+    format!("{DELETED}{account}")
+}
 /// Channels one account may own that outlive their last subscriber: a bound on what one
 /// account can make the server remember.
 pub const MAX_LASTING_ROOMS: usize = 64;
@@ -94,6 +106,9 @@ impl Server {
     pub(super) fn forget_deleted_accounts(&mut self, deleted: &HashSet<Box<str>>) {
         if !self.accounts.available {
             return;
+        }
+        for user in deleted {
+            self.mark(&deleted_key(user));
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
         let local = |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain);
@@ -185,6 +200,7 @@ impl Server {
         for key in std::mem::take(&mut self.unsaved) {
             let value = match &*key {
                 _ if let Some(life) = self.life_value(&key) => life,
+                k if k.starts_with(DELETED) => None,
                 BANS => Some(bans_value(&self.bans)),
                 MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
                 channel => self
@@ -209,6 +225,10 @@ impl Server {
             };
             let restored = match key.as_str() {
                 k if let Some(ok) = self.restore_life(k, &v) => ok.then_some(()),
+                k if let Some(account) = k.strip_prefix(DELETED) => {
+                    self.accounts.deleted_offline.insert(account.into());
+                    Some(())
+                }
                 BANS => bans_of(&v).map(|b| self.bans = b),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {

@@ -647,7 +647,70 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     let mut saved = r.out.saved.clone();
     saved.sort();
     let keys: Vec<(&str, bool)> = saved.iter().map(|(k, v)| (k.as_str(), v.is_some())).collect();
-    assert_eq!(keys, [(CAROL, true), (EMPTY, false), (CH, false)]);
+    assert_eq!(
+        keys,
+        [
+            ("!deleted alice@example.com", false),
+            (CAROL, true),
+            (EMPTY, false),
+            (CH, false)
+        ],
+        "the store's mark of the deletion is cleared: the server knows"
+    );
+}
+
+/// An account deleted and made again while the server was down: the new holder of the name
+/// finds none of what the old one held, as when it happens while the server runs.
+#[test]
+fn an_account_deleted_and_made_again_while_the_server_was_down_holds_nothing_of_the_old() {
+    const ALICE: &str = "#alice@example.com";
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    let accounts = ["alice@example.com", "carol@example.com", "dave@example.com"];
+    r.server.set_accounts(made(&accounts));
+    // dave's kept channel, where carol is an invited operator; alice's own.
+    r.log_in(0, "dave");
+    r.sub(0, CH);
+    r.log_in(1, "carol");
+    r.sub(1, CH);
+    act(&mut r, 0, Action::Op, "carol@example.com", None);
+    act(&mut r, 0, Action::Invite, "carol@example.com", None);
+    log_in_alice(&mut r, 2);
+    r.sub(2, ALICE);
+    r.advance(Duration::from_secs(1));
+    let mut state: Vec<(String, Vec<u8>)> =
+        r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    // Stopped; `scalard account del` and `add` for alice and carol.
+    for name in ["alice@example.com", "carol@example.com"] {
+        state.push((
+            crate::server::deleted_key(name),
+            crate::server::DELETED_VALUE.to_vec(),
+        ));
+    }
+    let mut again = rig(Policy::Open, false);
+    again.keep_history(crate::store::Fsync::Batched, 4);
+    again.server.restore(state);
+    assert!(again.server.rooms.contains_key(ALICE));
+    again.server.set_accounts(made(&accounts));
+    assert!(
+        !again.server.rooms.contains_key(ALICE),
+        "the old alice's channel is forgotten"
+    );
+    let room = again.server.rooms.get(CH).expect("dave's, kept");
+    assert!(room.rules().ops.is_empty() && room.rules().invited.is_empty());
+    again.advance(Duration::from_secs(1));
+    let mut cleared: Vec<&str> = again
+        .out
+        .saved
+        .iter()
+        .filter(|(k, v)| k.starts_with("!deleted ") && v.is_none())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    cleared.sort();
+    assert_eq!(
+        cleared,
+        ["!deleted alice@example.com", "!deleted carol@example.com"]
+    );
 }
 
 #[test]

@@ -45,10 +45,23 @@ impl Db {
 
     /// Deletes the account; false if there was none.
     pub fn delete_account(&self, name: &str) -> Result<bool, StoreError> {
-        self.conn
+        // With a mark for the server, in the same transaction: one that is stopped learns of the
+        // deletion at its next start even if the name is an account again by then (see
+        // `server::saved::DELETED`).
+        let tx = self.conn.unchecked_transaction().context("account delete")?;
+        let deleted = tx
             .execute("DELETE FROM accounts WHERE name = ?1", [name])
-            .map(|n| n == 1)
-            .context("account delete")
+            .context("account delete")?;
+        if deleted == 1 {
+            tx.execute(
+                "INSERT INTO state (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![crate::server::deleted_key(name), crate::server::DELETED_VALUE],
+            )
+            .context("account delete")?;
+        }
+        tx.commit().context("account delete")?;
+        Ok(deleted == 1)
     }
 
     /// The account `name`, if it is one.
@@ -156,6 +169,11 @@ mod tests {
         );
         assert!(!db.delete_account("alice@x").unwrap());
         assert!(db.account_names().unwrap().is_empty());
+        // The deletion leaves its mark for the server, once.
+        assert_eq!(
+            db.state().unwrap(),
+            [("!deleted alice@x".to_string(), vec![0xa0])]
+        );
     }
 
     /// An account registered while Events before its start were still unwritten, then a crash
