@@ -229,8 +229,8 @@ fn modes_and_the_topic_line_survive_a_restart() {
     );
 }
 
-/// The role `c` is given by the Meta answering its Sub to ROOM.
-fn role_on_sub(c: &mut Client) -> Option<Role> {
+/// The role `c` is given by the Meta answering its Sub to ROOM, and whether ROOM is kept.
+fn role_on_sub(c: &mut Client) -> (Option<Role>, Option<bool>) {
     c.send(&Msg::Sub(Sub {
         seq: Some(2),
         topic: name(ROOM),
@@ -240,7 +240,7 @@ fn role_on_sub(c: &mut Client) -> Option<Role> {
     let Ok(Msg::Meta(m)) = f.msg() else {
         panic!("{}", describe(&f))
     };
-    m.role
+    (m.role, m.kept)
 }
 
 /// `scalard account del` and `add` while the server is stopped: the new account of the name
@@ -264,9 +264,20 @@ fn an_account_deleted_and_added_while_stopped_holds_none_of_the_old_roles() {
     }
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut owner = alice(&s);
-    assert_eq!(role_on_sub(&mut owner), Some(Role::Owner));
+    assert_eq!(role_on_sub(&mut owner), (Some(Role::Owner), Some(true)));
     let mut carol = login_at(s.addr, "carol", "new", false).expect("the new carol logs in");
-    assert_eq!(role_on_sub(&mut carol), Some(Role::Member));
+    assert_eq!(role_on_sub(&mut carol), (Some(Role::Member), Some(true)));
+    // A guest's channel is not kept, and Meta says so.
+    let mut guest = s.client("dave");
+    sub(&mut guest, "#fleeting@localhost");
+    guest
+        .send(&Msg::Sub(Sub {
+            seq: Some(3),
+            topic: name("#fleeting@localhost"),
+        }))
+        .unwrap();
+    let f = guest.recv().unwrap();
+    assert!(matches!(f.msg(), Ok(Msg::Meta(m)) if m.kept == Some(false)), "{}", describe(&f));
 }
 
 #[test]

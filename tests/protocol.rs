@@ -438,6 +438,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 modes: Some(modes::REGISTERED_ONLY),
                 rate: Some(0),
                 role: Some(Role::Owner),
+                kept: Some(true),
                 ..Meta::new(Some(2), topic, true, 12)
             }),
         ),

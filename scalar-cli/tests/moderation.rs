@@ -146,6 +146,7 @@ fn topic_meta_modes_members_and_the_list() {
         "created:  ",
         "modes:    +m (moderated)",
         "rate:     30 messages a minute per member",
+        "kept:     no: it ends with its last member",
         "you are:  owner; 2 connected",
     ] {
         alice.wait_for_from(mark, line, STEP);

@@ -539,6 +539,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             rate: f.uint(Key::Rate)?,
             role: f.numbered(Key::Role, Role::from_u64)?,
             presence: f.numbered(Key::Presence, Presence::from_u64)?,
+            kept: f.bool(Key::Kept)?,
             reason: f.reason()?,
         }),
         MsgType::Topics => Msg::Topics(Topics {

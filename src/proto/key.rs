@@ -129,11 +129,13 @@ numbered! {
         Users = 48, "users",
         /// Roles, one per ID of `users` (MemberList).
         Roles = 49, "roles",
+        /// Whether the server keeps a channel after its last subscriber leaves (Meta).
+        Kept = 50, "kept",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 50;
+pub const KEY_COUNT: usize = 51;
 
 numbered! {
     /// What a Mod request does to its target on a channel.

@@ -364,6 +364,9 @@ pub struct Meta<'a> {
     pub presence: Option<Presence>,
     /// For a user ID that is away: its note.
     pub reason: Option<&'a str>,
+    /// For a channel: whether the server keeps it (its modes, lists and history's readers)
+    /// after its last subscriber leaves.
+    pub kept: Option<bool>,
 }
 
 impl<'a> Meta<'a> {
@@ -382,6 +385,7 @@ impl<'a> Meta<'a> {
             role: None,
             presence: None,
             reason: None,
+            kept: None,
         }
     }
 }
@@ -782,6 +786,9 @@ impl Msg<'_> {
                 m.opt_uint(Key::Rate, x.rate)?;
                 m.opt_uint(Key::Role, x.role.map(|r| r as u64))?;
                 m.opt_uint(Key::Presence, x.presence.map(|p| p as u64))?;
+                if let Some(kept) = x.kept {
+                    m.key(Key::Kept)?.bool(kept)?;
+                }
             }
             Msg::Topics(x) => {
                 m.key(Key::Start)?.uint(x.start.into())?;

@@ -98,6 +98,7 @@ impl Server {
             meta.modes = Some(room.modes);
             meta.rate = Some(room.rules().rate);
             meta.role = self.who(conn).map(|w| room.role(w));
+            meta.kept = Some(room.lasting);
         }
         out.reply(conn, &Msg::Meta(meta));
     }

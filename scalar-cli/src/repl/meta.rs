@@ -24,6 +24,7 @@ struct Described {
     modes: Option<u64>,
     rate: Option<u64>,
     role: Option<Role>,
+    kept: Option<bool>,
 }
 
 /// One change SetMeta makes.
@@ -55,8 +56,17 @@ fn described(shared: &Shared) -> Result<(String, Described), String> {
         modes: m.modes,
         rate: m.rate,
         role: m.role,
+        kept: m.kept,
     };
     Ok((channel, d))
+}
+
+/// What `kept` means for the channel, in a few words.
+fn kept(kept: bool) -> String {
+    match kept {
+        true => "yes: its modes, lists and topic outlive its last member".into(),
+        false => "no: it ends with its last member, modes, lists and all".into(),
+    }
 }
 
 /// Makes `change` to `channel`, unless it already is so. The server's record of it ("you set
@@ -171,6 +181,7 @@ pub fn meta(shared: &Shared, set: Option<MetaSet<'_>>) -> Result<(), String> {
             now.modes.map_or_else(unknown, crate::modes::describe)
         ),
         format!("rate:     {rate}"),
+        format!("kept:     {}", now.kept.map_or_else(unknown, kept)),
         format!("you are:  {you}; {} connected", now.subscribers),
     ] {
         shared.screen.line(format!("   {line}"));
