@@ -232,69 +232,6 @@ fn who_may_read_what() {
     assert!(err.contains("401"), "{err}");
 }
 
-/// Makes `topic` invite-only (with `bits`), as its owner `c`; returns once the Meta came.
-fn close_room(c: &mut Client, topic: &str, bits: u64) {
-    let f = c
-        .request(WAIT, |seq| {
-            Msg::SetMeta(SetMeta {
-                seq,
-                topic: name(topic),
-                display: None,
-                subject: None,
-                modes: Some(bits),
-                rate: None,
-            })
-        })
-        .expect("Meta");
-    assert!(matches!(f.msg(), Ok(Msg::Meta(_))), "{}", describe(&f));
-}
-
-/// A channel nobody keeps ends with its last subscriber, modes and all: whoever starts it
-/// anew must not read what was said while it was invite-only, whether it ended by everyone
-/// leaving or by the server being killed.
-#[test]
-fn a_private_life_s_history_stays_out_of_reach_of_whoever_starts_the_channel_anew() {
-    let dir = DataDir::new();
-    let mut s = Scalard::start_in(Some(dir.path()), &["--fsync", "always"]);
-    let mut alice = joined(&s, "alice");
-    publish(&mut alice, ROOM, "before the doors closed").unwrap();
-    close_room(&mut alice, ROOM, modes::INVITE_ONLY);
-    publish(&mut alice, ROOM, "behind closed doors").unwrap();
-    drop(alice);
-    let mut mallory = joined(&s, "mallory");
-    let a = ask(&mut mallory, range(ROOM), None).unwrap();
-    assert!(a.events.is_empty(), "{:?}", a.events);
-    assert!(a.horizon.is_some(), "told that older Events are out of reach");
-    let found = ask(&mut mallory, range(ROOM), Some("doors")).unwrap();
-    assert!(found.events.is_empty());
-    let mine = publish(&mut mallory, ROOM, "a new life").unwrap();
-    assert_eq!(
-        ask(&mut mallory, range(ROOM), None).unwrap().events,
-        std::slice::from_ref(&mine)
-    );
-    drop(mallory);
-    // The end of the closed life is saved within a tick and the writer's second; a kill
-    // before that would end it at the next start instead, after everything stored.
-    std::thread::sleep(Duration::from_millis(2500));
-
-    // Killed while a channel is invite-only: echoed means stored, and so is its privacy.
-    let den = "#den@localhost";
-    let mut bob = s.client("bob");
-    sub(&mut bob, den);
-    close_room(&mut bob, den, modes::REGISTERED_ONLY);
-    publish(&mut bob, den, "a secret").unwrap();
-    s.child.kill().expect("SIGKILL");
-    s.child.wait().expect("reap");
-    let s = Scalard::start_in(Some(dir.path()), &[]);
-    let mut mallory = s.client("mallory");
-    sub(&mut mallory, den);
-    let a = ask(&mut mallory, range(den), None).unwrap();
-    assert!(a.events.is_empty(), "{:?}", a.events);
-    // The public channel's new life still reads itself.
-    let mut carol = joined(&s, "carol");
-    assert_eq!(ask(&mut carol, range(ROOM), None).unwrap().events, [mine]);
-}
-
 /// A name registered after messages were sent to it: the account holder does not read what
 /// was meant for whoever used the name before; the other side keeps its conversation.
 #[test]

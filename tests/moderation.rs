@@ -277,7 +277,11 @@ fn an_account_deleted_and_added_while_stopped_holds_none_of_the_old_roles() {
         }))
         .unwrap();
     let f = guest.recv().unwrap();
-    assert!(matches!(f.msg(), Ok(Msg::Meta(m)) if m.kept == Some(false)), "{}", describe(&f));
+    assert!(
+        matches!(f.msg(), Ok(Msg::Meta(m)) if m.kept == Some(false)),
+        "{}",
+        describe(&f)
+    );
 }
 
 #[test]

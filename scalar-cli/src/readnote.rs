@@ -107,14 +107,10 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
         );
     }
     if let Some(h) = p.lost_before(ending) {
-        // An account reads its direct messages from its creation on, a channel the part of
-        // its past since it was last closed and not kept (PROTOCOL.md §4).
+        // An account reads its direct messages from its creation on (PROTOCOL.md §4).
         let why = match p.of_user() {
             true => "deleted by the server's retention, or sent before your account was made",
-            false => {
-                "deleted by the server's retention, or said before the channel last ended while \
-                 invite-only or registered-only"
-            }
+            false => "deleted by the server's retention",
         };
         out.push(format!(
             "older messages of {topic} were {why} (everything up to {})",
@@ -186,10 +182,7 @@ mod tests {
         p.horizon = Some(1_764_000_000_000);
         let s = notes(&p, Ending::Complete, &read(None));
         assert_eq!(s.len(), 2, "{s:?}");
-        assert!(
-            s[1].contains("deleted by the server's retention, or said"),
-            "{s:?}"
-        );
+        assert!(s[1].contains("deleted by the server's retention ("), "{s:?}");
         // In direct messages the horizon may also be the account's start.
         let mut dms = Pager::new(Name::parse("me@l").unwrap(), None, Bounds::default(), 10, false);
         dms.horizon = p.horizon;

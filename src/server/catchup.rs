@@ -58,13 +58,8 @@ impl Server {
         // first position on (the store looks it up). The ring answers those reads when the
         // core knows that position too.
         let account = (authenticated && c.topic.kind() == Kind::User).then(|| me.clone());
-        // A channel's current life reads from where its last private one ended.
-        let from = match c.topic.kind() {
-            Kind::Channel => self.history_from(c.topic.as_str()),
-            _ => None,
-        };
         let ring_floor = match &account {
-            None => Some(from),
+            None => Some(None),
             Some(me) => self
                 .accounts
                 .names
@@ -105,7 +100,6 @@ impl Server {
             count,
             max_bytes,
             account,
-            from,
         };
         if h.failing && h.would_miss_delivered(&query) {
             return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, UNSTORED, out);

@@ -109,14 +109,7 @@ impl Server {
         if let Some((code, reason)) = self.refuse_channel_request(conn, m.topic) {
             return self.fail(conn, m.seq, code, &reason, out);
         }
-        let channel = m.topic.as_str();
-        if let (Some(room), Some(bits)) = (self.rooms.get(channel), m.modes)
-            && !self.may_set_modes(channel, room, bits)
-        {
-            let reason = "the server holds as many closed channels as it can; channels created by a logged-in owner are not limited";
-            return self.fail(conn, m.seq, ErrorCode::ListFull, reason, out);
-        }
-        let Some(room) = self.rooms.get_mut(channel) else {
+        let Some(room) = self.rooms.get_mut(m.topic.as_str()) else {
             return;
         };
         let mut changes = Vec::new();
@@ -143,10 +136,8 @@ impl Server {
             room.rules_mut().rate = rate;
             changes.push(format!("rate {rate}"));
         }
-        let bits = room.modes;
         room.tidy();
-        self.modes_set(channel, bits, out);
-        self.room_changed(channel);
+        self.room_changed(m.topic.as_str());
         for change in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.
             self.record(conn, None, m.topic, &change, now, out);

@@ -11,7 +11,6 @@ mod federation;
 mod flood;
 mod history;
 mod limits;
-mod lives;
 mod meta;
 mod mix;
 mod moderation;
@@ -104,8 +103,6 @@ pub struct Server {
     /// How many lasting rooms each account owns, and how many there are.
     lasting_owned: HashMap<Box<str>, usize>,
     lasting_rooms: usize,
-    /// Where the history of channels that had private lives is readable from (see `lives`).
-    lives: HashMap<Box<str>, lives::Life>,
     /// Guests that left lately, and from where: a ban of one by name still bans its address.
     left_guests: moderation::LeftGuests,
     /// Keys of server state changed since they were last handed to the store.
@@ -143,7 +140,6 @@ impl Server {
             unsaved: Default::default(),
             lasting_owned: HashMap::new(),
             lasting_rooms: 0,
-            lives: HashMap::new(),
             left_guests: Default::default(),
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),

@@ -449,7 +449,9 @@ impl Server {
                 r.emptied = super::saved::unix_s(self.now_ms);
                 self.room_changed(channel);
             }
-            Some(_) => self.end_room(channel),
+            Some(_) => {
+                self.rooms.remove(channel);
+            }
             None => {}
         }
     }

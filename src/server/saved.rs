@@ -36,7 +36,7 @@ pub const MAX_KEPT_ROOMS: usize = 65_536;
 
 impl Server {
     /// Marks a key to be saved at the next tick (only with a store).
-    pub(super) fn mark(&mut self, key: &str) {
+    fn mark(&mut self, key: &str) {
         if self.history.is_some() {
             self.unsaved.insert(key.into());
         }
@@ -147,7 +147,7 @@ impl Server {
                 r.owner = Rc::from("");
             }
             if self.channels.subscribers(&channel).is_empty() {
-                self.end_room(&channel);
+                self.rooms.remove(&*channel);
             }
         }
     }
@@ -178,14 +178,7 @@ impl Server {
                 idle.as_secs() / 86_400
             );
             self.unkeep(&channel);
-            self.end_room(&channel);
-        }
-    }
-
-    /// Forgets `channel`'s room: its life is over.
-    pub(super) fn end_room(&mut self, channel: &str) {
-        if let Some(room) = self.rooms.remove(channel) {
-            self.life_ended(channel, &room);
+            self.rooms.remove(&*channel);
         }
     }
 
@@ -199,7 +192,6 @@ impl Server {
     pub(super) fn save(&mut self, out: &mut impl Outbox) {
         for key in std::mem::take(&mut self.unsaved) {
             let value = match &*key {
-                _ if let Some(life) = self.life_value(&key) => life,
                 k if k.starts_with(DELETED) => None,
                 BANS => Some(bans_value(&self.bans)),
                 MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
@@ -224,7 +216,6 @@ impl Server {
                 continue;
             };
             let restored = match key.as_str() {
-                k if let Some(ok) = self.restore_life(k, &v) => ok.then_some(()),
                 k if let Some(account) = k.strip_prefix(DELETED) => {
                     self.accounts.deleted_offline.insert(account.into());
                     Some(())
@@ -240,7 +231,6 @@ impl Server {
                 log::error!("saved state of {key} is not what this version expects; skipped");
             }
         }
-        self.settle_lives();
         log::info!(
             "restored {} channel(s) and {} server ban(s)",
             self.rooms.len(),
@@ -278,7 +268,7 @@ pub(super) fn unix_s(ms: u64) -> u32 {
     u32::try_from(ms / 1000).unwrap_or(u32::MAX)
 }
 
-pub(super) fn encode(v: &Value) -> Vec<u8> {
+fn encode(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = ciborium::into_writer(v, &mut out);
@@ -325,14 +315,14 @@ fn room_value(r: &Room) -> Value {
     ])
 }
 
-pub(super) fn field<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
+fn field<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
     v.as_map()?
         .iter()
         .find(|(k, _)| k.as_text() == Some(name))
         .map(|(_, v)| v)
 }
 
-pub(super) fn uint(v: &Value, name: &str) -> Option<u64> {
+fn uint(v: &Value, name: &str) -> Option<u64> {
     field(v, name)?.as_integer().and_then(|i| u64::try_from(i).ok())
 }
 

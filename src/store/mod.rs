@@ -205,9 +205,6 @@ pub struct Query {
     /// out as if retention had deleted them. With no such account
     /// any more, nothing is.
     pub account: Option<Box<str>>,
-    /// Only Events from this position on: a channel's history that its current life may read
-    /// (see `server::lives`); older ones are left out the same way.
-    pub from: Option<u64>,
 }
 
 impl Query {
@@ -233,7 +230,7 @@ pub struct Page {
     pub unknown_anchor: bool,
     /// At or before this time, Events of the scope may have been deleted by retention (for a
     /// thread, the later of its two topics' horizons), or are not the asker's to read (see
-    /// [`Query::account`] and [`Query::from`]).
+    /// [`Query::account`]).
     pub horizon: Option<u64>,
 }
 

@@ -500,9 +500,6 @@ impl Writer {
     fn commit(&mut self, batch: &mut Vec<Arc<Record>>) -> bool {
         let mut last_try = false;
         loop {
-            // A save the core queued before any of these Events is on disk before them (see
-            // `server::lives`: a channel's private life must be known if its Events are).
-            self.save_state();
             match self.db.insert(batch) {
                 Ok(()) => {
                     if self.failing {

@@ -52,15 +52,12 @@ impl Db {
             horizon: scope.horizon,
             ..Page::default()
         };
-        // Positions below `floor` are not the asker's (see [`Query::account`] and
-        // [`Query::from`]); an account deleted since (its session is about to be closed)
-        // reads nothing.
-        let account = match &q.account {
+        // Positions below `floor` are not the asker's (see [`Query::account`]); an account
+        // deleted since (its session is about to be closed) reads nothing.
+        let floor = match &q.account {
             Some(name) => Some(self.account_start(name)?.unwrap_or(i64::MAX)),
             None => None,
         };
-        let from = q.from.map(|f| i64::try_from(f).unwrap_or(i64::MAX));
-        let floor = account.max(from);
         if let Some(f) = floor {
             page.horizon = page.horizon.max(self.newest_time_before(&scope, f)?);
         }

@@ -88,7 +88,6 @@ pub(crate) fn query(scope: Scope) -> Query {
         count: 100,
         max_bytes: usize::MAX,
         account: None,
-        from: None,
     }
 }
 
@@ -1591,38 +1590,4 @@ fn an_account_s_floor_is_a_position_not_a_time() {
     assert_eq!((positions(&talk), talk.horizon), (vec![3], Some(25)));
     let inbox = db.query(&mine(topic("dave"))).unwrap();
     assert_eq!((positions(&inbox), inbox.horizon), (vec![3], Some(25)));
-}
-
-/// A channel's current life may read its history only from a position on (the end of a life
-/// that was private): older Events are left out as if retention had deleted them, and the
-/// tighter of that start and an account's counts.
-#[test]
-fn a_channel_s_history_is_read_from_its_life_s_start() {
-    let dir = TempDir::new("channel-floor");
-    let mut db = fresh(&dir);
-    let text = "closed doors";
-    let old = rec(1, "#a", 10, text);
-    db.insert(&[old.clone(), rec(2, "#a", 20, text), rec(3, "#a", 30, text)])
-        .unwrap();
-    let from = |q: Query| Query { from: Some(3), ..q };
-    let page = db.query(&from(query(topic("#a")))).unwrap();
-    assert_eq!((positions(&page), page.horizon), (vec![3], Some(20)));
-    assert_eq!(positions(&db.query(&query(topic("#a"))).unwrap()), [1, 2, 3]);
-    let found = db.query(&from(search(topic("#a"), "doors"))).unwrap();
-    assert_eq!(positions(&found), [3]);
-    let after_old = db
-        .query(&from(Query {
-            after: Some(old.id),
-            ..query(topic("#a"))
-        }))
-        .unwrap();
-    assert!(after_old.unknown_anchor && after_old.events.is_empty());
-    // Past everything: nothing, up to the newest Event.
-    let none = db
-        .query(&Query {
-            from: Some(u64::MAX),
-            ..query(topic("#a"))
-        })
-        .unwrap();
-    assert_eq!((positions(&none), none.horizon), (vec![], Some(30)));
 }
