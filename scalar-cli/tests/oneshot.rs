@@ -454,7 +454,7 @@ fn an_id_without_domain_takes_the_servers() {
 }
 
 /// `listen` kicked out of one of its channels goes on with the other; kicked out of the last,
-/// it has nothing left to wait for and ends as a dropped session (exit 3), saying why.
+/// it has nothing left to wait for and ends as refused (exit 4), saying why.
 #[test]
 fn listen_ends_when_kicked_out_of_every_channel() {
     let server = Server::start();
@@ -489,6 +489,6 @@ fn listen_ends_when_kicked_out_of_every_channel() {
     assert!(line.ends_with("alice@localhost: still listening"), "{line}");
     kick(&mut owner, "#b@localhost");
     let (code, err) = listener.finish();
-    assert_eq!(code, CONNECTION, "{err}");
-    assert!(err.contains("803"), "{err}");
+    assert_eq!(code, REFUSED, "{err}");
+    assert!(err.contains("803") && err.contains("no channel left"), "{err}");
 }

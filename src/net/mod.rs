@@ -357,7 +357,9 @@ impl Shell {
                     }
                     server.verified(conn, ticket, verdict, t, &mut wire)
                 }
-                AccountsDone::Names(names) => server.accounts_changed(names, &mut wire),
+                AccountsDone::Names { accounts, deleted } => {
+                    server.accounts_changed(accounts, &deleted, &mut wire)
+                }
             }
             wire.settle(server);
         }

@@ -285,13 +285,19 @@ impl Server {
             Action::Ban if let Some(why) = self.session(conn).and_then(|s| self_ban(&ban, s.peer)) => {
                 return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
             }
+            // One the configuration holds is not saved again: it would outlive its removal there.
             Action::Ban => {
-                if !self.bans.contains(&ban) {
+                if !self.bans.contains(&ban) && !self.policy.bans.contains(&ban) {
                     self.bans.push(ban);
                 }
             }
-            // One from the configuration would stay: the record would say it went.
+            // One from the configuration would stay: the record would say it went. (A copy
+            // saved before it was configured goes, so that removing it there is enough.)
             Action::Unban if self.policy.bans.contains(&ban) => {
+                if self.bans.contains(&ban) {
+                    self.bans.retain(|b| *b != ban);
+                    self.bans_changed();
+                }
                 let reason =
                     format!("{ban} is in the server's configuration file: remove it there and reload");
                 return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);

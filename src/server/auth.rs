@@ -319,7 +319,10 @@ impl Server {
     /// so the name is its owner's from now on; and sessions that logged in to an account that
     /// is gone are closed the same way, as what they proved no longer exists. An account
     /// deleted and added again between two looks is a new account: the same.
-    pub fn accounts_changed(&mut self, accounts: Vec<Account>, out: &mut impl Outbox) {
+    /// `marked` are the names `scalard account del` marked deleted since the last look: gone
+    /// as well, whether or not they are accounts again (added and deleted, or deleted and
+    /// added, between two looks).
+    pub fn accounts_changed(&mut self, accounts: Vec<Account>, marked: &[Box<str>], out: &mut impl Outbox) {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
         self.accounts.names = known(accounts);
@@ -340,6 +343,7 @@ impl Server {
                 _ => false,
             })
             .map(|(u, _)| u)
+            .chain(marked.iter().cloned())
             .collect();
         self.accounts_gone(&deleted, out);
         let squatted: Vec<Box<str>> = self

@@ -259,6 +259,15 @@ fn bans_of(v: &Value) -> Option<Vec<ServerBan>> {
             .iter()
             .filter_map(Value::as_text)
             .filter_map(ServerBan::parse)
+            // Saved by a version that took `::ffff:127.0.0.1` for a range matching nobody: it
+            // is loopback now, which no ban may hold.
+            .filter(|b| match b.holds_loopback() {
+                Some(why) => {
+                    log::warn!("a saved server ban is dropped: {why}");
+                    false
+                }
+                None => true,
+            })
             .collect(),
     )
 }
@@ -388,6 +397,19 @@ fn motd_of(v: &Value) -> Option<Motd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Saved by an older version, which took an IPv4-mapped loopback range for one matching
+    /// nobody: dropped, as no ban may hold loopback.
+    #[test]
+    fn a_saved_ban_holding_loopback_is_dropped() {
+        let saved = encode(&Value::Array(vec![
+            text("::ffff:127.0.0.1"),
+            text("198.51.100.0/24"),
+        ]));
+        let bans = saved_bans(&saved).unwrap();
+        let texts: Vec<String> = bans.iter().map(ToString::to_string).collect();
+        assert_eq!(texts, ["198.51.100.0/24"]);
+    }
 
     #[test]
     fn a_room_round_trips() {

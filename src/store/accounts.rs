@@ -53,8 +53,15 @@ pub enum AccountsDone {
         /// The answer.
         verdict: Verdict,
     },
-    /// The accounts changed: every registered ID, with when it was created (Unix ms).
-    Names(AccountList),
+    /// The accounts changed: every registered ID, with when it was created (Unix ms); and the
+    /// names `scalard account del` marked as deleted (see `server::saved::DELETED`), which
+    /// the loop forgets as deleted (even if they are accounts again) and unmarks.
+    Names {
+        /// Every account.
+        accounts: AccountList,
+        /// The names marked deleted.
+        deleted: Vec<Box<str>>,
+    },
 }
 
 /// The running accounts thread.
@@ -181,14 +188,14 @@ impl Worker {
         // Most commits are the history writer's: only a changed count means new names.
         let fresh = self.db.account_changes().and_then(|n| match n == self.changes {
             true => Ok(None),
-            false => Ok(Some((n, self.db.accounts()?))),
+            false => Ok(Some((n, self.db.accounts()?, self.db.deleted_marks()?))),
         });
         match fresh {
             Ok(None) => {}
-            Ok(Some((n, names))) => {
+            Ok(Some((n, accounts, deleted))) => {
                 self.changes = n;
-                log::info!("accounts: reloaded, {} accounts", names.len());
-                self.send(AccountsDone::Names(names));
+                log::info!("accounts: reloaded, {} accounts", accounts.len());
+                self.send(AccountsDone::Names { accounts, deleted });
             }
             Err(e) => {
                 log::warn!("accounts: {e}");

@@ -216,10 +216,12 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
                 let removed = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16);
                 let before = topics.len();
                 topics.retain(|t| removed.is_none_or(|r| r.as_str() != t));
-                if topics.is_empty() && before > 0 {
-                    return Err(NetError::dropped(e.code, e.reason).into());
-                }
                 note(&NetError::refused(e.code, e.reason).to_string());
+                if topics.is_empty() && before > 0 {
+                    note("no channel left to listen to");
+                    conn.bye(None, BYE_WAIT);
+                    return Err(NetError::refused(e.code, e.reason).into());
+                }
             }
             _ => {}
         }

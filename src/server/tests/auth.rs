@@ -472,7 +472,7 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     r.auth(3, nonce, "pw");
     r.verdict(Verdict::Accepted);
     let names = ["alice@example.com", "bob@example.com", "dan@example.com"];
-    r.server.accounts_changed(made(&names), &mut r.out);
+    r.server.accounts_changed(made(&names), &[], &mut r.out);
     assert_eq!(r.out.take(2), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert!(r.out.take(3).is_empty());
     assert!(r.out.take(1).is_empty(), "bob logged in with his password");
@@ -483,7 +483,7 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     // session that logged in to the old one is not.
     let mut names = made(&names);
     names[0].created = 5;
-    r.server.accounts_changed(names, &mut r.out);
+    r.server.accounts_changed(names, &[], &mut r.out);
     assert_eq!(r.out.take(3), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert!(r.out.take(1).is_empty());
     assert_eq!(r.out.closed, [3]);
@@ -524,7 +524,7 @@ fn a_registration_that_fails_leaves_the_name_free() {
     let nonce = r.challenged(2, "erin", true);
     r.auth(2, nonce, "pw");
     r.server
-        .accounts_changed(made(&["alice@example.com", "carol@example.com"]), &mut r.out);
+        .accounts_changed(made(&["alice@example.com", "carol@example.com"]), &[], &mut r.out);
     r.open(3, Ipv4Addr::LOCALHOST.into());
     assert_eq!(
         r.ident(3, "erin", false, false),

@@ -325,7 +325,7 @@ fn a_deleted_account_s_tokens_are_vouched_for_no_more() {
     let token = token_for(&mut r, "bar.org");
     r.open(1, Ipv4Addr::new(192, 0, 2, 9).into());
     assert!(verify(&mut r, 1, "alice@example.com", "bar.org", &token).0);
-    r.server.accounts_changed(Vec::new(), &mut r.out);
+    r.server.accounts_changed(Vec::new(), &[], &mut r.out);
     assert_eq!(
         verify(&mut r, 1, "alice@example.com", "bar.org", &token),
         (false, None),

@@ -400,6 +400,16 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         reason: None,
     });
     assert_eq!(r.send(0, unban), ["Error 300 bad_id seq=Some(6)"]);
+    // Banned again by Mod, it is not saved a second time (it would outlive the file's line).
+    let again = Msg::Mod(Mod {
+        seq: Some(7),
+        action: Action::Ban,
+        target: "bob@*",
+        topic: n("!server@example.com"),
+        reason: None,
+    });
+    r.send(0, again);
+    assert!(!r.server.bans.iter().any(|b| b.to_string() == "bob@*"));
     // A range written IPv4-mapped is the IPv4 range.
     r.send(0, ban("::ffff:203.0.113.0/120"));
     r.out.take(0);

@@ -630,7 +630,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     // The operator deletes alice's account: whoever registers "alice" later must find none of
     // what was hers, and her session no longer proves anything.
     r.server
-        .accounts_changed(made(&["carol@example.com"]), &mut r.out);
+        .accounts_changed(made(&["carol@example.com"]), &[], &mut r.out);
     assert_eq!(r.out.take(0), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert!(!r.server.rooms.contains_key(EMPTY), "gone with nobody in it");
     assert!(
@@ -698,6 +698,17 @@ fn an_account_deleted_and_made_again_while_the_server_was_down_holds_nothing_of_
     );
     let room = again.server.rooms.get(CH).expect("dave's, kept");
     assert!(room.rules().ops.is_empty() && room.rules().invited.is_empty());
+    // While running: a name marked deleted is gone even if it is an account again (deleted and
+    // added between two looks at the list), and its mark is cleared.
+    again.log_in(3, "dave");
+    again.sub(3, CH);
+    act(&mut again, 3, Action::Op, "carol@example.com", None);
+    assert_eq!(again.server.rooms[CH].rules().ops.len(), 1);
+    let marked = [Box::from("carol@example.com")];
+    again
+        .server
+        .accounts_changed(made(&accounts), &marked, &mut again.out);
+    assert!(again.server.rooms[CH].rules().ops.is_empty());
     again.advance(Duration::from_secs(1));
     let mut cleared: Vec<&str> = again
         .out
@@ -719,7 +730,7 @@ fn a_deleted_owner_s_live_channel_has_no_owner_for_a_squatter_to_be() {
     kept_with_bob(&mut r);
     // Dropped, so no longer kept: its roles go by name, as in any such channel.
     act(&mut r, 0, Action::Drop, "alice@example.com", None);
-    r.server.accounts_changed(Vec::new(), &mut r.out);
+    r.server.accounts_changed(Vec::new(), &[], &mut r.out);
     // Anyone may use the name now (open policy): not as the channel's owner.
     r.connect(2, "alice@example.com");
     r.sub(2, CH);

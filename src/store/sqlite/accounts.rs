@@ -64,6 +64,23 @@ impl Db {
         Ok(deleted == 1)
     }
 
+    /// The names `delete_account` marked (see `server::saved::DELETED`) and the server has not
+    /// unmarked yet.
+    pub fn deleted_marks(&self) -> Result<Vec<Box<str>>, StoreError> {
+        let prefix = crate::server::deleted_key("");
+        let mut s = self
+            .conn
+            .prepare("SELECT substr(key, ?2) FROM state WHERE substr(key, 1, ?1) = ?3")
+            .context("deleted marks")?;
+        let len = prefix.chars().count() as i64;
+        let rows = s
+            .query_map(rusqlite::params![len, len + 1, prefix], |r| {
+                r.get::<_, String>(0).map(Box::from)
+            })
+            .context("deleted marks")?;
+        rows.collect::<Result<_, _>>().context("deleted marks")
+    }
+
     /// The account `name`, if it is one.
     pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
         self.conn
@@ -174,6 +191,8 @@ mod tests {
             db.state().unwrap(),
             [("!deleted alice@x".to_string(), vec![0xa0])]
         );
+        db.save_state("!motd", Some(&[0xa0])).unwrap();
+        assert_eq!(db.deleted_marks().unwrap(), vec![Box::from("alice@x")]);
     }
 
     /// An account registered while Events before its start were still unwritten, then a crash
