@@ -27,6 +27,7 @@ pub const DELETED_VALUE: &[u8] = &[0xa0];
 pub fn deleted_key(account: &str) -> String {
     format!("{DELETED}{account}")
 }
+
 /// Channels one account may own that outlive their last subscriber: a bound on what one
 /// account can make the server remember.
 pub const MAX_LASTING_ROOMS: usize = 64;

@@ -213,11 +213,12 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             Msg::Ping(p) => conn.send(&Msg::Pong(p))?,
             Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason).into()),
             Msg::Error(e) => {
-                let removed = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16);
-                let before = topics.len();
-                topics.retain(|t| removed.is_none_or(|r| r.as_str() != t));
                 note(&NetError::refused(e.code, e.reason).to_string());
-                if topics.is_empty() && before > 0 {
+                let Some(out_of) = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16) else {
+                    continue;
+                };
+                topics.retain(|t| t != out_of.as_str());
+                if topics.is_empty() {
                     note("no channel left to listen to");
                     conn.bye(None, BYE_WAIT);
                     return Err(NetError::refused(e.code, e.reason).into());
