@@ -232,6 +232,106 @@ fn who_may_read_what() {
     assert!(err.contains("401"), "{err}");
 }
 
+/// Sets `topic`'s modes as its owner `c`; returns once the Meta came.
+fn set_modes(c: &mut Client, topic: &str, bits: u64) {
+    let f = c
+        .request(WAIT, |seq| {
+            Msg::SetMeta(SetMeta {
+                seq,
+                topic: name(topic),
+                display: None,
+                subject: None,
+                modes: Some(bits),
+                rate: None,
+            })
+        })
+        .expect("Meta");
+    assert!(matches!(f.msg(), Ok(Msg::Meta(_))), "{}", describe(&f));
+}
+
+fn bodies(a: &Answer) -> Vec<&str> {
+    a.events.iter().map(|g| g.body.as_str()).collect()
+}
+
+/// What was said while a channel was invite-only or registered-only stays with that life of
+/// the channel: whoever starts it anew (after everyone left, or after a SIGKILL) reads only
+/// what was said in public, while a kept channel's life, and its readers, go on across a
+/// restart.
+#[test]
+fn what_a_closed_channel_said_stays_with_its_life() {
+    let dir = DataDir::new();
+    let flags = ["--fsync", "always", "--registration", "open"];
+    let mut s = Scalard::start_in(Some(dir.path()), &flags);
+    let mut alice = joined(&s, "alice");
+    publish(&mut alice, ROOM, "before the doors closed").unwrap();
+    set_modes(&mut alice, ROOM, modes::INVITE_ONLY);
+    let secret = publish(&mut alice, ROOM, "behind closed doors").unwrap();
+    set_modes(&mut alice, ROOM, 0);
+    publish(&mut alice, ROOM, "doors open again").unwrap();
+    let all = ask(&mut alice, range(ROOM), None).unwrap();
+    assert_eq!(all.events.len(), 5, "its own life reads it all");
+    drop(alice);
+
+    let mut mallory = joined(&s, "mallory");
+    let a = ask(&mut mallory, range(ROOM), None).unwrap();
+    assert_eq!(
+        bodies(&a),
+        ["before the doors closed", "modes -", "doors open again"]
+    );
+    let found = ask(&mut mallory, range(ROOM), Some("doors")).unwrap();
+    assert_eq!(bodies(&found), ["before the doors closed", "doors open again"]);
+    let mut r = range(ROOM);
+    r.after = Some(secret.id);
+    assert_eq!(
+        ask(&mut mallory, r, None).unwrap().status,
+        CatchupStatus::UnknownId
+    );
+    drop(mallory);
+
+    // Killed while closed: the next life after the restart reads none of it.
+    let den = "#den@localhost";
+    let mut bob = s.client("bob");
+    sub(&mut bob, den);
+    set_modes(&mut bob, den, modes::REGISTERED_ONLY);
+    publish(&mut bob, den, "a secret").unwrap();
+    // A kept channel (its owner has an account), closed.
+    let mut carol = login_at(s.addr, "carol", "pw", true).expect("registers");
+    let club = "#club@localhost";
+    sub(&mut carol, club);
+    set_modes(&mut carol, club, modes::INVITE_ONLY);
+    publish(&mut carol, club, "members only").unwrap();
+    // Stopped: what a kept channel is, its life included, is saved by then.
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    drop((bob, carol));
+    assert!(s.child.wait().expect("exit").success());
+    let mut s = Scalard::start_in(Some(dir.path()), &flags);
+    let mut mallory = s.client("mallory");
+    sub(&mut mallory, den);
+    let a = ask(&mut mallory, range(den), None).unwrap();
+    assert!(a.events.is_empty(), "{:?}", a.events);
+    let mine = publish(&mut mallory, den, "a new life").unwrap();
+    assert_eq!(ask(&mut mallory, range(den), None).unwrap().events, [mine]);
+    let mut carol = login_at(s.addr, "carol", "pw", false).expect("logs in");
+    sub(&mut carol, club);
+    let a = ask(&mut carol, range(club), None).unwrap();
+    assert_eq!(bodies(&a), ["modes +i", "members only"]);
+
+    // And a SIGKILL while closed.
+    set_modes(&mut mallory, den, modes::INVITE_ONLY);
+    publish(&mut mallory, den, "killed with it").unwrap();
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("reap");
+    let s = Scalard::start_in(Some(dir.path()), &flags);
+    let mut dave = s.client("dave");
+    sub(&mut dave, den);
+    let a = ask(&mut dave, range(den), None).unwrap();
+    assert_eq!(bodies(&a), ["a new life"]);
+}
+
 /// A name registered after messages were sent to it: the account holder does not read what
 /// was meant for whoever used the name before; the other side keeps its conversation.
 #[test]

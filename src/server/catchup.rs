@@ -68,6 +68,12 @@ impl Server {
                 .flatten()
                 .map(|k| Some(k.from_pos)),
         };
+        // What was said while the channel was closed is for its life's readers alone: the
+        // store leaves out other lives' (the ring never holds them).
+        let life = match c.topic.kind() {
+            Kind::Channel => self.rooms.get(c.topic.as_str()).and_then(|r| r.life()),
+            _ => None,
+        };
         let max_bytes = (self.limits.max_queue / 4).max(1);
         let count = c.count.min(MAX_REPLAY) as usize;
         let (Some(h), Some(scope)) = (self.history.as_mut(), scope) else {
@@ -100,6 +106,7 @@ impl Server {
             count,
             max_bytes,
             account,
+            life,
         };
         if h.failing && h.would_miss_delivered(&query) {
             return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, UNSTORED, out);

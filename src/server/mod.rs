@@ -153,10 +153,17 @@ impl Server {
 
     /// Keeps history from now on, in a store that already holds Events up to `c.last_pos`,
     /// the latest stamped `last_time` (new times come after it, so ids never repeat).
-    /// `recent` are the newest stored Events, oldest first: they fill the ring of recent Events.
+    /// `recent` are the newest stored Events, oldest first: they fill the ring of recent Events,
+    /// but for topics among them that have Events said while closed (whose lives the ring does
+    /// not tell apart), which the store answers for.
     pub fn keep_history(&mut self, c: &HistoryConfig, last_time: u64, recent: Vec<crate::store::Record>) {
         let mut h = History::new(c);
-        for rec in recent {
+        let closed: std::collections::HashSet<Box<str>> = recent
+            .iter()
+            .filter(|r| r.life.is_some())
+            .map(|r| r.topic().into())
+            .collect();
+        for rec in recent.into_iter().filter(|r| !closed.contains(r.topic())) {
             h.ring.push(std::sync::Arc::new(rec));
         }
         self.history = Some(h);

@@ -449,10 +449,17 @@ impl Server {
                 r.emptied = super::saved::unix_s(self.now_ms);
                 self.room_changed(channel);
             }
-            Some(_) => {
-                self.rooms.remove(channel);
-            }
+            Some(_) => self.end_room(channel),
             None => {}
+        }
+    }
+
+    /// Forgets `channel`'s room: its life ends. What was said in it while it was closed goes
+    /// out of memory's answers with it; the store leaves it out of any later life's.
+    pub(super) fn end_room(&mut self, channel: &str) {
+        let life = self.rooms.remove(channel).and_then(|r| r.life());
+        if let (Some(_), Some(h)) = (life, self.history.as_mut()) {
+            h.ring.end_life(channel);
         }
     }
 

@@ -2,12 +2,14 @@
 
 use super::channels::{Audience, Channels};
 use super::history::Unconfirmed;
+use super::room::Room;
 use super::room::Silence;
 use super::{ConnId, Outbox, Server, Stats};
 use crate::proto::*;
 use crate::server::Now;
 use crate::store::{Fields, Fsync, Record, thread_of};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 
 impl Server {
@@ -87,8 +89,14 @@ impl Server {
             return Self::deliver(parts, Some(conn), m.seq, event, out);
         };
         let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
-        let rec = Arc::new(Record::new(Fields {
-            pos: h.next_pos(m.topic.as_str(), thread.as_deref(), time),
+        let pos = h.next_pos(m.topic.as_str(), thread.as_deref(), time);
+        let life = match m.topic.kind() {
+            Kind::Channel => life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos),
+            _ => None,
+        };
+        let Some(h) = self.history.as_mut() else { return }; // checked above
+        let mut rec = Record::new(Fields {
+            pos,
             topic: m.topic.as_str(),
             thread: thread.as_deref(),
             from: from.as_str(),
@@ -97,7 +105,9 @@ impl Server {
             body: m.body,
             ctype: m.ctype,
             reply_to: m.reply_to,
-        }));
+        });
+        rec.life = life;
+        let rec = Arc::new(rec);
         h.track(&rec, conn);
         if !out.persist(rec.clone()) {
             return self.writer_gone(conn, m.seq, rec, out);
@@ -222,6 +232,13 @@ impl Server {
         }
     }
 
+    /// Whether `rec` may be seen by whoever is in its channel now: not if it was said while
+    /// the channel was closed in a life that has ended since (with `--fsync always`, before
+    /// its commit).
+    fn of_this_life(&self, rec: &Record) -> bool {
+        rec.life.is_none() || self.rooms.get(rec.topic()).and_then(|r| r.life()) == rec.life
+    }
+
     /// The store did not take an Event: its writer is gone (a store that only fails keeps
     /// taking Events and says so with `Done::Failing`). From now on the store counts as
     /// failing: this Message and every later one are refused with 700, and waiting queries
@@ -278,9 +295,12 @@ impl Server {
     /// echo to the publisher, whose next request may now go on.
     pub(super) fn confirm(&mut self, done: Vec<Unconfirmed>, out: &mut impl Outbox) {
         for u in done {
+            let current = self.of_this_life(&u.rec);
             if let Some(event) = event_of(&u.rec, None) {
+                // An ended life's Event goes to its publisher alone, whose echo it is.
+                let none = Channels::default();
                 let parts = (
-                    &self.channels,
+                    if current { &self.channels } else { &none },
                     &self.users,
                     &mut self.scratch[..],
                     &mut self.stats,
@@ -299,7 +319,7 @@ impl Server {
                     out.resume(c);
                 }
             }
-            if let Some(h) = self.history.as_mut() {
+            if let Some(h) = self.history.as_mut().filter(|_| current) {
                 h.ring.push(u.rec);
             }
         }
@@ -323,6 +343,27 @@ pub(super) fn event_of(rec: &Record, seq: Option<u32>) -> Option<Event<'_>> {
         ctype: rec.ctype(),
         reply_to: rec.reply_to,
     })
+}
+
+/// The life to tag an Event at `pos` in `channel` with ([`Record::life`]): the channel's, if it
+/// is closed now. The first such Event of a life gives the life its id. (Fields, not `self`:
+/// the publisher's name is borrowed from its session meanwhile.)
+fn life_of(
+    rooms: &mut HashMap<Rc<str>, Box<Room>>,
+    unsaved: &mut BTreeSet<Box<str>>,
+    channel: &str,
+    pos: u64,
+) -> Option<u64> {
+    let room = rooms.get_mut(channel).filter(|r| r.closed())?;
+    if let Some(life) = room.life() {
+        return Some(life);
+    }
+    room.rules_mut().life = Some(pos);
+    if room.lasting {
+        // A kept channel's life goes on after a restart: its Events stay its own.
+        unsaved.insert(channel.into());
+    }
+    Some(pos)
 }
 
 /// The Error for a member the channel does not let publish now.

@@ -49,16 +49,29 @@ impl Ring {
     /// rare changes (a reload), not the publish path.
     pub fn forget(&mut self, mut drop: impl FnMut(&str) -> bool) {
         let gone: Vec<Box<str>> = self.by_topic.keys().filter(|t| drop(t)).cloned().collect();
-        for topic in gone {
-            for old in self.by_topic.remove(&topic).into_iter().flatten() {
-                self.bytes -= old.weight() + ENTRY_OVERHEAD;
-                if self.ids.get(&old.id) == Some(&old.pos) {
-                    self.ids.remove(&old.id);
-                }
+        for topic in &gone {
+            self.end_life(topic);
+        }
+        let (kept, bytes) = (&self.by_topic, &mut self.bytes);
+        // Entries left behind by `end_life` go too, and only here are they uncounted.
+        self.all.retain(|r| {
+            let keep = kept.contains_key(r.topic());
+            if !keep {
+                *bytes -= r.weight() + ENTRY_OVERHEAD;
+            }
+            keep
+        });
+    }
+
+    /// Forgets the Events of `topic` at once, for a channel whose life ended with Events no
+    /// later life may see: costs what the topic holds, not what memory holds. Their entries in
+    /// the server-wide order stay, still counted against the budget, until evicted in turn.
+    pub fn end_life(&mut self, topic: &str) {
+        for old in self.by_topic.remove(topic).into_iter().flatten() {
+            if self.ids.get(&old.id) == Some(&old.pos) {
+                self.ids.remove(&old.id);
             }
         }
-        let kept = &self.by_topic;
-        self.all.retain(|r| kept.contains_key(r.topic()));
     }
 
     /// Adds the newest Event of its topic (positions must arrive in increasing order).
@@ -80,7 +93,11 @@ impl Ring {
             if self.ids.get(&old.id) == Some(&old.pos) {
                 self.ids.remove(&old.id);
             }
-            if let Some(r) = self.by_topic.get_mut(old.topic()) {
+            // Not there if its topic's life ended since (`end_life`): the topic may hold
+            // newer Events by now, which stay.
+            if let Some(r) = self.by_topic.get_mut(old.topic())
+                && r.front().is_some_and(|f| Arc::ptr_eq(f, &old))
+            {
                 r.pop_front();
                 if r.is_empty() {
                     self.by_topic.remove(old.topic());
@@ -275,6 +292,38 @@ mod tests {
             ring.push(rec(p, "#c@x.org"));
         }
         assert_eq!(ring.by_topic["#b@x.org"].len(), 10);
+    }
+
+    /// A topic whose life ended is gone from memory at once; its entries in the server-wide
+    /// order go only when evicted in turn, which must not take the topic's newer Events with
+    /// them, and a later `forget` gives back what they still hold.
+    #[test]
+    fn an_ended_life_leaves_memory_without_disturbing_what_comes_after() {
+        let one = rec(0, "#a@x.org").weight() + ENTRY_OVERHEAD;
+        let mut ring = Ring::new(10 * one);
+        for p in 1..=4 {
+            ring.push(rec(p, "#a@x.org"));
+        }
+        ring.push(rec(5, "#b@x.org"));
+        ring.end_life("#a@x.org");
+        assert!(!ring.by_topic.contains_key("#a@x.org"));
+        assert_eq!((ring.all.len(), ring.ids.len(), ring.bytes), (5, 1, 5 * one));
+        // The channel's next life.
+        for p in 6..=10 {
+            ring.push(rec(p, "#a@x.org"));
+        }
+        // Evicting the old life's four entries leaves the new life's Events in place.
+        for p in 11..=14 {
+            ring.push(rec(p, "#c@x.org"));
+        }
+        let pos = |ring: &Ring, t: &str| ring.by_topic[t].iter().map(|e| e.pos).collect::<Vec<_>>();
+        assert_eq!(pos(&ring, "#a@x.org"), [6, 7, 8, 9, 10]);
+        assert_eq!((ring.all.len(), ring.bytes), (10, 10 * one));
+        // Stale entries forgotten with their topic are uncounted.
+        ring.end_life("#a@x.org");
+        ring.forget(|t| t == "#b@x.org");
+        assert_eq!((ring.all.len(), ring.bytes), (4, 4 * one));
+        assert_eq!(pos(&ring, "#c@x.org"), [11, 12, 13, 14]);
     }
 
     /// The ring against a naive model of the store: whenever it answers, it answers exactly

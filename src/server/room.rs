@@ -80,6 +80,10 @@ pub struct Rules {
     pub subject: Option<Box<str>>,
     /// Each member's budget under `rate`, by ID; forgotten once full again.
     pace: BTreeMap<Box<str>, Bucket>,
+    /// The channel's life, once something was said in it while it was closed: the position
+    /// of the first such Event, which tags them all ([`Record::life`](crate::store::Record)),
+    /// so that only this life's readers see them. Positions never repeat, so neither do lives.
+    pub life: Option<u64>,
 }
 
 impl Rules {
@@ -94,6 +98,7 @@ impl Rules {
             && self.display.is_none()
             && self.subject.is_none()
             && self.pace.is_empty()
+            && self.life.is_none()
     }
 }
 
@@ -108,6 +113,7 @@ static NO_RULES: Rules = Rules {
     display: None,
     subject: None,
     pace: BTreeMap::new(),
+    life: None,
 };
 
 /// Adds `item` to `list` unless present, or removes it: idempotent both ways.
@@ -134,6 +140,17 @@ impl Room {
             rules: None,
             members: SmallVec::new(),
         }
+    }
+
+    /// Whether it keeps readers out (invite-only or registered-only): what is said now stays
+    /// with this life of the channel.
+    pub fn closed(&self) -> bool {
+        self.modes & (modes::INVITE_ONLY | modes::REGISTERED_ONLY) != 0
+    }
+
+    /// Its life, once something was said in it while closed (see [`Rules::life`]).
+    pub fn life(&self) -> Option<u64> {
+        self.rules().life
     }
 
     /// Whether nobody is subscribed.

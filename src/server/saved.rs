@@ -148,7 +148,7 @@ impl Server {
                 r.owner = Rc::from("");
             }
             if self.channels.subscribers(&channel).is_empty() {
-                self.rooms.remove(&*channel);
+                self.end_room(&channel);
             }
         }
     }
@@ -179,7 +179,7 @@ impl Server {
                 idle.as_secs() / 86_400
             );
             self.unkeep(&channel);
-            self.rooms.remove(&*channel);
+            self.end_room(&channel);
         }
     }
 
@@ -322,6 +322,10 @@ fn room_value(r: &Room) -> Value {
         (text("rate"), Value::Integer(r.rules().rate.into())),
         (text("display"), opt(r.rules().display.as_deref())),
         (text("subject"), opt(r.rules().subject.as_deref())),
+        (
+            text("life"),
+            r.life().map_or(Value::Null, |l| Value::Integer(l.into())),
+        ),
     ])
 }
 
@@ -375,6 +379,7 @@ fn room_of(v: &Value) -> Option<Room> {
     r.rules_mut().rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
     r.rules_mut().display = opt_text(v, "display");
     r.rules_mut().subject = opt_text(v, "subject");
+    r.rules_mut().life = uint(v, "life");
     r.tidy();
     Some(r)
 }
@@ -424,12 +429,18 @@ mod tests {
         r.modes = 5;
         r.rules_mut().rate = 30;
         r.rules_mut().subject = Some("hello ☕".into());
+        r.rules_mut().life = Some(1_234);
         let bytes = encode(&room_value(&r));
         let back = room_of(&ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap()).unwrap();
         assert_eq!(encode(&room_value(&back)), bytes);
         assert_eq!(
-            (back.modes, back.rules().rate, back.rules().bans[0].addr),
-            (5, 30, r.rules().bans[0].addr)
+            (
+                back.modes,
+                back.rules().rate,
+                back.rules().bans[0].addr,
+                back.life()
+            ),
+            (5, 30, r.rules().bans[0].addr, Some(1_234))
         );
         assert!(back.has_rules());
         let plain = Room::new("alice@x".into(), true, 42);
@@ -439,5 +450,6 @@ mod tests {
             !back.has_rules(),
             "a room restored with nothing set has no rules allocated"
         );
+        assert_eq!(back.life(), None);
     }
 }

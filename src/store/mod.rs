@@ -39,6 +39,10 @@ pub struct Record {
     pub id: MsgId,
     /// The message it answers.
     pub reply_to: Option<MsgId>,
+    /// For an Event said in a channel while it was closed (invite-only or registered-only),
+    /// the channel's life it was said in: only that life's readers see it (see
+    /// [`Query::life`]). `None` for everything else, which every later reader may see.
+    pub life: Option<u64>,
     /// The topic, the sender, the conversation key, the content type and a text body, end to
     /// end.
     text: Box<str>,
@@ -97,6 +101,7 @@ impl Record {
             time: f.time,
             id: f.id,
             reply_to: f.reply_to,
+            life: None,
             text: text.into_boxed_str(),
             ends,
             has: (f.thread.is_some(), f.ctype.is_some()),
@@ -205,6 +210,10 @@ pub struct Query {
     /// out as if retention had deleted them. With no such account
     /// any more, nothing is.
     pub account: Option<Box<str>>,
+    /// The life of the channel being read, if it has one: Events tagged with another life
+    /// ([`Record::life`]) are left out, and an anchor naming one is unknown. `None` leaves out
+    /// every tagged Event.
+    pub life: Option<u64>,
 }
 
 impl Query {

@@ -883,3 +883,190 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     r.send(2, Msg::Catchup(c));
     assert!(r.out.queries.iter().all(|q| q.account.is_none()));
 }
+
+fn unsub(r: &mut Rig, conn: ConnId, topic: &str) {
+    r.send(
+        conn,
+        Msg::Unsub(Sub {
+            seq: None,
+            topic: n(topic),
+        }),
+    );
+}
+
+/// Sets `topic`'s modes, after the store committed everything (the records must not wait for
+/// room under the rig's small bound).
+fn set_modes(r: &mut Rig, conn: ConnId, topic: &str, modes: u64) {
+    let pos = r.server.history.as_ref().map_or(0, |h| h.last_pos);
+    r.server.store_done(Done::Committed(pos), &mut r.out);
+    let m = SetMeta {
+        seq: Some(4),
+        topic: n(topic),
+        display: None,
+        subject: None,
+        modes: Some(modes),
+        rate: None,
+    };
+    let got = r.send(conn, Msg::SetMeta(m));
+    assert!(got.iter().any(|f| f.starts_with("Meta")), "{got:?}");
+}
+
+/// The bodies and lives of what was persisted since last asked.
+fn lives(r: &mut Rig) -> Vec<(String, Option<u64>)> {
+    let said = r.out.persisted.drain(..).map(|rec| {
+        let crate::proto::Body::Text(t) = rec.body() else {
+            panic!("text")
+        };
+        (t.to_string(), rec.life)
+    });
+    said.collect()
+}
+
+#[test]
+fn what_is_said_while_a_channel_is_closed_stays_with_its_life() {
+    const CH: &str = "#rust@example.com";
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.say(0, CH, "said in public");
+    set_modes(&mut r, 0, CH, modes::INVITE_ONLY);
+    r.say(0, CH, "behind closed doors");
+    set_modes(&mut r, 0, CH, modes::REGISTERED_ONLY | modes::MODERATED);
+    // Open again before the life ends: what was said while closed stays closed.
+    set_modes(&mut r, 0, CH, 0);
+    r.say(0, CH, "open again");
+    // The first Event said while closed names the life: position 102, the record of +i.
+    let life = Some(102);
+    assert_eq!(
+        lives(&mut r),
+        [
+            ("said in public".into(), None),
+            ("modes +i".into(), life),
+            ("behind closed doors".into(), life),
+            ("modes +mr".into(), life),
+            ("modes -".into(), None),
+            ("open again".into(), None),
+        ]
+    );
+    r.server.store_done(Done::Committed(106), &mut r.out);
+    // Within the life, its members read all of it, from memory.
+    r.out.take(1);
+    let got = r.send(1, Msg::Catchup(catchup(CH, 5)));
+    assert_eq!(
+        texts(&got),
+        ["modes", "behind", "modes", "modes", "open"],
+        "{got:?}"
+    );
+    assert!(r.out.queries.is_empty());
+
+    for conn in [0, 1] {
+        unsub(&mut r, conn, CH);
+    }
+    // carol starts it anew: memory no longer answers for the channel, and the store leaves
+    // out what the last life said while closed.
+    r.connect(2, "carol@example.com");
+    r.sub(2, CH);
+    r.out.take(2);
+    assert!(r.send(2, Msg::Catchup(catchup(CH, 1))).is_empty());
+    let q = r.out.queries.pop().expect("asked the store");
+    assert_eq!(q.life, None);
+    answer_all(&mut r);
+    let s = Search {
+        range: catchup(CH, 5),
+        query: "doors",
+    };
+    r.out.take(2);
+    r.send(2, Msg::Search(s));
+    assert_eq!(r.out.queries.pop().map(|q| q.life), Some(None));
+    answer_all(&mut r);
+
+    // Her life, closed, is a new one, which her reads carry.
+    r.out.take(2);
+    set_modes(&mut r, 2, CH, modes::INVITE_ONLY);
+    r.say(2, CH, "hers");
+    assert_eq!(
+        lives(&mut r),
+        [("modes +i".into(), Some(107)), ("hers".into(), Some(107))]
+    );
+    r.server.store_done(Done::Committed(108), &mut r.out);
+    r.send(2, Msg::Catchup(catchup(CH, 5)));
+    assert_eq!(r.out.queries.pop().map(|q| q.life), Some(Some(107)));
+}
+
+#[test]
+fn an_ended_life_s_event_committed_late_reaches_only_its_publisher() {
+    const CH: &str = "#rust@example.com";
+    let mut r = rig(Fsync::Always, 1 << 20);
+    set_modes(&mut r, 0, CH, modes::INVITE_ONLY);
+    r.server.store_done(Done::Committed(101), &mut r.out);
+    r.out.take(0);
+    r.out.take(1);
+    assert!(r.say(0, CH, "late").is_empty(), "no echo before the commit");
+    // Its publisher's connection drops while it waits (an Unsub would wait for the echo).
+    unsub(&mut r, 1, CH);
+    r.server.disconnect(0);
+    r.connect(2, "carol@example.com");
+    r.sub(2, CH);
+    r.out.take(2);
+    r.server.store_done(Done::Committed(102), &mut r.out);
+    assert!(r.out.take(2).is_empty(), "not to the channel's next life");
+    // Nor into memory, from where the new life would read it.
+    let got = r.send(2, Msg::Catchup(catchup(CH, 1)));
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(r.out.queries.pop().map(|q| q.life), Some(None));
+
+    // The same in a life that goes on: everyone in it gets it.
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    set_modes(&mut r, 2, CH, modes::INVITE_ONLY);
+    r.server.store_done(Done::Committed(103), &mut r.out);
+    answer_all(&mut r);
+    r.out.take(0);
+    r.say(2, CH, "kept in");
+    r.server.store_done(Done::Committed(104), &mut r.out);
+    assert_eq!(
+        r.out.take(0),
+        ["Event #rust@example.com carol@example.com kept in seq=None"]
+    );
+}
+
+#[test]
+fn memory_restarted_from_the_store_leaves_out_topics_with_closed_lives() {
+    let rec = |pos: u64, topic: &str, life: Option<u64>| {
+        let mut r = crate::store::Record::new(crate::store::Fields {
+            pos,
+            topic,
+            thread: None,
+            from: "alice@example.com",
+            time: 1_000 + pos,
+            id: MsgId::compute(
+                "alice@example.com",
+                topic,
+                1_000 + pos,
+                Body::Text("x"),
+                None,
+                None,
+            ),
+            body: Body::Text("x"),
+            ctype: None,
+            reply_to: None,
+        });
+        r.life = life;
+        r
+    };
+    let mut r = Rig::new(Limits::default());
+    let recent = vec![
+        rec(1, "#open@example.com", None),
+        rec(2, "#shut@example.com", None),
+        rec(3, "#shut@example.com", Some(3)),
+        rec(4, "#open@example.com", None),
+    ];
+    r.server.keep_history(&config(Fsync::Batched), 5_000, recent);
+    r.connect(0, "alice@example.com");
+    for ch in ["#open@example.com", "#shut@example.com"] {
+        r.sub(0, ch);
+        r.out.take(0);
+        r.send(0, Msg::Catchup(catchup(ch, 1)));
+    }
+    // The open one from memory; the other from the store.
+    assert_eq!(r.out.queries.len(), 1);
+    assert_eq!(r.out.queries[0].scope, Scope::Topic("#shut@example.com".into()));
+}

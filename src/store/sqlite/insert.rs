@@ -24,8 +24,8 @@ impl Db {
             let mut event = tx
                 .prepare(
                     "INSERT OR IGNORE INTO events
-                         (pos, topic, thread, time, sender, id, body, ctype, reply_to)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         (pos, topic, thread, time, sender, id, body, ctype, reply_to, life)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .context("insert: prepare")?;
             let mut added: HashMap<i64, i64> = HashMap::new();
@@ -43,6 +43,7 @@ impl Db {
                     Body::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
                     Body::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
                 };
+                let life = r.life.map(|l| to_sql(l, "life")).transpose()?;
                 let inserted = event
                     .execute(params![
                         pos,
@@ -54,6 +55,7 @@ impl Db {
                         body,
                         r.ctype(),
                         r.reply_to.as_ref().map(|m| &m.0[..]),
+                        life,
                     ])
                     .context("insert: event")?;
                 if inserted == 1 {

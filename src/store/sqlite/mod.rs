@@ -51,7 +51,7 @@ use std::time::Duration;
 /// (accounts, bans, topic metadata) are appended, never edited, so any older file can be
 /// brought forward.
 const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -171,6 +171,10 @@ const SCHEMA_V7: &str = SCHEMA_V6;
 // on, not what was sent to the name before. Positions, not times: a busy topic's times run
 // ahead of the clock. Accounts made before this version read everything, as they did.
 const SCHEMA_V8: &str = "ALTER TABLE accounts ADD COLUMN from_pos INTEGER NOT NULL DEFAULT 0;";
+
+// The life of a channel an Event was said in while the channel was closed (`Record::life`);
+// NULL for the rest. Unindexed: a read filters rows its other bounds already found.
+const SCHEMA_V9: &str = "ALTER TABLE events ADD COLUMN life INTEGER;";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.

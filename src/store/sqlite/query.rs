@@ -2,7 +2,7 @@
 //! one SELECT that reads a page.
 
 use super::words::{unaccented, words};
-use super::{Context, Db, Scoped, from_sql};
+use super::{Context, Db, Scoped, from_sql, to_sql};
 use crate::proto::Body;
 use crate::proto::MsgId;
 use crate::store::{Fields, Page, Query, Record, Scope, StoreError};
@@ -13,9 +13,9 @@ use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 /// probes below must spell the same way for SQLite to use the index.
 pub(super) const ID_BUCKET_BITS: u32 = 16;
 // INDEXED BY: the topic (thread) index would also fit the WHERE and is far worse.
-pub(super) const PROBE_IN_TOPIC: &str = "SELECT pos FROM events INDEXED BY events_by_id
+pub(super) const PROBE_IN_TOPIC: &str = "SELECT pos, life FROM events INDEXED BY events_by_id
     WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1 AND topic = ?2";
-pub(super) const PROBE_IN_THREAD: &str = "SELECT pos FROM events INDEXED BY events_by_id
+pub(super) const PROBE_IN_THREAD: &str = "SELECT pos, life FROM events INDEXED BY events_by_id
     WHERE pos >> 16 = ?3 AND substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1 AND thread = ?2";
 // One seek each (a lone max() uses the index's end), so skipping empty buckets is cheap.
 pub(super) const BELOW_IN_TOPIC: &str = "SELECT max(pos) FROM events WHERE topic = ?1 AND pos < ?2";
@@ -66,12 +66,12 @@ impl Db {
         let (mut lo, mut hi) = (0i64, i64::MAX);
         for (anchor, is_after) in [(&q.after, true), (&q.before, false)] {
             let Some(id) = anchor else { continue };
-            let Some(p) = self.anchor(&scope, id)? else {
+            let Some((p, life)) = self.anchor(&scope, id)? else {
                 page.unknown_anchor = true;
                 return Ok(page);
             };
             // One the asker may not read is unknown to it, as if deleted.
-            if floor.is_some_and(|f| p < f) {
+            if floor.is_some_and(|f| p < f) || life.is_some_and(|l| u64::try_from(l).ok() != q.life) {
                 page.unknown_anchor = true;
                 return Ok(page);
             }
@@ -123,7 +123,8 @@ impl Db {
         let forward = q.forward();
         // One more than asked, to learn whether more exist.
         let limit = i64::try_from(q.count.saturating_add(1)).unwrap_or(i64::MAX);
-        let sel = select(&scope.of, fts, lo, hi, since, until, forward, limit);
+        let life = q.life.map(|l| to_sql(l, "life")).transpose()?;
+        let sel = select(&scope.of, fts, (lo, hi), (since, until), life, forward, limit);
         let mut stmt = self.conn.prepare(&sel.sql).context("query: prepare")?;
         let mut rows = stmt.query(params_from_iter(sel.args.iter())).context("query")?;
         let mut bytes = 0usize;
@@ -231,12 +232,13 @@ impl Db {
         Ok(Some(Resolved { of, topics, horizon }))
     }
 
-    /// The position of the Event with this id, if it is in the scope. The id index is
+    /// The position of the Event with this id, if it is in the scope, and its life
+    /// ([`Record::life`]). The id index is
     /// bucketed by position (schema version 4), so the buckets the scope has Events in are
     /// probed newest first (the anchor of a catch-up is nearly always recent), each found with
     /// one index seek: an unknown id costs two seeks per such bucket, however long the scope's
     /// span of positions.
-    fn anchor(&self, scope: &Resolved, id: &MsgId) -> Result<Option<i64>, StoreError> {
+    fn anchor(&self, scope: &Resolved, id: &MsgId) -> Result<Option<(i64, Option<i64>)>, StoreError> {
         let (key, below, probe) = match scope.of {
             Scoped::Topic(k) => (k, BELOW_IN_TOPIC, PROBE_IN_TOPIC),
             Scoped::Thread(k) => (k, BELOW_IN_THREAD, PROBE_IN_THREAD),
@@ -253,7 +255,7 @@ impl Db {
         while let Some(pos) = next {
             let bucket = pos >> ID_BUCKET_BITS;
             let found = probe
-                .query_row(params![&id.0[..], key, bucket], |r| r.get(0))
+                .query_row(params![&id.0[..], key, bucket], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .context("query: anchor")?;
             if found.is_some() {
@@ -317,15 +319,14 @@ impl Select {
     }
 }
 
-/// The page query. Positions are bounded `lo <= pos < hi`, times exclusively.
-#[allow(clippy::too_many_arguments)]
+/// The page query. Positions are bounded `lo <= pos < hi`, times exclusively; of the Events
+/// tagged with a channel's life, only those of `life` are in it.
 pub(super) fn select(
     scope: &Scoped,
     fts: Option<String>,
-    lo: i64,
-    hi: i64,
-    since: Option<i64>,
-    until: Option<i64>,
+    (lo, hi): (i64, i64),
+    (since, until): (Option<i64>, Option<i64>),
+    life: Option<i64>,
     forward: bool,
     limit: i64,
 ) -> Select {
@@ -364,10 +365,14 @@ pub(super) fn select(
     if let Some(t) = until {
         cond.push(format!("e.time < {}", s.arg(t)));
     }
+    cond.push(match life {
+        Some(l) => format!("(e.life IS NULL OR e.life = {})", s.arg(l)),
+        None => "e.life IS NULL".into(),
+    });
     let order = if forward { "ASC" } else { "DESC" };
     let limit = s.arg(limit);
     s.sql = format!(
-        "SELECT e.pos, t.name, h.key, e.time, e.sender, e.id, e.body, e.ctype, e.reply_to
+        "SELECT e.pos, t.name, h.key, e.time, e.sender, e.id, e.body, e.ctype, e.reply_to, e.life
          FROM {from} CROSS JOIN topics AS t ON t.id = e.topic LEFT JOIN threads AS h ON h.id = e.thread
          WHERE {} ORDER BY {pos} {order} LIMIT {limit}",
         cond.join(" AND ")
@@ -385,7 +390,7 @@ impl Db {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT e.pos, t.name, h.key, e.time, e.sender, e.id, e.body, e.ctype, e.reply_to
+                "SELECT e.pos, t.name, h.key, e.time, e.sender, e.id, e.body, e.ctype, e.reply_to, e.life
                  FROM events AS e JOIN topics AS t ON t.id = e.topic
                  LEFT JOIN threads AS h ON h.id = e.thread
                  ORDER BY e.pos DESC LIMIT ?1",
@@ -460,7 +465,8 @@ fn read_record(row: &Row<'_>) -> Result<Record, StoreError> {
         _ => Err(bad("a name is not text")),
     };
     let name = |i| text(i)?.ok_or_else(|| bad("a name is missing"));
-    Ok(Record::new(Fields {
+    let life: Option<i64> = col(row, 9, pos)?;
+    let mut r = Record::new(Fields {
         pos: from_sql(pos, "position")?,
         topic: name(1)?,
         thread: text(2)?,
@@ -470,5 +476,7 @@ fn read_record(row: &Row<'_>) -> Result<Record, StoreError> {
         body,
         ctype: text(7)?,
         reply_to,
-    }))
+    });
+    r.life = life.map(|l| from_sql(l, "life")).transpose()?;
+    Ok(r)
 }

@@ -88,6 +88,7 @@ pub(crate) fn query(scope: Scope) -> Query {
         count: 100,
         max_bytes: usize::MAX,
         account: None,
+        life: None,
     }
 }
 
@@ -1248,6 +1249,11 @@ fn indexed_as_before(dir: &TempDir, body: &str, version: u32) -> Db {
                  SELECT pos, body, 't' || topic FROM events;",
         )
         .unwrap();
+    if version < 9 {
+        db.conn
+            .execute_batch("ALTER TABLE events DROP COLUMN life;")
+            .unwrap();
+    }
     if version < 8 {
         // And an account as versions before 8 kept it.
         db.conn
@@ -1306,23 +1312,47 @@ fn plans_use_indexes() {
     let fts = || Some("\"x\"".to_string());
     for (s, want) in [
         (
-            select(&Scoped::Topic(1), None, 0, i64::MAX, None, None, false, 10),
+            select(
+                &Scoped::Topic(1),
+                None,
+                (0, i64::MAX),
+                (None, None),
+                None,
+                false,
+                10,
+            ),
             "events_by_topic",
         ),
         (
-            select(&Scoped::Topic(1), None, 5, 9, Some(1), Some(5), true, 10),
+            select(
+                &Scoped::Topic(1),
+                None,
+                (5, 9),
+                (Some(1), Some(5)),
+                Some(4),
+                true,
+                10,
+            ),
             "events_by_topic",
         ),
         (
-            select(&Scoped::Thread(1), None, 5, 90, None, None, false, 10),
+            select(&Scoped::Thread(1), None, (5, 90), (None, None), None, false, 10),
             "events_by_thread",
         ),
         (
-            select(&Scoped::Topic(1), fts(), 0, i64::MAX, None, None, false, 10),
+            select(
+                &Scoped::Topic(1),
+                fts(),
+                (0, i64::MAX),
+                (None, None),
+                Some(4),
+                false,
+                10,
+            ),
             "events_fts VIRTUAL TABLE",
         ),
         (
-            select(&Scoped::Thread(1), fts(), 3, 7, None, Some(9), true, 10),
+            select(&Scoped::Thread(1), fts(), (3, 7), (None, Some(9)), None, true, 10),
             "events_fts VIRTUAL TABLE",
         ),
     ] {
@@ -1590,4 +1620,50 @@ fn an_account_s_floor_is_a_position_not_a_time() {
     assert_eq!((positions(&talk), talk.horizon), (vec![3], Some(25)));
     let inbox = db.query(&mine(topic("dave"))).unwrap();
     assert_eq!((positions(&inbox), inbox.horizon), (vec![3], Some(25)));
+}
+
+/// Events said while a channel was closed are read only in their life: pages, searches and
+/// anchors all leave the other lives' out; the rest is everyone's.
+#[test]
+fn a_closed_life_s_events_are_read_only_in_that_life() {
+    let dir = TempDir::new("lives");
+    let mut db = fresh(&dir);
+    let tagged = |pos, life, body: &str| {
+        let mut r = rec(pos, "#a", 1000 + pos, body);
+        r.life = life;
+        r
+    };
+    let recs = vec![
+        tagged(1, None, "public word"),
+        tagged(2, Some(2), "secret word"),
+        tagged(3, Some(2), "secret again"),
+        tagged(4, None, "public again"),
+        tagged(5, Some(5), "later secret word"),
+    ];
+    db.insert(&recs).unwrap();
+    let in_life = |life, q: Query| page(&db, Query { life, ..q }).0;
+    assert_eq!(in_life(None, query(topic("#a"))), [1, 4]);
+    assert_eq!(in_life(Some(2), query(topic("#a"))), [1, 2, 3, 4]);
+    assert_eq!(in_life(Some(5), query(topic("#a"))), [1, 4, 5]);
+    assert_eq!(in_life(None, search(topic("#a"), "word")), [1]);
+    assert_eq!(in_life(Some(5), search(topic("#a"), "word")), [1, 5]);
+    // Another life's Event is no anchor: as if it were not there.
+    let after = |life| {
+        db.query(&Query {
+            after: Some(recs[1].id),
+            life,
+            ..query(topic("#a"))
+        })
+        .unwrap()
+    };
+    assert!(after(None).unknown_anchor);
+    assert!(after(Some(5)).unknown_anchor);
+    assert_eq!(positions(&after(Some(2))), [3, 4]);
+    // The tag comes back with the Event, for the ring at the next start.
+    let newest = db.newest(10, usize::MAX).unwrap();
+    assert_eq!(
+        newest.iter().map(|r| r.life).collect::<Vec<_>>(),
+        [None, Some(2), Some(2), None, Some(5)]
+    );
+    assert_eq!(newest, recs);
 }

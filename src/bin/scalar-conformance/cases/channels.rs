@@ -295,3 +295,40 @@ pub(super) fn topics_pages_after_a_cursor_with_counts(x: &Ctx) -> Result<Verdict
         Some(_) => Err("counts and topics differ in length".into()),
     }
 }
+
+/// §4, Who may read what: what was said in a channel while it was invite-only stays with that
+/// life of the channel; whoever starts it anew neither reads nor finds it. Skipped where the
+/// server kept the channel (its next subscriber is not its owner), or keeps no history.
+pub(super) fn what_a_closed_life_said_stays_with_it(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, _) = x.client("cla")?;
+    if let Some(skip) = needs_history(&mut a, x)? {
+        return Ok(skip);
+    }
+    let ch = x.channel("closed");
+    a.sub(&ch, 2)?;
+    let invite_only = map(&[(0, u(SET_META)), (1, u(3)), (2, t(&ch)), (41, u(1))]);
+    if let Err(skip) = ask(&mut a, &invite_only)? {
+        return Ok(skip);
+    }
+    a.say(&ch, "behind closed doors", 4)?;
+    a.send(&map(&[(0, u(9)), (1, u(5)), (2, t(&ch))]))?;
+    let left = a.reply()?;
+    if kind(&left) != Some(10) {
+        return Err(format!("Unsub: expected Meta, got {}", show(&left)));
+    }
+    let (mut b, _) = x.client("clb")?;
+    let meta = b.sub(&ch, 2)?;
+    if uint(&meta, 43) != Some(3) {
+        return Ok(Verdict::Skip(
+            "the channel outlived its last subscriber (kept)".into(),
+        ));
+    }
+    let (got, _, _) = catchup(&mut b, &ch, &[(15, u(50))], None)?;
+    let (found, _, _) = catchup(&mut b, &ch, &[(15, u(50))], Some("doors"))?;
+    if got.iter().chain(&found).any(|body| body == "behind closed doors") {
+        return Err(format!(
+            "the channel's next owner read its closed life: {got:?}, search {found:?}"
+        ));
+    }
+    Ok(Pass)
+}

@@ -250,6 +250,7 @@ cases! {
     channels::a_watcher_sees_presence_and_the_sender_its_echo, "§4 Presence";
     channels::clients_cannot_publish_the_server_s_content_types, "§4 Channels";
     channels::topics_pages_after_a_cursor_with_counts, "§4 Topics";
+    channels::what_a_closed_life_said_stays_with_it, "§4 Catchup";
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {
