@@ -137,7 +137,7 @@ impl Server {
             ctype: Some(MOD_CTYPE),
             reply_to: None,
         };
-        self.emit(conn, msg, now, out);
+        self.emit(conn, msg, None, now, out);
     }
 
     /// Whether the session on `conn` runs `channel`: its owner or an operator, or a server

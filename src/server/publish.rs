@@ -17,8 +17,9 @@ impl Server {
         if self.admin_topic(conn, m.topic) {
             return self.publish_reserved(conn, m, now, out);
         }
-        // The same checks as `refuse_publish`, with one lookup of the channel's room for both
-        // its silence check and the member's rate.
+        // The same checks as `refuse_publish`, with one lookup of the channel's room for its
+        // silence check, the member's rate and whether the Event is tagged with its life.
+        let mut closed = None;
         let refusal = self.refuse_basic(conn, &m).or_else(|| {
             let session = self.sessions.get(conn)?.as_ref()?;
             let who = super::admin::who(session, &self.policy.admins)?;
@@ -26,6 +27,7 @@ impl Server {
                 .rooms
                 .get_mut(m.topic.as_str())
                 .filter(|_| m.topic.kind() == Kind::Channel)?;
+            closed = Some(room.closed());
             if let Some(silence) = room.silences(who, now.mono) {
                 return Some(silence_refusal(silence, m.topic));
             }
@@ -38,12 +40,20 @@ impl Server {
         if let Some((code, reason)) = refusal.or_else(|| self.store_refusal()) {
             return self.fail(conn, m.seq, code, &reason, out);
         }
-        self.emit(conn, m, now, out);
+        self.emit(conn, m, closed, now, out);
     }
 
     /// Turns a Message that may be published into an Event: stamps it, stores it, delivers
-    /// it (or waits for its commit), with the echo to `conn`.
-    pub(super) fn emit(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
+    /// it (or waits for its commit), with the echo to `conn`. `closed` says whether its
+    /// channel is closed now, where the caller has looked already (`None`: look).
+    pub(super) fn emit(
+        &mut self,
+        conn: ConnId,
+        m: Message<'_>,
+        closed: Option<bool>,
+        now: &Now,
+        out: &mut impl Outbox,
+    ) {
         let Some(from) = self
             .sessions
             .get(conn)
@@ -90,8 +100,11 @@ impl Server {
         };
         let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
         let pos = h.next_pos(m.topic.as_str(), thread.as_deref(), time);
-        let life = match m.topic.kind() {
-            Kind::Channel => life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos),
+        // Most channels are open: their Events skip a second lookup of the room.
+        let life = match (m.topic.kind(), closed) {
+            (Kind::Channel, None | Some(true)) => {
+                life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos)
+            }
             _ => None,
         };
         let Some(h) = self.history.as_mut() else { return }; // checked above
