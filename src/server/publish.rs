@@ -103,7 +103,7 @@ impl Server {
         // Most channels are open: their Events skip a second lookup of the room.
         let life = match (m.topic.kind(), closed) {
             (Kind::Channel, None | Some(true)) => {
-                life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos)
+                life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos, out)
             }
             _ => None,
         };
@@ -366,14 +366,17 @@ fn life_of(
     unsaved: &mut BTreeSet<Box<str>>,
     channel: &str,
     pos: u64,
+    out: &mut impl Outbox,
 ) -> Option<u64> {
     let room = rooms.get_mut(channel).filter(|r| r.closed())?;
     if let Some(life) = room.life() {
         return Some(life);
     }
     room.rules_mut().life = Some(pos);
-    if room.lasting {
-        // A kept channel's life goes on after a restart: its Events stay its own.
+    // A kept channel's life goes on after a restart, its Events with it: saved now, before
+    // the Event is handed to the store, which writes it no later than the Event. (Left for the
+    // next tick if the queue is full.)
+    if room.lasting && !out.save_state(channel, Some(super::saved::room_state(room))) {
         unsaved.insert(channel.into());
     }
     Some(pos)

@@ -200,7 +200,7 @@ impl Server {
                     .rooms
                     .get(channel)
                     .filter(|r| r.lasting)
-                    .map(|r| encode(&room_value(r))),
+                    .map(|r| room_state(r)),
             };
             if !out.save_state(&key, value) {
                 self.unsaved.insert(key);
@@ -295,6 +295,11 @@ fn list(items: &[Box<str>]) -> Value {
 
 fn opt(s: Option<&str>) -> Value {
     s.map_or(Value::Null, text)
+}
+
+/// A kept room's saved value.
+pub(super) fn room_state(r: &Room) -> Vec<u8> {
+    encode(&room_value(r))
 }
 
 fn room_value(r: &Room) -> Value {

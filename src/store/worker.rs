@@ -500,6 +500,9 @@ impl Writer {
     fn commit(&mut self, batch: &mut Vec<Arc<Record>>) -> bool {
         let mut last_try = false;
         loop {
+            // A save queued before any of these Events is on disk no later than they are (a
+            // kept channel's life must be known wherever its Events are).
+            self.save_state();
             match self.db.insert(batch) {
                 Ok(()) => {
                     if self.failing {
@@ -798,6 +801,25 @@ mod tests {
         let recent: Vec<u64> = start.recent.iter().map(|r| r.pos).collect();
         assert_eq!(recent, [998, 999, 1000]);
         assert_eq!(start.state, [("#a".to_string(), b"two".to_vec())]);
+        drop(store);
+    }
+
+    /// A state save queued before an Event is written no later than the Event's batch, so a
+    /// crash never leaves the Event on disk without it.
+    #[test]
+    fn a_state_save_queued_before_an_event_is_on_disk_by_its_commit() {
+        let dir = TempDir::new("save-order");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        let on_disk = crate::store::sqlite::Db::open_reader(&dir.db()).unwrap();
+        for i in 1..=20u64 {
+            let key = format!("#k{i}");
+            store.save_state(&key, Some(vec![1])).unwrap();
+            store.write(Arc::new(rec(i, "#a", 5000 + i, "x"))).unwrap();
+            lp.committed(&store, i);
+            let state = on_disk.state().unwrap();
+            assert!(state.iter().any(|(k, _)| *k == key), "{i}: {state:?}");
+        }
         drop(store);
     }
 

@@ -797,3 +797,27 @@ fn a_channel_handed_to_an_account_is_kept() {
             .is_some_and(|room| &*room.owner == "alice@example.com")
     );
 }
+
+/// A kept channel's life is handed to the store with its first closed Event, not at the next
+/// tick: the store writes it no later than the Event, so a crash in between cannot leave the
+/// channel's own Events out of its reach after the restart.
+#[test]
+fn a_kept_channel_s_life_is_saved_with_its_first_closed_event() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 16);
+    r.server.set_accounts(made(&["alice@example.com"]));
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    r.out.saved.clear();
+    set_modes(&mut r, 0, modes::INVITE_ONLY, None);
+    let first = r.out.persisted.last().expect("the record of +i").clone();
+    assert_eq!(first.life, Some(first.pos));
+    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    let mut again = rig(Policy::Open, false);
+    again.keep_history(crate::store::Fsync::Batched, 16);
+    again.server.restore(state);
+    assert_eq!(
+        again.server.rooms.get(CH).and_then(|room| room.life()),
+        Some(first.pos)
+    );
+}
