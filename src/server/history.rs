@@ -176,6 +176,13 @@ impl History {
         }
     }
 
+    /// Hands out no position up to `pos` again: it names a kept channel's life (see
+    /// [`Server::restore`](super::Server::restore)). Only at start, with nothing unwritten.
+    pub fn skip_past(&mut self, pos: u64) {
+        self.last_pos = self.last_pos.max(pos);
+        self.committed = self.committed.max(pos);
+    }
+
     /// Whether a new Event can be taken now: the store is working and not too far behind.
     pub fn can_write(&self) -> bool {
         self.has_room(1)

@@ -232,6 +232,13 @@ impl Server {
                 log::error!("saved state of {key} is not what this version expects; skipped");
             }
         }
+        // A kept channel's life is saved as its first Event is handed to the store, which in
+        // batched mode a crash may then lose, and with it the position: it is not handed out
+        // again, so that no later life of another room gets the same id.
+        let newest_life = self.rooms.values().filter_map(|r| r.life()).max();
+        if let (Some(h), Some(life)) = (self.history.as_mut(), newest_life) {
+            h.skip_past(life);
+        }
         log::info!(
             "restored {} channel(s) and {} server ban(s)",
             self.rooms.len(),

@@ -820,4 +820,9 @@ fn a_kept_channel_s_life_is_saved_with_its_first_closed_event() {
         again.server.rooms.get(CH).and_then(|room| room.life()),
         Some(first.pos)
     );
+    // Here the store lost that Event (it starts empty): its position, the life's id, is not
+    // handed out again.
+    again.connect(1, "bob@example.com");
+    again.say(1, "bob@example.com", "hi");
+    assert_eq!(again.out.persisted.last().map(|e| e.pos), Some(first.pos + 1));
 }
