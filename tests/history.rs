@@ -332,6 +332,40 @@ fn what_a_closed_channel_said_stays_with_its_life() {
     assert_eq!(bodies(&a), ["a new life"]);
 }
 
+/// A kept channel's life is on disk no later than its first closed Event: killed right after
+/// that Event's echo, the channel's members still read it after the restart (found by review:
+/// the room's state used to wait for the next tick).
+#[test]
+fn a_kept_channel_killed_just_after_closing_still_reads_its_closed_past() {
+    let dir = DataDir::new();
+    let flags = ["--fsync", "always", "--registration", "open"];
+    let club = "#club@localhost";
+    for round in 0..3 {
+        let mut s = Scalard::start_in(Some(dir.path()), &flags);
+        let mut carol = match round {
+            0 => login_at(s.addr, "carol", "pw", true).expect("registers"),
+            _ => login_at(s.addr, "carol", "pw", false).expect("logs in"),
+        };
+        sub(&mut carol, club);
+        set_modes(&mut carol, club, 0);
+        publish(&mut carol, club, &format!("public {round}")).unwrap();
+        set_modes(&mut carol, club, modes::INVITE_ONLY);
+        publish(&mut carol, club, &format!("members only {round}")).unwrap();
+        s.child.kill().expect("SIGKILL");
+        s.child.wait().expect("reap");
+        drop(carol);
+        let s = Scalard::start_in(Some(dir.path()), &flags);
+        let mut carol = login_at(s.addr, "carol", "pw", false).expect("logs in");
+        sub(&mut carol, club);
+        let a = ask(&mut carol, range(club), None).unwrap();
+        let said = bodies(&a);
+        assert!(
+            said.ends_with(&["modes +i", &format!("members only {round}")]),
+            "round {round}: {said:?}"
+        );
+    }
+}
+
 /// A name registered after messages were sent to it: the account holder does not read what
 /// was meant for whoever used the name before; the other side keeps its conversation.
 #[test]
