@@ -50,7 +50,8 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             if p.of_user() {
                 ", or sent before your account was made"
             } else {
-                ""
+                // PROTOCOL.md §4, Who may read what.
+                ", or said while the channel was closed, in an earlier life of it"
             }
         )),
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
@@ -101,8 +102,8 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
     out.extend(first);
     if p.by_time && ending != Ending::UnknownId {
         out.push(
-            "the message to page from is no longer on the server, so the read went on from its \
-             time: a message stamped in the same millisecond may be missing"
+            "the message to page from is no longer readable on the server, so the read went on \
+             from its time: a message stamped in the same millisecond may be missing"
                 .into(),
         );
     }

@@ -383,8 +383,8 @@ fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>) -> Vec<Str
     // Retention that cut into the gap says more than the fallback by time it caused.
     if by_time && lost_before.is_none() {
         v.push(
-            "the gap may be incomplete: the last message seen there is no longer on the server, \
-             so the rest was fetched by its time"
+            "the gap may be incomplete: the last message seen there is no longer readable on the \
+             server, so the rest was fetched by its time"
                 .to_string(),
         );
     }
