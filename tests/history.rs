@@ -366,6 +366,46 @@ fn a_kept_channel_killed_just_after_closing_still_reads_its_closed_past() {
     }
 }
 
+/// A transfer that makes a guest's closed channel kept is on disk by its echo: killed right
+/// after it, the channel comes back kept, one life, and its new owner reads its closed past
+/// (found by QA: it came back not kept, that past hidden).
+#[test]
+fn a_transfer_echoed_before_a_sigkill_keeps_the_channel_and_its_past() {
+    let dir = DataDir::new();
+    let flags = ["--fsync", "always", "--registration", "open"];
+    let mut s = Scalard::start_in(Some(dir.path()), &flags);
+    let mut gina = joined(&s, "gina");
+    set_modes(&mut gina, ROOM, modes::INVITE_ONLY);
+    let mut bob = login_at(s.addr, "bob", "pw", true).expect("registers");
+    let invite = Mod {
+        seq: None,
+        topic: name(ROOM),
+        action: Action::Invite,
+        target: "bob@localhost",
+        reason: None,
+    };
+    gina.request(WAIT, |seq| Msg::Mod(Mod { seq, ..invite }))
+        .expect("invited");
+    sub(&mut bob, ROOM);
+    publish(&mut gina, ROOM, "a secret").unwrap();
+    let transfer = Mod {
+        action: Action::Transfer,
+        ..invite
+    };
+    let f = gina
+        .request(WAIT, |seq| Msg::Mod(Mod { seq, ..transfer }))
+        .expect("transferred");
+    assert!(matches!(f.msg(), Ok(Msg::Event(_))), "{}", describe(&f));
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("reap");
+    drop((gina, bob));
+    let s = Scalard::start_in(Some(dir.path()), &flags);
+    let mut bob = login_at(s.addr, "bob", "pw", false).expect("logs in");
+    sub(&mut bob, ROOM);
+    let said = ask(&mut bob, range(ROOM), None).unwrap();
+    assert!(bodies(&said).contains(&"a secret"), "{:?}", bodies(&said));
+}
+
 /// A name registered after messages were sent to it: the account holder does not read what
 /// was meant for whoever used the name before; the other side keeps its conversation.
 #[test]

@@ -137,6 +137,8 @@ impl Server {
             ctype: Some(MOD_CTYPE),
             reply_to: None,
         };
+        // The change this records is saved first, so it is on disk no later than its record.
+        self.save_now(topic.as_str(), out);
         self.emit(conn, msg, None, now, out);
     }
 

@@ -192,19 +192,32 @@ impl Server {
     /// Hands the changed keys to the store; those it cannot take now stay for the next tick.
     pub(super) fn save(&mut self, out: &mut impl Outbox) {
         for key in std::mem::take(&mut self.unsaved) {
-            let value = match &*key {
-                k if k.starts_with(DELETED) => None,
-                BANS => Some(bans_value(&self.bans)),
-                MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
-                channel => self
-                    .rooms
-                    .get(channel)
-                    .filter(|r| r.lasting)
-                    .map(|r| room_state(r)),
-            };
-            if !out.save_state(&key, value) {
-                self.unsaved.insert(key);
-            }
+            self.save_key(key, out);
+        }
+    }
+
+    /// Hands `key` to the store now if it changed, rather than at the next tick: before the
+    /// record of the change, which the store then writes no later (so `--fsync always` echoes
+    /// a transfer or a drop only once it is on disk).
+    pub(super) fn save_now(&mut self, key: &str, out: &mut impl Outbox) {
+        if let Some(key) = self.unsaved.take(key) {
+            self.save_key(key, out);
+        }
+    }
+
+    fn save_key(&mut self, key: Box<str>, out: &mut impl Outbox) {
+        let value = match &*key {
+            k if k.starts_with(DELETED) => None,
+            BANS => Some(bans_value(&self.bans)),
+            MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
+            channel => self
+                .rooms
+                .get(channel)
+                .filter(|r| r.lasting)
+                .map(|r| room_state(r)),
+        };
+        if !out.save_state(&key, value) {
+            self.unsaved.insert(key);
         }
     }
 

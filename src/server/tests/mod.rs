@@ -19,6 +19,8 @@ struct Recorder {
     refuse_verifies: bool,
     token_checks: Vec<crate::server::TokenCheck>,
     saved: Vec<(String, Option<Vec<u8>>)>,
+    /// What went to the store, in order: `save KEY` and `persist POSITION`.
+    to_store: Vec<String>,
 }
 
 impl Outbox for Recorder {
@@ -29,6 +31,7 @@ impl Outbox for Recorder {
         self.closed.push(conn);
     }
     fn persist(&mut self, rec: std::sync::Arc<crate::store::Record>) -> bool {
+        self.to_store.push(format!("persist {}", rec.pos));
         self.persisted.push(rec);
         !self.refuse_writes
     }
@@ -42,6 +45,7 @@ impl Outbox for Recorder {
         self.resumed.push(conn);
     }
     fn save_state(&mut self, key: &str, value: Option<Vec<u8>>) -> bool {
+        self.to_store.push(format!("save {key}"));
         self.saved.push((key.into(), value));
         true
     }

@@ -826,3 +826,31 @@ fn a_kept_channel_s_life_is_saved_with_its_first_closed_event() {
     again.say(1, "bob@example.com", "hi");
     assert_eq!(again.out.persisted.last().map(|e| e.pos), Some(first.pos + 1));
 }
+
+/// A kept channel's state is handed to the store before the record of its change, not at the
+/// next tick: the store writes it no later than the record, so a crash after a transfer's or a
+/// drop's echo does not undo it (found by QA: a transfer that made a channel kept came back
+/// not kept, and a drop came back undone).
+#[test]
+fn a_transfer_and_a_drop_go_to_the_store_before_their_records() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Always, 16);
+    r.server.set_accounts(made(&["carol@example.com"]));
+    // A guest's channel, handed to carol (logged in): kept from then on.
+    r.connect(0, "gina@example.com");
+    r.sub(0, CH);
+    r.log_in(1, "carol");
+    r.sub(1, CH);
+    r.out.to_store.clear();
+    act(&mut r, 0, Action::Transfer, "carol@example.com", None);
+    let pos = r.out.persisted.last().expect("the record").pos;
+    assert_eq!(r.out.to_store, [format!("save {CH}"), format!("persist {pos}")]);
+    assert!(r.out.saved.last().is_some_and(|(_, v)| v.is_some()), "kept");
+    r.server
+        .store_done(crate::store::Done::Committed(pos), &mut r.out);
+    r.out.to_store.clear();
+    act(&mut r, 1, Action::Drop, "carol@example.com", None);
+    let pos = r.out.persisted.last().expect("the record").pos;
+    assert_eq!(r.out.to_store, [format!("save {CH}"), format!("persist {pos}")]);
+    assert_eq!(r.out.saved.last(), Some(&(CH.to_string(), None)), "dropped");
+}
