@@ -30,7 +30,7 @@ impl Outbox for FakeStore {
         }
     }
     fn close(&mut self, _conn: ConnId) {}
-    fn persist(&mut self, rec: Arc<Record>) -> bool {
+    fn persist(&mut self, rec: Arc<Record>, _save: Option<scalar::store::worker::StateSave>) -> bool {
         if let Some(last) = self.written.last() {
             assert!(rec.pos > last.pos, "positions must increase");
         }

@@ -34,7 +34,11 @@ impl Outbox for Check {
     }
     fn close(&mut self, _conn: ConnId) {}
     // This target runs the core without history: nothing is stored or queried.
-    fn persist(&mut self, _rec: std::sync::Arc<scalar::store::Record>) -> bool {
+    fn persist(
+        &mut self,
+        _rec: std::sync::Arc<scalar::store::Record>,
+        _save: Option<scalar::store::worker::StateSave>,
+    ) -> bool {
         true
     }
     fn query(&mut self, _q: scalar::store::Query) {}

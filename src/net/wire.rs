@@ -8,7 +8,7 @@ use super::conn::{Conn, SlowConsumer};
 use crate::proto::{ErrorCode, Msg};
 use crate::server::{ConnId, Outbox, Server};
 use crate::store::accounts::Accounts;
-use crate::store::worker::Store;
+use crate::store::worker::{StateSave, Store};
 use crate::store::{Query, Record};
 use slab::Slab;
 use std::rc::Rc;
@@ -206,11 +206,11 @@ impl Outbox for Wire<'_> {
         self.mark_dirty(conn);
     }
 
-    fn persist(&mut self, rec: Arc<Record>) -> bool {
+    fn persist(&mut self, rec: Arc<Record>, save: Option<StateSave>) -> bool {
         // The core keeps fewer Events unwritten than the queue holds, so this fails only if
         // the writer thread is gone.
         let pos = rec.pos;
-        let taken = self.store.is_some_and(|s| s.write(rec).is_ok());
+        let taken = self.store.is_some_and(|s| s.write_saving(rec, save).is_ok());
         if !taken {
             log::error!("the store's writer refused the event at position {pos}");
         }

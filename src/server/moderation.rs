@@ -137,8 +137,7 @@ impl Server {
             ctype: Some(MOD_CTYPE),
             reply_to: None,
         };
-        // The change this records is saved first, so it is on disk no later than its record.
-        self.save_now(topic.as_str(), out);
+        // The change this records, if it is to be saved, is stored with the record (`emit`).
         self.emit(conn, msg, None, now, out);
     }
 

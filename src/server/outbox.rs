@@ -2,6 +2,7 @@
 //! vectors.
 
 use crate::proto::Msg;
+use crate::store::worker::StateSave;
 use crate::store::{Query, Record};
 use std::sync::Arc;
 
@@ -33,11 +34,12 @@ pub trait Outbox {
     /// Closes a connection once the output already queued for it is written.
     fn close(&mut self, conn: ConnId);
 
-    /// Hands an accepted Event to the history store, to be committed in order of `pos`.
-    /// Returns false if the store did not take it (which the core's bound on unwritten Events
-    /// should make impossible): the core then refuses the Message rather than deliver an
-    /// Event that will never be stored.
-    fn persist(&mut self, rec: Arc<Record>) -> bool;
+    /// Hands an accepted Event to the history store, to be committed in order of `pos`, with
+    /// a piece of server state (`save`: a key and its whole new value, `None` to delete it)
+    /// that must be stored with it, in the same transaction. Returns false if the store did not
+    /// take it (which the core's bound on unwritten Events should make impossible): the core
+    /// then refuses the Message rather than deliver an Event that will never be stored.
+    fn persist(&mut self, rec: Arc<Record>, save: Option<StateSave>) -> bool;
 
     /// Asks the history store for a page; the answer comes back through
     /// [`Server::store_done`](super::Server::store_done).

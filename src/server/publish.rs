@@ -103,7 +103,7 @@ impl Server {
         // Most channels are open: their Events skip a second lookup of the room.
         let life = match (m.topic.kind(), closed) {
             (Kind::Channel, None | Some(true)) => {
-                life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos, out)
+                life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos)
             }
             _ => None,
         };
@@ -122,7 +122,16 @@ impl Server {
         rec.life = life;
         let rec = Arc::new(rec);
         h.track(&rec, conn);
-        if !out.persist(rec.clone()) {
+        // A change to the channel not yet saved (the one this Event records, or the life it
+        // begins) is stored with it, in its transaction, so never after it.
+        let topic = m.topic.as_str();
+        let save = (m.topic.kind() == Kind::Channel && self.unsaved.remove(topic))
+            .then(|| (topic.into(), super::saved::room_saved(&self.rooms, topic)));
+        let saving = save.is_some();
+        if !out.persist(rec.clone(), save) {
+            if saving {
+                self.unsaved.insert(topic.into());
+            }
             return self.writer_gone(conn, m.seq, rec, out);
         }
         match h.fsync {
@@ -366,17 +375,14 @@ fn life_of(
     unsaved: &mut BTreeSet<Box<str>>,
     channel: &str,
     pos: u64,
-    out: &mut impl Outbox,
 ) -> Option<u64> {
     let room = rooms.get_mut(channel).filter(|r| r.closed())?;
     if let Some(life) = room.life() {
         return Some(life);
     }
     room.rules_mut().life = Some(pos);
-    // A kept channel's life goes on after a restart, its Events with it: saved now, before
-    // the Event is handed to the store, which writes it no later than the Event. (Left for the
-    // next tick if the queue is full.)
-    if room.lasting && !out.save_state(channel, Some(super::saved::room_state(room))) {
+    // A kept channel's life goes on after a restart, its Events with it: saved with this one.
+    if room.lasting {
         unsaved.insert(channel.into());
     }
     Some(pos)

@@ -8,7 +8,7 @@ use super::admin::{Motd, ServerBan};
 use super::room::{Ban, Room};
 use super::{Outbox, Server};
 use ciborium::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// The key of the server bans set with Mod (`scalard ban` reads and edits it offline).
@@ -196,25 +196,12 @@ impl Server {
         }
     }
 
-    /// Hands `key` to the store now if it changed, rather than at the next tick: before the
-    /// record of the change, which the store then writes no later (so `--fsync always` echoes
-    /// a transfer or a drop only once it is on disk).
-    pub(super) fn save_now(&mut self, key: &str, out: &mut impl Outbox) {
-        if let Some(key) = self.unsaved.take(key) {
-            self.save_key(key, out);
-        }
-    }
-
     fn save_key(&mut self, key: Box<str>, out: &mut impl Outbox) {
         let value = match &*key {
             k if k.starts_with(DELETED) => None,
             BANS => Some(bans_value(&self.bans)),
             MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
-            channel => self
-                .rooms
-                .get(channel)
-                .filter(|r| r.lasting)
-                .map(|r| room_state(r)),
+            channel => room_saved(&self.rooms, channel),
         };
         if !out.save_state(&key, value) {
             self.unsaved.insert(key);
@@ -317,9 +304,12 @@ fn opt(s: Option<&str>) -> Value {
     s.map_or(Value::Null, text)
 }
 
-/// A kept room's saved value.
-pub(super) fn room_state(r: &Room) -> Vec<u8> {
-    encode(&room_value(r))
+/// What is saved of `channel`'s room: its value if it is kept, else `None` (no saved state).
+pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> Option<Vec<u8>> {
+    rooms
+        .get(channel)
+        .filter(|r| r.lasting)
+        .map(|r| encode(&room_value(r)))
 }
 
 fn room_value(r: &Room) -> Value {

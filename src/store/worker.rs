@@ -7,6 +7,7 @@ use super::sqlite::Db;
 use super::turns::Turns;
 use super::{BATCH_WINDOW, Done, Fsync, Query, Record, Retention};
 use mio::Waker;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
@@ -80,14 +81,15 @@ pub struct Start {
 const STATE_QUEUE: usize = 256;
 
 /// A state save: a key and its new value, `None` to delete it.
-type StateSave = (Box<str>, Option<Vec<u8>>);
+pub type StateSave = (Box<str>, Option<Vec<u8>>);
 
 /// A queue was full (or its thread is gone); the request was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
 enum Job {
-    Write(Arc<Record>),
+    /// A Record, and a state save to store with it (boxed: most have none).
+    Write(Arc<Record>, Option<Box<StateSave>>),
     Flush,
 }
 
@@ -209,6 +211,8 @@ impl Store {
             last_prune: Instant::now(),
             written: 0,
             lost: 0,
+            pending: BTreeMap::new(),
+            saves_failing: false,
         };
         let spawn_error = |e| super::StoreError::Io(format!("cannot start a store thread: {e}"));
         // On an error below, dropping `store` stops and joins whatever did start.
@@ -275,10 +279,17 @@ impl Store {
     /// blocks: a full queue (or a writer that is gone) is [`Full`], and the Record is dropped.
     /// Shared, because the loop keeps the same Record in its ring of recent Events.
     pub fn write(&self, r: Arc<Record>) -> Result<(), Full> {
+        self.write_saving(r, None)
+    }
+
+    /// Queues a Record as [`write`](Store::write) does, with a state save that goes to disk in
+    /// the same transaction (after any save queued before it): a change and its record are
+    /// stored together. It takes no place of its own in the queue.
+    pub fn write_saving(&self, r: Arc<Record>, save: Option<StateSave>) -> Result<(), Full> {
         self.writes
             .as_ref()
             .ok_or(Full)?
-            .try_send(Job::Write(r))
+            .try_send(Job::Write(r, save.map(Box::new)))
             .map_err(|_| Full)
     }
 
@@ -385,6 +396,13 @@ struct Writer {
     written: usize,
     /// Events given up when the store closed while writes failed.
     lost: u64,
+    /// State saves taken from their queue and not yet written, the latest value of each key:
+    /// kept until written (a kept channel's life, a transfer, a drop may be saved only once),
+    /// and written in the same transaction as the next batch, so never after its Events. As
+    /// many entries as keys the core saves.
+    pending: BTreeMap<Box<str>, Option<Vec<u8>>>,
+    /// Writing `pending` alone failed and was said; said again only after it worked.
+    saves_failing: bool,
 }
 
 impl Writer {
@@ -393,6 +411,10 @@ impl Writer {
         self.serve();
         // Whatever ended the loop, the state saves already queued are written.
         self.save_state();
+        if !self.pending.is_empty() {
+            let keys: Vec<&str> = self.pending.keys().map(|k| &**k).collect();
+            log::error!("store: closing with state saves unwritten: {}", keys.join(", "));
+        }
         self.lost
     }
 
@@ -401,10 +423,10 @@ impl Writer {
         loop {
             self.save_state();
             match self.jobs.recv_timeout(IDLE) {
-                Ok(Job::Write(r)) => {
+                Ok(Job::Write(r, save)) => {
                     #[cfg(test)]
                     assert_ne!(r.topic(), tests::PANICKING_TOPIC, "a write told to panic");
-                    batch.push(r)
+                    self.take(&mut batch, r, save);
                 }
                 Ok(Job::Flush) => {
                     self.flush_queued.store(false, Ordering::Release);
@@ -440,26 +462,61 @@ impl Writer {
         }
     }
 
-    /// Writes the state saves waiting. A failed one is logged and dropped: the core saves a
-    /// key's whole value each time it changes, so the next change rewrites it.
-    fn save_state(&mut self) {
+    /// Adds a Record to the batch, and the save that came with it to `pending`, after those
+    /// queued before it (which are older).
+    fn take(&mut self, batch: &mut Vec<Arc<Record>>, r: Arc<Record>, save: Option<Box<StateSave>>) {
+        if let Some(save) = save {
+            self.take_saves();
+            let (key, value) = *save;
+            self.pending.insert(key, value);
+        }
+        batch.push(r);
+    }
+
+    /// Takes the state saves queued so far into `pending`.
+    fn take_saves(&mut self) {
         while let Ok((key, value)) = self.saves.try_recv() {
-            if let Err(e) = self.db.save_state(&key, value.as_deref()) {
-                log::error!("store: cannot save the state of {key}: {e}");
+            self.pending.insert(key, value);
+        }
+    }
+
+    /// The pending saves, as the store takes them.
+    fn saves(pending: &BTreeMap<Box<str>, Option<Vec<u8>>>) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
+        pending.iter().map(|(k, v)| (&**k, v.as_deref()))
+    }
+
+    /// Writes the state saves waiting, in one transaction. If that fails they stay pending,
+    /// to go with the next batch or the next try.
+    fn save_state(&mut self) {
+        self.take_saves();
+        if self.pending.is_empty() {
+            return;
+        }
+        match self.db.save_states(Self::saves(&self.pending)) {
+            Ok(()) => {
+                self.pending.clear();
+                if std::mem::take(&mut self.saves_failing) {
+                    log::info!("store: state saves work again");
+                }
             }
+            Err(e) if !self.saves_failing => {
+                self.saves_failing = true;
+                log::error!("store: cannot save the server's state, will retry: {e}");
+            }
+            Err(_) => {}
         }
     }
 
     /// Adds to a batch that holds its first Record. Returns false once the queue is closed (and
     /// empty: a closed queue still yields what was sent before).
-    fn gather(&self, batch: &mut Vec<Arc<Record>>) -> bool {
+    fn gather(&mut self, batch: &mut Vec<Arc<Record>>) -> bool {
         match self.fsync {
             // Group commit: whatever queued up while the last commit was syncing goes in this
             // one, but nothing waits for more.
             Fsync::Always => {
                 while batch.len() < MAX_BATCH {
                     match self.jobs.try_recv() {
-                        Ok(Job::Write(r)) => batch.push(r),
+                        Ok(Job::Write(r, save)) => self.take(batch, r, save),
                         Ok(Job::Flush) => self.flush_queued.store(false, Ordering::Release),
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => return false,
@@ -472,7 +529,7 @@ impl Writer {
                 loop {
                     while batch.len() < MAX_BATCH {
                         match self.jobs.try_recv() {
-                            Ok(Job::Write(r)) => batch.push(r),
+                            Ok(Job::Write(r, save)) => self.take(batch, r, save),
                             Ok(Job::Flush) => {
                                 self.flush_queued.store(false, Ordering::Release);
                                 return true;
@@ -500,11 +557,13 @@ impl Writer {
     fn commit(&mut self, batch: &mut Vec<Arc<Record>>) -> bool {
         let mut last_try = false;
         loop {
-            // A save queued before any of these Events is on disk no later than they are (a
-            // kept channel's life must be known wherever its Events are).
-            self.save_state();
-            match self.db.insert(batch) {
+            // A save queued before any of these Events goes to disk with them, in their
+            // transaction (a kept channel's life must be known wherever its Events are).
+            self.take_saves();
+            match self.db.insert_saving(batch, Self::saves(&self.pending)) {
                 Ok(()) => {
+                    self.pending.clear();
+                    self.saves_failing = false;
                     if self.failing {
                         self.failing = false;
                         log::info!("store: writes work again");
@@ -544,7 +603,7 @@ impl Writer {
         let mut positions: Vec<u64> = batch.iter().map(|r| r.pos).collect();
         // The Store is closing, so its sender is gone and this ends at the queue's last Record.
         positions.extend(self.jobs.try_iter().filter_map(|j| match j {
-            Job::Write(r) => Some(r.pos),
+            Job::Write(r, _) => Some(r.pos),
             Job::Flush => None,
         }));
         self.lost += positions.len() as u64;
@@ -820,6 +879,56 @@ mod tests {
             let state = on_disk.state().unwrap();
             assert!(state.iter().any(|(k, _)| *k == key), "{i}: {state:?}");
         }
+        drop(store);
+    }
+
+    /// A save whose write fails (here another connection holds the write lock, as a full disk
+    /// would also make it fail) is not dropped: it goes to disk with the Event queued after it,
+    /// once writes work again (found by review: it was dropped, the Event committed without it).
+    #[test]
+    fn a_save_that_fails_is_written_with_the_next_event() {
+        let dir = TempDir::new("save-fails");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        let mut other = rusqlite::Connection::open(dir.db()).unwrap();
+        let lock = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        store.save_state("#life", Some(vec![1])).unwrap();
+        store.write(Arc::new(rec(1, "#life", 1, "closed"))).unwrap();
+        match lp.next(&store, Duration::from_secs(5)) {
+            Some(Done::Failing(_)) => {}
+            d => panic!("{d:?}"),
+        }
+        lock.rollback().unwrap();
+        store.flush();
+        let other = lp.committed(&store, 1);
+        assert!(matches!(other.as_slice(), [Done::Recovered]), "{other:?}");
+        let on_disk = crate::store::sqlite::Db::open_reader(&dir.db()).unwrap();
+        let state = on_disk.state().unwrap();
+        assert_eq!(state, [("#life".to_string(), vec![1])]);
+        drop(store);
+    }
+
+    /// A save that comes with a Record is stored in its transaction, after (so over) a save of
+    /// the same key queued before it, and before (so under) one queued after it.
+    #[test]
+    fn a_save_with_a_record_is_stored_with_it_in_order() {
+        let dir = TempDir::new("save-with");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        let on_disk = crate::store::sqlite::Db::open_reader(&dir.db()).unwrap();
+        store.save_state("#k", Some(vec![1])).unwrap();
+        let with = Some(("#k".into(), Some(vec![2])));
+        store
+            .write_saving(Arc::new(rec(1, "#a", 5001, "x")), with)
+            .unwrap();
+        lp.committed(&store, 1);
+        assert_eq!(on_disk.state().unwrap(), [("#k".to_string(), vec![2])]);
+        store.save_state("#k", None).unwrap();
+        store.write(Arc::new(rec(2, "#a", 5002, "y"))).unwrap();
+        lp.committed(&store, 2);
+        assert!(on_disk.state().unwrap().is_empty());
         drop(store);
     }
 

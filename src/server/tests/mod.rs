@@ -19,8 +19,11 @@ struct Recorder {
     refuse_verifies: bool,
     token_checks: Vec<crate::server::TokenCheck>,
     saved: Vec<(String, Option<Vec<u8>>)>,
-    /// What went to the store, in order: `save KEY` and `persist POSITION`.
+    /// What went to the store, in order: `save KEY` and `persist POSITION` (with a save, its
+    /// `save KEY` first).
     to_store: Vec<String>,
+    /// Play a store whose state queue is full.
+    refuse_saves: bool,
 }
 
 impl Outbox for Recorder {
@@ -30,7 +33,15 @@ impl Outbox for Recorder {
     fn close(&mut self, conn: ConnId) {
         self.closed.push(conn);
     }
-    fn persist(&mut self, rec: std::sync::Arc<crate::store::Record>) -> bool {
+    fn persist(
+        &mut self,
+        rec: std::sync::Arc<crate::store::Record>,
+        save: Option<crate::store::worker::StateSave>,
+    ) -> bool {
+        if let Some((key, value)) = save {
+            self.to_store.push(format!("save {key}"));
+            self.saved.push((key.into(), value));
+        }
         self.to_store.push(format!("persist {}", rec.pos));
         self.persisted.push(rec);
         !self.refuse_writes
@@ -45,6 +56,10 @@ impl Outbox for Recorder {
         self.resumed.push(conn);
     }
     fn save_state(&mut self, key: &str, value: Option<Vec<u8>>) -> bool {
+        if self.refuse_saves {
+            self.to_store.push(format!("refused {key}"));
+            return false;
+        }
         self.to_store.push(format!("save {key}"));
         self.saved.push((key.into(), value));
         true

@@ -12,13 +12,26 @@ impl Db {
     /// Stores a batch in one transaction. Records whose position is already stored are skipped,
     /// so a batch that failed part-way (or did commit, but was not acknowledged) can be retried.
     pub fn insert<R: Borrow<Record>>(&mut self, batch: &[R]) -> Result<(), StoreError> {
+        self.insert_saving(batch, std::iter::empty())
+    }
+
+    /// Stores a batch as [`insert`](Db::insert) does, and in the same transaction the state
+    /// `saves` (see [`save_state`](Db::save_state)): on disk together or not at all.
+    pub fn insert_saving<'a, R: Borrow<Record>>(
+        &mut self,
+        batch: &[R],
+        saves: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> Result<(), StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return self.save_states(saves);
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("insert: begin")?;
+        for (key, value) in saves {
+            super::state::write_state(&tx, key, value)?;
+        }
         {
             let mut names = Names::prepare(&tx)?;
             let mut event = tx

@@ -5,6 +5,7 @@
 
 use super::{Context, Db};
 use crate::store::StoreError;
+use rusqlite::Connection;
 
 impl Db {
     /// Every saved key and value.
@@ -21,20 +22,37 @@ impl Db {
 
     /// Saves `value` under `key`, or deletes the key for `None`.
     pub fn save_state(&self, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
-        match value {
-            Some(v) => self
-                .conn
-                .execute(
-                    "INSERT INTO state (key, value) VALUES (?1, ?2) \
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    rusqlite::params![key, v],
-                )
-                .context("state save")?,
-            None => self
-                .conn
-                .execute("DELETE FROM state WHERE key = ?1", [key])
-                .context("state delete")?,
-        };
-        Ok(())
+        write_state(&self.conn, key, value)
     }
+
+    /// Saves several keys (deleting those whose value is `None`) in one transaction: all or
+    /// none.
+    pub fn save_states<'a>(
+        &mut self,
+        saves: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().context("state save: begin")?;
+        for (key, value) in saves {
+            write_state(&tx, key, value)?;
+        }
+        tx.commit().context("state save: commit")
+    }
+}
+
+/// Saves `value` under `key` on `conn` (which may be in a transaction), or deletes the key for
+/// `None`.
+pub(super) fn write_state(conn: &Connection, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+    match value {
+        Some(v) => conn
+            .execute(
+                "INSERT INTO state (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![key, v],
+            )
+            .context("state save")?,
+        None => conn
+            .execute("DELETE FROM state WHERE key = ?1", [key])
+            .context("state delete")?,
+    };
+    Ok(())
 }
