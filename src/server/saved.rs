@@ -190,9 +190,24 @@ impl Server {
     }
 
     /// Hands the changed keys to the store; those it cannot take now stay for the next tick.
+    /// The removal of a `!deleted` mark goes last, and only once everything else was taken:
+    /// the store writes in the order it is handed things, so the mark is never gone from disk
+    /// while the channels its account held are still saved as kept.
     pub(super) fn save(&mut self, out: &mut impl Outbox) {
-        for key in std::mem::take(&mut self.unsaved) {
+        let (marks, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unsaved)
+            .into_iter()
+            .partition(|k| k.starts_with(DELETED));
+        for key in rest {
             self.save_key(key, out);
+        }
+        let held = !self.unsaved.is_empty();
+        for key in marks {
+            match held {
+                true => {
+                    self.unsaved.insert(key);
+                }
+                false => self.save_key(key, out),
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use super::{BATCH_WINDOW, Done, Fsync, Query, Record, Retention};
 use mio::Waker;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::{self, JoinHandle};
@@ -77,7 +77,9 @@ pub struct Start {
 }
 
 /// How many state saves may wait for the writer: they are rare (an operator's action), and a
-/// refused one is retried by the core on its next tick.
+/// refused one is retried by the core on its next tick. They share the Records' queue (so the
+/// writer takes everything in the order it was sent), which has room for them on top of the
+/// Records the core may have unwritten.
 const STATE_QUEUE: usize = 256;
 
 /// A state save: a key and its new value, `None` to delete it.
@@ -90,6 +92,8 @@ pub struct Full;
 enum Job {
     /// A Record, and a state save to store with it (boxed: most have none).
     Write(Arc<Record>, Option<Box<StateSave>>),
+    /// A state save on its own.
+    Save(Box<StateSave>),
     Flush,
 }
 
@@ -113,8 +117,9 @@ impl Drop for Obituary {
 /// The running store: its threads and the queues to and from them.
 pub struct Store {
     writes: Option<SyncSender<Job>>,
-    /// State saves, apart from the Records so they never take a slot the core counts on.
-    state: Option<SyncSender<StateSave>>,
+    /// State saves in the writer's queue: at most [`STATE_QUEUE`], so they never take a place
+    /// the core counts on for Records.
+    saves_queued: Arc<AtomicUsize>,
     reads: Option<SyncSender<Query>>,
     searches: Option<SyncSender<Query>>,
     done: Receiver<Done>,
@@ -172,11 +177,11 @@ impl Store {
         reader_db.bound_queries(opts.query_time)?;
         searcher_db.bound_queries(opts.query_time)?;
 
-        let (wtx, wrx) = mpsc::sync_channel(opts.write_queue.max(1));
+        let (wtx, wrx) = mpsc::sync_channel(opts.write_queue.max(1) + STATE_QUEUE);
         let (read_queue, search_queue) = (opts.read_queue.max(1), opts.search_queue.max(1));
         let (rtx, rrx) = mpsc::sync_channel(read_queue);
         let (qtx, qrx) = mpsc::sync_channel(search_queue);
-        let (stx, srx) = mpsc::sync_channel(STATE_QUEUE);
+        let saves_queued = Arc::new(AtomicUsize::new(0));
         let (dtx, drx) = mpsc::channel();
         let notify = Notify { tx: dtx, waker };
         let closing = Arc::new(AtomicBool::new(false));
@@ -184,7 +189,7 @@ impl Store {
         let new_retention = Arc::new(Mutex::new(None));
         let mut store = Store {
             writes: Some(wtx),
-            state: Some(stx),
+            saves_queued: saves_queued.clone(),
             reads: Some(rtx),
             searches: Some(qtx),
             done: drx,
@@ -198,7 +203,7 @@ impl Store {
         let writer = Writer {
             db,
             jobs: wrx,
-            saves: srx,
+            saves_queued,
             notify: notify.clone(),
             fsync: opts.fsync,
             retention: opts.retention,
@@ -259,11 +264,20 @@ impl Store {
         Ok((store, start))
     }
 
-    /// Queues a state save; it is written within about a second (`IDLE`). Never blocks:
-    /// a full queue is [`Full`], and the caller tries again later.
+    /// Queues a state save, behind the Records queued before it: it is stored no earlier than
+    /// they are. Never blocks: with [`STATE_QUEUE`] saves waiting (or the writer gone) it is
+    /// [`Full`], and the caller tries again later.
     pub fn save_state(&self, key: &str, value: Option<Vec<u8>>) -> Result<(), Full> {
-        let tx = self.state.as_ref().ok_or(Full)?;
-        tx.try_send((key.into(), value)).map_err(|_| Full)
+        let tx = self.writes.as_ref().ok_or(Full)?;
+        if self.saves_queued.fetch_add(1, Ordering::AcqRel) >= STATE_QUEUE {
+            self.saves_queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full);
+        }
+        tx.try_send(Job::Save(Box::new((key.into(), value))))
+            .map_err(|_| {
+                self.saves_queued.fetch_sub(1, Ordering::AcqRel);
+                Full
+            })
     }
 
     /// New retention rules (a reload): the writer applies them from its next retention step.
@@ -277,6 +291,8 @@ impl Store {
 
     /// Queues a Record for writing; [`Done::Committed`] follows once it is on disk. Never
     /// blocks: a full queue (or a writer that is gone) is [`Full`], and the Record is dropped.
+    /// The queue holds `write_queue` Records and [`STATE_QUEUE`] saves; only the caller's own
+    /// bound keeps Records out of the saves' places.
     /// Shared, because the loop keeps the same Record in its ring of recent Events.
     pub fn write(&self, r: Arc<Record>) -> Result<(), Full> {
         self.write_saving(r, None)
@@ -339,7 +355,6 @@ impl Store {
         self.closing.store(true, Ordering::Release);
         // Closing the queues is what ends the threads' loops.
         self.writes = None;
-        self.state = None;
         self.reads = None;
         self.searches = None;
         let lost = self.writer.take().map_or(0, |h| {
@@ -377,7 +392,8 @@ const WRITER_NICE: libc::c_int = 10;
 struct Writer {
     db: Db,
     jobs: Receiver<Job>,
-    saves: Receiver<StateSave>,
+    /// Shared with [`Store`]: the writer counts down the saves it takes.
+    saves_queued: Arc<AtomicUsize>,
     notify: Notify,
     fsync: Fsync,
     retention: Retention,
@@ -396,10 +412,10 @@ struct Writer {
     written: usize,
     /// Events given up when the store closed while writes failed.
     lost: u64,
-    /// State saves taken from their queue and not yet written, the latest value of each key:
+    /// State saves taken from the queue and not yet written, the latest value of each key:
     /// kept until written (a kept channel's life, a transfer, a drop may be saved only once),
-    /// and written in the same transaction as the next batch, so never after its Events. As
-    /// many entries as keys the core saves.
+    /// and written in the same transaction as the next batch, so never after the Events queued
+    /// behind them. As many entries as keys the core saves.
     pending: BTreeMap<Box<str>, Option<Vec<u8>>>,
     /// Writing `pending` alone failed and was said; said again only after it worked.
     saves_failing: bool,
@@ -427,6 +443,10 @@ impl Writer {
                     #[cfg(test)]
                     assert_ne!(r.topic(), tests::PANICKING_TOPIC, "a write told to panic");
                     self.take(&mut batch, r, save);
+                }
+                Ok(Job::Save(save)) => {
+                    self.take_save(*save);
+                    continue;
                 }
                 Ok(Job::Flush) => {
                     self.flush_queued.store(false, Ordering::Release);
@@ -462,22 +482,20 @@ impl Writer {
         }
     }
 
-    /// Adds a Record to the batch, and the save that came with it to `pending`, after those
-    /// queued before it (which are older).
+    /// Adds a Record to the batch, and the save that came with it to `pending`.
     fn take(&mut self, batch: &mut Vec<Arc<Record>>, r: Arc<Record>, save: Option<Box<StateSave>>) {
         if let Some(save) = save {
-            self.take_saves();
             let (key, value) = *save;
             self.pending.insert(key, value);
         }
         batch.push(r);
     }
 
-    /// Takes the state saves queued so far into `pending`.
-    fn take_saves(&mut self) {
-        while let Ok((key, value)) = self.saves.try_recv() {
-            self.pending.insert(key, value);
-        }
+    /// A save taken from the queue: pending, over any older value of its key (the queue keeps
+    /// the order the core sent them in).
+    fn take_save(&mut self, (key, value): StateSave) {
+        self.saves_queued.fetch_sub(1, Ordering::AcqRel);
+        self.pending.insert(key, value);
     }
 
     /// The pending saves, as the store takes them.
@@ -485,10 +503,9 @@ impl Writer {
         pending.iter().map(|(k, v)| (&**k, v.as_deref()))
     }
 
-    /// Writes the state saves waiting, in one transaction. If that fails they stay pending,
+    /// Writes the pending state saves, in one transaction. If that fails they stay pending,
     /// to go with the next batch or the next try.
     fn save_state(&mut self) {
-        self.take_saves();
         if self.pending.is_empty() {
             return;
         }
@@ -517,6 +534,7 @@ impl Writer {
                 while batch.len() < MAX_BATCH {
                     match self.jobs.try_recv() {
                         Ok(Job::Write(r, save)) => self.take(batch, r, save),
+                        Ok(Job::Save(save)) => self.take_save(*save),
                         Ok(Job::Flush) => self.flush_queued.store(false, Ordering::Release),
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => return false,
@@ -530,6 +548,7 @@ impl Writer {
                     while batch.len() < MAX_BATCH {
                         match self.jobs.try_recv() {
                             Ok(Job::Write(r, save)) => self.take(batch, r, save),
+                            Ok(Job::Save(save)) => self.take_save(*save),
                             Ok(Job::Flush) => {
                                 self.flush_queued.store(false, Ordering::Release);
                                 return true;
@@ -557,13 +576,14 @@ impl Writer {
     fn commit(&mut self, batch: &mut Vec<Arc<Record>>) -> bool {
         let mut last_try = false;
         loop {
-            // A save queued before any of these Events goes to disk with them, in their
-            // transaction (a kept channel's life must be known wherever its Events are).
-            self.take_saves();
+            // Saves taken with these Events go to disk with them, in their transaction (a kept
+            // channel's life must be known wherever its Events are).
             match self.db.insert_saving(batch, Self::saves(&self.pending)) {
                 Ok(()) => {
                     self.pending.clear();
-                    self.saves_failing = false;
+                    if std::mem::take(&mut self.saves_failing) {
+                        log::info!("store: state saves work again");
+                    }
                     if self.failing {
                         self.failing = false;
                         log::info!("store: writes work again");
@@ -602,10 +622,19 @@ impl Writer {
     fn lost(&mut self, batch: &[Arc<Record>], e: &super::StoreError) {
         let mut positions: Vec<u64> = batch.iter().map(|r| r.pos).collect();
         // The Store is closing, so its sender is gone and this ends at the queue's last Record.
-        positions.extend(self.jobs.try_iter().filter_map(|j| match j {
-            Job::Write(r, _) => Some(r.pos),
-            Job::Flush => None,
-        }));
+        // Saves left are pending, so that closing lists them.
+        while let Ok(job) = self.jobs.try_recv() {
+            match job {
+                Job::Write(r, save) => {
+                    positions.push(r.pos);
+                    if let Some(save) = save {
+                        self.pending.insert(save.0, save.1);
+                    }
+                }
+                Job::Save(save) => self.take_save(*save),
+                Job::Flush => {}
+            }
+        }
         self.lost += positions.len() as u64;
         let (first, last) = (positions.iter().min(), positions.iter().max());
         if let (Some(first), Some(last)) = (first, last) {
@@ -932,6 +961,56 @@ mod tests {
         drop(store);
     }
 
+    /// The writer takes saves in the order they were sent, those riding with Records too: a
+    /// later save of a key is never overwritten by an earlier one that rode with a Record
+    /// still queued when the later one came (found by review), while the writer retries a
+    /// failing batch and while it gathers one.
+    #[test]
+    fn saves_are_stored_in_the_order_they_were_sent() {
+        for failing_then in [true, false] {
+            let dir = TempDir::new("save-order-2");
+            let mut lp = Loop::new();
+            let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+            let mut other = rusqlite::Connection::open(dir.db()).unwrap();
+            let mut lock = Some(
+                other
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .unwrap(),
+            );
+            store.write(Arc::new(rec(1, "#a", 5001, "x"))).unwrap();
+            match lp.next(&store, Duration::from_secs(5)) {
+                Some(Done::Failing(_)) => {}
+                d => panic!("{d:?}"),
+            }
+            if !failing_then {
+                // Queued while the writer sleeps between tries, taken as it gathers.
+                lock.take().unwrap().rollback().unwrap();
+            }
+            let rode = Some(("#k".into(), Some(vec![1])));
+            store
+                .write_saving(Arc::new(rec(2, "#k", 5002, "mod")), rode)
+                .unwrap();
+            store.save_state("#k", Some(vec![2])).unwrap();
+            store.save_state("#gone", Some(vec![3])).unwrap();
+            let rode = Some(("#gone".into(), None));
+            store
+                .write_saving(Arc::new(rec(3, "#gone", 5003, "drop")), rode)
+                .unwrap();
+            if let Some(lock) = lock {
+                lock.rollback().unwrap();
+            }
+            store.flush();
+            lp.committed(&store, 3);
+            let on_disk = crate::store::sqlite::Db::open_reader(&dir.db()).unwrap();
+            assert_eq!(
+                on_disk.state().unwrap(),
+                [("#k".to_string(), vec![2])],
+                "failing then: {failing_then}"
+            );
+            drop(store);
+        }
+    }
+
     use crate::store::sqlite::tests::PANICKING_QUERY;
     /// A topic whose write makes the idle writer panic (see `Writer::serve`).
     pub(super) const PANICKING_TOPIC: &str = "#panic";
@@ -1033,10 +1112,17 @@ mod tests {
             Some(Done::Failing(StoreError::Io(_))) => {}
             d => panic!("{d:?}"),
         }
-        // Nothing more is taken while failing: the queue fills and refuses.
-        store.write(Arc::new(rec(2, "#a", 2, "two"))).unwrap();
-        store.write(Arc::new(rec(3, "#a", 3, "three"))).unwrap();
-        assert_eq!(store.write(Arc::new(rec(4, "#a", 4, "four"))), Err(Full));
+        // Nothing more is taken while failing: the queue fills and refuses (its places for
+        // Records, and the saves' reserve, which the core's own bound keeps Records out of).
+        let last = 1 + 2 + STATE_QUEUE as u64;
+        for pos in 2..=last {
+            store.write(Arc::new(rec(pos, "#a", pos, "x"))).unwrap();
+        }
+        assert_eq!(
+            store.write(Arc::new(rec(last + 1, "#a", last + 1, "x"))),
+            Err(Full)
+        );
+        assert_eq!(store.save_state("#k", None), Err(Full));
         store.flush();
         lock.rollback().unwrap();
         assert!(matches!(
@@ -1047,10 +1133,10 @@ mod tests {
             lp.next(&store, Duration::from_secs(5)),
             Some(Done::Committed(1))
         ));
-        assert!(lp.committed(&store, 3).is_empty());
+        assert!(lp.committed(&store, last).is_empty());
         store.close();
         let db = Db::open(&dir.db()).unwrap();
-        assert_eq!(db.count().unwrap(), 3);
+        assert_eq!(db.count().unwrap(), last);
     }
 
     #[test]
