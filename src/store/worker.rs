@@ -516,6 +516,14 @@ impl Writer {
         self.pending.insert(key, value);
     }
 
+    /// The pending saves are on disk.
+    fn saved(&mut self) {
+        self.pending.clear();
+        if std::mem::take(&mut self.saves_failing) {
+            log::info!("store: state saves work again");
+        }
+    }
+
     /// The pending saves, as the store takes them.
     fn saves(pending: &BTreeMap<Box<str>, Option<Vec<u8>>>) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
         pending.iter().map(|(k, v)| (&**k, v.as_deref()))
@@ -528,12 +536,7 @@ impl Writer {
             return;
         }
         match self.db.save_states(Self::saves(&self.pending)) {
-            Ok(()) => {
-                self.pending.clear();
-                if std::mem::take(&mut self.saves_failing) {
-                    log::info!("store: state saves work again");
-                }
-            }
+            Ok(()) => self.saved(),
             Err(e) if !self.saves_failing => {
                 self.saves_failing = true;
                 log::error!("store: cannot save the server's state, will retry: {e}");
@@ -598,10 +601,7 @@ impl Writer {
             // channel's life must be known wherever its Events are).
             match self.db.insert_saving(batch, Self::saves(&self.pending)) {
                 Ok(()) => {
-                    self.pending.clear();
-                    if std::mem::take(&mut self.saves_failing) {
-                        log::info!("store: state saves work again");
-                    }
+                    self.saved();
                     if self.failing {
                         self.failing = false;
                         log::info!("store: writes work again");
