@@ -3,7 +3,7 @@
 
 use crate::error::CliError;
 use crate::names::{self, DEFAULT_SERVER};
-use scalar::proto::{MAX_QUERY, MsgId};
+use scalar::proto::MsgId;
 use scalar::tls::Fingerprint;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -537,10 +537,8 @@ fn build(
             let topic = topic("search")?;
             let words: Vec<String> = words.map(|w| utf8(w, "WORDS")).collect::<Result<_, _>>()?;
             let query = words.join(" ");
-            if query.trim().is_empty() || query.len() > MAX_QUERY {
-                return Err(usage(format!(
-                    "search needs WORDS, 1 to {MAX_QUERY} bytes in all"
-                )));
+            if let Some(why) = crate::paging::refuse_query(&query) {
+                return Err(usage(format!("search needs WORDS: {why}")));
             }
             return Ok(Command::Search {
                 topic,
@@ -823,6 +821,7 @@ mod tests {
             &["history", "#a", "extra"],
             &["search", "#a"],
             &["search", "#a", &long_query],
+            &["search", "#a", "🙂", "***"],
             &["search", "#a", "x", "--before", "00"],
             &["listen", "#a", "--since", "5"],
             &["ping", "--json"],

@@ -7,12 +7,30 @@
 use crate::conn::NetError;
 use crate::event::Received;
 use scalar::client::Frame;
-use scalar::proto::{Catchup, CatchupStatus, Msg, MsgId, Name, Search};
+use scalar::proto::{Catchup, CatchupStatus, MAX_QUERY, Msg, MsgId, Name, Search};
+use scalar::store::sqlite::words::words;
 use std::collections::HashSet;
 
 /// Events asked for per request. scalard replays at most 500 (and about 64 KiB) per request;
 /// a smaller page keeps each reply short, so replies queued behind it do not wait long.
 pub const PAGE: u32 = 100;
+
+/// Why `query` is not worth a Search, if it is not: PROTOCOL.md §4, Search, allows 1 to
+/// [`MAX_QUERY`] bytes, and a query with no words (runs of letters, numbers and marks holding a
+/// letter or number) matches nothing on any server, so it is refused here, before it is sent,
+/// rather than answered with an empty page that reads like "nothing matches".
+pub fn refuse_query(query: &str) -> Option<String> {
+    if query.trim().is_empty() || query.len() > MAX_QUERY {
+        return Some(format!("search words are 1 to {MAX_QUERY} bytes in all"));
+    }
+    if !words(query).any(|w| w.chars().any(char::is_alphanumeric)) {
+        return Some(format!(
+            "{query:?} has no words to search for (a word is a run of letters and numbers; \
+             symbols, emoji and wildcards are not searched)"
+        ));
+    }
+    None
+}
 
 /// The bounds of a read, as in Catchup: every Event read satisfies all that are set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -347,6 +365,26 @@ pub fn page<E: From<NetError>>(
 mod tests {
     use super::*;
     use crate::event::Content;
+
+    #[test]
+    fn a_query_without_words_is_not_sent() {
+        assert_eq!(refuse_query("x y"), None);
+        assert_eq!(refuse_query("hel* ***"), None, "it has a word");
+        assert_eq!(refuse_query("καλημέρα"), None);
+        assert_eq!(
+            refuse_query("***").as_deref(),
+            Some(
+                "\"***\" has no words to search for (a word is a run of letters and numbers; \
+                 symbols, emoji and wildcards are not searched)"
+            )
+        );
+        // A heart with its emoji presentation selector (a mark, U+FE0F) has no word either.
+        let why = refuse_query("\u{2764}\u{fe0f} 🙂").unwrap_or_default();
+        assert!(why.contains("has no words to search for"), "{why}");
+        assert!(refuse_query("  ").is_some_and(|w| w.contains("1 to 256 bytes")));
+        assert!(refuse_query(&"a".repeat(MAX_QUERY + 1)).is_some());
+        assert_eq!(refuse_query(&"a".repeat(MAX_QUERY)), None);
+    }
 
     fn ev(n: u8) -> Received {
         Received {

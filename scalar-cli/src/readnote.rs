@@ -55,16 +55,6 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             }
         )),
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
-            // PROTOCOL.md §4, Search: words are runs of letters, numbers and marks, with at
-            // least one letter or number.
-            (Some(q), false)
-                if !scalar::store::sqlite::words::words(q).any(|w| w.chars().any(char::is_alphanumeric)) =>
-            {
-                format!(
-                    "{q:?} has no words to search for (a word is a run of letters and numbers; \
-                     symbols, emoji and wildcards are not searched)"
-                )
-            }
             (Some(q), false) => format!("no messages in {topic} match {q:?}"),
             (Some(_), true) => format!("no older matches in {topic}"),
             (None, true) => format!("no older messages in {topic}"),
@@ -160,19 +150,6 @@ mod tests {
         );
         let s = notes(&p, Ending::Complete, &read(Some("x y")));
         assert_eq!(s, ["no messages in #t match \"x y\""]);
-        let s = notes(&p, Ending::Complete, &read(Some("hel* ***")));
-        assert_eq!(s, ["no messages in #t match \"hel* ***\""], "it has a word");
-        // A heart with its emoji presentation selector (a mark, U+FE0F) has no word either.
-        let s = notes(&p, Ending::Complete, &read(Some("\u{2764}\u{fe0f}")));
-        assert!(s[0].contains("has no words to search for"), "{s:?}");
-        let s = notes(&p, Ending::Complete, &read(Some("***")));
-        assert_eq!(
-            s,
-            [
-                "\"***\" has no words to search for (a word is a run of letters and numbers; \
-                 symbols, emoji and wildcards are not searched)"
-            ]
-        );
         let s = notes(&p, Ending::Unavailable, &read(None)).join("\n");
         assert!(
             s.contains("keeps no history") && s.contains("does not mean nothing was said"),

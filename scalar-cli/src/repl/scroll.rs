@@ -9,7 +9,7 @@ use crate::event::Received;
 use crate::names;
 use crate::paging::{self, Bounds, Ending, Pager};
 use crate::readnote::{self, Read};
-use scalar::proto::{MAX_QUERY, Name};
+use scalar::proto::Name;
 
 /// How many matches `/search` shows per read.
 const SEARCH_COUNT: u32 = 50;
@@ -27,8 +27,8 @@ pub fn history(shared: &Shared, count: u32, topic: &str) -> Result<(), String> {
 
 /// `/search WORDS`: the newest matches.
 pub fn search(shared: &Shared, query: &str, topic: &str) -> Result<(), String> {
-    if query.len() > MAX_QUERY {
-        return Err(format!("search words are at most {MAX_QUERY} bytes in all"));
+    if let Some(why) = paging::refuse_query(query) {
+        return Err(why);
     }
     let scroll = Scroll {
         topic: topic.to_string(),
