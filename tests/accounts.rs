@@ -24,7 +24,9 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
     assert!(out.contains("account alice@localhost added"), "{out}");
     let (ok, out) = account(dir.path(), "add", "alice", "again");
     assert!(!ok && out.contains("already an account"), "{out}");
-    let (ok, out) = account(dir.path(), "add", "guest-1", "pw");
+    let (ok, out) = account(dir.path(), "add", "bob", "seven77");
+    assert!(!ok && out.contains("shorter than 8 characters"), "{out}");
+    let (ok, out) = account(dir.path(), "add", "guest-1", "password");
     assert!(!ok && out.contains("guests"), "{out}");
 
     let s = Scalard::start_in(Some(dir.path()), &[]);
@@ -113,7 +115,7 @@ fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
         !s.log.try_iter().any(|l| l.contains("accounts: reloaded")),
         "history commits made the accounts reload"
     );
-    let (ok, out) = account(&dir, "add", "carol", "pw");
+    let (ok, out) = account(&dir, "add", "carol", "password");
     assert!(ok, "{out}");
     let deadline = Instant::now() + WAIT;
     loop {
@@ -124,14 +126,14 @@ fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(login_at(s.addr, "carol", "pw", false).is_ok());
+    assert!(login_at(s.addr, "carol", "password", false).is_ok());
     s.expect_log("accounts: reloaded, 1 accounts");
 }
 
 #[test]
 fn a_replayed_auth_and_an_auth_without_a_challenge_are_stale() {
     let dir = DataDir::new();
-    assert!(account(dir.path(), "add", "alice", "pw").0);
+    assert!(account(dir.path(), "add", "alice", "password").0);
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut c = s.raw();
     let ident = Ident {
@@ -146,7 +148,7 @@ fn a_replayed_auth_and_an_auth_without_a_challenge_are_stale() {
     let auth = Msg::Auth(Auth {
         seq: Some(2),
         nonce: ch.nonce,
-        password: "pw",
+        password: "password",
     })
     .to_frame()
     .unwrap();
@@ -173,7 +175,7 @@ fn a_replayed_auth_and_an_auth_without_a_challenge_are_stale() {
 #[test]
 fn guests_get_marked_names_and_cannot_take_registered_ones() {
     let dir = DataDir::new();
-    assert!(account(dir.path(), "add", "alice", "pw").0);
+    assert!(account(dir.path(), "add", "alice", "password").0);
     let s = Scalard::start_in(Some(dir.path()), &["--auth", "guests"]);
     let g1 = s.client("alice-fan");
     let g2 = scalar::client::Client::connect(s.addr, "guest-anything", WAIT).unwrap();
@@ -190,7 +192,7 @@ fn guests_get_marked_names_and_cannot_take_registered_ones() {
         refused(scalar::client::Client::connect(s.addr, "alice", WAIT)),
         600
     );
-    assert!(login_at(s.addr, "alice", "pw", false).is_ok());
+    assert!(login_at(s.addr, "alice", "password", false).is_ok());
     // Two guests can talk.
     let (mut g1, mut g2) = (g1, g2);
     let to = g2.user.clone();
@@ -202,10 +204,10 @@ fn guests_get_marked_names_and_cannot_take_registered_ones() {
 #[test]
 fn accounts_only_refuses_everyone_without_a_password() {
     let dir = DataDir::new();
-    assert!(account(dir.path(), "add", "alice", "pw").0);
+    assert!(account(dir.path(), "add", "alice", "password").0);
     let s = Scalard::start_in(Some(dir.path()), &["--auth", "accounts"]);
     assert_eq!(refused(scalar::client::Client::connect(s.addr, "bob", WAIT)), 600);
-    assert!(login_at(s.addr, "alice", "pw", false).is_ok());
+    assert!(login_at(s.addr, "alice", "password", false).is_ok());
 }
 
 #[test]
@@ -213,10 +215,11 @@ fn self_registration_when_the_operator_allows_it() {
     let dir = DataDir::new();
     {
         let closed = Scalard::start_in(Some(dir.path()), &[]);
-        assert_eq!(refused(login_at(closed.addr, "dave", "pw", true)), 605);
+        assert_eq!(refused(login_at(closed.addr, "dave", "password", true)), 605);
     }
     let s = Scalard::start_in(Some(dir.path()), &["--registration", "open"]);
-    let dave = login_at(s.addr, "dave", "s3cret", true).expect("register");
+    assert_eq!(refused(login_at(s.addr, "dave", "s3cret", true)), 609);
+    let dave = login_at(s.addr, "dave", "s3cret-pw", true).expect("register");
     assert_eq!(dave.user, "dave@localhost");
     assert_eq!(refused(login_at(s.addr, "dave", "other", true)), 604);
     assert_eq!(
@@ -226,7 +229,7 @@ fn self_registration_when_the_operator_allows_it() {
     drop(s);
     // The account outlives the server.
     let s = Scalard::start_in(Some(dir.path()), &[]);
-    assert!(login_at(s.addr, "dave", "s3cret", false).is_ok());
+    assert!(login_at(s.addr, "dave", "s3cret-pw", false).is_ok());
     assert_eq!(refused(login_at(s.addr, "dave", "other", false)), 601);
     let (ok, out) = account(dir.path(), "list", "", "");
     assert!(ok && out.contains("dave@localhost"), "{out}");
@@ -250,16 +253,16 @@ fn an_admin_s_name_is_the_operator_s_to_create() {
     unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
     let line = s.expect_log("has no account");
     assert!(line.contains("admin root@localhost has no account"), "{line}");
-    assert_eq!(refused(login_at(s.addr, "root", "pw", true)), 604);
+    assert_eq!(refused(login_at(s.addr, "root", "password", true)), 604);
     assert!(
-        login_at(s.addr, "dave", "pw", true).is_ok(),
+        login_at(s.addr, "dave", "password", true).is_ok(),
         "other names register"
     );
     // Once the operator makes it, root logs in as ever.
-    assert!(account(dir.path(), "add", "root", "pw").0);
+    assert!(account(dir.path(), "add", "root", "password").0);
     // The log line comes just before the loop reads the new list: it may be a moment late.
     let deadline = Instant::now() + WAIT;
-    while let Err(e) = login_at(s.addr, "root", "pw", false) {
+    while let Err(e) = login_at(s.addr, "root", "password", false) {
         assert!(Instant::now() < deadline, "root cannot log in: {e}");
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -268,7 +271,7 @@ fn an_admin_s_name_is_the_operator_s_to_create() {
 #[test]
 fn a_login_storm_is_throttled_and_others_keep_chatting() {
     let dir = DataDir::new();
-    assert!(account(dir.path(), "add", "alice", "pw").0);
+    assert!(account(dir.path(), "add", "alice", "password").0);
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut bob = s.client("bob");
     let mut carol = s.client("carol");
@@ -283,7 +286,7 @@ fn a_login_storm_is_throttled_and_others_keep_chatting() {
     assert_eq!(&codes[..5], [601; 5]);
     assert!(codes[5..].iter().all(|&c| c == 602), "{codes:?}");
     // The right password waits as well: the account is under attack.
-    assert_eq!(refused(login_at(s.addr, "alice", "pw", false)), 602);
+    assert_eq!(refused(login_at(s.addr, "alice", "password", false)), 602);
     for i in 0..20 {
         say(&mut bob, 100 + i, "#ops@localhost", "still here");
         next(&mut bob);
@@ -294,7 +297,7 @@ fn a_login_storm_is_throttled_and_others_keep_chatting() {
 #[test]
 fn an_ephemeral_server_has_no_accounts() {
     let s = Scalard::start(&["--ephemeral"]);
-    assert_eq!(refused(login_at(s.addr, "alice", "pw", false)), 601);
+    assert_eq!(refused(login_at(s.addr, "alice", "password", false)), 601);
     // On the running server's own port: the mistake is found before anything is bound, so it
     // is reported as itself, not as the port being taken.
     let taken = s.addr.to_string();
@@ -313,7 +316,7 @@ fn an_ephemeral_server_has_no_accounts() {
 #[test]
 fn an_account_added_during_steady_logins_and_registrations_is_still_guarded() {
     let dir = DataDir::new();
-    assert!(account(dir.path(), "add", "alice", "pw").0);
+    assert!(account(dir.path(), "add", "alice", "password").0);
     let s = Scalard::start_in(Some(dir.path()), &["--registration", "open"]);
     let addr = s.addr;
     // A login every 200 ms for at most 8 s keeps the accounts thread busy.
@@ -323,15 +326,15 @@ fn an_account_added_during_steady_logins_and_registrations_is_still_guarded() {
         std::thread::spawn(move || {
             let end = Instant::now() + Duration::from_secs(8);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < end {
-                let _ = login_at(addr, "alice", "pw", false);
+                let _ = login_at(addr, "alice", "password", false);
                 std::thread::sleep(Duration::from_millis(200));
             }
         })
     };
     // The operator adds bob, then a client registers carol (its own commit must not hide
     // bob's).
-    assert!(account(dir.path(), "add", "bob", "pw").0);
-    assert!(login_at(s.addr, "carol", "pw", true).is_ok());
+    assert!(account(dir.path(), "add", "bob", "password").0);
+    assert!(login_at(s.addr, "carol", "password", true).is_ok());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match scalar::client::Client::connect(s.addr, "bob", WAIT) {

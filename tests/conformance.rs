@@ -39,9 +39,9 @@ fn skipped(out: &str) -> Vec<&str> {
 #[test]
 fn scalard_passes_every_case() {
     let dir = DataDir::new();
-    assert!(account(dir.path(), "add", "conf", "pw").0);
+    assert!(account(dir.path(), "add", "conf", "password").0);
     let s = Scalard::start_in(Some(dir.path()), &["--max-subs", "8"]);
-    let extra = ["--account", "conf@localhost:pw", "--max-subs", "8"];
+    let extra = ["--account", "conf@localhost:password", "--max-subs", "8"];
     let (ok, out) = suite_with(&s.addr.to_string(), "localhost", "", &extra);
     assert!(ok, "{out}");
     // Only the timer cases, which wait for timeouts this run did not give, are skipped.

@@ -7,7 +7,7 @@ use common::*;
 use scalar::client::{Client, ClientError};
 use std::time::{Duration, Instant};
 
-/// foo.test with the account alice (password "pw"), and bar.test admitting foo.test's users.
+/// foo.test with the account alice (password "password"), and bar.test admitting foo.test's users.
 struct Pair {
     home: Scalard,
     away: Scalard,
@@ -16,7 +16,7 @@ struct Pair {
 
 fn pair(foo_flags: &[&str], bar_flags: &[&str]) -> Pair {
     let foo_dir = DataDir::new();
-    assert!(account_in(foo_dir.path(), "alice@foo.test", "pw"));
+    assert!(account_in(foo_dir.path(), "alice@foo.test", "password"));
     let mut f = vec!["--domain", "foo.test"];
     f.extend(foo_flags);
     let home = Scalard::start_in(Some(foo_dir.path()), &f);
@@ -56,7 +56,7 @@ fn account_in(dir: &str, id: &str, pw: &str) -> bool {
 
 /// alice logs in at home and gets a token for `audience`.
 fn token(home: &Scalard, audience: &str) -> Vec<u8> {
-    let mut alice = login_at(home.addr, "alice", "pw", false).expect("login at home");
+    let mut alice = login_at(home.addr, "alice", "password", false).expect("login at home");
     alice.grant(audience, WAIT).expect("grant").0
 }
 

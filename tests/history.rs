@@ -295,7 +295,7 @@ fn what_a_closed_channel_said_stays_with_its_life() {
     set_modes(&mut bob, den, modes::REGISTERED_ONLY);
     publish(&mut bob, den, "a secret").unwrap();
     // A kept channel (its owner has an account), closed.
-    let mut carol = login_at(s.addr, "carol", "pw", true).expect("registers");
+    let mut carol = login_at(s.addr, "carol", "password", true).expect("registers");
     let club = "#club@localhost";
     sub(&mut carol, club);
     set_modes(&mut carol, club, modes::INVITE_ONLY);
@@ -315,7 +315,7 @@ fn what_a_closed_channel_said_stays_with_its_life() {
     assert!(a.events.is_empty(), "{:?}", a.events);
     let mine = publish(&mut mallory, den, "a new life").unwrap();
     assert_eq!(ask(&mut mallory, range(den), None).unwrap().events, [mine]);
-    let mut carol = login_at(s.addr, "carol", "pw", false).expect("logs in");
+    let mut carol = login_at(s.addr, "carol", "password", false).expect("logs in");
     sub(&mut carol, club);
     let a = ask(&mut carol, range(club), None).unwrap();
     assert_eq!(bodies(&a), ["modes +i", "members only"]);
@@ -343,8 +343,8 @@ fn a_kept_channel_killed_just_after_closing_still_reads_its_closed_past() {
     for round in 0..3 {
         let mut s = Scalard::start_in(Some(dir.path()), &flags);
         let mut carol = match round {
-            0 => login_at(s.addr, "carol", "pw", true).expect("registers"),
-            _ => login_at(s.addr, "carol", "pw", false).expect("logs in"),
+            0 => login_at(s.addr, "carol", "password", true).expect("registers"),
+            _ => login_at(s.addr, "carol", "password", false).expect("logs in"),
         };
         sub(&mut carol, club);
         set_modes(&mut carol, club, 0);
@@ -355,7 +355,7 @@ fn a_kept_channel_killed_just_after_closing_still_reads_its_closed_past() {
         s.child.wait().expect("reap");
         drop(carol);
         let s = Scalard::start_in(Some(dir.path()), &flags);
-        let mut carol = login_at(s.addr, "carol", "pw", false).expect("logs in");
+        let mut carol = login_at(s.addr, "carol", "password", false).expect("logs in");
         sub(&mut carol, club);
         let a = ask(&mut carol, range(club), None).unwrap();
         let said = bodies(&a);
@@ -376,7 +376,7 @@ fn a_transfer_echoed_before_a_sigkill_keeps_the_channel_and_its_past() {
     let mut s = Scalard::start_in(Some(dir.path()), &flags);
     let mut gina = joined(&s, "gina");
     set_modes(&mut gina, ROOM, modes::INVITE_ONLY);
-    let mut bob = login_at(s.addr, "bob", "pw", true).expect("registers");
+    let mut bob = login_at(s.addr, "bob", "password", true).expect("registers");
     let invite = Mod {
         seq: None,
         topic: name(ROOM),
@@ -400,7 +400,7 @@ fn a_transfer_echoed_before_a_sigkill_keeps_the_channel_and_its_past() {
     s.child.wait().expect("reap");
     drop((gina, bob));
     let s = Scalard::start_in(Some(dir.path()), &flags);
-    let mut bob = login_at(s.addr, "bob", "pw", false).expect("logs in");
+    let mut bob = login_at(s.addr, "bob", "password", false).expect("logs in");
     sub(&mut bob, ROOM);
     let said = ask(&mut bob, range(ROOM), None).unwrap();
     assert!(bodies(&said).contains(&"a secret"), "{:?}", bodies(&said));
@@ -419,11 +419,11 @@ fn an_account_reads_only_what_was_sent_to_it_since_it_was_made() {
         let _bob = s.client("bob");
         publish(&mut alice, "bob@localhost", "for whoever is bob today").unwrap()
     };
-    let (ok, out) = account(&dir, "add", "bob", "pw");
+    let (ok, out) = account(&dir, "add", "bob", "password");
     assert!(ok, "{out}");
     let deadline = Instant::now() + WAIT;
     let mut bob = loop {
-        match login_at(s.addr, "bob", "pw", false) {
+        match login_at(s.addr, "bob", "password", false) {
             Ok(c) => break c,
             // Until the running server has read the new account.
             Err(e) => assert!(Instant::now() < deadline, "bob cannot log in: {e}"),
@@ -463,7 +463,7 @@ fn a_burst_just_before_registering_is_not_the_account_s() {
             assert!(next(&mut bob).contains("for whoever is bob"), "delivered");
         }
     }
-    let mut bob = login_at(s.addr, "bob", "pw", true).expect("register");
+    let mut bob = login_at(s.addr, "bob", "password", true).expect("register");
     let after = publish(&mut alice, "bob@localhost", "for the account").unwrap();
     for topic in ["bob@localhost", "alice@localhost"] {
         let a = ask(&mut bob, range(topic), None).unwrap();

@@ -248,24 +248,24 @@ fn role_on_sub(c: &mut Client) -> (Option<Role>, Option<bool>) {
 #[test]
 fn an_account_deleted_and_added_while_stopped_holds_none_of_the_old_roles() {
     let dir = with_alice();
-    assert!(account(dir.path(), "add", "carol@localhost", "old").0);
+    assert!(account(dir.path(), "add", "carol@localhost", "old-password").0);
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut owner = alice(&s);
     sub(&mut owner, ROOM);
-    let mut carol = login_at(s.addr, "carol", "old", false).expect("carol logs in");
+    let mut carol = login_at(s.addr, "carol", "old-password", false).expect("carol logs in");
     sub(&mut carol, ROOM);
     assert!(act(&mut owner, 3, Action::Op, "carol@localhost").contains("op carol@localhost"));
     // Saved within a tick of the change and a second of the writer's.
     std::thread::sleep(Duration::from_millis(2500));
     drop((owner, carol, s));
-    for (cmd, password) in [("del", ""), ("add", "new")] {
+    for (cmd, password) in [("del", ""), ("add", "new-password")] {
         let (ok, out) = account(dir.path(), cmd, "carol@localhost", password);
         assert!(ok, "{out}");
     }
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut owner = alice(&s);
     assert_eq!(role_on_sub(&mut owner), (Some(Role::Owner), Some(true)));
-    let mut carol = login_at(s.addr, "carol", "new", false).expect("the new carol logs in");
+    let mut carol = login_at(s.addr, "carol", "new-password", false).expect("the new carol logs in");
     assert_eq!(role_on_sub(&mut carol), (Some(Role::Member), Some(true)));
     // A guest's channel is not kept, and Meta says so.
     let mut guest = s.client("dave");

@@ -23,7 +23,7 @@ fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"pw\n").unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"password\n").unwrap();
     assert!(add.wait().unwrap().success());
     let mut args = vec!["--data-dir", data.to_str().unwrap()];
     args.extend(extra);
@@ -34,8 +34,8 @@ fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
 fn a_password_from_a_file_or_the_environment_logs_in() {
     let dir = TempDir::new();
     let server = server_with_alice(&dir, &[]);
-    let file = dir.0.join("pw");
-    std::fs::write(&file, "pw\n").unwrap();
+    let file = dir.0.join("password");
+    std::fs::write(&file, "password\n").unwrap();
     let mut c = cli(&server, &dir);
     c.args(["--id", "alice", "--password-file"])
         .arg(&file)
@@ -44,7 +44,7 @@ fn a_password_from_a_file_or_the_environment_logs_in() {
     assert_eq!(r.code(), 0, "{}", r.stderr);
 
     let mut c = cli(&server, &dir);
-    c.env("SCALAR_PASSWORD", "pw")
+    c.env("SCALAR_PASSWORD", "password")
         .args(["--id", "alice", "send", "#ops", "hello"]);
     let r = run(c, b"");
     assert_eq!(r.code(), 0, "{}", r.stderr);
@@ -83,10 +83,10 @@ fn the_interactive_client_asks_for_the_password_without_echoing_it() {
     cmd.args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
     p.wait_for("password for alice: ", STEP);
-    p.type_keys("pw\r");
+    p.type_keys("password\r");
     p.wait_for("as alice@localhost", STEP);
     assert!(
-        !p.text().contains("alice: pw"),
+        !p.text().contains("alice: password"),
         "the password was echoed:\n{}",
         p.text()
     );
@@ -99,7 +99,7 @@ fn register_then_log_in() {
     let dir = TempDir::new();
     let server = server_with_alice(&dir, &["--registration", "open"]);
     let mut c = cli(&server, &dir);
-    c.env("SCALAR_PASSWORD", "s3cret")
+    c.env("SCALAR_PASSWORD", "s3cret-pw")
         .args(["--id", "dave", "--register", "ping"]);
     let r = run(c, b"");
     assert_eq!(r.code(), 0, "{}", r.stderr);
@@ -109,13 +109,14 @@ fn register_then_log_in() {
         r.stderr
     );
     let mut c = cli(&server, &dir);
-    c.env("SCALAR_PASSWORD", "s3cret")
+    c.env("SCALAR_PASSWORD", "s3cret-pw")
         .args(["--id", "dave", "--register", "ping"]);
     let r = run(c, b"");
     assert_eq!(r.code(), 4);
     assert!(r.stderr.contains("604 name_taken"), "{}", r.stderr);
     let mut c = cli(&server, &dir);
-    c.env("SCALAR_PASSWORD", "s3cret").args(["--id", "dave", "ping"]);
+    c.env("SCALAR_PASSWORD", "s3cret-pw")
+        .args(["--id", "dave", "ping"]);
     assert_eq!(run(c, b"").code(), 0);
 }
 
@@ -185,7 +186,7 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     let away = away_from(&home, &dir, 0);
     let mut bob = scalar::client::Client::connect(away.addr(), "bob", STEP).unwrap();
     subscribe(&mut bob, "#lobby@bar.test");
-    let mut c = alice_of_foo(&away, &dir, &home.addr(), "pw");
+    let mut c = alice_of_foo(&away, &dir, &home.addr(), "password");
     c.args(["send", "#lobby", "hi from foo"]);
     let r = run(c, b"");
     assert_eq!(r.code(), 0, "{}", r.stderr);
@@ -194,14 +195,14 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     // Reached by address, the server's claim to be bar.test cannot be checked: no token is
     // fetched unless the user says so.
     let mut c = cli(&away, &dir);
-    c.env("SCALAR_PASSWORD", "pw")
+    c.env("SCALAR_PASSWORD", "password")
         .args(["--id", "alice@foo.test", "--home", &home.addr(), "ping"]);
     let r = run(c, b"");
     assert_eq!(r.code(), 1);
     assert!(r.stderr.contains("give --audience bar.test"), "{}", r.stderr);
 
     // A --home that is not the ID's home (here bar itself) is said to be that.
-    let mut c = alice_of_foo(&away, &dir, &away.addr(), "pw");
+    let mut c = alice_of_foo(&away, &dir, &away.addr(), "password");
     c.arg("ping");
     let r = run(c, b"");
     assert_eq!(r.code(), 1, "{}", r.stderr);
@@ -226,7 +227,7 @@ fn a_user_of_another_domain_reconnects_with_a_new_token_after_its_home_restarted
     let dir = TempDir::new();
     let mut home = server_with_alice(&dir, &["--domain", "foo.test"]);
     let mut away = away_from(&home, &dir, 0);
-    let mut p = Pty::spawn(alice_of_foo(&away, &dir, &home.addr(), "pw"));
+    let mut p = Pty::spawn(alice_of_foo(&away, &dir, &home.addr(), "password"));
     p.wait_for("as alice@foo.test", STEP);
     p.type_keys("/join #lobby\r");
     p.wait_for("joined #lobby", STEP);
@@ -262,7 +263,7 @@ fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
     cmd.args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
     p.wait_for("password for alice: ", STEP);
-    p.type_keys("pw\r");
+    p.type_keys("password\r");
     p.wait_for("as alice@localhost", STEP);
     p.type_keys("/join #up\r");
     p.wait_for("joined #up", STEP);
@@ -289,7 +290,7 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     let dir = TempDir::new();
     let server = server_with_alice(&dir, &["--admin", "alice@localhost"]);
     let mut cmd = cli(&server, &dir);
-    cmd.env("SCALAR_PASSWORD", "pw").args(["--id", "alice"]);
+    cmd.env("SCALAR_PASSWORD", "password").args(["--id", "alice"]);
     let mut alice = Pty::spawn(cmd);
     alice.wait_for("as alice@localhost", STEP);
     let bob_home = TempDir::new();

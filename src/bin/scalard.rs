@@ -391,7 +391,17 @@ fn account(args: Vec<String>) -> ExitCode {
         dir.and_then(|dir| admin::open(&dir.join(DB_FILE), cmd))
     };
     let early = match cmd {
-        admin::Command::Add => None,
+        // Not opened (that would make it), but a store already there is asked whether the
+        // name is taken.
+        admin::Command::Add => {
+            let db = data_dir_path(&config).ok().map(|dir| dir.join(DB_FILE));
+            if let Some(db) = db.filter(|db| db.exists())
+                && let Err(e) = admin::open_existing(&db).and_then(|db| admin::check_exists(&db, cmd, &id))
+            {
+                return sub_result("account", Err(e));
+            }
+            None
+        }
         _ => match open().and_then(|db| admin::check_exists(&db, cmd, &id).map(|()| db)) {
             Ok(db) => Some(db),
             Err(e) => return sub_result("account", Err(e)),

@@ -117,6 +117,8 @@ error_codes! {
     UnsupportedAuth = 607, "unsupported_auth", false;
     /// A foreign ID's home server could not be asked about its token.
     HomeUnreachable = 608, "home_unreachable", false;
+    /// Registering with a password shorter than the server allows for a new account.
+    WeakPassword = 609, "weak_password", false;
     /// The server's history store cannot take the Message now (failing or overloaded), or
     /// cannot answer a Catchup or Search now; nothing was published. Try again later.
     StoreUnavailable = 700, "store_unavailable", false;

@@ -621,6 +621,12 @@ impl Server {
                 return self.fail(conn, m.seq, ErrorCode::StaleChallenge, reason, out);
             }
         };
+        if register && crate::store::password::too_short(m.password) {
+            // Not a failed attempt: nothing was checked against an account.
+            let min = crate::store::password::MIN_CHARS;
+            let reason = format!("a new account's password needs at least {min} characters");
+            return self.fail(conn, m.seq, ErrorCode::WeakPassword, &reason, out);
+        }
         // Checked again here, not only at Ident: many Challenges may be out at once.
         if let Some(wait) = self
             .session(conn)

@@ -104,16 +104,23 @@ fn no_account(db: &Db, id: &str) -> String {
     }
 }
 
-/// Before asking for a new password: that `cmd` has an account `id` to change, so that a
-/// typo is said before the operator types a password for nothing.
+/// Before asking for a new password: that `cmd` has an account `id` to change (or, adding,
+/// none in the way), so that a typo is said before the operator types a password for nothing.
 pub fn check_exists(db: &Db, cmd: Command, id: &str) -> Result<(), String> {
+    let exists = || {
+        db.account_hash(id)
+            .map(|h| h.is_some())
+            .map_err(|e| e.to_string())
+    };
     match cmd {
-        Command::Passwd => match db.account_hash(id).map_err(|e| e.to_string())? {
-            Some(_) => Ok(()),
-            None => Err(no_account(db, id)),
-        },
+        Command::Passwd if !exists()? => Err(no_account(db, id)),
+        Command::Add if exists()? => Err(already(id)),
         _ => Ok(()),
     }
+}
+
+fn already(id: &str) -> String {
+    format!("{id} is already an account (passwd changes its password)")
 }
 
 /// Checks a new password's length.
@@ -121,6 +128,10 @@ pub fn check_password(p: &str) -> Result<(), String> {
     match p.len() {
         0 => Err("empty password".into()),
         n if n > MAX_PASSWORD => Err(format!("password longer than {MAX_PASSWORD} bytes")),
+        _ if password::too_short(p) => Err(format!(
+            "password shorter than {} characters",
+            password::MIN_CHARS
+        )),
         _ => Ok(()),
     }
 }
@@ -153,9 +164,7 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
             let from = db.last_pos().map_err(err)?.saturating_add(1);
             match db.add_account(id, &hash()?, now, from).map_err(err)? {
                 true => Ok(format!("account {id} added")),
-                false => Err(format!(
-                    "{id} is already an account (passwd changes its password)"
-                )),
+                false => Err(already(id)),
             }
         }
         Command::Passwd => match db.set_account_hash(id, &hash()?).map_err(err)? {
@@ -207,6 +216,8 @@ mod tests {
         assert!(account_id("bad name!", "x.org").unwrap_err().contains("a-z 0-9"));
         assert!(check_password("").is_err());
         assert!(check_password(&"a".repeat(257)).is_err());
+        assert!(check_password("seven77").unwrap_err().contains("shorter than 8"));
+        assert!(check_password("éééééééé").is_ok(), "characters, not bytes");
     }
 
     #[test]
@@ -217,12 +228,12 @@ mod tests {
         assert!(none.contains("has scalard run there?"), "{none}");
         assert!(!db.exists(), "list made no database");
         let at = |cmd, id, pw| run(&open(&db, cmd)?, cmd, id, pw);
-        assert!(at(Command::Add, "a@x", Some("pw1")).is_ok());
-        assert!(at(Command::Add, "a@x", Some("pw2")).is_err());
-        assert!(at(Command::Passwd, "b@x", Some("pw2")).is_err());
-        assert!(at(Command::Passwd, "a@x", Some("pw2")).is_ok());
+        assert!(at(Command::Add, "a@x", Some("password1")).is_ok());
+        assert!(at(Command::Add, "a@x", Some("password2")).is_err());
+        assert!(at(Command::Passwd, "b@x", Some("password2")).is_err());
+        assert!(at(Command::Passwd, "a@x", Some("password2")).is_ok());
         let hash = Db::open(&db).unwrap().account_hash("a@x").unwrap().unwrap();
-        assert!(password::verify(b"pw2", &hash).unwrap());
+        assert!(password::verify(b"password2", &hash).unwrap());
         assert_eq!(at(Command::List, "", None).unwrap(), "a@x");
         assert!(at(Command::Del, "a@x", None).is_ok());
         assert!(at(Command::Del, "a@x", None).is_err());
@@ -247,9 +258,12 @@ mod tests {
         let e = check_exists(&db, Command::Passwd, "alice@localhost").unwrap_err();
         assert!(e.contains("no account alice@localhost"), "{e}");
         assert!(check_exists(&db, Command::Passwd, "alice@chat.test").is_ok());
+        assert!(check_exists(&db, Command::Add, "bob@chat.test").is_ok());
+        let e = check_exists(&db, Command::Add, "alice@chat.test").unwrap_err();
+        assert!(e.contains("already an account"), "{e}");
         // passwd and del of a name no account has say which domain the accounts are of.
         for cmd in [Command::Passwd, Command::Del] {
-            let e = run(&db, cmd, "alice@localhost", Some("pw")).unwrap_err();
+            let e = run(&db, cmd, "alice@localhost", Some("password")).unwrap_err();
             assert!(
                 e.contains("no account alice@localhost") && e.contains("of chat.test"),
                 "{e}"

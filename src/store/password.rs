@@ -5,6 +5,16 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+/// The fewest characters a new password may have (NIST SP 800-63B's minimum for a secret its
+/// holder chose). Only new passwords are held to it: an account made before keeps logging in.
+pub const MIN_CHARS: usize = 8;
+
+/// Whether `password` is too short to be set as an account's new password ([`MIN_CHARS`],
+/// counted in characters, not bytes, so that no script is held to more than another).
+pub fn too_short(password: &str) -> bool {
+    password.chars().nth(MIN_CHARS - 1).is_none()
+}
+
 /// Why a password could not be hashed or checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashError {

@@ -34,7 +34,7 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     let made = Instant::now();
     for i in 0..ACCOUNTS {
         let login = Login {
-            password: format!("right-{i}"),
+            password: format!("right-password-{i}"),
             register: true,
         };
         // Registrations count against the address's login budget (602 beyond it): wait for it

@@ -93,7 +93,7 @@ impl Rig {
     pub(super) fn log_in(&mut self, conn: ConnId, name: &str) {
         self.open(conn, Ipv4Addr::LOCALHOST.into());
         let nonce = self.challenged(conn, name, false);
-        self.auth(conn, nonce, "pw");
+        self.auth(conn, nonce, "password");
         self.verdict(Verdict::Accepted);
         self.out.take(conn);
     }
@@ -179,7 +179,7 @@ fn a_right_password_logs_in_and_input_waits_for_the_verdict() {
     r.open(0, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(0, "alice", false);
     assert_eq!(
-        r.auth(0, nonce, "pw"),
+        r.auth(0, nonce, "password"),
         Vec::<String>::new(),
         "nothing until the verdict"
     );
@@ -187,7 +187,7 @@ fn a_right_password_logs_in_and_input_waits_for_the_verdict() {
     let job = r.out.verifies.last().unwrap();
     assert_eq!(
         (&*job.user, job.password.expose(), job.register),
-        ("alice@example.com", &b"pw"[..], false)
+        ("alice@example.com", &b"password"[..], false)
     );
     assert_eq!(
         r.verdict(Verdict::Accepted).1,
@@ -196,7 +196,7 @@ fn a_right_password_logs_in_and_input_waits_for_the_verdict() {
     assert!(!r.server.waiting(0));
     assert_eq!(r.out.resumed, [0]);
     assert_eq!(
-        r.auth(0, nonce, "pw"),
+        r.auth(0, nonce, "password"),
         ["Error 201 already_identified seq=Some(2)"]
     );
 }
@@ -323,7 +323,7 @@ fn registration_creates_an_account_once() {
         e.reason
     );
     let nonce = r.challenged(0, "dave", true);
-    r.auth(0, nonce, "pw");
+    r.auth(0, nonce, "password");
     assert!(r.out.verifies.last().unwrap().register);
     assert_eq!(
         r.verdict(Verdict::Accepted).1,
@@ -337,8 +337,43 @@ fn registration_creates_an_account_once() {
     );
     // Two clients raced for one name: the store says who lost.
     let nonce = r.challenged(1, "erin", true);
-    r.auth(1, nonce, "pw");
+    r.auth(1, nonce, "password");
     assert_eq!(r.verdict(Verdict::Taken).1, ["Error 604 name_taken seq=Some(2)"]);
+}
+
+#[test]
+fn a_new_account_needs_a_password_of_eight_characters_an_old_one_does_not() {
+    let mut r = rig(Policy::Open, true);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "dave", true);
+    assert_eq!(
+        r.auth(0, nonce, "seven77"),
+        ["Error 609 weak_password seq=Some(2)"]
+    );
+    assert!(r.out.verifies.is_empty(), "nothing went to be stored");
+    // The Challenge is used up, as by any refusal of an Auth that matched it.
+    assert_eq!(
+        r.auth(0, nonce, "eight888"),
+        ["Error 606 stale_challenge seq=Some(2)"]
+    );
+    // Not a failed attempt: the name is not held and nobody was charged for it.
+    for _ in 0..10 {
+        let nonce = r.challenged(0, "dave", true);
+        assert_eq!(r.auth(0, nonce, "short"), ["Error 609 weak_password seq=Some(2)"]);
+    }
+    assert!(!r.server.accounts.names.contains_key("dave@example.com"));
+    let nonce = r.challenged(0, "dave", true);
+    assert_eq!(
+        r.auth(0, nonce, "éééééééé"),
+        Vec::<String>::new(),
+        "8 characters, 16 bytes"
+    );
+    assert!(r.out.verifies.last().unwrap().register);
+    // Logging in checks only the password: an account made before the bound keeps working.
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(1, "alice", false);
+    r.auth(1, nonce, "pw");
+    assert!(!r.out.verifies.last().unwrap().register);
 }
 
 #[test]
@@ -366,7 +401,7 @@ fn an_admin_s_name_without_an_account_is_not_for_registering() {
     r.log_in(1, "alice");
     r.open(2, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(2, "dave", true);
-    r.auth(2, nonce, "pw");
+    r.auth(2, nonce, "password");
     assert!(r.out.verifies.last().unwrap().register);
 }
 
@@ -384,11 +419,14 @@ fn a_full_queue_a_failing_store_and_unknown_mechanisms_are_refused_clearly() {
     );
     r.out.refuse_verifies = true;
     let nonce = r.challenged(0, "alice", false);
-    assert_eq!(r.auth(0, nonce, "pw"), ["Error 602 auth_throttled seq=Some(2)"]);
+    assert_eq!(
+        r.auth(0, nonce, "password"),
+        ["Error 602 auth_throttled seq=Some(2)"]
+    );
     assert!(!r.server.waiting(0));
     r.out.refuse_verifies = false;
     let nonce = r.challenged(0, "alice", false);
-    r.auth(0, nonce, "pw");
+    r.auth(0, nonce, "password");
     assert_eq!(
         r.verdict(Verdict::Failed).1,
         ["Error 700 store_unavailable seq=Some(2)"]
@@ -450,7 +488,7 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     // registration is under way, so what reaches the name from then on is the account's.
     r.open(1, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(1, "bob", true);
-    r.auth(1, nonce, "pw");
+    r.auth(1, nonce, "password");
     assert_eq!(r.out.take(0), ["Error 600 auth_required seq=None", "Bye 600"]);
     assert_eq!(r.out.closed, [0]);
     r.open(4, Ipv4Addr::LOCALHOST.into());
@@ -469,7 +507,7 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     r.ident(2, "dan", false, false);
     r.open(3, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(3, "alice", false);
-    r.auth(3, nonce, "pw");
+    r.auth(3, nonce, "password");
     r.verdict(Verdict::Accepted);
     let names = ["alice@example.com", "bob@example.com", "dan@example.com"];
     r.server.accounts_changed(made(&names), &[], &mut r.out);
@@ -506,7 +544,7 @@ fn a_registration_that_fails_leaves_the_name_free() {
     let mut r = rig(Policy::Open, true);
     r.open(0, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(0, "dave", true);
-    r.auth(0, nonce, "pw");
+    r.auth(0, nonce, "password");
     assert_eq!(
         r.verdict(Verdict::Failed).1,
         ["Error 700 store_unavailable seq=Some(2)"]
@@ -522,7 +560,7 @@ fn a_registration_that_fails_leaves_the_name_free() {
     // connection that asked has gone.
     r.open(2, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(2, "erin", true);
-    r.auth(2, nonce, "pw");
+    r.auth(2, nonce, "password");
     r.server
         .accounts_changed(made(&["alice@example.com", "carol@example.com"]), &[], &mut r.out);
     r.open(3, Ipv4Addr::LOCALHOST.into());

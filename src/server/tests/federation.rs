@@ -9,7 +9,7 @@ use crate::server::{Foreign, Policy, Verdict, Vouched};
 fn token_for(r: &mut Rig, audience: &str) -> Vec<u8> {
     r.open(0, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(0, "alice", false);
-    r.auth(0, nonce, "pw");
+    r.auth(0, nonce, "password");
     r.verdict(Verdict::Accepted);
     r.feed(
         0,

@@ -288,7 +288,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     // alice is an account: she logs in, with the accounts thread played by hand.
     r.open(0, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(0, "alice", false);
-    r.auth(0, nonce, "pw");
+    r.auth(0, nonce, "password");
     r.verdict(crate::server::Verdict::Accepted);
     r.connect(1, "bob@example.com");
     r.connect(2, "mallory@example.com");
@@ -433,7 +433,7 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     );
     r.open(0, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(0, "alice", false);
-    r.auth(0, nonce, "pw");
+    r.auth(0, nonce, "password");
     r.verdict(crate::server::Verdict::Accepted);
     r.sub(0, CH);
     set_meta(&mut r, 0, meta(Some("kept"), Some(modes::MODERATED), None));
@@ -535,7 +535,7 @@ fn a_configured_motd_replaces_an_admins_in_the_store_too() {
     r.server.set_policy(policy(None), &r.now, &mut r.out);
     r.open(0, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(0, "alice", false);
-    r.auth(0, nonce, "pw");
+    r.auth(0, nonce, "password");
     r.verdict(crate::server::Verdict::Accepted);
     r.say(0, "!motd@example.com", "set by alice");
     // What the store holds for the motd last, if it was written at all.

@@ -294,7 +294,7 @@ pub(super) fn auth_without_a_challenge_is_stale(x: &Ctx) -> Result<Verdict, Fail
         (0, u(17)),
         (1, u(2)),
         (30, Value::Bytes(vec![1; 32])),
-        (31, t("pw")),
+        (31, t("password")),
     ]))?;
     c.expect_error(606, Some(2))?;
     Ok(Pass)
