@@ -121,6 +121,40 @@ fn register_then_log_in() {
 }
 
 #[test]
+fn a_session_closed_by_a_registration_says_why_in_one_line() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &["--registration", "open"]);
+    let mut cmd = cli(&server, &dir);
+    cmd.args(["--id", "dave"]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("as dave@localhost", STEP);
+    // A short password is refused, and dave's session goes on.
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "short")
+        .args(["--id", "dave", "--register", "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 4);
+    assert!(r.stderr.contains("609 weak_password"), "{}", r.stderr);
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "s3cret-pw")
+        .args(["--id", "dave", "--register", "ping"]);
+    assert_eq!(run(c, b"").code(), 0);
+    // The Error with the reason and the Bye after it make one line, not two.
+    p.wait_for("not reconnecting", STEP);
+    let text = p.text();
+    assert!(
+        text.contains(
+            "connection lost: the server ended the session: 600 auth_required: dave@localhost is \
+             now a registered account: log in with its password; reconnecting"
+        ),
+        "{text}"
+    );
+    assert_eq!(text.matches("now a registered account").count(), 1, "{text}");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
 fn a_guest_is_told_so() {
     let dir = TempDir::new();
     let server = server_with_alice(&dir, &["--auth", "guests"]);

@@ -39,6 +39,10 @@ const STABLE: Duration = Duration::from_secs(30);
 /// to writing what was queued.
 const SLICE: Duration = Duration::from_millis(50);
 
+/// How long a connection-level Error waits for the Bye that may follow it (the server sends
+/// both at once), to be shown with it in one line.
+const HOLD: Duration = Duration::from_millis(100);
+
 /// Starts the network thread on an identified connection, installing its outbox.
 pub fn spawn(shared: Arc<Shared>, conn: Conn, dial: Dial) -> std::io::Result<std::thread::JoinHandle<()>> {
     let (out, inbox) = outbox()?;
@@ -53,6 +57,7 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
     loop {
         let up_since = Instant::now();
         let (why, heard_at) = serve(shared, &mut conn, &inbox);
+        show_held_error(shared);
         let _ = conn.stream().shutdown(std::net::Shutdown::Both);
         if shared.quitting.load(Ordering::SeqCst) {
             return;
@@ -151,10 +156,15 @@ fn serve(shared: &Shared, conn: &mut Conn, inbox: &Inbox) -> (NetError, u64) {
         if !conn.has_buffered_input() {
             // 30 s of silence: ping; 30 s more: give up.
             let left = (heard + KEEPALIVE).saturating_duration_since(Instant::now());
-            match wait(conn, inbox, left) {
+            let holding = shared.state().held_error.is_some();
+            match wait(conn, inbox, if holding { HOLD.min(left) } else { left }) {
                 Ok(Woken::Socket) => {}
                 Ok(Woken::Outbox) => {
                     inbox.drain_wake();
+                    continue;
+                }
+                Ok(Woken::Timeout) if holding => {
+                    show_held_error(shared);
                     continue;
                 }
                 Ok(Woken::Timeout) if !pinged => {
@@ -206,7 +216,20 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
         Msg::Ping(p) => {
             let _ = shared.send(&Msg::Pong(p));
         }
-        Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason)),
+        Msg::Bye(b) => {
+            let held = shared.state().held_error.take();
+            // scalard's Bye says only the code's label; the Error before it says why.
+            let label = ErrorCode::from_u16(b.code).map(ErrorCode::label);
+            let bare = b.reason.is_none_or(|r| r.is_empty() || Some(r) == label);
+            let reason = match held {
+                Some((code, reason)) if code == b.code && bare => Some(reason),
+                other => {
+                    show_error(shared, other);
+                    b.reason.map(str::to_string)
+                }
+            };
+            return Err(NetError::dropped(b.code, reason.as_deref()));
+        }
         Msg::Event(e) => match e.seq.and_then(|s| shared.want(s).map(|w| (s, w))) {
             Some((s, Want::Replay)) => {
                 shared.forward(s, frame);
@@ -229,9 +252,10 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
             let handed = e.seq.is_some_and(|s| shared.complete(s, frame.clone()));
             if !handed {
                 // Not tied to a waiting request: a connection-level error, or a late reply.
-                shared
-                    .screen
-                    .error(NetError::refused(e.code, e.reason).to_string());
+                // Shown once the frames read with it are handled (see `held_error`).
+                let reason = e.reason.unwrap_or_default().to_string();
+                let older = shared.state().held_error.replace((e.code, reason));
+                show_error(shared, older);
             }
         }
         other => {
@@ -241,6 +265,20 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
         }
     }
     Ok(())
+}
+
+/// Shows the connection-level Error held back, if any: no Bye came with it.
+pub(super) fn show_held_error(shared: &Shared) {
+    let held = shared.state().held_error.take();
+    show_error(shared, held);
+}
+
+fn show_error(shared: &Shared, error: Option<(u16, String)>) {
+    if let Some((code, reason)) = error {
+        shared
+            .screen
+            .error(NetError::refused(code, Some(&reason)).to_string());
+    }
 }
 
 /// Reconnects until it works, the user quits, or the server refuses the session (or its

@@ -94,6 +94,9 @@ pub struct State {
     pub scroll: Option<Scroll>,
     /// The local day of the last message shown (see [`State::day_change`]).
     day_shown: Option<i64>,
+    /// A connection-level Error (code, reason) not shown yet: a server that ends the session
+    /// sends an Error with the reason and then a Bye, which then says both in one line.
+    pub held_error: Option<(u16, String)>,
 }
 
 impl State {
