@@ -87,6 +87,31 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
 }
 
 #[test]
+fn an_account_added_while_the_server_runs_logs_in_at_once() {
+    let s = Scalard::start(&[]);
+    let dir = s.data.as_ref().unwrap().path().to_string();
+    let mut squatter = s.client("dave");
+    match login_at(s.addr, "nobody", "password", false) {
+        Err(ClientError::Refused {
+            code: 601, reason, ..
+        }) => {
+            assert_eq!(reason, "no account nobody@localhost")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("nobody logged in"),
+    }
+    let (ok, out) = account(&dir, "add", "dave", "password");
+    assert!(ok, "{out}");
+    // Not a second later, when the server would have looked at its accounts again: the store
+    // is asked.
+    let dave = login_at(s.addr, "dave", "password", false).expect("logs in at once");
+    assert_eq!(dave.user, "dave@localhost");
+    let (error, bye) = (next(&mut squatter), next(&mut squatter));
+    assert!(error.contains("600 auth_required"), "{error}");
+    assert!(bye.starts_with("Bye 600"), "{bye}");
+}
+
+#[test]
 fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
     let s = Scalard::start(&[]);
     let dir = s.data.as_ref().unwrap().path().to_string();

@@ -377,6 +377,10 @@ impl Server {
     pub fn account_seen(&mut self, account: Account, out: &mut impl Outbox) {
         let now = Known::from(&account);
         let was = self.accounts.names.insert(account.name.clone(), Some(now));
+        if was.is_none() {
+            // Added by the operator since the last look: as that look would have.
+            self.evict_squatters(&account.name, out);
+        }
         if was
             .flatten()
             .and_then(|k| k.created)
@@ -587,11 +591,11 @@ impl Server {
                 let reason = format!("{user} is reserved: ask the operator");
                 return Err(refuse(ErrorCode::NameTaken, reason));
             }
-        } else if !known {
-            // Probing for names costs the address an attempt, as a wrong password would.
-            a.by_addr.fail(&addr, now.mono);
-            return Err(refuse(ErrorCode::BadCredentials, format!("no account {user}")));
         }
+        // A name this loop does not know as an account is challenged too: the accounts thread
+        // looks it up in the store, where an account the operator added a moment ago already
+        // is (the loop hears of it up to a second later), and a missing one is 601 after Auth,
+        // an attempt like a wrong password.
         let nonce = crate::random::bytes::<32>()
             .map(Nonce)
             .map_err(|e| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}")))?;
@@ -728,6 +732,11 @@ impl Server {
                     s.logged_in = true;
                 }
                 self.admit(conn, user, false, seq, out);
+            }
+            Verdict::Rejected if !self.accounts.names.contains_key(&*user) => {
+                log::info!("conn {conn}: no account {user}");
+                let reason = format!("no account {user}");
+                self.fail(conn, seq, ErrorCode::BadCredentials, &reason, out);
             }
             Verdict::Rejected => {
                 log::info!("conn {conn}: wrong password for {user}");

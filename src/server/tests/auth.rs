@@ -265,12 +265,15 @@ fn failures_are_throttled_per_account_and_per_address() {
     r.open(7, Ipv4Addr::LOCALHOST.into());
     r.challenged(7, "alice", false);
 
-    // An address that probes for names is throttled too.
+    // An address that probes for names is throttled too: a name without an account is
+    // challenged, and refused after Auth (the accounts thread finds no account).
     r.open(6, IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
-    for _ in 0..20 {
+    for i in 0..20 {
+        let nonce = r.challenged(6, &format!("nobody{i}"), false);
+        r.auth(6, nonce, "password");
         assert_eq!(
-            r.ident(6, "nobody", true, false),
-            ["Error 601 bad_credentials seq=Some(1)"]
+            r.verdict(Verdict::Rejected).1,
+            ["Error 601 bad_credentials seq=Some(2)"]
         );
     }
     assert!(r.ident(6, "nobody", true, false)[0].starts_with("Error 602"));
