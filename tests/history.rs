@@ -578,6 +578,42 @@ fn a_second_server_on_the_same_data_dir_is_refused_until_the_first_is_gone() {
     assert_eq!(ask(&mut bob, r, None).unwrap().events, vec![kept, later]);
 }
 
+#[test]
+fn the_store_is_for_scalard_s_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = DataDir::new();
+    let dir = parent.0.join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let path = dir.to_str().unwrap();
+    {
+        let s = Scalard::start_in(Some(path), &[]);
+        let mut alice = joined(&s, "alice");
+        publish(&mut alice, ROOM, "private").unwrap();
+        // Made whatever the umask the tests run under.
+        assert_eq!(mode(&dir), 0o700);
+        for file in ["scalard.db", "scalard.db-wal", "scalard.db-shm", "scalard.lock"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+    }
+    // A directory others may read (made by hand, or by an older scalard) is named at start.
+    let set =
+        |p: &std::path::Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    set(&dir, 0o755);
+    set(&dir.join("scalard.db"), 0o644);
+    let s = Scalard::start_in(Some(path), &[]);
+    let line = s.expect_log("is readable by every user of this host");
+    assert!(
+        line.contains("directory 755, scalard.db 644") && line.contains("chmod 700"),
+        "{line}"
+    );
+    drop(s);
+    // Not when the directory keeps others out, whatever the file's mode.
+    set(&dir, 0o750);
+    let s = Scalard::start_in(Some(path), &[]);
+    joined(&s, "bob");
+    assert!(!s.log.try_iter().any(|l| l.contains("readable by every user")));
+}
+
 /// Streams messages until `n` echoes arrived, then SIGKILLs the server; returns the echoes with
 /// when each arrived, and when the kill happened.
 fn stream_then_kill(s: &mut Scalard, n: usize, pause: Duration) -> (Vec<(Got, Instant)>, Instant) {

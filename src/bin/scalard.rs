@@ -138,6 +138,26 @@ fn data_dir(config: &Config) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Warns if users other than scalard's (and its group) can read its database: a data
+/// directory made before scalard made them private, or made by hand. Not changed here: the
+/// operator may have reasons (a backup user) this process cannot see.
+fn warn_if_others_read(config: &Config) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(dir) = data_dir_path(config) else { return };
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+    let (Ok(dir_mode), Ok(db_mode)) = (mode(&dir), mode(&dir.join(DB_FILE))) else {
+        return;
+    };
+    // Others need to pass through the directory and read the file.
+    if dir_mode & 0o001 != 0 && db_mode & 0o004 != 0 {
+        log::warn!(
+            "the store in {} is readable by every user of this host (directory {dir_mode:o}, {DB_FILE} {db_mode:o}): \
+             it holds every message and the password hashes; chmod 700 {0}",
+            dir.display()
+        );
+    }
+}
+
 /// Less free space than this on the data directory's disk is worth naming when the store
 /// cannot open: SQLite makes a 32 KiB index file beside the database as it opens it.
 const LOW_DISK: u64 = 1 << 20;
@@ -471,6 +491,12 @@ fn no_ipv6(addr: &std::net::SocketAddr) -> bool {
 }
 
 fn main() -> ExitCode {
+    // Everything scalard makes (the data directory, the database and its WAL and index files,
+    // the lock) holds every message, direct ones included, and the password hashes: for its
+    // own user only, whatever umask it was started with. SQLite gives the WAL and index files
+    // the database's mode.
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+    unsafe { libc::umask(0o077) };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -600,6 +626,9 @@ fn main() -> ExitCode {
             Transport::Plain => log::info!("listening on {addr}"),
             Transport::Tls => log::info!("listening on {addr} (tls)"),
         }
+    }
+    if !config.ephemeral {
+        warn_if_others_read(&config);
     }
     log::info!("serving domain {}", config.domain);
     match shell.run(&STOP) {
