@@ -726,6 +726,13 @@ impl Config {
             "admin" => {
                 // Names are lowercase; folded as `scalard account` and the client fold them.
                 let id = value.to_ascii_lowercase();
+                if id.split('@').next().is_some_and(crate::server::is_guest_name) {
+                    // No account can have such a name, and an admin must log in.
+                    return Err(bad(
+                        &name,
+                        format!("{value:?}: names starting with guest- are for guests"),
+                    ));
+                }
                 match crate::proto::Name::parse(&id) {
                     Ok(n) if n.kind() == crate::proto::Kind::User => self.policy.admins.push(id.into()),
                     // A bare name: of the domain served, completed once that is known.
@@ -744,7 +751,7 @@ impl Config {
                     return Err(bad(
                         &name,
                         format!(
-                            "not an ID pattern (*@spam.example) or address range (192.0.2.0/24): {value:?}"
+                            "not an ID pattern (*@spam.example, alice@example.org) or address range (192.0.2.0/24): {value:?}"
                         ),
                     ));
                 }
@@ -816,6 +823,10 @@ mod tests {
         assert_eq!(admins, ["alice@example.org", "bob@x.org"]);
         for bad in ["Bad Name!", "#ops", "@x.org"] {
             assert!(args(&["--admin", bad]).is_err(), "{bad}");
+        }
+        for guest in ["guest-x", "Guest-x@x.org"] {
+            let e = args(&["--admin", guest]).unwrap_err().to_string();
+            assert!(e.contains("are for guests"), "{e}");
         }
     }
 

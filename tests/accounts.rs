@@ -277,7 +277,12 @@ fn an_admin_s_name_is_the_operator_s_to_create() {
     // SAFETY: kill only sends a signal to the child we started.
     unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
     let line = s.expect_log("has no account");
-    assert!(line.contains("admin root@localhost has no account"), "{line}");
+    // With the data directory, or the command would make the account somewhere else.
+    let command = format!("`scalard account add root@localhost --data-dir {}`", dir.path());
+    assert!(
+        line.contains("admin root@localhost has no account") && line.contains(&command),
+        "{line}"
+    );
     assert_eq!(refused(login_at(s.addr, "root", "password", true)), 604);
     assert!(
         login_at(s.addr, "dave", "password", true).is_ok(),

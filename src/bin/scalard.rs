@@ -267,7 +267,12 @@ fn open_store(config: &Config, shell: &Shell) -> Result<(Store, HistoryConfig, S
 
 /// Opens the accounts thread on the database in the data directory.
 fn open_accounts(config: &Config, shell: &mut Shell) -> Result<(), String> {
-    let path = data_dir(config)?.join(DB_FILE);
+    let dir = data_dir(config)?;
+    let path = dir.join(DB_FILE);
+    // Absolute, for a command the operator runs from anywhere.
+    shell
+        .server_mut()
+        .set_accounts_dir(&std::path::absolute(&dir).unwrap_or(dir));
     let (accounts, names) = Accounts::open(&path, shell.waker()).map_err(|e| e.to_string())?;
     log::info!(
         "{} accounts; unregistered IDs: {}",

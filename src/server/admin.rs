@@ -165,9 +165,14 @@ impl Server {
             return;
         }
         let local = |id: &str| id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
+        // The data directory too: without it the command would make an account elsewhere.
+        let dir = match &self.accounts.dir {
+            Some(d) => format!(" --data-dir {}", shell_word(d)),
+            None => String::new(),
+        };
         for admin in &self.policy.admins {
             if local(admin) && !self.accounts.names.contains_key(admin) {
-                log::warn!("admin {admin} has no account: create it with `scalard account add {admin}`");
+                log::warn!("admin {admin} has no account: create it with `scalard account add {admin}{dir}`");
             }
         }
     }
@@ -439,5 +444,27 @@ impl Server {
             reply_to: None,
         };
         out.reply(conn, &Msg::Event(event));
+    }
+}
+
+/// `s` as one word of a POSIX shell command line: as it is when that is safe, else in single
+/// quotes.
+fn shell_word(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
+    match !s.is_empty() && s.chars().all(plain) {
+        true => s.into(),
+        false => format!("'{}'", s.replace('\'', "'\\''")).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_path_is_one_word_of_the_command_suggested() {
+        assert_eq!(super::shell_word("/var/lib/scalard"), "/var/lib/scalard");
+        assert_eq!(super::shell_word("/srv/my data"), "'/srv/my data'");
+        assert_eq!(super::shell_word("/srv/it's"), r"'/srv/it'\''s'");
+        assert_eq!(super::shell_word("/x/$HOME"), "'/x/$HOME'");
+        assert_eq!(super::shell_word(""), "''");
     }
 }

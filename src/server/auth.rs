@@ -241,6 +241,8 @@ pub(super) struct Accounts {
     /// Accounts `scalard account del` deleted while the server was down (read from the store
     /// at start, forgotten once the account list is in).
     pub deleted_offline: HashSet<Box<str>>,
+    /// The data directory the accounts are in, for the commands the log suggests.
+    pub dir: Option<Box<str>>,
 }
 
 impl Accounts {
@@ -253,6 +255,7 @@ impl Accounts {
             names: HashMap::new(),
             tickets: 0,
             deleted_offline: HashSet::new(),
+            dir: None,
         }
     }
 
@@ -298,8 +301,14 @@ impl Server {
         self.accounts = Accounts {
             available: self.accounts.available,
             names: std::mem::take(&mut self.accounts.names),
+            dir: self.accounts.dir.take(),
             ..Accounts::new(config)
         };
+    }
+
+    /// Where the accounts are kept: the operator's `scalard account` commands must name it.
+    pub fn set_accounts_dir(&mut self, dir: &std::path::Path) {
+        self.accounts.dir = Some(dir.display().to_string().into());
     }
 
     /// The registered IDs and when each was created (Unix ms), as the accounts thread read
