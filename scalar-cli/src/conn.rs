@@ -68,7 +68,7 @@ impl Password {
     }
 
     /// True if the command line gave a password or asked to register: log in at once.
-    fn wanted(&self) -> bool {
+    pub fn wanted(&self) -> bool {
         self.from.is_some() || self.value.get().is_some() || self.register.load(Ordering::Relaxed)
     }
 }

@@ -124,10 +124,7 @@ fn register_then_log_in() {
 fn a_session_closed_by_a_registration_says_why_in_one_line() {
     let dir = TempDir::new();
     let server = server_with_alice(&dir, &["--registration", "open"]);
-    let mut cmd = cli(&server, &dir);
-    cmd.args(["--id", "dave"]);
-    let mut p = Pty::spawn(cmd);
-    p.wait_for("as dave@localhost", STEP);
+    let mut p = chat_as(&server, &dir, "dave", None);
     // A short password is refused, and dave's session goes on.
     let mut c = cli(&server, &dir);
     c.env("SCALAR_PASSWORD", "short")
@@ -152,6 +149,50 @@ fn a_session_closed_by_a_registration_says_why_in_one_line() {
     assert_eq!(text.matches("now a registered account").count(), 1, "{text}");
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
+}
+
+/// The interactive client at a terminal as `id`, with `password`, once it is connected.
+fn chat_as(server: &Server, dir: &TempDir, id: &str, password: Option<&str>) -> Pty {
+    let mut cmd = cli(server, dir);
+    if let Some(p) = password {
+        cmd.env("SCALAR_PASSWORD", p);
+    }
+    cmd.args(["--id", id]);
+    let p = Pty::spawn(cmd);
+    p.wait_for(&format!("as {id}@localhost"), STEP);
+    p
+}
+
+#[test]
+fn joining_says_when_a_channel_of_yours_is_not_kept() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let login = scalar::client::Login {
+        password: "password".into(),
+        register: false,
+    };
+    // alice's first 64 channels are kept; the 65th is not.
+    let mut raw = scalar::client::Client::connect_raw(server.addr(), STEP).unwrap();
+    raw.identify("alice", Some(&login), STEP).unwrap();
+    for i in 0..64 {
+        subscribe(&mut raw, &format!("#c{i}@localhost"));
+    }
+    let mut p = chat_as(&server, &dir, "alice", Some("password"));
+    p.type_keys("/join #c0\r");
+    p.wait_for("joined #c0 (2 connected)", STEP);
+    p.type_keys("/join #more\r");
+    p.wait_for("joined #more (1 connected)", STEP);
+    p.wait_for("#more is yours but not kept: it ends with its last member", STEP);
+    assert_eq!(p.text().matches("not kept").count(), 1, "{}", p.text());
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    // Not said to a guest, whose channels are never kept.
+    let mut p = chat_as(&server, &dir, "bob", None);
+    p.type_keys("/join #bobs\r");
+    p.wait_for("joined #bobs (1 connected)", STEP);
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    assert!(!p.text().contains("not kept"), "{}", p.text());
 }
 
 #[test]

@@ -475,6 +475,9 @@ impl Server {
             // Kept only for an account of this server: a token's vouched ID is proven, but its
             // home may vouch for any number of IDs, each of which could keep 64 channels.
             let lasting = s.authenticated && self.may_own_lasting(user);
+            if s.authenticated && !lasting {
+                log::info!("{channel}: not kept, {}", self.why_not_lasting(user));
+            }
             let room = Room::new(owner.clone(), lasting, self.now_ms);
             if lasting {
                 self.own_lasting(&room.owner);

@@ -66,6 +66,14 @@ impl Server {
             && self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
     }
 
+    /// Why `owner` may not own one more lasting room ([`Server::may_own_lasting`]), in words.
+    pub(super) fn why_not_lasting(&self, owner: &str) -> String {
+        match self.lasting_rooms < MAX_KEPT_ROOMS {
+            true => format!("{owner} owns {MAX_LASTING_ROOMS} kept channels already"),
+            false => format!("the server keeps {MAX_KEPT_ROOMS} channels already"),
+        }
+    }
+
     /// Whether `owner` may be given one more lasting room (by a transfer: the total stays).
     pub(super) fn may_take_lasting(&self, owner: &str) -> bool {
         self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS

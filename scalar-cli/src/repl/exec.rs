@@ -9,7 +9,7 @@ use crate::event::{ACTION, short_ref};
 use crate::input;
 use crate::names::{self, Default};
 use crate::paging::{Bounds, Pager};
-use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Sub};
+use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Role, Sub};
 use std::time::Instant;
 
 /// What the loop does after a line.
@@ -232,9 +232,12 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
                 None => format!("cannot join {short}: {e}"),
             }
         })?;
-    let here = match frame.msg() {
-        Ok(Msg::Meta(m)) => m.subscribers,
-        _ => 0,
+    let (here, unkept) = match frame.msg() {
+        Ok(Msg::Meta(m)) => (
+            m.subscribers,
+            m.role == Some(Role::Owner) && m.kept == Some(false),
+        ),
+        _ => (0, false),
     };
     let mut st = shared.state();
     if !st.subs.iter().any(|s| s == topic) {
@@ -242,8 +245,17 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     }
     st.current = Some(topic.to_string());
     let short = names::short(topic, &st.domain).to_string();
+    // scalard keeps the channels of an account up to a bound: past it, the one it owns now
+    // ends with its last member, which nothing else would say.
+    let unkept = unkept && st.logged_in;
     drop(st);
     shared.screen.info(format!("joined {short} ({here} connected)"));
+    if unkept {
+        shared.screen.info(format!(
+            "{short} is yours but not kept: it ends with its last member, modes and lists with it \
+             (a server keeps only so many channels per account)"
+        ));
+    }
     anchor_at_join(shared, name);
     Ok(())
 }

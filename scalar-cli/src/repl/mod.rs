@@ -50,6 +50,9 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         colour_wanted(tty),
         args.timeout,
     ));
+    // A password given to another domain's server logs in with its token: not an account here.
+    let local = conn.user.rsplit_once('@').is_some_and(|(_, d)| d == conn.domain);
+    shared.state().logged_in = dial.password.wanted() && !conn.guest && local;
     screen.info(format!(
         "connected to {}{} as {}; /join #channel to start, /help for commands, /quit to leave",
         args.server,

@@ -97,6 +97,8 @@ pub struct State {
     /// A connection-level Error (code, reason) not shown yet: a server that ends the session
     /// sends an Error with the reason and then a Bye, which then says both in one line.
     pub held_error: Option<(u16, String)>,
+    /// Whether the session logged in with a password, to an account of the server.
+    pub logged_in: bool,
 }
 
 impl State {
