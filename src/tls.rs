@@ -39,12 +39,24 @@ impl Fingerprint {
         Fingerprint(Sha256::digest(cert_der).into())
     }
 
-    /// Parses 64 hex digits (either case), optionally after `sha256:`.
+    /// Parses 64 hex digits (either case), optionally after `sha256:`, or as `openssl x509
+    /// -noout -fingerprint -sha256` prints them: `sha256 Fingerprint=AB:CD:…` (pairs
+    /// separated by colons; the prefix in any case, or none).
     pub fn parse(s: &str) -> Option<Fingerprint> {
-        let hex = s.strip_prefix("sha256:").unwrap_or(s).as_bytes();
-        if hex.len() != 64 {
-            return None;
-        }
+        let lower = s.trim().to_ascii_lowercase();
+        let digits = ["sha256:", "sha256 fingerprint="]
+            .iter()
+            .find_map(|p| lower.strip_prefix(p))
+            .unwrap_or(&lower)
+            .as_bytes();
+        let hex: Vec<u8> = match digits.len() {
+            64 => digits.to_vec(),
+            // Every third byte a colon, between pairs.
+            95 if digits.iter().skip(2).step_by(3).all(|&b| b == b':') => {
+                digits.chunks(3).flat_map(|c| c.iter().take(2)).copied().collect()
+            }
+            _ => return None,
+        };
         let mut out = [0u8; 32];
         for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
             let digit = |b: u8| char::from(b).to_digit(16);
@@ -288,6 +300,19 @@ mod tests {
         assert!(s.starts_with("sha256:") && s.len() == 7 + 64, "{s}");
         assert_eq!(Fingerprint::parse(&s), Some(f));
         assert_eq!(Fingerprint::parse(&f.hex().to_uppercase()), Some(f));
+        // As openssl prints it.
+        let pairs: Vec<String> = f.0.iter().map(|b| format!("{b:02X}")).collect();
+        let openssl = format!("sha256 Fingerprint={}", pairs.join(":"));
+        assert_eq!(Fingerprint::parse(&openssl), Some(f));
+        assert_eq!(
+            Fingerprint::parse(&format!("SHA256:{}\n", pairs.join(":"))),
+            Some(f)
+        );
+        assert_eq!(Fingerprint::parse(&pairs.join(":")), Some(f));
+        // A colon out of place: "A:B" where "AB:" belongs.
+        let mut misplaced = pairs.join(":").into_bytes();
+        misplaced.swap(1, 2);
+        assert_eq!(Fingerprint::parse(std::str::from_utf8(&misplaced).unwrap()), None);
         for bad in [
             "",
             "sha256:",

@@ -160,6 +160,12 @@ fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let Some(leaf) = chain.first() else {
         return Err(TlsError::NoCertificate(path.to_path_buf()));
     };
+    // What clients pin (`scalar-cli --tofu`, `trust`): the operator can hand it out from here.
+    log::info!(
+        "TLS certificate {}: {}",
+        path.display(),
+        crate::tls::Fingerprint::of(leaf)
+    );
     if let Some(why) = refused_by_clients(leaf) {
         log::warn!(
             "TLS: the certificate in {} {why}: clients that check certificates will refuse it",
