@@ -17,7 +17,9 @@ usage:
   scalar-cli [OPTIONS]                          interactive chat (type /help inside)
   scalar-cli [OPTIONS] send TOPIC [TEXT...]     send TEXT, or each line of stdin
                                                 (put -- before TEXT that starts with -)
-  scalar-cli [OPTIONS] listen TOPIC... [--count N] [--json]
+  scalar-cli [OPTIONS] listen [TOPIC...] [--count N] [--json]
+                                                print the Events of the channels and
+                                                direct messages (only those without TOPIC)
   scalar-cli [OPTIONS] history TOPIC [--last N] [--before ID | --since TIME | --after ID]
           [--json]                              the last N (default 50) messages, those
                                                 before message ID, or all since TIME
@@ -520,7 +522,8 @@ fn build(
             return Ok(Command::Send { topic, text });
         }
         Some("listen") => {
-            let mut topics = vec![topic("listen")?];
+            // None: direct messages only (a server may allow no channels at all).
+            let mut topics = Vec::new();
             for w in words.by_ref() {
                 let t = utf8(w, "TOPIC")?;
                 check_topic(&t)?;
@@ -804,7 +807,6 @@ mod tests {
         for bad in [
             &["frob"][..],
             &["send"],
-            &["listen"],
             &["topics", "x"],
             &["--count", "3"],
             &["listen", "#a", "--count", "x"],

@@ -491,4 +491,40 @@ fn listen_ends_when_kicked_out_of_every_channel() {
     let (code, err) = listener.finish();
     assert_eq!(code, REFUSED, "{err}");
     assert!(err.contains("803") && err.contains("no channel left"), "{err}");
+    // Each kick said once: #a's as a note, #b's as the error it ends with.
+    assert_eq!(err.matches("803 kicked").count(), 2, "{err}");
+}
+
+/// Without a topic `listen` waits for direct messages, also on a server for those alone.
+#[test]
+fn listen_without_a_topic_prints_direct_messages() {
+    let server = Server::start_with(0, &["--max-subs", "0"]);
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "bob", "listen", "--count", "1"]);
+    let listener = Lines::spawn(listen);
+    let mut alice = server.client("alice");
+    // A direct message to an ID with no connection is refused (404): until bob is there.
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let sent = alice.request(STEP, |seq| {
+            Msg::Message(Message {
+                seq,
+                topic: Name::parse("bob@localhost").unwrap(),
+                body: Body::Text("psst"),
+                ctype: None,
+                reply_to: None,
+            })
+        });
+        match sent {
+            Ok(_) => break,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("404") => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let line = listener.next();
+    assert!(line.ends_with(" bob@localhost alice@localhost: psst"), "{line}");
+    assert_eq!(listener.finish().0, 0);
 }

@@ -146,7 +146,8 @@ fn bad_line(line_no: u64, bad: &BadLine, sent: u64) -> CliError {
     ))
 }
 
-/// `listen TOPIC... [--count N] [--json]`: subscribes and prints each Event as it arrives.
+/// `listen [TOPIC...] [--count N] [--json]`: subscribes and prints each Event as it arrives,
+/// direct messages included (only those, without TOPIC).
 ///
 /// One thread does everything, so a reader that stops reading standard output stops this
 /// process from reading the socket; the server then drops the connection as a slow consumer
@@ -213,16 +214,17 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             Msg::Ping(p) => conn.send(&Msg::Pong(p))?,
             Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason).into()),
             Msg::Error(e) => {
-                note(&NetError::refused(e.code, e.reason).to_string());
-                let Some(out_of) = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16) else {
-                    continue;
-                };
-                topics.retain(|t| t != out_of.as_str());
-                if topics.is_empty() {
-                    note("no channel left to listen to");
-                    conn.bye(None, BYE_WAIT);
-                    return Err(NetError::refused(e.code, e.reason).into());
+                let refusal = NetError::refused(e.code, e.reason);
+                if let Some(out_of) = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16) {
+                    topics.retain(|t| t != out_of.as_str());
+                    if topics.is_empty() {
+                        // The refusal is the run's error, said once, last.
+                        note("no channel left to listen to");
+                        conn.bye(None, BYE_WAIT);
+                        return Err(refusal.into());
+                    }
                 }
+                note(&refusal.to_string());
             }
             _ => {}
         }
