@@ -85,6 +85,7 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
         "subject" => format!("{by} set the topic: {rest}"),
         "modes" => format!("{by} set the modes to {}", crate::modes::describe_letters(rest)),
         "rate" if rest == "0" => format!("{by} lifted the message rate limit"),
+        "rate" if rest == "1" => format!("{by} limited each member to 1 message a minute"),
         "rate" => format!("{by} limited each member to {rest} messages a minute"),
         _ => match Action::ALL.iter().find(|a| a.label() == word) {
             Some(&action) => {
@@ -202,6 +203,7 @@ mod tests {
             rec("rate 30"),
             "alice limited each member to 30 messages a minute"
         );
+        assert_eq!(rec("rate 1"), "alice limited each member to 1 message a minute");
         assert_eq!(rec("rate 0"), "alice lifted the message rate limit");
         assert_eq!(rec("frob x"), "alice recorded: frob x");
         let mine = read(&ev("#k@l", "me@l", "kick bob@l", Some(MOD_CTYPE)), CHAT);

@@ -169,6 +169,7 @@ pub fn meta(shared: &Shared, set: Option<MetaSet<'_>>) -> Result<(), String> {
     };
     let rate = match now.rate {
         Some(0) => "no limit".to_string(),
+        Some(1) => "1 message a minute per member".to_string(),
         Some(r) => format!("{r} messages a minute per member"),
         None => unknown(),
     };
