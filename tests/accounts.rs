@@ -112,6 +112,20 @@ fn an_account_added_while_the_server_runs_logs_in_at_once() {
 }
 
 #[test]
+fn an_account_added_for_another_domain_is_named_in_the_log() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(Some(dir.path()), &["--domain", "chat.test"]);
+    // Without --domain, `scalard account` makes alice@localhost.
+    let (ok, out) = account(dir.path(), "add", "alice", "password");
+    assert!(ok && out.contains("alice@localhost"), "{out}");
+    let line = s.expect_log("is not of the domain served");
+    assert!(
+        line.contains("alice@localhost is not of the domain served, chat.test"),
+        "{line}"
+    );
+}
+
+#[test]
 fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
     let s = Scalard::start(&[]);
     let dir = s.data.as_ref().unwrap().path().to_string();

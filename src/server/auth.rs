@@ -335,6 +335,21 @@ impl Server {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
         self.accounts.names = known(accounts);
+        // `scalard account add` without the server's --domain makes an account nobody can
+        // log in to: say so while the operator is still at it.
+        let foreign = |u: &str| u.rsplit_once('@').is_some_and(|(_, d)| d != &*self.domain);
+        for user in self
+            .accounts
+            .names
+            .keys()
+            .filter(|u| !before.contains_key(*u) && foreign(u))
+        {
+            log::warn!(
+                "accounts: {user} is not of the domain served, {}: nobody can log in to it \
+                 (give scalard account the server's --domain, or its --config)",
+                self.domain
+            );
+        }
         // A registration in flight is not in a list read before it was stored: the name stays
         // held until its verdict.
         for (user, k) in &before {
