@@ -389,16 +389,23 @@ impl Config {
         if !tls_flags.is_empty() {
             config.tls_listen = tls_flags;
         }
-        config.complete_admins();
+        config.complete_names();
         config.check()?;
         Ok(config)
     }
 
-    /// Gives the admins named without a domain the domain served.
-    fn complete_admins(&mut self) {
+    /// Gives the admins and banned IDs named without a domain the domain served.
+    fn complete_names(&mut self) {
         for admin in &mut self.policy.admins {
             if !admin.contains('@') {
                 *admin = format!("{admin}@{}", self.domain).into();
+            }
+        }
+        for ban in &mut self.policy.bans {
+            if let ServerBan::Id(id) = ban
+                && id.ends_with('@')
+            {
+                *id = format!("{id}{}", self.domain).into();
             }
         }
     }
@@ -747,6 +754,17 @@ impl Config {
             "ban" => match ServerBan::parse(value) {
                 Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
                 Some(b) => self.policy.bans.push(b),
+                // A bare name (or pattern, `spam*`): of the domain served, as an admin's, and
+                // as the CLI's `/sban` completes it; ends in `@` until the domain is known.
+                None if !value.contains('@')
+                    && crate::proto::pattern::is_pattern(&format!(
+                        "{}@localhost",
+                        value.to_ascii_lowercase()
+                    )) =>
+                {
+                    let id = value.to_ascii_lowercase();
+                    self.policy.bans.push(ServerBan::Id(format!("{id}@").into()))
+                }
                 None => {
                     return Err(bad(
                         &name,
@@ -824,6 +842,13 @@ mod tests {
         for bad in ["Bad Name!", "#ops", "@x.org"] {
             assert!(args(&["--admin", bad]).is_err(), "{bad}");
         }
+        let c = args(&["--ban", "Mallory", "--ban", "spam*", "--domain", "example.org"]).unwrap();
+        let bans: Vec<String> = c.policy.bans.iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            bans,
+            ["mallory@example.org", "spam*@example.org"],
+            "bans complete too"
+        );
         for guest in ["guest-x", "Guest-x@x.org"] {
             let e = args(&["--admin", guest]).unwrap_err().to_string();
             assert!(e.contains("are for guests"), "{e}");
