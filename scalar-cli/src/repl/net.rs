@@ -41,7 +41,7 @@ const SLICE: Duration = Duration::from_millis(50);
 
 /// How long a connection-level Error waits for the Bye that may follow it (the server sends
 /// both at once), to be shown with it in one line.
-const HOLD: Duration = Duration::from_millis(100);
+pub(super) const HOLD: Duration = Duration::from_millis(100);
 
 /// Starts the network thread on an identified connection, installing its outbox.
 pub fn spawn(shared: Arc<Shared>, conn: Conn, dial: Dial) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -156,8 +156,14 @@ fn serve(shared: &Shared, conn: &mut Conn, inbox: &Inbox) -> (NetError, u64) {
         if !conn.has_buffered_input() {
             // 30 s of silence: ping; 30 s more: give up.
             let left = (heard + KEEPALIVE).saturating_duration_since(Instant::now());
-            let holding = shared.state().held_error.is_some();
-            match wait(conn, inbox, if holding { HOLD.min(left) } else { left }) {
+            // Not past HOLD from when the Error came, however often the outbox wakes this.
+            let held = shared
+                .state()
+                .held_error
+                .as_ref()
+                .map(|h| HOLD.saturating_sub(h.2.elapsed()));
+            let holding = held.is_some();
+            match wait(conn, inbox, held.map_or(left, |h| h.min(left))) {
                 Ok(Woken::Socket) => {}
                 Ok(Woken::Outbox) => {
                     inbox.drain_wake();
@@ -212,12 +218,20 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
             return Ok(());
         }
     };
+    if !matches!(msg, Msg::Bye(_)) {
+        // Not the Bye it may have come before: the Error held is shown first, in order.
+        show_held_error(shared);
+    }
     match msg {
         Msg::Ping(p) => {
             let _ = shared.send(&Msg::Pong(p));
         }
         Msg::Bye(b) => {
-            let held = shared.state().held_error.take();
+            let held = shared
+                .state()
+                .held_error
+                .take()
+                .map(|(code, reason, _)| (code, reason));
             // scalard's Bye says only the code's label; the Error before it says why.
             let label = ErrorCode::from_u16(b.code).map(ErrorCode::label);
             let bare = b.reason.is_none_or(|r| r.is_empty() || Some(r) == label);
@@ -252,10 +266,9 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
             let handed = e.seq.is_some_and(|s| shared.complete(s, frame.clone()));
             if !handed {
                 // Not tied to a waiting request: a connection-level error, or a late reply.
-                // Shown once the frames read with it are handled (see `held_error`).
+                // Held for the Bye that may follow (see `held_error`).
                 let reason = e.reason.unwrap_or_default().to_string();
-                let older = shared.state().held_error.replace((e.code, reason));
-                show_error(shared, older);
+                shared.state().held_error = Some((e.code, reason, Instant::now()));
             }
         }
         other => {
@@ -270,7 +283,7 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
 /// Shows the connection-level Error held back, if any: no Bye came with it.
 pub(super) fn show_held_error(shared: &Shared) {
     let held = shared.state().held_error.take();
-    show_error(shared, held);
+    show_error(shared, held.map(|(code, reason, _)| (code, reason)));
 }
 
 fn show_error(shared: &Shared, error: Option<(u16, String)>) {

@@ -94,9 +94,10 @@ pub struct State {
     pub scroll: Option<Scroll>,
     /// The local day of the last message shown (see [`State::day_change`]).
     day_shown: Option<i64>,
-    /// A connection-level Error (code, reason) not shown yet: a server that ends the session
-    /// sends an Error with the reason and then a Bye, which then says both in one line.
-    pub held_error: Option<(u16, String)>,
+    /// A connection-level Error (code, reason, when it came) not shown yet: a server that ends
+    /// the session sends an Error with the reason and then a Bye, which then says both in one
+    /// line. Any other frame, or `net::HOLD` without one, shows it alone.
+    pub held_error: Option<(u16, String, Instant)>,
     /// Whether the session logged in with a password, to an account of the server.
     pub logged_in: bool,
 }
