@@ -103,7 +103,14 @@ fn an_account_added_while_the_server_runs_logs_in_at_once() {
     let (ok, out) = account(&dir, "add", "dave", "password");
     assert!(ok, "{out}");
     // Not a second later, when the server would have looked at its accounts again: the store
-    // is asked.
+    // is asked, and says a wrong password is one (not that there is no account).
+    match login_at(s.addr, "dave", "wrong-password", false) {
+        Err(ClientError::Refused {
+            code: 601, reason, ..
+        }) => assert_eq!(reason, "wrong password"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a wrong password logged in"),
+    }
     let dave = login_at(s.addr, "dave", "password", false).expect("logs in at once");
     assert_eq!(dave.user, "dave@localhost");
     let (error, bye) = (next(&mut squatter), next(&mut squatter));

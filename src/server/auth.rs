@@ -679,7 +679,13 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
         if let Some(addr) = self.session(conn).map(|s| s.addr()) {
-            self.accounts.charge(&user, addr, now);
+            // Only an account (or a name being registered) is charged by name: names nobody
+            // holds, which anyone can make up, would fill the per-name table (65,536 keys),
+            // and a full table makes every name wait. Their guesses cost the address.
+            match register || self.accounts.names.contains_key(&*user) {
+                true => self.accounts.charge(&user, addr, now),
+                false => self.accounts.by_addr.fail(&addr, now.mono),
+            }
         }
         if register {
             // The account starts at `from_pos`: from here on nobody holds the name without

@@ -40,8 +40,9 @@ pub type AccountList = Vec<Account>;
 pub enum AccountsDone {
     /// The verdict on one [`PasswordCheck`].
     Verdict {
-        /// The account as the store holds it, for an accepted one: the loop's list may be a
-        /// second old (deleted and made again since).
+        /// The account as the store holds it, for an accepted login or registration and for
+        /// a login with a wrong password: the loop's list may be a second old (the account
+        /// added, or deleted and made again, since).
         account: Option<Account>,
         /// The name, for a registration: its end frees or settles the name in the loop even
         /// if the connection that asked is gone.
@@ -215,6 +216,11 @@ impl Worker {
             log::error!("accounts: {}: {e}", job.user);
             Verdict::Failed
         });
+        if verdict == Verdict::Rejected && !job.register {
+            // The loop tells a wrong password from no account by whether it knows the
+            // account, which it may not yet for one the operator added a moment ago.
+            return (verdict, self.db.account(&job.user).ok().flatten());
+        }
         if verdict != Verdict::Accepted {
             return (verdict, None);
         }

@@ -253,7 +253,8 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     if unkept {
         shared.screen.info(format!(
             "{short} is yours but not kept: it ends with its last member, modes and lists with it \
-             (a server keeps only so many channels per account)"
+             (a server keeps only so many channels per account, and scalard only those made \
+             while logged in)"
         ));
     }
     anchor_at_join(shared, name);

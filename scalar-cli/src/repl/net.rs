@@ -74,7 +74,10 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
         if up_since.elapsed() >= STABLE {
             delay = FIRST_BACKOFF;
         }
-        match reconnect(shared, dial, &gap, &mut delay) {
+        let reconnected = reconnect(shared, dial, &gap, &mut delay);
+        // An Error a failed catch-up left held has no Bye coming any more.
+        show_held_error(shared);
+        match reconnected {
             Some((c, i)) => (conn, inbox) = (c, i),
             None => return,
         }
@@ -301,6 +304,8 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
     let server = dial.server.as_str();
     let mut attempt = 0u32;
     loop {
+        // Held by the last attempt's catch-up, which failed: shown, not merged into this one's.
+        show_held_error(shared);
         if !sleep_unless_quitting(shared, jitter(*delay)) {
             return None;
         }

@@ -277,6 +277,21 @@ fn failures_are_throttled_per_account_and_per_address() {
         );
     }
     assert!(r.ident(6, "nobody", true, false)[0].starts_with("Error 602"));
+
+    // A name nobody holds is not charged by name, only by address: names anyone can make up
+    // must not fill the per-name table, which once full makes every name wait (alice's too).
+    for i in 0..8u8 {
+        let conn = 10 + usize::from(i);
+        r.open(conn, Ipv4Addr::new(127, 0, 1, i).into());
+        let nonce = r.challenged(conn, "ghost", false);
+        r.auth(conn, nonce, "password");
+        assert_eq!(
+            r.verdict(Verdict::Rejected).1,
+            ["Error 601 bad_credentials seq=Some(2)"]
+        );
+    }
+    r.open(30, Ipv4Addr::new(127, 0, 2, 1).into());
+    r.challenged(30, "ghost", false);
 }
 
 #[test]
