@@ -281,6 +281,13 @@ impl Accounts {
         self.by_addr.fail(&addr, now.mono);
     }
 
+    /// [`charge`](Accounts::charge) for an ID that is not an account here: by address only.
+    /// Such IDs can be made up at will, and would fill the per-name table (65,536 keys), which
+    /// once full makes every name wait, accounts' included.
+    pub fn charge_addr(&mut self, addr: IpAddr, now: &Now) {
+        self.by_addr.fail(&addr, now.mono);
+    }
+
     /// Takes back a charged attempt that succeeded (or failed through no fault of its own).
     pub fn refund(&mut self, user: &str, addr: IpAddr, now: &Now) {
         self.by_user.refund(&user.into(), now.mono);
@@ -679,12 +686,10 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
         if let Some(addr) = self.session(conn).map(|s| s.addr()) {
-            // Only an account (or a name being registered) is charged by name: names nobody
-            // holds, which anyone can make up, would fill the per-name table (65,536 keys),
-            // and a full table makes every name wait. Their guesses cost the address.
+            // Only an account (or a name being registered) is charged by name.
             match register || self.accounts.names.contains_key(&*user) {
                 true => self.accounts.charge(&user, addr, now),
-                false => self.accounts.by_addr.fail(&addr, now.mono),
+                false => self.accounts.charge_addr(addr, now),
             }
         }
         if register {

@@ -270,8 +270,9 @@ impl Server {
             return self.admit(conn, user.into(), false, m.seq, out);
         }
         // Every check costs a connection to the home server: limited like password attempts,
-        // per ID and per address, and counted as failed unless the home vouches. Otherwise one
-        // client could make this server dial out without bound, and get it refused.
+        // per address, and counted as failed unless the home vouches. Otherwise one client
+        // could make this server dial out without bound, and get it refused. Not per ID: a
+        // token is not guessed, and the IDs of an admitted domain are anyone's to make up.
         let Some(addr) = self.session(conn).map(|s| s.addr()) else {
             return;
         };
@@ -292,7 +293,7 @@ impl Server {
             let reason = "too many logins from other domains in progress; try again in 1 s";
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
-        self.accounts.charge(user, addr, now);
+        self.accounts.charge_addr(addr, now);
         if let Some(s) = self.session_mut(conn) {
             s.dance = Some(Box::new(Dance::Vouching {
                 ticket,
