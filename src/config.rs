@@ -340,6 +340,17 @@ fn bad(key: &str, why: impl fmt::Display) -> ConfigError {
 impl Config {
     /// Builds the configuration from command-line arguments (without the program name).
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ConfigError> {
+        Config::read(args, None)
+    }
+
+    /// [`from_args`](Config::from_args) again, for a running server that serves `domain`: a
+    /// change of domain waits for a restart, so bare names in admins and bans are of `domain`,
+    /// not of the one the file now names.
+    pub fn reread<I: IntoIterator<Item = String>>(args: I, domain: &str) -> Result<Config, ConfigError> {
+        Config::read(args, Some(domain))
+    }
+
+    fn read<I: IntoIterator<Item = String>>(args: I, serving: Option<&str>) -> Result<Config, ConfigError> {
         use lexopt::prelude::*;
         let mut parser = lexopt::Parser::from_args(args);
         let mut pairs: Vec<(String, String)> = Vec::new();
@@ -389,23 +400,24 @@ impl Config {
         if !tls_flags.is_empty() {
             config.tls_listen = tls_flags;
         }
-        config.complete_names();
+        let domain = serving.map_or_else(|| config.domain.clone(), str::to_string);
+        config.complete_names(&domain);
         config.check()?;
         Ok(config)
     }
 
-    /// Gives the admins and banned IDs named without a domain the domain served.
-    fn complete_names(&mut self) {
+    /// Gives the admins and banned IDs named without a domain the domain served, `domain`.
+    fn complete_names(&mut self, domain: &str) {
         for admin in &mut self.policy.admins {
             if !admin.contains('@') {
-                *admin = format!("{admin}@{}", self.domain).into();
+                *admin = format!("{admin}@{domain}").into();
             }
         }
         for ban in &mut self.policy.bans {
             if let ServerBan::Id(id) = ban
                 && id.ends_with('@')
             {
-                *id = format!("{id}{}", self.domain).into();
+                *id = format!("{id}{domain}").into();
             }
         }
     }
@@ -751,7 +763,8 @@ impl Config {
                     _ => return Err(bad(&name, format!("not a user ID or name: {value:?}"))),
                 }
             }
-            "ban" => match ServerBan::parse(value) {
+            // IDs are lowercase (as admins', and as /sban folds them); address ranges ignore case.
+            "ban" => match ServerBan::parse(&value.to_ascii_lowercase()) {
                 Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
                 Some(b) => self.policy.bans.push(b),
                 // A bare name (or pattern, `spam*`): of the domain served, as an admin's, and
@@ -848,6 +861,32 @@ mod tests {
             bans,
             ["mallory@example.org", "spam*@example.org"],
             "bans complete too"
+        );
+        let c = args(&["--ban", "Mallory@Example.ORG", "--ban", "2001:DB8::/32"]).unwrap();
+        let bans: Vec<String> = c.policy.bans.iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            bans,
+            ["mallory@example.org", "2001:db8::/32"],
+            "folded as names are"
+        );
+        // A reload whose file names another domain (which waits for a restart): bare names
+        // are of the domain served.
+        let path = std::env::temp_dir().join(format!("scalard-reread-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "domain = \"other.test\"\nadmins = [\"root\"]\nbans = [\"eve\"]\n",
+        )
+        .unwrap();
+        let file = ["--config".to_string(), path.to_string_lossy().into_owned()];
+        let again = Config::reread(file.clone(), "chat.test");
+        let first = Config::from_args(file);
+        std::fs::remove_file(&path).unwrap();
+        let (again, first) = (again.unwrap(), first.unwrap());
+        assert_eq!(&*again.policy.admins[0], "root@chat.test");
+        assert_eq!(again.policy.bans[0].to_string(), "eve@chat.test");
+        assert_eq!(
+            &*first.policy.admins[0], "root@other.test",
+            "at start, the file's"
         );
         for guest in ["guest-x", "Guest-x@x.org"] {
             let e = args(&["--admin", guest]).unwrap_err().to_string();

@@ -299,7 +299,10 @@ fn an_admin_s_name_is_the_operator_s_to_create() {
     unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
     let line = s.expect_log("has no account");
     // With the data directory, or the command would make the account somewhere else.
-    let command = format!("`scalard account add root@localhost --data-dir {}`", dir.path());
+    let command = format!(
+        "`scalard account add root@localhost --data-dir {} --domain localhost`",
+        dir.path()
+    );
     assert!(
         line.contains("admin root@localhost has no account") && line.contains(&command),
         "{line}"

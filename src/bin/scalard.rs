@@ -55,7 +55,9 @@ fn reconfigure(
 ) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig> + Send> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     Box::new(move || {
-        match Config::from_args(args.clone()).and_then(|c| c.retention_of(&start.domain).map(|()| c)) {
+        match Config::reread(args.clone(), &start.domain)
+            .and_then(|c| c.retention_of(&start.domain).map(|()| c))
+        {
             Ok(mut c) => {
                 let left = start.start_only_changes(&c);
                 if !left.is_empty() {

@@ -165,10 +165,11 @@ impl Server {
             return;
         }
         let local = |id: &str| id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
-        // The data directory too: without it the command would make an account elsewhere.
+        // The data directory and the domain too: without them the command would make the
+        // account elsewhere, or refuse an ID of another domain than its default.
         let dir = match &self.accounts.dir {
-            Some(d) => format!(" --data-dir {}", shell_word(d)),
-            None => String::new(),
+            Some(d) => format!(" --data-dir {} --domain {}", shell_word(d), self.domain),
+            None => format!(" --domain {}", self.domain),
         };
         for admin in &self.policy.admins {
             if local(admin) && !self.accounts.names.contains_key(admin) {
