@@ -13,6 +13,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// How long a connection-level Error waits for the Bye that may follow it (the server sends
+/// both at once), to be shown with it in one line ([`ended`]).
+pub const HOLD: Duration = Duration::from_millis(100);
+
+/// The end of the session a Bye announces, with the reason of the connection-level Error
+/// `held` from just before it when that Error is the Bye's (scalard sends the reason in the
+/// Error and only the code's label in the Bye), so that one line says both. Also returns
+/// `held` when it is not the Bye's: it is still to be shown, before the end.
+pub fn ended(held: Option<(u16, String)>, bye: &scalar::proto::Bye<'_>) -> (NetError, Option<(u16, String)>) {
+    let label = ErrorCode::from_u16(bye.code).map(ErrorCode::label);
+    let bare = bye.reason.is_none_or(|r| r.is_empty() || Some(r) == label);
+    match held {
+        Some((code, reason)) if code == bye.code && bare => (NetError::dropped(code, Some(&reason)), None),
+        other => (NetError::dropped(bye.code, bye.reason), other),
+    }
+}
+
 /// The account password of a run: read once, when first needed, from where the command line
 /// said (a file, `SCALAR_PASSWORD`, or a prompt), then kept for reconnections.
 #[derive(Clone, Default)]

@@ -151,6 +151,28 @@ fn a_session_closed_by_a_registration_says_why_in_one_line() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+#[test]
+fn listen_ended_by_a_registration_says_why_in_one_line() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &["--registration", "open"]);
+    let mut listen = cli(&server, &dir);
+    listen.args(["--id", "dave", "listen", "#x"]);
+    let listener = Lines::spawn(listen);
+    wait_subscribers(&server, "#x@localhost", 1);
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "s3cret-pw")
+        .args(["--id", "dave", "--register", "ping"]);
+    assert_eq!(run(c, b"").code(), 0);
+    let (code, err) = listener.finish();
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(
+        err.trim(),
+        "scalar-cli: the server ended the session: 600 auth_required: dave@localhost is now a \
+         registered account: log in with its password",
+        "one line"
+    );
+}
+
 /// The interactive client at a terminal as `id`, with `password`, once it is connected.
 fn chat_as(server: &Server, dir: &TempDir, id: &str, password: Option<&str>) -> Pty {
     let mut cmd = cli(server, dir);
@@ -386,7 +408,11 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     carol.wait_for("message of the day (set by alice): be kind", STEP);
 
     alice.type_keys("/sban bob spam\r");
-    bob.wait_for("807", STEP);
+    // Ended for good: said once, and not dialled again.
+    bob.wait_for("807 banned_from_server", STEP);
+    bob.wait_for("not reconnecting", STEP);
+    assert!(!bob.text().contains("reconnect attempt"), "{}", bob.text());
+    assert_eq!(bob.text().matches("807").count(), 1, "{}", bob.text());
     // Not an admin: refused.
     carol.type_keys("/sban alice\r");
     carol.wait_for("800 not_operator", STEP);

@@ -170,9 +170,22 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
     }
     conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
     let mut pinged = false;
+    // A connection-level Error, held for a moment for the Bye that may follow it: then one
+    // line says both (`crate::conn::ended`).
+    let mut held: Option<(u16, String)> = None;
+    let show = |held: Option<(u16, String)>| {
+        if let Some((code, reason)) = held {
+            note(&NetError::refused(code, Some(&reason)).to_string());
+        }
+    };
     loop {
         let frame = match conn.recv() {
             Ok(f) => f,
+            Err(NetError::Timeout(_)) if held.is_some() => {
+                show(held.take());
+                conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
+                continue;
+            }
             Err(NetError::Timeout(_)) if !pinged => {
                 pinged = true;
                 let time = crate::timefmt::now_ms();
@@ -180,7 +193,10 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
                 continue;
             }
             Err(NetError::Timeout(_)) => return Err(NetError::Timeout("the server to answer a Ping").into()),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                show(held.take());
+                return Err(e.into());
+            }
         };
         pinged = false;
         match conn.take_lost() {
@@ -196,6 +212,10 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
                 continue;
             }
         };
+        if held.is_some() && !matches!(msg, Msg::Bye(_)) {
+            show(held.take());
+            conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
+        }
         match msg {
             Msg::Event(e) => {
                 if out.event(&Received::new(&e), json)?.is_err() {
@@ -212,17 +232,25 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
                 }
             }
             Msg::Ping(p) => conn.send(&Msg::Pong(p))?,
-            Msg::Bye(b) => return Err(NetError::dropped(b.code, b.reason).into()),
+            Msg::Bye(b) => {
+                let (end, unshown) = crate::conn::ended(held.take(), &b);
+                show(unshown);
+                return Err(end.into());
+            }
             Msg::Error(e) => {
+                let Some(out_of) = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16) else {
+                    held = Some((e.code, e.reason.unwrap_or_default().to_string()));
+                    conn.set_read_timeout(Some(crate::conn::HOLD))
+                        .map_err(NetError::from)?;
+                    continue;
+                };
                 let refusal = NetError::refused(e.code, e.reason);
-                if let Some(out_of) = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16) {
-                    topics.retain(|t| t != out_of.as_str());
-                    if topics.is_empty() {
-                        // The refusal is the run's error, said once, last.
-                        note("no channel left to listen to");
-                        conn.bye(None, BYE_WAIT);
-                        return Err(refusal.into());
-                    }
+                topics.retain(|t| t != out_of.as_str());
+                if topics.is_empty() {
+                    // The refusal is the run's error, said once, last.
+                    note("no channel left to listen to");
+                    conn.bye(None, BYE_WAIT);
+                    return Err(refusal.into());
                 }
                 note(&refusal.to_string());
             }

@@ -14,7 +14,7 @@
 
 use super::catchup::{Gap, restore};
 use super::shared::{Inbox, Shared, Shown, Want, outbox};
-use crate::conn::{Conn, Dial, NetError};
+use crate::conn::{Conn, Dial, HOLD, NetError};
 use crate::error::CliError;
 use crate::event::Received;
 use crate::timefmt::now_ms;
@@ -39,10 +39,6 @@ const STABLE: Duration = Duration::from_secs(30);
 /// to writing what was queued.
 const SLICE: Duration = Duration::from_millis(50);
 
-/// How long a connection-level Error waits for the Bye that may follow it (the server sends
-/// both at once), to be shown with it in one line.
-pub(super) const HOLD: Duration = Duration::from_millis(100);
-
 /// Starts the network thread on an identified connection, installing its outbox.
 pub fn spawn(shared: Arc<Shared>, conn: Conn, dial: Dial) -> std::io::Result<std::thread::JoinHandle<()>> {
     let (out, inbox) = outbox()?;
@@ -66,6 +62,17 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
         // Where to catch up from is fixed now: live Events of the next connection must not
         // move it on before the gap is filled.
         let gap = Gap::of(&shared.state(), heard_at);
+        // A session the server ended for good (a server ban) is not dialled again
+        // only to be told so; 600 may be answered by logging in, which a reconnection does.
+        if let NetError::Dropped { code, .. } = why
+            && final_refusal(code)
+            && code != ErrorCode::AuthRequired as u16
+        {
+            shared.screen.error(format!(
+                "connection lost: {why}; not reconnecting (/quit to leave)"
+            ));
+            return;
+        }
         shared
             .screen
             .error(format!("connection lost: {why}; reconnecting"));
@@ -235,17 +242,9 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
                 .held_error
                 .take()
                 .map(|(code, reason, _)| (code, reason));
-            // scalard's Bye says only the code's label; the Error before it says why.
-            let label = ErrorCode::from_u16(b.code).map(ErrorCode::label);
-            let bare = b.reason.is_none_or(|r| r.is_empty() || Some(r) == label);
-            let reason = match held {
-                Some((code, reason)) if code == b.code && bare => Some(reason),
-                other => {
-                    show_error(shared, other);
-                    b.reason.map(str::to_string)
-                }
-            };
-            return Err(NetError::dropped(b.code, reason.as_deref()));
+            let (end, unshown) = crate::conn::ended(held, &b);
+            show_error(shared, unshown);
+            return Err(end);
         }
         Msg::Event(e) => match e.seq.and_then(|s| shared.want(s).map(|w| (s, w))) {
             Some((s, Want::Replay)) => {

@@ -96,7 +96,7 @@ pub struct State {
     day_shown: Option<i64>,
     /// A connection-level Error (code, reason, when it came) not shown yet: a server that ends
     /// the session sends an Error with the reason and then a Bye, which then says both in one
-    /// line. Any other frame, or `net::HOLD` without one, shows it alone.
+    /// line. Any other frame, or `conn::HOLD` without one, shows it alone.
     pub held_error: Option<(u16, String, Instant)>,
     /// Whether the session logged in with a password, to an account of the server.
     pub logged_in: bool,
