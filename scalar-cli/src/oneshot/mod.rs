@@ -239,9 +239,9 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             }
             Msg::Error(e) => {
                 let Some(out_of) = e.topic.filter(|_| e.code == ErrorCode::Kicked as u16) else {
-                    held = Some((e.code, e.reason.unwrap_or_default().to_string()));
                     conn.set_read_timeout(Some(crate::conn::HOLD))
                         .map_err(NetError::from)?;
+                    held = Some((e.code, e.reason.unwrap_or_default().to_string()));
                     continue;
                 };
                 let refusal = NetError::refused(e.code, e.reason);

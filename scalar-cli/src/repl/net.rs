@@ -62,11 +62,9 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
         // Where to catch up from is fixed now: live Events of the next connection must not
         // move it on before the gap is filled.
         let gap = Gap::of(&shared.state(), heard_at);
-        // A session the server ended for good (a server ban) is not dialled again
-        // only to be told so; 600 may be answered by logging in, which a reconnection does.
+        // A session a server ban ended is not dialled again only to be told so.
         if let NetError::Dropped { code, .. } = why
-            && final_refusal(code)
-            && code != ErrorCode::AuthRequired as u16
+            && code == ErrorCode::BannedFromServer as u16
         {
             shared.screen.error(format!(
                 "connection lost: {why}; not reconnecting (/quit to leave)"
