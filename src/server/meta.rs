@@ -106,12 +106,15 @@ impl Server {
     /// SetMeta: an operator changes the channel's description, modes or rate; each change is
     /// recorded on the channel, then the reply is the new Meta.
     pub(super) fn set_meta(&mut self, conn: ConnId, m: SetMeta<'_>, now: &Now, out: &mut impl Outbox) {
-        if let Some((code, reason)) = self.refuse_channel_request(conn, m.topic) {
+        if let Some((code, reason)) = self.refuse_channel_request(conn, m.topic, None) {
             return self.fail(conn, m.seq, code, &reason, out);
         }
         let Some(room) = self.rooms.get_mut(m.topic.as_str()) else {
             return;
         };
+        // Each change is recorded with whether the channel was closed once it was made, as if
+        // the fields had come one by one: a subject set in the request that opens a closed
+        // channel was said behind closed doors, and stays with the channel's life.
         let mut changes = Vec::new();
         let text = |v: &str| (!v.is_empty()).then(|| Box::<str>::from(v));
         if let Some(d) = m
@@ -119,28 +122,28 @@ impl Server {
             .filter(|&d| room.rules().display.as_deref() != text(d).as_deref())
         {
             room.rules_mut().display = text(d);
-            changes.push(format!("display {d}"));
+            changes.push((format!("display {d}"), room.closed()));
         }
         if let Some(t) = m
             .subject
             .filter(|&t| room.rules().subject.as_deref() != text(t).as_deref())
         {
             room.rules_mut().subject = text(t);
-            changes.push(format!("subject {t}"));
+            changes.push((format!("subject {t}"), room.closed()));
         }
         if let Some(bits) = m.modes.filter(|&b| b != room.modes) {
             room.modes = bits;
-            changes.push(format!("modes {}", mode_letters(bits)));
+            changes.push((format!("modes {}", mode_letters(bits)), room.closed()));
         }
         if let Some(rate) = m.rate.filter(|&r| r != room.rules().rate) {
             room.rules_mut().rate = rate;
-            changes.push(format!("rate {rate}"));
+            changes.push((format!("rate {rate}"), room.closed()));
         }
         room.tidy();
         self.room_changed(m.topic.as_str());
-        for change in changes {
+        for (change, closed) in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.
-            self.record(conn, None, m.topic, &change, now, out);
+            self.record(conn, None, m.topic, &change, Some(closed), now, out);
         }
         self.meta(conn, m.seq, m.topic, out);
     }

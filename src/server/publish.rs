@@ -45,7 +45,7 @@ impl Server {
 
     /// Turns a Message that may be published into an Event: stamps it, stores it, delivers
     /// it (or waits for its commit), with the echo to `conn`. `closed` says whether its
-    /// channel is closed now, where the caller has looked already (`None`: look).
+    /// channel was closed when it was said, where the caller knows (`None`: look now).
     pub(super) fn emit(
         &mut self,
         conn: ConnId,
@@ -103,7 +103,7 @@ impl Server {
         // Most channels are open: their Events skip a second lookup of the room.
         let life = match (m.topic.kind(), closed) {
             (Kind::Channel, None | Some(true)) => {
-                life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), pos)
+                life_of(&mut self.rooms, &mut self.unsaved, m.topic.as_str(), closed, pos)
             }
             _ => None,
         };
@@ -368,15 +368,19 @@ pub(super) fn event_of(rec: &Record, seq: Option<u32>) -> Option<Event<'_>> {
 }
 
 /// The life to tag an Event at `pos` in `channel` with ([`Record::life`]): the channel's, if it
-/// is closed now. The first such Event of a life gives the life its id. (Fields, not `self`:
-/// the publisher's name is borrowed from its session meanwhile.)
+/// was closed when the Event was said (`closed`, or `None`: now). The first such Event of a
+/// life gives the life its id. (Fields, not `self`: the publisher's name is borrowed from its
+/// session meanwhile.)
 fn life_of(
     rooms: &mut HashMap<Rc<str>, Box<Room>>,
     unsaved: &mut BTreeSet<Box<str>>,
     channel: &str,
+    closed: Option<bool>,
     pos: u64,
 ) -> Option<u64> {
-    let room = rooms.get_mut(channel).filter(|r| r.closed())?;
+    let room = rooms
+        .get_mut(channel)
+        .filter(|r| closed.unwrap_or_else(|| r.closed()))?;
     if let Some(life) = room.life() {
         return Some(life);
     }

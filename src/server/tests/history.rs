@@ -897,13 +897,18 @@ fn unsub(r: &mut Rig, conn: ConnId, topic: &str) {
 /// Sets `topic`'s modes, after the store committed everything (the records must not wait for
 /// room under the rig's small bound).
 fn set_modes(r: &mut Rig, conn: ConnId, topic: &str, modes: u64) {
+    set_meta(r, conn, topic, None, modes)
+}
+
+/// As [`set_modes`], with a subject in the same SetMeta.
+fn set_meta(r: &mut Rig, conn: ConnId, topic: &str, subject: Option<&str>, modes: u64) {
     let pos = r.server.history.as_ref().map_or(0, |h| h.last_pos);
     r.server.store_done(Done::Committed(pos), &mut r.out);
     let m = SetMeta {
         seq: Some(4),
         topic: n(topic),
         display: None,
-        subject: None,
+        subject,
         modes: Some(modes),
         rate: None,
     };
@@ -920,6 +925,29 @@ fn lives(r: &mut Rig) -> Vec<(String, Option<u64>)> {
         (t.to_string(), rec.life)
     });
     said.collect()
+}
+
+#[test]
+fn a_subject_set_as_a_channel_opens_or_closes_keeps_the_state_it_was_set_in() {
+    const CH: &str = "#rust@example.com";
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    set_modes(&mut r, 0, CH, modes::INVITE_ONLY);
+    // One SetMeta sets the subject (display, subject, modes, rate: in that order) and opens
+    // the channel: the subject was set behind closed doors.
+    set_meta(&mut r, 0, CH, Some("launch plan"), 0);
+    // And one that sets it and closes the channel: set in the open.
+    set_meta(&mut r, 0, CH, Some("public plan"), modes::REGISTERED_ONLY);
+    let life = Some(101);
+    assert_eq!(
+        lives(&mut r),
+        [
+            ("modes +i".into(), life),
+            ("subject launch plan".into(), life),
+            ("modes -".into(), None),
+            ("subject public plan".into(), None),
+            ("modes +r".into(), life),
+        ]
+    );
 }
 
 #[test]
