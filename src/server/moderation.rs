@@ -2,7 +2,7 @@
 //! and the owner's (transfer, drop). Every action is published on the channel as an Event of type
 //! [`MOD_CTYPE`], so each client shows the audit trail and history keeps it.
 
-use super::room::{Ban, Closed, MAX_LIST, Room, set};
+use super::room::{Ban, Closed, MAX_LIST, Room, Who, set};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
@@ -78,7 +78,7 @@ impl Server {
             record.push(' ');
             record.push_str(r);
         }
-        self.record(conn, m.seq, m.topic, &record, now, out);
+        self.record(conn, m.seq, m.topic, &record, None, now, out);
         // With `--fsync always` the record waits for its commit, but those it removes are gone
         // by then: they get it now.
         let pending = self
@@ -120,13 +120,14 @@ impl Server {
     }
 
     /// Publishes the server's record of a change on `topic`, from the operator on `conn`,
-    /// with the echo (carrying `seq`) as the reply.
+    /// with the echo (carrying `seq`) as the reply; `closed` as for [`Server::emit`].
     pub(super) fn record(
         &mut self,
         conn: ConnId,
         seq: Option<u32>,
         topic: Name<'_>,
         text: &str,
+        closed: Option<bool>,
         now: &Now,
         out: &mut impl Outbox,
     ) {
@@ -138,7 +139,7 @@ impl Server {
             reply_to: None,
         };
         // The change this records, if it is to be saved, is stored with the record (`emit`).
-        self.emit(conn, msg, None, now, out);
+        self.emit(conn, msg, closed, now, out);
     }
 
     /// Whether the session on `conn` runs `channel`: its owner or an operator, or a server
@@ -151,7 +152,8 @@ impl Server {
     /// Why `m` cannot be carried out, if it cannot.
     fn refuse_mod(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         let channel = m.topic.as_str();
-        if let Some(refusal) = self.refuse_channel_request(conn, m.topic) {
+        let owners = matches!(m.action, Action::Transfer | Action::Drop).then_some(m.action);
+        if let Some(refusal) = self.refuse_channel_request(conn, m.topic, owners) {
             return Some(refusal);
         }
         let room = self.rooms.get(channel)?;
@@ -192,7 +194,7 @@ impl Server {
         if m.action == Action::Deop && &*room.owner == m.target {
             return Some((ErrorCode::NotOperator, "the owner stays an operator".into()));
         }
-        if let Some(refusal) = self.refuse_owner_action(conn, room, m) {
+        if let Some(refusal) = self.refuse_owner_action(room, m) {
             return Some(refusal);
         }
         if let Some(refusal) = self.refuse_kick_up(conn, room, m) {
@@ -209,11 +211,12 @@ impl Server {
     }
 
     /// The checks every operator request on a channel shares: a channel of this server, which
-    /// the sender has subscribed to and runs.
+    /// the sender has subscribed to and runs — or owns, for an `owners` action (transfer, drop).
     pub(super) fn refuse_channel_request(
         &self,
         conn: ConnId,
         topic: Name<'_>,
+        owners: Option<Action>,
     ) -> Option<(ErrorCode, String)> {
         if topic.kind() != Kind::Channel {
             return Some((ErrorCode::NotSubscribable, "only channels have operators".into()));
@@ -228,6 +231,11 @@ impl Server {
         if !self.runs(conn, channel) {
             return Some((ErrorCode::NotOperator, format!("not an operator of {channel}")));
         }
+        let owns = |w: Who<'_>| w.admin || self.rooms.get(channel).is_some_and(|r| r.role(w) == Role::Owner);
+        if let Some(action) = owners.filter(|_| !self.who(conn).is_some_and(owns)) {
+            let reason = format!("only the owner of {channel} may {} it", action.label());
+            return Some((ErrorCode::NotOperator, reason));
+        }
         if self.history.as_ref().is_some_and(|h| h.failing) {
             // Its record could not be kept: nothing changes, as for a Message.
             return Some((
@@ -238,20 +246,14 @@ impl Server {
         None
     }
 
-    /// Why the owner's own actions, transfer and drop, cannot be carried out, if they cannot.
-    fn refuse_owner_action(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
+    /// Why the owner's own actions, transfer and drop, cannot be carried out by their owner, if
+    /// they cannot.
+    fn refuse_owner_action(&self, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         if !matches!(m.action, Action::Transfer | Action::Drop) {
             return None;
         }
         let channel = m.topic.as_str();
         let owner = &*room.owner;
-        if !self
-            .who(conn)
-            .is_some_and(|w| w.admin || room.role(w) == Role::Owner)
-        {
-            let reason = format!("only the owner of {channel} may {} it", m.action.label());
-            return Some((ErrorCode::NotOperator, reason));
-        }
         if m.action == Action::Drop && owner != m.target {
             let reason = format!("drop names the owner of {channel}, {owner}");
             return Some((ErrorCode::BadId, reason));

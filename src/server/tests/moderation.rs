@@ -502,9 +502,13 @@ fn only_the_owner_transfers_or_drops_and_the_old_owner_stays_an_operator() {
     let mut r = room();
     act(&mut r, 0, Action::Op, "bob@example.com", None);
     r.out.take(1);
+    // Whatever the target, even one the action itself would refuse (not in the channel, a
+    // pattern): "owner only" comes first (PROTOCOL.md §8, Precedence).
     for action in [Action::Transfer, Action::Drop] {
-        let refused = act(&mut r, 1, action, "carol@example.com", None);
-        assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
+        for target in ["carol@example.com", "dave@example.com", "a*@example.com"] {
+            let refused = act(&mut r, 1, action, target, None);
+            assert!(refused[0].starts_with("Error 800 not_operator"), "{refused:?}");
+        }
     }
     r.out.take(0);
     r.out.take(2);
