@@ -454,7 +454,7 @@ fn account(args: Vec<String>) -> ExitCode {
 
 /// `scalard ban list|del [BAN] [flags]`.
 fn ban(args: Vec<String>) -> ExitCode {
-    let usage = "usage: scalard ban list [--data-dir DIR]\n       scalard ban del BAN [--data-dir DIR] [--config FILE]";
+    let usage = "usage: scalard ban list [--data-dir DIR]\n       scalard ban del BAN [--data-dir DIR] [--domain D | --config FILE]";
     if wants_help(&args) {
         out(usage);
         return ExitCode::SUCCESS;

@@ -17,7 +17,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "ID [TEXT]",
         "send a direct message; without TEXT, talk with ID (lines, /history, /search go there)",
     ),
-    ("/me", "TEXT", "send an action (* you TEXT)"),
+    ("/me", "TEXT", "send an action (* NAME TEXT)"),
     (
         "/reply",
         "REF TEXT",
