@@ -10,7 +10,7 @@
 
 use super::bucket::{Bucket, Rate};
 use super::throttle::Throttle;
-use super::{ConnId, Limits, Now, Outbox, Server};
+use super::{ConnId, FREE_SUBS, Limits, Now, Outbox, Server};
 use crate::proto::{Decoded, ErrorCode, Msg};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -101,13 +101,15 @@ impl Server {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
             return true;
         };
-        // Requests that make the server publish or list for others cost a message; the rest
-        // (Sub, Catchup, Ping, ...) only their bytes.
+        // Requests that make the server publish or list for others cost a message, as do Subs
+        // past the free ones; the rest (Catchup, Unsub, Ping, ...) only their bytes.
+        let sub = matches!(frame, Ok(Msg::Sub(_)));
+        let free_subs = l.max_subs.clamp(usize::from(FREE_SUBS), usize::from(u16::MAX));
         let publish = s.user.is_some()
-            && matches!(
+            && (matches!(
                 frame,
                 Ok(Msg::Message(_) | Msg::Mod(_) | Msg::SetMeta(_) | Msg::SetPresence(_) | Msg::Members(_))
-            );
+            ) || (sub && usize::from(s.subs_sent) >= free_subs));
         let bytes = u32::try_from(len).unwrap_or(u32::MAX);
         let id = if publish { s.user.as_deref() } else { None };
         let id_bucket = id.zip(id_rate).map(|(u, r)| {
@@ -134,6 +136,9 @@ impl Server {
         }
         if let Some(r) = byte_rate {
             s.pace.bytes.spend(bytes, r, now);
+        }
+        if sub {
+            s.subs_sent = s.subs_sent.saturating_add(1);
         }
         if let Some(r) = msg_rate.filter(|_| publish) {
             s.pace.msgs.spend(1, r, now);

@@ -11,6 +11,12 @@ pub const FD_RESERVE: usize = 64;
 /// worst-case memory grows with it (docs/OPERATIONS.md, Memory).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
+/// Subs a connection may send for their bytes alone, as many as max-subs if that is more:
+/// enough to resubscribe to every channel after a reconnect. Each one after them costs a
+/// Message, since a Sub may be checked against 500 ban patterns, and Sub and Unsub in turn
+/// would otherwise make that check as often as the bytes allow.
+pub const FREE_SUBS: u16 = 64;
+
 /// Configurable limits and timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

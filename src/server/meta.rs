@@ -143,7 +143,8 @@ impl Server {
         self.room_changed(m.topic.as_str());
         for (change, closed) in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.
-            self.record(conn, None, m.topic, &change, Some(closed), now, out);
+            let record = super::moderation::record_of(None, m.topic, &change);
+            self.emit(conn, record, Some(closed), now, out);
         }
         self.meta(conn, m.seq, m.topic, out);
     }

@@ -78,7 +78,9 @@ impl Server {
             record.push(' ');
             record.push_str(r);
         }
-        self.record(conn, m.seq, m.topic, &record, None, now, out);
+        // The change, if it is to be saved, is stored with its record (`emit`), whose echo is
+        // the reply.
+        self.emit(conn, record_of(m.seq, m.topic, &record), None, now, out);
         // With `--fsync always` the record waits for its commit, but those it removes are gone
         // by then: they get it now.
         let pending = self
@@ -117,29 +119,6 @@ impl Server {
             };
             out.reply(v, &Msg::Error(kicked));
         }
-    }
-
-    /// Publishes the server's record of a change on `topic`, from the operator on `conn`,
-    /// with the echo (carrying `seq`) as the reply; `closed` as for [`Server::emit`].
-    pub(super) fn record(
-        &mut self,
-        conn: ConnId,
-        seq: Option<u32>,
-        topic: Name<'_>,
-        text: &str,
-        closed: Option<bool>,
-        now: &Now,
-        out: &mut impl Outbox,
-    ) {
-        let msg = Message {
-            seq,
-            topic,
-            body: Body::Text(clip(text, MAX_BODY)),
-            ctype: Some(MOD_CTYPE),
-            reply_to: None,
-        };
-        // The change this records, if it is to be saved, is stored with the record (`emit`).
-        self.emit(conn, msg, closed, now, out);
     }
 
     /// Whether the session on `conn` runs `channel`: its owner or an operator, or a server
@@ -397,13 +376,14 @@ impl Server {
         match m.action {
             Action::Kick => self.members(channel, |s| s.user.as_deref() == Some(target)),
             Action::Ban => {
-                let Some(room) = self.rooms.get(channel) else {
+                let Some((room, ban)) = self.rooms.get(channel).and_then(|r| Some((r, r.ban(target)?)))
+                else {
                     return Vec::new();
                 };
                 let admins = &self.policy.admins;
                 // Never the channel's operators, nor admins: a ban keeps others out.
                 let banned = |s: &super::session::Session| {
-                    super::admin::who(s, admins).is_some_and(|w| room.bans(w, s.addr()))
+                    super::admin::who(s, admins).is_some_and(|w| room.ban_keeps_out(ban, w, s.addr()))
                 };
                 self.members(channel, banned)
             }
@@ -503,6 +483,18 @@ impl Server {
             )),
             None => None,
         }
+    }
+}
+
+/// The server's record of a change on `topic`, published as if the operator had said it: a
+/// Message of [`MOD_CTYPE`] saying it in `text`.
+pub(super) fn record_of<'a>(seq: Option<u32>, topic: Name<'a>, text: &'a str) -> Message<'a> {
+    Message {
+        seq,
+        topic,
+        body: Body::Text(clip(text, MAX_BODY)),
+        ctype: Some(MOD_CTYPE),
+        reply_to: None,
     }
 }
 

@@ -22,6 +22,15 @@ pub struct Ban {
     pub addr: Option<IpAddr>,
 }
 
+impl Ban {
+    /// Whether it keeps out `who` from `addr`: by its pattern, or, for a guest that did not log
+    /// in, by a banned guest's address.
+    fn keeps_out(&self, who: Who<'_>, addr: IpAddr) -> bool {
+        let guest = || !who.logged_in && who.user.split('@').next().is_some_and(super::is_guest_name);
+        matches(&self.pattern, who.user) || (self.addr == Some(addr) && guest())
+    }
+}
+
 /// A session as a channel judges it: its ID, whether it proved the ID (a password, or its home
 /// server's word), and whether it is a server admin (who must have).
 #[derive(Debug, Clone, Copy)]
@@ -264,14 +273,19 @@ impl Room {
     /// in, by a banned guest's address. Operators are not (say, by an address they share
     /// with a guest).
     pub fn bans(&self, who: Who<'_>, addr: IpAddr) -> bool {
-        let user = who.user;
-        let guest = !who.logged_in && user.split('@').next().is_some_and(super::is_guest_name);
-        !self.is_operator(who)
-            && self
-                .rules()
-                .bans
-                .iter()
-                .any(|b| matches(&b.pattern, user) || (guest && b.addr == Some(addr)))
+        !self.is_operator(who) && self.rules().bans.iter().any(|b| b.keeps_out(who, addr))
+    }
+
+    /// Whether `ban`, one of its bans, keeps `who` out, as [`Room::bans`] for that ban alone:
+    /// the Mod that adds a ban removes whom it bans, not whom older ones ban (each of 500
+    /// patterns for each member would be one request's work).
+    pub fn ban_keeps_out(&self, ban: &Ban, who: Who<'_>, addr: IpAddr) -> bool {
+        !self.is_operator(who) && ban.keeps_out(who, addr)
+    }
+
+    /// Its ban of exactly `pattern`, if it has one.
+    pub fn ban(&self, pattern: &str) -> Option<&Ban> {
+        self.rules().bans.iter().find(|b| &*b.pattern == pattern)
     }
 
     /// Whether `action` on `target` would add to a list at its bound (repeating an action

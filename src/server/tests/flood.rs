@@ -83,6 +83,31 @@ fn only_messages_spend_message_tokens() {
 }
 
 #[test]
+fn subs_past_the_free_ones_cost_a_message() {
+    let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(100, 100)));
+    r.connect(0, "alice@example.com");
+    let sub = frame(Msg::Sub(Sub {
+        seq: Some(2),
+        topic: n(CH),
+    }));
+    let unsub = frame(Msg::Unsub(Sub {
+        seq: Some(3),
+        topic: n(CH),
+    }));
+    // A reconnect's worth of Subs (and any Unsubs) spend only bytes...
+    for i in 0..FREE_SUBS {
+        assert!(offer(&mut r, 0, &sub), "Sub {i} is free");
+        assert!(offer(&mut r, 0, &unsub), "Unsub {i} is free");
+    }
+    // ... then each Sub costs a Message: the one in the bucket, then a wait.
+    assert!(offer(&mut r, 0, &sub));
+    assert!(offer(&mut r, 0, &unsub));
+    assert!(!offer(&mut r, 0, &sub), "held, not refused");
+    assert!(r.server.throttled(0));
+    assert_eq!(r.server.next_wake(), Some(r.now.mono + Duration::from_secs(1)));
+}
+
+#[test]
 fn a_user_s_connections_share_one_bucket() {
     let mut r = Rig::new(limited(Rate::new(100, 100), Rate::new(1, 3)));
     r.connect(0, "alice@example.com");
