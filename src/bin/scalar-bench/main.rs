@@ -4,6 +4,7 @@
 //! bounded in count and time, and talks only to a server it starts on 127.0.0.1 (or the one named
 //! by --server, which must be on loopback).
 
+mod bans;
 mod chat;
 mod fanout;
 mod flood;
@@ -27,7 +28,7 @@ usage: scalar-bench [OPTIONS] WORKLOAD...
 
 The server runs with --flood off (no message, byte or connection-rate limits), since the
 workloads open many connections from one address at once and publish as fast as they can;
-flood and connect-storm start it with its default limits instead, as they measure them.
+flood, ban-abuse and connect-storm start it with its default limits instead, as they measure them.
 
 workloads:
   fanout     one publisher, --subs subscribers in one channel, 100-byte bodies, as fast as the
@@ -47,6 +48,9 @@ workloads:
   flood      default message and byte limits (connection rate off): chat alone and beside one
              client publishing into a room as fast as its socket takes it: chat latency and
              deliveries/s both ways, how much of the flood got through, when it got 506
+  ban-abuse  default flood limits: chat alone and beside 30 connections of a banned ID sending
+             Subs as fast as their sockets take them to a channel with 500 ban patterns that
+             are slow to match: chat latency both ways, how many Subs were refused
   connect-storm  default connection rate: chat (members from 127.1.0.x, 16 each) alone and
              while 127.0.0.1 opens --storm-rate connections/s (each reads the first frame and
              closes): admitted vs refused (505), server CPU time per refusal, chat latency
@@ -177,6 +181,7 @@ fn main() -> ExitCode {
             "heavy-search" => search::run(&opts),
             "login-storm" => login::run(&opts),
             "flood" => flood::run(&opts),
+            "ban-abuse" => bans::run(&opts),
             "connect-storm" => storm::run(&opts),
             "slow-readers" => slow::run(&opts),
             "all" => fanout::run(&opts, 100)

@@ -1,0 +1,174 @@
+//! Ban abuse: the chat workload alone, then beside a channel whose operators filled its ban
+//! list (500 patterns, each slow to match by backtracking) and 30 connections of one banned ID
+//! that send Subs to it as fast as their sockets take them, each refused with 801. The server
+//! keeps its default flood limits (only the connection rate and the per-address limits are
+//! raised, as everyone connects from loopback).
+
+use crate::Opts;
+use crate::chat::{self, pct};
+use crate::server::Server;
+use scalar::client::Client;
+use scalar::proto::frame::split;
+use scalar::proto::{Action, Mod, Msg, Name, Status, Sub};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const CHANNEL: &str = "#bans@localhost";
+/// Operators adding the bans: each within its burst of 20 Messages.
+const OPS: usize = 25;
+const ATTACKERS: usize = 30;
+/// Banned by the last pattern; the 499 others fail on it only after backtracking through its
+/// run of `a`s.
+const BANNED: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@localhost";
+/// Sub frames handed to the socket per write.
+const BATCH: usize = 512;
+
+/// Runs the workload and prints its result lines.
+pub fn run(opts: &Opts) -> io::Result<()> {
+    let raised = [
+        "--connect-rate",
+        "off",
+        "--max-per-address",
+        "200",
+        "--max-per-subnet",
+        "2000",
+    ];
+    let server = Server::start_with_flood_limits(opts.scalard.as_deref(), &opts.history, &raised)?;
+    let alone = chat::measure(&server, opts)?;
+    println!("ban-abuse: chat alone: {alone}");
+    // The operators stay connected, so the channel and its bans live on.
+    let _ops = fill_bans(&server)?;
+    let stop = AtomicBool::new(false);
+    let answered = AtomicU64::new(0);
+    let start = Instant::now();
+    let beside = std::thread::scope(|scope| {
+        let attackers: Vec<_> = (0..ATTACKERS)
+            .map(|_| scope.spawn(|| attack(server.addr, &stop, &answered)))
+            .collect();
+        let beside = chat::measure(&server, opts);
+        stop.store(true, Ordering::Relaxed);
+        for a in attackers {
+            a.join()
+                .unwrap_or_else(|_| Err(io::Error::other("attacker panicked")))?;
+        }
+        beside
+    })?;
+    let secs = start.elapsed().as_secs_f64();
+    println!("ban-abuse: chat beside {ATTACKERS} connections sending refused Subs: {beside}");
+    let p99 = |r: &chat::ChatResult| pct(&r.latencies_us, 0.99);
+    println!(
+        "ban-abuse: chat p99 {:.2} -> {:.2} ms ({:+.2} ms); {} Subs refused in {secs:.1} s ({:.0}/s)",
+        p99(&alone),
+        p99(&beside),
+        p99(&beside) - p99(&alone),
+        answered.load(Ordering::Relaxed),
+        answered.load(Ordering::Relaxed) as f64 / secs,
+    );
+    Ok(())
+}
+
+/// The 500 bans: 499 patterns that end in a domain no ID has, then [`BANNED`] itself.
+fn patterns() -> Vec<String> {
+    let chars = "abcdefghijklmnopqrstuvwxyz0123456789".as_bytes();
+    let run = "a".repeat(31);
+    let pairs = chars
+        .iter()
+        .flat_map(|&x| chars.iter().map(move |&y| (x as char, y as char)));
+    let mut all: Vec<String> = pairs
+        .take(499)
+        .map(|(x, y)| format!("*{run}@localhos{x}{y}"))
+        .collect();
+    all.push(BANNED.into());
+    all
+}
+
+/// The channel's owner names [`OPS`] operators, who add the bans.
+fn fill_bans(server: &Server) -> io::Result<Vec<Client>> {
+    let timeout = Duration::from_secs(10);
+    let topic = Name::parse(CHANNEL).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut owner = server.join("owner@localhost", CHANNEL)?;
+    let mut ops = vec![];
+    for i in 0..OPS {
+        let id = format!("op{i}@localhost");
+        ops.push(server.join(&id, CHANNEL)?);
+        moderate(&mut owner, topic, Action::Op, &id, timeout)?;
+    }
+    for (k, pattern) in patterns().iter().enumerate() {
+        let op = ops
+            .get_mut(k % OPS)
+            .ok_or_else(|| io::Error::other("no operator"))?;
+        moderate(op, topic, Action::Ban, pattern, timeout)?;
+    }
+    ops.push(owner);
+    Ok(ops)
+}
+
+/// Mod `action` on `target`, waiting for its record.
+fn moderate(c: &mut Client, topic: Name<'_>, action: Action, target: &str, t: Duration) -> io::Result<()> {
+    c.request(t, |seq| {
+        Msg::Mod(Mod {
+            seq,
+            topic,
+            action,
+            target,
+            reason: None,
+        })
+    })
+    .map(drop)
+    .map_err(io::Error::other)
+}
+
+/// One banned connection: writes Subs to [`CHANNEL`] until `stop` or the server closes it,
+/// while another thread counts the refusals that come back into `answered`.
+fn attack(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> io::Result<()> {
+    let c = Client::connect(addr, BANNED, Duration::from_secs(10)).map_err(io::Error::other)?;
+    let (stream, pending) = c.into_parts();
+    let mut w = stream
+        .into_plain()
+        .map_err(|_| io::Error::other("scalar-bench peers speak plain TCP"))?;
+    let topic = Name::parse(CHANNEL).map_err(|e| io::Error::other(e.to_string()))?;
+    let sub = Msg::Sub(Sub { seq: Some(1), topic })
+        .to_frame()
+        .map_err(|_| io::Error::other("frame"))?;
+    let batch = sub.repeat(BATCH);
+    let r = w.try_clone()?;
+    // A write blocks once the server holds the connection: wake now and then to see `stop`.
+    w.set_write_timeout(Some(Duration::from_millis(100)))?;
+    std::thread::scope(|scope| {
+        scope.spawn(|| count_refusals(r, pending, answered));
+        let mut pos = 0;
+        while !stop.load(Ordering::Relaxed) {
+            match w.write(batch.get(pos..).unwrap_or_default()) {
+                Ok(n) => pos = (pos + n) % batch.len(),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        // Ends the reader too.
+        let _ = w.shutdown(Shutdown::Both);
+    });
+    Ok(())
+}
+
+/// Counts the Errors the server sends on `r` (after those in `buf`) until the connection ends.
+fn count_refusals(mut r: TcpStream, mut buf: Vec<u8>, answered: &AtomicU64) {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let mut used = 0;
+        while let Some(Ok(Status::Complete((payload, n)))) = buf.get(used..).map(split) {
+            used += n;
+            if matches!(Msg::decode(payload), Ok(Msg::Error(_))) {
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        buf.drain(..used);
+        match r.read(&mut chunk) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+    }
+}
