@@ -17,6 +17,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// would otherwise make that check as often as the bytes allow.
 pub const FREE_SUBS: u16 = 64;
 
+/// How many of the free Subs one the channel refuses (801, 804, 805) uses up: a client banned
+/// from a channel it rejoins on every reconnect loses a few, a loop of refused Subs gets 8 free
+/// ones, not 64 ([`FREE_SUBS`]).
+pub const REFUSED_SUB_WEIGHT: u16 = 8;
+
 /// Configurable limits and timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

@@ -2,7 +2,7 @@
 //! A channel's Meta carries its description (display name, topic line, creation time, modes,
 //! rate) and the asker's role; a user ID's carries its presence.
 
-use super::{ConnId, Now, Outbox, Server};
+use super::{ConnId, Now, Outbox, REFUSED_SUB_WEIGHT, Server};
 use crate::proto::*;
 
 /// Bytes of a TopicList page's entries (names and topic lines) that fit one frame with room
@@ -36,6 +36,10 @@ impl Server {
         }
         if !already {
             if let Some((code, reason)) = self.admit_to(conn, name) {
+                if let Some(s) = self.session_mut(conn) {
+                    // It counted as one free Sub already.
+                    s.subs_sent = s.subs_sent.saturating_add(REFUSED_SUB_WEIGHT - 1);
+                }
                 return self.fail(conn, m.seq, code, &reason, out);
             }
             let key = self.name_key(name);
@@ -112,9 +116,11 @@ impl Server {
         let Some(room) = self.rooms.get_mut(m.topic.as_str()) else {
             return;
         };
-        // Each change is recorded with whether the channel was closed once it was made, as if
-        // the fields had come one by one: a subject set in the request that opens a closed
-        // channel was said behind closed doors, and stays with the channel's life.
+        // A mode change is recorded as said in the state it makes (`modes +i` closed, `modes -`
+        // open). The other fields of a request that opens or closes the channel are recorded
+        // as said closed: whoever sent them meant them for the closed channel, or for the
+        // members it had while closed, so they stay with its life.
+        let closed_before = room.closed();
         let mut changes = Vec::new();
         let text = |v: &str| (!v.is_empty()).then(|| Box::<str>::from(v));
         if let Some(d) = m
@@ -122,29 +128,30 @@ impl Server {
             .filter(|&d| room.rules().display.as_deref() != text(d).as_deref())
         {
             room.rules_mut().display = text(d);
-            changes.push((format!("display {d}"), room.closed()));
+            changes.push((format!("display {d}"), None));
         }
         if let Some(t) = m
             .subject
             .filter(|&t| room.rules().subject.as_deref() != text(t).as_deref())
         {
             room.rules_mut().subject = text(t);
-            changes.push((format!("subject {t}"), room.closed()));
+            changes.push((format!("subject {t}"), None));
         }
         if let Some(bits) = m.modes.filter(|&b| b != room.modes) {
             room.modes = bits;
-            changes.push((format!("modes {}", mode_letters(bits)), room.closed()));
+            changes.push((format!("modes {}", mode_letters(bits)), Some(room.closed())));
         }
         if let Some(rate) = m.rate.filter(|&r| r != room.rules().rate) {
             room.rules_mut().rate = rate;
-            changes.push((format!("rate {rate}"), room.closed()));
+            changes.push((format!("rate {rate}"), None));
         }
+        let closed_either = closed_before || room.closed();
         room.tidy();
         self.room_changed(m.topic.as_str());
         for (change, closed) in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.
             let record = super::moderation::record_of(None, m.topic, &change);
-            self.emit(conn, record, Some(closed), now, out);
+            self.emit(conn, record, Some(closed.unwrap_or(closed_either)), now, out);
         }
         self.meta(conn, m.seq, m.topic, out);
     }

@@ -29,7 +29,7 @@ pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, VOUCH_WAIT, Vouched};
 pub use history::HistoryConfig;
-pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits};
+pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED_SUB_WEIGHT};
 pub use meta::mode_letters;
 pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE};
 pub use outbox::{ConnId, Outbox};

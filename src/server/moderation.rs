@@ -210,10 +210,13 @@ impl Server {
         if !self.runs(conn, channel) {
             return Some((ErrorCode::NotOperator, format!("not an operator of {channel}")));
         }
-        let owns = |w: Who<'_>| w.admin || self.rooms.get(channel).is_some_and(|r| r.role(w) == Role::Owner);
-        if let Some(action) = owners.filter(|_| !self.who(conn).is_some_and(owns)) {
-            let reason = format!("only the owner of {channel} may {} it", action.label());
-            return Some((ErrorCode::NotOperator, reason));
+        if let Some(action) = owners {
+            let room = self.rooms.get(channel);
+            let owns = |w: Who<'_>| w.admin || room.is_some_and(|r| r.role(w) == Role::Owner);
+            if !self.who(conn).is_some_and(owns) {
+                let reason = format!("only the owner of {channel} may {} it", action.label());
+                return Some((ErrorCode::NotOperator, reason));
+            }
         }
         if self.history.as_ref().is_some_and(|h| h.failing) {
             // Its record could not be kept: nothing changes, as for a Message.

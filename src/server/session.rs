@@ -36,7 +36,8 @@ pub struct Session {
     pub secure: bool,
     /// Logged in with a password (not merely taking a free name): may ask for tokens.
     pub authenticated: bool,
-    /// Subs it sent, counted up to its free ones ([`super::FREE_SUBS`]).
+    /// Subs it sent (one its channel refused counting [`super::REFUSED_SUB_WEIGHT`]), against
+    /// its free ones ([`super::FREE_SUBS`]).
     pub subs_sent: u16,
     /// Logged in with a password, or admitted on a token its home server vouched for: the ID
     /// is proven, which registered-only channels, lasting rooms, admins and making room on a

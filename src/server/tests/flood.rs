@@ -108,6 +108,35 @@ fn subs_past_the_free_ones_cost_a_message() {
 }
 
 #[test]
+fn a_refused_sub_uses_up_more_of_the_free_ones() {
+    let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(100, 100)));
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    r.send(
+        0,
+        Msg::SetMeta(SetMeta {
+            seq: Some(4),
+            topic: n(CH),
+            display: None,
+            subject: None,
+            modes: Some(modes::INVITE_ONLY),
+            rate: None,
+        }),
+    );
+    r.connect(1, "bob@example.com");
+    let sub = frame(Msg::Sub(Sub {
+        seq: Some(2),
+        topic: n(CH),
+    }));
+    for i in 0..FREE_SUBS / REFUSED_SUB_WEIGHT {
+        assert!(offer(&mut r, 1, &sub), "refused Sub {i} is free");
+        assert!(r.out.take(1).iter().any(|f| f.starts_with("Error 804")));
+    }
+    assert!(offer(&mut r, 1, &sub), "one more, for the Message in the bucket");
+    assert!(!offer(&mut r, 1, &sub), "then it waits");
+}
+
+#[test]
 fn a_user_s_connections_share_one_bucket() {
     let mut r = Rig::new(limited(Rate::new(100, 100), Rate::new(1, 3)));
     r.connect(0, "alice@example.com");

@@ -928,15 +928,16 @@ fn lives(r: &mut Rig) -> Vec<(String, Option<u64>)> {
 }
 
 #[test]
-fn a_subject_set_as_a_channel_opens_or_closes_keeps_the_state_it_was_set_in() {
+fn a_subject_set_as_a_channel_opens_or_closes_stays_with_its_closed_life() {
     const CH: &str = "#rust@example.com";
     let mut r = rig(Fsync::Batched, 1 << 20);
     set_modes(&mut r, 0, CH, modes::INVITE_ONLY);
-    // One SetMeta sets the subject (display, subject, modes, rate: in that order) and opens
-    // the channel: the subject was set behind closed doors.
+    // One SetMeta sets the subject and opens the channel: the subject was meant for the
+    // members of the closed channel; the opening itself is said in the open.
     set_meta(&mut r, 0, CH, Some("launch plan"), 0);
-    // And one that sets it and closes the channel: set in the open.
-    set_meta(&mut r, 0, CH, Some("public plan"), modes::REGISTERED_ONLY);
+    set_meta(&mut r, 0, CH, Some("public plan"), 0);
+    // And one that sets it and closes the channel: meant for the closed one.
+    set_meta(&mut r, 0, CH, Some("private plan"), modes::REGISTERED_ONLY);
     let life = Some(101);
     assert_eq!(
         lives(&mut r),
@@ -945,6 +946,7 @@ fn a_subject_set_as_a_channel_opens_or_closes_keeps_the_state_it_was_set_in() {
             ("subject launch plan".into(), life),
             ("modes -".into(), None),
             ("subject public plan".into(), None),
+            ("subject private plan".into(), life),
             ("modes +r".into(), life),
         ]
     );

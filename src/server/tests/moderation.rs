@@ -292,6 +292,25 @@ fn a_ban_spares_the_channel_s_operators_and_quick_reconnects_forget_away() {
 }
 
 #[test]
+fn a_ban_removes_whom_its_own_pattern_matches() {
+    let mut r = room();
+    act(&mut r, 0, Action::Op, "bob@example.com", None);
+    act(&mut r, 0, Action::Ban, "b*@example.com", None);
+    // bob stays, as an operator; deopped, he is still in until a ban of his own, or the same
+    // one again, removes him: another ban checks its own pattern, not every one.
+    act(&mut r, 0, Action::Deop, "bob@example.com", None);
+    r.out.take(1);
+    act(&mut r, 0, Action::Ban, "nobody@example.com", None);
+    assert!(!r.out.take(1).iter().any(|f| f.starts_with("Error 803")));
+    act(&mut r, 0, Action::Ban, "b*@example.com", None);
+    assert!(r.out.take(1).iter().any(|f| f.starts_with("Error 803")));
+    assert!(
+        !r.out.take(2).iter().any(|f| f.starts_with("Error 803")),
+        "carol is not matched"
+    );
+}
+
+#[test]
 fn records_wait_for_a_writer_that_is_behind_and_are_refused_while_it_fails() {
     let mut r = Rig::new(Limits::default());
     r.keep_history(crate::store::Fsync::Batched, 2);
