@@ -1,8 +1,9 @@
 //! Ban abuse: the chat workload alone, then beside a channel whose operators filled its ban
 //! list (500 patterns, each slow to match by backtracking) and 30 connections of one banned ID
-//! that send Subs to it as fast as their sockets take them, each refused with 801. The server
-//! keeps its default flood limits (only the connection rate and the per-address limits are
-//! raised, as everyone connects from loopback).
+//! that send Subs to it as fast as their sockets take them, each refused with 801, and connect
+//! again when the server closes them. The server keeps its default flood limits and `max-subs`
+//! (only the connection rate and the per-address limits are raised, as everyone connects from
+//! loopback).
 
 use crate::Opts;
 use crate::chat::{self, pct};
@@ -27,25 +28,19 @@ const BATCH: usize = 512;
 
 /// Runs the workload and prints its result lines.
 pub fn run(opts: &Opts) -> io::Result<()> {
-    let raised = [
-        "--connect-rate",
-        "off",
-        "--max-per-address",
-        "200",
-        "--max-per-subnet",
-        "2000",
-    ];
+    // The harness raises max-subs for the other workloads; the free Subs follow it.
+    let raised = ["--connect-rate", "off", "--max-subs", "64"];
     let server = Server::start_with_flood_limits(opts.scalard.as_deref(), &opts.history, &raised)?;
     let alone = chat::measure(&server, opts)?;
     println!("ban-abuse: chat alone: {alone}");
     // The operators stay connected, so the channel and its bans live on.
     let _ops = fill_bans(&server)?;
     let stop = AtomicBool::new(false);
-    let answered = AtomicU64::new(0);
+    let (answered, closed) = (AtomicU64::new(0), AtomicU64::new(0));
     let start = Instant::now();
     let beside = std::thread::scope(|scope| {
         let attackers: Vec<_> = (0..ATTACKERS)
-            .map(|_| scope.spawn(|| attack(server.addr, &stop, &answered)))
+            .map(|_| scope.spawn(|| attack(server.addr, &stop, &answered, &closed)))
             .collect();
         let beside = chat::measure(&server, opts);
         stop.store(true, Ordering::Relaxed);
@@ -59,12 +54,13 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     println!("ban-abuse: chat beside {ATTACKERS} connections sending refused Subs: {beside}");
     let p99 = |r: &chat::ChatResult| pct(&r.latencies_us, 0.99);
     println!(
-        "ban-abuse: chat p99 {:.2} -> {:.2} ms ({:+.2} ms); {} Subs refused in {secs:.1} s ({:.0}/s)",
+        "ban-abuse: chat p99 {:.2} -> {:.2} ms ({:+.2} ms); {} Errors (801, 506) in {secs:.1} s ({:.0}/s); {} connections closed by the server and made again",
         p99(&alone),
         p99(&beside),
         p99(&beside) - p99(&alone),
         answered.load(Ordering::Relaxed),
         answered.load(Ordering::Relaxed) as f64 / secs,
+        closed.load(Ordering::Relaxed),
     );
     Ok(())
 }
@@ -120,9 +116,21 @@ fn moderate(c: &mut Client, topic: Name<'_>, action: Action, target: &str, t: Du
     .map_err(io::Error::other)
 }
 
-/// One banned connection: writes Subs to [`CHANNEL`] until `stop` or the server closes it,
-/// while another thread counts the refusals that come back into `answered`.
-fn attack(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> io::Result<()> {
+/// One attacker until `stop`: a banned connection writing Subs; one the server closes (506,
+/// for keeping its read buffer full while held) is counted in `closed` and made again, as a
+/// script would, so the attack lasts the whole run.
+fn attack(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64, closed: &AtomicU64) -> io::Result<()> {
+    while !stop.load(Ordering::Relaxed) {
+        if attack_once(addr, stop, answered)? {
+            closed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// One banned connection: writes Subs to [`CHANNEL`] until `stop` or the server closes it
+/// (then true), while another thread counts the Errors that come back into `answered`.
+fn attack_once(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> io::Result<bool> {
     let c = Client::connect(addr, BANNED, Duration::from_secs(10)).map_err(io::Error::other)?;
     let (stream, pending) = c.into_parts();
     let mut w = stream
@@ -136,25 +144,29 @@ fn attack(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> io::Resu
     let r = w.try_clone()?;
     // A write blocks once the server holds the connection: wake now and then to see `stop`.
     w.set_write_timeout(Some(Duration::from_millis(100)))?;
-    std::thread::scope(|scope| {
-        scope.spawn(|| count_refusals(r, pending, answered));
-        let mut pos = 0;
-        while !stop.load(Ordering::Relaxed) {
+    let ended = AtomicBool::new(false);
+    let closed = std::thread::scope(|scope| {
+        scope.spawn(|| count_refusals(r, pending, answered, &ended));
+        let (mut pos, mut closed) = (0, false);
+        while !stop.load(Ordering::Relaxed) && !closed {
             match w.write(batch.get(pos..).unwrap_or_default()) {
                 Ok(n) => pos = (pos + n) % batch.len(),
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+                Err(_) => closed = true,
             }
+            closed |= ended.load(Ordering::Relaxed);
         }
         // Ends the reader too.
         let _ = w.shutdown(Shutdown::Both);
+        closed
     });
-    Ok(())
+    Ok(closed)
 }
 
-/// Counts the Errors the server sends on `r` (after those in `buf`) until the connection ends.
-fn count_refusals(mut r: TcpStream, mut buf: Vec<u8>, answered: &AtomicU64) {
+/// Counts the Errors the server sends on `r` (after those in `buf`) until the connection ends,
+/// then sets `ended`.
+fn count_refusals(mut r: TcpStream, mut buf: Vec<u8>, answered: &AtomicU64, ended: &AtomicBool) {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let mut used = 0;
@@ -167,7 +179,10 @@ fn count_refusals(mut r: TcpStream, mut buf: Vec<u8>, answered: &AtomicU64) {
         buf.drain(..used);
         match r.read(&mut chunk) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => {
+                ended.store(true, Ordering::Relaxed);
+                return;
+            }
             Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }

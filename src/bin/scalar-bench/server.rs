@@ -151,8 +151,8 @@ impl Server {
             Some(d) => cmd.args(["--fsync", history]).arg("--data-dir").arg(d),
         };
         let spawned = std::time::Instant::now();
+        // The workload's own flags come last: a later flag wins, so they can change these.
         let mut child = cmd
-            .args(&args)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -163,6 +163,7 @@ impl Server {
                 "--max-subs",
                 "1000",
             ])
+            .args(&args)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
