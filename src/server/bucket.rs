@@ -67,6 +67,29 @@ impl Bucket {
         self.at = now;
     }
 
+    /// Takes `cost` tokens (capped at the burst) now if there are as many, else books them: the
+    /// bucket owes them, its level staying at zero until they have grown, and later bookings
+    /// queue behind. Returns how long the booker waits for its tokens (zero: none). Requests
+    /// that share a bucket are then served in the order they asked, which waiting and retrying
+    /// does not promise: whoever is retried first when a token grows takes it every time.
+    pub fn book(&mut self, cost: u32, rate: Rate, now: Instant) -> Duration {
+        let need = u64::from(cost.min(rate.burst)) * MICRO;
+        let level = self.level(rate, now);
+        if level >= need {
+            self.spend(cost, rate, now);
+            return Duration::ZERO;
+        }
+        let grow = |micro: u64| match rate.per_sec {
+            0 => Duration::from_secs(3600),
+            r => Duration::from_micros(micro.div_ceil(u64::from(r))),
+        };
+        // Owed tokens are counted from when the debt ends (`at`, in the future), not from now.
+        let from = self.at.max(now);
+        self.at = from + grow(need - level);
+        self.level = 0;
+        self.at - now
+    }
+
     /// [`wait`](Bucket::wait), then [`spend`](Bucket::spend) if there was no need to wait.
     #[cfg(test)]
     pub fn take(&mut self, cost: u32, rate: Rate, now: Instant) -> Result<(), Duration> {
@@ -107,6 +130,29 @@ mod tests {
         assert_eq!(b.take(1, rate, t2), Err(Duration::from_millis(500)));
         assert!(!b.is_full(rate, t2));
         assert!(b.is_full(rate, t2 + Duration::from_millis(2500)));
+    }
+
+    #[test]
+    fn bookings_queue_in_the_order_they_were_made() {
+        let rate = Rate::new(10, 2);
+        let t0 = Instant::now();
+        let mut b = Bucket::full(rate, t0);
+        let ms = Duration::from_millis;
+        assert_eq!(b.book(1, rate, t0), Duration::ZERO);
+        assert_eq!(b.book(1, rate, t0), Duration::ZERO);
+        // Empty: each booking waits for its own token, behind the earlier ones.
+        assert_eq!(b.book(1, rate, t0), ms(100));
+        assert_eq!(b.book(1, rate, t0), ms(200));
+        assert_eq!(
+            b.book(1, rate, t0 + ms(50)),
+            ms(250),
+            "after the two booked before"
+        );
+        // The booked tokens are owed: when they have grown the bucket is empty, not full.
+        assert!(b.wait(1, rate, t0 + ms(300)).is_some());
+        assert_eq!(b.wait(1, rate, t0 + ms(400)), None);
+        assert!(!b.is_full(rate, t0 + ms(400)));
+        assert!(b.is_full(rate, t0 + ms(500)));
     }
 
     #[test]

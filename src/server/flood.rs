@@ -28,6 +28,8 @@ pub struct Pace {
     bytes: Bucket,
     /// Until when its input is held, if it is.
     pub held: Option<Instant>,
+    /// Its held request has booked its token in its user's bucket already.
+    id_booked: bool,
 }
 
 impl Pace {
@@ -39,6 +41,7 @@ impl Pace {
             msgs: full(limits.messages),
             bytes: full(limits.bytes),
             held: None,
+            id_booked: false,
         }
     }
 }
@@ -111,22 +114,32 @@ impl Server {
                 Ok(Msg::Message(_) | Msg::Mod(_) | Msg::SetMeta(_) | Msg::SetPresence(_) | Msg::Members(_))
             ) || (sub && usize::from(s.subs_sent) >= free_subs));
         let bytes = u32::try_from(len).unwrap_or(u32::MAX);
-        let id = if publish { s.user.as_deref() } else { None };
-        let id_bucket = id.zip(id_rate).map(|(u, r)| {
-            let b = self
-                .flood
-                .ids
-                .get(u)
-                .copied()
-                .unwrap_or_else(|| Bucket::full(r, now));
-            (b, r)
-        });
+        // The user's token is booked when the request first asks, and waited for like the
+        // connection's own: the user's connections are then served in the order they asked,
+        // so two that flood cannot take every token from a third as each grows.
+        let id_wait = match (publish, s.user.as_deref(), id_rate) {
+            (true, Some(u), Some(r)) if !s.pace.id_booked => {
+                // The key is allocated only for a user's first Message in a while.
+                let wait = match self.flood.ids.get_mut(u) {
+                    Some(b) => b.book(1, r, now),
+                    None => {
+                        let mut b = Bucket::full(r, now);
+                        let wait = b.book(1, r, now);
+                        self.flood.ids.insert(u.into(), b);
+                        wait
+                    }
+                };
+                s.pace.id_booked = true;
+                Some(wait).filter(|w| !w.is_zero())
+            }
+            _ => None,
+        };
         let waits = [
             byte_rate.and_then(|r| s.pace.bytes.wait(bytes, r, now)),
             msg_rate
                 .filter(|_| publish)
                 .and_then(|r| s.pace.msgs.wait(1, r, now)),
-            id_bucket.and_then(|(b, r)| b.wait(1, r, now)),
+            id_wait,
         ];
         if let Some(wait) = waits.into_iter().flatten().max() {
             let until = now + wait;
@@ -143,16 +156,7 @@ impl Server {
         if let Some(r) = msg_rate.filter(|_| publish) {
             s.pace.msgs.spend(1, r, now);
         }
-        if let (Some(u), Some((mut b, r))) = (id, id_bucket) {
-            b.spend(1, r, now);
-            // The key is allocated only for a user's first Message in a while.
-            match self.flood.ids.get_mut(u) {
-                Some(kept) => *kept = b,
-                None => {
-                    self.flood.ids.insert(u.into(), b);
-                }
-            }
-        }
+        s.pace.id_booked = false;
         true
     }
 

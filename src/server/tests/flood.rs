@@ -157,6 +157,39 @@ fn a_user_s_connections_share_one_bucket() {
 }
 
 #[test]
+fn a_user_s_connections_take_the_shared_tokens_in_turn() {
+    // Two of alice's connections publish as fast as they are let; a third, later, asks once.
+    let mut r = Rig::new(limited(Rate::new(1000, 1000), Rate::new(10, 1)));
+    for c in 0..3 {
+        r.connect(c, "alice@example.com");
+        r.sub(c, CH);
+    }
+    let m = message("x");
+    let start = r.now.mono;
+    let mut asked = [true, true, false];
+    let mut third_passed = None;
+    // The shell's part: offer each connection's next frame unless it is held, the lowest
+    // connection first, as the holds' ties come out of their heap; wake them in time.
+    for step in 0..50 {
+        if step == 3 {
+            asked[2] = true;
+        }
+        for c in 0..3 {
+            if asked[c] && !r.server.throttled(c) && offer(&mut r, c, &m) && c == 2 {
+                asked[2] = false;
+                third_passed.get_or_insert(r.now.mono - start);
+            }
+        }
+        r.now.mono += Duration::from_millis(100);
+        r.server.wake(&r.now, &mut r.out);
+    }
+    // It asked at 300 ms, behind one booking of each flooder: its turn comes a few tokens on
+    // (waiting and retrying, it lost every token to connection 0 and never passed).
+    let passed = third_passed.expect("the third connection is served");
+    assert!(passed <= Duration::from_millis(700), "{passed:?}");
+}
+
+#[test]
 fn bytes_are_limited_too_and_a_frame_above_the_burst_still_passes() {
     let mut r = Rig::new(Limits {
         bytes: Some(Rate::new(1000, 4000)),
