@@ -23,6 +23,15 @@ impl Rate {
 /// Micro-tokens per token: integer arithmetic, exact enough for rates up to millions a second.
 const MICRO: u64 = 1_000_000;
 
+/// How long `micro` micro-tokens take to grow at `rate` (an hour at a rate of zero, which the
+/// configuration does not allow).
+fn grow(micro: u64, rate: Rate) -> Duration {
+    match rate.per_sec {
+        0 => Duration::from_secs(3600),
+        r => Duration::from_micros(micro.div_ceil(u64::from(r))),
+    }
+}
+
 /// One bucket. It starts full.
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
@@ -53,10 +62,7 @@ impl Bucket {
     pub fn wait(&self, cost: u32, rate: Rate, now: Instant) -> Option<Duration> {
         let need = u64::from(cost.min(rate.burst)) * MICRO;
         let short = need.checked_sub(self.level(rate, now)).filter(|&s| s > 0)?;
-        Some(match rate.per_sec {
-            0 => Duration::from_secs(3600),
-            r => Duration::from_micros(short.div_ceil(u64::from(r))),
-        })
+        Some(grow(short, rate))
     }
 
     /// Takes `cost` tokens (capped at the burst), as many as there are: call after
@@ -79,15 +85,21 @@ impl Bucket {
             self.spend(cost, rate, now);
             return Duration::ZERO;
         }
-        let grow = |micro: u64| match rate.per_sec {
-            0 => Duration::from_secs(3600),
-            r => Duration::from_micros(micro.div_ceil(u64::from(r))),
-        };
         // Owed tokens are counted from when the debt ends (`at`, in the future), not from now.
         let from = self.at.max(now);
-        self.at = from + grow(need - level);
+        self.at = from + grow(need - level, rate);
         self.level = 0;
         self.at - now
+    }
+
+    /// Gives back `cost` tokens that [`book`](Bucket::book) took or booked for a request that
+    /// will never be served (its connection closed): the bucket's clock goes back by the time
+    /// they take to grow, which is one refund whether they were owed or taken.
+    pub fn unbook(&mut self, cost: u32, rate: Rate) {
+        let need = u64::from(cost.min(rate.burst)) * MICRO;
+        if let Some(at) = self.at.checked_sub(grow(need, rate)) {
+            self.at = at;
+        }
     }
 
     /// [`wait`](Bucket::wait), then [`spend`](Bucket::spend) if there was no need to wait.
@@ -153,6 +165,28 @@ mod tests {
         assert_eq!(b.wait(1, rate, t0 + ms(400)), None);
         assert!(!b.is_full(rate, t0 + ms(400)));
         assert!(b.is_full(rate, t0 + ms(500)));
+    }
+
+    #[test]
+    fn a_booking_given_back_is_as_if_never_made() {
+        let rate = Rate::new(10, 2);
+        let t0 = Instant::now() + Duration::from_secs(10);
+        let ms = Duration::from_millis;
+        let mut b = Bucket::full(rate, t0);
+        b.book(1, rate, t0);
+        b.book(1, rate, t0);
+        // Three owed, then two of them given back: the next waits for one.
+        for _ in 0..3 {
+            b.book(1, rate, t0);
+        }
+        b.unbook(1, rate);
+        b.unbook(1, rate);
+        assert_eq!(b.book(1, rate, t0), ms(200));
+        // A token taken, not owed, comes back too.
+        let mut full = Bucket::full(rate, t0);
+        assert_eq!(full.book(1, rate, t0), Duration::ZERO);
+        full.unbook(1, rate);
+        assert!(full.is_full(rate, t0));
     }
 
     #[test]

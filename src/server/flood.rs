@@ -160,6 +160,16 @@ impl Server {
         true
     }
 
+    /// `s` closed: a token it booked for its user's held request goes back, or connections
+    /// that ask and leave would run the user's bucket into debt without end.
+    pub(super) fn unbook(&mut self, s: &super::session::Session) {
+        if let (true, Some(user), Some(rate)) = (s.pace.id_booked, s.user.as_deref(), self.limits.id_messages)
+            && let Some(b) = self.flood.ids.get_mut(user)
+        {
+            b.unbook(1, rate);
+        }
+    }
+
     /// When the earliest hold ends, if any connection is held: the shell wakes the core then
     /// with [`wake`](Server::wake).
     pub fn next_wake(&self) -> Option<Instant> {

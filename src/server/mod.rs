@@ -325,6 +325,7 @@ impl Server {
         if let Some(h) = self.history.as_mut() {
             h.forget(conn);
         }
+        self.unbook(&s);
         self.open -= 1;
         for (map, key) in [(&mut self.per_addr, s.addr()), (&mut self.per_subnet, s.subnet())] {
             if let Some(n) = map.get_mut(&key) {

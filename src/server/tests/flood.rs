@@ -190,6 +190,29 @@ fn a_user_s_connections_take_the_shared_tokens_in_turn() {
 }
 
 #[test]
+fn connections_that_book_and_leave_give_their_tokens_back() {
+    let mut r = Rig::new(limited(Rate::new(100, 100), Rate::new(1, 1)));
+    let m = message("x");
+    // One passes on the burst; nineteen more of bob's connections book a token each and close.
+    for c in 1..=20 {
+        r.connect(c, "bob@example.com");
+        r.sub(c, CH);
+        assert_eq!(offer(&mut r, c, &m), c == 1, "connection {c}");
+    }
+    for c in 1..=20 {
+        r.server.disconnect(c);
+    }
+    // bob's own connection waits for one token, not for twenty.
+    r.connect(0, "bob@example.com");
+    r.sub(0, CH);
+    assert!(!offer(&mut r, 0, &m));
+    r.now.mono += Duration::from_secs(1);
+    r.server.wake(&r.now, &mut r.out);
+    assert!(r.out.resumed.contains(&0), "resumed after one token's time");
+    assert!(offer(&mut r, 0, &m));
+}
+
+#[test]
 fn bytes_are_limited_too_and_a_frame_above_the_burst_still_passes() {
     let mut r = Rig::new(Limits {
         bytes: Some(Rate::new(1000, 4000)),
