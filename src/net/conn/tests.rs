@@ -29,7 +29,9 @@ fn pair() -> (
 }
 
 /// The TLS client's side in a thread: sends `bytes`, then reads what the server sends until
-/// its close_notify, and returns that.
+/// its close_notify, and returns that. It reads at most 16 KiB a millisecond, so that a
+/// server writing more than the socket's buffers hold must keep some back (a reader as fast
+/// as the writer sometimes let every write through).
 fn send_then_read_to_close(
     mut client: rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
     bytes: Vec<u8>,
@@ -37,9 +39,14 @@ fn send_then_read_to_close(
     std::thread::spawn(move || {
         client.write_all(&bytes).unwrap();
         client.flush().unwrap();
-        let mut back = Vec::new();
-        client.read_to_end(&mut back).unwrap();
-        back
+        let (mut back, mut chunk) = (Vec::new(), vec![0u8; 16 * 1024]);
+        loop {
+            match client.read(&mut chunk).unwrap() {
+                0 => return back,
+                n => back.extend_from_slice(&chunk[..n]),
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     })
 }
 
