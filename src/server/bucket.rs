@@ -62,7 +62,8 @@ impl Bucket {
     pub fn wait(&self, cost: u32, rate: Rate, now: Instant) -> Option<Duration> {
         let need = u64::from(cost.min(rate.burst)) * MICRO;
         let short = need.checked_sub(self.level(rate, now)).filter(|&s| s > 0)?;
-        Some(grow(short, rate))
+        // A bucket that owes booked tokens ([`book`](Bucket::book)) pays them first.
+        Some(self.at.saturating_duration_since(now) + grow(short, rate))
     }
 
     /// Takes `cost` tokens (capped at the burst), as many as there are: call after
@@ -160,7 +161,13 @@ mod tests {
             ms(250),
             "after the two booked before"
         );
-        // The booked tokens are owed: when they have grown the bucket is empty, not full.
+        // The booked tokens are owed: a wait counts them, and when they have grown the bucket
+        // is empty, not full.
+        assert_eq!(
+            b.wait(1, rate, t0 + ms(50)),
+            Some(ms(350)),
+            "a token after the debt"
+        );
         assert!(b.wait(1, rate, t0 + ms(300)).is_some());
         assert_eq!(b.wait(1, rate, t0 + ms(400)), None);
         assert!(!b.is_full(rate, t0 + ms(400)));
