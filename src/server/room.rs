@@ -294,7 +294,7 @@ impl Room {
         let r = self.rules();
         let on = |list: &[Box<str>]| (list.len(), list.iter().any(|x| &**x == target));
         let (len, already) = match action {
-            Action::Ban => (r.bans.len(), r.bans.iter().any(|b| &*b.pattern == target)),
+            Action::Ban => (r.bans.len(), self.ban(target).is_some()),
             Action::Mute => on(&r.mutes),
             Action::Op => on(&r.ops),
             Action::Voice => on(&r.voiced),
