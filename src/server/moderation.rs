@@ -344,9 +344,7 @@ impl Server {
                 });
             }
             Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),
-            Action::Mute | Action::Unmute => {
-                set(&mut room.rules_mut().mutes, target, m.action == Action::Mute)
-            }
+            Action::Mute | Action::Unmute => room.set_mute(target, m.action == Action::Mute),
             Action::Op | Action::Deop => set(&mut room.rules_mut().ops, target, m.action == Action::Op),
             Action::Voice | Action::Devoice => {
                 set(&mut room.rules_mut().voiced, target, m.action == Action::Voice)

@@ -7,6 +7,7 @@ use crate::proto::modes;
 use crate::proto::pattern::matches;
 use crate::proto::{Action, Presence, Role};
 use smallvec::SmallVec;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -65,7 +66,19 @@ pub struct Room {
     /// is a range of it. A sorted list rather than a BTreeMap, whose first node alone is ~240
     /// bytes: most channels have one or a few members (the first is kept inline), and joins
     /// are rare next to Messages.
-    members: SmallVec<[(Rc<str>, u32); 1]>,
+    members: SmallVec<[Member; 1]>,
+}
+
+/// A subscribed ID.
+#[derive(Debug)]
+struct Member {
+    id: Rc<str>,
+    /// How many of its connections are subscribed.
+    conns: u32,
+    /// Whether the mutes match it, once asked; forgotten when they change. Every Message is
+    /// checked, and the operators may set 500 patterns: without this one channel's list could
+    /// cost each of its Messages tens of microseconds of the loop. Fits the tuple's padding.
+    muted: Cell<Option<bool>>,
 }
 
 /// What a channel's operators set: its lists, display name, topic line and per-member rate.
@@ -79,8 +92,9 @@ pub struct Rules {
     pub invited: Vec<Box<str>>,
     /// Who is kept out.
     pub bans: Vec<Ban>,
-    /// Who is kept quiet (ID patterns).
-    pub mutes: Vec<Box<str>>,
+    /// Who is kept quiet (ID patterns); changed through [`Room::set_mute`] and
+    /// [`Room::set_mutes`], which forget the members' verdicts.
+    mutes: Vec<Box<str>>,
     /// Messages a minute one member may publish; 0 for no limit.
     pub rate: u64,
     /// The display name, if set.
@@ -96,6 +110,11 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Who is kept quiet (ID patterns).
+    pub fn mutes(&self) -> &[Box<str>] {
+        &self.mutes
+    }
+
     /// Whether nothing is set: the same as no rules at all.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
@@ -196,16 +215,23 @@ impl Room {
         match self.find_member(user) {
             Ok(i) => {
                 if let Some(m) = self.members.get_mut(i) {
-                    m.1 += 1;
+                    m.conns += 1;
                 }
             }
-            Err(i) => self.members.insert(i, (user.clone(), 1)),
+            Err(i) => self.members.insert(
+                i,
+                Member {
+                    id: user.clone(),
+                    conns: 1,
+                    muted: Cell::new(None),
+                },
+            ),
         }
     }
 
     /// Where `user` is among the members, or where it would go.
     fn find_member(&self, user: &str) -> Result<usize, usize> {
-        self.members.binary_search_by(|(m, _)| (**m).cmp(user))
+        self.members.binary_search_by(|m| (*m.id).cmp(user))
     }
 
     /// One connection of `user` unsubscribed.
@@ -213,8 +239,8 @@ impl Room {
         if let Ok(i) = self.find_member(user)
             && let Some(m) = self.members.get_mut(i)
         {
-            m.1 -= 1;
-            if m.1 == 0 {
+            m.conns -= 1;
+            if m.conns == 0 {
                 self.members.remove(i);
             }
         }
@@ -231,7 +257,7 @@ impl Room {
             .iter()
             .skip(from)
             .take(count)
-            .map(|(k, _)| &**k)
+            .map(|m| &*m.id)
             .collect();
         (page, self.members.len())
     }
@@ -311,7 +337,7 @@ impl Room {
         if role >= Role::Operator {
             return None;
         }
-        if self.rules().mutes.iter().any(|p| matches(p, user)) {
+        if self.muted(user) {
             return Some(Silence::Muted);
         }
         if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
@@ -320,6 +346,41 @@ impl Room {
         let rate = self.pace_rate()?;
         let wait = self.rules().pace.get(user)?.wait(PACE_COST, rate, now)?;
         Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
+    }
+
+    /// Whether the mutes match `user`: asked of the member's remembered verdict first.
+    fn muted(&self, user: &str) -> bool {
+        let mutes = &self.rules().mutes;
+        if mutes.is_empty() {
+            return false;
+        }
+        let member = self.find_member(user).ok().and_then(|i| self.members.get(i));
+        if let Some(known) = member.and_then(|m| m.muted.get()) {
+            return known;
+        }
+        let muted = mutes.iter().any(|p| matches(p, user));
+        if let Some(m) = member {
+            m.muted.set(Some(muted));
+        }
+        muted
+    }
+
+    /// Mutes `pattern`, or unmutes it.
+    pub fn set_mute(&mut self, pattern: &str, muted: bool) {
+        set(&mut self.rules_mut().mutes, pattern, muted);
+        self.forget_mute_verdicts();
+    }
+
+    /// Replaces the mutes (a saved room's).
+    pub fn set_mutes(&mut self, patterns: Vec<Box<str>>) {
+        self.rules_mut().mutes = patterns;
+        self.forget_mute_verdicts();
+    }
+
+    fn forget_mute_verdicts(&self) {
+        for m in &self.members {
+            m.muted.set(None);
+        }
     }
 
     /// Counts a Message of `who` against the channel's rate (operators are not counted).
@@ -446,7 +507,7 @@ mod tests {
             pattern: "*@x".into(),
             addr: None,
         });
-        set(&mut r.rules_mut().mutes, "*@x", true);
+        r.set_mute("*@x", true);
         r.modes = modes::INVITE_ONLY | modes::MODERATED;
         let now = Instant::now();
         let ip = IpAddr::from([127, 0, 0, 1]);
@@ -552,12 +613,43 @@ mod tests {
             r.silences(anon("m@x"), t + Duration::from_secs(60)),
             Some(Silence::Moderated)
         );
-        set(&mut r.rules_mut().mutes, "*@x", true);
+        r.set_mute("*@x", true);
         assert_eq!(
             r.silences(anon("m@x"), t + Duration::from_secs(60)),
             Some(Silence::Muted)
         );
         r.prune(t + Duration::from_secs(600));
         assert!(r.rules().pace.is_empty());
+    }
+
+    #[test]
+    fn a_members_mute_verdict_is_remembered_until_the_mutes_change() {
+        let mut r = Room::new("o@x".into(), false, 1);
+        let now = Instant::now();
+        r.add_member(&"m@x".into());
+        r.set_mute("n@x", true);
+        assert_eq!(r.silences(anon("m@x"), now), None);
+        r.set_mute("m*", true);
+        assert_eq!(
+            r.silences(anon("m@x"), now),
+            Some(Silence::Muted),
+            "a new pattern"
+        );
+        r.set_mute("m*", false);
+        assert_eq!(r.silences(anon("m@x"), now), None, "unmuted");
+        r.set_mutes(vec!["*@x".into()]);
+        assert_eq!(
+            r.silences(anon("m@x"), now),
+            Some(Silence::Muted),
+            "restored list"
+        );
+        // A connection that is not a member (nothing to remember it by) is still judged.
+        assert_eq!(r.silences(anon("z@x"), now), Some(Silence::Muted));
+        r.drop_member("m@x");
+        r.add_member(&"m@x".into());
+        r.set_mutes(Vec::new());
+        assert_eq!(r.silences(anon("m@x"), now), None);
+        // Memory per member is counted (one channel per connection in some uses).
+        assert_eq!(size_of::<Member>(), size_of::<(Rc<str>, u32)>());
     }
 }

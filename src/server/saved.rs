@@ -355,7 +355,7 @@ fn room_value(r: &Room) -> Value {
         (text("voiced"), list(&r.rules().voiced)),
         (text("invited"), list(&r.rules().invited)),
         (text("bans"), Value::Array(bans)),
-        (text("mutes"), list(&r.rules().mutes)),
+        (text("mutes"), list(r.rules().mutes())),
         (text("modes"), Value::Integer(r.modes.into())),
         (text("rate"), Value::Integer(r.rules().rate.into())),
         (text("display"), opt(r.rules().display.as_deref())),
@@ -394,7 +394,7 @@ fn room_of(v: &Value) -> Option<Room> {
     r.rules_mut().ops = texts(v, "ops");
     r.rules_mut().voiced = texts(v, "voiced");
     r.rules_mut().invited = texts(v, "invited");
-    r.rules_mut().mutes = texts(v, "mutes");
+    r.set_mutes(texts(v, "mutes"));
     r.rules_mut().bans = field(v, "bans")
         .and_then(Value::as_array)
         .map(|a| {
@@ -463,7 +463,7 @@ mod tests {
             pattern: "guest-1@x".into(),
             addr: Some("192.0.2.1".parse().unwrap()),
         }];
-        r.rules_mut().mutes = vec!["*@spam.example".into()];
+        r.set_mutes(vec!["*@spam.example".into()]);
         r.modes = 5;
         r.rules_mut().rate = 30;
         r.rules_mut().subject = Some("hello ☕".into());

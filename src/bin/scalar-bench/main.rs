@@ -11,6 +11,7 @@ mod flood;
 mod history;
 mod idle;
 mod login;
+mod mutes;
 mod peer;
 mod search;
 mod server;
@@ -28,7 +29,7 @@ usage: scalar-bench [OPTIONS] WORKLOAD...
 
 The server runs with --flood off (no message, byte or connection-rate limits), since the
 workloads open many connections from one address at once and publish as fast as they can;
-flood, ban-abuse and connect-storm start it with its default limits instead, as they measure them.
+flood, ban-abuse, mute-abuse and connect-storm start it with its default limits instead, as they measure them.
 
 workloads:
   fanout     one publisher, --subs subscribers in one channel, 100-byte bodies, as fast as the
@@ -51,6 +52,9 @@ workloads:
   ban-abuse  default flood limits: chat alone and beside 30 connections of a banned ID sending
              Subs as fast as their sockets take them to a channel with 500 ban patterns that
              are slow to match: chat latency both ways, how many Subs were refused
+  mute-abuse  default flood limits: chat alone and beside 120 muted members, each of its own
+             ID, sending Messages as fast as their sockets take them to a channel with 500 mute
+             patterns that are slow to match: chat latency both ways, how many were refused
   connect-storm  default connection rate: chat (members from 127.1.0.x, 16 each) alone and
              while 127.0.0.1 opens --storm-rate connections/s (each reads the first frame and
              closes): admitted vs refused (505), server CPU time per refusal, chat latency
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
             "login-storm" => login::run(&opts),
             "flood" => flood::run(&opts),
             "ban-abuse" => bans::run(&opts),
+            "mute-abuse" => mutes::run(&opts),
             "connect-storm" => storm::run(&opts),
             "slow-readers" => slow::run(&opts),
             "all" => fanout::run(&opts, 100)
