@@ -111,7 +111,12 @@ impl Server {
         let publish = s.user.is_some()
             && (matches!(
                 frame,
-                Ok(Msg::Message(_) | Msg::Mod(_) | Msg::SetMeta(_) | Msg::SetPresence(_) | Msg::Members(_))
+                Ok(Msg::Message(_)
+                    | Msg::Mod(_)
+                    | Msg::SetMeta(_)
+                    | Msg::SetPresence(_)
+                    | Msg::Members(_)
+                    | Msg::Topics(_))
             ) || (sub && usize::from(s.subs_sent) >= free_subs));
         let bytes = u32::try_from(len).unwrap_or(u32::MAX);
         // The user's token is booked when the request first asks, and waited for like the

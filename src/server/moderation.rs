@@ -146,10 +146,14 @@ impl Server {
         }
         if !pattern::is_pattern(m.target) {
             // An address range: only the server bans those.
-            return Some((
-                ErrorCode::BadId,
-                "a channel bans ID patterns, not addresses".into(),
-            ));
+            let reason = match pattern::parse_range(m.target) {
+                Some(_) => "a channel bans ID patterns, not addresses".into(),
+                None => format!(
+                    "{} is not an ID pattern (lowercase local@domain, * for any run)",
+                    m.target
+                ),
+            };
+            return Some((ErrorCode::BadId, reason));
         }
         // In a kept room a role or an invitation counts only in a session that logged in: one
         // for a name without an account here could never be used.
@@ -337,10 +341,13 @@ impl Server {
         match m.action {
             Action::Kick => {}
             Action::Ban => {
+                // A ban repeated when the guest is neither here nor remembered keeps the
+                // address it holds: repeating an action changes nothing.
+                let addr = guest_addr.or_else(|| room.ban(target).and_then(|b| b.addr));
                 room.rules_mut().bans.retain(|b| &*b.pattern != target);
                 room.rules_mut().bans.push(Ban {
                     pattern: target.into(),
-                    addr: guest_addr,
+                    addr,
                 });
             }
             Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),

@@ -389,12 +389,16 @@ impl Room {
         if self.is_operator(who) {
             return;
         }
-        let bucket = self
-            .rules_mut()
-            .pace
-            .entry(who.user.into())
-            .or_insert_with(|| Bucket::full(rate, now));
-        bucket.spend(PACE_COST, rate, now);
+        let pace = &mut self.rules_mut().pace;
+        // The key is allocated only for a member's first Message in a while.
+        match pace.get_mut(who.user) {
+            Some(bucket) => bucket.spend(PACE_COST, rate, now),
+            None => {
+                let mut bucket = Bucket::full(rate, now);
+                bucket.spend(PACE_COST, rate, now);
+                pace.insert(who.user.into(), bucket);
+            }
+        }
     }
 
     /// `rate` Messages a minute as a bucket: a Message costs [`PACE_COST`] tokens and `rate`

@@ -83,6 +83,29 @@ fn only_messages_spend_message_tokens() {
 }
 
 #[test]
+fn listings_cost_a_message() {
+    // A Topics or Members request is a few bytes; its reply can be 40 KB.
+    let mut r = Rig::new(limited(Rate::new(1, 2), Rate::new(100, 100)));
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    let topics = frame(Msg::Topics(Topics {
+        seq: Some(4),
+        start: 0,
+        count: 100,
+        cursor: None,
+    }));
+    let members = frame(Msg::Members(Members {
+        seq: Some(5),
+        topic: n(CH),
+        count: 100,
+        cursor: None,
+    }));
+    assert!(offer(&mut r, 0, &topics));
+    assert!(offer(&mut r, 0, &members));
+    assert!(!offer(&mut r, 0, &topics), "held, not refused");
+}
+
+#[test]
 fn subs_past_the_free_ones_cost_a_message() {
     let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(100, 100)));
     r.connect(0, "alice@example.com");

@@ -517,6 +517,35 @@ fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
 }
 
 #[test]
+fn a_guest_ban_repeated_once_the_guest_is_forgotten_keeps_its_address() {
+    let mut r = rig(Policy::Guests, false);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    r.ident_reply(0, "x");
+    r.sub(0, CH);
+    let troll: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+    r.open(1, troll);
+    let (guest, ..) = r.ident_reply(1, "x");
+    r.sub(1, CH);
+    act(&mut r, 0, Action::Ban, &guest, None);
+    r.server.disconnect(1);
+    // Sixteen more guests from there push the banned name out of those remembered.
+    for conn in 2..18 {
+        r.open(conn, troll);
+        r.ident_reply(conn, "x");
+        r.server.disconnect(conn);
+    }
+    let record = act(&mut r, 0, Action::Ban, &guest, None);
+    assert!(record.iter().any(|f| f.contains("ban guest-")), "{record:?}");
+    r.open(18, troll);
+    r.ident_reply(18, "x");
+    assert_eq!(
+        r.sub(18, CH),
+        ["Error 801 banned seq=Some(2)"],
+        "still out by address"
+    );
+}
+
+#[test]
 fn only_the_owner_transfers_or_drops_and_the_old_owner_stays_an_operator() {
     let mut r = room();
     act(&mut r, 0, Action::Op, "bob@example.com", None);
