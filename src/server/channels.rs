@@ -1,6 +1,7 @@
 //! Who receives a topic's Events: the subscribers of a channel, or the connections of a user.
 
 use super::outbox::ConnId;
+use super::sorted::Sorted;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -51,12 +52,12 @@ impl Audience {
 /// The connections of one topic: one inline, more on the heap.
 pub type Conns = SmallVec<[ConnId; 1]>;
 
-/// Channels by name. A channel exists while it has a subscriber. Names are also kept sorted, so
-/// that a Topics page is a slice however far into the list it starts.
+/// Channels by name. A channel exists while it has a subscriber. Names are also kept sorted,
+/// for Topics pages.
 #[derive(Debug, Default)]
 pub struct Channels {
     by_name: HashMap<Rc<str>, Audience>,
-    sorted: Vec<Rc<str>>,
+    sorted: Sorted,
 }
 
 impl Channels {
@@ -88,9 +89,7 @@ impl Channels {
             return a.add(conn);
         }
         let key = key.clone();
-        if let Err(at) = self.sorted.binary_search(&key) {
-            self.sorted.insert(at, key.clone());
-        }
+        self.sorted.insert(key.clone());
         self.by_name
             .entry(key)
             .or_insert_with(|| Audience::new(floor))
@@ -105,16 +104,14 @@ impl Channels {
         let left = a.remove(conn);
         if left == 0 {
             self.by_name.remove(name);
-            if let Ok(at) = self.sorted.binary_search_by(|k| (**k).cmp(name)) {
-                self.sorted.remove(at);
-            }
+            self.sorted.remove(name);
         }
         left
     }
 
     /// The index of the first channel named bytewise after `name` (which need not exist).
     pub fn position_after(&self, name: &str) -> usize {
-        self.sorted.partition_point(|k| &**k <= name)
+        self.sorted.position_after(name)
     }
 
     /// How many channels exist.
@@ -124,11 +121,6 @@ impl Channels {
 
     /// Up to `count` channel names from index `start` on, in bytewise order.
     pub fn page(&self, start: usize, count: usize) -> impl Iterator<Item = &str> {
-        self.sorted
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .take(count)
-            .map(|k| &**k)
+        self.sorted.page(start, count)
     }
 }

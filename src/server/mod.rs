@@ -21,6 +21,7 @@ mod ring;
 mod room;
 mod saved;
 mod session;
+mod sorted;
 mod throttle;
 
 pub use admin::{Policy as AdminPolicy, ServerBan};
