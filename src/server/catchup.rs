@@ -92,6 +92,7 @@ impl Server {
             return end(conn, c, status(hit.more), n, None, out);
         }
         if let Some(busy) = h.busy(asker, text.is_some()) {
+            h.refuse();
             return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, busy.reason(), out);
         }
         let query = Query {
@@ -165,7 +166,9 @@ impl Server {
                 h.failing = false;
             }
             Done::Answer(token, result) => {
-                let Some(read) = h.finish_read(token) else { return };
+                let Some(read) = h.finish_read(token, out) else {
+                    return;
+                };
                 self.answer(read, result, out);
             }
         }

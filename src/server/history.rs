@@ -5,6 +5,7 @@
 use super::mix::MixMap;
 use super::outbox::{ConnId, Outbox};
 use super::ring::Ring;
+use crate::store::turns::Turns;
 use crate::store::{Fsync, Query, Record, Retention, Scope};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -54,7 +55,7 @@ pub struct Read {
 /// Why a query cannot be started now (answered with 700, `store_unavailable`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Busy {
-    /// All places of its kind are taken.
+    /// All places of its kind are taken, and as many as may wait for one wait.
     Server,
     /// The asking address holds its [`share`] of them: one that asks for many at once (slow
     /// searches from many connections) must leave places for everyone else.
@@ -98,6 +99,13 @@ fn share(max: u64) -> u64 {
     (max - max / RESERVE).max(1)
 }
 
+/// Queries of one kind that may wait in the loop for a place at the store, as a multiple of
+/// its places. Were a query refused once the places are taken, the few addresses that can
+/// hold them all (two, each at its share of three quarters) would shut every other out of
+/// search; waiting, in turns by address, a newcomer goes after at most one query of each
+/// address already waiting, and it takes this many times as many addresses to fill the wait.
+const BACKLOG: usize = 16;
+
 /// The core's side of history.
 #[derive(Debug)]
 pub struct History {
@@ -124,6 +132,9 @@ pub struct History {
     max_searches: usize,
     /// How many of `reads` are searches.
     searches: usize,
+    /// Queries that wait for a place at the store, catch-ups then searches, each kind in
+    /// turns by address; they are in `reads` and count against their address's share.
+    backlog: [Turns<IpAddr, Query>; 2],
     /// Queries in flight by asking address and kind (search or not), where there are any.
     per_asker: HashMap<(IpAddr, bool), usize>,
     /// Recent Events by topic.
@@ -145,6 +156,10 @@ pub struct History {
     pub unconfirmed: VecDeque<Unconfirmed>,
     /// Connections holding a Message back until the writer catches up.
     waiting_for_room: Vec<ConnId>,
+    /// Queries refused as [`Busy`] since the last [`report_busy`](History::report_busy).
+    refused: u64,
+    /// When the refusals were last logged.
+    reported: Option<std::time::Instant>,
 }
 
 impl History {
@@ -164,6 +179,10 @@ impl History {
             max_reads: c.max_reads,
             max_searches: c.max_searches,
             searches: 0,
+            backlog: [
+                Turns::new(c.max_reads.saturating_mul(BACKLOG)),
+                Turns::new(c.max_searches.saturating_mul(BACKLOG)),
+            ],
             per_asker: HashMap::new(),
             ring: Ring::new(c.ring_bytes),
             retention: c.retention.clone(),
@@ -173,6 +192,8 @@ impl History {
             unwritten: HashMap::new(),
             unconfirmed: VecDeque::new(),
             waiting_for_room: Vec::new(),
+            refused: 0,
+            reported: None,
         }
     }
 
@@ -265,21 +286,57 @@ impl History {
         self.fsync == Fsync::Batched && !self.gone && q.before.is_none() && self.mark(q) > self.committed
     }
 
+    /// Counts a query refused as [`Busy`], for the log.
+    pub fn refuse(&mut self) {
+        self.refused += 1;
+    }
+
+    /// Logs how many queries were refused as busy, at most once a minute: a refusal costs
+    /// the asker a few bytes, so a line each could flood the log.
+    pub fn report_busy(&mut self, now: std::time::Instant) {
+        let due = self
+            .reported
+            .is_none_or(|at| now.saturating_duration_since(at) >= std::time::Duration::from_secs(60));
+        if self.refused > 0 && due {
+            log::warn!(
+                "{} history queries refused (700): too many at once, or too many from one address",
+                self.refused
+            );
+            self.refused = 0;
+            self.reported = Some(now);
+        }
+    }
+
     /// Why another catch-up (or, with `search`, another search) by `asker` may not be started
     /// now, if it may not.
     pub fn busy(&self, asker: IpAddr, search: bool) -> Option<Busy> {
-        let (running, max) = match search {
-            true => (self.searches, self.max_searches),
-            false => (self.reads.len() - self.searches, self.max_reads),
-        };
+        let max = self.places(search);
         let mine = self.per_asker.get(&(asker, search)).copied().unwrap_or(0);
-        if running >= max {
-            Some(Busy::Server)
-        } else if u64::try_from(mine).unwrap_or(u64::MAX) >= share(max as u64) {
+        if u64::try_from(mine).unwrap_or(u64::MAX) >= share(max as u64) {
             Some(Busy::Address)
+        } else if self.in_flight(search) >= max && !self.backlog[usize::from(search)].has_room() {
+            Some(Busy::Server)
         } else {
             None
         }
+    }
+
+    /// The store's places for queries of this kind.
+    fn places(&self, search: bool) -> usize {
+        match search {
+            true => self.max_searches,
+            false => self.max_reads,
+        }
+    }
+
+    /// Queries of this kind handed to the store (or waiting for a commit to be), not waiting
+    /// for a place.
+    fn in_flight(&self, search: bool) -> usize {
+        let all = match search {
+            true => self.searches,
+            false => self.reads.len() - self.searches,
+        };
+        all - self.backlog[usize::from(search)].len()
     }
 
     /// Starts a query for `read`: sent now if the store has every Event accepted so far,
@@ -289,7 +346,19 @@ impl History {
         q.token = self.next_token;
         self.searches += usize::from(read.search);
         *self.per_asker.entry((read.asker, read.search)).or_default() += 1;
+        let search = read.search;
         self.reads.insert(q.token, read);
+        let token = self.next_token;
+        // Counted in `reads` already: more than the places means this one waits for one.
+        match self.in_flight(search) > self.places(search) {
+            true => self.backlog[usize::from(search)].push(q.asker, q),
+            false => self.send(q, out),
+        }
+        token
+    }
+
+    /// Hands `q` to the store now if it has every Event accepted so far, else once it does.
+    fn send(&mut self, q: Query, out: &mut impl Outbox) {
         let mark = self.mark(&q);
         if self.committed >= mark || self.failing {
             out.query(q);
@@ -297,7 +366,6 @@ impl History {
             self.waiting.push_back((mark, q));
             out.flush_store();
         }
-        self.next_token
     }
 
     /// The store committed up to `pos`: queries waiting for it may go. Returns the Events that
@@ -358,8 +426,9 @@ impl History {
         }
     }
 
-    /// The asker of the query with this token, once its answer arrived; `None` if it closed.
-    pub fn finish_read(&mut self, token: u64) -> Option<Read> {
+    /// The asker of the query with this token, once its answer arrived (or it was refused
+    /// from the commit wait); `None` if it closed. Its place goes to the next query waiting.
+    pub fn finish_read(&mut self, token: u64, out: &mut impl Outbox) -> Option<Read> {
         let read = self.reads.remove(&token)?;
         self.searches -= usize::from(read.search);
         let key = (read.asker, read.search);
@@ -368,6 +437,9 @@ impl History {
             if *n == 0 {
                 self.per_asker.remove(&key);
             }
+        }
+        if let Some(next) = self.backlog[usize::from(read.search)].pop() {
+            self.send(next, out);
         }
         read.conn.is_some().then_some(read)
     }
@@ -378,10 +450,14 @@ impl History {
     /// returned as reads to refuse.
     pub fn release_waiting(&mut self, out: &mut impl Outbox) -> Vec<Read> {
         let mut refused = Vec::new();
-        for (_, q) in std::mem::take(&mut self.waiting) {
-            match self.would_miss_delivered(&q) {
-                true => refused.extend(self.finish_read(q.token)),
-                false => out.query(q),
+        // Queries given a place meanwhile go out now, as the store is failing, or are refused.
+        self.failing = true;
+        while !self.waiting.is_empty() {
+            for (_, q) in std::mem::take(&mut self.waiting) {
+                match self.would_miss_delivered(&q) {
+                    true => refused.extend(self.finish_read(q.token, out)),
+                    false => out.query(q),
+                }
             }
         }
         refused

@@ -524,6 +524,9 @@ impl Server {
         self.announce_gone(out);
         self.expire_kept_rooms();
         self.save(out);
+        if let Some(h) = self.history.as_mut() {
+            h.report_busy(now.mono);
+        }
         for room in self.rooms.values_mut() {
             room.prune(now.mono);
         }

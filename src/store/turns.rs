@@ -32,6 +32,16 @@ impl<K: Hash + Eq + Copy, T> Turns<K, T> {
         }
     }
 
+    /// How many items wait.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Whether another item fits under the bound.
     pub fn has_room(&self) -> bool {
         self.len < self.cap

@@ -237,10 +237,8 @@ fn search_goes_to_the_store_with_its_words() {
     assert_eq!(q.text.as_deref(), Some("Hello World"));
 }
 
-/// One address searching from many connections leaves a quarter of the places to everyone
-/// else; each place comes back with its answer.
-#[test]
-fn one_address_cannot_take_every_place() {
+/// A server whose store has four places for catch-ups and four for searches.
+fn four_places() -> Rig {
     let mut r = Rig::new(Limits::default());
     let c = HistoryConfig {
         max_reads: 4,
@@ -248,6 +246,21 @@ fn one_address_cannot_take_every_place() {
         ..config(Fsync::Batched)
     };
     r.server.keep_history(&c, 5_000, Vec::new());
+    r
+}
+
+fn slow_search() -> Msg<'static> {
+    Msg::Search(Search {
+        range: catchup("#rust@example.com", 5),
+        query: "slow",
+    })
+}
+
+/// One address searching from many connections leaves a quarter of the places to everyone
+/// else; each place comes back with its answer.
+#[test]
+fn one_address_cannot_take_every_place() {
+    let mut r = four_places();
     let other: std::net::IpAddr = Ipv4Addr::new(192, 0, 2, 7).into();
     for conn in 0..6 {
         let addr = if conn == 5 {
@@ -258,20 +271,17 @@ fn one_address_cannot_take_every_place() {
         r.connect_from(conn, &format!("u{conn}@example.com"), addr);
         r.sub(conn, "#rust@example.com");
     }
-    let search = || {
-        Msg::Search(Search {
-            range: catchup("#rust@example.com", 5),
-            query: "slow",
-        })
-    };
     for conn in 0..3 {
-        assert!(r.send(conn, search()).is_empty());
+        assert!(r.send(conn, slow_search()).is_empty());
     }
     assert_eq!(r.out.queries.len(), 3);
     assert!(r.out.queries.iter().all(|q| q.asker == Ipv4Addr::LOCALHOST));
     // Three of four: the fourth is another address's.
-    assert_eq!(r.send(3, search()), ["Error 700 store_unavailable seq=Some(40)"]);
-    assert!(r.send(5, search()).is_empty());
+    assert_eq!(
+        r.send(3, slow_search()),
+        ["Error 700 store_unavailable seq=Some(40)"]
+    );
+    assert!(r.send(5, slow_search()).is_empty());
     assert_eq!(r.out.queries.last().map(|q| q.asker), Some(other));
     // Catch-ups are counted apart.
     assert!(
@@ -283,7 +293,53 @@ fn one_address_cannot_take_every_place() {
     r.server
         .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
     r.out.take(0);
-    assert!(r.send(3, search()).is_empty());
+    assert!(r.send(3, slow_search()).is_empty());
+}
+
+/// Two addresses, each within its share, take every place: a third address's search waits for
+/// one rather than being refused, and goes before their later ones.
+#[test]
+fn a_newcomer_waits_for_a_place_in_turn_rather_than_being_refused() {
+    let mut r = four_places();
+    let addr = |i: u8| std::net::IpAddr::from(Ipv4Addr::new(192, 0, 2, i));
+    // Connections 0-2 from .1, 3-5 from .2, 6 from .3.
+    for conn in 0..7 {
+        let from = addr(1 + (conn / 3) as u8);
+        r.connect_from(conn, &format!("u{conn}@example.com"), from);
+        r.sub(conn, "#rust@example.com");
+    }
+    for conn in [0, 1, 2, 3] {
+        assert!(r.send(conn, slow_search()).is_empty());
+    }
+    assert_eq!(r.out.queries.len(), 4, "every place taken");
+    for conn in [4, 5, 6] {
+        assert!(
+            r.send(conn, slow_search()).is_empty(),
+            "{conn} waits, not refused"
+        );
+    }
+    assert_eq!(r.out.queries.len(), 4, "none of them sent yet");
+    // Each answer gives its place to the next address in turn: .2 asked first, then .3.
+    let answer = |r: &mut Rig| {
+        let q = r.out.queries.remove(0);
+        r.server
+            .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+        r.out.queries.last().map(|q| q.asker)
+    };
+    assert_eq!(answer(&mut r), Some(addr(2)));
+    assert_eq!(answer(&mut r), Some(addr(3)), "before .2's second");
+    assert_eq!(answer(&mut r), Some(addr(2)));
+    // An address past its share is still refused: three of four places, waiting or not.
+    assert_eq!(r.out.queries.len(), 4);
+    for conn in 0..3 {
+        r.out.take(conn);
+    }
+    r.connect_from(7, "u7@example.com", addr(2));
+    r.sub(7, "#rust@example.com");
+    assert_eq!(
+        r.send(7, slow_search()),
+        ["Error 700 store_unavailable seq=Some(40)"]
+    );
 }
 
 #[test]
@@ -293,15 +349,12 @@ fn searches_never_take_the_catchups_places() {
         r.connect(id, &format!("{user}@example.com"));
         r.sub(id, "#rust@example.com");
     }
-    let search = || {
-        Msg::Search(Search {
-            range: catchup("#rust@example.com", 5),
-            query: "slow",
-        })
-    };
     // One search in flight at most (max_searches): the second is refused...
-    assert!(r.send(0, search()).is_empty());
-    assert_eq!(r.send(1, search()), ["Error 700 store_unavailable seq=Some(40)"]);
+    assert!(r.send(0, slow_search()).is_empty());
+    assert_eq!(
+        r.send(1, slow_search()),
+        ["Error 700 store_unavailable seq=Some(40)"]
+    );
     // ...but catch-ups still have both their places (max_reads).
     assert!(
         r.send(2, Msg::Catchup(catchup("#rust@example.com", 5)))
@@ -321,7 +374,7 @@ fn searches_never_take_the_catchups_places() {
     r.server
         .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
     assert_eq!(r.out.take(0), ["CatchupEnd Complete 0"]);
-    assert!(r.send(1, search()).is_empty());
+    assert!(r.send(1, slow_search()).is_empty());
     assert_eq!(r.out.queries.len(), 3);
 }
 
