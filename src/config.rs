@@ -787,6 +787,16 @@ impl Config {
                     ));
                 }
             },
+            "motd" if value.len() > crate::proto::MAX_BODY => {
+                return Err(bad(
+                    &name,
+                    format!(
+                        "{} bytes: a message body holds at most {}",
+                        value.len(),
+                        crate::proto::MAX_BODY
+                    ),
+                ));
+            }
             "motd" => self.policy.motd = (!value.is_empty()).then(|| value.into()),
             "resolver" => {
                 let addr = crate::discovery::parse_resolver(value)
@@ -1185,6 +1195,14 @@ mod tests {
         let e = args(&["--domain", "a.example", "--trust-domain", "a.example"]).unwrap_err();
         assert!(e.to_string().contains("own domain"), "{e}");
         assert!(args(&["--domain", "a.example", "--trust-domain", "b.example"]).is_ok());
+    }
+
+    #[test]
+    fn a_motd_must_fit_a_message_body() {
+        let fits = "x".repeat(crate::proto::MAX_BODY);
+        assert!(args(&["--motd", &fits]).is_ok());
+        let e = args(&["--motd", &format!("{fits}x")]).unwrap_err().to_string();
+        assert!(e.contains("motd") && e.contains("at most 15360"), "{e}");
     }
 
     #[test]

@@ -6,8 +6,9 @@ use crate::event::{Content, Received};
 use crate::timefmt::rfc3339_utc;
 use std::fmt::Write;
 
-/// Appends `s` as a JSON string literal: quotes, backslashes and control characters escaped,
-/// everything else (valid UTF-8 already) as is.
+/// Appends `s` as a JSON string literal: quotes, backslashes, control characters (C0, DEL,
+/// C1) and bidi controls escaped, so that the output is safe on a terminal too; everything
+/// else (valid UTF-8 already) as is.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -17,7 +18,7 @@ pub fn push_str(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+            c if u32::from(c) < 0x20 || c == '\u{7f}' || crate::render::is_hidden_control(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -125,6 +126,9 @@ mod tests {
         let mut s = String::new();
         push_str(&mut s, "a\"b\\c\n\u{1}\u{7f}é☃");
         assert_eq!(s, r#""a\"b\\c\n\u0001\u007fé☃""#);
+        let mut s = String::new();
+        push_str(&mut s, "\u{85}\u{9b}[2J\u{202e}x");
+        assert_eq!(s, r#""\u0085\u009b[2J\u202ex""#);
     }
 
     #[test]

@@ -36,19 +36,25 @@ fn clean(s: &str, indent: Option<usize>) -> String {
                 out.push('^');
                 out.push(char::from_u32(n ^ 0x40).unwrap_or('?'));
             }
-            _ if (0x80..0xa0).contains(&n)
-                || n == 0x061c
-                || (0x202a..=0x202e).contains(&n)
-                || (0x2066..=0x2069).contains(&n)
-                || n == 0x200e
-                || n == 0x200f =>
-            {
+            _ if is_hidden_control(c) => {
                 let _ = write!(out, "<U+{n:04X}>");
             }
             _ => out.push(c),
         }
     }
     out
+}
+
+/// A C1 control (a terminal may take 0x9B as CSI) or a bidi control (which reorders the text
+/// around it): printed by its code point, never as itself.
+pub fn is_hidden_control(c: char) -> bool {
+    let n = u32::from(c);
+    (0x80..0xa0).contains(&n)
+        || n == 0x061c
+        || (0x202a..=0x202e).contains(&n)
+        || (0x2066..=0x2069).contains(&n)
+        || n == 0x200e
+        || n == 0x200f
 }
 
 /// ANSI colours for senders: the six bright hues that read on dark and light backgrounds, and
