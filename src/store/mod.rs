@@ -259,6 +259,9 @@ pub enum StoreError {
     /// The file is another program's SQLite database (schema version 0, with tables in it),
     /// which scalard must not write its own tables into.
     NotOurs,
+    /// The file exists but is empty: truncated, most likely. SQLite would take it for a new
+    /// database, and the accounts, bans and history it held would be gone without a word.
+    Empty,
 }
 
 impl std::fmt::Display for StoreError {
@@ -276,6 +279,12 @@ impl std::fmt::Display for StoreError {
                 f,
                 "store: the file is another program's SQLite database (it has tables, but no scalard \
                  schema); give scalard a data directory of its own"
+            ),
+            StoreError::Empty => write!(
+                f,
+                "store: the database file is empty (0 bytes; truncated?): restore it from a backup \
+                 (docs/OPERATIONS.md), or, if this server never stored anything, delete it to start \
+                 a new store"
             ),
         }
     }

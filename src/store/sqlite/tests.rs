@@ -1667,3 +1667,13 @@ fn a_closed_life_s_events_are_read_only_in_that_life() {
     );
     assert_eq!(newest, recs);
 }
+
+#[test]
+fn an_empty_file_is_refused_not_taken_for_a_new_store() {
+    let dir = TempDir::new("empty-file");
+    std::fs::write(dir.db(), b"").unwrap();
+    assert!(matches!(Db::open(&dir.db()), Err(StoreError::Empty)));
+    assert_eq!(std::fs::metadata(dir.db()).unwrap().len(), 0, "left as it was");
+    std::fs::remove_file(dir.db()).unwrap();
+    assert!(Db::open(&dir.db()).is_ok(), "no file at all is a new store");
+}
