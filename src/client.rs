@@ -545,6 +545,13 @@ impl Client {
     /// Takes the session's ID, domain and timers from the server's Ident reply.
     fn accept_ident(&mut self, reply: &Frame) -> Result<(), ClientError> {
         match reply.msg()? {
+            // §4: the server answers with the one version it chose, of those offered.
+            Msg::Ident(i) if i.versions.len() != 1 || i.versions.iter().any(|v| v != VERSION) => {
+                let chosen: Vec<u64> = i.versions.iter().collect();
+                Err(ClientError::Protocol(format!(
+                    "the server chose versions {chosen:?}; this client offered only {VERSION}"
+                )))
+            }
             Msg::Ident(i) => {
                 self.user = i.user.as_str().to_string();
                 // The decoder has checked `server` is a domain; a server that leaves it out
@@ -931,6 +938,23 @@ mod tests {
             c.request(Duration::from_millis(500), |seq| Msg::Ping(Ping { seq, time: 1 }))
         });
         assert!(matches!(r, Err(ClientError::Timeout(_))), "{r:?}");
+    }
+
+    #[test]
+    fn a_server_choosing_a_version_not_offered_is_refused() {
+        for versions in [&[7u64][..], &[VERSION, 7]] {
+            let (addr, peer) = fake_server(move |s| {
+                let user = Name::parse("alice@localhost").unwrap();
+                let reply = Ident::new(Some(1), versions, user);
+                let _ = s.write_all(&Msg::Ident(reply).to_frame().unwrap());
+            });
+            let r = Client::connect(addr, "alice", Duration::from_secs(2));
+            let Err(ClientError::Protocol(e)) = r else {
+                panic!("{versions:?}: {:?}", r.map(|_| ()))
+            };
+            assert!(e.contains("versions"), "{e}");
+            peer.join().unwrap();
+        }
     }
 
     #[test]
