@@ -41,7 +41,7 @@ use auth::Accounts;
 use channels::{Audience, Channels};
 use history::History;
 use session::Session;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -101,9 +101,13 @@ pub struct Server {
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
     now_ms: u64,
-    /// How many lasting rooms each account owns, and how many there are.
+    /// How many lasting rooms each account owns.
     lasting_owned: HashMap<Box<str>, usize>,
-    lasting_rooms: usize,
+    /// The lasting rooms, by channel: the tick looks for those unused too long among these
+    /// (at most [`saved::MAX_KEPT_ROOMS`]), not among every room.
+    kept: HashSet<Box<str>>,
+    /// Rooms whose members' rate budgets are not all full again, which the tick prunes.
+    paced: HashSet<Box<str>>,
     /// Guests that left lately, and from where: a ban of one by name still bans its address.
     left_guests: moderation::LeftGuests,
     /// Keys of server state changed since they were last handed to the store.
@@ -140,7 +144,8 @@ impl Server {
             now_ms: 0,
             unsaved: Default::default(),
             lasting_owned: HashMap::new(),
-            lasting_rooms: 0,
+            kept: HashSet::new(),
+            paced: HashSet::new(),
             left_guests: Default::default(),
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
@@ -527,9 +532,13 @@ impl Server {
         if let Some(h) = self.history.as_mut() {
             h.report_busy(now.mono);
         }
-        for room in self.rooms.values_mut() {
-            room.prune(now.mono);
-        }
+        let rooms = &mut self.rooms;
+        self.paced.retain(|channel| {
+            rooms.get_mut(&**channel).is_some_and(|room| {
+                room.prune(now.mono);
+                room.is_paced()
+            })
+        });
         for conn in 0..self.sessions.len() {
             let Some(s) = self.sessions[conn].as_mut() else {
                 continue;

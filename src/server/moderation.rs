@@ -370,7 +370,7 @@ impl Server {
                     self.lasting_handed_over(&old, Some(target));
                 } else if keep {
                     room.lasting = true;
-                    self.own_lasting(target);
+                    self.own_lasting(channel, target);
                 }
             }
             Action::Transfer => {}
@@ -470,7 +470,7 @@ impl Server {
             }
             let room = Room::new(owner.clone(), lasting, self.now_ms);
             if lasting {
-                self.own_lasting(&room.owner);
+                self.own_lasting(channel, &room.owner);
             }
             let key = self.name_key(channel);
             self.rooms.insert(key, Box::new(room));

@@ -19,7 +19,7 @@ impl Server {
         }
         // The same checks as `refuse_publish`, with one lookup of the channel's room for its
         // silence check, the member's rate and whether the Event is tagged with its life.
-        let mut closed = None;
+        let (mut closed, mut paced) = (None, false);
         let refusal = self.refuse_basic(conn, &m).or_else(|| {
             let session = self.sessions.get(conn)?.as_ref()?;
             let who = super::admin::who(session, &self.policy.admins)?;
@@ -34,9 +34,13 @@ impl Server {
             let failing = self.history.as_ref().is_some_and(|h| h.failing);
             if !failing {
                 room.spend(who, now.mono);
+                paced = room.is_paced();
             }
             None
         });
+        if paced && !self.paced.contains(m.topic.as_str()) {
+            self.paced.insert(m.topic.as_str().into());
+        }
         if let Some((code, reason)) = refusal.or_else(|| self.store_refusal()) {
             return self.fail(conn, m.seq, code, &reason, out);
         }

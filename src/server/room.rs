@@ -383,6 +383,11 @@ impl Room {
         }
     }
 
+    /// Whether some member's rate budget is not full again (see [`prune`](Room::prune)).
+    pub fn is_paced(&self) -> bool {
+        !self.rules().pace.is_empty()
+    }
+
     /// Counts a Message of `who` against the channel's rate (operators are not counted).
     pub fn spend(&mut self, who: Who<'_>, now: Instant) {
         let Some(rate) = self.pace_rate() else { return };

@@ -62,13 +62,13 @@ impl Server {
 
     /// Whether `owner` may own one more lasting room.
     pub(super) fn may_own_lasting(&self, owner: &str) -> bool {
-        self.lasting_rooms < MAX_KEPT_ROOMS
+        self.kept.len() < MAX_KEPT_ROOMS
             && self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
     }
 
     /// Why `owner` may not own one more lasting room ([`Server::may_own_lasting`]), in words.
     pub(super) fn why_not_lasting(&self, owner: &str) -> String {
-        match self.lasting_rooms < MAX_KEPT_ROOMS {
+        match self.kept.len() < MAX_KEPT_ROOMS {
             true => format!("{owner} owns {MAX_LASTING_ROOMS} kept channels already"),
             false => format!("the server keeps {MAX_KEPT_ROOMS} channels already"),
         }
@@ -87,9 +87,8 @@ impl Server {
                 self.lasting_owned.remove(from);
             }
         }
-        match to {
-            Some(to) => *self.lasting_owned.entry(to.into()).or_insert(0) += 1,
-            None => self.lasting_rooms = self.lasting_rooms.saturating_sub(1),
+        if let Some(to) = to {
+            *self.lasting_owned.entry(to.into()).or_insert(0) += 1;
         }
     }
 
@@ -102,6 +101,7 @@ impl Server {
         };
         room.lasting = false;
         let owner = room.owner.clone();
+        self.kept.remove(channel);
         self.lasting_handed_over(&owner, None);
         self.mark(channel);
     }
@@ -170,7 +170,14 @@ impl Server {
         let now = unix_s(self.now_ms);
         let mut expired = Vec::new();
         let mut dated = Vec::new();
-        for (channel, room) in self.rooms.iter_mut().filter(|(_, r)| r.lasting && r.is_empty()) {
+        for channel in &self.kept {
+            let Some(room) = self
+                .rooms
+                .get_mut(&**channel)
+                .filter(|r| r.lasting && r.is_empty())
+            else {
+                continue;
+            };
             if room.emptied == 0 {
                 room.emptied = now;
                 dated.push(channel.clone());
@@ -191,10 +198,10 @@ impl Server {
         }
     }
 
-    /// Counts one more lasting room of `owner`.
-    pub(super) fn own_lasting(&mut self, owner: &str) {
+    /// Counts `channel` as a lasting room of `owner`.
+    pub(super) fn own_lasting(&mut self, channel: &str, owner: &str) {
         *self.lasting_owned.entry(owner.into()).or_insert(0) += 1;
-        self.lasting_rooms += 1;
+        self.kept.insert(channel.into());
     }
 
     /// Hands the changed keys to the store; those it cannot take now stay for the next tick.
@@ -247,7 +254,7 @@ impl Server {
                 BANS => bans_of(&v).map(|b| self.bans = b),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
-                    self.own_lasting(&r.owner);
+                    self.own_lasting(channel, &r.owner);
                     self.rooms.insert(channel.into(), Box::new(r));
                 }),
             };

@@ -114,6 +114,13 @@ fn set_meta_records_each_change_and_modes_gate_the_door() {
         r.say(0, CH, "ops are free").last().map(String::as_str),
         Some("Event #meta@example.com alice@example.com ops are free seq=Some(9)")
     );
+    // Bob's budget is remembered until it is full again; the tick visits only such rooms.
+    assert!(r.server.paced.contains(CH));
+    r.advance(std::time::Duration::from_secs(5));
+    assert!(r.server.paced.contains(CH), "not full yet");
+    r.advance(std::time::Duration::from_secs(60));
+    assert!(r.server.paced.is_empty());
+    assert!(r.server.rooms.get(CH).is_some_and(|room| !room.is_paced()));
 }
 
 #[test]

@@ -628,7 +628,7 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
         act(&mut r, 2, Action::Drop, "carol@example.com", None),
         ["Event #mod@example.com carol@example.com drop carol@example.com seq=Some(7)"]
     );
-    assert_eq!((r.server.lasting_rooms, r.server.lasting_owned.len()), (0, 0));
+    assert_eq!((r.server.kept.len(), r.server.lasting_owned.len()), (0, 0));
     r.advance(Duration::from_secs(1));
     assert_eq!(
         r.out.saved,
@@ -691,7 +691,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     );
     assert!(r.server.rooms.get(CAROL).unwrap().rules().ops.is_empty());
     assert_eq!(
-        (r.server.lasting_rooms, r.server.lasting_owned.len()),
+        (r.server.kept.len(), r.server.lasting_owned.len()),
         (1, 1),
         "carol's"
     );
@@ -812,7 +812,7 @@ fn a_kept_channel_nobody_uses_is_forgotten_after_three_months() {
     r.out.saved.clear();
     r.advance(DAY * 2);
     assert!(!r.server.rooms.contains_key(CH), "forgotten");
-    assert_eq!((r.server.lasting_rooms, r.server.lasting_owned.len()), (0, 0));
+    assert_eq!((r.server.kept.len(), r.server.lasting_owned.len()), (0, 0));
     r.advance(Duration::from_secs(1));
     assert_eq!(r.out.saved, [(CH.to_string(), None)], "and its saved state");
 }
