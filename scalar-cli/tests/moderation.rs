@@ -85,7 +85,8 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     let mark = bob.wait_for("* alice banned you (spam)", STEP);
     bob.wait_for_from(
         mark,
-        "error: banned from #b@localhost by alice@localhost: spam; you are no longer in #b",
+        "error: banned from #b@localhost by alice@localhost: spam; you are no longer in #b \
+         (an operator can unban you)",
         STEP,
     );
     bob.command(

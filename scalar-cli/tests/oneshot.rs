@@ -175,6 +175,24 @@ fn nothing_more(server: &Server, watcher: &mut scalar::client::Client, topic: &s
 }
 
 #[test]
+fn send_to_a_bare_word_says_it_is_a_channel() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#in@localhost");
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "in", "meant for a person?"]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the channel #in@localhost") && r.stderr.contains("(in@localhost)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(next_text(&mut watcher), "meant for a person?");
+}
+
+#[test]
 fn send_refuses_bad_stdin_without_sending_half() {
     let server = Server::start();
     let home = TempDir::new();

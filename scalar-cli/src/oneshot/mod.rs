@@ -90,6 +90,14 @@ pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliE
     let mut conn = open(args)?;
     let topic = fold_topic(raw_topic, &conn)?;
     let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    if !raw_topic.trim().starts_with(['#', '!']) && !raw_topic.contains('@') {
+        // A bare word is a channel here but a user after /msg: say which, as a message meant
+        // for one person would otherwise sit in a channel's history for anyone to read.
+        let user = topic.trim_start_matches('#');
+        note(&format!(
+            "sending to the channel {topic}; a direct message needs the ID ({user})"
+        ));
+    }
     if name.kind() == scalar::proto::Kind::Channel {
         // Only subscribers may publish to a channel (PROTOCOL.md §4, not_subscribed).
         subscribe(&mut conn, &topic, args.timeout)?;

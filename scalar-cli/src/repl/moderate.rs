@@ -83,7 +83,13 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
     let short = names::short(&channel, &st.domain).to_string();
     let now = st.now_talking();
     drop(st);
-    shared.screen.error(format!(
-        "{reason}; you are no longer in {short}{now} (/join {short} to go back)"
-    ));
+    // 803 ends a ban's victims' subscriptions too; only the reason tells (scalard's begins
+    // "banned from"), and joining again would only be refused.
+    let back = match reason.starts_with("banned from") {
+        true => "an operator can unban you".to_string(),
+        false => format!("/join {short} to go back"),
+    };
+    shared
+        .screen
+        .error(format!("{reason}; you are no longer in {short}{now} ({back})"));
 }
