@@ -448,7 +448,8 @@ fn msg_id(v: OsString, flag: &str) -> Result<MsgId, CliError> {
     let v = utf8(v, flag)?;
     MsgId::from_hex(v.trim()).ok_or_else(|| {
         usage(format!(
-            "{flag}: expected a message id of 64 hex digits, got {v:?}"
+            "{flag}: expected a message id of 64 hex digits, got {v:?} (the short ids shown \
+             before messages are prefixes: --json prints the whole id)"
         ))
     })
 }

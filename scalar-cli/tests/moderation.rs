@@ -187,6 +187,7 @@ fn status_away_is_seen_by_a_watcher() {
     quit(alice);
     bob.wait_for_from(mark, "* alice is offline", STEP);
     bob.command("/unwatch alice", "-- no longer watching alice");
+    bob.command("/unwatch alice", "-- you were not watching alice");
     quit(bob);
 }
 

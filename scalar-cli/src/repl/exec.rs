@@ -193,6 +193,15 @@ fn publish(
             "{e} to {}: the message may still be delivered, and is shown here if it is",
             short()
         )),
+        // A server's topics (`!wall`, `!motd`) refuse everyone but its admins as `reserved`.
+        Err(e @ ReqError::Net(NetError::Refused { code, .. }))
+            if code == ErrorCode::Reserved as u16 && topic.starts_with('!') =>
+        {
+            Err(format!(
+                "not sent to {}: only the server's admins may publish there ({e})",
+                short()
+            ))
+        }
         Err(e) => Err(format!("not sent to {}: {e}", short())),
     }
 }

@@ -64,10 +64,14 @@ pub fn watch(shared: &Shared, typed: &str, on: bool) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot {} {short}: {e}", if on { "watch" } else { "unwatch" }))?;
     let mut st = shared.state();
+    let was = st.watching.contains(&user);
     st.watching.retain(|w| *w != user);
     if !on {
         drop(st);
-        shared.screen.info(format!("no longer watching {short}"));
+        shared.screen.info(match was {
+            true => format!("no longer watching {short}"),
+            false => format!("you were not watching {short}"),
+        });
         return Ok(());
     }
     st.watching.push(user.clone());
