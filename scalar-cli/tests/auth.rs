@@ -417,7 +417,10 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     carol.type_keys("/sban alice\r");
     carol.wait_for("800 not_operator", STEP);
     carol.type_keys("/wall hello\r");
-    carol.wait_for("not sent to !wall: only the server's admins may publish there", STEP);
+    carol.wait_for(
+        "not sent to !wall: only the server's admins may publish there",
+        STEP,
+    );
 
     // The operator's view of the saved ban, offline. Saved within a tick and a commit.
     let data = dir.0.join("server");

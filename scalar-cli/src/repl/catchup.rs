@@ -357,8 +357,20 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
     for e in &fresh {
         shared.show_event(e, Shown::Missed);
     }
+    // A long replay pushes the marker off the screen, and ends with what looks like the
+    // present: say again, below it, what is still missing.
+    if !gaps.is_empty() && fresh.len() > REPEAT_GAP_AFTER {
+        shared.screen.info(format!(
+            "end of the {} missed in {name}; {}",
+            missed(fresh.len()),
+            gaps.join("; ")
+        ));
+    }
     None
 }
+
+/// Replays longer than this many messages repeat their marker's warnings after them.
+const REPEAT_GAP_AFTER: usize = 20;
 
 /// `a`, `a and b`, `a, b and c`.
 fn and_list(items: &[String]) -> String {
@@ -505,6 +517,10 @@ mod tests {
         );
         assert_eq!(all.matches("message 6000\n").count(), 1, "{all}");
         assert!(all.contains("1100 messages missed in #b"), "{all}");
+        assert!(
+            !all.contains("end of the"),
+            "a filled gap needs no second word: {all}"
+        );
         let st = shared.state();
         let gap = &st.unfilled["#c@l"];
         assert_eq!(gap.start, start);
@@ -514,6 +530,28 @@ mod tests {
             "the first live message after the gap bounds its next read"
         );
         assert!(!st.unfilled.contains_key("#a@l"));
+    }
+
+    #[test]
+    fn a_long_replay_that_left_some_out_says_so_again_at_its_end() {
+        let (shared, screen, rx) = session();
+        let start = Start {
+            last: None,
+            lost_at: 1_000,
+        };
+        let long = Caught {
+            ending: Ending::Capped,
+            ..caught("#b@l", start, (1..=30).map(|n| ev(n, "#b@l")).collect())
+        };
+        assert_eq!(show_caught(&shared, long, "reconnected: "), None);
+        screen.flush(Duration::from_secs(10));
+        let all: String = rx.try_iter().collect();
+        let last = all.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("end of the 30 messages missed in #b")
+                && last.contains(&format!("stopped after {MAX_PAGES} pages")),
+            "{all}"
+        );
     }
 
     #[test]
