@@ -136,17 +136,19 @@ fn a_session_closed_by_a_registration_says_why_in_one_line() {
     c.env("SCALAR_PASSWORD", "s3cret-pw")
         .args(["--id", "dave", "--register", "ping"]);
     assert_eq!(run(c, b"").code(), 0);
-    // The Error with the reason and the Bye after it make one line, not two.
+    // The Error with the reason and the Bye after it make one line, not two; and it is not
+    // dialled again only to be refused for the same reason.
     p.wait_for("not reconnecting", STEP);
     let text = p.text();
     assert!(
         text.contains(
             "connection lost: the server ended the session: 600 auth_required: dave@localhost is \
-             now a registered account: log in with its password; reconnecting"
+             now a registered account: log in with its password; not reconnecting (/quit to leave)"
         ),
         "{text}"
     );
     assert_eq!(text.matches("now a registered account").count(), 1, "{text}");
+    assert!(!text.contains("reconnect attempt"), "{text}");
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }

@@ -62,9 +62,12 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
         // Where to catch up from is fixed now: live Events of the next connection must not
         // move it on before the gap is filled.
         let gap = Gap::of(&shared.state(), heard_at);
-        // A session a server ban ended is not dialled again only to be told so.
+        // A session a server ban ended, or one whose name became an account (it had no
+        // password, or it would have logged in), is not dialled again only to be told so.
         if let NetError::Dropped { code, .. } = why
-            && code == ErrorCode::BannedFromServer as u16
+            && [ErrorCode::BannedFromServer, ErrorCode::AuthRequired]
+                .map(|c| c as u16)
+                .contains(&code)
         {
             shared.screen.error(format!(
                 "connection lost: {why}; not reconnecting (/quit to leave)"
