@@ -53,21 +53,20 @@ impl Server {
         else {
             return;
         };
-        match m.presence {
-            Presence::Away => {
-                self.away
-                    .insert(user.clone(), m.reason.unwrap_or_default().into());
-            }
-            _ => {
-                self.away.remove(&user);
-            }
-        }
+        let was = match m.presence {
+            Presence::Away => self
+                .away
+                .insert(user.clone(), m.reason.unwrap_or_default().into()),
+            _ => self.away.remove(&user),
+        };
+        // Saying again what watchers were told last tells them nothing: only the sender hears.
+        let changed = was.as_deref() != self.away.get(&user).map(|n| &**n);
         let text = match (m.presence, m.reason) {
             (Presence::Away, Some(note)) if !note.is_empty() => format!("away {note}"),
             (Presence::Away, _) => "away".into(),
             _ => "online".into(),
         };
-        self.announce_presence(&user, &text, Some((conn, m.seq)), now.unix_ms, out);
+        self.announce_presence(&user, &text, changed, Some((conn, m.seq)), now.unix_ms, out);
     }
 
     /// Announces the users whose last connection closed (disconnect has no outbox), unless
@@ -86,19 +85,24 @@ impl Server {
             self.away.remove(user);
         }
         let text = if online { "online" } else { "offline" };
-        self.announce_presence(user, text, None, self.now_ms, out);
+        self.announce_presence(user, text, true, None, self.now_ms, out);
     }
 
-    /// One presence Event from `user`, to its watchers, and echoed to `echo` if given.
+    /// One presence Event from `user`, to its watchers if `watchers`, and echoed to `echo` if
+    /// given.
     fn announce_presence(
         &mut self,
         user: &str,
         text: &str,
+        watchers: bool,
         echo: Option<(ConnId, Option<u32>)>,
         now_ms: u64,
         out: &mut impl Outbox,
     ) {
-        let watchers = self.watchers.get(user).cloned().unwrap_or_default();
+        let watchers = match watchers {
+            true => self.watchers.get(user).cloned().unwrap_or_default(),
+            false => Default::default(),
+        };
         if watchers.is_empty() && echo.is_none() {
             return;
         }

@@ -255,6 +255,17 @@ fn watchers_see_online_away_back_and_offline_once_each() {
         ["Event bob@example.com bob@example.com away lunch seq=None"]
     );
     assert!(r.out.take(2).is_empty(), "presence is not a direct message");
+    // Said again, the same: the sender's echo, and nothing for the watchers.
+    let again = Msg::SetPresence(SetPresence {
+        seq: Some(9),
+        presence: Presence::Away,
+        reason: Some("lunch"),
+    });
+    assert_eq!(
+        r.send(2, again),
+        ["Event bob@example.com bob@example.com away lunch seq=Some(9)"]
+    );
+    assert!(r.out.take(0).is_empty(), "no news");
     assert_eq!(sub_meta(&mut r, 0, "bob@example.com").4, Some(Presence::Away));
     r.server.disconnect(1);
     r.server.disconnect(2);
