@@ -131,11 +131,17 @@ impl Server {
     pub(super) fn store_failing(&mut self, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut() else { return };
         h.failing = true;
-        let refused = h.release_waiting(out);
+        h.release_waiting(out);
         for conn in h.room() {
             self.resume(conn, out);
         }
-        for Read { conn, seq, .. } in refused {
+        self.refuse_unstored(out);
+    }
+
+    /// Refuses the queries the store's failure took out ([`History::take_refused`]).
+    fn refuse_unstored(&mut self, out: &mut impl Outbox) {
+        let Some(h) = self.history.as_mut() else { return };
+        for Read { conn, seq, .. } in h.take_refused() {
             let Some(conn) = conn else { continue };
             self.fail(conn, seq, ErrorCode::StoreUnavailable, UNSTORED, out);
             self.resume(conn, out);
@@ -166,10 +172,11 @@ impl Server {
                 h.failing = false;
             }
             Done::Answer(token, result) => {
-                let Some(read) = h.finish_read(token, out) else {
-                    return;
-                };
-                self.answer(read, result, out);
+                let read = h.finish_read(token, out);
+                self.refuse_unstored(out);
+                if let Some(read) = read {
+                    self.answer(read, result, out);
+                }
             }
         }
     }

@@ -157,7 +157,9 @@ pub struct History {
     /// Connections holding a Message back until the writer catches up.
     waiting_for_room: Vec<ConnId>,
     /// Queries refused as [`Busy`] since the last [`report_busy`](History::report_busy).
-    refused: u64,
+    busy_refusals: u64,
+    /// Queries taken out to be refused ([`take_refused`](History::take_refused)).
+    refused: Vec<Read>,
     /// When the refusals were last logged.
     reported: Option<std::time::Instant>,
 }
@@ -192,7 +194,8 @@ impl History {
             unwritten: HashMap::new(),
             unconfirmed: VecDeque::new(),
             waiting_for_room: Vec::new(),
-            refused: 0,
+            busy_refusals: 0,
+            refused: Vec::new(),
             reported: None,
         }
     }
@@ -288,7 +291,7 @@ impl History {
 
     /// Counts a query refused as [`Busy`], for the log.
     pub fn refuse(&mut self) {
-        self.refused += 1;
+        self.busy_refusals += 1;
     }
 
     /// Logs how many queries were refused as busy, at most once a minute: a refusal costs
@@ -297,12 +300,12 @@ impl History {
         let due = self
             .reported
             .is_none_or(|at| now.saturating_duration_since(at) >= std::time::Duration::from_secs(60));
-        if self.refused > 0 && due {
+        if self.busy_refusals > 0 && due {
             log::warn!(
                 "{} history queries refused (700): too many at once, or too many from one address",
-                self.refused
+                self.busy_refusals
             );
-            self.refused = 0;
+            self.busy_refusals = 0;
             self.reported = Some(now);
         }
     }
@@ -429,6 +432,13 @@ impl History {
     /// The asker of the query with this token, once its answer arrived (or it was refused
     /// from the commit wait); `None` if it closed. Its place goes to the next query waiting.
     pub fn finish_read(&mut self, token: u64, out: &mut impl Outbox) -> Option<Read> {
+        let read = self.uncount(token)?;
+        self.admit_next(read.search, out);
+        read.conn.is_some().then_some(read)
+    }
+
+    /// Takes the query with this token out of the counts.
+    fn uncount(&mut self, token: u64) -> Option<Read> {
         let read = self.reads.remove(&token)?;
         self.searches -= usize::from(read.search);
         let key = (read.asker, read.search);
@@ -438,29 +448,48 @@ impl History {
                 self.per_asker.remove(&key);
             }
         }
-        if let Some(next) = self.backlog[usize::from(read.search)].pop() {
-            self.send(next, out);
+        Some(read)
+    }
+
+    /// Gives a freed place of this kind to the next query waiting for one. One whose
+    /// connection closed meanwhile is dropped, and, while the store fails, one that an answer
+    /// from disk could leave delivered Events out of is put in `refused`, as when it starts:
+    /// each takes its place in `reads` with it, so what is in flight stays the same.
+    fn admit_next(&mut self, search: bool, out: &mut impl Outbox) {
+        while let Some(q) = self.backlog[usize::from(search)].pop() {
+            let closed = self.reads.get(&q.token).is_none_or(|r| r.conn.is_none());
+            if closed || (self.failing && self.would_miss_delivered(&q)) {
+                let read = self.uncount(q.token);
+                self.refused.extend(read.filter(|r| r.conn.is_some()));
+                continue;
+            }
+            return self.send(q, out);
         }
-        read.conn.is_some().then_some(read)
     }
 
     /// The store failed: queries waiting for a commit go now rather than wait for a recovery
     /// that may be long in coming: answered from what is on disk, or, where that could leave
-    /// out what was delivered ([`would_miss_delivered`](History::would_miss_delivered)),
-    /// returned as reads to refuse.
-    pub fn release_waiting(&mut self, out: &mut impl Outbox) -> Vec<Read> {
-        let mut refused = Vec::new();
-        // Queries given a place meanwhile go out now, as the store is failing, or are refused.
+    /// out what was delivered ([`would_miss_delivered`](History::would_miss_delivered)), put
+    /// in `refused`.
+    pub fn release_waiting(&mut self, out: &mut impl Outbox) {
+        // Places freed here go to queries waiting for one, checked the same way; as the store
+        // is failing, none of them waits for a commit.
         self.failing = true;
-        while !self.waiting.is_empty() {
-            for (_, q) in std::mem::take(&mut self.waiting) {
-                match self.would_miss_delivered(&q) {
-                    true => refused.extend(self.finish_read(q.token, out)),
-                    false => out.query(q),
+        for (_, q) in std::mem::take(&mut self.waiting) {
+            match self.would_miss_delivered(&q) {
+                true => {
+                    let read = self.finish_read(q.token, out);
+                    self.refused.extend(read);
                 }
+                false => out.query(q),
             }
         }
-        refused
+    }
+
+    /// The queries to refuse with 700 because, the store failing, an answer from disk could
+    /// leave out Events their askers were delivered.
+    pub fn take_refused(&mut self) -> Vec<Read> {
+        std::mem::take(&mut self.refused)
     }
 
     /// Forgets a closed connection, whose number the shell may soon give to another: its

@@ -342,6 +342,72 @@ fn a_newcomer_waits_for_a_place_in_turn_rather_than_being_refused() {
     );
 }
 
+/// Four places taken by searches of a quiet channel (from two addresses, within their
+/// shares); connection 4, from a third, is subscribed to `#rust` too. Returns the rig.
+fn places_taken() -> Rig {
+    let mut r = four_places();
+    let addr = |i: u8| std::net::IpAddr::from(Ipv4Addr::new(192, 0, 2, i));
+    for conn in 0..5 {
+        let from = addr([1, 1, 1, 2, 3][conn]);
+        r.connect_from(conn, &format!("u{conn}@example.com"), from);
+        r.sub(conn, "#rust@example.com");
+        r.sub(conn, "#quiet@example.com");
+    }
+    let quiet = || {
+        Msg::Search(Search {
+            range: catchup("#quiet@example.com", 5),
+            query: "slow",
+        })
+    };
+    for conn in 0..4 {
+        assert!(r.send(conn, quiet()).is_empty());
+    }
+    assert_eq!(r.out.queries.len(), 4);
+    r
+}
+
+/// Answers the oldest query the store was handed, with nothing found.
+fn answer_one(r: &mut Rig) {
+    let q = r.out.queries.remove(0);
+    r.server
+        .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+}
+
+/// A query that waited for a place while the store began to fail is checked, when it gets
+/// one, as it would have been had it started then: an answer from disk would leave out what
+/// was delivered, so it is refused, not answered as complete.
+#[test]
+fn a_query_given_a_place_while_the_store_fails_is_refused_if_disk_lacks_what_was_delivered() {
+    let mut r = places_taken();
+    r.say(0, "#rust@example.com", "delivered, not yet stored");
+    r.out.take(4);
+    assert!(r.send(4, slow_search()).is_empty(), "waits for a place");
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    answer_one(&mut r);
+    assert_eq!(r.out.take(4), ["Error 700 store_unavailable seq=Some(40)"]);
+    assert_eq!(r.out.queries.len(), 3, "the store was not asked");
+    assert!(r.out.resumed.contains(&4), "and its next request goes on");
+}
+
+/// A query whose connection closed while it waited for a place is dropped when its turn
+/// comes, not run on the store for nobody.
+#[test]
+fn a_waiting_query_of_a_closed_connection_is_dropped() {
+    let mut r = places_taken();
+    assert!(r.send(4, slow_search()).is_empty());
+    r.server.disconnect(4);
+    answer_one(&mut r);
+    assert_eq!(r.out.queries.len(), 3, "nothing new for the store");
+    // Its address's share is free again.
+    r.connect_from(5, "u5@example.com", Ipv4Addr::new(192, 0, 2, 3).into());
+    r.sub(5, "#rust@example.com");
+    assert!(r.send(5, slow_search()).is_empty());
+    assert_eq!(r.out.queries.len(), 4, "the freed place is taken at once");
+}
+
 #[test]
 fn searches_never_take_the_catchups_places() {
     let mut r = rig(Fsync::Batched, 1 << 20);
