@@ -351,13 +351,12 @@ impl History {
         *self.per_asker.entry((read.asker, read.search)).or_default() += 1;
         let search = read.search;
         self.reads.insert(q.token, read);
-        let token = self.next_token;
         // Counted in `reads` already: more than the places means this one waits for one.
         match self.in_flight(search) > self.places(search) {
             true => self.backlog[usize::from(search)].push(q.asker, q),
             false => self.send(q, out),
         }
-        token
+        self.next_token
     }
 
     /// Hands `q` to the store now if it has every Event accepted so far, else once it does.
@@ -473,8 +472,7 @@ impl History {
     /// in `refused`.
     pub fn release_waiting(&mut self, out: &mut impl Outbox) {
         // Places freed here go to queries waiting for one, checked the same way; as the store
-        // is failing, none of them waits for a commit.
-        self.failing = true;
+        // is failing (the caller has set `failing`), none of them waits for a commit.
         for (_, q) in std::mem::take(&mut self.waiting) {
             match self.would_miss_delivered(&q) {
                 true => {

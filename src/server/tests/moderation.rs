@@ -492,16 +492,23 @@ fn an_invitation_can_be_withdrawn_and_a_full_list_emptied() {
     assert_eq!(r.sub(2, CH), ["Meta #mod@example.com true 2"]);
 }
 
-#[test]
-fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
+/// A guests-only server: connection 0 (loopback) owns `CH`, connection 1, a guest from the
+/// returned address with the returned name, is in it too.
+fn guest_on_guests_server() -> (Rig, IpAddr, String) {
     let mut r = rig(Policy::Guests, false);
     r.open(0, Ipv4Addr::LOCALHOST.into());
     r.ident_reply(0, "x");
     r.sub(0, CH);
-    let troll: std::net::IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+    let troll: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
     r.open(1, troll);
     let (guest, ..) = r.ident_reply(1, "x");
     r.sub(1, CH);
+    (r, troll, guest)
+}
+
+#[test]
+fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
+    let (mut r, troll, guest) = guest_on_guests_server();
     r.server.disconnect(1);
     let record = act(&mut r, 0, Action::Ban, &guest, None);
     assert!(record.iter().any(|f| f.contains("ban guest-")), "{record:?}");
@@ -518,14 +525,7 @@ fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
 
 #[test]
 fn a_guest_ban_repeated_once_the_guest_is_forgotten_keeps_its_address() {
-    let mut r = rig(Policy::Guests, false);
-    r.open(0, Ipv4Addr::LOCALHOST.into());
-    r.ident_reply(0, "x");
-    r.sub(0, CH);
-    let troll: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
-    r.open(1, troll);
-    let (guest, ..) = r.ident_reply(1, "x");
-    r.sub(1, CH);
+    let (mut r, troll, guest) = guest_on_guests_server();
     act(&mut r, 0, Action::Ban, &guest, None);
     r.server.disconnect(1);
     // Sixteen more guests from there push the banned name out of those remembered.
