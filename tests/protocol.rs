@@ -538,6 +538,27 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 cursor: None,
             }),
         ),
+        (
+            "Targets",
+            Msg::Targets(Targets {
+                seq: Some(16),
+                topic,
+                action: Action::Ban,
+                count: 100,
+                cursor: None,
+            }),
+        ),
+        (
+            "TargetList",
+            Msg::TargetList(TargetList {
+                seq: Some(16),
+                topic,
+                action: Action::Ban,
+                total: 2,
+                targets: List::Slice(&["*@spam.example", "guest-*@example.com"]),
+                cursor: None,
+            }),
+        ),
     ]
 }
 
@@ -748,6 +769,38 @@ fn every_decode_error_has_its_code() {
             ErrorCode::Malformed,
             None,
         ), // duplicate key
+        (
+            cbor(map(vec![
+                (0, 69.into()),
+                (2, "#a@b".into()),
+                (15, 9.into()),
+                (36, 1.into()),
+            ])),
+            ErrorCode::Malformed,
+            None,
+        ), // Targets of an action that adds to no list (kick)
+        (
+            cbor(map(vec![
+                (0, 69.into()),
+                (2, "#a@b".into()),
+                (15, 9.into()),
+                (36, 2.into()),
+                (45, "#a@b".into()),
+            ])),
+            ErrorCode::BadId,
+            None,
+        ), // a cursor that no list entry could be
+        (
+            cbor(map(vec![
+                (0, 70.into()),
+                (2, "#a@b".into()),
+                (16, 1.into()),
+                (36, 2.into()),
+                (51, V::Array(vec!["Bob@x".into()])),
+            ])),
+            ErrorCode::BadId,
+            None,
+        ), // an entry that is neither an ID pattern nor an address range
     ];
     for (payload, code, seq) in cases {
         let r = decode_err(&payload);
@@ -1123,6 +1176,21 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             users: List::Slice(Box::leak(Box::new([user]))),
             roles: List::Slice(Box::leak(Box::new([p.n % 4]))),
             cursor: Some(user),
+        }),
+        Msg::Targets(Targets {
+            seq,
+            topic: chan,
+            action: Action::Mute,
+            count: small,
+            cursor: Some(user.as_str()),
+        }),
+        Msg::TargetList(TargetList {
+            seq,
+            topic: chan,
+            action: Action::Invite,
+            total: small,
+            targets: List::Slice(Box::leak(Box::new([user.as_str(), "*@*", "10.0.0.0/8"]))),
+            cursor: Some(user.as_str()),
         }),
     ];
     for body in [Body::Text(&p.text), Body::Blob(&p.blob)] {

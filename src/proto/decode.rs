@@ -37,6 +37,8 @@ pub enum DecodeError {
     OutOfRange(Key),
     /// A name field breaks the grammar.
     BadName(Key, NameError),
+    /// A Mod's target or a list entry is neither an ID pattern nor an address range.
+    BadTarget(Key),
     /// The body exceeds [`MAX_BODY`].
     BodyTooLarge(usize),
     /// The content type is empty, too long, or not printable ASCII.
@@ -59,7 +61,7 @@ impl DecodeError {
             DecodeError::Cbor(CborError::InvalidUtf8) => ErrorCode::BadUtf8,
             DecodeError::UnknownType(_) => ErrorCode::UnknownType,
             DecodeError::Missing(_) => ErrorCode::MissingField,
-            DecodeError::BadName(Key::User | Key::Target, _) => ErrorCode::BadId,
+            DecodeError::BadName(Key::User, _) | DecodeError::BadTarget(_) => ErrorCode::BadId,
             DecodeError::BadName(..) => ErrorCode::BadTopic,
             DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             DecodeError::BadCtype => ErrorCode::BadCtype,
@@ -86,6 +88,9 @@ impl fmt::Display for DecodeError {
             DecodeError::WrongType(k) => write!(f, "field {} has the wrong type", k.label()),
             DecodeError::OutOfRange(k) => write!(f, "field {} is out of range", k.label()),
             DecodeError::BadName(k, e) => write!(f, "{}: {e}", k.label()),
+            DecodeError::BadTarget(k) => {
+                write!(f, "{}: neither an ID pattern nor an address range", k.label())
+            }
             DecodeError::BodyTooLarge(n) => write!(f, "body of {n} bytes exceeds {MAX_BODY}"),
             DecodeError::BadCtype => write!(f, "ctype must be 1-{MAX_CTYPE} printable ASCII bytes"),
             DecodeError::ReasonTooLong => write!(f, "reason exceeds {MAX_REASON} bytes"),
@@ -318,6 +323,32 @@ impl<'a> Fields<'a> {
         )
     }
 
+    /// An optional Mod target or list entry: an ID pattern or an address range.
+    fn target(&self, k: Key) -> Result<Option<&'a str>> {
+        match self.text(k)? {
+            Some(t) if !super::pattern::is_target(t) => Err(DecodeError::BadTarget(k)),
+            t => Ok(t),
+        }
+    }
+
+    /// The required action of Targets and TargetList: one that names a list.
+    fn listed(&self) -> Result<Action> {
+        let action = req(self.uint(Key::Action)?, Key::Action)?;
+        Action::from_u64(action)
+            .filter(|&a| is_listed(a))
+            .ok_or(DecodeError::OutOfRange(Key::Action))
+    }
+
+    /// A page of list entries (TargetList), each an ID pattern or an address range.
+    fn targets(&self) -> Result<List<'a, &'a str>> {
+        let bad = DecodeError::BadTarget(Key::Targets);
+        let list: List<'a, &'a str> = self.list(Key::Targets, 0, MAX_PAGE as usize, bad)?;
+        match list.iter().all(super::pattern::is_target) {
+            true => Ok(list),
+            false => Err(bad),
+        }
+    }
+
     /// An optional list of at most a page.
     fn opt_list<T: ListItem<'a>>(&self, k: Key) -> Result<Option<List<'a, T>>> {
         match self.get(k) {
@@ -464,10 +495,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             topic: topic()?,
             action: Action::from_u64(req(f.uint(Key::Action)?, Key::Action)?)
                 .ok_or(DecodeError::OutOfRange(Key::Action))?,
-            target: match req(f.text(Key::Target)?, Key::Target)? {
-                t if super::pattern::is_pattern(t) || super::pattern::parse_range(t).is_some() => t,
-                _ => return Err(DecodeError::BadName(Key::Target, NameError::BadLocal)),
-            },
+            target: req(f.target(Key::Target)?, Key::Target)?,
             reason: f.reason()?,
         }),
         MsgType::Challenge => Msg::Challenge(Challenge {
@@ -592,6 +620,21 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
                 DecodeError::WrongType(Key::Roles),
             )?,
             cursor: f.name(Key::Cursor)?,
+        }),
+        MsgType::Targets => Msg::Targets(Targets {
+            seq,
+            topic: topic()?,
+            action: f.listed()?,
+            count: req(f.u32(Key::Count)?, Key::Count)?,
+            cursor: f.target(Key::Cursor)?,
+        }),
+        MsgType::TargetList => Msg::TargetList(TargetList {
+            seq,
+            topic: topic()?,
+            action: f.listed()?,
+            total: req(f.u32(Key::Total)?, Key::Total)?,
+            targets: f.targets()?,
+            cursor: f.target(Key::Cursor)?,
         }),
         MsgType::Catchup => Msg::Catchup(range()?),
         MsgType::Search => Msg::Search(Search {

@@ -119,7 +119,8 @@ numbered! {
         Role = 43, "role",
         /// A user's presence: 0 offline, 1 online, 2 away (Status, Meta).
         Presence = 44, "presence",
-        /// A name to page after (Topics, Members), or the last name of a page that has more.
+        /// A name to page after (Topics, Members; an entry of the list in Targets), or the last
+        /// one of a page that has more.
         Cursor = 45, "cursor",
         /// Subscriber counts, one per name of `topics` (TopicList).
         Counts = 46, "counts",
@@ -131,11 +132,14 @@ numbered! {
         Roles = 49, "roles",
         /// Whether the server keeps a channel after its last subscriber leaves (Meta).
         Kept = 50, "kept",
+        /// A page of one of a channel's lists: ID patterns, and on the server's own name
+        /// address ranges too (TargetList).
+        Targets = 51, "targets",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 51;
+pub const KEY_COUNT: usize = 52;
 
 numbered! {
     /// What a Mod request does to its target on a channel.
@@ -263,6 +267,11 @@ numbered! {
         Members = 67, "Members",
         /// S→C: a page of a channel's members, the reply to Members.
         MemberList = 68, "MemberList",
+        /// C→S: ask for a page of one of a channel's lists (bans, mutes, operators, voiced,
+        /// invited), named by the Mod action that adds to it.
+        Targets = 69, "Targets",
+        /// S→C: a page of a channel's list, the reply to Targets.
+        TargetList = 70, "TargetList",
     }
 }
 

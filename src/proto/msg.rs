@@ -488,6 +488,48 @@ pub struct MemberList<'a> {
     pub cursor: Option<Name<'a>>,
 }
 
+/// Targets: a page of one of a channel's lists, bytewise after `cursor`: the list that
+/// `action` adds to (ban, mute, op, voice, invite). On the server's own `!server@` name, ban
+/// asks for the server's bans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The channel, or `!server@DOMAIN`.
+    pub topic: Name<'a>,
+    /// Which list: the one this action adds to.
+    pub action: Action,
+    /// How many are wanted; the server sends at most [`MAX_PAGE`].
+    pub count: u32,
+    /// Only entries bytewise after this one.
+    pub cursor: Option<&'a str>,
+}
+
+/// TargetList: the reply to Targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetList<'a> {
+    /// The Targets it answers.
+    pub seq: Option<u32>,
+    /// The channel, or `!server@DOMAIN`.
+    pub topic: Name<'a>,
+    /// Which list.
+    pub action: Action,
+    /// How many entries the list has.
+    pub total: u32,
+    /// The page: ID patterns (a user ID is one), and address ranges in the server's bans.
+    pub targets: List<'a, &'a str>,
+    /// The last entry of the page, when more follow.
+    pub cursor: Option<&'a str>,
+}
+
+/// Whether an action names one of a channel's lists (the one it adds to), for Targets.
+pub fn is_listed(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Ban | Action::Mute | Action::Op | Action::Voice | Action::Invite
+    )
+}
+
 /// The longest search text, in bytes.
 pub const MAX_QUERY: usize = 256;
 
@@ -605,6 +647,8 @@ pub enum Msg<'a> {
     SetPresence(SetPresence<'a>),
     Members(Members<'a>),
     MemberList(MemberList<'a>),
+    Targets(Targets<'a>),
+    TargetList(TargetList<'a>),
 }
 
 /// The message does not fit in one frame (or in the buffer given).
@@ -641,6 +685,8 @@ impl Msg<'_> {
             Msg::SetPresence(_) => MsgType::SetPresence,
             Msg::Members(_) => MsgType::Members,
             Msg::MemberList(_) => MsgType::MemberList,
+            Msg::Targets(_) => MsgType::Targets,
+            Msg::TargetList(_) => MsgType::TargetList,
         }
     }
 
@@ -671,6 +717,8 @@ impl Msg<'_> {
             Msg::SetPresence(m) => m.seq,
             Msg::Members(m) => m.seq,
             Msg::MemberList(m) => m.seq,
+            Msg::Targets(m) => m.seq,
+            Msg::TargetList(m) => m.seq,
         }
     }
 
@@ -834,6 +882,20 @@ impl Msg<'_> {
                 x.users.write(m.w)?;
                 m.key(Key::Roles)?;
                 x.roles.write(m.w)?;
+            }
+            Msg::Targets(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::Count)?.uint(x.count.into())?;
+                m.key(Key::Action)?.uint(x.action as u64)?;
+                m.opt_text(Key::Cursor, x.cursor)?;
+            }
+            Msg::TargetList(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.key(Key::Total)?.uint(x.total.into())?;
+                m.key(Key::Action)?.uint(x.action as u64)?;
+                m.opt_text(Key::Cursor, x.cursor)?;
+                m.key(Key::Targets)?;
+                x.targets.write(m.w)?;
             }
             Msg::Catchup(x) => m.range(x, None)?,
             Msg::Search(x) => m.range(&x.range, Some(x.query))?,

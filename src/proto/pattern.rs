@@ -19,6 +19,12 @@ pub fn is_pattern(s: &str) -> bool {
     ok(local, MAX_LOCAL, b"._-") && ok(domain, MAX_DOMAIN, b".-")
 }
 
+/// Whether `s` can be a Mod's target or an entry of a channel's list: an ID pattern, or an
+/// address range (which only the server's bans hold).
+pub fn is_target(s: &str) -> bool {
+    is_pattern(s) || parse_range(s).is_some()
+}
+
 /// Whether `id` matches `pattern`, in one pass over each: the text before the first `*` must
 /// begin `id`, the text after the last `*` must end it, and the pieces between are found
 /// left to right in what is left (the leftmost place for each is never worse than a later

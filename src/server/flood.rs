@@ -116,6 +116,7 @@ impl Server {
                     | Msg::SetMeta(_)
                     | Msg::SetPresence(_)
                     | Msg::Members(_)
+                    | Msg::Targets(_)
                     | Msg::Topics(_))
             ) || (sub && usize::from(s.subs_sent) >= free_subs));
         let bytes = u32::try_from(len).unwrap_or(u32::MAX);

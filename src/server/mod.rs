@@ -22,6 +22,7 @@ mod room;
 mod saved;
 mod session;
 mod sorted;
+mod targets;
 mod throttle;
 
 pub use admin::{Policy as AdminPolicy, ServerBan};
@@ -504,6 +505,7 @@ impl Server {
             Msg::SetMeta(m) => self.set_meta(conn, m, now, out),
             Msg::SetPresence(m) => self.status(conn, m, now, out),
             Msg::Members(m) => self.members_page(conn, m, out),
+            Msg::Targets(m) => self.targets_page(conn, m, out),
             Msg::Event(_)
             | Msg::Meta(_)
             | Msg::TopicList(_)
@@ -512,7 +514,8 @@ impl Server {
             | Msg::Challenge(_)
             | Msg::Token(_)
             | Msg::Vouch(_)
-            | Msg::MemberList(_) => {
+            | Msg::MemberList(_)
+            | Msg::TargetList(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
             }

@@ -201,19 +201,10 @@ impl Server {
         topic: Name<'_>,
         owners: Option<Action>,
     ) -> Option<(ErrorCode, String)> {
-        if topic.kind() != Kind::Channel {
-            return Some((ErrorCode::NotSubscribable, "only channels have operators".into()));
-        }
-        if let Some(f) = self.foreign(topic) {
-            return Some(f);
+        if let Some(refusal) = self.refuse_non_operator(conn, topic) {
+            return Some(refusal);
         }
         let channel = topic.as_str();
-        if !self.session(conn)?.is_subscribed(channel) {
-            return Some((ErrorCode::NotSubscribed, format!("not subscribed to {channel}")));
-        }
-        if !self.runs(conn, channel) {
-            return Some((ErrorCode::NotOperator, format!("not an operator of {channel}")));
-        }
         if let Some(action) = owners {
             let room = self.rooms.get(channel);
             let owns = |w: Who<'_>| w.admin || room.is_some_and(|r| r.role(w) == Role::Owner);
@@ -228,6 +219,25 @@ impl Server {
                 ErrorCode::StoreUnavailable,
                 "the history store is failing; nothing was changed".into(),
             ));
+        }
+        None
+    }
+
+    /// Why the sender may not act as an operator of `topic`, if it may not: it must be a
+    /// channel of this server, which the sender has subscribed to and runs.
+    pub(super) fn refuse_non_operator(&self, conn: ConnId, topic: Name<'_>) -> Option<(ErrorCode, String)> {
+        if topic.kind() != Kind::Channel {
+            return Some((ErrorCode::NotSubscribable, "only channels have operators".into()));
+        }
+        if let Some(f) = self.foreign(topic) {
+            return Some(f);
+        }
+        let channel = topic.as_str();
+        if !self.session(conn)?.is_subscribed(channel) {
+            return Some((ErrorCode::NotSubscribed, format!("not subscribed to {channel}")));
+        }
+        if !self.runs(conn, channel) {
+            return Some((ErrorCode::NotOperator, format!("not an operator of {channel}")));
         }
         None
     }

@@ -314,6 +314,25 @@ impl Room {
         self.rules().bans.iter().find(|b| &*b.pattern == pattern)
     }
 
+    /// The list `action` adds to (ban, mute, op, voice, invite), unsorted; the operators'
+    /// with the owner first. Empty for an action that adds to no list.
+    pub fn list(&self, action: Action) -> Vec<&str> {
+        fn names(list: &[Box<str>]) -> Vec<&str> {
+            list.iter().map(|x| &**x).collect()
+        }
+        let r = self.rules();
+        match action {
+            Action::Ban => r.bans.iter().map(|b| &*b.pattern).collect(),
+            Action::Mute => names(&r.mutes),
+            Action::Op => std::iter::once(&*self.owner)
+                .chain(r.ops.iter().map(|x| &**x).filter(|x| *x != &*self.owner))
+                .collect(),
+            Action::Voice => names(&r.voiced),
+            Action::Invite => names(&r.invited),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether `action` on `target` would add to a list at its bound (repeating an action
     /// adds nothing, and is answered as the first time).
     pub fn list_full(&self, action: Action, target: &str) -> bool {

@@ -115,10 +115,18 @@ fn type_name(k: u64) -> &'static str {
         "Verify",
         "Vouch",
     ];
-    const MORE: [&str; 5] = ["Mod", "SetMeta", "SetPresence", "Members", "MemberList"];
+    const MORE: [&str; 7] = [
+        "Mod",
+        "SetMeta",
+        "SetPresence",
+        "Members",
+        "MemberList",
+        "Targets",
+        "TargetList",
+    ];
     let name = match k {
         0..=21 => usize::try_from(k).ok().and_then(|i| NAMES.get(i)),
-        64..=68 => usize::try_from(k - 64).ok().and_then(|i| MORE.get(i)),
+        64..=70 => usize::try_from(k - 64).ok().and_then(|i| MORE.get(i)),
         _ => None,
     };
     name.copied().filter(|n| !n.is_empty()).unwrap_or("unknown type")

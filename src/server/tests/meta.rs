@@ -435,6 +435,27 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         !r.server
             .accept(6, Ipv4Addr::new(203, 0, 113, 9).into(), &r.now, &mut r.out)
     );
+    // The admin lists the server's bans, the configured one among them, each once.
+    assert_eq!(
+        r.send(0, targets("!server@example.com", Action::Ban, 100, None)),
+        [r#"TargetList ban 4 ["198.51.100.0/24", "203.0.113.0/24", "bob@*", "mallory@example.com"] None"#]
+    );
+    assert_eq!(
+        r.send(
+            0,
+            targets("!server@example.com", Action::Ban, 2, Some("198.51.100.0/24"))
+        ),
+        [r#"TargetList ban 4 ["203.0.113.0/24", "bob@*"] Some("bob@*")"#]
+    );
+    assert_eq!(
+        r.send(0, targets("!server@example.com", Action::Mute, 100, None)),
+        ["Error 405 not_subscribable seq=Some(9)"]
+    );
+    r.out.take(3);
+    assert_eq!(
+        r.send(3, targets("!server@example.com", Action::Ban, 100, None)),
+        ["Error 800 not_operator seq=Some(9)"]
+    );
 }
 
 #[test]

@@ -107,6 +107,11 @@ fn describe(frame: &[u8]) -> String {
             format!("TopicList {} {} {}", t.total, t.start, names.join(","))
         }
         Msg::CatchupEnd(c) => format!("CatchupEnd {:?} {}", c.status, c.count),
+        Msg::TargetList(t) => {
+            let entries: Vec<&str> = t.targets.iter().collect();
+            let (action, total, cursor) = (t.action.label(), t.total, t.cursor);
+            format!("TargetList {action} {total} {entries:?} {cursor:?}")
+        }
         other => format!("{other:?}"),
     }
 }
@@ -129,6 +134,17 @@ fn made(names: &[&str]) -> Vec<crate::store::accounts::Account> {
         from_pos: 0,
     };
     names.iter().map(made).collect()
+}
+
+/// Targets: a page of `action`'s list of `topic`, after `cursor`.
+fn targets<'a>(topic: &'a str, action: Action, count: u32, cursor: Option<&'a str>) -> Msg<'a> {
+    Msg::Targets(Targets {
+        seq: Some(9),
+        topic: n(topic),
+        action,
+        count,
+        cursor,
+    })
 }
 
 fn n(s: &str) -> Name<'_> {

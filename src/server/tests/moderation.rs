@@ -87,6 +87,67 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
 }
 
 #[test]
+fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
+    let mut r = room();
+    let list = |r: &mut Rig, conn, action, cursor| r.send(conn, targets(CH, action, 2, cursor));
+    assert_eq!(
+        list(&mut r, 1, Action::Ban, None),
+        ["Error 800 not_operator seq=Some(9)"]
+    );
+    assert_eq!(list(&mut r, 0, Action::Ban, None), ["TargetList ban 0 [] None"]);
+    for target in ["*@spam.example", "carol@example.com", "a*@example.com"] {
+        act(&mut r, 0, Action::Ban, target, None);
+    }
+    r.out.take(2);
+    act(&mut r, 0, Action::Mute, "bob@example.com", None);
+    act(&mut r, 0, Action::Op, "bob@example.com", None);
+    act(&mut r, 0, Action::Invite, "dave@example.com", None);
+    r.out.take(1);
+    // Sorted, paged by the cursor, now that bob runs the channel too.
+    assert_eq!(
+        list(&mut r, 1, Action::Ban, None),
+        [r#"TargetList ban 3 ["*@spam.example", "a*@example.com"] Some("a*@example.com")"#]
+    );
+    assert_eq!(
+        list(&mut r, 1, Action::Ban, Some("a*@example.com")),
+        [r#"TargetList ban 3 ["carol@example.com"] None"#]
+    );
+    assert_eq!(
+        list(&mut r, 1, Action::Mute, None),
+        [r#"TargetList mute 1 ["bob@example.com"] None"#]
+    );
+    // The owner is listed among the operators, first whatever its name.
+    assert_eq!(
+        list(&mut r, 1, Action::Op, None),
+        [r#"TargetList op 2 ["alice@example.com", "bob@example.com"] None"#]
+    );
+    assert_eq!(
+        list(&mut r, 1, Action::Invite, None),
+        [r#"TargetList invite 1 ["dave@example.com"] None"#]
+    );
+    assert_eq!(
+        list(&mut r, 1, Action::Voice, None),
+        ["TargetList voice 0 [] None"]
+    );
+    // Not subscribed: refused like a Mod, whatever the role.
+    r.send(
+        1,
+        Msg::Unsub(Sub {
+            seq: Some(3),
+            topic: n(CH),
+        }),
+    );
+    assert_eq!(
+        list(&mut r, 1, Action::Ban, None),
+        ["Error 403 not_subscribed seq=Some(9)"]
+    );
+    assert_eq!(
+        r.send(0, targets("bob@example.com", Action::Ban, 2, None)),
+        ["Error 405 not_subscribable seq=Some(9)"]
+    );
+}
+
+#[test]
 fn a_kick_is_shown_to_everyone_then_the_target_is_out_and_may_return() {
     let mut r = room();
     r.out.take(1);

@@ -8,6 +8,7 @@ const MOD: u64 = 64;
 const SET_META: u64 = 65;
 const SET_PRESENCE: u64 = 66;
 const MEMBERS: u64 = 67;
+const TARGETS: u64 = 69;
 
 /// Sends `request`; `Some(Skip)` if the server does not know its type (103).
 fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>, Fail> {
@@ -226,6 +227,62 @@ pub(super) fn members_lists_each_id_once_with_its_role(x: &Ctx) -> Result<Verdic
             "expected MemberList total 2, {want:?}; got {}",
             show(&list)
         ))
+    }
+}
+
+pub(super) fn targets_lists_the_bans_to_operators_only(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("lst");
+    let (mut a, _) = x.client("lsa")?;
+    let (mut b, _) = x.client("lsb")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let bans = |seq, cursor: Option<&str>| {
+        let mut fields = vec![(0, u(TARGETS)), (1, u(seq)), (2, t(&ch)), (15, u(1)), (36, u(2))];
+        fields.extend(cursor.map(|c| (45, t(c))));
+        map(&fields)
+    };
+    let refused = match ask(&mut b, &bans(3, None))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    if kind(&refused) != Some(3) || uint(&refused, 9) != Some(800) {
+        return Err(format!(
+            "a member's Targets: expected Error 800, got {}",
+            show(&refused)
+        ));
+    }
+    let patterns = [
+        format!("{}*@{}", x.fresh("zz"), x.domain),
+        "*@spam.example".to_string(),
+    ];
+    for (seq, p) in (4..).zip(&patterns) {
+        a.send(&moderate(seq, &ch, 2, p))?;
+        a.reply()?;
+    }
+    let mut want = patterns.to_vec();
+    want.sort();
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    for seq in 6..9 {
+        a.send(&bans(seq, cursor.as_deref()))?;
+        let page = a.reply()?;
+        let entries = get(&page, 51)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        got.extend(entries.iter().filter_map(Value::as_text).map(str::to_string));
+        if kind(&page) != Some(70) || uint(&page, 16) != Some(2) || uint(&page, 36) != Some(2) {
+            return Err(format!("expected TargetList ban, total 2; got {}", show(&page)));
+        }
+        cursor = text(&page, 45).map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    if got == want {
+        Ok(Pass)
+    } else {
+        Err(format!("paged by one, expected {want:?}; got {got:?}"))
     }
 }
 

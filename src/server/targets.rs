@@ -1,0 +1,81 @@
+//! Targets: a page of one of a channel's lists (bans, mutes, operators, voiced, invited) for
+//! those who run it, or of the server's bans (on `!server@DOMAIN`) for its admins: what IRC
+//! shows with `MODE #channel +b`.
+
+use super::{ConnId, Outbox, Server};
+use crate::proto::*;
+use std::borrow::Cow;
+
+impl Server {
+    /// Targets: the list its action adds to, sorted bytewise, a page after the cursor.
+    pub(super) fn targets_page(&mut self, conn: ConnId, t: Targets<'_>, out: &mut impl Outbox) {
+        let mut entries = match self.listed(conn, &t) {
+            Ok(entries) => entries,
+            Err((code, reason)) => return self.fail(conn, t.seq, code, &reason, out),
+        };
+        entries.sort_unstable();
+        entries.dedup();
+        let (page, more) = page_after(&entries, t.cursor, t.count.min(MAX_PAGE) as usize);
+        let page: Vec<&str> = page.iter().map(|e| &**e).collect();
+        let list = TargetList {
+            seq: t.seq,
+            topic: t.topic,
+            action: t.action,
+            total: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+            targets: List::Slice(&page),
+            cursor: page.last().copied().filter(|_| more),
+        };
+        out.reply(conn, &Msg::TargetList(list));
+    }
+
+    /// The entries of the list `t` asks for, if the sender may see it. A guest ban's address is
+    /// not among them: it is the banned guest's, not the operators' to learn.
+    fn listed(&self, conn: ConnId, t: &Targets<'_>) -> Result<Vec<Cow<'_, str>>, (ErrorCode, String)> {
+        if t.topic.kind() == Kind::Reserved && t.topic.local() == "server" {
+            if let Some(refusal) = self.foreign(t.topic) {
+                return Err(refusal);
+            }
+            if !self.is_admin(conn) {
+                let reason = "only server admins see the server's bans".to_string();
+                return Err((ErrorCode::NotOperator, reason));
+            }
+            if t.action != Action::Ban {
+                let reason = format!("the server keeps bans, not {}s", t.action.label());
+                return Err((ErrorCode::NotSubscribable, reason));
+            }
+            let bans = self.policy.bans.iter().chain(&self.bans);
+            return Ok(bans.map(|b| Cow::Owned(b.to_string())).collect());
+        }
+        if let Some(refusal) = self.refuse_non_operator(conn, t.topic) {
+            return Err(refusal);
+        }
+        let room = self.rooms.get(t.topic.as_str());
+        let list = room.map(|r| r.list(t.action)).unwrap_or_default();
+        Ok(list.into_iter().map(Cow::Borrowed).collect())
+    }
+}
+
+/// The first `count` of `sorted` bytewise after `cursor` (from the start without one), and
+/// whether more follow them.
+fn page_after<'a, T: AsRef<str>>(sorted: &'a [T], cursor: Option<&str>, count: usize) -> (&'a [T], bool) {
+    let from = cursor.map_or(0, |c| sorted.partition_point(|e| e.as_ref() <= c));
+    let rest = sorted.get(from..).unwrap_or_default();
+    let page = rest.get(..count).unwrap_or(rest);
+    (page, rest.len() > page.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_after;
+
+    #[test]
+    fn pages_run_after_the_cursor_and_say_whether_more_follow() {
+        let all = ["*@a", "b@x", "c*@x", "d@x"];
+        assert_eq!(page_after(&all, None, 2), (&all[..2], true));
+        assert_eq!(page_after(&all, Some("b@x"), 2), (&all[2..], false));
+        // A cursor that is no entry (one unbanned since) still places the page.
+        assert_eq!(page_after(&all, Some("c@x"), 1), (&all[3..], false));
+        assert_eq!(page_after(&all, Some("z@x"), 5), (&all[4..], false));
+        assert_eq!(page_after(&all, None, 0), (&all[..0], true));
+    }
+}
