@@ -1,6 +1,7 @@
 //! The server's lists paged by a name cursor (PROTOCOL.md §4): the channels (Topics, answered
-//! by TopicList, with each channel's subscribers and topic line) and a channel's members
-//! (Members, answered by MemberList, with roles). The first page is asked for without a
+//! by TopicList, with each channel's subscribers and topic line), a channel's members
+//! (Members, answered by MemberList, with roles) and its bans, mutes, operators, voiced and
+//! invitations, or the server's bans (Targets, answered by TargetList). The first page is asked for without a
 //! cursor, each next one after the last name of the page before, until a reply has no
 //! cursor: pages stay exact while channels and members come and go, which paging by index
 //! does not.
@@ -9,7 +10,7 @@
 
 use crate::conn::NetError;
 use scalar::client::Frame;
-use scalar::proto::{Members, Msg, Name, Role, Topics};
+use scalar::proto::{Action, Members, Msg, Name, Role, Targets, Topics};
 
 /// How many names one request asks for: the most a page may hold.
 const PAGE: u32 = 100;
@@ -156,6 +157,31 @@ pub fn members<E: From<NetError>>(
             })
             .collect();
         Ok((page, list.total, list.cursor.map(|c| c.as_str().to_string())))
+    })
+}
+
+/// The entries of the list of `topic` that `action` adds to (at most `max_pages` pages of
+/// 100): ID patterns, and address ranges in the server's bans. `ask` sends one Targets and
+/// returns the reply.
+pub fn targets<E: From<NetError>>(
+    topic: Name<'_>,
+    action: Action,
+    max_pages: u32,
+    mut ask: impl FnMut(Targets<'_>) -> Result<Frame, E>,
+) -> Result<Listed<String>, E> {
+    read_all(max_pages, |after| {
+        let frame = ask(Targets {
+            seq: None,
+            topic,
+            action,
+            count: PAGE,
+            cursor: after,
+        })?;
+        let Ok(Msg::TargetList(list)) = frame.msg() else {
+            return Err(unexpected("Targets", &frame).into());
+        };
+        let page = list.targets.iter().map(str::to_string).collect();
+        Ok((page, list.total, list.cursor.map(str::to_string)))
     })
 }
 

@@ -415,9 +415,20 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     bob.wait_for("not reconnecting", STEP);
     assert!(!bob.text().contains("reconnect attempt"), "{}", bob.text());
     assert_eq!(bob.text().matches("807").count(), 1, "{}", bob.text());
+    alice.type_keys("/sban 192.0.2.0/24\r");
+    alice.wait_for("banned 192.0.2.0/24", STEP);
+    alice.type_keys("/sban\r");
+    alice.wait_for("-- 2 server bans: 192.0.2.0/24, bob", STEP);
+    alice.type_keys("/sunban 192.0.2.0/24\r");
+    alice.wait_for("unbanned 192.0.2.0/24", STEP);
     // Not an admin: refused.
     carol.type_keys("/sban alice\r");
     carol.wait_for("800 not_operator", STEP);
+    carol.type_keys("/sban\r");
+    carol.wait_for(
+        "cannot list the server bans: server refused: 800 not_operator",
+        STEP,
+    );
     carol.type_keys("/wall hello\r");
     carol.wait_for(
         "not sent to !wall: only the server's admins may publish there",

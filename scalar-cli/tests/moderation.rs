@@ -95,8 +95,17 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     );
 
     alice.command("/ban *@spam.example", "* you banned *@spam.example");
+    alice.command("/ban", "-- 2 bans in #b: *@spam.example, bob");
     alice.command("/unban bob", "* you unbanned bob");
+    alice.command("/ban", "-- 1 ban in #b: *@spam.example");
+    alice.command("/mute", "-- no mutes in #b");
+    alice.command("/op", "-- 1 operator of #b: alice");
     bob.command("/join #b", "joined #b (2 connected)");
+    // The lists are the operators' to read.
+    bob.command(
+        "/ban",
+        "error: cannot list the bans in #b: server refused: 800 not_operator",
+    );
     for p in [alice, bob] {
         quit(p);
     }

@@ -53,28 +53,34 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/ban",
-        "PATTERN [REASON]",
-        "keep IDs matching PATTERN (bob, *@spam.example, guest-*) out of the current channel",
+        "[PATTERN [REASON]]",
+        "keep IDs matching PATTERN (bob, *@spam.example, guest-*) out of the current channel; \
+         alone, list its bans",
     ),
     ("/unban", "PATTERN", "lift the ban of exactly PATTERN"),
     (
         "/mute",
-        "PATTERN [REASON]",
-        "stop IDs matching PATTERN from speaking in the current channel",
+        "[PATTERN [REASON]]",
+        "stop IDs matching PATTERN from speaking in the current channel; alone, list its mutes",
     ),
     ("/unmute", "PATTERN", "lift the mute of exactly PATTERN"),
-    ("/op", "USER", "make USER an operator of the current channel"),
+    (
+        "/op",
+        "[USER]",
+        "make USER an operator of the current channel; alone, list its operators",
+    ),
     ("/deop", "USER", "take USER's operator status away"),
     (
         "/voice",
-        "USER",
-        "let USER speak in the current channel while it is moderated (+m)",
+        "[USER]",
+        "let USER speak in the current channel while it is moderated (+m); alone, list who may",
     ),
     ("/devoice", "USER", "take USER's voice away"),
     (
         "/invite",
-        "USER",
-        "let USER join the current channel while it is invite-only or registered-only",
+        "[USER]",
+        "let USER join the current channel while it is invite-only or registered-only; alone, \
+         list who may",
     ),
     ("/uninvite", "USER", "withdraw USER's invitation"),
     (
@@ -101,8 +107,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("/wall", "TEXT", "server admins: send TEXT to everyone connected"),
     (
         "/sban",
-        "PATTERN|RANGE [REASON]",
-        "server admins: ban IDs matching PATTERN, or an address RANGE (192.0.2.0/24), server-wide",
+        "[PATTERN|RANGE [REASON]]",
+        "server admins: ban IDs matching PATTERN, or an address RANGE (192.0.2.0/24), \
+         server-wide; alone, list the server's bans",
     ),
     (
         "/sunban",
@@ -173,6 +180,8 @@ pub enum Command<'a> {
     /// `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
     /// `/invite`: the action, its target as typed, and the reason.
     Mod(Action, &'a str, Option<&'a str>),
+    /// `/ban`, `/mute`, `/op`, `/voice` or `/invite` alone: list what the action adds to.
+    Targets(Action),
     /// `/status [away [NOTE] | back]`: show, or set.
     Status(Option<StatusSet<'a>>),
     /// `/watch USER`.
@@ -183,6 +192,8 @@ pub enum Command<'a> {
     Wall(&'a str),
     /// `/sban TARGET [REASON]` (ban) and `/sunban TARGET` (unban): a server-wide ban.
     ServerBan(Action, &'a str, Option<&'a str>),
+    /// `/sban` alone: list the server's bans.
+    ServerBans,
     /// `/motd TEXT` ("" removes it).
     Motd(&'a str),
     /// `/history [N]`.
@@ -277,6 +288,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
     let need = |cond: bool| if cond { Ok(()) } else { Err(usage(&name)) };
     if let Some(action) = mod_action(&name) {
         let (target, reason) = word(rest);
+        if target.is_empty() && scalar::proto::is_listed(action) {
+            return Ok(Command::Targets(action));
+        }
         // Only the actions that remove or silence someone say why (PROTOCOL.md §4, Mod).
         let with_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute);
         need(!target.is_empty() && (with_reason || reason.is_empty()))?;
@@ -380,6 +394,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             need(!rest.is_empty())?;
             Command::Wall(rest)
         }
+        "/sban" if rest.is_empty() => Command::ServerBans,
         "/sban" | "/sunban" => {
             let (target, reason) = word(rest);
             let ban = name == "/sban";
@@ -536,7 +551,17 @@ mod tests {
         ] {
             assert_eq!(parse(line), Ok(Command::Mod(action, target, reason)), "{line}");
         }
-        assert_eq!(parse("/op bob now").unwrap_err(), "usage: /op USER");
+        assert_eq!(parse("/op bob now").unwrap_err(), "usage: /op [USER]");
+        for (line, action) in [
+            ("/ban", Action::Ban),
+            ("/mute ", Action::Mute),
+            ("/OP", Action::Op),
+            ("/voice", Action::Voice),
+            ("/invite", Action::Invite),
+        ] {
+            assert_eq!(parse(line), Ok(Command::Targets(action)), "{line}");
+        }
+        assert_eq!(parse("/deop").unwrap_err(), "usage: /deop USER");
         assert_eq!(parse("/unban").unwrap_err(), "usage: /unban PATTERN");
         assert_eq!(parse("/kick").unwrap_err(), "usage: /kick USER [REASON]");
     }
@@ -565,6 +590,8 @@ mod tests {
             parse("/sban 192.0.2.0/24 botnet"),
             Ok(Command::ServerBan(Action::Ban, "192.0.2.0/24", Some("botnet")))
         );
+        assert_eq!(parse("/sban"), Ok(Command::ServerBans));
+        assert_eq!(parse("/sunban").unwrap_err(), "usage: /sunban PATTERN|RANGE");
         assert_eq!(
             parse("/sunban *@x"),
             Ok(Command::ServerBan(Action::Unban, "*@x", None))

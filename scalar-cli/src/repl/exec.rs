@@ -134,6 +134,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
         Command::Meta(set) => meta::meta(shared, set)?,
         Command::Mode(change) => meta::mode(shared, change)?,
         Command::Mod(action, target, reason) => moderate::act(shared, action, target, reason)?,
+        Command::Targets(action) => lists::targets(shared, action, false)?,
+        Command::ServerBans => lists::targets(shared, scalar::proto::Action::Ban, true)?,
         Command::ServerBan(action, target, reason) => moderate::server_ban(shared, action, target, reason)?,
         Command::Status(set) => presence::status(shared, set)?,
         Command::Watch(user) => presence::watch(shared, user, true)?,

@@ -1,13 +1,14 @@
-//! `/list` (the server's channels, with their subscribers and topic lines) and `/who` (the
-//! current channel's members and their roles): lists the server pages by a name cursor
-//! ([`crate::listing`]).
+//! `/list` (the server's channels, with their subscribers and topic lines), `/who` (the
+//! current channel's members and their roles), and `/ban`, `/mute`, `/op`, `/voice`,
+//! `/invite` and `/sban` alone (a channel's lists, the server's bans): lists the server pages
+//! by a name cursor ([`crate::listing`]).
 
 use super::exec::current_channel;
 use super::shared::{Shared, Want};
 use crate::listing::{self, Listed};
 use crate::names;
 use crate::render::clean_line;
-use scalar::proto::{Msg, Name, Role};
+use scalar::proto::{Action, Msg, Name, Role};
 
 /// The most pages of 100 either list reads: 10,000 entries are more than a screen can use.
 const MAX_PAGES: u32 = 100;
@@ -92,6 +93,50 @@ pub fn who(shared: &Shared) -> Result<(), String> {
         .collect();
     shared.screen.info(format!(
         "{} in {short}: {}{}",
+        list.items.len(),
+        shown.join(", "),
+        more(&list)
+    ));
+    Ok(())
+}
+
+/// `/ban`, `/mute`, `/op`, `/voice` or `/invite` alone: the current channel's list that the
+/// action adds to, on one line; `/sban` alone (`server`): the server's bans.
+pub fn targets(shared: &Shared, action: Action, server: bool) -> Result<(), String> {
+    let domain = shared.state().domain.clone();
+    let topic = match server {
+        true => format!("!server@{domain}"),
+        false => current_channel(shared)?,
+    };
+    let name = Name::parse(&topic).map_err(|e| format!("{topic}: {e}"))?;
+    let short = names::short(&topic, &domain);
+    // (one, many, where)
+    let (one, many, place) = match (action, server) {
+        (_, true) => ("server ban", "server bans", String::new()),
+        (Action::Ban, _) => ("ban", "bans", format!(" in {short}")),
+        (Action::Mute, _) => ("mute", "mutes", format!(" in {short}")),
+        (Action::Op, _) => ("operator", "operators", format!(" of {short}")),
+        (Action::Voice, _) => ("voiced", "voiced", format!(" in {short}")),
+        _ => ("invited", "invited", format!(" to {short}")),
+    };
+    let list = listing::targets(name, action, MAX_PAGES, |t| {
+        shared.request(Want::Reply, |seq| {
+            Msg::Targets(scalar::proto::Targets { seq, ..t })
+        })
+    })
+    .map_err(|e| format!("cannot list the {many}{place}: {e}"))?;
+    if list.items.is_empty() {
+        shared.screen.info(format!("no {many}{place}"));
+        return Ok(());
+    }
+    let shown: Vec<String> = list
+        .items
+        .iter()
+        .map(|t| names::short(t, &domain).to_string())
+        .collect();
+    let what = if list.items.len() == 1 { one } else { many };
+    shared.screen.info(format!(
+        "{} {what}{place}: {}{}",
         list.items.len(),
         shown.join(", "),
         more(&list)
