@@ -84,6 +84,15 @@ pub fn short<'a>(name: &'a str, domain: &str) -> &'a str {
     }
 }
 
+/// A Mod target or list entry as shown: a user ID short, like [`short`]; an ID pattern or an
+/// address range whole, since `*@localhost` shortened would read as everyone.
+pub fn short_target<'a>(target: &'a str, domain: &str) -> &'a str {
+    match Name::parse(target).map(|n| n.kind()) {
+        Ok(Kind::User) => short(target, domain),
+        _ => target,
+    }
+}
+
 /// How notes name the history of `topic` as read by `me` (PROTOCOL.md §4, "Who may read
 /// what"): a channel as itself, another user's ID as the conversation with them, one's own ID
 /// as one's inbox (the direct messages one received). Names are shortened against `domain` (give "" for

@@ -9,7 +9,6 @@
 //! lines), which the renderer cleans like any message body.
 
 use crate::event::{Content, Received};
-use crate::names::short;
 use scalar::proto::{Action, Kind, Name};
 use scalar::server::{MOD_CTYPE, PRESENCE_CTYPE};
 
@@ -35,15 +34,11 @@ pub struct Names<'a> {
 }
 
 impl Names<'_> {
-    /// A user ID, short, or "you"; anything else (an ID pattern, an address range) as it is,
-    /// since `*@localhost` shortened would read as everyone.
+    /// A user ID, short, or "you"; anything else (an ID pattern, an address range) as it is.
     fn show<'s>(&self, id: &'s str) -> &'s str {
-        if self.me == Some(id) {
-            return "you";
-        }
-        match Name::parse(id).map(|n| n.kind()) {
-            Ok(Kind::User) => short(id, self.domain),
-            _ => id,
+        match self.me == Some(id) {
+            true => "you",
+            false => crate::names::short_target(id, self.domain),
         }
     }
 }
@@ -72,6 +67,15 @@ pub fn read(e: &Received, names: Names<'_>) -> Option<Notice> {
         _ => return None,
     };
     Some(Notice::Announcement(text))
+}
+
+/// Whether `e` is the record of `me`'s invitation to its channel: the server also sends it
+/// to the invited user's connections outside the channel (PROTOCOL.md §4, Mod).
+pub fn invites(e: &Received, me: &str) -> bool {
+    let Content::Text(body) = &e.content else {
+        return false;
+    };
+    e.ctype.as_deref() == Some(MOD_CTYPE) && body.split(' ').take(2).eq(["invite", me])
 }
 
 /// A record's body, `ACTION TARGET[ REASON]` or `display|subject|modes|rate VALUE`, as a

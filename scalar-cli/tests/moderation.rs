@@ -112,6 +112,20 @@ fn a_ban_keeps_the_user_out_until_lifted() {
 }
 
 #[test]
+fn an_invitation_reaches_the_invited_outside_the_channel() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#inv");
+    let (mut bob, _h2) = chat(&server, "bob");
+    alice.command("/mode +i", "set the modes to +i");
+    alice.command("/invite bob", "* you invited bob");
+    bob.wait_for("#inv * alice invited you (/join #inv to enter)", STEP);
+    bob.command("/join #inv", "joined #inv (2 connected)");
+    for p in [alice, bob] {
+        quit(p);
+    }
+}
+
+#[test]
 fn topic_meta_modes_members_and_the_list() {
     let server = Server::start();
     let (mut alice, _h) = join(&server, "alice", "#t");

@@ -80,7 +80,10 @@ impl Server {
         }
         // The change, if it is to be saved, is stored with its record (`emit`), whose echo is
         // the reply.
-        self.emit(conn, record_of(m.seq, m.topic, &record), None, now, out);
+        let stamped = self.emit(conn, record_of(m.seq, m.topic, &record), None, now, out);
+        if let (Action::Invite, Some(stamp)) = (m.action, stamped) {
+            self.tell_invited(conn, m, &record, stamp, out);
+        }
         // With `--fsync always` the record waits for its commit, but those it removes are gone
         // by then: they get it now.
         let pending = self
@@ -118,6 +121,45 @@ impl Server {
                 topic: Some(m.topic),
             };
             out.reply(v, &Msg::Error(kicked));
+        }
+    }
+
+    /// An invitation's record also goes to the invited user's connections outside the
+    /// channel (those in it had it with everyone), as IRC's INVITE tells its target: it is
+    /// how they learn they may join. Sent as soon as it is accepted, with `--fsync always`
+    /// too, as to those a kick removes.
+    fn tell_invited(
+        &self,
+        conn: ConnId,
+        m: Mod<'_>,
+        record: &str,
+        (time, id): (u64, MsgId),
+        out: &mut impl Outbox,
+    ) {
+        let Some(from) = self.session(conn).and_then(|s| s.user.as_deref()) else {
+            return;
+        };
+        let (Ok(from), Some(invited)) = (Name::parse(from), self.users.get(m.target)) else {
+            return;
+        };
+        let r = record_of(None, m.topic, record);
+        let ev = Event {
+            seq: None,
+            topic: m.topic,
+            from,
+            time,
+            id,
+            body: r.body,
+            ctype: r.ctype,
+            reply_to: r.reply_to,
+        };
+        let outside = |c: &ConnId| {
+            !self
+                .session(*c)
+                .is_some_and(|s| s.is_subscribed(m.topic.as_str()))
+        };
+        for &c in invited.conns.iter().filter(|c| outside(c)) {
+            out.reply(c, &Msg::Event(ev));
         }
     }
 

@@ -50,6 +50,7 @@ impl Server {
     /// Turns a Message that may be published into an Event: stamps it, stores it, delivers
     /// it (or waits for its commit), with the echo to `conn`. `closed` says whether its
     /// channel was closed when it was said, where the caller knows (`None`: look now).
+    /// Returns the Event's time and id once it is accepted.
     pub(super) fn emit(
         &mut self,
         conn: ConnId,
@@ -57,21 +58,18 @@ impl Server {
         closed: Option<bool>,
         now: &Now,
         out: &mut impl Outbox,
-    ) {
-        let Some(from) = self
+    ) -> Option<(u64, MsgId)> {
+        let from = self
             .sessions
             .get(conn)
             .and_then(Option::as_ref)
-            .and_then(|s| s.user.as_deref())
-        else {
-            return;
-        };
-        let Ok(from) = Name::parse(from) else { return };
+            .and_then(|s| s.user.as_deref())?;
+        let from = Name::parse(from).ok()?;
         let audience = match m.topic.kind() {
             Kind::Channel => self.channels.get_mut(m.topic.as_str()),
             _ => self.users.get_mut(m.topic.as_str()),
         };
-        let Some(audience) = audience else { return }; // checked above
+        let audience = audience?; // checked above
         let time = audience.stamp(now.unix_ms);
         self.latest = self.latest.max(time);
         let id = MsgId::compute(
@@ -100,7 +98,8 @@ impl Server {
                 &mut self.scratch[..],
                 &mut self.stats,
             );
-            return Self::deliver(parts, Some(conn), m.seq, event, out);
+            Self::deliver(parts, Some(conn), m.seq, event, out);
+            return Some((time, id));
         };
         let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
         let pos = h.next_pos(m.topic.as_str(), thread.as_deref(), time);
@@ -111,7 +110,7 @@ impl Server {
             }
             _ => None,
         };
-        let Some(h) = self.history.as_mut() else { return }; // checked above
+        let h = self.history.as_mut()?; // checked above
         let mut rec = Record::new(Fields {
             pos,
             topic: m.topic.as_str(),
@@ -136,7 +135,8 @@ impl Server {
             if saving {
                 self.unsaved.insert(topic.into());
             }
-            return self.writer_gone(conn, m.seq, rec, out);
+            self.writer_gone(conn, m.seq, rec, out);
+            return None;
         }
         match h.fsync {
             Fsync::Batched => {
@@ -163,6 +163,7 @@ impl Server {
                 }
             }
         }
+        Some((time, id))
     }
 
     /// Why this Message cannot be published, if it cannot.

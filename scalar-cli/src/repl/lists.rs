@@ -132,7 +132,7 @@ pub fn targets(shared: &Shared, action: Action, server: bool) -> Result<(), Stri
     let shown: Vec<String> = list
         .items
         .iter()
-        .map(|t| names::short(t, &domain).to_string())
+        .map(|t| names::short_target(t, &domain).to_string())
         .collect();
     let what = if list.items.len() == 1 { one } else { many };
     shared.screen.info(format!(

@@ -142,7 +142,7 @@ impl State {
     /// live or in such a catch-up (never one read with `/history` or `/search`: it may be old,
     /// and the messages after it were not seen). It must be one the server keeps.
     pub fn advance(&mut self, e: &Received) {
-        if e.is_presence() {
+        if e.is_presence() || self.invitation(e) {
             return;
         }
         if let Some(gap) = self.unfilled.get_mut(&e.topic) {
@@ -151,6 +151,12 @@ impl State {
         if self.last.get(&e.topic).is_none_or(|(_, t)| e.time >= *t) {
             self.last.insert(e.topic.clone(), (e.id, e.time));
         }
+    }
+
+    /// Whether `e` is this user's invitation to a channel it has not joined: the one Event of
+    /// such a channel that comes (PROTOCOL.md §4, Mod), nothing to resume there.
+    pub fn invitation(&self, e: &Received) -> bool {
+        !self.subs.contains(&e.topic) && crate::notice::invites(e, &self.user)
     }
 
     /// Forgets the joined channel `topic` (a `/part`, a kick, a refused rejoin); the channel
@@ -517,7 +523,13 @@ impl Shared {
                 return;
             }
         }
-        let line = st.view(self.colour, how != Shown::Live).line(e);
+        let mut line = st.view(self.colour, how != Shown::Live).line(e);
+        if how == Shown::Live && st.invitation(e) {
+            line.push_str(&format!(
+                " (/join {} to enter)",
+                crate::names::short(&e.topic, &st.domain)
+            ));
+        }
         // One queued item, so that no other thread's line comes between the two.
         let line = match st.day_change(local_day(e.time), local_day(now_ms())) {
             Some(day) => format!("{day}\n{line}"),

@@ -80,6 +80,10 @@ fn set_meta_records_each_change_and_modes_gate_the_door() {
     });
     r.send(0, invite);
     assert_eq!(
+        r.out.take(1),
+        ["Event #meta@example.com alice@example.com invite bob@example.com seq=None"]
+    );
+    assert_eq!(
         sub_meta(&mut r, 1, CH),
         (true, 2, Some(3), Some(Role::Member), None)
     );

@@ -148,6 +148,31 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
 }
 
 #[test]
+fn an_invited_user_outside_the_channel_is_told() {
+    let mut r = room();
+    // dave has two connections, one already in the channel.
+    r.connect(3, "dave@example.com");
+    r.connect(4, "dave@example.com");
+    r.sub(4, CH);
+    r.out.take(0);
+    let record = "Event #mod@example.com alice@example.com invite dave@example.com";
+    assert_eq!(
+        act(&mut r, 0, Action::Invite, "dave@example.com", None),
+        [format!("{record} seq=Some(7)")]
+    );
+    // Once each: the one outside as IRC's INVITE, the one inside with the channel.
+    assert_eq!(r.out.take(3), [format!("{record} seq=None")]);
+    assert_eq!(r.out.take(4), [format!("{record} seq=None")]);
+    assert_eq!(r.out.take(1), [format!("{record} seq=None")]);
+    // Nobody else outside hears of it, nor of other actions.
+    r.connect(5, "erin@example.com");
+    act(&mut r, 0, Action::Voice, "erin@example.com", None);
+    act(&mut r, 0, Action::Invite, "frank@example.com", None);
+    assert!(r.out.take(5).is_empty());
+    assert!(r.out.take(3).is_empty());
+}
+
+#[test]
 fn a_kick_is_shown_to_everyone_then_the_target_is_out_and_may_return() {
     let mut r = room();
     r.out.take(1);
@@ -550,7 +575,14 @@ fn an_invitation_can_be_withdrawn_and_a_full_list_emptied() {
         ok.iter().any(|f| f.contains("invite carol@example.com")),
         "{ok:?}"
     );
-    assert_eq!(r.sub(2, CH), ["Meta #mod@example.com true 2"]);
+    // carol, connected outside, was told of it.
+    assert_eq!(
+        r.sub(2, CH),
+        [
+            "Event #mod@example.com alice@example.com invite carol@example.com seq=None",
+            "Meta #mod@example.com true 2"
+        ]
+    );
 }
 
 /// A guests-only server: connection 0 (loopback) owns `CH`, connection 1, a guest from the

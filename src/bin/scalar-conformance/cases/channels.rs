@@ -121,6 +121,14 @@ pub(super) fn an_invitation_lets_in_until_it_is_withdrawn(x: &Ctx) -> Result<Ver
             return Err(format!("{label}: expected its record, got {}", show(&echo)));
         }
     }
+    // The invited, outside the channel, got the invitation's record (and only that one).
+    let told = b.event()?;
+    if text(&told, 6) != Some(&format!("invite {other}")) || text(&told, 2) != Some(&ch) {
+        return Err(format!(
+            "the invited user's connection: expected the invite record on {ch}, got {}",
+            show(&told)
+        ));
+    }
     b.send(&map(&[(0, u(8)), (1, u(3)), (2, t(&ch))]))?;
     b.expect_error(804, Some(3))?;
     ask(&mut a, &moderate(6, &ch, 10, &other))?.map_err(|_| "Mod unknown")?;
