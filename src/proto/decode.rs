@@ -35,6 +35,9 @@ pub enum DecodeError {
     WrongType(Key),
     /// A number is outside its field's range, or a list too long.
     OutOfRange(Key),
+    /// A byte string of a fixed size (an id, a nonce) has another length: the field and
+    /// the size.
+    Length(Key, usize),
     /// A name field breaks the grammar.
     BadName(Key, NameError),
     /// A Mod's target or a list entry is neither an ID pattern nor an address range.
@@ -87,6 +90,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Missing(k) => write!(f, "missing field {}", k.label()),
             DecodeError::WrongType(k) => write!(f, "field {} has the wrong type", k.label()),
             DecodeError::OutOfRange(k) => write!(f, "field {} is out of range", k.label()),
+            DecodeError::Length(k, n) => write!(f, "field {} must be {n} bytes", k.label()),
             DecodeError::BadName(k, e) => write!(f, "{}: {e}", k.label()),
             DecodeError::BadTarget(k) => {
                 write!(f, "{}: neither an ID pattern nor an address range", k.label())
@@ -203,7 +207,7 @@ impl<'a> Fields<'a> {
     fn id(&self, k: Key) -> Result<Option<MsgId>> {
         match self.get(k) {
             None => Ok(None),
-            Some(Value::Bytes(b)) => MsgId::from_slice(b).map(Some).ok_or(DecodeError::WrongType(k)),
+            Some(Value::Bytes(b)) => MsgId::from_slice(b).map(Some).ok_or(DecodeError::Length(k, 32)),
             Some(_) => Err(DecodeError::WrongType(k)),
         }
     }
@@ -214,7 +218,7 @@ impl<'a> Fields<'a> {
             Some(Value::Bytes(b)) => b
                 .try_into()
                 .map(Nonce)
-                .map_err(|_| DecodeError::WrongType(Key::Nonce)),
+                .map_err(|_| DecodeError::Length(Key::Nonce, 32)),
             Some(_) => Err(DecodeError::WrongType(Key::Nonce)),
         }
     }

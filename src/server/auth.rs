@@ -3,7 +3,7 @@
 //! the core never does it: it hands a [`PasswordCheck`] to the shell's accounts thread and picks the
 //! session up again in [`Server::verified`] when the [`Verdict`] comes back.
 
-use super::throttle::Throttle;
+use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
 use crate::store::accounts::Account;
@@ -156,6 +156,8 @@ pub(super) enum Dance {
     Verifying {
         ticket: u64,
         user: Box<str>,
+        /// Whether the attempt is counted by name too ([`Accounts::begin`]).
+        by_name: bool,
         register: bool,
         from_pos: u64,
         seq: Option<u32>,
@@ -264,34 +266,65 @@ impl Accounts {
         self.by_addr.prune(now.mono);
     }
 
-    /// How long `user` from `addr` must wait before another attempt, if at all.
-    pub fn wait(&self, user: &str, addr: IpAddr, now: &Now) -> Option<Duration> {
+    /// Why `user` from `addr` may not try now, if it may not: the longer of the two waits
+    /// for failures, else too many attempts in flight.
+    pub fn wait(&self, user: &str, addr: IpAddr, now: &Now) -> Option<Wait> {
         let waits = [
             self.by_addr.wait(&addr, now.mono),
             self.by_user.wait(&user.into(), now.mono),
         ];
-        waits.into_iter().flatten().max()
+        let failed = waits
+            .iter()
+            .filter_map(|w| match w {
+                Some(Wait::Failed(d)) => Some(*d),
+                _ => None,
+            })
+            .max();
+        failed
+            .map(Wait::Failed)
+            .or_else(|| waits.into_iter().flatten().next())
     }
 
-    /// Counts an attempt of `user` from `addr` as failed until its verdict says otherwise
-    /// ([`refund`](Accounts::refund)), so that attempts in flight at once cannot exceed the
-    /// burst the throttles allow.
-    pub fn charge(&mut self, user: &str, addr: IpAddr, now: &Now) {
-        self.by_user.fail(&user.into(), now.mono);
-        self.by_addr.fail(&addr, now.mono);
+    /// An attempt from `addr` is being checked, counted by `name` too when one is given (an
+    /// account, or a name being registered: IDs that are neither can be made up at will, and
+    /// would fill the per-name table, 65,536 keys, which once full makes every name wait).
+    pub fn begin(&mut self, name: Option<&str>, addr: IpAddr, now: Instant) {
+        if let Some(name) = name {
+            self.by_user.begin(&name.into(), now);
+        }
+        self.by_addr.begin(&addr, now);
     }
 
-    /// [`charge`](Accounts::charge) for an ID that is not an account here: by address only.
-    /// Such IDs can be made up at will, and would fill the per-name table (65,536 keys), which
-    /// once full makes every name wait, accounts' included.
-    pub fn charge_addr(&mut self, addr: IpAddr, now: &Now) {
-        self.by_addr.fail(&addr, now.mono);
+    /// The attempt [begun](Accounts::begin) with the same `name` and `addr` is over: a
+    /// failure or not by name, and by address.
+    pub fn end(&mut self, name: Option<&str>, addr: IpAddr, (by_name, by_addr): (bool, bool), now: Instant) {
+        if let Some(name) = name {
+            self.by_user.end(&name.into(), by_name, now);
+        }
+        self.by_addr.end(&addr, by_addr, now);
     }
+}
 
-    /// Takes back a charged attempt that succeeded (or failed through no fault of its own).
-    pub fn refund(&mut self, user: &str, addr: IpAddr, now: &Now) {
-        self.by_user.refund(&user.into(), now.mono);
-        self.by_addr.refund(&addr, now.mono);
+impl Dance {
+    /// A connection closed during its attempt's check: the attempt ends as failed (its answer
+    /// reaches nobody, but the check ran, and a client must not get checks for nothing by
+    /// hanging up). Nothing to end before the check or after it.
+    pub(super) fn abandon(&self, accounts: &mut Accounts, addr: IpAddr) {
+        match self {
+            Dance::Verifying {
+                user, by_name, since, ..
+            } => accounts.end(by_name.then_some(&**user), addr, (true, true), *since),
+            Dance::Vouching { since, .. } => accounts.end(None, addr, (true, true), *since),
+            Dance::Challenged { .. } => {}
+        }
+    }
+}
+
+/// What a throttled attempt is told.
+pub(super) fn throttled(wait: Wait) -> String {
+    match wait {
+        Wait::Failed(d) => format!("too many failed attempts; try again in {} s", d.as_secs() + 1),
+        Wait::Busy => "too many attempts of this name or address are being checked; try again in 1 s".into(),
     }
 }
 
@@ -538,6 +571,12 @@ impl Server {
             )),
             Policy::Guests => self.guest_name().map(|g| (g, true)),
             Policy::Open if is_guest_name(local) => self.guest_name().map(|g| (g, true)),
+            // An admin's name without its account yet: nobody may look like the admin (who
+            // must log in, once the operator has made the account).
+            Policy::Open if self.policy.admins.iter().any(|x| **x == *user) => Err(refuse(
+                ErrorCode::AuthRequired,
+                format!("{user} is reserved: log in"),
+            )),
             Policy::Open => Ok((user.into(), false)),
         }
     }
@@ -594,11 +633,7 @@ impl Server {
             });
         }
         if let Some(wait) = a.wait(&user, addr, now) {
-            let secs = wait.as_secs() + 1;
-            return Err(refuse(
-                ErrorCode::AuthThrottled,
-                format!("too many failed attempts; try again in {secs} s"),
-            ));
+            return Err(refuse(ErrorCode::AuthThrottled, throttled(wait)));
         }
         let known = a.names.contains_key(user.as_str());
         if register {
@@ -667,8 +702,7 @@ impl Server {
             .session(conn)
             .and_then(|s| self.accounts.wait(&user, s.addr(), now))
         {
-            let reason = format!("too many failed attempts; try again in {} s", wait.as_secs() + 1);
-            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
+            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &throttled(wait), out);
         }
         self.accounts.tickets += 1;
         let ticket = self.accounts.tickets;
@@ -685,12 +719,10 @@ impl Server {
             let reason = "too many logins in progress; try again in 1 s";
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
+        // Only an account (or a name being registered) is counted by name.
+        let by_name = register || self.accounts.names.contains_key(&*user);
         if let Some(addr) = self.session(conn).map(|s| s.addr()) {
-            // Only an account (or a name being registered) is charged by name.
-            match register || self.accounts.names.contains_key(&*user) {
-                true => self.accounts.charge(&user, addr, now),
-                false => self.accounts.charge_addr(addr, now),
-            }
+            self.accounts.begin(by_name.then_some(&*user), addr, now.mono);
         }
         if register {
             // The account starts at `from_pos`: from here on nobody holds the name without
@@ -706,6 +738,7 @@ impl Server {
             s.dance = Some(Box::new(Dance::Verifying {
                 ticket,
                 user,
+                by_name,
                 register,
                 from_pos,
                 seq: m.seq,
@@ -725,17 +758,18 @@ impl Server {
         out: &mut impl Outbox,
     ) {
         let Some(s) = self.session_mut(conn) else { return };
-        let (user, register, from_pos, seq) = match s.dance.take().map(|d| *d) {
+        let (user, by_name, register, from_pos, seq) = match s.dance.take().map(|d| *d) {
             Some(Dance::Verifying {
                 ticket: t,
                 user,
+                by_name,
                 register,
                 from_pos,
                 seq,
                 since,
             }) if t == ticket => {
                 stop_the_clock(s, since, now);
-                (user, register, from_pos, seq)
+                (user, by_name, register, from_pos, seq)
             }
             other => {
                 // Not this attempt's connection (it went away and the slot was reused).
@@ -744,14 +778,19 @@ impl Server {
             }
         };
         let addr = s.addr();
+        let name = by_name.then_some(&*user);
+        // (by name, by address): a good password is no failure, but a registration counts
+        // for its address, so that one address cannot create accounts without bound; a taken
+        // name is the name's fault, not the address's; a failing store nobody's.
+        let failed = match verdict {
+            Verdict::Accepted => (false, register),
+            Verdict::Rejected => (true, true),
+            Verdict::Taken => (false, true),
+            Verdict::Failed => (false, false),
+        };
+        self.accounts.end(name, addr, failed, now.mono);
         match verdict {
             Verdict::Accepted => {
-                // A good password takes its attempt back; a registration keeps the address's
-                // (so one address cannot create accounts without bound).
-                self.accounts.by_user.refund(&user, now.mono);
-                if !register {
-                    self.accounts.by_addr.refund(&addr, now.mono);
-                }
                 if register {
                     log::info!("account {user} registered by its client");
                     let known = Known {
@@ -778,12 +817,10 @@ impl Server {
                 self.fail(conn, seq, ErrorCode::BadCredentials, "wrong password", out);
             }
             Verdict::Taken => {
-                self.accounts.by_user.refund(&user, now.mono);
                 self.accounts.names.entry(user.clone()).or_insert(None);
                 self.fail(conn, seq, ErrorCode::NameTaken, &format!("{user} is taken"), out);
             }
             Verdict::Failed => {
-                self.accounts.refund(&user, addr, now);
                 let reason = "the account store failed; try again later";
                 self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
             }

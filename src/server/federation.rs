@@ -216,6 +216,10 @@ impl Server {
 
     /// Verify: another server asks about a token this server issued.
     pub(super) fn verify_token(&mut self, conn: ConnId, m: Verify<'_>, now: &Now, out: &mut impl Outbox) {
+        if m.user.kind() != Kind::User {
+            let reason = format!("{} is not a user ID", m.user);
+            return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
+        }
         // Asked about another domain's user, this is not its home: most likely the asker's
         // table of home servers points here by mistake, which an answer of "not valid"
         // would hide behind its users' failed logins.
@@ -277,7 +281,7 @@ impl Server {
             return;
         };
         if let Some(wait) = self.accounts.wait(user, addr, now) {
-            let reason = format!("too many failed attempts; try again in {} s", wait.as_secs() + 1);
+            let reason = super::auth::throttled(wait);
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
         }
         self.accounts.tickets += 1;
@@ -293,7 +297,7 @@ impl Server {
             let reason = "too many logins from other domains in progress; try again in 1 s";
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
         }
-        self.accounts.charge_addr(addr, now);
+        self.accounts.begin(None, addr, now.mono);
         if let Some(s) = self.session_mut(conn) {
             s.dance = Some(Box::new(Dance::Vouching {
                 ticket,
@@ -326,10 +330,13 @@ impl Server {
                 return;
             }
         };
+        // A check that the home answered yes, or that never reached a home known to be down,
+        // is no failure of the address: a client may repeat the latter at will (the failed
+        // dial was logged already).
+        let failed = !matches!(answer, Vouched::Yes(_) | Vouched::Down(_));
+        self.accounts.end(None, addr, (failed, failed), now.mono);
         match &answer {
-            // Free, so a client may repeat it at will: the failed dial was logged already.
             Vouched::Down(why) => {
-                self.accounts.refund(&user, addr, now);
                 log::debug!("conn {conn}: the home server of {user} is down: {why:?}");
             }
             // The details stay in the log: the addresses a domain's DNS named and how dialling
@@ -352,7 +359,6 @@ impl Server {
                     f.vouched.insert(token, (user.clone(), until));
                 }
                 log::info!("conn {conn} is {user}, vouched for by its home server");
-                self.accounts.refund(&user, addr, now);
                 self.proven(conn);
                 self.admit(conn, user, false, seq, out);
             }

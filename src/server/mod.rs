@@ -332,6 +332,9 @@ impl Server {
         if let Some(h) = self.history.as_mut() {
             h.forget(conn);
         }
+        if let Some(dance) = s.dance.as_deref() {
+            dance.abandon(&mut self.accounts, s.addr());
+        }
         self.unbook(&s);
         self.open -= 1;
         for (map, key) in [(&mut self.per_addr, s.addr()), (&mut self.per_subnet, s.subnet())] {

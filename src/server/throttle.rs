@@ -1,11 +1,28 @@
 //! Failed-login throttling: a leaky count of recent failures per key (an account, an address).
 //! A key may fail `burst` times in a row; after that it waits until one failure has leaked
 //! away, one per `leak`. Only failures count, so a user who types the right password is never
-//! slowed down by their own earlier success.
+//! slowed down by their own earlier success. Attempts still being checked are counted apart,
+//! at most [`IN_FLIGHT`] a key: several right passwords at once (a bot's sessions coming back
+//! after a restart) are not refused as failures, and a burst of guesses sent together still
+//! meets the failures of the ones before it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
+
+/// Attempts of one key that may be checked at once. Guesses sent together can fail at most
+/// `burst` − 1 + this many times before the key waits; each failure then leaks away in turn,
+/// so the long-run rate of guesses stays one per `leak`.
+pub const IN_FLIGHT: u32 = 16;
+
+/// Why a key may not try now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// It failed `burst` times lately: this long until one failure leaks away.
+    Failed(Duration),
+    /// [`IN_FLIGHT`] of its attempts are being checked: try again once one is done.
+    Busy,
+}
 
 /// One table of failure counts, bounded in size.
 #[derive(Debug)]
@@ -19,6 +36,8 @@ pub struct Throttle<K> {
 #[derive(Debug, Clone, Copy)]
 struct Count {
     failures: u32,
+    /// Attempts begun and not yet ended.
+    pending: u32,
     /// When the count was last brought up to date.
     at: Instant,
 }
@@ -29,12 +48,17 @@ impl Count {
         let elapsed = now.saturating_duration_since(self.at);
         let leaked = (elapsed.as_nanos() / leak.as_nanos().max(1)).min(u128::from(u32::MAX)) as u32;
         if leaked >= self.failures {
-            return Count { failures: 0, at: now };
+            return Count {
+                failures: 0,
+                at: now,
+                ..self
+            };
         }
         Count {
             failures: self.failures - leaked,
             // Keep the part of a leak period already served.
             at: self.at + leak * leaked,
+            ..self
         }
     }
 }
@@ -51,48 +75,69 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         }
     }
 
-    /// `None` if `key` may try now, else how long it must wait. When the table is full of keys
-    /// that are still counting, a new key must wait too: the bound on memory wins over a
-    /// stranger's first attempt.
-    pub fn wait(&self, key: &K, now: Instant) -> Option<Duration> {
+    /// `None` if `key` may try now, else why not. When the table is full of keys that are
+    /// still counting, a new key must wait too: the bound on memory wins over a stranger's
+    /// first attempt.
+    pub fn wait(&self, key: &K, now: Instant) -> Option<Wait> {
         match self.map.get(key) {
             Some(c) => {
                 let c = c.at(self.leak, now);
-                (c.failures >= self.burst).then(|| (c.at + self.leak).saturating_duration_since(now))
+                if c.failures >= self.burst {
+                    Some(Wait::Failed((c.at + self.leak).saturating_duration_since(now)))
+                } else {
+                    (c.pending >= IN_FLIGHT).then_some(Wait::Busy)
+                }
             }
-            None if self.map.len() >= self.cap => Some(self.leak),
+            None if self.map.len() >= self.cap => Some(Wait::Failed(self.leak)),
             None => None,
         }
     }
 
-    /// Counts one failure of `key`.
-    pub fn fail(&mut self, key: &K, now: Instant) {
+    /// The count of `key`, made if there is room (pruned first if the table is full).
+    fn entry(&mut self, key: &K, now: Instant) -> Option<&mut Count> {
         if !self.map.contains_key(key) && self.map.len() >= self.cap {
             self.prune(now);
             if self.map.len() >= self.cap {
-                return;
+                return None;
             }
         }
-        let c = self
-            .map
-            .entry(key.clone())
-            .or_insert(Count { failures: 0, at: now });
+        let zero = Count {
+            failures: 0,
+            pending: 0,
+            at: now,
+        };
+        let c = self.map.entry(key.clone()).or_insert(zero);
         *c = c.at(self.leak, now);
-        c.failures = c.failures.saturating_add(1);
+        Some(c)
     }
 
-    /// Takes back one failure counted in advance (an attempt that turned out well).
-    pub fn refund(&mut self, key: &K, now: Instant) {
-        if let Some(c) = self.map.get_mut(key) {
-            *c = c.at(self.leak, now);
-            c.failures = c.failures.saturating_sub(1);
+    /// Counts one failure of `key`.
+    pub fn fail(&mut self, key: &K, now: Instant) {
+        if let Some(c) = self.entry(key, now) {
+            c.failures = c.failures.saturating_add(1);
         }
     }
 
-    /// Forgets the keys whose failures have all leaked away.
+    /// An attempt of `key` is being checked; [`end`](Throttle::end) says how it went.
+    pub fn begin(&mut self, key: &K, now: Instant) {
+        if let Some(c) = self.entry(key, now) {
+            c.pending = c.pending.saturating_add(1);
+        }
+    }
+
+    /// An attempt [begun](Throttle::begin) is over; `failed` counts it as a failure.
+    pub fn end(&mut self, key: &K, failed: bool, now: Instant) {
+        if let Some(c) = self.entry(key, now) {
+            c.pending = c.pending.saturating_sub(1);
+            c.failures = c.failures.saturating_add(u32::from(failed));
+        }
+    }
+
+    /// Forgets the keys whose failures have all leaked away and that have nothing in flight.
     pub fn prune(&mut self, now: Instant) {
         let leak = self.leak;
-        self.map.retain(|_, c| c.at(leak, now).failures > 0);
+        self.map
+            .retain(|_, c| c.pending > 0 || c.at(leak, now).failures > 0);
     }
 
     /// How many keys are counting.
@@ -111,25 +156,29 @@ mod tests {
         let t0 = Instant::now();
         let leak = Duration::from_secs(10);
         let mut t = Throttle::new(3, leak, 100);
+        let fail = |t: &mut Throttle<&str>, at| {
+            t.begin(&"alice", at);
+            t.end(&"alice", true, at);
+        };
         for _ in 0..3 {
             assert_eq!(t.wait(&"alice", t0), None);
-            t.fail(&"alice", t0);
+            fail(&mut t, t0);
         }
-        assert_eq!(t.wait(&"alice", t0), Some(leak));
+        assert_eq!(t.wait(&"alice", t0), Some(Wait::Failed(leak)));
         assert_eq!(
             t.wait(&"alice", t0 + Duration::from_secs(4)),
-            Some(Duration::from_secs(6))
+            Some(Wait::Failed(Duration::from_secs(6)))
         );
         assert_eq!(t.wait(&"bob", t0), None, "other keys are not affected");
         assert_eq!(t.wait(&"alice", t0 + leak), None, "one failure leaked away");
-        t.fail(&"alice", t0 + leak);
-        t.refund(&"alice", t0 + leak);
+        t.begin(&"alice", t0 + leak);
+        t.end(&"alice", false, t0 + leak);
         assert_eq!(
             t.wait(&"alice", t0 + leak),
             None,
-            "a refunded attempt does not count"
+            "an attempt that went well does not count"
         );
-        t.fail(&"alice", t0 + leak);
+        fail(&mut t, t0 + leak);
         assert!(t.wait(&"alice", t0 + leak).is_some(), "and was used again");
         t.prune(t0 + leak * 3);
         assert_eq!(t.len(), 1, "still counting");
@@ -142,17 +191,44 @@ mod tests {
         let t0 = Instant::now();
         let leak = Duration::from_secs(1);
         let mut t = Throttle::new(5, leak, 2);
-        t.fail(&1, t0);
-        t.fail(&2, t0);
-        t.fail(&3, t0);
+        for key in [1, 2, 3] {
+            t.end(&key, true, t0);
+        }
         assert_eq!(t.len(), 2);
         assert_eq!(
             t.wait(&3, t0),
-            Some(leak),
+            Some(Wait::Failed(leak)),
             "a new key waits while the table is full"
         );
-        t.fail(&3, t0 + leak);
+        t.end(&3, true, t0 + leak);
         assert_eq!(t.len(), 1, "a full table is pruned before a new key is refused");
         assert_eq!(t.wait(&4, t0 + leak), None);
+    }
+
+    #[test]
+    fn attempts_in_flight_are_not_failures_but_are_bounded() {
+        let t0 = Instant::now();
+        let leak = Duration::from_secs(12);
+        let mut t = Throttle::new(5, leak, 100);
+        for _ in 0..IN_FLIGHT {
+            assert_eq!(t.wait(&"alice", t0), None);
+            t.begin(&"alice", t0);
+        }
+        assert_eq!(
+            t.wait(&"alice", t0),
+            Some(Wait::Busy),
+            "right passwords are not failures"
+        );
+        // All were guesses: the failures then hold the key for as many leaks.
+        for _ in 0..IN_FLIGHT {
+            t.end(&"alice", true, t0);
+        }
+        t.prune(t0);
+        assert_eq!(t.len(), 1, "a key with attempts in flight or failures is kept");
+        assert_eq!(
+            t.wait(&"alice", t0 + leak * (IN_FLIGHT - 5)),
+            Some(Wait::Failed(leak))
+        );
+        assert_eq!(t.wait(&"alice", t0 + leak * (IN_FLIGHT - 4)), None);
     }
 }

@@ -596,27 +596,77 @@ fn a_registration_that_fails_leaves_the_name_free() {
 }
 
 #[test]
-fn challenges_out_at_once_do_not_exceed_the_burst() {
+fn attempts_in_flight_are_bounded_and_only_failures_count() {
+    use crate::server::throttle::IN_FLIGHT;
     let mut r = rig(Policy::Open, false);
+    let n = IN_FLIGHT as usize + 4;
     let mut nonces = Vec::new();
-    for conn in 0..12 {
+    for conn in 0..n {
         r.open(conn, Ipv4Addr::new(192, 0, 2, conn as u8).into());
         r.server.set_secure(conn);
         nonces.push(r.challenged(conn, "alice", false));
     }
     let mut refused = 0;
     for (conn, nonce) in nonces.into_iter().enumerate() {
-        let reply = r.auth(conn, nonce, "guess");
+        let reply = r.auth(conn, nonce, "password");
         if reply.first().is_some_and(|e| e.starts_with("Error 602")) {
             refused += 1;
         }
     }
-    assert_eq!(r.out.verifies.len(), 5, "the per-account burst");
-    assert_eq!(refused, 7);
-    // A right password among them gets its attempt back.
-    let job = r.out.verifies.remove(0);
-    r.server
-        .verified(job.conn, job.ticket, Verdict::Accepted, &r.now, &mut r.out);
-    r.open(20, Ipv4Addr::LOCALHOST.into());
-    r.challenged(20, "alice", false);
+    assert_eq!(r.out.verifies.len(), IN_FLIGHT as usize, "in flight at once");
+    assert_eq!(refused, 4);
+    // Right passwords, all of them (a bot's sessions back after a restart): none is a
+    // failure, and the account may try again at once.
+    for job in std::mem::take(&mut r.out.verifies) {
+        r.server
+            .verified(job.conn, job.ticket, Verdict::Accepted, &r.now, &mut r.out);
+    }
+    r.open(40, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(40, "alice", false);
+    // Guesses sent together all fail: the account then waits, whatever the password.
+    let mut conns = vec![(40, nonce)];
+    for conn in 41..41 + IN_FLIGHT as usize - 1 {
+        r.open(conn, Ipv4Addr::new(198, 51, 100, conn as u8).into());
+        r.server.set_secure(conn);
+        conns.push((conn, r.challenged(conn, "alice", false)));
+    }
+    for (conn, nonce) in conns {
+        r.auth(conn, nonce, "guess");
+    }
+    for job in std::mem::take(&mut r.out.verifies) {
+        r.server
+            .verified(job.conn, job.ticket, Verdict::Rejected, &r.now, &mut r.out);
+    }
+    r.open(70, Ipv4Addr::new(203, 0, 113, 1).into());
+    r.server.set_secure(70);
+    assert_eq!(
+        r.ident(70, "alice", true, false),
+        ["Error 602 auth_throttled seq=Some(1)"]
+    );
+}
+
+#[test]
+fn hanging_up_during_a_check_counts_as_a_failure() {
+    let mut r = rig(Policy::Open, false);
+    let addr: std::net::IpAddr = Ipv4Addr::new(192, 0, 2, 7).into();
+    let burst = AuthConfig::default().burst_per_addr;
+    for conn in 0..burst as usize {
+        r.open(conn, addr);
+        r.server.set_secure(conn);
+        let nonce = r.challenged(conn, "bob", false);
+        r.auth(conn, nonce, "guess");
+        r.server.disconnect(conn);
+    }
+    // The checks' answers, come too late, change nothing.
+    for job in std::mem::take(&mut r.out.verifies) {
+        r.server
+            .verified(job.conn, job.ticket, Verdict::Rejected, &r.now, &mut r.out);
+    }
+    let last = burst as usize;
+    r.open(last, addr);
+    r.server.set_secure(last);
+    assert_eq!(
+        r.ident(last, "carol", true, false),
+        ["Error 602 auth_throttled seq=Some(1)"]
+    );
 }

@@ -88,6 +88,20 @@ fn a_home_server_vouches_only_for_its_own_unexpired_tokens_for_the_right_audienc
     };
     let said = r.send(1, Msg::Verify(m));
     assert_eq!(said, ["Error 400 foreign_id seq=Some(9)"]);
+    // Nor is a channel or a reserved name anyone's: not echoed in a Vouch.
+    for user in ["#chan@example.com", "!motd@example.com"] {
+        let m = Verify {
+            seq: Some(10),
+            user: n(user),
+            server: "bar.org",
+            token: &token,
+        };
+        assert_eq!(
+            r.send(1, Msg::Verify(m)),
+            ["Error 300 bad_id seq=Some(10)"],
+            "{user}"
+        );
+    }
 }
 
 #[test]

@@ -301,11 +301,17 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     let mut r = rig(Policy::Open, false);
     r.server.set_policy(
         AdminPolicy {
-            admins: vec!["alice@example.com".into()],
+            admins: vec!["alice@example.com".into(), "root@example.com".into()],
             ..AdminPolicy::default()
         },
         &r.now,
         &mut r.out,
+    );
+    // An admin's name without its account yet is not free to take without a password.
+    r.open(9, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(9, "root", false, false),
+        ["Error 600 auth_required seq=Some(1)"]
     );
     // alice is an account: she logs in, with the accounts thread played by hand.
     r.open(0, Ipv4Addr::LOCALHOST.into());
