@@ -5,7 +5,10 @@
 //! back to the loop through its `mio::Waker`.
 //!
 //! Threads rather than the loop's own sockets: the lookup is blocking DNS anyway, and a home
-//! server that is down costs a thread its timeout, not the loop anything. A home that just
+//! server that is down costs a thread its timeout, not the loop anything. Each thread keeps
+//! its last connection for a few seconds and asks the same home's next checks on it: a crowd
+//! of one domain's users logging in at once (after a restart, say) must not cost the home a
+//! connection each, which its connection-rate limit would refuse. A home that just
 //! failed is remembered for a while, so a crowd logging in from a dead domain does not tie
 //! up every thread; and at most [`PER_HOME`] threads ask one domain at once, so one slow
 //! domain (or a hostile one, answering at the last moment) cannot tie them all up either.
@@ -44,6 +47,17 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 const MAX_ADDRESSES: usize = 4;
 /// How long a home server that could not be asked is not asked again.
 const DOWN_FOR: Duration = Duration::from_secs(10);
+/// How long a connection to a home is asked on again after it was opened: well within the
+/// time a server gives a connection that never identifies (`scalard`: 10 s), after which
+/// it would be closed under the next check.
+const REUSE_FOR: Duration = Duration::from_secs(5);
+
+/// A thread's last connection to a home server.
+struct Kept {
+    target: Target,
+    client: Client,
+    opened: Instant,
+}
 
 /// Finds the servers of a domain, in the order to try them. Blocking (DNS).
 pub type Resolve = dyn Fn(&str) -> Result<Vec<Home>, String> + Send + Sync;
@@ -284,6 +298,7 @@ impl Drop for Verifier {
 
 impl Shared {
     fn run(&self) {
+        let mut kept = None;
         while let Some(job) = self.next_job() {
             let vouched = {
                 // Gives the domain's thread back however `ask` ends.
@@ -291,9 +306,12 @@ impl Shared {
                     homes: &self.homes,
                     home: &job.home,
                 };
-                self.ask(&job)
+                self.ask(&job, &mut kept)
             };
             self.answer(&job, vouched);
+        }
+        if let Some(k) = kept {
+            k.client.bye(None, Duration::from_millis(100));
         }
     }
 
@@ -348,7 +366,7 @@ impl Shared {
         }
     }
 
-    fn ask(&self, job: &TokenCheck) -> Vouched {
+    fn ask(&self, job: &TokenCheck, kept: &mut Option<Kept>) -> Vouched {
         if let Some(why) = self.recently_down(&job.home) {
             return Vouched::Down(why);
         }
@@ -363,7 +381,7 @@ impl Shared {
                         let why = format!("no answer within {} s", DEADLINE.as_secs());
                         return Err(Failure { why, ..last });
                     }
-                    match self.ask_at(&home, job, deadline) {
+                    match self.ask_at(&home, job, deadline, kept) {
                         Ok(v) => return Ok(v),
                         Err(e) => {
                             last = Failure {
@@ -392,20 +410,57 @@ impl Shared {
         down.get(home).map(|(_, why)| format!("{why} (moments ago)"))
     }
 
-    fn ask_at(&self, home: &Home, job: &TokenCheck, deadline: Instant) -> Result<Vouched, Failure> {
-        let tls = match home.target.tls {
-            true => Some(Tls::webpki_roots().map_err(Failure::unreachable)?),
-            false => None,
-        };
+    /// Asks `home` about `job`'s token: on the thread's kept connection if it is to this home
+    /// and fresh enough, else (or if that fails: the home may have closed it) on a new one,
+    /// which is then kept.
+    fn ask_at(
+        &self,
+        home: &Home,
+        job: &TokenCheck,
+        deadline: Instant,
+        kept: &mut Option<Kept>,
+    ) -> Result<Vouched, Failure> {
         let user = Name::parse(&job.user).map_err(Failure::unreachable)?;
-        // The lookup, the connection and the answer share the check's deadline.
-        let dial = dialled(home)?;
         let left = || match deadline.saturating_duration_since(Instant::now()) {
             left if left.is_zero() => Err(Failure::unreachable("no time left")),
             left => Ok(left),
         };
-        let mut c = Client::connect_raw_with(dial, left()?, tls.as_ref())?;
-        let reply = c.request(left()?, |seq| {
+        if let Some(mut k) = kept.take() {
+            if k.target == home.target && k.opened.elapsed() < REUSE_FOR {
+                if let Ok(v) = self.verify(&mut k.client, user, job, left()?) {
+                    *kept = Some(k);
+                    return Ok(v);
+                }
+            } else {
+                k.client.bye(None, Duration::from_millis(100));
+            }
+        }
+        let tls = match home.target.tls {
+            true => Some(Tls::webpki_roots().map_err(Failure::unreachable)?),
+            false => None,
+        };
+        // The lookup, the connection and the answer share the check's deadline.
+        let dial = dialled(home)?;
+        let opened = Instant::now();
+        let mut client = Client::connect_raw_with(dial, left()?, tls.as_ref())?;
+        let vouched = self.verify(&mut client, user, job, left()?)?;
+        *kept = Some(Kept {
+            target: home.target.clone(),
+            client,
+            opened,
+        });
+        Ok(vouched)
+    }
+
+    /// One Verify on `c`, and what its Vouch says.
+    fn verify(
+        &self,
+        c: &mut Client,
+        user: Name<'_>,
+        job: &TokenCheck,
+        left: Duration,
+    ) -> Result<Vouched, Failure> {
+        let reply = c.request(left, |seq| {
             Msg::Verify(Verify {
                 seq,
                 user,
@@ -415,19 +470,17 @@ impl Shared {
         })?;
         let now = crate::client::unix_ms();
         let answered = |why: String| Failure { why, answered: true };
-        let vouched = match reply.msg().map_err(|e| answered(e.to_string()))? {
+        match reply.msg().map_err(|e| answered(e.to_string()))? {
             Msg::Vouch(v) if v.user.as_str() == &*job.user && v.valid => {
                 // A yes without an expiry holds for one token lifetime at most (the core caps it).
-                Vouched::Yes(v.until.unwrap_or(u64::MAX).max(now))
+                Ok(Vouched::Yes(v.until.unwrap_or(u64::MAX).max(now)))
             }
-            Msg::Vouch(_) => Vouched::No,
-            other => {
-                let why = format!("answered Verify with {}", other.msg_type().label());
-                return Err(answered(why));
-            }
-        };
-        c.bye(None, Duration::from_millis(100));
-        Ok(vouched)
+            Msg::Vouch(_) => Ok(Vouched::No),
+            other => Err(answered(format!(
+                "answered Verify with {}",
+                other.msg_type().label()
+            ))),
+        }
     }
 }
 

@@ -185,3 +185,26 @@ fn foo_down_is_a_clear_error_and_bar_keeps_serving() {
         "answered within the deadline"
     );
 }
+
+#[test]
+fn a_crowd_of_logins_from_one_domain_does_not_cost_its_home_a_connection_each() {
+    // Home keeps its default connection rate (10 a second, 32 at once from one network):
+    // away asking each check on a new connection from 127.0.0.1 would be refused past it.
+    let p = pair(&["--connect-rate", "10,32"], &["--trust-domain", "foo.test"]);
+    let mut alice = login_at(p.home.addr, "alice", "password", false).expect("login at home");
+    let tokens: Vec<Vec<u8>> = (0..16)
+        .map(|_| alice.grant("bar.test", WAIT).expect("grant").0)
+        .collect();
+    // First made-up users with made-up tokens (fewer than away's 20 failures an address)...
+    for i in 0..17 {
+        let mut c = Client::connect_raw(p.away.addr, WAIT).unwrap();
+        let r = c.identify_with_token(&format!("nobody{i}@foo.test"), &[7u8; 32], WAIT);
+        assert_eq!(code(r.map(|_| c)), 601, "made-up token {i}");
+    }
+    // ...then alice's sixteen sessions: 33 checks within a second, all answered.
+    for (i, t) in tokens.iter().enumerate() {
+        let mut c = Client::connect_raw(p.away.addr, WAIT).unwrap();
+        c.identify_with_token("alice@foo.test", t, WAIT)
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+    }
+}
