@@ -44,7 +44,7 @@ pub mod words;
 
 use super::StoreError;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
@@ -267,6 +267,17 @@ impl Db {
         if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
             return Err(StoreError::Empty);
         }
+        if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            Db::create(path)?;
+        }
+        let db = Db::open_file(path, upgrade)?;
+        db.setup_text_index();
+        Ok(db)
+    }
+
+    /// Opens (creating if need be) the file at `path` as the writer, its schema brought up to
+    /// date.
+    fn open_file(path: &Path, upgrade: bool) -> Result<Db, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -280,8 +291,38 @@ impl Db {
         };
         db.setup_writer().map_err(at(path))?;
         db.migrate(upgrade).map_err(at(path))?;
-        db.setup_text_index();
         Ok(db)
+    }
+
+    /// Makes a new store at `path` whole or not at all: its schema is written under a
+    /// temporary name (`scalard.db.new`, whatever a failed try left there is thrown away) and
+    /// renamed into place. A first start that fails half way (a full disk, say) then never
+    /// leaves an empty `scalard.db`, which the next start must refuse ([`StoreError::Empty`]):
+    /// it cannot tell one from a truncated store.
+    fn create(path: &Path) -> Result<(), StoreError> {
+        let with = |suffix: &str| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        let new = with(".new");
+        for leftover in [".new", ".new-wal", ".new-shm", ".new-journal"] {
+            match std::fs::remove_file(with(leftover)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io(format!("{}: {e}", with(leftover).display())));
+                }
+                _ => {}
+            }
+        }
+        // Closed before the rename: its log is folded into the file and removed.
+        drop(Db::open_file(&new, true)?);
+        let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
+        std::fs::rename(&new, path).map_err(io)?;
+        // The rename is in the directory: make it as durable as the file.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(())
     }
 
     /// Opens a second, query-only connection to an existing database, for the reader thread.

@@ -1677,3 +1677,23 @@ fn an_empty_file_is_refused_not_taken_for_a_new_store() {
     std::fs::remove_file(dir.db()).unwrap();
     assert!(Db::open(&dir.db()).is_ok(), "no file at all is a new store");
 }
+
+#[test]
+fn a_new_store_is_made_whole_under_another_name_then_put_in_place() {
+    let dir = TempDir::new("new-store");
+    let beside = |suffix: &str| dir.0.join(format!("history.db{suffix}"));
+    // What a first start that failed half way left: thrown away, not taken up.
+    std::fs::write(beside(".new"), b"").unwrap();
+    std::fs::write(beside(".new-wal"), b"junk").unwrap();
+    let db = Db::open(&dir.db()).unwrap();
+    drop(db);
+    assert!(std::fs::metadata(dir.db()).unwrap().len() > 0);
+    let left: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".new"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // And it is a store of this version, opened again as it is.
+    assert!(Db::open_as_is(&dir.db()).is_ok());
+}
