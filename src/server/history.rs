@@ -280,13 +280,20 @@ impl History {
     }
 
     /// Whether an answer from disk to `q` now could leave out Events that went out to their
-    /// audience but are not stored yet, and say it was complete: in batched mode, while the
-    /// writer may still store them. Not for a read bounded by an Event's id (commits go in
-    /// order, so all before a stored one are stored; an unstored one is an unknown id), nor
-    /// one that ends before the scope's earliest unstored Event, nor once the writer is gone,
-    /// when what is on disk is all there will be.
+    /// audience but are not stored yet, and say it was complete — or call its anchor unknown:
+    /// in batched mode, while the writer may still store them. A read back from an Event's
+    /// id could only miss that Event itself (commits go in order, so all before a stored one
+    /// are stored): it waits if its anchor is one still in memory and not stored. Not for a
+    /// read that ends before the scope's earliest unstored Event, nor once the writer is
+    /// gone, when what is on disk is all there will be.
     pub fn would_miss_delivered(&self, q: &Query) -> bool {
-        self.fsync == Fsync::Batched && !self.gone && q.before.is_none() && self.mark(q) > self.committed
+        if self.fsync != Fsync::Batched || self.gone {
+            return false;
+        }
+        match q.before {
+            Some(id) => self.ring.pos_of(&id).is_some_and(|pos| pos > self.committed),
+            None => self.mark(q) > self.committed,
+        }
     }
 
     /// Counts a query refused as [`Busy`], for the log.

@@ -110,6 +110,11 @@ impl Ring {
         }
     }
 
+    /// The position of the Event `id`, if it is in memory.
+    pub fn pos_of(&self, id: &MsgId) -> Option<u64> {
+        self.ids.get(id).copied()
+    }
+
     /// Answers a catch-up on `topic` if memory alone can answer it exactly, including whether
     /// more exist; `None` sends it to the store. Only the part of the ring that the topic's
     /// retention `rule` still keeps at `now_ms` counts, so memory never shows (or anchors on)

@@ -424,6 +424,9 @@ struct Writer {
 impl Writer {
     /// Serves until the store closes; returns how many Events it could not write.
     fn run(mut self) -> u64 {
+        if !self.probe() {
+            return self.lost;
+        }
         self.serve();
         // Whatever ended the loop, the state saves already queued are written.
         self.save_state();
@@ -432,6 +435,27 @@ impl Writer {
             log::error!("store: closing with state saves unwritten: {}", keys.join(", "));
         }
         self.lost
+    }
+
+    /// Finds out whether writes work before the first Message is taken, as a failed commit
+    /// would ([`Done::Failing`], then retried until it works). Returns false if the store
+    /// closed meanwhile.
+    fn probe(&mut self) -> bool {
+        loop {
+            match self.db.probe() {
+                Ok(()) => {
+                    self.works();
+                    return true;
+                }
+                Err(e) => {
+                    self.fails(e);
+                    thread::park_timeout(RETRY);
+                    if self.closing.load(Ordering::Acquire) {
+                        return false;
+                    }
+                }
+            }
+        }
     }
 
     fn serve(&mut self) {
@@ -602,11 +626,7 @@ impl Writer {
             match self.db.insert_saving(batch, Self::saves(&self.pending)) {
                 Ok(()) => {
                     self.saved();
-                    if self.failing {
-                        self.failing = false;
-                        log::info!("store: writes work again");
-                        self.notify.send(Done::Recovered);
-                    }
+                    self.works();
                     if let Some(last) = batch.iter().map(|r| r.pos).max() {
                         self.notify.send(Done::Committed(last));
                     }
@@ -622,17 +642,31 @@ impl Writer {
                     return false;
                 }
                 Err(e) => {
-                    if !self.failing {
-                        self.failing = true;
-                        log::error!("store: write failed, will retry: {e}");
-                        self.notify.send(Done::Failing(e));
-                    } else {
-                        log::debug!("store: write still failing: {e}");
-                    }
+                    self.fails(e);
                     thread::park_timeout(RETRY);
                     last_try = self.closing.load(Ordering::Acquire);
                 }
             }
+        }
+    }
+
+    /// A write worked: if writes had failed, they work again, and the core is told.
+    fn works(&mut self) {
+        if self.failing {
+            self.failing = false;
+            log::info!("store: writes work again");
+            self.notify.send(Done::Recovered);
+        }
+    }
+
+    /// A write failed: the core is told once ([`Done::Failing`]), until one works.
+    fn fails(&mut self, e: super::StoreError) {
+        if !self.failing {
+            self.failing = true;
+            log::error!("store: write failed, will retry: {e}");
+            self.notify.send(Done::Failing(e));
+        } else {
+            log::debug!("store: write still failing: {e}");
         }
     }
 
@@ -1159,20 +1193,23 @@ mod tests {
             ..options(&dir, Fsync::Always)
         };
         let (store, _) = Store::open(opts, lp.waker.clone()).unwrap();
-        // Another connection holding the write lock makes the writer's commits fail.
+        // Once the writer is serving (its probe at start is done)...
+        store.write(Arc::new(rec(1, "#a", 1, "one"))).unwrap();
+        assert!(lp.committed(&store, 1).is_empty());
+        // ...another connection holding the write lock makes its commits fail.
         let mut other = rusqlite::Connection::open(dir.db()).unwrap();
         let lock = other
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        store.write(Arc::new(rec(1, "#a", 1, "one"))).unwrap();
+        store.write(Arc::new(rec(2, "#a", 2, "two"))).unwrap();
         match lp.next(&store, Duration::from_secs(5)) {
             Some(Done::Failing(StoreError::Io(_))) => {}
             d => panic!("{d:?}"),
         }
         // Nothing more is taken while failing: the queue fills and refuses (its places for
         // Records, and the saves' reserve, which the core's own bound keeps Records out of).
-        let last = 1 + 2 + STATE_QUEUE as u64;
-        for pos in 2..=last {
+        let last = 2 + 2 + STATE_QUEUE as u64;
+        for pos in 3..=last {
             store.write(Arc::new(rec(pos, "#a", pos, "x"))).unwrap();
         }
         assert_eq!(
@@ -1188,7 +1225,7 @@ mod tests {
         ));
         assert!(matches!(
             lp.next(&store, Duration::from_secs(5)),
-            Some(Done::Committed(1))
+            Some(Done::Committed(2))
         ));
         assert!(lp.committed(&store, last).is_empty());
         store.close();

@@ -762,7 +762,7 @@ fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
     // Two more go out; the first is committed, then the disk fills up.
     r.stamped(0, "#rust@example.com", "delivered, stored");
     let first = r.out.persisted.first().map(|e| e.pos).expect("persisted");
-    let (time, _) = r.stamped(0, "#rust@example.com", "delivered");
+    let (time, unstored) = r.stamped(0, "#rust@example.com", "delivered");
     r.server.store_done(Done::Committed(first), &mut r.out);
     store_fails(&mut r);
     // Everything before a stored Event is stored: the page back from it goes to the store.
@@ -786,6 +786,30 @@ fn a_failing_store_still_answers_reads_that_cannot_miss_what_was_delivered() {
     let got = r.send(1, Msg::Catchup(until(time + 1)));
     assert!(r.out.queries.is_empty(), "{:?}", r.out.queries);
     assert!(got[0].starts_with("Error 700 store_unavailable"), "{got:?}");
+    // Nor a page back from the unstored Event: the store would call it unknown, not 700.
+    let back = Catchup {
+        before: Some(unstored),
+        ..catchup("#rust@example.com", 50)
+    };
+    let got = r.send(1, Msg::Catchup(back));
+    assert!(r.out.queries.is_empty(), "{:?}", r.out.queries);
+    assert!(got[0].starts_with("Error 700 store_unavailable"), "{got:?}");
+}
+
+#[test]
+fn a_page_back_from_an_event_not_stored_yet_waits_for_its_commit() {
+    let mut r = rig(Fsync::Batched, 600);
+    say_stored(&mut r, "stored");
+    let (_, fresh) = r.stamped(0, "#rust@example.com", "on its way");
+    let back = Catchup {
+        before: Some(fresh),
+        ..catchup("#rust@example.com", 50)
+    };
+    r.send(1, Msg::Catchup(back));
+    assert!(r.out.queries.is_empty(), "waits: the store would not know it yet");
+    let pos = r.out.persisted.last().map(|e| e.pos).expect("persisted");
+    r.server.store_done(Done::Committed(pos), &mut r.out);
+    assert_eq!(r.out.queries.len(), 1, "asked once it is stored");
 }
 
 #[test]

@@ -39,6 +39,20 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Writes a row and takes it back, in one transaction that reaches the disk (its pages
+    /// go to the log whatever their content ends as). Opening the store writes nothing, so a
+    /// disk that filled while the server was down is found by this, not by the first commit
+    /// after Messages were already echoed.
+    pub fn probe(&mut self) -> Result<(), StoreError> {
+        const KEY: &str = "!probe";
+        let tx = self.conn.transaction().context("probe: begin")?;
+        write_state(&tx, KEY, Some(&[0u8; 64]))?;
+        write_state(&tx, KEY, None)?;
+        tx.commit().context("probe: commit")
+    }
+}
+
 /// Saves `value` under `key` on `conn` (which may be in a transaction), or deletes the key for
 /// `None`.
 pub(super) fn write_state(conn: &Connection, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {

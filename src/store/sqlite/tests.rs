@@ -1697,3 +1697,22 @@ fn a_new_store_is_made_whole_under_another_name_then_put_in_place() {
     // And it is a store of this version, opened again as it is.
     assert!(Db::open_as_is(&dir.db()).is_ok());
 }
+
+#[test]
+fn the_probe_writes_and_leaves_nothing() {
+    let dir = TempDir::new("probe");
+    let mut db = Db::open(&dir.db()).unwrap();
+    db.probe().unwrap();
+    assert!(db.state().unwrap().is_empty());
+    // It is a real write: it needs the lock another connection holds.
+    let mut other = rusqlite::Connection::open(dir.db()).unwrap();
+    let lock = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    db.conn
+        .busy_timeout(std::time::Duration::from_millis(50))
+        .unwrap();
+    assert!(db.probe().is_err());
+    lock.rollback().unwrap();
+    db.probe().unwrap();
+}
