@@ -504,7 +504,13 @@ fn main() -> ExitCode {
     // the database's mode.
     // SAFETY: umask only sets the process's file mode mask; it cannot fail.
     unsafe { libc::umask(0o077) };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let mut logs = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // Set but empty (a unit's `Environment=RUST_LOG=`), it would silence all but errors,
+    // the start-up lines included.
+    if std::env::var("RUST_LOG").is_ok_and(|v| v.trim().is_empty()) {
+        logs.parse_filters("info");
+    }
+    logs.init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("account") => return account(args.into_iter().skip(1).collect()),
@@ -550,11 +556,17 @@ fn main() -> ExitCode {
     if !config.max_connections_set {
         // Every connection is a descriptor: derive the limit rather than fail at accept.
         config.limits.max_connections = derived_max_connections(fd_limit);
-        if let Some(n) = fd_limit.filter(|&n| n < scalar::server::DEFAULT_MAX_CONNECTIONS + reserve) {
-            log::info!(
+        match fd_limit {
+            // Less than the reserve leaves one connection: say so louder than a plain derivation.
+            Some(n) if n <= reserve + 1 => log::warn!(
+                "max-connections 1: the open-file limit {n} leaves none beyond the {reserve} \
+                 other files need; raise ulimit -n"
+            ),
+            Some(n) if n < scalar::server::DEFAULT_MAX_CONNECTIONS + reserve => log::info!(
                 "max-connections {} (open-file limit {n} less {reserve})",
                 config.limits.max_connections
-            );
+            ),
+            _ => {}
         }
     } else if let Some(n) = fd_limit.filter(|&n| n < config.limits.max_connections + reserve) {
         log::warn!(

@@ -108,6 +108,7 @@ impl TlsFiles {
     /// defaults (ring provider), no client certificates.
     pub fn load(&self) -> Result<Arc<ServerConfig>, TlsError> {
         let chain = load_chain(&self.cert)?;
+        let fingerprint = chain.first().map(|leaf| crate::tls::Fingerprint::of(leaf));
         let what = "private key (PKCS#8, PKCS#1 or SEC1)";
         let key = read_pem(&self.key, what).and_then(|pem| {
             PrivateKeyDer::from_pem_slice(&pem).map_err(|err| {
@@ -126,6 +127,11 @@ impl TlsFiles {
             .with_safe_default_protocol_versions()
             .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
             .map_err(TlsError::Rustls)?;
+        // What clients pin (`scalar-cli --tofu`, `trust`): the operator can hand it out from
+        // here. Only once it is the one in use: a certificate refused with its key is not.
+        if let Some(fp) = fingerprint {
+            log::info!("TLS certificate {}: {fp}", self.cert.display());
+        }
         Ok(Arc::new(config))
     }
 }
@@ -160,12 +166,6 @@ fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let Some(leaf) = chain.first() else {
         return Err(TlsError::NoCertificate(path.to_path_buf()));
     };
-    // What clients pin (`scalar-cli --tofu`, `trust`): the operator can hand it out from here.
-    log::info!(
-        "TLS certificate {}: {}",
-        path.display(),
-        crate::tls::Fingerprint::of(leaf)
-    );
     if let Some(why) = refused_by_clients(leaf) {
         log::warn!(
             "TLS: the certificate in {} {why}: clients that check certificates will refuse it",

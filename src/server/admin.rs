@@ -161,10 +161,16 @@ impl Server {
     /// holds its rights until the operator creates it (clients may not register an admin's
     /// name). Other domains' admins log in with their home server's tokens.
     pub(super) fn warn_accountless_admins(&self) {
+        let local = |id: &str| id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
         if !self.accounts.available {
+            for admin in self.policy.admins.iter().filter(|a| local(a)) {
+                log::warn!(
+                    "admin {admin} can never act: an admin logs in, and a server without a data \
+                     directory (--ephemeral) keeps no accounts; nobody may use the name"
+                );
+            }
             return;
         }
-        let local = |id: &str| id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
         // The data directory and the domain too: without them the command would make the
         // account elsewhere, or refuse an ID of another domain than its default.
         let dir = match &self.accounts.dir {
