@@ -10,7 +10,7 @@ pub use scalar::client::{Client as Conn, ClientError as NetError, Login, encode}
 use scalar::proto::ErrorCode;
 use scalar::tls::Tls;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a connection-level Error waits for the Bye that may follow it (the server sends
@@ -35,7 +35,7 @@ pub fn ended(held: Option<(u16, String)>, bye: &scalar::proto::Bye<'_>) -> (NetE
 #[derive(Clone, Default)]
 pub struct Password {
     from: Option<PasswordFrom>,
-    value: Arc<OnceLock<String>>,
+    value: Arc<Mutex<Option<String>>>,
     /// `--register`, until the account exists: a reconnection then logs in.
     register: Arc<AtomicBool>,
 }
@@ -50,8 +50,8 @@ impl Password {
     /// The password, reading it the first time. `prompt` allows asking at the terminal when
     /// no other source was given.
     fn get(&self, id: &str, prompt: bool) -> Result<String, CliError> {
-        if let Some(p) = self.value.get() {
-            return Ok(p.clone());
+        if let Some(p) = self.known() {
+            return Ok(p);
         }
         let p = match &self.from {
             Some(PasswordFrom::File(path)) => std::fs::read_to_string(path)
@@ -81,12 +81,34 @@ impl Password {
         if p.is_empty() {
             return Err(CliError::Local("the password is empty".into()));
         }
-        Ok(self.value.get_or_init(|| p).clone())
+        if let Ok(mut v) = self.value.lock() {
+            *v = Some(p.clone());
+        }
+        Ok(p)
+    }
+
+    /// The password read already, if it was.
+    fn known(&self) -> Option<String> {
+        self.value.lock().ok().and_then(|v| v.clone())
+    }
+
+    /// Whether it is typed at the terminal (no file or variable gave it): a mistyped one may be
+    /// typed again.
+    fn typed(&self) -> bool {
+        self.from.is_none()
+    }
+
+    /// Forgets a typed password the server refused, so that the next [`get`](Password::get)
+    /// asks again.
+    fn forget(&self) {
+        if let Ok(mut v) = self.value.lock() {
+            *v = None;
+        }
     }
 
     /// True if the command line gave a password or asked to register: log in at once.
     pub fn wanted(&self) -> bool {
-        self.from.is_some() || self.value.get().is_some() || self.register.load(Ordering::Relaxed)
+        self.from.is_some() || self.known().is_some() || self.register.load(Ordering::Relaxed)
     }
 }
 
@@ -238,6 +260,9 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
     Ok(conn)
 }
 
+/// How many times a password typed at the terminal may be tried in one login.
+const TRIES: u32 = 3;
+
 /// Identifies on `conn`: with `first` if given; asking for a password if the ID turns out to
 /// be an account; with a token from its home server if it is of another domain.
 fn identify(
@@ -258,12 +283,25 @@ fn identify(
             if !dial.prompt {
                 return Err(e.into());
             }
-            // The server's reason first: for a name that is no account there, no password helps.
-            let login = login(false).map_err(|le| match le {
-                CliError::Usage(m) => CliError::Usage(format!("{e}; {m}")),
-                other => other,
-            })?;
-            conn.identify(id, Some(&login), dial.timeout)?;
+            // A password typed wrong may be typed again, as at a login prompt: three tries.
+            for tries_left in (0..TRIES).rev() {
+                // The server's reason first: for a name that is no account there, no password helps.
+                let login = login(false).map_err(|le| match le {
+                    CliError::Usage(m) => CliError::Usage(format!("{e}; {m}")),
+                    other => other,
+                })?;
+                match conn.identify(id, Some(&login), dial.timeout) {
+                    Err(NetError::Refused { code, reason, .. })
+                        if code == ErrorCode::BadCredentials as u16
+                            && dial.password.typed()
+                            && tries_left > 0 =>
+                    {
+                        note(&format!("{}; try again", crate::render::clean_line(&reason)));
+                        dial.password.forget();
+                    }
+                    other => return Ok(other?),
+                }
+            }
         }
         // An ID of another domain: this server names itself, and the ID's home server makes
         // a token for it (PROTOCOL.md §4, Other domains).

@@ -83,15 +83,35 @@ fn the_interactive_client_asks_for_the_password_without_echoing_it() {
     cmd.args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
     p.wait_for("password for alice: ", STEP);
+    // Mistyped: said, and asked again, as at a login prompt.
+    p.type_keys("passwrod\r");
+    let mark = p.wait_for("wrong password; try again", STEP);
+    p.wait_for_from(mark, "password for alice: ", STEP);
     p.type_keys("password\r");
     p.wait_for("as alice@localhost", STEP);
     assert!(
-        !p.text().contains("alice: password"),
+        !p.text().contains("alice: password") && !p.text().contains("passwrod"),
         "the password was echoed:\n{}",
         p.text()
     );
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
+}
+
+#[test]
+fn three_wrong_passwords_end_the_run() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut cmd = cli(&server, &dir);
+    cmd.args(["--id", "alice"]);
+    let mut p = Pty::spawn(cmd);
+    for _ in 0..3 {
+        p.wait_for("password for alice: ", STEP);
+        p.type_keys("nope-nope\r");
+    }
+    assert_ne!(p.wait_exit(STEP), 0);
+    assert_eq!(p.text().matches("password for alice").count(), 3, "{}", p.text());
+    assert_eq!(p.text().matches("try again").count(), 2, "{}", p.text());
 }
 
 #[test]
