@@ -430,8 +430,8 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     carol.wait_for("message of the day (set by alice): be kind", STEP);
 
     alice.type_keys("/sban bob spam\r");
-    // Ended for good: said once, and not dialled again.
-    bob.wait_for("807 banned_from_server", STEP);
+    // Ended for good, with the admin's reason: said once, and not dialled again.
+    bob.wait_for("807 banned_from_server: banned from this server: spam", STEP);
     bob.wait_for("not reconnecting", STEP);
     assert!(!bob.text().contains("reconnect attempt"), "{}", bob.text());
     assert_eq!(bob.text().matches("807").count(), 1, "{}", bob.text());

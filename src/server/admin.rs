@@ -193,9 +193,17 @@ impl Server {
             .find(|b| b.hits(addr, user))
     }
 
-    /// At accept: whether `addr` is banned.
-    pub(super) fn banned_addr(&self, addr: IpAddr) -> bool {
-        self.server_ban(addr, None).is_some()
+    /// What those `ban` keeps out are told: with the admin's reason, if one was given.
+    fn banned_because(&self, ban: &ServerBan) -> String {
+        match self.ban_reasons.get(&*ban.to_string()) {
+            Some(r) => clip(&format!("banned from this server: {r}"), MAX_REASON).to_string(),
+            None => "banned from this server".to_string(),
+        }
+    }
+
+    /// At accept: whether `addr` is banned, and what it is told if it is.
+    pub(super) fn banned_addr(&self, addr: IpAddr) -> Option<String> {
+        self.server_ban(addr, None).map(|b| self.banned_because(b))
     }
 
     /// At Ident: whether `user` from `conn` is banned; if so it is refused and closed.
@@ -213,28 +221,21 @@ impl Server {
         // it can always come back and lift it; address bans still apply.
         let admin = s.logged_in && self.policy.admins.iter().any(|a| &**a == user);
         let user = (!admin).then_some(user);
-        if self.server_ban(s.peer, user).is_none() {
+        let Some(why) = self.server_ban(s.peer, user).map(|b| self.banned_because(b)) else {
             return false;
-        }
-        self.fail(
-            conn,
-            seq,
-            ErrorCode::BannedFromServer,
-            "banned from this server",
-            out,
-        );
+        };
+        self.fail(conn, seq, ErrorCode::BannedFromServer, &why, out);
         true
     }
 
     /// Closes every session a server ban now hits.
     fn enforce_server_bans(&mut self, out: &mut impl Outbox) {
-        let hit: Vec<ConnId> = (0..self.sessions.len())
-            .filter(|&c| {
+        let hit: Vec<(ConnId, String)> = (0..self.sessions.len())
+            .filter_map(|c| {
                 let admin = self.is_admin(c);
-                self.session(c).is_some_and(|s| {
-                    let user = s.user.as_deref().filter(|_| !admin);
-                    self.server_ban(s.peer, user).is_some()
-                })
+                let s = self.session(c)?;
+                let user = s.user.as_deref().filter(|_| !admin);
+                self.server_ban(s.peer, user).map(|b| (c, self.banned_because(b)))
             })
             .collect();
         if !hit.is_empty() {
@@ -242,7 +243,7 @@ impl Server {
             let who: Vec<String> = hit
                 .iter()
                 .take(10)
-                .filter_map(|&c| self.session(c))
+                .filter_map(|&(c, _)| self.session(c))
                 .map(|s| {
                     s.user
                         .as_deref()
@@ -256,14 +257,8 @@ impl Server {
                 who.join(", ")
             );
         }
-        for conn in hit {
-            self.fail(
-                conn,
-                None,
-                ErrorCode::BannedFromServer,
-                "banned from this server",
-                out,
-            );
+        for (conn, why) in hit {
+            self.fail(conn, None, ErrorCode::BannedFromServer, &why, out);
         }
     }
 
@@ -299,8 +294,14 @@ impl Server {
             }
             // One the configuration holds is not saved again: it would outlive its removal there.
             Action::Ban => {
-                if !self.bans.contains(&ban) && !self.policy.bans.contains(&ban) {
-                    self.bans.push(ban);
+                if !self.policy.bans.contains(&ban) {
+                    match m.reason.filter(|r| !r.is_empty()) {
+                        Some(r) => self.ban_reasons.insert(ban.to_string().into(), r.into()),
+                        None => self.ban_reasons.remove(&*ban.to_string()),
+                    };
+                    if !self.bans.contains(&ban) {
+                        self.bans.push(ban);
+                    }
                 }
             }
             // One from the configuration would stay: the record would say it went. (A copy
@@ -314,7 +315,10 @@ impl Server {
                     format!("{ban} is in the server's configuration file: remove it there and reload");
                 return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
             }
-            Action::Unban => self.bans.retain(|b| *b != ban),
+            Action::Unban => {
+                self.bans.retain(|b| *b != ban);
+                self.ban_reasons.remove(&*ban.to_string());
+            }
             other => {
                 let reason = format!(
                     "{} is for channels; the server only bans and unbans",

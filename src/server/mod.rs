@@ -98,6 +98,9 @@ pub struct Server {
     policy: admin::Policy,
     /// Server bans set by admins while running.
     bans: Vec<admin::ServerBan>,
+    /// The reasons admins gave for those of `bans` they gave one for, by the ban as written:
+    /// told to whom they keep out.
+    ban_reasons: HashMap<Box<str>, Box<str>>,
     /// The message of the day.
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
@@ -141,6 +144,7 @@ impl Server {
             gone: Vec::new(),
             policy: admin::Policy::default(),
             bans: Vec::new(),
+            ban_reasons: HashMap::new(),
             motd: None,
             now_ms: 0,
             unsaved: Default::default(),
@@ -258,34 +262,36 @@ impl Server {
         let (key, subnet) = (limit_key(addr), subnet_key(addr));
         let count = |m: &HashMap<IpAddr, usize>, k| m.get(&k).copied().unwrap_or(0);
         self.now_ms = now.unix_ms;
-        let refusal = if self.banned_addr(addr) {
-            Some((ErrorCode::BannedFromServer, "banned from this server"))
-        } else if !self.flood.connect(subnet, now.mono) {
-            Some((
-                ErrorCode::ConnectingTooFast,
-                "too many new connections from your network (its /24 or /48); try again in a few seconds",
-            ))
-        } else if count(&self.per_addr, key) >= self.limits.max_per_address {
-            Some((
-                ErrorCode::TooManyFromAddress,
-                "too many connections from your address",
-            ))
-        } else if count(&self.per_subnet, subnet)
-            >= self.limits.max_per_subnet.max(self.limits.max_per_address)
-        {
-            Some((
-                ErrorCode::TooManyFromAddress,
-                "too many connections from your network",
-            ))
-        } else if self.open >= self.limits.max_connections && !self.evict_idle(now, out) {
-            Some((ErrorCode::TooManyConnections, "the server is full"))
-        } else {
-            None
-        };
+        let refusal: Option<(ErrorCode, std::borrow::Cow<'_, str>)> =
+            if let Some(why) = self.banned_addr(addr) {
+                Some((ErrorCode::BannedFromServer, why.into()))
+            } else if !self.flood.connect(subnet, now.mono) {
+                Some((
+                    ErrorCode::ConnectingTooFast,
+                    "too many new connections from your network (its /24 or /48); try again in a few seconds"
+                        .into(),
+                ))
+            } else if count(&self.per_addr, key) >= self.limits.max_per_address {
+                Some((
+                    ErrorCode::TooManyFromAddress,
+                    "too many connections from your address".into(),
+                ))
+            } else if count(&self.per_subnet, subnet)
+                >= self.limits.max_per_subnet.max(self.limits.max_per_address)
+            {
+                Some((
+                    ErrorCode::TooManyFromAddress,
+                    "too many connections from your network".into(),
+                ))
+            } else if self.open >= self.limits.max_connections && !self.evict_idle(now, out) {
+                Some((ErrorCode::TooManyConnections, "the server is full".into()))
+            } else {
+                None
+            };
         if let Some((code, reason)) = refusal {
             self.stats.refused += 1;
             log::debug!("refused connection from {addr}: {code}");
-            self.send_error(conn, None, code, reason, out);
+            self.send_error(conn, None, code, &reason, out);
             self.send_bye(conn, code, out);
             out.close(conn);
             return false;

@@ -13,6 +13,10 @@ use std::rc::Rc;
 
 /// The key of the server bans set with Mod (`scalard ban` reads and edits it offline).
 pub const BANS: &str = "!server";
+/// The key of the reasons admins gave for the server bans under [`BANS`]: a map from the ban
+/// as written to its reason. A key of its own, so that a version that does not know it still
+/// reads the bans.
+const BAN_REASONS: &str = "!server reasons";
 /// The key of the message of the day set with a Message to `!motd@`.
 const MOTD: &str = "!motd";
 /// The key prefix (an account's name follows) that `scalard account del` leaves beside the
@@ -53,6 +57,7 @@ impl Server {
     /// The server bans set with Mod changed.
     pub(super) fn bans_changed(&mut self) {
         self.mark(BANS);
+        self.mark(BAN_REASONS);
     }
 
     /// The message of the day changed.
@@ -230,6 +235,7 @@ impl Server {
         let value = match &*key {
             k if k.starts_with(DELETED) => None,
             BANS => Some(bans_value(&self.bans)),
+            BAN_REASONS => Some(reasons_value(&self.ban_reasons)),
             MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
             channel => room_saved(&self.rooms, channel),
         };
@@ -252,6 +258,7 @@ impl Server {
                     Some(())
                 }
                 BANS => bans_of(&v).map(|b| self.bans = b),
+                BAN_REASONS => reasons_of(&v).map(|r| self.ban_reasons = r),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
                 channel => room_of(&v).map(|r| {
                     self.own_lasting(channel, &r.owner);
@@ -262,6 +269,9 @@ impl Server {
                 log::error!("saved state of {key} is not what this version expects; skipped");
             }
         }
+        // A reason outlives its ban only when the ban was lifted offline (`scalard ban del`).
+        let bans: HashSet<String> = self.bans.iter().map(ToString::to_string).collect();
+        self.ban_reasons.retain(|ban, _| bans.contains(&**ban));
         // A kept channel's life is saved as its first Event is handed to the store, which in
         // batched mode a crash may then lose, and with it the position: it is not handed out
         // again, so that no later life of another room gets the same id.
@@ -282,6 +292,27 @@ pub fn bans_value(bans: &[ServerBan]) -> Vec<u8> {
     encode(&Value::Array(
         bans.iter().map(|b| Value::Text(b.to_string())).collect(),
     ))
+}
+
+/// The saved value of the ban reasons: a CBOR map from each ban, as written, to its reason.
+fn reasons_value(reasons: &HashMap<Box<str>, Box<str>>) -> Vec<u8> {
+    let mut pairs: Vec<(&str, &str)> = reasons.iter().map(|(b, r)| (&**b, &**r)).collect();
+    pairs.sort_unstable();
+    let text = |t: &str| Value::Text(t.to_string());
+    encode(&Value::Map(
+        pairs.into_iter().map(|(b, r)| (text(b), text(r))).collect(),
+    ))
+}
+
+/// The ban reasons in a value saved under [`BAN_REASONS`]; `None` if it is not one.
+fn reasons_of(v: &Value) -> Option<HashMap<Box<str>, Box<str>>> {
+    let pairs = v.as_map()?;
+    Some(
+        pairs
+            .iter()
+            .filter_map(|(b, r)| Some((b.as_text()?.into(), r.as_text()?.into())))
+            .collect(),
+    )
 }
 
 /// The server bans in a value saved under [`BANS`]; `None` if it is not one. Entries this

@@ -493,7 +493,7 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
             topic: n("!server@example.com"),
             action: Action::Ban,
             target: "spam*@example.com",
-            reason: None,
+            reason: Some("selling things"),
         }),
     );
     // A guest's channel is not kept.
@@ -502,7 +502,7 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     r.advance(Duration::from_secs(1));
     let mut keys: Vec<&str> = r.out.saved.iter().map(|(k, _)| k.as_str()).collect();
     keys.sort();
-    assert_eq!(keys, ["!server", CH]);
+    assert_eq!(keys, ["!server", "!server reasons", CH]);
     assert!(r.out.saved.iter().all(|(_, v)| v.is_some()));
 
     // A new server on the same store.
@@ -527,6 +527,12 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
         1,
         &frame(Msg::Ident(Ident::new(Some(1), &[1], n("spammer@example.com")))),
     );
+    // Told why, as the admin said when banning.
+    let reason = again.out.frames.iter().find_map(|(c, f)| match decode_frame(f) {
+        Ok(Status::Complete((Ok(Msg::Error(e)), _))) if *c == 1 => e.reason.map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(reason.as_deref(), Some("banned from this server: selling things"));
     assert_eq!(
         again.out.take(1),
         ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
