@@ -52,9 +52,14 @@ const DOWN_FOR: Duration = Duration::from_secs(10);
 /// it would be closed under the next check.
 const REUSE_FOR: Duration = Duration::from_secs(5);
 
+/// How long a check waits for its answer on a kept connection before it gives up on that
+/// one and dials afresh: a part of [`DEADLINE`], so that a kept connection gone silent leaves
+/// the new one time.
+const KEPT_WAIT: Duration = Duration::from_secs(2);
+
 /// A thread's last connection to a home server.
 struct Kept {
-    target: Target,
+    home: Home,
     client: Client,
     opened: Instant,
 }
@@ -426,10 +431,19 @@ impl Shared {
             left => Ok(left),
         };
         if let Some(mut k) = kept.take() {
-            if k.target == home.target && k.opened.elapsed() < REUSE_FOR {
-                if let Ok(v) = self.verify(&mut k.client, user, job, left()?) {
-                    *kept = Some(k);
-                    return Ok(v);
+            if k.home == *home && k.opened.elapsed() < REUSE_FOR {
+                match self.verify(&mut k.client, user, job, left()?.min(KEPT_WAIT)) {
+                    Ok(Ok(v)) => {
+                        *kept = Some(k);
+                        return Ok(v);
+                    }
+                    // The home answered, with an Error or something else: that is its answer,
+                    // not a question to ask it twice.
+                    Ok(Err(answer)) => return Err(answer),
+                    Err(e @ crate::client::ClientError::Refused { .. }) => return Err(e.into()),
+                    // It closed the connection (an Error and Bye of its own: its time limit
+                    // for a connection that never identifies), or fell silent: a new one.
+                    Err(_) => {}
                 }
             } else {
                 k.client.bye(None, Duration::from_millis(100));
@@ -443,23 +457,24 @@ impl Shared {
         let dial = dialled(home)?;
         let opened = Instant::now();
         let mut client = Client::connect_raw_with(dial, left()?, tls.as_ref())?;
-        let vouched = self.verify(&mut client, user, job, left()?)?;
+        let vouched = self.verify(&mut client, user, job, left()?)??;
         *kept = Some(Kept {
-            target: home.target.clone(),
+            home: home.clone(),
             client,
             opened,
         });
         Ok(vouched)
     }
 
-    /// One Verify on `c`, and what its Vouch says.
+    /// One Verify on `c`: what its Vouch says, or what else the home answered; the outer
+    /// error when no answer came (or an Error did: `ClientError::Refused`).
     fn verify(
         &self,
         c: &mut Client,
         user: Name<'_>,
         job: &TokenCheck,
         left: Duration,
-    ) -> Result<Vouched, Failure> {
+    ) -> Result<Result<Vouched, Failure>, crate::client::ClientError> {
         let reply = c.request(left, |seq| {
             Msg::Verify(Verify {
                 seq,
@@ -470,17 +485,18 @@ impl Shared {
         })?;
         let now = crate::client::unix_ms();
         let answered = |why: String| Failure { why, answered: true };
-        match reply.msg().map_err(|e| answered(e.to_string()))? {
-            Msg::Vouch(v) if v.user.as_str() == &*job.user && v.valid => {
+        Ok(match reply.msg() {
+            Ok(Msg::Vouch(v)) if v.user.as_str() == &*job.user && v.valid => {
                 // A yes without an expiry holds for one token lifetime at most (the core caps it).
                 Ok(Vouched::Yes(v.until.unwrap_or(u64::MAX).max(now)))
             }
-            Msg::Vouch(_) => Ok(Vouched::No),
-            other => Err(answered(format!(
+            Ok(Msg::Vouch(_)) => Ok(Vouched::No),
+            Ok(other) => Err(answered(format!(
                 "answered Verify with {}",
                 other.msg_type().label()
             ))),
-        }
+            Err(e) => Err(answered(e.to_string())),
+        })
     }
 }
 
@@ -772,6 +788,79 @@ mod tests {
             Vouched::Down(why) => assert!(why.contains("moments ago"), "{why}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A home that answers every Verify with a yes, `per_conn` of them on a connection, which
+    /// it then closes; connections are served at once, each on a thread. Stops accepting when
+    /// `stop` is set, and ends with how many it accepted.
+    fn yes_home(per_conn: usize, stop: Arc<AtomicBool>) -> (Home, thread::JoinHandle<usize>) {
+        use crate::proto::{Status, Vouch, decode_frame};
+        use std::io::{Read, Write};
+        let serve = move |mut s: std::net::TcpStream| {
+            s.set_nonblocking(false).unwrap();
+            let mut buf = Vec::new();
+            let mut answered = 0;
+            while answered < per_conn {
+                let mut b = [0u8; 512];
+                match s.read(&mut b) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&b[..n]),
+                }
+                while let Ok(Status::Complete((Ok(Msg::Verify(v)), len))) = decode_frame(&buf) {
+                    let yes = Vouch {
+                        seq: v.seq,
+                        user: v.user,
+                        valid: true,
+                        until: None,
+                    };
+                    let _ = s.write_all(&Msg::Vouch(yes).to_frame().unwrap());
+                    buf.drain(..len);
+                    answered += 1;
+                }
+            }
+        };
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let home = listed(&l);
+        let t = thread::spawn(move || {
+            let mut accepted = 0;
+            while !stop.load(Ordering::Acquire) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        accepted += 1;
+                        thread::spawn(move || serve(s));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            accepted
+        });
+        (home, t)
+    }
+
+    /// `n` checks one after the other against a [`yes_home`]; how many connections it took.
+    fn connections_for(n: u64, per_conn: usize) -> usize {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (home, t) = yes_home(per_conn, stop.clone());
+        let (v, _poll) = verifier(vec![home]);
+        for ticket in 1..=n {
+            match ask(&v, ticket).vouched {
+                Vouched::Yes(_) => {}
+                other => panic!("check {ticket}: {other:?}"),
+            }
+        }
+        drop(v);
+        stop.store(true, Ordering::Release);
+        t.join().unwrap()
+    }
+
+    #[test]
+    fn checks_of_one_home_share_connections_and_a_closed_one_is_replaced() {
+        // Each thread asks on its own kept connection: at most one each.
+        assert!(connections_for(12, usize::MAX) <= THREADS);
+        // A home that closes each connection after one answer: the threads' kept ones are
+        // found closed and replaced, and every check is still answered.
+        assert_eq!(connections_for(8, 1), 8);
     }
 
     /// The first answer `v` gives, within `limit`.

@@ -77,6 +77,41 @@ fn send_and_listen_json() {
     assert_eq!(code, 0, "listen exits after --count events");
 }
 
+/// The server tells an invited user's connections of the invitation, though they are not in
+/// that channel: shown, not counted as one of the topics' Events.
+#[test]
+fn listen_shows_an_invitation_elsewhere_without_counting_it() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "bob", "listen", "a", "--count", "1"]);
+    let listener = Lines::spawn(listen);
+    wait_subscribers(&server, "#a@localhost", 1);
+    let mut raw = server.client("carol");
+    subscribe(&mut raw, "#x@localhost");
+    let invite = scalar::proto::Mod {
+        seq: Some(3),
+        topic: scalar::proto::Name::parse("#x@localhost").unwrap(),
+        action: scalar::proto::Action::Invite,
+        target: "bob@localhost",
+        reason: None,
+    };
+    raw.request(STEP, |seq| {
+        scalar::proto::Msg::Mod(scalar::proto::Mod { seq, ..invite })
+    })
+    .unwrap();
+    let told = listener.next();
+    assert!(
+        told.ends_with(" #x@localhost carol@localhost * carol@localhost invited bob@localhost"),
+        "{told}"
+    );
+    subscribe(&mut raw, "#a@localhost");
+    publish(&mut raw, "#a@localhost", "in a");
+    let a = listener.next();
+    assert!(a.ends_with(" #a@localhost carol@localhost: in a"), "{a}");
+    assert_eq!(listener.finish().0, 0);
+}
+
 #[test]
 fn listen_plain_several_topics() {
     let server = Server::start();

@@ -295,26 +295,40 @@ impl Accounts {
         self.by_addr.begin(&addr, now);
     }
 
-    /// The attempt [begun](Accounts::begin) with the same `name` and `addr` is over: a
-    /// failure or not by name, and by address.
-    pub fn end(&mut self, name: Option<&str>, addr: IpAddr, (by_name, by_addr): (bool, bool), now: Instant) {
+    /// The attempt [begun](Accounts::begin) with the same `name` and `addr` is over, a
+    /// failure or not of each.
+    pub fn end(&mut self, name: Option<&str>, addr: IpAddr, failed: Failed, now: Instant) {
         if let Some(name) = name {
-            self.by_user.end(&name.into(), by_name, now);
+            self.by_user.end(&name.into(), failed.by_name, now);
         }
-        self.by_addr.end(&addr, by_addr, now);
+        self.by_addr.end(&addr, failed.by_addr, now);
     }
 }
 
+/// How an attempt ended, for each count it was in.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Failed {
+    /// A failure of the name (an account, or a name being registered).
+    pub by_name: bool,
+    /// A failure of the client's address.
+    pub by_addr: bool,
+}
+
 impl Dance {
-    /// A connection closed during its attempt's check: the attempt ends as failed (its answer
-    /// reaches nobody, but the check ran, and a client must not get checks for nothing by
-    /// hanging up). Nothing to end before the check or after it.
+    /// The server closed a connection during its attempt's check (a server ban, an idle
+    /// eviction, shutdown): the attempt is no longer in flight, and no failure of the client's.
+    /// (A client that hangs up meanwhile is not noticed before the verdict, since its input is
+    /// held: that verdict counts as usual.) Nothing to end before the check or after it.
     pub(super) fn abandon(&self, accounts: &mut Accounts, addr: IpAddr) {
+        let done = Failed {
+            by_name: false,
+            by_addr: false,
+        };
         match self {
             Dance::Verifying {
                 user, by_name, since, ..
-            } => accounts.end(by_name.then_some(&**user), addr, (true, true), *since),
-            Dance::Vouching { since, .. } => accounts.end(None, addr, (true, true), *since),
+            } => accounts.end(by_name.then_some(&**user), addr, done, *since),
+            Dance::Vouching { since, .. } => accounts.end(None, addr, done, *since),
             Dance::Challenged { .. } => {}
         }
     }
@@ -779,15 +793,17 @@ impl Server {
         };
         let addr = s.addr();
         let name = by_name.then_some(&*user);
-        // (by name, by address): a good password is no failure, but a registration counts
-        // for its address, so that one address cannot create accounts without bound; a taken
-        // name is the name's fault, not the address's; a failing store nobody's.
-        let failed = match verdict {
+        // A good password is no failure, but a registration counts for its address, so that
+        // one address cannot create accounts without bound; trying to register a taken name
+        // counts for the address, not the name (else anyone could lock an account out by
+        // registering it); a failing store is nobody's failure.
+        let (by_name, by_addr) = match verdict {
             Verdict::Accepted => (false, register),
             Verdict::Rejected => (true, true),
             Verdict::Taken => (false, true),
             Verdict::Failed => (false, false),
         };
+        let failed = Failed { by_name, by_addr };
         self.accounts.end(name, addr, failed, now.mono);
         match verdict {
             Verdict::Accepted => {

@@ -333,8 +333,11 @@ impl Server {
         // A check that the home answered yes, or that never reached a home known to be down,
         // is no failure of the address: a client may repeat the latter at will (the failed
         // dial was logged already).
-        let failed = !matches!(answer, Vouched::Yes(_) | Vouched::Down(_));
-        self.accounts.end(None, addr, (failed, failed), now.mono);
+        let failed = super::auth::Failed {
+            by_name: false,
+            by_addr: !matches!(answer, Vouched::Yes(_) | Vouched::Down(_)),
+        };
+        self.accounts.end(None, addr, failed, now.mono);
         match &answer {
             Vouched::Down(why) => {
                 log::debug!("conn {conn}: the home server of {user} is down: {why:?}");

@@ -125,8 +125,8 @@ impl Server {
     }
 
     /// An invitation's record also goes to the invited user's connections outside the
-    /// channel (those in it had it with everyone), as IRC's INVITE tells its target: it is
-    /// how they learn they may join. Sent as soon as it is accepted, with `--fsync always`
+    /// channel (those in it had it with everyone) that it bans not, as IRC's INVITE tells its
+    /// target: it is how they learn they may join. Sent as soon as it is accepted, with `--fsync always`
     /// too, as to those a kick removes.
     fn tell_invited(
         &self,
@@ -153,10 +153,14 @@ impl Server {
             ctype: r.ctype,
             reply_to: r.reply_to,
         };
+        // Not those the channel bans, whom the invitation does not let in (801 comes first).
+        let room = self.rooms.get(m.topic.as_str());
         let outside = |c: &ConnId| {
-            !self
-                .session(*c)
-                .is_some_and(|s| s.is_subscribed(m.topic.as_str()))
+            let Some(s) = self.session(*c) else { return false };
+            let banned = self
+                .who(*c)
+                .is_some_and(|w| room.is_some_and(|r| r.bans(w, s.addr())));
+            !s.is_subscribed(m.topic.as_str()) && !banned
         };
         for &c in invited.conns.iter().filter(|c| outside(c)) {
             out.reply(c, &Msg::Event(ev));

@@ -315,7 +315,8 @@ impl Room {
     }
 
     /// The list `action` adds to (ban, mute, op, voice, invite), unsorted; the operators'
-    /// with the owner first. Empty for an action that adds to no list.
+    /// with the owner among them (if it has one: a deleted account's room has none). Empty
+    /// for an action that adds to no list.
     pub fn list(&self, action: Action) -> Vec<&str> {
         fn names(list: &[Box<str>]) -> Vec<&str> {
             list.iter().map(|x| &**x).collect()
@@ -325,6 +326,7 @@ impl Room {
             Action::Ban => r.bans.iter().map(|b| &*b.pattern).collect(),
             Action::Mute => names(&r.mutes),
             Action::Op => std::iter::once(&*self.owner)
+                .filter(|o| !o.is_empty())
                 .chain(r.ops.iter().map(|x| &**x).filter(|x| *x != &*self.owner))
                 .collect(),
             Action::Voice => names(&r.voiced),
@@ -572,6 +574,16 @@ mod tests {
         assert!(r.list_full(Action::Invite, "new@x"));
         assert!(!r.list_full(Action::Invite, "u7@x"), "repeating is not adding");
         assert!(!r.list_full(Action::Ban, "new@x"), "each list has its own bound");
+    }
+
+    #[test]
+    fn a_room_whose_owner_is_gone_lists_only_its_operators() {
+        let mut r = Room::new("o@x".into(), false, 1);
+        set(&mut r.rules_mut().ops, "p@x", true);
+        assert_eq!(r.list(Action::Op), ["o@x", "p@x"]);
+        // Its owner's account deleted: no ID is empty, and none is listed for it.
+        r.owner = "".into();
+        assert_eq!(r.list(Action::Op), ["p@x"]);
     }
 
     /// Idle memory is counted per channel: a room nobody set rules for keeps them unallocated

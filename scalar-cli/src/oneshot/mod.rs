@@ -229,9 +229,12 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
                 if out.event(&Received::new(&e), json)?.is_err() {
                     break;
                 }
-                // The server's announcements (the message of the day, walls) are shown but not
-                // counted: `--count 1` waits for the next Event of the topics or a DM.
-                if e.topic.kind() == Kind::Reserved {
+                // The server's announcements (the message of the day, walls) and an invitation
+                // to a channel not listened to are shown but not counted: `--count 1` waits
+                // for the next Event of the topics or a DM.
+                let elsewhere =
+                    e.topic.kind() == Kind::Channel && !topics.iter().any(|t| t == e.topic.as_str());
+                if e.topic.kind() == Kind::Reserved || elsewhere {
                     continue;
                 }
                 seen += 1;

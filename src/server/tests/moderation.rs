@@ -116,7 +116,7 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
         list(&mut r, 1, Action::Mute, None),
         [r#"TargetList mute 1 ["bob@example.com"] None"#]
     );
-    // The owner is listed among the operators, first whatever its name.
+    // The owner is listed among the operators.
     assert_eq!(
         list(&mut r, 1, Action::Op, None),
         [r#"TargetList op 2 ["alice@example.com", "bob@example.com"] None"#]
@@ -170,6 +170,10 @@ fn an_invited_user_outside_the_channel_is_told() {
     act(&mut r, 0, Action::Invite, "frank@example.com", None);
     assert!(r.out.take(5).is_empty());
     assert!(r.out.take(3).is_empty());
+    // Nor one the channel bans: the invitation would not let it in.
+    act(&mut r, 0, Action::Ban, "erin@example.com", None);
+    act(&mut r, 0, Action::Invite, "erin@example.com", None);
+    assert!(r.out.take(5).is_empty());
 }
 
 #[test]

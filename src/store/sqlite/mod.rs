@@ -44,7 +44,9 @@ pub mod words;
 
 use super::StoreError;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Schema steps: step `i` takes the database from `user_version` `i` to `i + 1`. New versions
@@ -294,35 +296,46 @@ impl Db {
         Ok(db)
     }
 
-    /// Makes a new store at `path` whole or not at all: its schema is written under a
-    /// temporary name (`scalard.db.new`, whatever a failed try left there is thrown away) and
-    /// renamed into place. A first start that fails half way (a full disk, say) then never
-    /// leaves an empty `scalard.db`, which the next start must refuse ([`StoreError::Empty`]):
-    /// it cannot tell one from a truncated store.
+    /// Makes a new store at `path` whole or not at all: its schema is written under a name
+    /// of this creator's own (`scalard.db.new-PID-N`) and linked into place, so a first start
+    /// that fails half way (a full disk, say) never leaves an empty `scalard.db`, which the
+    /// next start must refuse ([`StoreError::Empty`]): it cannot tell one from a truncated
+    /// store. Own names and a link rather than a rename, because `scalard account add` takes
+    /// no lock and may create the store while the server's first start does: whoever links
+    /// first wins, and the other opens that one. What a dead creator left is thrown away.
     fn create(path: &Path) -> Result<(), StoreError> {
-        let with = |suffix: &str| {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            PathBuf::from(p)
-        };
-        let new = with(".new");
-        for leftover in [".new", ".new-wal", ".new-shm", ".new-journal"] {
-            match std::fs::remove_file(with(leftover)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(StoreError::Io(format!("{}: {e}", with(leftover).display())));
-                }
-                _ => {}
-            }
-        }
-        // Closed before the rename: its log is folded into the file and removed.
-        drop(Db::open_file(&new, true)?);
+        static N: AtomicU32 = AtomicU32::new(0);
         let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
-        std::fs::rename(&new, path).map_err(io)?;
-        // The rename is in the directory: make it as durable as the file.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        }
-        Ok(())
+        let stem = format!(
+            "{}.new-",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
+        );
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        clear_dead_creators(dir, &stem);
+        let mine = format!(
+            "{stem}{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let new = dir.join(mine);
+        let made = Db::open_file(&new, true).and_then(|db| {
+            // Closed before it is linked: its log folded into the file, and a failure to do
+            // that (a full disk) is one to report, not to drop.
+            db.conn
+                .close()
+                .map_err(|(_, e)| StoreError::Io(format!("close: {e}")))
+        });
+        let linked = made.and_then(|()| match std::fs::hard_link(&new, path) {
+            Ok(()) => File::open(dir).and_then(|d| d.sync_all()).map_err(io),
+            // Another creator's is in place, whole: that one is opened.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(io(e)),
+        });
+        remove_store_files(&new);
+        linked
     }
 
     /// Opens a second, query-only connection to an existing database, for the reader thread.
@@ -552,6 +565,37 @@ impl Scoped {
         match self {
             Scoped::Topic(id) => format!("t{id}"),
             Scoped::Thread(id) => format!("h{id}"),
+        }
+    }
+}
+
+/// Removes a database file and the files SQLite keeps beside it, ignoring those not there.
+fn remove_store_files(db: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// Throws away what creators of a new store in `dir` that are no longer running left there
+/// (files named `STEM` + `PID-N`, the pid no running process's).
+fn clear_dead_creators(dir: &Path, stem: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(stem)) else {
+            continue;
+        };
+        let pid = rest.split(['-', '.']).next().unwrap_or_default();
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new("/proc").join(p.to_string()).exists());
+        // The main file only: its -wal and -shm go with it.
+        if !alive && rest.split('-').count() == 2 {
+            remove_store_files(&entry.path());
         }
     }
 }

@@ -1682,20 +1682,37 @@ fn an_empty_file_is_refused_not_taken_for_a_new_store() {
 fn a_new_store_is_made_whole_under_another_name_then_put_in_place() {
     let dir = TempDir::new("new-store");
     let beside = |suffix: &str| dir.0.join(format!("history.db{suffix}"));
-    // What a first start that failed half way left: thrown away, not taken up.
-    std::fs::write(beside(".new"), b"").unwrap();
-    std::fs::write(beside(".new-wal"), b"junk").unwrap();
-    let db = Db::open(&dir.db()).unwrap();
-    drop(db);
+    // What a creator that died half way left (no process has that pid): thrown away.
+    std::fs::write(beside(".new-4000000000-0"), b"").unwrap();
+    std::fs::write(beside(".new-4000000000-0-wal"), b"junk").unwrap();
+    // A running creator's (this process's, for the test) is left alone.
+    let running = format!(".new-{}-999", std::process::id());
+    std::fs::write(beside(&running), b"").unwrap();
+    drop(Db::open(&dir.db()).unwrap());
     assert!(std::fs::metadata(dir.db()).unwrap().len() > 0);
     let left: Vec<String> = std::fs::read_dir(&dir.0)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains(".new"))
         .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(left, [format!("history.db{running}")]);
     // And it is a store of this version, opened again as it is.
     assert!(Db::open_as_is(&dir.db()).is_ok());
+}
+
+#[test]
+fn creators_at_once_all_open_the_one_store() {
+    for round in 0..20 {
+        let dir = TempDir::new(&format!("creators-{round}"));
+        let path = dir.db();
+        let opened: Vec<bool> = std::thread::scope(|s| {
+            let tries: Vec<_> = (0..4).map(|_| s.spawn(|| Db::open(&path).is_ok())).collect();
+            tries.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(opened, [true; 4], "round {round}");
+        let names = std::fs::read_dir(&dir.0).unwrap().count();
+        assert!(names <= 3, "only the store and its log files are left: {names}");
+    }
 }
 
 #[test]
