@@ -154,6 +154,10 @@ impl Server {
         }
         self.policy = policy;
         self.enforce_server_bans(out);
+        // An admin's name is nobody's to use without its login, from now on too.
+        for admin in self.policy.admins.clone() {
+            self.close_unproven(&admin, &format!("{admin} is reserved: log in"), out);
+        }
         self.warn_accountless_admins();
     }
 

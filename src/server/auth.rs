@@ -497,12 +497,19 @@ impl Server {
 
     /// Closes the sessions of `user` that did not log in with its password.
     fn evict_squatters(&mut self, user: &str, out: &mut impl Outbox) {
+        let reason = format!("{user} is now a registered account: log in with its password");
+        self.close_unproven(user, &reason, out);
+    }
+
+    /// Closes the sessions of `user` that did not log in, telling them `reason` (600): the
+    /// name now needs a login.
+    pub(super) fn close_unproven(&mut self, user: &str, reason: &str, out: &mut impl Outbox) {
         let conns = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
         for conn in conns {
-            if self.session(conn).is_some_and(|s| !s.authenticated) {
-                log::info!("conn {conn}: {user} is now an account; closing a session without its password");
-                let reason = format!("{user} is now a registered account: log in with its password");
-                self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
+            // Logged in: with the password, or (an admin of another domain) its home's token.
+            if self.session(conn).is_some_and(|s| !s.logged_in) {
+                log::info!("conn {conn}: {user} now needs a login; closing a session without one");
+                self.send_error(conn, None, ErrorCode::AuthRequired, reason, out);
                 self.send_bye(conn, ErrorCode::AuthRequired, out);
                 self.close(conn, out);
             }

@@ -307,11 +307,26 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         &r.now,
         &mut r.out,
     );
-    // An admin's name without its account yet is not free to take without a password.
+    // An admin's name without its account yet is not free to take without a password...
     r.open(9, Ipv4Addr::LOCALHOST.into());
     assert_eq!(
         r.ident(9, "root", false, false),
         ["Error 600 auth_required seq=Some(1)"]
+    );
+    // ...nor kept by whoever took it before it became an admin's (a reload).
+    r.connect(8, "boss@example.com");
+    let admins = |names: &[&str]| AdminPolicy {
+        admins: names.iter().map(|&n| n.into()).collect(),
+        ..AdminPolicy::default()
+    };
+    let with_boss = admins(&["alice@example.com", "root@example.com", "boss@example.com"]);
+    r.server.set_policy(with_boss, &r.now, &mut r.out);
+    assert_eq!(r.out.take(8), ["Error 600 auth_required seq=None", "Bye 600"]);
+    r.server.disconnect(8);
+    r.server.set_policy(
+        admins(&["alice@example.com", "root@example.com"]),
+        &r.now,
+        &mut r.out,
     );
     // alice is an account: she logs in, with the accounts thread played by hand.
     r.open(0, Ipv4Addr::LOCALHOST.into());
