@@ -215,6 +215,26 @@ fn status_away_is_seen_by_a_watcher() {
 }
 
 #[test]
+fn status_shows_an_away_said_on_another_connection() {
+    let server = Server::start();
+    let (mut phone, _h1) = chat(&server, "alice");
+    let (mut laptop, _h2) = chat(&server, "alice");
+    phone.command("/status away on the train", "* you are away: on the train");
+    laptop.command(
+        "/status",
+        "-- you are away: on the train; /status back says you are here",
+    );
+    laptop.command("/status back", "* you are online");
+    phone.command(
+        "/status",
+        "-- you are here (online); /status away [NOTE] says you are not",
+    );
+    for p in [phone, laptop] {
+        quit(p);
+    }
+}
+
+#[test]
 fn watches_and_away_survive_a_reconnect() {
     let mut server = Server::start();
     let port = server.port;

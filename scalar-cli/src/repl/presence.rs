@@ -18,6 +18,11 @@ use scalar::proto::{Msg, Name, Presence, SetPresence, Sub};
 pub fn status(shared: &Shared, set: Option<StatusSet<'_>>) -> Result<(), String> {
     let (presence, reason) = match set {
         None => {
+            // The server's word when it can be had: another connection of this user may have
+            // said away or back since.
+            if let Some(away) = away_as_the_server_says(shared) {
+                shared.state().away = away;
+            }
             let line = match &shared.state().away {
                 None => "you are here (online); /status away [NOTE] says you are not".to_string(),
                 Some(n) if n.is_empty() => "you are away; /status back says you are here".into(),
@@ -40,6 +45,34 @@ pub fn status(shared: &Shared, set: Option<StatusSet<'_>>) -> Result<(), String>
         .map_err(|e| format!("cannot set your status: {e}"))?;
     shared.state().away = (presence == Presence::Away).then(|| reason.unwrap_or_default().to_string());
     Ok(())
+}
+
+/// This user's away note as the server has it (`Some(None)`: here), asked with a Meta of its
+/// own ID: an Unsub, which changes nothing when not watching oneself, else a Sub, which is
+/// then a repeat. `None` when the server cannot be asked (offline) or did not say.
+fn away_as_the_server_says(shared: &Shared) -> Option<Option<String>> {
+    let (me, watching_me) = {
+        let st = shared.state();
+        (st.user.clone(), st.watching.contains(&st.user))
+    };
+    let topic = Name::parse(&me).ok()?;
+    let frame = shared
+        .request(Want::Reply, |seq| {
+            let sub = Sub { seq, topic };
+            if watching_me {
+                Msg::Sub(sub)
+            } else {
+                Msg::Unsub(sub)
+            }
+        })
+        .ok()?;
+    let Ok(Msg::Meta(m)) = frame.msg() else {
+        return None;
+    };
+    match m.presence? {
+        Presence::Away => Some(Some(m.reason.unwrap_or_default().to_string())),
+        _ => Some(None),
+    }
 }
 
 /// "bob (online)", or "bob" when the server did not say.
