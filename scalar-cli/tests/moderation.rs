@@ -147,6 +147,10 @@ fn topic_meta_modes_members_and_the_list() {
         "/topic release day",
         "-- #t already has that topic: nothing to change",
     );
+    // Whoever joins is shown the topic, as on IRC.
+    let (carol, _h3) = join(&server, "carol", "#t");
+    carol.wait_for("-- topic of #t: release day", STEP);
+    quit(carol);
 
     // Each channel with how many are connected and its topic line; * marks the joined one.
     let mark = alice.command("/list", "-- 2 channel(s), * = joined");

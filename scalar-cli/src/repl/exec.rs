@@ -243,12 +243,13 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
                 None => format!("cannot join {short}: {e}"),
             }
         })?;
-    let (here, unkept) = match frame.msg() {
+    let (here, unkept, subject) = match frame.msg() {
         Ok(Msg::Meta(m)) => (
             m.subscribers,
             m.role == Some(Role::Owner) && m.kept == Some(false),
+            m.subject.filter(|s| !s.is_empty()).map(crate::render::clean_line),
         ),
-        _ => (0, false),
+        _ => (0, false, None),
     };
     let mut st = shared.state();
     if !st.subs.iter().any(|s| s == topic) {
@@ -261,6 +262,10 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     let unkept = unkept && st.logged_in;
     drop(st);
     shared.screen.info(format!("joined {short} ({here} connected)"));
+    // As IRC shows a channel's topic on joining it.
+    if let Some(subject) = subject {
+        shared.screen.info(format!("topic of {short}: {subject}"));
+    }
     if unkept {
         shared.screen.info(format!(
             "{short} is yours but not kept: it ends with its last member, modes and lists with it \
