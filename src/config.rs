@@ -970,7 +970,11 @@ mod tests {
 
     #[test]
     fn a_ban_holding_loopback_is_refused_as_from_an_admin() {
-        for range in ["127.0.0.0/8", "127.0.0.1", "::1", "0.0.0.0/0"] {
+        let all_of_127 = ["127.0.0.2", "127.9.0.0/16", "::ffff:127.0.0.9"];
+        for range in ["127.0.0.0/8", "127.0.0.1", "::1", "0.0.0.0/0"]
+            .into_iter()
+            .chain(all_of_127)
+        {
             let e = args(&["--ban", range]).unwrap_err().to_string();
             assert!(e.contains("holds loopback"), "{range}: {e}");
             let e = Config::default()

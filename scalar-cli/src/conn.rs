@@ -290,6 +290,10 @@ fn identify(
                     CliError::Usage(m) => CliError::Usage(format!("{e}; {m}")),
                     other => other,
                 })?;
+                // Typing takes as long as it takes, and the server gives an unidentified
+                // connection only so long (scalard: 10 s): each try on a connection of its own.
+                let (fresh, _, _) = reach(dial, note)?;
+                std::mem::replace(conn, fresh).bye(None, Duration::from_millis(100));
                 match conn.identify(id, Some(&login), dial.timeout) {
                     Err(NetError::Refused { code, reason, .. })
                         if code == ErrorCode::BadCredentials as u16

@@ -126,6 +126,7 @@ fn did(action: Action, target: &str) -> String {
         Action::Voice => format!("gave {target} a voice"),
         Action::Devoice => format!("took the voice from {target}"),
         Action::Invite => format!("invited {target}"),
+        Action::Uninvite if target == "you" => "withdrew your invitation".into(),
         Action::Uninvite => format!("withdrew the invitation of {target}"),
         Action::Transfer => format!("made {target} the owner"),
         // The target is the owner, named as a check: nothing to show.
@@ -189,6 +190,7 @@ mod tests {
         assert_eq!(rec("devoice bob@l"), "alice took the voice from bob");
         assert_eq!(rec("invite bob@l"), "alice invited bob");
         assert_eq!(rec("uninvite bob@l"), "alice withdrew the invitation of bob");
+        assert_eq!(rec("uninvite me@l"), "alice withdrew your invitation");
         assert_eq!(rec("transfer me@l"), "alice made you the owner");
         assert_eq!(rec("transfer alice@l"), "alice made themselves the owner");
         assert_eq!(

@@ -78,15 +78,20 @@ fn a_registered_name_without_a_password_and_no_terminal_is_a_clear_error() {
 #[test]
 fn the_interactive_client_asks_for_the_password_without_echoing_it() {
     let dir = TempDir::new();
-    let server = server_with_alice(&dir, &[]);
+    // A person types slower than the server waits for an Ident: each try has a connection
+    // of its own.
+    let server = server_with_alice(&dir, &["--handshake-timeout", "1"]);
     let mut cmd = cli(&server, &dir);
     cmd.args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
     p.wait_for("password for alice: ", STEP);
+    let typing = std::time::Duration::from_millis(1500);
+    std::thread::sleep(typing);
     // Mistyped: said, and asked again, as at a login prompt.
     p.type_keys("passwrod\r");
     let mark = p.wait_for("wrong password; try again", STEP);
     p.wait_for_from(mark, "password for alice: ", STEP);
+    std::thread::sleep(typing);
     p.type_keys("password\r");
     p.wait_for("as alice@localhost", STEP);
     assert!(

@@ -64,7 +64,9 @@ impl ServerBan {
     /// configuration alike.
     pub fn holds_loopback(&self) -> Option<String> {
         let loopback: [IpAddr; 2] = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
-        loopback.iter().any(|&a| self.hits(a, None)).then(|| {
+        // Any of 127.0.0.0/8 (a range that starts in it lies in it, or holds all of it).
+        let in_127 = matches!(self, ServerBan::Net(net, _) if crate::proto::is_loopback(*net));
+        (in_127 || loopback.iter().any(|&a| self.hits(a, None))).then(|| {
             format!("{self} holds loopback: it would cut off this machine's own clients, admins included")
         })
     }
@@ -153,6 +155,19 @@ impl Server {
             None => {}
         }
         self.policy = policy;
+        // Reasons outlive their bans only where a ban went another way than an unban: out of
+        // the configuration, or lifted offline (`scalard ban del`).
+        let bans: std::collections::HashSet<String> = self
+            .policy
+            .bans
+            .iter()
+            .chain(&self.bans)
+            .map(ToString::to_string)
+            .collect();
+        if self.ban_reasons.keys().any(|b| !bans.contains(&**b)) {
+            self.ban_reasons.retain(|b, _| bans.contains(&**b));
+            self.bans_changed();
+        }
         self.enforce_server_bans(out);
         // An admin's name is nobody's to use without its login, from now on too.
         for admin in self.policy.admins.clone() {
@@ -297,15 +312,14 @@ impl Server {
                 return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
             }
             // One the configuration holds is not saved again: it would outlive its removal there.
+            // Its reason is kept either way: those it keeps out are told it.
             Action::Ban => {
-                if !self.policy.bans.contains(&ban) {
-                    match m.reason.filter(|r| !r.is_empty()) {
-                        Some(r) => self.ban_reasons.insert(ban.to_string().into(), r.into()),
-                        None => self.ban_reasons.remove(&*ban.to_string()),
-                    };
-                    if !self.bans.contains(&ban) {
-                        self.bans.push(ban);
-                    }
+                match m.reason.filter(|r| !r.is_empty()) {
+                    Some(r) => self.ban_reasons.insert(ban.to_string().into(), r.into()),
+                    None => self.ban_reasons.remove(&*ban.to_string()),
+                };
+                if !self.bans.contains(&ban) && !self.policy.bans.contains(&ban) {
+                    self.bans.push(ban);
                 }
             }
             // One from the configuration would stay: the record would say it went. (A copy

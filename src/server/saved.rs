@@ -269,9 +269,6 @@ impl Server {
                 log::error!("saved state of {key} is not what this version expects; skipped");
             }
         }
-        // A reason outlives its ban only when the ban was lifted offline (`scalard ban del`).
-        let bans: HashSet<String> = self.bans.iter().map(ToString::to_string).collect();
-        self.ban_reasons.retain(|ban, _| bans.contains(&**ban));
         // A kept channel's life is saved as its first Event is handed to the store, which in
         // batched mode a crash may then lose, and with it the position: it is not handed out
         // again, so that no later life of another room gets the same id.
@@ -328,8 +325,8 @@ fn bans_of(v: &Value) -> Option<Vec<ServerBan>> {
             .iter()
             .filter_map(Value::as_text)
             .filter_map(ServerBan::parse)
-            // Saved by a version that took `::ffff:127.0.0.1` for a range matching nobody: it
-            // is loopback now, which no ban may hold.
+            // Saved by a version that took `::ffff:127.0.0.1` for a range matching nobody, or
+            // that let an admin ban 127.0.0.2: loopback, which no ban may hold.
             .filter(|b| match b.holds_loopback() {
                 Some(why) => {
                     log::warn!("a saved server ban is dropped: {why}");

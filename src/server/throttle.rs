@@ -83,7 +83,12 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             Some(c) => {
                 let c = c.at(self.leak, now);
                 if c.failures >= self.burst {
-                    Some(Wait::Failed((c.at + self.leak).saturating_duration_since(now)))
+                    // Until the failures are below the burst again: one leak for each one over
+                    // it (guesses sent together can pass it by many).
+                    let over = c.failures - self.burst + 1;
+                    Some(Wait::Failed(
+                        (c.at + self.leak * over).saturating_duration_since(now),
+                    ))
                 } else {
                     (c.pending >= IN_FLIGHT).then_some(Wait::Busy)
                 }
@@ -225,6 +230,8 @@ mod tests {
         }
         t.prune(t0);
         assert_eq!(t.len(), 1, "a key with attempts in flight or failures is kept");
+        // The wait said is the whole of it, not one leak at a time.
+        assert_eq!(t.wait(&"alice", t0), Some(Wait::Failed(leak * (IN_FLIGHT - 4))));
         assert_eq!(
             t.wait(&"alice", t0 + leak * (IN_FLIGHT - 5)),
             Some(Wait::Failed(leak))

@@ -116,8 +116,8 @@ pub fn targets(shared: &Shared, action: Action, server: bool) -> Result<(), Stri
         (Action::Ban, _) => ("ban", "bans", format!(" in {short}")),
         (Action::Mute, _) => ("mute", "mutes", format!(" in {short}")),
         (Action::Op, _) => ("operator", "operators", format!(" of {short}")),
-        (Action::Voice, _) => ("voiced", "voiced", format!(" in {short}")),
-        _ => ("invited", "invited", format!(" to {short}")),
+        (Action::Voice, _) => ("user with a voice", "users with a voice", format!(" in {short}")),
+        _ => ("invitation", "invitations", format!(" to {short}")),
     };
     let list = listing::targets(name, action, MAX_PAGES, |t| {
         shared.request(Want::Reply, |seq| {

@@ -6,6 +6,14 @@ use crate::server::{AdminPolicy, Policy, ServerBan};
 
 const CH: &str = "#meta@example.com";
 
+/// The reason of the first Error waiting for `conn`.
+fn error_reason(r: &Rig, conn: ConnId) -> Option<String> {
+    r.out.frames.iter().find_map(|(c, f)| match decode_frame(f) {
+        Ok(Status::Complete((Ok(Msg::Error(e)), _))) if *c == conn => e.reason.map(str::to_string),
+        _ => None,
+    })
+}
+
 fn set_meta(r: &mut Rig, conn: ConnId, m: SetMeta<'_>) -> Vec<String> {
     r.send(conn, Msg::SetMeta(m))
 }
@@ -449,10 +457,22 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         action: Action::Ban,
         target: "bob@*",
         topic: n("!server@example.com"),
-        reason: None,
+        reason: Some("still at it"),
     });
     r.send(0, again);
     assert!(!r.server.bans.iter().any(|b| b.to_string() == "bob@*"));
+    // Its reason is kept all the same, and told.
+    r.server
+        .accept(11, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out);
+    r.feed(
+        11,
+        &frame(Msg::Ident(Ident::new(Some(1), &[1], n("bob@example.com")))),
+    );
+    assert_eq!(
+        error_reason(&r, 11).as_deref(),
+        Some("banned from this server: still at it")
+    );
+    r.out.take(11);
     // A range written IPv4-mapped is the IPv4 range.
     r.send(0, ban("::ffff:203.0.113.0/120"));
     r.out.take(0);
@@ -543,11 +563,10 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
         &frame(Msg::Ident(Ident::new(Some(1), &[1], n("spammer@example.com")))),
     );
     // Told why, as the admin said when banning.
-    let reason = again.out.frames.iter().find_map(|(c, f)| match decode_frame(f) {
-        Ok(Status::Complete((Ok(Msg::Error(e)), _))) if *c == 1 => e.reason.map(str::to_string),
-        _ => None,
-    });
-    assert_eq!(reason.as_deref(), Some("banned from this server: selling things"));
+    assert_eq!(
+        error_reason(&again, 1).as_deref(),
+        Some("banned from this server: selling things")
+    );
     assert_eq!(
         again.out.take(1),
         ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
