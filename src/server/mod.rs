@@ -35,7 +35,10 @@ pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED
 pub use meta::mode_letters;
 pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE};
 pub use outbox::{ConnId, Outbox};
-pub use saved::{BANS as SAVED_BANS, DELETED_VALUE, bans_value, deleted_key, saved_bans};
+pub use saved::{
+    BAN_REASONS as SAVED_BAN_REASONS, BANS as SAVED_BANS, DELETED_VALUE, bans_value, deleted_key,
+    reasons_value, saved_ban_reasons, saved_bans,
+};
 
 use crate::proto::*;
 use auth::Accounts;

@@ -16,7 +16,7 @@ pub const BANS: &str = "!server";
 /// The key of the reasons admins gave for the server bans under [`BANS`]: a map from the ban
 /// as written to its reason. A key of its own, so that a version that does not know it still
 /// reads the bans.
-const BAN_REASONS: &str = "!server reasons";
+pub const BAN_REASONS: &str = "!server reasons";
 /// The key of the message of the day set with a Message to `!motd@`.
 const MOTD: &str = "!motd";
 /// The key prefix (an account's name follows) that `scalard account del` leaves beside the
@@ -292,7 +292,7 @@ pub fn bans_value(bans: &[ServerBan]) -> Vec<u8> {
 }
 
 /// The saved value of the ban reasons: a CBOR map from each ban, as written, to its reason.
-fn reasons_value(reasons: &HashMap<Box<str>, Box<str>>) -> Vec<u8> {
+pub fn reasons_value(reasons: &HashMap<Box<str>, Box<str>>) -> Vec<u8> {
     let mut pairs: Vec<(&str, &str)> = reasons.iter().map(|(b, r)| (&**b, &**r)).collect();
     pairs.sort_unstable();
     let text = |t: &str| Value::Text(t.to_string());
@@ -302,6 +302,10 @@ fn reasons_value(reasons: &HashMap<Box<str>, Box<str>>) -> Vec<u8> {
 }
 
 /// The ban reasons in a value saved under [`BAN_REASONS`]; `None` if it is not one.
+pub fn saved_ban_reasons(value: &[u8]) -> Option<HashMap<Box<str>, Box<str>>> {
+    reasons_of(&ciborium::from_reader::<Value, _>(value).ok()?)
+}
+
 fn reasons_of(v: &Value) -> Option<HashMap<Box<str>, Box<str>>> {
     let pairs = v.as_map()?;
     Some(

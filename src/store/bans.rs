@@ -8,7 +8,7 @@
 use super::admin::open_existing;
 use super::lock::{DirLock, LockError};
 use super::sqlite::Db;
-use crate::server::{SAVED_BANS, ServerBan, bans_value, saved_bans};
+use crate::server::{SAVED_BAN_REASONS, SAVED_BANS, ServerBan, bans_value, saved_ban_reasons, saved_bans};
 use std::path::Path;
 
 /// What to do.
@@ -54,9 +54,17 @@ pub fn run(
     match cmd {
         Command::List => {
             let bans = saved(&db)?;
+            let reasons = reasons(&db)?;
             Ok(bans
                 .iter()
-                .map(ToString::to_string)
+                .map(|b| {
+                    let ban = b.to_string();
+                    match reasons.get(&*ban) {
+                        // Quoted, control characters escaped: an admin typed it over the wire.
+                        Some(r) => format!("{ban}  {r:?}"),
+                        None => ban,
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
@@ -89,6 +97,12 @@ pub fn run(
             }
             db.save_state(SAVED_BANS, Some(&bans_value(&bans)))
                 .map_err(|e| e.to_string())?;
+            let mut reasons = reasons(&db)?;
+            if reasons.remove(&*ban.to_string()).is_some() {
+                let value = crate::server::reasons_value(&reasons);
+                db.save_state(SAVED_BAN_REASONS, Some(&value))
+                    .map_err(|e| e.to_string())?;
+            }
             Ok(match configured_too {
                 true => format!(
                     "saved server ban {ban} lifted; it is in the configuration too: remove it \
@@ -108,6 +122,16 @@ fn typed_ban(typed: &str, domain: &str) -> Option<ServerBan> {
         true => None,
         false => ServerBan::parse(&format!("{folded}@{domain}")),
     })
+}
+
+/// The reasons admins gave for the saved bans, by the ban as written.
+fn reasons(db: &Db) -> Result<std::collections::HashMap<Box<str>, Box<str>>, String> {
+    let state = db.state().map_err(|e| e.to_string())?;
+    match state.iter().find(|(key, _)| key == SAVED_BAN_REASONS) {
+        None => Ok(Default::default()),
+        Some((_, value)) => saved_ban_reasons(value)
+            .ok_or_else(|| "the saved reasons of the server bans do not decode".to_string()),
+    }
 }
 
 /// The saved server bans; none if none were ever saved.
@@ -154,11 +178,21 @@ mod tests {
         with_bans(&dir.0, &["*@spam.example", "192.0.2.0/24"]);
         let listed = run(&dir.0, DB, Command::List, None, NONE).unwrap();
         assert_eq!(listed, "*@spam.example\n192.0.2.0/24");
+        // With the reasons the admins gave, where they gave one.
+        let reasons = [("*@spam.example".into(), "selling\u{1b}[2J things".into())].into();
+        let db = Db::open(&dir.0.join(DB)).unwrap();
+        db.save_state(SAVED_BAN_REASONS, Some(&crate::server::reasons_value(&reasons)))
+            .unwrap();
+        let listed = run(&dir.0, DB, Command::List, None, NONE).unwrap();
+        assert_eq!(
+            listed,
+            "*@spam.example  \"selling\\u{1b}[2J things\"\n192.0.2.0/24"
+        );
         let lifted = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), NONE).unwrap();
         assert_eq!(lifted, "server ban 192.0.2.0/24 lifted");
         assert_eq!(
             run(&dir.0, DB, Command::List, None, NONE).unwrap(),
-            "*@spam.example"
+            "*@spam.example  \"selling\\u{1b}[2J things\""
         );
         let again = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), NONE).unwrap_err();
         assert_eq!(again, "no saved server ban 192.0.2.0/24");
