@@ -474,7 +474,8 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
         (out.status.code(), text(&out.stdout), text(&out.stderr))
     };
     let deadline = std::time::Instant::now() + STEP;
-    while ban(&["list"]).1 != "bob@localhost" {
+    // With the reason the admin gave.
+    while ban(&["list"]).1 != "bob@localhost  \"spam\"" {
         assert!(std::time::Instant::now() < deadline, "{:?}", ban(&["list"]));
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
