@@ -589,13 +589,16 @@ fn clear_dead_creators(dir: &Path, stem: &str) {
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(stem)) else {
             continue;
         };
-        let pid = rest.split(['-', '.']).next().unwrap_or_default();
+        // `PID-N`, or `PID-N-wal` and the like: the main file's name, whose files all go.
+        let mut parts = rest.splitn(3, '-');
+        let (Some(pid), Some(n)) = (parts.next(), parts.next()) else {
+            continue;
+        };
         let alive = pid
             .parse::<u32>()
             .is_ok_and(|p| Path::new("/proc").join(p.to_string()).exists());
-        // The main file only: its -wal and -shm go with it.
-        if !alive && rest.split('-').count() == 2 {
-            remove_store_files(&entry.path());
+        if !alive {
+            remove_store_files(&dir.join(format!("{stem}{pid}-{n}")));
         }
     }
 }

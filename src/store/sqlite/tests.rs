@@ -1685,6 +1685,8 @@ fn a_new_store_is_made_whole_under_another_name_then_put_in_place() {
     // What a creator that died half way left (no process has that pid): thrown away.
     std::fs::write(beside(".new-4000000000-0"), b"").unwrap();
     std::fs::write(beside(".new-4000000000-0-wal"), b"junk").unwrap();
+    // And a log whose file went already.
+    std::fs::write(beside(".new-4000000001-3-shm"), b"junk").unwrap();
     // A running creator's (this process's, for the test) is left alone.
     let running = format!(".new-{}-999", std::process::id());
     std::fs::write(beside(&running), b"").unwrap();
