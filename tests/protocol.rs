@@ -556,6 +556,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 action: Action::Ban,
                 total: 2,
                 targets: List::Slice(&["*@spam.example", "guest-*@example.com"]),
+                reasons: None,
                 cursor: None,
             }),
         ),
@@ -801,6 +802,18 @@ fn every_decode_error_has_its_code() {
             ErrorCode::BadId,
             None,
         ), // an entry that is neither an ID pattern nor an address range
+        (
+            cbor(map(vec![
+                (0, 70.into()),
+                (2, "#a@b".into()),
+                (16, 1.into()),
+                (36, 2.into()),
+                (51, V::Array(vec!["*@x".into()])),
+                (52, V::Array(vec!["r".repeat(MAX_REASON + 1).into()])),
+            ])),
+            ErrorCode::FieldTooLong,
+            None,
+        ), // a reason past its bound
     ];
     for (payload, code, seq) in cases {
         let r = decode_err(&payload);
@@ -1190,6 +1203,11 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             action: Action::Invite,
             total: small,
             targets: List::Slice(Box::leak(Box::new([user.as_str(), "*@*", "10.0.0.0/8"]))),
+            reasons: Some(List::Slice(Box::leak(Box::new([
+                clip(&p.text, MAX_REASON),
+                "",
+                "botnet",
+            ])))),
             cursor: Some(user.as_str()),
         }),
     ];

@@ -160,6 +160,15 @@ pub fn members<E: From<NetError>>(
     })
 }
 
+/// One entry of a channel's list, or of the server's bans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// An ID pattern, or an address range (the server's bans).
+    pub entry: String,
+    /// Why it is there, if the server said ("" for no reason given).
+    pub reason: String,
+}
+
 /// The entries of the list of `topic` that `action` adds to (at most `max_pages` pages of
 /// 100): ID patterns, and address ranges in the server's bans. `ask` sends one Targets and
 /// returns the reply.
@@ -168,7 +177,7 @@ pub fn targets<E: From<NetError>>(
     action: Action,
     max_pages: u32,
     mut ask: impl FnMut(Targets<'_>) -> Result<Frame, E>,
-) -> Result<Listed<String>, E> {
+) -> Result<Listed<Target>, E> {
     read_all(max_pages, |after| {
         let frame = ask(Targets {
             seq: None,
@@ -180,7 +189,16 @@ pub fn targets<E: From<NetError>>(
         let Ok(Msg::TargetList(list)) = frame.msg() else {
             return Err(unexpected("Targets", &frame).into());
         };
-        let page = list.targets.iter().map(str::to_string).collect();
+        let reasons: Vec<&str> = list.reasons.map(|r| r.iter().collect()).unwrap_or_default();
+        let page = list
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| Target {
+                entry: entry.to_string(),
+                reason: reasons.get(i).copied().unwrap_or_default().to_string(),
+            })
+            .collect();
         Ok((page, list.total, list.cursor.map(str::to_string)))
     })
 }

@@ -443,7 +443,7 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     alice.type_keys("/sban 192.0.2.0/24\r");
     alice.wait_for("banned 192.0.2.0/24", STEP);
     alice.type_keys("/sban\r");
-    alice.wait_for("-- 2 server bans: 192.0.2.0/24, bob", STEP);
+    alice.wait_for("-- 2 server bans: 192.0.2.0/24, bob (spam)", STEP);
     alice.type_keys("/sunban 192.0.2.0/24\r");
     alice.wait_for("unbanned 192.0.2.0/24", STEP);
     // Not an admin: refused.

@@ -353,6 +353,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The optional reasons of a TargetList's entries, each at most a reason's length.
+    fn reasons(&self) -> Result<Option<List<'a, &'a str>>> {
+        match self.opt_list::<&str>(Key::Reasons)? {
+            Some(l) if l.iter().any(|r| r.len() > MAX_REASON) => Err(DecodeError::ReasonTooLong),
+            l => Ok(l),
+        }
+    }
+
     /// An optional list of at most a page.
     fn opt_list<T: ListItem<'a>>(&self, k: Key) -> Result<Option<List<'a, T>>> {
         match self.get(k) {
@@ -638,6 +646,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             action: f.listed()?,
             total: req(f.u32(Key::Total)?, Key::Total)?,
             targets: f.targets()?,
+            reasons: f.reasons()?,
             cursor: f.target(Key::Cursor)?,
         }),
         MsgType::Catchup => Msg::Catchup(range()?),

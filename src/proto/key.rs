@@ -135,11 +135,14 @@ numbered! {
         /// A page of one of a channel's lists: ID patterns, and on the server's own name
         /// address ranges too (TargetList).
         Targets = 51, "targets",
+        /// Why each entry of `targets` is there, as the admin said ("" for no reason given)
+        /// (TargetList of the server's bans).
+        Reasons = 52, "reasons",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 52;
+pub const KEY_COUNT: usize = 53;
 
 numbered! {
     /// What a Mod request does to its target on a channel.

@@ -518,6 +518,8 @@ pub struct TargetList<'a> {
     pub total: u32,
     /// The page: ID patterns (a user ID is one), and address ranges in the server's bans.
     pub targets: List<'a, &'a str>,
+    /// Why each is there, "" where no reason was given: the server's bans only.
+    pub reasons: Option<List<'a, &'a str>>,
     /// The last entry of the page, when more follow.
     pub cursor: Option<&'a str>,
 }
@@ -896,6 +898,10 @@ impl Msg<'_> {
                 m.opt_text(Key::Cursor, x.cursor)?;
                 m.key(Key::Targets)?;
                 x.targets.write(m.w)?;
+                if let Some(reasons) = &x.reasons {
+                    m.key(Key::Reasons)?;
+                    reasons.write(m.w)?;
+                }
             }
             Msg::Catchup(x) => m.range(x, None)?,
             Msg::Search(x) => m.range(&x.range, Some(x.query))?,

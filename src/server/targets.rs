@@ -17,12 +17,18 @@ impl Server {
         entries.dedup();
         let (page, more) = page_after(&entries, t.cursor, t.count.min(MAX_PAGE) as usize);
         let page: Vec<&str> = page.iter().map(|e| &**e).collect();
+        // The server's bans keep their reasons; a channel's lists keep none.
+        let reasons: Option<Vec<&str>> = is_server(t.topic).then(|| {
+            let reason = |ban: &&str| self.ban_reasons.get(*ban).map_or("", |r| &**r);
+            page.iter().map(reason).collect()
+        });
         let list = TargetList {
             seq: t.seq,
             topic: t.topic,
             action: t.action,
             total: u32::try_from(entries.len()).unwrap_or(u32::MAX),
             targets: List::Slice(&page),
+            reasons: reasons.as_deref().map(List::Slice),
             cursor: page.last().copied().filter(|_| more),
         };
         out.reply(conn, &Msg::TargetList(list));
@@ -31,7 +37,7 @@ impl Server {
     /// The entries of the list `t` asks for, if the sender may see it. A guest ban's address is
     /// not among them: it is the banned guest's, not the operators' to learn.
     fn listed(&self, conn: ConnId, t: &Targets<'_>) -> Result<Vec<Cow<'_, str>>, (ErrorCode, String)> {
-        if t.topic.kind() == Kind::Reserved && t.topic.local() == "server" {
+        if is_server(t.topic) {
             if let Some(refusal) = self.foreign(t.topic) {
                 return Err(refusal);
             }
@@ -53,6 +59,11 @@ impl Server {
         let list = room.map(|r| r.list(t.action)).unwrap_or_default();
         Ok(list.into_iter().map(Cow::Borrowed).collect())
     }
+}
+
+/// Whether `topic` is the server's own `!server@` name.
+fn is_server(topic: Name<'_>) -> bool {
+    topic.kind() == Kind::Reserved && topic.local() == "server"
 }
 
 /// The first `count` of `sorted` bytewise after `cursor` (from the start without one), and

@@ -132,7 +132,13 @@ pub fn targets(shared: &Shared, action: Action, server: bool) -> Result<(), Stri
     let shown: Vec<String> = list
         .items
         .iter()
-        .map(|t| names::short_target(t, &domain).to_string())
+        .map(|t| {
+            let entry = names::short_target(&t.entry, &domain);
+            match t.reason.is_empty() {
+                true => entry.to_string(),
+                false => format!("{entry} ({})", clean_line(&t.reason)),
+            }
+        })
         .collect();
     let what = if list.items.len() == 1 { one } else { many };
     shared.screen.info(format!(

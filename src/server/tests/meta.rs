@@ -483,14 +483,16 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     // The admin lists the server's bans, the configured one among them, each once.
     assert_eq!(
         r.send(0, targets("!server@example.com", Action::Ban, 100, None)),
-        [r#"TargetList ban 4 ["198.51.100.0/24", "203.0.113.0/24", "bob@*", "mallory@example.com"] None"#]
+        [
+            r#"TargetList ban 4 ["198.51.100.0/24", "203.0.113.0/24", "bob@*", "mallory@example.com"] None ["", "", "still at it", ""]"#
+        ]
     );
     assert_eq!(
         r.send(
             0,
             targets("!server@example.com", Action::Ban, 2, Some("198.51.100.0/24"))
         ),
-        [r#"TargetList ban 4 ["203.0.113.0/24", "bob@*"] Some("bob@*")"#]
+        [r#"TargetList ban 4 ["203.0.113.0/24", "bob@*"] Some("bob@*") ["", "still at it"]"#]
     );
     assert_eq!(
         r.send(0, targets("!server@example.com", Action::Mute, 100, None)),

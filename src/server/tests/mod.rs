@@ -110,7 +110,11 @@ fn describe(frame: &[u8]) -> String {
         Msg::TargetList(t) => {
             let entries: Vec<&str> = t.targets.iter().collect();
             let (action, total, cursor) = (t.action.label(), t.total, t.cursor);
-            format!("TargetList {action} {total} {entries:?} {cursor:?}")
+            let why = t.reasons.map(|r| format!(" {:?}", r.iter().collect::<Vec<_>>()));
+            format!(
+                "TargetList {action} {total} {entries:?} {cursor:?}{}",
+                why.unwrap_or_default()
+            )
         }
         other => format!("{other:?}"),
     }
