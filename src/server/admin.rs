@@ -45,6 +45,12 @@ impl ServerBan {
     }
 }
 
+/// Whether `topic` is a server's `!server@` name, where admins ban (Mod) and list the bans
+/// (Targets).
+pub(super) fn is_server(topic: Name<'_>) -> bool {
+    topic.kind() == Kind::Reserved && topic.local() == "server"
+}
+
 /// Why an admin on `peer` must not ban `ban`, if they must not: it would cut them off, or
 /// every client of this machine.
 fn self_ban(ban: &ServerBan, peer: IpAddr) -> Option<String> {

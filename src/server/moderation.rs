@@ -65,7 +65,7 @@ impl Server {
     /// Mod: checks that the sender runs the channel, applies the action, publishes its record
     /// (the echo is the reply), then removes whom it kicked or banned.
     pub(super) fn moderate(&mut self, conn: ConnId, m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
-        if m.topic.kind() == Kind::Reserved && m.topic.local() == "server" {
+        if super::admin::is_server(m.topic) {
             return self.moderate_server(conn, m, now, out);
         }
         if let Some((code, reason)) = self.refuse_mod(conn, &m) {

@@ -2,6 +2,7 @@
 //! those who run it, or of the server's bans (on `!server@DOMAIN`) for its admins: what IRC
 //! shows with `MODE #channel +b`.
 
+use super::admin::is_server;
 use super::{ConnId, Outbox, Server};
 use crate::proto::*;
 use std::borrow::Cow;
@@ -59,11 +60,6 @@ impl Server {
         let list = room.map(|r| r.list(t.action)).unwrap_or_default();
         Ok(list.into_iter().map(Cow::Borrowed).collect())
     }
-}
-
-/// Whether `topic` is the server's own `!server@` name.
-fn is_server(topic: Name<'_>) -> bool {
-    topic.kind() == Kind::Reserved && topic.local() == "server"
 }
 
 /// The first `count` of `sorted` bytewise after `cursor` (from the start without one), and
