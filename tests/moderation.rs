@@ -162,7 +162,7 @@ fn a_banned_guest_cannot_return_under_a_new_name_and_a_muted_user_is_refused() {
 }
 
 #[test]
-fn modes_and_the_topic_line_survive_a_restart() {
+fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
     let dir = with_alice();
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut alice = alice(&s);
@@ -183,6 +183,10 @@ fn modes_and_the_topic_line_survive_a_restart() {
         );
     }
     assert_eq!(next(&mut alice), "Meta #ops@localhost true 1");
+    assert_eq!(
+        act(&mut alice, 6, Action::Ban, "dave@localhost"),
+        format!("Event {ROOM} alice@localhost ban dave@localhost testing seq=Some(6)")
+    );
     // Saved within a tick of the change and a second of the writer's: a SIGKILL (the harness
     // drops the server so) after that loses nothing.
     std::thread::sleep(Duration::from_millis(2500));
@@ -212,6 +216,20 @@ fn modes_and_the_topic_line_survive_a_restart() {
     );
     say(&mut carol, 3, ROOM, "hello?");
     assert_eq!(next(&mut carol), "Error 802 muted seq=Some(3)");
+    let mut dave = s.client("dave");
+    let sub = Sub {
+        seq: Some(2),
+        topic: name(ROOM),
+    };
+    dave.send(&Msg::Sub(sub)).unwrap();
+    let f = dave.recv().unwrap();
+    let Ok(Msg::Error(e)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    assert_eq!(
+        (e.code, e.reason),
+        (801, Some("banned from #ops@localhost: testing"))
+    );
     // The record of the changes is history like any Event.
     let catchup = Catchup {
         seq: Some(4),

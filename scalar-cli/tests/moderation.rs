@@ -91,11 +91,11 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     );
     bob.command(
         "/join #b",
-        "error: cannot join #b: you are banned from it (server refused: 801 banned",
+        "error: cannot join #b: you are banned from it (server refused: 801 banned: banned from #b@localhost: spam)",
     );
 
     alice.command("/ban *@spam.example", "* you banned *@spam.example");
-    alice.command("/ban", "-- 2 bans in #b: *@spam.example, bob");
+    alice.command("/ban", "-- 2 bans in #b: *@spam.example, bob (spam)");
     alice.command("/unban bob", "* you unbanned bob");
     alice.command("/ban", "-- 1 ban in #b: *@spam.example");
     alice.command("/mute", "-- no mutes in #b");

@@ -404,6 +404,7 @@ impl Server {
                 room.rules_mut().bans.push(Ban {
                     pattern: target.into(),
                     addr,
+                    reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
                 });
             }
             Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),
@@ -533,8 +534,13 @@ impl Server {
             self.room_changed(channel);
             return None;
         };
-        if room.bans(who, s.addr()) {
-            return Some((ErrorCode::Banned, format!("banned from {channel}")));
+        if let Some(ban) = room.banned_by(who, s.addr()) {
+            let why = ban
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            return Some((ErrorCode::Banned, format!("banned from {channel}{why}")));
         }
         match room.closed_to(who) {
             Some(Closed::InviteOnly) => Some((

@@ -21,6 +21,9 @@ pub struct Ban {
     pub pattern: Box<str>,
     /// A guest's address (its /64 for IPv6), when banned by name.
     pub addr: Option<IpAddr>,
+    /// Why, as the operator said when it last banned this pattern: those it keeps out are
+    /// told it, as IRC servers tell a K-lined user.
+    pub reason: Option<Box<str>>,
 }
 
 impl Ban {
@@ -299,7 +302,16 @@ impl Room {
     /// in, by a banned guest's address. Operators are not (say, by an address they share
     /// with a guest).
     pub fn bans(&self, who: Who<'_>, addr: IpAddr) -> bool {
-        !self.is_operator(who) && self.rules().bans.iter().any(|b| b.keeps_out(who, addr))
+        self.banned_by(who, addr).is_some()
+    }
+
+    /// The ban that keeps `who` from `addr` out, if one does ([`Room::bans`]): its reason is
+    /// what they are told.
+    pub fn banned_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Ban> {
+        if self.is_operator(who) {
+            return None;
+        }
+        self.rules().bans.iter().find(|b| b.keeps_out(who, addr))
     }
 
     /// Whether `ban`, one of its bans, keeps `who` out, as [`Room::bans`] for that ban alone:
@@ -536,6 +548,7 @@ mod tests {
         r.rules_mut().bans.push(Ban {
             pattern: "*@x".into(),
             addr: None,
+            reason: None,
         });
         r.set_mute("*@x", true);
         r.modes = modes::INVITE_ONLY | modes::MODERATED;

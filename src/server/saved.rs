@@ -7,6 +7,7 @@
 use super::admin::{Motd, ServerBan};
 use super::room::{Ban, Room};
 use super::{Outbox, Server};
+use crate::proto::{MAX_REASON, clip};
 use ciborium::Value;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -380,9 +381,11 @@ fn room_value(r: &Room) -> Value {
         .bans
         .iter()
         .map(|b| {
+            // The reason third: a version that reads two fields reads these.
             Value::Array(vec![
                 text(&b.pattern),
                 b.addr.map_or(Value::Null, |a| text(&a.to_string())),
+                opt(b.reason.as_deref()),
             ])
         })
         .collect();
@@ -443,6 +446,10 @@ fn room_of(v: &Value) -> Option<Room> {
                     Some(Ban {
                         pattern: b.first()?.as_text()?.into(),
                         addr: b.get(1).and_then(Value::as_text).and_then(|a| a.parse().ok()),
+                        reason: b
+                            .get(2)
+                            .and_then(Value::as_text)
+                            .map(|r| clip(r, MAX_REASON).into()),
                     })
                 })
                 .collect()
@@ -498,10 +505,18 @@ mod tests {
     fn a_room_round_trips() {
         let mut r = Room::new("alice@x".into(), true, 42);
         r.rules_mut().ops = vec!["bob@x".into()];
-        r.rules_mut().bans = vec![Ban {
-            pattern: "guest-1@x".into(),
-            addr: Some("192.0.2.1".parse().unwrap()),
-        }];
+        r.rules_mut().bans = vec![
+            Ban {
+                pattern: "guest-1@x".into(),
+                addr: Some("192.0.2.1".parse().unwrap()),
+                reason: Some("spam".into()),
+            },
+            Ban {
+                pattern: "*@spam.example".into(),
+                addr: None,
+                reason: None,
+            },
+        ];
         r.set_mutes(vec!["*@spam.example".into()]);
         r.modes = 5;
         r.rules_mut().rate = 30;
@@ -515,9 +530,11 @@ mod tests {
                 back.modes,
                 back.rules().rate,
                 back.rules().bans[0].addr,
+                back.rules().bans[0].reason.as_deref(),
+                back.rules().bans[1].reason.as_deref(),
                 back.life()
             ),
-            (5, 30, r.rules().bans[0].addr, Some(1_234))
+            (5, 30, r.rules().bans[0].addr, Some("spam"), None, Some(1_234))
         );
         assert!(back.has_rules());
         let plain = Room::new("alice@x".into(), true, 42);
@@ -528,5 +545,25 @@ mod tests {
             "a room restored with nothing set has no rules allocated"
         );
         assert_eq!(back.life(), None);
+    }
+
+    /// Saved by a version that kept no reasons: a ban of two fields.
+    #[test]
+    fn a_ban_saved_without_a_reason_is_read() {
+        let mut saved = room_value(&Room::new("alice@x".into(), true, 42));
+        let old = Value::Array(vec![text("bob@x"), Value::Null]);
+        if let Value::Map(fields) = &mut saved {
+            for (k, v) in fields.iter_mut() {
+                if k.as_text() == Some("bans") {
+                    *v = Value::Array(vec![old.clone()]);
+                }
+            }
+        }
+        let back = room_of(&saved).unwrap();
+        let ban = &back.rules().bans[0];
+        assert_eq!(
+            (&*ban.pattern, ban.addr, ban.reason.as_deref()),
+            ("bob@x", None, None)
+        );
     }
 }

@@ -18,11 +18,9 @@ impl Server {
         entries.dedup();
         let (page, more) = page_after(&entries, t.cursor, t.count.min(MAX_PAGE) as usize);
         let page: Vec<&str> = page.iter().map(|e| &**e).collect();
-        // The server's bans keep their reasons; a channel's lists keep none.
-        let reasons: Option<Vec<&str>> = is_server(t.topic).then(|| {
-            let reason = |ban: &&str| self.ban_reasons.get(*ban).map_or("", |r| &**r);
-            page.iter().map(reason).collect()
-        });
+        // Bans keep their reasons, the server's and a channel's; the other lists keep none.
+        let reasons: Option<Vec<&str>> =
+            (t.action == Action::Ban).then(|| page.iter().map(|ban| self.ban_reason(t.topic, ban)).collect());
         let list = TargetList {
             seq: t.seq,
             topic: t.topic,
@@ -33,6 +31,19 @@ impl Server {
             cursor: page.last().copied().filter(|_| more),
         };
         out.reply(conn, &Msg::TargetList(list));
+    }
+
+    /// Why `ban`, one of `topic`'s bans, is there, as the operator or admin said ("" for no
+    /// reason given). Looked up for a page (at most 100) among at most 500: rare and small.
+    fn ban_reason(&self, topic: Name<'_>, ban: &str) -> &str {
+        let reason = match is_server(topic) {
+            true => self.ban_reasons.get(ban).map(|r| &**r),
+            false => self
+                .rooms
+                .get(topic.as_str())
+                .and_then(|r| r.ban(ban)?.reason.as_deref()),
+        };
+        reason.unwrap_or_default()
     }
 
     /// The entries of the list `t` asks for, if the sender may see it. A guest ban's address is

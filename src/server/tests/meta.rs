@@ -6,14 +6,6 @@ use crate::server::{AdminPolicy, Policy, ServerBan};
 
 const CH: &str = "#meta@example.com";
 
-/// The reason of the first Error waiting for `conn`.
-fn error_reason(r: &Rig, conn: ConnId) -> Option<String> {
-    r.out.frames.iter().find_map(|(c, f)| match decode_frame(f) {
-        Ok(Status::Complete((Ok(Msg::Error(e)), _))) if *c == conn => e.reason.map(str::to_string),
-        _ => None,
-    })
-}
-
 fn set_meta(r: &mut Rig, conn: ConnId, m: SetMeta<'_>) -> Vec<String> {
     r.send(conn, Msg::SetMeta(m))
 }
@@ -469,7 +461,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         &frame(Msg::Ident(Ident::new(Some(1), &[1], n("bob@example.com")))),
     );
     assert_eq!(
-        error_reason(&r, 11).as_deref(),
+        r.error_reason(11).as_deref(),
         Some("banned from this server: still at it")
     );
     r.out.take(11);
@@ -566,7 +558,7 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     );
     // Told why, as the admin said when banning.
     assert_eq!(
-        error_reason(&again, 1).as_deref(),
+        again.error_reason(1).as_deref(),
         Some("banned from this server: selling things")
     );
     assert_eq!(

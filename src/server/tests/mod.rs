@@ -175,6 +175,14 @@ impl Rig {
         self.server.receive(conn, decoded, len, &self.now, &mut self.out);
     }
 
+    /// The reason of the first Error waiting for `conn` (left waiting).
+    fn error_reason(&self, conn: ConnId) -> Option<String> {
+        self.out.frames.iter().find_map(|(c, f)| match decode_frame(f) {
+            Ok(Status::Complete((Ok(Msg::Error(e)), _))) if *c == conn => e.reason.map(str::to_string),
+            _ => None,
+        })
+    }
+
     fn send(&mut self, conn: ConnId, m: Msg<'_>) -> Vec<String> {
         self.feed(conn, &frame(m));
         self.out.take(conn)

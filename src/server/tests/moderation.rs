@@ -94,7 +94,10 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
         list(&mut r, 1, Action::Ban, None),
         ["Error 800 not_operator seq=Some(9)"]
     );
-    assert_eq!(list(&mut r, 0, Action::Ban, None), ["TargetList ban 0 [] None"]);
+    assert_eq!(
+        list(&mut r, 0, Action::Ban, None),
+        ["TargetList ban 0 [] None []"]
+    );
     for target in ["*@spam.example", "carol@example.com", "a*@example.com"] {
         act(&mut r, 0, Action::Ban, target, None);
     }
@@ -106,11 +109,11 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
     // Sorted, paged by the cursor, now that bob runs the channel too.
     assert_eq!(
         list(&mut r, 1, Action::Ban, None),
-        [r#"TargetList ban 3 ["*@spam.example", "a*@example.com"] Some("a*@example.com")"#]
+        [r#"TargetList ban 3 ["*@spam.example", "a*@example.com"] Some("a*@example.com") ["", ""]"#]
     );
     assert_eq!(
         list(&mut r, 1, Action::Ban, Some("a*@example.com")),
-        [r#"TargetList ban 3 ["carol@example.com"] None"#]
+        [r#"TargetList ban 3 ["carol@example.com"] None [""]"#]
     );
     assert_eq!(
         list(&mut r, 1, Action::Mute, None),
@@ -220,6 +223,50 @@ fn a_ban_removes_and_keeps_out_until_unbanned() {
     );
     act(&mut r, 0, Action::Unban, "*@example.com", None);
     assert_eq!(r.sub(1, CH), ["Meta #mod@example.com true 2"]);
+}
+
+#[test]
+fn a_ban_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
+    let mut r = room();
+    act(&mut r, 0, Action::Ban, "bob@example.com", Some("spam"));
+    act(&mut r, 0, Action::Ban, "*@spam.example", None);
+    r.out.take(1);
+    assert_eq!(r.sub(1, CH), ["Error 801 banned seq=Some(2)"]);
+    r.out.frames.clear();
+    r.feed(
+        1,
+        &frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(CH),
+        })),
+    );
+    assert_eq!(
+        r.error_reason(1).as_deref(),
+        Some("banned from #mod@example.com: spam")
+    );
+    r.out.take(0);
+    assert_eq!(
+        r.send(0, targets(CH, Action::Ban, 10, None)),
+        [r#"TargetList ban 2 ["*@spam.example", "bob@example.com"] None ["", "spam"]"#]
+    );
+    // Banned again, the latest word stands, none included.
+    act(&mut r, 0, Action::Ban, "bob@example.com", None);
+    r.out.take(1);
+    r.feed(
+        1,
+        &frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(CH),
+        })),
+    );
+    assert_eq!(r.error_reason(1).as_deref(), Some("banned from #mod@example.com"));
+    // The other lists keep no reasons.
+    act(&mut r, 0, Action::Mute, "carol@example.com", Some("shouting"));
+    r.out.take(0);
+    assert_eq!(
+        r.send(0, targets(CH, Action::Mute, 10, None)),
+        [r#"TargetList mute 1 ["carol@example.com"] None"#]
+    );
 }
 
 #[test]
