@@ -324,8 +324,11 @@ pub struct Client {
     /// Frames without `seq` (Events of the topics, announcements) that arrived while `reply`
     /// waited for a reply, for `recv` to return first.
     held: VecDeque<Frame>,
-    /// Held frames given up because more than [`HELD_FRAMES`] came.
+    /// Held frames given up because more than [`HELD_FRAMES`] (or `hold_max`) came.
     lost: u64,
+    /// How many frames are held at most: [`HELD_FRAMES`], unless [`Client::hold_at_most`]
+    /// said fewer.
+    hold_max: usize,
     next_seq: u32,
     /// The session's user ID, as the server accepted it (empty before Ident).
     pub user: String,
@@ -396,6 +399,7 @@ impl Client {
             len: 0,
             held: VecDeque::new(),
             lost: 0,
+            hold_max: HELD_FRAMES,
             next_seq: 1,
             user: String::new(),
             domain: String::new(),
@@ -777,13 +781,25 @@ impl Client {
         }
     }
 
-    /// Keeps a frame for `recv`, the oldest going past [`HELD_FRAMES`].
+    /// Keeps a frame for `recv`, the oldest going past the bound.
     fn hold(&mut self, f: Frame) {
-        if self.held.len() >= HELD_FRAMES {
+        self.held.push_back(f);
+        self.trim_held();
+    }
+
+    /// Holds at most `n` frames for [`recv`](Client::recv) (fewer than [`HELD_FRAMES`]): a
+    /// program that only makes requests, such as the server asking a user's home, holds none,
+    /// so that a hostile peer's unasked frames cannot pile up in its memory (16 MiB each).
+    pub fn hold_at_most(&mut self, n: usize) {
+        self.hold_max = n.min(HELD_FRAMES);
+        self.trim_held();
+    }
+
+    fn trim_held(&mut self) {
+        while self.held.len() > self.hold_max {
             self.held.pop_front();
             self.lost += 1;
         }
-        self.held.push_back(f);
     }
 
     /// Sends a request with a fresh `seq` and waits up to `timeout` for its reply.
@@ -953,6 +969,35 @@ mod tests {
                 panic!("{versions:?}: {:?}", r.map(|_| ()))
             };
             assert!(e.contains("versions"), "{e}");
+            peer.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_client_told_to_hold_nothing_drops_what_it_did_not_ask_for() {
+        for (most, held) in [(0, 0), (2, 2), (HELD_FRAMES, 5)] {
+            let (addr, peer) = fake_server(|s| {
+                let news = ErrorMsg {
+                    seq: None,
+                    code: ErrorCode::Kicked as u16,
+                    reason: None,
+                    server: None,
+                    topic: None,
+                };
+                for _ in 0..5 {
+                    let _ = s.write_all(&Msg::Error(news).to_frame().unwrap());
+                }
+                let pong = Ping {
+                    seq: Some(1),
+                    time: 1,
+                };
+                let _ = s.write_all(&Msg::Pong(pong).to_frame().unwrap());
+            });
+            let mut c = Client::connect_raw(addr, Duration::from_secs(2)).unwrap();
+            c.hold_at_most(most);
+            let r = c.request(Duration::from_secs(2), |seq| Msg::Ping(Ping { seq, time: 1 }));
+            assert!(r.is_ok(), "{:?}", r.err());
+            assert_eq!((c.held.len(), c.take_lost()), (held, 5 - held as u64), "{most}");
             peer.join().unwrap();
         }
     }

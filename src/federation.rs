@@ -457,6 +457,8 @@ impl Shared {
         let dial = dialled(home)?;
         let opened = Instant::now();
         let mut client = Client::connect_raw_with(dial, left()?, tls.as_ref())?;
+        // Only replies matter here: what else the home sends is dropped, not held.
+        client.hold_at_most(0);
         let vouched = self.verify(&mut client, user, job, left()?)??;
         *kept = Some(Kept {
             home: home.clone(),
