@@ -7,6 +7,7 @@ mod auth;
 mod bucket;
 mod catchup;
 mod channels;
+mod evict;
 mod federation;
 mod flood;
 mod history;
@@ -117,6 +118,8 @@ pub struct Server {
     paced: HashSet<Box<str>>,
     /// Guests that left lately, and from where: a ban of one by name still bans its address.
     left_guests: moderation::LeftGuests,
+    /// Whom a full server closes first.
+    evictable: evict::Evictable,
     /// Keys of server state changed since they were last handed to the store.
     unsaved: std::collections::BTreeSet<Box<str>>,
     /// The latest Event time handed out: where a new topic's times start.
@@ -155,6 +158,7 @@ impl Server {
             kept: HashSet::new(),
             paced: HashSet::new(),
             left_guests: Default::default(),
+            evictable: Default::default(),
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
@@ -228,6 +232,9 @@ impl Server {
     pub fn set_limits(&mut self, limits: Limits) {
         if limits.connect_rate != self.limits.connect_rate {
             self.flood.set_connect_rate(limits.connect_rate);
+        }
+        if limits.idle_timeout != self.limits.idle_timeout {
+            self.forget_evictable();
         }
         self.limits = limits;
     }
@@ -308,27 +315,6 @@ impl Server {
         *self.per_subnet.entry(subnet).or_insert(0) += 1;
         self.open += 1;
         self.stats.accepted += 1;
-        true
-    }
-
-    /// Makes room on a full server: closes the connection that has gone longest without a
-    /// request, if it made none for an idle period and did not log in with a password (or a
-    /// token). So a crowd of idle connections cannot lock everyone else out, while users who
-    /// logged in are never pushed out by strangers.
-    fn evict_idle(&mut self, now: &Now, out: &mut impl Outbox) -> bool {
-        let idle = self.limits.idle_timeout;
-        let victim = self
-            .sessions
-            .iter()
-            .enumerate()
-            .filter_map(|(c, s)| Some((c, s.as_ref()?)))
-            .filter(|(_, s)| !s.logged_in && now.mono.duration_since(s.active) >= idle)
-            .min_by_key(|(_, s)| s.active)
-            .map(|(c, _)| c);
-        let Some(victim) = victim else { return false };
-        log::info!("server full: closing conn {victim}, idle longest, to admit a new one");
-        let reason = "the server is full and this connection was idle";
-        self.fail(victim, None, ErrorCode::TooManyConnections, reason, out);
         true
     }
 

@@ -388,6 +388,48 @@ fn subnets_have_their_own_limit() {
 }
 
 #[test]
+fn a_full_server_closes_the_idle_in_order_found_by_one_walk_and_checked_again() {
+    let mut r = Rig::new(Limits {
+        max_connections: 4,
+        ..Limits::default()
+    });
+    for (c, u) in [(0, "a@example.com"), (1, "b@example.com"), (2, "c@example.com")] {
+        r.connect(c, u);
+        r.advance(Duration::from_secs(1));
+    }
+    r.connect(3, "d@example.com");
+    let ip = Ipv4Addr::LOCALHOST.into();
+    let idle = r.server.limits.idle_timeout;
+    r.advance(idle - Duration::from_millis(2500));
+    // Only a is idle enough; the walk that finds it also finds when b will be.
+    assert!(r.server.accept(4, ip, &r.now, &mut r.out));
+    assert!(r.out.closed.contains(&0));
+    r.server.disconnect(0);
+    assert!(
+        !r.server.accept(5, ip, &r.now, &mut r.out),
+        "b is not idle enough yet"
+    );
+    r.advance(Duration::from_secs(2));
+    // b and c are idle now. c speaks after the walk found both: it is not closed.
+    assert!(r.server.accept(0, ip, &r.now, &mut r.out));
+    assert!(r.out.closed.contains(&1));
+    r.server.disconnect(1);
+    r.sub(2, CH);
+    r.advance(Duration::from_millis(200));
+    assert!(
+        !r.server.accept(1, ip, &r.now, &mut r.out),
+        "c spoke, d and the new ones are too recent"
+    );
+    assert!(!r.out.closed.contains(&2));
+    // A shorter idle period (a reload) counts at once.
+    let mut limits = r.server.limits.clone();
+    limits.idle_timeout = Duration::from_secs(1);
+    r.server.set_limits(limits);
+    assert!(r.server.accept(1, ip, &r.now, &mut r.out));
+    assert!(r.out.closed.contains(&3), "d, the longest idle now");
+}
+
+#[test]
 fn a_full_server_makes_room_by_closing_the_longest_idle_unauthenticated_connection() {
     let mut r = Rig::new(Limits {
         max_connections: 3,
