@@ -9,6 +9,11 @@ use crate::proto::pattern::{in_range, is_pattern, matches, parse_range};
 use crate::proto::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Server bans admins may set with Mod (those of the configuration file are apart): every new
+/// connection is checked against the address ranges among them and every Ident against the
+/// patterns, one by one.
+pub const MAX_SERVER_BANS: usize = 1_000;
+
 /// A server-wide ban.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerBan {
@@ -287,7 +292,8 @@ impl Server {
         }
     }
 
-    /// Mod on `!server@DOMAIN`: an admin bans or unbans an ID pattern or an address range.
+    /// Mod on `!server@DOMAIN`: an admin bans or unbans an ID pattern or an address range
+    /// (at most [`MAX_SERVER_BANS`] set this way).
     pub(super) fn moderate_server(&mut self, conn: ConnId, m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
         if let Some((code, reason)) = self.foreign(m.topic) {
             return self.fail(conn, m.seq, code, &reason, out);
@@ -316,6 +322,14 @@ impl Server {
             // holding loopback, this machine's own clients (where an admin can always go).
             Action::Ban if let Some(why) = self.session(conn).and_then(|s| self_ban(&ban, s.peer)) => {
                 return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
+            }
+            Action::Ban
+                if self.bans.len() >= MAX_SERVER_BANS
+                    && !self.bans.contains(&ban)
+                    && !self.policy.bans.contains(&ban) =>
+            {
+                let reason = format!("the server holds {MAX_SERVER_BANS} bans already");
+                return self.fail(conn, m.seq, ErrorCode::ListFull, &reason, out);
             }
             // One the configuration holds is not saved again: it would outlive its removal there.
             // Its reason is kept either way: those it keeps out are told it.

@@ -568,6 +568,50 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
 }
 
 #[test]
+fn the_bans_admins_set_are_bounded() {
+    let mut r = rig(Policy::Open, false);
+    let admins = AdminPolicy {
+        admins: vec!["alice@example.com".into()],
+        bans: vec![ServerBan::parse("*@configured.example").unwrap()],
+        ..AdminPolicy::default()
+    };
+    r.server.set_policy(admins, &r.now, &mut r.out);
+    // An admin at work, not a flood.
+    (
+        r.server.limits.messages,
+        r.server.limits.id_messages,
+        r.server.limits.bytes,
+    ) = (None, None, None);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "password");
+    r.verdict(crate::server::Verdict::Accepted);
+    let ban = |r: &mut Rig, action, target: &str| {
+        let m = Mod {
+            seq: Some(5),
+            topic: n("!server@example.com"),
+            action,
+            target,
+            reason: None,
+        };
+        r.send(0, Msg::Mod(m)).into_iter().next().unwrap_or_default()
+    };
+    let max = crate::server::admin::MAX_SERVER_BANS;
+    for i in 0..max {
+        assert!(ban(&mut r, Action::Ban, &format!("u{i}@x.example")).starts_with("Event"));
+    }
+    assert_eq!(
+        ban(&mut r, Action::Ban, "one-more@x.example"),
+        "Error 808 list_full seq=Some(5)"
+    );
+    // Repeating one, or the configuration's, adds nothing: still answered.
+    assert!(ban(&mut r, Action::Ban, "u0@x.example").starts_with("Event"));
+    assert!(ban(&mut r, Action::Ban, "*@configured.example").starts_with("Event"));
+    assert!(ban(&mut r, Action::Unban, "u0@x.example").starts_with("Event"));
+    assert!(ban(&mut r, Action::Ban, "one-more@x.example").starts_with("Event"));
+}
+
+#[test]
 fn a_topic_list_page_always_fits_one_frame() {
     let mut r = Rig::new(Limits {
         max_subs: 100,
