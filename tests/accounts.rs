@@ -177,6 +177,35 @@ fn an_account_added_while_the_server_runs_is_guarded_within_seconds() {
 }
 
 #[test]
+fn a_password_changed_while_the_server_runs_ends_the_sessions_that_used_the_old_one() {
+    let s = Scalard::start(&[]);
+    let dir = s.data.as_ref().unwrap().path().to_string();
+    let (ok, out) = account(&dir, "add", "alice", "old password");
+    assert!(ok, "{out}");
+    let mut before = login_at(s.addr, "alice", "old password", false).expect("logs in");
+    let mut bob = s.client("bob");
+    let (ok, out) = account(&dir, "passwd", "alice", "new password");
+    assert!(ok, "{out}");
+    // Within the accounts thread's look (1 s), or at a login that reads the account first.
+    let f = before.recv().expect("told");
+    let Ok(Msg::Error(e)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    assert_eq!(
+        (e.code, e.reason),
+        (
+            600,
+            Some("the password of alice@localhost was changed: log in again")
+        )
+    );
+    assert!(matches!(before.recv(), Ok(f) if describe(&f).starts_with("Bye 600")));
+    assert_eq!(refused(login_at(s.addr, "alice", "old password", false)), 601);
+    let mut after = login_at(s.addr, "alice", "new password", false).expect("logs in");
+    assert!(after.ping(WAIT).is_ok(), "the new session stays");
+    assert!(bob.ping(WAIT).is_ok());
+}
+
+#[test]
 fn a_replayed_auth_and_an_auth_without_a_challenge_are_stale() {
     let dir = DataDir::new();
     assert!(account(dir.path(), "add", "alice", "password").0);

@@ -199,6 +199,19 @@ pub(super) struct Known {
     pub created: Option<u64>,
     /// The first position that is its own (see [`Account::from_pos`]).
     pub from_pos: u64,
+    /// Which password it has ([`Account::password`]); 0 for not known yet.
+    pub password: u64,
+}
+
+impl Known {
+    /// A registration the store has not confirmed yet, whose account starts at `from_pos`.
+    fn pending(from_pos: u64) -> Self {
+        Known {
+            created: None,
+            from_pos,
+            password: 0,
+        }
+    }
 }
 
 impl From<&Account> for Known {
@@ -206,6 +219,7 @@ impl From<&Account> for Known {
         Known {
             created: Some(a.created),
             from_pos: a.from_pos,
+            password: a.password,
         }
     }
 }
@@ -412,6 +426,16 @@ impl Server {
             }
         }
         let created = |k: &Option<Known>| k.and_then(|k| k.created);
+        let password = |k: &Option<Known>| k.map_or(0, |k| k.password);
+        let repassworded: Vec<(Box<str>, u64)> = before
+            .iter()
+            .filter_map(|(u, was)| {
+                let now = self.accounts.names.get(u)?;
+                let same = created(now).is_some() && created(now) == created(was);
+                let changed = password(was) != 0 && password(now) != password(was);
+                (same && changed).then(|| (u.clone(), password(now)))
+            })
+            .collect();
         let deleted: HashSet<Box<str>> = before
             .into_iter()
             .filter(|(u, was)| match (self.accounts.names.get(u), created(was)) {
@@ -424,6 +448,9 @@ impl Server {
             .chain(marked.iter().cloned())
             .collect();
         self.accounts_gone(&deleted, out);
+        for (user, password) in repassworded {
+            self.password_changed(&user, password, out);
+        }
         let squatted: Vec<Box<str>> = self
             .users
             .keys()
@@ -455,6 +482,7 @@ impl Server {
     pub fn account_seen(&mut self, account: Account, out: &mut impl Outbox) {
         let now = Known::from(&account);
         let was = self.accounts.names.insert(account.name.clone(), Some(now));
+        let password_was = was.flatten().map_or(0, |k| k.password);
         if was.is_none() {
             // Added by the operator since the last look: as that look would have.
             self.evict_squatters(&account.name, out);
@@ -465,6 +493,29 @@ impl Server {
             .is_some_and(|c| Some(c) != now.created)
         {
             self.accounts_gone(&HashSet::from([account.name]), out);
+        } else if password_was != 0 && password_was != now.password {
+            self.password_changed(&account.name, now.password, out);
+        }
+    }
+
+    /// `user`'s password was changed to the one `password` stands for (an operator's `scalard
+    /// account passwd`, after a leak, say): the tokens it was granted are revoked and the
+    /// sessions that logged in with another password are closed (600), as what proved them
+    /// has changed. Those that logged in with the new one meanwhile stay.
+    fn password_changed(&mut self, user: &str, password: u64, out: &mut impl Outbox) {
+        self.federation.revoke(user);
+        let conns = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
+        let stale = |s: &super::session::Session| s.authenticated && s.password != password;
+        let closing: Vec<ConnId> = conns
+            .into_iter()
+            .filter(|&c| self.session(c).is_some_and(stale))
+            .collect();
+        for conn in closing {
+            log::info!("conn {conn}: the password of {user} was changed; closing its session");
+            let reason = format!("the password of {user} was changed: log in again");
+            self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
+            self.send_bye(conn, ErrorCode::AuthRequired, out);
+            self.close(conn, out);
         }
     }
 
@@ -748,10 +799,7 @@ impl Server {
         if register {
             // The account starts at `from_pos`: from here on nobody holds the name without
             // its password, so what reaches the name from there on is the account holder's.
-            let pending = Some(Known {
-                created: None,
-                from_pos,
-            });
+            let pending = Some(Known::pending(from_pos));
             self.accounts.names.entry(user.clone()).or_insert(pending);
             self.evict_squatters(&user, out);
         }
@@ -816,17 +864,22 @@ impl Server {
             Verdict::Accepted => {
                 if register {
                     log::info!("account {user} registered by its client");
-                    let known = Known {
-                        created: None,
-                        from_pos,
-                    };
+                    let known = Known::pending(from_pos);
                     self.accounts.names.entry(user.clone()).or_insert(Some(known));
                     self.evict_squatters(&user, out);
                 }
+                // The account as the accounts thread read it after the check (`account_seen`).
+                let password = self
+                    .accounts
+                    .names
+                    .get(&*user)
+                    .and_then(|k| *k)
+                    .map_or(0, |k| k.password);
                 // Before admit: it asks whether the session logged in (admins, bans).
                 if let Some(s) = self.session_mut(conn) {
                     s.authenticated = true;
                     s.logged_in = true;
+                    s.password = password;
                 }
                 self.admit(conn, user, false, seq, out);
             }

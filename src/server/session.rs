@@ -43,6 +43,9 @@ pub struct Session {
     /// is proven, which registered-only channels, lasting rooms, admins and making room on a
     /// full server go by.
     pub logged_in: bool,
+    /// Which password of its account it logged in with ([`Account::password`]
+    /// (crate::store::accounts::Account)); 0 for none.
+    pub password: u64,
     /// An authentication in progress; boxed, as it is rare and brief.
     pub dance: Option<Box<super::auth::Dance>>,
 }
@@ -66,6 +69,7 @@ impl Session {
             authenticated: false,
             subs_sent: 0,
             logged_in: false,
+            password: 0,
             dance: None,
         }
     }

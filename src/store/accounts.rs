@@ -30,6 +30,18 @@ pub struct Account {
     /// The first position that is the account's: its holder reads the direct messages from
     /// there on, not those sent to the name before (0 for accounts older than this rule).
     pub from_pos: u64,
+    /// Which password it has ([`password_key`] of its hash): the sessions that logged in with
+    /// another are closed when it changes.
+    pub password: u64,
+}
+
+/// A number standing for the password whose stored hash is `hash`, never 0 (which stands for
+/// none known): a new password (its hash has a new salt) gets another, but for a chance of
+/// 2^-64. Not the hash itself, which the loop has no need to hold.
+pub fn password_key(hash: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    h.hash_one(hash).max(1)
 }
 
 /// Every registered account.

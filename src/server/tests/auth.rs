@@ -550,11 +550,51 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
         name: "alice@example.com".into(),
         created: 9,
         from_pos: 0,
+        password: 1,
     };
     r.server.account_seen(again.clone(), &mut r.out);
     assert_eq!(r.out.take(5), ["Error 600 auth_required seq=None", "Bye 600"]);
     r.server.account_seen(again, &mut r.out);
     assert_eq!(r.out.closed, [3, 5], "once");
+}
+
+#[test]
+fn a_changed_password_closes_the_sessions_that_logged_in_with_the_old_one() {
+    let mut r = rig(Policy::Open, false);
+    for (c, name) in [(0, "alice"), (1, "alice"), (2, "bob")] {
+        r.log_in(c, name);
+    }
+    // The operator's `scalard account passwd alice`, seen at the next look.
+    let mut names = made(&["alice@example.com", "bob@example.com"]);
+    names[0].password = 2;
+    r.server.accounts_changed(names.clone(), &[], &mut r.out);
+    for c in [0, 1] {
+        assert_eq!(r.out.take(c), ["Error 600 auth_required seq=None", "Bye 600"]);
+    }
+    assert_eq!(r.out.closed, [0, 1]);
+    assert!(r.out.take(2).is_empty(), "bob's stays");
+    r.server.accounts_changed(names, &[], &mut r.out);
+    assert_eq!(r.out.closed, [0, 1], "once");
+
+    // Changed again, and seen first at a login with the new password, before the next look:
+    // the old sessions go, the new one stays.
+    r.log_in(3, "alice");
+    let mut changed = made(&["alice@example.com"]).remove(0);
+    changed.password = 3;
+    r.open(4, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(4, "alice", false);
+    r.auth(4, nonce, "password");
+    r.server.account_seen(changed, &mut r.out);
+    assert_eq!(r.out.take(3), ["Error 600 auth_required seq=None", "Bye 600"]);
+    assert_eq!(
+        r.verdict(Verdict::Accepted).1,
+        ["Ident alice@example.com Some(\"example.com\")"]
+    );
+    let mut names = made(&["alice@example.com", "bob@example.com"]);
+    names[0].password = 3;
+    r.server.accounts_changed(names, &[], &mut r.out);
+    assert_eq!(r.out.closed, [0, 1, 3]);
+    assert!(r.out.take(4).is_empty());
 }
 
 #[test]

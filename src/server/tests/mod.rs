@@ -136,6 +136,7 @@ fn made(names: &[&str]) -> Vec<crate::store::accounts::Account> {
         name: name.into(),
         created: 0,
         from_pos: 0,
+        password: 1,
     };
     names.iter().map(made).collect()
 }

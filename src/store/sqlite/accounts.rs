@@ -85,13 +85,13 @@ impl Db {
     pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
         self.conn
             .query_row(
-                "SELECT created, from_pos FROM accounts WHERE name = ?1",
+                "SELECT created, from_pos, hash FROM accounts WHERE name = ?1",
                 [name],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
             )
             .optional()
             .context("account lookup")?
-            .map(|(created, from_pos)| account_of(name, created, from_pos))
+            .map(|(created, from_pos, hash)| account_of(name, created, from_pos, &hash))
             .transpose()
     }
 
@@ -110,16 +110,22 @@ impl Db {
     pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut s = self
             .conn
-            .prepare("SELECT name, created, from_pos FROM accounts")
+            .prepare("SELECT name, created, from_pos, hash FROM accounts")
             .context("account list")?;
         let rows = s
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                let name = r.get::<_, String>(0)?;
+                Ok((
+                    name,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })
             .context("account list")?;
         rows.map(|r| {
-            let (name, created, from_pos) = r.context("account list")?;
-            account_of(&name, created, from_pos)
+            let (name, created, from_pos, hash) = r.context("account list")?;
+            account_of(&name, created, from_pos, &hash)
         })
         .collect()
     }
@@ -129,8 +135,8 @@ impl Db {
         Ok(self.accounts()?.into_iter().map(|a| a.name).collect())
     }
 
-    /// How many times an account was added or deleted, by any connection: the registered IDs
-    /// changed if this did.
+    /// How many times an account was added, deleted or renamed or its password changed, by
+    /// any connection: the registered IDs or their passwords changed if this did.
     pub fn account_changes(&self) -> Result<i64, StoreError> {
         self.conn
             .query_row("SELECT n FROM account_changes", [], |r| r.get(0))
@@ -147,11 +153,12 @@ impl Db {
 }
 
 /// An account from its row's columns.
-fn account_of(name: &str, created: i64, from_pos: i64) -> Result<Account, StoreError> {
+fn account_of(name: &str, created: i64, from_pos: i64, hash: &str) -> Result<Account, StoreError> {
     Ok(Account {
         name: name.into(),
         created: super::from_sql(created, "created")?,
         from_pos: super::from_sql(from_pos, "position")?,
+        password: crate::store::accounts::password_key(hash),
     })
 }
 
@@ -211,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn account_changes_count_names_added_deleted_and_renamed_not_history() {
+    fn account_changes_count_names_added_deleted_and_renamed_and_passwords_not_history() {
         let dir = TempDir::new("account-changes");
         let mut db = Db::open(&dir.0.join("a.db")).unwrap();
         let other = Db::open(&dir.0.join("a.db")).unwrap();
@@ -219,22 +226,22 @@ mod tests {
         db.insert(&[crate::store::sqlite::tests::rec(1, "#a", 1, "hi")])
             .unwrap();
         assert!(db.add_account("alice@x", "h", 1, 1).unwrap());
+        assert_eq!(db.account_changes().unwrap(), n + 1, "not the Event");
+        let password = |db: &Db| db.account("alice@x").unwrap().map(|a| a.password);
+        let was = password(&db);
         assert!(db.set_account_hash("alice@x", "h2").unwrap());
-        assert_eq!(
-            db.account_changes().unwrap(),
-            n + 1,
-            "a new password is no new name"
-        );
+        assert_eq!(db.account_changes().unwrap(), n + 2, "a new password");
+        assert!(was.is_some() && password(&db) != was);
         assert!(other.add_account("bob@x", "h", 1, 1).unwrap());
         assert!(!other.add_account("bob@x", "h", 1, 1).unwrap());
         assert!(other.delete_account("alice@x").unwrap());
         assert!(!other.delete_account("alice@x").unwrap());
-        assert_eq!(db.account_changes().unwrap(), n + 3);
+        assert_eq!(db.account_changes().unwrap(), n + 4);
         // A rename by hand (the sqlite3 shell) is a new name too.
         other
             .conn
             .execute("UPDATE accounts SET name = 'carol@x' WHERE name = 'bob@x'", [])
             .unwrap();
-        assert_eq!(db.account_changes().unwrap(), n + 4);
+        assert_eq!(db.account_changes().unwrap(), n + 5);
     }
 }

@@ -54,6 +54,7 @@ use std::time::Duration;
 /// brought forward.
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
+    SCHEMA_V10,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -177,6 +178,13 @@ const SCHEMA_V8: &str = "ALTER TABLE accounts ADD COLUMN from_pos INTEGER NOT NU
 // The life of a channel an Event was said in while the channel was closed (`Record::life`);
 // NULL for the rest. Unindexed: a read filters rows its other bounds already found.
 const SCHEMA_V9: &str = "ALTER TABLE events ADD COLUMN life INTEGER;";
+
+// A password changed (`scalard account passwd`) counts as an account change too: the running
+// server then closes the sessions that logged in with the old password.
+const SCHEMA_V10: &str = "
+CREATE TRIGGER account_password AFTER UPDATE OF hash ON accounts
+    BEGIN UPDATE account_changes SET n = n + 1; END;
+";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.

@@ -1249,6 +1249,9 @@ fn indexed_as_before(dir: &TempDir, body: &str, version: u32) -> Db {
                  SELECT pos, body, 't' || topic FROM events;",
         )
         .unwrap();
+    if version < 10 {
+        db.conn.execute_batch("DROP TRIGGER account_password;").unwrap();
+    }
     if version < 9 {
         db.conn
             .execute_batch("ALTER TABLE events DROP COLUMN life;")
