@@ -1231,6 +1231,19 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             reply_to: reply,
         }));
     }
+    // An admin's announcement: an Event on a reserved name (§4, Server admins).
+    let wall = Name::parse("!wall@example.com").expect("a reserved name");
+    let text = Body::Text(&p.text);
+    v.push(Msg::Event(Event {
+        seq,
+        topic: wall,
+        from: user,
+        time: p.n,
+        id: MsgId::compute(user.as_str(), wall.as_str(), p.n, text, None, None),
+        body: text,
+        ctype: None,
+        reply_to: None,
+    }));
     v
 }
 
