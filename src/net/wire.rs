@@ -110,6 +110,8 @@ fn drop_slow_consumer(c: &mut Conn, now: Instant) {
         c.peer
     );
     let code = ErrorCode::SlowConsumer as u16;
+    // The Bye names its code, as the core's do.
+    let label = Some(ErrorCode::SlowConsumer.label());
     let error = Msg::Error(crate::proto::ErrorMsg {
         seq: None,
         code,
@@ -117,7 +119,7 @@ fn drop_slow_consumer(c: &mut Conn, now: Instant) {
         server: None,
         topic: None,
     });
-    let bye = Msg::Bye(crate::proto::Bye { code, reason: None });
+    let bye = Msg::Bye(crate::proto::Bye { code, reason: label });
     let mut buf = [0u8; 128];
     for msg in [error, bye] {
         if let Ok(n) = msg.encode(&mut buf) {
