@@ -174,6 +174,11 @@ impl Server {
             let reason = "only a session that logged in with a password gets tokens";
             return self.fail(conn, m.seq, ErrorCode::AuthRequired, reason, out);
         };
+        // Here the password is the proof; a token for this server would prove nothing more.
+        if m.server.eq_ignore_ascii_case(&self.domain) {
+            let reason = format!("tokens are for other servers; {} is this one", self.domain);
+            return self.fail(conn, m.seq, ErrorCode::BadTopic, &reason, out);
+        }
         let f = &mut self.federation;
         if f.issued.len() >= MAX_TOKENS {
             f.prune(now);

@@ -121,6 +121,15 @@ fn only_a_logged_in_session_gets_tokens_and_each_user_holds_a_bounded_number() {
     );
 
     let first = token_for(&mut r, "bar.org");
+    let own = Msg::Grant(Grant {
+        seq: Some(5),
+        server: "example.com",
+    });
+    assert_eq!(
+        r.send(0, own),
+        ["Error 301 bad_topic seq=Some(5)"],
+        "a token for this server would prove nothing"
+    );
     for _ in 0..16 {
         r.feed(0, &frame(grant));
     }
