@@ -98,6 +98,12 @@ fn reply_refs_and_ping() {
         }
     }
     p.wait_for(&format!("alice: (re {r}) answer"), STEP);
+    p.type_keys("/part\r");
+    p.wait_for("left #r", STEP);
+    p.type_keys(&format!("/reply {r} too late\r"));
+    p.wait_for("error: not joined to #r@localhost: /join it first", STEP);
+    p.type_keys("/join r\r");
+    p.wait_for("joined #r", STEP);
     p.type_keys("/ping\r");
     p.wait_for(" ms", STEP);
     p.type_keys("/history\r");

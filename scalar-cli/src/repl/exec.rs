@@ -97,6 +97,11 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             let me = shared.state().user.clone();
             // A direct message to us is answered to its sender; anything else where it was said.
             let topic = if seen.topic == me { seen.from } else { seen.topic };
+            // A channel left since (or never joined: an invitation) would refuse it (403).
+            let topic = match topic.starts_with('#') {
+                true => joined(shared, topic)?,
+                false => topic,
+            };
             publish(shared, &topic, text, None, Some(seen.id))?;
         }
         Command::Join(t) => join(shared, &names::channel(t, &domain)?)?,
