@@ -7,9 +7,9 @@ use crate::proto::*;
 
 /// Bytes of a TopicList page's entries (names and topic lines) that fit one frame with room
 /// for the rest of the map.
-const PAGE_BUDGET: usize = MAX_PAYLOAD - 256;
+pub(super) const PAGE_BUDGET: usize = MAX_PAYLOAD - 256;
 /// CBOR heads and the subscriber count of one entry, at most.
-const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 9;
+pub(super) const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 9;
 
 impl Server {
     pub(super) fn sub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {

@@ -3,6 +3,7 @@
 //! shows with `MODE #channel +b`.
 
 use super::admin::is_server;
+use super::meta::{PAGE_BUDGET, PAGE_ENTRY_OVERHEAD};
 use super::{ConnId, Outbox, Server};
 use crate::proto::*;
 use std::borrow::Cow;
@@ -17,10 +18,24 @@ impl Server {
         entries.sort_unstable();
         entries.dedup();
         let (page, more) = page_after(&entries, t.cursor, t.count.min(MAX_PAGE) as usize);
-        let page: Vec<&str> = page.iter().map(|e| &**e).collect();
+        let mut page: Vec<&str> = page.iter().map(|e| &**e).collect();
         // Bans keep their reasons, the server's and a channel's; the other lists keep none.
-        let reasons: Option<Vec<&str>> =
+        let mut reasons: Option<Vec<&str>> =
             (t.action == Action::Ban).then(|| page.iter().map(|ban| self.ban_reason(t.topic, ban)).collect());
+        // A hundred entries with long reasons would not fit a frame: the page ends before.
+        let mut size = 0;
+        let fits = (0..page.len())
+            .take_while(|&i| {
+                let reason = reasons.as_ref().and_then(|r| r.get(i)).map_or(0, |r| r.len());
+                size += page.get(i).map_or(0, |e| e.len()) + reason + PAGE_ENTRY_OVERHEAD;
+                size <= PAGE_BUDGET
+            })
+            .count();
+        let more = more || fits < page.len();
+        page.truncate(fits);
+        if let Some(r) = reasons.as_mut() {
+            r.truncate(fits);
+        }
         let list = TargetList {
             seq: t.seq,
             topic: t.topic,

@@ -151,6 +151,43 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
 }
 
 #[test]
+fn a_page_of_bans_with_long_reasons_ends_where_a_frame_would() {
+    let mut r = room();
+    (
+        r.server.limits.messages,
+        r.server.limits.id_messages,
+        r.server.limits.bytes,
+    ) = (None, None, None);
+    let reason = "x".repeat(MAX_REASON);
+    for i in 0..100 {
+        act(
+            &mut r,
+            0,
+            Action::Ban,
+            &format!("spammer{i:03}@example.com"),
+            Some(&reason),
+        );
+    }
+    r.out.frames.clear();
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    while seen < 100 {
+        r.feed(0, &frame(targets(CH, Action::Ban, 100, cursor.as_deref())));
+        let (_, f) = r.out.frames.pop().expect("a page");
+        let Ok(Status::Complete((Ok(Msg::TargetList(t)), _))) = decode_frame(&f) else {
+            panic!("not a TargetList: {}", describe(&f))
+        };
+        let n = t.targets.iter().count();
+        assert!(n > 0 && n < 100, "{n}: a part, for each fits a frame");
+        assert_eq!(t.reasons.map(|r| r.iter().count()), Some(n));
+        seen += n;
+        assert_eq!(t.cursor.is_some(), seen < 100, "more follow, and say so");
+        cursor = t.cursor.map(str::to_string);
+    }
+    assert_eq!(seen, 100);
+}
+
+#[test]
 fn an_invited_user_outside_the_channel_is_told() {
     let mut r = room();
     // dave has two connections, one already in the channel.
