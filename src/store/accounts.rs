@@ -219,10 +219,15 @@ impl Worker {
     }
 
     fn check(&mut self, job: &PasswordCheck) -> (Verdict, Option<Account>) {
+        // The hash the password was checked against, for a login.
+        let mut checked = None;
         let result = if job.register {
             self.register(job)
         } else {
-            self.login(job)
+            self.login(job).map(|(verdict, hash)| {
+                checked = hash;
+                verdict
+            })
         };
         let verdict = result.unwrap_or_else(|e| {
             log::error!("accounts: {}: {e}", job.user);
@@ -237,6 +242,12 @@ impl Worker {
             return (verdict, None);
         }
         match self.db.account(&job.user) {
+            // The password changed while this one was being checked (`scalard account
+            // passwd`): the old one, right a moment ago, is wrong now. The account goes back
+            // so that the loop learns of the change.
+            Ok(Some(a)) if checked.is_some_and(|h| password_key(&h) != a.password) => {
+                (Verdict::Rejected, Some(a))
+            }
             Ok(Some(a)) => (verdict, Some(a)),
             // Deleted in between: what was proved is gone.
             Ok(None) => (Verdict::Rejected, None),
@@ -247,12 +258,13 @@ impl Worker {
         }
     }
 
-    fn login(&self, job: &PasswordCheck) -> Result<Verdict, String> {
+    /// The verdict on a login, and the hash the password was checked against.
+    fn login(&self, job: &PasswordCheck) -> Result<(Verdict, Option<String>), String> {
         let Some(hash) = self.db.account_hash(&job.user).map_err(|e| e.to_string())? else {
-            return Ok(Verdict::Rejected);
+            return Ok((Verdict::Rejected, None));
         };
         let ok = password::verify(job.password.expose(), &hash).map_err(|e| e.to_string())?;
-        Ok(if ok { Verdict::Accepted } else { Verdict::Rejected })
+        Ok((if ok { Verdict::Accepted } else { Verdict::Rejected }, Some(hash)))
     }
 
     fn register(&mut self, job: &PasswordCheck) -> Result<Verdict, String> {
@@ -270,5 +282,51 @@ impl Worker {
         } else {
             Verdict::Taken
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Password;
+    use crate::store::sqlite::tests::TempDir;
+
+    /// `scalard account passwd` lands while the old password is being checked: the login is
+    /// refused, and the loop learns the new password's key from the account sent back.
+    #[test]
+    fn a_password_changed_during_its_check_is_wrong_by_the_verdict() {
+        let dir = TempDir::new("passwd-race");
+        let path = dir.0.join("a.db");
+        let operator = Db::open(&path).unwrap();
+        let old = password::hash(b"old password").unwrap();
+        assert!(operator.add_account("alice@x", &old, 1, 0).unwrap());
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (accounts, _) = Accounts::open(&path, waker).unwrap();
+        let new = password::hash(b"new password").unwrap();
+        assert!(accounts.verify(PasswordCheck {
+            conn: 1,
+            ticket: 1,
+            user: "alice@x".into(),
+            password: Password::new("old password"),
+            register: false,
+            from_pos: 0,
+        }));
+        // Within the Argon2 check (or before it starts: refused either way).
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(operator.set_account_hash("alice@x", &new).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let done = loop {
+            match accounts.try_done() {
+                Some(d @ AccountsDone::Verdict { .. }) => break d,
+                _ if Instant::now() > deadline => panic!("no verdict"),
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        let AccountsDone::Verdict { verdict, account, .. } = done else {
+            unreachable!()
+        };
+        assert_eq!(verdict, Verdict::Rejected);
+        assert_eq!(account.map(|a| a.password), Some(password_key(&new)));
     }
 }
