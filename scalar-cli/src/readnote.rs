@@ -48,7 +48,7 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             "the server does not have that message in {topic} (never sent there, or deleted by \
              its retention{}); nothing was fetched",
             if p.of_user() {
-                ", or sent before your account was made"
+                ", or sent before your account was made or, without one, before you took the name"
             } else {
                 // PROTOCOL.md §4, Who may read what.
                 ", or said while the channel was closed, in an earlier life of it"
@@ -98,9 +98,13 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
         );
     }
     if let Some(h) = p.lost_before(ending) {
-        // An account reads its direct messages from its creation on (PROTOCOL.md §4).
+        // An account reads its direct messages from its creation on, a name without one from
+        // when this session took it (PROTOCOL.md §4).
         let why = match p.of_user() {
-            true => "deleted by the server's retention, or sent before your account was made",
+            true => {
+                "deleted by the server's retention, or sent before your account was made or, \
+                 without one, before you took the name"
+            }
             false => "deleted by the server's retention",
         };
         out.push(format!(

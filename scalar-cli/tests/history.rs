@@ -28,6 +28,13 @@ fn cli_run(server: &Server, home: &TempDir, id: &str, args: &[&str]) -> Run {
     run(c, b"")
 }
 
+/// [`cli_run`] logged in to the account `id` (see [`add_accounts`]).
+fn cli_run_as(server: &Server, home: &TempDir, id: &str, args: &[&str]) -> Run {
+    let mut c = cli(server, home);
+    c.env("SCALAR_PASSWORD", PASSWORD).args(["--id", id]).args(args);
+    run(c, b"")
+}
+
 /// The `text` of each JSON line, checking that no id repeats.
 fn texts(r: &Run) -> Vec<String> {
     let objs: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
@@ -244,18 +251,23 @@ fn search_finds_the_newest_matches_first() {
 
 #[test]
 fn a_conversation_reads_the_same_from_both_sides() {
-    let (server, _dir) = server_with_history();
+    // Accounts: a later session of a name taken without a password reads nothing its name
+    // got before it (anyone could have taken it).
+    let dir = TempDir::new();
+    add_accounts(&dir, &["alice", "bob"]);
+    let server = history_server(0, &dir);
     let home = TempDir::new();
-    let mut alice = server.client("alice");
-    let mut bob = server.client("bob");
+    let mut alice = logged_in(&server, "alice");
+    let mut bob = logged_in(&server, "bob");
     let mut carol = server.client("carol");
     say(&mut alice, "bob@localhost", "a1");
     say(&mut bob, "alice@localhost", "b1");
     say(&mut carol, "bob@localhost", "c1");
     say(&mut alice, "bob@localhost", "a2");
+    say(&mut alice, "carol@localhost", "for carol");
 
     let both = |me: &str, other: &str| {
-        let r = cli_run(&server, &home, me, &["history", other, "--json"]);
+        let r = cli_run_as(&server, &home, me, &["history", other, "--json"]);
         assert_eq!(r.code(), 0, "{}", r.stderr);
         let objs: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
         objs.iter()
@@ -277,8 +289,12 @@ fn a_conversation_reads_the_same_from_both_sides() {
     assert_eq!(both("alice", "bob@localhost"), want);
     assert_eq!(both("bob", "alice@localhost"), want);
     // Your own ID: the direct messages you received, from anyone.
-    let r = cli_run(&server, &home, "bob", &["history", "bob@localhost", "--json"]);
+    let r = cli_run_as(&server, &home, "bob", &["history", "bob@localhost", "--json"]);
     assert_eq!(texts(&r), ["a1", "c1", "a2"]);
+    // A name without an account: a later session (this one-shot) reads nothing it got
+    // before, which may have been someone else's.
+    let r = cli_run(&server, &home, "carol", &["history", "carol@localhost", "--json"]);
+    assert_eq!(texts(&r), Vec::<String>::new(), "{}", r.stderr);
     let r = cli_run(&server, &home, "carol", &["search", "alice@localhost", "a1"]);
     assert!(
         r.stderr

@@ -12,7 +12,17 @@ use std::time::{Duration, Instant};
 
 /// Starts the interactive client for `id` on a pty and waits for its first prompt.
 fn chat(server: &Server, home: &TempDir, id: &str) -> Pty {
+    chat_with(cli(server, home), id)
+}
+
+/// [`chat`] logged in to the account `id` (see [`add_accounts`]).
+fn chat_as(server: &Server, home: &TempDir, id: &str) -> Pty {
     let mut cmd = cli(server, home);
+    cmd.env("SCALAR_PASSWORD", PASSWORD);
+    chat_with(cmd, id)
+}
+
+fn chat_with(mut cmd: std::process::Command, id: &str) -> Pty {
     cmd.args(["--id", id]);
     let pty = Pty::spawn(cmd);
     pty.wait_for("scalar> ", STEP);
@@ -452,10 +462,13 @@ fn a_message_said_just_before_the_join_is_not_shown_as_missed() {
 fn a_catch_up_refused_at_reconnect_is_tried_again_until_the_gap_is_filled() {
     const ALICE: &str = "alice@localhost";
     let dir = TempDir::new();
+    // An account: a new session of a name taken without a password would read nothing its
+    // name got before it.
+    add_accounts(&dir, &["alice"]);
     let mut server = history_server(0, &dir);
     let port = server.port;
     let home = TempDir::new();
-    let mut p = chat(&server, &home, "alice");
+    let mut p = chat_as(&server, &home, "alice");
     server.stop();
     let mark = p.wait_for("connection lost", STEP);
     let server = history_server(port, &dir);
@@ -466,7 +479,7 @@ fn a_catch_up_refused_at_reconnect_is_tried_again_until_the_gap_is_filled() {
     let db = rusqlite::Connection::open(dir.0.join("scalard.db")).unwrap();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
     // Direct messages go only to a user who is connected: alice is, on another device.
-    let _phone = server.client("alice");
+    let _phone = logged_in(&server, "alice");
     let mut bob = server.client("bob");
     say(&mut bob, ALICE, "said while the store was stuck");
     let mark = p.wait_for_from(mark, "reconnected to", STEP * 3);

@@ -916,6 +916,11 @@ impl Server {
         if self.refuse_banned(conn, &user, seq, out) {
             return;
         }
+        // A name held without a proof reads the direct messages that reach it from here on.
+        let next = self.history.as_ref().map_or(0, |h| h.last_pos + 1);
+        if let Some(s) = self.session_mut(conn).filter(|s| !s.logged_in) {
+            s.reads_from = next;
+        }
         let latest = self.latest;
         // One copy of the name for the user table, the session and the rooms it joins.
         let user: Rc<str> = self

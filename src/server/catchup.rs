@@ -5,7 +5,7 @@ use super::history::Read;
 use super::publish::event_of;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
-use crate::store::{Done, Page, Query, Record, Scope, StoreError, thread_of};
+use crate::store::{Done, Page, Query, Reader, Record, Scope, StoreError, thread_of};
 use std::ops::Deref;
 
 /// Events replayed for one request, at most: with the byte cap below, bounds the output one
@@ -25,9 +25,9 @@ impl Server {
         if let Some((code, reason)) = self.foreign(c.topic) {
             return self.fail(conn, c.seq, code, &reason, out);
         }
-        let Some((me, asker, authenticated)) = self.session(conn).and_then(|s| {
+        let Some((me, asker, authenticated, proven, reads_from)) = self.session(conn).and_then(|s| {
             let me = Box::<str>::from(s.user.as_deref()?);
-            Some((me, s.addr(), s.authenticated))
+            Some((me, s.addr(), s.authenticated, s.logged_in, s.reads_from))
         }) else {
             return;
         };
@@ -55,12 +55,19 @@ impl Server {
             Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
         };
         // A session logged in to an account reads its direct messages only from the account's
-        // first position on (the store looks it up). The ring answers those reads when the
-        // core knows that position too.
-        let account = (authenticated && c.topic.kind() == Kind::User).then(|| me.clone());
-        let ring_floor = match &account {
+        // first position on (the store looks it up); one that took a free name without a
+        // proof, only those that reached the name since (its earlier users' are not its). One
+        // proven by its home's token reads them all: the name is its own. The ring answers
+        // those reads when the core knows the position too.
+        let reader = match (c.topic.kind(), authenticated, proven) {
+            (Kind::User, true, _) => Some(Reader::Account(me.clone())),
+            (Kind::User, false, false) => Some(Reader::Since(reads_from)),
+            _ => None,
+        };
+        let ring_floor = match &reader {
             None => Some(None),
-            Some(me) => self
+            Some(Reader::Since(pos)) => Some(Some(*pos)),
+            Some(Reader::Account(me)) => self
                 .accounts
                 .names
                 .get(me)
@@ -106,7 +113,7 @@ impl Server {
             text: text.map(Into::into),
             count,
             max_bytes,
-            account,
+            reader,
             life,
         };
         if h.failing && h.would_miss_delivered(&query) {

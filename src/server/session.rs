@@ -46,6 +46,10 @@ pub struct Session {
     /// Which password of its account it logged in with ([`Account::password`]
     /// (crate::store::accounts::Account)); 0 for none.
     pub password: u64,
+    /// For a session that did not prove its name: the first position of the direct messages
+    /// it may read, those that reached the name since it took it (anyone may take a free name
+    /// once its user has left).
+    pub reads_from: u64,
     /// An authentication in progress; boxed, as it is rare and brief.
     pub dance: Option<Box<super::auth::Dance>>,
 }
@@ -70,6 +74,7 @@ impl Session {
             subs_sent: 0,
             logged_in: false,
             password: 0,
+            reads_from: 0,
             dance: None,
         }
     }

@@ -203,17 +203,26 @@ pub struct Query {
     /// Stop adding Events once their [`Record::wire_size`]s pass this many bytes (at least one
     /// is returned).
     pub max_bytes: usize,
-    /// The account whose own direct messages and conversations these are, when its session
-    /// logged in: only Events from the account's first position on (see
-    /// [`accounts::Account::from_pos`]) are the account holder's, so older ones (sent to
-    /// whoever used the name before, or to an account of that name since deleted) are left
-    /// out as if retention had deleted them. With no such account
-    /// any more, nothing is.
-    pub account: Option<Box<str>>,
+    /// Who reads, when these are a user's own direct messages or conversations: Events before
+    /// the reader's start are not the reader's, and are left out as if retention had deleted
+    /// them. `None` for a channel.
+    pub reader: Option<Reader>,
     /// The life of the channel being read, if it has one: Events tagged with another life
     /// ([`Record::life`]) are left out, and an anchor naming one is unknown. `None` leaves out
     /// every tagged Event.
     pub life: Option<u64>,
+}
+
+/// Whose a user's direct messages are, when read (see [`Query::reader`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    /// A session logged in to this account: from the account's first position on (see
+    /// [`accounts::Account::from_pos`]), so not what was sent to whoever used the name before,
+    /// or to an account of that name since deleted. With no such account any more, nothing.
+    Account(Box<str>),
+    /// A session that took a free name without a password: from the position it took it at,
+    /// so not what was sent to the name's earlier users (anyone may take a free name).
+    Since(u64),
 }
 
 impl Query {

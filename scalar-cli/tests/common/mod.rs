@@ -357,6 +357,39 @@ pub fn history_server(port: u16, dir: &TempDir) -> Server {
     Server::start_with(port, &["--data-dir", dir.0.to_str().unwrap()])
 }
 
+/// The password of the accounts [`add_accounts`] makes.
+pub const PASSWORD: &str = "password";
+
+/// Makes accounts (of localhost) named `names` in the data directory `dir`, with [`PASSWORD`]:
+/// only a session that logged in reads the direct messages its name got before it.
+pub fn add_accounts(dir: &TempDir, names: &[&str]) {
+    for name in names {
+        let mut add = Command::new(scalard_path())
+            .args(["account", "add", name, "--data-dir"])
+            .arg(&dir.0)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let line = format!("{PASSWORD}\n");
+        std::io::Write::write_all(&mut add.stdin.take().unwrap(), line.as_bytes()).unwrap();
+        assert!(add.wait().unwrap().success(), "account add {name}");
+    }
+}
+
+/// A raw client logged in to the account `user` (see [`add_accounts`]).
+pub fn logged_in(server: &Server, user: &str) -> Client {
+    let mut c = Client::connect_raw(server.addr(), STEP).expect("connect");
+    let login = scalar::client::Login {
+        password: PASSWORD.into(),
+        register: false,
+    };
+    c.identify(&format!("{user}@localhost"), Some(&login), STEP)
+        .expect("log in");
+    c
+}
+
 /// Publishes `text` from a raw client and returns the id and time the server gave it (from
 /// the echo).
 pub fn say(c: &mut Client, topic: &str, text: &str) -> (MsgId, u64) {

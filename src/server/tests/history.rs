@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::server::HistoryConfig;
-use crate::store::{Done, Fsync, Page, Scope};
+use crate::store::{Done, Fsync, Page, Reader, Scope};
 
 /// Small bounds, to reach them: 8 unwritten Events, 2 catch-ups and 1 search in flight.
 fn config(fsync: Fsync) -> HistoryConfig {
@@ -221,6 +221,42 @@ fn who_may_read_what() {
     r.send(0, Msg::Catchup(catchup("alice@example.com", 5)));
     let q = r.out.queries.pop().expect("to the store");
     assert_eq!(q.scope, Scope::Topic("alice@example.com".into()));
+}
+
+#[test]
+fn a_name_taken_without_a_proof_reads_only_what_reached_it_since() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.connect(2, "carol@example.com");
+    r.say(0, "carol@example.com", "to the first carol");
+    let first = r.out.persisted.pop().expect("persisted").pos;
+    r.server.store_done(Done::Committed(first), &mut r.out);
+    r.server.disconnect(2);
+    // Anyone may take the free name now: the first carol's messages are not theirs.
+    r.connect(3, "carol@example.com");
+    r.say(0, "carol@example.com", "to the second carol");
+    let second = r.out.persisted.pop().expect("persisted").pos;
+    r.server.store_done(Done::Committed(second), &mut r.out);
+    r.out.take(3);
+    let since = |r: &mut Rig, conn, topic| {
+        r.send(conn, Msg::Catchup(catchup(topic, 5)));
+        let q = r.out.queries.pop().expect("to the store");
+        r.server
+            .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+        r.out.take(conn);
+        q.reader
+    };
+    // Their inbox and their conversation with alice, from where they took the name.
+    for topic in ["carol@example.com", "alice@example.com"] {
+        let reader = since(&mut r, 3, topic);
+        assert!(
+            matches!(reader, Some(Reader::Since(p)) if first < p && p <= second),
+            "{topic}: {reader:?}"
+        );
+    }
+    // A name its home server vouched for is its own: all of it.
+    r.connect(4, "carol@example.com");
+    r.prove(4);
+    assert_eq!(since(&mut r, 4, "carol@example.com"), None);
 }
 
 #[test]
@@ -1000,7 +1036,8 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     for conn in 1..=3 {
         r.out.take(conn);
     }
-    // bob, on a free name, and carol, whose account is older than her messages: from the ring.
+    // bob, on a free name since before the messages, and carol, whose account is older than
+    // her messages: from the ring.
     let got = r.send(1, Msg::Catchup(catchup("bob@example.com", 1)));
     assert_eq!(texts(&got), ["psst"]);
     let got = r.send(2, Msg::Catchup(catchup("carol@example.com", 1)));
@@ -1014,7 +1051,7 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     ] {
         assert!(r.send(conn, Msg::Catchup(catchup(topic, 1))).is_empty());
         let q = r.out.queries.pop().expect("to the store");
-        assert_eq!(q.account.as_deref(), Some(me), "{topic}");
+        assert_eq!(q.reader, Some(Reader::Account(me.into())), "{topic}");
         r.server
             .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
         r.out.take(conn);
@@ -1024,7 +1061,7 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     let mut c = catchup("#rust@example.com", 5);
     c.since = Some(0);
     r.send(2, Msg::Catchup(c));
-    assert!(r.out.queries.iter().all(|q| q.account.is_none()));
+    assert!(r.out.queries.iter().all(|q| q.reader.is_none()));
 }
 
 fn unsub(r: &mut Rig, conn: ConnId, topic: &str) {

@@ -202,6 +202,13 @@ impl Rig {
         );
     }
 
+    /// `conn`'s ID is proven, as by its home server's token: it reads its direct messages.
+    fn prove(&mut self, conn: ConnId) {
+        if let Some(s) = self.server.sessions.get_mut(conn).and_then(Option::as_mut) {
+            s.logged_in = true;
+        }
+    }
+
     fn say(&mut self, conn: ConnId, topic: &str, text: &str) -> Vec<String> {
         let m = Message {
             seq: Some(9),

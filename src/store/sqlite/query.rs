@@ -5,7 +5,7 @@ use super::words::{unaccented, words};
 use super::{Context, Db, Scoped, from_sql, to_sql};
 use crate::proto::Body;
 use crate::proto::MsgId;
-use crate::store::{Fields, Page, Query, Record, Scope, StoreError};
+use crate::store::{Fields, Page, Query, Reader, Record, Scope, StoreError};
 use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
@@ -52,10 +52,11 @@ impl Db {
             horizon: scope.horizon,
             ..Page::default()
         };
-        // Positions below `floor` are not the asker's (see [`Query::account`]); an account
+        // Positions below `floor` are not the asker's (see [`Query::reader`]); an account
         // deleted since (its session is about to be closed) reads nothing.
-        let floor = match &q.account {
-            Some(name) => Some(self.account_start(name)?.unwrap_or(i64::MAX)),
+        let floor = match &q.reader {
+            Some(Reader::Account(name)) => Some(self.account_start(name)?.unwrap_or(i64::MAX)),
+            Some(Reader::Since(pos)) => Some(i64::try_from(*pos).unwrap_or(i64::MAX)),
             None => None,
         };
         if let Some(f) = floor {

@@ -5,7 +5,7 @@ use super::query::{
 };
 use super::*;
 use crate::proto::{Body, MsgId};
-use crate::store::{Fields, Page, Query, Record, Retention, Rule, Scope, thread_of};
+use crate::store::{Fields, Page, Query, Reader, Record, Retention, Rule, Scope, thread_of};
 use rusqlite::params_from_iter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,7 +87,7 @@ pub(crate) fn query(scope: Scope) -> Query {
         text: None,
         count: 100,
         max_bytes: usize::MAX,
-        account: None,
+        reader: None,
         life: None,
     }
 }
@@ -1546,7 +1546,7 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     // Made between positions 3 and 4 (at time 20: a busy topic's times may run ahead).
     assert!(db.add_account("bob", "h", 20, 4).unwrap());
     let mine = |q: Query| Query {
-        account: Some("bob".into()),
+        reader: Some(Reader::Account("bob".into())),
         ..q
     };
     let inbox = db.query(&mine(query(topic("bob")))).unwrap();
@@ -1580,7 +1580,7 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     assert!(db.add_account("alice", "h", 5, 1).unwrap());
     let hers = db
         .query(&Query {
-            account: Some("alice".into()),
+            reader: Some(Reader::Account("alice".into())),
             ..query(topic("alice"))
         })
         .unwrap();
@@ -1613,7 +1613,7 @@ fn an_account_s_floor_is_a_position_not_a_time() {
     .unwrap();
     assert!(db.add_account("dave", "h", 20, 3).unwrap());
     let mine = |scope| Query {
-        account: Some("dave".into()),
+        reader: Some(Reader::Account("dave".into())),
         ..query(scope)
     };
     let talk = db

@@ -146,6 +146,24 @@ pub(super) fn your_own_id_reads_your_direct_messages(x: &Ctx) -> Result<Verdict,
     }
 }
 
+pub(super) fn a_free_name_taken_again_reads_nothing_it_got_before(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, alice) = x.client("fa")?;
+    if let Some(skip) = needs_history(&mut a, x)? {
+        return Ok(skip);
+    }
+    let (mut b, _) = x.client("fb")?;
+    b.say(&alice, "for the first holder", 3)?;
+    a.event()?;
+    drop(a);
+    // Anyone may take the name now, without a password: not the first holder's messages.
+    let mut again = x.raw()?;
+    again.ident(&alice)?;
+    match catchup(&mut again, &alice, &[(15, u(10))], None)? {
+        (p, _, _) if p.is_empty() => Ok(Pass),
+        other => Err(format!("the name's next holder read {other:?}")),
+    }
+}
+
 pub(super) fn another_id_reads_the_conversation(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut a, alice) = x.client("ca")?;
     if let Some(skip) = needs_history(&mut a, x)? {

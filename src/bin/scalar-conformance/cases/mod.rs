@@ -191,6 +191,7 @@ cases! {
     history::catchup_of_a_reserved_name_is_unavailable, "§4 Catchup";
     history::your_own_id_reads_your_direct_messages, "§4 Catchup";
     history::another_id_reads_the_conversation, "§4 Catchup";
+    history::a_free_name_taken_again_reads_nothing_it_got_before, "§4 Catchup";
     history::search_finds_whole_words, "§4 Search";
     history::search_words_end_at_emoji, "§4 Search";
     history::an_empty_query_is_malformed, "§4 Search";
