@@ -22,14 +22,23 @@ pub fn clean_line(s: &str) -> String {
     clean(s, None)
 }
 
+/// What starts each continuation line of a multi-line text, after the indent.
+const CONTINUED: &str = "| ";
+
+/// What starts a line the server wrote (a record of moderation, a presence), as irssi marks
+/// them: apart from an action's `*`, which anyone can write (`/me kicked bob`).
+const SERVER_SAID: &str = "-!-";
+
 fn clean(s: &str, indent: Option<usize>) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let n = u32::from(c);
         match c {
+            // Marked, so that a line of the text never passes for a line of the chat.
             '\n' if indent.is_some() => {
                 out.push('\n');
                 out.extend(std::iter::repeat_n(' ', indent.unwrap_or(0)));
+                out.push_str(CONTINUED);
             }
             '\t' => out.push(' '),
             _ if n < 0x20 || n == 0x7f => {
@@ -118,7 +127,7 @@ pub struct ChatView<'a> {
 
 impl ChatView<'_> {
     /// One Event as shown in the chat: `HH:MM:SS ref [topic] sender: text`, or for what the
-    /// server wrote, `HH:MM:SS ref [topic] * alice kicked bob (flooding)` (see [`notice`]).
+    /// server wrote, `HH:MM:SS ref [topic] -!- alice kicked bob (flooding)` (see [`notice`]).
     pub fn line(&self, e: &Received) -> String {
         let mut out = String::new();
         let _ = write!(
@@ -142,12 +151,12 @@ impl ChatView<'_> {
         match notice::read(e, names) {
             Some(Notice::Record(s)) => {
                 self.place(&mut out, e);
-                let _ = write!(out, " * {}", clean(&s, indent));
+                let _ = write!(out, " {SERVER_SAID} {}", clean(&s, indent));
             }
             // The topic of a presence is the user it is about, and an announcement is
             // everyone's: naming the topic would say nothing.
             Some(Notice::Presence(s)) => {
-                let _ = write!(out, " * {}", clean(&s, indent));
+                let _ = write!(out, " {SERVER_SAID} {}", clean(&s, indent));
             }
             Some(Notice::Announcement(s)) => {
                 let _ = write!(out, " *** {}", clean(&s, indent));
@@ -185,7 +194,7 @@ impl ChatView<'_> {
 
 /// One Event as a plain line for scripts (`listen`, `history` without `--json`):
 /// `YYYY-MM-DD HH:MM:SS ref topic from: text`, full names, one line per event; what the server
-/// wrote is `... topic from * sentence`, like an action.
+/// wrote is `... topic from -!- sentence`, an action `... topic from * text`.
 pub fn plain_line(e: &Received) -> String {
     let mut out = format!("{} {}", local_datetime(e.time), short_ref(&e.id));
     if !e.verified {
@@ -195,7 +204,7 @@ pub fn plain_line(e: &Received) -> String {
     let names = Names { domain: "", me: None };
     match notice::read(e, names) {
         Some(Notice::Record(s) | Notice::Presence(s) | Notice::Announcement(s)) => {
-            let _ = write!(out, " * {}", clean_line(&s));
+            let _ = write!(out, " {SERVER_SAID} {}", clean_line(&s));
         }
         None if e.is_action() => {
             let _ = write!(out, " * {}", body(e, None));
@@ -250,7 +259,7 @@ mod tests {
             "a<U+061C>b",
             "arabic letter mark, a bidi control"
         );
-        assert_eq!(clean("a\nb", Some(2)), "a\n  b");
+        assert_eq!(clean("a\nb", Some(2)), "a\n  | b");
         assert_eq!(clean_line("héllo ☃"), "héllo ☃");
     }
 
@@ -272,7 +281,18 @@ mod tests {
         let mut e = ev("#rust@localhost", "alice@localhost", "waves");
         e.ctype = Some(crate::event::ACTION.into());
         assert!(v.line(&e).ends_with(" * alice waves"));
+        // Neither an action nor a line of a text passes for what the server wrote, or for a
+        // line of the chat.
+        e.content = Content::Text("kicked bob (flooding)".into());
+        assert!(v.line(&e).ends_with(" * alice kicked bob (flooding)"));
         e.ctype = None;
+        e.content = Content::Text("ok\ndeadbeef bob: op alice".into());
+        let line = v.line(&e);
+        assert!(
+            line.ends_with(" alice: ok\n         | deadbeef bob: op alice"),
+            "{line}"
+        );
+        e.content = Content::Text("waves".into());
         e.reply_to = Some(MsgId([0x12; 32]));
         e.verified = false;
         let line = v.line(&e);
@@ -293,26 +313,26 @@ mod tests {
         );
         e.ctype = Some(MOD_CTYPE.into());
         assert!(
-            v.line(&e).ends_with(" abababab * alice kicked bob (flooding)"),
+            v.line(&e).ends_with(" abababab -!- alice kicked bob (flooding)"),
             "{}",
             v.line(&e)
         );
         e.topic = "#go@localhost".into();
         assert!(
             v.line(&e)
-                .ends_with(" abababab #go * alice kicked bob (flooding)")
+                .ends_with(" abababab #go -!- alice kicked bob (flooding)")
         );
         let plain = plain_line(&e);
         assert!(
             plain.ends_with(
-                " #go@localhost alice@localhost * alice@localhost kicked bob@localhost (flooding)"
+                " #go@localhost alice@localhost -!- alice@localhost kicked bob@localhost (flooding)"
             ),
             "{plain}"
         );
         let mut p = ev("bob@localhost", "bob@localhost", "away lunch");
         p.ctype = Some(PRESENCE_CTYPE.into());
         assert!(
-            v.line(&p).ends_with(" abababab * bob is away: lunch"),
+            v.line(&p).ends_with(" abababab -!- bob is away: lunch"),
             "{}",
             v.line(&p)
         );

@@ -40,9 +40,9 @@ fn a_kick_reads_as_a_sentence_and_the_kicked_can_join_again() {
     let (mut bob, _h2) = join(&server, "bob", "#k");
     let (mut carol, _h3) = join(&server, "carol", "#k");
 
-    alice.command("/kick bob flooding", "* you kicked bob (flooding)");
-    carol.wait_for("* alice kicked bob (flooding)", STEP);
-    let mark = bob.wait_for("* alice kicked you (flooding)", STEP);
+    alice.command("/kick bob flooding", "-!- you kicked bob (flooding)");
+    carol.wait_for("-!- alice kicked bob (flooding)", STEP);
+    let mark = bob.wait_for("-!- alice kicked you (flooding)", STEP);
     bob.wait_for_from(
         mark,
         "error: kicked from #k@localhost by alice@localhost: flooding; you are no longer in #k \
@@ -81,8 +81,8 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     let (mut alice, _h1) = join(&server, "alice", "#b");
     let (mut bob, _h2) = join(&server, "bob", "#b");
 
-    alice.command("/ban Bob spam", "* you banned bob (spam)");
-    let mark = bob.wait_for("* alice banned you (spam)", STEP);
+    alice.command("/ban Bob spam", "-!- you banned bob (spam)");
+    let mark = bob.wait_for("-!- alice banned you (spam)", STEP);
     bob.wait_for_from(
         mark,
         "error: banned from #b@localhost by alice@localhost: spam; you are no longer in #b \
@@ -94,9 +94,9 @@ fn a_ban_keeps_the_user_out_until_lifted() {
         "error: cannot join #b: you are banned from it (server refused: 801 banned: banned from #b@localhost: spam)",
     );
 
-    alice.command("/ban *@spam.example", "* you banned *@spam.example");
+    alice.command("/ban *@spam.example", "-!- you banned *@spam.example");
     alice.command("/ban", "-- 2 bans in #b: *@spam.example, bob (spam)");
-    alice.command("/unban bob", "* you unbanned bob");
+    alice.command("/unban bob", "-!- you unbanned bob");
     alice.command("/ban", "-- 1 ban in #b: *@spam.example");
     alice.command("/mute", "-- no mutes in #b");
     alice.command("/op", "-- 1 operator of #b: alice");
@@ -117,8 +117,8 @@ fn an_invitation_reaches_the_invited_outside_the_channel() {
     let (mut alice, _h1) = join(&server, "alice", "#inv");
     let (mut bob, _h2) = chat(&server, "bob");
     alice.command("/mode +i", "set the modes to +i");
-    alice.command("/invite bob", "* you invited bob");
-    bob.wait_for("#inv * alice invited you (/join #inv to enter)", STEP);
+    alice.command("/invite bob", "-!- you invited bob");
+    bob.wait_for("#inv -!- alice invited you (/join #inv to enter)", STEP);
     bob.command("/join #inv", "joined #inv (2 connected)");
     for p in [alice, bob] {
         quit(p);
@@ -136,7 +136,7 @@ fn topic_meta_modes_members_and_the_list() {
 
     alice.command("/topic", "-- #t has no topic (/topic TEXT sets one)");
     alice.command("/topic -", "-- #t has no topic: nothing to remove");
-    alice.command("/topic release day", "* you set the topic: release day");
+    alice.command("/topic release day", "-!- you set the topic: release day");
     assert_eq!(
         next_text(&mut bob),
         "subject release day",
@@ -159,13 +159,13 @@ fn topic_meta_modes_members_and_the_list() {
 
     alice.command(
         "/meta display Release 🚀",
-        "* you set the display name: Release 🚀",
+        "-!- you set the display name: Release 🚀",
     );
     alice.command(
         "/meta rate 30",
-        "* you limited each member to 30 messages a minute",
+        "-!- you limited each member to 30 messages a minute",
     );
-    alice.command("/mode +m", "* you set the modes to +m (moderated)");
+    alice.command("/mode +m", "-!- you set the modes to +m (moderated)");
     alice.command("/mode", "-- modes of #t: +m (moderated)");
     alice.command("/mode +x", "error: unknown mode 'x'");
     let mark = alice.command("/meta", "-- #t: Release 🚀");
@@ -180,7 +180,7 @@ fn topic_meta_modes_members_and_the_list() {
         alice.wait_for_from(mark, line, STEP);
     }
 
-    alice.command("/op bob", "* you made bob an operator");
+    alice.command("/op bob", "-!- you made bob an operator");
     alice.command("/who", "-- 2 in #t: alice (owner), bob (operator)");
 
     // In a conversation there is no channel to act on.
@@ -202,17 +202,17 @@ fn status_away_is_seen_by_a_watcher() {
     );
 
     let (mut alice, _h2) = chat(&server, "alice");
-    let mark = bob.wait_for_from(mark, "* alice is online", STEP);
-    alice.command("/status away lunch", "* you are away: lunch");
-    let mark = bob.wait_for_from(mark, "* alice is away: lunch", STEP);
+    let mark = bob.wait_for_from(mark, "-!- alice is online", STEP);
+    alice.command("/status away lunch", "-!- you are away: lunch");
+    let mark = bob.wait_for_from(mark, "-!- alice is away: lunch", STEP);
     alice.command(
         "/status",
         "-- you are away: lunch; /status back says you are here",
     );
-    alice.command("/status back", "* you are online");
-    let mark = bob.wait_for_from(mark, "* alice is online", STEP);
+    alice.command("/status back", "-!- you are online");
+    let mark = bob.wait_for_from(mark, "-!- alice is online", STEP);
     quit(alice);
-    bob.wait_for_from(mark, "* alice is offline", STEP);
+    bob.wait_for_from(mark, "-!- alice is offline", STEP);
     bob.command("/unwatch alice", "-- no longer watching alice");
     bob.command("/unwatch alice", "-- you were not watching alice");
     quit(bob);
@@ -223,12 +223,12 @@ fn status_shows_an_away_said_on_another_connection() {
     let server = Server::start();
     let (mut phone, _h1) = chat(&server, "alice");
     let (mut laptop, _h2) = chat(&server, "alice");
-    phone.command("/status away on the train", "* you are away: on the train");
+    phone.command("/status away on the train", "-!- you are away: on the train");
     laptop.command(
         "/status",
         "-- you are away: on the train; /status back says you are here",
     );
-    laptop.command("/status back", "* you are online");
+    laptop.command("/status back", "-!- you are online");
     phone.command(
         "/status",
         "-- you are here (online); /status away [NOTE] says you are not",
@@ -244,7 +244,7 @@ fn watches_and_away_survive_a_reconnect() {
     let port = server.port;
     let (mut bob, _h) = chat(&server, "bob");
     bob.command("/watch carol", "-- watching carol (offline)");
-    bob.command("/status away brb", "* you are away: brb");
+    bob.command("/status away brb", "-!- you are away: brb");
 
     server.stop();
     bob.wait_for("connection lost", STEP);
@@ -265,6 +265,6 @@ fn watches_and_away_survive_a_reconnect() {
         other => panic!("{other:?}"),
     }
     let _carol = server.client("carol");
-    bob.wait_for_from(mark, "* carol is online", STEP);
+    bob.wait_for_from(mark, "-!- carol is online", STEP);
     quit(bob);
 }

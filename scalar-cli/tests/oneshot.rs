@@ -102,7 +102,7 @@ fn listen_shows_an_invitation_elsewhere_without_counting_it() {
     .unwrap();
     let told = listener.next();
     assert!(
-        told.ends_with(" #x@localhost carol@localhost * carol@localhost invited bob@localhost"),
+        told.ends_with(" #x@localhost carol@localhost -!- carol@localhost invited bob@localhost"),
         "{told}"
     );
     subscribe(&mut raw, "#a@localhost");
@@ -150,7 +150,7 @@ fn listen_shows_the_message_of_the_day_and_counts_only_the_topics() {
     publish(&mut raw, "#a@localhost", "in a");
     let motd = listener.next();
     assert!(
-        motd.ends_with(" !motd@localhost !motd@localhost * message of the day: be kind"),
+        motd.ends_with(" !motd@localhost !motd@localhost -!- message of the day: be kind"),
         "{motd}"
     );
     let a = listener.next();
@@ -534,7 +534,7 @@ fn listen_ends_when_kicked_out_of_every_channel() {
     kick(&mut owner, "#a@localhost");
     let record = listener.next();
     assert!(
-        record.ends_with("* alice@localhost kicked eve@localhost (enough)"),
+        record.ends_with("-!- alice@localhost kicked eve@localhost (enough)"),
         "{record}"
     );
     publish(&mut owner, "#b@localhost", "still listening");
