@@ -56,9 +56,18 @@ pub(super) fn is_server(topic: Name<'_>) -> bool {
     topic.kind() == Kind::Reserved && topic.local() == "server"
 }
 
-/// Why an admin on `peer` must not ban `ban`, if they must not: it would cut them off, or
-/// every client of this machine.
-fn self_ban(ban: &ServerBan, peer: IpAddr) -> Option<String> {
+/// Why an admin on `peer` of the server of `domain` must not ban `ban`, if they must not: it
+/// would cut them off, every client of this machine, or every user.
+fn self_ban(ban: &ServerBan, peer: IpAddr, domain: &str) -> Option<String> {
+    // `*@DOMAIN` or `*@*`: every user (but admins), whose clients then stop reconnecting, so
+    // that lifting it brings nobody back. A slip of the pattern, never what an admin means.
+    if let ServerBan::Id(p) = ban
+        && let Some((local, host)) = p.split_once('@')
+        && local.chars().all(|c| c == '*')
+        && (host == domain || host.chars().all(|c| c == '*'))
+    {
+        return Some(format!("{ban} would ban every user of this server"));
+    }
     let peer = peer.to_canonical();
     if ban.hits(peer, None) {
         return Some(format!(
@@ -320,7 +329,11 @@ impl Server {
             // Address bans spare nobody, admins included: one holding the admin's own address
             // would cut them off, and from then on every admin who connects from there; one
             // holding loopback, this machine's own clients (where an admin can always go).
-            Action::Ban if let Some(why) = self.session(conn).and_then(|s| self_ban(&ban, s.peer)) => {
+            Action::Ban
+                if let Some(why) = self
+                    .session(conn)
+                    .and_then(|s| self_ban(&ban, s.peer, &self.domain)) =>
+            {
                 return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
             }
             Action::Ban

@@ -32,7 +32,7 @@ pub fn topics(shared: &Shared) -> Result<(), String> {
     if list.items.is_empty() {
         shared
             .screen
-            .info("no channels on this server yet (/join one to create it)");
+            .info("nobody is in any channel (/join one to enter it, or to create it)");
         return Ok(());
     }
     let mut st = shared.state();

@@ -604,6 +604,14 @@ fn the_bans_admins_set_are_bounded() {
         ban(&mut r, Action::Ban, "one-more@x.example"),
         "Error 808 list_full seq=Some(5)"
     );
+    // Nor one that would ban every user (the admins spared, their clients would stop trying).
+    for all in ["*@example.com", "*@*", "**@*"] {
+        assert_eq!(
+            ban(&mut r, Action::Ban, all),
+            "Error 300 bad_id seq=Some(5)",
+            "{all}"
+        );
+    }
     // Repeating one, or the configuration's, adds nothing: still answered.
     assert!(ban(&mut r, Action::Ban, "u0@x.example").starts_with("Event"));
     assert!(ban(&mut r, Action::Ban, "*@configured.example").starts_with("Event"));
