@@ -103,14 +103,21 @@ impl Server {
         }
         let by = self
             .session(conn)
-            .and_then(|s| s.user.as_deref())
+            .and_then(|s| s.user.clone())
             .unwrap_or_default();
         let why = m.reason.map(|r| format!(": {r}")).unwrap_or_default();
-        let reason = match m.action {
-            Action::Ban => format!("banned from {channel} by {by}{why}"),
-            _ => format!("kicked from {channel} by {by}{why}"),
-        };
         for v in victims {
+            let reason = match m.action {
+                Action::Ban => {
+                    let user = self
+                        .session(v)
+                        .and_then(|s| s.user.as_deref())
+                        .unwrap_or_default();
+                    let how = super::room::Ban::how_pattern(m.target, user);
+                    format!("banned from {channel} by {by}{how}{why}")
+                }
+                _ => format!("kicked from {channel} by {by}{why}"),
+            };
             self.remove_from(v, channel);
             self.stats.errors += 1;
             let kicked = ErrorMsg {
@@ -540,7 +547,8 @@ impl Server {
                 .as_deref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            return Some((ErrorCode::Banned, format!("banned from {channel}{why}")));
+            let how = ban.how(user);
+            return Some((ErrorCode::Banned, format!("banned from {channel}{how}{why}")));
         }
         match room.closed_to(who) {
             Some(Closed::InviteOnly) => Some((

@@ -33,6 +33,20 @@ impl Ban {
         let guest = || !who.logged_in && who.user.split('@').next().is_some_and(super::is_guest_name);
         matches(&self.pattern, who.user) || (self.addr == Some(addr) && guest())
     }
+
+    /// How it keeps `user` out, in words, when not by its pattern: as a guest from the banned
+    /// guest's address (a bystander behind the same address must learn why).
+    pub fn how(&self, user: &str) -> String {
+        Ban::how_pattern(&self.pattern, user)
+    }
+
+    /// [`Ban::how`] for a ban of `pattern`.
+    pub fn how_pattern(pattern: &str, user: &str) -> String {
+        match matches(pattern, user) {
+            true => String::new(),
+            false => format!(", as a guest from the address of {pattern}"),
+        }
+    }
 }
 
 /// A session as a channel judges it: its ID, whether it proved the ID (a password, or its home

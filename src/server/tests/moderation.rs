@@ -337,6 +337,21 @@ fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
         ["Error 801 banned seq=Some(2)"],
         "but the same address"
     );
+    r.feed(
+        2,
+        &frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(CH),
+        })),
+    );
+    assert_eq!(
+        r.error_reason(2),
+        Some(format!(
+            "banned from {CH}, as a guest from the address of {guest}"
+        )),
+        "told how, not only that"
+    );
+    r.out.take(2);
     r.open(3, other);
     r.ident_reply(3, "x");
     assert_eq!(
