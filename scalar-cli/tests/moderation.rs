@@ -6,6 +6,7 @@ mod common;
 
 use common::pty::Pty;
 use common::*;
+use scalar::client::Client;
 use scalar::proto::{Msg, Name, Presence, Sub};
 
 /// Starts the interactive client for `id` on a pty (with its own home) and waits for its
@@ -30,6 +31,36 @@ fn quit(mut p: Pty) {
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
     assert_clean(&p.text());
+}
+
+#[test]
+fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out() {
+    let server = Server::start_with(0, &["--auth", "guests"]);
+    let (mut owner, _h) = join(&server, "x", "#g");
+    let mut troll = Client::connect(server.addr(), "x@localhost", STEP).expect("a guest");
+    let name = troll.user.clone();
+    subscribe(&mut troll, "#g@localhost");
+    let short = name.trim_end_matches("@localhost");
+    owner.command(
+        &format!("/ban {short} evading"),
+        &format!("-!- you banned {short} (evading)"),
+    );
+    owner.command(
+        "/ban",
+        &format!("-- 1 ban in #g: {short} (evading; and guests from its address)"),
+    );
+    // Another guest from the same address (all of them here: 127.0.0.1).
+    let mut next = Client::connect(server.addr(), "x@localhost", STEP).expect("a guest");
+    let r = next.request(STEP, |seq| {
+        Msg::Sub(Sub {
+            seq,
+            topic: Name::parse("#g@localhost").unwrap(),
+        })
+    });
+    let Err(e) = r else { panic!("let in") };
+    let want = format!("banned from #g@localhost, as a guest from the address of {name}: evading");
+    assert!(e.to_string().contains(&want), "{e}");
+    quit(owner);
 }
 
 #[test]

@@ -134,9 +134,23 @@ pub fn targets(shared: &Shared, action: Action, server: bool) -> Result<(), Stri
         .iter()
         .map(|t| {
             let entry = names::short_target(&t.entry, &domain);
-            match t.reason.is_empty() {
+            // A guest banned by its ID is banned by its address too (PROTOCOL.md §4, Mod),
+            // which the list does not show: say so, or the operator cannot tell why others
+            // from there are kept out.
+            let guest = !server
+                && action == Action::Ban
+                && !t.entry.contains('*')
+                && t.entry.starts_with(scalar::server::GUEST_PREFIX);
+            let notes: Vec<String> = [
+                (!t.reason.is_empty()).then(|| clean_line(&t.reason)),
+                guest.then(|| "and guests from its address".to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            match notes.is_empty() {
                 true => entry.to_string(),
-                false => format!("{entry} ({})", clean_line(&t.reason)),
+                false => format!("{entry} ({})", notes.join("; ")),
             }
         })
         .collect();
