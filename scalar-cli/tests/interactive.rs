@@ -135,6 +135,8 @@ fn reconnects_after_server_restart() {
     let server = Server::start_on(port);
     p.wait_for("reconnected", STEP);
     p.wait_for("rejoined #up", STEP);
+    // The server kept nothing of it: whoever came first made it anew.
+    p.wait_for("#up ended while you were away and was made anew: you ", STEP);
     p.wait_for("keeps no history", STEP);
     let mut bob = server.client("bob");
     subscribe(&mut bob, "#up@localhost");

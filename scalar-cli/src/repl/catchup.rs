@@ -17,7 +17,7 @@ use crate::names;
 use crate::paging::{self, Ask, End, Ending, Pager};
 use crate::timefmt::local_hms;
 use scalar::client::Frame;
-use scalar::proto::{Msg, MsgId, Name, Presence, Sub};
+use scalar::proto::{Msg, MsgId, Name, Presence, Role, Sub};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -119,9 +119,12 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     let mut gone = Vec::new();
     for topic in &subs {
         let Ok(name) = Name::parse(topic) else { continue };
-        if let Err(e) = ask(shared, conn, &mut held, |seq| Msg::Sub(Sub { seq, topic: name }))? {
-            shared.screen.error(format!("cannot rejoin {topic}: {e}"));
-            gone.push(topic.clone());
+        match ask(shared, conn, &mut held, |seq| Msg::Sub(Sub { seq, topic: name }))? {
+            Ok(meta) => made_anew(shared, topic, &meta),
+            Err(e) => {
+                shared.screen.error(format!("cannot rejoin {topic}: {e}"));
+                gone.push(topic.clone());
+            }
         }
     }
     let (me, domain) = {
@@ -165,6 +168,31 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
         lost_at: gap.lost_at,
         watched,
     })
+}
+
+/// Says so if `topic`, rejoined, is not the channel that was joined: it ended while the
+/// client was away (the server did not keep it, or restarted) and whoever came first made it
+/// anew, so its modes, topic, lists and roles start over; as IRC shows a channel's state on
+/// rejoining, which nothing here would otherwise show.
+fn made_anew(shared: &Shared, topic: &str, meta: &Frame) {
+    let Ok(Msg::Meta(m)) = meta.msg() else { return };
+    let mut st = shared.state();
+    let Some(now) = m.created else { return };
+    let before = st.made.insert(topic.to_string(), now);
+    if before.is_none_or(|t| t == now) {
+        return;
+    }
+    let short = names::short(topic, &st.domain).to_string();
+    drop(st);
+    let you = match m.role {
+        Some(Role::Owner) => "you own it now",
+        Some(Role::Operator) => "you are an operator there now",
+        Some(Role::Voiced) => "you have a voice there now",
+        Some(Role::Member) | None => "you are a member there now",
+    };
+    shared.screen.info(format!(
+        "{short} ended while you were away and was made anew: {you}; its modes, topic, lists          and operators started over"
+    ));
 }
 
 /// Sends the request `build` makes (numbered here) on the fresh connection and waits for its

@@ -248,17 +248,21 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
                 None => format!("cannot join {short}: {e}"),
             }
         })?;
-    let (here, unkept, subject) = match frame.msg() {
+    let (here, unkept, subject, made) = match frame.msg() {
         Ok(Msg::Meta(m)) => (
             m.subscribers,
             m.role == Some(Role::Owner) && m.kept == Some(false),
             m.subject.filter(|s| !s.is_empty()).map(crate::render::clean_line),
+            m.created,
         ),
-        _ => (0, false, None),
+        _ => (0, false, None, None),
     };
     let mut st = shared.state();
     if !st.subs.iter().any(|s| s == topic) {
         st.subs.push(topic.to_string());
+    }
+    if let Some(t) = made {
+        st.made.insert(topic.to_string(), t);
     }
     st.current = Some(topic.to_string());
     let short = names::short(topic, &st.domain).to_string();

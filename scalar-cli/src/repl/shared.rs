@@ -70,6 +70,10 @@ pub struct State {
     pub domain: String,
     /// Joined channels, in the order joined.
     pub subs: Vec<String>,
+    /// When each joined channel was made (its Meta's `created`), as the join or the last
+    /// reconnect found it: another time at a reconnect means it ended meanwhile (the server
+    /// did not keep it) and was made anew, its modes, topic and roles with it.
+    pub made: HashMap<String, u64>,
     /// User IDs watched (`/watch`), re-watched after a reconnect.
     pub watching: Vec<String>,
     /// The note of `/status away` (maybe ""), said again after a reconnect; `None` when here.
@@ -163,6 +167,7 @@ impl State {
     /// joined last becomes current if `topic` was.
     pub fn left(&mut self, topic: &str) {
         self.subs.retain(|s| s != topic);
+        self.made.remove(topic);
         // What was said there while away is not missed: a rejoin starts from the rejoin.
         self.last.remove(topic);
         self.unfilled.remove(topic);
