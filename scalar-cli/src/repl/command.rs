@@ -1,7 +1,7 @@
 //! Parsing a typed line into a command. Pure: no state, no I/O, so every error message can be
 //! tested.
 
-use scalar::proto::{Action, MAX_RATE};
+use scalar::proto::{Action, MAX_RATE, MAX_REASON};
 
 /// Every command: name, arguments, what it does. Drives `/help`, completion and errors.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
@@ -376,6 +376,13 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             let (what, note) = word(rest);
             match what {
                 "" => Command::Status(None),
+                // The server would refuse it as a `reason` (304): say it in the user's words.
+                "away" if note.len() > MAX_REASON => {
+                    return Err(format!(
+                        "the away note is {} bytes; at most {MAX_REASON} are sent",
+                        note.len()
+                    ));
+                }
                 "away" => Command::Status(Some(StatusSet::Away((!note.is_empty()).then_some(note)))),
                 "back" if note.is_empty() => Command::Status(Some(StatusSet::Back)),
                 _ => return Err(usage(&name)),
@@ -578,6 +585,11 @@ mod tests {
             Ok(Command::Status(Some(StatusSet::Away(Some("at lunch")))))
         );
         assert_eq!(parse("/status back"), Ok(Command::Status(Some(StatusSet::Back))));
+        let long = format!("/status away {}", "z".repeat(MAX_REASON + 1));
+        assert_eq!(
+            parse(&long).unwrap_err(),
+            "the away note is 257 bytes; at most 256 are sent"
+        );
         assert_eq!(
             parse("/status gone").unwrap_err(),
             "usage: /status [away [NOTE] | back]"
