@@ -64,6 +64,30 @@ fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out(
 }
 
 #[test]
+fn an_ignored_user_s_messages_are_hidden_until_unignored() {
+    let server = Server::start();
+    let (mut alice, _h) = join(&server, "alice", "#i");
+    let mut troll = server.client("troll");
+    let mut bob = server.client("bob");
+    for c in [&mut troll, &mut bob] {
+        subscribe(c, "#i@localhost");
+    }
+    alice.command("/ignore troll", "ignoring troll: their messages");
+    alice.command("/ignore", "ignoring troll; /unignore USER shows them again");
+    publish(&mut troll, "#i@localhost", "spam in the channel");
+    publish(&mut troll, "alice@localhost", "spam in a dm");
+    publish(&mut bob, "#i@localhost", "bob still heard");
+    alice.wait_for("bob: bob still heard", STEP);
+    let text = alice.text();
+    assert!(!text.contains("spam in"), "{text}");
+    alice.command("/unignore troll", "no longer ignoring troll");
+    publish(&mut troll, "#i@localhost", "heard again");
+    alice.wait_for("troll: heard again", STEP);
+    alice.command("/ignore alice", "error: you cannot ignore yourself");
+    quit(alice);
+}
+
+#[test]
 fn a_kick_reads_as_a_sentence_and_the_kicked_can_join_again() {
     let server = Server::start();
     // The channel's first subscriber owns it.

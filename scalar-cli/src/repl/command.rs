@@ -104,6 +104,13 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "be told when USER comes online, goes away, comes back or leaves",
     ),
     ("/unwatch", "USER", "stop watching USER"),
+    (
+        "/ignore",
+        "[USER|PATTERN]",
+        "hide the messages, actions and presence of USER (or IDs matching PATTERN) in this \
+         session; alone, list whom you ignore",
+    ),
+    ("/unignore", "USER|PATTERN", "show USER's messages again"),
     ("/wall", "TEXT", "server admins: send TEXT to everyone connected"),
     (
         "/sban",
@@ -188,6 +195,10 @@ pub enum Command<'a> {
     Watch(&'a str),
     /// `/unwatch USER`.
     Unwatch(&'a str),
+    /// `/ignore [USER|PATTERN]`: hide, or list whom.
+    Ignore(Option<&'a str>),
+    /// `/unignore USER|PATTERN`.
+    Unignore(&'a str),
     /// `/wall TEXT`.
     Wall(&'a str),
     /// `/sban TARGET [REASON]` (ban) and `/sunban TARGET` (unban): a server-wide ban.
@@ -386,6 +397,14 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
                 "away" => Command::Status(Some(StatusSet::Away((!note.is_empty()).then_some(note)))),
                 "back" if note.is_empty() => Command::Status(Some(StatusSet::Back)),
                 _ => return Err(usage(&name)),
+            }
+        }
+        "/ignore" | "/unignore" => {
+            let (who, extra) = word(rest);
+            need(extra.is_empty() && (name == "/ignore" || !who.is_empty()))?;
+            match name.as_str() {
+                "/ignore" => Command::Ignore((!who.is_empty()).then_some(who)),
+                _ => Command::Unignore(who),
             }
         }
         "/watch" | "/unwatch" => {
@@ -596,6 +615,10 @@ mod tests {
         );
         assert_eq!(parse("/watch Bob"), Ok(Command::Watch("Bob")));
         assert_eq!(parse("/unwatch bob"), Ok(Command::Unwatch("bob")));
+        assert_eq!(parse("/ignore"), Ok(Command::Ignore(None)));
+        assert_eq!(parse("/ignore troll"), Ok(Command::Ignore(Some("troll"))));
+        assert_eq!(parse("/unignore troll"), Ok(Command::Unignore("troll")));
+        assert!(parse("/unignore").is_err());
         assert_eq!(parse("/watch a b").unwrap_err(), "usage: /watch USER");
         assert_eq!(parse("/wall restart at ten"), Ok(Command::Wall("restart at ten")));
         assert_eq!(

@@ -3,7 +3,7 @@
 
 use super::command::{self, Command};
 use super::shared::{ReqError, Shared, Want};
-use super::{lists, meta, moderate, presence, scroll};
+use super::{ignore, lists, meta, moderate, presence, scroll};
 use crate::conn::NetError;
 use crate::event::{ACTION, short_ref};
 use crate::input;
@@ -145,6 +145,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
         Command::Status(set) => presence::status(shared, set)?,
         Command::Watch(user) => presence::watch(shared, user, true)?,
         Command::Unwatch(user) => presence::watch(shared, user, false)?,
+        Command::Ignore(who) => ignore::ignore(shared, who, true)?,
+        Command::Unignore(who) => ignore::ignore(shared, Some(who), false)?,
         // Admins speak to the server's reserved topics (PROTOCOL.md §4, Server admins).
         Command::Wall(text) => publish(shared, &format!("!wall@{domain}"), text, None, None)?,
         Command::Motd(text) => publish(shared, &format!("!motd@{domain}"), text, None, None)?,

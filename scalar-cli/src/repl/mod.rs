@@ -7,6 +7,7 @@ mod command;
 mod complete;
 mod exec;
 mod gaps;
+mod ignore;
 mod lists;
 mod meta;
 mod moderate;

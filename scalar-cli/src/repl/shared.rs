@@ -76,6 +76,8 @@ pub struct State {
     pub made: HashMap<String, u64>,
     /// User IDs watched (`/watch`), re-watched after a reconnect.
     pub watching: Vec<String>,
+    /// ID patterns whose messages are not shown (`/ignore`).
+    pub ignoring: Vec<String>,
     /// The note of `/status away` (maybe ""), said again after a reconnect; `None` when here.
     pub away: Option<String>,
     /// Where plain lines go.
@@ -527,6 +529,9 @@ impl Shared {
             if !fresh {
                 return;
             }
+        }
+        if st.ignores(e) {
+            return;
         }
         let mut line = st.view(self.colour, how != Shown::Live).line(e);
         if how == Shown::Live && st.invitation(e) {

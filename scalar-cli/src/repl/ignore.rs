@@ -1,0 +1,59 @@
+//! `/ignore`: hiding a user's messages in this session, as every IRC client can. The server
+//! still delivers them (Scalar has no block); the client does not show them. What the server
+//! writes (a channel's records) is shown whoever it names: it is how the channel is run.
+
+use super::shared::{Shared, State};
+use crate::event::Received;
+use crate::names;
+use scalar::proto::pattern::matches;
+use scalar::server::MOD_CTYPE;
+
+impl State {
+    /// Whether `e` comes from someone ignored (never oneself, never a record).
+    pub fn ignores(&self, e: &Received) -> bool {
+        e.from != self.user
+            && e.ctype.as_deref() != Some(MOD_CTYPE)
+            && self.ignoring.iter().any(|p| matches(p, &e.from))
+    }
+}
+
+/// `/ignore PATTERN`, `/unignore PATTERN` (`on`), or `/ignore` alone (`who` None): the list.
+pub fn ignore(shared: &Shared, who: Option<&str>, on: bool) -> Result<(), String> {
+    let mut st = shared.state();
+    let domain = st.domain.clone();
+    let Some(who) = who else {
+        let list: Vec<&str> = st
+            .ignoring
+            .iter()
+            .map(|p| names::short_target(p, &domain))
+            .collect();
+        let line = match list.is_empty() {
+            true => "ignoring nobody".to_string(),
+            false => format!("ignoring {}; /unignore USER shows them again", list.join(", ")),
+        };
+        drop(st);
+        shared.screen.info(line);
+        return Ok(());
+    };
+    let pattern = names::pattern(who, &domain)?;
+    let short = names::short_target(&pattern, &domain).to_string();
+    if on && pattern == st.user {
+        return Err("you cannot ignore yourself".into());
+    }
+    let had = st.ignoring.contains(&pattern);
+    let line = match (on, had) {
+        (true, true) => format!("already ignoring {short}"),
+        (true, false) => {
+            st.ignoring.push(pattern);
+            format!("ignoring {short}: their messages, actions and presence are hidden in this session")
+        }
+        (false, true) => {
+            st.ignoring.retain(|p| *p != pattern);
+            format!("no longer ignoring {short}")
+        }
+        (false, false) => format!("not ignoring {short}"),
+    };
+    drop(st);
+    shared.screen.info(line);
+    Ok(())
+}
