@@ -78,6 +78,7 @@ fuzz_target!(|data: &[u8]| {
         name: "alice@example.com".into(),
         created: 0,
         from_pos: 0,
+        password: 1,
     }]);
     let start = Instant::now();
     let mut now = Now {
