@@ -127,19 +127,18 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
             }
         }
     }
-    let (me, domain) = {
+    let (me, domain, logged_in) = {
         let mut st = shared.state();
         for topic in &gone {
             st.left(topic);
         }
-        (st.user.clone(), st.domain.clone())
+        (st.user.clone(), st.domain.clone(), st.logged_in)
     };
     // A user of another domain (come with a token) has no inbox here: its ID's topic is its
-    // home server's, and asking this one is foreign_topic.
-    let inbox = me
-        .rsplit_once('@')
-        .is_some_and(|(_, d)| d == domain)
-        .then_some(&me);
+    // home server's, and asking this one is foreign_topic. A name without an account reads
+    // only what reaches it from this session on (PROTOCOL.md §4, Who may read what): what
+    // came while away is not its to read.
+    let inbox = (logged_in && me.rsplit_once('@').is_some_and(|(_, d)| d == domain)).then_some(&me);
     let watched = presence::restore(shared, conn, &mut held)?;
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain(inbox) {
