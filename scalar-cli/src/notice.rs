@@ -36,9 +36,14 @@ pub struct Names<'a> {
 impl Names<'_> {
     /// A user ID, short, or "you"; anything else (an ID pattern, an address range) as it is.
     fn show<'s>(&self, id: &'s str) -> &'s str {
-        match self.me == Some(id) {
-            true => "you",
-            false => crate::names::short_target(id, self.domain),
+        if self.me == Some(id) {
+            return "you";
+        }
+        // Someone else named `you` (or `yourself`) is shown whole, or their records would
+        // read as this user's ("you banned bob").
+        match crate::names::short_target(id, self.domain) {
+            "you" | "yourself" => id,
+            short => short,
         }
     }
 }
@@ -214,6 +219,9 @@ mod tests {
         assert_eq!(rec("frob x"), "alice recorded: frob x");
         let mine = read(&ev("#k@l", "me@l", "kick bob@l", Some(MOD_CTYPE)), CHAT);
         assert_eq!(mine, Some(Notice::Record("you kicked bob".into())));
+        // Someone called `you` is not this user.
+        let other = read(&ev("#k@l", "you@l", "ban yourself@l", Some(MOD_CTYPE)), CHAT);
+        assert_eq!(other, Some(Notice::Record("you@l banned yourself@l".into())));
         let script = Names { domain: "", me: None };
         let full = read(&ev("#k@l", "alice@l", "kick bob@l x", Some(MOD_CTYPE)), script);
         assert_eq!(full, Some(Notice::Record("alice@l kicked bob@l (x)".into())));

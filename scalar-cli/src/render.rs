@@ -54,13 +54,16 @@ fn clean(s: &str, indent: Option<usize>) -> String {
     out
 }
 
-/// A C1 control (a terminal may take 0x9B as CSI) or a bidi control (which reorders the text
-/// around it): printed by its code point, never as itself.
+/// A C1 control (a terminal may take 0x9B as CSI), a bidi control (which reorders the text
+/// around it) or a line or paragraph separator: printed by its code point, never as itself.
 pub fn is_hidden_control(c: char) -> bool {
     let n = u32::from(c);
     (0x80..0xa0).contains(&n)
         || n == 0x061c
         || (0x202a..=0x202e).contains(&n)
+        // Line and paragraph separators: a terminal may break the line there.
+        || n == 0x2028
+        || n == 0x2029
         || (0x2066..=0x2069).contains(&n)
         || n == 0x200e
         || n == 0x200f
@@ -254,6 +257,7 @@ mod tests {
     fn cleaning() {
         assert_eq!(clean_line("a\x1b[2Jb\tc\nd\u{7f}"), "a^[[2Jb c^Jd^?");
         assert_eq!(clean_line("x\u{202e}y\u{85}"), "x<U+202E>y<U+0085>");
+        assert_eq!(clean_line("a\u{2028}b\u{2029}"), "a<U+2028>b<U+2029>");
         assert_eq!(
             clean_line("a\u{61c}b"),
             "a<U+061C>b",

@@ -168,7 +168,7 @@ fn a_session_closed_by_a_registration_says_why_in_one_line() {
     assert!(
         text.contains(
             "connection lost: the server ended the session: 600 auth_required: dave@localhost is \
-             now a registered account: log in with its password; not reconnecting (/quit to leave)"
+             now a registered account: log in with its password; not reconnecting (/quit to leave; start scalar-cli again to log in)"
         ),
         "{text}"
     );

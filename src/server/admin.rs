@@ -59,12 +59,12 @@ pub(super) fn is_server(topic: Name<'_>) -> bool {
 /// Why an admin on `peer` of the server of `domain` must not ban `ban`, if they must not: it
 /// would cut them off, every client of this machine, or every user.
 fn self_ban(ban: &ServerBan, peer: IpAddr, domain: &str) -> Option<String> {
-    // `*@DOMAIN` or `*@*`: every user (but admins), whose clients then stop reconnecting, so
-    // that lifting it brings nobody back. A slip of the pattern, never what an admin means.
+    // `*@DOMAIN`, `*@*`, `*@local*`: every user (but admins), whose clients then stop
+    // reconnecting, so that lifting it brings nobody back. A slip, never what an admin means.
     if let ServerBan::Id(p) = ban
         && let Some((local, host)) = p.split_once('@')
         && local.chars().all(|c| c == '*')
-        && (host == domain || host.chars().all(|c| c == '*'))
+        && crate::proto::pattern::matches(host, domain)
     {
         return Some(format!("{ban} would ban every user of this server"));
     }

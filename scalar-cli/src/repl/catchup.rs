@@ -190,7 +190,8 @@ fn made_anew(shared: &Shared, topic: &str, meta: &Frame) {
         Some(Role::Member) | None => "you are a member there now",
     };
     shared.screen.info(format!(
-        "{short} ended while you were away and was made anew: {you}; its modes, topic, lists          and operators started over"
+        "{short} ended while you were away and was made anew: {you}; its modes, topic, lists \
+         and operators started over"
     ));
 }
 

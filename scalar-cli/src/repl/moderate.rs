@@ -53,7 +53,7 @@ fn send(
             })
         })
         .map_err(|e| {
-            let whom = names::short(target, &domain);
+            let whom = names::short_target(target, &domain);
             format!("cannot {} {whom}: {e}", action.label())
         })?;
     Ok(())

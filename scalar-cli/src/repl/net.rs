@@ -69,8 +69,14 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
                 .map(|c| c as u16)
                 .contains(&code)
         {
+            // A name that now needs a password, or one whose password changed: a new run
+            // asks for it.
+            let again = match code == ErrorCode::AuthRequired as u16 {
+                true => "; start scalar-cli again to log in",
+                false => "",
+            };
             shared.screen.error(format!(
-                "connection lost: {why}; not reconnecting (/quit to leave)"
+                "connection lost: {why}; not reconnecting (/quit to leave{again})"
             ));
             return;
         }
