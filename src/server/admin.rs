@@ -366,6 +366,10 @@ impl Server {
                     format!("{ban} is in the server's configuration file: remove it there and reload");
                 return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
             }
+            Action::Unban if !self.bans.contains(&ban) => {
+                let reason = format!("{ban} is not banned from this server: nothing to undo");
+                return self.fail(conn, m.seq, ErrorCode::NoSuchUser, &reason, out);
+            }
             Action::Unban => {
                 self.bans.retain(|b| *b != ban);
                 self.ban_reasons.remove(&*ban.to_string());

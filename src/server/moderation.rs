@@ -243,6 +243,14 @@ impl Server {
         {
             return Some((ErrorCode::NoSuchUser, format!("{} is not in {channel}", m.target)));
         }
+        // Undoing what is not there would record a change that is none (and, for a guest kept
+        // out by another's address, look as if it let the guest back).
+        if let Some((list, not)) = undoing(m.action)
+            && !room.list(list).contains(&m.target)
+        {
+            let reason = format!("{} {not} in {channel}: nothing to undo", m.target);
+            return Some((ErrorCode::NoSuchUser, reason));
+        }
         None
     }
 
@@ -561,6 +569,19 @@ impl Server {
             )),
             None => None,
         }
+    }
+}
+
+/// For an action that undoes (unban, unmute, deop, devoice, uninvite): the list it takes from,
+/// and how to say its target is not on it.
+fn undoing(action: Action) -> Option<(Action, &'static str)> {
+    match action {
+        Action::Unban => Some((Action::Ban, "is not banned")),
+        Action::Unmute => Some((Action::Mute, "is not muted")),
+        Action::Deop => Some((Action::Op, "is not an operator")),
+        Action::Devoice => Some((Action::Voice, "has no voice")),
+        Action::Uninvite => Some((Action::Invite, "is not invited")),
+        _ => None,
     }
 }
 

@@ -623,6 +623,11 @@ fn the_bans_admins_set_are_bounded() {
     assert!(ban(&mut r, Action::Ban, "u0@x.example").starts_with("Event"));
     assert!(ban(&mut r, Action::Ban, "*@configured.example").starts_with("Event"));
     assert!(ban(&mut r, Action::Unban, "u0@x.example").starts_with("Event"));
+    assert_eq!(
+        ban(&mut r, Action::Unban, "u0@x.example"),
+        "Error 404 no_such_user seq=Some(5)",
+        "nothing to undo"
+    );
     assert!(ban(&mut r, Action::Ban, "one-more@x.example").starts_with("Event"));
 }
 

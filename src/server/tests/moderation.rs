@@ -151,6 +151,46 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
 }
 
 #[test]
+fn undoing_what_is_not_there_is_refused_and_recorded_nowhere() {
+    let mut r = room();
+    for (action, not) in [
+        (Action::Unban, "is not banned"),
+        (Action::Unmute, "is not muted"),
+        (Action::Deop, "is not an operator"),
+        (Action::Devoice, "has no voice"),
+        (Action::Uninvite, "is not invited"),
+    ] {
+        r.out.frames.clear();
+        r.feed(
+            0,
+            &frame(Msg::Mod(Mod {
+                seq: Some(7),
+                topic: n(CH),
+                action,
+                target: "bob@example.com",
+                reason: None,
+            })),
+        );
+        assert_eq!(
+            r.error_reason(0),
+            Some(format!("bob@example.com {not} in {CH}: nothing to undo"))
+        );
+        assert_eq!(r.out.take(0), ["Error 404 no_such_user seq=Some(7)"]);
+        assert!(
+            r.out.take(1).is_empty() && r.out.take(2).is_empty(),
+            "nothing recorded"
+        );
+    }
+    // Once done, undoing it is recorded as ever; doing it again is answered as the first time.
+    act(&mut r, 0, Action::Voice, "bob@example.com", None);
+    act(&mut r, 0, Action::Voice, "bob@example.com", None);
+    assert_eq!(
+        act(&mut r, 0, Action::Devoice, "bob@example.com", None),
+        ["Event #mod@example.com alice@example.com devoice bob@example.com seq=Some(7)"]
+    );
+}
+
+#[test]
 fn a_page_of_bans_with_long_reasons_ends_where_a_frame_would() {
     let mut r = room();
     (
