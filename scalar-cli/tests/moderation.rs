@@ -65,7 +65,8 @@ fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out(
 
 #[test]
 fn an_ignored_user_s_messages_are_hidden_until_unignored() {
-    let server = Server::start();
+    let dir = TempDir::new();
+    let server = history_server(0, &dir);
     let (mut alice, _h) = join(&server, "alice", "#i");
     let mut troll = server.client("troll");
     let mut bob = server.client("bob");
@@ -80,6 +81,8 @@ fn an_ignored_user_s_messages_are_hidden_until_unignored() {
     alice.wait_for("bob: bob still heard", STEP);
     let text = alice.text();
     assert!(!text.contains("spam in"), "{text}");
+    // A read's count says how many of its messages were not shown.
+    alice.command("/history", "1 message from users you ignore not shown (/ignore)");
     alice.command("/unignore troll", "no longer ignoring troll");
     publish(&mut troll, "#i@localhost", "heard again");
     alice.wait_for("troll: heard again", STEP);

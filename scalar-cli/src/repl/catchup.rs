@@ -385,6 +385,7 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
     for e in &fresh {
         shared.show_event(e, Shown::Missed);
     }
+    super::ignore::say_hidden(shared, &fresh);
     // A long replay pushes the marker off the screen, and ends with what looks like the
     // present: say again, below it, what is still missing.
     if !gaps.is_empty() && fresh.len() > REPEAT_GAP_AFTER {

@@ -17,6 +17,21 @@ impl State {
     }
 }
 
+/// Says how many of `events`, just counted in a note, were not shown for coming from users
+/// ignored: the note's count would otherwise disagree with the lines.
+pub fn say_hidden(shared: &Shared, events: &[Received]) {
+    let hidden = {
+        let st = shared.state();
+        events.iter().filter(|e| st.ignores(e)).count()
+    };
+    if hidden > 0 {
+        let what = if hidden == 1 { "message" } else { "messages" };
+        shared.screen.info(format!(
+            "{hidden} {what} from users you ignore not shown (/ignore)"
+        ));
+    }
+}
+
 /// `/ignore PATTERN`, `/unignore PATTERN` (`on`), or `/ignore` alone (`who` None): the list.
 pub fn ignore(shared: &Shared, who: Option<&str>, on: bool) -> Result<(), String> {
     let mut st = shared.state();

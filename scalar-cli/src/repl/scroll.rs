@@ -113,6 +113,7 @@ fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> 
     for n in readnote::notes(&pager, ending, &r) {
         shared.screen.info(n);
     }
+    super::ignore::say_hidden(shared, &got);
     if let Some(e) = &pager.refused {
         shared.screen.error(format!("{what}: {e}"));
     }
