@@ -98,7 +98,7 @@ impl Server {
                 &mut self.scratch[..],
                 &mut self.stats,
             );
-            Self::deliver(parts, Some(conn), m.seq, event, out);
+            Self::deliver(parts, (Some(conn), &[]), m.seq, event, out);
             return Some((time, id));
         };
         let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
@@ -147,7 +147,7 @@ impl Server {
                     &mut self.scratch[..],
                     &mut self.stats,
                 );
-                Self::deliver(parts, Some(conn), m.seq, event, out);
+                Self::deliver(parts, (Some(conn), &[]), m.seq, event, out);
             }
             Fsync::Always => {
                 // Nobody sees the Event before it is on disk. The publisher may go on
@@ -234,7 +234,7 @@ impl Server {
             &mut [u8],
             &mut Stats,
         ),
-        publisher: Option<ConnId>,
+        (publisher, skip): (Option<ConnId>, &[ConnId]),
         seq: Option<u32>,
         mut event: Event<'_>,
         out: &mut impl Outbox,
@@ -248,15 +248,56 @@ impl Server {
         if let Some(audience) = audience
             && let Ok(n) = Msg::Event(event).encode(scratch)
         {
-            out.fanout(&audience.conns, publisher, &scratch[..n]);
-            let echoed = publisher.is_some_and(|p| audience.conns.contains(&p));
-            stats.deliveries += (audience.conns.len() - usize::from(echoed)) as u64;
+            let kept: Vec<ConnId>;
+            let to = match skip.is_empty() {
+                true => &audience.conns[..],
+                false => {
+                    kept = audience
+                        .conns
+                        .iter()
+                        .filter(|c| !skip.contains(c))
+                        .copied()
+                        .collect();
+                    &kept[..]
+                }
+            };
+            out.fanout(to, publisher, &scratch[..n]);
+            let echoed = publisher.is_some_and(|p| to.contains(&p));
+            stats.deliveries += (to.len() - usize::from(echoed)) as u64;
         }
         if let Some(conn) = publisher {
             event.seq = seq;
             out.reply(conn, &Msg::Event(event));
             stats.deliveries += 1;
         }
+    }
+
+    /// For a direct message committed only now (`--fsync always`): the connections of its
+    /// recipient's name that are not the recipient it was sent to, as they took the name (or
+    /// made it an account) since it was accepted. They may not read it (PROTOCOL.md §4, Who
+    /// may read what), so they are not sent it either.
+    fn took_the_name_since(&self, rec: &Record) -> Vec<ConnId> {
+        let topic = rec.topic();
+        if topic.starts_with(['#', '!']) {
+            return Vec::new();
+        }
+        let Some(audience) = self.users.get(topic) else {
+            return Vec::new();
+        };
+        let account_from = self
+            .accounts
+            .names
+            .get(topic)
+            .copied()
+            .flatten()
+            .map_or(0, |k| k.from_pos);
+        let late = |s: &super::session::Session| match (s.authenticated, s.logged_in) {
+            (true, _) => account_from > rec.pos,
+            (false, false) => s.reads_from > rec.pos,
+            (false, true) => false,
+        };
+        let conns = audience.conns.iter().copied();
+        conns.filter(|&c| self.session(c).is_some_and(late)).collect()
     }
 
     /// Whether `rec` may be seen by whoever is in its channel now: not if it was said while
@@ -323,6 +364,7 @@ impl Server {
     pub(super) fn confirm(&mut self, done: Vec<Unconfirmed>, out: &mut impl Outbox) {
         for u in done {
             let current = self.of_this_life(&u.rec);
+            let late = self.took_the_name_since(&u.rec);
             if let Some(event) = event_of(&u.rec, None) {
                 // An ended life's Event goes to its publisher alone, whose echo it is.
                 let none = Channels::default();
@@ -332,7 +374,7 @@ impl Server {
                     &mut self.scratch[..],
                     &mut self.stats,
                 );
-                Self::deliver(parts, u.conn, u.seq, event, out);
+                Self::deliver(parts, (u.conn, &late), u.seq, event, out);
             }
             // After the echo, and whatever happened to it: the publisher must never be left
             // owed an echo that will not come.

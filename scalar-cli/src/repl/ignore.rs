@@ -9,10 +9,12 @@ use scalar::proto::pattern::matches;
 use scalar::server::MOD_CTYPE;
 
 impl State {
-    /// Whether `e` comes from someone ignored (never oneself, never a record).
+    /// Whether `e` comes from someone ignored (never oneself, never a record, never an
+    /// admin's announcement on the server's `!wall` or `!motd`).
     pub fn ignores(&self, e: &Received) -> bool {
         e.from != self.user
             && e.ctype.as_deref() != Some(MOD_CTYPE)
+            && !e.topic.starts_with('!')
             && self.ignoring.iter().any(|p| matches(p, &e.from))
     }
 }
@@ -71,4 +73,40 @@ pub fn ignore(shared: &Shared, who: Option<&str>, on: bool) -> Result<(), String
     drop(st);
     shared.screen.info(line);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Content;
+    use scalar::proto::MsgId;
+
+    fn ev(topic: &str, from: &str, ctype: Option<&str>) -> Received {
+        Received {
+            seq: None,
+            topic: topic.into(),
+            from: from.into(),
+            time: 1,
+            id: MsgId([1; 32]),
+            verified: true,
+            content: Content::Text("hi".into()),
+            ctype: ctype.map(Into::into),
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn only_what_someone_ignored_says_is_hidden() {
+        let mut st = State::default();
+        st.user = "me@l".into();
+        st.ignoring = vec!["troll@l".into(), "guest-*@l".into()];
+        assert!(st.ignores(&ev("#a@l", "troll@l", None)));
+        assert!(st.ignores(&ev("me@l", "guest-x1@l", None)), "a pattern, a DM");
+        assert!(!st.ignores(&ev("#a@l", "bob@l", None)));
+        assert!(!st.ignores(&ev("#a@l", "troll@l", Some(MOD_CTYPE))), "a record");
+        assert!(
+            !st.ignores(&ev("!wall@l", "troll@l", None)),
+            "an admin's announcement"
+        );
+    }
 }

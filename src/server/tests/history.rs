@@ -260,6 +260,33 @@ fn a_name_taken_without_a_proof_reads_only_what_reached_it_since() {
 }
 
 #[test]
+fn a_name_taken_while_a_message_to_it_waited_for_its_commit_is_not_sent_it() {
+    let mut r = rig(Fsync::Always, 1 << 20);
+    r.connect(2, "carol@example.com");
+    r.say(0, "carol@example.com", "secret for the first carol");
+    let rec = r.out.persisted.pop().expect("persisted");
+    r.server.disconnect(2);
+    r.connect(3, "carol@example.com");
+    r.out.take(3);
+    r.server.store_done(Done::Committed(rec.pos), &mut r.out);
+    assert!(r.out.take(3).is_empty(), "the second carol got it");
+    assert_eq!(
+        r.out.take(0),
+        ["Event carol@example.com alice@example.com secret for the first carol seq=Some(9)"],
+        "the sender still has its echo"
+    );
+    // One who held the name when it was sent gets it.
+    r.connect(4, "dave@example.com");
+    r.say(0, "dave@example.com", "for dave");
+    let rec = r.out.persisted.pop().expect("persisted");
+    r.server.store_done(Done::Committed(rec.pos), &mut r.out);
+    assert_eq!(
+        r.out.take(4),
+        ["Event dave@example.com alice@example.com for dave seq=None"]
+    );
+}
+
+#[test]
 fn search_goes_to_the_store_with_its_words() {
     let mut r = rig(Fsync::Batched, 1 << 20);
     r.say(0, "#rust@example.com", "hello");

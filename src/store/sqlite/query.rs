@@ -59,7 +59,9 @@ impl Db {
             Some(Reader::Since(pos)) => Some(i64::try_from(*pos).unwrap_or(i64::MAX)),
             None => None,
         };
-        if let Some(f) = floor {
+        // An account's horizon says its start; a name held without a proof is told nothing of
+        // what its earlier holders got, not even when (its retention horizon only).
+        if let (Some(f), Some(Reader::Account(_))) = (floor, &q.reader) {
             page.horizon = page.horizon.max(self.newest_time_before(&scope, f)?);
         }
 

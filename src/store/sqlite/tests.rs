@@ -1576,6 +1576,15 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     assert_eq!(positions(&since_old), [4]);
     // Without the account's word (a guest using the name) the store answers as before.
     assert_eq!(positions(&db.query(&query(topic("bob"))).unwrap()), [1, 2, 4]);
+    // A session that took the name without a proof at position 4 reads from there, and is
+    // not told when the earlier holders last got anything.
+    let taken = db
+        .query(&Query {
+            reader: Some(Reader::Since(4)),
+            ..query(topic("bob"))
+        })
+        .unwrap();
+    assert_eq!((positions(&taken), taken.horizon), (vec![4], None));
     // A limit that hides nothing is not mentioned.
     assert!(db.add_account("alice", "h", 5, 1).unwrap());
     let hers = db
