@@ -113,7 +113,7 @@ impl Server {
                         .session(v)
                         .and_then(|s| s.user.as_deref())
                         .unwrap_or_default();
-                    let how = super::room::Ban::how_pattern(m.target, user);
+                    let how = Ban::how(m.target, user);
                     format!("banned from {channel} by {by}{how}{why}")
                 }
                 _ => format!("kicked from {channel} by {by}{why}"),
@@ -555,7 +555,7 @@ impl Server {
                 .as_deref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            let how = ban.how(user);
+            let how = Ban::how(&ban.pattern, user);
             return Some((ErrorCode::Banned, format!("banned from {channel}{how}{why}")));
         }
         match room.closed_to(who) {

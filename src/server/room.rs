@@ -34,14 +34,9 @@ impl Ban {
         matches(&self.pattern, who.user) || (self.addr == Some(addr) && guest())
     }
 
-    /// How it keeps `user` out, in words, when not by its pattern: as a guest from the banned
-    /// guest's address (a bystander behind the same address must learn why).
-    pub fn how(&self, user: &str) -> String {
-        Ban::how_pattern(&self.pattern, user)
-    }
-
-    /// [`Ban::how`] for a ban of `pattern`.
-    pub fn how_pattern(pattern: &str, user: &str) -> String {
+    /// How a ban of `pattern` keeps `user` out, in words, when not by the pattern: as a guest
+    /// from the banned guest's address (a bystander behind the same address must learn why).
+    pub fn how(pattern: &str, user: &str) -> String {
         match matches(pattern, user) {
             true => String::new(),
             false => format!(", as a guest from the address of {pattern}"),

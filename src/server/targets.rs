@@ -24,10 +24,10 @@ impl Server {
             (t.action == Action::Ban).then(|| page.iter().map(|ban| self.ban_reason(t.topic, ban)).collect());
         // A hundred entries with long reasons would not fit a frame: the page ends before.
         let mut size = 0;
-        let fits = (0..page.len())
-            .take_while(|&i| {
-                let reason = reasons.as_ref().and_then(|r| r.get(i)).map_or(0, |r| r.len());
-                size += page.get(i).map_or(0, |e| e.len()) + reason + PAGE_ENTRY_OVERHEAD;
+        let reason_len = |i: usize| reasons.as_ref().and_then(|r| r.get(i)).map_or(0, |r| r.len());
+        let fits = (page.iter().enumerate())
+            .take_while(|&(i, e)| {
+                size += e.len() + reason_len(i) + PAGE_ENTRY_OVERHEAD;
                 size <= PAGE_BUDGET
             })
             .count();
