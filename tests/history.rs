@@ -474,6 +474,46 @@ fn a_burst_just_before_registering_is_not_the_account_s() {
     }
 }
 
+/// A direct message to an account that is away waits in its inbox (as mail would); one to a
+/// name without an account is still refused, since no later holder of the name may read it.
+#[test]
+fn a_direct_message_to_an_account_that_is_away_waits_in_its_inbox() {
+    for fsync in ["batched", "always"] {
+        let dir = DataDir::new();
+        let (ok, out) = account(dir.path(), "add", "bob", "password");
+        assert!(ok, "{out}");
+        let mut s = Scalard::start_in(Some(dir.path()), &["--fsync", fsync]);
+        let mut alice = s.client("alice");
+        let first = publish(&mut alice, "bob@localhost", "are you there?").unwrap();
+        let second = publish(&mut alice, "bob@localhost", "call me").unwrap();
+        assert!(first.time < second.time, "{fsync}");
+        let err = publish(&mut alice, "nobody@localhost", "hello?").unwrap_err();
+        assert!(
+            err.contains("404") && err.contains("has no account here to keep messages for"),
+            "{fsync}: {err}"
+        );
+        // Kept across a stop and start, and read by the account when it logs in.
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(
+            unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
+            0
+        );
+        drop(alice);
+        assert!(s.child.wait().expect("exit").success(), "{fsync}");
+        let s = Scalard::start_in(Some(dir.path()), &["--fsync", fsync]);
+        let mut bob = login_at(s.addr, "bob", "password", false).expect("login");
+        let a = ask(&mut bob, range("bob@localhost"), None).unwrap();
+        assert_eq!(a.events, [first.clone(), second.clone()], "{fsync}");
+        // Its reply is later than both, though stamped by an audience made after them.
+        let mut alice = s.client("alice");
+        let reply = publish(&mut bob, "alice@localhost", "here now").unwrap();
+        assert!(reply.time > second.time, "{fsync}");
+        let a = ask(&mut bob, range("alice@localhost"), None).unwrap();
+        assert_eq!(a.events, [first, second, reply.clone()], "{fsync}");
+        assert!(next(&mut alice).contains("here now"), "{fsync}");
+    }
+}
+
 #[test]
 fn search_matches_words_and_pages_backward() {
     let s = Scalard::start(&[]);

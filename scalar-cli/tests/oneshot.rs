@@ -316,7 +316,8 @@ fn server_refusals_are_one_line() {
     assert_eq!(r.code(), REFUSED);
     assert_eq!(
         r.stderr.trim(),
-        "scalar-cli: server refused: 404 no_such_user: nobody@localhost is not connected"
+        "scalar-cli: server refused: 404 no_such_user: nobody@localhost is not connected, this server \
+         keeps no messages for later"
     );
 
     let mut send = cli(&server, &home);

@@ -69,8 +69,13 @@ impl Server {
             Kind::Channel => self.channels.get_mut(m.topic.as_str()),
             _ => self.users.get_mut(m.topic.as_str()),
         };
-        let audience = audience?; // checked above
-        let time = audience.stamp(now.unix_ms);
+        let time = match audience {
+            Some(audience) => audience.stamp(now.unix_ms),
+            // A direct message to an account that is away (checked above): no audience
+            // keeps its inbox's last time, but none was later than the latest of all.
+            None if m.topic.kind() == Kind::User => now.unix_ms.max(self.latest.saturating_add(1)),
+            None => return None,
+        };
         self.latest = self.latest.max(time);
         let id = MsgId::compute(
             from.as_str(),
@@ -204,7 +209,7 @@ impl Server {
                 return Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)));
             }
             Kind::User if !self.users.contains_key(m.topic.as_str()) => {
-                return Some((ErrorCode::NoSuchUser, format!("{} is not connected", m.topic)));
+                return self.away_refusal(m.topic);
             }
             _ => {}
         }
@@ -212,6 +217,23 @@ impl Server {
             let reason = format!("{t} is the server's own content type");
             (ErrorCode::BadCtype, reason)
         })
+    }
+
+    /// Why a direct message to `user`, who has no connection, cannot wait in its inbox, if it
+    /// cannot: only an account's inbox is kept for it (a free name's next holder may not read
+    /// what came before it, PROTOCOL.md §4), and only by a server that keeps history.
+    fn away_refusal(&self, user: Name<'_>) -> Option<(ErrorCode, String)> {
+        let account = match self.accounts.names.get(user.as_str()) {
+            // A registration not yet confirmed is no account yet.
+            Some(known) => known.is_none_or(|k| k.created.is_some()),
+            None => false,
+        };
+        let why = match (self.history.is_some(), account) {
+            (true, true) => return None,
+            (false, _) => "this server keeps no messages for later",
+            (true, false) => "and has no account here to keep messages for",
+        };
+        Some((ErrorCode::NoSuchUser, format!("{user} is not connected, {why}")))
     }
 
     /// The refusal while the store fails, if it does.

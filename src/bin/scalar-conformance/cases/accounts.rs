@@ -137,3 +137,30 @@ pub(super) fn a_second_auth_after_login_is_201(x: &Ctx) -> Result<Verdict, Fail>
     c.expect_error(201, Some(9))?;
     Ok(Pass)
 }
+
+/// A direct message to the account while it may be away is accepted and waits in its inbox
+/// (§4 Message, a SHOULD for a server that keeps history: one that refuses it with 404 is
+/// skipped, not failed); the account reads it on logging in.
+pub(super) fn a_dm_to_an_away_account_waits_in_its_inbox(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let (mut c, _) = x.client("aw")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let body = format!("while you were away, from {}", x.user("aw"));
+    c.send(&map(&[(0, u(6)), (1, u(3)), (2, t(id)), (6, t(&body))]))?;
+    let v = c.reply()?;
+    match (kind(&v), uint(&v, 1), uint(&v, 9)) {
+        (Some(7), Some(3), _) => {}
+        (Some(3), Some(3), Some(404)) => {
+            let why = "the server keeps no direct messages for an account that is away (404)";
+            return Ok(Verdict::Skip(why.into()));
+        }
+        _ => return Err(format!("a direct message to {id}: {}", show(&v))),
+    }
+    let mut me = logged_in(x, id, pw)?;
+    match catchup(&mut me, id, &[(15, u(1))], None)? {
+        (p, _, 1) if p == [body.as_str()] => Ok(Pass),
+        other => Err(format!("the account's newest direct message was {other:?}")),
+    }
+}
