@@ -8,7 +8,6 @@
 //! do the file IO.
 
 use scalar::tls::Fingerprint;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One line of the file.
@@ -126,27 +125,9 @@ pub fn load(path: &Path) -> Result<(KnownHosts, Vec<String>), String> {
     }
 }
 
-/// Writes the file whole: to a temporary file beside it (mode 0600), then renamed over it,
-/// so a crash never leaves half a file.
+/// Writes the file whole ([`crate::paths::write_private`]).
 pub fn save(path: &Path, hosts: &KnownHosts) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(hosts.render().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
-    })
+    crate::paths::write_private(path, &hosts.render())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod input;
 mod json;
 mod known_hosts;
 mod listing;
+mod marks;
 mod modes;
 mod names;
 mod notice;

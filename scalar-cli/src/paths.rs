@@ -1,6 +1,8 @@
-//! Where scalar-cli keeps its files: input history and the known-hosts pins.
+//! Where scalar-cli keeps its files: input history, the known-hosts pins and where each
+//! account left its inbox.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// `$XDG_DATA_HOME/scalar-cli/NAME`, else `~/.local/share/scalar-cli/NAME` (when
 /// `XDG_DATA_HOME` is unset or not absolute); the folder is created, private to the user, if
@@ -19,4 +21,27 @@ pub fn data_file(name: &str) -> Result<PathBuf, String> {
         .create(&dir)
         .map_err(|e| format!("cannot make the folder {}: {e}", dir.display()))?;
     Ok(dir.join(name))
+}
+
+/// Writes `text` as the whole file at `path`: to a temporary file beside it (mode 0600), then
+/// renamed over it, so a crash never leaves half a file.
+pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(e)
+    })
 }

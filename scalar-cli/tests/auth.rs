@@ -491,3 +491,44 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     );
     assert_eq!(ban(&["list"]), (Some(0), String::new(), String::new()));
 }
+
+/// Direct messages sent to an account while it is away (the server keeps them) are shown when
+/// it next starts the client, once, under a line that says so; a run killed without `/quit`
+/// leaves its mark too, at the last direct message it showed.
+#[test]
+fn direct_messages_sent_while_away_are_shown_at_the_next_start() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut bob = server.client("bob");
+    let mut first = chat_as(&server, &dir, "alice", Some("password"));
+    publish(&mut bob, "alice@localhost", "seen live");
+    first.wait_for("bob: seen live", STEP);
+    first.type_keys("/quit\r");
+    assert_eq!(first.wait_exit(STEP), 0);
+
+    publish(&mut bob, "alice@localhost", "while you slept");
+    publish(&mut bob, "alice@localhost", "and another");
+    let second = chat_as(&server, &dir, "alice", Some("password"));
+    let mark = second.wait_for("while you were away: 2 messages missed in your inbox below", STEP);
+    let mark = second.wait_for_from(mark, "bob: while you slept", STEP);
+    second.wait_for_from(mark, "bob: and another", STEP);
+    publish(&mut bob, "alice@localhost", "live again");
+    second.wait_for("bob: live again", STEP);
+    drop(second); // killed
+
+    publish(&mut bob, "alice@localhost", "after the crash");
+    let mut third = chat_as(&server, &dir, "alice", Some("password"));
+    third.wait_for("while you were away: 1 message missed in your inbox below", STEP);
+    third.wait_for("bob: after the crash", STEP);
+    third.type_keys("/quit\r");
+    assert_eq!(third.wait_exit(STEP), 0);
+    let text = third.text();
+    for old in ["seen live", "while you slept", "live again"] {
+        assert!(!text.contains(old), "{old} shown again:\n{text}");
+    }
+
+    let mut fourth = chat_as(&server, &dir, "alice", Some("password"));
+    fourth.wait_for("while you were away: nothing missed in your inbox", STEP);
+    fourth.type_keys("/quit\r");
+    assert_eq!(fourth.wait_exit(STEP), 0);
+}

@@ -108,6 +108,35 @@ pub struct Restored {
     lost_at: u64,
     /// The users watched again, and their presence now.
     watched: Vec<(String, Option<Presence>)>,
+    /// What the restore comes after, for its lines.
+    after: After,
+}
+
+/// What a catch-up comes after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// A lost connection, made again.
+    Reconnect,
+    /// The end of the client's last run (an account's inbox, at start).
+    Absence,
+}
+
+impl After {
+    /// What begins its lines: `reconnected`, or what was missed `while you were away`.
+    fn lead(self) -> &'static str {
+        match self {
+            After::Reconnect => "reconnected",
+            After::Absence => "while you were away",
+        }
+    }
+
+    /// What begins the line of a catch-up the server refused.
+    fn refused(self) -> &'static str {
+        match self {
+            After::Reconnect => "reconnected, but",
+            After::Absence => "at start,",
+        }
+    }
 }
 
 /// Re-subscribes to every joined channel and catches up on each, and on the direct messages
@@ -142,31 +171,53 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     let watched = presence::restore(shared, conn, &mut held)?;
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain(inbox) {
-        let start = gap.start(topic);
-        // The server accepted each of these names (a Sub, the ID it gave).
-        let Ok(name) = Name::parse(topic) else { continue };
-        let mut pager = gaps::pager(name, start, None);
-        caught.push(
-            match read(topic, start, &mut pager, |ask| {
-                fetch(shared, conn, ask, &mut held)
-            }) {
-                Ok(c) => Ok(c),
-                // A refusal (not subscribed after all, store_unavailable) concerns this topic only.
-                Err(why @ NetError::Refused { .. }) => Err(Refused {
-                    topic: topic.clone(),
-                    start,
-                    why,
-                }),
-                Err(e) => return Err(e),
-            },
-        );
+        caught.push(catch_up(shared, conn, topic, gap.start(topic), &mut held)?);
     }
     Ok(Restored {
         caught,
         held,
         lost_at: gap.lost_at,
         watched,
+        after: After::Reconnect,
     })
+}
+
+/// On the first connection of an account: the direct messages that reached it since the
+/// client last left it ([`crate::marks`]), read before the editor starts.
+pub fn since_last_run(shared: &Shared, conn: &mut Conn, start: Start) -> Result<Restored, NetError> {
+    let me = shared.state().user.clone();
+    let mut held = Vec::new();
+    let caught = catch_up(shared, conn, &me, start, &mut held)?;
+    Ok(Restored {
+        caught: vec![caught],
+        held,
+        lost_at: start.lost_at,
+        watched: Vec::new(),
+        after: After::Absence,
+    })
+}
+
+/// Reads what `topic` got after `start`. The outer error ends the restore (the connection
+/// failed); a refusal (not subscribed after all, store_unavailable) concerns this topic only.
+fn catch_up(
+    shared: &Shared,
+    conn: &mut Conn,
+    topic: &str,
+    start: Start,
+    held: &mut Vec<Received>,
+) -> Result<Result<Caught, Refused>, NetError> {
+    // The server accepted each of these names (a Sub, the ID it gave).
+    let name = Name::parse(topic).map_err(|e| NetError::Protocol(e.to_string()))?;
+    let mut pager = gaps::pager(name, start, None);
+    match read(topic, start, &mut pager, |ask| fetch(shared, conn, ask, held)) {
+        Ok(c) => Ok(Ok(c)),
+        Err(why @ NetError::Refused { .. }) => Ok(Err(Refused {
+            topic: topic.to_string(),
+            start,
+            why,
+        })),
+        Err(e) => Err(e),
+    }
 }
 
 /// Says so if `topic`, rejoined, is not the channel that was joined: it ended while the
@@ -305,8 +356,9 @@ impl Restored {
                     let since = local_hms(start.lost_at);
                     let retry = gaps::worth_retrying(&r.why);
                     let line = format!(
-                        "reconnected, but the history of {name} could not be fetched ({}): anything \
+                        "{} the history of {name} could not be fetched ({}): anything \
                          said there since {since} {}",
+                        self.after.refused(),
                         r.why,
                         match retry {
                             true => "is missing until it can be; trying again in the background",
@@ -335,14 +387,16 @@ impl Restored {
             if c.ending == Ending::Unavailable {
                 since = since.min(c.start.lost_at);
                 no_history.push(names::history_of(&c.topic, &me, &domain));
-            } else if let Some(name) = show_caught(shared, c, "reconnected: ") {
+            } else if let Some(name) = show_caught(shared, c, &format!("{}: ", self.after.lead())) {
                 nothing.push(name);
             }
         }
         if !nothing.is_empty() {
-            shared
-                .screen
-                .info(format!("reconnected: nothing missed in {}", and_list(&nothing)));
+            shared.screen.info(format!(
+                "{}: nothing missed in {}",
+                self.after.lead(),
+                and_list(&nothing)
+            ));
         }
         if !no_history.is_empty() {
             shared.screen.info(format!(
@@ -534,6 +588,7 @@ mod tests {
             held: vec![twice, ev(5000, "#a@l"), ev(6000, "#c@l")],
             lost_at: 1_000,
             watched: Vec::new(),
+            after: After::Reconnect,
         };
         restored.show(&shared);
         screen.flush(Duration::from_secs(10));
@@ -647,6 +702,7 @@ mod tests {
             held: Vec::new(),
             lost_at: 9_000,
             watched: Vec::new(),
+            after: After::Reconnect,
         };
         restored.show(&shared);
         let st = shared.state();

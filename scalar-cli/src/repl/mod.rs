@@ -60,6 +60,8 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         if conn.is_tls() { " over TLS" } else { "" },
         conn.user
     ));
+    let mut conn = conn;
+    show_inbox_since_last_run(&shared, &mut conn);
     // Reconnections log in with the password read now; they never prompt over the chat.
     let dial = crate::conn::Dial {
         prompt: false,
@@ -81,6 +83,32 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     Ok(())
 }
 
+/// For an account: shows the direct messages that reached it since this client last left
+/// it ([`crate::marks`]), which the server kept while it was away; then marks where it is now.
+fn show_inbox_since_last_run(shared: &Shared, conn: &mut crate::conn::Conn) {
+    let user = {
+        let st = shared.state();
+        if !st.logged_in {
+            return;
+        }
+        st.user.clone()
+    };
+    if let Some(mark) = crate::marks::load(&user) {
+        let start = gaps::Start {
+            last: mark.last,
+            lost_at: mark.left_at,
+        };
+        match catchup::since_last_run(shared, conn, start) {
+            Ok(restored) => restored.show(shared),
+            Err(e) => shared.screen.error(format!(
+                "at start, your inbox could not be read ({e}): direct messages sent to you \
+                 while you were away may be missed"
+            )),
+        }
+    }
+    shared.keep_mark();
+}
+
 /// Says Bye and lets the reader see the server close, then prints what is left: all of it for
 /// plain lines (`plain`), whose reader may be a slow script; what a terminal takes within 2 s
 /// otherwise.
@@ -92,6 +120,7 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
         Flow::Continue => None,
     };
     shared.quitting.store(true, Ordering::SeqCst);
+    shared.keep_mark();
     let bye = Msg::Bye(Bye {
         code: 0,
         reason: reason.as_deref(),

@@ -61,7 +61,12 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
         shared.disconnected();
         // Where to catch up from is fixed now: live Events of the next connection must not
         // move it on before the gap is filled.
-        let gap = Gap::of(&shared.state(), heard_at);
+        let gap = {
+            let mut st = shared.state();
+            // Until a connection is back, the account leaves its inbox here (keep_mark).
+            st.lost_at.get_or_insert(heard_at);
+            Gap::of(&st, heard_at)
+        };
         // A session a server ban ended, or one whose name became an account (it had no
         // password, or it would have logged in), is not dialled again only to be told so.
         if let NetError::Dropped { code, .. } = why

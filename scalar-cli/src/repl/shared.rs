@@ -14,6 +14,7 @@ use super::gaps::Unfilled;
 use super::screen::Screen;
 use crate::conn::{NetError, encode};
 use crate::event::Received;
+use crate::marks::Mark;
 use crate::paging::{Ask, End};
 use crate::render::ChatView;
 use crate::timefmt::{day_name, local_day, now_ms};
@@ -106,6 +107,10 @@ pub struct State {
     pub held_error: Option<(u16, String, Instant)>,
     /// Whether the session logged in with a password, to an account of the server.
     pub logged_in: bool,
+    /// Whether the inbox mark could not be written, said once ([`Shared::keep_mark`]).
+    mark_failed: bool,
+    /// While the connection is down: when the server was last heard from.
+    pub lost_at: Option<u64>,
 }
 
 impl State {
@@ -404,7 +409,9 @@ impl Shared {
     /// The second half of [`install`](Shared::install): the client counts as connected (the
     /// prompt, and the thread that fills gaps, go by this).
     pub fn online(&self) {
-        self.state().connected = true;
+        let mut st = self.state();
+        st.connected = true;
+        st.lost_at = None;
     }
 
     /// Forgets the connection: waiting requests fail with [`ReqError::Lost`], and the network
@@ -520,12 +527,49 @@ impl Shared {
         }
     }
 
+    /// Records where an account leaves its inbox now ([`crate::marks`]): after the newest
+    /// direct message shown, or where a gap the client could not fill starts, so the next run
+    /// shows what comes after it. Names without an account have nothing kept for them.
+    pub fn keep_mark(&self) {
+        let (user, mark) = {
+            let st = self.state();
+            if !st.logged_in {
+                return;
+            }
+            let mark = match st.unfilled.get(&st.user) {
+                Some(gap) => Mark {
+                    left_at: gap.start.lost_at,
+                    last: gap.start.last,
+                },
+                None => Mark {
+                    left_at: st.lost_at.unwrap_or_else(now_ms),
+                    last: st.last.get(&st.user).copied(),
+                },
+            };
+            (st.user.clone(), mark)
+        };
+        if let Err(why) = crate::marks::save(&user, mark) {
+            let mut st = self.state();
+            if !std::mem::replace(&mut st.mark_failed, true) {
+                drop(st);
+                self.screen.error(format!(
+                    "{why}: the next start cannot show the direct messages that come while you are away"
+                ));
+            }
+        }
+    }
+
     /// Records and shows an Event, as `how` says.
     pub fn show_event(&self, e: &Received, how: Shown) {
         let mut st = self.state();
         let fresh = st.remember(e);
         if how != Shown::Read {
             st.advance(e);
+            if fresh && e.topic == st.user && !e.is_presence() {
+                drop(st);
+                self.keep_mark();
+                st = self.state();
+            }
             if !fresh {
                 return;
             }

@@ -1,0 +1,154 @@
+//! Where each account left its inbox: one line per account, `USER LEFT_AT [ID TIME]`, in
+//! `$XDG_DATA_HOME/scalar-cli/inbox-marks`. The next interactive run that logs in to the
+//! account reads its inbox from there, so the direct messages that came while it was away
+//! (a server keeps them for accounts: PROTOCOL.md §4, Message) are shown on start.
+//!
+//! [`Marks`] is the file's content, pure and unit-tested; [`load`] and [`save`] do the IO. The
+//! file is this client's own bookkeeping: a line it cannot read is dropped (the cost is one
+//! start-up without a catch-up for that account), never a failure.
+
+use scalar::proto::MsgId;
+use std::path::Path;
+
+/// The most accounts remembered; the one that left longest ago goes first.
+const MAX_MARKS: usize = 64;
+
+/// Where one account left its inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// When the client last heard from the server as this account (ms since the epoch, this
+    /// client's clock).
+    pub left_at: u64,
+    /// The newest direct message it showed, and its time.
+    pub last: Option<(MsgId, u64)>,
+}
+
+/// The marks file, by account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    marks: Vec<(String, Mark)>,
+}
+
+impl Marks {
+    /// Parses the file's text; lines that do not parse are left out.
+    pub fn parse(text: &str) -> Marks {
+        let marks = text.lines().filter_map(parse_line).collect();
+        Marks { marks }
+    }
+
+    /// `user`'s mark.
+    pub fn get(&self, user: &str) -> Option<Mark> {
+        self.marks.iter().find(|(u, _)| u == user).map(|(_, m)| *m)
+    }
+
+    /// Sets `user`'s mark, keeping at most [`MAX_MARKS`].
+    pub fn set(&mut self, user: &str, mark: Mark) {
+        self.marks.retain(|(u, _)| u != user);
+        self.marks.push((user.to_string(), mark));
+        if self.marks.len() > MAX_MARKS {
+            self.marks.sort_by_key(|(_, m)| std::cmp::Reverse(m.left_at));
+            self.marks.truncate(MAX_MARKS);
+        }
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (user, m) in &self.marks {
+            out.push_str(&format!("{user} {}", m.left_at));
+            if let Some((id, time)) = m.last {
+                out.push_str(&format!(" {id} {time}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn parse_line(line: &str) -> Option<(String, Mark)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (user, left_at, last) = match words[..] {
+        [user, left_at] => (user, left_at, None),
+        [user, left_at, id, time] => (user, left_at, Some((MsgId::from_hex(id)?, time.parse().ok()?))),
+        _ => return None,
+    };
+    let left_at = left_at.parse().ok()?;
+    Some((user.to_string(), Mark { left_at, last }))
+}
+
+/// `$XDG_DATA_HOME/scalar-cli/inbox-marks` (see [`crate::paths::data_file`]).
+fn path() -> Result<std::path::PathBuf, String> {
+    crate::paths::data_file("inbox-marks")
+}
+
+fn read(path: &Path) -> Marks {
+    std::fs::read_to_string(path).map_or_else(|_| Marks::default(), |t| Marks::parse(&t))
+}
+
+/// `user`'s mark, if this client left one. A missing or unreadable file has none.
+pub fn load(user: &str) -> Option<Mark> {
+    read(&path().ok()?).get(user)
+}
+
+/// Records `user`'s mark. Err says why it could not be written.
+pub fn save(user: &str, mark: Mark) -> Result<(), String> {
+    let path = path()?;
+    let mut marks = read(&path);
+    marks.set(user, mark);
+    crate::paths::write_private(&path, &marks.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_it_renders_and_drops_what_it_cannot_read() {
+        let mut m = Marks::default();
+        m.set(
+            "alice@l",
+            Mark {
+                left_at: 5,
+                last: None,
+            },
+        );
+        let last = Some((MsgId([7; 32]), 4));
+        m.set("bob@l", Mark { left_at: 9, last });
+        let text = format!(
+            "{}garbage\nbob@l x\ncarol@l 1 {} 2\n",
+            m.render(),
+            "zz".repeat(32)
+        );
+        let read = Marks::parse(&text);
+        assert_eq!(read, m);
+        assert_eq!(read.get("bob@l"), Some(Mark { left_at: 9, last }));
+        assert_eq!(read.get("carol@l"), None);
+    }
+
+    #[test]
+    fn a_new_mark_replaces_the_old_and_the_oldest_go_past_the_bound() {
+        let mut m = Marks::default();
+        for i in 0..(MAX_MARKS as u64 + 3) {
+            m.set(
+                &format!("u{i}@l"),
+                Mark {
+                    left_at: 100 + i,
+                    last: None,
+                },
+            );
+        }
+        m.set(
+            "u5@l",
+            Mark {
+                left_at: 1_000,
+                last: None,
+            },
+        );
+        assert_eq!(m.marks.len(), MAX_MARKS);
+        assert_eq!(m.get("u5@l").map(|k| k.left_at), Some(1_000));
+        for gone in ["u0@l", "u1@l", "u2@l"] {
+            assert_eq!(m.get(gone), None, "{gone}");
+        }
+        assert!(m.get("u3@l").is_some());
+    }
+}
