@@ -512,8 +512,16 @@ fn direct_messages_sent_while_away_are_shown_at_the_next_start() {
     let mark = second.wait_for("while you were away: 2 messages missed in your inbox below", STEP);
     let mark = second.wait_for_from(mark, "bob: while you slept", STEP);
     second.wait_for_from(mark, "bob: and another", STEP);
+    let marks = dir.0.join("data/scalar-cli/inbox-marks");
+    let before = std::fs::read_to_string(&marks).expect("a mark since the first run");
     publish(&mut bob, "alice@localhost", "live again");
     second.wait_for("bob: live again", STEP);
+    // Written within a second of the message shown (by the client's background thread).
+    let deadline = std::time::Instant::now() + STEP;
+    while std::fs::read_to_string(&marks).unwrap() == before {
+        assert!(std::time::Instant::now() < deadline, "the mark was not moved on");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     drop(second); // killed
 
     publish(&mut bob, "alice@localhost", "after the crash");

@@ -98,7 +98,8 @@ pub fn pager(topic: Name<'_>, start: Start, upto: Option<u64>) -> Pager<'_> {
     }
 }
 
-/// Starts the thread that fills gaps again while connected. It stops when the user quits.
+/// Starts the thread that fills gaps again while connected, and writes the inbox mark after
+/// direct messages were shown ([`Shared::keep_mark`]). It stops when the user quits.
 pub fn spawn(shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("gaps".into()).spawn(move || {
         while !shared.quitting.load(Ordering::SeqCst) {
@@ -106,6 +107,7 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>
             for topic in due(&shared) {
                 fill(&shared, &topic);
             }
+            shared.keep_mark_if_due();
         }
     })
 }

@@ -1,6 +1,6 @@
 //! The interactive client: the editor (or plain line reader) on the main thread, the socket
 //! reader on another, a printer thread between them and the terminal, and one that reads again
-//! the history a reconnect could not fetch ([`gaps`]).
+//! the history a reconnect could not fetch and keeps the inbox mark ([`gaps`]).
 
 mod catchup;
 mod command;

@@ -109,6 +109,8 @@ pub struct State {
     pub logged_in: bool,
     /// Whether the inbox mark could not be written, said once ([`Shared::keep_mark`]).
     mark_failed: bool,
+    /// Whether a direct message was shown since the inbox mark was last written.
+    pub mark_due: bool,
     /// While the connection is down: when the server was last heard from.
     pub lost_at: Option<u64>,
 }
@@ -532,7 +534,8 @@ impl Shared {
     /// shows what comes after it. Names without an account have nothing kept for them.
     pub fn keep_mark(&self) {
         let (user, mark) = {
-            let st = self.state();
+            let mut st = self.state();
+            st.mark_due = false;
             if !st.logged_in {
                 return;
             }
@@ -559,17 +562,21 @@ impl Shared {
         }
     }
 
+    /// [`keep_mark`](Shared::keep_mark), if a direct message was shown since it last ran.
+    pub fn keep_mark_if_due(&self) {
+        if self.state().mark_due {
+            self.keep_mark();
+        }
+    }
+
     /// Records and shows an Event, as `how` says.
     pub fn show_event(&self, e: &Received, how: Shown) {
         let mut st = self.state();
         let fresh = st.remember(e);
         if how != Shown::Read {
             st.advance(e);
-            if fresh && e.topic == st.user && !e.is_presence() {
-                drop(st);
-                self.keep_mark();
-                st = self.state();
-            }
+            // Written by the gaps thread within a second: no file IO on this thread.
+            st.mark_due |= fresh && st.logged_in && e.topic == st.user && !e.is_presence();
             if !fresh {
                 return;
             }
