@@ -30,10 +30,18 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// Parses the file's text; lines that do not parse are left out.
-    pub fn parse(text: &str) -> Marks {
-        let marks = text.lines().filter_map(parse_line).collect();
-        Marks { marks }
+    /// Parses the file's text; lines that do not parse are left out, and counted.
+    pub fn parse(text: &str) -> (Marks, usize) {
+        let mut bad = 0;
+        let marks = text
+            .lines()
+            .filter_map(|l| {
+                let m = parse_line(l);
+                bad += usize::from(m.is_none());
+                m
+            })
+            .collect();
+        (Marks { marks }, bad)
     }
 
     /// `user`'s mark.
@@ -81,19 +89,42 @@ fn path() -> Result<std::path::PathBuf, String> {
     crate::paths::data_file("inbox-marks")
 }
 
-fn read(path: &Path) -> Marks {
-    std::fs::read_to_string(path).map_or_else(|_| Marks::default(), |t| Marks::parse(&t))
+/// The marks in the file at `path`, and what was wrong with it, if anything: a missing file
+/// holds none and is not wrong.
+fn read(path: &Path) -> (Marks, Option<String>) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match Marks::parse(&text) {
+            (marks, 0) => (marks, None),
+            (marks, bad) => {
+                let why = format!("{}: {bad} unreadable lines ignored", path.display());
+                (marks, Some(why))
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Marks::default(), None),
+        Err(e) => (
+            Marks::default(),
+            Some(format!("cannot read {}: {e}", path.display())),
+        ),
+    }
 }
 
-/// `user`'s mark, if this client left one. A missing or unreadable file has none.
-pub fn load(user: &str) -> Option<Mark> {
-    read(&path().ok()?).get(user)
+/// `user`'s mark, if this client left one; and what was wrong with the file, if it could not
+/// be read whole (then a mark may have been lost).
+pub fn load(user: &str) -> (Option<Mark>, Option<String>) {
+    match path() {
+        Ok(path) => {
+            let (marks, wrong) = read(&path);
+            (marks.get(user), wrong)
+        }
+        Err(why) => (None, Some(why)),
+    }
 }
 
-/// Records `user`'s mark. Err says why it could not be written.
+/// Records `user`'s mark (dropping the file's unreadable lines). Err says why it could not be
+/// written.
 pub fn save(user: &str, mark: Mark) -> Result<(), String> {
     let path = path()?;
-    let mut marks = read(&path);
+    let (mut marks, _) = read(&path);
     marks.set(user, mark);
     crate::paths::write_private(&path, &marks.render())
 }
@@ -119,8 +150,8 @@ mod tests {
             m.render(),
             "zz".repeat(32)
         );
-        let read = Marks::parse(&text);
-        assert_eq!(read, m);
+        let (read, bad) = Marks::parse(&text);
+        assert_eq!((&read, bad), (&m, 3));
         assert_eq!(read.get("bob@l"), Some(Mark { left_at: 9, last }));
         assert_eq!(read.get("carol@l"), None);
     }

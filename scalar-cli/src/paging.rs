@@ -136,6 +136,11 @@ pub struct Pager<'a> {
 }
 
 impl<'a> Pager<'a> {
+    /// The time the read stops before, if it has one.
+    pub fn until(&self) -> Option<u64> {
+        self.bounds.until
+    }
+
     /// Whether the read is of a user's ID: direct messages or a conversation.
     pub fn of_user(&self) -> bool {
         self.topic.kind() == scalar::proto::Kind::User

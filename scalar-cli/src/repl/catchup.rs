@@ -71,6 +71,8 @@ pub struct Caught {
     topic: String,
     /// Where the read started.
     pub start: Start,
+    /// The time the read stopped before, if it had one.
+    upto: Option<u64>,
     /// The missed messages, oldest first.
     events: Vec<Received>,
     /// How the read ended.
@@ -285,6 +287,7 @@ pub(super) fn read<E: paging::PageError + From<NetError>>(
     Ok(Caught {
         topic: topic.to_string(),
         start,
+        upto: pager.until(),
         events,
         ending,
         by_time: pager.by_time,
@@ -418,11 +421,24 @@ impl Restored {
 /// there is nothing to say: nothing missed, and the gap filled.
 pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<String> {
     let name = c.name(shared);
-    let fresh: Vec<Received> = {
-        let st = shared.state();
-        c.events.into_iter().filter(|e| !st.seen(&e.id)).collect()
+    let (fresh, inbox): (Vec<Received>, bool) = {
+        let mut st = shared.state();
+        let inbox = c.topic == st.user;
+        // Direct messages are each the user's: past the page bound, the rest of the inbox's
+        // gap is read in the background (`gaps`), and the inbox mark stays at its start.
+        if let (true, Ending::Capped, Some(last)) = (inbox, c.ending, c.events.last()) {
+            let start = Start {
+                last: Some((last.id, last.time)),
+                lost_at: c.start.lost_at,
+            };
+            let mut rest = Unfilled::new(start);
+            rest.upto = c.upto;
+            st.unfilled.insert(c.topic.clone(), rest);
+        }
+        let fresh = c.events.into_iter().filter(|e| !st.seen(&e.id)).collect();
+        (fresh, inbox)
     };
-    let gaps = gap_notes(c.ending, c.by_time, c.lost_before);
+    let gaps = gap_notes(c.ending, c.by_time, c.lost_before, inbox);
     if fresh.is_empty() && gaps.is_empty() {
         return Some(name);
     }
@@ -473,7 +489,7 @@ fn missed(n: usize) -> String {
 }
 
 /// What makes a gap not wholly filled, one phrase each.
-fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>) -> Vec<String> {
+fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>, inbox: bool) -> Vec<String> {
     let mut v = Vec::new();
     // Retention that cut into the gap says more than the fallback by time it caused.
     if by_time && lost_before.is_none() {
@@ -484,12 +500,20 @@ fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>) -> Vec<Str
         );
     }
     if let Some(h) = lost_before {
+        // An account reads its direct messages from its creation on (PROTOCOL.md §4).
+        let or = match inbox {
+            true => ", or they were sent before your account was made",
+            false => "",
+        };
         v.push(format!(
-            "the gap is incomplete: the server's retention deleted messages up to {}",
+            "the gap is incomplete: the server's retention deleted messages up to {}{or}",
             local_hms(h)
         ));
     }
     match ending {
+        Ending::Capped if inbox => v.push(format!(
+            "stopped after {MAX_PAGES} pages: the newer ones follow in the background"
+        )),
         Ending::Capped => v.push(format!(
             "stopped after {MAX_PAGES} pages: newer missed messages were not fetched (/history shows \
              the latest)"
@@ -554,11 +578,45 @@ mod tests {
         Caught {
             topic: topic.into(),
             start,
+            upto: None,
             events,
             ending: Ending::Complete,
             by_time: false,
             lost_before: None,
         }
+    }
+
+    #[test]
+    fn an_inbox_read_stopped_at_the_page_bound_leaves_the_rest_to_the_background() {
+        let (shared, screen, rx) = session();
+        let start = Start {
+            last: None,
+            lost_at: 1_000,
+        };
+        let capped = |topic: &str| Caught {
+            ending: Ending::Capped,
+            upto: Some(9_000),
+            ..caught(topic, start, (1..=3).map(|n| ev(n, topic)).collect())
+        };
+        assert_eq!(
+            show_caught(&shared, capped("me@l"), "while you were away: "),
+            None
+        );
+        assert_eq!(show_caught(&shared, capped("#a@l"), "reconnected: "), None);
+        screen.flush(Duration::from_secs(10));
+        let all: String = rx.try_iter().collect();
+        assert!(all.contains("the newer ones follow in the background"), "{all}");
+        assert!(all.contains("newer missed messages were not fetched"), "{all}");
+        let st = shared.state();
+        let rest = &st.unfilled["me@l"];
+        let last = ev(3, "me@l");
+        assert_eq!(
+            rest.start.last,
+            Some((last.id, last.time)),
+            "from the last one read"
+        );
+        assert_eq!((rest.start.lost_at, rest.upto), (1_000, Some(9_000)));
+        assert!(!st.unfilled.contains_key("#a@l"), "a channel's is not read on");
     }
 
     #[test]
@@ -738,10 +796,10 @@ mod tests {
 
     #[test]
     fn gaps_say_why_they_are_not_filled() {
-        assert!(gap_notes(Ending::Complete, false, None).is_empty());
-        let v = gap_notes(Ending::Complete, true, None);
+        assert!(gap_notes(Ending::Complete, false, None, false).is_empty());
+        let v = gap_notes(Ending::Complete, true, None, false);
         assert!(v[0].starts_with("the gap may be incomplete"), "{v:?}");
-        let v = gap_notes(Ending::Capped, true, Some(1_764_000_000_000));
+        let v = gap_notes(Ending::Capped, true, Some(1_764_000_000_000), false);
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(
             v[0].starts_with("the gap is incomplete: the server's retention"),

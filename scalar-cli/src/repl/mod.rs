@@ -93,7 +93,19 @@ fn show_inbox_since_last_run(shared: &Shared, conn: &mut crate::conn::Conn) {
         }
         st.user.clone()
     };
-    if let Some(mark) = crate::marks::load(&user) {
+    let (mark, wrong) = crate::marks::load(&user);
+    if let Some(why) = wrong {
+        let me = crate::names::short(&user, &shared.state().domain).to_string();
+        shared.screen.error(format!(
+            "{why}: direct messages sent to you while you were away may not be shown here \
+             (/msg {me}, then /history, reads them)"
+        ));
+    }
+    if let Some(mark) = mark {
+        // A run that shows none goes on marking the last one shown before it.
+        if let Some(last) = mark.last {
+            shared.state().last.entry(user.clone()).or_insert(last);
+        }
         let start = gaps::Start {
             last: mark.last,
             lost_at: mark.left_at,

@@ -556,7 +556,7 @@ impl Shared {
             if !std::mem::replace(&mut st.mark_failed, true) {
                 drop(st);
                 self.screen.error(format!(
-                    "{why}: the next start cannot show the direct messages that come while you are away"
+                    "{why}: the next start cannot tell which direct messages you have seen"
                 ));
             }
         }
