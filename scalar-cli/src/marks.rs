@@ -121,12 +121,43 @@ pub fn load(user: &str) -> (Option<Mark>, Option<String>) {
 }
 
 /// Records `user`'s mark (dropping the file's unreadable lines). Err says why it could not be
-/// written.
+/// written. The file is read, changed and written under a lock (`inbox-marks.lock`, flock(2)),
+/// so clients of other accounts on the machine, and this client's own threads, do not undo
+/// each other's marks.
 pub fn save(user: &str, mark: Mark) -> Result<(), String> {
-    let path = path()?;
-    let (mut marks, _) = read(&path);
+    save_at(&path()?, user, mark)
+}
+
+fn save_at(path: &Path, user: &str, mark: Mark) -> Result<(), String> {
+    let _lock = Lock::take(&path.with_extension("lock"))?;
+    let (mut marks, _) = read(path);
     marks.set(user, mark);
-    crate::paths::write_private(&path, &marks.render())
+    crate::paths::write_private(path, &marks.render())
+}
+
+/// An exclusive flock(2) on a lock file, held until dropped (closing the file releases it).
+struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    fn take(path: &Path) -> Result<Lock, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        // SAFETY: flock(2) on a descriptor this function owns, open until the Lock is dropped.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+        Ok(Lock { _file: file })
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +185,38 @@ mod tests {
         assert_eq!((&read, bad), (&m, 3));
         assert_eq!(read.get("bob@l"), Some(Mark { left_at: 9, last }));
         assert_eq!(read.get("carol@l"), None);
+    }
+
+    /// Many threads at once, each its own account: every mark is there at the end.
+    #[test]
+    fn saves_from_many_threads_lose_none() {
+        let dir = std::env::temp_dir().join(format!("marks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("inbox-marks");
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let mark = Mark {
+                            left_at: i,
+                            last: None,
+                        };
+                        save_at(&path, &format!("u{t}@l"), mark).unwrap();
+                        assert!(read(&path).1.is_none(), "never half a file");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (marks, bad) = read(&path);
+        assert!(bad.is_none());
+        for t in 0..8 {
+            assert_eq!(marks.get(&format!("u{t}@l")).map(|m| m.left_at), Some(24), "u{t}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

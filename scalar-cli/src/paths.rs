@@ -27,7 +27,10 @@ pub fn data_file(name: &str) -> Result<PathBuf, String> {
 /// renamed over it, so a crash never leaves half a file.
 pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per write: two threads of one process may write the same file at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()

@@ -554,3 +554,72 @@ fn direct_messages_sent_while_away_are_shown_at_the_next_start() {
     lost.type_keys("/quit\r");
     assert_eq!(lost.wait_exit(STEP), 0);
 }
+
+/// A start whose inbox catch-up fails (here the connection is cut as it asks) keeps the gap:
+/// the reconnect reads it, and the mark does not move past it meanwhile.
+#[test]
+fn an_inbox_catch_up_cut_at_start_is_read_by_the_reconnect() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut first = chat_as(&server, &dir, "alice", Some("password"));
+    first.type_keys("/quit\r");
+    assert_eq!(first.wait_exit(STEP), 0);
+    let mut bob = server.client("bob");
+    publish(&mut bob, "alice@localhost", "away A");
+    // Older than the 5 s a catch-up by time reaches back (no message was seen before it).
+    std::thread::sleep(std::time::Duration::from_millis(5_500));
+
+    // A proxy whose first connection is cut when the client's first Catchup goes through.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let upstream = server.addr();
+    std::thread::spawn(move || {
+        for (n, down) in proxy.incoming().map_while(Result::ok).enumerate() {
+            let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
+                return;
+            };
+            let (mut from_up, mut to_down) = (up.try_clone().unwrap(), down.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_up, &mut to_down);
+                let _ = to_down.shutdown(std::net::Shutdown::Both);
+            });
+            let mut down = down;
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut len = [0u8; 2];
+                while down.read_exact(&mut len).is_ok() {
+                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
+                    if down.read_exact(&mut frame).is_err() {
+                        break;
+                    }
+                    // A map whose first entry is key 0 (type) = 13 (Catchup).
+                    if n == 0 && frame.get(1..3) == Some(&[0x00, 0x0d]) {
+                        break;
+                    }
+                    if up.write_all(&len).and_then(|_| up.write_all(&frame)).is_err() {
+                        break;
+                    }
+                }
+                let _ = up.shutdown(std::net::Shutdown::Both);
+                let _ = down.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    let mut cmd = cli(&server, &dir);
+    cmd.env("SCALAR_SERVER", format!("127.0.0.1:{proxy_port}"))
+        .env("SCALAR_PASSWORD", "password")
+        .args(["--id", "alice"]);
+    let mut p = Pty::spawn(cmd);
+    let mark = p.wait_for("at start, your inbox could not be read", STEP);
+    let mark = p.wait_for_from(
+        mark,
+        "reconnected: 1 message missed in your inbox below",
+        STEP * 2,
+    );
+    p.wait_for_from(mark, "bob: away A", STEP);
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    let again = chat_as(&server, &dir, "alice", Some("password"));
+    again.wait_for("while you were away: nothing missed in your inbox", STEP);
+    assert!(!again.text().contains("away A"), "{}", again.text());
+}

@@ -173,7 +173,9 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     let watched = presence::restore(shared, conn, &mut held)?;
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain(inbox) {
-        caught.push(catch_up(shared, conn, topic, gap.start(topic), &mut held)?);
+        // The server accepted each of these names (a Sub, the ID it gave).
+        let Ok(name) = Name::parse(topic) else { continue };
+        caught.push(catch_up(shared, conn, name, gap.start(topic), &mut held)?);
     }
     Ok(Restored {
         caught,
@@ -188,8 +190,9 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
 /// client last left it ([`crate::marks`]), read before the editor starts.
 pub fn since_last_run(shared: &Shared, conn: &mut Conn, start: Start) -> Result<Restored, NetError> {
     let me = shared.state().user.clone();
+    let name = Name::parse(&me).map_err(|e| NetError::Protocol(format!("{me}: {e}")))?;
     let mut held = Vec::new();
-    let caught = catch_up(shared, conn, &me, start, &mut held)?;
+    let caught = catch_up(shared, conn, name, start, &mut held)?;
     Ok(Restored {
         caught: vec![caught],
         held,
@@ -204,13 +207,12 @@ pub fn since_last_run(shared: &Shared, conn: &mut Conn, start: Start) -> Result<
 fn catch_up(
     shared: &Shared,
     conn: &mut Conn,
-    topic: &str,
+    topic: Name<'_>,
     start: Start,
     held: &mut Vec<Received>,
 ) -> Result<Result<Caught, Refused>, NetError> {
-    // The server accepted each of these names (a Sub, the ID it gave).
-    let name = Name::parse(topic).map_err(|e| NetError::Protocol(e.to_string()))?;
-    let mut pager = gaps::pager(name, start, None);
+    let mut pager = gaps::pager(topic, start, None);
+    let topic = topic.as_str();
     match read(topic, start, &mut pager, |ask| fetch(shared, conn, ask, held)) {
         Ok(c) => Ok(Ok(c)),
         Err(why @ NetError::Refused { .. }) => Ok(Err(Refused {

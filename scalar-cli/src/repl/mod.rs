@@ -112,10 +112,17 @@ fn show_inbox_since_last_run(shared: &Shared, conn: &mut crate::conn::Conn) {
         };
         match catchup::since_last_run(shared, conn, start) {
             Ok(restored) => restored.show(shared),
-            Err(e) => shared.screen.error(format!(
-                "at start, your inbox could not be read ({e}): direct messages sent to you \
-                 while you were away may be missed"
-            )),
+            Err(e) => {
+                // The connection failed, or a reply may still come on it and be taken for a
+                // live one: it is dropped, and the reconnect reads this gap (kept, so the mark
+                // stays at its start meanwhile).
+                let gap = gaps::Unfilled::new(start);
+                shared.state().unfilled.insert(user.clone(), gap);
+                let _ = conn.stream().shutdown(std::net::Shutdown::Both);
+                shared.screen.error(format!(
+                    "at start, your inbox could not be read ({e}); connecting again to read it"
+                ));
+            }
         }
     }
     shared.keep_mark();
