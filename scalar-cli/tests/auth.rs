@@ -623,3 +623,34 @@ fn an_inbox_catch_up_cut_at_start_is_read_by_the_reconnect() {
     again.wait_for("while you were away: nothing missed in your inbox", STEP);
     assert!(!again.text().contains("away A"), "{}", again.text());
 }
+
+/// A direct message to someone offline (an account: the server keeps it) or away is followed
+/// by a line that says so, once, as IRC servers answer a message to an away user.
+#[test]
+fn a_direct_message_to_someone_offline_or_away_says_so_once() {
+    use scalar::proto::{Msg, Presence, SetPresence};
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut carol = server.client("carol");
+    carol
+        .request(STEP, |seq| {
+            Msg::SetPresence(SetPresence {
+                seq,
+                presence: Presence::Away,
+                reason: Some("lunch"),
+            })
+        })
+        .unwrap();
+    let mut cmd = cli(&server, &dir);
+    cmd.args(["--id", "bob"]);
+    let r = run(cmd, b"/msg alice hi\n/msg alice again\n/msg carol hey\n/quit\n");
+    let offline = "-- alice is offline: what you send waits for them on the server";
+    assert_eq!(r.stdout.matches(offline).count(), 1, "{}", r.stdout);
+    assert_eq!(
+        r.stdout.matches("-- carol is away: lunch").count(),
+        1,
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("[dm to alice] bob: again"), "{}", r.stdout);
+}

@@ -194,6 +194,10 @@ fn publish(
     });
     let short = || names::short(topic, &shared.state().domain).to_string();
     match result {
+        Ok(_) if name.kind() == Kind::User => {
+            super::presence::say_if_absent(shared, topic);
+            Ok(())
+        }
         Ok(_) => Ok(()),
         Err(e @ ReqError::Lost) => Err(format!("{e}: the message may not have been delivered")),
         // The server may yet take it (a stalled server, a long queue): "not sent" would make

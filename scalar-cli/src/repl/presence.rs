@@ -12,6 +12,7 @@ use crate::conn::{Conn, NetError};
 use crate::event::Received;
 use crate::names;
 use scalar::proto::{Msg, Name, Presence, SetPresence, Sub};
+use std::time::{Duration, Instant};
 
 /// `/status [away [NOTE] | back]`: says it, or shows what was said. The reply is the presence
 /// Event watchers get too, which the network thread shows ("you are away: lunch").
@@ -74,6 +75,85 @@ fn away_as_the_server_says(shared: &Shared) -> Option<Option<String>> {
         _ => Some(None),
     }
 }
+
+/// After a direct message to `user`, whom this client does not watch: says so if `user` is
+/// offline (the server took the message, so it keeps it for them: PROTOCOL.md §4, Message) or
+/// away (with its note), as IRC servers answer a PRIVMSG to an away user. Asked with an Unsub
+/// of its ID, which changes nothing when not watching and whose Meta says the presence; asked
+/// at most every [`ASK_AGAIN`], and said again only when it changed or [`SAY_AGAIN`] passed,
+/// so a conversation is neither a request nor a note a line.
+pub fn say_if_absent(shared: &Shared, user: &str) {
+    let (domain, skip) = {
+        let st = shared.state();
+        let local = user.rsplit_once('@').is_some_and(|(_, d)| d == st.domain);
+        // Watching says it already; another domain's users are not this server's to ask.
+        let watched = st.user == user || st.watching.iter().any(|w| w == user);
+        let asked = st.absent.get(user).is_some_and(|a| a.asked.elapsed() < ASK_AGAIN);
+        (st.domain.clone(), !local || watched || asked)
+    };
+    let Ok(topic) = Name::parse(user) else { return };
+    if skip {
+        return;
+    }
+    let Ok(frame) = shared.request(Want::Reply, |seq| Msg::Unsub(Sub { seq, topic })) else {
+        return;
+    };
+    let Ok(Msg::Meta(m)) = frame.msg() else { return };
+    let presence = (m.presence, m.reason.map(str::to_string));
+    let short = names::short(user, &domain).to_string();
+    let line = match &presence {
+        (Some(Presence::Offline), _) => Some(format!(
+            "{short} is offline: what you send waits for them on the server"
+        )),
+        (Some(Presence::Away), Some(note)) if !note.is_empty() => Some(format!("{short} is away: {note}")),
+        (Some(Presence::Away), _) => Some(format!("{short} is away")),
+        _ => None,
+    };
+    let now = Instant::now();
+    let mut st = shared.state();
+    let before = st.absent.remove(user);
+    let repeat = before
+        .as_ref()
+        .is_some_and(|b| b.presence == presence && b.said.is_some_and(|t| t.elapsed() < SAY_AGAIN));
+    let said = match (&line, repeat) {
+        (Some(_), true) => before.and_then(|b| b.said),
+        (Some(_), false) => Some(now),
+        (None, _) => None,
+    };
+    if st.absent.len() >= MAX_ABSENT {
+        st.absent.clear();
+    }
+    st.absent.insert(
+        user.to_string(),
+        Absence {
+            presence,
+            asked: now,
+            said,
+        },
+    );
+    drop(st);
+    if let (Some(line), false) = (line, repeat) {
+        shared.screen.info(crate::render::clean_line(&line));
+    }
+}
+
+/// What [`say_if_absent`] last learnt of a user.
+#[derive(Debug, Clone)]
+pub struct Absence {
+    /// The presence the Meta said, and the away note.
+    presence: (Option<Presence>, Option<String>),
+    /// When it was asked.
+    asked: Instant,
+    /// When it was last said, if it was not here.
+    said: Option<Instant>,
+}
+
+/// How long after asking a user's presence it is not asked again.
+const ASK_AGAIN: Duration = Duration::from_secs(10);
+/// How long a user's absence, once said, is not said again while it lasts.
+const SAY_AGAIN: Duration = Duration::from_secs(60);
+/// The most users remembered; past it all are forgotten.
+const MAX_ABSENT: usize = 256;
 
 /// "bob (online)", or "bob" when the server did not say.
 fn presence_of(user: &str, presence: Option<Presence>, domain: &str) -> String {
