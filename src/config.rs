@@ -402,6 +402,9 @@ impl Config {
         }
         let domain = serving.map_or_else(|| config.domain.clone(), str::to_string);
         config.complete_names(&domain);
+        if let Some(why) = config.policy.bans.iter().find_map(|b| b.bans_everyone(&domain)) {
+            return Err(bad("ban", why));
+        }
         config.check()?;
         Ok(config)
     }
@@ -966,6 +969,25 @@ mod tests {
         assert!(start.start_only_changes(&same).is_empty(), "max-subs reloads");
         let moved = args(&["--domain", "b.example", "--fsync", "always", "--auth", "guests"]).unwrap();
         assert_eq!(start.start_only_changes(&moved), ["domain", "fsync", "auth"]);
+    }
+
+    #[test]
+    fn a_ban_of_every_user_is_refused_as_from_an_admin() {
+        for all in ["*@localhost", "*@*", "*", "**@local*"] {
+            let e = args(&["--ban", all]).unwrap_err().to_string();
+            assert!(e.contains("would ban every user of this server"), "{all}: {e}");
+        }
+        let e = args(&["--domain", "chat.example", "--ban", "*@*.example"]).unwrap_err();
+        assert!(e.to_string().contains("every user"), "{e}");
+        let serving = Config::reread(["--ban".to_string(), "*".to_string()], "x.org");
+        assert!(
+            serving
+                .unwrap_err()
+                .to_string()
+                .contains("*@x.org would ban every user")
+        );
+        assert!(args(&["--ban", "*@spam.example"]).is_ok());
+        assert!(args(&["--ban", "spam*"]).is_ok());
     }
 
     #[test]

@@ -477,3 +477,22 @@ fn a_server_started_for_another_domain_than_its_accounts_says_so() {
     assert!(log.iter().any(|l| l.contains("listening on")), "{log:?}");
     assert!(!log.iter().any(|l| l.contains("none of the")), "{log:?}");
 }
+
+/// A bare name with the domain given (`--domain`) means that domain, even where the accounts
+/// so far are of another: the operator said so (found by an operator's walkthrough, as was
+/// an empty list printing nothing at all).
+#[test]
+fn a_bare_name_with_its_domain_named_is_added_beside_other_domains() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "alice", "password").0);
+    assert!(account(dir.path(), "del", "alice", "").0);
+    // An empty list says so (on standard error).
+    assert_eq!(
+        account(dir.path(), "list", "", ""),
+        (true, "scalard account: none\n".into())
+    );
+    assert!(account(dir.path(), "add", "alice", "password").0);
+    let (ok, out) = account_with(dir.path(), "add", "erin", "password", &["--domain", "chat.test"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("account erin@chat.test added"), "{out}");
+}

@@ -1116,3 +1116,51 @@ fn the_batched_writer_searches_and_password_checks_yield_to_the_loop_the_always_
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(thread_nice(&always, "scalard-writer"), Some(main));
 }
+
+/// The way a restore goes wrong most: a backup copied in over the WAL a killed server left,
+/// which SQLite applies to it. The start says so, not only that the file is malformed (found
+/// by an operator's walkthrough of docs/OPERATIONS.md).
+#[test]
+fn a_backup_copied_in_over_a_stale_wal_is_named_as_the_likely_cause() {
+    let dir = DataDir::new();
+    let (db, backup) = (
+        format!("{}/scalard.db", dir.path()),
+        format!("{}/b.db", dir.path()),
+    );
+    let mut s = Scalard::start_in(Some(dir.path()), &["--fsync", "always"]);
+    let mut alice = joined(&s, "alice");
+    for i in 0..50 {
+        publish(&mut alice, ROOM, &format!("before the backup {i}")).unwrap();
+    }
+    let copy = rusqlite::Connection::open(&db).unwrap();
+    copy.execute_batch(&format!("VACUUM INTO '{backup}'")).unwrap();
+    drop(copy);
+    for i in 0..500 {
+        publish(&mut alice, ROOM, &format!("after the backup {i}")).unwrap();
+    }
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    assert!(
+        std::path::Path::new(&format!("{db}-wal")).exists(),
+        "a WAL left behind"
+    );
+    std::fs::copy(&backup, &db).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", dir.path()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("it started on a damaged copy");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("malformed"), "{err}");
+    assert!(err.contains("delete scalard.db-wal and scalard.db-shm"), "{err}");
+}

@@ -228,6 +228,15 @@ fn unusable_data_dir(config: &Config, e: &str) -> ExitCode {
             free / 1024
         );
     }
+    // The way a restore most often goes wrong: a copy put in over a stale WAL, which SQLite
+    // then applies to it.
+    if e.contains("malformed") {
+        eprintln!(
+            "scalard: if a backup was copied in as scalard.db, it was likely damaged by the \
+             scalard.db-wal left beside it: delete scalard.db-wal and scalard.db-shm, then copy \
+             the backup in again (docs/OPERATIONS.md, Backups)"
+        );
+    }
     eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
     ExitCode::from(1)
 }
@@ -348,12 +357,14 @@ fn sub_config(sub: &str, flags: &[String]) -> Result<Config, ExitCode> {
     })
 }
 
-/// Prints what a subcommand did (exit 0), or why it failed (exit 1).
+/// Prints what a subcommand did (exit 0), or why it failed (exit 1). An empty list says so on
+/// standard error, so that a script reading standard output still reads nothing.
 fn sub_result(sub: &str, result: Result<String, String>) -> ExitCode {
     match result {
         Ok(msg) => {
-            if !msg.is_empty() {
-                out(&msg);
+            match msg.is_empty() {
+                true => eprintln!("scalard {sub}: none"),
+                false => out(&msg),
             }
             ExitCode::SUCCESS
         }
@@ -390,6 +401,13 @@ fn account(args: Vec<String>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // A domain the operator named (`--domain`, or a configuration's) means what it says.
+    let named = |f: &String| {
+        ["--domain", "--config"]
+            .iter()
+            .any(|k| f.split('=').next() == Some(k))
+    };
+    let domain_named = flags.iter().any(named);
     let typed = id.unwrap_or_default();
     let id = match id.map(|id| admin::account_id(id, &config.domain)).transpose() {
         Ok(id) => id.unwrap_or_default(),
@@ -400,6 +418,7 @@ fn account(args: Vec<String>) -> ExitCode {
     };
     // Before the password is asked for: a bare name completed with the wrong domain.
     if cmd == admin::Command::Add
+        && !domain_named
         && let Ok(dir) = data_dir_path(&config)
         && let Ok(db) = admin::open_existing(&dir.join(DB_FILE))
         && let Err(e) = admin::check_completed_domain(&db, typed, &id)
@@ -435,7 +454,7 @@ fn account(args: Vec<String>) -> ExitCode {
         },
     };
     let password = if cmd.needs_password() {
-        match read_new_password() {
+        match read_new_password(&id) {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("scalard account: {e}");
@@ -479,8 +498,8 @@ fn ban(args: Vec<String>) -> ExitCode {
 }
 
 /// A new password: typed twice at a terminal, or one line of stdin.
-fn read_new_password() -> Result<String, String> {
-    let p = scalar::tty::read_secret("password: ").map_err(|e| e.to_string())?;
+fn read_new_password(id: &str) -> Result<String, String> {
+    let p = scalar::tty::read_secret(&format!("password for {id}: ")).map_err(|e| e.to_string())?;
     admin::check_password(&p)?;
     if scalar::tty::stdin_is_tty() && scalar::tty::read_secret("again: ").map_err(|e| e.to_string())? != p {
         return Err("the two passwords differ".into());

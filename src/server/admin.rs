@@ -59,26 +59,31 @@ pub(super) fn is_server(topic: Name<'_>) -> bool {
 /// Why an admin on `peer` of the server of `domain` must not ban `ban`, if they must not: it
 /// would cut them off, every client of this machine, or every user.
 fn self_ban(ban: &ServerBan, peer: IpAddr, domain: &str) -> Option<String> {
-    // `*@DOMAIN`, `*@*`, `*@local*`: every user (but admins), whose clients then stop
-    // reconnecting, so that lifting it brings nobody back. A slip, never what an admin means.
-    if let ServerBan::Id(p) = ban
-        && let Some((local, host)) = p.split_once('@')
-        && local.chars().all(|c| c == '*')
-        && crate::proto::pattern::matches(host, domain)
-    {
-        return Some(format!("{ban} would ban every user of this server"));
-    }
+    // Loopback first: no other address makes that one possible.
+    let why = ban.bans_everyone(domain).or_else(|| ban.holds_loopback());
     let peer = peer.to_canonical();
-    if ban.hits(peer, None) {
-        return Some(format!(
-            "{ban} holds your own address {peer}: it would cut you off too (ban from another \
-             address if you mean it)"
-        ));
-    }
-    ban.holds_loopback()
+    why.or_else(|| {
+        ban.hits(peer, None).then(|| {
+            format!(
+                "{ban} holds your own address {peer}: it would cut you off too (ban from \
+                 another address if you mean it)"
+            )
+        })
+    })
 }
 
 impl ServerBan {
+    /// Why no one may set this ban on the server of `domain`, if so: `*@DOMAIN`, `*@*`,
+    /// `*@local*` match every user (but admins), whose clients then stop reconnecting, so that
+    /// lifting it brings nobody back. A slip, never what an admin means. Refused from admins
+    /// and from the configuration alike.
+    pub fn bans_everyone(&self, domain: &str) -> Option<String> {
+        let ServerBan::Id(p) = self else { return None };
+        let (local, host) = p.split_once('@')?;
+        (local.chars().all(|c| c == '*') && crate::proto::pattern::matches(host, domain))
+            .then(|| format!("{self} would ban every user of this server"))
+    }
+
     /// Why no one may set this ban, if so: it holds loopback, and would cut off this machine's
     /// own clients, where an admin can always connect from. Refused from admins and from the
     /// configuration alike.
@@ -525,12 +530,30 @@ fn shell_word(s: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// From loopback, a range holding it is refused for what it is: no other address makes it
+    /// possible (the hint to ban from another address would mislead).
+    #[test]
+    fn a_ban_holding_the_admins_loopback_says_loopback() {
+        let local: IpAddr = Ipv4Addr::LOCALHOST.into();
+        let ban = ServerBan::parse("127.0.0.0/8").unwrap();
+        let why = self_ban(&ban, local, "x.org").unwrap();
+        assert!(why.contains("holds loopback"), "{why}");
+        let own: IpAddr = Ipv4Addr::new(192, 0, 2, 7).into();
+        let ban = ServerBan::parse("192.0.2.0/24").unwrap();
+        let why = self_ban(&ban, own, "x.org").unwrap();
+        assert!(why.contains("your own address 192.0.2.7"), "{why}");
+        let ban = ServerBan::parse("*@x.org").unwrap();
+        assert!(self_ban(&ban, own, "x.org").unwrap().contains("every user"));
+    }
+
     #[test]
     fn a_path_is_one_word_of_the_command_suggested() {
-        assert_eq!(super::shell_word("/var/lib/scalard"), "/var/lib/scalard");
-        assert_eq!(super::shell_word("/srv/my data"), "'/srv/my data'");
-        assert_eq!(super::shell_word("/srv/it's"), r"'/srv/it'\''s'");
-        assert_eq!(super::shell_word("/x/$HOME"), "'/x/$HOME'");
-        assert_eq!(super::shell_word(""), "''");
+        assert_eq!(shell_word("/var/lib/scalard"), "/var/lib/scalard");
+        assert_eq!(shell_word("/srv/my data"), "'/srv/my data'");
+        assert_eq!(shell_word("/srv/it's"), r"'/srv/it'\''s'");
+        assert_eq!(shell_word("/x/$HOME"), "'/x/$HOME'");
+        assert_eq!(shell_word(""), "''");
     }
 }

@@ -288,11 +288,17 @@ pub fn raw_frame(payload: &[u8]) -> Vec<u8> {
 /// Runs `scalard account CMD ID --data-dir DIR`, feeding `password` on stdin; returns whether
 /// it succeeded and what it printed (stdout, then stderr).
 pub fn account(dir: &str, cmd: &str, id: &str, password: &str) -> (bool, String) {
+    account_with(dir, cmd, id, password, &[])
+}
+
+/// [`account`] with more flags.
+pub fn account_with(dir: &str, cmd: &str, id: &str, password: &str, flags: &[&str]) -> (bool, String) {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_scalard"))
         .args(["account", cmd])
         .args((!id.is_empty()).then_some(id))
         .args(["--data-dir", dir])
+        .args(flags)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
