@@ -345,10 +345,18 @@ fn an_admin_s_name_is_the_operator_s_to_create() {
     assert!(account(dir.path(), "add", "root", "password").0);
     // The log line comes just before the loop reads the new list: it may be a moment late.
     let deadline = Instant::now() + WAIT;
-    while let Err(e) = login_at(s.addr, "root", "password", false) {
-        assert!(Instant::now() < deadline, "root cannot log in: {e}");
+    let mut root = loop {
+        match login_at(s.addr, "root", "password", false) {
+            Ok(c) => break c,
+            Err(e) => assert!(Instant::now() < deadline, "root cannot log in: {e}"),
+        }
         std::thread::sleep(Duration::from_millis(250));
-    }
+    };
+    // What an admin says to everyone is logged, as its bans are.
+    say(&mut root, 9, "!wall@localhost", "down at\n5");
+    assert!(next(&mut root).starts_with("Event"));
+    let line = s.expect_log(": wall");
+    assert!(line.contains(r#"root@localhost: wall "down at\n5""#), "{line}");
 }
 
 #[test]

@@ -481,6 +481,13 @@ impl Server {
             return;
         };
         let Ok(from) = Name::parse(&from) else { return };
+        // An admin's word to everyone, kept in the log as their bans are. Debug-quoted: it
+        // is what a client typed.
+        match (everyone, text.is_empty()) {
+            (true, _) => log::warn!("{from}: wall {text:?}"),
+            (false, false) => log::warn!("{from}: motd {text:?}"),
+            (false, true) => log::warn!("{from}: motd removed"),
+        }
         let to: Vec<ConnId> = match everyone {
             true => (0..self.sessions.len())
                 .filter(|&c| self.session(c).is_some_and(|s| s.user.is_some()))
