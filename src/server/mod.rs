@@ -126,11 +126,16 @@ pub struct Server {
     latest: u64,
     scratch: Box<[u8]>,
     stats: Stats,
+    /// The refused connections already told in the log, and when last ([`Server::tell_refused`]).
+    refused_told: (u64, Option<Instant>),
     /// `None` on a server that keeps no history.
     history: Option<History>,
     accounts: Accounts,
     federation: federation::Federation,
 }
+
+/// How often, at most, the log says how many connections were refused.
+const REFUSALS_TOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Server {
     /// A server for `domain` (which must be a valid domain name) with the given limits.
@@ -162,6 +167,7 @@ impl Server {
             latest: 0,
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
+            refused_told: (0, None),
             history: None,
             accounts: Accounts::new(AuthConfig::default()),
             federation: Default::default(),
@@ -520,6 +526,26 @@ impl Server {
         }
     }
 
+    /// Logs how many connections were refused at accept since it last said, at most once a
+    /// minute: each refusal is a debug line only, which a flood would make the whole log, but
+    /// an operator at `info` should still see that one goes on.
+    fn tell_refused(&mut self, now: Instant) {
+        let (told, at) = self.refused_told;
+        let new = self.stats.refused - told;
+        if new == 0 || at.is_some_and(|t| now.duration_since(t) < REFUSALS_TOLD_EVERY) {
+            return;
+        }
+        log::info!(
+            "refused {new} connection(s) since {}: connection limits, the connection rate or \
+             server bans (RUST_LOG=debug names each)",
+            match at {
+                Some(t) => format!("{} s ago", now.duration_since(t).as_secs()),
+                None => "the start".into(),
+            }
+        );
+        self.refused_told = (self.stats.refused, Some(now));
+    }
+
     /// Drives the timers: handshake timeout, idle pings, ping timeout. Call about once a second.
     pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
         self.accounts.prune(now);
@@ -528,6 +554,7 @@ impl Server {
         self.prune_flood(now.mono);
         self.now_ms = now.unix_ms;
         self.announce_gone(out);
+        self.tell_refused(now.mono);
         self.expire_kept_rooms();
         self.save(out);
         if let Some(h) = self.history.as_mut() {
