@@ -96,7 +96,7 @@ fn read(path: &Path) -> (Marks, Option<String>) {
         Ok(text) => match Marks::parse(&text) {
             (marks, 0) => (marks, None),
             (marks, bad) => {
-                let why = format!("{}: {bad} unreadable lines ignored", path.display());
+                let why = format!("{}: {bad} unreadable line(s) ignored", path.display());
                 (marks, Some(why))
             }
         },

@@ -15,9 +15,17 @@ fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
         .windows(2)
         .find(|w| w[0] == "--domain")
         .map_or("localhost", |w| w[1]);
+    add_account(dir, "alice", domain);
+    let mut args = vec!["--data-dir", data.to_str().unwrap()];
+    args.extend(extra);
+    Server::start_with(0, &args)
+}
+
+/// Adds the account `name` of `domain`, password `password`, to the server's data in `dir`.
+fn add_account(dir: &TempDir, name: &str, domain: &str) {
     let mut add = std::process::Command::new(scalard_path())
-        .args(["account", "add", "alice", "--domain", domain, "--data-dir"])
-        .arg(&data)
+        .args(["account", "add", name, "--domain", domain, "--data-dir"])
+        .arg(dir.0.join("server"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -25,9 +33,6 @@ fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
         .unwrap();
     std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"password\n").unwrap();
     assert!(add.wait().unwrap().success());
-    let mut args = vec!["--data-dir", data.to_str().unwrap()];
-    args.extend(extra);
-    Server::start_with(0, &args)
 }
 
 #[test]
@@ -489,7 +494,10 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
         ban(&["del", "bob@localhost"]),
         (Some(0), "server ban bob@localhost lifted".into(), String::new())
     );
-    assert_eq!(ban(&["list"]), (Some(0), String::new(), String::new()));
+    assert_eq!(
+        ban(&["list"]),
+        (Some(0), String::new(), "scalard ban: none".into())
+    );
 }
 
 /// Direct messages sent to an account while it is away (the server keeps them) are shown when
@@ -548,7 +556,7 @@ fn direct_messages_sent_while_away_are_shown_at_the_next_start() {
     std::fs::write(&marks, "garbage\n").unwrap();
     let mut lost = chat_as(&server, &dir, "alice", Some("password"));
     lost.wait_for(
-        "1 unreadable lines ignored: direct messages sent to you while you were away",
+        "1 unreadable line(s) ignored: direct messages sent to you while you were away",
         STEP,
     );
     lost.type_keys("/quit\r");
@@ -653,4 +661,54 @@ fn a_direct_message_to_someone_offline_or_away_says_so_once() {
         r.stdout
     );
     assert!(r.stdout.contains("[dm to alice] bob: again"), "{}", r.stdout);
+}
+
+/// The first run of an account on a machine marks the inbox's newest message, so what was
+/// there before is not news at the next start (it says the inbox holds some); a first run that
+/// found the inbox empty reads all of it next time, whatever this machine's clock said when it
+/// left (found by QA with a clock two minutes fast).
+#[test]
+fn the_first_run_on_a_machine_starts_the_mark_at_the_inbox_s_newest() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    add_account(&dir, "carol", "localhost");
+    let mut bob = server.client("bob");
+    publish(&mut bob, "alice@localhost", "before any run");
+    let as_user = |id: &str| {
+        let mut c = cli(&server, &dir);
+        c.env("SCALAR_PASSWORD", "password").args(["--id", id]);
+        c
+    };
+    let r = run(as_user("alice"), b"/quit\n");
+    let there = "your inbox holds direct messages from before this client kept track of it";
+    assert!(r.stdout.contains(there), "{}", r.stdout);
+    assert!(!r.stdout.contains("before any run"), "{}", r.stdout);
+    publish(&mut bob, "alice@localhost", "after the first run");
+    let r = run(as_user("alice"), b"/quit\n");
+    assert!(
+        r.stdout
+            .contains("while you were away: 1 message missed in your inbox below"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("before any run"), "{}", r.stdout);
+
+    // carol's first run finds nothing; her mark's time is then set an hour ahead, as a fast
+    // clock would have written it.
+    let r = run(as_user("carol"), b"/quit\n");
+    assert!(!r.stdout.contains(there), "{}", r.stdout);
+    let marks = dir.0.join("data/scalar-cli/inbox-marks");
+    let text = std::fs::read_to_string(&marks).unwrap();
+    let ahead = scalar::client::unix_ms() + 3_600_000;
+    let text: String = text
+        .lines()
+        .map(|l| match l.starts_with("carol@") {
+            true => format!("carol@localhost {ahead}\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&marks, text).unwrap();
+    publish(&mut bob, "carol@localhost", "while the clock ran fast");
+    let r = run(as_user("carol"), b"/quit\n");
+    assert!(r.stdout.contains("bob: while the clock ran fast"), "{}", r.stdout);
 }

@@ -175,7 +175,16 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain(inbox) {
         // The server accepted each of these names (a Sub, the ID it gave).
         let Ok(name) = Name::parse(topic) else { continue };
-        caught.push(catch_up(shared, conn, name, gap.start(topic), &mut held)?);
+        let start = match gap.start(topic) {
+            // An inbox none of whose messages was ever shown here (the first run found it
+            // empty; `repl::first_mark`): all of it is news, whatever this clock says.
+            Start { last: None, .. } if Some(topic) == inbox => Start {
+                last: None,
+                lost_at: 0,
+            },
+            start => start,
+        };
+        caught.push(catch_up(shared, conn, name, start, &mut held)?);
     }
     Ok(Restored {
         caught,
@@ -200,6 +209,25 @@ pub fn since_last_run(shared: &Shared, conn: &mut Conn, start: Start) -> Result<
         watched: Vec::new(),
         after: After::Absence,
     })
+}
+
+/// The newest direct message of this user's inbox, if it has one (the live Events that come
+/// meanwhile go to `held`): where the first run of an account on a machine starts its mark,
+/// so that what is already there is not taken for news at the next start.
+pub fn newest_in_inbox(
+    shared: &Shared,
+    conn: &mut Conn,
+    held: &mut Vec<Received>,
+) -> Result<Option<(MsgId, u64)>, NetError> {
+    let me = shared.state().user.clone();
+    let name = Name::parse(&me).map_err(|e| NetError::Protocol(format!("{me}: {e}")))?;
+    let mut pager = Pager::new(name, None, paging::Bounds::default(), 1, true);
+    let start = Start {
+        last: None,
+        lost_at: 0,
+    };
+    let c = read(&me, start, &mut pager, |ask| fetch(shared, conn, ask, held))?;
+    Ok(c.events.last().map(|e| (e.id, e.time)))
 }
 
 /// Reads what `topic` got after `start`. The outer error ends the restore (the connection
@@ -358,7 +386,7 @@ impl Restored {
                     let name = names::history_of(&r.topic, &me, &domain);
                     // An older gap still open and this one become one, read whole next time.
                     let start = shared.state().unfilled.get(&r.topic).map_or(r.start, |u| u.start);
-                    let since = local_hms(start.lost_at);
+                    let since = start.since();
                     let retry = gaps::worth_retrying(&r.why);
                     let line = format!(
                         "{} the history of {name} could not be fetched ({}): anything \
@@ -423,22 +451,24 @@ impl Restored {
 /// there is nothing to say: nothing missed, and the gap filled.
 pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<String> {
     let name = c.name(shared);
-    let (fresh, inbox): (Vec<Received>, bool) = {
-        let mut st = shared.state();
+    let (fresh, inbox, rest) = {
+        let st = shared.state();
         let inbox = c.topic == st.user;
         // Direct messages are each the user's: past the page bound, the rest of the inbox's
         // gap is read in the background (`gaps`), and the inbox mark stays at its start.
-        if let (true, Ending::Capped, Some(last)) = (inbox, c.ending, c.events.last()) {
-            let start = Start {
-                last: Some((last.id, last.time)),
-                lost_at: c.start.lost_at,
-            };
-            let mut rest = Unfilled::new(start);
-            rest.upto = c.upto;
-            st.unfilled.insert(c.topic.clone(), rest);
-        }
-        let fresh = c.events.into_iter().filter(|e| !st.seen(&e.id)).collect();
-        (fresh, inbox)
+        let rest = match (inbox, c.ending, c.events.last()) {
+            (true, Ending::Capped, Some(last)) => {
+                let mut rest = Unfilled::new(Start {
+                    last: Some((last.id, last.time)),
+                    lost_at: c.start.lost_at,
+                });
+                rest.upto = c.upto;
+                Some(rest)
+            }
+            _ => None,
+        };
+        let fresh: Vec<Received> = c.events.into_iter().filter(|e| !st.seen(&e.id)).collect();
+        (fresh, inbox, rest)
     };
     let gaps = gap_notes(c.ending, c.by_time, c.lost_before, inbox);
     if fresh.is_empty() && gaps.is_empty() {
@@ -456,6 +486,11 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
     shared.screen.info(line);
     for e in &fresh {
         shared.show_event(e, Shown::Missed);
+    }
+    // Only now: a message shown marks where a gap of its topic ends (`State::advance`), and
+    // these are before the rest, not after it.
+    if let Some(rest) = rest {
+        shared.state().unfilled.insert(c.topic.clone(), rest);
     }
     super::ignore::say_hidden(shared, &fresh);
     // A long replay pushes the marker off the screen, and ends with what looks like the
@@ -595,16 +630,17 @@ mod tests {
             last: None,
             lost_at: 1_000,
         };
-        let capped = |topic: &str| Caught {
+        let capped = |topic: &str, upto| Caught {
             ending: Ending::Capped,
-            upto: Some(9_000),
+            upto,
             ..caught(topic, start, (1..=3).map(|n| ev(n, topic)).collect())
         };
+        let away = "while you were away: ";
+        assert_eq!(show_caught(&shared, capped("me@l", Some(9_000)), away), None);
         assert_eq!(
-            show_caught(&shared, capped("me@l"), "while you were away: "),
+            show_caught(&shared, capped("#a@l", Some(9_000)), "reconnected: "),
             None
         );
-        assert_eq!(show_caught(&shared, capped("#a@l"), "reconnected: "), None);
         screen.flush(Duration::from_secs(10));
         let all: String = rx.try_iter().collect();
         assert!(all.contains("the newer ones follow in the background"), "{all}");
@@ -619,6 +655,17 @@ mod tests {
         );
         assert_eq!((rest.start.lost_at, rest.upto), (1_000, Some(9_000)));
         assert!(!st.unfilled.contains_key("#a@l"), "a channel's is not read on");
+        drop(st);
+        // With no bound yet: the messages just shown are not where it ends (QA found the
+        // first of them taken for that, so the rest was never read).
+        shared.state().unfilled.clear();
+        let again = capped("me@l", None);
+        let again = Caught {
+            events: (4..=6).map(|n| ev(n, "me@l")).collect(),
+            ..again
+        };
+        assert_eq!(show_caught(&shared, again, away), None);
+        assert_eq!(shared.state().unfilled["me@l"].upto, None);
     }
 
     #[test]

@@ -39,6 +39,17 @@ pub struct Start {
     pub lost_at: u64,
 }
 
+impl Start {
+    /// When the gap began, as its lines say it: a time, or `the start` for one read whole
+    /// (`lost_at` 0: an inbox none of whose messages was ever shown here).
+    pub fn since(&self) -> String {
+        match self.lost_at {
+            0 => "the start".into(),
+            t => local_hms(t),
+        }
+    }
+}
+
 /// A gap whose catch-up was refused, to be read again.
 #[derive(Debug, Clone)]
 pub struct Unfilled {
@@ -165,7 +176,7 @@ fn fill(shared: &Shared, topic: &str) {
         Err(ReqError::Net(e)) => {
             st.unfilled.remove(topic);
             drop(st);
-            let since = local_hms(start.lost_at);
+            let since = start.since();
             let name = {
                 let st = shared.state();
                 crate::names::history_of(topic, &st.user, &st.domain)
@@ -186,7 +197,7 @@ pub fn worth_retrying(e: &NetError) -> bool {
 
 /// Shows a gap filled after the reconnect, under its own marker line.
 fn shown_later(shared: &Shared, caught: Caught) {
-    let lead = format!("since {}, caught up later: ", local_hms(caught.start.lost_at));
+    let lead = format!("since {}, caught up later: ", caught.start.since());
     if caught.ending() == Ending::Unavailable {
         let name = caught.name(shared);
         shared.screen.info(format!(
