@@ -619,6 +619,7 @@ fn an_inbox_catch_up_cut_at_start_is_read_by_the_reconnect() {
         .args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
     let mark = p.wait_for("at start, your inbox could not be read", STEP);
+    let mark = p.wait_for_from(mark, "connecting again to read your inbox", STEP);
     let mark = p.wait_for_from(
         mark,
         "reconnected: 1 message missed in your inbox below",

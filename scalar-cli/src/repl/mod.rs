@@ -122,11 +122,14 @@ fn show_inbox_since_last_run(shared: &Shared, conn: &mut crate::conn::Conn) {
             // one: it is dropped, and the reconnect reads this gap (kept, so the mark stays at
             // its start meanwhile).
             let gap = gaps::Unfilled::new(start);
-            shared.state().unfilled.insert(user.clone(), gap);
+            let mut st = shared.state();
+            st.unfilled.insert(user.clone(), gap);
+            st.redial = Some("to read your inbox");
+            drop(st);
             let _ = conn.stream().shutdown(std::net::Shutdown::Both);
-            shared.screen.error(format!(
-                "at start, your inbox could not be read ({e}); connecting again to read it"
-            ));
+            shared
+                .screen
+                .error(format!("at start, your inbox could not be read ({e})"));
         }
     }
     shared.keep_mark();

@@ -85,9 +85,13 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
             ));
             return;
         }
-        shared
-            .screen
-            .error(format!("connection lost: {why}; reconnecting"));
+        let redial = shared.state().redial.take();
+        match redial {
+            Some(reason) => shared.screen.info(format!("connecting again {reason}")),
+            None => shared
+                .screen
+                .error(format!("connection lost: {why}; reconnecting")),
+        }
         // A server that drops the client right after each reconnect must not get a fresh,
         // short backoff every time.
         if up_since.elapsed() >= STABLE {

@@ -113,6 +113,9 @@ pub struct State {
     pub mark_due: bool,
     /// While the connection is down: when the server was last heard from.
     pub lost_at: Option<u64>,
+    /// Why this client closed the connection itself, to connect again (said instead of
+    /// "connection lost").
+    pub redial: Option<&'static str>,
     /// What was learnt of the users sent direct messages ([`super::presence::say_if_absent`]).
     pub absent: HashMap<String, super::presence::Absence>,
 }
