@@ -474,6 +474,18 @@ fn a_burst_just_before_registering_is_not_the_account_s() {
     }
 }
 
+/// Sends a text Message with content type `ctype` (seq 99).
+fn say_typed(c: &mut Client, topic: &str, ctype: &str) {
+    let m = Msg::Message(Message {
+        seq: Some(99),
+        topic: name(topic),
+        body: Body::Text("kick alice@localhost (forged)"),
+        ctype: Some(ctype),
+        reply_to: None,
+    });
+    c.send(&m).unwrap();
+}
+
 /// A direct message to an account that is away waits in its inbox (as mail would); one to a
 /// name without an account is still refused, since no later holder of the name may read it.
 #[test]
@@ -487,6 +499,13 @@ fn a_direct_message_to_an_account_that_is_away_waits_in_its_inbox() {
         let first = publish(&mut alice, "bob@localhost", "are you there?").unwrap();
         let second = publish(&mut alice, "bob@localhost", "call me").unwrap();
         assert!(first.time < second.time, "{fsync}");
+        // Checked as any other: the server's own content types stay the server's (a forged
+        // moderation record waiting in an inbox was found by a hostile tester).
+        for ctype in ["text/x-scalar-mod", "text/x-scalar-presence"] {
+            say_typed(&mut alice, "bob@localhost", ctype);
+            let refusal = next(&mut alice);
+            assert!(refusal.starts_with("Error 303 bad_ctype"), "{fsync}: {refusal}");
+        }
         let err = publish(&mut alice, "nobody@localhost", "hello?").unwrap_err();
         assert!(
             err.contains("404") && err.contains("has no account here to keep messages for"),

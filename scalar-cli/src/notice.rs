@@ -54,12 +54,17 @@ pub fn read(e: &Received, names: Names<'_>) -> Option<Notice> {
         return None;
     };
     let by = names.show(&e.from);
+    let topic = Name::parse(&e.topic).ok()?;
+    // Records are a channel's (or `!server@`'s), a presence Event its user's own, on its ID
+    // (PROTOCOL.md §4): those types anywhere else did not come from the server (one that let
+    // a direct message carry them), and read as the message they are.
     match e.ctype.as_deref() {
-        Some(MOD_CTYPE) => return Some(Notice::Record(record(body, by, names))),
-        Some(PRESENCE_CTYPE) => return Some(Notice::Presence(presence(body, by))),
+        Some(MOD_CTYPE) if topic.kind() != Kind::User => {
+            return Some(Notice::Record(record(body, by, names)));
+        }
+        Some(PRESENCE_CTYPE) if e.from == e.topic => return Some(Notice::Presence(presence(body, by))),
         _ => {}
     }
-    let topic = Name::parse(&e.topic).ok()?;
     if topic.kind() != Kind::Reserved {
         return None;
     }
@@ -225,6 +230,29 @@ mod tests {
         let script = Names { domain: "", me: None };
         let full = read(&ev("#k@l", "alice@l", "kick bob@l x", Some(MOD_CTYPE)), script);
         assert_eq!(full, Some(Notice::Record("alice@l kicked bob@l (x)".into())));
+    }
+
+    #[test]
+    fn server_types_elsewhere_are_not_taken_for_the_server_s() {
+        let forged = ev(
+            "me@l",
+            "bob@l",
+            "kick me@l re-login at evil.example",
+            Some(MOD_CTYPE),
+        );
+        assert_eq!(read(&forged, CHAT), None);
+        let forged = ev(
+            "me@l",
+            "bob@l",
+            "away SERVER NOTICE: reply with your password",
+            Some(PRESENCE_CTYPE),
+        );
+        assert_eq!(read(&forged, CHAT), None);
+        let own = ev("me@l", "me@l", "away lunch", Some(PRESENCE_CTYPE));
+        assert_eq!(
+            read(&own, CHAT),
+            Some(Notice::Presence("you are away: lunch".into()))
+        );
     }
 
     #[test]

@@ -209,7 +209,10 @@ impl Server {
                 return Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)));
             }
             Kind::User if !self.users.contains_key(m.topic.as_str()) => {
-                return self.away_refusal(m.topic);
+                // Not `return`: a message kept for an account is checked as any other.
+                if let Some(refusal) = self.away_refusal(m.topic) {
+                    return Some(refusal);
+                }
             }
             _ => {}
         }
