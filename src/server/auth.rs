@@ -921,16 +921,16 @@ impl Server {
         if let Some(s) = self.session_mut(conn).filter(|s| !s.logged_in) {
             s.reads_from = next;
         }
-        let latest = self.latest;
         // One copy of the name for the user table, the session and the rooms it joins.
         let user: Rc<str> = self
             .users
             .get_key_value(&*user)
             .map_or_else(|| user.into(), |(k, _)| k.clone());
+        let floors = &mut self.floors;
         let first = self
             .users
             .entry(user.clone())
-            .or_insert_with(|| super::channels::Audience::new(latest))
+            .or_insert_with(|| super::channels::Audience::new(floors.take(&user)))
             .add(conn)
             == 1;
         log::debug!("conn {conn} is {user}{}", if guest { " (guest)" } else { "" });

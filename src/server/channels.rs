@@ -16,9 +16,9 @@ pub struct Audience {
 }
 
 impl Audience {
-    /// An empty audience whose first Event will be stamped after `floor`: the latest time the
-    /// server has handed out, so that a topic that disappears and comes back never repeats a
-    /// time (and so an id) it used before.
+    /// An empty audience whose first Event will be stamped after `floor`, so that a topic
+    /// that disappears and comes back never repeats a time (and so an id) it used before
+    /// ([`super::floor::Floors`]).
     pub fn new(floor: u64) -> Self {
         Audience {
             conns: Conns::new(),
@@ -30,6 +30,11 @@ impl Audience {
     pub fn add(&mut self, conn: ConnId) -> usize {
         self.conns.push(conn);
         self.conns.len()
+    }
+
+    /// The time of its latest Event, or the floor it started after.
+    pub fn last_time(&self) -> u64 {
+        self.last_time
     }
 
     /// Removes `conn` if present; returns the count left.
@@ -96,17 +101,18 @@ impl Channels {
             .add(conn)
     }
 
-    /// Removes `conn`; returns the remaining subscriber count. Empty channels disappear.
-    pub fn unsubscribe(&mut self, name: &str, conn: ConnId) -> usize {
+    /// Removes `conn`; returns the remaining subscriber count, and for a channel that
+    /// disappears with it (empty channels do), its last Event's time.
+    pub fn unsubscribe(&mut self, name: &str, conn: ConnId) -> (usize, Option<u64>) {
         let Some(a) = self.by_name.get_mut(name) else {
-            return 0;
+            return (0, None);
         };
         let left = a.remove(conn);
-        if left == 0 {
-            self.by_name.remove(name);
-            self.sorted.remove(name);
+        if left > 0 {
+            return (left, None);
         }
-        left
+        self.sorted.remove(name);
+        (0, self.by_name.remove(name).map(|a| a.last_time))
     }
 
     /// The index of the first channel named bytewise after `name` (which need not exist).

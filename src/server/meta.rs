@@ -50,7 +50,8 @@ impl Server {
             if let (Some(user), Some(room)) = (s.user.as_ref(), self.rooms.get_mut(name)) {
                 room.add_member(user);
             }
-            self.channels.subscribe(&key, conn, self.latest);
+            let floor = self.floors.take(&key);
+            self.channels.subscribe(&key, conn, floor);
         }
         self.meta(conn, m.seq, m.topic, out);
     }

@@ -10,6 +10,7 @@ mod channels;
 mod evict;
 mod federation;
 mod flood;
+mod floor;
 mod history;
 mod limits;
 mod meta;
@@ -122,8 +123,11 @@ pub struct Server {
     evictable: evict::Evictable,
     /// Keys of server state changed since they were last handed to the store.
     unsaved: std::collections::BTreeSet<Box<str>>,
-    /// The latest Event time handed out: where a new topic's times start.
+    /// The latest Event time handed out: where the times of Events that are not stored
+    /// (presence, announcements) start.
     latest: u64,
+    /// Where the times of a topic without an audience start.
+    floors: floor::Floors,
     scratch: Box<[u8]>,
     stats: Stats,
     /// The refused connections already told in the log, and when last ([`Server::tell_refused`]).
@@ -165,6 +169,7 @@ impl Server {
             left_guests: Default::default(),
             evictable: Default::default(),
             latest: 0,
+            floors: floor::Floors::default(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
             refused_told: (0, None),
@@ -192,6 +197,7 @@ impl Server {
         }
         self.history = Some(h);
         self.latest = self.latest.max(last_time);
+        self.floors.started_after(last_time);
     }
 
     /// Whether `conn` waits for the store (a query's answer, or its Event's commit) or for its
@@ -367,7 +373,9 @@ impl Server {
             && let Some(conns) = self.users.get_mut(user)
             && conns.remove(conn) == 0
         {
-            self.users.remove(user);
+            if let Some(gone) = self.users.remove(user) {
+                self.floors.gone(user, gone.last_time(), self.now_ms);
+            }
             // A quick reconnect (before the offline is announced) starts without the note.
             self.away.remove(user);
             self.gone.push(user.into());
@@ -555,6 +563,7 @@ impl Server {
         self.now_ms = now.unix_ms;
         self.announce_gone(out);
         self.tell_refused(now.mono);
+        self.floors.prune(now.unix_ms);
         self.expire_kept_rooms();
         self.save(out);
         if let Some(h) = self.history.as_mut() {

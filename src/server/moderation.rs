@@ -500,7 +500,10 @@ impl Server {
     /// The channel's side of `conn` (as `user`) leaving it: its subscribers, its members and,
     /// with none left, its room too unless its owner logged in.
     pub(super) fn leave(&mut self, conn: ConnId, user: Option<&str>, channel: &str) {
-        let left = self.channels.unsubscribe(channel, conn);
+        let (left, gone) = self.channels.unsubscribe(channel, conn);
+        if let Some(last) = gone {
+            self.floors.gone(channel, last, self.now_ms);
+        }
         if let (Some(u), Some(room)) = (user, self.rooms.get_mut(channel)) {
             room.drop_member(u);
         }

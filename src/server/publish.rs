@@ -71,9 +71,8 @@ impl Server {
         };
         let time = match audience {
             Some(audience) => audience.stamp(now.unix_ms),
-            // A direct message to an account that is away (checked above): no audience
-            // keeps its inbox's last time, but none was later than the latest of all.
-            None if m.topic.kind() == Kind::User => now.unix_ms.max(self.latest.saturating_add(1)),
+            // A direct message to an account that is away (checked above).
+            None if m.topic.kind() == Kind::User => self.floors.stamp(m.topic.as_str(), now.unix_ms),
             None => return None,
         };
         self.latest = self.latest.max(time);
