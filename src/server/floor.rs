@@ -5,7 +5,7 @@
 //! time it used before. Its last time only matters while it is at or past the clock: a busy
 //! topic runs ahead of the clock (one millisecond an Event past 1,000 a second), and only such
 //! a topic's last time is kept here, until the clock passes it. Every other topic starts at the
-//! clock. Before this, every new topic started after the latest time of all, so one busy topic
+//! clock, or just past the latest clock reading seen if the clock has stepped back since. Before this, every new topic started after the latest time of all, so one busy topic
 //! pushed every new topic's times into the future with it.
 
 use std::collections::HashMap;
@@ -17,6 +17,9 @@ pub struct Floors {
     start: u64,
     /// Topics without an audience whose last time is at or past the clock, and that time.
     ahead: HashMap<Box<str>, u64>,
+    /// The latest clock reading seen. Every time forgotten was before it, so a clock that
+    /// steps back (NTP, a resumed VM) cannot hand a topic made again a time it used.
+    clock: u64,
 }
 
 impl Floors {
@@ -28,12 +31,14 @@ impl Floors {
     /// Where `topic`'s times start now that it gets an audience again (which keeps them from
     /// here on): after its last time if that is kept, and after every stored one.
     pub fn take(&mut self, topic: &str) -> u64 {
-        self.ahead.remove(topic).unwrap_or(0).max(self.start)
+        let kept = self.ahead.remove(topic).unwrap_or(0);
+        kept.max(self.start).max(self.clock.saturating_sub(1))
     }
 
     /// `topic`'s audience is gone, its last Event stamped `last`: kept while the clock (at
     /// `now_ms`) has not passed it.
     pub fn gone(&mut self, topic: &str, last: u64, now_ms: u64) {
+        self.clock = self.clock.max(now_ms);
         if last >= now_ms {
             self.ahead.insert(topic.into(), last);
         }
@@ -49,6 +54,7 @@ impl Floors {
 
     /// Forgets the times the clock has passed.
     pub fn prune(&mut self, now_ms: u64) {
+        self.clock = self.clock.max(now_ms);
         self.ahead.retain(|_, t| *t >= now_ms);
     }
 
@@ -73,7 +79,11 @@ mod tests {
         f.gone("#quiet", 900, 1_000);
         assert_eq!(f.len(), 1, "a topic behind the clock needs nothing kept");
         assert_eq!(f.take("#busy"), 3_000);
-        assert_eq!(f.take("#quiet"), 500);
+        assert_eq!(
+            f.take("#quiet"),
+            999,
+            "just before the clock: it starts at the clock"
+        );
         // Kept for an away inbox: each one past the one before, in the same millisecond too.
         assert_eq!(f.stamp("bob@x", 1_000), 1_000);
         assert_eq!(f.stamp("bob@x", 1_000), 1_001);
@@ -83,5 +93,8 @@ mod tests {
         f.gone("bob@x", 1_001, 1_001);
         f.prune(1_002);
         assert_eq!(f.len(), 0);
+        // The clock steps back a second: what was forgotten was before the clock then.
+        assert_eq!(f.stamp("bob@x", 2), 1_002);
+        assert!(f.take("#quiet") >= 1_001);
     }
 }

@@ -428,6 +428,34 @@ fn a_busy_topic_running_ahead_does_not_push_new_topics_with_it() {
     assert_eq!(r.stamped(0, "#busy@example.com", "x").0, 1050);
 }
 
+/// A clock that steps back (NTP, a resumed VM) never hands a topic made again, or an away
+/// inbox, a time (and so an id) it used before (found by review of the floors).
+#[test]
+fn a_clock_stepping_back_repeats_no_time_in_a_topic_made_again() {
+    let mut r = Rig::new(Limits::default());
+    r.keep_history(crate::store::Fsync::Batched, 1000);
+    r.server.set_accounts(made(&["bob@example.com"]));
+    r.connect(0, "alice@example.com");
+    r.sub(0, "#a@example.com");
+    let channel = r.stamped(0, "#a@example.com", "x");
+    let inbox = r.stamped(0, "bob@example.com", "x");
+    r.now.unix_ms += 5;
+    r.send(
+        0,
+        Msg::Unsub(Sub {
+            seq: None,
+            topic: n("#a@example.com"),
+        }),
+    );
+    r.advance(Duration::from_secs(2));
+    r.now.unix_ms -= 2_005;
+    r.sub(0, "#a@example.com");
+    let again = r.stamped(0, "#a@example.com", "x");
+    assert!(again.0 > channel.0, "{again:?} after {channel:?}");
+    let again = r.stamped(0, "bob@example.com", "x");
+    assert!(again.0 > inbox.0, "{again:?} after {inbox:?}");
+}
+
 #[test]
 fn requests_before_ident_are_fatal_and_ident_is_checked() {
     let mut r = Rig::new(Limits::default());
