@@ -48,39 +48,39 @@ pub fn status(shared: &Shared, set: Option<StatusSet<'_>>) -> Result<(), String>
     Ok(())
 }
 
-/// This user's away note as the server has it (`Some(None)`: here), asked with a Meta of its
-/// own ID: an Unsub, which changes nothing when not watching oneself, else a Sub, which is
-/// then a repeat. `None` when the server cannot be asked (offline) or did not say.
+/// This user's away note as the server has it (`Some(None)`: here). `None` when the server
+/// cannot be asked (offline) or did not say.
 fn away_as_the_server_says(shared: &Shared) -> Option<Option<String>> {
-    let (me, watching_me) = {
-        let st = shared.state();
-        (st.user.clone(), st.watching.contains(&st.user))
-    };
-    let topic = Name::parse(&me).ok()?;
+    let me = shared.state().user.clone();
+    match presence_now(shared, &me)? {
+        (Some(Presence::Away), note) => Some(Some(note.unwrap_or_default())),
+        (Some(_), _) => Some(None),
+        (None, _) => None,
+    }
+}
+
+/// `user`'s presence and away note as the server has them now, asked with a Meta of its ID:
+/// an Unsub, which changes nothing when not watching it, else a Sub, which is then a repeat.
+/// `None` when the server cannot be asked (offline) or did not answer with a Meta.
+fn presence_now(shared: &Shared, user: &str) -> Option<(Option<Presence>, Option<String>)> {
+    let watching = shared.state().watching.iter().any(|w| w == user);
+    let topic = Name::parse(user).ok()?;
     let frame = shared
         .request(Want::Reply, |seq| {
             let sub = Sub { seq, topic };
-            if watching_me {
-                Msg::Sub(sub)
-            } else {
-                Msg::Unsub(sub)
-            }
+            if watching { Msg::Sub(sub) } else { Msg::Unsub(sub) }
         })
         .ok()?;
     let Ok(Msg::Meta(m)) = frame.msg() else {
         return None;
     };
-    match m.presence? {
-        Presence::Away => Some(Some(m.reason.unwrap_or_default().to_string())),
-        _ => Some(None),
-    }
+    Some((m.presence, m.reason.map(str::to_string)))
 }
 
 /// After a direct message to `user`, whom this client does not watch: says so if `user` is
 /// offline (the server took the message, so it keeps it for them: PROTOCOL.md §4, Message) or
-/// away (with its note), as IRC servers answer a PRIVMSG to an away user. Asked with an Unsub
-/// of its ID, which changes nothing when not watching and whose Meta says the presence; asked
-/// at most every [`ASK_AGAIN`], and said again only when it changed or [`SAY_AGAIN`] passed,
+/// away (with its note), as IRC servers answer a PRIVMSG to an away user ([`presence_now`]);
+/// asked at most every [`ASK_AGAIN`], and said again only when it changed or [`SAY_AGAIN`] passed,
 /// so a conversation is neither a request nor a note a line.
 pub fn say_if_absent(shared: &Shared, user: &str) {
     let (domain, skip) = {
@@ -91,15 +91,12 @@ pub fn say_if_absent(shared: &Shared, user: &str) {
         let asked = st.absent.get(user).is_some_and(|a| a.asked.elapsed() < ASK_AGAIN);
         (st.domain.clone(), !local || watched || asked)
     };
-    let Ok(topic) = Name::parse(user) else { return };
     if skip {
         return;
     }
-    let Ok(frame) = shared.request(Want::Reply, |seq| Msg::Unsub(Sub { seq, topic })) else {
+    let Some(presence) = presence_now(shared, user) else {
         return;
     };
-    let Ok(Msg::Meta(m)) = frame.msg() else { return };
-    let presence = (m.presence, m.reason.map(str::to_string));
     let short = names::short(user, &domain).to_string();
     let line = match &presence {
         (Some(Presence::Offline), _) => Some(format!(
