@@ -55,6 +55,9 @@ impl Outbox for FakeStore {
     fn check_token(&mut self, _job: scalar::server::TokenCheck) -> bool {
         false
     }
+    fn keep_start(&mut self, _start: scalar::store::accounts::AccountStart) -> bool {
+        false
+    }
 }
 
 impl FakeStore {

@@ -192,8 +192,10 @@ impl Shell {
     /// Keeps accounts through `accounts` (opened with this shell's [`waker`](Shell::waker)),
     /// `names` being the registered IDs, with when each was created (Unix ms).
     pub fn keep_accounts(&mut self, accounts: Accounts, names: crate::store::accounts::AccountList) {
-        self.server.set_accounts(names);
         self.accounts = Some(accounts);
+        let (server, mut wire) = self.wire(Instant::now());
+        server.set_accounts(names, &mut wire);
+        wire.settle(server);
     }
 
     /// Admits other domains' users through `verifier` (started with this shell's

@@ -243,6 +243,10 @@ impl Outbox for Wire<'_> {
         self.accounts.is_some_and(|a| a.verify(job))
     }
 
+    fn keep_start(&mut self, start: crate::store::accounts::AccountStart) -> bool {
+        self.accounts.is_some_and(|a| a.keep_start(start))
+    }
+
     fn check_token(&mut self, job: crate::server::TokenCheck) -> bool {
         self.verifier.is_some_and(|v| v.check(job))
     }

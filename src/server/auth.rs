@@ -6,7 +6,7 @@
 use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
-use crate::store::accounts::Account;
+use crate::store::accounts::{Account, AccountStart, UNSTARTED};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -229,17 +229,6 @@ fn pending(k: &Option<Known>) -> bool {
     k.is_some_and(|k| k.created.is_none())
 }
 
-/// The store's list of accounts, by name.
-fn known(accounts: Vec<Account>) -> HashMap<Box<str>, Option<Known>> {
-    accounts
-        .into_iter()
-        .map(|a| {
-            let k = Known::from(&a);
-            (a.name, Some(k))
-        })
-        .collect()
-}
-
 /// The core's authentication state.
 #[derive(Debug)]
 pub(super) struct Accounts {
@@ -382,9 +371,9 @@ impl Server {
     /// The registered IDs and when each was created (Unix ms), as the accounts thread read
     /// them from the store: from now on accounts exist on this server, and these names need
     /// their password.
-    pub fn set_accounts(&mut self, accounts: Vec<Account>) {
+    pub fn set_accounts(&mut self, accounts: Vec<Account>, out: &mut impl Outbox) {
         self.accounts.available = true;
-        self.accounts.names = known(accounts);
+        self.accounts.names = self.known(&accounts, &HashMap::new(), out);
         // Accounts deleted while the server was down, even if made again since.
         let deleted = std::mem::take(&mut self.accounts.deleted_offline);
         self.forget_deleted_accounts(&deleted);
@@ -402,7 +391,7 @@ impl Server {
     pub fn accounts_changed(&mut self, accounts: Vec<Account>, marked: &[Box<str>], out: &mut impl Outbox) {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
-        self.accounts.names = known(accounts);
+        self.accounts.names = self.known(&accounts, &before, out);
         // `scalard account add` without the server's --domain makes an account nobody can
         // log in to: say so while the operator is still at it.
         let foreign = |u: &str| u.rsplit_once('@').is_some_and(|(_, d)| d != &*self.domain);
@@ -480,7 +469,8 @@ impl Server {
     /// list may be a second older. One made again since the list was read is a new account,
     /// which the sessions logged in to the old one are not.
     pub fn account_seen(&mut self, account: Account, out: &mut impl Outbox) {
-        let now = Known::from(&account);
+        let held = self.accounts.names.get(&account.name).copied().flatten();
+        let now = self.placed(&account, held, out);
         let was = self.accounts.names.insert(account.name.clone(), Some(now));
         let password_was = was.flatten().map_or(0, |k| k.password);
         if was.is_none() {
@@ -496,6 +486,59 @@ impl Server {
         } else if password_was != 0 && password_was != now.password {
             self.password_changed(&account.name, now.password, out);
         }
+    }
+
+    /// The store's list of accounts, by name, as this server holds them (see [`placed`]),
+    /// `before` being what it held until now.
+    ///
+    /// [`placed`]: Server::placed
+    fn known(
+        &self,
+        accounts: &[Account],
+        before: &HashMap<Box<str>, Option<Known>>,
+        out: &mut impl Outbox,
+    ) -> HashMap<Box<str>, Option<Known>> {
+        accounts
+            .iter()
+            .map(|a| {
+                let held = before.get(&a.name).copied().flatten();
+                (a.name.clone(), Some(self.placed(a, held, out)))
+            })
+            .collect()
+    }
+
+    /// What this server knows of account `a`, which it held as `held`. One whose start is
+    /// [`UNSTARTED`] (`scalard account add` made it) starts at this server's next position,
+    /// and the store is told: what the server
+    /// delivered to the name before it knew of the account (up to a second after `add`, or
+    /// to the account that was deleted meanwhile) was not for this one. Without history no
+    /// DM is kept, and the start is left for a server with history to place.
+    fn placed(&self, a: &Account, held: Option<Known>, out: &mut impl Outbox) -> Known {
+        let mut k = Known::from(a);
+        let Some(next) = self.history.as_ref().map(|h| h.last_pos + 1) else {
+            return k;
+        };
+        if k.from_pos != UNSTARTED {
+            return k;
+        }
+        // Placed already, but the store has not kept it yet (or could not be told).
+        k.from_pos = match held {
+            Some(h) if h.created == k.created && h.from_pos != UNSTARTED => h.from_pos,
+            _ => next,
+        };
+        let start = AccountStart {
+            name: a.name.clone(),
+            created: a.created,
+            from_pos: k.from_pos,
+        };
+        if !out.keep_start(start) {
+            log::warn!(
+                "accounts: cannot hand where {} starts to the store now (its queue is full); \
+                 again when the account is next seen",
+                a.name
+            );
+        }
+        k
     }
 
     /// `user`'s password was changed to the one `password` stands for (an operator's `scalard

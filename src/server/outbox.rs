@@ -60,6 +60,11 @@ pub trait Outbox {
     /// full (or there is none): the core refuses the attempt.
     fn verify(&mut self, job: super::PasswordCheck) -> bool;
 
+    /// Hands where an account starts to the accounts thread, for the store to keep. Returns
+    /// false if the thread's queue is full (or there is none): the core hands it again when
+    /// it next sees the account unstarted.
+    fn keep_start(&mut self, start: crate::store::accounts::AccountStart) -> bool;
+
     /// Hands a token to be checked with its home server; the answer comes back through
     /// [`Server::vouched`](super::Server::vouched). Returns false if the queue is full (or
     /// there is none): the core refuses the Ident.

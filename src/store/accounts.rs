@@ -28,11 +28,33 @@ pub struct Account {
     /// When the account was made (Unix ms): one deleted and made again is another account.
     pub created: u64,
     /// The first position that is the account's: its holder reads the direct messages from
-    /// there on, not those sent to the name before (0 for accounts older than this rule).
+    /// there on, not those sent to the name before (0 for accounts older than this rule;
+    /// [`UNSTARTED`] until a server with history has learned of it).
     pub from_pos: u64,
     /// Which password it has ([`password_key`] of its hash): the sessions that logged in with
     /// another are closed when it changes.
     pub password: u64,
+}
+
+/// The start ([`Account::from_pos`]) of an account that no server has placed yet: `scalard
+/// account add` cannot know which positions a running server has handed out, and delivered
+/// to the name, before it learns of the account (up to a second later), so it leaves the
+/// start to the server, which sets it to its next position ([`AccountStart`]; a server
+/// starting sets it to the one after the last stored). Past every position, so meanwhile
+/// the account reads nothing.
+pub const UNSTARTED: u64 = i64::MAX as u64;
+
+/// Where a server placed an account's start: its next position when it learned of an
+/// [`UNSTARTED`] account, for the store to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountStart {
+    /// The account.
+    pub name: Box<str>,
+    /// When it was made ([`Account::created`]): an account deleted and made again since is
+    /// another, which this start is not for.
+    pub created: u64,
+    /// Its first position.
+    pub from_pos: u64,
 }
 
 /// A number standing for the password whose stored hash is `hash`, never 0 (which stands for
@@ -77,9 +99,15 @@ pub enum AccountsDone {
     },
 }
 
+/// What the accounts thread is asked to do.
+enum Job {
+    Check(PasswordCheck),
+    Start(AccountStart),
+}
+
 /// The running accounts thread.
 pub struct Accounts {
-    jobs: Option<SyncSender<PasswordCheck>>,
+    jobs: Option<SyncSender<Job>>,
     done: Receiver<AccountsDone>,
     thread: Option<JoinHandle<()>>,
 }
@@ -120,6 +148,16 @@ impl Accounts {
 
     /// Queues a check; false if the queue is full or the thread is gone. Never blocks.
     pub fn verify(&self, job: PasswordCheck) -> bool {
+        self.queue(Job::Check(job))
+    }
+
+    /// Queues a start for the store to keep; false if the queue is full or the thread is
+    /// gone. Never blocks. (The loop hands it again when it next sees the account unstarted.)
+    pub fn keep_start(&self, start: AccountStart) -> bool {
+        self.queue(Job::Start(start))
+    }
+
+    fn queue(&self, job: Job) -> bool {
         self.jobs.as_ref().is_some_and(|j| j.try_send(job).is_ok())
     }
 
@@ -141,7 +179,7 @@ impl Drop for Accounts {
 
 struct Worker {
     db: Db,
-    jobs: Receiver<PasswordCheck>,
+    jobs: Receiver<Job>,
     done: Sender<AccountsDone>,
     waker: Arc<Waker>,
     /// The database's `data_version` at the last look: unchanged means no other connection
@@ -160,7 +198,8 @@ impl Worker {
         super::yield_to_the_loop(super::LOWEST_PRIORITY, "accounts");
         loop {
             match self.jobs.recv_timeout(POLL) {
-                Ok(job) => {
+                Ok(Job::Start(start)) => self.keep_start(&start),
+                Ok(Job::Check(job)) => {
                     let (verdict, account) = self.check(&job);
                     let d = AccountsDone::Verdict {
                         account,
@@ -215,6 +254,16 @@ impl Worker {
                 // The next look tries again.
                 self.version = i64::MIN;
             }
+        }
+    }
+
+    fn keep_start(&self, s: &AccountStart) {
+        match self.db.start_account(&s.name, s.created, s.from_pos) {
+            Ok(true) => log::debug!("accounts: {} starts at position {}", s.name, s.from_pos),
+            // Deleted, or deleted and made again, meanwhile: the loop learns of that next.
+            Ok(false) => {}
+            // The start holds in the loop; it hands it again when it next sees the account.
+            Err(e) => log::error!("accounts: {}: {e}", s.name),
         }
     }
 

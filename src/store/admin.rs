@@ -158,10 +158,9 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
     match cmd {
         Command::Add => {
             let now = crate::client::unix_ms();
-            // After every Event stored so far. Those a running server delivered and has not
-            // committed yet (batched: 100 ms at most) count as the account's, as do those it
-            // delivers before it learns of the account, a second or two later.
-            let from = db.last_pos().map_err(err)?.saturating_add(1);
+            // A running server may have delivered DMs to the name that it has not stored yet,
+            // and goes on until it learns of the account: it places the start then.
+            let from = crate::store::accounts::UNSTARTED;
             match db.add_account(id, &hash()?, now, from).map_err(err)? {
                 true => Ok(format!("account {id} added")),
                 false => Err(already(id)),

@@ -14,7 +14,7 @@ pub(super) fn rig(policy: Policy, registration: bool) -> Rig {
         registration,
         ..AuthConfig::default()
     });
-    r.server.set_accounts(made(&["alice@example.com"]));
+    r.server.set_accounts(made(&["alice@example.com"]), &mut r.out);
     r
 }
 

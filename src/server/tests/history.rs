@@ -1044,7 +1044,7 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     let mut accounts = made(&["carol@example.com", "dave@example.com"]);
     // dave's account is made after the messages below.
     accounts[1].from_pos = 1_000;
-    r.server.set_accounts(accounts);
+    r.server.set_accounts(accounts, &mut r.out);
     r.log_in(2, "carol");
     r.log_in(3, "dave");
     // Two each, so that memory knows the newest one is not all there is.
@@ -1089,6 +1089,46 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     c.since = Some(0);
     r.send(2, Msg::Catchup(c));
     assert!(r.out.queries.iter().all(|q| q.reader.is_none()));
+}
+
+/// An account `scalard account add` made (its start unstarted) starts where this server is
+/// when it learns of it, and the store is told: what was delivered to the name before is not
+/// the account's, whatever position the store had reached. Seen again before the store kept
+/// it, it keeps that start.
+#[test]
+fn an_account_the_operator_added_starts_where_the_server_learns_of_it() {
+    use crate::store::accounts::{AccountStart, UNSTARTED};
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.server.set_accounts(made(&["carol@example.com"]), &mut r.out);
+    // bob, on a free name, gets two; the second is not committed yet.
+    r.say(0, "bob@example.com", "for whoever is bob");
+    let rec = r.out.persisted.pop().expect("persisted");
+    r.server.store_done(Done::Committed(rec.pos), &mut r.out);
+    r.say(0, "bob@example.com", "for whoever is bob");
+    let unwritten = r.out.persisted.pop().expect("persisted").pos;
+    let mut accounts = made(&["carol@example.com", "bob@example.com"]);
+    accounts[1].created = 7;
+    accounts[1].from_pos = UNSTARTED;
+    let start = AccountStart {
+        name: "bob@example.com".into(),
+        created: 7,
+        from_pos: unwritten + 1,
+    };
+    r.server.accounts_changed(accounts.clone(), &[], &mut r.out);
+    assert_eq!(r.out.starts, std::slice::from_ref(&start));
+    r.server.store_done(Done::Committed(unwritten), &mut r.out);
+    r.say(0, "alice@example.com", "to myself, moving positions on");
+    r.out.persisted.clear();
+    // Seen again, as the store still has it: the same start, handed again.
+    r.server.accounts_changed(accounts.clone(), &[], &mut r.out);
+    let seen = accounts.pop().expect("bob");
+    r.server.account_seen(seen, &mut r.out);
+    assert_eq!(r.out.starts, [start.clone(), start.clone(), start]);
+    // Its reads go to the store, which keeps that start (memory holds DMs from before it).
+    r.log_in(2, "bob");
+    assert!(r.send(2, Msg::Catchup(catchup("bob@example.com", 2))).is_empty());
+    let q = r.out.queries.pop().expect("to the store");
+    assert_eq!(q.reader, Some(Reader::Account("bob@example.com".into())));
 }
 
 fn unsub(r: &mut Rig, conn: ConnId, topic: &str) {

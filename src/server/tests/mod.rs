@@ -18,6 +18,8 @@ struct Recorder {
     /// Play an accounts thread whose queue is full.
     refuse_verifies: bool,
     token_checks: Vec<crate::server::TokenCheck>,
+    /// The account starts handed to the accounts thread.
+    starts: Vec<crate::store::accounts::AccountStart>,
     saved: Vec<(String, Option<Vec<u8>>)>,
     /// What went to the store, in order: `save KEY` and `persist POSITION` (with a save, its
     /// `save KEY` first).
@@ -70,6 +72,10 @@ impl Outbox for Recorder {
     }
     fn check_token(&mut self, job: crate::server::TokenCheck) -> bool {
         self.token_checks.push(job);
+        true
+    }
+    fn keep_start(&mut self, start: crate::store::accounts::AccountStart) -> bool {
+        self.starts.push(start);
         true
     }
 }
@@ -434,7 +440,7 @@ fn a_busy_topic_running_ahead_does_not_push_new_topics_with_it() {
 fn a_clock_stepping_back_repeats_no_time_in_a_topic_made_again() {
     let mut r = Rig::new(Limits::default());
     r.keep_history(crate::store::Fsync::Batched, 1000);
-    r.server.set_accounts(made(&["bob@example.com"]));
+    r.server.set_accounts(made(&["bob@example.com"]), &mut r.out);
     r.connect(0, "alice@example.com");
     r.sub(0, "#a@example.com");
     let channel = r.stamped(0, "#a@example.com", "x");

@@ -830,7 +830,7 @@ fn a_kept_channel_goes_only_to_an_account_and_a_drop_forgets_it() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
     r.server
-        .set_accounts(made(&["alice@example.com", "carol@example.com"]));
+        .set_accounts(made(&["alice@example.com", "carol@example.com"]), &mut r.out);
     // bob has no account: the channel would be his name's, whoever takes it.
     kept_with_bob(&mut r);
     let refused = act(&mut r, 0, Action::Transfer, "bob@example.com", None);
@@ -884,7 +884,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
     r.server
-        .set_accounts(made(&["alice@example.com", "carol@example.com"]));
+        .set_accounts(made(&["alice@example.com", "carol@example.com"]), &mut r.out);
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
     r.sub(0, EMPTY);
@@ -955,7 +955,7 @@ fn an_account_deleted_and_made_again_while_the_server_was_down_holds_nothing_of_
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
     let accounts = ["alice@example.com", "carol@example.com", "dave@example.com"];
-    r.server.set_accounts(made(&accounts));
+    r.server.set_accounts(made(&accounts), &mut r.out);
     // dave's kept channel, where carol is an invited operator; alice's own.
     r.log_in(0, "dave");
     r.sub(0, CH);
@@ -979,7 +979,7 @@ fn an_account_deleted_and_made_again_while_the_server_was_down_holds_nothing_of_
     again.keep_history(crate::store::Fsync::Batched, 4);
     again.server.restore(state);
     assert!(again.server.rooms.contains_key(ALICE));
-    again.server.set_accounts(made(&accounts));
+    again.server.set_accounts(made(&accounts), &mut again.out);
     assert!(
         !again.server.rooms.contains_key(ALICE),
         "the old alice's channel is forgotten"
@@ -1060,7 +1060,7 @@ fn a_channel_handed_to_an_account_is_kept() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
     r.server
-        .set_accounts(made(&["alice@example.com", "carol@example.com"]));
+        .set_accounts(made(&["alice@example.com", "carol@example.com"]), &mut r.out);
     r.connect(0, "bob@example.com");
     r.sub(0, CH);
     r.connect(1, "dave@example.com");
@@ -1093,7 +1093,7 @@ fn a_channel_handed_to_an_account_is_kept() {
 fn a_kept_channel_s_life_is_saved_with_its_first_closed_event() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 16);
-    r.server.set_accounts(made(&["alice@example.com"]));
+    r.server.set_accounts(made(&["alice@example.com"]), &mut r.out);
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
     r.out.saved.clear();
@@ -1123,7 +1123,7 @@ fn a_kept_channel_s_life_is_saved_with_its_first_closed_event() {
 fn a_transfer_and_a_drop_go_to_the_store_before_their_records() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Always, 16);
-    r.server.set_accounts(made(&["carol@example.com"]));
+    r.server.set_accounts(made(&["carol@example.com"]), &mut r.out);
     // A guest's channel, handed to carol (logged in): kept from then on.
     r.connect(0, "gina@example.com");
     r.sub(0, CH);
@@ -1150,7 +1150,7 @@ fn a_transfer_and_a_drop_go_to_the_store_before_their_records() {
 fn a_full_state_queue_does_not_part_a_change_from_its_record() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Always, 16);
-    r.server.set_accounts(made(&["alice@example.com"]));
+    r.server.set_accounts(made(&["alice@example.com"]), &mut r.out);
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
     r.advance(Duration::from_secs(1));
@@ -1178,7 +1178,7 @@ fn a_full_state_queue_does_not_part_a_change_from_its_record() {
 fn a_deleted_mark_is_removed_only_after_what_it_concerns() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
-    r.server.set_accounts(made(&["alice@example.com"]));
+    r.server.set_accounts(made(&["alice@example.com"]), &mut r.out);
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
     r.advance(Duration::from_secs(1));
@@ -1190,7 +1190,7 @@ fn a_deleted_mark_is_removed_only_after_what_it_concerns() {
         let mut again = rig(Policy::Open, false);
         again.keep_history(crate::store::Fsync::Batched, 4);
         again.server.restore(state.clone());
-        again.server.set_accounts(made(&[]));
+        again.server.set_accounts(made(&[]), &mut again.out);
         again.out.refuse_saves = refuse;
         again.advance(Duration::from_secs(1));
         if refuse {

@@ -2,7 +2,7 @@
 
 use super::{Context, Db};
 use crate::store::StoreError;
-use crate::store::accounts::Account;
+use crate::store::accounts::{Account, UNSTARTED};
 use rusqlite::{OptionalExtension, params};
 
 impl Db {
@@ -95,15 +95,40 @@ impl Db {
             .transpose()
     }
 
-    /// After a crash the newest positions are handed out again: an account whose start lies
-    /// past every stored Event (what came before it was lost with the crash) starts at
-    /// `next`, the first position to come, rather than wait for the numbering to catch up.
-    /// Returns how many moved.
+    /// Moves the start of account `name` made at `created` back to `from_pos` (a server
+    /// learned of an [`UNSTARTED`] account); false if there is no such account or its start
+    /// is not past `from_pos`.
+    pub fn start_account(&self, name: &str, created: u64, from_pos: u64) -> Result<bool, StoreError> {
+        let created = super::to_sql(created, "created")?;
+        let from = super::to_sql(from_pos, "position")?;
+        self.conn
+            .execute(
+                "UPDATE accounts SET from_pos = ?3 WHERE name = ?1 AND created = ?2 AND from_pos > ?3",
+                params![name, created, from],
+            )
+            .map(|n| n == 1)
+            .context("account start")
+    }
+
+    /// At start, with `next` the first position to come: accounts added while no server ran
+    /// ([`UNSTARTED`]) start there. So do those whose start lies past every stored Event,
+    /// registered while Events before their start were unwritten and lost with a crash (the
+    /// newest positions are handed out again): rather than wait for the numbering to catch
+    /// up. Returns how many of the second kind moved.
     pub fn clamp_account_starts(&self, next: u64) -> Result<usize, StoreError> {
         let next = super::to_sql(next, "position")?;
-        self.conn
-            .execute("UPDATE accounts SET from_pos = ?1 WHERE from_pos > ?1", [next])
-            .context("account starts")
+        let unstarted = super::to_sql(UNSTARTED, "position")?;
+        let tx = self.conn.unchecked_transaction().context("account starts")?;
+        let crashed = tx
+            .execute(
+                "UPDATE accounts SET from_pos = ?1 WHERE from_pos > ?1 AND from_pos < ?2",
+                [next, unstarted],
+            )
+            .context("account starts")?;
+        tx.execute("UPDATE accounts SET from_pos = ?1 WHERE from_pos > ?1", [next])
+            .context("account starts")?;
+        tx.commit().context("account starts")?;
+        Ok(crashed)
     }
 
     /// Every account.
@@ -164,6 +189,7 @@ fn account_of(name: &str, created: i64, from_pos: i64, hash: &str) -> Result<Acc
 
 #[cfg(test)]
 mod tests {
+    use crate::store::accounts::UNSTARTED;
     use crate::store::sqlite::Db;
     use crate::store::sqlite::tests::TempDir;
 
@@ -211,10 +237,32 @@ mod tests {
         let db = Db::open(&dir.0.join("a.db")).unwrap();
         assert!(db.add_account("early@x", "h", 1, 5).unwrap());
         assert!(db.add_account("late@x", "h", 2, 992).unwrap());
+        assert!(db.add_account("added@x", "h", 3, UNSTARTED).unwrap());
+        // Only the crash's kind is counted (it is warned of); the added one starts there too.
         assert_eq!(db.clamp_account_starts(903).unwrap(), 1);
         let starts = |name| db.account(name).unwrap().map(|a| a.from_pos);
-        assert_eq!((starts("early@x"), starts("late@x")), (Some(5), Some(903)));
+        assert_eq!(
+            (starts("early@x"), starts("late@x"), starts("added@x")),
+            (Some(5), Some(903), Some(903))
+        );
         assert_eq!(starts("nobody@x"), None);
+    }
+
+    /// A running server places an account `scalard account add` made: only that account
+    /// (not one made again since, with another `created`), and never later.
+    #[test]
+    fn a_start_is_kept_for_the_account_it_was_placed_for_only() {
+        let dir = TempDir::new("account-start");
+        let db = Db::open(&dir.0.join("a.db")).unwrap();
+        assert!(db.add_account("bob@x", "h", 7, UNSTARTED).unwrap());
+        let start = |db: &Db| db.account("bob@x").unwrap().map(|a| a.from_pos);
+        assert!(!db.start_account("bob@x", 6, 40).unwrap(), "another bob");
+        assert_eq!(start(&db), Some(UNSTARTED));
+        assert!(db.start_account("bob@x", 7, 40).unwrap());
+        assert_eq!(start(&db), Some(40));
+        assert!(!db.start_account("bob@x", 7, 90).unwrap(), "never moved later");
+        assert!(!db.start_account("nobody@x", 7, 40).unwrap());
+        assert_eq!(start(&db), Some(40));
     }
 
     #[test]
