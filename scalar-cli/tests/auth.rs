@@ -563,6 +563,39 @@ fn direct_messages_sent_while_away_are_shown_at_the_next_start() {
     assert_eq!(lost.wait_exit(STEP), 0);
 }
 
+/// A client ended by `kill` (SIGTERM) or by its terminal closing (SIGHUP) keeps its inbox mark
+/// as `/quit` does (the background thread writes it only within a second of a message), and
+/// leaves the terminal as it found it, not in the editor's raw mode; it still ends by the signal.
+#[test]
+fn a_kill_or_a_hangup_keeps_the_mark_and_the_terminal() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut bob = server.client("bob");
+    for (sig, text) in [
+        (libc::SIGTERM, "just before the kill"),
+        (libc::SIGHUP, "just before the hangup"),
+    ] {
+        let cooked = libc::ICANON | libc::ECHO;
+        let mut p = chat_as(&server, &dir, "alice", Some("password"));
+        publish(&mut bob, "alice@localhost", text);
+        p.wait_for(&format!("bob: {text}"), STEP);
+        assert_eq!(p.modes().c_lflag & cooked, 0, "the editor's raw mode");
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(p.child.id() as libc::pid_t, sig) }, 0);
+        assert_eq!(p.wait_signalled(STEP), Some(sig));
+        assert_eq!(
+            p.modes().c_lflag & (libc::ICANON | libc::ECHO),
+            cooked,
+            "signal {sig}"
+        );
+        let mut next = chat_as(&server, &dir, "alice", Some("password"));
+        next.wait_for("while you were away: nothing missed in your inbox", STEP);
+        next.type_keys("/quit\r");
+        assert_eq!(next.wait_exit(STEP), 0);
+        assert!(!next.text().contains(text), "{}", next.text());
+    }
+}
+
 /// A start whose inbox catch-up fails (here the connection is cut as it asks) keeps the gap:
 /// the reconnect reads it, and the mark does not move past it meanwhile.
 #[test]

@@ -1,7 +1,8 @@
 //! The interactive client: the editor (or plain line reader) on the main thread, the socket
 //! reader on another, a printer thread between them and the terminal, and one that reads again
 //! the history a reconnect could not fetch and keeps the inbox mark ([`gaps`]); [`inbox`]
-//! reads what came while an account was away, at start.
+//! reads what came while an account was away, at start; [`signals`] leaves cleanly on a
+//! closed terminal or a `kill`.
 
 mod catchup;
 mod command;
@@ -18,6 +19,7 @@ mod presence;
 mod screen;
 mod scroll;
 mod shared;
+mod signals;
 
 use crate::args::Args;
 use crate::error::CliError;
@@ -39,6 +41,9 @@ use std::time::{Duration, Instant};
 
 /// Runs the interactive client until `/quit`, end of input, or a refusal of the session.
 pub fn run(args: &Args) -> Result<(), CliError> {
+    // Before any other thread starts (see there).
+    let watched =
+        signals::watch().map_err(|e| CliError::Local(format!("cannot start the signal thread: {e}")))?;
     let screen = Screen::new();
     let dial = crate::conn::Dial::of(args);
     // Notes (a certificate pinned on first use) go to standard error before the chat starts,
@@ -53,6 +58,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         colour_wanted(tty),
         args.timeout,
     ));
+    let _ = watched.set(shared.clone());
     // A password given to another domain's server logs in with its token: not an account here.
     let local = conn.user.rsplit_once('@').is_some_and(|(_, d)| d == conn.domain);
     shared.state().logged_in = dial.password.wanted() && !conn.guest && local;

@@ -156,6 +156,33 @@ impl Pty {
         self.wait_for_from(from, want, super::STEP)
     }
 
+    /// The terminal's modes now (the master reads the same as the child's side).
+    pub fn modes(&self) -> libc::termios {
+        use std::os::fd::AsRawFd;
+        // SAFETY: tcgetattr writes the struct on success, which is checked.
+        unsafe {
+            let mut t = std::mem::zeroed::<libc::termios>();
+            check(libc::tcgetattr(self.master.as_raw_fd(), &mut t), "tcgetattr");
+            t
+        }
+    }
+
+    /// Waits for the child to end by a signal; which one (`None` if it exited).
+    pub fn wait_signalled(&mut self, timeout: Duration) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.signal();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the client did not end in time; screen:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for the child to exit; its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;
