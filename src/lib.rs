@@ -8,10 +8,12 @@
 //! - [`discovery`]: finding a domain's servers (DNS SRV records, a static table).
 #![warn(missing_docs)]
 
+pub mod civil;
 pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod federation;
+pub mod logs;
 pub mod net;
 pub mod proto;
 pub mod random;

@@ -523,13 +523,7 @@ fn main() -> ExitCode {
     // the database's mode.
     // SAFETY: umask only sets the process's file mode mask; it cannot fail.
     unsafe { libc::umask(0o077) };
-    let mut logs = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    // Set but empty (a unit's `Environment=RUST_LOG=`), it would silence all but errors,
-    // the start-up lines included.
-    if std::env::var("RUST_LOG").is_ok_and(|v| v.trim().is_empty()) {
-        logs.parse_filters("info");
-    }
-    logs.init();
+    scalar::logs::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("account") => return account(args.into_iter().skip(1).collect()),
