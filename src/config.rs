@@ -401,7 +401,7 @@ impl Config {
             config.tls_listen = tls_flags;
         }
         let domain = serving.map_or_else(|| config.domain.clone(), str::to_string);
-        config.complete_names(&domain);
+        config.complete_names(&domain)?;
         if let Some(why) = config.policy.bans.iter().find_map(|b| b.bans_everyone(&domain)) {
             return Err(bad("ban", why));
         }
@@ -409,8 +409,28 @@ impl Config {
         Ok(config)
     }
 
-    /// Gives the admins and banned IDs named without a domain the domain served, `domain`.
-    fn complete_names(&mut self, domain: &str) {
+    /// Gives the admins, banned IDs and retention topics named without a domain the domain
+    /// served, `domain`. A topic named both ways is refused: which rule was meant?
+    fn complete_names(&mut self, domain: &str) -> Result<(), ConfigError> {
+        let bare: Vec<Box<str>> = self
+            .retention
+            .topics
+            .keys()
+            .filter(|t| t.ends_with('@'))
+            .cloned()
+            .collect();
+        for topic in bare {
+            let full: Box<str> = format!("{topic}{domain}").into();
+            if self.retention.topics.contains_key(&full) {
+                return Err(bad(
+                    &format!("retention.{full:?}"),
+                    format!("given twice, also as {:?}", topic.trim_end_matches('@')),
+                ));
+            }
+            if let Some(rule) = self.retention.topics.remove(&topic) {
+                self.retention.topics.insert(full, rule);
+            }
+        }
         for admin in &mut self.policy.admins {
             if !admin.contains('@') {
                 *admin = format!("{admin}@{domain}").into();
@@ -423,6 +443,7 @@ impl Config {
                 *id = format!("{id}{domain}").into();
             }
         }
+        Ok(())
     }
 
     /// Which other domains' users are admitted.
@@ -587,19 +608,31 @@ impl Config {
     /// means no limit, whatever order the file and flags come in.
     fn topic_rule(&mut self, topic: &str, rule: toml::Value) -> Result<(), ConfigError> {
         let key = format!("retention.{topic:?}");
-        match crate::proto::Name::parse(topic) {
+        // A bare name (`#ops`) is of the domain served, as an admin's: checked with a stand-in
+        // domain, kept with a bare `@` until the domain is known (`complete_names`).
+        let bare = !topic.contains('@');
+        let named = match bare {
+            true => format!("{topic}@example.org"),
+            false => topic.to_string(),
+        };
+        match crate::proto::Name::parse(&named) {
             Ok(n) if n.kind() == crate::proto::Kind::Reserved => {
                 return Err(bad(&key, "a reserved name, which keeps no history"));
             }
             Ok(_) => {}
             // Names are lowercase on the wire: say so rather than only that it is not one.
-            Err(_) if crate::proto::Name::parse(&topic.to_lowercase()).is_ok() => {
+            Err(_) if crate::proto::Name::parse(&named.to_lowercase()).is_ok() => {
                 return Err(bad(
                     &key,
                     format!("names are lowercase: {:?}", topic.to_lowercase()),
                 ));
             }
-            Err(_) => return Err(bad(&key, "not a topic name like \"#ops@example.org\"")),
+            Err(_) => {
+                return Err(bad(
+                    &key,
+                    "not a topic name like \"#ops\" or \"#ops@example.org\"",
+                ));
+            }
         }
         let toml::Value::Table(t) = rule else {
             return Err(bad(&key, "expected a table"));
@@ -620,6 +653,10 @@ impl Config {
                 r.max_age = days(n);
             }
         }
+        let topic = match bare {
+            true => format!("{topic}@"),
+            false => topic.to_string(),
+        };
         self.retention.topics.insert(topic.into(), r);
         Ok(())
     }
@@ -1214,6 +1251,35 @@ mod tests {
         assert!(rule("!motd@localhost").contains("reserved name"));
         assert!(rule("#X@localhost").contains("lowercase: \"#x@localhost\""));
         assert!(rule("not a topic").contains("not a topic name"));
+        assert!(rule("#X").contains("lowercase: \"#x\""));
+    }
+
+    #[test]
+    fn a_bare_retention_topic_is_of_the_domain_served() {
+        let dir = std::env::temp_dir().join(format!("scalard-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bare.toml");
+        let with = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            args(&["--config", file.to_str().unwrap()])
+        };
+        let c = with("domain = \"chat.test\"\n[retention.\"#ops\"]\nhistory-max-events = 5\n").unwrap();
+        let topics: Vec<&str> = c.retention.topics.keys().map(|t| &**t).collect();
+        assert_eq!(topics, ["#ops@chat.test"]);
+        assert_eq!(c.retention.topics["#ops@chat.test"].max_events, Some(5));
+        let e = with(
+            "[retention.\"#ops\"]\nhistory-max-events = 5\n\
+             [retention.\"#ops@localhost\"]\nhistory-max-events = 6\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("given twice"), "{e}");
+        // A reload holds bare names to the domain served.
+        std::fs::write(&file, "[retention.\"#ops\"]\nhistory-max-days = 1\n").unwrap();
+        let again = ["--domain", "chat.test", "--config", file.to_str().unwrap()].map(String::from);
+        let c = Config::reread(again, "chat.test").unwrap();
+        assert!(c.retention.topics.contains_key("#ops@chat.test"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
