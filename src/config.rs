@@ -62,6 +62,18 @@ pub struct Config {
     pub policy: AdminPolicy,
 }
 
+/// A TOML syntax error on one line, as a log line must be (a reload's error is logged):
+/// `line 2, column 11: unclosed array, expected `]``, not the parser's drawing of the line.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let Some(at) = e.span().map(|s| s.start.min(text.len())) else {
+        return e.message().trim().to_string();
+    };
+    let before = text.get(..at).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    format!("line {line}, column {column}: {}", e.message().trim())
+}
+
 /// The keys of the configuration file that take a list or a table (handled in `apply_toml`,
 /// not `set`).
 const LIST_KEYS: [&str; 8] = [
@@ -382,7 +394,10 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ConfigError::File(format!("{}: {e}", path.to_string_lossy())))?;
-            config.apply_toml(&text)?;
+            config.apply_toml(&text).map_err(|e| match e {
+                ConfigError::File(why) => ConfigError::File(format!("{}: {why}", path.to_string_lossy())),
+                e => e,
+            })?;
         }
         let mut listen_flags = Vec::new();
         let mut tls_flags = Vec::new();
@@ -527,7 +542,7 @@ impl Config {
     pub fn apply_toml(&mut self, text: &str) -> Result<(), ConfigError> {
         let table: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| ConfigError::File(e.to_string()))?;
+            .map_err(|e: toml::de::Error| ConfigError::File(toml_error(text, &e)))?;
         for (key, value) in table {
             match (key.as_str(), value) {
                 ("listen", toml::Value::Array(items)) => {
@@ -1252,6 +1267,20 @@ mod tests {
         assert!(rule("#X@localhost").contains("lowercase: \"#x@localhost\""));
         assert!(rule("not a topic").contains("not a topic name"));
         assert!(rule("#X").contains("lowercase: \"#x\""));
+    }
+
+    #[test]
+    fn a_toml_syntax_error_is_one_line_with_its_place() {
+        let e = Config::default()
+            .apply_toml("motd = \"hi\"\nlisten = [\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "config file: line 2, column 11: unclosed array, expected `]`");
+        let e = Config::default().apply_toml("é = = 1").unwrap_err().to_string();
+        assert!(
+            e.starts_with("config file: line 1, column ") && !e.contains('\n'),
+            "{e}"
+        );
     }
 
     #[test]
