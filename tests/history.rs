@@ -605,6 +605,30 @@ fn a_direct_message_to_an_account_that_is_away_waits_in_its_inbox() {
     }
 }
 
+/// One network may leave 100 direct messages at once in an away account's inbox; the next is
+/// refused with when to try again, and the inbox's reader gets the 100 (a hostile tester had
+/// pushed 105,000 from one /24, and real messages out).
+#[test]
+fn one_network_leaves_only_so_many_in_an_away_inbox() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "bob", "password").0);
+    let s = Scalard::start_in(Some(dir.path()), &["--flood", "off"]);
+    let mut alice = s.client("alice");
+    let mut sent = Vec::new();
+    for i in 0..100 {
+        sent.push(publish(&mut alice, "bob@localhost", &format!("note {i}")).expect("kept"));
+    }
+    let err = publish(&mut alice, "bob@localhost", "one too many").unwrap_err();
+    assert!(
+        err.contains("406") && err.contains("holds as many messages from your network"),
+        "{err}"
+    );
+    let mut bob = login_at(s.addr, "bob", "password", false).expect("login");
+    assert_eq!(page_forward(&mut bob, "bob@localhost", 500), sent);
+    // Read as they come now: not counted.
+    assert!(publish(&mut alice, "bob@localhost", "you are back").is_ok());
+}
+
 #[test]
 fn search_matches_words_and_pages_backward() {
     let s = Scalard::start(&[]);

@@ -84,6 +84,9 @@ error_codes! {
     NoSuchUser = 404, "no_such_user", false;
     /// Subscribing to a topic that cannot be subscribed to (a user ID, an unknown reserved name).
     NotSubscribable = 405, "not_subscribable", false;
+    /// A direct message to an account that is away, from a network that has left as many in
+    /// its inbox as the server keeps from one network for now.
+    InboxLimit = 406, "inbox_limit", false;
     /// The server is at its connection limit.
     TooManyConnections = 500, "too_many_connections", true;
     /// The client's address is at its connection limit.

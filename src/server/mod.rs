@@ -12,6 +12,7 @@ mod federation;
 mod flood;
 mod floor;
 mod history;
+mod inbox;
 mod limits;
 mod meta;
 mod mix;
@@ -128,6 +129,8 @@ pub struct Server {
     latest: u64,
     /// Where the times of a topic without an audience start.
     floors: floor::Floors,
+    /// What each network has left in each away account's inbox lately.
+    inboxes: inbox::AwayInboxes,
     scratch: Box<[u8]>,
     stats: Stats,
     /// The refused connections already told in the log, and when last ([`Server::tell_refused`]).
@@ -170,6 +173,7 @@ impl Server {
             evictable: Default::default(),
             latest: 0,
             floors: floor::Floors::default(),
+            inboxes: inbox::AwayInboxes::default(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
             refused_told: (0, None),
@@ -564,6 +568,7 @@ impl Server {
         self.announce_gone(out);
         self.tell_refused(now.mono);
         self.floors.prune(now.unix_ms);
+        self.inboxes.prune(now.mono);
         self.expire_kept_rooms();
         self.save(out);
         if let Some(h) = self.history.as_mut() {

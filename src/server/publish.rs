@@ -20,7 +20,7 @@ impl Server {
         // The same checks as `refuse_publish`, with one lookup of the channel's room for its
         // silence check, the member's rate and whether the Event is tagged with its life.
         let (mut closed, mut paced) = (None, false);
-        let refusal = self.refuse_basic(conn, &m).or_else(|| {
+        let refusal = self.refuse_basic(conn, &m, now.mono).or_else(|| {
             let session = self.sessions.get(conn)?.as_ref()?;
             let who = super::admin::who(session, &self.policy.admins)?;
             let room = self
@@ -72,7 +72,12 @@ impl Server {
         let time = match audience {
             Some(audience) => audience.stamp(now.unix_ms),
             // A direct message to an account that is away (checked above).
-            None if m.topic.kind() == Kind::User => self.floors.stamp(m.topic.as_str(), now.unix_ms),
+            None if m.topic.kind() == Kind::User => {
+                if let Some(s) = self.sessions.get(conn).and_then(Option::as_ref) {
+                    self.inboxes.count(m.topic.as_str(), s.subnet(), now.mono);
+                }
+                self.floors.stamp(m.topic.as_str(), now.unix_ms)
+            }
             None => return None,
         };
         self.latest = self.latest.max(time);
@@ -177,7 +182,7 @@ impl Server {
         m: &Message<'_>,
         now: std::time::Instant,
     ) -> Option<(ErrorCode, String)> {
-        self.refuse_basic(conn, m)
+        self.refuse_basic(conn, m, now)
             .or_else(|| {
                 let who = self.who(conn)?;
                 let room = self
@@ -191,7 +196,12 @@ impl Server {
 
     /// The checks of a Message that need no room: the topic, the subscription, the content
     /// type.
-    fn refuse_basic(&self, conn: ConnId, m: &Message<'_>) -> Option<(ErrorCode, String)> {
+    fn refuse_basic(
+        &self,
+        conn: ConnId,
+        m: &Message<'_>,
+        now: std::time::Instant,
+    ) -> Option<(ErrorCode, String)> {
         match m.topic.kind() {
             Kind::Reserved => {
                 return Some((
@@ -209,7 +219,7 @@ impl Server {
             }
             Kind::User if !self.users.contains_key(m.topic.as_str()) => {
                 // Not `return`: a message kept for an account is checked as any other.
-                if let Some(refusal) = self.away_refusal(m.topic) {
+                if let Some(refusal) = self.away_refusal(conn, m.topic, now) {
                     return Some(refusal);
                 }
             }
@@ -221,21 +231,47 @@ impl Server {
         })
     }
 
-    /// Why a direct message to `user`, who has no connection, cannot wait in its inbox, if it
-    /// cannot: only an account's inbox is kept for it (a free name's next holder may not read
-    /// what came before it, PROTOCOL.md §4), and only by a server that keeps history.
-    fn away_refusal(&self, user: Name<'_>) -> Option<(ErrorCode, String)> {
+    /// Why a direct message from `conn` to `user`, who has no connection, cannot wait in its
+    /// inbox, if it cannot: only an account's inbox is kept for it (a free name's next holder
+    /// may not read what came before it, PROTOCOL.md §4), only by a server that keeps history,
+    /// and only so many from one network ([`super::inbox`]).
+    fn away_refusal(
+        &self,
+        conn: ConnId,
+        user: Name<'_>,
+        now: std::time::Instant,
+    ) -> Option<(ErrorCode, String)> {
         let account = match self.accounts.names.get(user.as_str()) {
             // A registration not yet confirmed is no account yet.
             Some(known) => known.is_none_or(|k| k.created.is_some()),
             None => false,
         };
         let why = match (self.history.is_some(), account) {
-            (true, true) => return None,
+            (true, true) => return self.inbox_refusal(conn, user, now),
             (false, _) => "this server keeps no messages for later",
             (true, false) => "and has no account here to keep messages for",
         };
         Some((ErrorCode::NoSuchUser, format!("{user} is not connected, {why}")))
+    }
+
+    /// The refusal of one more direct message from `conn`'s network to `user`'s away inbox, if
+    /// that network has left as many there as it may for now.
+    fn inbox_refusal(
+        &self,
+        conn: ConnId,
+        user: Name<'_>,
+        now: std::time::Instant,
+    ) -> Option<(ErrorCode, String)> {
+        let network = self.session(conn)?.subnet();
+        let wait = self.inboxes.wait(user.as_str(), network, now)?;
+        let secs = wait.as_millis().div_ceil(1000).max(1);
+        let reason = format!(
+            "{user} is not connected, and holds as many messages from your network as this \
+             server keeps for later ({} at once, then one every {} s): try again in {secs} s",
+            super::inbox::BURST,
+            super::inbox::LEAK.as_secs()
+        );
+        Some((ErrorCode::InboxLimit, reason))
     }
 
     /// The refusal while the store fails, if it does.

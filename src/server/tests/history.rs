@@ -1131,6 +1131,62 @@ fn an_account_the_operator_added_starts_where_the_server_learns_of_it() {
     assert_eq!(q.reader, Some(Reader::Account("bob@example.com".into())));
 }
 
+/// Sends a direct message from `conn` and commits what it stored; the replies.
+fn say_committed(r: &mut Rig, conn: ConnId, to: &str) -> Vec<String> {
+    let got = r.say(conn, to, "while you are away");
+    while let Some(rec) = r.out.persisted.pop() {
+        r.server.store_done(Done::Committed(rec.pos), &mut r.out);
+    }
+    got
+}
+
+/// One network leaves at most a burst of direct messages in an away account's inbox, then one
+/// per leak; other networks, other inboxes and a connected recipient are not held to it.
+#[test]
+fn one_network_leaves_only_so_many_in_an_away_inbox() {
+    use crate::server::inbox::{BURST, LEAK};
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.server
+        .set_accounts(made(&["carol@example.com", "dave@example.com"]), &mut r.out);
+    for _ in 0..BURST {
+        let got = say_committed(&mut r, 0, "carol@example.com");
+        assert!(got.iter().all(|f| f.starts_with("Event")), "{got:?}");
+        // Within the flood limits (5 a second), and the whole burst within one leak.
+        r.advance(Duration::from_millis(250));
+    }
+    let refused = say_committed(&mut r, 0, "carol@example.com");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].starts_with("Error 406 inbox_limit"), "{refused:?}");
+    // bob is of the same network (127.0.0.1); another network, or another inbox, is not.
+    let m = Msg::Message(Message {
+        seq: Some(9),
+        topic: n("carol@example.com"),
+        body: Body::Text("me too"),
+        ctype: None,
+        reply_to: None,
+    });
+    r.feed(1, &m.to_frame().unwrap());
+    let reason = r.error_reason(1).unwrap_or_default();
+    assert!(
+        reason.starts_with("carol@example.com is not connected, and holds as many messages from your network")
+            // The first of them leaks away 36 s after it came, 25 s ago.
+            && reason.ends_with("try again in 11 s"),
+        "{reason}"
+    );
+    r.out.take(1);
+    assert!(say_committed(&mut r, 0, "dave@example.com")[0].starts_with("Event"));
+    r.connect_from(5, "erin@example.com", "192.0.2.7".parse().unwrap());
+    assert!(say_committed(&mut r, 5, "carol@example.com")[0].starts_with("Event"));
+    r.advance(LEAK);
+    assert!(say_committed(&mut r, 0, "carol@example.com")[0].starts_with("Event"));
+    assert!(say_committed(&mut r, 0, "carol@example.com")[0].starts_with("Error 406"));
+    // carol connected reads them as they come: not counted.
+    r.log_in(6, "carol");
+    for _ in 0..3 {
+        assert!(say_committed(&mut r, 0, "carol@example.com")[0].starts_with("Event"));
+    }
+}
+
 fn unsub(r: &mut Rig, conn: ConnId, topic: &str) {
     r.send(
         conn,
