@@ -594,6 +594,41 @@ fn a_kill_or_a_hangup_keeps_the_mark_and_the_terminal() {
         assert_eq!(next.wait_exit(STEP), 0);
         assert!(!next.text().contains(text), "{}", next.text());
     }
+    // Ended even when its terminal has stopped reading (its output blocked): the first time
+    // this was tried, the client hung on its write.
+    let mut p = chat_as(&server, &dir, "alice", Some("password"));
+    p.pause(true);
+    let long = "x".repeat(200);
+    for i in 0..600 {
+        publish(&mut bob, "alice@localhost", &format!("{i} {long}"));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(p.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    assert_eq!(p.wait_signalled(STEP), Some(libc::SIGTERM));
+    p.pause(false);
+    // Started to ignore SIGHUP (`nohup`), it still does.
+    let mut cmd = cli(&server, &dir);
+    cmd.env("SCALAR_PASSWORD", "password").args(["--id", "alice"]);
+    // SAFETY: signal(2) only, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("as alice@localhost", STEP);
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(p.child.id() as libc::pid_t, libc::SIGHUP) },
+        0
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0, "ignored SIGHUP");
 }
 
 /// A start whose inbox catch-up fails (here the connection is cut as it asks) keeps the gap:

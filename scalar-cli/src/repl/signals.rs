@@ -1,38 +1,50 @@
 //! A closed terminal (SIGHUP) or a `kill` (SIGTERM) ends the client as `/quit` would for what
 //! matters later: the inbox mark is written (else the last second's direct messages are shown
 //! again at the next start) and the terminal is left as it was found, not in the editor's raw
-//! mode. Both signals are blocked in every thread and taken by one that waits for them, so
-//! this runs as plain code, not in a signal handler; then the client ends by the signal, as
-//! before, so a shell or a supervisor sees why.
+//! mode; then the client ends by the signal, as before, so a shell or a supervisor sees why.
+//!
+//! The handler itself only decides (with async-signal-safe calls) and hands the work to a
+//! thread through a pipe. It ends the client at once, by the signal's default action, when
+//! that work cannot be done or waited for: in the background (a job stopped with Ctrl-Z, then
+//! killed: the editor would stop it again by setting the terminal's modes, and the modes are
+//! the foreground job's), or for a second signal while the first is handled (that work is stuck
+//! on something). A signal the client was started to ignore (`nohup`) stays ignored.
 
 use super::shared::Shared;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The signals taken.
 const SIGNALS: [libc::c_int; 2] = [libc::SIGHUP, libc::SIGTERM];
 
+/// The pipe's write end, for the handler (-1 until there is one).
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+/// A signal was handed to the thread already.
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
 /// Where the watching thread finds the client, once there is one (a signal during the
 /// password prompt finds none: there is no mark to keep yet).
 pub type Client = Arc<OnceLock<Arc<Shared>>>;
 
-/// Blocks the signals in this thread and every thread it starts from now on, and starts the
-/// one that waits for them. Call it first, before any other thread starts: one started before
-/// would take the signal and die of it at once. Also saves the terminal's modes (of standard
-/// input, if a terminal) to put back.
+/// Saves the terminal's modes (of standard input, if a terminal), starts the thread that does
+/// the work and installs the handler.
 pub fn watch() -> std::io::Result<Client> {
-    let set = signal_set();
-    // SAFETY: `set` is an initialised signal set; the old mask is not asked for.
-    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if r != 0 {
-        return Err(std::io::Error::from_raw_os_error(r));
-    }
     let modes = terminal_modes();
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds` on success, which is checked.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let [read, write] = fds;
+    // The handler must never block: a full pipe means a signal is on its way already.
+    // SAFETY: fcntl on the descriptor just made.
+    unsafe { libc::fcntl(write, libc::F_SETFL, libc::O_NONBLOCK) };
     let client: Client = Arc::default();
     let seen = client.clone();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let sig = wait(&set);
+            let sig = wait(read);
             if let Some(shared) = seen.get() {
                 shared.keep_mark();
             }
@@ -41,28 +53,59 @@ pub fn watch() -> std::io::Result<Client> {
             }
             die_of(sig);
         })?;
+    PIPE.store(write, Ordering::SeqCst);
+    for sig in SIGNALS {
+        install(sig);
+    }
     Ok(client)
 }
 
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the set; sigaddset adds valid signal numbers to it.
+/// Handles `sig` with [`on_signal`], unless it is ignored.
+fn install(sig: libc::c_int) {
+    // SAFETY: sigaction with a null new action only reads the current one; the new one names
+    // a handler that makes only async-signal-safe calls.
     unsafe {
-        let mut set = std::mem::zeroed::<libc::sigset_t>();
-        libc::sigemptyset(&mut set);
-        for s in SIGNALS {
-            libc::sigaddset(&mut set, s);
+        let mut old = std::mem::zeroed::<libc::sigaction>();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 || old.sa_sigaction == libc::SIG_IGN {
+            return;
         }
-        set
+        let mut new = std::mem::zeroed::<libc::sigaction>();
+        new.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // Other threads' blocking calls go on rather than fail with EINTR.
+        new.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut new.sa_mask);
+        libc::sigaction(sig, &new, std::ptr::null_mut());
     }
 }
 
-/// Waits for one of the blocked signals; its number.
-fn wait(set: &libc::sigset_t) -> libc::c_int {
+/// The handler: hands the signal to the thread, or ends the client at once (see the module's
+/// documentation). Only async-signal-safe calls.
+extern "C" fn on_signal(sig: libc::c_int) {
+    // SAFETY: tcgetpgrp, getpgrp, write, signal and raise are async-signal-safe.
+    unsafe {
+        // -1: standard input is no terminal, or one that hung up: nothing to stop us.
+        let owner = libc::tcgetpgrp(libc::STDIN_FILENO);
+        let background = owner != -1 && owner != libc::getpgrp();
+        if !background && !TAKEN.swap(true, Ordering::SeqCst) {
+            let byte = sig as u8;
+            if libc::write(PIPE.load(Ordering::SeqCst), (&raw const byte).cast(), 1) == 1 {
+                return;
+            }
+        }
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// Waits for the handler's byte; the signal it names.
+fn wait(read: libc::c_int) -> libc::c_int {
+    let mut byte = 0u8;
     loop {
-        let mut sig = 0;
-        // SAFETY: `set` is initialised and blocked in every thread; `sig` is written on success.
-        if unsafe { libc::sigwait(set, &mut sig) } == 0 {
-            return sig;
+        // SAFETY: reads one byte into `byte`, which is ours.
+        match unsafe { libc::read(read, (&raw mut byte).cast(), 1) } {
+            1 => return libc::c_int::from(byte),
+            // EINTR: again. Nothing else can fail on our own pipe while its write end lives.
+            _ => continue,
         }
     }
 }
@@ -76,28 +119,24 @@ fn terminal_modes() -> Option<libc::termios> {
     }
 }
 
-/// Puts the terminal's modes back, ends a line the editor left open and turns off the
-/// bracketed paste it may have turned on. Nothing to do if the terminal is gone (SIGHUP).
+/// Puts the terminal's modes back, if this process is (still) in the terminal's foreground.
+/// Writes nothing: a stalled terminal or an unread pipe must not keep the client from ending
+/// (the shell's next prompt turns off the bracketed paste the editor may have left on).
 fn restore(modes: &libc::termios) {
-    use std::io::Write;
-    // SAFETY: `modes` came from tcgetattr on the same descriptor.
-    if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, modes) } == 0 {
-        let mut out = std::io::stdout();
-        let _ = out.write_all(b"\x1b[?2004l\r\n");
-        let _ = out.flush();
+    // SAFETY: tcgetpgrp and getpgrp only read; `modes` came from tcgetattr on the same
+    // descriptor.
+    unsafe {
+        if libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp() {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, modes);
+        }
     }
 }
 
 /// Ends the process by `sig`, its default action.
 fn die_of(sig: libc::c_int) -> ! {
-    // SAFETY: resetting a signal to its default, unblocking it in this thread and raising it
-    // here: the process ends by it.
+    // SAFETY: resetting a signal to its default action and raising it: the process ends.
     unsafe {
         libc::signal(sig, libc::SIG_DFL);
-        let mut only = std::mem::zeroed::<libc::sigset_t>();
-        libc::sigemptyset(&mut only);
-        libc::sigaddset(&mut only, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
         libc::raise(sig);
     }
     // Not reached; should the signal not end the process, end it anyway.
