@@ -86,6 +86,29 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
     assert!(bye.starts_with("Bye") && bye.contains("auth_required"), "{bye}");
 }
 
+/// `scalard account add` leaves the account's start to the server, which a server older than
+/// schema version 11 would never set: on such a file (an older server may still run on it)
+/// the command refuses until the new server has opened it.
+#[test]
+fn account_add_waits_for_a_server_that_places_what_it_adds() {
+    let dir = DataDir::new();
+    drop(Scalard::start_in(Some(dir.path()), &[]));
+    let db = std::path::Path::new(dir.path()).join("scalard.db");
+    let older = |v: i64| {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.pragma_update(None, "user_version", v).expect("user_version");
+    };
+    older(10);
+    let (ok, out) = account(dir.path(), "add", "alice", "password");
+    assert!(
+        !ok && out.contains("schema version 10 is older than this scalard's"),
+        "{out}"
+    );
+    drop(Scalard::start_in(Some(dir.path()), &[]));
+    let (ok, out) = account(dir.path(), "add", "alice", "password");
+    assert!(ok, "{out}");
+}
+
 #[test]
 fn an_account_added_while_the_server_runs_logs_in_at_once() {
     let s = Scalard::start(&[]);

@@ -248,6 +248,9 @@ pub(super) struct Accounts {
     pub deleted_offline: HashSet<Box<str>>,
     /// The data directory the accounts are in, for the commands the log suggests.
     pub dir: Option<Box<str>>,
+    /// Account starts placed but not yet handed to the accounts thread (its queue was full):
+    /// one per account, so at most as many as the operator added.
+    pub unsent: Vec<AccountStart>,
 }
 
 impl Accounts {
@@ -261,6 +264,7 @@ impl Accounts {
             tickets: 0,
             deleted_offline: HashSet::new(),
             dir: None,
+            unsent: Vec::new(),
         }
     }
 
@@ -373,7 +377,7 @@ impl Server {
     /// their password.
     pub fn set_accounts(&mut self, accounts: Vec<Account>, out: &mut impl Outbox) {
         self.accounts.available = true;
-        self.accounts.names = self.known(&accounts, &HashMap::new(), out);
+        self.accounts.names = self.known(&accounts, &HashMap::new(), &[], out);
         // Accounts deleted while the server was down, even if made again since.
         let deleted = std::mem::take(&mut self.accounts.deleted_offline);
         self.forget_deleted_accounts(&deleted);
@@ -391,7 +395,7 @@ impl Server {
     pub fn accounts_changed(&mut self, accounts: Vec<Account>, marked: &[Box<str>], out: &mut impl Outbox) {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
-        self.accounts.names = self.known(&accounts, &before, out);
+        self.accounts.names = self.known(&accounts, &before, marked, out);
         // `scalard account add` without the server's --domain makes an account nobody can
         // log in to: say so while the operator is still at it.
         let foreign = |u: &str| u.rsplit_once('@').is_some_and(|(_, d)| d != &*self.domain);
@@ -489,19 +493,26 @@ impl Server {
     }
 
     /// The store's list of accounts, by name, as this server holds them (see [`placed`]),
-    /// `before` being what it held until now.
+    /// `before` being what it held until now; `deleted` were deleted since, so what it held
+    /// of them is not of the accounts of their names now (even one made in the same
+    /// millisecond).
     ///
     /// [`placed`]: Server::placed
     fn known(
-        &self,
+        &mut self,
         accounts: &[Account],
         before: &HashMap<Box<str>, Option<Known>>,
+        deleted: &[Box<str>],
         out: &mut impl Outbox,
     ) -> HashMap<Box<str>, Option<Known>> {
         accounts
             .iter()
             .map(|a| {
-                let held = before.get(&a.name).copied().flatten();
+                let held = before
+                    .get(&a.name)
+                    .copied()
+                    .flatten()
+                    .filter(|_| !deleted.contains(&a.name));
                 (a.name.clone(), Some(self.placed(a, held, out)))
             })
             .collect()
@@ -513,7 +524,7 @@ impl Server {
     /// delivered to the name before it knew of the account (up to a second after `add`, or
     /// to the account that was deleted meanwhile) was not for this one. Without history no
     /// DM is kept, and the start is left for a server with history to place.
-    fn placed(&self, a: &Account, held: Option<Known>, out: &mut impl Outbox) -> Known {
+    fn placed(&mut self, a: &Account, held: Option<Known>, out: &mut impl Outbox) -> Known {
         let mut k = Known::from(a);
         let Some(next) = self.history.as_ref().map(|h| h.last_pos + 1) else {
             return k;
@@ -531,14 +542,25 @@ impl Server {
             created: a.created,
             from_pos: k.from_pos,
         };
-        if !out.keep_start(start) {
-            log::warn!(
-                "accounts: cannot hand where {} starts to the store now (its queue is full); \
-                 again when the account is next seen",
-                a.name
-            );
-        }
+        self.accounts.unsent.retain(|s| s.name != start.name);
+        self.accounts.unsent.push(start);
+        self.send_starts(out);
         k
+    }
+
+    /// Hands the accounts thread the starts it could not take yet (its queue was full); what
+    /// it still cannot take waits for the next tick.
+    pub(super) fn send_starts(&mut self, out: &mut impl Outbox) {
+        let unsent = std::mem::take(&mut self.accounts.unsent);
+        for start in unsent {
+            if !out.keep_start(start.clone()) {
+                log::debug!(
+                    "accounts: where {} starts waits for a place in the queue",
+                    start.name
+                );
+                self.accounts.unsent.push(start);
+            }
+        }
     }
 
     /// `user`'s password was changed to the one `password` stands for (an operator's `scalard

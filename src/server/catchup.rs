@@ -59,21 +59,19 @@ impl Server {
         // proof, only those that reached the name since (its earlier users' are not its). One
         // proven by its home's token reads them all: the name is its own. The ring answers
         // those reads when the core knows the position too.
+        let known = self.accounts.names.get(&*me).copied().flatten();
         let reader = match (c.topic.kind(), authenticated, proven) {
-            (Kind::User, true, _) => Some(Reader::Account(me.clone())),
+            (Kind::User, true, _) => {
+                let placed = known.map_or(crate::store::accounts::UNSTARTED, |k| k.from_pos);
+                Some(Reader::Account(me.clone(), placed))
+            }
             (Kind::User, false, false) => Some(Reader::Since(reads_from)),
             _ => None,
         };
         let ring_floor = match &reader {
             None => Some(None),
             Some(Reader::Since(pos)) => Some(Some(*pos)),
-            Some(Reader::Account(me)) => self
-                .accounts
-                .names
-                .get(me)
-                .copied()
-                .flatten()
-                .map(|k| Some(k.from_pos)),
+            Some(Reader::Account(..)) => known.map(|k| Some(k.from_pos)),
         };
         // What was said while the channel was closed is for its life's readers alone: the
         // store leaves out other lives' (the ring never holds them).

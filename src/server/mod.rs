@@ -561,6 +561,7 @@ impl Server {
     /// Drives the timers: handshake timeout, idle pings, ping timeout. Call about once a second.
     pub fn tick(&mut self, now: &Now, out: &mut impl Outbox) {
         self.accounts.prune(now);
+        self.send_starts(out);
         self.federation.prune(now);
         self.vouches_overdue(now, out);
         self.prune_flood(now.mono);

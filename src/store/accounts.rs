@@ -133,6 +133,7 @@ impl Accounts {
             version,
             changes,
             last_look: Instant::now(),
+            unsaved: Vec::new(),
         };
         let thread = thread::Builder::new()
             .name("scalard-accounts".into())
@@ -188,6 +189,9 @@ struct Worker {
     /// The account change count the names sent last correspond to.
     changes: i64,
     last_look: Instant,
+    /// Starts the store did not take (locked, failing): tried again at each look. One per
+    /// account, at most as many as the operator added.
+    unsaved: Vec<AccountStart>,
 }
 
 impl Worker {
@@ -198,7 +202,7 @@ impl Worker {
         super::yield_to_the_loop(super::LOWEST_PRIORITY, "accounts");
         loop {
             match self.jobs.recv_timeout(POLL) {
-                Ok(Job::Start(start)) => self.keep_start(&start),
+                Ok(Job::Start(start)) => self.keep_start(start, false),
                 Ok(Job::Check(job)) => {
                     let (verdict, account) = self.check(&job);
                     let d = AccountsDone::Verdict {
@@ -217,6 +221,9 @@ impl Worker {
             // hearing of an account the operator just added.
             if self.last_look.elapsed() >= POLL {
                 self.last_look = Instant::now();
+                for start in std::mem::take(&mut self.unsaved) {
+                    self.keep_start(start, true);
+                }
                 self.reload();
             }
         }
@@ -257,13 +264,22 @@ impl Worker {
         }
     }
 
-    fn keep_start(&self, s: &AccountStart) {
+    /// Keeps `s` in the store; `again` for a retry, which is said only once it works.
+    fn keep_start(&mut self, s: AccountStart, again: bool) {
         match self.db.start_account(&s.name, s.created, s.from_pos) {
+            Ok(true) if again => log::info!("accounts: where {} starts is kept now", s.name),
             Ok(true) => log::debug!("accounts: {} starts at position {}", s.name, s.from_pos),
             // Deleted, or deleted and made again, meanwhile: the loop learns of that next.
             Ok(false) => {}
-            // The start holds in the loop; it hands it again when it next sees the account.
-            Err(e) => log::error!("accounts: {}: {e}", s.name),
+            // The loop reads by the start meanwhile; a restart before it is kept would start
+            // the account later, after what came meanwhile.
+            Err(e) => {
+                if !again {
+                    log::error!("accounts: {}: {e}; tried again every second", s.name);
+                }
+                self.unsaved.retain(|u| u.name != s.name);
+                self.unsaved.push(s);
+            }
         }
     }
 

@@ -219,7 +219,9 @@ pub enum Reader {
     /// A session logged in to this account: from the account's first position on (see
     /// [`accounts::Account::from_pos`]), so not what was sent to whoever used the name before,
     /// or to an account of that name since deleted. With no such account any more, nothing.
-    Account(Box<str>),
+    /// The second field is the start the server placed for it ([`accounts::UNSTARTED`] if
+    /// none): what counts while the store still says unstarted (it is told a moment later).
+    Account(Box<str>, u64),
     /// A session that took a free name without a password: from the position it took it at,
     /// so not what was sent to the name's earlier users (anyone may take a free name).
     Since(u64),

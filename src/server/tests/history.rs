@@ -1072,13 +1072,13 @@ fn an_account_s_direct_messages_are_read_with_its_name() {
     assert!(r.out.queries.is_empty());
     // dave's inbox holds messages from before his account; carol's conversation with alice
     // spans two topics: the store, with their names.
-    for (conn, topic, me) in [
-        (3, "dave@example.com", "dave@example.com"),
-        (2, "alice@example.com", "carol@example.com"),
+    for (conn, topic, me, start) in [
+        (3, "dave@example.com", "dave@example.com", 1_000),
+        (2, "alice@example.com", "carol@example.com", 0),
     ] {
         assert!(r.send(conn, Msg::Catchup(catchup(topic, 1))).is_empty());
         let q = r.out.queries.pop().expect("to the store");
-        assert_eq!(q.reader, Some(Reader::Account(me.into())), "{topic}");
+        assert_eq!(q.reader, Some(Reader::Account(me.into(), start)), "{topic}");
         r.server
             .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
         r.out.take(conn);
@@ -1128,7 +1128,40 @@ fn an_account_the_operator_added_starts_where_the_server_learns_of_it() {
     r.log_in(2, "bob");
     assert!(r.send(2, Msg::Catchup(catchup("bob@example.com", 2))).is_empty());
     let q = r.out.queries.pop().expect("to the store");
-    assert_eq!(q.reader, Some(Reader::Account("bob@example.com".into())));
+    // With the start placed: the store reads by it until it has kept it.
+    assert_eq!(
+        q.reader,
+        Some(Reader::Account("bob@example.com".into(), unwritten + 1))
+    );
+}
+
+/// A start the accounts thread's full queue did not take is handed again at each tick until
+/// it is; an account deleted and made again, even within the same millisecond, is placed
+/// afresh, not where the old one started.
+#[test]
+fn an_account_start_is_handed_until_taken_and_placed_afresh_when_made_again() {
+    use crate::store::accounts::UNSTARTED;
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    let mut accounts = made(&["bob@example.com"]);
+    accounts[0].created = 7;
+    accounts[0].from_pos = UNSTARTED;
+    r.out.refuse_starts = true;
+    r.server.accounts_changed(accounts.clone(), &[], &mut r.out);
+    let first = r.out.starts.last().cloned().expect("handed");
+    let now = r.now;
+    r.server.tick(&now, &mut r.out);
+    assert_eq!(r.out.starts.len(), 2, "again at the tick");
+    r.out.refuse_starts = false;
+    r.server.tick(&now, &mut r.out);
+    r.server.tick(&now, &mut r.out);
+    assert_eq!(r.out.starts.len(), 3, "until taken, then no more");
+    assert!(r.out.starts.iter().all(|s| *s == first));
+    // More Events, then bob deleted and made again in the same millisecond.
+    say_committed(&mut r, 0, "#rust@example.com");
+    r.server
+        .accounts_changed(accounts, &["bob@example.com".into()], &mut r.out);
+    let again = r.out.starts.last().cloned().expect("handed");
+    assert!(again.from_pos > first.from_pos, "{again:?} after {first:?}");
 }
 
 /// Sends a direct message from `conn` and commits what it stored; the replies.

@@ -18,8 +18,10 @@ struct Recorder {
     /// Play an accounts thread whose queue is full.
     refuse_verifies: bool,
     token_checks: Vec<crate::server::TokenCheck>,
-    /// The account starts handed to the accounts thread.
+    /// The account starts handed to the accounts thread (refused ones too).
     starts: Vec<crate::store::accounts::AccountStart>,
+    /// Play an accounts thread whose queue is full.
+    refuse_starts: bool,
     saved: Vec<(String, Option<Vec<u8>>)>,
     /// What went to the store, in order: `save KEY` and `persist POSITION` (with a save, its
     /// `save KEY` first).
@@ -76,7 +78,7 @@ impl Outbox for Recorder {
     }
     fn keep_start(&mut self, start: crate::store::accounts::AccountStart) -> bool {
         self.starts.push(start);
-        true
+        !self.refuse_starts
     }
 }
 

@@ -54,7 +54,7 @@ use std::time::Duration;
 /// brought forward.
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
-    SCHEMA_V10,
+    SCHEMA_V10, SCHEMA_V11,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -185,6 +185,12 @@ const SCHEMA_V10: &str = "
 CREATE TRIGGER account_password AFTER UPDATE OF hash ON accounts
     BEGIN UPDATE account_changes SET n = n + 1; END;
 ";
+
+// Nothing in the file changes: from this version on, `scalard account add` leaves an account's
+// start to the server (`accounts::UNSTARTED`), which an older server would never set. So the
+// command refuses a file of an older version (an older server may still be running on it)
+// until a server of this version has opened it.
+const SCHEMA_V11: &str = "-- accounts.from_pos may be UNSTARTED";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.

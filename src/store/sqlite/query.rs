@@ -5,6 +5,7 @@ use super::words::{unaccented, words};
 use super::{Context, Db, Scoped, from_sql, to_sql};
 use crate::proto::Body;
 use crate::proto::MsgId;
+use crate::store::accounts::UNSTARTED;
 use crate::store::{Fields, Page, Query, Reader, Record, Scope, StoreError};
 use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
@@ -55,13 +56,17 @@ impl Db {
         // Positions below `floor` are not the asker's (see [`Query::reader`]); an account
         // deleted since (its session is about to be closed) reads nothing.
         let floor = match &q.reader {
-            Some(Reader::Account(name)) => Some(self.account_start(name)?.unwrap_or(i64::MAX)),
+            Some(Reader::Account(name, placed)) => Some(match self.account_start(name)? {
+                Some(start) if start == to_sql(UNSTARTED, "position")? => to_sql(*placed, "position")?,
+                Some(start) => start,
+                None => i64::MAX,
+            }),
             Some(Reader::Since(pos)) => Some(i64::try_from(*pos).unwrap_or(i64::MAX)),
             None => None,
         };
         // An account's horizon says its start; a name held without a proof is told nothing of
         // what its earlier holders got, not even when (its retention horizon only).
-        if let (Some(f), Some(Reader::Account(_))) = (floor, &q.reader) {
+        if let (Some(f), Some(Reader::Account(..))) = (floor, &q.reader) {
             page.horizon = page.horizon.max(self.newest_time_before(&scope, f)?);
         }
 

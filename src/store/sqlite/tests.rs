@@ -5,6 +5,7 @@ use super::query::{
 };
 use super::*;
 use crate::proto::{Body, MsgId};
+use crate::store::accounts::UNSTARTED;
 use crate::store::{Fields, Page, Query, Reader, Record, Retention, Rule, Scope, thread_of};
 use rusqlite::params_from_iter;
 use std::path::PathBuf;
@@ -1546,7 +1547,7 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     // Made between positions 3 and 4 (at time 20: a busy topic's times may run ahead).
     assert!(db.add_account("bob", "h", 20, 4).unwrap());
     let mine = |q: Query| Query {
-        reader: Some(Reader::Account("bob".into())),
+        reader: Some(Reader::Account("bob".into(), UNSTARTED)),
         ..q
     };
     let inbox = db.query(&mine(query(topic("bob")))).unwrap();
@@ -1589,7 +1590,7 @@ fn an_account_reads_its_direct_messages_from_its_creation_on() {
     assert!(db.add_account("alice", "h", 5, 1).unwrap());
     let hers = db
         .query(&Query {
-            reader: Some(Reader::Account("alice".into())),
+            reader: Some(Reader::Account("alice".into(), UNSTARTED)),
             ..query(topic("alice"))
         })
         .unwrap();
@@ -1622,7 +1623,7 @@ fn an_account_s_floor_is_a_position_not_a_time() {
     .unwrap();
     assert!(db.add_account("dave", "h", 20, 3).unwrap());
     let mine = |scope| Query {
-        reader: Some(Reader::Account("dave".into())),
+        reader: Some(Reader::Account("dave".into(), UNSTARTED)),
         ..query(scope)
     };
     let talk = db
@@ -1632,6 +1633,35 @@ fn an_account_s_floor_is_a_position_not_a_time() {
     assert_eq!((positions(&talk), talk.horizon), (vec![3], Some(25)));
     let inbox = db.query(&mine(topic("dave"))).unwrap();
     assert_eq!((positions(&inbox), inbox.horizon), (vec![3], Some(25)));
+}
+
+/// An account the server has placed but the store not yet heard of (still unstarted) reads
+/// from the start the server gives with the query; once the store has one, the store's.
+#[test]
+fn an_unstarted_account_reads_from_the_start_the_server_placed() {
+    let dir = TempDir::new("account-placed");
+    let mut db = fresh(&dir);
+    db.insert(&[
+        dm(1, "carol", "erin", 10, "before"),
+        dm(2, "carol", "erin", 11, "after"),
+    ])
+    .unwrap();
+    assert!(db.add_account("erin", "h", 20, UNSTARTED).unwrap());
+    let read = |db: &Db, placed| {
+        let q = Query {
+            reader: Some(Reader::Account("erin".into(), placed)),
+            ..query(topic("erin"))
+        };
+        positions(&db.query(&q).unwrap())
+    };
+    assert_eq!(read(&db, UNSTARTED), Vec::<u64>::new());
+    assert_eq!(read(&db, 2), vec![2]);
+    assert!(db.start_account("erin", 20, 1).unwrap());
+    assert_eq!(
+        read(&db, 2),
+        vec![1, 2],
+        "the store's start counts once it has one"
+    );
 }
 
 /// Events said while a channel was closed are read only in their life: pages, searches and
