@@ -504,7 +504,8 @@ fn an_account_made_again_reads_nothing_sent_to_the_one_before() {
                 if let Ok(g) = publish(&mut alice, "bob@localhost", &format!("dm {i}")) {
                     echoed.push((g, Instant::now()));
                 }
-                std::thread::sleep(Duration::from_millis(2));
+                // Under the 100 that one network may leave in an away inbox at once.
+                std::thread::sleep(Duration::from_millis(40));
             }
             echoed
         })
@@ -522,7 +523,7 @@ fn an_account_made_again_reads_nothing_sent_to_the_one_before() {
     let mut bob = login_at(s.addr, "bob", "new password", false).expect("login");
     let read = page_forward(&mut bob, "bob@localhost", 500);
     let before: Vec<&Got> = echoed.iter().filter(|(_, t)| *t < made).map(|(g, _)| g).collect();
-    assert!(before.len() > 50, "sent to the old account: {}", before.len());
+    assert!(before.len() > 5, "sent to the old account: {}", before.len());
     let leaked: Vec<&str> = read
         .iter()
         .filter(|g| before.contains(g))
