@@ -520,10 +520,10 @@ impl Server {
 
     /// What this server knows of account `a`, which it held as `held`. One whose start is
     /// [`UNSTARTED`] (`scalard account add` made it) starts at this server's next position,
-    /// and the store is told: what the server
-    /// delivered to the name before it knew of the account (up to a second after `add`, or
-    /// to the account that was deleted meanwhile) was not for this one. Without history no
-    /// DM is kept, and the start is left for a server with history to place.
+    /// and the store is told: what the server delivered to the name before it knew of the
+    /// account (up to a second after `add`, or to the account that was deleted meanwhile)
+    /// was not for this one. Without history no DM is kept, and the start is left for a
+    /// server with history to place.
     fn placed(&mut self, a: &Account, held: Option<Known>, out: &mut impl Outbox) -> Known {
         let mut k = Known::from(a);
         let Some(next) = self.history.as_ref().map(|h| h.last_pos + 1) else {

@@ -153,7 +153,7 @@ impl Accounts {
     }
 
     /// Queues a start for the store to keep; false if the queue is full or the thread is
-    /// gone. Never blocks. (The loop hands it again when it next sees the account unstarted.)
+    /// gone. Never blocks. (The loop hands it again at its next tick.)
     pub fn keep_start(&self, start: AccountStart) -> bool {
         self.queue(Job::Start(start))
     }
