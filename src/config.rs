@@ -141,21 +141,33 @@ fn named<const N: usize>(flags: [(&'static str, bool); N]) -> Vec<&'static str> 
         .collect()
 }
 
-/// A rate written `PER_SEC,BURST` (`5,20`: five a second, twenty at once), or `off`.
-fn parse_rate(name: &str, value: &str) -> Result<Option<Rate>, ConfigError> {
+/// `off`, or two whole numbers of at least 1 written `A,B`, as `form` names them.
+fn parse_pair(name: &str, value: &str, form: &str) -> Result<Option<(u32, u32)>, ConfigError> {
     if value == "off" {
         return Ok(None);
     }
     let parsed = value
         .split_once(',')
-        .and_then(|(r, b)| Some((r.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
+        .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
     match parsed {
-        Some((per_sec, burst)) if per_sec > 0 && burst > 0 => Ok(Some(Rate::new(per_sec, burst))),
+        Some((a, b)) if a > 0 && b > 0 => Ok(Some((a, b))),
         _ => Err(bad(
             name,
-            format!("expected PER_SEC,BURST (both at least 1) or off, got {value:?}"),
+            format!("expected {form} (both at least 1) or off, got {value:?}"),
         )),
     }
+}
+
+/// A rate written `PER_SEC,BURST` (`5,20`: five a second, twenty at once), or `off`.
+fn parse_rate(name: &str, value: &str) -> Result<Option<Rate>, ConfigError> {
+    Ok(parse_pair(name, value, "PER_SEC,BURST")?.map(|(per_sec, burst)| Rate::new(per_sec, burst)))
+}
+
+/// An away-inbox limit written `BURST,SECS` (`100,36`: a hundred at once, then one every 36
+/// seconds), or `off`.
+fn parse_inbox_limit(name: &str, value: &str) -> Result<Option<(u32, Duration)>, ConfigError> {
+    let pair = parse_pair(name, value, "BURST,SECS")?;
+    Ok(pair.map(|(burst, secs)| (burst, Duration::from_secs(u64::from(secs)))))
 }
 
 /// The default per-topic retention: the newest 100,000 Events of each topic, however old.
@@ -315,7 +327,11 @@ usage: scalard [OPTIONS]
                             32768,131072)
   --flood-timeout SECS      how long a held connection may keep 16 KiB unread
                             before it is closed with 506 flooding (default 10)
-  --flood off               every flood and connection-rate limit off
+  --away-inbox-limit B,S    direct messages one sender (an account; others by
+                            network) may leave in an away account's inbox: B at
+                            once, then one every S seconds (default 100,36; off)
+  --flood off               every flood and connection-rate limit off, and
+                            --away-inbox-limit
   --admin ID                a server admin (repeatable; a bare name is of --domain;
                             must log in with a password to act): bans, !wall,
                             !motd, runs every channel
@@ -765,6 +781,7 @@ impl Config {
             "flood-id-messages" => l.id_messages = parse_rate(&name, value)?,
             "flood-bytes" => l.bytes = parse_rate(&name, value)?,
             "flood-timeout" => l.flood_timeout = secs1()?,
+            "away-inbox-limit" => l.away_inbox = parse_inbox_limit(&name, value)?,
             "flood" if value == "off" => *l = l.clone().without_flood_limits(),
             "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
             // 0 is a server for direct messages only: they need no Sub.
@@ -1267,6 +1284,23 @@ mod tests {
         assert!(rule("#X@localhost").contains("lowercase: \"#x@localhost\""));
         assert!(rule("not a topic").contains("not a topic name"));
         assert!(rule("#X").contains("lowercase: \"#x\""));
+    }
+
+    #[test]
+    fn the_away_inbox_limit_is_set_turned_off_and_on_again() {
+        let limit = |a: &[&str]| args(a).map(|c| c.limits.away_inbox);
+        assert_eq!(limit(&[]).unwrap(), Some((100, Duration::from_secs(36))));
+        assert_eq!(
+            limit(&["--away-inbox-limit", "5,10"]).unwrap(),
+            Some((5, Duration::from_secs(10)))
+        );
+        assert_eq!(limit(&["--away-inbox-limit", "off"]).unwrap(), None);
+        assert_eq!(limit(&["--flood", "off"]).unwrap(), None);
+        let again = ["--flood", "off", "--away-inbox-limit", "5,10"];
+        assert_eq!(limit(&again).unwrap(), Some((5, Duration::from_secs(10))));
+        for bad in ["0,10", "5,0", "5", "x,y"] {
+            assert!(limit(&["--away-inbox-limit", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

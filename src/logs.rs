@@ -8,32 +8,33 @@ use std::io::Write;
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
 /// The filter to log with, given `RUST_LOG` (`None` if unset), and what to tell the operator
-/// about it. Unset or empty: `info`. One that names no level for scalard's own lines (a word
-/// that is no level, such as `verbose`, or only another crate's, `rustls=debug`) would hide
-/// every one of them, the start-up lines included: `info` for them, beside what it asks.
+/// about it. Unset or empty: `info`. Without a level for everything (`debug`), env_logger logs
+/// only the modules named (`scalar::net=debug`), and a word that is no level (`verbose`) names a
+/// module: scalard's other lines, its errors and start-up lines included, would be hidden. So
+/// `info` comes first (a module named still gets its own level), and a word that is no level
+/// is said, as the likely slip it is.
 pub fn filter(rust_log: Option<&str>) -> (String, Option<String>) {
     let Some(spec) = rust_log.map(str::trim).filter(|s| !s.is_empty()) else {
         return ("info".into(), None);
     };
     // env_logger's syntax: directives split by commas, then an optional `/regex`.
     let directives = spec.split('/').next().unwrap_or_default();
-    let ours = |module: &str| "scalard".starts_with(module) || module.starts_with("scalar");
-    let covered = directives
+    let bare: Vec<&str> = directives
         .split(',')
         .map(str::trim)
-        .any(|d| match d.split_once('=') {
-            Some((module, _)) => ours(module.trim()),
-            None => LEVELS.contains(&d.to_ascii_lowercase().as_str()) || (!d.is_empty() && ours(d)),
-        });
-    if covered {
+        .filter(|d| !d.is_empty() && !d.contains('='))
+        .collect();
+    let is_level = |d: &&str| LEVELS.contains(&d.to_ascii_lowercase().as_str());
+    if bare.iter().any(is_level) {
         return (spec.into(), None);
     }
-    let note = format!(
-        "scalard: RUST_LOG={spec:?} names no level for scalard's own lines (error, warn, info, \
-         debug or trace; a word that is none of them names a module), which would hide them \
-         all: logging them at info"
-    );
-    (format!("info,{spec}"), Some(note))
+    let note = bare.iter().find(|d| !is_level(d)).map(|word| {
+        format!(
+            "scalard: RUST_LOG={spec:?}: {word:?} is no level (error, warn, info, debug or \
+             trace), so it names a module; scalard's own lines are logged at info"
+        )
+    });
+    (format!("info,{spec}"), note)
 }
 
 /// Starts logging to stderr. The note about `RUST_LOG`, if any, goes to stderr first.
@@ -44,8 +45,7 @@ pub fn init() {
     }
     let mut logs = env_logger::Builder::new();
     logs.parse_filters(&spec);
-    // systemd sets JOURNAL_STREAM for a service whose stderr is the journal.
-    if std::env::var_os("JOURNAL_STREAM").is_none() {
+    if !stderr_is_the_journal() {
         logs.format(|buf, r| {
             let now = crate::client::unix_ms();
             let stamp = crate::civil::rfc3339_utc(now);
@@ -55,12 +55,31 @@ pub fn init() {
     logs.init();
 }
 
+/// Whether stderr is the journal: systemd sets `JOURNAL_STREAM` to its `DEVICE:INODE` when
+/// stdout or stderr goes there, and children inherit it, so the descriptor itself is compared.
+fn stderr_is_the_journal() -> bool {
+    let Some(stream) = std::env::var("JOURNAL_STREAM").ok() else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    // SAFETY: fstat writes the struct on success, which is checked.
+    unsafe {
+        let mut st = std::mem::zeroed::<libc::stat>();
+        libc::fstat(libc::STDERR_FILENO, &mut st) == 0 && st.st_dev == dev && st.st_ino == ino
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::filter;
 
     #[test]
-    fn a_filter_that_would_hide_scalard_s_own_lines_gets_info_for_them() {
+    fn a_filter_without_a_level_for_everything_gets_info_first() {
         for (given, want) in [
             (None, "info"),
             (Some(""), "info"),
@@ -68,17 +87,19 @@ mod tests {
             (Some("debug"), "debug"),
             (Some("WARN"), "WARN"),
             (Some("off"), "off"),
-            (Some("scalar=debug"), "scalar=debug"),
-            (Some("scalard=warn,rustls=debug"), "scalard=warn,rustls=debug"),
-            (Some("scalar::net"), "scalar::net"),
+            (Some("warn,rustls=debug"), "warn,rustls=debug"),
             (Some("info,rustls=trace/handshake"), "info,rustls=trace/handshake"),
+            (Some("scalar=debug"), "info,scalar=debug"),
+            (Some("scalar::net=debug"), "info,scalar::net=debug"),
+            (Some("rustls=debug"), "info,rustls=debug"),
+            (Some("scalard=verbose"), "info,scalard=verbose"),
         ] {
             assert_eq!(filter(given), (want.to_string(), None), "{given:?}");
         }
-        for given in ["verbose", "rustls=debug", "mio", "verbose/x"] {
+        for given in ["verbose", "mio", "verbose/x", "scalar::net"] {
             let (spec, note) = filter(Some(given));
             assert_eq!(spec, format!("info,{given}"));
-            assert!(note.is_some_and(|n| n.contains("names no level")), "{given}");
+            assert!(note.is_some_and(|n| n.contains("is no level")), "{given}");
         }
     }
 }

@@ -606,28 +606,35 @@ fn a_direct_message_to_an_account_that_is_away_waits_in_its_inbox() {
     }
 }
 
-/// One network may leave 100 direct messages at once in an away account's inbox; the next is
-/// refused with when to try again, and the inbox's reader gets the 100 (a hostile tester had
-/// pushed 105,000 from one /24, and real messages out).
+/// One network may leave only so many direct messages at once in an away account's inbox
+/// (`--away-inbox-limit`, after `--flood off` turned it off with the rest); the next is
+/// refused with when to try again, and the inbox's reader gets those kept (a hostile tester
+/// had pushed 105,000 from one /24, and real messages out).
 #[test]
 fn one_network_leaves_only_so_many_in_an_away_inbox() {
     let dir = DataDir::new();
     assert!(account(dir.path(), "add", "bob", "password").0);
-    let s = Scalard::start_in(Some(dir.path()), &["--flood", "off"]);
+    let flags = ["--flood", "off", "--away-inbox-limit", "5,36"];
+    let s = Scalard::start_in(Some(dir.path()), &flags);
     let mut alice = s.client("alice");
     let mut sent = Vec::new();
-    for i in 0..100 {
+    for i in 0..5 {
         sent.push(publish(&mut alice, "bob@localhost", &format!("note {i}")).expect("kept"));
     }
     let err = publish(&mut alice, "bob@localhost", "one too many").unwrap_err();
     assert!(
-        err.contains("406") && err.contains("holds as many messages from your network"),
+        err.contains("406") && err.contains("your network has left as many messages for it lately"),
         "{err}"
     );
+    let line = s.expect_log("inbox of bob@localhost: the network 127.0.0.0 left 5 messages");
+    assert!(line.contains("INFO"), "{line}");
     let mut bob = login_at(s.addr, "bob", "password", false).expect("login");
     assert_eq!(page_forward(&mut bob, "bob@localhost", 500), sent);
-    // Read as they come now: not counted.
+    // Read as they come now: not counted; and read, the inbox takes more again.
     assert!(publish(&mut alice, "bob@localhost", "you are back").is_ok());
+    drop(bob);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(publish(&mut alice, "bob@localhost", "gone again").is_ok());
 }
 
 #[test]

@@ -998,6 +998,10 @@ impl Server {
             .or_insert_with(|| super::channels::Audience::new(floors.take(&user)))
             .add(conn)
             == 1;
+        // Its holder reads what waited in an account's inbox: senders may leave more again.
+        if first && self.accounts.names.contains_key(&*user) {
+            self.inboxes.read(&user);
+        }
         log::debug!("conn {conn} is {user}{}", if guest { " (guest)" } else { "" });
         let Ok(name) = Name::parse(&user) else { return };
         let reply = Ident {

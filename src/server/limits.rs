@@ -63,6 +63,10 @@ pub struct Limits {
     /// How long a kept channel may go without a subscriber before the server forgets it, as
     /// after a drop; `None`: kept for good.
     pub kept_idle: Option<Duration>,
+    /// Direct messages one sender (an account, or a network for those without a proven ID)
+    /// may leave at once in an away account's inbox, and how long until one more
+    /// ([`super::inbox`]); `None`: no limit.
+    pub away_inbox: Option<(u32, Duration)>,
 }
 
 impl Default for Limits {
@@ -83,6 +87,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
             kept_idle: Some(Duration::from_secs(DEFAULT_KEPT_DAYS * 86_400)),
+            away_inbox: Some((100, Duration::from_secs(36))),
         }
     }
 }
@@ -100,6 +105,7 @@ impl Limits {
             messages: None,
             id_messages: None,
             bytes: None,
+            away_inbox: None,
             ..self
         }
     }

@@ -129,7 +129,7 @@ pub struct Server {
     latest: u64,
     /// Where the times of a topic without an audience start.
     floors: floor::Floors,
-    /// What each network has left in each away account's inbox lately.
+    /// What each sender has left in each away account's inbox lately.
     inboxes: inbox::AwayInboxes,
     scratch: Box<[u8]>,
     stats: Stats,
@@ -173,7 +173,7 @@ impl Server {
             evictable: Default::default(),
             latest: 0,
             floors: floor::Floors::default(),
-            inboxes: inbox::AwayInboxes::default(),
+            inboxes: inbox::AwayInboxes::new(limits.away_inbox),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
             refused_told: (0, None),
@@ -251,6 +251,9 @@ impl Server {
         }
         if limits.idle_timeout != self.limits.idle_timeout {
             self.forget_evictable();
+        }
+        if limits.away_inbox != self.limits.away_inbox {
+            self.inboxes = inbox::AwayInboxes::new(limits.away_inbox);
         }
         self.limits = limits;
     }

@@ -74,7 +74,7 @@ impl Server {
             // A direct message to an account that is away (checked above).
             None if m.topic.kind() == Kind::User => {
                 if let Some(s) = self.sessions.get(conn).and_then(Option::as_ref) {
-                    self.inboxes.count(m.topic.as_str(), s.subnet(), now.mono);
+                    self.inboxes.count(m.topic.as_str(), &s.inbox_sender(), now.mono);
                 }
                 self.floors.stamp(m.topic.as_str(), now.unix_ms)
             }
@@ -262,15 +262,27 @@ impl Server {
         user: Name<'_>,
         now: std::time::Instant,
     ) -> Option<(ErrorCode, String)> {
-        let network = self.session(conn)?.subnet();
-        let wait = self.inboxes.wait(user.as_str(), network, now)?;
-        let secs = wait.as_millis().div_ceil(1000).max(1);
-        let reason = format!(
-            "{user} is not connected, and holds as many messages from your network as this \
-             server keeps for later ({} at once, then one every {} s): try again in {secs} s",
-            super::inbox::BURST,
-            super::inbox::LEAK.as_secs()
-        );
+        use super::inbox::Refusal;
+        let sender = self.session(conn)?.inbox_sender();
+        let secs = |d: std::time::Duration| d.as_millis().div_ceil(1000).max(1);
+        let (burst, leak) = self.limits.away_inbox?;
+        let reason = match self.inboxes.refusal(user.as_str(), &sender, now)? {
+            Refusal::Sender(wait) => format!(
+                "{user} is not connected, and {} left as many messages for it lately as this \
+                 server keeps ({burst} at once, then one every {} s): try again in {} s",
+                match sender {
+                    super::inbox::Sender::Id(_) => "you have",
+                    super::inbox::Sender::Network(_) => "your network has",
+                },
+                leak.as_secs(),
+                secs(wait)
+            ),
+            Refusal::Full(wait) => format!(
+                "{user} is not connected, and this server counts as many senders to inboxes \
+                 as it can now: try again in {} s",
+                secs(wait)
+            ),
+        };
         Some((ErrorCode::InboxLimit, reason))
     }
 

@@ -89,6 +89,15 @@ impl Session {
         super::subnet_key(self.peer)
     }
 
+    /// Who its direct messages to an away inbox count against ([`super::inbox`]): its ID if
+    /// proven, else its network.
+    pub fn inbox_sender(&self) -> super::inbox::Sender {
+        match (&self.user, self.authenticated || self.logged_in) {
+            (Some(id), true) => super::inbox::Sender::Id(id.as_ref().into()),
+            _ => super::inbox::Sender::Network(self.subnet()),
+        }
+    }
+
     /// True if subscribed to `channel`.
     pub fn is_subscribed(&self, channel: &str) -> bool {
         self.subs.iter().any(|s| &**s == channel)

@@ -138,6 +138,16 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         }
     }
 
+    /// Whether `key` is counting (not merely waiting for room in a full table).
+    pub fn knows(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Forgets the keys `gone` says, whatever their counts.
+    pub fn forget(&mut self, mut gone: impl FnMut(&K) -> bool) {
+        self.map.retain(|k, _| !gone(k));
+    }
+
     /// Forgets the keys whose failures have all leaked away and that have nothing in flight.
     pub fn prune(&mut self, now: Instant) {
         let leak = self.leak;
