@@ -626,7 +626,7 @@ fn one_network_leaves_only_so_many_in_an_away_inbox() {
         err.contains("406") && err.contains("your network has left as many messages for it lately"),
         "{err}"
     );
-    let line = s.expect_log("inbox of bob@localhost: the network 127.0.0.0 left 5 messages");
+    let line = s.expect_log("inbox of bob@localhost: a message from the network 127.0.0.0 refused (406)");
     assert!(line.contains("INFO"), "{line}");
     let mut bob = login_at(s.addr, "bob", "password", false).expect("login");
     assert_eq!(page_forward(&mut bob, "bob@localhost", 500), sent);

@@ -474,7 +474,8 @@ impl Server {
     /// which the sessions logged in to the old one are not.
     pub fn account_seen(&mut self, account: Account, out: &mut impl Outbox) {
         let held = self.accounts.names.get(&account.name).copied().flatten();
-        let now = self.placed(&account, held, out);
+        let now = self.placed(&account, held);
+        self.send_starts(out);
         let was = self.accounts.names.insert(account.name.clone(), Some(now));
         let password_was = was.flatten().map_or(0, |k| k.password);
         if was.is_none() {
@@ -505,7 +506,7 @@ impl Server {
         deleted: &[Box<str>],
         out: &mut impl Outbox,
     ) -> HashMap<Box<str>, Option<Known>> {
-        accounts
+        let known = accounts
             .iter()
             .map(|a| {
                 let held = before
@@ -513,9 +514,11 @@ impl Server {
                     .copied()
                     .flatten()
                     .filter(|_| !deleted.contains(&a.name));
-                (a.name.clone(), Some(self.placed(a, held, out)))
+                (a.name.clone(), Some(self.placed(a, held)))
             })
-            .collect()
+            .collect();
+        self.send_starts(out);
+        known
     }
 
     /// What this server knows of account `a`, which it held as `held`. One whose start is
@@ -524,7 +527,7 @@ impl Server {
     /// account (up to a second after `add`, or to the account that was deleted meanwhile)
     /// was not for this one. Without history no DM is kept, and the start is left for a
     /// server with history to place.
-    fn placed(&mut self, a: &Account, held: Option<Known>, out: &mut impl Outbox) -> Known {
+    fn placed(&mut self, a: &Account, held: Option<Known>) -> Known {
         let mut k = Known::from(a);
         let Some(next) = self.history.as_ref().map(|h| h.last_pos + 1) else {
             return k;
@@ -542,25 +545,27 @@ impl Server {
             created: a.created,
             from_pos: k.from_pos,
         };
+        // Handed by the caller, once for all it placed (a reload may place many).
         self.accounts.unsent.retain(|s| s.name != start.name);
         self.accounts.unsent.push(start);
-        self.send_starts(out);
         k
     }
 
-    /// Hands the accounts thread the starts it could not take yet (its queue was full); what
-    /// it still cannot take waits for the next tick.
+    /// Hands the accounts thread the starts placed and not handed yet; from the first its
+    /// queue does not take (it is full), the rest wait for the next tick.
     pub(super) fn send_starts(&mut self, out: &mut impl Outbox) {
-        let unsent = std::mem::take(&mut self.accounts.unsent);
-        for start in unsent {
+        let mut unsent = std::mem::take(&mut self.accounts.unsent).into_iter();
+        for start in unsent.by_ref() {
             if !out.keep_start(start.clone()) {
                 log::debug!(
-                    "accounts: where {} starts waits for a place in the queue",
+                    "accounts: where {} starts waits for room in the queue",
                     start.name
                 );
                 self.accounts.unsent.push(start);
+                break;
             }
         }
+        self.accounts.unsent.extend(unsent);
     }
 
     /// `user`'s password was changed to the one `password` stands for (an operator's `scalard

@@ -42,6 +42,9 @@ impl Server {
             self.paced.insert(m.topic.as_str().into());
         }
         if let Some((code, reason)) = refusal.or_else(|| self.store_refusal()) {
+            if code == ErrorCode::InboxLimit {
+                self.tell_inbox_refusal(conn, m.topic, now.mono);
+            }
             return self.fail(conn, m.seq, code, &reason, out);
         }
         self.emit(conn, m, closed, now, out);
@@ -74,7 +77,8 @@ impl Server {
             // A direct message to an account that is away (checked above).
             None if m.topic.kind() == Kind::User => {
                 if let Some(s) = self.sessions.get(conn).and_then(Option::as_ref) {
-                    self.inboxes.count(m.topic.as_str(), &s.inbox_sender(), now.mono);
+                    let topic = m.topic.as_str();
+                    self.inboxes.count(topic, &s.inbox_sender(), s.subnet(), now.mono);
                 }
                 self.floors.stamp(m.topic.as_str(), now.unix_ms)
             }
@@ -254,27 +258,39 @@ impl Server {
         Some((ErrorCode::NoSuchUser, format!("{user} is not connected, {why}")))
     }
 
-    /// The refusal of one more direct message from `conn`'s network to `user`'s away inbox, if
-    /// that network has left as many there as it may for now.
+    /// The refusal of one more direct message from `conn` to `user`'s away inbox, if its
+    /// sender, or its sender's network, has left as many there lately as it may.
     fn inbox_refusal(
         &self,
         conn: ConnId,
         user: Name<'_>,
         now: std::time::Instant,
     ) -> Option<(ErrorCode, String)> {
-        use super::inbox::Refusal;
-        let sender = self.session(conn)?.inbox_sender();
+        use super::inbox::{Refusal, Sender};
+        let session = self.session(conn)?;
+        let sender = session.inbox_sender();
         let secs = |d: std::time::Duration| d.as_millis().div_ceil(1000).max(1);
         let (burst, leak) = self.limits.away_inbox?;
-        let reason = match self.inboxes.refusal(user.as_str(), &sender, now)? {
+        let lately = format!(
+            "lately as this server keeps ({burst} at once, then one every {} s)",
+            leak.as_secs()
+        );
+        let reason = match self
+            .inboxes
+            .refusal(user.as_str(), &sender, session.subnet(), now)?
+        {
             Refusal::Sender(wait) => format!(
-                "{user} is not connected, and {} left as many messages for it lately as this \
-                 server keeps ({burst} at once, then one every {} s): try again in {} s",
+                "{user} is not connected, and {} left as many messages for it {lately}: try \
+                 again in {} s",
                 match sender {
-                    super::inbox::Sender::Id(_) => "you have",
-                    super::inbox::Sender::Network(_) => "your network has",
+                    Sender::Id(_) => "you have",
+                    Sender::Network(_) => "your network has",
                 },
-                leak.as_secs(),
+                secs(wait)
+            ),
+            Refusal::Network(wait) => format!(
+                "{user} is not connected, and your network has left as many messages for it, \
+                 over all its senders, as this server keeps: try again in {} s",
                 secs(wait)
             ),
             Refusal::Full(wait) => format!(
@@ -284,6 +300,15 @@ impl Server {
             ),
         };
         Some((ErrorCode::InboxLimit, reason))
+    }
+
+    /// Logs a refusal of [`inbox_refusal`](Server::inbox_refusal) for the operator.
+    fn tell_inbox_refusal(&mut self, conn: ConnId, user: Name<'_>, now: std::time::Instant) {
+        let Some(session) = self.session(conn) else { return };
+        let (sender, network) = (session.inbox_sender(), session.subnet());
+        if let Some(refusal) = self.inboxes.refusal(user.as_str(), &sender, network, now) {
+            self.inboxes.tell(user.as_str(), &sender, refusal, now);
+        }
     }
 
     /// The refusal while the store fails, if it does.

@@ -202,7 +202,9 @@ impl Worker {
         super::yield_to_the_loop(super::LOWEST_PRIORITY, "accounts");
         loop {
             match self.jobs.recv_timeout(POLL) {
-                Ok(Job::Start(start)) => self.keep_start(start, false),
+                Ok(Job::Start(start)) => {
+                    self.keep_start(start, false);
+                }
                 Ok(Job::Check(job)) => {
                     let (verdict, account) = self.check(&job);
                     let d = AccountsDone::Verdict {
@@ -221,9 +223,15 @@ impl Worker {
             // hearing of an account the operator just added.
             if self.last_look.elapsed() >= POLL {
                 self.last_look = Instant::now();
-                for start in std::mem::take(&mut self.unsaved) {
-                    self.keep_start(start, true);
+                // Stopping at the first that fails: each may wait out the store's busy
+                // timeout, and password checks wait behind them.
+                let mut unsaved = std::mem::take(&mut self.unsaved).into_iter();
+                for start in unsaved.by_ref() {
+                    if !self.keep_start(start, true) {
+                        break;
+                    }
                 }
+                self.unsaved.extend(unsaved);
                 self.reload();
             }
         }
@@ -264,8 +272,9 @@ impl Worker {
         }
     }
 
-    /// Keeps `s` in the store; `again` for a retry, which is said only once it works.
-    fn keep_start(&mut self, s: AccountStart, again: bool) {
+    /// Keeps `s` in the store; `again` for a retry, which is said only once it works. False if
+    /// the store failed (`s` waits for the next look).
+    fn keep_start(&mut self, s: AccountStart, again: bool) -> bool {
         match self.db.start_account(&s.name, s.created, s.from_pos) {
             Ok(true) if again => log::info!("accounts: where {} starts is kept now", s.name),
             Ok(true) => log::debug!("accounts: {} starts at position {}", s.name, s.from_pos),
@@ -279,8 +288,10 @@ impl Worker {
                 }
                 self.unsaved.retain(|u| u.name != s.name);
                 self.unsaved.push(s);
+                return false;
             }
         }
+        true
     }
 
     fn check(&mut self, job: &PasswordCheck) -> (Verdict, Option<Account>) {

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 /// Runs the interactive client until `/quit`, end of input, or a refusal of the session.
 pub fn run(args: &Args) -> Result<(), CliError> {
-    // Before any other thread starts (see there).
+    // First: a signal during the password prompt then finds the terminal modes of before.
     let watched =
         signals::watch().map_err(|e| CliError::Local(format!("cannot start the signal thread: {e}")))?;
     let screen = Screen::new();

@@ -45,9 +45,7 @@ pub fn watch() -> std::io::Result<Client> {
         .name("signals".into())
         .spawn(move || {
             let sig = wait(read);
-            if let Some(shared) = seen.get() {
-                shared.keep_mark();
-            }
+            keep_mark_within(seen.get().cloned(), MARK_WAIT);
             if let Some(modes) = modes {
                 restore(&modes);
             }
@@ -58,6 +56,24 @@ pub fn watch() -> std::io::Result<Client> {
         install(sig);
     }
     Ok(client)
+}
+
+/// How long the mark may take (its file lock held by another client, a stuck home
+/// directory) before the client ends without it.
+const MARK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Writes the inbox mark on a thread of its own, waiting for it at most `wait`: the client
+/// ends after that whatever happened there (a panic included).
+fn keep_mark_within(shared: Option<Arc<Shared>>, wait: std::time::Duration) {
+    let Some(shared) = shared else { return };
+    let (done, finished) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("mark".into()).spawn(move || {
+        shared.keep_mark();
+        let _ = done.send(());
+    });
+    if spawned.is_ok() {
+        let _ = finished.recv_timeout(wait);
+    }
 }
 
 /// Handles `sig` with [`on_signal`], unless it is ignored.
@@ -81,19 +97,23 @@ fn install(sig: libc::c_int) {
 /// The handler: hands the signal to the thread, or ends the client at once (see the module's
 /// documentation). Only async-signal-safe calls.
 extern "C" fn on_signal(sig: libc::c_int) {
-    // SAFETY: tcgetpgrp, getpgrp, write, signal and raise are async-signal-safe.
+    // SAFETY: tcgetpgrp, getpgrp, write, signal and raise are async-signal-safe; errno is
+    // the interrupted thread's, put back as it was.
     unsafe {
+        let errno = *libc::__errno_location();
         // -1: standard input is no terminal, or one that hung up: nothing to stop us.
         let owner = libc::tcgetpgrp(libc::STDIN_FILENO);
         let background = owner != -1 && owner != libc::getpgrp();
         if !background && !TAKEN.swap(true, Ordering::SeqCst) {
             let byte = sig as u8;
             if libc::write(PIPE.load(Ordering::SeqCst), (&raw const byte).cast(), 1) == 1 {
+                *libc::__errno_location() = errno;
                 return;
             }
         }
         libc::signal(sig, libc::SIG_DFL);
         libc::raise(sig);
+        *libc::__errno_location() = errno;
     }
 }
 
@@ -104,8 +124,12 @@ fn wait(read: libc::c_int) -> libc::c_int {
         // SAFETY: reads one byte into `byte`, which is ours.
         match unsafe { libc::read(read, (&raw mut byte).cast(), 1) } {
             1 => return libc::c_int::from(byte),
-            // EINTR: again. Nothing else can fail on our own pipe while its write end lives.
-            _ => continue,
+            n if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            // Nothing else happens on our own pipe while its write end lives (static); should
+            // it, this thread waits for good rather than end the client, or spin.
+            _ => loop {
+                std::thread::park();
+            },
         }
     }
 }
