@@ -6,7 +6,7 @@
 use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
-use crate::store::accounts::{Account, AccountStart, UNSTARTED};
+use crate::store::accounts::{Account, AccountStart, DeletedMark, UNSTARTED};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -224,6 +224,14 @@ impl From<&Account> for Known {
     }
 }
 
+/// Whether `mark` is of another account than the one of its name in `held`: the server
+/// learned of the new one at a login since the deletion, and closed the old one's sessions
+/// then; those logged in now are of the new one.
+fn stale_mark(mark: &DeletedMark, held: &HashMap<Box<str>, Option<Known>>) -> bool {
+    let held = held.get(&mark.name).copied().flatten().and_then(|k| k.created);
+    matches!((mark.created, held), (Some(m), Some(h)) if m != h)
+}
+
 /// Whether `k` is a registration the store has not confirmed yet.
 fn pending(k: &Option<Known>) -> bool {
     k.is_some_and(|k| k.created.is_none())
@@ -389,13 +397,26 @@ impl Server {
     /// so the name is its owner's from now on; and sessions that logged in to an account that
     /// is gone are closed the same way, as what they proved no longer exists. An account
     /// deleted and added again between two looks is a new account: the same.
-    /// `marked` are the names `scalard account del` marked deleted since the last look: gone
-    /// as well, whether or not they are accounts again (added and deleted, or deleted and
-    /// added, between two looks).
-    pub fn accounts_changed(&mut self, accounts: Vec<Account>, marked: &[Box<str>], out: &mut impl Outbox) {
+    /// `marked` are the deletions `scalard account del` marked since the last look: gone as
+    /// well, whether or not the names are accounts again (added and deleted, or deleted and
+    /// added, between two looks); but not a mark of another account than the one this server
+    /// holds, which it learned of at a login since (see [`stale_mark`]).
+    pub fn accounts_changed(
+        &mut self,
+        accounts: Vec<Account>,
+        marked: &[DeletedMark],
+        out: &mut impl Outbox,
+    ) {
         let before = std::mem::take(&mut self.accounts.names);
         self.accounts.available = true;
-        self.accounts.names = self.known(&accounts, &before, marked, out);
+        let (stale, marked): (Vec<&DeletedMark>, Vec<&DeletedMark>) =
+            marked.iter().partition(|m| stale_mark(m, &before));
+        let marked: Vec<Box<str>> = marked.into_iter().map(|m| m.name.clone()).collect();
+        // Acted on when the account was seen: only the mark is left to remove.
+        for m in stale {
+            self.unmark_deleted(&m.name);
+        }
+        self.accounts.names = self.known(&accounts, &before, &marked, out);
         // `scalard account add` without the server's --domain makes an account nobody can
         // log in to: say so while the operator is still at it.
         let foreign = |u: &str| u.rsplit_once('@').is_some_and(|(_, d)| d != &*self.domain);

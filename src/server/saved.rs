@@ -25,12 +25,25 @@ const MOTD: &str = "!motd";
 /// has become an account again since (deleted and added while it was down), and forgets what
 /// the old account held. The server deletes the key once it has.
 pub const DELETED: &str = "!deleted ";
-/// The value of a [`DELETED`] key: an empty CBOR map (nothing more is needed yet).
-pub const DELETED_VALUE: &[u8] = &[0xa0];
 
 /// The state key marking `account` as deleted (see [`DELETED`]).
 pub fn deleted_key(account: &str) -> String {
     format!("{DELETED}{account}")
+}
+
+/// The value of a [`DELETED`] key for the account made at `created` (Unix ms): a CBOR map
+/// `{"created": ms}`. A server that learned of the next account of the name already (at a
+/// login, before its next look at the list) has closed the deleted one's sessions then, and
+/// must not take the mark for a deletion of the account it holds now.
+pub fn deleted_value(created: u64) -> Vec<u8> {
+    encode(&Value::Map(vec![(text("created"), created.into())]))
+}
+
+/// When the account a [`DELETED`] value marks was made; `None` for a mark that does not
+/// say (versions before this field left an empty map), which is taken for any account of
+/// the name.
+pub fn deleted_created(value: &[u8]) -> Option<u64> {
+    uint(&ciborium::from_reader::<Value, _>(value).ok()?, "created")
 }
 
 /// Channels one account may own that outlive their last subscriber: a bound on what one
@@ -46,6 +59,12 @@ impl Server {
         if self.history.is_some() {
             self.unsaved.insert(key.into());
         }
+    }
+
+    /// Removes the [`DELETED`] mark of `user` from the store at the next save: the server
+    /// has acted on it.
+    pub(super) fn unmark_deleted(&mut self, user: &str) {
+        self.mark(&deleted_key(user));
     }
 
     /// A lasting room changed (or was created).
@@ -123,7 +142,7 @@ impl Server {
             return;
         }
         for user in deleted {
-            self.mark(&deleted_key(user));
+            self.unmark_deleted(user);
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
         let local = |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain);

@@ -36,6 +36,15 @@ pub struct Account {
     pub password: u64,
 }
 
+/// A deletion `scalard account del` marked for the server (see `server::saved::DELETED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedMark {
+    /// The account's name.
+    pub name: Box<str>,
+    /// When the deleted account was made (Unix ms); `None` from versions that did not say.
+    pub created: Option<u64>,
+}
+
 /// The start ([`Account::from_pos`]) of an account that no server has placed yet: `scalard
 /// account add` cannot know which positions a running server has handed out, and delivered
 /// to the name, before it learns of the account (up to a second later), so it leaves the
@@ -94,8 +103,8 @@ pub enum AccountsDone {
     Names {
         /// Every account.
         accounts: AccountList,
-        /// The names marked deleted.
-        deleted: Vec<Box<str>>,
+        /// The deletions marked.
+        deleted: Vec<DeletedMark>,
     },
 }
 

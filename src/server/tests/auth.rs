@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::server::{AuthConfig, Policy, Verdict};
+use crate::store::accounts::DeletedMark;
 use std::net::IpAddr;
 
 const REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
@@ -556,6 +557,22 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     assert_eq!(r.out.take(5), ["Error 600 auth_required seq=None", "Bye 600"]);
     r.server.account_seen(again, &mut r.out);
     assert_eq!(r.out.closed, [3, 5], "once");
+
+    // The next look brings the deletion of the one made at 5, which `scalard account del`
+    // marked: the session that logged in to the one made at 9 stays. A mark of the one made
+    // at 9 (deleted and made again within its millisecond) closes it.
+    r.log_in(6, "alice");
+    let mark = |created| DeletedMark {
+        name: "alice@example.com".into(),
+        created: Some(created),
+    };
+    let mut names = made(&["alice@example.com", "bob@example.com", "dan@example.com"]);
+    names[0].created = 9;
+    r.server.accounts_changed(names.clone(), &[mark(5)], &mut r.out);
+    assert!(r.out.take(6).is_empty(), "logged in to the account there is");
+    r.server.accounts_changed(names, &[mark(9)], &mut r.out);
+    assert_eq!(r.out.take(6), ["Error 600 auth_required seq=None", "Bye 600"]);
+    assert_eq!(r.out.closed, [3, 5, 6]);
 }
 
 #[test]

@@ -1158,8 +1158,11 @@ fn an_account_start_is_handed_until_taken_and_placed_afresh_when_made_again() {
     assert!(r.out.starts.iter().all(|s| *s == first));
     // More Events, then bob deleted and made again in the same millisecond.
     say_committed(&mut r, 0, "#rust@example.com");
-    r.server
-        .accounts_changed(accounts, &["bob@example.com".into()], &mut r.out);
+    let mark = crate::store::accounts::DeletedMark {
+        name: "bob@example.com".into(),
+        created: Some(7),
+    };
+    r.server.accounts_changed(accounts, &[mark], &mut r.out);
     let again = r.out.starts.last().cloned().expect("handed");
     assert!(again.from_pos > first.from_pos, "{again:?} after {first:?}");
 }

@@ -970,10 +970,7 @@ fn an_account_deleted_and_made_again_while_the_server_was_down_holds_nothing_of_
         r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
     // Stopped; `scalard account del` and `add` for alice and carol.
     for name in ["alice@example.com", "carol@example.com"] {
-        state.push((
-            crate::server::deleted_key(name),
-            crate::server::DELETED_VALUE.to_vec(),
-        ));
+        state.push((crate::server::deleted_key(name), crate::server::deleted_value(0)));
     }
     let mut again = rig(Policy::Open, false);
     again.keep_history(crate::store::Fsync::Batched, 4);
@@ -992,7 +989,10 @@ fn an_account_deleted_and_made_again_while_the_server_was_down_holds_nothing_of_
     again.sub(3, CH);
     act(&mut again, 3, Action::Op, "carol@example.com", None);
     assert_eq!(again.server.rooms[CH].rules().ops.len(), 1);
-    let marked = [Box::from("carol@example.com")];
+    let marked = [crate::store::accounts::DeletedMark {
+        name: "carol@example.com".into(),
+        created: Some(0),
+    }];
     again
         .server
         .accounts_changed(made(&accounts), &marked, &mut again.out);
@@ -1185,7 +1185,7 @@ fn a_deleted_mark_is_removed_only_after_what_it_concerns() {
     let mut state: Vec<(String, Vec<u8>)> =
         r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
     let mark = crate::server::deleted_key("alice@example.com");
-    state.push((mark.clone(), crate::server::DELETED_VALUE.to_vec()));
+    state.push((mark.clone(), crate::server::deleted_value(0)));
     for refuse in [true, false] {
         let mut again = rig(Policy::Open, false);
         again.keep_history(crate::store::Fsync::Batched, 4);

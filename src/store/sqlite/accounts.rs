@@ -2,7 +2,7 @@
 
 use super::{Context, Db};
 use crate::store::StoreError;
-use crate::store::accounts::{Account, UNSTARTED};
+use crate::store::accounts::{Account, DeletedMark, UNSTARTED};
 use rusqlite::{OptionalExtension, params};
 
 impl Db {
@@ -49,33 +49,45 @@ impl Db {
         // deletion at its next start even if the name is an account again by then (see
         // `server::saved::DELETED`).
         let tx = self.conn.unchecked_transaction().context("account delete")?;
-        let deleted = tx
-            .execute("DELETE FROM accounts WHERE name = ?1", [name])
+        let created: Option<i64> = tx
+            .query_row(
+                "DELETE FROM accounts WHERE name = ?1 RETURNING created",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
             .context("account delete")?;
-        if deleted == 1 {
+        if let Some(created) = created {
+            let created = u64::try_from(created).unwrap_or_default();
             tx.execute(
                 "INSERT INTO state (key, value) VALUES (?1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                rusqlite::params![crate::server::deleted_key(name), crate::server::DELETED_VALUE],
+                params![
+                    crate::server::deleted_key(name),
+                    crate::server::deleted_value(created)
+                ],
             )
             .context("account delete")?;
         }
         tx.commit().context("account delete")?;
-        Ok(deleted == 1)
+        Ok(created.is_some())
     }
 
     /// The names `delete_account` marked (see `server::saved::DELETED`) and the server has not
     /// unmarked yet.
-    pub fn deleted_marks(&self) -> Result<Vec<Box<str>>, StoreError> {
+    pub fn deleted_marks(&self) -> Result<Vec<DeletedMark>, StoreError> {
         let prefix = crate::server::deleted_key("");
         let mut s = self
             .conn
-            .prepare("SELECT substr(key, ?2) FROM state WHERE substr(key, 1, ?1) = ?3")
+            .prepare("SELECT substr(key, ?2), value FROM state WHERE substr(key, 1, ?1) = ?3 ORDER BY key")
             .context("deleted marks")?;
         let len = prefix.chars().count() as i64;
         let rows = s
-            .query_map(rusqlite::params![len, len + 1, prefix], |r| {
-                r.get::<_, String>(0).map(Box::from)
+            .query_map(params![len, len + 1, prefix], |r| {
+                Ok(DeletedMark {
+                    name: r.get::<_, String>(0)?.into(),
+                    created: crate::server::deleted_created(&r.get::<_, Vec<u8>>(1)?),
+                })
             })
             .context("deleted marks")?;
         rows.collect::<Result<_, _>>().context("deleted marks")
@@ -189,7 +201,7 @@ fn account_of(name: &str, created: i64, from_pos: i64, hash: &str) -> Result<Acc
 
 #[cfg(test)]
 mod tests {
-    use crate::store::accounts::UNSTARTED;
+    use crate::store::accounts::{DeletedMark, UNSTARTED};
     use crate::store::sqlite::Db;
     use crate::store::sqlite::tests::TempDir;
 
@@ -219,13 +231,22 @@ mod tests {
         );
         assert!(!db.delete_account("alice@x").unwrap());
         assert!(db.account_names().unwrap().is_empty());
-        // The deletion leaves its mark for the server, once.
+        // The deletion leaves its mark for the server, once, saying which account it was.
         assert_eq!(
             db.state().unwrap(),
-            [("!deleted alice@x".to_string(), vec![0xa0])]
+            [("!deleted alice@x".to_string(), crate::server::deleted_value(1))]
         );
         db.save_state("!motd", Some(&[0xa0])).unwrap();
-        assert_eq!(db.deleted_marks().unwrap(), vec![Box::from("alice@x")]);
+        // A mark an older version left (an empty map) is of any account of the name.
+        db.save_state("!deleted bob@x", Some(&[0xa0])).unwrap();
+        let mark = |name: &str, created| DeletedMark {
+            name: name.into(),
+            created,
+        };
+        assert_eq!(
+            db.deleted_marks().unwrap(),
+            [mark("alice@x", Some(1)), mark("bob@x", None)]
+        );
     }
 
     /// An account registered while Events before its start were still unwritten, then a crash
