@@ -2,14 +2,71 @@
 //! stdin is not a terminal (scripts pipe it in). Shared by `scalard account` and scalar-cli.
 
 use std::io::{self, BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Restores the terminal's settings when dropped, even if reading fails.
-struct EchoOff(libc::termios);
+/// The signals that would end the process at the prompt (Ctrl-C, Ctrl-\\, a `kill`, a closed
+/// terminal): each puts the echo back first, when the process had left it to its default.
+const ENDING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP];
+
+/// Whether ECHONL was on before the prompt, for the handler (which can take no arguments).
+static ECHONL_WAS: AtomicBool = AtomicBool::new(false);
+
+/// Restores the terminal's settings, and the signals' dispositions, when dropped, even if
+/// reading fails.
+struct EchoOff {
+    modes: libc::termios,
+    /// The signals given [`on_ending`], with their dispositions before.
+    handled: Vec<(libc::c_int, libc::sigaction)>,
+}
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        // SAFETY: restores settings read from the same descriptor by tcgetattr.
-        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0) };
+        // SAFETY: restores settings read from the same descriptor by tcgetattr, then the
+        // dispositions sigaction returned for the same signals.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.modes);
+            for (sig, before) in &self.handled {
+                libc::sigaction(*sig, before, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// Turns the echo back on and ends the process by `sig` (its disposition is the default
+/// again: SA_RESETHAND). Without it, Ctrl-C at the prompt left the shell without echo.
+/// Only async-signal-safe calls (tcgetattr, tcsetattr, write, raise).
+extern "C" fn on_ending(sig: libc::c_int) {
+    // SAFETY: async-signal-safe calls on a local struct and the standard descriptors.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0 {
+            t.c_lflag |= libc::ECHO;
+            if !ECHONL_WAS.load(Ordering::Relaxed) {
+                t.c_lflag &= !libc::ECHONL;
+            }
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
+        }
+        // The typed line was not echoed, nor its end: the shell's prompt starts a new line.
+        libc::write(libc::STDERR_FILENO, c"\n".as_ptr().cast(), 1);
+        libc::raise(sig);
+    }
+}
+
+/// Gives `sig` to [`on_ending`] if its disposition is the default (a signal ignored, or
+/// handled by the program already, is left alone); the disposition before, if it did.
+fn handle_ending(sig: libc::c_int) -> Option<(libc::c_int, libc::sigaction)> {
+    // SAFETY: sigaction reads and writes the structs passed, initialised (zeroed, then the
+    // fields set) before use; the handler is an `extern "C" fn(c_int)`.
+    unsafe {
+        let mut before: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut before) != 0 || before.sa_sigaction != libc::SIG_DFL {
+            return None;
+        }
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_ending as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESETHAND;
+        libc::sigemptyset(&mut action.sa_mask);
+        (libc::sigaction(sig, &action, std::ptr::null_mut()) == 0).then_some((sig, before))
     }
 }
 
@@ -24,7 +81,11 @@ fn echo_off() -> Option<EchoOff> {
         if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
             return None;
         }
-        let saved = EchoOff(t);
+        ECHONL_WAS.store(t.c_lflag & libc::ECHONL != 0, Ordering::Relaxed);
+        let saved = EchoOff {
+            modes: t,
+            handled: ENDING.into_iter().filter_map(handle_ending).collect(),
+        };
         t.c_lflag &= !libc::ECHO;
         t.c_lflag |= libc::ECHONL;
         libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);

@@ -108,6 +108,22 @@ fn the_interactive_client_asks_for_the_password_without_echoing_it() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// Ctrl-C at the password prompt ends the client as before, but with the echo back on: the
+/// shell it returns to shows what is typed.
+#[test]
+fn ctrl_c_at_the_password_prompt_leaves_the_echo_on() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut cmd = cli(&server, &dir);
+    cmd.args(["--id", "alice"]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("password for alice: ", STEP);
+    assert_eq!(p.modes().c_lflag & libc::ECHO, 0, "no echo at the prompt");
+    p.type_keys("pass\x03");
+    assert_eq!(p.wait_signalled(STEP), Some(libc::SIGINT));
+    assert_ne!(p.modes().c_lflag & libc::ECHO, 0, "the echo is off after Ctrl-C");
+}
+
 #[test]
 fn three_wrong_passwords_end_the_run() {
     let dir = TempDir::new();
