@@ -410,9 +410,14 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ConfigError::File(format!("{}: {e}", path.to_string_lossy())))?;
-            config.apply_toml(&text).map_err(|e| match e {
-                ConfigError::File(why) => ConfigError::File(format!("{}: {why}", path.to_string_lossy())),
-                e => e,
+            // Every error names the file: the same key may be a flag too.
+            config.apply_toml(&text).map_err(|e| {
+                let why = match e {
+                    ConfigError::File(why) => why,
+                    ConfigError::Unknown(key) => format!("unknown key {key}"),
+                    e => e.to_string(),
+                };
+                ConfigError::File(format!("{}: {why}", path.to_string_lossy()))
             })?;
         }
         let mut listen_flags = Vec::new();
@@ -1315,6 +1320,28 @@ mod tests {
             e.starts_with("config file: line 1, column ") && !e.contains('\n'),
             "{e}"
         );
+    }
+
+    #[test]
+    fn every_error_in_the_config_file_names_it() {
+        let dir = std::env::temp_dir().join(format!("scalard-config-errors-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("scalard.toml");
+        let name = file.to_str().unwrap();
+        for (text, why) in [
+            ("motdd = \"hi\"\n", "unknown key motdd"),
+            ("max-connections = \"many\"\n", "max-connections: "),
+            (
+                "[retention.\"#ops\"]\nhistory-max-hours = 5\n",
+                "unknown key retention.\"#ops\".history-max-hours",
+            ),
+            ("listen = [\n", "line 1, column 11"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let e = args(&["--config", name]).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("config file: {name}: {why}")), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
