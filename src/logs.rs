@@ -37,12 +37,11 @@ pub fn filter(rust_log: Option<&str>) -> (String, Option<String>) {
     (format!("info,{spec}"), note)
 }
 
-/// Starts logging to stderr. The note about `RUST_LOG`, if any, goes to stderr first.
-pub fn init() {
+/// Starts logging to stderr; the note about `RUST_LOG`, if any, for the caller to print
+/// where it matters (the server's start, not `--version` or an `account` command).
+#[must_use]
+pub fn init() -> Option<String> {
     let (spec, note) = filter(std::env::var("RUST_LOG").ok().as_deref());
-    if let Some(note) = note {
-        eprintln!("{note}");
-    }
     let mut logs = env_logger::Builder::new();
     logs.parse_filters(&spec);
     if !stderr_is_the_journal() {
@@ -53,6 +52,7 @@ pub fn init() {
         });
     }
     logs.init();
+    note
 }
 
 /// Whether stderr is the journal: systemd sets `JOURNAL_STREAM` to its `DEVICE:INODE` when

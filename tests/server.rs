@@ -813,6 +813,42 @@ fn listens_on_ipv6_too() {
     child.wait().unwrap();
 }
 
+/// A RUST_LOG without a level for everything still shows scalard's lines, and says why once
+/// at the server's start; `--version` prints the version alone.
+#[test]
+fn a_rust_log_without_a_level_keeps_the_info_lines_and_says_so_at_start() {
+    let scalard = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"));
+        cmd.env("RUST_LOG", "verbose");
+        cmd
+    };
+    let version = scalard().arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("scalard "));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stderr),
+        "",
+        "nothing else for --version"
+    );
+    let mut child = scalard()
+        // --ephemeral: a test must never touch the user's own data directory.
+        .args(["--ephemeral", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let first = lines.next().expect("a line").unwrap();
+    assert!(first.contains("\"verbose\" is no level"), "{first}");
+    let listening = lines.map_while(Result::ok).find(|l| l.contains("listening on "));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        listening.is_some_and(|l| l.contains(" INFO ")),
+        "the info lines are shown"
+    );
+}
+
 #[test]
 fn a_client_that_half_closes_still_gets_its_replies() {
     let s = Scalard::start(&[]);

@@ -523,7 +523,7 @@ fn main() -> ExitCode {
     // the database's mode.
     // SAFETY: umask only sets the process's file mode mask; it cannot fail.
     unsafe { libc::umask(0o077) };
-    scalar::logs::init();
+    let log_note = scalar::logs::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("account") => return account(args.into_iter().skip(1).collect()),
@@ -541,6 +541,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(note) = log_note {
+        eprintln!("{note}");
+    }
     // As read, for a reload to tell what changed.
     let as_read = config.clone();
     if config.default_listen {
