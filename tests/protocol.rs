@@ -483,6 +483,16 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
             ),
         ),
         (
+            "Mod (block)",
+            Msg::Mod(Mod {
+                seq: Some(13),
+                topic: name("alice@example.com"),
+                action: Action::Ban,
+                target: "mallory@example.com",
+                reason: None,
+            }),
+        ),
+        (
             "SetMeta",
             Msg::SetMeta(SetMeta {
                 seq: Some(13),

@@ -30,6 +30,9 @@ impl Server {
         }
         if m.topic.kind() == Kind::User {
             if !already {
+                if let Some((code, reason)) = self.blocked(conn, m.topic) {
+                    return self.fail(conn, m.seq, code, &reason, out);
+                }
                 self.watch(conn, name);
             }
             return self.meta(conn, m.seq, m.topic, out);

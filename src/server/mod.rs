@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+pub(super) mod blocks;
 mod bucket;
 mod catchup;
 mod channels;
@@ -131,6 +132,8 @@ pub struct Server {
     floors: floor::Floors,
     /// What each sender has left in each away account's inbox lately.
     inboxes: inbox::AwayInboxes,
+    /// Whom each account refuses direct messages from.
+    blocks: blocks::Blocks,
     scratch: Box<[u8]>,
     stats: Stats,
     /// The refused connections already told in the log, and when last ([`Server::tell_refused`]).
@@ -174,6 +177,7 @@ impl Server {
             latest: 0,
             floors: floor::Floors::default(),
             inboxes: inbox::AwayInboxes::new(limits.away_inbox),
+            blocks: Default::default(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
             refused_told: (0, None),

@@ -68,6 +68,9 @@ impl Server {
         if super::admin::is_server(m.topic) {
             return self.moderate_server(conn, m, now, out);
         }
+        if m.topic.kind() == Kind::User {
+            return self.moderate_own(conn, m, now, out);
+        }
         if let Some((code, reason)) = self.refuse_mod(conn, &m) {
             return self.fail(conn, m.seq, code, &reason, out);
         }
@@ -119,16 +122,21 @@ impl Server {
                 _ => format!("kicked from {channel} by {by}{why}"),
             };
             self.remove_from(v, channel);
-            self.stats.errors += 1;
-            let kicked = ErrorMsg {
-                seq: None,
-                code: ErrorCode::Kicked as u16,
-                reason: Some(clip(&reason, MAX_REASON)),
-                server: None,
-                topic: Some(m.topic),
-            };
-            out.reply(v, &Msg::Error(kicked));
+            self.send_kicked(v, m.topic, &reason, out);
         }
+    }
+
+    /// Tells `conn` it was removed from `topic` (`kicked`, 803, without `seq`) and why.
+    pub(super) fn send_kicked(&mut self, conn: ConnId, topic: Name<'_>, reason: &str, out: &mut impl Outbox) {
+        self.stats.errors += 1;
+        let kicked = ErrorMsg {
+            seq: None,
+            code: ErrorCode::Kicked as u16,
+            reason: Some(clip(reason, MAX_REASON)),
+            server: None,
+            topic: Some(topic),
+        };
+        out.reply(conn, &Msg::Error(kicked));
     }
 
     /// An invitation's record also goes to the invited user's connections outside the

@@ -206,6 +206,12 @@ impl Server {
         m: &Message<'_>,
         now: std::time::Instant,
     ) -> Option<(ErrorCode, String)> {
+        // Before the inbox counts: what is refused leaves nothing there.
+        if m.topic.kind() == Kind::User
+            && let Some(refusal) = self.blocked(conn, m.topic)
+        {
+            return Some(refusal);
+        }
         match m.topic.kind() {
             Kind::Reserved => {
                 return Some((

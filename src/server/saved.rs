@@ -31,6 +31,10 @@ pub fn deleted_key(account: &str) -> String {
     format!("{DELETED}{account}")
 }
 
+/// The key prefix (an account's name follows) of an account's blocks: a CBOR array of the ID
+/// patterns it blocks (see `blocks`). No key for an account that blocks nobody.
+pub const BLOCKS: &str = "!blocks ";
+
 /// The value of a [`DELETED`] key for the account made at `created` (Unix ms): a CBOR map
 /// `{"created": ms}`. A server that learned of the next account of the name already (at a
 /// login, before its next look at the list) has closed the deleted one's sessions then, and
@@ -65,6 +69,11 @@ impl Server {
     /// has acted on it.
     pub(super) fn unmark_deleted(&mut self, user: &str) {
         self.mark(&deleted_key(user));
+    }
+
+    /// `user`'s blocks changed.
+    pub(super) fn blocks_changed(&mut self, user: &str) {
+        self.mark(&format!("{BLOCKS}{user}"));
     }
 
     /// A lasting room changed (or was created).
@@ -143,6 +152,13 @@ impl Server {
         }
         for user in deleted {
             self.unmark_deleted(user);
+        }
+        // Only an account blocks: a name without one (deleted while the server was down)
+        // blocks nobody any more.
+        let names = &self.accounts.names;
+        let gone = |user: &str| deleted.contains(user) || !names.contains_key(user);
+        for user in self.blocks.forget(gone) {
+            self.blocks_changed(&user);
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
         let local = |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain);
@@ -254,6 +270,10 @@ impl Server {
     fn save_key(&mut self, key: Box<str>, out: &mut impl Outbox) {
         let value = match &*key {
             k if k.starts_with(DELETED) => None,
+            k if let Some(user) = k.strip_prefix(BLOCKS) => {
+                let blocks = self.blocks.of(user);
+                (!blocks.is_empty()).then(|| encode(&Value::Array(blocks.iter().map(|b| text(b)).collect())))
+            }
             BANS => Some(bans_value(&self.bans)),
             BAN_REASONS => Some(reasons_value(&self.ban_reasons)),
             MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
@@ -277,6 +297,10 @@ impl Server {
                     self.accounts.deleted_offline.insert(account.into());
                     Some(())
                 }
+                k if let Some(user) = k.strip_prefix(BLOCKS) => v.as_array().map(|items| {
+                    let blocks = items.iter().filter_map(Value::as_text).map(Box::from).collect();
+                    self.blocks.restore(user, blocks);
+                }),
                 BANS => bans_of(&v).map(|b| self.bans = b),
                 BAN_REASONS => reasons_of(&v).map(|r| self.ban_reasons = r),
                 MOTD => motd_of(&v).map(|m| self.motd = Some(m)),

@@ -79,6 +79,17 @@ impl Server {
             let bans = self.policy.bans.iter().chain(&self.bans);
             return Ok(bans.map(|b| Cow::Owned(b.to_string())).collect());
         }
+        if t.topic.kind() == Kind::User {
+            if let Some(refusal) = self.refuse_own(conn, t.topic) {
+                return Err(refusal);
+            }
+            if t.action != Action::Ban {
+                let reason = format!("you keep blocks (action ban), not {}s", t.action.label());
+                return Err((ErrorCode::NotSubscribable, reason));
+            }
+            let blocks = self.blocks.of(t.topic.as_str());
+            return Ok(blocks.iter().map(|b| Cow::Borrowed(&**b)).collect());
+        }
         if let Some(refusal) = self.refuse_non_operator(conn, t.topic) {
             return Err(refusal);
         }

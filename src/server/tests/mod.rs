@@ -701,6 +701,7 @@ fn shutdown_says_bye_to_everyone() {
 }
 
 mod auth;
+mod blocks;
 mod federation;
 mod flood;
 mod history;

@@ -83,7 +83,8 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
         target: "bob@example.com",
         reason: None,
     });
-    assert_eq!(r.send(0, topic), ["Error 405 not_subscribable seq=Some(7)"]);
+    // Another user's ID: its blocks are its own (PROTOCOL.md §4, Blocks).
+    assert_eq!(r.send(0, topic), ["Error 800 not_operator seq=Some(7)"]);
 }
 
 #[test]
@@ -146,7 +147,7 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
     );
     assert_eq!(
         r.send(0, targets("bob@example.com", Action::Ban, 2, None)),
-        ["Error 405 not_subscribable seq=Some(9)"]
+        ["Error 800 not_operator seq=Some(9)"]
     );
 }
 

@@ -1,0 +1,188 @@
+//! Blocks: a user logged in to an account of this server refuses direct messages, and being
+//! watched, from the IDs it names, with Mod ban and unban on its own ID topic (PROTOCOL.md §4,
+//! Blocks). Away inboxes keep what anyone sends, so without them a user could not refuse one
+//! sender. Kept with the server's state, so they outlive a restart.
+
+use super::presence::Unstored;
+use super::{ConnId, MOD_CTYPE, Now, Outbox, Server};
+use crate::proto::pattern;
+use crate::proto::*;
+use std::collections::HashMap;
+
+/// Blocks one account may hold: IRC servers bound their SILENCE lists to a few dozen; a pattern
+/// (`*@spam.example`) covers a whole domain. Bounds what one account makes the server keep.
+pub const MAX_BLOCKS: usize = 100;
+
+/// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in).
+#[derive(Debug, Default)]
+pub(super) struct Blocks(HashMap<Box<str>, Vec<Box<str>>>);
+
+impl Blocks {
+    /// `user`'s blocks.
+    pub fn of(&self, user: &str) -> &[Box<str>] {
+        self.0.get(user).map_or(&[], |b| b.as_slice())
+    }
+
+    /// Whether `user` blocks `sender` (never itself).
+    pub fn blocks(&self, user: &str, sender: &str) -> bool {
+        user != sender && self.of(user).iter().any(|p| pattern::matches(p, sender))
+    }
+
+    /// Adds `pattern` to `user`'s blocks; false if it holds [`MAX_BLOCKS`] others already.
+    /// Blocking what is blocked changes nothing and is no failure.
+    fn add(&mut self, user: &str, pattern: &str) -> bool {
+        let list = self.0.entry(user.into()).or_default();
+        match list.binary_search_by(|p| (**p).cmp(pattern)) {
+            Ok(_) => true,
+            Err(_) if list.len() >= MAX_BLOCKS => false,
+            Err(i) => {
+                list.insert(i, pattern.into());
+                true
+            }
+        }
+    }
+
+    /// Removes `pattern` from `user`'s blocks; false if it was not there.
+    fn remove(&mut self, user: &str, pattern: &str) -> bool {
+        let Some(list) = self.0.get_mut(user) else {
+            return false;
+        };
+        let Ok(i) = list.binary_search_by(|p| (**p).cmp(pattern)) else {
+            return false;
+        };
+        list.remove(i);
+        if list.is_empty() {
+            self.0.remove(user);
+        }
+        true
+    }
+
+    /// Sets `user`'s blocks, as saved (a restart).
+    pub fn restore(&mut self, user: &str, mut patterns: Vec<Box<str>>) {
+        patterns.retain(|p| pattern::is_pattern(p));
+        patterns.sort_unstable();
+        patterns.dedup();
+        patterns.truncate(MAX_BLOCKS);
+        if !patterns.is_empty() {
+            self.0.insert(user.into(), patterns);
+        }
+    }
+
+    /// Forgets the blocks of the users `gone` says are, returning whose it forgot.
+    pub fn forget(&mut self, gone: impl Fn(&str) -> bool) -> Vec<Box<str>> {
+        let users: Vec<Box<str>> = self.0.keys().filter(|u| gone(u)).cloned().collect();
+        for user in &users {
+            self.0.remove(user);
+        }
+        users
+    }
+}
+
+impl Server {
+    /// Mod on a user's ID topic: the user blocks or unblocks an ID pattern. The reply is the
+    /// record, an Event on its topic that its other connections get too (so every client of
+    /// the user knows); it is not stored, and nobody else gets it.
+    pub(super) fn moderate_own(&mut self, conn: ConnId, m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
+        if let Some((code, reason)) = self.refuse_block(conn, &m) {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        let user = m.topic.as_str();
+        match m.action {
+            Action::Ban => {
+                if !self.blocks.add(user, m.target) {
+                    let reason = format!("you block {MAX_BLOCKS} patterns already");
+                    return self.fail(conn, m.seq, ErrorCode::ListFull, &reason, out);
+                }
+                self.unwatch_blocked(user, m.target, out);
+            }
+            _ => {
+                if !self.blocks.remove(user, m.target) {
+                    let reason = format!("you do not block {}: nothing to undo", m.target);
+                    return self.fail(conn, m.seq, ErrorCode::NoSuchUser, &reason, out);
+                }
+            }
+        }
+        self.blocks_changed(user);
+        let mut text = format!("{} {}", m.action.label(), m.target);
+        if let Some(r) = m.reason {
+            text.push(' ');
+            text.push_str(r);
+        }
+        let record = Unstored {
+            from: m.topic,
+            topic: m.topic,
+            text: &text,
+            ctype: Some(MOD_CTYPE),
+        };
+        let own = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
+        self.send_unstored(record, &own, Some((conn, m.seq)), now.unix_ms, out);
+    }
+
+    /// Why `conn` may not change or see the blocks of `user`, if it may not: only a session
+    /// of `user` itself that logged in to its account here.
+    pub(super) fn refuse_own(&self, conn: ConnId, user: Name<'_>) -> Option<(ErrorCode, String)> {
+        if let Some(refusal) = self.foreign(user) {
+            return Some(refusal);
+        }
+        let s = self.session(conn)?;
+        if s.user.as_deref() != Some(user.as_str()) {
+            return Some((ErrorCode::NotOperator, format!("only {user} has its blocks")));
+        }
+        if !s.authenticated {
+            let reason = "only a session logged in to an account here keeps blocks";
+            return Some((ErrorCode::RegisteredOnly, reason.into()));
+        }
+        None
+    }
+
+    /// Why the block `m` asks for cannot be made, if it cannot.
+    fn refuse_block(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
+        if let Some(refusal) = self.refuse_own(conn, m.topic) {
+            return Some(refusal);
+        }
+        if !matches!(m.action, Action::Ban | Action::Unban) {
+            let reason = format!("{} is for channels; you block and unblock", m.action.label());
+            return Some((ErrorCode::BadId, reason));
+        }
+        if !pattern::is_pattern(m.target) {
+            let reason = format!(
+                "{} is not an ID pattern (lowercase local@domain, * for any run)",
+                m.target
+            );
+            return Some((ErrorCode::BadId, reason));
+        }
+        if m.target == m.topic.as_str() {
+            return Some((ErrorCode::BadId, "you cannot block yourself".into()));
+        }
+        None
+    }
+
+    /// Why `conn` may not send a direct message to `user`, or watch it, if `user` blocks it.
+    pub(super) fn blocked(&self, conn: ConnId, user: Name<'_>) -> Option<(ErrorCode, String)> {
+        let sender = self.session(conn)?.user.as_deref()?;
+        self.blocks.blocks(user.as_str(), sender).then(|| {
+            (
+                ErrorCode::Banned,
+                format!("{user} does not take messages from you"),
+            )
+        })
+    }
+
+    /// Stops the connections of IDs `pattern` matches from watching `user`, who just blocked
+    /// them: each gets `kicked` (803) on `user`'s topic, as a channel's ban removes.
+    fn unwatch_blocked(&mut self, user: &str, pattern: &str, out: &mut impl Outbox) {
+        let Ok(topic) = Name::parse(user) else { return };
+        let watchers = self.watchers.get(user).cloned().unwrap_or_default();
+        let hit = |c: &ConnId| {
+            self.session(*c)
+                .and_then(|s| s.user.as_deref())
+                .is_some_and(|u| u != user && pattern::matches(pattern, u))
+        };
+        let blocked: Vec<ConnId> = watchers.into_iter().filter(hit).collect();
+        let reason = format!("{user} does not take messages from you");
+        for c in blocked {
+            self.unwatch(c, user);
+            self.send_kicked(c, topic, &reason, out);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Blocks: Mod ban and unban on one's own ID topic.
+
+use super::auth::rig;
+use super::*;
+use crate::server::Policy;
+
+const ALICE: &str = "alice@example.com";
+const MALLORY: &str = "mallory@example.com";
+
+/// alice's Mod on her own topic from `conn`.
+fn block(r: &mut Rig, conn: ConnId, action: Action, target: &str, reason: Option<&str>) -> Vec<String> {
+    let m = Mod {
+        seq: Some(7),
+        topic: n(ALICE),
+        action,
+        target,
+        reason,
+    };
+    r.send(conn, Msg::Mod(m))
+}
+
+/// alice logged in on 0 and 3 (a rig that keeps history, so blocks are saved); mallory on 1,
+/// watching alice; carol on 2; all without accounts but alice.
+fn blocking() -> Rig {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 64);
+    r.log_in(0, "alice");
+    r.log_in(3, "alice");
+    r.connect(1, MALLORY);
+    r.connect(2, "carol@example.com");
+    assert_eq!(r.sub(1, ALICE), [format!("Meta {ALICE} true 1")]);
+    r
+}
+
+#[test]
+fn a_block_refuses_direct_messages_and_watching_and_tells_only_the_user() {
+    let mut r = blocking();
+    let record = format!("Event {ALICE} {ALICE} ban {MALLORY} spam");
+    assert_eq!(
+        block(&mut r, 0, Action::Ban, MALLORY, Some("spam")),
+        [format!("{record} seq=Some(7)")]
+    );
+    assert_eq!(r.out.take(3), [format!("{record} seq=None")], "her other session");
+    assert_eq!(
+        r.error_reason(1).as_deref(),
+        Some("alice@example.com does not take messages from you")
+    );
+    assert_eq!(r.out.take(1), ["Error 803 kicked seq=None"], "no longer watching");
+    assert!(r.out.take(2).is_empty(), "nobody else hears of it");
+
+    assert_eq!(r.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
+    assert_eq!(r.sub(1, ALICE), ["Error 801 banned seq=Some(2)"]);
+    assert!(r.out.take(0).is_empty() && r.out.take(3).is_empty());
+    assert_eq!(r.say(2, ALICE, "hello").len(), 1, "carol's echo");
+    assert_eq!(
+        r.out.take(0),
+        [format!("Event {ALICE} carol@example.com hello seq=None")]
+    );
+    r.out.take(3);
+    // alice still writes to mallory, and to herself whatever she blocks.
+    assert_eq!(r.say(0, MALLORY, "stop").len(), 1);
+    r.out.take(1);
+    r.out.take(3);
+    assert_eq!(
+        block(&mut r, 0, Action::Ban, "*@*", None),
+        [format!("Event {ALICE} {ALICE} ban *@* seq=Some(7)")]
+    );
+    r.out.take(3);
+    assert_eq!(r.say(0, ALICE, "note to self").len(), 1);
+
+    assert_eq!(
+        r.send(0, targets(ALICE, Action::Ban, 10, None)),
+        [format!(
+            "TargetList ban 2 [\"*@*\", \"{MALLORY}\"] None [\"\", \"\"]"
+        )]
+    );
+    r.out.take(3);
+    assert_eq!(
+        block(&mut r, 0, Action::Unban, MALLORY, None),
+        [format!("Event {ALICE} {ALICE} unban {MALLORY} seq=Some(7)")]
+    );
+    block(&mut r, 0, Action::Unban, "*@*", None);
+    assert_eq!(r.say(1, ALICE, "sorry").len(), 1, "unblocked");
+}
+
+#[test]
+fn only_the_user_logged_in_blocks_and_only_id_patterns() {
+    let mut r = blocking();
+    // Someone else's blocks: neither made nor seen.
+    let other = Mod {
+        seq: Some(7),
+        topic: n(ALICE),
+        action: Action::Ban,
+        target: MALLORY,
+        reason: None,
+    };
+    assert_eq!(r.send(2, Msg::Mod(other)), ["Error 800 not_operator seq=Some(7)"]);
+    assert_eq!(
+        r.send(2, targets(ALICE, Action::Ban, 10, None)),
+        ["Error 800 not_operator seq=Some(9)"]
+    );
+    // A name taken without a password keeps no blocks.
+    let own = Mod {
+        seq: Some(7),
+        topic: n(MALLORY),
+        action: Action::Ban,
+        target: ALICE,
+        reason: None,
+    };
+    assert_eq!(
+        r.send(1, Msg::Mod(own)),
+        ["Error 805 registered_only seq=Some(7)"]
+    );
+    for (action, target, code) in [
+        (Action::Mute, MALLORY, "300 bad_id"),
+        (Action::Ban, ALICE, "300 bad_id"),
+        (Action::Ban, "192.0.2.0/24", "300 bad_id"),
+        (Action::Ban, "Mallory", "300 bad_id"),
+        (Action::Unban, MALLORY, "404 no_such_user"),
+    ] {
+        assert_eq!(
+            block(&mut r, 0, action, target, None),
+            [format!("Error {code} seq=Some(7)")],
+            "{target}"
+        );
+    }
+    assert_eq!(
+        r.send(0, targets(ALICE, Action::Mute, 10, None)),
+        ["Error 405 not_subscribable seq=Some(9)"]
+    );
+    assert!(r.out.take(3).is_empty(), "refusals change nothing");
+    for i in 0..crate::server::blocks::MAX_BLOCKS {
+        // Within the flood rate.
+        r.advance(Duration::from_secs(1));
+        assert_eq!(
+            block(&mut r, 0, Action::Ban, &format!("u{i}@example.com"), None).len(),
+            1
+        );
+    }
+    r.advance(Duration::from_secs(1));
+    assert_eq!(
+        block(&mut r, 0, Action::Ban, MALLORY, None),
+        ["Error 808 list_full seq=Some(7)"]
+    );
+    assert_eq!(
+        block(&mut r, 0, Action::Ban, "u0@example.com", None).len(),
+        1,
+        "again: no change"
+    );
+}
+
+#[test]
+fn blocks_outlive_a_restart_but_not_the_account() {
+    let mut r = blocking();
+    block(&mut r, 0, Action::Ban, MALLORY, Some("spam"));
+    r.advance(Duration::from_secs(1));
+    let key = format!("!blocks {ALICE}");
+    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    assert!(state.iter().any(|(k, _)| *k == key), "{state:?}");
+
+    let mut again = rig(Policy::Open, false);
+    again.keep_history(crate::store::Fsync::Batched, 64);
+    again.server.restore(state.clone());
+    again.server.set_accounts(made(&[ALICE]), &mut again.out);
+    again.connect(1, MALLORY);
+    assert_eq!(again.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
+
+    // alice deleted while the server was down: her blocks go with her account.
+    let mut gone = rig(Policy::Open, false);
+    gone.keep_history(crate::store::Fsync::Batched, 64);
+    gone.server.restore(state);
+    gone.server.set_accounts(made(&[]), &mut gone.out);
+    gone.connect(1, MALLORY);
+    assert_ne!(gone.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
+    gone.advance(Duration::from_secs(1));
+    assert!(gone.out.saved.contains(&(key, None)), "removed from the store");
+}
