@@ -368,3 +368,82 @@ fn a_watcher_sees_presence() {
         "Event bob@localhost bob@localhost offline seq=None"
     );
 }
+
+/// A user's block, end to end: alice logged in blocks mallory, whose direct messages and
+/// watching are refused while carol's still come; both of alice's sessions hear of it; the
+/// block outlives a restart, and an unblock lifts it.
+#[test]
+fn a_block_refuses_a_sender_across_sessions_and_restarts() {
+    let dir = with_alice();
+    let block = |c: &mut Client, action, target: &str| {
+        let seq = c.seq();
+        let m = Mod {
+            seq: Some(seq),
+            topic: name("alice@localhost"),
+            action,
+            target,
+            reason: None,
+        };
+        c.send(&Msg::Mod(m)).expect("send");
+        next(c)
+    };
+    {
+        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut a = alice(&s);
+        let mut other = alice(&s);
+        let mut mallory = s.client("mallory");
+        assert_eq!(
+            sub(&mut mallory, "alice@localhost"),
+            "Meta alice@localhost true 1"
+        );
+        assert!(
+            block(&mut a, Action::Ban, "mallory@localhost")
+                .starts_with("Event alice@localhost alice@localhost ban mallory@localhost seq=Some(")
+        );
+        assert_eq!(
+            next(&mut other),
+            "Event alice@localhost alice@localhost ban mallory@localhost seq=None"
+        );
+        assert_eq!(next(&mut mallory), "Error 803 kicked seq=None");
+        say(&mut mallory, 5, "alice@localhost", "let me in");
+        assert_eq!(next(&mut mallory), "Error 801 banned seq=Some(5)");
+        let mut carol = s.client("carol");
+        say(&mut carol, 6, "alice@localhost", "hello");
+        assert_eq!(
+            next(&mut carol),
+            "Event alice@localhost carol@localhost hello seq=Some(6)"
+        );
+        assert_eq!(
+            next(&mut a),
+            "Event alice@localhost carol@localhost hello seq=None"
+        );
+        // The block is with the account, not the session: a guest-like name keeps none.
+        let mut dave = s.client("dave");
+        let seq = dave.seq();
+        let m = Mod {
+            seq: Some(seq),
+            topic: name("dave@localhost"),
+            action: Action::Ban,
+            target: "mallory@localhost",
+            reason: None,
+        };
+        dave.send(&Msg::Mod(m)).expect("send");
+        assert_eq!(
+            next(&mut dave),
+            format!("Error 805 registered_only seq=Some({seq})")
+        );
+        // Saved within a tick and the writer's second, before the SIGKILL that ends `s`.
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut mallory = s.client("mallory");
+    say(&mut mallory, 7, "alice@localhost", "after the restart");
+    assert_eq!(next(&mut mallory), "Error 801 banned seq=Some(7)");
+    let mut a = alice(&s);
+    assert!(block(&mut a, Action::Unban, "mallory@localhost").contains(" unban mallory@localhost "));
+    say(&mut mallory, 8, "alice@localhost", "sorry");
+    assert_eq!(
+        next(&mut mallory),
+        "Event alice@localhost mallory@localhost sorry seq=Some(8)"
+    );
+}

@@ -19,6 +19,8 @@ pub enum Notice {
     Record(String),
     /// A user's presence, on the user's own ID topic.
     Presence(String),
+    /// The record of a user's own block, on its own ID topic: it reaches only the user.
+    Block(String),
     /// A message to everyone, or the message of the day.
     Announcement(String),
 }
@@ -62,6 +64,7 @@ pub fn read(e: &Received, names: Names<'_>) -> Option<Notice> {
         Some(MOD_CTYPE) if topic.kind() != Kind::User => {
             return Some(Notice::Record(record(body, by, names)));
         }
+        Some(MOD_CTYPE) if e.from == e.topic => return Some(Notice::Block(block(body, by, names))),
         Some(PRESENCE_CTYPE) if e.from == e.topic => return Some(Notice::Presence(presence(body, by))),
         _ => {}
     }
@@ -121,6 +124,23 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
             None => format!("{by} recorded: {body}"),
         },
     }
+}
+
+/// A block's record, `ban PATTERN[ REASON]` or `unban PATTERN[ REASON]`, as a sentence about
+/// `by`, whose blocks they are.
+fn block(body: &str, by: &str, names: Names<'_>) -> String {
+    let (word, rest) = body.split_once(' ').unwrap_or((body, ""));
+    let (target, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+    let did = match word {
+        "ban" => "blocked",
+        "unban" => "unblocked",
+        _ => return format!("{by} recorded: {body}"),
+    };
+    let why = match reason.is_empty() {
+        true => String::new(),
+        false => format!(" ({reason})"),
+    };
+    format!("{by} {did} {}{why}", names.show(target))
 }
 
 /// What an operator did to `target`, in words.
@@ -230,6 +250,26 @@ mod tests {
         let script = Names { domain: "", me: None };
         let full = read(&ev("#k@l", "alice@l", "kick bob@l x", Some(MOD_CTYPE)), script);
         assert_eq!(full, Some(Notice::Record("alice@l kicked bob@l (x)".into())));
+    }
+
+    #[test]
+    fn one_s_own_blocks() {
+        let block = |body| read(&ev("me@l", "me@l", body, Some(MOD_CTYPE)), CHAT);
+        assert_eq!(
+            block("ban bob@l spam"),
+            Some(Notice::Block("you blocked bob (spam)".into()))
+        );
+        assert_eq!(
+            block("unban *@x"),
+            Some(Notice::Block("you unblocked *@x".into()))
+        );
+        assert_eq!(
+            block("kick bob@l"),
+            Some(Notice::Block("you recorded: kick bob@l".into()))
+        );
+        let script = Names { domain: "", me: None };
+        let e = ev("me@l", "me@l", "ban bob@l", Some(MOD_CTYPE));
+        assert_eq!(read(&e, script), Some(Notice::Block("me@l blocked bob@l".into())));
     }
 
     #[test]

@@ -156,9 +156,9 @@ impl ChatView<'_> {
                 self.place(&mut out, e);
                 let _ = write!(out, " {SERVER_SAID} {}", clean(&s, indent));
             }
-            // The topic of a presence is the user it is about, and an announcement is
-            // everyone's: naming the topic would say nothing.
-            Some(Notice::Presence(s)) => {
+            // The topic of a presence is the user it is about, of a block the user's own, and
+            // an announcement is everyone's: naming the topic would say nothing.
+            Some(Notice::Presence(s) | Notice::Block(s)) => {
                 let _ = write!(out, " {SERVER_SAID} {}", clean(&s, indent));
             }
             Some(Notice::Announcement(s)) => {
@@ -206,7 +206,7 @@ pub fn plain_line(e: &Received) -> String {
     let _ = write!(out, " {} {}", e.topic, e.from);
     let names = Names { domain: "", me: None };
     match notice::read(e, names) {
-        Some(Notice::Record(s) | Notice::Presence(s) | Notice::Announcement(s)) => {
+        Some(Notice::Record(s) | Notice::Presence(s) | Notice::Block(s) | Notice::Announcement(s)) => {
             let _ = write!(out, " {SERVER_SAID} {}", clean_line(&s));
         }
         None if e.is_action() => {

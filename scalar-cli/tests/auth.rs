@@ -797,3 +797,35 @@ fn the_first_run_on_a_machine_starts_the_mark_at_the_inbox_s_newest() {
     let r = run(as_user("carol"), b"/quit\n");
     assert!(r.stdout.contains("bob: while the clock ran fast"), "{}", r.stdout);
 }
+
+/// `/block` as a user sees it: the record as a sentence, the list, a blocked sender's `send`
+/// refused with the server's reason, and `/unblock` letting it through again.
+#[test]
+fn block_refuses_a_sender_until_unblocked() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut p = chat_as(&server, &dir, "alice", Some("password"));
+    p.command("/block mallory spam", "-!- you blocked mallory (spam)");
+    p.command("/block", "-- 1 block of yours: mallory");
+    let send = |text: &str| {
+        let mut c = cli(&server, &dir);
+        c.args(["--id", "mallory", "send", "alice@localhost", text]);
+        run(c, b"")
+    };
+    let refused = send("hi");
+    assert_ne!(refused.code(), 0, "{} {}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("alice@localhost does not take messages from you"),
+        "{}",
+        refused.stderr
+    );
+    p.command("/unblock mallory", "-!- you unblocked mallory");
+    let sent = send("sorry");
+    assert_eq!(sent.code(), 0, "{}", sent.stderr);
+    p.wait_for("mallory: sorry", STEP);
+    assert!(!p.text().contains("mallory: hi"), "{}", p.text());
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}

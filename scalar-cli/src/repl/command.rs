@@ -111,6 +111,13 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          session; alone, list whom you ignore",
     ),
     ("/unignore", "USER|PATTERN", "show USER's messages again"),
+    (
+        "/block",
+        "[PATTERN [REASON]]",
+        "refuse direct messages from IDs matching PATTERN, and their watching you, on the \
+         server for all your sessions (needs a login); alone, list your blocks",
+    ),
+    ("/unblock", "PATTERN", "lift exactly that block"),
     ("/wall", "TEXT", "server admins: send TEXT to everyone connected"),
     (
         "/sban",
@@ -205,6 +212,10 @@ pub enum Command<'a> {
     ServerBan(Action, &'a str, Option<&'a str>),
     /// `/sban` alone: list the server's bans.
     ServerBans,
+    /// `/block TARGET [REASON]` (ban) and `/unblock TARGET` (unban): a block of one's own.
+    Block(Action, &'a str, Option<&'a str>),
+    /// `/block` alone: list one's blocks.
+    Blocks,
     /// `/motd TEXT` ("" removes it).
     Motd(&'a str),
     /// `/history [N]`.
@@ -421,12 +432,17 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             Command::Wall(rest)
         }
         "/sban" if rest.is_empty() => Command::ServerBans,
-        "/sban" | "/sunban" => {
+        "/block" if rest.is_empty() => Command::Blocks,
+        "/sban" | "/sunban" | "/block" | "/unblock" => {
             let (target, reason) = word(rest);
-            let ban = name == "/sban";
+            let ban = matches!(name.as_str(), "/sban" | "/block");
             need(!target.is_empty() && (ban || reason.is_empty()))?;
             let action = if ban { Action::Ban } else { Action::Unban };
-            Command::ServerBan(action, target, (!reason.is_empty()).then_some(reason))
+            let reason = (!reason.is_empty()).then_some(reason);
+            match name.ends_with("ban") {
+                true => Command::ServerBan(action, target, reason),
+                false => Command::Block(action, target, reason),
+            }
         }
         "/motd" => {
             need(!rest.is_empty())?;
@@ -626,6 +642,17 @@ mod tests {
             Ok(Command::ServerBan(Action::Ban, "192.0.2.0/24", Some("botnet")))
         );
         assert_eq!(parse("/sban"), Ok(Command::ServerBans));
+        assert_eq!(parse("/block"), Ok(Command::Blocks));
+        assert_eq!(
+            parse("/block troll spam"),
+            Ok(Command::Block(Action::Ban, "troll", Some("spam")))
+        );
+        assert_eq!(
+            parse("/unblock *@x"),
+            Ok(Command::Block(Action::Unban, "*@x", None))
+        );
+        assert_eq!(parse("/unblock").unwrap_err(), "usage: /unblock PATTERN");
+        assert_eq!(parse("/unblock a b").unwrap_err(), "usage: /unblock PATTERN");
         assert_eq!(parse("/sunban").unwrap_err(), "usage: /sunban PATTERN|RANGE");
         assert_eq!(
             parse("/sunban *@x"),

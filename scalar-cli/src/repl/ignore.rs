@@ -1,6 +1,6 @@
 //! `/ignore`: hiding a user's messages in this session, as every IRC client can. The server
-//! still delivers them (Scalar has no block); the client does not show them. What the server
-//! writes (a channel's records) is shown whoever it names: it is how the channel is run.
+//! still delivers them (`/block` has it refuse them); the client does not show them. What the
+//! server writes (a channel's records) is shown whoever it names: it is how the channel is run.
 
 use super::shared::{Shared, State};
 use crate::event::Received;

@@ -1,7 +1,7 @@
 //! `/list` (the server's channels, with their subscribers and topic lines), `/who` (the
 //! current channel's members and their roles), and `/ban`, `/mute`, `/op`, `/voice`,
-//! `/invite` and `/sban` alone (a channel's lists, the server's bans): lists the server pages
-//! by a name cursor ([`crate::listing`]).
+//! `/invite`, `/sban` and `/block` alone (a channel's lists, the server's bans, one's blocks):
+//! lists the server pages by a name cursor ([`crate::listing`]).
 
 use super::exec::current_channel;
 use super::shared::{Shared, Want};
@@ -100,19 +100,35 @@ pub fn who(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
+/// Whose list [`targets`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Of {
+    /// The current channel's.
+    Channel,
+    /// The server's bans (`/sban` alone).
+    Server,
+    /// One's own blocks (`/block` alone).
+    Blocks,
+}
+
 /// `/ban`, `/mute`, `/op`, `/voice` or `/invite` alone: the current channel's list that the
-/// action adds to, on one line; `/sban` alone (`server`): the server's bans.
-pub fn targets(shared: &Shared, action: Action, server: bool) -> Result<(), String> {
-    let domain = shared.state().domain.clone();
-    let topic = match server {
-        true => format!("!server@{domain}"),
-        false => current_channel(shared)?,
+/// action adds to, on one line; `/sban` alone: the server's bans; `/block` alone: one's blocks.
+pub fn targets(shared: &Shared, action: Action, of: Of) -> Result<(), String> {
+    let (me, domain) = {
+        let st = shared.state();
+        (st.user.clone(), st.domain.clone())
+    };
+    let topic = match of {
+        Of::Server => format!("!server@{domain}"),
+        Of::Blocks => me,
+        Of::Channel => current_channel(shared)?,
     };
     let name = Name::parse(&topic).map_err(|e| format!("{topic}: {e}"))?;
     let short = names::short(&topic, &domain);
     // (one, many, where)
-    let (one, many, place) = match (action, server) {
-        (_, true) => ("server ban", "server bans", String::new()),
+    let (one, many, place) = match (action, of) {
+        (_, Of::Server) => ("server ban", "server bans", String::new()),
+        (_, Of::Blocks) => ("block", "blocks", " of yours".to_string()),
         (Action::Ban, _) => ("ban", "bans", format!(" in {short}")),
         (Action::Mute, _) => ("mute", "mutes", format!(" in {short}")),
         (Action::Op, _) => ("operator", "operators", format!(" of {short}")),
@@ -137,7 +153,7 @@ pub fn targets(shared: &Shared, action: Action, server: bool) -> Result<(), Stri
             // A guest banned by its ID is banned by its address too (PROTOCOL.md §4, Mod),
             // which the list does not show: say so, or the operator cannot tell why others
             // from there are kept out.
-            let guest = !server
+            let guest = of == Of::Channel
                 && action == Action::Ban
                 && !t.entry.contains('*')
                 && t.entry.starts_with(scalar::server::GUEST_PREFIX);

@@ -1,7 +1,8 @@
 //! `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
 //! `/invite`, `/uninvite`, and the owner's `/transfer` and `/drop`: a Mod on the current
-//! channel (PROTOCOL.md §4); and the other side of
-//! a kick or a ban, Error 803 `kicked`, after which this client is no longer in the channel.
+//! channel (PROTOCOL.md §4); `/block` and `/unblock` on one's own ID; and the other side of a
+//! kick, a ban or a block, Error 803 `kicked`, after which this client is no longer in the
+//! channel, or no longer watches the user who blocked it.
 
 use super::exec::current_channel;
 use super::shared::{Shared, Want};
@@ -32,6 +33,17 @@ pub fn server_ban(shared: &Shared, action: Action, target: &str, reason: Option<
     send(shared, &format!("!server@{domain}"), action, &target, reason)
 }
 
+/// `/block` and `/unblock`: a Mod on this user's own ID (PROTOCOL.md §4, Blocks); `target` is
+/// an ID pattern as typed. The reply, the record, is shown as "you blocked bob".
+pub fn block(shared: &Shared, action: Action, target: &str, reason: Option<&str>) -> Result<(), String> {
+    let (me, domain) = {
+        let st = shared.state();
+        (st.user.clone(), st.domain.clone())
+    };
+    let target = names::pattern(target, &domain)?;
+    send(shared, &me, action, &target, reason)
+}
+
 /// Sends one Mod and waits for its record.
 fn send(
     shared: &Shared,
@@ -40,6 +52,12 @@ fn send(
     target: &str,
     reason: Option<&str>,
 ) -> Result<(), String> {
+    // On one's own ID a ban is a block.
+    let verb = match (action, topic == shared.state().user) {
+        (Action::Ban, true) => "block",
+        (Action::Unban, true) => "unblock",
+        _ => action.label(),
+    };
     let domain = shared.state().domain.clone();
     let topic = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
     shared
@@ -54,7 +72,7 @@ fn send(
         })
         .map_err(|e| {
             let whom = names::short_target(target, &domain);
-            format!("cannot {} {whom}: {e}", action.label())
+            format!("cannot {verb} {whom}: {e}")
         })?;
     Ok(())
 }
@@ -75,8 +93,22 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
         .filter(|c| st.subs.iter().any(|s| s == c))
         .map(str::to_string);
     let Some(channel) = channel else {
+        // A user this client watched blocked it (PROTOCOL.md §4, Blocks): watching it again
+        // would be refused, and a reconnect must not try.
+        let watched = topic
+            .filter(|t| st.watching.iter().any(|w| w == t))
+            .map(str::to_string);
+        let Some(user) = watched else {
+            drop(st);
+            shared.screen.error(format!("803 kicked: {reason}"));
+            return;
+        };
+        st.watching.retain(|w| *w != user);
+        let short = names::short(&user, &st.domain).to_string();
         drop(st);
-        shared.screen.error(format!("803 kicked: {reason}"));
+        shared
+            .screen
+            .error(format!("{reason}; you no longer watch {short}"));
         return;
     };
     st.left(&channel);

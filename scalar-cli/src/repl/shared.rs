@@ -160,7 +160,7 @@ impl State {
     /// live or in such a catch-up (never one read with `/history` or `/search`: it may be old,
     /// and the messages after it were not seen). It must be one the server keeps.
     pub fn advance(&mut self, e: &Received) {
-        if e.is_presence() || self.invitation(e) {
+        if e.is_unstored() || self.invitation(e) {
             return;
         }
         if let Some(gap) = self.unfilled.get_mut(&e.topic) {
@@ -581,7 +581,7 @@ impl Shared {
         if how != Shown::Read {
             st.advance(e);
             // Written by the gaps thread within a second: no file IO on this thread.
-            st.mark_due |= fresh && st.logged_in && e.topic == st.user && !e.is_presence();
+            st.mark_due |= fresh && st.logged_in && e.topic == st.user && !e.is_unstored();
             if !fresh {
                 return;
             }

@@ -164,3 +164,43 @@ pub(super) fn a_dm_to_an_away_account_waits_in_its_inbox(x: &Ctx) -> Result<Verd
         other => Err(format!("the account's newest direct message was {other:?}")),
     }
 }
+
+/// The account blocks another ID (§4 Blocks): the record is the reply, that ID's direct
+/// message to the account is refused with 801, and once unblocked it goes through. The block
+/// is lifted whatever happens, so the run leaves the account as it found it.
+pub(super) fn a_blocked_sender_is_801_until_unblocked(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut me = logged_in(x, id, pw)?;
+    let (mut them, sender) = x.client("bk")?;
+    let block = |me: &mut Raw, action: u64, seq: u64| -> Result<(), Fail> {
+        me.send(&map(&[
+            (0, u(64)),
+            (1, u(seq)),
+            (2, t(id)),
+            (36, u(action)),
+            (37, t(&sender)),
+        ]))?;
+        let v = me.reply()?;
+        let want = format!("{} {sender}", if action == 2 { "ban" } else { "unban" });
+        match (kind(&v), uint(&v, 1), text(&v, 6), text(&v, 7)) {
+            (Some(7), Some(s), Some(body), Some("text/x-scalar-mod")) if s == seq && body == want => Ok(()),
+            _ => Err(format!("Mod {action} of {sender} on {id}: {}", show(&v))),
+        }
+    };
+    block(&mut me, 2, 5)?;
+    let say = |them: &mut Raw, seq: u64| -> Result<Value, Fail> {
+        them.send(&map(&[(0, u(6)), (1, u(seq)), (2, t(id)), (6, t("blocked?"))]))?;
+        them.reply()
+    };
+    let refused = say(&mut them, 3);
+    block(&mut me, 3, 6)?;
+    match refused.map(|v| (kind(&v), uint(&v, 1), uint(&v, 9), show(&v)))? {
+        (Some(3), Some(3), Some(801), _) => {}
+        (.., v) => return Err(format!("a blocked sender's direct message: {v}")),
+    }
+    let v = say(&mut them, 4)?;
+    match (kind(&v), uint(&v, 1)) {
+        (Some(7), Some(4)) => Ok(Pass),
+        _ => Err(format!("a direct message once unblocked: {}", show(&v))),
+    }
+}

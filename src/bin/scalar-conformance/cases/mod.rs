@@ -206,6 +206,7 @@ cases! {
     accounts::a_token_is_vouched_for_its_audience_only, "§4 Other domains";
     accounts::a_second_auth_after_login_is_201, "§8";
     accounts::a_dm_to_an_away_account_waits_in_its_inbox, "§4 Message";
+    accounts::a_blocked_sender_is_801_until_unblocked, "§4 Blocks";
     more::the_largest_frame_is_accepted, "§2";
     more::a_length_split_across_writes, "§2";
     more::a_hundred_pipelined_pings_in_order, "§8";
