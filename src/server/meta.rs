@@ -85,6 +85,8 @@ impl Server {
         let name = topic.as_str();
         let Some(s) = self.session(conn) else { return };
         let mut meta = match topic.kind() {
+            // One the user blocks learns nothing of its presence (an Unsub's Meta).
+            Kind::User if self.blocked(conn, topic).is_some() => Meta::new(seq, topic, false, 0),
             Kind::User => {
                 let watching = s.watching.iter().any(|w| &**w == name);
                 let watchers = self.watchers.get(name).map_or(0, Vec::len);

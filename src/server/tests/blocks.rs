@@ -50,6 +50,19 @@ fn a_block_refuses_direct_messages_and_watching_and_tells_only_the_user() {
 
     assert_eq!(r.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
     assert_eq!(r.sub(1, ALICE), ["Error 801 banned seq=Some(2)"]);
+    // Nor does an Unsub's Meta tell mallory whether alice is there.
+    let unsub = Msg::Unsub(Sub {
+        seq: Some(4),
+        topic: n(ALICE),
+    });
+    r.feed(1, &frame(unsub));
+    let Some((_, f)) = r.out.frames.pop() else {
+        panic!("no reply")
+    };
+    let Ok(Status::Complete((Ok(Msg::Meta(m)), _))) = decode_frame(&f) else {
+        panic!("not a Meta")
+    };
+    assert_eq!((m.presence, m.subscribers, m.subscribed), (None, 0, false));
     assert!(r.out.take(0).is_empty() && r.out.take(3).is_empty());
     assert_eq!(r.say(2, ALICE, "hello").len(), 1, "carol's echo");
     assert_eq!(
