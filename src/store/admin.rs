@@ -166,6 +166,11 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
                 false => Err(already(id)),
             }
         }
+        // The same password again changes nothing: a new hash (a new salt) would close the
+        // account's sessions as if it had changed.
+        Command::Passwd if same_password(db, id, password)? => Ok(format!(
+            "password of {id} unchanged: it is that already (its sessions stay)"
+        )),
         Command::Passwd => match db.set_account_hash(id, &hash()?).map_err(err)? {
             true => Ok(format!("password of {id} changed")),
             false => Err(no_account(db, id)),
@@ -180,6 +185,15 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
             Ok(names.join("\n"))
         }
     }
+}
+
+/// Whether `password` is the one account `id` has (false if it has none, or no password was
+/// given).
+fn same_password(db: &Db, id: &str, password: Option<&str>) -> Result<bool, String> {
+    let (Some(p), Some(hash)) = (password, db.account_hash(id).map_err(|e| e.to_string())?) else {
+        return Ok(false);
+    };
+    password::verify(p.as_bytes(), &hash).map_err(|e| e.to_string())
 }
 
 /// Opens a database a server made, as it is; never makes one (a mistyped `--data-dir` would
@@ -233,6 +247,10 @@ mod tests {
         assert!(at(Command::Passwd, "a@x", Some("password2")).is_ok());
         let hash = Db::open(&db).unwrap().account_hash("a@x").unwrap().unwrap();
         assert!(password::verify(b"password2", &hash).unwrap());
+        // The same password again leaves the hash, and so the sessions, as they are.
+        let same = at(Command::Passwd, "a@x", Some("password2")).unwrap();
+        assert!(same.contains("unchanged"), "{same}");
+        assert_eq!(Db::open(&db).unwrap().account_hash("a@x").unwrap().unwrap(), hash);
         assert_eq!(at(Command::List, "", None).unwrap(), "a@x");
         assert!(at(Command::Del, "a@x", None).is_ok());
         assert!(at(Command::Del, "a@x", None).is_err());
