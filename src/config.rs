@@ -274,6 +274,12 @@ fn knows(key: &str) -> bool {
     LIST_KEYS.contains(&key) || !matches!(Config::default().set(key, "", ""), Err(ConfigError::Unknown(_)))
 }
 
+/// Whether `key` takes any text (a path, a name, the message of the day), so that a number
+/// or a boolean given for it in the file is a slip (`motd = 5`), not a value to take as text.
+fn takes_text(key: &str) -> bool {
+    !LIST_KEYS.contains(&key) && Config::default().set(key, "x", "").is_ok()
+}
+
 /// The --help text.
 pub const USAGE: &str = "\
 scalard: the Scalar chat server
@@ -624,6 +630,17 @@ impl Config {
                     ));
                 }
                 (_, toml::Value::String(s)) => self.set(&key, &s, "")?,
+                (_, v @ (toml::Value::Integer(_) | toml::Value::Boolean(_))) if takes_text(&key) => {
+                    let text = match &v {
+                        toml::Value::Integer(i) => i.to_string(),
+                        other => other.as_bool().unwrap_or_default().to_string(),
+                    };
+                    let why = format!(
+                        "unexpected {}: expected a string (quote it: \"{text}\")",
+                        v.type_str()
+                    );
+                    return Err(bad(&key, why));
+                }
                 (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
                 (_, toml::Value::Boolean(b)) => self.set(&key, &b.to_string(), "")?,
                 (_, other) => {
@@ -1334,6 +1351,15 @@ mod tests {
             (
                 "[retention.\"#ops\"]\nhistory-max-hours = 5\n",
                 "unknown key retention.\"#ops\".history-max-hours",
+            ),
+            (
+                "motd = 5\n",
+                "motd: unexpected integer: expected a string (quote it: \"5\")",
+            ),
+            ("domain = true\n", "domain: unexpected boolean: expected a string"),
+            (
+                "max-connections = true\n",
+                "max-connections: expected a whole number",
             ),
             ("listen = [\n", "line 1, column 11"),
         ] {
