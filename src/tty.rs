@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// terminal): each puts the echo back first, when the process had left it to its default.
 const ENDING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP];
 
-/// Whether ECHONL was on before the prompt, for the handler (which can take no arguments).
+/// Whether ECHO and ECHONL were on before the prompt, for the handler (which can take no
+/// arguments): it puts back those two, which the prompt changed.
+static ECHO_WAS: AtomicBool = AtomicBool::new(true);
 static ECHONL_WAS: AtomicBool = AtomicBool::new(false);
 
 /// Restores the terminal's settings, and the signals' dispositions, when dropped, even if
@@ -32,18 +34,23 @@ impl Drop for EchoOff {
     }
 }
 
-/// Turns the echo back on and ends the process by `sig` (its disposition is the default
+/// Puts the echo back as it was and ends the process by `sig` (its disposition is the default
 /// again: SA_RESETHAND). Without it, Ctrl-C at the prompt left the shell without echo.
-/// Only async-signal-safe calls (tcgetattr, tcsetattr, write, raise).
+/// Only async-signal-safe calls (tcgetpgrp, getpgrp, tcgetattr, tcsetattr, write, raise).
 extern "C" fn on_ending(sig: libc::c_int) {
     // SAFETY: async-signal-safe calls on a local struct and the standard descriptors.
     unsafe {
+        // In the background (stopped with Ctrl-Z, then killed), tcsetattr would stop the
+        // process (SIGTTOU) rather than let it end; the modes are the foreground job's then.
+        let foreground = libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp();
         let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0 {
-            t.c_lflag |= libc::ECHO;
-            if !ECHONL_WAS.load(Ordering::Relaxed) {
-                t.c_lflag &= !libc::ECHONL;
-            }
+        if foreground && libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0 {
+            let mut put_back = |flag: libc::tcflag_t, was: &AtomicBool| match was.load(Ordering::Relaxed) {
+                true => t.c_lflag |= flag,
+                false => t.c_lflag &= !flag,
+            };
+            put_back(libc::ECHO, &ECHO_WAS);
+            put_back(libc::ECHONL, &ECHONL_WAS);
             libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
         }
         // The typed line was not echoed, nor its end: the shell's prompt starts a new line.
@@ -81,6 +88,7 @@ fn echo_off() -> Option<EchoOff> {
         if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
             return None;
         }
+        ECHO_WAS.store(t.c_lflag & libc::ECHO != 0, Ordering::Relaxed);
         ECHONL_WAS.store(t.c_lflag & libc::ECHONL != 0, Ordering::Relaxed);
         let saved = EchoOff {
             modes: t,

@@ -393,11 +393,7 @@ impl Server {
             .unwrap_or_default();
         log::warn!("{by}: server {} {}", m.action.label(), m.target);
         self.bans_changed();
-        let mut text = format!("{} {}", m.action.label(), m.target);
-        if let Some(r) = m.reason {
-            text.push(' ');
-            text.push_str(r);
-        }
+        let text = super::moderation::record_text(&m);
         self.announce(
             conn,
             m.seq,

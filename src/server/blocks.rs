@@ -13,14 +13,31 @@ use std::collections::HashMap;
 /// (`*@spam.example`) covers a whole domain. Bounds what one account makes the server keep.
 pub const MAX_BLOCKS: usize = 100;
 
-/// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in).
+/// Blocks the server keeps in all: accounts may be many (open registration), and every block
+/// is held in memory and read back at start (at most about 40 MB of patterns).
+pub const MAX_ALL_BLOCKS: usize = 262_144;
+
+/// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in); and
+/// how many there are in all.
 #[derive(Debug, Default)]
-pub(super) struct Blocks(HashMap<Box<str>, Vec<Box<str>>>);
+pub(super) struct Blocks {
+    by_user: HashMap<Box<str>, Vec<Box<str>>>,
+    total: usize,
+}
+
+/// Why a block cannot be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Full {
+    /// The account holds [`MAX_BLOCKS`].
+    Account,
+    /// The server holds [`MAX_ALL_BLOCKS`].
+    Server,
+}
 
 impl Blocks {
     /// `user`'s blocks.
     pub fn of(&self, user: &str) -> &[Box<str>] {
-        self.0.get(user).map_or(&[], |b| b.as_slice())
+        self.by_user.get(user).map_or(&[], |b| b.as_slice())
     }
 
     /// Whether `user` blocks `sender` (never itself).
@@ -28,23 +45,30 @@ impl Blocks {
         user != sender && self.of(user).iter().any(|p| pattern::matches(p, sender))
     }
 
-    /// Adds `pattern` to `user`'s blocks; false if it holds [`MAX_BLOCKS`] others already.
-    /// Blocking what is blocked changes nothing and is no failure.
-    fn add(&mut self, user: &str, pattern: &str) -> bool {
-        let list = self.0.entry(user.into()).or_default();
-        match list.binary_search_by(|p| (**p).cmp(pattern)) {
-            Ok(_) => true,
-            Err(_) if list.len() >= MAX_BLOCKS => false,
-            Err(i) => {
-                list.insert(i, pattern.into());
-                true
-            }
+    /// Adds `pattern` to `user`'s blocks, unless a bound is reached. Blocking what is blocked
+    /// changes nothing and is no failure.
+    fn add(&mut self, user: &str, pattern: &str) -> Result<(), Full> {
+        let list = self.of(user);
+        let Err(i) = list.binary_search_by(|p| (**p).cmp(pattern)) else {
+            return Ok(());
+        };
+        if list.len() >= MAX_BLOCKS {
+            return Err(Full::Account);
         }
+        if self.total >= MAX_ALL_BLOCKS {
+            return Err(Full::Server);
+        }
+        self.by_user
+            .entry(user.into())
+            .or_default()
+            .insert(i, pattern.into());
+        self.total += 1;
+        Ok(())
     }
 
     /// Removes `pattern` from `user`'s blocks; false if it was not there.
     fn remove(&mut self, user: &str, pattern: &str) -> bool {
-        let Some(list) = self.0.get_mut(user) else {
+        let Some(list) = self.by_user.get_mut(user) else {
             return false;
         };
         let Ok(i) = list.binary_search_by(|p| (**p).cmp(pattern)) else {
@@ -52,30 +76,42 @@ impl Blocks {
         };
         list.remove(i);
         if list.is_empty() {
-            self.0.remove(user);
+            self.by_user.remove(user);
         }
+        self.total -= 1;
         true
     }
 
-    /// Sets `user`'s blocks, as saved (a restart).
+    /// Sets `user`'s blocks, as saved (a restart), within the bounds.
     pub fn restore(&mut self, user: &str, mut patterns: Vec<Box<str>>) {
+        if let Some(before) = self.by_user.remove(user) {
+            self.total -= before.len();
+        }
         patterns.retain(|p| pattern::is_pattern(p));
         patterns.sort_unstable();
         patterns.dedup();
-        patterns.truncate(MAX_BLOCKS);
+        patterns.truncate(MAX_BLOCKS.min(MAX_ALL_BLOCKS.saturating_sub(self.total)));
         if !patterns.is_empty() {
-            self.0.insert(user.into(), patterns);
+            self.total += patterns.len();
+            self.by_user.insert(user.into(), patterns);
         }
     }
 
     /// Forgets the blocks of the users `gone` says are, returning whose it forgot.
     pub fn forget(&mut self, gone: impl Fn(&str) -> bool) -> Vec<Box<str>> {
-        let users: Vec<Box<str>> = self.0.keys().filter(|u| gone(u)).cloned().collect();
+        let users: Vec<Box<str>> = self.by_user.keys().filter(|u| gone(u)).cloned().collect();
         for user in &users {
-            self.0.remove(user);
+            if let Some(list) = self.by_user.remove(user) {
+                self.total -= list.len();
+            }
         }
         users
     }
+}
+
+/// What a sender `user` blocks is told.
+fn refused_by(user: &str) -> String {
+    format!("{user} does not take messages from you")
 }
 
 impl Server {
@@ -89,8 +125,14 @@ impl Server {
         let user = m.topic.as_str();
         match m.action {
             Action::Ban => {
-                if !self.blocks.add(user, m.target) {
-                    let reason = format!("you block {MAX_BLOCKS} patterns already");
+                if let Err(full) = self.blocks.add(user, m.target) {
+                    let reason = match full {
+                        Full::Account => format!("you block {MAX_BLOCKS} patterns already"),
+                        Full::Server => {
+                            log::warn!("blocks: the server holds {MAX_ALL_BLOCKS}; no more are taken");
+                            "the server keeps as many blocks as it can".into()
+                        }
+                    };
                     return self.fail(conn, m.seq, ErrorCode::ListFull, &reason, out);
                 }
                 self.unwatch_blocked(user, m.target, out);
@@ -103,11 +145,7 @@ impl Server {
             }
         }
         self.blocks_changed(user);
-        let mut text = format!("{} {}", m.action.label(), m.target);
-        if let Some(r) = m.reason {
-            text.push(' ');
-            text.push_str(r);
-        }
+        let text = super::moderation::record_text(&m);
         let record = Unstored {
             from: m.topic,
             topic: m.topic,
@@ -145,11 +183,7 @@ impl Server {
             return Some((ErrorCode::BadId, reason));
         }
         if !pattern::is_pattern(m.target) {
-            let reason = format!(
-                "{} is not an ID pattern (lowercase local@domain, * for any run)",
-                m.target
-            );
-            return Some((ErrorCode::BadId, reason));
+            return Some((ErrorCode::BadId, super::moderation::not_a_pattern(m.target)));
         }
         if m.target == m.topic.as_str() {
             return Some((ErrorCode::BadId, "you cannot block yourself".into()));
@@ -160,12 +194,9 @@ impl Server {
     /// Why `conn` may not send a direct message to `user`, or watch it, if `user` blocks it.
     pub(super) fn blocked(&self, conn: ConnId, user: Name<'_>) -> Option<(ErrorCode, String)> {
         let sender = self.session(conn)?.user.as_deref()?;
-        self.blocks.blocks(user.as_str(), sender).then(|| {
-            (
-                ErrorCode::Banned,
-                format!("{user} does not take messages from you"),
-            )
-        })
+        self.blocks
+            .blocks(user.as_str(), sender)
+            .then(|| (ErrorCode::Banned, refused_by(user.as_str())))
     }
 
     /// Stops the connections of IDs `pattern` matches from watching `user`, who just blocked
@@ -179,10 +210,38 @@ impl Server {
                 .is_some_and(|u| u != user && pattern::matches(pattern, u))
         };
         let blocked: Vec<ConnId> = watchers.into_iter().filter(hit).collect();
-        let reason = format!("{user} does not take messages from you");
+        let reason = refused_by(user);
         for c in blocked {
             self.unwatch(c, user);
             self.send_kicked(c, topic, &reason, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_in_all_follows_adds_removals_restores_and_forgets() {
+        let mut b = Blocks::default();
+        assert_eq!(b.add("a@x", "m@x"), Ok(()));
+        assert_eq!(b.add("a@x", "m@x"), Ok(()), "again: no change");
+        assert_eq!(b.add("a@x", "*@spam.x"), Ok(()));
+        assert_eq!(b.of("a@x").len(), 2);
+        b.restore("b@x", vec!["m@x".into(), "m@x".into(), "Not A Pattern".into()]);
+        assert_eq!(b.total, 3);
+        b.restore("b@x", vec!["n@x".into()]);
+        assert_eq!(b.total, 3, "a restore replaces");
+        assert!(b.remove("a@x", "m@x") && !b.remove("a@x", "m@x"));
+        assert_eq!(b.forget(|u| u == "a@x"), [Box::from("a@x")]);
+        assert_eq!(b.total, 1);
+        for i in 0..MAX_BLOCKS {
+            assert_eq!(b.add("c@x", &format!("u{i}@x")), Ok(()));
+        }
+        assert_eq!(b.add("c@x", "v@x"), Err(Full::Account));
+        b.total = MAX_ALL_BLOCKS;
+        assert_eq!(b.add("d@x", "v@x"), Err(Full::Server));
+        assert!(b.blocks("c@x", "u7@x") && !b.blocks("c@x", "c@x"));
     }
 }

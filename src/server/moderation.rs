@@ -76,11 +76,7 @@ impl Server {
         }
         let channel = m.topic.as_str();
         let victims = self.apply(conn, &m);
-        let mut record = format!("{} {}", m.action.label(), m.target);
-        if let Some(r) = m.reason {
-            record.push(' ');
-            record.push_str(r);
-        }
+        let record = record_text(&m);
         // The change, if it is to be saved, is stored with its record (`emit`), whose echo is
         // the reply.
         let stamped = self.emit(conn, record_of(m.seq, m.topic, &record), None, now, out);
@@ -141,7 +137,7 @@ impl Server {
 
     /// An invitation's record also goes to the invited user's connections outside the
     /// channel (those in it had it with everyone) that it bans not, as IRC's INVITE tells its
-    /// target: it is how they learn they may join. Sent as soon as it is accepted, with `--fsync always`
+    /// target: it is how they learn they may join; unless the invited user blocks the inviter. Sent as soon as it is accepted, with `--fsync always`
     /// too, as to those a kick removes.
     fn tell_invited(
         &self,
@@ -157,6 +153,11 @@ impl Server {
         let (Ok(from), Some(invited)) = (Name::parse(from), self.users.get(m.target)) else {
             return;
         };
+        // Outside the channel the record is a message to the invited user: one it blocks would
+        // reach it there, with any reason as its text.
+        if self.blocks.blocks(m.target, from.as_str()) {
+            return;
+        }
         let r = record_of(None, m.topic, record);
         let ev = Event {
             seq: None,
@@ -209,10 +210,7 @@ impl Server {
             // An address range: only the server bans those.
             let reason = match pattern::parse_range(m.target) {
                 Some(_) => "a channel bans ID patterns, not addresses".into(),
-                None => format!(
-                    "{} is not an ID pattern (lowercase local@domain, * for any run)",
-                    m.target
-                ),
+                None => not_a_pattern(m.target),
             };
             return Some((ErrorCode::BadId, reason));
         }
@@ -598,6 +596,19 @@ fn undoing(action: Action) -> Option<(Action, &'static str)> {
 
 /// The server's record of a change on `topic`, published as if the operator had said it: a
 /// Message of [`MOD_CTYPE`] saying it in `text`.
+/// A Mod's record as its Event says it: `ACTION TARGET[ REASON]` (PROTOCOL.md §4, Mod).
+pub(super) fn record_text(m: &Mod<'_>) -> String {
+    match m.reason {
+        Some(r) => format!("{} {} {r}", m.action.label(), m.target),
+        None => format!("{} {}", m.action.label(), m.target),
+    }
+}
+
+/// Why `target` is refused where an ID pattern is wanted.
+pub(super) fn not_a_pattern(target: &str) -> String {
+    format!("{target} is not an ID pattern (lowercase local@domain, * for any run)")
+}
+
 pub(super) fn record_of<'a>(seq: Option<u32>, topic: Name<'a>, text: &'a str) -> Message<'a> {
     Message {
         seq,

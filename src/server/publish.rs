@@ -206,12 +206,6 @@ impl Server {
         m: &Message<'_>,
         now: std::time::Instant,
     ) -> Option<(ErrorCode, String)> {
-        // Before the inbox counts: what is refused leaves nothing there.
-        if m.topic.kind() == Kind::User
-            && let Some(refusal) = self.blocked(conn, m.topic)
-        {
-            return Some(refusal);
-        }
         match m.topic.kind() {
             Kind::Reserved => {
                 return Some((
@@ -227,6 +221,8 @@ impl Server {
             {
                 return Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)));
             }
+            // Before the inbox counts: what is refused leaves nothing there.
+            Kind::User if let Some(refusal) = self.blocked(conn, m.topic) => return Some(refusal),
             Kind::User if !self.users.contains_key(m.topic.as_str()) => {
                 // Not `return`: a message kept for an account is checked as any other.
                 if let Some(refusal) = self.away_refusal(conn, m.topic, now) {

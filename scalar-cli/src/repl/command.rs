@@ -439,9 +439,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             need(!target.is_empty() && (ban || reason.is_empty()))?;
             let action = if ban { Action::Ban } else { Action::Unban };
             let reason = (!reason.is_empty()).then_some(reason);
-            match name.ends_with("ban") {
-                true => Command::ServerBan(action, target, reason),
-                false => Command::Block(action, target, reason),
+            match name.as_str() {
+                "/sban" | "/sunban" => Command::ServerBan(action, target, reason),
+                _ => Command::Block(action, target, reason),
             }
         }
         "/motd" => {

@@ -64,14 +64,20 @@ fn a_block_refuses_direct_messages_and_watching_and_tells_only_the_user() {
     };
     assert_eq!((m.presence, m.subscribers, m.subscribed), (None, 0, false));
     assert!(r.out.take(0).is_empty() && r.out.take(3).is_empty());
-    assert_eq!(r.say(2, ALICE, "hello").len(), 1, "carol's echo");
+    assert_eq!(
+        r.say(2, ALICE, "hello"),
+        [format!("Event {ALICE} carol@example.com hello seq=Some(9)")]
+    );
     assert_eq!(
         r.out.take(0),
         [format!("Event {ALICE} carol@example.com hello seq=None")]
     );
     r.out.take(3);
     // alice still writes to mallory, and to herself whatever she blocks.
-    assert_eq!(r.say(0, MALLORY, "stop").len(), 1);
+    assert_eq!(
+        r.say(0, MALLORY, "stop"),
+        [format!("Event {MALLORY} {ALICE} stop seq=Some(9)")]
+    );
     r.out.take(1);
     r.out.take(3);
     assert_eq!(
@@ -79,7 +85,10 @@ fn a_block_refuses_direct_messages_and_watching_and_tells_only_the_user() {
         [format!("Event {ALICE} {ALICE} ban *@* seq=Some(7)")]
     );
     r.out.take(3);
-    assert_eq!(r.say(0, ALICE, "note to self").len(), 1);
+    assert_eq!(
+        r.say(0, ALICE, "note to self"),
+        [format!("Event {ALICE} {ALICE} note to self seq=Some(9)")]
+    );
 
     assert_eq!(
         r.send(0, targets(ALICE, Action::Ban, 10, None)),
@@ -93,7 +102,11 @@ fn a_block_refuses_direct_messages_and_watching_and_tells_only_the_user() {
         [format!("Event {ALICE} {ALICE} unban {MALLORY} seq=Some(7)")]
     );
     block(&mut r, 0, Action::Unban, "*@*", None);
-    assert_eq!(r.say(1, ALICE, "sorry").len(), 1, "unblocked");
+    assert_eq!(
+        r.say(1, ALICE, "sorry"),
+        [format!("Event {ALICE} {MALLORY} sorry seq=Some(9)")],
+        "unblocked"
+    );
 }
 
 #[test]
@@ -187,4 +200,50 @@ fn blocks_outlive_a_restart_but_not_the_account() {
     assert_ne!(gone.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
     gone.advance(Duration::from_secs(1));
     assert!(gone.out.saved.contains(&(key, None)), "removed from the store");
+}
+
+/// An invitation's record reaches the invited user outside the channel, as a message would:
+/// not from someone it blocks (whatever the reason says), though the invitation stands.
+#[test]
+fn a_blocked_user_s_invitation_is_not_told() {
+    let mut r = blocking();
+    block(&mut r, 0, Action::Ban, MALLORY, None);
+    r.out.take(0);
+    r.out.take(1);
+    r.out.take(3);
+    r.sub(1, "#trap@example.com");
+    let invite = Mod {
+        seq: Some(7),
+        topic: n("#trap@example.com"),
+        action: Action::Invite,
+        target: ALICE,
+        reason: Some("buy my stuff"),
+    };
+    assert_eq!(
+        r.send(1, Msg::Mod(invite)),
+        [format!(
+            "Event #trap@example.com {MALLORY} invite {ALICE} buy my stuff seq=Some(7)"
+        )]
+    );
+    assert!(
+        r.out.take(0).is_empty() && r.out.take(3).is_empty(),
+        "alice is not told"
+    );
+    block(&mut r, 0, Action::Unban, MALLORY, None);
+    r.out.take(0);
+    r.out.take(3);
+    let invite = Mod {
+        seq: Some(8),
+        topic: n("#trap@example.com"),
+        action: Action::Invite,
+        target: ALICE,
+        reason: None,
+    };
+    r.send(1, Msg::Mod(invite));
+    assert_eq!(
+        r.out.take(0),
+        [format!(
+            "Event #trap@example.com {MALLORY} invite {ALICE} seq=None"
+        )]
+    );
 }

@@ -84,6 +84,7 @@ impl Db {
         let len = prefix.chars().count() as i64;
         let rows = s
             .query_map(params![len, len + 1, prefix], |r| {
+                // (`state` is a STRICT table: every value is a blob.)
                 Ok(DeletedMark {
                     name: r.get::<_, String>(0)?.into(),
                     created: crate::server::deleted_created(&r.get::<_, Vec<u8>>(1)?),
