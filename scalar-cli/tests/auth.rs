@@ -807,6 +807,10 @@ fn block_refuses_a_sender_until_unblocked() {
     let mut p = chat_as(&server, &dir, "alice", Some("password"));
     p.command("/block mallory spam", "-!- you blocked mallory (spam)");
     p.command("/block", "-- 1 block of yours: mallory");
+    p.command(
+        "/block 127.0.0.1",
+        "127.0.0.1: a block names IDs (bob, *@spam.example), not addresses",
+    );
     let send = |text: &str| {
         let mut c = cli(&server, &dir);
         c.args(["--id", "mallory", "send", "alice@localhost", text]);
