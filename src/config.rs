@@ -1339,6 +1339,27 @@ mod tests {
         );
     }
 
+    /// The probe `takes_text` relies on: the keys of text take "x", the others do not.
+    #[test]
+    fn the_keys_of_text_are_told_from_the_others() {
+        for key in [
+            "domain", "data-dir", "tls-cert", "tls-key", "motd", "admin", "ban",
+        ] {
+            assert!(takes_text(key), "{key}");
+        }
+        for key in [
+            "max-connections",
+            "ephemeral",
+            "plain",
+            "fsync",
+            "auth",
+            "flood",
+            "listen",
+        ] {
+            assert!(!takes_text(key), "{key}");
+        }
+    }
+
     #[test]
     fn every_error_in_the_config_file_names_it() {
         let dir = std::env::temp_dir().join(format!("scalard-config-errors-{}", std::process::id()));

@@ -53,8 +53,11 @@ extern "C" fn on_ending(sig: libc::c_int) {
             put_back(libc::ECHONL, &ECHONL_WAS);
             libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
         }
-        // The typed line was not echoed, nor its end: the shell's prompt starts a new line.
-        libc::write(libc::STDERR_FILENO, c"\n".as_ptr().cast(), 1);
+        // The typed line was not echoed, nor its end: the shell's prompt starts a new line. (Not
+        // in the background, where `stty tostop` would stop the process for it.)
+        if foreground {
+            libc::write(libc::STDERR_FILENO, c"\n".as_ptr().cast(), 1);
+        }
         libc::raise(sig);
     }
 }

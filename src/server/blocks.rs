@@ -13,9 +13,12 @@ use std::collections::HashMap;
 /// (`*@spam.example`) covers a whole domain. Bounds what one account makes the server keep.
 pub const MAX_BLOCKS: usize = 100;
 
-/// Blocks the server keeps in all: accounts may be many (open registration), and every block
-/// is held in memory and read back at start (at most about 40 MB of patterns).
+/// Blocks the server takes in all: accounts may be many (open registration), and every block
+/// is held in memory and read back at start (about 40 MB of patterns at most).
 pub const MAX_ALL_BLOCKS: usize = 262_144;
+/// Blocks an account may still make when the server holds [`MAX_ALL_BLOCKS`]: accounts that
+/// fill the server's bound must not leave the users they harass without any.
+pub const FLOOR_BLOCKS: usize = 10;
 
 /// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in); and
 /// how many there are in all.
@@ -23,6 +26,8 @@ pub const MAX_ALL_BLOCKS: usize = 262_144;
 pub(super) struct Blocks {
     by_user: HashMap<Box<str>, Vec<Box<str>>>,
     total: usize,
+    /// The log said the server's bound was reached (once, until it is left again).
+    told_full: bool,
 }
 
 /// Why a block cannot be added.
@@ -55,7 +60,7 @@ impl Blocks {
         if list.len() >= MAX_BLOCKS {
             return Err(Full::Account);
         }
-        if self.total >= MAX_ALL_BLOCKS {
+        if self.total >= MAX_ALL_BLOCKS && list.len() >= FLOOR_BLOCKS {
             return Err(Full::Server);
         }
         self.by_user
@@ -79,10 +84,13 @@ impl Blocks {
             self.by_user.remove(user);
         }
         self.total -= 1;
+        self.told_full &= self.total >= MAX_ALL_BLOCKS;
         true
     }
 
-    /// Sets `user`'s blocks, as saved (a restart), within the bounds.
+    /// Sets `user`'s blocks, as saved (a restart). Only the account's bound applies: what was
+    /// taken stays (the server's bound may be passed for a while, by blocks of accounts
+    /// deleted while it was down, which are forgotten once the account list is in).
     pub fn restore(&mut self, user: &str, mut patterns: Vec<Box<str>>) {
         if let Some(before) = self.by_user.remove(user) {
             self.total -= before.len();
@@ -90,7 +98,7 @@ impl Blocks {
         patterns.retain(|p| pattern::is_pattern(p));
         patterns.sort_unstable();
         patterns.dedup();
-        patterns.truncate(MAX_BLOCKS.min(MAX_ALL_BLOCKS.saturating_sub(self.total)));
+        patterns.truncate(MAX_BLOCKS);
         if !patterns.is_empty() {
             self.total += patterns.len();
             self.by_user.insert(user.into(), patterns);
@@ -105,6 +113,7 @@ impl Blocks {
                 self.total -= list.len();
             }
         }
+        self.told_full &= self.total >= MAX_ALL_BLOCKS;
         users
     }
 }
@@ -129,7 +138,12 @@ impl Server {
                     let reason = match full {
                         Full::Account => format!("you block {MAX_BLOCKS} patterns already"),
                         Full::Server => {
-                            log::warn!("blocks: the server holds {MAX_ALL_BLOCKS}; no more are taken");
+                            if !std::mem::replace(&mut self.blocks.told_full, true) {
+                                log::warn!(
+                                    "blocks: the server holds {MAX_ALL_BLOCKS}; accounts with \
+                                     {FLOOR_BLOCKS} or more get no more"
+                                );
+                            }
                             "the server keeps as many blocks as it can".into()
                         }
                     };
@@ -241,7 +255,13 @@ mod tests {
         }
         assert_eq!(b.add("c@x", "v@x"), Err(Full::Account));
         b.total = MAX_ALL_BLOCKS;
-        assert_eq!(b.add("d@x", "v@x"), Err(Full::Server));
+        for i in 0..FLOOR_BLOCKS {
+            assert_eq!(b.add("d@x", &format!("v{i}@x")), Ok(()), "an account's first few");
+        }
+        assert_eq!(b.add("d@x", "w@x"), Err(Full::Server));
+        // A restore keeps what was taken, past the server's bound too.
+        b.restore("e@x", vec!["a@x".into(), "b@x".into()]);
+        assert_eq!(b.of("e@x").len(), 2);
         assert!(b.blocks("c@x", "u7@x") && !b.blocks("c@x", "c@x"));
     }
 }

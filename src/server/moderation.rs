@@ -594,8 +594,6 @@ fn undoing(action: Action) -> Option<(Action, &'static str)> {
     }
 }
 
-/// The server's record of a change on `topic`, published as if the operator had said it: a
-/// Message of [`MOD_CTYPE`] saying it in `text`.
 /// A Mod's record as its Event says it: `ACTION TARGET[ REASON]` (PROTOCOL.md §4, Mod).
 pub(super) fn record_text(m: &Mod<'_>) -> String {
     match m.reason {
@@ -609,6 +607,8 @@ pub(super) fn not_a_pattern(target: &str) -> String {
     format!("{target} is not an ID pattern (lowercase local@domain, * for any run)")
 }
 
+/// The server's record of a change on `topic`, published as if the operator had said it: a
+/// Message of [`MOD_CTYPE`] saying it in `text`.
 pub(super) fn record_of<'a>(seq: Option<u32>, topic: Name<'a>, text: &'a str) -> Message<'a> {
     Message {
         seq,

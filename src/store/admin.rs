@@ -169,7 +169,8 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
         // The same password again changes nothing: a new hash (a new salt) would close the
         // account's sessions as if it had changed.
         Command::Passwd if same_password(db, id, password)? => Ok(format!(
-            "password of {id} unchanged: it is that already (its sessions stay)"
+            "password of {id} unchanged: it is that already (its sessions stay; to close them, \
+             set another password, then this one)"
         )),
         Command::Passwd => match db.set_account_hash(id, &hash()?).map_err(err)? {
             true => Ok(format!("password of {id} changed")),

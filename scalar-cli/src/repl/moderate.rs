@@ -41,8 +41,8 @@ pub fn block(shared: &Shared, action: Action, target: &str, reason: Option<&str>
         (st.user.clone(), st.domain.clone())
     };
     // `127.0.0.1` would pass for a name (`127.0.0.1@DOMAIN`) and block nobody who connects
-    // from there.
-    if scalar::proto::pattern::parse_range(target).is_some() {
+    // from there. (Unblocking such a name, which an older client let through, still works.)
+    if action == Action::Ban && scalar::proto::pattern::parse_range(target).is_some() {
         return Err(format!(
             "{target}: a block names IDs (bob, *@spam.example), not addresses"
         ));

@@ -56,13 +56,16 @@ fn a_block_refuses_direct_messages_and_watching_and_tells_only_the_user() {
         topic: n(ALICE),
     });
     r.feed(1, &frame(unsub));
-    let Some((_, f)) = r.out.frames.pop() else {
-        panic!("no reply")
+    let Some((1, f)) = r.out.frames.pop() else {
+        panic!("no reply to mallory")
     };
     let Ok(Status::Complete((Ok(Msg::Meta(m)), _))) = decode_frame(&f) else {
         panic!("not a Meta")
     };
-    assert_eq!((m.presence, m.subscribers, m.subscribed), (None, 0, false));
+    assert_eq!(
+        (m.presence, m.reason, m.subscribers, m.subscribed),
+        (None, None, 0, false)
+    );
     assert!(r.out.take(0).is_empty() && r.out.take(3).is_empty());
     assert_eq!(
         r.say(2, ALICE, "hello"),
