@@ -140,7 +140,10 @@ pub fn targets(shared: &Shared, action: Action, of: Of) -> Result<(), String> {
             Msg::Targets(scalar::proto::Targets { seq, ..t })
         })
     })
-    .map_err(|e| format!("cannot list the {many}{place}: {e}"))?;
+    .map_err(|e| match of {
+        Of::Blocks => format!("cannot list your blocks: {e}"),
+        _ => format!("cannot list the {many}{place}: {e}"),
+    })?;
     if list.items.is_empty() {
         shared.screen.info(format!("no {many}{place}"));
         return Ok(());
