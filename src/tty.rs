@@ -42,7 +42,9 @@ extern "C" fn on_ending(sig: libc::c_int) {
     unsafe {
         // In the background (stopped with Ctrl-Z, then killed), tcsetattr would stop the
         // process (SIGTTOU) rather than let it end; the modes are the foreground job's then.
-        let foreground = libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp();
+        // A terminal that is not the controlling one (tcgetpgrp fails) stops nobody.
+        let group = libc::tcgetpgrp(libc::STDIN_FILENO);
+        let foreground = group == -1 || group == libc::getpgrp();
         let mut t: libc::termios = std::mem::zeroed();
         if foreground && libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0 {
             let mut put_back = |flag: libc::tcflag_t, was: &AtomicBool| match was.load(Ordering::Relaxed) {
