@@ -4,7 +4,7 @@
 //! session up again in [`Server::verified`] when the [`Verdict`] comes back.
 
 use super::throttle::{Throttle, Wait};
-use super::{ConnId, Now, Outbox, Server};
+use super::{ConnId, Now, Outbox, Server, deleted_name};
 use crate::proto::*;
 use crate::store::accounts::{Account, AccountStart, DeletedMark, UNSTARTED};
 use std::collections::{HashMap, HashSet};
@@ -251,9 +251,9 @@ pub(super) struct Accounts {
     by_addr: Throttle<IpAddr>,
     /// The last attempt number handed out (password checks and token checks alike).
     pub tickets: u64,
-    /// Accounts `scalard account del` deleted while the server was down (read from the store
-    /// at start, forgotten once the account list is in).
-    pub deleted_offline: HashSet<Box<str>>,
+    /// The keys of the marks `scalard account del` left for accounts it deleted while the
+    /// server was down (read from the store at start, acted on once the account list is in).
+    pub deleted_offline: Vec<Box<str>>,
     /// The data directory the accounts are in, for the commands the log suggests.
     pub dir: Option<Box<str>>,
     /// Account starts placed but not yet handed to the accounts thread (its queue was full):
@@ -270,7 +270,7 @@ impl Accounts {
             available: false,
             names: HashMap::new(),
             tickets: 0,
-            deleted_offline: HashSet::new(),
+            deleted_offline: Vec::new(),
             dir: None,
             unsent: Vec::new(),
         }
@@ -387,8 +387,16 @@ impl Server {
         self.accounts.available = true;
         self.accounts.names = self.known(&accounts, &HashMap::new(), &[], out);
         // Accounts deleted while the server was down, even if made again since.
-        let deleted = std::mem::take(&mut self.accounts.deleted_offline);
+        let marks = std::mem::take(&mut self.accounts.deleted_offline);
+        let deleted = marks
+            .iter()
+            .filter_map(|k| deleted_name(k))
+            .map(Box::from)
+            .collect();
         self.forget_deleted_accounts(&deleted);
+        for key in &marks {
+            self.unmark_deleted(key);
+        }
         self.warn_accountless_admins();
     }
 
@@ -411,11 +419,12 @@ impl Server {
         self.accounts.available = true;
         let (stale, marked): (Vec<&DeletedMark>, Vec<&DeletedMark>) =
             marked.iter().partition(|m| stale_mark(m, &before));
-        let marked: Vec<Box<str>> = marked.into_iter().map(|m| m.name.clone()).collect();
-        // Acted on when the account was seen: only the mark is left to remove.
-        for m in stale {
-            self.unmark_deleted(&m.name);
+        // The stale ones were acted on when the account was seen: only the mark is left to
+        // remove; the others are, below. Each mark read, never one written since.
+        for m in stale.iter().chain(&marked) {
+            self.unmark_deleted(&m.key);
         }
+        let marked: Vec<Box<str>> = marked.into_iter().map(|m| m.name.clone()).collect();
         self.accounts.names = self.known(&accounts, &before, &marked, out);
         // `scalard account add` without the server's --domain makes an account nobody can
         // log in to: say so while the operator is still at it.

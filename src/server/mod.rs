@@ -40,8 +40,8 @@ pub use meta::mode_letters;
 pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE};
 pub use outbox::{ConnId, Outbox};
 pub use saved::{
-    BAN_REASONS as SAVED_BAN_REASONS, BANS as SAVED_BANS, bans_value, deleted_created, deleted_key,
-    deleted_value, reasons_value, saved_ban_reasons, saved_bans,
+    BAN_REASONS as SAVED_BAN_REASONS, BANS as SAVED_BANS, DELETED, bans_value, deleted_created, deleted_key,
+    deleted_name, deleted_value, reasons_value, saved_ban_reasons, saved_bans,
 };
 
 use crate::proto::*;

@@ -20,15 +20,24 @@ pub const BANS: &str = "!server";
 pub const BAN_REASONS: &str = "!server reasons";
 /// The key of the message of the day set with a Message to `!motd@`.
 const MOTD: &str = "!motd";
-/// The key prefix (an account's name follows) that `scalard account del` leaves beside the
-/// deletion: a server that was stopped then learns of it at its next start, even if the name
-/// has become an account again since (deleted and added while it was down), and forgets what
-/// the old account held. The server deletes the key once it has.
+/// The key prefix (an account's name and when it was made follow) that `scalard account del`
+/// leaves beside the deletion: a server that was stopped then learns of it at its next start,
+/// even if the name has become an account again since (deleted and added while it was down),
+/// and forgets what the old account held. The server deletes the key once it has. One key a
+/// deleted account, not one a name: the server removes only marks it has read, never one
+/// `account del` wrote for the name's next account meanwhile.
 pub const DELETED: &str = "!deleted ";
 
-/// The state key marking `account` as deleted (see [`DELETED`]).
-pub fn deleted_key(account: &str) -> String {
-    format!("{DELETED}{account}")
+/// The state key marking `account`, made at `created` (Unix ms), as deleted (see [`DELETED`]).
+pub fn deleted_key(account: &str, created: u64) -> String {
+    format!("{DELETED}{account} {created}")
+}
+
+/// The account a [`DELETED`] key marks. Versions before the key named the account's creation
+/// wrote the name alone; IDs hold no spaces, so both read.
+pub fn deleted_name(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(DELETED)?;
+    Some(rest.split_once(' ').map_or(rest, |(name, _)| name))
 }
 
 /// The key prefix (an account's name follows) of an account's blocks: a CBOR array of the ID
@@ -65,10 +74,10 @@ impl Server {
         }
     }
 
-    /// Removes the [`DELETED`] mark of `user` from the store at the next save: the server
+    /// Removes the [`DELETED`] mark under `key` from the store at the next save: the server
     /// has acted on it.
-    pub(super) fn unmark_deleted(&mut self, user: &str) {
-        self.mark(&deleted_key(user));
+    pub(super) fn unmark_deleted(&mut self, key: &str) {
+        self.mark(key);
     }
 
     /// `user`'s blocks changed.
@@ -149,9 +158,6 @@ impl Server {
     pub(super) fn forget_deleted_accounts(&mut self, deleted: &HashSet<Box<str>>) {
         if !self.accounts.available {
             return;
-        }
-        for user in deleted {
-            self.unmark_deleted(user);
         }
         // Only an account blocks: a name without one (deleted while the server was down)
         // blocks nobody any more.
@@ -293,8 +299,8 @@ impl Server {
                 continue;
             };
             let restored = match key.as_str() {
-                k if let Some(account) = k.strip_prefix(DELETED) => {
-                    self.accounts.deleted_offline.insert(account.into());
+                k if k.starts_with(DELETED) => {
+                    self.accounts.deleted_offline.push(k.into());
                     Some(())
                 }
                 k if let Some(user) = k.strip_prefix(BLOCKS) => v.as_array().map(|items| {

@@ -39,6 +39,8 @@ pub struct Account {
 /// A deletion `scalard account del` marked for the server (see `server::saved::DELETED`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeletedMark {
+    /// Its key in the store's state, for the server to remove once it has acted on it.
+    pub key: Box<str>,
     /// The account's name.
     pub name: Box<str>,
     /// When the deleted account was made (Unix ms); `None` from versions that did not say.

@@ -563,6 +563,7 @@ fn a_name_that_becomes_an_account_is_taken_from_those_without_its_password() {
     // at 9 (deleted and made again within its millisecond) closes it.
     r.log_in(6, "alice");
     let mark = |created| DeletedMark {
+        key: crate::server::deleted_key("alice@example.com", created).into(),
         name: "alice@example.com".into(),
         created: Some(created),
     };

@@ -1159,6 +1159,7 @@ fn an_account_start_is_handed_until_taken_and_placed_afresh_when_made_again() {
     // More Events, then bob deleted and made again in the same millisecond.
     say_committed(&mut r, 0, "#rust@example.com");
     let mark = crate::store::accounts::DeletedMark {
+        key: crate::server::deleted_key("bob@example.com", 7).into(),
         name: "bob@example.com".into(),
         created: Some(7),
     };

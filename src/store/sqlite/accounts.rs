@@ -63,7 +63,7 @@ impl Db {
                 "INSERT INTO state (key, value) VALUES (?1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![
-                    crate::server::deleted_key(name),
+                    crate::server::deleted_key(name, created),
                     crate::server::deleted_value(created)
                 ],
             )
@@ -76,22 +76,28 @@ impl Db {
     /// The names `delete_account` marked (see `server::saved::DELETED`) and the server has not
     /// unmarked yet.
     pub fn deleted_marks(&self) -> Result<Vec<DeletedMark>, StoreError> {
-        let prefix = crate::server::deleted_key("");
+        let prefix = crate::server::DELETED;
         let mut s = self
             .conn
-            .prepare("SELECT substr(key, ?2), value FROM state WHERE substr(key, 1, ?1) = ?3 ORDER BY key")
+            .prepare("SELECT key, value FROM state WHERE substr(key, 1, ?1) = ?2 ORDER BY key")
             .context("deleted marks")?;
-        let len = prefix.chars().count() as i64;
         let rows = s
-            .query_map(params![len, len + 1, prefix], |r| {
+            .query_map(params![prefix.chars().count() as i64, prefix], |r| {
                 // (`state` is a STRICT table: every value is a blob.)
-                Ok(DeletedMark {
-                    name: r.get::<_, String>(0)?.into(),
-                    created: crate::server::deleted_created(&r.get::<_, Vec<u8>>(1)?),
-                })
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
             })
             .context("deleted marks")?;
-        rows.collect::<Result<_, _>>().context("deleted marks")
+        let marks = rows.collect::<Result<Vec<_>, _>>().context("deleted marks")?;
+        Ok(marks
+            .into_iter()
+            .filter_map(|(key, value)| {
+                Some(DeletedMark {
+                    name: crate::server::deleted_name(&key)?.into(),
+                    created: crate::server::deleted_created(&value),
+                    key: key.into(),
+                })
+            })
+            .collect())
     }
 
     /// The account `name`, if it is one.
@@ -235,18 +241,34 @@ mod tests {
         // The deletion leaves its mark for the server, once, saying which account it was.
         assert_eq!(
             db.state().unwrap(),
-            [("!deleted alice@x".to_string(), crate::server::deleted_value(1))]
+            [("!deleted alice@x 1".to_string(), crate::server::deleted_value(1))]
         );
         db.save_state("!motd", Some(&[0xa0])).unwrap();
         // A mark an older version left (an empty map) is of any account of the name.
         db.save_state("!deleted bob@x", Some(&[0xa0])).unwrap();
-        let mark = |name: &str, created| DeletedMark {
+        let mark = |key: &str, name: &str, created| DeletedMark {
+            key: key.into(),
             name: name.into(),
             created,
         };
         assert_eq!(
             db.deleted_marks().unwrap(),
-            [mark("alice@x", Some(1)), mark("bob@x", None)]
+            [
+                mark("!deleted alice@x 1", "alice@x", Some(1)),
+                mark("!deleted bob@x", "bob@x", None)
+            ]
+        );
+        // Made again and deleted again before the server removed the first mark: a mark of
+        // its own, which that removal leaves.
+        assert!(db.add_account("alice@x", "h4", 7, 1).unwrap());
+        assert!(db.delete_account("alice@x").unwrap());
+        db.save_state("!deleted alice@x 1", None).unwrap();
+        assert_eq!(
+            db.deleted_marks().unwrap(),
+            [
+                mark("!deleted alice@x 7", "alice@x", Some(7)),
+                mark("!deleted bob@x", "bob@x", None)
+            ]
         );
     }
 
