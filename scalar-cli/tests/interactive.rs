@@ -777,3 +777,29 @@ impl Leading for str {
         n.parse().ok()
     }
 }
+
+/// What the server refuses on a reconnect (here a channel past a lowered `--max-subs`) is said
+/// after the line that says the connection is back, which it belongs to.
+#[test]
+fn a_channel_not_rejoined_at_reconnect_is_said_after_reconnected() {
+    let dir = TempDir::new();
+    let mut server = history_server(0, &dir);
+    let port = server.port;
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.command("/join #one", "joined #one");
+    p.command("/join #two", "joined #two");
+    server.stop();
+    let mark = p.wait_for("connection lost", STEP);
+    let dir_arg = dir.0.to_str().unwrap().to_string();
+    let _server = Server::start_with(port, &["--data-dir", &dir_arg, "--max-subs", "1"]);
+    let back = p.wait_for_from(mark, "reconnected to", STEP * 3);
+    p.wait_for_from(back, "cannot rejoin #two@localhost", STEP);
+    let text = p.text();
+    assert!(
+        !text[mark..back].contains("cannot rejoin"),
+        "the refusal came before the reconnect it belongs to:\n{text}"
+    );
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}

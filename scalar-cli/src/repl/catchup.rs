@@ -110,6 +110,9 @@ pub struct Restored {
     lost_at: u64,
     /// The users watched again, and their presence now.
     watched: Vec<(String, Option<Presence>)>,
+    /// What the server refused on the way (a channel not rejoined, a user not watched again):
+    /// said after the line that says the connection is back, not before it.
+    refusals: Vec<String>,
     /// What the restore comes after, for its lines.
     after: After,
 }
@@ -145,6 +148,28 @@ impl After {
 /// received, on a fresh connection that the editor thread cannot use yet; then watches again
 /// whom the user watched ([`presence::restore`]).
 pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, NetError> {
+    let mut refusals = Vec::new();
+    let restored = restore_noting(shared, conn, gap, &mut refusals);
+    match restored {
+        Ok(r) => Ok(Restored { refusals, ..r }),
+        Err(e) => {
+            // No connection to say they came after: said now, as what they changed (the
+            // channels left, the users no longer watched) stays.
+            for line in refusals {
+                shared.screen.error(line);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// [`restore`], noting the server's refusals in `refusals`.
+fn restore_noting(
+    shared: &Shared,
+    conn: &mut Conn,
+    gap: &Gap,
+    refusals: &mut Vec<String>,
+) -> Result<Restored, NetError> {
     let mut held = Vec::new();
     let subs = shared.state().subs.clone();
     let mut gone = Vec::new();
@@ -153,7 +178,7 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
         match ask(shared, conn, &mut held, |seq| Msg::Sub(Sub { seq, topic: name }))? {
             Ok(meta) => made_anew(shared, topic, &meta),
             Err(e) => {
-                shared.screen.error(format!("cannot rejoin {topic}: {e}"));
+                refusals.push(format!("cannot rejoin {topic}: {e}"));
                 gone.push(topic.clone());
             }
         }
@@ -170,7 +195,7 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
     // only what reaches it from this session on (PROTOCOL.md §4, Who may read what): what
     // came while away is not its to read.
     let inbox = (logged_in && me.rsplit_once('@').is_some_and(|(_, d)| d == domain)).then_some(&me);
-    let watched = presence::restore(shared, conn, &mut held)?;
+    let watched = presence::restore(shared, conn, &mut held, refusals)?;
     let mut caught = Vec::new();
     for topic in subs.iter().filter(|t| !gone.contains(t)).chain(inbox) {
         // The server accepted each of these names (a Sub, the ID it gave).
@@ -191,6 +216,7 @@ pub fn restore(shared: &Shared, conn: &mut Conn, gap: &Gap) -> Result<Restored, 
         held,
         lost_at: gap.lost_at,
         watched,
+        refusals: Vec::new(),
         after: After::Reconnect,
     })
 }
@@ -207,6 +233,7 @@ pub fn since_last_run(shared: &Shared, conn: &mut Conn, start: Start) -> Result<
         held,
         lost_at: start.lost_at,
         watched: Vec::new(),
+        refusals: Vec::new(),
         after: After::Absence,
     })
 }
@@ -363,6 +390,9 @@ impl Restored {
     /// message once; then one line for the topics where nothing was missed. A topic whose
     /// catch-up was refused is kept as a gap to fill later ([`gaps`]).
     pub fn show(self, shared: &Shared) {
+        for line in &self.refusals {
+            shared.screen.error(line);
+        }
         let (domain, me) = {
             let st = shared.state();
             (st.domain.clone(), st.user.clone())
@@ -695,6 +725,7 @@ mod tests {
             held: vec![twice, ev(5000, "#a@l"), ev(6000, "#c@l")],
             lost_at: 1_000,
             watched: Vec::new(),
+            refusals: Vec::new(),
             after: After::Reconnect,
         };
         restored.show(&shared);
@@ -809,6 +840,7 @@ mod tests {
             held: Vec::new(),
             lost_at: 9_000,
             watched: Vec::new(),
+            refusals: Vec::new(),
             after: After::Reconnect,
         };
         restored.show(&shared);

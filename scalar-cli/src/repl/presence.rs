@@ -199,11 +199,12 @@ pub fn watch(shared: &Shared, typed: &str, on: bool) -> Result<(), String> {
 
 /// On a fresh connection after a reconnect: watches again every user watched, and says again
 /// that this user is away if it was. Returns each watched user's presence now, for
-/// [`show_restored`].
+/// [`show_restored`]; what the server refused goes to `refusals`.
 pub(super) fn restore(
     shared: &Shared,
     conn: &mut Conn,
     held: &mut Vec<Received>,
+    refusals: &mut Vec<String>,
 ) -> Result<Vec<(String, Option<Presence>)>, NetError> {
     let (watching, away) = {
         let st = shared.state();
@@ -221,7 +222,7 @@ pub(super) fn restore(
                 now.push((user, presence));
             }
             Err(e) => {
-                shared.screen.error(format!("cannot watch {user} again: {e}"));
+                refusals.push(format!("cannot watch {user} again: {e}"));
                 shared.state().watching.retain(|w| *w != user);
             }
         }
@@ -236,9 +237,7 @@ pub(super) fn restore(
             })
         };
         if let Err(e) = ask(shared, conn, held, away)? {
-            shared
-                .screen
-                .error(format!("cannot say again that you are away: {e}"));
+            refusals.push(format!("cannot say again that you are away: {e}"));
         }
     }
     Ok(now)
