@@ -124,6 +124,35 @@ fn ctrl_c_at_the_password_prompt_leaves_the_echo_on() {
     assert_ne!(p.modes().c_lflag & libc::ECHO, 0, "the echo is off after Ctrl-C");
 }
 
+/// A kill or a hangup at the password prompt (taken by the client's own signal thread, not
+/// the prompt's) leaves the echo on too, and ends the prompt's line: the shell's prompt does
+/// not go on after "password for alice: ".
+#[test]
+fn a_kill_or_hangup_at_the_password_prompt_ends_its_line_with_the_echo_on() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let mut cmd = cli(&server, &dir);
+        cmd.args(["--id", "alice"]);
+        let mut p = Pty::spawn(cmd);
+        let end = p.wait_for("password for alice: ", STEP);
+        assert_eq!(p.modes().c_lflag & libc::ECHO, 0, "no echo at the prompt");
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(p.child.id() as libc::pid_t, sig) }, 0);
+        assert_eq!(p.wait_signalled(STEP), Some(sig));
+        assert_ne!(
+            p.modes().c_lflag & libc::ECHO,
+            0,
+            "the echo is off after signal {sig}"
+        );
+        let text = p.text();
+        assert!(
+            text[end..].starts_with('\n') || text[end..].starts_with("\r\n"),
+            "signal {sig}: the prompt's line was not ended: {text:?}"
+        );
+    }
+}
+
 #[test]
 fn three_wrong_passwords_end_the_run() {
     let dir = TempDir::new();

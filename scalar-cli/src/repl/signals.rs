@@ -45,9 +45,16 @@ pub fn watch() -> std::io::Result<Client> {
         .name("signals".into())
         .spawn(move || {
             let sig = wait(read);
-            keep_mark_within(seen.get().cloned(), MARK_WAIT);
+            let client = seen.get().cloned();
+            // No client yet: at the password prompt (or still connecting), whose line the
+            // shell's prompt would otherwise go on.
+            let prompting = client.is_none();
+            keep_mark_within(client, MARK_WAIT);
             if let Some(modes) = modes {
                 restore(&modes);
+                if prompting {
+                    end_line();
+                }
             }
             die_of(sig);
         })?;
@@ -152,6 +159,27 @@ fn restore(modes: &libc::termios) {
     unsafe {
         if libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp() {
             libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, modes);
+        }
+    }
+}
+
+/// Ends the password prompt's line on standard error, as Ctrl-C there does, if this process is
+/// in the terminal's foreground and the terminal takes the byte now: never waits for it.
+fn end_line() {
+    let mut out = libc::pollfd {
+        fd: libc::STDERR_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: isatty, tcgetpgrp and getpgrp only read; poll is given one pollfd of ours and
+    // no wait; write writes one byte of a static string.
+    unsafe {
+        if libc::isatty(libc::STDERR_FILENO) == 1
+            && libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp()
+            && libc::poll(&mut out, 1, 0) == 1
+            && out.revents & libc::POLLOUT != 0
+        {
+            libc::write(libc::STDERR_FILENO, c"\n".as_ptr().cast(), 1);
         }
     }
 }
