@@ -447,3 +447,42 @@ fn a_block_refuses_a_sender_across_sessions_and_restarts() {
         "Event alice@localhost mallory@localhost sorry seq=Some(8)"
     );
 }
+
+/// With `--fsync always` a block's record comes only once the block is on disk: a SIGKILL
+/// right after it (the harness's drop) loses none, as none of the echoed Messages.
+#[test]
+fn with_fsync_always_a_block_is_on_disk_when_its_record_comes() {
+    let dir = with_alice();
+    let always = ["--fsync", "always"];
+    let targets = ["mallory@localhost", "*@evil.example", "bob@localhost"];
+    {
+        let s = Scalard::start_in(Some(dir.path()), &always);
+        let mut a = alice(&s);
+        for (i, target) in targets.into_iter().enumerate() {
+            let m = Mod {
+                seq: Some(i as u32 + 1),
+                topic: name("alice@localhost"),
+                action: Action::Ban,
+                target,
+                reason: None,
+            };
+            a.send(&Msg::Mod(m)).expect("send");
+        }
+        for (i, target) in targets.into_iter().enumerate() {
+            assert_eq!(
+                next(&mut a),
+                format!(
+                    "Event alice@localhost alice@localhost ban {target} seq=Some({})",
+                    i + 1
+                )
+            );
+        }
+        // Killed at once: no tick, no batch window.
+    }
+    let s = Scalard::start_in(Some(dir.path()), &always);
+    for (seq, who) in [(7, "mallory"), (8, "bob")] {
+        let mut c = s.client(who);
+        say(&mut c, seq, "alice@localhost", "after the kill");
+        assert_eq!(next(&mut c), format!("Error 801 banned seq=Some({seq})"));
+    }
+}

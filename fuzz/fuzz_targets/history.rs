@@ -20,6 +20,8 @@ struct FakeStore {
     written: Vec<Arc<Record>>,
     queries: VecDeque<Query>,
     resumed: Vec<ConnId>,
+    /// State saves taken, all committed with the next commit.
+    saves: u64,
 }
 
 impl Outbox for FakeStore {
@@ -46,6 +48,7 @@ impl Outbox for FakeStore {
     }
     // State saves are the store's business; this target checks the Events.
     fn save_state(&mut self, _key: &str, _value: Option<Vec<u8>>) -> bool {
+        self.saves += 1;
         true
     }
     // This target has no accounts and admits no other domains: every check is refused.
@@ -126,6 +129,8 @@ impl Rig {
     }
 
     fn commit_all(&mut self) {
+        let saves = self.store.saves;
+        self.done(Done::Saved(saves));
         if let Some(last) = self.store.written.last().map(|r| r.pos) {
             self.done(Done::Committed(last));
         }

@@ -321,6 +321,9 @@ impl Server {
                 out,
             );
         }
+        if let Some((code, reason)) = self.refuse_unsaved() {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
         let Some(ban) = ServerBan::parse(m.target) else {
             return self.fail(
                 conn,
@@ -427,6 +430,9 @@ impl Server {
         };
         match m.topic.local() {
             "wall" => self.announce(conn, m.seq, m.topic, text, m.ctype, true, now, out),
+            "motd" if let Some((code, reason)) = self.refuse_unsaved() => {
+                self.fail(conn, m.seq, code, &reason, out)
+            }
             "motd" => {
                 let from = self
                     .session(conn)
@@ -496,7 +502,11 @@ impl Server {
             text,
             ctype,
         };
-        self.send_unstored(event, &to, Some((conn, seq)), now.unix_ms, out);
+        match everyone {
+            true => self.send_unstored(event, &to, Some((conn, seq)), now.unix_ms, out),
+            // A change kept in the server's state (a server ban, the motd).
+            false => self.send_saved(event, &to, (conn, seq), now.unix_ms, out),
+        }
     }
 
     /// Right after an Ident reply: the message of the day, if there is one.

@@ -167,7 +167,7 @@ impl Server {
             ctype: Some(MOD_CTYPE),
         };
         let own = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
-        self.send_unstored(record, &own, Some((conn, m.seq)), now.unix_ms, out);
+        self.send_saved(record, &own, (conn, m.seq), now.unix_ms, out);
     }
 
     /// Why `conn` may not change or see the blocks of `user`, if it may not: only a session
@@ -189,7 +189,7 @@ impl Server {
 
     /// Why the block `m` asks for cannot be made, if it cannot.
     fn refuse_block(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
-        if let Some(refusal) = self.refuse_own(conn, m.topic) {
+        if let Some(refusal) = self.refuse_own(conn, m.topic).or_else(|| self.refuse_unsaved()) {
             return Some(refusal);
         }
         if !matches!(m.action, Action::Ban | Action::Unban) {

@@ -165,6 +165,7 @@ impl Server {
                     self.resume(conn, out);
                 }
             }
+            Done::Saved(n) => self.saves_done(n, out),
             // The writer is gone for good; what it said before it went changes nothing.
             Done::Failing(_) | Done::Recovered if h.gone => {}
             Done::Failing(e) => {

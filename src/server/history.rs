@@ -154,6 +154,8 @@ pub struct History {
     unwritten: HashMap<Box<str>, Unwritten>,
     /// Events waiting for their commit (`--fsync always` only), oldest first.
     pub unconfirmed: VecDeque<Unconfirmed>,
+    /// State saves, and the records waiting for them (`--fsync always` only).
+    pub saves: super::held::HeldSaves,
     /// Connections holding a Message back until the writer catches up.
     waiting_for_room: Vec<ConnId>,
     /// Queries refused as [`Busy`] since the last [`report_busy`](History::report_busy).
@@ -193,6 +195,7 @@ impl History {
             waiting: VecDeque::new(),
             unwritten: HashMap::new(),
             unconfirmed: VecDeque::new(),
+            saves: Default::default(),
             waiting_for_room: Vec::new(),
             busy_refusals: 0,
             refused: Vec::new(),
@@ -504,6 +507,7 @@ impl History {
         for u in self.unconfirmed.iter_mut().filter(|u| u.conn == Some(conn)) {
             u.conn = None;
         }
+        self.saves.forget(conn);
         for r in self.reads.values_mut().filter(|r| r.conn == Some(conn)) {
             r.conn = None;
         }

@@ -12,6 +12,7 @@ mod evict;
 mod federation;
 mod flood;
 mod floor;
+mod held;
 mod history;
 mod inbox;
 mod limits;

@@ -116,6 +116,23 @@ impl Server {
         self.send_unstored(event, &watchers, echo, now_ms, out);
     }
 
+    /// The Event of `e`, stamped now (after every time handed out, so its id is new).
+    pub(super) fn stamp_unstored<'a>(&mut self, e: Unstored<'a>, now_ms: u64) -> Event<'a> {
+        let time = now_ms.max(self.latest.saturating_add(1));
+        self.latest = time;
+        let body = Body::Text(e.text);
+        Event {
+            seq: None,
+            topic: e.topic,
+            from: e.from,
+            time,
+            id: MsgId::compute(e.from.as_str(), e.topic.as_str(), time, body, e.ctype, None),
+            body,
+            ctype: e.ctype,
+            reply_to: None,
+        }
+    }
+
     /// An Event the server makes but does not store (presence, walls, records on
     /// `!server@`): stamped now, encoded once, fanned out to `to` and echoed with its `seq` to
     /// `echo` (which `to` may hold: it gets the echo alone).
@@ -127,19 +144,7 @@ impl Server {
         now_ms: u64,
         out: &mut impl Outbox,
     ) {
-        let time = now_ms.max(self.latest.saturating_add(1));
-        self.latest = time;
-        let body = Body::Text(e.text);
-        let event = Event {
-            seq: None,
-            topic: e.topic,
-            from: e.from,
-            time,
-            id: MsgId::compute(e.from.as_str(), e.topic.as_str(), time, body, e.ctype, None),
-            body,
-            ctype: e.ctype,
-            reply_to: None,
-        };
+        let event = self.stamp_unstored(e, now_ms);
         let echo_conn = echo.map(|(c, _)| c);
         if !to.is_empty()
             && let Ok(n) = Msg::Event(event).encode(&mut self.scratch)

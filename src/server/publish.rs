@@ -443,6 +443,7 @@ impl Server {
         h.gone = true;
         log::error!("the history store's writer is gone; refusing messages from now on");
         self.store_failing(out);
+        self.release_all_saves(out);
         let Some(h) = self.history.as_mut() else { return };
         let abandoned = std::mem::take(&mut h.unconfirmed);
         let reason = "the history store is gone; nothing was published";

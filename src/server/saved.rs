@@ -271,6 +271,9 @@ impl Server {
                 false => self.save_key(key, out),
             }
         }
+        if let Some(h) = self.history.as_mut().filter(|_| self.unsaved.is_empty()) {
+            h.saves.all_handed();
+        }
     }
 
     fn save_key(&mut self, key: Box<str>, out: &mut impl Outbox) {
@@ -285,8 +288,15 @@ impl Server {
             MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
             channel => room_saved(&self.rooms, channel),
         };
-        if !out.save_state(&key, value) {
-            self.unsaved.insert(key);
+        match out.save_state(&key, value) {
+            true => {
+                if let Some(h) = self.history.as_mut() {
+                    h.saves.handed();
+                }
+            }
+            false => {
+                self.unsaved.insert(key);
+            }
         }
     }
 

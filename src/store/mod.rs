@@ -308,6 +308,10 @@ impl std::error::Error for StoreError {}
 pub enum Done {
     /// Every Record with `pos` ≤ this is committed (on disk, by the fsync mode's standard).
     Committed(u64),
+    /// The first this many state saves taken by
+    /// [`Store::save_state`](crate::store::worker::Store::save_state) since the store opened
+    /// are committed, as Records are.
+    Saved(u64),
     /// A write failed; the batch is kept and retried. New writes should be refused until
     /// [`Done::Recovered`].
     Failing(StoreError),

@@ -218,6 +218,8 @@ impl Store {
             lost: 0,
             pending: BTreeMap::new(),
             saves_failing: false,
+            saves_taken: 0,
+            saves_told: 0,
         };
         let spawn_error = |e| super::StoreError::Io(format!("cannot start a store thread: {e}"));
         // On an error below, dropping `store` stops and joins whatever did start.
@@ -419,6 +421,10 @@ struct Writer {
     pending: BTreeMap<Box<str>, Option<Vec<u8>>>,
     /// Writing `pending` alone failed and was said; said again only after it worked.
     saves_failing: bool,
+    /// State saves taken from the queue ([`Job::Save`]) since the store opened, and how many
+    /// of them the core was told are on disk ([`Done::Saved`]).
+    saves_taken: u64,
+    saves_told: u64,
 }
 
 impl Writer {
@@ -537,12 +543,17 @@ impl Writer {
     /// the order the core sent them in).
     fn take_save(&mut self, (key, value): StateSave) {
         self.saves_queued.fetch_sub(1, Ordering::AcqRel);
+        self.saves_taken += 1;
         self.pending.insert(key, value);
     }
 
-    /// The pending saves are on disk.
+    /// The pending saves are on disk: every save taken so far, which the core is told.
     fn saved(&mut self) {
         self.pending.clear();
+        if self.saves_taken > self.saves_told {
+            self.saves_told = self.saves_taken;
+            self.notify.send(Done::Saved(self.saves_taken));
+        }
         if std::mem::take(&mut self.saves_failing) {
             log::info!("store: state saves work again");
         }
@@ -993,10 +1004,49 @@ mod tests {
         lock.rollback().unwrap();
         store.flush();
         let other = lp.committed(&store, 1);
-        assert!(matches!(other.as_slice(), [Done::Recovered]), "{other:?}");
+        // Told with the Event's commit: the save is on disk too.
+        assert!(
+            matches!(other.as_slice(), [Done::Recovered, Done::Saved(1)]),
+            "{other:?}"
+        );
         let on_disk = crate::store::sqlite::Db::open_reader(&dir.db()).unwrap();
         let state = on_disk.state().unwrap();
         assert_eq!(state, [("#life".to_string(), vec![1])]);
+        drop(store);
+    }
+
+    /// The loop is told how many saves are on disk once they are ([`Done::Saved`], counting
+    /// only those queued on their own), whether they went alone or with a batch of Events:
+    /// under `--fsync always` the record of a change waits for it.
+    #[test]
+    fn the_saves_on_disk_are_counted_back_to_the_loop() {
+        let dir = TempDir::new("save-count");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        let on_disk = crate::store::sqlite::Db::open_reader(&dir.db()).unwrap();
+        store.save_state("#a", Some(vec![1])).unwrap();
+        store.save_state("#b", Some(vec![2])).unwrap();
+        let mut told = 0;
+        while told < 2 {
+            match lp.next(&store, Duration::from_secs(5)) {
+                Some(Done::Saved(n)) => {
+                    assert!(n > told && n <= 2, "{n} after {told}");
+                    told = n;
+                }
+                d => panic!("{d:?}"),
+            }
+        }
+        assert_eq!(on_disk.state().unwrap().len(), 2, "on disk when told");
+        // With a batch of Events, and beside a save riding on a Record (not counted).
+        store.save_state("#c", Some(vec![3])).unwrap();
+        let with = Some(("#d".into(), Some(vec![4])));
+        store
+            .write_saving(Arc::new(rec(1, "#a", 5001, "x")), with)
+            .unwrap();
+        // (Told before the Event's commit, or with it: never after.)
+        let other = lp.committed(&store, 1);
+        assert!(matches!(other.as_slice(), [Done::Saved(3)]), "{other:?}");
+        assert_eq!(on_disk.state().unwrap().len(), 4);
         drop(store);
     }
 

@@ -250,3 +250,71 @@ fn a_blocked_user_s_invitation_is_not_told() {
         )]
     );
 }
+
+/// Under `--fsync always` a block's record, the reply, waits for the block's save as a
+/// Message's echo waits for its Event's commit; the requester's input waits with it. While the
+/// store fails, a block is refused (700) rather than left waiting for as long as that lasts.
+#[test]
+fn under_fsync_always_a_block_s_record_waits_for_its_save() {
+    use crate::store::Done;
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Always, 64);
+    r.log_in(0, "alice");
+    r.log_in(3, "alice");
+    r.connect(1, MALLORY);
+    r.out.saved.clear();
+    let before = r.out.to_store.iter().filter(|s| s.starts_with("save ")).count() as u64;
+
+    assert!(
+        block(&mut r, 0, Action::Ban, MALLORY, None).is_empty(),
+        "no reply yet"
+    );
+    assert!(r.out.take(3).is_empty());
+    assert_eq!(
+        r.out.saved.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["!blocks alice@example.com"],
+        "handed at once, not at the next tick"
+    );
+    assert!(r.server.waiting(0), "alice's next request waits behind it");
+    // In force already: a refusal needs nothing on disk.
+    assert_eq!(r.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
+    r.server.store_done(Done::Saved(before), &mut r.out);
+    assert!(r.out.take(0).is_empty(), "an earlier save is not this one");
+    r.server.store_done(Done::Saved(before + 1), &mut r.out);
+    let record = format!("Event {ALICE} {ALICE} ban {MALLORY}");
+    assert_eq!(r.out.take(0), [format!("{record} seq=Some(7)")]);
+    assert_eq!(r.out.take(3), [format!("{record} seq=None")]);
+    assert!(!r.server.waiting(0));
+    assert!(r.out.resumed.contains(&0));
+
+    // alice's session closes before the save is done: her other session still gets the
+    // record, and nothing goes to a connection that takes the number meanwhile.
+    assert!(block(&mut r, 0, Action::Unban, MALLORY, None).is_empty());
+    r.server.disconnect(0);
+    r.server.store_done(Done::Saved(before + 2), &mut r.out);
+    assert!(r.out.take(0).is_empty());
+    assert_eq!(
+        r.out.take(3),
+        [format!("Event {ALICE} {ALICE} unban {MALLORY} seq=None")]
+    );
+
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    assert_eq!(
+        block(&mut r, 3, Action::Ban, MALLORY, None),
+        ["Error 700 store_unavailable seq=Some(7)"]
+    );
+    assert!(!r.server.waiting(3), "refused, not held");
+    r.server.store_done(Done::Recovered, &mut r.out);
+    assert!(
+        block(&mut r, 3, Action::Ban, MALLORY, None).is_empty(),
+        "held again"
+    );
+    r.server.store_done(Done::Saved(before + 3), &mut r.out);
+    assert_eq!(
+        r.out.take(3),
+        [format!("Event {ALICE} {ALICE} ban {MALLORY} seq=Some(7)")]
+    );
+}

@@ -703,3 +703,82 @@ fn a_configured_motd_replaces_an_admins_in_the_store_too() {
     r.server.set_policy(policy(None), &r.now, &mut r.out);
     assert_eq!(saved(&mut r), Some(None));
 }
+
+/// Under `--fsync always` a server ban's record and a new motd's echo wait for their save, as
+/// a block's does (`blocks::under_fsync_always_a_block_s_record_waits_for_its_save`); a wall,
+/// which changes nothing kept, does not.
+#[test]
+fn under_fsync_always_server_bans_and_the_motd_are_echoed_once_saved() {
+    use crate::store::Done;
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Always, 64);
+    let admins = AdminPolicy {
+        admins: vec!["alice@example.com".into()],
+        ..AdminPolicy::default()
+    };
+    r.server.set_policy(admins, &r.now, &mut r.out);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "password");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.connect(1, "bob@example.com");
+    let handed = |r: &Rig| r.out.to_store.iter().filter(|s| s.starts_with("save ")).count() as u64;
+
+    let message = |topic: &'static str, text: &'static str| {
+        Msg::Message(Message {
+            seq: Some(4),
+            topic: n(topic),
+            body: Body::Text(text),
+            ctype: None,
+            reply_to: None,
+        })
+    };
+    assert_eq!(
+        r.send(0, message("!wall@example.com", "hi")),
+        ["Event !wall@example.com alice@example.com hi seq=Some(4)"]
+    );
+    r.out.take(1);
+    assert!(r.send(0, message("!motd@example.com", "be nice")).is_empty());
+    assert!(r.server.waiting(0));
+    r.server.store_done(Done::Saved(handed(&r)), &mut r.out);
+    assert_eq!(
+        r.out.take(0),
+        ["Event !motd@example.com alice@example.com be nice seq=Some(4)"]
+    );
+    let ban = Msg::Mod(Mod {
+        seq: Some(5),
+        topic: n("!server@example.com"),
+        action: Action::Ban,
+        target: "mallory@example.com",
+        reason: None,
+    });
+    assert!(r.send(0, ban).is_empty());
+    r.server.store_done(Done::Saved(handed(&r)), &mut r.out);
+    assert_eq!(
+        r.out.take(0),
+        ["Event !server@example.com alice@example.com ban mallory@example.com seq=Some(5)"]
+    );
+    assert!(!r.server.waiting(0));
+
+    r.server.store_done(
+        Done::Failing(crate::store::StoreError::Io("full".into())),
+        &mut r.out,
+    );
+    assert_eq!(r.send(0, ban), ["Error 700 store_unavailable seq=Some(5)"]);
+    assert_eq!(
+        r.send(0, message("!motd@example.com", "be kind")),
+        ["Error 700 store_unavailable seq=Some(4)"]
+    );
+    // The writer gone for good: what waits goes out, as the changes are in force.
+    r.server.store_done(Done::Recovered, &mut r.out);
+    assert!(r.send(0, message("!motd@example.com", "bye")).is_empty());
+    r.server.store_done(Done::Gone, &mut r.out);
+    assert!(
+        r.out
+            .take(0)
+            .iter()
+            .any(|f| f == "Event !motd@example.com alice@example.com bye seq=Some(4)"),
+        "released when the writer went"
+    );
+    assert!(!r.server.waiting(0));
+}
