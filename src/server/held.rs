@@ -38,13 +38,13 @@ pub struct HeldSaves {
 
 impl HeldSaves {
     /// One more save taken by the store.
-    pub fn handed(&mut self) {
+    pub(super) fn handed(&mut self) {
         self.handed += 1;
     }
 
     /// Every key changed so far has been handed to the store: the records held until then
     /// wait for exactly these saves.
-    pub fn all_handed(&mut self) {
+    fn all_handed(&mut self) {
         let handed = self.handed;
         for h in self.held.iter_mut().rev().take_while(|h| h.after.is_none()) {
             h.after = Some(handed);
@@ -67,7 +67,7 @@ impl HeldSaves {
     }
 
     /// Forgets a closed connection, whose number the shell may give to another.
-    pub fn forget(&mut self, conn: ConnId) {
+    pub(super) fn forget(&mut self, conn: ConnId) {
         for h in &mut self.held {
             if h.echo.as_ref().is_some_and(|(c, _)| *c == conn) {
                 h.echo = None;
@@ -127,13 +127,21 @@ impl Server {
             to: to.iter().copied().filter(|&c| c != conn).collect(),
             frame,
         };
-        let all_handed = self.unsaved.is_empty();
         let Some(h) = self.history.as_mut() else { return };
         h.saves.held.push_back(held);
-        if all_handed {
-            h.saves.all_handed();
-        }
         self.pause(conn);
+        if self.unsaved.is_empty() {
+            self.all_saves_handed(out);
+        }
+    }
+
+    /// Every key changed so far was handed to the store: the records held until then wait
+    /// for those saves (and go out now if, somehow, they are all done already).
+    pub(super) fn all_saves_handed(&mut self, out: &mut impl Outbox) {
+        let Some(h) = self.history.as_mut() else { return };
+        h.saves.all_handed();
+        let done = h.saves.done;
+        self.saves_done(done, out);
     }
 
     /// The store committed its first `done` state saves: the records waiting for them go out.

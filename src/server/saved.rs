@@ -271,8 +271,8 @@ impl Server {
                 false => self.save_key(key, out),
             }
         }
-        if let Some(h) = self.history.as_mut().filter(|_| self.unsaved.is_empty()) {
-            h.saves.all_handed();
+        if self.unsaved.is_empty() {
+            self.all_saves_handed(out);
         }
     }
 
