@@ -5,9 +5,10 @@
 use libfuzzer_sys::fuzz_target;
 use scalar::proto::{Auth, Msg, Nonce, Status, decode_frame};
 use scalar::server::{
-    AdminPolicy, AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, ServerBan,
-    TokenCheck, Verdict, Vouched,
+    AdminPolicy, AuthConfig, ConnId, Foreign, HistoryConfig, Limits, Now, Outbox, PasswordCheck, Policy, Server,
+    ServerBan, TokenCheck, Verdict, Vouched,
 };
+use scalar::store::{Done, Fsync};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,10 @@ struct Check {
     tokens: Vec<TokenCheck>,
     /// The last Challenge's nonce sent to each connection.
     nonces: [Option<Nonce>; 4],
+    /// With history (some inputs): the newest position handed, and the state saves taken;
+    /// both committed at each tick.
+    last_pos: u64,
+    saves: u64,
 }
 
 impl Outbox for Check {
@@ -33,12 +38,14 @@ impl Outbox for Check {
         }
     }
     fn close(&mut self, _conn: ConnId) {}
-    // This target runs the core without history: nothing is stored or queried.
+    // With history, what is stored is committed at the next tick; queries are never answered
+    // (the `history` target plays those).
     fn persist(
         &mut self,
-        _rec: std::sync::Arc<scalar::store::Record>,
+        rec: std::sync::Arc<scalar::store::Record>,
         _save: Option<scalar::store::worker::StateSave>,
     ) -> bool {
+        self.last_pos = self.last_pos.max(rec.pos);
         true
     }
     fn query(&mut self, _q: scalar::store::Query) {}
@@ -46,7 +53,9 @@ impl Outbox for Check {
     fn resume(&mut self, _conn: ConnId) {}
     // A store that is sometimes full: the core must keep the key for later.
     fn save_state(&mut self, key: &str, _value: Option<Vec<u8>>) -> bool {
-        key.len() % 2 == 0
+        let taken = key.len() % 2 == 0;
+        self.saves += u64::from(taken);
+        taken
     }
     fn verify(&mut self, job: PasswordCheck) -> bool {
         self.jobs.push(job);
@@ -56,7 +65,7 @@ impl Outbox for Check {
         self.tokens.push(job);
         self.tokens.len() <= 4
     }
-    // This target runs the core without history: no account is placed.
+    // No account is placed.
     fn keep_start(&mut self, _start: scalar::store::accounts::AccountStart) -> bool {
         false
     }
@@ -87,7 +96,24 @@ fuzz_target!(|data: &[u8]| {
         jobs: Vec::new(),
         tokens: Vec::new(),
         nonces: [None; 4],
+        last_pos: 0,
+        saves: 0,
     };
+    // Some inputs run with history and `--fsync always`: replies wait for commits and saves.
+    let history = data.first().is_some_and(|b| b & 4 != 0);
+    if history {
+        let config = HistoryConfig {
+            fsync: Fsync::Always,
+            last_pos: 0,
+            ring_bytes: 4096,
+            max_unwritten: 8,
+            max_unwritten_bytes: 64 * 1024,
+            max_reads: 2,
+            max_searches: 1,
+            retention: Default::default(),
+        };
+        server.keep_history(&config, 0, Vec::new());
+    }
     server.set_accounts(vec![scalar::store::accounts::Account {
         name: "alice@example.com".into(),
         created: 0,
@@ -121,6 +147,10 @@ fuzz_target!(|data: &[u8]| {
                 now.unix_ms += u64::from(ctl);
                 server.tick(&now, &mut out);
                 server.wake(&now, &mut out);
+                if history {
+                    server.store_done(Done::Saved(out.saves), &mut out);
+                    server.store_done(Done::Committed(out.last_pos), &mut out);
+                }
             }
             2 if ctl & 0x20 != 0 => {
                 server.disconnect(conn);
