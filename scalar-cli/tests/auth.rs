@@ -5,6 +5,7 @@ mod common;
 
 use common::pty::Pty;
 use common::*;
+use scalar::proto::{Msg, Name, Sub};
 
 /// A server with history (and so accounts) in `dir`, and `alice` registered with `pw`.
 fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
@@ -861,4 +862,39 @@ fn block_refuses_a_sender_until_unblocked() {
     assert!(!p.text().contains("mallory: hi"), "{}", p.text());
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
+}
+
+/// A one-shot read (`history`, `search`) subscribes, as reading a channel needs; logged in, a
+/// channel that it made and left unused is not kept, so a read or a typo claims no name: the
+/// next to come owns it.
+#[test]
+fn a_logged_in_read_of_a_new_channel_claims_nothing() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    for args in [&["history", "#typo"][..], &["search", "#typo-two", "foo"]] {
+        let mut c = cli(&server, &dir);
+        c.env("SCALAR_PASSWORD", "password")
+            .args(["--id", "alice"])
+            .args(args);
+        let r = run(c, b"");
+        assert_eq!(r.code(), 0, "{args:?}: {}", r.stderr);
+        let topic = format!("{}@localhost", args[1]);
+        let mut bob = server.client("bob");
+        let meta = bob
+            .request(STEP, |seq| {
+                Msg::Sub(Sub {
+                    seq,
+                    topic: Name::parse(&topic).unwrap(),
+                })
+            })
+            .unwrap();
+        let Ok(Msg::Meta(m)) = meta.msg() else {
+            panic!("{args:?}: no Meta")
+        };
+        assert_eq!(
+            (m.role, m.subscribers),
+            (Some(scalar::proto::Role::Owner), 1),
+            "{args:?}: bob should own {topic}: {m:?}"
+        );
+    }
 }

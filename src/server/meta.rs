@@ -152,6 +152,7 @@ impl Server {
             changes.push((format!("rate {rate}"), None));
         }
         let closed_either = closed_before || room.closed();
+        room.used = true;
         room.tidy();
         self.room_changed(m.topic.as_str());
         for (change, closed) in changes {

@@ -455,6 +455,7 @@ impl Server {
             Action::Drop => self.unkeep(channel),
         }
         if let Some(room) = self.rooms.get_mut(channel) {
+            room.used = true;
             room.tidy();
         }
         log::info!("{channel}: {by} {} {target}", m.action.label());
@@ -517,11 +518,17 @@ impl Server {
             return;
         }
         match self.rooms.get_mut(channel) {
-            Some(r) if r.lasting => {
+            Some(r) if r.lasting && r.used => {
                 r.emptied = super::saved::unix_s(self.now_ms);
                 self.room_changed(channel);
             }
-            Some(_) => self.end_room(channel),
+            Some(r) => {
+                if r.lasting {
+                    log::info!("{channel}: nothing was said or set in it: not kept");
+                    self.unkeep(channel);
+                }
+                self.end_room(channel);
+            }
             None => {}
         }
     }

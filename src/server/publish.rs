@@ -31,6 +31,7 @@ impl Server {
             if let Some(silence) = room.silences(who, now.mono) {
                 return Some(silence_refusal(silence, m.topic));
             }
+            room.used = true;
             let failing = self.history.as_ref().is_some_and(|h| h.failing);
             if !failing {
                 room.spend(who, now.mono);

@@ -63,6 +63,10 @@ pub struct Room {
     pub owner: Rc<str>,
     /// The owner logged in with a password: the room outlives the channel's last subscriber.
     pub lasting: bool,
+    /// Something was said or set in it (a Message, a Mod, a SetMeta) since it was made, or it
+    /// was kept before (restored): a lasting room nobody used is not kept when its last
+    /// subscriber leaves, so a read or a mistyped name claims nothing.
+    pub used: bool,
     /// When the channel was created.
     pub created: u64,
     /// When it last lost its last subscriber (a kept room outlives that), in seconds since
@@ -174,6 +178,7 @@ impl Room {
         Room {
             owner,
             lasting,
+            used: false,
             created,
             emptied: 0,
             modes: 0,

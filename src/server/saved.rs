@@ -522,6 +522,7 @@ fn opt_text(v: &Value, name: &str) -> Option<Box<str>> {
 
 fn room_of(v: &Value) -> Option<Room> {
     let mut r = Room::new(field(v, "owner")?.as_text()?.into(), true, uint(v, "created")?);
+    r.used = true;
     r.rules_mut().ops = texts(v, "ops");
     r.rules_mut().voiced = texts(v, "voiced");
     r.rules_mut().invited = texts(v, "invited");

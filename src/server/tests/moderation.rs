@@ -889,6 +889,8 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
     r.sub(0, EMPTY);
+    // Used (something said), so kept when she leaves it.
+    r.say(0, EMPTY, "mine");
     r.send(
         0,
         Msg::Unsub(Sub {
@@ -1036,6 +1038,7 @@ fn a_kept_channel_nobody_uses_is_forgotten_after_three_months() {
     log_in_alice(&mut r, 0);
     r.advance(Duration::from_secs(1));
     r.sub(0, CH);
+    r.say(0, CH, "hello");
     r.server.disconnect(0);
     r.advance(DAY * 89);
     assert!(r.server.rooms.get(CH).is_some_and(|room| room.lasting));
@@ -1200,4 +1203,57 @@ fn a_deleted_mark_is_removed_only_after_what_it_concerns() {
         }
         assert_eq!(again.out.to_store, [format!("save {CH}"), format!("save {mark}")]);
     }
+}
+
+/// A channel its logged-in owner made is kept only if something was said or set in it before
+/// its last subscriber left: a read (which subscribes) or a mistyped /join claims nothing, nor
+/// one of the owner's kept channels. One set up with SetMeta alone is kept.
+#[test]
+fn a_kept_channel_nothing_was_said_or_set_in_is_not_kept_after_all() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    log_in_alice(&mut r, 0);
+    let meta = r.sub(0, CH);
+    assert!(meta[0].starts_with("Meta #mod@example.com true 1"), "{meta:?}");
+    assert!(
+        r.server.rooms.get(CH).is_some_and(|room| room.lasting),
+        "kept while in use"
+    );
+    r.out.saved.clear();
+    r.send(
+        0,
+        Msg::Unsub(Sub {
+            seq: Some(3),
+            topic: n(CH),
+        }),
+    );
+    assert!(!r.server.rooms.contains_key(CH), "ended with its last subscriber");
+    assert!(r.server.kept.is_empty() && r.server.lasting_owned.is_empty());
+    r.advance(Duration::from_secs(1));
+    assert!(
+        r.out.saved.iter().any(|(k, v)| k == CH && v.is_none()),
+        "its saved state deleted: {:?}",
+        r.out.saved
+    );
+    // Someone else may make it now, and owns it.
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    assert_eq!(role_of(&r, 1), Role::Owner);
+    r.server.disconnect(1);
+
+    // Set up (SetMeta), and left: kept.
+    r.sub(0, CH);
+    set_modes(&mut r, 0, 2, None);
+    r.server.disconnect(0);
+    assert!(
+        r.server
+            .rooms
+            .get(CH)
+            .is_some_and(|room| room.lasting && room.is_empty())
+    );
+    // Read later (a Sub, then gone): still kept.
+    log_in_alice(&mut r, 2);
+    r.sub(2, CH);
+    r.server.disconnect(2);
+    assert!(r.server.rooms.get(CH).is_some_and(|room| room.lasting));
 }
