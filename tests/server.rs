@@ -454,7 +454,7 @@ fn set_receive_buffer(stream: &std::net::TcpStream, size: libc::c_int) {
 /// dropped whole: no replayed Event arrives without the rest of its page and CatchupEnd.
 #[test]
 fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() {
-    let tail = stalled_reader(|_| {
+    let tail = stalled_reader(0, |_| {
         // Pinged after 1 s of silence, timed out 1 s later, then 2 s of close grace without
         // the socket taking anything; timers run once a second. By then it has been closed.
         std::thread::sleep(Duration::from_secs(10));
@@ -466,7 +466,7 @@ fn a_stalled_reader_timed_out_with_a_backlog_gets_whole_frames_and_the_reason() 
 /// server gives everyone to receive its Bye, the client still gets whole frames, then the Bye.
 #[test]
 fn a_stalled_reader_at_shutdown_gets_whole_frames_and_the_bye() {
-    let tail = stalled_reader(|s| {
+    let tail = stalled_reader(0, |s| {
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(
             unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
@@ -477,12 +477,23 @@ fn a_stalled_reader_at_shutdown_gets_whole_frames_and_the_bye() {
     assert_eq!(tail, ["Bye 504 shutting_down"]);
 }
 
+/// The same when the stalled client also sent far more requests than the server read before
+/// it closed the connection (found by helper 122): closing a socket with input unread makes
+/// the kernel reset it, which threw away the last frames it had not sent yet. The socket now
+/// lingers, its input thrown away, until the client has them.
+#[test]
+fn a_stalled_reader_with_requests_unread_still_gets_whole_frames_and_the_reason() {
+    let tail = stalled_reader(4000, |_| std::thread::sleep(Duration::from_secs(10)));
+    assert_eq!(tail, ["Error 204 ping_timeout seq=None", "Bye 204 ping_timeout"]);
+}
+
 /// A subscriber with a small receive buffer stops reading while about 480 KiB is published to
 /// its channel (the kernel's buffers take a fraction, the rest waits in the server's queue, far
 /// more than the close deadline's hand-over lets the kernel take) and a catch-up it asked for
-/// waits behind that; then `meanwhile` gets the server to close it. Returns what it read after
-/// the unbroken run of Events (see [`last_words`]).
-fn stalled_reader(meanwhile: impl FnOnce(&Scalard)) -> Vec<String> {
+/// waits behind that, then `more` catch-ups, which the server stops reading; then `meanwhile`
+/// gets the server to close it. Returns what it read after the unbroken run of Events (see
+/// [`last_words`]).
+fn stalled_reader(more: usize, meanwhile: impl FnOnce(&Scalard)) -> Vec<String> {
     use std::io::Read;
     let s = Scalard::start(&[
         "--max-queue",
@@ -503,18 +514,28 @@ fn stalled_reader(meanwhile: impl FnOnce(&Scalard)) -> Vec<String> {
         say(&mut publisher, i, ROOM, &body);
         assert!(next(&mut publisher).starts_with("Event"));
     }
-    stalled
-        .send(&Msg::Catchup(Catchup {
-            seq: Some(77),
-            topic: name(ROOM),
-            count: 3,
-            since: None,
-            after: None,
-            until: None,
-            before: None,
-        }))
-        .unwrap();
+    let catchup = Msg::Catchup(Catchup {
+        seq: Some(77),
+        topic: name(ROOM),
+        count: 3,
+        since: None,
+        after: None,
+        until: None,
+        before: None,
+    });
+    stalled.send(&catchup).unwrap();
+    // From another thread: the socket stops taking them once the server stops reading.
+    let writer = {
+        use std::io::Write;
+        let mut out = stream.try_clone().unwrap();
+        out.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        let frame = catchup.to_frame().unwrap().repeat(more);
+        std::thread::spawn(move || {
+            let _ = out.write_all(&frame);
+        })
+    };
     meanwhile(&s);
+    writer.join().unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes).unwrap();

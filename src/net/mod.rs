@@ -5,6 +5,7 @@
 mod batch;
 mod conn;
 pub mod heap;
+mod linger;
 mod listen;
 mod pagebuf;
 mod read;
@@ -41,6 +42,8 @@ const RELEASE_AFTER: Duration = Duration::from_secs(2);
 const WAKER: Token = Token(usize::MAX);
 /// Tokens at and above this (and below the waker's) are listeners.
 const LISTENER_BASE: usize = usize::MAX / 2;
+/// Reads made at a close for what the peer sent last.
+const CLOSE_READS: usize = 4;
 
 /// What a reload applies without dropping connections.
 #[derive(Debug, Clone)]
@@ -102,6 +105,8 @@ pub struct Shell {
     refused: Vec<u64>,
     accounts: Option<Accounts>,
     verifier: Option<crate::federation::Verifier>,
+    /// Closed sockets whose peer still sends, kept until it has what the server sent.
+    lingering: linger::Lingerers,
 }
 
 /// Raises this process's soft limit on open files to its hard limit, since every connection is a
@@ -160,6 +165,7 @@ impl Shell {
             refused: Vec::new(),
             accounts: None,
             verifier: None,
+            lingering: Default::default(),
         };
         for addr in addrs {
             shell.listen(*addr, Transport::Plain)?;
@@ -267,6 +273,10 @@ impl Shell {
                 match ev.token().0 {
                     _ if ev.token() == WAKER => {}
                     i if i >= LISTENER_BASE => self.accept(i - LISTENER_BASE, &t),
+                    i if i >= linger::LINGER_BASE => {
+                        self.lingering
+                            .readable(i, self.poll.registry(), &mut self.rshared)
+                    }
                     key => {
                         // One that used its budget this turn is read again next turn anyway;
                         // reading it now too would give it a second budget.
@@ -447,6 +457,8 @@ impl Shell {
             self.drop_late(key, t.mono);
         }
         self.flush_dirty(t.mono);
+        self.lingering
+            .tick(self.poll.registry(), &mut self.rshared, t.mono);
     }
 
     /// Waits (for the close grace at most) for the commit of Messages accepted but not yet
@@ -506,12 +518,17 @@ impl Shell {
         let mut c = self.conns.remove(key);
         // Read what the peer sent last, so closing sends FIN rather than RST and the peer gets
         // our final frames. A few reads at most: a peer that keeps sending must not hold up the
-        // loop (it gets an RST instead).
+        // loop; its socket lingers instead (see `linger`).
         let _ = c.sock.shutdown(std::net::Shutdown::Write);
-        c.drain(4);
+        let left = linger::drain(&mut c.sock, &mut self.rshared, CLOSE_READS) == linger::Drained::More;
         let _ = self.poll.registry().deregister(&mut c.sock);
         self.server.disconnect(key);
-        log::debug!("conn {key}: closed {}", c.peer);
+        let peer = c.peer;
+        let registry = self.poll.registry();
+        match self.lingering.close(c.sock, left, registry, Instant::now()) {
+            true => log::debug!("conn {key}: closed {peer}; lingering for its peer's input"),
+            false => log::debug!("conn {key}: closed {peer}"),
+        }
     }
 
     fn shut_down(&mut self) -> io::Result<Stopped> {
@@ -535,6 +552,7 @@ impl Shell {
         for key in left {
             self.drop_late(key, Instant::now());
         }
+        self.lingering.close_all(self.poll.registry());
         // Commits what the writer still holds before the process exits.
         let unstored = self.store.take().map_or(0, Store::close);
         let s = self.server.stats();

@@ -67,18 +67,4 @@ impl Conn {
         }
         (input, n)
     }
-
-    /// Reads and discards raw bytes the peer sent last (at most `reads` reads), without
-    /// decrypting them: so that closing sends FIN rather than RST.
-    pub fn drain(&mut self, reads: usize) {
-        let Some(buf) = self.rbuf.as_mut() else { return };
-        for _ in 0..reads {
-            match self.sock.read(&mut buf[..]) {
-                Ok(n) if n > 0 => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                _ => break,
-            }
-        }
-        self.rlen = 0;
-    }
 }
