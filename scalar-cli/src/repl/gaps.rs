@@ -103,8 +103,15 @@ pub fn pager(topic: Name<'_>, start: Start, upto: Option<u64>) -> Pager<'_> {
     };
     let pager = Pager::new(topic, None, bounds, MAX_PAGES * PAGE, true).max_pages(MAX_PAGES);
     match start.last {
-        // If the server no longer has that message (retention), go on from its time.
-        Some((_, time)) => pager.anchor_time(time),
+        // If the server no longer has that message, go on from its time: retention deleted
+        // it. Or a crash lost it, and then its time may be ahead of what the server stamps
+        // since: a topic sent more than 1,000 messages a second runs ahead of the clock, and
+        // after the restart its times go on from the last one stored (helper 123). So from
+        // no later than the loss either; what was shown already is not shown twice.
+        Some((_, time)) => pager.anchor_time(match start.lost_at {
+            0 => time,
+            lost => time.min(lost.saturating_sub(SKEW_MS)),
+        }),
         None => pager,
     }
 }
@@ -217,6 +224,31 @@ mod tests {
     use crate::repl::shared::outbox;
     use scalar::client::Frame;
     use scalar::proto::{CatchupEnd, CatchupStatus, Msg};
+
+    /// The last message seen is unknown to the server (lost in its crash): the read goes on by
+    /// time, from no later than the loss, as Events stamped after the restart may carry times
+    /// before the lost one's.
+    #[test]
+    fn a_gap_whose_last_message_is_unknown_is_read_from_no_later_than_the_loss() {
+        let topic = scalar::proto::Name::parse("#a@l").unwrap();
+        let id = scalar::proto::MsgId([7; 32]);
+        for (seen_at, lost_at, from) in [(60_000, 50_000, 45_000), (20_000, 50_000, 20_000)] {
+            let start = Start {
+                last: Some((id, seen_at)),
+                lost_at,
+            };
+            let mut p = pager(topic, start, None);
+            let end = crate::paging::End {
+                status: CatchupStatus::UnknownId,
+                horizon: None,
+            };
+            assert_eq!(p.take(Vec::new(), end).1, None, "goes on by time");
+            let Msg::Catchup(c) = p.ask().msg(None) else {
+                panic!("not a Catchup")
+            };
+            assert_eq!((c.after, c.since), (None, Some(from)), "seen at {seen_at}");
+        }
+    }
 
     #[test]
     fn a_read_begun_for_a_gap_does_not_close_the_one_a_reconnect_made_anew() {
