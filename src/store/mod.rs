@@ -15,6 +15,7 @@ pub mod lock;
 pub mod password;
 pub mod sqlite;
 pub mod turns;
+mod watch;
 pub mod worker;
 
 use crate::proto::{Body, MsgId};

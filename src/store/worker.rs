@@ -220,6 +220,7 @@ impl Store {
             saves_failing: false,
             saves_taken: 0,
             saves_told: 0,
+            file: super::watch::FileWatch::new(opts.path.clone()),
         };
         let spawn_error = |e| super::StoreError::Io(format!("cannot start a store thread: {e}"));
         // On an error below, dropping `store` stops and joins whatever did start.
@@ -425,6 +426,8 @@ struct Writer {
     /// of them the core was told are on disk ([`Done::Saved`]).
     saves_taken: u64,
     saves_told: u64,
+    /// Whether the database file is still the one written to.
+    file: super::watch::FileWatch,
 }
 
 impl Writer {
@@ -718,6 +721,7 @@ impl Writer {
     }
 
     fn prune(&mut self) {
+        self.file.check();
         self.take_retention();
         self.last_prune = Instant::now();
         let Ok(now) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) else {
