@@ -541,6 +541,9 @@ fn build(
             let topic = topic("search")?;
             let words: Vec<String> = words.map(|w| utf8(w, "WORDS")).collect::<Result<_, _>>()?;
             let query = words.join(" ");
+            if words.is_empty() {
+                return Err(usage("search needs WORDS to look for after the topic"));
+            }
             if let Some(why) = crate::paging::refuse_query(&query) {
                 return Err(usage(format!("search needs WORDS: {why}")));
             }
