@@ -840,6 +840,11 @@ mod tests {
         ] {
             assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
+        let e = parse_strs(&["search", "#a"]).err().unwrap().to_string();
+        assert!(
+            e.contains("search needs WORDS to look for after the topic"),
+            "{e}"
+        );
         let e = parse_strs(&["--id", "Bad Name!", "ping"])
             .err()
             .unwrap()
