@@ -122,6 +122,11 @@ impl Lingerers {
         }
     }
 
+    /// How many sockets linger.
+    pub fn len(&self) -> usize {
+        self.socks.len()
+    }
+
     /// Closes every lingering socket (the server stops).
     pub fn close_all(&mut self, registry: &Registry) {
         for mut l in self.socks.drain() {

@@ -44,6 +44,8 @@ const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// Reads made at a close for what the peer sent last.
 const CLOSE_READS: usize = 4;
+/// How often lingering sockets are looked at while the server stops.
+const LINGER_LOOK: Duration = Duration::from_millis(100);
 
 /// What a reload applies without dropping connections.
 #[derive(Debug, Clone)]
@@ -464,6 +466,7 @@ impl Shell {
     /// Waits (for the close grace at most) for the commit of Messages accepted but not yet
     /// echoed (`--fsync always`), so that each is echoed before the Bye: stored but never
     /// echoed, a Message would be sent again by a client that reconnects, and stored twice.
+    /// Likewise the records of changes waiting for their save (a block, a server ban).
     fn confirm_before_bye(&mut self) -> io::Result<()> {
         let Some(store) = &self.store else {
             return Ok(());
@@ -480,7 +483,9 @@ impl Shell {
         }
         match self.server.unconfirmed() {
             0 => {}
-            n => log::error!("shutting down with {n} accepted messages not confirmed by the store"),
+            n => {
+                log::error!("shutting down with {n} accepted messages or changes not confirmed by the store")
+            }
         }
         Ok(())
     }
@@ -551,6 +556,13 @@ impl Shell {
         let left: Vec<ConnId> = self.conns.iter().map(|(k, _)| k).collect();
         for key in left {
             self.drop_late(key, Instant::now());
+        }
+        // Those whose peers still send get a last grace to take their Bye (see `linger`).
+        let deadline = Instant::now() + CLOSE_GRACE;
+        while self.lingering.len() > 0 && Instant::now() < deadline {
+            self.wait_while_stopping(&mut events, deadline.min(Instant::now() + LINGER_LOOK))?;
+            self.lingering
+                .tick(self.poll.registry(), &mut self.rshared, Instant::now());
         }
         self.lingering.close_all(self.poll.registry());
         // Commits what the writer still holds before the process exits.

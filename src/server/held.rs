@@ -66,6 +66,11 @@ impl HeldSaves {
         ready
     }
 
+    /// How many records are held.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
     /// Forgets a closed connection, whose number the shell may give to another.
     pub(super) fn forget(&mut self, conn: ConnId) {
         for h in &mut self.held {

@@ -621,10 +621,12 @@ impl Server {
         }
     }
 
-    /// How many accepted Messages still wait for their commit before they are echoed (under
-    /// `--fsync always`).
+    /// How many accepted Messages still wait for their commit before they are echoed, and
+    /// records of changes for their save (under `--fsync always`).
     pub fn unconfirmed(&self) -> usize {
-        self.history.as_ref().map_or(0, |h| h.unconfirmed.len())
+        self.history
+            .as_ref()
+            .map_or(0, |h| h.unconfirmed.len() + h.saves.len())
     }
 
     /// Says Bye (`shutting_down`) to every connection and closes them all.

@@ -31,9 +31,10 @@ impl Server {
             if let Some(silence) = room.silences(who, now.mono) {
                 return Some(silence_refusal(silence, m.topic));
             }
-            room.used = true;
             let failing = self.history.as_ref().is_some_and(|h| h.failing);
             if !failing {
+                // (A Message the store refuses says nothing, and keeps no channel.)
+                room.used = true;
                 room.spend(who, now.mono);
                 paced = room.is_paced();
             }

@@ -574,12 +574,20 @@ impl Writer {
             return;
         }
         match self.db.save_states(Self::saves(&self.pending)) {
-            Ok(()) => self.saved(),
-            Err(e) if !self.saves_failing => {
-                self.saves_failing = true;
-                log::error!("store: cannot save the server's state, will retry: {e}");
+            Ok(()) => {
+                self.works();
+                self.saved();
             }
-            Err(_) => {}
+            // The core is told as for a failed commit: under `--fsync always` a reply waits for
+            // these saves, and it refuses new changes (700) rather than hold them too (found by
+            // review: a quiet server's failing saves were never reported).
+            Err(e) => {
+                if !self.saves_failing {
+                    self.saves_failing = true;
+                    log::error!("store: cannot save the server's state, will retry: {e}");
+                }
+                self.fails(e);
+            }
         }
     }
 
@@ -639,8 +647,9 @@ impl Writer {
             // channel's life must be known wherever its Events are).
             match self.db.insert_saving(batch, Self::saves(&self.pending)) {
                 Ok(()) => {
-                    self.saved();
+                    // Recovered before the saves and Events it lets go.
                     self.works();
+                    self.saved();
                     if let Some(last) = batch.iter().map(|r| r.pos).max() {
                         self.notify.send(Done::Committed(last));
                     }
@@ -1051,6 +1060,38 @@ mod tests {
         let other = lp.committed(&store, 1);
         assert!(matches!(other.as_slice(), [Done::Saved(3)]), "{other:?}");
         assert_eq!(on_disk.state().unwrap().len(), 4);
+        drop(store);
+    }
+
+    /// A save that fails on its own, with no Event behind it, is reported as a failed commit
+    /// is, and its success once it works: under `--fsync always` a reply waits for it (found
+    /// by review: a quiet server's failing saves were never reported).
+    #[test]
+    fn a_save_failing_alone_is_reported_and_so_is_its_recovery() {
+        let dir = TempDir::new("save-alone-fails");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        // Past the writer's first probe of the disk, which fails and recovers on its own.
+        store.write(Arc::new(rec(1, "#a", 5001, "x"))).unwrap();
+        assert!(lp.committed(&store, 1).is_empty());
+        let mut other = rusqlite::Connection::open(dir.db()).unwrap();
+        let lock = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        store.save_state("#k", Some(vec![1])).unwrap();
+        match lp.next(&store, Duration::from_secs(10)) {
+            Some(Done::Failing(_)) => {}
+            d => panic!("{d:?}"),
+        }
+        lock.rollback().unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(10)),
+            Some(Done::Recovered)
+        ));
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(10)),
+            Some(Done::Saved(1))
+        ));
         drop(store);
     }
 

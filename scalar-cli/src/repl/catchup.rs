@@ -386,13 +386,18 @@ fn wait(shared: &Shared, conn: &mut Conn, seq: u32, held: &mut Vec<Received>) ->
 }
 
 impl Restored {
+    /// Says what the server refused on the way (see [`Restored::refusals`]).
+    pub fn say_refusals(&self, shared: &Shared) {
+        for line in &self.refusals {
+            shared.screen.error(line);
+        }
+    }
+
     /// Shows each topic's missed messages under its marker, then the live Events held, each
     /// message once; then one line for the topics where nothing was missed. A topic whose
     /// catch-up was refused is kept as a gap to fill later ([`gaps`]).
     pub fn show(self, shared: &Shared) {
-        for line in &self.refusals {
-            shared.screen.error(line);
-        }
+        self.say_refusals(shared);
         let (domain, me) = {
             let st = shared.state();
             (st.domain.clone(), st.user.clone())

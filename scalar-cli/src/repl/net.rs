@@ -338,6 +338,8 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                         shared
                             .screen
                             .error(format!("reconnected, but cannot make the outbox: {e}"));
+                        // What they changed (a channel left, a watch ended) stays.
+                        restored.say_refusals(shared);
                         continue;
                     }
                 };

@@ -46,9 +46,9 @@ pub fn watch() -> std::io::Result<Client> {
         .spawn(move || {
             let sig = wait(read);
             let client = seen.get().cloned();
-            // No client yet: at the password prompt (or still connecting), whose line the
-            // shell's prompt would otherwise go on.
-            let prompting = client.is_none();
+            // No client yet, and the echo off: at the password prompt, whose line the shell's
+            // prompt would otherwise go on (not while connecting, which leaves no line open).
+            let prompting = client.is_none() && terminal_modes().is_some_and(|t| t.c_lflag & libc::ECHO == 0);
             keep_mark_within(client, MARK_WAIT);
             if let Some(modes) = modes {
                 restore(&modes);
