@@ -541,7 +541,7 @@ fn build(
             let topic = topic("search")?;
             let words: Vec<String> = words.map(|w| utf8(w, "WORDS")).collect::<Result<_, _>>()?;
             let query = words.join(" ");
-            if words.is_empty() {
+            if query.trim().is_empty() {
                 return Err(usage("search needs WORDS to look for after the topic"));
             }
             if let Some(why) = crate::paging::refuse_query(&query) {
@@ -840,11 +840,17 @@ mod tests {
         ] {
             assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
-        let e = parse_strs(&["search", "#a"]).err().unwrap().to_string();
-        assert!(
-            e.contains("search needs WORDS to look for after the topic"),
-            "{e}"
-        );
+        for words in [
+            &["search", "#a"][..],
+            &["search", "#a", ""],
+            &["search", "#a", " "],
+        ] {
+            let e = parse_strs(words).err().unwrap().to_string();
+            assert!(
+                e.contains("search needs WORDS to look for after the topic"),
+                "{e}"
+            );
+        }
         let e = parse_strs(&["--id", "Bad Name!", "ping"])
             .err()
             .unwrap()

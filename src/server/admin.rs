@@ -485,10 +485,12 @@ impl Server {
         let Ok(from) = Name::parse(&from) else { return };
         // An admin's word to everyone, kept in the log as their bans are. Debug-quoted: it
         // is what a client typed.
-        match (everyone, text.is_empty()) {
-            (true, _) => log::warn!("{from}: wall {text:?}"),
-            (false, false) => log::warn!("{from}: motd {text:?}"),
-            (false, true) => log::warn!("{from}: motd removed"),
+        // (A server ban's record is logged where it is applied.)
+        match (everyone, ctype == Some(super::MOD_CTYPE), text.is_empty()) {
+            (true, _, _) => log::warn!("{from}: wall {text:?}"),
+            (false, true, _) => {}
+            (false, false, false) => log::warn!("{from}: motd {text:?}"),
+            (false, false, true) => log::warn!("{from}: motd removed"),
         }
         let to: Vec<ConnId> = match everyone {
             true => (0..self.sessions.len())

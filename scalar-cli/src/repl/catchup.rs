@@ -178,18 +178,26 @@ fn restore_noting(
         match ask(shared, conn, &mut held, |seq| Msg::Sub(Sub { seq, topic: name }))? {
             Ok(meta) => made_anew(shared, topic, &meta),
             Err(e) => {
-                refusals.push(format!("cannot rejoin {topic}: {e}"));
-                gone.push(topic.clone());
+                gone.push((topic.clone(), e));
             }
         }
     }
     let (me, domain, logged_in) = {
         let mut st = shared.state();
-        for topic in &gone {
+        for (topic, e) in &gone {
+            let was = st.current.clone();
             st.left(topic);
+            // As after a /part or a kick: a line typed at the old prompt goes elsewhere now.
+            let talking = match st.current != was {
+                true => st.now_talking(),
+                false => String::new(),
+            };
+            let short = crate::names::short(topic, &st.domain);
+            refusals.push(format!("cannot rejoin {short}: {e}{talking}"));
         }
         (st.user.clone(), st.domain.clone(), st.logged_in)
     };
+    let gone: Vec<String> = gone.into_iter().map(|(t, _)| t).collect();
     // A user of another domain (come with a token) has no inbox here: its ID's topic is its
     // home server's, and asking this one is foreign_topic. A name without an account reads
     // only what reaches it from this session on (PROTOCOL.md §4, Who may read what): what
