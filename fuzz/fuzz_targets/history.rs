@@ -4,9 +4,12 @@
 //! core held back is always taken in the end.
 #![no_main]
 
+#[path = "common.rs"]
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use scalar::proto::{Status, decode_frame};
-use scalar::server::{ConnId, HistoryConfig, Limits, Now, Outbox, Server};
+use scalar::server::{ConnId, Limits, Now, Outbox, Server};
 use scalar::store::{Done, Fsync, Page, Query, Record, Scope, StoreError};
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -159,20 +162,11 @@ fuzz_target!(|data: &[u8]| {
         ..Limits::default().without_flood_limits()
     };
     let mut server = Server::new("example.com", limits);
-    let config = HistoryConfig {
-        fsync: if mode & 1 == 0 {
-            Fsync::Batched
-        } else {
-            Fsync::Always
-        },
-        last_pos: 0,
-        ring_bytes: usize::from(mode >> 1) * 512,
-        max_unwritten: 8,
-        max_unwritten_bytes: 64 * 1024,
-        max_reads: 2,
-        max_searches: 1,
-        retention: Default::default(),
+    let fsync = match mode & 1 {
+        0 => Fsync::Batched,
+        _ => Fsync::Always,
     };
+    let config = common::small_history(fsync, usize::from(mode >> 1) * 512);
     server.keep_history(&config, 0, Vec::new());
     let mut r = Rig {
         server,

@@ -2,11 +2,14 @@
 //! every frame it sends must decode.
 #![no_main]
 
+#[path = "common.rs"]
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use scalar::proto::{Auth, Msg, Nonce, Status, decode_frame};
 use scalar::server::{
-    AdminPolicy, AuthConfig, ConnId, Foreign, HistoryConfig, Limits, Now, Outbox, PasswordCheck, Policy, Server,
-    ServerBan, TokenCheck, Verdict, Vouched,
+    AdminPolicy, AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, ServerBan,
+    TokenCheck, Verdict, Vouched,
 };
 use scalar::store::{Done, Fsync};
 use std::net::{IpAddr, Ipv4Addr};
@@ -102,24 +105,17 @@ fuzz_target!(|data: &[u8]| {
     // Some inputs run with history and `--fsync always`: replies wait for commits and saves.
     let history = data.first().is_some_and(|b| b & 4 != 0);
     if history {
-        let config = HistoryConfig {
-            fsync: Fsync::Always,
-            last_pos: 0,
-            ring_bytes: 4096,
-            max_unwritten: 8,
-            max_unwritten_bytes: 64 * 1024,
-            max_reads: 2,
-            max_searches: 1,
-            retention: Default::default(),
-        };
-        server.keep_history(&config, 0, Vec::new());
+        server.keep_history(&common::small_history(Fsync::Always, 4096), 0, Vec::new());
     }
-    server.set_accounts(vec![scalar::store::accounts::Account {
-        name: "alice@example.com".into(),
-        created: 0,
-        from_pos: 0,
-        password: 1,
-    }], &mut out);
+    server.set_accounts(
+        vec![scalar::store::accounts::Account {
+            name: "alice@example.com".into(),
+            created: 0,
+            from_pos: 0,
+            password: 1,
+        }],
+        &mut out,
+    );
     server.set_foreign(Foreign::Deny(Default::default()));
     // Admins and bans: alice (an account) may wall and ban once logged in; mallory is banned.
     let policy = AdminPolicy {
