@@ -41,13 +41,10 @@ impl FileWatch {
             return;
         };
         self.last = Instant::now();
-        let id = |m: std::fs::Metadata| (m.dev(), m.ino());
-        let same = match (std::fs::metadata(&self.path), opened.metadata()) {
-            (Ok(now), Ok(was)) => id(now) == id(was),
-            (Err(_), _) => false,
-            // Nothing known of the file opened: no reason to say anything.
-            (Ok(_), Err(_)) => !self.told,
-        };
+        // Nothing known of the file opened: nothing to compare.
+        let Ok(was) = opened.metadata() else { return };
+        let same =
+            std::fs::metadata(&self.path).is_ok_and(|now| (now.dev(), now.ino()) == (was.dev(), was.ino()));
         match (same, self.told) {
             (false, false) => {
                 self.told = true;
