@@ -91,18 +91,17 @@ impl Blocks {
     /// Sets `user`'s blocks, as saved (a restart). Only the account's bound applies: what was
     /// taken stays (the server's bound may be passed for a while, by blocks of accounts
     /// deleted while it was down, which are forgotten once the account list is in).
-    pub fn restore(&mut self, user: &str, mut patterns: Vec<Box<str>>) {
+    /// Returns whether it dropped any (not patterns, repeated, or past the bound).
+    pub fn restore(&mut self, user: &str, mut patterns: Vec<Box<str>>) -> bool {
         if let Some(before) = self.by_user.remove(user) {
             self.total -= before.len();
         }
-        patterns.retain(|p| pattern::is_pattern(p));
-        patterns.sort_unstable();
-        patterns.dedup();
-        patterns.truncate(MAX_BLOCKS);
+        let cut = super::saved::bound_list(&mut patterns, pattern::is_pattern, MAX_BLOCKS);
         if !patterns.is_empty() {
             self.total += patterns.len();
             self.by_user.insert(user.into(), patterns);
         }
+        cut
     }
 
     /// Forgets the blocks of the users `gone` says are, returning whose it forgot.

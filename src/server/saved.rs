@@ -4,10 +4,11 @@
 //! whenever it changes; the keys to save wait in a set and are handed to the store on the next
 //! tick, and again later if its queue was full, so a change is never dropped.
 
+use super::admin::MAX_SERVER_BANS;
 use super::admin::{Motd, ServerBan};
-use super::room::{Ban, Room};
+use super::room::{Ban, MAX_LIST, Room};
 use super::{Outbox, Server};
-use crate::proto::{MAX_REASON, clip};
+use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, clip, pattern};
 use ciborium::Value;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -301,13 +302,16 @@ impl Server {
     }
 
     /// Takes back what the store held at start. An entry that does not decode is logged and
-    /// skipped: the rest of the server's memory is still good.
+    /// skipped: the rest of the server's memory is still good. What an entry holds beyond what
+    /// a client could have set (a hand-edited or damaged store) is cut to it, and logged: a
+    /// subject too long for a Meta's frame would leave every Sub to its channel unanswered.
     pub fn restore(&mut self, state: Vec<(String, Vec<u8>)>) {
         for (key, value) in state {
             let Ok(v) = ciborium::from_reader::<Value, _>(value.as_slice()) else {
                 log::error!("saved state of {key} does not decode; skipped");
                 continue;
             };
+            let mut cut = false;
             let restored = match key.as_str() {
                 k if k.starts_with(DELETED) => {
                     self.accounts.deleted_offline.push(k.into());
@@ -315,18 +319,23 @@ impl Server {
                 }
                 k if let Some(user) = k.strip_prefix(BLOCKS) => v.as_array().map(|items| {
                     let blocks = items.iter().filter_map(Value::as_text).map(Box::from).collect();
-                    self.blocks.restore(user, blocks);
+                    cut = self.blocks.restore(user, blocks);
                 }),
-                BANS => bans_of(&v).map(|b| self.bans = b),
-                BAN_REASONS => reasons_of(&v).map(|r| self.ban_reasons = r),
-                MOTD => motd_of(&v).map(|m| self.motd = Some(m)),
-                channel => room_of(&v).map(|r| {
+                BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),
+                BAN_REASONS => reasons_of(&v, &mut cut).map(|r| self.ban_reasons = r),
+                MOTD => motd_of(&v, &mut cut).map(|m| self.motd = Some(m)),
+                channel if !is_kind(channel, Kind::Channel) => None,
+                channel => room_of(&v, &mut cut).map(|r| {
                     self.own_lasting(channel, &r.owner);
                     self.rooms.insert(channel.into(), Box::new(r));
                 }),
             };
-            if restored.is_none() {
-                log::error!("saved state of {key} is not what this version expects; skipped");
+            match restored {
+                None => log::error!("saved state of {key} is not what this version expects; skipped"),
+                Some(()) if cut => log::warn!(
+                    "saved state of {key} holds more than a client could set; cut to the protocol's bounds"
+                ),
+                Some(()) => {}
             }
         }
         // A kept channel's life is saved as its first Event is handed to the store, which in
@@ -363,30 +372,37 @@ pub fn reasons_value(reasons: &HashMap<Box<str>, Box<str>>) -> Vec<u8> {
 
 /// The ban reasons in a value saved under [`BAN_REASONS`]; `None` if it is not one.
 pub fn saved_ban_reasons(value: &[u8]) -> Option<HashMap<Box<str>, Box<str>>> {
-    reasons_of(&ciborium::from_reader::<Value, _>(value).ok()?)
+    reasons_of(&ciborium::from_reader::<Value, _>(value).ok()?, &mut false)
 }
 
-fn reasons_of(v: &Value) -> Option<HashMap<Box<str>, Box<str>>> {
+/// Reasons as an admin could give them (at most [`MAX_REASON`] bytes), for at most as many
+/// bans as the server holds; `cut` is set if the value held more.
+fn reasons_of(v: &Value, cut: &mut bool) -> Option<HashMap<Box<str>, Box<str>>> {
     let pairs = v.as_map()?;
-    Some(
-        pairs
-            .iter()
-            .filter_map(|(b, r)| Some((b.as_text()?.into(), r.as_text()?.into())))
-            .collect(),
-    )
+    let reasons: HashMap<Box<str>, Box<str>> = pairs
+        .iter()
+        .filter_map(|(b, r)| Some((b.as_text()?, r.as_text()?)))
+        .take(MAX_SERVER_BANS)
+        .map(|(b, r)| (b.into(), clip_noted(r, MAX_REASON, cut).into()))
+        .collect();
+    *cut |= reasons.len() < pairs.len();
+    Some(reasons)
 }
 
 /// The server bans in a value saved under [`BANS`]; `None` if it is not one. Entries this
 /// version cannot parse are skipped, as at start.
 pub fn saved_bans(value: &[u8]) -> Option<Vec<ServerBan>> {
-    bans_of(&ciborium::from_reader::<Value, _>(value).ok()?)
+    bans_of(&ciborium::from_reader::<Value, _>(value).ok()?, &mut false)
 }
 
-fn bans_of(v: &Value) -> Option<Vec<ServerBan>> {
+/// At most [`MAX_SERVER_BANS`]; `cut` is set if the value held more.
+fn bans_of(v: &Value, cut: &mut bool) -> Option<Vec<ServerBan>> {
     let items = v.as_array()?;
+    *cut |= items.len() > MAX_SERVER_BANS;
     Some(
         items
             .iter()
+            .take(MAX_SERVER_BANS)
             .filter_map(Value::as_text)
             .filter_map(ServerBan::parse)
             // Saved by a version that took `::ffff:127.0.0.1` for a range matching nobody, or
@@ -509,50 +525,90 @@ fn uint(v: &Value, name: &str) -> Option<u64> {
     field(v, name)?.as_integer().and_then(|i| u64::try_from(i).ok())
 }
 
-fn texts(v: &Value, name: &str) -> Vec<Box<str>> {
-    field(v, name)
+/// A room's list as a client could have made it: valid entries only, once each, at most
+/// [`MAX_LIST`]; `cut` is set if the value held anything else.
+fn texts(v: &Value, name: &str, valid: fn(&str) -> bool, cut: &mut bool) -> Vec<Box<str>> {
+    let mut list = field(v, name)
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_text).map(Into::into).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    *cut |= bound_list(&mut list, valid, MAX_LIST);
+    list
+}
+
+/// Keeps the entries of `list` that are `valid`, sorted, once each, and at most `max`;
+/// whether anything went.
+pub(super) fn bound_list(list: &mut Vec<Box<str>>, valid: fn(&str) -> bool, max: usize) -> bool {
+    let before = list.len();
+    list.retain(|e| valid(e));
+    list.sort_unstable();
+    list.dedup();
+    list.truncate(max);
+    list.len() != before
 }
 
 fn opt_text(v: &Value, name: &str) -> Option<Box<str>> {
     field(v, name)?.as_text().map(Into::into)
 }
 
-fn room_of(v: &Value) -> Option<Room> {
-    let mut r = Room::new(field(v, "owner")?.as_text()?.into(), true, uint(v, "created")?);
+/// `s` cut to `max` bytes; `cut` is set if it was longer.
+fn clip_noted<'s>(s: &'s str, max: usize, cut: &mut bool) -> &'s str {
+    *cut |= s.len() > max;
+    clip(s, max)
+}
+
+/// An optional text field of at most `max` bytes.
+fn opt_clipped(v: &Value, name: &str, max: usize, cut: &mut bool) -> Option<Box<str>> {
+    opt_text(v, name).map(|t| clip_noted(&t, max, cut).into())
+}
+
+fn is_kind(name: &str, kind: Kind) -> bool {
+    Name::parse(name).is_ok_and(|n| n.kind() == kind)
+}
+
+fn is_user(name: &str) -> bool {
+    is_kind(name, Kind::User)
+}
+
+/// A saved room; `None` if it is not one (its owner no user ID among them). What it holds
+/// beyond what Mods and SetMetas could set is cut, and `cut` set.
+fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
+    let owner = field(v, "owner")?.as_text().filter(|o| is_user(o))?;
+    let mut r = Room::new(owner.into(), true, uint(v, "created")?);
     r.used = true;
-    r.rules_mut().ops = texts(v, "ops");
-    r.rules_mut().voiced = texts(v, "voiced");
-    r.rules_mut().invited = texts(v, "invited");
-    r.set_mutes(texts(v, "mutes"));
-    r.rules_mut().bans = field(v, "bans")
+    r.rules_mut().ops = texts(v, "ops", is_user, cut);
+    r.rules_mut().voiced = texts(v, "voiced", is_user, cut);
+    r.rules_mut().invited = texts(v, "invited", is_user, cut);
+    r.set_mutes(texts(v, "mutes", pattern::is_pattern, cut));
+    let bans = field(v, "bans")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|b| {
-                    let b = b.as_array()?;
-                    Some(Ban {
-                        pattern: b.first()?.as_text()?.into(),
-                        addr: b.get(1).and_then(Value::as_text).and_then(|a| a.parse().ok()),
-                        reason: b
-                            .get(2)
-                            .and_then(Value::as_text)
-                            .map(|r| clip(r, MAX_REASON).into()),
-                    })
-                })
-                .collect()
+        .map_or(&[][..], Vec::as_slice);
+    let mut seen = HashSet::new();
+    r.rules_mut().bans = bans
+        .iter()
+        .filter_map(|b| {
+            let b = b.as_array()?;
+            let pattern = b.first()?.as_text().filter(|p| pattern::is_pattern(p))?;
+            seen.insert(pattern).then(|| Ban {
+                pattern: pattern.into(),
+                addr: b.get(1).and_then(Value::as_text).and_then(|a| a.parse().ok()),
+                reason: b
+                    .get(2)
+                    .and_then(Value::as_text)
+                    .map(|r| clip_noted(r, MAX_REASON, cut).into()),
+            })
         })
-        .unwrap_or_default();
+        .take(MAX_LIST)
+        .collect();
+    *cut |= r.rules().bans.len() < bans.len();
     // Saved before this field existed: counted from the restart.
     r.emptied = uint(v, "emptied")
         .and_then(|t| u32::try_from(t).ok())
         .unwrap_or(0);
     r.modes = uint(v, "modes").unwrap_or(0) & crate::proto::modes::ALL;
     r.rules_mut().rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
-    r.rules_mut().display = opt_text(v, "display");
-    r.rules_mut().subject = opt_text(v, "subject");
+    r.rules_mut().display = opt_clipped(v, "display", MAX_DISPLAY, cut);
+    r.rules_mut().subject = opt_clipped(v, "subject", MAX_SUBJECT, cut);
     r.rules_mut().life = uint(v, "life");
     r.tidy();
     Some(r)
@@ -566,10 +622,12 @@ fn motd_value(m: &Motd) -> Value {
     ])
 }
 
-fn motd_of(v: &Value) -> Option<Motd> {
+/// The motd, its text at most a Message body long; `None` if the value is not one (its sender
+/// no valid name among them).
+fn motd_of(v: &Value, cut: &mut bool) -> Option<Motd> {
     Some(Motd {
-        text: opt_text(v, "text")?,
-        from: opt_text(v, "from")?,
+        text: opt_clipped(v, "text", MAX_BODY, cut)?,
+        from: opt_text(v, "from").filter(|f| Name::parse(f).is_ok())?,
         time: uint(v, "time")?,
     })
 }
@@ -615,7 +673,7 @@ mod tests {
         let bytes = room_bytes(&r);
         let value = ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap();
         assert_eq!(encode(&value), bytes, "written as ciborium writes it");
-        let back = room_of(&value).unwrap();
+        let back = room_of(&value, &mut false).unwrap();
         assert_eq!(room_bytes(&back), bytes);
         assert_eq!(
             (
@@ -631,7 +689,11 @@ mod tests {
         assert!(back.has_rules());
         let plain = Room::new("alice@x".into(), true, 42);
         let bytes = room_bytes(&plain);
-        let back = room_of(&ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap()).unwrap();
+        let back = room_of(
+            &ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap(),
+            &mut false,
+        )
+        .unwrap();
         assert!(
             !back.has_rules(),
             "a room restored with nothing set has no rules allocated"
@@ -652,7 +714,7 @@ mod tests {
                 }
             }
         }
-        let back = room_of(&saved).unwrap();
+        let back = room_of(&saved, &mut false).unwrap();
         let ban = &back.rules().bans[0];
         assert_eq!(
             (&*ban.pattern, ban.addr, ban.reason.as_deref()),

@@ -567,6 +567,104 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     );
 }
 
+/// A store edited by hand, or damaged, may hold more than any client could have set: it is
+/// cut to the protocol's bounds at start, so that every Sub is still answered (a 20,000-byte
+/// subject made a Meta that fit no frame: the Sub went unanswered).
+#[test]
+fn saved_state_past_the_protocols_bounds_is_cut_at_start() {
+    use ciborium::Value;
+    let t = |s: &str| Value::Text(s.into());
+    let list = |items: Vec<String>| Value::Array(items.into_iter().map(Value::Text).collect());
+    let mut mutes: Vec<String> = (0..600).map(|i| format!("m{i:03}@example.com")).collect();
+    mutes.push("Not A Pattern".into());
+    let room = Value::Map(vec![
+        (t("owner"), t("alice@example.com")),
+        (t("created"), Value::Integer(1.into())),
+        (
+            t("ops"),
+            list(vec![
+                "bob@example.com".into(),
+                "*@example.com".into(),
+                "bob@example.com".into(),
+            ]),
+        ),
+        (t("mutes"), list(mutes)),
+        (
+            t("bans"),
+            Value::Array(vec![Value::Array(vec![
+                t("spam@example.com"),
+                Value::Null,
+                t(&"r".repeat(1000)),
+            ])]),
+        ),
+        (t("display"), t(&"d".repeat(100))),
+        (t("subject"), t(&"é".repeat(10_000))),
+    ]);
+    let bytes = |v: &Value| {
+        let mut out = Vec::new();
+        ciborium::into_writer(v, &mut out).unwrap();
+        out
+    };
+    let state = vec![
+        (CH.to_string(), bytes(&room)),
+        ("not a channel".to_string(), bytes(&room)),
+        (
+            "#ownerless@example.com".to_string(),
+            bytes(&Value::Map(vec![
+                (t("owner"), t("Alice")),
+                (t("created"), Value::Integer(1.into())),
+            ])),
+        ),
+    ];
+    let mut r = rig(Policy::Open, false);
+    r.server.restore(state);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "alice", false);
+    r.auth(0, nonce, "password");
+    r.verdict(crate::server::Verdict::Accepted);
+    r.feed(
+        0,
+        &frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(CH),
+        })),
+    );
+    let (_, f) = r.out.frames.pop().expect("the Sub is answered");
+    let Ok(Status::Complete((Ok(Msg::Meta(m)), _))) = decode_frame(&f) else {
+        panic!("not Meta: {}", describe(&f))
+    };
+    assert_eq!(
+        m.subject.map(str::len),
+        Some(crate::proto::MAX_SUBJECT),
+        "é is 2 bytes: cut between characters"
+    );
+    assert_eq!(m.display.map(str::len), Some(crate::proto::MAX_DISPLAY));
+    assert_eq!(m.role, Some(Role::Owner));
+    let ops = r.send(0, targets(CH, Action::Op, 100, None));
+    assert_eq!(
+        ops,
+        ["TargetList op 2 [\"alice@example.com\", \"bob@example.com\"] None"],
+        "the pattern and the repeat dropped"
+    );
+    let mutes = r.send(0, targets(CH, Action::Mute, 0, None));
+    assert_eq!(mutes, ["TargetList mute 500 [] None"]);
+    r.connect(1, "spam@example.com");
+    r.feed(
+        1,
+        &frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(CH),
+        })),
+    );
+    let why = r.error_reason(1).unwrap_or_default();
+    assert!(why.starts_with("banned from #meta@example.com: rrr"), "{why}");
+    assert!(!r.server.rooms.contains_key("not a channel"));
+    assert!(
+        !r.server.rooms.contains_key("#ownerless@example.com"),
+        "an owner that is no ID"
+    );
+}
+
 #[test]
 fn the_bans_admins_set_are_bounded() {
     let mut r = rig(Policy::Open, false);
