@@ -447,7 +447,7 @@ impl Config {
         if let Some(why) = config.policy.bans.iter().find_map(|b| b.bans_everyone(&domain)) {
             return Err(bad("ban", why));
         }
-        config.check()?;
+        config.check(&domain)?;
         Ok(config)
     }
 
@@ -502,8 +502,10 @@ impl Config {
     /// Checks what single keys cannot: that there is something to listen on, that accounts
     /// have a data directory to live in, and that TLS listeners and their certificate come
     /// together. Before anything is bound, so a mistake is reported as itself even when the
-    /// port is taken.
-    fn check(&self) -> Result<(), ConfigError> {
+    /// port is taken. Retention rules must be of `serving`, the domain served: the file's at
+    /// start; on a reload that changes it (which waits for a restart), the one still served,
+    /// whose bare names were completed with it.
+    fn check(&self, serving: &str) -> Result<(), ConfigError> {
         if self.trust.iter().any(|d| **d == *self.domain) {
             return Err(bad(
                 "trust-domain",
@@ -525,7 +527,7 @@ impl Config {
         if self.listen.is_empty() && self.tls_listen.is_empty() {
             return Err(bad("listen", "no address to listen on"));
         }
-        self.retention_of(&self.domain)?;
+        self.retention_of(serving)?;
         // Port 0 is a fresh port each time, never the same address twice.
         let mut all: Vec<SocketAddr> = self
             .listen
@@ -714,10 +716,8 @@ impl Config {
         Ok(())
     }
 
-    /// Refuses retention rules for topics of another domain than `domain`: this file's own
-    /// at start, the running one's on a reload that also changes the domain (which waits for a
-    /// restart, so the rules must fit the domain still served).
-    pub fn retention_of(&self, domain: &str) -> Result<(), ConfigError> {
+    /// Refuses retention rules for topics of another domain than `domain`.
+    fn retention_of(&self, domain: &str) -> Result<(), ConfigError> {
         let foreign = |t: &str| crate::proto::Name::parse(t).is_ok_and(|n| n.domain() != domain);
         match self.retention.topics.keys().find(|t| foreign(t)) {
             Some(topic) => Err(bad(
@@ -1275,7 +1275,7 @@ mod tests {
         let mut c = Config::default();
         c.apply_toml("[retention.\"#x@other.example\"]\nhistory-max-events = 5\n")
             .unwrap();
-        let e = c.check().unwrap_err().to_string();
+        let e = c.check("localhost").unwrap_err().to_string();
         assert!(
             e.contains("#x@other.example") && e.contains("another domain"),
             "{e}"
@@ -1283,9 +1283,24 @@ mod tests {
         // With the domain changed in the same file it passes the file's own check, but a
         // reload holds it to the domain still served (the change waits for a restart).
         c.apply_toml("domain = \"other.example\"").unwrap();
-        assert!(c.check().is_ok());
-        let e = c.retention_of("localhost").unwrap_err().to_string();
+        assert!(c.check("other.example").is_ok());
+        let e = c.check("localhost").unwrap_err().to_string();
         assert!(e.contains("this server (localhost)"), "{e}");
+        // A bare name on such a reload is of the domain served, and so is kept: the reload
+        // is not refused for a rule it completed itself.
+        let path = std::env::temp_dir().join(format!("scalard-retention-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "domain = \"x.example\"\n[retention.\"#firehose\"]\nhistory-max-events = 5\n",
+        )
+        .unwrap();
+        let file = ["--config".to_string(), path.to_string_lossy().into_owned()];
+        let again = Config::reread(file.clone(), "localhost");
+        let first = Config::from_args(file);
+        std::fs::remove_file(&path).unwrap();
+        let (again, first) = (again.unwrap(), first.unwrap());
+        assert_eq!(again.retention.rule("#firehose@localhost").max_events, Some(5));
+        assert_eq!(first.retention.rule("#firehose@x.example").max_events, Some(5));
         let e = args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:1"]).unwrap_err();
         assert_eq!(e.to_string(), "listen: 127.0.0.1:1 is given twice");
         let e = args(&["--listen", "127.0.0.1:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();

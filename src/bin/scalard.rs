@@ -54,31 +54,27 @@ fn reconfigure(
     start: Config,
 ) -> Box<dyn FnMut() -> Option<scalar::net::Reconfig> + Send> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    Box::new(move || {
-        match Config::reread(args.clone(), &start.domain)
-            .and_then(|c| c.retention_of(&start.domain).map(|()| c))
-        {
-            Ok(mut c) => {
-                let left = start.start_only_changes(&c);
-                if !left.is_empty() {
-                    log::warn!(
-                        "reload: the change to {} waits for a restart (read at start only)",
-                        left.join(", ")
-                    );
-                }
-                if !c.max_connections_set {
-                    c.limits.max_connections = derived_max_connections(fd_limit);
-                }
-                Some(scalar::net::Reconfig {
-                    limits: c.limits,
-                    policy: c.policy,
-                    retention: c.retention,
-                })
+    Box::new(move || match Config::reread(args.clone(), &start.domain) {
+        Ok(mut c) => {
+            let left = start.start_only_changes(&c);
+            if !left.is_empty() {
+                log::warn!(
+                    "reload: the change to {} waits for a restart (read at start only)",
+                    left.join(", ")
+                );
             }
-            Err(e) => {
-                log::error!("reload: {e}; the configuration in force stays");
-                None
+            if !c.max_connections_set {
+                c.limits.max_connections = derived_max_connections(fd_limit);
             }
+            Some(scalar::net::Reconfig {
+                limits: c.limits,
+                policy: c.policy,
+                retention: c.retention,
+            })
+        }
+        Err(e) => {
+            log::error!("reload: {e}; the configuration in force stays");
+            None
         }
     })
 }
