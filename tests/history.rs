@@ -1097,6 +1097,36 @@ fn a_stop_that_loses_accepted_messages_exits_1() {
     drop(lock);
 }
 
+/// The data directory removed while the server runs (found by QA): Messages were still taken,
+/// written to a file nothing could open after the stop, which then exited 0. Now the server
+/// refuses them (700) once it has noticed, and its stop exits 1.
+#[test]
+fn a_data_directory_removed_while_running_is_refused_and_exits_1() {
+    let dir = DataDir::new();
+    let mut s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut alice = joined(&s, "alice");
+    publish(&mut alice, ROOM, "stored").unwrap();
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    // Looked at every 5 s.
+    s.expect_log("was removed or replaced");
+    let refused = publish(&mut alice, ROOM, "after").unwrap_err();
+    assert!(refused.contains("700"), "{refused}");
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    drop(alice);
+    let log: Vec<String> = std::iter::from_fn(|| s.log.recv_timeout(Duration::from_secs(10)).ok()).collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("stopped with the store's file removed or replaced")),
+        "{log:#?}"
+    );
+    let status = s.child.wait().expect("exit");
+    assert_eq!(status.code(), Some(1), "{status}");
+}
+
 #[test]
 fn queries_waiting_on_a_stuck_writer_cannot_crowd_out_events() {
     let dir = DataDir::new();

@@ -663,11 +663,18 @@ fn main() -> ExitCode {
     }
     log::info!("serving domain {}", config.domain);
     match shell.run(&STOP) {
-        Ok(Stopped { unstored: 0 }) => ExitCode::SUCCESS,
+        Ok(Stopped {
+            unstored: 0,
+            store_gone: false,
+        }) => ExitCode::SUCCESS,
         // A clean stop that lost accepted Messages is not a clean stop: exit 1, so that a
         // supervisor (systemd's Restart=on-failure, a script) records it.
-        Ok(Stopped { unstored }) => {
+        Ok(Stopped { unstored, .. }) if unstored > 0 => {
             log::error!("stopped with {unstored} accepted events not stored (see above): exit 1");
+            ExitCode::from(1)
+        }
+        Ok(Stopped { .. }) => {
+            log::error!("stopped with the store's file removed or replaced (see above): exit 1");
             ExitCode::from(1)
         }
         Err(e) => {

@@ -65,6 +65,9 @@ pub struct Stopped {
     /// Events accepted but not stored: the store was failing (a full disk) when the server
     /// stopped, and its last try failed too. Each is logged with its position.
     pub unstored: u64,
+    /// The store's file was removed or replaced while the server ran: what it wrote there
+    /// before it noticed (at most a few seconds) is lost.
+    pub store_gone: bool,
 }
 
 /// What the shell counts beyond the core's [`Stats`](crate::server::Stats).
@@ -566,7 +569,7 @@ impl Shell {
         }
         self.lingering.close_all(self.poll.registry());
         // Commits what the writer still holds before the process exits.
-        let unstored = self.store.take().map_or(0, Store::close);
+        let closed = self.store.take().map(Store::close).unwrap_or_default();
         let s = self.server.stats();
         log::info!(
             "stopped: {} connections served, {} refused, {} messages, {} deliveries, {} slow consumers",
@@ -576,6 +579,9 @@ impl Shell {
             s.deliveries,
             self.stats.slow_consumers
         );
-        Ok(Stopped { unstored })
+        Ok(Stopped {
+            unstored: closed.lost,
+            store_gone: closed.file_gone,
+        })
     }
 }

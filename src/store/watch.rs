@@ -1,14 +1,20 @@
 //! Whether the store's file is still the one the server writes to. An operator who deletes or
 //! replaces the data directory while scalard runs changes nothing the server sees: SQLite keeps
 //! writing to the file it opened, which nothing can open once scalard stops, so everything
-//! stored since is lost then, silently. The writer looks at the path now and then and says so.
+//! stored since would be lost then, silently. The writer looks at the path now and then, says
+//! so, and writes nothing more until the path names the file again: the server refuses what it
+//! cannot keep (700), as on a full disk, and a stop counts what was not written.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How often the path is looked at: one `stat` a few seconds costs nothing.
-const EVERY: Duration = Duration::from_secs(5);
+const EVERY: Duration = if cfg!(test) {
+    Duration::from_millis(100)
+} else {
+    Duration::from_secs(5)
+};
 
 /// The store's file as opened.
 #[derive(Debug)]
@@ -37,7 +43,14 @@ impl FileWatch {
     /// Looks at the path, at most every few seconds, and logs once if it no longer names the
     /// file opened (and again once it does).
     pub fn check(&mut self) {
-        let Some(opened) = self.opened.as_ref().filter(|_| self.last.elapsed() >= EVERY) else {
+        if self.last.elapsed() >= EVERY {
+            self.look();
+        }
+    }
+
+    /// [`check`](FileWatch::check) now, however recently it looked.
+    pub fn look(&mut self) {
+        let Some(opened) = self.opened.as_ref() else {
             return;
         };
         self.last = Instant::now();
@@ -49,9 +62,9 @@ impl FileWatch {
             (false, false) => {
                 self.told = true;
                 log::error!(
-                    "store: {} was removed or replaced while scalard runs: what it stores now \
-                     goes to the file it opened, which is lost when it stops; stop scalard (a \
-                     restart opens a new store there) or put the file back",
+                    "store: {} was removed or replaced while scalard runs: nothing more is \
+                     written (what was written since is lost when it stops); put the file back, \
+                     or stop scalard (a restart opens a new store there)",
                     self.path.display()
                 );
             }
@@ -61,6 +74,17 @@ impl FileWatch {
             }
             _ => {}
         }
+    }
+
+    /// Whether the last [`check`](FileWatch::check) found the path naming another file, or
+    /// none: writing would then go where nothing can read it after a stop.
+    pub fn gone(&self) -> Option<super::StoreError> {
+        self.told.then(|| {
+            super::StoreError::Io(format!(
+                "{} is not the file opened any more (removed or replaced)",
+                self.path.display()
+            ))
+        })
     }
 
     /// Makes the next [`check`](FileWatch::check) look at once.
@@ -88,7 +112,7 @@ mod tests {
         assert!(!w.told, "not due yet: at most every few seconds");
         w.due();
         w.check();
-        assert!(w.told, "removed");
+        assert!(w.gone().is_some(), "removed");
         // Another file of the name: still not the one written to.
         std::fs::write(&path, b"b").unwrap();
         w.due();

@@ -131,7 +131,7 @@ pub struct Store {
     /// Retention rules for the writer to take up (a reload): one slot, the latest wins.
     new_retention: Arc<Mutex<Option<Retention>>>,
     /// Returns how many Events it could not write before the store closed.
-    writer: Option<JoinHandle<u64>>,
+    writer: Option<JoinHandle<Closed>>,
     reader: Option<JoinHandle<()>>,
     searcher: Option<JoinHandle<()>>,
 }
@@ -350,22 +350,22 @@ impl Store {
     /// one last time) and the threads are joined. Queued queries are not answered. Returns how
     /// many Events were not written (the writer was failing, and failed once more): each is
     /// also logged.
-    pub fn close(mut self) -> u64 {
+    pub fn close(mut self) -> Closed {
         self.shutdown()
     }
 
-    fn shutdown(&mut self) -> u64 {
+    fn shutdown(&mut self) -> Closed {
         self.closing.store(true, Ordering::Release);
         // Closing the queues is what ends the threads' loops.
         self.writes = None;
         self.reads = None;
         self.searches = None;
-        let lost = self.writer.take().map_or(0, |h| {
+        let closed = self.writer.take().map_or(Closed::default(), |h| {
             // Cuts short a failing writer's wait between retries.
             h.thread().unpark();
             h.join().unwrap_or_else(|_| {
                 log::error!("store: the writer thread panicked");
-                0
+                Closed::default()
             })
         });
         for (name, handle) in [("reader", self.reader.take()), ("searcher", self.searcher.take())] {
@@ -373,7 +373,7 @@ impl Store {
                 log::error!("store: the {name} thread panicked");
             }
         }
-        lost
+        closed
     }
 }
 
@@ -430,20 +430,36 @@ struct Writer {
     file: super::watch::FileWatch,
 }
 
+/// What a store could not keep, said when it closes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    /// Events taken but not written: writes were failing at the stop, and the last try failed.
+    pub lost: u64,
+    /// The database file was removed or replaced (see [`FileWatch`](super::watch::FileWatch)):
+    /// what was written to it before that was noticed is gone with it.
+    pub file_gone: bool,
+}
+
 impl Writer {
-    /// Serves until the store closes; returns how many Events it could not write.
-    fn run(mut self) -> u64 {
-        if !self.probe() {
-            return self.lost;
+    /// Serves until the store closes; returns what it could not keep.
+    fn run(mut self) -> Closed {
+        if self.probe() {
+            self.serve();
+            // Whatever ended the loop, the state saves already queued are written.
+            self.save_state();
+            if !self.pending.is_empty() {
+                let keys: Vec<&str> = self.pending.keys().map(|k| &**k).collect();
+                log::error!("store: closing with state saves unwritten: {}", keys.join(", "));
+            }
         }
-        self.serve();
-        // Whatever ended the loop, the state saves already queued are written.
-        self.save_state();
-        if !self.pending.is_empty() {
-            let keys: Vec<&str> = self.pending.keys().map(|k| &**k).collect();
-            log::error!("store: closing with state saves unwritten: {}", keys.join(", "));
+        self.file.look();
+        let file_gone = self.file.gone().inspect(|e| {
+            log::error!("store: closing with {e}: what was written to it is lost");
+        });
+        Closed {
+            lost: self.lost,
+            file_gone: file_gone.is_some(),
         }
-        self.lost
     }
 
     /// Finds out whether writes work before the first Message is taken, as a failed commit
@@ -489,6 +505,7 @@ impl Writer {
                     self.prune();
                     let tidied = self.db.tidy_text_index(IDLE_MERGE_PAGES);
                     self.tidying.report("text index merge", tidied);
+                    self.idle_file_check();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -573,7 +590,10 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
-        match self.db.save_states(Self::saves(&self.pending)) {
+        match self
+            .file_in_place()
+            .and_then(|()| self.db.save_states(Self::saves(&self.pending)))
+        {
             Ok(()) => {
                 self.works();
                 self.saved();
@@ -645,7 +665,8 @@ impl Writer {
         loop {
             // Saves taken with these Events go to disk with them, in their transaction (a kept
             // channel's life must be known wherever its Events are).
-            match self.db.insert_saving(batch, Self::saves(&self.pending)) {
+            let written = self.file_in_place();
+            match written.and_then(|()| self.db.insert_saving(batch, Self::saves(&self.pending))) {
                 Ok(()) => {
                     // Recovered before the saves and Events it lets go.
                     self.works();
@@ -670,6 +691,26 @@ impl Writer {
                     last_try = self.closing.load(Ordering::Acquire);
                 }
             }
+        }
+    }
+
+    /// Whether the store's path still names the file written to (looked at every few seconds):
+    /// if not, a write fails, and is retried until it does again. What is written to a file
+    /// nobody can open after a stop would be lost then, silently; held as on a full disk, it is
+    /// refused to new publishers (700) and, if the server stops, counted as lost.
+    fn file_in_place(&mut self) -> Result<(), super::StoreError> {
+        self.file.check();
+        self.file.gone().map_or(Ok(()), Err)
+    }
+
+    /// On an idle writer, a file gone is said at once ([`Done::Failing`]), so that the next
+    /// Message is refused rather than taken and then lost; and its return ends that. (A
+    /// failure while anything is pending is a save's or a batch's, which their retries end.)
+    fn idle_file_check(&mut self) {
+        match self.file_in_place() {
+            Err(e) => self.fails(e),
+            Ok(()) if self.failing && self.pending.is_empty() => self.works(),
+            Ok(()) => {}
         }
     }
 
@@ -730,7 +771,6 @@ impl Writer {
     }
 
     fn prune(&mut self) {
-        self.file.check();
         self.take_retention();
         self.last_prune = Instant::now();
         let Ok(now) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) else {
@@ -1328,6 +1368,63 @@ mod tests {
         assert_eq!(db.count().unwrap(), last);
     }
 
+    /// Found by QA: with the data directory removed (or a backup put in its place) while the
+    /// server ran, Messages were still taken and echoed, written where nothing could read them
+    /// after the stop, which then exited 0.
+    #[test]
+    fn a_store_file_removed_or_replaced_takes_no_writes_until_it_is_back() {
+        let dir = TempDir::new("moved");
+        let mut lp = Loop::new();
+        let (store, _) = Store::open(options(&dir, Fsync::Always), lp.waker.clone()).unwrap();
+        store.write(Arc::new(rec(1, "#a", 1, "one"))).unwrap();
+        assert!(lp.committed(&store, 1).is_empty());
+        let aside = dir.0.join("aside.db");
+        // Said by an idle writer, before anything is written.
+        std::fs::rename(dir.db(), &aside).unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Failing(_))
+        ));
+        std::fs::rename(&aside, dir.db()).unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Recovered)
+        ));
+        // And by a writer with something to write.
+        std::fs::rename(dir.db(), &aside).unwrap();
+        thread::sleep(Duration::from_millis(150));
+        store.write(Arc::new(rec(2, "#a", 2, "two"))).unwrap();
+        match lp.next(&store, Duration::from_secs(5)) {
+            Some(Done::Failing(StoreError::Io(e))) => assert!(e.contains("removed or replaced"), "{e}"),
+            d => panic!("{d:?}"),
+        }
+        std::fs::rename(&aside, dir.db()).unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Recovered)
+        ));
+        assert!(lp.committed(&store, 2).is_empty());
+        // Gone again at the stop: what it holds is counted as lost, not written out of reach.
+        std::fs::rename(dir.db(), &aside).unwrap();
+        thread::sleep(Duration::from_millis(150));
+        store.write(Arc::new(rec(3, "#a", 3, "three"))).unwrap();
+        assert!(matches!(
+            lp.next(&store, Duration::from_secs(5)),
+            Some(Done::Failing(_))
+        ));
+        assert_eq!(
+            store.close(),
+            Closed {
+                lost: 1,
+                file_gone: true
+            }
+        );
+        // (Its write-ahead log stayed under the old name: the file goes back beside it.)
+        std::fs::rename(&aside, dir.db()).unwrap();
+        let db = Db::open(&dir.db()).unwrap();
+        assert_eq!(db.count().unwrap(), 2);
+    }
+
     #[test]
     fn close_while_failing_gives_up_quickly() {
         let dir = TempDir::new("giveup");
@@ -1345,7 +1442,7 @@ mod tests {
             .write_saving(Arc::new(rec(1, "#a", 2, "queued behind it")), change)
             .unwrap();
         let t = Instant::now();
-        assert_eq!(store.close(), 2, "both Events are counted as lost");
+        assert_eq!(store.close().lost, 2, "both Events are counted as lost");
         assert!(t.elapsed() < RETRY, "{:?}", t.elapsed());
         let db = Db::open(&dir.db()).unwrap();
         assert_eq!(db.count().unwrap(), 0);
