@@ -692,40 +692,9 @@ fn an_inbox_catch_up_cut_at_start_is_read_by_the_reconnect() {
     std::thread::sleep(std::time::Duration::from_millis(5_500));
 
     // A proxy whose first connection is cut when the client's first Catchup goes through.
-    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = proxy.local_addr().unwrap().port();
-    let upstream = server.addr();
-    std::thread::spawn(move || {
-        for (n, down) in proxy.incoming().map_while(Result::ok).enumerate() {
-            let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
-                return;
-            };
-            let (mut from_up, mut to_down) = (up.try_clone().unwrap(), down.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_up, &mut to_down);
-                let _ = to_down.shutdown(std::net::Shutdown::Both);
-            });
-            let mut down = down;
-            std::thread::spawn(move || {
-                use std::io::{Read, Write};
-                let mut len = [0u8; 2];
-                while down.read_exact(&mut len).is_ok() {
-                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
-                    if down.read_exact(&mut frame).is_err() {
-                        break;
-                    }
-                    // A map whose first entry is key 0 (type) = 13 (Catchup).
-                    if n == 0 && frame.get(1..3) == Some(&[0x00, 0x0d]) {
-                        break;
-                    }
-                    if up.write_all(&len).and_then(|_| up.write_all(&frame)).is_err() {
-                        break;
-                    }
-                }
-                let _ = up.shutdown(std::net::Shutdown::Both);
-                let _ = down.shutdown(std::net::Shutdown::Both);
-            });
-        }
+    let proxy_port = proxy(server.addr(), |n, frame| match n == 0 && is_type(frame, 13) {
+        true => Pass::Cut,
+        false => Pass::On,
     });
     let mut cmd = cli(&server, &dir);
     cmd.env("SCALAR_SERVER", format!("127.0.0.1:{proxy_port}"))

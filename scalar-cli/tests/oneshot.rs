@@ -158,6 +158,42 @@ fn listen_shows_the_message_of_the_day_and_counts_only_the_topics() {
     assert_eq!(listener.finish().0, 0);
 }
 
+/// Found by QA: under `--fsync always` on a failing disk, `send` timed out (exit 3) on a
+/// Message the server published later, and a script that sent it again posted it twice.
+#[test]
+fn send_without_an_answer_says_the_message_may_still_be_published() {
+    let server = Server::start();
+    let home = TempDir::new();
+    // A server that stops answering Messages (6).
+    let port = proxy(server.addr(), |_, frame| match is_type(frame, 6) {
+        true => Pass::Drop,
+        false => Pass::On,
+    });
+    let mut send = cli(&server, &home);
+    send.env("SCALAR_SERVER", format!("127.0.0.1:{port}")).args([
+        "--id",
+        "alice",
+        "--timeout",
+        "1",
+        "send",
+        "#in",
+        "hello",
+    ]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), CONNECTION, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("it may still be published") && r.stderr.contains("history #in@localhost"),
+        "{}",
+        r.stderr
+    );
+    // A refusal says it was not: no such doubt.
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "carol@localhost", "hello"]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), REFUSED, "{}", r.stderr);
+    assert!(!r.stderr.contains("may still be published"), "{}", r.stderr);
+}
+
 #[test]
 fn send_stdin_lines() {
     let server = Server::start();

@@ -113,6 +113,17 @@ pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliE
             })
         })
         .map(drop)
+        .inspect_err(|e| {
+            // Only a refusal says it was not published: a server that stopped answering may
+            // still publish it (under `--fsync always`, once a failing disk works again), and a
+            // script that sends it again would post it twice.
+            if !matches!(e, NetError::Refused { .. }) {
+                note(&format!(
+                    "no answer to the message: it may still be published; look with `scalar-cli \
+                     history {topic}` before sending it again"
+                ));
+            }
+        })
     };
     match text {
         Some(t) => publish(&mut conn, t)?,

@@ -514,3 +514,59 @@ pub fn next_text(c: &mut Client) -> String {
         }
     }
 }
+
+/// What [`proxy`] does with a frame from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Sends it on to the server.
+    On,
+    /// Drops it, as a server that never answers it.
+    Drop,
+    /// Drops it and cuts the connection, both ways.
+    Cut,
+}
+
+/// The first entry of a frame's map, key 0 (type), is `msg_type`.
+pub fn is_type(frame: &[u8], msg_type: u8) -> bool {
+    frame.get(1..3) == Some(&[0x00, msg_type])
+}
+
+/// A proxy to `upstream` on a port of its own (returned), which hands each frame the client
+/// sends, with the number of its connection (0 for the first), to `decide`.
+pub fn proxy(upstream: String, decide: fn(usize, &[u8]) -> Pass) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, down) in listener.incoming().map_while(Result::ok).enumerate() {
+            let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
+                return;
+            };
+            let (mut from_up, mut to_down) = (up.try_clone().unwrap(), down.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_up, &mut to_down);
+                let _ = to_down.shutdown(std::net::Shutdown::Both);
+            });
+            let mut down = down;
+            std::thread::spawn(move || {
+                let mut len = [0u8; 2];
+                while down.read_exact(&mut len).is_ok() {
+                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
+                    if down.read_exact(&mut frame).is_err() {
+                        break;
+                    }
+                    match decide(n, &frame) {
+                        Pass::On => {}
+                        Pass::Drop => continue,
+                        Pass::Cut => break,
+                    }
+                    if up.write_all(&len).and_then(|_| up.write_all(&frame)).is_err() {
+                        break;
+                    }
+                }
+                let _ = up.shutdown(std::net::Shutdown::Both);
+                let _ = down.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
