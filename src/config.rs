@@ -288,8 +288,8 @@ usage: scalard [OPTIONS]
        scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]
                             (password from a prompt, or from stdin when it is not
                             a terminal)
-       scalard account list [--data-dir DIR]
-       scalard ban list|del [BAN] [--data-dir DIR] [--config FILE]   (the server
+       scalard account list [--data-dir DIR | --config FILE]
+       scalard ban list|del [BAN] [--data-dir DIR] [--domain D | --config FILE]   (the server
                             bans admins saved; del needs scalard stopped)
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
@@ -445,7 +445,7 @@ impl Config {
         let domain = serving.map_or_else(|| config.domain.clone(), str::to_string);
         config.complete_names(&domain)?;
         if let Some(why) = config.policy.bans.iter().find_map(|b| b.bans_everyone(&domain)) {
-            return Err(bad("ban", why));
+            return Err(bad("--ban or bans (config file)", why));
         }
         config.check(&domain)?;
         Ok(config)

@@ -383,7 +383,7 @@ fn out(text: &str) {
 
 /// `scalard account add|del|passwd|list [ID] [flags]`.
 fn account(args: Vec<String>) -> ExitCode {
-    let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account list [--data-dir DIR]";
+    let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account list [--data-dir DIR | --config FILE]";
     if wants_help(&args) {
         out(usage);
         return ExitCode::SUCCESS;
@@ -469,7 +469,7 @@ fn account(args: Vec<String>) -> ExitCode {
 
 /// `scalard ban list|del [BAN] [flags]`.
 fn ban(args: Vec<String>) -> ExitCode {
-    let usage = "usage: scalard ban list [--data-dir DIR]\n       scalard ban del BAN [--data-dir DIR] [--domain D | --config FILE]";
+    let usage = "usage: scalard ban list [--data-dir DIR | --config FILE]\n       scalard ban del BAN [--data-dir DIR] [--domain D | --config FILE]";
     if wants_help(&args) {
         out(usage);
         return ExitCode::SUCCESS;
