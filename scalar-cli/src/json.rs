@@ -6,20 +6,24 @@ use crate::event::{Content, Received};
 use crate::timefmt::rfc3339_utc;
 use std::fmt::Write;
 
-/// Appends `s` as a JSON string literal: quotes, backslashes, control characters (C0, DEL,
-/// C1) and bidi controls escaped, so that the output is safe on a terminal too; everything
-/// else (valid UTF-8 already) as is.
+/// Appends `s` as a JSON string literal: quotes, backslashes, control characters (C0, DEL)
+/// and what the chat shows by code point ([`hidden`](crate::hidden)) escaped, so that the
+/// output is safe on a terminal too (and the escapes lose nothing); everything else (valid
+/// UTF-8 already) as is.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    for (c, hidden) in crate::hidden::marked(s) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' || crate::render::is_hidden_control(c) => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            c if u32::from(c) < 0x20 || c == '\u{7f}' || hidden => {
+                // Past the BMP (tag characters), as a surrogate pair.
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
             }
             c => out.push(c),
         }
@@ -129,6 +133,10 @@ mod tests {
         let mut s = String::new();
         push_str(&mut s, "\u{85}\u{9b}[2J\u{202e}x");
         assert_eq!(s, r#""\u0085\u009b[2J\u202ex""#);
+        // Past the BMP, a surrogate pair: a tag character outside a flag.
+        let mut s = String::new();
+        push_str(&mut s, "a\u{200b}\u{e0041}");
+        assert_eq!(s, r#""a\u200b\udb40\udc41""#);
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod args;
 mod conn;
 mod error;
 mod event;
+mod fold;
+mod hidden;
 mod input;
 mod json;
 mod known_hosts;

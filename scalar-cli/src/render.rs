@@ -1,9 +1,12 @@
 //! Turning Events into lines for people: local time, short ref, topic, sender, text.
 //!
 //! Text from the network is never written to a terminal as is: control characters (which could
-//! move the cursor, retitle the window or hide text) and bidi overrides are made visible first.
+//! move the cursor, retitle the window or hide text), bidi overrides and characters that draw
+//! nothing are made visible first (see [`hidden`](crate::hidden)); long lines are folded by
+//! [`fold`](crate::fold) as they are printed.
 
 use crate::event::{Content, Received, short_ref};
+use crate::fold::{CONTINUED, INDENT};
 use crate::names::short;
 use crate::notice::{self, Names, Notice};
 use crate::timefmt::{local_datetime, local_hms};
@@ -16,14 +19,11 @@ pub fn colour_wanted(is_terminal: bool) -> bool {
 }
 
 /// Makes one line of untrusted text safe to print: `^X` for C0 controls and DEL, `<U+XXXX>` for
-/// C1 controls and bidi controls; a tab becomes a space. Newlines become `^J` too, so that one
-/// message is always one line.
+/// what [`hidden`](crate::hidden) marks; a tab becomes a space. Newlines become `^J` too, so
+/// that one message is always one line.
 pub fn clean_line(s: &str) -> String {
     clean(s, None)
 }
-
-/// What starts each continuation line of a multi-line text, after the indent.
-const CONTINUED: &str = "| ";
 
 /// What starts a line the server wrote (a record of moderation, a presence), as irssi marks
 /// them: apart from an action's `*`, which anyone can write (`/me kicked bob`).
@@ -31,7 +31,7 @@ const SERVER_SAID: &str = "-!-";
 
 fn clean(s: &str, indent: Option<usize>) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for (c, hidden) in crate::hidden::marked(s) {
         let n = u32::from(c);
         match c {
             // Marked, so that a line of the text never passes for a line of the chat.
@@ -45,28 +45,13 @@ fn clean(s: &str, indent: Option<usize>) -> String {
                 out.push('^');
                 out.push(char::from_u32(n ^ 0x40).unwrap_or('?'));
             }
-            _ if is_hidden_control(c) => {
+            _ if hidden => {
                 let _ = write!(out, "<U+{n:04X}>");
             }
             _ => out.push(c),
         }
     }
     out
-}
-
-/// A C1 control (a terminal may take 0x9B as CSI), a bidi control (which reorders the text
-/// around it) or a line or paragraph separator: printed by its code point, never as itself.
-pub fn is_hidden_control(c: char) -> bool {
-    let n = u32::from(c);
-    (0x80..0xa0).contains(&n)
-        || n == 0x061c
-        || (0x202a..=0x202e).contains(&n)
-        // Line and paragraph separators: a terminal may break the line there.
-        || n == 0x2028
-        || n == 0x2029
-        || (0x2066..=0x2069).contains(&n)
-        || n == 0x200e
-        || n == 0x200f
 }
 
 /// ANSI colours for senders: the six bright hues that read on dark and light backgrounds, and
@@ -146,7 +131,7 @@ impl ChatView<'_> {
             out.push_str(" [ID MISMATCH]");
         }
         // Continuation lines of a multi-line message line up under its first character.
-        let indent = Some(9);
+        let indent = Some(INDENT);
         let names = Names {
             domain: self.domain,
             me: Some(self.me),

@@ -78,6 +78,40 @@ fn join_send_receive_while_typing_and_quit() {
     assert!(history.contains("hello from alice"), "{history}");
 }
 
+/// Found by QA: a message padded with spaces to the terminal's width (the pty's) put
+/// its end at column 0, where it read as a line from anyone. The client folds long lines
+/// itself, so the end comes on a continuation line. And a zero-width space passed as is.
+#[test]
+fn a_message_padded_to_the_edge_or_hiding_characters_cannot_pass_for_another() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut mallory = server.client("mallory");
+    subscribe(&mut mallory, "#w@localhost");
+    let mut p = chat(&server, &home, "alice");
+    p.type_keys("/join w\r");
+    p.wait_for("joined #w", STEP);
+    // `HH:MM:SS 0123abcd mallory: ` is 27 columns, then `ok`.
+    let forged = "10:42:14 0badc0de bob: forged";
+    let pad = usize::from(common::pty::COLUMNS) - 29;
+    publish(
+        &mut mallory,
+        "#w@localhost",
+        &format!("ok{}{forged}", " ".repeat(pad)),
+    );
+    p.wait_for("bob: forged", STEP);
+    let text = p.text();
+    let line = text.lines().find(|l| l.contains(forged)).unwrap_or_default();
+    assert!(
+        line.trim_end_matches('\r').starts_with("         | "),
+        "{line:?} in:\n{text}"
+    );
+    // Nor can a character that draws nothing make two words look the same.
+    publish(&mut mallory, "#w@localhost", "type your pa\u{200b}ssword here");
+    p.wait_for("type your pa<U+200B>ssword here", STEP);
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 #[test]
 fn reply_refs_and_ping() {
     let server = Server::start();

@@ -32,6 +32,11 @@ const BATCH: usize = 256;
 pub trait Sink: Send {
     /// Writes `text` (whole lines, each ending in a newline); false if the sink is broken.
     fn write(&mut self, text: String) -> bool;
+
+    /// The columns to fold lines to (see [`fold`](crate::fold)), if the sink is a terminal.
+    fn columns(&self) -> Option<usize> {
+        crate::fold::columns()
+    }
 }
 
 /// Prints above rustyline's prompt without disturbing the line being typed.
@@ -142,8 +147,14 @@ impl Screen {
     /// Starts the printer thread writing to `sink`.
     pub fn start(&self, mut sink: Box<dyn Sink>) {
         let screen = self.clone();
+        let ambiguous = crate::fold::Ambiguous::of_locale();
         let spawned = std::thread::Builder::new().name("printer".into()).spawn(move || {
             while let Some(text) = screen.next_batch() {
+                // At each batch: the terminal may have been resized.
+                let text = match sink.columns() {
+                    Some(columns) => crate::fold::fold(&text, columns, ambiguous),
+                    None => text,
+                };
                 if !sink.write(text.clone()) {
                     // The editor is gone (it is being torn down): write plainly instead.
                     sink = Box::new(StdoutSink);
@@ -241,6 +252,10 @@ mod tests {
             // Blocks while the test holds the gate: a stalled terminal.
             let _gate = self.1.lock();
             self.0.send(text).is_ok()
+        }
+
+        fn columns(&self) -> Option<usize> {
+            None
         }
     }
 

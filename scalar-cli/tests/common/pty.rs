@@ -24,8 +24,12 @@ fn check(r: libc::c_int, what: &str) {
     assert!(r >= 0, "{what}: {}", std::io::Error::last_os_error());
 }
 
+/// The pty's width: wide, so that the client folds only the lines a test makes long on
+/// purpose (it folds at the terminal's width, as a person's terminal would wrap).
+pub const COLUMNS: u16 = 400;
+
 impl Pty {
-    /// Starts `cmd` with a new pty (120 columns, 40 rows) as stdin, stdout, stderr and
+    /// Starts `cmd` with a new pty ([`COLUMNS`] columns, 40 rows) as stdin, stdout, stderr and
     /// controlling terminal.
     pub fn spawn(mut cmd: Command) -> Pty {
         // SAFETY: plain libc calls on descriptors this function owns; results are checked.
@@ -40,7 +44,7 @@ impl Pty {
             check(s, "open slave");
             let ws = libc::winsize {
                 ws_row: 40,
-                ws_col: 120,
+                ws_col: COLUMNS,
                 ws_xpixel: 0,
                 ws_ypixel: 0,
             };
