@@ -518,7 +518,7 @@ pub struct TargetList<'a> {
     pub total: u32,
     /// The page: ID patterns (a user ID is one), and address ranges in the server's bans.
     pub targets: List<'a, &'a str>,
-    /// Why each is there, "" where no reason was given: the server's bans only.
+    /// Why each is there, "" where no reason was given: in a page of bans or mutes only.
     pub reasons: Option<List<'a, &'a str>>,
     /// The last entry of the page, when more follow.
     pub cursor: Option<&'a str>,

@@ -429,7 +429,10 @@ impl Server {
                 });
             }
             Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),
-            Action::Mute | Action::Unmute => room.set_mute(target, m.action == Action::Mute),
+            Action::Mute | Action::Unmute => {
+                let reason = m.reason.filter(|r| !r.is_empty());
+                room.set_mute(target, m.action == Action::Mute, reason)
+            }
             Action::Op | Action::Deop => set(&mut room.rules_mut().ops, target, m.action == Action::Op),
             Action::Voice | Action::Devoice => {
                 set(&mut room.rules_mut().voiced, target, m.action == Action::Voice)

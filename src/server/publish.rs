@@ -542,9 +542,10 @@ fn life_of(
 }
 
 /// The Error for a member the channel does not let publish now.
-fn silence_refusal(silence: Silence, topic: Name<'_>) -> (ErrorCode, String) {
+fn silence_refusal(silence: Silence<'_>, topic: Name<'_>) -> (ErrorCode, String) {
     match silence {
-        Silence::Muted => (ErrorCode::Muted, format!("muted in {topic}")),
+        Silence::Muted(None) => (ErrorCode::Muted, format!("muted in {topic}")),
+        Silence::Muted(Some(why)) => (ErrorCode::Muted, format!("muted in {topic}: {why}")),
         Silence::Moderated => (
             ErrorCode::Muted,
             format!("{topic} is moderated: only voiced members speak"),

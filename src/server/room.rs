@@ -111,6 +111,8 @@ pub struct Rules {
     /// Who is kept quiet (ID patterns); changed through [`Room::set_mute`] and
     /// [`Room::set_mutes`], which forget the members' verdicts.
     mutes: Vec<Box<str>>,
+    /// Why, for the mutes given a reason: told to the muted with their 802, as a ban's is.
+    pub mute_reasons: BTreeMap<Box<str>, Box<str>>,
     /// Messages a minute one member may publish; 0 for no limit.
     pub rate: u64,
     /// The display name, if set.
@@ -153,6 +155,7 @@ static NO_RULES: Rules = Rules {
     invited: Vec::new(),
     bans: Vec::new(),
     mutes: Vec::new(),
+    mute_reasons: BTreeMap::new(),
     rate: 0,
     display: None,
     subject: None,
@@ -379,13 +382,13 @@ impl Room {
 
     /// Why `who` may not publish here now, if it may not: muted, or not voiced in a moderated
     /// channel, or over the channel's rate. Operators always may.
-    pub fn silences(&self, who: Who<'_>, now: Instant) -> Option<Silence> {
+    pub fn silences(&self, who: Who<'_>, now: Instant) -> Option<Silence<'_>> {
         let (user, role) = (who.user, self.role(who));
         if role >= Role::Operator {
             return None;
         }
         if self.muted(user) {
-            return Some(Silence::Muted);
+            return Some(Silence::Muted(self.mute_reason(user)));
         }
         if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
             return Some(Silence::Moderated);
@@ -412,9 +415,24 @@ impl Room {
         muted
     }
 
-    /// Mutes `pattern`, or unmutes it.
-    pub fn set_mute(&mut self, pattern: &str, muted: bool) {
-        set(&mut self.rules_mut().mutes, pattern, muted);
+    /// The reason of the first mute matching `user` that has one: only for a refusal, so a
+    /// walk of the list.
+    fn mute_reason(&self, user: &str) -> Option<&str> {
+        let r = self.rules();
+        (r.mutes.iter())
+            .filter(|p| matches(p, user))
+            .find_map(|p| r.mute_reasons.get(p).map(|r| &**r))
+    }
+
+    /// Mutes `pattern`, with the operator's `reason` (replacing an earlier mute's), or unmutes
+    /// it.
+    pub fn set_mute(&mut self, pattern: &str, muted: bool, reason: Option<&str>) {
+        let rules = self.rules_mut();
+        set(&mut rules.mutes, pattern, muted);
+        match reason.filter(|_| muted) {
+            Some(reason) => rules.mute_reasons.insert(pattern.into(), reason.into()),
+            None => rules.mute_reasons.remove(pattern),
+        };
         self.forget_mute_verdicts();
     }
 
@@ -504,9 +522,9 @@ const PACE_COST: u32 = 60;
 
 /// Why a member may not publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Silence {
-    /// An operator muted it.
-    Muted,
+pub enum Silence<'r> {
+    /// An operator muted it, giving this reason if any.
+    Muted(Option<&'r str>),
     /// The channel is moderated and it has no voice.
     Moderated,
     /// Over the channel's rate: seconds to wait.
@@ -564,7 +582,7 @@ mod tests {
             addr: None,
             reason: None,
         });
-        r.set_mute("*@x", true);
+        r.set_mute("*@x", true, None);
         r.modes = modes::INVITE_ONLY | modes::MODERATED;
         let now = Instant::now();
         let ip = IpAddr::from([127, 0, 0, 1]);
@@ -573,7 +591,7 @@ mod tests {
             assert_eq!(r.role(anon(u)), Role::Member, "{u}");
             assert!(r.bans(anon(u), ip), "{u}");
             assert_eq!(r.closed_to(anon(u)), Some(Closed::InviteOnly), "{u}");
-            assert_eq!(r.silences(anon(u), now), Some(Silence::Muted), "{u}");
+            assert_eq!(r.silences(anon(u), now), Some(Silence::Muted(None)), "{u}");
         }
         assert_eq!(r.role(proven("op@x")), Role::Operator);
         assert!(!r.bans(proven("op@x"), ip));
@@ -680,10 +698,10 @@ mod tests {
             r.silences(anon("m@x"), t + Duration::from_secs(60)),
             Some(Silence::Moderated)
         );
-        r.set_mute("*@x", true);
+        r.set_mute("*@x", true, None);
         assert_eq!(
             r.silences(anon("m@x"), t + Duration::from_secs(60)),
-            Some(Silence::Muted)
+            Some(Silence::Muted(None))
         );
         r.prune(t + Duration::from_secs(600));
         assert!(r.rules().pace.is_empty());
@@ -694,24 +712,24 @@ mod tests {
         let mut r = Room::new("o@x".into(), false, 1);
         let now = Instant::now();
         r.add_member(&"m@x".into());
-        r.set_mute("n@x", true);
+        r.set_mute("n@x", true, None);
         assert_eq!(r.silences(anon("m@x"), now), None);
-        r.set_mute("m*", true);
+        r.set_mute("m*", true, None);
         assert_eq!(
             r.silences(anon("m@x"), now),
-            Some(Silence::Muted),
+            Some(Silence::Muted(None)),
             "a new pattern"
         );
-        r.set_mute("m*", false);
+        r.set_mute("m*", false, None);
         assert_eq!(r.silences(anon("m@x"), now), None, "unmuted");
         r.set_mutes(vec!["*@x".into()]);
         assert_eq!(
             r.silences(anon("m@x"), now),
-            Some(Silence::Muted),
+            Some(Silence::Muted(None)),
             "restored list"
         );
         // A connection that is not a member (nothing to remember it by) is still judged.
-        assert_eq!(r.silences(anon("z@x"), now), Some(Silence::Muted));
+        assert_eq!(r.silences(anon("z@x"), now), Some(Silence::Muted(None)));
         r.drop_member("m@x");
         r.add_member(&"m@x".into());
         r.set_mutes(Vec::new());

@@ -445,7 +445,7 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 13);
+    o.head(MAP, 14);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
@@ -460,6 +460,11 @@ fn room_bytes(r: &Room) -> Vec<u8> {
         o.opt(b.reason.as_deref());
     }
     o.text("mutes").list(rules.mutes());
+    // A field of its own, after the list: a version that knows none reads the mutes.
+    o.text("mute reasons").head(MAP, rules.mute_reasons.len() as u64);
+    for (pattern, reason) in &rules.mute_reasons {
+        o.text(pattern).text(reason);
+    }
     o.text("modes").head(UINT, r.modes);
     o.text("rate").head(UINT, rules.rate);
     o.text("display").opt(rules.display.as_deref());
@@ -580,6 +585,19 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     r.rules_mut().voiced = texts(v, "voiced", is_user, cut);
     r.rules_mut().invited = texts(v, "invited", is_user, cut);
     r.set_mutes(texts(v, "mutes", pattern::is_pattern, cut));
+    let reasons = field(v, "mute reasons")
+        .and_then(Value::as_map)
+        .map_or(&[][..], Vec::as_slice);
+    let rules = r.rules_mut();
+    for (pattern, reason) in reasons {
+        let (Some(pattern), Some(reason)) = (pattern.as_text(), reason.as_text()) else {
+            continue;
+        };
+        if rules.mutes().iter().any(|m| &**m == pattern) && !reason.is_empty() {
+            let reason = clip_noted(reason, MAX_REASON, cut);
+            rules.mute_reasons.insert(pattern.into(), reason.into());
+        }
+    }
     let bans = field(v, "bans")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
@@ -665,7 +683,8 @@ mod tests {
                 reason: None,
             },
         ];
-        r.set_mutes(vec!["*@spam.example".into()]);
+        r.set_mutes(vec!["*@spam.example".into(), "m@x".into()]);
+        r.rules_mut().mute_reasons.insert("m@x".into(), "shouting".into());
         r.modes = 5;
         r.rules_mut().rate = 30;
         r.rules_mut().subject = Some("hello ☕".into());

@@ -19,9 +19,10 @@ impl Server {
         entries.dedup();
         let (page, more) = page_after(&entries, t.cursor, t.count.min(MAX_PAGE) as usize);
         let mut page: Vec<&str> = page.iter().map(|e| &**e).collect();
-        // Bans keep their reasons, the server's and a channel's; the other lists keep none.
-        let mut reasons: Option<Vec<&str>> =
-            (t.action == Action::Ban).then(|| page.iter().map(|ban| self.ban_reason(t.topic, ban)).collect());
+        // Bans and mutes keep their reasons (the server's bans and a channel's); the other
+        // lists keep none.
+        let mut reasons: Option<Vec<&str>> = matches!(t.action, Action::Ban | Action::Mute)
+            .then(|| page.iter().map(|e| self.reason(t.topic, t.action, e)).collect());
         // A hundred entries with long reasons would not fit a frame: the page ends before.
         let mut size = 0;
         let reason_len = |i: usize| reasons.as_ref().and_then(|r| r.get(i)).map_or(0, |r| r.len());
@@ -48,15 +49,17 @@ impl Server {
         out.reply(conn, &Msg::TargetList(list));
     }
 
-    /// Why `ban`, one of `topic`'s bans, is there, as the operator or admin said ("" for no
-    /// reason given). Looked up for a page (at most 100) among at most 500: rare and small.
-    fn ban_reason(&self, topic: Name<'_>, ban: &str) -> &str {
-        let reason = match is_server(topic) {
-            true => self.ban_reasons.get(ban).map(|r| &**r),
-            false => self
-                .rooms
-                .get(topic.as_str())
-                .and_then(|r| r.ban(ban)?.reason.as_deref()),
+    /// Why `entry`, one of `topic`'s bans or mutes (`action`), is there, as the operator or
+    /// admin said ("" for no reason given). Looked up for a page (at most 100) among at most
+    /// 500: rare and small.
+    fn reason(&self, topic: Name<'_>, action: Action, entry: &str) -> &str {
+        let room = || self.rooms.get(topic.as_str());
+        let reason = match (is_server(topic), action) {
+            (true, _) => self.ban_reasons.get(entry).map(|r| &**r),
+            (false, Action::Mute) => room()
+                .and_then(|r| r.rules().mute_reasons.get(entry))
+                .map(|r| &**r),
+            (false, _) => room().and_then(|r| r.ban(entry)?.reason.as_deref()),
         };
         reason.unwrap_or_default()
     }

@@ -647,7 +647,7 @@ fn saved_state_past_the_protocols_bounds_is_cut_at_start() {
         "the pattern and the repeat dropped"
     );
     let mutes = r.send(0, targets(CH, Action::Mute, 0, None));
-    assert_eq!(mutes, ["TargetList mute 500 [] None"]);
+    assert_eq!(mutes, ["TargetList mute 500 [] None []"]);
     r.connect(1, "spam@example.com");
     r.feed(
         1,

@@ -118,7 +118,7 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
     );
     assert_eq!(
         list(&mut r, 1, Action::Mute, None),
-        [r#"TargetList mute 1 ["bob@example.com"] None"#]
+        [r#"TargetList mute 1 ["bob@example.com"] None [""]"#]
     );
     // The owner is listed among the operators.
     assert_eq!(
@@ -304,7 +304,7 @@ fn a_ban_removes_and_keeps_out_until_unbanned() {
 }
 
 #[test]
-fn a_ban_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
+fn a_ban_or_mute_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
     let mut r = room();
     act(&mut r, 0, Action::Ban, "bob@example.com", Some("spam"));
     act(&mut r, 0, Action::Ban, "*@spam.example", None);
@@ -338,12 +338,47 @@ fn a_ban_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
         })),
     );
     assert_eq!(r.error_reason(1).as_deref(), Some("banned from #mod@example.com"));
-    // The other lists keep no reasons.
+    // A mute's reason likewise, told with the 802.
     act(&mut r, 0, Action::Mute, "carol@example.com", Some("shouting"));
+    act(&mut r, 0, Action::Mute, "*@spam.example", None);
     r.out.take(0);
     assert_eq!(
         r.send(0, targets(CH, Action::Mute, 10, None)),
-        [r#"TargetList mute 1 ["carol@example.com"] None"#]
+        [r#"TargetList mute 2 ["*@spam.example", "carol@example.com"] None ["", "shouting"]"#]
+    );
+    let refused = |r: &mut Rig| {
+        r.out.take(2);
+        let m = Message {
+            seq: Some(9),
+            topic: n(CH),
+            body: Body::Text("HELLO"),
+            ctype: None,
+            reply_to: None,
+        };
+        r.feed(2, &frame(Msg::Message(m)));
+        let reason = r.error_reason(2);
+        assert_eq!(r.out.take(2), ["Error 802 muted seq=Some(9)"]);
+        reason
+    };
+    assert_eq!(
+        refused(&mut r).as_deref(),
+        Some("muted in #mod@example.com: shouting")
+    );
+    // Muted again without one, or unmuted: no reason left.
+    act(&mut r, 0, Action::Mute, "carol@example.com", None);
+    assert_eq!(refused(&mut r).as_deref(), Some("muted in #mod@example.com"));
+    act(&mut r, 0, Action::Mute, "carol@example.com", Some("again"));
+    act(&mut r, 0, Action::Unmute, "carol@example.com", None);
+    assert!(
+        r.server
+            .rooms
+            .get(CH)
+            .is_some_and(|room| room.rules().mute_reasons.is_empty())
+    );
+    // The other lists keep no reasons.
+    assert_eq!(
+        r.send(0, targets(CH, Action::Op, 10, None)),
+        [r#"TargetList op 1 ["alice@example.com"] None"#]
     );
 }
 
