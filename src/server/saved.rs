@@ -317,10 +317,12 @@ impl Server {
                     self.accounts.deleted_offline.push(k.into());
                     Some(())
                 }
-                k if let Some(user) = k.strip_prefix(BLOCKS) => v.as_array().map(|items| {
-                    let blocks = items.iter().filter_map(Value::as_text).map(Box::from).collect();
-                    cut = self.blocks.restore(user, blocks);
-                }),
+                k if let Some(user) = k.strip_prefix(BLOCKS).filter(|u| is_user(u)) => {
+                    v.as_array().map(|items| {
+                        let blocks = items.iter().filter_map(Value::as_text).map(Box::from).collect();
+                        cut = self.blocks.restore(user, blocks);
+                    })
+                }
                 BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),
                 BAN_REASONS => reasons_of(&v, &mut cut).map(|r| self.ban_reasons = r),
                 MOTD => motd_of(&v, &mut cut).map(|m| self.motd = Some(m)),
@@ -332,9 +334,13 @@ impl Server {
             };
             match restored {
                 None => log::error!("saved state of {key} is not what this version expects; skipped"),
-                Some(()) if cut => log::warn!(
-                    "saved state of {key} holds more than a client could set; cut to the protocol's bounds"
-                ),
+                Some(()) if cut => {
+                    log::warn!(
+                        "saved state of {key} holds more than a client could set; cut to the protocol's bounds"
+                    );
+                    // Saved as cut, so that the next start does not say it again.
+                    self.mark(&key);
+                }
                 Some(()) => {}
             }
         }
@@ -375,14 +381,15 @@ pub fn saved_ban_reasons(value: &[u8]) -> Option<HashMap<Box<str>, Box<str>>> {
     reasons_of(&ciborium::from_reader::<Value, _>(value).ok()?, &mut false)
 }
 
-/// Reasons as an admin could give them (at most [`MAX_REASON`] bytes), for at most as many
-/// bans as the server holds; `cut` is set if the value held more.
+/// Reasons as an admin could give them (at most [`MAX_REASON`] bytes), of bans this version
+/// can read; `cut` is set if the value held anything else. Not bounded by count: the bans of
+/// the configuration keep the reasons admins gave them too, and they have no bound.
 fn reasons_of(v: &Value, cut: &mut bool) -> Option<HashMap<Box<str>, Box<str>>> {
     let pairs = v.as_map()?;
     let reasons: HashMap<Box<str>, Box<str>> = pairs
         .iter()
         .filter_map(|(b, r)| Some((b.as_text()?, r.as_text()?)))
-        .take(MAX_SERVER_BANS)
+        .filter(|(b, _)| ServerBan::parse(b).is_some())
         .map(|(b, r)| (b.into(), clip_noted(r, MAX_REASON, cut).into()))
         .collect();
     *cut |= reasons.len() < pairs.len();
@@ -718,6 +725,40 @@ mod tests {
             "a room restored with nothing set has no rules allocated"
         );
         assert_eq!(back.life(), None);
+    }
+
+    /// What no client could have set is cut at start: a reason past 256 bytes, a motd past a
+    /// body, server bans past 1,000. Reasons are not bounded by count (configured bans keep
+    /// theirs too, and have no bound), but a key that is no ban is dropped.
+    #[test]
+    fn saved_server_state_is_cut_to_the_protocols_bounds() {
+        let mut pairs: Vec<(Value, Value)> = (0..1_050)
+            .map(|i| (text(&format!("b{i}@x")), text("why")))
+            .collect();
+        pairs.push((text("b0@y"), text(&"r".repeat(300))));
+        pairs.push((text("Not A Ban"), text("why")));
+        let mut cut = false;
+        let reasons = reasons_of(&Value::Map(pairs), &mut cut).unwrap();
+        assert!(cut);
+        assert_eq!(reasons.len(), 1_051);
+        assert_eq!(reasons.get("b0@y").map(|r| r.len()), Some(MAX_REASON));
+        let bans = Value::Array((0..1_200).map(|i| text(&format!("b{i}@x"))).collect());
+        let mut cut = false;
+        assert_eq!(bans_of(&bans, &mut cut).unwrap().len(), MAX_SERVER_BANS);
+        assert!(cut);
+        let motd = |t: &str, from: &str| {
+            Value::Map(vec![
+                (text("text"), text(t)),
+                (text("from"), text(from)),
+                (text("time"), Value::Integer(1.into())),
+            ])
+        };
+        let mut cut = false;
+        let m = motd_of(&motd(&"m".repeat(20_000), "root@x"), &mut cut).unwrap();
+        assert_eq!((m.text.len(), cut), (MAX_BODY, true));
+        let mut cut = false;
+        assert!(motd_of(&motd("hi", "!motd@x"), &mut cut).is_some() && !cut);
+        assert!(motd_of(&motd("hi", "Root"), &mut cut).is_none(), "no sender");
     }
 
     /// Saved by a version that kept no reasons: a ban of two fields.

@@ -56,15 +56,21 @@ impl FileWatch {
         self.last = Instant::now();
         // Nothing known of the file opened: nothing to compare.
         let Ok(was) = opened.metadata() else { return };
-        let same =
-            std::fs::metadata(&self.path).is_ok_and(|now| (now.dev(), now.ino()) == (was.dev(), was.ino()));
+        let same = match std::fs::metadata(&self.path) {
+            Ok(now) => (now.dev(), now.ino()) == (was.dev(), was.ino()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            // Not known either way (a directory made unreadable, a stale NFS handle): nothing
+            // changes, rather than refusing every Message for what may be a passing error.
+            Err(_) => return,
+        };
         match (same, self.told) {
             (false, false) => {
                 self.told = true;
                 log::error!(
                     "store: {} was removed or replaced while scalard runs: nothing more is \
-                     written (what was written since is lost when it stops); put the file back, \
-                     or stop scalard (a restart opens a new store there)",
+                     written; put the file back (with its -wal file), or stop scalard (what it \
+                     wrote lately is then only in the file it had open; a restart opens a new \
+                     store there)",
                     self.path.display()
                 );
             }

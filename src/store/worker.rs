@@ -454,7 +454,10 @@ impl Writer {
         }
         self.file.look();
         let file_gone = self.file.gone().inspect(|e| {
-            log::error!("store: closing with {e}: what was written to it is lost");
+            log::error!(
+                "store: closing with {e}: what was written lately is only in the file scalard had \
+                 open (lost if it was deleted)"
+            );
         });
         Closed {
             lost: self.lost,
@@ -709,7 +712,11 @@ impl Writer {
     fn idle_file_check(&mut self) {
         match self.file_in_place() {
             Err(e) => self.fails(e),
-            Ok(()) if self.failing && self.pending.is_empty() => self.works(),
+            // Back: but said to work only once a write does (the disk may be full meanwhile).
+            Ok(()) if self.failing && self.pending.is_empty() => match self.db.probe() {
+                Ok(()) => self.works(),
+                Err(e) => self.fails(e),
+            },
             Ok(()) => {}
         }
     }

@@ -648,6 +648,11 @@ fn saved_state_past_the_protocols_bounds_is_cut_at_start() {
     );
     let mutes = r.send(0, targets(CH, Action::Mute, 0, None));
     assert_eq!(mutes, ["TargetList mute 500 [] None []"]);
+    let bans = r.send(0, targets(CH, Action::Ban, 10, None)).join("");
+    assert!(
+        bans.contains(&"r".repeat(256)) && !bans.contains(&"r".repeat(257)),
+        "{bans}"
+    );
     r.connect(1, "spam@example.com");
     r.feed(
         1,
