@@ -3,17 +3,25 @@
 //! sequences), those that reorder or break the text around them (bidi controls, line and
 //! paragraph separators), and those that draw nothing, with which one user could make two
 //! texts look the same (`pa<U+200B>ssword` is not `password`, nor found by searching for it)
-//! or carry text nobody sees (tag characters). Joiners draw nothing either, but emoji and the
-//! scripts of Persian or Hindi need them: they are shown by code point only beside ASCII, where
-//! they have no use, and tag characters only outside the emoji flags they spell.
+//! or carry text nobody sees (tag characters, runs of variation selectors).
+//!
+//! Some of those draw nothing but are needed where they are: joiners in emoji sequences and in
+//! the Arabic and Indic scripts (Persian's ZWNJ), variation selectors after the character they
+//! select a form of, tag characters in a subdivision flag (England's: 🏴 `gbeng` cancel-tag).
+//! They pass only there; anywhere else (beside Latin, Greek or Cyrillic letters, after another
+//! of their kind, in a run of tags that spells no flag) they are shown by code point.
 
 use std::iter::Peekable;
 use std::str::Chars;
 
-/// The black flag, which tag characters follow to name a region (🏴 then `gbeng`, then U+E007F).
+const ZWNJ: char = '\u{200c}';
+const ZWJ: char = '\u{200d}';
+/// The black flag, which tag characters follow to name a subdivision.
 const FLAG: char = '\u{1f3f4}';
 /// Ends a flag's tag sequence.
 const CANCEL_TAG: char = '\u{e007f}';
+/// Makes the keycap emoji of a digit, `#` or `*` (after U+FE0F).
+const KEYCAP: char = '\u{20e3}';
 
 /// Shown by code point wherever it is.
 fn always(c: char) -> bool {
@@ -27,19 +35,67 @@ fn always(c: char) -> bool {
         // Soft hyphen, combining grapheme joiner, Hangul fillers, Khmer inherent vowels,
         // Mongolian vowel separator, zero-width space, word joiner and invisible operators,
         // deprecated format characters, zero-width no-break space, interlinear annotation,
-        // invisible musical formatting, the language tag.
+        // shorthand format controls, invisible musical formatting, the language tag.
         | 0x00ad | 0x034f | 0x115f | 0x1160 | 0x17b4 | 0x17b5 | 0x180e | 0x200b
         | 0x2060..=0x2064 | 0x206a..=0x206f | 0x3164 | 0xfeff | 0xffa0 | 0xfff9..=0xfffb
-        | 0x1d173..=0x1d17a | 0xe0001
+        | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a | 0xe0001
+        // Default-ignorable code points not assigned yet: drawn as nothing by some terminals,
+        // as a column by others.
+        | 0x2065 | 0xfff0..=0xfff8 | 0xe0000 | 0xe0002..=0xe001f | 0xe0080..=0xe00ff
+        | 0xe01f0..=0xe0fff
     )
+}
+
+/// Pictographs and symbols that emoji sequences join (skin tones and U+FE0F among them).
+fn is_emoji(c: char) -> bool {
+    matches!(u32::from(c),
+        0xa9 | 0xae | 0x203c | 0x2049 | 0x20e3 | 0x2100..=0x2bff | 0x3030 | 0x303d | 0x3297
+        | 0x3299 | 0xfe0f | 0x1f000..=0x1faff
+    )
+}
+
+/// Scripts whose letters joiners shape: Arabic, Syriac, Thaana, N'Ko and their extensions,
+/// the Indic scripts, Myanmar, Khmer and Mongolian.
+fn is_joining(c: char) -> bool {
+    matches!(u32::from(c),
+        0x0600..=0x08ff | 0x0900..=0x0dff | 0x1000..=0x109f | 0x1780..=0x18af | 0xa8e0..=0xa8ff
+        | 0xfb50..=0xfdff | 0xfe70..=0xfefc
+    )
+}
+
+fn is_han(c: char) -> bool {
+    matches!(u32::from(c), 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0x20000..=0x3ffff)
+}
+
+/// A character a variation selector may follow: one that draws something and is not ASCII
+/// (a digit's keycap aside), nor itself one that draws nothing.
+fn is_base(c: char) -> bool {
+    !c.is_ascii()
+        && !always(c)
+        && !matches!(c, ZWNJ | ZWJ | '\u{fe00}'..='\u{fe0f}' | '\u{e0000}'..='\u{e0fff}')
+}
+
+/// The tag characters (and cancel tag) of a subdivision flag starting at `rest`, just after
+/// its black flag: 3 to 6 tags of lowercase letters and digits, then the cancel tag. 0 if
+/// what follows is no such flag.
+fn flag_tags(rest: Peekable<Chars<'_>>) -> usize {
+    let mut n = 0;
+    for c in rest {
+        match c {
+            '\u{e0030}'..='\u{e0039}' | '\u{e0061}'..='\u{e007a}' if n < 6 => n += 1,
+            CANCEL_TAG if n >= 3 => return n + 1,
+            _ => return 0,
+        }
+    }
+    0
 }
 
 /// The characters of a text, each with whether it is shown by its code point.
 pub struct Marked<'a> {
     chars: Peekable<Chars<'a>>,
     before: Option<char>,
-    /// Within a flag's tag sequence.
-    flag: bool,
+    /// Tag characters still to come in the flag being read.
+    flag_left: usize,
 }
 
 /// Each character of `s`, with whether it is shown by its code point (see the module).
@@ -47,7 +103,7 @@ pub fn marked(s: &str) -> Marked<'_> {
     Marked {
         chars: s.chars().peekable(),
         before: None,
-        flag: false,
+        flag_left: 0,
     }
 }
 
@@ -56,16 +112,34 @@ impl Iterator for Marked<'_> {
 
     fn next(&mut self) -> Option<(char, bool)> {
         let c = self.chars.next()?;
-        let after = self.chars.peek().copied();
-        let beside_ascii = |c: Option<char>| c.is_none_or(|c| c.is_ascii());
-        let hidden = match c {
-            '\u{200c}' | '\u{200d}' => beside_ascii(self.before) || beside_ascii(after),
-            '\u{e0020}'..=CANCEL_TAG => !self.flag,
+        let (before, after) = (self.before, self.chars.peek().copied());
+        let both = |f: fn(char) -> bool| before.is_some_and(f) && after.is_some_and(f);
+        let after_base = before.is_some_and(is_base);
+        let shown = match c {
+            ZWJ => !(both(is_emoji) || both(is_joining)),
+            ZWNJ => !both(is_joining),
+            '\u{fe0e}' | '\u{fe0f}' => {
+                let keycap =
+                    before.is_some_and(|b| matches!(b, '0'..='9' | '#' | '*')) && after == Some(KEYCAP);
+                !(after_base || keycap)
+            }
+            '\u{fe00}'..='\u{fe0d}' => !after_base,
+            '\u{e0100}'..='\u{e01ef}' => !before.is_some_and(is_han),
+            '\u{180b}'..='\u{180d}' | '\u{180f}' => {
+                !before.is_some_and(|b| ('\u{1820}'..='\u{18af}').contains(&b))
+            }
+            '\u{e0020}'..=CANCEL_TAG if self.flag_left > 0 => {
+                self.flag_left -= 1;
+                false
+            }
+            '\u{e0020}'..=CANCEL_TAG => true,
             c => always(c),
         };
-        self.flag = c == FLAG || (self.flag && ('\u{e0020}'..'\u{e007f}').contains(&c));
+        if c == FLAG {
+            self.flag_left = flag_tags(self.chars.clone());
+        }
         self.before = Some(c);
-        Some((c, hidden))
+        Some((c, shown))
     }
 }
 
@@ -73,40 +147,70 @@ impl Iterator for Marked<'_> {
 mod tests {
     use super::*;
 
-    fn hidden(s: &str) -> Vec<char> {
+    fn shown(s: &str) -> Vec<char> {
         marked(s).filter(|&(_, h)| h).map(|(c, _)| c).collect()
     }
 
     #[test]
-    fn what_draws_nothing_is_shown_unless_a_script_or_emoji_needs_it() {
+    fn what_draws_nothing_is_shown() {
         assert_eq!(
-            hidden("pa\u{200b}ss\u{feff}word\u{2060}"),
+            shown("pa\u{200b}ss\u{feff}word\u{2060}"),
             ['\u{200b}', '\u{feff}', '\u{2060}']
         );
-        assert_eq!(
-            hidden("pa\u{200d}ss\u{200c}"),
-            ['\u{200d}', '\u{200c}'],
-            "beside ASCII"
-        );
-        // A family emoji, and ZWNJ in Persian (می‌خواهم).
-        assert!(hidden("👨\u{200d}👩\u{200d}👧 \u{645}\u{6cc}\u{200c}\u{62e}\u{648}").is_empty());
-        assert_eq!(hidden("\u{202e}x\u{85}"), ['\u{202e}', '\u{85}']);
+        assert_eq!(shown("\u{202e}x\u{85}"), ['\u{202e}', '\u{85}']);
+        // Not assigned yet, which some terminals draw a column wide: never measured as nothing.
+        assert_eq!(shown("\u{e0080}\u{2065}"), ['\u{e0080}', '\u{2065}']);
     }
 
+    /// Found by review: a joiner inside Cyrillic, or beside another joiner, passed.
     #[test]
-    fn tag_characters_are_shown_outside_a_flag() {
-        // England's flag: 🏴 g b e n g, cancel.
-        let england = "\u{1f3f4}\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}";
-        assert!(hidden(england).is_empty());
-        let smuggled: String = "hi"
-            .chars()
-            .map(|c| char::from_u32(0xe0000 + u32::from(c)).unwrap())
-            .collect();
-        assert_eq!(hidden(&format!("visible{smuggled}")).len(), 2);
+    fn joiners_pass_only_where_a_script_or_emoji_needs_them() {
+        assert_eq!(shown("pa\u{200d}ss\u{200c}"), [ZWJ, ZWNJ]);
+        assert_eq!(shown("па\u{200d}роль"), [ZWJ], "Cyrillic joins nothing");
         assert_eq!(
-            hidden(&format!("{england}{smuggled}")).len(),
+            shown("é\u{200d}\u{200c}\u{200d}é"),
+            [ZWJ, ZWNJ, ZWJ],
+            "a run of joiners"
+        );
+        // A family, a rainbow flag (after U+FE0F), a skin tone; Persian's ZWNJ (می‌خواهم),
+        // Hindi's ZWJ (क्‍ष).
+        let fine = "👨\u{200d}👩\u{200d}👧 🏳\u{fe0f}\u{200d}🌈 👩🏽\u{200d}💻 \
+                    \u{645}\u{6cc}\u{200c}\u{62e}\u{648} \u{915}\u{94d}\u{200d}\u{937}";
+        assert!(shown(fine).is_empty(), "{:?}", shown(fine));
+    }
+
+    /// Found by review: anything after a black flag passed as its tags.
+    #[test]
+    fn tag_characters_pass_only_as_a_subdivision_flag() {
+        let england = "\u{1f3f4}\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}";
+        assert!(shown(england).is_empty());
+        let tags = |s: &str| -> String {
+            s.chars()
+                .map(|c| char::from_u32(0xe0000 + u32::from(c)).unwrap())
+                .collect()
+        };
+        assert_eq!(shown(&format!("visible{}", tags("hi"))).len(), 2);
+        assert_eq!(
+            shown(&format!("{england}{}", tags("hi"))).len(),
             2,
             "after the flag's end"
         );
+        let smuggled = format!("\u{1f3f4}{}", tags("Secret: wire 5000 to X"));
+        assert_eq!(shown(&smuggled).len(), 22, "no flag: every tag shown");
+        let unended = format!("\u{1f3f4}{}", tags("gbeng"));
+        assert_eq!(shown(&unended).len(), 5, "a flag ends with its cancel tag");
+    }
+
+    /// Found by review: variation selectors after ASCII, or in a run, carried what nobody saw.
+    #[test]
+    fn variation_selectors_pass_only_after_what_they_vary() {
+        assert_eq!(shown("pa\u{fe00}ssword"), ['\u{fe00}']);
+        assert_eq!(
+            shown("☺\u{fe0f}\u{fe0f}"),
+            ['\u{fe0f}'],
+            "the second selects nothing"
+        );
+        assert!(shown("☺\u{fe0f} 1\u{fe0f}\u{20e3} 葛\u{e0100}").is_empty());
+        assert_eq!(shown("a\u{e0100}"), ['\u{e0100}']);
     }
 }

@@ -194,6 +194,28 @@ fn send_without_an_answer_says_the_message_may_still_be_published() {
     assert!(!r.stderr.contains("may still be published"), "{}", r.stderr);
 }
 
+/// Found by review: `listen` on a terminal printed a message padded to its edge as one line,
+/// whose end the terminal wrapped to column 0. On a terminal plain lines are folded (to a
+/// pipe they stay one line each, as the other tests read them).
+#[test]
+fn listen_on_a_terminal_folds_a_line_padded_to_its_edge() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "alice", "listen", "#w", "--count", "1"]);
+    let mut p = common::pty::Pty::spawn(listen);
+    wait_subscribers(&server, "#w@localhost", 1);
+    let mut mallory = server.client("mallory");
+    subscribe(&mut mallory, "#w@localhost");
+    let forged = "2026-12-05 10:42:14 0badc0de #w@localhost bob@localhost: forged";
+    let pad = " ".repeat(usize::from(common::pty::COLUMNS));
+    publish(&mut mallory, "#w@localhost", &format!("ok{pad}{forged}"));
+    assert_eq!(p.wait_exit(STEP), 0);
+    let text = p.text();
+    let line = text.lines().find(|l| l.contains(forged)).unwrap_or_default();
+    assert!(line.starts_with("         | "), "{line:?} in:\n{text}");
+}
+
 #[test]
 fn send_stdin_lines() {
     let server = Server::start();

@@ -27,6 +27,7 @@ const BYE_WAIT: Duration = Duration::from_secs(1);
 /// Where output goes; a closed pipe (`| head -1`) ends the run quietly.
 struct Out {
     out: io::Stdout,
+    ambiguous: crate::fold::Ambiguous,
 }
 
 /// Standard output was closed by the reader: stop, successfully.
@@ -34,7 +35,10 @@ struct Closed;
 
 impl Out {
     fn new() -> Out {
-        Out { out: io::stdout() }
+        Out {
+            out: io::stdout(),
+            ambiguous: crate::fold::Ambiguous::of_locale(),
+        }
     }
 
     fn line(&mut self, s: &str) -> Result<Result<(), Closed>, CliError> {
@@ -46,13 +50,18 @@ impl Out {
         }
     }
 
-    /// One Event, as a JSON object or a plain line.
+    /// One Event, as a JSON object or a plain line: one line each for a script, but a plain
+    /// line folded at a terminal's width (see [`fold`](crate::fold)), so that text padded to
+    /// its edge does not start a line there.
     fn event(&mut self, e: &Received, json: bool) -> Result<Result<(), Closed>, CliError> {
-        self.line(&if json {
-            json::event(e)
-        } else {
-            render::plain_line(e)
-        })
+        if json {
+            return self.line(&json::event(e));
+        }
+        let line = render::plain_line(e);
+        match crate::fold::columns() {
+            Some(columns) => self.line(&crate::fold::fold(&line, columns, self.ambiguous)),
+            None => self.line(&line),
+        }
     }
 }
 
