@@ -10,6 +10,7 @@
 //! whose terminals may draw them so), so the terminal does not reach its edge first; at worst
 //! a line folds a little early.
 
+use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthChar;
 
 /// How far a continuation line is indented: under a chat line's text, past its time.
@@ -63,47 +64,86 @@ fn width(c: char, before: usize, ambiguous: Ambiguous) -> usize {
     match (c, ambiguous) {
         // Emoji presentation: a narrow symbol before it is drawn wide.
         ('\u{fe0f}', _) => usize::from(before == 1),
+        // A flag's two letters: drawn two columns each by some terminals.
+        ('\u{1f1e6}'..='\u{1f1ff}', _) => 2,
         (_, Ambiguous::Narrow) => c.width().unwrap_or(0),
         (_, Ambiguous::Wide) => c.width_cjk().unwrap_or(0),
     }
 }
 
+/// The columns a grapheme (a letter with its marks, an emoji sequence, a flag) may take: its
+/// characters' together, which a terminal drawing a sequence as one emoji does not pass.
+fn cluster_width(g: &str, ambiguous: Ambiguous) -> usize {
+    let mut before = 0;
+    g.chars()
+        .map(|c| {
+            before = width(c, before, ambiguous);
+            before
+        })
+        .sum()
+}
+
+/// Folds `text` into `out`, its columns counted in `col`.
+struct Folder<'o> {
+    out: &'o mut String,
+    col: usize,
+    columns: usize,
+}
+
+impl Folder<'_> {
+    /// Writes `s`, `width` columns, on this line if it fits, else on a new continuation line.
+    fn put(&mut self, s: &str, width: usize) {
+        if self.col + width > self.columns {
+            self.out.push('\n');
+            self.out.extend(std::iter::repeat_n(' ', INDENT));
+            self.out.push_str(CONTINUED);
+            self.col = INDENT + CONTINUED.len();
+        }
+        self.out.push_str(s);
+        self.col += width;
+    }
+}
+
 /// `text` (lines ending in newlines, or not) with every line wider than `columns` folded to
-/// it. The client's own colour sequences (`ESC [ ... m`; text from the network has none left,
-/// render.rs) take no room.
+/// it, between graphemes, so that a flag or an emoji sequence is not cut in two (one wider
+/// than a line is folded between its characters). The client's own colour sequences
+/// (`ESC [ ... m`; text from the network has none left, render.rs) take no room.
 pub fn fold(text: &str, columns: usize, ambiguous: Ambiguous) -> String {
     if columns < MIN_COLUMNS {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + text.len() / columns * (INDENT + 3));
-    let (mut col, mut before) = (0, 0);
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\n' {
-            out.push(c);
-            (col, before) = (0, 0);
-            continue;
-        }
-        if c == '\x1b' {
-            out.push(c);
-            for d in chars.by_ref() {
-                out.push(d);
-                if d.is_ascii_alphabetic() {
+    let mut f = Folder {
+        out: &mut out,
+        col: 0,
+        columns,
+    };
+    let room = columns - INDENT - CONTINUED.len();
+    let mut graphemes = text.graphemes(true);
+    while let Some(g) = graphemes.next() {
+        if g == "\n" {
+            f.out.push('\n');
+            f.col = 0;
+        } else if g == "\x1b" {
+            f.out.push_str(g);
+            for h in graphemes.by_ref() {
+                f.out.push_str(h);
+                if h.bytes().all(|b| b.is_ascii_alphabetic()) {
                     break;
                 }
             }
-            continue;
+        } else {
+            match cluster_width(g, ambiguous) {
+                w if w <= room => f.put(g, w),
+                _ => {
+                    let mut before = 0;
+                    for (i, c) in g.char_indices() {
+                        before = width(c, before, ambiguous);
+                        f.put(g.get(i..i + c.len_utf8()).unwrap_or_default(), before);
+                    }
+                }
+            }
         }
-        let w = width(c, before, ambiguous);
-        if col + w > columns {
-            out.push('\n');
-            out.extend(std::iter::repeat_n(' ', INDENT));
-            out.push_str(CONTINUED);
-            col = INDENT + CONTINUED.len();
-        }
-        out.push(c);
-        col += w;
-        before = w;
     }
     out
 }
@@ -149,6 +189,38 @@ mod tests {
         let circled = "①".repeat(100);
         let first = |a| fold(&circled, 80, a).lines().next().unwrap().chars().count();
         assert_eq!((first(Narrow), first(Wide)), (80, 40));
+    }
+
+    /// Found by QA: flags, emoji sequences and U+FE0F were cut from what they belong to.
+    #[test]
+    fn graphemes_are_not_cut() {
+        let flags = "🇯🇵🇺🇸🇫🇷".repeat(10);
+        for line in fold(&flags, 40, Narrow).lines() {
+            let letters = line.trim_start_matches([' ', '|']).chars().count();
+            assert_eq!(letters % 2, 0, "a flag cut in two: {line}");
+        }
+        let family = "👨\u{200d}👩\u{200d}👧\u{200d}👦 ".repeat(20);
+        let folded = fold(&family, 40, Narrow);
+        for line in folded.lines() {
+            assert!(
+                !line.ends_with('\u{200d}') && !line.contains("| \u{200d}"),
+                "{line:?}"
+            );
+        }
+        let peace = format!("{}\u{270c}\u{fe0f}", "a".repeat(38));
+        assert_eq!(
+            fold(&peace, 40, Narrow),
+            peace,
+            "✌️ fits the 39th and 40th columns"
+        );
+        let peace = format!("{}\u{270c}\u{fe0f}", "a".repeat(39));
+        assert!(
+            fold(&peace, 40, Narrow).ends_with("| \u{270c}\u{fe0f}"),
+            "moved whole"
+        );
+        // One wider than a line (a ZWJ run) is folded between its characters.
+        let run = vec!["👨"; 40].join("\u{200d}");
+        assert!(widest(&fold(&run, 40, Narrow), Narrow) <= 40);
     }
 
     #[test]

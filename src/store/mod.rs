@@ -274,6 +274,10 @@ pub enum StoreError {
     /// The file exists but is empty: truncated, most likely. SQLite would take it for a new
     /// database, and the accounts, bans and history it held would be gone without a word.
     Empty,
+    /// There is no file, but there is its write-ahead log (`scalard.db-wal`): the store was
+    /// deleted or moved without it. SQLite would apply that log to a new file, pages of a
+    /// database that is not there, and make a damaged one of the two without a word.
+    OrphanLog,
 }
 
 impl std::fmt::Display for StoreError {
@@ -291,6 +295,12 @@ impl std::fmt::Display for StoreError {
                 f,
                 "store: the file is another program's SQLite database (it has tables, but no scalard \
                  schema); give scalard a data directory of its own"
+            ),
+            StoreError::OrphanLog => write!(
+                f,
+                "store: the database file is missing, but its write-ahead log (scalard.db-wal) is \
+                 there: the store was moved or deleted without it. Put scalard.db back beside it; \
+                 or, to start a new, empty store, move scalard.db-wal and scalard.db-shm away"
             ),
             StoreError::Empty => write!(
                 f,

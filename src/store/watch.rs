@@ -70,7 +70,7 @@ impl FileWatch {
                     "store: {} was removed or replaced while scalard runs: nothing more is \
                      written; put the file back (with its -wal file), or stop scalard (what it \
                      wrote lately is then only in the file it had open; a restart opens a new \
-                     store there)",
+                     store there, once no -wal file is left of this one)",
                     self.path.display()
                 );
             }

@@ -284,6 +284,11 @@ impl Db {
             return Err(StoreError::Empty);
         }
         if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            let mut log = path.as_os_str().to_owned();
+            log.push("-wal");
+            if std::fs::metadata(PathBuf::from(log)).is_ok_and(|m| m.len() > 0) {
+                return Err(StoreError::OrphanLog);
+            }
             Db::create(path)?;
         }
         let db = Db::open_file(path, upgrade)?;

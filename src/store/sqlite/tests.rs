@@ -1710,6 +1710,28 @@ fn a_closed_life_s_events_are_read_only_in_that_life() {
     assert_eq!(newest, recs);
 }
 
+/// Found by QA: `scalard.db` deleted (or moved) without its `-wal`: the next start made a new
+/// store, and SQLite applied the old log to it, a damaged mix of the two, without a word.
+#[test]
+fn a_write_ahead_log_without_its_file_is_refused_not_applied_to_a_new_store() {
+    let dir = TempDir::new("orphan-log");
+    let mut db = Db::open(&dir.db()).unwrap();
+    db.insert(&[rec(1, "#a", 1, "kept in the log")]).unwrap();
+    let wal = dir.0.join("history.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    // A copy of the live files, as a crash would leave them; then the database file goes.
+    let aside = TempDir::new("orphan-log-aside");
+    for name in ["history.db", "history.db-wal"] {
+        std::fs::copy(dir.0.join(name), aside.0.join(name)).unwrap();
+    }
+    drop(db);
+    std::fs::remove_file(aside.0.join("history.db")).unwrap();
+    assert!(matches!(Db::open(&aside.db()), Err(StoreError::OrphanLog)));
+    assert!(std::fs::metadata(aside.db()).is_err(), "no store made");
+    std::fs::remove_file(aside.0.join("history.db-wal")).unwrap();
+    assert!(Db::open(&aside.db()).is_ok(), "without the log, a new store");
+}
+
 #[test]
 fn an_empty_file_is_refused_not_taken_for_a_new_store() {
     let dir = TempDir::new("empty-file");
