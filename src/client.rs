@@ -648,6 +648,22 @@ impl Client {
         self.send_raw(&encode(msg)?)
     }
 
+    /// [`send`](Client::send), given up at `deadline` if the server stops reading: a Pong sent
+    /// while waiting for a reply must not hold the wait past its end (a hostile home server
+    /// flooding Pings and reading nothing held a check twice its deadline).
+    fn send_by(&mut self, msg: &Msg<'_>, deadline: Instant) -> Result<(), ClientError> {
+        let before = self.stream.tcp().write_timeout()?;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        self.stream
+            .tcp()
+            .set_write_timeout(Some(before.map_or(left, |b| b.min(left))))?;
+        let sent = self.send(msg);
+        self.stream.tcp().set_write_timeout(before)?;
+        sent
+    }
+
     /// Sends bytes as they are (tests use this for broken frames).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.stream.write_all(bytes)?;
@@ -757,7 +773,7 @@ impl Client {
                 continue;
             };
             match msg {
-                Msg::Ping(p) => self.send(&Msg::Pong(p))?,
+                Msg::Ping(p) => self.send_by(&Msg::Pong(p), deadline)?,
                 Msg::Bye(b) => return Err(ClientError::dropped(b.code, b.reason)),
                 Msg::Error(e) if e.seq == Some(seq) => {
                     let mut r = ClientError::refused(e.code, e.reason);
@@ -839,10 +855,14 @@ impl Client {
     /// server had queued for this connection has been read when this returns.
     pub fn bye(mut self, reason: Option<&str>, wait: Duration) {
         let reason = reason.map(|r| clip(r, MAX_REASON));
-        if self.send(&Msg::Bye(Bye { code: 0, reason })).is_err() {
+        let deadline = Instant::now() + wait;
+        // Within `wait` too, if the server stopped reading.
+        if self
+            .send_by(&Msg::Bye(Bye { code: 0, reason }), deadline)
+            .is_err()
+        {
             return;
         }
-        let deadline = Instant::now() + wait;
         // Until an error: the close, or the deadline however slowly frames come.
         while self.recv_by(Some(deadline)).is_ok() {}
     }

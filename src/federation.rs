@@ -972,6 +972,46 @@ mod tests {
         assert!(h.busy.is_empty(), "{:?}", h.busy);
     }
 
+    /// Found by QA: a home that waits, then floods Pings and reads nothing, held a check about
+    /// twice its deadline, each Pong's write bounded by the socket's timeout, not the check's.
+    #[test]
+    fn a_home_flooding_pings_it_does_not_read_cannot_hold_a_check_past_its_deadline() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (v, _poll) = verifier(vec![listed(&l)]);
+        let home = thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 512];
+            let _ = s.read(&mut b);
+            thread::sleep(DEADLINE * 3 / 5);
+            let ping = Msg::Ping(crate::proto::Ping { seq: None, time: 1 })
+                .to_frame()
+                .unwrap();
+            let flood: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 4096).collect();
+            s.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+            // Until the checker hangs up (or a bound, should it not).
+            let until = Instant::now() + DEADLINE * 2;
+            while Instant::now() < until {
+                match s.write_all(&flood) {
+                    Err(e)
+                        if !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let start = Instant::now();
+        assert!(matches!(ask(&v, 1).vouched, Vouched::Unreachable(_)));
+        let took = start.elapsed();
+        assert!(took < DEADLINE + Duration::from_millis(1500), "took {took:?}");
+        home.join().unwrap();
+    }
+
     #[test]
     fn dropping_the_verifier_does_not_wait_for_checks_in_progress() {
         // A home that accepts and never answers: each check takes the whole deadline.
