@@ -488,9 +488,13 @@ impl Shared {
         let now = crate::client::unix_ms();
         let answered = |why: String| Failure { why, answered: true };
         Ok(match reply.msg() {
-            Ok(Msg::Vouch(v)) if v.user.as_str() == &*job.user && v.valid => {
+            // A yes whose token has expired by its own word is none (PROTOCOL.md §4: `valid`
+            // means unexpired).
+            Ok(Msg::Vouch(v))
+                if v.user.as_str() == &*job.user && v.valid && v.until.is_none_or(|u| u > now) =>
+            {
                 // A yes without an expiry holds for one token lifetime at most (the core caps it).
-                Ok(Vouched::Yes(v.until.unwrap_or(u64::MAX).max(now)))
+                Ok(Vouched::Yes(v.until.unwrap_or(u64::MAX)))
             }
             Ok(Msg::Vouch(_)) => Ok(Vouched::No),
             Ok(other) => Err(answered(format!(
@@ -970,6 +974,33 @@ mod tests {
             h.finished(home);
         }
         assert!(h.busy.is_empty(), "{:?}", h.busy);
+    }
+
+    /// Found by QA: a yes whose `until` had passed (1970) let the user in.
+    #[test]
+    fn a_yes_for_a_token_expired_by_its_own_word_is_a_no() {
+        use crate::proto::{Status, Vouch, decode_frame};
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (v, _poll) = verifier(vec![listed(&l)]);
+        let home = thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 512];
+            let n = s.read(&mut b).unwrap();
+            let Ok(Status::Complete((Ok(Msg::Verify(asked)), _))) = decode_frame(&b[..n]) else {
+                panic!("not a Verify")
+            };
+            let stale = Vouch {
+                seq: asked.seq,
+                user: asked.user,
+                valid: true,
+                until: Some(1),
+            };
+            s.write_all(&Msg::Vouch(stale).to_frame().unwrap()).unwrap();
+            thread::sleep(Duration::from_millis(200));
+        });
+        assert!(matches!(ask(&v, 1).vouched, Vouched::No));
+        home.join().unwrap();
     }
 
     /// Found by QA: a home that waits, then floods Pings and reads nothing, held a check about

@@ -687,6 +687,11 @@ impl Server {
         let foreign = !m.user.is_local() && m.user.domain() != &*self.domain;
         match (foreign, m.token) {
             (true, Some(token)) if m.auth.is_none() => return self.foreign_ident(conn, m, token, now, out),
+            // PROTOCOL.md §4: a token with `auth` is 601 at once, whoever's ID it names.
+            (_, Some(_)) if m.auth.is_some() => {
+                let reason = "a token or a password, not both: a token alone, for users of other domains";
+                return self.fail(conn, m.seq, ErrorCode::BadCredentials, reason, out);
+            }
             (true, _) if self.federation.foreign.admits(m.user.domain()) => {
                 // The domain goes with the refusal: it is the audience the client's home server
                 // must make a token for.

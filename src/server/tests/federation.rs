@@ -241,6 +241,23 @@ fn vouch(r: &mut Rig, conn: ConnId, user: &str, token: &[u8], answer: Vouched) -
     r.out.take(conn)
 }
 
+/// Found by QA: a foreign ID with a token and `auth` got 400 foreign_id ("need a token"),
+/// though it sent one; PROTOCOL.md §4 answers a token with `auth` 601 at once.
+#[test]
+fn a_token_with_a_password_mechanism_is_refused_at_once() {
+    let mut r = admitting_foo();
+    let token = [7; 32];
+    for user in ["alice@foo.org", "bob@example.com"] {
+        let m = Msg::Ident(Ident {
+            token: Some(&token),
+            auth: Some(1),
+            ..Ident::new(Some(1), &[1], n(user))
+        });
+        assert_eq!(r.send(0, m), ["Error 601 bad_credentials seq=Some(1)"], "{user}");
+        assert!(r.out.token_checks.is_empty(), "no home asked");
+    }
+}
+
 #[test]
 fn token_checks_are_limited_like_password_attempts() {
     let mut r = admitting_foo();
