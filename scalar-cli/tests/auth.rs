@@ -146,6 +146,11 @@ fn a_kill_or_hangup_at_the_password_prompt_ends_its_line_with_the_echo_on() {
             0,
             "the echo is off after signal {sig}"
         );
+        // The pty's reader may not have taken the last bytes yet when the exit is seen.
+        let deadline = std::time::Instant::now() + STEP;
+        while p.text().len() == end && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let text = p.text();
         assert!(
             text[end..].starts_with('\n') || text[end..].starts_with("\r\n"),
