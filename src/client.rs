@@ -825,8 +825,11 @@ impl Client {
         build: impl FnOnce(Option<u32>) -> Msg<'a>,
     ) -> Result<Frame, ClientError> {
         let seq = self.seq();
-        self.send(&build(Some(seq)))?;
-        self.reply(seq, Instant::now() + timeout)
+        let deadline = Instant::now() + timeout;
+        // The request's write within its time too: a server (or a home server asked on a kept
+        // connection) that stopped reading must not hold it longer.
+        self.send_by(&build(Some(seq)), deadline)?;
+        self.reply(seq, deadline)
     }
 
     /// Measures a round trip with Ping, in milliseconds.

@@ -5,10 +5,10 @@
 //! put its last words there, as a line from anyone (`10:42:14 0badc0de bob: ...`) or from the
 //! client itself (`error: ...`). Folded here, every continuation starts under the text, marked
 //! as one, as a newline in a message does (render.rs). The width of each character is taken
-//! as at least what the terminal gives it (an emoji made wide by U+FE0F as wide; East Asian
-//! ambiguous characters such as `①` or `…` as wide in a Chinese, Japanese or Korean locale,
-//! whose terminals may draw them so), so the terminal does not reach its edge first; at worst
-//! a line folds a little early.
+//! as at least what a terminal may give it (an emoji made wide by U+FE0F as wide; a mark as a
+//! column, as some terminals draw spacing vowel signs; every character not ASCII as wide in a
+//! Chinese, Japanese or Korean locale, whose terminals may draw ambiguous ones so), so the
+//! terminal does not reach its edge first; at worst a line folds a little early.
 
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthChar;
@@ -59,15 +59,25 @@ impl Ambiguous {
     }
 }
 
-/// The columns `c` may take after a character that took `before`.
+/// The columns `c` may take after a character that took `before`: never fewer than a
+/// terminal gives it, so more at times.
 fn width(c: char, before: usize, ambiguous: Ambiguous) -> usize {
     match (c, ambiguous) {
         // Emoji presentation: a narrow symbol before it is drawn wide.
         ('\u{fe0f}', _) => usize::from(before == 1),
+        // What hidden.rs lets through only where it joins or varies what is drawn: nothing
+        // of its own.
+        ('\u{200c}' | '\u{200d}' | '\u{fe00}'..='\u{fe0e}' | '\u{e0000}'..='\u{e0fff}', _) => 0,
         // A flag's two letters: drawn two columns each by some terminals.
         ('\u{1f1e6}'..='\u{1f1ff}', _) => 2,
-        (_, Ambiguous::Narrow) => c.width().unwrap_or(0),
-        (_, Ambiguous::Wide) => c.width_cjk().unwrap_or(0),
+        // unicode-width gives marks none, spacing vowel signs among them (Tamil's ா, which a
+        // terminal draws a column wide): a column each, which folds text with marks early
+        // rather than late.
+        (_, Ambiguous::Narrow) => c.width().unwrap_or(0).max(1),
+        // Where ambiguous characters are wide, so may any letter not ASCII be (unicode-width
+        // counts Greek and Cyrillic narrow even there; xterm -cjk_width does not).
+        (_, Ambiguous::Wide) if !c.is_ascii() => c.width_cjk().unwrap_or(0).max(2),
+        (_, Ambiguous::Wide) => c.width_cjk().unwrap_or(0).max(1),
     }
 }
 
@@ -125,12 +135,16 @@ pub fn fold(text: &str, columns: usize, ambiguous: Ambiguous) -> String {
             f.out.push('\n');
             f.col = 0;
         } else if g == "\x1b" {
+            // A CSI sequence of the client's own: `[`, then up to its final byte (@ to ~).
             f.out.push_str(g);
+            let mut opened = false;
             for h in graphemes.by_ref() {
                 f.out.push_str(h);
-                if h.bytes().all(|b| b.is_ascii_alphabetic()) {
+                let first = h.bytes().next().unwrap_or(b'@');
+                if opened && (b'@'..=b'~').contains(&first) {
                     break;
                 }
+                opened = true;
             }
         } else {
             match cluster_width(g, ambiguous) {
@@ -191,6 +205,28 @@ mod tests {
         assert_eq!((first(Narrow), first(Wide)), (80, 40));
     }
 
+    /// Found by review: Tamil's vowel sign ா, which unicode-width counts 0 and terminals draw
+    /// a column wide, let a padded line reach the edge unfolded; so did Cyrillic in a CJK
+    /// terminal, which draws it wide.
+    #[test]
+    fn what_a_terminal_may_draw_wider_is_counted_so() {
+        let forged = "10:42:14 0badc0de bob: hi";
+        let tamil = format!("10:42:14 4131c8f7 mallory: {}{forged}", "\u{bbe}".repeat(53));
+        let folded = fold(&tamil, 80, Narrow);
+        assert!(folded.lines().count() > 1, "{folded}");
+        assert!(
+            folded.lines().skip(1).all(|l| l.starts_with("         | ")),
+            "{folded}"
+        );
+        let cyrillic = format!("{}{forged}", "ж".repeat(40));
+        let folded = fold(&cyrillic, 80, Wide);
+        assert!(folded.lines().count() > 1, "{folded}");
+        assert!(
+            folded.lines().skip(1).all(|l| l.starts_with("         | ")),
+            "{folded}"
+        );
+    }
+
     /// Found by QA: flags, emoji sequences and U+FE0F were cut from what they belong to.
     #[test]
     fn graphemes_are_not_cut() {
@@ -227,12 +263,10 @@ mod tests {
     fn colour_takes_no_room_and_marks_stay_with_their_letter() {
         let painted = format!("\x1b[31m{}\x1b[0m", "a".repeat(80));
         assert_eq!(fold(&painted, 80, Narrow), painted);
+        // A mark counts a column (some are drawn one), and goes with its letter.
         let text = format!("{}e\u{301}", "a".repeat(79));
-        assert_eq!(
-            fold(&text, 80, Narrow),
-            text,
-            "the accent is on the 80th column's letter"
-        );
+        let folded = format!("{}\n         | e\u{301}", "a".repeat(79));
+        assert_eq!(fold(&text, 80, Narrow), folded);
         // Lines already short, and a narrow terminal, are left alone.
         assert_eq!(fold("a\nb\n", 80, Narrow), "a\nb\n");
         let long = "x".repeat(100);

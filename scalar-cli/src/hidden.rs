@@ -6,10 +6,13 @@
 //! or carry text nobody sees (tag characters, runs of variation selectors).
 //!
 //! Some of those draw nothing but are needed where they are: joiners in emoji sequences and in
-//! the Arabic and Indic scripts (Persian's ZWNJ), variation selectors after the character they
-//! select a form of, tag characters in a subdivision flag (England's: 🏴 `gbeng` cancel-tag).
-//! They pass only there; anywhere else (beside Latin, Greek or Cyrillic letters, after another
-//! of their kind, in a run of tags that spells no flag) they are shown by code point.
+//! the Arabic and Indic scripts (Persian's ZWNJ, a virama's ZWJ), variation selectors after
+//! the kinds of character they select a form of (emoji and symbols, Han, Myanmar), the tag
+//! characters of the three flags that use them (England, Scotland, Wales), Mongolian's vowel
+//! separator between Mongolian letters. They pass only there; anywhere else (beside Latin,
+//! Greek or Cyrillic letters, after another of their kind, in a run of tags that spells no
+//! such flag) they are shown by code point. Within those kinds a selector may still select
+//! nothing (a Han character has few registered variants): a few bits, not a hidden text.
 
 use std::iter::Peekable;
 use std::str::Chars;
@@ -33,10 +36,10 @@ fn always(c: char) -> bool {
         // Line and paragraph separators: a terminal may break the line there.
         | 0x2028 | 0x2029
         // Soft hyphen, combining grapheme joiner, Hangul fillers, Khmer inherent vowels,
-        // Mongolian vowel separator, zero-width space, word joiner and invisible operators,
+        // zero-width space, word joiner and invisible operators,
         // deprecated format characters, zero-width no-break space, interlinear annotation,
         // shorthand format controls, invisible musical formatting, the language tag.
-        | 0x00ad | 0x034f | 0x115f | 0x1160 | 0x17b4 | 0x17b5 | 0x180e | 0x200b
+        | 0x00ad | 0x034f | 0x115f | 0x1160 | 0x17b4 | 0x17b5 | 0x200b
         | 0x2060..=0x2064 | 0x206a..=0x206f | 0x3164 | 0xfeff | 0xffa0 | 0xfff9..=0xfffb
         | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a | 0xe0001
         // Default-ignorable code points not assigned yet: drawn as nothing by some terminals,
@@ -67,23 +70,50 @@ fn is_han(c: char) -> bool {
     matches!(u32::from(c), 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0x20000..=0x3ffff)
 }
 
-/// A character a variation selector may follow: one that draws something and is not ASCII
-/// (a digit's keycap aside), nor itself one that draws nothing.
-fn is_base(c: char) -> bool {
-    !c.is_ascii()
-        && !always(c)
-        && !matches!(c, ZWNJ | ZWJ | '\u{fe00}'..='\u{fe0f}' | '\u{e0000}'..='\u{e0fff}')
+fn is_mongolian(c: char) -> bool {
+    ('\u{1820}'..='\u{18af}').contains(&c)
 }
 
-/// The tag characters (and cancel tag) of a subdivision flag starting at `rest`, just after
-/// its black flag: 3 to 6 tags of lowercase letters and digits, then the cancel tag. 0 if
-/// what follows is no such flag.
+/// The viramas of the Indic scripts, after which ZWJ asks for a half or final form, whatever
+/// follows (Malayalam's chillu, Bengali's khanda ta in their older spelling).
+fn is_virama(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x094d
+            | 0x09cd
+            | 0x0a4d
+            | 0x0acd
+            | 0x0b4d
+            | 0x0bcd
+            | 0x0c4d
+            | 0x0ccd
+            | 0x0d4d
+            | 0x0dca
+            | 0x1039
+            | 0x17d2
+    )
+}
+
+/// What the standardized variation sequences (U+FE00–FE0D) vary: mathematical and other
+/// symbols, Myanmar, Mongolian, Phags-pa, Han.
+fn is_variable(c: char) -> bool {
+    is_han(c)
+        || is_mongolian(c)
+        || matches!(u32::from(c), 0x1000..=0x109f | 0x2100..=0x2bff | 0xa850..=0xa877)
+}
+
+/// The flags spelled with tag characters: England, Scotland, Wales (the only ones Unicode
+/// recommends; any other run of tags would carry text nobody sees).
+const TAG_FLAGS: [&str; 3] = ["gbeng", "gbsct", "gbwls"];
+
+/// The tag characters (and cancel tag) of such a flag starting at `rest`, just after its
+/// black flag; 0 if what follows is none.
 fn flag_tags(rest: Peekable<Chars<'_>>) -> usize {
-    let mut n = 0;
-    for c in rest {
+    let mut spelled = String::new();
+    for c in rest.take(6) {
         match c {
-            '\u{e0030}'..='\u{e0039}' | '\u{e0061}'..='\u{e007a}' if n < 6 => n += 1,
-            CANCEL_TAG if n >= 3 => return n + 1,
+            CANCEL_TAG if TAG_FLAGS.contains(&spelled.as_str()) => return spelled.len() + 1,
+            '\u{e0061}'..='\u{e007a}' => spelled.push(char::from_u32(u32::from(c) - 0xe0000).unwrap_or('?')),
             _ => return 0,
         }
     }
@@ -114,20 +144,19 @@ impl Iterator for Marked<'_> {
         let c = self.chars.next()?;
         let (before, after) = (self.before, self.chars.peek().copied());
         let both = |f: fn(char) -> bool| before.is_some_and(f) && after.is_some_and(f);
-        let after_base = before.is_some_and(is_base);
         let shown = match c {
-            ZWJ => !(both(is_emoji) || both(is_joining)),
+            ZWJ => !(both(is_emoji) || both(is_joining) || before.is_some_and(is_virama)),
             ZWNJ => !both(is_joining),
             '\u{fe0e}' | '\u{fe0f}' => {
                 let keycap =
                     before.is_some_and(|b| matches!(b, '0'..='9' | '#' | '*')) && after == Some(KEYCAP);
-                !(after_base || keycap)
+                // After an emoji, but not after U+FE0F itself (a run of selectors).
+                !(before.is_some_and(|b| is_emoji(b) && b != '\u{fe0f}') || keycap)
             }
-            '\u{fe00}'..='\u{fe0d}' => !after_base,
+            '\u{fe00}'..='\u{fe0d}' => !before.is_some_and(is_variable),
             '\u{e0100}'..='\u{e01ef}' => !before.is_some_and(is_han),
-            '\u{180b}'..='\u{180d}' | '\u{180f}' => {
-                !before.is_some_and(|b| ('\u{1820}'..='\u{18af}').contains(&b))
-            }
+            '\u{180b}'..='\u{180d}' | '\u{180f}' => !before.is_some_and(is_mongolian),
+            '\u{180e}' => !both(is_mongolian),
             '\u{e0020}'..=CANCEL_TAG if self.flag_left > 0 => {
                 self.flag_left -= 1;
                 false
@@ -177,6 +206,37 @@ mod tests {
         let fine = "👨\u{200d}👩\u{200d}👧 🏳\u{fe0f}\u{200d}🌈 👩🏽\u{200d}💻 \
                     \u{645}\u{6cc}\u{200c}\u{62e}\u{648} \u{915}\u{94d}\u{200d}\u{937}";
         assert!(shown(fine).is_empty(), "{:?}", shown(fine));
+    }
+
+    /// Found by the second review: selectors passed after any letter not ASCII, tags that
+    /// spelled any 3-6 letters passed as a flag; and some needed characters were shown.
+    #[test]
+    fn only_what_a_script_or_emoji_needs_passes() {
+        assert_eq!(
+            shown("café\u{fe00} п\u{fe00}ароль é\u{fe0e}"),
+            ['\u{fe00}', '\u{fe00}', '\u{fe0e}']
+        );
+        assert!(
+            shown("≤\u{fe00} 葛\u{fe00} ☺\u{fe0e}").is_empty(),
+            "symbols, Han, emoji"
+        );
+        let tags = |s: &str| -> String {
+            s.chars()
+                .map(|c| char::from_u32(0xe0000 + u32::from(c)).unwrap())
+                .collect()
+        };
+        let wire = format!("\u{1f3f4}{}\u{e007f}", tags("wire50"));
+        assert_eq!(shown(&wire).len(), 7, "no such flag: its tags shown");
+        let scotland = format!("\u{1f3f4}{}\u{e007f}", tags("gbsct"));
+        assert!(shown(&scotland).is_empty());
+        // Mongolian's vowel separator between its letters; ZWJ after a virama at a word's
+        // end (Malayalam's chillu, Bengali's khanda ta, as once spelled).
+        assert!(shown("\u{182c}\u{1820}\u{1833}\u{1820}\u{180e}\u{1820}").is_empty());
+        assert!(
+            shown("\u{d05}\u{d35}\u{d28}\u{d4d}\u{200d} \u{9b9}\u{9a0}\u{9be}\u{9a4}\u{9cd}\u{200d} ")
+                .is_empty()
+        );
+        assert_eq!(shown("a\u{180e}b"), ['\u{180e}']);
     }
 
     /// Found by review: anything after a black flag passed as its tags.
