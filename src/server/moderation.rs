@@ -443,8 +443,11 @@ impl Server {
             Action::Transfer if &*room.owner != target => {
                 let old = std::mem::replace(&mut room.owner, target.into());
                 set(&mut room.rules_mut().ops, target, false);
-                // A channel whose owner's account was deleted has none (see saved.rs).
-                if !old.is_empty() {
+                // A channel whose owner's account was deleted has none (see saved.rs). In a
+                // kept channel only an account holds a role (a guest who made it and hands it
+                // to a user who logged in is not listed as an operator it cannot be).
+                let kept = room.lasting || keep;
+                if !old.is_empty() && (!kept || self.accounts.names.contains_key(&*old)) {
                     set(&mut room.rules_mut().ops, &old, true);
                 }
                 if room.lasting {

@@ -693,6 +693,29 @@ fn a_kept_channel_gives_roles_only_to_accounts_and_keeps_squatters_out() {
     assert_eq!(r.sub(2, CH), ["Error 804 invite_only seq=Some(2)"]);
 }
 
+/// Found by QA: a guest's channel handed to a user who logged in became kept, with the guest
+/// listed among its operators, a role no session of that name could hold there (and which a
+/// restart dropped).
+#[test]
+fn a_guest_handing_its_channel_to_an_account_is_not_left_an_operator_of_it() {
+    let mut r = rig(Policy::Open, false);
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    r.out.take(0);
+    act(&mut r, 1, Action::Transfer, "alice@example.com", None);
+    r.out.take(0);
+    assert!(
+        r.server.rooms.get(CH).is_some_and(|room| room.lasting),
+        "kept now"
+    );
+    assert_eq!(
+        r.send(0, targets(CH, Action::Op, 10, None)),
+        [r#"TargetList op 1 ["alice@example.com"] None"#]
+    );
+}
+
 #[test]
 fn admins_are_operators_of_every_channel_when_they_speak_too() {
     let mut r = rig(Policy::Open, false);
