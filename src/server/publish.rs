@@ -33,7 +33,12 @@ impl Server {
             }
             let failing = self.history.as_ref().is_some_and(|h| h.failing);
             if !failing {
-                // (A Message the store refuses says nothing, and keeps no channel.)
+                // (A Message the store refuses says nothing, and keeps no channel.) A kept
+                // room's first use is saved with this Message, in its transaction: a restart
+                // keeps a room something was said in, and only such a room.
+                if room.lasting && !room.used {
+                    self.unsaved.insert(m.topic.as_str().into());
+                }
                 room.used = true;
                 room.spend(who, now.mono);
                 paced = room.is_paced();

@@ -327,9 +327,17 @@ impl Server {
                 BAN_REASONS => reasons_of(&v, &mut cut).map(|r| self.ban_reasons = r),
                 MOTD => motd_of(&v, &mut cut).map(|m| self.motd = Some(m)),
                 channel if !is_kind(channel, Kind::Channel) => None,
-                channel => room_of(&v, &mut cut).map(|r| {
-                    self.own_lasting(channel, &r.owner);
-                    self.rooms.insert(channel.into(), Box::new(r));
+                channel => room_of(&v, &mut cut).map(|r| match r.used {
+                    true => {
+                        self.own_lasting(channel, &r.owner);
+                        self.rooms.insert(channel.into(), Box::new(r));
+                    }
+                    // Made and left unused when the server stopped: it ends, as it would have
+                    // with its last subscriber, and its saved state goes.
+                    false => {
+                        log::info!("{channel}: nothing was said or set in it: not kept");
+                        self.mark(channel);
+                    }
                 }),
             };
             match restored {
@@ -452,7 +460,7 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 14);
+    o.head(MAP, 15);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
@@ -480,6 +488,7 @@ fn room_bytes(r: &Room) -> Vec<u8> {
         Some(l) => o.text("life").head(UINT, l),
         None => o.text("life").null(),
     };
+    o.text("used").0.push(if r.used { 0xf5 } else { 0xf4 });
     o.0
 }
 
@@ -587,7 +596,8 @@ fn is_user(name: &str) -> bool {
 fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     let owner = field(v, "owner")?.as_text().filter(|o| is_user(o))?;
     let mut r = Room::new(owner.into(), true, uint(v, "created")?);
-    r.used = true;
+    // Saved before this field existed: taken as used, as then.
+    r.used = field(v, "used").and_then(Value::as_bool).unwrap_or(true);
     r.rules_mut().ops = texts(v, "ops", is_user, cut);
     r.rules_mut().voiced = texts(v, "voiced", is_user, cut);
     r.rules_mut().invited = texts(v, "invited", is_user, cut);

@@ -3,6 +3,7 @@
 use super::auth::rig;
 use super::*;
 use crate::server::{AdminPolicy, Policy, ServerBan};
+use std::collections::HashMap;
 
 const CH: &str = "#meta@example.com";
 
@@ -494,6 +495,50 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     assert_eq!(
         r.send(3, targets("!server@example.com", Action::Ban, 100, None)),
         ["Error 800 not_operator seq=Some(9)"]
+    );
+}
+
+/// Found by QA: a kept channel nothing was said in came back after a restart, kept for its
+/// maker (and for 90 days) though it would have ended with its last subscriber. Its first use
+/// is saved with the Message that uses it, so a restart keeps exactly the rooms used.
+#[test]
+fn a_restart_keeps_the_rooms_something_was_said_in_and_no_other() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.log_in(0, "alice");
+    r.sub(0, "#idle@example.com");
+    r.sub(0, "#used@example.com");
+    r.advance(Duration::from_secs(1));
+    r.say(0, "#used@example.com", "hi");
+    let carried = r.out.to_store.iter().position(|s| s == "save #used@example.com");
+    let stored = r.out.to_store.iter().rposition(|s| s.starts_with("persist"));
+    assert!(
+        carried.is_some() && carried < stored,
+        "saved with the Message: {:?}",
+        r.out.to_store
+    );
+    r.advance(Duration::from_secs(1));
+    // What the store holds: the latest value of each key.
+    let mut state: HashMap<String, Vec<u8>> = HashMap::new();
+    for (k, v) in r.out.saved.drain(..) {
+        match v {
+            Some(v) => state.insert(k, v),
+            None => state.remove(&k),
+        };
+    }
+    let mut again = Rig::new(Limits::default());
+    again.keep_history(crate::store::Fsync::Batched, 4);
+    again.server.restore(state.into_iter().collect());
+    assert!(again.server.rooms.contains_key("#used@example.com"));
+    assert!(!again.server.rooms.contains_key("#idle@example.com"), "not kept");
+    again.advance(Duration::from_secs(1));
+    assert!(
+        again
+            .out
+            .saved
+            .iter()
+            .any(|(k, v)| k == "#idle@example.com" && v.is_none()),
+        "its saved state goes"
     );
 }
 

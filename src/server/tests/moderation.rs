@@ -1022,6 +1022,8 @@ fn an_account_deleted_and_made_again_while_the_server_was_down_holds_nothing_of_
     act(&mut r, 0, Action::Invite, "carol@example.com", None);
     log_in_alice(&mut r, 2);
     r.sub(2, ALICE);
+    // Used, or a restart would not keep it anyway.
+    r.say(2, ALICE, "mine");
     r.advance(Duration::from_secs(1));
     let mut state: Vec<(String, Vec<u8>)> =
         r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
