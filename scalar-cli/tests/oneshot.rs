@@ -186,12 +186,17 @@ fn send_without_an_answer_says_the_message_may_still_be_published() {
         "{}",
         r.stderr
     );
-    // A refusal says it was not: no such doubt.
+    // A refusal says it was not: no such doubt. With stdin, how many went before, none too.
     let mut send = cli(&server, &home);
-    send.args(["--id", "alice", "send", "carol@localhost", "hello"]);
-    let r = run(send, b"");
+    send.args(["--id", "alice", "send", "carol@localhost"]);
+    let r = run(send, b"hello\n");
     assert_eq!(r.code(), REFUSED, "{}", r.stderr);
     assert!(!r.stderr.contains("may still be published"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("0 message(s) before line 1 were sent"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Found by review: `listen` on a terminal printed a message padded to its edge as one line,

@@ -329,9 +329,10 @@ impl Server {
                 s.user.as_deref() == Some(m.target) && (s.authenticated || !room.lasting)
             };
             if self.members(channel, here).is_empty() {
-                let reason = match room.lasting {
+                let anyhow = |s: &super::session::Session| s.user.as_deref() == Some(m.target);
+                let reason = match room.lasting && !self.members(channel, anyhow).is_empty() {
                     true => format!(
-                        "{} has no session logged in to an account here in {channel}, which is kept",
+                        "{} is in {channel}, which is kept, but not logged in to an account here",
                         m.target
                     ),
                     false => format!("{} is not in {channel}", m.target),

@@ -154,9 +154,7 @@ pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliE
                     continue;
                 }
                 publish(&mut conn, &text).inspect_err(|_| {
-                    if sent > 0 {
-                        note(&format!("{sent} message(s) before line {line_no} were sent"));
-                    }
+                    note(&format!("{sent} message(s) before line {line_no} were sent"));
                 })?;
                 sent += 1;
             }

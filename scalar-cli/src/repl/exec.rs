@@ -325,7 +325,8 @@ fn why_not(e: &ReqError) -> Option<&'static str> {
     };
     match ErrorCode::from_u16(*code)? {
         ErrorCode::Banned => Some("you are banned from it"),
-        ErrorCode::InviteOnly => Some("it is invite-only; an operator can /invite you"),
+        // (scalard's reason goes on: ask an operator to invite you.)
+        ErrorCode::InviteOnly => Some("it is invite-only"),
         ErrorCode::RegisteredOnly => Some("it admits only users who logged in with a password"),
         _ => None,
     }

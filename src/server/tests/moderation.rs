@@ -716,6 +716,34 @@ fn a_guest_handing_its_channel_to_an_account_is_not_left_an_operator_of_it() {
     );
 }
 
+/// Found by QA: a transfer of a kept channel to an account not in it was refused as if it
+/// were there without a login.
+#[test]
+fn a_kept_channel_s_transfer_says_whether_the_target_is_in_it_at_all() {
+    let mut r = rig(Policy::Open, false);
+    kept_with_bob(&mut r);
+    let refused = |r: &mut Rig, target: &str| {
+        r.out.take(0);
+        let m = Mod {
+            seq: Some(7),
+            topic: n(CH),
+            action: Action::Transfer,
+            target,
+            reason: None,
+        };
+        r.feed(0, &frame(Msg::Mod(m)));
+        r.error_reason(0).unwrap_or_default()
+    };
+    let accounts = ["alice@example.com", "carol@example.com"];
+    r.server.set_accounts(made(&accounts), &mut r.out);
+    // carol has an account, and no session in the channel.
+    let carol = refused(&mut r, "carol@example.com");
+    assert!(
+        carol.ends_with("carol@example.com is not in #mod@example.com"),
+        "{carol}"
+    );
+}
+
 #[test]
 fn admins_are_operators_of_every_channel_when_they_speak_too() {
     let mut r = rig(Policy::Open, false);
