@@ -98,25 +98,59 @@ struct Folder<'o> {
     out: &'o mut String,
     col: usize,
     columns: usize,
+    /// The last space on this line: where it is in `out`, and the column after it. A line
+    /// is folded there when it can be, between words, rather than within one.
+    space: Option<(usize, usize)>,
 }
 
 impl Folder<'_> {
-    /// Writes `s`, `width` columns, on this line if it fits, else on a new continuation line.
+    /// The columns a continuation line starts with.
+    const PREFIX: usize = INDENT + CONTINUED.len();
+
+    /// Writes `s`, `width` columns, on this line if it fits, else on a new continuation line
+    /// (with the word it ends, if that fits there).
     fn put(&mut self, s: &str, width: usize) {
         if self.col + width > self.columns {
+            let word = self
+                .space
+                .filter(|&(_, after)| Self::PREFIX + self.col - after + width <= self.columns);
+            let tail = match word {
+                Some((at, after)) => {
+                    let tail = self.out.split_off(at + 1);
+                    self.out.truncate(at);
+                    Some((tail, self.col - after))
+                }
+                None => None,
+            };
             self.out.push('\n');
             self.out.extend(std::iter::repeat_n(' ', INDENT));
             self.out.push_str(CONTINUED);
-            self.col = INDENT + CONTINUED.len();
+            self.col = Self::PREFIX;
+            self.space = None;
+            if let Some((tail, w)) = tail {
+                self.out.push_str(&tail);
+                self.col += w;
+            }
         }
         self.out.push_str(s);
         self.col += width;
+        if s == " " {
+            self.space = Some((self.out.len() - 1, self.col));
+        }
+    }
+
+    /// A line of the text ends.
+    fn newline(&mut self) {
+        self.out.push('\n');
+        self.col = 0;
+        self.space = None;
     }
 }
 
 /// `text` (lines ending in newlines, or not) with every line wider than `columns` folded to
-/// it, between graphemes, so that a flag or an emoji sequence is not cut in two (one wider
-/// than a line is folded between its characters). The client's own colour sequences
+/// it: at its last space if the word after it fits the next line, else between graphemes, so
+/// that a flag or an emoji sequence is not cut in two (one wider than a line is folded between
+/// its characters). The client's own colour sequences
 /// (`ESC [ ... m`; text from the network has none left, render.rs) take no room.
 pub fn fold(text: &str, columns: usize, ambiguous: Ambiguous) -> String {
     if columns < MIN_COLUMNS {
@@ -127,13 +161,13 @@ pub fn fold(text: &str, columns: usize, ambiguous: Ambiguous) -> String {
         out: &mut out,
         col: 0,
         columns,
+        space: None,
     };
-    let room = columns - INDENT - CONTINUED.len();
+    let room = columns - Folder::PREFIX;
     let mut graphemes = text.graphemes(true);
     while let Some(g) = graphemes.next() {
         if g == "\n" {
-            f.out.push('\n');
-            f.col = 0;
+            f.newline();
         } else if g == "\x1b" {
             // A CSI sequence of the client's own: `[`, then up to its final byte (@ to ~).
             f.out.push_str(g);
@@ -257,6 +291,28 @@ mod tests {
         // One wider than a line (a ZWJ run) is folded between its characters.
         let run = vec!["👨"; 40].join("\u{200d}");
         assert!(widest(&fold(&run, 40, Narrow), Narrow) <= 40);
+    }
+
+    /// Found by QA: text was folded within words (`the c | urrent topic`).
+    #[test]
+    fn lines_fold_between_words_when_they_can() {
+        let words = "the current topic and its members, listed with their roles ".repeat(4);
+        let folded = fold(&words, 40, Narrow);
+        assert!(widest(&folded, Narrow) <= 40, "{folded}");
+        for line in folded.lines() {
+            let text = line.trim_start_matches(' ').trim_start_matches(CONTINUED);
+            for word in text.split(' ') {
+                assert!(words.split(' ').any(|w| w == word), "{word:?} cut, in:\n{folded}");
+            }
+        }
+        assert_eq!(
+            folded.replace("\n         | ", " "),
+            words,
+            "only the spaces folded at go"
+        );
+        // A word longer than a line is still cut, where it must be.
+        let long = format!("a {}", "x".repeat(100));
+        assert!(widest(&fold(&long, 40, Narrow), Narrow) <= 40);
     }
 
     #[test]
