@@ -81,6 +81,9 @@ pub struct Unconfirmed {
     pub conn: Option<ConnId>,
     /// The Message's request number.
     pub seq: Option<u32>,
+    /// A reply the publisher gets after the echo: a SetMeta's Meta, behind the last of its
+    /// records, so that it says nothing is done before the change is on disk.
+    pub then: Option<Box<[u8]>>,
 }
 
 /// The position and time of each uncommitted Event of one scope, oldest first (bounded, with

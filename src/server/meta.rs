@@ -82,8 +82,15 @@ impl Server {
 
     /// Meta for `topic` as `conn` sees it: the reply to Sub, Unsub and SetMeta.
     fn meta(&mut self, conn: ConnId, seq: Option<u32>, topic: Name<'_>, out: &mut impl Outbox) {
+        if let Some(meta) = self.meta_of(conn, seq, topic) {
+            out.reply(conn, &Msg::Meta(meta));
+        }
+    }
+
+    /// The Meta of `topic` as `conn` sees it; `None` for a connection without a session.
+    fn meta_of<'a>(&'a self, conn: ConnId, seq: Option<u32>, topic: Name<'a>) -> Option<Meta<'a>> {
         let name = topic.as_str();
-        let Some(s) = self.session(conn) else { return };
+        let s = self.session(conn)?;
         let mut meta = match topic.kind() {
             // One the user blocks learns nothing of its presence (an Unsub's Meta).
             Kind::User if self.blocked(conn, topic).is_some() => Meta::new(seq, topic, false, 0),
@@ -110,7 +117,7 @@ impl Server {
             meta.role = self.who(conn).map(|w| room.role(w));
             meta.kept = Some(room.lasting);
         }
-        out.reply(conn, &Msg::Meta(meta));
+        Some(meta)
     }
 
     /// SetMeta: an operator changes the channel's description, modes or rate; each change is
@@ -160,7 +167,29 @@ impl Server {
             let record = super::moderation::record_of(None, m.topic, &change);
             self.emit(conn, record, Some(closed.unwrap_or(closed_either)), now, out);
         }
-        self.meta(conn, m.seq, m.topic, out);
+        // With `--fsync always` the records wait for their commit (the requester's input waits
+        // behind them): so does the Meta, which would otherwise say the change is done before
+        // it is on disk (found by QA: a crash then lost a change its Meta had confirmed).
+        let held = self
+            .history
+            .as_ref()
+            .filter(|h| h.fsync == crate::store::Fsync::Always)
+            .and_then(|h| h.unconfirmed.back())
+            .is_some_and(|u| u.conn == Some(conn));
+        if !held {
+            return self.meta(conn, m.seq, m.topic, out);
+        }
+        let frame = self
+            .meta_of(conn, m.seq, m.topic)
+            .and_then(|meta| Msg::Meta(meta).to_frame().ok());
+        match (
+            frame,
+            self.history.as_mut().and_then(|h| h.unconfirmed.back_mut()),
+        ) {
+            (Some(frame), Some(u)) => u.then = Some(frame.into_boxed_slice()),
+            // (One that fits no frame is logged as such.)
+            _ => self.meta(conn, m.seq, m.topic, out),
+        }
     }
 
     pub(super) fn topics(&mut self, conn: ConnId, m: Topics<'_>, out: &mut impl Outbox) {

@@ -177,6 +177,7 @@ impl Server {
                     rec,
                     conn: Some(conn),
                     seq: m.seq,
+                    then: None,
                 });
                 if let Some(s) = self.session_mut(conn) {
                     s.unconfirmed += 1;
@@ -435,6 +436,7 @@ impl Server {
             rec,
             conn: Some(conn),
             seq,
+            then: None,
         });
         if let Some(s) = self.session_mut(conn) {
             s.unconfirmed += 1;
@@ -457,6 +459,10 @@ impl Server {
         for u in abandoned {
             if let Some(c) = u.conn {
                 self.fail(c, u.seq, ErrorCode::StoreUnavailable, reason, out);
+                // A SetMeta's change is in force (until the server stops), as the Meta says.
+                if let Some(then) = u.then {
+                    out.send(c, &then);
+                }
                 if let Some(s) = self.session_mut(c) {
                     s.unconfirmed = 0;
                     s.waiting = false;
@@ -482,6 +488,9 @@ impl Server {
                     &mut self.stats,
                 );
                 Self::deliver(parts, (u.conn, &late), u.seq, event, out);
+            }
+            if let (Some(c), Some(then)) = (u.conn, &u.then) {
+                out.send(c, then);
             }
             // After the echo, and whatever happened to it: the publisher must never be left
             // owed an echo that will not come.

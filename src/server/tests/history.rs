@@ -1260,7 +1260,11 @@ fn set_meta(r: &mut Rig, conn: ConnId, topic: &str, subject: Option<&str>, modes
         modes: Some(modes),
         rate: None,
     };
-    let got = r.send(conn, Msg::SetMeta(m));
+    let mut got = r.send(conn, Msg::SetMeta(m));
+    // Under `--fsync always` the Meta comes once the records are on disk.
+    let pos = r.server.history.as_ref().map_or(0, |h| h.last_pos);
+    r.server.store_done(Done::Committed(pos), &mut r.out);
+    got.extend(r.out.take(conn));
     assert!(got.iter().any(|f| f.starts_with("Meta")), "{got:?}");
 }
 

@@ -632,6 +632,35 @@ fn with_fsync_always_the_removed_see_the_record_before_they_go() {
     assert!(r.out.take(2).is_empty(), "the others get it once it is on disk");
 }
 
+/// Found by QA: under `--fsync always` a SetMeta's Meta came before its records were on disk,
+/// and a crash then lost a change the Meta had confirmed. It waits behind the last of them
+/// now, as a Mod's record (its reply) does.
+#[test]
+fn with_fsync_always_a_set_meta_is_answered_once_its_records_are_on_disk() {
+    let mut r = room();
+    r.keep_history(crate::store::Fsync::Always, 100);
+    let m = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: Some("on disk first"),
+        modes: Some(modes::MODERATED),
+        rate: None,
+    };
+    assert!(r.send(0, Msg::SetMeta(m)).is_empty(), "nothing before the commit");
+    let last = r.out.persisted.last().map(|rec| rec.pos).unwrap_or_default();
+    r.server
+        .store_done(crate::store::Done::Committed(last), &mut r.out);
+    assert_eq!(
+        r.out.take(0),
+        [
+            "Event #mod@example.com alice@example.com subject on disk first seq=None",
+            "Event #mod@example.com alice@example.com modes +m seq=None",
+            "Meta #mod@example.com true 3"
+        ]
+    );
+}
+
 /// `conn` sets the channel's modes (and with `rate`, its rate).
 fn set_modes(r: &mut Rig, conn: ConnId, modes: u64, rate: Option<u64>) -> Vec<String> {
     let m = SetMeta {
