@@ -631,19 +631,21 @@ impl Server {
 
     /// Says Bye (`shutting_down`) to every connection and closes them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
-        // State changed since the last tick goes to the store before it closes.
+        for conn in 0..self.sessions.len() {
+            if self.sessions[conn].is_some() {
+                self.send_bye(conn, ErrorCode::ShuttingDown, out);
+                self.close(conn, out);
+            }
+        }
+        // State changed since the last tick goes to the store before it closes: after the
+        // closes, which change it too (a kept channel's last subscriber gone sets when it
+        // emptied, from which its days are counted; an unused one is not kept).
         self.save(out);
         if !self.unsaved.is_empty() {
             log::error!(
                 "{} piece(s) of server state could not be saved at shutdown",
                 self.unsaved.len()
             );
-        }
-        for conn in 0..self.sessions.len() {
-            if self.sessions[conn].is_some() {
-                self.send_bye(conn, ErrorCode::ShuttingDown, out);
-                self.close(conn, out);
-            }
         }
     }
 

@@ -542,6 +542,40 @@ fn a_restart_keeps_the_rooms_something_was_said_in_and_no_other() {
     );
 }
 
+/// Found by review: the state was saved at shutdown before the sessions closed, so what their
+/// closing changed was lost: when a kept channel emptied (its days count from then), and that
+/// an unused one is not kept (the next start had to say it again).
+#[test]
+fn shutdown_saves_what_closing_the_sessions_changed() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.log_in(0, "alice");
+    r.sub(0, "#idle@example.com");
+    r.sub(0, "#used@example.com");
+    r.say(0, "#used@example.com", "hi");
+    r.advance(Duration::from_secs(2));
+    r.out.saved.clear();
+    r.server.shutdown(&mut r.out);
+    let last = |key: &str| {
+        r.out
+            .saved
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(last("#idle@example.com"), Some(None), "deleted");
+    let used = last("#used@example.com").flatten().expect("saved");
+    let v: ciborium::Value = ciborium::from_reader(used.as_slice()).unwrap();
+    let emptied = v
+        .as_map()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.as_text() == Some("emptied"));
+    let emptied = emptied.and_then(|(_, v)| v.as_integer()).map(u64::try_from);
+    assert!(matches!(emptied, Some(Ok(t)) if t > 0), "{emptied:?}");
+}
+
 #[test]
 fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     let mut r = rig(Policy::Open, false);
