@@ -931,6 +931,20 @@ fn expected_one_of<const N: usize>(names: [&str; N], value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The configuration file `text` read as a reload of a server serving `serving` would,
+    /// and as a start would.
+    fn reread_and_start(text: &str, serving: &str) -> (Config, Config) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("scalard-reread-{}-{n}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let file = ["--config".to_string(), path.to_string_lossy().into_owned()];
+        let again = Config::reread(file.clone(), serving);
+        let first = Config::from_args(file);
+        std::fs::remove_file(&path).unwrap();
+        (again.unwrap(), first.unwrap())
+    }
+
     fn args(a: &[&str]) -> Result<Config, ConfigError> {
         Config::from_args(a.iter().map(|s| s.to_string()))
     }
@@ -975,17 +989,8 @@ mod tests {
         );
         // A reload whose file names another domain (which waits for a restart): bare names
         // are of the domain served.
-        let path = std::env::temp_dir().join(format!("scalard-reread-{}.toml", std::process::id()));
-        std::fs::write(
-            &path,
-            "domain = \"other.test\"\nadmins = [\"root\"]\nbans = [\"eve\"]\n",
-        )
-        .unwrap();
-        let file = ["--config".to_string(), path.to_string_lossy().into_owned()];
-        let again = Config::reread(file.clone(), "chat.test");
-        let first = Config::from_args(file);
-        std::fs::remove_file(&path).unwrap();
-        let (again, first) = (again.unwrap(), first.unwrap());
+        let file = "domain = \"other.test\"\nadmins = [\"root\"]\nbans = [\"eve\"]\n";
+        let (again, first) = reread_and_start(file, "chat.test");
         assert_eq!(&*again.policy.admins[0], "root@chat.test");
         assert_eq!(again.policy.bans[0].to_string(), "eve@chat.test");
         assert_eq!(
@@ -1288,17 +1293,8 @@ mod tests {
         assert!(e.contains("this server (localhost)"), "{e}");
         // A bare name on such a reload is of the domain served, and so is kept: the reload
         // is not refused for a rule it completed itself.
-        let path = std::env::temp_dir().join(format!("scalard-retention-{}.toml", std::process::id()));
-        std::fs::write(
-            &path,
-            "domain = \"x.example\"\n[retention.\"#firehose\"]\nhistory-max-events = 5\n",
-        )
-        .unwrap();
-        let file = ["--config".to_string(), path.to_string_lossy().into_owned()];
-        let again = Config::reread(file.clone(), "localhost");
-        let first = Config::from_args(file);
-        std::fs::remove_file(&path).unwrap();
-        let (again, first) = (again.unwrap(), first.unwrap());
+        let file = "domain = \"x.example\"\n[retention.\"#firehose\"]\nhistory-max-events = 5\n";
+        let (again, first) = reread_and_start(file, "localhost");
         assert_eq!(again.retention.rule("#firehose@localhost").max_events, Some(5));
         assert_eq!(first.retention.rule("#firehose@x.example").max_events, Some(5));
         let e = args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:1"]).unwrap_err();
