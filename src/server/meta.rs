@@ -50,8 +50,19 @@ impl Server {
                 return;
             };
             s.subs.push(key.clone());
+            let mut occupied = false;
             if let (Some(user), Some(room)) = (s.user.as_ref(), self.rooms.get_mut(name)) {
                 room.add_member(user);
+                // In use again: its days without a subscriber start afresh when it empties,
+                // and a crash meanwhile must not count them from when it emptied before
+                // (found by QA: a kept channel in use until a crash was then forgotten).
+                if room.lasting && room.emptied != 0 {
+                    room.emptied = 0;
+                    occupied = true;
+                }
+            }
+            if occupied {
+                self.room_changed(name);
             }
             let floor = self.floors.take(&key);
             self.channels.subscribe(&key, conn, floor);

@@ -576,6 +576,41 @@ fn shutdown_saves_what_closing_the_sessions_changed() {
     assert!(matches!(emptied, Some(Ok(t)) if t > 0), "{emptied:?}");
 }
 
+/// Found by QA: a kept channel's time of emptying stayed saved while it was in use again, so
+/// after a crash its days without a subscriber counted from then, and a channel in use until
+/// the crash could be forgotten at the next start.
+#[test]
+fn a_kept_channel_in_use_again_is_saved_as_in_use() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.log_in(0, "alice");
+    r.sub(0, CH);
+    r.say(0, CH, "hi");
+    r.server.disconnect(0);
+    r.advance(Duration::from_secs(2));
+    let emptied = |r: &Rig| r.server.rooms.get(CH).map(|room| room.emptied);
+    assert!(emptied(&r).is_some_and(|t| t > 0), "emptied when alice left");
+    r.log_in(1, "alice");
+    r.sub(1, CH);
+    assert_eq!(emptied(&r), Some(0), "in use");
+    r.out.saved.clear();
+    r.advance(Duration::from_secs(1));
+    let saved = r
+        .out
+        .saved
+        .iter()
+        .rev()
+        .find(|(k, _)| k == CH)
+        .and_then(|(_, v)| v.clone());
+    let v: ciborium::Value = ciborium::from_reader(saved.expect("saved").as_slice()).unwrap();
+    let field = v
+        .as_map()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.as_text() == Some("emptied"));
+    assert_eq!(field.and_then(|(_, v)| v.as_integer()).map(i128::from), Some(0));
+}
+
 #[test]
 fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     let mut r = rig(Policy::Open, false);
