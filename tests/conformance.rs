@@ -54,6 +54,39 @@ fn scalard_passes_every_case() {
     assert!(cases >= 120, "{cases} cases");
 }
 
+/// Found by QA: `--json` ended with a plain summary line, which a JSON-lines reader fails on,
+/// and a reader that stopped early (`| head`) made the suite panic.
+#[test]
+fn json_output_is_json_to_its_last_line_and_a_closed_pipe_ends_it_quietly() {
+    let s = Scalard::start(&[]);
+    let addr = s.addr.to_string();
+    let (ok, out) = suite_with(&addr, "localhost", "", &["--json"]);
+    assert!(ok, "{out}");
+    for line in out.lines() {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not an object: {line}"
+        );
+    }
+    assert!(summary(&out).starts_with("{\"passed\":"), "{out}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scalar-conformance"))
+        .args([addr.as_str(), "--domain", "localhost"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scalar-conformance");
+    // The reader goes before the first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("its end");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{:?} {stderr}",
+        out.status
+    );
+}
+
 #[test]
 fn scalard_passes_the_timer_cases_with_short_timeouts() {
     let flags = [

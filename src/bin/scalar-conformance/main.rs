@@ -10,6 +10,7 @@ mod wire;
 
 use cases::{ALL, Ctx, Verdict};
 use scalar::tls::{Fingerprint, Tls};
+use std::io::Write;
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::process::ExitCode;
@@ -162,18 +163,28 @@ fn main() -> ExitCode {
                 ("fail", why)
             }
         };
-        if o.json {
-            println!(
-                "{{\"case\":{:?},\"section\":{:?},\"result\":{:?},\"detail\":{:?}}}",
-                case.name, case.section, status, detail
-            );
-        } else if detail.is_empty() {
-            println!("{status} {} ({})", case.name, case.section);
-        } else {
-            println!("{status} {} ({}): {detail}", case.name, case.section);
+        let line = match (o.json, detail.is_empty()) {
+            (true, _) => format!(
+                "{{\"case\":{},\"section\":{},\"result\":{},\"detail\":{}}}",
+                json(case.name),
+                json(case.section),
+                json(status),
+                json(&detail)
+            ),
+            (false, true) => format!("{status} {} ({})", case.name, case.section),
+            (false, false) => format!("{status} {} ({}): {detail}", case.name, case.section),
+        };
+        // A reader that stopped (`| head`) ends the run quietly, not with a panic.
+        if writeln!(std::io::stdout(), "{line}").is_err() {
+            return ExitCode::from(u8::from(failed > 0));
         }
     }
-    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    let summary = match o.json {
+        // The last line a JSON-lines reader reads is JSON too.
+        true => format!("{{\"passed\":{passed},\"failed\":{failed},\"skipped\":{skipped}}}"),
+        false => format!("{passed} passed, {failed} failed, {skipped} skipped"),
+    };
+    let _ = writeln!(std::io::stdout(), "{summary}");
     if failed > 0 {
         ExitCode::from(1)
     } else {
@@ -181,9 +192,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// `s` as a JSON string (RFC 8259): a server's words in a case's detail may hold quotes and
+/// control characters, which Rust's Debug form does not escape as JSON does.
+fn json(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A case's detail quotes the server, whatever it sent: escaped as JSON, not as Debug.
+    #[test]
+    fn details_are_json_strings() {
+        assert_eq!(json("a\"b\\c\n\u{1b}é"), r#""a\"b\\c\u000a\u001bé""#);
+    }
 
     fn parsed(args: &[&str]) -> Result<Option<Opts>, String> {
         parse(args.iter().map(|s| s.to_string()))
