@@ -110,6 +110,11 @@ impl Folder<'_> {
     /// Writes `s`, `width` columns, on this line if it fits, else on a new continuation line
     /// (with the word it ends, if that fits there).
     fn put(&mut self, s: &str, width: usize) {
+        // A space where the line is full is where it folds: it goes, as the ones folded at do.
+        if s == " " && self.col + width > self.columns {
+            self.fold_line(None);
+            return;
+        }
         if self.col + width > self.columns {
             let word = self
                 .space
@@ -122,20 +127,25 @@ impl Folder<'_> {
                 }
                 None => None,
             };
-            self.out.push('\n');
-            self.out.extend(std::iter::repeat_n(' ', INDENT));
-            self.out.push_str(CONTINUED);
-            self.col = Self::PREFIX;
-            self.space = None;
-            if let Some((tail, w)) = tail {
-                self.out.push_str(&tail);
-                self.col += w;
-            }
+            self.fold_line(tail);
         }
         self.out.push_str(s);
         self.col += width;
         if s == " " {
             self.space = Some((self.out.len() - 1, self.col));
+        }
+    }
+
+    /// Starts a continuation line, with `tail` (text and its columns) carried over to it.
+    fn fold_line(&mut self, tail: Option<(String, usize)>) {
+        self.out.push('\n');
+        self.out.extend(std::iter::repeat_n(' ', INDENT));
+        self.out.push_str(CONTINUED);
+        self.col = Self::PREFIX;
+        self.space = None;
+        if let Some((tail, w)) = tail {
+            self.out.push_str(&tail);
+            self.col += w;
         }
     }
 
@@ -310,9 +320,15 @@ mod tests {
             words,
             "only the spaces folded at go"
         );
-        // A word longer than a line is still cut, where it must be.
+        // A word longer than a line is still cut, where it must be; a space where a line is
+        // full goes, so the next line does not start with it (`|  tail`).
         let long = format!("a {}", "x".repeat(100));
         assert!(widest(&fold(&long, 40, Narrow), Narrow) <= 40);
+        let full = format!("ab {} tail", "x".repeat(37));
+        assert_eq!(
+            fold(&full, 40, Narrow),
+            format!("ab {}\n         | tail", "x".repeat(37))
+        );
     }
 
     #[test]
