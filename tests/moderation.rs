@@ -161,6 +161,54 @@ fn a_banned_guest_cannot_return_under_a_new_name_and_a_muted_user_is_refused() {
     assert_eq!(sub(&mut alice, ROOM), "Meta #ops@localhost true 1");
 }
 
+/// The reason of the Error `c` receives next.
+fn refusal(c: &mut Client) -> String {
+    let f = c.recv().expect("an answer");
+    let Ok(Msg::Error(e)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    format!("{} {}", e.code, e.reason.unwrap_or_default())
+}
+
+#[test]
+fn a_muted_guest_stays_muted_under_new_names_and_across_a_restart() {
+    let dir = with_alice();
+    let s = Scalard::start_in(Some(dir.path()), &["--auth", "guests"]);
+    let mut owner = alice(&s);
+    sub(&mut owner, ROOM);
+    let mut guest = s.raw();
+    guest.identify("x", None, WAIT).expect("guest");
+    let g = guest.user.clone();
+    sub(&mut guest, ROOM);
+    act(&mut owner, 1, Action::Mute, &g);
+    drop(guest);
+    // Saved within a tick of the change and a second of the writer's: the harness SIGKILLs.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(owner);
+    drop(s);
+
+    let s = Scalard::start_in(Some(dir.path()), &["--auth", "guests"]);
+    let mut again = s.raw();
+    again.identify("x", None, WAIT).expect("guest");
+    assert_ne!(again.user, g, "a new guest name");
+    assert!(
+        sub(&mut again, ROOM).starts_with("Meta"),
+        "a mute keeps nobody out"
+    );
+    say(&mut again, 2, ROOM, "buy now");
+    assert_eq!(
+        refusal(&mut again),
+        format!("802 muted in {ROOM}, as a guest from the address of {g}: testing")
+    );
+    // Unmuting the name lifts its address.
+    let mut op = alice(&s);
+    sub(&mut op, ROOM);
+    act(&mut op, 3, Action::Unmute, &g);
+    assert!(next(&mut again).contains(&format!("unmute {g}")));
+    say(&mut again, 4, ROOM, "sorry");
+    assert!(next(&mut again).ends_with("sorry seq=Some(4)"));
+}
+
 #[test]
 fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
     let dir = with_alice();
@@ -222,14 +270,7 @@ fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
         topic: name(ROOM),
     };
     dave.send(&Msg::Sub(sub)).unwrap();
-    let f = dave.recv().unwrap();
-    let Ok(Msg::Error(e)) = f.msg() else {
-        panic!("{}", describe(&f))
-    };
-    assert_eq!(
-        (e.code, e.reason),
-        (801, Some("banned from #ops@localhost: testing"))
-    );
+    assert_eq!(refusal(&mut dave), "801 banned from #ops@localhost: testing");
     // The record of the changes is history like any Event.
     let catchup = Catchup {
         seq: Some(4),

@@ -60,6 +60,15 @@ fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out(
     let Err(e) = r else { panic!("let in") };
     let want = format!("banned from #g@localhost, as a guest from the address of {name}: evading");
     assert!(e.to_string().contains(&want), "{e}");
+    // A mute likewise.
+    owner.command(
+        &format!("/mute {short} shouting"),
+        &format!("-!- you muted {short} (shouting)"),
+    );
+    owner.command(
+        "/mute",
+        &format!("-- 1 mute in #g: {short} (shouting; and guests from its address)"),
+    );
     quit(owner);
 }
 

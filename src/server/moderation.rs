@@ -2,7 +2,7 @@
 //! and the owner's (transfer, drop). Every action is published on the channel as an Event of type
 //! [`MOD_CTYPE`], so each client shows the audit trail and history keeps it.
 
-use super::room::{Ban, Closed, MAX_LIST, Room, Who, set};
+use super::room::{Closed, MAX_LIST, Room, Sanction, Who, set};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
@@ -112,7 +112,7 @@ impl Server {
                         .session(v)
                         .and_then(|s| s.user.as_deref())
                         .unwrap_or_default();
-                    let how = Ban::how(m.target, user);
+                    let how = Sanction::how(m.target, user);
                     format!("banned from {channel} by {by}{how}{why}")
                 }
                 _ => format!("kicked from {channel} by {by}{why}"),
@@ -388,7 +388,7 @@ impl Server {
             .session(conn)
             .and_then(|s| s.user.clone())
             .unwrap_or_default();
-        // A guest banned by name is banned by address too: its next name, which the server
+        // A guest banned or muted by name is by address too: its next name, which the server
         // picks, would be new.
         let guest = target.split('@').next().is_some_and(super::is_guest_name);
         let connected = |a: &super::Audience| {
@@ -398,7 +398,7 @@ impl Server {
                 .find(|s| !s.logged_in)
                 .map(|s| s.addr())
         };
-        let guest_addr = (m.action == Action::Ban && guest)
+        let guest_addr = (matches!(m.action, Action::Ban | Action::Mute) && guest)
             .then(|| self.users.get(target).and_then(connected))
             .flatten()
             .or_else(|| guest.then(|| self.left_guests.addr(target)).flatten());
@@ -423,17 +423,19 @@ impl Server {
                 // address it holds: repeating an action changes nothing.
                 let addr = guest_addr.or_else(|| room.ban(target).and_then(|b| b.addr));
                 room.rules_mut().bans.retain(|b| &*b.pattern != target);
-                room.rules_mut().bans.push(Ban {
+                room.rules_mut().bans.push(Sanction {
                     pattern: target.into(),
                     addr,
                     reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
                 });
             }
             Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),
-            Action::Mute | Action::Unmute => {
-                let reason = m.reason.filter(|r| !r.is_empty());
-                room.set_mute(target, m.action == Action::Mute, reason)
-            }
+            Action::Mute => room.mute(Sanction {
+                pattern: target.into(),
+                addr: guest_addr,
+                reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
+            }),
+            Action::Unmute => room.unmute(target),
             Action::Op | Action::Deop => set(&mut room.rules_mut().ops, target, m.action == Action::Op),
             Action::Voice | Action::Devoice => {
                 set(&mut room.rules_mut().voiced, target, m.action == Action::Voice)
@@ -573,13 +575,8 @@ impl Server {
             return None;
         };
         if let Some(ban) = room.banned_by(who, s.addr()) {
-            let why = ban
-                .reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default();
-            let how = Ban::how(&ban.pattern, user);
-            return Some((ErrorCode::Banned, format!("banned from {channel}{how}{why}")));
+            let told = ban.told(user);
+            return Some((ErrorCode::Banned, format!("banned from {channel}{told}")));
         }
         match room.closed_to(who) {
             Some(Closed::InviteOnly) => Some((

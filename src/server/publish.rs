@@ -28,8 +28,8 @@ impl Server {
                 .get_mut(m.topic.as_str())
                 .filter(|_| m.topic.kind() == Kind::Channel)?;
             closed = Some(room.closed());
-            if let Some(silence) = room.silences(who, now.mono) {
-                return Some(silence_refusal(silence, m.topic));
+            if let Some(silence) = room.silences(who, session.addr(), now.mono) {
+                return Some(silence_refusal(silence, who.user, m.topic));
             }
             let failing = self.history.as_ref().is_some_and(|h| h.failing);
             if !failing {
@@ -196,12 +196,12 @@ impl Server {
     ) -> Option<(ErrorCode, String)> {
         self.refuse_basic(conn, m, now)
             .or_else(|| {
-                let who = self.who(conn)?;
+                let (who, addr) = (self.who(conn)?, self.session(conn)?.addr());
                 let room = self
                     .rooms
                     .get(m.topic.as_str())
                     .filter(|_| m.topic.kind() == Kind::Channel)?;
-                room.silences(who, now).map(|s| silence_refusal(s, m.topic))
+                (room.silences(who, addr, now)).map(|s| silence_refusal(s, who.user, m.topic))
             })
             .or_else(|| self.store_refusal())
     }
@@ -556,10 +556,9 @@ fn life_of(
 }
 
 /// The Error for a member the channel does not let publish now.
-fn silence_refusal(silence: Silence<'_>, topic: Name<'_>) -> (ErrorCode, String) {
+fn silence_refusal(silence: Silence<'_>, user: &str, topic: Name<'_>) -> (ErrorCode, String) {
     match silence {
-        Silence::Muted(None) => (ErrorCode::Muted, format!("muted in {topic}")),
-        Silence::Muted(Some(why)) => (ErrorCode::Muted, format!("muted in {topic}: {why}")),
+        Silence::Muted(mute) => (ErrorCode::Muted, format!("muted in {topic}{}", mute.told(user))),
         Silence::Moderated => (
             ErrorCode::Muted,
             format!("{topic} is moderated: only voiced members speak"),

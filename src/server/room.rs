@@ -13,34 +13,43 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// A ban: an ID pattern, and for a guest banned by name the address it came from, so that a
-/// new guest name from there (without a login) does not get back in.
-#[derive(Debug, Clone)]
-pub struct Ban {
+/// A ban or a mute: an ID pattern, and for a guest named by its exact ID the address it came
+/// from, so that a new guest name from there (without a login) is held too: the server picks
+/// a guest's names, so a troll would otherwise shed either by reconnecting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sanction {
     /// The ID pattern.
     pub pattern: Box<str>,
-    /// A guest's address (its /64 for IPv6), when banned by name.
+    /// A guest's address (its /64 for IPv6), when named by its ID.
     pub addr: Option<IpAddr>,
-    /// Why, as the operator said when it last banned this pattern: those it keeps out are
-    /// told it, as IRC servers tell a K-lined user.
+    /// Why, as the operator said when it last banned or muted this pattern: those it holds
+    /// are told it, as IRC servers tell a K-lined user.
     pub reason: Option<Box<str>>,
 }
 
-impl Ban {
-    /// Whether it keeps out `who` from `addr`: by its pattern, or, for a guest that did not log
-    /// in, by a banned guest's address.
-    fn keeps_out(&self, who: Who<'_>, addr: IpAddr) -> bool {
+impl Sanction {
+    /// Whether it holds `who` from `addr`: by its pattern, or, for a guest that did not log
+    /// in, by the named guest's address.
+    fn holds(&self, who: Who<'_>, addr: IpAddr) -> bool {
         let guest = || !who.logged_in && who.user.split('@').next().is_some_and(super::is_guest_name);
         matches(&self.pattern, who.user) || (self.addr == Some(addr) && guest())
     }
 
-    /// How a ban of `pattern` keeps `user` out, in words, when not by the pattern: as a guest
-    /// from the banned guest's address (a bystander behind the same address must learn why).
+    /// How a ban or mute of `pattern` holds `user`, in words, when not by the pattern: as a
+    /// guest from the named guest's address (a bystander behind the same address must learn
+    /// why).
     pub fn how(pattern: &str, user: &str) -> String {
         match matches(pattern, user) {
             true => String::new(),
             false => format!(", as a guest from the address of {pattern}"),
         }
+    }
+
+    /// What `user`, whom it holds, is told after "banned from #channel" or "muted in
+    /// #channel": how ([`Sanction::how`]) and why.
+    pub fn told(&self, user: &str) -> String {
+        let why = self.reason.as_deref().map(|r| format!(": {r}"));
+        Self::how(&self.pattern, user) + why.as_deref().unwrap_or_default()
     }
 }
 
@@ -107,12 +116,10 @@ pub struct Rules {
     /// Who may subscribe when it is invite-only (or registered-only).
     pub invited: Vec<Box<str>>,
     /// Who is kept out.
-    pub bans: Vec<Ban>,
-    /// Who is kept quiet (ID patterns); changed through [`Room::set_mute`] and
+    pub bans: Vec<Sanction>,
+    /// Who is kept quiet; changed through [`Room::mute`], [`Room::unmute`] and
     /// [`Room::set_mutes`], which forget the members' verdicts.
-    mutes: Vec<Box<str>>,
-    /// Why, for the mutes given a reason: told to the muted with their 802, as a ban's is.
-    pub mute_reasons: BTreeMap<Box<str>, Box<str>>,
+    mutes: Vec<Sanction>,
     /// Messages a minute one member may publish; 0 for no limit.
     pub rate: u64,
     /// The display name, if set.
@@ -128,8 +135,8 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Who is kept quiet (ID patterns).
-    pub fn mutes(&self) -> &[Box<str>] {
+    /// Who is kept quiet.
+    pub fn mutes(&self) -> &[Sanction] {
         &self.mutes
     }
 
@@ -155,7 +162,6 @@ static NO_RULES: Rules = Rules {
     invited: Vec::new(),
     bans: Vec::new(),
     mutes: Vec::new(),
-    mute_reasons: BTreeMap::new(),
     rate: 0,
     display: None,
     subject: None,
@@ -316,7 +322,7 @@ impl Room {
     }
 
     /// Whether `who` (from `addr`) is kept out: by a pattern, or, for a guest that did not log
-    /// in, by a banned guest's address. Operators are not (say, by an address they share
+    /// in, by a banned guest's address ([`Sanction`]). Operators are not (say, by an address they share
     /// with a guest).
     pub fn bans(&self, who: Who<'_>, addr: IpAddr) -> bool {
         self.banned_by(who, addr).is_some()
@@ -324,23 +330,28 @@ impl Room {
 
     /// The ban that keeps `who` from `addr` out, if one does ([`Room::bans`]): its reason is
     /// what they are told.
-    pub fn banned_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Ban> {
+    pub fn banned_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Sanction> {
         if self.is_operator(who) {
             return None;
         }
-        self.rules().bans.iter().find(|b| b.keeps_out(who, addr))
+        self.rules().bans.iter().find(|b| b.holds(who, addr))
     }
 
     /// Whether `ban`, one of its bans, keeps `who` out, as [`Room::bans`] for that ban alone:
     /// the Mod that adds a ban removes whom it bans, not whom older ones ban (each of 500
     /// patterns for each member would be one request's work).
-    pub fn ban_keeps_out(&self, ban: &Ban, who: Who<'_>, addr: IpAddr) -> bool {
-        !self.is_operator(who) && ban.keeps_out(who, addr)
+    pub fn ban_keeps_out(&self, ban: &Sanction, who: Who<'_>, addr: IpAddr) -> bool {
+        !self.is_operator(who) && ban.holds(who, addr)
     }
 
     /// Its ban of exactly `pattern`, if it has one.
-    pub fn ban(&self, pattern: &str) -> Option<&Ban> {
+    pub fn ban(&self, pattern: &str) -> Option<&Sanction> {
         self.rules().bans.iter().find(|b| &*b.pattern == pattern)
+    }
+
+    /// Its mute of exactly `pattern`, if it has one.
+    pub fn mute_of(&self, pattern: &str) -> Option<&Sanction> {
+        self.rules().mutes.iter().find(|m| &*m.pattern == pattern)
     }
 
     /// The list `action` adds to (ban, mute, op, voice, invite), unsorted; the operators'
@@ -353,7 +364,7 @@ impl Room {
         let r = self.rules();
         match action {
             Action::Ban => r.bans.iter().map(|b| &*b.pattern).collect(),
-            Action::Mute => names(&r.mutes),
+            Action::Mute => r.mutes.iter().map(|m| &*m.pattern).collect(),
             Action::Op => std::iter::once(&*self.owner)
                 .filter(|o| !o.is_empty())
                 .chain(r.ops.iter().map(|x| &**x).filter(|x| *x != &*self.owner))
@@ -371,7 +382,7 @@ impl Room {
         let on = |list: &[Box<str>]| (list.len(), list.iter().any(|x| &**x == target));
         let (len, already) = match action {
             Action::Ban => (r.bans.len(), self.ban(target).is_some()),
-            Action::Mute => on(&r.mutes),
+            Action::Mute => (r.mutes.len(), self.mute_of(target).is_some()),
             Action::Op => on(&r.ops),
             Action::Voice => on(&r.voiced),
             Action::Invite => on(&r.invited),
@@ -380,15 +391,15 @@ impl Room {
         len >= MAX_LIST && !already
     }
 
-    /// Why `who` may not publish here now, if it may not: muted, or not voiced in a moderated
-    /// channel, or over the channel's rate. Operators always may.
-    pub fn silences(&self, who: Who<'_>, now: Instant) -> Option<Silence<'_>> {
+    /// Why `who` (from `addr`) may not publish here now, if it may not: muted, or not voiced
+    /// in a moderated channel, or over the channel's rate. Operators always may.
+    pub fn silences(&self, who: Who<'_>, addr: IpAddr, now: Instant) -> Option<Silence<'_>> {
         let (user, role) = (who.user, self.role(who));
         if role >= Role::Operator {
             return None;
         }
-        if self.muted(user) {
-            return Some(Silence::Muted(self.mute_reason(user)));
+        if self.muted(who, addr) {
+            return self.muted_by(who, addr).map(Silence::Muted);
         }
         if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
             return Some(Silence::Moderated);
@@ -398,47 +409,58 @@ impl Room {
         Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
     }
 
-    /// Whether the mutes match `user`: asked of the member's remembered verdict first.
-    fn muted(&self, user: &str) -> bool {
+    /// Whether a mute holds `who` from `addr`: asked of the member's remembered verdict first
+    /// (a guest's ID, which an address may hold, is one connection's, so one address's).
+    fn muted(&self, who: Who<'_>, addr: IpAddr) -> bool {
         let mutes = &self.rules().mutes;
         if mutes.is_empty() {
             return false;
         }
-        let member = self.find_member(user).ok().and_then(|i| self.members.get(i));
+        let member = (self.find_member(who.user).ok()).and_then(|i| self.members.get(i));
         if let Some(known) = member.and_then(|m| m.muted.get()) {
             return known;
         }
-        let muted = mutes.iter().any(|p| matches(p, user));
+        let muted = mutes.iter().any(|m| m.holds(who, addr));
         if let Some(m) = member {
             m.muted.set(Some(muted));
         }
         muted
     }
 
-    /// The reason of the first mute matching `user` that has one: only for a refusal, so a
-    /// walk of the list.
-    fn mute_reason(&self, user: &str) -> Option<&str> {
-        let r = self.rules();
-        (r.mutes.iter())
-            .filter(|p| matches(p, user))
-            .find_map(|p| r.mute_reasons.get(p).map(|r| &**r))
+    /// The mute that holds `who` from `addr`, the first with a reason if any has one: only
+    /// for a refusal, so a walk of the list.
+    fn muted_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Sanction> {
+        let mut holding = self.rules().mutes.iter().filter(|m| m.holds(who, addr));
+        let first = holding.next()?;
+        (first.reason.is_none())
+            .then(|| holding.find(|m| m.reason.is_some()))
+            .flatten()
+            .or(Some(first))
     }
 
-    /// Mutes `pattern`, with the operator's `reason` (replacing an earlier mute's), or unmutes
-    /// it.
-    pub fn set_mute(&mut self, pattern: &str, muted: bool, reason: Option<&str>) {
-        let rules = self.rules_mut();
-        set(&mut rules.mutes, pattern, muted);
-        match reason.filter(|_| muted) {
-            Some(reason) => rules.mute_reasons.insert(pattern.into(), reason.into()),
-            None => rules.mute_reasons.remove(pattern),
-        };
+    /// Mutes as `mute` says, replacing an earlier mute of its pattern (a guest's address it
+    /// held stays if `mute` has none: repeating an action changes nothing).
+    pub fn mute(&mut self, mut mute: Sanction) {
+        let mutes = &mut self.rules_mut().mutes;
+        match mutes.iter_mut().find(|m| m.pattern == mute.pattern) {
+            Some(old) => {
+                mute.addr = mute.addr.or(old.addr);
+                *old = mute;
+            }
+            None => mutes.push(mute),
+        }
+        self.forget_mute_verdicts();
+    }
+
+    /// Lifts the mute of exactly `pattern`.
+    pub fn unmute(&mut self, pattern: &str) {
+        self.rules_mut().mutes.retain(|m| &*m.pattern != pattern);
         self.forget_mute_verdicts();
     }
 
     /// Replaces the mutes (a saved room's).
-    pub fn set_mutes(&mut self, patterns: Vec<Box<str>>) {
-        self.rules_mut().mutes = patterns;
+    pub fn set_mutes(&mut self, mutes: Vec<Sanction>) {
+        self.rules_mut().mutes = mutes;
         self.forget_mute_verdicts();
     }
 
@@ -523,8 +545,8 @@ const PACE_COST: u32 = 60;
 /// Why a member may not publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Silence<'r> {
-    /// An operator muted it, giving this reason if any.
-    Muted(Option<&'r str>),
+    /// An operator muted it: this mute.
+    Muted(&'r Sanction),
     /// The channel is moderated and it has no voice.
     Moderated,
     /// Over the channel's rate: seconds to wait.
@@ -554,6 +576,22 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    /// A mute or ban of `pattern`, without a reason or address.
+    fn sanction(pattern: &str) -> Sanction {
+        Sanction {
+            pattern: pattern.into(),
+            addr: None,
+            reason: None,
+        }
+    }
+
+    /// The silence of being muted by `r`'s mute of `pattern`.
+    fn muted_as<'r>(r: &'r Room, pattern: &str) -> Option<Silence<'r>> {
+        r.mute_of(pattern).map(Silence::Muted)
+    }
+
     /// A session of `user` that did not log in.
     fn anon(user: &str) -> Who<'_> {
         Who {
@@ -577,12 +615,8 @@ mod tests {
         set(&mut r.rules_mut().ops, "op@x", true);
         set(&mut r.rules_mut().voiced, "v@x", true);
         set(&mut r.rules_mut().invited, "i@x", true);
-        r.rules_mut().bans.push(Ban {
-            pattern: "*@x".into(),
-            addr: None,
-            reason: None,
-        });
-        r.set_mute("*@x", true, None);
+        r.rules_mut().bans.push(sanction("*@x"));
+        r.mute(sanction("*@x"));
         r.modes = modes::INVITE_ONLY | modes::MODERATED;
         let now = Instant::now();
         let ip = IpAddr::from([127, 0, 0, 1]);
@@ -591,18 +625,22 @@ mod tests {
             assert_eq!(r.role(anon(u)), Role::Member, "{u}");
             assert!(r.bans(anon(u), ip), "{u}");
             assert_eq!(r.closed_to(anon(u)), Some(Closed::InviteOnly), "{u}");
-            assert_eq!(r.silences(anon(u), now), Some(Silence::Muted(None)), "{u}");
+            assert_eq!(r.silences(anon(u), IP, now), muted_as(&r, "*@x"), "{u}");
         }
         assert_eq!(r.role(proven("op@x")), Role::Operator);
         assert!(!r.bans(proven("op@x"), ip));
-        assert_eq!(r.silences(proven("op@x"), now), None);
+        assert_eq!(r.silences(proven("op@x"), IP, now), None);
         assert_eq!(r.closed_to(proven("i@x")), None);
         let admin = Who {
             admin: true,
             ..proven("root@x")
         };
         assert_eq!(r.role(admin), Role::Operator);
-        assert_eq!(r.silences(admin, now), None, "muted by pattern, but an operator");
+        assert_eq!(
+            r.silences(admin, IP, now),
+            None,
+            "muted by pattern, but an operator"
+        );
         assert!(!r.bans(admin, ip));
         // In a room that is not kept, a name's roles are whoever's holds it.
         r.lasting = false;
@@ -643,7 +681,7 @@ mod tests {
         let mut r = Room::new("o@x".into(), false, 1);
         r.add_member(&"m@x".into());
         let now = Instant::now();
-        assert_eq!(r.silences(anon("m@x"), now), None);
+        assert_eq!(r.silences(anon("m@x"), IP, now), None);
         r.spend(anon("m@x"), now);
         r.prune(now);
         assert_eq!(r.closed_to(anon("m@x")), None);
@@ -681,27 +719,27 @@ mod tests {
         let mut r = Room::new("o@x".into(), false, 1);
         r.rules_mut().rate = 6;
         let t = Instant::now();
-        assert_eq!(r.silences(anon("m@x"), t), None);
+        assert_eq!(r.silences(anon("m@x"), IP, t), None);
         r.spend(anon("m@x"), t);
         assert_eq!(
-            r.silences(anon("m@x"), t),
+            r.silences(anon("m@x"), IP, t),
             Some(Silence::Rate(10)),
             "one at once at 6/min"
         );
-        assert_eq!(r.silences(anon("n@x"), t), None, "each member has its own");
+        assert_eq!(r.silences(anon("n@x"), IP, t), None, "each member has its own");
         r.spend(anon("o@x"), t);
         r.spend(anon("o@x"), t);
-        assert_eq!(r.silences(anon("o@x"), t), None, "operators are not limited");
-        assert_eq!(r.silences(anon("m@x"), t + Duration::from_secs(10)), None);
+        assert_eq!(r.silences(anon("o@x"), IP, t), None, "operators are not limited");
+        assert_eq!(r.silences(anon("m@x"), IP, t + Duration::from_secs(10)), None);
         r.modes = modes::MODERATED;
         assert_eq!(
-            r.silences(anon("m@x"), t + Duration::from_secs(60)),
+            r.silences(anon("m@x"), IP, t + Duration::from_secs(60)),
             Some(Silence::Moderated)
         );
-        r.set_mute("*@x", true, None);
+        r.mute(sanction("*@x"));
         assert_eq!(
-            r.silences(anon("m@x"), t + Duration::from_secs(60)),
-            Some(Silence::Muted(None))
+            r.silences(anon("m@x"), IP, t + Duration::from_secs(60)),
+            muted_as(&r, "*@x")
         );
         r.prune(t + Duration::from_secs(600));
         assert!(r.rules().pace.is_empty());
@@ -712,28 +750,28 @@ mod tests {
         let mut r = Room::new("o@x".into(), false, 1);
         let now = Instant::now();
         r.add_member(&"m@x".into());
-        r.set_mute("n@x", true, None);
-        assert_eq!(r.silences(anon("m@x"), now), None);
-        r.set_mute("m*", true, None);
+        r.mute(sanction("n@x"));
+        assert_eq!(r.silences(anon("m@x"), IP, now), None);
+        r.mute(sanction("m*"));
         assert_eq!(
-            r.silences(anon("m@x"), now),
-            Some(Silence::Muted(None)),
+            r.silences(anon("m@x"), IP, now),
+            muted_as(&r, "m*"),
             "a new pattern"
         );
-        r.set_mute("m*", false, None);
-        assert_eq!(r.silences(anon("m@x"), now), None, "unmuted");
-        r.set_mutes(vec!["*@x".into()]);
+        r.unmute("m*");
+        assert_eq!(r.silences(anon("m@x"), IP, now), None, "unmuted");
+        r.set_mutes(vec![sanction("*@x")]);
         assert_eq!(
-            r.silences(anon("m@x"), now),
-            Some(Silence::Muted(None)),
+            r.silences(anon("m@x"), IP, now),
+            muted_as(&r, "*@x"),
             "restored list"
         );
         // A connection that is not a member (nothing to remember it by) is still judged.
-        assert_eq!(r.silences(anon("z@x"), now), Some(Silence::Muted(None)));
+        assert_eq!(r.silences(anon("z@x"), IP, now), muted_as(&r, "*@x"));
         r.drop_member("m@x");
         r.add_member(&"m@x".into());
         r.set_mutes(Vec::new());
-        assert_eq!(r.silences(anon("m@x"), now), None);
+        assert_eq!(r.silences(anon("m@x"), IP, now), None);
         // Memory per member is counted (one channel per connection in some uses).
         assert_eq!(size_of::<Member>(), size_of::<(Rc<str>, u32)>());
     }

@@ -6,7 +6,7 @@
 
 use super::admin::MAX_SERVER_BANS;
 use super::admin::{Motd, ServerBan};
-use super::room::{Ban, MAX_LIST, Room};
+use super::room::{MAX_LIST, Room, Sanction};
 use super::{Outbox, Server};
 use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, clip, pattern};
 use ciborium::Value;
@@ -460,7 +460,7 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 15);
+    o.head(MAP, 16);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
@@ -474,11 +474,23 @@ fn room_bytes(r: &Room) -> Vec<u8> {
         o.opt(b.addr.map(|a| a.to_string()).as_deref());
         o.opt(b.reason.as_deref());
     }
-    o.text("mutes").list(rules.mutes());
-    // A field of its own, after the list: a version that knows none reads the mutes.
-    o.text("mute reasons").head(MAP, rules.mute_reasons.len() as u64);
-    for (pattern, reason) in &rules.mute_reasons {
+    let mutes = rules.mutes();
+    o.text("mutes").head(ARRAY, mutes.len() as u64);
+    for m in mutes {
+        o.text(&m.pattern);
+    }
+    // Fields of their own, after the list: a version that knows none reads the mutes.
+    let reasons = mutes
+        .iter()
+        .filter_map(|m| Some((&m.pattern, m.reason.as_deref()?)));
+    o.text("mute reasons").head(MAP, reasons.clone().count() as u64);
+    for (pattern, reason) in reasons {
         o.text(pattern).text(reason);
+    }
+    let addrs = mutes.iter().filter_map(|m| Some((&m.pattern, m.addr?)));
+    o.text("mute addresses").head(MAP, addrs.clone().count() as u64);
+    for (pattern, addr) in addrs {
+        o.text(pattern).text(&addr.to_string());
     }
     o.text("modes").head(UINT, r.modes);
     o.text("rate").head(UINT, rules.rate);
@@ -601,20 +613,27 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     r.rules_mut().ops = texts(v, "ops", is_user, cut);
     r.rules_mut().voiced = texts(v, "voiced", is_user, cut);
     r.rules_mut().invited = texts(v, "invited", is_user, cut);
-    r.set_mutes(texts(v, "mutes", pattern::is_pattern, cut));
-    let reasons = field(v, "mute reasons")
-        .and_then(Value::as_map)
-        .map_or(&[][..], Vec::as_slice);
-    let rules = r.rules_mut();
-    for (pattern, reason) in reasons {
-        let (Some(pattern), Some(reason)) = (pattern.as_text(), reason.as_text()) else {
-            continue;
-        };
-        if rules.mutes().iter().any(|m| &**m == pattern) && !reason.is_empty() {
-            let reason = clip_noted(reason, MAX_REASON, cut);
-            rules.mute_reasons.insert(pattern.into(), reason.into());
-        }
-    }
+    // Reasons and addresses are looked up by pattern: a mute has at most one of each.
+    let by_pattern = |name| {
+        (field(v, name)
+            .and_then(Value::as_map)
+            .map_or(&[][..], Vec::as_slice)
+            .iter())
+        .filter_map(|(p, x)| Some((p.as_text()?, x.as_text()?)))
+        .collect::<HashMap<_, _>>()
+    };
+    let (reasons, addrs) = (by_pattern("mute reasons"), by_pattern("mute addresses"));
+    let mutes = texts(v, "mutes", pattern::is_pattern, cut)
+        .into_iter()
+        .map(|pattern| {
+            let reason = reasons.get(&*pattern).filter(|r| !r.is_empty());
+            Sanction {
+                addr: addrs.get(&*pattern).and_then(|a| a.parse().ok()),
+                reason: reason.map(|r| clip_noted(r, MAX_REASON, cut).into()),
+                pattern,
+            }
+        });
+    r.set_mutes(mutes.collect());
     let bans = field(v, "bans")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
@@ -624,7 +643,7 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
         .filter_map(|b| {
             let b = b.as_array()?;
             let pattern = b.first()?.as_text().filter(|p| pattern::is_pattern(p))?;
-            seen.insert(pattern).then(|| Ban {
+            seen.insert(pattern).then(|| Sanction {
                 pattern: pattern.into(),
                 addr: b.get(1).and_then(Value::as_text).and_then(|a| a.parse().ok()),
                 reason: b
@@ -689,19 +708,23 @@ mod tests {
         let mut r = Room::new("alice@x".into(), true, 42);
         r.rules_mut().ops = vec!["bob@x".into()];
         r.rules_mut().bans = vec![
-            Ban {
+            Sanction {
                 pattern: "guest-1@x".into(),
                 addr: Some("192.0.2.1".parse().unwrap()),
                 reason: Some("spam".into()),
             },
-            Ban {
+            Sanction {
                 pattern: "*@spam.example".into(),
                 addr: None,
                 reason: None,
             },
         ];
-        r.set_mutes(vec!["*@spam.example".into(), "m@x".into()]);
-        r.rules_mut().mute_reasons.insert("m@x".into(), "shouting".into());
+        // Sorted, as a restored list is.
+        let mutes = r.rules().bans.iter().rev().cloned().map(|m| Sanction {
+            reason: m.addr.is_none().then(|| "shouting".into()),
+            ..m
+        });
+        r.set_mutes(mutes.collect());
         r.modes = 5;
         r.rules_mut().rate = 30;
         r.rules_mut().subject = Some("hello ☕".into());
@@ -711,6 +734,7 @@ mod tests {
         assert_eq!(encode(&value), bytes, "written as ciborium writes it");
         let back = room_of(&value, &mut false).unwrap();
         assert_eq!(room_bytes(&back), bytes);
+        assert_eq!(back.rules().mutes(), r.rules().mutes());
         assert_eq!(
             (
                 back.modes,

@@ -56,16 +56,14 @@ impl Server {
         let room = || self.rooms.get(topic.as_str());
         let reason = match (is_server(topic), action) {
             (true, _) => self.ban_reasons.get(entry).map(|r| &**r),
-            (false, Action::Mute) => room()
-                .and_then(|r| r.rules().mute_reasons.get(entry))
-                .map(|r| &**r),
+            (false, Action::Mute) => room().and_then(|r| r.mute_of(entry)?.reason.as_deref()),
             (false, _) => room().and_then(|r| r.ban(entry)?.reason.as_deref()),
         };
         reason.unwrap_or_default()
     }
 
-    /// The entries of the list `t` asks for, if the sender may see it. A guest ban's address is
-    /// not among them: it is the banned guest's, not the operators' to learn.
+    /// The entries of the list `t` asks for, if the sender may see it. A guest ban's or mute's
+    /// address is not among them: it is the guest's, not the operators' to learn.
     fn listed(&self, conn: ConnId, t: &Targets<'_>) -> Result<Vec<Cow<'_, str>>, (ErrorCode, String)> {
         if is_server(t.topic) {
             if let Some(refusal) = self.foreign(t.topic) {

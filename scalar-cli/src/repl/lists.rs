@@ -153,11 +153,11 @@ pub fn targets(shared: &Shared, action: Action, of: Of) -> Result<(), String> {
         .iter()
         .map(|t| {
             let entry = names::short_target(&t.entry, &domain);
-            // A guest banned by its ID is banned by its address too (PROTOCOL.md §4, Mod),
+            // A guest banned or muted by its ID is by its address too (PROTOCOL.md §4, Mod),
             // which the list does not show: say so, or the operator cannot tell why others
-            // from there are kept out.
+            // from there are held.
             let guest = of == Of::Channel
-                && action == Action::Ban
+                && matches!(action, Action::Ban | Action::Mute)
                 && !t.entry.contains('*')
                 && t.entry.starts_with(scalar::server::GUEST_PREFIX);
             let notes: Vec<String> = [

@@ -218,6 +218,11 @@ impl Rig {
     }
 
     fn say(&mut self, conn: ConnId, topic: &str, text: &str) -> Vec<String> {
+        self.say_why(conn, topic, text).0
+    }
+
+    /// What `conn` gets for saying `text` on `topic`, with the reason of its Error, if any.
+    fn say_why(&mut self, conn: ConnId, topic: &str, text: &str) -> (Vec<String>, Option<String>) {
         let m = Message {
             seq: Some(9),
             topic: n(topic),
@@ -225,7 +230,9 @@ impl Rig {
             ctype: None,
             reply_to: None,
         };
-        self.send(conn, Msg::Message(m))
+        self.feed(conn, &frame(Msg::Message(m)));
+        let reason = self.error_reason(conn);
+        (self.out.take(conn), reason)
     }
 
     fn sub(&mut self, conn: ConnId, topic: &str) -> Vec<String> {

@@ -348,16 +348,8 @@ fn a_ban_or_mute_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
     );
     let refused = |r: &mut Rig| {
         r.out.take(2);
-        let m = Message {
-            seq: Some(9),
-            topic: n(CH),
-            body: Body::Text("HELLO"),
-            ctype: None,
-            reply_to: None,
-        };
-        r.feed(2, &frame(Msg::Message(m)));
-        let reason = r.error_reason(2);
-        assert_eq!(r.out.take(2), ["Error 802 muted seq=Some(9)"]);
+        let (frames, reason) = r.say_why(2, CH, "HELLO");
+        assert_eq!(frames, ["Error 802 muted seq=Some(9)"]);
         reason
     };
     assert_eq!(
@@ -373,7 +365,8 @@ fn a_ban_or_mute_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
         r.server
             .rooms
             .get(CH)
-            .is_some_and(|room| room.rules().mute_reasons.is_empty())
+            .is_some_and(|room| room.mute_of("carol@example.com").is_none()
+                && room.rules().mutes().iter().all(|m| m.reason.is_none()))
     );
     // The other lists keep no reasons.
     assert_eq!(
@@ -895,6 +888,51 @@ fn a_guest_ban_repeated_once_the_guest_is_forgotten_keeps_its_address() {
         ["Error 801 banned seq=Some(2)"],
         "still out by address"
     );
+}
+
+#[test]
+fn a_muted_guest_stays_muted_under_a_new_name_from_its_address() {
+    let (mut r, troll, guest) = guest_on_guests_server();
+    act(&mut r, 0, Action::Mute, &guest, Some("spam"));
+    r.out.take(1);
+    assert_eq!(r.say(1, CH, "buy"), ["Error 802 muted seq=Some(9)"]);
+    r.server.disconnect(1);
+    // Back with a new guest name from the same address: it may Sub, not speak.
+    r.open(2, troll);
+    let (again, ..) = r.ident_reply(2, "x");
+    assert_ne!(again, guest, "a new guest name");
+    assert_eq!(r.sub(2, CH), ["Meta #mod@example.com true 2"]);
+    r.out.take(0);
+    let why = format!("muted in {CH}, as a guest from the address of {guest}: spam");
+    assert_eq!(
+        r.say_why(2, CH, "buy"),
+        (vec!["Error 802 muted seq=Some(9)".to_string()], Some(why)),
+        "told how, and why"
+    );
+    // Another address is not held; and unmuting the name lifts the address with it.
+    r.open(3, Ipv4Addr::new(192, 0, 2, 10).into());
+    let (other, ..) = r.ident_reply(3, "x");
+    r.sub(3, CH);
+    r.out.take(0);
+    r.out.take(2);
+    let heard = format!("Event {CH} {other} hi seq=Some(9)");
+    assert_eq!(r.say(3, CH, "hi"), [heard]);
+    act(&mut r, 0, Action::Unmute, &guest, None);
+    r.out.take(2);
+    r.out.take(3);
+    let heard = format!("Event {CH} {again} sorry seq=Some(9)");
+    assert_eq!(r.say(2, CH, "sorry"), [heard]);
+}
+
+#[test]
+fn a_guest_muted_by_name_after_it_left_is_muted_by_address() {
+    let (mut r, troll, guest) = guest_on_guests_server();
+    r.server.disconnect(1);
+    act(&mut r, 0, Action::Mute, &guest, None);
+    r.open(2, troll);
+    r.ident_reply(2, "x");
+    r.sub(2, CH);
+    assert_eq!(r.say(2, CH, "buy"), ["Error 802 muted seq=Some(9)"]);
 }
 
 #[test]
