@@ -355,16 +355,29 @@ impl Server {
     }
 
     /// An operator kicking the owner or a server admin, as IRC services' founder and oper
-    /// protection refuse: only an admin may. A ban or mute by the owner's own ID is refused to
-    /// everyone: both spare operators, and the owner always is one, so it would be announced
-    /// ("banned you") and do nothing. (Patterns that also match the owner are taken, for the
-    /// others they match.)
+    /// protection refuse: only an admin may. A ban or mute by the ID of the owner, an operator
+    /// or an admin is refused to everyone: both spare them, so it would be announced ("banned
+    /// you"), listed, and do nothing. (Patterns that also match them are taken, for the others
+    /// they match.)
     fn refuse_kick_up(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         let me = self.who(conn)?;
         let channel = m.topic.as_str();
-        if matches!(m.action, Action::Ban | Action::Mute) && &*room.owner == m.target {
-            let reason = format!("{} owns {channel}: bans and mutes spare the owner", m.target);
-            return Some((ErrorCode::NotOperator, reason));
+        if matches!(m.action, Action::Ban | Action::Mute) {
+            let named = |list: &[Box<str>]| list.iter().any(|x| &**x == m.target);
+            let spared = if &*room.owner == m.target {
+                Some(format!("owns {channel}: bans and mutes spare the owner"))
+            } else if named(&room.rules().ops) {
+                Some(format!(
+                    "is an operator of {channel}: bans and mutes spare operators (deop first)"
+                ))
+            } else if named(&self.policy.admins) {
+                Some("is an admin of this server: bans and mutes spare admins".to_string())
+            } else {
+                None
+            };
+            if let Some(spared) = spared {
+                return Some((ErrorCode::NotOperator, format!("{} {spared}", m.target)));
+            }
         }
         if m.action != Action::Kick || me.admin {
             return None;

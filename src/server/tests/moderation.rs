@@ -65,8 +65,43 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
             ["Error 800 not_operator seq=Some(7)"],
             "nor bans or mutes the owner by name: it would do nothing"
         );
+        // Nor, by name, an operator (itself among them): deopped first, it can be.
+        assert_eq!(
+            act(&mut r, 0, action, "bob@example.com", None),
+            ["Error 800 not_operator seq=Some(7)"],
+        );
+        assert_eq!(
+            act(&mut r, 1, action, "bob@example.com", None),
+            ["Error 800 not_operator seq=Some(7)"],
+        );
     }
-    assert!(r.out.take(0).is_empty(), "and nothing is announced");
+    let mute = Msg::Mod(Mod {
+        seq: Some(7),
+        topic: n(CH),
+        action: Action::Mute,
+        target: "bob@example.com",
+        reason: None,
+    });
+    r.feed(0, &frame(mute));
+    assert_eq!(
+        r.error_reason(0).as_deref(),
+        Some(
+            "bob@example.com is an operator of #mod@example.com: bans and mutes spare operators (deop first)"
+        )
+    );
+    r.out.take(0);
+    // Nor an admin of the server, logged in or not.
+    let admins = vec!["root@example.com".into()];
+    let policy = crate::server::AdminPolicy {
+        admins,
+        ..Default::default()
+    };
+    r.server.set_policy(policy, &r.now, &mut r.out);
+    assert_eq!(
+        act(&mut r, 0, Action::Ban, "root@example.com", None),
+        ["Error 800 not_operator seq=Some(7)"],
+    );
+    assert!(r.out.take(1).is_empty(), "and nothing is announced");
     assert_eq!(
         act(&mut r, 0, Action::Kick, "bob@*", None),
         ["Error 300 bad_id seq=Some(7)"],
