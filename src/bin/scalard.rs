@@ -204,37 +204,48 @@ fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
 /// Says why the data directory cannot be used, and what to do.
 fn unusable_data_dir(config: &Config, e: &str) -> ExitCode {
     eprintln!("scalard: {e}");
+    for hint in data_dir_hints(config, e) {
+        eprintln!("scalard: {hint}");
+    }
+    eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
+    ExitCode::from(1)
+}
+
+/// What the state of the data directory's disk, or the error `e` of its store, says of why
+/// the store failed: the server's start and the offline commands say the same.
+fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
+    let mut hints = Vec::new();
     // SQLite's own word for a full disk at open is often "disk I/O error". A read-only
     // filesystem reports no free space to this process either: that is said instead.
     if let Ok(dir) = data_dir_path(config)
         && read_only(&dir)
     {
-        eprintln!(
-            "scalard: the filesystem holding {} is mounted read-only: scalard writes there \
-             (its lock, its database)",
+        hints.push(format!(
+            "the filesystem holding {} is mounted read-only: scalard writes there (its lock, \
+             its database)",
             dir.display()
-        );
+        ));
     } else if let Ok(dir) = data_dir_path(config)
         && let Some(free) = free_bytes(&dir).filter(|&b| b < LOW_DISK)
     {
-        eprintln!(
-            "scalard: the disk holding {} has {} KiB free: opening the store needs some \
-             (free space there)",
+        hints.push(format!(
+            "the disk holding {} has {} KiB free: writing the store needs some (free space \
+             there)",
             dir.display(),
             free / 1024
-        );
+        ));
     }
     // The way a restore most often goes wrong: a copy put in over a stale WAL, which SQLite
     // then applies to it.
     if e.contains("malformed") {
-        eprintln!(
-            "scalard: if a backup was copied in as scalard.db, it was likely damaged by the \
-             scalard.db-wal left beside it: delete scalard.db-wal and scalard.db-shm, then copy \
-             the backup in again (docs/OPERATIONS.md, Backups)"
+        hints.push(
+            "if a backup was copied in as scalard.db, it was likely damaged by the scalard.db-wal \
+             left beside it: delete scalard.db-wal and scalard.db-shm, then copy the backup in \
+             again (docs/OPERATIONS.md, Backups)"
+                .to_string(),
         );
     }
-    eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
-    ExitCode::from(1)
+    hints
 }
 
 /// Opens (creating if need be) the history store in the data directory.
@@ -355,7 +366,7 @@ fn sub_config(sub: &str, flags: &[String]) -> Result<Config, ExitCode> {
 
 /// Prints what a subcommand did (exit 0), or why it failed (exit 1). An empty list says so on
 /// standard error, so that a script reading standard output still reads nothing.
-fn sub_result(sub: &str, result: Result<String, String>) -> ExitCode {
+fn sub_result(sub: &str, config: &Config, result: Result<String, String>) -> ExitCode {
     match result {
         Ok(msg) => {
             match msg.is_empty() {
@@ -366,6 +377,9 @@ fn sub_result(sub: &str, result: Result<String, String>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("scalard {sub}: {e}");
+            for hint in data_dir_hints(config, &e) {
+                eprintln!("scalard {sub}: {hint}");
+            }
             ExitCode::from(1)
         }
     }
@@ -440,13 +454,13 @@ fn account(args: Vec<String>) -> ExitCode {
             if let Some(db) = db.filter(|db| db.exists())
                 && let Err(e) = admin::open_existing(&db).and_then(|db| admin::check_exists(&db, cmd, &id))
             {
-                return sub_result("account", Err(e));
+                return sub_result("account", &config, Err(e));
             }
             None
         }
         _ => match open().and_then(|db| admin::check_exists(&db, cmd, &id).map(|()| db)) {
             Ok(db) => Some(db),
-            Err(e) => return sub_result("account", Err(e)),
+            Err(e) => return sub_result("account", &config, Err(e)),
         },
     };
     let password = if cmd.needs_password() {
@@ -462,9 +476,9 @@ fn account(args: Vec<String>) -> ExitCode {
     };
     let db = match early.map_or_else(open, Ok) {
         Ok(db) => db,
-        Err(e) => return sub_result("account", Err(e)),
+        Err(e) => return sub_result("account", &config, Err(e)),
     };
-    sub_result("account", admin::run(&db, cmd, &id, password.as_deref()))
+    sub_result("account", &config, admin::run(&db, cmd, &id, password.as_deref()))
 }
 
 /// `scalard ban list|del [BAN] [flags]`.
@@ -490,7 +504,7 @@ fn ban(args: Vec<String>) -> ExitCode {
     };
     // Not made if missing: these commands read what a server saved.
     let result = data_dir_path(&config).and_then(|dir| bans::run(&dir, DB_FILE, cmd, target, configured));
-    sub_result("ban", result)
+    sub_result("ban", &config, result)
 }
 
 /// A new password: typed twice at a terminal, or one line of stdin.
