@@ -54,7 +54,7 @@ use std::time::Duration;
 /// brought forward.
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
-    SCHEMA_V10, SCHEMA_V11,
+    SCHEMA_V10, SCHEMA_V11, SCHEMA_V12,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -191,6 +191,11 @@ CREATE TRIGGER account_password AFTER UPDATE OF hash ON accounts
 // command refuses a file of an older version (an older server may still be running on it)
 // until a server of this version has opened it.
 const SCHEMA_V11: &str = "-- accounts.from_pos may be UNSTARTED";
+
+// A run of Chinese or Japanese between punctuation was one word, found only whole: "日本語" did
+// not find "日本語もテストします。". Each such character is now a word of its own (words.rs,
+// `stands_alone`), and the index is rebuilt from the stored Events once more, as for version 6.
+const SCHEMA_V12: &str = SCHEMA_V6;
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.

@@ -1,7 +1,7 @@
 //! Answering a Query: resolving the scope and anchors, turning times into positions, and the
 //! one SELECT that reads a page.
 
-use super::words::{unaccented, words};
+use super::words::{spaced, words};
 use super::{Context, Db, Scoped, from_sql, to_sql};
 use crate::proto::Body;
 use crate::proto::MsgId;
@@ -424,8 +424,9 @@ impl Db {
 /// no word is read as an operator. `None` if `text` has no words.
 fn fts_query(text: &str) -> Option<String> {
     let mut out = String::new();
-    // Accents off, as the index has them (a word of accents alone is no word).
-    for word in words(text).map(unaccented).filter(|w| !w.is_empty()) {
+    // Accents off and Chinese or Japanese characters spaced out, as the index has them: such a
+    // word becomes a phrase, its characters in a row. (A word of accents alone is no word.)
+    for word in words(text).map(spaced).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push(' ');
         }

@@ -777,9 +777,18 @@ fn search_matches_all_words_in_scope() {
         rec(9, "#a", 109, "5₽today, re\u{301}sume\u{301} attached"),
         rec(10, "#a", 110, "ΚΑΛΗΜΕΡΑ κόσμε, ёлка"),
         rec(11, "#a", 111, "ο\u{301}λα καλά"),
+        rec(12, "#a", 112, "日本語もテストします。"),
+        rec(13, "#a", 113, "日本の語学"),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
+    // Chinese and Japanese characters in a row, wherever the run of them starts.
+    assert_eq!(hits("日本語"), [12]);
+    assert_eq!(hits("テスト"), [12]);
+    assert_eq!(hits("本語"), [12], "not 13, where they are apart");
+    assert_eq!(hits("日本"), [12, 13]);
+    assert_eq!(hits("語 日本"), [12, 13], "words in any order, as ever");
+    assert_eq!(hits("日語"), Vec::<u64>::new());
     // Accents come off in every script, on both sides, precomposed or typed as marks.
     assert_eq!(hits("καλημέρα"), [10]);
     assert_eq!(hits("καλημερα κοσμε"), [10]);
@@ -802,7 +811,7 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 9);
+    assert_eq!(fts_hits(&db, "scope : t1"), 11);
     // Words end at every character that is not a letter, number or mark, however new to
     // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
     assert_eq!(hits("thanks"), [8]);
@@ -1217,6 +1226,20 @@ fn migrations_and_versions() {
         [1]
     );
     assert_eq!(fts_hits(&db, "καλημερα"), 1, "indexed once");
+
+    // A file of version 11 took a run of Japanese for one word: version 12 spaces it out.
+    let v11 = TempDir::new("migrate-v11");
+    let db = indexed_as_before(&v11, "日本語もテストします。", 11);
+    assert_eq!(
+        fts_hits(&db, "body : \"テ ス ト\""),
+        0,
+        "as version 11 indexed it"
+    );
+    drop(db);
+    let db = fresh(&v11);
+    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(positions(&db.query(&search(topic("#a"), "テスト")).unwrap()), [1]);
+    assert_eq!(fts_hits(&db, "\"テ ス ト\""), 1, "indexed once");
 
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();

@@ -8,6 +8,12 @@
 //! [`SPACED`]), and queries are cut at the same characters ([`words`]); the tokenizer then
 //! only folds case, the same way on both sides. Accents come off here too ([`unaccented`]),
 //! in every script: the tokenizer's own folding knows Latin letters only.
+//!
+//! Chinese and Japanese are written without spaces between words, so a run of them between
+//! punctuation would be one word, which no query short of the whole run finds. Each of their
+//! characters ([`stands_alone`]) is spaced out as a word of its own instead, in bodies and in
+//! queries alike; a query word then becomes a phrase of its characters, which FTS5 matches
+//! only where the body has them in a row: "日本語" finds "日本語もテストします。".
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -70,20 +76,58 @@ pub fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c| !is_word_char(c)).filter(|w| !w.is_empty())
 }
 
-/// `text` with every character that is not part of a word replaced by a space, and its accents
-/// taken off ([`unaccented`]); borrowed when there is nothing to change.
+/// Whether `c` is a Han ideograph, a kana or a Bopomofo letter (with the iteration and
+/// prolonged-sound marks that go with them): a word of its own for search, since these
+/// scripts put no spaces between words (PROTOCOL.md §4, Search). Korean, written with spaces,
+/// and Thai, whose letters carry marks and would need a dictionary to split, are not.
+pub fn stands_alone(c: char) -> bool {
+    // One comparison for the characters of most text, which come before them all.
+    c >= '\u{3005}'
+        && matches!(c as u32,
+            0x3005..=0x3007 // 々 〆 〇
+            | 0x3041..=0x30FF // Hiragana, Katakana (non-letters among them are no word characters)
+            | 0x3105..=0x312F | 0x31A0..=0x31BF // Bopomofo
+            | 0x31F0..=0x31FF // Katakana phonetic extensions
+            | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF // ideographs, compatibility ones
+            | 0xFF66..=0xFF9D // halfwidth Katakana
+            | 0x20000..=0x323AF // ideographs, extensions B to H
+        )
+}
+
+/// `text` with every character that is not part of a word replaced by a space, each
+/// character that [`stands_alone`] spaced out, and its accents taken off ([`unaccented`]);
+/// borrowed when there is nothing to change.
 pub fn spaced(text: &str) -> Cow<'_, str> {
-    let Some(first) = text.find(|c| (c != ' ' && !is_word_char(c)) || accented(c)) else {
+    let changes = |c: char| (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c);
+    let Some(first) = text.find(changes) else {
         return Cow::Borrowed(text);
     };
     let (done, rest) = text.split_at(first);
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len() + text.len() / 2);
     out.push_str(done);
+    // Whether the last character written stands alone: what follows it starts a new word,
+    // but for a combining mark (a decomposed "が"), which stays with it.
+    let mut alone = false;
     for c in rest.chars() {
-        match is_word_char(c) {
-            true => push_unaccented(&mut out, c),
-            false => out.push(' '),
+        if !is_word_char(c) {
+            out.push(' ');
+            alone = false;
+            continue;
         }
+        let here = stands_alone(c);
+        // The only marks among those that stand alone are kana's voicing marks; the category
+        // lookup is asked only at the end of a run of them, where it costs little.
+        let mark = || match here {
+            true => matches!(c, '\u{3099}' | '\u{309a}'),
+            false => !c.is_alphanumeric(),
+        };
+        if (alone || here) && !mark() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            alone = here;
+        }
+        push_unaccented(&mut out, c);
     }
     Cow::Owned(out)
 }
@@ -185,6 +229,19 @@ mod tests {
         assert_eq!(w("क्षमा करें"), ["क्षमा", "करें"]);
         assert_eq!(w("½ Ⅻ, ok?"), ["½", "Ⅻ", "ok"]);
         assert!(w(" ,;-🙂 ").is_empty());
+    }
+
+    #[test]
+    fn chinese_and_japanese_characters_are_each_a_word_in_the_index() {
+        assert_eq!(spaced("日本語もテストします。"), "日 本 語 も テ ス ト し ま す ");
+        assert_eq!(spaced("Rust言語で2024年"), "Rust 言 語 で 2024 年");
+        assert_eq!(spaced("注音ㄅㄆㄇ"), "注 音 ㄅ ㄆ ㄇ");
+        // A decomposed voiced mark stays with its kana; an ideograph of extension B counts.
+        assert_eq!(spaced("か\u{3099}き𠮷x"), "か\u{3099} き 𠮷 x");
+        // Korean and Thai keep their runs; ideographic punctuation ends words.
+        assert_eq!(spaced("안녕하세요、สวัสดี"), "안녕하세요 สวัสดี");
+        // Nothing to change, nothing copied.
+        assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
     }
 
     #[test]

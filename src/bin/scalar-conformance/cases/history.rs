@@ -197,17 +197,40 @@ pub(super) fn search_finds_whole_words(x: &Ctx) -> Result<Verdict, Fail> {
 pub(super) fn search_words_end_at_emoji(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("sw")?;
     let (ch, _) = fill(&mut c, x, &["thanks🙂see you", "thanksgiving", "wave👋🏽ok"])?;
-    let mut found = |q: &str| -> Result<Option<Vec<String>>, Fail> {
-        match catchup(&mut c, &ch, &[(15, u(10))], Some(q))? {
-            (_, 2, 0) => Ok(None),
-            (p, 0, _) => Ok(Some(p)),
-            other => Err(format!("searching \"{q}\" gave {other:?}")),
-        }
-    };
+    let mut found = |q: &str| searched(&mut c, &ch, q);
     match (found("thanks")?, found("ok")?) {
         (None, _) | (_, None) => Ok(Verdict::Skip("the server has no search index".into())),
         (Some(a), Some(b)) if a == ["thanks🙂see you"] && b == ["wave👋🏽ok"] => Ok(Pass),
         other => Err(format!("\"thanks\" and \"ok\" found {other:?}")),
+    }
+}
+
+pub(super) fn search_finds_chinese_and_japanese_characters_in_a_row(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("sj")?;
+    let (ch, _) = fill(&mut c, x, &["日本語もテストします。", "日本の語学"])?;
+    let mut found = |q: &str| searched(&mut c, &ch, q);
+    let asked = ["テスト", "本語", "日本", "日語"].map(&mut found);
+    let mut got = Vec::new();
+    for a in asked {
+        match a? {
+            None => return Ok(Verdict::Skip("the server has no search index".into())),
+            Some(p) => got.push(p.len()),
+        }
+    }
+    // Counts of hits: "日本" is in both, "本語" in a row only in the first, "日語" in neither.
+    match got.as_slice() {
+        [1, 1, 2, 0] => Ok(Pass),
+        other => Err(format!("テスト, 本語, 日本 and 日語 found {other:?} messages")),
+    }
+}
+
+/// The bodies a Search of `ch` for `query` found (up to 10), or `None` from a server without
+/// a search index (status 2).
+fn searched(c: &mut Raw, ch: &str, query: &str) -> Result<Option<Vec<String>>, Fail> {
+    match catchup(c, ch, &[(15, u(10))], Some(query))? {
+        (_, 2, 0) => Ok(None),
+        (p, 0, _) => Ok(Some(p)),
+        other => Err(format!("searching \"{query}\" gave {other:?}")),
     }
 }
 
