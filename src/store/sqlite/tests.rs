@@ -760,6 +760,67 @@ fn thread_scope_merges_both_directions() {
     assert_eq!(db.query(&query(topic("#a"))).unwrap().horizon, None);
 }
 
+/// Chinese and Japanese searched against a model: a query of such characters finds exactly the
+/// bodies whose words (each such character one, a run of other letters one) hold the query's
+/// characters in a row, whatever else (punctuation, spaces, emoji) lies between them.
+#[test]
+fn a_run_of_chinese_or_japanese_is_found_where_the_body_has_it_in_a_row() {
+    const ALPHABET: [&str; 11] = ["日", "本", "語", "テ", "ス", "が", "a", "b", "、", " ", "🙂"];
+    // A fixed sequence (xorshift), so that a failure repeats.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut text = |len: usize, from: usize| (0..len).map(|_| ALPHABET[next(from)]).collect::<String>();
+    let bodies: Vec<String> = (0..300).map(|i| text(1 + i % 12, ALPHABET.len())).collect();
+    let queries: Vec<String> = (0..60).map(|i| text(1 + i % 3, 6)).collect();
+    // The model's words: each of the first six characters alone, a run of "a" and "b" one.
+    fn model_words(s: &str) -> Vec<String> {
+        let mut words: Vec<String> = Vec::new();
+        let mut latin = false;
+        for c in s.chars() {
+            match c {
+                'a' | 'b' if latin => words.last_mut().into_iter().for_each(|w| w.push(c)),
+                'a' | 'b' => words.push(c.to_string()),
+                '、' | ' ' | '🙂' => {}
+                c => words.push(c.to_string()),
+            }
+            latin = matches!(c, 'a' | 'b');
+        }
+        words
+    }
+    let dir = TempDir::new("cjk-model");
+    let mut db = fresh(&dir);
+    let records: Vec<Record> = (bodies.iter().enumerate())
+        .map(|(i, b)| rec(i as u64 + 1, "#a", 1_000 + i as u64, b))
+        .collect();
+    db.insert(&records).unwrap();
+    let mut matched = 0;
+    for q in &queries {
+        let want = model_words(q);
+        let expected: Vec<u64> = (bodies.iter().enumerate())
+            .filter(|(_, b)| model_words(b).windows(want.len()).any(|w| w == want.as_slice()))
+            .map(|(i, _)| i as u64 + 1)
+            .collect();
+        let found = positions(
+            &db.query(&Query {
+                count: 500,
+                ..search(topic("#a"), q)
+            })
+            .unwrap(),
+        );
+        assert_eq!(found, expected, "{q:?}");
+        matched += usize::from(!found.is_empty());
+    }
+    assert!(
+        (20..60).contains(&matched),
+        "{matched} of 60 queries found something"
+    );
+}
+
 #[test]
 fn search_matches_all_words_in_scope() {
     let dir = TempDir::new("search");
