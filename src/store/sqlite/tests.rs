@@ -840,6 +840,7 @@ fn search_matches_all_words_in_scope() {
         rec(11, "#a", 111, "ο\u{301}λα καλά"),
         rec(12, "#a", 112, "日本語もテストします。"),
         rec(13, "#a", 113, "日本の語学"),
+        rec(14, "#a", 114, "か\u{3099}き ﾃﾞ2024"),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
@@ -850,6 +851,13 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("日本"), [12, 13]);
     assert_eq!(hits("語 日本"), [12, 13], "words in any order, as ever");
     assert_eq!(hits("日語"), Vec::<u64>::new());
+    // A voicing mark is its kana's, typed decomposed or not, halfwidth or not.
+    assert_eq!(hits("が"), [14]);
+    assert_eq!(hits("か\u{3099}"), [14]);
+    assert_eq!(hits("か"), Vec::<u64>::new());
+    assert_eq!(hits("ﾃﾞ"), [14]);
+    assert_eq!(hits("ﾃ"), Vec::<u64>::new());
+    assert_eq!(hits("2024"), [14]);
     // Accents come off in every script, on both sides, precomposed or typed as marks.
     assert_eq!(hits("καλημέρα"), [10]);
     assert_eq!(hits("καλημερα κοσμε"), [10]);
@@ -872,7 +880,7 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 11);
+    assert_eq!(fts_hits(&db, "scope : t1"), 12);
     // Words end at every character that is not a letter, number or mark, however new to
     // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
     assert_eq!(hits("thanks"), [8]);

@@ -35,6 +35,11 @@ pub fn is_word_char(c: char) -> bool {
     in_table(bmp(), by_category, c)
 }
 
+/// Whether `c` is a mark (general category M), which belongs to the letter before it.
+fn is_mark(c: char) -> bool {
+    c.general_category_group() == GeneralCategoryGroup::Mark
+}
+
 fn by_category(c: char) -> bool {
     use GeneralCategoryGroup::{Letter, Mark, Number};
     matches!(c.general_category_group(), Letter | Mark | Number)
@@ -84,21 +89,28 @@ pub fn stands_alone(c: char) -> bool {
     // One comparison for the characters of most text, which come before them all.
     c >= '\u{3005}'
         && matches!(c as u32,
-            0x3005..=0x3007 // 々 〆 〇
+            0x3005..=0x3007 | 0x3031..=0x3035 | 0x303B // 々 〆 〇, kana repeat marks, 〻
             | 0x3041..=0x30FF // Hiragana, Katakana (non-letters among them are no word characters)
             | 0x3105..=0x312F | 0x31A0..=0x31BF // Bopomofo
             | 0x31F0..=0x31FF // Katakana phonetic extensions
             | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF // ideographs, compatibility ones
-            | 0xFF66..=0xFF9D // halfwidth Katakana
-            | 0x20000..=0x323AF // ideographs, extensions B to H
+            | 0xFF66..=0xFF9D // halfwidth Katakana (its voicing marks stay with it: `is_voicing`)
+            | 0x1AFF0..=0x1B16F // kana supplement and extensions, small kana
+            | 0x20000..=0x3FFFD // ideographs, extensions B and later (all of planes 2 and 3)
         )
+}
+
+/// A kana's voicing mark: combining (U+3099, U+309A), or halfwidth (U+FF9E, U+FF9F), which
+/// follows its halfwidth kana as a letter of its own.
+fn is_voicing(c: char) -> bool {
+    matches!(c, '\u{3099}' | '\u{309a}' | '\u{ff9e}' | '\u{ff9f}')
 }
 
 /// `text` with every character that is not part of a word replaced by a space, each
 /// character that [`stands_alone`] spaced out, and its accents taken off ([`unaccented`]);
 /// borrowed when there is nothing to change.
 pub fn spaced(text: &str) -> Cow<'_, str> {
-    let changes = |c: char| (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c);
+    let changes = |c: char| (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c);
     let Some(first) = text.find(changes) else {
         return Cow::Borrowed(text);
     };
@@ -106,7 +118,7 @@ pub fn spaced(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len() + text.len() / 2);
     out.push_str(done);
     // Whether the last character written stands alone: what follows it starts a new word,
-    // but for a combining mark (a decomposed "が"), which stays with it.
+    // but for a combining mark, which stays with it.
     let mut alone = false;
     for c in rest.chars() {
         if !is_word_char(c) {
@@ -114,15 +126,23 @@ pub fn spaced(text: &str) -> Cow<'_, str> {
             alone = false;
             continue;
         }
+        if is_voicing(c) {
+            // With its kana, composed where Unicode composes the two: the tokenizer parts a
+            // combining mark from its letter, so a decomposed "が" would be indexed as "か".
+            let base = out.chars().next_back();
+            match base.and_then(|b| unicode_normalization::char::compose(b, c)) {
+                Some(composed) => {
+                    out.pop();
+                    out.push(composed);
+                }
+                None => out.push(c),
+            }
+            continue;
+        }
         let here = stands_alone(c);
-        // The only marks among those that stand alone are kana's voicing marks; the category
-        // lookup is asked only at the end of a run of them, where it costs little.
-        let mark = || match here {
-            true => matches!(c, '\u{3099}' | '\u{309a}'),
-            false => !c.is_alphanumeric(),
-        };
-        if (alone || here) && !mark() {
-            if !out.is_empty() {
+        // The category lookup only after a character that stands alone, where it costs little.
+        if here || (alone && !is_mark(c)) {
+            if !out.is_empty() && !out.ends_with(' ') {
                 out.push(' ');
             }
             alone = here;
@@ -236,8 +256,17 @@ mod tests {
         assert_eq!(spaced("日本語もテストします。"), "日 本 語 も テ ス ト し ま す ");
         assert_eq!(spaced("Rust言語で2024年"), "Rust 言 語 で 2024 年");
         assert_eq!(spaced("注音ㄅㄆㄇ"), "注 音 ㄅ ㄆ ㄇ");
-        // A decomposed voiced mark stays with its kana; an ideograph of extension B counts.
-        assert_eq!(spaced("か\u{3099}き𠮷x"), "か\u{3099} き 𠮷 x");
+        // A voicing mark stays with its kana, composed where Unicode composes them (a
+        // decomposed "が" is "が"); an ideograph of extension B counts.
+        assert_eq!(spaced("か\u{3099}き𠮷x"), "が き 𠮷 x");
+        assert_eq!(spaced("ﾃﾞ2024年 ﾊﾟｿｺﾝ"), "ﾃﾞ 2024 年 ﾊﾟ ｿ ｺ ﾝ");
+        assert_eq!(spaced("a\u{3099}b"), "a\u{3099}b", "after no kana, left as it is");
+        // Any mark stays with what it follows, a vowel sign Rust counts as alphabetic too;
+        // repeat marks and small kana stand alone.
+        assert_eq!(
+            spaced("日\u{93f}x こ〱x \u{1b132}y"),
+            "日\u{93f} x こ 〱 x \u{1b132} y"
+        );
         // Korean and Thai keep their runs; ideographic punctuation ends words.
         assert_eq!(spaced("안녕하세요、สวัสดี"), "안녕하세요 สวัสดี");
         // Nothing to change, nothing copied.
