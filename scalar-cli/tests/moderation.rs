@@ -47,7 +47,7 @@ fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out(
     );
     owner.command(
         "/ban",
-        &format!("-- 1 ban in #g: {short} (evading; and guests from its address)"),
+        &format!("-- 1 ban in #g: {short} (evading; and guests from its address, if the server knew it)"),
     );
     // Another guest from the same address (all of them here: 127.0.0.1).
     let mut next = Client::connect(server.addr(), "x@localhost", STEP).expect("a guest");
@@ -67,7 +67,7 @@ fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out(
     );
     owner.command(
         "/mute",
-        &format!("-- 1 mute in #g: {short} (shouting; and guests from its address)"),
+        &format!("-- 1 mute in #g: {short} (shouting; and guests from its address, if the server knew it)"),
     );
     quit(owner);
 }

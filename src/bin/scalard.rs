@@ -377,7 +377,12 @@ fn sub_result(sub: &str, config: &Config, result: Result<String, String>) -> Exi
         }
         Err(e) => {
             eprintln!("scalard {sub}: {e}");
-            for hint in data_dir_hints(config, &e) {
+            // Only under the store's own errors: "no account bob" is not the disk's doing.
+            let hints = match e.starts_with("store: ") {
+                true => data_dir_hints(config, &e),
+                false => Vec::new(),
+            };
+            for hint in hints {
                 eprintln!("scalard {sub}: {hint}");
             }
             ExitCode::from(1)

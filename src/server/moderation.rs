@@ -216,8 +216,7 @@ impl Server {
         }
         // In a kept room a role or an invitation counts only in a session that logged in: one
         // for a name without an account here could never be used.
-        let no_account = m.target.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain)
-            && !self.accounts.names.contains_key(m.target);
+        let no_account = self.no_account_here(m.target);
         let grants = matches!(
             m.action,
             Action::Op | Action::Voice | Action::Invite | Action::Transfer
@@ -239,7 +238,7 @@ impl Server {
         if let Some(refusal) = self.refuse_owner_action(room, m) {
             return Some(refusal);
         }
-        if let Some(refusal) = self.refuse_kick_up(conn, room, m) {
+        if let Some(refusal) = self.refuse_protected(conn, room, m) {
             return Some(refusal);
         }
         if m.action == Action::Kick
@@ -354,26 +353,36 @@ impl Server {
         None
     }
 
+    /// Whether `id` is a name of this server without an account: nobody logs in as it.
+    pub(super) fn no_account_here(&self, id: &str) -> bool {
+        id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain) && !self.accounts.names.contains_key(id)
+    }
+
     /// An operator kicking the owner or a server admin, as IRC services' founder and oper
     /// protection refuse: only an admin may. A ban or mute by the ID of the owner, an operator
     /// or an admin is refused to everyone: both spare them, so it would be announced ("banned
     /// you"), listed, and do nothing. (Patterns that also match them are taken, for the others
-    /// they match.)
-    fn refuse_kick_up(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
+    /// they match; and in a kept room, where roles need a login, so is a listed operator's ID
+    /// that nobody can log in as.)
+    fn refuse_protected(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         let me = self.who(conn)?;
         let channel = m.topic.as_str();
         if matches!(m.action, Action::Ban | Action::Mute) {
-            let named = |list: &[Box<str>]| list.iter().any(|x| &**x == m.target);
-            let spared = if &*room.owner == m.target {
-                Some(format!("owns {channel}: bans and mutes spare the owner"))
-            } else if named(&room.rules().ops) {
-                Some(format!(
+            // The ID as every session using it is judged: logged in, unless nobody can be.
+            let used = Who {
+                user: m.target,
+                logged_in: !self.no_account_here(m.target),
+                admin: false,
+            };
+            let spared = match room.role(used) {
+                Role::Owner => Some(format!("owns {channel}: bans and mutes spare the owner")),
+                Role::Operator => Some(format!(
                     "is an operator of {channel}: bans and mutes spare operators (deop first)"
-                ))
-            } else if named(&self.policy.admins) {
-                Some("is an admin of this server: bans and mutes spare admins".to_string())
-            } else {
-                None
+                )),
+                _ if self.policy.admins.iter().any(|a| &**a == m.target) => {
+                    Some("is an admin of this server: bans and mutes spare admins".to_string())
+                }
+                _ => None,
             };
             if let Some(spared) = spared {
                 return Some((ErrorCode::NotOperator, format!("{} {spared}", m.target)));
@@ -412,9 +421,8 @@ impl Server {
                 .map(|s| s.addr())
         };
         let guest_addr = (matches!(m.action, Action::Ban | Action::Mute) && guest)
-            .then(|| self.users.get(target).and_then(connected))
-            .flatten()
-            .or_else(|| guest.then(|| self.left_guests.addr(target)).flatten());
+            .then(|| (self.users.get(target).and_then(connected)).or_else(|| self.left_guests.addr(target)))
+            .flatten();
         // A channel handed to a session logged in to an account here is kept from now on, as
         // if that session had created it.
         let keep = m.action == Action::Transfer
@@ -431,23 +439,18 @@ impl Server {
         };
         match m.action {
             Action::Kick => {}
-            Action::Ban => {
-                // A ban repeated when the guest is neither here nor remembered keeps the
-                // address it holds: repeating an action changes nothing.
-                let addr = guest_addr.or_else(|| room.ban(target).and_then(|b| b.addr));
-                room.rules_mut().bans.retain(|b| &*b.pattern != target);
-                room.rules_mut().bans.push(Sanction {
+            Action::Ban | Action::Mute => {
+                let sanction = Sanction {
                     pattern: target.into(),
-                    addr,
+                    addr: guest_addr,
                     reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
-                });
+                };
+                match m.action {
+                    Action::Ban => room.put_ban(sanction),
+                    _ => room.put_mute(sanction),
+                }
             }
             Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),
-            Action::Mute => room.mute(Sanction {
-                pattern: target.into(),
-                addr: guest_addr,
-                reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
-            }),
             Action::Unmute => room.unmute(target),
             Action::Op | Action::Deop => set(&mut room.rules_mut().ops, target, m.action == Action::Op),
             Action::Voice | Action::Devoice => {

@@ -201,7 +201,8 @@ impl Server {
                     .rooms
                     .get(m.topic.as_str())
                     .filter(|_| m.topic.kind() == Kind::Channel)?;
-                (room.silences(who, addr, now)).map(|s| silence_refusal(s, who.user, m.topic))
+                let silence = room.silences(who, addr, now);
+                silence.map(|s| silence_refusal(s, who.user, m.topic))
             })
             .or_else(|| self.store_refusal())
     }

@@ -169,6 +169,19 @@ static NO_RULES: Rules = Rules {
     life: None,
 };
 
+/// Adds `new` to `list`, in place of an earlier ban or mute of its pattern: its reason is the
+/// latest, and a guest's address the earlier one held stays if `new` has none (a ban or mute
+/// repeated once the guest is forgotten changes nothing).
+fn put(list: &mut Vec<Sanction>, mut new: Sanction) {
+    match list.iter_mut().find(|s| s.pattern == new.pattern) {
+        Some(old) => {
+            new.addr = new.addr.or(old.addr);
+            *old = new;
+        }
+        None => list.push(new),
+    }
+}
+
 /// Adds `item` to `list` unless present, or removes it: idempotent both ways.
 pub fn set(list: &mut Vec<Box<str>>, item: &str, present: bool) {
     let at = list.iter().position(|x| &**x == item);
@@ -398,8 +411,10 @@ impl Room {
         if role >= Role::Operator {
             return None;
         }
-        if self.muted(who, addr) {
-            return self.muted_by(who, addr).map(Silence::Muted);
+        if self.muted(who, addr)
+            && let Some(mute) = self.muted_by(who, addr)
+        {
+            return Some(Silence::Muted(mute));
         }
         if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
             return Some(Silence::Moderated);
@@ -438,17 +453,14 @@ impl Room {
             .or(Some(first))
     }
 
-    /// Mutes as `mute` says, replacing an earlier mute of its pattern (a guest's address it
-    /// held stays if `mute` has none: repeating an action changes nothing).
-    pub fn mute(&mut self, mut mute: Sanction) {
-        let mutes = &mut self.rules_mut().mutes;
-        match mutes.iter_mut().find(|m| m.pattern == mute.pattern) {
-            Some(old) => {
-                mute.addr = mute.addr.or(old.addr);
-                *old = mute;
-            }
-            None => mutes.push(mute),
-        }
+    /// Bans as `ban` says ([`put`]).
+    pub fn put_ban(&mut self, ban: Sanction) {
+        put(&mut self.rules_mut().bans, ban);
+    }
+
+    /// Mutes as `mute` says ([`put`]).
+    pub fn put_mute(&mut self, mute: Sanction) {
+        put(&mut self.rules_mut().mutes, mute);
         self.forget_mute_verdicts();
     }
 
@@ -616,7 +628,7 @@ mod tests {
         set(&mut r.rules_mut().voiced, "v@x", true);
         set(&mut r.rules_mut().invited, "i@x", true);
         r.rules_mut().bans.push(sanction("*@x"));
-        r.mute(sanction("*@x"));
+        r.put_mute(sanction("*@x"));
         r.modes = modes::INVITE_ONLY | modes::MODERATED;
         let now = Instant::now();
         let ip = IpAddr::from([127, 0, 0, 1]);
@@ -736,7 +748,7 @@ mod tests {
             r.silences(anon("m@x"), IP, t + Duration::from_secs(60)),
             Some(Silence::Moderated)
         );
-        r.mute(sanction("*@x"));
+        r.put_mute(sanction("*@x"));
         assert_eq!(
             r.silences(anon("m@x"), IP, t + Duration::from_secs(60)),
             muted_as(&r, "*@x")
@@ -750,9 +762,9 @@ mod tests {
         let mut r = Room::new("o@x".into(), false, 1);
         let now = Instant::now();
         r.add_member(&"m@x".into());
-        r.mute(sanction("n@x"));
+        r.put_mute(sanction("n@x"));
         assert_eq!(r.silences(anon("m@x"), IP, now), None);
-        r.mute(sanction("m*"));
+        r.put_mute(sanction("m*"));
         assert_eq!(
             r.silences(anon("m@x"), IP, now),
             muted_as(&r, "m*"),

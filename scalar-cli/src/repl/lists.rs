@@ -154,15 +154,16 @@ pub fn targets(shared: &Shared, action: Action, of: Of) -> Result<(), String> {
         .map(|t| {
             let entry = names::short_target(&t.entry, &domain);
             // A guest banned or muted by its ID is by its address too (PROTOCOL.md §4, Mod),
-            // which the list does not show: say so, or the operator cannot tell why others
-            // from there are held.
+            // when the server knew it (the guest was here, or left lately): the list shows
+            // neither, so say that it may, or the operator cannot tell why others from there
+            // are held.
             let guest = of == Of::Channel
                 && matches!(action, Action::Ban | Action::Mute)
                 && !t.entry.contains('*')
                 && t.entry.starts_with(scalar::server::GUEST_PREFIX);
             let notes: Vec<String> = [
                 (!t.reason.is_empty()).then(|| clean_line(&t.reason)),
-                guest.then(|| "and guests from its address".to_string()),
+                guest.then(|| "and guests from its address, if the server knew it".to_string()),
             ]
             .into_iter()
             .flatten()

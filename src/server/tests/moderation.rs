@@ -773,6 +773,31 @@ fn a_guest_handing_its_channel_to_an_account_is_not_left_an_operator_of_it() {
     );
 }
 
+/// Found in review: an operator listed before its channel was kept, by a name nobody can log in
+/// as, holds no role there any more, and its ID may be banned or muted like any other.
+#[test]
+fn in_a_kept_channel_an_operator_without_an_account_may_be_banned_by_name() {
+    let mut r = rig(Policy::Open, false);
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    r.connect(2, "dave@example.com");
+    r.sub(2, CH);
+    act(&mut r, 1, Action::Op, "dave@example.com", None);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    act(&mut r, 1, Action::Transfer, "alice@example.com", None);
+    r.out.take(0);
+    r.out.take(2);
+    for action in [Action::Mute, Action::Ban] {
+        let done = act(&mut r, 0, action, "dave@example.com", None);
+        assert!(done[0].starts_with("Event"), "{done:?}");
+    }
+    assert!(
+        r.out.take(2).iter().any(|f| f.starts_with("Error 803")),
+        "dave is out"
+    );
+}
+
 /// Found by QA: a transfer of a kept channel to an account not in it was refused as if it
 /// were there without a login.
 #[test]
