@@ -103,7 +103,7 @@ pub fn stands_alone(c: char) -> bool {
 /// A kana's voicing mark: combining (U+3099, U+309A), or halfwidth (U+FF9E, U+FF9F), which
 /// follows its halfwidth kana as a letter of its own.
 fn is_voicing(c: char) -> bool {
-    matches!(c, '\u{3099}' | '\u{309a}' | '\u{ff9e}' | '\u{ff9f}')
+    c >= '\u{3099}' && matches!(c, '\u{3099}' | '\u{309a}' | '\u{ff9e}' | '\u{ff9f}')
 }
 
 /// `text` with every character that is not part of a word replaced by a space, each
