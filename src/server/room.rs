@@ -117,7 +117,7 @@ pub struct Rules {
     pub invited: Vec<Box<str>>,
     /// Who is kept out.
     pub bans: Vec<Sanction>,
-    /// Who is kept quiet; changed through [`Room::mute`], [`Room::unmute`] and
+    /// Who is kept quiet; changed through [`Room::put_mute`], [`Room::unmute`] and
     /// [`Room::set_mutes`], which forget the members' verdicts.
     mutes: Vec<Sanction>,
     /// Messages a minute one member may publish; 0 for no limit.
@@ -335,8 +335,8 @@ impl Room {
     }
 
     /// Whether `who` (from `addr`) is kept out: by a pattern, or, for a guest that did not log
-    /// in, by a banned guest's address ([`Sanction`]). Operators are not (say, by an address they share
-    /// with a guest).
+    /// in, by a banned guest's address ([`Sanction`]). Operators are not (say, by an address
+    /// they share with a guest).
     pub fn bans(&self, who: Who<'_>, addr: IpAddr) -> bool {
         self.banned_by(who, addr).is_some()
     }
