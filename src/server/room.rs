@@ -100,10 +100,12 @@ struct Member {
     id: Rc<str>,
     /// How many of its connections are subscribed.
     conns: u32,
-    /// Whether the mutes match it, once asked; forgotten when they change. Every Message is
-    /// checked, and the operators may set 500 patterns: without this one channel's list could
-    /// cost each of its Messages tens of microseconds of the loop. Fits the tuple's padding.
-    muted: Cell<Option<bool>>,
+    /// Which mute holds it ([`Room::muted_by`]: an index into the mutes, or [`NOT_MUTED`]),
+    /// once asked; forgotten when they change. Every Message is checked, and a refused one
+    /// told why, and the operators may set 500 patterns: without this one channel's list
+    /// could cost each of its Messages (a muted flood's too) tens of microseconds of the loop.
+    /// Fits the tuple's padding.
+    muted: Cell<Option<u16>>,
 }
 
 /// What a channel's operators set: its lists, display name, topic line and per-member rate.
@@ -411,9 +413,7 @@ impl Room {
         if role >= Role::Operator {
             return None;
         }
-        if self.muted(who, addr)
-            && let Some(mute) = self.muted_by(who, addr)
-        {
+        if let Some(mute) = self.muted_by(who, addr) {
             return Some(Silence::Muted(mute));
         }
         if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
@@ -424,33 +424,32 @@ impl Room {
         Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
     }
 
-    /// Whether a mute holds `who` from `addr`: asked of the member's remembered verdict first
-    /// (a guest's ID, which an address may hold, is one connection's, so one address's).
-    fn muted(&self, who: Who<'_>, addr: IpAddr) -> bool {
+    /// The mute that holds `who` from `addr`, the first with a reason if any has one: asked
+    /// of the member's remembered verdict first (a guest's ID, which an address may hold, is
+    /// one connection's, so one address's).
+    fn muted_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Sanction> {
         let mutes = &self.rules().mutes;
         if mutes.is_empty() {
-            return false;
+            return None;
         }
         let member = (self.find_member(who.user).ok()).and_then(|i| self.members.get(i));
-        if let Some(known) = member.and_then(|m| m.muted.get()) {
-            return known;
-        }
-        let muted = mutes.iter().any(|m| m.holds(who, addr));
-        if let Some(m) = member {
-            m.muted.set(Some(muted));
-        }
-        muted
-    }
-
-    /// The mute that holds `who` from `addr`, the first with a reason if any has one: only
-    /// for a refusal, so a walk of the list.
-    fn muted_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Sanction> {
-        let mut holding = self.rules().mutes.iter().filter(|m| m.holds(who, addr));
-        let first = holding.next()?;
-        (first.reason.is_none())
-            .then(|| holding.find(|m| m.reason.is_some()))
-            .flatten()
-            .or(Some(first))
+        let at = match member.and_then(|m| m.muted.get()) {
+            Some(known) => known,
+            None => {
+                let mut holding = (mutes.iter().enumerate()).filter(|(_, m)| m.holds(who, addr));
+                let at = match holding.next() {
+                    None => None,
+                    Some((i, first)) if first.reason.is_some() => Some(i),
+                    Some((i, _)) => Some(holding.find(|(_, m)| m.reason.is_some()).map_or(i, |(j, _)| j)),
+                };
+                let at = at.and_then(|i| u16::try_from(i).ok()).unwrap_or(NOT_MUTED);
+                if let Some(m) = member {
+                    m.muted.set(Some(at));
+                }
+                at
+            }
+        };
+        mutes.get(usize::from(at))
     }
 
     /// Bans as `ban` says ([`put`]).
@@ -550,6 +549,10 @@ impl Room {
 /// The most entries each of a room's lists (bans, mutes, operators, voices, invitations)
 /// holds: a bound on memory, and on the scans a Message or Sub makes through them.
 pub const MAX_LIST: usize = 500;
+
+/// A member's remembered verdict when no mute holds it: past any index of a list of at most
+/// [`MAX_LIST`].
+const NOT_MUTED: u16 = u16::MAX;
 
 /// Tokens a Message costs under a channel's per-minute rate.
 const PACE_COST: u32 = 60;
@@ -784,6 +787,16 @@ mod tests {
         r.add_member(&"m@x".into());
         r.set_mutes(Vec::new());
         assert_eq!(r.silences(anon("m@x"), IP, now), None);
+        // Of two mutes holding it, the one with a reason is told, and remembered as the one.
+        r.put_mute(sanction("m*"));
+        r.put_mute(Sanction {
+            reason: Some("shouting".into()),
+            ..sanction("*@x")
+        });
+        assert_eq!(r.silences(anon("m@x"), IP, now), muted_as(&r, "*@x"));
+        assert_eq!(r.silences(anon("m@x"), IP, now), muted_as(&r, "*@x"), "remembered");
+        r.unmute("*@x");
+        assert_eq!(r.silences(anon("m@x"), IP, now), muted_as(&r, "m*"));
         // Memory per member is counted (one channel per connection in some uses).
         assert_eq!(size_of::<Member>(), size_of::<(Rc<str>, u32)>());
     }
