@@ -425,8 +425,10 @@ impl Room {
     }
 
     /// The mute that holds `who` from `addr`, the first with a reason if any has one: asked
-    /// of the member's remembered verdict first (a guest's ID, which an address may hold, is
-    /// one connection's, so one address's).
+    /// of the member's remembered verdict first. The verdict is the ID's, whatever session
+    /// asks: [`Sanction::holds`] looks at the address and the login only for a guest's ID,
+    /// which is one connection's (the server picks a name in use by nobody), so one
+    /// address's.
     fn muted_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Sanction> {
         let mutes = &self.rules().mutes;
         if mutes.is_empty() {
@@ -794,7 +796,11 @@ mod tests {
             ..sanction("*@x")
         });
         assert_eq!(r.silences(anon("m@x"), IP, now), muted_as(&r, "*@x"));
-        assert_eq!(r.silences(anon("m@x"), IP, now), muted_as(&r, "*@x"), "remembered");
+        assert_eq!(
+            r.silences(anon("m@x"), IP, now),
+            muted_as(&r, "*@x"),
+            "remembered"
+        );
         r.unmute("*@x");
         assert_eq!(r.silences(anon("m@x"), IP, now), muted_as(&r, "m*"));
         // Memory per member is counted (one channel per connection in some uses).

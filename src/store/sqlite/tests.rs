@@ -1296,6 +1296,15 @@ fn migrations_and_versions() {
     );
     assert_eq!(fts_hits(&db, "καλημερα"), 1, "indexed once");
 
+    // A file of version 12 took a decomposed kana for its base: version 13 composes it.
+    let v12 = TempDir::new("migrate-v12");
+    let db = indexed_as_before(&v12, "か\u{3099}", 12);
+    assert_eq!(fts_hits(&db, "body : が"), 0, "as version 12 indexed it");
+    drop(db);
+    let db = fresh(&v12);
+    assert_eq!(positions(&db.query(&search(topic("#a"), "が")).unwrap()), [1]);
+    assert_eq!(fts_hits(&db, "が"), 1, "indexed once");
+
     // A file of version 11 took a run of Japanese for one word: version 12 spaces it out.
     let v11 = TempDir::new("migrate-v11");
     let db = indexed_as_before(&v11, "日本語もテストします。", 11);
