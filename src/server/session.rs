@@ -43,8 +43,8 @@ pub struct Session {
     /// is proven, which registered-only channels, lasting rooms, admins and making room on a
     /// full server go by.
     pub logged_in: bool,
-    /// Which password of its account it logged in with ([`Account::password`]
-    /// (crate::store::accounts::Account)); 0 for none.
+    /// Which password of its account it logged in with
+    /// ([`Account::password`](crate::store::accounts::Account::password)); 0 for none.
     pub password: u64,
     /// For a session that did not prove its name: the first position of the direct messages
     /// it may read, those that reached the name since it took it (anyone may take a free name

@@ -251,7 +251,7 @@ pub struct Page {
     pub unknown_anchor: bool,
     /// At or before this time, Events of the scope may have been deleted by retention (for a
     /// thread, the later of its two topics' horizons), or are not the asker's to read (see
-    /// [`Query::account`]).
+    /// [`Query::reader`]).
     pub horizon: Option<u64>,
 }
 
