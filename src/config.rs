@@ -121,9 +121,14 @@ impl Config {
             ("data-dir", self.data_dir.is_some()),
             ("fsync", self.fsync != default.fsync),
             (
-                "history-max-events / history-max-days / [retention]",
-                self.retention != default.retention,
+                "history-max-events",
+                self.retention.default.max_events != default.retention.default.max_events,
             ),
+            (
+                "history-max-days",
+                self.retention.default.max_age != default.retention.default.max_age,
+            ),
+            ("[retention]", !self.retention.topics.is_empty()),
             (
                 "kept-channel-days",
                 self.limits.kept_idle != default.limits.kept_idle,
@@ -1126,13 +1131,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.unused_when_ephemeral(),
-            [
-                "data-dir",
-                "fsync",
-                "history-max-events / history-max-days / [retention]",
-                "kept-channel-days"
-            ]
+            ["data-dir", "fsync", "history-max-events", "kept-channel-days"]
         );
+        // Each retention setting by its own name, only those given.
+        let mut c = args(&["--ephemeral", "--history-max-days", "3"]).unwrap();
+        assert_eq!(c.unused_when_ephemeral(), ["history-max-days"]);
+        c.apply_toml("[retention.\"#ops@localhost\"]\nhistory-max-events = 5\n")
+            .unwrap();
+        assert_eq!(c.unused_when_ephemeral(), ["history-max-days", "[retention]"]);
     }
 
     #[test]
