@@ -3,7 +3,7 @@
 //! words asked for. Each word of any text, spaced alone, must be a run of the text's own
 //! spaced pieces; nothing but word characters and spaces may come out. Input bytes pick
 //! characters from scripts where the spacing has rules (kana and their voicing marks,
-//! ideographs, accents, other marks), then any UTF-8 that follows.
+//! ideographs, accents, other marks, Hangul jamo that compose), then any UTF-8 that follows.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,8 +11,8 @@ use scalar::store::sqlite::words::{is_word_char, spaced, words};
 
 const ALPHABET: [char; 32] = [
     'か', '\u{3099}', '\u{309a}', 'ﾃ', 'ﾞ', 'ﾟ', 'は', 'ゝ', '〱', 'ー', '日', '𠮷', '\u{1b132}',
-    'ㄅ', 'a', 'Z', '7', 'é', '\u{301}', 'क', '\u{94d}', '\u{93f}', 'ก', '\u{e31}', '한', ' ',
-    '、', '.', '🙂', '\u{200d}', '\u{fe0f}', 'ß',
+    'ㄅ', 'a', '\u{1161}', '\u{93c}', 'é', '\u{301}', 'क', '\u{94d}', '\u{93f}', 'ก', '\u{e31}', '한',
+    ' ', '、', '.', '🙂', '\u{200d}', '\u{fe0f}', '\u{1100}',
 ];
 
 fn pieces(s: &str) -> Vec<&str> {

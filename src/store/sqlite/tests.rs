@@ -841,6 +841,12 @@ fn search_matches_all_words_in_scope() {
         rec(12, "#a", 112, "日本語もテストします。"),
         rec(13, "#a", 113, "日本の語学"),
         rec(14, "#a", 114, "か\u{3099}き ﾃﾞ2024"),
+        rec(
+            15,
+            "#a",
+            115,
+            "\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8} \u{928}\u{93c}",
+        ),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
@@ -858,6 +864,9 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("ﾃﾞ"), [14]);
     assert_eq!(hits("ﾃ"), Vec::<u64>::new());
     assert_eq!(hits("2024"), [14]);
+    // Spellings Unicode counts as the same find each other: Hangul as jamo, a nukta apart.
+    assert_eq!(hits("한국"), [15]);
+    assert_eq!(hits("\u{929}"), [15]);
     // Accents come off in every script, on both sides, precomposed or typed as marks.
     assert_eq!(hits("καλημέρα"), [10]);
     assert_eq!(hits("καλημερα κοσμε"), [10]);
@@ -880,7 +889,7 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 12);
+    assert_eq!(fts_hits(&db, "scope : t1"), 13);
     // Words end at every character that is not a letter, number or mark, however new to
     // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
     assert_eq!(hits("thanks"), [8]);
@@ -1295,6 +1304,16 @@ fn migrations_and_versions() {
         [1]
     );
     assert_eq!(fts_hits(&db, "καλημερα"), 1, "indexed once");
+
+    // A file of version 13 kept Hangul typed as jamo apart from its syllables: version 14
+    // composes it.
+    let v13 = TempDir::new("migrate-v13");
+    let db = indexed_as_before(&v13, "\u{1112}\u{1161}\u{11ab}", 13);
+    assert_eq!(fts_hits(&db, "body : 한"), 0, "as version 13 indexed it");
+    drop(db);
+    let db = fresh(&v13);
+    assert_eq!(positions(&db.query(&search(topic("#a"), "한")).unwrap()), [1]);
+    assert_eq!(fts_hits(&db, "한"), 1, "indexed once");
 
     // A file of version 12 took a decomposed kana for its base: version 13 composes it.
     let v12 = TempDir::new("migrate-v12");
