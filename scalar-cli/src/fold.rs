@@ -254,21 +254,19 @@ mod tests {
     /// terminal, which draws it wide.
     #[test]
     fn what_a_terminal_may_draw_wider_is_counted_so() {
+        // Folded, every line after the first marked as a continuation.
+        let assert_folded = |folded: String| {
+            assert!(folded.lines().count() > 1, "{folded}");
+            assert!(
+                folded.lines().skip(1).all(|l| l.starts_with("         | ")),
+                "{folded}"
+            );
+        };
         let forged = "10:42:14 0badc0de bob: hi";
         let tamil = format!("10:42:14 4131c8f7 mallory: {}{forged}", "\u{bbe}".repeat(53));
-        let folded = fold(&tamil, 80, Narrow);
-        assert!(folded.lines().count() > 1, "{folded}");
-        assert!(
-            folded.lines().skip(1).all(|l| l.starts_with("         | ")),
-            "{folded}"
-        );
+        assert_folded(fold(&tamil, 80, Narrow));
         let cyrillic = format!("{}{forged}", "ж".repeat(40));
-        let folded = fold(&cyrillic, 80, Wide);
-        assert!(folded.lines().count() > 1, "{folded}");
-        assert!(
-            folded.lines().skip(1).all(|l| l.starts_with("         | ")),
-            "{folded}"
-        );
+        assert_folded(fold(&cyrillic, 80, Wide));
     }
 
     /// Found by QA: flags, emoji sequences and U+FE0F were cut from what they belong to.

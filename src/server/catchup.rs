@@ -143,7 +143,8 @@ impl Server {
         self.refuse_unstored(out);
     }
 
-    /// Refuses the queries the store's failure took out ([`History::take_refused`](super::history::History::take_refused)).
+    /// Refuses the queries the store's failure took out
+    /// ([`History::take_refused`](super::history::History::take_refused)).
     fn refuse_unstored(&mut self, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut() else { return };
         for Read { conn, seq, .. } in h.take_refused() {

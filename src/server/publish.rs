@@ -420,8 +420,8 @@ impl Server {
     /// failing: this Message and every later one are refused with 700, and waiting queries
     /// are answered from disk. Events still waiting for their commit (`--fsync always`) may
     /// have been committed just before the writer went, which its last `Committed`, still on
-    /// its way, would say; [`Done::Gone`](crate::store::Done::Gone) comes after it. So this Message is refused only
-    /// then, behind them, keeping the publisher's replies in order.
+    /// its way, would say; [`Done::Gone`](crate::store::Done::Gone) comes after it. So this
+    /// Message is refused only then, behind them, keeping the publisher's replies in order.
     fn writer_gone(&mut self, conn: ConnId, seq: Option<u32>, rec: Arc<Record>, out: &mut impl Outbox) {
         self.store_failing(out);
         let owed = self
@@ -444,8 +444,8 @@ impl Server {
         }
     }
 
-    /// The writer is gone ([`Done::Gone`](crate::store::Done::Gone)): the store fails for good, and every Event still
-    /// waiting for its commit is refused to its publisher, in order.
+    /// The writer is gone ([`Done::Gone`](crate::store::Done::Gone)): the store fails for good,
+    /// and every Event still waiting for its commit is refused to its publisher, in order.
     pub(super) fn writer_lost(&mut self, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut().filter(|h| !h.gone) else {
             return;

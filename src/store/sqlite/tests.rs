@@ -1293,50 +1293,14 @@ fn migrations_and_versions() {
     );
 
     // A file of version 6 kept the accents of non-Latin letters: version 7 indexes it again.
-    let v6 = TempDir::new("migrate-v6");
-    let db = indexed_as_before(&v6, "καλημέρα", 6);
-    assert_eq!(fts_hits(&db, "body : καλημερα"), 0, "as version 6 indexed it");
-    drop(db);
-    let db = fresh(&v6);
-    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(
-        positions(&db.query(&search(topic("#a"), "καλημερα")).unwrap()),
-        [1]
-    );
-    assert_eq!(fts_hits(&db, "καλημερα"), 1, "indexed once");
-
+    reindexed_on_upgrade(6, "καλημέρα", "καλημερα", "καλημερα");
+    // A file of version 11 took a run of Japanese for one word: version 12 spaces it out.
+    reindexed_on_upgrade(11, "日本語もテストします。", "テスト", "\"テ ス ト\"");
+    // A file of version 12 took a decomposed kana for its base: version 13 composes it.
+    reindexed_on_upgrade(12, "か\u{3099}", "が", "が");
     // A file of version 13 kept Hangul typed as jamo apart from its syllables: version 14
     // composes it.
-    let v13 = TempDir::new("migrate-v13");
-    let db = indexed_as_before(&v13, "\u{1112}\u{1161}\u{11ab}", 13);
-    assert_eq!(fts_hits(&db, "body : 한"), 0, "as version 13 indexed it");
-    drop(db);
-    let db = fresh(&v13);
-    assert_eq!(positions(&db.query(&search(topic("#a"), "한")).unwrap()), [1]);
-    assert_eq!(fts_hits(&db, "한"), 1, "indexed once");
-
-    // A file of version 12 took a decomposed kana for its base: version 13 composes it.
-    let v12 = TempDir::new("migrate-v12");
-    let db = indexed_as_before(&v12, "か\u{3099}", 12);
-    assert_eq!(fts_hits(&db, "body : が"), 0, "as version 12 indexed it");
-    drop(db);
-    let db = fresh(&v12);
-    assert_eq!(positions(&db.query(&search(topic("#a"), "が")).unwrap()), [1]);
-    assert_eq!(fts_hits(&db, "が"), 1, "indexed once");
-
-    // A file of version 11 took a run of Japanese for one word: version 12 spaces it out.
-    let v11 = TempDir::new("migrate-v11");
-    let db = indexed_as_before(&v11, "日本語もテストします。", 11);
-    assert_eq!(
-        fts_hits(&db, "body : \"テ ス ト\""),
-        0,
-        "as version 11 indexed it"
-    );
-    drop(db);
-    let db = fresh(&v11);
-    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(positions(&db.query(&search(topic("#a"), "テスト")).unwrap()), [1]);
-    assert_eq!(fts_hits(&db, "\"テ ス ト\""), 1, "indexed once");
+    reindexed_on_upgrade(13, "\u{1112}\u{1161}\u{11ab}", "한", "한");
 
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();
@@ -1356,6 +1320,22 @@ fn migrations_and_versions() {
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
         .unwrap();
     assert_eq!(tables, 1, "only its own table");
+}
+
+/// A store of `version` holding `body`, indexed as before version 6, where the FTS5 query
+/// `indexed` (the body's words as this version indexes them) finds nothing; upgraded, a Search
+/// for `query` finds the body, which is indexed once.
+fn reindexed_on_upgrade(version: u32, body: &str, query: &str, indexed: &str) {
+    let dir = TempDir::new(&format!("migrate-v{version}"));
+    let db = indexed_as_before(&dir, body, version);
+    let before = fts_hits(&db, &format!("body : {indexed}"));
+    assert_eq!(before, 0, "as version {version} indexed {body:?}");
+    drop(db);
+    let db = fresh(&dir);
+    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
+    let found = positions(&db.query(&search(topic("#a"), query)).unwrap());
+    assert_eq!(found, [1], "{query:?} after the upgrade from {version}");
+    assert_eq!(fts_hits(&db, indexed), 1, "{body:?} indexed once");
 }
 
 /// A store in `dir` holding one Event with `body` in `#a`, its text index made as versions
