@@ -54,7 +54,7 @@ use std::time::Duration;
 /// brought forward.
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
-    SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14,
+    SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -209,6 +209,11 @@ const SCHEMA_V13: &str = REINDEX;
 // as jamo, a nukta typed apart or a compatibility ideograph finds its usual spelling: rebuilt
 // once more, one rebuild with the two before from older versions.
 const SCHEMA_V14: &str = REINDEX;
+
+// Each Hangul syllable and letter is a word of its own too (words.rs), so that a noun finds
+// the phrases that join particles to it ("서울" finds "서울에서"): rebuilt once more, one
+// rebuild with those before from older versions.
+const SCHEMA_V15: &str = REINDEX;
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.

@@ -424,7 +424,7 @@ impl Db {
 /// no word is read as an operator. `None` if `text` has no words.
 fn fts_query(text: &str) -> Option<String> {
     let mut out = String::new();
-    // Accents off and Chinese or Japanese characters spaced out, as the index has them: such a
+    // Accents off and Chinese, Japanese or Korean characters spaced out, as the index has them: such a
     // word becomes a phrase, its characters in a row. (A word of accents alone is no word.)
     for word in words(text).map(spaced).filter(|w| !w.is_empty()) {
         if !out.is_empty() {

@@ -760,12 +760,14 @@ fn thread_scope_merges_both_directions() {
     assert_eq!(db.query(&query(topic("#a"))).unwrap().horizon, None);
 }
 
-/// Chinese and Japanese searched against a model: a query of such characters finds exactly the
+/// Chinese, Japanese and Korean searched against a model: a query of such characters finds exactly the
 /// bodies whose words (each such character one, a run of other letters one) hold the query's
 /// characters in a row, whatever else (punctuation, spaces, emoji) lies between them.
 #[test]
-fn a_run_of_chinese_or_japanese_is_found_where_the_body_has_it_in_a_row() {
-    const ALPHABET: [&str; 11] = ["日", "本", "語", "テ", "ス", "が", "a", "b", "、", " ", "🙂"];
+fn a_run_of_chinese_japanese_or_korean_is_found_where_the_body_has_it_in_a_row() {
+    const ALPHABET: [&str; 13] = [
+        "日", "本", "語", "テ", "ス", "が", "서", "울", "a", "b", "、", " ", "🙂",
+    ];
     // A fixed sequence (xorshift), so that a failure repeats.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = |n: usize| {
@@ -776,8 +778,8 @@ fn a_run_of_chinese_or_japanese_is_found_where_the_body_has_it_in_a_row() {
     };
     let mut text = |len: usize, from: usize| (0..len).map(|_| ALPHABET[next(from)]).collect::<String>();
     let bodies: Vec<String> = (0..300).map(|i| text(1 + i % 12, ALPHABET.len())).collect();
-    let queries: Vec<String> = (0..60).map(|i| text(1 + i % 3, 6)).collect();
-    // The model's words: each of the first six characters alone, a run of "a" and "b" one.
+    let queries: Vec<String> = (0..60).map(|i| text(1 + i % 3, 8)).collect();
+    // The model's words: each of the first eight characters alone, a run of "a" and "b" one.
     fn model_words(s: &str) -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
         let mut latin = false;
@@ -847,6 +849,7 @@ fn search_matches_all_words_in_scope() {
             115,
             "\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8} \u{928}\u{93c}",
         ),
+        rec(16, "#a", 116, "서울에서 만나요. Rust를 배워요"),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
@@ -866,6 +869,10 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("2024"), [14]);
     // Spellings Unicode counts as the same find each other: Hangul as jamo, a nukta apart.
     assert_eq!(hits("한국"), [15]);
+    // Korean: a noun finds the phrase that joins a particle to it, a run of syllables in a row.
+    assert_eq!(hits("서울"), [16]);
+    assert_eq!(hits("rust 배워"), [16]);
+    assert_eq!(hits("울서"), Vec::<u64>::new());
     assert_eq!(hits("\u{929}"), [15]);
     // Accents come off in every script, on both sides, precomposed or typed as marks.
     assert_eq!(hits("καλημέρα"), [10]);
@@ -889,7 +896,7 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 13);
+    assert_eq!(fts_hits(&db, "scope : t1"), 14);
     // Words end at every character that is not a letter, number or mark, however new to
     // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
     assert_eq!(hits("thanks"), [8]);
@@ -1301,6 +1308,8 @@ fn migrations_and_versions() {
     // A file of version 13 kept Hangul typed as jamo apart from its syllables: version 14
     // composes it.
     reindexed_on_upgrade(13, "\u{1112}\u{1161}\u{11ab}", "한", "한");
+    // A file of version 14 took a Korean phrase for one word: version 15 spaces it out.
+    reindexed_on_upgrade(14, "서울에서", "서울", "\"서 울\"");
 
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();

@@ -10,10 +10,12 @@
 //! in every script: the tokenizer's own folding knows Latin letters only.
 //!
 //! Chinese and Japanese are written without spaces between words, so a run of them between
-//! punctuation would be one word, which no query short of the whole run finds. Each of their
-//! characters ([`stands_alone`]) is spaced out as a word of its own instead, in bodies and in
-//! queries alike; a query word then becomes a phrase of its characters, which FTS5 matches
-//! only where the body has them in a row: "日本語" finds "日本語もテストします。".
+//! punctuation would be one word, which no query short of the whole run finds. Korean puts
+//! spaces between phrases, with the particles joined to their nouns ("서울에서", in Seoul), so
+//! a noun alone would find none of them either. Each of these scripts' characters
+//! ([`stands_alone`]) is spaced out as a word of its own instead, in bodies and in queries
+//! alike; a query word then becomes a phrase of its characters, which FTS5 matches only where
+//! the body has them in a row: "日本語" finds "日本語もテストします。", "서울" finds "서울에서".
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -81,15 +83,19 @@ pub fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c| !is_word_char(c)).filter(|w| !w.is_empty())
 }
 
-/// Whether `c` is a Han ideograph, a kana or a Bopomofo letter (with the iteration and
-/// prolonged-sound marks that go with them): a word of its own for search, since these
-/// scripts put no spaces between words (PROTOCOL.md §4, Search). Korean, written with spaces,
-/// and Thai, whose letters carry marks and would need a dictionary to split, are not.
+/// Whether `c` is a Han ideograph, a kana, a Bopomofo letter (with the iteration and
+/// prolonged-sound marks that go with them) or a Hangul syllable or letter: a word of its own
+/// for search, since these scripts put no spaces between words, or (Korean) join particles and
+/// endings to them (PROTOCOL.md §4, Search). Thai, whose letters carry marks and would need a
+/// dictionary to split, is not.
 pub fn stands_alone(c: char) -> bool {
     // One comparison for the characters of most text, which come before them all.
-    c >= '\u{3005}'
+    c >= '\u{1100}'
         && matches!(c as u32,
-            0x3005..=0x3007 | 0x3031..=0x3035 | 0x303B // 々 〆 〇, kana repeat marks, 〻
+            0x1100..=0x11FF | 0x3131..=0x318E // Hangul letters (jamo), and their compatibility forms
+            | 0xA960..=0xA97F | 0xAC00..=0xD7A3 | 0xD7B0..=0xD7FF // more jamo; Hangul syllables
+            | 0xFFA0..=0xFFDC // halfwidth Hangul letters
+            | 0x3005..=0x3007 | 0x3031..=0x3035 | 0x303B // 々 〆 〇, kana repeat marks, 〻
             | 0x3041..=0x30FF // Hiragana, Katakana (non-letters among them are no word characters)
             | 0x3105..=0x312F | 0x31A0..=0x31BF // Bopomofo
             | 0x31F0..=0x31FF // Katakana phonetic extensions
@@ -276,7 +282,7 @@ mod tests {
         assert_eq!(spaced("ﾃﾞ2024年 ﾊﾟｿｺﾝ"), "ﾃﾞ 2024 年 ﾊﾟ ｿ ｺ ﾝ");
         assert_eq!(spaced("a\u{3099}b"), "a\u{3099}b", "after no kana, left as it is");
         // Spellings Unicode counts as the same are composed alike first.
-        assert_eq!(spaced("\u{1112}\u{1161}\u{11ab}국"), "한국");
+        assert_eq!(spaced("\u{1112}\u{1161}\u{11ab}국"), "한 국");
         assert_eq!(spaced("\u{928}\u{93c}"), spaced("\u{929}"));
         assert_eq!(spaced("\u{95b}"), spaced("\u{91c}\u{93c}"));
         assert_eq!(spaced("\u{f900}"), "\u{8c48}");
@@ -286,8 +292,12 @@ mod tests {
             spaced("日\u{93f}x こ〱x \u{1b132}y"),
             "日\u{93f} x こ 〱 x \u{1b132} y"
         );
-        // Korean and Thai keep their runs; ideographic punctuation ends words.
-        assert_eq!(spaced("안녕하세요、สวัสดี"), "안녕하세요 สวัสดี");
+        // Thai keeps its runs; ideographic punctuation ends words.
+        assert_eq!(spaced("日、สวัสดี"), "日 สวัสดี");
+        // Hangul syllables and letters stand alone, composed from jamo first.
+        assert_eq!(spaced("서울에서 Rust를"), "서 울 에 서 Rust 를");
+        assert_eq!(spaced("ㅋㅋ\u{1100}\u{1161}\u{11a8}"), "ㅋ ㅋ 각");
+        assert_eq!(spaced("ﾡﾢ"), "ﾡ ﾢ");
         // Nothing to change, nothing copied.
         assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
     }

@@ -206,21 +206,40 @@ pub(super) fn search_words_end_at_emoji(x: &Ctx) -> Result<Verdict, Fail> {
 }
 
 pub(super) fn search_finds_chinese_and_japanese_characters_in_a_row(x: &Ctx) -> Result<Verdict, Fail> {
-    let (mut c, _) = x.client("sj")?;
-    let (ch, _) = fill(&mut c, x, &["日本語もテストします。", "日本の語学"])?;
-    let mut found = |q: &str| searched(&mut c, &ch, q);
-    let asked = ["テスト", "本語", "日本", "日語"].map(&mut found);
+    // "日本" is in both, "本語" in a row only in the first, "日語" in neither.
+    hits_are(
+        x,
+        "sj",
+        &["日本語もテストします。", "日本の語学"],
+        &[("テスト", 1), ("本語", 1), ("日本", 2), ("日語", 0)],
+    )
+}
+
+pub(super) fn search_finds_korean_syllables_in_a_row(x: &Ctx) -> Result<Verdict, Fail> {
+    // "서울" (Seoul) is found without its particle "에서", in the first message only; "에서"
+    // in both; "울서" in neither, though both hold its syllables.
+    hits_are(
+        x,
+        "sk",
+        &["서울에서 만나요", "울산에서 서핑"],
+        &[("서울", 1), ("에서", 2), ("만나", 1), ("울서", 0)],
+    )
+}
+
+/// Passes if each query, searched in a channel of `bodies`, finds as many messages as it says.
+fn hits_are(x: &Ctx, who: &str, bodies: &[&str], want: &[(&str, usize)]) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client(who)?;
+    let (ch, _) = fill(&mut c, x, bodies)?;
     let mut got = Vec::new();
-    for a in asked {
-        match a? {
+    for &(q, _) in want {
+        match searched(&mut c, &ch, q)? {
             None => return Ok(Verdict::Skip("the server has no search index".into())),
-            Some(p) => got.push(p.len()),
+            Some(p) => got.push((q, p.len())),
         }
     }
-    // Counts of hits: "日本" is in both, "本語" in a row only in the first, "日語" in neither.
-    match got.as_slice() {
-        [1, 1, 2, 0] => Ok(Pass),
-        other => Err(format!("テスト, 本語, 日本 and 日語 found {other:?} messages")),
+    match got == want {
+        true => Ok(Pass),
+        false => Err(format!("the searches found (query, messages) {got:?}")),
     }
 }
 
