@@ -3,6 +3,7 @@
 //! the core never does it: it hands a [`PasswordCheck`] to the shell's accounts thread and picks the
 //! session up again in [`Server::verified`] when the [`Verdict`] comes back.
 
+use super::guest::{is_guest_name, new_guest};
 use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server, deleted_name};
 use crate::proto::*;
@@ -69,17 +70,6 @@ impl Default for AuthConfig {
 
 /// At most this many accounts and addresses are counted by each throttle table.
 const THROTTLE_KEYS: usize = 65_536;
-/// The local part every guest ID starts with; no account may have such a name.
-pub const GUEST_PREFIX: &str = "guest-";
-/// Letters and digits after the prefix: 36⁸ ≈ 2.8·10¹² names, so a guest ID is not reused by
-/// chance (it could otherwise read its predecessor's direct messages).
-const GUEST_CHARS: usize = 8;
-
-/// True for a local part reserved to guests.
-pub fn is_guest_name(local: &str) -> bool {
-    local.starts_with(GUEST_PREFIX)
-}
-
 /// A password on its way to the accounts thread. Its bytes are wiped when it is dropped and it
 /// never prints, so it lingers in memory as briefly as the code allows and never in a log.
 pub struct Password(Box<[u8]>);
@@ -713,10 +703,15 @@ impl Server {
         let user = format!("{}@{}", m.user.local(), self.domain);
         let outcome = match m.auth {
             Some(mech) => self.challenge(conn, mech, user, m.register, now),
-            None => self.unauthenticated(user, m.user.local()).map(|(user, guest)| {
-                self.admit(conn, user, guest, m.seq, out);
-                None
-            }),
+            None => match self.session(conn).map(|s| s.addr()) {
+                Some(addr) => self
+                    .unauthenticated(user, m.user.local(), addr)
+                    .map(|(user, guest)| {
+                        self.admit(conn, user, guest, m.seq, out);
+                        None
+                    }),
+                None => Ok(None),
+            },
         };
         match outcome {
             Ok(None) => {}
@@ -732,8 +727,14 @@ impl Server {
         }
     }
 
-    /// The ID a client without a password gets: the one asked for, or a guest's (true).
-    fn unauthenticated(&self, user: String, local: &str) -> Result<(Box<str>, bool), Refusal> {
+    /// The ID a client without a password (from `addr`) gets: the one asked for, or a
+    /// guest's (true).
+    fn unauthenticated(
+        &mut self,
+        user: String,
+        local: &str,
+        addr: IpAddr,
+    ) -> Result<(Box<str>, bool), Refusal> {
         let a = &self.accounts;
         if a.names.contains_key(user.as_str()) {
             return Err(refuse(
@@ -746,8 +747,8 @@ impl Server {
                 ErrorCode::AuthRequired,
                 "this server admits accounts only",
             )),
-            Policy::Guests => self.guest_name().map(|g| (g, true)),
-            Policy::Open if is_guest_name(local) => self.guest_name().map(|g| (g, true)),
+            Policy::Guests => self.guest_name(addr).map(|g| (g, true)),
+            Policy::Open if is_guest_name(local) => self.guest_name(addr).map(|g| (g, true)),
             // An admin's name without its account yet: nobody may look like the admin (who
             // must log in, once the operator has made the account).
             Policy::Open if self.policy.admins.iter().any(|x| **x == *user) => Err(refuse(
@@ -758,17 +759,22 @@ impl Server {
         }
     }
 
-    /// A fresh guest ID: not an account, and not in use.
-    fn guest_name(&self) -> Result<Box<str>, Refusal> {
-        const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    /// A fresh guest ID for a client from `addr` ([`super::guest`]): not an account, and not
+    /// in use. The first one makes the server's key for address marks.
+    fn guest_name(&mut self, addr: IpAddr) -> Result<Box<str>, Refusal> {
+        let no_randomness =
+            |e: std::io::Error| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}"));
+        let key = match self.guest_key {
+            Some(key) => key,
+            None => {
+                let key = crate::random::bytes().map_err(no_randomness)?;
+                self.guest_key = Some(key);
+                self.mark(super::saved::GUEST_KEY);
+                key
+            }
+        };
         for _ in 0..8 {
-            let raw = crate::random::bytes::<GUEST_CHARS>()
-                .map_err(|e| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}")))?;
-            let tail: String = raw
-                .iter()
-                .map(|b| char::from(ALPHABET[usize::from(b % 36)]))
-                .collect();
-            let name: Box<str> = format!("{GUEST_PREFIX}{tail}@{}", self.domain).into();
+            let name = new_guest(&key, addr, &self.domain).map_err(no_randomness)?;
             if !self.users.contains_key(&*name) && !self.accounts.names.contains_key(&name) {
                 return Ok(name);
             }

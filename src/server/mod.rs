@@ -12,6 +12,7 @@ mod evict;
 mod federation;
 mod flood;
 mod floor;
+mod guest;
 mod held;
 mod history;
 mod inbox;
@@ -31,10 +32,11 @@ mod targets;
 mod throttle;
 
 pub use admin::{Policy as AdminPolicy, ServerBan};
-pub use auth::{AuthConfig, GUEST_PREFIX, Password, PasswordCheck, Policy, Verdict, is_guest_name};
+pub use auth::{AuthConfig, Password, PasswordCheck, Policy, Verdict};
 pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, VOUCH_WAIT, Vouched};
+pub use guest::{GUEST_PREFIX, is_guest_name};
 pub use history::HistoryConfig;
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED_SUB_WEIGHT};
 pub use meta::mode_letters;
@@ -122,6 +124,8 @@ pub struct Server {
     paced: HashSet<Box<str>>,
     /// Guests that left lately, and from where: a ban of one by name still bans its address.
     left_guests: moderation::LeftGuests,
+    /// The secret of guest IDs' address marks ([`guest`]), made at the first guest; saved.
+    guest_key: Option<guest::GuestKey>,
     /// Whom a full server closes first.
     evictable: evict::Evictable,
     /// Keys of server state changed since they were last handed to the store.
@@ -174,6 +178,7 @@ impl Server {
             kept: HashSet::new(),
             paced: HashSet::new(),
             left_guests: Default::default(),
+            guest_key: None,
             evictable: Default::default(),
             latest: 0,
             floors: floor::Floors::default(),

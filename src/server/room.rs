@@ -29,10 +29,11 @@ pub struct Sanction {
 
 impl Sanction {
     /// Whether it holds `who` from `addr`: by its pattern, or, for a guest that did not log
-    /// in, by the named guest's address.
+    /// in, by the named guest's address: the one the server saw, or the one its name marks.
     fn holds(&self, who: Who<'_>, addr: IpAddr) -> bool {
         let guest = || !who.logged_in && who.user.split('@').next().is_some_and(super::is_guest_name);
-        matches(&self.pattern, who.user) || (self.addr == Some(addr) && guest())
+        let same_address = || self.addr == Some(addr) || super::guest::same_address(&self.pattern, who.user);
+        matches(&self.pattern, who.user) || (same_address() && guest())
     }
 
     /// How a ban or mute of `pattern` holds `user`, in words, when not by the pattern: as a

@@ -21,6 +21,9 @@ pub const BANS: &str = "!server";
 pub const BAN_REASONS: &str = "!server reasons";
 /// The key of the message of the day set with a Message to `!motd@`.
 const MOTD: &str = "!motd";
+/// The key of the secret of guest IDs' address marks (`guest`): a CBOR map `{"key": 32
+/// bytes}`. Kept so that a ban of a guest ID holds its address's guests after a restart too.
+pub const GUEST_KEY: &str = "!guest key";
 /// The key prefix (an account's name and when it was made follow) that `scalard account del`
 /// leaves beside the deletion: a server that was stopped then learns of it at its next start,
 /// even if the name has become an account again since (deleted and added while it was down),
@@ -69,7 +72,7 @@ pub const MAX_KEPT_ROOMS: usize = 65_536;
 
 impl Server {
     /// Marks a key to be saved at the next tick (only with a store).
-    fn mark(&mut self, key: &str) {
+    pub(super) fn mark(&mut self, key: &str) {
         if self.history.is_some() {
             self.unsaved.insert(key.into());
         }
@@ -287,6 +290,9 @@ impl Server {
             BANS => Some(bans_value(&self.bans)),
             BAN_REASONS => Some(reasons_value(&self.ban_reasons)),
             MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
+            GUEST_KEY => {
+                (self.guest_key).map(|k| encode(&Value::Map(vec![(text("key"), Value::Bytes(k.to_vec()))])))
+            }
             channel => room_saved(&self.rooms, channel),
         };
         match out.save_state(&key, value) {
@@ -326,6 +332,10 @@ impl Server {
                 BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),
                 BAN_REASONS => reasons_of(&v, &mut cut).map(|r| self.ban_reasons = r),
                 MOTD => motd_of(&v, &mut cut).map(|m| self.motd = Some(m)),
+                GUEST_KEY => field(&v, "key")
+                    .and_then(Value::as_bytes)
+                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                    .map(|k| self.guest_key = Some(k)),
                 channel if !is_kind(channel, Kind::Channel) => None,
                 channel => room_of(&v, &mut cut).map(|r| match r.used {
                     true => {

@@ -127,7 +127,11 @@ fn open_policy_admits_unregistered_names_and_guards_registered_ones() {
     assert!(guest);
     let local = user.strip_suffix("@example.com").unwrap();
     assert!(local.starts_with("guest-") && local != "guest-me", "{user}");
-    assert_eq!(local.len(), "guest-".len() + 8);
+    assert_eq!(
+        local.len(),
+        "guest-".len() + 4 + 1 + 8,
+        "an address mark, then 8 random"
+    );
 }
 
 #[test]

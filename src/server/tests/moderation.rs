@@ -950,6 +950,66 @@ fn a_guest_ban_repeated_once_the_guest_is_forgotten_keeps_its_address() {
     );
 }
 
+/// A guest's ID marks its address (guest.rs), so a ban of it holds that address's guests
+/// however many came and went since it left, past what the server remembers of left guests.
+#[test]
+fn a_guest_banned_long_after_it_left_is_held_by_the_mark_of_its_name() {
+    let (mut r, troll, guest) = guest_on_guests_server();
+    r.server.disconnect(1);
+    for conn in 2..20 {
+        r.open(conn, troll);
+        r.ident_reply(conn, "x");
+        r.server.disconnect(conn);
+    }
+    act(&mut r, 0, Action::Ban, &guest, Some("spam"));
+    r.open(20, troll);
+    let (again, ..) = r.ident_reply(20, "x");
+    assert_ne!(again, guest);
+    let sub = frame(Msg::Sub(Sub {
+        seq: Some(2),
+        topic: n(CH),
+    }));
+    r.feed(20, &sub);
+    let why = format!("banned from {CH}, as a guest from the address of {guest}: spam");
+    assert_eq!(r.error_reason(20), Some(why));
+    assert_eq!(r.out.take(20), ["Error 801 banned seq=Some(2)"]);
+    // Another address's guest gets in.
+    r.open(21, Ipv4Addr::new(192, 0, 2, 10).into());
+    r.ident_reply(21, "x");
+    assert_eq!(r.sub(21, CH), ["Meta #mod@example.com true 2"]);
+}
+
+/// The secret of the marks is saved, so a guest that left before a restart and is muted
+/// after it still holds its address's guests (the server no longer knows the address).
+#[test]
+fn a_guest_mark_holds_across_a_restart() {
+    let mut r = rig(Policy::Guests, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    r.say(0, CH, "kept");
+    let troll: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+    r.open(1, troll);
+    let (guest, ..) = r.ident_reply(1, "x");
+    r.sub(1, CH);
+    r.server.disconnect(1);
+    r.advance(Duration::from_secs(1));
+    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    assert!(state.iter().any(|(k, _)| k == "!guest key"), "{state:?}");
+
+    let mut again = rig(Policy::Guests, false);
+    again.keep_history(crate::store::Fsync::Batched, 4);
+    again.server.restore(state);
+    log_in_alice(&mut again, 0);
+    again.sub(0, CH);
+    act(&mut again, 0, Action::Mute, &guest, None);
+    again.open(1, troll);
+    let (next, ..) = again.ident_reply(1, "x");
+    assert_ne!(next, guest);
+    again.sub(1, CH);
+    assert_eq!(again.say(1, CH, "buy"), ["Error 802 muted seq=Some(9)"]);
+}
+
 #[test]
 fn a_muted_guest_stays_muted_under_a_new_name_from_its_address() {
     let (mut r, troll, guest) = guest_on_guests_server();
