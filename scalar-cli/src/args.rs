@@ -373,15 +373,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         (None, true) => Some(Trust::Tofu),
         (None, false) => tls.then_some(Trust::Roots),
     };
-    let server = server.as_deref().unwrap_or(DEFAULT_SERVER).trim();
+    let given = server.as_deref().unwrap_or(DEFAULT_SERVER).trim();
     // A domain alone is kept as it is: each connection looks its servers up (conn::open).
-    let server = match names::discoverable(server) {
-        true => server.to_ascii_lowercase(),
-        false => names::with_port(server),
+    let server = match names::discoverable(given) {
+        true => given.to_ascii_lowercase(),
+        false => names::with_port(given),
     };
     if !names::well_formed_server(&server) {
         return Err(usage(format!(
-            "--server {server:?}: expected HOST, HOST:PORT or [IPv6]:PORT, the port 1 to 65535"
+            "--server {given:?}: expected HOST, HOST:PORT or [IPv6]:PORT, the port 1 to 65535"
         )));
     }
     let resolver = match resolver {
@@ -649,6 +649,8 @@ mod tests {
         assert_eq!(server("localhost"), "localhost:7667");
         assert_eq!(server("127.0.0.1"), "127.0.0.1:7667");
         assert_eq!(server("::1"), "[::1]:7667");
+        assert_eq!(server("[::1]:7000"), "[::1]:7000");
+        assert_eq!(server("fe80::1:2"), "[fe80::1:2]:7667");
         assert_eq!(server("chat.example.org."), "chat.example.org.");
         for bad in [
             "",
@@ -657,6 +659,9 @@ mod tests {
             "h:70000",
             ":7667",
             "[::1]:x",
+            "::1:42105",
+            "[::1:42105]",
+            "[nonsense]:7000",
             "bad..name",
             "-bad.example",
             "bad_name.example",
