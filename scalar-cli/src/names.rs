@@ -196,7 +196,9 @@ pub fn well_formed_server(server: &str) -> bool {
     // An IPv6 address given without brackets has them added (`with_port`): what is inside must
     // then be one, not "::1:7000", an address and a port run together.
     let host_ok = match host.strip_prefix('[') {
-        Some(inner) => inner.strip_suffix(']').is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+        Some(inner) => inner
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
         None => !host.is_empty(),
     };
     host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))

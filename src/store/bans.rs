@@ -92,7 +92,7 @@ pub fn run(
                         "no saved server ban {ban} (it is in the configuration: remove it \
                          there, then SIGHUP or restart)"
                     ),
-                    false => format!("no saved server ban {ban}"),
+                    false => format!("no saved server ban {ban}{}", domain_hint(typed, &ban, &bans)),
                 });
             }
             db.save_state(SAVED_BANS, Some(&bans_value(&bans)))
@@ -122,6 +122,33 @@ fn typed_ban(typed: &str, domain: &str) -> Option<ServerBan> {
         true => None,
         false => ServerBan::parse(&format!("{folded}@{domain}")),
     })
+}
+
+/// After "no saved server ban X" for a name typed without its domain: the domains the saved
+/// bans of that name are of, when it is of none of them. The operator most likely left out
+/// the server's `--domain` (or `--config`), as `scalard account` also tells.
+fn domain_hint(typed: &str, ban: &ServerBan, saved: &[ServerBan]) -> String {
+    let ServerBan::Id(wanted) = ban else {
+        return String::new();
+    };
+    let Some((local, _)) = wanted.split_once('@').filter(|_| !typed.contains('@')) else {
+        return String::new();
+    };
+    let mut others: Vec<&str> = (saved.iter())
+        .filter_map(|b| match b {
+            ServerBan::Id(p) => p.split_once('@').filter(|(l, _)| *l == local).map(|(_, d)| d),
+            ServerBan::Net(..) => None,
+        })
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    match others.is_empty() {
+        true => String::new(),
+        false => format!(
+            ": the saved bans of {local} are of {}: give the server's --domain or --config",
+            others.join(", ")
+        ),
+    }
 }
 
 /// The reasons admins gave for the saved bans, by the ban as written.
@@ -212,6 +239,17 @@ mod tests {
         assert_eq!(bob, "server ban bob@x.org lifted");
         let bad = run(&dir.0, DB, Command::Del, Some("not a ban"), NONE).unwrap_err();
         assert!(bad.contains("neither"), "{bad}");
+        // A bare name whose saved bans are of another domain: the server's --domain was left
+        // out, most likely (helper 141). A full ID means what it says.
+        with_bans(&dir.0, &["spammer@chat.test", "192.0.2.0/24"]);
+        let other = run(&dir.0, DB, Command::Del, Some("spammer"), NONE).unwrap_err();
+        assert_eq!(
+            other,
+            "no saved server ban spammer@x.org: the saved bans of spammer are of chat.test: \
+             give the server's --domain or --config"
+        );
+        let full = run(&dir.0, DB, Command::Del, Some("spammer@x.org"), NONE).unwrap_err();
+        assert_eq!(full, "no saved server ban spammer@x.org");
     }
 
     #[test]
