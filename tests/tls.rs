@@ -464,6 +464,22 @@ fn sighup_reloads_the_certificate_without_dropping_anyone() {
     sighup(&s);
     s.expect_log("TLS reload failed");
     let _still_b = TlsClient::ident(tls, &[&b], "still");
+    // A certificate clients would refuse (a CA's), with a key not its own: refused, and not
+    // warned about as if it were the one in use (helper 141).
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = params
+        .self_signed(&rcgen::KeyPair::generate().expect("key"))
+        .expect("CA");
+    pems.write(&Cert {
+        cert_pem: ca.pem(),
+        key_pem: b.key_pem.clone(),
+        der: ca.der().clone(),
+    });
+    sighup(&s);
+    let said = s.expect_log("TLS");
+    assert!(said.contains("TLS reload failed"), "{said}");
+    let _still_b = TlsClient::ident(tls, &[&b], "still");
 
     for t in threads {
         t.join().expect("chatter");

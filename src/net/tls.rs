@@ -109,6 +109,7 @@ impl TlsFiles {
     pub fn load(&self) -> Result<Arc<ServerConfig>, TlsError> {
         let chain = load_chain(&self.cert)?;
         let fingerprint = chain.first().map(|leaf| crate::tls::Fingerprint::of(leaf));
+        let refused = chain.first().and_then(refused_by_clients);
         let what = "private key (PKCS#8, PKCS#1 or SEC1)";
         let key = read_pem(&self.key, what).and_then(|pem| {
             PrivateKeyDer::from_pem_slice(&pem).map_err(|err| {
@@ -128,7 +129,14 @@ impl TlsFiles {
             .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
             .map_err(TlsError::Rustls)?;
         // What clients pin (`scalar-cli --tofu`, `trust`): the operator can hand it out from
-        // here. Only once it is the one in use: a certificate refused with its key is not.
+        // here. Only once it is the one in use: a certificate refused with its key is not, and
+        // a warning about it would be taken for one about the certificate kept.
+        if let Some(why) = refused {
+            log::warn!(
+                "TLS: the certificate in {} {why}: clients that check certificates will refuse it",
+                self.cert.display()
+            );
+        }
         if let Some(fp) = fingerprint {
             log::info!("TLS certificate {}: {fp}", self.cert.display());
         }
@@ -163,14 +171,8 @@ fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_err)?;
-    let Some(leaf) = chain.first() else {
+    if chain.is_empty() {
         return Err(TlsError::NoCertificate(path.to_path_buf()));
-    };
-    if let Some(why) = refused_by_clients(leaf) {
-        log::warn!(
-            "TLS: the certificate in {} {why}: clients that check certificates will refuse it",
-            path.display()
-        );
     }
     Ok(chain)
 }
