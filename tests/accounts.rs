@@ -22,6 +22,11 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
     let (ok, out) = account(dir.path(), "add", "alice", "correct horse");
     assert!(ok, "{out}");
     assert!(out.contains("account alice@localhost added"), "{out}");
+    // The store it made is named: a service's may be elsewhere (helper 141).
+    let note = format!("no store was in {}: made one there", dir.path());
+    assert!(out.contains(&note), "{out}");
+    let (ok, out) = account(dir.path(), "add", "carol", "correct horse");
+    assert!(ok && !out.contains("no store was in"), "{out}");
     let (ok, out) = account(dir.path(), "add", "alice", "again");
     assert!(!ok && out.contains("already an account"), "{out}");
     let (ok, out) = account(dir.path(), "add", "bob", "seven77");

@@ -479,11 +479,23 @@ fn account(args: Vec<String>) -> ExitCode {
     } else {
         None
     };
+    // A store made here is most often a sign of the wrong directory: the service's came from
+    // $STATE_DIRECTORY, which this shell lacks (helper 141).
+    let dir = data_dir_path(&config).ok();
+    let new_store = cmd == admin::Command::Add && dir.as_ref().is_some_and(|d| !d.join(DB_FILE).exists());
     let db = match early.map_or_else(open, Ok) {
         Ok(db) => db,
         Err(e) => return sub_result("account", &config, Err(e)),
     };
-    sub_result("account", &config, admin::run(&db, cmd, &id, password.as_deref()))
+    let result = admin::run(&db, cmd, &id, password.as_deref());
+    if let (true, Ok(_), Some(dir)) = (new_store, &result, dir) {
+        eprintln!(
+            "scalard account: no store was in {}: made one there; the server must use this \
+             directory too (--data-dir; under systemd, /var/lib/scalard)",
+            dir.display()
+        );
+    }
+    sub_result("account", &config, result)
 }
 
 /// `scalard ban list|del [BAN] [flags]`.
