@@ -33,7 +33,7 @@ impl Sanction {
     fn holds(&self, who: Who<'_>, addr: IpAddr) -> bool {
         let guest = || !who.logged_in && who.user.split('@').next().is_some_and(super::is_guest_name);
         let same_address = || self.addr == Some(addr) || super::guest::same_address(&self.pattern, who.user);
-        matches(&self.pattern, who.user) || (same_address() && guest())
+        matches(&self.pattern, who.user) || (guest() && same_address())
     }
 
     /// How a ban or mute of `pattern` holds `user`, in words, when not by the pattern: as a
