@@ -32,8 +32,12 @@ impl Sanction {
     /// in, by the named guest's address: the one the server saw, or the one its name marks.
     fn holds(&self, who: Who<'_>, addr: IpAddr) -> bool {
         let guest = || !who.logged_in && who.user.split('@').next().is_some_and(super::is_guest_name);
-        let same_address = || self.addr == Some(addr) || super::guest::same_address(&self.pattern, who.user);
-        matches(&self.pattern, who.user) || (guest() && same_address())
+        // Only a guest's ID marks an address: one comparison passes over every other pattern.
+        let marked = || {
+            self.pattern.starts_with(super::GUEST_PREFIX)
+                && super::guest::same_address(&self.pattern, who.user)
+        };
+        matches(&self.pattern, who.user) || ((self.addr == Some(addr) || marked()) && guest())
     }
 
     /// How a ban or mute of `pattern` holds `user`, in words, when not by the pattern: as a
