@@ -20,6 +20,13 @@ pub const MAX_ALL_BLOCKS: usize = 262_144;
 /// fill the server's bound must not leave the users they harass without any.
 pub const FLOOR_BLOCKS: usize = 10;
 
+/// Whether a block of `pattern` holds `sender`: by the pattern, or, for a guest's exact ID, the
+/// later guests of its address (their IDs carry its mark: `guest`), as a channel's ban does.
+fn holds(pattern: &str, sender: &str) -> bool {
+    pattern::matches(pattern, sender)
+        || (pattern.starts_with(super::GUEST_PREFIX) && super::guest::same_address(pattern, sender))
+}
+
 /// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in); and
 /// how many there are in all.
 #[derive(Debug, Default)]
@@ -47,7 +54,7 @@ impl Blocks {
 
     /// Whether `user` blocks `sender` (never itself).
     pub fn blocks(&self, user: &str, sender: &str) -> bool {
-        user != sender && self.of(user).iter().any(|p| pattern::matches(p, sender))
+        user != sender && self.of(user).iter().any(|p| holds(p, sender))
     }
 
     /// Adds `pattern` to `user`'s blocks, unless a bound is reached. Blocking what is blocked
@@ -220,7 +227,7 @@ impl Server {
         let hit = |c: &ConnId| {
             self.session(*c)
                 .and_then(|s| s.user.as_deref())
-                .is_some_and(|u| u != user && pattern::matches(pattern, u))
+                .is_some_and(|u| u != user && holds(pattern, u))
         };
         let blocked: Vec<ConnId> = watchers.into_iter().filter(hit).collect();
         let reason = refused_by(user);

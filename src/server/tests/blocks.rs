@@ -178,6 +178,30 @@ fn only_the_user_logged_in_blocks_and_only_id_patterns() {
     );
 }
 
+/// A block of a guest's exact ID holds the guests of its address after it, as a channel's ban
+/// does: their IDs carry its address's mark (guest.rs).
+#[test]
+fn a_block_of_a_guest_holds_its_next_guest_names() {
+    let mut r = blocking();
+    let troll: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+    r.open(4, troll);
+    let (guest, ..) = r.ident_reply(4, "guest-x");
+    assert!(guest.starts_with("guest-"), "{guest}");
+    block(&mut r, 0, Action::Ban, &guest, None);
+    r.server.disconnect(4);
+    r.out.take(0);
+    r.out.take(3);
+    r.open(5, troll);
+    let (again, ..) = r.ident_reply(5, "guest-x");
+    assert_ne!(again, guest);
+    assert_eq!(r.say(5, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
+    // Another address's guest is not held.
+    r.open(6, Ipv4Addr::new(192, 0, 2, 10).into());
+    let (other, ..) = r.ident_reply(6, "guest-x");
+    let heard = format!("Event {ALICE} {other} hi seq=Some(9)");
+    assert_eq!(r.say(6, ALICE, "hi"), [heard]);
+}
+
 #[test]
 fn blocks_outlive_a_restart_but_not_the_account() {
     let mut r = blocking();
