@@ -211,8 +211,9 @@ const SCHEMA_V13: &str = REINDEX;
 const SCHEMA_V14: &str = REINDEX;
 
 // Each Hangul syllable and letter is a word of its own too (words.rs), so that a noun finds
-// the phrases that join particles to it ("서울" finds "서울에서"): rebuilt once more, one
-// rebuild with those before from older versions.
+// the phrases that join particles to it ("서울" finds "서울에서"), with a token where a space
+// or punctuation meets Korean (`KOREAN_GAP`), so a run is not found across Korean's word
+// breaks: rebuilt once more, one rebuild with those before from older versions.
 const SCHEMA_V15: &str = REINDEX;
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)

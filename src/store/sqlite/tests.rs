@@ -779,18 +779,27 @@ fn a_run_of_chinese_japanese_or_korean_is_found_where_the_body_has_it_in_a_row()
     let mut text = |len: usize, from: usize| (0..len).map(|_| ALPHABET[next(from)]).collect::<String>();
     let bodies: Vec<String> = (0..300).map(|i| text(1 + i % 12, ALPHABET.len())).collect();
     let queries: Vec<String> = (0..60).map(|i| text(1 + i % 3, 8)).collect();
-    // The model's words: each of the first eight characters alone, a run of "a" and "b" one.
+    // The model's words: each of the first eight characters alone, a run of "a" and "b" one;
+    // and "|" where what is no word parts a Korean syllable from the word before or after it,
+    // which no query holds (Korean puts spaces between words, Chinese and Japanese do not).
     fn model_words(s: &str) -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
-        let mut latin = false;
+        let (mut latin, mut gap) = (false, false);
+        let korean = |c: char| matches!(c, '서' | '울');
         for c in s.chars() {
+            if matches!(c, '、' | ' ' | '🙂') {
+                (latin, gap) = (false, true);
+                continue;
+            }
+            let last = words.last().and_then(|w| w.chars().last());
+            if gap && last.is_some_and(|l| korean(l) || korean(c)) {
+                words.push("|".into());
+            }
             match c {
                 'a' | 'b' if latin => words.last_mut().into_iter().for_each(|w| w.push(c)),
-                'a' | 'b' => words.push(c.to_string()),
-                '、' | ' ' | '🙂' => {}
                 c => words.push(c.to_string()),
             }
-            latin = matches!(c, 'a' | 'b');
+            (latin, gap) = (matches!(c, 'a' | 'b'), false);
         }
         words
     }
@@ -869,10 +878,14 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("2024"), [14]);
     // Spellings Unicode counts as the same find each other: Hangul as jamo, a nukta apart.
     assert_eq!(hits("한국"), [15]);
-    // Korean: a noun finds the phrase that joins a particle to it, a run of syllables in a row.
+    // Korean: a noun finds the phrase that joins a particle to it, a run of syllables in a row,
+    // but not across the spaces Korean puts between words (helper 142).
     assert_eq!(hits("서울"), [16]);
     assert_eq!(hits("rust 배워"), [16]);
     assert_eq!(hits("울서"), Vec::<u64>::new());
+    assert_eq!(hits("서만"), Vec::<u64>::new(), "서울에서 만나요: apart");
+    assert_eq!(hits("rust를"), [16]);
+    assert_eq!(hits("요rust"), Vec::<u64>::new(), "만나요. Rust를: apart");
     assert_eq!(hits("\u{929}"), [15]);
     // Accents come off in every script, on both sides, precomposed or typed as marks.
     assert_eq!(hits("καλημέρα"), [10]);

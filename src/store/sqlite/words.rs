@@ -88,22 +88,48 @@ pub fn words(text: &str) -> impl Iterator<Item = &str> {
 /// for search, since these scripts put no spaces between words, or (Korean) join particles and
 /// endings to them (PROTOCOL.md §4, Search). Thai, whose letters carry marks and would need a
 /// dictionary to split, is not.
+#[inline]
 pub fn stands_alone(c: char) -> bool {
     // One comparison for the characters of most text, which come before them all.
     c >= '\u{1100}'
+        && (is_hangul(c)
+            || matches!(c as u32,
+                0x3005..=0x3007 | 0x3031..=0x3035 | 0x303B // 々 〆 〇, kana repeat marks, 〻
+                | 0x3041..=0x30FF // Hiragana, Katakana (non-letters among them are no word characters)
+                | 0x3105..=0x312F | 0x31A0..=0x31BF // Bopomofo
+                | 0x31F0..=0x31FF // Katakana phonetic extensions
+                | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF // ideographs, compatibility ones
+                | 0xFF66..=0xFF9D // halfwidth Katakana (its voicing marks stay with it: `is_voicing`)
+                | 0x1AFF0..=0x1B16F // kana supplement and extensions, small kana
+                | 0x20000..=0x3FFFD // ideographs, extensions B and later (all of planes 2 and 3)
+            ))
+}
+
+/// Whether `c` is a Hangul syllable or letter (jamo, compatibility and halfwidth forms), but
+/// for the invisible fillers (U+115F, U+1160, U+3164, U+FFA0), which are no words to find and
+/// would let a spammer part a word unseen.
+#[inline]
+fn is_hangul(c: char) -> bool {
+    // One comparison for the characters of most text, as in `stands_alone`.
+    c >= '\u{1100}'
         && matches!(c as u32,
-            0x1100..=0x11FF | 0x3131..=0x318E // Hangul letters (jamo), and their compatibility forms
-            | 0xA960..=0xA97F | 0xAC00..=0xD7A3 | 0xD7B0..=0xD7FF // more jamo; Hangul syllables
-            | 0xFFA0..=0xFFDC // halfwidth Hangul letters
-            | 0x3005..=0x3007 | 0x3031..=0x3035 | 0x303B // 々 〆 〇, kana repeat marks, 〻
-            | 0x3041..=0x30FF // Hiragana, Katakana (non-letters among them are no word characters)
-            | 0x3105..=0x312F | 0x31A0..=0x31BF // Bopomofo
-            | 0x31F0..=0x31FF // Katakana phonetic extensions
-            | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF // ideographs, compatibility ones
-            | 0xFF66..=0xFF9D // halfwidth Katakana (its voicing marks stay with it: `is_voicing`)
-            | 0x1AFF0..=0x1B16F // kana supplement and extensions, small kana
-            | 0x20000..=0x3FFFD // ideographs, extensions B and later (all of planes 2 and 3)
+            0x1100..=0x115E | 0x1161..=0x11FF | 0x3131..=0x3163 | 0x3165..=0x318E // jamo
+            | 0xA960..=0xA97F | 0xAC00..=0xD7A3 | 0xD7B0..=0xD7FF // more jamo; syllables
+            | 0xFFA1..=0xFFDC // halfwidth letters
         )
+}
+
+/// What the index is given where a space or punctuation meets Korean: a token no query holds
+/// (a private-use character, which the tokenizer keeps as a word and [`is_word_char`] never
+/// lets into a query), so a run of syllables is found only within one of Korean's
+/// space-parted words: "사과" does not find "회사 과장". Chinese and Japanese, which put no
+/// spaces between words, get none.
+pub const KOREAN_GAP: char = '\u{e000}';
+
+/// Whether `c` is one of the fillers [`is_hangul`] leaves out: blanks for search.
+#[inline]
+fn is_filler(c: char) -> bool {
+    c >= '\u{115f}' && matches!(c, '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}')
 }
 
 /// A kana's voicing mark: combining (U+3099, U+309A), or halfwidth (U+FF9E, U+FF9F), which
@@ -130,7 +156,9 @@ pub fn spaced(text: &str) -> Cow<'_, str> {
 
 /// [`spaced`] of a text already composed.
 fn spaced_composed(text: &str) -> Cow<'_, str> {
-    let changes = |c: char| (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c);
+    let changes = |c: char| {
+        (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c) || is_filler(c)
+    };
     let Some(first) = text.find(changes) else {
         return Cow::Borrowed(text);
     };
@@ -140,12 +168,23 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
     // Whether the last character written stands alone: what follows it starts a new word,
     // but for a combining mark, which stays with it.
     let mut alone = false;
+    // Whether a word was written, the last one was Korean, and what is not a word came since.
+    let mut wrote = done.bytes().any(|b| b != b' ');
+    let mut korean = false;
+    let mut gap = done.ends_with(' ');
     for c in rest.chars() {
-        if !is_word_char(c) {
+        if !is_word_char(c) || is_filler(c) {
             out.push(' ');
             alone = false;
+            gap = true;
             continue;
         }
+        if gap && wrote && (korean || is_hangul(c)) {
+            out.push(KOREAN_GAP);
+            out.push(' ');
+        }
+        (wrote, gap) = (true, false);
+        korean = is_hangul(c) || (korean && is_mark(c));
         if is_voicing(c) {
             // With its kana, composed where Unicode composes the two: the tokenizer parts a
             // combining mark from its letter, so a decomposed "が" would be indexed as "か".
@@ -294,10 +333,15 @@ mod tests {
         );
         // Thai keeps its runs; ideographic punctuation ends words.
         assert_eq!(spaced("日、สวัสดี"), "日 สวัสดี");
-        // Hangul syllables and letters stand alone, composed from jamo first.
-        assert_eq!(spaced("서울에서 Rust를"), "서 울 에 서 Rust 를");
+        // Hangul syllables and letters stand alone, composed from jamo first; where a space or
+        // punctuation meets them, a token no query holds keeps a run from being found across.
+        assert_eq!(spaced("서울에서 Rust를"), "서 울 에 서 \u{e000} Rust 를");
+        assert_eq!(spaced("go 서울, 日本 語"), "go \u{e000} 서 울  \u{e000} 日 本 語");
         assert_eq!(spaced("ㅋㅋ\u{1100}\u{1161}\u{11a8}"), "ㅋ ㅋ 각");
         assert_eq!(spaced("ﾡﾢ"), "ﾡ ﾢ");
+        // The invisible fillers are blanks, not words.
+        assert_eq!(spaced("서\u{3164}울"), "서 \u{e000} 울");
+        assert_eq!(spaced("\u{3164}"), " ");
         // Nothing to change, nothing copied.
         assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
     }

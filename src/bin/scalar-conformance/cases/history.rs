@@ -217,12 +217,21 @@ pub(super) fn search_finds_chinese_and_japanese_characters_in_a_row(x: &Ctx) -> 
 
 pub(super) fn search_finds_korean_syllables_in_a_row(x: &Ctx) -> Result<Verdict, Fail> {
     // "서울" (Seoul) is found without its particle "에서", in the first message only; "에서"
-    // in both; "울서" in neither, though both hold its syllables.
+    // in the first two; "울서" in none, though they hold its syllables; "서서" and "사과" in
+    // none, where their syllables stand on either side of a space (Korean's word breaks).
     hits_are(
         x,
         "sk",
-        &["서울에서 만나요", "울산에서 서핑"],
-        &[("서울", 1), ("에서", 2), ("만나", 1), ("울서", 0)],
+        &["서울에서 만나요", "울산에서 서핑", "회사 과장님"],
+        &[
+            ("서울", 1),
+            ("에서", 2),
+            ("만나", 1),
+            ("울서", 0),
+            ("서서", 0),
+            ("사과", 0),
+            ("회사", 1),
+        ],
     )
 }
 
