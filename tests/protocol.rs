@@ -266,7 +266,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 keepalive: Some(60_000),
                 timeout: Some(30_000),
                 guest: true,
-                ..Ident::new(Some(1), &[1], name("guest-k3v9q2ab@example.com"))
+                ..Ident::new(Some(1), &[1], name("guest-k3v9ab-q2ab7xmz@example.com"))
             }),
         ),
         (

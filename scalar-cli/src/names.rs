@@ -194,7 +194,8 @@ pub fn well_formed_server(server: &str) -> bool {
         None => (server, None),
     };
     // An IPv6 address given without brackets has them added (`with_port`): what is inside must
-    // then be one, not "::1:7000", an address and a port run together.
+    // then be one, not "::1:42105", an address and a port run together. ("::1:7000" is an
+    // address, port 7667: the port needs the brackets.)
     let host_ok = match host.strip_prefix('[') {
         Some(inner) => inner
             .strip_suffix(']')

@@ -760,19 +760,11 @@ impl Server {
     }
 
     /// A fresh guest ID for a client from `addr` ([`super::guest`]): not an account, and not
-    /// in use. The first one makes the server's key for address marks.
+    /// in use.
     fn guest_name(&mut self, addr: IpAddr) -> Result<Box<str>, Refusal> {
         let no_randomness =
             |e: std::io::Error| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}"));
-        let key = match self.guest_key {
-            Some(key) => key,
-            None => {
-                let key = crate::random::bytes().map_err(no_randomness)?;
-                self.guest_key = Some(key);
-                self.mark(super::saved::GUEST_KEY);
-                key
-            }
-        };
+        let key = self.make_guest_key().map_err(no_randomness)?;
         for _ in 0..8 {
             let name = new_guest(&key, addr, &self.domain).map_err(no_randomness)?;
             if !self.users.contains_key(&*name) && !self.accounts.names.contains_key(&name) {
@@ -780,6 +772,19 @@ impl Server {
             }
         }
         Err(refuse(ErrorCode::AuthThrottled, "no free guest name; try again"))
+    }
+
+    /// The key of guests' address marks, made (and marked to be saved) if there is none yet:
+    /// at the start, after what the store held is restored, so that it is saved before guests
+    /// come; without a store, at the first guest.
+    pub(super) fn make_guest_key(&mut self) -> std::io::Result<super::guest::GuestKey> {
+        if let Some(key) = self.guest_key {
+            return Ok(key);
+        }
+        let key = crate::random::bytes()?;
+        self.guest_key = Some(key);
+        self.mark(super::saved::GUEST_KEY);
+        Ok(key)
     }
 
     /// An Ident with `auth`: every check that needs no password, then a Challenge's nonce.

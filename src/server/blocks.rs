@@ -20,11 +20,12 @@ pub const MAX_ALL_BLOCKS: usize = 262_144;
 /// fill the server's bound must not leave the users they harass without any.
 pub const FLOOR_BLOCKS: usize = 10;
 
-/// Whether a block of `pattern` holds `sender`: by the pattern, or, for a guest's exact ID, the
-/// later guests of its address (their IDs carry its mark: `guest`), as a channel's ban does.
-fn holds(pattern: &str, sender: &str) -> bool {
-    pattern::matches(pattern, sender)
-        || (pattern.starts_with(super::GUEST_PREFIX) && super::guest::same_address(pattern, sender))
+/// Whether a block of `pattern` by `user` holds `sender`: by the pattern, or, for the exact ID
+/// of one of this server's guests, the later guests of its address (their IDs carry its mark:
+/// `guest`), as a channel's ban does. `user` has an account here: its domain is the server's.
+fn holds(pattern: &str, sender: &str, user: &str) -> bool {
+    let here = user.rsplit_once('@').map_or("", |(_, d)| d);
+    pattern::matches(pattern, sender) || super::guest::same_address(pattern, sender, here)
 }
 
 /// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in); and
@@ -54,7 +55,7 @@ impl Blocks {
 
     /// Whether `user` blocks `sender` (never itself).
     pub fn blocks(&self, user: &str, sender: &str) -> bool {
-        user != sender && self.of(user).iter().any(|p| holds(p, sender))
+        user != sender && self.of(user).iter().any(|p| holds(p, sender, user))
     }
 
     /// Adds `pattern` to `user`'s blocks, unless a bound is reached. Blocking what is blocked
@@ -227,7 +228,7 @@ impl Server {
         let hit = |c: &ConnId| {
             self.session(*c)
                 .and_then(|s| s.user.as_deref())
-                .is_some_and(|u| u != user && holds(pattern, u))
+                .is_some_and(|u| u != user && holds(pattern, u, user))
         };
         let blocked: Vec<ConnId> = watchers.into_iter().filter(hit).collect();
         let reason = refused_by(user);

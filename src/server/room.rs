@@ -31,13 +31,15 @@ impl Sanction {
     /// Whether it holds `who` from `addr`: by its pattern, or, for a guest that did not log
     /// in, by the named guest's address: the one the server saw, or the one its name marks.
     fn holds(&self, who: Who<'_>, addr: IpAddr) -> bool {
-        let guest = || !who.logged_in && who.user.split('@').next().is_some_and(super::is_guest_name);
-        // Only a guest's ID marks an address: one comparison passes over every other pattern.
-        let marked = || {
-            self.pattern.starts_with(super::GUEST_PREFIX)
-                && super::guest::same_address(&self.pattern, who.user)
+        if matches(&self.pattern, who.user) {
+            return true;
+        }
+        // A guest's ID is of this server's domain (users of others come logged in).
+        let guest = (!who.logged_in).then(|| who.user.split_once('@')).flatten();
+        let Some((_, domain)) = guest.filter(|(local, _)| super::is_guest_name(local)) else {
+            return false;
         };
-        matches(&self.pattern, who.user) || ((self.addr == Some(addr) || marked()) && guest())
+        self.addr == Some(addr) || super::guest::same_address(&self.pattern, who.user, domain)
     }
 
     /// How a ban or mute of `pattern` holds `user`, in words, when not by the pattern: as a

@@ -332,10 +332,23 @@ impl Server {
                 BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),
                 BAN_REASONS => reasons_of(&v, &mut cut).map(|r| self.ban_reasons = r),
                 MOTD => motd_of(&v, &mut cut).map(|m| self.motd = Some(m)),
-                GUEST_KEY => field(&v, "key")
-                    .and_then(Value::as_bytes)
-                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-                    .map(|k| self.guest_key = Some(k)),
+                GUEST_KEY => match field(&v, "key").and_then(Value::as_bytes) {
+                    Some(b) => match <[u8; 32]>::try_from(b.as_slice()) {
+                        Ok(k) => {
+                            self.guest_key = Some(k);
+                            Some(())
+                        }
+                        Err(_) => {
+                            log::warn!(
+                                "saved state of {GUEST_KEY} is no 32-byte key: a new one is made, so guests' \
+                                 names mark their addresses anew (bans and mutes of guests named \
+                                 before hold by the addresses the server sees, not by their names)"
+                            );
+                            Some(())
+                        }
+                    },
+                    None => None,
+                },
                 channel if !is_kind(channel, Kind::Channel) => None,
                 channel => room_of(&v, &mut cut).map(|r| match r.used {
                     true => {
@@ -361,6 +374,9 @@ impl Server {
                 }
                 Some(()) => {}
             }
+        }
+        if let Err(e) = self.make_guest_key() {
+            log::error!("no randomness for the key of guests' address marks ({e}): made at the first guest");
         }
         // A kept channel's life is saved as its first Event is handed to the store, which in
         // batched mode a crash may then lose, and with it the position: it is not handed out

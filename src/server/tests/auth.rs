@@ -129,7 +129,7 @@ fn open_policy_admits_unregistered_names_and_guards_registered_ones() {
     assert!(local.starts_with("guest-") && local != "guest-me", "{user}");
     assert_eq!(
         local.len(),
-        "guest-".len() + 4 + 1 + 8,
+        "guest-".len() + 6 + 1 + 8,
         "an address mark, then 8 random"
     );
 }

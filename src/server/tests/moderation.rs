@@ -1472,6 +1472,8 @@ fn a_deleted_mark_is_removed_only_after_what_it_concerns() {
         again.server.set_accounts(made(&[]), &mut again.out);
         again.out.refuse_saves = refuse;
         again.advance(Duration::from_secs(1));
+        // The key of guests' marks, made at the restore, is saved too, apart from these.
+        again.out.to_store.retain(|s| !s.ends_with(" !guest key"));
         if refuse {
             assert!(again.out.to_store.iter().all(|s| s.starts_with("refused #")));
             continue;
