@@ -183,8 +183,10 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
             out.push(KOREAN_GAP);
             out.push(' ');
         }
+        // A mark is its letter's only where nothing parted the two (else it starts a word, as
+        // it would in a query): what Korean is must not hang on what came before a gap.
+        korean = is_hangul(c) || (korean && !gap && is_mark(c));
         (wrote, gap) = (true, false);
-        korean = is_hangul(c) || (korean && is_mark(c));
         if is_voicing(c) {
             // With its kana, composed where Unicode composes the two: the tokenizer parts a
             // combining mark from its letter, so a decomposed "が" would be indexed as "か".
@@ -342,6 +344,12 @@ mod tests {
         // The invisible fillers are blanks, not words.
         assert_eq!(spaced("서\u{3164}울"), "서 \u{e000} 울");
         assert_eq!(spaced("\u{3164}"), " ");
+        // Found by the words fuzz target: a mark after a gap is no Korean letter's, so a word
+        // of it spaced alone is spaced as within the text.
+        let text = "ᅡ🙂\u{e31}\u{3164}\u{e31}";
+        let word = "\u{e31}\u{3164}\u{e31}";
+        assert_eq!(spaced(text), "ᅡ \u{e000} \u{e31} \u{e31}");
+        assert!(spaced(text).ends_with(&*spaced(word)), "{:?}", spaced(word));
         // Nothing to change, nothing copied.
         assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
     }
