@@ -124,7 +124,8 @@ pub struct Server {
     paced: HashSet<Box<str>>,
     /// Guests that left lately, and from where: a ban of one by name still bans its address.
     left_guests: moderation::LeftGuests,
-    /// The secret of guest IDs' address marks ([`guest`]), made at the first guest; saved.
+    /// The secret of guest IDs' address marks ([`guest`]): restored, or made at the start (with
+    /// a store; saved) or at the first guest.
     guest_key: Option<guest::GuestKey>,
     /// Whom a full server closes first.
     evictable: evict::Evictable,
