@@ -1,14 +1,14 @@
 //! Search's words: what the index is fed (`spaced` of a body) and what a query becomes
 //! (`spaced` of each of its words) must agree, or a search misses a body holding the very
 //! words asked for. Each word of any text, spaced alone, must be a run of the text's own
-//! spaced pieces; nothing but word characters, spaces and the token that parts Korean words
-//! may come out. Input bytes pick characters from scripts where the spacing has rules (kana
+//! spaced pieces; nothing but word characters, spaces and the private-use stand-ins (Korean's
+//! word breaks, uncomposed voicing marks) may come out. Input bytes pick characters from scripts where the spacing has rules (kana
 //! and their voicing marks, ideographs, accents, other marks, Hangul jamo that compose, a
 //! Hangul filler), then any UTF-8 that follows.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scalar::store::sqlite::words::{KOREAN_GAP, is_word_char, spaced, words};
+use scalar::store::sqlite::words::{is_stand_in, is_word_char, spaced, words};
 
 const ALPHABET: [char; 34] = [
     'か', '\u{3099}', '\u{309a}', 'ﾃ', 'ﾞ', 'ﾟ', 'は', 'ゝ', '〱', 'ー', '日', '𠮷', '\u{1b132}',
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     text.push_str(&String::from_utf8_lossy(tail));
     let indexed = spaced(&text);
     assert!(
-        indexed.chars().all(|c| c == ' ' || c == KOREAN_GAP || is_word_char(c)),
+        indexed.chars().all(|c| c == ' ' || is_stand_in(c) || is_word_char(c)),
         "{text:?} spaced to {indexed:?}"
     );
     let all = pieces(&indexed);

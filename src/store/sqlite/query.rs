@@ -425,8 +425,9 @@ impl Db {
 fn fts_query(text: &str) -> Option<String> {
     let mut out = String::new();
     // Accents off and Chinese, Japanese or Korean characters spaced out, as the index has them: such a
-    // word becomes a phrase, its characters in a row. (A word of accents alone is no word.)
-    for word in words(text).map(spaced).filter(|w| !w.is_empty()) {
+    // word becomes a phrase, its characters in a row. (A word of marks alone is no word: spaced,
+    // it is blanks.)
+    for word in words(text).map(spaced).filter(|w| !w.trim().is_empty()) {
         if !out.is_empty() {
             out.push(' ');
         }

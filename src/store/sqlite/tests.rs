@@ -859,6 +859,8 @@ fn search_matches_all_words_in_scope() {
             "\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8} \u{928}\u{93c}",
         ),
         rec(16, "#a", 116, "서울에서 만나요. Rust를 배워요"),
+        rec(17, "#a", 117, "か\u{309a}セ\u{309a} zﾞ 과 사"),
+        rec(18, "#a", 118, "Kotlin ❤\u{fe0f}를"),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
@@ -886,6 +888,19 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("서만"), Vec::<u64>::new(), "서울에서 만나요: apart");
     assert_eq!(hits("rust를"), [16]);
     assert_eq!(hits("요rust"), Vec::<u64>::new(), "만나요. Rust를: apart");
+    assert_eq!(
+        hits("kotlin를"),
+        Vec::<u64>::new(),
+        "a mark alone after the gap joins nothing"
+    );
+    assert_eq!(hits("kotlin 를"), [18]);
+    // Helper 143: a filler parts a query's words; a voicing mark Unicode does not compose with
+    // its kana stays with it; a halfwidth one after a Latin letter is a word of its own.
+    assert_eq!(hits("사\u{3164}과"), [17]);
+    assert_eq!(hits("か"), Vec::<u64>::new(), "か\u{309a} is not か");
+    assert_eq!(hits("か\u{309a}"), [17]);
+    assert_eq!(hits("セ\u{309a}"), [17]);
+    assert_eq!(hits("z"), [17]);
     assert_eq!(hits("\u{929}"), [15]);
     // Accents come off in every script, on both sides, precomposed or typed as marks.
     assert_eq!(hits("καλημέρα"), [10]);
@@ -909,7 +924,7 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 14);
+    assert_eq!(fts_hits(&db, "scope : t1"), 16);
     // Words end at every character that is not a letter, number or mark, however new to
     // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
     assert_eq!(hits("thanks"), [8]);

@@ -37,14 +37,23 @@ pub fn is_word_char(c: char) -> bool {
     in_table(bmp(), by_category, c)
 }
 
-/// Whether `c` is a mark (general category M), which belongs to the letter before it.
+/// Whether `c` is a mark (general category M), which belongs to the letter before it. A table
+/// for the Basic Multilingual Plane, as [`bmp`]: asked at the start of every word.
 fn is_mark(c: char) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
+    in_table(BMP.get_or_init(|| bmp_table(by_mark)), by_mark, c)
+}
+
+fn by_mark(c: char) -> bool {
     c.general_category_group() == GeneralCategoryGroup::Mark
 }
 
 fn by_category(c: char) -> bool {
     use GeneralCategoryGroup::{Letter, Mark, Number};
-    matches!(c.general_category_group(), Letter | Mark | Number)
+    matches!(c.general_category_group(), Letter | Mark | Number) && !is_filler(c)
 }
 
 /// [`by_category`] for the Basic Multilingual Plane, a bit a character (8 KiB, 2 ms to make,
@@ -95,7 +104,8 @@ pub fn stands_alone(c: char) -> bool {
         && (is_hangul(c)
             || matches!(c as u32,
                 0x3005..=0x3007 | 0x3031..=0x3035 | 0x303B // 々 〆 〇, kana repeat marks, 〻
-                | 0x3041..=0x30FF // Hiragana, Katakana (non-letters among them are no word characters)
+                | 0x3041..=0x3098 | 0x309B..=0x30FF // Hiragana, Katakana (non-letters among them
+                // are no word characters; the combining voicing marks go with their kana)
                 | 0x3105..=0x312F | 0x31A0..=0x31BF // Bopomofo
                 | 0x31F0..=0x31FF // Katakana phonetic extensions
                 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF // ideographs, compatibility ones
@@ -106,8 +116,7 @@ pub fn stands_alone(c: char) -> bool {
 }
 
 /// Whether `c` is a Hangul syllable or letter (jamo, compatibility and halfwidth forms), but
-/// for the invisible fillers (U+115F, U+1160, U+3164, U+FFA0), which are no words to find and
-/// would let a spammer part a word unseen.
+/// for the invisible fillers ([`is_filler`]).
 #[inline]
 fn is_hangul(c: char) -> bool {
     // One comparison for the characters of most text, as in `stands_alone`.
@@ -124,10 +133,29 @@ fn is_hangul(c: char) -> bool {
 /// lets into a query), so a run of syllables is found only within one of Korean's
 /// space-parted words: "사과" does not find "회사 과장". Chinese and Japanese, which put no
 /// spaces between words, get none.
-pub const KOREAN_GAP: char = '\u{e000}';
+const KOREAN_GAP: char = '\u{e000}';
 
-/// Whether `c` is one of the fillers [`is_hangul`] leaves out: blanks for search.
-#[inline]
+/// What a kana's combining voicing mark (U+3099, U+309A) becomes where Unicode has no composed
+/// character for the pair (a semi-voiced "か", an Ainu "セ゚"): private-use letters, which the
+/// tokenizer keeps within the kana's word, as it would not the mark itself (it parts words at
+/// marks), so "か" does not find "か゚".
+const VOICED: [(char, char); 2] = [('\u{3099}', '\u{e001}'), ('\u{309a}', '\u{e002}')];
+
+/// Whether `c` is one of the private-use characters [`spaced`] writes for the index
+/// ([`KOREAN_GAP`], the voicing marks' stand-ins): never a query's, as they are no word
+/// characters.
+pub fn is_stand_in(c: char) -> bool {
+    ('\u{e000}'..='\u{e002}').contains(&c)
+}
+
+/// Whether `c` is a kana (not a mark), which a voicing mark after it belongs to.
+fn is_kana(c: char) -> bool {
+    matches!(c as u32, 0x3041..=0x3096 | 0x309D..=0x309F | 0x30A1..=0x30FF | 0x31F0..=0x31FF
+        | 0xFF66..=0xFF9D | 0x1AFF0..=0x1B16F)
+}
+
+/// Whether `c` is one of the invisible Hangul fillers: letters to Unicode, but no words to
+/// find, and a spammer's way to part a word unseen; blanks for search, in bodies and queries.
 fn is_filler(c: char) -> bool {
     c >= '\u{115f}' && matches!(c, '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}')
 }
@@ -156,8 +184,15 @@ pub fn spaced(text: &str) -> Cow<'_, str> {
 
 /// [`spaced`] of a text already composed.
 fn spaced_composed(text: &str) -> Cow<'_, str> {
+    // A mark with no letter or number before it in its word is no word's ("❤\u{fe0f}", a
+    // run of marks alone): a blank, so that it neither joins what follows to a Korean word
+    // before a gap nor differs between a body and a query that begins with it. (The tokenizer
+    // parts words at marks, so dropping one changes no word it finds.)
+    let mut in_word = false;
     let changes = |c: char| {
-        (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c) || is_filler(c)
+        let lone = !in_word && is_mark(c);
+        in_word = is_word_char(c) && !lone;
+        lone || (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c)
     };
     let Some(first) = text.find(changes) else {
         return Cow::Borrowed(text);
@@ -172,13 +207,14 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
     let mut wrote = done.bytes().any(|b| b != b' ');
     let mut korean = false;
     let mut gap = done.ends_with(' ');
+    let mut in_word = done.chars().next_back().is_some_and(is_word_char);
     for c in rest.chars() {
-        if !is_word_char(c) || is_filler(c) {
+        if !is_word_char(c) || (!in_word && is_mark(c)) {
             out.push(' ');
-            alone = false;
-            gap = true;
+            (alone, gap, in_word) = (false, true, false);
             continue;
         }
+        in_word = true;
         if gap && wrote && (korean || is_hangul(c)) {
             out.push(KOREAN_GAP);
             out.push(' ');
@@ -187,20 +223,23 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
         // it would in a query): what Korean is must not hang on what came before a gap.
         korean = is_hangul(c) || (korean && !gap && is_mark(c));
         (wrote, gap) = (true, false);
-        if is_voicing(c) {
-            // With its kana, composed where Unicode composes the two: the tokenizer parts a
-            // combining mark from its letter, so a decomposed "が" would be indexed as "か".
-            let base = out.chars().next_back();
-            match base.and_then(|b| unicode_normalization::char::compose(b, c)) {
+        let kana = || out.chars().next_back().filter(|&b| is_kana(b));
+        if let Some(base) = is_voicing(c).then(kana).flatten() {
+            // With its kana: composed where Unicode composes the two (the tokenizer parts a
+            // combining mark from its letter, so a decomposed "が" would be indexed as "か"),
+            // else its stand-in, or a halfwidth mark, which is a letter, as it is.
+            match unicode_normalization::char::compose(base, c) {
                 Some(composed) => {
                     out.pop();
                     out.push(composed);
                 }
-                None => out.push(c),
+                None => out.push(VOICED.iter().find(|(m, _)| *m == c).map_or(c, |&(_, s)| s)),
             }
             continue;
         }
-        let here = stands_alone(c);
+        // A halfwidth voicing mark after anything but a kana is a letter of the halfwidth
+        // Katakana, each a word of its own; a combining one, a mark like any other.
+        let here = stands_alone(c) || matches!(c, '\u{ff9e}' | '\u{ff9f}');
         // The category lookup only after a character that stands alone, where it costs little.
         if here || (alone && !is_mark(c)) {
             if !out.is_empty() && !out.ends_with(' ') {
@@ -344,12 +383,17 @@ mod tests {
         // The invisible fillers are blanks, not words.
         assert_eq!(spaced("서\u{3164}울"), "서 \u{e000} 울");
         assert_eq!(spaced("\u{3164}"), " ");
-        // Found by the words fuzz target: a mark after a gap is no Korean letter's, so a word
-        // of it spaced alone is spaced as within the text.
-        let text = "ᅡ🙂\u{e31}\u{3164}\u{e31}";
-        let word = "\u{e31}\u{3164}\u{e31}";
-        assert_eq!(spaced(text), "ᅡ \u{e000} \u{e31} \u{e31}");
-        assert!(spaced(text).ends_with(&*spaced(word)), "{:?}", spaced(word));
+        // Found by the words fuzz target: a mark after a gap is no letter's, and no Korean
+        // word's (it neither carries Korean's word break on nor keeps one from a letter).
+        assert_eq!(spaced("ᅡ🙂\u{e31}\u{3164}\u{e31}"), "ᅡ    ");
+        assert_eq!(spaced("Rust ❤\u{fe0f}를"), "Rust   \u{e000} 를");
+        // Found by helper 143, writing the rule from PROTOCOL.md alone: a filler parts the
+        // words of a query too; a voicing mark Unicode does not compose with its kana stays
+        // with it; a halfwidth one after anything but a kana is a word of its own.
+        assert_eq!(words("사\u{3164}과").collect::<Vec<_>>(), ["사", "과"]);
+        assert_eq!(spaced("か\u{309a} が\u{3099}"), "か\u{e002} が\u{e001}");
+        assert_eq!(spaced("aﾞ ﾞe ｶﾞe"), "a ﾞ ﾞ e ｶﾞ e");
+        assert_eq!(spaced("a\u{3099}b 日\u{3099}"), "a\u{3099}b 日\u{3099}");
         // Nothing to change, nothing copied.
         assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
     }
@@ -362,6 +406,7 @@ mod tests {
                 false => by_category(c),
             };
             assert_eq!(is_word_char(c), expected, "{:x}", c as u32);
+            assert_eq!(is_mark(c), by_mark(c), "{:x}", c as u32);
         }
         assert!(
             is_word_char('\u{10400}') && !is_word_char('\u{1F642}'),
