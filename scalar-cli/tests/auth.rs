@@ -811,6 +811,19 @@ fn block_refuses_a_sender_until_unblocked() {
     let mut p = chat_as(&server, &dir, "alice", Some("password"));
     p.command("/block mallory spam", "-!- you blocked mallory (spam)");
     p.command("/block", "-- 1 block of yours: mallory");
+    // A guest's ID holds its address's later guests too, on scalard: the list says it may.
+    p.command(
+        "/block guest-abcdef-abcdefgh",
+        "-!- you blocked guest-abcdef-abcdefgh",
+    );
+    p.command(
+        "/block",
+        "-- 2 blocks of yours: guest-abcdef-abcdefgh (and guests from its address, if the server knew it), mallory",
+    );
+    p.command(
+        "/unblock guest-abcdef-abcdefgh",
+        "-!- you unblocked guest-abcdef-abcdefgh",
+    );
     p.command(
         "/block 127.0.0.1",
         "127.0.0.1: a block names IDs (bob, *@spam.example), not addresses",

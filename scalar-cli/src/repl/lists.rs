@@ -154,10 +154,10 @@ pub fn targets(shared: &Shared, action: Action, of: Of) -> Result<(), String> {
         .map(|t| {
             let entry = names::short_target(&t.entry, &domain);
             // A guest banned or muted by its ID is by its address too (PROTOCOL.md §4, Mod),
-            // when the server knew it (the guest was here, or left lately): the list shows
-            // neither, so say that it may, or the operator cannot tell why others from there
-            // are held.
-            let guest = of == Of::Channel
+            // when the server knows it (scalard: always, by the mark in the guest's ID; and
+            // for blocks too): the list shows neither, so say that it may, or the operator
+            // cannot tell why others from there are held.
+            let guest = of != Of::Server
                 && matches!(action, Action::Ban | Action::Mute)
                 && !t.entry.contains('*')
                 && t.entry.starts_with(scalar::server::GUEST_PREFIX);
