@@ -122,8 +122,6 @@ pub struct Server {
     kept: HashSet<Box<str>>,
     /// Rooms whose members' rate budgets are not all full again, which the tick prunes.
     paced: HashSet<Box<str>>,
-    /// Guests that left lately, and from where: a ban of one by name still bans its address.
-    left_guests: moderation::LeftGuests,
     /// The secret of guest IDs' address marks ([`guest`]): restored, or made at the start (with
     /// a store; saved) or at the first guest.
     guest_key: Option<guest::GuestKey>,
@@ -178,7 +176,6 @@ impl Server {
             lasting_owned: HashMap::new(),
             kept: HashSet::new(),
             paced: HashSet::new(),
-            left_guests: Default::default(),
             guest_key: None,
             evictable: Default::default(),
             latest: 0,
@@ -380,12 +377,6 @@ impl Server {
                     self.watchers.remove(user);
                 }
             }
-        }
-        if let Some(user) = s.user.as_deref()
-            && !s.logged_in
-            && user.split('@').next().is_some_and(is_guest_name)
-        {
-            self.left_guests.push(user, s.addr());
         }
         if let Some(user) = s.user.as_deref()
             && let Some(conns) = self.users.get_mut(user)

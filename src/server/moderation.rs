@@ -6,8 +6,6 @@ use super::room::{Closed, MAX_LIST, Room, Sanction, Who, set};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
-use std::collections::VecDeque;
-use std::net::IpAddr;
 
 /// The content type of the Events that record moderation and channel changes; only the server
 /// publishes them.
@@ -23,42 +21,6 @@ pub fn server_ctype(ctype: &str) -> Option<&'static str> {
     [MOD_CTYPE, PRESENCE_CTYPE]
         .into_iter()
         .find(|t| media.eq_ignore_ascii_case(t))
-}
-
-/// Guests that left, by address, the address whose guest left last at the back: an operator
-/// often bans a troll's guest name after it left, and its next guest name, from the same
-/// address, must still be kept out. By address, so that a troll cycling through guest names
-/// takes one place, not all of them. Bounded by count, not time: the core has no clock at a
-/// disconnect.
-#[derive(Debug, Default)]
-pub(super) struct LeftGuests(VecDeque<(IpAddr, VecDeque<Box<str>>)>);
-
-/// How many addresses are remembered, and how many guest names for each.
-const LEFT_GUEST_ADDRS: usize = 1024;
-const LEFT_GUEST_NAMES: usize = 16;
-
-impl LeftGuests {
-    /// `user`, a guest, left; it came from `addr`.
-    pub(super) fn push(&mut self, user: &str, addr: IpAddr) {
-        let mut names = match self.0.iter().position(|(a, _)| *a == addr) {
-            Some(i) => self.0.remove(i).map(|(_, n)| n).unwrap_or_default(),
-            None => VecDeque::new(),
-        };
-        if names.len() >= LEFT_GUEST_NAMES {
-            names.pop_front();
-        }
-        names.push_back(user.into());
-        if self.0.len() >= LEFT_GUEST_ADDRS {
-            self.0.pop_front();
-        }
-        self.0.push_back((addr, names));
-    }
-
-    /// Where the guest `user` came from, if it left lately.
-    fn addr(&self, user: &str) -> Option<IpAddr> {
-        let has = |names: &VecDeque<Box<str>>| names.iter().any(|n| &**n == user);
-        self.0.iter().rev().find(|(_, names)| has(names)).map(|&(a, _)| a)
-    }
 }
 
 impl Server {
@@ -410,19 +372,6 @@ impl Server {
             .session(conn)
             .and_then(|s| s.user.clone())
             .unwrap_or_default();
-        // A guest banned or muted by name is by address too: its next name, which the server
-        // picks, would be new.
-        let guest = target.split('@').next().is_some_and(super::is_guest_name);
-        let connected = |a: &super::Audience| {
-            a.conns
-                .iter()
-                .filter_map(|&c| self.session(c))
-                .find(|s| !s.logged_in)
-                .map(|s| s.addr())
-        };
-        let guest_addr = (matches!(m.action, Action::Ban | Action::Mute) && guest)
-            .then(|| (self.users.get(target).and_then(connected)).or_else(|| self.left_guests.addr(target)))
-            .flatten();
         // A channel handed to a session logged in to an account here is kept from now on, as
         // if that session had created it.
         let keep = m.action == Action::Transfer
@@ -440,9 +389,11 @@ impl Server {
         match m.action {
             Action::Kick => {}
             Action::Ban | Action::Mute => {
+                // A guest banned or muted by name is by address too, by the mark in its ID
+                // (`Sanction::holds`): its next name, which the server picks, would be new.
                 let sanction = Sanction {
                     pattern: target.into(),
-                    addr: guest_addr,
+                    addr: None,
                     reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
                 };
                 match m.action {
@@ -643,28 +594,5 @@ pub(super) fn record_of<'a>(seq: Option<u32>, topic: Name<'a>, text: &'a str) ->
         body: Body::Text(clip(text, MAX_BODY)),
         ctype: Some(MOD_CTYPE),
         reply_to: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_guest_cycling_names_takes_one_place_of_the_departed() {
-        let mut g = LeftGuests::default();
-        let troll = IpAddr::from([192, 0, 2, 9]);
-        let other = IpAddr::from([192, 0, 2, 10]);
-        g.push("guest-first@x", other);
-        for i in 0..(LEFT_GUEST_ADDRS * 2) {
-            g.push(&format!("guest-t{i}@x"), troll);
-        }
-        assert_eq!(g.addr("guest-first@x"), Some(other), "not pushed out");
-        assert_eq!(g.addr("guest-t2047@x"), Some(troll));
-        assert_eq!(g.addr("guest-t0@x"), None, "a troll's own oldest names go");
-        for i in 0..LEFT_GUEST_ADDRS {
-            g.push("guest-x@x", IpAddr::from([10, 0, (i >> 8) as u8, i as u8]));
-        }
-        assert_eq!(g.addr("guest-first@x"), None, "bounded by addresses");
     }
 }

@@ -13,14 +13,16 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// A ban or a mute: an ID pattern, and for a guest named by its exact ID the address it came
-/// from, so that a new guest name from there (without a login) is held too: the server picks
-/// a guest's names, so a troll would otherwise shed either by reconnecting.
+/// A ban or a mute: an ID pattern, which for a guest named by its exact ID holds the later
+/// guests of its address too, by the mark in their IDs (`guest`): the server picks a guest's
+/// names, so a troll would otherwise shed either by reconnecting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sanction {
     /// The ID pattern.
     pub pattern: Box<str>,
-    /// A guest's address (its /64 for IPv6), when named by its ID.
+    /// The address (its /64 for IPv6) of the guest a ban or mute named by its exact ID, as
+    /// versions before guests' marks saved it: such a guest's name has no mark, so its address
+    /// holds. None for a sanction made since.
     pub addr: Option<IpAddr>,
     /// Why, as the operator said when it last banned or muted this pattern: those it holds
     /// are told it, as IRC servers tell a K-lined user.
@@ -631,6 +633,26 @@ mod tests {
             logged_in: true,
             ..anon(user)
         }
+    }
+
+    /// A ban saved by a version before guests' marks holds by the address it saved, which its
+    /// guest's unmarked name cannot tell; one made since, by the mark alone.
+    #[test]
+    fn a_guest_is_held_by_a_saved_address_or_by_the_mark_of_its_name() {
+        let other: IpAddr = std::net::Ipv4Addr::new(192, 0, 2, 9).into();
+        let old = Sanction {
+            addr: Some(IP),
+            ..sanction("guest-k3v9q2ab@x")
+        };
+        let marked = sanction("guest-k3v9ab-q2ab7xmz@x");
+        let next = "guest-k3v9ab-zzzzzzzz@x";
+        assert!(old.holds(anon(next), IP), "from the saved address");
+        assert!(!old.holds(anon(next), other));
+        assert!(marked.holds(anon(next), other), "by the mark, wherever it is now");
+        assert!(!marked.holds(anon("guest-xxxxxx-zzzzzzzz@x"), IP));
+        // Only guests: not a session that logged in, nor a name that is no guest's.
+        assert!(!old.holds(proven(next), IP) && !marked.holds(proven(next), IP));
+        assert!(!old.holds(anon("bob@x"), IP));
     }
 
     #[test]

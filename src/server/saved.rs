@@ -342,7 +342,7 @@ impl Server {
                             log::warn!(
                                 "saved state of {GUEST_KEY} is no 32-byte key: a new one is made, so guests' \
                                  names mark their addresses anew (bans and mutes of guests named \
-                                 before hold by the addresses the server sees, not by their names)"
+                                 before hold those names only, not their addresses' later guests)"
                             );
                             Some(())
                         }
