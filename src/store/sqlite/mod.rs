@@ -214,8 +214,9 @@ const SCHEMA_V14: &str = REINDEX;
 // the phrases that join particles to it ("서울" finds "서울에서"), with a token where a space
 // or punctuation meets Korean (`KOREAN_GAP`), so a run is not found across Korean's word
 // breaks; a voicing mark Unicode does not compose with its kana stays in its word (a private-use
-// stand-in), and the Hangul fillers are blanks: rebuilt once more, one rebuild with those
-// before from older versions.
+// stand-in), the Hangul fillers are blanks, and letters given case after the tokenizer's
+// Unicode 6.1 tables are folded: rebuilt once more, one rebuild with those before from older
+// versions.
 const SCHEMA_V15: &str = REINDEX;
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)

@@ -192,7 +192,7 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
     let changes = |c: char| {
         let lone = !in_word && is_mark(c);
         in_word = is_word_char(c) && !lone;
-        lone || (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c)
+        lone || (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c) || folds(c)
     };
     let Some(first) = text.find(changes) else {
         return Cow::Borrowed(text);
@@ -247,9 +247,47 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
             }
             alone = here;
         }
-        push_unaccented(&mut out, c);
+        push_unaccented(&mut out, folded(c).unwrap_or(c));
     }
     Cow::Owned(out)
+}
+
+/// `c` with its case folded, for the letters non-ASCII: the tokenizer folds case by Unicode
+/// 6.1's tables, so letters given case since (Cherokee's small letters, Georgian Mtavruli,
+/// Adlam, Osage, the Old Cyrillic variants of "в") would find only themselves. Folding here
+/// first, the same in bodies and queries, leaves the tokenizer nothing to differ on. The lower
+/// case of the upper case, each one character ("Ꭰ" → "ꭰ", "ᲀ" → "в", "ς" → "σ"), as
+/// Unicode's simple case folding does; not through an ASCII upper case ("ı" stays "ı": the
+/// tokenizer knows every such letter).
+fn folded(c: char) -> Option<char> {
+    if !folds(c) {
+        return None;
+    }
+    fold_of(c)
+}
+
+fn fold_of(c: char) -> Option<char> {
+    fn one(mut it: impl Iterator<Item = char>) -> Option<char> {
+        match (it.next(), it.next()) {
+            (Some(x), None) => Some(x),
+            _ => None,
+        }
+    }
+    let upper = one(c.to_uppercase()).filter(|u| !u.is_ascii()).unwrap_or(c);
+    one(upper.to_lowercase()).filter(|&l| l != c)
+}
+
+/// Whether [`folded`] changes `c`: a table for the Basic Multilingual Plane, as [`bmp`].
+fn folds(c: char) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
+    in_table(BMP.get_or_init(|| bmp_table(by_folding)), by_folding, c)
+}
+
+fn by_folding(c: char) -> bool {
+    fold_of(c).is_some()
 }
 
 /// `word` without its accents: a letter written with combining diacritical marks (U+0300 to
@@ -394,6 +432,11 @@ mod tests {
         assert_eq!(spaced("か\u{309a} が\u{3099}"), "か\u{e002} が\u{e001}");
         assert_eq!(spaced("aﾞ ﾞe ｶﾞe"), "a ﾞ ﾞ e ｶﾞ e");
         assert_eq!(spaced("a\u{3099}b 日\u{3099}"), "a\u{3099}b 日\u{3099}");
+        // Letters whose case Unicode added after the tokenizer's tables are folded here;
+        // ASCII is the tokenizer's, and "İ", whose lower case is two characters, loses its
+        // accent as any letter does.
+        assert_eq!(spaced("ᎠᏗ Ა 𞤀 Ǆ İ Abc"), "ꭰꮧ ა 𞤢 ǆ I Abc");
+        assert_eq!(spaced("ᲀ ς ı ß"), "в σ ı ß");
         // Nothing to change, nothing copied.
         assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
     }
@@ -407,6 +450,7 @@ mod tests {
             };
             assert_eq!(is_word_char(c), expected, "{:x}", c as u32);
             assert_eq!(is_mark(c), by_mark(c), "{:x}", c as u32);
+            assert_eq!(folds(c), !c.is_ascii() && by_folding(c), "{:x}", c as u32);
         }
         assert!(
             is_word_char('\u{10400}') && !is_word_char('\u{1F642}'),
