@@ -6,8 +6,11 @@
 //! word, so "thanks🙂" was indexed as one word that no query could find. So the text index is
 //! fed bodies with every other character already a space ([`spaced`], as the SQL function
 //! [`SPACED`]), and queries are cut at the same characters ([`words`]); the tokenizer then
-//! only folds case, the same way on both sides. Accents come off here too ([`unaccented`]),
-//! in every script: the tokenizer's own folding knows Latin letters only.
+//! only folds case, the same way on both sides (letters given case since its tables are
+//! folded here first: [`folded`]). Accents come off here too ([`unaccented`]), in every
+//! script: the tokenizer's own folding knows Latin letters only. Where the index needs a word
+//! no query can hold (Korean's word breaks, a voicing mark Unicode does not compose with its
+//! kana), it gets a private-use character ([`is_stand_in`]).
 //!
 //! Chinese and Japanese are written without spaces between words, so a run of them between
 //! punctuation would be one word, which no query short of the whole run finds. Korean puts
