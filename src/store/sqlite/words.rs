@@ -37,17 +37,13 @@ pub fn is_word_char(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_alphanumeric();
     }
-    in_table(bmp(), by_category, c)
+    WORDS.has(c)
 }
 
-/// Whether `c` is a mark (general category M), which belongs to the letter before it. A table
-/// for the Basic Multilingual Plane, as [`bmp`]: asked at the start of every word.
+/// Whether `c` is a mark (general category M), which belongs to the letter before it: asked at
+/// the start of every word.
 fn is_mark(c: char) -> bool {
-    if c.is_ascii() {
-        return false;
-    }
-    static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
-    in_table(BMP.get_or_init(|| bmp_table(by_mark)), by_mark, c)
+    !c.is_ascii() && MARKS.has(c)
 }
 
 fn by_mark(c: char) -> bool {
@@ -59,34 +55,51 @@ fn by_category(c: char) -> bool {
     matches!(c.general_category_group(), Letter | Mark | Number) && !is_filler(c)
 }
 
-/// [`by_category`] for the Basic Multilingual Plane, a bit a character (8 KiB, 2 ms to make,
-/// once): the category tables' binary search costs about 30 ns a character, which the writer
-/// would pay for every character of every non-Latin body (2.6 µs for a line of Hindi against
-/// 0.57 µs with this table).
-fn bmp() -> &'static [u64] {
-    static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
-    BMP.get_or_init(|| bmp_table(by_category))
+/// A test of a character's Unicode properties, answered for the Basic Multilingual Plane from
+/// a bit a character (8 KiB, about 2 ms to make, once, at the first question): the property
+/// tables' binary search costs about 30 ns a character, which the writer would pay for every
+/// character of every non-Latin body (2.6 µs for a line of Hindi against 0.57 µs with the
+/// table of word characters). Past the plane, the test itself.
+struct Table {
+    bits: OnceLock<Box<[u64]>>,
+    test: fn(char) -> bool,
 }
 
-/// `test` of every character of the Basic Multilingual Plane, a bit each.
-fn bmp_table(test: fn(char) -> bool) -> Box<[u64]> {
-    let mut bits = vec![0u64; 0x10000 / 64];
-    for (u, c) in (0..0x10000u32).filter_map(|u| Some((u, char::from_u32(u)?))) {
-        if test(c)
-            && let Some(word) = bits.get_mut((u >> 6) as usize)
-        {
-            *word |= 1 << (u & 63);
+/// What [`is_word_char`], [`is_mark`], [`accented`] and [`folds`] ask.
+static WORDS: Table = Table::new(by_category);
+static MARKS: Table = Table::new(by_mark);
+static ACCENTED: Table = Table::new(by_decomposition);
+static FOLDS: Table = Table::new(by_folding);
+
+impl Table {
+    const fn new(test: fn(char) -> bool) -> Table {
+        Table {
+            bits: OnceLock::new(),
+            test,
         }
     }
-    bits.into_boxed_slice()
-}
 
-/// `c`'s bit in a [`bmp_table`], or `test(c)` past the plane.
-fn in_table(table: &[u64], test: fn(char) -> bool, c: char) -> bool {
-    let u = c as u32;
-    match table.get((u >> 6) as usize) {
-        Some(bits) => bits >> (u & 63) & 1 == 1,
-        None => test(c),
+    /// The test's answer for `c`.
+    fn has(&self, c: char) -> bool {
+        let u = c as u32;
+        let bits = self.bits.get_or_init(|| self.make());
+        match bits.get((u >> 6) as usize) {
+            Some(word) => word >> (u & 63) & 1 == 1,
+            None => (self.test)(c),
+        }
+    }
+
+    /// The test of every character of the Basic Multilingual Plane, a bit each.
+    fn make(&self) -> Box<[u64]> {
+        let mut bits = vec![0u64; 0x10000 / 64];
+        for (u, c) in (0..0x10000u32).filter_map(|u| Some((u, char::from_u32(u)?))) {
+            if (self.test)(c)
+                && let Some(word) = bits.get_mut((u >> 6) as usize)
+            {
+                *word |= 1 << (u & 63);
+            }
+        }
+        bits.into_boxed_slice()
     }
 }
 
@@ -280,13 +293,9 @@ fn fold_of(c: char) -> Option<char> {
     one(upper.to_lowercase()).filter(|&l| l != c)
 }
 
-/// Whether [`folded`] changes `c`: a table for the Basic Multilingual Plane, as [`bmp`].
+/// Whether [`folded`] changes `c`.
 fn folds(c: char) -> bool {
-    if c.is_ascii() {
-        return false;
-    }
-    static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
-    in_table(BMP.get_or_init(|| bmp_table(by_folding)), by_folding, c)
+    !c.is_ascii() && FOLDS.has(c)
 }
 
 fn by_folding(c: char) -> bool {
@@ -332,10 +341,7 @@ fn is_accent(c: char) -> bool {
 /// Whether [`unaccented`] changes `c`: an accent, or a letter whose canonical decomposition is
 /// a base and accents only.
 fn accented(c: char) -> bool {
-    if c.is_ascii() {
-        return false;
-    }
-    in_table(accented_bmp(), by_decomposition, c)
+    !c.is_ascii() && ACCENTED.has(c)
 }
 
 fn by_decomposition(c: char) -> bool {
@@ -348,13 +354,6 @@ fn by_decomposition(c: char) -> bool {
         n += 1;
     });
     n > 1 && only_accents_after
-}
-
-/// [`by_decomposition`] for the Basic Multilingual Plane, made once like [`bmp`]: the writer
-/// asks it of every character of every non-ASCII body.
-fn accented_bmp() -> &'static [u64] {
-    static BMP: OnceLock<Box<[u64]>> = OnceLock::new();
-    BMP.get_or_init(|| bmp_table(by_decomposition))
 }
 
 /// Makes [`SPACED`] callable in `conn`'s SQL. It passes anything but text through unchanged.
