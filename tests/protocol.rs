@@ -193,6 +193,24 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 register: false,
                 guest: false,
                 token: None,
+                carbons: false,
+            }),
+        ),
+        (
+            "Ident (client, carbons)",
+            Msg::Ident(Ident {
+                carbons: true,
+                ..Ident::new(Some(1), &[1], name("alice@example.com"))
+            }),
+        ),
+        (
+            "Ident (server, carbons)",
+            Msg::Ident(Ident {
+                server: Some("example.com"),
+                keepalive: Some(60_000),
+                timeout: Some(30_000),
+                carbons: true,
+                ..Ident::new(Some(1), &[1], name("alice@example.com"))
             }),
         ),
         (
@@ -1033,6 +1051,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
         Msg::Ident(Ident {
             auth: Some(p.n),
             register: p.n.is_multiple_of(2),
+            carbons: p.n.is_multiple_of(7),
             ..Ident::new(seq, &p.versions, user)
         }),
         Msg::Ident(Ident {
@@ -1040,6 +1059,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             keepalive: Some(p.n),
             timeout: Some(small.into()),
             guest: p.n.is_multiple_of(3),
+            carbons: p.n.is_multiple_of(5),
             ..Ident::new(seq, &p.versions[..1], user)
         }),
         Msg::Challenge(Challenge {

@@ -479,6 +479,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             register: f.bool(Key::Register)?.unwrap_or(false),
             guest: f.bool(Key::Guest)?.unwrap_or(false),
             token: f.token()?,
+            carbons: f.bool(Key::Carbons)?.unwrap_or(false),
         }),
         MsgType::Grant => Msg::Grant(Grant {
             seq,

@@ -138,11 +138,14 @@ numbered! {
         /// Why each entry of `targets` is there, as the admin said ("" for no reason given)
         /// (TargetList of the server's bans).
         Reasons = 52, "reasons",
+        /// Client's Ident: copies of the direct messages its user sends from its other
+        /// connections are wanted; server's Ident: they will come.
+        Carbons = 53, "carbons",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 53;
+pub const KEY_COUNT: usize = 54;
 
 numbered! {
     /// What a Mod request does to its target on a channel.

@@ -87,6 +87,9 @@ pub struct Ident<'a> {
     pub guest: bool,
     /// Client: a token from the home server of a foreign `user`.
     pub token: Option<&'a [u8]>,
+    /// Client: send this connection copies of the direct messages its user sends from its
+    /// other connections. Server: they will be sent.
+    pub carbons: bool,
 }
 
 impl std::fmt::Debug for Ident<'_> {
@@ -103,6 +106,7 @@ impl std::fmt::Debug for Ident<'_> {
             .field("register", &self.register)
             .field("guest", &self.guest)
             .field("token", &self.token.map(|t| format!("<{} bytes>", t.len())))
+            .field("carbons", &self.carbons)
             .finish()
     }
 }
@@ -121,6 +125,7 @@ impl<'a> Ident<'a> {
             register: false,
             guest: false,
             token: None,
+            carbons: false,
         }
     }
 }
@@ -764,6 +769,7 @@ impl Msg<'_> {
                 if let Some(t) = x.token {
                     m.key(Key::Token)?.bytes(t)?;
                 }
+                m.opt_true(Key::Carbons, x.carbons)?;
             }
             Msg::Grant(x) => {
                 m.key(Key::Server)?.text(x.server)?;

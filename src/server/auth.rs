@@ -667,6 +667,10 @@ impl Server {
     /// Ident: checks the request against the policy, then admits the session, sends a
     /// Challenge, or refuses.
     pub(super) fn ident(&mut self, conn: ConnId, m: Ident<'_>, now: &Now, out: &mut impl Outbox) {
+        // Kept through a login's Challenge; the next Ident, if this one is refused, says again.
+        if let Some(s) = self.session_mut(conn) {
+            s.carbons = m.carbons;
+        }
         if m.user.kind() != Kind::User {
             return self.fail(conn, m.seq, ErrorCode::BadId, "an ID has no # or ! sigil", out);
         }
@@ -1066,6 +1070,7 @@ impl Server {
             register: false,
             guest,
             token: None,
+            carbons: self.session(conn).is_some_and(|s| s.carbons),
         };
         out.reply(conn, &Msg::Ident(reply));
         self.send_motd(conn, out);

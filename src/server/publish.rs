@@ -12,6 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
+/// The carbon copies of one direct message: a user has few connections.
+type Copies = smallvec::SmallVec<[ConnId; 2]>;
+
 impl Server {
     pub(super) fn publish(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
         if self.admin_topic(conn, m.topic) {
@@ -112,13 +115,14 @@ impl Server {
         };
         self.stats.published += 1;
         let Some(h) = self.history.as_mut() else {
+            let copies = self.carbons(&event, Some(conn), None);
             let parts = (
                 &self.channels,
                 &self.users,
                 &mut self.scratch[..],
                 &mut self.stats,
             );
-            Self::deliver(parts, (Some(conn), &[]), m.seq, event, out);
+            Self::deliver(parts, (Some(conn), &[], &copies), m.seq, event, out);
             return Some((time, id));
         };
         let thread = (m.topic.kind() == Kind::User).then(|| thread_of(from.as_str(), m.topic.as_str()));
@@ -161,13 +165,14 @@ impl Server {
         match h.fsync {
             Fsync::Batched => {
                 h.ring.push(rec);
+                let copies = self.carbons(&event, Some(conn), None);
                 let parts = (
                     &self.channels,
                     &self.users,
                     &mut self.scratch[..],
                     &mut self.stats,
                 );
-                Self::deliver(parts, (Some(conn), &[]), m.seq, event, out);
+                Self::deliver(parts, (Some(conn), &[], &copies), m.seq, event, out);
             }
             Fsync::Always => {
                 // Nobody sees the Event before it is on disk. The publisher may go on
@@ -332,9 +337,10 @@ impl Server {
         })
     }
 
-    /// Sends an Event to its topic's audience, and its echo (with `seq`) to the publisher if
-    /// it is still connected. Borrows only the fields it needs, so `event` may borrow the
-    /// publisher's session.
+    /// Sends an Event to its topic's audience but `skip`, to `copies` (its sender's
+    /// [`carbons`](Self::carbons)), and its echo (with `seq`) to the publisher if it is still
+    /// connected. Borrows only the fields it needs, so `event` may borrow the publisher's
+    /// session.
     fn deliver(
         (channels, users, scratch, stats): (
             &Channels,
@@ -342,7 +348,7 @@ impl Server {
             &mut [u8],
             &mut Stats,
         ),
-        (publisher, skip): (Option<ConnId>, &[ConnId]),
+        (publisher, skip, copies): (Option<ConnId>, &[ConnId], &[ConnId]),
         seq: Option<u32>,
         mut event: Event<'_>,
         out: &mut impl Outbox,
@@ -353,25 +359,26 @@ impl Server {
         };
         // Every Message of a valid size makes an Event that fits (PROTOCOL.md §6), so encoding
         // cannot fail here; if it ever did, the echo below reports it rather than losing it.
-        if let Some(audience) = audience
+        let conns = audience.map_or(&[][..], |a| &a.conns[..]);
+        if (!conns.is_empty() || !copies.is_empty())
             && let Ok(n) = Msg::Event(event).encode(scratch)
         {
             let kept: Vec<ConnId>;
             let to = match skip.is_empty() {
-                true => &audience.conns[..],
+                true => conns,
                 false => {
-                    kept = audience
-                        .conns
-                        .iter()
-                        .filter(|c| !skip.contains(c))
-                        .copied()
-                        .collect();
+                    kept = conns.iter().filter(|c| !skip.contains(c)).copied().collect();
                     &kept[..]
                 }
             };
             out.fanout(to, publisher, &scratch[..n]);
             let echoed = publisher.is_some_and(|p| to.contains(&p));
             stats.deliveries += (to.len() - usize::from(echoed)) as u64;
+            // Apart: the recipients' list is the topic's own, and a copy never goes to one.
+            if !copies.is_empty() {
+                out.fanout(copies, None, &scratch[..n]);
+                stats.deliveries += copies.len() as u64;
+            }
         }
         if let Some(conn) = publisher {
             event.seq = seq;
@@ -392,20 +399,49 @@ impl Server {
         let Some(audience) = self.users.get(topic) else {
             return Vec::new();
         };
+        let late = self.came_after(topic, rec.pos);
+        let conns = audience.conns.iter().copied();
+        conns
+            .filter(|&c| self.session(c).is_some_and(&late))
+            .collect()
+    }
+
+    /// Whether a session of `name` took the name, or made it an account, after the Event at
+    /// store position `pos`: not its holder's to read then.
+    fn came_after(&self, name: &str, pos: u64) -> impl Fn(&super::session::Session) -> bool {
         let account_from = self
             .accounts
             .names
-            .get(topic)
+            .get(name)
             .copied()
             .flatten()
             .map_or(0, |k| k.from_pos);
-        let late = |s: &super::session::Session| match (s.authenticated, s.logged_in) {
-            (true, _) => account_from > rec.pos,
-            (false, false) => s.reads_from > rec.pos,
+        move |s| match (s.authenticated, s.logged_in) {
+            (true, _) => account_from > pos,
+            (false, false) => s.reads_from > pos,
             (false, true) => false,
+        }
+    }
+
+    /// The carbon copies of a direct message (PROTOCOL.md §4, Message and Event): its sender's
+    /// connections that asked for them, but the publisher and any recipient, and for an Event
+    /// committed only now (`--fsync always`) at store position `committed`, any that took the
+    /// name since it was accepted. Empty, with no lookup, for a channel's Events.
+    fn carbons(&self, event: &Event<'_>, publisher: Option<ConnId>, committed: Option<u64>) -> Copies {
+        let (from, topic) = (event.from.as_str(), event.topic.as_str());
+        if event.topic.kind() != Kind::User || from == topic {
+            return Copies::new();
+        }
+        let Some(conns) = self.users.get(from).map(|a| &a.conns).filter(|c| c.len() > 1) else {
+            return Copies::new();
         };
-        let conns = audience.conns.iter().copied();
-        conns.filter(|&c| self.session(c).is_some_and(late)).collect()
+        let late = committed.map(|pos| self.came_after(from, pos));
+        let wants = |s: &super::session::Session| s.carbons && !late.as_ref().is_some_and(|l| l(s));
+        conns
+            .iter()
+            .copied()
+            .filter(|&c| Some(c) != publisher && self.session(c).is_some_and(wants))
+            .collect()
     }
 
     /// Whether `rec` may be seen by whoever is in its channel now: not if it was said while
@@ -480,6 +516,7 @@ impl Server {
             let current = self.of_this_life(&u.rec);
             let late = self.took_the_name_since(&u.rec);
             if let Some(event) = event_of(&u.rec, None) {
+                let copies = self.carbons(&event, u.conn, Some(u.rec.pos));
                 // An ended life's Event goes to its publisher alone, whose echo it is.
                 let none = Channels::default();
                 let parts = (
@@ -488,7 +525,7 @@ impl Server {
                     &mut self.scratch[..],
                     &mut self.stats,
                 );
-                Self::deliver(parts, (u.conn, &late), u.seq, event, out);
+                Self::deliver(parts, (u.conn, &late, &copies), u.seq, event, out);
             }
             if let (Some(c), Some(then)) = (u.conn, &u.then) {
                 out.send(c, then);

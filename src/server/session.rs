@@ -36,6 +36,9 @@ pub struct Session {
     pub secure: bool,
     /// Logged in with a password (not merely taking a free name): may ask for tokens.
     pub authenticated: bool,
+    /// Asked in its Ident for copies of the direct messages its user sends from other
+    /// connections (PROTOCOL.md §4, Message and Event).
+    pub carbons: bool,
     /// Subs it sent (one its channel refused counting [`super::REFUSED_SUB_WEIGHT`]), against
     /// its free ones ([`super::FREE_SUBS`]).
     pub subs_sent: u16,
@@ -71,6 +74,7 @@ impl Session {
             unconfirmed: 0,
             secure,
             authenticated: false,
+            carbons: false,
             subs_sent: 0,
             logged_in: false,
             password: 0,

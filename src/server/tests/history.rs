@@ -507,6 +507,36 @@ fn searches_never_take_the_catchups_places() {
     assert_eq!(r.out.queries.len(), 3);
 }
 
+/// Carbons (PROTOCOL.md §4, Message and Event) come with the recipients' copies, so with
+/// `--fsync always` at the commit; a message to an account that is away has them too; a
+/// session that took the free name since the message was accepted gets none.
+#[test]
+fn carbons_come_with_the_commit_and_only_to_who_may_read_them() {
+    let mut r = rig(Fsync::Always, 1 << 20);
+    r.server.set_accounts(made(&["carol@example.com"]), &mut r.out);
+    r.connect_carbons(2, "alice@example.com");
+    assert!(r.say(0, "bob@example.com", "psst").is_empty());
+    assert!(r.say(0, "carol@example.com", "mail").is_empty());
+    assert!(r.out.take(2).is_empty(), "nothing before the commit");
+    r.connect_carbons(3, "alice@example.com");
+    r.server.store_done(Done::Committed(102), &mut r.out);
+    assert_eq!(r.out.take(0).len(), 2, "the echoes");
+    assert_eq!(
+        r.out.take(2),
+        [
+            "Event bob@example.com alice@example.com psst seq=None",
+            "Event carol@example.com alice@example.com mail seq=None"
+        ]
+    );
+    assert!(r.out.take(3).is_empty(), "not its name's yet when they were sent");
+    r.say(0, "bob@example.com", "later");
+    r.server.store_done(Done::Committed(103), &mut r.out);
+    assert_eq!(
+        r.out.take(3),
+        ["Event bob@example.com alice@example.com later seq=None"]
+    );
+}
+
 #[test]
 fn fsync_always_delivers_only_after_the_commit() {
     let mut r = rig(Fsync::Always, 1 << 20);

@@ -99,6 +99,7 @@ fn describe(frame: &[u8]) -> String {
         panic!("bad frame from server")
     };
     match m {
+        Msg::Ident(i) if i.carbons => format!("Ident {} {:?} carbons", i.user, i.server),
         Msg::Ident(i) => format!("Ident {} {:?}", i.user, i.server),
         Msg::Error(e) => format!("Error {} seq={:?}", ErrorCode::from_u16(e.code).unwrap(), e.seq),
         Msg::Bye(b) => format!("Bye {}", b.code),
@@ -207,6 +208,22 @@ impl Rig {
         assert_eq!(
             self.send(conn, ident),
             [format!("Ident {user} Some(\"example.com\")")]
+        );
+    }
+
+    /// As [`connect`](Rig::connect), asking for carbons, which the reply grants.
+    fn connect_carbons(&mut self, conn: ConnId, user: &str) {
+        assert!(
+            self.server
+                .accept(conn, Ipv4Addr::LOCALHOST.into(), &self.now, &mut self.out)
+        );
+        let ident = Msg::Ident(Ident {
+            carbons: true,
+            ..Ident::new(Some(1), &[1], n(user))
+        });
+        assert_eq!(
+            self.send(conn, ident),
+            [format!("Ident {user} Some(\"example.com\") carbons")]
         );
     }
 
@@ -361,6 +378,52 @@ fn direct_messages_reach_every_connection_of_the_user() {
         r.say(0, "bob@example.com", "?"),
         ["Error 404 no_such_user seq=Some(9)"]
     );
+}
+
+#[test]
+fn a_connection_that_asked_for_carbons_gets_what_its_user_sends_from_elsewhere() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect_carbons(1, "alice@example.com");
+    r.connect(2, "alice@example.com");
+    r.connect(3, "bob@example.com");
+    r.connect_carbons(4, "bob@example.com");
+    let copy = "Event bob@example.com alice@example.com psst seq=None";
+    assert_eq!(r.say(0, "bob@example.com", "psst").len(), 1, "the echo");
+    assert_eq!(r.out.take(1), [copy], "the copy asked for");
+    assert!(r.out.take(2).is_empty(), "no copy unasked");
+    assert_eq!(r.out.take(3), [copy]);
+    assert_eq!(r.out.take(4), [copy], "a recipient gets it once");
+    // From the connection that asked: its echo alone; the others did not ask.
+    assert_eq!(r.say(1, "bob@example.com", "psst").len(), 1);
+    assert!(r.out.take(0).is_empty() && r.out.take(2).is_empty());
+    r.out.take(3);
+    r.out.take(4);
+    // To oneself: once, as a recipient.
+    r.say(0, "alice@example.com", "note");
+    assert_eq!(
+        r.out.take(1),
+        ["Event alice@example.com alice@example.com note seq=None"]
+    );
+    // A channel's Events go by subscription alone.
+    r.sub(0, "#rust@example.com");
+    r.say(0, "#rust@example.com", "hi");
+    assert!(r.out.take(1).is_empty());
+    // The wish is the Ident's: one refused and then sent again without it asks for nothing.
+    assert!(r.server.accept(5, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out));
+    let asked = Msg::Ident(Ident {
+        carbons: true,
+        ..Ident::new(Some(1), &[1], n("alice@other.org"))
+    });
+    assert_eq!(r.send(5, asked), ["Error 400 foreign_id seq=Some(1)"]);
+    let plain = Msg::Ident(Ident::new(Some(1), &[1], n("alice@example.com")));
+    assert_eq!(
+        r.send(5, plain),
+        ["Ident alice@example.com Some(\"example.com\")"]
+    );
+    r.say(0, "bob@example.com", "again");
+    assert!(r.out.take(5).is_empty());
+    assert_eq!(r.out.take(1).len(), 1);
 }
 
 #[test]
