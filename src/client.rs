@@ -340,6 +340,9 @@ pub struct Client {
     pub keepalive: Option<Duration>,
     /// True if the server made this session a guest's (and chose `user`).
     pub guest: bool,
+    /// Set before [`identify`](Client::identify) to ask for carbons (PROTOCOL.md §4, Message
+    /// and Event); after it, whether the server sends them.
+    pub carbons: bool,
 }
 
 /// Now, in milliseconds since the Unix epoch (the protocol's time).
@@ -406,6 +409,7 @@ impl Client {
             peer,
             keepalive: None,
             guest: false,
+            carbons: false,
         })
     }
 
@@ -486,10 +490,12 @@ impl Client {
         if login.is_some() && !self.is_tls() && !is_loopback(self.peer.ip()) {
             return Err(ClientError::InsecurePassword(self.peer));
         }
+        let carbons = self.carbons;
         let mut reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
                 auth: login.map(|_| AUTH_PASSWORD),
                 register: login.is_some_and(|l| l.register),
+                carbons,
                 ..Ident::new(seq, &[VERSION], name)
             })
         })?;
@@ -519,9 +525,11 @@ impl Client {
         if !self.is_tls() && !is_loopback(self.peer.ip()) {
             return Err(ClientError::InsecurePassword(self.peer));
         }
+        let carbons = self.carbons;
         let reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
                 token: Some(token),
+                carbons,
                 ..Ident::new(seq, &[VERSION], name)
             })
         })?;
@@ -564,6 +572,7 @@ impl Client {
                 self.domain = domain.to_string();
                 self.keepalive = i.keepalive.map(Duration::from_millis);
                 self.guest = i.guest;
+                self.carbons = i.carbons;
                 Ok(())
             }
             other => Err(ClientError::Protocol(format!(

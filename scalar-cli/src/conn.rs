@@ -139,6 +139,8 @@ pub struct Dial {
     /// Set on the connection to the home server itself, which must not go looking for
     /// another home.
     pub at_home: bool,
+    /// Ask for carbons (PROTOCOL.md §4): what this user sends from its other connections.
+    pub carbons: bool,
 }
 
 /// A token from the home server, for one audience, until a time.
@@ -173,6 +175,7 @@ impl Dial {
             audience: args.audience.clone(),
             token: Arc::default(),
             at_home: false,
+            carbons: false,
         }
     }
 
@@ -363,7 +366,10 @@ fn reach(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Conn, String, bool), CliEr
     for (i, (server, trust)) in candidates.iter().enumerate() {
         let (tls, first_use) = tls_for(trust.as_ref(), server, note)?;
         match Conn::connect_raw_with(server.as_str(), dial.timeout, tls.as_ref()) {
-            Ok(conn) => return Ok((conn, server.clone(), first_use)),
+            Ok(mut conn) => {
+                conn.carbons = dial.carbons;
+                return Ok((conn, server.clone(), first_use));
+            }
             // A changed or untrusted certificate is what an attacker looks like: say so, try
             // nothing else (above all not a plain server after it).
             Err(e @ (NetError::PinMismatch { .. } | NetError::Tls(_))) => return Err(e.into()),

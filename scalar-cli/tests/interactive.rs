@@ -251,6 +251,33 @@ fn history_search_and_more_in_the_chat() {
     assert_clean(&p.text());
 }
 
+/// What the user says to someone from another client shows in the chat too, as its own line of
+/// that conversation (carbons, PROTOCOL.md §4), once.
+#[test]
+fn what_the_user_says_from_another_client_shows_in_the_chat() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut bob = server.client("bob");
+    let mut phone = server.client("alice");
+    let mut p = chat(&server, &home, "alice");
+    say(&mut phone, "bob@localhost", "sent from my phone");
+    assert_eq!(next_text(&mut bob), "sent from my phone");
+    let mark = p.wait_for("[dm to bob] alice: sent from my phone", STEP);
+    // The chat's own messages come back as echoes alone: the phone asked for no copies.
+    p.type_keys("/msg bob\r");
+    let mark = p.wait_for_from(mark, "bob> ", STEP);
+    p.type_keys("and from the laptop\r");
+    assert_eq!(next_text(&mut bob), "and from the laptop");
+    p.wait_for_from(mark, "[dm to bob] alice: and from the laptop", STEP);
+    say(&mut bob, "alice@localhost", "got both");
+    assert_eq!(next_text(&mut phone), "got both");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    let text = p.text();
+    assert_clean(&text);
+    assert_eq!(text.matches("alice: sent from my phone").count(), 1, "{text}");
+}
+
 /// A client publishing `live 00001`, `live 00002`, ... to a channel every 20 ms, reconnecting
 /// whenever its connection fails, until stopped; it can be paused (it then disconnects).
 struct Publisher {

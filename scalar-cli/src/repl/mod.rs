@@ -45,7 +45,11 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     let watched =
         signals::watch().map_err(|e| CliError::Local(format!("cannot start the signal thread: {e}")))?;
     let screen = Screen::new();
-    let dial = crate::conn::Dial::of(args);
+    // The chat shows what this user says from its other clients too.
+    let dial = crate::conn::Dial {
+        carbons: true,
+        ..crate::conn::Dial::of(args)
+    };
     // Notes (a certificate pinned on first use) go to standard error before the chat starts,
     // and are not lost if this first connection fails.
     let conn = crate::conn::open(&dial, &args.id, &|s| crate::oneshot::note(s))?;

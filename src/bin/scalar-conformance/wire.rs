@@ -266,12 +266,19 @@ impl Raw {
 
     /// Sends an Ident as `user` (seq 1, version 1), without waiting for the reply.
     pub fn send_ident(&mut self, user: &str) -> Result<(), Fail> {
-        self.send(&map(&[
+        self.send_ident_with(user, &[])
+    }
+
+    /// [`send_ident`](Raw::send_ident) with `extra` keys too.
+    pub fn send_ident_with(&mut self, user: &str, extra: &[(u64, Value)]) -> Result<(), Fail> {
+        let mut fields = vec![
             (0, u(1)),
             (1, u(1)),
             (11, Value::Array(vec![u(1)])),
             (12, t(user)),
-        ]))
+        ];
+        fields.extend_from_slice(extra);
+        self.send(&map(&fields))
     }
 
     /// Idents as `user`; returns the reply.

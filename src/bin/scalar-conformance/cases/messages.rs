@@ -83,6 +83,40 @@ pub(super) fn a_dm_reaches_every_connection_of_the_user(x: &Ctx) -> Result<Verdi
     Ok(Pass)
 }
 
+/// A connection that asked for carbons (§4 Message and Event) gets its user's direct messages
+/// from the user's other connections, once and without `seq`; one that did not ask gets none,
+/// and the echo still goes to the sender alone.
+pub(super) fn carbons_copy_a_dm_to_the_connections_that_asked(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut b, bob) = x.client("cb")?;
+    let alice = x.user("ca");
+    let (mut plain, mut asked) = (x.raw()?, x.raw()?);
+    plain.ident(&alice)?;
+    asked.send_ident_with(&alice, &[(53, Value::Bool(true))])?;
+    let reply = asked.reply()?;
+    ident_reply(&reply).map_err(|e| format!("Ident with carbons: {e}"))?;
+    match get(&reply, 53) {
+        None => return Ok(Verdict::Skip("the Ident reply grants no carbons".into())),
+        Some(Value::Bool(true)) => {}
+        Some(other) => return Err(format!("the Ident reply's carbons is {other:?}, not true")),
+    }
+    plain.say(&bob, "from the phone", 3)?;
+    check_event(&b.event()?, &alice, &bob, "from the phone")?;
+    let copy = asked.event()?;
+    check_event(&copy, &alice, &bob, "from the phone")?;
+    if get(&copy, 1).is_some() {
+        return Err(format!("a copy carries a seq: {}", show(&copy)));
+    }
+    asked.say(&bob, "from the laptop", 4)?;
+    check_event(&b.event()?, &alice, &bob, "from the laptop")?;
+    // The connection that did not ask has nothing before its Pong; the one that did, nothing
+    // after its own echo.
+    for c in [&mut plain, &mut asked] {
+        c.send(&ping(5, 5))?;
+        expect_pong(c, Some(5), 5)?;
+    }
+    Ok(Pass)
+}
+
 pub(super) fn the_largest_body_passes_one_more_byte_is_302(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, user) = x.client("big")?;
     let ch = x.channel("big");

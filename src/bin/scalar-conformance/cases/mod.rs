@@ -172,6 +172,7 @@ cases! {
     messages::topics_lists_the_channel, "§4 Topics";
     messages::a_from_in_a_message_is_ignored, "§4 Message";
     messages::the_echo_goes_to_the_sending_connection_only, "§4 Message";
+    messages::carbons_copy_a_dm_to_the_connections_that_asked, "§4 Message";
     messages::a_blob_body_keeps_its_bytes_and_ctype, "§4 Message";
     messages::a_reply_to_is_carried, "§4 Message";
     messages::a_malformed_reply_to_is_100, "§4 Message";
