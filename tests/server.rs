@@ -283,6 +283,17 @@ fn connection_and_subscription_limits() {
     assert_eq!(next(&mut b), "Error 501 too_many_from_address seq=None");
 }
 
+/// A network holds at least one address: a lower max-per-subnet counts as max-per-address,
+/// and the log says so rather than leave the operator to find out.
+#[test]
+fn a_max_per_subnet_below_max_per_address_is_raised_and_said() {
+    let s = Scalard::start(&["--max-per-address", "3", "--max-per-subnet", "2"]);
+    s.expect_log("max-per-subnet 2 is below max-per-address 3: a network may open 3");
+    let _open: Vec<_> = ["a", "b", "c"].iter().map(|u| s.client(u)).collect();
+    let mut fourth = s.raw();
+    assert_eq!(next(&mut fourth), "Error 501 too_many_from_address seq=None");
+}
+
 #[test]
 fn a_slow_consumer_is_dropped_while_the_others_keep_up() {
     let s = Scalard::start(&["--max-queue", "65536"]);

@@ -47,6 +47,19 @@ fn derived_max_connections(fd_limit: Option<usize>) -> usize {
     })
 }
 
+/// Says where a limit given counts as another: a network holds at least one address, so
+/// max-per-subnet below max-per-address counts as max-per-address (OPERATIONS.md).
+fn warn_of_raised(limits: &scalar::server::Limits) {
+    if limits.max_per_subnet < limits.max_per_address {
+        log::warn!(
+            "max-per-subnet {} is below max-per-address {}: a network may open {}",
+            limits.max_per_subnet,
+            limits.max_per_address,
+            limits.max_per_address
+        );
+    }
+}
+
 /// Reads the command line (and so the configuration file) again, for SIGHUP. Without a
 /// max-connections the limit is derived from the open-file limit read at start, as then.
 fn reconfigure(
@@ -66,6 +79,7 @@ fn reconfigure(
             if !c.max_connections_set {
                 c.limits.max_connections = derived_max_connections(fd_limit);
             }
+            warn_of_raised(&c.limits);
             Some(scalar::net::Reconfig {
                 limits: c.limits,
                 policy: c.policy,
@@ -693,6 +707,7 @@ fn main() -> ExitCode {
         warn_if_others_read(&config);
     }
     log::info!("serving domain {}", config.domain);
+    warn_of_raised(&config.limits);
     match shell.run(&STOP) {
         Ok(Stopped {
             unstored: 0,

@@ -401,9 +401,7 @@ impl Server {
         };
         let late = self.came_after(topic, rec.pos);
         let conns = audience.conns.iter().copied();
-        conns
-            .filter(|&c| self.session(c).is_some_and(&late))
-            .collect()
+        conns.filter(|&c| self.session(c).is_some_and(&late)).collect()
     }
 
     /// Whether a session of `name` took the name, or made it an account, after the Event at
