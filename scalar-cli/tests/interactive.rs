@@ -278,6 +278,40 @@ fn what_the_user_says_from_another_client_shows_in_the_chat() {
     assert_eq!(text.matches("alice: sent from my phone").count(), 1, "{text}");
 }
 
+/// Found by QA: an away status taken back on one client came back after the server restarted,
+/// said again by another client that still thought its user away. Each now learns what the
+/// others say (carbons), and says again only that.
+#[test]
+fn a_status_taken_back_on_another_client_stays_back_after_a_reconnect() {
+    let mut server = Server::start();
+    let port = server.port;
+    let (home_a, home_b) = (TempDir::new(), TempDir::new());
+    let mut a = chat(&server, &home_a, "carol");
+    let mut b = chat(&server, &home_b, "carol");
+    b.type_keys("/status away phone\r");
+    let mark = a.wait_for("you are away: phone", STEP);
+    // Read from the server, as the user would check it.
+    a.type_keys("/status\r");
+    let mark = a.wait_for_from(mark, "you are away: phone; /status back", STEP);
+    b.type_keys("/status back\r");
+    a.wait_for_from(mark, "you are online", STEP);
+    server.stop();
+    for p in [&a, &b] {
+        p.wait_for("connection lost", STEP);
+    }
+    let _server = Server::start_on(port);
+    let mut marks = Vec::new();
+    for p in [&a, &b] {
+        marks.push(p.wait_for("reconnected", STEP));
+    }
+    for (p, mark) in [&mut a, &mut b].into_iter().zip(marks) {
+        p.type_keys("/status\r");
+        p.wait_for_from(mark, "you are here (online)", STEP);
+        p.type_keys("/quit\r");
+        assert_eq!(p.wait_exit(STEP), 0);
+    }
+}
+
 /// A client publishing `live 00001`, `live 00002`, ... to a channel every 20 ms, reconnecting
 /// whenever its connection fails, until stopped; it can be paused (it then disconnects).
 struct Publisher {

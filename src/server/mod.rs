@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 pub(super) mod blocks;
 mod bucket;
+mod carbons;
 mod catchup;
 mod channels;
 mod evict;

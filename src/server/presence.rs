@@ -66,7 +66,19 @@ impl Server {
             (Presence::Away, _) => "away".into(),
             _ => "online".into(),
         };
-        self.announce_presence(&user, &text, changed, Some((conn, m.seq)), now.unix_ms, out);
+        let mut to = Vec::new();
+        if changed {
+            to = self.watchers.get(&*user).cloned().unwrap_or_default();
+            // The user's other connections that asked for carbons learn it too, so that none
+            // says again later what another took back (PROTOCOL.md §4, Presence). One may
+            // watch its own user: one Event all the same.
+            for c in self.carbon_conns(&user, Some(conn), |_| true) {
+                if !to.contains(&c) {
+                    to.push(c);
+                }
+            }
+        }
+        self.announce_presence(&user, &text, &to, Some((conn, m.seq)), now.unix_ms, out);
     }
 
     /// Announces the users whose last connection closed (disconnect has no outbox), unless
@@ -85,25 +97,21 @@ impl Server {
             self.away.remove(user);
         }
         let text = if online { "online" } else { "offline" };
-        self.announce_presence(user, text, true, None, self.now_ms, out);
+        let watchers = self.watchers.get(user).cloned().unwrap_or_default();
+        self.announce_presence(user, text, &watchers, None, self.now_ms, out);
     }
 
-    /// One presence Event from `user`, to its watchers if `watchers`, and echoed to `echo` if
-    /// given.
+    /// One presence Event from `user`, to `to`, and echoed to `echo` if given.
     fn announce_presence(
         &mut self,
         user: &str,
         text: &str,
-        watchers: bool,
+        to: &[ConnId],
         echo: Option<(ConnId, Option<u32>)>,
         now_ms: u64,
         out: &mut impl Outbox,
     ) {
-        let watchers = match watchers {
-            true => self.watchers.get(user).cloned().unwrap_or_default(),
-            false => Default::default(),
-        };
-        if watchers.is_empty() && echo.is_none() {
+        if to.is_empty() && echo.is_none() {
             return;
         }
         let Ok(name) = Name::parse(user) else { return };
@@ -113,7 +121,7 @@ impl Server {
             text,
             ctype: Some(PRESENCE_CTYPE),
         };
-        self.send_unstored(event, &watchers, echo, now_ms, out);
+        self.send_unstored(event, to, echo, now_ms, out);
     }
 
     /// The Event of `e`, stamped now (after every time handed out, so its id is new).

@@ -12,9 +12,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// The carbon copies of one direct message: a user has few connections.
-type Copies = smallvec::SmallVec<[ConnId; 2]>;
-
 impl Server {
     pub(super) fn publish(&mut self, conn: ConnId, m: Message<'_>, now: &Now, out: &mut impl Outbox) {
         if self.admin_topic(conn, m.topic) {
@@ -406,7 +403,7 @@ impl Server {
 
     /// Whether a session of `name` took the name, or made it an account, after the Event at
     /// store position `pos`: not its holder's to read then.
-    fn came_after(&self, name: &str, pos: u64) -> impl Fn(&super::session::Session) -> bool {
+    pub(super) fn came_after(&self, name: &str, pos: u64) -> impl Fn(&super::session::Session) -> bool {
         let account_from = self
             .accounts
             .names
@@ -419,27 +416,6 @@ impl Server {
             (false, false) => s.reads_from > pos,
             (false, true) => false,
         }
-    }
-
-    /// The carbon copies of a direct message (PROTOCOL.md §4, Message and Event): its sender's
-    /// connections that asked for them, but the publisher and any recipient, and for an Event
-    /// committed only now (`--fsync always`) at store position `committed`, any that took the
-    /// name since it was accepted. Empty, with no lookup, for a channel's Events.
-    fn carbons(&self, event: &Event<'_>, publisher: Option<ConnId>, committed: Option<u64>) -> Copies {
-        let (from, topic) = (event.from.as_str(), event.topic.as_str());
-        if event.topic.kind() != Kind::User || from == topic {
-            return Copies::new();
-        }
-        let Some(conns) = self.users.get(from).map(|a| &a.conns).filter(|c| c.len() > 1) else {
-            return Copies::new();
-        };
-        let late = committed.map(|pos| self.came_after(from, pos));
-        let wants = |s: &super::session::Session| s.carbons && !late.as_ref().is_some_and(|l| l(s));
-        conns
-            .iter()
-            .copied()
-            .filter(|&c| Some(c) != publisher && self.session(c).is_some_and(wants))
-            .collect()
     }
 
     /// Whether `rec` may be seen by whoever is in its channel now: not if it was said while

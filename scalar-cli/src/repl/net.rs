@@ -274,7 +274,11 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
             // any more.
             None if e.seq.is_some_and(|s| shared.abandoned(s)) => {}
             // The same Event may come live and in a catch-up replay: shown once.
-            None => shared.show_event(&Received::new(&e), Shown::Live),
+            None => {
+                let e = Received::new(&e);
+                super::presence::learn(shared, &e);
+                shared.show_event(&e, Shown::Live);
+            }
         },
         // A kick or a ban: no request asked for it, and it leaves the channel.
         Msg::Error(e) if e.seq.is_none() && e.code == ErrorCode::Kicked as u16 => {

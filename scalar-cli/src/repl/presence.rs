@@ -3,7 +3,8 @@
 //! The Events that say so are shown as sentences ([`crate::notice`]: "bob is away: lunch").
 //!
 //! The server forgets both with the connection, so a reconnection watches again and says
-//! again that this user is away ([`restore`]).
+//! again that this user is away ([`restore`]), as another of its clients last said it
+//! ([`learn`]).
 
 use super::catchup::ask;
 use super::command::StatusSet;
@@ -56,6 +57,26 @@ fn away_as_the_server_says(shared: &Shared) -> Option<Option<String>> {
         (Some(Presence::Away), note) => Some(Some(note.unwrap_or_default())),
         (Some(_), _) => Some(None),
         (None, _) => None,
+    }
+}
+
+/// Takes this user's presence as said on another of its connections (a carbon copy of the
+/// presence Event, PROTOCOL.md §4), so that a reconnection says again what holds now rather
+/// than what this client last set.
+pub(super) fn learn(shared: &Shared, e: &Received) {
+    let crate::event::Content::Text(body) = &e.content else {
+        return;
+    };
+    if e.ctype.as_deref() != Some(scalar::server::PRESENCE_CTYPE) || e.from != e.topic {
+        return;
+    }
+    let mut st = shared.state();
+    if e.from == st.user {
+        st.away = match body.split_once(' ') {
+            Some(("away", note)) => Some(note.to_string()),
+            None if body == "away" => Some(String::new()),
+            _ => None,
+        };
     }
 }
 

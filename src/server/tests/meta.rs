@@ -231,6 +231,38 @@ fn members_are_listed_once_each_with_roles_unless_private() {
     assert!(who(&mut r, 0).starts_with("2 "));
 }
 
+/// A connection that asked for carbons learns the presence its user says elsewhere, once even
+/// if it watches its own user, and only when it changes.
+#[test]
+fn carbons_carry_the_presence_a_user_says_from_another_connection() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "bob@example.com");
+    r.connect_carbons(1, "bob@example.com");
+    r.connect(2, "bob@example.com");
+    let status = |seq, presence, reason| {
+        Msg::SetPresence(SetPresence {
+            seq: Some(seq),
+            presence,
+            reason,
+        })
+    };
+    r.send(0, status(8, Presence::Away, Some("lunch")));
+    let away = "Event bob@example.com bob@example.com away lunch seq=None";
+    assert_eq!(r.out.take(1), [away]);
+    assert!(r.out.take(2).is_empty(), "not asked for");
+    r.send(0, status(9, Presence::Away, Some("lunch")));
+    assert!(r.out.take(1).is_empty(), "no news");
+    sub_meta(&mut r, 1, "bob@example.com");
+    r.send(2, status(10, Presence::Online, None));
+    assert_eq!(
+        r.out.take(1),
+        ["Event bob@example.com bob@example.com online seq=None"]
+    );
+    assert!(r.out.take(0).is_empty());
+    // Its own word is its echo alone.
+    assert_eq!(r.send(1, status(11, Presence::Away, None)).len(), 1);
+}
+
 #[test]
 fn watchers_see_online_away_back_and_offline_once_each() {
     let mut r = Rig::new(Limits::default());
