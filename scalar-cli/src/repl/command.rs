@@ -99,6 +99,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "show your status, or tell whoever watches you that you are away or back",
     ),
     (
+        "/away",
+        "[NOTE]",
+        "as IRC's: /status away NOTE; alone, /status back",
+    ),
+    ("/back", "", "/status back"),
+    (
         "/watch",
         "USER",
         "be told when USER comes online, goes away, comes back or leaves",
@@ -151,7 +157,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "go further back: the next page of the last /history or /search",
     ),
     ("/ping", "", "measure the round trip to the server"),
-    ("/help", "", "this list"),
+    ("/help", "[COMMAND]", "this list, or what COMMAND does"),
     ("/quit", "[REASON]", "leave"),
 ];
 
@@ -226,8 +232,8 @@ pub enum Command<'a> {
     More,
     /// `/ping`.
     Ping,
-    /// `/help`.
-    Help,
+    /// `/help [COMMAND]`.
+    Help(Option<&'a str>),
     /// `/quit [REASON]`.
     Quit(Option<&'a str>),
 }
@@ -262,8 +268,10 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("/modes", "/mode"),
     ("/names", "/who"),
     ("/?", "/help"),
+    ("/query", "/msg"),
+    // As in irssi: a conversation, never a way out typed by mistake.
+    ("/q", "/msg"),
     ("/exit", "/quit"),
-    ("/q", "/quit"),
 ];
 
 /// The command a name typed stands for: itself, or the one it is an alias of.
@@ -398,14 +406,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             let (what, note) = word(rest);
             match what {
                 "" => Command::Status(None),
-                // The server would refuse it as a `reason` (304): say it in the user's words.
-                "away" if note.len() > MAX_REASON => {
-                    return Err(format!(
-                        "the away note is {} bytes; at most {MAX_REASON} are sent",
-                        note.len()
-                    ));
-                }
-                "away" => Command::Status(Some(StatusSet::Away((!note.is_empty()).then_some(note)))),
+                "away" => away(note)?,
                 "back" if note.is_empty() => Command::Status(Some(StatusSet::Back)),
                 _ => return Err(usage(&name)),
             }
@@ -474,7 +475,17 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             need(rest.is_empty())?;
             Command::Ping
         }
-        "/help" => Command::Help,
+        "/away" if rest.is_empty() => Command::Status(Some(StatusSet::Back)),
+        "/away" => away(rest)?,
+        "/back" => {
+            need(rest.is_empty())?;
+            Command::Status(Some(StatusSet::Back))
+        }
+        "/help" => {
+            let (what, extra) = word(rest);
+            need(extra.is_empty())?;
+            Command::Help((!what.is_empty()).then_some(what))
+        }
         "/quit" => Command::Quit((!rest.is_empty()).then_some(rest)),
         _ => {
             let shown = crate::render::clean_line(&name);
@@ -484,6 +495,20 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
         }
     };
     Ok(cmd)
+}
+
+/// Away, with `note` if it is not empty. The server would refuse a note too long for a
+/// `reason` (304): said here in the user's words.
+fn away(note: &str) -> Result<Command<'_>, String> {
+    if note.len() > MAX_REASON {
+        return Err(format!(
+            "the away note is {} bytes; at most {MAX_REASON} are sent",
+            note.len()
+        ));
+    }
+    Ok(Command::Status(Some(StatusSet::Away(
+        (!note.is_empty()).then_some(note),
+    ))))
 }
 
 /// The Mod action a command name stands for: `/kick` for kick, and so on, after the
@@ -499,7 +524,25 @@ fn removal(text: &str) -> &str {
     if text == "-" { "" } else { text }
 }
 
-/// The `/help` text, one line per command.
+/// What `/help COMMAND` says: the command's line, with its other names; an error for a name
+/// that is no command. The slash may be left out.
+pub fn help_for(name: &str) -> Result<String, String> {
+    let typed = format!("/{}", name.trim_start_matches('/').to_ascii_lowercase());
+    let name = canonical(&typed);
+    let Some((n, args, what)) = COMMANDS.iter().find(|(n, _, _)| *n == name) else {
+        let shown = crate::render::clean_line(&typed);
+        return Err(format!("no command {shown} (/help lists them)"));
+    };
+    let others: Vec<&str> = ALIASES.iter().filter(|(_, c)| c == n).map(|(a, _)| *a).collect();
+    let also = match others.is_empty() {
+        true => String::new(),
+        false => format!(" (also {})", others.join(", ")),
+    };
+    let usage = format!("{n} {args}");
+    Ok(format!("{}{also}: {what}", usage.trim_end()))
+}
+
+/// The `/help` text, one line per command, then the other names of commands.
 pub fn help() -> Vec<String> {
     let width = COMMANDS
         .iter()
@@ -510,6 +553,8 @@ pub fn help() -> Vec<String> {
         .iter()
         .map(|(n, a, what)| format!("  {:<width$} {what}", format!("{n} {a}")))
         .collect();
+    let aliases: Vec<String> = ALIASES.iter().map(|(a, c)| format!("{a} {c}")).collect();
+    lines.push(format!("  other names: {}", aliases.join(", ")));
     lines.push("  other lines go to the current topic; //text sends /text".into());
     lines.push("  Tab completes commands, topics, IDs and refs; Ctrl-D also quits".into());
     lines
@@ -542,6 +587,25 @@ mod tests {
             Ok(Command::Quit(Some("gone fishing")))
         );
         assert_eq!(parse("/me waves"), Ok(Command::Me("waves")));
+        // Found by QA: /q quit at once where irssi users open a conversation with it.
+        assert_eq!(parse("/q bob"), Ok(Command::Talk("bob")));
+        assert_eq!(parse("/query bob hi"), Ok(Command::Msg("bob", "hi")));
+        assert_eq!(parse("/help"), Ok(Command::Help(None)));
+        assert_eq!(parse("/help join"), Ok(Command::Help(Some("join"))));
+        assert_eq!(
+            help_for("/J"),
+            Ok("/join TOPIC (also /j): subscribe to a channel; it becomes the current topic".into())
+        );
+        assert_eq!(help_for("back"), Ok("/back: /status back".into()));
+        assert_eq!(
+            help_for("frob").unwrap_err(),
+            "no command /frob (/help lists them)"
+        );
+        assert!(
+            help()
+                .iter()
+                .any(|l| l.contains("/q /msg") && l.contains("/exit /quit"))
+        );
     }
 
     #[test]
@@ -628,6 +692,20 @@ mod tests {
         assert_eq!(
             parse("/status gone").unwrap_err(),
             "usage: /status [away [NOTE] | back]"
+        );
+        // IRC's words: /away with a note is away, alone is back.
+        assert_eq!(
+            parse("/away at lunch"),
+            Ok(Command::Status(Some(StatusSet::Away(Some("at lunch")))))
+        );
+        assert_eq!(parse("/away"), Ok(Command::Status(Some(StatusSet::Back))));
+        assert_eq!(parse("/back"), Ok(Command::Status(Some(StatusSet::Back))));
+        assert_eq!(parse("/back soon").unwrap_err(), "usage: /back");
+        let long = format!("/away {}", "z".repeat(MAX_REASON + 1));
+        assert!(
+            parse(&long)
+                .unwrap_err()
+                .starts_with("the away note is 257 bytes")
         );
         assert_eq!(parse("/watch Bob"), Ok(Command::Watch("Bob")));
         assert_eq!(parse("/unwatch bob"), Ok(Command::Unwatch("bob")));

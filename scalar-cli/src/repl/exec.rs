@@ -164,12 +164,16 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             shared.screen.info(format!("pong: {ms:.1} ms"));
         }
-        Command::Help => {
+        Command::Help(None) => {
             shared.screen.info("commands:");
             for l in command::help() {
                 shared.screen.line(l);
             }
         }
+        Command::Help(Some(name)) => match command::help_for(name) {
+            Ok(line) => shared.screen.info(line),
+            Err(e) => shared.screen.error(e),
+        },
         Command::Quit(reason) => return Err(Outcome::Quit(reason.map(str::to_string))),
     }
     Ok(())

@@ -61,10 +61,15 @@ fn described(shared: &Shared) -> Result<(String, Described), String> {
     Ok((channel, d))
 }
 
-/// What `kept` means for the channel, in a few words.
+/// What `kept` means for the channel, in a few words. A server may keep only a channel where
+/// something was said or set (PROTOCOL.md §4, Channels; found by QA: a channel made and left
+/// unused was said to be kept).
 fn kept(kept: bool) -> String {
     match kept {
-        true => "yes: its modes, lists and topic outlive its last member".into(),
+        true => {
+            "yes: its modes, lists and topic outlive its last member, once something is said or set in it"
+                .into()
+        }
         false => "no: it ends with its last member, modes, lists and all".into(),
     }
 }
