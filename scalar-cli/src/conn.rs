@@ -197,6 +197,8 @@ impl Dial {
         let home = Dial {
             server: self.home.clone().unwrap_or_else(|| domain.to_string()),
             at_home: true,
+            // It only fetches a token.
+            carbons: false,
             ..self.clone()
         };
         let mut conn = open(&home, id, note)?;

@@ -11,15 +11,18 @@ use crate::proto::{Event, Kind};
 pub(super) type Copies = smallvec::SmallVec<[ConnId; 2]>;
 
 impl Server {
-    /// `user`'s connections but `except` that asked for carbons and that `may` have this one.
-    /// Empty, with one lookup, for a user with a single connection.
+    /// `user`'s connections but `except` (one of them) that asked for carbons and that `may`
+    /// have this one. Empty, with one lookup, where `except` is the user's only connection.
     pub(super) fn carbon_conns(
         &self,
         user: &str,
         except: Option<ConnId>,
         may: impl Fn(&Session) -> bool,
     ) -> Copies {
-        let Some(conns) = self.users.get(user).map(|a| &a.conns).filter(|c| c.len() > 1) else {
+        // Without `except` (a publisher that closed before its commit), one connection may be
+        // all there is to copy to.
+        let others = |c: &&super::channels::Conns| c.len() > usize::from(except.is_some());
+        let Some(conns) = self.users.get(user).map(|a| &a.conns).filter(others) else {
             return Copies::new();
         };
         let wants = |s: &Session| s.carbons && may(s);

@@ -535,6 +535,28 @@ fn carbons_come_with_the_commit_and_only_to_who_may_read_them() {
         r.out.take(3),
         ["Event bob@example.com alice@example.com later seq=None"]
     );
+    r.out.take(2);
+    // Found in review: a publisher that closed before the commit left its user's one other
+    // connection without the copy.
+    r.server.disconnect(3);
+    r.say(0, "bob@example.com", "and gone");
+    r.server.disconnect(0);
+    r.server.store_done(Done::Committed(104), &mut r.out);
+    assert_eq!(
+        r.out.take(2),
+        ["Event bob@example.com alice@example.com and gone seq=None"]
+    );
+}
+
+/// In the default batched mode copies go out with the recipients', at once.
+#[test]
+fn carbons_come_at_once_in_batched_mode() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.connect_carbons(2, "alice@example.com");
+    assert_eq!(r.say(0, "bob@example.com", "psst").len(), 1, "the echo");
+    let copy = "Event bob@example.com alice@example.com psst seq=None";
+    assert_eq!(r.out.take(1), [copy]);
+    assert_eq!(r.out.take(2), [copy]);
 }
 
 #[test]

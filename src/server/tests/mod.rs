@@ -393,7 +393,7 @@ fn a_connection_that_asked_for_carbons_gets_what_its_user_sends_from_elsewhere()
     assert_eq!(r.out.take(1), [copy], "the copy asked for");
     assert!(r.out.take(2).is_empty(), "no copy unasked");
     assert_eq!(r.out.take(3), [copy]);
-    assert_eq!(r.out.take(4), [copy], "a recipient gets it once");
+    assert_eq!(r.out.take(4), [copy], "bob's own wish is for what bob sends");
     // From the connection that asked: its echo alone; the others did not ask.
     assert_eq!(r.say(1, "bob@example.com", "psst").len(), 1);
     assert!(r.out.take(0).is_empty() && r.out.take(2).is_empty());
