@@ -77,6 +77,22 @@ impl Received {
     }
 }
 
+/// For tests: a text Event of `ctype` from `from` on `topic`, with id bytes all 1.
+#[cfg(test)]
+pub fn text_event(topic: &str, from: &str, text: &str, ctype: Option<&str>) -> Received {
+    Received {
+        seq: None,
+        topic: topic.into(),
+        from: from.into(),
+        time: 1_764_000_000_000,
+        id: MsgId([1; 32]),
+        verified: true,
+        content: Content::Text(text.into()),
+        ctype: ctype.map(str::to_string),
+        reply_to: None,
+    }
+}
+
 /// The short reference shown next to a message: the first 8 hex digits of its id.
 pub fn short_ref(id: &MsgId) -> String {
     let mut s = id.to_string();

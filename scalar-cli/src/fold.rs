@@ -178,6 +178,9 @@ pub fn fold(text: &str, columns: usize, ambiguous: Ambiguous) -> String {
     while let Some(g) = graphemes.next() {
         if g == "\n" {
             f.newline();
+        } else if g == "\x07" {
+            // The client's own bell (alert.rs; text from the network has none): no room.
+            f.out.push_str(g);
         } else if g == "\x1b" {
             // A CSI sequence of the client's own: `[`, then up to its final byte (@ to ~).
             f.out.push_str(g);
@@ -331,6 +334,8 @@ mod tests {
 
     #[test]
     fn colour_takes_no_room_and_marks_stay_with_their_letter() {
+        let rung = format!("{}\x07\n", "a".repeat(80));
+        assert_eq!(fold(&rung, 80, Narrow), rung, "a bell takes no room");
         let painted = format!("\x1b[31m{}\x1b[0m", "a".repeat(80));
         assert_eq!(fold(&painted, 80, Narrow), painted);
         // A mark counts a column (some are drawn one), and goes with its letter.

@@ -1,6 +1,7 @@
 //! scalar-cli: an interactive chat client for Scalar, with one-shot modes for scripts.
 //! See docs/CLI.md.
 
+mod alert;
 mod args;
 mod conn;
 mod error;

@@ -177,21 +177,8 @@ fn presence(body: &str, who: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scalar::proto::MsgId;
 
-    fn ev(topic: &str, from: &str, body: &str, ctype: Option<&str>) -> Received {
-        Received {
-            seq: None,
-            topic: topic.into(),
-            from: from.into(),
-            time: 1_764_000_000_000,
-            id: MsgId([1; 32]),
-            verified: true,
-            content: Content::Text(body.into()),
-            ctype: ctype.map(str::to_string),
-            reply_to: None,
-        }
-    }
+    use crate::event::text_event as ev;
 
     const CHAT: Names<'static> = Names {
         domain: "l",

@@ -111,6 +111,9 @@ pub struct ChatView<'a> {
     pub colour: bool,
     /// A marker for replayed history ("history"), if any.
     pub replay: bool,
+    /// The Event is for this user's attention ([`crate::alert`]): its time is shown in
+    /// reverse (with colours on).
+    pub alert: bool,
 }
 
 impl ChatView<'_> {
@@ -118,12 +121,12 @@ impl ChatView<'_> {
     /// server wrote, `HH:MM:SS ref [topic] -!- alice kicked bob (flooding)` (see [`notice`]).
     pub fn line(&self, e: &Received) -> String {
         let mut out = String::new();
-        let _ = write!(
-            out,
-            "{} {}",
-            local_hms(e.time),
-            dim(&short_ref(&e.id), self.colour)
-        );
+        let time = local_hms(e.time);
+        let time = match self.alert && self.colour {
+            true => format!("\x1b[7m{time}\x1b[0m"),
+            false => time,
+        };
+        let _ = write!(out, "{time} {}", dim(&short_ref(&e.id), self.colour));
         if self.replay {
             out.push_str(" [history]");
         }
@@ -215,15 +218,8 @@ mod tests {
 
     fn ev(topic: &str, from: &str, text: &str) -> Received {
         Received {
-            seq: None,
-            topic: topic.into(),
-            from: from.into(),
-            time: 1_764_000_000_000,
             id: MsgId([0xab; 32]),
-            verified: true,
-            content: Content::Text(text.into()),
-            ctype: None,
-            reply_to: None,
+            ..crate::event::text_event(topic, from, text, None)
         }
     }
 
@@ -235,7 +231,24 @@ mod tests {
             current: Some("#rust@localhost"),
             colour: false,
             replay: false,
+            alert: false,
         }
+    }
+
+    #[test]
+    fn an_alert_shows_its_time_in_reverse_with_colours_on() {
+        let e = ev("#rust@localhost", "bob@localhost", "me: look");
+        let line = |colour, alert| {
+            ChatView {
+                colour,
+                alert,
+                ..view()
+            }
+            .line(&e)
+        };
+        assert!(line(true, true).starts_with("\x1b[7m"), "{:?}", line(true, true));
+        assert!(!line(true, false).starts_with("\x1b[7m"));
+        assert_eq!(line(false, true), line(false, false), "no colours, no marks");
     }
 
     #[test]

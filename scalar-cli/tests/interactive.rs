@@ -312,6 +312,28 @@ fn a_status_taken_back_on_another_client_stays_back_after_a_reconnect() {
     }
 }
 
+/// A message naming the user, or a direct message to it, rings the terminal's bell; others do
+/// not (docs/CLI.md, "Alerts").
+#[test]
+fn a_message_naming_the_user_rings_the_bell() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#rust@localhost");
+    let mut p = chat(&server, &home, "alice");
+    p.type_keys("/join #rust\r");
+    p.wait_for("joined #rust", STEP);
+    publish(&mut bob, "#rust@localhost", "nothing for anyone");
+    publish(&mut bob, "#rust@localhost", "Alice: look");
+    say(&mut bob, "alice@localhost", "psst");
+    p.wait_for("[dm] bob: psst", STEP);
+    let raw = p.raw();
+    assert!(!raw.contains("anyone\x07"), "{raw:?}");
+    assert!(raw.contains("look\x07") && raw.contains("psst\x07"), "{raw:?}");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// A client publishing `live 00001`, `live 00002`, ... to a channel every 20 ms, reconnecting
 /// whenever its connection fails, until stopped; it can be paused (it then disconnects).
 struct Publisher {

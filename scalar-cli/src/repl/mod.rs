@@ -54,14 +54,17 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     // and are not lost if this first connection fails.
     let conn = crate::conn::open(&dial, &args.id, &|s| crate::oneshot::note(s))?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let shared = Arc::new(Shared::new(
-        conn.user.clone(),
-        conn.domain.clone(),
-        screen.clone(),
-        // Colour only in the full terminal mode; the plain mode writes plain lines (docs/CLI.md).
-        colour_wanted(tty),
-        args.timeout,
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            conn.user.clone(),
+            conn.domain.clone(),
+            screen.clone(),
+            // Colour only in the full terminal mode; the plain mode writes plain lines (docs/CLI.md).
+            colour_wanted(tty),
+            args.timeout,
+        )
+        .with_bell(tty),
+    );
     let _ = watched.set(shared.clone());
     // A password given to another domain's server logs in with its token: not an account here.
     let local = conn.user.rsplit_once('@').is_some_and(|(_, d)| d == conn.domain);

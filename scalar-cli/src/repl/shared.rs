@@ -243,6 +243,7 @@ impl State {
             current: self.current.as_deref(),
             colour,
             replay,
+            alert: false,
         }
     }
 }
@@ -369,6 +370,8 @@ pub struct Shared {
     pub screen: Screen,
     /// Whether to colour output.
     pub colour: bool,
+    /// Whether to ring the terminal's bell for an alert ([`crate::alert`]): a terminal.
+    pub bell: bool,
     /// How long to wait for replies and connections.
     pub timeout: Duration,
 }
@@ -393,8 +396,14 @@ impl Shared {
             quitting: AtomicBool::new(false),
             screen,
             colour,
+            bell: false,
             timeout,
         }
+    }
+
+    /// As it is, ringing the bell for alerts when `on`.
+    pub fn with_bell(self, on: bool) -> Shared {
+        Shared { bell: on, ..self }
     }
 
     /// The session state.
@@ -589,7 +598,16 @@ impl Shared {
         if st.ignores(e) {
             return;
         }
-        let mut line = st.view(self.colour, how != Shown::Live).line(e);
+        let alert = how == Shown::Live && crate::alert::wanted(e, &st.user);
+        let view = ChatView {
+            alert,
+            ..st.view(self.colour, how != Shown::Live)
+        };
+        let mut line = view.line(e);
+        if alert && self.bell {
+            // At the end, where it takes no room (the fold counts no width for it).
+            line.push('\x07');
+        }
         if how == Shown::Live && st.invitation(e) {
             line.push_str(&format!(
                 " (/join {} to enter)",
