@@ -343,6 +343,9 @@ pub struct Client {
     /// Set before [`identify`](Client::identify) to ask for carbons (PROTOCOL.md §4, Message
     /// and Event); after it, whether the server sends them.
     pub carbons: bool,
+    /// Set before [`identify`](Client::identify) to ask to be told of joins and leaves
+    /// (PROTOCOL.md §4, Joins and leaves); after it, whether the server tells them.
+    pub joins: bool,
 }
 
 /// Now, in milliseconds since the Unix epoch (the protocol's time).
@@ -410,6 +413,7 @@ impl Client {
             keepalive: None,
             guest: false,
             carbons: false,
+            joins: false,
         })
     }
 
@@ -490,12 +494,13 @@ impl Client {
         if login.is_some() && !self.is_tls() && !is_loopback(self.peer.ip()) {
             return Err(ClientError::InsecurePassword(self.peer));
         }
-        let carbons = self.carbons;
+        let (carbons, joins) = (self.carbons, self.joins);
         let mut reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
                 auth: login.map(|_| AUTH_PASSWORD),
                 register: login.is_some_and(|l| l.register),
                 carbons,
+                joins,
                 ..Ident::new(seq, &[VERSION], name)
             })
         })?;
@@ -525,11 +530,12 @@ impl Client {
         if !self.is_tls() && !is_loopback(self.peer.ip()) {
             return Err(ClientError::InsecurePassword(self.peer));
         }
-        let carbons = self.carbons;
+        let (carbons, joins) = (self.carbons, self.joins);
         let reply = self.request(timeout, |seq| {
             Msg::Ident(Ident {
                 token: Some(token),
                 carbons,
+                joins,
                 ..Ident::new(seq, &[VERSION], name)
             })
         })?;
@@ -573,6 +579,7 @@ impl Client {
                 self.keepalive = i.keepalive.map(Duration::from_millis);
                 self.guest = i.guest;
                 self.carbons = i.carbons;
+                self.joins = i.joins;
                 Ok(())
             }
             other => Err(ClientError::Protocol(format!(

@@ -194,12 +194,20 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 guest: false,
                 token: None,
                 carbons: false,
+                joins: false,
             }),
         ),
         (
             "Ident (client, carbons)",
             Msg::Ident(Ident {
                 carbons: true,
+                ..Ident::new(Some(1), &[1], name("alice@example.com"))
+            }),
+        ),
+        (
+            "Ident (client, joins)",
+            Msg::Ident(Ident {
+                joins: true,
                 ..Ident::new(Some(1), &[1], name("alice@example.com"))
             }),
         ),
@@ -1060,6 +1068,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             timeout: Some(small.into()),
             guest: p.n.is_multiple_of(3),
             carbons: p.n.is_multiple_of(5),
+            joins: p.n.is_multiple_of(11),
             ..Ident::new(seq, &p.versions[..1], user)
         }),
         Msg::Challenge(Challenge {

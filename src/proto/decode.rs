@@ -480,6 +480,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             guest: f.bool(Key::Guest)?.unwrap_or(false),
             token: f.token()?,
             carbons: f.bool(Key::Carbons)?.unwrap_or(false),
+            joins: f.bool(Key::Joins)?.unwrap_or(false),
         }),
         MsgType::Grant => Msg::Grant(Grant {
             seq,

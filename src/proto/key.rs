@@ -141,11 +141,14 @@ numbered! {
         /// Client's Ident: copies of the direct messages its user sends from its other
         /// connections are wanted; server's Ident: they will come.
         Carbons = 53, "carbons",
+        /// Client's Ident: this connection wants to be told when users join and leave its
+        /// channels; server's Ident: it will be.
+        Joins = 54, "joins",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 54;
+pub const KEY_COUNT: usize = 55;
 
 numbered! {
     /// What a Mod request does to its target on a channel.

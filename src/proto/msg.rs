@@ -90,6 +90,9 @@ pub struct Ident<'a> {
     /// Client: send this connection copies of the direct messages its user sends from its
     /// other connections. Server: they will be sent.
     pub carbons: bool,
+    /// Client: tell this connection when users join and leave its channels. Server: it will
+    /// be told.
+    pub joins: bool,
 }
 
 impl std::fmt::Debug for Ident<'_> {
@@ -107,6 +110,7 @@ impl std::fmt::Debug for Ident<'_> {
             .field("guest", &self.guest)
             .field("token", &self.token.map(|t| format!("<{} bytes>", t.len())))
             .field("carbons", &self.carbons)
+            .field("joins", &self.joins)
             .finish()
     }
 }
@@ -126,6 +130,7 @@ impl<'a> Ident<'a> {
             guest: false,
             token: None,
             carbons: false,
+            joins: false,
         }
     }
 }
@@ -770,6 +775,7 @@ impl Msg<'_> {
                     m.key(Key::Token)?.bytes(t)?;
                 }
                 m.opt_true(Key::Carbons, x.carbons)?;
+                m.opt_true(Key::Joins, x.joins)?;
             }
             Msg::Grant(x) => {
                 m.key(Key::Server)?.text(x.server)?;

@@ -604,8 +604,7 @@ impl Server {
             log::info!("conn {conn}: the password of {user} was changed; closing its session");
             let reason = format!("the password of {user} was changed: log in again");
             self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
-            self.send_bye(conn, ErrorCode::AuthRequired, out);
-            self.close(conn, out);
+            self.bye(conn, ErrorCode::AuthRequired, out);
         }
     }
 
@@ -631,8 +630,7 @@ impl Server {
             log::info!("conn {conn}: the account {user} was deleted; closing its session");
             let reason = format!("the account {user} was deleted");
             self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
-            self.send_bye(conn, ErrorCode::AuthRequired, out);
-            self.close(conn, out);
+            self.bye(conn, ErrorCode::AuthRequired, out);
         }
     }
 
@@ -651,8 +649,7 @@ impl Server {
             if self.session(conn).is_some_and(|s| !s.logged_in) {
                 log::info!("conn {conn}: {user} now needs a login; closing a session without one");
                 self.send_error(conn, None, ErrorCode::AuthRequired, reason, out);
-                self.send_bye(conn, ErrorCode::AuthRequired, out);
-                self.close(conn, out);
+                self.bye(conn, ErrorCode::AuthRequired, out);
             }
         }
     }
@@ -670,6 +667,7 @@ impl Server {
         // Kept through a login's Challenge; the next Ident, if this one is refused, says again.
         if let Some(s) = self.session_mut(conn) {
             s.carbons = m.carbons;
+            s.joins = m.joins;
         }
         if m.user.kind() != Kind::User {
             return self.fail(conn, m.seq, ErrorCode::BadId, "an ID has no # or ! sigil", out);
@@ -1071,6 +1069,7 @@ impl Server {
             guest,
             token: None,
             carbons: self.session(conn).is_some_and(|s| s.carbons),
+            joins: self.session(conn).is_some_and(|s| s.joins),
         };
         out.reply(conn, &Msg::Ident(reply));
         self.send_motd(conn, out);

@@ -51,8 +51,9 @@ impl Server {
             };
             s.subs.push(key.clone());
             let mut occupied = false;
+            let mut joined = None;
             if let (Some(user), Some(room)) = (s.user.as_ref(), self.rooms.get_mut(name)) {
-                room.add_member(user);
+                joined = room.add_member(user).then(|| user.clone());
                 // In use again: its days without a subscriber start afresh when it empties,
                 // and a crash meanwhile must not count them from when it emptied before
                 // (found by QA: a kept channel in use until a crash was then forgotten).
@@ -66,6 +67,9 @@ impl Server {
             }
             let floor = self.floors.take(&key);
             self.channels.subscribe(&key, conn, floor);
+            if let Some(user) = joined {
+                self.tell_members(name, &user, "joined", out);
+            }
         }
         self.meta(conn, m.seq, m.topic, out);
     }
@@ -84,7 +88,12 @@ impl Server {
         let name = m.topic.as_str();
         let Some(s) = self.session(conn) else { return };
         if s.is_subscribed(name) {
-            self.remove_from(conn, name);
+            let user = s.user.clone();
+            if self.remove_from(conn, name)
+                && let Some(user) = user
+            {
+                self.tell_members(name, &user, "left", out);
+            }
         } else if s.watching.iter().any(|w| &**w == name) {
             self.unwatch(conn, name);
         }

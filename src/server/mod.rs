@@ -17,6 +17,7 @@ mod guest;
 mod held;
 mod history;
 mod inbox;
+mod joins;
 mod limits;
 mod meta;
 mod mix;
@@ -39,6 +40,7 @@ pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, VOUCH_WAIT, Vouched};
 pub use guest::{GUEST_PREFIX, is_guest_name};
 pub use history::HistoryConfig;
+pub use joins::{MAX_TOLD, MEMBER_CTYPE};
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED_SUB_WEIGHT};
 pub use meta::mode_letters;
 pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE};
@@ -105,6 +107,9 @@ pub struct Server {
     away: HashMap<Box<str>, Box<str>>,
     /// Users whose last connection closed, to announce at the next chance to send.
     gone: Vec<Box<str>>,
+    /// Members whose last connection in a channel closed, to be told (disconnect has no
+    /// outbox; PROTOCOL.md §4, Joins and leaves).
+    quits: Vec<joins::Quit>,
     /// Admins, configured bans, configured motd.
     policy: admin::Policy,
     /// Server bans set by admins while running.
@@ -168,6 +173,7 @@ impl Server {
             watchers: HashMap::new(),
             away: HashMap::new(),
             gone: Vec::new(),
+            quits: Vec::new(),
             policy: admin::Policy::default(),
             bans: Vec::new(),
             ban_reasons: HashMap::new(),
@@ -349,6 +355,12 @@ impl Server {
     /// Forgets a connection: the shell calls this when it closes one (or starts to), the core
     /// when it closes one itself. Safe to call again, and for unknown ids.
     pub fn disconnect(&mut self, conn: ConnId) {
+        self.disconnect_why(conn, None);
+    }
+
+    /// [`disconnect`](Server::disconnect), the members of its channels to be told it quit
+    /// with `why`.
+    fn disconnect_why(&mut self, conn: ConnId, why: Option<&str>) {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::take) else {
             return;
         };
@@ -369,7 +381,12 @@ impl Server {
             }
         }
         for ch in &s.subs {
-            self.leave(conn, s.user.as_deref(), ch);
+            if self.leave(conn, s.user.as_deref(), ch)
+                && let Some(user) = &s.user
+            {
+                let quit = joins::Quit::new(ch, user, why);
+                self.quits.push(quit);
+            }
         }
         for user in &s.watching {
             if let Some(w) = self.watchers.get_mut(user) {
@@ -411,8 +428,7 @@ impl Server {
     pub fn not_plain_scalar(&mut self, conn: ConnId, out: &mut impl Outbox) {
         let reason = "this port speaks plain Scalar, not TLS";
         self.send_error(conn, None, ErrorCode::Malformed, reason, out);
-        self.send_bye(conn, ErrorCode::Malformed, out);
-        self.close(conn, out);
+        self.bye(conn, ErrorCode::Malformed, out);
     }
 
     /// One frame from `conn` (`len` bytes on the wire), decoded or refused by the decoder.
@@ -512,7 +528,7 @@ impl Server {
             ),
             Msg::Auth(m) => self.auth(conn, m, now, out),
             Msg::Verify(m) => self.verify_token(conn, m, now, out),
-            Msg::Bye(_) => self.close(conn, out),
+            Msg::Bye(b) => self.close(conn, b.reason.filter(|r| !r.is_empty()), out),
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
             Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
             Msg::Pong(_) => {}
@@ -572,6 +588,7 @@ impl Server {
         self.vouches_overdue(now, out);
         self.prune_flood(now.mono);
         self.now_ms = now.unix_ms;
+        self.tell_quits(out);
         self.announce_gone(out);
         self.tell_refused(now.mono);
         self.floors.prune(now.unix_ms);
@@ -631,8 +648,7 @@ impl Server {
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
         for conn in 0..self.sessions.len() {
             if self.sessions[conn].is_some() {
-                self.send_bye(conn, ErrorCode::ShuttingDown, out);
-                self.close(conn, out);
+                self.bye(conn, ErrorCode::ShuttingDown, out);
             }
         }
         // State changed since the last tick goes to the store before it closes: after the
@@ -715,16 +731,23 @@ impl Server {
         log::debug!("conn {conn}: {code}: {reason}");
         self.send_error(conn, seq, code, reason, out);
         if code.closes() {
-            self.send_bye(conn, code, out);
-            self.close(conn, out);
+            self.bye(conn, code, out);
         }
     }
 
+    /// Says Bye with `code` and closes the connection: the members of its channels are told
+    /// it quit with the code's label (PROTOCOL.md §4, Joins and leaves).
+    fn bye(&mut self, conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
+        self.send_bye(conn, code, out);
+        self.close(conn, Some(code.label()), out);
+    }
+
     /// Closes a connection and forgets it at once: while the shell writes its last frames it
-    /// is in no channel and no user's connections, so nothing more is accepted for it.
-    fn close(&mut self, conn: ConnId, out: &mut impl Outbox) {
+    /// is in no channel and no user's connections, so nothing more is accepted for it. `why`
+    /// is what its channels are told it quit with.
+    fn close(&mut self, conn: ConnId, why: Option<&str>, out: &mut impl Outbox) {
         out.close(conn);
-        self.disconnect(conn);
+        self.disconnect_why(conn, why);
     }
 }
 

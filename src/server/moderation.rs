@@ -18,7 +18,7 @@ pub const PRESENCE_CTYPE: &str = "text/x-scalar-presence";
 /// parameters, ignoring case and spaces.
 pub fn server_ctype(ctype: &str) -> Option<&'static str> {
     let media = ctype.split(';').next().unwrap_or_default().trim();
-    [MOD_CTYPE, PRESENCE_CTYPE]
+    [MOD_CTYPE, PRESENCE_CTYPE, super::joins::MEMBER_CTYPE]
         .into_iter()
         .find(|t| media.eq_ignore_ascii_case(t))
 }
@@ -468,30 +468,33 @@ impl Server {
             .collect()
     }
 
-    /// Takes `conn` out of `channel`: an Unsub, a kick.
-    pub(super) fn remove_from(&mut self, conn: ConnId, channel: &str) {
+    /// Takes `conn` out of `channel`: an Unsub, a kick. True if its user left with it (it
+    /// was the user's last connection there).
+    pub(super) fn remove_from(&mut self, conn: ConnId, channel: &str) -> bool {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
-            return;
+            return false;
         };
-        if let Some(i) = s.subs.iter().position(|c| &**c == channel) {
-            s.subs.swap_remove(i);
-            let user = s.user.clone();
-            self.leave(conn, user.as_deref(), channel);
-        }
+        let Some(i) = s.subs.iter().position(|c| &**c == channel) else {
+            return false;
+        };
+        s.subs.swap_remove(i);
+        let user = s.user.clone();
+        self.leave(conn, user.as_deref(), channel)
     }
 
     /// The channel's side of `conn` (as `user`) leaving it: its subscribers, its members and,
-    /// with none left, its room too unless its owner logged in.
-    pub(super) fn leave(&mut self, conn: ConnId, user: Option<&str>, channel: &str) {
+    /// with none left, its room too unless its owner logged in. True if the user left with it.
+    pub(super) fn leave(&mut self, conn: ConnId, user: Option<&str>, channel: &str) -> bool {
         let (left, gone) = self.channels.unsubscribe(channel, conn);
         if let Some(last) = gone {
             self.floors.gone(channel, last, self.now_ms);
         }
+        let mut member_left = false;
         if let (Some(u), Some(room)) = (user, self.rooms.get_mut(channel)) {
-            room.drop_member(u);
+            member_left = room.drop_member(u);
         }
         if left > 0 {
-            return;
+            return member_left;
         }
         match self.rooms.get_mut(channel) {
             Some(r) if r.lasting && r.used => {
@@ -507,6 +510,7 @@ impl Server {
             }
             None => {}
         }
+        member_left
     }
 
     /// Forgets `channel`'s room: its life ends. What was said in it while it was closed goes

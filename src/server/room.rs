@@ -260,22 +260,24 @@ impl Room {
         }
     }
 
-    /// One more connection of `user` subscribed.
-    pub fn add_member(&mut self, user: &Rc<str>) {
+    /// One more connection of `user` subscribed; true if it is the first: `user` joined.
+    pub fn add_member(&mut self, user: &Rc<str>) -> bool {
         match self.find_member(user) {
             Ok(i) => {
                 if let Some(m) = self.members.get_mut(i) {
                     m.conns += 1;
                 }
+                false
             }
-            Err(i) => self.members.insert(
-                i,
-                Member {
+            Err(i) => {
+                let member = Member {
                     id: user.clone(),
                     conns: 1,
                     muted: Cell::new(None),
-                },
-            ),
+                };
+                self.members.insert(i, member);
+                true
+            }
         }
     }
 
@@ -284,16 +286,18 @@ impl Room {
         self.members.binary_search_by(|m| (*m.id).cmp(user))
     }
 
-    /// One connection of `user` unsubscribed.
-    pub fn drop_member(&mut self, user: &str) {
+    /// One connection of `user` unsubscribed; true if it was the last: `user` left.
+    pub fn drop_member(&mut self, user: &str) -> bool {
         if let Ok(i) = self.find_member(user)
             && let Some(m) = self.members.get_mut(i)
         {
             m.conns -= 1;
             if m.conns == 0 {
                 self.members.remove(i);
+                return true;
             }
         }
+        false
     }
 
     /// Up to `count` member IDs bytewise after `cursor`, and how many there are in all.

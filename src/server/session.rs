@@ -39,6 +39,9 @@ pub struct Session {
     /// Asked in its Ident for copies of the direct messages its user sends from other
     /// connections (PROTOCOL.md §4, Message and Event).
     pub carbons: bool,
+    /// Asked in its Ident to be told of joins and leaves in its channels (PROTOCOL.md §4,
+    /// Joins and leaves).
+    pub joins: bool,
     /// Subs it sent (one its channel refused counting [`super::REFUSED_SUB_WEIGHT`]), against
     /// its free ones ([`super::FREE_SUBS`]).
     pub subs_sent: u16,
@@ -75,6 +78,7 @@ impl Session {
             secure,
             authenticated: false,
             carbons: false,
+            joins: false,
             subs_sent: 0,
             logged_in: false,
             password: 0,

@@ -99,7 +99,13 @@ fn describe(frame: &[u8]) -> String {
         panic!("bad frame from server")
     };
     match m {
-        Msg::Ident(i) if i.carbons => format!("Ident {} {:?} carbons", i.user, i.server),
+        Msg::Ident(i) if i.carbons || i.joins => format!(
+            "Ident {} {:?}{}{}",
+            i.user,
+            i.server,
+            if i.carbons { " carbons" } else { "" },
+            if i.joins { " joins" } else { "" }
+        ),
         Msg::Ident(i) => format!("Ident {} {:?}", i.user, i.server),
         Msg::Error(e) => format!("Error {} seq={:?}", ErrorCode::from_u16(e.code).unwrap(), e.seq),
         Msg::Bye(b) => format!("Bye {}", b.code),
@@ -213,17 +219,30 @@ impl Rig {
 
     /// As [`connect`](Rig::connect), asking for carbons, which the reply grants.
     fn connect_carbons(&mut self, conn: ConnId, user: &str) {
+        self.connect_asking(conn, user, true, false);
+    }
+
+    /// As [`connect`](Rig::connect), asking for carbons or to be told of joins, which the
+    /// reply grants.
+    fn connect_asking(&mut self, conn: ConnId, user: &str, carbons: bool, joins: bool) {
         assert!(
             self.server
                 .accept(conn, Ipv4Addr::LOCALHOST.into(), &self.now, &mut self.out)
         );
         let ident = Msg::Ident(Ident {
-            carbons: true,
+            carbons,
+            joins,
             ..Ident::new(Some(1), &[1], n(user))
         });
+        let granted = match (carbons, joins) {
+            (true, true) => " carbons joins",
+            (true, false) => " carbons",
+            (false, true) => " joins",
+            (false, false) => "",
+        };
         assert_eq!(
             self.send(conn, ident),
-            [format!("Ident {user} Some(\"example.com\") carbons")]
+            [format!("Ident {user} Some(\"example.com\"){granted}")]
         );
     }
 
@@ -775,5 +794,6 @@ mod blocks;
 mod federation;
 mod flood;
 mod history;
+mod joins;
 mod meta;
 mod moderation;

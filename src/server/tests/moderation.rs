@@ -538,6 +538,7 @@ fn forged_records_are_refused_whatever_their_parameters() {
         "text/x-scalar-mod; charset=utf-8",
         "text/x-scalar-mod ",
         "Text/X-Scalar-Presence;x=1",
+        "text/x-scalar-member",
     ] {
         let forged = Msg::Message(Message {
             seq: Some(9),

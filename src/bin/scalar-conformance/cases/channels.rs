@@ -335,6 +335,59 @@ pub(super) fn clients_cannot_publish_the_server_s_content_types(x: &Ctx) -> Resu
     Ok(Pass)
 }
 
+/// A connection that asked (§4 Joins and leaves) is told, without `seq`, when a user joins,
+/// leaves and quits its channel, with the quit's reason; one that did not ask is not, and no
+/// client may publish such an Event itself.
+pub(super) fn joins_and_leaves_are_told_to_who_asked(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut asked = x.raw()?;
+    if let Err(skip) = asking(&mut asked, &x.user("ja"), 54, "joins")? {
+        return Ok(skip);
+    }
+    let ch = x.channel("jl");
+    asked.sub(&ch, 2)?;
+    let (mut plain, _) = x.client("jp")?;
+    plain.sub(&ch, 2)?;
+    asked.event()?;
+    let (mut bob, bob_id) = x.client("jb")?;
+    let told = |c: &mut Raw, body: &str| -> Result<(), Fail> {
+        let e = c.recv()?;
+        let want = [
+            (2, ch.as_str()),
+            (3, bob_id.as_str()),
+            (6, body),
+            (7, "text/x-scalar-member"),
+        ];
+        match kind(&e) == Some(7) && get(&e, 1).is_none() && want.iter().all(|&(k, v)| text(&e, k) == Some(v))
+        {
+            true => Ok(()),
+            false => Err(format!("expected {bob_id} {body:?} on {ch}, got {}", show(&e))),
+        }
+    };
+    bob.sub(&ch, 3)?;
+    told(&mut asked, "joined")?;
+    bob.send(&map(&[(0, u(9)), (1, u(4)), (2, t(&ch))]))?;
+    bob.reply()?;
+    told(&mut asked, "left")?;
+    bob.sub(&ch, 5)?;
+    told(&mut asked, "joined")?;
+    bob.send(&map(&[
+        (0, u(6)),
+        (1, u(6)),
+        (2, t(&ch)),
+        (6, t("joined")),
+        (7, t("text/x-scalar-member")),
+    ]))?;
+    bob.expect_error(303, Some(6))?;
+    bob.send(&map(&[(0, u(2)), (9, u(0)), (10, t("lunch"))]))?;
+    told(&mut asked, "quit lunch")?;
+    plain.send(&ping(7, 7))?;
+    let v = plain.recv()?;
+    if kind(&v) != Some(5) {
+        return Err(format!("one that did not ask got {}", show(&v)));
+    }
+    Ok(Pass)
+}
+
 pub(super) fn topics_pages_after_a_cursor_with_counts(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("tcu")?;
     let (first, second) = (x.channel("tcu0"), x.channel("tcu1"));

@@ -91,13 +91,8 @@ pub(super) fn carbons_copy_a_dm_to_the_connections_that_asked(x: &Ctx) -> Result
     let alice = x.user("ca");
     let (mut plain, mut asked) = (x.raw()?, x.raw()?);
     plain.ident(&alice)?;
-    asked.send_ident_with(&alice, &[(53, Value::Bool(true))])?;
-    let reply = asked.reply()?;
-    ident_reply(&reply).map_err(|e| format!("Ident with carbons: {e}"))?;
-    match get(&reply, 53) {
-        None => return Ok(Verdict::Skip("the Ident reply grants no carbons".into())),
-        Some(Value::Bool(true)) => {}
-        Some(other) => return Err(format!("the Ident reply's carbons is {other:?}, not true")),
+    if let Err(skip) = asking(&mut asked, &alice, 53, "carbons")? {
+        return Ok(skip);
     }
     plain.say(&bob, "from the phone", 3)?;
     check_event(&b.event()?, &alice, &bob, "from the phone")?;

@@ -257,6 +257,7 @@ cases! {
     channels::a_watcher_sees_presence_and_the_sender_its_echo, "§4 Presence";
     channels::clients_cannot_publish_the_server_s_content_types, "§4 Channels";
     channels::topics_pages_after_a_cursor_with_counts, "§4 Topics";
+    channels::joins_and_leaves_are_told_to_who_asked, "§4 Joins and leaves";
     channels::what_a_closed_life_said_stays_with_it, "§4 Catchup";
 }
 
@@ -292,6 +293,19 @@ pub(super) fn malformed_then_alive(x: &Ctx, payload: &[u8], code: u64) -> Result
 }
 
 /// Checks an Event's fields against what was sent, and its id (§7).
+/// Idents as `user` asking for the optional feature of Ident key `key` (§11): `Err` with the
+/// skip when the reply does not grant it, a failure when it grants it wrongly.
+pub(super) fn asking(c: &mut Raw, user: &str, key: u64, name: &str) -> Result<Result<(), Verdict>, Fail> {
+    c.send_ident_with(user, &[(key, Value::Bool(true))])?;
+    let reply = c.reply()?;
+    ident_reply(&reply).map_err(|e| format!("Ident with {name}: {e}"))?;
+    match get(&reply, key) {
+        None => Ok(Err(Verdict::Skip(format!("the Ident reply grants no {name}")))),
+        Some(Value::Bool(true)) => Ok(Ok(())),
+        Some(other) => Err(format!("the Ident reply's {name} is {other:?}, not true")),
+    }
+}
+
 pub(super) fn check_event(e: &Value, from: &str, topic: &str, body: &str) -> Result<(), Fail> {
     if text(e, 3) != Some(from)
         || text(e, 2) != Some(topic)

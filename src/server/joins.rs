@@ -1,0 +1,83 @@
+//! Joins and leaves (PROTOCOL.md §4): a connection that asked in its Ident is told when a user
+//! joins or leaves one of its channels, by an Event of [`MEMBER_CTYPE`] from that user on the
+//! channel's topic, as IRC's JOIN, PART and QUIT tell. Like presence, these are not stored.
+
+use super::presence::Unstored;
+use super::{ConnId, Outbox, Server};
+use crate::proto::Name;
+use std::rc::Rc;
+
+/// The content type of join and leave Events; only the server publishes them.
+pub const MEMBER_CTYPE: &str = "text/x-scalar-member";
+
+/// The most subscribed connections a channel may have for its joins and leaves to be told:
+/// beyond, they would be most of its traffic, and a mass reconnect would send each subscriber
+/// one per member (250 rejoining send about 31,000).
+pub const MAX_TOLD: usize = 250;
+
+/// A member whose last connection in a channel closed, to be told once there is an outbox.
+pub(super) struct Quit {
+    channel: Rc<str>,
+    user: Rc<str>,
+    /// The body: `quit`, or `quit REASON`.
+    said: Box<str>,
+}
+
+impl Quit {
+    /// `user` quit `channel`, with `why` (its Bye's reason, or the label of the server's).
+    pub(super) fn new(channel: &Rc<str>, user: &Rc<str>, why: Option<&str>) -> Quit {
+        let said = match why {
+            Some(why) => format!("quit {why}").into(),
+            None => "quit".into(),
+        };
+        Quit {
+            channel: channel.clone(),
+            user: user.clone(),
+            said,
+        }
+    }
+}
+
+impl Server {
+    /// Tells `channel`'s subscribers that asked that `user` `did` it (`joined`, `left`), after
+    /// the quits not told yet, so that they come in the order they happened.
+    pub(super) fn tell_members(&mut self, channel: &str, user: &str, did: &str, out: &mut impl Outbox) {
+        self.tell_quits(out);
+        self.tell(channel, user, did, out);
+    }
+
+    /// Tells the quits waiting since their connections closed.
+    pub(super) fn tell_quits(&mut self, out: &mut impl Outbox) {
+        for q in std::mem::take(&mut self.quits) {
+            self.tell(&q.channel, &q.user, &q.said, out);
+        }
+    }
+
+    fn tell(&mut self, channel: &str, user: &str, did: &str, out: &mut impl Outbox) {
+        let subscribers = self.channels.subscribers(channel);
+        if subscribers.is_empty() || subscribers.len() > MAX_TOLD {
+            return;
+        }
+        // Members are shown only to those who run a channel with private members.
+        let private = self.rooms.get(channel).is_some_and(|r| r.private_members());
+        let asked = |c: ConnId| {
+            self.session(c)
+                .is_some_and(|s| s.joins && s.user.as_deref() != Some(user))
+                && (!private || self.runs(c, channel))
+        };
+        let to: Vec<ConnId> = subscribers.iter().copied().filter(|&c| asked(c)).collect();
+        let (Ok(from), Ok(topic)) = (Name::parse(user), Name::parse(channel)) else {
+            return;
+        };
+        if to.is_empty() {
+            return;
+        }
+        let event = Unstored {
+            from,
+            topic,
+            text: did,
+            ctype: Some(MEMBER_CTYPE),
+        };
+        self.send_unstored(event, &to, None, self.now_ms, out);
+    }
+}

@@ -1,0 +1,145 @@
+//! Joins and leaves (PROTOCOL.md §4): who is told, of what, and when not.
+
+use super::*;
+
+const CH: &str = "#a@example.com";
+
+fn told(who: &str, did: &str) -> String {
+    format!("Event {CH} {who} {did} seq=None")
+}
+
+fn bye(reason: Option<&str>) -> Msg<'_> {
+    Msg::Bye(Bye { code: 0, reason })
+}
+
+fn kick(r: &mut Rig, conn: ConnId, target: &str) -> Vec<String> {
+    let m = Mod {
+        seq: Some(7),
+        topic: n(CH),
+        action: Action::Kick,
+        target,
+        reason: None,
+    };
+    r.send(conn, Msg::Mod(m))
+}
+
+fn private_members(r: &mut Rig, conn: ConnId) -> Vec<String> {
+    let m = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: None,
+        modes: Some(modes::PRIVATE_MEMBERS),
+        rate: None,
+    };
+    r.send(conn, Msg::SetMeta(m))
+}
+
+fn unsub(r: &mut Rig, conn: ConnId) {
+    r.send(
+        conn,
+        Msg::Unsub(Sub {
+            seq: Some(3),
+            topic: n(CH),
+        }),
+    );
+}
+
+#[test]
+fn a_user_joins_with_its_first_connection_and_leaves_with_its_last() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect(1, "bob@example.com");
+    r.connect(2, "bob@example.com");
+    r.connect(3, "carol@example.com");
+    r.sub(0, CH);
+    r.sub(3, CH);
+    assert_eq!(r.out.take(0), [told("carol@example.com", "joined")]);
+    assert!(r.out.take(3).is_empty(), "carol did not ask");
+    r.sub(1, CH);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "joined")]);
+    r.sub(2, CH);
+    assert!(r.out.take(0).is_empty(), "bob was in already");
+    unsub(&mut r, 1);
+    assert!(r.out.take(0).is_empty(), "bob is still in");
+    unsub(&mut r, 2);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "left")]);
+    // Closed with a Bye's reason: told once there is an outbox, in order with what follows.
+    r.sub(1, CH);
+    r.out.take(0);
+    r.send(1, bye(Some("gone fishing")));
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    assert_eq!(
+        r.out.take(0),
+        [
+            told("bob@example.com", "quit gone fishing"),
+            told("bob@example.com", "joined")
+        ]
+    );
+    r.send(1, bye(None));
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "quit")]);
+    // Closed by the server: the label of its Bye's code.
+    r.connect(1, "bob@example.com");
+    r.sub(1, CH);
+    r.out.take(0);
+    r.server.frame_too_long(1, 70_000, &mut r.out);
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "quit frame_too_long")]);
+    // A connection that was not in the channel any more tells nothing when it closes.
+    unsub(&mut r, 3);
+    r.out.take(0);
+    r.server.disconnect(3);
+    r.server.wake(&r.now, &mut r.out);
+    assert!(r.out.take(0).is_empty());
+}
+
+#[test]
+fn a_kick_is_its_record_alone_and_private_members_are_told_to_operators_only() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect_asking(1, "bob@example.com", false, true);
+    r.connect(2, "carol@example.com");
+    for c in 0..3 {
+        r.sub(c, CH);
+    }
+    r.out.take(0);
+    r.out.take(1);
+    kick(&mut r, 0, "carol@example.com");
+    let bob = r.out.take(1);
+    assert_eq!(bob.len(), 1, "{bob:?}");
+    assert!(bob[0].contains("kick carol@example.com"), "{bob:?}");
+    private_members(&mut r, 0);
+    r.out.take(0);
+    r.out.take(1);
+    r.sub(2, CH);
+    assert_eq!(r.out.take(0), [told("carol@example.com", "joined")], "the owner");
+    assert!(r.out.take(1).is_empty(), "bob may not list the members");
+}
+
+#[test]
+fn a_channel_of_more_than_max_told_connections_tells_nothing() {
+    let mut r = Rig::new(
+        Limits {
+            max_per_address: 1_000,
+            max_per_subnet: 1_000,
+            ..Limits::default()
+        }
+        .without_flood_limits(),
+    );
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.sub(0, CH);
+    for c in 1..MAX_TOLD {
+        r.connect(c, &format!("u{c}@example.com"));
+        r.sub(c, CH);
+    }
+    assert_eq!(
+        r.out.take(0).len(),
+        MAX_TOLD - 1,
+        "up to {MAX_TOLD} connections, each"
+    );
+    r.connect(MAX_TOLD, "last@example.com");
+    r.sub(MAX_TOLD, CH);
+    assert!(r.out.take(0).is_empty(), "the {}th", MAX_TOLD + 1);
+}
