@@ -22,7 +22,12 @@ pub fn wanted(e: &Received, me: &str) -> bool {
 /// The content types of what the server writes (PROTOCOL.md §4): never an alert, even when
 /// they name the user (a kick is shown, not rung).
 fn is_server_made(ctype: &str) -> bool {
-    ctype == scalar::server::MOD_CTYPE || ctype == scalar::server::PRESENCE_CTYPE
+    [
+        scalar::server::MOD_CTYPE,
+        scalar::server::PRESENCE_CTYPE,
+        scalar::server::MEMBER_CTYPE,
+    ]
+    .contains(&ctype)
 }
 
 /// Whether `text` names `local` (a name's local part: ASCII letters, digits, `.`, `_`, `-`)

@@ -141,6 +141,8 @@ pub struct Dial {
     pub at_home: bool,
     /// Ask for carbons (PROTOCOL.md §4): what this user sends from its other connections.
     pub carbons: bool,
+    /// Ask to be told when users join and leave the channels (PROTOCOL.md §4).
+    pub joins: bool,
 }
 
 /// A token from the home server, for one audience, until a time.
@@ -176,6 +178,7 @@ impl Dial {
             token: Arc::default(),
             at_home: false,
             carbons: false,
+            joins: false,
         }
     }
 
@@ -199,6 +202,7 @@ impl Dial {
             at_home: true,
             // It only fetches a token.
             carbons: false,
+            joins: false,
             ..self.clone()
         };
         let mut conn = open(&home, id, note)?;
@@ -370,6 +374,7 @@ fn reach(dial: &Dial, note: &dyn Fn(&str)) -> Result<(Conn, String, bool), CliEr
         match Conn::connect_raw_with(server.as_str(), dial.timeout, tls.as_ref()) {
             Ok(mut conn) => {
                 conn.carbons = dial.carbons;
+                conn.joins = dial.joins;
                 return Ok((conn, server.clone(), first_use));
             }
             // A changed or untrusted certificate is what an attacker looks like: say so, try

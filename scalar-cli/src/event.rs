@@ -68,12 +68,13 @@ impl Received {
         self.ctype.as_deref() == Some(scalar::server::PRESENCE_CTYPE)
     }
 
-    /// Whether the server made this Event on a user's ID topic without storing it: presence,
+    /// Whether the server made this Event without storing it: presence, joins and leaves,
     /// and the records of the user's own blocks (PROTOCOL.md §4). Its id names nothing in
     /// history, so a catch-up must not start from it, and it is no direct message.
     pub fn is_unstored(&self) -> bool {
         let own_record = self.ctype.as_deref() == Some(scalar::server::MOD_CTYPE) && self.from == self.topic;
-        self.is_presence() || own_record
+        let member = self.ctype.as_deref() == Some(scalar::server::MEMBER_CTYPE);
+        self.is_presence() || own_record || member
     }
 }
 

@@ -10,7 +10,7 @@
 
 use crate::event::{Content, Received};
 use scalar::proto::{Action, Kind, Name};
-use scalar::server::{MOD_CTYPE, PRESENCE_CTYPE};
+use scalar::server::{MEMBER_CTYPE, MOD_CTYPE, PRESENCE_CTYPE};
 
 /// What a server-made Event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,9 @@ pub fn read(e: &Received, names: Names<'_>) -> Option<Notice> {
         }
         Some(MOD_CTYPE) if e.from == e.topic => return Some(Notice::Block(block(body, by, names))),
         Some(PRESENCE_CTYPE) if e.from == e.topic => return Some(Notice::Presence(presence(body, by))),
+        Some(MEMBER_CTYPE) if topic.kind() == Kind::Channel => {
+            return Some(Notice::Record(member(body, by)));
+        }
         _ => {}
     }
     if topic.kind() != Kind::Reserved {
@@ -161,6 +164,16 @@ fn did(action: Action, target: &str) -> String {
         Action::Transfer => format!("made {target} the owner"),
         // The target is the owner, named as a check: nothing to show.
         Action::Drop => "dropped the channel: it ends when its last member leaves".into(),
+    }
+}
+
+/// A join or leave (PROTOCOL.md §4, Joins and leaves), `joined`, `left`, `quit` or `quit
+/// REASON`, as a sentence about `who`.
+fn member(body: &str, who: &str) -> String {
+    match body.split_once(' ') {
+        Some(("quit", why)) => format!("{who} quit ({why})"),
+        _ if matches!(body, "joined" | "left" | "quit") => format!("{who} {body}"),
+        _ => format!("{who}: {body}"),
     }
 }
 
@@ -280,6 +293,22 @@ mod tests {
             read(&own, CHAT),
             Some(Notice::Presence("you are away: lunch".into()))
         );
+    }
+
+    #[test]
+    fn joins_and_leaves() {
+        let m = |topic: &str, body: &str| read(&ev(topic, "bob@l", body, Some(MEMBER_CTYPE)), CHAT);
+        let record = |s: &str| Some(Notice::Record(s.into()));
+        assert_eq!(m("#k@l", "joined"), record("bob joined"));
+        assert_eq!(m("#k@l", "left"), record("bob left"));
+        assert_eq!(m("#k@l", "quit"), record("bob quit"));
+        assert_eq!(m("#k@l", "quit gone fishing"), record("bob quit (gone fishing)"));
+        assert_eq!(
+            m("#k@l", "danced"),
+            record("bob: danced"),
+            "a body of a later version"
+        );
+        assert_eq!(m("me@l", "joined"), None, "only on a channel");
     }
 
     #[test]

@@ -334,6 +334,24 @@ fn a_message_naming_the_user_rings_the_bell() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// IRC's JOIN, PART and QUIT: the chat says who comes and goes in its channels (PROTOCOL.md
+/// §4, Joins and leaves).
+#[test]
+fn the_chat_says_who_joins_and_leaves() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.type_keys("/join #rust\r");
+    let mark = p.wait_for("joined #rust", STEP);
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#rust@localhost");
+    let mark = p.wait_for_from(mark, "-!- bob joined", STEP);
+    bob.bye(Some("lunch"), STEP);
+    p.wait_for_from(mark, "-!- bob quit (lunch)", STEP);
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// A client publishing `live 00001`, `live 00002`, ... to a channel every 20 ms, reconnecting
 /// whenever its connection fails, until stopped; it can be paused (it then disconnects).
 struct Publisher {

@@ -45,9 +45,10 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     let watched =
         signals::watch().map_err(|e| CliError::Local(format!("cannot start the signal thread: {e}")))?;
     let screen = Screen::new();
-    // The chat shows what this user says from its other clients too.
+    // The chat shows what this user says from its other clients too, and who comes and goes.
     let dial = crate::conn::Dial {
         carbons: true,
+        joins: true,
         ..crate::conn::Dial::of(args)
     };
     // Notes (a certificate pinned on first use) go to standard error before the chat starts,
