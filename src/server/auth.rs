@@ -677,14 +677,23 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::UnsupportedVersion, reason, out);
         }
         let foreign = !m.user.is_local() && m.user.domain() != &*self.domain;
+        let admitted = foreign && self.federation.foreign.admits(m.user.domain());
         match (foreign, m.token) {
             (true, Some(token)) if m.auth.is_none() => return self.foreign_ident(conn, m, token, now, out),
-            // PROTOCOL.md §4: a token with `auth` is 601 at once, whoever's ID it names.
-            (_, Some(_)) if m.auth.is_some() => {
-                let reason = "a token or a password, not both: a token alone, for users of other domains";
-                return self.fail(conn, m.seq, ErrorCode::BadCredentials, reason, out);
+            // PROTOCOL.md §4: a token with `auth` is 601, whoever's ID it names; after 400 for
+            // a domain not admitted, 607 and 603 (§8, Precedence; found by QA).
+            (_, Some(_)) if m.auth.is_some() && (admitted || !foreign) => {
+                let refusal = m
+                    .auth
+                    .map(|mech| self.may_log_in(conn, mech))
+                    .and_then(Result::err);
+                let (code, reason) = refusal.unwrap_or_else(|| {
+                    let why = "a token or a password, not both: a token alone, for users of other domains";
+                    refuse(ErrorCode::BadCredentials, why)
+                });
+                return self.fail(conn, m.seq, code, &reason, out);
             }
-            (true, _) if self.federation.foreign.admits(m.user.domain()) => {
+            (true, _) if admitted => {
                 // The domain goes with the refusal: it is the audience the client's home server
                 // must make a token for.
                 let domain = self.domain.clone();
@@ -789,6 +798,24 @@ impl Server {
         Ok(key)
     }
 
+    /// The first checks of a login with mechanism `mech` on `conn` (§8, Precedence): a
+    /// mechanism this server knows (607), over a connection private enough (603).
+    fn may_log_in(&self, conn: ConnId, mech: u64) -> Result<(), Refusal> {
+        if mech != AUTH_PASSWORD {
+            return Err(refuse(
+                ErrorCode::UnsupportedAuth,
+                format!("unknown mechanism {mech}; 1 is a password"),
+            ));
+        }
+        if self.session(conn).is_some_and(|s| !s.secure) {
+            return Err(refuse(
+                ErrorCode::InsecureTransport,
+                "no passwords over plain TCP: connect with TLS",
+            ));
+        }
+        Ok(())
+    }
+
     /// An Ident with `auth`: every check that needs no password, then a Challenge's nonce.
     fn challenge(
         &mut self,
@@ -798,23 +825,12 @@ impl Server {
         register: bool,
         now: &Now,
     ) -> Result<Option<Nonce>, Refusal> {
-        if mech != AUTH_PASSWORD {
-            return Err(refuse(
-                ErrorCode::UnsupportedAuth,
-                format!("unknown mechanism {mech}; 1 is a password"),
-            ));
-        }
+        self.may_log_in(conn, mech)?;
         let Some(s) = self.session(conn) else {
             return Ok(None);
         };
-        let (addr, secure) = (s.addr(), s.secure);
+        let addr = s.addr();
         let a = &mut self.accounts;
-        if !secure {
-            return Err(refuse(
-                ErrorCode::InsecureTransport,
-                "no passwords over plain TCP: connect with TLS",
-            ));
-        }
         if !a.available {
             return Err(if register {
                 refuse(ErrorCode::RegistrationClosed, "this server keeps no accounts")

@@ -256,6 +256,19 @@ fn a_token_with_a_password_mechanism_is_refused_at_once() {
         assert_eq!(r.send(0, m), ["Error 601 bad_credentials seq=Some(1)"], "{user}");
         assert!(r.out.token_checks.is_empty(), "no home asked");
     }
+    // Found by QA: after what §8's precedence puts first, a domain not admitted (400) and a
+    // mechanism unknown (607).
+    let with = |user, auth| {
+        Msg::Ident(Ident {
+            token: Some(&token),
+            auth: Some(auth),
+            ..Ident::new(Some(1), &[1], n(user))
+        })
+    };
+    let refused = r.send(0, with("gus@bar.org", 1));
+    assert_eq!(refused, ["Error 400 foreign_id seq=Some(1)"]);
+    let refused = r.send(0, with("bob@example.com", 7));
+    assert_eq!(refused, ["Error 607 unsupported_auth seq=Some(1)"]);
 }
 
 #[test]
