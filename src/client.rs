@@ -84,9 +84,38 @@ impl fmt::Display for TlsError {
         match self {
             TlsError::Setup(e) => e.fmt(f),
             TlsError::BadName(s) => write!(f, "{s:?} is not a host name or address a certificate can name"),
+            // rustls shows the names as Rust's debug form (`DnsName("localhost")`): found by QA.
+            TlsError::Rustls(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { expected, presented },
+            )) => {
+                let names: Vec<&str> = presented.iter().map(|n| plain_name(n)).collect();
+                let what = match names.is_empty() {
+                    true => "names nothing".to_string(),
+                    false => format!("is for {}", names.join(", ")),
+                };
+                write!(
+                    f,
+                    "TLS: the certificate is not for {}: it {what}",
+                    expected.to_str()
+                )
+            }
             TlsError::Rustls(e) => write!(f, "TLS: {e}"),
         }
     }
+}
+
+/// A name a certificate presents as rustls reports it, `DnsName("example.com")` or
+/// `IpAddress(127.0.0.1)`, as the name alone.
+fn plain_name(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .or_else(|| {
+            presented
+                .strip_prefix("IpAddress(")
+                .and_then(|n| n.strip_suffix(')'))
+        })
+        .unwrap_or(presented)
 }
 
 impl From<TlsSetupError> for ClientError {

@@ -66,7 +66,8 @@ fn history_pages_back_and_forth_exactly_once() {
         .map(|i| say(&mut alice, "#h@localhost", &format!("m{i:03}")))
         .collect();
 
-    // All of it, backward across pages of 100, printed oldest first; complete, so no note.
+    // All of it, backward across pages of 100, printed oldest first; complete, so no note but
+    // what a bare word was taken for (found by QA: said for `send` only).
     let r = cli_run(
         &server,
         &home,
@@ -75,7 +76,10 @@ fn history_pages_back_and_forth_exactly_once() {
     );
     assert_eq!(r.code(), 0, "{}", r.stderr);
     assert_eq!(texts(&r), numbered(0..300));
-    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stderr,
+        "scalar-cli: reading the channel #h@localhost; a conversation needs the ID (h@localhost)\n"
+    );
 
     let r = cli_run(
         &server,

@@ -67,6 +67,10 @@ fn join_send_receive_while_typing_and_quit() {
     // Tab completes commands.
     p.type_keys("/jo\t#go\r");
     p.wait_for("joined #go", STEP);
+    // As in IRC, a list (found by QA: refused).
+    p.type_keys("/join #x,y\r");
+    p.wait_for("joined #x", STEP);
+    p.wait_for("joined #y", STEP);
     p.type_keys("/switch rust\r");
     p.wait_for("now talking in #rust", STEP);
 

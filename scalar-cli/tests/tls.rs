@@ -276,6 +276,7 @@ fn an_untrusted_certificate_fails_clearly() {
             r.stderr
         );
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        r.stderr
     };
     let untrusted = ["certificate is not trusted", "--tofu"];
     refused(&["--tls", "ping"], &untrusted);
@@ -284,9 +285,14 @@ fn an_untrusted_certificate_fails_clearly() {
     let (ca_pem, elsewhere) = ca_signed_for("chat.example.org");
     let ca = write_file(&home, "ca.pem", &ca_pem);
     proxy.set_cert(&elsewhere);
-    refused(
+    let said = refused(
         &["--ca", &ca, "ping"],
         &["names another host", "a name it carries (chat.example.org)"],
+    );
+    // Found by QA: the names came in Rust's debug form, `DnsName("chat.example.org")`.
+    assert!(
+        said.contains("the certificate is not for 127.0.0.1: it is for chat.example.org"),
+        "{said}"
     );
     // No TLS to a TLS port: the server's alert is recognised.
     let mut plain = cli(&server, &home);

@@ -1,7 +1,7 @@
 //! `history` and `search`: a topic's past read page by page ([`crate::paging`]) and printed
 //! oldest first like `listen`, then a note on standard error when the read did not simply end.
 
-use super::{BYE_WAIT, Out, fold_topic, note, open, subscribe};
+use super::{BYE_WAIT, Out, fold_topic, note, open, say_if_bare, subscribe};
 use crate::args::{After, Args, MAX_READ, Span};
 use crate::conn::Conn;
 use crate::error::CliError;
@@ -76,6 +76,8 @@ fn read(
     let mut conn = open(args)?;
     let topic = fold_topic(raw_topic, &conn)?;
     let name = Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    // Found by QA: `history bob` read the channel #bob without a word.
+    say_if_bare(raw_topic, &topic, "reading", "a conversation");
     // Only subscribers may read a channel's history (PROTOCOL.md §4): subscribe, read, leave.
     let channel = name.kind() == Kind::Channel;
     if channel {

@@ -67,6 +67,17 @@ impl Out {
 
 /// Writes a note for the person running the command to standard error.
 /// It may quote the server, so it is cleaned like any other text from the network.
+/// A bare word is a channel in the one-shot modes but a user after `/msg`: says which it was
+/// taken for, and what the ID would have done instead.
+fn say_if_bare(raw_topic: &str, topic: &str, doing: &str, instead: &str) {
+    if !raw_topic.trim().starts_with(['#', '!']) && !raw_topic.contains('@') {
+        let user = topic.trim_start_matches('#');
+        note(&format!(
+            "{doing} the channel {topic}; {instead} needs the ID ({user})"
+        ));
+    }
+}
+
 pub fn note(s: &str) {
     let _ = writeln!(io::stderr(), "scalar-cli: {}", crate::render::clean_line(s));
 }
@@ -99,14 +110,9 @@ pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliE
     let mut conn = open(args)?;
     let topic = fold_topic(raw_topic, &conn)?;
     let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
-    if !raw_topic.trim().starts_with(['#', '!']) && !raw_topic.contains('@') {
-        // A bare word is a channel here but a user after /msg: say which, as a message meant
-        // for one person would otherwise sit in a channel's history for anyone to read.
-        let user = topic.trim_start_matches('#');
-        note(&format!(
-            "sending to the channel {topic}; a direct message needs the ID ({user})"
-        ));
-    }
+    // A message meant for one person would otherwise sit in a channel's history for anyone
+    // to read.
+    say_if_bare(raw_topic, &topic, "sending to", "a direct message");
     if name.kind() == scalar::proto::Kind::Channel {
         // Only subscribers may publish to a channel (PROTOCOL.md §4, not_subscribed).
         subscribe(&mut conn, &topic, args.timeout)?;

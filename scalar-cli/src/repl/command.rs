@@ -8,7 +8,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "/join",
         "TOPIC",
-        "subscribe to a channel; it becomes the current topic",
+        "subscribe to a channel (or each of #a,#b); it becomes the current topic",
     ),
     ("/part", "[TOPIC]", "unsubscribe (default: the current topic)"),
     ("/switch", "TOPIC", "make a joined channel the current topic"),
@@ -594,7 +594,7 @@ mod tests {
         assert_eq!(parse("/help join"), Ok(Command::Help(Some("join"))));
         assert_eq!(
             help_for("/J"),
-            Ok("/join TOPIC (also /j): subscribe to a channel; it becomes the current topic".into())
+            Ok("/join TOPIC (also /j): subscribe to a channel (or each of #a,#b); it becomes the current topic".into())
         );
         assert_eq!(help_for("back"), Ok("/back: /status back".into()));
         assert_eq!(

@@ -104,7 +104,12 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             };
             publish(shared, &topic, text, None, Some(seen.id))?;
         }
-        Command::Join(t) => join(shared, &names::channel(t, &domain)?)?,
+        // As in IRC, `/join #a,#b` joins each, the last becoming the current topic.
+        Command::Join(list) => {
+            for t in list.split(',').filter(|t| !t.is_empty()) {
+                join(shared, &names::channel(t, &domain)?)?;
+            }
+        }
         Command::Part(None) if current(shared, "").is_ok_and(|c| !c.starts_with('#')) => {
             // A conversation view has nothing to unsubscribe from: just close it.
             let mut st = shared.state();
