@@ -57,6 +57,8 @@ options:
                           it logs in for a token (default: that domain, via DNS)
       --audience DOMAIN   the domain --server serves, when its address does not
                           show it (an IP address): the token is made for it
+  -j, --join CHANNELS     interactive chat: join these at start (#rust,#go; may
+                          be given more than once), as IRC clients' autojoin
   -h, --help              this text
   -V, --version           the version
 
@@ -219,6 +221,8 @@ pub struct Args {
     pub audience: Option<String>,
     /// How long to wait for connections and replies.
     pub timeout: Duration,
+    /// `--join`: channel lists the chat joins at start, as typed (`#rust,#go`).
+    pub join: Vec<String>,
     /// What to do.
     pub command: Command,
 }
@@ -297,6 +301,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let (mut tls, mut ca, mut tofu) = (false, None, false);
     let (mut password_file, mut register, mut home, mut audience) = (None, false, None, None);
     let mut resolver = env.resolver.clone();
+    let mut join = Vec::new();
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
         match arg {
@@ -312,6 +317,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("register") => register = true,
             Long("home") => home = Some(names::with_port(&utf8(val(&mut p)?, "--home")?)),
             Long("audience") => audience = Some(utf8(val(&mut p)?, "--audience")?.to_ascii_lowercase()),
+            Short('j') | Long("join") => join.push(utf8(val(&mut p)?, "--join")?),
             Short('t') | Long("timeout") => {
                 let secs: f64 = number(val(&mut p)?, "--timeout")?;
                 if !(0.1..=3600.0).contains(&secs) {
@@ -358,6 +364,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         }
     }
     let command = build(sub.as_deref(), positional, count, span, json)?;
+    if !join.is_empty() && command != Command::Chat {
+        return Err(usage(
+            "--join is for the interactive chat; `send` and `listen` name their topics",
+        ));
+    }
     if let Command::Trust { .. } = command {
         // Writes a pin and connects nowhere: no other option applies.
         return Ok(Args {
@@ -424,6 +435,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         home,
         audience,
         timeout,
+        join,
         command,
     })
 }
@@ -439,6 +451,7 @@ fn stub(command: Command) -> Args {
         home: None,
         audience: None,
         timeout: Duration::ZERO,
+        join: Vec::new(),
         command,
     }
 }
@@ -718,6 +731,20 @@ mod tests {
         ] {
             assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn join_is_for_the_chat() {
+        let a = parse_strs(&["--join", "#rust,go", "-j", "#c"]).unwrap();
+        assert_eq!(
+            (a.command, a.join),
+            (Command::Chat, vec!["#rust,go".into(), "#c".into()])
+        );
+        let e = parse_strs(&["--join", "#rust", "ping"]).unwrap_err();
+        assert!(
+            e.to_string().contains("--join is for the interactive chat"),
+            "{e}"
+        );
     }
 
     #[test]

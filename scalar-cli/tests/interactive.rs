@@ -338,6 +338,25 @@ fn a_message_naming_the_user_rings_the_bell() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// `--join`, as IRC clients' autojoin (found by QA: every start began in no channel).
+#[test]
+fn the_chat_joins_the_channels_given_at_start() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.args(["--id", "alice", "--join", "#a,b", "-j", "c"]);
+    let mut p = common::pty::Pty::spawn(cmd);
+    for joined in ["joined #a", "joined #b", "joined #c", "#c> "] {
+        p.wait_for(joined, STEP);
+    }
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#c@localhost");
+    p.type_keys("now\r");
+    assert_eq!(next_text(&mut bob), "now", "the last joined is the current topic");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// IRC's JOIN, PART and QUIT: the chat says who comes and goes in its channels (PROTOCOL.md
 /// §4, Joins and leaves).
 #[test]

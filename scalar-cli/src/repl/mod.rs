@@ -87,6 +87,10 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         .map_err(|e| CliError::Local(format!("cannot start the network thread: {e}")))?;
     gaps::spawn(shared.clone())
         .map_err(|e| CliError::Local(format!("cannot start the gap-filling thread: {e}")))?;
+    // As a line typed first would: a refused one says why, and the chat starts anyway.
+    for channels in &args.join {
+        exec::line(&shared, &format!("/join {channels}"));
+    }
     let flow = if tty { editor_loop(&shared) } else { None };
     let (flow, plain) = match flow {
         Some(f) => (f, false),
