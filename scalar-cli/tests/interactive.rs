@@ -369,8 +369,24 @@ fn the_chat_says_who_joins_and_leaves() {
     let mut bob = server.client("bob");
     subscribe(&mut bob, "#rust@localhost");
     let mark = p.wait_for_from(mark, "-!- bob joined", STEP);
+    let unsub = |seq| {
+        scalar::proto::Msg::Unsub(scalar::proto::Sub {
+            seq,
+            topic: scalar::proto::Name::parse("#rust@localhost").unwrap(),
+        })
+    };
+    bob.request(STEP, unsub).unwrap();
+    let mark = p.wait_for_from(mark, "-!- bob left", STEP);
+    // /ignore hides them too.
+    p.type_keys("/ignore carol\r");
+    let mark = p.wait_for_from(mark, "ignoring carol", STEP);
+    let mut carol = server.client("carol");
+    subscribe(&mut carol, "#rust@localhost");
+    subscribe(&mut bob, "#rust@localhost");
+    let mark = p.wait_for_from(mark, "-!- bob joined", STEP);
     bob.bye(Some("lunch"), STEP);
     p.wait_for_from(mark, "-!- bob quit (lunch)", STEP);
+    assert!(!p.text().contains("carol joined"), "{}", p.text());
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }

@@ -65,7 +65,7 @@ impl Wire<'_> {
     /// accepts nothing more for them.
     pub(super) fn forget_detached(&mut self, server: &mut Server) {
         for gone in self.detached.drain(..) {
-            server.disconnect(gone);
+            server.detached(gone, ErrorCode::SlowConsumer);
         }
     }
 
@@ -199,6 +199,12 @@ impl Outbox for Wire<'_> {
                 self.push(c, frame, &mut shared);
             }
         }
+    }
+
+    fn busy(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(conn)
+            .is_some_and(|c| c.pending() > self.max_queue / 4)
     }
 
     fn close(&mut self, conn: ConnId) {

@@ -3,6 +3,7 @@
 //! channel's topic, as IRC's JOIN, PART and QUIT tell. Like presence, these are not stored.
 
 use super::presence::Unstored;
+use super::session::Session;
 use super::{ConnId, Outbox, Server};
 use crate::proto::Name;
 use std::rc::Rc;
@@ -39,6 +40,30 @@ impl Quit {
 }
 
 impl Server {
+    /// The quit of `user` (whose session `s` is closing, with `why`) from `channel`, if the
+    /// channel is one where it would be told: without the reason where the user may not
+    /// speak (muted; moderated without a voice), which would speak for it.
+    pub(super) fn quit(
+        &self,
+        s: &Session,
+        channel: &Rc<str>,
+        user: &Rc<str>,
+        why: Option<&str>,
+    ) -> Option<Quit> {
+        // Counting the one that leaves, which is still subscribed.
+        if self.channels.subscribers(channel).len() > MAX_TOLD {
+            return None;
+        }
+        let gagged = || {
+            let who = super::admin::who(s, &self.policy.admins);
+            let room = self.rooms.get(&**channel);
+            who.zip(room)
+                .is_some_and(|(who, room)| room.gagged(who, s.addr()))
+        };
+        let why = why.filter(|_| !gagged());
+        Some(Quit::new(channel, user, why))
+    }
+
     /// Tells `channel`'s subscribers that asked that `user` `did` it (`joined`, `left`), after
     /// the quits not told yet, so that they come in the order they happened.
     pub(super) fn tell_members(&mut self, channel: &str, user: &str, did: &str, out: &mut impl Outbox) {
@@ -55,7 +80,9 @@ impl Server {
 
     fn tell(&mut self, channel: &str, user: &str, did: &str, out: &mut impl Outbox) {
         let subscribers = self.channels.subscribers(channel);
-        if subscribers.is_empty() || subscribers.len() > MAX_TOLD {
+        // The bound counts the one who joins or leaves: one who left is gone from the list.
+        let counted = subscribers.len() + usize::from(did != "joined");
+        if subscribers.is_empty() || counted > MAX_TOLD {
             return;
         }
         // Members are shown only to those who run a channel with private members.
@@ -65,19 +92,25 @@ impl Server {
                 .is_some_and(|s| s.joins && s.user.as_deref() != Some(user))
                 && (!private || self.runs(c, channel))
         };
-        let to: Vec<ConnId> = subscribers.iter().copied().filter(|&c| asked(c)).collect();
+        let to: Vec<ConnId> = (subscribers.iter().copied())
+            .filter(|&c| asked(c) && !out.busy(c))
+            .collect();
         let (Ok(from), Ok(topic)) = (Name::parse(user), Name::parse(channel)) else {
             return;
         };
         if to.is_empty() {
             return;
         }
+        // On the channel's own clock: its Events' times stay strictly increasing (§4).
+        let Some(time) = self.channels.get_mut(channel).map(|a| a.stamp(self.now_ms)) else {
+            return;
+        };
         let event = Unstored {
             from,
             topic,
             text: did,
             ctype: Some(MEMBER_CTYPE),
         };
-        self.send_unstored(event, &to, None, self.now_ms, out);
+        self.send_stamped(event, time, &to, None, out);
     }
 }

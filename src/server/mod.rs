@@ -381,10 +381,10 @@ impl Server {
             }
         }
         for ch in &s.subs {
+            let quit = s.user.as_ref().and_then(|user| self.quit(&s, ch, user, why));
             if self.leave(conn, s.user.as_deref(), ch)
-                && let Some(user) = &s.user
+                && let Some(quit) = quit
             {
-                let quit = joins::Quit::new(ch, user, why);
                 self.quits.push(quit);
             }
         }
@@ -446,6 +446,10 @@ impl Server {
         out: &mut impl Outbox,
     ) -> bool {
         self.now_ms = now.unix_ms;
+        // Told to those in the channel when the user left, before this request changes that.
+        if !self.quits.is_empty() {
+            self.tell_quits(out);
+        }
         let Some(s) = self.session_mut(conn) else {
             return true;
         };
@@ -739,7 +743,15 @@ impl Server {
     /// it quit with the code's label (PROTOCOL.md §4, Joins and leaves).
     fn bye(&mut self, conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
         self.send_bye(conn, code, out);
-        self.close(conn, Some(code.label()), out);
+        // Others would learn that something happened to the user's account.
+        let why = (code != ErrorCode::AuthRequired).then(|| code.label());
+        self.close(conn, why, out);
+    }
+
+    /// The shell cut `conn` off (a slow consumer): as [`disconnect`](Server::disconnect),
+    /// its channels told it quit with `code`'s label.
+    pub fn detached(&mut self, conn: ConnId, code: ErrorCode) {
+        self.disconnect_why(conn, Some(code.label()));
     }
 
     /// Closes a connection and forgets it at once: while the shell writes its last frames it

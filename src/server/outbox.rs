@@ -34,6 +34,13 @@ pub trait Outbox {
     /// Closes a connection once the output already queued for it is written.
     fn close(&mut self, conn: ConnId);
 
+    /// Whether `conn`'s output is backed up (the shell: more than a quarter of `max-queue`
+    /// waiting), so that what is only news (joins and leaves) skips it rather than make it a
+    /// slow consumer.
+    fn busy(&self, _conn: ConnId) -> bool {
+        false
+    }
+
     /// Hands an accepted Event to the history store, to be committed in order of `pos`, with
     /// a piece of server state (`save`: a key and its whole new value, `None` to delete it)
     /// that must be stored with it, in the same transaction. Returns false if the store did not

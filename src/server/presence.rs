@@ -127,7 +127,12 @@ impl Server {
     /// The Event of `e`, stamped now (after every time handed out, so its id is new).
     pub(super) fn stamp_unstored<'a>(&mut self, e: Unstored<'a>, now_ms: u64) -> Event<'a> {
         let time = now_ms.max(self.latest.saturating_add(1));
-        self.latest = time;
+        self.event_at(e, time)
+    }
+
+    /// The Event of `e` at `time`, which the caller made unique for its sender and topic.
+    fn event_at<'a>(&mut self, e: Unstored<'a>, time: u64) -> Event<'a> {
+        self.latest = self.latest.max(time);
         let body = Body::Text(e.text);
         Event {
             seq: None,
@@ -153,6 +158,31 @@ impl Server {
         out: &mut impl Outbox,
     ) {
         let event = self.stamp_unstored(e, now_ms);
+        self.send_event(event, to, echo, out);
+    }
+
+    /// [`send_unstored`](Server::send_unstored) at `time`, which the caller made unique for
+    /// the Event's sender and topic.
+    pub(super) fn send_stamped(
+        &mut self,
+        e: Unstored<'_>,
+        time: u64,
+        to: &[ConnId],
+        echo: Option<(ConnId, Option<u32>)>,
+        out: &mut impl Outbox,
+    ) {
+        let event = self.event_at(e, time);
+        self.send_event(event, to, echo, out);
+    }
+
+    /// Encodes `event` once for `to`, and echoes it with its `seq` to `echo`.
+    fn send_event(
+        &mut self,
+        event: Event<'_>,
+        to: &[ConnId],
+        echo: Option<(ConnId, Option<u32>)>,
+        out: &mut impl Outbox,
+    ) {
         let echo_conn = echo.map(|(c, _)| c);
         if !to.is_empty()
             && let Ok(n) = Msg::Event(event).encode(&mut self.scratch)

@@ -426,15 +426,28 @@ impl Room {
         if role >= Role::Operator {
             return None;
         }
-        if let Some(mute) = self.muted_by(who, addr) {
-            return Some(Silence::Muted(mute));
-        }
-        if self.modes & modes::MODERATED != 0 && role < Role::Voiced {
-            return Some(Silence::Moderated);
+        if let Some(gag) = self.gag(who, addr, role) {
+            return Some(gag);
         }
         let rate = self.pace_rate()?;
         let wait = self.rules().pace.get(user)?.wait(PACE_COST, rate, now)?;
         Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
+    }
+
+    /// What keeps `who` (of `role`, below operator) from speaking here at all: a mute, or a
+    /// moderated channel without a voice. A rate only makes it wait.
+    fn gag(&self, who: Who<'_>, addr: IpAddr, role: Role) -> Option<Silence<'_>> {
+        if let Some(mute) = self.muted_by(who, addr) {
+            return Some(Silence::Muted(mute));
+        }
+        (self.modes & modes::MODERATED != 0 && role < Role::Voiced).then_some(Silence::Moderated)
+    }
+
+    /// Whether `who` (from `addr`) may not speak here at all ([`gag`](Room::gag)): its quit's
+    /// reason would speak for it (PROTOCOL.md §4, Joins and leaves).
+    pub fn gagged(&self, who: Who<'_>, addr: IpAddr) -> bool {
+        let role = self.role(who);
+        role < Role::Operator && self.gag(who, addr, role).is_some()
     }
 
     /// The mute that holds `who` from `addr`, the first with a reason if any has one: asked

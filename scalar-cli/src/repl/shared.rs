@@ -123,19 +123,24 @@ pub struct State {
 impl State {
     /// Records a message for `/reply` and completion. False if it was already seen.
     pub fn remember(&mut self, e: &Received) -> bool {
-        if !self.recent_ids.insert(e.id) {
-            return false;
+        // What the server does not keep (joins, presence) is nothing to answer, and comes
+        // once: found in review, a server's restart's joins pushed out the ids that keep a
+        // message from showing twice. Only its sender is worth completing.
+        if !e.is_unstored() {
+            if !self.recent_ids.insert(e.id) {
+                return false;
+            }
+            if self.recent.len() >= RECENT
+                && let Some(old) = self.recent.pop_front()
+            {
+                self.recent_ids.remove(&old.id);
+            }
+            self.recent.push_back(Seen {
+                id: e.id,
+                topic: e.topic.clone(),
+                from: e.from.clone(),
+            });
         }
-        if self.recent.len() >= RECENT
-            && let Some(old) = self.recent.pop_front()
-        {
-            self.recent_ids.remove(&old.id);
-        }
-        self.recent.push_back(Seen {
-            id: e.id,
-            topic: e.topic.clone(),
-            from: e.from.clone(),
-        });
         // Reserved names (`!motd@DOMAIN`) send announcements, not messages to answer.
         if e.from != self.user && !e.from.starts_with('!') {
             self.senders.retain(|s| *s != e.from);

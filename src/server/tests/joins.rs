@@ -87,6 +87,20 @@ fn a_user_joins_with_its_first_connection_and_leaves_with_its_last() {
     r.server.frame_too_long(1, 70_000, &mut r.out);
     r.server.wake(&r.now, &mut r.out);
     assert_eq!(r.out.take(0), [told("bob@example.com", "quit frame_too_long")]);
+    // One of a user's two connections closing is no quit; the second is, once.
+    r.out.take(1);
+    r.connect(1, "bob@example.com");
+    r.connect(2, "bob@example.com");
+    r.sub(1, CH);
+    r.sub(2, CH);
+    r.out.take(0);
+    r.server.disconnect(1);
+    r.server.wake(&r.now, &mut r.out);
+    assert!(r.out.take(0).is_empty(), "bob is still in");
+    r.server.disconnect(2);
+    r.server.wake(&r.now, &mut r.out);
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "quit")]);
     // A connection that was not in the channel any more tells nothing when it closes.
     unsub(&mut r, 3);
     r.out.take(0);
@@ -116,6 +130,9 @@ fn a_kick_is_its_record_alone_and_private_members_are_told_to_operators_only() {
     r.sub(2, CH);
     assert_eq!(r.out.take(0), [told("carol@example.com", "joined")], "the owner");
     assert!(r.out.take(1).is_empty(), "bob may not list the members");
+    unsub(&mut r, 2);
+    assert_eq!(r.out.take(0), [told("carol@example.com", "left")]);
+    assert!(r.out.take(1).is_empty(), "nor learn who leaves");
 }
 
 #[test]
@@ -142,4 +159,96 @@ fn a_channel_of_more_than_max_told_connections_tells_nothing() {
     r.connect(MAX_TOLD, "last@example.com");
     r.sub(MAX_TOLD, CH);
     assert!(r.out.take(0).is_empty(), "the {}th", MAX_TOLD + 1);
+    // Its leave counts it too (found in review: told, though its join was not).
+    unsub(&mut r, MAX_TOLD);
+    assert!(r.out.take(0).is_empty());
+    unsub(&mut r, 1);
+    assert_eq!(
+        r.out.take(0),
+        [told("u1@example.com", "left")],
+        "{MAX_TOLD} with it"
+    );
+}
+
+/// Found in review: a quit was told to whoever was subscribed when it went out, not to who
+/// was there when the user left; now it goes out before the next request changes that.
+#[test]
+fn a_quit_goes_to_who_was_there_before_the_next_request() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect(1, "bob@example.com");
+    r.connect_asking(2, "carol@example.com", false, true);
+    r.sub(0, CH);
+    r.sub(1, CH);
+    r.out.take(0);
+    r.server.disconnect(1);
+    // In the same turn, carol comes in: she never saw bob, and alice learns in order.
+    assert_eq!(r.sub(2, CH), ["Meta #a@example.com true 2"]);
+    assert_eq!(
+        r.out.take(0),
+        [
+            told("bob@example.com", "quit"),
+            told("carol@example.com", "joined")
+        ]
+    );
+}
+
+/// A quit's reason is the user's words: not where it may not speak (muted, or moderated
+/// without a voice), and none that would tell of its account (auth_required).
+#[test]
+fn a_quit_says_no_reason_where_the_user_may_not_speak_or_of_its_account() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect(1, "bob@example.com");
+    r.sub(0, CH);
+    r.sub(1, CH);
+    let mute = Mod {
+        seq: Some(7),
+        topic: n(CH),
+        action: Action::Mute,
+        target: "bob@example.com",
+        reason: None,
+    };
+    r.send(0, Msg::Mod(mute));
+    r.out.take(0);
+    r.send(1, bye(Some("BUY CHEAP WATCHES")));
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "quit")]);
+    // bob's name becomes an account: his session without a password is closed.
+    r.connect(2, "dave@example.com");
+    r.sub(2, CH);
+    r.out.take(0);
+    r.server.set_accounts(Vec::new(), &mut r.out);
+    r.server
+        .accounts_changed(made(&["dave@example.com"]), &[], &mut r.out);
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.take(0), [told("dave@example.com", "quit")]);
+}
+
+/// Joins and leaves keep a channel's Event times strictly increasing (§4), however many come
+/// in one millisecond; and a connection whose output is backed up is skipped.
+#[test]
+fn joins_keep_the_channel_s_times_and_skip_a_busy_connection() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.sub(0, CH);
+    for (c, u) in [(1, "b@example.com"), (2, "c@example.com"), (3, "d@example.com")] {
+        r.connect(c, u);
+        r.sub(c, CH);
+    }
+    let (said, _) = r.stamped(1, CH, "after the joins");
+    let times: Vec<u64> = (r.out.frames.iter())
+        .filter(|(c, _)| *c == 0)
+        .filter_map(|(_, f)| match decode_frame(f) {
+            Ok(Status::Complete((Ok(Msg::Event(e)), _))) => Some(e.time),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times.len(), 4, "three joins and the message");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    assert_eq!(times.last(), Some(&said));
+    r.out.take(0);
+    r.out.busy.push(0);
+    unsub(&mut r, 3);
+    assert!(r.out.take(0).is_empty(), "busy: skipped");
 }

@@ -28,6 +28,8 @@ struct Recorder {
     to_store: Vec<String>,
     /// Play a store whose state queue is full.
     refuse_saves: bool,
+    /// Play connections whose output is backed up.
+    busy: Vec<ConnId>,
 }
 
 impl Outbox for Recorder {
@@ -36,6 +38,9 @@ impl Outbox for Recorder {
     }
     fn close(&mut self, conn: ConnId) {
         self.closed.push(conn);
+    }
+    fn busy(&self, conn: ConnId) -> bool {
+        self.busy.contains(&conn)
     }
     fn persist(
         &mut self,
