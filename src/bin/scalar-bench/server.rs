@@ -160,6 +160,8 @@ impl Server {
                 "19000",
                 "--max-per-address",
                 "19000",
+                "--max-per-subnet",
+                "19000",
                 "--max-subs",
                 "1000",
             ])
