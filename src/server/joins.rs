@@ -101,16 +101,12 @@ impl Server {
         if to.is_empty() {
             return;
         }
-        // On the channel's own clock: its Events' times stay strictly increasing (§4).
-        let Some(time) = self.channels.get_mut(channel).map(|a| a.stamp(self.now_ms)) else {
-            return;
-        };
         let event = Unstored {
             from,
             topic,
             text: did,
             ctype: Some(MEMBER_CTYPE),
         };
-        self.send_stamped(event, time, &to, None, out);
+        self.send_unstored(event, &to, None, self.now_ms, out);
     }
 }

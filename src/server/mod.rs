@@ -135,9 +135,6 @@ pub struct Server {
     evictable: evict::Evictable,
     /// Keys of server state changed since they were last handed to the store.
     unsaved: std::collections::BTreeSet<Box<str>>,
-    /// The latest Event time handed out: where the times of Events that are not stored
-    /// (presence, announcements) start.
-    latest: u64,
     /// Where the times of a topic without an audience start.
     floors: floor::Floors,
     /// What each sender has left in each away account's inbox lately.
@@ -185,7 +182,6 @@ impl Server {
             paced: HashSet::new(),
             guest_key: None,
             evictable: Default::default(),
-            latest: 0,
             floors: floor::Floors::default(),
             inboxes: inbox::AwayInboxes::new(limits.away_inbox),
             blocks: Default::default(),
@@ -215,7 +211,6 @@ impl Server {
             h.ring.push(std::sync::Arc::new(rec));
         }
         self.history = Some(h);
-        self.latest = self.latest.max(last_time);
         self.floors.started_after(last_time);
     }
 

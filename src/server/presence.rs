@@ -124,15 +124,11 @@ impl Server {
         self.send_unstored(event, to, echo, now_ms, out);
     }
 
-    /// The Event of `e`, stamped now (after every time handed out, so its id is new).
+    /// The Event of `e`, stamped now on its topic's clock: a topic's times stay strictly
+    /// increasing whatever kind of Event it carries (PROTOCOL.md §4; found by QA: presence
+    /// shared milliseconds with direct messages on a user's ID).
     pub(super) fn stamp_unstored<'a>(&mut self, e: Unstored<'a>, now_ms: u64) -> Event<'a> {
-        let time = now_ms.max(self.latest.saturating_add(1));
-        self.event_at(e, time)
-    }
-
-    /// The Event of `e` at `time`, which the caller made unique for its sender and topic.
-    fn event_at<'a>(&mut self, e: Unstored<'a>, time: u64) -> Event<'a> {
-        self.latest = self.latest.max(time);
+        let time = self.stamp_topic(e.topic.as_str(), now_ms);
         let body = Body::Text(e.text);
         Event {
             seq: None,
@@ -161,18 +157,17 @@ impl Server {
         self.send_event(event, to, echo, out);
     }
 
-    /// [`send_unstored`](Server::send_unstored) at `time`, which the caller made unique for
-    /// the Event's sender and topic.
-    pub(super) fn send_stamped(
-        &mut self,
-        e: Unstored<'_>,
-        time: u64,
-        to: &[ConnId],
-        echo: Option<(ConnId, Option<u32>)>,
-        out: &mut impl Outbox,
-    ) {
-        let event = self.event_at(e, time);
-        self.send_event(event, to, echo, out);
+    /// A time for a new Event of `topic`: its audience's clock, or for a topic without one
+    /// (a user gone offline, a reserved name) its floor ([`super::floor`]).
+    pub(super) fn stamp_topic(&mut self, topic: &str, now_ms: u64) -> u64 {
+        let audience = match topic.starts_with('#') {
+            true => self.channels.get_mut(topic),
+            false => self.users.get_mut(topic),
+        };
+        match audience {
+            Some(a) => a.stamp(now_ms),
+            None => self.floors.stamp(topic, now_ms),
+        }
     }
 
     /// Encodes `event` once for `to`, and echoes it with its `seq` to `echo`.

@@ -91,7 +91,6 @@ impl Server {
             }
             None => return None,
         };
-        self.latest = self.latest.max(time);
         let id = MsgId::compute(
             from.as_str(),
             m.topic.as_str(),

@@ -263,6 +263,36 @@ fn carbons_carry_the_presence_a_user_says_from_another_connection() {
     assert_eq!(r.send(1, status(11, Presence::Away, None)).len(), 1);
 }
 
+/// Found by QA (a client of the spec alone): presence shared milliseconds with direct
+/// messages on a user's ID, and could come with an earlier time; every Event of a topic now
+/// takes its time from the topic's clock.
+#[test]
+fn presence_and_direct_messages_keep_one_clock_per_topic() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "bob@example.com");
+    let mut times = Vec::new();
+    for i in 0..3 {
+        times.push(r.stamped(0, "bob@example.com", "note").0);
+        let presence = if i % 2 == 0 {
+            Presence::Away
+        } else {
+            Presence::Online
+        };
+        let status = SetPresence {
+            seq: Some(8),
+            presence,
+            reason: None,
+        };
+        r.feed(0, &frame(Msg::SetPresence(status)));
+        let (_, f) = r.out.frames.pop().expect("the reply");
+        let Ok(Status::Complete((Ok(Msg::Event(e)), _))) = decode_frame(&f) else {
+            panic!("not an Event")
+        };
+        times.push(e.time);
+    }
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+}
+
 #[test]
 fn watchers_see_online_away_back_and_offline_once_each() {
     let mut r = Rig::new(Limits::default());
