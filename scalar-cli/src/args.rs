@@ -59,6 +59,7 @@ options:
                           show it (an IP address): the token is made for it
   -j, --join CHANNELS     interactive chat: join these at start (#rust,#go; may
                           be given more than once), as IRC clients' autojoin
+      --no-joins          interactive chat: do not show who joins and leaves
   -h, --help              this text
   -V, --version           the version
 
@@ -223,6 +224,8 @@ pub struct Args {
     pub timeout: Duration,
     /// `--join`: channel lists the chat joins at start, as typed (`#rust,#go`).
     pub join: Vec<String>,
+    /// `--no-joins`: the chat does not ask to be told of joins and leaves.
+    pub no_joins: bool,
     /// What to do.
     pub command: Command,
 }
@@ -301,7 +304,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let (mut tls, mut ca, mut tofu) = (false, None, false);
     let (mut password_file, mut register, mut home, mut audience) = (None, false, None, None);
     let mut resolver = env.resolver.clone();
-    let mut join = Vec::new();
+    let (mut join, mut no_joins) = (Vec::new(), false);
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
         match arg {
@@ -318,6 +321,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("home") => home = Some(names::with_port(&utf8(val(&mut p)?, "--home")?)),
             Long("audience") => audience = Some(utf8(val(&mut p)?, "--audience")?.to_ascii_lowercase()),
             Short('j') | Long("join") => join.push(utf8(val(&mut p)?, "--join")?),
+            Long("no-joins") => no_joins = true,
             Short('t') | Long("timeout") => {
                 let secs: f64 = number(val(&mut p)?, "--timeout")?;
                 if !(0.1..=3600.0).contains(&secs) {
@@ -367,6 +371,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     if !join.is_empty() && command != Command::Chat {
         return Err(usage(
             "--join is for the interactive chat; `send` and `listen` name their topics",
+        ));
+    }
+    if no_joins && command != Command::Chat {
+        return Err(usage(
+            "--no-joins is for the interactive chat, which alone shows joins",
         ));
     }
     if let Command::Trust { .. } = command {
@@ -436,6 +445,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         audience,
         timeout,
         join,
+        no_joins,
         command,
     })
 }
@@ -452,6 +462,7 @@ fn stub(command: Command) -> Args {
         audience: None,
         timeout: Duration::ZERO,
         join: Vec::new(),
+        no_joins: false,
         command,
     }
 }
@@ -745,6 +756,8 @@ mod tests {
             e.to_string().contains("--join is for the interactive chat"),
             "{e}"
         );
+        assert!(parse_strs(&["--no-joins"]).unwrap().no_joins);
+        assert!(parse_strs(&["topics", "--no-joins"]).is_err());
     }
 
     #[test]

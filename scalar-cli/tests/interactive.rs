@@ -357,6 +357,25 @@ fn the_chat_joins_the_channels_given_at_start() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// `--no-joins`: a quieter screen (found in review: no way to turn them off).
+#[test]
+fn no_joins_keeps_them_off_the_screen() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.arg("--no-joins");
+    let mut p = chat_with(cmd, "alice");
+    p.type_keys("/join #rust\r");
+    let mark = p.wait_for("joined #rust", STEP);
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#rust@localhost");
+    publish(&mut bob, "#rust@localhost", "hi");
+    p.wait_for_from(mark, "bob: hi", STEP);
+    assert!(!p.text().contains("bob joined"), "{}", p.text());
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// IRC's JOIN, PART and QUIT: the chat says who comes and goes in its channels (PROTOCOL.md
 /// §4, Joins and leaves).
 #[test]

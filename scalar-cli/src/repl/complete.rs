@@ -75,6 +75,9 @@ pub fn candidates(
             Some("REF") => refs.to_vec(),
             _ => Vec::new(),
         },
+        // A name that starts a line addresses its person, as IRC clients complete it:
+        // `bob: ` (found by QA: bare `bob`).
+        [] => ids.iter().map(|id| format!("{id}: ")).collect(),
         // In text, complete names of people, as IRC clients do.
         _ => ids.to_vec(),
     };
@@ -143,7 +146,7 @@ mod tests {
         assert_eq!(c(&["/msg"], "b"), ["bob"]);
         assert_eq!(c(&["/reply"], "ab"), ["ab12cd34"]);
         assert_eq!(c(&["hello"], "al"), ["alice"]);
-        assert_eq!(c(&[], "Al"), ["alice"]);
+        assert_eq!(c(&[], "Al"), ["alice: "], "at a line's start, addressed");
         assert!(c(&["/topics"], "x").is_empty());
         assert_eq!(c(&["/j"], "#g"), ["#go"], "an alias completes as its command");
         assert_eq!(c(&["/kick"], "a"), ["alice"]);

@@ -48,7 +48,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     // The chat shows what this user says from its other clients too, and who comes and goes.
     let dial = crate::conn::Dial {
         carbons: true,
-        joins: true,
+        joins: !args.no_joins,
         ..crate::conn::Dial::of(args)
     };
     // Notes (a certificate pinned on first use) go to standard error before the chat starts,
