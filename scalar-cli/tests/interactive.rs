@@ -338,6 +338,35 @@ fn a_message_naming_the_user_rings_the_bell() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// Found by QA: each message showed twice, as typed behind the prompt and as its echo. The
+/// typed line of a message is taken back once sent; a command's stays, as in a shell; a long
+/// message's rows all go.
+#[test]
+fn a_sent_message_shows_once_as_its_echo() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.command("/join #w", "joined #w");
+    p.command("hello there", "alice: hello there");
+    p.command("/me waves", "* alice waves");
+    let long = "x".repeat(usize::from(common::pty::COLUMNS) + 20);
+    // Folded by the client: its second row is a continuation.
+    p.command(&long, "         | xxx");
+    p.command("/who", "alice");
+    let rows = common::pty::screen_rows(&p.raw());
+    let with = |s: &str| rows.iter().filter(|r| r.contains(s)).count();
+    assert_eq!(with("hello there"), 1, "{rows:#?}");
+    assert!(
+        rows.iter().any(|r| r.ends_with("alice: hello there")),
+        "{rows:#?}"
+    );
+    assert_eq!(with("waves"), 1, "{rows:#?}");
+    assert!(!rows.iter().any(|r| r.starts_with("#w> x")), "{rows:#?}");
+    assert_eq!(with("#w> /who"), 1, "a command stays: {rows:#?}");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// `--join`, as IRC clients' autojoin (found by QA: every start began in no channel).
 #[test]
 fn the_chat_joins_the_channels_given_at_start() {

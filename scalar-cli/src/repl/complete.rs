@@ -1,4 +1,5 @@
-//! Tab completion: command names, joined and listed channels, recent IDs and message refs.
+//! Tab completion: command names, joined and listed channels, recent IDs and message refs;
+//! and the moment Enter is pressed, for [`typed`](super::typed).
 
 use super::command::{COMMANDS, canonical};
 use super::exec::recent_refs;
@@ -7,11 +8,12 @@ use crate::names::short;
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
-use rustyline::validate::Validator;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 use std::sync::Arc;
 
-/// The rustyline helper: completion only; no hints, highlighting or validation.
+/// The rustyline helper: completion, and a validator that accepts every line but holds the
+/// printer as it does; no hints or highlighting.
 pub struct ChatHelper {
     shared: Arc<Shared>,
 }
@@ -120,7 +122,14 @@ impl Hinter for ChatHelper {
 
 impl Highlighter for ChatHelper {}
 
-impl Validator for ChatHelper {}
+impl Validator for ChatHelper {
+    /// Called on Enter, in raw mode, before rustyline draws the accepted line: the printer is
+    /// held from here, so the editor can take that line back off the screen.
+    fn validate(&self, _: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        self.shared.screen.hold();
+        Ok(ValidationResult::Valid(None))
+    }
+}
 
 impl Helper for ChatHelper {}
 

@@ -20,6 +20,7 @@ mod screen;
 mod scroll;
 mod shared;
 mod signals;
+mod typed;
 
 use crate::args::Args;
 use crate::error::CliError;
@@ -147,6 +148,8 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
         .auto_add_history(false)
         .completion_type(CompletionType::List)
         .build();
+    // How rustyline counts a character's columns: how the typed line is taken back (typed.rs).
+    let mode = config.grapheme_cluster_mode();
     let mut rl: Editor<complete::ChatHelper, DefaultHistory> = Editor::with_config(config).ok()?;
     rl.set_helper(Some(complete::ChatHelper::new(shared.clone())));
     // ENOTTY when either end is not a terminal: the caller's plain fallback handles that.
@@ -163,7 +166,17 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
     }
     let flow = loop {
         let prompt = prompt(shared);
-        match rl.readline(&prompt) {
+        let read = rl.readline(&prompt);
+        // Held on Enter (the validator): the screen is as rustyline left it, if still.
+        if let Ok(line) = &read
+            && shared.screen.still()
+            && typed::is_message(shared, line)
+            && let Some(rows) = crate::fold::columns().and_then(|c| typed::rows(&prompt, line, c, mode))
+        {
+            typed::erase(rows);
+        }
+        shared.screen.release();
+        match read {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = rl.add_history_entry(line.as_str());

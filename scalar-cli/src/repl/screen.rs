@@ -73,6 +73,10 @@ struct Queue {
     bytes: usize,
     busy: bool,
     closed: bool,
+    /// The printer takes no batch: the editor is about to erase the line it drew.
+    held: bool,
+    /// Nothing was being written when the hold began (see [`Screen::hold`]).
+    still: bool,
 }
 
 #[derive(Default)]
@@ -173,8 +177,8 @@ impl Screen {
     /// empty.
     fn next_batch(&self) -> Option<String> {
         let mut q = self.lock();
-        while q.items.is_empty() {
-            if q.closed {
+        while q.items.is_empty() || q.held {
+            if q.closed && q.items.is_empty() {
                 return None;
             }
             q = self.inner.cv.wait(q).unwrap_or_else(|e| e.into_inner());
@@ -233,6 +237,30 @@ impl Screen {
         }
     }
 
+    /// Stops the printer taking new lines until [`release`](Screen::release). Called as Enter
+    /// is pressed, while rustyline still has the terminal in raw mode, where anything handed
+    /// to it waits for its next prompt: what is on the screen then stays the last thing drawn
+    /// unless a batch was already being handed over, which [`still`](Screen::still) tells.
+    /// Never waits.
+    pub fn hold(&self) {
+        let mut q = self.lock();
+        q.held = true;
+        q.still = !q.busy;
+    }
+
+    /// Whether nothing has been printed since [`hold`](Screen::hold) began (false when not
+    /// held).
+    pub fn still(&self) -> bool {
+        let q = self.lock();
+        q.held && q.still
+    }
+
+    /// Lets the printer go on after [`hold`](Screen::hold).
+    pub fn release(&self) {
+        self.lock().held = false;
+        self.inner.cv.notify_all();
+    }
+
     /// Lets the printer thread end once the queue is empty.
     pub fn close(&self) {
         self.lock().closed = true;
@@ -257,6 +285,38 @@ mod tests {
         fn columns(&self) -> Option<usize> {
             None
         }
+    }
+
+    /// The editor's hold: nothing printed while held, and `still` false when a batch was
+    /// already being written as the hold began.
+    #[test]
+    fn a_hold_keeps_the_screen_as_it_is() {
+        let screen = Screen::new();
+        let (tx, rx) = mpsc::channel();
+        let gate = Arc::new(Mutex::new(()));
+        screen.start(Box::new(Chan(tx, gate.clone())));
+        assert!(!screen.still(), "not held");
+        screen.hold();
+        assert!(screen.still());
+        screen.line("while held");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(rx.try_recv().is_err(), "printed while held");
+        assert!(screen.still());
+        screen.release();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "while held\n");
+        // A batch being written (the terminal stalled) as the hold begins.
+        let held = gate.lock().unwrap();
+        screen.line("in flight");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !screen.lock().busy {
+            assert!(Instant::now() < deadline, "the printer never took the line");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        screen.hold();
+        assert!(!screen.still());
+        drop(held);
+        screen.release();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "in flight\n");
     }
 
     #[test]

@@ -240,3 +240,92 @@ pub fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// What a terminal [`COLUMNS`] wide would show after drawing `s`, every row from the first
+/// (scrolled-off rows kept), trailing spaces trimmed. A small model of a VT100: printable
+/// characters one column each with the pending wrap at the last column, CR, LF, backspace,
+/// and the cursor moves and erasures rustyline and the client use (CSI A B C D G K J); other
+/// sequences (modes, colours, titles) draw nothing.
+pub fn screen_rows(s: &str) -> Vec<String> {
+    let cols = usize::from(COLUMNS);
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut r, mut c, mut pending) = (0usize, 0usize, false);
+    let mut chars = s.chars().peekable();
+    let newline = |rows: &mut Vec<Vec<char>>, r: &mut usize| {
+        *r += 1;
+        if rows.len() <= *r {
+            rows.push(Vec::new());
+        }
+    };
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    let mut params = String::new();
+                    let mut fin = ' ';
+                    for d in chars.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            fin = d;
+                            break;
+                        }
+                        params.push(d);
+                    }
+                    let n: usize = params.parse().unwrap_or(0);
+                    let row = rows.get_mut(r).unwrap();
+                    match fin {
+                        'A' => r = r.saturating_sub(n.max(1)),
+                        'B' => {
+                            for _ in 0..n.max(1) {
+                                newline(&mut rows, &mut r);
+                            }
+                        }
+                        'C' => c = (c + n.max(1)).min(cols - 1),
+                        'D' => c = c.saturating_sub(n.max(1)),
+                        'G' => c = n.max(1) - 1,
+                        'K' if n == 2 => row.clear(),
+                        'K' => row.truncate(c),
+                        'J' if n == 0 => {
+                            row.truncate(c);
+                            rows.truncate(r + 1);
+                        }
+                        _ => {}
+                    }
+                    pending = false;
+                }
+                Some(']') => {
+                    while let Some(d) = chars.next() {
+                        if d == '\x07' || (d == '\x1b' && chars.peek() == Some(&'\\')) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\r' => (c, pending) = (0, false),
+            '\n' => {
+                newline(&mut rows, &mut r);
+                pending = false;
+            }
+            '\x08' => (c, pending) = (c.saturating_sub(1), false),
+            ch if ch.is_control() => {}
+            ch => {
+                if pending {
+                    newline(&mut rows, &mut r);
+                    (c, pending) = (0, false);
+                }
+                let row = rows.get_mut(r).unwrap();
+                if row.len() <= c {
+                    row.resize(c + 1, ' ');
+                }
+                row[c] = ch;
+                match c + 1 == cols {
+                    true => pending = true,
+                    false => c += 1,
+                }
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| row.iter().collect::<String>().trim_end().to_string())
+        .collect()
+}
