@@ -496,6 +496,18 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     bob.wait_for("not reconnecting", STEP);
     assert!(!bob.text().contains("reconnect attempt"), "{}", bob.text());
     assert_eq!(bob.text().matches("807").count(), 1, "{}", bob.text());
+    // Found by QA: a ban lifted later left only a restart. `/reconnect` dials again: refused
+    // while the ban holds, back once it is lifted.
+    let mut bob = bob;
+    let mark = bob.command("/reconnect", "reconnecting now");
+    let mark = bob.wait_for_from(mark, "not reconnecting (/reconnect to try again", STEP);
+    assert_eq!(bob.text().matches("807").count(), 2, "{}", bob.text());
+    alice.command("/sunban bob", "unbanned bob");
+    bob.type_keys("/reconnect\r");
+    bob.wait_for_from(mark, "reconnected to", STEP);
+    bob.command("/reconnect", "error: already connected");
+    alice.command("/sban bob spam", "you banned bob (spam)");
+    bob.wait_for_from(mark, "807 banned_from_server", STEP);
     alice.type_keys("/sban 192.0.2.0/24\r");
     alice.wait_for("banned 192.0.2.0/24", STEP);
     alice.type_keys("/sban\r");

@@ -157,6 +157,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "go further back: the next page of the last /history or /search",
     ),
     ("/ping", "", "measure the round trip to the server"),
+    (
+        "/reconnect",
+        "",
+        "connect again now: after the client gave up (a server ban lifted), or to skip the wait \
+         between attempts",
+    ),
     ("/help", "[COMMAND]", "this list, or what COMMAND does"),
     ("/quit", "[REASON]", "leave"),
 ];
@@ -232,6 +238,8 @@ pub enum Command<'a> {
     More,
     /// `/ping`.
     Ping,
+    /// `/reconnect`.
+    Reconnect,
     /// `/help [COMMAND]`.
     Help(Option<&'a str>),
     /// `/quit [REASON]`.
@@ -487,6 +495,10 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             Command::Help((!what.is_empty()).then_some(what))
         }
         "/quit" => Command::Quit((!rest.is_empty()).then_some(rest)),
+        "/reconnect" => {
+            need(rest.is_empty())?;
+            Command::Reconnect
+        }
         _ => {
             let shown = crate::render::clean_line(&name);
             return Err(format!(
@@ -586,6 +598,8 @@ mod tests {
             parse("/quit gone fishing"),
             Ok(Command::Quit(Some("gone fishing")))
         );
+        assert_eq!(parse("/reconnect"), Ok(Command::Reconnect));
+        assert_eq!(parse("/reconnect now").unwrap_err(), "usage: /reconnect");
         assert_eq!(parse("/me waves"), Ok(Command::Me("waves")));
         // Found by QA: /q quit at once where irssi users open a conversation with it.
         assert_eq!(parse("/q bob"), Ok(Command::Talk("bob")));

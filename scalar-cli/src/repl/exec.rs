@@ -180,6 +180,17 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             Err(e) => shared.screen.error(e),
         },
         Command::Quit(reason) => return Err(Outcome::Quit(reason.map(str::to_string))),
+        Command::Reconnect => {
+            if shared.state().connected {
+                return Err("already connected (/quit, then start again, for a new session)"
+                    .to_string()
+                    .into());
+            }
+            shared
+                .reconnect_now
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            shared.screen.info("reconnecting now");
+        }
     }
     Ok(())
 }

@@ -69,41 +69,72 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
         };
         // A session a server ban ended, or one whose name became an account (it had no
         // password, or it would have logged in), is not dialled again only to be told so.
+        let mut given_up = false;
         if let NetError::Dropped { code, .. } = why
             && [ErrorCode::BannedFromServer, ErrorCode::AuthRequired]
                 .map(|c| c as u16)
                 .contains(&code)
         {
             // A name that now needs a password, or one whose password changed: a new run
-            // asks for it.
-            let again = match code == ErrorCode::AuthRequired as u16 {
-                true => "; start scalar-cli again to log in",
-                false => "",
+            // asks for it (this one never prompts again), so `/reconnect` is not offered.
+            let next = match code == ErrorCode::AuthRequired as u16 {
+                true => "/quit to leave; start scalar-cli again to log in",
+                false => GIVEN_UP,
             };
-            shared.screen.error(format!(
-                "connection lost: {why}; not reconnecting (/quit to leave{again})"
-            ));
-            return;
-        }
-        let redial = shared.state().redial.take();
-        match redial {
-            Some(reason) => shared.screen.info(format!("connecting again {reason}")),
-            None => shared
+            shared
                 .screen
-                .error(format!("connection lost: {why}; reconnecting")),
+                .error(format!("connection lost: {why}; not reconnecting ({next})"));
+            given_up = true;
+        } else {
+            let redial = shared.state().redial.take();
+            match redial {
+                Some(reason) => shared.screen.info(format!("connecting again {reason}")),
+                None => shared
+                    .screen
+                    .error(format!("connection lost: {why}; reconnecting")),
+            }
         }
         // A server that drops the client right after each reconnect must not get a fresh,
         // short backoff every time.
         if up_since.elapsed() >= STABLE {
             delay = FIRST_BACKOFF;
         }
-        let reconnected = reconnect(shared, dial, &gap, &mut delay);
-        // An Error a failed catch-up left held has no Bye coming any more.
-        show_held_error(shared);
-        match reconnected {
-            Some((c, i)) => (conn, inbox) = (c, i),
-            None => return,
+        loop {
+            // Given up: only `/reconnect` dials again, at once.
+            if given_up {
+                if !asked_to_reconnect(shared) {
+                    return;
+                }
+                delay = Duration::ZERO;
+            }
+            let reconnected = reconnect(shared, dial, &gap, &mut delay);
+            // An Error a failed catch-up left held has no Bye coming any more.
+            show_held_error(shared);
+            match reconnected {
+                Some((c, i)) => {
+                    (conn, inbox) = (c, i);
+                    break;
+                }
+                None if shared.quitting.load(Ordering::SeqCst) => return,
+                None => given_up = true,
+            }
         }
+    }
+}
+
+/// What the client says when it stops reconnecting by itself.
+const GIVEN_UP: &str = "/reconnect to try again, /quit to leave";
+
+/// Waits for `/reconnect` (true) or `/quit` (false).
+fn asked_to_reconnect(shared: &Shared) -> bool {
+    loop {
+        if shared.quitting.load(Ordering::SeqCst) {
+            return false;
+        }
+        if shared.reconnect_now.swap(false, Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -364,15 +395,13 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 // Doubled after a success too: a server that drops the client right after
                 // each reconnect gets ever longer waits (`run` starts short again once a
                 // connection lasted).
-                *delay = delay.saturating_mul(2).min(MAX_BACKOFF);
+                *delay = longer(*delay);
                 return Some((c, inbox));
             }
             Err(e @ CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }))
                 if final_refusal(code) =>
             {
-                shared
-                    .screen
-                    .error(format!("{e}; not reconnecting (/quit to leave)"));
+                shared.screen.error(format!("{e}; not reconnecting ({GIVEN_UP})"));
                 return None;
             }
             // A changed certificate may be an attack, and a local failure (the known-hosts
@@ -381,14 +410,14 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 for line in e.to_string().lines() {
                     shared.screen.error(line);
                 }
-                shared.screen.error("not reconnecting (/quit to leave)");
+                shared.screen.error(format!("not reconnecting ({GIVEN_UP})"));
                 return None;
             }
             Err(e) => {
                 // Say the first few failures, then only every tenth, so a long outage does not
                 // flood the screen.
                 if attempt <= 3 || attempt.is_multiple_of(10) {
-                    let next = delay.saturating_mul(2).min(MAX_BACKOFF);
+                    let next = longer(*delay);
                     shared.screen.error(format!(
                         "reconnect attempt {attempt} failed: {e}; next in {}s",
                         next.as_secs_f32()
@@ -396,7 +425,7 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 }
             }
         }
-        *delay = delay.saturating_mul(2).min(MAX_BACKOFF);
+        *delay = longer(*delay);
     }
 }
 
@@ -450,12 +479,22 @@ fn jitter(d: Duration) -> Duration {
     d + d.mul_f64(f64::from(nanos / 1000 % 1000) / 4000.0)
 }
 
-/// Sleeps `d` in short steps; false if the user quit meanwhile.
+/// The wait after one of `delay`: twice as long, within the bounds (a `/reconnect` dials
+/// with none, and the attempts after it wait again).
+fn longer(delay: Duration) -> Duration {
+    delay.saturating_mul(2).clamp(FIRST_BACKOFF, MAX_BACKOFF)
+}
+
+/// Sleeps `d` in short steps, or until `/reconnect`; false if the user quit meanwhile.
 fn sleep_unless_quitting(shared: &Shared, d: Duration) -> bool {
     let until = Instant::now() + d;
     while let Some(left) = until.checked_duration_since(Instant::now()) {
         if shared.quitting.load(Ordering::SeqCst) {
             return false;
+        }
+        // `/reconnect`: the wait is over.
+        if shared.reconnect_now.swap(false, Ordering::SeqCst) {
+            return true;
         }
         std::thread::sleep(left.min(Duration::from_millis(100)));
     }
@@ -488,5 +527,13 @@ mod tests {
             "unknown limits and store trouble"
         );
         assert!(final_refusal(699) && final_refusal(999), "other unknown codes");
+    }
+
+    /// After `/reconnect` dialled at once (no wait), failures wait again, and doubling.
+    #[test]
+    fn the_waits_after_a_reconnect_at_once_grow_again() {
+        assert_eq!(longer(Duration::ZERO), FIRST_BACKOFF);
+        assert_eq!(longer(FIRST_BACKOFF), FIRST_BACKOFF * 2);
+        assert_eq!(longer(MAX_BACKOFF), MAX_BACKOFF);
     }
 }

@@ -371,6 +371,9 @@ pub struct Shared {
     next_seq: AtomicU32,
     /// Set once the user quits: the reader then stops instead of reconnecting.
     pub quitting: AtomicBool,
+    /// Set by `/reconnect`: the network thread dials at once, whether it was waiting between
+    /// attempts or had given up.
+    pub reconnect_now: AtomicBool,
     /// The output queue.
     pub screen: Screen,
     /// Whether to colour output.
@@ -399,6 +402,7 @@ impl Shared {
             abandoned: Mutex::new(VecDeque::new()),
             next_seq: AtomicU32::new(1),
             quitting: AtomicBool::new(false),
+            reconnect_now: AtomicBool::new(false),
             screen,
             colour,
             bell: false,
