@@ -367,6 +367,30 @@ fn a_sent_message_shows_once_as_its_echo() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// Found by QA: `/names #rust` was a usage error, and `/switch bob` said to join `#bob`.
+#[test]
+fn who_takes_a_channel_and_switch_a_conversation() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.command("/join #rust,#go", "joined #go");
+    p.command("/names #rust", "1 in #rust: alice (owner)");
+    p.command("/who go", "1 in #go: alice (owner)");
+    p.command("/who #nope", "error: not joined to #nope@localhost");
+    let mut bob = server.client("bob");
+    say(&mut bob, "alice@localhost", "psst");
+    p.wait_for("[dm] bob: psst", STEP);
+    p.command("/switch bob", "talking with bob");
+    p.wait_for("bob> ", STEP);
+    p.command(
+        "/switch carol",
+        "error: not joined to #carol: /join it first, or /msg carol",
+    );
+    p.command("/switch rust", "now talking in #rust");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// `--join`, as IRC clients' autojoin (found by QA: every start began in no channel).
 #[test]
 fn the_chat_joins_the_channels_given_at_start() {

@@ -11,7 +11,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "subscribe to a channel (or each of #a,#b); it becomes the current topic",
     ),
     ("/part", "[TOPIC]", "unsubscribe (default: the current topic)"),
-    ("/switch", "TOPIC", "make a joined channel the current topic"),
+    (
+        "/switch",
+        "TOPIC",
+        "make a joined channel, or a conversation with someone, the current topic",
+    ),
     (
         "/msg",
         "ID [TEXT]",
@@ -45,7 +49,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "show or change the current channel's modes: i invite-only, m moderated, \
          r registered-only, p private members",
     ),
-    ("/who", "", "the members of the current channel and their roles"),
+    (
+        "/who",
+        "[CHANNEL]",
+        "the members of the current channel (or of another joined one) and their roles",
+    ),
     (
         "/kick",
         "USER [REASON]",
@@ -202,7 +210,7 @@ pub enum Command<'a> {
     /// `/mode [CHANGE]`: show, or change (`+i-m`).
     Mode(Option<&'a str>),
     /// `/who`.
-    Who,
+    Who(Option<&'a str>),
     /// `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
     /// `/invite`: the action, its target as typed, and the reason.
     Mod(Action, &'a str, Option<&'a str>),
@@ -407,8 +415,8 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             Command::Mode((!rest.is_empty()).then_some(rest))
         }
         "/who" => {
-            need(rest.is_empty())?;
-            Command::Who
+            need(!rest.contains(char::is_whitespace))?;
+            Command::Who((!rest.is_empty()).then_some(rest))
         }
         "/status" => {
             let (what, note) = word(rest);
@@ -655,7 +663,10 @@ mod tests {
         assert_eq!(parse("/mode"), Ok(Command::Mode(None)));
         assert_eq!(parse("/mode +i-m"), Ok(Command::Mode(Some("+i-m"))));
         assert!(parse("/mode +q").unwrap_err().contains("unknown mode"));
-        assert_eq!(parse("/who"), Ok(Command::Who));
+        assert_eq!(parse("/who"), Ok(Command::Who(None)));
+        // As IRC's /names #rust (found by QA: a usage error).
+        assert_eq!(parse("/names #rust"), Ok(Command::Who(Some("#rust"))));
+        assert_eq!(parse("/who #a #b").unwrap_err(), "usage: /who [CHANNEL]");
         for (line, action, target, reason) in [
             (
                 "/kick bob  flooding, twice",

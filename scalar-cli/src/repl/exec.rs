@@ -130,7 +130,21 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             part(shared, &topic)?;
         }
         Command::Switch(t) => {
-            let topic = joined(shared, names::channel(t, &domain)?)?;
+            let channel = names::channel(t, &domain)?;
+            // A name that is no joined channel but someone talked with: that conversation, as
+            // `/msg ID` would (found by QA: `/switch bob` said to join #bob).
+            if !t.starts_with('#')
+                && let Ok(user) = names::topic(t, &domain, Default::User)
+                && !shared.state().subs.contains(&channel)
+                && shared.state().talked_with(&user)
+            {
+                return Ok(talk(shared, &user)?);
+            }
+            let short = names::short(&channel, &domain).to_string();
+            let topic = joined(shared, channel).map_err(|e| match t.starts_with('#') {
+                true => e,
+                false => format!("not joined to {short}: /join it first, or /msg {t} to talk with {t}"),
+            })?;
             let mut st = shared.state();
             st.current = Some(topic.clone());
             drop(st);
@@ -139,7 +153,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
                 .info(format!("now talking in {}", names::short(&topic, &domain)));
         }
         Command::Topics => lists::topics(shared)?,
-        Command::Who => lists::who(shared)?,
+        Command::Who(None) => lists::who(shared, &current_channel(shared)?)?,
+        Command::Who(Some(t)) => lists::who(shared, &joined(shared, names::channel(t, &domain)?)?)?,
         Command::Topic(text) => meta::topic(shared, text)?,
         Command::Meta(set) => meta::meta(shared, set)?,
         Command::Mode(change) => meta::mode(shared, change)?,

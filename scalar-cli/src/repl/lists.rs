@@ -68,12 +68,11 @@ pub fn topics(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// `/who`: the members of the current channel on one line, operators and voiced marked.
-pub fn who(shared: &Shared) -> Result<(), String> {
-    let channel = current_channel(shared)?;
-    let topic = Name::parse(&channel).map_err(|e| format!("{channel}: {e}"))?;
+/// `/who`: the members of a joined channel on one line, operators and voiced marked.
+pub fn who(shared: &Shared, channel: &str) -> Result<(), String> {
+    let topic = Name::parse(channel).map_err(|e| format!("{channel}: {e}"))?;
     let domain = shared.state().domain.clone();
-    let short = names::short(&channel, &domain);
+    let short = names::short(channel, &domain);
     let list = listing::members(topic, MAX_PAGES, |m| {
         shared.request(Want::Reply, |seq| {
             Msg::Members(scalar::proto::Members { seq, ..m })

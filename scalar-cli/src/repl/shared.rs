@@ -121,6 +121,14 @@ pub struct State {
 }
 
 impl State {
+    /// Whether a direct message between this user and `user` is among the recent ones: a
+    /// conversation `/switch` can go back to.
+    pub fn talked_with(&self, user: &str) -> bool {
+        self.recent
+            .iter()
+            .any(|s| s.topic == user || (s.topic == self.user && s.from == user))
+    }
+
     /// Records a message for `/reply` and completion. False if it was already seen.
     pub fn remember(&mut self, e: &Received) -> bool {
         // What the server does not keep (joins, presence) is nothing to answer, and comes
