@@ -511,14 +511,23 @@ impl Config {
     /// start; on a reload that changes it (which waits for a restart), the one still served,
     /// whose bare names were completed with it.
     fn check(&self, serving: &str) -> Result<(), ConfigError> {
-        if self.trust.iter().any(|d| **d == *self.domain) {
-            return Err(bad(
-                "trust-domain",
-                format!(
-                    "{} is this server's own domain, whose users are its own",
-                    self.domain
-                ),
-            ));
+        // Its own domain in a list of others is a mistake, not a setting: its users are never
+        // admitted as foreign, nor their server looked up (found by QA: accepted silently).
+        let own = |list: &[Box<str>]| list.iter().any(|d| **d == *self.domain);
+        for (key, named) in [
+            ("trust-domain", own(&self.trust)),
+            ("distrust-domain", own(&self.distrust)),
+            ("servers", self.servers.get(&self.domain).is_some()),
+        ] {
+            if named {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{} is this server's own domain, whose users are its own",
+                        self.domain
+                    ),
+                ));
+            }
         }
         if self.foreign_any && !self.trust.is_empty() {
             return Err(bad(
@@ -1441,6 +1450,21 @@ mod tests {
         let e = args(&["--domain", "a.example", "--trust-domain", "a.example"]).unwrap_err();
         assert!(e.to_string().contains("own domain"), "{e}");
         assert!(args(&["--domain", "a.example", "--trust-domain", "b.example"]).is_ok());
+        let own = [
+            "--domain",
+            "a.example",
+            "--foreign",
+            "any",
+            "--distrust-domain",
+            "a.example",
+        ];
+        let e = args(&own).unwrap_err().to_string();
+        assert!(e.contains("distrust-domain") && e.contains("own domain"), "{e}");
+        let mut c = args(&["--domain", "a.example"]).unwrap();
+        c.apply_toml("[servers.\"a.example\"]\naddress = \"127.0.0.1:7001\"\n")
+            .unwrap();
+        let e = c.check("a.example").unwrap_err().to_string();
+        assert!(e.contains("servers") && e.contains("own domain"), "{e}");
     }
 
     #[test]

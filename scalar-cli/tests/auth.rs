@@ -501,7 +501,12 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     let mut bob = bob;
     let mark = bob.command("/reconnect", "reconnecting now");
     let mark = bob.wait_for_from(mark, "not reconnecting (/reconnect to try again", STEP);
-    assert_eq!(bob.text().matches("807").count(), 2, "{}", bob.text());
+    assert_eq!(
+        bob.text().matches("807 banned_from_server").count(),
+        2,
+        "{}",
+        bob.text()
+    );
     alice.command("/sunban bob", "unbanned bob");
     bob.type_keys("/reconnect\r");
     bob.wait_for_from(mark, "reconnected to", STEP);

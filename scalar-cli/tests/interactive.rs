@@ -62,7 +62,7 @@ fn join_send_receive_while_typing_and_quit() {
     p.type_keys("/join\r");
     p.wait_for("error: usage: /join TOPIC", STEP);
     p.type_keys("/part #never\r");
-    p.wait_for("error: not joined to #never@localhost: /join it first", STEP);
+    p.wait_for("error: not joined to #never: /join it first", STEP);
 
     // Tab completes commands.
     p.type_keys("/jo\t#go\r");
@@ -149,7 +149,7 @@ fn reply_refs_and_ping() {
     p.type_keys("/part\r");
     p.wait_for("left #r", STEP);
     p.type_keys(&format!("/reply {r} too late\r"));
-    p.wait_for("error: not joined to #r@localhost: /join it first", STEP);
+    p.wait_for("error: not joined to #r: /join it first", STEP);
     p.type_keys("/join r\r");
     p.wait_for("joined #r", STEP);
     p.type_keys("/ping\r");
@@ -353,6 +353,8 @@ fn a_sent_message_shows_once_as_its_echo() {
     // Folded by the client: its second row is a continuation.
     p.command(&long, "         | xxx");
     p.command("/who", "alice");
+    // Not sent: the line stays, with the error under it.
+    p.command("/msg nobody psst", "404 no_such_user");
     let rows = common::pty::screen_rows(&p.raw());
     let with = |s: &str| rows.iter().filter(|r| r.contains(s)).count();
     assert_eq!(with("hello there"), 1, "{rows:#?}");
@@ -363,6 +365,7 @@ fn a_sent_message_shows_once_as_its_echo() {
     assert_eq!(with("waves"), 1, "{rows:#?}");
     assert!(!rows.iter().any(|r| r.starts_with("#w> x")), "{rows:#?}");
     assert_eq!(with("#w> /who"), 1, "a command stays: {rows:#?}");
+    assert_eq!(with("#w> /msg nobody psst"), 1, "{rows:#?}");
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }
@@ -376,12 +379,15 @@ fn who_takes_a_channel_and_switch_a_conversation() {
     p.command("/join #rust,#go", "joined #go");
     p.command("/names #rust", "1 in #rust: alice (owner)");
     p.command("/who go", "1 in #go: alice (owner)");
-    p.command("/who #nope", "error: not joined to #nope@localhost");
+    p.command("/who #nope", "error: not joined to #nope: /join it first");
     let mut bob = server.client("bob");
     say(&mut bob, "alice@localhost", "psst");
     p.wait_for("[dm] bob: psst", STEP);
     p.command("/switch bob", "talking with bob");
     p.wait_for("bob> ", STEP);
+    p.command("/switch #rust", "now talking in #rust");
+    // A full ID is never a channel (found by review: \"not a channel\").
+    p.command("/switch bob@localhost", "talking with bob");
     p.command(
         "/switch carol",
         "error: not joined to #carol: /join it first, or /msg carol",

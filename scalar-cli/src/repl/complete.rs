@@ -72,7 +72,9 @@ pub fn candidates(
         }
         // The first argument of a command: what its usage names there.
         [cmd] if cmd.starts_with('/') && !cmd.starts_with("//") => match first_arg(cmd) {
-            Some("TOPIC" | "[TOPIC]") => topics.to_vec(),
+            // A conversation is switched to by its person's name.
+            Some("TOPIC") if canonical(cmd) == "/switch" => topics.iter().chain(ids).cloned().collect(),
+            Some("TOPIC" | "[TOPIC]" | "[CHANNEL]") => topics.to_vec(),
             Some("ID" | "USER" | "PATTERN") => ids.to_vec(),
             Some("REF") => refs.to_vec(),
             _ => Vec::new(),
@@ -162,5 +164,8 @@ mod tests {
         assert_eq!(c(&["/watch"], "b"), ["bob"]);
         assert_eq!(c(&["/r"], "ab"), ["ab12cd34"]);
         assert!(c(&["/history"], "a").is_empty());
+        assert_eq!(c(&["/names"], "#r"), ["#rust"]);
+        assert_eq!(c(&["/switch"], "b"), ["bob"], "a conversation");
+        assert_eq!(c(&["/switch"], "#g"), ["#go"]);
     }
 }

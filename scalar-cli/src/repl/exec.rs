@@ -23,20 +23,35 @@ pub enum Flow {
 
 /// Carries out one line.
 pub fn line(shared: &Shared, text: &str) -> Flow {
+    line_sent(shared, text).0
+}
+
+/// Carries out one line; says too whether it was a message the server took (its echo came).
+pub fn line_sent(shared: &Shared, text: &str) -> (Flow, bool) {
     let cmd = match command::parse(text) {
         Ok(c) => c,
         Err(e) => {
             shared.screen.error(e);
-            return Flow::Continue;
+            return (Flow::Continue, false);
         }
     };
-    if let Err(e) = run(shared, cmd) {
-        match e {
-            Outcome::Quit(r) => return Flow::Quit(r),
-            Outcome::Error(e) => shared.screen.error(e),
+    match run(shared, cmd) {
+        Ok(sent) => (Flow::Continue, sent == Sent::Message),
+        Err(Outcome::Quit(r)) => (Flow::Quit(r), false),
+        Err(Outcome::Error(e)) => {
+            shared.screen.error(e);
+            (Flow::Continue, false)
         }
     }
-    Flow::Continue
+}
+
+/// What a command that went well did.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// A message the server took: its echo has come.
+    Message,
+    /// Anything else.
+    Other,
 }
 
 /// How a command ended, when not simply done.
@@ -75,21 +90,24 @@ pub(super) fn current_channel(shared: &Shared) -> Result<String, String> {
     ))
 }
 
-fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
+fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
     let domain = shared.state().domain.clone();
     match cmd {
         Command::Nothing => {}
         Command::Say(text) => {
             let topic = current(shared, "/join #channel first, or /msg ID TEXT")?;
             publish(shared, &topic, text, None, None)?;
+            return Ok(Sent::Message);
         }
         Command::Me(text) => {
             let topic = current(shared, "/join #channel first")?;
             publish(shared, &topic, text, Some(ACTION), None)?;
+            return Ok(Sent::Message);
         }
         Command::Msg(to, text) => {
             let to = names::topic(to, &domain, Default::User)?;
             publish(shared, &to, text, None, None)?;
+            return Ok(Sent::Message);
         }
         Command::Talk(to) => talk(shared, &names::topic(to, &domain, Default::User)?)?,
         Command::Reply(r, text) => {
@@ -103,6 +121,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
                 false => topic,
             };
             publish(shared, &topic, text, None, Some(seen.id))?;
+            return Ok(Sent::Message);
         }
         // As in IRC, `/join #a,#b` joins each, the last becoming the current topic.
         Command::Join(list) => {
@@ -130,16 +149,19 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
             part(shared, &topic)?;
         }
         Command::Switch(t) => {
-            let channel = names::channel(t, &domain)?;
             // A name that is no joined channel but someone talked with: that conversation, as
-            // `/msg ID` would (found by QA: `/switch bob` said to join #bob).
+            // `/msg ID` would (found by QA: `/switch bob` said to join #bob). A full ID
+            // (bob@other.example) is never a channel.
+            let channel = names::channel(t, &domain).ok();
             if !t.starts_with('#')
+                && !channel.as_ref().is_some_and(|c| shared.state().subs.contains(c))
                 && let Ok(user) = names::topic(t, &domain, Default::User)
-                && !shared.state().subs.contains(&channel)
                 && shared.state().talked_with(&user)
             {
-                return Ok(talk(shared, &user)?);
+                talk(shared, &user)?;
+                return Ok(Sent::Other);
             }
+            let channel = names::channel(t, &domain)?;
             let short = names::short(&channel, &domain).to_string();
             let topic = joined(shared, channel).map_err(|e| match t.starts_with('#') {
                 true => e,
@@ -196,18 +218,23 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<(), Outcome> {
         },
         Command::Quit(reason) => return Err(Outcome::Quit(reason.map(str::to_string))),
         Command::Reconnect => {
-            if shared.state().connected {
+            let st = shared.state();
+            if st.connected {
                 return Err("already connected (/quit, then start again, for a new session)"
                     .to_string()
                     .into());
             }
+            if let Some(why) = st.stopped.and_then(super::net::Stopped::needs_restart) {
+                return Err(why.to_string().into());
+            }
+            drop(st);
             shared
                 .reconnect_now
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             shared.screen.info("reconnecting now");
         }
     }
-    Ok(())
+    Ok(Sent::Other)
 }
 
 /// Sends a message and waits for its echo, which the reader thread shows.
@@ -369,9 +396,13 @@ fn why_not(e: &ReqError) -> Option<&'static str> {
 
 /// `topic`, if this session joined it.
 fn joined(shared: &Shared, topic: String) -> Result<String, String> {
-    match shared.state().subs.contains(&topic) {
+    let st = shared.state();
+    match st.subs.contains(&topic) {
         true => Ok(topic),
-        false => Err(format!("not joined to {topic}: /join it first")),
+        false => Err(format!(
+            "not joined to {}: /join it first",
+            names::short(&topic, &st.domain)
+        )),
     }
 }
 

@@ -167,21 +167,31 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
     let flow = loop {
         let prompt = prompt(shared);
         let read = rl.readline(&prompt);
-        // Held on Enter (the validator): the screen is as rustyline left it, if still.
-        if let Ok(line) = &read
-            && shared.screen.still()
-            && typed::is_message(shared, line)
-            && let Some(rows) = crate::fold::columns().and_then(|c| typed::rows(&prompt, line, c, mode))
-        {
-            typed::erase(rows);
+        // Held on Enter (the validator), the screen is as rustyline left it, if still. A
+        // message's typed line is then taken back once the server took it: held until then,
+        // so that nothing is printed below it meanwhile.
+        let take_back = match &read {
+            Ok(line) if shared.screen.still() && typed::is_message(line) => {
+                crate::fold::columns().and_then(|c| typed::rows(&prompt, line, c, mode))
+            }
+            _ => None,
+        };
+        if take_back.is_none() {
+            shared.screen.release();
         }
-        shared.screen.release();
         match read {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = rl.add_history_entry(line.as_str());
                 }
-                if let Flow::Quit(r) = exec::line(shared, &line) {
+                let (flow, sent) = exec::line_sent(shared, &line);
+                if let Some(rows) = take_back {
+                    if sent {
+                        typed::erase(rows);
+                    }
+                    shared.screen.release();
+                }
+                if let Flow::Quit(r) = flow {
                     break Flow::Quit(r);
                 }
             }

@@ -75,15 +75,12 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
                 .map(|c| c as u16)
                 .contains(&code)
         {
-            // A name that now needs a password, or one whose password changed: a new run
-            // asks for it (this one never prompts again), so `/reconnect` is not offered.
-            let next = match code == ErrorCode::AuthRequired as u16 {
-                true => "/quit to leave; start scalar-cli again to log in",
-                false => GIVEN_UP,
-            };
-            shared
-                .screen
-                .error(format!("connection lost: {why}; not reconnecting ({next})"));
+            let stopped = Stopped::of(code);
+            shared.state().stopped = Some(stopped);
+            shared.screen.error(format!(
+                "connection lost: {why}; not reconnecting ({})",
+                stopped.next()
+            ));
             given_up = true;
         } else {
             let redial = shared.state().redial.take();
@@ -100,14 +97,15 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
             delay = FIRST_BACKOFF;
         }
         loop {
-            // Given up: only `/reconnect` dials again, at once.
+            // Given up: only `/reconnect` dials again, at once, and the waits after it start
+            // short.
             if given_up {
                 if !asked_to_reconnect(shared) {
                     return;
                 }
-                delay = Duration::ZERO;
+                delay = FIRST_BACKOFF;
             }
-            let reconnected = reconnect(shared, dial, &gap, &mut delay);
+            let reconnected = reconnect(shared, dial, &gap, &mut delay, given_up);
             // An Error a failed catch-up left held has no Bye coming any more.
             show_held_error(shared);
             match reconnected {
@@ -122,19 +120,55 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
     }
 }
 
-/// What the client says when it stops reconnecting by itself.
-const GIVEN_UP: &str = "/reconnect to try again, /quit to leave";
+/// Why the client stopped reconnecting by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// For what may change meanwhile: a server ban lifted, a certificate or a file put right.
+    /// `/reconnect` tries again.
+    ForNow,
+    /// For what only a new run can change: the password it read (or the lack of one) no
+    /// longer logs in, or the ID became foreign. This run never asks for a password again.
+    ForThisRun,
+}
+
+impl Stopped {
+    /// Why a session refused with `code` (a [`final_refusal`]) stopped.
+    fn of(code: u16) -> Stopped {
+        use ErrorCode::*;
+        match ErrorCode::from_u16(code) {
+            Some(AuthRequired | BadCredentials | ForeignId) => Stopped::ForThisRun,
+            _ => Stopped::ForNow,
+        }
+    }
+
+    /// What the user can do, said after "not reconnecting".
+    fn next(self) -> &'static str {
+        match self {
+            Stopped::ForNow => "/reconnect to try again, /quit to leave",
+            Stopped::ForThisRun => "/quit to leave; start scalar-cli again to log in",
+        }
+    }
+
+    /// Why `/reconnect` cannot help, if it cannot.
+    pub fn needs_restart(self) -> Option<&'static str> {
+        match self {
+            Stopped::ForNow => None,
+            Stopped::ForThisRun => Some(
+                "the server refused this run's login for good: /quit, then start scalar-cli \
+                 again to log in",
+            ),
+        }
+    }
+}
 
 /// Waits for `/reconnect` (true) or `/quit` (false).
 fn asked_to_reconnect(shared: &Shared) -> bool {
     loop {
-        if shared.quitting.load(Ordering::SeqCst) {
-            return false;
+        match sleep_unless_asked(shared, MAX_BACKOFF) {
+            Slept::Waited => {}
+            Slept::Asked => return true,
+            Slept::Quit => return false,
         }
-        if shared.reconnect_now.swap(false, Ordering::SeqCst) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -348,17 +382,31 @@ fn show_error(shared: &Shared, error: Option<(u16, String)>) {
 }
 
 /// Reconnects until it works, the user quits, or the server refuses the session (or its
-/// certificate: a changed pin is not retried).
-fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> Option<(Conn, Inbox)> {
+/// certificate: a changed pin is not retried). The first attempt waits `delay` unless
+/// `at_once`.
+fn reconnect(
+    shared: &Shared,
+    dial: &Dial,
+    gap: &Gap,
+    delay: &mut Duration,
+    at_once: bool,
+) -> Option<(Conn, Inbox)> {
     let user = shared.state().user.clone();
     let server = dial.server.as_str();
     let mut attempt = 0u32;
+    let mut wait = !at_once;
     loop {
         // Held by the last attempt's catch-up, which failed: shown, not merged into this one's.
         show_held_error(shared);
-        if !sleep_unless_quitting(shared, jitter(*delay)) {
-            return None;
+        if wait {
+            match sleep_unless_asked(shared, jitter(*delay)) {
+                Slept::Quit => return None,
+                // `/reconnect` cut the wait short: the server is back, so are short waits.
+                Slept::Asked => *delay = FIRST_BACKOFF,
+                Slept::Waited => {}
+            }
         }
+        wait = true;
         attempt += 1;
         let note = |s: &str| shared.screen.info(s);
         match crate::conn::open(dial, &user, &note).and_then(|mut c| {
@@ -392,6 +440,10 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 // Only now: once connected, the gaps thread may read a gap that the restore
                 // just read and showed (or closed), and show it again.
                 shared.online();
+                // A `/reconnect` typed while this attempt was under way is done with; left
+                // set, it would cut the next drop's first wait, or dial after a ban.
+                shared.reconnect_now.store(false, Ordering::SeqCst);
+                shared.state().stopped = None;
                 // Doubled after a success too: a server that drops the client right after
                 // each reconnect gets ever longer waits (`run` starts short again once a
                 // connection lasted).
@@ -401,7 +453,11 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
             Err(e @ CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }))
                 if final_refusal(code) =>
             {
-                shared.screen.error(format!("{e}; not reconnecting ({GIVEN_UP})"));
+                let stopped = Stopped::of(code);
+                shared.state().stopped = Some(stopped);
+                shared
+                    .screen
+                    .error(format!("{e}; not reconnecting ({})", stopped.next()));
                 return None;
             }
             // A changed certificate may be an attack, and a local failure (the known-hosts
@@ -410,7 +466,10 @@ fn reconnect(shared: &Shared, dial: &Dial, gap: &Gap, delay: &mut Duration) -> O
                 for line in e.to_string().lines() {
                     shared.screen.error(line);
                 }
-                shared.screen.error(format!("not reconnecting ({GIVEN_UP})"));
+                shared.state().stopped = Some(Stopped::ForNow);
+                shared
+                    .screen
+                    .error(format!("not reconnecting ({})", Stopped::ForNow.next()));
                 return None;
             }
             Err(e) => {
@@ -479,26 +538,37 @@ fn jitter(d: Duration) -> Duration {
     d + d.mul_f64(f64::from(nanos / 1000 % 1000) / 4000.0)
 }
 
-/// The wait after one of `delay`: twice as long, within the bounds (a `/reconnect` dials
-/// with none, and the attempts after it wait again).
+/// The wait after one of `delay`: twice as long, up to [`MAX_BACKOFF`].
 fn longer(delay: Duration) -> Duration {
-    delay.saturating_mul(2).clamp(FIRST_BACKOFF, MAX_BACKOFF)
+    delay.saturating_mul(2).min(MAX_BACKOFF)
 }
 
-/// Sleeps `d` in short steps, or until `/reconnect`; false if the user quit meanwhile.
-fn sleep_unless_quitting(shared: &Shared, d: Duration) -> bool {
+/// How a wait between attempts ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Slept {
+    /// It lasted.
+    Waited,
+    /// `/reconnect` cut it short.
+    Asked,
+    /// The user quit.
+    Quit,
+}
+
+/// Sleeps `d` in short steps, unless the user quits or types `/reconnect`.
+fn sleep_unless_asked(shared: &Shared, d: Duration) -> Slept {
     let until = Instant::now() + d;
-    while let Some(left) = until.checked_duration_since(Instant::now()) {
+    loop {
         if shared.quitting.load(Ordering::SeqCst) {
-            return false;
+            return Slept::Quit;
         }
-        // `/reconnect`: the wait is over.
         if shared.reconnect_now.swap(false, Ordering::SeqCst) {
-            return true;
+            return Slept::Asked;
         }
-        std::thread::sleep(left.min(Duration::from_millis(100)));
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            return Slept::Waited;
+        };
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
-    !shared.quitting.load(Ordering::SeqCst)
 }
 
 #[cfg(test)]
@@ -529,11 +599,40 @@ mod tests {
         assert!(final_refusal(699) && final_refusal(999), "other unknown codes");
     }
 
-    /// After `/reconnect` dialled at once (no wait), failures wait again, and doubling.
+    /// Only a refusal of the login itself needs a new run; a ban may be lifted meanwhile.
     #[test]
-    fn the_waits_after_a_reconnect_at_once_grow_again() {
-        assert_eq!(longer(Duration::ZERO), FIRST_BACKOFF);
-        assert_eq!(longer(FIRST_BACKOFF), FIRST_BACKOFF * 2);
-        assert_eq!(longer(MAX_BACKOFF), MAX_BACKOFF);
+    fn a_reconnect_is_offered_where_it_can_help() {
+        assert_eq!(Stopped::of(ErrorCode::BannedFromServer as u16), Stopped::ForNow);
+        for code in [
+            ErrorCode::AuthRequired,
+            ErrorCode::BadCredentials,
+            ErrorCode::ForeignId,
+        ] {
+            assert_eq!(Stopped::of(code as u16), Stopped::ForThisRun, "{code:?}");
+        }
+        assert!(Stopped::ForNow.needs_restart().is_none());
+        assert!(Stopped::ForThisRun.next().contains("start scalar-cli again"));
+    }
+
+    /// `/reconnect` ends a wait at once, and is used up by it.
+    #[test]
+    fn a_reconnect_cuts_the_wait_short() {
+        let shared = Shared::new(
+            "me@l".into(),
+            "l".into(),
+            super::super::screen::Screen::new(),
+            false,
+            Duration::from_secs(1),
+        );
+        shared.reconnect_now.store(true, Ordering::SeqCst);
+        let start = Instant::now();
+        assert_eq!(sleep_unless_asked(&shared, Duration::from_secs(60)), Slept::Asked);
+        assert!(start.elapsed() < Duration::from_secs(30));
+        assert_eq!(
+            sleep_unless_asked(&shared, Duration::from_millis(10)),
+            Slept::Waited
+        );
+        shared.quitting.store(true, Ordering::SeqCst);
+        assert_eq!(sleep_unless_asked(&shared, Duration::from_secs(60)), Slept::Quit);
     }
 }

@@ -118,6 +118,8 @@ pub struct State {
     pub redial: Option<&'static str>,
     /// What was learnt of the users sent direct messages ([`super::presence::say_if_absent`]).
     pub absent: HashMap<String, super::presence::Absence>,
+    /// Why the network thread stopped reconnecting by itself, while it has.
+    pub stopped: Option<super::net::Stopped>,
 }
 
 impl State {

@@ -1,36 +1,30 @@
-//! A message's typed line leaves the screen once it is sent: its echo shows it again with its
-//! time, ref and sender, so the typed copy above it would show every line twice. IRC clients
-//! avoid that by keeping the input line apart from the chat; a line editor has to take it
-//! back.
+//! A message's typed line leaves the screen once the server took it: its echo shows it again
+//! with its time, ref and sender, so the typed copy above it would show every line twice. IRC
+//! clients avoid that by keeping the input line apart from the chat; a line editor has to take
+//! it back.
 //!
 //! Taking it back means moving the cursor up over the rows rustyline drew and erasing them, so
-//! it is done only when those rows are certainly the last ones on the screen: the printer was
-//! held from the moment Enter was pressed ([`Screen::hold`](super::screen::Screen::hold), from
-//! the validator, while rustyline still owns the terminal) and had nothing in flight then. Any
-//! doubt (a message printed as Enter was pressed, a control character whose width rustyline
-//! and the terminal may count differently, no terminal size) leaves the line where it is.
+//! it is done only when those rows are the last ones drawn: the printer is held from the
+//! moment Enter is pressed ([`Screen::hold`](super::screen::Screen::hold), from the validator,
+//! while rustyline still owns the terminal) until the server has answered, and nothing was in
+//! flight as the hold began. A message not sent (refused by the server or the client, offline,
+//! no answer in time) stays, with the error under it. Any doubt (a message printed as Enter
+//! was pressed, a control character whose width rustyline and the terminal may count
+//! differently, no terminal size) leaves the line where it is; at worst (keys typed ahead
+//! while the message is on its way, which the terminal echoes) too little is erased, never a
+//! line of the chat, since nothing else is printed meanwhile.
 
 use super::command::{self, Command};
-use super::shared::Shared;
 use rustyline::GraphemeClusterMode;
 use std::io::Write;
 use unicode_segmentation::UnicodeSegmentation;
 
-/// Whether `line` is a message that will be echoed: one the server is expected to take, so
-/// that what replaces it on the screen is its echo (a refusal is printed after nothing,
-/// and ↑ recalls the line).
-pub fn is_message(shared: &Shared, line: &str) -> bool {
-    let st = shared.state();
-    if !st.connected {
-        // Offline, the line is refused by the client itself: it stays above the error.
-        return false;
-    }
-    match command::parse(line) {
-        Ok(Command::Say(_) | Command::Me(_)) => st.current.is_some(),
-        Ok(Command::Msg(_, text)) => !text.is_empty(),
-        Ok(Command::Reply(r, _)) => st.resolve_ref(r).is_ok(),
-        _ => false,
-    }
+/// Whether `line` is a message, which the server echoes if it takes it.
+pub fn is_message(line: &str) -> bool {
+    matches!(
+        command::parse(line),
+        Ok(Command::Say(_) | Command::Me(_) | Command::Msg(..) | Command::Reply(..))
+    )
 }
 
 /// The rows from the prompt's to the cursor's after rustyline accepted `line` behind
