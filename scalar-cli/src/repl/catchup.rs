@@ -418,6 +418,14 @@ impl Restored {
             .flatten()
             .flat_map(|c| c.events.iter().map(|e| e.id))
             .collect();
+        // The message of the day greets the session (it comes right after the Ident reply):
+        // before what was missed, as an IRC server's MOTD comes first (found by QA: it came
+        // after the inbox's catch-up).
+        let (greeting, held): (Vec<Received>, Vec<Received>) =
+            self.held.into_iter().partition(|e| e.topic.starts_with("!motd@"));
+        for e in &greeting {
+            shared.show_event(e, Shown::Live);
+        }
         let mut nothing = Vec::new();
         let mut no_history = Vec::new();
         // Where the earliest of those gaps starts (an older one that was never filled).
@@ -483,7 +491,7 @@ impl Restored {
             ));
         }
         presence::show_restored(shared, &self.watched);
-        for e in self.held.iter().filter(|e| !replayed.contains(&e.id)) {
+        for e in held.iter().filter(|e| !replayed.contains(&e.id)) {
             shared.show_event(e, Shown::Live);
         }
     }
