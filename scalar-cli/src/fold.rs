@@ -24,6 +24,11 @@ const MIN_COLUMNS: usize = 20;
 
 /// The columns of the terminal on standard output; `None` if it is not one.
 pub fn columns() -> Option<usize> {
+    size().map(|(columns, _)| columns)
+}
+
+/// The columns and rows of the terminal on standard output; `None` if it is not one.
+pub fn size() -> Option<(usize, usize)> {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -32,7 +37,7 @@ pub fn columns() -> Option<usize> {
     };
     // SAFETY: TIOCGWINSZ fills the winsize passed, and only that.
     let got = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    (got == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+    (got == 0 && ws.ws_col > 0).then_some((usize::from(ws.ws_col), usize::from(ws.ws_row)))
 }
 
 /// How the terminal counts East Asian ambiguous characters.

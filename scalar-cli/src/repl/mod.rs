@@ -150,6 +150,7 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
         .build();
     // How rustyline counts a character's columns: how the typed line is taken back (typed.rs).
     let mode = config.grapheme_cluster_mode();
+    let ambiguous = crate::fold::Ambiguous::of_locale();
     let mut rl: Editor<complete::ChatHelper, DefaultHistory> = Editor::with_config(config).ok()?;
     rl.set_helper(Some(complete::ChatHelper::new(shared.clone())));
     // ENOTTY when either end is not a terminal: the caller's plain fallback handles that.
@@ -172,7 +173,10 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
         // so that nothing is printed below it meanwhile.
         let take_back = match &read {
             Ok(line) if shared.screen.still() && typed::is_message(line) => {
-                crate::fold::columns().and_then(|c| typed::rows(&prompt, line, c, mode))
+                // Not a line taller than the screen: part of it has scrolled out of reach.
+                crate::fold::size().and_then(|(c, height)| {
+                    typed::rows(&prompt, line, c, mode, ambiguous).filter(|&r| r < height)
+                })
             }
             _ => None,
         };

@@ -401,8 +401,9 @@ fn reconnect(
         if wait {
             match sleep_unless_asked(shared, jitter(*delay)) {
                 Slept::Quit => return None,
-                // `/reconnect` cut the wait short: the server is back, so are short waits.
-                Slept::Asked => *delay = FIRST_BACKOFF,
+                // `/reconnect` cut the wait short: the server is back, so are short waits,
+                // and the first failures are said again (found by QA: they were silent).
+                Slept::Asked => (*delay, attempt) = (FIRST_BACKOFF, 0),
                 Slept::Waited => {}
             }
         }

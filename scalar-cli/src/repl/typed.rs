@@ -15,9 +15,11 @@
 //! line of the chat, since nothing else is printed meanwhile.
 
 use super::command::{self, Command};
+use crate::fold::Ambiguous;
 use rustyline::GraphemeClusterMode;
 use std::io::Write;
 use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthChar;
 
 /// Whether `line` is a message, which the server echoes if it takes it.
 pub fn is_message(line: &str) -> bool {
@@ -27,16 +29,48 @@ pub fn is_message(line: &str) -> bool {
     )
 }
 
+/// Whether every terminal draws `g` as wide as rustyline counts it: one character, or one
+/// followed by marks that draw nothing of their own (é as e and U+0301). Not an emoji
+/// sequence: terminals join some of them and not others (found by QA: tmux drew a line of 👩‍💻
+/// on fewer rows than rustyline counted, and a chat line above it was erased), nor a
+/// character whose width depends on the locale's terminal (East Asian ambiguous, where those
+/// are wide).
+fn drawn_as_counted(g: &str, ambiguous: Ambiguous) -> bool {
+    let mut chars = g.chars();
+    let Some(first) = chars.next() else {
+        return true;
+    };
+    let steady = |c: char| ambiguous == Ambiguous::Narrow || c.width() == c.width_cjk();
+    // A flag's letters, alone or paired.
+    !('\u{1f1e6}'..='\u{1f1ff}').contains(&first)
+        && steady(first)
+        && chars.all(|c| {
+            c.width() == Some(0)
+                && steady(c)
+                // Joiners, variation selectors and tags make sequences; skin tones are wide.
+                && !matches!(c, '\u{200d}' | '\u{fe00}'..='\u{fe0f}' | '\u{e0000}'..='\u{e0fff}')
+        })
+}
+
 /// The rows from the prompt's to the cursor's after rustyline accepted `line` behind
 /// `prompt` on a terminal `columns` wide: counted as rustyline counts them (its
 /// `calculate_position`), which is how it moved the cursor. `None` where that could differ
-/// from the terminal: control characters, no columns.
-pub fn rows(prompt: &str, line: &str, columns: usize, mode: GraphemeClusterMode) -> Option<usize> {
+/// from the terminal: control characters, graphemes not [`drawn_as_counted`], no columns.
+pub fn rows(
+    prompt: &str,
+    line: &str,
+    columns: usize,
+    mode: GraphemeClusterMode,
+    ambiguous: Ambiguous,
+) -> Option<usize> {
     if columns == 0 || prompt.chars().chain(line.chars()).any(char::is_control) {
         return None;
     }
     let (mut row, mut col) = (0usize, 0usize);
     for g in prompt.graphemes(true).chain(line.graphemes(true)) {
+        if !drawn_as_counted(g, ambiguous) {
+            return None;
+        }
         let w = usize::from(mode.width(g));
         col += w;
         // A wide character that does not fit moves whole to the next row.
@@ -67,7 +101,7 @@ mod tests {
 
     #[test]
     fn counts_rows_as_rustyline_wraps() {
-        let r = |p: &str, l: &str, c| rows(p, l, c, MODE);
+        let r = |p: &str, l: &str, c| rows(p, l, c, MODE, Ambiguous::Narrow);
         assert_eq!(r("#a> ", "hi", 80), Some(1));
         // Ten columns: the prompt and eight letters fill the row; one more wraps.
         assert_eq!(
@@ -88,5 +122,16 @@ mod tests {
         assert_eq!(r("#a> ", "a\tb", 80), None);
         assert_eq!(r("#a> ", "a\u{1b}[2Jb", 80), None);
         assert_eq!(r("#a> ", "hi", 0), None);
+        // As terminals draw them alike: a mark on its letter, an emoji alone, CJK.
+        assert_eq!(r("#a> ", "cafe\u{301}", 80), Some(1));
+        assert_eq!(r("#a> ", "ok 😀 日本", 80), Some(1));
+        // Not so (found by QA in tmux): sequences, skin tones, flags, variation selectors.
+        for seq in ["👩\u{200d}💻", "👍🏽", "🇫🇷", "❤\u{fe0f}"] {
+            assert_eq!(r("#a> ", &format!("ok {seq}"), 80), None, "{seq}");
+        }
+        // East Asian ambiguous characters where the terminal may draw them wide.
+        assert_eq!(rows("#a> ", "§ ok", 80, MODE, Ambiguous::Narrow), Some(1));
+        assert_eq!(rows("#a> ", "§ ok", 80, MODE, Ambiguous::Wide), None);
+        assert_eq!(rows("#a> ", "日本 ok", 80, MODE, Ambiguous::Wide), Some(1));
     }
 }
