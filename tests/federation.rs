@@ -208,3 +208,29 @@ fn a_crowd_of_logins_from_one_domain_does_not_cost_its_home_a_connection_each() 
             .unwrap_or_else(|e| panic!("session {i}: {e}"));
     }
 }
+
+/// Carbons for a user of another domain (found untested in a review): its connections on
+/// the server it visits, admitted by one token, share its conversations as a local user's do.
+#[test]
+fn a_visitors_other_connection_gets_copies_of_what_it_sends() {
+    let p = pair(&[], &["--trust-domain", "foo.test"]);
+    let t = token(&p.home, "bar.test");
+    let mut phone = at_bar(&p, &t).expect("admitted");
+    let mut laptop = Client::connect_raw(p.away.addr, WAIT).unwrap();
+    laptop.carbons = true;
+    laptop
+        .identify_with_token("alice@foo.test", &t, WAIT)
+        .expect("admitted");
+    assert!(laptop.carbons, "granted");
+    let mut bob = Client::connect(p.away.addr, "bob", WAIT).unwrap();
+    say(&mut phone, 3, "bob@bar.test", "psst");
+    assert_eq!(
+        next(&mut phone),
+        "Event bob@bar.test alice@foo.test psst seq=Some(3)"
+    );
+    assert_eq!(next(&mut bob), "Event bob@bar.test alice@foo.test psst seq=None");
+    assert_eq!(
+        next(&mut laptop),
+        "Event bob@bar.test alice@foo.test psst seq=None"
+    );
+}
