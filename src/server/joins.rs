@@ -16,6 +16,15 @@ pub const MEMBER_CTYPE: &str = "text/x-scalar-member";
 /// one per member (250 rejoining send about 31,000).
 pub const MAX_TOLD: usize = 250;
 
+/// What a member did by a Sub or an Unsub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Did {
+    /// Its first connection in the channel subscribed.
+    Joined,
+    /// Its last one unsubscribed.
+    Left,
+}
+
 /// A member whose last connection in a channel closed, to be told once there is an outbox.
 pub(super) struct Quit {
     channel: Rc<str>,
@@ -64,24 +73,30 @@ impl Server {
         Some(Quit::new(channel, user, why))
     }
 
-    /// Tells `channel`'s subscribers that asked that `user` `did` it (`joined`, `left`), after
-    /// the quits not told yet, so that they come in the order they happened.
-    pub(super) fn tell_members(&mut self, channel: &str, user: &str, did: &str, out: &mut impl Outbox) {
+    /// Tells `channel`'s subscribers that asked that `user` `did` it, after the quits not
+    /// told yet, so that they come in the order they happened.
+    pub(super) fn tell_members(&mut self, channel: &str, user: &str, did: Did, out: &mut impl Outbox) {
         self.tell_quits(out);
-        self.tell(channel, user, did, out);
+        let (text, gone) = match did {
+            Did::Joined => ("joined", false),
+            Did::Left => ("left", true),
+        };
+        self.tell(channel, user, text, gone, out);
     }
 
     /// Tells the quits waiting since their connections closed.
     pub(super) fn tell_quits(&mut self, out: &mut impl Outbox) {
         for q in std::mem::take(&mut self.quits) {
-            self.tell(&q.channel, &q.user, &q.said, out);
+            self.tell(&q.channel, &q.user, &q.said, true, out);
         }
     }
 
-    fn tell(&mut self, channel: &str, user: &str, did: &str, out: &mut impl Outbox) {
+    /// Tells `text` of `user` to `channel`'s subscribers that asked; `gone` if `user` is no
+    /// longer among them.
+    fn tell(&mut self, channel: &str, user: &str, text: &str, gone: bool, out: &mut impl Outbox) {
         let subscribers = self.channels.subscribers(channel);
         // The bound counts the one who joins or leaves: one who left is gone from the list.
-        let counted = subscribers.len() + usize::from(did != "joined");
+        let counted = subscribers.len() + usize::from(gone);
         if subscribers.is_empty() || counted > MAX_TOLD {
             return;
         }
@@ -104,7 +119,7 @@ impl Server {
         let event = Unstored {
             from,
             topic,
-            text: did,
+            text,
             ctype: Some(MEMBER_CTYPE),
         };
         self.send_unstored(event, &to, None, self.now_ms, out);

@@ -68,7 +68,7 @@ impl Server {
             let floor = self.floors.take(&key);
             self.channels.subscribe(&key, conn, floor);
             if let Some(user) = joined {
-                self.tell_members(name, &user, "joined", out);
+                self.tell_members(name, &user, super::joins::Did::Joined, out);
             }
         }
         self.meta(conn, m.seq, m.topic, out);
@@ -92,7 +92,7 @@ impl Server {
             if self.remove_from(conn, name)
                 && let Some(user) = user
             {
-                self.tell_members(name, &user, "left", out);
+                self.tell_members(name, &user, super::joins::Did::Left, out);
             }
         } else if s.watching.iter().any(|w| &**w == name) {
             self.unwatch(conn, name);
