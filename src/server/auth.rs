@@ -766,8 +766,30 @@ impl Server {
                 ErrorCode::AuthRequired,
                 format!("{user} is reserved: log in"),
             )),
+            // As a nick in use on IRC: without a password nothing tells its holder from a
+            // stranger, who would read its direct messages as they come (found by QA). Its
+            // holder's own machine may share it (a script's one-shot `send` beside a chat).
+            Policy::Open if self.in_use_elsewhere(&user, addr) => Err(refuse(
+                ErrorCode::NameTaken,
+                format!(
+                    "{user} is in use from another address: choose another name, or register \
+                     it to use it from anywhere"
+                ),
+            )),
             Policy::Open => Ok((user.into(), false)),
         }
+    }
+
+    /// Whether a connection from another host than `addr` (another IPv4 address, another
+    /// IPv6 /64) uses `user`.
+    fn in_use_elsewhere(&self, user: &str, addr: IpAddr) -> bool {
+        let host = super::limit_key(addr);
+        self.users.get(user).is_some_and(|a| {
+            a.conns
+                .iter()
+                .filter_map(|&c| self.session(c))
+                .any(|s| super::limit_key(s.addr()) != host)
+        })
     }
 
     /// A fresh guest ID for a client from `addr` ([`super::guest`]): not an account, and not

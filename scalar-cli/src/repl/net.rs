@@ -505,6 +505,9 @@ fn final_refusal(code: u16) -> bool {
                 | SlowConsumer
                 | ShuttingDown
                 | ConnectingTooFast
+                // A name without an account in use from another host: free once its holder
+                // (maybe this client's own dropped connection, not timed out yet) is gone.
+                | NameTaken
                 | Flooding
                 | AuthThrottled
                 | HomeUnreachable
@@ -587,6 +590,7 @@ mod tests {
             (ErrorCode::StoreUnavailable, false),
             (ErrorCode::TooManyConnections, false),
             (ErrorCode::ConnectingTooFast, false),
+            (ErrorCode::NameTaken, false),
             (ErrorCode::ShuttingDown, false),
             (ErrorCode::HomeUnreachable, false),
         ] {

@@ -134,6 +134,40 @@ fn open_policy_admits_unregistered_names_and_guards_registered_ones() {
     );
 }
 
+/// Found by QA: under `open`, a stranger could take a name in use and read its direct
+/// messages as they came. A name in use is refused from another host, as a nick on IRC; the
+/// holder's own host (a script beside the chat) may share it, and once the holder is gone
+/// anyone may take it.
+#[test]
+fn an_unregistered_name_in_use_is_refused_from_another_host() {
+    let mut r = rig(Policy::Open, false);
+    let home: std::net::IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+    r.open(0, home);
+    r.ident_reply(0, "bob@example.com");
+    r.open(1, Ipv4Addr::new(198, 51, 100, 7).into());
+    assert_eq!(
+        r.ident(1, "bob", false, false),
+        ["Error 604 name_taken seq=Some(1)"]
+    );
+    r.open(2, home);
+    assert_eq!(r.ident_reply(2, "bob@example.com").0, "bob@example.com");
+    // IPv6: one host is a /64.
+    r.open(3, "2001:db8::1".parse().unwrap());
+    r.ident_reply(3, "carol@example.com");
+    r.open(4, "2001:db8::2".parse().unwrap());
+    assert_eq!(r.ident_reply(4, "carol@example.com").0, "carol@example.com");
+    r.open(5, "2001:db8:0:1::1".parse().unwrap());
+    assert_eq!(
+        r.ident(5, "carol", false, false),
+        ["Error 604 name_taken seq=Some(1)"]
+    );
+    // Free again once its holders are gone.
+    r.server.disconnect(0);
+    r.server.disconnect(2);
+    r.open(6, Ipv4Addr::new(198, 51, 100, 7).into());
+    assert_eq!(r.ident_reply(6, "bob@example.com").0, "bob@example.com");
+}
+
 #[test]
 fn guests_policy_names_everyone_without_a_password() {
     let mut r = rig(Policy::Guests, false);
