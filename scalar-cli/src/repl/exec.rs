@@ -247,6 +247,10 @@ fn publish(
 ) -> Result<(), String> {
     input::check_len(text).map_err(|e| format!("not sent: the message is {}", e.describe()))?;
     let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
+    let absent = match name.kind() {
+        Kind::User => super::presence::absent_line(shared, topic),
+        _ => None,
+    };
     let result = shared.request(Want::Reply, |seq| {
         Msg::Message(Message {
             seq,
@@ -258,11 +262,12 @@ fn publish(
     });
     let short = || names::short(topic, &shared.state().domain).to_string();
     match result {
-        Ok(_) if name.kind() == Kind::User => {
-            super::presence::say_if_absent(shared, topic);
+        Ok(_) => {
+            if let Some(line) = absent {
+                shared.screen.info(line);
+            }
             Ok(())
         }
-        Ok(_) => Ok(()),
         Err(e @ ReqError::Lost) => Err(format!("{e}: the message may not have been delivered")),
         // The server may yet take it (a stalled server, a long queue): "not sent" would make
         // the user type it again, and the echo that comes later is shown as usual.

@@ -98,12 +98,14 @@ fn presence_now(shared: &Shared, user: &str) -> Option<(Option<Presence>, Option
     Some((m.presence, m.reason.map(str::to_string)))
 }
 
-/// After a direct message to `user`, whom this client does not watch: says so if `user` is
-/// offline (the server took the message, so it keeps it for them: PROTOCOL.md §4, Message) or
-/// away (with its note), as IRC servers answer a PRIVMSG to an away user ([`presence_now`]);
-/// asked at most every [`ASK_AGAIN`], and said again only when it changed or [`SAY_AGAIN`] passed,
-/// so a conversation is neither a request nor a note a line.
-pub fn say_if_absent(shared: &Shared, user: &str) {
+/// Before a direct message to `user`, whom this client does not watch: the line to say once
+/// the server took it, if `user` is offline (then the server keeps it for them: PROTOCOL.md
+/// §4, Message) or away (with its note), as IRC servers answer a PRIVMSG to an away user
+/// ([`presence_now`]). Asked before the message, not after: one who reads it and leaves at
+/// once is not offline when it is sent (found by QA: a script's `listen --count 1` was said
+/// to have messages waiting). Asked at most every [`ASK_AGAIN`], and said again only when it
+/// changed or [`SAY_AGAIN`] passed, so a conversation is neither a request nor a note a line.
+pub fn absent_line(shared: &Shared, user: &str) -> Option<String> {
     let (domain, skip) = {
         let st = shared.state();
         let local = user.rsplit_once('@').is_some_and(|(_, d)| d == st.domain);
@@ -113,11 +115,9 @@ pub fn say_if_absent(shared: &Shared, user: &str) {
         (st.domain.clone(), !local || watched || asked)
     };
     if skip {
-        return;
+        return None;
     }
-    let Some(presence) = presence_now(shared, user) else {
-        return;
-    };
+    let presence = presence_now(shared, user)?;
     let short = names::short(user, &domain).to_string();
     let line = match &presence {
         (Some(Presence::Offline), _) => Some(format!(
@@ -150,12 +150,10 @@ pub fn say_if_absent(shared: &Shared, user: &str) {
         },
     );
     drop(st);
-    if let (Some(line), false) = (line, repeat) {
-        shared.screen.info(crate::render::clean_line(&line));
-    }
+    line.filter(|_| !repeat).map(|l| crate::render::clean_line(&l))
 }
 
-/// What [`say_if_absent`] last learnt of a user.
+/// What [`absent_line`] last learnt of a user.
 #[derive(Debug, Clone)]
 pub struct Absence {
     /// The presence the Meta said, and the away note.

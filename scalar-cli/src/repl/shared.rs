@@ -116,7 +116,7 @@ pub struct State {
     /// Why this client closed the connection itself, to connect again (said instead of
     /// "connection lost").
     pub redial: Option<&'static str>,
-    /// What was learnt of the users sent direct messages ([`super::presence::say_if_absent`]).
+    /// What was learnt of the users sent direct messages ([`super::presence::absent_line`]).
     pub absent: HashMap<String, super::presence::Absence>,
     /// Why the network thread stopped reconnecting by itself, while it has.
     pub stopped: Option<super::net::Stopped>,
