@@ -106,6 +106,8 @@ fn a_kick_reads_as_a_sentence_and_the_kicked_can_join_again() {
     let (mut alice, _h1) = join(&server, "alice", "#k");
     let (mut bob, _h2) = join(&server, "bob", "#k");
     let (mut carol, _h3) = join(&server, "carol", "#k");
+    bob.command("/join #other", "joined #other");
+    bob.command("/switch k", "now talking in #k");
 
     alice.command("/kick bob flooding", "-!- you kicked bob (flooding)");
     carol.wait_for("-!- alice kicked bob (flooding)", STEP);
@@ -116,8 +118,9 @@ fn a_kick_reads_as_a_sentence_and_the_kicked_can_join_again() {
          (/join #k to go back)",
         STEP,
     );
-    // No longer current: a line has nowhere to go, and the next prompt says so (the one on
-    // screen while the kick arrived stays as it was drawn).
+    // No longer current, and no other channel is (found by QA: lines and operator commands
+    // typed for #k went to another one): a line has nowhere to go, and the next prompt says
+    // so (the one on screen while the kick arrived stays as it was drawn).
     let mark = bob.command("anyone?", "error: no current topic");
     bob.wait_for_from(mark, "scalar> ", STEP);
     bob.command("/join #k", "joined #k (3 connected)");
