@@ -239,6 +239,13 @@ impl Dial {
 /// about malformed lines.
 pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError> {
     let (mut conn, server, first_use) = reach(dial, note)?;
+    // Pinned as soon as the handshake is done (reach), before any password is asked for, as
+    // ssh shows a host key first (found by QA: the password prompt came before the pin's
+    // line); and whatever the login comes to: a mistyped first password must not leave the
+    // next connection a first use again, open to whoever answers it.
+    if first_use && let Some(pin) = conn.peer_fingerprint() {
+        pin_first_use(&server, pin, note)?;
+    }
     let login = |register: bool| -> Result<Login, CliError> {
         Ok(Login {
             password: dial.password.get(id, dial.prompt)?,
@@ -251,14 +258,7 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
     } else {
         None
     };
-    let identified = identify(dial, &mut conn, id, first.as_ref(), &login, note);
-    // Pinned once the handshake is done, whatever the login came to (as ssh records a host
-    // key before authenticating): a mistyped first password must not leave the next
-    // connection a first use again, open to whoever answers it.
-    if first_use && let Some(pin) = conn.peer_fingerprint() {
-        pin_first_use(&server, pin, note)?;
-    }
-    identified?;
+    identify(dial, &mut conn, id, first.as_ref(), &login, note)?;
     if conn.guest {
         note(&format!("this server admits you as a guest: {}", conn.user));
     }

@@ -360,6 +360,27 @@ fn an_untrusted_certificate_fails_clearly() {
     drop(silent);
 }
 
+/// Found by QA: with `--tofu`, the password was asked for before the pin was shown; ssh
+/// shows a host key first, so that one can stop before typing a password to a stranger.
+#[test]
+fn a_first_use_shows_the_pin_before_asking_for_a_password() {
+    let dir = TempDir::new();
+    add_accounts(&dir, &["alice"]);
+    let server = history_server(0, &dir);
+    let home = TempDir::new();
+    let cert = self_signed();
+    let proxy = TlsProxy::start(&cert, server.addr().parse().unwrap());
+    let mut p = common::pty::Pty::spawn(cli_tls(&server, &home, &proxy, &["--tofu", "--id", "alice"]));
+    let asked = p.wait_for("password for alice", STEP);
+    let text = p.text();
+    let pinned = text.find(&cert.fingerprint().to_string());
+    assert!(pinned.is_some_and(|i| i < asked), "{text}");
+    p.type_keys(&format!("{PASSWORD}\r"));
+    p.wait_for("as alice@localhost", STEP);
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 #[test]
 fn a_first_use_whose_login_is_refused_still_pins() {
     let server = Server::start();
