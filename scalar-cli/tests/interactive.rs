@@ -408,6 +408,8 @@ fn the_chat_joins_the_channels_given_at_start() {
     for joined in ["joined #a", "joined #b", "joined #c", "#c> "] {
         p.wait_for(joined, STEP);
     }
+    // Nothing left to start with (found by QA: the greeting said to /join).
+    assert!(!p.text().contains("/join #channel to start"), "{}", p.text());
     let mut bob = server.client("bob");
     subscribe(&mut bob, "#c@localhost");
     p.type_keys("now\r");

@@ -71,8 +71,13 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     // A password given to another domain's server logs in with its token: not an account here.
     let local = conn.user.rsplit_once('@').is_some_and(|(_, d)| d == conn.domain);
     shared.state().logged_in = dial.password.wanted() && !conn.guest && local;
+    // With --join, the channels joined next are the start (found by QA: it said to /join).
+    let start = match args.join.is_empty() {
+        true => "/join #channel to start, ",
+        false => "",
+    };
     screen.info(format!(
-        "connected to {}{} as {}; /join #channel to start, /help for commands, /quit to leave",
+        "connected to {}{} as {}; {start}/help for commands, /quit to leave",
         args.server,
         if conn.is_tls() { " over TLS" } else { "" },
         conn.user

@@ -245,7 +245,11 @@ impl State {
             .filter(|s| s.id.to_string().starts_with(&p));
         match (hits.next(), hits.next()) {
             (Some(s), None) => Ok(s.clone()),
-            (None, _) => Err(format!("no recent message has ref {p}")),
+            // Found by QA: a ref from an earlier run gave no way on.
+            (None, _) => Err(format!(
+                "no recent message has ref {p} (refs are of the last {RECENT} messages shown \
+                 in this run: /history shows older ones again)"
+            )),
             (Some(_), Some(_)) => Err(format!("ref {p} matches several messages; give more digits")),
         }
     }
@@ -758,7 +762,8 @@ mod tests {
         assert_eq!(st.resolve_ref("ABAB").unwrap().from, "bob@l");
         assert!(st.resolve_ref("abc").is_err());
         assert!(st.resolve_ref("zzzz").is_err());
-        assert!(st.resolve_ref("ffff").unwrap_err().contains("no recent"));
+        let e = st.resolve_ref("ffff").unwrap_err();
+        assert!(e.contains("no recent") && e.contains("/history"), "{e}");
         assert_eq!(st.senders, ["bob@l"]);
         assert!(st.last.is_empty(), "remembering is not advancing");
         st.advance(&ev(0xac, "#a@l", "me@l"));
