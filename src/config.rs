@@ -665,7 +665,13 @@ impl Config {
                     if !knows(&key) {
                         return Err(ConfigError::Unknown(key));
                     }
-                    return Err(bad(&key, format!("unexpected {}", other.type_str())));
+                    // The flag's name given a list (found by QA: `admin = ["zoe"]`).
+                    let plural = format!("{key}s");
+                    let hint = match LIST_KEYS.contains(&plural.as_str()) {
+                        true => format!(": a list goes in {plural} = [...]"),
+                        false => ": this key takes one value, as its flag does (see --help)".into(),
+                    };
+                    return Err(bad(&key, format!("unexpected {}{hint}", other.type_str())));
                 }
             }
         }
@@ -1237,7 +1243,8 @@ mod tests {
             assert_eq!(e, "unknown option lissen (see --help)", "{wrong}");
         }
         for (wrong, what) in [
-            ("max-subs = [1]", "unexpected array"),
+            ("max-subs = [1]", "unexpected array: this key takes one value"),
+            ("admin = [\"zoe\"]", "unexpected array: a list goes in admins = [...]"),
             ("servers = [\"x\"]", "unexpected array"),
             ("retention = [\"x\"]", "unexpected array"),
             ("admins = { a = 1 }", "unexpected table"),
