@@ -1244,7 +1244,10 @@ mod tests {
         }
         for (wrong, what) in [
             ("max-subs = [1]", "unexpected array: this key takes one value"),
-            ("admin = [\"zoe\"]", "unexpected array: a list goes in admins = [...]"),
+            (
+                "admin = [\"zoe\"]",
+                "unexpected array: a list goes in admins = [...]",
+            ),
             ("servers = [\"x\"]", "unexpected array"),
             ("retention = [\"x\"]", "unexpected array"),
             ("admins = { a = 1 }", "unexpected table"),

@@ -3,6 +3,10 @@
 //! account reads its inbox from there, so the direct messages that came while it was away
 //! (a server keeps them for accounts: PROTOCOL.md §4, Message) are shown on start.
 //!
+//! Likewise where each user left each channel, `USER|CHANNEL LEFT_AT ID TIME` in
+//! `channel-marks` ([`Book::Channels`]): the next `/join` of the channel shows what was said
+//! there since.
+//!
 //! [`Marks`] is the file's content, pure and unit-tested; [`load`] and [`save`] do the IO. The
 //! file is this client's own bookkeeping: a line it cannot read is dropped (the cost is one
 //! start-up without a catch-up for that account), never a failure.
@@ -10,8 +14,35 @@
 use scalar::proto::MsgId;
 use std::path::Path;
 
-/// The most accounts remembered; the one that left longest ago goes first.
-const MAX_MARKS: usize = 64;
+/// Which marks: a file, and how many lines it keeps (the one that left longest ago goes first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Book {
+    /// Accounts' inboxes, by user ID.
+    Inbox,
+    /// Channels, by [`channel_key`].
+    Channels,
+}
+
+impl Book {
+    fn file(self) -> &'static str {
+        match self {
+            Book::Inbox => "inbox-marks",
+            Book::Channels => "channel-marks",
+        }
+    }
+
+    fn max(self) -> usize {
+        match self {
+            Book::Inbox => 64,
+            Book::Channels => 1024,
+        }
+    }
+}
+
+/// The key of where `user` left `channel`.
+pub fn channel_key(user: &str, channel: &str) -> String {
+    format!("{user}|{channel}")
+}
 
 /// Where one account left its inbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +80,13 @@ impl Marks {
         self.marks.iter().find(|(u, _)| u == user).map(|(_, m)| *m)
     }
 
-    /// Sets `user`'s mark, keeping at most [`MAX_MARKS`].
-    pub fn set(&mut self, user: &str, mark: Mark) {
+    /// Sets `user`'s mark, keeping at most `max`.
+    pub fn set(&mut self, user: &str, mark: Mark, max: usize) {
         self.marks.retain(|(u, _)| u != user);
         self.marks.push((user.to_string(), mark));
-        if self.marks.len() > MAX_MARKS {
+        if self.marks.len() > max {
             self.marks.sort_by_key(|(_, m)| std::cmp::Reverse(m.left_at));
-            self.marks.truncate(MAX_MARKS);
+            self.marks.truncate(max);
         }
     }
 
@@ -84,9 +115,10 @@ fn parse_line(line: &str) -> Option<(String, Mark)> {
     Some((user.to_string(), Mark { left_at, last }))
 }
 
-/// `$XDG_DATA_HOME/scalar-cli/inbox-marks` (see [`crate::paths::data_file`]).
-fn path() -> Result<std::path::PathBuf, String> {
-    crate::paths::data_file("inbox-marks")
+/// `$XDG_DATA_HOME/scalar-cli/inbox-marks` or `channel-marks` (see
+/// [`crate::paths::data_file`]).
+fn path(book: Book) -> Result<std::path::PathBuf, String> {
+    crate::paths::data_file(book.file())
 }
 
 /// The marks in the file at `path`, and what was wrong with it, if anything: a missing file
@@ -108,10 +140,10 @@ fn read(path: &Path) -> (Marks, Option<String>) {
     }
 }
 
-/// `user`'s mark, if this client left one; and what was wrong with the file, if it could not
-/// be read whole (then a mark may have been lost).
-pub fn load(user: &str) -> (Option<Mark>, Option<String>) {
-    match path() {
+/// `user`'s mark (a key of `book`), if this client left one; and what was wrong with the
+/// file, if it could not be read whole (then a mark may have been lost).
+pub fn load(book: Book, user: &str) -> (Option<Mark>, Option<String>) {
+    match path(book) {
         Ok(path) => {
             let (marks, wrong) = read(&path);
             (marks.get(user), wrong)
@@ -124,14 +156,21 @@ pub fn load(user: &str) -> (Option<Mark>, Option<String>) {
 /// written. The file is read, changed and written under a lock (`inbox-marks.lock`, flock(2)),
 /// so clients of other accounts on the machine, and this client's own threads, do not undo
 /// each other's marks.
-pub fn save(user: &str, mark: Mark) -> Result<(), String> {
-    save_at(&path()?, user, mark)
+pub fn save(book: Book, user: &str, mark: Mark) -> Result<(), String> {
+    save_all(book, &[(user.to_string(), mark)])
 }
 
-fn save_at(path: &Path, user: &str, mark: Mark) -> Result<(), String> {
+/// Records several marks of `book` at once, under one lock.
+pub fn save_all(book: Book, marks: &[(String, Mark)]) -> Result<(), String> {
+    save_at(&path(book)?, marks, book.max())
+}
+
+fn save_at(path: &Path, new: &[(String, Mark)], max: usize) -> Result<(), String> {
     let _lock = Lock::take(&path.with_extension("lock"))?;
     let (mut marks, _) = read(path);
-    marks.set(user, mark);
+    for (key, mark) in new {
+        marks.set(key, *mark, max);
+    }
     crate::paths::write_private(path, &marks.render())
 }
 
@@ -173,9 +212,10 @@ mod tests {
                 left_at: 5,
                 last: None,
             },
+            8,
         );
         let last = Some((MsgId([7; 32]), 4));
-        m.set("bob@l", Mark { left_at: 9, last });
+        m.set("bob@l", Mark { left_at: 9, last }, 8);
         let text = format!(
             "{}garbage\nbob@l x\ncarol@l 1 {} 2\n",
             m.render(),
@@ -202,7 +242,7 @@ mod tests {
                             left_at: i,
                             last: None,
                         };
-                        save_at(&path, &format!("u{t}@l"), mark).unwrap();
+                        save_at(&path, &[(format!("u{t}@l"), mark)], 64).unwrap();
                         assert!(read(&path).1.is_none(), "never half a file");
                     }
                 })
@@ -222,13 +262,15 @@ mod tests {
     #[test]
     fn a_new_mark_replaces_the_old_and_the_oldest_go_past_the_bound() {
         let mut m = Marks::default();
-        for i in 0..(MAX_MARKS as u64 + 3) {
+        let max = Book::Inbox.max();
+        for i in 0..(max as u64 + 3) {
             m.set(
                 &format!("u{i}@l"),
                 Mark {
                     left_at: 100 + i,
                     last: None,
                 },
+                max,
             );
         }
         m.set(
@@ -237,8 +279,9 @@ mod tests {
                 left_at: 1_000,
                 last: None,
             },
+            max,
         );
-        assert_eq!(m.marks.len(), MAX_MARKS);
+        assert_eq!(m.marks.len(), max);
         assert_eq!(m.get("u5@l").map(|k| k.left_at), Some(1_000));
         for gone in ["u0@l", "u1@l", "u2@l"] {
             assert_eq!(m.get(gone), None, "{gone}");

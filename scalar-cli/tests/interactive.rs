@@ -397,6 +397,52 @@ fn who_takes_a_channel_and_switch_a_conversation() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// Found by QA: back from lunch, an IRC user saw nothing of what was said in the channel
+/// (a line naming them among it). A channel joined again shows what was said since this
+/// user left it on this machine: by /quit, and by /part.
+#[test]
+fn a_channel_joined_again_shows_what_was_said_since_you_left() {
+    let dir = TempDir::new();
+    let server = history_server(0, &dir);
+    let home = TempDir::new();
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#c@localhost");
+    let mut p = chat(&server, &home, "alice");
+    p.command("/join #c", "joined #c");
+    publish(&mut bob, "#c@localhost", "seen before lunch");
+    p.wait_for("bob: seen before lunch", STEP);
+    p.type_keys("/quit lunch\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+
+    publish(&mut bob, "#c@localhost", "alice: movie at 8");
+    publish(&mut bob, "#c@localhost", "and popcorn");
+    let mut cmd = cli(&server, &home);
+    cmd.args(["--id", "alice", "--join", "#c"]);
+    let mut p = common::pty::Pty::spawn(cmd);
+    let mark = p.wait_for("2 messages missed in #c below; the gap is filled", STEP);
+    let mark = p.wait_for_from(mark, "bob: alice: movie at 8", STEP);
+    p.wait_for_from(mark, "bob: and popcorn", STEP);
+    assert!(p.text().contains("since you left at "), "{}", p.text());
+    assert!(!p.text().contains("seen before lunch"), "{}", p.text());
+
+    // A /part is a leaving too.
+    p.command("/part", "left #c");
+    publish(&mut bob, "#c@localhost", "while parted");
+    let mark = p.command("/join #c", "1 message missed in #c below");
+    p.wait_for_from(mark, "bob: while parted", STEP);
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+
+    // Nothing since: said so, once.
+    let mut cmd = cli(&server, &home);
+    cmd.args(["--id", "alice", "--join", "#c"]);
+    let mut p = common::pty::Pty::spawn(cmd);
+    p.wait_for("nothing missed in #c", STEP);
+    assert!(!p.text().contains("while parted"), "{}", p.text());
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// `--join`, as IRC clients' autojoin (found by QA: every start began in no channel).
 #[test]
 fn the_chat_joins_the_channels_given_at_start() {

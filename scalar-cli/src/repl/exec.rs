@@ -357,6 +357,7 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
              while logged in)"
         ));
     }
+    super::since::show(shared, name);
     anchor_at_join(shared, name);
     Ok(())
 }
@@ -416,6 +417,7 @@ fn part(shared: &Shared, topic: &str) -> Result<(), String> {
     shared
         .request(Want::Reply, |seq| Msg::Unsub(Sub { seq, topic: name }))
         .map_err(|e| format!("cannot leave {topic}: {e}"))?;
+    super::since::keep(shared, &[topic.to_string()]);
     let mut st = shared.state();
     st.left(topic);
     let msg = format!("left {}{}", names::short(topic, &st.domain), st.now_talking());

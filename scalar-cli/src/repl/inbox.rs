@@ -16,7 +16,7 @@ pub fn show_since_last_run(shared: &Shared, conn: &mut crate::conn::Conn) {
         }
         st.user.clone()
     };
-    let (mark, wrong) = crate::marks::load(&user);
+    let (mark, wrong) = crate::marks::load(crate::marks::Book::Inbox, &user);
     if let Some(why) = wrong {
         let me = crate::names::short(&user, &shared.state().domain).to_string();
         shared.screen.error(format!(

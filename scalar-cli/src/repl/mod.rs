@@ -20,6 +20,7 @@ mod screen;
 mod scroll;
 mod shared;
 mod signals;
+mod since;
 mod typed;
 
 use crate::args::Args;
@@ -121,6 +122,7 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
     };
     shared.quitting.store(true, Ordering::SeqCst);
     shared.keep_mark();
+    since::keep_all(shared);
     let bye = Msg::Bye(Bye {
         code: 0,
         reason: reason.as_deref(),

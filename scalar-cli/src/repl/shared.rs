@@ -588,7 +588,7 @@ impl Shared {
             };
             (st.user.clone(), mark)
         };
-        if let Err(why) = crate::marks::save(&user, mark) {
+        if let Err(why) = crate::marks::save(crate::marks::Book::Inbox, &user, mark) {
             let mut st = self.state();
             if !std::mem::replace(&mut st.mark_failed, true) {
                 drop(st);

@@ -76,6 +76,7 @@ fn keep_mark_within(shared: Option<Arc<Shared>>, wait: std::time::Duration) {
     let (done, finished) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("mark".into()).spawn(move || {
         shared.keep_mark();
+        super::since::keep_all(&shared);
         let _ = done.send(());
     });
     if spawned.is_ok() {
