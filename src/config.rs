@@ -667,9 +667,11 @@ impl Config {
                     }
                     // The flag's name given a list (found by QA: `admin = ["zoe"]`).
                     let plural = format!("{key}s");
-                    let hint = match LIST_KEYS.contains(&plural.as_str()) {
-                        true => format!(": a list goes in {plural} = [...]"),
-                        false => ": this key takes one value, as its flag does (see --help)".into(),
+                    let many = matches!(other, toml::Value::Array(_) | toml::Value::Table(_));
+                    let hint = match (many, LIST_KEYS.contains(&plural.as_str())) {
+                        (false, _) => String::new(),
+                        (true, true) => format!(": a list goes in {plural} = [...]"),
+                        (true, false) => ": this key takes one value, as its flag does (see --help)".into(),
                     };
                     return Err(bad(&key, format!("unexpected {}{hint}", other.type_str())));
                 }
@@ -1244,6 +1246,7 @@ mod tests {
         }
         for (wrong, what) in [
             ("max-subs = [1]", "unexpected array: this key takes one value"),
+            ("max-subs = 1.5", "unexpected float"),
             (
                 "admin = [\"zoe\"]",
                 "unexpected array: a list goes in admins = [...]",
@@ -1256,6 +1259,9 @@ mod tests {
             let e = c.apply_toml(wrong).unwrap_err().to_string();
             assert!(e.contains(what) && !e.contains("unknown"), "{wrong}: {e}");
         }
+        // One value of the wrong type is not told it is many (found in review).
+        let e = c.apply_toml("max-subs = 1.5").unwrap_err().to_string();
+        assert!(!e.contains("one value"), "{e}");
     }
 
     #[test]

@@ -350,6 +350,17 @@ pub(super) fn throttled(wait: Wait) -> String {
 /// Why an Ident or Auth is refused, and what to tell the client.
 type Refusal = (ErrorCode, String);
 
+/// `user`, a name without an account, is in use from another host (PROTOCOL.md §4, Ident).
+fn in_use(user: &str) -> Refusal {
+    refuse(
+        ErrorCode::NameTaken,
+        format!(
+            "{user} is in use from another machine: choose another name, or register it from \
+             there to use it from anywhere"
+        ),
+    )
+}
+
 fn refuse(code: ErrorCode, reason: impl Into<String>) -> Refusal {
     (code, reason.into())
 }
@@ -714,9 +725,9 @@ impl Server {
         let user = format!("{}@{}", m.user.local(), self.domain);
         let outcome = match m.auth {
             Some(mech) => self.challenge(conn, mech, user, m.register, now),
-            None => match self.session(conn).map(|s| s.addr()) {
-                Some(addr) => self
-                    .unauthenticated(user, m.user.local(), addr)
+            None => match self.session(conn).map(|s| s.peer) {
+                Some(peer) => self
+                    .unauthenticated(user, m.user.local(), peer)
                     .map(|(user, guest)| {
                         self.admit(conn, user, guest, m.seq, out);
                         None
@@ -738,14 +749,15 @@ impl Server {
         }
     }
 
-    /// The ID a client without a password (from `addr`) gets: the one asked for, or a
+    /// The ID a client without a password (from `peer`) gets: the one asked for, or a
     /// guest's (true).
     fn unauthenticated(
         &mut self,
         user: String,
         local: &str,
-        addr: IpAddr,
+        peer: IpAddr,
     ) -> Result<(Box<str>, bool), Refusal> {
+        let addr = super::limit_key(peer);
         let a = &self.accounts;
         if a.names.contains_key(user.as_str()) {
             return Err(refuse(
@@ -769,26 +781,25 @@ impl Server {
             // As a nick in use on IRC: without a password nothing tells its holder from a
             // stranger, who would read its direct messages as they come (found by QA). Its
             // holder's own machine may share it (a script's one-shot `send` beside a chat).
-            Policy::Open if self.in_use_elsewhere(&user, addr) => Err(refuse(
-                ErrorCode::NameTaken,
-                format!(
-                    "{user} is in use from another address: choose another name, or register \
-                     it to use it from anywhere"
-                ),
-            )),
+            Policy::Open if self.in_use_elsewhere(&user, peer) => Err(in_use(&user)),
             Policy::Open => Ok((user.into(), false)),
         }
     }
 
-    /// Whether a connection from another host than `addr` (another IPv4 address, another
-    /// IPv6 /64) uses `user`.
-    fn in_use_elsewhere(&self, user: &str, addr: IpAddr) -> bool {
-        let host = super::limit_key(addr);
+    /// Whether a connection from another host than `peer` uses `user`: another IPv4 address,
+    /// another IPv6 /64; every loopback address is one host (a chat on 127.0.0.1 and a
+    /// script on ::1 are one machine's, found in review).
+    fn in_use_elsewhere(&self, user: &str, peer: IpAddr) -> bool {
+        let host = |a: IpAddr| match super::limit_key(a) {
+            k if a.is_loopback() || k.is_loopback() => IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            k => k,
+        };
+        let here = host(peer);
         self.users.get(user).is_some_and(|a| {
             a.conns
                 .iter()
                 .filter_map(|&c| self.session(c))
-                .any(|s| super::limit_key(s.addr()) != host)
+                .any(|s| host(s.peer) != here)
         })
     }
 
@@ -851,7 +862,11 @@ impl Server {
         let Some(s) = self.session(conn) else {
             return Ok(None);
         };
-        let addr = s.addr();
+        let (addr, peer) = (s.addr(), s.peer);
+        // Registering would close its holder's sessions (found in review): only from its host.
+        if register && self.in_use_elsewhere(&user, peer) {
+            return Err(in_use(&user));
+        }
         let a = &mut self.accounts;
         if !a.available {
             return Err(if register {

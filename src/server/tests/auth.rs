@@ -161,6 +161,18 @@ fn an_unregistered_name_in_use_is_refused_from_another_host() {
         r.ident(5, "carol", false, false),
         ["Error 604 name_taken seq=Some(1)"]
     );
+    // Nor may a stranger register it, which would close its holder (found in review).
+    r.open(9, Ipv4Addr::new(198, 51, 100, 7).into());
+    r.server.set_secure(9);
+    assert_eq!(
+        r.ident(9, "bob", true, true),
+        ["Error 604 name_taken seq=Some(1)"]
+    );
+    // Every loopback address is one host.
+    r.open(7, Ipv4Addr::LOCALHOST.into());
+    r.ident_reply(7, "dave@example.com");
+    r.open(8, "::1".parse().unwrap());
+    assert_eq!(r.ident_reply(8, "dave@example.com").0, "dave@example.com");
     // Free again once its holders are gone.
     r.server.disconnect(0);
     r.server.disconnect(2);
