@@ -160,15 +160,21 @@ pub fn save(book: Book, user: &str, mark: Mark) -> Result<(), String> {
     save_all(book, &[(user.to_string(), mark)])
 }
 
-/// Records several marks of `book` at once, under one lock.
+/// Records several marks of `book` at once, under one lock. A channel's mark is not moved
+/// back: two clients of one user on this machine may leave it in either order (found in
+/// review: the one that saw less, leaving last, made the next join show read messages again).
 pub fn save_all(book: Book, marks: &[(String, Mark)]) -> Result<(), String> {
-    save_at(&path(book)?, marks, book.max())
+    save_at(&path(book)?, marks, book.max(), book == Book::Channels)
 }
 
-fn save_at(path: &Path, new: &[(String, Mark)], max: usize) -> Result<(), String> {
+fn save_at(path: &Path, new: &[(String, Mark)], max: usize, forward_only: bool) -> Result<(), String> {
     let _lock = Lock::take(&path.with_extension("lock"))?;
     let (mut marks, _) = read(path);
     for (key, mark) in new {
+        let time = |m: Option<Mark>| m.and_then(|m| m.last).map(|(_, t)| t);
+        if forward_only && time(marks.get(key)) > time(Some(*mark)) {
+            continue;
+        }
         marks.set(key, *mark, max);
     }
     crate::paths::write_private(path, &marks.render())
@@ -242,7 +248,7 @@ mod tests {
                             left_at: i,
                             last: None,
                         };
-                        save_at(&path, &[(format!("u{t}@l"), mark)], 64).unwrap();
+                        save_at(&path, &[(format!("u{t}@l"), mark)], 64, false).unwrap();
                         assert!(read(&path).1.is_none(), "never half a file");
                     }
                 })
@@ -256,6 +262,27 @@ mod tests {
         for t in 0..8 {
             assert_eq!(marks.get(&format!("u{t}@l")).map(|m| m.left_at), Some(24), "u{t}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A channel's mark only moves forward; an inbox's is as written.
+    #[test]
+    fn a_channel_mark_is_not_moved_back() {
+        let dir = std::env::temp_dir().join(format!("cmarks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("channel-marks");
+        let at = |t| Mark {
+            left_at: t,
+            last: Some((MsgId([t as u8; 32]), t)),
+        };
+        let key = channel_key("a@l", "#c@l");
+        save_at(&path, &[(key.clone(), at(9))], 8, true).unwrap();
+        save_at(&path, &[(key.clone(), at(5))], 8, true).unwrap();
+        assert_eq!(read(&path).0.get(&key), Some(at(9)));
+        save_at(&path, &[(key.clone(), at(12))], 8, true).unwrap();
+        assert_eq!(read(&path).0.get(&key), Some(at(12)));
+        save_at(&path, &[(key.clone(), at(5))], 8, false).unwrap();
+        assert_eq!(read(&path).0.get(&key), Some(at(5)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -185,12 +185,10 @@ fn restore_noting(
     let (me, domain, logged_in) = {
         let mut st = shared.state();
         for (topic, e) in &gone {
-            let was = st.current.clone();
-            st.left(topic);
-            // As after a /part or a kick: a line typed at the old prompt goes elsewhere now.
-            let talking = match st.current != was {
-                true => st.now_talking(),
-                false => String::new(),
+            // As after a kick: nothing is current (what is typed next was meant for it).
+            let talking = match st.left_unasked(topic) {
+                true => "; no channel is current now (/switch to one)",
+                false => "",
             };
             let short = crate::names::short(topic, &st.domain);
             refusals.push(format!("cannot rejoin {short}: {e}{talking}"));

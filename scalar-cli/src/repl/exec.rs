@@ -314,6 +314,7 @@ fn talk(shared: &Shared, to: &str) -> Result<(), String> {
 
 fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
+    let unread = super::since::unread(shared, topic);
     let frame = shared
         .request(Want::Reply, |seq| Msg::Sub(Sub { seq, topic: name }))
         .map_err(|e| {
@@ -357,7 +358,7 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
              while logged in)"
         ));
     }
-    super::since::show(shared, name);
+    super::since::show(shared, name, unread);
     anchor_at_join(shared, name);
     Ok(())
 }
@@ -417,7 +418,6 @@ fn part(shared: &Shared, topic: &str) -> Result<(), String> {
     shared
         .request(Want::Reply, |seq| Msg::Unsub(Sub { seq, topic: name }))
         .map_err(|e| format!("cannot leave {topic}: {e}"))?;
-    super::since::keep(shared, &[topic.to_string()]);
     let mut st = shared.state();
     st.left(topic);
     let msg = format!("left {}{}", names::short(topic, &st.domain), st.now_talking());

@@ -118,14 +118,10 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
             .error(format!("{reason}; you no longer watch {short}"));
         return;
     };
-    // No other channel becomes current, as after `/part`: the next lines and operator
-    // commands, typed for this one, would go there (found by QA: an admin's /mute and /topic
-    // landed in another channel).
-    let was_current = st.current.as_deref() == Some(channel.as_str());
-    st.left(&channel);
-    if was_current {
-        st.current = None;
-    }
+    let now = match st.left_unasked(&channel) {
+        true => "; no channel is current now (/switch to one)",
+        false => "",
+    };
     let short = names::short(&channel, &st.domain).to_string();
     drop(st);
     // 803 ends a ban's victims' subscriptions too; only the reason tells (scalard's begins
@@ -136,5 +132,5 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
     };
     shared
         .screen
-        .error(format!("{reason}; you are no longer in {short} ({back})"));
+        .error(format!("{reason}; you are no longer in {short} ({back}){now}"));
 }

@@ -161,6 +161,21 @@ impl Stopped {
     }
 }
 
+/// Whether a refusal with `code` says the name is in use from another machine (604), and
+/// has for [`NAME_WAIT`] since `taken` (set at the first): long enough for this client's own
+/// dropped connection to time out on the server, so someone else holds it (found in review:
+/// the client tried every 15 s for ever, mostly silently).
+fn taken_for_good(code: u16, taken: &mut Option<Instant>) -> bool {
+    if code != ErrorCode::NameTaken as u16 {
+        return false;
+    }
+    taken.get_or_insert_with(Instant::now).elapsed() >= NAME_WAIT
+}
+
+/// How long a reconnection waits out a name in use from another machine: past scalard's
+/// default idle and ping timeouts (60 s and 30 s), after which a dead connection is gone.
+const NAME_WAIT: Duration = Duration::from_secs(120);
+
 /// Waits for `/reconnect` (true) or `/quit` (false).
 fn asked_to_reconnect(shared: &Shared) -> bool {
     loop {
@@ -395,6 +410,8 @@ fn reconnect(
     let server = dial.server.as_str();
     let mut attempt = 0u32;
     let mut wait = !at_once;
+    // Since when the name has been in use from another machine (604), if it is.
+    let mut taken: Option<Instant> = None;
     loop {
         // Held by the last attempt's catch-up, which failed: shown, not merged into this one's.
         show_held_error(shared);
@@ -452,7 +469,7 @@ fn reconnect(
                 return Some((c, inbox));
             }
             Err(e @ CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }))
-                if final_refusal(code) =>
+                if final_refusal(code) || taken_for_good(code, &mut taken) =>
             {
                 let stopped = Stopped::of(code);
                 shared.state().stopped = Some(stopped);
@@ -617,6 +634,21 @@ mod tests {
         }
         assert!(Stopped::ForNow.needs_restart().is_none());
         assert!(Stopped::ForThisRun.next().contains("start scalar-cli again"));
+    }
+
+    /// A name in use from another machine is waited out for a while, not for ever.
+    #[test]
+    fn a_name_in_use_elsewhere_is_waited_out_then_given_up() {
+        let taken_code = ErrorCode::NameTaken as u16;
+        let mut taken = None;
+        assert!(!taken_for_good(taken_code, &mut taken), "the first refusal waits");
+        assert!(taken.is_some());
+        assert!(!taken_for_good(ErrorCode::TooManyConnections as u16, &mut taken));
+        let long_ago = Instant::now().checked_sub(NAME_WAIT);
+        if let Some(t) = long_ago {
+            taken = Some(t);
+            assert!(taken_for_good(taken_code, &mut taken), "then it gives up");
+        }
     }
 
     /// `/reconnect` ends a wait at once, and is used up by it.

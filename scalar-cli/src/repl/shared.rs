@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 /// How many recent messages `/reply` can refer to and live Events and catch-ups are
 /// deduplicated against.
 const RECENT: usize = 1000;
+/// The most channels left in a run whose marks are held for their next join (as many as the
+/// marks file keeps).
+const MAX_LEFT: usize = 1024;
 /// How many timed-out replays are remembered, to drop the rest of their pages when it comes.
 const ABANDONED: usize = 16;
 /// How many recent senders tab completion offers.
@@ -120,6 +123,8 @@ pub struct State {
     pub absent: HashMap<String, super::presence::Absence>,
     /// Why the network thread stopped reconnecting by itself, while it has.
     pub stopped: Option<super::net::Stopped>,
+    /// Where channels left in this run were left ([`State::left`]), for their next join.
+    pub left_marks: HashMap<String, Mark>,
 }
 
 impl State {
@@ -195,6 +200,13 @@ impl State {
     /// Forgets the joined channel `topic` (a `/part`, a kick, a refused rejoin); the channel
     /// joined last becomes current if `topic` was.
     pub fn left(&mut self, topic: &str) {
+        // Where it was left, for the next join in this run (`since`): kept here, not written
+        // (a kick is seen on the network thread, which never waits on files).
+        if let Some(mark) = self.leaving_mark(topic)
+            && (self.left_marks.len() < MAX_LEFT || self.left_marks.contains_key(topic))
+        {
+            self.left_marks.insert(topic.to_string(), mark);
+        }
         self.subs.retain(|s| s != topic);
         self.made.remove(topic);
         // What was said there while away is not missed: a rejoin starts from the rejoin.
@@ -202,6 +214,36 @@ impl State {
         self.unfilled.remove(topic);
         if self.current.as_deref() == Some(topic) {
             self.current = self.subs.last().cloned();
+        }
+    }
+
+    /// Leaves `topic` without the user asking (a kick, a refused rejoin): if it was the current
+    /// topic, none is now, for what the user types next was meant for it (found by QA: an
+    /// admin's operator commands landed in another channel). True if it was current.
+    pub fn left_unasked(&mut self, topic: &str) -> bool {
+        let was_current = self.current.as_deref() == Some(topic);
+        self.left(topic);
+        if was_current {
+            self.current = None;
+        }
+        was_current
+    }
+
+    /// Where this user leaves channel `topic` now, for the next join to catch up from
+    /// (`since`): an unfilled gap's start, else the last message seen there (`None` if none).
+    pub fn leaving_mark(&self, topic: &str) -> Option<Mark> {
+        if !topic.starts_with('#') {
+            return None;
+        }
+        match self.unfilled.get(topic) {
+            Some(gap) => Some(Mark {
+                left_at: gap.start.lost_at,
+                last: gap.start.last,
+            }),
+            None => self.last.get(topic).map(|&last| Mark {
+                left_at: self.lost_at.unwrap_or_else(now_ms),
+                last: Some(last),
+            }),
         }
     }
 
@@ -680,6 +722,36 @@ mod tests {
             Err(ReqError::Timeout)
         ));
         assert_eq!(lock(&shared.abandoned).len(), 1);
+    }
+
+    /// Found in review: a kick, or a gap not yet filled, left the next join to an older
+    /// mark. Where a channel is left is held for its next join, a gap's start first; and a
+    /// channel left unasked leaves nothing current.
+    #[test]
+    fn a_channel_left_keeps_where_it_was_left_for_the_next_join() {
+        let shared = quick_shared();
+        let mut st = shared.state();
+        st.subs.push("#a@l".into());
+        st.last.insert("#a@l".into(), (MsgId([1; 32]), 10));
+        st.current = Some("#a@l".into());
+        st.subs.push("#b@l".into());
+        assert!(st.left_unasked("#a@l"));
+        assert_eq!(st.current, None, "not #b@l");
+        assert_eq!(st.left_marks["#a@l"].last, Some((MsgId([1; 32]), 10)));
+        st.last.insert("#b@l".into(), (MsgId([3; 32]), 30));
+        let start = super::super::gaps::Start {
+            last: Some((MsgId([2; 32]), 20)),
+            lost_at: 15,
+        };
+        let gap = super::super::gaps::Unfilled::new(start);
+        st.unfilled.insert("#b@l".into(), gap);
+        st.left("#b@l");
+        let held = Mark {
+            left_at: 15,
+            last: Some((MsgId([2; 32]), 20)),
+        };
+        assert_eq!(st.left_marks["#b@l"], held);
+        assert_eq!(st.leaving_mark("bob@l"), None, "not a conversation");
     }
 
     /// A message read with /history or /search is shown, but never becomes the point a

@@ -4,37 +4,41 @@
 //! was said (a line naming them among it), although the server keeps history; an IRC bouncer
 //! would have played it back.
 //!
-//! Where each channel was left is kept in [`crate::marks`] ([`Book::Channels`]): the last
-//! message seen there. Only for [`MAX_AWAY_MS`]: after a longer absence the join says that
-//! `/history` reads back, rather than pouring out the oldest of a long gap.
+//! Where each channel was left ([`State::leaving_mark`]: the last message seen there, or
+//! where a gap not yet filled began) is held in memory for the run ([`State::left`]) and
+//! written at its end to [`crate::marks`] ([`Book::Channels`]). Only for [`MAX_AWAY_MS`]:
+//! after a longer absence the join says that `/history` reads back, rather than pouring out
+//! the oldest of a long gap.
+//!
+//! [`State::leaving_mark`]: super::shared::State::leaving_mark
+//! [`State::left`]: super::shared::State::left
 
 use super::catchup;
 use super::gaps::{self, Start};
 use super::shared::Shared;
 use crate::marks::{self, Book, Mark};
 use crate::names;
+use crate::paging::Ending;
 use crate::timefmt::{local_hms, now_ms};
 use scalar::proto::Name;
 
 /// How long after leaving a channel a join still catches up on it.
 const MAX_AWAY_MS: u64 = 24 * 3600 * 1000;
 
-/// Records where this user leaves `channels`: the last message seen in each (a channel where
-/// none was seen keeps the mark it had).
-pub fn keep(shared: &Shared, channels: &[String]) {
+/// Records where this user leaves every channel: those joined now, and those left in this
+/// run. At the end of a run (a channel where nothing was seen keeps the mark it had).
+pub fn keep_all(shared: &Shared) {
     let marks: Vec<(String, Mark)> = {
-        let st = shared.state();
-        let left_at = now_ms();
-        channels
-            .iter()
-            .filter_map(|c| {
-                let last = *st.last.get(c)?;
-                let mark = Mark {
-                    left_at,
-                    last: Some(last),
-                };
-                Some((marks::channel_key(&st.user, c), mark))
-            })
+        let mut st = shared.state();
+        let mut marks: Vec<(String, Mark)> = std::mem::take(&mut st.left_marks).into_iter().collect();
+        marks.extend(
+            st.subs
+                .iter()
+                .filter_map(|c| Some((c.clone(), st.leaving_mark(c)?))),
+        );
+        marks
+            .into_iter()
+            .map(|(c, m)| (marks::channel_key(&st.user, &c), m))
             .collect()
     };
     if marks.is_empty() {
@@ -47,25 +51,28 @@ pub fn keep(shared: &Shared, channels: &[String]) {
     }
 }
 
-/// Records where this user leaves every joined channel: at the end of a run.
-pub fn keep_all(shared: &Shared) {
-    let subs = shared.state().subs.clone();
-    keep(shared, &subs);
+/// Whether nothing was seen yet in `topic` in this run: asked before its Sub, as a live
+/// message that comes right after it would otherwise count as seen (found in review).
+pub fn unread(shared: &Shared, topic: &str) -> bool {
+    let st = shared.state();
+    !st.last.contains_key(topic) && !st.unfilled.contains_key(topic)
 }
 
-/// At a join of `topic` where nothing was seen yet in this run: shows what was said there
-/// since this user last left it, if within [`MAX_AWAY_MS`]. Best effort: a failed read says
-/// so in one line and leaves the channel as a join without a mark would.
-pub fn show(shared: &Shared, topic: Name<'_>) {
-    let (key, short) = {
-        let st = shared.state();
-        if st.last.contains_key(topic.as_str()) || st.unfilled.contains_key(topic.as_str()) {
+/// At a join of `topic` where nothing was seen in this run before it (`unread`): shows what
+/// was said there since this user last left it, if within [`MAX_AWAY_MS`]. Best effort: a
+/// failed read says so in one line and leaves the channel as a join without a mark would.
+pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
+    let (held, key, short) = {
+        let mut st = shared.state();
+        // Left in this run (a /part, a kick): that mark is the newer.
+        let held = st.left_marks.remove(topic.as_str());
+        if !unread && held.is_none() {
             return;
         }
         let short = names::short(topic.as_str(), &st.domain).to_string();
-        (marks::channel_key(&st.user, topic.as_str()), short)
+        (held, marks::channel_key(&st.user, topic.as_str()), short)
     };
-    let Some(mark) = marks::load(Book::Channels, &key).0 else {
+    let Some(mark) = held.or_else(|| marks::load(Book::Channels, &key).0) else {
         return;
     };
     let Some(last) = mark.last else { return };
@@ -82,6 +89,9 @@ pub fn show(shared: &Shared, topic: Name<'_>) {
     let mut pager = gaps::pager(topic, start, None);
     let lead = format!("since you left at {}: ", local_hms(mark.left_at));
     match catchup::read(topic.as_str(), start, &mut pager, |ask| shared.replay(ask)) {
+        // A server that keeps no history: nothing to say at each join (found in review: it
+        // said "nothing missed").
+        Ok(caught) if caught.ending() == Ending::Unavailable => {}
         Ok(caught) => {
             if let Some(name) = catchup::show_caught(shared, caught, &lead) {
                 shared.screen.info(format!("{lead}nothing missed in {name}"));
