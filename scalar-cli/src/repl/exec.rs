@@ -265,6 +265,7 @@ fn publish(
         Ok(_) => {
             if let Some(line) = absent {
                 shared.screen.info(line);
+                super::presence::said(shared, topic);
             }
             Ok(())
         }

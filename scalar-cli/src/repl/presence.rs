@@ -133,10 +133,11 @@ pub fn absent_line(shared: &Shared, user: &str) -> Option<String> {
     let repeat = before
         .as_ref()
         .is_some_and(|b| b.presence == presence && b.said.is_some_and(|t| t.elapsed() < SAY_AGAIN));
-    let said = match (&line, repeat) {
-        (Some(_), true) => before.and_then(|b| b.said),
-        (Some(_), false) => Some(now),
-        (None, _) => None,
+    // Said only once the message is sent ([`said`]): a failed send shows no line, and must
+    // not keep the next one quiet (found in review).
+    let said = match &line {
+        Some(_) => before.and_then(|b| b.said),
+        None => None,
     };
     if st.absent.len() >= MAX_ABSENT {
         st.absent.clear();
@@ -151,6 +152,14 @@ pub fn absent_line(shared: &Shared, user: &str) -> Option<String> {
     );
     drop(st);
     line.filter(|_| !repeat).map(|l| crate::render::clean_line(&l))
+}
+
+/// The line [`absent_line`] gave for `user` was shown: not said again for [`SAY_AGAIN`]
+/// unless it changes.
+pub fn said(shared: &Shared, user: &str) {
+    if let Some(a) = shared.state().absent.get_mut(user) {
+        a.said = Some(Instant::now());
+    }
 }
 
 /// What [`absent_line`] last learnt of a user.
