@@ -523,7 +523,13 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
     if fresh.is_empty() && gaps.is_empty() {
         return Some(name);
     }
-    let mut line = format!("{lead}{} missed in {name}", missed(fresh.len()));
+    // A read that stopped at its bound knows only that more were missed (found by QA: "2000
+    // messages missed" read as the total).
+    let more = match c.ending {
+        Ending::Capped => "at least ",
+        _ => "",
+    };
+    let mut line = format!("{lead}{more}{} missed in {name}", missed(fresh.len()));
     if !fresh.is_empty() {
         line.push_str(" below");
     }
@@ -787,6 +793,10 @@ mod tests {
         assert_eq!(show_caught(&shared, long, "reconnected: "), None);
         screen.flush(Duration::from_secs(10));
         let all: String = rx.try_iter().collect();
+        assert!(
+            all.contains("reconnected: at least 30 messages missed in #b below"),
+            "{all}"
+        );
         let last = all.lines().last().unwrap_or_default();
         assert!(
             last.contains("end of the 30 messages missed in #b")
