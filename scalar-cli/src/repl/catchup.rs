@@ -186,10 +186,7 @@ fn restore_noting(
         let mut st = shared.state();
         for (topic, e) in &gone {
             // As after a kick: nothing is current (what is typed next was meant for it).
-            let talking = match st.left_unasked(topic) {
-                true => "; no channel is current now (/switch to one)",
-                false => "",
-            };
+            let talking = st.left_unasked(topic);
             let short = crate::names::short(topic, &st.domain);
             refusals.push(format!("cannot rejoin {short}: {e}{talking}"));
         }

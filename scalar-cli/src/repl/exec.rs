@@ -152,16 +152,16 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
             // A name that is no joined channel but someone talked with: that conversation, as
             // `/msg ID` would (found by QA: `/switch bob` said to join #bob). A full ID
             // (bob@other.example) is never a channel.
-            let channel = names::channel(t, &domain).ok();
+            let channel = names::channel(t, &domain);
             if !t.starts_with('#')
-                && !channel.as_ref().is_some_and(|c| shared.state().subs.contains(c))
+                && !channel.as_ref().is_ok_and(|c| shared.state().subs.contains(c))
                 && let Ok(user) = names::topic(t, &domain, Default::User)
                 && shared.state().talked_with(&user)
             {
                 talk(shared, &user)?;
                 return Ok(Sent::Other);
             }
-            let channel = names::channel(t, &domain)?;
+            let channel = channel?;
             let short = names::short(&channel, &domain).to_string();
             let topic = joined(shared, channel).map_err(|e| match t.starts_with('#') {
                 true => e,
@@ -315,7 +315,7 @@ fn talk(shared: &Shared, to: &str) -> Result<(), String> {
 
 fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
-    let unread = super::since::unread(shared, topic);
+    let unread = shared.state().unread(topic);
     let frame = shared
         .request(Want::Reply, |seq| Msg::Sub(Sub { seq, topic: name }))
         .map_err(|e| {
@@ -370,10 +370,7 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
 /// would be shown as missed. Best effort: a server without history, or any failure, leaves
 /// the catch-up as it was.
 fn anchor_at_join(shared: &Shared, topic: Name<'_>) {
-    let unread = |st: &super::shared::State| {
-        !st.last.contains_key(topic.as_str()) && !st.unfilled.contains_key(topic.as_str())
-    };
-    if !unread(&shared.state()) {
+    if !shared.state().unread(topic.as_str()) {
         return;
     }
     let ask = Pager::new(topic, None, Bounds::default(), 1, false).ask();
@@ -383,7 +380,7 @@ fn anchor_at_join(shared: &Shared, topic: Name<'_>) {
     let Some(newest) = events.last() else { return };
     let mut st = shared.state();
     // A live message may have come meanwhile: it is newer, and was seen.
-    if unread(&st) {
+    if st.unread(topic.as_str()) {
         st.last.insert(topic.to_string(), (newest.id, newest.time));
     }
 }

@@ -118,10 +118,7 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
             .error(format!("{reason}; you no longer watch {short}"));
         return;
     };
-    let now = match st.left_unasked(&channel) {
-        true => "; no channel is current now (/switch to one)",
-        false => "",
-    };
+    let now = st.left_unasked(&channel);
     let short = names::short(&channel, &st.domain).to_string();
     drop(st);
     // 803 ends a ban's victims' subscriptions too; only the reason tells (scalard's begins

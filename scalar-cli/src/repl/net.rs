@@ -75,12 +75,7 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
                 .map(|c| c as u16)
                 .contains(&code)
         {
-            let stopped = Stopped::of(code);
-            shared.state().stopped = Some(stopped);
-            shared.screen.error(format!(
-                "connection lost: {why}; not reconnecting ({})",
-                stopped.next()
-            ));
+            give_up(shared, &format!("connection lost: {why}; "), Stopped::of(code));
             given_up = true;
         } else {
             let redial = shared.state().redial.take();
@@ -175,6 +170,15 @@ fn taken_for_good(code: u16, taken: &mut Option<Instant>) -> bool {
 /// How long a reconnection waits out a name in use from another machine: past scalard's
 /// default idle and ping timeouts (60 s and 30 s), after which a dead connection is gone.
 const NAME_WAIT: Duration = Duration::from_secs(120);
+
+/// Stops reconnecting by itself, for `stopped`'s reason: says so after `why` (empty, or
+/// ending in "; "), with what the user can do.
+fn give_up(shared: &Shared, why: &str, stopped: Stopped) {
+    shared.state().stopped = Some(stopped);
+    shared
+        .screen
+        .error(format!("{why}not reconnecting ({})", stopped.next()));
+}
 
 /// Waits for `/reconnect` (true) or `/quit` (false).
 fn asked_to_reconnect(shared: &Shared) -> bool {
@@ -471,11 +475,7 @@ fn reconnect(
             Err(e @ CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }))
                 if final_refusal(code) || taken_for_good(code, &mut taken) =>
             {
-                let stopped = Stopped::of(code);
-                shared.state().stopped = Some(stopped);
-                shared
-                    .screen
-                    .error(format!("{e}; not reconnecting ({})", stopped.next()));
+                give_up(shared, &format!("{e}; "), Stopped::of(code));
                 return None;
             }
             // A changed certificate may be an attack, and a local failure (the known-hosts
@@ -484,10 +484,7 @@ fn reconnect(
                 for line in e.to_string().lines() {
                     shared.screen.error(line);
                 }
-                shared.state().stopped = Some(Stopped::ForNow);
-                shared
-                    .screen
-                    .error(format!("not reconnecting ({})", Stopped::ForNow.next()));
+                give_up(shared, "", Stopped::ForNow);
                 return None;
             }
             Err(e) => {

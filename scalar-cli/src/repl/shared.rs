@@ -219,32 +219,42 @@ impl State {
 
     /// Leaves `topic` without the user asking (a kick, a refused rejoin): if it was the current
     /// topic, none is now, for what the user types next was meant for it (found by QA: an
-    /// admin's operator commands landed in another channel). True if it was current.
-    pub fn left_unasked(&mut self, topic: &str) -> bool {
+    /// admin's operator commands landed in another channel). Returns what to add to the line
+    /// that says so: how to go on, if nothing is current now.
+    pub fn left_unasked(&mut self, topic: &str) -> &'static str {
         let was_current = self.current.as_deref() == Some(topic);
         self.left(topic);
-        if was_current {
-            self.current = None;
+        if !was_current {
+            return "";
         }
-        was_current
+        self.current = None;
+        "; no channel is current now (/switch to one)"
     }
 
-    /// Where this user leaves channel `topic` now, for the next join to catch up from
-    /// (`since`): an unfilled gap's start, else the last message seen there (`None` if none).
-    pub fn leaving_mark(&self, topic: &str) -> Option<Mark> {
-        if !topic.starts_with('#') {
-            return None;
-        }
+    /// Whether nothing was seen yet in `topic` in this run (nor is a gap of it waiting).
+    pub fn unread(&self, topic: &str) -> bool {
+        !self.last.contains_key(topic) && !self.unfilled.contains_key(topic)
+    }
+
+    /// Where this user leaves `topic` now, for the next catch-up to start from: an unfilled
+    /// gap's start, else the last message seen there and when the server was last heard from.
+    pub fn mark_of(&self, topic: &str) -> Mark {
         match self.unfilled.get(topic) {
-            Some(gap) => Some(Mark {
+            Some(gap) => Mark {
                 left_at: gap.start.lost_at,
                 last: gap.start.last,
-            }),
-            None => self.last.get(topic).map(|&last| Mark {
+            },
+            None => Mark {
                 left_at: self.lost_at.unwrap_or_else(now_ms),
-                last: Some(last),
-            }),
+                last: self.last.get(topic).copied(),
+            },
         }
+    }
+
+    /// [`mark_of`](State::mark_of) a channel where something was seen, for its next join
+    /// (`since`); `None` for a conversation, or a channel where nothing was.
+    pub fn leaving_mark(&self, topic: &str) -> Option<Mark> {
+        Some(self.mark_of(topic)).filter(|m| topic.starts_with('#') && m.last.is_some())
     }
 
     /// "; now talking in #rust" after the current topic changed, or "" when there is none.
@@ -618,17 +628,7 @@ impl Shared {
             if !st.logged_in {
                 return;
             }
-            let mark = match st.unfilled.get(&st.user) {
-                Some(gap) => Mark {
-                    left_at: gap.start.lost_at,
-                    last: gap.start.last,
-                },
-                None => Mark {
-                    left_at: st.lost_at.unwrap_or_else(now_ms),
-                    last: st.last.get(&st.user).copied(),
-                },
-            };
-            (st.user.clone(), mark)
+            (st.user.clone(), st.mark_of(&st.user))
         };
         if let Err(why) = crate::marks::save(crate::marks::Book::Inbox, &user, mark) {
             let mut st = self.state();
@@ -735,7 +735,7 @@ mod tests {
         st.last.insert("#a@l".into(), (MsgId([1; 32]), 10));
         st.current = Some("#a@l".into());
         st.subs.push("#b@l".into());
-        assert!(st.left_unasked("#a@l"));
+        assert!(!st.left_unasked("#a@l").is_empty(), "it was current");
         assert_eq!(st.current, None, "not #b@l");
         assert_eq!(st.left_marks["#a@l"].last, Some((MsgId([1; 32]), 10)));
         st.last.insert("#b@l".into(), (MsgId([3; 32]), 30));

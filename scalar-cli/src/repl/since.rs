@@ -51,14 +51,8 @@ pub fn keep_all(shared: &Shared) {
     }
 }
 
-/// Whether nothing was seen yet in `topic` in this run: asked before its Sub, as a live
-/// message that comes right after it would otherwise count as seen (found in review).
-pub fn unread(shared: &Shared, topic: &str) -> bool {
-    let st = shared.state();
-    !st.last.contains_key(topic) && !st.unfilled.contains_key(topic)
-}
-
-/// At a join of `topic` where nothing was seen in this run before it (`unread`): shows what
+/// At a join of `topic` where nothing was seen in this run before it (`unread`, asked before
+/// the Sub, as a live message that comes right after it would count as seen): shows what
 /// was said there since this user last left it, if within [`MAX_AWAY_MS`]. Best effort: a
 /// failed read says so in one line and leaves the channel as a join without a mark would.
 pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
