@@ -68,8 +68,7 @@ pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
             '+' => on = Some(true),
             '-' => on = Some(false),
             _ => {
-                let b = bit(c.to_ascii_lowercase())
-                    .ok_or_else(|| format!("unknown mode {c:?}: the modes are {}", known_letters()))?;
+                let b = bit(c.to_ascii_lowercase()).ok_or_else(|| unknown(c))?;
                 letters = true;
                 match on {
                     Some(true) => out |= b,
@@ -90,6 +89,21 @@ pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
 }
 
 /// `i invite-only, m moderated, ...`, for error messages.
+/// The error for a letter that is no mode, with what IRC's modes of that letter are here.
+fn unknown(c: char) -> String {
+    let irc = match c {
+        'k' => "; a channel has no key: +i and /invite keep strangers out",
+        'l' => "; a channel has no member limit",
+        't' => "; only operators set the topic anyway",
+        'n' => "; only members speak in a channel anyway",
+        _ => "",
+    };
+    format!(
+        "unknown mode {c:?}: the modes are {} (+b, +o, +v with an ID: /ban, /op, /voice){irc}",
+        known_letters()
+    )
+}
+
 fn known_letters() -> String {
     NAMES
         .iter()

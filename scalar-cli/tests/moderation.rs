@@ -195,6 +195,37 @@ fn an_invitation_reaches_the_invited_outside_the_channel() {
     }
 }
 
+/// IRC's order: a channel named first is the one a command acts on, and IRC's list modes are
+/// the commands of their lists (found by QA: `/topic #a TEXT` set the current channel's topic
+/// to "#a TEXT").
+#[test]
+fn a_channel_named_first_is_the_one_acted_on() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#a");
+    let (mut bob, _h2) = join(&server, "bob", "#a");
+    alice.command("/join #b", "joined #b");
+
+    alice.command("/topic #a deploys at noon", "you set the topic: deploys at noon");
+    bob.wait_for("-!- alice set the topic: deploys at noon", STEP);
+    alice.command("/topic", "-- #b has no topic");
+    alice.command("/topic #a", "-- topic of #a: deploys at noon");
+    alice.command("/mode #a +o bob", "you made bob an operator");
+    alice.command("/mode #a -o bob", "you took operator status from bob");
+    alice.command("/mode #a +b *@spam.example", "you banned *@spam.example");
+    alice.command("/mode #a +b", "-- 1 ban in #a: *@spam.example");
+    alice.command("/ban", "-- no bans in #b");
+    alice.command("/mode +k secret", "error: unknown mode 'k'");
+    alice.command("/topic #c hello", "error: not joined to #c: /join it first");
+    alice.command("/kick #a bob spam", "you kicked bob (spam)");
+    bob.wait_for("-!- alice kicked you (spam)", STEP);
+    alice.command("/mode #a +i", "you set the modes to +i (invite-only)");
+    alice.command("/invite bob #a", "you invited bob");
+    bob.command("/join #a", "joined #a (2 connected)");
+    for p in [alice, bob] {
+        quit(p);
+    }
+}
+
 #[test]
 fn topic_meta_modes_members_and_the_list() {
     let server = Server::start();

@@ -252,6 +252,9 @@ pub enum Command<'a> {
     Help(Option<&'a str>),
     /// `/quit [REASON]`.
     Quit(Option<&'a str>),
+    /// A command about a channel with the channel named first (`/topic #rust TEXT`), as IRC
+    /// writes it: the command, on that channel rather than the current one.
+    In(&'a str, Box<Command<'a>>),
 }
 
 /// What `/meta` sets.
@@ -331,11 +334,42 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
     let (name, rest) = word(body);
     let rest = rest.trim_end();
     let name = canonical(&format!("/{}", name.to_ascii_lowercase()));
-    let need = |cond: bool| if cond { Ok(()) } else { Err(usage(&name)) };
-    if let Some(action) = mod_action(&name) {
+    // IRC's order, `/topic #rust TEXT`, `/kick #rust bob`: a channel named first is the one
+    // the command acts on. A pattern, user or topic line starting with `#` would have no
+    // other meaning here (IDs never start with `#`); a topic line that does is set with the
+    // channel named before it, as in irssi.
+    let (first, after) = word(rest);
+    if first.starts_with('#') && in_channel(&name) {
+        return match args(&name, after)? {
+            Command::In(..) => Err(format!(
+                "{first} and another channel: name one ({})",
+                usage(&name)
+            )),
+            inner => Ok(Command::In(first, Box::new(inner))),
+        };
+    }
+    args(&name, rest)
+}
+
+/// True for the commands that act on one channel, the current one unless named first.
+fn in_channel(name: &str) -> bool {
+    mod_action(name).is_some() || matches!(name, "/topic" | "/meta" | "/mode")
+}
+
+/// The command `name` with its arguments `rest`.
+fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
+    let need = |cond: bool| if cond { Ok(()) } else { Err(usage(name)) };
+    if let Some(action) = mod_action(name) {
         let (target, reason) = word(rest);
         if target.is_empty() && scalar::proto::is_listed(action) {
             return Ok(Command::Targets(action));
+        }
+        // IRC's `/invite bob #rust`: the channel after the user.
+        if matches!(action, Action::Invite | Action::Uninvite)
+            && reason.starts_with('#')
+            && !reason.contains(char::is_whitespace)
+        {
+            return Ok(Command::In(reason, Box::new(Command::Mod(action, target, None))));
         }
         // Only the actions that remove or silence someone say why (PROTOCOL.md §4, Mod).
         let with_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute);
@@ -346,14 +380,14 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             (!reason.is_empty()).then_some(reason),
         ));
     }
-    let cmd = match name.as_str() {
+    let cmd = match name {
         "/join" => {
             let (t, extra) = word(rest);
             if !t.is_empty() && !extra.is_empty() {
                 return Err(format!(
                     "{:?}: a topic name has no spaces ({})",
                     rest.trim(),
-                    usage(&name)
+                    usage(name)
                 ));
             }
             need(!t.is_empty())?;
@@ -405,10 +439,13 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
                         ));
                     }
                 },
-                _ => return Err(usage(&name)),
+                _ => return Err(usage(name)),
             }
         }
         "/mode" => {
+            if let Some(list) = list_mode(rest) {
+                return list;
+            }
             if !rest.is_empty() {
                 crate::modes::apply(rest, 0)?;
             }
@@ -424,13 +461,13 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
                 "" => Command::Status(None),
                 "away" => away(note)?,
                 "back" if note.is_empty() => Command::Status(Some(StatusSet::Back)),
-                _ => return Err(usage(&name)),
+                _ => return Err(usage(name)),
             }
         }
         "/ignore" | "/unignore" => {
             let (who, extra) = word(rest);
             need(extra.is_empty() && (name == "/ignore" || !who.is_empty()))?;
-            match name.as_str() {
+            match name {
                 "/ignore" => Command::Ignore((!who.is_empty()).then_some(who)),
                 _ => Command::Unignore(who),
             }
@@ -452,11 +489,11 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
         "/block" if rest.is_empty() => Command::Blocks,
         "/sban" | "/sunban" | "/block" | "/unblock" => {
             let (target, reason) = word(rest);
-            let ban = matches!(name.as_str(), "/sban" | "/block");
+            let ban = matches!(name, "/sban" | "/block");
             need(!target.is_empty() && (ban || reason.is_empty()))?;
             let action = if ban { Action::Ban } else { Action::Unban };
             let reason = (!reason.is_empty()).then_some(reason);
-            match name.as_str() {
+            match name {
                 "/sban" | "/sunban" => Command::ServerBan(action, target, reason),
                 _ => Command::Block(action, target, reason),
             }
@@ -508,7 +545,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
             Command::Reconnect
         }
         _ => {
-            let shown = crate::render::clean_line(&name);
+            let shown = crate::render::clean_line(name);
             return Err(format!(
                 "unknown command {shown} (/help lists them; // sends a line starting with /)"
             ));
@@ -529,6 +566,40 @@ fn away(note: &str) -> Result<Command<'_>, String> {
     Ok(Command::Status(Some(StatusSet::Away(
         (!note.is_empty()).then_some(note),
     ))))
+}
+
+/// IRC's list modes, `/mode +b PATTERN`, `-o bob`, `+v bob`, `+b` alone: the commands they
+/// stand for (`/ban PATTERN`, `/deop bob`, `/voice bob`, `/ban`). None for anything else, a
+/// change of the channel's own modes.
+fn list_mode(rest: &str) -> Option<Result<Command<'_>, String>> {
+    let (change, target) = word(rest);
+    let on = match change.chars().next()? {
+        '+' => true,
+        '-' => false,
+        _ => return None,
+    };
+    let letter = change.get(1..)?;
+    let (add, remove) = match letter {
+        "b" => (Action::Ban, Action::Unban),
+        "o" => (Action::Op, Action::Deop),
+        "v" => (Action::Voice, Action::Devoice),
+        _ if letter.contains(['b', 'o', 'v']) => {
+            return Some(Err(format!(
+                "{change:?}: +b, +o and +v take an ID each, one change at a time: /mode +b PATTERN"
+            )));
+        }
+        _ => return None,
+    };
+    let action = if on { add } else { remove };
+    Some(match target {
+        "" if on => Ok(Command::Targets(action)),
+        "" => Err(format!("usage: /mode -{letter} ID (or /{})", action.label())),
+        t if t.contains(char::is_whitespace) => Err(format!(
+            "one ID at a time: /mode {change} ID (or /{} ID)",
+            action.label()
+        )),
+        t => Ok(Command::Mod(action, t, None)),
+    })
 }
 
 /// The Mod action a command name stands for: `/kick` for kick, and so on, after the
@@ -575,6 +646,9 @@ pub fn help() -> Vec<String> {
         .collect();
     let aliases: Vec<String> = ALIASES.iter().map(|(a, c)| format!("{a} {c}")).collect();
     lines.push(format!("  other names: {}", aliases.join(", ")));
+    lines.push(
+        "  commands about a channel take one first, as in IRC: /topic #rust TEXT, /kick #rust bob".into(),
+    );
     lines.push("  other lines go to the current topic; //text sends /text".into());
     lines.push("  Tab completes commands, topics, IDs and refs; Ctrl-D also quits".into());
     lines
@@ -695,6 +769,102 @@ mod tests {
         assert_eq!(parse("/deop").unwrap_err(), "usage: /deop USER");
         assert_eq!(parse("/unban").unwrap_err(), "usage: /unban PATTERN");
         assert_eq!(parse("/kick").unwrap_err(), "usage: /kick USER [REASON]");
+    }
+
+    /// IRC's habits (found by QA: `/topic #rust TEXT` set the current channel's topic to
+    /// "#rust TEXT", `/kick #rust bob` tried to kick "#rust").
+    #[test]
+    fn a_channel_named_first() {
+        let on = |channel, cmd| Ok(Command::In(channel, Box::new(cmd)));
+        assert_eq!(
+            parse("/topic #rust 1.95 is out"),
+            on("#rust", Command::Topic(Some("1.95 is out")))
+        );
+        assert_eq!(parse("/topic #rust"), on("#rust", Command::Topic(None)));
+        assert_eq!(parse("/topic #rust -"), on("#rust", Command::Topic(Some(""))));
+        // A topic line starting with `#`, set with the channel named before it.
+        assert_eq!(
+            parse("/topic #rust #1 rule"),
+            on("#rust", Command::Topic(Some("#1 rule")))
+        );
+        assert_eq!(
+            parse("/kick #rust bob flooding"),
+            on("#rust", Command::Mod(Action::Kick, "bob", Some("flooding")))
+        );
+        assert_eq!(parse("/ban #rust"), on("#rust", Command::Targets(Action::Ban)));
+        assert_eq!(parse("/mode #rust +i"), on("#rust", Command::Mode(Some("+i"))));
+        assert_eq!(parse("/meta #go"), on("#go", Command::Meta(None)));
+        assert_eq!(parse("/kick #rust").unwrap_err(), "usage: /kick USER [REASON]");
+        // IRC's INVITE order, the channel after the user; both orders, not both channels.
+        assert_eq!(
+            parse("/invite bob #rust"),
+            on("#rust", Command::Mod(Action::Invite, "bob", None))
+        );
+        assert_eq!(
+            parse("/invite #rust bob"),
+            on("#rust", Command::Mod(Action::Invite, "bob", None))
+        );
+        assert!(parse("/invite #a bob #b").unwrap_err().contains("name one"));
+        // Commands not about a channel take a leading `#` as they always did.
+        assert_eq!(parse("/me #1 fan"), Ok(Command::Me("#1 fan")));
+        assert_eq!(
+            parse("/away #busy"),
+            Ok(Command::Status(Some(StatusSet::Away(Some("#busy")))))
+        );
+    }
+
+    /// IRC's list modes stand for the commands of the same lists.
+    #[test]
+    fn list_modes() {
+        assert_eq!(
+            parse("/mode +b *@spam.example"),
+            Ok(Command::Mod(Action::Ban, "*@spam.example", None))
+        );
+        assert_eq!(
+            parse("/mode -b bob"),
+            Ok(Command::Mod(Action::Unban, "bob", None))
+        );
+        assert_eq!(parse("/mode +o bob"), Ok(Command::Mod(Action::Op, "bob", None)));
+        assert_eq!(parse("/mode -o bob"), Ok(Command::Mod(Action::Deop, "bob", None)));
+        assert_eq!(
+            parse("/mode +v bob"),
+            Ok(Command::Mod(Action::Voice, "bob", None))
+        );
+        assert_eq!(
+            parse("/mode -v bob"),
+            Ok(Command::Mod(Action::Devoice, "bob", None))
+        );
+        assert_eq!(parse("/mode +b"), Ok(Command::Targets(Action::Ban)));
+        assert_eq!(
+            parse("/mode #rust +o bob"),
+            Ok(Command::In(
+                "#rust",
+                Box::new(Command::Mod(Action::Op, "bob", None))
+            ))
+        );
+        assert_eq!(parse("/mode -b").unwrap_err(), "usage: /mode -b ID (or /unban)");
+        assert!(
+            parse("/mode +o bob carol")
+                .unwrap_err()
+                .starts_with("one ID at a time")
+        );
+        assert!(
+            parse("/mode +ib bob")
+                .unwrap_err()
+                .contains("one change at a time")
+        );
+        // The channel's own modes are as they were.
+        assert_eq!(parse("/mode +im"), Ok(Command::Mode(Some("+im"))));
+        for (typed, hint) in [
+            ("+k secret", "no key"),
+            ("+l 10", "no member limit"),
+            ("+t", "topic"),
+        ] {
+            assert!(
+                parse(&format!("/mode {typed}")).unwrap_err().contains(hint),
+                "{typed}"
+            );
+        }
     }
 
     #[test]

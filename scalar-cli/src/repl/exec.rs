@@ -177,11 +177,13 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Topics => lists::topics(shared)?,
         Command::Who(None) => lists::who(shared, &current_channel(shared)?)?,
         Command::Who(Some(t)) => lists::who(shared, &joined(shared, names::channel(t, &domain)?)?)?,
-        Command::Topic(text) => meta::topic(shared, text)?,
-        Command::Meta(set) => meta::meta(shared, set)?,
-        Command::Mode(change) => meta::mode(shared, change)?,
-        Command::Mod(action, target, reason) => moderate::act(shared, action, target, reason)?,
-        Command::Targets(action) => lists::targets(shared, action, lists::Of::Channel)?,
+        Command::Topic(_) | Command::Meta(_) | Command::Mode(_) | Command::Mod(..) | Command::Targets(_) => {
+            on_channel(shared, &current_channel(shared)?, cmd)?
+        }
+        Command::In(named, cmd) => {
+            let channel = joined(shared, names::channel(named, &domain)?)?;
+            on_channel(shared, &channel, *cmd)?
+        }
         Command::ServerBans => lists::targets(shared, scalar::proto::Action::Ban, lists::Of::Server)?,
         Command::ServerBan(action, target, reason) => moderate::server_ban(shared, action, target, reason)?,
         Command::Blocks => lists::targets(shared, scalar::proto::Action::Ban, lists::Of::Blocks)?,
@@ -235,6 +237,19 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         }
     }
     Ok(Sent::Other)
+}
+
+/// A command about one channel (its Meta, modes, lists and members: SetMeta, Mod, Targets) on
+/// `channel`: the current one, or the one named first.
+fn on_channel(shared: &Shared, channel: &str, cmd: Command<'_>) -> Result<(), String> {
+    match cmd {
+        Command::Topic(text) => meta::topic(shared, channel, text),
+        Command::Meta(set) => meta::meta(shared, channel, set),
+        Command::Mode(change) => meta::mode(shared, channel, change),
+        Command::Mod(action, target, reason) => moderate::act(shared, channel, action, target, reason),
+        Command::Targets(action) => lists::targets(shared, action, lists::Of::Channel(channel)),
+        _ => Err("that command is not about a channel".into()),
+    }
 }
 
 /// Sends a message and waits for its echo, which the reader thread shows.

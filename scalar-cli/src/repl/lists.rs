@@ -3,7 +3,6 @@
 //! `/invite`, `/sban` and `/block` alone (a channel's lists, the server's bans, one's blocks):
 //! lists the server pages by a name cursor ([`crate::listing`]).
 
-use super::exec::current_channel;
 use super::shared::{Shared, Want};
 use crate::listing::{self, Listed};
 use crate::names;
@@ -101,18 +100,18 @@ pub fn who(shared: &Shared, channel: &str) -> Result<(), String> {
 
 /// Whose list [`targets`] shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Of {
-    /// The current channel's.
-    Channel,
+pub enum Of<'a> {
+    /// This channel's.
+    Channel(&'a str),
     /// The server's bans (`/sban` alone).
     Server,
     /// One's own blocks (`/block` alone).
     Blocks,
 }
 
-/// `/ban`, `/mute`, `/op`, `/voice` or `/invite` alone: the current channel's list that the
+/// `/ban`, `/mute`, `/op`, `/voice` or `/invite` alone: a channel's list that the
 /// action adds to, on one line; `/sban` alone: the server's bans; `/block` alone: one's blocks.
-pub fn targets(shared: &Shared, action: Action, of: Of) -> Result<(), String> {
+pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String> {
     let (me, domain) = {
         let st = shared.state();
         (st.user.clone(), st.domain.clone())
@@ -120,7 +119,7 @@ pub fn targets(shared: &Shared, action: Action, of: Of) -> Result<(), String> {
     let topic = match of {
         Of::Server => format!("!server@{domain}"),
         Of::Blocks => me,
-        Of::Channel => current_channel(shared)?,
+        Of::Channel(channel) => channel.to_string(),
     };
     let name = Name::parse(&topic).map_err(|e| format!("{topic}: {e}"))?;
     let short = names::short(&topic, &domain);

@@ -1,4 +1,5 @@
-//! `/topic`, `/meta` and `/mode`: what the server says of the current channel (its Meta:
+//! `/topic`, `/meta` and `/mode`: what the server says of a channel (the current one, or the one
+//! named first) (its Meta:
 //! display name, topic line, creation time, modes, rate, your role) and an operator's changes
 //! to it (SetMeta, PROTOCOL.md §4).
 //!
@@ -7,7 +8,6 @@
 //! what changes, so setting what is already there would otherwise show nothing at all.
 
 use super::command::MetaSet;
-use super::exec::current_channel;
 use super::shared::{Shared, Want};
 use crate::names;
 use crate::render::clean_line;
@@ -36,9 +36,9 @@ enum Change<'a> {
     Rate(u64),
 }
 
-/// The current channel and its Meta.
-fn described(shared: &Shared) -> Result<(String, Described), String> {
-    let channel = current_channel(shared)?;
+/// `channel`'s Meta.
+fn described(shared: &Shared, channel: &str) -> Result<(String, Described), String> {
+    let channel = channel.to_string();
     let topic = Name::parse(&channel).map_err(|e| format!("{channel}: {e}"))?;
     let frame = shared
         .request(Want::Reply, |seq| Msg::Sub(Sub { seq, topic }))
@@ -115,8 +115,8 @@ fn change(shared: &Shared, channel: &str, now: &Described, change: Change<'_>) -
 }
 
 /// `/topic [TEXT]`: shows the topic line, or sets it ("" removes it).
-pub fn topic(shared: &Shared, text: Option<&str>) -> Result<(), String> {
-    let (channel, now) = described(shared)?;
+pub fn topic(shared: &Shared, channel: &str, text: Option<&str>) -> Result<(), String> {
+    let (channel, now) = described(shared, channel)?;
     if let Some(t) = text {
         return change(shared, &channel, &now, Change::Subject(t));
     }
@@ -130,8 +130,8 @@ pub fn topic(shared: &Shared, text: Option<&str>) -> Result<(), String> {
 }
 
 /// `/mode [CHANGE]`: shows the modes, or changes them (`+i-m`).
-pub fn mode(shared: &Shared, typed: Option<&str>) -> Result<(), String> {
-    let (channel, now) = described(shared)?;
+pub fn mode(shared: &Shared, channel: &str, typed: Option<&str>) -> Result<(), String> {
+    let (channel, now) = described(shared, channel)?;
     let short = names::short(&channel, &shared.state().domain).to_string();
     let Some(bits) = now.modes else {
         return Err(format!("the server did not say the modes of {short}"));
@@ -153,8 +153,8 @@ pub fn mode(shared: &Shared, typed: Option<&str>) -> Result<(), String> {
 
 /// `/meta [display NAME | rate N]`: shows everything the server says of the channel, or sets
 /// its display name or rate.
-pub fn meta(shared: &Shared, set: Option<MetaSet<'_>>) -> Result<(), String> {
-    let (channel, now) = described(shared)?;
+pub fn meta(shared: &Shared, channel: &str, set: Option<MetaSet<'_>>) -> Result<(), String> {
+    let (channel, now) = described(shared, channel)?;
     match set {
         Some(MetaSet::Display(d)) => return change(shared, &channel, &now, Change::Display(d)),
         Some(MetaSet::Rate(r)) => return change(shared, &channel, &now, Change::Rate(r)),

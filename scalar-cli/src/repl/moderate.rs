@@ -1,25 +1,29 @@
 //! `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
-//! `/invite`, `/uninvite`, and the owner's `/transfer` and `/drop`: a Mod on the current
-//! channel (PROTOCOL.md §4); `/block` and `/unblock` on one's own ID; and the other side of a
+//! `/invite`, `/uninvite`, and the owner's `/transfer` and `/drop`: a Mod on a channel (the
+//! current one, or the one named first) (PROTOCOL.md §4); `/block` and `/unblock` on one's own ID; and the other side of a
 //! kick, a ban or a block, Error 803 `kicked`, after which this client is no longer in the
 //! channel, or no longer watches the user who blocked it.
 
-use super::exec::current_channel;
 use super::shared::{Shared, Want};
 use crate::names;
 use scalar::proto::{Action, Mod, Msg, Name};
 
 /// Sends the Mod for `action` on `target` (a user, or a pattern for bans and mutes, as typed)
-/// in the current channel. The reply is the channel's record of it, which the network thread
+/// in `channel`. The reply is the channel's record of it, which the network thread
 /// shows like everyone else's ("you kicked bob (flooding)").
-pub fn act(shared: &Shared, action: Action, target: &str, reason: Option<&str>) -> Result<(), String> {
-    let channel = current_channel(shared)?;
+pub fn act(
+    shared: &Shared,
+    channel: &str,
+    action: Action,
+    target: &str,
+    reason: Option<&str>,
+) -> Result<(), String> {
     let domain = shared.state().domain.clone();
     let target = match action {
         Action::Ban | Action::Unban | Action::Mute | Action::Unmute => names::pattern(target, &domain)?,
         _ => names::user(target, &domain)?,
     };
-    send(shared, &channel, action, &target, reason)
+    send(shared, channel, action, &target, reason)
 }
 
 /// `/sban` and `/sunban`: an admin's Mod on `!server@DOMAIN` (PROTOCOL.md §4, Server
