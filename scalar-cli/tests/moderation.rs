@@ -196,7 +196,7 @@ fn an_invitation_reaches_the_invited_outside_the_channel() {
 }
 
 /// IRC's order: a channel named first is the one a command acts on, and IRC's list modes are
-/// the commands of their lists (found by QA: `/topic #a TEXT` set the current channel's topic
+/// the commands of their lists (before, `/topic #a TEXT` set the current channel's topic
 /// to "#a TEXT").
 #[test]
 fn a_channel_named_first_is_the_one_acted_on() {

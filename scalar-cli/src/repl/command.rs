@@ -771,7 +771,7 @@ mod tests {
         assert_eq!(parse("/kick").unwrap_err(), "usage: /kick USER [REASON]");
     }
 
-    /// IRC's habits (found by QA: `/topic #rust TEXT` set the current channel's topic to
+    /// IRC's habits (before, `/topic #rust TEXT` set the current channel's topic to
     /// "#rust TEXT", `/kick #rust bob` tried to kick "#rust").
     #[test]
     fn a_channel_named_first() {
