@@ -156,7 +156,7 @@ fn a_banned_guest_cannot_return_under_a_new_name_and_a_muted_user_is_refused() {
         seq: Some(9),
         topic: name(ROOM),
     };
-    alice.send(&Msg::Unsub(unsub)).unwrap();
+    alice.send(&Msg::Unsub(unsub.undo())).unwrap();
     assert_eq!(next(&mut alice), "Meta #ops@localhost false 0");
     assert_eq!(sub(&mut alice, ROOM), "Meta #ops@localhost true 1");
 }

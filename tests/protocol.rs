@@ -370,7 +370,22 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
             ),
         ),
         ("Sub", Msg::Sub(Sub { seq: Some(5), topic })),
-        ("Unsub", Msg::Unsub(Sub { seq: Some(6), topic })),
+        (
+            "Unsub",
+            Msg::Unsub(Unsub {
+                seq: Some(6),
+                topic,
+                reason: None,
+            }),
+        ),
+        (
+            "Unsub (with a reason)",
+            Msg::Unsub(Unsub {
+                seq: Some(7),
+                topic,
+                reason: Some("see you tomorrow"),
+            }),
+        ),
         ("Meta", Msg::Meta(Meta::new(Some(5), topic, true, 12))),
         (
             "Topics",
@@ -795,6 +810,16 @@ fn every_decode_error_has_its_code() {
             None,
         ),
         (
+            cbor(map(vec![
+                (0, 9.into()),
+                (1, 3.into()),
+                (2, "#a@b".into()),
+                (10, "r".repeat(MAX_REASON + 1).into()),
+            ])),
+            ErrorCode::FieldTooLong,
+            Some(3),
+        ), // an Unsub's reason past its bound
+        (
             cbor(map(vec![(0, 4.into()), (1, (1u64 << 32).into()), (4, 1.into())])),
             ErrorCode::Malformed,
             None,
@@ -1121,7 +1146,11 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
         Msg::Ping(Ping { seq, time: p.n }),
         Msg::Pong(Ping { seq, time: p.n }),
         Msg::Sub(Sub { seq, topic: chan }),
-        Msg::Unsub(Sub { seq, topic: chan }),
+        Msg::Unsub(Unsub {
+            seq,
+            topic: chan,
+            reason: None,
+        }),
         Msg::Meta(Meta::new(seq, chan, p.n.is_multiple_of(2), p.n)),
         Msg::Meta(Meta {
             display: Some("Rust ☕"),

@@ -64,9 +64,10 @@ fn every_request_gets_its_reply() {
     assert_eq!(next(&mut alice), "CatchupEnd Complete 1 seq=Some(9)");
 
     alice
-        .send(&Msg::Unsub(Sub {
+        .send(&Msg::Unsub(Unsub {
             seq: Some(10),
             topic: name(ROOM),
+            reason: None,
         }))
         .unwrap();
     assert_eq!(next(&mut alice), "Meta #room@localhost false 1");

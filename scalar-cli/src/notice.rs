@@ -167,11 +167,11 @@ fn did(action: Action, target: &str) -> String {
     }
 }
 
-/// A join or leave (PROTOCOL.md §4, Joins and leaves), `joined`, `left`, `quit` or `quit
-/// REASON`, as a sentence about `who`.
+/// A join or leave (PROTOCOL.md §4, Joins and leaves), `joined`, `left`, `left REASON`, `quit`
+/// or `quit REASON`, as a sentence about `who`.
 fn member(body: &str, who: &str) -> String {
     match body.split_once(' ') {
-        Some(("quit", why)) => format!("{who} quit ({why})"),
+        Some((did @ ("quit" | "left"), why)) => format!("{who} {did} ({why})"),
         _ if matches!(body, "joined" | "left" | "quit") => format!("{who} {body}"),
         _ => format!("{who}: {body}"),
     }
@@ -301,6 +301,10 @@ mod tests {
         let record = |s: &str| Some(Notice::Record(s.into()));
         assert_eq!(m("#k@l", "joined"), record("bob joined"));
         assert_eq!(m("#k@l", "left"), record("bob left"));
+        assert_eq!(
+            m("#k@l", "left see you tomorrow"),
+            record("bob left (see you tomorrow)")
+        );
         assert_eq!(m("#k@l", "quit"), record("bob quit"));
         assert_eq!(m("#k@l", "quit gone fishing"), record("bob quit (gone fishing)"));
         assert_eq!(

@@ -516,9 +516,10 @@ fn the_chat_says_who_joins_and_leaves() {
     subscribe(&mut bob, "#rust@localhost");
     let mark = p.wait_for_from(mark, "-!- bob joined", STEP);
     let unsub = |seq| {
-        scalar::proto::Msg::Unsub(scalar::proto::Sub {
+        scalar::proto::Msg::Unsub(scalar::proto::Unsub {
             seq,
             topic: scalar::proto::Name::parse("#rust@localhost").unwrap(),
+            reason: None,
         })
     };
     bob.request(STEP, unsub).unwrap();

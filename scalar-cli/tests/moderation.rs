@@ -226,6 +226,36 @@ fn a_channel_named_first_is_the_one_acted_on() {
     }
 }
 
+/// IRC's `/part #chan REASON`: the channel's members are told why (PROTOCOL.md §4, Joins and
+/// leaves); the channel is the first word if it starts with `#` or names a joined channel.
+#[test]
+fn a_part_tells_its_reason() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#a");
+    alice.command("/join #b", "joined #b");
+    let (mut bob, _h2) = join(&server, "bob", "#a");
+    bob.command("/join #b", "joined #b");
+
+    bob.command("/part #a see you tomorrow", "left #a");
+    alice.wait_for("#a -!- bob left (see you tomorrow)", STEP);
+    // The current channel, #b, with a reason of several words.
+    bob.command("/part off to lunch", "left #b");
+    alice.wait_for("-!- bob left (off to lunch)", STEP);
+    bob.command("/join #a", "joined #a");
+    bob.command("/part a", "left #a");
+    let mark = alice.wait_for("-!- bob joined", STEP);
+    alice.wait_for_from(mark, "-!- bob left", STEP);
+    bob.command("/msg alice", "talking with alice");
+    bob.command(
+        "/part bye",
+        "error: a conversation has nobody to tell a reason: /part alone closes it",
+    );
+    bob.command("/part", "closed the conversation");
+    for p in [alice, bob] {
+        quit(p);
+    }
+}
+
 #[test]
 fn topic_meta_modes_members_and_the_list() {
     let server = Server::start();

@@ -561,14 +561,12 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             ctype: f.ctype()?,
             reply_to: f.id(Key::ReplyTo)?,
         }),
-        MsgType::Sub | MsgType::Unsub => {
-            let s = Sub { seq, topic: topic()? };
-            if ty == MsgType::Sub {
-                Msg::Sub(s)
-            } else {
-                Msg::Unsub(s)
-            }
-        }
+        MsgType::Sub => Msg::Sub(Sub { seq, topic: topic()? }),
+        MsgType::Unsub => Msg::Unsub(Unsub {
+            seq,
+            topic: topic()?,
+            reason: f.reason()?,
+        }),
         MsgType::Meta => Msg::Meta(Meta {
             seq,
             topic: topic()?,

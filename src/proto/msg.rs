@@ -346,6 +346,28 @@ pub struct Sub<'a> {
     pub topic: Name<'a>,
 }
 
+impl<'a> Sub<'a> {
+    /// The Unsub that undoes this Sub, saying no reason.
+    pub fn undo(self) -> Unsub<'a> {
+        Unsub {
+            seq: self.seq,
+            topic: self.topic,
+            reason: None,
+        }
+    }
+}
+
+/// Unsub: leave a channel, or stop watching a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsub<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The channel (or user ID).
+    pub topic: Name<'a>,
+    /// Why, as IRC's PART says it: told to the channel's members with the leave.
+    pub reason: Option<&'a str>,
+}
+
 /// Meta: a topic as seen by this connection, after a Sub, Unsub or SetMeta. The optional fields
 /// describe a channel (or, `presence`, a user); a server sends those it knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -641,7 +663,7 @@ pub enum Msg<'a> {
     Message(Message<'a>),
     Event(Event<'a>),
     Sub(Sub<'a>),
-    Unsub(Sub<'a>),
+    Unsub(Unsub<'a>),
     Meta(Meta<'a>),
     Topics(Topics<'a>),
     TopicList(TopicList<'a>),
@@ -711,7 +733,8 @@ impl Msg<'_> {
             Msg::Ping(m) | Msg::Pong(m) => m.seq,
             Msg::Message(m) => m.seq,
             Msg::Event(m) => m.seq,
-            Msg::Sub(m) | Msg::Unsub(m) => m.seq,
+            Msg::Sub(m) => m.seq,
+            Msg::Unsub(m) => m.seq,
             Msg::Meta(m) => m.seq,
             Msg::Topics(m) => m.seq,
             Msg::TopicList(m) => m.seq,
@@ -833,8 +856,12 @@ impl Msg<'_> {
                 m.key(Key::Id)?.bytes(&x.id.0)?;
                 m.body(x.body, x.ctype, x.reply_to.as_ref())?;
             }
-            Msg::Sub(x) | Msg::Unsub(x) => {
+            Msg::Sub(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
+            }
+            Msg::Unsub(x) => {
+                m.key(Key::Topic)?.text(x.topic.as_str())?;
+                m.opt_text(Key::Reason, x.reason)?;
             }
             Msg::Meta(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;

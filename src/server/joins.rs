@@ -18,11 +18,11 @@ pub const MAX_TOLD: usize = 250;
 
 /// What a member did by a Sub or an Unsub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Did {
+pub(super) enum Did<'a> {
     /// Its first connection in the channel subscribed.
     Joined,
-    /// Its last one unsubscribed.
-    Left,
+    /// Its last one unsubscribed, saying why or not.
+    Left(Option<&'a str>),
 }
 
 /// A member whose last connection in a channel closed, to be told once there is an outbox.
@@ -49,9 +49,18 @@ impl Quit {
 }
 
 impl Server {
+    /// Whether the user of session `s` may speak in `channel`, so give a reason when it leaves:
+    /// not when muted, or moderated without a voice, where the reason would speak for it.
+    pub(super) fn may_say(&self, s: &Session, channel: &str) -> bool {
+        let who = super::admin::who(s, &self.policy.admins);
+        let room = self.rooms.get(channel);
+        !who.zip(room)
+            .is_some_and(|(who, room)| room.gagged(who, s.addr()))
+    }
+
     /// The quit of `user` (whose session `s` is closing, with `why`) from `channel`, if the
     /// channel is one where it would be told: without the reason where the user may not
-    /// speak (muted; moderated without a voice), which would speak for it.
+    /// speak.
     pub(super) fn quit(
         &self,
         s: &Session,
@@ -63,25 +72,19 @@ impl Server {
         if self.channels.subscribers(channel).len() > MAX_TOLD {
             return None;
         }
-        let gagged = || {
-            let who = super::admin::who(s, &self.policy.admins);
-            let room = self.rooms.get(&**channel);
-            who.zip(room)
-                .is_some_and(|(who, room)| room.gagged(who, s.addr()))
-        };
-        let why = why.filter(|_| !gagged());
+        let why = why.filter(|_| self.may_say(s, channel));
         Some(Quit::new(channel, user, why))
     }
 
     /// Tells `channel`'s subscribers that asked that `user` `did` it, after the quits not
     /// told yet, so that they come in the order they happened.
-    pub(super) fn tell_members(&mut self, channel: &str, user: &str, did: Did, out: &mut impl Outbox) {
+    pub(super) fn tell_members(&mut self, channel: &str, user: &str, did: Did<'_>, out: &mut impl Outbox) {
         self.tell_quits(out);
-        let (text, gone) = match did {
-            Did::Joined => ("joined", false),
-            Did::Left => ("left", true),
-        };
-        self.tell(channel, user, text, gone, out);
+        match did {
+            Did::Joined => self.tell(channel, user, "joined", false, out),
+            Did::Left(None) => self.tell(channel, user, "left", true, out),
+            Did::Left(Some(why)) => self.tell(channel, user, &format!("left {why}"), true, out),
+        }
     }
 
     /// Tells the quits waiting since their connections closed.

@@ -84,15 +84,17 @@ impl Server {
             .unwrap_or_else(|| name.into())
     }
 
-    pub(super) fn unsub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
+    pub(super) fn unsub(&mut self, conn: ConnId, m: Unsub<'_>, out: &mut impl Outbox) {
         let name = m.topic.as_str();
         let Some(s) = self.session(conn) else { return };
         if s.is_subscribed(name) {
             let user = s.user.clone();
+            // Asked before the leave: one who may not speak there says no reason.
+            let why = m.reason.filter(|_| self.may_say(s, name));
             if self.remove_from(conn, name)
                 && let Some(user) = user
             {
-                self.tell_members(name, &user, super::joins::Did::Left, out);
+                self.tell_members(name, &user, super::joins::Did::Left(why), out);
             }
         } else if s.watching.iter().any(|w| &**w == name) {
             self.unwatch(conn, name);

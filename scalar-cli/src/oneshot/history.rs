@@ -8,7 +8,7 @@ use crate::error::CliError;
 use crate::event::Received;
 use crate::paging::{self, Ask, Bounds, End, Ending, Pager};
 use crate::readnote::{self, Read};
-use scalar::proto::{Kind, Msg, Name, Sub};
+use scalar::proto::{Kind, Msg, Name, Unsub};
 use std::time::{Duration, Instant};
 
 /// `history TOPIC [--last N] [--before ID | --since TIME | --after ID] [--json]`.
@@ -97,7 +97,13 @@ fn read(
         return Ok(());
     };
     if channel {
-        conn.request(args.timeout, |seq| Msg::Unsub(Sub { seq, topic: name }))?;
+        conn.request(args.timeout, |seq| {
+            Msg::Unsub(Unsub {
+                seq,
+                topic: name,
+                reason: None,
+            })
+        })?;
     }
     let shown = crate::names::history_of(&topic, &conn.user, "");
     conn.bye(None, BYE_WAIT);

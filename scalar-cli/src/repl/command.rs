@@ -10,7 +10,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "TOPIC",
         "subscribe to a channel (or each of #a,#b); it becomes the current topic",
     ),
-    ("/part", "[TOPIC]", "unsubscribe (default: the current topic)"),
+    (
+        "/part",
+        "[TOPIC] [REASON]",
+        "unsubscribe (default: the current topic), telling its members REASON",
+    ),
     (
         "/switch",
         "TOPIC",
@@ -189,8 +193,9 @@ pub enum Command<'a> {
     Say(&'a str),
     /// `/join TOPIC`.
     Join(&'a str),
-    /// `/part [TOPIC]`.
-    Part(Option<&'a str>),
+    /// `/part [TOPIC] [REASON]`, as typed: whether the first word is a channel or the start of
+    /// the reason depends on the channels joined (see [`part_words`]).
+    Part(&'a str),
     /// `/switch TOPIC`.
     Switch(&'a str),
     /// `/msg ID TEXT`.
@@ -311,6 +316,25 @@ fn usage(name: &str) -> String {
     }
 }
 
+/// `/part`'s words: the channel, if the first word is one (it starts with `#`, as in IRC, or
+/// `joined` says it names a joined channel, as `/part rust` always did), and the reason, the
+/// rest; a reason too long for the wire is an error here.
+pub fn part_words(rest: &str, joined: impl Fn(&str) -> bool) -> Result<(Option<&str>, Option<&str>), String> {
+    let (first, after) = word(rest);
+    let (channel, reason) = match first {
+        "" => (None, ""),
+        c if c.starts_with('#') || joined(c) => (Some(c), after),
+        _ => (None, rest),
+    };
+    if reason.len() > MAX_REASON {
+        return Err(format!(
+            "the reason is {} bytes; at most {MAX_REASON} are sent",
+            reason.len()
+        ));
+    }
+    Ok((channel, (!reason.is_empty()).then_some(reason)))
+}
+
 /// Splits off the first word; the rest keeps its inner spacing.
 fn word(s: &str) -> (&str, &str) {
     let s = s.trim_start();
@@ -393,11 +417,7 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             need(!t.is_empty())?;
             Command::Join(t)
         }
-        "/part" => {
-            let (t, extra) = word(rest);
-            need(extra.is_empty())?;
-            Command::Part((!t.is_empty()).then_some(t))
-        }
+        "/part" => Command::Part(rest),
         "/switch" => {
             let (t, extra) = word(rest);
             need(!t.is_empty() && extra.is_empty())?;
@@ -665,7 +685,7 @@ mod tests {
         assert_eq!(parse("   "), Ok(Command::Nothing));
         assert_eq!(parse("/join #Rust"), Ok(Command::Join("#Rust")));
         assert_eq!(parse("/JOIN  #rust  "), Ok(Command::Join("#rust")));
-        assert_eq!(parse("/part"), Ok(Command::Part(None)));
+        assert_eq!(parse("/part"), Ok(Command::Part("")));
         assert_eq!(parse("/msg bob hi  there"), Ok(Command::Msg("bob", "hi  there")));
         assert_eq!(parse("/reply ab12cd ok"), Ok(Command::Reply("ab12cd", "ok")));
         assert_eq!(parse("/history"), Ok(Command::History(50)));
@@ -811,6 +831,25 @@ mod tests {
             parse("/away #busy"),
             Ok(Command::Status(Some(StatusSet::Away(Some("#busy")))))
         );
+    }
+
+    /// `/part`'s channel is the first word if it starts with `#` or names a joined channel.
+    #[test]
+    fn part_words_tell_a_channel_from_a_reason() {
+        let joined = |c: &str| c == "rust";
+        let part = |rest| part_words(rest, joined);
+        assert_eq!(part(""), Ok((None, None)));
+        assert_eq!(part("#go"), Ok((Some("#go"), None)));
+        assert_eq!(
+            part("#go  see you  tomorrow"),
+            Ok((Some("#go"), Some("see you  tomorrow")))
+        );
+        assert_eq!(part("rust"), Ok((Some("rust"), None)));
+        assert_eq!(part("rust later"), Ok((Some("rust"), Some("later"))));
+        assert_eq!(part("see you"), Ok((None, Some("see you"))));
+        assert_eq!(part("bye"), Ok((None, Some("bye"))));
+        let long = format!("#go {}", "x".repeat(MAX_REASON + 1));
+        assert!(part(&long).unwrap_err().contains("at most 256"));
     }
 
     /// IRC's list modes stand for the commands of the same lists.

@@ -9,7 +9,7 @@ use crate::event::{ACTION, short_ref};
 use crate::input;
 use crate::names::{self, Default};
 use crate::paging::{Bounds, Pager};
-use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Role, Sub};
+use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Role, Sub, Unsub};
 use std::time::Instant;
 
 /// What the loop does after a line.
@@ -129,16 +129,11 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                 join(shared, &names::channel(t, &domain)?)?;
             }
         }
-        Command::Part(None) if current(shared, "").is_ok_and(|c| !c.starts_with('#')) => {
-            // A conversation view has nothing to unsubscribe from: just close it.
-            let mut st = shared.state();
-            st.current = st.subs.last().cloned();
-            let now = st.now_talking();
-            drop(st);
-            shared.screen.info(format!("closed the conversation{now}"));
-        }
-        Command::Part(t) => {
-            let topic = match t {
+        Command::Part(words) => {
+            let is_joined =
+                |c: &str| names::channel(c, &domain).is_ok_and(|c| shared.state().subs.contains(&c));
+            let (channel, reason) = command::part_words(words, is_joined)?;
+            let topic = match channel {
                 Some(t) => joined(shared, names::channel(t, &domain)?)?,
                 None => shared
                     .state()
@@ -146,7 +141,23 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                     .clone()
                     .ok_or("no current topic to leave".to_string())?,
             };
-            part(shared, &topic)?;
+            if topic.starts_with('#') {
+                part(shared, &topic, reason)?;
+            } else if reason.is_some() {
+                // Nobody would be told it: refused rather than dropped unsaid.
+                return Err(
+                    "a conversation has nobody to tell a reason: /part alone closes it"
+                        .to_string()
+                        .into(),
+                );
+            } else {
+                // A conversation view has nothing to unsubscribe from: just close it.
+                let mut st = shared.state();
+                st.current = st.subs.last().cloned();
+                let now = st.now_talking();
+                drop(st);
+                shared.screen.info(format!("closed the conversation{now}"));
+            }
         }
         Command::Switch(t) => {
             // A name that is no joined channel but someone talked with: that conversation, as
@@ -426,10 +437,17 @@ fn joined(shared: &Shared, topic: String) -> Result<String, String> {
     }
 }
 
-fn part(shared: &Shared, topic: &str) -> Result<(), String> {
+/// Leaves `topic`, telling its members `reason` (PROTOCOL.md §4, Joins and leaves).
+fn part(shared: &Shared, topic: &str, reason: Option<&str>) -> Result<(), String> {
     let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
     shared
-        .request(Want::Reply, |seq| Msg::Unsub(Sub { seq, topic: name }))
+        .request(Want::Reply, |seq| {
+            Msg::Unsub(Unsub {
+                seq,
+                topic: name,
+                reason,
+            })
+        })
         .map_err(|e| format!("cannot leave {topic}: {e}"))?;
     let mut st = shared.state();
     st.left(topic);

@@ -89,7 +89,11 @@ fn presence_now(shared: &Shared, user: &str) -> Option<(Option<Presence>, Option
     let frame = shared
         .request(Want::Reply, |seq| {
             let sub = Sub { seq, topic };
-            if watching { Msg::Sub(sub) } else { Msg::Unsub(sub) }
+            if watching {
+                Msg::Sub(sub)
+            } else {
+                Msg::Unsub(sub.undo())
+            }
         })
         .ok()?;
     let Ok(Msg::Meta(m)) = frame.msg() else {
@@ -198,7 +202,7 @@ pub fn watch(shared: &Shared, typed: &str, on: bool) -> Result<(), String> {
     let frame = shared
         .request(Want::Reply, |seq| {
             let sub = Sub { seq, topic };
-            if on { Msg::Sub(sub) } else { Msg::Unsub(sub) }
+            if on { Msg::Sub(sub) } else { Msg::Unsub(sub.undo()) }
         })
         .map_err(|e| format!("cannot {} {short}: {e}", if on { "watch" } else { "unwatch" }))?;
     let mut st = shared.state();

@@ -51,9 +51,10 @@ fn a_block_refuses_direct_messages_and_watching_and_tells_only_the_user() {
     assert_eq!(r.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
     assert_eq!(r.sub(1, ALICE), ["Error 801 banned seq=Some(2)"]);
     // Nor does an Unsub's Meta tell mallory whether alice is there.
-    let unsub = Msg::Unsub(Sub {
+    let unsub = Msg::Unsub(Unsub {
         seq: Some(4),
         topic: n(ALICE),
+        reason: None,
     });
     r.feed(1, &frame(unsub));
     let Some((1, f)) = r.out.frames.pop() else {

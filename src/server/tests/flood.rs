@@ -113,9 +113,10 @@ fn subs_past_the_free_ones_cost_a_message() {
         seq: Some(2),
         topic: n(CH),
     }));
-    let unsub = frame(Msg::Unsub(Sub {
+    let unsub = frame(Msg::Unsub(Unsub {
         seq: Some(3),
         topic: n(CH),
+        reason: None,
     }));
     // A reconnect's worth of Subs (and any Unsubs) spend only bytes...
     for i in 0..FREE_SUBS {

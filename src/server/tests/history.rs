@@ -1287,9 +1287,10 @@ fn one_sender_leaves_only_so_many_in_an_away_inbox() {
 fn unsub(r: &mut Rig, conn: ConnId, topic: &str) {
     r.send(
         conn,
-        Msg::Unsub(Sub {
+        Msg::Unsub(Unsub {
             seq: None,
             topic: n(topic),
+            reason: None,
         }),
     );
 }

@@ -23,6 +23,18 @@ fn kick(r: &mut Rig, conn: ConnId, target: &str) -> Vec<String> {
     r.send(conn, Msg::Mod(m))
 }
 
+/// Connection 0, the channel's owner, mutes bob.
+fn mute_bob(r: &mut Rig) {
+    let mute = Mod {
+        seq: Some(7),
+        topic: n(CH),
+        action: Action::Mute,
+        target: "bob@example.com",
+        reason: None,
+    };
+    r.send(0, Msg::Mod(mute));
+}
+
 fn private_members(r: &mut Rig, conn: ConnId) -> Vec<String> {
     let m = SetMeta {
         seq: Some(4),
@@ -36,13 +48,16 @@ fn private_members(r: &mut Rig, conn: ConnId) -> Vec<String> {
 }
 
 fn unsub(r: &mut Rig, conn: ConnId) {
-    r.send(
-        conn,
-        Msg::Unsub(Sub {
-            seq: Some(3),
-            topic: n(CH),
-        }),
-    );
+    leave(r, conn, None);
+}
+
+fn leave(r: &mut Rig, conn: ConnId, reason: Option<&str>) {
+    let m = Unsub {
+        seq: Some(3),
+        topic: n(CH),
+        reason,
+    };
+    r.send(conn, Msg::Unsub(m));
 }
 
 #[test]
@@ -202,14 +217,7 @@ fn a_quit_says_no_reason_where_the_user_may_not_speak_or_of_its_account() {
     r.connect(1, "bob@example.com");
     r.sub(0, CH);
     r.sub(1, CH);
-    let mute = Mod {
-        seq: Some(7),
-        topic: n(CH),
-        action: Action::Mute,
-        target: "bob@example.com",
-        reason: None,
-    };
-    r.send(0, Msg::Mod(mute));
+    mute_bob(&mut r);
     r.out.take(0);
     r.send(1, bye(Some("BUY CHEAP WATCHES")));
     r.server.wake(&r.now, &mut r.out);
@@ -223,6 +231,24 @@ fn a_quit_says_no_reason_where_the_user_may_not_speak_or_of_its_account() {
         .accounts_changed(made(&["dave@example.com"]), &[], &mut r.out);
     r.server.wake(&r.now, &mut r.out);
     assert_eq!(r.out.take(0), [told("dave@example.com", "quit")]);
+}
+
+/// A leave says the user's reason, as IRC's PART, but not where it may not speak.
+#[test]
+fn a_leave_says_its_reason_where_the_user_may_speak() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect(1, "bob@example.com");
+    r.sub(0, CH);
+    r.sub(1, CH);
+    r.out.take(0);
+    leave(&mut r, 1, Some("see you tomorrow"));
+    assert_eq!(r.out.take(0), [told("bob@example.com", "left see you tomorrow")]);
+    r.sub(1, CH);
+    mute_bob(&mut r);
+    r.out.take(0);
+    leave(&mut r, 1, Some("BUY CHEAP WATCHES"));
+    assert_eq!(r.out.take(0), [told("bob@example.com", "left")]);
 }
 
 /// Joins and leaves keep a channel's Event times strictly increasing (§4), however many come

@@ -349,9 +349,10 @@ fn watchers_see_online_away_back_and_offline_once_each() {
     );
     r.send(
         0,
-        Msg::Unsub(Sub {
+        Msg::Unsub(Unsub {
             seq: Some(2),
             topic: n("bob@example.com"),
+            reason: None,
         }),
     );
     r.server.disconnect(3);

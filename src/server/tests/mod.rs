@@ -482,9 +482,10 @@ fn a_channel_that_comes_back_never_repeats_a_time_or_an_id() {
         seen.push(r.stamped(0, "#a@example.com", "x"));
         r.send(
             0,
-            Msg::Unsub(Sub {
+            Msg::Unsub(Unsub {
                 seq: None,
                 topic: n("#a@example.com"),
+                reason: None,
             }),
         );
     }
@@ -521,9 +522,10 @@ fn a_busy_topic_running_ahead_does_not_push_new_topics_with_it() {
     // The busy one, left and joined again within the same millisecond, goes on after itself.
     r.send(
         0,
-        Msg::Unsub(Sub {
+        Msg::Unsub(Unsub {
             seq: None,
             topic: n("#busy@example.com"),
+            reason: None,
         }),
     );
     r.sub(0, "#busy@example.com");
@@ -544,9 +546,10 @@ fn a_clock_stepping_back_repeats_no_time_in_a_topic_made_again() {
     r.now.unix_ms += 5;
     r.send(
         0,
-        Msg::Unsub(Sub {
+        Msg::Unsub(Unsub {
             seq: None,
             topic: n("#a@example.com"),
+            reason: None,
         }),
     );
     r.advance(Duration::from_secs(2));
@@ -646,9 +649,10 @@ fn topics_page_through_sorted_channels() {
     assert_eq!(
         r.send(
             0,
-            Msg::Unsub(Sub {
+            Msg::Unsub(Unsub {
                 seq: None,
-                topic: n("#a@example.com")
+                topic: n("#a@example.com"),
+                reason: None
             })
         ),
         ["Meta #a@example.com false 0"]

@@ -171,9 +171,10 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
     // Not subscribed: refused like a Mod, whatever the role.
     r.send(
         1,
-        Msg::Unsub(Sub {
+        Msg::Unsub(Unsub {
             seq: Some(3),
             topic: n(CH),
+            reason: None,
         }),
     );
     assert_eq!(
@@ -512,9 +513,10 @@ fn a_room_of_guests_ends_with_its_channel() {
     for c in 0..3 {
         r.send(
             c,
-            Msg::Unsub(Sub {
+            Msg::Unsub(Unsub {
                 seq: Some(3),
                 topic: n(CH),
+                reason: None,
             }),
         );
     }
@@ -1167,9 +1169,10 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     r.say(0, EMPTY, "mine");
     r.send(
         0,
-        Msg::Unsub(Sub {
+        Msg::Unsub(Unsub {
             seq: Some(3),
             topic: n(EMPTY),
+            reason: None,
         }),
     );
     assert!(r.server.rooms.get(EMPTY).is_some_and(|room| room.lasting), "kept");
@@ -1500,9 +1503,10 @@ fn a_kept_channel_nothing_was_said_or_set_in_is_not_kept_after_all() {
     r.out.saved.clear();
     r.send(
         0,
-        Msg::Unsub(Sub {
+        Msg::Unsub(Unsub {
             seq: Some(3),
             topic: n(CH),
+            reason: None,
         }),
     );
     assert!(!r.server.rooms.contains_key(CH), "ended with its last subscriber");

@@ -336,8 +336,8 @@ pub(super) fn clients_cannot_publish_the_server_s_content_types(x: &Ctx) -> Resu
 }
 
 /// A connection that asked (§4 Joins and leaves) is told, without `seq`, when a user joins,
-/// leaves and quits its channel, with the quit's reason; one that did not ask is not, and no
-/// client may publish such an Event itself.
+/// leaves and quits its channel, with the leave's and the quit's reasons; one that did not ask
+/// is not, and no client may publish such an Event itself.
 pub(super) fn joins_and_leaves_are_told_to_who_asked(x: &Ctx) -> Result<Verdict, Fail> {
     let mut asked = x.raw()?;
     if let Err(skip) = asking(&mut asked, &x.user("ja"), 54, "joins")? {
@@ -363,6 +363,11 @@ pub(super) fn joins_and_leaves_are_told_to_who_asked(x: &Ctx) -> Result<Verdict,
     bob.send(&map(&[(0, u(9)), (1, u(4)), (2, t(&ch))]))?;
     bob.reply()?;
     told(&mut asked, &bob_id, "left")?;
+    bob.sub(&ch, 5)?;
+    told(&mut asked, &bob_id, "joined")?;
+    bob.send(&map(&[(0, u(9)), (1, u(4)), (2, t(&ch)), (10, t("back soon"))]))?;
+    bob.reply()?;
+    told(&mut asked, &bob_id, "left back soon")?;
     bob.sub(&ch, 5)?;
     told(&mut asked, &bob_id, "joined")?;
     bob.send(&map(&[
