@@ -349,6 +349,35 @@ fn status_away_is_seen_by_a_watcher() {
     quit(bob);
 }
 
+/// IRC's WHOIS, for what the server says of a user: its presence and away note, now.
+#[test]
+fn whois_says_whether_a_user_is_here() {
+    let server = Server::start();
+    let (mut bob, _h1) = chat(&server, "bob");
+    let (mut alice, _h2) = chat(&server, "alice");
+    alice.command("/away lunch", "-!- you are away: lunch");
+    bob.command(
+        "/whois alice",
+        "-- alice is away: lunch; /watch alice to be told when that changes",
+    );
+    alice.command("/back", "-!- you are online");
+    bob.command("/watch alice", "-- watching alice (online)");
+    bob.command("/whois alice", "-- alice is online; you watch alice");
+    bob.command(
+        "/whois carol",
+        "-- carol is offline; /watch carol to be told when that changes",
+    );
+    bob.command(
+        "/whois dave@elsewhere.example",
+        "error: dave@elsewhere.example is a user of another server",
+    );
+    bob.command("/nick robert", "error: a name is fixed for a session");
+    bob.command("/notice alice hi", "error: no notices here: /msg ID TEXT");
+    for p in [alice, bob] {
+        quit(p);
+    }
+}
+
 #[test]
 fn status_shows_an_away_said_on_another_connection() {
     let server = Server::start();

@@ -123,6 +123,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("/unwatch", "USER", "stop watching USER"),
     (
+        "/whois",
+        "USER",
+        "whether USER is online, away (with the note) or offline, now",
+    ),
+    (
         "/ignore",
         "[USER|PATTERN]",
         "hide the messages, actions and presence of USER (or IDs matching PATTERN) in this \
@@ -227,6 +232,8 @@ pub enum Command<'a> {
     Watch(&'a str),
     /// `/unwatch USER`.
     Unwatch(&'a str),
+    /// `/whois USER`.
+    Whois(&'a str),
     /// `/ignore [USER|PATTERN]`: hide, or list whom.
     Ignore(Option<&'a str>),
     /// `/unignore USER|PATTERN`.
@@ -492,13 +499,13 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
                 _ => Command::Unignore(who),
             }
         }
-        "/watch" | "/unwatch" => {
+        "/watch" | "/unwatch" | "/whois" => {
             let (user, extra) = word(rest);
             need(!user.is_empty() && extra.is_empty())?;
-            if name == "/watch" {
-                Command::Watch(user)
-            } else {
-                Command::Unwatch(user)
+            match name {
+                "/watch" => Command::Watch(user),
+                "/unwatch" => Command::Unwatch(user),
+                _ => Command::Whois(user),
             }
         }
         "/wall" => {
@@ -564,6 +571,18 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             need(rest.is_empty())?;
             Command::Reconnect
         }
+        // IRC's commands that have no equal here, with what stands for them.
+        "/nick" => {
+            return Err(
+                "a name is fixed for a session: /quit and start the client again with \
+                        another --id"
+                    .into(),
+            );
+        }
+        "/notice" => {
+            return Err("no notices here: /msg ID TEXT sends a direct message, /me TEXT an action".into());
+        }
+        "/clear" => return Err("no /clear: Ctrl-L clears the screen".into()),
         _ => {
             let shown = crate::render::clean_line(name);
             return Err(format!(

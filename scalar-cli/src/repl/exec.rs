@@ -202,6 +202,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Status(set) => presence::status(shared, set)?,
         Command::Watch(user) => presence::watch(shared, user, true)?,
         Command::Unwatch(user) => presence::watch(shared, user, false)?,
+        Command::Whois(user) => presence::whois(shared, user)?,
         Command::Ignore(who) => ignore::ignore(shared, who, true)?,
         Command::Unignore(who) => ignore::ignore(shared, Some(who), false)?,
         // Admins speak to the server's reserved topics (PROTOCOL.md §4, Server admins).

@@ -84,8 +84,13 @@ pub(super) fn learn(shared: &Shared, e: &Received) {
 /// an Unsub, which changes nothing when not watching it, else a Sub, which is then a repeat.
 /// `None` when the server cannot be asked (offline) or did not answer with a Meta.
 fn presence_now(shared: &Shared, user: &str) -> Option<(Option<Presence>, Option<String>)> {
+    asked_presence(shared, user).ok()
+}
+
+/// [`presence_now`], or why the server could not be asked or did not answer.
+fn asked_presence(shared: &Shared, user: &str) -> Result<(Option<Presence>, Option<String>), String> {
     let watching = shared.state().watching.iter().any(|w| w == user);
-    let topic = Name::parse(user).ok()?;
+    let topic = Name::parse(user).map_err(|e| format!("{user}: {e}"))?;
     let frame = shared
         .request(Want::Reply, |seq| {
             let sub = Sub { seq, topic };
@@ -95,11 +100,42 @@ fn presence_now(shared: &Shared, user: &str) -> Option<(Option<Presence>, Option
                 Msg::Unsub(sub.undo())
             }
         })
-        .ok()?;
+        .map_err(|e| e.to_string())?;
     let Ok(Msg::Meta(m)) = frame.msg() else {
-        return None;
+        return Err("the server answered with something else".into());
     };
-    Some((m.presence, m.reason.map(str::to_string)))
+    Ok((m.presence, m.reason.map(str::to_string)))
+}
+
+/// `/whois USER`: USER's presence and away note as the server has them now, as IRC's WHOIS
+/// answers with the away message, and whether this client watches USER.
+pub fn whois(shared: &Shared, typed: &str) -> Result<(), String> {
+    let domain = shared.state().domain.clone();
+    let user = names::user(typed, &domain)?;
+    let short = names::short(&user, &domain).to_string();
+    // Presence is the home server's (PROTOCOL.md §4, Presence); an Unsub of another domain's
+    // ID would be answered as if the user were offline.
+    if !user.ends_with(&format!("@{domain}")) {
+        return Err(format!(
+            "{short} is a user of another server: this one does not say whether it is online"
+        ));
+    }
+    let (presence, note) =
+        asked_presence(shared, &user).map_err(|e| format!("cannot ask about {short}: {e}"))?;
+    let now = match (presence, note.filter(|n| !n.is_empty())) {
+        (Some(Presence::Away), Some(note)) => format!("{short} is away: {note}"),
+        (Some(p), _) => format!("{short} is {}", p.label()),
+        // A user who blocks this one (PROTOCOL.md §4, Blocks) is not said.
+        (None, _) => format!("the server does not say whether {short} is online"),
+    };
+    let watched = match shared.state().watching.contains(&user) {
+        true => format!("you watch {short}"),
+        false => format!("/watch {short} to be told when that changes"),
+    };
+    shared
+        .screen
+        .info(crate::render::clean_line(&format!("{now}; {watched}")));
+    Ok(())
 }
 
 /// Before a direct message to `user`, whom this client does not watch: the line to say once
