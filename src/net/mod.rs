@@ -237,7 +237,8 @@ impl Shell {
         let mut next_tick = Instant::now() + TICK;
         while !stop.load(Ordering::Relaxed) {
             let wake = self.server.next_wake().map_or(next_tick, |w| w.min(next_tick));
-            let timeout = match self.unread.is_empty() && self.refused.is_empty() {
+            let idle = self.unread.is_empty() && self.refused.is_empty() && !self.server.news_waiting();
+            let timeout = match idle {
                 true => wake.saturating_duration_since(Instant::now()),
                 false => Duration::ZERO,
             };

@@ -182,6 +182,13 @@ impl Server {
         self.flood.holds.peek().map(|Reverse((at, _))| *at)
     }
 
+    /// Whether news waits for the next [`wake`](Server::wake): the quits and the presence of
+    /// users whose last connection closed, which the shell should not sleep on (an idle
+    /// server's next turn could be a tick away).
+    pub fn news_waiting(&self) -> bool {
+        !self.quits.is_empty() || !self.gone.is_empty()
+    }
+
     /// Resumes the connections whose hold has ended, and sends what waited for an outbox
     /// (presence of users whose last connection closed). The shell calls it every turn.
     pub fn wake(&mut self, now: &Now, out: &mut impl Outbox) {
