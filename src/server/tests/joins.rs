@@ -208,6 +208,24 @@ fn a_quit_goes_to_who_was_there_before_the_next_request() {
     );
 }
 
+/// A close's news (the quit, the user's offline presence) waits for the next wake, which the
+/// shell must not sleep on: it says so until then.
+#[test]
+fn a_close_s_news_keeps_the_shell_awake_until_told() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect(1, "bob@example.com");
+    r.sub(0, CH);
+    r.sub(1, CH);
+    r.out.take(0);
+    assert!(!r.server.news_waiting());
+    r.server.disconnect(1);
+    assert!(r.server.news_waiting(), "a quit and bob's presence wait");
+    r.server.wake(&r.now, &mut r.out);
+    assert!(!r.server.news_waiting());
+    assert_eq!(r.out.take(0), [told("bob@example.com", "quit")]);
+}
+
 /// A quit's reason is the user's words: not where it may not speak (muted, or moderated
 /// without a voice), and none that would tell of its account (auth_required).
 #[test]
