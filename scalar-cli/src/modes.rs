@@ -58,22 +58,31 @@ pub fn describe_letters(text: &str) -> String {
     }
 }
 
-/// Applies a change typed as `+i-m` (or `+im`, `-p`, `+i -m`) to the modes `bits`.
+/// Applies a change typed as `+i-m` (or `+im`, `-p`, `+i -m`) to the modes `bits`. Letters are
+/// case-sensitive, as IRC's (its `+I` is another mode than `+i`), and each word starts with a
+/// sign, so that an argument (`+I bob`) is not read as more letters.
 pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
-    let mut on = None;
     let mut letters = false;
     let mut out = bits;
-    for c in change.chars().filter(|c| !c.is_whitespace()) {
-        match c {
-            '+' => on = Some(true),
-            '-' => on = Some(false),
-            _ => {
-                let b = bit(c.to_ascii_lowercase()).ok_or_else(|| unknown(c))?;
-                letters = true;
-                match on {
-                    Some(true) => out |= b,
-                    Some(false) => out &= !b,
-                    None => return Err(format!("say + or - before {c:?}, as in +{c} or -{c}")),
+    for group in change.split_whitespace() {
+        if !group.starts_with(['+', '-']) {
+            return Err(format!(
+                "{group:?}: say + or - before a mode, as in +i or -m (the modes are {})",
+                known_letters()
+            ));
+        }
+        let mut on = true;
+        for c in group.chars() {
+            match c {
+                '+' => on = true,
+                '-' => on = false,
+                _ => {
+                    let b = bit(c).ok_or_else(|| unknown(c))?;
+                    letters = true;
+                    match on {
+                        true => out |= b,
+                        false => out &= !b,
+                    }
                 }
             }
         }
@@ -93,6 +102,8 @@ pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
 fn unknown(c: char) -> String {
     let irc = match c {
         'k' => "; a channel has no key: +i and /invite keep strangers out",
+        'I' => "; the invitations are /invite's (alone, it lists them)",
+        'e' => "; a ban has no exceptions: /unban, or /op or /invite whom it should spare",
         'l' => "; a channel has no member limit",
         't' => "; only operators set the topic anyway",
         'n' => "; only members speak in a channel anyway",
@@ -134,7 +145,12 @@ mod tests {
         assert_eq!(apply("+im", 0), Ok(3));
         assert_eq!(apply("+i-m", 2), Ok(1));
         assert_eq!(apply("-p +r", 8), Ok(4));
-        assert_eq!(apply("+I", 0), Ok(1), "letters fold to lowercase");
+        // As in IRC, +I is not +i (found by QA: `/mode +I` made the channel invite-only).
+        assert!(apply("+I", 0).unwrap_err().contains("/invite"));
+        assert!(apply("+M", 0).unwrap_err().contains("unknown mode 'M'"));
+        // A word without a sign is no more letters (found by QA: `+I pim` set +ipm).
+        assert!(apply("+i pim", 0).unwrap_err().contains("say + or -"));
+        assert!(apply("+m extra", 0).unwrap_err().contains("\"extra\""));
         assert!(apply("+z", 0).unwrap_err().contains("i invite-only, m moderated"));
         assert!(apply("i", 0).unwrap_err().contains("+i"));
         assert!(apply("+", 0).unwrap_err().contains("+i-m"));

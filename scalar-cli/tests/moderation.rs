@@ -215,6 +215,13 @@ fn a_channel_named_first_is_the_one_acted_on() {
     alice.command("/mode #a +b", "-- 1 ban in #a: *@spam.example");
     alice.command("/ban", "-- no bans in #b");
     alice.command("/mode +k secret", "error: unknown mode 'k'");
+    // IRC's +I is not +i (found by QA: it made the channel invite-only), nor an address an ID.
+    alice.command("/mode +I", "error: unknown mode 'I'");
+    alice.command("/modes", "-- modes of #b: - (none)");
+    alice.command(
+        "/ban 192.0.2.1",
+        "error: 192.0.2.1: a ban names IDs (bob, *@spam.example), not addresses",
+    );
     alice.command("/topic #c hello", "error: not joined to #c: /join it first");
     alice.command("/kick #a bob spam", "you kicked bob (spam)");
     bob.wait_for("-!- alice kicked you (spam)", STEP);
@@ -245,6 +252,11 @@ fn a_part_tells_its_reason() {
     bob.command("/part a", "left #a");
     let mark = alice.wait_for("-!- bob joined", STEP);
     alice.wait_for_from(mark, "-!- bob left", STEP);
+    // As IRC's PART, a list.
+    bob.command("/join #a,#b", "joined #b");
+    bob.command("/part #a,#b gone", "left #b");
+    let mark = alice.wait_for("#a -!- bob left (gone)", STEP);
+    alice.wait_for_from(mark, "-!- bob left (gone)", STEP);
     bob.command("/msg alice", "talking with alice");
     bob.command(
         "/part bye",

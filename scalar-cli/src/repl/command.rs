@@ -1,7 +1,7 @@
 //! Parsing a typed line into a command. Pure: no state, no I/O, so every error message can be
 //! tested.
 
-use scalar::proto::{Action, MAX_RATE, MAX_REASON};
+use scalar::proto::{Action, MAX_RATE, MAX_REASON, MAX_SUBJECT};
 
 /// Every command: name, arguments, what it does. Drives `/help`, completion and errors.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
@@ -317,10 +317,15 @@ pub fn canonical(name: &str) -> String {
 /// The usage line of a command, for error messages.
 fn usage(name: &str) -> String {
     match COMMANDS.iter().find(|(n, _, _)| *n == name) {
-        Some((n, "", _)) => format!("usage: {n}"),
-        Some((n, a, _)) => format!("usage: {n} {a}"),
+        Some((n, a, _)) => format!("usage: {}", synopsis(n, a)),
         None => String::new(),
     }
+}
+
+/// A command's name and arguments, with the channel a channel command may name first.
+fn synopsis(name: &str, args: &str) -> String {
+    let channel = if in_channel(name) { " [#CHANNEL]" } else { "" };
+    format!("{name}{channel} {args}").trim_end().to_string()
 }
 
 /// `/part`'s words: the channel, if the first word is one (it starts with `#`, as in IRC, or
@@ -333,13 +338,20 @@ pub fn part_words(rest: &str, joined: impl Fn(&str) -> bool) -> Result<(Option<&
         c if c.starts_with('#') || joined(c) => (Some(c), after),
         _ => (None, rest),
     };
-    if reason.len() > MAX_REASON {
-        return Err(format!(
-            "the reason is {} bytes; at most {MAX_REASON} are sent",
-            reason.len()
-        ));
-    }
+    fits("reason", reason, MAX_REASON)?;
     Ok((channel, (!reason.is_empty()).then_some(reason)))
+}
+
+/// Refuses `text`, a reason or a topic line, when it is longer than `max`, the wire's bound
+/// (PROTOCOL.md §4), in the user's words rather than the server's 304.
+fn fits(what: &str, text: &str, max: usize) -> Result<(), String> {
+    match text.len() > max {
+        true => Err(format!(
+            "the {what} is {} bytes; at most {max} are sent",
+            text.len()
+        )),
+        false => Ok(()),
+    }
 }
 
 /// Splits off the first word; the rest keeps its inner spacing.
@@ -383,7 +395,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
 }
 
 /// True for the commands that act on one channel, the current one unless named first.
-fn in_channel(name: &str) -> bool {
+pub fn in_channel(name: &str) -> bool {
     mod_action(name).is_some() || matches!(name, "/topic" | "/meta" | "/mode")
 }
 
@@ -405,6 +417,7 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
         // Only the actions that remove or silence someone say why (PROTOCOL.md §4, Mod).
         let with_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute);
         need(!target.is_empty() && (with_reason || reason.is_empty()))?;
+        fits("reason", reason, MAX_REASON)?;
         return Ok(Command::Mod(
             action,
             target,
@@ -416,7 +429,7 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             let (t, extra) = word(rest);
             if !t.is_empty() && !extra.is_empty() {
                 return Err(format!(
-                    "{:?}: a topic name has no spaces ({})",
+                    "{:?}: a topic name has no spaces, and a channel no key ({})",
                     rest.trim(),
                     usage(name)
                 ));
@@ -452,7 +465,10 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             need(rest.is_empty())?;
             Command::Topics
         }
-        "/topic" => Command::Topic((!rest.is_empty()).then(|| removal(rest))),
+        "/topic" => {
+            fits("topic", rest, MAX_SUBJECT)?;
+            Command::Topic((!rest.is_empty()).then(|| removal(rest)))
+        }
         "/meta" => {
             let (what, value) = word(rest);
             match what {
@@ -566,7 +582,10 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             need(extra.is_empty())?;
             Command::Help((!what.is_empty()).then_some(what))
         }
-        "/quit" => Command::Quit((!rest.is_empty()).then_some(rest)),
+        "/quit" => {
+            fits("reason", rest, MAX_REASON)?;
+            Command::Quit((!rest.is_empty()).then_some(rest))
+        }
         "/reconnect" => {
             need(rest.is_empty())?;
             Command::Reconnect
@@ -596,12 +615,7 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
 /// Away, with `note` if it is not empty. The server would refuse a note too long for a
 /// `reason` (304): said here in the user's words.
 fn away(note: &str) -> Result<Command<'_>, String> {
-    if note.len() > MAX_REASON {
-        return Err(format!(
-            "the away note is {} bytes; at most {MAX_REASON} are sent",
-            note.len()
-        ));
-    }
+    fits("away note", note, MAX_REASON)?;
     Ok(Command::Status(Some(StatusSet::Away(
         (!note.is_empty()).then_some(note),
     ))))
@@ -624,7 +638,8 @@ fn list_mode(rest: &str) -> Option<Result<Command<'_>, String>> {
         "v" => (Action::Voice, Action::Devoice),
         _ if letter.contains(['b', 'o', 'v']) => {
             return Some(Err(format!(
-                "{change:?}: +b, +o and +v take an ID each, one change at a time: /mode +b PATTERN"
+                "{change:?}: +b, +o and +v take an ID each, one change at a time (/mode +o ID, \
+                 then /mode +v ID)"
             )));
         }
         _ => return None,
@@ -632,7 +647,14 @@ fn list_mode(rest: &str) -> Option<Result<Command<'_>, String>> {
     let action = if on { add } else { remove };
     Some(match target {
         "" if on => Ok(Command::Targets(action)),
-        "" => Err(format!("usage: /mode -{letter} ID (or /{})", action.label())),
+        "" => Err(format!(
+            "usage: /mode [#CHANNEL] -{letter} ID (or /{})",
+            action.label()
+        )),
+        t if t.contains(char::is_whitespace) && letter == "b" => Err(format!(
+            "/mode {change} takes no reason: /{} PATTERN REASON gives one",
+            action.label()
+        )),
         t if t.contains(char::is_whitespace) => Err(format!(
             "one ID at a time: /mode {change} ID (or /{} ID)",
             action.label()
@@ -668,8 +690,7 @@ pub fn help_for(name: &str) -> Result<String, String> {
         true => String::new(),
         false => format!(" (also {})", others.join(", ")),
     };
-    let usage = format!("{n} {args}");
-    Ok(format!("{}{also}: {what}", usage.trim_end()))
+    Ok(format!("{}{also}: {what}", synopsis(n, args)))
 }
 
 /// The `/help` text, one line per command, then the other names of commands.
@@ -771,7 +792,7 @@ mod tests {
         );
         assert_eq!(
             parse("/meta color red").unwrap_err(),
-            "usage: /meta [display NAME | rate N]"
+            "usage: /meta [#CHANNEL] [display NAME | rate N]"
         );
         assert_eq!(parse("/mode"), Ok(Command::Mode(None)));
         assert_eq!(parse("/mode +i-m"), Ok(Command::Mode(Some("+i-m"))));
@@ -795,7 +816,7 @@ mod tests {
         ] {
             assert_eq!(parse(line), Ok(Command::Mod(action, target, reason)), "{line}");
         }
-        assert_eq!(parse("/op bob now").unwrap_err(), "usage: /op [USER]");
+        assert_eq!(parse("/op bob now").unwrap_err(), "usage: /op [#CHANNEL] [USER]");
         for (line, action) in [
             ("/ban", Action::Ban),
             ("/mute ", Action::Mute),
@@ -805,9 +826,12 @@ mod tests {
         ] {
             assert_eq!(parse(line), Ok(Command::Targets(action)), "{line}");
         }
-        assert_eq!(parse("/deop").unwrap_err(), "usage: /deop USER");
-        assert_eq!(parse("/unban").unwrap_err(), "usage: /unban PATTERN");
-        assert_eq!(parse("/kick").unwrap_err(), "usage: /kick USER [REASON]");
+        assert_eq!(parse("/deop").unwrap_err(), "usage: /deop [#CHANNEL] USER");
+        assert_eq!(parse("/unban").unwrap_err(), "usage: /unban [#CHANNEL] PATTERN");
+        assert_eq!(
+            parse("/kick").unwrap_err(),
+            "usage: /kick [#CHANNEL] USER [REASON]"
+        );
     }
 
     /// IRC's habits (before, `/topic #rust TEXT` set the current channel's topic to
@@ -833,7 +857,10 @@ mod tests {
         assert_eq!(parse("/ban #rust"), on("#rust", Command::Targets(Action::Ban)));
         assert_eq!(parse("/mode #rust +i"), on("#rust", Command::Mode(Some("+i"))));
         assert_eq!(parse("/meta #go"), on("#go", Command::Meta(None)));
-        assert_eq!(parse("/kick #rust").unwrap_err(), "usage: /kick USER [REASON]");
+        assert_eq!(
+            parse("/kick #rust").unwrap_err(),
+            "usage: /kick [#CHANNEL] USER [REASON]"
+        );
         // IRC's INVITE order, the channel after the user; both orders, not both channels.
         assert_eq!(
             parse("/invite bob #rust"),
@@ -844,6 +871,19 @@ mod tests {
             on("#rust", Command::Mod(Action::Invite, "bob", None))
         );
         assert!(parse("/invite #a bob #b").unwrap_err().contains("name one"));
+        // The wire's bounds, said before anything is sent (found by QA: /quit cut a long
+        // reason without a word, the others got the server's 304).
+        let long = "r".repeat(MAX_REASON + 1);
+        for line in [
+            format!("/quit {long}"),
+            format!("/kick #rust bob {long}"),
+            format!("/topic {long}"),
+        ] {
+            assert!(
+                parse(&line).unwrap_err().contains("at most 256 are sent"),
+                "{line}"
+            );
+        }
         // Commands not about a channel take a leading `#` as they always did.
         assert_eq!(parse("/me #1 fan"), Ok(Command::Me("#1 fan")));
         assert_eq!(
@@ -900,7 +940,10 @@ mod tests {
                 Box::new(Command::Mod(Action::Op, "bob", None))
             ))
         );
-        assert_eq!(parse("/mode -b").unwrap_err(), "usage: /mode -b ID (or /unban)");
+        assert_eq!(
+            parse("/mode -b").unwrap_err(),
+            "usage: /mode [#CHANNEL] -b ID (or /unban)"
+        );
         assert!(
             parse("/mode +o bob carol")
                 .unwrap_err()
@@ -999,7 +1042,7 @@ mod tests {
         assert_eq!(parse("/join").unwrap_err(), "usage: /join TOPIC");
         assert_eq!(
             parse("/join #Bad Name").unwrap_err(),
-            "\"#Bad Name\": a topic name has no spaces (usage: /join TOPIC)"
+            "\"#Bad Name\": a topic name has no spaces, and a channel no key (usage: /join TOPIC)"
         );
         assert_eq!(parse("/msg").unwrap_err(), "usage: /msg ID [TEXT]");
         assert_eq!(parse("/search").unwrap_err(), "usage: /search WORDS");

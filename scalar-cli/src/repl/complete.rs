@@ -1,7 +1,7 @@
 //! Tab completion: command names, joined and listed channels, recent IDs and message refs;
 //! and the moment Enter is pressed, for [`typed`](super::typed).
 
-use super::command::{COMMANDS, canonical};
+use super::command::{COMMANDS, canonical, in_channel};
 use super::exec::recent_refs;
 use super::shared::Shared;
 use crate::names::short;
@@ -62,6 +62,17 @@ pub fn candidates(
     ids: &[String],
     refs: &[String],
 ) -> Vec<String> {
+    // IRC's order, `/kick #rust bob`: a channel named first, then the command's arguments.
+    let channel_first = |cmd: &str| in_channel(&canonical(&cmd.to_ascii_lowercase()));
+    let before = match before {
+        [cmd, ch, ..] if ch.starts_with('#') && channel_first(cmd) => {
+            return candidates(&before_without(before), word, topics, ids, refs);
+        }
+        [cmd, ..] if word.starts_with('#') && channel_first(cmd) => {
+            return filtered(topics.to_vec(), word);
+        }
+        _ => before,
+    };
     let pool: Vec<String> = match before {
         [] if word.starts_with('/') => {
             return COMMANDS
@@ -85,6 +96,21 @@ pub fn candidates(
         // In text, complete names of people, as IRC clients do.
         _ => ids.to_vec(),
     };
+    filtered(pool, word)
+}
+
+/// `before` without its second word, the channel named first.
+fn before_without<'a>(before: &[&'a str]) -> Vec<&'a str> {
+    before
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 1)
+        .map(|(_, w)| *w)
+        .collect()
+}
+
+/// The candidates of `pool` that start with `word`, folded as names are.
+fn filtered(pool: Vec<String>, word: &str) -> Vec<String> {
     let lower = word.to_ascii_lowercase();
     let mut out: Vec<String> = pool.into_iter().filter(|c| c.starts_with(&lower)).collect();
     out.dedup();
@@ -160,6 +186,12 @@ mod tests {
         assert_eq!(c(&[], "Al"), ["alice: "], "at a line's start, addressed");
         assert!(c(&["/topics"], "x").is_empty());
         assert_eq!(c(&["/j"], "#g"), ["#go"], "an alias completes as its command");
+        // A channel named first, as IRC writes it, then the command's own arguments (found by
+        // QA: nothing completed after `/kick #`).
+        assert_eq!(c(&["/kick"], "#r"), ["#rust"]);
+        assert_eq!(c(&["/KICK", "#rust"], "b"), ["bob"]);
+        assert_eq!(c(&["/invite", "alice"], "#g"), ["#go"]);
+        assert_eq!(c(&["/topic"], "#"), ["#rust", "#go"]);
         assert_eq!(c(&["/kick"], "a"), ["alice"]);
         assert_eq!(c(&["/watch"], "b"), ["bob"]);
         assert_eq!(c(&["/r"], "ab"), ["ab12cd34"]);

@@ -134,6 +134,16 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                 |c: &str| names::channel(c, &domain).is_ok_and(|c| shared.state().subs.contains(&c));
             let (channel, reason) = command::part_words(words, is_joined)?;
             let topic = match channel {
+                // As IRC's PART, a list: each checked before any is left.
+                Some(list) if list.contains(',') => {
+                    let topics = (list.split(',').filter(|t| !t.is_empty()))
+                        .map(|t| joined(shared, names::channel(t, &domain)?))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for t in &topics {
+                        part(shared, t, reason)?;
+                    }
+                    return Ok(Sent::Other);
+                }
                 Some(t) => joined(shared, names::channel(t, &domain)?)?,
                 None => shared
                     .state()

@@ -128,13 +128,19 @@ pub fn whois(shared: &Shared, typed: &str) -> Result<(), String> {
         // A user who blocks this one (PROTOCOL.md §4, Blocks) is not said.
         (None, _) => format!("the server does not say whether {short} is online"),
     };
-    let watched = match shared.state().watching.contains(&user) {
-        true => format!("you watch {short}"),
-        false => format!("/watch {short} to be told when that changes"),
+    let (watching, yourself) = {
+        let st = shared.state();
+        (st.watching.contains(&user), st.user == user)
+    };
+    // No /watch offered where the server would refuse it (a block) or of oneself.
+    let watched = match (watching, presence.is_some() && !yourself) {
+        (true, _) => format!("; you watch {short}"),
+        (false, true) => format!("; /watch {short} to be told when that changes"),
+        (false, false) => String::new(),
     };
     shared
         .screen
-        .info(crate::render::clean_line(&format!("{now}; {watched}")));
+        .info(crate::render::clean_line(&format!("{now}{watched}")));
     Ok(())
 }
 

@@ -261,7 +261,10 @@ impl State {
     pub fn now_talking(&self) -> String {
         self.current
             .as_deref()
-            .map(|c| format!("; now talking in {}", crate::names::short(c, &self.domain)))
+            .map(|c| {
+                let (with, short) = (!c.starts_with('#'), crate::names::short(c, &self.domain));
+                format!("; now talking {} {short}", if with { "with" } else { "in" })
+            })
             .unwrap_or_default()
     }
 
