@@ -1,6 +1,7 @@
 //! The command line: global connection options, then an optional subcommand with its own.
 //! Global options may also follow the subcommand.
 
+use crate::defaults::Defaults;
 use crate::error::CliError;
 use crate::names::{self, DEFAULT_SERVER};
 use scalar::proto::MsgId;
@@ -62,6 +63,10 @@ options:
       --no-joins          interactive chat: do not show who joins and leaves
   -h, --help              this text
   -V, --version           the version
+
+Defaults for these options, one a line as typed here (--server chat.example.org), may be
+kept in $XDG_CONFIG_HOME/scalar/cli.conf (or the file $SCALAR_CONFIG names); the
+environment wins over it, and the command line over both.
 
 Topics and IDs are folded to lowercase; a missing @domain is the server's, and a bare
 word names a channel: `rust` means #rust@DOMAIN.
@@ -243,19 +248,39 @@ pub struct Env {
     pub password: Option<Secret>,
     /// `SCALAR_RESOLVER`.
     pub resolver: Option<String>,
+    /// The defaults file ([`crate::defaults`]), under the variables.
+    pub defaults: Defaults,
+    /// Why the defaults file could not be read or parsed: a usage error.
+    pub defaults_error: Option<String>,
 }
 
 impl Env {
-    /// Reads the variables of this process; values that are not UTF-8 count as unset.
+    /// Reads the variables of this process, and the defaults file; values that are not UTF-8
+    /// count as unset.
     pub fn from_process() -> Env {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (defaults, defaults_error) = match crate::defaults::read(get) {
+            Ok(d) => (d, None),
+            Err(e) => (Defaults::default(), Some(e)),
+        };
         Env {
             server: get("SCALAR_SERVER"),
             id: get("SCALAR_ID"),
             user: get("USER").or_else(|| get("LOGNAME")),
             password: get("SCALAR_PASSWORD").map(Secret),
             resolver: get("SCALAR_RESOLVER"),
+            defaults,
+            defaults_error,
         }
+    }
+}
+
+/// `--timeout`'s seconds, from 0.1 to 3600.
+pub fn timeout(secs: &str) -> Result<Duration, String> {
+    match secs.parse::<f64>() {
+        Ok(s) if (0.1..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        Ok(_) => Err("--timeout: between 0.1 and 3600 seconds".into()),
+        Err(_) => Err(format!("--timeout: expected a number, got {secs:?}")),
     }
 }
 
@@ -293,17 +318,21 @@ fn check_topic(raw: &str) -> Result<(), CliError> {
 /// Parses the arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args, CliError> {
     use lexopt::prelude::*;
+    if let Some(e) = &env.defaults_error {
+        return Err(usage(e.clone()));
+    }
+    let d = &env.defaults;
     let mut p = lexopt::Parser::from_args(args);
-    let mut server = env.server.clone();
+    let mut server = env.server.clone().or_else(|| d.server.clone());
     let mut id = None;
-    let mut timeout = Duration::from_secs(10);
+    let mut timeout = d.timeout.unwrap_or(Duration::from_secs(10));
     let mut sub: Option<String> = None;
     let mut positional: Vec<OsString> = Vec::new();
     let (mut count, mut json) = (None, false);
     let mut span = SpanArgs::default();
     let (mut tls, mut ca, mut tofu) = (false, None, false);
     let (mut password_file, mut register, mut home, mut audience) = (None, false, None, None);
-    let mut resolver = env.resolver.clone();
+    let mut resolver = env.resolver.clone().or_else(|| d.resolver.clone());
     let (mut join, mut no_joins) = (Vec::new(), false);
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         let val = |p: &mut lexopt::Parser| p.value().map_err(|e| usage(e.to_string()));
@@ -323,11 +352,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Short('j') | Long("join") => join.push(utf8(val(&mut p)?, "--join")?),
             Long("no-joins") => no_joins = true,
             Short('t') | Long("timeout") => {
-                let secs: f64 = number(val(&mut p)?, "--timeout")?;
-                if !(0.1..=3600.0).contains(&secs) {
-                    return Err(usage("--timeout: between 0.1 and 3600 seconds"));
-                }
-                timeout = Duration::from_secs_f64(secs);
+                timeout = self::timeout(&utf8(val(&mut p)?, "--timeout")?).map_err(usage)?;
             }
             Short('n') | Long("count") if sub.as_deref() == Some("listen") => {
                 count = Some(number(val(&mut p)?, "--count")?);
@@ -368,12 +393,29 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         }
     }
     let command = build(sub.as_deref(), positional, count, span, json)?;
-    if !join.is_empty() && command != Command::Chat {
+    // The defaults file's: under the command line's, and for the chat only.
+    let chat = command == Command::Chat;
+    let join_given = !join.is_empty();
+    if chat {
+        join = d.join.iter().cloned().chain(join).collect();
+        no_joins |= d.no_joins;
+    }
+    // A trust given on the command line replaces the file's, whichever it was.
+    if !tls && ca.is_none() && !tofu {
+        (tls, ca, tofu) = (d.tls, d.ca.clone(), d.tofu);
+    }
+    let password_file = password_file.or_else(|| match env.password {
+        Some(_) => None,
+        None => d.password_file.clone(),
+    });
+    let home = home.or_else(|| d.home.as_deref().map(names::with_port));
+    let audience = audience.or_else(|| d.audience.as_ref().map(|a| a.to_ascii_lowercase()));
+    if join_given && !chat {
         return Err(usage(
             "--join is for the interactive chat; `send` and `listen` name their topics",
         ));
     }
-    if no_joins && command != Command::Chat {
+    if no_joins && !chat {
         return Err(usage(
             "--no-joins is for the interactive chat, which alone shows joins",
         ));
@@ -417,8 +459,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         return Err(usage("--id: empty; give an ID, like alice or alice@example.org"));
     }
     // Errors quote the ID as typed (--id or SCALAR_ID), not as folded.
-    let typed = id.clone().or_else(|| env.id.clone()).unwrap_or_default();
-    let id = names::default_id(id, env.id.clone(), env.user.clone());
+    let env_id = env.id.clone().or_else(|| d.id.clone());
+    let typed = id.clone().or_else(|| env_id.clone()).unwrap_or_default();
+    let id = names::default_id(id, env_id, env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
     let full = if id.contains('@') {
         id.clone()
@@ -622,8 +665,62 @@ mod tests {
             user: Some("Alice".into()),
             password: None,
             resolver: None,
+            defaults: Defaults::default(),
+            defaults_error: None,
         };
         parse(v.iter().map(OsString::from), &env)
+    }
+
+    /// The defaults file is under the environment, which is under the command line; its joins
+    /// are the chat's, and a trust on the command line replaces its.
+    #[test]
+    fn the_defaults_file_is_the_lowest_layer() {
+        let text = "--server chat.example.org\n--id bob\n--tofu\n--join #rust\n--no-joins\n\
+                    --password-file /pw\n--timeout 3";
+        let env = Env {
+            defaults: crate::defaults::parse("f", text, None).unwrap(),
+            ..Env::default()
+        };
+        let parse = |v: &[&str], env: &Env| parse(v.iter().map(OsString::from), env);
+        let a = parse(&[], &env).unwrap();
+        assert_eq!((a.server.as_str(), a.id.as_str()), ("chat.example.org", "bob"));
+        assert_eq!(a.tls, Some(Trust::Tofu));
+        assert_eq!((a.join.clone(), a.no_joins), (vec!["#rust".to_string()], true));
+        assert_eq!(a.password, Some(PasswordFrom::File("/pw".into())));
+        assert_eq!(a.timeout, Duration::from_secs(3));
+        // The command line wins, and adds its joins to the file's.
+        let a = parse(
+            &["-s", "127.0.0.1:9", "-i", "carol", "--ca", "ca.pem", "-j", "#go"],
+            &env,
+        )
+        .unwrap();
+        assert_eq!((a.server.as_str(), a.id.as_str()), ("127.0.0.1:9", "carol"));
+        assert_eq!(
+            a.tls,
+            Some(Trust::Ca("ca.pem".into())),
+            "not an error beside the file's --tofu"
+        );
+        assert_eq!(a.join, ["#rust", "#go"]);
+        // The environment wins over the file.
+        let over = Env {
+            server: Some("other.example".into()),
+            id: Some("dave".into()),
+            password: Some(Secret("pw".into())),
+            ..env.clone()
+        };
+        let a = parse(&[], &over).unwrap();
+        assert_eq!((a.server.as_str(), a.id.as_str()), ("other.example", "dave"));
+        assert_eq!(a.password, Some(PasswordFrom::Env(Secret("pw".into()))));
+        // A one-shot mode ignores the chat's joins (a --join of its own is still an error).
+        let a = parse(&["ping"], &env).unwrap();
+        assert!(a.join.is_empty() && !a.no_joins);
+        assert!(parse(&["-j", "#x", "ping"], &env).is_err());
+        // A file that could not be read or parsed is a usage error, whatever the line says.
+        let broken = Env {
+            defaults_error: Some("f:1: --register: not an option".into()),
+            ..Env::default()
+        };
+        assert!(matches!(parse(&["ping"], &broken), Err(CliError::Usage(e)) if e.contains("f:1")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod alert;
 mod args;
 mod conn;
+mod defaults;
 mod error;
 mod event;
 mod fold;

@@ -5,6 +5,8 @@ mod common;
 
 use common::pty::Pty;
 use common::*;
+use scalar::client::Client;
+use scalar::proto::{Body, Msg};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -482,6 +484,58 @@ fn the_chat_joins_the_channels_given_at_start() {
     assert_eq!(next_text(&mut bob), "now", "the last joined is the current topic");
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
+}
+
+/// The defaults file, as irssi's config: who and which channels without typing them each time;
+/// the command line still wins, and a mistake in the file is named with its line.
+#[test]
+fn the_defaults_file_says_who_and_where() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let dir = home.0.join(".config/scalar");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("cli.conf");
+    std::fs::write(&conf, "# mine\n--id Carol\n--join #conf,#more\n").unwrap();
+    let mut p = common::pty::Pty::spawn(cli(&server, &home));
+    for shown in ["joined #conf", "joined #more", "#more> "] {
+        p.wait_for(shown, STEP);
+    }
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#more@localhost");
+    // Who said the next text Event to `bob`, and what.
+    let said = |bob: &mut Client| loop {
+        let f = bob.recv().expect("an event in time");
+        if let Ok(Msg::Event(e)) = f.msg()
+            && let Body::Text(t) = e.body
+        {
+            return (e.from.as_str().to_string(), t.to_string());
+        }
+    };
+    p.type_keys("from the file\r");
+    assert_eq!(
+        said(&mut bob),
+        ("carol@localhost".into(), "from the file".into()),
+        "the file's --id"
+    );
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+
+    // The command line wins; a one-shot mode ignores the chat's joins.
+    let mut cmd = cli(&server, &home);
+    cmd.args(["--id", "dave", "send", "#more", "hi"]);
+    assert_eq!(common::run(cmd, b"").code(), 0);
+    assert_eq!(said(&mut bob), ("dave@localhost".into(), "hi".into()));
+
+    std::fs::write(&conf, "--id carol\n--register\n").unwrap();
+    let mut cmd = cli(&server, &home);
+    cmd.arg("ping");
+    let r = common::run(cmd, b"");
+    assert_eq!(r.code(), 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cli.conf:2: --register: not an option"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// `--no-joins`: a quieter screen (found in review: no way to turn them off).

@@ -1,0 +1,190 @@
+//! The defaults file, `$XDG_CONFIG_HOME/scalar/cli.conf` (or `$SCALAR_CONFIG`): the options a
+//! user would otherwise type at every start, one a line, as on the command line, as irssi's
+//! config keeps its server, nick and autojoin channels:
+//!
+//! ```text
+//! # scalar-cli's defaults
+//! --server chat.example.org
+//! --id bob
+//! --tofu
+//! --join #rust,#go
+//! ```
+//!
+//! The environment's variables win over it, and the command line over both. [`parse`] is pure
+//! and unit-tested; [`read`] finds and reads the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the defaults file says; every field as the option of the same name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// `--server`.
+    pub server: Option<String>,
+    /// `--id`.
+    pub id: Option<String>,
+    /// `--resolver`.
+    pub resolver: Option<String>,
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `--tls`.
+    pub tls: bool,
+    /// `--ca`.
+    pub ca: Option<PathBuf>,
+    /// `--tofu`.
+    pub tofu: bool,
+    /// `--password-file`.
+    pub password_file: Option<PathBuf>,
+    /// `--home`.
+    pub home: Option<String>,
+    /// `--audience`.
+    pub audience: Option<String>,
+    /// `--join`, each as given (the chat only: a one-shot mode ignores them).
+    pub join: Vec<String>,
+    /// `--no-joins` (the chat only).
+    pub no_joins: bool,
+}
+
+/// The options a defaults file may give: those that say where and who, not what to do once
+/// (`--register`) or a mode's own.
+const OPTIONS: &str = "--server, --id, --resolver, --timeout, --tls, --ca, --tofu, \
+                       --password-file, --home, --audience, --join, --no-joins";
+
+/// Parses the file's text; `shown` names it in errors (`FILE:LINE: ...`). A path may start
+/// with `~/`, read as `home`'s, since no shell expands it.
+pub fn parse(shown: &str, text: &str, home: Option<&Path>) -> Result<Defaults, String> {
+    let mut d = Defaults::default();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = |msg: String| format!("{shown}:{}: {msg}", i + 1);
+        let (name, value) = match line.split_once(char::is_whitespace) {
+            Some((n, v)) => (n, Some(v.trim())),
+            None => (line, None),
+        };
+        let value = || value.ok_or_else(|| at(format!("{name} needs a value")));
+        let flag = |set: &mut bool| match value() {
+            Ok(v) => Err(at(format!("{name} takes no value, got {v:?}"))),
+            Err(_) => {
+                *set = true;
+                Ok(())
+            }
+        };
+        let path = |v: &str| match (v.strip_prefix("~/"), home) {
+            (Some(rest), Some(h)) => h.join(rest),
+            _ => PathBuf::from(v),
+        };
+        match name {
+            "--server" | "-s" => d.server = Some(value()?.to_string()),
+            "--id" | "-i" => d.id = Some(value()?.to_string()),
+            "--resolver" => d.resolver = Some(value()?.to_string()),
+            "--timeout" | "-t" => d.timeout = Some(crate::args::timeout(value()?).map_err(at)?),
+            "--tls" => flag(&mut d.tls)?,
+            "--tofu" => flag(&mut d.tofu)?,
+            "--no-joins" => flag(&mut d.no_joins)?,
+            "--ca" => d.ca = Some(path(value()?)),
+            "--password-file" => d.password_file = Some(path(value()?)),
+            "--home" => d.home = Some(value()?.to_string()),
+            "--audience" => d.audience = Some(value()?.to_string()),
+            "--join" | "-j" => d.join.push(value()?.to_string()),
+            _ => {
+                return Err(at(format!(
+                    "{name}: not an option of the defaults file, whose options are {OPTIONS}"
+                )));
+            }
+        }
+    }
+    if d.ca.is_some() && d.tofu {
+        return Err(format!(
+            "{shown}: --ca and --tofu are two ways to trust a server; give one"
+        ));
+    }
+    Ok(d)
+}
+
+/// Where the defaults file is: `$SCALAR_CONFIG`, else `$XDG_CONFIG_HOME/scalar/cli.conf`, else
+/// `$HOME/.config/scalar/cli.conf`. `var` reads one variable (empty counts as unset).
+pub fn path(var: impl Fn(&str) -> Option<String>) -> Option<(PathBuf, bool)> {
+    if let Some(p) = var("SCALAR_CONFIG") {
+        return Some((PathBuf::from(p), true));
+    }
+    let dir = var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some((dir.join("scalar").join("cli.conf"), false))
+}
+
+/// Reads and parses the defaults file, if there is one. A file named by `$SCALAR_CONFIG` must
+/// exist; the usual one may not.
+pub fn read(var: impl Fn(&str) -> Option<String>) -> Result<Defaults, String> {
+    let Some((file, named)) = path(&var) else {
+        return Ok(Defaults::default());
+    };
+    let shown = file.display().to_string();
+    match std::fs::read_to_string(&file) {
+        Ok(text) => parse(&shown, &text, var("HOME").as_deref().map(Path::new)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(Defaults::default()),
+        Err(e) => Err(format!("the defaults file {shown}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_one_a_line_as_typed() {
+        let text = "# mine\n\n--server chat.example.org\n  --id Bob  \n--tofu\n--join #rust,#go\n\
+                    -j #ops\n--timeout 2.5\n--password-file ~/.config/scalar/pw\n--no-joins\n";
+        let d = parse("cli.conf", text, Some(Path::new("/home/bob"))).unwrap();
+        assert_eq!(d.server.as_deref(), Some("chat.example.org"));
+        assert_eq!(d.id.as_deref(), Some("Bob"));
+        assert!(d.tofu && d.no_joins && !d.tls);
+        assert_eq!(d.join, ["#rust,#go", "#ops"]);
+        assert_eq!(d.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            d.password_file,
+            Some(PathBuf::from("/home/bob/.config/scalar/pw"))
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_line() {
+        let err = |text: &str| parse("cli.conf", text, None).unwrap_err();
+        assert_eq!(err("--server\n"), "cli.conf:1: --server needs a value");
+        assert_eq!(
+            err("\n--tofu yes"),
+            "cli.conf:2: --tofu takes no value, got \"yes\""
+        );
+        assert!(err("--register").starts_with("cli.conf:1: --register: not an option"));
+        assert!(err("server = x").contains("server: not an option"));
+        assert!(err("--timeout 0").starts_with("cli.conf:1: --timeout"));
+        assert!(err("--ca /etc/ca.pem\n--tofu").contains("give one"));
+    }
+
+    #[test]
+    fn where_it_is() {
+        let vars = |pairs: &'static [(&str, &str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let at = |p: Option<(PathBuf, bool)>| p.map(|(f, named)| (f.display().to_string(), named));
+        assert_eq!(
+            at(path(vars(&[("HOME", "/home/bob")]))),
+            Some(("/home/bob/.config/scalar/cli.conf".into(), false))
+        );
+        assert_eq!(
+            at(path(vars(&[("HOME", "/h"), ("XDG_CONFIG_HOME", "/c")]))),
+            Some(("/c/scalar/cli.conf".into(), false))
+        );
+        assert_eq!(
+            at(path(vars(&[("SCALAR_CONFIG", "/x.conf"), ("HOME", "/h")]))),
+            Some(("/x.conf".into(), true))
+        );
+        assert_eq!(at(path(vars(&[]))), None);
+        // Named but missing is an error; the usual file missing is not.
+        assert!(read(vars(&[("SCALAR_CONFIG", "/nonexistent/scalar.conf")])).is_err());
+        assert_eq!(read(vars(&[("HOME", "/nonexistent")])), Ok(Defaults::default()));
+    }
+}
