@@ -97,7 +97,6 @@ pub fn apply(change: &str, bits: u64) -> Result<u64, String> {
     Ok(out)
 }
 
-/// `i invite-only, m moderated, ...`, for error messages.
 /// The error for a letter that is no mode, with what IRC's modes of that letter are here.
 fn unknown(c: char) -> String {
     let irc = match c {
@@ -115,6 +114,7 @@ fn unknown(c: char) -> String {
     )
 }
 
+/// `i invite-only, m moderated, ...`, for error messages.
 fn known_letters() -> String {
     NAMES
         .iter()

@@ -247,11 +247,25 @@ fn a_part_tells_its_reason() {
     alice.wait_for("#a -!- bob left (see you tomorrow)", STEP);
     // The current channel, #b, with a reason of several words.
     bob.command("/part off to lunch", "left #b");
-    alice.wait_for("-!- bob left (off to lunch)", STEP);
+    let mark = alice.wait_for("-!- bob left (off to lunch)", STEP);
+    // A joined channel without `#`, and no reason: the line ends at "left" (found in review:
+    // this check matched the lines above).
     bob.command("/join #a", "joined #a");
     bob.command("/part a", "left #a");
-    let mark = alice.wait_for("-!- bob joined", STEP);
-    alice.wait_for_from(mark, "-!- bob left", STEP);
+    let mark = alice.wait_for_from(mark, "#a -!- bob joined", STEP);
+    alice.wait_for_from(mark, "#a -!- bob left", STEP);
+    let rows = common::pty::screen_rows(&alice.raw());
+    let last = rows.iter().rev().find(|r| r.contains("-!- bob left"));
+    assert!(
+        last.is_some_and(|r| r.trim_end().ends_with("#a -!- bob left")),
+        "{rows:#?}"
+    );
+    // A lone word that is no joined channel is a mistyped one, not a reason.
+    bob.command(
+        "/part rsut",
+        "error: not joined to #rsut: /join it first; to give a reason alone, name the channel: \
+         /part #CHANNEL rsut",
+    );
     // As IRC's PART, a list.
     bob.command("/join #a,#b", "joined #b");
     bob.command("/part #a,#b gone", "left #b");
@@ -259,7 +273,7 @@ fn a_part_tells_its_reason() {
     alice.wait_for_from(mark, "-!- bob left (gone)", STEP);
     bob.command("/msg alice", "talking with alice");
     bob.command(
-        "/part bye",
+        "/part see you",
         "error: a conversation has nobody to tell a reason: /part alone closes it",
     );
     bob.command("/part", "closed the conversation");

@@ -7,6 +7,7 @@ use super::session::Session;
 use super::{ConnId, Outbox, Server};
 use crate::proto::Name;
 use std::rc::Rc;
+use std::time::Instant;
 
 /// The content type of join and leave Events; only the server publishes them.
 pub const MEMBER_CTYPE: &str = "text/x-scalar-member";
@@ -49,13 +50,37 @@ impl Quit {
 }
 
 impl Server {
-    /// Whether the user of session `s` may speak in `channel`, so give a reason when it leaves:
+    /// Whether the user of session `s` may speak in `channel`, so give a reason when it quits:
     /// not when muted, or moderated without a voice, where the reason would speak for it.
     pub(super) fn may_say(&self, s: &Session, channel: &str) -> bool {
         let who = super::admin::who(s, &self.policy.admins);
         let room = self.rooms.get(channel);
         !who.zip(room)
             .is_some_and(|(who, room)| room.gagged(who, s.addr()))
+    }
+
+    /// Whether the user of `conn` may say why it leaves `channel`: as a Message of it would be
+    /// taken there now (not muted, voiced where moderated, within the channel's rate), the
+    /// reason being a line everyone there reads; it is then counted against that rate. Else
+    /// the leave is told without it (found in review: reasons bypassed the rate).
+    pub(super) fn leave_says(&mut self, conn: ConnId, channel: &str, now: Instant) -> bool {
+        let Some(s) = self.sessions.get(conn).and_then(Option::as_deref) else {
+            return false;
+        };
+        let (Some(who), Some(room)) = (
+            super::admin::who(s, &self.policy.admins),
+            self.rooms.get_mut(channel),
+        ) else {
+            return true;
+        };
+        if room.silences(who, s.addr(), now).is_some() {
+            return false;
+        }
+        room.spend(who, now);
+        if room.is_paced() && !self.paced.contains(channel) {
+            self.paced.insert(channel.into());
+        }
+        true
     }
 
     /// The quit of `user` (whose session `s` is closing, with `why`) from `channel`, if the

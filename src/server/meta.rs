@@ -84,16 +84,17 @@ impl Server {
             .unwrap_or_else(|| name.into())
     }
 
-    pub(super) fn unsub(&mut self, conn: ConnId, m: Unsub<'_>, out: &mut impl Outbox) {
+    pub(super) fn unsub(&mut self, conn: ConnId, m: Unsub<'_>, now: &Now, out: &mut impl Outbox) {
         let name = m.topic.as_str();
         let Some(s) = self.session(conn) else { return };
         if s.is_subscribed(name) {
             let user = s.user.clone();
-            // Asked before the leave: one who may not speak there says no reason.
-            let why = m.reason.filter(|_| self.may_say(s, name));
             if self.remove_from(conn, name)
                 && let Some(user) = user
             {
+                // Only a reason that says something, from one who may speak there now.
+                let said = m.reason.filter(|r| !r.is_empty());
+                let why = said.filter(|_| self.leave_says(conn, name, now.mono));
                 self.tell_members(name, &user, super::joins::Did::Left(why), out);
             }
         } else if s.watching.iter().any(|w| &**w == name) {

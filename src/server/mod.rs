@@ -533,7 +533,7 @@ impl Server {
             Msg::Pong(_) => {}
             Msg::Message(m) => self.publish(conn, m, now, out),
             Msg::Sub(m) => self.sub(conn, m, out),
-            Msg::Unsub(m) => self.unsub(conn, m, out),
+            Msg::Unsub(m) => self.unsub(conn, m, now, out),
             Msg::Topics(m) => self.topics(conn, m, out),
             Msg::Catchup(m) => self.catchup(conn, m, None, now, out),
             Msg::Search(m) => self.catchup(conn, m.range, Some(m.query), now, out),

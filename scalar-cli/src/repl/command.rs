@@ -328,14 +328,16 @@ fn synopsis(name: &str, args: &str) -> String {
     format!("{name}{channel} {args}").trim_end().to_string()
 }
 
-/// `/part`'s words: the channel, if the first word is one (it starts with `#`, as in IRC, or
-/// `joined` says it names a joined channel, as `/part rust` always did), and the reason, the
-/// rest; a reason too long for the wire is an error here.
+/// `/part`'s words: the channel, if the first word is one (it starts with `#`, as in IRC, is a
+/// list, or `joined` says it names a joined channel, as `/part rust` always did), and the
+/// reason, the rest. A lone word that is none of these is taken for a mistyped channel, as it
+/// always was, not for a reason that would leave the current one (found in review: `/part
+/// rsut` left it). A reason too long for the wire is an error here.
 pub fn part_words(rest: &str, joined: impl Fn(&str) -> bool) -> Result<(Option<&str>, Option<&str>), String> {
     let (first, after) = word(rest);
     let (channel, reason) = match first {
         "" => (None, ""),
-        c if c.starts_with('#') || joined(c) => (Some(c), after),
+        c if c.starts_with('#') || c.contains(',') || joined(c) || after.is_empty() => (Some(c), after),
         _ => (None, rest),
     };
     fits("reason", reason, MAX_REASON)?;
@@ -534,6 +536,7 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             let (target, reason) = word(rest);
             let ban = matches!(name, "/sban" | "/block");
             need(!target.is_empty() && (ban || reason.is_empty()))?;
+            fits("reason", reason, MAX_REASON)?;
             let action = if ban { Action::Ban } else { Action::Unban };
             let reason = (!reason.is_empty()).then_some(reason);
             match name {
@@ -878,6 +881,8 @@ mod tests {
             format!("/quit {long}"),
             format!("/kick #rust bob {long}"),
             format!("/topic {long}"),
+            format!("/sban *@x {long}"),
+            format!("/block bob {long}"),
         ] {
             assert!(
                 parse(&line).unwrap_err().contains("at most 256 are sent"),
@@ -906,7 +911,10 @@ mod tests {
         assert_eq!(part("rust"), Ok((Some("rust"), None)));
         assert_eq!(part("rust later"), Ok((Some("rust"), Some("later"))));
         assert_eq!(part("see you"), Ok((None, Some("see you"))));
-        assert_eq!(part("bye"), Ok((None, Some("bye"))));
+        // A lone word is a channel, joined or not (an error then, rather than leaving the
+        // current one); a list is channels.
+        assert_eq!(part("rsut"), Ok((Some("rsut"), None)));
+        assert_eq!(part("rust,go bye"), Ok((Some("rust,go"), Some("bye"))));
         let long = format!("#go {}", "x".repeat(MAX_REASON + 1));
         assert!(part(&long).unwrap_err().contains("at most 256"));
     }

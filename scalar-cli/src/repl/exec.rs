@@ -144,7 +144,13 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                     }
                     return Ok(Sent::Other);
                 }
-                Some(t) => joined(shared, names::channel(t, &domain)?)?,
+                // A lone word: a channel, or a reason typed without one.
+                Some(t) => {
+                    joined(shared, names::channel(t, &domain)?).map_err(|e| match t.starts_with('#') {
+                        true => e,
+                        false => format!("{e}; to give a reason alone, name the channel: /part #CHANNEL {t}"),
+                    })?
+                }
                 None => shared
                     .state()
                     .current

@@ -267,6 +267,44 @@ fn a_leave_says_its_reason_where_the_user_may_speak() {
     r.out.take(0);
     leave(&mut r, 1, Some("BUY CHEAP WATCHES"));
     assert_eq!(r.out.take(0), [told("bob@example.com", "left")]);
+    // An empty reason says nothing (found in review: `left ` with a space).
+    r.connect(2, "carol@example.com");
+    r.sub(2, CH);
+    r.out.take(0);
+    leave(&mut r, 2, Some(""));
+    assert_eq!(r.out.take(0), [told("carol@example.com", "left")]);
+}
+
+/// A leave's reason is a line everyone in the channel reads: it counts against the channel's
+/// rate, and over it the leave is told without it (found in review: Sub and Unsub with a
+/// reason, over and over, bypassed the rate).
+#[test]
+fn a_leave_s_reason_counts_against_the_channel_s_rate() {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect(1, "bob@example.com");
+    r.sub(0, CH);
+    r.sub(1, CH);
+    let rate = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: None,
+        modes: None,
+        rate: Some(6),
+    };
+    r.send(0, Msg::SetMeta(rate));
+    r.out.take(0);
+    leave(&mut r, 1, Some("one"));
+    assert_eq!(r.out.take(0), [told("bob@example.com", "left one")]);
+    r.sub(1, CH);
+    r.out.take(0);
+    // Six a minute: one at once, spent by the reason above.
+    leave(&mut r, 1, Some("two"));
+    assert_eq!(r.out.take(0), [told("bob@example.com", "left")]);
+    r.sub(1, CH);
+    r.out.take(1);
+    assert_eq!(r.say(1, CH, "hi"), ["Error 806 channel_rate seq=Some(9)"]);
 }
 
 /// Joins and leaves keep a channel's Event times strictly increasing (§4), however many come
