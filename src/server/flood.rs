@@ -49,7 +49,7 @@ impl Pace {
 /// The server-wide part: per-ID buckets, the holds in time order, connection rates.
 #[derive(Debug)]
 pub struct Flood {
-    ids: HashMap<Box<str>, Bucket>,
+    pub(super) ids: HashMap<Box<str>, Bucket>,
     holds: BinaryHeap<Reverse<(Instant, ConnId)>>,
     connects: Option<Throttle<IpAddr>>,
 }
@@ -229,10 +229,13 @@ impl Server {
         self.fail(conn, None, ErrorCode::Flooding, reason, out);
     }
 
-    /// Forgets the per-ID buckets that have grown full again.
+    /// Forgets the per-ID buckets that have grown full again; all of them once the limit is
+    /// off (a reload that turns it off would else keep them for good: found by QA).
     pub(super) fn prune_flood(&mut self, now: Instant) {
-        if let Some(r) = self.limits.id_messages {
-            self.flood.ids.retain(|_, b| !b.is_full(r, now));
+        match self.limits.id_messages {
+            Some(r) => self.flood.ids.retain(|_, b| !b.is_full(r, now)),
+            None if !self.flood.ids.is_empty() => self.flood.ids = Default::default(),
+            None => {}
         }
         if let Some(t) = self.flood.connects.as_mut() {
             t.prune(now);

@@ -190,6 +190,23 @@ fn a_user_s_connections_share_one_bucket() {
     assert!(!r.server.throttled(0), "only the connection that asked is held");
 }
 
+/// A reload that turns the per-ID limit off forgets its buckets (found by QA: they stayed for
+/// good, since only the limit's own check pruned them).
+#[test]
+fn the_per_id_buckets_go_with_their_limit() {
+    let mut r = Rig::new(limited(Rate::new(100, 100), Rate::new(1, 3)));
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    assert!(offer(&mut r, 0, &message("a")));
+    assert_eq!(r.server.flood.ids.len(), 1);
+    r.server.set_limits(Limits {
+        id_messages: None,
+        ..limited(Rate::new(100, 100), Rate::new(1, 3))
+    });
+    r.advance(Duration::from_secs(1));
+    assert!(r.server.flood.ids.is_empty());
+}
+
 #[test]
 fn a_user_s_connections_take_the_shared_tokens_in_turn() {
     // Two of alice's connections publish as fast as they are let; a third, later, asks once.
