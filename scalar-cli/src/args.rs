@@ -275,6 +275,41 @@ impl Env {
     }
 }
 
+/// `--server`'s value as connections use it: a domain alone as it is (each connection looks
+/// its servers up: conn::open), anything else with a port.
+pub fn server_of(given: &str) -> Result<String, String> {
+    let given = given.trim();
+    let server = match names::discoverable(given) {
+        true => given.to_ascii_lowercase(),
+        false => names::with_port(given),
+    };
+    match names::well_formed_server(&server) {
+        true => Ok(server),
+        false => Err(format!(
+            "--server {given:?}: expected HOST, HOST:PORT or [IPv6]:PORT, the port 1 to 65535"
+        )),
+    }
+}
+
+/// `--resolver`'s value.
+pub fn resolver_of(given: &str) -> Result<std::net::SocketAddr, String> {
+    scalar::discovery::parse_resolver(given)
+        .ok_or_else(|| format!("--resolver: expected IP:PORT, like 127.0.0.1:53, got {given:?}"))
+}
+
+/// Whether `id` (folded; as `typed`) is an ID: a local part, with or without its domain.
+pub fn check_id(id: &str, typed: &str) -> Result<(), String> {
+    let full = match id.contains('@') {
+        true => id.to_string(),
+        false => format!("{id}@localhost"),
+    };
+    match scalar::proto::Name::parse(&full) {
+        Ok(n) if n.kind() == scalar::proto::Kind::User => Ok(()),
+        Ok(_) => Err(format!("--id {typed}: an ID has no # or ! sigil")),
+        Err(e) => Err(format!("--id {typed}: {e}")),
+    }
+}
+
 /// `--timeout`'s seconds, from 0.1 to 3600.
 pub fn timeout(secs: &str) -> Result<Duration, String> {
     match secs.parse::<f64>() {
@@ -318,9 +353,6 @@ fn check_topic(raw: &str) -> Result<(), CliError> {
 /// Parses the arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args, CliError> {
     use lexopt::prelude::*;
-    if let Some(e) = &env.defaults_error {
-        return Err(usage(e.clone()));
-    }
     let d = &env.defaults;
     let mut p = lexopt::Parser::from_args(args);
     let mut server = env.server.clone().or_else(|| d.server.clone());
@@ -392,6 +424,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             other => return Err(usage(other.unexpected().to_string())),
         }
     }
+    // After the loop: --help and --version answer whatever the file says.
+    if let Some(e) = &env.defaults_error {
+        return Err(usage(e.clone()));
+    }
     let command = build(sub.as_deref(), positional, count, span, json)?;
     // The defaults file's: under the command line's, and for the chat only.
     let chat = command == Command::Chat;
@@ -412,7 +448,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let audience = audience.or_else(|| d.audience.as_ref().map(|a| a.to_ascii_lowercase()));
     if join_given && !chat {
         return Err(usage(
-            "--join is for the interactive chat; `send` and `listen` name their topics",
+            "--join is for the interactive chat; the one-shot modes name their topics",
         ));
     }
     if no_joins && !chat {
@@ -435,23 +471,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         (None, true) => Some(Trust::Tofu),
         (None, false) => tls.then_some(Trust::Roots),
     };
-    let given = server.as_deref().unwrap_or(DEFAULT_SERVER).trim();
-    // A domain alone is kept as it is: each connection looks its servers up (conn::open).
-    let server = match names::discoverable(given) {
-        true => given.to_ascii_lowercase(),
-        false => names::with_port(given),
-    };
-    if !names::well_formed_server(&server) {
-        return Err(usage(format!(
-            "--server {given:?}: expected HOST, HOST:PORT or [IPv6]:PORT, the port 1 to 65535"
-        )));
-    }
+    let server = server_of(server.as_deref().unwrap_or(DEFAULT_SERVER)).map_err(usage)?;
     let resolver = match resolver {
-        Some(r) => Some(scalar::discovery::parse_resolver(&r).ok_or_else(|| {
-            usage(format!(
-                "--resolver: expected IP:PORT, like 127.0.0.1:53, got {r:?}"
-            ))
-        })?),
+        Some(r) => Some(resolver_of(&r).map_err(usage)?),
         None => None,
     };
     // An empty SCALAR_ID counts as unset, as empty variables do; an empty --id is a mistake.
@@ -463,16 +485,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let typed = id.clone().or_else(|| env_id.clone()).unwrap_or_default();
     let id = names::default_id(id, env_id, env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
-    let full = if id.contains('@') {
-        id.clone()
-    } else {
-        format!("{id}@localhost")
-    };
-    match scalar::proto::Name::parse(&full) {
-        Ok(n) if n.kind() == scalar::proto::Kind::User => {}
-        Ok(_) => return Err(usage(format!("--id {typed}: an ID has no # or ! sigil"))),
-        Err(e) => return Err(usage(format!("--id {typed}: {e}"))),
-    }
+    check_id(&id, &typed).map_err(usage)?;
     let password = match password_file {
         Some(f) => Some(PasswordFrom::File(f)),
         None => env.password.clone().map(PasswordFrom::Env),
@@ -678,7 +691,7 @@ mod tests {
         let text = "--server chat.example.org\n--id bob\n--tofu\n--join #rust\n--no-joins\n\
                     --password-file /pw\n--timeout 3";
         let env = Env {
-            defaults: crate::defaults::parse("f", text, None).unwrap(),
+            defaults: crate::defaults::parse("f", text, crate::defaults::Base::default()).unwrap(),
             ..Env::default()
         };
         let parse = |v: &[&str], env: &Env| parse(v.iter().map(OsString::from), env);
@@ -721,6 +734,9 @@ mod tests {
             ..Env::default()
         };
         assert!(matches!(parse(&["ping"], &broken), Err(CliError::Usage(e)) if e.contains("f:1")));
+        // Help is had whatever the file says (found by QA: --help failed on a broken file).
+        assert_eq!(parse(&["--help"], &broken).unwrap().command, Command::Help);
+        assert_eq!(parse(&["-V"], &broken).unwrap().command, Command::Version);
     }
 
     #[test]

@@ -50,10 +50,22 @@ pub struct Defaults {
 const OPTIONS: &str = "--server, --id, --resolver, --timeout, --tls, --ca, --tofu, \
                        --password-file, --home, --audience, --join, --no-joins";
 
-/// Parses the file's text; `shown` names it in errors (`FILE:LINE: ...`). A path may start
-/// with `~/`, read as `home`'s, since no shell expands it.
-pub fn parse(shown: &str, text: &str, home: Option<&Path>) -> Result<Defaults, String> {
+/// Where the file's relative paths are taken from: `~/` is `home`'s (no shell expands it), any
+/// other relative path the file's own directory's, whatever the current directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Base<'a> {
+    /// `$HOME`.
+    pub home: Option<&'a Path>,
+    /// The directory the file is in.
+    pub dir: Option<&'a Path>,
+}
+
+/// Parses the file's text; `shown` names it in errors (`FILE:LINE: ...`), each value checked
+/// as the command line's would be, so that a mistake is found at its line.
+pub fn parse(shown: &str, text: &str, base: Base<'_>) -> Result<Defaults, String> {
     let mut d = Defaults::default();
+    // An editor's byte order mark is no part of the first option.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -72,20 +84,41 @@ pub fn parse(shown: &str, text: &str, home: Option<&Path>) -> Result<Defaults, S
                 Ok(())
             }
         };
-        let path = |v: &str| match (v.strip_prefix("~/"), home) {
-            (Some(rest), Some(h)) => h.join(rest),
-            _ => PathBuf::from(v),
+        let path = |v: &str| match (v.strip_prefix("~/"), base.home, base.dir) {
+            (Some(rest), Some(h), _) => Ok(h.join(rest)),
+            (Some(_), None, _) => Err(at(format!("{name} {v}: ~/ needs $HOME, which is not set"))),
+            (None, _, Some(dir)) if Path::new(v).is_relative() => Ok(dir.join(v)),
+            _ => Ok(PathBuf::from(v)),
+        };
+        // A value with ` #` most likely carries a comment, which only a line of its own is.
+        let checked = |r: Result<(), String>, v: &str| {
+            r.map_err(|e| match v.contains(" #") {
+                true => at(format!("{e} (a comment is a line of its own, starting with #)")),
+                false => at(e),
+            })
         };
         match name {
-            "--server" | "-s" => d.server = Some(value()?.to_string()),
-            "--id" | "-i" => d.id = Some(value()?.to_string()),
-            "--resolver" => d.resolver = Some(value()?.to_string()),
+            "--server" | "-s" => {
+                let v = value()?;
+                checked(crate::args::server_of(v).map(drop), v)?;
+                d.server = Some(v.to_string());
+            }
+            "--id" | "-i" => {
+                let v = value()?;
+                checked(crate::args::check_id(&v.to_ascii_lowercase(), v), v)?;
+                d.id = Some(v.to_string());
+            }
+            "--resolver" => {
+                let v = value()?;
+                checked(crate::args::resolver_of(v).map(drop), v)?;
+                d.resolver = Some(v.to_string());
+            }
             "--timeout" | "-t" => d.timeout = Some(crate::args::timeout(value()?).map_err(at)?),
             "--tls" => flag(&mut d.tls)?,
             "--tofu" => flag(&mut d.tofu)?,
             "--no-joins" => flag(&mut d.no_joins)?,
-            "--ca" => d.ca = Some(path(value()?)),
-            "--password-file" => d.password_file = Some(path(value()?)),
+            "--ca" => d.ca = Some(path(value()?)?),
+            "--password-file" => d.password_file = Some(path(value()?)?),
             "--home" => d.home = Some(value()?.to_string()),
             "--audience" => d.audience = Some(value()?.to_string()),
             "--join" | "-j" => d.join.push(value()?.to_string()),
@@ -110,8 +143,10 @@ pub fn path(var: impl Fn(&str) -> Option<String>) -> Option<(PathBuf, bool)> {
     if let Some(p) = var("SCALAR_CONFIG") {
         return Some((PathBuf::from(p), true));
     }
+    // A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
     let dir = var("XDG_CONFIG_HOME")
         .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
         .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".config")))?;
     Some((dir.join("scalar").join("cli.conf"), false))
 }
@@ -124,7 +159,14 @@ pub fn read(var: impl Fn(&str) -> Option<String>) -> Result<Defaults, String> {
     };
     let shown = file.display().to_string();
     match std::fs::read_to_string(&file) {
-        Ok(text) => parse(&shown, &text, var("HOME").as_deref().map(Path::new)),
+        Ok(text) => {
+            let home = var("HOME");
+            let base = Base {
+                home: home.as_deref().map(Path::new),
+                dir: file.parent(),
+            };
+            parse(&shown, &text, base)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(Defaults::default()),
         Err(e) => Err(format!("the defaults file {shown}: {e}")),
     }
@@ -136,9 +178,13 @@ mod tests {
 
     #[test]
     fn options_one_a_line_as_typed() {
-        let text = "# mine\n\n--server chat.example.org\n  --id Bob  \n--tofu\n--join #rust,#go\n\
+        let text = "\u{feff}# mine\r\n\n--server chat.example.org\r\n  --id Bob  \n--tofu\n--join #rust,#go\n\
                     -j #ops\n--timeout 2.5\n--password-file ~/.config/scalar/pw\n--no-joins\n";
-        let d = parse("cli.conf", text, Some(Path::new("/home/bob"))).unwrap();
+        let base = Base {
+            home: Some(Path::new("/home/bob")),
+            dir: Some(Path::new("/home/bob/.config/scalar")),
+        };
+        let d = parse("cli.conf", text, base).unwrap();
         assert_eq!(d.server.as_deref(), Some("chat.example.org"));
         assert_eq!(d.id.as_deref(), Some("Bob"));
         assert!(d.tofu && d.no_joins && !d.tls);
@@ -148,11 +194,14 @@ mod tests {
             d.password_file,
             Some(PathBuf::from("/home/bob/.config/scalar/pw"))
         );
+        // A relative path is the file's directory's, not the current one's (found by QA).
+        let d = parse("cli.conf", "--ca ca.pem", base).unwrap();
+        assert_eq!(d.ca, Some(PathBuf::from("/home/bob/.config/scalar/ca.pem")));
     }
 
     #[test]
     fn mistakes_name_the_line() {
-        let err = |text: &str| parse("cli.conf", text, None).unwrap_err();
+        let err = |text: &str| parse("cli.conf", text, Base::default()).unwrap_err();
         assert_eq!(err("--server\n"), "cli.conf:1: --server needs a value");
         assert_eq!(
             err("\n--tofu yes"),
@@ -162,6 +211,14 @@ mod tests {
         assert!(err("server = x").contains("server: not an option"));
         assert!(err("--timeout 0").starts_with("cli.conf:1: --timeout"));
         assert!(err("--ca /etc/ca.pem\n--tofu").contains("give one"));
+        // A value checked where it is (found by QA: a bad one was reported without its line).
+        assert!(err("\n--server ::1:42105").starts_with("cli.conf:2: --server"));
+        assert!(err("--id BAD ID").starts_with("cli.conf:1: --id"));
+        assert!(err("--resolver notanip:53").starts_with("cli.conf:1: --resolver"));
+        assert!(
+            err("--server x.example # mine").ends_with("(a comment is a line of its own, starting with #)")
+        );
+        assert!(err("--password-file ~/pw").contains("~/ needs $HOME"));
     }
 
     #[test]
@@ -183,6 +240,11 @@ mod tests {
             Some(("/x.conf".into(), true))
         );
         assert_eq!(at(path(vars(&[]))), None);
+        assert_eq!(
+            at(path(vars(&[("HOME", "/h"), ("XDG_CONFIG_HOME", "rel")]))),
+            Some(("/h/.config/scalar/cli.conf".into(), false)),
+            "a relative XDG_CONFIG_HOME is ignored"
+        );
         // Named but missing is an error; the usual file missing is not.
         assert!(read(vars(&[("SCALAR_CONFIG", "/nonexistent/scalar.conf")])).is_err());
         assert_eq!(read(vars(&[("HOME", "/nonexistent")])), Ok(Defaults::default()));

@@ -139,6 +139,9 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                     let topics = (list.split(',').filter(|t| !t.is_empty()))
                         .map(|t| joined(shared, names::channel(t, &domain)?))
                         .collect::<Result<Vec<_>, _>>()?;
+                    if topics.is_empty() {
+                        return Err(format!("{list:?} names no channel (/part #a,#b)").into());
+                    }
                     for t in &topics {
                         part(shared, t, reason)?;
                     }
