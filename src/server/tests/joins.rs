@@ -23,6 +23,16 @@ fn kick(r: &mut Rig, conn: ConnId, target: &str) -> Vec<String> {
     r.send(conn, Msg::Mod(m))
 }
 
+/// alice (connection 0, who asked for joins and owns the channel) and bob (1), both in it.
+fn alice_asking_and_bob() -> Rig {
+    let mut r = Rig::new(Limits::default());
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.connect(1, "bob@example.com");
+    r.sub(0, CH);
+    r.sub(1, CH);
+    r
+}
+
 /// Connection 0, the channel's owner, mutes bob.
 fn mute_bob(r: &mut Rig) {
     let mute = Mod {
@@ -212,11 +222,7 @@ fn a_quit_goes_to_who_was_there_before_the_next_request() {
 /// shell must not sleep on: it says so until then.
 #[test]
 fn a_close_s_news_keeps_the_shell_awake_until_told() {
-    let mut r = Rig::new(Limits::default());
-    r.connect_asking(0, "alice@example.com", false, true);
-    r.connect(1, "bob@example.com");
-    r.sub(0, CH);
-    r.sub(1, CH);
+    let mut r = alice_asking_and_bob();
     r.out.take(0);
     assert!(!r.server.news_waiting());
     r.server.disconnect(1);
@@ -230,11 +236,7 @@ fn a_close_s_news_keeps_the_shell_awake_until_told() {
 /// without a voice), and none that would tell of its account (auth_required).
 #[test]
 fn a_quit_says_no_reason_where_the_user_may_not_speak_or_of_its_account() {
-    let mut r = Rig::new(Limits::default());
-    r.connect_asking(0, "alice@example.com", false, true);
-    r.connect(1, "bob@example.com");
-    r.sub(0, CH);
-    r.sub(1, CH);
+    let mut r = alice_asking_and_bob();
     mute_bob(&mut r);
     r.out.take(0);
     r.send(1, bye(Some("BUY CHEAP WATCHES")));
@@ -254,11 +256,7 @@ fn a_quit_says_no_reason_where_the_user_may_not_speak_or_of_its_account() {
 /// A leave says the user's reason, as IRC's PART, but not where it may not speak.
 #[test]
 fn a_leave_says_its_reason_where_the_user_may_speak() {
-    let mut r = Rig::new(Limits::default());
-    r.connect_asking(0, "alice@example.com", false, true);
-    r.connect(1, "bob@example.com");
-    r.sub(0, CH);
-    r.sub(1, CH);
+    let mut r = alice_asking_and_bob();
     r.out.take(0);
     leave(&mut r, 1, Some("see you tomorrow"));
     assert_eq!(r.out.take(0), [told("bob@example.com", "left see you tomorrow")]);
@@ -280,11 +278,7 @@ fn a_leave_says_its_reason_where_the_user_may_speak() {
 /// reason, over and over, bypassed the rate).
 #[test]
 fn a_leave_s_reason_counts_against_the_channel_s_rate() {
-    let mut r = Rig::new(Limits::default());
-    r.connect_asking(0, "alice@example.com", false, true);
-    r.connect(1, "bob@example.com");
-    r.sub(0, CH);
-    r.sub(1, CH);
+    let mut r = alice_asking_and_bob();
     let rate = SetMeta {
         seq: Some(4),
         topic: n(CH),
