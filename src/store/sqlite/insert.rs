@@ -137,7 +137,10 @@ impl<'c> Names<'c> {
         let p = |sql| conn.prepare(sql).context("insert: prepare");
         Ok(Names {
             find_topic: p("SELECT id FROM topics WHERE name = ?1")?,
-            add_topic: p("INSERT INTO topics (name) VALUES (?1) RETURNING id")?,
+            // Its Events before now may be among those the store forgot (`SCHEMA_V16`).
+            add_topic: p(
+                "INSERT INTO topics (name, horizon) VALUES (?1, (SELECT forgotten FROM meta)) RETURNING id",
+            )?,
             find_thread: p("SELECT id FROM threads WHERE key = ?1")?,
             add_thread: p("INSERT INTO threads (key) VALUES (?1) RETURNING id")?,
             topics: HashMap::new(),

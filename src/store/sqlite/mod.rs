@@ -54,7 +54,7 @@ use std::time::Duration;
 /// brought forward.
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
-    SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15,
+    SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15, SCHEMA_V16,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -219,6 +219,29 @@ const SCHEMA_V14: &str = REINDEX;
 // versions.
 const SCHEMA_V15: &str = REINDEX;
 
+// Retention deleted Events but kept a row for every topic and pair of users it emptied, so
+// throwaway names grew the file and the pruning round for good. A pair's row now goes with its
+// last Event; a topic's stays (its `horizon` says what a Catchup of it lost), up to a bound
+// (`KEPT_EMPTIED`; counted in `meta.emptied` by triggers, as counting the index took 14 ms at
+// 200,000), beyond which those with the oldest horizons go and the newest horizon among them is
+// kept once for the whole server (`forgotten`): a Catchup of a topic with no row may have lost
+// Events up to then, as far as the store can tell, and a topic that starts again starts with
+// that horizon. Pairs emptied by earlier versions go here, their topics at the first pruning
+// steps.
+const SCHEMA_V16: &str = "
+ALTER TABLE meta ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE meta ADD COLUMN emptied INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX topics_emptied ON topics(horizon) WHERE count = 0;
+UPDATE meta SET emptied = (SELECT count(*) FROM topics WHERE count = 0);
+CREATE TRIGGER topic_added AFTER INSERT ON topics WHEN new.count = 0
+    BEGIN UPDATE meta SET emptied = emptied + 1; END;
+CREATE TRIGGER topic_counted AFTER UPDATE OF count ON topics WHEN (old.count = 0) <> (new.count = 0)
+    BEGIN UPDATE meta SET emptied = emptied + iif(new.count = 0, 1, -1); END;
+CREATE TRIGGER topic_deleted AFTER DELETE ON topics WHEN old.count = 0
+    BEGIN UPDATE meta SET emptied = emptied - 1; END;
+DELETE FROM threads WHERE NOT EXISTS (SELECT 1 FROM events WHERE thread = threads.id);
+";
+
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.
 const BUSY_TIMEOUT: Duration = if cfg!(test) {
@@ -229,6 +252,12 @@ const BUSY_TIMEOUT: Duration = if cfg!(test) {
 
 /// How many topics one prune step looks at, so a step stays short however many topics exist.
 const PRUNE_TOPICS: usize = 256;
+
+/// How many topics emptied by retention keep their rows, so that a Catchup of one says what it
+/// lost (each a name and two numbers, about 100 bytes with its index entries): more are
+/// forgotten, with the oldest horizons first, and only then does a topic never used answer
+/// with a horizon (`SCHEMA_V16`).
+const KEPT_EMPTIED: u64 = 100_000;
 
 /// The WAL is truncated back to this size after a checkpoint, so one burst does not leave a
 /// large file behind for good.
@@ -246,6 +275,11 @@ pub struct Db {
     conn: Connection,
     /// The last topic id a prune step finished with; the next step starts after it.
     prune_cursor: i64,
+    /// How many topics emptied by retention keep their rows ([`Db::prune`]).
+    kept_emptied: u64,
+    /// More than `kept_emptied` such rows may exist: at open (an older version kept them all)
+    /// and after a prune step emptied a topic.
+    emptied_over: bool,
     /// How long a query may run, if bounded ([`Db::bound_queries`]).
     deadline: Option<deadline::Deadline>,
 }
@@ -335,6 +369,8 @@ impl Db {
         let mut db = Db {
             conn,
             prune_cursor: 0,
+            kept_emptied: KEPT_EMPTIED,
+            emptied_over: true,
             deadline: None,
         };
         db.setup_writer().map_err(at(path))?;
@@ -394,6 +430,8 @@ impl Db {
         let db = Db {
             conn,
             prune_cursor: 0,
+            kept_emptied: KEPT_EMPTIED,
+            emptied_over: true,
             deadline: None,
         };
         db.setup_reader().map_err(at(path))?;

@@ -2,14 +2,16 @@
 
 use super::{Context, Db, PRUNE_TOPICS};
 use crate::store::{Retention, Rule, StoreError};
-use rusqlite::params;
+use rusqlite::{Transaction, params};
 
 impl Db {
     /// Deletes at most `budget` Events that break their topic's [`Rule`]: the oldest beyond
     /// `max_events`, and those older than `max_age` at `now_ms`. Each topic's `horizon` rises to
-    /// the newest time it lost. Looks at a bounded slice of topics per call, resuming where the
-    /// last call stopped, so a call stays short however many topics there are. Returns how many
-    /// Events it deleted.
+    /// the newest time it lost; a pair of users whose conversation has no Event left goes. A
+    /// topic left with no Event keeps its row (its `horizon`), up to [`Db::kept_emptied`] such
+    /// rows; beyond, those with the oldest horizons are forgotten (`SCHEMA_V16`). Looks at a
+    /// bounded slice of topics per call, resuming where the last call stopped, so a call stays
+    /// short however many topics there are. Returns how many Events it deleted.
     pub fn prune(&mut self, retention: &Retention, now_ms: u64, budget: usize) -> Result<usize, StoreError> {
         let unlimited = |r: &Rule| r.max_events.is_none() && r.max_age.is_none();
         if budget == 0 || (unlimited(&retention.default) && retention.topics.values().all(unlimited)) {
@@ -20,7 +22,9 @@ impl Db {
         let mut deleted = 0usize;
         {
             let mut slice = tx
-                .prepare("SELECT id, name, count FROM topics WHERE id > ?1 ORDER BY id LIMIT ?2")
+                .prepare(
+                    "SELECT id, name, count FROM topics WHERE id > ?1 AND count > 0 ORDER BY id LIMIT ?2",
+                )
                 .context("prune: prepare")?;
             let topics: Vec<(i64, String, i64)> = slice
                 .query_map(params![cursor, PRUNE_TOPICS as i64], |r| {
@@ -50,6 +54,19 @@ impl Db {
                 .context("prune: prepare")?;
             let mut update = tx
                 .prepare("UPDATE topics SET count = count - ?2, horizon = max(horizon, ?3) WHERE id = ?1")
+                .context("prune: prepare")?;
+            // The conversations the victims were part of, asked before they go.
+            let mut threads = tx
+                .prepare(
+                    "SELECT DISTINCT thread FROM events
+                     WHERE topic = ?1 AND pos <= ?2 AND thread IS NOT NULL",
+                )
+                .context("prune: prepare")?;
+            let mut del_thread = tx
+                .prepare(
+                    "DELETE FROM threads WHERE id = ?1
+                     AND NOT EXISTS (SELECT 1 FROM events WHERE thread = ?1)",
+                )
                 .context("prune: prepare")?;
             for (topic, name, count) in topics {
                 let rule = retention.rule(&name);
@@ -85,11 +102,25 @@ impl Db {
                     }
                     drop(rows);
                     if let Some(last) = last {
+                        // A channel's Events are of no conversation.
+                        let pairs: Vec<i64> = if name.starts_with('#') {
+                            Vec::new()
+                        } else {
+                            threads
+                                .query_map([topic, last], |r| r.get(0))
+                                .context("prune: threads")?
+                                .collect::<Result<_, _>>()
+                                .context("prune: threads")?
+                        };
                         del_text.execute([topic, last]).context("prune: delete text")?;
                         del_events.execute([topic, last]).context("prune: delete")?;
                         update
                             .execute(params![topic, victims as i64, newest])
                             .context("prune: topic")?;
+                        for pair in pairs {
+                            del_thread.execute([pair]).context("prune: delete thread")?;
+                        }
+                        self.emptied_over |= victims as i64 == count;
                     }
                     deleted += victims;
                 }
@@ -102,8 +133,41 @@ impl Db {
                 cursor = if last_slice { 0 } else { topic };
             }
         }
+        if self.emptied_over {
+            self.emptied_over = forget_emptied(&tx, self.kept_emptied, budget)?;
+        }
         tx.commit().context("prune: commit")?;
         self.prune_cursor = cursor;
         Ok(deleted)
     }
+}
+
+/// Forgets up to `budget` of the emptied topics' rows beyond `kept`, those with the oldest
+/// horizons first, and raises the server's `forgotten` horizon to theirs. Returns whether more
+/// than `kept` are left.
+fn forget_emptied(tx: &Transaction<'_>, kept: u64, budget: usize) -> Result<bool, StoreError> {
+    let emptied: i64 = tx
+        .query_row("SELECT emptied FROM meta", [], |r| r.get(0))
+        .context("prune: emptied")?;
+    let over = u64::try_from(emptied).unwrap_or(0).saturating_sub(kept);
+    let now = over.min(budget as u64);
+    if now == 0 {
+        return Ok(false);
+    }
+    let mut gone = tx
+        .prepare(
+            "DELETE FROM topics WHERE id IN
+                 (SELECT id FROM topics WHERE count = 0 ORDER BY horizon LIMIT ?1)
+             RETURNING horizon",
+        )
+        .context("prune: prepare")?;
+    let mut newest = 0i64;
+    let mut rows = gone.query([now as i64]).context("prune: forget")?;
+    while let Some(row) = rows.next().context("prune: forget")? {
+        newest = newest.max(row.get(0).context("prune: forget")?);
+    }
+    drop(rows);
+    tx.execute("UPDATE meta SET forgotten = max(forgotten, ?1)", [newest])
+        .context("prune: forget")?;
+    Ok(over > now)
 }

@@ -42,12 +42,16 @@ impl Db {
 
     fn page(&self, q: &Query) -> Result<Page, StoreError> {
         let anchored = q.after.is_some() || q.before.is_some();
-        let Some(scope) = self.resolve(&q.scope)? else {
+        let scope = match self.resolve(&q.scope)? {
+            Resolution::Known(scope) => scope,
             // Nothing is in an unknown scope, so neither is the anchor.
-            return Ok(Page {
-                unknown_anchor: anchored,
-                ..Page::default()
-            });
+            Resolution::Unknown { horizon } => {
+                return Ok(Page {
+                    unknown_anchor: anchored,
+                    horizon,
+                    ..Page::default()
+                });
+            }
         };
         let mut page = Page {
             horizon: scope.horizon,
@@ -202,8 +206,8 @@ impl Db {
         Ok(newest)
     }
 
-    /// The scope's row ids and horizon; `None` if it has never had an Event.
-    fn resolve(&self, scope: &Scope) -> Result<Option<Resolved>, StoreError> {
+    /// The scope's row ids and horizon, or only its horizon if it holds no Event.
+    fn resolve(&self, scope: &Scope) -> Result<Resolution, StoreError> {
         let topic = |name: &str| -> Result<Option<(i64, i64)>, StoreError> {
             self.conn
                 .query_row("SELECT id, horizon FROM topics WHERE name = ?1", [name], |r| {
@@ -212,32 +216,46 @@ impl Db {
                 .optional()
                 .context("query: topic")
         };
-        let (of, topics) = match scope {
-            Scope::Topic(name) => match topic(name)? {
-                Some(t) => (Scoped::Topic(t.0), vec![t]),
-                None => return Ok(None),
-            },
+        // A direct message is published to its recipient, so a thread's Events live in the
+        // topics of its two users.
+        let (of, names) = match scope {
+            Scope::Topic(name) => (None, vec![&**name]),
             Scope::Thread(key) => {
                 let id: Option<i64> = self
                     .conn
                     .query_row("SELECT id FROM threads WHERE key = ?1", [&**key], |r| r.get(0))
                     .optional()
                     .context("query: thread")?;
-                let Some(id) = id else { return Ok(None) };
-                // A direct message is published to its recipient, so a thread's Events live
-                // in the topics of its two users.
-                let mut topics = Vec::new();
-                if let Some((a, b)) = key.split_once(' ') {
-                    for name in if a == b { vec![a] } else { vec![a, b] } {
-                        topics.extend(topic(name)?);
-                    }
-                }
-                (Scoped::Thread(id), topics)
+                let names = match key.split_once(' ') {
+                    Some((a, b)) if a != b => vec![a, b],
+                    Some((a, _)) => vec![a],
+                    None => Vec::new(),
+                };
+                (Some(id.map(Scoped::Thread)), names)
             }
         };
+        let (mut topics, mut gone) = (Vec::new(), false);
+        for name in names {
+            match topic(name)? {
+                Some(t) => topics.push(t),
+                // Never written to, or forgotten (`SCHEMA_V16`): the store cannot tell which.
+                None => gone = true,
+            }
+        }
         let horizon = topics.iter().map(|&(_, h)| h).max().filter(|&h| h > 0);
-        let horizon = horizon.map(|h| from_sql(h, "horizon")).transpose()?;
-        Ok(Some(Resolved { of, topics, horizon }))
+        let mut horizon = horizon.map(|h| from_sql(h, "horizon")).transpose()?;
+        if gone {
+            horizon = horizon.max(self.forgotten()?);
+        }
+        let of = match (of, topics.first()) {
+            (Some(thread), _) => thread,
+            (None, Some(&(id, _))) => Some(Scoped::Topic(id)),
+            (None, None) => None,
+        };
+        Ok(match of {
+            Some(of) => Resolution::Known(Resolved { of, topics, horizon }),
+            None => Resolution::Unknown { horizon },
+        })
     }
 
     /// The position of the Event with this id, if it is in the scope, and its life
@@ -274,6 +292,16 @@ impl Db {
         Ok(None)
     }
 
+    /// The newest horizon of the emptied topics the store forgot (`SCHEMA_V16`); `None` if it
+    /// never forgot one.
+    fn forgotten(&self) -> Result<Option<u64>, StoreError> {
+        let t: i64 = self
+            .conn
+            .query_row("SELECT forgotten FROM meta", [], |r| r.get(0))
+            .context("query: forgotten")?;
+        Ok(Some(from_sql(t, "horizon")?).filter(|&t| t > 0))
+    }
+
     /// One past the highest stored position.
     fn top(&self) -> Result<i64, StoreError> {
         self.conn
@@ -305,6 +333,15 @@ impl Db {
         }
         Ok(lo)
     }
+}
+
+/// What [`Db::resolve`] found.
+enum Resolution {
+    Known(Resolved),
+    /// No Event was ever stored in the scope, or none is left.
+    Unknown {
+        horizon: Option<u64>,
+    },
 }
 
 struct Resolved {

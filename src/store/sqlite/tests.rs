@@ -1215,6 +1215,123 @@ fn prune_walks_many_topics_a_slice_at_a_time() {
     assert_eq!(found.iter().sum::<usize>(), 1, "{found:?}");
 }
 
+/// What version 16 added: a file made by this version, with it taken out, is one of version 15.
+const UNDO_V16: &str = "DROP TRIGGER topic_added; DROP TRIGGER topic_counted; DROP TRIGGER topic_deleted;
+    DROP INDEX topics_emptied;
+    ALTER TABLE meta DROP COLUMN forgotten; ALTER TABLE meta DROP COLUMN emptied;";
+
+/// The emptied topics' rows, as the triggers counted them.
+fn emptied(db: &Db) -> i64 {
+    db.conn
+        .query_row("SELECT emptied FROM meta", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn rows(db: &Db, table: &str) -> i64 {
+    db.conn
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Prunes until nothing breaks `r` any more.
+fn prune_all(db: &mut Db, r: &Retention) {
+    for _ in 0..100 {
+        if db.prune(r, 0, 1_000).unwrap() == 0 {
+            return;
+        }
+    }
+    panic!("pruning did not end");
+}
+
+fn limited(max_events: u64, unlimited: &[&str]) -> Retention {
+    let mut r = Retention {
+        default: Rule {
+            max_events: Some(max_events),
+            max_age: None,
+        },
+        ..Default::default()
+    };
+    for t in unlimited {
+        r.topics.insert((*t).into(), Rule::default());
+    }
+    r
+}
+
+#[test]
+fn emptied_topics_keep_their_horizon_up_to_a_bound_and_conversations_go() {
+    let dir = TempDir::new("forget");
+    let mut db = fresh(&dir);
+    db.insert(&[
+        rec(1, "#a", 1000, "one"),
+        rec(2, "#a", 1001, "two"),
+        rec(3, "#keep", 1500, "kept"),
+        dm(4, "alice", "bob", 2000, "to bob"),
+        dm(5, "bob", "alice", 2001, "to alice"),
+    ])
+    .unwrap();
+    let pair = Scope::Thread(thread_of("alice", "bob"));
+    let horizon = |db: &Db, scope: Scope| db.query(&query(scope)).unwrap().horizon;
+
+    // #a and bob's direct messages are emptied; alice's, in the same conversation, stay.
+    prune_all(&mut db, &limited(0, &["#keep", "alice"]));
+    assert_eq!(topic_row(&db, "#a"), (0, 1001), "an emptied topic keeps its row");
+    assert_eq!(emptied(&db), 2);
+    assert_eq!(rows(&db, "threads"), 1, "the conversation still has an Event");
+    assert_eq!(horizon(&db, topic("#a")), Some(1001));
+    assert_eq!(horizon(&db, topic("#never")), None);
+    let p = db.query(&query(pair.clone())).unwrap();
+    assert_eq!((positions(&p), p.horizon), (vec![5], Some(2000)));
+
+    // The other direction too: the conversation's row goes, its topics say what it lost.
+    prune_all(&mut db, &limited(0, &["#keep"]));
+    assert_eq!((rows(&db, "topics"), rows(&db, "threads")), (4, 0));
+    assert_eq!(emptied(&db), 3);
+    let p = db.query(&query(pair.clone())).unwrap();
+    assert_eq!((p.events.len(), p.horizon), (0, Some(2001)));
+
+    // Beyond the bound, the emptied rows with the oldest horizons go, within the step's budget,
+    // and the newest horizon among them becomes the server's.
+    (db.kept_emptied, db.emptied_over) = (1, true);
+    let r = limited(0, &["#keep"]);
+    db.prune(&r, 0, 1).unwrap();
+    assert_eq!(rows(&db, "topics"), 3, "one row a step with a budget of one");
+    db.prune(&r, 0, 1).unwrap();
+    db.prune(&r, 0, 1).unwrap();
+    assert_eq!(rows(&db, "topics"), 2, "#keep and the newest emptied, alice");
+    assert_eq!(topic_row(&db, "alice"), (0, 2001));
+    assert_eq!(emptied(&db), 1);
+    // The store cannot tell a topic never used from one forgotten.
+    assert_eq!(horizon(&db, topic("#a")), Some(2000));
+    assert_eq!(horizon(&db, topic("#never")), Some(2000));
+    assert_eq!(horizon(&db, topic("#keep")), None);
+    assert_eq!(horizon(&db, pair), Some(2001));
+    // An anchor in a forgotten topic is unknown, with the horizon.
+    let gone = rec(1, "#a", 1000, "one").id;
+    let p = db
+        .query(&Query {
+            after: Some(gone),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert_eq!((p.unknown_anchor, p.horizon), (true, Some(2000)));
+
+    // #a starts again: what it had before may be missing, and it says so.
+    db.insert(&[rec(6, "#a", 9000, "three")]).unwrap();
+    let p = db.query(&query(topic("#a"))).unwrap();
+    assert_eq!((positions(&p), p.horizon), (vec![6], Some(2000)));
+    assert_eq!(positions(&db.query(&search(topic("#a"), "three")).unwrap()), [6]);
+    assert_eq!(fts_hits(&db, "one OR two OR bob OR alice"), 0);
+    assert_eq!(emptied(&db), 1, "a new row is not an emptied one");
+    // An emptied row used again is no longer one.
+    db.insert(&[dm(7, "bob", "alice", 9500, "back")]).unwrap();
+    assert_eq!(topic_row(&db, "alice"), (1, 2001));
+    assert_eq!(emptied(&db), 0);
+    // The server's horizon survives a restart.
+    drop(db);
+    let db = fresh(&dir);
+    assert_eq!(horizon(&db, topic("#gone")), Some(2000));
+}
+
 #[test]
 fn last_pos_and_time_are_high_water_marks() {
     let dir = TempDir::new("lastpos");
@@ -1287,8 +1404,11 @@ fn migrations_and_versions() {
     let raw = Connection::open(old.db()).unwrap();
     raw.execute_batch(SCHEMA_V1).unwrap();
     raw.pragma_update(None, "user_version", 1).unwrap();
-    raw.execute("INSERT INTO topics (name) VALUES ('#kept@x')", [])
-        .unwrap();
+    raw.execute_batch(
+        "INSERT INTO topics (name, count) VALUES ('#kept@x', 1);
+         INSERT INTO events (pos, topic, time, sender, id, body) VALUES (1, 1, 5, 'a@x', x'00', 'hi');",
+    )
+    .unwrap();
     drop(raw);
     let db = Db::open(&old.db()).unwrap();
     assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
@@ -1346,6 +1466,34 @@ fn migrations_and_versions() {
     // A file of version 14 took a Korean phrase for one word: version 15 spaces it out.
     reindexed_on_upgrade(14, "서울에서", "서울", "\"서 울\"");
 
+    // A file of version 15 kept the rows of conversations retention emptied: version 16
+    // deletes them.
+    let v15 = TempDir::new("migrate-v15");
+    let mut db = fresh(&v15);
+    db.insert(&[
+        dm(1, "alice", "bob", 3000, "hi"),
+        dm(2, "carol", "bob", 4000, "yo"),
+        rec(3, "#x", 5000, "gone"),
+    ])
+    .unwrap();
+    db.conn
+        .execute_batch(
+            "DELETE FROM events WHERE pos IN (1, 3);
+             UPDATE topics SET count = 0 WHERE name = '#x';",
+        )
+        .unwrap();
+    db.conn.execute_batch(UNDO_V16).unwrap();
+    db.conn.pragma_update(None, "user_version", 15).unwrap();
+    drop(db);
+    let db = fresh(&v15);
+    assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(rows(&db, "threads"), 1);
+    let p = db
+        .query(&query(Scope::Thread(thread_of("bob", "carol"))))
+        .unwrap();
+    assert_eq!(positions(&p), [2]);
+    assert_eq!(emptied(&db), 1, "#x, counted");
+
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();
     drop(raw);
@@ -1387,6 +1535,9 @@ fn reindexed_on_upgrade(version: u32, body: &str, query: &str, indexed: &str) {
 fn indexed_as_before(dir: &TempDir, body: &str, version: u32) -> Db {
     let mut db = fresh(dir);
     db.insert(&[rec(1, "#a", 101, body)]).unwrap();
+    if version < 16 {
+        db.conn.execute_batch(UNDO_V16).unwrap();
+    }
     db.conn
         .execute_batch(
             "INSERT INTO events_fts (events_fts) VALUES ('delete-all');
