@@ -440,10 +440,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     if !tls && ca.is_none() && !tofu {
         (tls, ca, tofu) = (d.tls, d.ca.clone(), d.tofu);
     }
-    let password_file = password_file.or_else(|| match env.password {
-        Some(_) => None,
-        None => d.password_file.clone(),
-    });
     let home = home.or_else(|| d.home.as_deref().map(names::with_port));
     let audience = audience.or_else(|| d.audience.as_ref().map(|a| a.to_ascii_lowercase()));
     if join_given && !chat {
@@ -486,6 +482,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let id = names::default_id(id, env_id, env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
     check_id(&id, &typed).map_err(usage)?;
+    // The file's password is its ID's: another ID, on the command line or in SCALAR_ID, is
+    // not logged in with it (found by QA: a bot's file made `--id bob` fail with 601).
+    let theirs = d.id.as_ref().is_none_or(|f| same_id(f, &id));
+    let password_file = password_file.or_else(|| match env.password {
+        Some(_) => None,
+        None => d.password_file.clone().filter(|_| theirs),
+    });
     let password = match password_file {
         Some(f) => Some(PasswordFrom::File(f)),
         None => env.password.clone().map(PasswordFrom::Env),
@@ -667,6 +670,17 @@ fn build(
     }
 }
 
+/// Whether two IDs as typed name the same user, as far as can be told before connecting: a bare
+/// name is of the server's domain, whichever that is.
+fn same_id(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim().to_ascii_lowercase(), b.trim().to_ascii_lowercase());
+    match (a.split_once('@'), b.split_once('@')) {
+        (Some(_), Some(_)) | (None, None) => a == b,
+        (Some((local, _)), None) => local == b,
+        (None, Some((local, _))) => a == local,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,6 +738,43 @@ mod tests {
         let a = parse(&[], &over).unwrap();
         assert_eq!((a.server.as_str(), a.id.as_str()), ("other.example", "dave"));
         assert_eq!(a.password, Some(PasswordFrom::Env(Secret("pw".into()))));
+        // The file's password is its ID's alone.
+        let a = parse(&["-i", "carol", "ping"], &env).unwrap();
+        assert_eq!(a.password, None, "not carol's");
+        let a = parse(&["-i", "BOB", "ping"], &env).unwrap();
+        assert_eq!(
+            a.password,
+            Some(PasswordFrom::File("/pw".into())),
+            "bob's, however typed"
+        );
+        let a = parse(&["-i", "bob@chat.example.org", "ping"], &env).unwrap();
+        assert_eq!(
+            a.password,
+            Some(PasswordFrom::File("/pw".into())),
+            "bob's, in full"
+        );
+        let other = Env {
+            id: Some("dave".into()),
+            ..env.clone()
+        };
+        assert_eq!(
+            parse(&["ping"], &other).unwrap().password,
+            None,
+            "not SCALAR_ID's"
+        );
+        let anyone = Env {
+            defaults: Defaults {
+                id: None,
+                ..env.defaults.clone()
+            },
+            ..Env::default()
+        };
+        let a = parse(&["-i", "carol", "ping"], &anyone).unwrap();
+        assert_eq!(
+            a.password,
+            Some(PasswordFrom::File("/pw".into())),
+            "a file without --id"
+        );
         // A one-shot mode ignores the chat's joins (a --join of its own is still an error).
         let a = parse(&["ping"], &env).unwrap();
         assert!(a.join.is_empty() && !a.no_joins);

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use scalar::proto::{Body, Message, Msg, MsgId, Name};
 use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
 const USAGE: i32 = 2;
@@ -234,6 +235,64 @@ fn send_stdin_lines() {
     assert_eq!(next_text(&mut watcher), "one");
     assert_eq!(next_text(&mut watcher), "two ☃");
     assert_eq!(next_text(&mut watcher), "three");
+}
+
+/// Found by QA: a `send` fed by a pipe read only its input between lines, so a quiet minute
+/// left the server's Pings unanswered, it was closed (204), and the next line failed (exit 3).
+/// Here the server pings after 1 s of silence and closes 1 s later; the input is quiet for 4.
+#[test]
+fn send_stays_connected_while_its_input_is_quiet() {
+    let home = TempDir::new();
+    let data = home.0.join("store");
+    let data = data.to_str().unwrap();
+    let quick = ["--idle-timeout", "1", "--ping-timeout", "1", "--data-dir", data];
+    let server = Server::start_with(0, &quick);
+    let mut send = cli(&server, &home);
+    send.args(["--id", "alice", "send", "#quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = send.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"before\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    input.write_all(b"after\n").unwrap();
+    drop(input);
+    let deadline = std::time::Instant::now() + STEP;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "send did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let mut history = cli(&server, &home);
+    history.args(["--id", "bob", "history", "#quiet", "--json"]);
+    let r = run(history, b"");
+    let texts: Vec<String> = r.stdout.lines().map(|l| json(l)["text"].to_string()).collect();
+    assert_eq!(texts, ["\"before\"", "\"after\""], "{}", r.stderr);
+}
+
+/// Found by QA: `send < /dev/null` connected, joined and quit, showing the channel's members a
+/// join and a quit for nothing. With no line to send it connects nowhere: not even to a server
+/// that is not there.
+#[test]
+fn send_with_no_input_connects_nowhere() {
+    let server = Server::start();
+    let home = TempDir::new();
+    for input in [&b""[..], b"\n\r\n\n"] {
+        let mut send = cli(&server, &home);
+        send.env("SCALAR_SERVER", "127.0.0.1:1").args(["send", "#x"]);
+        let r = run(send, input);
+        assert_eq!((r.code(), r.stderr.as_str()), (0, ""), "{input:?}");
+    }
+    // With a line, it does connect (and here fails).
+    let mut send = cli(&server, &home);
+    send.env("SCALAR_SERVER", "127.0.0.1:1").args(["send", "#x"]);
+    assert_eq!(run(send, b"hi\n").code(), CONNECTION);
 }
 
 #[test]

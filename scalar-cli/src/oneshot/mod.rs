@@ -15,6 +15,7 @@ use crate::{json, render};
 use scalar::client::HELD_FRAMES;
 use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, Ping, Sub, Topics};
 use std::io::{self, Write};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 /// How long a listener waits in silence before it pings the server itself, to notice a server
@@ -99,14 +100,23 @@ fn subscribe(conn: &mut Conn, topic: &str, timeout: Duration) -> Result<(), CliE
 /// `send TOPIC [TEXT...]`: sends TEXT, or each non-empty line of standard input, and waits for
 /// each echo, so that success means the server accepted every message.
 pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliError> {
-    if let Some(t) = text {
-        // As an empty line of standard input is skipped.
-        if t.is_empty() {
-            return Err(CliError::Usage("TEXT is empty: nothing to send".into()));
+    let mut lines = None;
+    let first = match text {
+        Some(t) => {
+            // As an empty line of standard input is skipped.
+            if t.is_empty() {
+                return Err(CliError::Usage("TEXT is empty: nothing to send".into()));
+            }
+            input::check_len(t)
+                .map_err(|e| CliError::Input(format!("TEXT is {}; nothing was sent", e.describe())))?;
+            t.to_string()
         }
-        input::check_len(t)
-            .map_err(|e| CliError::Input(format!("TEXT is {}; nothing was sent", e.describe())))?;
-    }
+        // Nothing to send needs no server, and shows the channel's members no join and quit.
+        None => match lines.insert(Lines::read_stdin()).next(None)? {
+            Some(t) => t,
+            None => return Ok(()),
+        },
+    };
     let mut conn = open(args)?;
     let topic = fold_topic(raw_topic, &conn)?;
     let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
@@ -140,42 +150,113 @@ pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliE
             }
         })
     };
-    match text {
-        Some(t) => publish(&mut conn, t)?,
-        None => {
-            let stdin = io::stdin();
-            let mut r = stdin.lock();
-            let mut sent = 0u64;
-            let mut line_no = 0u64;
-            loop {
-                let line = input::read_line(&mut r)
-                    .map_err(|e| CliError::Local(format!("cannot read standard input: {e}")))?;
-                line_no += 1;
-                let text = match line {
-                    None => break,
-                    Some(Ok(t)) => t,
-                    Some(Err(bad)) => return Err(bad_line(line_no, &bad, sent)),
-                };
-                if text.is_empty() {
-                    continue;
-                }
-                publish(&mut conn, &text).inspect_err(|_| {
-                    note(&format!("{sent} message(s) before line {line_no} were sent"));
-                })?;
-                sent += 1;
-            }
-        }
+    let Some(lines) = lines.as_mut() else {
+        publish(&mut conn, &first)?;
+        conn.bye(None, BYE_WAIT);
+        return Ok(());
+    };
+    // Between lines the server still hears from it: a sender fed by a pipe that is quiet for
+    // minutes stays connected, rather than failing the next line (found by QA: a bot's sender
+    // was closed for not answering Pings).
+    let quiet = conn
+        .keepalive
+        .map_or(KEEPALIVE, |k| (k / 2).clamp(MIN_QUIET, KEEPALIVE));
+    let mut next = Some(first);
+    while let Some(text) = next {
+        publish(&mut conn, &text).inspect_err(|_| {
+            note(&format!(
+                "{} message(s) before line {} were sent",
+                lines.sent, lines.line_no
+            ))
+        })?;
+        lines.sent += 1;
+        next = lines.next(Some((&mut conn, quiet, args.timeout)))?;
     }
     conn.bye(None, BYE_WAIT);
     Ok(())
 }
 
-fn bad_line(line_no: u64, bad: &BadLine, sent: u64) -> CliError {
-    CliError::Input(format!(
-        "line {line_no} of standard input is {}; it and the lines after it were not sent \
-         ({sent} message(s) before it were)",
-        bad.describe()
-    ))
+/// The shortest wait for a line of input before the sender pings the server.
+const MIN_QUIET: Duration = Duration::from_millis(100);
+
+/// Standard input's lines, read on a thread of their own so that the sender can answer the
+/// server while it waits for the next one.
+struct Lines {
+    rx: mpsc::Receiver<io::Result<Option<Result<String, BadLine>>>>,
+    line_no: u64,
+    sent: u64,
+}
+
+impl Lines {
+    fn read_stdin() -> Lines {
+        // One line ahead at most: the rest waits in the pipe, not in memory.
+        let (tx, rx) = mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let stdin = io::stdin();
+            let mut r = stdin.lock();
+            loop {
+                let line = input::read_line(&mut r);
+                let last = !matches!(line, Ok(Some(_)));
+                if tx.send(line).is_err() || last {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            line_no: 0,
+            sent: 0,
+        }
+    }
+
+    /// The next non-empty line; `None` at the end of the input. With a connection, pings the
+    /// server whenever the input is quiet for `quiet`, each Ping given `timeout`.
+    fn next(
+        &mut self,
+        mut conn: Option<(&mut Conn, Duration, Duration)>,
+    ) -> Result<Option<String>, CliError> {
+        loop {
+            let line = match &mut conn {
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some((_, quiet, _)) => self.rx.recv_timeout(*quiet),
+            };
+            let line = match line {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some((c, _, timeout)) = &mut conn {
+                        c.ping(*timeout).inspect_err(|_| {
+                            note(&format!(
+                                "{} message(s) were sent; the connection ended while waiting for \
+                                 line {} of standard input",
+                                self.sent,
+                                self.line_no + 1
+                            ))
+                        })?;
+                    }
+                    continue;
+                }
+                // The reader ends only after the end or an error, which came first.
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+            };
+            self.line_no += 1;
+            match line.map_err(|e| CliError::Local(format!("cannot read standard input: {e}")))? {
+                None => return Ok(None),
+                Some(Ok(t)) if t.is_empty() => {}
+                Some(Ok(t)) => return Ok(Some(t)),
+                Some(Err(bad)) => return Err(self.bad_line(&bad)),
+            }
+        }
+    }
+
+    fn bad_line(&self, bad: &BadLine) -> CliError {
+        CliError::Input(format!(
+            "line {} of standard input is {}; it and the lines after it were not sent \
+             ({} message(s) before it were)",
+            self.line_no,
+            bad.describe(),
+            self.sent
+        ))
+    }
 }
 
 /// `listen [TOPIC...] [--count N] [--json]`: subscribes and prints each Event as it arrives,
