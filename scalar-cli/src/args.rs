@@ -21,6 +21,9 @@ usage:
   scalar-cli [OPTIONS] listen [TOPIC...] [--count N] [--json]
                                                 print the Events of the channels and
                                                 direct messages (only those without TOPIC)
+  scalar-cli [OPTIONS] listen TOPIC --since TIME | --after ID [--count N] [--json]
+                                                the same, first printing what TOPIC got
+                                                since TIME or after message ID
   scalar-cli [OPTIONS] history TOPIC [--last N] [--before ID | --since TIME | --after ID]
           [--json]                              the last N (default 50) messages, those
                                                 before message ID, or all since TIME
@@ -93,6 +96,8 @@ pub enum Command {
     Listen {
         /// The channels.
         topics: Vec<String>,
+        /// First print what the one channel got after this message or time.
+        from: Option<After>,
         /// Stop after this many events.
         count: Option<u64>,
         /// One JSON object per line.
@@ -395,10 +400,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("before") if sub.as_deref() == Some("history") => {
                 span.before = Some(msg_id(val(&mut p)?, "--before")?);
             }
-            Long("after") if sub.as_deref() == Some("history") => {
+            Long("after") if matches!(sub.as_deref(), Some("history" | "listen")) => {
                 span.after = Some(msg_id(val(&mut p)?, "--after")?);
             }
-            Long("since") if sub.as_deref() == Some("history") => {
+            Long("since") if matches!(sub.as_deref(), Some("history" | "listen")) => {
                 let v = utf8(val(&mut p)?, "--since")?;
                 let t = crate::timefmt::parse_time(&v).ok_or_else(|| {
                     usage(format!(
@@ -555,14 +560,18 @@ impl SpanArgs {
         }
     }
 
+    /// `--since` or `--after`, if either was given.
+    fn after(&self) -> Result<Option<After>, CliError> {
+        match (self.since, self.after) {
+            (Some(_), Some(_)) => Err(usage("give --since or --after, not both")),
+            (Some(time), None) => Ok(Some(After::Time(time))),
+            (None, Some(id)) => Ok(Some(After::Id(id))),
+            (None, None) => Ok(None),
+        }
+    }
+
     fn span(&self) -> Result<Span, CliError> {
-        let after = match (self.since, self.after) {
-            (Some(_), Some(_)) => return Err(usage("give --since or --after, not both")),
-            (Some(time), None) => Some(After::Time(time)),
-            (None, Some(id)) => Some(After::Id(id)),
-            (None, None) => None,
-        };
-        match after {
+        match self.after()? {
             Some(_) if self.last.is_some() => Err(usage(
                 "--since and --after read everything after TIME or ID (up to --before, if \
                  given); they take no --last",
@@ -613,7 +622,18 @@ fn build(
                 check_topic(&t)?;
                 topics.push(t);
             }
-            return Ok(Command::Listen { topics, count, json });
+            let from = span.after()?;
+            if from.is_some() && topics.len() != 1 {
+                return Err(usage(
+                    "listen --after and --since catch up on one channel: give exactly one TOPIC",
+                ));
+            }
+            return Ok(Command::Listen {
+                topics,
+                from,
+                count,
+                json,
+            });
         }
         Some("history") => Command::History {
             topic: topic("history")?,
@@ -947,11 +967,32 @@ mod tests {
             a.command,
             Command::Listen {
                 topics: vec!["#a".into(), "b".into()],
+                from: None,
                 count: Some(3),
                 json: true
             }
         );
         assert_eq!(a.server, "h:1");
+        let id = "ab".repeat(32);
+        let a = parse_strs(&["listen", "#a", "--after", &id]).unwrap();
+        let Command::Listen { from, .. } = a.command else {
+            panic!("{:?}", a.command)
+        };
+        assert!(matches!(from, Some(After::Id(_))), "{from:?}");
+        let a = parse_strs(&["listen", "#a", "--since", "2026-12-01T10:00:00Z"]).unwrap();
+        let Command::Listen { from, .. } = a.command else {
+            panic!("{:?}", a.command)
+        };
+        assert_eq!(from, Some(After::Time(1_796_119_200_000)));
+        for bad in [
+            &["listen", "#a", "#b", "--after", &id][..],
+            &["listen", "--since", "2026-12-01T10:00:00Z"],
+            &["listen", "#a", "--since", "2026-12-01T10:00:00Z", "--after", &id],
+            &["listen", "#a", "--before", &id],
+            &["listen", "#a", "--last", "3"],
+        ] {
+            assert!(matches!(parse_strs(bad), Err(CliError::Usage(_))), "{bad:?}");
+        }
         let a = parse_strs(&["history", "#a", "--last", "5"]).unwrap();
         assert_eq!(
             a.command,
@@ -1038,7 +1079,7 @@ mod tests {
             &["search", "#a", &long_query],
             &["search", "#a", "🙂", "***"],
             &["search", "#a", "x", "--before", "00"],
-            &["listen", "#a", "--since", "5"],
+            &["listen", "#a", "--since", "yesterday"],
             &["ping", "--json"],
             &["--timeout", "0"],
             &["--id", "Bad Name!", "ping"],

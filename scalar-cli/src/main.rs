@@ -46,7 +46,12 @@ fn main() -> ExitCode {
         }
         Command::Chat => repl::run(&args),
         Command::Send { topic, text } => oneshot::send(&args, topic, text.as_deref()),
-        Command::Listen { topics, count, json } => oneshot::listen(&args, topics, *count, *json),
+        Command::Listen {
+            topics,
+            from,
+            count,
+            json,
+        } => oneshot::listen(&args, topics, *from, *count, *json),
         Command::History { topic, span, json } => oneshot::history(&args, topic, *span, *json),
         Command::Search {
             topic,

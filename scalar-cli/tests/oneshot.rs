@@ -136,6 +136,73 @@ fn listen_plain_several_topics() {
     assert_eq!(listener.finish().0, 0);
 }
 
+/// Found by QA (a bot author): a logger restarted with `listen` could not learn when it was
+/// subscribed, so what was said between its `history --after` and its `listen` was lost.
+/// `listen --after ID` subscribes, prints what came after ID, then the live Events, each once:
+/// here while messages keep coming, so some are both replayed and held as live ones.
+#[test]
+fn listen_after_an_id_prints_each_event_once_in_order() {
+    let home = TempDir::new();
+    let server = history_server(0, &home);
+    let mut alice = server.client("alice");
+    subscribe(&mut alice, "#log@localhost");
+    let (first, first_time) = say(&mut alice, "#log@localhost", "m0000");
+    say(&mut alice, "#log@localhost", "m0001");
+    let (total, port) = (600, server.port);
+    let publisher = std::thread::spawn(move || {
+        let mut c = scalar::client::Client::connect(format!("127.0.0.1:{port}"), "carol", STEP).unwrap();
+        subscribe(&mut c, "#log@localhost");
+        for i in 2..total {
+            say(&mut c, "#log@localhost", &format!("m{i:04}"));
+        }
+    });
+    let mut listen = cli(&server, &home);
+    let count = (total - 1).to_string();
+    listen.args([
+        "--id",
+        "bob",
+        "listen",
+        "#log",
+        "--after",
+        &first.to_string(),
+        "--json",
+    ]);
+    listen.args(["--count", &count]);
+    let listener = Lines::spawn(listen);
+    let texts: Vec<String> = (1..total)
+        .map(|_| {
+            json(&listener.next())["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let (code, err) = listener.finish();
+    publisher.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let want: Vec<String> = (1..total).map(|i| format!("m{i:04}")).collect();
+    assert_eq!(texts, want, "{err}");
+
+    // By time: from just before the first message.
+    let mut listen = cli(&server, &home);
+    let since = (first_time - 1).to_string();
+    listen.args(["--id", "bob", "listen", "#log", "--since", &since, "--count", "2"]);
+    let r = run(listen, b"");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(
+        lines.len() == 2 && lines[0].ends_with(": m0000") && lines[1].ends_with(": m0001"),
+        "{lines:?}"
+    );
+
+    // An id the server does not have: nothing to resume from, as for `history`.
+    let mut listen = cli(&server, &home);
+    listen.args(["--id", "bob", "listen", "#log", "--after", &"ab".repeat(32)]);
+    let r = run(listen, b"");
+    assert_eq!(r.code(), INPUT, "{}", r.stderr);
+    assert!(r.stderr.contains("does not have that message"), "{}", r.stderr);
+}
+
 /// The message of the day comes right after the Ident reply, while `listen` is still
 /// subscribing: it is shown, not lost, and `--count` counts the topics' Events, not it.
 #[test]

@@ -8,7 +8,8 @@ use crate::error::CliError;
 use crate::event::Received;
 use crate::paging::{self, Ask, Bounds, End, Ending, Pager};
 use crate::readnote::{self, Read};
-use scalar::proto::{Kind, Msg, Name, Unsub};
+use scalar::proto::{Kind, Msg, MsgId, Name, Unsub};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// `history TOPIC [--last N] [--before ID | --since TIME | --after ID] [--json]`.
@@ -125,6 +126,65 @@ fn read(
         Some(e) => Err(CliError::Net(e)),
         None => Ok(()),
     }
+}
+
+/// `listen TOPIC --after ID | --since TIME`, after subscribing: prints what `topic` got since,
+/// through `each` (false stops), so that a listener restarted after the last id it kept misses
+/// nothing. Returns the ids it printed, as Events published after the Sub are also waiting as
+/// live ones; `None` if `each` stopped it. A read that could not cover everything says so and
+/// the listening goes on; an id the server does not have is an error, as for `history`.
+pub(super) fn catch_up(
+    conn: &mut Conn,
+    timeout: Duration,
+    topic: &str,
+    from: After,
+    mut each: impl FnMut(&Received) -> Result<bool, CliError>,
+) -> Result<Option<HashSet<MsgId>>, CliError> {
+    let name = Name::parse(topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
+    let bounds = match from {
+        After::Time(t) => Bounds {
+            since: Some(t),
+            ..Bounds::default()
+        },
+        After::Id(id) => Bounds {
+            after: Some(id),
+            ..Bounds::default()
+        },
+    };
+    let mut pager = Pager::new(name, None, bounds, MAX_READ, true);
+    let mut shown = HashSet::new();
+    let ending = paging::read(
+        &mut pager,
+        |ask| fetch(conn, ask, timeout),
+        |e| {
+            shown.insert(e.id);
+            each(&e)
+        },
+    )?;
+    let Some(ending) = ending else { return Ok(None) };
+    let hint = format!(
+        "`scalar-cli history {topic} --after ID` reads them, ID the last one shown (--json shows ids)"
+    );
+    let r = Read {
+        topic,
+        query: None,
+        hint: &hint,
+        continued: false,
+        confirm: false,
+    };
+    // Nothing missed needs no word.
+    let notes = match (ending, pager.got) {
+        (Ending::Complete, 0) => Vec::new(),
+        _ => readnote::notes(&pager, ending, &r),
+    };
+    if ending == Ending::UnknownId {
+        return Err(CliError::Input(notes.join("; ")));
+    }
+    notes.iter().for_each(|n| note(n));
+    if let Some(e) = pager.refused {
+        note(&e.to_string());
+    }
+    Ok(Some(shown))
 }
 
 /// Sends one Catchup or Search and collects its page, within `timeout`. Live Events of the

@@ -5,6 +5,8 @@ mod history;
 
 pub use history::{history, search};
 
+use crate::args::After;
+
 use crate::args::Args;
 use crate::conn::{Conn, NetError};
 use crate::error::CliError;
@@ -14,6 +16,7 @@ use crate::names;
 use crate::{json, render};
 use scalar::client::HELD_FRAMES;
 use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, Ping, Sub, Topics};
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -259,13 +262,20 @@ impl Lines {
     }
 }
 
-/// `listen [TOPIC...] [--count N] [--json]`: subscribes and prints each Event as it arrives,
-/// direct messages included (only those, without TOPIC).
+/// `listen [TOPIC...] [--after ID | --since TIME] [--count N] [--json]`: subscribes and prints
+/// each Event as it arrives, direct messages included (only those, without TOPIC); with
+/// `from`, first what the one TOPIC got since.
 ///
 /// One thread does everything, so a reader that stops reading standard output stops this
 /// process from reading the socket; the server then drops the connection as a slow consumer
 /// and the run fails loudly (exit 3) instead of dropping events silently.
-pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool) -> Result<(), CliError> {
+pub fn listen(
+    args: &Args,
+    raw_topics: &[String],
+    from: Option<After>,
+    count: Option<u64>,
+    json: bool,
+) -> Result<(), CliError> {
     let mut conn = open(args)?;
     // The channels still listened to: once kicked or banned from all of them, there is
     // nothing left to wait for.
@@ -280,6 +290,25 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
     if count == Some(0) {
         conn.bye(None, BYE_WAIT);
         return Ok(());
+    }
+    // What the catch-up printed, until the live Events that came meanwhile (the same ones,
+    // then newer) are past.
+    let mut replayed = HashSet::new();
+    if let (Some(from), [topic]) = (from, topics.as_slice()) {
+        let each = |e: &Received| -> Result<bool, CliError> {
+            if out.event(e, json)?.is_err() {
+                return Ok(false);
+            }
+            seen += 1;
+            Ok(count.is_none_or(|n| seen < n))
+        };
+        match history::catch_up(&mut conn, args.timeout, topic, from, each)? {
+            Some(ids) => replayed = ids,
+            None => {
+                conn.bye(None, BYE_WAIT);
+                return Ok(());
+            }
+        }
     }
     conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
     let mut pinged = false;
@@ -330,16 +359,24 @@ pub fn listen(args: &Args, raw_topics: &[String], count: Option<u64>, json: bool
             conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
         }
         match msg {
-            Msg::Event(e) => {
-                if out.event(&Received::new(&e), json)?.is_err() {
+            Msg::Event(ev) => {
+                let kind = ev.topic.kind();
+                let e = Received::new(&ev);
+                if !replayed.is_empty() && topics.first() == Some(&e.topic) {
+                    if replayed.contains(&e.id) {
+                        continue;
+                    }
+                    // Live Events come in order: from here on none was replayed.
+                    replayed = HashSet::new();
+                }
+                if out.event(&e, json)?.is_err() {
                     break;
                 }
                 // The server's announcements (the message of the day, walls) and an invitation
                 // to a channel not listened to are shown but not counted: `--count 1` waits
                 // for the next Event of the topics or a DM.
-                let elsewhere =
-                    e.topic.kind() == Kind::Channel && !topics.iter().any(|t| t == e.topic.as_str());
-                if e.topic.kind() == Kind::Reserved || elsewhere {
+                let elsewhere = kind == Kind::Channel && !topics.contains(&e.topic);
+                if kind == Kind::Reserved || elsewhere {
                     continue;
                 }
                 seen += 1;
