@@ -18,6 +18,8 @@ usage:
   scalar-cli [OPTIONS]                          interactive chat (type /help inside)
   scalar-cli [OPTIONS] send TOPIC [TEXT...]     send TEXT, or each line of stdin
                                                 (put -- before TEXT that starts with -)
+          [--reply-to ID] [--json]              each as a reply to message ID; print
+                                                each echo as JSON (its id)
   scalar-cli [OPTIONS] listen [TOPIC...] [--count N] [--json]
                                                 print the Events of the channels and
                                                 direct messages (only those without TOPIC)
@@ -91,6 +93,10 @@ pub enum Command {
         topic: String,
         /// The text, or `None` to read standard input.
         text: Option<String>,
+        /// The message each one answers.
+        reply_to: Option<MsgId>,
+        /// Print each echo as a JSON object.
+        json: bool,
     },
     /// Subscribe and print events.
     Listen {
@@ -365,7 +371,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let mut timeout = d.timeout.unwrap_or(Duration::from_secs(10));
     let mut sub: Option<String> = None;
     let mut positional: Vec<OsString> = Vec::new();
-    let (mut count, mut json) = (None, false);
+    let (mut count, mut json, mut reply_to) = (None, false, None);
     let mut span = SpanArgs::default();
     let (mut tls, mut ca, mut tofu) = (false, None, false);
     let (mut password_file, mut register, mut home, mut audience) = (None, false, None, None);
@@ -412,7 +418,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
                 })?;
                 span.since = Some(t);
             }
-            Long("json") if matches!(sub.as_deref(), Some("listen" | "history" | "search" | "topics")) => {
+            Long("reply-to") if sub.as_deref() == Some("send") => {
+                reply_to = Some(msg_id(val(&mut p)?, "--reply-to")?);
+            }
+            Long("json")
+                if matches!(
+                    sub.as_deref(),
+                    Some("send" | "listen" | "history" | "search" | "topics")
+                ) =>
+            {
                 json = true;
             }
             Value(v) if sub.is_none() => {
@@ -434,6 +448,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         return Err(usage(e.clone()));
     }
     let command = build(sub.as_deref(), positional, count, span, json)?;
+    let command = match command {
+        Command::Send { topic, text, .. } => Command::Send {
+            topic,
+            text,
+            reply_to,
+            json,
+        },
+        c => c,
+    };
     // The defaults file's: under the command line's, and for the chat only.
     let chat = command == Command::Chat;
     let join_given = !join.is_empty();
@@ -612,7 +635,12 @@ fn build(
             let topic = topic("send")?;
             let text: Vec<String> = words.map(|w| utf8(w, "TEXT")).collect::<Result<_, _>>()?;
             let text = (!text.is_empty()).then(|| text.join(" "));
-            return Ok(Command::Send { topic, text });
+            return Ok(Command::Send {
+                topic,
+                text,
+                reply_to: None,
+                json,
+            });
         }
         Some("listen") => {
             // None: direct messages only (a server may allow no channels at all).
@@ -951,7 +979,9 @@ mod tests {
             a.command,
             Command::Send {
                 topic: "#t".into(),
-                text: Some("hello -n --world".into())
+                text: Some("hello -n --world".into()),
+                reply_to: None,
+                json: false,
             }
         );
         let a = parse_strs(&["send", "#t"]).unwrap();
@@ -959,9 +989,24 @@ mod tests {
             a.command,
             Command::Send {
                 topic: "#t".into(),
-                text: None
+                text: None,
+                reply_to: None,
+                json: false,
             }
         );
+        let id = "cd".repeat(32);
+        let a = parse_strs(&["send", "#t", "--reply-to", &id, "--json", "yes"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::Send {
+                topic: "#t".into(),
+                text: Some("yes".into()),
+                reply_to: MsgId::from_hex(&id),
+                json: true,
+            }
+        );
+        assert!(parse_strs(&["send", "#t", "--reply-to", "cdcd", "x"]).is_err());
+        assert!(parse_strs(&["listen", "#t", "--reply-to", &id]).is_err());
         let a = parse_strs(&["listen", "#a", "b", "--count", "3", "--json", "-s", "h:1"]).unwrap();
         assert_eq!(
             a.command,

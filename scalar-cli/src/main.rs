@@ -45,7 +45,12 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Chat => repl::run(&args),
-        Command::Send { topic, text } => oneshot::send(&args, topic, text.as_deref()),
+        Command::Send {
+            topic,
+            text,
+            reply_to,
+            json,
+        } => oneshot::send(&args, topic, text.as_deref(), *reply_to, *json),
         Command::Listen {
             topics,
             from,

@@ -343,6 +343,46 @@ fn send_stays_connected_while_its_input_is_quiet() {
     assert_eq!(texts, ["\"before\"", "\"after\""], "{}", r.stderr);
 }
 
+/// Found by QA (a bot author): a bash bot could not answer a message as a reply, nor learn the
+/// id of what it sent. `--reply-to ID` makes each message a reply; `--json` prints each echo.
+#[test]
+fn send_replies_and_prints_its_echoes() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#r@localhost");
+    let (asked, _) = say(&mut watcher, "#r@localhost", "!ping");
+    let mut send = cli(&server, &home);
+    send.args([
+        "--id",
+        "bot",
+        "send",
+        "#r",
+        "--json",
+        "--reply-to",
+        &asked.to_string(),
+    ]);
+    let r = run(send, b"pong\nand again\n");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let echoes: Vec<serde_json::Value> = r.stdout.lines().map(json).collect();
+    assert_eq!(echoes.len(), 2, "{}", r.stdout);
+    for (echo, text) in echoes.iter().zip(["pong", "and again"]) {
+        assert_eq!(echo["text"], text);
+        assert_eq!(echo["in_reply_to"], asked.to_string());
+        assert_eq!(echo["from"], "bot@localhost");
+    }
+    for echo in &echoes {
+        let f = watcher.recv().unwrap();
+        let Ok(Msg::Event(e)) = f.msg() else {
+            panic!("{:?}", f.msg())
+        };
+        assert_eq!(
+            (e.reply_to, e.id.to_string()),
+            (Some(asked), echo["id"].as_str().unwrap().to_string())
+        );
+    }
+}
+
 /// Found by QA: `send < /dev/null` connected, joined and quit, showing the channel's members a
 /// join and a quit for nothing. With no line to send it connects nowhere: not even to a server
 /// that is not there.
@@ -598,10 +638,15 @@ fn ping_and_connection_failures() {
     let mut server = Server::start();
     let home = TempDir::new();
     let mut c = cli(&server, &home);
-    c.arg("ping");
+    c.args(["--id", "bob", "ping"]);
     let r = run(c, b"");
     assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("pong from 127.0.0.1:"), "{}", r.stdout);
+    assert!(
+        r.stdout.trim_end().ends_with(" ms, as bob@localhost"),
+        "{}",
+        r.stdout
+    );
 
     server.stop();
     let mut c = cli(&server, &home);

@@ -15,7 +15,7 @@ use crate::input::{self, BadLine};
 use crate::names;
 use crate::{json, render};
 use scalar::client::HELD_FRAMES;
-use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, Ping, Sub, Topics};
+use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -102,7 +102,13 @@ fn subscribe(conn: &mut Conn, topic: &str, timeout: Duration) -> Result<(), CliE
 
 /// `send TOPIC [TEXT...]`: sends TEXT, or each non-empty line of standard input, and waits for
 /// each echo, so that success means the server accepted every message.
-pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliError> {
+pub fn send(
+    args: &Args,
+    raw_topic: &str,
+    text: Option<&str>,
+    reply_to: Option<MsgId>,
+    json: bool,
+) -> Result<(), CliError> {
     let mut lines = None;
     let first = match text {
         Some(t) => {
@@ -130,28 +136,35 @@ pub fn send(args: &Args, raw_topic: &str, text: Option<&str>) -> Result<(), CliE
         // Only subscribers may publish to a channel (PROTOCOL.md §4, not_subscribed).
         subscribe(&mut conn, &topic, args.timeout)?;
     }
-    let publish = |conn: &mut Conn, text: &str| -> Result<(), NetError> {
-        conn.request(args.timeout, |seq| {
-            Msg::Message(Message {
-                seq,
-                topic: name,
-                body: Body::Text(text),
-                ctype: None,
-                reply_to: None,
+    let mut out = Out::new();
+    let mut publish = |conn: &mut Conn, text: &str| -> Result<(), CliError> {
+        let echo = conn
+            .request(args.timeout, |seq| {
+                Msg::Message(Message {
+                    seq,
+                    topic: name,
+                    body: Body::Text(text),
+                    ctype: None,
+                    reply_to,
+                })
             })
-        })
-        .map(drop)
-        .inspect_err(|e| {
-            // Only a refusal says it was not published: a server that stopped answering may
-            // still publish it (under `--fsync always`, once a failing disk works again), and a
-            // script that sends it again would post it twice.
-            if !matches!(e, NetError::Refused { .. }) {
-                note(&format!(
-                    "no answer to the message: it may still be published; look with `scalar-cli \
-                     history {topic}` before sending it again"
-                ));
-            }
-        })
+            .inspect_err(|e| {
+                // Only a refusal says it was not published: a server that stopped answering
+                // may still publish it (under `--fsync always`, once a failing disk works
+                // again), and a script that sends it again would post it twice.
+                if !matches!(e, NetError::Refused { .. }) {
+                    note(&format!(
+                        "no answer to the message: it may still be published; look with \
+                         `scalar-cli history {topic}` before sending it again"
+                    ));
+                }
+            })?;
+        // The echo gives a script the id to answer or thread on; a closed output is no reason
+        // to stop sending.
+        if let (true, Ok(Msg::Event(e))) = (json, echo.msg()) {
+            let _ = out.event(&Received::new(&e), true)?;
+        }
+        Ok(())
     };
     let Some(lines) = lines.as_mut() else {
         publish(&mut conn, &first)?;
@@ -458,7 +471,12 @@ pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
 pub fn ping(args: &Args) -> Result<(), CliError> {
     let mut conn = open(args)?;
     let ms = conn.ping(args.timeout)?;
-    let line = format!("pong from {} ({}) in {ms:.2} ms", conn.peer, conn.domain);
+    // The ID too: the server completes a bare one, or picks a guest's, and a bot that skips
+    // its own Events needs it whole (found by QA).
+    let line = format!(
+        "pong from {} ({}) in {ms:.2} ms, as {}",
+        conn.peer, conn.domain, conn.user
+    );
     let _ = Out::new().line(&line)?;
     conn.bye(None, BYE_WAIT);
     Ok(())
