@@ -314,7 +314,8 @@ usage: scalard [OPTIONS]
   --fsync MODE              batched (default: commits every 100 ms at most) or
                             always (the echo waits until the Event is on disk)
   --history-max-events N    Events kept per topic (default 100000; 0: no limit)
-  --history-max-days N      days an Event is kept (default: no limit)
+  --history-max-days N      days an Event is kept (default: no limit); the file's
+                            [retention.\"TOPIC\"] tables set both for one topic
   --trust-domain D          admit users of domain D (repeatable) on their home
                             server's word (a token it vouches for)
   --foreign any             admit users of every other domain that way, but

@@ -2,6 +2,7 @@
 //! each line stamped with its UTC time unless the journal (which stamps lines itself) takes
 //! them.
 
+pub use log::Level;
 use std::io::Write;
 
 /// The levels `RUST_LOG` may name; any other word in it is taken for a module's name.
@@ -13,9 +14,10 @@ const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 /// module: scalard's other lines, its errors and start-up lines included, would be hidden. So
 /// `info` comes first (a module named still gets its own level), and a word that is no level
 /// is said, as the likely slip it is.
-pub fn filter(rust_log: Option<&str>) -> (String, Option<String>) {
+pub fn filter(rust_log: Option<&str>, default: Level) -> (String, Option<String>) {
+    let default = default.as_str().to_ascii_lowercase();
     let Some(spec) = rust_log.map(str::trim).filter(|s| !s.is_empty()) else {
-        return ("info".into(), None);
+        return (default, None);
     };
     // env_logger's syntax: directives split by commas, then an optional `/regex`.
     let directives = spec.split('/').next().unwrap_or_default();
@@ -31,17 +33,17 @@ pub fn filter(rust_log: Option<&str>) -> (String, Option<String>) {
     let note = bare.iter().find(|d| !is_level(d)).map(|word| {
         format!(
             "scalard: RUST_LOG={spec:?}: {word:?} is no level (error, warn, info, debug or \
-             trace), so it names a module; scalard's own lines are logged at info"
+             trace), so it names a module; scalard's own lines are logged at {default}"
         )
     });
-    (format!("info,{spec}"), note)
+    (format!("{default},{spec}"), note)
 }
 
 /// Starts logging to stderr; the note about `RUST_LOG`, if any, for the caller to print
 /// where it matters (the server's start, not `--version` or an `account` command).
 #[must_use]
-pub fn init() -> Option<String> {
-    let (spec, note) = filter(std::env::var("RUST_LOG").ok().as_deref());
+pub fn init(default: Level) -> Option<String> {
+    let (spec, note) = filter(std::env::var("RUST_LOG").ok().as_deref(), default);
     let mut logs = env_logger::Builder::new();
     logs.parse_filters(&spec);
     if !stderr_is_the_journal() {
@@ -76,7 +78,7 @@ fn stderr_is_the_journal() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::filter;
+    use super::{Level, filter};
 
     #[test]
     fn a_filter_without_a_level_for_everything_gets_info_first() {
@@ -94,12 +96,16 @@ mod tests {
             (Some("rustls=debug"), "info,rustls=debug"),
             (Some("scalard=verbose"), "info,scalard=verbose"),
         ] {
-            assert_eq!(filter(given), (want.to_string(), None), "{given:?}");
+            assert_eq!(filter(given, Level::Info), (want.to_string(), None), "{given:?}");
         }
         for given in ["verbose", "mio", "verbose/x", "scalar::net"] {
-            let (spec, note) = filter(Some(given));
+            let (spec, note) = filter(Some(given), Level::Info);
             assert_eq!(spec, format!("info,{given}"));
             assert!(note.is_some_and(|n| n.contains("is no level")), "{given}");
         }
+        // The offline commands' default: their own messages, not the store's news.
+        assert_eq!(filter(None, Level::Warn), ("warn".to_string(), None));
+        assert_eq!(filter(Some("mio"), Level::Warn).0, "warn,mio");
+        assert_eq!(filter(Some("debug"), Level::Warn).0, "debug");
     }
 }

@@ -1,6 +1,7 @@
 //! scalard: the Scalar server. See docs/OPERATIONS.md.
 
 use scalar::config::{Config, ConfigError};
+use scalar::logs::Level;
 use scalar::net::tls::TlsFiles;
 use scalar::net::{Shell, Stopped, Transport};
 use scalar::server::HistoryConfig;
@@ -145,8 +146,14 @@ fn data_dir(config: &Config) -> Result<PathBuf, String> {
     if dir.exists() && !dir.is_dir() {
         return Err(format!("data directory {} is not a directory", dir.display()));
     }
+    // Found by QA: a directory there but not reachable (a parent of mode 700) was said to be
+    // one that could not be made.
+    let doing = match std::fs::symlink_metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "create",
+        _ => "access",
+    };
     std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+        .map_err(|e| format!("cannot {doing} data directory {}: {e}", dir.display()))?;
     Ok(dir)
 }
 
@@ -250,12 +257,31 @@ fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
         ));
     }
     // The way a restore most often goes wrong: a copy put in over a stale WAL, which SQLite
-    // then applies to it.
+    // then applies to it (and, at that first start, removes: a second start finds no WAL to
+    // blame, but the copy is damaged all the same).
     if e.contains("malformed") {
+        let wal = data_dir_path(config).is_ok_and(|d| d.join(format!("{DB_FILE}-wal")).exists());
         hints.push(
-            "if a backup was copied in as scalard.db, it was likely damaged by the scalard.db-wal \
-             left beside it: delete scalard.db-wal and scalard.db-shm, then copy the backup in \
-             again (docs/OPERATIONS.md, Backups)"
+            match wal {
+                true => {
+                    "if a backup was copied in as scalard.db, it was likely damaged by the \
+                     scalard.db-wal left beside it: delete scalard.db-wal and scalard.db-shm, then \
+                     copy the backup in again (docs/OPERATIONS.md, Backups)"
+                }
+                false => {
+                    "if a backup was copied in as scalard.db while a scalard.db-wal was beside it, \
+                      the copy was damaged by it for good: copy the backup in again \
+                      (docs/OPERATIONS.md, Backups)"
+                }
+            }
+            .to_string(),
+        );
+    }
+    // An older scalard after an upgrade: the data directory is fine, the binary is not.
+    if e.contains("is newer than this scalard") {
+        hints.push(
+            "run the scalard that wrote it (or a newer one), or restore the backup taken before \
+             the upgrade into a fresh data directory (docs/OPERATIONS.md, Upgrades)"
                 .to_string(),
         );
     }
@@ -564,8 +590,12 @@ fn main() -> ExitCode {
     // the database's mode.
     // SAFETY: umask only sets the process's file mode mask; it cannot fail.
     unsafe { libc::umask(0o077) };
-    let log_note = scalar::logs::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The offline commands say what they did themselves; the store's news at info (a new
+    // database, a migration) would be a server's log line among them (found by QA).
+    let offline = matches!(args.first().map(String::as_str), Some("account" | "ban"));
+    let level = if offline { Level::Warn } else { Level::Info };
+    let log_note = scalar::logs::init(level);
     match args.first().map(String::as_str) {
         Some("account") => return account(args.into_iter().skip(1).collect()),
         Some("ban") => return ban(args.into_iter().skip(1).collect()),
@@ -651,10 +681,17 @@ fn main() -> ExitCode {
     // Before binding, so that a second scalard started on this directory says that rather
     // than "address in use"; and declared before the shell, so that it is released only after
     // the store's last commit, whichever way the shell ends.
-    let _lock = match lock_data_dir(&config) {
+    let mut lock = match lock_data_dir(&config) {
         Ok(lock) => lock,
         Err(code) => return code,
     };
+    if let Some(pid) = lock.as_ref().and_then(DirLock::unclean_stop) {
+        log::warn!(
+            "the last scalard on this data directory (pid {pid}) did not stop cleanly (killed, \
+             crashed, or the machine lost power): with --fsync batched, what it echoed in its \
+             last moments may not have been stored (docs/OPERATIONS.md, Durability)"
+        );
+    }
     install_signal_handlers();
     let mut shell = match Shell::bind(&config.listen, &config.domain, config.limits.clone()) {
         Ok(s) => s,
@@ -697,6 +734,10 @@ fn main() -> ExitCode {
         eprintln!("scalard: cannot start the federation threads: {e}");
         return ExitCode::from(1);
     }
+    // Before it says it listens: from then on a stop that is not clean is one.
+    if let Some(Err(e)) = lock.as_mut().map(DirLock::serving) {
+        log::warn!("cannot write the lock file: {e}; a crash will not be told at the next start");
+    }
     for (addr, transport) in shell.local_addrs() {
         match transport {
             Transport::Plain => log::info!("listening on {addr}"),
@@ -712,7 +753,14 @@ fn main() -> ExitCode {
         Ok(Stopped {
             unstored: 0,
             store_gone: false,
-        }) => ExitCode::SUCCESS,
+        }) => {
+            if let Some(Err(e)) = lock.as_mut().map(DirLock::stopped_cleanly) {
+                log::warn!(
+                    "cannot write the lock file: {e}; the next start will say this stop was not clean"
+                );
+            }
+            ExitCode::SUCCESS
+        }
         // A clean stop that lost accepted Messages is not a clean stop: exit 1, so that a
         // supervisor (systemd's Restart=on-failure, a script) records it.
         Ok(Stopped { unstored, .. }) if unstored > 0 => {

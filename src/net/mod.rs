@@ -249,11 +249,16 @@ impl Shell {
             }
             if let Some(flag) = self.reload
                 && flag.swap(false, Ordering::Relaxed)
-                && let Some(r) = &self.reloader
+                && let Some(r) = &mut self.reloader
+                && let Some(busy) = r.ask()
             {
-                r.ask();
+                log::warn!(
+                    "reload: the one in progress has been reading its files for {} s (one that \
+                     blocks: a named pipe, a hung mount?); this SIGHUP's reload runs after it",
+                    busy.as_secs()
+                );
             }
-            if let Some(done) = self.reloader.as_ref().and_then(|r| r.done()) {
+            if let Some(done) = self.reloader.as_mut().and_then(|r| r.done()) {
                 self.reloaded(done);
             }
             let t = now();

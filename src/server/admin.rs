@@ -163,6 +163,9 @@ impl Server {
                     .motd
                     .as_ref()
                     .is_some_and(|m| m.text == *text && m.from == configured) => {}
+            // A reload that leaves the file's motd as it was leaves an admin's set since: a
+            // certificate renewal's reload must not undo it (found by QA).
+            Some(text) if self.policy.motd.as_ref() == Some(text) => {}
             // Saved too, so that it replaces an admin's saved one across a restart as well.
             Some(text) => {
                 self.motd = Some(Motd {

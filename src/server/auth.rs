@@ -876,6 +876,10 @@ impl Server {
             });
         }
         if let Some(wait) = a.wait(&user, addr, now) {
+            log::debug!(
+                "conn {conn} from {}: login to {user} throttled",
+                peer.to_canonical()
+            );
             return Err(refuse(ErrorCode::AuthThrottled, throttled(wait)));
         }
         let known = a.names.contains_key(user.as_str());
@@ -941,10 +945,14 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::WeakPassword, &reason, out);
         }
         // Checked again here, not only at Ident: many Challenges may be out at once.
-        if let Some(wait) = self
+        if let Some((wait, peer)) = self
             .session(conn)
-            .and_then(|s| self.accounts.wait(&user, s.addr(), now))
+            .and_then(|s| Some((self.accounts.wait(&user, s.addr(), now)?, s.peer)))
         {
+            log::debug!(
+                "conn {conn} from {}: login to {user} throttled",
+                peer.to_canonical()
+            );
             return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &throttled(wait), out);
         }
         self.accounts.tickets += 1;
@@ -1017,7 +1025,7 @@ impl Server {
                 return;
             }
         };
-        let addr = s.addr();
+        let (addr, peer) = (s.addr(), s.peer.to_canonical());
         let name = by_name.then_some(&*user);
         // A good password is no failure, but a registration counts for its address, so that
         // one address cannot create accounts without bound; trying to register a taken name
@@ -1055,12 +1063,14 @@ impl Server {
                 self.admit(conn, user, false, seq, out);
             }
             Verdict::Rejected if !self.accounts.names.contains_key(&*user) => {
-                log::info!("conn {conn}: no account {user}");
+                // The address too, for tools that ban it (fail2ban); the connection's number is
+                // reused once it closes.
+                log::info!("conn {conn} from {peer}: no account {user}");
                 let reason = format!("no account {user}");
                 self.fail(conn, seq, ErrorCode::BadCredentials, &reason, out);
             }
             Verdict::Rejected => {
-                log::info!("conn {conn}: wrong password for {user}");
+                log::info!("conn {conn} from {peer}: wrong password for {user}");
                 self.fail(conn, seq, ErrorCode::BadCredentials, "wrong password", out);
             }
             Verdict::Taken => {

@@ -7,6 +7,12 @@
 //! released by the kernel when its holder exits in any way, SIGKILL included, so unlike a PID
 //! file it never needs cleaning up after a crash. `scalard account` takes no lock: it edits
 //! accounts beside a running server on purpose.
+//!
+//! The file also tells the next start whether this one stopped cleanly: it says `PID serving`
+//! while the server serves, and only `PID` once it stopped with everything it accepted
+//! stored. Found still serving, the last server was killed, crashed or lost its power, and in
+//! batched mode what it echoed last may be gone: the operator is told (found by QA: nothing in
+//! the logs said so).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -20,8 +26,13 @@ pub const LOCK_FILE: &str = "scalard.lock";
 /// The held lock; dropping it (or the process ending) releases it.
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    file: File,
+    /// The PID of the server that held it last, if that one never said it stopped cleanly.
+    unclean: Option<u32>,
 }
+
+/// The lock file's word for a server that serves (and has not stopped cleanly yet).
+const SERVING: &str = "serving";
 
 /// Why the lock was not taken.
 #[derive(Debug)]
@@ -88,25 +99,61 @@ impl DirLock {
                     "cannot lock {}: {error}; make sure no other scalard uses this directory",
                     path.display()
                 );
-                return Ok(DirLock { _file: file });
+                return Ok(DirLock { file, unclean: None });
             }
             if error.kind() != io::ErrorKind::WouldBlock {
                 return Err(io_err(error));
             }
-            let mut text = String::new();
-            let pid = file
-                .read_to_string(&mut text)
-                .ok()
-                .and_then(|_| text.trim().parse().ok());
+            let pid = read_pid(&mut file).map(|(pid, _)| pid);
             return Err(LockError::InUse { path, pid });
         }
-        let pid = format!("{}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(pid.as_bytes()))
-            .map_err(io_err)?;
-        Ok(DirLock { _file: file })
+        let unclean = match read_pid(&mut file) {
+            Some((pid, true)) => Some(pid),
+            _ => None,
+        };
+        let mut lock = DirLock { file, unclean };
+        lock.write(false).map_err(io_err)?;
+        Ok(lock)
     }
+
+    /// The PID of the server that held the lock before and did not stop cleanly (killed,
+    /// crashed, the machine's power lost), if it did not.
+    pub fn unclean_stop(&self) -> Option<u32> {
+        self.unclean
+    }
+
+    /// From now on, until [`stopped_cleanly`](DirLock::stopped_cleanly), a stop is unclean.
+    pub fn serving(&mut self) -> io::Result<()> {
+        self.write(true)
+    }
+
+    /// Everything accepted is stored: the next start need not warn.
+    pub fn stopped_cleanly(&mut self) -> io::Result<()> {
+        self.write(false)
+    }
+
+    /// Writes this process's PID, and whether it serves, durably: a power loss just after a
+    /// clean stop must not leave the word of an unclean one.
+    fn write(&mut self, serving: bool) -> io::Result<()> {
+        let text = match serving {
+            true => format!("{} {SERVING}\n", std::process::id()),
+            false => format!("{}\n", std::process::id()),
+        };
+        self.file.set_len(0)?;
+        self.file.rewind()?;
+        self.file.write_all(text.as_bytes())?;
+        self.file.sync_data()
+    }
+}
+
+/// The PID a lock file holds, and whether it says its server was serving.
+fn read_pid(file: &mut File) -> Option<(u32, bool)> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    let mut words = text.split_whitespace();
+    let pid = words.next()?.parse().ok()?;
+    Some((pid, words.next() == Some(SERVING)))
 }
 
 /// Whether `error` says the filesystem has no locks at all, rather than that the lock failed.
@@ -133,6 +180,35 @@ mod tests {
         assert!(message.contains("in use by another scalard (pid"), "{message}");
         drop(first);
         DirLock::take(&dir.0).unwrap();
+    }
+
+    /// A lock released while its server served was a stop that was not clean; one released
+    /// after `stopped_cleanly`, or before serving, was.
+    #[test]
+    fn an_unclean_stop_is_told_to_the_next_holder() {
+        let dir = crate::store::sqlite::tests::TempDir::new("unclean");
+        let mut first = DirLock::take(&dir.0).unwrap();
+        assert_eq!(first.unclean_stop(), None);
+        first.serving().unwrap();
+        // Held meanwhile: the next server is told the PID all the same.
+        assert!(matches!(
+            DirLock::take(&dir.0),
+            Err(LockError::InUse { pid: Some(p), .. }) if p == std::process::id()
+        ));
+        drop(first);
+        let mut second = DirLock::take(&dir.0).unwrap();
+        assert_eq!(second.unclean_stop(), Some(std::process::id()));
+        second.serving().unwrap();
+        second.stopped_cleanly().unwrap();
+        drop(second);
+        let third = DirLock::take(&dir.0).unwrap();
+        assert_eq!(third.unclean_stop(), None, "stopped cleanly");
+        drop(third);
+        // A start that failed before serving left no word either; nor does an older scalard's
+        // file, which holds its PID alone.
+        assert_eq!(DirLock::take(&dir.0).unwrap().unclean_stop(), None);
+        std::fs::write(dir.0.join(LOCK_FILE), "4242\n").unwrap();
+        assert_eq!(DirLock::take(&dir.0).unwrap().unclean_stop(), None);
     }
 
     #[test]

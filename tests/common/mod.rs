@@ -299,6 +299,7 @@ pub fn account_with(dir: &str, cmd: &str, id: &str, password: &str, flags: &[&st
         .args((!id.is_empty()).then_some(id))
         .args(["--data-dir", dir])
         .args(flags)
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -979,6 +979,16 @@ fn a_configured_motd_replaces_an_admins_in_the_store_too() {
     r.server
         .set_policy(policy(Some("from the file")), &r.now, &mut r.out);
     assert!(holds(&saved(&mut r).unwrap(), "from the file"));
+    // An admin's set since stays through a reload that leaves the file's as it was (a
+    // certificate renewal's), and goes with one that changes it.
+    r.say(0, "!motd@example.com", "alice again");
+    assert!(holds(&saved(&mut r).unwrap(), "alice again"));
+    r.server
+        .set_policy(policy(Some("from the file")), &r.now, &mut r.out);
+    assert!(holds(&saved(&mut r).unwrap(), "alice again"));
+    r.server
+        .set_policy(policy(Some("edited in the file")), &r.now, &mut r.out);
+    assert!(holds(&saved(&mut r).unwrap(), "edited in the file"));
     // Taken out of the file: gone from the store too, so a restart brings back nothing.
     r.server.set_policy(policy(None), &r.now, &mut r.out);
     assert_eq!(saved(&mut r), Some(None));
