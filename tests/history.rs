@@ -1379,13 +1379,20 @@ fn a_start_after_an_unclean_stop_says_so() {
     assert!(!told(&start(false)), "a new directory");
     assert!(told(&start(true)), "after a SIGKILL");
     assert!(!told(&start(true)), "after a clean stop");
-    // A start that stops before serving (its address taken) leaves no such word.
+    // A start that stops before serving (its address taken) leaves no such word of its own,
+    // and does not wipe one it found (found by review).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_scalard"))
-        .args(["--listen", &addr, "--data-dir", dir.path()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(!told(&start(true)), "after a start that never served");
+    let fails = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_scalard"))
+            .args(["--listen", &addr, "--data-dir", dir.path()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+    };
+    fails();
+    assert!(!told(&start(false)), "after a start that never served");
+    fails();
+    assert!(told(&start(true)), "a SIGKILL, then a start that never served");
+    assert!(!told(&start(true)), "told once it served");
 }

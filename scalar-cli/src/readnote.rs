@@ -20,6 +20,9 @@ pub struct Read<'a> {
     pub continued: bool,
     /// Whether to confirm a complete, non-empty read (the chat does; scripts stay quiet).
     pub confirm: bool,
+    /// Whether a complete read that found nothing goes unsaid (`listen --after`: nothing
+    /// missed); what was deleted is said all the same.
+    pub quiet_if_none: bool,
 }
 
 fn plural(n: u32, one: &str, many: &str) -> String {
@@ -54,6 +57,7 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
                 ", or said while the channel was closed, in an earlier life of it"
             }
         )),
+        (Ending::Complete, _) if n == 0 && r.quiet_if_none => None,
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
             (Some(q), false) => format!("no messages in {topic} match {q:?}"),
             (Some(_), true) => format!("no older matches in {topic}"),
@@ -128,6 +132,7 @@ mod tests {
             hint: "/more shows them",
             continued: false,
             confirm: true,
+            quiet_if_none: false,
         }
     }
 
@@ -186,6 +191,20 @@ mod tests {
         p.got = 3;
         p.horizon = None;
         assert!(notes(&p, Ending::Complete, &quiet).is_empty());
+        // Nothing read, and nothing to say of that (`listen --after`), but what was deleted.
+        let none = Read {
+            quiet_if_none: true,
+            ..quiet
+        };
+        p.got = 0;
+        assert!(notes(&p, Ending::Complete, &none).is_empty());
+        p.horizon = Some(5);
+        let said = notes(&p, Ending::Complete, &none);
+        assert!(
+            said.len() == 1 && said[0].contains("deleted by the server's retention"),
+            "{said:?}"
+        );
+        (p.got, p.horizon) = (3, None);
         assert_eq!(
             notes(&p, Ending::Complete, &read(None)),
             ["3 messages: back to the start of #t"]

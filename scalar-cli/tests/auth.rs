@@ -109,6 +109,27 @@ fn the_interactive_client_asks_for_the_password_without_echoing_it() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// Found by review: `send` at a terminal read the first line before connecting, on a thread
+/// that held standard input, so the password prompt that connecting brings waited for good.
+/// At a terminal it connects (and asks) first, then reads the lines to send.
+#[test]
+fn send_at_a_terminal_asks_for_the_password_first() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#t@localhost");
+    let mut cmd = cli(&server, &dir);
+    cmd.args(["--id", "alice", "send", "#t"]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("password for alice: ", STEP);
+    p.type_keys("password\r");
+    p.type_keys("typed after logging in\r");
+    assert_eq!(next_text(&mut watcher), "typed after logging in");
+    // Ctrl-D: the end of the input.
+    p.type_keys("\u{4}");
+    assert_eq!(p.wait_exit(STEP), 0, "{}", p.text());
+}
+
 /// Ctrl-C at the password prompt ends the client as before, but with the echo back on: the
 /// shell it returns to shows what is typed.
 #[test]

@@ -107,12 +107,11 @@ impl DirLock {
             let pid = read_pid(&mut file).map(|(pid, _)| pid);
             return Err(LockError::InUse { path, pid });
         }
-        let unclean = match read_pid(&mut file) {
-            Some((pid, true)) => Some(pid),
-            _ => None,
-        };
+        let unclean = read_pid(&mut file).and_then(|(_, unclean)| unclean);
         let mut lock = DirLock { file, unclean };
-        lock.write(false).map_err(io_err)?;
+        // The word of an unclean stop stays until this server serves: a start that fails
+        // before must not wipe it (review).
+        lock.write(unclean.is_some()).map_err(io_err)?;
         Ok(lock)
     }
 
@@ -122,8 +121,10 @@ impl DirLock {
         self.unclean
     }
 
-    /// From now on, until [`stopped_cleanly`](DirLock::stopped_cleanly), a stop is unclean.
+    /// From now on, until [`stopped_cleanly`](DirLock::stopped_cleanly), a stop is unclean;
+    /// an earlier unclean stop has been told.
     pub fn serving(&mut self) -> io::Result<()> {
+        self.unclean = None;
         self.write(true)
     }
 
@@ -132,28 +133,38 @@ impl DirLock {
         self.write(false)
     }
 
-    /// Writes this process's PID, and whether it serves, durably: a power loss just after a
-    /// clean stop must not leave the word of an unclean one.
+    /// Writes this process's PID, and whether a stop now would be unclean (with the PID of
+    /// the server whose unclean stop is not told yet, if not this one's), durably: a power
+    /// loss just after a clean stop must not leave the word of an unclean one. Written over
+    /// the old text, then cut to length, so that no moment leaves the file empty.
     fn write(&mut self, serving: bool) -> io::Result<()> {
-        let text = match serving {
-            true => format!("{} {SERVING}\n", std::process::id()),
-            false => format!("{}\n", std::process::id()),
+        let me = std::process::id();
+        let text = match (serving, self.unclean) {
+            (false, _) => format!("{me}\n"),
+            (true, Some(old)) if old != me => format!("{me} {SERVING} {old}\n"),
+            (true, _) => format!("{me} {SERVING}\n"),
         };
-        self.file.set_len(0)?;
         self.file.rewind()?;
         self.file.write_all(text.as_bytes())?;
+        self.file.set_len(text.len() as u64)?;
         self.file.sync_data()
     }
 }
 
-/// The PID a lock file holds, and whether it says its server was serving.
-fn read_pid(file: &mut File) -> Option<(u32, bool)> {
+/// The PID a lock file holds, and the PID of the server that stopped uncleanly, if it says
+/// one did (`PID serving`, or `PID serving OLD` after a start that failed before serving).
+fn read_pid(file: &mut File) -> Option<(u32, Option<u32>)> {
     let mut text = String::new();
     file.rewind().ok()?;
     file.read_to_string(&mut text).ok()?;
     let mut words = text.split_whitespace();
     let pid = words.next()?.parse().ok()?;
-    Some((pid, words.next() == Some(SERVING)))
+    let unclean = match (words.next(), words.next()) {
+        (Some(SERVING), Some(old)) => Some(old.parse().unwrap_or(pid)),
+        (Some(SERVING), None) => Some(pid),
+        _ => None,
+    };
+    Some((pid, unclean))
 }
 
 /// Whether `error` says the filesystem has no locks at all, rather than that the lock failed.
@@ -207,6 +218,25 @@ mod tests {
         // A start that failed before serving left no word either; nor does an older scalard's
         // file, which holds its PID alone.
         assert_eq!(DirLock::take(&dir.0).unwrap().unclean_stop(), None);
+        // One that failed before serving after an unclean stop leaves that word for the next.
+        let mut crashed = DirLock::take(&dir.0).unwrap();
+        crashed.serving().unwrap();
+        drop(crashed);
+        let failed = DirLock::take(&dir.0).unwrap();
+        assert_eq!(failed.unclean_stop(), Some(std::process::id()));
+        drop(failed);
+        assert_eq!(
+            DirLock::take(&dir.0).unwrap().unclean_stop(),
+            Some(std::process::id())
+        );
+        // A shorter text than the one before leaves none of the old behind.
+        std::fs::write(dir.0.join(LOCK_FILE), "1 serving 2\n").unwrap();
+        let mut lock = DirLock::take(&dir.0).unwrap();
+        assert_eq!(lock.unclean_stop(), Some(2));
+        lock.stopped_cleanly().unwrap();
+        let text = std::fs::read_to_string(dir.0.join(LOCK_FILE)).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+        drop(lock);
         std::fs::write(dir.0.join(LOCK_FILE), "4242\n").unwrap();
         assert_eq!(DirLock::take(&dir.0).unwrap().unclean_stop(), None);
     }

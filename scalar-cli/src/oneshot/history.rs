@@ -114,6 +114,7 @@ fn read(
         hint,
         continued: false,
         confirm: false,
+        quiet_if_none: false,
     };
     let notes = readnote::notes(&pager, ending, &r);
     if ending == Ending::UnknownId {
@@ -171,12 +172,10 @@ pub(super) fn catch_up(
         hint: &hint,
         continued: false,
         confirm: false,
+        // Nothing missed needs no word; what was deleted does (review).
+        quiet_if_none: true,
     };
-    // Nothing missed needs no word.
-    let notes = match (ending, pager.got) {
-        (Ending::Complete, 0) => Vec::new(),
-        _ => readnote::notes(&pager, ending, &r),
-    };
+    let notes = readnote::notes(&pager, ending, &r);
     if ending == Ending::UnknownId {
         return Err(CliError::Input(notes.join("; ")));
     }

@@ -17,7 +17,7 @@ use crate::{json, render};
 use scalar::client::HELD_FRAMES;
 use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
 use std::collections::HashSet;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -109,24 +109,49 @@ pub fn send(
     reply_to: Option<MsgId>,
     json: bool,
 ) -> Result<(), CliError> {
-    let mut lines = None;
-    let first = match text {
-        Some(t) => {
-            // As an empty line of standard input is skipped.
-            if t.is_empty() {
-                return Err(CliError::Usage("TEXT is empty: nothing to send".into()));
-            }
-            input::check_len(t)
-                .map_err(|e| CliError::Input(format!("TEXT is {}; nothing was sent", e.describe())))?;
-            t.to_string()
+    if let Some(t) = text {
+        // As an empty line of standard input is skipped.
+        if t.is_empty() {
+            return Err(CliError::Usage("TEXT is empty: nothing to send".into()));
         }
-        // Nothing to send needs no server, and shows the channel's members no join and quit.
-        None => match lines.insert(Lines::read_stdin()).next(None)? {
-            Some(t) => t,
-            None => return Ok(()),
-        },
+        input::check_len(t)
+            .map_err(|e| CliError::Input(format!("TEXT is {}; nothing was sent", e.describe())))?;
+    }
+    // At a terminal it connects first, as a password may have to be asked for there (review:
+    // the reader thread holds standard input, and the prompt waited for it for good). From a
+    // pipe it reads a line first: nothing to send needs no server, and shows the channel's
+    // members no join and quit.
+    let mut conn = match text.is_none() && io::stdin().is_terminal() {
+        true => Some(open(args)?),
+        false => None,
     };
-    let mut conn = open(args)?;
+    let mut lines = text.is_none().then(Lines::read_stdin);
+    let first = match (text, lines.as_mut()) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(lines)) => {
+            let waiting = conn.as_mut().map(|c| {
+                let quiet = quiet(c);
+                (c, quiet, args.timeout)
+            });
+            match lines.next(waiting)? {
+                Some(t) => t,
+                None => {
+                    if let Some(c) = conn {
+                        c.bye(None, BYE_WAIT);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        (None, None) => return Ok(()),
+    };
+    let mut conn = match conn {
+        Some(c) => c,
+        None => open(args)?,
+    };
+    // The channel's Events are not this mode's business: a sender that runs for hours must
+    // not hold 1024 of them (review).
+    conn.hold_at_most(0);
     let topic = fold_topic(raw_topic, &conn)?;
     let name = scalar::proto::Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
     // A message meant for one person would otherwise sit in a channel's history for anyone
@@ -171,12 +196,7 @@ pub fn send(
         conn.bye(None, BYE_WAIT);
         return Ok(());
     };
-    // Between lines the server still hears from it: a sender fed by a pipe that is quiet for
-    // minutes stays connected, rather than failing the next line (found by QA: a bot's sender
-    // was closed for not answering Pings).
-    let quiet = conn
-        .keepalive
-        .map_or(KEEPALIVE, |k| (k / 2).clamp(MIN_QUIET, KEEPALIVE));
+    let quiet = quiet(&conn);
     let mut next = Some(first);
     while let Some(text) = next {
         publish(&mut conn, &text).inspect_err(|_| {
@@ -194,6 +214,15 @@ pub fn send(
 
 /// The shortest wait for a line of input before the sender pings the server.
 const MIN_QUIET: Duration = Duration::from_millis(100);
+
+/// How long `send` waits for a line before it pings the server. Between lines the server
+/// still hears from it: a sender fed by a pipe that is quiet for minutes stays connected,
+/// rather than failing the next line (found by QA: a bot's sender was closed for not answering
+/// Pings).
+fn quiet(conn: &Conn) -> Duration {
+    conn.keepalive
+        .map_or(KEEPALIVE, |k| (k / 2).clamp(MIN_QUIET, KEEPALIVE))
+}
 
 /// Standard input's lines, read on a thread of their own so that the sender can answer the
 /// server while it waits for the next one.
@@ -357,7 +386,8 @@ pub fn listen(
         match conn.take_lost() {
             0 => {}
             n => note(&format!(
-                "{n} event(s) that came while subscribing were not kept (more than {HELD_FRAMES})"
+                "{n} event(s) that came while subscribing or catching up were not kept (more \
+                 than {HELD_FRAMES}): some may be missing here"
             )),
         }
         let msg = match frame.msg() {

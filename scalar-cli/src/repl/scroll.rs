@@ -109,6 +109,7 @@ fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> 
         hint: "/more shows them",
         continued,
         confirm: true,
+        quiet_if_none: false,
     };
     for n in readnote::notes(&pager, ending, &r) {
         shared.screen.info(n);

@@ -20,6 +20,7 @@ impl Db {
         let tx = self.conn.transaction().context("prune: begin")?;
         let mut cursor = self.prune_cursor;
         let mut deleted = 0usize;
+        let mut emptied = false;
         {
             let mut slice = tx
                 .prepare(
@@ -120,7 +121,7 @@ impl Db {
                         for pair in pairs {
                             del_thread.execute([pair]).context("prune: delete thread")?;
                         }
-                        self.emptied_over |= victims as i64 == count;
+                        emptied |= victims as i64 == count;
                     }
                     deleted += victims;
                 }
@@ -133,10 +134,14 @@ impl Db {
                 cursor = if last_slice { 0 } else { topic };
             }
         }
-        if self.emptied_over {
-            self.emptied_over = forget_emptied(&tx, self.kept_emptied, budget)?;
-        }
+        // Set only once committed, as the cursor is: a failed commit leaves the rows, and the
+        // flag, as they were.
+        let over = match self.emptied_over || emptied {
+            true => forget_emptied(&tx, self.kept_emptied, budget)?,
+            false => false,
+        };
         tx.commit().context("prune: commit")?;
+        self.emptied_over = over;
         self.prune_cursor = cursor;
         Ok(deleted)
     }

@@ -1479,7 +1479,8 @@ fn migrations_and_versions() {
     db.conn
         .execute_batch(
             "DELETE FROM events WHERE pos IN (1, 3);
-             UPDATE topics SET count = 0 WHERE name = '#x';",
+             UPDATE topics SET count = 0 WHERE name = '#x';
+             UPDATE topics SET count = 1 WHERE name = 'bob';",
         )
         .unwrap();
     db.conn.execute_batch(UNDO_V16).unwrap();
