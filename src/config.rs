@@ -420,8 +420,13 @@ impl Config {
         }
         let mut config = Config::default();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| ConfigError::File(format!("{}: {e}", path.to_string_lossy())))?;
+            // At start anything readable will do (`--config <(...)`); on reload only a regular
+            // file, which cannot block the reload for good.
+            let text = match serving {
+                Some(_) => crate::regular::open(path.as_ref()).and_then(std::io::read_to_string),
+                None => std::fs::read_to_string(&path),
+            }
+            .map_err(|e| ConfigError::File(format!("{}: {e}", path.to_string_lossy())))?;
             // Every error names the file: the same key may be a flag too.
             config.apply_toml(&text).map_err(|e| {
                 let why = match e {

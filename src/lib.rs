@@ -17,6 +17,7 @@ pub mod logs;
 pub mod net;
 pub mod proto;
 pub mod random;
+pub mod regular;
 pub mod server;
 pub mod store;
 pub mod tls;

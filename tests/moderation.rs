@@ -417,6 +417,36 @@ fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
     );
 }
 
+/// Found by QA: a named pipe put where the configuration file was blocked the reload for good
+/// (the pipe was later deleted, so no writer ever came), and every later SIGHUP with it. It is
+/// refused now, and the next SIGHUP, with the file back, reloads.
+#[test]
+fn a_named_pipe_in_place_of_the_configuration_is_refused_on_reload() {
+    let dir = DataDir::new();
+    let conf = dir.0.join("scalard.toml");
+    std::fs::write(&conf, "motd = \"one\"\n").unwrap();
+    let path = conf.to_str().unwrap().to_string();
+    let s = Scalard::start(&["--ephemeral", "--config", &path]);
+    std::fs::remove_file(&conf).unwrap();
+    let c = std::ffi::CString::new(path.clone()).unwrap();
+    // SAFETY: mkfifo reads the NUL-terminated path only.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    s.expect_log("not a regular file");
+    std::fs::remove_file(&conf).unwrap();
+    std::fs::write(&conf, "motd = \"two\"\n").unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    s.expect_log("configuration reloaded: 0 admin(s), 0 configured ban(s), a configured motd");
+    let mut carol = s.raw();
+    carol.identify("carol", None, WAIT).expect("carol");
+    assert_eq!(
+        next(&mut carol),
+        "Event !motd@localhost !motd@localhost two seq=None"
+    );
+}
+
 #[test]
 fn a_watcher_sees_presence() {
     let s = Scalard::start(&["--ephemeral"]);

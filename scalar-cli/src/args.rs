@@ -505,14 +505,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         return Err(usage("--id: empty; give an ID, like alice or alice@example.org"));
     }
     // Errors quote the ID as typed (--id or SCALAR_ID), not as folded.
+    let id_given = id.is_some();
     let env_id = env.id.clone().or_else(|| d.id.clone());
     let typed = id.clone().or_else(|| env_id.clone()).unwrap_or_default();
     let id = names::default_id(id, env_id, env.user.clone());
     // Checked here, so a mistyped --id is a usage error (exit 2), not a connection failure.
     check_id(&id, &typed).map_err(usage)?;
     // The file's password is its ID's: another ID, on the command line or in SCALAR_ID, is
-    // not logged in with it (found by QA: a bot's file made `--id bob` fail with 601).
-    let theirs = d.id.as_ref().is_none_or(|f| same_id(f, &id));
+    // not logged in with it (found by QA: a bot's file made `--id bob` fail with 601). A file
+    // without an ID gives it to the ID taken when the command line names none.
+    let theirs = match &d.id {
+        Some(f) => same_id(f, &id),
+        None => !id_given,
+    };
     let password_file = password_file.or_else(|| match env.password {
         Some(_) => None,
         None => d.password_file.clone().filter(|_| theirs),
@@ -817,12 +822,14 @@ mod tests {
             },
             ..Env::default()
         };
-        let a = parse(&["-i", "carol", "ping"], &anyone).unwrap();
+        let a = parse(&["ping"], &anyone).unwrap();
         assert_eq!(
             a.password,
             Some(PasswordFrom::File("/pw".into())),
             "a file without --id"
         );
+        let a = parse(&["-i", "carol", "ping"], &anyone).unwrap();
+        assert_eq!(a.password, None, "an ID named on the command line is another's");
         // A one-shot mode ignores the chat's joins (a --join of its own is still an error).
         let a = parse(&["ping"], &env).unwrap();
         assert!(a.join.is_empty() && !a.no_joins);

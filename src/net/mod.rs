@@ -253,8 +253,9 @@ impl Shell {
                 && let Some(busy) = r.ask()
             {
                 log::warn!(
-                    "reload: the one in progress has been reading its files for {} s (one that \
-                     blocks: a named pipe, a hung mount?); this SIGHUP's reload runs after it",
+                    "reload: the one in progress has been reading its files for {} s (on a hung \
+                     mount?); this SIGHUP's reload runs after it, and none will if it never ends: \
+                     restart scalard then",
                     busy.as_secs()
                 );
             }

@@ -1,6 +1,6 @@
 //! SIGHUP's file reads, off the loop. Reading the certificate, the key and the configuration
-//! file can block for as long as the file system likes (a hung network mount, a named pipe put
-//! where a file was), so a thread of its own does it and hands the result back through the
+//! file can block for as long as the file system likes (a hung network mount; a named pipe put
+//! where a file was is refused unopened, `crate::regular`), so a thread of its own does it and hands the result back through the
 //! loop's waker. A reload asked for while one is being read runs once more after it; any
 //! number asked for meanwhile run as that one.
 
@@ -28,8 +28,9 @@ pub(super) struct Reloader {
 }
 
 /// A reload still reading its files after this long is told of when another is asked for: a
-/// file that blocks (a named pipe, a hung mount) would otherwise swallow every later SIGHUP,
-/// a certificate renewal's among them, without a word (found by QA).
+/// file that blocks (on a hung mount; a named pipe is refused, `crate::regular`) would
+/// otherwise swallow every later SIGHUP, a certificate renewal's among them, without a word
+/// (found by QA).
 const SLOW: Duration = Duration::from_secs(5);
 
 impl Reloader {

@@ -148,7 +148,7 @@ impl TlsFiles {
 fn read_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    crate::regular::open(path)
         .and_then(|f| f.take(MAX_PEM + 1).read_to_end(&mut bytes))
         .map_err(|e| TlsError::Pem {
             path: path.to_path_buf(),
