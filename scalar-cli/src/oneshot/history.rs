@@ -116,12 +116,7 @@ fn read(
         confirm: false,
         quiet_if_none: false,
     };
-    let notes = readnote::notes(&pager, ending, &r);
-    if ending == Ending::UnknownId {
-        // The ID given is no use to this server: a script must not take this for success.
-        return Err(CliError::Input(notes.join("; ")));
-    }
-    notes.iter().for_each(|n| note(n));
+    say_notes(&pager, ending, &r)?;
     // What came before the refusal is out; the refusal is still the run's end (exit 4).
     match pager.refused {
         Some(e) => Err(CliError::Net(e)),
@@ -175,15 +170,22 @@ pub(super) fn catch_up(
         // Nothing missed needs no word; what was deleted does (review).
         quiet_if_none: true,
     };
-    let notes = readnote::notes(&pager, ending, &r);
-    if ending == Ending::UnknownId {
-        return Err(CliError::Input(notes.join("; ")));
-    }
-    notes.iter().for_each(|n| note(n));
+    say_notes(&pager, ending, &r)?;
     if let Some(e) = pager.refused {
         note(&e.to_string());
     }
     Ok(Some(shown))
+}
+
+/// Says on standard error how the read `r` ended; an id the server does not have is the run's
+/// error instead: no use to this server, so a script must not take it for success.
+fn say_notes(pager: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Result<(), CliError> {
+    let notes = readnote::notes(pager, ending, r);
+    if ending == Ending::UnknownId {
+        return Err(CliError::Input(notes.join("; ")));
+    }
+    notes.iter().for_each(|n| note(n));
+    Ok(())
 }
 
 /// Sends one Catchup or Search and collects its page, within `timeout`. Live Events of the

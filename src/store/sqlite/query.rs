@@ -217,8 +217,8 @@ impl Db {
                 .context("query: topic")
         };
         // A direct message is published to its recipient, so a thread's Events live in the
-        // topics of its two users.
-        let (of, names) = match scope {
+        // topics of its two users. `thread`: for a thread, its row id if it has one.
+        let (thread, names) = match scope {
             Scope::Topic(name) => (None, vec![&**name]),
             Scope::Thread(key) => {
                 let id: Option<i64> = self
@@ -231,7 +231,7 @@ impl Db {
                     Some((a, _)) => vec![a],
                     None => Vec::new(),
                 };
-                (Some(id.map(Scoped::Thread)), names)
+                (Some(id), names)
             }
         };
         let (mut topics, mut gone) = (Vec::new(), false);
@@ -247,10 +247,9 @@ impl Db {
         if gone {
             horizon = horizon.max(self.forgotten()?);
         }
-        let of = match (of, topics.first()) {
-            (Some(thread), _) => thread,
-            (None, Some(&(id, _))) => Some(Scoped::Topic(id)),
-            (None, None) => None,
+        let of = match thread {
+            Some(id) => id.map(Scoped::Thread),
+            None => topics.first().map(|&(id, _)| Scoped::Topic(id)),
         };
         Ok(match of {
             Some(of) => Resolution::Known(Resolved { of, topics, horizon }),
