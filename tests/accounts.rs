@@ -103,11 +103,11 @@ fn account_add_waits_for_a_server_that_places_what_it_adds() {
     let db = std::path::Path::new(dir.path()).join("scalard.db");
     let older = |v: i64| {
         let c = rusqlite::Connection::open(&db).expect("open");
-        // What version 16 added, taken out again so that the upgrade can add it.
+        // What versions 16 and 17 added, taken out again so that the upgrade can add it.
         c.execute_batch(
-            "DROP TRIGGER topic_added; DROP TRIGGER topic_counted; DROP TRIGGER topic_deleted;
-             DROP INDEX topics_emptied;
-             ALTER TABLE meta DROP COLUMN forgotten; ALTER TABLE meta DROP COLUMN emptied;",
+            "DROP TABLE forgotten;
+             DROP TRIGGER topic_added; DROP TRIGGER topic_counted; DROP TRIGGER topic_deleted;
+             DROP INDEX topics_emptied; ALTER TABLE meta DROP COLUMN emptied;",
         )
         .expect("version 15");
         c.pragma_update(None, "user_version", v).expect("user_version");

@@ -137,10 +137,13 @@ impl<'c> Names<'c> {
         let p = |sql| conn.prepare(sql).context("insert: prepare");
         Ok(Names {
             find_topic: p("SELECT id FROM topics WHERE name = ?1")?,
-            // Its Events before now may be among those the store forgot (`SCHEMA_V16`).
-            add_topic: p(
-                "INSERT INTO topics (name, horizon) VALUES (?1, (SELECT forgotten FROM meta)) RETURNING id",
-            )?,
+            // Its Events before now may be among those the store forgot (`SCHEMA_V17`).
+            add_topic: p(concat!(
+                "INSERT INTO topics (name, horizon) VALUES (?1, coalesce(",
+                "(SELECT horizon FROM forgotten WHERE bucket = ",
+                bucket_fn!(),
+                "(?1)), 0)) RETURNING id"
+            ))?,
             find_thread: p("SELECT id FROM threads WHERE key = ?1")?,
             add_thread: p("INSERT INTO threads (key) VALUES (?1) RETURNING id")?,
             topics: HashMap::new(),

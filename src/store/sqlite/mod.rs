@@ -17,6 +17,13 @@ macro_rules! spaced_fn {
     };
 }
 
+/// The SQL name of [`forgotten::bucket`], as a literal for `concat!`.
+macro_rules! bucket_fn {
+    () => {
+        "scalar_bucket"
+    };
+}
+
 /// Adds to the text index the text Events of `events` that the SQL condition `$and` (starting
 /// with `AND`) also picks, each under its topic's and thread's tokens (`Scoped::token`'s
 /// `t<id>` and `h<id>`), and with its body spaced where words end ([`words`]).
@@ -34,6 +41,7 @@ macro_rules! index_text {
 
 mod accounts;
 mod deadline;
+mod forgotten;
 mod insert;
 mod prune;
 mod query;
@@ -54,7 +62,7 @@ use std::time::Duration;
 /// brought forward.
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
-    SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15, SCHEMA_V16,
+    SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15, SCHEMA_V16, SCHEMA_V17,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -242,6 +250,17 @@ CREATE TRIGGER topic_deleted AFTER DELETE ON topics WHEN old.count = 0
 DELETE FROM threads WHERE NOT EXISTS (SELECT 1 FROM events WHERE thread = threads.id);
 ";
 
+// One horizon for all forgotten topics made every new channel say it had lost Events once any
+// topic was forgotten: each bucket of names keeps its own now (forgotten.rs). A file that
+// forgot topics under version 16 cannot tell which buckets they were in, so all get its one
+// horizon; one that forgot none starts empty.
+const SCHEMA_V17: &str = "
+CREATE TABLE forgotten (bucket INTEGER PRIMARY KEY, horizon INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b WHERE n < 65535)
+    INSERT INTO forgotten SELECT n, forgotten FROM b, meta WHERE forgotten > 0;
+ALTER TABLE meta DROP COLUMN forgotten;
+";
+
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.
 const BUSY_TIMEOUT: Duration = if cfg!(test) {
@@ -255,8 +274,8 @@ const PRUNE_TOPICS: usize = 256;
 
 /// How many topics emptied by retention keep their rows, so that a Catchup of one says what it
 /// lost (each a name and two numbers, about 100 bytes with its index entries): more are
-/// forgotten, with the oldest horizons first, and only then does a topic never used answer
-/// with a horizon (`SCHEMA_V16`).
+/// forgotten, with the oldest horizons first, and only then may a topic never used answer
+/// with a horizon (`SCHEMA_V16`, `SCHEMA_V17`).
 const KEPT_EMPTIED: u64 = 100_000;
 
 /// The WAL is truncated back to this size after a checkpoint, so one burst does not leave a
@@ -453,6 +472,7 @@ impl Db {
         }
         self.conn.busy_timeout(BUSY_TIMEOUT).context("busy_timeout")?;
         words::register(&self.conn).context("text index: word function")?;
+        forgotten::register(&self.conn).context("forgotten topics: bucket function")?;
         // Before changing anything in a file a newer scalard wrote.
         let v = self.user_version()?;
         if v > SCHEMA_VERSION {

@@ -9,7 +9,7 @@ impl Db {
     /// `max_events`, and those older than `max_age` at `now_ms`. Each topic's `horizon` rises to
     /// the newest time it lost; a pair of users whose conversation has no Event left goes. A
     /// topic left with no Event keeps its row (its `horizon`), up to [`Db::kept_emptied`] such
-    /// rows; beyond, those with the oldest horizons are forgotten (`SCHEMA_V16`). Looks at a
+    /// rows; beyond, those with the oldest horizons are forgotten (`SCHEMA_V17`). Looks at a
     /// bounded slice of topics per call, resuming where the last call stopped, so a call stays
     /// short however many topics there are. Returns how many Events it deleted.
     pub fn prune(&mut self, retention: &Retention, now_ms: u64, budget: usize) -> Result<usize, StoreError> {
@@ -148,8 +148,8 @@ impl Db {
 }
 
 /// Forgets up to `budget` of the emptied topics' rows beyond `kept`, those with the oldest
-/// horizons first, and raises the server's `forgotten` horizon to theirs. Returns whether more
-/// than `kept` are left.
+/// horizons first, and raises their buckets' horizons to theirs (forgotten.rs). Returns whether
+/// more than `kept` are left.
 fn forget_emptied(tx: &Transaction<'_>, kept: u64, budget: usize) -> Result<bool, StoreError> {
     let emptied: i64 = tx
         .query_row("SELECT emptied FROM meta", [], |r| r.get(0))
@@ -159,20 +159,26 @@ fn forget_emptied(tx: &Transaction<'_>, kept: u64, budget: usize) -> Result<bool
     if now == 0 {
         return Ok(false);
     }
-    let mut gone = tx
+    let gone: Vec<(String, i64)> = tx
         .prepare(
             "DELETE FROM topics WHERE id IN
                  (SELECT id FROM topics WHERE count = 0 ORDER BY horizon LIMIT ?1)
-             RETURNING horizon",
+             RETURNING name, horizon",
         )
-        .context("prune: prepare")?;
-    let mut newest = 0i64;
-    let mut rows = gone.query([now as i64]).context("prune: forget")?;
-    while let Some(row) = rows.next().context("prune: forget")? {
-        newest = newest.max(row.get(0).context("prune: forget")?);
-    }
-    drop(rows);
-    tx.execute("UPDATE meta SET forgotten = max(forgotten, ?1)", [newest])
+        .context("prune: prepare")?
+        .query_map([now as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .context("prune: forget")?
+        .collect::<Result<_, _>>()
         .context("prune: forget")?;
+    let mut keep = tx
+        .prepare(concat!(
+            "INSERT INTO forgotten (bucket, horizon) VALUES (",
+            bucket_fn!(),
+            "(?1), ?2) ON CONFLICT (bucket) DO UPDATE SET horizon = max(horizon, excluded.horizon)"
+        ))
+        .context("prune: prepare")?;
+    for (name, horizon) in gone {
+        keep.execute(params![name, horizon]).context("prune: forget")?;
+    }
     Ok(over > now)
 }

@@ -2,7 +2,7 @@
 //! one SELECT that reads a page.
 
 use super::words::{spaced, words};
-use super::{Context, Db, Scoped, from_sql, to_sql};
+use super::{Context, Db, Scoped, forgotten, from_sql, to_sql};
 use crate::proto::Body;
 use crate::proto::MsgId;
 use crate::store::accounts::UNSTARTED;
@@ -234,19 +234,16 @@ impl Db {
                 (Some(id), names)
             }
         };
-        let (mut topics, mut gone) = (Vec::new(), false);
+        let (mut topics, mut lost) = (Vec::new(), None);
         for name in names {
             match topic(name)? {
                 Some(t) => topics.push(t),
-                // Never written to, or forgotten (`SCHEMA_V16`): the store cannot tell which.
-                None => gone = true,
+                // Never written to, or forgotten: the store cannot tell which.
+                None => lost = lost.max(forgotten::horizon(&self.conn, name)?),
             }
         }
         let horizon = topics.iter().map(|&(_, h)| h).max().filter(|&h| h > 0);
-        let mut horizon = horizon.map(|h| from_sql(h, "horizon")).transpose()?;
-        if gone {
-            horizon = horizon.max(self.forgotten()?);
-        }
+        let horizon = horizon.map(|h| from_sql(h, "horizon")).transpose()?.max(lost);
         let of = match thread {
             Some(id) => id.map(Scoped::Thread),
             None => topics.first().map(|&(id, _)| Scoped::Topic(id)),
@@ -289,16 +286,6 @@ impl Db {
             next = newest_below(bucket << ID_BUCKET_BITS)?;
         }
         Ok(None)
-    }
-
-    /// The newest horizon of the emptied topics the store forgot (`SCHEMA_V16`); `None` if it
-    /// never forgot one.
-    fn forgotten(&self) -> Result<Option<u64>, StoreError> {
-        let t: i64 = self
-            .conn
-            .query_row("SELECT forgotten FROM meta", [], |r| r.get(0))
-            .context("query: forgotten")?;
-        Ok(Some(from_sql(t, "horizon")?).filter(|&t| t > 0))
     }
 
     /// One past the highest stored position.

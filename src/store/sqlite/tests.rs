@@ -1220,6 +1220,20 @@ const UNDO_V16: &str = "DROP TRIGGER topic_added; DROP TRIGGER topic_counted; DR
     DROP INDEX topics_emptied;
     ALTER TABLE meta DROP COLUMN forgotten; ALTER TABLE meta DROP COLUMN emptied;";
 
+/// What version 17 added.
+const UNDO_V17: &str =
+    "DROP TABLE forgotten; ALTER TABLE meta ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;";
+
+/// Makes a file of this version one of `version`, by undoing what later versions added (those
+/// from 16 on; tests of older versions undo the rest themselves).
+fn undo_to(db: &Db, version: u32) {
+    for (v, undo) in [(17, UNDO_V17), (16, UNDO_V16)] {
+        if v > version {
+            db.conn.execute_batch(undo).unwrap();
+        }
+    }
+}
+
 /// The emptied topics' rows, as the triggers counted them.
 fn emptied(db: &Db) -> i64 {
     db.conn
@@ -1290,7 +1304,7 @@ fn emptied_topics_keep_their_horizon_up_to_a_bound_and_conversations_go() {
     assert_eq!((p.events.len(), p.horizon), (0, Some(2001)));
 
     // Beyond the bound, the emptied rows with the oldest horizons go, within the step's budget,
-    // and the newest horizon among them becomes the server's.
+    // and each one's horizon becomes its bucket's.
     (db.kept_emptied, db.emptied_over) = (1, true);
     let r = limited(0, &["#keep"]);
     db.prune(&r, 0, 1).unwrap();
@@ -1300,11 +1314,24 @@ fn emptied_topics_keep_their_horizon_up_to_a_bound_and_conversations_go() {
     assert_eq!(rows(&db, "topics"), 2, "#keep and the newest emptied, alice");
     assert_eq!(topic_row(&db, "alice"), (0, 2001));
     assert_eq!(emptied(&db), 1);
-    // The store cannot tell a topic never used from one forgotten.
-    assert_eq!(horizon(&db, topic("#a")), Some(2000));
-    assert_eq!(horizon(&db, topic("#never")), Some(2000));
+    assert_eq!(rows(&db, "forgotten"), 2);
+    assert_eq!(horizon(&db, topic("#a")), Some(1001));
+    assert_eq!(horizon(&db, topic("bob")), Some(2000));
     assert_eq!(horizon(&db, topic("#keep")), None);
     assert_eq!(horizon(&db, pair), Some(2001));
+    // A topic never used says it lost nothing, unless it shares a forgotten one's bucket: the
+    // store cannot tell it from one forgotten there.
+    let near = |of: &str| {
+        (0..1_000_000)
+            .map(|i| format!("#n{i}"))
+            .find(|n| forgotten::bucket(n) == forgotten::bucket(of))
+            .unwrap()
+    };
+    assert_ne!(forgotten::bucket("#never"), forgotten::bucket("#a"));
+    assert_ne!(forgotten::bucket("#never"), forgotten::bucket("bob"));
+    assert_eq!(horizon(&db, topic("#never")), None);
+    assert_eq!(horizon(&db, topic(&near("bob"))), Some(2000));
+    assert_eq!(horizon(&db, topic(&near("#a"))), Some(1001));
     // An anchor in a forgotten topic is unknown, with the horizon.
     let gone = rec(1, "#a", 1000, "one").id;
     let p = db
@@ -1313,12 +1340,16 @@ fn emptied_topics_keep_their_horizon_up_to_a_bound_and_conversations_go() {
             ..query(topic("#a"))
         })
         .unwrap();
-    assert_eq!((p.unknown_anchor, p.horizon), (true, Some(2000)));
+    assert_eq!((p.unknown_anchor, p.horizon), (true, Some(1001)));
 
-    // #a starts again: what it had before may be missing, and it says so.
-    db.insert(&[rec(6, "#a", 9000, "three")]).unwrap();
+    // #a starts again: what it had before may be missing, and it says so; a new topic
+    // elsewhere does not.
+    db.insert(&[rec(6, "#a", 9000, "three"), rec(8, "#new", 9001, "new")])
+        .unwrap();
     let p = db.query(&query(topic("#a"))).unwrap();
-    assert_eq!((positions(&p), p.horizon), (vec![6], Some(2000)));
+    assert_eq!((positions(&p), p.horizon), (vec![6], Some(1001)));
+    let p = db.query(&query(topic("#new"))).unwrap();
+    assert_eq!((positions(&p), p.horizon), (vec![8], None));
     assert_eq!(positions(&db.query(&search(topic("#a"), "three")).unwrap()), [6]);
     assert_eq!(fts_hits(&db, "one OR two OR bob OR alice"), 0);
     assert_eq!(emptied(&db), 1, "a new row is not an emptied one");
@@ -1326,10 +1357,12 @@ fn emptied_topics_keep_their_horizon_up_to_a_bound_and_conversations_go() {
     db.insert(&[dm(7, "bob", "alice", 9500, "back")]).unwrap();
     assert_eq!(topic_row(&db, "alice"), (1, 2001));
     assert_eq!(emptied(&db), 0);
-    // The server's horizon survives a restart.
+    // The buckets' horizons survive a restart, and the reader sees them.
     drop(db);
     let db = fresh(&dir);
-    assert_eq!(horizon(&db, topic("#gone")), Some(2000));
+    assert_eq!(horizon(&db, topic("bob")), Some(2000));
+    let reader = Db::open_reader(&dir.db()).unwrap();
+    assert_eq!(horizon(&reader, topic(&near("bob"))), Some(2000));
 }
 
 #[test]
@@ -1483,7 +1516,7 @@ fn migrations_and_versions() {
              UPDATE topics SET count = 1 WHERE name = 'bob';",
         )
         .unwrap();
-    db.conn.execute_batch(UNDO_V16).unwrap();
+    undo_to(&db, 15);
     db.conn.pragma_update(None, "user_version", 15).unwrap();
     drop(db);
     let db = fresh(&v15);
@@ -1494,6 +1527,24 @@ fn migrations_and_versions() {
         .unwrap();
     assert_eq!(positions(&p), [2]);
     assert_eq!(emptied(&db), 1, "#x, counted");
+
+    // A file of version 16 that forgot topics cannot tell which: every bucket gets its horizon.
+    // One that forgot none starts with none.
+    for (was, now) in [(7000, Some(7000)), (0, None)] {
+        let v16 = TempDir::new(&format!("migrate-v16-{was}"));
+        let db = fresh(&v16);
+        undo_to(&db, 16);
+        db.conn.execute("UPDATE meta SET forgotten = ?1", [was]).unwrap();
+        db.conn.pragma_update(None, "user_version", 16).unwrap();
+        drop(db);
+        let mut db = fresh(&v16);
+        assert_eq!(db.user_version().unwrap(), SCHEMA_VERSION);
+        let buckets = if was > 0 { forgotten::BUCKETS } else { 0 };
+        assert_eq!(rows(&db, "forgotten"), i64::from(buckets));
+        assert_eq!(db.query(&query(topic("#any"))).unwrap().horizon, now);
+        db.insert(&[rec(1, "#any", 8000, "x")]).unwrap();
+        assert_eq!(db.query(&query(topic("#any"))).unwrap().horizon, now);
+    }
 
     let raw = Connection::open(dir.db()).unwrap();
     raw.pragma_update(None, "user_version", 99).unwrap();
@@ -1536,9 +1587,7 @@ fn reindexed_on_upgrade(version: u32, body: &str, query: &str, indexed: &str) {
 fn indexed_as_before(dir: &TempDir, body: &str, version: u32) -> Db {
     let mut db = fresh(dir);
     db.insert(&[rec(1, "#a", 101, body)]).unwrap();
-    if version < 16 {
-        db.conn.execute_batch(UNDO_V16).unwrap();
-    }
+    undo_to(&db, version);
     db.conn
         .execute_batch(
             "INSERT INTO events_fts (events_fts) VALUES ('delete-all');
