@@ -320,6 +320,17 @@ impl Worker {
             log::error!("accounts: {}: {e}", job.user);
             Verdict::Failed
         });
+        self.settle(job, verdict, checked)
+    }
+
+    /// The verdict on `job` as the account is now, with the account for the loop: `checked` is
+    /// the hash a login's password was checked against, which may have changed meanwhile.
+    fn settle(
+        &self,
+        job: &PasswordCheck,
+        verdict: Verdict,
+        checked: Option<String>,
+    ) -> (Verdict, Option<Account>) {
         if verdict == Verdict::Rejected && !job.register {
             // The loop tells a wrong password from no account by whether it knows the
             // account, which it may not yet for one the operator added a moment ago.
@@ -378,8 +389,20 @@ mod tests {
     use crate::server::Password;
     use crate::store::sqlite::tests::TempDir;
 
+    fn login(user: &str, password: &str) -> PasswordCheck {
+        PasswordCheck {
+            conn: 1,
+            ticket: 1,
+            user: user.into(),
+            password: Password::new(password),
+            register: false,
+            from_pos: 0,
+        }
+    }
+
     /// `scalard account passwd` lands while the old password is being checked: the login is
-    /// refused, and the loop learns the new password's key from the account sent back.
+    /// refused, and the loop learns the new password's key from the account sent back. (Driven
+    /// step by step: a test that slept into the check failed when the check won the race.)
     #[test]
     fn a_password_changed_during_its_check_is_wrong_by_the_verdict() {
         let dir = TempDir::new("passwd-race");
@@ -388,20 +411,46 @@ mod tests {
         let old = password::hash(b"old password").unwrap();
         assert!(operator.add_account("alice@x", &old, 1, 0).unwrap());
         let poll = mio::Poll::new().unwrap();
+        let (done, _) = mpsc::channel();
+        let worker = Worker {
+            db: Db::open(&path).unwrap(),
+            jobs: mpsc::sync_channel(1).1,
+            done,
+            waker: Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap()),
+            version: 0,
+            changes: 0,
+            last_look: Instant::now(),
+            unsaved: Vec::new(),
+        };
+        let job = login("alice@x", "old password");
+        let (verdict, checked) = worker.login(&job).unwrap();
+        assert_eq!(verdict, Verdict::Accepted);
+        let new = password::hash(b"new password").unwrap();
+        assert!(operator.set_account_hash("alice@x", &new).unwrap());
+        let (verdict, account) = worker.settle(&job, verdict, checked);
+        assert_eq!(verdict, Verdict::Rejected);
+        assert_eq!(account.map(|a| a.password), Some(password_key(&new)));
+        // Unchanged, it stands.
+        let (verdict, checked) = worker.login(&login("alice@x", "new password")).unwrap();
+        let (verdict, account) = worker.settle(&job, verdict, checked);
+        assert_eq!(verdict, Verdict::Accepted);
+        assert_eq!(account.map(|a| a.password), Some(password_key(&new)));
+    }
+
+    /// Through the thread: a login after the change is refused, with the account.
+    #[test]
+    fn a_login_with_a_changed_password_is_refused_with_the_account() {
+        let dir = TempDir::new("passwd-after");
+        let path = dir.0.join("a.db");
+        let operator = Db::open(&path).unwrap();
+        let old = password::hash(b"old password").unwrap();
+        assert!(operator.add_account("alice@x", &old, 1, 0).unwrap());
+        let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (accounts, _) = Accounts::open(&path, waker).unwrap();
         let new = password::hash(b"new password").unwrap();
-        assert!(accounts.verify(PasswordCheck {
-            conn: 1,
-            ticket: 1,
-            user: "alice@x".into(),
-            password: Password::new("old password"),
-            register: false,
-            from_pos: 0,
-        }));
-        // Within the Argon2 check (or before it starts: refused either way).
-        std::thread::sleep(Duration::from_millis(5));
         assert!(operator.set_account_hash("alice@x", &new).unwrap());
+        assert!(accounts.verify(login("alice@x", "old password")));
         let deadline = Instant::now() + Duration::from_secs(10);
         let done = loop {
             match accounts.try_done() {
