@@ -128,6 +128,7 @@ fn an_account_added_while_the_server_runs_logs_in_at_once() {
     let s = Scalard::start(&[]);
     let dir = s.data.as_ref().unwrap().path().to_string();
     let mut squatter = s.client("dave");
+    s.expect_log("from 127.0.0.1 is dave@localhost, without a password");
     match login_at(s.addr, "nobody", "password", false) {
         Err(ClientError::Refused {
             code: 601, reason, ..
@@ -303,11 +304,14 @@ fn guests_get_marked_names_and_cannot_take_registered_ones() {
         );
     }
     assert_ne!(g1.user, g2.user);
+    // Each with its address, for an admin who bans by address (found by QA: debug only).
+    s.expect_log(&format!("from 127.0.0.1 is {}, a guest", g1.user));
     assert_eq!(
         refused(scalar::client::Client::connect(s.addr, "alice", WAIT)),
         600
     );
     assert!(login_at(s.addr, "alice", "password", false).is_ok());
+    s.expect_log("from 127.0.0.1 is alice@localhost, logged in");
     // Two guests can talk.
     let (mut g1, mut g2) = (g1, g2);
     let to = g2.user.clone();
@@ -336,6 +340,7 @@ fn self_registration_when_the_operator_allows_it() {
     assert_eq!(refused(login_at(s.addr, "dave", "s3cret", true)), 609);
     let dave = login_at(s.addr, "dave", "s3cret-pw", true).expect("register");
     assert_eq!(dave.user, "dave@localhost");
+    s.expect_log("from 127.0.0.1 registered the account dave@localhost");
     assert_eq!(refused(login_at(s.addr, "dave", "other", true)), 604);
     assert_eq!(
         refused(scalar::client::Client::connect(s.addr, "dave", WAIT)),

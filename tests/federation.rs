@@ -90,6 +90,8 @@ fn alice_of_foo_uses_bars_channels_with_a_token() {
         (alice.user.as_str(), alice.domain.as_str()),
         ("alice@foo.test", "bar.test")
     );
+    p.away
+        .expect_log("from 127.0.0.1 is alice@foo.test, vouched for by its home server");
     let mut bob = Client::connect(p.away.addr, "bob", WAIT).unwrap();
     sub(&mut bob, "#lobby@bar.test");
     sub(&mut alice, "#lobby@bar.test");

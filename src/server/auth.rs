@@ -1042,7 +1042,7 @@ impl Server {
         match verdict {
             Verdict::Accepted => {
                 if register {
-                    log::info!("account {user} registered by its client");
+                    log::info!("conn {conn} from {peer} registered the account {user}");
                     let known = Known::pending(from_pos);
                     self.accounts.names.entry(user.clone()).or_insert(Some(known));
                     self.evict_squatters(&user, out);
@@ -1118,7 +1118,16 @@ impl Server {
         if first && self.accounts.names.contains_key(&*user) {
             self.inboxes.read(&user);
         }
-        log::debug!("conn {conn} is {user}{}", if guest { " (guest)" } else { "" });
+        // With the address, so that an admin can find whom to ban by address (`/sban`).
+        if let Some(s) = self.session(conn) {
+            let how = match (guest, s.authenticated, s.logged_in) {
+                (true, ..) => ", a guest",
+                (_, true, _) => ", logged in",
+                (_, false, true) => ", vouched for by its home server",
+                _ => ", without a password",
+            };
+            log::info!("conn {conn} from {} is {user}{how}", s.peer);
+        }
         let Ok(name) = Name::parse(&user) else { return };
         let reply = Ident {
             seq,

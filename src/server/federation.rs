@@ -366,7 +366,6 @@ impl Server {
                 if f.vouched.len() < MAX_TOKENS {
                     f.vouched.insert(token, (user.clone(), until));
                 }
-                log::info!("conn {conn} is {user}, vouched for by its home server");
                 self.proven(conn);
                 self.admit(conn, user, false, seq, out);
             }
