@@ -43,7 +43,8 @@ pub struct Session {
     /// Joins and leaves).
     pub joins: bool,
     /// Subs it sent (one its channel refused counting [`super::REFUSED_SUB_WEIGHT`]), against
-    /// its free ones ([`super::FREE_SUBS`]).
+    /// its free ones ([`super::FREE_SUBS`]); `u16::MAX` once it left a channel, after which
+    /// none is free.
     pub subs_sent: u16,
     /// Logged in with a password, or admitted on a token its home server vouched for: the ID
     /// is proven, which registered-only channels, lasting rooms, admins and making room on a

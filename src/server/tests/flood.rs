@@ -118,17 +118,60 @@ fn subs_past_the_free_ones_cost_a_message() {
         topic: n(CH),
         reason: None,
     }));
-    // A reconnect's worth of Subs (and any Unsubs) spend only bytes...
+    // A reconnect's worth of Subs spends only bytes...
     for i in 0..FREE_SUBS {
+        let sub = frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(&format!("#c{i}@example.com")),
+        }));
         assert!(offer(&mut r, 0, &sub), "Sub {i} is free");
-        assert!(offer(&mut r, 0, &unsub), "Unsub {i} is free");
     }
     // ... then each Sub costs a Message: the one in the bucket, then a wait.
     assert!(offer(&mut r, 0, &sub));
-    assert!(offer(&mut r, 0, &unsub));
+    assert!(offer(&mut r, 0, &unsub), "Unsub is not a message");
     assert!(!offer(&mut r, 0, &sub), "held, not refused");
     assert!(r.server.throttled(0));
     assert_eq!(r.server.next_wake(), Some(r.now.mono + Duration::from_secs(1)));
+}
+
+/// Joining and leaving again and again would put two lines a turn on every member's screen:
+/// after a connection's first leave, its joins pay, so the churn goes at the message rate.
+#[test]
+fn joins_after_a_leave_cost_a_message() {
+    let mut r = Rig::new(limited(Rate::new(1, 2), Rate::new(100, 100)));
+    r.connect(0, "alice@example.com");
+    let sub = frame(Msg::Sub(Sub {
+        seq: Some(2),
+        topic: n(CH),
+    }));
+    let unsub = frame(Msg::Unsub(Unsub {
+        seq: Some(3),
+        topic: n(CH),
+        reason: Some("bye"),
+    }));
+    assert!(offer(&mut r, 0, &sub), "a first join is free");
+    assert!(offer(&mut r, 0, &unsub), "a leave spends only bytes");
+    assert!(offer(&mut r, 0, &sub), "the burst's first token");
+    assert!(offer(&mut r, 0, &unsub));
+    assert!(offer(&mut r, 0, &sub), "the burst's second");
+    assert!(offer(&mut r, 0, &unsub));
+    assert!(!offer(&mut r, 0, &sub), "held, not refused");
+    assert_eq!(r.server.next_wake(), Some(r.now.mono + Duration::from_secs(1)));
+    // Watching a user's presence (Unsub of an ID topic) is no leave.
+    r.connect(1, "bob@example.com");
+    let unwatch = frame(Msg::Unsub(Unsub {
+        seq: Some(4),
+        topic: n("alice@example.com"),
+        reason: None,
+    }));
+    assert!(offer(&mut r, 1, &unwatch));
+    let sub1 = frame(Msg::Sub(Sub {
+        seq: Some(2),
+        topic: n(CH),
+    }));
+    for i in 0..3 {
+        assert!(offer(&mut r, 1, &sub1), "free Sub {i}");
+    }
 }
 
 #[test]
