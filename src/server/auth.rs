@@ -3,7 +3,7 @@
 //! the core never does it: it hands a [`PasswordCheck`] to the shell's accounts thread and picks the
 //! session up again in [`Server::verified`] when the [`Verdict`] comes back.
 
-use super::guest::{is_guest_name, new_guest};
+use super::guest::{is_guest_name, is_service_name, new_guest};
 use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server, deleted_name};
 use crate::proto::*;
@@ -778,6 +778,10 @@ impl Server {
                 ErrorCode::AuthRequired,
                 format!("{user} is reserved: log in"),
             )),
+            Policy::Open if is_service_name(local) => Err(refuse(
+                ErrorCode::NameTaken,
+                format!("{user} is reserved: IRC users would send it their passwords"),
+            )),
             // As a nick in use on IRC: without a password nothing tells its holder from a
             // stranger, who would read its direct messages as they come (found by QA). Its
             // holder's own machine may share it (a script's one-shot `send` beside a chat).
@@ -892,6 +896,10 @@ impl Server {
             }
             if user.split('@').next().is_some_and(is_guest_name) {
                 let reason = format!("{user}: names starting with guest- are for guests");
+                return Err(refuse(ErrorCode::NameTaken, reason));
+            }
+            if user.split('@').next().is_some_and(is_service_name) {
+                let reason = format!("{user} is reserved: IRC users would send it their passwords");
                 return Err(refuse(ErrorCode::NameTaken, reason));
             }
             if known {

@@ -33,6 +33,18 @@ pub fn is_guest_name(local: &str) -> bool {
     local.starts_with(GUEST_PREFIX)
 }
 
+/// The names of IRC's services, which IRC users message out of habit, with their passwords
+/// (`/msg NickServ IDENTIFY …`): nobody takes one without logging in to an account the
+/// operator made, or clients could register it to collect what such users send.
+pub const SERVICE_NAMES: &[&str] = &[
+    "nickserv", "chanserv", "memoserv", "operserv", "hostserv", "botserv", "saslserv", "helpserv",
+];
+
+/// True for a local part that is an IRC service's name ([`SERVICE_NAMES`]), in any case.
+pub fn is_service_name(local: &str) -> bool {
+    SERVICE_NAMES.iter().any(|n| n.eq_ignore_ascii_case(local))
+}
+
 /// A new guest ID for a client from `addr` (its /64 for IPv6), or the randomness error.
 pub fn new_guest(key: &GuestKey, addr: IpAddr, domain: &str) -> std::io::Result<Box<str>> {
     let mut tail = String::with_capacity(RANDOM_CHARS);

@@ -38,7 +38,7 @@ pub use auth::{AuthConfig, Password, PasswordCheck, Policy, Verdict};
 pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, VOUCH_WAIT, Vouched};
-pub use guest::{GUEST_PREFIX, is_guest_name};
+pub use guest::{GUEST_PREFIX, SERVICE_NAMES, is_guest_name, is_service_name};
 pub use history::HistoryConfig;
 pub use joins::{MAX_TOLD, MEMBER_CTYPE};
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED_SUB_WEIGHT};

@@ -445,17 +445,9 @@ fn a_new_account_needs_a_password_of_eight_characters_an_old_one_does_not() {
     assert!(!r.out.verifies.last().unwrap().register);
 }
 
-#[test]
-fn an_admin_s_name_without_an_account_is_not_for_registering() {
-    let mut r = rig(Policy::Open, true);
-    let admins = vec!["root@example.com".into(), "alice@example.com".into()];
-    let policy = crate::server::AdminPolicy {
-        admins,
-        ..Default::default()
-    };
-    r.server.set_policy(policy, &r.now, &mut r.out);
-    r.open(0, Ipv4Addr::LOCALHOST.into());
-    let raw = r.ident_raw(0, "root", true, true);
+/// Registering `user` on `conn` is refused as a reserved name, before any password is stored.
+fn refused_as_reserved(r: &mut Rig, conn: ConnId, user: &str) {
+    let raw = r.ident_raw(conn, user, true, true);
     assert_eq!(describe(&raw[0]), "Error 604 name_taken seq=Some(1)");
     let Ok(Status::Complete((Ok(Msg::Error(e)), _))) = decode_frame(&raw[0]) else {
         panic!("not an Error")
@@ -466,12 +458,45 @@ fn an_admin_s_name_without_an_account_is_not_for_registering() {
         e.reason
     );
     assert!(r.out.verifies.is_empty(), "no password went to be stored");
+}
+
+#[test]
+fn an_admin_s_name_without_an_account_is_not_for_registering() {
+    let mut r = rig(Policy::Open, true);
+    let admins = vec!["root@example.com".into(), "alice@example.com".into()];
+    let policy = crate::server::AdminPolicy {
+        admins,
+        ..Default::default()
+    };
+    r.server.set_policy(policy, &r.now, &mut r.out);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    refused_as_reserved(&mut r, 0, "root");
     // An admin that is an account logs in as before; other names still register.
     r.log_in(1, "alice");
     r.open(2, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(2, "dave", true);
     r.auth(2, nonce, "password");
     assert!(r.out.verifies.last().unwrap().register);
+}
+
+/// IRC users message NickServ with their passwords out of habit: nobody takes or registers
+/// such a name, but by logging in to an account the operator made.
+#[test]
+fn irc_service_names_are_reserved() {
+    let mut r = rig(Policy::Open, true);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(
+        r.ident(0, "nickserv", false, false),
+        ["Error 604 name_taken seq=Some(1)"]
+    );
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    refused_as_reserved(&mut r, 1, "chanserv@example.com");
+    // Names that only contain one are anyone's.
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(r.ident_reply(2, "nickserv2").0, "nickserv2@example.com");
+    // An account the operator made logs in (a bot that plays the service).
+    r.log_in(3, "nickserv");
+    assert!(r.server.session(3).is_some_and(|s| s.logged_in));
 }
 
 #[test]
