@@ -303,7 +303,58 @@ pub const ALIASES: &[(&str, &str)] = &[
     // As in irssi: a conversation, never a way out typed by mistake.
     ("/q", "/msg"),
     ("/exit", "/quit"),
+    // A ban removes whom it bans.
+    ("/kickban", "/ban"),
+    ("/kb", "/ban"),
 ];
+
+/// IRC's commands that have no equal here (with the names IRC clients give them), and what
+/// stands for them: said when one is typed, and by `/help` for it.
+pub const IRC_ONLY: &[(&[&str], &str)] = &[
+    (
+        &["/nick"],
+        "a name is fixed for a session: /quit and start the client again with another --id",
+    ),
+    (
+        &["/notice"],
+        "no notices here: /msg ID TEXT sends a direct message, /me TEXT an action",
+    ),
+    (&["/clear"], "no /clear: Ctrl-L clears the screen"),
+    (
+        &["/register"],
+        "an account is made as you connect: start the client again with --register (if the \
+         server lets clients make accounts; else its operator makes them)",
+    ),
+    (
+        &["/identify", "/login"],
+        "you log in as you connect: start the client with --id NAME, and --password-file FILE \
+         or type the password at its prompt",
+    ),
+    (
+        &["/passwd", "/password"],
+        "no password change from the chat: the server's operator sets a new one (scalard \
+         account passwd)",
+    ),
+    (
+        &["/nickserv", "/ns"],
+        "no services here, and nobody may take their names: an account is made with \
+         --register as you connect (/help register), and you log in as you connect (/help \
+         identify)",
+    ),
+    (
+        &["/chanserv", "/cs"],
+        "no services here: a channel you made while logged in is kept for you, with its \
+         topic, modes, operators and bans (/help transfer, /help drop)",
+    ),
+];
+
+/// What stands for IRC's command `name`, if it is one of [`IRC_ONLY`].
+fn irc_only(name: &str) -> Option<&'static str> {
+    IRC_ONLY
+        .iter()
+        .find(|(names, _)| names.contains(&name))
+        .map(|(_, what)| *what)
+}
 
 /// The command a name typed stands for: itself, or the one it is an alias of.
 pub fn canonical(name: &str) -> String {
@@ -593,19 +644,10 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             need(rest.is_empty())?;
             Command::Reconnect
         }
-        // IRC's commands that have no equal here, with what stands for them.
-        "/nick" => {
-            return Err(
-                "a name is fixed for a session: /quit and start the client again with \
-                        another --id"
-                    .into(),
-            );
-        }
-        "/notice" => {
-            return Err("no notices here: /msg ID TEXT sends a direct message, /me TEXT an action".into());
-        }
-        "/clear" => return Err("no /clear: Ctrl-L clears the screen".into()),
         _ => {
+            if let Some(what) = irc_only(name) {
+                return Err(what.into());
+            }
             let shown = crate::render::clean_line(name);
             return Err(format!(
                 "unknown command {shown} (/help lists them; // sends a line starting with /)"
@@ -686,7 +728,10 @@ pub fn help_for(name: &str) -> Result<String, String> {
     let name = canonical(&typed);
     let Some((n, args, what)) = COMMANDS.iter().find(|(n, _, _)| *n == name) else {
         let shown = crate::render::clean_line(&typed);
-        return Err(format!("no command {shown} (/help lists them)"));
+        return match irc_only(&name) {
+            Some(what) => Ok(format!("{shown}: not a command here, as in IRC: {what}")),
+            None => Err(format!("no command {shown} (/help lists them)")),
+        };
     };
     let others: Vec<&str> = ALIASES.iter().filter(|(_, c)| c == n).map(|(a, _)| *a).collect();
     let also = match others.is_empty() {
@@ -709,6 +754,14 @@ pub fn help() -> Vec<String> {
         .collect();
     let aliases: Vec<String> = ALIASES.iter().map(|(a, c)| format!("{a} {c}")).collect();
     lines.push(format!("  other names: {}", aliases.join(", ")));
+    let irc: Vec<&str> = IRC_ONLY
+        .iter()
+        .filter_map(|(names, _)| names.first().copied())
+        .collect();
+    lines.push(format!(
+        "  IRC's {} are not commands here: /help NAME says what stands for each",
+        irc.join(", ")
+    ));
     lines.push(
         "  commands about a channel take one first, as in IRC: /topic #rust TEXT, /kick #rust bob".into(),
     );
@@ -760,6 +813,28 @@ mod tests {
             help_for("frob").unwrap_err(),
             "no command /frob (/help lists them)"
         );
+        // IRC's words that are no commands here say what stands for them, typed or asked
+        // about (found by QA: /help nick said only "no command").
+        assert!(parse("/nick bob").unwrap_err().contains("fixed for a session"));
+        assert!(
+            help_for("nick")
+                .unwrap()
+                .starts_with("/nick: not a command here, as in IRC: a name is fixed")
+        );
+        let ns = parse("/NS identify hunter2").unwrap_err();
+        assert!(ns.contains("no services here"), "{ns}");
+        assert_eq!(
+            help_for("/ns"),
+            help_for("nickserv").map(|h| h.replace("/nickserv", "/ns"))
+        );
+        assert!(help_for("passwd").unwrap().contains("scalard account passwd"));
+        assert!(help_for("identify").unwrap().contains("--password-file"));
+        assert!(
+            help()
+                .iter()
+                .any(|l| l.contains("IRC's /nick, /notice") && l.contains("/chanserv"))
+        );
+        assert_eq!(parse("/kb bob spam"), parse("/ban bob spam"));
         assert!(
             help()
                 .iter()
