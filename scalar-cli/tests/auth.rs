@@ -796,6 +796,30 @@ fn a_direct_message_to_someone_offline_or_away_says_so_once() {
     assert!(r.stdout.contains("[dm to alice] bob: again"), "{}", r.stdout);
 }
 
+/// A quit the client just showed is news: a direct message right after it asks again whether
+/// its user is offline (found by QA: for 10 s after `-!- sam quit`, nothing said so).
+#[test]
+fn a_direct_message_right_after_its_user_quit_says_it_is_offline() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut alice = logged_in(&server, "alice");
+    subscribe(&mut alice, "#c@localhost");
+    let mut p = chat_as(&server, &dir, "bob", None);
+    p.command("/join #c", "-- joined #c");
+    let mark = p.command("/msg alice hi", "[dm to alice] bob: hi");
+    assert!(!p.text().contains("is offline"), "{}", p.text());
+    alice.bye(Some("bye"), STEP);
+    let mark = p.wait_for_from(mark, "-!- alice quit (bye)", STEP);
+    p.type_keys("/msg alice q2\r");
+    p.wait_for_from(
+        mark,
+        "-- alice is offline: what you send waits for them on the server",
+        STEP,
+    );
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// The first run of an account on a machine marks the inbox's newest message, so what was
 /// there before is not news at the next start (it says the inbox holds some); a first run that
 /// found the inbox empty reads all of it next time, whatever this machine's clock said when it

@@ -62,11 +62,19 @@ fn away_as_the_server_says(shared: &Shared) -> Option<Option<String>> {
 
 /// Takes this user's presence as said on another of its connections (a carbon copy of the
 /// presence Event, PROTOCOL.md §4), so that a reconnection says again what holds now rather
-/// than what this client last set.
+/// than what this client last set. A user's quit from a channel makes what was learnt of it
+/// for direct messages ([`absent_line`]) stale: the next one asks again (found by QA: a
+/// message right after `-!- sam quit` was not said to wait for sam).
 pub(super) fn learn(shared: &Shared, e: &Received) {
     let crate::event::Content::Text(body) = &e.content else {
         return;
     };
+    if e.ctype.as_deref() == Some(scalar::server::MEMBER_CTYPE)
+        && (body == "quit" || body.starts_with("quit "))
+    {
+        shared.state().absent.remove(&e.from);
+        return;
+    }
     if e.ctype.as_deref() != Some(scalar::server::PRESENCE_CTYPE) || e.from != e.topic {
         return;
     }
