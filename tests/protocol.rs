@@ -128,6 +128,8 @@ fn the_schema_holds_names_to_their_byte_limits() {
 }
 
 const ID_A: MsgId = MsgId([0xaa; 32]);
+/// [`ID_A`] as text, as a delete names it.
+const HEX_ID: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 /// The placeholder token of the vectors: 32 bytes 0x70.
 const TOKEN: [u8; 32] = [0x70; 32];
 /// The placeholder nonce of the vectors: bytes 0x00 to 0x1f.
@@ -522,6 +524,16 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 None,
                 Some(12),
             ),
+        ),
+        (
+            "Mod (delete)",
+            Msg::Mod(Mod {
+                seq: Some(15),
+                topic,
+                action: Action::Delete,
+                target: "fb906b3836a66f58fd305c0fc2e70bb5cb4d3b2041c800a7091607c18a673ef1",
+                reason: Some("spam"),
+            }),
         ),
         (
             "Mod (block)",
@@ -1220,13 +1232,20 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             count: small,
             horizon: Some(p.n),
         }),
-        Msg::Mod(Mod {
-            seq,
-            topic: chan,
-            action: Action::ALL[(p.n % Action::ALL.len() as u64) as usize],
-            target: user.as_str(),
-            reason: Some(clip(&p.text, MAX_REASON)),
-        }),
+        {
+            let action = Action::ALL[(p.n % Action::ALL.len() as u64) as usize];
+            Msg::Mod(Mod {
+                seq,
+                topic: chan,
+                action,
+                // A delete names a message id (in hex), every other action an ID.
+                target: match action {
+                    Action::Delete => HEX_ID,
+                    _ => user.as_str(),
+                },
+                reason: Some(clip(&p.text, MAX_REASON)),
+            })
+        },
         Msg::SetMeta(SetMeta {
             seq,
             topic: chan,

@@ -164,6 +164,8 @@ fn did(action: Action, target: &str) -> String {
         Action::Transfer => format!("made {target} the owner"),
         // The target is the owner, named as a check: nothing to show.
         Action::Drop => "dropped the channel: it ends when its last member leaves".into(),
+        // The target is an id: its ref, as shown before each message.
+        Action::Delete => format!("deleted the message {}", target.get(..8).unwrap_or(target)),
     }
 }
 

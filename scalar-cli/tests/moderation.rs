@@ -454,3 +454,53 @@ fn watches_and_away_survive_a_reconnect() {
     bob.wait_for_from(mark, "-!- carol is online", STEP);
     quit(bob);
 }
+
+/// An operator deletes a message by its ref: every member is told, and the channel's history
+/// and search no longer have it.
+#[test]
+fn a_deleted_message_is_gone_from_history_and_everyone_is_told() {
+    let dir = TempDir::new();
+    let server = history_server(0, &dir);
+    let (mut owner, home) = join(&server, "alice", "#d");
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#d@localhost");
+    let (id, _) = say(&mut bob, "#d@localhost", "rude words");
+    let hex = id.to_string();
+    let r = hex.get(..8).unwrap();
+    owner.wait_for(&format!("{r} bob: rude words"), STEP);
+    // Not bob's to delete: he runs nothing.
+    let refused = bob
+        .request(STEP, |seq| {
+            Msg::Mod(scalar::proto::Mod {
+                seq,
+                topic: Name::parse("#d@localhost").unwrap(),
+                action: scalar::proto::Action::Delete,
+                target: &hex,
+                reason: None,
+            })
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("800"), "{refused}");
+    owner.command(
+        &format!("/delete {r} spam"),
+        &format!("-!- you deleted the message {r} (spam)"),
+    );
+    assert_eq!(next_text(&mut bob), format!("delete {hex} spam"));
+    let mut history = cli(&server, &home);
+    history.args(["--id", "carol", "history", "#d", "--json"]);
+    let out = run(history, b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("rude words"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("delete {hex} spam")),
+        "{}",
+        out.stdout
+    );
+    let mut search = cli(&server, &home);
+    search.args(["--id", "carol", "search", "#d", "rude"]);
+    let out = run(search, b"");
+    assert!(!out.stdout.contains("rude words"), "{}", out.stdout);
+    quit(owner);
+}

@@ -335,6 +335,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional message id in text (a delete's target): 64 lowercase hex digits (§7).
+    fn msg_id_text(&self, k: Key) -> Result<Option<&'a str>> {
+        match self.text(k)? {
+            Some(t) if !super::id::is_hex_id(t) => Err(DecodeError::BadTarget(k)),
+            t => Ok(t),
+        }
+    }
+
     /// The required action of Targets and TargetList: one that names a list.
     fn listed(&self) -> Result<Action> {
         let action = req(self.uint(Key::Action)?, Key::Action)?;
@@ -504,14 +512,21 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             valid: req(f.bool(Key::Valid)?, Key::Valid)?,
             until: f.uint(Key::Until)?,
         }),
-        MsgType::Mod => Msg::Mod(Mod {
-            seq,
-            topic: topic()?,
-            action: Action::from_u64(req(f.uint(Key::Action)?, Key::Action)?)
-                .ok_or(DecodeError::OutOfRange(Key::Action))?,
-            target: req(f.target(Key::Target)?, Key::Target)?,
-            reason: f.reason()?,
-        }),
+        MsgType::Mod => {
+            let action = Action::from_u64(req(f.uint(Key::Action)?, Key::Action)?)
+                .ok_or(DecodeError::OutOfRange(Key::Action))?;
+            let target = match action {
+                Action::Delete => f.msg_id_text(Key::Target)?,
+                _ => f.target(Key::Target)?,
+            };
+            Msg::Mod(Mod {
+                seq,
+                topic: topic()?,
+                action,
+                target: req(target, Key::Target)?,
+                reason: f.reason()?,
+            })
+        }
         MsgType::Challenge => Msg::Challenge(Challenge {
             seq,
             auth: req(f.uint(Key::Auth)?, Key::Auth)?,

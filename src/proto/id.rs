@@ -77,6 +77,14 @@ impl MsgId {
     }
 }
 
+/// Whether `s` is an id as the protocol writes ids in text: 64 lowercase hex digits (§7). One
+/// spelling only, so that a record names an id the way every client prints it.
+pub fn is_hex_id(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
 impl fmt::Display for MsgId {
     /// Lowercase hex, the form ids take in logs, the CLI and JSON.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -179,6 +179,8 @@ numbered! {
         Transfer = 12, "transfer",
         /// Stops keeping the channel after its last subscriber; the target names its owner.
         Drop = 13, "drop",
+        /// Deletes the channel's Event whose id (in hex) is the target from its history.
+        Delete = 14, "delete",
     }
 }
 

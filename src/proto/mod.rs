@@ -16,7 +16,7 @@ pub use addr::is_loopback;
 pub use decode::{DecodeError, Rejected};
 pub use error::ErrorCode;
 pub use frame::{MAX_FRAME, MAX_PAYLOAD, Status};
-pub use id::MsgId;
+pub use id::{MsgId, is_hex_id};
 pub use key::{Action, KEY_COUNT, Key, MsgType, Presence, Role, modes};
 pub use msg::*;
 pub use name::{Kind, MAX_DOMAIN, MAX_LOCAL, MAX_TOPIC, Name, NameError, valid_domain};

@@ -160,6 +160,10 @@ impl Server {
             return Some(refusal);
         }
         let room = self.rooms.get(channel)?;
+        // Its target's form (an id) was checked with the fields; any operator may delete.
+        if m.action == Action::Delete {
+            return None;
+        }
         let exact = !matches!(
             m.action,
             Action::Ban | Action::Unban | Action::Mute | Action::Unmute
@@ -372,6 +376,16 @@ impl Server {
             .session(conn)
             .and_then(|s| s.user.clone())
             .unwrap_or_default();
+        if m.action == Action::Delete {
+            // The room does not change. The record is the deletion: the store carries it out
+            // in the transaction that stores the record (insert.rs), and memory forgets the
+            // Event now, so that no catch-up it answers shows it again.
+            if let (Some(h), Some(id)) = (self.history.as_mut(), MsgId::from_hex(target)) {
+                h.ring.delete(channel, &id);
+            }
+            log::info!("{channel}: {by} deleted the message {target}");
+            return Vec::new();
+        }
         // A channel handed to a session logged in to an account here is kept from now on, as
         // if that session had created it.
         let keep = m.action == Action::Transfer
@@ -429,6 +443,7 @@ impl Server {
             }
             Action::Transfer => {}
             Action::Drop => self.unkeep(channel),
+            Action::Delete => {}
         }
         if let Some(room) = self.rooms.get_mut(channel) {
             room.used = true;
@@ -582,6 +597,18 @@ pub(super) fn record_text(m: &Mod<'_>) -> String {
         Some(r) => format!("{} {} {r}", m.action.label(), m.target),
         None => format!("{} {}", m.action.label(), m.target),
     }
+}
+
+/// The Event a record deletes, if `body`, of content type `ctype`, is the record of a delete
+/// (`delete ID[ REASON]`). The record is the deletion: the store carries it out in the
+/// transaction that stores the record, so that neither is on disk without the other.
+pub fn deleted_by(ctype: Option<&str>, body: Body<'_>) -> Option<MsgId> {
+    let (Some(MOD_CTYPE), Body::Text(text)) = (ctype, body) else {
+        return None;
+    };
+    let rest = text.strip_prefix("delete ")?;
+    let id = rest.split(' ').next()?;
+    is_hex_id(id).then(|| MsgId::from_hex(id)).flatten()
 }
 
 /// Why `target` is refused where an ID pattern is wanted.

@@ -110,6 +110,28 @@ impl Ring {
         }
     }
 
+    /// Forgets the Event `id` of `topic` (an operator deleted it), if it is in memory. Its
+    /// entry in the server-wide order stays, counted against the budget, until evicted in
+    /// turn, as `end_life` leaves them; the topic's ring is still the newest stretch of its
+    /// history, now without it.
+    pub fn delete(&mut self, topic: &str, id: &MsgId) -> bool {
+        let Some(&pos) = self.ids.get(id) else {
+            return false;
+        };
+        let Some(r) = self.by_topic.get_mut(topic) else {
+            return false;
+        };
+        let Ok(i) = r.binary_search_by_key(&pos, |e| e.pos) else {
+            return false;
+        };
+        r.remove(i);
+        self.ids.remove(id);
+        if r.is_empty() {
+            self.by_topic.remove(topic);
+        }
+        true
+    }
+
     /// The position of the Event `id`, if it is in memory.
     pub fn pos_of(&self, id: &MsgId) -> Option<u64> {
         self.ids.get(id).copied()

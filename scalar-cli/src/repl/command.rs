@@ -71,6 +71,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("/unban", "PATTERN", "lift the ban of exactly PATTERN"),
     (
+        "/delete",
+        "REF [REASON]",
+        "delete a message from the history of a channel you run (REF as for /reply); its \
+         members see that you did",
+    ),
+    (
         "/mute",
         "[PATTERN [REASON]]",
         "stop IDs matching PATTERN from speaking in the current channel; alone, list its mutes",
@@ -468,7 +474,7 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             return Ok(Command::In(reason, Box::new(Command::Mod(action, target, None))));
         }
         // Only the actions that remove or silence someone say why (PROTOCOL.md §4, Mod).
-        let with_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute);
+        let with_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute | Action::Delete);
         need(!target.is_empty() && (with_reason || reason.is_empty()))?;
         fits("reason", reason, MAX_REASON)?;
         return Ok(Command::Mod(

@@ -9,7 +9,7 @@ use crate::event::{ACTION, short_ref};
 use crate::input;
 use crate::names::{self, Default};
 use crate::paging::{Bounds, Pager};
-use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Role, Sub, Unsub};
+use scalar::proto::{Action, Body, ErrorCode, Kind, Message, Msg, MsgId, Name, Ping, Role, Sub, Unsub};
 use std::time::Instant;
 
 /// What the loop does after a line.
@@ -207,6 +207,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Topics => lists::topics(shared)?,
         Command::Who(None) => lists::who(shared, &current_channel(shared)?)?,
         Command::Who(Some(t)) => lists::who(shared, &joined(shared, names::channel(t, &domain)?)?)?,
+        // On the message's own channel, wherever this client is.
+        Command::Mod(Action::Delete, r, reason) => moderate::delete(shared, r, reason)?,
         Command::Topic(_) | Command::Meta(_) | Command::Mode(_) | Command::Mod(..) | Command::Targets(_) => {
             on_channel(shared, &current_channel(shared)?, cmd)?
         }
@@ -446,7 +448,7 @@ fn why_not(e: &ReqError) -> Option<&'static str> {
 }
 
 /// `topic`, if this session joined it.
-fn joined(shared: &Shared, topic: String) -> Result<String, String> {
+pub(super) fn joined(shared: &Shared, topic: String) -> Result<String, String> {
     let st = shared.state();
     match st.subs.contains(&topic) {
         true => Ok(topic),

@@ -1,5 +1,5 @@
 //! `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
-//! `/invite`, `/uninvite`, and the owner's `/transfer` and `/drop`: a Mod on a channel (the
+//! `/invite`, `/uninvite`, `/delete`, and the owner's `/transfer` and `/drop`: a Mod on a channel (the
 //! current one, or the one named first) (PROTOCOL.md §4); `/block` and `/unblock` on one's own ID; and the other side of a
 //! kick, a ban or a block, Error 803 `kicked`, after which this client is no longer in the
 //! channel, or no longer watches the user who blocked it.
@@ -30,6 +30,20 @@ pub fn act(
         _ => names::user(target, &domain)?,
     };
     send(shared, channel, action, &target, reason)
+}
+
+/// `/delete REF [REASON]`: an operator deletes a channel's message, found by its ref as
+/// `/reply` finds it, from the history of its channel (PROTOCOL.md §4, Mod). The reply is the
+/// record, shown as everyone's ("you deleted the message 1a7d96c1 (spam)").
+pub fn delete(shared: &Shared, r: &str, reason: Option<&str>) -> Result<(), String> {
+    let seen = shared.state().resolve_ref(r)?;
+    if !seen.topic.starts_with('#') {
+        return Err(format!(
+            "{r} is a direct message: only a channel's messages are deleted, by its operators"
+        ));
+    }
+    let channel = super::exec::joined(shared, seen.topic)?;
+    send(shared, &channel, Action::Delete, &seen.id.to_string(), reason)
 }
 
 /// `/sban` and `/sunban`: an admin's Mod on `!server@DOMAIN` (PROTOCOL.md §4, Server

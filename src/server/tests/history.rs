@@ -91,8 +91,8 @@ fn events_are_persisted_in_order_with_positions_after_the_store() {
     assert_eq!(p[0].thread(), None);
 }
 
-#[test]
-fn the_ring_answers_latest_and_after_without_the_store() {
+/// The rig with m0 to m4 said in #rust by conn 0 and committed; their ids.
+fn five_stored() -> (Rig, Vec<MsgId>) {
     let mut r = rig(Fsync::Batched, 1 << 20);
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -100,6 +100,12 @@ fn the_ring_answers_latest_and_after_without_the_store() {
         r.server.store_done(Done::Committed(101 + i), &mut r.out);
     }
     r.out.take(1);
+    (r, ids)
+}
+
+#[test]
+fn the_ring_answers_latest_and_after_without_the_store() {
+    let (mut r, ids) = five_stored();
     let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2)));
     assert_eq!(texts(&got), ["m3", "m4"]);
     assert_eq!(got.last().unwrap(), "CatchupEnd Truncated 2");
@@ -1504,4 +1510,55 @@ fn memory_restarted_from_the_store_leaves_out_topics_with_closed_lives() {
     // The open one from memory; the other from the store.
     assert_eq!(r.out.queries.len(), 1);
     assert_eq!(r.out.queries[0].scope, Scope::Topic("#shut@example.com".into()));
+}
+
+/// An operator's delete: refused to others; its record is the reply, goes to everyone and to
+/// the store (which deletes with it), and memory forgets the Event at once.
+#[test]
+fn a_deleted_message_leaves_memory_at_once_and_its_record_goes_to_the_store() {
+    let (mut r, ids) = five_stored();
+    r.out.persisted.clear();
+    let hex = ids[2].to_string();
+    let delete = |target: &'static str| {
+        Msg::Mod(Mod {
+            seq: Some(9),
+            topic: n("#rust@example.com"),
+            action: Action::Delete,
+            target,
+            reason: Some("rude"),
+        })
+    };
+    let hex: &'static str = Box::leak(hex.into_boxed_str());
+    let refused = r.send(1, delete(hex));
+    assert!(refused[0].starts_with("Error 800"), "{refused:?}");
+    let bad = r.send(0, delete("bob@example.com"));
+    assert!(bad[0].starts_with("Error 300"), "{bad:?}");
+    let upper: &'static str = Box::leak(hex.to_uppercase().into_boxed_str());
+    let bad = r.send(0, delete(upper));
+    assert!(bad[0].starts_with("Error 300"), "one spelling of an id: {bad:?}");
+
+    let reply = r.send(0, delete(hex));
+    let record = format!("delete {hex} rude");
+    assert_eq!(reply.len(), 1, "{reply:?}");
+    assert!(
+        reply[0].contains(&record) && reply[0].ends_with("seq=Some(9)"),
+        "{reply:?}"
+    );
+    assert!(r.out.take(1).iter().any(|f| f.contains(&record)), "bob sees it");
+    let stored = r.out.persisted.pop().expect("the record goes to the store");
+    assert_eq!(stored.body(), Body::Text(&record));
+    assert_eq!(
+        crate::server::deleted_by(stored.ctype(), stored.body()),
+        Some(ids[2])
+    );
+    r.server.store_done(Done::Committed(stored.pos), &mut r.out);
+
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 4)));
+    assert_eq!(texts(&got), ["m1", "m3", "m4", "delete"]);
+    assert!(r.out.queries.is_empty(), "from memory");
+    // An anchor on it is no longer memory's to answer.
+    let mut c = catchup("#rust@example.com", 10);
+    c.after = Some(ids[2]);
+    r.send(1, Msg::Catchup(c));
+    assert_eq!(r.out.queries.len(), 1, "the store says whether it knows the id");
 }

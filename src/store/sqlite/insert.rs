@@ -1,7 +1,7 @@
 //! Writing a batch of Events in one transaction.
 
-use super::{Context, Db, to_sql};
-use crate::proto::Body;
+use super::{Context, Db, Scoped, to_sql};
+use crate::proto::{Body, MsgId};
 use crate::store::{Record, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -93,6 +93,12 @@ impl Db {
             for (topic, n) in added {
                 count.execute(params![topic, n]).context("insert: topic count")?;
             }
+            for r in batch.iter().map(Borrow::<Record>::borrow) {
+                if let Some(id) = crate::server::deleted_by(r.ctype(), r.body()) {
+                    let topic = names.topic(r.topic())?;
+                    delete(&tx, topic, &id)?;
+                }
+            }
             tx.execute(
                 "UPDATE meta SET last_pos = max(last_pos, ?1), last_time = max(last_time, ?2)",
                 params![last_pos, last_time],
@@ -101,6 +107,34 @@ impl Db {
         }
         tx.commit().context("insert: commit")
     }
+}
+
+/// Deletes the Event `id` of the topic with row id `topic`, if the store has it (an operator's
+/// delete, whose record is in the same transaction); not a record of the server's, which are
+/// the channel's audit trail. Its topic's horizon stays: retention did not take it.
+fn delete(tx: &Connection, topic: i64, id: &MsgId) -> Result<(), StoreError> {
+    let Some((pos, _)) = super::query::find(tx, &Scoped::Topic(topic), id)? else {
+        return Ok(());
+    };
+    let (ctype, text): (Option<String>, bool) = tx
+        .query_row(
+            "SELECT ctype, typeof(body) = 'text' FROM events WHERE pos = ?1",
+            [pos],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .context("delete: event")?;
+    if ctype.as_deref().and_then(crate::server::server_ctype).is_some() {
+        return Ok(());
+    }
+    if text {
+        tx.execute("DELETE FROM events_fts WHERE rowid = ?1", [pos])
+            .context("delete: text index")?;
+    }
+    tx.execute("DELETE FROM events WHERE pos = ?1", [pos])
+        .context("delete: event")?;
+    tx.execute("UPDATE topics SET count = count - 1 WHERE id = ?1", [topic])
+        .context("delete: topic count")?;
+    Ok(())
 }
 
 /// Adds the text bodies among positions `?1..=?2` to the search index.

@@ -8,7 +8,7 @@ use crate::proto::MsgId;
 use crate::store::accounts::UNSTARTED;
 use crate::store::{Fields, Page, Query, Reader, Record, Scope, StoreError};
 use rusqlite::types::{FromSql, Value, ValueRef};
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 /// Bits of a position below the id index's bucket: schema version 4's `pos >> 16`, which the
 /// probes below must spell the same way for SQLite to use the index.
@@ -78,7 +78,7 @@ impl Db {
         let (mut lo, mut hi) = (0i64, i64::MAX);
         for (anchor, is_after) in [(&q.after, true), (&q.before, false)] {
             let Some(id) = anchor else { continue };
-            let Some((p, life)) = self.anchor(&scope, id)? else {
+            let Some((p, life)) = find(&self.conn, &scope.of, id)? else {
                 page.unknown_anchor = true;
                 return Ok(page);
             };
@@ -252,40 +252,6 @@ impl Db {
             Some(of) => Resolution::Known(Resolved { of, topics, horizon }),
             None => Resolution::Unknown { horizon },
         })
-    }
-
-    /// The position of the Event with this id, if it is in the scope, and its life
-    /// ([`Record::life`]). The id index is
-    /// bucketed by position (schema version 4), so the buckets the scope has Events in are
-    /// probed newest first (the anchor of a catch-up is nearly always recent), each found with
-    /// one index seek: an unknown id costs two seeks per such bucket, however long the scope's
-    /// span of positions.
-    fn anchor(&self, scope: &Resolved, id: &MsgId) -> Result<Option<(i64, Option<i64>)>, StoreError> {
-        let (key, below, probe) = match scope.of {
-            Scoped::Topic(k) => (k, BELOW_IN_TOPIC, PROBE_IN_TOPIC),
-            Scoped::Thread(k) => (k, BELOW_IN_THREAD, PROBE_IN_THREAD),
-        };
-        let mut below = self.conn.prepare(below).context("query: prepare")?;
-        let mut probe = self.conn.prepare(probe).context("query: prepare")?;
-        // The scope's newest position below `limit`, if any.
-        let mut newest_below = |limit: i64| -> Result<Option<i64>, StoreError> {
-            below
-                .query_row(params![key, limit], |r| r.get(0))
-                .context("query: anchor bucket")
-        };
-        let mut next = newest_below(i64::MAX)?;
-        while let Some(pos) = next {
-            let bucket = pos >> ID_BUCKET_BITS;
-            let found = probe
-                .query_row(params![&id.0[..], key, bucket], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .context("query: anchor")?;
-            if found.is_some() {
-                return Ok(found);
-            }
-            next = newest_below(bucket << ID_BUCKET_BITS)?;
-        }
-        Ok(None)
     }
 
     /// One past the highest stored position.
@@ -512,4 +478,42 @@ fn read_record(row: &Row<'_>) -> Result<Record, StoreError> {
     });
     r.life = life.map(|l| from_sql(l, "life")).transpose()?;
     Ok(r)
+}
+
+/// The position of the Event with this id, if it is in the scope `of`, and its life
+/// ([`Record::life`]): a catch-up's anchor, or an Event to delete (insert.rs). The id index is
+/// bucketed by position (schema version 4), so the buckets the scope has Events in are probed
+/// newest first (the anchor of a catch-up is nearly always recent), each found with one index
+/// seek: an unknown id costs two seeks per such bucket, however long the scope's span of
+/// positions.
+pub(super) fn find(
+    conn: &Connection,
+    of: &Scoped,
+    id: &MsgId,
+) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+    let (key, below, probe) = match *of {
+        Scoped::Topic(k) => (k, BELOW_IN_TOPIC, PROBE_IN_TOPIC),
+        Scoped::Thread(k) => (k, BELOW_IN_THREAD, PROBE_IN_THREAD),
+    };
+    let mut below = conn.prepare(below).context("query: prepare")?;
+    let mut probe = conn.prepare(probe).context("query: prepare")?;
+    // The scope's newest position below `limit`, if any.
+    let mut newest_below = |limit: i64| -> Result<Option<i64>, StoreError> {
+        below
+            .query_row(params![key, limit], |r| r.get(0))
+            .context("query: anchor bucket")
+    };
+    let mut next = newest_below(i64::MAX)?;
+    while let Some(pos) = next {
+        let bucket = pos >> ID_BUCKET_BITS;
+        let found = probe
+            .query_row(params![&id.0[..], key, bucket], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .context("query: anchor")?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        next = newest_below(bucket << ID_BUCKET_BITS)?;
+    }
+    Ok(None)
 }

@@ -2144,3 +2144,97 @@ fn the_probe_writes_and_leaves_nothing() {
     lock.rollback().unwrap();
     db.probe().unwrap();
 }
+
+/// The record of an operator's delete of `of`, at `pos` in `topic`.
+fn delete_record(pos: u64, topic: &str, of: &Record) -> Record {
+    let text = format!("delete {} spam", of.id);
+    let text: &'static str = Box::leak(text.into_boxed_str());
+    Record::new(Fields {
+        ctype: Some(crate::server::MOD_CTYPE),
+        id: MsgId::compute(
+            "alice",
+            topic,
+            900 + pos,
+            Body::Text(text),
+            Some(crate::server::MOD_CTYPE),
+            None,
+        ),
+        ..fields(pos, topic, 900 + pos, text)
+    })
+}
+
+/// An operator's delete is carried out with its record, in its transaction: the Event leaves
+/// the topic's pages and its search index; records, other topics' Events and ids the store
+/// does not have are left alone.
+#[test]
+fn a_delete_record_deletes_its_event_with_it() {
+    let dir = TempDir::new("delete");
+    let mut db = fresh(&dir);
+    let (one, two, three) = (
+        rec(1, "#a", 101, "first words"),
+        rec(2, "#a", 102, "rude words"),
+        rec(3, "#a", 103, "last words"),
+    );
+    let elsewhere = rec(4, "#b", 104, "rude words elsewhere");
+    db.insert(&[&one, &two, &three, &elsewhere]).unwrap();
+    let ban = Record::new(Fields {
+        ctype: Some(crate::server::MOD_CTYPE),
+        id: MsgId::compute(
+            "alice",
+            "#a",
+            105,
+            Body::Text("ban *@x"),
+            Some(crate::server::MOD_CTYPE),
+            None,
+        ),
+        ..fields(5, "#a", 105, "ban *@x")
+    });
+    db.insert(&[&ban]).unwrap();
+    db.insert(&[delete_record(6, "#a", &two)]).unwrap();
+    let p = db.query(&query(topic("#a"))).unwrap();
+    assert_eq!(positions(&p), [1, 3, 5, 6]);
+    assert_eq!(p.horizon, None, "no retention took it");
+    assert_eq!(
+        positions(&db.query(&search(topic("#a"), "rude")).unwrap()),
+        Vec::<u64>::new()
+    );
+    assert_eq!(fts_hits(&db, "rude"), 1, "#b's, only");
+    assert_eq!(db.count().unwrap(), 5);
+    assert_eq!(topic_row(&db, "#a"), (4, 0));
+    // An anchor on it is unknown now.
+    let after = db
+        .query(&Query {
+            after: Some(two.id),
+            ..query(topic("#a"))
+        })
+        .unwrap();
+    assert!(after.unknown_anchor);
+
+    // Not a record, not another topic's Event, not an id the store does not have.
+    db.insert(&[
+        delete_record(7, "#a", &ban),
+        delete_record(8, "#a", &elsewhere),
+        delete_record(9, "#a", &rec(99, "#a", 199, "never stored")),
+    ])
+    .unwrap();
+    assert_eq!(
+        positions(&db.query(&query(topic("#a"))).unwrap()),
+        [1, 3, 5, 6, 7, 8, 9]
+    );
+    assert_eq!(positions(&db.query(&query(topic("#b"))).unwrap()), [4]);
+
+    // An Event and its delete in one batch: never seen.
+    let quick = rec(10, "#a", 110, "quickly regretted");
+    db.insert(&[&quick, &delete_record(11, "#a", &quick)]).unwrap();
+    assert_eq!(
+        positions(&db.query(&search(topic("#a"), "regretted")).unwrap()),
+        Vec::<u64>::new()
+    );
+    let last: Vec<u64> = positions(&db.query(&query(topic("#a"))).unwrap());
+    assert_eq!(last.last(), Some(&11));
+    assert!(!last.contains(&10));
+    // It stays deleted across a restart.
+    drop(db);
+    let db = fresh(&dir);
+    assert!(!positions(&db.query(&query(topic("#a"))).unwrap()).contains(&2));
+}

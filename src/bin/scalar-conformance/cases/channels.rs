@@ -456,3 +456,47 @@ pub(super) fn what_a_closed_life_said_stays_with_it(x: &Ctx) -> Result<Verdict, 
     }
     Ok(Pass)
 }
+
+/// An operator's delete (action 14): a target that is no message id is a bad field; the
+/// record reaches every member; the message leaves the channel's history and search (within
+/// 2 s: a server may answer from its store before the record is stored). Skipped on a server
+/// that keeps no history.
+pub(super) fn an_operator_s_delete_takes_a_message_out_of_history(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, _) = x.client("dla")?;
+    if let Some(skip) = needs_history(&mut a, x)? {
+        return Ok(skip);
+    }
+    let (mut b, other) = x.client("dlb")?;
+    let ch = x.channel("del");
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let echo = a.say(&ch, "regrettable words", 3)?;
+    b.event()?;
+    let Some(Value::Bytes(id)) = get(&echo, 5) else {
+        return Err(format!("the echo has no id: {}", show(&echo)));
+    };
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    a.send(&moderate(4, &ch, 14, &other))?;
+    a.expect_error(300, Some(4))?;
+    let record = match ask(&mut a, &moderate(5, &ch, 14, &hex))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    let said = format!("delete {hex}");
+    if text(&record, 6) != Some(&said) || uint(&record, 1) != Some(5) {
+        return Err(format!("expected the delete's record, got {}", show(&record)));
+    }
+    let told = b.event()?;
+    if text(&told, 6) != Some(&said) {
+        return Err(format!("the other member got {}", show(&told)));
+    }
+    for _ in 0..20 {
+        let (got, _, _) = catchup(&mut b, &ch, &[(15, u(50))], None)?;
+        let (found, _, _) = catchup(&mut b, &ch, &[(15, u(50))], Some("regrettable"))?;
+        if !got.iter().chain(&found).any(|body| body == "regrettable words") {
+            return Ok(Pass);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("the deleted message is still in the channel's history after 2 s".into())
+}
