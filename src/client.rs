@@ -367,6 +367,9 @@ pub struct Client {
     pub peer: SocketAddr,
     /// How long the server lets the connection be silent before it pings, from its Ident.
     pub keepalive: Option<Duration>,
+    /// How long the server waits for any frame after its Ping before it closes, from its
+    /// Ident.
+    pub timeout: Option<Duration>,
     /// True if the server made this session a guest's (and chose `user`).
     pub guest: bool,
     /// Set before [`identify`](Client::identify) to ask for carbons (PROTOCOL.md §4, Message
@@ -440,6 +443,7 @@ impl Client {
             domain: String::new(),
             peer,
             keepalive: None,
+            timeout: None,
             guest: false,
             carbons: false,
             joins: false,
@@ -606,6 +610,7 @@ impl Client {
                 let domain = i.server.unwrap_or(i.user.domain());
                 self.domain = domain.to_string();
                 self.keepalive = i.keepalive.map(Duration::from_millis);
+                self.timeout = i.timeout.map(Duration::from_millis);
                 self.guest = i.guest;
                 self.carbons = i.carbons;
                 self.joins = i.joins;

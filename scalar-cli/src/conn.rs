@@ -17,6 +17,23 @@ use std::time::Duration;
 /// both at once), to be shown with it in one line ([`ended`]).
 pub const HOLD: Duration = Duration::from_millis(100);
 
+/// The longest silence before the client pings, and then waits for any frame, before it takes
+/// the link for dead: 30 s each when the server does not say less.
+const SILENCE: Duration = Duration::from_secs(30);
+/// The shortest of either, however little the server says.
+const MIN_SILENCE: Duration = Duration::from_secs(1);
+
+/// How long the client listens to silence before it pings the server, and then waits for any
+/// frame before it takes the link for dead: the server's own `keepalive` and `timeout` (its
+/// Ident), each within 1 s and 30 s. A live server is heard from at least every `keepalive`
+/// (its Pings), so a server that says it takes dead links for dead within seconds is matched,
+/// rather than the client's prompt looking connected for a minute (found by QA on a stalled
+/// link: 60 s, against a server that had closed it after 15).
+pub fn silences(conn: &Conn) -> (Duration, Duration) {
+    let within = |d: Option<Duration>| d.map_or(SILENCE, |d| d.clamp(MIN_SILENCE, SILENCE));
+    (within(conn.keepalive), within(conn.timeout))
+}
+
 /// The end of the session a Bye announces, with the reason of the connection-level Error
 /// `held` from just before it when that Error is the Bye's (scalard sends the reason in the
 /// Error and only the code's label in the Bye), so that one line says both. Also returns

@@ -1183,3 +1183,26 @@ fn a_channel_not_rejoined_at_reconnect_is_said_after_reconnected() {
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }
+
+/// A link gone silent is taken for dead after the server's own keepalive and timeout (2 s and
+/// 1 s here), as its Ident says them: the prompt does not look connected for a minute (found
+/// by QA on a stalled link).
+#[test]
+fn a_stalled_link_is_noticed_by_the_server_s_timers() {
+    let server = Server::start_with(0, &["--idle-timeout", "2", "--ping-timeout", "1"]);
+    let port = stalling_proxy(server.addr());
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
+        .args(["--id", "alice"]);
+    let mut p = Pty::spawn(cmd);
+    p.wait_for("connected to", STEP);
+    let start = Instant::now();
+    p.wait_for(
+        "connection lost: timed out waiting for the server to answer a Ping",
+        Duration::from_secs(10),
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}

@@ -816,3 +816,31 @@ fn listen_without_a_topic_prints_direct_messages() {
     assert!(line.ends_with(" bob@localhost alice@localhost: psst"), "{line}");
     assert_eq!(listener.finish().0, 0);
 }
+
+/// A link that goes silent (the server's frames no longer arrive, its side still open) is
+/// taken for dead after the server's own keepalive and timeout, as its Ident says them, not
+/// after a fixed minute (found by QA: 60 s, against a server that had closed it after 15).
+#[test]
+fn listen_on_a_stalled_link_gives_up_after_the_server_s_timers() {
+    let server = Server::start_with(0, &["--idle-timeout", "2", "--ping-timeout", "1"]);
+    let port = stalling_proxy(server.addr());
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
+        .args(["--id", "alice", "listen"]);
+    let started = std::time::Instant::now();
+    let r = run(cmd, b"");
+    assert_eq!(r.code(), 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("timed out waiting for the server to answer a Ping"),
+        "{}",
+        r.stderr
+    );
+    // Its keepalive (2 s) and timeout (1 s), with room for a loaded machine.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -352,7 +352,9 @@ pub fn listen(
             }
         }
     }
-    conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
+    // Silence: ping; more silence: give up (`silences`).
+    let (quiet, answer) = crate::conn::silences(&conn);
+    conn.set_read_timeout(Some(quiet)).map_err(NetError::from)?;
     let mut pinged = false;
     // A connection-level Error, held for a moment for the Bye that may follow it: then one
     // line says both (`crate::conn::ended`).
@@ -367,13 +369,14 @@ pub fn listen(
             Ok(f) => f,
             Err(NetError::Timeout(_)) if held.is_some() => {
                 show(held.take());
-                conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
+                conn.set_read_timeout(Some(quiet)).map_err(NetError::from)?;
                 continue;
             }
             Err(NetError::Timeout(_)) if !pinged => {
                 pinged = true;
                 let time = crate::timefmt::now_ms();
                 conn.send(&Msg::Ping(Ping { seq: None, time }))?;
+                conn.set_read_timeout(Some(answer)).map_err(NetError::from)?;
                 continue;
             }
             Err(NetError::Timeout(_)) => return Err(NetError::Timeout("the server to answer a Ping").into()),
@@ -382,7 +385,9 @@ pub fn listen(
                 return Err(e.into());
             }
         };
-        pinged = false;
+        if std::mem::take(&mut pinged) {
+            conn.set_read_timeout(Some(quiet)).map_err(NetError::from)?;
+        }
         match conn.take_lost() {
             0 => {}
             n => note(&format!(
@@ -399,7 +404,7 @@ pub fn listen(
         };
         if held.is_some() && !matches!(msg, Msg::Bye(_)) {
             show(held.take());
-            conn.set_read_timeout(Some(KEEPALIVE)).map_err(NetError::from)?;
+            conn.set_read_timeout(Some(quiet)).map_err(NetError::from)?;
         }
         match msg {
             Msg::Event(ev) => {

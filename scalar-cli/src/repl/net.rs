@@ -26,8 +26,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
-/// Silence after which the client pings the server; a second such silence ends the connection.
-const KEEPALIVE: Duration = Duration::from_secs(30);
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between reconnection attempts.
@@ -242,6 +240,7 @@ fn serve(shared: &Shared, conn: &mut Conn, inbox: &Inbox) -> (NetError, u64) {
     let mut heard_at = now_ms();
     let mut heard = Instant::now();
     let mut pinged = false;
+    let (quiet, answer) = crate::conn::silences(conn);
     if let Err(e) = conn.set_read_timeout(Some(SLICE)) {
         return (e.into(), heard_at);
     }
@@ -264,8 +263,9 @@ fn serve(shared: &Shared, conn: &mut Conn, inbox: &Inbox) -> (NetError, u64) {
         }
         // A frame already buffered (here or inside TLS) would not make the socket readable.
         if !conn.has_buffered_input() {
-            // 30 s of silence: ping; 30 s more: give up.
-            let left = (heard + KEEPALIVE).saturating_duration_since(Instant::now());
+            // Silence: ping; more silence: give up (`silences`).
+            let wait_for = if pinged { answer } else { quiet };
+            let left = (heard + wait_for).saturating_duration_since(Instant::now());
             // Not past HOLD from when the Error came, however often the outbox wakes this.
             let held = shared
                 .state()

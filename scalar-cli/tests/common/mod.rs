@@ -570,3 +570,36 @@ pub fn proxy(upstream: String, decide: fn(usize, &[u8]) -> Pass) -> u16 {
     });
     port
 }
+
+/// A proxy to `upstream` on a port of its own (returned), for one connection: it passes
+/// everything from the client, and from the server the first frame (the Ident reply), then
+/// nothing, without closing the client's side: a link gone silent.
+pub fn stalling_proxy(upstream: String) -> u16 {
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Some(Ok(down)) = proxy.incoming().next() else {
+            return;
+        };
+        let Ok(up) = std::net::TcpStream::connect(&upstream) else {
+            return;
+        };
+        let (mut from_down, mut to_up) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_down, &mut to_up);
+        });
+        let (mut from_up, mut to_down) = (up, down);
+        let mut len = [0u8; 2];
+        if from_up.read_exact(&mut len).is_ok() {
+            let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
+            if from_up.read_exact(&mut frame).is_ok() {
+                let _ = to_down.write_all(&len).and_then(|_| to_down.write_all(&frame));
+            }
+        }
+        let _ = std::io::copy(&mut from_up, &mut std::io::sink());
+        // Held open until the test ends: the client must find out by itself.
+        std::thread::sleep(STEP);
+        drop(to_down);
+    });
+    port
+}
