@@ -29,6 +29,9 @@ pub enum ClientError {
     Timeout(&'static str),
     /// The server closed the connection without a Bye.
     Closed,
+    /// The connection was reset: by the server's host, or by something between (a NAT that
+    /// forgot it, a proxy, a network change), which this end cannot tell apart.
+    Reset,
     /// The socket failed.
     Io(io::Error),
     /// The server sent something this client cannot use.
@@ -168,6 +171,7 @@ impl fmt::Display for ClientError {
             ClientError::Connect { server, why } => write!(f, "cannot connect to {server}: {why}"),
             ClientError::Timeout(what) => write!(f, "timed out waiting for {what}"),
             ClientError::Closed => f.write_str("the server closed the connection"),
+            ClientError::Reset => f.write_str("the connection was reset (by the network or the server)"),
             ClientError::Io(e) => write!(f, "connection error: {e}"),
             ClientError::Protocol(s) => write!(f, "protocol error: {s}"),
             ClientError::Refused { code, reason, .. } => {
@@ -204,10 +208,10 @@ impl From<io::Error> for ClientError {
         }
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout("the server"),
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe => ClientError::Closed,
+            // A reset is not the server's word: a mobile user told "the server closed the
+            // connection" when the network dropped it thinks it was sent away (found by QA).
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ClientError::Reset,
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => ClientError::Closed,
             _ => ClientError::Io(e),
         }
     }
@@ -1027,6 +1031,48 @@ mod tests {
             c.request(Duration::from_millis(500), |seq| Msg::Ping(Ping { seq, time: 1 }))
         });
         assert!(matches!(r, Err(ClientError::Timeout(_))), "{r:?}");
+    }
+
+    /// A connection reset (here by the server's host, as a NAT or a proxy would) is said as a
+    /// reset, not as the server closing the connection; a close is still a close.
+    #[test]
+    fn a_reset_is_told_from_a_close() {
+        for reset in [true, false] {
+            let (addr, peer) = fake_server(move |s| {
+                let user = Name::parse("alice@localhost").unwrap();
+                let reply = Ident::new(Some(1), &[VERSION], user);
+                let _ = s.write_all(&Msg::Ident(reply).to_frame().unwrap());
+                let mut b = [0u8; 64];
+                let _ = s.read(&mut b);
+                if reset {
+                    // SO_LINGER with a zero timeout: close sends RST, not FIN.
+                    let linger = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: setsockopt on a socket this test owns, with a valid option value.
+                    unsafe {
+                        libc::setsockopt(
+                            std::os::fd::AsRawFd::as_raw_fd(s),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            std::ptr::addr_of!(linger).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        );
+                    }
+                }
+            });
+            let mut c = Client::connect(addr, "alice", Duration::from_secs(2)).unwrap();
+            c.send(&Msg::Ping(Ping { seq: None, time: 1 })).unwrap();
+            peer.join().unwrap();
+            let r = c.recv();
+            let want = if reset {
+                "the connection was reset (by the network or the server)"
+            } else {
+                "the server closed the connection"
+            };
+            assert_eq!(r.map(|_| ()).unwrap_err().to_string(), want);
+        }
     }
 
     #[test]
