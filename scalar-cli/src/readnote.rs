@@ -63,6 +63,13 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             (Some(_), true) => format!("no older matches in {topic}"),
             (None, true) => format!("no older messages in {topic}"),
             (None, false) if p.forward() || p.bounded() => format!("no messages in {topic} in that range"),
+            // PROTOCOL.md §4, Who may read what: found by QA, a user without an account
+            // whose conversation looked empty after every reconnect.
+            (None, false) if p.of_user() => format!(
+                "{topic} has no messages you may read: an account reads its direct messages \
+                 from when it was made, a name without one only those since this connection \
+                 took it"
+            ),
             (None, false) => format!("{topic} has no messages"),
         }),
         (Ending::Complete, _) if !r.confirm => None,
@@ -146,6 +153,14 @@ mod tests {
         };
         p.take(Vec::new(), end(CatchupStatus::Complete));
         assert_eq!(notes(&p, Ending::Complete, &read(None)), ["#t has no messages"]);
+        // A user's: what this session may read of it, said with why.
+        let mut dms = Pager::new(Name::parse("bob@l").unwrap(), None, Bounds::default(), 10, false);
+        dms.take(Vec::new(), end(CatchupStatus::Complete));
+        let s = notes(&dms, Ending::Complete, &read(None)).join("\n");
+        assert!(
+            s.starts_with("#t has no messages you may read:") && s.contains("since this connection took it"),
+            "{s}"
+        );
         let before = Bounds {
             before: Some(scalar::proto::MsgId([7; 32])),
             ..Bounds::default()
