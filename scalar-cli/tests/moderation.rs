@@ -165,7 +165,10 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     );
 
     alice.command("/ban *@spam.example", "-!- you banned *@spam.example");
-    alice.command("/ban", "-- 2 bans in #b: *@spam.example, bob (spam)");
+    alice.command(
+        "/ban",
+        "-- 2 bans in #b: *@spam.example, bob (spam; and guests from its address, if the server knew it)",
+    );
     alice.command("/unban bob", "-!- you unbanned bob");
     alice.command("/ban", "-- 1 ban in #b: *@spam.example");
     alice.command("/mute", "-- no mutes in #b");

@@ -397,17 +397,24 @@ impl Server {
             && !self
                 .members(channel, |s| s.authenticated && s.user.as_deref() == Some(target))
                 .is_empty();
+        // An ID banned or muted while connected is by its address too, for guests: it could
+        // come back from there as one, which the pattern would miss (found by QA: an account
+        // banned came back as a guest). A guest is held by the mark in its ID besides.
+        let seen_at = (!target.contains('*'))
+            .then(|| self.users.get(target))
+            .flatten()
+            .and_then(|a| a.conns.first())
+            .and_then(|&c| self.session(c))
+            .map(|s| s.addr());
         let Some(room) = self.rooms.get_mut(channel) else {
             return Vec::new();
         };
         match m.action {
             Action::Kick => {}
             Action::Ban | Action::Mute => {
-                // A guest banned or muted by name is by address too, by the mark in its ID
-                // (`Sanction::holds`): its next name, which the server picks, would be new.
                 let sanction = Sanction {
                     pattern: target.into(),
-                    addr: None,
+                    addr: seen_at,
                     reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
                 };
                 match m.action {

@@ -20,9 +20,10 @@ use std::time::Instant;
 pub struct Sanction {
     /// The ID pattern.
     pub pattern: Box<str>,
-    /// The address (its /64 for IPv6) of the guest a ban or mute named by its exact ID, as
-    /// versions before guests' marks saved it: such a guest's name has no mark, so its address
-    /// holds. None for a sanction made since.
+    /// The address (its /64 for IPv6) of the user a ban or mute named by its exact ID, when
+    /// a session of it was connected then: guests from there are held too, as it could come
+    /// back as one (an account banned, a guest who registers is another matter: the pattern
+    /// holds an account). Versions before guests' marks saved it for guests only.
     pub addr: Option<IpAddr>,
     /// Why, as the operator said when it last banned or muted this pattern: those it holds
     /// are told it, as IRC servers tell a K-lined user.
@@ -31,7 +32,7 @@ pub struct Sanction {
 
 impl Sanction {
     /// Whether it holds `who` from `addr`: by its pattern, or, for a guest that did not log
-    /// in, by the named guest's address: the one the server saw, or the one its name marks.
+    /// in, by the named user's address: the one the server saw, or the one a guest's ID marks.
     fn holds(&self, who: Who<'_>, addr: IpAddr) -> bool {
         if matches(&self.pattern, who.user) {
             return true;
@@ -45,7 +46,7 @@ impl Sanction {
     }
 
     /// How a ban or mute of `pattern` holds `user`, in words, when not by the pattern: as a
-    /// guest from the named guest's address (a bystander behind the same address must learn
+    /// guest from the named user's address (a bystander behind the same address must learn
     /// why).
     pub fn how(pattern: &str, user: &str) -> String {
         match matches(pattern, user) {

@@ -151,14 +151,16 @@ pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String
         .iter()
         .map(|t| {
             let entry = names::short_target(&t.entry, &domain);
-            // A guest banned or muted by its ID is by its address too (PROTOCOL.md §4, Mod),
-            // when the server knows it (scalard: always, by the mark in the guest's ID; and
-            // for blocks too): the list shows neither, so say that it may, or the operator
-            // cannot tell why others from there are held.
+            // An ID banned or muted exactly holds guests from its address too (PROTOCOL.md
+            // §4, Mod), when the server knows it (scalard: for a guest always, by the mark in
+            // its ID, and for blocks too; for another ID, if it was connected then): the list
+            // shows neither, so say that it may, or the operator cannot tell why others from
+            // there are held.
+            let exact = |e: &str| !e.contains('*');
             let guest = of != Of::Server
                 && matches!(action, Action::Ban | Action::Mute)
-                && !t.entry.contains('*')
-                && t.entry.starts_with(scalar::server::GUEST_PREFIX);
+                && exact(&t.entry)
+                && (matches!(of, Of::Channel(_)) || t.entry.starts_with(scalar::server::GUEST_PREFIX));
             let notes: Vec<String> = [
                 (!t.reason.is_empty()).then(|| clean_line(&t.reason)),
                 guest.then(|| "and guests from its address, if the server knew it".to_string()),

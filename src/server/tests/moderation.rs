@@ -1539,3 +1539,53 @@ fn a_kept_channel_nothing_was_said_or_set_in_is_not_kept_after_all() {
     r.server.disconnect(2);
     assert!(r.server.rooms.get(CH).is_some_and(|room| room.lasting));
 }
+
+/// An account banned (or muted) while connected is held by its address too, for guests: it
+/// cannot come back from there as one (found by QA: it did). Its address's users who log in
+/// are not held; nor is anyone after a ban of the account made while it was away.
+#[test]
+fn a_banned_account_cannot_come_back_as_a_guest_from_its_address() {
+    let mut r = rig(Policy::Guests, false);
+    let home: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+    let other: IpAddr = Ipv4Addr::new(192, 0, 2, 99).into();
+    r.open(0, other);
+    let (op, ..) = r.ident_reply(0, "x");
+    r.sub(0, CH);
+    let log_in = |r: &mut Rig, conn, name: &str, from| {
+        r.open(conn, from);
+        r.server.set_secure(conn);
+        let nonce = r.challenged(conn, name, false);
+        r.auth(conn, nonce, "password");
+        r.verdict(Verdict::Accepted);
+        r.out.take(conn);
+    };
+    log_in(&mut r, 1, "mallory", home);
+    r.sub(1, CH);
+    let ban = |target: &'static str| {
+        Msg::Mod(Mod {
+            seq: Some(7),
+            topic: n(CH),
+            action: Action::Ban,
+            target,
+            reason: Some("spam"),
+        })
+    };
+    assert_eq!(
+        r.send(0, ban("mallory@example.com"))[0],
+        format!("Event {CH} {op} ban mallory@example.com spam seq=Some(7)")
+    );
+    r.server.disconnect(1);
+    r.open(2, home);
+    let (guest, ..) = r.ident_reply(2, "x");
+    assert_eq!(r.sub(2, CH), ["Error 801 banned seq=Some(2)"], "{guest}");
+    r.open(3, other);
+    r.ident_reply(3, "x");
+    assert_eq!(r.sub(3, CH), [format!("Meta {CH} true 2")], "another address");
+    log_in(&mut r, 4, "bob", home);
+    assert_eq!(r.sub(4, CH), [format!("Meta {CH} true 3")], "a login from there");
+    // Banned while away: the account alone.
+    r.send(0, ban("carol@example.com"));
+    r.open(5, Ipv4Addr::new(192, 0, 2, 7).into());
+    let (guest, ..) = r.ident_reply(5, "x");
+    assert_eq!(r.sub(5, CH), [format!("Meta {CH} true 4")], "{guest}");
+}
