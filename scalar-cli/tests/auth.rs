@@ -244,12 +244,14 @@ fn a_session_closed_by_a_registration_says_why_in_one_line() {
     let text = p.text();
     assert!(
         text.contains(
-            "connection lost: the server ended the session: 600 auth_required: dave@localhost is \
-             now a registered account: log in with its password; not reconnecting (/quit to leave; start scalar-cli again to log in)"
+            "connection lost: the server ended the session: 600 auth_required: dave@localhost was \
+             just registered as an account, from your host: log in with its password if it is \
+             yours, or use another name; not reconnecting (/quit to leave; start scalar-cli \
+             again to log in, or with another --id)"
         ),
         "{text}"
     );
-    assert_eq!(text.matches("now a registered account").count(), 1, "{text}");
+    assert_eq!(text.matches("registered as an account").count(), 1, "{text}");
     assert!(!text.contains("reconnect attempt"), "{text}");
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);

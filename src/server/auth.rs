@@ -647,7 +647,13 @@ impl Server {
 
     /// Closes the sessions of `user` that did not log in with its password.
     fn evict_squatters(&mut self, user: &str, out: &mut impl Outbox) {
-        let reason = format!("{user} is now a registered account: log in with its password");
+        // Registered from the holder's own host (another's is refused while it is in use), but
+        // maybe not by this session's user (found by QA: a user without a password was told
+        // to log in with a password it never had).
+        let reason = format!(
+            "{user} was just registered as an account, from your host: log in with its password \
+             if it is yours, or use another name"
+        );
         self.close_unproven(user, &reason, out);
     }
 

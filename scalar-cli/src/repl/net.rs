@@ -138,7 +138,7 @@ impl Stopped {
     fn next(self) -> &'static str {
         match self {
             Stopped::ForNow => "/reconnect to try again, /quit to leave",
-            Stopped::ForThisRun => "/quit to leave; start scalar-cli again to log in",
+            Stopped::ForThisRun => "/quit to leave; start scalar-cli again to log in, or with another --id",
         }
     }
 
