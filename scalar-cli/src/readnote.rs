@@ -53,8 +53,9 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             if p.of_user() {
                 ", or sent before your account was made or, without one, before you took the name"
             } else {
-                // PROTOCOL.md §4, Who may read what.
-                ", or said while the channel was closed, in an earlier life of it"
+                // PROTOCOL.md §4, Who may read what, and Mod's delete.
+                ", or deleted by an operator, or said while the channel was closed, in an \
+                 earlier life of it"
             }
         )),
         (Ending::Complete, _) if n == 0 && r.quiet_if_none => None,

@@ -273,8 +273,9 @@ fn listen_ended_by_a_registration_says_why_in_one_line() {
     assert_eq!(code, 3, "{err}");
     assert_eq!(
         err.trim(),
-        "scalar-cli: the server ended the session: 600 auth_required: dave@localhost is now a \
-         registered account: log in with its password",
+        "scalar-cli: the server ended the session: 600 auth_required: dave@localhost was just \
+         registered as an account, from your host: log in with its password if it is yours, or \
+         use another name",
         "one line"
     );
 }

@@ -490,6 +490,27 @@ fn a_deleted_message_is_gone_from_history_and_everyone_is_told() {
         &format!("/delete {r} spam"),
         &format!("-!- you deleted the message {r} (spam)"),
     );
+    // The record is the audit trail: the client does not ask; nor does a channel go first.
+    let text = owner.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("-!- you deleted the message {r}")))
+        .unwrap();
+    let record = line
+        .split(" -!- ")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap();
+    owner.command(
+        &format!("/delete {record}"),
+        &format!("error: {record} is the channel's record of a change"),
+    );
+    owner.command(
+        &format!("/delete #d {r}"),
+        "error: usage: /delete REF [REASON]: the message's ref says its channel",
+    );
     assert_eq!(next_text(&mut bob), format!("delete {hex} spam"));
     let mut history = cli(&server, &home);
     history.args(["--id", "carol", "history", "#d", "--json"]);

@@ -42,6 +42,8 @@ pub enum DecodeError {
     BadName(Key, NameError),
     /// A Mod's target or a list entry is neither an ID pattern nor an address range.
     BadTarget(Key),
+    /// A delete's target is not a message id in text (64 lowercase hex digits).
+    NotAnId(Key),
     /// The body exceeds [`MAX_BODY`].
     BodyTooLarge(usize),
     /// The content type is empty, too long, or not printable ASCII.
@@ -64,7 +66,9 @@ impl DecodeError {
             DecodeError::Cbor(CborError::InvalidUtf8) => ErrorCode::BadUtf8,
             DecodeError::UnknownType(_) => ErrorCode::UnknownType,
             DecodeError::Missing(_) => ErrorCode::MissingField,
-            DecodeError::BadName(Key::User, _) | DecodeError::BadTarget(_) => ErrorCode::BadId,
+            DecodeError::BadName(Key::User, _) | DecodeError::BadTarget(_) | DecodeError::NotAnId(_) => {
+                ErrorCode::BadId
+            }
             DecodeError::BadName(..) => ErrorCode::BadTopic,
             DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             DecodeError::BadCtype => ErrorCode::BadCtype,
@@ -94,6 +98,9 @@ impl fmt::Display for DecodeError {
             DecodeError::BadName(k, e) => write!(f, "{}: {e}", k.label()),
             DecodeError::BadTarget(k) => {
                 write!(f, "{}: neither an ID pattern nor an address range", k.label())
+            }
+            DecodeError::NotAnId(k) => {
+                write!(f, "{}: not a message id (64 lowercase hex digits)", k.label())
             }
             DecodeError::BodyTooLarge(n) => write!(f, "body of {n} bytes exceeds {MAX_BODY}"),
             DecodeError::BadCtype => write!(f, "ctype must be 1-{MAX_CTYPE} printable ASCII bytes"),
@@ -338,7 +345,7 @@ impl<'a> Fields<'a> {
     /// An optional message id in text (a delete's target): 64 lowercase hex digits (§7).
     fn msg_id_text(&self, k: Key) -> Result<Option<&'a str>> {
         match self.text(k)? {
-            Some(t) if !super::id::is_hex_id(t) => Err(DecodeError::BadTarget(k)),
+            Some(t) if !super::id::is_hex_id(t) => Err(DecodeError::NotAnId(k)),
             t => Ok(t),
         }
     }

@@ -110,10 +110,11 @@ impl Ring {
         }
     }
 
-    /// Forgets the Event `id` of `topic` (an operator deleted it), if it is in memory. Its
-    /// entry in the server-wide order stays, counted against the budget, until evicted in
-    /// turn, as `end_life` leaves them; the topic's ring is still the newest stretch of its
-    /// history, now without it.
+    /// Forgets the Event `id` of `topic` (an operator deleted it), if it is in memory and not
+    /// a record of the server's, which the store keeps too (found by QA: a deleted ban record
+    /// vanished from memory's catch-ups only). Its entry in the server-wide order stays,
+    /// counted against the budget, until evicted in turn, as `end_life` leaves them; the
+    /// topic's ring is still the newest stretch of its history, now without it.
     pub fn delete(&mut self, topic: &str, id: &MsgId) -> bool {
         let Some(&pos) = self.ids.get(id) else {
             return false;
@@ -124,6 +125,13 @@ impl Ring {
         let Ok(i) = r.binary_search_by_key(&pos, |e| e.pos) else {
             return false;
         };
+        if r.get(i)
+            .and_then(|e| e.ctype())
+            .and_then(crate::server::server_ctype)
+            .is_some()
+        {
+            return false;
+        }
         r.remove(i);
         self.ids.remove(id);
         if r.is_empty() {

@@ -36,10 +36,18 @@ pub fn act(
 /// `/reply` finds it, from the history of its channel (PROTOCOL.md §4, Mod). The reply is the
 /// record, shown as everyone's ("you deleted the message 1a7d96c1 (spam)").
 pub fn delete(shared: &Shared, r: &str, reason: Option<&str>) -> Result<(), String> {
+    if r.starts_with('#') {
+        return Err("usage: /delete REF [REASON]: the message's ref says its channel".into());
+    }
     let seen = shared.state().resolve_ref(r)?;
     if !seen.topic.starts_with('#') {
         return Err(format!(
-            "{r} is a direct message: only a channel's messages are deleted, by its operators"
+            "{r} is not a channel's message: only those are deleted, by the channel's operators"
+        ));
+    }
+    if seen.record {
+        return Err(format!(
+            "{r} is the channel's record of a change: records are its audit trail, never deleted"
         ));
     }
     let channel = super::exec::joined(shared, seen.topic)?;
@@ -110,7 +118,11 @@ fn send(
             })
         })
         .map_err(|e| {
-            let whom = names::short_target(target, &domain);
+            let whom = match action {
+                // An id: its ref, as shown before each message.
+                Action::Delete => target.get(..8).unwrap_or(target).to_string(),
+                _ => names::short_target(target, &domain).to_string(),
+            };
             format!("cannot {verb} {whom}: {e}")
         })?;
     Ok(())

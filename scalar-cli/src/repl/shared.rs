@@ -49,6 +49,8 @@ pub struct Seen {
     pub topic: String,
     /// Who sent it.
     pub from: String,
+    /// A record of the server's (a change to a channel), which is never deleted.
+    pub record: bool,
 }
 
 /// Where `/more` goes on from: the last `/history` or `/search`.
@@ -154,6 +156,11 @@ impl State {
                 id: e.id,
                 topic: e.topic.clone(),
                 from: e.from.clone(),
+                record: e
+                    .ctype
+                    .as_deref()
+                    .and_then(scalar::server::server_ctype)
+                    .is_some(),
             });
         }
         // Reserved names (`!motd@DOMAIN`) send announcements, not messages to answer.
