@@ -157,9 +157,14 @@ mod tests {
         // A user's: what this session may read of it, said with why.
         let mut dms = Pager::new(Name::parse("bob@l").unwrap(), None, Bounds::default(), 10, false);
         dms.take(Vec::new(), end(CatchupStatus::Complete));
-        let s = notes(&dms, Ending::Complete, &read(None)).join("\n");
+        let of_bob = Read {
+            topic: "your conversation with bob",
+            ..read(None)
+        };
+        let s = notes(&dms, Ending::Complete, &of_bob).join("\n");
         assert!(
-            s.starts_with("#t has no messages you may read:") && s.contains("since this connection took it"),
+            s.starts_with("your conversation with bob has no messages you may read:")
+                && s.contains("since this connection took it"),
             "{s}"
         );
         let before = Bounds {

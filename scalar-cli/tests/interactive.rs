@@ -1197,12 +1197,11 @@ fn a_stalled_link_is_noticed_by_the_server_s_timers() {
         .args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
     p.wait_for("connected to", STEP);
-    let start = Instant::now();
+    // Its keepalive and timeout (3 s), with room for a loaded machine; not a minute.
     p.wait_for(
         "connection lost: timed out waiting for the server to answer a Ping",
         Duration::from_secs(10),
     );
-    assert!(start.elapsed() < Duration::from_secs(10));
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }

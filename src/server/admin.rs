@@ -327,6 +327,15 @@ impl Server {
         if let Some((code, reason)) = self.refuse_unsaved() {
             return self.fail(conn, m.seq, code, &reason, out);
         }
+        // The action first: a delete's target (an id) is no pattern either, and would be told
+        // so rather than what is wrong (found in review).
+        if !matches!(m.action, Action::Ban | Action::Unban) {
+            let reason = format!(
+                "{} is for channels; the server only bans and unbans",
+                m.action.label()
+            );
+            return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
+        }
         let Some(ban) = ServerBan::parse(m.target) else {
             return self.fail(
                 conn,
@@ -381,16 +390,10 @@ impl Server {
                 let reason = format!("{ban} is not banned from this server: nothing to undo");
                 return self.fail(conn, m.seq, ErrorCode::NoSuchUser, &reason, out);
             }
-            Action::Unban => {
+            // Unban: the only other action, checked above.
+            _ => {
                 self.bans.retain(|b| *b != ban);
                 self.ban_reasons.remove(&*ban.to_string());
-            }
-            other => {
-                let reason = format!(
-                    "{} is for channels; the server only bans and unbans",
-                    other.label()
-                );
-                return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
             }
         }
         let by = self

@@ -378,11 +378,8 @@ impl Server {
             .unwrap_or_default();
         if m.action == Action::Delete {
             // The room does not change. The record is the deletion: the store carries it out
-            // in the transaction that stores the record (insert.rs), and memory forgets the
-            // Event now, so that no catch-up it answers shows it again.
-            if let (Some(h), Some(id)) = (self.history.as_mut(), MsgId::from_hex(target)) {
-                h.ring.delete(channel, &id);
-            }
+            // in the transaction that stores the record (insert.rs), and memory when the
+            // record enters it (`Ring::push`), so neither forgets the Event without the record.
             log::info!("{channel}: {by} deleted the message {target}");
             return Vec::new();
         }
@@ -399,13 +396,15 @@ impl Server {
                 .is_empty();
         // An ID banned or muted while connected is by its address too, for guests: it could
         // come back from there as one, which the pattern would miss (found by QA: an account
-        // banned came back as a guest). A guest is held by the mark in its ID besides.
+        // banned came back as a guest). A guest is held by the mark in its ID besides. Not a
+        // loopback address: this host's own clients (a bridge, a TLS terminator) are many.
         let seen_at = (!target.contains('*'))
             .then(|| self.users.get(target))
             .flatten()
             .and_then(|a| a.conns.first())
             .and_then(|&c| self.session(c))
-            .map(|s| s.addr());
+            .map(|s| s.addr())
+            .filter(|a| !a.is_loopback());
         let Some(room) = self.rooms.get_mut(channel) else {
             return Vec::new();
         };
@@ -609,6 +608,9 @@ pub(super) fn record_text(m: &Mod<'_>) -> String {
 /// The Event a record deletes, if `body`, of content type `ctype`, is the record of a delete
 /// (`delete ID[ REASON]`). The record is the deletion: the store carries it out in the
 /// transaction that stores the record, so that neither is on disk without the other.
+///
+/// The content type is matched exactly, unlike [`server_ctype`]: only the server writes this
+/// one, always spelled so, and clients cannot publish it in any spelling.
 pub fn deleted_by(ctype: Option<&str>, body: Body<'_>) -> Option<MsgId> {
     let (Some(MOD_CTYPE), Body::Text(text)) = (ctype, body) else {
         return None;

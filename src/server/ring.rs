@@ -74,8 +74,14 @@ impl Ring {
         }
     }
 
-    /// Adds the newest Event of its topic (positions must arrive in increasing order).
+    /// Adds the newest Event of its topic (positions must arrive in increasing order). The
+    /// record of a delete forgets the Event it names first: memory changes when the record
+    /// enters it, as the store does when it stores the record (with `--fsync always`, at its
+    /// commit), so neither forgets an Event whose delete was never kept.
     pub fn push(&mut self, rec: Arc<Record>) {
+        if let Some(id) = crate::server::deleted_by(rec.ctype(), rec.body()) {
+            self.delete(rec.topic(), &id);
+        }
         self.bytes += rec.weight() + ENTRY_OVERHEAD;
         self.ids.insert(rec.id, rec.pos);
         // No `entry`: it would allocate a key per Event, on the publish path.
@@ -115,29 +121,28 @@ impl Ring {
     /// vanished from memory's catch-ups only). Its entry in the server-wide order stays,
     /// counted against the budget, until evicted in turn, as `end_life` leaves them; the
     /// topic's ring is still the newest stretch of its history, now without it.
-    pub fn delete(&mut self, topic: &str, id: &MsgId) -> bool {
+    fn delete(&mut self, topic: &str, id: &MsgId) {
         let Some(&pos) = self.ids.get(id) else {
-            return false;
+            return;
         };
         let Some(r) = self.by_topic.get_mut(topic) else {
-            return false;
+            return;
         };
         let Ok(i) = r.binary_search_by_key(&pos, |e| e.pos) else {
-            return false;
+            return;
         };
         if r.get(i)
             .and_then(|e| e.ctype())
             .and_then(crate::server::server_ctype)
             .is_some()
         {
-            return false;
+            return;
         }
         r.remove(i);
         self.ids.remove(id);
         if r.is_empty() {
             self.by_topic.remove(topic);
         }
-        true
     }
 
     /// The position of the Event `id`, if it is in memory.

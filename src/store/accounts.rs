@@ -431,7 +431,8 @@ mod tests {
         assert_eq!(verdict, Verdict::Rejected);
         assert_eq!(account.map(|a| a.password), Some(password_key(&new)));
         // Unchanged, it stands.
-        let (verdict, checked) = worker.login(&login("alice@x", "new password")).unwrap();
+        let job = login("alice@x", "new password");
+        let (verdict, checked) = worker.login(&job).unwrap();
         let (verdict, account) = worker.settle(&job, verdict, checked);
         assert_eq!(verdict, Verdict::Accepted);
         assert_eq!(account.map(|a| a.password), Some(password_key(&new)));

@@ -1578,3 +1578,38 @@ fn a_deleted_message_leaves_memory_at_once_and_its_record_goes_to_the_store() {
     r.send(1, Msg::Catchup(c));
     assert_eq!(r.out.queries.len(), 1, "the store says whether it knows the id");
 }
+
+/// With `--fsync always` memory forgets a deleted Event when the delete's record is committed,
+/// as the store does, not before (found in review: a record the writer never kept left memory
+/// without the Event and the store with it).
+#[test]
+fn under_fsync_always_memory_forgets_a_deleted_event_at_its_record_s_commit() {
+    let mut r = rig(Fsync::Always, 1 << 20);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        r.say(0, "#rust@example.com", &format!("m{i}"));
+        let rec = r.out.persisted.pop().expect("persisted");
+        ids.push(rec.id);
+        r.server.store_done(Done::Committed(rec.pos), &mut r.out);
+    }
+    r.out.take(0);
+    r.out.take(1);
+    let hex: &'static str = Box::leak(ids[1].to_string().into_boxed_str());
+    r.send(
+        0,
+        Msg::Mod(Mod {
+            seq: Some(9),
+            topic: n("#rust@example.com"),
+            action: Action::Delete,
+            target: hex,
+            reason: None,
+        }),
+    );
+    let record = r.out.persisted.pop().expect("the record");
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2)));
+    assert_eq!(texts(&got), ["m1", "m2"], "not yet: the record is not stored");
+    r.server.store_done(Done::Committed(record.pos), &mut r.out);
+    r.out.take(1);
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2)));
+    assert_eq!(texts(&got), ["m2", "delete"]);
+}

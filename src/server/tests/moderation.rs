@@ -1583,9 +1583,12 @@ fn a_banned_account_cannot_come_back_as_a_guest_from_its_address() {
     assert_eq!(r.sub(3, CH), [format!("Meta {CH} true 2")], "another address");
     log_in(&mut r, 4, "bob", home);
     assert_eq!(r.sub(4, CH), [format!("Meta {CH} true 3")], "a login from there");
-    // Banned while away: the account alone.
+    // Banned after it left: the account alone, not its last address's guests.
+    let away: IpAddr = Ipv4Addr::new(192, 0, 2, 7).into();
+    log_in(&mut r, 5, "carol", away);
+    r.server.disconnect(5);
     r.send(0, ban("carol@example.com"));
-    r.open(5, Ipv4Addr::new(192, 0, 2, 7).into());
-    let (guest, ..) = r.ident_reply(5, "x");
-    assert_eq!(r.sub(5, CH), [format!("Meta {CH} true 4")], "{guest}");
+    r.open(6, away);
+    let (guest, ..) = r.ident_reply(6, "x");
+    assert_eq!(r.sub(6, CH), [format!("Meta {CH} true 4")], "{guest}");
 }
