@@ -30,8 +30,34 @@ const MIN_SILENCE: Duration = Duration::from_secs(1);
 /// rather than the client's prompt looking connected for a minute (found by QA on a stalled
 /// link: 60 s, against a server that had closed it after 15).
 pub fn silences(conn: &Conn) -> (Duration, Duration) {
+    silences_for(conn.keepalive, conn.timeout)
+}
+
+fn silences_for(keepalive: Option<Duration>, timeout: Option<Duration>) -> (Duration, Duration) {
     let within = |d: Option<Duration>| d.map_or(SILENCE, |d| d.clamp(MIN_SILENCE, SILENCE));
-    (within(conn.keepalive), within(conn.timeout))
+    (within(keepalive), within(timeout))
+}
+
+/// How long a connection that died unseen holds its name on a server that does not say its
+/// timers: past scalard's default keepalive and timeout (60 s and 30 s).
+pub const NAME_HOLD: Duration = Duration::from_secs(120);
+/// The least of it, however short the server's timers.
+const MIN_NAME_HOLD: Duration = Duration::from_secs(10);
+
+/// How long a connection of this client that died unseen may hold its name on the server: the
+/// server's keepalive and timeout (its Ident), with a third more for the reconnect waits, so
+/// that a name in use from "another machine" (604) is waited out only as long as the server
+/// may take to notice the client's own dead connection (found by QA: a fixed 2 minutes gave
+/// up early on a server with longer timers). scalard's defaults make the 2 minutes.
+pub fn name_hold(conn: &Conn) -> Duration {
+    name_hold_for(conn.keepalive, conn.timeout)
+}
+
+fn name_hold_for(keepalive: Option<Duration>, timeout: Option<Duration>) -> Duration {
+    match (keepalive, timeout) {
+        (Some(k), Some(t)) => ((k + t) * 4 / 3).max(MIN_NAME_HOLD),
+        _ => NAME_HOLD,
+    }
 }
 
 /// The end of the session a Bye announces, with the reason of the connection-level Error
@@ -536,6 +562,30 @@ pub fn trust(server: &str, pin: scalar::tls::Fingerprint) -> Result<String, CliE
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The server's timers, as its Ident says them, within bounds; a server that says none
+    /// gets the client's own.
+    #[test]
+    fn the_client_s_timers_follow_the_server_s() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            silences_for(Some(s(60)), Some(s(30))),
+            (s(30), s(30)),
+            "scalard's defaults"
+        );
+        assert_eq!(silences_for(Some(s(10)), Some(s(5))), (s(10), s(5)));
+        assert_eq!(silences_for(Some(Duration::from_millis(10)), None), (s(1), s(30)));
+        assert_eq!(
+            name_hold_for(Some(s(60)), Some(s(30))),
+            s(120),
+            "scalard's defaults"
+        );
+        assert_eq!(name_hold_for(Some(s(300)), Some(s(60))), s(480));
+        assert_eq!(name_hold_for(Some(s(2)), Some(s(1))), s(10));
+        assert_eq!(name_hold_for(None, Some(s(1))), NAME_HOLD);
+    }
+
     #[test]
     fn a_warning_is_given_once_a_run() {
         let w = "known_hosts: line 3: not HOST:PORT sha256:HEX (a test's own)";

@@ -155,19 +155,15 @@ impl Stopped {
 }
 
 /// Whether a refusal with `code` says the name is in use from another machine (604), and
-/// has for [`NAME_WAIT`] since `taken` (set at the first): long enough for this client's own
-/// dropped connection to time out on the server, so someone else holds it (found in review:
-/// the client tried every 15 s for ever, mostly silently).
-fn taken_for_good(code: u16, taken: &mut Option<Instant>) -> bool {
+/// has for `hold` since `taken` (set at the first): long enough for this client's own dropped
+/// connection to time out on the server ([`crate::conn::name_hold`]), so someone else holds it
+/// (found in review: the client tried every 15 s for ever, mostly silently).
+fn taken_for_good(code: u16, taken: &mut Option<Instant>, hold: Duration) -> bool {
     if code != ErrorCode::NameTaken as u16 {
         return false;
     }
-    taken.get_or_insert_with(Instant::now).elapsed() >= NAME_WAIT
+    taken.get_or_insert_with(Instant::now).elapsed() >= hold
 }
-
-/// How long a reconnection waits out a name in use from another machine: past scalard's
-/// default idle and ping timeouts (60 s and 30 s), after which a dead connection is gone.
-const NAME_WAIT: Duration = Duration::from_secs(120);
 
 /// Stops reconnecting by itself, for `stopped`'s reason: says so after `why` (empty, or
 /// ending in "; "), with what the user can do.
@@ -241,6 +237,7 @@ fn serve(shared: &Shared, conn: &mut Conn, inbox: &Inbox) -> (NetError, u64) {
     let mut heard = Instant::now();
     let mut pinged = false;
     let (quiet, answer) = crate::conn::silences(conn);
+    shared.state().name_hold = Some(crate::conn::name_hold(conn));
     if let Err(e) = conn.set_read_timeout(Some(SLICE)) {
         return (e.into(), heard_at);
     }
@@ -414,8 +411,10 @@ fn reconnect(
     let server = dial.server.as_str();
     let mut attempt = 0u32;
     let mut wait = !at_once;
-    // Since when the name has been in use from another machine (604), if it is.
+    // Since when the name has been in use from another machine (604), if it is, and how long
+    // the server may hold it for this client's own dead connection.
     let mut taken: Option<Instant> = None;
+    let hold = shared.state().name_hold.unwrap_or(crate::conn::NAME_HOLD);
     loop {
         // Held by the last attempt's catch-up, which failed: shown, not merged into this one's.
         show_held_error(shared);
@@ -473,7 +472,7 @@ fn reconnect(
                 return Some((c, inbox));
             }
             Err(e @ CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }))
-                if final_refusal(code) || taken_for_good(code, &mut taken) =>
+                if final_refusal(code) || taken_for_good(code, &mut taken, hold) =>
             {
                 give_up(shared, &format!("{e}; "), Stopped::of(code));
                 return None;
@@ -638,13 +637,22 @@ mod tests {
     fn a_name_in_use_elsewhere_is_waited_out_then_given_up() {
         let taken_code = ErrorCode::NameTaken as u16;
         let mut taken = None;
-        assert!(!taken_for_good(taken_code, &mut taken), "the first refusal waits");
+        let hold = Duration::from_secs(40);
+        assert!(
+            !taken_for_good(taken_code, &mut taken, hold),
+            "the first refusal waits"
+        );
         assert!(taken.is_some());
-        assert!(!taken_for_good(ErrorCode::TooManyConnections as u16, &mut taken));
-        let long_ago = Instant::now().checked_sub(NAME_WAIT);
+        let other = ErrorCode::TooManyConnections as u16;
+        assert!(!taken_for_good(other, &mut taken, hold));
+        let long_ago = Instant::now().checked_sub(hold);
         if let Some(t) = long_ago {
             taken = Some(t);
-            assert!(taken_for_good(taken_code, &mut taken), "then it gives up");
+            assert!(taken_for_good(taken_code, &mut taken, hold), "then it gives up");
+            assert!(
+                !taken_for_good(taken_code, &mut taken, hold * 2),
+                "not before the server's own timers have run out"
+            );
         }
     }
 

@@ -127,6 +127,9 @@ pub struct State {
     pub stopped: Option<super::net::Stopped>,
     /// Where channels left in this run were left ([`State::left`]), for their next join.
     pub left_marks: HashMap<String, Mark>,
+    /// How long a connection of this client that died unseen may hold its name on the
+    /// server, by the last connection's timers ([`crate::conn::name_hold`]).
+    pub name_hold: Option<Duration>,
 }
 
 impl State {
