@@ -296,6 +296,8 @@ usage: scalard [OPTIONS]
        scalard account list [--data-dir DIR | --config FILE]
        scalard ban list|del [BAN] [--data-dir DIR] [--domain D | --config FILE]   (the server
                             bans admins saved; del needs scalard stopped)
+       scalard compact [--data-dir DIR | --config FILE]   (with scalard stopped: rewrites
+                            the store so that deleted messages are gone from the file)
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667

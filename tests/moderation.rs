@@ -595,3 +595,65 @@ fn with_fsync_always_a_block_is_on_disk_when_its_record_comes() {
         assert_eq!(next(&mut c), format!("Error 801 banned seq=Some({seq})"));
     }
 }
+
+/// A message an operator deleted is gone from the store's rows at once; `scalard compact`,
+/// with the server stopped, takes it out of the file too (its words stayed in the search
+/// index's segments, found in review), and refuses while a server runs.
+#[test]
+fn compact_takes_a_deleted_secret_out_of_the_file() {
+    let dir = DataDir::new();
+    let file = std::path::Path::new(dir.path()).join("scalard.db");
+    let in_file = |word: &str| {
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+        bytes.windows(word.len()).any(|w| w == word.as_bytes())
+    };
+    let compact = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+            .args(["compact", "--data-dir", dir.path()])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("scalard compact");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    {
+        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut op = s.client("op");
+        sub(&mut op, ROOM);
+        say(&mut op, 3, ROOM, "zqxpasted hunterwordsecret");
+        let echo = op.recv().expect("the echo");
+        let Ok(Msg::Event(e)) = echo.msg() else {
+            panic!("not the echo: {}", describe(&echo))
+        };
+        let id = e.id.to_string();
+        say(&mut op, 4, ROOM, "zqxretained retainedwordsecret");
+        next(&mut op);
+        let record = act(&mut op, 5, Action::Delete, &id);
+        assert!(record.contains(&format!("delete {id}")), "{record}");
+        let (code, text) = compact();
+        assert_eq!(code, Some(1), "{text}");
+        assert!(
+            text.contains("is running on") && text.contains("stop it first"),
+            "{text}"
+        );
+        // The batched commit (within 100 ms) before the stop.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(in_file("hunterwordsecret"), "still in the index's segments");
+    let (code, text) = compact();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with("compacted ") && text.contains("MiB now"),
+        "{text}"
+    );
+    assert!(
+        !in_file("hunterwordsecret") && !in_file("zqxpasted"),
+        "gone from the file"
+    );
+    assert!(in_file("retainedwordsecret"), "what was not deleted stays");
+    // And the store serves as before.
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut reader = s.client("reader");
+    sub(&mut reader, ROOM);
+}

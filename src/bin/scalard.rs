@@ -564,6 +564,26 @@ fn ban(args: Vec<String>) -> ExitCode {
     sub_result("ban", &config, result)
 }
 
+/// `scalard compact [flags]`: rewrites a stopped server's store without what was deleted
+/// (store/compact.rs).
+fn compact(args: Vec<String>) -> ExitCode {
+    let usage = "usage: scalard compact [--data-dir DIR | --config FILE]";
+    if wants_help(&args) {
+        out(usage);
+        return ExitCode::SUCCESS;
+    }
+    if args.first().is_some_and(|a| !a.starts_with('-')) {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    }
+    let config = match sub_config("compact", &args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = data_dir_path(&config).and_then(|dir| scalar::store::compact::run(&dir, DB_FILE));
+    sub_result("compact", &config, result)
+}
+
 /// A new password: typed twice at a terminal, or one line of stdin.
 fn read_new_password(id: &str) -> Result<String, String> {
     let p = scalar::tty::read_secret(&format!("password for {id}: ")).map_err(|e| e.to_string())?;
@@ -593,12 +613,16 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The offline commands say what they did themselves; the store's news at info (a new
     // database, a migration) would be a server's log line among them (found by QA).
-    let offline = matches!(args.first().map(String::as_str), Some("account" | "ban"));
+    let offline = matches!(
+        args.first().map(String::as_str),
+        Some("account" | "ban" | "compact")
+    );
     let level = if offline { Level::Warn } else { Level::Info };
     let log_note = scalar::logs::init(level);
     match args.first().map(String::as_str) {
         Some("account") => return account(args.into_iter().skip(1).collect()),
         Some("ban") => return ban(args.into_iter().skip(1).collect()),
+        Some("compact") => return compact(args.into_iter().skip(1).collect()),
         _ => {}
     }
     let mut config = match Config::from_args(args) {

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod bans;
+pub mod compact;
 pub mod lock;
 pub mod password;
 pub mod sqlite;

@@ -629,6 +629,19 @@ impl Db {
         }
     }
 
+    /// Rewrites the search index whole and then the file, so that what was deleted is gone
+    /// from it (`scalard compact`; store/compact.rs says why). For a store no server has open.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(
+                "INSERT INTO events_fts (events_fts) VALUES ('optimize');
+                 PRAGMA wal_checkpoint(TRUNCATE);
+                 VACUUM;
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .context("compact")
+    }
+
     /// The highest position ever stored (0 for a new database): new Events are numbered after
     /// it. Retention does not lower it, so positions are never reused.
     pub fn last_pos(&self) -> Result<u64, StoreError> {
