@@ -631,6 +631,9 @@ fn compact_takes_a_deleted_secret_out_of_the_file() {
         next(&mut op);
         let record = act(&mut op, 5, Action::Delete, &id);
         assert!(record.contains(&format!("delete {id}")), "{record}");
+        s.expect_log(&format!(
+            "op@localhost deletes the message {id}, if it is one the store holds"
+        ));
         let (code, text) = compact();
         assert_eq!(code, Some(1), "{text}");
         assert!(

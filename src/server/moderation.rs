@@ -380,7 +380,9 @@ impl Server {
             // The room does not change. The record is the deletion: the store carries it out
             // in the transaction that stores the record (insert.rs), and memory when the
             // record enters it (`Ring::push`), so neither forgets the Event without the record.
-            log::info!("{channel}: {by} deleted the message {target}");
+            // The store alone knows whether it held the Event (and a record is never deleted):
+            // the log says what was asked (found by QA: it read as a ban record deleted).
+            log::info!("{channel}: {by} deletes the message {target}, if it is one the store holds");
             return Vec::new();
         }
         // A channel handed to a session logged in to an account here is kept from now on, as
