@@ -400,7 +400,8 @@ impl Server {
         // come back from there as one, which the pattern would miss (found by QA: an account
         // banned came back as a guest). A guest is held by the mark in its ID besides. Not a
         // loopback address: this host's own clients (a bridge, a TLS terminator) are many.
-        let seen_at = (!target.contains('*'))
+        let exact_sanction = matches!(m.action, Action::Ban | Action::Mute) && !target.contains('*');
+        let seen_at = exact_sanction
             .then(|| self.users.get(target))
             .flatten()
             .and_then(|a| a.conns.first())

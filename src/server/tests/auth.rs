@@ -92,7 +92,13 @@ impl Rig {
 
     /// `name`, an account, logs in on `conn` (the accounts thread played by hand).
     pub(super) fn log_in(&mut self, conn: ConnId, name: &str) {
-        self.open(conn, Ipv4Addr::LOCALHOST.into());
+        self.log_in_from(conn, name, Ipv4Addr::LOCALHOST.into());
+    }
+
+    /// [`log_in`](Rig::log_in) from `addr`, over a connection as private as TLS.
+    pub(super) fn log_in_from(&mut self, conn: ConnId, name: &str, addr: IpAddr) {
+        self.open(conn, addr);
+        self.server.set_secure(conn);
         let nonce = self.challenged(conn, name, false);
         self.auth(conn, nonce, "password");
         self.verdict(Verdict::Accepted);

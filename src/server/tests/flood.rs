@@ -105,25 +105,31 @@ fn listings_cost_a_message() {
     assert!(!offer(&mut r, 0, &topics), "held, not refused");
 }
 
+/// A Sub of `topic`, framed.
+fn sub_of(topic: &str) -> Vec<u8> {
+    frame(Msg::Sub(Sub {
+        seq: Some(2),
+        topic: n(topic),
+    }))
+}
+
+/// An Unsub of `topic`, framed.
+fn unsub_of(topic: &str) -> Vec<u8> {
+    frame(Msg::Unsub(Unsub {
+        seq: Some(3),
+        topic: n(topic),
+        reason: Some("bye"),
+    }))
+}
+
 #[test]
 fn subs_past_the_free_ones_cost_a_message() {
     let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(100, 100)));
     r.connect(0, "alice@example.com");
-    let sub = frame(Msg::Sub(Sub {
-        seq: Some(2),
-        topic: n(CH),
-    }));
-    let unsub = frame(Msg::Unsub(Unsub {
-        seq: Some(3),
-        topic: n(CH),
-        reason: None,
-    }));
+    let (sub, unsub) = (sub_of(CH), unsub_of(CH));
     // A reconnect's worth of Subs spends only bytes...
     for i in 0..FREE_SUBS {
-        let sub = frame(Msg::Sub(Sub {
-            seq: Some(2),
-            topic: n(&format!("#c{i}@example.com")),
-        }));
+        let sub = sub_of(&format!("#c{i}@example.com"));
         assert!(offer(&mut r, 0, &sub), "Sub {i} is free");
     }
     // ... then each Sub costs a Message: the one in the bucket, then a wait.
@@ -140,15 +146,7 @@ fn subs_past_the_free_ones_cost_a_message() {
 fn joins_after_a_leave_cost_a_message() {
     let mut r = Rig::new(limited(Rate::new(1, 2), Rate::new(100, 100)));
     r.connect(0, "alice@example.com");
-    let sub = frame(Msg::Sub(Sub {
-        seq: Some(2),
-        topic: n(CH),
-    }));
-    let unsub = frame(Msg::Unsub(Unsub {
-        seq: Some(3),
-        topic: n(CH),
-        reason: Some("bye"),
-    }));
+    let (sub, unsub) = (sub_of(CH), unsub_of(CH));
     assert!(offer(&mut r, 0, &sub), "a first join is free");
     assert!(offer(&mut r, 0, &unsub), "a leave spends only bytes");
     assert!(offer(&mut r, 0, &sub), "the burst's first token");
@@ -159,18 +157,9 @@ fn joins_after_a_leave_cost_a_message() {
     assert_eq!(r.server.next_wake(), Some(r.now.mono + Duration::from_secs(1)));
     // Watching a user's presence (Unsub of an ID topic) is no leave.
     r.connect(1, "bob@example.com");
-    let unwatch = frame(Msg::Unsub(Unsub {
-        seq: Some(4),
-        topic: n("alice@example.com"),
-        reason: None,
-    }));
-    assert!(offer(&mut r, 1, &unwatch));
-    let sub1 = frame(Msg::Sub(Sub {
-        seq: Some(2),
-        topic: n(CH),
-    }));
+    assert!(offer(&mut r, 1, &unsub_of("alice@example.com")));
     for i in 0..3 {
-        assert!(offer(&mut r, 1, &sub1), "free Sub {i}");
+        assert!(offer(&mut r, 1, &sub), "free Sub {i}");
     }
 }
 

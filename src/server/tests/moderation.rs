@@ -411,14 +411,21 @@ fn a_ban_or_mute_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
     );
 }
 
-#[test]
-fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
+/// A server of guests whose channel CH a guest from `other` runs on conn 0: the rig, that
+/// guest's ID, and `home` and `other`, the two addresses of the tests.
+fn guests_channel() -> (Rig, String, IpAddr, IpAddr) {
     let mut r = rig(Policy::Guests, false);
     let home: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
     let other: IpAddr = Ipv4Addr::new(192, 0, 2, 99).into();
     r.open(0, other);
     let (op, ..) = r.ident_reply(0, "x");
     r.sub(0, CH);
+    (r, op, home, other)
+}
+
+#[test]
+fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
+    let (mut r, op, home, other) = guests_channel();
     r.open(1, home);
     let (guest, ..) = r.ident_reply(1, "x");
     r.sub(1, CH);
@@ -1545,21 +1552,8 @@ fn a_kept_channel_nothing_was_said_or_set_in_is_not_kept_after_all() {
 /// are not held; nor is anyone after a ban of the account made while it was away.
 #[test]
 fn a_banned_account_cannot_come_back_as_a_guest_from_its_address() {
-    let mut r = rig(Policy::Guests, false);
-    let home: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
-    let other: IpAddr = Ipv4Addr::new(192, 0, 2, 99).into();
-    r.open(0, other);
-    let (op, ..) = r.ident_reply(0, "x");
-    r.sub(0, CH);
-    let log_in = |r: &mut Rig, conn, name: &str, from| {
-        r.open(conn, from);
-        r.server.set_secure(conn);
-        let nonce = r.challenged(conn, name, false);
-        r.auth(conn, nonce, "password");
-        r.verdict(Verdict::Accepted);
-        r.out.take(conn);
-    };
-    log_in(&mut r, 1, "mallory", home);
+    let (mut r, op, home, other) = guests_channel();
+    r.log_in_from(1, "mallory", home);
     r.sub(1, CH);
     let ban = |target: &'static str| {
         Msg::Mod(Mod {
@@ -1581,11 +1575,11 @@ fn a_banned_account_cannot_come_back_as_a_guest_from_its_address() {
     r.open(3, other);
     r.ident_reply(3, "x");
     assert_eq!(r.sub(3, CH), [format!("Meta {CH} true 2")], "another address");
-    log_in(&mut r, 4, "bob", home);
+    r.log_in_from(4, "bob", home);
     assert_eq!(r.sub(4, CH), [format!("Meta {CH} true 3")], "a login from there");
     // Banned after it left: the account alone, not its last address's guests.
     let away: IpAddr = Ipv4Addr::new(192, 0, 2, 7).into();
-    log_in(&mut r, 5, "carol", away);
+    r.log_in_from(5, "carol", away);
     r.server.disconnect(5);
     r.send(0, ban("carol@example.com"));
     r.open(6, away);
