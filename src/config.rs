@@ -325,7 +325,7 @@ usage: scalard [OPTIONS]
   --token-lifetime SECS     how long tokens for other servers last (default 300)
   --auth POLICY             who may take an unregistered ID without a password:
                             open (default: anyone, as asked), guests (the server
-                            assigns guest-MMMMMM-RRRRRRRR), accounts (nobody)
+                            assigns guest-MMMMMM-NAME), accounts (nobody)
   --registration MODE       closed (default) or open: clients may create accounts
   --max-connections N       connections in all (default: the open-file limit
                             less 64, at most 16384)

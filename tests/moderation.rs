@@ -148,7 +148,7 @@ fn a_banned_guest_cannot_return_under_a_new_name_and_a_muted_user_is_refused() {
     assert_eq!(next(&mut other), "Error 803 kicked seq=None");
     // A new connection, a new guest name, the same address.
     let mut again = s.raw();
-    again.identify("x", None, WAIT).expect("guest");
+    again.identify("z", None, WAIT).expect("guest");
     assert_ne!(again.user, g);
     assert!(sub(&mut again, ROOM).starts_with("Error 801 banned"));
     // The owner, who logged in, is not caught by the address.
@@ -189,7 +189,7 @@ fn a_muted_guest_stays_muted_under_new_names_and_across_a_restart() {
 
     let s = Scalard::start_in(Some(dir.path()), &["--auth", "guests"]);
     let mut again = s.raw();
-    again.identify("x", None, WAIT).expect("guest");
+    again.identify("z", None, WAIT).expect("guest");
     assert_ne!(again.user, g, "a new guest name");
     assert!(
         sub(&mut again, ROOM).starts_with("Meta"),
@@ -235,7 +235,7 @@ fn a_guest_that_left_before_a_restart_is_banned_by_the_mark_of_its_name() {
     sub(&mut op, ROOM);
     assert!(act(&mut op, 2, Action::Ban, &g).contains(&format!("ban {g}")));
     let mut again = s.raw();
-    again.identify("x", None, WAIT).expect("guest");
+    again.identify("z", None, WAIT).expect("guest");
     assert_ne!(again.user, g, "a new guest name");
     let marked = |u: &str| u.split('-').take(2).collect::<Vec<_>>().join("-");
     assert_eq!(marked(&again.user), marked(&g), "the same address mark");

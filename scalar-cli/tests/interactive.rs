@@ -900,8 +900,17 @@ fn a_catch_up_refused_at_reconnect_is_tried_again_until_the_gap_is_filled() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// The ID in the next "admits you as a guest: ID" on `p` after `from`, and where it ends.
+fn guest_id(p: &Pty, from: usize) -> (String, usize) {
+    let start = p.wait_for_from(from, "admits you as a guest: ", STEP);
+    let end = p.wait_for_from(start, "@localhost", STEP);
+    (p.text().get(start..end).unwrap().to_string(), end)
+}
+
+/// A guest's ID is its address's mark and the name it asked for, so a server that keeps its
+/// mark key gives it back after a restart.
 #[test]
-fn a_guest_given_a_new_id_on_reconnecting_takes_it() {
+fn a_guest_keeps_its_id_across_a_server_restart() {
     let dir = TempDir::new();
     let data = dir.0.join("server");
     let data = data.to_str().unwrap();
@@ -909,19 +918,39 @@ fn a_guest_given_a_new_id_on_reconnecting_takes_it() {
     let port = server.port;
     let home = TempDir::new();
     let mut p = chat(&server, &home, "alice");
-    // The ID in the next "admits you as a guest: ID" after `from`, and where it ends.
-    let guest_id = |p: &Pty, from: usize| {
-        let start = p.wait_for_from(from, "admits you as a guest: ", STEP);
-        let end = p.wait_for_from(start, "@localhost", STEP);
-        (p.text().get(start..end).unwrap().to_string(), end)
-    };
     let (first, mark) = guest_id(&p, 0);
-    assert!(first.starts_with("guest-"), "{first}");
+    assert!(
+        first.starts_with("guest-") && first.ends_with("-alice@localhost"),
+        "{first}"
+    );
     server.stop();
     p.wait_for_from(mark, "connection lost", STEP);
     let server = Server::start_with(port, &["--data-dir", data, "--auth", "guests"]);
     let (second, mark) = guest_id(&p, mark);
-    assert_ne!(first, second, "the server gives a guest a new ID each time");
+    assert_eq!(first, second);
+    let mark = p.wait_for_from(mark, "reconnected to", STEP);
+    let mut bob = server.client("bob");
+    say(&mut bob, &first, "hello again");
+    p.wait_for_from(mark, ": hello again", STEP);
+    assert!(!p.text().contains("your ID is now"), "{}", p.text());
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
+/// A server that keeps nothing makes a new mark key at each start: the guest's ID changes.
+#[test]
+fn a_guest_given_a_new_id_on_reconnecting_takes_it() {
+    let mut server = Server::start_with(0, &["--auth", "guests"]);
+    let port = server.port;
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    let (first, mark) = guest_id(&p, 0);
+    assert!(first.starts_with("guest-"), "{first}");
+    server.stop();
+    p.wait_for_from(mark, "connection lost", STEP);
+    let server = Server::start_with(port, &["--auth", "guests"]);
+    let (second, mark) = guest_id(&p, mark);
+    assert_ne!(first, second, "another mark");
     let mark = p.wait_for_from(mark, &format!("your ID is now {second}"), STEP);
     let mark = p.wait_for_from(mark, "reconnected to", STEP);
 

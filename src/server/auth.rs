@@ -3,7 +3,7 @@
 //! the core never does it: it hands a [`PasswordCheck`] to the shell's accounts thread and picks the
 //! session up again in [`Server::verified`] when the [`Verdict`] comes back.
 
-use super::guest::{is_guest_name, is_service_name, new_guest};
+use super::guest::{asked_name, is_guest_name, is_service_name, new_guest};
 use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server, deleted_name};
 use crate::proto::*;
@@ -776,8 +776,8 @@ impl Server {
                 ErrorCode::AuthRequired,
                 "this server admits accounts only",
             )),
-            Policy::Guests => self.guest_name(addr).map(|g| (g, true)),
-            Policy::Open if is_guest_name(local) => self.guest_name(addr).map(|g| (g, true)),
+            Policy::Guests => self.guest_name(addr, local).map(|g| (g, true)),
+            Policy::Open if is_guest_name(local) => self.guest_name(addr, local).map(|g| (g, true)),
             // An admin's name without its account yet: nobody may look like the admin (who
             // must log in, once the operator has made the account).
             Policy::Open if self.policy.admins.iter().any(|x| **x == *user) => Err(refuse(
@@ -813,16 +813,20 @@ impl Server {
         })
     }
 
-    /// A fresh guest ID for a client from `addr` ([`super::guest`]): not an account, and not
-    /// in use.
-    fn guest_name(&mut self, addr: IpAddr) -> Result<Box<str>, Refusal> {
+    /// A guest ID for a client from `addr` that asked for the local part `asked`
+    /// ([`super::guest`]): of the name it asked for, so that guests choose how they are called
+    /// and keep it across reconnections, unless that ID is in use (by another guest behind the
+    /// same address, or by its own connection not yet seen dead), when a few random letters
+    /// are added; not an account.
+    fn guest_name(&mut self, addr: IpAddr, asked: &str) -> Result<Box<str>, Refusal> {
         let no_randomness =
             |e: std::io::Error| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}"));
         let key = self.make_guest_key().map_err(no_randomness)?;
-        for _ in 0..8 {
-            let name = new_guest(&key, addr, &self.domain).map_err(no_randomness)?;
-            if !self.users.contains_key(&*name) && !self.accounts.names.contains_key(&name) {
-                return Ok(name);
+        let name = asked_name(asked);
+        for again in (0..9).map(|i| i > 0) {
+            let id = new_guest(&key, addr, &self.domain, name, again).map_err(no_randomness)?;
+            if !self.users.contains_key(&*id) && !self.accounts.names.contains_key(&id) {
+                return Ok(id);
             }
         }
         Err(refuse(ErrorCode::AuthThrottled, "no free guest name; try again"))

@@ -1,5 +1,7 @@
-//! Guest IDs: `guest-MMMMMM-RRRRRRRR@DOMAIN`, where `MMMMMM` marks the address the guest came
-//! from (a keyed hash of it, the key the server's secret) and `RRRRRRRR` is random.
+//! Guest IDs: `guest-MMMMMM-NAME@DOMAIN`, where `MMMMMM` marks the address the guest came
+//! from (a keyed hash of it, the key the server's secret) and `NAME` is the name the guest asked
+//! for (with a few random letters added while that ID is in use), or random letters for a
+//! client that asked for no name of its own.
 //!
 //! The server picks a guest's names, so without the mark a troll banned or muted by its guest
 //! ID would come back under a new one by reconnecting. The mark lets a ban of one guest name
@@ -17,11 +19,16 @@ pub const GUEST_PREFIX: &str = "guest-";
 /// another address's guests by chance about once in two billion addresses, and a troll cannot
 /// search for a /64 whose mark is a bystander's.
 const MARK_CHARS: usize = 6;
-/// Random letters and digits after the mark: 36⁸ ≈ 2.8·10¹² names an address, so a guest ID
-/// is not reused by chance (it could otherwise read its predecessor's direct messages).
+/// Random letters and digits after the mark of a client that asked for no name: 36⁸ ≈
+/// 2.8·10¹² names an address.
 const RANDOM_CHARS: usize = 8;
 /// `guest-MMMMMM-`: what two guest IDs of one address have in common.
 const HEAD: usize = GUEST_PREFIX.len() + MARK_CHARS + 1;
+/// Bytes of an asked name that the ID keeps: what a local part's 32 leave after the head.
+const NAME_BYTES: usize = 32 - HEAD;
+/// Random letters and digits added, after a hyphen, to a name whose ID is in use: a guest
+/// behind the same address (a NAT, a café's Wi-Fi) must not share another's direct messages.
+const AGAIN_CHARS: usize = 4;
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// The server's secret for address marks: random, made when the server starts and kept in the
@@ -45,17 +52,50 @@ pub fn is_service_name(local: &str) -> bool {
     SERVICE_NAMES.iter().any(|n| n.eq_ignore_ascii_case(local))
 }
 
-/// A new guest ID for a client from `addr` (its /64 for IPv6), or the randomness error.
-pub fn new_guest(key: &GuestKey, addr: IpAddr, domain: &str) -> std::io::Result<Box<str>> {
-    let mut tail = String::with_capacity(RANDOM_CHARS);
-    while tail.len() < RANDOM_CHARS {
+/// The name a guest asked for with the local part `asked` (valid, as Ident checked): `asked`
+/// itself, or for a guest ID of this form, one it had before (from this address or another),
+/// its name; none for another `guest-` name, which asks the server to choose.
+pub fn asked_name(asked: &str) -> Option<&str> {
+    let Some(rest) = asked.strip_prefix(GUEST_PREFIX) else {
+        return Some(asked);
+    };
+    let (mark, name) = rest.split_once('-')?;
+    (mark.len() == MARK_CHARS && !name.is_empty()).then_some(name)
+}
+
+/// A guest ID for a client from `addr` (its /64 for IPv6) that asked for `name`
+/// ([`asked_name`]), cut to fit, with random letters added `again` (its ID is in use); random
+/// letters for a client that asked for none. Or the randomness error.
+pub fn new_guest(
+    key: &GuestKey,
+    addr: IpAddr,
+    domain: &str,
+    name: Option<&str>,
+    again: bool,
+) -> std::io::Result<Box<str>> {
+    // Names are ASCII (§5), so cutting at any byte leaves a valid one.
+    let tail = match name {
+        Some(n) if !again => n.get(..NAME_BYTES).unwrap_or(n).to_string(),
+        Some(n) => {
+            let kept = n.get(..NAME_BYTES - 1 - AGAIN_CHARS).unwrap_or(n);
+            format!("{kept}-{}", random_letters(AGAIN_CHARS)?)
+        }
+        None => random_letters(RANDOM_CHARS)?,
+    };
+    Ok(format!("{GUEST_PREFIX}{}-{tail}@{domain}", mark(key, addr)).into())
+}
+
+/// `n` random letters and digits.
+fn random_letters(n: usize) -> std::io::Result<String> {
+    let mut tail = String::with_capacity(n);
+    while tail.len() < n {
         // Bytes past the last whole multiple of 36 are drawn again, so every letter is as
         // likely as any other.
         let raw = crate::random::bytes::<16>()?;
         let fair = raw.iter().filter(|&&b| b < 252).map(|&b| letter(u64::from(b)));
-        tail.extend(fair.take(RANDOM_CHARS - tail.len()));
+        tail.extend(fair.take(n - tail.len()));
     }
-    Ok(format!("{GUEST_PREFIX}{}-{tail}@{domain}", mark(key, addr)).into())
+    Ok(tail)
 }
 
 /// The address mark of `addr` under `key`.
@@ -93,10 +133,12 @@ pub fn same_address(pattern: &str, user: &str, domain: &str) -> bool {
 /// A guest ID's domain, if it is one of this form.
 fn marked(user: &str) -> Option<&str> {
     let (local, domain) = user.split_once('@')?;
-    let (mark, random) = local.strip_prefix(GUEST_PREFIX)?.split_once('-')?;
-    let ours =
-        |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    (ours(mark, MARK_CHARS) && ours(random, RANDOM_CHARS)).then_some(domain)
+    let (mark, name) = local.strip_prefix(GUEST_PREFIX)?.split_once('-')?;
+    let letters = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mark_ok = mark.len() == MARK_CHARS && mark.bytes().all(letters);
+    // Any name a local part may end with: a pattern's `*` is not one.
+    let name_ok = !name.is_empty() && name.bytes().all(|b| letters(b) || b"._-".contains(&b));
+    (mark_ok && name_ok).then_some(domain)
 }
 
 #[cfg(test)]
@@ -110,8 +152,8 @@ mod tests {
     fn guests_of_one_address_share_a_mark_and_no_more() {
         let key = [7; 32];
         let home: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
-        let a = new_guest(&key, home, D).unwrap();
-        let b = new_guest(&key, home, D).unwrap();
+        let a = new_guest(&key, home, D, None, false).unwrap();
+        let b = new_guest(&key, home, D, None, false).unwrap();
         assert!(a.starts_with("guest-") && a.ends_with("@example.com"), "{a}");
         assert_eq!(a.len(), "guest-".len() + 6 + 1 + 8 + "@example.com".len(), "{a}");
         assert_ne!(a, b);
@@ -121,20 +163,20 @@ mod tests {
             "not of the domain asked about"
         );
         // Another address, another key: another mark (these fixed ones differ).
-        let other = new_guest(&key, Ipv4Addr::new(192, 0, 2, 2).into(), D).unwrap();
+        let other = new_guest(&key, Ipv4Addr::new(192, 0, 2, 2).into(), D, None, false).unwrap();
         assert!(!same_address(&a, &other, D), "{a} {other}");
-        let rekeyed = new_guest(&[8; 32], home, D).unwrap();
+        let rekeyed = new_guest(&[8; 32], home, D, None, false).unwrap();
         assert!(!same_address(&a, &rekeyed, D), "{a} {rekeyed}");
         let elsewhere = a.replace("example.com", "example.org");
         assert!(!same_address(
             &elsewhere,
-            &new_guest(&key, home, "example.org").unwrap(),
+            &new_guest(&key, home, "example.org", None, false).unwrap(),
             D
         ));
-        let v6 = new_guest(&key, Ipv6Addr::LOCALHOST.into(), D).unwrap();
+        let v6 = new_guest(&key, Ipv6Addr::LOCALHOST.into(), D, None, false).unwrap();
         assert!(same_address(
             &v6,
-            &new_guest(&key, Ipv6Addr::LOCALHOST.into(), D).unwrap(),
+            &new_guest(&key, Ipv6Addr::LOCALHOST.into(), D, None, false).unwrap(),
             D
         ));
     }
@@ -143,7 +185,6 @@ mod tests {
     fn patterns_and_other_names_have_no_mark() {
         for not in [
             "guest-abcdef-*@example.com",
-            "guest-abcdef-abcdefg@example.com",
             "guest-abcd-abcdefgh@example.com",
             "guest-k3v9q2ab@example.com",
             "guest-abcdef-abcdefgh",
@@ -154,15 +195,57 @@ mod tests {
             assert!(!same_address(not, not, D), "{not}");
         }
         assert_eq!(marked("guest-ab12cd-abcdefgh@example.com"), Some(D));
+        assert_eq!(marked("guest-ab12cd-carol.b_x-2@example.com"), Some(D));
+        assert_eq!(marked("guest-ab12cd-@example.com"), None);
     }
 
     #[test]
     fn every_letter_of_the_random_part_is_drawn() {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            let g = new_guest(&[1; 32], Ipv4Addr::LOCALHOST.into(), D).unwrap();
+            let g = new_guest(&[1; 32], Ipv4Addr::LOCALHOST.into(), D, None, false).unwrap();
             seen.extend(g["guest-".len() + 7..][..8].bytes());
         }
         assert_eq!(seen.len(), 36, "1,600 letters drawn");
+    }
+
+    #[test]
+    fn a_guest_keeps_the_name_it_asked_for_cut_to_fit() {
+        let (key, home) = ([7; 32], IpAddr::from(Ipv4Addr::new(192, 0, 2, 1)));
+        let carol = new_guest(&key, home, D, Some("carol"), false).unwrap();
+        let head = carol.strip_suffix("carol@example.com").unwrap();
+        assert!(head.starts_with("guest-") && head.len() == 13, "{carol}");
+        assert_eq!(new_guest(&key, home, D, Some("carol"), false).unwrap(), carol);
+        // Its own ID, from another address, is its name with that address's mark.
+        let local = carol.strip_suffix("@example.com").unwrap();
+        assert_eq!(asked_name(local), Some("carol"));
+        let there = IpAddr::from(Ipv4Addr::new(192, 0, 2, 9));
+        let moved = new_guest(&key, there, D, asked_name(local), false).unwrap();
+        assert!(moved.ends_with("-carol@example.com") && moved != carol, "{moved}");
+        // In use: random letters added, the ID still one of the address's guests.
+        let again = new_guest(&key, home, D, Some("carol"), true).unwrap();
+        assert!(again.starts_with(&format!("{head}carol-")), "{again}");
+        assert_eq!(again.len(), carol.len() + 5, "{again}");
+        assert!(same_address(&carol, &again, D), "{carol} {again}");
+        // Cut to the local part's 32 bytes, with or without the letters.
+        let long = "abcdefghijklmnopqrstuvwxyz012345";
+        for again in [false, true] {
+            let g = new_guest(&key, home, D, Some(long), again).unwrap();
+            let local = g.strip_suffix("@example.com").unwrap();
+            assert_eq!(local.len(), 32, "{g}");
+            assert!(local[13..].starts_with("abcdefghijklmn"), "{g}");
+            assert_eq!(marked(&g), Some(D), "{g}");
+        }
+    }
+
+    #[test]
+    fn only_a_guest_id_s_name_or_a_plain_name_is_asked_for() {
+        assert_eq!(asked_name("carol"), Some("carol"));
+        assert_eq!(asked_name("guest"), Some("guest"));
+        assert_eq!(asked_name("guest-k3v9ab-q2ab7xmz"), Some("q2ab7xmz"));
+        assert_eq!(asked_name("guest-k3v9ab-carol-x7k2"), Some("carol-x7k2"));
+        for chooses in ["guest-", "guest-me", "guest-k3v9ab-", "guest-k3v9a-carol"] {
+            assert_eq!(asked_name(chooses), None, "{chooses}");
+        }
     }
 }

@@ -196,9 +196,34 @@ fn guests_policy_names_everyone_without_a_password() {
         assert!(guest && user.starts_with("guest-"), "{user}");
         seen.push(user);
     }
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen.len(), 3, "every guest has its own name");
+    // The name asked for, after the address's mark; while that ID is in use (behind one
+    // address), with random letters added.
+    let first = seen[0].clone();
+    assert!(
+        first.ends_with("-bob@example.com") && first.len() == 13 + 15,
+        "{first}"
+    );
+    for other in &seen[1..] {
+        let (head, tail) = other.split_at(first.len() - "@example.com".len());
+        assert_eq!(head, &first[..head.len()], "{other}");
+        assert!(tail.starts_with('-') && tail.len() == 5 + 12, "{other}");
+    }
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "every guest has its own name");
+    // Once free, the name is given again: a reconnecting guest keeps it, asking for its name
+    // or for its guest ID.
+    r.server.disconnect(0);
+    r.open(5, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(r.ident_reply(5, &first).0, first);
+    r.server.disconnect(1);
+    r.open(6, Ipv4Addr::LOCALHOST.into());
+    assert_eq!(r.ident_reply(6, &seen[1]).0, seen[1]);
+    // From another address, the same name with that address's mark.
+    r.open(7, REMOTE);
+    let there = r.ident_reply(7, "bob").0;
+    assert!(there.ends_with("-bob@example.com") && there != first, "{there}");
     r.open(9, Ipv4Addr::LOCALHOST.into());
     assert_eq!(
         r.ident(9, "alice", false, false),

@@ -442,7 +442,7 @@ fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
     );
     r.server.disconnect(1);
     r.open(2, home);
-    let (again, ..) = r.ident_reply(2, "x");
+    let (again, ..) = r.ident_reply(2, "y");
     assert_ne!(again, guest, "a new guest name");
     assert_eq!(
         r.sub(2, CH),
@@ -929,7 +929,7 @@ fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
     assert!(record.iter().any(|f| f.contains("ban guest-")), "{record:?}");
     // Back with a new guest name from the same address: still out.
     r.open(2, troll);
-    let (again, ..) = r.ident_reply(2, "x");
+    let (again, ..) = r.ident_reply(2, "y");
     assert_ne!(again, guest);
     assert_eq!(r.sub(2, CH), ["Error 801 banned seq=Some(2)"]);
     // From another address, another guest gets in.
@@ -946,13 +946,13 @@ fn a_guest_ban_repeated_once_the_guest_is_forgotten_keeps_its_address() {
     // Sixteen more guests from there push the banned name out of those remembered.
     for conn in 2..18 {
         r.open(conn, troll);
-        r.ident_reply(conn, "x");
+        r.ident_reply(conn, &format!("x{conn}"));
         r.server.disconnect(conn);
     }
     let record = act(&mut r, 0, Action::Ban, &guest, None);
     assert!(record.iter().any(|f| f.contains("ban guest-")), "{record:?}");
     r.open(18, troll);
-    r.ident_reply(18, "x");
+    r.ident_reply(18, "y");
     assert_eq!(
         r.sub(18, CH),
         ["Error 801 banned seq=Some(2)"],
@@ -968,12 +968,12 @@ fn a_guest_banned_long_after_it_left_is_held_by_the_mark_of_its_name() {
     r.server.disconnect(1);
     for conn in 2..20 {
         r.open(conn, troll);
-        r.ident_reply(conn, "x");
+        r.ident_reply(conn, &format!("x{conn}"));
         r.server.disconnect(conn);
     }
     act(&mut r, 0, Action::Ban, &guest, Some("spam"));
     r.open(20, troll);
-    let (again, ..) = r.ident_reply(20, "x");
+    let (again, ..) = r.ident_reply(20, "y");
     assert_ne!(again, guest);
     let sub = frame(Msg::Sub(Sub {
         seq: Some(2),
@@ -1014,7 +1014,7 @@ fn a_guest_mark_holds_across_a_restart() {
     again.sub(0, CH);
     act(&mut again, 0, Action::Mute, &guest, None);
     again.open(1, troll);
-    let (next, ..) = again.ident_reply(1, "x");
+    let (next, ..) = again.ident_reply(1, "y");
     assert_ne!(next, guest);
     again.sub(1, CH);
     assert_eq!(again.say(1, CH, "buy"), ["Error 802 muted seq=Some(9)"]);
@@ -1029,7 +1029,7 @@ fn a_muted_guest_stays_muted_under_a_new_name_from_its_address() {
     r.server.disconnect(1);
     // Back with a new guest name from the same address: it may Sub, not speak.
     r.open(2, troll);
-    let (again, ..) = r.ident_reply(2, "x");
+    let (again, ..) = r.ident_reply(2, "y");
     assert_ne!(again, guest, "a new guest name");
     assert_eq!(r.sub(2, CH), ["Meta #mod@example.com true 2"]);
     r.out.take(0);
