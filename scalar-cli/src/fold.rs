@@ -103,9 +103,54 @@ struct Folder<'o> {
     out: &'o mut String,
     col: usize,
     columns: usize,
-    /// The last space on this line: where it is in `out`, and the column after it. A line
-    /// is folded there when it can be, between words, rather than within one.
-    space: Option<(usize, usize)>,
+    /// The last place on this line where it may fold ([`Break`]). A line is folded there
+    /// when it can be, between words, rather than within one.
+    space: Option<Break>,
+    /// The last character written, which tells whether a line may fold after it.
+    last: Option<char>,
+}
+
+/// A place where a line may fold: at a space, which goes, or between two characters of the
+/// scripts written without spaces ([`may_fold_between`]).
+#[derive(Clone, Copy)]
+struct Break {
+    /// Where it is in `out`.
+    at: usize,
+    /// The bytes that go when the line folds there: a space's one, or none.
+    gone: usize,
+    /// The column after it.
+    after: usize,
+}
+
+/// Characters of the scripts written without spaces between words (Han, kana, their
+/// punctuation and fullwidth forms) and emoji: a line may fold before or after each, as
+/// Unicode's line breaking lets it (UAX #14, class ID); else a run of them would move to the
+/// next line whole, leaving the first line of a message empty after its sender's name.
+fn folds_around(c: char) -> bool {
+    c >= '\u{2e80}'
+        && matches!(u32::from(c),
+            0x2e80..=0x2fff | 0x3000..=0x30ff | 0x31f0..=0x31ff | 0x3400..=0x4dbf
+            | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0xff00..=0xff9f | 0x1f000..=0x1faff
+            | 0x20000..=0x3fffd)
+}
+
+/// What no line starts with (closing punctuation, small kana, the prolonged sound mark: the
+/// Japanese rule of kinsoku) or ends with (opening punctuation).
+fn starts_no_line(c: char) -> bool {
+    ",.;:!?)]}%、。，．・：；？！ー）」』】〕〉》〙〗〟’”ゝゞヽヾ々ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ）］｝｡｣､ﾞﾟ"
+        .contains(c)
+}
+
+fn ends_no_line(c: char) -> bool {
+    "([{（「『【〔〈《〘〖〝‘“［｛｢".contains(c)
+}
+
+/// Whether a line may fold between `before` and `next` (neither a space).
+fn may_fold_between(before: char, next: char) -> bool {
+    (folds_around(before) || folds_around(next))
+        && !starts_no_line(next)
+        && !ends_no_line(before)
+        && ![before, next].contains(&' ')
 }
 
 impl Folder<'_> {
@@ -120,15 +165,22 @@ impl Folder<'_> {
             self.fold_line(None);
             return;
         }
+        let next = s.chars().next();
+        if let (Some(before), Some(next)) = (self.last, next)
+            && may_fold_between(before, next)
+        {
+            let (at, after) = (self.out.len(), self.col);
+            self.space = Some(Break { at, gone: 0, after });
+        }
         if self.col + width > self.columns {
             let word = self
                 .space
-                .filter(|&(_, after)| Self::PREFIX + self.col - after + width <= self.columns);
+                .filter(|b| Self::PREFIX + self.col - b.after + width <= self.columns);
             let tail = match word {
-                Some((at, after)) => {
-                    let tail = self.out.split_off(at + 1);
-                    self.out.truncate(at);
-                    Some((tail, self.col - after))
+                Some(b) => {
+                    let tail = self.out.split_off(b.at + b.gone);
+                    self.out.truncate(b.at);
+                    Some((tail, self.col - b.after))
                 }
                 None => None,
             };
@@ -137,8 +189,10 @@ impl Folder<'_> {
         self.out.push_str(s);
         self.col += width;
         if s == " " {
-            self.space = Some((self.out.len() - 1, self.col));
+            let (at, after) = (self.out.len() - 1, self.col);
+            self.space = Some(Break { at, gone: 1, after });
         }
+        self.last = s.chars().next_back().or(self.last);
     }
 
     /// Starts a continuation line, with `tail` (text and its columns) carried over to it.
@@ -177,6 +231,7 @@ pub fn fold(text: &str, columns: usize, ambiguous: Ambiguous) -> String {
         col: 0,
         columns,
         space: None,
+        last: None,
     };
     let room = columns - Folder::PREFIX;
     let mut graphemes = text.graphemes(true);
@@ -307,6 +362,40 @@ mod tests {
         // One wider than a line (a ZWJ run) is folded between its characters.
         let run = vec!["👨"; 40].join("\u{200d}");
         assert!(widest(&fold(&run, 40, Narrow), Narrow) <= 40);
+    }
+
+    /// Found by a Chinese and Japanese typist's trial: a message of Han characters longer than
+    /// the rest of the line moved whole to the next one, leaving `mei:` alone on the first.
+    #[test]
+    fn chinese_and_japanese_fold_between_characters() {
+        let text = format!("04:04:47 f024d858 mei: {}", "我们明天在北京见面吧".repeat(3));
+        let folded = fold(&text, 80, Narrow);
+        let first = folded.lines().next().unwrap();
+        assert!(first.starts_with("04:04:47 f024d858 mei: 我们明天"), "{folded}");
+        assert!(widest(&folded, Narrow) <= 80, "{folded}");
+        assert_eq!(
+            folded.replace("\n         | ", ""),
+            text,
+            "nothing lost: {folded}"
+        );
+        // Never a line that starts with a closing mark, nor one that ends with an opening one.
+        for n in 60..80 {
+            let text = format!(
+                "{}「東京」で会いましょう。{}",
+                "a ".repeat(n / 4),
+                "見".repeat(n / 2)
+            );
+            let folded = fold(&text, 40, Narrow);
+            for line in folded.lines() {
+                let line = line.trim_start_matches(' ').trim_start_matches(CONTINUED);
+                assert!(!line.starts_with(['。', '」']), "{folded}");
+                assert!(!line.ends_with('「'), "{folded}");
+            }
+            assert!(widest(&folded, Narrow) <= 40, "{folded}");
+        }
+        // Latin text beside them still folds between words only.
+        let mixed = fold(&format!("{}Rust言語", "word ".repeat(15)), 40, Narrow);
+        assert!(mixed.lines().all(|l| !l.ends_with("wor")), "{mixed}");
     }
 
     /// Found by QA: text was folded within words (`the c | urrent topic`).

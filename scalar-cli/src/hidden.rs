@@ -9,7 +9,9 @@
 //! the Arabic and Indic scripts (Persian's ZWNJ, a virama's ZWJ), variation selectors after
 //! the kinds of character they select a form of (emoji and symbols, Han, Myanmar), the tag
 //! characters of the three flags that use them (England, Scotland, Wales), Mongolian's vowel
-//! separator between Mongolian letters. They pass only there; anywhere else (beside Latin,
+//! separator between Mongolian letters, the left-to-right, right-to-left and Arabic letter marks
+//! in a text written partly right to left (Hebrew and Arabic typists put them beside numbers
+//! and punctuation). They pass only there; anywhere else (beside Latin,
 //! Greek or Cyrillic letters, after another of their kind, in a run of tags that spells no
 //! such flag) they are shown by code point. Within those kinds a selector may still select
 //! nothing (a Han character has few registered variants): a few bits, not a hidden text.
@@ -31,7 +33,7 @@ fn always(c: char) -> bool {
     matches!(u32::from(c),
         // C1 controls: a terminal may take 0x9B for CSI.
         0x80..=0x9f
-        // Bidi controls.
+        // Bidi controls (the three marks pass in right-to-left text: `Marked`).
         | 0x061c | 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069
         // Line and paragraph separators: a terminal may break the line there.
         | 0x2028 | 0x2029
@@ -64,6 +66,18 @@ fn is_joining(c: char) -> bool {
         0x0600..=0x08ff | 0x0900..=0x0dff | 0x1000..=0x109f | 0x1780..=0x18af | 0xa8e0..=0xa8ff
         | 0xfb50..=0xfdff | 0xfe70..=0xfefc
     )
+}
+
+/// Letters of the scripts written right to left: Hebrew, Arabic, Syriac, Thaana, N'Ko,
+/// Samaritan, Mandaic and their presentation forms.
+fn is_rtl(c: char) -> bool {
+    matches!(u32::from(c), 0x0590..=0x08ff | 0xfb1d..=0xfdff | 0xfe70..=0xfefc)
+}
+
+/// The left-to-right, right-to-left and Arabic letter marks: strong directions that draw
+/// nothing, which right-to-left typists need beside numbers and punctuation.
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 fn is_han(c: char) -> bool {
@@ -126,6 +140,8 @@ pub struct Marked<'a> {
     before: Option<char>,
     /// Tag characters still to come in the flag being read.
     flag_left: usize,
+    /// Whether the text has a right-to-left letter, where direction marks pass.
+    rtl: bool,
 }
 
 /// Each character of `s`, with whether it is shown by its code point (see the module).
@@ -134,6 +150,7 @@ pub fn marked(s: &str) -> Marked<'_> {
         chars: s.chars().peekable(),
         before: None,
         flag_left: 0,
+        rtl: s.chars().any(|c| is_rtl(c) && !is_direction_mark(c)),
     }
 }
 
@@ -157,6 +174,8 @@ impl Iterator for Marked<'_> {
             '\u{e0100}'..='\u{e01ef}' => !before.is_some_and(is_han),
             '\u{180b}'..='\u{180d}' | '\u{180f}' => !before.is_some_and(is_mongolian),
             '\u{180e}' => !both(is_mongolian),
+            // One at a time: a run of them would hide bits.
+            c if is_direction_mark(c) => !self.rtl || before.is_some_and(is_direction_mark),
             '\u{e0020}'..=CANCEL_TAG if self.flag_left > 0 => {
                 self.flag_left -= 1;
                 false
@@ -189,6 +208,18 @@ mod tests {
         assert_eq!(shown("\u{202e}x\u{85}"), ['\u{202e}', '\u{85}']);
         // Not assigned yet, which some terminals draw a column wide: never measured as nothing.
         assert_eq!(shown("\u{e0080}\u{2065}"), ['\u{e0080}', '\u{2065}']);
+    }
+
+    /// Found by a Hebrew and Arabic typist's trial: the marks their keyboards type beside
+    /// numbers and punctuation were shown as `<U+200F>` in every message.
+    #[test]
+    fn direction_marks_pass_once_each_in_right_to_left_text() {
+        assert!(shown("שלום 123\u{200f}!").is_empty());
+        assert!(shown("مرحبا\u{61c}, 2026\u{200e}").is_empty());
+        assert_eq!(shown("שלום\u{200f}\u{200f}"), ['\u{200f}'], "a run");
+        assert_eq!(shown("pa\u{200f}ssword"), ['\u{200f}'], "no right-to-left letter");
+        assert_eq!(shown("a\u{61c}b"), ['\u{61c}'], "the Arabic letter mark is none");
+        assert_eq!(shown("שלום \u{202e}x"), ['\u{202e}'], "an override still shows");
     }
 
     /// Found by review: a joiner inside Cyrillic, or beside another joiner, passed.

@@ -60,7 +60,9 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
         )),
         (Ending::Complete, _) if n == 0 && r.quiet_if_none => None,
         (Ending::Complete, _) if n == 0 => Some(match (r.query, r.continued) {
-            (Some(q), false) => format!("no messages in {topic} match {q:?}"),
+            // Quoted as typed: Rust's debug form wrote the marks of Hindi, Arabic or Hebrew
+            // as `\u{902}` (found by a trial in those scripts); controls stay escaped.
+            (Some(q), false) => format!("no messages in {topic} match \"{}\"", q.escape_debug()),
             (Some(_), true) => format!("no older matches in {topic}"),
             (None, true) => format!("no older messages in {topic}"),
             (None, false) if p.forward() || p.bounded() => format!("no messages in {topic} in that range"),
@@ -180,6 +182,8 @@ mod tests {
         );
         let s = notes(&p, Ending::Complete, &read(Some("x y")));
         assert_eq!(s, ["no messages in #t match \"x y\""]);
+        let s = notes(&p, Ending::Complete, &read(Some("हिंदी كَتَبَ")));
+        assert_eq!(s, ["no messages in #t match \"हिंदी كَتَبَ\""]);
         let s = notes(&p, Ending::Unavailable, &read(None)).join("\n");
         assert!(
             s.contains("keeps no history") && s.contains("does not mean nothing was said"),

@@ -17,7 +17,7 @@ use crate::{json, render};
 use scalar::client::HELD_FRAMES;
 use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
 use std::collections::HashSet;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -239,6 +239,11 @@ impl Lines {
         std::thread::spawn(move || {
             let stdin = io::stdin();
             let mut r = stdin.lock();
+            // A byte-order mark before the first line (text saved by Windows editors) is no
+            // part of it.
+            if r.fill_buf().is_ok_and(|b| b.starts_with("\u{feff}".as_bytes())) {
+                r.consume(3);
+            }
             loop {
                 let line = input::read_line(&mut r);
                 let last = !matches!(line, Ok(Some(_)));
