@@ -25,8 +25,9 @@ pub fn refuse_query(query: &str) -> Option<String> {
     }
     if !words(query).any(|w| w.chars().any(char::is_alphanumeric)) {
         return Some(format!(
-            "{query:?} has no words to search for (a word is a run of letters and numbers; \
-             symbols, emoji and wildcards are not searched)"
+            "\"{}\" has no words to search for (a word is a run of letters and numbers; \
+             symbols, emoji and wildcards are not searched)",
+            query.escape_debug()
         ));
     }
     None

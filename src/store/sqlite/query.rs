@@ -1,7 +1,7 @@
 //! Answering a Query: resolving the scope and anchors, turning times into positions, and the
 //! one SELECT that reads a page.
 
-use super::words::{spaced, words};
+use super::words::{normalized, spaced, words};
 use super::{Context, Db, Scoped, forgotten, from_sql, to_sql};
 use crate::proto::Body;
 use crate::proto::MsgId;
@@ -416,7 +416,8 @@ fn fts_query(text: &str) -> Option<String> {
     // Accents off and Chinese, Japanese or Korean characters spaced out, as the index has them: such a
     // word becomes a phrase, its characters in a row. (A word of marks alone is no word: spaced,
     // it is blanks.)
-    for word in words(text).map(spaced).filter(|w| !w.trim().is_empty()) {
+    let text = normalized(text);
+    for word in words(&text).map(spaced).filter(|w| !w.trim().is_empty()) {
         if !out.is_empty() {
             out.push(' ');
         }

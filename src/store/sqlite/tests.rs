@@ -862,6 +862,14 @@ fn search_matches_all_words_in_scope() {
         rec(17, "#a", 117, "か\u{309a}セ\u{309a} zﾞ 과 사"),
         rec(18, "#a", 118, "Kotlin ❤\u{fe0f}를"),
         rec(19, "#a", 119, "ᎠᏗ ᲒᲐᲛᲐᲠᲯᲝᲑᲐ 𞤀𞤣𞤤𞤢𞤥"),
+        rec(20, "#a", 120, "हाँ दो किताबें, नमस्ते"),
+        rec(21, "#a", 121, "كَتَبَ مـرحـبـا بالعالم שָׁלוֹם"),
+        rec(
+            22,
+            "#a",
+            122,
+            "สวัสดีครับ Đúng đẹp ２０２６年ＡＢＣホール ｶﾀｶﾅ Acme™",
+        ),
     ])
     .unwrap();
     let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
@@ -877,7 +885,8 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("か\u{3099}"), [14]);
     assert_eq!(hits("か"), Vec::<u64>::new());
     assert_eq!(hits("ﾃﾞ"), [14]);
-    assert_eq!(hits("ﾃ"), Vec::<u64>::new());
+    assert_eq!(hits("デ"), [14], "halfwidth is kana, by compatibility");
+    assert_eq!(hits("ﾃ"), [12], "テスト");
     assert_eq!(hits("2024"), [14]);
     // Spellings Unicode counts as the same find each other: Hangul as jamo, a nukta apart.
     assert_eq!(hits("한국"), [15]);
@@ -896,12 +905,13 @@ fn search_matches_all_words_in_scope() {
     );
     assert_eq!(hits("kotlin 를"), [18]);
     // Helper 143: a filler parts a query's words; a voicing mark Unicode does not compose with
-    // its kana stays with it; a halfwidth one after a Latin letter is a word of its own.
+    // its kana stays with it; after a Latin letter, halfwidth or not, it is a mark on it.
     assert_eq!(hits("사\u{3164}과"), [17]);
     assert_eq!(hits("か"), Vec::<u64>::new(), "か\u{309a} is not か");
     assert_eq!(hits("か\u{309a}"), [17]);
     assert_eq!(hits("セ\u{309a}"), [17]);
-    assert_eq!(hits("z"), [17]);
+    assert_eq!(hits("z"), Vec::<u64>::new());
+    assert_eq!(hits("z\u{3099}"), [17]);
     // Helper 144: case folds for letters Unicode gave case after the tokenizer's tables too
     // (Cherokee, Georgian Mtavruli, Adlam), either way.
     assert_eq!(hits("ꭰꮧ"), [19]);
@@ -909,6 +919,26 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("𞤢𞤣𞤤𞤢𞤥"), [19]);
     assert_eq!(hits("ᲒᲐᲛᲐᲠᲯᲝᲑᲐ"), [19]);
     assert_eq!(hits("\u{929}"), [15]);
+    // A trial in sixteen scripts: marks other than accents are their word's, so a Hindi word
+    // is not the run of its consonants that another phrase holds; Arabic's vowel marks and
+    // tatweel and Hebrew's points come off; Thai letters stand alone, as Chinese does;
+    // Vietnamese "đ" is "d"; fullwidth and halfwidth forms are the usual ones.
+    assert_eq!(hits("हिंदी"), Vec::<u64>::new(), "not हाँ दो");
+    assert_eq!(hits("किताबें"), [20]);
+    assert_eq!(hits("नमस्ते"), [20]);
+    assert_eq!(hits("नमस"), Vec::<u64>::new(), "whole words, as in Latin");
+    assert_eq!(hits("كتب"), [21]);
+    assert_eq!(hits("كَتَبَ مرحبا"), [21]);
+    assert_eq!(hits("שלום"), [21]);
+    assert_eq!(hits("סวัสดี"), Vec::<u64>::new());
+    assert_eq!(hits("สวัสดี"), [22]);
+    assert_eq!(hits("ครับ"), [22]);
+    assert_eq!(hits("dung dep"), [22]);
+    assert_eq!(hits("2026 abc"), [22]);
+    assert_eq!(hits("カタカナ ホール"), [22]);
+    // A query is cut into words once composed, as the body is: "™" is "TM", a word's end.
+    assert_eq!(hits("acme™"), [22]);
+    assert_eq!(hits("acmetm"), [22]);
     // Accents come off in every script, on both sides, precomposed or typed as marks.
     assert_eq!(hits("καλημέρα"), [10]);
     assert_eq!(hits("καλημερα κοσμε"), [10]);
@@ -931,7 +961,7 @@ fn search_matches_all_words_in_scope() {
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
-    assert_eq!(fts_hits(&db, "scope : t1"), 17);
+    assert_eq!(fts_hits(&db, "scope : t1"), 20);
     // Words end at every character that is not a letter, number or mark, however new to
     // the tokenizer's tables (🙂 and ₽ are), and a word typed decomposed is the word.
     assert_eq!(hits("thanks"), [8]);
@@ -1224,10 +1254,16 @@ const UNDO_V16: &str = "DROP TRIGGER topic_added; DROP TRIGGER topic_counted; DR
 const UNDO_V17: &str =
     "DROP TABLE forgotten; ALTER TABLE meta ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;";
 
+/// What version 18 changed: the text index's tokenizer (emptied; the caller fills it).
+const UNDO_V18: &str = "DROP TABLE events_fts;
+    CREATE VIRTUAL TABLE events_fts USING fts5(
+        body, scope, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
+    );";
+
 /// Makes a file of this version one of `version`, by undoing what later versions added (those
 /// from 16 on; tests of older versions undo the rest themselves).
 fn undo_to(db: &Db, version: u32) {
-    for (v, undo) in [(17, UNDO_V17), (16, UNDO_V16)] {
+    for (v, undo) in [(18, UNDO_V18), (17, UNDO_V17), (16, UNDO_V16)] {
         if v > version {
             db.conn.execute_batch(undo).unwrap();
         }
@@ -1498,6 +1534,9 @@ fn migrations_and_versions() {
     reindexed_on_upgrade(13, "\u{1112}\u{1161}\u{11ab}", "한", "한");
     // A file of version 14 took a Korean phrase for one word: version 15 spaces it out.
     reindexed_on_upgrade(14, "서울에서", "서울", "\"서 울\"");
+    // A file of version 17 parted words at Arabic's vowel marks: version 18 takes them off,
+    // in an index made anew whose tokenizer keeps other marks in their words.
+    reindexed_on_upgrade(17, "كَتَبَ", "كتب", "كتب");
 
     // A file of version 15 kept the rows of conversations retention emptied: version 16
     // deletes them.

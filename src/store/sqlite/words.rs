@@ -8,9 +8,13 @@
 //! [`SPACED`]), and queries are cut at the same characters ([`words`]); the tokenizer then
 //! only folds case, the same way on both sides (letters given case since its tables are
 //! folded here first: [`folded`]). Accents come off here too ([`unaccented`]), in every
-//! script: the tokenizer's own folding knows Latin letters only. Where the index needs a word
-//! no query can hold (Korean's word breaks, a voicing mark Unicode does not compose with its
-//! kana), it gets a private-use character ([`is_stand_in`]).
+//! script (the tokenizer's own folding knows Latin letters only), and so do the vowel marks
+//! of Arabic and Hebrew, which their readers do not write; a few letters that typists leave
+//! for a plainer one are that one ([`plain`]). Other marks (a Devanagari vowel sign) stay in
+//! their word: the tokenizer keeps them (`SCHEMA_V18`), so that "हिंदी" is one word, not the
+//! run of its consonants that "हाँ दो" also holds. Where the index needs a word no query can
+//! hold (Korean's word breaks, a voicing mark Unicode does not compose with its kana), it gets
+//! a private-use character ([`is_stand_in`]).
 //!
 //! Chinese and Japanese are written without spaces between words, so a run of them between
 //! punctuation would be one word, which no query short of the whole run finds. Korean puts
@@ -19,6 +23,8 @@
 //! ([`stands_alone`]) is spaced out as a word of its own instead, in bodies and in queries
 //! alike; a query word then becomes a phrase of its characters, which FTS5 matches only where
 //! the body has them in a row: "日本語" finds "日本語もテストします。", "서울" finds "서울에서".
+//! Thai, Lao, Khmer and Myanmar, also written without spaces between words, likewise, each
+//! letter with its marks: "สวัสดี" finds "สวัสดีครับ".
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -109,15 +115,18 @@ pub fn words(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Whether `c` is a Han ideograph, a kana, a Bopomofo letter (with the iteration and
-/// prolonged-sound marks that go with them) or a Hangul syllable or letter: a word of its own
-/// for search, since these scripts put no spaces between words, or (Korean) join particles and
-/// endings to them (PROTOCOL.md §4, Search). Thai, whose letters carry marks and would need a
-/// dictionary to split, is not.
+/// prolonged-sound marks that go with them), a Hangul syllable or letter, or a letter or
+/// digit of Thai, Lao, Khmer or Myanmar: a word of its own for search (with the marks after
+/// it), since these scripts put no spaces between words, or (Korean) join particles and
+/// endings to them (PROTOCOL.md §4, Search); splitting them into words would need a dictionary.
 #[inline]
 pub fn stands_alone(c: char) -> bool {
     // One comparison for the characters of most text, which come before them all.
-    c >= '\u{1100}'
+    c >= '\u{e00}'
         && (is_hangul(c)
+            || (matches!(c as u32, 0x0E01..=0x0E5B | 0x0E81..=0x0EDF // Thai, Lao
+                | 0x1000..=0x109F | 0x1780..=0x17FF | 0x19E0..=0x19FF) // Myanmar, Khmer
+                && !is_mark(c))
             || matches!(c as u32,
                 0x3005..=0x3007 | 0x3031..=0x3035 | 0x303B // 々 〆 〇, kana repeat marks, 〻
                 | 0x3041..=0x3098 | 0x309B..=0x30FF // Hiragana, Katakana (non-letters among them
@@ -125,7 +134,6 @@ pub fn stands_alone(c: char) -> bool {
                 | 0x3105..=0x312F | 0x31A0..=0x31BF // Bopomofo
                 | 0x31F0..=0x31FF // Katakana phonetic extensions
                 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF // ideographs, compatibility ones
-                | 0xFF66..=0xFF9D // halfwidth Katakana (its voicing marks stay with it: `is_voicing`)
                 | 0x1AFF0..=0x1B16F // kana supplement and extensions, small kana
                 | 0x20000..=0x3FFFD // ideographs, extensions B and later (all of planes 2 and 3)
             ))
@@ -176,39 +184,56 @@ fn is_filler(c: char) -> bool {
     c >= '\u{115f}' && matches!(c, '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}')
 }
 
-/// A kana's voicing mark: combining (U+3099, U+309A), or halfwidth (U+FF9E, U+FF9F), which
-/// follows its halfwidth kana as a letter of its own.
+/// A kana's combining voicing mark (U+3099, U+309A; the halfwidth ones are these once
+/// composed by compatibility, [`spaced`]).
 fn is_voicing(c: char) -> bool {
-    c >= '\u{3099}' && matches!(c, '\u{3099}' | '\u{309a}' | '\u{ff9e}' | '\u{ff9f}')
+    c >= '\u{3099}' && matches!(c, '\u{3099}' | '\u{309a}')
 }
 
-/// `text` in Unicode's composed form (NFC), with every character that is not part of a word
-/// replaced by a space, each character that [`stands_alone`] spaced out, and its accents taken
-/// off ([`unaccented`]); borrowed when there is nothing to change.
+/// `text` in Unicode's compatibility composed form (NFKC), with every character that is not
+/// part of a word replaced by a space, each character that [`stands_alone`] spaced out, and its
+/// accents taken off ([`unaccented`]); borrowed when there is nothing to change.
 ///
 /// Composed first so that spellings Unicode counts as the same find each other: Hangul typed
-/// as conjoining jamo, a letter and its nukta typed apart, a compatibility ideograph. Nearly
-/// all text comes composed already, which a quick check (none for ASCII) tells.
+/// as conjoining jamo, a letter and its nukta typed apart, a compatibility ideograph; and, by
+/// compatibility, the fullwidth and halfwidth forms that Japanese and Chinese input methods
+/// type ("２０２６" is "2026", "ｶﾀｶﾅ" is "カタカナ"), ligatures ("ﬁ" is "fi"), superscripts and
+/// circled digits. Nearly all text comes composed already, which a quick check (none for
+/// ASCII) tells.
 pub fn spaced(text: &str) -> Cow<'_, str> {
-    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
-    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
-        return spaced_composed(text);
+    match normalized(text) {
+        Cow::Borrowed(text) => spaced_composed(text),
+        Cow::Owned(composed) => Cow::Owned(spaced_composed(&composed).into_owned()),
     }
-    let composed: String = text.nfc().collect();
-    Cow::Owned(spaced_composed(&composed).into_owned())
+}
+
+/// `text` in Unicode's compatibility composed form (NFKC), borrowed when it is already.
+/// A query is cut into [`words`] after this, as a body is spaced: the form may make word
+/// characters of what was none ("™" is "TM", "㈱" is "(株)"), so cutting first would part a
+/// query where its body is one word.
+pub fn normalized(text: &str) -> Cow<'_, str> {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+    if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.nfkc().collect())
 }
 
 /// [`spaced`] of a text already composed.
 fn spaced_composed(text: &str) -> Cow<'_, str> {
     // A mark with no letter or number before it in its word is no word's ("❤\u{fe0f}", a
     // run of marks alone): a blank, so that it neither joins what follows to a Korean word
-    // before a gap nor differs between a body and a query that begins with it. (The tokenizer
-    // parts words at marks, so dropping one changes no word it finds.)
+    // before a gap nor differs between a body and a query that begins with it.
     let mut in_word = false;
     let changes = |c: char| {
         let lone = !in_word && is_mark(c);
         in_word = is_word_char(c) && !lone;
-        lone || (c != ' ' && !is_word_char(c)) || accented(c) || stands_alone(c) || is_voicing(c) || folds(c)
+        lone || (c != ' ' && !is_word_char(c))
+            || accented(c)
+            || stands_alone(c)
+            || is_voicing(c)
+            || folds(c)
+            || plain(c) != c
     };
     let Some(first) = text.find(changes) else {
         return Cow::Borrowed(text);
@@ -253,9 +278,8 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
             }
             continue;
         }
-        // A halfwidth voicing mark after anything but a kana is a letter of the halfwidth
-        // Katakana, each a word of its own; a combining one, a mark like any other.
-        let here = stands_alone(c) || matches!(c, '\u{ff9e}' | '\u{ff9f}');
+        // After anything but a kana, a voicing mark is a mark like any other.
+        let here = stands_alone(c);
         // The category lookup only after a character that stands alone, where it costs little.
         if here || (alone && !is_mark(c)) {
             if !out.is_empty() && !out.ends_with(' ') {
@@ -263,9 +287,29 @@ fn spaced_composed(text: &str) -> Cow<'_, str> {
             }
             alone = here;
         }
-        push_unaccented(&mut out, folded(c).unwrap_or(c));
+        push_unaccented(&mut out, plain(folded(c).unwrap_or(c)));
     }
     Cow::Owned(out)
+}
+
+/// The plainer letter that typists write for `c` (after its case is folded), where a search
+/// should find either: Arabic's alef maksura and teh marbuta, as their yeh and heh, as Arabic
+/// search engines do; Latin letters with a stroke, which no canonical decomposition takes
+/// apart (Vietnamese "đ" typed as "d", Polish "ł" as "l", "ø" as "o"). Else `c`.
+fn plain(c: char) -> char {
+    if c < '\u{d8}' {
+        return c;
+    }
+    match c {
+        '\u{649}' => '\u{64a}',
+        '\u{629}' => '\u{647}',
+        'đ' | 'Đ' => 'd',
+        'ł' | 'Ł' => 'l',
+        'ø' | 'Ø' => 'o',
+        'ħ' | 'Ħ' => 'h',
+        'ŧ' | 'Ŧ' => 't',
+        c => c,
+    }
 }
 
 /// `c` with its case folded, for the letters non-ASCII: the tokenizer folds case by Unicode
@@ -305,8 +349,9 @@ fn by_folding(c: char) -> bool {
 /// `word` without its accents: a letter written with combining diacritical marks (U+0300 to
 /// U+036F: acute, grave, diaeresis, breve, …), precomposed or not, becomes its base letter, in
 /// any script, as the index's tokenizer already did for Latin letters only ("ά" → "α", "ё" →
-/// "е", "é" → "e"). Other marks (a Devanagari vowel sign, a nukta) are parts of their letters
-/// and stay. Applied to bodies as they are indexed and to query words alike.
+/// "е", "é" → "e"); so do Hebrew's points and Arabic's vowel marks ([`is_accent`]). Other
+/// marks (a Devanagari vowel sign, a nukta) are parts of their letters and stay. Applied to
+/// bodies as they are indexed and to query words alike.
 pub fn unaccented(word: &str) -> Cow<'_, str> {
     if !word.chars().any(accented) {
         return Cow::Borrowed(word);
@@ -333,9 +378,18 @@ fn push_unaccented(out: &mut String, c: char) {
     }
 }
 
-/// A combining diacritical mark (the block U+0300–U+036F).
+/// A combining diacritical mark (the block U+0300–U+036F), or a mark that readers of
+/// Hebrew and Arabic do not write and search without: Hebrew's points and cantillation marks,
+/// Arabic's vowel marks (harakat, with the hamza and madda above and below that make "أ" and
+/// "آ" of "ا"), its Quranic annotation marks, and the tatweel that stretches a word
+/// ("مـرحـبـا"), a letter to Unicode.
 fn is_accent(c: char) -> bool {
-    ('\u{300}'..='\u{36f}').contains(&c)
+    matches!(c as u32,
+        0x0300..=0x036F
+        | 0x0591..=0x05BD | 0x05BF | 0x05C1 | 0x05C2 | 0x05C4 | 0x05C5 | 0x05C7
+        | 0x0610..=0x061A | 0x0640 | 0x064B..=0x065F | 0x0670
+        | 0x06D6..=0x06DC | 0x06DF..=0x06E4 | 0x06E7 | 0x06E8 | 0x06EA..=0x06ED
+        | 0x08D3..=0x08E1 | 0x08E3..=0x08FF)
 }
 
 /// Whether [`unaccented`] changes `c`: an accent, or a letter whose canonical decomposition is
@@ -399,7 +453,8 @@ mod tests {
         // A voicing mark stays with its kana, composed where Unicode composes them (a
         // decomposed "が" is "が"); an ideograph of extension B counts.
         assert_eq!(spaced("か\u{3099}き𠮷x"), "が き 𠮷 x");
-        assert_eq!(spaced("ﾃﾞ2024年 ﾊﾟｿｺﾝ"), "ﾃﾞ 2024 年 ﾊﾟ ｿ ｺ ﾝ");
+        // Halfwidth kana are kana, with their voicing marks (compatibility composition).
+        assert_eq!(spaced("ﾃﾞ2024年 ﾊﾟｿｺﾝ"), "デ 2024 年 パ ソ コ ン");
         assert_eq!(spaced("a\u{3099}b"), "a\u{3099}b", "after no kana, left as it is");
         // Spellings Unicode counts as the same are composed alike first.
         assert_eq!(spaced("\u{1112}\u{1161}\u{11ab}국"), "한 국");
@@ -412,14 +467,15 @@ mod tests {
             spaced("日\u{93f}x こ〱x \u{1b132}y"),
             "日\u{93f} x こ 〱 x \u{1b132} y"
         );
-        // Thai keeps its runs; ideographic punctuation ends words.
-        assert_eq!(spaced("日、สวัสดี"), "日 สวัสดี");
+        // Thai letters stand alone too, each with its marks; ideographic punctuation ends words.
+        assert_eq!(spaced("日、สวัสดี"), "日 ส ว\u{e31} ส ด\u{e35}");
         // Hangul syllables and letters stand alone, composed from jamo first; where a space or
         // punctuation meets them, a token no query holds keeps a run from being found across.
         assert_eq!(spaced("서울에서 Rust를"), "서 울 에 서 \u{e000} Rust 를");
         assert_eq!(spaced("go 서울, 日本 語"), "go \u{e000} 서 울  \u{e000} 日 本 語");
-        assert_eq!(spaced("ㅋㅋ\u{1100}\u{1161}\u{11a8}"), "ㅋ ㅋ 각");
-        assert_eq!(spaced("ﾡﾢ"), "ﾡ ﾢ");
+        // Compatibility and halfwidth letters are the conjoining ones, by compatibility.
+        assert_eq!(spaced("ㅋㅋ\u{1100}\u{1161}\u{11a8}"), "ᄏ ᄏ 각");
+        assert_eq!(spaced("ﾡﾢ"), "ᄀ ᄁ");
         // The invisible fillers are blanks, not words.
         assert_eq!(spaced("서\u{3164}울"), "서 \u{e000} 울");
         assert_eq!(spaced("\u{3164}"), " ");
@@ -429,15 +485,16 @@ mod tests {
         assert_eq!(spaced("Rust ❤\u{fe0f}를"), "Rust   \u{e000} 를");
         // Found by helper 143, writing the rule from PROTOCOL.md alone: a filler parts the
         // words of a query too; a voicing mark Unicode does not compose with its kana stays
-        // with it; a halfwidth one after anything but a kana is a word of its own.
+        // with it; after anything but a kana, halfwidth or not, it is a mark like any other.
         assert_eq!(words("사\u{3164}과").collect::<Vec<_>>(), ["사", "과"]);
         assert_eq!(spaced("か\u{309a} が\u{3099}"), "か\u{e002} が\u{e001}");
-        assert_eq!(spaced("aﾞ ﾞe ｶﾞe"), "a ﾞ ﾞ e ｶﾞ e");
+        assert_eq!(spaced("aﾞ ﾞe ｶﾞe"), "a\u{3099}  e ガ e");
         assert_eq!(spaced("a\u{3099}b 日\u{3099}"), "a\u{3099}b 日\u{3099}");
         // Letters whose case Unicode added after the tokenizer's tables are folded here;
         // ASCII is the tokenizer's, and "İ", whose lower case is two characters, loses its
         // accent as any letter does.
-        assert_eq!(spaced("ᎠᏗ Ა 𞤀 Ǆ İ Abc"), "ꭰꮧ ა 𞤢 ǆ I Abc");
+        // (The digraph "Ǆ" is its two letters, by compatibility.)
+        assert_eq!(spaced("ᎠᏗ Ა 𞤀 Ǆ İ Abc"), "ꭰꮧ ა 𞤢 Dz I Abc");
         assert_eq!(spaced("ᲀ ς ı ß"), "в σ ı ß");
         // Nothing to change, nothing copied.
         assert!(matches!(spaced("plain words"), Cow::Borrowed(_)));
@@ -487,6 +544,21 @@ mod tests {
         for kept in ["क़ानून", "करें", "한국어", "øl", "straße"] {
             assert!(matches!(unaccented(kept), Cow::Borrowed(_)), "{kept}");
         }
+    }
+
+    /// Found by a trial in sixteen scripts: "كتب" did not find "كَتَبَ", nor "שלום" "שָׁלוֹם", nor
+    /// "dung" "Đúng", nor "2026" "２０２６".
+    #[test]
+    fn vowel_marks_come_off_and_plainer_letters_stand_for_theirs() {
+        assert_eq!(
+            spaced("كَتَبَ مـرحـبـا أحمد إيمان آمن مدرسة مستشفى"),
+            "كتب مرحبا احمد ايمان امن مدرسه مستشفي"
+        );
+        assert_eq!(spaced("שָׁלוֹם בַּבַּיִת"), "שלום בבית");
+        assert_eq!(spaced("Đúng đẹp łódź Øl Ħaġar"), "dung dep lodz ol hagar");
+        assert_eq!(spaced("２０２６年ＡＢＣ ﬁx ①"), "2026 年 ABC fix 1");
+        // Other marks stay in their word: a Devanagari vowel sign, a virama.
+        assert!(matches!(spaced("हिंदी नमस्ते"), Cow::Borrowed(_)));
     }
 
     #[test]
