@@ -340,6 +340,12 @@ fn topic_meta_modes_members_and_the_list() {
         alice.wait_for_from(mark, line, STEP);
     }
 
+    // Whoever joins is shown the display name too (found by a trial in sixteen scripts: it
+    // was seen only in /meta).
+    let (carol, _h4) = join(&server, "carol", "#t");
+    carol.wait_for("joined #t, Release 🚀 (3 connected)", STEP);
+    quit(carol);
+
     alice.command("/op bob", "-!- you made bob an operator");
     alice.command("/who", "-- 2 in #t: alice (owner), bob (operator)");
 

@@ -373,14 +373,15 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
                 None => format!("cannot join {short}: {e}"),
             }
         })?;
-    let (here, unkept, subject, made) = match frame.msg() {
+    let (here, unkept, subject, made, display) = match frame.msg() {
         Ok(Msg::Meta(m)) => (
             m.subscribers,
             m.role == Some(Role::Owner) && m.kept == Some(false),
             m.subject.filter(|s| !s.is_empty()).map(crate::render::clean_line),
             m.created,
+            m.display.filter(|s| !s.is_empty()).map(crate::render::clean_line),
         ),
-        _ => (0, false, None, None),
+        _ => (0, false, None, None, None),
     };
     let mut st = shared.state();
     if !st.subs.iter().any(|s| s == topic) {
@@ -395,7 +396,11 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     // ends with its last member, which nothing else would say.
     let unkept = unkept && st.logged_in;
     drop(st);
-    shared.screen.info(format!("joined {short} ({here} connected)"));
+    // Its display name too, which may be in any script where the channel's name is ASCII.
+    let display = display.map(|d| format!(", {d}")).unwrap_or_default();
+    shared
+        .screen
+        .info(format!("joined {short}{display} ({here} connected)"));
     // As IRC shows a channel's topic on joining it.
     if let Some(subject) = subject {
         shared.screen.info(format!("topic of {short}: {subject}"));

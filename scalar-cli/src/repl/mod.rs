@@ -53,10 +53,10 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         joins: !args.no_joins,
         ..crate::conn::Dial::of(args)
     };
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Notes (a certificate pinned on first use) go to standard error before the chat starts,
     // and are not lost if this first connection fails.
-    let conn = crate::conn::open(&dial, &args.id, &|s| crate::oneshot::note(s))?;
-    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let conn = net::first(&dial, &args.id, tty, &|s| crate::oneshot::note(s))?;
     let shared = Arc::new(
         Shared::new(
             conn.user.clone(),

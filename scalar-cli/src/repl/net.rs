@@ -502,6 +502,47 @@ fn reconnect(
     }
 }
 
+/// The chat's first connection, as `id`: at a terminal, one that fails for now (no network
+/// yet, a laptop opened on a train; the server restarting or full) is tried again, with the
+/// reconnections' waits, until it is made or the user gives up with Ctrl-C, as IRC clients
+/// do; each failure is said (the first few, then every tenth), so a mistyped server shows.
+/// A refusal for good (a ban, a wrong password, a name in use), a TLS or certificate failure
+/// and a local one end the client, as does any failure without a terminal (a script: exit 3).
+pub(super) fn first(dial: &Dial, id: &str, interactive: bool, note: &dyn Fn(&str)) -> Result<Conn, CliError> {
+    let (mut delay, mut attempt) = (FIRST_BACKOFF * 4, 0u32);
+    loop {
+        attempt = attempt.saturating_add(1);
+        let e = match crate::conn::open(dial, id, note) {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        let for_now = match &e {
+            CliError::Net(
+                NetError::Connect { .. }
+                | NetError::Timeout(_)
+                | NetError::Closed
+                | NetError::Reset
+                | NetError::Io(_),
+            ) => true,
+            CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }) => {
+                !final_refusal(*code) && *code != ErrorCode::NameTaken as u16
+            }
+            _ => false,
+        };
+        if !(interactive && for_now) {
+            return Err(e);
+        }
+        if attempt <= 3 || attempt.is_multiple_of(10) {
+            note(&format!(
+                "{e}; trying again in {}s (Ctrl-C to give up)",
+                delay.as_secs_f32()
+            ));
+        }
+        std::thread::sleep(jitter(delay));
+        delay = longer(delay);
+    }
+}
+
 /// Whether the server's refusal of a reconnection is for good ("not you": a ban, a password
 /// that no longer works, a name that became an account) rather than for now ("not now": a full
 /// server, a connection rate, failed logins throttled, a busy store, a normal Bye), which the
