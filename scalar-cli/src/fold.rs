@@ -134,15 +134,17 @@ fn folds_around(c: char) -> bool {
             | 0x20000..=0x3fffd)
 }
 
-/// What no line starts with (closing punctuation, small kana, the prolonged sound mark: the
-/// Japanese rule of kinsoku) or ends with (opening punctuation).
+/// What no line starts with (closing punctuation, small kana, the prolonged sound and voicing
+/// marks, the wave dash, ellipses, a percent sign: the Japanese rule of kinsoku) or ends with
+/// (opening punctuation, a currency sign before its number).
 fn starts_no_line(c: char) -> bool {
-    ",.;:!?)]}%、。，．・：；？！ー）」』】〕〉》〙〗〟’”ゝゞヽヾ々ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ）］｝｡｣､ﾞﾟ"
-        .contains(c)
+    ('\u{31f0}'..='\u{31ff}').contains(&c) // small Katakana of the phonetic extensions
+        || ",.;:!?)]}%»›、。，．・：；？！ー）」』】〕〉》〙〗〛⦆〟’”ゝゞヽヾ々〜゛゜…‥‼⁇⁈⁉ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ）］｝％｡｣､･ﾞﾟ"
+            .contains(c)
 }
 
 fn ends_no_line(c: char) -> bool {
-    "([{（「『【〔〈《〘〖〝‘“［｛｢".contains(c)
+    "([{«‹（「『【〔〈《〘〖〚⦅〝‘“［｛｢$£¥€＄￡￥".contains(c)
 }
 
 /// Whether a line may fold between `before` and `next` (neither a space).
@@ -392,6 +394,19 @@ mod tests {
                 assert!(!line.ends_with('「'), "{folded}");
             }
             assert!(widest(&folded, Narrow) <= 40, "{folded}");
+        }
+        // Found by QA: more closing and opening marks, and the small kana of the extensions.
+        for mark in ['…', '‼', '〜', '゛', '％', 'ㇰ', 'ㇲ'] {
+            let text = format!("{}{mark}いいいい", "あ".repeat(29));
+            for line in fold(&text, 70, Narrow).lines() {
+                assert!(!line.trim_start_matches([' ', '|']).starts_with(mark), "{line}");
+            }
+        }
+        for mark in ['〚', '⦅', '«', '＄'] {
+            let text = format!("{}{mark}１００いい", "あ".repeat(28));
+            for line in fold(&text, 70, Narrow).lines() {
+                assert!(!line.ends_with(mark), "{line}");
+            }
         }
         // Latin text beside them still folds between words only.
         let mixed = fold(&format!("{}Rust言語", "word ".repeat(15)), 40, Narrow);

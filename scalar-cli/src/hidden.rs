@@ -74,6 +74,13 @@ fn is_rtl(c: char) -> bool {
     matches!(u32::from(c), 0x0590..=0x08ff | 0xfb1d..=0xfdff | 0xfe70..=0xfefc)
 }
 
+/// Whether `c` is a letter (general category L): not a digit, a point or punctuation, which
+/// a Latin text may hold one of (found by QA: an Arabic comma let marks hide in it).
+fn is_letter(c: char) -> bool {
+    use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+    c.general_category_group() == GeneralCategoryGroup::Letter
+}
+
 /// The left-to-right, right-to-left and Arabic letter marks: strong directions that draw
 /// nothing, which right-to-left typists need beside numbers and punctuation.
 fn is_direction_mark(c: char) -> bool {
@@ -150,7 +157,7 @@ pub fn marked(s: &str) -> Marked<'_> {
         chars: s.chars().peekable(),
         before: None,
         flag_left: 0,
-        rtl: s.chars().any(|c| is_rtl(c) && !is_direction_mark(c)),
+        rtl: s.chars().any(|c| is_rtl(c) && is_letter(c)),
     }
 }
 
@@ -219,6 +226,15 @@ mod tests {
         assert_eq!(shown("שלום\u{200f}\u{200f}"), ['\u{200f}'], "a run");
         assert_eq!(shown("pa\u{200f}ssword"), ['\u{200f}'], "no right-to-left letter");
         assert_eq!(shown("a\u{61c}b"), ['\u{61c}'], "the Arabic letter mark is none");
+        // Found by QA: nor are Arabic-Indic digits, Arabic punctuation or a lone point.
+        for none in [
+            "١٢٣\u{200f}",
+            "abc ، def\u{200f}",
+            "\u{5b0}\u{200f}",
+            "\u{600}\u{200f}",
+        ] {
+            assert_eq!(shown(none), ['\u{200f}'], "{none}");
+        }
         assert_eq!(shown("שלום \u{202e}x"), ['\u{202e}'], "an override still shows");
     }
 

@@ -27,7 +27,7 @@ pub fn refuse_query(query: &str) -> Option<String> {
         return Some(format!(
             "\"{}\" has no words to search for (a word is a run of letters and numbers; \
              symbols, emoji and wildcards are not searched)",
-            query.escape_debug()
+            crate::render::clean_line(query)
         ));
     }
     None

@@ -190,8 +190,8 @@ fn is_voicing(c: char) -> bool {
     c >= '\u{3099}' && matches!(c, '\u{3099}' | '\u{309a}')
 }
 
-/// `text` in Unicode's compatibility composed form (NFKC), with every character that is not
-/// part of a word replaced by a space, each character that [`stands_alone`] spaced out, and its
+/// `text` composed, its letters, numbers and marks by compatibility ([`normalized`]), with
+/// every character that is not part of a word replaced by a space, each character that [`stands_alone`] spaced out, and its
 /// accents taken off ([`unaccented`]); borrowed when there is nothing to change.
 ///
 /// Composed first so that spellings Unicode counts as the same find each other: Hangul typed
@@ -207,16 +207,27 @@ pub fn spaced(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// `text` in Unicode's compatibility composed form (NFKC), borrowed when it is already.
-/// A query is cut into [`words`] after this, as a body is spaced: the form may make word
-/// characters of what was none ("™" is "TM", "㈱" is "(株)"), so cutting first would part a
-/// query where its body is one word.
+/// `text` composed (NFC), with its letters, numbers and marks in their compatibility forms
+/// (NFKC's): fullwidth "２" is "2", "ﬁ" is "fi", "ｶ" is "カ". Symbols keep theirs ("™" is not
+/// "TM", nor "㎏" "kg"): they end words, so "acme" finds "Acme™" (found by QA: full NFKC made
+/// one word of "Acme™"). Borrowed when nothing changes. A query is cut into [`words`] after
+/// this, as a body is spaced: a form may hold what ends a word ("½" is "1⁄2").
 pub fn normalized(text: &str) -> Cow<'_, str> {
     use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
     if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(text.nfkc().collect())
+    let mut forms = String::with_capacity(text.len());
+    for c in text.chars() {
+        match is_word_char(c) {
+            true => unicode_normalization::char::decompose_compatible(c, |d| forms.push(d)),
+            false => forms.push(c),
+        }
+    }
+    match forms.nfc().collect::<String>() {
+        same if same == text => Cow::Borrowed(text),
+        composed => Cow::Owned(composed),
+    }
 }
 
 /// [`spaced`] of a text already composed.
@@ -557,6 +568,8 @@ mod tests {
         assert_eq!(spaced("שָׁלוֹם בַּבַּיִת"), "שלום בבית");
         assert_eq!(spaced("Đúng đẹp łódź Øl Ħaġar"), "dung dep lodz ol hagar");
         assert_eq!(spaced("２０２６年ＡＢＣ ﬁx ①"), "2026 年 ABC fix 1");
+        // Symbols keep their forms, and end words (found by QA).
+        assert_eq!(spaced("Acme™ №5 5㎏ ½"), "Acme   5 5  1 2");
         // Other marks stay in their word: a Devanagari vowel sign, a virama.
         assert!(matches!(spaced("हिंदी नमस्ते"), Cow::Borrowed(_)));
     }
