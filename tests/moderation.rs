@@ -381,6 +381,43 @@ fn an_account_deleted_and_added_while_stopped_holds_none_of_the_old_roles() {
     );
 }
 
+/// A team lead's trial: deleting a leaver's account ended the invite-only channel it owned
+/// (no owner, not kept, its history unreadable even to the admin) without a word. `account
+/// del` names the kept channels first, and deletes only with --force, saying what became of
+/// them; an account that owns none goes as before.
+#[test]
+fn deleting_an_owner_s_account_names_its_kept_channels_first() {
+    let dir = with_alice();
+    assert!(account(dir.path(), "add", "bob@localhost", "password").0);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut owner = alice(&s);
+    sub(&mut owner, ROOM);
+    say(&mut owner, 2, ROOM, "handover notes");
+    assert!(next(&mut owner).contains("handover notes"));
+    // Saved within a tick of the change and a second of the writer's.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop((owner, s));
+    let (ok, out) = account(dir.path(), "del", "alice", "");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("alice@localhost owns {ROOM}")) && out.contains("--force"),
+        "{out}"
+    );
+    assert!(
+        account(dir.path(), "list", "", "").1.contains("alice@localhost"),
+        "still there"
+    );
+    let (ok, out) = account_with(dir.path(), "del", "alice", "", &["--force"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("account alice@localhost deleted"), "{out}");
+    assert!(
+        out.contains(&format!("alice@localhost owned {ROOM}: with its account gone")),
+        "{out}"
+    );
+    let (ok, out) = account(dir.path(), "del", "bob", "");
+    assert!(ok && !out.contains("owned"), "{out}");
+}
+
 #[test]
 fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
     let dir = DataDir::new();

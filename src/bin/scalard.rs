@@ -442,7 +442,7 @@ fn out(text: &str) {
 
 /// `scalard account add|del|passwd|list [ID] [flags]`.
 fn account(args: Vec<String>) -> ExitCode {
-    let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account list [--data-dir DIR | --config FILE]";
+    let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account del ID --force ...   (also when it owns kept channels, which then end)\n       scalard account list [--data-dir DIR | --config FILE]";
     if wants_help(&args) {
         out(usage);
         return ExitCode::SUCCESS;
@@ -452,6 +452,14 @@ fn account(args: Vec<String>) -> ExitCode {
         eprintln!("{usage}");
         return ExitCode::from(2);
     };
+    // Only `del` takes --force: deleting an account that owns kept channels ends them.
+    let force = cmd == admin::Command::Del && flags.iter().any(|f| f == "--force");
+    let flags: Vec<String> = flags
+        .iter()
+        .filter(|f| !(force && *f == "--force"))
+        .cloned()
+        .collect();
+    let flags = flags.as_slice();
     let config = match sub_config("account", flags) {
         Ok(c) => c,
         Err(code) => return code,
@@ -527,7 +535,20 @@ fn account(args: Vec<String>) -> ExitCode {
         Ok(db) => db,
         Err(e) => return sub_result("account", &config, Err(e)),
     };
+    let owned = match cmd {
+        admin::Command::Del => {
+            admin::kept_channels(&db, &id).and_then(|owned| admin::owned_channels_note(&id, &owned, force))
+        }
+        _ => Ok(None),
+    };
+    let note = match owned {
+        Ok(note) => note,
+        Err(e) => return sub_result("account", &config, Err(e)),
+    };
     let result = admin::run(&db, cmd, &id, password.as_deref());
+    if let (Some(note), Ok(_)) = (note, &result) {
+        eprintln!("scalard account: {note}");
+    }
     if let (true, Ok(_), Some(dir)) = (new_store, &result, dir) {
         eprintln!(
             "scalard account: no store was in {}: made one there; the server must use this \

@@ -47,7 +47,7 @@ pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE, deleted_by, server_ctype};
 pub use outbox::{ConnId, Outbox};
 pub use saved::{
     BAN_REASONS as SAVED_BAN_REASONS, BANS as SAVED_BANS, DELETED, bans_value, deleted_created, deleted_key,
-    deleted_name, deleted_value, reasons_value, saved_ban_reasons, saved_bans,
+    deleted_name, deleted_value, kept_owner, reasons_value, saved_ban_reasons, saved_bans,
 };
 
 use crate::proto::*;

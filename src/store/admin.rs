@@ -188,6 +188,38 @@ pub fn run(db: &Db, cmd: Command, id: &str, password: Option<&str>) -> Result<St
     }
 }
 
+/// The channels `id` owns that the server keeps, sorted: deleting its account ends them (no
+/// owner, not kept), and with an invite-only or registered-only one what its life said
+/// (PROTOCOL.md §4, Channels; found by a team lead's trial, to whom nothing said so).
+pub fn kept_channels(db: &Db, id: &str) -> Result<Vec<String>, String> {
+    let state = db.state().map_err(|e| e.to_string())?;
+    let mut owned: Vec<String> = (state.into_iter())
+        .filter(|(k, v)| crate::server::kept_owner(k, v).is_some_and(|o| &*o == id))
+        .map(|(k, _)| k)
+        .collect();
+    owned.sort();
+    Ok(owned)
+}
+
+/// For `del` of `id`, which owns `owned` ([`kept_channels`]): without `force`, the refusal
+/// that names them and what to do; with it, the note that says what became of them.
+pub fn owned_channels_note(id: &str, owned: &[String], force: bool) -> Result<Option<String>, String> {
+    if owned.is_empty() {
+        return Ok(None);
+    }
+    let list = owned.join(", ");
+    let what = "with its account gone a channel has no owner and is not kept: it ends with its \
+                last subscriber, and what an invite-only or registered-only one said is \
+                readable only by its members of then";
+    match force {
+        false => Err(format!(
+            "{id} owns {list}: {what}. Hand each over first (/transfer USER in the channel, by \
+             {id} or a server admin), or delete with --force"
+        )),
+        true => Ok(Some(format!("{id} owned {list}: {what}"))),
+    }
+}
+
 /// Whether `password` is the one account `id` has (false if it has none, or no password was
 /// given).
 fn same_password(db: &Db, id: &str, password: Option<&str>) -> Result<bool, String> {
