@@ -48,6 +48,10 @@ options:
   -i, --id ID             your ID (default $SCALAR_ID, else your login name;
                           the server adds its @domain when missing)
   -t, --timeout SECS      how long to wait for the server (default 10)
+      --retry SECS        send, listen, history, search, ping: while the server
+                          cannot be reached for now (down, restarting, full),
+                          try again for up to SECS before giving up (exit 3);
+                          nothing is sent before the connection is made
       --tls               connect over TLS; the certificate must chain to a
                           well-known root CA and name the host of --server
       --ca FILE           TLS, trusting the CA certificates in FILE (PEM)
@@ -238,6 +242,9 @@ pub struct Args {
     pub audience: Option<String>,
     /// How long to wait for connections and replies.
     pub timeout: Duration,
+    /// `--retry SECS`: how long a one-shot mode tries again to connect while that fails for
+    /// now (the server down, restarting or full).
+    pub retry: Option<Duration>,
     /// `--join`: channel lists the chat joins at start, as typed (`#rust,#go`).
     pub join: Vec<String>,
     /// `--no-joins`: the chat does not ask to be told of joins and leaves.
@@ -321,6 +328,15 @@ pub fn check_id(id: &str, typed: &str) -> Result<(), String> {
     }
 }
 
+/// `--retry`'s seconds, from 1 to 86400 (a day).
+pub fn retry(secs: &str) -> Result<Duration, String> {
+    match secs.parse::<f64>() {
+        Ok(s) if (1.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        Ok(_) => Err("--retry: between 1 and 86400 seconds".into()),
+        Err(_) => Err(format!("--retry: expected a number, got {secs:?}")),
+    }
+}
+
 /// `--timeout`'s seconds, from 0.1 to 3600.
 pub fn timeout(secs: &str) -> Result<Duration, String> {
     match secs.parse::<f64>() {
@@ -369,6 +385,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let mut server = env.server.clone().or_else(|| d.server.clone());
     let mut id = None;
     let mut timeout = d.timeout.unwrap_or(Duration::from_secs(10));
+    let mut retry = None;
     let mut sub: Option<String> = None;
     let mut positional: Vec<OsString> = Vec::new();
     let (mut count, mut json, mut reply_to) = (None, false, None);
@@ -397,6 +414,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Short('t') | Long("timeout") => {
                 timeout = self::timeout(&utf8(val(&mut p)?, "--timeout")?).map_err(usage)?;
             }
+            Long("retry") => retry = Some(self::retry(&utf8(val(&mut p)?, "--retry")?).map_err(usage)?),
             Short('n') | Long("count") if sub.as_deref() == Some("listen") => {
                 count = Some(number(val(&mut p)?, "--count")?);
             }
@@ -536,6 +554,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
         home,
         audience,
         timeout,
+        retry,
         join,
         no_joins,
         command,
@@ -553,6 +572,7 @@ fn stub(command: Command) -> Args {
         home: None,
         audience: None,
         timeout: Duration::ZERO,
+        retry: None,
         join: Vec::new(),
         no_joins: false,
         command,

@@ -20,6 +20,7 @@ mod notice;
 mod oneshot;
 mod paging;
 mod paths;
+mod patience;
 mod readnote;
 mod render;
 mod repl;

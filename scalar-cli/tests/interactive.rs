@@ -911,7 +911,7 @@ fn the_first_connection_waits_for_the_server() {
     let mut cmd = cli(&server, &home);
     cmd.args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
-    let mark = p.wait_for("; trying again in 1s (Ctrl-C to give up)", STEP);
+    let mark = p.wait_for("(Ctrl-C to give up)", STEP);
     let _server = Server::start_with(port, &[]);
     let mark = p.wait_for_from(mark, "connected to", Duration::from_secs(20));
     p.wait_for_from(mark, "scalar> ", STEP);

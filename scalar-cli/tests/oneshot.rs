@@ -846,3 +846,48 @@ fn listen_on_a_stalled_link_gives_up_after_the_server_s_timers() {
         started.elapsed()
     );
 }
+
+/// A CI bot's message sent during a server restart was lost, exit 3 (a team lead's trial):
+/// with `--retry`, a one-shot mode tries again to connect while the server is down and sends
+/// once it is back, once; without it, it fails at once, as before.
+#[test]
+fn send_with_retry_waits_out_a_server_restarting() {
+    let dir = TempDir::new();
+    let data = dir.0.join("store");
+    let data = data.to_str().unwrap().to_string();
+    let mut server = Server::start_with(0, &["--data-dir", &data]);
+    server.stop();
+    let home = TempDir::new();
+    let mut plain = cli(&server, &home);
+    plain.args(["--id", "ci", "send", "#dev", "lost"]);
+    assert_eq!(run(plain, b"").code(), CONNECTION);
+    let mut send = cli(&server, &home);
+    send.args([
+        "--id",
+        "ci",
+        "--retry",
+        "30",
+        "send",
+        "#dev",
+        "CI: build 104 passed",
+    ]);
+    let sender = std::thread::spawn(move || run(send, b""));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let server = Server::start_with(server.port, &["--data-dir", &data]);
+    let r = sender.join().unwrap();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(r.stderr.contains("; trying again in "), "{}", r.stderr);
+    let mut history = cli(&server, &home);
+    history.args(["--id", "lead", "history", "#dev"]);
+    let h = run(history, b"");
+    assert_eq!(
+        h.stdout.matches("CI: build 104 passed").count(),
+        1,
+        "{}",
+        h.stdout
+    );
+    // A bound out of range is a usage error.
+    let mut bad = cli(&server, &home);
+    bad.args(["--retry", "0", "ping"]);
+    assert_eq!(run(bad, b"").code(), USAGE);
+}

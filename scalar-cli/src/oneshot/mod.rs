@@ -87,7 +87,11 @@ pub fn note(s: &str) {
 }
 
 fn open(args: &Args) -> Result<Conn, CliError> {
-    crate::conn::open(&crate::conn::Dial::of(args), &args.id, &|s| note(s))
+    use crate::patience::Patience;
+    let patience = args
+        .retry
+        .map_or(Patience::None, |d| Patience::Until(std::time::Instant::now() + d));
+    crate::patience::open(&crate::conn::Dial::of(args), &args.id, patience, &|s| note(s))
 }
 
 fn fold_topic(raw: &str, conn: &Conn) -> Result<String, CliError> {

@@ -56,7 +56,13 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Notes (a certificate pinned on first use) go to standard error before the chat starts,
     // and are not lost if this first connection fails.
-    let conn = net::first(&dial, &args.id, tty, &|s| crate::oneshot::note(s))?;
+    // At a terminal, one that fails for now is tried again until it is made (a laptop opened
+    // on a train) or the user gives up.
+    let patience = match tty {
+        true => crate::patience::Patience::Forever,
+        false => crate::patience::Patience::None,
+    };
+    let conn = crate::patience::open(&dial, &args.id, patience, &|s| crate::oneshot::note(s))?;
     let shared = Arc::new(
         Shared::new(
             conn.user.clone(),

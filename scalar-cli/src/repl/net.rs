@@ -17,6 +17,7 @@ use super::shared::{Inbox, Shared, Shown, Want, outbox};
 use crate::conn::{Conn, Dial, HOLD, NetError};
 use crate::error::CliError;
 use crate::event::Received;
+use crate::patience::{FIRST_BACKOFF, MAX_BACKOFF, final_refusal, jitter, longer};
 use crate::timefmt::now_ms;
 use scalar::client::Frame;
 use scalar::proto::{ErrorCode, Msg, Ping};
@@ -26,10 +27,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
-/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-/// The longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(15);
 /// How long a connection must have lasted for the reconnect backoff to start short again.
 const STABLE: Duration = Duration::from_secs(30);
 /// Once the socket is readable, how long one read waits for the rest of a frame (or, under
@@ -502,78 +499,6 @@ fn reconnect(
     }
 }
 
-/// The chat's first connection, as `id`: at a terminal, one that fails for now (no network
-/// yet, a laptop opened on a train; the server restarting or full) is tried again, with the
-/// reconnections' waits, until it is made or the user gives up with Ctrl-C, as IRC clients
-/// do; each failure is said (the first few, then every tenth), so a mistyped server shows.
-/// A refusal for good (a ban, a wrong password, a name in use), a TLS or certificate failure
-/// and a local one end the client, as does any failure without a terminal (a script: exit 3).
-pub(super) fn first(dial: &Dial, id: &str, interactive: bool, note: &dyn Fn(&str)) -> Result<Conn, CliError> {
-    let (mut delay, mut attempt) = (FIRST_BACKOFF * 4, 0u32);
-    loop {
-        attempt = attempt.saturating_add(1);
-        let e = match crate::conn::open(dial, id, note) {
-            Ok(c) => return Ok(c),
-            Err(e) => e,
-        };
-        let for_now = match &e {
-            CliError::Net(
-                NetError::Connect { .. }
-                | NetError::Timeout(_)
-                | NetError::Closed
-                | NetError::Reset
-                | NetError::Io(_),
-            ) => true,
-            CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }) => {
-                !final_refusal(*code) && *code != ErrorCode::NameTaken as u16
-            }
-            _ => false,
-        };
-        if !(interactive && for_now) {
-            return Err(e);
-        }
-        if attempt <= 3 || attempt.is_multiple_of(10) {
-            note(&format!(
-                "{e}; trying again in {}s (Ctrl-C to give up)",
-                delay.as_secs_f32()
-            ));
-        }
-        std::thread::sleep(jitter(delay));
-        delay = longer(delay);
-    }
-}
-
-/// Whether the server's refusal of a reconnection is for good ("not you": a ban, a password
-/// that no longer works, a name that became an account) rather than for now ("not now": a full
-/// server, a connection rate, failed logins throttled, a busy store, a normal Bye), which the
-/// reconnection waits out.
-fn final_refusal(code: u16) -> bool {
-    use ErrorCode::*;
-    let for_now = match ErrorCode::from_u16(code) {
-        Some(known) => matches!(
-            known,
-            HandshakeTimeout
-                | PingTimeout
-                | TooManyConnections
-                | TooManyFromAddress
-                | SlowConsumer
-                | ShuttingDown
-                | ConnectingTooFast
-                // A name without an account in use from another host: free once its holder
-                // (maybe this client's own dropped connection, not timed out yet) is gone.
-                | NameTaken
-                | Flooding
-                | AuthThrottled
-                | HomeUnreachable
-                | StoreUnavailable
-        ),
-        // A normal Bye; and codes of a later protocol by their hundred (PROTOCOL.md's table):
-        // 500s are limits and 700s the store, both passing.
-        None => code == 0 || matches!(code / 100, 5 | 7),
-    };
-    !for_now
-}
-
 /// Takes the ID the server gave this connection, where it is not the one asked for (a
 /// guest gets a new one each time): direct messages, `/reply` and the inbox's catch-up follow
 /// it.
@@ -586,19 +511,6 @@ fn adopt_id(shared: &Shared, user: &str) {
             "your ID is now {user}, not {old}: direct messages to {old} no longer reach you"
         ));
     }
-}
-
-/// Spreads reconnections of many clients after a server restart: up to a quarter more.
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos());
-    d + d.mul_f64(f64::from(nanos / 1000 % 1000) / 4000.0)
-}
-
-/// The wait after one of `delay`: twice as long, up to [`MAX_BACKOFF`].
-fn longer(delay: Duration) -> Duration {
-    delay.saturating_mul(2).min(MAX_BACKOFF)
 }
 
 /// How a wait between attempts ended.
@@ -632,31 +544,6 @@ fn sleep_unless_asked(shared: &Shared, d: Duration) -> Slept {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_reconnection_gives_up_only_on_refusals_for_good() {
-        for (code, gives_up) in [
-            (ErrorCode::AuthRequired, true),
-            (ErrorCode::BadCredentials, true),
-            (ErrorCode::BannedFromServer, true),
-            (ErrorCode::ForeignId, true),
-            (ErrorCode::AuthThrottled, false),
-            (ErrorCode::StoreUnavailable, false),
-            (ErrorCode::TooManyConnections, false),
-            (ErrorCode::ConnectingTooFast, false),
-            (ErrorCode::NameTaken, false),
-            (ErrorCode::ShuttingDown, false),
-            (ErrorCode::HomeUnreachable, false),
-        ] {
-            assert_eq!(final_refusal(code as u16), gives_up, "{code:?}");
-        }
-        assert!(!final_refusal(0), "a normal Bye");
-        assert!(
-            !final_refusal(599) && !final_refusal(799),
-            "unknown limits and store trouble"
-        );
-        assert!(final_refusal(699) && final_refusal(999), "other unknown codes");
-    }
 
     /// Only a refusal of the login itself needs a new run; a ban may be lifted meanwhile.
     #[test]
