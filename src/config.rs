@@ -292,7 +292,8 @@ scalard: the Scalar chat server
 usage: scalard [OPTIONS]
        scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]
                             (password from a prompt, or from stdin when it is not
-                            a terminal)
+                            a terminal; del of an owner of kept channels needs
+                            --force, and ends them)
        scalard account list [--data-dir DIR | --config FILE]
        scalard ban list|del [BAN] [--data-dir DIR] [--domain D | --config FILE]   (the server
                             bans admins saved; del needs scalard stopped)
@@ -325,7 +326,7 @@ usage: scalard [OPTIONS]
   --token-lifetime SECS     how long tokens for other servers last (default 300)
   --auth POLICY             who may take an unregistered ID without a password:
                             open (default: anyone, as asked), guests (the server
-                            assigns guest-MMMMMM-NAME), accounts (nobody)
+                            assigns guest-MMMMMM-NAME-RRRRRR), accounts (nobody)
   --registration MODE       closed (default) or open: clients may create accounts
   --max-connections N       connections in all (default: the open-file limit
                             less 64, at most 16384)

@@ -320,6 +320,35 @@ fn guests_get_marked_names_and_cannot_take_registered_ones() {
     assert!(next(&mut g2).contains("hello guest"));
 }
 
+/// A guest keeps the name it asked for (`guest-MMMMMM-carol-RRRRRR`), each session with an ID
+/// of its own: asking again, even for the ID it had, gets the name with new letters, so that
+/// nobody behind the same address takes over a guest's ID, nor the channels it ran.
+#[test]
+fn a_guest_keeps_its_name_and_each_session_has_its_own_id() {
+    let s = Scalard::start(&["--auth", "guests"]);
+    let carol = s.client("carol");
+    let id = carol.user.clone();
+    let head = id
+        .get(..id.len() - "-x7k2ab@localhost".len())
+        .unwrap()
+        .to_string();
+    assert!(head.starts_with("guest-") && head.ends_with("-carol"), "{id}");
+    let other = s.client("carol");
+    assert!(
+        other.user.starts_with(&format!("{head}-")) && other.user != id,
+        "{}",
+        other.user
+    );
+    drop(carol);
+    let again = s.client(id.trim_end_matches("@localhost"));
+    assert!(again.guest, "{}", again.user);
+    assert!(
+        again.user.starts_with(&format!("{head}-")) && again.user != id,
+        "{}",
+        again.user
+    );
+}
+
 #[test]
 fn accounts_only_refuses_everyone_without_a_password() {
     let dir = DataDir::new();

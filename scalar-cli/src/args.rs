@@ -48,10 +48,10 @@ options:
   -i, --id ID             your ID (default $SCALAR_ID, else your login name;
                           the server adds its @domain when missing)
   -t, --timeout SECS      how long to wait for the server (default 10)
-      --retry SECS        send, listen, history, search, ping: while the server
-                          cannot be reached for now (down, restarting, full),
-                          try again for up to SECS before giving up (exit 3);
-                          nothing is sent before the connection is made
+      --retry SECS        send, listen, history, search, topics, ping: while the
+                          server cannot be reached for now (down, restarting,
+                          full), try again for up to SECS before giving up
+                          (exit 3); nothing is sent before the connection is made
       --tls               connect over TLS; the certificate must chain to a
                           well-known root CA and name the host of --server
       --ca FILE           TLS, trusting the CA certificates in FILE (PEM)
@@ -496,6 +496,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     if no_joins && !chat {
         return Err(usage(
             "--no-joins is for the interactive chat, which alone shows joins",
+        ));
+    }
+    // Found by QA: the chat took it and did nothing with it.
+    if retry.is_some() && chat {
+        return Err(usage(
+            "--retry is for the one-shot modes; the chat at a terminal tries again by itself",
         ));
     }
     if let Command::Trust { .. } = command {
@@ -997,6 +1003,11 @@ mod tests {
         );
         assert!(parse_strs(&["--no-joins"]).unwrap().no_joins);
         assert!(parse_strs(&["topics", "--no-joins"]).is_err());
+        assert!(parse_strs(&["--retry", "5"]).is_err(), "not for the chat");
+        assert_eq!(
+            parse_strs(&["--retry", "5", "ping"]).unwrap().retry,
+            Some(Duration::from_secs(5))
+        );
     }
 
     #[test]

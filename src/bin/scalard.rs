@@ -442,7 +442,7 @@ fn out(text: &str) {
 
 /// `scalard account add|del|passwd|list [ID] [flags]`.
 fn account(args: Vec<String>) -> ExitCode {
-    let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account del ID --force ...   (also when it owns kept channels, which then end)\n       scalard account list [--data-dir DIR | --config FILE]";
+    let usage = "usage: scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]\n       scalard account del ID --force [--data-dir DIR] ...   (also when it owns kept channels, which then end)\n       scalard account list [--data-dir DIR | --config FILE]";
     if wants_help(&args) {
         out(usage);
         return ExitCode::SUCCESS;

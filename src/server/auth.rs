@@ -813,18 +813,16 @@ impl Server {
         })
     }
 
-    /// A guest ID for a client from `addr` that asked for the local part `asked`
-    /// ([`super::guest`]): of the name it asked for, so that guests choose how they are called
-    /// and keep it across reconnections, unless that ID is in use (by another guest behind the
-    /// same address, or by its own connection not yet seen dead), when a few random letters
-    /// are added; not an account.
+    /// A fresh guest ID for a client from `addr` that asked for the local part `asked`
+    /// ([`super::guest`]): of the name it asked for, so that guests choose how they are
+    /// called, and keep it across reconnections; not an account, and not in use.
     fn guest_name(&mut self, addr: IpAddr, asked: &str) -> Result<Box<str>, Refusal> {
         let no_randomness =
             |e: std::io::Error| refuse(ErrorCode::AuthThrottled, format!("no randomness: {e}"));
         let key = self.make_guest_key().map_err(no_randomness)?;
         let name = asked_name(asked);
-        for again in (0..9).map(|i| i > 0) {
-            let id = new_guest(&key, addr, &self.domain, name, again).map_err(no_randomness)?;
+        for _ in 0..8 {
+            let id = new_guest(&key, addr, &self.domain, name).map_err(no_randomness)?;
             if !self.users.contains_key(&*id) && !self.accounts.names.contains_key(&id) {
                 return Ok(id);
             }

@@ -1,7 +1,11 @@
-//! Guest IDs: `guest-MMMMMM-NAME@DOMAIN`, where `MMMMMM` marks the address the guest came
-//! from (a keyed hash of it, the key the server's secret) and `NAME` is the name the guest asked
-//! for (with a few random letters added while that ID is in use), or random letters for a
-//! client that asked for no name of its own.
+//! Guest IDs: `guest-MMMMMM-NAME-RRRRRR@DOMAIN`, where `MMMMMM` marks the address the guest
+//! came from (a keyed hash of it, the key the server's secret), `NAME` is the name the guest
+//! asked for and `RRRRRR` is random; random letters alone for a client that asked for no name.
+//!
+//! The random part makes each session's ID its own: in a channel the server does not keep,
+//! roles and invitations are held by name, so an ID given again to whoever asked for it next
+//! behind the same address (a NAT, a café's Wi-Fi) would hand it the channels its holder ran
+//! (found in review). A guest keeps its name, not its ID, across reconnections.
 //!
 //! The server picks a guest's names, so without the mark a troll banned or muted by its guest
 //! ID would come back under a new one by reconnecting. The mark lets a ban of one guest name
@@ -24,11 +28,13 @@ const MARK_CHARS: usize = 6;
 const RANDOM_CHARS: usize = 8;
 /// `guest-MMMMMM-`: what two guest IDs of one address have in common.
 const HEAD: usize = GUEST_PREFIX.len() + MARK_CHARS + 1;
-/// Bytes of an asked name that the ID keeps: what a local part's 32 leave after the head.
-const NAME_BYTES: usize = 32 - HEAD;
-/// Random letters and digits added, after a hyphen, to a name whose ID is in use: a guest
-/// behind the same address (a NAT, a café's Wi-Fi) must not share another's direct messages.
-const AGAIN_CHARS: usize = 4;
+/// Random letters and digits after a name, behind a hyphen: 36⁶ ≈ 2.2·10⁹ IDs an address and
+/// name, so that nobody behind the same address gets a given guest's ID by asking again and
+/// again (the connection rate allows a few a second).
+const SUFFIX_CHARS: usize = 6;
+/// Bytes of an asked name that the ID keeps: what a local part's 32 leave after the head and
+/// the random part.
+const NAME_BYTES: usize = 32 - HEAD - 1 - SUFFIX_CHARS;
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// The server's secret for address marks: random, made when the server starts and kept in the
@@ -54,31 +60,36 @@ pub fn is_service_name(local: &str) -> bool {
 
 /// The name a guest asked for with the local part `asked` (valid, as Ident checked): `asked`
 /// itself, or for a guest ID of this form, one it had before (from this address or another),
-/// its name; none for another `guest-` name, which asks the server to choose.
+/// its name without the random part; none for another `guest-` name, which asks the server to
+/// choose.
 pub fn asked_name(asked: &str) -> Option<&str> {
     let Some(rest) = asked.strip_prefix(GUEST_PREFIX) else {
         return Some(asked);
     };
     let (mark, name) = rest.split_once('-')?;
+    let random =
+        |r: &str| r.len() == SUFFIX_CHARS && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let name = match name.rsplit_once('-') {
+        Some((n, r)) if !n.is_empty() && random(r) => n,
+        _ => name,
+    };
     (mark.len() == MARK_CHARS && !name.is_empty()).then_some(name)
 }
 
-/// A guest ID for a client from `addr` (its /64 for IPv6) that asked for `name`
-/// ([`asked_name`]), cut to fit, with random letters added `again` (its ID is in use); random
-/// letters for a client that asked for none. Or the randomness error.
+/// A new guest ID for a client from `addr` (its /64 for IPv6) that asked for `name`
+/// ([`asked_name`]): the name, cut to fit, and random letters; random letters alone for a
+/// client that asked for none. Or the randomness error.
 pub fn new_guest(
     key: &GuestKey,
     addr: IpAddr,
     domain: &str,
     name: Option<&str>,
-    again: bool,
 ) -> std::io::Result<Box<str>> {
     // Names are ASCII (§5), so cutting at any byte leaves a valid one.
     let tail = match name {
-        Some(n) if !again => n.get(..NAME_BYTES).unwrap_or(n).to_string(),
         Some(n) => {
-            let kept = n.get(..NAME_BYTES - 1 - AGAIN_CHARS).unwrap_or(n);
-            format!("{kept}-{}", random_letters(AGAIN_CHARS)?)
+            let kept = n.get(..NAME_BYTES).unwrap_or(n);
+            format!("{kept}-{}", random_letters(SUFFIX_CHARS)?)
         }
         None => random_letters(RANDOM_CHARS)?,
     };
@@ -152,8 +163,8 @@ mod tests {
     fn guests_of_one_address_share_a_mark_and_no_more() {
         let key = [7; 32];
         let home: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
-        let a = new_guest(&key, home, D, None, false).unwrap();
-        let b = new_guest(&key, home, D, None, false).unwrap();
+        let a = new_guest(&key, home, D, None).unwrap();
+        let b = new_guest(&key, home, D, None).unwrap();
         assert!(a.starts_with("guest-") && a.ends_with("@example.com"), "{a}");
         assert_eq!(a.len(), "guest-".len() + 6 + 1 + 8 + "@example.com".len(), "{a}");
         assert_ne!(a, b);
@@ -163,20 +174,20 @@ mod tests {
             "not of the domain asked about"
         );
         // Another address, another key: another mark (these fixed ones differ).
-        let other = new_guest(&key, Ipv4Addr::new(192, 0, 2, 2).into(), D, None, false).unwrap();
+        let other = new_guest(&key, Ipv4Addr::new(192, 0, 2, 2).into(), D, None).unwrap();
         assert!(!same_address(&a, &other, D), "{a} {other}");
-        let rekeyed = new_guest(&[8; 32], home, D, None, false).unwrap();
+        let rekeyed = new_guest(&[8; 32], home, D, None).unwrap();
         assert!(!same_address(&a, &rekeyed, D), "{a} {rekeyed}");
         let elsewhere = a.replace("example.com", "example.org");
         assert!(!same_address(
             &elsewhere,
-            &new_guest(&key, home, "example.org", None, false).unwrap(),
+            &new_guest(&key, home, "example.org", None).unwrap(),
             D
         ));
-        let v6 = new_guest(&key, Ipv6Addr::LOCALHOST.into(), D, None, false).unwrap();
+        let v6 = new_guest(&key, Ipv6Addr::LOCALHOST.into(), D, None).unwrap();
         assert!(same_address(
             &v6,
-            &new_guest(&key, Ipv6Addr::LOCALHOST.into(), D, None, false).unwrap(),
+            &new_guest(&key, Ipv6Addr::LOCALHOST.into(), D, None).unwrap(),
             D
         ));
     }
@@ -203,7 +214,7 @@ mod tests {
     fn every_letter_of_the_random_part_is_drawn() {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            let g = new_guest(&[1; 32], Ipv4Addr::LOCALHOST.into(), D, None, false).unwrap();
+            let g = new_guest(&[1; 32], Ipv4Addr::LOCALHOST.into(), D, None).unwrap();
             seen.extend(g["guest-".len() + 7..][..8].bytes());
         }
         assert_eq!(seen.len(), 36, "1,600 letters drawn");
@@ -212,30 +223,31 @@ mod tests {
     #[test]
     fn a_guest_keeps_the_name_it_asked_for_cut_to_fit() {
         let (key, home) = ([7; 32], IpAddr::from(Ipv4Addr::new(192, 0, 2, 1)));
-        let carol = new_guest(&key, home, D, Some("carol"), false).unwrap();
-        let head = carol.strip_suffix("carol@example.com").unwrap();
-        assert!(head.starts_with("guest-") && head.len() == 13, "{carol}");
-        assert_eq!(new_guest(&key, home, D, Some("carol"), false).unwrap(), carol);
-        // Its own ID, from another address, is its name with that address's mark.
+        let carol = new_guest(&key, home, D, Some("carol")).unwrap();
         let local = carol.strip_suffix("@example.com").unwrap();
-        assert_eq!(asked_name(local), Some("carol"));
-        let there = IpAddr::from(Ipv4Addr::new(192, 0, 2, 9));
-        let moved = new_guest(&key, there, D, asked_name(local), false).unwrap();
-        assert!(moved.ends_with("-carol@example.com") && moved != carol, "{moved}");
-        // In use: random letters added, the ID still one of the address's guests.
-        let again = new_guest(&key, home, D, Some("carol"), true).unwrap();
-        assert!(again.starts_with(&format!("{head}carol-")), "{again}");
-        assert_eq!(again.len(), carol.len() + 5, "{again}");
+        assert!(
+            local.starts_with("guest-") && local[13..].starts_with("carol-"),
+            "{carol}"
+        );
+        assert_eq!(local.len(), 13 + 5 + 7, "{carol}");
+        // Asked again, the same name with other random letters: an ID is one session's.
+        let again = new_guest(&key, home, D, asked_name(local)).unwrap();
+        assert!(again[..19] == carol[..19] && again != carol, "{carol} {again}");
         assert!(same_address(&carol, &again, D), "{carol} {again}");
-        // Cut to the local part's 32 bytes, with or without the letters.
+        // Its ID from another address: the name with that address's mark.
+        let there = IpAddr::from(Ipv4Addr::new(192, 0, 2, 9));
+        let moved = new_guest(&key, there, D, asked_name(local)).unwrap();
+        assert!(
+            moved[13..].starts_with("carol-") && moved[..13] != carol[..13],
+            "{moved}"
+        );
+        // Cut to the local part's 32 bytes.
         let long = "abcdefghijklmnopqrstuvwxyz012345";
-        for again in [false, true] {
-            let g = new_guest(&key, home, D, Some(long), again).unwrap();
-            let local = g.strip_suffix("@example.com").unwrap();
-            assert_eq!(local.len(), 32, "{g}");
-            assert!(local[13..].starts_with("abcdefghijklmn"), "{g}");
-            assert_eq!(marked(&g), Some(D), "{g}");
-        }
+        let g = new_guest(&key, home, D, Some(long)).unwrap();
+        let local = g.strip_suffix("@example.com").unwrap();
+        assert_eq!(local.len(), 32, "{g}");
+        assert!(local[13..].starts_with("abcdefghijkl-"), "{g}");
+        assert_eq!(marked(&g), Some(D), "{g}");
     }
 
     #[test]
@@ -243,7 +255,17 @@ mod tests {
         assert_eq!(asked_name("carol"), Some("carol"));
         assert_eq!(asked_name("guest"), Some("guest"));
         assert_eq!(asked_name("guest-k3v9ab-q2ab7xmz"), Some("q2ab7xmz"));
+        assert_eq!(
+            asked_name("guest-k3v9ab-carol-x7k2ab"),
+            Some("carol"),
+            "its random part goes"
+        );
         assert_eq!(asked_name("guest-k3v9ab-carol-x7k2"), Some("carol-x7k2"));
+        assert_eq!(
+            asked_name("team-abc123"),
+            Some("team-abc123"),
+            "a plain name is whole"
+        );
         for chooses in ["guest-", "guest-me", "guest-k3v9ab-", "guest-k3v9a-carol"] {
             assert_eq!(asked_name(chooses), None, "{chooses}");
         }

@@ -629,8 +629,6 @@ fn is_user(name: &str) -> bool {
     is_kind(name, Kind::User)
 }
 
-/// A saved room; `None` if it is not one (its owner no user ID among them). What it holds
-/// beyond what Mods and SetMetas could set is cut, and `cut` set.
 /// The owner of the channel whose saved state is `value` under `key`, if the server keeps it
 /// (something was said or set in it): what `scalard account del` asks before it takes an
 /// owner's account away, which ends its kept channels (PROTOCOL.md §4, Channels).
@@ -642,6 +640,8 @@ pub fn kept_owner(key: &str, value: &[u8]) -> Option<Rc<str>> {
     room_of(&v, &mut false).filter(|r| r.used).map(|r| r.owner)
 }
 
+/// A saved room; `None` if it is not one (its owner no user ID among them). What it holds
+/// beyond what Mods and SetMetas could set is cut, and `cut` set.
 fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     let owner = field(v, "owner")?.as_text().filter(|o| is_user(o))?;
     let mut r = Room::new(owner.into(), true, uint(v, "created")?);

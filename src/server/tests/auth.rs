@@ -196,34 +196,38 @@ fn guests_policy_names_everyone_without_a_password() {
         assert!(guest && user.starts_with("guest-"), "{user}");
         seen.push(user);
     }
-    // The name asked for, after the address's mark; while that ID is in use (behind one
-    // address), with random letters added.
-    let first = seen[0].clone();
-    assert!(
-        first.ends_with("-bob@example.com") && first.len() == 13 + 15,
-        "{first}"
-    );
-    for other in &seen[1..] {
-        let (head, tail) = other.split_at(first.len() - "@example.com".len());
-        assert_eq!(head, &first[..head.len()], "{other}");
-        assert!(tail.starts_with('-') && tail.len() == 5 + 12, "{other}");
+    // The name asked for, after the address's mark, then random letters: every session's ID
+    // its own, the name the same.
+    for id in &seen {
+        let local = id.strip_suffix("@example.com").unwrap();
+        assert!(
+            local[13..].starts_with("bob-") && local.len() == 13 + 4 + 6,
+            "{id}"
+        );
+        assert_eq!(local[..13], seen[0][..13], "one address, one mark");
     }
     let mut distinct = seen.clone();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(distinct.len(), 3, "every guest has its own name");
-    // Once free, the name is given again: a reconnecting guest keeps it, asking for its name
-    // or for its guest ID.
+    assert_eq!(distinct.len(), 3, "every guest has its own ID");
+    // A reconnecting guest asking for its ID keeps its name, not its ID (found in review: the
+    // ID given again to whoever asked next behind the address handed it the channels its
+    // holder ran, which hold roles by name where the server keeps nothing).
     r.server.disconnect(0);
     r.open(5, Ipv4Addr::LOCALHOST.into());
-    assert_eq!(r.ident_reply(5, &first).0, first);
-    r.server.disconnect(1);
-    r.open(6, Ipv4Addr::LOCALHOST.into());
-    assert_eq!(r.ident_reply(6, &seen[1]).0, seen[1]);
+    let back = r.ident_reply(5, &seen[0]).0;
+    assert!(
+        back[..17] == seen[0][..17] && back != seen[0],
+        "{back} {}",
+        seen[0]
+    );
     // From another address, the same name with that address's mark.
     r.open(7, REMOTE);
     let there = r.ident_reply(7, "bob").0;
-    assert!(there.ends_with("-bob@example.com") && there != first, "{there}");
+    assert!(
+        there[13..].starts_with("bob-") && there[..13] != seen[0][..13],
+        "{there}"
+    );
     r.open(9, Ipv4Addr::LOCALHOST.into());
     assert_eq!(
         r.ident(9, "alice", false, false),

@@ -423,6 +423,25 @@ fn guests_channel() -> (Rig, String, IpAddr, IpAddr) {
     (r, op, home, other)
 }
 
+/// Found in review: a guest's ID given again to whoever asked for it next behind the same
+/// address handed the newcomer the channel its holder ran (roles are held by name where the
+/// server keeps nothing). Each session's guest ID is its own; the name is what comes back.
+#[test]
+fn a_guest_asking_for_a_left_guest_s_id_does_not_run_its_channel() {
+    let (mut r, op, home, _) = guests_channel();
+    r.open(1, home);
+    let (member, ..) = r.ident_reply(1, "erin");
+    r.sub(1, CH);
+    r.server.disconnect(0);
+    let other: IpAddr = Ipv4Addr::new(192, 0, 2, 99).into();
+    r.open(2, other);
+    let (again, ..) = r.ident_reply(2, &op);
+    assert_ne!(again, op, "not the owner's ID");
+    r.sub(2, CH);
+    let kick = act(&mut r, 2, Action::Kick, &member, None);
+    assert!(kick.iter().any(|f| f.starts_with("Error 800")), "{kick:?}");
+}
+
 #[test]
 fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
     let (mut r, op, home, other) = guests_channel();

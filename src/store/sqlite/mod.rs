@@ -24,9 +24,6 @@ macro_rules! bucket_fn {
     };
 }
 
-/// Adds to the text index the text Events of `events` that the SQL condition `$and` (starting
-/// with `AND`) also picks, each under its topic's and thread's tokens (`Scoped::token`'s
-/// `t<id>` and `h<id>`), and with its body spaced where words end ([`words`]).
 /// The SQL that rebuilds the text index from the stored Events ([`REINDEX`]).
 macro_rules! reindex {
     () => {
@@ -38,6 +35,9 @@ macro_rules! reindex {
     };
 }
 
+/// Adds to the text index the text Events of `events` that the SQL condition `$and` (starting
+/// with `AND`) also picks, each under its topic's and thread's tokens (`Scoped::token`'s
+/// `t<id>` and `h<id>`), and with its body spaced where words end ([`words`]).
 macro_rules! index_text {
     ($and:literal) => {
         concat!(
