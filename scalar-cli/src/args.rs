@@ -18,8 +18,8 @@ usage:
   scalar-cli [OPTIONS]                          interactive chat (type /help inside)
   scalar-cli [OPTIONS] send TOPIC [TEXT...]     send TEXT, or each line of stdin
                                                 (put -- before TEXT that starts with -)
-          [--reply-to ID] [--json]              each as a reply to message ID; print
-                                                each echo as JSON (its id)
+          [--reply-to ID] [--action] [--json]   each as a reply to message ID; as an
+                                                action (/me); print each echo as JSON
   scalar-cli [OPTIONS] listen [TOPIC...] [--count N] [--json]
                                                 print the Events of the channels and
                                                 direct messages (only those without TOPIC)
@@ -99,6 +99,8 @@ pub enum Command {
         text: Option<String>,
         /// The message each one answers.
         reply_to: Option<MsgId>,
+        /// `--action`: each is an action, as the chat's `/me` sends.
+        action: bool,
         /// Print each echo as a JSON object.
         json: bool,
     },
@@ -388,7 +390,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
     let mut retry = None;
     let mut sub: Option<String> = None;
     let mut positional: Vec<OsString> = Vec::new();
-    let (mut count, mut json, mut reply_to) = (None, false, None);
+    let (mut count, mut json, mut reply_to, mut action) = (None, false, None, false);
     let mut span = SpanArgs::default();
     let (mut tls, mut ca, mut tofu) = (false, None, false);
     let (mut password_file, mut register, mut home, mut audience) = (None, false, None, None);
@@ -439,6 +441,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("reply-to") if sub.as_deref() == Some("send") => {
                 reply_to = Some(msg_id(val(&mut p)?, "--reply-to")?);
             }
+            Long("action") if sub.as_deref() == Some("send") => action = true,
             Long("json")
                 if matches!(
                     sub.as_deref(),
@@ -471,6 +474,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             topic,
             text,
             reply_to,
+            action,
             json,
         },
         c => c,
@@ -670,6 +674,7 @@ fn build(
                 topic,
                 text,
                 reply_to: None,
+                action: false,
                 json,
             });
         }
@@ -1019,6 +1024,7 @@ mod tests {
                 topic: "#t".into(),
                 text: Some("hello -n --world".into()),
                 reply_to: None,
+                action: false,
                 json: false,
             }
         );
@@ -1029,20 +1035,23 @@ mod tests {
                 topic: "#t".into(),
                 text: None,
                 reply_to: None,
+                action: false,
                 json: false,
             }
         );
         let id = "cd".repeat(32);
-        let a = parse_strs(&["send", "#t", "--reply-to", &id, "--json", "yes"]).unwrap();
+        let a = parse_strs(&["send", "#t", "--reply-to", &id, "--json", "--action", "yes"]).unwrap();
         assert_eq!(
             a.command,
             Command::Send {
                 topic: "#t".into(),
                 text: Some("yes".into()),
                 reply_to: MsgId::from_hex(&id),
+                action: true,
                 json: true,
             }
         );
+        assert!(parse_strs(&["listen", "#t", "--action"]).is_err());
         assert!(parse_strs(&["send", "#t", "--reply-to", "cdcd", "x"]).is_err());
         assert!(parse_strs(&["listen", "#t", "--reply-to", &id]).is_err());
         let a = parse_strs(&["listen", "#a", "b", "--count", "3", "--json", "-s", "h:1"]).unwrap();

@@ -50,8 +50,9 @@ fn main() -> ExitCode {
             topic,
             text,
             reply_to,
+            action,
             json,
-        } => oneshot::send(&args, topic, text.as_deref(), *reply_to, *json),
+        } => oneshot::send(&args, topic, text.as_deref(), *reply_to, *action, *json),
         Command::Listen {
             topics,
             from,

@@ -306,6 +306,28 @@ fn send_stdin_lines() {
     assert_eq!(next_text(&mut watcher), "three");
 }
 
+/// A bot's action, as the chat's `/me` sends it (a trial by a community of chatters: `send`
+/// could not).
+#[test]
+fn send_an_action() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#in@localhost");
+    let mut send = cli(&server, &home);
+    send.args(["--id", "bot", "send", "#in", "--action", "deployed 1.4"]);
+    let r = run(send, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let f = watcher.recv().unwrap();
+    match f.msg() {
+        Ok(Msg::Event(e)) => {
+            assert_eq!(e.ctype, Some("text/x-scalar-action"));
+            assert!(matches!(e.body, Body::Text("deployed 1.4")), "{:?}", e.body);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Found by QA: a `send` fed by a pipe read only its input between lines, so a quiet minute
 /// left the server's Pings unanswered, it was closed (204), and the next line failed (exit 3).
 /// Here the server pings after 1 s of silence and closes 1 s later; the input is quiet for 4.

@@ -111,6 +111,7 @@ pub fn send(
     raw_topic: &str,
     text: Option<&str>,
     reply_to: Option<MsgId>,
+    action: bool,
     json: bool,
 ) -> Result<(), CliError> {
     if let Some(t) = text {
@@ -173,7 +174,8 @@ pub fn send(
                     seq,
                     topic: name,
                     body: Body::Text(text),
-                    ctype: None,
+                    // As the chat's `/me` sends it (a bot's "* ci-bot deployed 1.4").
+                    ctype: action.then_some(crate::event::ACTION),
                     reply_to,
                 })
             })
