@@ -28,8 +28,8 @@ pub enum Patience {
 /// server down, restarting or full) is tried again, with waits from 1 s doubling to
 /// [`MAX_BACKOFF`], for as long as `patience` says; each failure is said (the first few,
 /// then every tenth), so a mistyped server shows. A refusal for good (a ban, a wrong
-/// password, a name in use), a TLS or certificate failure and a local one are the answer at
-/// once. Nothing was sent before a connection is made, so trying again posts nothing twice.
+/// password, a name in use), a TLS or certificate failure (but a handshake's timeout, which a
+/// busy server gives too) and a local one are the answer at once. Nothing was sent before a connection is made, so trying again posts nothing twice.
 pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> Result<Conn, CliError> {
     let (mut delay, mut attempt) = (FIRST_BACKOFF * 4, 0u32);
     loop {
