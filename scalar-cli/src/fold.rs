@@ -105,7 +105,7 @@ struct Folder<'o> {
     columns: usize,
     /// The last place on this line where it may fold ([`Break`]). A line is folded there
     /// when it can be, between words, rather than within one.
-    space: Option<Break>,
+    fold_at: Option<Break>,
     /// The last character written, which tells whether a line may fold after it.
     last: Option<char>,
 }
@@ -172,11 +172,11 @@ impl Folder<'_> {
             && may_fold_between(before, next)
         {
             let (at, after) = (self.out.len(), self.col);
-            self.space = Some(Break { at, gone: 0, after });
+            self.fold_at = Some(Break { at, gone: 0, after });
         }
         if self.col + width > self.columns {
             let word = self
-                .space
+                .fold_at
                 .filter(|b| Self::PREFIX + self.col - b.after + width <= self.columns);
             let tail = match word {
                 Some(b) => {
@@ -192,7 +192,7 @@ impl Folder<'_> {
         self.col += width;
         if s == " " {
             let (at, after) = (self.out.len() - 1, self.col);
-            self.space = Some(Break { at, gone: 1, after });
+            self.fold_at = Some(Break { at, gone: 1, after });
         }
         self.last = s.chars().next_back().or(self.last);
     }
@@ -203,7 +203,7 @@ impl Folder<'_> {
         self.out.extend(std::iter::repeat_n(' ', INDENT));
         self.out.push_str(CONTINUED);
         self.col = Self::PREFIX;
-        self.space = None;
+        self.fold_at = None;
         if let Some((tail, w)) = tail {
             self.out.push_str(&tail);
             self.col += w;
@@ -214,7 +214,7 @@ impl Folder<'_> {
     fn newline(&mut self) {
         self.out.push('\n');
         self.col = 0;
-        self.space = None;
+        self.fold_at = None;
     }
 }
 
@@ -232,7 +232,7 @@ pub fn fold(text: &str, columns: usize, ambiguous: Ambiguous) -> String {
         out: &mut out,
         col: 0,
         columns,
-        space: None,
+        fold_at: None,
         last: None,
     };
     let room = columns - Folder::PREFIX;

@@ -63,7 +63,7 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
         if !for_now {
             return Err(e);
         }
-        if attempt <= 3 || attempt.is_multiple_of(10) {
+        if worth_saying(attempt) {
             note(&format!(
                 "{e}; trying again in {:.1}s{give_up}",
                 wait.as_secs_f32()
@@ -72,6 +72,12 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
         std::thread::sleep(wait);
         delay = longer(delay);
     }
+}
+
+/// Whether failed attempt number `attempt` (from 1) is said: the first few, then only every
+/// tenth, so that a long outage does not flood the screen.
+pub fn worth_saying(attempt: u32) -> bool {
+    attempt <= 3 || attempt.is_multiple_of(10)
 }
 
 /// Whether the server's refusal of a reconnection is for good ("not you": a ban, a password

@@ -67,8 +67,7 @@ pub fn asked_name(asked: &str) -> Option<&str> {
         return Some(asked);
     };
     let (mark, name) = rest.split_once('-')?;
-    let random =
-        |r: &str| r.len() == SUFFIX_CHARS && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let random = |r: &str| r.len() == SUFFIX_CHARS && r.bytes().all(in_alphabet);
     let name = match name.rsplit_once('-') {
         Some((n, r)) if !n.is_empty() && random(r) => n,
         _ => name,
@@ -127,6 +126,11 @@ fn mark(key: &GuestKey, addr: IpAddr) -> String {
         .collect()
 }
 
+/// Whether `b` is one of [`ALPHABET`]'s, as marks and random letters are.
+fn in_alphabet(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
 fn letter(n: u64) -> char {
     char::from(ALPHABET[(n % 36) as usize])
 }
@@ -145,10 +149,9 @@ pub fn same_address(pattern: &str, user: &str, domain: &str) -> bool {
 fn marked(user: &str) -> Option<&str> {
     let (local, domain) = user.split_once('@')?;
     let (mark, name) = local.strip_prefix(GUEST_PREFIX)?.split_once('-')?;
-    let letters = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let mark_ok = mark.len() == MARK_CHARS && mark.bytes().all(letters);
+    let mark_ok = mark.len() == MARK_CHARS && mark.bytes().all(in_alphabet);
     // Any name a local part may end with: a pattern's `*` is not one.
-    let name_ok = !name.is_empty() && name.bytes().all(|b| letters(b) || b"._-".contains(&b));
+    let name_ok = !name.is_empty() && name.bytes().all(|b| in_alphabet(b) || b"._-".contains(&b));
     (mark_ok && name_ok).then_some(domain)
 }
 

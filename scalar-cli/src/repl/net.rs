@@ -17,7 +17,7 @@ use super::shared::{Inbox, Shared, Shown, Want, outbox};
 use crate::conn::{Conn, Dial, HOLD, NetError};
 use crate::error::CliError;
 use crate::event::Received;
-use crate::patience::{FIRST_BACKOFF, MAX_BACKOFF, final_refusal, jitter, longer};
+use crate::patience::{FIRST_BACKOFF, MAX_BACKOFF, final_refusal, jitter, longer, worth_saying};
 use crate::timefmt::now_ms;
 use scalar::client::Frame;
 use scalar::proto::{ErrorCode, Msg, Ping};
@@ -484,9 +484,7 @@ fn reconnect(
                 return None;
             }
             Err(e) => {
-                // Say the first few failures, then only every tenth, so a long outage does not
-                // flood the screen.
-                if attempt <= 3 || attempt.is_multiple_of(10) {
+                if worth_saying(attempt) {
                     let next = longer(*delay);
                     shared.screen.error(format!(
                         "reconnect attempt {attempt} failed: {e}; next in {}s",
