@@ -281,6 +281,25 @@ fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
 
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut carol = s.client("carol");
+    // Kept, with nobody in it: listed, so that it can be found.
+    let topics = Topics {
+        seq: Some(1),
+        start: 0,
+        count: 100,
+        cursor: None,
+    };
+    carol.send(&Msg::Topics(topics)).unwrap();
+    let f = carol.recv().unwrap();
+    let Ok(Msg::TopicList(list)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    let names: Vec<&str> = list.topics.iter().map(|t| t.as_str()).collect();
+    let counts: Vec<u64> = list.counts.map(|c| c.iter().collect()).unwrap_or_default();
+    let subjects: Vec<&str> = list.subjects.map(|s| s.iter().collect()).unwrap_or_default();
+    assert_eq!(
+        (names, counts, subjects),
+        (vec![ROOM], vec![0], vec!["deploys at noon"])
+    );
     carol
         .send(&Msg::Sub(Sub {
             seq: Some(2),

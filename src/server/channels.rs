@@ -1,7 +1,6 @@
 //! Who receives a topic's Events: the subscribers of a channel, or the connections of a user.
 
 use super::outbox::ConnId;
-use super::sorted::Sorted;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -57,12 +56,10 @@ impl Audience {
 /// The connections of one topic: one inline, more on the heap.
 pub type Conns = SmallVec<[ConnId; 1]>;
 
-/// Channels by name. A channel exists while it has a subscriber. Names are also kept sorted,
-/// for Topics pages.
+/// Channels by name. A channel exists while it has a subscriber.
 #[derive(Debug, Default)]
 pub struct Channels {
     by_name: HashMap<Rc<str>, Audience>,
-    sorted: Sorted,
 }
 
 impl Channels {
@@ -93,10 +90,8 @@ impl Channels {
         if let Some(a) = self.by_name.get_mut(&**key) {
             return a.add(conn);
         }
-        let key = key.clone();
-        self.sorted.insert(key.clone());
         self.by_name
-            .entry(key)
+            .entry(key.clone())
             .or_insert_with(|| Audience::new(floor))
             .add(conn)
     }
@@ -111,22 +106,6 @@ impl Channels {
         if left > 0 {
             return (left, None);
         }
-        self.sorted.remove(name);
         (0, self.by_name.remove(name).map(|a| a.last_time))
-    }
-
-    /// The index of the first channel named bytewise after `name` (which need not exist).
-    pub fn position_after(&self, name: &str) -> usize {
-        self.sorted.position_after(name)
-    }
-
-    /// How many channels exist.
-    pub fn len(&self) -> usize {
-        self.sorted.len()
-    }
-
-    /// Up to `count` channel names from index `start` on, in bytewise order.
-    pub fn page(&self, start: usize, count: usize) -> impl Iterator<Item = &str> {
-        self.sorted.page(start, count)
     }
 }

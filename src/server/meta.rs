@@ -66,7 +66,9 @@ impl Server {
                 self.room_changed(name);
             }
             let floor = self.floors.take(&key);
-            self.channels.subscribe(&key, conn, floor);
+            if self.channels.subscribe(&key, conn, floor) == 1 {
+                self.listed.insert(key);
+            }
             if let Some(user) = joined {
                 self.tell_members(name, &user, super::joins::Did::Joined, out);
             }
@@ -219,12 +221,12 @@ impl Server {
         let count = m.count.min(MAX_PAGE) as usize;
         let (start, names): (usize, Vec<&str>) = match m.cursor {
             Some(c) => {
-                let from = self.channels.position_after(c.as_str());
-                (from, self.channels.page(from, count).collect())
+                let from = self.listed.position_after(c.as_str());
+                (from, self.listed.page(from, count).collect())
             }
             None => (
                 m.start as usize,
-                self.channels.page(m.start as usize, count).collect(),
+                self.listed.page(m.start as usize, count).collect(),
             ),
         };
         // A page must fit one frame: 100 long names with 256-byte topic lines would not, so the
@@ -255,10 +257,10 @@ impl Server {
                     .unwrap_or_default()
             })
             .collect();
-        let more = start + page.len() < self.channels.len();
+        let more = start + page.len() < self.listed.len();
         let list = TopicList {
             seq: m.seq,
-            total: u32::try_from(self.channels.len()).unwrap_or(u32::MAX),
+            total: u32::try_from(self.listed.len()).unwrap_or(u32::MAX),
             start: u32::try_from(start).unwrap_or(u32::MAX),
             topics: List::Slice(&page),
             counts: Some(List::Slice(&counts)),

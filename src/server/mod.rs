@@ -96,6 +96,10 @@ pub struct Server {
     per_subnet: HashMap<IpAddr, usize>,
     flood: flood::Flood,
     channels: Channels,
+    /// The channels Topics lists, in bytewise order: those with a subscriber, and kept ones
+    /// without (their rooms), so that a quiet channel can still be found (PROTOCOL.md §4,
+    /// Topics).
+    listed: sorted::Sorted,
     users: HashMap<Rc<str>, Audience>,
     /// Who runs each channel, and whom it keeps out or quiet.
     /// Boxed: most channels have a room with one member and no moderation, and the map's
@@ -165,6 +169,7 @@ impl Server {
             per_subnet: HashMap::new(),
             flood: flood::Flood::new(limits.connect_rate),
             channels: Channels::default(),
+            listed: sorted::Sorted::default(),
             users: HashMap::new(),
             rooms: HashMap::new(),
             watchers: HashMap::new(),

@@ -532,7 +532,7 @@ impl Server {
                 }
                 self.end_room(channel);
             }
-            None => {}
+            None => self.unlist(channel),
         }
         member_left
     }
@@ -541,8 +541,16 @@ impl Server {
     /// out of memory's answers with it; the store leaves it out of any later life's.
     pub(super) fn end_room(&mut self, channel: &str) {
         let life = self.rooms.remove(channel).and_then(|r| r.life());
+        self.unlist(channel);
         if let (Some(_), Some(h)) = (life, self.history.as_mut()) {
             h.ring.end_life(channel);
+        }
+    }
+
+    /// Takes `channel` out of Topics' list once it has neither a subscriber nor a room.
+    fn unlist(&mut self, channel: &str) {
+        if self.channels.get(channel).is_none() && !self.rooms.contains_key(channel) {
+            self.listed.remove(channel);
         }
     }
 

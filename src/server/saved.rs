@@ -353,7 +353,9 @@ impl Server {
                 channel => room_of(&v, &mut cut).map(|r| match r.used {
                     true => {
                         self.own_lasting(channel, &r.owner);
-                        self.rooms.insert(channel.into(), Box::new(r));
+                        let key: Rc<str> = channel.into();
+                        self.listed.insert(key.clone());
+                        self.rooms.insert(key, Box::new(r));
                     }
                     // Made and left unused when the server stopped: it ends, as it would have
                     // with its last subscriber, and its saved state goes.

@@ -663,7 +663,7 @@ fn topics_page_through_sorted_channels() {
     );
     r.server.disconnect(0);
     assert!(
-        r.server.channels.len() == 0,
+        r.server.listed.len() == 0,
         "a channel lives only while it has subscribers"
     );
 }

@@ -1605,3 +1605,90 @@ fn a_banned_account_cannot_come_back_as_a_guest_from_its_address() {
     let (guest, ..) = r.ident_reply(6, "x");
     assert_eq!(r.sub(6, CH), [format!("Meta {CH} true 4")], "{guest}");
 }
+
+/// Topics' page from the start, as (name, subscribers, topic line) for each channel.
+fn listed(r: &mut Rig, conn: ConnId) -> Vec<(String, u64, String)> {
+    let ask = Msg::Topics(Topics {
+        seq: None,
+        start: 0,
+        count: 100,
+        cursor: None,
+    });
+    r.feed(conn, &frame(ask));
+    let (mine, rest) = std::mem::take(&mut r.out.frames)
+        .into_iter()
+        .partition::<Vec<_>, _>(|(c, _)| *c == conn);
+    r.out.frames = rest;
+    let [(_, reply)] = mine.as_slice() else {
+        panic!("one reply expected: {mine:?}")
+    };
+    let Ok(Status::Complete((Ok(Msg::TopicList(t)), _))) = decode_frame(reply) else {
+        panic!("a TopicList expected")
+    };
+    let counts: Vec<u64> = t.counts.unwrap().iter().collect();
+    let subjects: Vec<&str> = t.subjects.unwrap().iter().collect();
+    assert_eq!(
+        t.total as usize,
+        t.topics.iter().count(),
+        "one page holds them all"
+    );
+    t.topics
+        .iter()
+        .zip(counts)
+        .zip(subjects)
+        .map(|((name, count), subject)| (name.to_string(), count, subject.to_string()))
+        .collect()
+}
+
+/// From a team's trial: a new hire could not find the team's quiet channels, since Topics
+/// listed only channels somebody was in. A kept channel is listed, with 0 subscribers, until
+/// it is kept no more; one that ends with its last subscriber goes from the list with it.
+#[test]
+fn a_kept_channel_is_listed_while_nobody_is_in_it() {
+    const BRIEF: &str = "#brief@example.com";
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.server.limits.kept_idle = Some(Duration::from_secs(3 * 86_400));
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    let m = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: Some("design reviews"),
+        modes: None,
+        rate: None,
+    };
+    r.send(0, Msg::SetMeta(m));
+    // Nothing said or set in it: not kept.
+    r.sub(0, BRIEF);
+    r.connect(1, "bob@example.com");
+    let both = vec![
+        (BRIEF.to_string(), 1, String::new()),
+        (CH.to_string(), 1, "design reviews".to_string()),
+    ];
+    assert_eq!(listed(&mut r, 1), both);
+    r.server.disconnect(0);
+    let quiet = vec![(CH.to_string(), 0, "design reviews".to_string())];
+    assert_eq!(listed(&mut r, 1), quiet, "kept, and nobody in it");
+    r.sub(1, CH);
+    assert_eq!(listed(&mut r, 1)[0].1, 1);
+    r.server.disconnect(1);
+    r.advance(Duration::from_secs(1));
+    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+
+    // Listed again after a restart, nobody having come back.
+    let mut again = rig(Policy::Open, false);
+    again.keep_history(crate::store::Fsync::Batched, 4);
+    again.server.restore(state);
+    again.connect(2, "carol@example.com");
+    assert_eq!(listed(&mut again, 2), quiet, "restored");
+
+    // Unused too long: no longer kept, and no longer listed.
+    r.connect(2, "carol@example.com");
+    r.advance(Duration::from_secs(3 * 86_400));
+    r.advance(Duration::from_secs(1));
+    assert!(!r.server.rooms.contains_key(CH), "expired");
+    r.out.take(2);
+    assert_eq!(listed(&mut r, 2), []);
+}
