@@ -7,7 +7,8 @@ frames built here with a tiny CBOR encoder using the key/type numbers of src/pro
   decode : each protocol vector as its own file, and a few multi-frame streams.
   server : byte 0 doubles as policy selector (b % 3) and first control byte; then chunks of
            [ctl][frame]; ctl & 3 = connection, ctl >> 6: 1 = tick (ctl & 0x3f s),
-           2 (+0x20) = disconnect, 3 (+0x20) = answer a token check, 3 = answer a password check.
+           2 (+0x20) = disconnect, 3 (+0x20) = answer a token check, 3 = answer a password check
+           (verdict (ctl >> 2) & 3; with 0x10, the account too, its password 1 + (ctl & 3)).
   history: byte 0 = mode (bit0 fsync Always, mode >> 1 = ring size / 512); then chunks of
            [ctl][frame]; ctl & 3 = connection, ctl >> 4: 1 commit, 2 answer query, 3 fail query,
            4 store failing, 5 recovered, 6 tick, 7 disconnect.
@@ -121,7 +122,8 @@ def write(target, blobs):
         seen.add(h)
         with open(os.path.join(d, h), "wb") as f:
             f.write(b)
-    assert len(seen) <= 50, (target, len(seen))
+    # A seed corpus is a starting point, not a test suite: small enough to read through.
+    assert len(seen) <= 64, (target, len(seen))
     print(f"{target}: {len(seen)} files, {sum(len(b) for b in set(blobs))} bytes")
 
 
@@ -198,6 +200,14 @@ def server_corpus(vec):
     c = [(0, ident(s, "bob@bar.org", {TOKEN: b"\x70" * 32})), (0xE0, req(s, SUB, {TOPIC: RUST})),
          (1, ident(s, "bob@bar.org", {TOKEN: b"\x70" * 32})), (0, msg(s, RUST, "vouched")),
          (0, req(s, GRANT, {SERVER: "bar.org"})), (0, by["Verify"]), (0, by["Vouch"])]
+    seeds.append(b"".join(bytes([k]) + f for k, f in c))
+
+    # alice logs in on connection 2 (TLS), then changes her password: the verdicts are control
+    # bytes 0xC2 (accepted) and 0xD2 (accepted, with the account's new password).
+    s = Seq()
+    c = [(2, ident(s, "alice", {K_AUTH: 1})), (2, by["Auth"]), (0xC2, ping(s)),
+         (3, ident(s, "alice", {K_AUTH: 1})), (3, by["Auth"]), (0xC3, ping(s)),
+         (2, by["SetPassword"]), (0xD2, ping(s)), (3, ping(s))]
     seeds.append(b"".join(bytes([k]) + f for k, f in c))
 
     # Admin topics, banned ID, motd, wall (need alice logged in; tried anyway).

@@ -247,6 +247,21 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
             }),
         ),
         (
+            "SetPassword",
+            Msg::SetPassword(SetPassword {
+                seq: Some(4),
+                password: "correct horse battery staple",
+                new_password: "new horse, new battery",
+            }),
+        ),
+        (
+            "PasswordSet",
+            Msg::PasswordSet(PasswordSet {
+                seq: Some(4),
+                count: 1,
+            }),
+        ),
+        (
             "Grant",
             Msg::Grant(Grant {
                 seq: Some(3),
@@ -1118,6 +1133,12 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             nonce: Nonce(p.reply.unwrap_or([7; 32])),
             password: if p.text.is_empty() { "x" } else { &p.text },
         }),
+        Msg::SetPassword(SetPassword {
+            seq,
+            password: "x",
+            new_password: if p.text.is_empty() { "x" } else { &p.text },
+        }),
+        Msg::PasswordSet(PasswordSet { seq, count: p.n }),
         Msg::Ident(Ident {
             token: p.blob.get(..p.blob.len().min(64)).filter(|t| t.len() >= 16),
             ..Ident::new(seq, &p.versions, user)

@@ -11,6 +11,7 @@ use scalar::server::{
     AdminPolicy, AuthConfig, ConnId, Foreign, Limits, Now, Outbox, PasswordCheck, Policy, Server, ServerBan,
     TokenCheck, Verdict, Vouched,
 };
+use scalar::store::accounts::{Account, Checked};
 use scalar::store::{Done, Fsync};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -169,7 +170,22 @@ fuzz_target!(|data: &[u8]| {
                     Verdict::Taken,
                     Verdict::Failed,
                 ][usize::from(ctl >> 2 & 3)];
-                server.verified(job.conn, job.ticket, verdict, &now, &mut out);
+                // Sometimes with the account as the store read it, its password one of a few:
+                // a change of password (SetPassword) then closes the sessions holding another.
+                let account = (ctl & 0x10 != 0).then(|| Account {
+                    name: job.user.clone(),
+                    created: 0,
+                    from_pos: 0,
+                    password: u64::from(ctl & 3) + 1,
+                });
+                let checked = Checked {
+                    account,
+                    registered: job.register.then(|| job.user.clone()),
+                    conn: job.conn,
+                    ticket: job.ticket,
+                    verdict,
+                };
+                server.verdict(checked, &now, &mut out);
             }
             _ => {}
         }

@@ -366,21 +366,7 @@ impl Shell {
         while let Some(done) = self.accounts.as_ref().and_then(Accounts::try_done) {
             let (server, mut wire) = self.wire(t.mono);
             match done {
-                AccountsDone::Verdict {
-                    account,
-                    registered,
-                    conn,
-                    ticket,
-                    verdict,
-                } => {
-                    if let Some(a) = account {
-                        server.account_seen(a, &mut wire);
-                    }
-                    if let Some(user) = registered {
-                        server.registration_ended(&user, verdict);
-                    }
-                    server.verified(conn, ticket, verdict, t, &mut wire)
-                }
+                AccountsDone::Verdict(checked) => server.verdict(checked, t, &mut wire),
                 AccountsDone::Names { accounts, deleted } => {
                     server.accounts_changed(accounts, &deleted, &mut wire)
                 }

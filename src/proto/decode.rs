@@ -254,9 +254,9 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn password(&self) -> Result<&'a str> {
-        match req(self.text(Key::Password)?, Key::Password)? {
-            "" => Err(DecodeError::OutOfRange(Key::Password)),
+    fn password(&self, k: Key) -> Result<&'a str> {
+        match req(self.text(k)?, k)? {
+            "" => Err(DecodeError::OutOfRange(k)),
             p if p.len() > MAX_PASSWORD => Err(DecodeError::PasswordTooLong),
             p => Ok(p),
         }
@@ -542,7 +542,16 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
         MsgType::Auth => Msg::Auth(Auth {
             seq,
             nonce: f.nonce()?,
-            password: f.password()?,
+            password: f.password(Key::Password)?,
+        }),
+        MsgType::SetPassword => Msg::SetPassword(SetPassword {
+            seq,
+            password: f.password(Key::Password)?,
+            new_password: f.password(Key::NewPassword)?,
+        }),
+        MsgType::PasswordSet => Msg::PasswordSet(PasswordSet {
+            seq,
+            count: req(f.uint(Key::Count)?, Key::Count)?,
         }),
         MsgType::Bye => Msg::Bye(Bye {
             code: code()?,

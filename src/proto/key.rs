@@ -144,11 +144,13 @@ numbered! {
         /// Client's Ident: this connection wants to be told when users join and leave its
         /// channels; server's Ident: it will be.
         Joins = 54, "joins",
+        /// The password an account is to have from now on (SetPassword).
+        NewPassword = 55, "new_password",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 55;
+pub const KEY_COUNT: usize = 56;
 
 numbered! {
     /// What a Mod request does to its target on a channel.
@@ -268,6 +270,10 @@ numbered! {
         Verify = 20, "Verify",
         /// Home server→server: the answer to Verify.
         Vouch = 21, "Vouch",
+        /// C→S: change the session's account's password, giving the current one.
+        SetPassword = 22, "SetPassword",
+        /// S→C: the password was changed, the reply to SetPassword.
+        PasswordSet = 23, "PasswordSet",
         /// C→S: a channel operator's action (kick, ban, mute, op, ...).
         Mod = 64, "Mod",
         /// C→S: change a channel's display name, topic line, modes or rate.

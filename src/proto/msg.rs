@@ -254,6 +254,39 @@ impl std::fmt::Debug for Auth<'_> {
     }
 }
 
+/// SetPassword: the session's account is to have `new_password` from now on; `password` is
+/// the current one, as proof that the holder of the session knows it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SetPassword<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// The account's current password: 1 to [`MAX_PASSWORD`] bytes.
+    pub password: &'a str,
+    /// Its new password: 1 to [`MAX_PASSWORD`] bytes.
+    pub new_password: &'a str,
+}
+
+impl std::fmt::Debug for SetPassword<'_> {
+    /// Never shows the passwords: requests end up in debug logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetPassword")
+            .field("seq", &self.seq)
+            .field("password", &"<redacted>")
+            .field("new_password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// PasswordSet: the account's password is the new one; `count` other sessions that had logged
+/// in with the old one were closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordSet {
+    /// The SetPassword it answers.
+    pub seq: Option<u32>,
+    /// How many of the account's other sessions were closed.
+    pub count: u64,
+}
+
 /// Bye: the sender closes the connection after this frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bye<'a> {
@@ -676,6 +709,8 @@ pub enum Msg<'a> {
     Token(Token<'a>),
     Verify(Verify<'a>),
     Vouch(Vouch<'a>),
+    SetPassword(SetPassword<'a>),
+    PasswordSet(PasswordSet),
     Mod(Mod<'a>),
     SetMeta(SetMeta<'a>),
     SetPresence(SetPresence<'a>),
@@ -714,6 +749,8 @@ impl Msg<'_> {
             Msg::Token(_) => MsgType::Token,
             Msg::Verify(_) => MsgType::Verify,
             Msg::Vouch(_) => MsgType::Vouch,
+            Msg::SetPassword(_) => MsgType::SetPassword,
+            Msg::PasswordSet(_) => MsgType::PasswordSet,
             Msg::Mod(_) => MsgType::Mod,
             Msg::SetMeta(_) => MsgType::SetMeta,
             Msg::SetPresence(_) => MsgType::SetPresence,
@@ -747,6 +784,8 @@ impl Msg<'_> {
             Msg::Token(m) => m.seq,
             Msg::Verify(m) => m.seq,
             Msg::Vouch(m) => m.seq,
+            Msg::SetPassword(m) => m.seq,
+            Msg::PasswordSet(m) => m.seq,
             Msg::Mod(m) => m.seq,
             Msg::SetMeta(m) => m.seq,
             Msg::SetPresence(m) => m.seq,
@@ -831,6 +870,13 @@ impl Msg<'_> {
             Msg::Auth(x) => {
                 m.key(Key::Nonce)?.bytes(&x.nonce.0)?;
                 m.key(Key::Password)?.text(x.password)?;
+            }
+            Msg::SetPassword(x) => {
+                m.key(Key::Password)?.text(x.password)?;
+                m.key(Key::NewPassword)?.text(x.new_password)?;
+            }
+            Msg::PasswordSet(x) => {
+                m.key(Key::Count)?.uint(x.count)?;
             }
             Msg::Bye(x) => {
                 m.key(Key::Code)?.uint(x.code.into())?;

@@ -7,7 +7,7 @@ use super::guest::{asked_name, is_guest_name, is_service_name, new_guest};
 use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server, deleted_name};
 use crate::proto::*;
-use crate::store::accounts::{Account, AccountStart, DeletedMark, UNSTARTED};
+use crate::store::accounts::{Account, AccountStart, Checked, DeletedMark, UNSTARTED};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -119,6 +119,8 @@ pub struct PasswordCheck {
     /// For `register`: the first position that is the new account's (the next one the core
     /// hands out), so that what was sent to the name before is not its holder's.
     pub from_pos: u64,
+    /// The account's password from now on, if `password` is right (SetPassword).
+    pub new_password: Option<Password>,
 }
 
 /// The accounts thread's answer to a [`PasswordCheck`].
@@ -153,6 +155,14 @@ pub(super) enum Dance {
         seq: Option<u32>,
         since: Instant,
     },
+    /// An identified session's change of its password is being checked (SetPassword); input
+    /// is held meanwhile.
+    Changing {
+        ticket: u64,
+        user: Box<str>,
+        seq: Option<u32>,
+        since: Instant,
+    },
     /// A foreign ID's home server is being asked about its token; input is held meanwhile.
     Vouching {
         ticket: u64,
@@ -169,6 +179,7 @@ impl std::fmt::Debug for Dance {
         let (stage, user) = match self {
             Dance::Challenged { user, .. } => ("Challenged", user),
             Dance::Verifying { user, .. } => ("Verifying", user),
+            Dance::Changing { user, .. } => ("Changing", user),
             Dance::Vouching { user, .. } => ("Vouching", user),
         };
         write!(f, "{stage}({user})")
@@ -333,6 +344,7 @@ impl Dance {
             Dance::Verifying {
                 user, by_name, since, ..
             } => accounts.end(by_name.then_some(&**user), addr, done, *since),
+            Dance::Changing { user, since, .. } => accounts.end(Some(user), addr, done, *since),
             Dance::Vouching { since, .. } => accounts.end(None, addr, done, *since),
             Dance::Challenged { .. } => {}
         }
@@ -502,8 +514,9 @@ impl Server {
 
     /// The accounts thread read `account` from the store, checking a password: the loop's
     /// list may be a second older. One made again since the list was read is a new account,
-    /// which the sessions logged in to the old one are not.
-    pub fn account_seen(&mut self, account: Account, out: &mut impl Outbox) {
+    /// which the sessions logged in to the old one are not. Returns how many sessions it
+    /// closed for holding a password the account no longer has.
+    pub fn account_seen(&mut self, account: Account, out: &mut impl Outbox) -> usize {
         let held = self.accounts.names.get(&account.name).copied().flatten();
         let now = self.placed(&account, held);
         self.send_starts(out);
@@ -520,8 +533,9 @@ impl Server {
         {
             self.accounts_gone(&HashSet::from([account.name]), out);
         } else if password_was != 0 && password_was != now.password {
-            self.password_changed(&account.name, now.password, out);
+            return self.password_changed(&account.name, now.password, out);
         }
+        0
     }
 
     /// The store's list of accounts, by name, as this server holds them (see [`placed`]),
@@ -602,8 +616,9 @@ impl Server {
     /// `user`'s password was changed to the one `password` stands for (an operator's `scalard
     /// account passwd`, after a leak, say): the tokens it was granted are revoked and the
     /// sessions that logged in with another password are closed (600), as what proved them
-    /// has changed. Those that logged in with the new one meanwhile stay.
-    fn password_changed(&mut self, user: &str, password: u64, out: &mut impl Outbox) {
+    /// has changed. Those that logged in with the new one meanwhile stay. Returns how many
+    /// were closed.
+    fn password_changed(&mut self, user: &str, password: u64, out: &mut impl Outbox) -> usize {
         self.federation.revoke(user);
         let conns = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
         let stale = |s: &super::session::Session| s.authenticated && s.password != password;
@@ -611,12 +626,13 @@ impl Server {
             .into_iter()
             .filter(|&c| self.session(c).is_some_and(stale))
             .collect();
-        for conn in closing {
+        for &conn in &closing {
             log::info!("conn {conn}: the password of {user} was changed; closing its session");
             let reason = format!("the password of {user} was changed: log in again");
             self.send_error(conn, None, ErrorCode::AuthRequired, &reason, out);
             self.bye(conn, ErrorCode::AuthRequired, out);
         }
+        closing.len()
     }
 
     /// Accounts that are gone: their tokens, rooms and roles, and their sessions, which are
@@ -981,6 +997,7 @@ impl Server {
             password: Password::new(m.password),
             register,
             from_pos,
+            new_password: None,
         };
         if !out.verify(job) {
             let reason = "too many logins in progress; try again in 1 s";
@@ -1012,7 +1029,41 @@ impl Server {
         self.pause(conn);
     }
 
-    /// The accounts thread's verdict on `conn`'s attempt `ticket`.
+    /// The accounts thread's answer to a connection's attempt: its verdict, the account as
+    /// the store holds it (if it read it) and, for a registration, the name.
+    pub fn verdict(&mut self, checked: Checked, now: &Now, out: &mut impl Outbox) {
+        let Checked {
+            account,
+            registered,
+            conn,
+            ticket,
+            verdict,
+        } = checked;
+        let changing = self.session(conn).is_some_and(
+            |s| matches!(s.dance.as_deref(), Some(Dance::Changing { ticket: t, .. }) if *t == ticket),
+        );
+        let mut closed = 0;
+        if let Some(a) = account {
+            if changing
+                && verdict == Verdict::Accepted
+                && let Some(s) = self.session_mut(conn)
+            {
+                // The session that changed the password holds the new one before the others
+                // are closed for holding the old.
+                s.password = a.password;
+            }
+            closed = self.account_seen(a, out);
+        }
+        if let Some(user) = registered {
+            self.registration_ended(&user, verdict);
+        }
+        match changing {
+            true => self.password_set(conn, verdict, closed, now, out),
+            false => self.verified(conn, ticket, verdict, now, out),
+        }
+    }
+
+    /// The accounts thread's verdict on `conn`'s login or registration `ticket`.
     pub fn verified(
         &mut self,
         conn: ConnId,

@@ -105,7 +105,8 @@ impl Server {
             return true;
         };
         // Requests that make the server publish or list for others cost a message, as do Subs
-        // past the free ones; the rest (Catchup, Unsub, Ping, ...) only their bytes.
+        // past the free ones and SetPassword (two password hashes); the rest (Catchup, Unsub,
+        // Ping, ...) only their bytes.
         let sub = matches!(frame, Ok(Msg::Sub(_)));
         let free_subs = l.max_subs.clamp(usize::from(FREE_SUBS), usize::from(u16::MAX));
         let publish = s.user.is_some()
@@ -117,7 +118,8 @@ impl Server {
                     | Msg::SetPresence(_)
                     | Msg::Members(_)
                     | Msg::Targets(_)
-                    | Msg::Topics(_))
+                    | Msg::Topics(_)
+                    | Msg::SetPassword(_))
             ) || (sub && usize::from(s.subs_sent) >= free_subs));
         let bytes = u32::try_from(len).unwrap_or(u32::MAX);
         // The user's token is booked when the request first asks, and waited for like the

@@ -23,6 +23,7 @@ mod meta;
 mod mix;
 mod moderation;
 mod outbox;
+mod password;
 mod presence;
 mod publish;
 mod ring;
@@ -548,6 +549,7 @@ impl Server {
             Msg::SetPresence(m) => self.status(conn, m, now, out),
             Msg::Members(m) => self.members_page(conn, m, out),
             Msg::Targets(m) => self.targets_page(conn, m, out),
+            Msg::SetPassword(m) => self.set_password(conn, m, now, out),
             Msg::Event(_)
             | Msg::Meta(_)
             | Msg::TopicList(_)
@@ -557,6 +559,7 @@ impl Server {
             | Msg::Token(_)
             | Msg::Vouch(_)
             | Msg::MemberList(_)
+            | Msg::PasswordSet(_)
             | Msg::TargetList(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)

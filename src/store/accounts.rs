@@ -80,25 +80,29 @@ pub fn password_key(hash: &str) -> u64 {
 /// Every registered account.
 pub type AccountList = Vec<Account>;
 
+/// The accounts thread's answer to one [`PasswordCheck`].
+#[derive(Debug)]
+pub struct Checked {
+    /// The account as the store holds it, for an accepted login, registration or change and
+    /// for a wrong password: the loop's list may be a second old (the account added, or
+    /// deleted and made again, or its password changed, since).
+    pub account: Option<Account>,
+    /// The name, for a registration: its end frees or settles the name in the loop even if
+    /// the connection that asked is gone.
+    pub registered: Option<Box<str>>,
+    /// The connection that asked.
+    pub conn: ConnId,
+    /// Its attempt.
+    pub ticket: u64,
+    /// The answer.
+    pub verdict: Verdict,
+}
+
 /// What the accounts thread hands back.
 #[derive(Debug)]
 pub enum AccountsDone {
     /// The verdict on one [`PasswordCheck`].
-    Verdict {
-        /// The account as the store holds it, for an accepted login or registration and for
-        /// a login with a wrong password: the loop's list may be a second old (the account
-        /// added, or deleted and made again, since).
-        account: Option<Account>,
-        /// The name, for a registration: its end frees or settles the name in the loop even
-        /// if the connection that asked is gone.
-        registered: Option<Box<str>>,
-        /// The connection that asked.
-        conn: ConnId,
-        /// Its attempt.
-        ticket: u64,
-        /// The answer.
-        verdict: Verdict,
-    },
+    Verdict(Checked),
     /// The accounts changed: every registered ID, with when it was created (Unix ms); and the
     /// names `scalard account del` marked as deleted (see `server::saved::DELETED`), which
     /// the loop forgets as deleted (even if they are accounts again) and unmarks.
@@ -218,13 +222,13 @@ impl Worker {
                 }
                 Ok(Job::Check(job)) => {
                     let (verdict, account) = self.check(&job);
-                    let d = AccountsDone::Verdict {
+                    let d = AccountsDone::Verdict(Checked {
                         account,
                         registered: job.register.then(|| job.user.clone()),
                         conn: job.conn,
                         ticket: job.ticket,
                         verdict,
-                    };
+                    });
                     self.send(d);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -308,14 +312,15 @@ impl Worker {
     fn check(&mut self, job: &PasswordCheck) -> (Verdict, Option<Account>) {
         // The hash the password was checked against, for a login.
         let mut checked = None;
-        let result = if job.register {
-            self.register(job)
-        } else {
-            self.login(job).map(|(verdict, hash)| {
-                checked = hash;
-                verdict
-            })
+        let result = match &job.new_password {
+            _ if job.register => self.register(job),
+            Some(new) => self.change(job, new.expose()),
+            None => self.login(job),
         };
+        let result = result.map(|(verdict, hash)| {
+            checked = hash;
+            verdict
+        });
         let verdict = result.unwrap_or_else(|e| {
             log::error!("accounts: {}: {e}", job.user);
             Verdict::Failed
@@ -365,7 +370,29 @@ impl Worker {
         Ok((if ok { Verdict::Accepted } else { Verdict::Rejected }, Some(hash)))
     }
 
-    fn register(&mut self, job: &PasswordCheck) -> Result<Verdict, String> {
+    /// The verdict on a change of password (SetPassword), and the hash the account has after
+    /// it: the new one once it is stored.
+    fn change(&mut self, job: &PasswordCheck, new: &[u8]) -> Result<(Verdict, Option<String>), String> {
+        let (verdict, old) = self.login(job)?;
+        let (Verdict::Accepted, Some(old)) = (verdict, old.as_deref()) else {
+            return Ok((verdict, old));
+        };
+        let hash = password::hash(new).map_err(|e| e.to_string())?;
+        // Only over the hash just checked: one changed meanwhile (`scalard account passwd`)
+        // made the proof stale, as for a login.
+        if !self
+            .db
+            .replace_account_hash(&job.user, old, &hash)
+            .map_err(|e| e.to_string())?
+        {
+            return Ok((Verdict::Rejected, None));
+        }
+        // The loop learns of the change from the verdict, as of a registration.
+        self.changes += 1;
+        Ok((Verdict::Accepted, Some(hash)))
+    }
+
+    fn register(&mut self, job: &PasswordCheck) -> Result<(Verdict, Option<String>), String> {
         let hash = password::hash(job.password.expose()).map_err(|e| e.to_string())?;
         let now = crate::client::unix_ms();
         let created = self
@@ -376,9 +403,9 @@ impl Worker {
         // does not call for a reload; one made by `scalard account` meanwhile still does.
         Ok(if created {
             self.changes += 1;
-            Verdict::Accepted
+            (Verdict::Accepted, None)
         } else {
-            Verdict::Taken
+            (Verdict::Taken, None)
         })
     }
 }
@@ -397,7 +424,81 @@ mod tests {
             password: Password::new(password),
             register: false,
             from_pos: 0,
+            new_password: None,
         }
+    }
+
+    /// A test worker on the database at `path`.
+    fn worker(path: &Path, poll: &mio::Poll) -> Worker {
+        Worker {
+            db: Db::open(path).unwrap(),
+            jobs: mpsc::sync_channel(1).1,
+            done: mpsc::channel().0,
+            waker: Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap()),
+            version: 0,
+            changes: 0,
+            last_look: Instant::now(),
+            unsaved: Vec::new(),
+        }
+    }
+
+    /// SetPassword's check: a right current password stores the new one (the account sent
+    /// back holds its key), a wrong one changes nothing and is a wrong password.
+    #[test]
+    fn a_change_of_password_needs_the_current_one() {
+        let dir = TempDir::new("change");
+        let path = dir.0.join("a.db");
+        let operator = Db::open(&path).unwrap();
+        let old = password::hash(b"old password").unwrap();
+        assert!(operator.add_account("alice@x", &old, 1, 0).unwrap());
+        let poll = mio::Poll::new().unwrap();
+        let mut worker = worker(&path, &poll);
+        let change = |current: &str| PasswordCheck {
+            new_password: Some(Password::new("new password")),
+            ..login("alice@x", current)
+        };
+        let (verdict, account) = worker.check(&change("wrong password"));
+        assert_eq!(verdict, Verdict::Rejected);
+        assert_eq!(account.map(|a| a.password), Some(password_key(&old)));
+        assert_eq!(operator.account_hash("alice@x").unwrap(), Some(old.clone()));
+
+        let (verdict, account) = worker.check(&change("old password"));
+        assert_eq!(verdict, Verdict::Accepted);
+        let new = operator.account_hash("alice@x").unwrap().unwrap();
+        assert!(password::verify(b"new password", &new).unwrap());
+        assert_eq!(account.map(|a| a.password), Some(password_key(&new)));
+        assert_eq!(worker.changes, 1, "no reload needed for it");
+        // The old one is wrong from now on, for a login and for another change alike.
+        assert_eq!(
+            worker.check(&login("alice@x", "old password")).0,
+            Verdict::Rejected
+        );
+        assert_eq!(worker.check(&change("old password")).0, Verdict::Rejected);
+    }
+
+    /// After `scalard account passwd`, the old password changes nothing: the store replaces a
+    /// hash only while it is the one checked (so that a reset landing between the check and
+    /// the store stands too), and the worker refuses the change with the account as it is.
+    #[test]
+    fn a_change_over_an_operator_s_is_refused() {
+        let dir = TempDir::new("change-race");
+        let path = dir.0.join("a.db");
+        let operator = Db::open(&path).unwrap();
+        let old = password::hash(b"old password").unwrap();
+        assert!(operator.add_account("alice@x", &old, 1, 0).unwrap());
+        let reset = password::hash(b"reset by the operator").unwrap();
+        assert!(operator.set_account_hash("alice@x", &reset).unwrap());
+        assert!(!operator.replace_account_hash("alice@x", &old, "x").unwrap());
+        assert_eq!(operator.account_hash("alice@x").unwrap(), Some(reset.clone()));
+        let poll = mio::Poll::new().unwrap();
+        let mut worker = worker(&path, &poll);
+        let job = PasswordCheck {
+            new_password: Some(Password::new("new password")),
+            ..login("alice@x", "old password")
+        };
+        let (verdict, account) = worker.check(&job);
+        assert_eq!(verdict, Verdict::Rejected);
+        assert_eq!(account.map(|a| a.password), Some(password_key(&reset)));
     }
 
     /// `scalard account passwd` lands while the old password is being checked: the login is
@@ -411,17 +512,7 @@ mod tests {
         let old = password::hash(b"old password").unwrap();
         assert!(operator.add_account("alice@x", &old, 1, 0).unwrap());
         let poll = mio::Poll::new().unwrap();
-        let (done, _) = mpsc::channel();
-        let worker = Worker {
-            db: Db::open(&path).unwrap(),
-            jobs: mpsc::sync_channel(1).1,
-            done,
-            waker: Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap()),
-            version: 0,
-            changes: 0,
-            last_look: Instant::now(),
-            unsaved: Vec::new(),
-        };
+        let worker = worker(&path, &poll);
         let job = login("alice@x", "old password");
         let (verdict, checked) = worker.login(&job).unwrap();
         assert_eq!(verdict, Verdict::Accepted);
@@ -455,14 +546,12 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let done = loop {
             match accounts.try_done() {
-                Some(d @ AccountsDone::Verdict { .. }) => break d,
+                Some(AccountsDone::Verdict(d)) => break d,
                 _ if Instant::now() > deadline => panic!("no verdict"),
                 _ => std::thread::sleep(Duration::from_millis(5)),
             }
         };
-        let AccountsDone::Verdict { verdict, account, .. } = done else {
-            unreachable!()
-        };
+        let Checked { verdict, account, .. } = done;
         assert_eq!(verdict, Verdict::Rejected);
         assert_eq!(account.map(|a| a.password), Some(password_key(&new)));
     }

@@ -91,7 +91,7 @@ pub fn kind(v: &Value) -> Option<u64> {
 
 /// The name of message type `k` (PROTOCOL.md §3), for failure reports.
 fn type_name(k: u64) -> &'static str {
-    const NAMES: [&str; 22] = [
+    const NAMES: [&str; 24] = [
         "",
         "Ident",
         "Bye",
@@ -114,6 +114,8 @@ fn type_name(k: u64) -> &'static str {
         "Token",
         "Verify",
         "Vouch",
+        "SetPassword",
+        "PasswordSet",
     ];
     const MORE: [&str; 7] = [
         "Mod",
@@ -125,7 +127,7 @@ fn type_name(k: u64) -> &'static str {
         "TargetList",
     ];
     let name = match k {
-        0..=21 => usize::try_from(k).ok().and_then(|i| NAMES.get(i)),
+        0..=23 => usize::try_from(k).ok().and_then(|i| NAMES.get(i)),
         64..=70 => usize::try_from(k - 64).ok().and_then(|i| MORE.get(i)),
         _ => None,
     };

@@ -838,3 +838,127 @@ fn a_check_the_server_ends_frees_its_place_and_is_no_failure() {
     r.server.set_secure(next);
     r.challenged(next, "alice", false);
 }
+
+/// `conn`'s SetPassword from `current` to `new`.
+fn set_password(r: &mut Rig, conn: ConnId, current: &str, new: &str) -> Vec<String> {
+    let m = SetPassword {
+        seq: Some(5),
+        password: current,
+        new_password: new,
+    };
+    r.send(conn, Msg::SetPassword(m))
+}
+
+/// The accounts thread's answer to the last change handed to it: `verdict`, with the account
+/// as the store holds it after, its password standing for `password`.
+fn changed(r: &mut Rig, verdict: Verdict, password: u64) -> (ConnId, Vec<String>) {
+    let job = r.out.verifies.pop().expect("a check was handed over");
+    assert!(job.new_password.is_some() && !job.register, "a change");
+    let mut account = made(&[&job.user]).remove(0);
+    account.password = password;
+    let checked = crate::store::accounts::Checked {
+        account: Some(account),
+        registered: None,
+        conn: job.conn,
+        ticket: job.ticket,
+        verdict,
+    };
+    r.server.verdict(checked, &r.now, &mut r.out);
+    (job.conn, r.out.take(job.conn))
+}
+
+#[test]
+fn a_session_changes_its_password_and_those_that_held_the_old_one_end() {
+    let mut r = rig(Policy::Open, false);
+    for (c, name) in [(0, "alice"), (1, "alice"), (2, "bob")] {
+        r.log_in(c, name);
+    }
+    r.out.resumed.clear();
+    // A wrong current password changes nothing, and is a failed attempt like a login's.
+    assert!(
+        set_password(&mut r, 0, "a guess", "new password").is_empty(),
+        "held for the check"
+    );
+    assert_eq!(r.out.take(0), Vec::<String>::new());
+    assert_eq!(
+        changed(&mut r, Verdict::Rejected, 1),
+        (0, vec!["Error 601 bad_credentials seq=Some(5)".to_string()])
+    );
+    assert!(r.out.take(1).is_empty() && r.out.closed.is_empty());
+    assert_eq!(r.out.resumed, [0], "its input flows again");
+
+    // The right one: the other session that logged in with the old password ends; this one
+    // stays, and is told how many ended.
+    assert!(set_password(&mut r, 0, "password", "new password").is_empty());
+    assert_eq!(
+        changed(&mut r, Verdict::Accepted, 2),
+        (
+            0,
+            vec!["PasswordSet(PasswordSet { seq: Some(5), count: 1 })".to_string()]
+        )
+    );
+    assert_eq!(r.out.take(1), ["Error 600 auth_required seq=None", "Bye 600"]);
+    assert_eq!(r.out.closed, [1]);
+    assert!(r.out.take(2).is_empty(), "bob's stays");
+    // The next look at the store finds what this session holds.
+    let mut names = made(&["alice@example.com"]);
+    names[0].password = 2;
+    r.server.accounts_changed(names, &[], &mut r.out);
+    assert_eq!(r.out.closed, [1]);
+    let ping = Ping {
+        seq: Some(6),
+        time: 7,
+    };
+    assert_eq!(r.send(0, Msg::Ping(ping)), ["Pong 7"]);
+
+    // The store failed: unchanged, and nobody's failure.
+    set_password(&mut r, 0, "new password", "newer password");
+    let (_, said) = changed(&mut r, Verdict::Failed, 2);
+    assert_eq!(said, ["Error 700 store_unavailable seq=Some(5)"]);
+}
+
+#[test]
+fn only_a_session_that_proved_the_password_changes_it_and_not_to_a_short_one() {
+    let mut r = rig(Policy::Guests, false);
+    r.log_in(0, "alice");
+    // A short new password is refused before anything is checked, and is no failed attempt.
+    assert_eq!(
+        set_password(&mut r, 0, "password", "short"),
+        ["Error 609 weak_password seq=Some(5)"]
+    );
+    assert!(r.out.verifies.is_empty());
+    // A guest, and a name taken without a password, have no password to change.
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    r.ident_reply(1, "visitor");
+    assert_eq!(
+        set_password(&mut r, 1, "password", "new password"),
+        ["Error 600 auth_required seq=Some(5)"]
+    );
+    let mut open = rig(Policy::Open, false);
+    open.connect(2, "bob@example.com");
+    assert_eq!(
+        set_password(&mut open, 2, "password", "new password"),
+        ["Error 600 auth_required seq=Some(5)"]
+    );
+    assert!(r.out.verifies.is_empty() && open.out.verifies.is_empty());
+
+    // Wrong current passwords are throttled as logins are: five, then a wait.
+    for _ in 0..5 {
+        set_password(&mut r, 0, "a guess", "new password");
+        changed(&mut r, Verdict::Rejected, 1);
+    }
+    assert_eq!(
+        set_password(&mut r, 0, "password", "new password"),
+        ["Error 602 auth_throttled seq=Some(5)"]
+    );
+    assert!(r.out.verifies.is_empty());
+    // A server's reply is no request.
+    let set = PasswordSet {
+        seq: Some(8),
+        count: 0,
+    };
+    assert_eq!(
+        r.send(0, Msg::PasswordSet(set)),
+        ["Error 205 unexpected_message seq=Some(8)"]
+    );
+}

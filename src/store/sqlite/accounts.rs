@@ -43,6 +43,18 @@ impl Db {
             .context("account update")
     }
 
+    /// Replaces the account's hash if it is still `old`; false if it is not (changed
+    /// meanwhile, or no such account).
+    pub fn replace_account_hash(&self, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE accounts SET hash = ?3 WHERE name = ?1 AND hash = ?2",
+                [name, old, new],
+            )
+            .map(|n| n == 1)
+            .context("account update")
+    }
+
     /// Deletes the account; false if there was none.
     pub fn delete_account(&self, name: &str) -> Result<bool, StoreError> {
         // With a mark for the server, in the same transaction: one that is stopped learns of the
