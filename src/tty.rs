@@ -101,6 +101,11 @@ fn echo_off() -> Option<EchoOff> {
         };
         t.c_lflag &= !libc::ECHO;
         t.c_lflag |= libc::ECHONL;
+        // A line as a shell reads it, whatever the mode before: a line editor between two
+        // reads (scalar-cli's chat, for /passwd) leaves Enter a CR and output without CR.
+        t.c_lflag |= libc::ICANON;
+        t.c_iflag |= libc::ICRNL;
+        t.c_oflag |= libc::OPOST | libc::ONLCR;
         libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
         Some(saved)
     }

@@ -130,6 +130,20 @@ impl Password {
         Ok(p)
     }
 
+    /// From now on the password is `new` (the user changed it): reconnections log in with it.
+    /// Says where the old one still is, for the next run, if it came from a file or the
+    /// environment.
+    pub fn replace(&self, new: String) -> Option<String> {
+        if let Ok(mut v) = self.value.lock() {
+            *v = Some(new);
+        }
+        match &self.from {
+            Some(PasswordFrom::File(path)) => Some(format!("--password-file {}", path.display())),
+            Some(PasswordFrom::Env(_)) => Some("SCALAR_PASSWORD".into()),
+            None => None,
+        }
+    }
+
     /// The password read already, if it was.
     fn known(&self) -> Option<String> {
         self.value.lock().ok().and_then(|v| v.clone())

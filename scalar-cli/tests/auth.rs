@@ -458,12 +458,9 @@ fn a_user_of_another_domain_reconnects_with_a_new_token_after_its_home_restarted
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
-#[test]
-fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
-    let dir = TempDir::new();
-    let mut server = server_with_alice(&dir, &[]);
-    let port = server.port;
-    let mut cmd = cli(&server, &dir);
+/// The chat as alice, her password typed at its prompt, in #up.
+fn alice_in_up(server: &Server, dir: &TempDir) -> Pty {
+    let mut cmd = cli(server, dir);
     cmd.args(["--id", "alice"]);
     let mut p = Pty::spawn(cmd);
     p.wait_for("password for alice: ", STEP);
@@ -471,6 +468,13 @@ fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
     p.wait_for("as alice@localhost", STEP);
     p.type_keys("/join #up\r");
     p.wait_for("joined #up", STEP);
+    p
+}
+
+/// Stops `server` and starts it again on its port and data: the chat `p` reconnects and
+/// rejoins #up without asking for the password again.
+fn restart_under(p: &mut Pty, mut server: Server, dir: &TempDir) -> Server {
+    let port = server.port;
     server.stop();
     p.wait_for("connection lost", STEP);
     let data = dir.0.join("server");
@@ -481,6 +485,15 @@ fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
         1,
         "asked once only"
     );
+    server
+}
+
+#[test]
+fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut p = alice_in_up(&server, &dir);
+    let server = restart_under(&mut p, server, &dir);
     let mut bob = server.client("bob");
     subscribe(&mut bob, "#up@localhost");
     p.type_keys("still alice\r");
@@ -955,4 +968,70 @@ fn a_logged_in_read_of_a_new_channel_claims_nothing() {
             "{args:?}: bob should own {topic}: {m:?}"
         );
     }
+}
+
+/// `/passwd` changes the account's password: typed unseen, the current one first (a wrong one
+/// changes nothing); the other sessions that logged in with the old one end; a reconnection
+/// after a restart logs in with the new one without asking; the old one logs in no more.
+#[test]
+fn passwd_changes_the_password_and_reconnections_use_the_new_one() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut other = logged_in(&server, "alice");
+    let mut p = alice_in_up(&server, &dir);
+
+    p.type_keys("/passwd\r");
+    let mark = p.wait_for("current password: ", STEP);
+    p.type_keys("passwrod\r");
+    p.wait_for_from(mark, "new password: ", STEP);
+    p.type_keys("a new password\r");
+    p.wait_for_from(mark, "again: ", STEP);
+    p.type_keys("a new password\r");
+    let mark = p.wait_for_from(
+        mark,
+        "601 bad_credentials: wrong password: the password is unchanged",
+        STEP,
+    );
+
+    p.type_keys("/passwd\r");
+    p.wait_for_from(mark, "current password: ", STEP);
+    p.type_keys("password\r");
+    p.wait_for_from(mark, "new password: ", STEP);
+    p.type_keys("a new password\r");
+    p.wait_for_from(mark, "again: ", STEP);
+    p.type_keys("a new password\r");
+    p.wait_for_from(mark, "password changed; 1 other session was logged out", STEP);
+    assert!(
+        !p.text().contains("a new password") && !p.text().contains("passwrod"),
+        "a password was echoed:\n{}",
+        p.text()
+    );
+    let ended = loop {
+        match other.recv() {
+            Ok(f) => match f.msg() {
+                Ok(Msg::Error(e)) => break e.code,
+                _ => continue,
+            },
+            Err(e) => panic!("no Error before the end: {e}"),
+        }
+    };
+    assert_eq!(
+        ended, 600,
+        "the other session ends, its password being the old one"
+    );
+
+    // After a restart the chat logs in again with the new password, without asking.
+    let server = restart_under(&mut p, server, &dir);
+    let mut old = scalar::client::Client::connect_raw(server.addr(), STEP).unwrap();
+    let login = |password: &str| scalar::client::Login {
+        password: password.into(),
+        register: false,
+    };
+    let refused = old.identify("alice@localhost", Some(&login("password")), STEP);
+    assert!(refused.is_err(), "the old password still logs in");
+    let mut new = scalar::client::Client::connect_raw(server.addr(), STEP).unwrap();
+    new.identify("alice@localhost", Some(&login("a new password")), STEP)
+        .expect("the new password logs in");
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
 }

@@ -181,6 +181,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("/ping", "", "measure the round trip to the server"),
     (
+        "/passwd",
+        "",
+        "change your account's password: typed unseen, the current one, then the new one twice; \
+         your other sessions are logged out",
+    ),
+    (
         "/reconnect",
         "",
         "connect again now: after the client gave up (a server ban lifted), or to skip the wait \
@@ -266,6 +272,8 @@ pub enum Command<'a> {
     Ping,
     /// `/reconnect`.
     Reconnect,
+    /// `/passwd`.
+    Passwd,
     /// `/help [COMMAND]`.
     Help(Option<&'a str>),
     /// `/quit [REASON]`.
@@ -312,6 +320,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     // A ban removes whom it bans.
     ("/kickban", "/ban"),
     ("/kb", "/ban"),
+    ("/password", "/passwd"),
 ];
 
 /// IRC's commands that have no equal here (with the names IRC clients give them), and what
@@ -335,11 +344,6 @@ pub const IRC_ONLY: &[(&[&str], &str)] = &[
         &["/identify", "/login"],
         "you log in as you connect: start the client with --id NAME, and --password-file FILE \
          or type the password at its prompt",
-    ),
-    (
-        &["/passwd", "/password"],
-        "no password change from the chat: the server's operator sets a new one (scalard \
-         account passwd)",
     ),
     (
         &["/nickserv", "/ns"],
@@ -652,6 +656,13 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             need(rest.is_empty())?;
             Command::Reconnect
         }
+        "/passwd" => {
+            // Typed on the command line, a password would stay in the input history.
+            if !rest.is_empty() {
+                return Err("usage: /passwd (the passwords are asked for, unseen)".into());
+            }
+            Command::Passwd
+        }
         _ => {
             if let Some(what) = irc_only(name) {
                 return Err(what.into());
@@ -806,6 +817,12 @@ mod tests {
         );
         assert_eq!(parse("/reconnect"), Ok(Command::Reconnect));
         assert_eq!(parse("/reconnect now").unwrap_err(), "usage: /reconnect");
+        assert_eq!(parse("/passwd"), Ok(Command::Passwd));
+        assert_eq!(parse("/password"), Ok(Command::Passwd));
+        assert_eq!(
+            parse("/passwd hunter22").unwrap_err(),
+            "usage: /passwd (the passwords are asked for, unseen)"
+        );
         assert_eq!(parse("/me waves"), Ok(Command::Me("waves")));
         // Found by QA: /q quit at once where irssi users open a conversation with it.
         assert_eq!(parse("/q bob"), Ok(Command::Talk("bob")));

@@ -268,6 +268,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             shared.screen.info("reconnecting now");
         }
+        Command::Passwd => super::passwd::change(shared)?,
     }
     Ok(Sent::Other)
 }

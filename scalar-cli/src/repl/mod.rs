@@ -15,6 +15,7 @@ mod lists;
 mod meta;
 mod moderate;
 mod net;
+mod passwd;
 mod presence;
 mod screen;
 mod scroll;
@@ -72,7 +73,8 @@ pub fn run(args: &Args) -> Result<(), CliError> {
             colour_wanted(tty),
             args.timeout,
         )
-        .with_bell(tty),
+        .with_bell(tty)
+        .with_password(dial.password.clone()),
     );
     let _ = watched.set(shared.clone());
     // A password given to another domain's server logs in with its token: not an account here.

@@ -461,6 +461,8 @@ pub struct Shared {
     pub bell: bool,
     /// How long to wait for replies and connections.
     pub timeout: Duration,
+    /// The account's password as reconnections log in with it: `/passwd` changes it.
+    pub password: crate::conn::Password,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -486,7 +488,13 @@ impl Shared {
             colour,
             bell: false,
             timeout,
+            password: crate::conn::Password::default(),
         }
+    }
+
+    /// As it is, reconnecting with `password` (one the network thread's dial shares).
+    pub fn with_password(self, password: crate::conn::Password) -> Shared {
+        Shared { password, ..self }
     }
 
     /// As it is, ringing the bell for alerts when `on`.
