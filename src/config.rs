@@ -328,6 +328,8 @@ usage: scalard [OPTIONS]
                             open (default: anyone, as asked), guests (the server
                             assigns guest-MMMMMM-NAME-RRRRRR), accounts (nobody)
   --registration MODE       closed (default) or open: clients may create accounts
+  --max-accounts N          accounts past which clients may not register more
+                            (default 100000; scalard account add still may)
   --max-connections N       connections in all (default: the open-file limit
                             less 64, at most 16384)
   --max-per-address N       connections per IP address or IPv6 /64 (default 32)
@@ -839,6 +841,7 @@ impl Config {
             "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
             // 0 is a server for direct messages only: they need no Sub.
             "max-subs" => l.max_subs = count()?,
+            "max-accounts" => l.max_accounts = count()?,
             "kept-channel-days" => {
                 let days = num()?;
                 l.kept_idle = (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
@@ -1045,12 +1048,15 @@ mod tests {
             "chat.example.org",
             "--max-subs",
             "3",
+            "--max-accounts",
+            "2000",
         ])
         .unwrap();
         assert_eq!(c.listen.len(), 2);
         assert!(!c.default_listen);
         assert_eq!(c.domain, "chat.example.org");
         assert_eq!(c.limits.max_subs, 3);
+        assert_eq!(c.limits.max_accounts, 2000);
         assert_eq!(args(&[]).unwrap(), Config::default());
     }
 

@@ -384,6 +384,24 @@ fn self_registration_when_the_operator_allows_it() {
     assert!(ok && out.contains("dave@localhost"), "{out}");
 }
 
+/// `--max-accounts` bounds what clients register, not what the operator adds.
+#[test]
+fn registrations_stop_at_max_accounts() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(
+        Some(dir.path()),
+        &["--registration", "open", "--max-accounts", "2"],
+    );
+    for name in ["dave", "erin"] {
+        login_at(s.addr, name, "s3cret-pw", true).expect("register");
+    }
+    assert_eq!(refused(login_at(s.addr, "frank", "s3cret-pw", true)), 605);
+    s.expect_log("registration of frank@localhost refused: the server has 2 accounts (max-accounts 2)");
+    let (ok, _) = account(dir.path(), "add", "frank", "s3cret-pw");
+    assert!(ok, "the operator still adds accounts");
+    assert!(login_at(s.addr, "frank", "s3cret-pw", false).is_ok());
+}
+
 #[test]
 fn an_admin_s_name_is_the_operator_s_to_create() {
     let dir = DataDir::new();

@@ -895,6 +895,7 @@ impl Server {
         if register && self.in_use_elsewhere(&user, peer) {
             return Err(in_use(&user));
         }
+        let full = register.then(|| self.accounts_full(&user)).flatten();
         let a = &mut self.accounts;
         if !a.available {
             return Err(if register {
@@ -917,6 +918,9 @@ impl Server {
                     ErrorCode::RegistrationClosed,
                     "ask the operator for an account",
                 ));
+            }
+            if let Some(full) = full {
+                return Err(full);
             }
             if user.split('@').next().is_some_and(is_guest_name) {
                 let reason = format!("{user}: names starting with guest- are for guests");
@@ -954,6 +958,18 @@ impl Server {
         Ok(Some(nonce))
     }
 
+    /// The refusal of `user`'s registration while the server has as many accounts as clients
+    /// may make (those being registered included), if it has; logged, for the operator.
+    fn accounts_full(&self, user: &str) -> Option<Refusal> {
+        let (max, now) = (self.limits.max_accounts, self.accounts.names.len());
+        if now < max {
+            return None;
+        }
+        log::info!("registration of {user} refused: the server has {now} accounts (max-accounts {max})");
+        let reason = format!("the server has as many accounts as clients may make ({max}): ask the operator");
+        Some(refuse(ErrorCode::RegistrationClosed, reason))
+    }
+
     /// Auth: the answer to a Challenge. A matching nonce sends the password to the accounts
     /// thread and holds the connection's input until [`verified`](Server::verified).
     pub(super) fn auth(&mut self, conn: ConnId, m: Auth<'_>, now: &Now, out: &mut impl Outbox) {
@@ -970,6 +986,11 @@ impl Server {
                 return self.fail(conn, m.seq, ErrorCode::StaleChallenge, reason, out);
             }
         };
+        // The bound is checked again here, not only at Ident: registrations made since the
+        // Challenge count.
+        if let Some((code, reason)) = register.then(|| self.accounts_full(&user)).flatten() {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
         if register && crate::store::password::too_short(m.password) {
             // Not a failed attempt: nothing was checked against an account.
             let min = crate::store::password::MIN_CHARS;

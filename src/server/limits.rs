@@ -46,6 +46,9 @@ pub struct Limits {
     pub flood_timeout: Duration,
     /// Channels one connection may subscribe to.
     pub max_subs: usize,
+    /// Accounts past which clients may not register more (the operator still may add them):
+    /// the per-address throttle slows one host, not many.
+    pub max_accounts: usize,
     /// Bytes of Events that may wait behind a connection's full 16 KiB write buffer before the
     /// connection counts as a slow consumer and is disconnected.
     pub max_queue: usize,
@@ -81,6 +84,7 @@ impl Default for Limits {
             bytes: Some(Rate::new(32 * 1024, 128 * 1024)),
             flood_timeout: Duration::from_secs(10),
             max_subs: 64,
+            max_accounts: DEFAULT_MAX_ACCOUNTS,
             max_queue: 256 * 1024,
             send_buffer: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -91,6 +95,10 @@ impl Default for Limits {
         }
     }
 }
+
+/// Accounts clients may register by default: a team's or a community's many times over, and
+/// at about 100 bytes each in memory (and a row on disk), 10 MB at most.
+pub const DEFAULT_MAX_ACCOUNTS: usize = 100_000;
 
 /// Days a kept channel may go unused by default: three months, as IRC services expire
 /// registrations nobody uses (Atheme's default is 30 days, Anope's 14); long enough for a

@@ -962,3 +962,32 @@ fn only_a_session_that_proved_the_password_changes_it_and_not_to_a_short_one() {
         ["Error 205 unexpected_message seq=Some(8)"]
     );
 }
+
+/// Registrations stop at the server's bound on accounts (those being registered counted):
+/// the per-address throttle slows one host, not a thousand.
+#[test]
+fn registration_stops_at_the_bound_on_accounts() {
+    let mut r = rig(Policy::Open, true);
+    r.server.limits.max_accounts = 2;
+    for conn in 0..4 {
+        r.open(conn, Ipv4Addr::LOCALHOST.into());
+    }
+    // alice is one; bob's registration is on its way when carol's Auth comes, and makes two.
+    let bob = r.challenged(0, "bob", true);
+    let carol = r.challenged(1, "carol", true);
+    r.auth(0, bob, "password");
+    let full = "Error 605 registration_closed seq=Some(2)";
+    assert_eq!(r.auth(1, carol, "password"), [full], "one made, one on its way");
+    assert_eq!(r.verdict(Verdict::Accepted).0, 0);
+    assert_eq!(
+        r.ident(2, "dave", true, true),
+        ["Error 605 registration_closed seq=Some(1)"]
+    );
+    // Logging in is not registering.
+    let nonce = r.challenged(3, "alice", false);
+    r.auth(3, nonce, "password");
+    assert_eq!(
+        r.verdict(Verdict::Accepted).1,
+        ["Ident alice@example.com Some(\"example.com\")"]
+    );
+}
