@@ -82,7 +82,17 @@ fn handle_ending(sig: libc::c_int) -> Option<(libc::c_int, libc::sigaction)> {
     }
 }
 
-fn echo_off() -> Option<EchoOff> {
+/// How Ctrl-C and Ctrl-\\ act at the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// As signals: the process ends, the echo put back first (a command's prompt).
+    Signal,
+    /// As characters in the line read, for the caller to take as it will: a program that
+    /// must not end there (scalar-cli's chat, whose `/passwd` cancels).
+    Typed,
+}
+
+fn echo_off(keys: Keys) -> Option<EchoOff> {
     // SAFETY: isatty/tcgetattr/tcsetattr only read and write the struct passed, which is
     // initialised (zeroed, then filled by tcgetattr) before use.
     unsafe {
@@ -97,12 +107,18 @@ fn echo_off() -> Option<EchoOff> {
         ECHONL_WAS.store(t.c_lflag & libc::ECHONL != 0, Ordering::Relaxed);
         let saved = EchoOff {
             modes: t,
-            handled: ENDING.into_iter().filter_map(handle_ending).collect(),
+            handled: match keys {
+                Keys::Signal => ENDING.into_iter().filter_map(handle_ending).collect(),
+                Keys::Typed => Vec::new(),
+            },
         };
         t.c_lflag &= !libc::ECHO;
         t.c_lflag |= libc::ECHONL;
-        // A line as a shell reads it, whatever the mode before: a line editor between two
-        // reads (scalar-cli's chat, for /passwd) leaves Enter a CR and output without CR.
+        if keys == Keys::Typed {
+            t.c_lflag &= !libc::ISIG;
+        }
+        // A line as a shell reads it, whatever the mode before (found: in scalar-cli's chat,
+        // after its line editor, Enter came as a CR that did not end the line).
         t.c_lflag |= libc::ICANON;
         t.c_iflag |= libc::ICRNL;
         t.c_oflag |= libc::OPOST | libc::ONLCR;
@@ -120,7 +136,12 @@ pub fn stdin_is_tty() -> bool {
 /// Reads one line from stdin, without its line ending. On a terminal the prompt goes to stderr
 /// and the typing is not echoed.
 pub fn read_secret(prompt: &str) -> io::Result<String> {
-    let _guard = echo_off();
+    read_secret_with(prompt, Keys::Signal)
+}
+
+/// [`read_secret`], with Ctrl-C and Ctrl-\\ acting as `keys` says.
+pub fn read_secret_with(prompt: &str, keys: Keys) -> io::Result<String> {
+    let _guard = echo_off(keys);
     if _guard.is_some() {
         let mut err = io::stderr();
         write!(err, "{prompt}")?;

@@ -980,8 +980,13 @@ fn passwd_changes_the_password_and_reconnections_use_the_new_one() {
     let mut other = logged_in(&server, "alice");
     let mut p = alice_in_up(&server, &dir);
 
+    // Ctrl-C cancels, and the chat goes on.
     p.type_keys("/passwd\r");
     let mark = p.wait_for("current password: ", STEP);
+    p.type_keys("\x03\r");
+    let mark = p.wait_for_from(mark, "cancelled: the password is unchanged", STEP);
+    p.type_keys("/passwd\r");
+    let mark = p.wait_for_from(mark, "current password: ", STEP);
     p.type_keys("passwrod\r");
     p.wait_for_from(mark, "new password: ", STEP);
     p.type_keys("a new password\r");

@@ -94,9 +94,12 @@ impl Server {
             return;
         };
         let (addr, peer) = (s.addr(), s.peer.to_canonical());
+        // Each change costs two password hashes on the accounts thread: right or wrong, it
+        // counts for the account (found in review: a loop of right ones had no bound but the
+        // flood rate); only a wrong one for the address. A failing store is nobody's.
         let wrong = verdict == Verdict::Rejected;
         let failed = Failed {
-            by_name: wrong,
+            by_name: verdict != Verdict::Failed,
             by_addr: wrong,
         };
         self.accounts.end(Some(&user), addr, failed, now.mono);

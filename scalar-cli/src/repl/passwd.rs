@@ -4,6 +4,7 @@
 
 use super::shared::{ReqError, Shared, Want};
 use scalar::proto::{MAX_PASSWORD, Msg, SetPassword};
+use scalar::tty::Keys;
 
 /// Asks for the passwords, sends SetPassword and says how it went.
 pub fn change(shared: &Shared) -> Result<(), String> {
@@ -71,10 +72,10 @@ fn typed(shared: &Shared) -> Result<(String, String), String> {
 }
 
 fn ask() -> Result<(String, String, String), String> {
-    // The chat's terminal takes Ctrl-C as a key (the editor's mode), not a signal: it cancels
-    // too, once Enter is pressed.
-    let read = |prompt: &str| match scalar::tty::read_secret(prompt) {
-        Ok(p) if p.is_empty() || p.contains('\u{3}') => {
+    // Ctrl-C (or Ctrl-\) must not end the chat here, as a signal would (found in review): it
+    // comes as a character, and cancels once Enter is pressed.
+    let read = |prompt: &str| match scalar::tty::read_secret_with(prompt, Keys::Typed) {
+        Ok(p) if p.is_empty() || p.contains(['\u{3}', '\u{1c}']) => {
             Err("cancelled: the password is unchanged".to_string())
         }
         Ok(p) => Ok(p),

@@ -991,3 +991,39 @@ fn registration_stops_at_the_bound_on_accounts() {
         ["Ident alice@example.com Some(\"example.com\")"]
     );
 }
+
+/// From review: what happens around a change in flight. A session that ends meanwhile gets
+/// nothing, yet the change stands (the store made it), closing those on the old password;
+/// one whose password an operator changed meanwhile is closed like them, without a reply;
+/// right changes are bounded for the account too.
+#[test]
+fn a_change_in_flight_meets_a_close_a_reset_and_the_bound() {
+    let mut r = rig(Policy::Open, false);
+    for c in [0, 1, 2] {
+        r.log_in(c, "alice");
+    }
+    set_password(&mut r, 0, "password", "new password");
+    r.server.disconnect(0);
+    let (_, said) = changed(&mut r, Verdict::Accepted, 2);
+    assert!(said.is_empty(), "{said:?}");
+    for c in [1, 2] {
+        assert_eq!(r.out.take(c), ["Error 600 auth_required seq=None", "Bye 600"]);
+    }
+    // The operator's reset lands between the check and the store: the change is refused, and
+    // the session that asked, holding the old password, is closed.
+    r.log_in(3, "alice");
+    set_password(&mut r, 3, "new password", "newer password");
+    let (_, said) = changed(&mut r, Verdict::Rejected, 3);
+    assert_eq!(said, ["Error 600 auth_required seq=None", "Bye 600"]);
+
+    // Five right changes at once, then a wait: each costs the accounts thread two hashes.
+    r.log_in(4, "alice");
+    for key in 4..9 {
+        set_password(&mut r, 4, "password", "new password");
+        changed(&mut r, Verdict::Accepted, key);
+    }
+    assert_eq!(
+        set_password(&mut r, 4, "password", "new password"),
+        ["Error 602 auth_throttled seq=Some(5)"]
+    );
+}
