@@ -329,15 +329,7 @@ fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
     dave.send(&Msg::Sub(sub)).unwrap();
     assert_eq!(refusal(&mut dave), "801 banned from #ops@localhost: testing");
     // The record of the changes is history like any Event.
-    let catchup = Catchup {
-        seq: Some(4),
-        topic: name(ROOM),
-        count: 10,
-        since: None,
-        after: None,
-        until: None,
-        before: None,
-    };
+    let catchup = latest(4, ROOM, 10);
     carol.send(&Msg::Catchup(catchup)).unwrap();
     assert_eq!(
         next(&mut carol),
@@ -650,6 +642,51 @@ fn with_fsync_always_a_block_is_on_disk_when_its_record_comes() {
         say(&mut c, seq, "alice@localhost", "after the kill");
         assert_eq!(next(&mut c), format!("Error 801 banned seq=Some({seq})"));
     }
+}
+
+/// A member deletes its own message, not an operator's; a catch-up no longer returns it.
+#[test]
+fn a_member_deletes_its_own_message_only() {
+    let s = Scalard::start(&[]);
+    let mut op = s.client("op");
+    sub(&mut op, ROOM);
+    let mut bob = s.client("bob");
+    sub(&mut bob, ROOM);
+    let said = |c: &mut Client, seq: u32, text: &str| {
+        say(c, seq, ROOM, text);
+        loop {
+            let f = c.recv().expect("the echo");
+            if let Ok(Msg::Event(e)) = f.msg()
+                && e.seq == Some(seq)
+            {
+                break e.id.to_string();
+            }
+        }
+    };
+    let ops = said(&mut op, 2, "the op's");
+    let pasted = said(&mut bob, 3, "oops, my token: zqx123");
+    assert_eq!(
+        act(&mut bob, 4, Action::Delete, &ops),
+        "Error 800 not_operator seq=Some(4)"
+    );
+    let record = act(&mut bob, 5, Action::Delete, &pasted);
+    assert!(
+        record.contains(&format!("bob@localhost delete {pasted}")),
+        "{record}"
+    );
+    let catchup = latest(6, ROOM, 10);
+    bob.send(&Msg::Catchup(catchup)).unwrap();
+    let mut texts = Vec::new();
+    loop {
+        let f = bob.recv().expect("the catch-up");
+        match f.msg() {
+            Ok(Msg::Event(e)) if e.seq == Some(6) => texts.push(describe(&f)),
+            Ok(Msg::CatchupEnd(_)) => break,
+            _ => {}
+        }
+    }
+    assert!(!texts.iter().any(|t| t.contains("zqx123")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("the op's")), "{texts:?}");
 }
 
 /// A message an operator deleted is gone from the store's rows at once; `scalard compact`,

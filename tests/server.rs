@@ -47,15 +47,7 @@ fn every_request_gets_its_reply() {
         .unwrap();
     assert_eq!(next(&mut alice), "TopicList 1 0 [#room@localhost]");
 
-    let catchup = Catchup {
-        seq: Some(9),
-        topic: name(ROOM),
-        count: 10,
-        since: None,
-        after: None,
-        until: None,
-        before: None,
-    };
+    let catchup = latest(9, ROOM, 10);
     alice.send(&Msg::Catchup(catchup)).unwrap();
     assert_eq!(
         next(&mut alice),

@@ -152,12 +152,40 @@ impl Server {
         who.admin || self.rooms.get(channel).is_some_and(|r| r.is_operator(who))
     }
 
+    /// Whether the session on `conn` sent the Message whose id is `target` (in hex) to
+    /// `channel`, as far as memory tells: a sender may delete its own, while the server holds
+    /// it among its newest Events (the ring: the store alone would be a query off the loop).
+    fn sent_it(&self, conn: ConnId, channel: &str, target: &str) -> bool {
+        let (Some(user), Some(id)) = (
+            self.session(conn).and_then(|s| s.user.as_deref()),
+            MsgId::from_hex(target),
+        ) else {
+            return false;
+        };
+        let ring = self.history.as_ref().map(|h| &h.ring);
+        ring.and_then(|r| r.sender_of(channel, &id)) == Some(user)
+    }
+
     /// Why `m` cannot be carried out, if it cannot.
     fn refuse_mod(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         let channel = m.topic.as_str();
+        if m.action == Action::Delete
+            && self.refuse_non_member(conn, m.topic).is_none()
+            && self.sent_it(conn, channel, m.target)
+        {
+            // Its own Message: as an operator's delete, but for the role.
+            return self.refuse_while_failing();
+        }
         let owners = matches!(m.action, Action::Transfer | Action::Drop).then_some(m.action);
-        if let Some(refusal) = self.refuse_channel_request(conn, m.topic, owners) {
-            return Some(refusal);
+        match self.refuse_channel_request(conn, m.topic, owners) {
+            Some((ErrorCode::NotOperator, _)) if m.action == Action::Delete => {
+                let reason = format!(
+                    "not an operator of {channel}: you may delete only your own messages, while the server holds them among its newest"
+                );
+                return Some((ErrorCode::NotOperator, reason));
+            }
+            Some(refusal) => return Some(refusal),
+            None => {}
         }
         let room = self.rooms.get(channel)?;
         // Its target's form (an id) was checked with the fields; any operator may delete.
@@ -245,19 +273,22 @@ impl Server {
                 return Some((ErrorCode::NotOperator, reason));
             }
         }
-        if self.history.as_ref().is_some_and(|h| h.failing) {
-            // Its record could not be kept: nothing changes, as for a Message.
-            return Some((
-                ErrorCode::StoreUnavailable,
-                "the history store is failing; nothing was changed".into(),
-            ));
-        }
-        None
+        self.refuse_while_failing()
     }
 
-    /// Why the sender may not act as an operator of `topic`, if it may not: it must be a
-    /// channel of this server, which the sender has subscribed to and runs.
-    pub(super) fn refuse_non_operator(&self, conn: ConnId, topic: Name<'_>) -> Option<(ErrorCode, String)> {
+    /// A change whose record could not be kept is refused, nothing changing, as a Message is.
+    fn refuse_while_failing(&self) -> Option<(ErrorCode, String)> {
+        self.history.as_ref().filter(|h| h.failing).map(|_| {
+            (
+                ErrorCode::StoreUnavailable,
+                "the history store is failing; nothing was changed".into(),
+            )
+        })
+    }
+
+    /// Why the sender may not make a member's request of `topic`, if it may not: it must be
+    /// a channel of this server, which the sender has subscribed to.
+    fn refuse_non_member(&self, conn: ConnId, topic: Name<'_>) -> Option<(ErrorCode, String)> {
         if topic.kind() != Kind::Channel {
             return Some((ErrorCode::NotSubscribable, "only channels have operators".into()));
         }
@@ -268,6 +299,16 @@ impl Server {
         if !self.session(conn)?.is_subscribed(channel) {
             return Some((ErrorCode::NotSubscribed, format!("not subscribed to {channel}")));
         }
+        None
+    }
+
+    /// Why the sender may not act as an operator of `topic`, if it may not: it must be a
+    /// channel of this server, which the sender has subscribed to and runs.
+    pub(super) fn refuse_non_operator(&self, conn: ConnId, topic: Name<'_>) -> Option<(ErrorCode, String)> {
+        if let Some(refusal) = self.refuse_non_member(conn, topic) {
+            return Some(refusal);
+        }
+        let channel = topic.as_str();
         if !self.runs(conn, channel) {
             return Some((ErrorCode::NotOperator, format!("not an operator of {channel}")));
         }

@@ -220,6 +220,19 @@ pub fn name(s: &str) -> Name<'_> {
     Name::parse(s).expect("valid name")
 }
 
+/// A Catchup of the latest `count` Events of `topic`.
+pub fn latest(seq: u32, topic: &str, count: u32) -> Catchup<'_> {
+    Catchup {
+        seq: Some(seq),
+        topic: name(topic),
+        count,
+        since: None,
+        after: None,
+        until: None,
+        before: None,
+    }
+}
+
 /// A compact text form of a frame, so assertions read like the protocol.
 pub fn describe(f: &Frame) -> String {
     match f.msg().expect("server frames decode") {

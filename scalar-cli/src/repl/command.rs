@@ -73,8 +73,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "/delete",
         "REF [REASON]",
-        "delete a message from the history of a channel you run (REF as for /reply); its \
-         members see that you did",
+        "delete a message of yours (a recent one), or any in a channel you run, from the \
+         channel's history (REF as for /reply); its members see that you did",
     ),
     (
         "/mute",

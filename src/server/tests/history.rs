@@ -1579,6 +1579,61 @@ fn a_deleted_message_leaves_memory_at_once_and_its_record_goes_to_the_store() {
     assert_eq!(r.out.queries.len(), 1, "the store says whether it knows the id");
 }
 
+/// A Mod deleting the Event `id` of #rust.
+fn delete_of(id: MsgId) -> Msg<'static> {
+    Msg::Mod(Mod {
+        seq: Some(9),
+        topic: n("#rust@example.com"),
+        action: Action::Delete,
+        target: Box::leak(id.to_string().into_boxed_str()),
+        reason: None,
+    })
+}
+
+/// From the team lead's trial (172): a user who pasted a secret could not take it back. A
+/// sender deletes its own Message as an operator would, while memory holds it (so that the
+/// loop knows who sent it); others' Messages, and its own once evicted, stay the operators'.
+#[test]
+fn a_sender_deletes_its_own_recent_message_and_no_one_else_s() {
+    // Room in memory for a few one-line Events only.
+    let mut r = rig(Fsync::Batched, 1_000);
+    let (_, alices) = r.stamped(0, "#rust@example.com", "alice's");
+    let (_, oops) = r.stamped(1, "#rust@example.com", "my password is hunter2");
+    r.out.take(0);
+    r.out.take(1);
+    let refused = r.send(1, delete_of(alices));
+    assert_eq!(refused, ["Error 800 not_operator seq=Some(9)"]);
+    let reply = r.send(1, delete_of(oops));
+    let record = format!("delete {oops}");
+    assert!(reply.len() == 1 && reply[0].contains(&record), "{reply:?}");
+    assert!(r.out.take(0).iter().any(|f| f.contains(&record)), "alice sees it");
+    let stored = r.out.persisted.pop().expect("the record goes to the store");
+    assert_eq!(
+        crate::server::deleted_by(stored.ctype(), stored.body()),
+        Some(oops)
+    );
+    // A record is nobody's Message: not its sender's to delete.
+    r.feed(1, &frame(delete_of(stored.id)));
+    let why = r.error_reason(1).unwrap_or_default();
+    assert!(why.starts_with("not an operator of #rust@example.com"), "{why}");
+    r.out.take(1);
+
+    // Once memory no longer holds it, only an operator may.
+    let (_, old) = r.stamped(1, "#rust@example.com", "an older one");
+    for i in 0..8 {
+        r.stamped(0, "#rust@example.com", &format!("filler {i}"));
+    }
+    let last = r.out.persisted.last().expect("stored").pos;
+    r.server.store_done(Done::Committed(last), &mut r.out);
+    r.out.take(1);
+    assert_eq!(r.send(1, delete_of(old)), ["Error 800 not_operator seq=Some(9)"]);
+    let reply = r.send(0, delete_of(old));
+    assert!(
+        reply.iter().any(|f| f.contains(&format!("delete {old}"))),
+        "alice runs #rust: {reply:?}"
+    );
+}
+
 /// With `--fsync always` memory forgets a deleted Event when the delete's record is committed,
 /// as the store does, not before (found in review: a record the writer never kept left memory
 /// without the Event and the store with it).
