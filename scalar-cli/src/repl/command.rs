@@ -852,7 +852,8 @@ mod tests {
             help_for("/ns"),
             help_for("nickserv").map(|h| h.replace("/nickserv", "/ns"))
         );
-        assert!(help_for("passwd").unwrap().contains("scalard account passwd"));
+        assert!(help_for("passwd").unwrap().contains("change your account's password"));
+        assert!(help_for("password").unwrap().contains("change your account's password"));
         assert!(help_for("identify").unwrap().contains("--password-file"));
         assert!(
             help()
