@@ -1040,3 +1040,43 @@ fn passwd_changes_the_password_and_reconnections_use_the_new_one() {
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }
+
+/// Found by QA: piped into the chat, `/passwd` was refused and the passwords on the lines
+/// after it went to the channel as messages. From a pipe the three lines after it are the
+/// passwords, as `scalard account passwd` reads them, and never messages.
+#[test]
+fn passwd_from_a_pipe_takes_the_next_lines_as_the_passwords() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "password")
+        .args(["--id", "alice", "--join", "#pipe"]);
+    let input = b"before\n/passwd\npassword\npiped new pw\npiped new pw\nafter\n/quit\n";
+    let r = run(c, input);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("password changed"), "{all}");
+    assert!(all.contains("SCALAR_PASSWORD still holds the old one"), "{all}");
+    let mut reader = scalar::client::Client::connect_raw(server.addr(), STEP).unwrap();
+    let login = scalar::client::Login {
+        password: "piped new pw".into(),
+        register: false,
+    };
+    reader
+        .identify("alice@localhost", Some(&login), STEP)
+        .expect("the new password logs in");
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "piped new pw")
+        .args(["--id", "alice", "history", "#pipe"]);
+    let r = run(c, b"");
+    assert!(
+        r.stdout.contains("before") && r.stdout.contains("after"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("piped new pw") && !r.stdout.contains(": password"),
+        "{}",
+        r.stdout
+    );
+}

@@ -358,6 +358,23 @@ pub const IRC_ONLY: &[(&[&str], &str)] = &[
     ),
 ];
 
+/// Whether a typed line may hold a password, and so stays out of the input history (found by
+/// QA: a refused `/passwd OLD NEW` was kept there): `/passwd` with words after it, IRC's
+/// `/identify`, `/login`, `/register` and `/nickserv`, and a direct message to a service
+/// (`/msg NickServ IDENTIFY ...`), all refused here anyway.
+pub fn holds_secret(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let Some(first) = words.next() else { return false };
+    match canonical(&first.to_lowercase()).as_str() {
+        "/passwd" => words.next().is_some(),
+        "/identify" | "/login" | "/register" | "/nickserv" | "/ns" => true,
+        "/msg" => words
+            .next()
+            .is_some_and(|to| scalar::server::is_service_name(to.split('@').next().unwrap_or(to))),
+        _ => false,
+    }
+}
+
 /// What stands for IRC's command `name`, if it is one of [`IRC_ONLY`].
 fn irc_only(name: &str) -> Option<&'static str> {
     IRC_ONLY
@@ -818,6 +835,19 @@ mod tests {
         assert_eq!(parse("/reconnect"), Ok(Command::Reconnect));
         assert_eq!(parse("/reconnect now").unwrap_err(), "usage: /reconnect");
         assert_eq!(parse("/passwd"), Ok(Command::Passwd));
+        for secret in [
+            "/passwd old new",
+            "/PASSWORD old",
+            "/identify hunter2",
+            "/ns identify hunter2",
+            "/msg NickServ IDENTIFY hunter2",
+            "/query nickserv@localhost identify x",
+        ] {
+            assert!(holds_secret(secret), "{secret}");
+        }
+        for plain in ["/passwd", "/msg bob hi", "hello /passwd x", "", "/join #a"] {
+            assert!(!holds_secret(plain), "{plain}");
+        }
         assert_eq!(parse("/password"), Ok(Command::Passwd));
         assert_eq!(
             parse("/passwd hunter22").unwrap_err(),
@@ -852,8 +882,16 @@ mod tests {
             help_for("/ns"),
             help_for("nickserv").map(|h| h.replace("/nickserv", "/ns"))
         );
-        assert!(help_for("passwd").unwrap().contains("change your account's password"));
-        assert!(help_for("password").unwrap().contains("change your account's password"));
+        assert!(
+            help_for("passwd")
+                .unwrap()
+                .contains("change your account's password")
+        );
+        assert!(
+            help_for("password")
+                .unwrap()
+                .contains("change your account's password")
+        );
         assert!(help_for("identify").unwrap().contains("--password-file"));
         assert!(
             help()

@@ -200,7 +200,7 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
         }
         match read {
             Ok(line) => {
-                if !line.trim().is_empty() {
+                if !line.trim().is_empty() && !command::holds_secret(&line) {
                     let _ = rl.add_history_entry(line.as_str());
                 }
                 let (flow, sent) = exec::line_sent(shared, &line);
@@ -249,11 +249,14 @@ fn prompt(shared: &Shared) -> String {
 /// Lines from a pipe or file: the same commands, no editing, output as plain lines.
 fn plain_loop(shared: &Shared) -> Flow {
     let stdin = std::io::stdin();
-    let mut r = stdin.lock();
     let mut line_no = 0u64;
     loop {
         line_no += 1;
-        match input::read_line(&mut r) {
+        // Locked for one line only (not for the match, as a temporary in its head would be): a
+        // command may read the next lines itself (`/passwd` its passwords; found by QA: the
+        // lock held across it waited for good).
+        let read = input::read_line(&mut stdin.lock());
+        match read {
             Ok(None) => return Flow::Quit(None),
             Ok(Some(Ok(line))) => {
                 if let Flow::Quit(reason) = exec::line(shared, &line) {

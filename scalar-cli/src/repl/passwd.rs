@@ -1,20 +1,34 @@
 //! `/passwd`: the user changes its account's password (SetPassword, PROTOCOL.md §4), typing
-//! the current one and the new one twice at the terminal, unseen. Reconnections then log in
-//! with the new one.
+//! the current one and the new one twice at the terminal, unseen; from a pipe, the three
+//! lines after the command are the passwords, as `scalard account passwd` reads them (never
+//! sent as messages). Reconnections then log in with the new one.
 
 use super::shared::{ReqError, Shared, Want};
 use scalar::proto::{MAX_PASSWORD, Msg, SetPassword};
 use scalar::tty::Keys;
 
+/// What cancelling says.
+const CANCELLED: &str = "cancelled: the password is unchanged";
+
 /// Asks for the passwords, sends SetPassword and says how it went.
 pub fn change(shared: &Shared) -> Result<(), String> {
-    if !shared.state().logged_in {
-        return Err("/passwd: this session did not log in with a password, so it has none to change".into());
+    let (logged_in, connected) = {
+        let st = shared.state();
+        (st.logged_in, st.connected)
+    };
+    if !logged_in {
+        return Err(
+            "/passwd: this session did not log in with a password here, so it has none to change".into(),
+        );
     }
-    if !scalar::tty::stdin_is_tty() {
-        return Err("/passwd: needs a terminal, to type the passwords unseen".into());
+    // Before the passwords are asked for, not after (found by QA).
+    if !connected {
+        return Err("/passwd: not connected: /reconnect, or wait for the client to".into());
     }
-    let (current, new) = typed(shared)?;
+    let Some((current, new)) = typed(shared)? else {
+        shared.screen.info(CANCELLED);
+        return Ok(());
+    };
     let reply = shared
         .request(Want::Reply, |seq| {
             Msg::SetPassword(SetPassword {
@@ -37,6 +51,7 @@ pub fn change(shared: &Shared) -> Result<(), String> {
                 .into(),
         );
     };
+    let same = current == new;
     let stale = shared.password.replace(new);
     let others = match set.count {
         0 => String::new(),
@@ -44,7 +59,7 @@ pub fn change(shared: &Shared) -> Result<(), String> {
         n => format!("; {n} other sessions were logged out"),
     };
     shared.screen.info(format!("password changed{others}"));
-    if let Some(source) = stale {
+    if let Some(source) = stale.filter(|_| !same) {
         shared.screen.info(format!(
             "{source} still holds the old one: change it there before the next start"
         ));
@@ -53,13 +68,15 @@ pub fn change(shared: &Shared) -> Result<(), String> {
 }
 
 /// The current password and the new one (typed twice), with the printer held meanwhile so
-/// that no message lands on the prompt. An empty line cancels.
-fn typed(shared: &Shared) -> Result<(String, String), String> {
+/// that no message lands on the prompt; `None` if the user cancelled.
+fn typed(shared: &Shared) -> Result<Option<(String, String)>, String> {
     shared.screen.flush(std::time::Duration::from_millis(200));
     shared.screen.hold();
     let asked = ask();
     shared.screen.release();
-    let (current, new, again) = asked?;
+    let Some((current, new, again)) = asked? else {
+        return Ok(None);
+    };
     if new != again {
         return Err("the two new passwords differ: the password is unchanged".into());
     }
@@ -68,23 +85,29 @@ fn typed(shared: &Shared) -> Result<(String, String), String> {
             "a password has at most {MAX_PASSWORD} bytes: the password is unchanged"
         ));
     }
-    Ok((current, new))
+    Ok(Some((current, new)))
 }
 
-fn ask() -> Result<(String, String, String), String> {
-    // Ctrl-C (or Ctrl-\) must not end the chat here, as a signal would (found in review): it
-    // comes as a character, and cancels once Enter is pressed.
+/// The three lines, or `None` at the first that cancels: an empty one, or one holding
+/// Ctrl-C or Ctrl-\ (which must not end the chat here, as a signal would: found in review,
+/// they come as characters).
+fn ask() -> Result<Option<(String, String, String)>, String> {
     let read = |prompt: &str| match scalar::tty::read_secret_with(prompt, Keys::Typed) {
-        Ok(p) if p.is_empty() || p.contains(['\u{3}', '\u{1c}']) => {
-            Err("cancelled: the password is unchanged".to_string())
-        }
-        Ok(p) => Ok(p),
+        Ok(p) if p.is_empty() || p.contains(['\u{3}', '\u{1c}']) => Ok(None),
+        Ok(p) => Ok(Some(p)),
         Err(e) => Err(format!("/passwd: {e}")),
     };
-    eprintln!("changing your password (an empty line, or Ctrl-C then Enter, cancels)");
-    Ok((
-        read("current password: ")?,
-        read("new password: ")?,
-        read("again: ")?,
-    ))
+    if scalar::tty::stdin_is_tty() {
+        eprintln!("changing your password (an empty line, or Ctrl-C then Enter, cancels)");
+    }
+    let Some(current) = read("current password: ")? else {
+        return Ok(None);
+    };
+    let Some(new) = read("new password: ")? else {
+        return Ok(None);
+    };
+    let Some(again) = read("again: ")? else {
+        return Ok(None);
+    };
+    Ok(Some((current, new, again)))
 }

@@ -204,3 +204,68 @@ pub(super) fn a_blocked_sender_is_801_until_unblocked(x: &Ctx) -> Result<Verdict
         _ => Err(format!("a direct message once unblocked: {}", show(&v))),
     }
 }
+
+/// SetPassword with `current` and `new` on `c`; the reply. A server that does not know the
+/// request (103, which §4 allows) skips the case.
+fn set_password(c: &mut Raw, seq: u64, current: &str, new: &str) -> Result<Result<Value, Verdict>, Fail> {
+    c.send(&map(&[(0, u(22)), (1, u(seq)), (31, t(current)), (55, t(new))]))?;
+    let v = c.reply()?;
+    Ok(match (kind(&v), uint(&v, 9)) {
+        (Some(3), Some(103)) => Err(Verdict::Skip("the server does not know SetPassword (103)".into())),
+        _ => Ok(v),
+    })
+}
+
+/// A wrong current password changes nothing (§4 Changing a password): 601 with the seq.
+pub(super) fn set_password_with_a_wrong_current_one_is_601(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut c = logged_in(x, id, pw)?;
+    let v = match set_password(&mut c, 3, &format!("{pw}-wrong"), pw)? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    match (kind(&v), uint(&v, 9), uint(&v, 1)) {
+        (Some(3), Some(601), Some(3)) => Ok(Pass),
+        _ => Err(format!(
+            "SetPassword with a wrong current one: expected Error 601, got {}",
+            show(&v)
+        )),
+    }
+}
+
+/// A change (to the same password, which §4 allows, so the account stays as the run found
+/// it) is answered with PasswordSet, whose count includes the account's other session, which
+/// is closed with 600 and Bye; the session that asked goes on.
+pub(super) fn set_password_closes_the_account_s_other_sessions(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut other = logged_in(x, id, pw)?;
+    let mut c = logged_in(x, id, pw)?;
+    let v = match set_password(&mut c, 3, pw, pw)? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    match (kind(&v), uint(&v, 9), uint(&v, 1), uint(&v, 15)) {
+        (Some(23), _, Some(3), Some(n)) if n >= 1 => {}
+        (Some(3), Some(609), ..) => {
+            let why = "the account's password is shorter than the server allows for a new one (609)";
+            return Ok(Verdict::Skip(why.into()));
+        }
+        _ => {
+            return Err(format!(
+                "expected PasswordSet with a count of 1 or more, got {}",
+                show(&v)
+            ));
+        }
+    }
+    other.expect_error(600, None)?;
+    other.expect_bye_and_close(600)?;
+    c.send(&map(&[(0, u(4)), (1, u(5)), (4, u(7))]))?;
+    let v = c.reply()?;
+    match (kind(&v), uint(&v, 1)) {
+        (Some(5), Some(5)) => Ok(Pass),
+        _ => Err(format!(
+            "the session that changed it: expected a Pong, got {}",
+            show(&v)
+        )),
+    }
+}

@@ -208,6 +208,8 @@ cases! {
     accounts::a_registered_name_without_its_password_is_600, "§4 Ident";
     accounts::a_token_is_vouched_for_its_audience_only, "§4 Other domains";
     accounts::a_second_auth_after_login_is_201, "§8";
+    accounts::set_password_with_a_wrong_current_one_is_601, "§4 Changing a password";
+    accounts::set_password_closes_the_account_s_other_sessions, "§4 Changing a password";
     accounts::a_dm_to_an_away_account_waits_in_its_inbox, "§4 Message";
     accounts::a_blocked_sender_is_801_until_unblocked, "§4 Blocks";
     more::the_largest_frame_is_accepted, "§2";
