@@ -67,6 +67,7 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
                 crate::render::clean_line(q)
             ),
             (Some(_), true) => format!("no older matches in {topic}"),
+            (None, true) if p.forward() => format!("no newer messages in {topic}"),
             (None, true) => format!("no older messages in {topic}"),
             (None, false) if p.forward() || p.bounded() => format!("no messages in {topic} in that range"),
             // PROTOCOL.md §4, Who may read what: found by QA, a user without an account

@@ -161,9 +161,144 @@ pub fn parse_time(s: &str) -> Option<u64> {
     u64::try_from(secs).ok()?.checked_mul(1000)?.checked_add(ms)
 }
 
+/// The UTC seconds of the local clock reading `secs` (as seconds since 1970 on the local
+/// clock): the offset is that in force at the time found, which differs from a guess with the
+/// offset of the reading itself only around a change of daylight saving time.
+fn local_to_utc(secs: i64) -> i64 {
+    let guess = secs - local_offset(secs);
+    secs - local_offset(guess)
+}
+
+/// Parses a time typed in the chat (`/history since WHEN`), against `now` (ms): `90m`, `2h`
+/// or `3d` ago; `today` or `yesterday` (local midnight); `HH:MM` (local: today, or yesterday
+/// if that is still to come); `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (local); or what
+/// [`parse_time`] takes. `None` for anything else.
+pub fn parse_when(s: &str, now: u64) -> Option<u64> {
+    let s = s.trim();
+    let to_ms = |secs: i64| u64::try_from(secs).ok()?.checked_mul(1000);
+    if let Some(ago) = ago_ms(s) {
+        return now.checked_sub(ago);
+    }
+    let today = local_day(now);
+    match s {
+        "today" => return to_ms(local_to_utc(today * 86_400)),
+        "yesterday" => return to_ms(local_to_utc((today - 1) * 86_400)),
+        _ => {}
+    }
+    if let Some(clock) = clock_secs(s) {
+        let at = local_to_utc(today * 86_400 + clock);
+        let now_s = i64::try_from(now / 1000).ok()?;
+        return to_ms(match at > now_s {
+            true => local_to_utc((today - 1) * 86_400 + clock),
+            false => at,
+        });
+    }
+    let day = s.get(..10).and_then(local_date);
+    let clock = match s.get(10..) {
+        Some("") => Some(0),
+        Some(rest) => rest.strip_prefix(' ').and_then(clock_secs),
+        None => None,
+    };
+    match (day, clock) {
+        (Some(day), Some(clock)) => to_ms(local_to_utc(day * 86_400 + clock)),
+        _ => parse_time(s),
+    }
+}
+
+/// `90m`, `2h`, `3d`: that long, in ms (at most 100,000 of the unit).
+fn ago_ms(s: &str) -> Option<u64> {
+    let unit = match s.as_bytes().last()? {
+        b'm' => 60_000,
+        b'h' => 3_600_000,
+        b'd' => 86_400_000,
+        _ => return None,
+    };
+    let n = s.get(..s.len() - 1)?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse::<u64>().ok().filter(|&n| n <= 100_000).map(|n| n * unit)
+}
+
+/// `H:MM` or `HH:MM`: seconds since midnight.
+fn clock_secs(s: &str) -> Option<i64> {
+    let (h, m) = s.split_once(':')?;
+    let digits = |t: &str, len: std::ops::RangeInclusive<usize>| {
+        (len.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse::<i64>().ok())?
+    };
+    let (h, m) = (digits(h, 1..=2)?, digits(m, 2..=2)?);
+    (h < 24 && m < 60).then_some(h * 3600 + m * 60)
+}
+
+/// `YYYY-MM-DD`: days since 1970-01-01, if it is a date.
+fn local_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let part = |r: std::ops::Range<usize>| {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse::<u32>().ok())?
+    };
+    let (year, month, day) = (part(0..4)?, part(5..7)?, part(8..10)?);
+    if !(1..=12).contains(&month) || day == 0 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    // 2026-02-30 comes back as March: not a date.
+    (civil_from_days(days) == (i64::from(year), month, day)).then_some(days)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_in_the_chat() {
+        // 2025-11-24T16:00:00Z, and the local clock's offset then.
+        let now = 1_764_000_000_000;
+        let off = local_offset(1_764_000_000) * 1000;
+        let local = |ms: i64| u64::try_from(ms - off).unwrap();
+        assert_eq!(parse_when("90m", now), Some(now - 5_400_000));
+        assert_eq!(parse_when("2h", now), Some(now - 7_200_000));
+        assert_eq!(parse_when("3d", now), Some(now - 3 * 86_400_000));
+        let today = local_day(now) * 86_400_000;
+        assert_eq!(parse_when("today", now), Some(local(today)));
+        assert_eq!(parse_when("yesterday", now), Some(local(today - 86_400_000)));
+        let clock = parse_when("0:00", now).unwrap();
+        assert_eq!(clock, local(today), "midnight has come");
+        // Later than now on the local clock: yesterday's.
+        let now_local = i64::try_from(now).unwrap() + off;
+        let later = now_local - today + 60_000;
+        if later < 86_400_000 {
+            let hm = format!("{:02}:{:02}", later / 3_600_000, later / 60_000 % 60);
+            assert!(parse_when(&hm, now).unwrap() < now, "{hm}");
+        }
+        assert_eq!(
+            parse_when("2025-11-24", now),
+            Some(local(i64::from(20_416) * 86_400_000))
+        );
+        assert_eq!(
+            parse_when("2025-11-24 17:30", now),
+            Some(local(20_416 * 86_400_000 + (17 * 60 + 30) * 60_000))
+        );
+        assert_eq!(parse_when("2025-11-24T16:00:00Z", now), Some(now));
+        for bad in [
+            "",
+            "m",
+            "5x",
+            "24:00",
+            "9:5",
+            "2025-02-30",
+            "2025-11-24 25:00",
+            "soon",
+            "-2h",
+        ] {
+            assert_eq!(parse_when(bad, now), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn rfc3339() {

@@ -401,3 +401,41 @@ fn msg_to_yourself_is_your_inbox() {
     );
     assert!(r.stdout.contains("-- talking with bob:"), "{}", r.stdout);
 }
+
+/// `/history since WHEN` reads forward from a time, a page of 50, and `/more` goes on to newer
+/// ones until the newest (the team lead's trial: back after more than a day, the chat said
+/// "/history reads it", which read backward from the newest only).
+#[test]
+fn history_since_reads_forward_and_more_goes_on() {
+    let (server, _dir) = server_with_history();
+    let home = TempDir::new();
+    let mut alice = server.client("alice");
+    subscribe(&mut alice, "#h@localhost");
+    let stamps: Vec<(MsgId, u64)> = (0..60)
+        .map(|i| say(&mut alice, "#h@localhost", &format!("m{i:03}")))
+        .collect();
+    let mut c = cli(&server, &home);
+    c.args(["--id", "reader"]);
+    let input = format!(
+        "/join #h\n/history since {}\n/more\n/more\n/history since soon\n/quit\n",
+        stamps[4].1
+    );
+    let r = run(c, input.as_bytes());
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let shown: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split("alice: ").nth(1))
+        .collect();
+    let want: Vec<String> = numbered(5..60);
+    assert_eq!(shown, want, "{all}");
+    for note in [
+        "showing the first 50 messages; newer ones exist (/more shows them)",
+        "5 messages, up to the newest",
+        "no newer messages in #h: the last read reached the newest",
+        "\"soon\" is no time here",
+    ] {
+        assert!(all.contains(note), "{note:?} not in:\n{all}");
+    }
+}

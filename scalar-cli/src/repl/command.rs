@@ -166,8 +166,10 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/history",
-        "[N]",
-        "the last N messages of the current topic or conversation (default 50)",
+        "[N | since WHEN]",
+        "the last N messages of the current topic or conversation (default 50); or the first 50 \
+         since WHEN (90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03), /more going on \
+         to newer ones",
     ),
     (
         "/search",
@@ -264,6 +266,8 @@ pub enum Command<'a> {
     Motd(&'a str),
     /// `/history [N]`.
     History(u32),
+    /// `/history since WHEN`, WHEN as typed.
+    HistorySince(&'a str),
     /// `/search WORDS`.
     Search(&'a str),
     /// `/more`.
@@ -629,7 +633,19 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             Command::Motd(removal(rest))
         }
         "/history" => {
-            if rest.is_empty() {
+            let since = rest
+                .strip_prefix("since")
+                .filter(|w| w.is_empty() || w.starts_with(' '));
+            if let Some(when) = since {
+                let when = when.trim();
+                if when.is_empty() {
+                    return Err(
+                        "usage: /history since WHEN (90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03)"
+                            .into(),
+                    );
+                }
+                Command::HistorySince(when)
+            } else if rest.is_empty() {
                 Command::History(DEFAULT_HISTORY)
             } else {
                 match rest.parse::<u32>() {
@@ -828,6 +844,17 @@ mod tests {
         );
         assert_eq!(parse("/more"), Ok(Command::More));
         assert_eq!(parse("/history 5"), Ok(Command::History(5)));
+        assert_eq!(parse("/history since 2h"), Ok(Command::HistorySince("2h")));
+        assert_eq!(
+            parse("/history since 2026-12-04 17:03"),
+            Ok(Command::HistorySince("2026-12-04 17:03"))
+        );
+        assert!(
+            parse("/history since")
+                .unwrap_err()
+                .starts_with("usage: /history since WHEN")
+        );
+        assert!(parse("/history sincere").is_err());
         assert_eq!(
             parse("/quit gone fishing"),
             Ok(Command::Quit(Some("gone fishing")))

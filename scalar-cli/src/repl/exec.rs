@@ -230,6 +230,16 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Wall(text) => publish(shared, &format!("!wall@{domain}"), text, None, None)?,
         Command::Motd(text) => publish(shared, &format!("!motd@{domain}"), text, None, None)?,
         Command::History(n) => scroll::history(shared, n, &current(shared, READ_HINT)?)?,
+        Command::HistorySince(when) => {
+            let topic = current(shared, READ_HINT)?;
+            let Some(since) = crate::timefmt::parse_when(when, crate::timefmt::now_ms()) else {
+                return Err(format!(
+                    "/history since: {when:?} is no time here: 90m, 2h, 3d, today, yesterday, 14:30 or 2026-12-04 17:03"
+                )
+                .into());
+            };
+            scroll::since(shared, command::DEFAULT_HISTORY, &topic, since)?
+        }
         Command::Search(words) => scroll::search(shared, words, &current(shared, READ_HINT)?)?,
         Command::More => scroll::more(shared, &current(shared, READ_HINT)?)?,
         Command::Ping => {

@@ -1,5 +1,6 @@
 //! `/history`, `/search` and `/more`: reading the current topic's past backward, a page of N
-//! at a time, then showing it oldest first with a note on how the read ended.
+//! at a time, then showing it oldest first with a note on how the read ended; or, for
+//! `/history since`, forward from a time, a page at a time.
 //!
 //! In a conversation view (`/msg bob`) the topic is bob's ID, which the server reads as the
 //! conversation with bob, both ways (PROTOCOL.md §4).
@@ -20,9 +21,24 @@ pub fn history(shared: &Shared, count: u32, topic: &str) -> Result<(), String> {
         topic: topic.to_string(),
         query: None,
         count,
-        oldest: None,
+        mark: None,
+        forward: false,
     };
-    read(shared, scroll, false)
+    read(shared, scroll, None, false)
+}
+
+/// `/history since WHEN`: the first N messages after `since` (ms), for someone back after
+/// longer than a join catches up on (found by the team lead's trial: "/history reads it"
+/// read backward from the newest only).
+pub fn since(shared: &Shared, count: u32, topic: &str, since: u64) -> Result<(), String> {
+    let scroll = Scroll {
+        topic: topic.to_string(),
+        query: None,
+        count,
+        mark: None,
+        forward: true,
+    };
+    read(shared, scroll, Some(since), false)
 }
 
 /// `/search WORDS`: the newest matches.
@@ -34,13 +50,14 @@ pub fn search(shared: &Shared, query: &str, topic: &str) -> Result<(), String> {
         topic: topic.to_string(),
         query: Some(query.to_string()),
         count: SEARCH_COUNT,
-        oldest: None,
+        mark: None,
+        forward: false,
     };
-    read(shared, scroll, false)
+    read(shared, scroll, None, false)
 }
 
 /// `/more`: the page before the oldest message the last `/history` or `/search` of this topic
-/// showed.
+/// showed, or after the newest one `/history since` showed.
 pub fn more(shared: &Shared, topic: &str) -> Result<(), String> {
     let (scroll, shown) = {
         let st = shared.state();
@@ -53,30 +70,41 @@ pub fn more(shared: &Shared, topic: &str) -> Result<(), String> {
              which was not in {shown} or got nothing from the server"
         ));
     };
-    if scroll.oldest.is_none() {
+    if scroll.mark.is_none() {
         let what = if scroll.query.is_some() {
             "matches"
         } else {
             "messages"
         };
-        shared.screen.info(format!(
-            "no older {what} in {shown}: the last read reached the start"
-        ));
+        let reached = match scroll.forward {
+            true => format!("no newer {what} in {shown}: the last read reached the newest"),
+            false => format!("no older {what} in {shown}: the last read reached the start"),
+        };
+        shared.screen.info(reached);
         return Ok(());
     }
-    read(shared, scroll, true)
+    read(shared, scroll, None, true)
 }
 
-/// Reads one page of N backward from `scroll.oldest` (or from the newest), shows it, says how it
-/// ended and remembers where `/more` goes on.
-fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> {
+/// Reads one page of N from `scroll.mark` (backward, or forward for a read since a time; the
+/// first page from the newest, or from `since`), shows it, says how it ended and remembers
+/// where `/more` goes on.
+fn read(shared: &Shared, scroll: Scroll, since: Option<u64>, continued: bool) -> Result<(), String> {
     let name = Name::parse(&scroll.topic).map_err(|e| format!("{}: {e}", scroll.topic))?;
-    let bounds = Bounds {
-        before: scroll.oldest.map(|(id, _)| id),
-        ..Bounds::default()
+    let mark = scroll.mark.map(|(id, _)| id);
+    let bounds = match scroll.forward {
+        true => Bounds {
+            since,
+            after: mark,
+            ..Bounds::default()
+        },
+        false => Bounds {
+            before: mark,
+            ..Bounds::default()
+        },
     };
     let mut pager = Pager::new(name, scroll.query.as_deref(), bounds, scroll.count, false);
-    if let Some((_, time)) = scroll.oldest {
+    if let Some((_, time)) = scroll.mark {
         pager = pager.anchor_time(time);
     }
     let what = if scroll.query.is_some() {
@@ -118,13 +146,17 @@ fn read(shared: &Shared, scroll: Scroll, continued: bool) -> Result<(), String> 
     if let Some(e) = &pager.refused {
         shared.screen.error(format!("{what}: {e}"));
     }
-    // Only a read that stopped short of the start can go on; one that reached it says so on
-    // `/more`; one that got nothing from the server leaves nothing to go on with.
+    // Only a read that stopped short of the start (or the newest) can go on; one that reached
+    // it says so on `/more`; one that got nothing from the server leaves nothing to go on with.
+    let edge = match scroll.forward {
+        true => got.last(),
+        false => got.first(),
+    };
     let next = match ending {
-        Ending::More | Ending::Capped | Ending::Refused => Some(got.first().map(|e| (e.id, e.time))),
+        Ending::More | Ending::Capped | Ending::Refused => Some(edge.map(|e| (e.id, e.time))),
         Ending::Complete => Some(None),
         Ending::Unavailable | Ending::UnknownId => None,
     };
-    shared.state().scroll = next.map(|oldest| Scroll { oldest, ..scroll });
+    shared.state().scroll = next.map(|mark| Scroll { mark, ..scroll });
     Ok(())
 }

@@ -62,9 +62,12 @@ pub struct Scroll {
     pub query: Option<String>,
     /// How many per read.
     pub count: u32,
-    /// The oldest Event shown so far and its time; `None` once the start was reached (or the
-    /// read cannot go on).
-    pub oldest: Option<(MsgId, u64)>,
+    /// Where `/more` goes on: the oldest Event shown so far and its time, or for a read
+    /// `forward`, the newest; `None` once the start (or the newest) was reached, or the read
+    /// cannot go on.
+    pub mark: Option<(MsgId, u64)>,
+    /// A read since a time (`/history since`): pages go on to newer Events.
+    pub forward: bool,
 }
 
 /// The session as this client remembers it; the server forgets it on disconnect.

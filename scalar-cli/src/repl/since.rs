@@ -19,7 +19,7 @@ use super::shared::Shared;
 use crate::marks::{self, Book, Mark};
 use crate::names;
 use crate::paging::Ending;
-use crate::timefmt::{local_hms, now_ms};
+use crate::timefmt::{local_datetime, local_hms, now_ms};
 use scalar::proto::Name;
 
 /// How long after leaving a channel a join still catches up on it.
@@ -71,8 +71,11 @@ pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
     };
     let Some(last) = mark.last else { return };
     if now_ms().saturating_sub(mark.left_at) > MAX_AWAY_MS {
+        // To the minute, as /history since takes it (the seconds would read as a time of day).
+        let left = local_datetime(mark.left_at);
+        let left = left.get(..16).unwrap_or(&left);
         shared.screen.info(format!(
-            "you left {short} over a day ago: /history reads what was said there since"
+            "you left {short} over a day ago: /history since {left} reads what was said there since"
         ));
         return;
     }
