@@ -321,6 +321,9 @@ fn topic_meta_modes_members_and_the_list() {
         "/meta display Release 🚀",
         "-!- you set the display name: Release 🚀",
     );
+    // The display name shows in /list too, before the topic line.
+    let mark = alice.command("/list", "-- 2 channel(s), * = joined");
+    alice.wait_for_from(mark, "#t*  2  Release 🚀: release day", STEP);
     alice.command(
         "/meta rate 30",
         "-!- you limited each member to 30 messages a minute",
@@ -477,8 +480,10 @@ fn a_deleted_message_is_gone_from_history_and_everyone_is_told() {
     let hex = id.to_string();
     let r = hex.get(..8).unwrap();
     owner.wait_for(&format!("{r} bob: rude words"), STEP);
-    // Not bob's to delete: he runs nothing.
-    let refused = bob
+    // Not carol's to delete: she runs nothing, and it is not hers (bob could delete it).
+    let mut carol = server.client("carol");
+    subscribe(&mut carol, "#d@localhost");
+    let refused = carol
         .request(STEP, |seq| {
             Msg::Mod(scalar::proto::Mod {
                 seq,
