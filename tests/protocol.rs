@@ -425,6 +425,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 ]))),
                 counts: None,
                 subjects: None,
+                displays: None,
                 cursor: None,
             }),
         ),
@@ -518,7 +519,24 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 topics: List::Slice(Box::leak(Box::new([name("#rust@example.com")]))),
                 counts: Some(List::Slice(&[12])),
                 subjects: Some(List::Slice(&["1.95 is out"])),
+                displays: None,
                 cursor: Some(name("#rust@example.com")),
+            }),
+        ),
+        (
+            "TopicList (display names)",
+            Msg::TopicList(TopicList {
+                seq: Some(8),
+                total: 2,
+                start: 0,
+                topics: List::Slice(Box::leak(Box::new([
+                    name("#go@example.com"),
+                    name("#rust@example.com"),
+                ]))),
+                counts: Some(List::Slice(&[0, 12])),
+                subjects: Some(List::Slice(&["", "1.95 is out"])),
+                displays: Some(List::Slice(&["", "Rust ☕"])),
+                cursor: None,
             }),
         ),
         (
@@ -1209,6 +1227,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             topics: List::Slice(names),
             counts: None,
             subjects: None,
+            displays: None,
             cursor: None,
         }),
         Msg::TopicList(TopicList {
@@ -1219,6 +1238,9 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             counts: Some(List::Slice(Box::leak(vec![p.n; names.len()].into_boxed_slice()))),
             subjects: Some(List::Slice(Box::leak(
                 vec!["a topic line"; names.len()].into_boxed_slice(),
+            ))),
+            displays: Some(List::Slice(Box::leak(
+                vec!["Rust ☕"; names.len()].into_boxed_slice(),
             ))),
             cursor: names.last().copied(),
         }),

@@ -24,6 +24,8 @@ pub struct Channel {
     pub subscribers: Option<u64>,
     /// Its topic line; "" for none.
     pub subject: String,
+    /// Its display name; "" for none.
+    pub display: String,
 }
 
 /// One member of a channel.
@@ -116,6 +118,7 @@ pub fn channels<E: From<NetError>>(
         };
         let counts: Vec<u64> = list.counts.map(|c| c.iter().collect()).unwrap_or_default();
         let subjects: Vec<&str> = list.subjects.map(|s| s.iter().collect()).unwrap_or_default();
+        let displays: Vec<&str> = list.displays.map(|d| d.iter().collect()).unwrap_or_default();
         let page = list
             .topics
             .iter()
@@ -124,6 +127,7 @@ pub fn channels<E: From<NetError>>(
                 name: name.as_str().to_string(),
                 subscribers: counts.get(i).copied(),
                 subject: subjects.get(i).copied().unwrap_or_default().to_string(),
+                display: displays.get(i).copied().unwrap_or_default().to_string(),
             })
             .collect();
         Ok((page, list.total, list.cursor.map(|c| c.as_str().to_string())))

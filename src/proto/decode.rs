@@ -626,6 +626,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             topics: f.names(Key::Topics)?,
             counts: f.opt_list(Key::Counts)?,
             subjects: f.opt_list(Key::Subjects)?,
+            displays: f.opt_list(Key::Displays)?,
             cursor: f.name(Key::Cursor)?,
         }),
         MsgType::SetMeta => Msg::SetMeta(SetMeta {

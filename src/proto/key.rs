@@ -146,11 +146,13 @@ numbered! {
         Joins = 54, "joins",
         /// The password an account is to have from now on (SetPassword).
         NewPassword = 55, "new_password",
+        /// The display name of each channel of a TopicList page ("" for none).
+        Displays = 56, "displays",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 56;
+pub const KEY_COUNT: usize = 57;
 
 numbered! {
     /// What a Mod request does to its target on a channel.

@@ -484,6 +484,8 @@ pub struct TopicList<'a> {
     pub counts: Option<List<'a, u64>>,
     /// Topic line of each channel of the page ("" for none).
     pub subjects: Option<List<'a, &'a str>>,
+    /// Display name of each channel of the page ("" for none).
+    pub displays: Option<List<'a, &'a str>>,
     /// The last name of the page, when more follow: ask again with it as `cursor`.
     pub cursor: Option<Name<'a>>,
 }
@@ -943,6 +945,10 @@ impl Msg<'_> {
                 if let Some(s) = x.subjects {
                     m.key(Key::Subjects)?;
                     s.write(m.w)?;
+                }
+                if let Some(d) = x.displays {
+                    m.key(Key::Displays)?;
+                    d.write(m.w)?;
                 }
             }
             Msg::SetMeta(x) => {

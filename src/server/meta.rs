@@ -5,11 +5,11 @@
 use super::{ConnId, Now, Outbox, REFUSED_SUB_WEIGHT, Server};
 use crate::proto::*;
 
-/// Bytes of a TopicList page's entries (names and topic lines) that fit one frame with room
-/// for the rest of the map.
+/// Bytes of a TopicList page's entries (names, topic lines and display names) that fit one
+/// frame with room for the rest of the map.
 pub(super) const PAGE_BUDGET: usize = MAX_PAYLOAD - 256;
-/// CBOR heads and the subscriber count of one entry, at most.
-pub(super) const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 9;
+/// CBOR heads (name, topic line, display name) and the subscriber count of one entry, at most.
+pub(super) const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 2 + 9;
 
 impl Server {
     pub(super) fn sub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
@@ -231,16 +231,15 @@ impl Server {
         };
         // A page must fit one frame: 100 long names with 256-byte topic lines would not, so the
         // page ends early (its cursor says where to go on).
+        let rules = |n: &Name<'_>| self.rooms.get(n.as_str()).map(|r| r.rules());
+        let subject = |n: &Name<'_>| rules(n).and_then(|r| r.subject.as_deref()).unwrap_or_default();
+        let display = |n: &Name<'_>| rules(n).and_then(|r| r.display.as_deref()).unwrap_or_default();
         let mut size = 0;
         let page: Vec<Name<'_>> = names
             .iter()
             .filter_map(|n| Name::parse(n).ok())
             .take_while(|n| {
-                let subject = self
-                    .rooms
-                    .get(n.as_str())
-                    .and_then(|r| r.rules().subject.as_deref());
-                size += n.as_str().len() + subject.map_or(0, str::len) + PAGE_ENTRY_OVERHEAD;
+                size += n.as_str().len() + subject(n).len() + display(n).len() + PAGE_ENTRY_OVERHEAD;
                 size <= PAGE_BUDGET
             })
             .collect();
@@ -248,15 +247,8 @@ impl Server {
             .iter()
             .map(|n| self.channels.subscribers(n.as_str()).len() as u64)
             .collect();
-        let subjects: Vec<&str> = page
-            .iter()
-            .map(|n| {
-                self.rooms
-                    .get(n.as_str())
-                    .and_then(|r| r.rules().subject.as_deref())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let subjects: Vec<&str> = page.iter().map(subject).collect();
+        let displays: Vec<&str> = page.iter().map(display).collect();
         let more = start + page.len() < self.listed.len();
         let list = TopicList {
             seq: m.seq,
@@ -265,6 +257,7 @@ impl Server {
             topics: List::Slice(&page),
             counts: Some(List::Slice(&counts)),
             subjects: Some(List::Slice(&subjects)),
+            displays: Some(List::Slice(&displays)),
             cursor: page.last().copied().filter(|_| more),
         };
         out.reply(conn, &Msg::TopicList(list));

@@ -486,12 +486,14 @@ pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
     for c in &list.items {
         let line = if json {
             let subject = (!c.subject.is_empty()).then_some(c.subject.as_str());
+            let display = (!c.display.is_empty()).then_some(c.display.as_str());
             let obj = json::Object::new().str("topic", &c.name);
             match c.subscribers {
                 Some(n) => obj.num("subscribers", n),
                 None => obj,
             }
             .opt_str("subject", subject)
+            .opt_str("display", display)
             .finish()
         } else {
             c.name.clone()

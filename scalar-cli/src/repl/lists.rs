@@ -22,7 +22,8 @@ fn more<T>(l: &Listed<T>) -> String {
     }
 }
 
-/// `/list`: one line per channel, `#rust*  12  topic line` (`*`: joined).
+/// `/list`: one line per channel, `#rust*  12  Rust ☕: topic line` (`*`: joined; the display
+/// name, if any, before the topic line).
 pub fn topics(shared: &Shared) -> Result<(), String> {
     let list = listing::channels(MAX_PAGES, |t| {
         shared.request(Want::Reply, |seq| Msg::Topics(scalar::proto::Topics { seq, ..t }))
@@ -35,16 +36,21 @@ pub fn topics(shared: &Shared) -> Result<(), String> {
         return Ok(());
     }
     let mut st = shared.state();
-    let rows: Vec<(String, String, &str)> = list
+    let rows: Vec<(String, String, String)> = list
         .items
         .iter()
         .map(|c| {
             let mark = if st.subs.contains(&c.name) { "*" } else { "" };
             let count = c.subscribers.map_or_else(|| "?".to_string(), |n| n.to_string());
+            let about = match (c.display.is_empty(), c.subject.is_empty()) {
+                (true, _) => clean_line(&c.subject),
+                (false, true) => clean_line(&c.display),
+                (false, false) => format!("{}: {}", clean_line(&c.display), clean_line(&c.subject)),
+            };
             (
                 format!("{}{mark}", names::short(&c.name, &st.domain)),
                 count,
-                c.subject.as_str(),
+                about,
             )
         })
         .collect();
@@ -57,11 +63,8 @@ pub fn topics(shared: &Shared) -> Result<(), String> {
         list.items.len(),
         more(&list)
     ));
-    for (name, count, subject) in rows {
-        let line = format!(
-            "   {name:<name_width$}  {count:>count_width$}  {}",
-            clean_line(subject)
-        );
+    for (name, count, about) in rows {
+        let line = format!("   {name:<name_width$}  {count:>count_width$}  {about}");
         shared.screen.line(line.trim_end());
     }
     Ok(())

@@ -151,6 +151,7 @@ fn the_topic_list_pages_by_cursor_with_counts_and_subjects() {
     r.sub(1, "#b@example.com");
     let b = SetMeta {
         topic: n("#b@example.com"),
+        display: Some("Bees 🐝"),
         ..meta(Some("bees"), None, None)
     };
     set_meta(&mut r, 0, b);
@@ -172,9 +173,16 @@ fn the_topic_list_pages_by_cursor_with_counts_and_subjects() {
         let names: Vec<String> = t.topics.iter().map(|x| x.to_string()).collect();
         let counts: Vec<u64> = t.counts.unwrap().iter().collect();
         let subjects: Vec<String> = t.subjects.unwrap().iter().map(String::from).collect();
-        (names, counts, subjects, t.cursor.map(|c| c.to_string()), t.start)
+        let displays: Vec<String> = t.displays.unwrap().iter().map(String::from).collect();
+        (
+            names,
+            counts,
+            (subjects, displays),
+            t.cursor.map(|c| c.to_string()),
+            t.start,
+        )
     };
-    let (names, counts, subjects, cursor, start) = list(&mut r, None);
+    let (names, counts, (subjects, displays), cursor, start) = list(&mut r, None);
     assert_eq!(
         (names, counts, start),
         (
@@ -184,6 +192,7 @@ fn the_topic_list_pages_by_cursor_with_counts_and_subjects() {
         )
     );
     assert_eq!(subjects, ["", "bees"]);
+    assert_eq!(displays, ["", "Bees 🐝"]);
     assert_eq!(cursor.as_deref(), Some("#b@example.com"));
     // A channel that sorts before the cursor appears meanwhile: the next page is still exact.
     r.sub(1, "#aa@example.com");
@@ -919,6 +928,8 @@ fn a_topic_list_page_always_fits_one_frame() {
     });
     r.connect(0, "alice@example.com");
     let long = "s".repeat(MAX_SUBJECT);
+    // Display names of 64 bytes too: 16 four-byte characters.
+    let display = "🦀".repeat(MAX_DISPLAY / 4);
     let names: Vec<String> = (0..80)
         .map(|i| format!("#{i:02}{}@example.com", "x".repeat(29)))
         .collect();
@@ -927,6 +938,7 @@ fn a_topic_list_page_always_fits_one_frame() {
         let m = SetMeta {
             topic: n(name),
             subject: Some(&long),
+            display: Some(&display),
             ..meta(None, None, None)
         };
         set_meta(&mut r, 0, m);
@@ -948,6 +960,8 @@ fn a_topic_list_page_always_fits_one_frame() {
     };
     assert!(t.topics.len() < 80 && t.topics.len() > 10, "{}", t.topics.len());
     assert_eq!(t.cursor, t.topics.iter().last(), "the page says where to go on");
+    let displays: Vec<&str> = t.displays.expect("display names").iter().collect();
+    assert!(displays.len() == t.topics.len() && displays.iter().all(|d| *d == display));
 }
 
 #[test]
