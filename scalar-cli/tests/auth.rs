@@ -1079,4 +1079,30 @@ fn passwd_from_a_pipe_takes_the_next_lines_as_the_passwords() {
         "{}",
         r.stdout
     );
+
+    // Found by QA 177: a /passwd that stopped early (a session without a password, an empty
+    // line) left the rest of its lines to be read as messages. All three are always taken.
+    let mut c = cli(&server, &dir);
+    c.args(["--id", "nopw", "--join", "#pipe"]);
+    let r = run(c, b"/passwd\nleak-a\nleak-b\nleak-c\nnopw after\n/quit\n");
+    assert!(r.stdout.contains("has none to change"), "{}", r.stdout);
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "piped new pw")
+        .args(["--id", "alice", "--join", "#pipe"]);
+    let r = run(c, b"/passwd\n\nleak-d\nleak-e\nalice after\n/quit\n");
+    assert!(
+        r.stdout.contains("cancelled: the password is unchanged"),
+        "{}",
+        r.stdout
+    );
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "piped new pw")
+        .args(["--id", "alice", "history", "#pipe"]);
+    let r = run(c, b"");
+    assert!(
+        r.stdout.contains("nopw after") && r.stdout.contains("alice after"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("leak-"), "{}", r.stdout);
 }

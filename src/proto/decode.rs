@@ -52,8 +52,6 @@ pub enum DecodeError {
     ReasonTooLong,
     /// The search text exceeds [`MAX_QUERY`].
     QueryTooLong,
-    /// The password exceeds [`MAX_PASSWORD`].
-    PasswordTooLong,
     /// A text field exceeds its limit (display name, topic line): the field and the limit.
     TooLong(Key, usize),
 }
@@ -72,10 +70,9 @@ impl DecodeError {
             DecodeError::BadName(..) => ErrorCode::BadTopic,
             DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             DecodeError::BadCtype => ErrorCode::BadCtype,
-            DecodeError::ReasonTooLong
-            | DecodeError::QueryTooLong
-            | DecodeError::PasswordTooLong
-            | DecodeError::TooLong(..) => ErrorCode::FieldTooLong,
+            DecodeError::ReasonTooLong | DecodeError::QueryTooLong | DecodeError::TooLong(..) => {
+                ErrorCode::FieldTooLong
+            }
             _ => ErrorCode::Malformed,
         }
     }
@@ -106,7 +103,6 @@ impl fmt::Display for DecodeError {
             DecodeError::BadCtype => write!(f, "ctype must be 1-{MAX_CTYPE} printable ASCII bytes"),
             DecodeError::ReasonTooLong => write!(f, "reason exceeds {MAX_REASON} bytes"),
             DecodeError::QueryTooLong => write!(f, "query exceeds {MAX_QUERY} bytes"),
-            DecodeError::PasswordTooLong => write!(f, "password exceeds {MAX_PASSWORD} bytes"),
             DecodeError::TooLong(k, max) => write!(f, "{} exceeds {max} bytes", k.label()),
         }
     }
@@ -257,7 +253,8 @@ impl<'a> Fields<'a> {
     fn password(&self, k: Key) -> Result<&'a str> {
         match req(self.text(k)?, k)? {
             "" => Err(DecodeError::OutOfRange(k)),
-            p if p.len() > MAX_PASSWORD => Err(DecodeError::PasswordTooLong),
+            // Named: SetPassword carries two (found by QA: a long new one was "password").
+            p if p.len() > MAX_PASSWORD => Err(DecodeError::TooLong(k, MAX_PASSWORD)),
             p => Ok(p),
         }
     }

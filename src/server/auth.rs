@@ -966,7 +966,8 @@ impl Server {
             return None;
         }
         log::info!("registration of {user} refused: the server has {now} accounts (max-accounts {max})");
-        let reason = format!("the server has as many accounts as clients may make ({max}): ask the operator");
+        let reason =
+            format!("the server has {now} accounts, and clients may make them up to {max}: ask the operator");
         Some(refuse(ErrorCode::RegistrationClosed, reason))
     }
 

@@ -155,15 +155,20 @@ impl Server {
     /// Whether the session on `conn` sent the Message whose id is `target` (in hex) to
     /// `channel`, as far as memory tells: a sender may delete its own, while the server holds
     /// it among its newest Events (the ring: the store alone would be a query off the loop).
+    /// Its own: sent by its name since the session's holder has held it (found by QA: the
+    /// next taker of a free name, or of a deleted account's, deleted what the last one said).
     fn sent_it(&self, conn: ConnId, channel: &str, target: &str) -> bool {
-        let (Some(user), Some(id)) = (
-            self.session(conn).and_then(|s| s.user.as_deref()),
-            MsgId::from_hex(target),
-        ) else {
+        let (Some(s), Some(id)) = (self.session(conn), MsgId::from_hex(target)) else {
+            return false;
+        };
+        let Some(user) = s.user.as_deref() else {
             return false;
         };
         let ring = self.history.as_ref().map(|h| &h.ring);
-        ring.and_then(|r| r.sender_of(channel, &id)) == Some(user)
+        match ring.and_then(|r| r.sender_of(channel, &id)) {
+            Some((from, pos)) => from == user && !self.came_after(user, pos)(s),
+            None => false,
+        }
     }
 
     /// Why `m` cannot be carried out, if it cannot.
@@ -173,15 +178,30 @@ impl Server {
             && self.refuse_non_member(conn, m.topic).is_none()
             && self.sent_it(conn, channel, m.target)
         {
-            // Its own Message: as an operator's delete, but for the role.
+            // Its own Message: as an operator's delete, but for the role; and a member the
+            // channel keeps quiet gives no reason, which would speak for it (found by QA).
+            let gagged = || {
+                let s = self.session(conn)?;
+                let room = self.rooms.get(channel)?;
+                Some(room.gagged(self.who(conn)?, s.addr()))
+            };
+            if m.reason.is_some_and(|r| !r.is_empty()) && gagged() == Some(true) {
+                let reason = format!("you may not speak in {channel}: delete without a reason");
+                return Some((ErrorCode::Muted, reason));
+            }
             return self.refuse_while_failing();
         }
         let owners = matches!(m.action, Action::Transfer | Action::Drop).then_some(m.action);
         match self.refuse_channel_request(conn, m.topic, owners) {
             Some((ErrorCode::NotOperator, _)) if m.action == Action::Delete => {
-                let reason = format!(
-                    "not an operator of {channel}: you may delete only your own messages, while the server holds them among its newest"
-                );
+                let reason = match self.history {
+                    None => format!(
+                        "not an operator of {channel}: this server keeps no history, so it cannot tell whose a message is; only operators delete"
+                    ),
+                    Some(_) => format!(
+                        "not an operator of {channel}: a member deletes only its own messages, while the server holds them among its newest (and not twice)"
+                    ),
+                };
                 return Some((ErrorCode::NotOperator, reason));
             }
             Some(refusal) => return Some(refusal),

@@ -145,14 +145,14 @@ impl Ring {
         }
     }
 
-    /// Who sent the Event `id` of `topic`, if it is in memory and a Message (not a record of
-    /// the server's, which nobody sent as such).
-    pub fn sender_of(&self, topic: &str, id: &MsgId) -> Option<&str> {
+    /// Who sent the Event `id` of `topic`, and its position, if it is in memory and a Message
+    /// (not a record of the server's, which nobody sent as such).
+    pub fn sender_of(&self, topic: &str, id: &MsgId) -> Option<(&str, u64)> {
         let pos = *self.ids.get(id)?;
         let r = self.by_topic.get(topic)?;
         let e = r.get(r.binary_search_by_key(&pos, |e| e.pos).ok()?)?;
         let record = e.ctype().and_then(crate::server::server_ctype).is_some();
-        (!record).then(|| e.from())
+        (!record).then(|| (e.from(), pos))
     }
 
     /// The position of the Event `id`, if it is in memory.

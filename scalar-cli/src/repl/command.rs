@@ -364,17 +364,20 @@ pub const IRC_ONLY: &[(&[&str], &str)] = &[
 
 /// Whether a typed line may hold a password, and so stays out of the input history (found by
 /// QA: a refused `/passwd OLD NEW` was kept there): `/passwd` with words after it, IRC's
-/// `/identify`, `/login`, `/register` and `/nickserv`, and a direct message to a service
-/// (`/msg NickServ IDENTIFY ...`), all refused here anyway.
-pub fn holds_secret(line: &str) -> bool {
+/// `/identify`, `/login`, `/register`, `/nickserv` and `/chanserv`, and a direct message to
+/// a service (`/msg NickServ IDENTIFY ...`, or a plain line while `talking_to` one), all
+/// refused here anyway.
+pub fn holds_secret(line: &str, talking_to: Option<&str>) -> bool {
+    let service = |id: &str| scalar::server::is_service_name(id.split('@').next().unwrap_or(id));
     let mut words = line.split_whitespace();
     let Some(first) = words.next() else { return false };
+    if !first.starts_with('/') {
+        return talking_to.is_some_and(service);
+    }
     match canonical(&first.to_lowercase()).as_str() {
         "/passwd" => words.next().is_some(),
-        "/identify" | "/login" | "/register" | "/nickserv" | "/ns" => true,
-        "/msg" => words
-            .next()
-            .is_some_and(|to| scalar::server::is_service_name(to.split('@').next().unwrap_or(to))),
+        "/identify" | "/login" | "/register" | "/nickserv" | "/ns" | "/chanserv" | "/cs" => true,
+        "/msg" => words.next().is_some_and(service),
         _ => false,
     }
 }
@@ -867,14 +870,19 @@ mod tests {
             "/PASSWORD old",
             "/identify hunter2",
             "/ns identify hunter2",
+            "/cs identify hunter2",
             "/msg NickServ IDENTIFY hunter2",
             "/query nickserv@localhost identify x",
         ] {
-            assert!(holds_secret(secret), "{secret}");
+            assert!(holds_secret(secret, None), "{secret}");
         }
         for plain in ["/passwd", "/msg bob hi", "hello /passwd x", "", "/join #a"] {
-            assert!(!holds_secret(plain), "{plain}");
+            assert!(!holds_secret(plain, None), "{plain}");
         }
+        // In a conversation with a service, a plain line is what IRC users would tell it.
+        assert!(holds_secret("identify hunter2", Some("nickserv@localhost")));
+        assert!(!holds_secret("identify hunter2", Some("bob@localhost")));
+        assert!(!holds_secret("/join #a", Some("nickserv@localhost")));
         assert_eq!(parse("/password"), Ok(Command::Passwd));
         assert_eq!(
             parse("/passwd hunter22").unwrap_err(),

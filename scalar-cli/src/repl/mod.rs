@@ -200,7 +200,8 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
         }
         match read {
             Ok(line) => {
-                if !line.trim().is_empty() && !command::holds_secret(&line) {
+                let talking_to = shared.state().current.clone();
+                if !line.trim().is_empty() && !command::holds_secret(&line, talking_to.as_deref()) {
                     let _ = rl.add_history_entry(line.as_str());
                 }
                 let (flow, sent) = exec::line_sent(shared, &line);

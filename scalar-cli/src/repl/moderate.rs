@@ -42,7 +42,7 @@ pub fn delete(shared: &Shared, r: &str, reason: Option<&str>) -> Result<(), Stri
     let seen = shared.state().resolve_ref(r)?;
     if !seen.topic.starts_with('#') {
         return Err(format!(
-            "{r} is not a channel's message: only those are deleted, by the channel's operators"
+            "{r} is not a channel's message: only those are deleted (your own, or any by the channel's operators)"
         ));
     }
     if seen.record {

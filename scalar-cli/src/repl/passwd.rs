@@ -12,6 +12,12 @@ const CANCELLED: &str = "cancelled: the password is unchanged";
 
 /// Asks for the passwords, sends SetPassword and says how it went.
 pub fn change(shared: &Shared) -> Result<(), String> {
+    // From a pipe the three lines are taken first, whatever comes of them, so that none is
+    // read next as a message (found by QA: a refusal or an empty line published the rest).
+    let piped = match scalar::tty::stdin_is_tty() {
+        true => None,
+        false => Some(three_lines()?),
+    };
     let (logged_in, connected) = {
         let st = shared.state();
         (st.logged_in, st.connected)
@@ -23,9 +29,13 @@ pub fn change(shared: &Shared) -> Result<(), String> {
     }
     // Before the passwords are asked for, not after (found by QA).
     if !connected {
-        return Err("/passwd: not connected: /reconnect, or wait for the client to".into());
+        return Err("/passwd: not connected: /reconnect, or wait for the client to reconnect".into());
     }
-    let Some((current, new)) = typed(shared)? else {
+    let asked = match piped {
+        Some(lines) => Ok(Some(lines)),
+        None => typed(shared),
+    };
+    let Some((current, new)) = checked(asked?)? else {
         shared.screen.info(CANCELLED);
         return Ok(());
     };
@@ -67,16 +77,35 @@ pub fn change(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// The current password and the new one (typed twice), with the printer held meanwhile so
-/// that no message lands on the prompt; `None` if the user cancelled.
-fn typed(shared: &Shared) -> Result<Option<(String, String)>, String> {
+/// The current password and the new one twice, typed at the terminal with the printer held
+/// meanwhile so that no message lands on the prompt; `None` if the user cancelled.
+fn typed(shared: &Shared) -> Result<Option<Three>, String> {
     shared.screen.flush(std::time::Duration::from_millis(200));
     shared.screen.hold();
     let asked = ask();
     shared.screen.release();
-    let Some((current, new, again)) = asked? else {
+    asked
+}
+
+/// The current password, the new one and the new one again.
+type Three = (String, String, String);
+
+/// The three lines after `/passwd` in a pipe, all of them (an empty one cancels once all
+/// are read).
+fn three_lines() -> Result<Three, String> {
+    let read = || scalar::tty::read_secret("").map_err(|e| format!("/passwd: {e}"));
+    Ok((read()?, read()?, read()?))
+}
+
+/// The current password and the new one, if `asked` holds the same new one twice and
+/// nothing that cancels.
+fn checked(asked: Option<Three>) -> Result<Option<(String, String)>, String> {
+    let Some((current, new, again)) = asked else {
         return Ok(None);
     };
+    if [&current, &new, &again].iter().any(|p| cancels(p)) {
+        return Ok(None);
+    }
     if new != again {
         return Err("the two new passwords differ: the password is unchanged".into());
     }
@@ -88,12 +117,16 @@ fn typed(shared: &Shared) -> Result<Option<(String, String)>, String> {
     Ok(Some((current, new)))
 }
 
-/// The three lines, or `None` at the first that cancels: an empty one, or one holding
-/// Ctrl-C or Ctrl-\ (which must not end the chat here, as a signal would: found in review,
-/// they come as characters).
-fn ask() -> Result<Option<(String, String, String)>, String> {
+/// Whether a line cancels: an empty one, or one holding Ctrl-C or Ctrl-\ (which must not end
+/// the chat here, as a signal would: found in review, they come as characters).
+fn cancels(line: &str) -> bool {
+    line.is_empty() || line.contains(['\u{3}', '\u{1c}'])
+}
+
+/// The three lines typed, or `None` at the first that cancels.
+fn ask() -> Result<Option<Three>, String> {
     let read = |prompt: &str| match scalar::tty::read_secret_with(prompt, Keys::Typed) {
-        Ok(p) if p.is_empty() || p.contains(['\u{3}', '\u{1c}']) => Ok(None),
+        Ok(p) if cancels(&p) => Ok(None),
         Ok(p) => Ok(Some(p)),
         Err(e) => Err(format!("/passwd: {e}")),
     };

@@ -1579,15 +1579,20 @@ fn a_deleted_message_leaves_memory_at_once_and_its_record_goes_to_the_store() {
     assert_eq!(r.out.queries.len(), 1, "the store says whether it knows the id");
 }
 
-/// A Mod deleting the Event `id` of #rust.
-fn delete_of(id: MsgId) -> Msg<'static> {
+/// A Mod of `action` on `target` in #rust.
+fn on_rust(action: Action, target: String, reason: Option<&'static str>) -> Msg<'static> {
     Msg::Mod(Mod {
         seq: Some(9),
         topic: n("#rust@example.com"),
-        action: Action::Delete,
-        target: Box::leak(id.to_string().into_boxed_str()),
-        reason: None,
+        action,
+        target: Box::leak(target.into_boxed_str()),
+        reason,
     })
+}
+
+/// A Mod deleting the Event `id` of #rust.
+fn delete_of(id: MsgId) -> Msg<'static> {
+    on_rust(Action::Delete, id.to_string(), None)
 }
 
 /// From the team lead's trial (172): a user who pasted a secret could not take it back. A
@@ -1617,6 +1622,30 @@ fn a_sender_deletes_its_own_recent_message_and_no_one_else_s() {
     let why = r.error_reason(1).unwrap_or_default();
     assert!(why.starts_with("not an operator of #rust@example.com"), "{why}");
     r.out.take(1);
+
+    // Muted, a member deletes its own without a reason only: a reason would speak for it.
+    let (_, muted) = r.stamped(1, "#rust@example.com", "said before the mute");
+    r.send(0, on_rust(Action::Mute, "bob@example.com".into(), None));
+    r.out.take(1);
+    let with_reason = on_rust(Action::Delete, muted.to_string(), Some("buy cheap watches"));
+    assert_eq!(r.send(1, with_reason), ["Error 802 muted seq=Some(9)"]);
+    assert!(r.send(1, delete_of(muted))[0].contains("delete"), "without one");
+    r.out.take(0);
+    r.send(0, on_rust(Action::Unmute, "bob@example.com".into(), None));
+    r.out.take(1);
+
+    // The next holder of a free name is not the last one (found by QA).
+    let (_, before) = r.stamped(1, "#rust@example.com", "the first bob's");
+    r.server.disconnect(1);
+    r.connect(1, "bob@example.com");
+    r.sub(1, "#rust@example.com");
+    let last = r.out.persisted.last().expect("stored").pos;
+    r.server.store_done(Done::Committed(last), &mut r.out);
+    r.out.take(1);
+    assert_eq!(
+        r.send(1, delete_of(before)),
+        ["Error 800 not_operator seq=Some(9)"]
+    );
 
     // Once memory no longer holds it, only an operator may.
     let (_, old) = r.stamped(1, "#rust@example.com", "an older one");

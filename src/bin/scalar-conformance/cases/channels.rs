@@ -500,3 +500,40 @@ pub(super) fn an_operator_s_delete_takes_a_message_out_of_history(x: &Ctx) -> Re
     }
     Err("the deleted message is still in the channel's history after 2 s".into())
 }
+
+/// A member deletes its own Message (§4 Channels, delete): the record, with the Mod's seq, and
+/// not a Message of another's (800). A server that allows only operators (800 to its own, as
+/// §4 lets it) or keeps no history is skipped.
+pub(super) fn a_member_deletes_its_own_message_not_another_s(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut owner, _) = x.client("dma")?;
+    if let Some(skip) = needs_history(&mut owner, x)? {
+        return Ok(skip);
+    }
+    let (mut member, _) = x.client("dmb")?;
+    let ch = x.channel("dme");
+    owner.sub(&ch, 2)?;
+    member.sub(&ch, 2)?;
+    let hex_of = |echo: &Value| match get(echo, 5) {
+        Some(Value::Bytes(id)) => Ok(id.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        _ => Err(format!("the echo has no id: {}", show(echo))),
+    };
+    let owners = hex_of(&owner.say(&ch, "the owner's words", 3)?)?;
+    member.event()?;
+    let own = hex_of(&member.say(&ch, "my own slip", 3)?)?;
+    owner.event()?;
+    let mine = match ask(&mut member, &moderate(4, &ch, 14, &own))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    match (kind(&mine), uint(&mine, 9), text(&mine, 6), uint(&mine, 1)) {
+        (Some(3), Some(800), ..) => {
+            let why = "the server lets only operators delete (800 to a member's own message)";
+            return Ok(Verdict::Skip(why.into()));
+        }
+        (Some(7), _, Some(body), Some(4)) if body == format!("delete {own}") => {}
+        _ => return Err(format!("a member's delete of its own message: {}", show(&mine))),
+    }
+    member.send(&moderate(5, &ch, 14, &owners))?;
+    member.expect_error(800, Some(5))?;
+    Ok(Pass)
+}
