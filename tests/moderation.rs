@@ -753,3 +753,42 @@ fn compact_takes_a_deleted_secret_out_of_the_file() {
     let mut reader = s.client("reader");
     sub(&mut reader, ROOM);
 }
+
+/// A secret channel (+s) is listed only to its subscribers.
+#[test]
+fn a_secret_channel_is_left_out_of_others_topic_lists() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut alice = s.client("alice");
+    sub(&mut alice, ROOM);
+    sub(&mut alice, "#open@localhost");
+    let set = SetMeta {
+        seq: Some(5),
+        topic: name(ROOM),
+        display: None,
+        subject: None,
+        modes: Some(modes::SECRET),
+        rate: None,
+    };
+    alice.send(&Msg::SetMeta(set)).unwrap();
+    assert_eq!(
+        next(&mut alice),
+        format!("Event {ROOM} alice@localhost modes +s seq=None")
+    );
+    next(&mut alice);
+    let listed = |c: &mut Client| {
+        let ask = Topics {
+            seq: Some(6),
+            start: 0,
+            count: 100,
+            cursor: None,
+        };
+        c.send(&Msg::Topics(ask)).unwrap();
+        next(c)
+    };
+    let mut bob = s.client("bob");
+    assert_eq!(listed(&mut bob), "TopicList 2 0 [#open@localhost]");
+    assert_eq!(
+        listed(&mut alice),
+        format!("TopicList 2 0 [#open@localhost {ROOM}]")
+    );
+}

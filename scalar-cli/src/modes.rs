@@ -9,11 +9,12 @@ use scalar::proto::modes;
 use scalar::server::mode_letters;
 
 /// Each mode bit, in the order the records list them, and its name in words.
-const NAMES: [(u64, &str); 4] = [
+const NAMES: [(u64, &str); 5] = [
     (modes::INVITE_ONLY, "invite-only"),
     (modes::MODERATED, "moderated"),
     (modes::REGISTERED_ONLY, "registered-only"),
     (modes::PRIVATE_MEMBERS, "private members"),
+    (modes::SECRET, "secret"),
 ];
 
 /// The letter of one mode bit, as the server writes it.
@@ -133,7 +134,7 @@ mod tests {
         assert_eq!(describe(3), "+im (invite-only, moderated)");
         assert_eq!(
             describe(modes::ALL),
-            "+imrp (invite-only, moderated, registered-only, private members)"
+            "+imrps (invite-only, moderated, registered-only, private members, secret)"
         );
         assert_eq!(describe_letters("+mp"), "+mp (moderated, private members)");
         assert_eq!(describe_letters("-"), "- (none)");

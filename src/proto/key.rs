@@ -304,8 +304,10 @@ pub mod modes {
     pub const REGISTERED_ONLY: u64 = 4;
     /// Only operators may list the members.
     pub const PRIVATE_MEMBERS: u64 = 8;
+    /// Listed by Topics only to its subscribers (and the server's admins).
+    pub const SECRET: u64 = 16;
     /// Every bit this version defines.
-    pub const ALL: u64 = 15;
+    pub const ALL: u64 = 31;
 }
 
 // The decoder tracks the keys it has seen in one u64.

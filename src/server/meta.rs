@@ -219,15 +219,19 @@ impl Server {
 
     pub(super) fn topics(&mut self, conn: ConnId, m: Topics<'_>, out: &mut impl Outbox) {
         let count = m.count.min(MAX_PAGE) as usize;
-        let (start, names): (usize, Vec<&str>) = match m.cursor {
-            Some(c) => {
-                let from = self.listed.position_after(c.as_str());
-                (from, self.listed.page(from, count).collect())
-            }
-            None => (
-                m.start as usize,
-                self.listed.page(m.start as usize, count).collect(),
-            ),
+        let start = match m.cursor {
+            Some(c) => self.listed.position_after(c.as_str()),
+            None => m.start as usize,
+        };
+        // A secret channel is left out for whoever is not in it (an admin sees all): the page
+        // passes over it, its cursor never names it, and `total` counts it, as IRC's LUSERS
+        // counts channels LIST does not show.
+        let admin = self.who(conn).is_some_and(|w| w.admin);
+        let session = self.session(conn);
+        let shown = |n: &str| {
+            admin
+                || !self.rooms.get(n).is_some_and(|r| r.secret())
+                || session.is_some_and(|s| s.is_subscribed(n))
         };
         // A page must fit one frame: 100 long names with 256-byte topic lines would not, so the
         // page ends early (its cursor says where to go on).
@@ -235,13 +239,18 @@ impl Server {
         let subject = |n: &Name<'_>| rules(n).and_then(|r| r.subject.as_deref()).unwrap_or_default();
         let display = |n: &Name<'_>| rules(n).and_then(|r| r.display.as_deref()).unwrap_or_default();
         let mut size = 0;
-        let page: Vec<Name<'_>> = names
-            .iter()
+        let mut passed = 0;
+        let page: Vec<Name<'_>> = self
+            .listed
+            .page(start, usize::MAX)
+            .inspect(|_| passed += 1)
+            .filter(|n| shown(n))
             .filter_map(|n| Name::parse(n).ok())
             .take_while(|n| {
                 size += n.as_str().len() + subject(n).len() + display(n).len() + PAGE_ENTRY_OVERHEAD;
                 size <= PAGE_BUDGET
             })
+            .take(count)
             .collect();
         let counts: Vec<u64> = page
             .iter()
@@ -249,7 +258,9 @@ impl Server {
             .collect();
         let subjects: Vec<&str> = page.iter().map(subject).collect();
         let displays: Vec<&str> = page.iter().map(display).collect();
-        let more = start + page.len() < self.listed.len();
+        // Gone through: the page's names, the secret ones among them, and the one that did not
+        // fit the frame, if one did not (then it is still to come).
+        let more = start + passed < self.listed.len() || size > PAGE_BUDGET;
         let list = TopicList {
             seq: m.seq,
             total: u32::try_from(self.listed.len()).unwrap_or(u32::MAX),
@@ -323,6 +334,7 @@ pub fn mode_letters(bits: u64) -> String {
         (modes::MODERATED, 'm'),
         (modes::REGISTERED_ONLY, 'r'),
         (modes::PRIVATE_MEMBERS, 'p'),
+        (modes::SECRET, 's'),
     ]
     .iter()
     .filter(|(b, _)| bits & b != 0)

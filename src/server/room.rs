@@ -573,6 +573,11 @@ impl Room {
     pub fn private_members(&self) -> bool {
         self.modes & modes::PRIVATE_MEMBERS != 0
     }
+
+    /// Whether Topics lists the channel only to its subscribers (and the server's admins).
+    pub fn secret(&self) -> bool {
+        self.modes & modes::SECRET != 0
+    }
 }
 
 /// The most entries each of a room's lists (bans, mutes, operators, voices, invitations)

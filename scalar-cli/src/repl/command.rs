@@ -51,7 +51,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "/mode",
         "[+i-m...]",
         "show or change the current channel's modes: i invite-only, m moderated, \
-         r registered-only, p private members",
+         r registered-only, p private members, s secret (listed only to its members)",
     ),
     (
         "/who",

@@ -1086,3 +1086,84 @@ fn under_fsync_always_server_bans_and_the_motd_are_echoed_once_saved() {
     );
     assert!(!r.server.waiting(0));
 }
+
+/// The names of `conn`'s Topics page of `count` after `cursor`, its total and its cursor.
+fn topic_page(
+    r: &mut Rig,
+    conn: ConnId,
+    count: u32,
+    cursor: Option<&'static str>,
+) -> (Vec<String>, u32, Option<String>) {
+    let ask = Msg::Topics(Topics {
+        seq: Some(3),
+        start: 0,
+        count,
+        cursor: cursor.map(n),
+    });
+    r.feed(conn, &frame(ask));
+    let (_, f) = r.out.frames.pop().expect("a reply");
+    let Ok(Status::Complete((Ok(Msg::TopicList(t)), _))) = decode_frame(&f) else {
+        panic!("not a TopicList")
+    };
+    let names = t.topics.iter().map(|x| x.to_string()).collect();
+    (names, t.total, t.cursor.map(|c| c.to_string()))
+}
+
+/// A secret channel (+s) is listed only to its subscribers and the server's admins: the
+/// pages of others pass over it, and no cursor names it (a team's private channels, now
+/// listed while nobody is in them, would otherwise show their names to everyone).
+#[test]
+fn a_secret_channel_is_listed_only_to_its_subscribers() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    r.connect(1, "bob@example.com");
+    for ch in [
+        "#a@example.com",
+        "#b@example.com",
+        "#c@example.com",
+        "#d@example.com",
+    ] {
+        r.sub(0, ch);
+    }
+    for ch in ["#a@example.com", "#c@example.com"] {
+        let m = SetMeta {
+            topic: n(ch),
+            ..meta(None, Some(modes::SECRET), None)
+        };
+        assert_eq!(
+            set_meta(&mut r, 0, m).last().map(String::as_str),
+            Some(&*format!("Meta {ch} true 1"))
+        );
+    }
+    let all: Vec<String> = ["#a", "#b", "#c", "#d"]
+        .iter()
+        .map(|c| format!("{c}@example.com"))
+        .collect();
+    assert_eq!(
+        topic_page(&mut r, 0, 100, None),
+        (all.clone(), 4, None),
+        "alice is in them"
+    );
+    let open = vec!["#b@example.com".to_string(), "#d@example.com".to_string()];
+    assert_eq!(
+        topic_page(&mut r, 1, 100, None),
+        (open, 4, None),
+        "the total counts them"
+    );
+    // Page by page, over the secret ones.
+    let first = topic_page(&mut r, 1, 1, None);
+    assert_eq!(
+        first,
+        (vec!["#b@example.com".into()], 4, Some("#b@example.com".into()))
+    );
+    let next = topic_page(&mut r, 1, 1, Some("#b@example.com"));
+    assert_eq!(next, (vec!["#d@example.com".into()], 4, None));
+    // In one, bob sees that one.
+    r.sub(1, "#c@example.com");
+    let seen = topic_page(&mut r, 1, 100, None).0;
+    assert_eq!(seen, ["#b@example.com", "#c@example.com", "#d@example.com"]);
+    assert_eq!(
+        crate::server::mode_letters(modes::SECRET | modes::INVITE_ONLY),
+        "+is"
+    );
+}
