@@ -786,7 +786,7 @@ fn a_secret_channel_is_left_out_of_others_topic_lists() {
         next(c)
     };
     let mut bob = s.client("bob");
-    assert_eq!(listed(&mut bob), "TopicList 2 0 [#open@localhost]");
+    assert_eq!(listed(&mut bob), "TopicList 1 0 [#open@localhost]");
     assert_eq!(
         listed(&mut alice),
         format!("TopicList 2 0 [#open@localhost {ROOM}]")

@@ -87,7 +87,8 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             plural(n, item, items)
         )),
         (Ending::More, _) if p.forward() => Some(format!(
-            "showing the first {}; newer ones exist ({})",
+            "showing the {} {}; newer ones exist ({})",
+            if r.continued { "next" } else { "first" },
             plural(n, item, items),
             r.hint
         )),

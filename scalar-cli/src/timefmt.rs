@@ -174,10 +174,17 @@ fn local_to_utc(secs: i64) -> i64 {
 /// if that is still to come); `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (local); or what
 /// [`parse_time`] takes. `None` for anything else.
 pub fn parse_when(s: &str, now: u64) -> Option<u64> {
-    let s = s.trim();
+    let lower = s.trim().to_ascii_lowercase();
+    let s = lower.as_str();
     let to_ms = |secs: i64| u64::try_from(secs).ok()?.checked_mul(1000);
     if let Some(ago) = ago_ms(s) {
-        return now.checked_sub(ago);
+        // Further back than 1970 is from the start.
+        return Some(now.saturating_sub(ago));
+    }
+    // A bare number is milliseconds since 1970, as `history --since` takes it: one before
+    // 1973 is a unit forgotten (`90` for `90m`), not a time (found in review).
+    if s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u64>().is_ok_and(|n| n < 100_000_000_000) {
+        return None;
     }
     let today = local_day(now);
     match s {
@@ -196,7 +203,7 @@ pub fn parse_when(s: &str, now: u64) -> Option<u64> {
     let day = s.get(..10).and_then(local_date);
     let clock = match s.get(10..) {
         Some("") => Some(0),
-        Some(rest) => rest.strip_prefix(' ').and_then(clock_secs),
+        Some(rest) => rest.strip_prefix([' ', 't']).and_then(clock_secs),
         None => None,
     };
     match (day, clock) {
@@ -220,14 +227,22 @@ fn ago_ms(s: &str) -> Option<u64> {
     n.parse::<u64>().ok().filter(|&n| n <= 100_000).map(|n| n * unit)
 }
 
-/// `H:MM` or `HH:MM`: seconds since midnight.
+/// `H:MM`, `HH:MM` or either with `:SS`: seconds since midnight.
 fn clock_secs(s: &str) -> Option<i64> {
-    let (h, m) = s.split_once(':')?;
+    let (h, rest) = s.split_once(':')?;
+    let (m, sec) = match rest.split_once(':') {
+        Some((m, sec)) => (m, Some(sec)),
+        None => (rest, None),
+    };
     let digits = |t: &str, len: std::ops::RangeInclusive<usize>| {
         (len.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse::<i64>().ok())?
     };
     let (h, m) = (digits(h, 1..=2)?, digits(m, 2..=2)?);
-    (h < 24 && m < 60).then_some(h * 3600 + m * 60)
+    let sec = match sec {
+        Some(t) => digits(t, 2..=2)?,
+        None => 0,
+    };
+    (h < 24 && m < 60 && sec < 60).then_some(h * 3600 + m * 60 + sec)
 }
 
 /// `YYYY-MM-DD`: days since 1970-01-01, if it is a date.
@@ -285,7 +300,20 @@ mod tests {
             Some(local(20_416 * 86_400_000 + (17 * 60 + 30) * 60_000))
         );
         assert_eq!(parse_when("2025-11-24T16:00:00Z", now), Some(now));
+        assert_eq!(
+            parse_when("2025-11-24 17:30:15", now),
+            Some(local(20_416 * 86_400_000 + ((17 * 60 + 30) * 60 + 15) * 1000))
+        );
+        assert_eq!(
+            parse_when("2025-11-24T17:30", now),
+            parse_when("2025-11-24 17:30", now)
+        );
+        assert_eq!(parse_when("Yesterday", now), parse_when("yesterday", now));
+        assert_eq!(parse_when("2H", now), Some(now - 7_200_000));
+        assert_eq!(parse_when("100000d", now), Some(0), "from the start");
+        assert_eq!(parse_when("1764000000000", now), Some(now), "milliseconds");
         for bad in [
+            "90",
             "",
             "m",
             "5x",

@@ -250,6 +250,10 @@ pub(super) struct Accounts {
     pub names: HashMap<Box<str>, Option<Known>>,
     by_user: Throttle<Box<str>>,
     by_addr: Throttle<IpAddr>,
+    /// Each account's changes of password that went through (SetPassword): each costs the
+    /// accounts thread two hashes, so they are bounded as failures are, but apart from the
+    /// logins' count, which they must not use up (found in review).
+    changes: Throttle<Box<str>>,
     /// The last attempt number handed out (password checks and token checks alike).
     pub tickets: u64,
     /// The keys of the marks `scalard account del` left for accounts it deleted while the
@@ -257,6 +261,9 @@ pub(super) struct Accounts {
     pub deleted_offline: Vec<Box<str>>,
     /// The data directory the accounts are in, for the commands the log suggests.
     pub dir: Option<Box<str>>,
+    /// Whether the operator was told that registrations stopped at `max-accounts`, since
+    /// the server last had room.
+    pub full_told: bool,
     /// Account starts placed but not yet handed to the accounts thread (its queue was full):
     /// one per account, so at most as many as the operator added.
     pub unsent: Vec<AccountStart>,
@@ -267,12 +274,14 @@ impl Accounts {
         Accounts {
             by_user: Throttle::new(config.burst_per_user, config.leak_per_user, THROTTLE_KEYS),
             by_addr: Throttle::new(config.burst_per_addr, config.leak_per_addr, THROTTLE_KEYS),
+            changes: Throttle::new(config.burst_per_user, config.leak_per_user, THROTTLE_KEYS),
             config,
             available: false,
             names: HashMap::new(),
             tickets: 0,
             deleted_offline: Vec::new(),
             dir: None,
+            full_told: false,
             unsent: Vec::new(),
         }
     }
@@ -280,6 +289,19 @@ impl Accounts {
     pub fn prune(&mut self, now: &Now) {
         self.by_user.prune(now.mono);
         self.by_addr.prune(now.mono);
+        self.changes.prune(now.mono);
+    }
+
+    /// Why `user` from `addr` may not change its password now ([`wait`](Accounts::wait), or
+    /// too many changes lately), if it may not.
+    pub fn change_wait(&self, user: &str, addr: IpAddr, now: &Now) -> Option<Wait> {
+        self.wait(user, addr, now)
+            .or_else(|| self.changes.wait(&user.into(), now.mono))
+    }
+
+    /// `user` changed its password.
+    pub fn changed(&mut self, user: &str, now: Instant) {
+        self.changes.fail(&user.into(), now);
     }
 
     /// Why `user` from `addr` may not try now, if it may not: the longer of the two waits
@@ -895,7 +917,6 @@ impl Server {
         if register && self.in_use_elsewhere(&user, peer) {
             return Err(in_use(&user));
         }
-        let full = register.then(|| self.accounts_full(&user)).flatten();
         let a = &mut self.accounts;
         if !a.available {
             return Err(if register {
@@ -919,9 +940,6 @@ impl Server {
                     "ask the operator for an account",
                 ));
             }
-            if let Some(full) = full {
-                return Err(full);
-            }
             if user.split('@').next().is_some_and(is_guest_name) {
                 let reason = format!("{user}: names starting with guest- are for guests");
                 return Err(refuse(ErrorCode::NameTaken, reason));
@@ -941,6 +959,9 @@ impl Server {
                 return Err(refuse(ErrorCode::NameTaken, reason));
             }
         }
+        if register && let Some(full) = self.accounts_full(&user) {
+            return Err(full);
+        }
         // A name this loop does not know as an account is challenged too: the accounts thread
         // looks it up in the store, where an account the operator added a moment ago already
         // is (the loop hears of it up to a second later), and a missing one is 601 after Auth,
@@ -959,13 +980,22 @@ impl Server {
     }
 
     /// The refusal of `user`'s registration while the server has as many accounts as clients
-    /// may make (those being registered included), if it has; logged, for the operator.
-    fn accounts_full(&self, user: &str) -> Option<Refusal> {
+    /// may make (those being registered included), if it has. The operator is told once, at
+    /// warn, each time the bound is reached, and of each refusal at debug only: refusals cost
+    /// the client nothing, so one line each would let anyone fill the log (found in review).
+    fn accounts_full(&mut self, user: &str) -> Option<Refusal> {
         let (max, now) = (self.limits.max_accounts, self.accounts.names.len());
+        let told = &mut self.accounts.full_told;
         if now < max {
+            *told = false;
             return None;
         }
-        log::info!("registration of {user} refused: the server has {now} accounts (max-accounts {max})");
+        match std::mem::replace(told, true) {
+            false => log::warn!(
+                "registrations refused from now on: the server has {now} accounts (max-accounts {max})"
+            ),
+            true => log::debug!("registration of {user} refused: {now} accounts (max-accounts {max})"),
+        }
         let reason =
             format!("the server has {now} accounts, and clients may make them up to {max}: ask the operator");
         Some(refuse(ErrorCode::RegistrationClosed, reason))

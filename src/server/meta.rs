@@ -67,7 +67,8 @@ impl Server {
             }
             let floor = self.floors.take(&key);
             if self.channels.subscribe(&key, conn, floor) == 1 {
-                self.listed.insert(key);
+                let secret = self.rooms.get(name).is_some_and(|r| r.secret());
+                self.listed.insert(key, secret);
             }
             if let Some(user) = joined {
                 self.tell_members(name, &user, super::joins::Did::Joined, out);
@@ -128,6 +129,14 @@ impl Server {
                     ..Meta::new(seq, topic, watching, watchers as u64)
                 }
             }
+            // A secret channel tells one not in it no more than a channel that does not exist
+            // (found by QA: an Unsub of a guessed name showed its topic and members' count).
+            _ if !s.is_subscribed(name)
+                && self.rooms.get(name).is_some_and(|r| r.secret())
+                && !self.who(conn).is_some_and(|w| w.admin) =>
+            {
+                return Some(Meta::new(seq, topic, false, 0));
+            }
             _ => {
                 let subscribers = self.channels.subscribers(name).len() as u64;
                 Meta::new(seq, topic, s.is_subscribed(name), subscribers)
@@ -175,8 +184,10 @@ impl Server {
             room.rules_mut().subject = text(t);
             changes.push((format!("subject {t}"), None));
         }
+        let mut secret = None;
         if let Some(bits) = m.modes.filter(|&b| b != room.modes) {
             room.modes = bits;
+            secret = Some(room.secret());
             changes.push((format!("modes {}", mode_letters(bits)), Some(room.closed())));
         }
         if let Some(rate) = m.rate.filter(|&r| r != room.rules().rate) {
@@ -186,6 +197,10 @@ impl Server {
         let closed_either = closed_before || room.closed();
         room.used = true;
         room.tidy();
+        if let Some(secret) = secret {
+            let key = self.name_key(m.topic.as_str());
+            self.listed.set_secret(key, secret);
+        }
         self.room_changed(m.topic.as_str());
         for (change, closed) in changes {
             // Recorded without seq: the reply to SetMeta is the Meta below.
@@ -219,19 +234,18 @@ impl Server {
 
     pub(super) fn topics(&mut self, conn: ConnId, m: Topics<'_>, out: &mut impl Outbox) {
         let count = m.count.min(MAX_PAGE) as usize;
-        let start = match m.cursor {
-            Some(c) => self.listed.position_after(c.as_str()),
-            None => m.start as usize,
+        // A secret channel is listed only to its subscribers (an admin sees all).
+        let view = match self.who(conn).is_some_and(|w| w.admin) {
+            true => self.listed.to_admin(),
+            false => {
+                let subs = self.session(conn).map(|s| s.subs.as_slice()).unwrap_or_default();
+                let secret = |c: &&std::rc::Rc<str>| self.rooms.get(&***c).is_some_and(|r| r.secret());
+                self.listed.to(subs.iter().filter(secret).map(|c| &**c).collect())
+            }
         };
-        // A secret channel is left out for whoever is not in it (an admin sees all): the page
-        // passes over it, its cursor never names it, and `total` counts it, as IRC's LUSERS
-        // counts channels LIST does not show.
-        let admin = self.who(conn).is_some_and(|w| w.admin);
-        let session = self.session(conn);
-        let shown = |n: &str| {
-            admin
-                || !self.rooms.get(n).is_some_and(|r| r.secret())
-                || session.is_some_and(|s| s.is_subscribed(n))
+        let start = match m.cursor {
+            Some(c) => view.position_after(c.as_str()),
+            None => m.start as usize,
         };
         // A page must fit one frame: 100 long names with 256-byte topic lines would not, so the
         // page ends early (its cursor says where to go on).
@@ -239,18 +253,14 @@ impl Server {
         let subject = |n: &Name<'_>| rules(n).and_then(|r| r.subject.as_deref()).unwrap_or_default();
         let display = |n: &Name<'_>| rules(n).and_then(|r| r.display.as_deref()).unwrap_or_default();
         let mut size = 0;
-        let mut passed = 0;
-        let page: Vec<Name<'_>> = self
-            .listed
-            .page(start, usize::MAX)
-            .inspect(|_| passed += 1)
-            .filter(|n| shown(n))
+        let page: Vec<Name<'_>> = view
+            .from(start)
+            .take(count)
             .filter_map(|n| Name::parse(n).ok())
             .take_while(|n| {
                 size += n.as_str().len() + subject(n).len() + display(n).len() + PAGE_ENTRY_OVERHEAD;
                 size <= PAGE_BUDGET
             })
-            .take(count)
             .collect();
         let counts: Vec<u64> = page
             .iter()
@@ -258,12 +268,10 @@ impl Server {
             .collect();
         let subjects: Vec<&str> = page.iter().map(subject).collect();
         let displays: Vec<&str> = page.iter().map(display).collect();
-        // Gone through: the page's names, the secret ones among them, and the one that did not
-        // fit the frame, if one did not (then it is still to come).
-        let more = start + passed < self.listed.len() || size > PAGE_BUDGET;
+        let more = start + page.len() < view.len();
         let list = TopicList {
             seq: m.seq,
-            total: u32::try_from(self.listed.len()).unwrap_or(u32::MAX),
+            total: u32::try_from(view.len()).unwrap_or(u32::MAX),
             start: u32::try_from(start).unwrap_or(u32::MAX),
             topics: List::Slice(&page),
             counts: Some(List::Slice(&counts)),

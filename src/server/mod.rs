@@ -19,6 +19,7 @@ mod history;
 mod inbox;
 mod joins;
 mod limits;
+mod listed;
 mod meta;
 mod mix;
 mod moderation;
@@ -97,10 +98,9 @@ pub struct Server {
     per_subnet: HashMap<IpAddr, usize>,
     flood: flood::Flood,
     channels: Channels,
-    /// The channels Topics lists, in bytewise order: those with a subscriber, and kept ones
-    /// without (their rooms), so that a quiet channel can still be found (PROTOCOL.md §4,
-    /// Topics).
-    listed: sorted::Sorted,
+    /// The channels Topics lists: those with a subscriber, and kept ones without (their
+    /// rooms), so that a quiet channel can still be found (PROTOCOL.md §4, Topics).
+    listed: listed::Listed,
     users: HashMap<Rc<str>, Audience>,
     /// Who runs each channel, and whom it keeps out or quiet.
     /// Boxed: most channels have a room with one member and no moderation, and the map's
@@ -170,7 +170,7 @@ impl Server {
             per_subnet: HashMap::new(),
             flood: flood::Flood::new(limits.connect_rate),
             channels: Channels::default(),
-            listed: sorted::Sorted::default(),
+            listed: listed::Listed::default(),
             users: HashMap::new(),
             rooms: HashMap::new(),
             watchers: HashMap::new(),

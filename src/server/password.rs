@@ -69,7 +69,7 @@ impl Server {
             );
             return Err((ErrorCode::AuthRequired, reason));
         }
-        if let Some(wait) = self.accounts.wait(user, s.addr(), now) {
+        if let Some(wait) = self.accounts.change_wait(user, s.addr(), now) {
             return Err((ErrorCode::AuthThrottled, throttled(wait)));
         }
         if too_short(new) {
@@ -94,15 +94,18 @@ impl Server {
             return;
         };
         let (addr, peer) = (s.addr(), s.peer.to_canonical());
-        // Each change costs two password hashes on the accounts thread: right or wrong, it
-        // counts for the account (found in review: a loop of right ones had no bound but the
-        // flood rate); only a wrong one for the address. A failing store is nobody's.
+        // A wrong one is a failed attempt, of the account and the address; a right one is
+        // counted apart (each costs the accounts thread two hashes: found in review, a loop of
+        // right ones had no bound but the flood rate). A failing store is nobody's.
         let wrong = verdict == Verdict::Rejected;
         let failed = Failed {
-            by_name: verdict != Verdict::Failed,
+            by_name: wrong,
             by_addr: wrong,
         };
         self.accounts.end(Some(&user), addr, failed, now.mono);
+        if verdict == Verdict::Accepted {
+            self.accounts.changed(&user, now.mono);
+        }
         match verdict {
             Verdict::Accepted => {
                 log::info!(

@@ -354,7 +354,7 @@ impl Server {
                     true => {
                         self.own_lasting(channel, &r.owner);
                         let key: Rc<str> = channel.into();
-                        self.listed.insert(key.clone());
+                        self.listed.insert(key.clone(), r.secret());
                         self.rooms.insert(key, Box::new(r));
                     }
                     // Made and left unused when the server stopped: it ends, as it would have

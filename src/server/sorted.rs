@@ -83,6 +83,13 @@ impl Sorted {
         }
     }
 
+    /// Whether `name` is here.
+    pub fn contains(&self, name: &str) -> bool {
+        self.blocks
+            .get(self.block_for(name))
+            .is_some_and(|b| b.binary_search_by(|k| (**k).cmp(name)).is_ok())
+    }
+
     /// How many names there are.
     pub fn len(&self) -> usize {
         self.len

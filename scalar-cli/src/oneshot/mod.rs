@@ -509,7 +509,7 @@ pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
             list.total
         ));
     } else if list.items.is_empty() {
-        note("no channels: nobody is in any channel of this server");
+        note("no channels: none listed to you on this server");
     }
     conn.bye(None, BYE_WAIT);
     Ok(())

@@ -34,7 +34,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "/list",
         "",
-        "the server's channels with their subscribers and topic lines (* = joined); also /topics",
+        "the server's channels with their subscribers, display names and topic lines (* = joined)",
     ),
     (
         "/topic",
@@ -179,7 +179,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "/more",
         "",
-        "go further back: the next page of the last /history or /search",
+        "go further back: the next page of the last /history or /search; after /history \
+         since, on to newer ones",
     ),
     ("/ping", "", "measure the round trip to the server"),
     (
@@ -376,7 +377,8 @@ pub fn holds_secret(line: &str, talking_to: Option<&str>) -> bool {
     }
     match canonical(&first.to_lowercase()).as_str() {
         "/passwd" => words.next().is_some(),
-        "/identify" | "/login" | "/register" | "/nickserv" | "/ns" | "/chanserv" | "/cs" => true,
+        "/identify" | "/login" | "/register" | "/nickserv" | "/ns" | "/chanserv" | "/cs" | "/oper"
+        | "/pass" | "/quote" | "/raw" => true,
         "/msg" => words.next().is_some_and(service),
         _ => false,
     }
@@ -871,6 +873,8 @@ mod tests {
             "/identify hunter2",
             "/ns identify hunter2",
             "/cs identify hunter2",
+            "/oper admin hunter2",
+            "/quote PASS hunter2",
             "/msg NickServ IDENTIFY hunter2",
             "/query nickserv@localhost identify x",
         ] {

@@ -234,7 +234,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
             let topic = current(shared, READ_HINT)?;
             let Some(since) = crate::timefmt::parse_when(when, crate::timefmt::now_ms()) else {
                 return Err(format!(
-                    "/history since: {when:?} is no time here: 90m, 2h, 3d, today, yesterday, 14:30 or 2026-12-04 17:03"
+                    "/history since: {when:?} is no time here: 90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03, an RFC 3339 time or milliseconds since 1970"
                 )
                 .into());
             };

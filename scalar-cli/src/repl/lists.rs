@@ -32,7 +32,7 @@ pub fn topics(shared: &Shared) -> Result<(), String> {
     if list.items.is_empty() {
         shared
             .screen
-            .info("nobody is in any channel (/join one to enter it, or to create it)");
+            .info("no channels to list (/join one to enter it, or to create it)");
         return Ok(());
     }
     let mut st = shared.state();

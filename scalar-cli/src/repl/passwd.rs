@@ -93,7 +93,14 @@ type Three = (String, String, String);
 /// The three lines after `/passwd` in a pipe, all of them (an empty one cancels once all
 /// are read).
 fn three_lines() -> Result<Three, String> {
-    let read = || scalar::tty::read_secret("").map_err(|e| format!("/passwd: {e}"));
+    // As the chat reads its lines: bounded, so that a pipe without a line end cannot make
+    // one without bound (found in review).
+    let read = || match crate::input::read_line(&mut std::io::stdin().lock()) {
+        Ok(Some(Ok(line))) => Ok(line),
+        Ok(Some(Err(bad))) => Err(format!("/passwd: a line is {}", bad.describe())),
+        Ok(None) => Err("/passwd: the input ended before the three passwords".into()),
+        Err(e) => Err(format!("/passwd: {e}")),
+    };
     Ok((read()?, read()?, read()?))
 }
 
@@ -117,10 +124,10 @@ fn checked(asked: Option<Three>) -> Result<Option<(String, String)>, String> {
     Ok(Some((current, new)))
 }
 
-/// Whether a line cancels: an empty one, or one holding Ctrl-C or Ctrl-\ (which must not end
-/// the chat here, as a signal would: found in review, they come as characters).
+/// Whether a line cancels: an empty one, or one holding Ctrl-C, Ctrl-\ or Ctrl-Z (which must
+/// not end or stop the chat here, as signals would: found in review, they come as characters).
 fn cancels(line: &str) -> bool {
-    line.is_empty() || line.contains(['\u{3}', '\u{1c}'])
+    line.is_empty() || line.contains(['\u{3}', '\u{1c}', '\u{1a}'])
 }
 
 /// The three lines typed, or `None` at the first that cancels.

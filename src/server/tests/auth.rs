@@ -1026,4 +1026,8 @@ fn a_change_in_flight_meets_a_close_a_reset_and_the_bound() {
         set_password(&mut r, 4, "password", "new password"),
         ["Error 602 auth_throttled seq=Some(5)"]
     );
+    // Counted apart from logins, which they do not use up (found in review).
+    r.open(5, Ipv4Addr::LOCALHOST.into());
+    r.server.set_secure(5);
+    r.challenged(5, "alice", false);
 }
