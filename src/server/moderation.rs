@@ -157,27 +157,31 @@ impl Server {
     /// it among its newest Events (the ring: the store alone would be a query off the loop).
     /// Its own: sent by its name since the session's holder has held it (found by QA: the
     /// next taker of a free name, or of a deleted account's, deleted what the last one said).
-    fn sent_it(&self, conn: ConnId, channel: &str, target: &str) -> bool {
+    fn whose(&self, conn: ConnId, channel: &str, target: &str) -> Whose {
         let (Some(s), Some(id)) = (self.session(conn), MsgId::from_hex(target)) else {
-            return false;
+            return Whose::Other;
         };
         let Some(user) = s.user.as_deref() else {
-            return false;
+            return Whose::Other;
         };
         let ring = self.history.as_ref().map(|h| &h.ring);
         match ring.and_then(|r| r.sender_of(channel, &id)) {
-            Some((from, pos)) => from == user && !self.came_after(user, pos)(s),
-            None => false,
+            Some((from, pos)) if from == user => match self.came_after(user, pos)(s) {
+                true => Whose::Earlier,
+                false => Whose::Mine,
+            },
+            _ => Whose::Other,
         }
     }
 
     /// Why `m` cannot be carried out, if it cannot.
     fn refuse_mod(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         let channel = m.topic.as_str();
-        if m.action == Action::Delete
-            && self.refuse_non_member(conn, m.topic).is_none()
-            && self.sent_it(conn, channel, m.target)
-        {
+        let whose = match m.action == Action::Delete && self.refuse_non_member(conn, m.topic).is_none() {
+            true => self.whose(conn, channel, m.target),
+            false => Whose::Other,
+        };
+        if whose == Whose::Mine {
             // Its own Message: as an operator's delete, but for the role; and a member the
             // channel keeps quiet gives no reason, which would speak for it (found by QA).
             let gagged = || {
@@ -194,11 +198,14 @@ impl Server {
         let owners = matches!(m.action, Action::Transfer | Action::Drop).then_some(m.action);
         match self.refuse_channel_request(conn, m.topic, owners) {
             Some((ErrorCode::NotOperator, _)) if m.action == Action::Delete => {
-                let reason = match self.history {
-                    None => format!(
+                let reason = match (&self.history, whose) {
+                    (None, _) => format!(
                         "not an operator of {channel}: this server keeps no history, so it cannot tell whose a message is; only operators delete"
                     ),
-                    Some(_) => format!(
+                    (Some(_), Whose::Earlier) => format!(
+                        "not an operator of {channel}: that message was said under your name before this session took it (a name without a password is anyone's), so only an operator deletes it"
+                    ),
+                    (Some(_), _) => format!(
                         "not an operator of {channel}: a member deletes only its own messages, while the server holds them among its newest (and not twice)"
                     ),
                 };
@@ -690,6 +697,17 @@ pub fn deleted_by(ctype: Option<&str>, body: Body<'_>) -> Option<MsgId> {
     let rest = text.strip_prefix("delete ")?;
     let id = rest.split(' ').next()?;
     is_hex_id(id).then(|| MsgId::from_hex(id)).flatten()
+}
+
+/// Whose a channel's message is, to a member asking to delete it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Whose {
+    /// Sent by its name since this session's holder has held it.
+    Mine,
+    /// Sent by its name before: by the name's last holder, as far as the server can tell.
+    Earlier,
+    /// Another's, a record, or not in memory.
+    Other,
 }
 
 /// Why `target` is refused where an ID pattern is wanted.

@@ -1642,10 +1642,13 @@ fn a_sender_deletes_its_own_recent_message_and_no_one_else_s() {
     let last = r.out.persisted.last().expect("stored").pos;
     r.server.store_done(Done::Committed(last), &mut r.out);
     r.out.take(1);
-    assert_eq!(
-        r.send(1, delete_of(before)),
-        ["Error 800 not_operator seq=Some(9)"]
+    r.feed(1, &frame(delete_of(before)));
+    let why = r.error_reason(1).unwrap_or_default();
+    assert!(
+        why.contains("said under your name before this session took it"),
+        "{why}"
     );
+    assert_eq!(r.out.take(1), ["Error 800 not_operator seq=Some(9)"]);
 
     // Once memory no longer holds it, only an operator may.
     let (_, old) = r.stamped(1, "#rust@example.com", "an older one");
