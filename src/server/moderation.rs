@@ -176,49 +176,15 @@ impl Server {
 
     /// Why `m` cannot be carried out, if it cannot.
     fn refuse_mod(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
-        let channel = m.topic.as_str();
-        let whose = match m.action == Action::Delete && self.refuse_non_member(conn, m.topic).is_none() {
-            true => self.whose(conn, channel, m.target),
-            false => Whose::Other,
-        };
-        if whose == Whose::Mine {
-            // Its own Message: as an operator's delete, but for the role; and a member the
-            // channel keeps quiet gives no reason, which would speak for it (found by QA).
-            let gagged = || {
-                let s = self.session(conn)?;
-                let room = self.rooms.get(channel)?;
-                Some(room.gagged(self.who(conn)?, s.addr()))
-            };
-            if m.reason.is_some_and(|r| !r.is_empty()) && gagged() == Some(true) {
-                let reason = format!("you may not speak in {channel}: delete without a reason");
-                return Some((ErrorCode::Muted, reason));
-            }
-            return self.refuse_while_failing();
+        if m.action == Action::Delete {
+            return self.refuse_delete(conn, m);
         }
+        let channel = m.topic.as_str();
         let owners = matches!(m.action, Action::Transfer | Action::Drop).then_some(m.action);
-        match self.refuse_channel_request(conn, m.topic, owners) {
-            Some((ErrorCode::NotOperator, _)) if m.action == Action::Delete => {
-                let reason = match (&self.history, whose) {
-                    (None, _) => format!(
-                        "not an operator of {channel}: this server keeps no history, so it cannot tell whose a message is; only operators delete"
-                    ),
-                    (Some(_), Whose::Earlier) => format!(
-                        "not an operator of {channel}: that message was said under your name before this session took it (a name without a password is anyone's), so only an operator deletes it"
-                    ),
-                    (Some(_), _) => format!(
-                        "not an operator of {channel}: a member deletes only its own messages, while the server holds them among its newest (and not twice)"
-                    ),
-                };
-                return Some((ErrorCode::NotOperator, reason));
-            }
-            Some(refusal) => return Some(refusal),
-            None => {}
+        if let Some(refusal) = self.refuse_channel_request(conn, m.topic, owners) {
+            return Some(refusal);
         }
         let room = self.rooms.get(channel)?;
-        // Its target's form (an id) was checked with the fields; any operator may delete.
-        if m.action == Action::Delete {
-            return None;
-        }
         let exact = !matches!(
             m.action,
             Action::Ban | Action::Unban | Action::Mute | Action::Unmute
@@ -278,6 +244,48 @@ impl Server {
             return Some((ErrorCode::NoSuchUser, reason));
         }
         None
+    }
+
+    /// Why the delete `m` cannot be carried out, if it cannot: an operator's, or a member's
+    /// of its own Message.
+    fn refuse_delete(&self, conn: ConnId, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
+        let channel = m.topic.as_str();
+        let whose = match self.refuse_non_member(conn, m.topic) {
+            None => self.whose(conn, channel, m.target),
+            Some(_) => Whose::Other,
+        };
+        if whose == Whose::Mine {
+            // Its own Message: as an operator's delete, but for the role; and a member the
+            // channel keeps quiet gives no reason, which would speak for it (found by QA).
+            let gagged = || {
+                let s = self.session(conn)?;
+                let room = self.rooms.get(channel)?;
+                Some(room.gagged(self.who(conn)?, s.addr()))
+            };
+            if m.reason.is_some_and(|r| !r.is_empty()) && gagged() == Some(true) {
+                let reason = format!("you may not speak in {channel}: delete without a reason");
+                return Some((ErrorCode::Muted, reason));
+            }
+            return self.refuse_while_failing();
+        }
+        match self.refuse_channel_request(conn, m.topic, None) {
+            Some((ErrorCode::NotOperator, _)) => {
+                let reason = match (&self.history, whose) {
+                    (None, _) => format!(
+                        "not an operator of {channel}: this server keeps no history, so it cannot tell whose a message is; only operators delete"
+                    ),
+                    (Some(_), Whose::Earlier) => format!(
+                        "not an operator of {channel}: that message was said under your name before this session took it (a name without a password is anyone's), so only an operator deletes it"
+                    ),
+                    (Some(_), _) => format!(
+                        "not an operator of {channel}: a member deletes only its own messages, while the server holds them among its newest (and not twice)"
+                    ),
+                };
+                Some((ErrorCode::NotOperator, reason))
+            }
+            // Its target's form (an id) was checked with the fields; any operator may delete.
+            refusal => refusal,
+        }
     }
 
     /// The checks every operator request on a channel shares: a channel of this server, which
