@@ -2,6 +2,7 @@
 //! A channel's Meta carries its description (display name, topic line, creation time, modes,
 //! rate) and the asker's role; a user ID's carries its presence.
 
+use super::room::Who;
 use super::{ConnId, Now, Outbox, REFUSED_SUB_WEIGHT, Server};
 use crate::proto::*;
 
@@ -114,7 +115,7 @@ impl Server {
     }
 
     /// The Meta of `topic` as `conn` sees it; `None` for a connection without a session.
-    fn meta_of<'a>(&'a self, conn: ConnId, seq: Option<u32>, topic: Name<'a>) -> Option<Meta<'a>> {
+    pub(super) fn meta_of<'a>(&'a self, conn: ConnId, seq: Option<u32>, topic: Name<'a>) -> Option<Meta<'a>> {
         let name = topic.as_str();
         let s = self.session(conn)?;
         let mut meta = match topic.kind() {
@@ -131,9 +132,8 @@ impl Server {
             }
             // A secret channel tells one not in it no more than a channel that does not exist
             // (found by QA: an Unsub of a guessed name showed its topic and members' count).
-            _ if !s.is_subscribed(name)
-                && self.rooms.get(name).is_some_and(|r| r.secret())
-                && !self.who(conn).is_some_and(|w| w.admin) =>
+            _ if self.rooms.get(name).is_some_and(|r| r.secret())
+                && !self.who(conn).is_some_and(|w| self.sees_secret(w, name)) =>
             {
                 return Some(Meta::new(seq, topic, false, 0));
             }
@@ -232,16 +232,40 @@ impl Server {
         }
     }
 
+    /// Whether `who` may know that the secret channel `channel` exists (§4, SetMeta's secret
+    /// mode): its ID is in it, on any of its connections (a user's phone lists what its laptop
+    /// joined); it owns the channel where it is kept, having proved the ID (an owner finds its
+    /// channel while nobody is in it); or it is an admin.
+    fn sees_secret(&self, who: Who<'_>, channel: &str) -> bool {
+        let room = self.rooms.get(channel);
+        who.admin || room.is_some_and(|r| r.is_member(who.user) || (r.lasting && r.role(who) == Role::Owner))
+    }
+
+    /// The secret channels `who` may see, in any order, repeats allowed: those its
+    /// connections are in and the kept ones it owns, as [`Server::sees_secret`] says.
+    fn secret_seen_by(&self, who: Who<'_>) -> Vec<&str> {
+        let conns = self
+            .users
+            .get(who.user)
+            .map(|u| u.conns.as_slice())
+            .unwrap_or_default();
+        let subs = conns
+            .iter()
+            .filter_map(|&c| self.session(c))
+            .flat_map(|s| s.subs.iter());
+        let owned = self.lasting_of(who.user).iter();
+        subs.map(|c| &**c)
+            .chain(owned.map(|c| &**c))
+            .filter(|c| self.rooms.get(*c).is_some_and(|r| r.secret()) && self.sees_secret(who, c))
+            .collect()
+    }
+
     pub(super) fn topics(&mut self, conn: ConnId, m: Topics<'_>, out: &mut impl Outbox) {
         let count = m.count.min(MAX_PAGE) as usize;
-        // A secret channel is listed only to its subscribers (an admin sees all).
-        let view = match self.who(conn).is_some_and(|w| w.admin) {
-            true => self.listed.to_admin(),
-            false => {
-                let subs = self.session(conn).map(|s| s.subs.as_slice()).unwrap_or_default();
-                let secret = |c: &&std::rc::Rc<str>| self.rooms.get(&***c).is_some_and(|r| r.secret());
-                self.listed.to(subs.iter().filter(secret).map(|c| &**c).collect())
-            }
+        let view = match self.who(conn) {
+            Some(w) if w.admin => self.listed.to_admin(),
+            Some(w) => self.listed.to(self.secret_seen_by(w)),
+            None => self.listed.to(Vec::new()),
         };
         let start = match m.cursor {
             Some(c) => view.position_after(c.as_str()),

@@ -126,8 +126,8 @@ pub struct Server {
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
     now_ms: u64,
-    /// How many lasting rooms each account owns.
-    lasting_owned: HashMap<Box<str>, usize>,
+    /// The lasting rooms each account owns (which it counts against, and may find in Topics).
+    lasting_owned: HashMap<Box<str>, Vec<Box<str>>>,
     /// The lasting rooms, by channel: the tick looks for those unused too long among these
     /// (at most [`saved::MAX_KEPT_ROOMS`]), not among every room.
     kept: HashSet<Box<str>>,

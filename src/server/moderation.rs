@@ -520,7 +520,7 @@ impl Server {
                     set(&mut room.rules_mut().ops, &old, true);
                 }
                 if room.lasting {
-                    self.lasting_handed_over(&old, Some(target));
+                    self.lasting_handed_over(channel, &old, Some(target));
                 } else if keep {
                     room.lasting = true;
                     self.own_lasting(channel, target);

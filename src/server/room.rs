@@ -282,6 +282,11 @@ impl Room {
         }
     }
 
+    /// Whether a connection of `user` is subscribed.
+    pub fn is_member(&self, user: &str) -> bool {
+        self.find_member(user).is_ok()
+    }
+
     /// Where `user` is among the members, or where it would go.
     fn find_member(&self, user: &str) -> Result<usize, usize> {
         self.members.binary_search_by(|m| (*m.id).cmp(user))

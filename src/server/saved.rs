@@ -109,8 +109,7 @@ impl Server {
 
     /// Whether `owner` may own one more lasting room.
     pub(super) fn may_own_lasting(&self, owner: &str) -> bool {
-        self.kept.len() < MAX_KEPT_ROOMS
-            && self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
+        self.kept.len() < MAX_KEPT_ROOMS && self.may_take_lasting(owner)
     }
 
     /// Why `owner` may not own one more lasting room ([`Server::may_own_lasting`]), in words.
@@ -123,19 +122,31 @@ impl Server {
 
     /// Whether `owner` may be given one more lasting room (by a transfer: the total stays).
     pub(super) fn may_take_lasting(&self, owner: &str) -> bool {
-        self.lasting_owned.get(owner).copied().unwrap_or(0) < MAX_LASTING_ROOMS
+        self.lasting_of(owner).len() < MAX_LASTING_ROOMS
     }
 
-    /// A lasting room of `from` now belongs to `to`, or (`None`) is no longer lasting.
-    pub(super) fn lasting_handed_over(&mut self, from: &str, to: Option<&str>) {
-        if let Some(n) = self.lasting_owned.get_mut(from) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
+    /// The lasting rooms `owner` owns (at most [`MAX_LASTING_ROOMS`]).
+    pub(super) fn lasting_of(&self, owner: &str) -> &[Box<str>] {
+        self.lasting_owned
+            .get(owner)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The lasting room `channel` of `from` now belongs to `to`, or (`None`) is no longer
+    /// lasting.
+    pub(super) fn lasting_handed_over(&mut self, channel: &str, from: &str, to: Option<&str>) {
+        if let Some(owned) = self.lasting_owned.get_mut(from) {
+            owned.retain(|c| &**c != channel);
+            if owned.is_empty() {
                 self.lasting_owned.remove(from);
             }
         }
         if let Some(to) = to {
-            *self.lasting_owned.entry(to.into()).or_insert(0) += 1;
+            self.lasting_owned
+                .entry(to.into())
+                .or_default()
+                .push(channel.into());
         }
     }
 
@@ -149,7 +160,7 @@ impl Server {
         room.lasting = false;
         let owner = room.owner.clone();
         self.kept.remove(channel);
-        self.lasting_handed_over(&owner, None);
+        self.lasting_handed_over(channel, &owner, None);
         self.mark(channel);
     }
 
@@ -251,7 +262,10 @@ impl Server {
 
     /// Counts `channel` as a lasting room of `owner`.
     pub(super) fn own_lasting(&mut self, channel: &str, owner: &str) {
-        *self.lasting_owned.entry(owner.into()).or_insert(0) += 1;
+        self.lasting_owned
+            .entry(owner.into())
+            .or_default()
+            .push(channel.into());
         self.kept.insert(channel.into());
     }
 

@@ -1088,7 +1088,7 @@ fn under_fsync_always_server_bans_and_the_motd_are_echoed_once_saved() {
 }
 
 /// The names of `conn`'s Topics page of `count` after `cursor`, its total and its cursor.
-fn topic_page(
+pub(super) fn topic_page(
     r: &mut Rig,
     conn: ConnId,
     count: u32,
