@@ -149,6 +149,21 @@ fn a_wrong_domain_or_no_server_stops_the_run_at_once() {
     assert!(err.contains("cannot reach"), "{err}");
 }
 
+/// An `--account` that cannot log in (not made, or a wrong password) is said once, before any
+/// case, not as a failure of every account case (found by QA).
+#[test]
+fn an_account_that_cannot_log_in_stops_the_run_at_once() {
+    let s = Scalard::start(&[]);
+    let (code, out, err) = suite_exit(&s.addr.to_string(), "localhost", &["--account", "nobody:pw"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.is_empty(), "no case ran: {out}");
+    assert!(
+        err.contains("--account nobody@localhost cannot log in")
+            && err.contains("scalard account add nobody@localhost"),
+        "{err}"
+    );
+}
+
 /// A self-signed certificate for "localhost" and 127.0.0.1, written as PEM files into `dir`;
 /// returns (certificate file, key file, the certificate's fingerprint).
 fn self_signed(dir: &DataDir, base: &str) -> (String, String, String) {

@@ -29,7 +29,8 @@ usage:
   scalar-cli [OPTIONS] history TOPIC [--last N] [--before ID | --since TIME | --after ID]
           [--json]                              the last N (default 50) messages, those
                                                 before message ID, or all since TIME
-                                                (RFC 3339, or ms since 1970) or after
+                                                (RFC 3339, ms since 1970, 2h, 3d, today,
+                                                14:30, 2026-12-04 17:03) or after
                                                 message ID
   scalar-cli [OPTIONS] search TOPIC WORDS... [--last N] [--json]
                                                 the newest N (default 50) messages with
@@ -431,11 +432,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             }
             Long("since") if matches!(sub.as_deref(), Some("history" | "listen")) => {
                 let v = utf8(val(&mut p)?, "--since")?;
-                let t = crate::timefmt::parse_time(&v).ok_or_else(|| {
-                    usage(format!(
-                        "--since: expected RFC 3339 (2025-11-24T16:00:00Z) or milliseconds since 1970, got {v:?}"
-                    ))
-                })?;
+                // Exact forms first: a script's `--since 0` stays the start of time, not a
+                // forgotten unit as in the chat's `/history since`.
+                let now = crate::timefmt::now_ms();
+                let t = crate::timefmt::parse_time(&v)
+                    .or_else(|| crate::timefmt::parse_when(&v, now))
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "--since: expected RFC 3339 (2025-11-24T16:00:00Z), milliseconds since 1970, \
+                             a time ago (90m, 2h, 3d), today, yesterday, HH:MM or YYYY-MM-DD [HH:MM] \
+                             (local), got {v:?}"
+                        ))
+                    })?;
                 span.since = Some(t);
             }
             Long("reply-to") if sub.as_deref() == Some("send") => {
@@ -1119,6 +1127,24 @@ mod tests {
                 json: false
             }
         );
+        // As the chat's `/history since` takes them, for a cron job; `0` stays the start.
+        let since = |when: &str| match parse_strs(&["history", "#a", "--since", when]).map(|a| a.command) {
+            Ok(Command::History {
+                span:
+                    Span::Since {
+                        after: After::Time(t),
+                        ..
+                    },
+                ..
+            }) => t,
+            other => panic!("{when}: {other:?}"),
+        };
+        let before = crate::timefmt::now_ms();
+        let two_hours_ago = since("2h");
+        assert!((before - 7_200_000..=crate::timefmt::now_ms() - 7_200_000).contains(&two_hours_ago));
+        assert_eq!(since("0"), 0);
+        assert_eq!(since("90"), 90, "milliseconds, as before");
+        assert!(since("yesterday") < since("today"));
         let a = parse_strs(&["history", "bob@x", "--after", &id]).unwrap();
         assert_eq!(
             a.command,
@@ -1160,7 +1186,7 @@ mod tests {
             &["history", "#a", "--last", "0"],
             &["history", "#a", "--last", "10001"],
             &["history", "#a", "--before", "abc"],
-            &["history", "#a", "--since", "yesterday"],
+            &["history", "#a", "--since", "the day before"],
             &["history", "#a", "--since", "5", "--last", "3"],
             &["history", "#a", "--after", &"ab".repeat(32), "--last", "3"],
             &["history", "#a", "--after", &"ab".repeat(32), "--since", "5"],
@@ -1171,7 +1197,7 @@ mod tests {
             &["search", "#a", &long_query],
             &["search", "#a", "🙂", "***"],
             &["search", "#a", "x", "--before", "00"],
-            &["listen", "#a", "--since", "yesterday"],
+            &["listen", "#a", "--since", "soon"],
             &["ping", "--json"],
             &["--timeout", "0"],
             &["--id", "Bad Name!", "ping"],

@@ -332,8 +332,13 @@ fn open_accounts(config: &Config, shell: &mut Shell) -> Result<(), String> {
         .server_mut()
         .set_accounts_dir(&std::path::absolute(&dir).unwrap_or(dir));
     let (accounts, names) = Accounts::open(&path, shell.waker()).map_err(|e| e.to_string())?;
+    // Who may come in, and how: the first thing an operator checks of a new deployment.
+    let registration = match config.auth.registration {
+        true => format!("open, up to {} accounts", config.limits.max_accounts),
+        false => "closed".to_string(),
+    };
     log::info!(
-        "{} accounts; unregistered IDs: {}",
+        "{} accounts; unregistered IDs: {}; registration: {registration}",
         names.len(),
         config.auth.policy.name()
     );

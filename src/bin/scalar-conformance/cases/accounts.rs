@@ -38,7 +38,7 @@ fn auth(c: &mut Raw, nonce: Value, password: &str) -> Result<Value, Fail> {
 }
 
 /// A connection logged in to the account.
-fn logged_in(x: &Ctx, id: &str, pw: &str) -> Result<Raw, Fail> {
+pub(super) fn logged_in(x: &Ctx, id: &str, pw: &str) -> Result<Raw, Fail> {
     let mut c = x.raw()?;
     let nonce = challenge(&mut c, id)?;
     let v = auth(&mut c, nonce, pw)?;

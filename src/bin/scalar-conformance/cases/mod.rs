@@ -76,7 +76,8 @@ impl Ctx {
 }
 
 /// Checks, before any case runs, that the server can be reached (TCP, and TLS if asked) and
-/// serves `--domain`: otherwise every case would fail with the same cause, burying it.
+/// serves `--domain`, and that `--account` logs in: otherwise every case (or every account
+/// case) would fail with the same cause, burying it.
 /// Anything else the server answers to the Ident is left for the cases to judge.
 pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
     let server = &ctx.dial.server;
@@ -94,6 +95,16 @@ pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
             "{server} answered in TLS: give --tls, --ca FILE or --pin FINGERPRINT"
         )),
         _ => Ok(()),
+    }?;
+    // Said once, not as a failure of every account case (found by QA).
+    match &ctx.account {
+        Some((id, pw)) => accounts::logged_in(ctx, id, pw).map(drop).map_err(|e| {
+            format!(
+                "--account {id} cannot log in: {e} (make it with `scalard account add {id}`, \
+                 or give its password)"
+            )
+        }),
+        None => Ok(()),
     }
 }
 
