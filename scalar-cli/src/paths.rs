@@ -46,5 +46,67 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         fail(e)
-    })
+    })?;
+    sweep(path);
+    Ok(())
+}
+
+/// Removes the temporary files of writes to `path` whose process is gone: one killed between
+/// creating its file and renaming it (a closed terminal's SIGHUP ends the client while another
+/// of its threads writes) leaves `NAME.tmpPID.N` behind, which nothing else would take away.
+/// A live process's file, or one of a PID reused since, is left alone.
+fn sweep(path: &Path) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{stem}.tmp");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<libc::pid_t>().ok()));
+        // SAFETY: kill with signal 0 sends nothing; it only asks whether the process exists.
+        let gone = |pid| {
+            let asked = unsafe { libc::kill(pid, 0) };
+            asked != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        };
+        if pid.is_some_and(|pid| pid > 0 && gone(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write takes away what a killed client's write left (found by QA: a
+    /// `channel-marks.tmp…` after a SIGHUP), not a live process's file nor another file's.
+    #[test]
+    fn a_write_sweeps_temporary_files_of_dead_processes() {
+        let dir = std::env::temp_dir().join(format!("scalar-cli-paths-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let file = |name: String| {
+            let p = dir.join(name);
+            std::fs::write(&p, "x").unwrap();
+            p
+        };
+        let stale = file(format!("channel-marks.tmp{dead}.0"));
+        let live = file(format!("channel-marks.tmp{}.7", std::process::id()));
+        let other = file(format!("inbox-marks.tmp{dead}.0"));
+        let odd = file("channel-marks.tmpx.0".to_string());
+        write_private(&dir.join("channel-marks"), "a\n").unwrap();
+        assert!(!stale.exists(), "the dead writer's file is gone");
+        assert!(live.exists() && other.exists() && odd.exists());
+        assert_eq!(std::fs::read_to_string(dir.join("channel-marks")).unwrap(), "a\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
