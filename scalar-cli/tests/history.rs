@@ -238,6 +238,19 @@ fn search_finds_the_newest_matches_first() {
     );
     assert_eq!(texts(&r), want[6..]);
     says(&r, "showing the last 4 matches; older ones exist");
+    // A starred word finds the words it begins: "chat*" the chatter, not the notes.
+    let r = cli_run(
+        &server,
+        &home,
+        "reader",
+        &["search", "s", "chat*", "--last", "3", "--json"],
+    );
+    assert_eq!(
+        texts(&r),
+        ["chatter 26", "chatter 28", "chatter 29"],
+        "{}",
+        r.stderr
+    );
     let r = cli_run(
         &server,
         &home,

@@ -241,7 +241,7 @@ impl Server {
 /// an anchor skips the rest of the topic, and a rare word's short list in the text index is
 /// all a search of it walks.
 const TOO_SLOW: &str = "the history query took longer than this server allows; ask for a narrower \
-                        range (or, searching, rarer words)";
+                        range (or, searching, rarer words and longer beginnings before a *)";
 
 /// Why a read is refused while the store fails and Events it would cover are not on disk.
 const UNSTORED: &str = "the history store is failing and has not stored the newest Events of this \

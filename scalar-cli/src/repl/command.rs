@@ -174,7 +174,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "/search",
         "WORDS",
-        "the newest 50 messages of the current topic with every word",
+        "the newest 50 messages of the current topic with every word; deploy* finds the words \
+         it begins (deployment, deployed)",
     ),
     (
         "/more",

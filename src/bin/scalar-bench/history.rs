@@ -56,7 +56,8 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     for side in [Side::Catchup, Side::Search] {
         let stop = Arc::new(AtomicBool::new(false));
         let (addr, flag) = (server.addr, stop.clone());
-        let worker = std::thread::spawn(move || side_stream(addr, side, &flag));
+        let query = opts.query.clone();
+        let worker = std::thread::spawn(move || side_stream(addr, side, &query, &flag));
         let r = chat::measure(&server, opts);
         stop.store(true, Ordering::Relaxed);
         let mut lat = worker
@@ -157,9 +158,9 @@ impl Side {
     }
 }
 
-/// Until `stop`, asks for the last 100 Events of a channel (or searches one for a common
-/// word) every `SIDE_GAP`, round the channels; returns each request's latency in µs.
-fn side_stream(addr: SocketAddr, side: Side, stop: &AtomicBool) -> io::Result<Vec<u32>> {
+/// Until `stop`, asks for the last 100 Events of a channel (or searches one for `query`) every
+/// `SIDE_GAP`, round the channels; returns each request's latency in µs.
+fn side_stream(addr: SocketAddr, side: Side, query: &str, stop: &AtomicBool) -> io::Result<Vec<u32>> {
     let c = in_every_channel(addr, "reader@localhost")?;
     timed(c, SIDE_GAP, stop, |i, seq| {
         let topic = channel(i);
@@ -176,7 +177,7 @@ fn side_stream(addr: SocketAddr, side: Side, stop: &AtomicBool) -> io::Result<Ve
             Side::Catchup => Msg::Catchup(range(100)),
             Side::Search => Msg::Search(Search {
                 range: range(50),
-                query: "lorem",
+                query,
             }),
         };
         msg.to_frame().map_err(|_| io::Error::other("frame"))

@@ -80,6 +80,8 @@ options:
                    (default 10)
   --conns N        idle connections (default 10000)
   --events N       history: Events to store first (default 1000000)
+  --query TEXT     history: what the searches ask for (default lorem, a word of every
+                   Event; topic* begins a word of every Event, in 1000 spellings)
   --storm-rate N   login-storm: wrong-password attempts per second (default 300);
                    connect-storm: new connections per second (default 1000)
   --storm-unknown  login-storm: attack names that are no account (no Argon2id at all), to
@@ -99,6 +101,7 @@ pub struct Opts {
     seconds: u64,
     conns: usize,
     events: usize,
+    query: String,
     storm_rate: Option<u32>,
     storm_unknown: bool,
     workloads: Vec<String>,
@@ -118,6 +121,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         seconds: 10,
         conns: 10_000,
         events: 1_000_000,
+        query: "lorem".into(),
         storm_rate: None,
         storm_unknown: false,
         workloads: Vec::new(),
@@ -136,6 +140,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
             Long("seconds") => o.seconds = p.value()?.parse()?,
             Long("conns") => o.conns = p.value()?.parse()?,
             Long("events") => o.events = p.value()?.parse()?,
+            Long("query") => o.query = p.value()?.string()?,
             Long("storm-rate") => o.storm_rate = Some(p.value()?.parse()?),
             Long("storm-unknown") => o.storm_unknown = true,
             Short('h') | Long("help") => {

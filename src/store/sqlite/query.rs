@@ -410,22 +410,38 @@ impl Db {
 }
 
 /// An FTS5 query matching text that contains every word of `text` ([`words`]), each quoted so
-/// no word is read as an operator. `None` if `text` has no words.
+/// no word is read as an operator, and one of two characters or more directly followed by `*`
+/// matching the words it begins (PROTOCOL.md §4, Search). `None` if `text` has no words.
 fn fts_query(text: &str) -> Option<String> {
     let mut out = String::new();
     // Accents off and Chinese, Japanese or Korean characters spaced out, as the index has them: such a
     // word becomes a phrase, its characters in a row. (A word of marks alone is no word: spaced,
     // it is blanks.)
     let text = normalized(text);
-    for word in words(&text).map(spaced).filter(|w| !w.trim().is_empty()) {
+    for word in words(&text) {
+        let phrase = spaced(word);
+        if phrase.trim().is_empty() {
+            continue;
+        }
         if !out.is_empty() {
             out.push(' ');
         }
         out.push('"');
-        out.push_str(&word.replace('"', "\"\""));
+        out.push_str(&phrase.replace('"', "\"\""));
         out.push('"');
+        if is_prefix(&text, word) {
+            out.push('*');
+        }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// Whether `word`, a word of the query `text`, asks for the words it begins: it is followed at
+/// once by `*`, and is two characters or more (one letter's prefix would be half the index).
+fn is_prefix(text: &str, word: &str) -> bool {
+    // `word` is a slice of `text`: where it ends there.
+    let end = (word.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize) + word.len();
+    word.chars().nth(1).is_some() && text.get(end..).is_some_and(|rest| rest.starts_with('*'))
 }
 
 fn min_of(it: impl Iterator<Item = Result<i64, StoreError>>) -> Result<Option<i64>, StoreError> {

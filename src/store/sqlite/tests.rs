@@ -1077,6 +1077,33 @@ fn text_index_merges_only_when_asked() {
     assert_eq!(setting(&fresh(&dir)), 0, "set again at the next open");
 }
 
+/// A query word of two characters or more directly followed by `*` finds the words it begins
+/// (asked for by a persona: "deploy" did not find "deployment"); without the star, or
+/// apart from it, a word is matched whole, as before.
+#[test]
+fn a_starred_word_finds_the_words_it_begins() {
+    let dir = TempDir::new("prefix");
+    let mut db = fresh(&dir);
+    db.insert(&[
+        rec(1, "#a", 101, "the deployment is done"),
+        rec(2, "#a", 102, "Deployed it"),
+        rec(3, "#a", 103, "deploy now, Café ouvert"),
+        rec(4, "#a", 104, "a redeploy"),
+        rec(5, "#a", 105, "日本語もテスト"),
+    ])
+    .unwrap();
+    let hits = |text: &str| positions(&db.query(&search(topic("#a"), text)).unwrap());
+    assert_eq!(hits("deploy*"), [1, 2, 3], "not redeploy");
+    assert_eq!(hits("DEPLOY*"), [1, 2, 3]);
+    assert_eq!(hits("deploy"), [3], "whole words without the star");
+    assert_eq!(hits("deploy *"), [3], "nor with it apart");
+    assert_eq!(hits("deploy* done"), [1]);
+    assert_eq!(hits("caf*"), [3], "accents off, as for whole words");
+    assert_eq!(hits("d*"), Vec::<u64>::new(), "one character is matched whole");
+    assert_eq!(hits("日本*"), [5]);
+    assert_eq!(hits("\"deploy*\""), [1, 2, 3], "quotes are no operators");
+}
+
 #[test]
 fn search_pages_backward() {
     let dir = TempDir::new("searchpage");
