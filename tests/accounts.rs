@@ -384,6 +384,36 @@ fn self_registration_when_the_operator_allows_it() {
     assert!(ok && out.contains("dave@localhost"), "{out}");
 }
 
+/// SIGHUP takes up `auth` and `registration` (a moderator under a raid closed them and had to
+/// restart, dropping everyone: found by QA): new Idents follow them at once, sessions in stay.
+#[test]
+fn a_reload_closes_registration_and_unregistered_ids_without_a_restart() {
+    let dir = DataDir::new();
+    let conf = dir.config("registration = \"open\"\n");
+    let s = Scalard::start_in(Some(dir.path()), &["--config", &conf]);
+    let mut dave = login_at(s.addr, "dave", "s3cret-pw", true).expect("register");
+    let mut bob = scalar::client::Client::connect(s.addr, "bob", WAIT).expect("open");
+    dir.config("registration = \"closed\"\nauth = \"accounts\"\n");
+    s.signal(libc::SIGHUP);
+    s.expect_log("reload: unregistered IDs: accounts (was open); registration: closed (was open)");
+    assert_eq!(refused(login_at(s.addr, "erin", "s3cret-pw", true)), 605);
+    assert_eq!(
+        refused(scalar::client::Client::connect(s.addr, "carol", WAIT)),
+        600
+    );
+    assert!(
+        login_at(s.addr, "dave", "s3cret-pw", false).is_ok(),
+        "accounts log in"
+    );
+    dave.ping(WAIT).expect("dave stays");
+    bob.ping(WAIT).expect("bob stays");
+    // And open again.
+    dir.config("registration = \"open\"\n");
+    s.signal(libc::SIGHUP);
+    s.expect_log("reload: unregistered IDs: open (was accounts); registration: open (was closed)");
+    login_at(s.addr, "erin", "s3cret-pw", true).expect("register");
+}
+
 /// `--max-accounts` bounds what clients register, not what the operator adds.
 #[test]
 fn registrations_stop_at_max_accounts() {

@@ -950,14 +950,11 @@ fn retention_deletes_the_oldest_and_reports_the_horizon() {
 #[test]
 fn sighup_applies_new_retention_rules() {
     let dir = DataDir::new();
-    let conf = dir.0.join("scalard.toml");
-    std::fs::write(&conf, "history-max-events = 4\n").unwrap();
-    let conf = conf.to_str().unwrap().to_string();
+    let conf = dir.config("history-max-events = 4\n");
     let s = Scalard::start(&["--config", &conf]);
     let reload = |rule: &str| {
-        std::fs::write(&conf, rule).unwrap();
-        // SAFETY: kill only sends a signal to the child we started.
-        unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+        dir.config(rule);
+        s.signal(libc::SIGHUP);
     };
     let mut alice = joined(&s, "alice");
     let sent: Vec<Got> = (0..20)

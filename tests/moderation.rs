@@ -432,15 +432,12 @@ fn deleting_an_owner_s_account_names_its_kept_channels_first() {
 #[test]
 fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
     let dir = DataDir::new();
-    let conf = dir.0.join("scalard.toml");
-    std::fs::write(&conf, "bans = []\n").unwrap();
-    let conf = conf.to_str().unwrap().to_string();
+    let conf = dir.config("bans = []\n");
     let s = Scalard::start(&["--ephemeral", "--config", &conf]);
     let mut mallory = s.client("mallory");
     let mut bob = s.client("bob");
-    std::fs::write(&conf, "bans = [\"mallory@*\"]\nmotd = \"be nice\"\n").unwrap();
-    // SAFETY: kill only sends a signal to the child we started.
-    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    dir.config("bans = [\"mallory@*\"]\nmotd = \"be nice\"\n");
+    s.signal(libc::SIGHUP);
     assert_eq!(next(&mut mallory), "Error 807 banned_from_server seq=None");
     assert_eq!(next(&mut mallory), "Bye 807 banned_from_server");
     s.expect_log("server bans closed 1 session(s): mallory@localhost");
@@ -471,21 +468,17 @@ fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
 #[test]
 fn a_named_pipe_in_place_of_the_configuration_is_refused_on_reload() {
     let dir = DataDir::new();
-    let conf = dir.0.join("scalard.toml");
-    std::fs::write(&conf, "motd = \"one\"\n").unwrap();
-    let path = conf.to_str().unwrap().to_string();
+    let path = dir.config("motd = \"one\"\n");
     let s = Scalard::start(&["--ephemeral", "--config", &path]);
-    std::fs::remove_file(&conf).unwrap();
+    std::fs::remove_file(&path).unwrap();
     let c = std::ffi::CString::new(path.clone()).unwrap();
     // SAFETY: mkfifo reads the NUL-terminated path only.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    // SAFETY: kill only sends a signal to the child we started.
-    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    s.signal(libc::SIGHUP);
     s.expect_log("not a regular file");
-    std::fs::remove_file(&conf).unwrap();
-    std::fs::write(&conf, "motd = \"two\"\n").unwrap();
-    // SAFETY: as above.
-    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    std::fs::remove_file(&path).unwrap();
+    dir.config("motd = \"two\"\n");
+    s.signal(libc::SIGHUP);
     s.expect_log("configuration reloaded: 0 admin(s), 0 configured ban(s), a configured motd");
     let mut carol = s.raw();
     carol.identify("carol", None, WAIT).expect("carol");

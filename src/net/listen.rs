@@ -111,6 +111,7 @@ impl Shell {
             r.retention.topics.len()
         );
         self.server.set_limits(r.limits);
+        self.server.set_entry(&r.auth);
         self.set_policy(r.policy);
         if let Some(store) = &self.store {
             store.set_retention(r.retention.clone());

@@ -56,6 +56,9 @@ pub struct Reconfig {
     pub policy: crate::server::AdminPolicy,
     /// History's retention rules.
     pub retention: crate::store::Retention,
+    /// Who may take an unregistered ID, and whether clients may register (`auth`,
+    /// `registration`): closing the doors during a raid needs no restart.
+    pub auth: crate::server::AuthConfig,
 }
 
 /// How a run of the server ended.

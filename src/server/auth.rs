@@ -410,6 +410,26 @@ impl Server {
         };
     }
 
+    /// Takes up a reload's `auth` and `registration` (nothing else of `config`: the login
+    /// throttles' counts stay). They are asked at each Ident: sessions already in stay, as an
+    /// IRC server's rehash leaves its users connected.
+    pub fn set_entry(&mut self, config: &AuthConfig) {
+        let now = &mut self.accounts.config;
+        if (now.policy, now.registration) == (config.policy, config.registration) {
+            return;
+        }
+        let open = |r: bool| if r { "open" } else { "closed" };
+        log::info!(
+            "reload: unregistered IDs: {} (was {}); registration: {} (was {})",
+            config.policy.name(),
+            now.policy.name(),
+            open(config.registration),
+            open(now.registration)
+        );
+        now.policy = config.policy;
+        now.registration = config.registration;
+    }
+
     /// Where the accounts are kept: the operator's `scalard account` commands must name it.
     pub fn set_accounts_dir(&mut self, dir: &std::path::Path) {
         self.accounts.dir = Some(dir.display().to_string().into());

@@ -43,6 +43,14 @@ impl DataDir {
     pub fn path(&self) -> &str {
         self.0.to_str().expect("UTF-8 temp path")
     }
+
+    /// Writes `text` as `scalard.toml` here (again, for a reload); returns its path for
+    /// `--config`.
+    pub fn config(&self, text: &str) -> String {
+        let conf = self.0.join("scalard.toml");
+        std::fs::write(&conf, text).expect("write the configuration");
+        conf.to_str().expect("UTF-8 temp path").to_string()
+    }
 }
 
 impl Drop for DataDir {
@@ -188,6 +196,12 @@ impl Scalard {
             .nth(1)
             .and_then(|n| n.parse().ok())
             .expect("number")
+    }
+
+    /// Sends the server `signal` (SIGHUP: reload).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill only sends a signal to the child this harness started.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
     }
 
     /// Waits for a log line containing `needle`.
