@@ -750,6 +750,13 @@ fn sigterm_says_bye_to_everyone_and_exits_cleanly() {
     let mut a = s.client("a");
     let mut b = s.client("b");
     sub(&mut a, ROOM);
+    // Another server's log-rotation signals end nothing (found by QA: they killed it at once).
+    for sig in [libc::SIGUSR1, libc::SIGUSR2] {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(s.child.id() as i32, sig) };
+    }
+    a.ping(WAIT).expect("still serving");
+    assert!(s.child.try_wait().unwrap().is_none(), "still running");
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
     assert_eq!(next(&mut a), "Bye 504 shutting_down");

@@ -103,7 +103,9 @@ fn unknown(c: char) -> String {
     let irc = match c {
         'k' => "; a channel has no key: +i and /invite keep strangers out",
         'I' => "; the invitations are /invite's (alone, it lists them)",
-        'e' => "; a ban has no exceptions: /unban, or /op or /invite whom it should spare",
+        'e' => {
+            "; a ban has no exceptions (an invitation does not lift it): /unban, or ban a narrower pattern; bans spare operators"
+        }
         'l' => "; a channel has no member limit",
         't' => "; only operators set the topic anyway",
         'n' => "; only members speak in a channel anyway",
@@ -149,6 +151,12 @@ mod tests {
         // As in IRC, +I is not +i (found by QA: `/mode +I` made the channel invite-only).
         assert!(apply("+I", 0).unwrap_err().contains("/invite"));
         assert!(apply("+M", 0).unwrap_err().contains("unknown mode 'M'"));
+        // Found by QA: it told to /invite whom a ban should spare, which lets nobody past one.
+        let e = apply("+e", 0).unwrap_err();
+        assert!(
+            e.contains("an invitation does not lift it") && !e.contains("/invite"),
+            "{e}"
+        );
         // A word without a sign is no more letters (found by QA: `+I pim` set +ipm).
         assert!(apply("+i pim", 0).unwrap_err().contains("say + or -"));
         assert!(apply("+m extra", 0).unwrap_err().contains("\"extra\""));

@@ -85,6 +85,7 @@ fn reconfigure(
                 limits: c.limits,
                 policy: c.policy,
                 retention: c.retention,
+                auth: c.auth,
             })
         }
         Err(e) => {
@@ -96,7 +97,10 @@ fn reconfigure(
 
 /// SIGINT and SIGTERM set STOP and wake the poll loop; SIGHUP sets RELOAD and wakes it. SIGPIPE
 /// is ignored: a write to a closed socket must be an error on that connection, not the end of the
-/// process.
+/// process. So are SIGUSR1 and SIGUSR2, which other servers take (NATS reopens its log on
+/// SIGUSR1, a common logrotate `postrotate`) and whose default is to kill without a word (found
+/// by QA), and SIGXFSZ: a file past `ulimit -f` is a failing write, which the store retries and
+/// reports, not the end of the process.
 fn install_signal_handlers() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the sigaction
     // struct is fully initialised before use.
@@ -108,7 +112,9 @@ fn install_signal_handlers() {
         libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
         sa.sa_sigaction = on_hangup as extern "C" fn(libc::c_int) as usize;
         libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        for sig in [libc::SIGPIPE, libc::SIGUSR1, libc::SIGUSR2, libc::SIGXFSZ] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
     }
 }
 
