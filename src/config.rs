@@ -297,6 +297,9 @@ usage: scalard [OPTIONS]
                             bans admins saved; del needs scalard stopped)
        scalard compact [--data-dir DIR | --config FILE]   (with scalard stopped: rewrites
                             the store so that deleted messages are gone from the file)
+       scalard check [OPTIONS]   (reads the options, the configuration file and the TLS
+                            files as a start would, says what it found, and exits:
+                            0 if a server would start on them)
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667

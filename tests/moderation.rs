@@ -462,6 +462,36 @@ fn sighup_reloads_the_ban_list_without_dropping_anyone_else() {
     );
 }
 
+/// `scalard check` reads what a start (or a reload) would and says whether it would take it:
+/// `systemctl reload` says success whatever the reload's log line says (found by QA). It binds
+/// and makes nothing.
+#[test]
+fn scalard_check_says_whether_a_configuration_would_start() {
+    let dir = DataDir::new();
+    let store = dir.0.join("store");
+    let check = |conf: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+            .args(["check", "--config", conf, "--data-dir", store.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let good = dir.config("admins = [\"root\"]\nregistration = \"open\"\nlisten = [\"127.0.0.1:1\"]\n");
+    let (code, out, err) = check(&good);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("configuration OK: domain localhost; listening on 127.0.0.1:1; data directory ")
+            && out.contains("registration: open; 1 admin(s), 0 configured ban(s)"),
+        "{out}"
+    );
+    assert!(!store.exists(), "nothing made");
+    let bad = dir.config("max-subs = \"x\"\n");
+    let (code, out, err) = check(&bad);
+    assert_eq!((code, out.as_str()), (Some(2), ""), "{err}");
+    assert!(err.contains("max-subs: expected a whole number"), "{err}");
+}
+
 /// Found by QA: a named pipe put where the configuration file was blocked the reload for good
 /// (the pipe was later deleted, so no writer ever came), and every later SIGHUP with it. It is
 /// refused now, and the next SIGHUP, with the file back, reloads.

@@ -616,6 +616,62 @@ fn compact(args: Vec<String>) -> ExitCode {
     sub_result("compact", &config, result)
 }
 
+/// `scalard check [OPTIONS]`: reads what a start would read (the options, the configuration
+/// file, the TLS certificate and key) without binding or opening anything, and says what it
+/// found. Run before a reload (`ExecReload=`), it tells the operator what SIGHUP would refuse:
+/// a reload refused is only a log line.
+fn check(args: Vec<String>) -> ExitCode {
+    let config = match Config::from_args(args) {
+        Ok(c) => c,
+        Err(e @ (ConfigError::Help | ConfigError::Version)) => {
+            out(&e.to_string());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("scalard check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        let files = TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        if let Err(e) = files.load() {
+            eprintln!("scalard check: TLS: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let list = |a: &[std::net::SocketAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
+    let store = match (config.ephemeral, data_dir_path(&config)) {
+        (true, _) => "ephemeral (no history, no accounts)".to_string(),
+        (false, Ok(dir)) => format!("data directory {}", dir.display()),
+        (false, Err(e)) => {
+            eprintln!("scalard check: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let tls = match config.tls_listen.is_empty() {
+        true => String::new(),
+        false => format!("; TLS on {}", list(&config.tls_listen)),
+    };
+    out(&format!(
+        "configuration OK: domain {}; listening on {}{tls}; {store}; unregistered IDs: {}; \
+         registration: {}; {} admin(s), {} configured ban(s)",
+        config.domain,
+        list(&config.listen),
+        config.auth.policy.name(),
+        if config.auth.registration {
+            "open"
+        } else {
+            "closed"
+        },
+        config.policy.admins.len(),
+        config.policy.bans.len(),
+    ));
+    ExitCode::SUCCESS
+}
+
 /// A new password: typed twice at a terminal, or one line of stdin.
 fn read_new_password(id: &str) -> Result<String, String> {
     let p = scalar::tty::read_secret(&format!("password for {id}: ")).map_err(|e| e.to_string())?;
@@ -647,7 +703,7 @@ fn main() -> ExitCode {
     // database, a migration) would be a server's log line among them (found by QA).
     let offline = matches!(
         args.first().map(String::as_str),
-        Some("account" | "ban" | "compact")
+        Some("account" | "ban" | "compact" | "check")
     );
     let level = if offline { Level::Warn } else { Level::Info };
     let log_note = scalar::logs::init(level);
@@ -655,6 +711,7 @@ fn main() -> ExitCode {
         Some("account") => return account(args.into_iter().skip(1).collect()),
         Some("ban") => return ban(args.into_iter().skip(1).collect()),
         Some("compact") => return compact(args.into_iter().skip(1).collect()),
+        Some("check") => return check(args.into_iter().skip(1).collect()),
         _ => {}
     }
     let mut config = match Config::from_args(args) {
