@@ -67,6 +67,33 @@ fn a_burst_passes_then_input_waits_for_the_rate_and_wakes_exactly_on_time() {
     assert!(!offer(&mut r, 0, &m), "and the next waits again");
 }
 
+/// A server admin who logged in is never held (a raid's cleanup comes by the hundred); everyone
+/// else is.
+#[test]
+fn a_logged_in_admin_is_not_held() {
+    let mut r = super::auth::rig(crate::server::Policy::Open, false);
+    r.server.set_limits(limited(Rate::new(5, 20), Rate::new(10, 40)));
+    r.server.set_policy(
+        AdminPolicy {
+            admins: vec!["alice@example.com".into()],
+            ..AdminPolicy::default()
+        },
+        &r.now,
+        &mut r.out,
+    );
+    r.log_in(0, "alice");
+    r.connect(1, "bob@example.com");
+    for conn in [0, 1] {
+        r.sub(conn, CH);
+    }
+    for i in 0..100 {
+        assert!(offer(&mut r, 0, &message(&i.to_string())), "the admin's {i}");
+    }
+    assert!(!r.server.waiting(0));
+    let held = (0..21).find(|i| !offer(&mut r, 1, &message(&i.to_string())));
+    assert_eq!(held, Some(20), "bob is no admin: held after the burst");
+}
+
 #[test]
 fn only_messages_spend_message_tokens() {
     let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(1, 1)));
