@@ -171,6 +171,16 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     );
     alice.command("/unban bob", "-!- you unbanned bob");
     alice.command("/ban", "-- 1 ban in #b: *@spam.example");
+    // A raid's names a line at a time, IRC's a,b,c; one refused does not stop the rest (QA).
+    let mark = alice.text().len();
+    alice.command("/ban r1,r2,r3 raid", "-!- you banned r3 (raid)");
+    let mark = alice.wait_for_from(mark, "-!- you banned r1 (raid)", STEP);
+    alice.wait_for_from(mark, "-!- you banned r2 (raid)", STEP);
+    alice.command(
+        "/unban r1,nobody,r2,r3",
+        "error: cannot unban nobody: server refused: 404 no_such_user",
+    );
+    alice.command("/ban", "-- 1 ban in #b: *@spam.example");
     alice.command("/mute", "-- no mutes in #b");
     alice.command("/op", "-- 1 operator of #b: alice");
     bob.command("/join #b", "joined #b (2 connected)");

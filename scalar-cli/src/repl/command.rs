@@ -60,14 +60,14 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/kick",
-        "USER [REASON]",
+        "USER[,USER...] [REASON]",
         "remove USER from the current channel (they may /join again)",
     ),
     (
         "/ban",
-        "[PATTERN [REASON]]",
-        "keep IDs matching PATTERN (bob, *@spam.example, guest-*) out of the current channel; \
-         alone, list its bans",
+        "[PATTERN[,PATTERN...] [REASON]]",
+        "keep IDs matching PATTERN (bob, *@spam.example, guest-*) out of the current channel \
+         (a,b,c: each); alone, list its bans",
     ),
     ("/unban", "PATTERN", "lift the ban of exactly PATTERN"),
     (
@@ -78,7 +78,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/mute",
-        "[PATTERN [REASON]]",
+        "[PATTERN[,PATTERN...] [REASON]]",
         "stop IDs matching PATTERN from speaking in the current channel; alone, list its mutes",
     ),
     ("/unmute", "PATTERN", "lift the mute of exactly PATTERN"),
