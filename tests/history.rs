@@ -371,6 +371,7 @@ fn a_transfer_echoed_before_a_sigkill_keeps_the_channel_and_its_past() {
         action: Action::Invite,
         target: "bob@localhost",
         reason: None,
+        since: None,
     };
     gina.request(WAIT, |seq| Msg::Mod(Mod { seq, ..invite }))
         .expect("invited");

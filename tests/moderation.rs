@@ -18,6 +18,7 @@ fn act(c: &mut Client, seq: u32, action: Action, target: &str) -> String {
         action,
         target,
         reason: Some("testing"),
+        since: None,
     };
     c.send(&Msg::Mod(m)).expect("send");
     next(c)
@@ -563,6 +564,7 @@ fn a_block_refuses_a_sender_across_sessions_and_restarts() {
             action,
             target,
             reason: None,
+            since: None,
         };
         c.send(&Msg::Mod(m)).expect("send");
         next(c)
@@ -606,6 +608,7 @@ fn a_block_refuses_a_sender_across_sessions_and_restarts() {
             action: Action::Ban,
             target: "mallory@localhost",
             reason: None,
+            since: None,
         };
         dave.send(&Msg::Mod(m)).expect("send");
         assert_eq!(
@@ -645,6 +648,7 @@ fn with_fsync_always_a_block_is_on_disk_when_its_record_comes() {
                 action: Action::Ban,
                 target,
                 reason: None,
+                since: None,
             };
             a.send(&Msg::Mod(m)).expect("send");
         }
@@ -710,6 +714,73 @@ fn a_member_deletes_its_own_message_only() {
     }
     assert!(!texts.iter().any(|t| t.contains("zqx123")), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("the op's")), "{texts:?}");
+}
+
+/// After a raid: an operator purges an ID's messages in one request; they are gone from
+/// catch-ups at once and after a restart (the store deleted them with the record), while
+/// others' messages and the record stay. A member may not purge.
+#[test]
+fn a_purge_takes_an_id_s_messages_out_for_good() {
+    let dir = DataDir::new();
+    let texts = |c: &mut Client, seq: u32| {
+        c.send(&Msg::Catchup(latest(seq, ROOM, 50))).unwrap();
+        let mut got = Vec::new();
+        loop {
+            let f = c.recv().expect("the catch-up");
+            match f.msg() {
+                Ok(Msg::Event(e)) if e.seq == Some(seq) => got.push(describe(&f)),
+                Ok(Msg::CatchupEnd(_)) => break got,
+                _ => {}
+            }
+        }
+    };
+    {
+        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut op = s.client("op");
+        sub(&mut op, ROOM);
+        let mut spam = s.client("spambot");
+        sub(&mut spam, ROOM);
+        let mut carol = s.client("carol");
+        sub(&mut carol, ROOM);
+        for (seq, text) in [(3, "buy cheap zqxspam"), (4, "more zqxspam")] {
+            say(&mut spam, seq, ROOM, text);
+        }
+        say(&mut carol, 5, ROOM, "carol stays");
+        std::thread::sleep(Duration::from_millis(200));
+        // The reply to `seq`, past the Events that came before it.
+        let reply = |c: &mut Client, seq: u32, target: &str| {
+            let m = Mod {
+                seq: Some(seq),
+                topic: name(ROOM),
+                action: Action::Purge,
+                target,
+                reason: Some("raid"),
+                since: None,
+            };
+            c.send(&Msg::Mod(m)).expect("send");
+            let end = format!("seq=Some({seq})");
+            std::iter::from_fn(|| c.recv().ok().map(|f| describe(&f)))
+                .find(|d| d.ends_with(&end))
+                .expect("the reply")
+        };
+        let refused = reply(&mut carol, 6, "spambot@localhost");
+        assert_eq!(refused, "Error 800 not_operator seq=Some(6)");
+        let record = reply(&mut op, 7, "spam*@localhost");
+        assert!(record.contains("op@localhost purge spam*@localhost "), "{record}");
+        let got = texts(&mut carol, 8);
+        assert!(!got.iter().any(|t| t.contains("zqxspam")), "{got:?}");
+        assert!(got.iter().any(|t| t.contains("carol stays")), "{got:?}");
+        s.expect_log("op@localhost purges the messages of spam*@localhost since");
+        // The batched commit (within 100 ms) before the stop.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut reader = s.client("reader");
+    sub(&mut reader, ROOM);
+    let got = texts(&mut reader, 3);
+    assert!(!got.iter().any(|t| t.contains("zqxspam")), "{got:?}");
+    assert!(got.iter().any(|t| t.contains("carol stays")), "{got:?}");
+    assert!(got.iter().any(|t| t.contains("purge spam*@localhost")), "{got:?}");
 }
 
 /// A message an operator deleted is gone from the store's rows at once; `scalard compact`,

@@ -547,6 +547,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 action: Action::Ban,
                 target: "*@spam.example",
                 reason: Some("spam"),
+                since: None,
             }),
         ),
         (
@@ -566,6 +567,18 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 action: Action::Delete,
                 target: "fb906b3836a66f58fd305c0fc2e70bb5cb4d3b2041c800a7091607c18a673ef1",
                 reason: Some("spam"),
+                since: None,
+            }),
+        ),
+        (
+            "Mod (purge)",
+            Msg::Mod(Mod {
+                seq: Some(16),
+                topic,
+                action: Action::Purge,
+                target: "spam*@example.com",
+                reason: Some("raid"),
+                since: Some(1764000000000),
             }),
         ),
         (
@@ -576,6 +589,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 action: Action::Ban,
                 target: "mallory@example.com",
                 reason: None,
+                since: None,
             }),
         ),
         (
@@ -1287,6 +1301,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
                     _ => user.as_str(),
                 },
                 reason: Some(clip(&p.text, MAX_REASON)),
+                since: (action == Action::Purge).then_some(p.n),
             })
         },
         Msg::SetMeta(SetMeta {

@@ -638,6 +638,7 @@ fn a_burst_into_several_topics_reaches_each_subscriber_in_order() {
         action: Action::Kick,
         target: "bob@localhost",
         reason: Some("testing"),
+        since: None,
     };
     burst.extend(Msg::Mod(kick).to_frame().unwrap());
     alice.try_clone_stream().unwrap().write_all(&burst).unwrap();

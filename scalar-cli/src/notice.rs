@@ -107,6 +107,17 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
         "rate" if rest == "0" => format!("{by} lifted the message rate limit"),
         "rate" if rest == "1" => format!("{by} limited each member to 1 message a minute"),
         "rate" => format!("{by} limited each member to {rest} messages a minute"),
+        "purge" => {
+            // `purge PATTERN SINCE[ REASON]`.
+            let mut words = rest.splitn(3, ' ');
+            let (target, since) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+            let why = words.next().map(|r| format!(" ({r})")).unwrap_or_default();
+            let since = match since.parse::<u64>() {
+                Ok(ms) => format!("since {}", crate::timefmt::local_datetime(ms)),
+                Err(_) => format!("since {since}"),
+            };
+            format!("{by} deleted the messages of {} {since}{why}", names.show(target))
+        }
         _ => match Action::ALL.iter().find(|a| a.label() == word) {
             Some(&action) => {
                 let (target, reason) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -166,6 +177,8 @@ fn did(action: Action, target: &str) -> String {
         Action::Drop => "dropped the channel: it ends when its last member leaves".into(),
         // The target is an id: its ref, as shown before each message.
         Action::Delete => format!("deleted the message {}", target.get(..8).unwrap_or(target)),
+        // Shown from its own record form (`record`); here only without a time.
+        Action::Purge => format!("deleted the messages of {target}"),
     }
 }
 
@@ -244,6 +257,15 @@ mod tests {
         assert_eq!(rec("rate 1"), "alice limited each member to 1 message a minute");
         assert_eq!(rec("rate 0"), "alice lifted the message rate limit");
         assert_eq!(rec("frob x"), "alice recorded: frob x");
+        let since = crate::timefmt::local_datetime(1_764_000_000_000);
+        assert_eq!(
+            rec("purge spam*@l 1764000000000 raid"),
+            format!("alice deleted the messages of spam*@l since {since} (raid)")
+        );
+        assert_eq!(
+            rec("purge bob@l 1764000000000"),
+            format!("alice deleted the messages of bob since {since}")
+        );
         let mine = read(&ev("#k@l", "me@l", "kick bob@l", Some(MOD_CTYPE)), CHAT);
         assert_eq!(mine, Some(Notice::Record("you kicked bob".into())));
         // Someone called `you` is not this user.

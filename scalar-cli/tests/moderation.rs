@@ -501,6 +501,7 @@ fn a_deleted_message_is_gone_from_history_and_everyone_is_told() {
                 action: scalar::proto::Action::Delete,
                 target: &hex,
                 reason: None,
+                since: None,
             })
         })
         .err()

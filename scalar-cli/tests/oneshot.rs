@@ -96,6 +96,7 @@ fn listen_shows_an_invitation_elsewhere_without_counting_it() {
         action: scalar::proto::Action::Invite,
         target: "bob@localhost",
         reason: None,
+        since: None,
     };
     raw.request(STEP, |seq| {
         scalar::proto::Msg::Mod(scalar::proto::Mod { seq, ..invite })
@@ -786,6 +787,7 @@ fn listen_ends_when_kicked_out_of_every_channel() {
                 action: scalar::proto::Action::Kick,
                 target: "eve@localhost",
                 reason: Some("enough"),
+                since: None,
             })
         })
         .unwrap();

@@ -529,6 +529,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
                 action,
                 target: req(target, Key::Target)?,
                 reason: f.reason()?,
+                since: f.uint(Key::Since)?,
             })
         }
         MsgType::Challenge => Msg::Challenge(Challenge {

@@ -185,6 +185,9 @@ numbered! {
         Drop = 13, "drop",
         /// Deletes the channel's Event whose id (in hex) is the target from its history.
         Delete = 14, "delete",
+        /// Deletes the Messages of IDs matching the pattern (later than `since`) from the
+        /// channel's history.
+        Purge = 15, "purge",
     }
 }
 

@@ -215,6 +215,8 @@ pub struct Mod<'a> {
     pub target: &'a str,
     /// Why, shown to the channel and to the target.
     pub reason: Option<&'a str>,
+    /// A purge's reach: Messages later than this time (Unix ms). Other actions ignore it.
+    pub since: Option<u64>,
 }
 
 /// A server's one-time challenge: 32 random bytes.
@@ -862,6 +864,7 @@ impl Msg<'_> {
             Msg::Mod(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
                 m.opt_text(Key::Reason, x.reason)?;
+                m.opt_uint(Key::Since, x.since)?;
                 m.key(Key::Action)?.uint(x.action as u64)?;
                 m.key(Key::Target)?.text(x.target)?;
             }

@@ -45,7 +45,7 @@ pub use history::HistoryConfig;
 pub use joins::{MAX_TOLD, MEMBER_CTYPE};
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED_SUB_WEIGHT};
 pub use meta::mode_letters;
-pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE, deleted_by, server_ctype};
+pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE, SERVER_CTYPES, deleted_by, purged_by, server_ctype};
 pub use outbox::{ConnId, Outbox};
 pub use saved::{
     BAN_REASONS as SAVED_BAN_REASONS, BANS as SAVED_BANS, DELETED, bans_value, deleted_created, deleted_key,

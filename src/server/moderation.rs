@@ -18,15 +18,19 @@ pub const PRESENCE_CTYPE: &str = "text/x-scalar-presence";
 /// parameters, ignoring case and spaces.
 pub fn server_ctype(ctype: &str) -> Option<&'static str> {
     let media = ctype.split(';').next().unwrap_or_default().trim();
-    [MOD_CTYPE, PRESENCE_CTYPE, super::joins::MEMBER_CTYPE]
-        .into_iter()
-        .find(|t| media.eq_ignore_ascii_case(t))
+    SERVER_CTYPES.into_iter().find(|t| media.eq_ignore_ascii_case(t))
 }
+
+/// The content types of the server's records, as it writes them.
+pub const SERVER_CTYPES: [&str; 3] = [MOD_CTYPE, PRESENCE_CTYPE, super::joins::MEMBER_CTYPE];
 
 impl Server {
     /// Mod: checks that the sender runs the channel, applies the action, publishes its record
     /// (the echo is the reply), then removes whom it kicked or banned.
-    pub(super) fn moderate(&mut self, conn: ConnId, m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
+    pub(super) fn moderate(&mut self, conn: ConnId, mut m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
+        if m.action == Action::Purge {
+            m.since = Some(purge_since(m.since, now.unix_ms));
+        }
         if super::admin::is_server(m.topic) {
             return self.moderate_server(conn, m, now, out);
         }
@@ -187,7 +191,7 @@ impl Server {
         let room = self.rooms.get(channel)?;
         let exact = !matches!(
             m.action,
-            Action::Ban | Action::Unban | Action::Mute | Action::Unmute
+            Action::Ban | Action::Unban | Action::Mute | Action::Unmute | Action::Purge
         );
         if exact && Name::parse(m.target).map(|n| n.kind()) != Ok(Kind::User) {
             let reason = format!("{} needs a user ID, not a pattern", m.action.label());
@@ -409,7 +413,7 @@ impl Server {
     fn refuse_protected(&self, conn: ConnId, room: &Room, m: &Mod<'_>) -> Option<(ErrorCode, String)> {
         let me = self.who(conn)?;
         let channel = m.topic.as_str();
-        if matches!(m.action, Action::Ban | Action::Mute) {
+        if matches!(m.action, Action::Ban | Action::Mute | Action::Purge) {
             // The ID as every session using it is judged: logged in, unless nobody can be.
             let used = Who {
                 user: m.target,
@@ -417,12 +421,12 @@ impl Server {
                 admin: false,
             };
             let spared = match room.role(used) {
-                Role::Owner => Some(format!("owns {channel}: bans and mutes spare the owner")),
+                Role::Owner => Some(format!("owns {channel}: bans, mutes and purges spare the owner")),
                 Role::Operator => Some(format!(
-                    "is an operator of {channel}: bans and mutes spare operators (deop first)"
+                    "is an operator of {channel}: bans, mutes and purges spare operators (deop first)"
                 )),
                 _ if self.policy.admins.iter().any(|a| &**a == m.target) => {
-                    Some("is an admin of this server: bans and mutes spare admins".to_string())
+                    Some("is an admin of this server: bans, mutes and purges spare admins".to_string())
                 }
                 _ => None,
             };
@@ -459,6 +463,12 @@ impl Server {
             // The store alone knows whether it held the Event (and a record is never deleted):
             // the log says what was asked (found by QA: it read as a ban record deleted).
             log::info!("{channel}: {by} deletes the message {target}, if it is one the store holds");
+            return Vec::new();
+        }
+        if m.action == Action::Purge {
+            // As a delete: the record is the deletion, of every Message it covers.
+            let since = m.since.unwrap_or_default();
+            log::info!("{channel}: {by} purges the messages of {target} since {since} ms");
             return Vec::new();
         }
         // A channel handed to a session logged in to an account here is kept from now on, as
@@ -528,7 +538,7 @@ impl Server {
             }
             Action::Transfer => {}
             Action::Drop => self.unkeep(channel),
-            Action::Delete => {}
+            Action::Delete | Action::Purge => {}
         }
         if let Some(room) = self.rooms.get_mut(channel) {
             room.used = true;
@@ -684,12 +694,42 @@ fn undoing(action: Action) -> Option<(Action, &'static str)> {
     }
 }
 
-/// A Mod's record as its Event says it: `ACTION TARGET[ REASON]` (PROTOCOL.md §4, Mod).
+/// A Mod's record as its Event says it: `ACTION TARGET[ REASON]`, and a purge's `purge
+/// PATTERN SINCE[ REASON]` (PROTOCOL.md §4, Mod).
 pub(super) fn record_text(m: &Mod<'_>) -> String {
+    let since = match (m.action, m.since) {
+        (Action::Purge, Some(t)) => format!(" {t}"),
+        _ => String::new(),
+    };
     match m.reason {
-        Some(r) => format!("{} {} {r}", m.action.label(), m.target),
-        None => format!("{} {}", m.action.label(), m.target),
+        Some(r) => format!("{} {}{since} {r}", m.action.label(), m.target),
+        None => format!("{} {}{since}", m.action.label(), m.target),
     }
+}
+
+/// The reach a purge's record says, and the store and memory act on, for a `since` asked at
+/// `now_ms`: never further back than [`PURGE_REACH_MS`], so that one request deletes a bounded
+/// stretch of history; none asked is as far as that.
+pub fn purge_since(since: Option<u64>, now_ms: u64) -> u64 {
+    let reach = now_ms.saturating_sub(PURGE_REACH_MS);
+    since.map_or(reach, |t| t.max(reach))
+}
+
+/// How far back one purge reaches: a week, as far as Discord's deletion on a ban goes; what a
+/// spammer said before that has been read by then, and an operator deletes it one by one.
+pub const PURGE_REACH_MS: u64 = 7 * 24 * 3_600_000;
+
+/// What a purge record (`purge PATTERN SINCE[ REASON]`, of content type `ctype`) deletes: the
+/// Messages of IDs matching the pattern later than SINCE, before the record. As for a delete,
+/// the record is the deletion, carried out where it is stored.
+pub fn purged_by<'a>(ctype: Option<&str>, body: Body<'a>) -> Option<(&'a str, u64)> {
+    let (Some(MOD_CTYPE), Body::Text(text)) = (ctype, body) else {
+        return None;
+    };
+    let mut words = text.strip_prefix("purge ")?.split(' ');
+    let target = words.next().filter(|t| pattern::is_pattern(t))?;
+    let since = words.next()?.parse().ok()?;
+    Some((target, since))
 }
 
 /// The Event a record deletes, if `body`, of content type `ctype`, is the record of a delete

@@ -82,6 +82,9 @@ impl Ring {
         if let Some(id) = crate::server::deleted_by(rec.ctype(), rec.body()) {
             self.delete(rec.topic(), &id);
         }
+        if let Some((pattern, since)) = crate::server::purged_by(rec.ctype(), rec.body()) {
+            self.purge(rec.topic(), pattern, since);
+        }
         self.bytes += rec.weight() + ENTRY_OVERHEAD;
         self.ids.insert(rec.id, rec.pos);
         // No `entry`: it would allocate a key per Event, on the publish path.
@@ -140,6 +143,27 @@ impl Ring {
         }
         r.remove(i);
         self.ids.remove(id);
+        if r.is_empty() {
+            self.by_topic.remove(topic);
+        }
+    }
+
+    /// Forgets the Messages of `topic` from IDs matching `pattern` later than `since` (an
+    /// operator purged them; the record is pushed after), as [`Ring::delete`] forgets one.
+    fn purge(&mut self, topic: &str, pattern: &str, since: u64) {
+        let Some(r) = self.by_topic.get_mut(topic) else {
+            return;
+        };
+        let ids = &mut self.ids;
+        r.retain(|e| {
+            let gone = e.time > since
+                && e.ctype().and_then(crate::server::server_ctype).is_none()
+                && crate::proto::pattern::matches(pattern, e.from());
+            if gone && ids.get(&e.id) == Some(&e.pos) {
+                ids.remove(&e.id);
+            }
+            !gone
+        });
         if r.is_empty() {
             self.by_topic.remove(topic);
         }

@@ -83,6 +83,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("/unmute", "PATTERN", "lift the mute of exactly PATTERN"),
     (
+        "/purge",
+        "PATTERN [WHEN] [REASON]",
+        "delete the messages of IDs matching PATTERN in the current channel from its history, \
+         since WHEN (2h, 3d, today, 14:30; without it, as far back as the server goes: a week)",
+    ),
+    (
         "/op",
         "[USER]",
         "make USER an operator of the current channel; alone, list its operators",
@@ -507,7 +513,10 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             return Ok(Command::In(reason, Box::new(Command::Mod(action, target, None))));
         }
         // Only the actions that remove or silence someone say why (PROTOCOL.md §4, Mod).
-        let with_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute | Action::Delete);
+        let with_reason = matches!(
+            action,
+            Action::Kick | Action::Ban | Action::Mute | Action::Delete | Action::Purge
+        );
         need(!target.is_empty() && (with_reason || reason.is_empty()))?;
         fits("reason", reason, MAX_REASON)?;
         return Ok(Command::Mod(
@@ -1012,7 +1021,7 @@ mod tests {
         assert_eq!(parse("/unban").unwrap_err(), "usage: /unban [#CHANNEL] PATTERN");
         assert_eq!(
             parse("/kick").unwrap_err(),
-            "usage: /kick [#CHANNEL] USER [REASON]"
+            "usage: /kick [#CHANNEL] USER[,USER...] [REASON]"
         );
     }
 
@@ -1041,7 +1050,7 @@ mod tests {
         assert_eq!(parse("/meta #go"), on("#go", Command::Meta(None)));
         assert_eq!(
             parse("/kick #rust").unwrap_err(),
-            "usage: /kick [#CHANNEL] USER [REASON]"
+            "usage: /kick [#CHANNEL] USER[,USER...] [REASON]"
         );
         // IRC's INVITE order, the channel after the user; both orders, not both channels.
         assert_eq!(

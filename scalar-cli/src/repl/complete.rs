@@ -51,7 +51,9 @@ impl ChatHelper {
 fn first_arg(typed: &str) -> Option<&'static str> {
     let name = canonical(&typed.to_ascii_lowercase());
     let (_, args, _) = COMMANDS.iter().find(|(n, _, _)| *n == name)?;
-    args.split_whitespace().next()
+    // `USER[,USER...]`: a list of them completes as one (the name being typed).
+    let first = args.split_whitespace().next()?;
+    first.split("[,").next()
 }
 
 /// The candidates for the word being typed, given the words before it.

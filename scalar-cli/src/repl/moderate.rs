@@ -61,9 +61,21 @@ fn act_on(
         _ => {}
     }
     let target = match action {
-        Action::Ban | Action::Unban | Action::Mute | Action::Unmute => names::pattern(target, &domain)?,
+        Action::Ban | Action::Unban | Action::Mute | Action::Unmute | Action::Purge => {
+            names::pattern(target, &domain)?
+        }
         _ => names::user(target, &domain)?,
     };
+    if action == Action::Purge {
+        // `/purge bob 2h spam`: a time first (as `/history since` takes them) says how far
+        // back; without one, as far as the server goes (scalard: a week).
+        let text = reason.unwrap_or_default();
+        let (first, rest) = text.split_once(' ').unwrap_or((text, ""));
+        if let Some(since) = crate::timefmt::parse_when(first, crate::timefmt::now_ms()) {
+            let why = (!rest.trim().is_empty()).then_some(rest.trim());
+            return send_since(shared, channel, action, &target, why, Some(since));
+        }
+    }
     send(shared, channel, action, &target, reason)
 }
 
@@ -134,6 +146,18 @@ fn send(
     target: &str,
     reason: Option<&str>,
 ) -> Result<(), String> {
+    send_since(shared, topic, action, target, reason, None)
+}
+
+/// [`send`], with a purge's `since`.
+fn send_since(
+    shared: &Shared,
+    topic: &str,
+    action: Action,
+    target: &str,
+    reason: Option<&str>,
+    since: Option<u64>,
+) -> Result<(), String> {
     // On one's own ID a ban is a block.
     let verb = match (action, topic == shared.state().user) {
         (Action::Ban, true) => "block",
@@ -150,6 +174,7 @@ fn send(
                 action,
                 target,
                 reason,
+                since,
             })
         })
         .map_err(|e| {

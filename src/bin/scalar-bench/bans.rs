@@ -157,6 +157,7 @@ fn moderate(c: &mut Client, topic: Name<'_>, action: Action, target: &str, t: Du
             action,
             target,
             reason: None,
+            since: None,
         })
     })
     .map(drop)

@@ -15,6 +15,7 @@ fn block(r: &mut Rig, conn: ConnId, action: Action, target: &str, reason: Option
         action,
         target,
         reason,
+        since: None,
     };
     r.send(conn, Msg::Mod(m))
 }
@@ -123,6 +124,7 @@ fn only_the_user_logged_in_blocks_and_only_id_patterns() {
         action: Action::Ban,
         target: MALLORY,
         reason: None,
+        since: None,
     };
     assert_eq!(r.send(2, Msg::Mod(other)), ["Error 800 not_operator seq=Some(7)"]);
     assert_eq!(
@@ -136,6 +138,7 @@ fn only_the_user_logged_in_blocks_and_only_id_patterns() {
         action: Action::Ban,
         target: ALICE,
         reason: None,
+        since: None,
     };
     assert_eq!(
         r.send(1, Msg::Mod(own)),
@@ -246,6 +249,7 @@ fn a_blocked_user_s_invitation_is_not_told() {
         action: Action::Invite,
         target: ALICE,
         reason: Some("buy my stuff"),
+        since: None,
     };
     assert_eq!(
         r.send(1, Msg::Mod(invite)),
@@ -266,6 +270,7 @@ fn a_blocked_user_s_invitation_is_not_told() {
         action: Action::Invite,
         target: ALICE,
         reason: None,
+        since: None,
     };
     r.send(1, Msg::Mod(invite));
     assert_eq!(

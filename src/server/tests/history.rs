@@ -1035,6 +1035,7 @@ fn a_writer_that_dies_is_known_before_anyone_writes() {
         action: Action::Voice,
         target: "bob@example.com",
         reason: None,
+        since: None,
     });
     assert_eq!(r.send(0, voice), ["Error 700 store_unavailable seq=Some(5)"]);
     let bob = r.server.who(1).unwrap();
@@ -1526,6 +1527,7 @@ fn a_deleted_message_leaves_memory_at_once_and_its_record_goes_to_the_store() {
             action: Action::Delete,
             target,
             reason: Some("rude"),
+            since: None,
         })
     };
     let hex: &'static str = Box::leak(hex.into_boxed_str());
@@ -1587,7 +1589,59 @@ fn on_rust(action: Action, target: String, reason: Option<&'static str>) -> Msg<
         action,
         target: Box::leak(target.into_boxed_str()),
         reason,
+        since: None,
     })
+}
+
+/// An operator's purge: bob's Messages leave memory with the record, which says how far back
+/// it reached (never past a week); the owner's and records stay; a member may not purge, nor
+/// anyone purge an operator's.
+#[test]
+fn a_purge_forgets_the_matching_messages_and_its_record_says_since_when() {
+    let (mut r, _) = five_stored();
+    // b0 comes before the purge's `since`: out of its reach.
+    let mut since = 0;
+    for (i, text) in ["b0", "b1", "b2"].into_iter().enumerate() {
+        let (time, _) = r.stamped(1, "#rust@example.com", text);
+        r.server.store_done(Done::Committed(106 + i as u64), &mut r.out);
+        if i == 0 {
+            since = time;
+        }
+    }
+    r.out.take(0);
+    r.out.take(1);
+    let purge = |target: &str, since: Option<u64>| {
+        let target: &'static str = Box::leak(target.to_string().into_boxed_str());
+        Msg::Mod(Mod {
+            since,
+            action: Action::Purge,
+            ..match on_rust(Action::Purge, target.to_string(), Some("raid")) {
+                Msg::Mod(m) => m,
+                _ => unreachable!(),
+            }
+        })
+    };
+    let refused = r.send(1, purge("alice@example.com", None));
+    assert!(refused[0].starts_with("Error 800"), "{refused:?}");
+    r.feed(0, &frame(purge("alice@example.com", None)));
+    let spared = r.error_reason(0).unwrap_or_default();
+    assert!(spared.contains("purges spare the owner"), "{spared}");
+    let reply = r.send(0, purge("bob@*", Some(since)));
+    let record = format!("purge bob@* {since} raid");
+    assert!(
+        reply.iter().any(|f| f.contains(&record)),
+        "{reply:?} lacks {record}"
+    );
+    let stored = r.out.persisted.pop().expect("the record goes to the store");
+    assert_eq!(
+        crate::server::purged_by(stored.ctype(), stored.body()),
+        Some(("bob@*", since))
+    );
+    r.server.store_done(Done::Committed(stored.pos), &mut r.out);
+    r.out.take(1);
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 6)));
+    assert_eq!(texts(&got), ["m1", "m2", "m3", "m4", "b0", "purge"], "{got:?}");
+    assert!(r.out.queries.is_empty(), "from memory");
 }
 
 /// A Mod deleting the Event `id` of #rust.
@@ -1690,6 +1744,7 @@ fn under_fsync_always_memory_forgets_a_deleted_event_at_its_record_s_commit() {
             action: Action::Delete,
             target: hex,
             reason: None,
+            since: None,
         }),
     );
     let record = r.out.persisted.pop().expect("the record");

@@ -19,6 +19,7 @@ fn kick(r: &mut Rig, conn: ConnId, target: &str) -> Vec<String> {
         action: Action::Kick,
         target,
         reason: None,
+        since: None,
     };
     r.send(conn, Msg::Mod(m))
 }
@@ -41,6 +42,7 @@ fn mute_bob(r: &mut Rig) {
         action: Action::Mute,
         target: "bob@example.com",
         reason: None,
+        since: None,
     };
     r.send(0, Msg::Mod(mute));
 }

@@ -78,6 +78,7 @@ fn set_meta_records_each_change_and_modes_gate_the_door() {
         action: Action::Invite,
         target: "bob@example.com",
         reason: None,
+        since: None,
     });
     r.send(0, invite);
     assert_eq!(
@@ -103,6 +104,7 @@ fn set_meta_records_each_change_and_modes_gate_the_door() {
         action: Action::Voice,
         target: "bob@example.com",
         reason: None,
+        since: None,
     });
     r.send(0, voice);
     r.out.take(1);
@@ -456,6 +458,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
             action: Action::Ban,
             target,
             reason: None,
+            since: None,
         })
     };
     assert_eq!(
@@ -514,6 +517,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         action: Action::Unban,
         target: "bob@*",
         reason: None,
+        since: None,
     });
     assert_eq!(r.send(0, unban), ["Error 300 bad_id seq=Some(6)"]);
     // Banned again by Mod, it is not saved a second time (it would outlive the file's line).
@@ -523,6 +527,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         target: "bob@*",
         topic: n("!server@example.com"),
         reason: Some("still at it"),
+        since: None,
     });
     r.send(0, again);
     assert!(!r.server.bans.iter().any(|b| b.to_string() == "bob@*"));
@@ -709,6 +714,7 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
             action: Action::Ban,
             target: "spam*@example.com",
             reason: Some("selling things"),
+            since: None,
         }),
     );
     // A guest's channel is not kept.
@@ -882,6 +888,7 @@ fn the_bans_admins_set_are_bounded() {
             action,
             target,
             reason: None,
+            since: None,
         };
         r.send(0, Msg::Mod(m)).into_iter().next().unwrap_or_default()
     };
@@ -1055,6 +1062,7 @@ fn under_fsync_always_server_bans_and_the_motd_are_echoed_once_saved() {
         action: Action::Ban,
         target: "mallory@example.com",
         reason: None,
+        since: None,
     });
     assert!(r.send(0, ban).is_empty());
     r.server.store_done(Done::Saved(handed(&r)), &mut r.out);

@@ -15,6 +15,7 @@ fn act(r: &mut Rig, conn: ConnId, action: Action, target: &str, reason: Option<&
             action,
             target,
             reason,
+            since: None,
         }),
     )
 }
@@ -81,12 +82,13 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
         action: Action::Mute,
         target: "bob@example.com",
         reason: None,
+        since: None,
     });
     r.feed(0, &frame(mute));
     assert_eq!(
         r.error_reason(0).as_deref(),
         Some(
-            "bob@example.com is an operator of #mod@example.com: bans and mutes spare operators (deop first)"
+            "bob@example.com is an operator of #mod@example.com: bans, mutes and purges spare operators (deop first)"
         )
     );
     r.out.take(0);
@@ -117,6 +119,7 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
         action: Action::Kick,
         target: "bob@example.com",
         reason: None,
+        since: None,
     });
     // Another user's ID: its blocks are its own (PROTOCOL.md §4, Blocks).
     assert_eq!(r.send(0, topic), ["Error 800 not_operator seq=Some(7)"]);
@@ -206,6 +209,7 @@ fn undoing_what_is_not_there_is_refused_and_recorded_nowhere() {
                 action,
                 target: "bob@example.com",
                 reason: None,
+                since: None,
             })),
         );
         assert_eq!(
@@ -454,6 +458,7 @@ fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
         action: Action::Ban,
         target: &guest,
         reason: None,
+        since: None,
     });
     assert_eq!(
         r.send(0, ban)[0],
@@ -647,6 +652,7 @@ fn records_wait_for_a_writer_that_is_behind_and_are_refused_while_it_fails() {
         action: Action::Mute,
         target: "c@example.com",
         reason: None,
+        since: None,
     });
     let bytes = frame(third);
     let Ok(Status::Complete((decoded, len))) = decode_frame(&bytes) else {
@@ -875,6 +881,7 @@ fn a_kept_channel_s_transfer_says_whether_the_target_is_in_it_at_all() {
             action: Action::Transfer,
             target,
             reason: None,
+            since: None,
         };
         r.feed(0, &frame(Msg::Mod(m)));
         r.error_reason(0).unwrap_or_default()
@@ -1248,6 +1255,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
             action: Action::Op,
             target: "alice@example.com",
             reason: None,
+            since: None,
         }),
     );
     r.connect(1, "bob@example.com");
@@ -1615,6 +1623,7 @@ fn a_banned_account_cannot_come_back_as_a_guest_from_its_address() {
             action: Action::Ban,
             target,
             reason: Some("spam"),
+            since: None,
         })
     };
     assert_eq!(
@@ -1725,4 +1734,34 @@ fn a_kept_channel_is_listed_while_nobody_is_in_it() {
     assert!(!r.server.rooms.contains_key(CH), "expired");
     r.out.take(2);
     assert_eq!(listed(&mut r, 2), []);
+}
+
+/// A purge reaches back a week at most: an earlier `since`, or none, is a week ago; a later one
+/// stands. Its record's text reads back as the pattern and that time, and nothing else does.
+#[test]
+fn a_purge_reaches_back_a_week_at_most() {
+    use crate::server::moderation::{PURGE_REACH_MS, purge_since};
+    let now = 10 * PURGE_REACH_MS;
+    let week_ago = now - PURGE_REACH_MS;
+    assert_eq!(purge_since(None, now), week_ago);
+    assert_eq!(purge_since(Some(0), now), week_ago);
+    assert_eq!(purge_since(Some(now - 60_000), now), now - 60_000);
+    assert_eq!(
+        purge_since(Some(5), 1_000),
+        5,
+        "a clock before the reach: from 0 on"
+    );
+    let read = |text: &'static str, ctype| crate::server::purged_by(ctype, Body::Text(text));
+    let m = Some(crate::server::MOD_CTYPE);
+    assert_eq!(read("purge spam*@x 150 raid", m), Some(("spam*@x", 150)));
+    assert_eq!(read("purge spam*@x 150", m), Some(("spam*@x", 150)));
+    for bad in [
+        "purge spam*@x",
+        "purge spam*@x soon",
+        "purge Bad! 1",
+        "ban spam*@x 150",
+    ] {
+        assert_eq!(read(bad, m), None, "{bad}");
+    }
+    assert_eq!(read("purge spam*@x 150", None), None, "only the server's records");
 }

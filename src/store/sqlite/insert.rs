@@ -98,6 +98,10 @@ impl Db {
                     let topic = names.topic(r.topic())?;
                     delete(&tx, topic, &id)?;
                 }
+                if let Some((pattern, since)) = crate::server::purged_by(r.ctype(), r.body()) {
+                    let topic = names.topic(r.topic())?;
+                    purge(&tx, topic, pattern, since, r.pos)?;
+                }
             }
             tx.execute(
                 "UPDATE meta SET last_pos = max(last_pos, ?1), last_time = max(last_time, ?2)",
@@ -134,6 +138,41 @@ fn delete(tx: &Connection, topic: i64, id: &MsgId) -> Result<(), StoreError> {
         .context("delete: event")?;
     tx.execute("UPDATE topics SET count = count - 1 WHERE id = ?1", [topic])
         .context("delete: topic count")?;
+    Ok(())
+}
+
+/// Deletes the Messages of the topic with row id `topic` from IDs matching `pattern` later
+/// than `since` and before position `record` (the purge's record: what was said after it
+/// stays), as [`delete`] deletes one: never a record of the server's. The topic's index on
+/// `topic` bounds the walk to its Events (at most its retention's count).
+fn purge(tx: &Connection, topic: i64, pattern: &str, since: u64, record: u64) -> Result<(), StoreError> {
+    // An ID pattern's only wildcard is `*`, which GLOB reads alike; IDs are lowercase, as GLOB
+    // compares (checked again: the record is read back from text).
+    if !crate::proto::pattern::is_pattern(pattern) {
+        return Ok(());
+    }
+    // The server writes its records' content types exactly so (a client cannot publish them).
+    let which = format!(
+        "topic = ?1 AND time > ?2 AND pos < ?3 AND sender GLOB ?4 AND (ctype IS NULL OR ctype NOT IN ('{}'))",
+        crate::server::SERVER_CTYPES.join("', '")
+    );
+    let since = i64::try_from(since).unwrap_or(i64::MAX);
+    let record = i64::try_from(record).unwrap_or(i64::MAX);
+    let args = params![topic, since, record, pattern];
+    tx.execute(
+        &format!("DELETE FROM events_fts WHERE rowid IN (SELECT pos FROM events WHERE {which} AND typeof(body) = 'text')"),
+        args,
+    )
+    .context("purge: text index")?;
+    let gone = tx
+        .execute(&format!("DELETE FROM events WHERE {which}"), args)
+        .context("purge: events")?;
+    let gone = i64::try_from(gone).unwrap_or(i64::MAX);
+    tx.execute(
+        "UPDATE topics SET count = count - ?2 WHERE id = ?1",
+        params![topic, gone],
+    )
+    .context("purge: topic count")?;
     Ok(())
 }
 

@@ -958,7 +958,12 @@ fn search_matches_all_words_in_scope() {
     // FTS5 syntax in the text is only words.
     assert_eq!(hits("quick OR fox"), Vec::<u64>::new());
     assert_eq!(hits("fox\" OR \"dog"), Vec::<u64>::new());
-    assert_eq!(hits("qu*"), Vec::<u64>::new());
+    assert_eq!(
+        hits("qu*"),
+        [1, 4, 7],
+        "a starred word is a prefix (its own test below)"
+    );
+    assert_eq!(hits("q*"), Vec::<u64>::new(), "but not one letter's");
     assert_eq!(hits("NEAR(quick dog)"), Vec::<u64>::new());
     // The scope tokens are not words of the text.
     assert_eq!(hits("t1"), Vec::<u64>::new());
@@ -2228,6 +2233,72 @@ fn delete_record(pos: u64, topic: &str, of: &Record) -> Record {
         ),
         ..fields(pos, topic, 900 + pos, text)
     })
+}
+
+/// A text Event from `from`.
+fn said(pos: u64, topic: &'static str, from: &'static str, time: u64, text: &'static str) -> Record {
+    Record::new(Fields {
+        from,
+        id: MsgId::compute(from, topic, time, Body::Text(text), None, None),
+        ..fields(pos, topic, time, text)
+    })
+}
+
+/// A record of alice's (an operator's change) saying `text`.
+fn mod_record(pos: u64, topic: &'static str, time: u64, text: &str) -> Record {
+    let text: &'static str = Box::leak(text.to_string().into_boxed_str());
+    let ctype = Some(crate::server::MOD_CTYPE);
+    Record::new(Fields {
+        ctype,
+        id: MsgId::compute("alice", topic, time, Body::Text(text), ctype, None),
+        ..fields(pos, topic, time, text)
+    })
+}
+
+/// A purge is carried out with its record, in its transaction: the Messages of matching IDs
+/// later than its time leave the topic's pages and search; earlier ones, others', other
+/// topics', records, and what comes after the record stay.
+#[test]
+fn a_purge_record_deletes_the_matching_messages_with_it() {
+    let dir = TempDir::new("purge");
+    let mut db = fresh(&dir);
+    db.insert(&[
+        said(1, "#a", "spam1@x", 100, "early spam"),
+        said(2, "#a", "spam1@x", 200, "spam spam"),
+        said(3, "#a", "bob@x", 201, "spam is bad"),
+        said(4, "#a", "spam2@x", 202, "more spam"),
+        said(5, "#b", "spam1@x", 203, "spam elsewhere"),
+        mod_record(6, "#a", 204, "kick spam1@x"),
+        said(7, "#a", "spamx@y", 205, "not of the pattern's domain"),
+    ])
+    .unwrap();
+    // The record, and in its batch a Message after it: that one stays.
+    db.insert(&[
+        mod_record(8, "#a", 206, "purge spam*@x 150 raid"),
+        said(9, "#a", "spam1@x", 207, "spam again"),
+    ])
+    .unwrap();
+    assert_eq!(
+        positions(&db.query(&query(topic("#a"))).unwrap()),
+        [1, 3, 6, 7, 8, 9]
+    );
+    assert_eq!(positions(&db.query(&query(topic("#b"))).unwrap()), [5]);
+    assert_eq!(
+        positions(&db.query(&search(topic("#a"), "spam")).unwrap()),
+        [1, 3, 8, 9],
+        "the record's own words are searchable, as every record's"
+    );
+    assert_eq!(topic_row(&db, "#a").0, 6, "the count follows");
+    // A record naming no pattern, or no time, deletes nothing.
+    db.insert(&[
+        mod_record(10, "#a", 208, "purge Bad! 0"),
+        mod_record(11, "#a", 209, "purge bob@x"),
+    ])
+    .unwrap();
+    assert_eq!(
+        positions(&db.query(&query(topic("#a"))).unwrap()),
+        [1, 3, 6, 7, 8, 9, 10, 11]
+    );
 }
 
 /// An operator's delete is carried out with its record, in its transaction: the Event leaves

@@ -501,6 +501,53 @@ pub(super) fn an_operator_s_delete_takes_a_message_out_of_history(x: &Ctx) -> Re
     Err("the deleted message is still in the channel's history after 2 s".into())
 }
 
+/// An operator's purge (action 15): not a member's (800); the record, `purge ID SINCE`,
+/// reaches every member; the ID's Messages leave the channel's history (within 2 s, as a
+/// delete's), another's stay. Skipped without history, or where the server does not know the
+/// action (100: it came after the others).
+pub(super) fn an_operator_s_purge_takes_an_id_s_messages_out_of_history(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, owner) = x.client("pga")?;
+    if let Some(skip) = needs_history(&mut a, x)? {
+        return Ok(skip);
+    }
+    let (mut b, spammer) = x.client("pgb")?;
+    let ch = x.channel("purge");
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    a.say(&ch, "the owner stays", 3)?;
+    b.event()?;
+    for (seq, body) in [(3, "spam one"), (4, "spam two")] {
+        b.say(&ch, body, seq)?;
+        a.event()?;
+    }
+    let record = match ask(&mut a, &moderate(5, &ch, 15, &spammer))? {
+        Ok(v) if kind(&v) == Some(3) && uint(&v, 9) == Some(100) => {
+            return Ok(Verdict::Skip("the server does not know purge (100)".into()));
+        }
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    let said = text(&record, 6).and_then(|t| t.strip_prefix(&format!("purge {spammer} ")));
+    if said.is_none_or(|t| t.parse::<u64>().is_err()) || uint(&record, 1) != Some(5) {
+        return Err(format!("expected the purge's record, got {}", show(&record)));
+    }
+    let told = b.event()?;
+    if text(&told, 6) != text(&record, 6) {
+        return Err(format!("the other member got {}", show(&told)));
+    }
+    b.send(&moderate(6, &ch, 15, &owner))?;
+    b.expect_error(800, Some(6))?;
+    for _ in 0..20 {
+        let (got, _, _) = catchup(&mut b, &ch, &[(15, u(50))], None)?;
+        let spam = got.iter().any(|body| body.starts_with("spam "));
+        if !spam && got.iter().any(|body| body == "the owner stays") {
+            return Ok(Pass);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("the purged messages are still in the channel's history after 2 s".into())
+}
+
 /// A member deletes its own Message (§4 Channels, delete): the record, with the Mod's seq, and
 /// not a Message of another's (800). A server that allows only operators (800 to its own, as
 /// §4 lets it) or keeps no history is skipped.

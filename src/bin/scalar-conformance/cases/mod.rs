@@ -274,6 +274,7 @@ cases! {
     channels::what_a_closed_life_said_stays_with_it, "§4 Catchup";
     channels::an_operator_s_delete_takes_a_message_out_of_history, "§4 Channels";
     channels::a_member_deletes_its_own_message_not_another_s, "§4 Channels";
+    channels::an_operator_s_purge_takes_an_id_s_messages_out_of_history, "§4 Channels";
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {
