@@ -1226,6 +1226,8 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             role: Some(Role::Operator),
             presence: Some(Presence::Away),
             reason: Some(clip(&p.text, MAX_REASON)),
+            account: Some(p.n.is_multiple_of(3)),
+            admin: Some(true),
             ..Meta::new(seq, chan, true, p.n)
         }),
         Msg::Topics(Topics {

@@ -406,14 +406,17 @@ fn whois_says_whether_a_user_is_here() {
     alice.command("/away lunch", "-!- you are away: lunch");
     bob.command(
         "/whois alice",
-        "-- alice is away: lunch; /watch alice to be told when that changes",
+        "-- alice is away: lunch (no account: anyone may take this name); /watch alice to be told when that changes",
     );
     alice.command("/back", "-!- you are online");
     bob.command("/watch alice", "-- watching alice (online)");
-    bob.command("/whois alice", "-- alice is online; you watch alice");
+    bob.command(
+        "/whois alice",
+        "-- alice is online (no account: anyone may take this name); you watch alice",
+    );
     bob.command(
         "/whois carol",
-        "-- carol is offline; /watch carol to be told when that changes",
+        "-- carol is offline (no account: anyone may take this name); /watch carol to be told when that changes",
     );
     bob.command(
         "/whois dave@elsewhere.example",

@@ -610,6 +610,8 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             presence: f.numbered(Key::Presence, Presence::from_u64)?,
             kept: f.bool(Key::Kept)?,
             reason: f.reason()?,
+            account: f.bool(Key::Account)?,
+            admin: f.bool(Key::Admin)?,
         }),
         MsgType::Topics => Msg::Topics(Topics {
             seq,

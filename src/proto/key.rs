@@ -148,11 +148,16 @@ numbered! {
         NewPassword = 55, "new_password",
         /// The display name of each channel of a TopicList page ("" for none).
         Displays = 56, "displays",
+        /// In a user ID's Meta: whether its holder proved it (an account, or another
+        /// domain's token): false, anyone may take the name.
+        Account = 57, "account",
+        /// In a user ID's Meta: the ID is one of the server's admins.
+        Admin = 58, "admin",
     }
 }
 
 /// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 57;
+pub const KEY_COUNT: usize = 59;
 
 numbered! {
     /// What a Mod request does to its target on a channel.

@@ -434,6 +434,10 @@ pub struct Meta<'a> {
     /// For a channel: whether the server keeps it (its modes, lists and history's readers)
     /// after its last subscriber leaves.
     pub kept: Option<bool>,
+    /// A user ID's: whether its holder proved it (PROTOCOL.md §4, Presence).
+    pub account: Option<bool>,
+    /// A user ID's: whether it is one of the server's admins.
+    pub admin: Option<bool>,
 }
 
 impl<'a> Meta<'a> {
@@ -453,6 +457,8 @@ impl<'a> Meta<'a> {
             presence: None,
             reason: None,
             kept: None,
+            account: None,
+            admin: None,
         }
     }
 }
@@ -926,8 +932,14 @@ impl Msg<'_> {
                 m.opt_uint(Key::Rate, x.rate)?;
                 m.opt_uint(Key::Role, x.role.map(|r| r as u64))?;
                 m.opt_uint(Key::Presence, x.presence.map(|p| p as u64))?;
-                if let Some(kept) = x.kept {
-                    m.key(Key::Kept)?.bool(kept)?;
+                for (key, flag) in [
+                    (Key::Kept, x.kept),
+                    (Key::Account, x.account),
+                    (Key::Admin, x.admin),
+                ] {
+                    if let Some(flag) = flag {
+                        m.key(key)?.bool(flag)?;
+                    }
                 }
             }
             Msg::Topics(x) => {

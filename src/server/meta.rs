@@ -124,9 +124,16 @@ impl Server {
             Kind::User => {
                 let watching = s.watching.iter().any(|w| &**w == name);
                 let watchers = self.watchers.get(name).map_or(0, Vec::len);
+                // Whether the name is its holder's by proof, and an admin's: what tells the
+                // moderator from `m0d`, a free name anyone took (found by QA), as IRC's WHOIS
+                // says who is logged in and who is an operator.
+                let account = self.accounts.names.contains_key(name) || self.who_is(name).logged_in;
+                let admin = self.policy.admins.iter().any(|a| &**a == name);
                 Meta {
                     presence: Some(self.presence_of(name)),
                     reason: self.away.get(name).map(|n| &**n).filter(|n| !n.is_empty()),
+                    account: Some(account),
+                    admin: admin.then_some(true),
                     ..Meta::new(seq, topic, watching, watchers as u64)
                 }
             }

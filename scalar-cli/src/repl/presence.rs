@@ -92,11 +92,21 @@ pub(super) fn learn(shared: &Shared, e: &Received) {
 /// an Unsub, which changes nothing when not watching it, else a Sub, which is then a repeat.
 /// `None` when the server cannot be asked (offline) or did not answer with a Meta.
 fn presence_now(shared: &Shared, user: &str) -> Option<(Option<Presence>, Option<String>)> {
-    asked_presence(shared, user).ok()
+    asked_presence(shared, user).ok().map(|a| (a.presence, a.note))
 }
 
-/// [`presence_now`], or why the server could not be asked or did not answer.
-fn asked_presence(shared: &Shared, user: &str) -> Result<(Option<Presence>, Option<String>), String> {
+/// What a user ID's Meta says of it (PROTOCOL.md §4, Sub): its presence and away note, and
+/// whether its holder proved it and is an admin.
+struct Asked {
+    presence: Option<Presence>,
+    note: Option<String>,
+    account: Option<bool>,
+    admin: bool,
+}
+
+/// [`presence_now`] with the rest of the Meta, or why the server could not be asked or did
+/// not answer.
+fn asked_presence(shared: &Shared, user: &str) -> Result<Asked, String> {
     let watching = shared.state().watching.iter().any(|w| w == user);
     let topic = Name::parse(user).map_err(|e| format!("{user}: {e}"))?;
     let frame = shared
@@ -112,7 +122,12 @@ fn asked_presence(shared: &Shared, user: &str) -> Result<(Option<Presence>, Opti
     let Ok(Msg::Meta(m)) = frame.msg() else {
         return Err("the server answered with something else".into());
     };
-    Ok((m.presence, m.reason.map(str::to_string)))
+    Ok(Asked {
+        presence: m.presence,
+        note: m.reason.map(str::to_string),
+        account: m.account,
+        admin: m.admin == Some(true),
+    })
 }
 
 /// `/whois USER`: USER's presence and away note as the server has them now, as IRC's WHOIS
@@ -128,13 +143,21 @@ pub fn whois(shared: &Shared, typed: &str) -> Result<(), String> {
             "{short} is a user of another server: this one does not say whether it is online"
         ));
     }
-    let (presence, note) =
-        asked_presence(shared, &user).map_err(|e| format!("cannot ask about {short}: {e}"))?;
-    let now = match (presence, note.filter(|n| !n.is_empty())) {
+    let asked = asked_presence(shared, &user).map_err(|e| format!("cannot ask about {short}: {e}"))?;
+    let presence = asked.presence;
+    let now = match (presence, asked.note.filter(|n| !n.is_empty())) {
         (Some(Presence::Away), Some(note)) => format!("{short} is away: {note}"),
         (Some(p), _) => format!("{short} is {}", p.label()),
         // A user who blocks this one (PROTOCOL.md §4, Blocks) is not said.
         (None, _) => format!("the server does not say whether {short} is online"),
+    };
+    // Who it is: the moderator, or a look-alike free name (found by QA: `m0d` read as `mod`).
+    let now = match (asked.account, asked.admin) {
+        (_, true) => format!("{now} (an account; a server admin)"),
+        (Some(true), false) => format!("{now} (an account)"),
+        (Some(false), false) => format!("{now} (no account: anyone may take this name)"),
+        // A server that does not say.
+        (None, false) => now,
     };
     let (watching, yourself) = {
         let st = shared.state();

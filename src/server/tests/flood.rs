@@ -73,14 +73,7 @@ fn a_burst_passes_then_input_waits_for_the_rate_and_wakes_exactly_on_time() {
 fn a_logged_in_admin_is_not_held() {
     let mut r = super::auth::rig(crate::server::Policy::Open, false);
     r.server.set_limits(limited(Rate::new(5, 20), Rate::new(10, 40)));
-    r.server.set_policy(
-        AdminPolicy {
-            admins: vec!["alice@example.com".into()],
-            ..AdminPolicy::default()
-        },
-        &r.now,
-        &mut r.out,
-    );
+    r.admins(&["alice@example.com"]);
     r.log_in(0, "alice");
     r.connect(1, "bob@example.com");
     for conn in [0, 1] {

@@ -692,14 +692,7 @@ fn a_kept_channel_in_use_again_is_saved_as_in_use() {
 fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     let mut r = rig(Policy::Open, false);
     r.keep_history(crate::store::Fsync::Batched, 4);
-    r.server.set_policy(
-        AdminPolicy {
-            admins: vec!["alice@example.com".into()],
-            ..AdminPolicy::default()
-        },
-        &r.now,
-        &mut r.out,
-    );
+    r.admins(&["alice@example.com"]);
     r.open(0, Ipv4Addr::LOCALHOST.into());
     let nonce = r.challenged(0, "alice", false);
     r.auth(0, nonce, "password");
@@ -1219,4 +1212,40 @@ fn a_secret_channel_is_listed_only_to_its_subscribers() {
         crate::server::mode_letters(modes::SECRET | modes::INVITE_ONLY),
         "+is"
     );
+}
+
+/// A user ID's Meta says whether its holder proved it and whether it is an admin's: what tells
+/// the moderator from a look-alike free name (found by QA: `m0d` read as `mod`).
+#[test]
+fn a_user_s_meta_says_account_and_admin() {
+    let mut r = rig(Policy::Open, false);
+    r.admins(&["alice@example.com"]);
+    r.connect(1, "m0d@example.com");
+    let said = |r: &Rig, conn, user: &'static str| {
+        let m = r.server.meta_of(conn, None, n(user)).expect("a session");
+        (m.account, m.admin)
+    };
+    assert_eq!(
+        said(&r, 1, "alice@example.com"),
+        (Some(true), Some(true)),
+        "offline, an account"
+    );
+    r.log_in(0, "alice");
+    assert_eq!(said(&r, 1, "alice@example.com"), (Some(true), Some(true)));
+    assert_eq!(
+        said(&r, 0, "m0d@example.com"),
+        (Some(false), None),
+        "anyone's name"
+    );
+    assert_eq!(said(&r, 0, "nobody@example.com"), (Some(false), None));
+    // On the wire, as Sub answers it.
+    let meta = Meta {
+        account: Some(false),
+        ..Meta::new(Some(2), n("m0d@example.com"), true, 1)
+    };
+    let bytes = frame(Msg::Meta(meta));
+    let Ok(Status::Complete((Ok(Msg::Meta(back)), _))) = decode_frame(&bytes) else {
+        panic!("round trip")
+    };
+    assert_eq!(back.account, Some(false));
 }

@@ -209,6 +209,15 @@ impl Rig {
         self.out.take(conn)
     }
 
+    /// Makes `names` the server's admins (a configuration with them and nothing else).
+    fn admins(&mut self, names: &[&str]) {
+        let policy = AdminPolicy {
+            admins: names.iter().map(|&a| a.into()).collect(),
+            ..AdminPolicy::default()
+        };
+        self.server.set_policy(policy, &self.now, &mut self.out);
+    }
+
     fn connect(&mut self, conn: ConnId, user: &str) {
         self.connect_from(conn, user, Ipv4Addr::LOCALHOST.into());
     }
