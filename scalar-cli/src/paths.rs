@@ -54,7 +54,9 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
 /// Removes the temporary files of writes to `path` whose process is gone: one killed between
 /// creating its file and renaming it (a closed terminal's SIGHUP ends the client while another
 /// of its threads writes) leaves `NAME.tmpPID.N` behind, which nothing else would take away.
-/// A live process's file, or one of a PID reused since, is left alone.
+/// A live process's file, or one of a PID reused since, is left alone, and so is one written
+/// to in the last [`STALE`]: a PID is this host's and this namespace's, and a data directory
+/// shared with a container or over NFS holds others' (found in review).
 fn sweep(path: &Path) {
     let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else {
         return;
@@ -75,11 +77,20 @@ fn sweep(path: &Path) {
             let asked = unsafe { libc::kill(pid, 0) };
             asked != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
         };
-        if pid.is_some_and(|pid| pid > 0 && gone(pid)) {
+        let old = || {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= STALE))
+        };
+        if pid.is_some_and(|pid| pid > 0 && gone(pid)) && old() {
             let _ = std::fs::remove_file(entry.path());
         }
     }
 }
+
+/// How long a temporary file is left before it counts as a dead writer's: no write takes it.
+const STALE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -97,15 +108,21 @@ mod tests {
         let file = |name: String| {
             let p = dir.join(name);
             std::fs::write(&p, "x").unwrap();
+            let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(hour_ago).unwrap();
             p
         };
         let stale = file(format!("channel-marks.tmp{dead}.0"));
         let live = file(format!("channel-marks.tmp{}.7", std::process::id()));
         let other = file(format!("inbox-marks.tmp{dead}.0"));
         let odd = file("channel-marks.tmpx.0".to_string());
+        // A file of a dead PID written to just now: another host's or namespace's writer.
+        let fresh = dir.join(format!("channel-marks.tmp{dead}.1"));
+        std::fs::write(&fresh, "x").unwrap();
         write_private(&dir.join("channel-marks"), "a\n").unwrap();
         assert!(!stale.exists(), "the dead writer's file is gone");
-        assert!(live.exists() && other.exists() && odd.exists());
+        assert!(live.exists() && other.exists() && odd.exists() && fresh.exists());
         assert_eq!(std::fs::read_to_string(dir.join("channel-marks")).unwrap(), "a\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }

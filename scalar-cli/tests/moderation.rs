@@ -180,6 +180,14 @@ fn a_ban_keeps_the_user_out_until_lifted() {
         "/unban r1,nobody,r2,r3",
         "error: cannot unban nobody: server refused: 404 no_such_user",
     );
+    // A space after a comma, or no names at all, is said, not half done (QA).
+    let usage = "error: usage: /ban a,b,c [REASON]: the names with commas and no spaces";
+    alice.command("/ban r4, r5 raid", usage);
+    alice.command("/ban ,,, raid", usage);
+    alice.command(
+        "/ban r6,alice raid",
+        "error: you are in the list: take yourself out (or act on yourself alone)",
+    );
     alice.command("/ban", "-- 1 ban in #b: *@spam.example");
     alice.command("/mute", "-- no mutes in #b");
     alice.command("/op", "-- 1 operator of #b: alice");

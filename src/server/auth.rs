@@ -419,13 +419,23 @@ impl Server {
             return;
         }
         let open = |r: bool| if r { "open" } else { "closed" };
-        log::info!(
-            "reload: unregistered IDs: {} (was {}); registration: {} (was {})",
-            config.policy.name(),
-            now.policy.name(),
-            open(config.registration),
-            open(now.registration)
-        );
+        // What changed, as it was (found by QA: `closed (was closed)` read as a change).
+        let mut said = Vec::new();
+        if now.policy != config.policy {
+            said.push(format!(
+                "unregistered IDs: {} (was {})",
+                config.policy.name(),
+                now.policy.name()
+            ));
+        }
+        if now.registration != config.registration {
+            said.push(format!(
+                "registration: {} (was {})",
+                open(config.registration),
+                open(now.registration)
+            ));
+        }
+        log::info!("reload: {}", said.join("; "));
         now.policy = config.policy;
         now.registration = config.registration;
     }
@@ -1037,8 +1047,13 @@ impl Server {
                 return self.fail(conn, m.seq, ErrorCode::StaleChallenge, reason, out);
             }
         };
-        // The bound is checked again here, not only at Ident: registrations made since the
-        // Challenge count.
+        // Registration is asked again here, not only at Ident: a reload may have closed it since
+        // the Challenge (found in review: a raid's scripts, challenged before, still registered),
+        // and registrations made since count against the bound.
+        if register && !self.accounts.config.registration {
+            let reason = "ask the operator for an account";
+            return self.fail(conn, m.seq, ErrorCode::RegistrationClosed, reason, out);
+        }
         if let Some((code, reason)) = register.then(|| self.accounts_full(&user)).flatten() {
             return self.fail(conn, m.seq, code, &reason, out);
         }

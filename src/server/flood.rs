@@ -17,6 +17,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+/// Message tokens a purge costs (see [`Server::charge`]).
+pub const PURGE_COST: u32 = 10;
+
 /// Addresses whose connection rate is remembered at once: a bound on memory that a crowd of
 /// addresses cannot push past (a stranger waits while the table is full of recent ones).
 const CONNECT_KEYS: usize = 65_536;
@@ -28,8 +31,8 @@ pub struct Pace {
     bytes: Bucket,
     /// Until when its input is held, if it is.
     pub held: Option<Instant>,
-    /// Its held request has booked its token in its user's bucket already.
-    id_booked: bool,
+    /// The tokens its held request booked in its user's bucket already (0: none).
+    id_booked: u32,
 }
 
 impl Pace {
@@ -41,7 +44,7 @@ impl Pace {
             msgs: full(limits.messages),
             bytes: full(limits.bytes),
             held: None,
-            id_booked: false,
+            id_booked: 0,
         }
     }
 }
@@ -128,23 +131,29 @@ impl Server {
                     | Msg::Topics(_)
                     | Msg::SetPassword(_))
             ) || (sub && usize::from(s.subs_sent) >= free_subs));
+        // A purge walks a week of its channel in the writer's transaction: it costs as much as
+        // ten Messages, so that one member's purges cannot hold up everyone's writes.
+        let cost = match frame {
+            Ok(Msg::Mod(m)) if m.action == crate::proto::Action::Purge => PURGE_COST,
+            _ => 1,
+        };
         let bytes = u32::try_from(len).unwrap_or(u32::MAX);
         // The user's token is booked when the request first asks, and waited for like the
         // connection's own: the user's connections are then served in the order they asked,
         // so two that flood cannot take every token from a third as each grows.
         let id_wait = match (publish, s.user.as_deref(), id_rate) {
-            (true, Some(u), Some(r)) if !s.pace.id_booked => {
+            (true, Some(u), Some(r)) if s.pace.id_booked == 0 => {
                 // The key is allocated only for a user's first Message in a while.
                 let wait = match self.flood.ids.get_mut(u) {
-                    Some(b) => b.book(1, r, now),
+                    Some(b) => b.book(cost, r, now),
                     None => {
                         let mut b = Bucket::full(r, now);
-                        let wait = b.book(1, r, now);
+                        let wait = b.book(cost, r, now);
                         self.flood.ids.insert(u.into(), b);
                         wait
                     }
                 };
-                s.pace.id_booked = true;
+                s.pace.id_booked = cost;
                 Some(wait).filter(|w| !w.is_zero())
             }
             _ => None,
@@ -153,7 +162,7 @@ impl Server {
             byte_rate.and_then(|r| s.pace.bytes.wait(bytes, r, now)),
             msg_rate
                 .filter(|_| publish)
-                .and_then(|r| s.pace.msgs.wait(1, r, now)),
+                .and_then(|r| s.pace.msgs.wait(cost, r, now)),
             id_wait,
         ];
         if let Some(wait) = waits.into_iter().flatten().max() {
@@ -175,19 +184,20 @@ impl Server {
             s.subs_sent = u16::MAX;
         }
         if let Some(r) = msg_rate.filter(|_| publish) {
-            s.pace.msgs.spend(1, r, now);
+            s.pace.msgs.spend(cost, r, now);
         }
-        s.pace.id_booked = false;
+        s.pace.id_booked = 0;
         true
     }
 
     /// `s` closed: a token it booked for its user's held request goes back, or connections
     /// that ask and leave would run the user's bucket into debt without end.
     pub(super) fn unbook(&mut self, s: &super::session::Session) {
-        if let (true, Some(user), Some(rate)) = (s.pace.id_booked, s.user.as_deref(), self.limits.id_messages)
+        if let (booked @ 1.., Some(user), Some(rate)) =
+            (s.pace.id_booked, s.user.as_deref(), self.limits.id_messages)
             && let Some(b) = self.flood.ids.get_mut(user)
         {
-            b.unbook(1, rate);
+            b.unbook(booked, rate);
         }
     }
 

@@ -12,9 +12,10 @@ use std::time::Instant;
 /// The content type of join and leave Events; only the server publishes them.
 pub const MEMBER_CTYPE: &str = "text/x-scalar-member";
 
-/// The most subscribed connections a channel may have for its joins and leaves to be told:
-/// beyond, they would be most of its traffic, and a mass reconnect would send each subscriber
-/// one per member (250 rejoining send about 31,000).
+/// The most subscribed connections a channel may have for its joins and leaves to be told to
+/// every member: beyond, they would be most of its traffic, and a mass reconnect would send
+/// each subscriber one per member (250 rejoining send about 31,000). Those who run the channel
+/// are told at any size: a raid is largest there (found by QA: operators lost sight of it).
 pub const MAX_TOLD: usize = 250;
 
 /// What a member did by a Sub or an Unsub.
@@ -83,9 +84,8 @@ impl Server {
         true
     }
 
-    /// The quit of `user` (whose session `s` is closing, with `why`) from `channel`, if the
-    /// channel is one where it would be told: without the reason where the user may not
-    /// speak.
+    /// The quit of `user` (whose session `s` is closing, with `why`) from `channel`: without
+    /// the reason where the user may not speak.
     pub(super) fn quit(
         &self,
         s: &Session,
@@ -93,10 +93,6 @@ impl Server {
         user: &Rc<str>,
         why: Option<&str>,
     ) -> Option<Quit> {
-        // Counting the one that leaves, which is still subscribed.
-        if self.channels.subscribers(channel).len() > MAX_TOLD {
-            return None;
-        }
         let why = why.filter(|_| self.may_say(s, channel));
         Some(Quit::new(channel, user, why))
     }
@@ -125,19 +121,28 @@ impl Server {
         let subscribers = self.channels.subscribers(channel);
         // The bound counts the one who joins or leaves: one who left is gone from the list.
         let counted = subscribers.len() + usize::from(gone);
-        if subscribers.is_empty() || counted > MAX_TOLD {
+        if subscribers.is_empty() {
             return;
         }
-        // Members are shown only to those who run a channel with private members.
+        // Members are shown only to those who run a channel with private members, or one past
+        // the bound.
         let private = self.rooms.get(channel).is_some_and(|r| r.private_members());
+        let big = counted > MAX_TOLD;
         let asked = |c: ConnId| {
             self.session(c)
-                .is_some_and(|s| s.joins && s.user.as_deref() != Some(user))
-                && (!private || self.runs(c, channel))
+                .is_some_and(|s| s.joins && s.user.as_deref() != Some(user) && s.is_subscribed(channel))
+                && ((!private && !big) || self.runs(c, channel))
         };
-        let to: Vec<ConnId> = (subscribers.iter().copied())
-            .filter(|&c| asked(c) && !out.busy(c))
-            .collect();
+        let to: Vec<ConnId> = match big {
+            // Their own connections, not a walk past every subscriber at each join.
+            true => self
+                .runners(channel)
+                .filter(|&c| asked(c) && !out.busy(c))
+                .collect(),
+            false => (subscribers.iter().copied())
+                .filter(|&c| asked(c) && !out.busy(c))
+                .collect(),
+        };
         let (Ok(from), Ok(topic)) = (Name::parse(user), Name::parse(channel)) else {
             return;
         };
@@ -151,5 +156,21 @@ impl Server {
             ctype: Some(MEMBER_CTYPE),
         };
         self.send_unstored(event, &to, None, self.now_ms, out);
+    }
+
+    /// The connections of the IDs that may run `channel` (its owner, its operators, the
+    /// server's admins), subscribed or not, each once; whether they do now is the caller's
+    /// to ask ([`Server::runs`]).
+    fn runners<'a>(&'a self, channel: &str) -> impl Iterator<Item = ConnId> + 'a {
+        let room = self.rooms.get(channel);
+        let owner = room.map(|r| &*r.owner).into_iter();
+        let ops = room.into_iter().flat_map(|r| r.rules().ops.iter().map(|o| &**o));
+        let admins = self.policy.admins.iter().map(|a| &**a);
+        let mut ids: Vec<&str> = owner.chain(ops).chain(admins).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .filter_map(|id| self.users.get(id))
+            .flat_map(|u| u.conns.iter().copied())
     }
 }

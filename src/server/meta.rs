@@ -249,7 +249,9 @@ impl Server {
     }
 
     /// The secret channels `who` may see, in any order, repeats allowed: those its
-    /// connections are in and the kept ones it owns, as [`Server::sees_secret`] says.
+    /// connections are in and the kept ones it owns, as [`Server::sees_secret`] says. Its cost
+    /// is its connections' subscriptions (at most `max-subs` each); a user with many
+    /// connections pays it at its ID's message rate, which every Topics request spends.
     fn secret_seen_by(&self, who: Who<'_>) -> Vec<&str> {
         let conns = self
             .users

@@ -200,7 +200,10 @@ impl Server {
         if !pattern::is_pattern(m.target) {
             // An address range: only the server bans those.
             let reason = match pattern::parse_range(m.target) {
-                Some(_) => "a channel bans ID patterns, not addresses".into(),
+                Some(_) => format!(
+                    "a channel's {} takes ID patterns, not addresses",
+                    m.action.label()
+                ),
                 None => not_a_pattern(m.target),
             };
             return Some((ErrorCode::BadId, reason));
@@ -432,6 +435,25 @@ impl Server {
             };
             if let Some(spared) = spared {
                 return Some((ErrorCode::NotOperator, format!("{} {spared}", m.target)));
+            }
+        }
+        // A ban's pattern spares them when it is enforced; a purge's is carried out in the
+        // store, which cannot ask, so one that would take theirs is refused (found in review:
+        // `*@*` took every operator's week).
+        if m.action == Action::Purge {
+            let owner = std::iter::once(&*room.owner).filter(|o| !o.is_empty());
+            let ops = room.rules().ops.iter().map(|o| &**o);
+            let admins = self.policy.admins.iter().map(|a| &**a);
+            if let Some(spared) = owner
+                .chain(ops)
+                .chain(admins)
+                .find(|id| pattern::matches(m.target, id))
+            {
+                let reason = format!(
+                    "{} matches {spared}, who runs {channel}: purges spare the owner, operators and admins",
+                    m.target
+                );
+                return Some((ErrorCode::NotOperator, reason));
             }
         }
         if m.action != Action::Kick || me.admin {
@@ -712,6 +734,8 @@ pub(super) fn record_text(m: &Mod<'_>) -> String {
 /// stretch of history; none asked is as far as that.
 pub fn purge_since(since: Option<u64>, now_ms: u64) -> u64 {
     let reach = now_ms.saturating_sub(PURGE_REACH_MS);
+    // A later one stands, even past the clock: a busy topic's Event times run ahead of it
+    // (PROTOCOL.md §4, Event), and a purge since one of them means what it says.
     since.map_or(reach, |t| t.max(reach))
 }
 

@@ -29,8 +29,25 @@ pub fn act(
             .filter(|t| !t.is_empty())
             .collect(),
     };
+    // Found by QA: `/ban a, b spam` banned a for the reason "b spam"; `/kick ,,,` did nothing.
+    if targets.ends_with(',') || list.is_empty() {
+        let label = action.label();
+        return Err(format!(
+            "usage: /{label} a,b,c [REASON]: the names with commas and no spaces"
+        ));
+    }
     if list.len() > MAX_TARGETS {
         return Err(format!("at most {MAX_TARGETS} targets a line"));
+    }
+    // Kicking or banning oneself mid-list would leave the channel and refuse the rest for it.
+    let me = shared.state().user.clone();
+    let domain = shared.state().domain.clone();
+    if list.len() > 1
+        && list
+            .iter()
+            .any(|t| names::user(t, &domain).is_ok_and(|t| t == me))
+    {
+        return Err("you are in the list: take yourself out (or act on yourself alone)".into());
     }
     let failed: Vec<String> = list
         .into_iter()
@@ -39,6 +56,24 @@ pub fn act(
     match failed.is_empty() {
         true => Ok(()),
         false => Err(failed.join("; ")),
+    }
+}
+
+/// A time at the start of `text` (two words first, `2026-12-04 17:03`, as the purge's record
+/// shows one, then one, `2h`: found in review, the date alone was taken and the clock became
+/// the reason), and the rest; `None` if `text` starts with none.
+fn leading_time(text: &str, now: u64) -> Option<(u64, Option<&str>)> {
+    fn after(s: &str) -> Option<&str> {
+        Some(s.trim()).filter(|s| !s.is_empty())
+    }
+    let (first, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let (second, beyond) = rest.split_once(' ').unwrap_or((rest, ""));
+    let two = (!second.is_empty())
+        .then(|| crate::timefmt::parse_when(&format!("{first} {second}"), now))
+        .flatten();
+    match two {
+        Some(t) => Some((t, after(beyond))),
+        None => crate::timefmt::parse_when(first, now).map(|t| (t, after(rest))),
     }
 }
 
@@ -69,10 +104,7 @@ fn act_on(
     if action == Action::Purge {
         // `/purge bob 2h spam`: a time first (as `/history since` takes them) says how far
         // back; without one, as far as the server goes (scalard: a week).
-        let text = reason.unwrap_or_default();
-        let (first, rest) = text.split_once(' ').unwrap_or((text, ""));
-        if let Some(since) = crate::timefmt::parse_when(first, crate::timefmt::now_ms()) {
-            let why = (!rest.trim().is_empty()).then_some(rest.trim());
+        if let Some((since, why)) = leading_time(reason.unwrap_or_default(), crate::timefmt::now_ms()) {
             return send_since(shared, channel, action, &target, why, Some(since));
         }
     }
@@ -234,4 +266,27 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
     shared
         .screen
         .error(format!("{reason}; you are no longer in {short} ({back}){now}"));
+}
+
+#[cfg(test)]
+mod tests {
+    /// `/purge raid* 2026-12-04 17:03 raid`: the two-word time, then the reason (found in
+    /// review: the date alone was taken, and the clock became the reason).
+    #[test]
+    fn a_purge_s_time_may_be_one_word_or_two() {
+        let now = crate::timefmt::parse_time("2026-12-06T12:00:00Z").unwrap_or_default();
+        let at = |s| crate::timefmt::parse_when(s, now);
+        let lead = |s| super::leading_time(s, now);
+        assert_eq!(
+            lead("2026-12-04 17:03 raid now"),
+            Some((at("2026-12-04 17:03").unwrap_or_default(), Some("raid now")))
+        );
+        assert_eq!(
+            lead("2026-12-04 17:03"),
+            Some((at("2026-12-04 17:03").unwrap_or_default(), None))
+        );
+        assert_eq!(lead("2h spam"), Some((now - 7_200_000, Some("spam"))));
+        assert_eq!(lead("2h"), Some((now - 7_200_000, None)));
+        assert_eq!(lead("spam from 2h"), None, "a reason, and the server's reach");
+    }
 }

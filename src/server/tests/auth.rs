@@ -992,6 +992,24 @@ fn registration_stops_at_the_bound_on_accounts() {
     );
 }
 
+/// A registration challenged before a reload closed registration is refused at its Auth
+/// (found in review: a raid's scripts, challenged first, still made their accounts).
+#[test]
+fn a_registration_challenged_before_a_reload_that_closed_it_is_refused() {
+    let mut r = rig(Policy::Open, true);
+    r.open(0, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(0, "raider", true);
+    r.server.set_entry(&AuthConfig {
+        policy: Policy::Accounts,
+        registration: false,
+        ..AuthConfig::default()
+    });
+    assert_eq!(
+        r.auth(0, nonce, "password"),
+        ["Error 605 registration_closed seq=Some(2)"]
+    );
+}
+
 /// From review: what happens around a change in flight. A session that ends meanwhile gets
 /// nothing, yet the change stands (the store made it), closing those on the old password;
 /// one whose password an operator changed meanwhile is closed like them, without a reply;

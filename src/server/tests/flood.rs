@@ -87,6 +87,27 @@ fn a_logged_in_admin_is_not_held() {
     assert_eq!(held, Some(20), "bob is no admin: held after the burst");
 }
 
+/// A purge walks a week of its channel in the writer: it costs ten Messages' tokens.
+#[test]
+fn a_purge_costs_ten_messages() {
+    let mut r = Rig::new(limited(Rate::new(5, 20), Rate::new(100, 100)));
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    let purge = frame(Msg::Mod(Mod {
+        seq: Some(3),
+        topic: n(CH),
+        action: Action::Purge,
+        target: "spam*@example.com",
+        reason: None,
+        since: None,
+    }));
+    assert!(
+        offer(&mut r, 0, &purge) && offer(&mut r, 0, &purge),
+        "twenty tokens: two"
+    );
+    assert!(!offer(&mut r, 0, &purge), "the third waits");
+}
+
 #[test]
 fn only_messages_spend_message_tokens() {
     let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(1, 1)));

@@ -1599,6 +1599,8 @@ fn on_rust(action: Action, target: String, reason: Option<&'static str>) -> Msg<
 #[test]
 fn a_purge_forgets_the_matching_messages_and_its_record_says_since_when() {
     let (mut r, _) = five_stored();
+    // A purge costs ten Messages' tokens: these are more than a burst.
+    r.server.set_limits(Limits::default().without_flood_limits());
     // b0 comes before the purge's `since`: out of its reach.
     let mut since = 0;
     for (i, text) in ["b0", "b1", "b2"].into_iter().enumerate() {
@@ -1626,6 +1628,11 @@ fn a_purge_forgets_the_matching_messages_and_its_record_says_since_when() {
     r.feed(0, &frame(purge("alice@example.com", None)));
     let spared = r.error_reason(0).unwrap_or_default();
     assert!(spared.contains("purges spare the owner"), "{spared}");
+    r.out.take(0);
+    // Nor a pattern that would take the owner's (found in review: `*@*` took everyone's).
+    r.feed(0, &frame(purge("*@example.com", None)));
+    let spared = r.error_reason(0).unwrap_or_default();
+    assert!(spared.contains("matches alice@example.com, who runs"), "{spared}");
     let reply = r.send(0, purge("bob@*", Some(since)));
     let record = format!("purge bob@* {since} raid");
     assert!(

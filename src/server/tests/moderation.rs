@@ -1751,6 +1751,11 @@ fn a_purge_reaches_back_a_week_at_most() {
         5,
         "a clock before the reach: from 0 on"
     );
+    assert_eq!(
+        purge_since(Some(now + 1), now),
+        now + 1,
+        "times may run ahead of the clock"
+    );
     let read = |text: &'static str, ctype| crate::server::purged_by(ctype, Body::Text(text));
     let m = Some(crate::server::MOD_CTYPE);
     assert_eq!(read("purge spam*@x 150 raid", m), Some(("spam*@x", 150)));

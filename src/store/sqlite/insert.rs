@@ -100,7 +100,7 @@ impl Db {
                 }
                 if let Some((pattern, since)) = crate::server::purged_by(r.ctype(), r.body()) {
                     let topic = names.topic(r.topic())?;
-                    purge(&tx, topic, pattern, since, r.pos)?;
+                    purge(&tx, topic, (pattern, since), (r.pos, r.life))?;
                 }
             }
             tx.execute(
@@ -142,23 +142,45 @@ fn delete(tx: &Connection, topic: i64, id: &MsgId) -> Result<(), StoreError> {
 }
 
 /// Deletes the Messages of the topic with row id `topic` from IDs matching `pattern` later
-/// than `since` and before position `record` (the purge's record: what was said after it
-/// stays), as [`delete`] deletes one: never a record of the server's. The topic's index on
-/// `topic` bounds the walk to its Events (at most its retention's count).
-fn purge(tx: &Connection, topic: i64, pattern: &str, since: u64, record: u64) -> Result<(), StoreError> {
+/// than `since` and before the purge's record at position `record` (what was said after it
+/// stays), of the record's `life` (a closed channel's earlier lives are not the purger's to
+/// read, nor so to delete: found in review), as [`delete`] deletes one: never a record of the
+/// server's.
+fn purge(
+    tx: &Connection,
+    topic: i64,
+    (pattern, since): (&str, u64),
+    (record, life): (u64, Option<u64>),
+) -> Result<(), StoreError> {
     // An ID pattern's only wildcard is `*`, which GLOB reads alike; IDs are lowercase, as GLOB
     // compares (checked again: the record is read back from text).
     if !crate::proto::pattern::is_pattern(pattern) {
         return Ok(());
     }
-    // The server writes its records' content types exactly so (a client cannot publish them).
-    let which = format!(
-        "topic = ?1 AND time > ?2 AND pos < ?3 AND sender GLOB ?4 AND (ctype IS NULL OR ctype NOT IN ('{}'))",
-        crate::server::SERVER_CTYPES.join("', '")
-    );
     let since = i64::try_from(since).unwrap_or(i64::MAX);
     let record = i64::try_from(record).unwrap_or(i64::MAX);
-    let args = params![topic, since, record, pattern];
+    // The walk is the window's, not the topic's (found in review: every purge read the whole
+    // channel, twice): times rise with positions within a topic, so the window starts after
+    // the newest Event at or before `since`, found by walking back from the newest.
+    let start: i64 = tx
+        .query_row(
+            "SELECT coalesce((SELECT pos FROM events WHERE topic = ?1 AND time <= ?2 ORDER BY pos DESC LIMIT 1), 0)",
+            params![topic, since],
+            |r| r.get(0),
+        )
+        .context("purge: window")?;
+    // The server writes its records' content types exactly so (a client cannot publish them).
+    let which = format!(
+        "topic = ?1 AND pos > ?5 AND pos < ?3 AND time > ?2 AND sender GLOB ?4 \
+         AND (ctype IS NULL OR ctype NOT IN ('{}')) AND {}",
+        crate::server::SERVER_CTYPES.join("', '"),
+        match life {
+            Some(_) => "(life IS NULL OR life = ?6)",
+            None => "life IS NULL AND ?6 IS NULL",
+        }
+    );
+    let life = life.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+    let args = params![topic, since, record, pattern, start, life];
     tx.execute(
         &format!("DELETE FROM events_fts WHERE rowid IN (SELECT pos FROM events WHERE {which} AND typeof(body) = 'text')"),
         args,
