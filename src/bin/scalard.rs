@@ -834,7 +834,11 @@ fn main() -> ExitCode {
             return unusable_data_dir(&config, &e);
         }
     } else {
-        log::info!("ephemeral: keeping no history and no accounts");
+        // Who may come in, as a server with accounts says it (found by QA: nothing here).
+        log::info!(
+            "ephemeral: keeping no history and no accounts; unregistered IDs: {}",
+            config.auth.policy.name()
+        );
         let unused = config.unused_when_ephemeral();
         if !unused.is_empty() {
             log::warn!("--ephemeral: {} not used (nothing is kept)", unused.join(", "));
