@@ -33,11 +33,16 @@ pub(super) struct Quit {
     user: Rc<str>,
     /// The body: `quit`, or `quit REASON`.
     said: Box<str>,
+    /// The channel had more than [`MAX_TOLD`] connections when it quit: told to those who run
+    /// it only. Judged then, not when told: a burst of closes shrinks the channel before its
+    /// quits go out (found by QA: 280 quits told to every member).
+    big: bool,
 }
 
 impl Quit {
-    /// `user` quit `channel`, with `why` (its Bye's reason, or the label of the server's).
-    pub(super) fn new(channel: &Rc<str>, user: &Rc<str>, why: Option<&str>) -> Quit {
+    /// `user` quit `channel`, with `why` (its Bye's reason, or the label of the server's);
+    /// `big` if the channel was past [`MAX_TOLD`] then.
+    pub(super) fn new(channel: &Rc<str>, user: &Rc<str>, why: Option<&str>, big: bool) -> Quit {
         let said = match why {
             Some(why) => format!("quit {why}").into(),
             None => "quit".into(),
@@ -46,6 +51,7 @@ impl Quit {
             channel: channel.clone(),
             user: user.clone(),
             said,
+            big,
         }
     }
 }
@@ -94,7 +100,9 @@ impl Server {
         why: Option<&str>,
     ) -> Option<Quit> {
         let why = why.filter(|_| self.may_say(s, channel));
-        Some(Quit::new(channel, user, why))
+        // Counting the one that leaves, which is still subscribed.
+        let big = self.channels.subscribers(channel).len() > MAX_TOLD;
+        Some(Quit::new(channel, user, why, big))
     }
 
     /// Tells `channel`'s subscribers that asked that `user` `did` it, after the quits not
@@ -102,22 +110,29 @@ impl Server {
     pub(super) fn tell_members(&mut self, channel: &str, user: &str, did: Did<'_>, out: &mut impl Outbox) {
         self.tell_quits(out);
         match did {
-            Did::Joined => self.tell(channel, user, "joined", false, out),
-            Did::Left(None) => self.tell(channel, user, "left", true, out),
-            Did::Left(Some(why)) => self.tell(channel, user, &format!("left {why}"), true, out),
+            Did::Joined => self.tell(channel, user, "joined", (false, false), out),
+            Did::Left(None) => self.tell(channel, user, "left", (true, false), out),
+            Did::Left(Some(why)) => self.tell(channel, user, &format!("left {why}"), (true, false), out),
         }
     }
 
     /// Tells the quits waiting since their connections closed.
     pub(super) fn tell_quits(&mut self, out: &mut impl Outbox) {
         for q in std::mem::take(&mut self.quits) {
-            self.tell(&q.channel, &q.user, &q.said, true, out);
+            self.tell(&q.channel, &q.user, &q.said, (true, q.big), out);
         }
     }
 
     /// Tells `text` of `user` to `channel`'s subscribers that asked; `gone` if `user` is no
-    /// longer among them.
-    fn tell(&mut self, channel: &str, user: &str, text: &str, gone: bool, out: &mut impl Outbox) {
+    /// longer among them, `was_big` if the channel was past the bound when it went.
+    fn tell(
+        &mut self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        (gone, was_big): (bool, bool),
+        out: &mut impl Outbox,
+    ) {
         let subscribers = self.channels.subscribers(channel);
         // The bound counts the one who joins or leaves: one who left is gone from the list.
         let counted = subscribers.len() + usize::from(gone);
@@ -127,7 +142,7 @@ impl Server {
         // Members are shown only to those who run a channel with private members, or one past
         // the bound.
         let private = self.rooms.get(channel).is_some_and(|r| r.private_members());
-        let big = counted > MAX_TOLD;
+        let big = was_big || counted > MAX_TOLD;
         let asked = |c: ConnId| {
             self.session(c)
                 .is_some_and(|s| s.joins && s.user.as_deref() != Some(user) && s.is_subscribed(channel))

@@ -31,9 +31,12 @@ pub fn act(
     };
     // Found by QA: `/ban a, b spam` banned a for the reason "b spam"; `/kick ,,,` did nothing.
     if targets.ends_with(',') || list.is_empty() {
-        let label = action.label();
+        let (label, when) = (
+            action.label(),
+            if action == Action::Purge { " [WHEN]" } else { "" },
+        );
         return Err(format!(
-            "usage: /{label} a,b,c [REASON]: the names with commas and no spaces"
+            "usage: /{label} a,b,c{when} [REASON]: the names with commas and no spaces"
         ));
     }
     if list.len() > MAX_TARGETS {

@@ -210,6 +210,44 @@ fn a_channel_of_more_than_max_told_connections_tells_only_its_operators() {
     );
 }
 
+/// A burst of closes in a channel past the bound: each quit is judged by the channel's size
+/// when it quit, not when it is told (found by QA: 280 closes at once told every member all
+/// of them, the channel having shrunk below the bound by then).
+#[test]
+fn a_burst_of_quits_past_the_bound_goes_to_operators_only() {
+    let mut r = Rig::new(
+        Limits {
+            max_per_address: 1_000,
+            max_per_subnet: 1_000,
+            ..Limits::default()
+        }
+        .without_flood_limits(),
+    );
+    r.connect_asking(0, "alice@example.com", false, true);
+    r.sub(0, CH);
+    r.connect_asking(1, "bob@example.com", false, true);
+    r.sub(1, CH);
+    let last = MAX_TOLD + 5;
+    for c in 2..last {
+        r.connect(c, &format!("u{c}@example.com"));
+        r.sub(c, CH);
+    }
+    r.out.take(0);
+    r.out.take(1);
+    // Closed together: their quits wait for the next outbox.
+    for c in 2..last {
+        r.server.disconnect(c);
+    }
+    r.server.tell_quits(&mut r.out);
+    let closed = last - 2;
+    assert_eq!(r.out.take(0).len(), closed, "the owner is told each");
+    assert_eq!(
+        r.out.take(1).len(),
+        closed - 5,
+        "bob, those at {MAX_TOLD} connections or fewer"
+    );
+}
+
 /// Found in review: a quit was told to whoever was subscribed when it went out, not to who
 /// was there when the user left; now it goes out before the next request changes that.
 #[test]
