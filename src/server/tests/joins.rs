@@ -162,11 +162,9 @@ fn a_kick_is_its_record_alone_and_private_members_are_told_to_operators_only() {
     assert!(r.out.take(1).is_empty(), "nor learn who leaves");
 }
 
-/// Past [`MAX_TOLD`] connections a channel's joins and leaves go only to those who run it:
-/// its members would get little else, but its operators watch a raid there (found by QA: they
-/// lost sight of it exactly when it was largest).
-#[test]
-fn a_channel_of_more_than_max_told_connections_tells_only_its_operators() {
+/// CH with alice (its owner) and bob (a member), both asking for joins, then `others` more
+/// connections, u2 on.
+fn owner_member_and(others: usize) -> Rig {
     let mut r = Rig::new(
         Limits {
             max_per_address: 1_000,
@@ -175,15 +173,23 @@ fn a_channel_of_more_than_max_told_connections_tells_only_its_operators() {
         }
         .without_flood_limits(),
     );
-    // alice owns it; bob, a member, asked too.
     r.connect_asking(0, "alice@example.com", false, true);
     r.sub(0, CH);
     r.connect_asking(1, "bob@example.com", false, true);
     r.sub(1, CH);
-    for c in 2..MAX_TOLD {
+    for c in 2..2 + others {
         r.connect(c, &format!("u{c}@example.com"));
         r.sub(c, CH);
     }
+    r
+}
+
+/// Past [`MAX_TOLD`] connections a channel's joins and leaves go only to those who run it:
+/// its members would get little else, but its operators watch a raid there (found by QA: they
+/// lost sight of it exactly when it was largest).
+#[test]
+fn a_channel_of_more_than_max_told_connections_tells_only_its_operators() {
+    let mut r = owner_member_and(MAX_TOLD - 2);
     assert_eq!(
         r.out.take(1).len(),
         MAX_TOLD - 2,
@@ -215,23 +221,8 @@ fn a_channel_of_more_than_max_told_connections_tells_only_its_operators() {
 /// of them, the channel having shrunk below the bound by then).
 #[test]
 fn a_burst_of_quits_past_the_bound_goes_to_operators_only() {
-    let mut r = Rig::new(
-        Limits {
-            max_per_address: 1_000,
-            max_per_subnet: 1_000,
-            ..Limits::default()
-        }
-        .without_flood_limits(),
-    );
-    r.connect_asking(0, "alice@example.com", false, true);
-    r.sub(0, CH);
-    r.connect_asking(1, "bob@example.com", false, true);
-    r.sub(1, CH);
     let last = MAX_TOLD + 5;
-    for c in 2..last {
-        r.connect(c, &format!("u{c}@example.com"));
-        r.sub(c, CH);
-    }
+    let mut r = owner_member_and(last - 2);
     r.out.take(0);
     r.out.take(1);
     // Closed together: their quits wait for the next outbox.
