@@ -430,6 +430,13 @@ fn whois_says_whether_a_user_is_here() {
         "/whois dave@elsewhere.example",
         "error: dave@elsewhere.example is a user of another server",
     );
+    // A guest's name is the server's to give, not anyone's to take.
+    let guest = server.client("guest-x");
+    let short = guest.user.trim_end_matches("@localhost").to_string();
+    bob.command(
+        &format!("/whois {short}"),
+        &format!("-- {short} is online (a guest: no account)"),
+    );
     bob.command("/nick robert", "error: a name is fixed for a session");
     bob.command("/notice alice hi", "error: no notices here: /msg ID TEXT");
     for p in [alice, bob] {

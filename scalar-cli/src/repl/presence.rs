@@ -152,9 +152,12 @@ pub fn whois(shared: &Shared, typed: &str) -> Result<(), String> {
         (None, _) => format!("the server does not say whether {short} is online"),
     };
     // Who it is: the moderator, or a look-alike free name (found by QA: `m0d` read as `mod`).
+    let guest = short.starts_with("guest-");
     let now = match (asked.account, asked.admin) {
         (_, true) => format!("{now} (an account; a server admin)"),
         (Some(true), false) => format!("{now} (an account)"),
+        // A guest's name is the server's to give: not anyone's to take, but no account.
+        (Some(false), false) if guest => format!("{now} (a guest: no account)"),
         (Some(false), false) => format!("{now} (no account: anyone may take this name)"),
         // A server that does not say.
         (None, false) => now,
