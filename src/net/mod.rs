@@ -10,6 +10,7 @@ mod listen;
 mod pagebuf;
 mod read;
 mod reload;
+mod report;
 mod sockopt;
 pub mod tls;
 mod wire;
@@ -107,6 +108,8 @@ pub struct Shell {
     /// on the next tick rather than waiting for the next incoming connection.
     retry_accept: bool,
     stats: ShellStats,
+    /// The counts at the last hourly line.
+    report: report::Report,
     waker: Arc<mio::Waker>,
     store: Option<Store>,
     /// Queries the store's queue refused: answered with an error on the next turn.
@@ -168,6 +171,7 @@ impl Shell {
             batch: batch::Batch::default(),
             retry_accept: false,
             stats: ShellStats::default(),
+            report: report::Report::new(Instant::now()),
             waker,
             store: None,
             refused: Vec::new(),
@@ -409,6 +413,10 @@ impl Shell {
     }
 
     fn tick(&mut self, t: &Now) {
+        let (core, connected) = (self.server.stats(), self.server.connections());
+        if let Some(line) = self.report.due(t.mono, core, self.stats, connected) {
+            log::info!("{line}");
+        }
         if std::mem::take(&mut self.retry_accept) {
             for i in 0..self.listeners.len() {
                 self.accept(i, t);
@@ -566,15 +574,7 @@ impl Shell {
         self.lingering.close_all(self.poll.registry());
         // Commits what the writer still holds before the process exits.
         let closed = self.store.take().map(Store::close).unwrap_or_default();
-        let s = self.server.stats();
-        log::info!(
-            "stopped: {} connections served, {} refused, {} messages, {} deliveries, {} slow consumers",
-            s.accepted,
-            s.refused,
-            s.published,
-            s.deliveries,
-            self.stats.slow_consumers
-        );
+        log::info!("stopped: {}", report::counts(self.server.stats(), self.stats));
         Ok(Stopped {
             unstored: closed.lost,
             store_gone: closed.file_gone,
