@@ -616,6 +616,17 @@ fn compact(args: Vec<String>) -> ExitCode {
     sub_result("compact", &config, result)
 }
 
+/// The certificate and key files a TLS listener needs, if the configuration has one.
+fn tls_files(config: &Config) -> Option<TlsFiles> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) if !config.tls_listen.is_empty() => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// `scalard check [OPTIONS]`: reads what a start would read (the options, the configuration
 /// file, the TLS certificate and key) without binding or opening anything, and says what it
 /// found. Run before a reload (`ExecReload=`), it tells the operator what SIGHUP would refuse:
@@ -632,15 +643,9 @@ fn check(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-        let files = TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        };
-        if let Err(e) = files.load() {
-            eprintln!("scalard check: TLS: {e}");
-            return ExitCode::from(1);
-        }
+    if let Some(Err(e)) = tls_files(&config).map(|f| f.load()) {
+        eprintln!("scalard check: TLS: {e}");
+        return ExitCode::from(1);
     }
     let list = |a: &[std::net::SocketAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
     let store = match (config.ephemeral, data_dir_path(&config)) {
@@ -775,21 +780,13 @@ fn main() -> ExitCode {
         );
     }
     // Loaded before anything is bound, so a bad file stops scalard at once, like the data dir.
-    let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) if !config.tls_listen.is_empty() => {
-            let files = TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            };
-            match files.load() {
-                Ok(server_config) => Some((files, server_config)),
-                Err(e) => {
-                    eprintln!("scalard: TLS: {e}");
-                    return ExitCode::from(1);
-                }
-            }
+    let tls = match tls_files(&config).map(|f| (f.load(), f)) {
+        Some((Ok(server_config), files)) => Some((files, server_config)),
+        Some((Err(e), _)) => {
+            eprintln!("scalard: TLS: {e}");
+            return ExitCode::from(1);
         }
-        _ => None,
+        None => None,
     };
     // Before binding, so that a second scalard started on this directory says that rather
     // than "address in use"; and declared before the shell, so that it is released only after

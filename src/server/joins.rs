@@ -145,13 +145,15 @@ impl Server {
         let big = was_big || counted > MAX_TOLD;
         let asked = |c: ConnId| {
             self.session(c)
-                .is_some_and(|s| s.joins && s.user.as_deref() != Some(user) && s.is_subscribed(channel))
+                .is_some_and(|s| s.joins && s.user.as_deref() != Some(user))
                 && ((!private && !big) || self.runs(c, channel))
         };
         let to: Vec<ConnId> = match big {
-            // Their own connections, not a walk past every subscriber at each join.
+            // Their own connections, not a walk past every subscriber at each join: those in
+            // the channel (the subscribers' list need not be asked that).
             true => self
                 .runners(channel)
+                .filter(|&c| self.session(c).is_some_and(|s| s.is_subscribed(channel)))
                 .filter(|&c| asked(c) && !out.busy(c))
                 .collect(),
             false => (subscribers.iter().copied())
