@@ -536,9 +536,7 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
         format!("; {}", gaps.join("; "))
     });
     shared.screen.info(line);
-    for e in &fresh {
-        shared.show_event(e, Shown::Missed);
-    }
+    shared.show_events(&fresh, Shown::Missed);
     // Only now: a message shown marks where a gap of its topic ends (`State::advance`), and
     // these are before the rest, not after it.
     if let Some(rest) = rest {

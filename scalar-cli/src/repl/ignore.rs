@@ -20,17 +20,29 @@ impl State {
 }
 
 /// Says how many of `events`, just counted in a note, were not shown for coming from users
-/// ignored: the note's count would otherwise disagree with the lines.
+/// ignored, or for being deleted (see [`super::deleted`]): the note's count would otherwise
+/// disagree with the lines.
 pub fn say_hidden(shared: &Shared, events: &[Received]) {
-    let hidden = {
+    let (ignored, deleted) = {
         let st = shared.state();
-        events.iter().filter(|e| st.ignores(e)).count()
+        let ignored = events.iter().filter(|e| st.ignores(e)).count();
+        let deleted = events
+            .iter()
+            .filter(|e| !st.ignores(e) && st.deleted.covers(e))
+            .count();
+        (ignored, deleted)
     };
-    if hidden > 0 {
-        let what = if hidden == 1 { "message" } else { "messages" };
+    let what = |n| if n == 1 { "message" } else { "messages" };
+    if ignored > 0 {
         shared.screen.info(format!(
-            "{hidden} {what} from users you ignore not shown (/ignore)"
+            "{ignored} {} from users you ignore not shown (/ignore)",
+            what(ignored)
         ));
+    }
+    if deleted > 0 {
+        shared
+            .screen
+            .info(format!("{deleted} deleted {} not shown", what(deleted)));
     }
 }
 

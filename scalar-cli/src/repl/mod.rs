@@ -7,6 +7,7 @@
 mod catchup;
 mod command;
 mod complete;
+mod deleted;
 mod exec;
 mod gaps;
 mod ignore;

@@ -123,9 +123,7 @@ fn read(shared: &Shared, scroll: Scroll, since: Option<u64>, continued: bool) ->
     )
     .map_err(|e| format!("{what}: {e}"))?
     .unwrap_or(Ending::Complete);
-    for e in &got {
-        shared.show_event(e, Shown::Read);
-    }
+    shared.show_events(&got, Shown::Read);
     let (me, domain) = {
         let st = shared.state();
         (st.user.clone(), st.domain.clone())

@@ -87,6 +87,8 @@ pub struct State {
     pub watching: Vec<String>,
     /// ID patterns whose messages are not shown (`/ignore`).
     pub ignoring: Vec<String>,
+    /// What the channels' operators deleted in this session, not shown again.
+    pub deleted: super::deleted::Deleted,
     /// The note of `/status away` (maybe ""), said again after a reconnect; `None` when here.
     pub away: Option<String>,
     /// Where plain lines go.
@@ -672,9 +674,19 @@ impl Shared {
         }
     }
 
+    /// Records and shows a page of Events, oldest first, as `how` says: a message the page's
+    /// own later records deleted is not shown.
+    pub fn show_events(&self, events: &[Received], how: Shown) {
+        self.state().deleted.note_all(events);
+        for e in events {
+            self.show_event(e, how);
+        }
+    }
+
     /// Records and shows an Event, as `how` says.
     pub fn show_event(&self, e: &Received, how: Shown) {
         let mut st = self.state();
+        st.deleted.note(e);
         let fresh = st.remember(e);
         if how != Shown::Read {
             st.advance(e);
@@ -684,7 +696,7 @@ impl Shared {
                 return;
             }
         }
-        if st.ignores(e) {
+        if st.ignores(e) || st.deleted.covers(e) {
             return;
         }
         let alert = how == Shown::Live && crate::alert::wanted(e, &st.user);
@@ -801,6 +813,48 @@ mod tests {
         drop(st);
         shared.show_event(&ev(3, "#a@l", "bob@l"), Shown::Live);
         assert_eq!(shared.state().last["#a@l"].0, MsgId([3; 32]));
+    }
+
+    /// PROTOCOL.md's SHOULD for delete and purge: a page read from the store before the
+    /// record was stored may hold the message, before the record; and a later read may bring
+    /// it back. Neither shows it.
+    #[test]
+    fn a_deleted_message_is_shown_neither_from_its_page_nor_again() {
+        struct Lines(std::sync::mpsc::Sender<String>);
+        impl super::super::screen::Sink for Lines {
+            fn write(&mut self, text: String) -> bool {
+                self.0.send(text).is_ok()
+            }
+            fn columns(&self) -> Option<usize> {
+                None
+            }
+        }
+        let said = |id, text: &str| Received {
+            content: Content::Text(text.into()),
+            ..ev(id, "#a@l", "bob@l")
+        };
+        let record = |id, text: String| Received {
+            content: Content::Text(text),
+            ctype: Some(scalar::server::MOD_CTYPE.into()),
+            ..ev(id, "#a@l", "op@l")
+        };
+        let shared = quick_shared();
+        let (tx, rx) = std::sync::mpsc::channel();
+        shared.screen.start(Box::new(Lines(tx)));
+        let (gone, kept) = (said(1, "oops"), said(2, "fine"));
+        shared.show_events(
+            &[gone.clone(), kept, record(3, format!("delete {}", gone.id))],
+            Shown::Read,
+        );
+        // A purge's record, then (a catch-up read before it was stored) what it covers.
+        shared.show_event(&record(6, "purge bob@l 1003".into()), Shown::Live);
+        shared.show_events(&[said(4, "purged"), said(7, "later")], Shown::Missed);
+        shared.show_event(&gone, Shown::Missed);
+        shared.screen.flush_all();
+        let out = rx.try_iter().collect::<String>();
+        assert!(out.contains("fine") && out.contains("later"), "{out}");
+        assert!(!out.contains("oops") && !out.contains("purged"), "{out}");
+        assert!(out.contains("deleted the message 01010101"), "{out}");
     }
 
     fn ev(id: u8, topic: &str, from: &str) -> Received {
