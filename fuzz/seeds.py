@@ -167,6 +167,8 @@ def server_corpus(vec):
          (0, req(s, MOD, {TOPIC: RUST, ACTION: 1, TARGET: "carol@" + D, REASON: "calm down"})),
          (0, msg(s, "carol@" + D, "a direct message")), (1, msg(s, "bob@" + D, "back at you")),
          (0, req(s, MOD, {TOPIC: RUST, ACTION: 15, TARGET: "carol@*", SINCE: 0, REASON: "raid"})),
+         (0, req(s, MOD, {TOPIC: RUST, ACTION: 2, TARGET: "dave@*", UNTIL: 2_000, REASON: "cool off"})),
+         (0, req(s, MOD, {TOPIC: RUST, ACTION: 4, TARGET: "carol@" + D, UNTIL: 1})),
          (0, req(s, MOD, {TOPIC: RUST, ACTION: 12, TARGET: "carol@" + D})),
          (1, req(s, MOD, {TOPIC: RUST, ACTION: 13, TARGET: "carol@" + D}))]
     seeds.append(b"".join(bytes([k]) + f for k, f in c))
@@ -240,7 +242,7 @@ def server_corpus(vec):
 
     # Each client-sent vector on its own after an Ident.
     for name in ["Message (blob, reply)", "Catchup (backward, before an id)", "Topics (after a cursor)",
-                 "Meta (channel, described)", "Mod (ban)", "Mod (purge)", "SetMeta", "SetPresence (away)", "Members",
+                 "Meta (channel, described)", "Mod (ban)", "Mod (purge)", "Mod (timed mute)", "SetMeta", "SetPresence (away)", "Members",
                  "Search", "Grant", "Unsub", "Ident (client, bare name, log in)"]:
         s = Seq()
         seeds.append(b"\x00" + ident(s, "bob@" + D) + b"\x00" + by["Sub"] + b"\x00" + by[name])

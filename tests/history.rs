@@ -366,6 +366,7 @@ fn a_transfer_echoed_before_a_sigkill_keeps_the_channel_and_its_past() {
     set_modes(&mut gina, ROOM, modes::INVITE_ONLY);
     let mut bob = login_at(s.addr, "bob", "password", true).expect("registers");
     let invite = Mod {
+        until: None,
         seq: None,
         topic: name(ROOM),
         action: Action::Invite,

@@ -13,6 +13,7 @@ const ROOM: &str = "#ops@localhost";
 
 fn act(c: &mut Client, seq: u32, action: Action, target: &str) -> String {
     let m = Mod {
+        until: None,
         seq: Some(seq),
         topic: name(ROOM),
         action,
@@ -559,6 +560,7 @@ fn a_block_refuses_a_sender_across_sessions_and_restarts() {
     let block = |c: &mut Client, action, target: &str| {
         let seq = c.seq();
         let m = Mod {
+            until: None,
             seq: Some(seq),
             topic: name("alice@localhost"),
             action,
@@ -603,6 +605,7 @@ fn a_block_refuses_a_sender_across_sessions_and_restarts() {
         let mut dave = s.client("dave");
         let seq = dave.seq();
         let m = Mod {
+            until: None,
             seq: Some(seq),
             topic: name("dave@localhost"),
             action: Action::Ban,
@@ -643,6 +646,7 @@ fn with_fsync_always_a_block_is_on_disk_when_its_record_comes() {
         let mut a = alice(&s);
         for (i, target) in targets.into_iter().enumerate() {
             let m = Mod {
+                until: None,
                 seq: Some(i as u32 + 1),
                 topic: name("alice@localhost"),
                 action: Action::Ban,
@@ -750,6 +754,7 @@ fn a_purge_takes_an_id_s_messages_out_for_good() {
         // The reply to `seq`, past the Events that came before it.
         let reply = |c: &mut Client, seq: u32, target: &str| {
             let m = Mod {
+                until: None,
                 seq: Some(seq),
                 topic: name(ROOM),
                 action: Action::Purge,
@@ -885,4 +890,59 @@ fn a_secret_channel_is_left_out_of_others_topic_lists() {
         listed(&mut alice),
         format!("TopicList 2 0 [#open@localhost {ROOM}]")
     );
+}
+
+/// A timed ban (PROTOCOL.md §4, Mod) is kept with the channel across a restart, tells the
+/// banned user when it ends, and ends by itself then.
+#[test]
+fn a_timed_ban_survives_a_restart_and_ends_by_itself() {
+    let dir = with_alice();
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut alice = alice(&s);
+    sub(&mut alice, ROOM);
+    let now = || {
+        let since_1970 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since_1970.unwrap().as_millis() as u64
+    };
+    let until = now() + 6_000;
+    let m = Mod {
+        until: Some(until),
+        seq: Some(6),
+        topic: name(ROOM),
+        action: Action::Ban,
+        target: "dave@localhost",
+        reason: Some("cool off"),
+        since: None,
+    };
+    alice.send(&Msg::Mod(m)).unwrap();
+    assert_eq!(
+        next(&mut alice),
+        format!("Event {ROOM} alice@localhost ban-until dave@localhost {until} cool off seq=Some(6)")
+    );
+    // Saved within a tick and a second of the writer's (as above).
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(alice);
+    drop(s);
+
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut dave = s.client("dave");
+    let join = |dave: &mut Client, seq| {
+        let sub = Sub {
+            seq: Some(seq),
+            topic: name(ROOM),
+        };
+        dave.send(&Msg::Sub(sub)).unwrap();
+    };
+    join(&mut dave, 2);
+    let refused = refusal(&mut dave);
+    assert!(
+        refused.starts_with("801 banned from #ops@localhost until ") && refused.ends_with(" UTC: cool off"),
+        "{refused}"
+    );
+    // A second past its end (scalard lifts it within one), and a little more.
+    let wait = Duration::from_millis((until + 1_500).saturating_sub(now()));
+    std::thread::sleep(wait.min(Duration::from_secs(10)));
+    join(&mut dave, 3);
+    let back = next(&mut dave);
+    assert!(back.starts_with("Meta #ops@localhost"), "{back}");
 }

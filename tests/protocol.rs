@@ -542,6 +542,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         (
             "Mod (ban)",
             Msg::Mod(Mod {
+                until: None,
                 seq: Some(12),
                 topic,
                 action: Action::Ban,
@@ -560,8 +561,30 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
             ),
         ),
         (
+            "Mod (timed mute)",
+            Msg::Mod(Mod {
+                until: Some(1764003600000),
+                seq: Some(17),
+                topic,
+                action: Action::Mute,
+                target: "bob@example.com",
+                reason: Some("shouting"),
+                since: None,
+            }),
+        ),
+        (
+            "Event (timed mute's record)",
+            event_for(
+                Body::Text("mute-until bob@example.com 1764003600000 shouting"),
+                Some("text/x-scalar-mod"),
+                None,
+                Some(17),
+            ),
+        ),
+        (
             "Mod (delete)",
             Msg::Mod(Mod {
+                until: None,
                 seq: Some(15),
                 topic,
                 action: Action::Delete,
@@ -573,6 +596,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         (
             "Mod (purge)",
             Msg::Mod(Mod {
+                until: None,
                 seq: Some(16),
                 topic,
                 action: Action::Purge,
@@ -584,6 +608,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         (
             "Mod (block)",
             Msg::Mod(Mod {
+                until: None,
                 seq: Some(13),
                 topic: name("alice@example.com"),
                 action: Action::Ban,
@@ -661,12 +686,13 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         (
             "TargetList",
             Msg::TargetList(TargetList {
+                untils: Some(List::Slice(&[0, 1764003600000])),
                 seq: Some(16),
                 topic,
                 action: Action::Ban,
                 total: 2,
                 targets: List::Slice(&["*@spam.example", "guest-*@example.com"]),
-                reasons: None,
+                reasons: Some(List::Slice(&["spam", ""])),
                 cursor: None,
             }),
         ),
@@ -1294,6 +1320,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
         {
             let action = Action::ALL[(p.n % Action::ALL.len() as u64) as usize];
             Msg::Mod(Mod {
+                until: matches!(action, Action::Ban | Action::Mute).then_some(p.n),
                 seq,
                 topic: chan,
                 action,
@@ -1345,6 +1372,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             cursor: Some(user.as_str()),
         }),
         Msg::TargetList(TargetList {
+            untils: Some(List::Slice(Box::leak(Box::new([p.n, 0, 1])))),
             seq,
             topic: chan,
             action: Action::Invite,

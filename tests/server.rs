@@ -633,6 +633,7 @@ fn a_burst_into_several_topics_reaches_each_subscriber_in_order() {
         add(OTHER, format!("r{round} elsewhere"));
     }
     let kick = Mod {
+        until: None,
         seq: Some(sent.len() as u32),
         topic: name(ROOM),
         action: Action::Kick,

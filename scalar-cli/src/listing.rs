@@ -171,6 +171,8 @@ pub struct Target {
     pub entry: String,
     /// Why it is there, if the server said ("" for no reason given).
     pub reason: String,
+    /// When it ends (Unix ms), if it does.
+    pub until: Option<u64>,
 }
 
 /// The entries of the list of `topic` that `action` adds to (at most `max_pages` pages of
@@ -194,6 +196,7 @@ pub fn targets<E: From<NetError>>(
             return Err(unexpected("Targets", &frame).into());
         };
         let reasons: Vec<&str> = list.reasons.map(|r| r.iter().collect()).unwrap_or_default();
+        let untils: Vec<u64> = list.untils.map(|u| u.iter().collect()).unwrap_or_default();
         let page = list
             .targets
             .iter()
@@ -201,6 +204,7 @@ pub fn targets<E: From<NetError>>(
             .map(|(i, entry)| Target {
                 entry: entry.to_string(),
                 reason: reasons.get(i).copied().unwrap_or_default().to_string(),
+                until: untils.get(i).copied().filter(|&t| t > 0),
             })
             .collect();
         Ok((page, list.total, list.cursor.map(str::to_string)))

@@ -107,16 +107,21 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
         "rate" if rest == "0" => format!("{by} lifted the message rate limit"),
         "rate" if rest == "1" => format!("{by} limited each member to 1 message a minute"),
         "rate" => format!("{by} limited each member to {rest} messages a minute"),
-        "purge" => {
-            // `purge PATTERN SINCE[ REASON]`.
+        "purge" | "ban-until" | "mute-until" => {
+            // `purge PATTERN SINCE[ REASON]`, `ban-until PATTERN UNTIL[ REASON]`.
             let mut words = rest.splitn(3, ' ');
-            let (target, since) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+            let (target, time) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
             let why = words.next().map(|r| format!(" ({r})")).unwrap_or_default();
-            let since = match since.parse::<u64>() {
-                Ok(ms) => format!("since {}", crate::timefmt::local_datetime(ms)),
-                Err(_) => format!("since {since}"),
+            let at = match time.parse::<u64>() {
+                Ok(ms) => crate::timefmt::local_datetime(ms),
+                Err(_) => time.to_string(),
             };
-            format!("{by} deleted the messages of {} {since}{why}", names.show(target))
+            let who = names.show(target);
+            match word {
+                "purge" => format!("{by} deleted the messages of {who} since {at}{why}"),
+                "ban-until" => format!("{by} banned {who} until {at}{why}"),
+                _ => format!("{by} muted {who} until {at}{why}"),
+            }
         }
         _ => match Action::ALL.iter().find(|a| a.label() == word) {
             Some(&action) => {
@@ -265,6 +270,14 @@ mod tests {
         assert_eq!(
             rec("purge bob@l 1764000000000"),
             format!("alice deleted the messages of bob since {since}")
+        );
+        assert_eq!(
+            rec("ban-until bob@l 1764000000000 cool off"),
+            format!("alice banned bob until {since} (cool off)")
+        );
+        assert_eq!(
+            rec("mute-until guest-*@l 1764000000000"),
+            format!("alice muted guest-*@l until {since}")
         );
         let mine = read(&ev("#k@l", "me@l", "kick bob@l", Some(MOD_CTYPE)), CHAT);
         assert_eq!(mine, Some(Notice::Record("you kicked bob".into())));

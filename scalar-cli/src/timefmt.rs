@@ -213,7 +213,7 @@ pub fn parse_when(s: &str, now: u64) -> Option<u64> {
 }
 
 /// `90m`, `2h`, `3d`: that long, in ms (at most 100,000 of the unit).
-fn ago_ms(s: &str) -> Option<u64> {
+pub fn ago_ms(s: &str) -> Option<u64> {
     let unit = match s.as_bytes().last()? {
         b'm' => 60_000,
         b'h' => 3_600_000,

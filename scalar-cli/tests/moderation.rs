@@ -181,7 +181,7 @@ fn a_ban_keeps_the_user_out_until_lifted() {
         "error: cannot unban nobody: server refused: 404 no_such_user",
     );
     // A space after a comma, or no names at all, is said, not half done (QA).
-    let usage = "error: usage: /ban a,b,c [REASON]: the names with commas and no spaces";
+    let usage = "error: usage: /ban a,b,c [FOR] [REASON]: the names with commas and no spaces";
     alice.command("/ban r4, r5 raid", usage);
     alice.command("/ban ,,, raid", usage);
     alice.command(
@@ -190,6 +190,12 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     );
     alice.command("/ban", "-- 1 ban in #b: *@spam.example");
     alice.command("/mute", "-- no mutes in #b");
+    // A timeout: a length first, then the reason; said with its end, listed with it.
+    let at = alice.command("/mute bob 10m shouting", "-!- you muted bob until ");
+    alice.wait_for_from(at, " (shouting)", STEP);
+    let at = alice.command("/mute", "-- 1 mute in #b: bob (shouting; until ");
+    alice.wait_for_from(at, "; and guests from its address, if the server knew it)", STEP);
+    alice.command("/unmute bob", "-!- you unmuted bob");
     alice.command("/op", "-- 1 operator of #b: alice");
     bob.command("/join #b", "joined #b (2 connected)");
     // The lists are the operators' to read.
@@ -514,6 +520,7 @@ fn a_deleted_message_is_gone_from_history_and_everyone_is_told() {
     let refused = carol
         .request(STEP, |seq| {
             Msg::Mod(scalar::proto::Mod {
+                until: None,
                 seq,
                 topic: Name::parse("#d@localhost").unwrap(),
                 action: scalar::proto::Action::Delete,

@@ -91,6 +91,7 @@ fn listen_shows_an_invitation_elsewhere_without_counting_it() {
     let mut raw = server.client("carol");
     subscribe(&mut raw, "#x@localhost");
     let invite = scalar::proto::Mod {
+        until: None,
         seq: Some(3),
         topic: scalar::proto::Name::parse("#x@localhost").unwrap(),
         action: scalar::proto::Action::Invite,
@@ -782,6 +783,7 @@ fn listen_ends_when_kicked_out_of_every_channel() {
     let kick = |c: &mut scalar::client::Client, topic: &'static str| {
         c.request(STEP, |seq| {
             Msg::Mod(scalar::proto::Mod {
+                until: None,
                 seq,
                 topic: Name::parse(topic).unwrap(),
                 action: scalar::proto::Action::Kick,

@@ -530,6 +530,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
                 target: req(target, Key::Target)?,
                 reason: f.reason()?,
                 since: f.uint(Key::Since)?,
+                until: f.uint(Key::Until)?,
             })
         }
         MsgType::Challenge => Msg::Challenge(Challenge {
@@ -679,6 +680,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             total: req(f.u32(Key::Total)?, Key::Total)?,
             targets: f.targets()?,
             reasons: f.reasons()?,
+            untils: f.opt_list(Key::Untils)?,
             cursor: f.target(Key::Cursor)?,
         }),
         MsgType::Catchup => Msg::Catchup(range()?),

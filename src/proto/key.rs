@@ -153,11 +153,15 @@ numbered! {
         Account = 57, "account",
         /// In a user ID's Meta: the ID is one of the server's admins.
         Admin = 58, "admin",
+        /// When each entry of `targets` ends, 0 for never (TargetList of bans or mutes).
+        Untils = 59, "untils",
     }
 }
 
-/// How many keys this version defines; keys at or above this are skipped on decode.
-pub const KEY_COUNT: usize = 59;
+/// How many keys this version defines; keys at or above this are skipped on decode. Derived
+/// from the last key (keys run 0, 1, 2, ... without gaps), so that a new key cannot index past
+/// the decoder's table.
+pub const KEY_COUNT: usize = Key::ALL.len();
 
 numbered! {
     /// What a Mod request does to its target on a channel.
@@ -318,5 +322,12 @@ pub mod modes {
     pub const ALL: u64 = 31;
 }
 
-// The decoder tracks the keys it has seen in one u64.
+// The decoder tracks the keys it has seen in one u64, and indexes its table by key.
 const _: () = assert!(KEY_COUNT <= 64);
+const _: () = {
+    let mut i = 0;
+    while i < Key::ALL.len() {
+        assert!(Key::ALL[i] as usize == i, "keys run without gaps");
+        i += 1;
+    }
+};

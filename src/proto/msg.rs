@@ -217,6 +217,8 @@ pub struct Mod<'a> {
     pub reason: Option<&'a str>,
     /// A purge's reach: Messages later than this time (Unix ms). Other actions ignore it.
     pub since: Option<u64>,
+    /// When a ban or mute ends (Unix ms); without it, when lifted. Other actions ignore it.
+    pub until: Option<u64>,
 }
 
 /// A server's one-time challenge: 32 random bytes.
@@ -595,6 +597,8 @@ pub struct TargetList<'a> {
     pub targets: List<'a, &'a str>,
     /// Why each is there, "" where no reason was given: in a page of bans or mutes only.
     pub reasons: Option<List<'a, &'a str>>,
+    /// When each ends (Unix ms), 0 for never: in a page of bans or mutes only.
+    pub untils: Option<List<'a, u64>>,
     /// The last entry of the page, when more follow.
     pub cursor: Option<&'a str>,
 }
@@ -871,6 +875,7 @@ impl Msg<'_> {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
                 m.opt_text(Key::Reason, x.reason)?;
                 m.opt_uint(Key::Since, x.since)?;
+                m.opt_uint(Key::Until, x.until)?;
                 m.key(Key::Action)?.uint(x.action as u64)?;
                 m.key(Key::Target)?.text(x.target)?;
             }
@@ -1007,6 +1012,10 @@ impl Msg<'_> {
                 if let Some(reasons) = &x.reasons {
                     m.key(Key::Reasons)?;
                     reasons.write(m.w)?;
+                }
+                if let Some(untils) = &x.untils {
+                    m.key(Key::Untils)?;
+                    untils.write(m.w)?;
                 }
             }
             Msg::Catchup(x) => m.range(x, None)?,

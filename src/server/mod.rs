@@ -34,6 +34,7 @@ mod session;
 mod sorted;
 mod targets;
 mod throttle;
+mod timed;
 
 pub use admin::{Policy as AdminPolicy, ServerBan};
 pub use auth::{AuthConfig, Password, PasswordCheck, Policy, Verdict};
@@ -119,6 +120,8 @@ pub struct Server {
     policy: admin::Policy,
     /// Server bans set by admins while running.
     bans: Vec<admin::ServerBan>,
+    /// The ends of the channels' timed bans and mutes.
+    timed: timed::Ends,
     /// The reasons admins gave for those of `bans` they gave one for, by the ban as written:
     /// told to whom they keep out.
     ban_reasons: HashMap<Box<str>, Box<str>>,
@@ -179,6 +182,7 @@ impl Server {
             quits: Vec::new(),
             policy: admin::Policy::default(),
             bans: Vec::new(),
+            timed: timed::Ends::default(),
             ban_reasons: HashMap::new(),
             motd: None,
             now_ms: 0,
@@ -601,6 +605,7 @@ impl Server {
         self.floors.prune(now.unix_ms);
         self.inboxes.prune(now.mono);
         self.expire_kept_rooms();
+        self.expire_sanctions(now.unix_ms);
         self.save(out);
         if let Some(h) = self.history.as_mut() {
             h.report_busy(now.mono);

@@ -6,6 +6,7 @@ use super::room::{Closed, MAX_LIST, Room, Sanction, Who, set};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
+use std::borrow::Cow;
 
 /// The content type of the Events that record moderation and channel changes; only the server
 /// publishes them.
@@ -30,6 +31,12 @@ impl Server {
     pub(super) fn moderate(&mut self, conn: ConnId, mut m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
         if m.action == Action::Purge {
             m.since = Some(purge_since(m.since, now.unix_ms));
+        }
+        if !matches!(m.action, Action::Ban | Action::Mute) {
+            m.until = None;
+        }
+        if let Some(reason) = m.until.and_then(|t| refuse_until(m.topic, t, now.unix_ms)) {
+            return self.fail(conn, m.seq, ErrorCode::Malformed, &reason, out);
         }
         if super::admin::is_server(m.topic) {
             return self.moderate_server(conn, m, now, out);
@@ -79,7 +86,8 @@ impl Server {
                         .and_then(|s| s.user.as_deref())
                         .unwrap_or_default();
                     let how = Sanction::how(m.target, user);
-                    format!("banned from {channel} by {by}{how}{why}")
+                    let until = super::room::until_words(m.until);
+                    format!("banned from {channel} by {by}{how}{until}{why}")
                 }
                 _ => format!("kicked from {channel} by {by}{why}"),
             };
@@ -516,6 +524,9 @@ impl Server {
             .and_then(|&c| self.session(c))
             .map(|s| s.addr())
             .filter(|a| !a.is_loopback());
+        if let Some(until) = m.until {
+            self.time_sanction(channel, until);
+        }
         let Some(room) = self.rooms.get_mut(channel) else {
             return Vec::new();
         };
@@ -526,6 +537,7 @@ impl Server {
                     pattern: target.into(),
                     addr: seen_at,
                     reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
+                    until: m.until,
                 };
                 match m.action {
                     Action::Ban => room.put_ban(sanction),
@@ -719,15 +731,40 @@ fn undoing(action: Action) -> Option<(Action, &'static str)> {
 /// A Mod's record as its Event says it: `ACTION TARGET[ REASON]`, and a purge's `purge
 /// PATTERN SINCE[ REASON]` (PROTOCOL.md §4, Mod).
 pub(super) fn record_text(m: &Mod<'_>) -> String {
-    let since = match (m.action, m.since) {
-        (Action::Purge, Some(t)) => format!(" {t}"),
-        _ => String::new(),
+    let (label, time) = match (m.action, m.since, m.until) {
+        (Action::Purge, Some(t), _) => (Cow::Borrowed(m.action.label()), format!(" {t}")),
+        (Action::Ban | Action::Mute, _, Some(t)) => {
+            (format!("{}-until", m.action.label()).into(), format!(" {t}"))
+        }
+        _ => (Cow::Borrowed(m.action.label()), String::new()),
     };
     match m.reason {
-        Some(r) => format!("{} {}{since} {r}", m.action.label(), m.target),
-        None => format!("{} {}{since}", m.action.label(), m.target),
+        Some(r) => format!("{label} {}{time} {r}", m.target),
+        None => format!("{label} {}{time}", m.target),
     }
 }
+
+/// Why a ban's or mute's end `until` is refused at `now_ms`, if it is: one already past, one
+/// further than [`MAX_UNTIL_MS`], or on a topic whose bans last until lifted.
+fn refuse_until(topic: Name<'_>, until: u64, now_ms: u64) -> Option<String> {
+    if super::admin::is_server(topic) || topic.kind() == Kind::User {
+        return Some("the server's bans and blocks last until lifted: leave out until".into());
+    }
+    if until <= now_ms {
+        return Some(format!(
+            "until is past ({}): the ban or mute would be over",
+            crate::civil::utc_words(until)
+        ));
+    }
+    if until - now_ms > MAX_UNTIL_MS {
+        return Some("a ban or mute ends within 366 days, or lasts until lifted without until".into());
+    }
+    None
+}
+
+/// How far ahead a ban or mute may end: a year (and a leap day); a longer one is one until
+/// lifted, which the operator can say.
+pub const MAX_UNTIL_MS: u64 = 366 * 24 * 3_600_000;
 
 /// The reach a purge's record says, and the store and memory act on, for a `since` asked at
 /// `now_ms`: never further back than [`PURGE_REACH_MS`], so that one request deletes a bounded

@@ -28,6 +28,9 @@ pub struct Sanction {
     /// Why, as the operator said when it last banned or muted this pattern: those it holds
     /// are told it, as IRC servers tell a K-lined user.
     pub reason: Option<Box<str>>,
+    /// When it ends (Unix ms), if it was given an end: the server lifts it then
+    /// ([`Server::expire_sanctions`](super::Server::expire_sanctions)).
+    pub until: Option<u64>,
 }
 
 impl Sanction {
@@ -59,7 +62,20 @@ impl Sanction {
     /// #channel": how ([`Sanction::how`]) and why.
     pub fn told(&self, user: &str) -> String {
         let why = self.reason.as_deref().map(|r| format!(": {r}"));
-        Self::how(&self.pattern, user) + why.as_deref().unwrap_or_default()
+        Self::how(&self.pattern, user) + &until_words(self.until) + why.as_deref().unwrap_or_default()
+    }
+}
+
+/// When a ban or mute ends, in words after "banned from #channel": " until 2026-12-06 14:30:00
+/// UTC", or nothing for one that lasts until lifted.
+pub fn until_words(until: Option<u64>) -> String {
+    until.map_or_else(String::new, |t| format!(" until {}", crate::civil::utc_words(t)))
+}
+
+impl Sanction {
+    /// Whether it has ended by `now_ms`.
+    pub fn ended(&self, now_ms: u64) -> bool {
+        self.until.is_some_and(|t| t <= now_ms)
     }
 }
 
@@ -503,6 +519,22 @@ impl Room {
         self.forget_mute_verdicts();
     }
 
+    /// Lifts the bans and mutes that have ended by `now_ms`; returns them, each with the
+    /// action that set it.
+    pub fn lift_ended(&mut self, now_ms: u64) -> Vec<(Action, Sanction)> {
+        let r = self.rules();
+        if !(r.bans.iter().chain(&r.mutes)).any(|s| s.ended(now_ms)) {
+            return Vec::new();
+        }
+        let rules = self.rules_mut();
+        let bans = rules.bans.extract_if(.., |s| s.ended(now_ms));
+        let mut ended: Vec<_> = bans.map(|s| (Action::Ban, s)).collect();
+        let mutes = rules.mutes.extract_if(.., |s| s.ended(now_ms));
+        ended.extend(mutes.map(|s| (Action::Mute, s)));
+        self.forget_mute_verdicts();
+        ended
+    }
+
     /// Replaces the mutes (a saved room's).
     pub fn set_mutes(&mut self, mutes: Vec<Sanction>) {
         self.rules_mut().mutes = mutes;
@@ -638,6 +670,7 @@ mod tests {
             pattern: pattern.into(),
             addr: None,
             reason: None,
+            until: None,
         }
     }
 

@@ -370,6 +370,7 @@ impl Server {
                         let key: Rc<str> = channel.into();
                         self.listed.insert(key.clone(), r.secret());
                         self.rooms.insert(key, Box::new(r));
+                        self.time_sanctions_of(channel);
                     }
                     // Made and left unused when the server stopped: it ends, as it would have
                     // with its last subscriber, and its saved state goes.
@@ -502,7 +503,7 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 16);
+    o.head(MAP, 17);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
@@ -511,10 +512,11 @@ fn room_bytes(r: &Room) -> Vec<u8> {
     o.text("invited").list(&rules.invited);
     o.text("bans").head(ARRAY, rules.bans.len() as u64);
     for b in &rules.bans {
-        // The reason third: a version that reads two fields reads these.
-        o.head(ARRAY, 3).text(&b.pattern);
+        // The reason third, the end fourth: a version that reads fewer fields reads these.
+        o.head(ARRAY, 4).text(&b.pattern);
         o.opt(b.addr.map(|a| a.to_string()).as_deref());
         o.opt(b.reason.as_deref());
+        o.opt_uint(b.until);
     }
     let mutes = rules.mutes();
     o.text("mutes").head(ARRAY, mutes.len() as u64);
@@ -533,6 +535,11 @@ fn room_bytes(r: &Room) -> Vec<u8> {
     o.text("mute addresses").head(MAP, addrs.clone().count() as u64);
     for (pattern, addr) in addrs {
         o.text(pattern).text(&addr.to_string());
+    }
+    let untils = mutes.iter().filter_map(|m| Some((&m.pattern, m.until?)));
+    o.text("mute untils").head(MAP, untils.clone().count() as u64);
+    for (pattern, until) in untils {
+        o.text(pattern).head(UINT, until);
     }
     o.text("modes").head(UINT, r.modes);
     o.text("rate").head(UINT, rules.rate);
@@ -573,6 +580,13 @@ impl Cbor {
         self
     }
 
+    fn opt_uint(&mut self, n: Option<u64>) -> &mut Self {
+        match n {
+            Some(n) => self.head(UINT, n),
+            None => self.null(),
+        }
+    }
+
     fn opt(&mut self, s: Option<&str>) -> &mut Self {
         match s {
             Some(s) => self.text(s),
@@ -597,7 +611,11 @@ fn field<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
 }
 
 fn uint(v: &Value, name: &str) -> Option<u64> {
-    field(v, name)?.as_integer().and_then(|i| u64::try_from(i).ok())
+    field(v, name).and_then(as_uint)
+}
+
+fn as_uint(v: &Value) -> Option<u64> {
+    v.as_integer().and_then(|i| u64::try_from(i).ok())
 }
 
 /// A room's list as a client could have made it: valid entries only, once each, at most
@@ -676,6 +694,11 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
         .collect::<HashMap<_, _>>()
     };
     let (reasons, addrs) = (by_pattern("mute reasons"), by_pattern("mute addresses"));
+    let untils: HashMap<&str, u64> = (field(v, "mute untils").and_then(Value::as_map))
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(|(p, t)| Some((p.as_text()?, as_uint(t)?)))
+        .collect();
     let mutes = texts(v, "mutes", pattern::is_pattern, cut)
         .into_iter()
         .map(|pattern| {
@@ -683,6 +706,7 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
             Sanction {
                 addr: addrs.get(&*pattern).and_then(|a| a.parse().ok()),
                 reason: reason.map(|r| clip_noted(r, MAX_REASON, cut).into()),
+                until: untils.get(&*pattern).copied(),
                 pattern,
             }
         });
@@ -703,6 +727,7 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
                     .get(2)
                     .and_then(Value::as_text)
                     .map(|r| clip_noted(r, MAX_REASON, cut).into()),
+                until: b.get(3).and_then(as_uint),
             })
         })
         .take(MAX_LIST)
@@ -762,11 +787,13 @@ mod tests {
         r.rules_mut().ops = vec!["bob@x".into()];
         r.rules_mut().bans = vec![
             Sanction {
+                until: Some(9_000),
                 pattern: "guest-1@x".into(),
                 addr: Some("192.0.2.1".parse().unwrap()),
                 reason: Some("spam".into()),
             },
             Sanction {
+                until: None,
                 pattern: "*@spam.example".into(),
                 addr: None,
                 reason: None,
@@ -799,6 +826,9 @@ mod tests {
             ),
             (5, 30, r.rules().bans[0].addr, Some("spam"), None, Some(1_234))
         );
+        let untils = |s: &[Sanction]| s.iter().map(|s| s.until).collect::<Vec<_>>();
+        assert_eq!(untils(&back.rules().bans), [Some(9_000), None]);
+        assert_eq!(untils(back.rules().mutes()), [None, Some(9_000)]);
         assert!(back.has_rules());
         let plain = Room::new("alice@x".into(), true, 42);
         let bytes = room_bytes(&plain);

@@ -19,47 +19,51 @@ impl Server {
         entries.dedup();
         let (page, more) = page_after(&entries, t.cursor, t.count.min(MAX_PAGE) as usize);
         let mut page: Vec<&str> = page.iter().map(|e| &**e).collect();
-        // Bans and mutes keep their reasons (the server's bans and a channel's); the other
-        // lists keep none.
-        let mut reasons: Option<Vec<&str>> = matches!(t.action, Action::Ban | Action::Mute)
-            .then(|| page.iter().map(|e| self.reason(t.topic, t.action, e)).collect());
+        // Bans and mutes keep their reasons and ends (the server's bans and a channel's); the
+        // other lists keep neither.
+        let held: Option<Vec<(&str, u64)>> = matches!(t.action, Action::Ban | Action::Mute)
+            .then(|| page.iter().map(|e| self.held(t.topic, t.action, e)).collect());
         // A hundred entries with long reasons would not fit a frame: the page ends before.
         let mut size = 0;
-        let reason_len = |i: usize| reasons.as_ref().and_then(|r| r.get(i)).map_or(0, |r| r.len());
+        let held_len = |i: usize| {
+            let held = held.as_ref().and_then(|h| h.get(i));
+            held.map_or(0, |(reason, _)| reason.len() + UNTIL_LEN)
+        };
         let fits = (page.iter().enumerate())
             .take_while(|&(i, e)| {
-                size += e.len() + reason_len(i) + PAGE_ENTRY_OVERHEAD;
+                size += e.len() + held_len(i) + PAGE_ENTRY_OVERHEAD;
                 size <= PAGE_BUDGET
             })
             .count();
         let more = more || fits < page.len();
         page.truncate(fits);
-        if let Some(r) = reasons.as_mut() {
-            r.truncate(fits);
-        }
+        let held = held.map(|h| h.into_iter().take(fits).unzip::<_, _, Vec<_>, Vec<_>>());
         let list = TargetList {
             seq: t.seq,
             topic: t.topic,
             action: t.action,
             total: u32::try_from(entries.len()).unwrap_or(u32::MAX),
             targets: List::Slice(&page),
-            reasons: reasons.as_deref().map(List::Slice),
+            reasons: held.as_ref().map(|(reasons, _)| List::Slice(reasons)),
+            untils: held.as_ref().map(|(_, untils)| List::Slice(untils)),
             cursor: page.last().copied().filter(|_| more),
         };
         out.reply(conn, &Msg::TargetList(list));
     }
 
     /// Why `entry`, one of `topic`'s bans or mutes (`action`), is there, as the operator or
-    /// admin said ("" for no reason given). Looked up for a page (at most 100) among at most
-    /// 500: rare and small.
-    fn reason(&self, topic: Name<'_>, action: Action, entry: &str) -> &str {
+    /// admin said ("" for no reason given), and when it ends (0 for never: the server's bans
+    /// always). Looked up for a page (at most 100) among at most 500: rare and small.
+    fn held(&self, topic: Name<'_>, action: Action, entry: &str) -> (&str, u64) {
         let room = || self.rooms.get(topic.as_str());
-        let reason = match (is_server(topic), action) {
-            (true, _) => self.ban_reasons.get(entry).map(|r| &**r),
-            (false, Action::Mute) => room().and_then(|r| r.mute_of(entry)?.reason.as_deref()),
-            (false, _) => room().and_then(|r| r.ban(entry)?.reason.as_deref()),
+        let sanction = match (is_server(topic), action) {
+            (true, _) => return (self.ban_reasons.get(entry).map_or("", |r| &**r), 0),
+            (false, Action::Mute) => room().and_then(|r| r.mute_of(entry)),
+            (false, _) => room().and_then(|r| r.ban(entry)),
         };
-        reason.unwrap_or_default()
+        sanction.map_or(("", 0), |s| {
+            (s.reason.as_deref().unwrap_or_default(), s.until.unwrap_or(0))
+        })
     }
 
     /// The entries of the list `t` asks for, if the sender may see it. A guest ban's or mute's
@@ -99,6 +103,9 @@ impl Server {
         Ok(list.into_iter().map(Cow::Borrowed).collect())
     }
 }
+
+/// The most an entry's end takes in a frame: a CBOR uint of a time.
+const UNTIL_LEN: usize = 9;
 
 /// The first `count` of `sorted` bytewise after `cursor` (from the start without one), and
 /// whether more follow them.

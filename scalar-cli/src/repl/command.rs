@@ -65,9 +65,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/ban",
-        "[PATTERN[,PATTERN...] [REASON]]",
+        "[PATTERN[,PATTERN...] [FOR] [REASON]]",
         "keep IDs matching PATTERN (bob, *@spam.example, guest-*) out of the current channel \
-         (a,b,c: each); alone, list its bans",
+         (a,b,c: each), for FOR (10m, 2h, 3d) or until unbanned; alone, list its bans",
     ),
     ("/unban", "PATTERN", "lift the ban of exactly PATTERN"),
     (
@@ -78,8 +78,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/mute",
-        "[PATTERN[,PATTERN...] [REASON]]",
-        "stop IDs matching PATTERN from speaking in the current channel; alone, list its mutes",
+        "[PATTERN[,PATTERN...] [FOR] [REASON]]",
+        "stop IDs matching PATTERN from speaking in the current channel, for FOR (10m, 2h, 3d) \
+         or until unmuted; alone, list its mutes",
     ),
     ("/unmute", "PATTERN", "lift the mute of exactly PATTERN"),
     (

@@ -166,6 +166,8 @@ pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String
                 && (matches!(of, Of::Channel(_)) || t.entry.starts_with(scalar::server::GUEST_PREFIX));
             let notes: Vec<String> = [
                 (!t.reason.is_empty()).then(|| clean_line(&t.reason)),
+                t.until
+                    .map(|u| format!("until {}", crate::timefmt::local_datetime(u))),
                 guest.then(|| "and guests from its address, if the server knew it".to_string()),
             ]
             .into_iter()

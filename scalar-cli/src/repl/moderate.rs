@@ -31,10 +31,12 @@ pub fn act(
     };
     // Found by QA: `/ban a, b spam` banned a for the reason "b spam"; `/kick ,,,` did nothing.
     if targets.ends_with(',') || list.is_empty() {
-        let (label, when) = (
-            action.label(),
-            if action == Action::Purge { " [WHEN]" } else { "" },
-        );
+        let when = match action {
+            Action::Purge => " [WHEN]",
+            Action::Ban | Action::Mute => " [FOR]",
+            _ => "",
+        };
+        let label = action.label();
         return Err(format!(
             "usage: /{label} a,b,c{when} [REASON]: the names with commas and no spaces"
         ));
@@ -104,11 +106,24 @@ fn act_on(
         }
         _ => names::user(target, &domain)?,
     };
+    let now = crate::timefmt::now_ms();
     if action == Action::Purge {
         // `/purge bob 2h spam`: a time first (as `/history since` takes them) says how far
         // back; without one, as far as the server goes (scalard: a week).
-        if let Some((since, why)) = leading_time(reason.unwrap_or_default(), crate::timefmt::now_ms()) {
-            return send_since(shared, channel, action, &target, why, Some(since));
+        if let Some((since, why)) = leading_time(reason.unwrap_or_default(), now) {
+            return send_timed(shared, channel, action, &target, why, (Some(since), None));
+        }
+    }
+    if matches!(action, Action::Ban | Action::Mute) {
+        // `/ban bob 2h spam`, `/mute bob 10m`: a length first makes it end by itself, as a
+        // Twitch timeout does; without one it lasts until lifted.
+        let (first, rest) = reason
+            .unwrap_or_default()
+            .split_once(' ')
+            .unwrap_or((reason.unwrap_or_default(), ""));
+        if let Some(span) = crate::timefmt::ago_ms(first) {
+            let why = Some(rest.trim()).filter(|r| !r.is_empty());
+            return send_timed(shared, channel, action, &target, why, (None, Some(now + span)));
         }
     }
     send(shared, channel, action, &target, reason)
@@ -181,17 +196,17 @@ fn send(
     target: &str,
     reason: Option<&str>,
 ) -> Result<(), String> {
-    send_since(shared, topic, action, target, reason, None)
+    send_timed(shared, topic, action, target, reason, (None, None))
 }
 
-/// [`send`], with a purge's `since`.
-fn send_since(
+/// [`send`], with a purge's `since` or a ban's or mute's `until`.
+fn send_timed(
     shared: &Shared,
     topic: &str,
     action: Action,
     target: &str,
     reason: Option<&str>,
-    since: Option<u64>,
+    (since, until): (Option<u64>, Option<u64>),
 ) -> Result<(), String> {
     // On one's own ID a ban is a block.
     let verb = match (action, topic == shared.state().user) {
@@ -204,6 +219,7 @@ fn send_since(
     shared
         .request(Want::Reply, |seq| {
             Msg::Mod(Mod {
+                until,
                 seq,
                 topic,
                 action,

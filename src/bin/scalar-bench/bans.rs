@@ -152,6 +152,7 @@ pub fn fill(server: &Server, channel: &str, action: Action, patterns: &[String])
 fn moderate(c: &mut Client, topic: Name<'_>, action: Action, target: &str, t: Duration) -> io::Result<()> {
     c.request(t, |seq| {
         Msg::Mod(Mod {
+            until: None,
             seq,
             topic,
             action,

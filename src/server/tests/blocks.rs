@@ -10,6 +10,7 @@ const MALLORY: &str = "mallory@example.com";
 /// alice's Mod on her own topic from `conn`.
 fn block(r: &mut Rig, conn: ConnId, action: Action, target: &str, reason: Option<&str>) -> Vec<String> {
     let m = Mod {
+        until: None,
         seq: Some(7),
         topic: n(ALICE),
         action,
@@ -119,6 +120,7 @@ fn only_the_user_logged_in_blocks_and_only_id_patterns() {
     let mut r = blocking();
     // Someone else's blocks: neither made nor seen.
     let other = Mod {
+        until: None,
         seq: Some(7),
         topic: n(ALICE),
         action: Action::Ban,
@@ -133,6 +135,7 @@ fn only_the_user_logged_in_blocks_and_only_id_patterns() {
     );
     // A name taken without a password keeps no blocks.
     let own = Mod {
+        until: None,
         seq: Some(7),
         topic: n(MALLORY),
         action: Action::Ban,
@@ -244,6 +247,7 @@ fn a_blocked_user_s_invitation_is_not_told() {
     r.out.take(3);
     r.sub(1, "#trap@example.com");
     let invite = Mod {
+        until: None,
         seq: Some(7),
         topic: n("#trap@example.com"),
         action: Action::Invite,
@@ -265,6 +269,7 @@ fn a_blocked_user_s_invitation_is_not_told() {
     r.out.take(0);
     r.out.take(3);
     let invite = Mod {
+        until: None,
         seq: Some(8),
         topic: n("#trap@example.com"),
         action: Action::Invite,

@@ -94,6 +94,7 @@ fn a_purge_costs_ten_messages() {
     r.connect(0, "alice@example.com");
     r.sub(0, CH);
     let purge = frame(Msg::Mod(Mod {
+        until: None,
         seq: Some(3),
         topic: n(CH),
         action: Action::Purge,

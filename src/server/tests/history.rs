@@ -1030,6 +1030,7 @@ fn a_writer_that_dies_is_known_before_anyone_writes() {
     r.server.store_done(Done::Recovered, &mut r.out);
     r.server.store_done(Done::Gone, &mut r.out);
     let voice = Msg::Mod(Mod {
+        until: None,
         seq: Some(5),
         topic: n("#rust@example.com"),
         action: Action::Voice,
@@ -1522,6 +1523,7 @@ fn a_deleted_message_leaves_memory_at_once_and_its_record_goes_to_the_store() {
     let hex = ids[2].to_string();
     let delete = |target: &'static str| {
         Msg::Mod(Mod {
+            until: None,
             seq: Some(9),
             topic: n("#rust@example.com"),
             action: Action::Delete,
@@ -1584,6 +1586,7 @@ fn a_deleted_message_leaves_memory_at_once_and_its_record_goes_to_the_store() {
 /// A Mod of `action` on `target` in #rust.
 fn on_rust(action: Action, target: String, reason: Option<&'static str>) -> Msg<'static> {
     Msg::Mod(Mod {
+        until: None,
         seq: Some(9),
         topic: n("#rust@example.com"),
         action,
@@ -1746,6 +1749,7 @@ fn under_fsync_always_memory_forgets_a_deleted_event_at_its_record_s_commit() {
     r.send(
         0,
         Msg::Mod(Mod {
+            until: None,
             seq: Some(9),
             topic: n("#rust@example.com"),
             action: Action::Delete,

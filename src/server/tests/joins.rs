@@ -14,6 +14,7 @@ fn bye(reason: Option<&str>) -> Msg<'_> {
 
 fn kick(r: &mut Rig, conn: ConnId, target: &str) -> Vec<String> {
     let m = Mod {
+        until: None,
         seq: Some(7),
         topic: n(CH),
         action: Action::Kick,
@@ -37,6 +38,7 @@ fn alice_asking_and_bob() -> Rig {
 /// Connection 0, the channel's owner, mutes bob.
 fn mute_bob(r: &mut Rig) {
     let mute = Mod {
+        until: None,
         seq: Some(7),
         topic: n(CH),
         action: Action::Mute,

@@ -73,6 +73,7 @@ fn set_meta_records_each_change_and_modes_gate_the_door() {
     );
     assert_eq!(r.sub(1, CH), ["Error 804 invite_only seq=Some(2)"]);
     let invite = Msg::Mod(Mod {
+        until: None,
         seq: Some(5),
         topic: n(CH),
         action: Action::Invite,
@@ -99,6 +100,7 @@ fn set_meta_records_each_change_and_modes_gate_the_door() {
         "moderated, no voice"
     );
     let voice = Msg::Mod(Mod {
+        until: None,
         seq: Some(5),
         topic: n(CH),
         action: Action::Voice,
@@ -453,6 +455,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     );
     let ban = |target: &'static str| {
         Msg::Mod(Mod {
+            until: None,
             seq: Some(5),
             topic: n("!server@example.com"),
             action: Action::Ban,
@@ -512,6 +515,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     );
     // A configured ban is lifted in the file, not by Mod: refused, not recorded as gone.
     let unban = Msg::Mod(Mod {
+        until: None,
         seq: Some(6),
         topic: n("!server@example.com"),
         action: Action::Unban,
@@ -522,6 +526,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     assert_eq!(r.send(0, unban), ["Error 300 bad_id seq=Some(6)"]);
     // Banned again by Mod, it is not saved a second time (it would outlive the file's line).
     let again = Msg::Mod(Mod {
+        until: None,
         seq: Some(7),
         action: Action::Ban,
         target: "bob@*",
@@ -702,6 +707,7 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     r.send(
         0,
         Msg::Mod(Mod {
+            until: None,
             seq: Some(5),
             topic: n("!server@example.com"),
             action: Action::Ban,
@@ -876,6 +882,7 @@ fn the_bans_admins_set_are_bounded() {
     r.verdict(crate::server::Verdict::Accepted);
     let ban = |r: &mut Rig, action, target: &str| {
         let m = Mod {
+            until: None,
             seq: Some(5),
             topic: n("!server@example.com"),
             action,
@@ -1050,6 +1057,7 @@ fn under_fsync_always_server_bans_and_the_motd_are_echoed_once_saved() {
         ["Event !motd@example.com alice@example.com be nice seq=Some(4)"]
     );
     let ban = Msg::Mod(Mod {
+        until: None,
         seq: Some(5),
         topic: n("!server@example.com"),
         action: Action::Ban,

@@ -131,9 +131,14 @@ fn describe(frame: &[u8]) -> String {
             let entries: Vec<&str> = t.targets.iter().collect();
             let (action, total, cursor) = (t.action.label(), t.total, t.cursor);
             let why = t.reasons.map(|r| format!(" {:?}", r.iter().collect::<Vec<_>>()));
+            // Ends only where one entry has one: most lists hold until lifted.
+            let ends = (t.untils.map(|u| u.iter().collect::<Vec<_>>()))
+                .filter(|u| u.iter().any(|&t| t > 0))
+                .map(|u| format!(" until {u:?}"));
             format!(
-                "TargetList {action} {total} {entries:?} {cursor:?}{}",
-                why.unwrap_or_default()
+                "TargetList {action} {total} {entries:?} {cursor:?}{}{}",
+                why.unwrap_or_default(),
+                ends.unwrap_or_default()
             )
         }
         other => format!("{other:?}"),

@@ -7,9 +7,22 @@ use crate::server::Policy;
 const CH: &str = "#mod@example.com";
 
 fn act(r: &mut Rig, conn: ConnId, action: Action, target: &str, reason: Option<&str>) -> Vec<String> {
+    act_until(r, conn, action, target, reason, None)
+}
+
+/// [`act`], with a ban's or mute's end.
+fn act_until(
+    r: &mut Rig,
+    conn: ConnId,
+    action: Action,
+    target: &str,
+    reason: Option<&str>,
+    until: Option<u64>,
+) -> Vec<String> {
     r.send(
         conn,
         Msg::Mod(Mod {
+            until,
             seq: Some(7),
             topic: n(CH),
             action,
@@ -77,6 +90,7 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
         );
     }
     let mute = Msg::Mod(Mod {
+        until: None,
         seq: Some(7),
         topic: n(CH),
         action: Action::Mute,
@@ -114,6 +128,7 @@ fn only_operators_moderate_and_the_first_subscriber_owns_the_channel() {
         ["Error 404 no_such_user seq=Some(7)"]
     );
     let topic = Msg::Mod(Mod {
+        until: None,
         seq: Some(7),
         topic: n("bob@example.com"),
         action: Action::Kick,
@@ -204,6 +219,7 @@ fn undoing_what_is_not_there_is_refused_and_recorded_nowhere() {
         r.feed(
             0,
             &frame(Msg::Mod(Mod {
+                until: None,
                 seq: Some(7),
                 topic: n(CH),
                 action,
@@ -453,6 +469,7 @@ fn a_banned_guest_cannot_return_under_a_new_name_from_its_address() {
     let (guest, ..) = r.ident_reply(1, "x");
     r.sub(1, CH);
     let ban = Msg::Mod(Mod {
+        until: None,
         seq: Some(7),
         topic: n(CH),
         action: Action::Ban,
@@ -647,6 +664,7 @@ fn records_wait_for_a_writer_that_is_behind_and_are_refused_while_it_fails() {
     act(&mut r, 0, Action::Mute, "b@example.com", None);
     assert_eq!(r.out.persisted.len(), 2);
     let third = Msg::Mod(Mod {
+        until: None,
         seq: Some(7),
         topic: n(CH),
         action: Action::Mute,
@@ -876,6 +894,7 @@ fn a_kept_channel_s_transfer_says_whether_the_target_is_in_it_at_all() {
     let refused = |r: &mut Rig, target: &str| {
         r.out.take(0);
         let m = Mod {
+            until: None,
             seq: Some(7),
             topic: n(CH),
             action: Action::Transfer,
@@ -1250,6 +1269,7 @@ fn a_deleted_account_s_channels_roles_and_sessions_are_gone() {
     r.send(
         2,
         Msg::Mod(Mod {
+            until: None,
             seq: Some(7),
             topic: n(CAROL),
             action: Action::Op,
@@ -1618,6 +1638,7 @@ fn a_banned_account_cannot_come_back_as_a_guest_from_its_address() {
     r.sub(1, CH);
     let ban = |target: &'static str| {
         Msg::Mod(Mod {
+            until: None,
             seq: Some(7),
             topic: n(CH),
             action: Action::Ban,
@@ -1769,4 +1790,154 @@ fn a_purge_reaches_back_a_week_at_most() {
         assert_eq!(read(bad, m), None, "{bad}");
     }
     assert_eq!(read("purge spam*@x 150", None), None, "only the server's records");
+}
+
+/// A Mod with `until`, from `conn` on the channel.
+fn timed(
+    r: &mut Rig,
+    conn: ConnId,
+    action: Action,
+    target: &str,
+    until: u64,
+    reason: Option<&str>,
+) -> Vec<String> {
+    act_until(r, conn, action, target, reason, Some(until))
+}
+
+/// PROTOCOL.md §4, Mod (timed bans): a ban with `until` holds until then, says when in its
+/// record, its list and what the banned user is told, and is lifted by the clock, without a
+/// record. Refused: an end already past, one past the bound, and one on the server's bans
+/// or a block.
+#[test]
+fn a_timed_ban_ends_by_itself_and_says_when() {
+    let mut r = room();
+    let now = r.now.unix_ms;
+    let until = now + 60_000;
+    for bad in [now, now - 1, now + crate::server::moderation::MAX_UNTIL_MS + 1] {
+        assert_eq!(
+            timed(&mut r, 0, Action::Ban, "bob@example.com", bad, None),
+            ["Error 100 malformed seq=Some(7)"],
+            "until {bad}"
+        );
+    }
+    let mut own = |topic| {
+        r.send(
+            0,
+            Msg::Mod(Mod {
+                until: Some(until),
+                seq: Some(7),
+                topic: n(topic),
+                action: Action::Ban,
+                target: "bob@example.com",
+                reason: None,
+                since: None,
+            }),
+        )
+    };
+    assert_eq!(
+        own("alice@example.com"),
+        ["Error 100 malformed seq=Some(7)"],
+        "a block"
+    );
+    assert_eq!(own("!server@example.com"), ["Error 100 malformed seq=Some(7)"]);
+    r.out.take(1);
+    assert_eq!(
+        timed(&mut r, 0, Action::Ban, "bob@example.com", until, Some("spam")),
+        [format!(
+            "Event #mod@example.com alice@example.com ban-until bob@example.com {until} spam seq=Some(7)"
+        )]
+    );
+    // 61,000 ms after 1970 began.
+    let told = "until 1970-01-01 00:01:01 UTC: spam";
+    assert_eq!(
+        r.error_reason(1),
+        Some(format!(
+            "banned from #mod@example.com by alice@example.com {told}"
+        ))
+    );
+    r.out.take(1);
+    let sub = frame(Msg::Sub(Sub {
+        seq: Some(2),
+        topic: n(CH),
+    }));
+    r.feed(1, &sub);
+    assert_eq!(
+        r.error_reason(1),
+        Some(format!("banned from #mod@example.com {told}"))
+    );
+    r.out.take(1);
+    assert_eq!(
+        r.send(0, targets(CH, Action::Ban, 10, None)),
+        [format!(
+            r#"TargetList ban 1 ["bob@example.com"] None ["spam"] until [{until}]"#
+        )]
+    );
+    // A second before its end it holds; past it, it is gone, with no record.
+    r.out.take(0);
+    r.out.take(2);
+    r.advance(Duration::from_millis(59_000));
+    r.out.take(1);
+    assert_eq!(r.sub(1, CH), ["Error 801 banned seq=Some(2)"]);
+    r.out.take(1);
+    r.advance(Duration::from_millis(1_000));
+    let told: Vec<String> = [0, 2].into_iter().flat_map(|c| r.out.take(c)).collect();
+    assert!(told.iter().all(|f| f.starts_with("Ping")), "no record: {told:?}");
+    assert_eq!(r.sub(1, CH), ["Meta #mod@example.com true 3"], "bob is back in");
+    assert_eq!(
+        r.send(0, targets(CH, Action::Ban, 10, None)),
+        ["TargetList ban 0 [] None []"]
+    );
+}
+
+/// A timed mute, as a Twitch timeout: refused with its end while it holds, lifted by the clock;
+/// a later mute without `until` replaces it and holds on.
+#[test]
+fn a_timed_mute_lifts_itself_unless_a_later_mute_replaces_it() {
+    let mut r = room();
+    let now = r.now.unix_ms;
+    timed(&mut r, 0, Action::Mute, "carol@example.com", now + 10_000, None);
+    timed(&mut r, 0, Action::Mute, "bob@example.com", now + 10_000, None);
+    r.out.take(0);
+    r.out.take(2);
+    let (frames, why) = r.say_why(2, CH, "HELLO");
+    assert_eq!(frames, ["Error 802 muted seq=Some(9)"]);
+    assert_eq!(
+        why.as_deref(),
+        Some("muted in #mod@example.com until 1970-01-01 00:00:11 UTC")
+    );
+    act(&mut r, 0, Action::Mute, "bob@example.com", Some("for good"));
+    r.advance(Duration::from_secs(10));
+    for c in 0..3 {
+        r.out.take(c);
+    }
+    assert_eq!(
+        r.say(2, CH, "thanks"),
+        ["Event #mod@example.com carol@example.com thanks seq=Some(9)"],
+        "carol speaks again"
+    );
+    r.out.take(1);
+    assert_eq!(r.say(1, CH, "hi"), ["Error 802 muted seq=Some(9)"]);
+}
+
+/// Operators banning and re-banning with new ends leave stale entries behind: the heap of ends
+/// is rebuilt from what holds, not grown without limit.
+#[test]
+fn the_ends_of_timed_bans_stay_bounded_however_often_a_ban_is_replaced() {
+    use crate::server::timed::MIN_BOUND;
+    let mut r = room();
+    let now = r.now.unix_ms;
+    timed(&mut r, 0, Action::Ban, "x@example.com", now + 5_000, None);
+    for i in 0..(3 * MIN_BOUND as u64) {
+        r.server.time_sanction(CH, now + 10_000 + i);
+    }
+    let ends = &r.server.timed;
+    assert!(ends.heap.len() <= MIN_BOUND, "{}", ends.heap.len());
+    assert_eq!(ends.bound, MIN_BOUND);
+    // What holds is still there, and ends.
+    assert!(ends.heap.iter().any(|e| e.0 == (now + 5_000, CH.into())));
+    r.advance(Duration::from_secs(6));
+    assert_eq!(
+        r.server.rooms.get(CH).map(|room| room.rules().bans.len()),
+        Some(0)
+    );
 }

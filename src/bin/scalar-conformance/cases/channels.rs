@@ -548,6 +548,70 @@ pub(super) fn an_operator_s_purge_takes_an_id_s_messages_out_of_history(x: &Ctx)
     Err("the purged messages are still in the channel's history after 2 s".into())
 }
 
+/// A timed ban (§4 Channels, `until` on a Mod ban): an end already past is 100; the record is
+/// `ban-until ID UNTIL`; the banned member is removed (803) and kept out (801), the list of
+/// bans gives the end in `untils`; a second after the end the ban is gone and the member gets
+/// back in. Skipped where the server ignores `until` (it answers with a plain ban's record).
+pub(super) fn a_timed_ban_ends_by_itself(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, _) = x.client("tba")?;
+    let (mut b, banned) = x.client("tbb")?;
+    let ch = x.channel("tban");
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let now = now.map_or(0, |d| d.as_millis() as u64);
+    let timed = |seq, until| {
+        let ban = [
+            (1, u(seq)),
+            (2, t(&ch)),
+            (23, u(until)),
+            (36, u(2)),
+            (37, t(&banned)),
+        ];
+        map(&[[(0, u(MOD))].as_slice(), &ban].concat())
+    };
+    let past = match ask(&mut a, &timed(3, now.saturating_sub(60_000)))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    if kind(&past) == Some(7) {
+        // The ban's own record: `until` ignored. Lift it and say so.
+        a.send(&moderate(4, &ch, 3, &banned))?;
+        a.reply()?;
+        return Ok(Verdict::Skip("the server ignores until on a ban".into()));
+    }
+    if kind(&past) != Some(3) || uint(&past, 9) != Some(100) {
+        return Err(format!(
+            "a ban until a minute ago: expected Error 100, got {}",
+            show(&past)
+        ));
+    }
+    let until = now + 3_000;
+    let record = a.send(&timed(5, until)).and_then(|()| a.reply())?;
+    let said = format!("ban-until {banned} {until}");
+    if text(&record, 6) != Some(&said) || uint(&record, 1) != Some(5) {
+        return Err(format!("expected the record {said:?}, got {}", show(&record)));
+    }
+    b.expect_error(803, None)?;
+    b.send(&map(&[(0, u(8)), (1, u(6)), (2, t(&ch))]))?;
+    b.expect_error(801, Some(6))?;
+    let list = map(&[(0, u(TARGETS)), (1, u(7)), (2, t(&ch)), (15, u(10)), (36, u(2))]);
+    let page = a.send(&list).and_then(|()| a.reply())?;
+    let untils: Vec<u64> = (get(&page, 59).and_then(Value::as_array))
+        .map(|l| l.iter().filter_map(|v| v.as_integer()?.try_into().ok()).collect())
+        .unwrap_or_default();
+    if untils != [until] {
+        return Err(format!(
+            "the bans' list: expected untils [{until}], got {}",
+            show(&page)
+        ));
+    }
+    let left = until.saturating_sub(now) + 1_500;
+    std::thread::sleep(Duration::from_millis(left.min(5_000)));
+    b.sub(&ch, 8)?;
+    Ok(Pass)
+}
+
 /// A member deletes its own Message (§4 Channels, delete): the record, with the Mod's seq, and
 /// not a Message of another's (800). A server that allows only operators (800 to its own, as
 /// §4 lets it) or keeps no history is skipped.

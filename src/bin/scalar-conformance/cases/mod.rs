@@ -275,6 +275,7 @@ cases! {
     channels::an_operator_s_delete_takes_a_message_out_of_history, "§4 Channels";
     channels::a_member_deletes_its_own_message_not_another_s, "§4 Channels";
     channels::an_operator_s_purge_takes_an_id_s_messages_out_of_history, "§4 Channels";
+    channels::a_timed_ban_ends_by_itself, "§4 Channels";
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {
