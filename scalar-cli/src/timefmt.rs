@@ -212,9 +212,11 @@ pub fn parse_when(s: &str, now: u64) -> Option<u64> {
     }
 }
 
-/// `90m`, `2h`, `3d`: that long, in ms (at most 100,000 of the unit).
-pub fn ago_ms(s: &str) -> Option<u64> {
+/// `30s`, `90m`, `2h`, `3d`, `1w`: that long, in ms (at most 100,000 of the unit).
+fn ago_ms(s: &str) -> Option<u64> {
     let unit = match s.as_bytes().last()? {
+        b's' => 1_000,
+        b'w' => 7 * 86_400_000,
         b'm' => 60_000,
         b'h' => 3_600_000,
         b'd' => 86_400_000,

@@ -524,9 +524,6 @@ impl Server {
             .and_then(|&c| self.session(c))
             .map(|s| s.addr())
             .filter(|a| !a.is_loopback());
-        if let Some(until) = m.until {
-            self.time_sanction(channel, until);
-        }
         let Some(room) = self.rooms.get_mut(channel) else {
             return Vec::new();
         };
@@ -542,6 +539,10 @@ impl Server {
                 match m.action {
                     Action::Ban => room.put_ban(sanction),
                     _ => room.put_mute(sanction),
+                }
+                // Once it is in its room: a rebuild of the ends reads them from the rooms.
+                if let Some(until) = m.until {
+                    self.time_sanction(channel, until);
                 }
             }
             Action::Unban => room.rules_mut().bans.retain(|b| &*b.pattern != target),
@@ -757,7 +758,7 @@ fn refuse_until(topic: Name<'_>, until: u64, now_ms: u64) -> Option<String> {
         ));
     }
     if until - now_ms > MAX_UNTIL_MS {
-        return Some("a ban or mute ends within 366 days, or lasts until lifted without until".into());
+        return Some("a ban or mute ends within 366 days (for longer, give it no end)".into());
     }
     None
 }

@@ -70,8 +70,9 @@ impl Server {
     }
 
     /// Lifts the bans and mutes that have ended by `now_ms`, each channel's when its earliest
-    /// end comes (one a later Mod replaced or lifted finds nothing to lift). Called each tick:
-    /// a ban outlives its end by a second at most.
+    /// end comes (one a later Mod replaced or lifted finds nothing to lift). Called every turn
+    /// of the loop (a look at the heap's top), before what the turn reads: a ban holds nothing
+    /// after its end.
     pub(super) fn expire_sanctions(&mut self, now_ms: u64) {
         while (self.timed.heap.peek()).is_some_and(|Reverse((t, _))| *t <= now_ms) {
             let Some(Reverse((_, channel))) = self.timed.heap.pop() else {
@@ -84,6 +85,7 @@ impl Server {
             if ended.is_empty() {
                 continue;
             }
+            room.tidy();
             for (action, s) in &ended {
                 log::info!("{channel}: the {} of {} ended", action.label(), s.pattern);
             }

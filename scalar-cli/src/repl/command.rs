@@ -765,7 +765,7 @@ fn list_mode(rest: &str) -> Option<Result<Command<'_>, String>> {
             action.label()
         )),
         t if t.contains(char::is_whitespace) && letter == "b" => Err(format!(
-            "/mode {change} takes no reason: /{} PATTERN REASON gives one",
+            "/mode {change} takes no length or reason: /{} PATTERN [FOR] [REASON] gives them",
             action.label()
         )),
         t if t.contains(char::is_whitespace) => Err(format!(

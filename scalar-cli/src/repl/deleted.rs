@@ -28,23 +28,29 @@ struct Purge {
 /// The deletions seen in this session, bounded.
 #[derive(Debug, Default)]
 pub struct Deleted {
-    ids: HashSet<MsgId>,
-    order: VecDeque<MsgId>,
+    ids: HashSet<(String, MsgId)>,
+    order: VecDeque<(String, MsgId)>,
     purges: VecDeque<Purge>,
 }
 
 impl Deleted {
-    /// Remembers what `e` deletes, if it is a delete or purge record.
+    /// Remembers what `e` deletes, if it is a delete or purge record: of its own channel
+    /// only, as the server deletes (found in review: any channel's owner could otherwise hide
+    /// another channel's message from its members by a delete of its id).
     pub fn note(&mut self, e: &Received) {
         let Content::Text(text) = &e.content else {
             return;
         };
+        if !e.topic.starts_with('#') {
+            return;
+        }
         let (ctype, body) = (e.ctype.as_deref(), Body::Text(text));
         if let Some(id) = deleted_by(ctype, body) {
-            if !self.ids.insert(id) {
+            let key = (e.topic.clone(), id);
+            if !self.ids.insert(key.clone()) {
                 return;
             }
-            self.order.push_back(id);
+            self.order.push_back(key);
             if self.order.len() > IDS
                 && let Some(old) = self.order.pop_front()
             {
@@ -79,7 +85,7 @@ impl Deleted {
         if e.ctype.as_deref().and_then(server_ctype).is_some() {
             return false;
         }
-        self.ids.contains(&e.id)
+        self.ids.contains(&(e.topic.clone(), e.id))
             || self.purges.iter().any(|p| {
                 p.topic == e.topic && p.since < e.time && e.time < p.until && matches(&p.pattern, &e.from)
             })
@@ -117,6 +123,17 @@ mod tests {
         assert!(d.covers(&msg));
         assert!(!d.covers(&other));
         assert!(!d.covers(&rec), "a record is never deleted");
+        let elsewhere = Received {
+            topic: "#b@l".into(),
+            ..msg.clone()
+        };
+        assert!(!d.covers(&elsewhere), "a delete is of its own channel's message");
+        let mut dm = Deleted::default();
+        dm.note(&Received {
+            topic: "me@l".into(),
+            ..rec.clone()
+        });
+        assert!(!dm.covers(&msg), "only a channel's records delete");
         // The same text from a user is a message, not a record.
         let mut fake = Deleted::default();
         fake.note(&at(

@@ -82,6 +82,55 @@ fn leading_time(text: &str, now: u64) -> Option<(u64, Option<&str>)> {
     }
 }
 
+/// A ban's or mute's length at the start of `reason` (`10m`, `2h`, `3d`, `1w`, `30s`) and the
+/// reason after it; `None` if it starts with none. A first word that is a number and letters
+/// but no length (`30x`, `1h30m`), a zero one, or one past a year is an error: found in review,
+/// each made a ban for good with the word as its reason.
+fn leading_span(reason: &str) -> Result<Option<(u64, Option<&str>)>, String> {
+    let (first, rest) = reason.split_once(' ').unwrap_or((reason, ""));
+    let why = Some(rest.trim()).filter(|r| !r.is_empty());
+    match span_ms(first) {
+        Some(0) => Err(format!("{first}: a ban or mute for no time at all")),
+        Some(ms) if ms > MAX_SPAN_MS => Err(format!(
+            "{first}: a ban or mute lasts a year at most (366d); without a length it lasts until lifted"
+        )),
+        Some(ms) => Ok(Some((ms, why))),
+        // A number, then letters: meant as a length (`1.5h`, `2nd` too: better said than a
+        // ban for good).
+        None if first.starts_with(|c: char| c.is_ascii_digit())
+            && first.contains(|c: char| c.is_ascii_alphabetic()) =>
+        {
+            Err(format!(
+                "{first} is not a length: a number and s, m, h, d or w (10m, 2h, 3d, 1w)"
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `30s`, `10m`, `2h`, `3d`, `1w` (any case) in ms, however large (`u64::MAX` past it); `None`
+/// for anything else.
+fn span_ms(word: &str) -> Option<u64> {
+    let word = word.to_ascii_lowercase();
+    let unit: u64 = match word.chars().last()? {
+        's' => 1_000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        'w' => 7 * 86_400_000,
+        _ => return None,
+    };
+    // The unit is one ASCII byte.
+    let n = word.get(..word.len() - 1)?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(n.parse::<u64>().map_or(u64::MAX, |n| n.saturating_mul(unit)))
+}
+
+/// The longest ban or mute scalard takes: 366 days (PROTOCOL.md §4, Mod).
+const MAX_SPAN_MS: u64 = 366 * 86_400_000;
+
 /// Targets one `/ban a,b,c` line may name: a screenful of raiders.
 const MAX_TARGETS: usize = 50;
 
@@ -100,13 +149,24 @@ fn act_on(
         Action::Mute => names_ids(target, "mute", instead)?,
         _ => {}
     }
+    // `/ban 10m`: the name was forgotten (found by QA: it banned a user named 10m for good).
+    // Such a user is still named in full, `10m@DOMAIN`.
+    if matches!(action, Action::Ban | Action::Mute) && span_ms(target).is_some() {
+        let label = action.label();
+        return Err(format!(
+            "{target} is a length: /{label} NAME {target} [REASON] ({target}@{domain} for a user so named)"
+        ));
+    }
     let target = match action {
         Action::Ban | Action::Unban | Action::Mute | Action::Unmute | Action::Purge => {
             names::pattern(target, &domain)?
         }
         _ => names::user(target, &domain)?,
     };
-    let now = crate::timefmt::now_ms();
+    // The server's clock, as far as this client can tell: the server checks `until` and
+    // `since` against it (found by QA: a client 10 minutes slow set every timeout 10 minutes
+    // short, and a 5-minute one was refused as past).
+    let now = shared.state().server_now();
     if action == Action::Purge {
         // `/purge bob 2h spam`: a time first (as `/history since` takes them) says how far
         // back; without one, as far as the server goes (scalard: a week).
@@ -117,12 +177,7 @@ fn act_on(
     if matches!(action, Action::Ban | Action::Mute) {
         // `/ban bob 2h spam`, `/mute bob 10m`: a length first makes it end by itself, as a
         // Twitch timeout does; without one it lasts until lifted.
-        let (first, rest) = reason
-            .unwrap_or_default()
-            .split_once(' ')
-            .unwrap_or((reason.unwrap_or_default(), ""));
-        if let Some(span) = crate::timefmt::ago_ms(first) {
-            let why = Some(rest.trim()).filter(|r| !r.is_empty());
+        if let Some((span, why)) = leading_span(reason.unwrap_or_default())? {
             return send_timed(shared, channel, action, &target, why, (None, Some(now + span)));
         }
     }
@@ -216,7 +271,7 @@ fn send_timed(
     };
     let domain = shared.state().domain.clone();
     let topic = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
-    shared
+    let record = shared
         .request(Want::Reply, |seq| {
             Msg::Mod(Mod {
                 until,
@@ -236,6 +291,19 @@ fn send_timed(
             };
             format!("cannot {verb} {whom}: {e}")
         })?;
+    // A server older than timed bans ignores `until` and bans for good (found in review): its
+    // record is a plain ban's, and the operator must know.
+    let plain = match record.msg() {
+        Ok(Msg::Event(e)) => matches!(e.body, scalar::proto::Body::Text(t) if !t.contains("-until ")),
+        _ => false,
+    };
+    if until.is_some() && plain {
+        let whom = names::short_target(target, &domain);
+        let done = if action == Action::Ban { "banned" } else { "muted" };
+        return Err(format!(
+            "the server does not take a length: {whom} is {done} until lifted (/un{verb} {whom} lifts it)"
+        ));
+    }
     Ok(())
 }
 
@@ -279,6 +347,10 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
     // 803 ends a ban's victims' subscriptions too; only the reason tells (scalard's begins
     // "banned from"), and joining again would only be refused.
     let back = match reason.starts_with("banned from") {
+        // A timed ban's reason says until when (scalard: `... until 2026-12-06 14:30:00 UTC`).
+        true if reason.contains(" UTC") && reason.contains(" until ") => {
+            "the ban ends by itself then, or an operator can unban you".to_string()
+        }
         true => "an operator can unban you".to_string(),
         false => format!("/join {short} to go back"),
     };
@@ -307,5 +379,36 @@ mod tests {
         assert_eq!(lead("2h spam"), Some((now - 7_200_000, Some("spam"))));
         assert_eq!(lead("2h"), Some((now - 7_200_000, None)));
         assert_eq!(lead("spam from 2h"), None, "a reason, and the server's reach");
+    }
+
+    #[test]
+    fn a_ban_s_length_comes_first_and_a_mistyped_one_is_said() {
+        use super::{MAX_SPAN_MS, leading_span};
+        assert_eq!(leading_span("2h spam"), Ok(Some((7_200_000, Some("spam")))));
+        assert_eq!(leading_span("10M"), Ok(Some((600_000, None))));
+        assert_eq!(leading_span("30s"), Ok(Some((30_000, None))));
+        assert_eq!(leading_span("1w raid"), Ok(Some((7 * 86_400_000, Some("raid")))));
+        assert_eq!(leading_span("spam"), Ok(None));
+        assert_eq!(leading_span(""), Ok(None));
+        assert_eq!(
+            leading_span("2 spammers"),
+            Ok(None),
+            "a number alone is a reason's"
+        );
+        assert_eq!(leading_span("r2d2 spam"), Ok(None));
+        for bad in [
+            "30x",
+            "1h30m",
+            "0m",
+            "367d",
+            "90min",
+            "1.5h",
+            "527041m",
+            "99999999999999999999d",
+        ] {
+            assert!(leading_span(bad).is_err(), "{bad}");
+        }
+        assert!(leading_span("366d").is_ok());
+        assert_eq!(leading_span("527040m"), Ok(Some((MAX_SPAN_MS, None))), "366 days");
     }
 }

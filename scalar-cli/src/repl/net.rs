@@ -328,6 +328,7 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
     }
     match msg {
         Msg::Ping(p) => {
+            shared.state().learn_clock(p.time);
             let _ = shared.send(&Msg::Pong(p));
         }
         Msg::Bye(b) => {
@@ -345,6 +346,7 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
                 shared.forward(s, frame);
             }
             Some((s, Want::Reply)) => {
+                shared.state().learn_clock(e.time);
                 shared.show_event(&Received::new(&e), Shown::Live);
                 shared.complete(s, frame);
             }

@@ -132,12 +132,27 @@ pub struct State {
     pub stopped: Option<super::net::Stopped>,
     /// Where channels left in this run were left ([`State::left`]), for their next join.
     pub left_marks: HashMap<String, Mark>,
+    /// How far the server's clock is ahead of this machine's (ms; behind if negative), as the
+    /// latest server Ping or echo said ([`State::learn_clock`]).
+    pub skew_ms: i64,
     /// How long a connection of this client that died unseen may hold its name on the
     /// server, by the last connection's timers ([`crate::conn::name_hold`]).
     pub name_hold: Option<Duration>,
 }
 
 impl State {
+    /// Learns the server's clock from a time it stamped just now (a Ping's, an echo's: a
+    /// busy topic's Events run a few ms ahead of it, which is no matter here).
+    pub fn learn_clock(&mut self, server_ms: u64) {
+        let here = i128::from(crate::timefmt::now_ms());
+        self.skew_ms = i64::try_from(i128::from(server_ms) - here).unwrap_or(0);
+    }
+
+    /// The server's clock now, as far as this client can tell ([`State::learn_clock`]).
+    pub fn server_now(&self) -> u64 {
+        crate::timefmt::now_ms().saturating_add_signed(self.skew_ms)
+    }
+
     /// Whether a direct message between this user and `user` is among the recent ones: a
     /// conversation `/switch` can go back to.
     pub fn talked_with(&self, user: &str) -> bool {
@@ -897,6 +912,24 @@ mod tests {
             fresh.day_change(yesterday, today).as_deref(),
             Some("-- Thursday 2024-10-03"),
             "a session that starts with old history says its day"
+        );
+    }
+
+    /// Found by QA: a ban's end was set by this machine's clock, ten minutes slow.
+    #[test]
+    fn the_server_s_clock_is_learnt_from_what_it_stamps() {
+        let mut st = State::default();
+        let here = crate::timefmt::now_ms();
+        assert!(
+            st.server_now().abs_diff(here) < 1_000,
+            "none learnt: this machine's"
+        );
+        st.learn_clock(here + 600_000);
+        assert!(st.server_now().abs_diff(here + 600_000) < 1_000);
+        st.learn_clock(here - 600_000);
+        assert!(
+            st.server_now().abs_diff(here - 600_000) < 1_000,
+            "the latest stands"
         );
     }
 

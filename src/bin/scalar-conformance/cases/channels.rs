@@ -586,7 +586,7 @@ pub(super) fn a_timed_ban_ends_by_itself(x: &Ctx) -> Result<Verdict, Fail> {
             show(&past)
         ));
     }
-    let until = now + 3_000;
+    let until = now + 4_000;
     let record = a.send(&timed(5, until)).and_then(|()| a.reply())?;
     let said = format!("ban-until {banned} {until}");
     if text(&record, 6) != Some(&said) || uint(&record, 1) != Some(5) {
@@ -607,7 +607,7 @@ pub(super) fn a_timed_ban_ends_by_itself(x: &Ctx) -> Result<Verdict, Fail> {
         ));
     }
     let left = until.saturating_sub(now) + 1_500;
-    std::thread::sleep(Duration::from_millis(left.min(5_000)));
+    std::thread::sleep(Duration::from_millis(left.min(6_000)));
     b.sub(&ch, 8)?;
     Ok(Pass)
 }
