@@ -686,6 +686,8 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         (
             "TargetList",
             Msg::TargetList(TargetList {
+                setters: Some(List::Slice(&["alice@example.com", ""])),
+                set_at: Some(List::Slice(&[1764000000000, 0])),
                 untils: Some(List::Slice(&[0, 1764003600000])),
                 seq: Some(16),
                 topic,
@@ -1373,6 +1375,12 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
         }),
         Msg::TargetList(TargetList {
             untils: Some(List::Slice(Box::leak(Box::new([p.n, 0, 1])))),
+            setters: Some(List::Slice(Box::leak(Box::new([
+                user.as_str(),
+                "",
+                user.as_str(),
+            ])))),
+            set_at: Some(List::Slice(Box::leak(Box::new([0, p.n, 1])))),
             seq,
             topic: chan,
             action: Action::Invite,

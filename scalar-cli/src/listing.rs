@@ -173,6 +173,10 @@ pub struct Target {
     pub reason: String,
     /// When it ends (Unix ms), if it does.
     pub until: Option<u64>,
+    /// Who set it, if the server said.
+    pub by: Option<String>,
+    /// When it was set (Unix ms), if the server said.
+    pub at: Option<u64>,
 }
 
 /// The entries of the list of `topic` that `action` adds to (at most `max_pages` pages of
@@ -197,6 +201,8 @@ pub fn targets<E: From<NetError>>(
         };
         let reasons: Vec<&str> = list.reasons.map(|r| r.iter().collect()).unwrap_or_default();
         let untils: Vec<u64> = list.untils.map(|u| u.iter().collect()).unwrap_or_default();
+        let setters: Vec<&str> = list.setters.map(|s| s.iter().collect()).unwrap_or_default();
+        let set_at: Vec<u64> = list.set_at.map(|t| t.iter().collect()).unwrap_or_default();
         let page = list
             .targets
             .iter()
@@ -205,6 +211,8 @@ pub fn targets<E: From<NetError>>(
                 entry: entry.to_string(),
                 reason: reasons.get(i).copied().unwrap_or_default().to_string(),
                 until: untils.get(i).copied().filter(|&t| t > 0),
+                by: setters.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string()),
+                at: set_at.get(i).copied().filter(|&t| t > 0),
             })
             .collect();
         Ok((page, list.total, list.cursor.map(str::to_string)))

@@ -45,10 +45,9 @@ fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out(
         &format!("/ban {short} evading"),
         &format!("-!- you banned {short} (evading)"),
     );
-    owner.command(
-        "/ban",
-        &format!("-- 1 ban in #g: {short} (evading; and guests from its address, if the server knew it)"),
-    );
+    // Who set it and when, then the guest's address.
+    let at = owner.command("/ban", &format!("-- 1 ban in #g: {short} (evading; by guest-"));
+    owner.wait_for_from(at, "; and guests from its address, if the server knew it)", STEP);
     // Another guest from the same address (all of them here: 127.0.0.1).
     let mut next = Client::connect(server.addr(), "x@localhost", STEP).expect("a guest");
     let r = next.request(STEP, |seq| {
@@ -65,10 +64,8 @@ fn a_banned_guest_s_address_is_named_in_the_list_and_told_to_those_it_keeps_out(
         &format!("/mute {short} shouting"),
         &format!("-!- you muted {short} (shouting)"),
     );
-    owner.command(
-        "/mute",
-        &format!("-- 1 mute in #g: {short} (shouting; and guests from its address, if the server knew it)"),
-    );
+    let at = owner.command("/mute", &format!("-- 1 mute in #g: {short} (shouting; by guest-"));
+    owner.wait_for_from(at, "; and guests from its address, if the server knew it)", STEP);
     quit(owner);
 }
 
@@ -165,10 +162,9 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     );
 
     alice.command("/ban *@spam.example", "-!- you banned *@spam.example");
-    alice.command(
-        "/ban",
-        "-- 2 bans in #b: *@spam.example, bob (spam; and guests from its address, if the server knew it)",
-    );
+    let at = alice.command("/ban", "-- 2 bans in #b: *@spam.example (by alice at ");
+    let at = alice.wait_for_from(at, "), bob (spam; by alice at ", STEP);
+    alice.wait_for_from(at, "; and guests from its address, if the server knew it)", STEP);
     alice.command("/unban bob", "-!- you unbanned bob");
     alice.command("/ban", "-- 1 ban in #b: *@spam.example");
     // A raid's names a line at a time, IRC's a,b,c; one refused does not stop the rest (QA).
@@ -194,6 +190,7 @@ fn a_ban_keeps_the_user_out_until_lifted() {
     let at = alice.command("/mute bob 10m shouting", "-!- you muted bob until ");
     alice.wait_for_from(at, " (shouting)", STEP);
     let at = alice.command("/mute", "-- 1 mute in #b: bob (shouting; until ");
+    let at = alice.wait_for_from(at, "; by alice at ", STEP);
     alice.wait_for_from(at, "; and guests from its address, if the server knew it)", STEP);
     alice.command("/unmute bob", "-!- you unmuted bob");
     alice.command("/op", "-- 1 operator of #b: alice");

@@ -9,7 +9,7 @@ use super::error::ErrorCode;
 use super::id::MsgId;
 use super::key::{Action, KEY_COUNT, Key, MsgType, Presence, Role, modes};
 use super::msg::*;
-use super::name::{Name, NameError};
+use super::name::{Kind, Name, NameError};
 use std::fmt;
 
 /// Why a payload is not a valid message.
@@ -373,6 +373,21 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The optional setters of a TargetList's entries: each a user ID, or "" where not known.
+    fn setters(&self) -> Result<Option<List<'a, &'a str>>> {
+        let bad = DecodeError::BadTarget(Key::Setters);
+        match self.opt_list::<&str>(Key::Setters)? {
+            Some(l)
+                if !l
+                    .iter()
+                    .all(|s| s.is_empty() || Name::parse(s).is_ok_and(|n| n.kind() == Kind::User)) =>
+            {
+                Err(bad)
+            }
+            l => Ok(l),
+        }
+    }
+
     /// An optional list of at most a page.
     fn opt_list<T: ListItem<'a>>(&self, k: Key) -> Result<Option<List<'a, T>>> {
         match self.get(k) {
@@ -681,6 +696,8 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             targets: f.targets()?,
             reasons: f.reasons()?,
             untils: f.opt_list(Key::Untils)?,
+            setters: f.setters()?,
+            set_at: f.opt_list(Key::SetAt)?,
             cursor: f.target(Key::Cursor)?,
         }),
         MsgType::Catchup => Msg::Catchup(range()?),

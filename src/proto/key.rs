@@ -155,6 +155,11 @@ numbered! {
         Admin = 58, "admin",
         /// When each entry of `targets` ends, 0 for never (TargetList of bans or mutes).
         Untils = 59, "untils",
+        /// Who set each entry of `targets`, "" where not known (TargetList of bans or mutes).
+        Setters = 60, "setters",
+        /// When each entry of `targets` was set, 0 where not known (TargetList of bans or
+        /// mutes).
+        SetAt = 61, "set_at",
     }
 }
 

@@ -599,6 +599,10 @@ pub struct TargetList<'a> {
     pub reasons: Option<List<'a, &'a str>>,
     /// When each ends (Unix ms), 0 for never: in a page of bans or mutes only.
     pub untils: Option<List<'a, u64>>,
+    /// Who set each, "" where not known: in a page of bans or mutes only.
+    pub setters: Option<List<'a, &'a str>>,
+    /// When each was set (Unix ms), 0 where not known: in a page of bans or mutes only.
+    pub set_at: Option<List<'a, u64>>,
     /// The last entry of the page, when more follow.
     pub cursor: Option<&'a str>,
 }
@@ -958,18 +962,9 @@ impl Msg<'_> {
                 m.key(Key::Topics)?;
                 x.topics.write(m.w)?;
                 m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
-                if let Some(c) = x.counts {
-                    m.key(Key::Counts)?;
-                    c.write(m.w)?;
-                }
-                if let Some(s) = x.subjects {
-                    m.key(Key::Subjects)?;
-                    s.write(m.w)?;
-                }
-                if let Some(d) = x.displays {
-                    m.key(Key::Displays)?;
-                    d.write(m.w)?;
-                }
+                m.opt_list(Key::Counts, x.counts.as_ref())?;
+                m.opt_list(Key::Subjects, x.subjects.as_ref())?;
+                m.opt_list(Key::Displays, x.displays.as_ref())?;
             }
             Msg::SetMeta(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
@@ -1009,14 +1004,10 @@ impl Msg<'_> {
                 m.opt_text(Key::Cursor, x.cursor)?;
                 m.key(Key::Targets)?;
                 x.targets.write(m.w)?;
-                if let Some(reasons) = &x.reasons {
-                    m.key(Key::Reasons)?;
-                    reasons.write(m.w)?;
-                }
-                if let Some(untils) = &x.untils {
-                    m.key(Key::Untils)?;
-                    untils.write(m.w)?;
-                }
+                m.opt_list(Key::Reasons, x.reasons.as_ref())?;
+                m.opt_list(Key::Untils, x.untils.as_ref())?;
+                m.opt_list(Key::Setters, x.setters.as_ref())?;
+                m.opt_list(Key::SetAt, x.set_at.as_ref())?;
             }
             Msg::Catchup(x) => m.range(x, None)?,
             Msg::Search(x) => m.range(&x.range, Some(x.query))?,
@@ -1064,6 +1055,16 @@ impl<'w, 'b> MapWriter<'w, 'b> {
 
     fn opt_text(&mut self, k: Key, v: Option<&str>) -> Result<(), Overflow> {
         v.map_or(Ok(()), |v| self.key(k)?.text(v))
+    }
+
+    fn opt_list<'l, T: ListItem<'l>>(&mut self, k: Key, v: Option<&List<'l, T>>) -> Result<(), Overflow> {
+        match v {
+            Some(list) => {
+                self.key(k)?;
+                list.write(self.w)
+            }
+            None => Ok(()),
+        }
     }
 
     /// The body fields shared by Message and Event: body, ctype, reply_to (keys 6, 7, 8).

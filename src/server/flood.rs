@@ -214,8 +214,9 @@ impl Server {
         !self.quits.is_empty() || !self.gone.is_empty()
     }
 
-    /// Resumes the connections whose hold has ended, and sends what waited for an outbox
-    /// (presence of users whose last connection closed). The shell calls it every turn.
+    /// Resumes the connections whose hold has ended, lifts the bans and mutes that have, and
+    /// sends what waited for an outbox (presence of users whose last connection closed). The
+    /// shell calls it every turn.
     pub fn wake(&mut self, now: &Now, out: &mut impl Outbox) {
         self.now_ms = now.unix_ms;
         // Every turn, before what it reads: a Sub that comes after a ban's end finds it lifted.

@@ -48,7 +48,7 @@ impl Server {
             return self.fail(conn, m.seq, code, &reason, out);
         }
         let channel = m.topic.as_str();
-        let victims = self.apply(conn, &m);
+        let victims = self.apply(conn, &m, now.unix_ms);
         let record = record_text(&m);
         // The change, if it is to be saved, is stored with its record (`emit`), whose echo is
         // the reply.
@@ -479,7 +479,7 @@ impl Server {
     }
 
     /// Changes the room for an action already checked; returns the connections to remove.
-    fn apply(&mut self, conn: ConnId, m: &Mod<'_>) -> Vec<ConnId> {
+    fn apply(&mut self, conn: ConnId, m: &Mod<'_>, now_ms: u64) -> Vec<ConnId> {
         let channel = m.topic.as_str();
         let target = m.target;
         let by = self
@@ -535,6 +535,8 @@ impl Server {
                     addr: seen_at,
                     reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
                     until: m.until,
+                    by: (!by.is_empty()).then(|| Box::from(&*by)),
+                    at: now_ms,
                 };
                 match m.action {
                     Action::Ban => room.put_ban(sanction),
@@ -729,8 +731,8 @@ fn undoing(action: Action) -> Option<(Action, &'static str)> {
     }
 }
 
-/// A Mod's record as its Event says it: `ACTION TARGET[ REASON]`, and a purge's `purge
-/// PATTERN SINCE[ REASON]` (PROTOCOL.md §4, Mod).
+/// A Mod's record as its Event says it: `ACTION TARGET[ REASON]`, a purge's `purge PATTERN
+/// SINCE[ REASON]`, a timed ban's `ban-until PATTERN UNTIL[ REASON]` (PROTOCOL.md §4, Mod).
 pub(super) fn record_text(m: &Mod<'_>) -> String {
     let (label, time) = match (m.action, m.since, m.until) {
         (Action::Purge, Some(t), _) => (Cow::Borrowed(m.action.label()), format!(" {t}")),

@@ -31,6 +31,11 @@ pub struct Sanction {
     /// When it ends (Unix ms), if it was given an end: the server lifts it then
     /// ([`Server::expire_sanctions`](super::Server::expire_sanctions)).
     pub until: Option<u64>,
+    /// Who set it (the latest ban or mute of the pattern), as IRC's ban list says; `None` for
+    /// one saved before this was kept.
+    pub by: Option<Box<str>>,
+    /// When it was set (Unix ms), 0 where not known.
+    pub at: u64,
 }
 
 impl Sanction {
@@ -64,19 +69,17 @@ impl Sanction {
         let why = self.reason.as_deref().map(|r| format!(": {r}"));
         Self::how(&self.pattern, user) + &until_words(self.until) + why.as_deref().unwrap_or_default()
     }
+
+    /// Whether it has ended by `now_ms`.
+    pub fn ended(&self, now_ms: u64) -> bool {
+        self.until.is_some_and(|t| t <= now_ms)
+    }
 }
 
 /// When a ban or mute ends, in words after "banned from #channel": " until 2026-12-06 14:30:00
 /// UTC", or nothing for one that lasts until lifted.
 pub fn until_words(until: Option<u64>) -> String {
     until.map_or_else(String::new, |t| format!(" until {}", crate::civil::utc_words(t)))
-}
-
-impl Sanction {
-    /// Whether it has ended by `now_ms`.
-    pub fn ended(&self, now_ms: u64) -> bool {
-        self.until.is_some_and(|t| t <= now_ms)
-    }
 }
 
 /// A session as a channel judges it: its ID, whether it proved the ID (a password, or its home
@@ -671,6 +674,8 @@ mod tests {
             addr: None,
             reason: None,
             until: None,
+            by: None,
+            at: 0,
         }
     }
 

@@ -503,7 +503,7 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 17);
+    o.head(MAP, 18);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
@@ -512,11 +512,14 @@ fn room_bytes(r: &Room) -> Vec<u8> {
     o.text("invited").list(&rules.invited);
     o.text("bans").head(ARRAY, rules.bans.len() as u64);
     for b in &rules.bans {
-        // The reason third, the end fourth: a version that reads fewer fields reads these.
-        o.head(ARRAY, 4).text(&b.pattern);
+        // The reason third, the end fourth, who and when last: a version that reads fewer
+        // fields reads these.
+        o.head(ARRAY, 6).text(&b.pattern);
         o.opt(b.addr.map(|a| a.to_string()).as_deref());
         o.opt(b.reason.as_deref());
         o.opt_uint(b.until);
+        o.opt(b.by.as_deref());
+        o.head(UINT, b.at);
     }
     let mutes = rules.mutes();
     o.text("mutes").head(ARRAY, mutes.len() as u64);
@@ -540,6 +543,13 @@ fn room_bytes(r: &Room) -> Vec<u8> {
     o.text("mute untils").head(MAP, untils.clone().count() as u64);
     for (pattern, until) in untils {
         o.text(pattern).head(UINT, until);
+    }
+    let setters = mutes
+        .iter()
+        .filter_map(|m| Some((&m.pattern, m.by.as_deref()?, m.at)));
+    o.text("mute setters").head(MAP, setters.clone().count() as u64);
+    for (pattern, by, at) in setters {
+        o.text(pattern).head(ARRAY, 2).text(by).head(UINT, at);
     }
     o.text("modes").head(UINT, r.modes);
     o.text("rate").head(UINT, rules.rate);
@@ -699,6 +709,15 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
         .iter()
         .filter_map(|(p, t)| Some((p.as_text()?, as_uint(t)?)))
         .collect();
+    let setters: HashMap<&str, (&str, u64)> = (field(v, "mute setters").and_then(Value::as_map))
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(|(p, s)| {
+            let s = s.as_array()?;
+            let by = s.first()?.as_text().filter(|b| is_user(b))?;
+            Some((p.as_text()?, (by, s.get(1).and_then(as_uint).unwrap_or(0))))
+        })
+        .collect();
     let mutes = texts(v, "mutes", pattern::is_pattern, cut)
         .into_iter()
         .map(|pattern| {
@@ -707,6 +726,8 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
                 addr: addrs.get(&*pattern).and_then(|a| a.parse().ok()),
                 reason: reason.map(|r| clip_noted(r, MAX_REASON, cut).into()),
                 until: untils.get(&*pattern).copied(),
+                by: setters.get(&*pattern).map(|(by, _)| Box::from(*by)),
+                at: setters.get(&*pattern).map_or(0, |(_, at)| *at),
                 pattern,
             }
         });
@@ -728,6 +749,12 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
                     .and_then(Value::as_text)
                     .map(|r| clip_noted(r, MAX_REASON, cut).into()),
                 until: b.get(3).and_then(as_uint),
+                by: b
+                    .get(4)
+                    .and_then(Value::as_text)
+                    .filter(|b| is_user(b))
+                    .map(Box::from),
+                at: b.get(5).and_then(as_uint).unwrap_or(0),
             })
         })
         .take(MAX_LIST)
@@ -787,12 +814,16 @@ mod tests {
         r.rules_mut().ops = vec!["bob@x".into()];
         r.rules_mut().bans = vec![
             Sanction {
+                at: 8_000,
+                by: Some("alice@x".into()),
                 until: Some(9_000),
                 pattern: "guest-1@x".into(),
                 addr: Some("192.0.2.1".parse().unwrap()),
                 reason: Some("spam".into()),
             },
             Sanction {
+                at: 0,
+                by: None,
                 until: None,
                 pattern: "*@spam.example".into(),
                 addr: None,
@@ -829,6 +860,10 @@ mod tests {
         let untils = |s: &[Sanction]| s.iter().map(|s| s.until).collect::<Vec<_>>();
         assert_eq!(untils(&back.rules().bans), [Some(9_000), None]);
         assert_eq!(untils(back.rules().mutes()), [None, Some(9_000)]);
+        let set = |s: &[Sanction]| s.iter().map(|s| (s.by.clone(), s.at)).collect::<Vec<_>>();
+        let alice = (Some("alice@x".into()), 8_000);
+        assert_eq!(set(&back.rules().bans), [alice.clone(), (None, 0)]);
+        assert_eq!(set(back.rules().mutes()), [(None, 0), alice]);
         assert!(back.has_rules());
         let plain = Room::new("alice@x".into(), true, 42);
         let bytes = room_bytes(&plain);

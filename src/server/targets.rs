@@ -21,13 +21,13 @@ impl Server {
         let mut page: Vec<&str> = page.iter().map(|e| &**e).collect();
         // Bans and mutes keep their reasons and ends (the server's bans and a channel's); the
         // other lists keep neither.
-        let held: Option<Vec<(&str, u64)>> = matches!(t.action, Action::Ban | Action::Mute)
+        let held: Option<Vec<Held<'_>>> = matches!(t.action, Action::Ban | Action::Mute)
             .then(|| page.iter().map(|e| self.held(t.topic, t.action, e)).collect());
         // A hundred entries with long reasons would not fit a frame: the page ends before.
         let mut size = 0;
         let held_len = |i: usize| {
             let held = held.as_ref().and_then(|h| h.get(i));
-            held.map_or(0, |(reason, _)| reason.len() + UNTIL_LEN)
+            held.map_or(0, |h| h.reason.len() + h.by.len() + 2 * TIME_LEN)
         };
         let fits = (page.iter().enumerate())
             .take_while(|&(i, e)| {
@@ -37,32 +37,45 @@ impl Server {
             .count();
         let more = more || fits < page.len();
         page.truncate(fits);
-        let held = held.map(|h| h.into_iter().take(fits).unzip::<_, _, Vec<_>, Vec<_>>());
+        let held = held.map(|mut h| {
+            h.truncate(fits);
+            Columns::of(&h)
+        });
         let list = TargetList {
             seq: t.seq,
             topic: t.topic,
             action: t.action,
             total: u32::try_from(entries.len()).unwrap_or(u32::MAX),
             targets: List::Slice(&page),
-            reasons: held.as_ref().map(|(reasons, _)| List::Slice(reasons)),
-            untils: held.as_ref().map(|(_, untils)| List::Slice(untils)),
+            reasons: held.as_ref().map(|c| List::Slice(&c.reasons)),
+            untils: held.as_ref().map(|c| List::Slice(&c.untils)),
+            setters: held.as_ref().map(|c| List::Slice(&c.setters)),
+            set_at: held.as_ref().map(|c| List::Slice(&c.set_at)),
             cursor: page.last().copied().filter(|_| more),
         };
         out.reply(conn, &Msg::TargetList(list));
     }
 
-    /// Why `entry`, one of `topic`'s bans or mutes (`action`), is there, as the operator or
-    /// admin said ("" for no reason given), and when it ends (0 for never: the server's bans
-    /// always). Looked up for a page (at most 100) among at most 500: rare and small.
-    fn held(&self, topic: Name<'_>, action: Action, entry: &str) -> (&str, u64) {
+    /// What `topic` keeps of `entry`, one of its bans or mutes (`action`). Looked up for a
+    /// page (at most 100) among at most 500: rare and small.
+    fn held(&self, topic: Name<'_>, action: Action, entry: &str) -> Held<'_> {
         let room = || self.rooms.get(topic.as_str());
         let sanction = match (is_server(topic), action) {
-            (true, _) => return (self.ban_reasons.get(entry).map_or("", |r| &**r), 0),
+            (true, _) => {
+                let reason = self.ban_reasons.get(entry).map_or("", |r| &**r);
+                return Held {
+                    reason,
+                    ..Held::default()
+                };
+            }
             (false, Action::Mute) => room().and_then(|r| r.mute_of(entry)),
             (false, _) => room().and_then(|r| r.ban(entry)),
         };
-        sanction.map_or(("", 0), |s| {
-            (s.reason.as_deref().unwrap_or_default(), s.until.unwrap_or(0))
+        sanction.map_or_else(Held::default, |s| Held {
+            reason: s.reason.as_deref().unwrap_or_default(),
+            until: s.until.unwrap_or(0),
+            by: s.by.as_deref().unwrap_or_default(),
+            at: s.at,
         })
     }
 
@@ -104,8 +117,38 @@ impl Server {
     }
 }
 
-/// The most an entry's end takes in a frame: a CBOR uint of a time.
-const UNTIL_LEN: usize = 9;
+/// What a page says of one ban or mute beside its pattern (PROTOCOL.md §4, Targets): why
+/// ("" for no reason given), when it ends, who set it and when ("" and 0 where not known;
+/// the server's bans: never, and not known).
+#[derive(Debug, Default, Clone, Copy)]
+struct Held<'a> {
+    reason: &'a str,
+    until: u64,
+    by: &'a str,
+    at: u64,
+}
+
+/// A page's [`Held`]s as the TargetList's columns.
+struct Columns<'a> {
+    reasons: Vec<&'a str>,
+    untils: Vec<u64>,
+    setters: Vec<&'a str>,
+    set_at: Vec<u64>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(held: &[Held<'a>]) -> Self {
+        Columns {
+            reasons: held.iter().map(|h| h.reason).collect(),
+            untils: held.iter().map(|h| h.until).collect(),
+            setters: held.iter().map(|h| h.by).collect(),
+            set_at: held.iter().map(|h| h.at).collect(),
+        }
+    }
+}
+
+/// The most a time takes in a frame: a CBOR uint.
+const TIME_LEN: usize = 9;
 
 /// The first `count` of `sorted` bytewise after `cursor` (from the start without one), and
 /// whether more follow them.

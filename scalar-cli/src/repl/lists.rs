@@ -168,6 +168,14 @@ pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String
                 (!t.reason.is_empty()).then(|| clean_line(&t.reason)),
                 t.until
                     .map(|u| format!("until {}", crate::timefmt::local_datetime(u))),
+                // Who and when, as IRC's ban list says.
+                t.by.as_deref().map(|by| {
+                    let by = names::short_target(by, &domain);
+                    match t.at {
+                        Some(at) => format!("by {by} at {}", crate::timefmt::local_datetime(at)),
+                        None => format!("by {by}"),
+                    }
+                }),
                 guest.then(|| "and guests from its address, if the server knew it".to_string()),
             ]
             .into_iter()

@@ -1958,3 +1958,51 @@ fn the_ends_of_timed_bans_stay_bounded_however_often_a_ban_is_replaced() {
         Some(0)
     );
 }
+
+/// IRC's ban list says who set each ban and when (PROTOCOL.md §4, Targets): the latest ban of
+/// the pattern's, as its reason.
+#[test]
+fn a_list_of_bans_says_who_set_each_and_when() {
+    let mut r = room();
+    act(&mut r, 0, Action::Op, "bob@example.com", None);
+    act(&mut r, 0, Action::Ban, "x@example.com", Some("spam"));
+    let first = r.now.unix_ms;
+    r.now.unix_ms += 5_000;
+    act(&mut r, 1, Action::Mute, "y@example.com", None);
+    act(&mut r, 1, Action::Ban, "z@example.com", None);
+    r.now.unix_ms += 5_000;
+    act(&mut r, 1, Action::Ban, "x@example.com", Some("again"));
+    for c in 0..3 {
+        r.out.take(c);
+    }
+    let page = |r: &mut Rig, action| {
+        r.feed(0, &frame(targets(CH, action, 10, None)));
+        let frames = std::mem::take(&mut r.out.frames);
+        let [(_, reply)] = frames.as_slice() else {
+            panic!("one reply expected: {frames:?}")
+        };
+        let Ok(Status::Complete((Ok(Msg::TargetList(t)), _))) = decode_frame(reply) else {
+            panic!("a TargetList expected")
+        };
+        let by: Vec<String> = t.setters.unwrap().iter().map(str::to_string).collect();
+        let at: Vec<u64> = t.set_at.unwrap().iter().collect();
+        (by, at)
+    };
+    assert_eq!(
+        page(&mut r, Action::Ban),
+        (
+            vec!["bob@example.com".to_string(), "bob@example.com".to_string()],
+            vec![first + 10_000, first + 5_000]
+        ),
+        "x banned again by bob, then z"
+    );
+    assert_eq!(
+        page(&mut r, Action::Mute),
+        (vec!["bob@example.com".to_string()], vec![first + 5_000])
+    );
+    assert_eq!(
+        r.send(0, targets(CH, Action::Op, 10, None)),
+        [r#"TargetList op 2 ["alice@example.com", "bob@example.com"] None"#],
+        "other lists come without"
+    );
+}
