@@ -382,6 +382,9 @@ pub struct Client {
     /// Set before [`identify`](Client::identify) to ask to be told of joins and leaves
     /// (PROTOCOL.md §4, Joins and leaves); after it, whether the server tells them.
     pub joins: bool,
+    /// How far the server's clock is ahead of this machine's (ms; behind if negative), as its
+    /// Ident's `time` said; `None` from a server that does not say.
+    pub skew_ms: Option<i64>,
 }
 
 /// Now, in milliseconds since the Unix epoch (the protocol's time).
@@ -451,6 +454,7 @@ impl Client {
             guest: false,
             carbons: false,
             joins: false,
+            skew_ms: None,
         })
     }
 
@@ -618,6 +622,12 @@ impl Client {
                 self.guest = i.guest;
                 self.carbons = i.carbons;
                 self.joins = i.joins;
+                self.skew_ms = i.time.map(|t| {
+                    let here = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis());
+                    i64::try_from(i128::from(t) - i128::try_from(here).unwrap_or(0)).unwrap_or(0)
+                });
                 Ok(())
             }
             other => Err(ClientError::Protocol(format!(

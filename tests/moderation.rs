@@ -947,3 +947,39 @@ fn a_timed_ban_survives_a_restart_and_ends_by_itself() {
     let back = next(&mut dave);
     assert!(back.starts_with("Meta #ops@localhost"), "{back}");
 }
+
+/// An admin's kill (PROTOCOL.md §4, Server admins): every connection of the ID is closed with
+/// 809 and Bye, the admin alone gets the record, and the user connects again.
+#[test]
+fn an_admin_disconnects_a_user_who_may_come_back() {
+    let dir = with_alice();
+    let s = Scalard::start_in(Some(dir.path()), &["--admin", "alice"]);
+    let mut alice = alice(&s);
+    let mut bob = s.client("bob");
+    let mut bob2 = s.client("bob");
+    // The Ident reply says the server's clock (PROTOCOL.md §4, Ident): this one's own.
+    assert!(bob.skew_ms.is_some_and(|s| s.abs() < 5_000), "{:?}", bob.skew_ms);
+    let kill = Mod {
+        until: None,
+        seq: Some(4),
+        topic: name("!server@localhost"),
+        action: Action::Kick,
+        target: "bob@localhost",
+        reason: Some("stuck client"),
+        since: None,
+    };
+    alice.send(&Msg::Mod(kill)).unwrap();
+    assert_eq!(
+        next(&mut alice),
+        "Event !server@localhost alice@localhost kick bob@localhost stuck client seq=Some(4)"
+    );
+    for b in [&mut bob, &mut bob2] {
+        assert_eq!(
+            refusal(b),
+            "809 disconnected by the server admin alice@localhost: stuck client"
+        );
+        assert_eq!(next(b), "Bye 809 killed");
+    }
+    let mut back = s.client("bob");
+    sub(&mut back, ROOM);
+}

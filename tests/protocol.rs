@@ -185,6 +185,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         (
             "Ident (server)",
             Msg::Ident(Ident {
+                time: None,
                 seq: Some(1),
                 versions: List::Slice(&[1]),
                 user: name("alice@example.com"),
@@ -216,6 +217,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
         (
             "Ident (server, carbons)",
             Msg::Ident(Ident {
+                time: Some(1764000000000),
                 server: Some("example.com"),
                 keepalive: Some(60_000),
                 timeout: Some(30_000),

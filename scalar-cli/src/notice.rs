@@ -61,6 +61,19 @@ pub fn read(e: &Received, names: Names<'_>) -> Option<Notice> {
     // (PROTOCOL.md §4): those types anywhere else did not come from the server (one that let
     // a direct message carry them), and read as the message they are.
     match e.ctype.as_deref() {
+        // An admin's kill, IRC's KILL: its record on `!server@` names whom it disconnected.
+        Some(MOD_CTYPE) if topic.kind() == Kind::Reserved && body.starts_with("kick ") => {
+            let rest = body.strip_prefix("kick ").unwrap_or_default();
+            let (target, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+            let why = match reason.is_empty() {
+                true => String::new(),
+                false => format!(" ({reason})"),
+            };
+            let target = names.show(target);
+            return Some(Notice::Record(format!(
+                "{by} disconnected {target} from the server{why}"
+            )));
+        }
         Some(MOD_CTYPE) if topic.kind() != Kind::User => {
             return Some(Notice::Record(record(body, by, names)));
         }
@@ -113,7 +126,9 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
             let (target, time) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
             let why = words.next().map(|r| format!(" ({r})")).unwrap_or_default();
             let at = match time.parse::<u64>() {
-                Ok(ms) => crate::timefmt::local_datetime(ms),
+                Ok(ms) if word == "purge" => crate::timefmt::local_datetime(ms),
+                // An end, rounded up: a time shown to the second must not be past already.
+                Ok(ms) => crate::timefmt::local_datetime(crate::timefmt::ceil_second(ms)),
                 Err(_) => time.to_string(),
             };
             let who = names.show(target);
@@ -278,6 +293,16 @@ mod tests {
         assert_eq!(
             rec("mute-until guest-*@l 1764000000000"),
             format!("alice muted guest-*@l until {since}")
+        );
+        let kill = read(
+            &ev("!server@l", "root@l", "kick bob@l stuck", Some(MOD_CTYPE)),
+            CHAT,
+        );
+        assert_eq!(
+            kill,
+            Some(Notice::Record(
+                "root disconnected bob from the server (stuck)".into()
+            ))
         );
         let mine = read(&ev("#k@l", "me@l", "kick bob@l", Some(MOD_CTYPE)), CHAT);
         assert_eq!(mine, Some(Notice::Record("you kicked bob".into())));

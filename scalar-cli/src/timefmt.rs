@@ -212,6 +212,12 @@ pub fn parse_when(s: &str, now: u64) -> Option<u64> {
     }
 }
 
+/// `ms` rounded up to a whole second: an end shown to the second (`until 14:30:00`) that is
+/// not past already.
+pub fn ceil_second(ms: u64) -> u64 {
+    ms.div_ceil(1000).saturating_mul(1000)
+}
+
 /// `30s`, `90m`, `2h`, `3d`, `1w`: that long, in ms (at most 100,000 of the unit).
 fn ago_ms(s: &str) -> Option<u64> {
     let unit = match s.as_bytes().last()? {

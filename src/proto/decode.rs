@@ -508,6 +508,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             token: f.token()?,
             carbons: f.bool(Key::Carbons)?.unwrap_or(false),
             joins: f.bool(Key::Joins)?.unwrap_or(false),
+            time: f.uint(Key::Time)?,
         }),
         MsgType::Grant => Msg::Grant(Grant {
             seq,

@@ -145,6 +145,8 @@ error_codes! {
     /// The channel's list that the action adds to (bans, mutes, operators, voices,
     /// invitations) is full.
     ListFull = 808, "list_full", false;
+    /// A server admin closed this connection (a kick on `!server@DOMAIN`); not a ban.
+    Killed = 809, "killed", true;
 }
 
 impl fmt::Display for ErrorCode {

@@ -93,6 +93,9 @@ pub struct Ident<'a> {
     /// Client: tell this connection when users join and leave its channels. Server: it will
     /// be told.
     pub joins: bool,
+    /// Server: its clock as it answered (Unix ms), for a client that sets times by it (a
+    /// ban's end).
+    pub time: Option<u64>,
 }
 
 impl std::fmt::Debug for Ident<'_> {
@@ -119,6 +122,7 @@ impl<'a> Ident<'a> {
     /// A client's plain Ident: these versions, this user, nothing else.
     pub fn new(seq: Option<u32>, versions: &'a [u64], user: Name<'a>) -> Self {
         Ident {
+            time: None,
             seq,
             versions: List::Slice(versions),
             user,
@@ -842,6 +846,7 @@ impl Msg<'_> {
         m.opt_uint(Key::Seq, self.seq().map(u64::from))?;
         match self {
             Msg::Ident(x) => {
+                m.opt_uint(Key::Time, x.time)?;
                 m.key(Key::Versions)?;
                 x.versions.write(m.w)?;
                 m.key(Key::User)?.text(x.user.as_str())?;

@@ -8,6 +8,7 @@ use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern::{in_range, is_pattern, matches, parse_range};
 use crate::proto::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::rc::Rc;
 
 /// Server bans admins may set with Mod (those of the configuration file are apart): every new
 /// connection is checked against the address ranges among them and every Ident against the
@@ -327,11 +328,14 @@ impl Server {
         if let Some((code, reason)) = self.refuse_unsaved() {
             return self.fail(conn, m.seq, code, &reason, out);
         }
+        if m.action == Action::Kick {
+            return self.kill(conn, m, now, out);
+        }
         // The action first: a delete's target (an id) is no pattern either, and would be told
         // so rather than what is wrong (found in review).
         if !matches!(m.action, Action::Ban | Action::Unban) {
             let reason = format!(
-                "{} is for channels; the server only bans and unbans",
+                "{} is for channels; the server only kicks, bans and unbans",
                 m.action.label()
             );
             return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
@@ -396,24 +400,74 @@ impl Server {
                 self.ban_reasons.remove(&*ban.to_string());
             }
         }
-        let by = self
-            .session(conn)
-            .and_then(|s| s.user.clone())
-            .unwrap_or_default();
-        log::warn!("{by}: server {} {}", m.action.label(), m.target);
+        // Marked first: with `--fsync always` the record waits for the save (`announce`).
         self.bans_changed();
-        let text = super::moderation::record_text(&m);
-        self.announce(
-            conn,
-            m.seq,
-            m.topic,
-            &text,
-            Some(super::MOD_CTYPE),
-            false,
-            now,
-            out,
-        );
+        let by = self.server_record(conn, &m, now, out);
+        log::warn!("{by}: server {} {}", m.action.label(), m.target);
         self.enforce_server_bans(out);
+    }
+
+    /// Sends the record of `m`, an admin's Mod on `!server@`, to the admin alone (its reply);
+    /// returns the admin's ID, for the log.
+    fn server_record(&mut self, conn: ConnId, m: &Mod<'_>, now: &Now, out: &mut impl Outbox) -> Rc<str> {
+        let text = super::moderation::record_text(m);
+        // To the admin alone, not `everyone`.
+        let ctype = Some(super::MOD_CTYPE);
+        self.announce(conn, m.seq, m.topic, &text, ctype, false, now, out);
+        self.session(conn)
+            .and_then(|s| s.user.clone())
+            .unwrap_or_default()
+    }
+
+    /// An admin's kick on `!server@`: IRC's KILL. Every connection of the target ID is closed
+    /// (809), and nothing keeps it from connecting again; the record goes to the admin alone.
+    fn kill(&mut self, conn: ConnId, m: Mod<'_>, now: &Now, out: &mut impl Outbox) {
+        let refusal = match Name::parse(m.target) {
+            Ok(n) if n.kind() == Kind::User => None,
+            _ => Some((
+                ErrorCode::BadId,
+                format!("{} is not a user ID: a kick names one user", m.target),
+            )),
+        };
+        let refusal = refusal.or_else(|| {
+            let admin = self.policy.admins.iter().any(|a| &**a == m.target);
+            admin.then(|| {
+                (
+                    ErrorCode::NotOperator,
+                    format!(
+                        "{} is a server admin: admins do not disconnect each other",
+                        m.target
+                    ),
+                )
+            })
+        });
+        let conns = self
+            .users
+            .get(m.target)
+            .map(|u| u.conns.to_vec())
+            .unwrap_or_default();
+        let refusal = refusal.or_else(|| {
+            conns.is_empty().then(|| {
+                (
+                    ErrorCode::NoSuchUser,
+                    format!("{} has no connection here", m.target),
+                )
+            })
+        });
+        if let Some((code, reason)) = refusal {
+            return self.fail(conn, m.seq, code, &reason, out);
+        }
+        let by = self.server_record(conn, &m, now, out);
+        let why = m.reason.map(|r| format!(": {r}")).unwrap_or_default();
+        log::warn!(
+            "{by}: server kick {} ({} connections){why}",
+            m.target,
+            conns.len()
+        );
+        let told = format!("disconnected by the server admin {by}{why}");
+        for c in conns {
+            self.fail(c, None, ErrorCode::Killed, &told, out);
+        }
     }
 
     /// A Message to a reserved topic: an admin's wall or message of the day; anyone else is

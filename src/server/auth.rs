@@ -1296,6 +1296,8 @@ impl Server {
             token: None,
             carbons: self.session(conn).is_some_and(|s| s.carbons),
             joins: self.session(conn).is_some_and(|s| s.joins),
+            // Set every turn of the loop (`wake`), before what it reads.
+            time: (self.now_ms > 0).then_some(self.now_ms),
         };
         out.reply(conn, &Msg::Ident(reply));
         self.send_motd(conn, out);

@@ -581,7 +581,8 @@ impl Server {
             room.used = true;
             room.tidy();
         }
-        log::info!("{channel}: {by} {} {target}", m.action.label());
+        let until = super::room::until_words(m.until);
+        log::info!("{channel}: {by} {} {target}{until}", m.action.label());
         self.room_changed(channel);
         match m.action {
             Action::Kick => self.members(channel, |s| s.user.as_deref() == Some(target)),

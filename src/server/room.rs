@@ -79,7 +79,9 @@ impl Sanction {
 /// When a ban or mute ends, in words after "banned from #channel": " until 2026-12-06 14:30:00
 /// UTC", or nothing for one that lasts until lifted.
 pub fn until_words(until: Option<u64>) -> String {
-    until.map_or_else(String::new, |t| format!(" until {}", crate::civil::utc_words(t)))
+    // Rounded up: told at 14:29:59.6, "until 14:29:59" would be a time already past.
+    let words = |t: u64| crate::civil::utc_words(t.div_ceil(1000).saturating_mul(1000));
+    until.map_or_else(String::new, |t| format!(" until {}", words(t)))
 }
 
 /// A session as a channel judges it: its ID, whether it proved the ID (a password, or its home

@@ -167,6 +167,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "server admins: lift exactly that server ban",
     ),
     (
+        "/kill",
+        "USER [REASON]",
+        "server admins: disconnect every connection of USER from the server (no ban: they may \
+         connect again)",
+    ),
+    (
         "/motd",
         "TEXT",
         "server admins: set the message of the day (- removes it)",
@@ -263,7 +269,8 @@ pub enum Command<'a> {
     Unignore(&'a str),
     /// `/wall TEXT`.
     Wall(&'a str),
-    /// `/sban TARGET [REASON]` (ban) and `/sunban TARGET` (unban): a server-wide ban.
+    /// `/sban TARGET [REASON]` (ban) and `/sunban TARGET` (unban): a server-wide ban; `/kill
+    /// USER [REASON]` (kick): IRC's KILL.
     ServerBan(Action, &'a str, Option<&'a str>),
     /// `/sban` alone: list the server's bans.
     ServerBans,
@@ -632,6 +639,12 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
         }
         "/sban" if rest.is_empty() => Command::ServerBans,
         "/block" if rest.is_empty() => Command::Blocks,
+        "/kill" => {
+            let (target, reason) = word(rest);
+            need(!target.is_empty())?;
+            fits("reason", reason, MAX_REASON)?;
+            Command::ServerBan(Action::Kick, target, (!reason.is_empty()).then_some(reason))
+        }
         "/sban" | "/sunban" | "/block" | "/unblock" => {
             let (target, reason) = word(rest);
             let ban = matches!(name, "/sban" | "/block");
@@ -1225,6 +1238,11 @@ mod tests {
         assert_eq!(parse("/unblock").unwrap_err(), "usage: /unblock PATTERN");
         assert_eq!(parse("/unblock a b").unwrap_err(), "usage: /unblock PATTERN");
         assert_eq!(parse("/sunban").unwrap_err(), "usage: /sunban PATTERN|RANGE");
+        assert_eq!(
+            parse("/kill bob stuck client"),
+            Ok(Command::ServerBan(Action::Kick, "bob", Some("stuck client")))
+        );
+        assert_eq!(parse("/kill").unwrap_err(), "usage: /kill USER [REASON]");
         assert_eq!(
             parse("/sunban *@x"),
             Ok(Command::ServerBan(Action::Unban, "*@x", None))

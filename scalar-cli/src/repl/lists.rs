@@ -166,8 +166,12 @@ pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String
                 && (matches!(of, Of::Channel(_)) || t.entry.starts_with(scalar::server::GUEST_PREFIX));
             let notes: Vec<String> = [
                 (!t.reason.is_empty()).then(|| clean_line(&t.reason)),
-                t.until
-                    .map(|u| format!("until {}", crate::timefmt::local_datetime(u))),
+                t.until.map(|u| {
+                    format!(
+                        "until {}",
+                        crate::timefmt::local_datetime(crate::timefmt::ceil_second(u))
+                    )
+                }),
                 // Who and when, as IRC's ban list says.
                 t.by.as_deref().map(|by| {
                     let by = names::short_target(by, &domain);

@@ -95,17 +95,34 @@ fn leading_span(reason: &str) -> Result<Option<(u64, Option<&str>)>, String> {
             "{first}: a ban or mute lasts a year at most (366d); without a length it lasts until lifted"
         )),
         Some(ms) => Ok(Some((ms, why))),
-        // A number, then letters: meant as a length (`1.5h`, `2nd` too: better said than a
-        // ban for good).
-        None if first.starts_with(|c: char| c.is_ascii_digit())
-            && first.contains(|c: char| c.is_ascii_alphabetic()) =>
+        // A number (signed, or in other digits), then letters: meant as a length (`1.5h`,
+        // `-5m`, `2nd` too: better said than a ban for good).
+        None if first.trim_start_matches(['+', '-']).starts_with(char::is_numeric)
+            && first.contains(char::is_alphabetic) =>
         {
             Err(format!(
                 "{first} is not a length: a number and s, m, h, d or w (10m, 2h, 3d, 1w)"
             ))
         }
+        // `10 m`, `5 min`: a length with a space (found by QA).
+        None if first.chars().all(|c| c.is_ascii_digit())
+            && let Some(unit) = rest.split(' ').next().filter(|w| is_unit(w)) =>
+        {
+            Err(format!(
+                "{first} {unit}: write a length without a space (10m, 2h, 3d, 1w)"
+            ))
+        }
         None => Ok(None),
     }
+}
+
+/// Whether `word` names a unit of time, as someone typing a length with a space would.
+fn is_unit(word: &str) -> bool {
+    const UNITS: [&str; 23] = [
+        "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h", "hr", "hrs",
+        "hour", "hours", "d", "day", "days", "w", "wk", "wks", "week", "weeks",
+    ];
+    UNITS.contains(&word.to_lowercase().trim_end_matches('.'))
 }
 
 /// `30s`, `10m`, `2h`, `3d`, `1w` (any case) in ms, however large (`u64::MAX` past it); `None`
@@ -206,11 +223,12 @@ pub fn delete(shared: &Shared, r: &str, reason: Option<&str>) -> Result<(), Stri
     send(shared, &channel, Action::Delete, &seen.id.to_string(), reason)
 }
 
-/// `/sban` and `/sunban`: an admin's Mod on `!server@DOMAIN` (PROTOCOL.md §4, Server
-/// admins); `target` is an address range as typed, or an ID pattern.
+/// `/sban`, `/sunban` and `/kill`: an admin's Mod on `!server@DOMAIN` (PROTOCOL.md §4, Server
+/// admins); `target` is an address range as typed, or an ID pattern, or for a kill a user.
 pub fn server_ban(shared: &Shared, action: Action, target: &str, reason: Option<&str>) -> Result<(), String> {
     let domain = shared.state().domain.clone();
     let target = match scalar::proto::pattern::parse_range(target) {
+        _ if action == Action::Kick => names::user(target, &domain)?,
         Some(_) => target.to_string(),
         None => names::pattern(target, &domain)?,
     };
@@ -397,6 +415,11 @@ mod tests {
         );
         assert_eq!(leading_span("r2d2 spam"), Ok(None));
         for bad in [
+            "-5m",
+            "+5m",
+            "１０m",
+            "10 m",
+            "5 min spam",
             "30x",
             "1h30m",
             "0m",

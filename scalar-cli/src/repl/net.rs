@@ -63,12 +63,17 @@ fn run(shared: &Shared, mut conn: Conn, mut inbox: Inbox, dial: &Dial) {
             Gap::of(&st, heard_at)
         };
         // A session a server ban ended, or one whose name became an account (it had no
-        // password, or it would have logged in), is not dialled again only to be told so.
+        // password, or it would have logged in), is not dialled again only to be told so; nor
+        // one an admin disconnected, whose user decides (PROTOCOL.md §9, 809).
         let mut given_up = false;
         if let NetError::Dropped { code, .. } = why
-            && [ErrorCode::BannedFromServer, ErrorCode::AuthRequired]
-                .map(|c| c as u16)
-                .contains(&code)
+            && [
+                ErrorCode::BannedFromServer,
+                ErrorCode::AuthRequired,
+                ErrorCode::Killed,
+            ]
+            .map(|c| c as u16)
+            .contains(&code)
         {
             give_up(shared, &format!("connection lost: {why}; "), Stopped::of(code));
             given_up = true;
@@ -235,6 +240,11 @@ fn serve(shared: &Shared, conn: &mut Conn, inbox: &Inbox) -> (NetError, u64) {
     let mut pinged = false;
     let (quiet, answer) = crate::conn::silences(conn);
     shared.state().name_hold = Some(crate::conn::name_hold(conn));
+    if let Some(skew) = conn.skew_ms {
+        // The server's clock from its Ident, before anything sets a time by it (found by
+        // QA: a client two days fast banned for 49 hours where it asked one).
+        shared.state().skew_ms = skew;
+    }
     if let Err(e) = conn.set_read_timeout(Some(SLICE)) {
         return (e.into(), heard_at);
     }

@@ -2006,3 +2006,67 @@ fn a_list_of_bans_says_who_set_each_and_when() {
         "other lists come without"
     );
 }
+
+/// IRC's KILL (PROTOCOL.md §4, Server admins): an admin's kick on `!server@` closes every
+/// connection of an ID (809, with who and why), bans nothing, and is refused for a pattern, an
+/// ID with no connection, another admin, and anyone but an admin.
+#[test]
+fn an_admin_s_kick_on_the_server_disconnects_a_user_without_banning_it() {
+    let mut r = rig(Policy::Open, false);
+    r.admins(&["root@example.com", "ops@example.com"]);
+    r.log_in(0, "root");
+    r.log_in(4, "ops");
+    for (c, u) in [
+        (1, "bob@example.com"),
+        (2, "bob@example.com"),
+        (3, "carol@example.com"),
+    ] {
+        r.connect(c, u);
+    }
+    let kill = |r: &mut Rig, conn, target| {
+        r.send(
+            conn,
+            Msg::Mod(Mod {
+                until: None,
+                seq: Some(7),
+                topic: n("!server@example.com"),
+                action: Action::Kick,
+                target,
+                reason: Some("stuck"),
+                since: None,
+            }),
+        )
+    };
+    assert_eq!(
+        kill(&mut r, 3, "bob@example.com"),
+        ["Error 800 not_operator seq=Some(7)"]
+    );
+    assert_eq!(
+        kill(&mut r, 0, "bob*@example.com"),
+        ["Error 300 bad_id seq=Some(7)"]
+    );
+    assert_eq!(
+        kill(&mut r, 0, "dave@example.com"),
+        ["Error 404 no_such_user seq=Some(7)"]
+    );
+    assert_eq!(
+        kill(&mut r, 0, "ops@example.com"),
+        ["Error 800 not_operator seq=Some(7)"]
+    );
+    assert!(r.out.take(1).is_empty() && r.out.take(4).is_empty());
+    assert_eq!(
+        kill(&mut r, 0, "bob@example.com"),
+        ["Event !server@example.com root@example.com kick bob@example.com stuck seq=Some(7)"]
+    );
+    for c in [1, 2] {
+        assert_eq!(
+            r.error_reason(c).as_deref(),
+            Some("disconnected by the server admin root@example.com: stuck")
+        );
+        assert_eq!(r.out.take(c), ["Error 809 killed seq=None", "Bye 809"]);
+    }
+    assert!(r.out.take(3).is_empty(), "nobody else is told");
+    // Not a ban: bob comes back.
+    r.connect(5, "bob@example.com");
+    assert_eq!(r.sub(5, CH), ["Meta #mod@example.com true 1"]);
+}
