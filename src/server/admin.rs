@@ -321,15 +321,16 @@ impl Server {
                 conn,
                 m.seq,
                 ErrorCode::NotOperator,
-                "only server admins ban server-wide",
+                "only server admins ban and disconnect server-wide",
                 out,
             );
         }
-        if let Some((code, reason)) = self.refuse_unsaved() {
-            return self.fail(conn, m.seq, code, &reason, out);
-        }
+        // A kill saves nothing: a failing store does not keep an admin from it.
         if m.action == Action::Kick {
             return self.kill(conn, m, now, out);
+        }
+        if let Some((code, reason)) = self.refuse_unsaved() {
+            return self.fail(conn, m.seq, code, &reason, out);
         }
         // The action first: a delete's target (an id) is no pattern either, and would be told
         // so rather than what is wrong (found in review).
@@ -459,8 +460,10 @@ impl Server {
         }
         let by = self.server_record(conn, &m, now, out);
         let why = m.reason.map(|r| format!(": {r}")).unwrap_or_default();
+        // Debug-quoted, as walls are: the reason is what a client typed.
+        let logged = m.reason.map(|r| format!(": {r:?}")).unwrap_or_default();
         log::warn!(
-            "{by}: server kick {} ({} connections){why}",
+            "{by}: server kick {} ({} connections){logged}",
             m.target,
             conns.len()
         );
