@@ -112,6 +112,13 @@ fn leading_span(reason: &str) -> Result<Option<(u64, Option<&str>)>, String> {
                 "{first} {unit}: write a length without a space (10m, 2h, 3d, 1w)"
             ))
         }
+        // `/ban bob 30`: a number alone is a length whose unit was forgotten, not a reason
+        // (found in review; `/ban bob 2 links` stays a reason).
+        None if !first.is_empty() && first.chars().all(|c| c.is_ascii_digit()) && rest.trim().is_empty() => {
+            Err(format!(
+                "{first} needs a unit: s, m, h, d or w ({first}m, {first}h, ...)"
+            ))
+        }
         None => Ok(None),
     }
 }
@@ -420,6 +427,7 @@ mod tests {
             "１０m",
             "10 m",
             "5 min spam",
+            "30",
             "30x",
             "1h30m",
             "0m",
