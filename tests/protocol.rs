@@ -631,6 +631,26 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
             }),
         ),
         (
+            "SetMeta (own ID, registered-only)",
+            Msg::SetMeta(SetMeta {
+                seq: Some(13),
+                topic: name("alice@example.com"),
+                display: None,
+                subject: None,
+                modes: Some(modes::REGISTERED_ONLY),
+                rate: None,
+            }),
+        ),
+        (
+            "Meta (user ID, registered-only)",
+            Msg::Meta(Meta {
+                presence: Some(Presence::Online),
+                account: Some(true),
+                modes: Some(modes::REGISTERED_ONLY),
+                ..Meta::new(Some(13), name("alice@example.com"), false, 1)
+            }),
+        ),
+        (
             "SetPresence (away)",
             Msg::SetPresence(SetPresence {
                 seq: Some(14),

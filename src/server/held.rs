@@ -1,5 +1,5 @@
 //! Replies held until the state they announce is on disk (`--fsync always`): the record of a
-//! block, of a server ban, of a new message of the day. Such changes live in the store's state
+//! block or of a user's mode, of a server ban, of a new message of the day. Such changes live in the store's state
 //! (`saved`), not in an Event, so the commit that makes them durable is a state save's, which
 //! the store counts ([`Done::Saved`](crate::store::Done::Saved)). The requester's input waits
 //! meanwhile, so its replies stay in order, as behind a Message's echo.
@@ -17,8 +17,9 @@ struct Held {
     /// How many saves the store must have committed first; `None` until every key changed
     /// before the record was made has been handed to the store (its queue was full).
     after: Option<u64>,
-    /// The requester and its reply (the record with the request's `seq`); `None` once it
-    /// closed, since its number may go to another connection.
+    /// The requester and its reply (the record with the request's `seq`, or what follows the
+    /// record it gets in `to`); `None` once it closed, since its number may go to another
+    /// connection.
     echo: Option<(ConnId, Vec<u8>)>,
     /// The other connections that get the record, and the record without `seq`.
     to: Vec<ConnId>,
@@ -107,18 +108,49 @@ impl Server {
         now_ms: u64,
         out: &mut impl Outbox,
     ) {
+        self.send_saved_as(e, to, echo, None, now_ms, out);
+    }
+
+    /// As [`Server::send_saved`], for a request whose reply is not its record (a user's
+    /// SetMeta, answered by a Meta): the requester, one of `to`, gets the record as they do,
+    /// then `reply`.
+    pub(super) fn send_saved_then(
+        &mut self,
+        e: Unstored<'_>,
+        to: &[ConnId],
+        requester: ConnId,
+        reply: Vec<u8>,
+        now_ms: u64,
+        out: &mut impl Outbox,
+    ) {
+        self.send_saved_as(e, to, (requester, None), Some(reply), now_ms, out);
+    }
+
+    fn send_saved_as(
+        &mut self,
+        e: Unstored<'_>,
+        to: &[ConnId],
+        echo: (ConnId, Option<u32>),
+        then: Option<Vec<u8>>,
+        now_ms: u64,
+        out: &mut impl Outbox,
+    ) {
+        let (conn, seq) = echo;
         if !self
             .history
             .as_ref()
             .is_some_and(|h| h.fsync == Fsync::Always && !h.gone)
         {
-            return self.send_unstored(e, to, Some(echo), now_ms, out);
+            let Some(reply) = then else {
+                return self.send_unstored(e, to, Some(echo), now_ms, out);
+            };
+            self.send_unstored(e, to, None, now_ms, out);
+            return out.send(conn, &reply);
         }
         // Handed now, not at the next tick: the requester waits for it.
         self.save(out);
         let event = self.stamp_unstored(e, now_ms);
-        let (conn, seq) = echo;
-        let (Ok(frame), Ok(reply)) = (
+        let (Ok(frame), Ok(record)) = (
             Msg::Event(event).to_frame(),
             Msg::Event(crate::proto::Event { seq, ..event }).to_frame(),
         ) else {
@@ -126,10 +158,12 @@ impl Server {
             // is held for it.
             return log::error!("the record of a change on {} does not fit a frame", event.topic);
         };
+        // The requester gets its record among the others' when another reply follows it.
+        let others = |c: &ConnId| then.is_some() || *c != conn;
         let held = Held {
             after: None,
-            echo: Some((conn, reply)),
-            to: to.iter().copied().filter(|&c| c != conn).collect(),
+            to: to.iter().copied().filter(others).collect(),
+            echo: Some((conn, then.unwrap_or(record))),
             frame,
         };
         let Some(h) = self.history.as_mut() else { return };

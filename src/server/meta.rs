@@ -108,7 +108,7 @@ impl Server {
     }
 
     /// Meta for `topic` as `conn` sees it: the reply to Sub, Unsub and SetMeta.
-    fn meta(&mut self, conn: ConnId, seq: Option<u32>, topic: Name<'_>, out: &mut impl Outbox) {
+    pub(super) fn meta(&mut self, conn: ConnId, seq: Option<u32>, topic: Name<'_>, out: &mut impl Outbox) {
         if let Some(meta) = self.meta_of(conn, seq, topic) {
             out.reply(conn, &Msg::Meta(meta));
         }
@@ -134,6 +134,7 @@ impl Server {
                     reason: self.away.get(name).map(|n| &**n).filter(|n| !n.is_empty()),
                     account: Some(account),
                     admin: admin.then_some(true),
+                    modes: Some(self.blocks.modes_of(name)).filter(|&m| m != 0),
                     ..Meta::new(seq, topic, watching, watchers as u64)
                 }
             }
@@ -164,6 +165,9 @@ impl Server {
     /// SetMeta: an operator changes the channel's description, modes or rate; each change is
     /// recorded on the channel, then the reply is the new Meta.
     pub(super) fn set_meta(&mut self, conn: ConnId, m: SetMeta<'_>, now: &Now, out: &mut impl Outbox) {
+        if m.topic.kind() == Kind::User {
+            return self.set_own_modes(conn, m, now, out);
+        }
         if let Some((code, reason)) = self.refuse_channel_request(conn, m.topic, None) {
             return self.fail(conn, m.seq, code, &reason, out);
         }

@@ -127,9 +127,11 @@ impl Server {
         let (Ok(from), Some(invited)) = (Name::parse(from), self.users.get(m.target)) else {
             return;
         };
-        // Outside the channel the record is a message to the invited user: one it blocks would
-        // reach it there, with any reason as its text.
-        if self.blocks.blocks(m.target, from.as_str()) {
+        // Outside the channel the record is a message to the invited user: one it blocks, or
+        // one that did not log in when it takes messages only from those who did, would reach
+        // it there, with any reason as its text.
+        let unproven = Name::parse(m.target).is_ok_and(|t| self.unproven(conn, t).is_some());
+        if unproven || self.blocks.blocks(m.target, from.as_str()) {
             return;
         }
         let r = record_of(None, m.topic, record);

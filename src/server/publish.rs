@@ -232,7 +232,13 @@ impl Server {
                 return Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)));
             }
             // Before the inbox counts: what is refused leaves nothing there.
-            Kind::User if let Some(refusal) = self.blocked(conn, m.topic) => return Some(refusal),
+            Kind::User
+                if let Some(refusal) = self
+                    .blocked(conn, m.topic)
+                    .or_else(|| self.unproven(conn, m.topic)) =>
+            {
+                return Some(refusal);
+            }
             Kind::User if !self.users.contains_key(m.topic.as_str()) => {
                 // Not `return`: a message kept for an account is checked as any other.
                 if let Some(refusal) = self.away_refusal(conn, m.topic, now) {

@@ -8,7 +8,7 @@ use super::admin::MAX_SERVER_BANS;
 use super::admin::{Motd, ServerBan};
 use super::room::{MAX_LIST, Room, Sanction};
 use super::{Outbox, Server};
-use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, clip, pattern};
+use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, clip, modes, pattern};
 use ciborium::Value;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -47,6 +47,10 @@ pub fn deleted_name(key: &str) -> Option<&str> {
 /// The key prefix (an account's name follows) of an account's blocks: a CBOR array of the ID
 /// patterns it blocks (see `blocks`). No key for an account that blocks nobody.
 pub const BLOCKS: &str = "!blocks ";
+
+/// The key prefix (an account's name follows) of an account's own modes: a CBOR uint, the
+/// bits of its ID's modes (only registered-only, 4). No key for an account without any.
+pub const MODES: &str = "!modes ";
 
 /// The value of a [`DELETED`] key for the account made at `created` (Unix ms): a CBOR map
 /// `{"created": ms}`. A server that learned of the next account of the name already (at a
@@ -87,6 +91,11 @@ impl Server {
     /// `user`'s blocks changed.
     pub(super) fn blocks_changed(&mut self, user: &str) {
         self.mark(&format!("{BLOCKS}{user}"));
+    }
+
+    /// `user`'s own modes changed.
+    pub(super) fn modes_changed(&mut self, user: &str) {
+        self.mark(&format!("{MODES}{user}"));
     }
 
     /// A lasting room changed (or was created).
@@ -180,6 +189,7 @@ impl Server {
         let gone = |user: &str| deleted.contains(user) || !names.contains_key(user);
         for user in self.blocks.forget(gone) {
             self.blocks_changed(&user);
+            self.modes_changed(&user);
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
         let local = |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain);
@@ -301,6 +311,10 @@ impl Server {
                 let blocks = self.blocks.of(user);
                 (!blocks.is_empty()).then(|| encode(&Value::Array(blocks.iter().map(|b| text(b)).collect())))
             }
+            k if let Some(user) = k.strip_prefix(MODES) => {
+                let bits = self.blocks.modes_of(user);
+                (bits != 0).then(|| encode(&Value::from(bits)))
+            }
             BANS => Some(bans_value(&self.bans)),
             BAN_REASONS => Some(reasons_value(&self.ban_reasons)),
             MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
@@ -341,6 +355,12 @@ impl Server {
                     v.as_array().map(|items| {
                         let blocks = items.iter().filter_map(Value::as_text).map(Box::from).collect();
                         cut = self.blocks.restore(user, blocks);
+                    })
+                }
+                k if let Some(user) = k.strip_prefix(MODES).filter(|u| is_user(u)) => {
+                    v.as_integer().and_then(|i| u64::try_from(i).ok()).map(|bits| {
+                        cut = bits & !modes::REGISTERED_ONLY != 0;
+                        self.blocks.set_modes(user, bits);
                     })
                 }
                 BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),

@@ -98,7 +98,7 @@ impl Server {
             return Ok(bans.map(|b| Cow::Owned(b.to_string())).collect());
         }
         if t.topic.kind() == Kind::User {
-            if let Some(refusal) = self.refuse_own(conn, t.topic) {
+            if let Some(refusal) = self.refuse_own(conn, t.topic, "blocks") {
                 return Err(refusal);
             }
             if t.action != Action::Ban {

@@ -821,3 +821,4 @@ mod history;
 mod joins;
 mod meta;
 mod moderation;
+mod own_modes;
