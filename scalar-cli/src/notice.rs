@@ -164,6 +164,14 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
 /// `by`, whose blocks they are.
 fn block(body: &str, by: &str, names: Names<'_>) -> String {
     let (word, rest) = body.split_once(' ').unwrap_or((body, ""));
+    // A user's mode on its own ID (PROTOCOL.md §4, Blocks): registered-only or none.
+    if word == "modes" {
+        let take = if by == "you" { "take" } else { "takes" };
+        return match rest.contains('r') {
+            true => format!("{by} now {take} direct messages only from users who logged in"),
+            false => format!("{by} {take} direct messages from anyone again"),
+        };
+    }
     let (target, reason) = rest.split_once(' ').unwrap_or((rest, ""));
     let did = match word {
         "ban" => "blocked",
@@ -332,6 +340,19 @@ mod tests {
         let script = Names { domain: "", me: None };
         let e = ev("me@l", "me@l", "ban bob@l", Some(MOD_CTYPE));
         assert_eq!(read(&e, script), Some(Notice::Block("me@l blocked bob@l".into())));
+        let e = ev("me@l", "me@l", "modes +r", Some(MOD_CTYPE));
+        let only = "me@l now takes direct messages only from users who logged in";
+        assert_eq!(read(&e, script), Some(Notice::Block(only.into())));
+        assert_eq!(
+            block("modes +r"),
+            Some(Notice::Block(
+                "you now take direct messages only from users who logged in".into()
+            ))
+        );
+        assert_eq!(
+            block("modes -"),
+            Some(Notice::Block("you take direct messages from anyone again".into()))
+        );
     }
 
     #[test]

@@ -912,27 +912,66 @@ fn block_refuses_a_sender_until_unblocked() {
         "/block 127.0.0.1",
         "127.0.0.1: a block names IDs (bob, *@spam.example), not addresses",
     );
+    refused_until(
+        (&server, &dir, &mut p),
+        "alice@localhost does not take messages from you",
+        ("/unblock mallory", "-!- you unblocked mallory"),
+    );
+}
+
+/// mallory's direct message to alice (chatting in `p`), without a password, is refused with
+/// `refusal`; once alice types `lift` (and sees its line) the next one reaches her. Ends the
+/// chat.
+fn refused_until(
+    (server, dir, p): (&Server, &TempDir, &mut Pty),
+    refusal: &str,
+    (lift, lifted): (&str, &str),
+) {
     let send = |text: &str| {
-        let mut c = cli(&server, &dir);
+        let mut c = cli(server, dir);
         c.args(["--id", "mallory", "send", "alice@localhost", text]);
         run(c, b"")
     };
     let refused = send("hi");
     assert_ne!(refused.code(), 0, "{} {}", refused.stdout, refused.stderr);
-    assert!(
-        refused
-            .stderr
-            .contains("alice@localhost does not take messages from you"),
-        "{}",
-        refused.stderr
-    );
-    p.command("/unblock mallory", "-!- you unblocked mallory");
+    assert!(refused.stderr.contains(refusal), "{}", refused.stderr);
+    p.command(lift, lifted);
     let sent = send("sorry");
     assert_eq!(sent.code(), 0, "{}", sent.stderr);
     p.wait_for("mallory: sorry", STEP);
     assert!(!p.text().contains("mallory: hi"), "{}", p.text());
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
+}
+
+/// `/dms accounts` as a user sees it: the record as a sentence, `/whois` saying it, a sender
+/// who did not log in refused with the server's reason, and `/dms anyone` letting it through.
+#[test]
+fn dms_accounts_refuses_names_nobody_proved_until_dms_anyone() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut p = chat_as(&server, &dir, "alice", Some("password"));
+    p.command(
+        "/dms",
+        "-- you take direct messages from anyone (/dms accounts: only from users who logged in)",
+    );
+    p.command(
+        "/dms accounts",
+        "-!- you now take direct messages only from users who logged in",
+    );
+    p.command(
+        "/dms accounts",
+        "-- you take direct messages only from users who logged in already: nothing to change",
+    );
+    p.command(
+        "/whois alice",
+        "-- alice is online (an account); takes direct messages only from users who logged in",
+    );
+    refused_until(
+        (&server, &dir, &mut p),
+        "alice@localhost takes direct messages only from users who logged in",
+        ("/dms anyone", "-!- you take direct messages from anyone again"),
+    );
 }
 
 /// A one-shot read (`history`, `search`) subscribes, as reading a channel needs; logged in, a

@@ -154,6 +154,13 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          server for all your sessions (needs a login); alone, list your blocks",
     ),
     ("/unblock", "PATTERN", "lift exactly that block"),
+    (
+        "/dms",
+        "[accounts | anyone]",
+        "take direct messages only from users who logged in (not guests, not names anyone may \
+         take), or from anyone again, on the server for all your sessions (needs a login); \
+         alone, say which",
+    ),
     ("/wall", "TEXT", "server admins: send TEXT to everyone connected"),
     (
         "/sban",
@@ -278,6 +285,9 @@ pub enum Command<'a> {
     Block(Action, &'a str, Option<&'a str>),
     /// `/block` alone: list one's blocks.
     Blocks,
+    /// `/dms accounts` (true), `/dms anyone` (false): whom one takes direct messages from;
+    /// `/dms` alone (`None`): say it.
+    Dms(Option<bool>),
     /// `/motd TEXT` ("" removes it).
     Motd(&'a str),
     /// `/history [N]`.
@@ -639,6 +649,12 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
         }
         "/sban" if rest.is_empty() => Command::ServerBans,
         "/block" if rest.is_empty() => Command::Blocks,
+        "/dms" => match rest {
+            "" => Command::Dms(None),
+            "accounts" => Command::Dms(Some(true)),
+            "anyone" => Command::Dms(Some(false)),
+            _ => return Err(usage(name)),
+        },
         "/kill" => {
             let (target, reason) = word(rest);
             need(!target.is_empty())?;
@@ -1227,6 +1243,13 @@ mod tests {
         );
         assert_eq!(parse("/sban"), Ok(Command::ServerBans));
         assert_eq!(parse("/block"), Ok(Command::Blocks));
+        assert_eq!(parse("/dms"), Ok(Command::Dms(None)));
+        assert_eq!(parse("/dms accounts"), Ok(Command::Dms(Some(true))));
+        assert_eq!(parse("/dms anyone"), Ok(Command::Dms(Some(false))));
+        assert_eq!(
+            parse("/dms guests"),
+            Err("usage: /dms [accounts | anyone]".into())
+        );
         assert_eq!(
             parse("/block troll spam"),
             Ok(Command::Block(Action::Ban, "troll", Some("spam")))

@@ -220,6 +220,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::ServerBan(action, target, reason) => moderate::server_ban(shared, action, target, reason)?,
         Command::Blocks => lists::targets(shared, scalar::proto::Action::Ban, lists::Of::Blocks)?,
         Command::Block(action, target, reason) => moderate::block(shared, action, target, reason)?,
+        Command::Dms(only_accounts) => moderate::dms(shared, only_accounts)?,
         Command::Status(set) => presence::status(shared, set)?,
         Command::Watch(user) => presence::watch(shared, user, true)?,
         Command::Unwatch(user) => presence::watch(shared, user, false)?,

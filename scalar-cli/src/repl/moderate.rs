@@ -4,9 +4,10 @@
 //! kick, a ban or a block, Error 803 `kicked`, after which this client is no longer in the
 //! channel, or no longer watches the user who blocked it.
 
-use super::shared::{Shared, Want};
+use super::shared::{ReqError, Shared, Want};
+use crate::conn::NetError;
 use crate::names;
-use scalar::proto::{Action, Mod, Msg, Name};
+use scalar::proto::{Action, ErrorCode, Mod, Msg, Name, SetMeta, modes};
 
 /// Sends the Mod for `action` on `target` (a user, or a pattern for bans and mutes, as typed)
 /// in `channel`. The reply is the channel's record of it, which the network thread
@@ -254,6 +255,54 @@ pub fn block(shared: &Shared, action: Action, target: &str, reason: Option<&str>
     }
     let target = names::pattern(target, &domain)?;
     send(shared, &me, action, &target, reason)
+}
+
+/// `/dms [accounts|anyone]`: whether this user takes direct messages only from users who
+/// logged in (its ID's mode registered-only: PROTOCOL.md §4, Blocks), or sets it. The server's
+/// record ("you now take direct messages only from users who logged in") says it is done.
+pub fn dms(shared: &Shared, only_accounts: Option<bool>) -> Result<(), String> {
+    let me = shared.state().user.clone();
+    let asked =
+        super::presence::asked_meta(shared, &me).map_err(|e| format!("cannot ask the server: {e}"))?;
+    let on = asked.modes & modes::REGISTERED_ONLY != 0;
+    let Some(want) = only_accounts else {
+        let (now, other) = match on {
+            true => ("only from users who logged in", "/dms anyone"),
+            false => ("from anyone", "/dms accounts: only from users who logged in"),
+        };
+        shared
+            .screen
+            .info(format!("you take direct messages {now} ({other})"));
+        return Ok(());
+    };
+    if want == on {
+        let now = if on {
+            "only from users who logged in"
+        } else {
+            "from anyone"
+        };
+        shared.screen.info(format!(
+            "you take direct messages {now} already: nothing to change"
+        ));
+        return Ok(());
+    }
+    let topic = Name::parse(&me).map_err(|e| format!("{me}: {e}"))?;
+    let set = SetMeta {
+        seq: None,
+        topic,
+        display: None,
+        subject: None,
+        modes: Some(if want { modes::REGISTERED_ONLY } else { 0 }),
+        rate: None,
+    };
+    match shared.request(Want::Reply, |seq| Msg::SetMeta(SetMeta { seq, ..set })) {
+        Ok(_) => Ok(()),
+        // A server older than the mode answers as for any SetMeta that is not a channel's.
+        Err(ReqError::Net(NetError::Refused { code, .. })) if code == ErrorCode::NotSubscribable as u16 => {
+            Err("this server cannot do that (it is older than the registered-only mode of users)".into())
+        }
+        Err(e) => Err(format!("cannot change whom you take direct messages from: {e}")),
+    }
 }
 
 /// Refuses an address where a ban, mute or block names IDs: `127.0.0.1` would pass for a name

@@ -92,21 +92,23 @@ pub(super) fn learn(shared: &Shared, e: &Received) {
 /// an Unsub, which changes nothing when not watching it, else a Sub, which is then a repeat.
 /// `None` when the server cannot be asked (offline) or did not answer with a Meta.
 fn presence_now(shared: &Shared, user: &str) -> Option<(Option<Presence>, Option<String>)> {
-    asked_presence(shared, user).ok().map(|a| (a.presence, a.note))
+    asked_meta(shared, user).ok().map(|a| (a.presence, a.note))
 }
 
-/// What a user ID's Meta says of it (PROTOCOL.md §4, Sub): its presence and away note, and
-/// whether its holder proved it and is an admin.
-struct Asked {
+/// What a user ID's Meta says of it (PROTOCOL.md §4, Sub): its presence and away note,
+/// whether its holder proved it and is an admin, and its modes.
+pub(super) struct Asked {
     presence: Option<Presence>,
     note: Option<String>,
     account: Option<bool>,
     admin: bool,
+    /// Its ID's modes (registered-only: direct messages only from users who logged in).
+    pub modes: u64,
 }
 
 /// [`presence_now`] with the rest of the Meta, or why the server could not be asked or did
 /// not answer.
-fn asked_presence(shared: &Shared, user: &str) -> Result<Asked, String> {
+pub(super) fn asked_meta(shared: &Shared, user: &str) -> Result<Asked, String> {
     let watching = shared.state().watching.iter().any(|w| w == user);
     let topic = Name::parse(user).map_err(|e| format!("{user}: {e}"))?;
     let frame = shared
@@ -127,6 +129,7 @@ fn asked_presence(shared: &Shared, user: &str) -> Result<Asked, String> {
         note: m.reason.map(str::to_string),
         account: m.account,
         admin: m.admin == Some(true),
+        modes: m.modes.unwrap_or(0),
     })
 }
 
@@ -143,7 +146,7 @@ pub fn whois(shared: &Shared, typed: &str) -> Result<(), String> {
             "{short} is a user of another server: this one does not say whether it is online"
         ));
     }
-    let asked = asked_presence(shared, &user).map_err(|e| format!("cannot ask about {short}: {e}"))?;
+    let asked = asked_meta(shared, &user).map_err(|e| format!("cannot ask about {short}: {e}"))?;
     let presence = asked.presence;
     let now = match (presence, asked.note.filter(|n| !n.is_empty())) {
         (Some(Presence::Away), Some(note)) => format!("{short} is away: {note}"),
@@ -161,6 +164,11 @@ pub fn whois(shared: &Shared, typed: &str) -> Result<(), String> {
         (Some(false), false) => format!("{now} (no account: anyone may take this name)"),
         // A server that does not say.
         (None, false) => now,
+    };
+    // Said before one writes, rather than learnt from a refusal.
+    let now = match asked.modes & scalar::proto::modes::REGISTERED_ONLY != 0 {
+        true => format!("{now}; takes direct messages only from users who logged in"),
+        false => now,
     };
     let (watching, yourself) = {
         let st = shared.state();

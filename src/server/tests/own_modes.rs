@@ -48,7 +48,11 @@ fn registered_only_refuses_direct_messages_from_sessions_that_did_not_log_in() {
     let mut r = moded(crate::store::Fsync::Batched);
     r.feed(0, &frame(set_modes(ALICE, Some(modes::REGISTERED_ONLY), None)));
     let record = format!("Event {ALICE} {ALICE} modes +r seq=None");
-    assert_eq!(r.out.take(3), std::slice::from_ref(&record), "her other session is told");
+    assert_eq!(
+        r.out.take(3),
+        std::slice::from_ref(&record),
+        "her other session is told"
+    );
     let mine = r.out.take(0);
     assert_eq!(
         mine,

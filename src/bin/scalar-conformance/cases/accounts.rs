@@ -205,6 +205,54 @@ pub(super) fn a_blocked_sender_is_801_until_unblocked(x: &Ctx) -> Result<Verdict
     }
 }
 
+/// The account takes direct messages only from users who logged in (§4 Blocks: SetMeta
+/// `modes` 4 on its own ID): the reply is its Meta with `modes` 4, a session that did not log
+/// in is refused with 805 and sees the mode in the ID's Meta, and once the mode is lifted its
+/// message goes through. Lifted whatever happens, so the run leaves the account as it found
+/// it.
+pub(super) fn registered_only_on_one_s_id_is_805_to_names_nobody_proved(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut me = logged_in(x, id, pw)?;
+    let (mut them, _) = x.client("ro")?;
+    let set = |me: &mut Raw, bits: u64, seq: u64| -> Result<(), Fail> {
+        me.send(&map(&[(0, u(65)), (1, u(seq)), (2, t(id)), (41, u(bits))]))?;
+        let v = me.reply()?;
+        let shown = uint(&v, 41).unwrap_or(0);
+        match (kind(&v), uint(&v, 1)) {
+            (Some(10), Some(s)) if s == seq && shown == bits => Ok(()),
+            _ => Err(format!("SetMeta modes {bits} on {id}: {}", show(&v))),
+        }
+    };
+    set(&mut me, 4, 5)?;
+    let say = |them: &mut Raw, seq: u64| -> Result<Value, Fail> {
+        them.send(&map(&[
+            (0, u(6)),
+            (1, u(seq)),
+            (2, t(id)),
+            (6, t("anyone there?")),
+        ]))?;
+        them.reply()
+    };
+    let refused = say(&mut them, 3);
+    let meta = them
+        .send(&map(&[(0, u(9)), (1, u(4)), (2, t(id))]))
+        .and_then(|()| them.reply());
+    set(&mut me, 0, 6)?;
+    match refused.map(|v| (kind(&v), uint(&v, 1), uint(&v, 9), show(&v)))? {
+        (Some(3), Some(3), Some(805), _) => {}
+        (.., v) => return Err(format!("a direct message from a name nobody proved: {v}")),
+    }
+    match meta.map(|v| (kind(&v), uint(&v, 41), show(&v)))? {
+        (Some(10), Some(4), _) => {}
+        (.., v) => return Err(format!("the Meta of {id} while it is registered-only: {v}")),
+    }
+    let v = say(&mut them, 7)?;
+    match (kind(&v), uint(&v, 1)) {
+        (Some(7), Some(7)) => Ok(Pass),
+        _ => Err(format!("a direct message once the mode is lifted: {}", show(&v))),
+    }
+}
+
 /// SetPassword with `current` and `new` on `c`; the reply. A server that does not know the
 /// request (103, which §4 allows) skips the case.
 fn set_password(c: &mut Raw, seq: u64, current: &str, new: &str) -> Result<Result<Value, Verdict>, Fail> {
