@@ -42,6 +42,8 @@ pub enum ClientError {
         code: u16,
         /// The server's reason, possibly empty.
         reason: String,
+        /// How long the Error said to wait before trying again (`retry_after`).
+        retry_after: Option<Duration>,
     },
     /// The server refused a request with an Error.
     Refused {
@@ -52,6 +54,8 @@ pub enum ClientError {
         /// The server's domain, when the refusal names it (`foreign_id`: the audience a token
         /// must be for).
         server: Option<String>,
+        /// How long the Error said to wait before the same request may pass (`retry_after`).
+        retry_after: Option<Duration>,
     },
     /// TLS failed: the settings could not be made, the handshake failed (an untrusted
     /// certificate, a server not speaking TLS), or the session broke.
@@ -134,6 +138,7 @@ impl ClientError {
             code,
             reason: reason.unwrap_or_default().to_string(),
             server: None,
+            retry_after: None,
         }
     }
 
@@ -142,6 +147,37 @@ impl ClientError {
         ClientError::Dropped {
             code,
             reason: reason.unwrap_or_default().to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// The refusal of the Error `e`, answering a request or ending the session (no `seq`):
+    /// with the server's domain and the wait it names.
+    fn of_error(e: &ErrorMsg<'_>) -> Self {
+        let wait = e.retry_after.map(Duration::from_millis);
+        match e.seq {
+            Some(_) => ClientError::Refused {
+                code: e.code,
+                reason: e.reason.unwrap_or_default().to_string(),
+                server: e.server.map(str::to_string),
+                retry_after: wait,
+            },
+            None => ClientError::Dropped {
+                code: e.code,
+                reason: e.reason.unwrap_or_default().to_string(),
+                retry_after: wait,
+            },
+        }
+    }
+
+    /// How long the server said to wait before trying again, if it said (PROTOCOL.md §8,
+    /// Waits).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Refused { retry_after, .. } | ClientError::Dropped { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
         }
     }
 }
@@ -177,7 +213,7 @@ impl fmt::Display for ClientError {
             ClientError::Refused { code, reason, .. } => {
                 write!(f, "server refused: {}", with_reason(*code, reason))
             }
-            ClientError::Dropped { code, reason } => {
+            ClientError::Dropped { code, reason, .. } => {
                 write!(f, "the server ended the session: {}", with_reason(*code, reason))
             }
             ClientError::Tls(e) => e.fmt(f),
@@ -839,13 +875,7 @@ impl Client {
             match msg {
                 Msg::Ping(p) => self.send_by(&Msg::Pong(p), deadline)?,
                 Msg::Bye(b) => return Err(ClientError::dropped(b.code, b.reason)),
-                Msg::Error(e) if e.seq == Some(seq) => {
-                    let mut r = ClientError::refused(e.code, e.reason);
-                    if let ClientError::Refused { server, .. } = &mut r {
-                        *server = e.server.map(str::to_string);
-                    }
-                    return Err(r);
-                }
+                Msg::Error(e) if e.seq == Some(seq) => return Err(ClientError::of_error(&e)),
                 // One that leaves the connection open (a kick from one channel) is news, like an
                 // Event; one that closes it ends the wait.
                 Msg::Error(e)
@@ -853,7 +883,7 @@ impl Client {
                 {
                     self.hold(f)
                 }
-                Msg::Error(e) if e.seq.is_none() => return Err(ClientError::dropped(e.code, e.reason)),
+                Msg::Error(e) if e.seq.is_none() => return Err(ClientError::of_error(&e)),
                 m if m.seq() == Some(seq) => return Ok(f),
                 m if m.seq().is_none() => self.hold(f),
                 _ => {}
@@ -1112,6 +1142,7 @@ mod tests {
                     reason: None,
                     server: None,
                     topic: None,
+                    retry_after: None,
                 };
                 for _ in 0..5 {
                     let _ = s.write_all(&Msg::Error(news).to_frame().unwrap());

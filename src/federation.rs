@@ -771,6 +771,7 @@ mod tests {
                     reason: Some("too many connections"),
                     server: None,
                     topic: None,
+                    retry_after: None,
                 };
                 s.write_all(&Msg::Error(e).to_frame().unwrap()).unwrap();
             }

@@ -329,6 +329,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 reason: Some("not subscribed to #rust@example.com"),
                 server: None,
                 topic: None,
+                retry_after: None,
             }),
         ),
         (
@@ -339,6 +340,18 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 reason: Some("kicked from #rust@example.com by alice@example.com: calm down"),
                 server: None,
                 topic: Some(topic),
+                retry_after: None,
+            }),
+        ),
+        (
+            "Error (channel_rate, retry_after)",
+            Msg::Error(ErrorMsg {
+                seq: Some(9),
+                code: ErrorCode::ChannelRate as u16,
+                reason: Some("#rust@example.com allows fewer messages: wait 6 s"),
+                server: None,
+                topic: None,
+                retry_after: Some(5_200),
             }),
         ),
         (
@@ -1257,6 +1270,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             reason: None,
             server: p.n.is_multiple_of(2).then_some("example.org"),
             topic: p.n.is_multiple_of(3).then_some(chan),
+            retry_after: None,
         }),
         Msg::Ping(Ping { seq, time: p.n }),
         Msg::Pong(Ping { seq, time: p.n }),

@@ -109,6 +109,8 @@ fn unknown(c: char) -> String {
         'l' => "; a channel has no member limit",
         't' => "; only operators set the topic anyway",
         'n' => "; only members speak in a channel anyway",
+        // IRC's user mode +R (Ergo): the user's own, not a channel's.
+        'R' => "; your own direct messages only from users who logged in: /dms accounts",
         _ => "",
     };
     format!(

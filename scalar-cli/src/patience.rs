@@ -51,7 +51,8 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
             }
             _ => false,
         };
-        let wait = jitter(delay);
+        // The server's own wait (a connection rate's `retry_after`) is the least.
+        let wait = jitter(delay).max(told_wait(&e));
         let (wait, give_up) = match patience {
             Patience::None => return Err(e),
             Patience::Forever => (wait, " (Ctrl-C to give up)"),
@@ -71,6 +72,14 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
         }
         std::thread::sleep(wait);
         delay = longer(delay);
+    }
+}
+
+/// How long the server said to wait before trying again (PROTOCOL.md §8, Waits), or zero.
+pub fn told_wait(e: &CliError) -> Duration {
+    match e {
+        CliError::Net(n) => n.retry_after().unwrap_or_default(),
+        _ => Duration::ZERO,
     }
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use scalar::proto::{Body, Message, Msg, MsgId, Name};
+use scalar::proto::{Body, Message, Msg, MsgId, Name, SetMeta};
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -453,6 +453,45 @@ fn send_slows_down_to_the_servers_rate_instead_of_failing() {
         took >= std::time::Duration::from_millis(3500),
         "30 messages in {took:?}: the server's rate did not hold them back"
     );
+}
+
+/// A channel's rate refuses a member's messages beyond it (806) and says how long to wait
+/// (`retry_after`): `send` waits that out and sends the same message again, so a pipe comes
+/// out whole and in order, at the channel's pace, where it used to stop at the first refusal.
+#[test]
+fn send_waits_out_a_channel_rate_and_loses_nothing() {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    let mut op = server.client("op");
+    let topic = "#rated@localhost";
+    subscribe(&mut op, topic);
+    // 60 a minute: ten seconds' worth (10) at once, then one a second.
+    op.request(STEP, |seq| {
+        Msg::SetMeta(SetMeta {
+            seq,
+            topic: Name::parse(topic).unwrap(),
+            display: None,
+            subject: None,
+            modes: None,
+            rate: Some(60),
+        })
+    })
+    .unwrap();
+    assert_eq!(next_text(&mut op), "rate 60");
+    let lines: String = (0..12).map(|i| format!("rated {i:02}\n")).collect();
+    let mut send = cli(&server, &home);
+    send.args(["--id", "bot", "send", "#rated"]);
+    let r = run(send, lines.as_bytes());
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let waits = r.stderr.matches("806 channel_rate").count();
+    assert!(
+        (1..=4).contains(&waits) && r.stderr.contains("sending it again in"),
+        "{}",
+        r.stderr
+    );
+    for i in 0..12 {
+        assert_eq!(next_text(&mut op), format!("rated {i:02}"));
+    }
 }
 
 /// Sends a marker after a failed run and checks it is the next thing the watcher sees, so

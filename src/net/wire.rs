@@ -118,6 +118,7 @@ fn drop_slow_consumer(c: &mut Conn, now: Instant) {
         reason: Some("output queue full"),
         server: None,
         topic: None,
+        retry_after: None,
     });
     let bye = Msg::Bye(crate::proto::Bye { code, reason: label });
     let mut buf = [0u8; 128];

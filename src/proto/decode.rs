@@ -578,6 +578,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             reason: f.reason()?,
             server: f.opt_domain()?,
             topic: f.name(Key::Topic)?,
+            retry_after: f.uint(Key::RetryAfter)?,
         }),
         MsgType::Ping | MsgType::Pong => {
             let p = Ping {

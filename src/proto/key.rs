@@ -160,6 +160,9 @@ numbered! {
         /// When each entry of `targets` was set, 0 where not known (TargetList of bans or
         /// mutes).
         SetAt = 61, "set_at",
+        /// In an Error whose refusal a later try may pass: how long to wait first, at least,
+        /// in milliseconds.
+        RetryAfter = 62, "retry_after",
     }
 }
 

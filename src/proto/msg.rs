@@ -317,6 +317,9 @@ pub struct ErrorMsg<'a> {
     pub server: Option<&'a str>,
     /// The channel, on `kicked`: which one the connection was removed from.
     pub topic: Option<Name<'a>>,
+    /// On a refusal that a later try may pass (`channel_rate`, `inbox_limit`,
+    /// `auth_throttled`, `connecting_too_fast`): how long to wait first, at least, in ms.
+    pub retry_after: Option<u64>,
 }
 
 /// Ping, and Pong with the same `time`.
@@ -912,6 +915,7 @@ impl Msg<'_> {
                 m.key(Key::Code)?.uint(x.code.into())?;
                 m.opt_text(Key::Reason, x.reason)?;
                 m.opt_text(Key::Server, x.server)?;
+                m.opt_uint(Key::RetryAfter, x.retry_after)?;
             }
             Msg::Ping(x) | Msg::Pong(x) => {
                 m.key(Key::Time)?.uint(x.time)?;

@@ -381,8 +381,19 @@ pub(super) fn throttled(wait: Wait) -> String {
     }
 }
 
+/// The 602 of a throttled attempt, with its wait: known after failures; while others are
+/// checked, as long as one check may take, which the reason's second stands for.
+pub(super) fn throttled_refusal(wait: Wait) -> Refusal {
+    let reason = throttled(wait);
+    let wait = match wait {
+        Wait::Failed(d) => d,
+        Wait::Busy => Duration::from_secs(1),
+    };
+    Refusal::waiting(ErrorCode::AuthThrottled, reason, wait)
+}
+
 /// Why an Ident or Auth is refused, and what to tell the client.
-type Refusal = (ErrorCode, String);
+type Refusal = super::Refused;
 
 /// `user`, a name without an account, is in use from another host (PROTOCOL.md §4, Ident).
 fn in_use(user: &str) -> Refusal {
@@ -396,7 +407,7 @@ fn in_use(user: &str) -> Refusal {
 }
 
 fn refuse(code: ErrorCode, reason: impl Into<String>) -> Refusal {
-    (code, reason.into())
+    (code, reason.into()).into()
 }
 
 impl Server {
@@ -772,11 +783,11 @@ impl Server {
                     .auth
                     .map(|mech| self.may_log_in(conn, mech))
                     .and_then(Result::err);
-                let (code, reason) = refusal.unwrap_or_else(|| {
+                let refusal = refusal.unwrap_or_else(|| {
                     let why = "a token or a password, not both: a token alone, for users of other domains";
                     refuse(ErrorCode::BadCredentials, why)
                 });
-                return self.fail(conn, m.seq, code, &reason, out);
+                return self.fail_refused(conn, m.seq, refusal, out);
             }
             (true, _) if admitted => {
                 // The domain goes with the refusal: it is the audience the client's home server
@@ -784,7 +795,11 @@ impl Server {
                 let domain = self.domain.clone();
                 let reason = format!("users of {} need a token from their home server", m.user.domain());
                 let code = ErrorCode::ForeignId;
-                return self.send_error_from(conn, m.seq, code, &reason, Some(&domain), out);
+                let e = ErrorMsg {
+                    server: Some(&domain),
+                    ..super::error_msg(m.seq, code, &reason)
+                };
+                return self.send_error_msg(conn, e, out);
             }
             (true, _) => {
                 let reason = format!("this server only vouches for IDs @{}", self.domain);
@@ -819,7 +834,7 @@ impl Server {
                 };
                 out.reply(conn, &Msg::Challenge(c));
             }
-            Err((code, reason)) => self.fail(conn, m.seq, code, &reason, out),
+            Err(refusal) => self.fail_refused(conn, m.seq, refusal, out),
         }
     }
 
@@ -960,7 +975,7 @@ impl Server {
                 "conn {conn} from {}: login to {user} throttled",
                 peer.to_canonical()
             );
-            return Err(refuse(ErrorCode::AuthThrottled, throttled(wait)));
+            return Err(throttled_refusal(wait));
         }
         let known = a.names.contains_key(user.as_str());
         if register {
@@ -1054,8 +1069,8 @@ impl Server {
             let reason = "ask the operator for an account";
             return self.fail(conn, m.seq, ErrorCode::RegistrationClosed, reason, out);
         }
-        if let Some((code, reason)) = register.then(|| self.accounts_full(&user)).flatten() {
-            return self.fail(conn, m.seq, code, &reason, out);
+        if let Some(refusal) = register.then(|| self.accounts_full(&user)).flatten() {
+            return self.fail_refused(conn, m.seq, refusal, out);
         }
         if register && crate::store::password::too_short(m.password) {
             // Not a failed attempt: nothing was checked against an account.
@@ -1072,7 +1087,7 @@ impl Server {
                 "conn {conn} from {}: login to {user} throttled",
                 peer.to_canonical()
             );
-            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &throttled(wait), out);
+            return self.fail_refused(conn, m.seq, throttled_refusal(wait), out);
         }
         self.accounts.tickets += 1;
         let ticket = self.accounts.tickets;

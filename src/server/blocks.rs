@@ -1,16 +1,14 @@
 //! Blocks: a user logged in to an account of this server refuses direct messages, and being
 //! watched, from the IDs it names, with Mod ban and unban on its own ID topic (PROTOCOL.md §4,
 //! Blocks). Away inboxes keep what anyone sends, so without them a user could not refuse one
-//! sender. Kept with the server's state, so they outlive a restart.
-//!
-//! A pattern cannot name who proved an ID, so a user may also take direct messages only from
-//! users who logged in: the mode registered-only on its own ID (SetMeta), IRC's user mode +R.
+//! sender. Kept with the server's state, so they outlive a restart. (What patterns cannot
+//! name, the IDs nobody proved, a user refuses with its own mode: `own_modes`.)
 
 use super::presence::Unstored;
 use super::{ConnId, MOD_CTYPE, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Blocks one account may hold: IRC servers bound their SILENCE lists to a few dozen; a pattern
 /// (`*@spam.example`) covers a whole domain. Bounds what one account makes the server keep.
@@ -39,9 +37,6 @@ pub(super) struct Blocks {
     total: usize,
     /// The log said the server's bound was reached (once, until it is left again).
     told_full: bool,
-    /// The accounts that take direct messages only from users who logged in (one entry an
-    /// account at most, so bounded by the accounts).
-    registered_only: HashSet<Box<str>>,
 }
 
 /// Why a block cannot be added.
@@ -118,41 +113,16 @@ impl Blocks {
         cut
     }
 
-    /// Forgets the blocks and the mode of the users `gone` says are, returning whose it
-    /// forgot.
+    /// Forgets the blocks of the users `gone` says are, returning whose it forgot.
     pub fn forget(&mut self, gone: impl Fn(&str) -> bool) -> Vec<Box<str>> {
-        let mut users: Vec<Box<str>> = self.by_user.keys().filter(|u| gone(u)).cloned().collect();
+        let users: Vec<Box<str>> = self.by_user.keys().filter(|u| gone(u)).cloned().collect();
         for user in &users {
             if let Some(list) = self.by_user.remove(user) {
                 self.total -= list.len();
             }
         }
         self.told_full &= self.total >= MAX_ALL_BLOCKS;
-        let moded: Vec<Box<str>> = self.registered_only.iter().filter(|u| gone(u)).cloned().collect();
-        for user in moded {
-            self.registered_only.remove(&user);
-            if !users.contains(&user) {
-                users.push(user);
-            }
-        }
         users
-    }
-
-    /// `user`'s modes: [`modes::REGISTERED_ONLY`] or 0.
-    pub fn modes_of(&self, user: &str) -> u64 {
-        match self.registered_only.contains(user) {
-            true => modes::REGISTERED_ONLY,
-            false => 0,
-        }
-    }
-
-    /// Sets `user`'s modes (0 or [`modes::REGISTERED_ONLY`]: no other is the user's);
-    /// returns whether they changed.
-    pub fn set_modes(&mut self, user: &str, bits: u64) -> bool {
-        match bits & modes::REGISTERED_ONLY != 0 {
-            true => self.registered_only.insert(user.into()),
-            false => self.registered_only.remove(user),
-        }
     }
 }
 
@@ -160,9 +130,6 @@ impl Blocks {
 fn refused_by(user: &str) -> String {
     format!("{user} does not take messages from you")
 }
-
-/// The one mode a user's ID takes.
-const OWN_MODES: u64 = modes::REGISTERED_ONLY;
 
 impl Server {
     /// Mod on a user's ID topic: the user blocks or unblocks an ID pattern. The reply is the
@@ -201,14 +168,29 @@ impl Server {
         }
         self.blocks_changed(user);
         let text = super::moderation::record_text(&m);
+        let (record, own) = self.own_record(m.topic, &text);
+        self.send_saved(record, &own, (conn, m.seq), now.unix_ms, out);
+    }
+
+    /// The record `text` of a change a user made to its own ID (a block, its modes), from it
+    /// on its ID topic, and the connections that get it: the user's own, nobody else's.
+    pub(super) fn own_record<'a>(
+        &self,
+        user: Name<'a>,
+        text: &'a str,
+    ) -> (Unstored<'a>, super::channels::Conns) {
         let record = Unstored {
-            from: m.topic,
-            topic: m.topic,
-            text: &text,
+            from: user,
+            topic: user,
+            text,
             ctype: Some(MOD_CTYPE),
         };
-        let own = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
-        self.send_saved(record, &own, (conn, m.seq), now.unix_ms, out);
+        let own = self
+            .users
+            .get(user.as_str())
+            .map(|a| a.conns.clone())
+            .unwrap_or_default();
+        (record, own)
     }
 
     /// Why `conn` may not change or see `what` of `user` (its blocks, its modes), if it may
@@ -226,68 +208,6 @@ impl Server {
             return Some((ErrorCode::RegisteredOnly, reason));
         }
         None
-    }
-
-    /// SetMeta on a user's own ID: it sets its modes, which only registered-only is. The
-    /// record goes to every connection of the user, the requester's too, then the requester
-    /// gets the user's Meta; nobody else learns of it but by a Meta of the user.
-    pub(super) fn set_own_modes(&mut self, conn: ConnId, m: SetMeta<'_>, now: &Now, out: &mut impl Outbox) {
-        if let Some((code, reason)) = self.refuse_own_modes(conn, &m) {
-            return self.fail(conn, m.seq, code, &reason, out);
-        }
-        let user = m.topic.as_str();
-        let Some(bits) = m.modes.filter(|&b| self.blocks.set_modes(user, b)) else {
-            return self.meta(conn, m.seq, m.topic, out);
-        };
-        self.modes_changed(user);
-        let text = format!("modes {}", super::meta::mode_letters(bits));
-        let record = Unstored {
-            from: m.topic,
-            topic: m.topic,
-            text: &text,
-            ctype: Some(MOD_CTYPE),
-        };
-        let own = self.users.get(user).map(|a| a.conns.clone()).unwrap_or_default();
-        let meta = self
-            .meta_of(conn, m.seq, m.topic)
-            .map(|meta| Msg::Meta(meta).to_frame());
-        match meta {
-            Some(Ok(meta)) => self.send_saved_then(record, &own, conn, meta, now.unix_ms, out),
-            // A user's Meta is small; were one not to fit, the record is the reply.
-            _ => self.send_saved(record, &own, (conn, m.seq), now.unix_ms, out),
-        }
-    }
-
-    /// Why the SetMeta `m` on a user's ID cannot be made, if it cannot.
-    fn refuse_own_modes(&self, conn: ConnId, m: &SetMeta<'_>) -> Option<(ErrorCode, String)> {
-        if let Some(refusal) = self
-            .refuse_own(conn, m.topic, "modes")
-            .or_else(|| self.refuse_unsaved())
-        {
-            return Some(refusal);
-        }
-        if m.display.is_some() || m.subject.is_some() || m.rate.is_some() {
-            let reason = "a user ID has no display name, subject or rate; only modes (+r)";
-            return Some((ErrorCode::NotSubscribable, reason.into()));
-        }
-        if m.modes.is_some_and(|b| b & !OWN_MODES != 0) {
-            let reason = "a user ID takes one mode: 4 (registered-only: direct messages only from users who logged in)";
-            return Some((ErrorCode::Malformed, reason.into()));
-        }
-        None
-    }
-
-    /// Why `conn` may not send a direct message to `user`, if `user` takes them only from
-    /// users who logged in and the session did not. Its own sessions are never refused.
-    pub(super) fn unproven(&self, conn: ConnId, user: Name<'_>) -> Option<(ErrorCode, String)> {
-        let s = self.session(conn)?;
-        let refused = !s.logged_in
-            && s.user.as_deref() != Some(user.as_str())
-            && self.blocks.modes_of(user.as_str()) & modes::REGISTERED_ONLY != 0;
-        refused.then(|| {
-            let reason = format!("{user} takes direct messages only from users who logged in");
-            (ErrorCode::RegisteredOnly, reason)
-        })
     }
 
     /// Why the block `m` asks for cannot be made, if it cannot.

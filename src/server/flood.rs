@@ -9,7 +9,7 @@
 //! when the earliest hold ends ([`Server::next_wake`]).
 
 use super::bucket::{Bucket, Rate};
-use super::throttle::Throttle;
+use super::throttle::{Throttle, Wait};
 use super::{ConnId, FREE_SUBS, Limits, Now, Outbox, Server};
 use crate::proto::{Decoded, ErrorCode, Msg};
 use std::cmp::Reverse;
@@ -80,21 +80,25 @@ impl Flood {
         self.connects = connect_table(rate);
     }
 
-    /// Counts a new connection from the network `key`; false if it opens them too fast.
-    pub fn connect(&mut self, key: IpAddr, now: Instant) -> bool {
+    /// Counts a new connection from the network `key`; if it opens them too fast, how long
+    /// until it may open one.
+    pub fn connect(&mut self, key: IpAddr, now: Instant) -> Result<(), Duration> {
         let Some(t) = self.connects.as_mut() else {
-            return true;
+            return Ok(());
         };
         if t.wait(&key, now).is_some() {
             // A full table refuses strangers: first forget those whose count has leaked away,
             // so only networks still counting can keep a stranger out.
             t.prune(now);
-            if t.wait(&key, now).is_some() {
-                return false;
+            match t.wait(&key, now) {
+                Some(Wait::Failed(wait)) => return Err(wait),
+                // (Connections are counted, not checked: none is ever in flight.)
+                Some(Wait::Busy) => return Err(Duration::from_secs(1)),
+                None => {}
             }
         }
         t.fail(&key, now);
-        true
+        Ok(())
     }
 }
 

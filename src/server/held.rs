@@ -1,8 +1,8 @@
 //! Replies held until the state they announce is on disk (`--fsync always`): the record of a
-//! block or of a user's mode, of a server ban, of a new message of the day. Such changes live in the store's state
-//! (`saved`), not in an Event, so the commit that makes them durable is a state save's, which
-//! the store counts ([`Done::Saved`](crate::store::Done::Saved)). The requester's input waits
-//! meanwhile, so its replies stay in order, as behind a Message's echo.
+//! block or of a user's mode, of a server ban, of a new message of the day. Such changes live
+//! in the store's state (`saved`), not in an Event, so the commit that makes them durable is a
+//! state save's, which the store counts ([`Done::Saved`](crate::store::Done::Saved)). The
+//! requester's input waits meanwhile, so its replies stay in order, as behind a Message's echo.
 
 use super::outbox::ConnId;
 use super::presence::Unstored;

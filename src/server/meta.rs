@@ -134,7 +134,7 @@ impl Server {
                     reason: self.away.get(name).map(|n| &**n).filter(|n| !n.is_empty()),
                     account: Some(account),
                     admin: admin.then_some(true),
-                    modes: Some(self.blocks.modes_of(name)).filter(|&m| m != 0),
+                    modes: Some(self.own_modes.of(name)).filter(|&m| m != 0),
                     ..Meta::new(seq, topic, watching, watchers as u64)
                 }
             }

@@ -24,9 +24,11 @@ mod meta;
 mod mix;
 mod moderation;
 mod outbox;
+mod own_modes;
 mod password;
 mod presence;
 mod publish;
+mod refused;
 mod ring;
 mod room;
 mod saved;
@@ -57,6 +59,7 @@ use crate::proto::*;
 use auth::Accounts;
 use channels::{Audience, Channels};
 use history::History;
+use refused::Refused;
 use session::Session;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -149,6 +152,8 @@ pub struct Server {
     inboxes: inbox::AwayInboxes,
     /// Whom each account refuses direct messages from.
     blocks: blocks::Blocks,
+    /// Users' own modes (registered-only).
+    own_modes: own_modes::OwnModes,
     scratch: Box<[u8]>,
     stats: Stats,
     /// The refused connections already told in the log, and when last ([`Server::tell_refused`]).
@@ -195,6 +200,7 @@ impl Server {
             floors: floor::Floors::default(),
             inboxes: inbox::AwayInboxes::new(limits.away_inbox),
             blocks: Default::default(),
+            own_modes: Default::default(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
             refused_told: (0, None),
@@ -311,37 +317,35 @@ impl Server {
         let (key, subnet) = (limit_key(addr), subnet_key(addr));
         let count = |m: &HashMap<IpAddr, usize>, k| m.get(&k).copied().unwrap_or(0);
         self.now_ms = now.unix_ms;
-        let refusal: Option<(ErrorCode, std::borrow::Cow<'_, str>)> =
-            if let Some(why) = self.banned_addr(addr) {
-                Some((ErrorCode::BannedFromServer, why.into()))
-            } else if !self.flood.connect(subnet, now.mono) {
-                Some((
-                    ErrorCode::ConnectingTooFast,
-                    "too many new connections from your network (its /24 or /48); try again in a few seconds"
-                        .into(),
-                ))
-            } else if count(&self.per_addr, key) >= self.limits.max_per_address {
-                Some((
-                    ErrorCode::TooManyFromAddress,
-                    "too many connections from your address".into(),
-                ))
-            } else if count(&self.per_subnet, subnet)
-                >= self.limits.max_per_subnet.max(self.limits.max_per_address)
-            {
-                Some((
-                    ErrorCode::TooManyFromAddress,
-                    "too many connections from your network".into(),
-                ))
-            } else if self.open >= self.limits.max_connections && !self.evict_idle(now, out) {
-                Some((ErrorCode::TooManyConnections, "the server is full".into()))
-            } else {
-                None
-            };
-        if let Some((code, reason)) = refusal {
+        let refusal: Option<Refused> = if let Some(why) = self.banned_addr(addr) {
+            Some((ErrorCode::BannedFromServer, why).into())
+        } else if let Err(wait) = self.flood.connect(subnet, now.mono) {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let reason =
+                format!("too many new connections from your network (its /24 or /48); try again in {secs} s");
+            Some(Refused::waiting(ErrorCode::ConnectingTooFast, reason, wait))
+        } else if count(&self.per_addr, key) >= self.limits.max_per_address {
+            let reason = "too many connections from your address";
+            Some((ErrorCode::TooManyFromAddress, reason.into()).into())
+        } else if count(&self.per_subnet, subnet)
+            >= self.limits.max_per_subnet.max(self.limits.max_per_address)
+        {
+            let reason = "too many connections from your network";
+            Some((ErrorCode::TooManyFromAddress, reason.into()).into())
+        } else if self.open >= self.limits.max_connections && !self.evict_idle(now, out) {
+            Some((ErrorCode::TooManyConnections, "the server is full".into()).into())
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
             self.stats.refused += 1;
-            log::debug!("refused connection from {addr}: {code}");
-            self.send_error(conn, None, code, &reason, out);
-            self.send_bye(conn, code, out);
+            log::debug!("refused connection from {addr}: {}", r.code);
+            let e = ErrorMsg {
+                retry_after: r.retry_after_ms(),
+                ..error_msg(None, r.code, &r.reason)
+            };
+            self.send_error_msg(conn, e, out);
+            self.send_bye(conn, r.code, out);
             out.close(conn);
             return false;
         }
@@ -701,31 +705,14 @@ impl Server {
         reason: &str,
         out: &mut impl Outbox,
     ) {
-        self.send_error_from(conn, seq, code, reason, None, out);
+        self.send_error_msg(conn, error_msg(seq, code, reason), out);
     }
 
-    /// [`send_error`](Server::send_error), naming this server's domain when `server` is set.
-    fn send_error_from(
-        &mut self,
-        conn: ConnId,
-        seq: Option<u32>,
-        code: ErrorCode,
-        reason: &str,
-        server: Option<&str>,
-        out: &mut impl Outbox,
-    ) {
+    /// Sends the Error `e`, its reason clipped to what a reason may hold.
+    fn send_error_msg(&mut self, conn: ConnId, e: ErrorMsg<'_>, out: &mut impl Outbox) {
         self.stats.errors += 1;
-        let reason = clip(reason, MAX_REASON);
-        out.reply(
-            conn,
-            &Msg::Error(ErrorMsg {
-                seq,
-                code: code as u16,
-                reason: Some(reason),
-                server,
-                topic: None,
-            }),
-        );
+        let reason = e.reason.map(|r| clip(r, MAX_REASON));
+        out.reply(conn, &Msg::Error(ErrorMsg { reason, ..e }));
     }
 
     fn send_bye(&mut self, conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
@@ -740,8 +727,21 @@ impl Server {
 
     /// Sends Error; for a fatal code also Bye, and closes.
     fn fail(&mut self, conn: ConnId, seq: Option<u32>, code: ErrorCode, reason: &str, out: &mut impl Outbox) {
-        log::debug!("conn {conn}: {code}: {reason}");
-        self.send_error(conn, seq, code, reason, out);
+        self.fail_with(conn, error_msg(seq, code, reason), code, out);
+    }
+
+    /// [`fail`](Server::fail) with `r`, saying how long to wait where it knows.
+    fn fail_refused(&mut self, conn: ConnId, seq: Option<u32>, r: Refused, out: &mut impl Outbox) {
+        let e = ErrorMsg {
+            retry_after: r.retry_after_ms(),
+            ..error_msg(seq, r.code, &r.reason)
+        };
+        self.fail_with(conn, e, r.code, out);
+    }
+
+    fn fail_with(&mut self, conn: ConnId, e: ErrorMsg<'_>, code: ErrorCode, out: &mut impl Outbox) {
+        log::debug!("conn {conn}: {code}: {}", e.reason.unwrap_or_default());
+        self.send_error_msg(conn, e, out);
         if code.closes() {
             self.bye(conn, code, out);
         }
@@ -790,6 +790,18 @@ fn limit_key(addr: IpAddr) -> IpAddr {
             None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
         },
         v4 => v4,
+    }
+}
+
+/// The Error of `code` with `reason`, answering the request `seq`.
+fn error_msg(seq: Option<u32>, code: ErrorCode, reason: &str) -> ErrorMsg<'_> {
+    ErrorMsg {
+        seq,
+        code: code as u16,
+        reason: Some(reason),
+        server: None,
+        topic: None,
+        retry_after: None,
     }
 }
 

@@ -105,14 +105,16 @@ impl Server {
             reason: Some(clip(reason, MAX_REASON)),
             server: None,
             topic: Some(topic),
+            retry_after: None,
         };
         out.reply(conn, &Msg::Error(kicked));
     }
 
     /// An invitation's record also goes to the invited user's connections outside the
     /// channel (those in it had it with everyone) that it bans not, as IRC's INVITE tells its
-    /// target: it is how they learn they may join; unless the invited user blocks the inviter. Sent as soon as it is accepted, with `--fsync always`
-    /// too, as to those a kick removes.
+    /// target: it is how they learn they may join; unless the invited user blocks the inviter,
+    /// or takes direct messages only from users who logged in and the inviter did not. Sent
+    /// as soon as it is accepted, with `--fsync always` too, as to those a kick removes.
     fn tell_invited(
         &self,
         conn: ConnId,

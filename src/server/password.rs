@@ -3,8 +3,8 @@
 //! accounts thread's work, as a login's; the account's other sessions, which logged in with
 //! the old password, are closed once the new one is stored.
 
-use super::auth::{Dance, Failed, throttled};
-use super::{ConnId, Now, Outbox, Password, PasswordCheck, Server, Verdict};
+use super::auth::{Dance, Failed, throttled_refusal};
+use super::{ConnId, Now, Outbox, Password, PasswordCheck, Refused, Server, Verdict};
 use crate::proto::*;
 use crate::store::password::{MIN_CHARS, too_short};
 
@@ -18,8 +18,8 @@ impl Server {
         now: &Now,
         out: &mut impl Outbox,
     ) {
-        if let Err((code, reason)) = self.may_set_password(conn, m.new_password, now) {
-            return self.fail(conn, m.seq, code, &reason, out);
+        if let Err(refusal) = self.may_set_password(conn, m.new_password, now) {
+            return self.fail_refused(conn, m.seq, refusal, out);
         }
         let Some((user, addr)) = self
             .session(conn)
@@ -58,23 +58,23 @@ impl Server {
     /// proved the account's password can (600; it did so over TLS or loopback, so the new one
     /// travels as privately), within the failed attempts allowed (602), to a password as long
     /// as a new account's (609, checked last: it says nothing about the account).
-    fn may_set_password(&self, conn: ConnId, new: &str, now: &Now) -> Result<(), (ErrorCode, String)> {
+    fn may_set_password(&self, conn: ConnId, new: &str, now: &Now) -> Result<(), Refused> {
         let Some(s) = self.session(conn) else {
-            return Err((ErrorCode::AuthRequired, String::new()));
+            return Err((ErrorCode::AuthRequired, String::new()).into());
         };
         let user = s.user.as_deref().unwrap_or_default();
         if !s.authenticated {
             let reason = format!(
                 "{user} did not log in with a password here: only an account's sessions can change it"
             );
-            return Err((ErrorCode::AuthRequired, reason));
+            return Err((ErrorCode::AuthRequired, reason).into());
         }
         if let Some(wait) = self.accounts.change_wait(user, s.addr(), now) {
-            return Err((ErrorCode::AuthThrottled, throttled(wait)));
+            return Err(throttled_refusal(wait));
         }
         if too_short(new) {
             let reason = format!("a new password needs at least {MIN_CHARS} characters");
-            return Err((ErrorCode::WeakPassword, reason));
+            return Err((ErrorCode::WeakPassword, reason).into());
         }
         Ok(())
     }

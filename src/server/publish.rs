@@ -4,7 +4,7 @@ use super::channels::{Audience, Channels};
 use super::history::Unconfirmed;
 use super::room::Room;
 use super::room::Silence;
-use super::{ConnId, Outbox, Server, Stats};
+use super::{ConnId, Outbox, Refused, Server, Stats};
 use crate::proto::*;
 use crate::server::Now;
 use crate::store::{Fields, Fsync, Record, thread_of};
@@ -48,11 +48,11 @@ impl Server {
         if paced && !self.paced.contains(m.topic.as_str()) {
             self.paced.insert(m.topic.as_str().into());
         }
-        if let Some((code, reason)) = refusal.or_else(|| self.store_refusal()) {
-            if code == ErrorCode::InboxLimit {
+        if let Some(r) = refusal.or_else(|| self.store_refusal().map(Refused::from)) {
+            if r.code == ErrorCode::InboxLimit {
                 self.tell_inbox_refusal(conn, m.topic, now.mono);
             }
-            return self.fail(conn, m.seq, code, &reason, out);
+            return self.fail_refused(conn, m.seq, r, out);
         }
         self.emit(conn, m, closed, now, out);
     }
@@ -194,7 +194,7 @@ impl Server {
         conn: ConnId,
         m: &Message<'_>,
         now: std::time::Instant,
-    ) -> Option<(ErrorCode, String)> {
+    ) -> Option<Refused> {
         self.refuse_basic(conn, m, now)
             .or_else(|| {
                 let (who, addr) = (self.who(conn)?, self.session(conn)?.addr());
@@ -205,31 +205,25 @@ impl Server {
                 let silence = room.silences(who, addr, now);
                 silence.map(|s| silence_refusal(s, who.user, m.topic))
             })
-            .or_else(|| self.store_refusal())
+            .or_else(|| self.store_refusal().map(Refused::from))
     }
 
     /// The checks of a Message that need no room: the topic, the subscription, the content
     /// type.
-    fn refuse_basic(
-        &self,
-        conn: ConnId,
-        m: &Message<'_>,
-        now: std::time::Instant,
-    ) -> Option<(ErrorCode, String)> {
+    fn refuse_basic(&self, conn: ConnId, m: &Message<'_>, now: std::time::Instant) -> Option<Refused> {
         match m.topic.kind() {
             Kind::Reserved => {
-                return Some((
-                    ErrorCode::Reserved,
-                    "reserved topics cannot be published to".into(),
-                ));
+                let reason = "reserved topics cannot be published to";
+                return Some((ErrorCode::Reserved, reason.into()).into());
             }
-            _ if self.foreign(m.topic).is_some() => return self.foreign(m.topic),
+            _ if self.foreign(m.topic).is_some() => return self.foreign(m.topic).map(Refused::from),
             Kind::Channel
                 if !self
                     .session(conn)
                     .is_some_and(|s| s.is_subscribed(m.topic.as_str())) =>
             {
-                return Some((ErrorCode::NotSubscribed, format!("not subscribed to {}", m.topic)));
+                let reason = format!("not subscribed to {}", m.topic);
+                return Some((ErrorCode::NotSubscribed, reason).into());
             }
             // Before the inbox counts: what is refused leaves nothing there.
             Kind::User
@@ -237,7 +231,7 @@ impl Server {
                     .blocked(conn, m.topic)
                     .or_else(|| self.unproven(conn, m.topic)) =>
             {
-                return Some(refusal);
+                return Some(refusal.into());
             }
             Kind::User if !self.users.contains_key(m.topic.as_str()) => {
                 // Not `return`: a message kept for an account is checked as any other.
@@ -249,7 +243,7 @@ impl Server {
         }
         m.ctype.and_then(super::moderation::server_ctype).map(|t| {
             let reason = format!("{t} is the server's own content type");
-            (ErrorCode::BadCtype, reason)
+            (ErrorCode::BadCtype, reason).into()
         })
     }
 
@@ -257,12 +251,7 @@ impl Server {
     /// inbox, if it cannot: only an account's inbox is kept for it (a free name's next holder
     /// may not read what came before it, PROTOCOL.md §4), only by a server that keeps history,
     /// and only so many from one network ([`super::inbox`]).
-    fn away_refusal(
-        &self,
-        conn: ConnId,
-        user: Name<'_>,
-        now: std::time::Instant,
-    ) -> Option<(ErrorCode, String)> {
+    fn away_refusal(&self, conn: ConnId, user: Name<'_>, now: std::time::Instant) -> Option<Refused> {
         let account = match self.accounts.names.get(user.as_str()) {
             // A registration not yet confirmed is no account yet.
             Some(known) => known.is_none_or(|k| k.created.is_some()),
@@ -273,17 +262,12 @@ impl Server {
             (false, _) => "this server keeps no messages for later",
             (true, false) => "and has no account here to keep messages for",
         };
-        Some((ErrorCode::NoSuchUser, format!("{user} is not connected, {why}")))
+        Some((ErrorCode::NoSuchUser, format!("{user} is not connected, {why}")).into())
     }
 
     /// The refusal of one more direct message from `conn` to `user`'s away inbox, if its
     /// sender, or its sender's network, has left as many there lately as it may.
-    fn inbox_refusal(
-        &self,
-        conn: ConnId,
-        user: Name<'_>,
-        now: std::time::Instant,
-    ) -> Option<(ErrorCode, String)> {
+    fn inbox_refusal(&self, conn: ConnId, user: Name<'_>, now: std::time::Instant) -> Option<Refused> {
         use super::inbox::{Refusal, Sender};
         let session = self.session(conn)?;
         let sender = session.inbox_sender();
@@ -293,10 +277,11 @@ impl Server {
             "lately as this server keeps ({burst} at once, then one every {} s)",
             leak.as_secs()
         );
-        let reason = match self
+        let refusal = self
             .inboxes
-            .refusal(user.as_str(), &sender, session.subnet(), now)?
-        {
+            .refusal(user.as_str(), &sender, session.subnet(), now)?;
+        let (Refusal::Sender(wait) | Refusal::Network(wait) | Refusal::Full(wait)) = refusal;
+        let reason = match refusal {
             Refusal::Sender(wait) => format!(
                 "{user} is not connected, and {} left as many messages for it {lately}: try \
                  again in {} s",
@@ -317,7 +302,7 @@ impl Server {
                 secs(wait)
             ),
         };
-        Some((ErrorCode::InboxLimit, reason))
+        Some(Refused::waiting(ErrorCode::InboxLimit, reason, wait))
     }
 
     /// Logs a refusal of [`inbox_refusal`](Server::inbox_refusal) for the operator.
@@ -573,16 +558,17 @@ fn life_of(
 }
 
 /// The Error for a member the channel does not let publish now.
-fn silence_refusal(silence: Silence<'_>, user: &str, topic: Name<'_>) -> (ErrorCode, String) {
+fn silence_refusal(silence: Silence<'_>, user: &str, topic: Name<'_>) -> Refused {
     match silence {
-        Silence::Muted(mute) => (ErrorCode::Muted, format!("muted in {topic}{}", mute.told(user))),
-        Silence::Moderated => (
-            ErrorCode::Muted,
-            format!("{topic} is moderated: only voiced members speak"),
-        ),
-        Silence::Rate(secs) => (
-            ErrorCode::ChannelRate,
-            format!("{topic} allows fewer messages: wait {secs} s"),
-        ),
+        Silence::Muted(mute) => (ErrorCode::Muted, format!("muted in {topic}{}", mute.told(user))).into(),
+        Silence::Moderated => {
+            let reason = format!("{topic} is moderated: only voiced members speak");
+            (ErrorCode::Muted, reason).into()
+        }
+        Silence::Rate(wait) => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let reason = format!("{topic} allows fewer messages: wait {secs} s");
+            Refused::waiting(ErrorCode::ChannelRate, reason, wait)
+        }
     }
 }

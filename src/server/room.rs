@@ -458,7 +458,7 @@ impl Room {
         }
         let rate = self.pace_rate()?;
         let wait = self.rules().pace.get(user)?.wait(PACE_COST, rate, now)?;
-        Some(Silence::Rate(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
+        Some(Silence::Rate(wait))
     }
 
     /// What keeps `who` (of `role`, below operator) from speaking here at all: a mute, or a
@@ -640,8 +640,8 @@ pub enum Silence<'r> {
     Muted(&'r Sanction),
     /// The channel is moderated and it has no voice.
     Moderated,
-    /// Over the channel's rate: seconds to wait.
-    Rate(u64),
+    /// Over the channel's rate: how long to wait.
+    Rate(std::time::Duration),
 }
 
 /// Why a user may not subscribe.
@@ -837,7 +837,7 @@ mod tests {
         r.spend(anon("m@x"), t);
         assert_eq!(
             r.silences(anon("m@x"), IP, t),
-            Some(Silence::Rate(10)),
+            Some(Silence::Rate(std::time::Duration::from_secs(10))),
             "one at once at 6/min"
         );
         assert_eq!(r.silences(anon("n@x"), IP, t), None, "each member has its own");

@@ -6,9 +6,10 @@
 
 use super::admin::MAX_SERVER_BANS;
 use super::admin::{Motd, ServerBan};
+use super::own_modes::OWN_MODES;
 use super::room::{MAX_LIST, Room, Sanction};
 use super::{Outbox, Server};
-use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, clip, modes, pattern};
+use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, clip, pattern};
 use ciborium::Value;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -187,8 +188,11 @@ impl Server {
         // blocks nobody any more.
         let names = &self.accounts.names;
         let gone = |user: &str| deleted.contains(user) || !names.contains_key(user);
-        for user in self.blocks.forget(gone) {
+        let (blocked, moded) = (self.blocks.forget(gone), self.own_modes.forget(gone));
+        for user in blocked {
             self.blocks_changed(&user);
+        }
+        for user in moded {
             self.modes_changed(&user);
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
@@ -312,7 +316,7 @@ impl Server {
                 (!blocks.is_empty()).then(|| encode(&Value::Array(blocks.iter().map(|b| text(b)).collect())))
             }
             k if let Some(user) = k.strip_prefix(MODES) => {
-                let bits = self.blocks.modes_of(user);
+                let bits = self.own_modes.of(user);
                 (bits != 0).then(|| encode(&Value::from(bits)))
             }
             BANS => Some(bans_value(&self.bans)),
@@ -359,8 +363,9 @@ impl Server {
                 }
                 k if let Some(user) = k.strip_prefix(MODES).filter(|u| is_user(u)) => {
                     v.as_integer().and_then(|i| u64::try_from(i).ok()).map(|bits| {
-                        cut = bits & !modes::REGISTERED_ONLY != 0;
-                        self.blocks.set_modes(user, bits);
+                        // Another bit is none of the user's; none at all, no key to keep.
+                        cut = bits != OWN_MODES;
+                        self.own_modes.set(user, bits);
                     })
                 }
                 BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),

@@ -19,7 +19,7 @@ use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topic
 use std::collections::HashSet;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a listener waits in silence before it pings the server itself, to notice a server
 /// that vanished without closing the connection.
@@ -168,8 +168,9 @@ pub fn send(
     }
     let mut out = Out::new();
     let mut publish = |conn: &mut Conn, text: &str| -> Result<(), CliError> {
-        let echo = conn
-            .request(args.timeout, |seq| {
+        let mut waits = 0;
+        let echo = loop {
+            let sent = conn.request(args.timeout, |seq| {
                 Msg::Message(Message {
                     seq,
                     topic: name,
@@ -178,18 +179,30 @@ pub fn send(
                     ctype: action.then_some(crate::event::ACTION),
                     reply_to,
                 })
-            })
-            .inspect_err(|e| {
-                // Only a refusal says it was not published: a server that stopped answering
-                // may still publish it (under `--fsync always`, once a failing disk works
-                // again), and a script that sends it again would post it twice.
-                if !matches!(e, NetError::Refused { .. }) {
-                    note(&format!(
-                        "no answer to the message: it may still be published; look with \
-                         `scalar-cli history {topic}` before sending it again"
-                    ));
+            });
+            // A refusal that names a short wait (a channel's rate, an away inbox's) is waited
+            // out, so that a script's lines come out at the pace the server takes them.
+            match sent.as_ref().err().and_then(NetError::retry_after) {
+                Some(wait) if wait <= MAX_SEND_WAIT && waits < MAX_SEND_WAITS => {
+                    let e = sent.err().map(|e| e.to_string()).unwrap_or_default();
+                    note(&format!("{e}; sending it again in {:.1}s", wait.as_secs_f32()));
+                    idle(conn, wait, args.timeout)?;
+                    waits += 1;
                 }
-            })?;
+                _ => break sent,
+            }
+        }
+        .inspect_err(|e| {
+            // Only a refusal says it was not published: a server that stopped answering
+            // may still publish it (under `--fsync always`, once a failing disk works
+            // again), and a script that sends it again would post it twice.
+            if !matches!(e, NetError::Refused { .. }) {
+                note(&format!(
+                    "no answer to the message: it may still be published; look with \
+                         `scalar-cli history {topic}` before sending it again"
+                ));
+            }
+        })?;
         // The echo gives a script the id to answer or thread on; a closed output is no reason
         // to stop sending.
         if let (true, Ok(Msg::Event(e))) = (json, echo.msg()) {
@@ -215,6 +228,31 @@ pub fn send(
         next = lines.next(Some((&mut conn, quiet, args.timeout)))?;
     }
     conn.bye(None, BYE_WAIT);
+    Ok(())
+}
+
+/// The longest wait `send` sits out before sending a refused message again: a channel's rate
+/// is at least one a minute, and an away inbox's leak 36 s on scalard's defaults. A longer one
+/// is the refusal.
+const MAX_SEND_WAIT: Duration = Duration::from_secs(60);
+
+/// How many times `send` waits for one message before its refusal is the answer: the server
+/// names the least wait, which others' use may lengthen only where a limit is shared.
+const MAX_SEND_WAITS: u32 = 10;
+
+/// Waits `wait` on `conn` without going quiet: pings the server whenever it would.
+fn idle(conn: &mut Conn, wait: Duration, timeout: Duration) -> Result<(), NetError> {
+    let end = Instant::now() + wait;
+    let quiet = quiet(conn);
+    while let Some(left) = end
+        .checked_duration_since(Instant::now())
+        .filter(|l| !l.is_zero())
+    {
+        std::thread::sleep(left.min(quiet));
+        if Instant::now() < end {
+            conn.ping(timeout)?;
+        }
+    }
     Ok(())
 }
 

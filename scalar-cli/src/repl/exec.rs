@@ -345,6 +345,15 @@ fn publish(
                 short()
             ))
         }
+        // A user who takes direct messages only from users who logged in (`/dms accounts`).
+        Err(e @ ReqError::Net(NetError::Refused { code, .. }))
+            if code == ErrorCode::RegisteredOnly as u16 && !topic.starts_with('#') =>
+        {
+            Err(format!(
+                "not sent to {}: {e} (log in to an account to write to them)",
+                short()
+            ))
+        }
         Err(e) => Err(format!("not sent to {}: {e}", short())),
     }
 }

@@ -261,30 +261,40 @@ pub fn block(shared: &Shared, action: Action, target: &str, reason: Option<&str>
 /// logged in (its ID's mode registered-only: PROTOCOL.md §4, Blocks), or sets it. The server's
 /// record ("you now take direct messages only from users who logged in") says it is done.
 pub fn dms(shared: &Shared, only_accounts: Option<bool>) -> Result<(), String> {
-    let me = shared.state().user.clone();
+    let (me, logged_in) = {
+        let st = shared.state();
+        (st.user.clone(), st.logged_in)
+    };
     let asked =
         super::presence::asked_meta(shared, &me).map_err(|e| format!("cannot ask the server: {e}"))?;
     let on = asked.modes & modes::REGISTERED_ONLY != 0;
+    let from = |on: bool| match on {
+        true => "only from users who logged in",
+        false => "from anyone",
+    };
     let Some(want) = only_accounts else {
-        let (now, other) = match on {
-            true => ("only from users who logged in", "/dms anyone"),
-            false => ("from anyone", "/dms accounts: only from users who logged in"),
+        let other = match (on, logged_in) {
+            (true, _) => "/dms anyone",
+            (false, true) => "/dms accounts: only from users who logged in",
+            // Only an account's session sets it (805 otherwise): said before it is tried.
+            (false, false) => "log in to an account to take them only from users who logged in",
         };
         shared
             .screen
-            .info(format!("you take direct messages {now} ({other})"));
+            .info(format!("you take direct messages {} ({other})", from(on)));
         return Ok(());
     };
     if want == on {
-        let now = if on {
-            "only from users who logged in"
-        } else {
-            "from anyone"
-        };
         shared.screen.info(format!(
-            "you take direct messages {now} already: nothing to change"
+            "you take direct messages {} already: nothing to change",
+            from(on)
         ));
         return Ok(());
+    }
+    if !logged_in {
+        return Err(
+            "only a session logged in to an account chooses whom it takes direct messages from".into(),
+        );
     }
     let topic = Name::parse(&me).map_err(|e| format!("{me}: {e}"))?;
     let set = SetMeta {

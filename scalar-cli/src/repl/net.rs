@@ -496,16 +496,17 @@ fn reconnect(
                 return None;
             }
             Err(e) => {
+                // The server's own wait (a connection rate's `retry_after`) is the least.
+                let next = longer(*delay).max(crate::patience::told_wait(&e));
                 if worth_saying(attempt) {
-                    let next = longer(*delay);
                     shared.screen.error(format!(
                         "reconnect attempt {attempt} failed: {e}; next in {}s",
                         next.as_secs_f32()
                     ));
                 }
+                *delay = next;
             }
         }
-        *delay = longer(*delay);
     }
 }
 

@@ -809,7 +809,7 @@ fn attempts_in_flight_are_bounded_and_only_failures_count() {
     r.server.set_secure(70);
     assert_eq!(
         r.ident(70, "alice", true, false),
-        ["Error 602 auth_throttled seq=Some(1)"]
+        ["Error 602 auth_throttled seq=Some(1) retry_after=144000"]
     );
 }
 
@@ -949,7 +949,7 @@ fn only_a_session_that_proved_the_password_changes_it_and_not_to_a_short_one() {
     }
     assert_eq!(
         set_password(&mut r, 0, "password", "new password"),
-        ["Error 602 auth_throttled seq=Some(5)"]
+        ["Error 602 auth_throttled seq=Some(5) retry_after=12000"]
     );
     assert!(r.out.verifies.is_empty());
     // A server's reply is no request.
@@ -1042,7 +1042,7 @@ fn a_change_in_flight_meets_a_close_a_reset_and_the_bound() {
     }
     assert_eq!(
         set_password(&mut r, 4, "password", "new password"),
-        ["Error 602 auth_throttled seq=Some(5)"]
+        ["Error 602 auth_throttled seq=Some(5) retry_after=12000"]
     );
     // Counted apart from logins, which they do not use up (found in review).
     r.open(5, Ipv4Addr::LOCALHOST.into());

@@ -412,7 +412,10 @@ fn an_address_opening_connections_too_fast_is_refused_with_505() {
     );
     assert_eq!(
         r.out.take(3),
-        ["Error 505 connecting_too_fast seq=None", "Bye 505"]
+        [
+            "Error 505 connecting_too_fast seq=None retry_after=500",
+            "Bye 505"
+        ]
     );
     assert!(
         r.server.accept(4, b, &r.now, &mut r.out),

@@ -1256,6 +1256,11 @@ fn one_sender_leaves_only_so_many_in_an_away_inbox() {
     let refused = say_committed(&mut r, 0, "carol@example.com");
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(refused[0].starts_with("Error 406 inbox_limit"), "{refused:?}");
+    // With the wait in ms, for programs: within one leak.
+    let wait: u64 = refused[0]
+        .rsplit_once("retry_after=")
+        .map_or(0, |(_, ms)| ms.parse().unwrap());
+    assert!((1..=leak.as_millis() as u64).contains(&wait), "{refused:?}");
     // bob is of the same network (127.0.0.1), with a free name too; another network, another
     // inbox or an account (dave, logged in from the same address) is not.
     let m = Msg::Message(Message {

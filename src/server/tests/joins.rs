@@ -344,7 +344,10 @@ fn a_leave_s_reason_counts_against_the_channel_s_rate() {
     assert_eq!(r.out.take(0), [told("bob@example.com", "left")]);
     r.sub(1, CH);
     r.out.take(1);
-    assert_eq!(r.say(1, CH, "hi"), ["Error 806 channel_rate seq=Some(9)"]);
+    assert_eq!(
+        r.say(1, CH, "hi"),
+        ["Error 806 channel_rate seq=Some(9) retry_after=10000"]
+    );
 }
 
 /// Joins and leaves keep a channel's Event times strictly increasing (§4), however many come

@@ -116,7 +116,7 @@ fn set_meta_records_each_change_and_modes_gate_the_door() {
     );
     assert_eq!(
         r.say(1, CH, "again"),
-        ["Error 806 channel_rate seq=Some(9)"],
+        ["Error 806 channel_rate seq=Some(9) retry_after=10000"],
         "6 a minute: one at once"
     );
     assert_eq!(

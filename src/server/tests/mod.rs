@@ -112,7 +112,11 @@ fn describe(frame: &[u8]) -> String {
             if i.joins { " joins" } else { "" }
         ),
         Msg::Ident(i) => format!("Ident {} {:?}", i.user, i.server),
-        Msg::Error(e) => format!("Error {} seq={:?}", ErrorCode::from_u16(e.code).unwrap(), e.seq),
+        Msg::Error(e) => {
+            let code = ErrorCode::from_u16(e.code).unwrap();
+            let wait = e.retry_after.map(|ms| format!(" retry_after={ms}"));
+            format!("Error {code} seq={:?}{}", e.seq, wait.unwrap_or_default())
+        }
         Msg::Bye(b) => format!("Bye {}", b.code),
         Msg::Pong(p) => format!("Pong {}", p.time),
         Msg::Ping(_) => "Ping".into(),

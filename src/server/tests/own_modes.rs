@@ -255,3 +255,69 @@ fn under_fsync_always_the_record_and_meta_wait_for_the_save() {
     assert_eq!(r.out.take(3), [record]);
     assert!(!r.server.waiting(0));
 }
+
+/// While the user is offline its inbox keeps direct messages (an account): not those the mode
+/// refuses, which leave nothing in the store.
+#[test]
+fn an_offline_user_s_inbox_takes_nothing_the_mode_refuses() {
+    let mut r = moded(crate::store::Fsync::Batched);
+    r.feed(0, &frame(set_modes(ALICE, Some(4), None)));
+    r.server.disconnect(0);
+    r.server.disconnect(3);
+    r.out.persisted.clear();
+    assert_eq!(r.say(1, ALICE, "hi"), ["Error 805 registered_only seq=Some(9)"]);
+    assert!(r.out.persisted.is_empty(), "nothing stored");
+    assert_eq!(
+        r.say(2, ALICE, "see you"),
+        [format!("Event {ALICE} bob@example.com see you seq=Some(9)")]
+    );
+    assert_eq!(r.out.persisted.len(), 1, "bob's waits for her");
+}
+
+/// A saved mode with bits no client could set is cut to the user's one mode and saved again;
+/// one with none is removed from the store.
+#[test]
+fn a_hand_edited_mode_is_cut_to_what_a_client_could_set() {
+    let key = format!("!modes {ALICE}");
+    let saved = |bits: u64| {
+        let mut v = Vec::new();
+        ciborium::into_writer(&ciborium::Value::from(bits), &mut v).unwrap();
+        v
+    };
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 64);
+    r.server.restore(vec![(key.clone(), saved(12))]);
+    r.server.set_accounts(made(&[ALICE]), &mut r.out);
+    r.connect(1, MALLORY);
+    assert_eq!(r.say(1, ALICE, "hi"), ["Error 805 registered_only seq=Some(9)"]);
+    r.advance(Duration::from_secs(1));
+    assert!(
+        r.out.saved.contains(&(key.clone(), Some(saved(4)))),
+        "{:?}",
+        r.out.saved
+    );
+
+    let mut none = rig(Policy::Open, false);
+    none.keep_history(crate::store::Fsync::Batched, 64);
+    none.server.restore(vec![(key.clone(), saved(0))]);
+    none.server.set_accounts(made(&[ALICE]), &mut none.out);
+    none.advance(Duration::from_secs(1));
+    assert!(none.out.saved.contains(&(key, None)), "{:?}", none.out.saved);
+}
+
+/// Under `--fsync always`, a requester that closes before the save is done gets nothing (its
+/// number may be another connection's by then); the user's other session still gets the record.
+#[test]
+fn a_requester_gone_before_the_save_leaves_the_record_to_the_others() {
+    use crate::store::Done;
+    let mut r = moded(crate::store::Fsync::Always);
+    let before = r.out.to_store.iter().filter(|s| s.starts_with("save ")).count() as u64;
+    r.feed(0, &frame(set_modes(ALICE, Some(4), None)));
+    r.server.disconnect(0);
+    r.server.store_done(Done::Saved(before + 1), &mut r.out);
+    assert!(r.out.take(0).is_empty());
+    assert_eq!(
+        r.out.take(3),
+        [format!("Event {ALICE} {ALICE} modes +r seq=None")]
+    );
+}

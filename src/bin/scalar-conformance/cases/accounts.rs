@@ -144,7 +144,7 @@ pub(super) fn a_second_auth_after_login_is_201(x: &Ctx) -> Result<Verdict, Fail>
 pub(super) fn a_dm_to_an_away_account_waits_in_its_inbox(x: &Ctx) -> Result<Verdict, Fail> {
     let Some((id, pw)) = account(x) else { return skip() };
     let (mut c, _) = x.client("aw")?;
-    if let Some(skip) = needs_history(&mut c, x)? {
+    if let Some(skip) = needs_history(&mut c, x)?.or(refuses_strangers(&mut c, id)?) {
         return Ok(skip);
     }
     let body = format!("while you were away, from {}", x.user("aw"));
@@ -172,6 +172,9 @@ pub(super) fn a_blocked_sender_is_801_until_unblocked(x: &Ctx) -> Result<Verdict
     let Some((id, pw)) = account(x) else { return skip() };
     let mut me = logged_in(x, id, pw)?;
     let (mut them, sender) = x.client("bk")?;
+    if let Some(skip) = refuses_strangers(&mut them, id)? {
+        return Ok(skip);
+    }
     let block = |me: &mut Raw, action: u64, seq: u64| -> Result<(), Fail> {
         me.send(&map(&[
             (0, u(64)),
@@ -205,25 +208,44 @@ pub(super) fn a_blocked_sender_is_801_until_unblocked(x: &Ctx) -> Result<Verdict
     }
 }
 
+/// A skip if the account `id` takes direct messages only from users who logged in (§4 Blocks;
+/// its Meta's `modes` 4, asked with an Unsub on `c`): the cases' senders did not log in.
+fn refuses_strangers(c: &mut Raw, id: &str) -> Result<Option<Verdict>, Fail> {
+    c.send(&map(&[(0, u(9)), (1, u(90)), (2, t(id))]))?;
+    let v = c.reply()?;
+    Ok(uint(&v, 41).filter(|m| m & 4 != 0).map(|_| {
+        Verdict::Skip(format!(
+            "{id} takes direct messages only from users who logged in (scalar-cli: /dms anyone)"
+        ))
+    }))
+}
+
 /// The account takes direct messages only from users who logged in (§4 Blocks: SetMeta
 /// `modes` 4 on its own ID): the reply is its Meta with `modes` 4, a session that did not log
 /// in is refused with 805 and sees the mode in the ID's Meta, and once the mode is lifted its
-/// message goes through. Lifted whatever happens, so the run leaves the account as it found
-/// it.
+/// message goes through. Set back as it was whatever happens, so the run leaves the account
+/// as it found it.
 pub(super) fn registered_only_on_one_s_id_is_805_to_names_nobody_proved(x: &Ctx) -> Result<Verdict, Fail> {
     let Some((id, pw)) = account(x) else { return skip() };
     let mut me = logged_in(x, id, pw)?;
     let (mut them, _) = x.client("ro")?;
-    let set = |me: &mut Raw, bits: u64, seq: u64| -> Result<(), Fail> {
+    let was = refuses_strangers(&mut them, id)?.map_or(0, |_| 4);
+    let set = |me: &mut Raw, bits: u64, seq: u64| -> Result<Option<Verdict>, Fail> {
         me.send(&map(&[(0, u(65)), (1, u(seq)), (2, t(id)), (41, u(bits))]))?;
         let v = me.reply()?;
         let shown = uint(&v, 41).unwrap_or(0);
-        match (kind(&v), uint(&v, 1)) {
-            (Some(10), Some(s)) if s == seq && shown == bits => Ok(()),
+        match (kind(&v), uint(&v, 1), uint(&v, 9)) {
+            (Some(10), Some(s), _) if s == seq && shown == bits => Ok(None),
+            // A SHOULD: a server without the mode answers as for a channel's request.
+            (Some(3), Some(s), Some(405 | 103)) if s == seq => Ok(Some(Verdict::Skip(
+                "the server offers no registered-only mode of users (405)".into(),
+            ))),
             _ => Err(format!("SetMeta modes {bits} on {id}: {}", show(&v))),
         }
     };
-    set(&mut me, 4, 5)?;
+    if let Some(skip) = set(&mut me, 4, 5)? {
+        return Ok(skip);
+    }
     let say = |them: &mut Raw, seq: u64| -> Result<Value, Fail> {
         them.send(&map(&[
             (0, u(6)),
@@ -238,15 +260,27 @@ pub(super) fn registered_only_on_one_s_id_is_805_to_names_nobody_proved(x: &Ctx)
         .send(&map(&[(0, u(9)), (1, u(4)), (2, t(id))]))
         .and_then(|()| them.reply());
     set(&mut me, 0, 6)?;
+    let verdict = check_registered_only(refused, meta, say(&mut them, 7));
+    set(&mut me, was, 8)?;
+    verdict
+}
+
+/// [`registered_only_on_one_s_id_is_805_to_names_nobody_proved`]'s replies: to a direct
+/// message while the mode is set, to a Meta of the ID then, and to a message once it is lifted.
+fn check_registered_only(
+    refused: Result<Value, Fail>,
+    meta: Result<Value, Fail>,
+    after: Result<Value, Fail>,
+) -> Result<Verdict, Fail> {
     match refused.map(|v| (kind(&v), uint(&v, 1), uint(&v, 9), show(&v)))? {
         (Some(3), Some(3), Some(805), _) => {}
         (.., v) => return Err(format!("a direct message from a name nobody proved: {v}")),
     }
     match meta.map(|v| (kind(&v), uint(&v, 41), show(&v)))? {
         (Some(10), Some(4), _) => {}
-        (.., v) => return Err(format!("the Meta of {id} while it is registered-only: {v}")),
+        (.., v) => return Err(format!("the account's Meta while it is registered-only: {v}")),
     }
-    let v = say(&mut them, 7)?;
+    let v = after?;
     match (kind(&v), uint(&v, 1)) {
         (Some(7), Some(7)) => Ok(Pass),
         _ => Err(format!("a direct message once the mode is lifted: {}", show(&v))),

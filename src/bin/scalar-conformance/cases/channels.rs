@@ -200,6 +200,47 @@ pub(super) fn set_meta_answers_meta_and_is_for_operators(x: &Ctx) -> Result<Verd
     }
 }
 
+/// A channel's `rate` of 6 a minute lets a member publish one message at once, then refuses
+/// the next with 806 and says how long to wait (§8 Waits: `retry_after`, a SHOULD; a server
+/// that names no wait only in words is skipped): at most the 10 s a message takes at that rate.
+pub(super) fn a_channel_rate_is_806_with_how_long_to_wait(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("rate");
+    let (mut a, _) = x.client("rta")?;
+    let (mut b, _) = x.client("rtb")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let set = map(&[(0, u(SET_META)), (1, u(3)), (2, t(&ch)), (42, u(6))]);
+    match ask(&mut a, &set)? {
+        Ok(v) if kind(&v) == Some(10) => {}
+        Ok(v) => return Err(format!("the owner's SetMeta of rate 6: {}", show(&v))),
+        Err(skip) => return Ok(skip),
+    }
+    let say = |b: &mut Raw, seq: u64| -> Result<Value, Fail> {
+        b.send(&map(&[(0, u(6)), (1, u(seq)), (2, t(&ch)), (6, t("paced"))]))?;
+        b.reply()
+    };
+    let first = say(&mut b, 4)?;
+    if (kind(&first), uint(&first, 1)) != (Some(7), Some(4)) {
+        return Err(format!("a member's first message at rate 6: {}", show(&first)));
+    }
+    let second = say(&mut b, 5)?;
+    match (
+        kind(&second),
+        uint(&second, 1),
+        uint(&second, 9),
+        uint(&second, 62),
+    ) {
+        (Some(3), Some(5), Some(806), Some(1..=10_000)) => Ok(Pass),
+        (Some(3), Some(5), Some(806), None) => {
+            Ok(Verdict::Skip("806 without retry_after (§8 Waits: SHOULD)".into()))
+        }
+        _ => Err(format!(
+            "the second message at once: expected Error 806 seq 5 with retry_after 1..=10000 ms, got {}",
+            show(&second)
+        )),
+    }
+}
+
 pub(super) fn members_lists_each_id_once_with_its_role(x: &Ctx) -> Result<Verdict, Fail> {
     let ch = x.channel("mem");
     let (mut a, owner) = x.client("mma")?;
