@@ -261,7 +261,15 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Help => f.write_str(USAGE),
-            ConfigError::Version => write!(f, "scalard {}", env!("CARGO_PKG_VERSION")),
+            // What an operator matches a binary against before an upgrade or a way back:
+            // the store's schema (an older scalard refuses a newer file) and the protocol.
+            ConfigError::Version => write!(
+                f,
+                "scalard {} (protocol version {}, store schema version {})",
+                env!("CARGO_PKG_VERSION"),
+                crate::proto::VERSION,
+                crate::store::sqlite::SCHEMA_VERSION
+            ),
             ConfigError::Unknown(k) => write!(f, "unknown option {k} (see --help)"),
             ConfigError::Stray(a) => {
                 write!(f, "unexpected argument {a:?}: options start with -- (see --help)")
