@@ -891,6 +891,18 @@ impl Client {
         }
     }
 
+    /// Waits `d` on the connection, as a request would wait for its reply: answers the server's
+    /// Pings and holds its news for [`recv`](Client::recv), but fails as soon as the session
+    /// ends (a Bye, an Error that closes it, the socket), rather than after the wait.
+    pub fn wait(&mut self, d: Duration) -> Result<(), ClientError> {
+        // A number no request was sent with: nothing answers it, so the wait runs its course.
+        let unasked = self.seq();
+        match self.reply(unasked, Instant::now() + d) {
+            Ok(_) | Err(ClientError::Timeout(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Keeps a frame for `recv`, the oldest going past the bound.
     fn hold(&mut self, f: Frame) {
         self.held.push_back(f);
@@ -1245,5 +1257,34 @@ mod tests {
         let e = ClientError::dropped(504, Some("shutting_down"));
         assert_eq!(e.to_string(), "the server ended the session: 504 shutting_down");
         assert_eq!(ClientError::refused(999, None).to_string(), "server refused: 999");
+    }
+
+    #[test]
+    fn an_error_s_wait_comes_with_its_refusal_or_its_end() {
+        let e = ErrorMsg {
+            seq: Some(3),
+            code: ErrorCode::ChannelRate as u16,
+            reason: Some("wait 6 s"),
+            server: None,
+            topic: None,
+            retry_after: Some(5_200),
+        };
+        let refused = ClientError::of_error(&e);
+        assert!(
+            matches!(refused, ClientError::Refused { code: 806, .. }),
+            "{refused:?}"
+        );
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(5_200)));
+        let ended = ClientError::of_error(&ErrorMsg { seq: None, ..e });
+        assert!(
+            matches!(ended, ClientError::Dropped { code: 806, .. }),
+            "{ended:?}"
+        );
+        assert_eq!(ended.retry_after(), Some(Duration::from_millis(5_200)));
+        let plain = ClientError::of_error(&ErrorMsg {
+            retry_after: None,
+            ..e
+        });
+        assert_eq!(plain.retry_after(), None);
     }
 }

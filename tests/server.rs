@@ -861,7 +861,11 @@ fn a_rust_log_without_a_level_keeps_the_info_lines_and_says_so_at_start() {
     let said = String::from_utf8_lossy(&version.stdout).to_string();
     let schema = scalar::store::sqlite::SCHEMA_VERSION;
     assert!(said.starts_with("scalard "), "{said}");
-    assert!(said.trim_end().ends_with(&format!("store schema version {schema})")), "{said}");
+    assert!(
+        said.trim_end()
+            .ends_with(&format!("store schema version {schema})")),
+        "{said}"
+    );
     assert_eq!(
         String::from_utf8_lossy(&version.stderr),
         "",

@@ -52,12 +52,16 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
             _ => false,
         };
         // The server's own wait (a connection rate's `retry_after`) is the least.
-        let wait = jitter(delay).max(told_wait(&e));
+        let told = told_wait(&e);
+        // Jittered after the server's wait is taken: clients refused by one limit together
+        // do not all come back in the same millisecond.
+        let wait = jitter(delay.max(told));
         let (wait, give_up) = match patience {
             Patience::None => return Err(e),
             Patience::Forever => (wait, " (Ctrl-C to give up)"),
+            // A try before the server's wait is over would be refused for sure (found by QA).
             Patience::Until(end) => match end.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => (wait.min(left), ""),
+                Some(left) if !left.is_zero() && told <= left => (wait.min(left), ""),
                 _ => return Err(e),
             },
         };
@@ -75,13 +79,19 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
     }
 }
 
-/// How long the server said to wait before trying again (PROTOCOL.md §8, Waits), or zero.
+/// How long the server said to wait before trying again (PROTOCOL.md §8, Waits), or zero; at
+/// most [`MAX_TOLD_WAIT`].
 pub fn told_wait(e: &CliError) -> Duration {
     match e {
-        CliError::Net(n) => n.retry_after().unwrap_or_default(),
+        CliError::Net(n) => n.retry_after().unwrap_or_default().min(MAX_TOLD_WAIT),
         _ => Duration::ZERO,
     }
 }
+
+/// The longest wait a server's `retry_after` sets a reconnection: a server (or whoever sits
+/// on a plain connection) saying a year must not leave the client asleep for good; scalard's
+/// longest, a throttled login's, is minutes.
+pub const MAX_TOLD_WAIT: Duration = Duration::from_secs(600);
 
 /// Whether failed attempt number `attempt` (from 1) is said: the first few, then only every
 /// tenth, so that a long outage does not flood the screen.
@@ -160,5 +170,20 @@ mod tests {
             "unknown limits and store trouble"
         );
         assert!(final_refusal(699) && final_refusal(999), "other unknown codes");
+    }
+
+    #[test]
+    fn the_server_s_wait_counts_up_to_a_bound() {
+        let told = |ms| {
+            let e = NetError::Dropped {
+                code: ErrorCode::ConnectingTooFast as u16,
+                reason: String::new(),
+                retry_after: Some(Duration::from_millis(ms)),
+            };
+            told_wait(&CliError::Net(e))
+        };
+        assert_eq!(told(1_500), Duration::from_millis(1_500));
+        assert_eq!(told(u64::MAX), MAX_TOLD_WAIT);
+        assert_eq!(told_wait(&CliError::Net(NetError::Closed)), Duration::ZERO);
     }
 }

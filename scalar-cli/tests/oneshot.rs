@@ -455,17 +455,11 @@ fn send_slows_down_to_the_servers_rate_instead_of_failing() {
     );
 }
 
-/// A channel's rate refuses a member's messages beyond it (806) and says how long to wait
-/// (`retry_after`): `send` waits that out and sends the same message again, so a pipe comes
-/// out whole and in order, at the channel's pace, where it used to stop at the first refusal.
-#[test]
-fn send_waits_out_a_channel_rate_and_loses_nothing() {
-    let server = Server::start_with(0, &["--flood", "off"]);
-    let home = TempDir::new();
+/// The owner of `topic`, a new channel it gave a `rate` (Messages a minute per member), its
+/// record seen.
+fn rated(server: &Server, topic: &str, rate: u64) -> scalar::client::Client {
     let mut op = server.client("op");
-    let topic = "#rated@localhost";
     subscribe(&mut op, topic);
-    // 60 a minute: ten seconds' worth (10) at once, then one a second.
     op.request(STEP, |seq| {
         Msg::SetMeta(SetMeta {
             seq,
@@ -473,11 +467,23 @@ fn send_waits_out_a_channel_rate_and_loses_nothing() {
             display: None,
             subject: None,
             modes: None,
-            rate: Some(60),
+            rate: Some(rate),
         })
     })
     .unwrap();
-    assert_eq!(next_text(&mut op), "rate 60");
+    assert_eq!(next_text(&mut op), format!("rate {rate}"));
+    op
+}
+
+/// A channel's rate refuses a member's messages beyond it (806) and says how long to wait
+/// (`retry_after`): `send` waits that out and sends the same message again, so a pipe comes
+/// out whole and in order, at the channel's pace, where it used to stop at the first refusal.
+#[test]
+fn send_waits_out_a_channel_rate_and_loses_nothing() {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    // 60 a minute: ten seconds' worth (10) at once, then one a second.
+    let mut op = rated(&server, "#rated@localhost", 60);
     let lines: String = (0..12).map(|i| format!("rated {i:02}\n")).collect();
     let mut send = cli(&server, &home);
     send.args(["--id", "bot", "send", "#rated"]);
@@ -492,6 +498,35 @@ fn send_waits_out_a_channel_rate_and_loses_nothing() {
     for i in 0..12 {
         assert_eq!(next_text(&mut op), format!("rated {i:02}"));
     }
+}
+
+/// A server that stops while `send` waits out a channel's rate ends the wait at once, and the
+/// message waiting is said not to have been sent (found by QA: it was noticed only at the
+/// resend, and said to be maybe published).
+#[test]
+fn send_waiting_out_a_rate_says_a_stopped_server_took_nothing() {
+    use std::io::BufRead;
+    let mut server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    let _op = rated(&server, "#slow@localhost", 6);
+    let mut send = cli(&server, &home);
+    send.args(["--id", "bot", "send", "#slow"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = send.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"one\ntwo\n").unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    // 6 a minute: one at once, then a wait of about 10 s, during which the server stops.
+    while !said.contains("sending it again") {
+        assert_ne!(stderr.read_line(&mut said).unwrap(), 0, "{said}");
+    }
+    server.stop();
+    stderr.read_to_string(&mut said).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(CONNECTION), "{said}");
+    assert!(said.contains("it was not sent"), "{said}");
+    assert!(!said.contains("may still be published"), "{said}");
 }
 
 /// Sends a marker after a failed run and checks it is the next thing the watcher sees, so

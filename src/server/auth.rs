@@ -4,6 +4,7 @@
 //! session up again in [`Server::verified`] when the [`Verdict`] comes back.
 
 use super::guest::{asked_name, is_guest_name, is_service_name, new_guest};
+use super::refused::{BUSY_WAIT, ceil_secs};
 use super::throttle::{Throttle, Wait};
 use super::{ConnId, Now, Outbox, Server, deleted_name};
 use crate::proto::*;
@@ -376,7 +377,7 @@ impl Dance {
 /// What a throttled attempt is told.
 pub(super) fn throttled(wait: Wait) -> String {
     match wait {
-        Wait::Failed(d) => format!("too many failed attempts; try again in {} s", d.as_secs() + 1),
+        Wait::Failed(d) => format!("too many failed attempts; try again in {} s", ceil_secs(d).max(1)),
         Wait::Busy => "too many attempts of this name or address are being checked; try again in 1 s".into(),
     }
 }
@@ -387,7 +388,7 @@ pub(super) fn throttled_refusal(wait: Wait) -> Refusal {
     let reason = throttled(wait);
     let wait = match wait {
         Wait::Failed(d) => d,
-        Wait::Busy => Duration::from_secs(1),
+        Wait::Busy => BUSY_WAIT,
     };
     Refusal::waiting(ErrorCode::AuthThrottled, reason, wait)
 }
@@ -1102,8 +1103,8 @@ impl Server {
             new_password: None,
         };
         if !out.verify(job) {
-            let reason = "too many logins in progress; try again in 1 s";
-            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+            let refused = super::Refused::busy("too many logins in progress; try again in 1 s");
+            return self.fail_refused(conn, m.seq, refused, out);
         }
         // Only an account (or a name being registered) is counted by name.
         let by_name = register || self.accounts.names.contains_key(&*user);

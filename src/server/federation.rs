@@ -184,8 +184,14 @@ impl Server {
             f.prune(now);
         }
         if f.issued.len() >= MAX_TOKENS {
+            // Tokens last minutes; the oldest of a full table goes within one.
             let reason = "too many tokens outstanding; try again in a minute";
-            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+            let refused = super::Refused::waiting(
+                ErrorCode::AuthThrottled,
+                reason.into(),
+                std::time::Duration::from_secs(60),
+            );
+            return self.fail_refused(conn, m.seq, refused, out);
         }
         let token: Box<[u8]> = match crate::random::bytes::<32>() {
             Ok(b) => b.into(),
@@ -286,8 +292,7 @@ impl Server {
             return;
         };
         if let Some(wait) = self.accounts.wait(user, addr, now) {
-            let reason = super::auth::throttled(wait);
-            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
+            return self.fail_refused(conn, m.seq, super::auth::throttled_refusal(wait), out);
         }
         self.accounts.tickets += 1;
         let ticket = self.accounts.tickets;
@@ -299,8 +304,9 @@ impl Server {
             token: token.into(),
         };
         if !out.check_token(job) {
-            let reason = "too many logins from other domains in progress; try again in 1 s";
-            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+            let refused =
+                super::Refused::busy("too many logins from other domains in progress; try again in 1 s");
+            return self.fail_refused(conn, m.seq, refused, out);
         }
         self.accounts.begin(None, addr, now.mono);
         if let Some(s) = self.session_mut(conn) {

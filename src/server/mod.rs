@@ -320,9 +320,10 @@ impl Server {
         let refusal: Option<Refused> = if let Some(why) = self.banned_addr(addr) {
             Some((ErrorCode::BannedFromServer, why).into())
         } else if let Err(wait) = self.flood.connect(subnet, now.mono) {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let reason =
-                format!("too many new connections from your network (its /24 or /48); try again in {secs} s");
+            let reason = format!(
+                "too many new connections from your network (its /24 or /48); try again in {} s",
+                refused::ceil_secs(wait).max(1)
+            );
             Some(Refused::waiting(ErrorCode::ConnectingTooFast, reason, wait))
         } else if count(&self.per_addr, key) >= self.limits.max_per_address {
             let reason = "too many connections from your address";

@@ -39,8 +39,8 @@ impl Server {
             new_password: Some(Password::new(m.new_password)),
         };
         if !out.verify(job) {
-            let reason = "too many password checks in progress; try again in 1 s";
-            return self.fail(conn, m.seq, ErrorCode::AuthThrottled, reason, out);
+            let refused = Refused::busy("too many password checks in progress; try again in 1 s");
+            return self.fail_refused(conn, m.seq, refused, out);
         }
         self.accounts.begin(Some(&user), addr, now.mono);
         if let Some(s) = self.session_mut(conn) {

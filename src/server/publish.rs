@@ -2,6 +2,7 @@
 
 use super::channels::{Audience, Channels};
 use super::history::Unconfirmed;
+use super::refused::ceil_secs;
 use super::room::Room;
 use super::room::Silence;
 use super::{ConnId, Outbox, Refused, Server, Stats};
@@ -271,7 +272,7 @@ impl Server {
         use super::inbox::{Refusal, Sender};
         let session = self.session(conn)?;
         let sender = session.inbox_sender();
-        let secs = |d: std::time::Duration| d.as_millis().div_ceil(1000).max(1);
+        let secs = |d| ceil_secs(d).max(1);
         let (burst, leak) = self.limits.away_inbox?;
         let lately = format!(
             "lately as this server keeps ({burst} at once, then one every {} s)",
@@ -566,8 +567,7 @@ fn silence_refusal(silence: Silence<'_>, user: &str, topic: Name<'_>) -> Refused
             (ErrorCode::Muted, reason).into()
         }
         Silence::Rate(wait) => {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let reason = format!("{topic} allows fewer messages: wait {secs} s");
+            let reason = format!("{topic} allows fewer messages: wait {} s", ceil_secs(wait));
             Refused::waiting(ErrorCode::ChannelRate, reason, wait)
         }
     }

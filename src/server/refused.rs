@@ -17,7 +17,22 @@ pub(super) struct Refused {
     pub retry_after: Option<Duration>,
 }
 
+/// A wait in whole seconds, rounded up, as reasons say it: the same wait as `retry_after`'s,
+/// so that the words and the number agree.
+pub(super) fn ceil_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// How long a check in flight takes at most, as a refusal for too many of them at once says:
+/// the 602 of a login, token or password check that found the queue full.
+pub(super) const BUSY_WAIT: Duration = Duration::from_secs(1);
+
 impl Refused {
+    /// The 602 of a check refused because too many are in flight (`reason` says which).
+    pub fn busy(reason: &str) -> Self {
+        Refused::waiting(ErrorCode::AuthThrottled, reason.into(), BUSY_WAIT)
+    }
+
     /// A refusal that the same request may pass after `wait`.
     pub fn waiting(code: ErrorCode, reason: String, wait: Duration) -> Self {
         Refused {
@@ -59,5 +74,13 @@ mod tests {
             Refused::from((ErrorCode::Banned, "x".into())).retry_after_ms(),
             None
         );
+    }
+
+    #[test]
+    fn a_reason_s_seconds_round_up_as_the_milliseconds_do() {
+        assert_eq!(ceil_secs(Duration::from_millis(12_000)), 12);
+        assert_eq!(ceil_secs(Duration::from_millis(12_001)), 13);
+        assert_eq!(ceil_secs(Duration::from_millis(1)), 1);
+        assert_eq!(ceil_secs(Duration::ZERO), 0);
     }
 }

@@ -364,7 +364,7 @@ impl Server {
                 k if let Some(user) = k.strip_prefix(MODES).filter(|u| is_user(u)) => {
                     v.as_integer().and_then(|i| u64::try_from(i).ok()).map(|bits| {
                         // Another bit is none of the user's; none at all, no key to keep.
-                        cut = bits != OWN_MODES;
+                        cut = bits == 0 || bits & !OWN_MODES != 0;
                         self.own_modes.set(user, bits);
                     })
                 }

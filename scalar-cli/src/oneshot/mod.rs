@@ -19,7 +19,7 @@ use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topic
 use std::collections::HashSet;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a listener waits in silence before it pings the server itself, to notice a server
 /// that vanished without closing the connection.
@@ -168,7 +168,7 @@ pub fn send(
     }
     let mut out = Out::new();
     let mut publish = |conn: &mut Conn, text: &str| -> Result<(), CliError> {
-        let mut waits = 0;
+        let mut waited = Duration::ZERO;
         let echo = loop {
             let sent = conn.request(args.timeout, |seq| {
                 Msg::Message(Message {
@@ -182,15 +182,28 @@ pub fn send(
             });
             // A refusal that names a short wait (a channel's rate, an away inbox's) is waited
             // out, so that a script's lines come out at the pace the server takes them.
-            match sent.as_ref().err().and_then(NetError::retry_after) {
-                Some(wait) if wait <= MAX_SEND_WAIT && waits < MAX_SEND_WAITS => {
-                    let e = sent.err().map(|e| e.to_string()).unwrap_or_default();
-                    note(&format!("{e}; sending it again in {:.1}s", wait.as_secs_f32()));
-                    idle(conn, wait, args.timeout)?;
-                    waits += 1;
-                }
-                _ => break sent,
+            // Only a refusal of this message: a session that ended may have taken it.
+            let Err(NetError::Refused {
+                retry_after: Some(told),
+                ..
+            }) = sent
+            else {
+                break sent;
+            };
+            if let Some(why) = no_waiting(told, waited) {
+                note(&why);
+                break sent;
             }
+            // A little more at random: senders sharing a limit (one account's) do not all come
+            // back in the same millisecond to collide again (found by QA).
+            let wait = crate::patience::jitter(told.max(MIN_RESEND_WAIT));
+            let e = sent.err().map(|e| e.to_string()).unwrap_or_default();
+            note(&format!("{e}; sending it again in {:.1}s", wait.as_secs_f32()));
+            // On the connection, not asleep: a server that stops meanwhile ends the wait.
+            conn.wait(wait).inspect_err(|_| {
+                note("the connection ended while waiting to send the message again: it was not sent")
+            })?;
+            waited += wait;
         }
         .inspect_err(|e| {
             // Only a refusal says it was not published: a server that stopped answering
@@ -236,24 +249,31 @@ pub fn send(
 /// is the refusal.
 const MAX_SEND_WAIT: Duration = Duration::from_secs(60);
 
-/// How many times `send` waits for one message before its refusal is the answer: the server
-/// names the least wait, which others' use may lengthen only where a limit is shared.
-const MAX_SEND_WAITS: u32 = 10;
+/// How long `send` waits for one message in all before its refusal is the answer: the server
+/// names the least wait, which others sharing the limit (one account's senders) may lengthen.
+const MAX_SEND_WAITING: Duration = Duration::from_secs(300);
 
-/// Waits `wait` on `conn` without going quiet: pings the server whenever it would.
-fn idle(conn: &mut Conn, wait: Duration, timeout: Duration) -> Result<(), NetError> {
-    let end = Instant::now() + wait;
-    let quiet = quiet(conn);
-    while let Some(left) = end
-        .checked_duration_since(Instant::now())
-        .filter(|l| !l.is_zero())
-    {
-        std::thread::sleep(left.min(quiet));
-        if Instant::now() < end {
-            conn.ping(timeout)?;
-        }
+/// The shortest wait before a message is sent again, whatever the server says: a server
+/// saying 0 must not make `send` hammer it.
+const MIN_RESEND_WAIT: Duration = Duration::from_millis(100);
+
+/// Why `send` does not wait `told` more for a message it has waited `waited` for already, if
+/// it does not.
+fn no_waiting(told: Duration, waited: Duration) -> Option<String> {
+    let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    if told > MAX_SEND_WAIT {
+        return Some(format!(
+            "the server asks to wait {} s, longer than send waits ({} s)",
+            secs(told),
+            MAX_SEND_WAIT.as_secs()
+        ));
     }
-    Ok(())
+    (waited + told > MAX_SEND_WAITING).then(|| {
+        format!(
+            "gave up on the message after waiting {} s for the server to take it",
+            secs(waited)
+        )
+    })
 }
 
 /// The shortest wait for a line of input before the sender pings the server.
@@ -566,4 +586,23 @@ pub fn ping(args: &Args) -> Result<(), CliError> {
     let _ = Out::new().line(&line)?;
     conn.bye(None, BYE_WAIT);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_waits_what_the_server_says_within_its_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(no_waiting(s(10), s(0)), None);
+        assert_eq!(no_waiting(MAX_SEND_WAIT, MAX_SEND_WAITING - MAX_SEND_WAIT), None);
+        let long = no_waiting(s(90), s(0)).unwrap_or_default();
+        assert!(
+            long.contains("wait 90 s, longer than send waits (60 s)"),
+            "{long}"
+        );
+        let tired = no_waiting(s(10), s(295)).unwrap_or_default();
+        assert!(tired.contains("after waiting 295 s"), "{tired}");
+    }
 }

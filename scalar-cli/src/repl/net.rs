@@ -500,7 +500,7 @@ fn reconnect(
                 let next = longer(*delay).max(crate::patience::told_wait(&e));
                 if worth_saying(attempt) {
                     shared.screen.error(format!(
-                        "reconnect attempt {attempt} failed: {e}; next in {}s",
+                        "reconnect attempt {attempt} failed: {e}; next in {:.1}s",
                         next.as_secs_f32()
                     ));
                 }

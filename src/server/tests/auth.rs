@@ -550,7 +550,7 @@ fn a_full_queue_a_failing_store_and_unknown_mechanisms_are_refused_clearly() {
     let nonce = r.challenged(0, "alice", false);
     assert_eq!(
         r.auth(0, nonce, "password"),
-        ["Error 602 auth_throttled seq=Some(2)"]
+        ["Error 602 auth_throttled seq=Some(2) retry_after=1000"]
     );
     assert!(!r.server.waiting(0));
     r.out.refuse_verifies = false;
@@ -778,6 +778,8 @@ fn attempts_in_flight_are_bounded_and_only_failures_count() {
     for (conn, nonce) in nonces.into_iter().enumerate() {
         let reply = r.auth(conn, nonce, "password");
         if reply.first().is_some_and(|e| e.starts_with("Error 602")) {
+            // Being checked: as long as a check takes.
+            assert_eq!(reply, ["Error 602 auth_throttled seq=Some(2) retry_after=1000"]);
             refused += 1;
         }
     }

@@ -295,7 +295,7 @@ fn token_checks_are_limited_like_password_attempts() {
     }
     assert_eq!(
         r.send(0, token_ident("carol@foo.org", &token)),
-        ["Error 602 auth_throttled seq=Some(1)"]
+        ["Error 602 auth_throttled seq=Some(1) retry_after=3000"]
     );
     assert!(r.out.token_checks.is_empty());
     // An answer from the list of homes down (nobody was asked) costs nothing.

@@ -144,7 +144,10 @@ pub(super) fn a_second_auth_after_login_is_201(x: &Ctx) -> Result<Verdict, Fail>
 pub(super) fn a_dm_to_an_away_account_waits_in_its_inbox(x: &Ctx) -> Result<Verdict, Fail> {
     let Some((id, pw)) = account(x) else { return skip() };
     let (mut c, _) = x.client("aw")?;
-    if let Some(skip) = needs_history(&mut c, x)?.or(refuses_strangers(&mut c, id)?) {
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    if let Some(skip) = refuses_strangers(&mut c, id)? {
         return Ok(skip);
     }
     let body = format!("while you were away, from {}", x.user("aw"));
