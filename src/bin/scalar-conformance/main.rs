@@ -23,6 +23,8 @@ usage: scalar-conformance HOST:PORT --domain DOMAIN [--only PATTERN] [--json]
 
 The timer cases run only when the server's timeouts are given (start the server with short
 ones); the limit and account cases only with --max-subs and --account. Others are skipped.
+The account cases make wrong-password attempts, which a server's login throttle counts: runs
+within a minute of each other may see 602.
 The cases open connections and publish faster than people do: turn the server's flood and
 connection-rate limits off (scalard --flood off), or they are what the run measures.
 
