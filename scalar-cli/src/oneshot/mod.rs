@@ -212,7 +212,7 @@ pub fn send(
             if !matches!(e, NetError::Refused { .. }) {
                 note(&format!(
                     "no answer to the message: it may still be published; look with \
-                         `scalar-cli history {topic}` before sending it again"
+                     `scalar-cli history {topic}` before sending it again"
                 ));
             }
         })?;
