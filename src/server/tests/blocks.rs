@@ -209,27 +209,36 @@ fn a_block_of_a_guest_holds_its_next_guest_names() {
     assert_eq!(r.say(6, ALICE, "hi"), [heard]);
 }
 
+/// What `r` saved in the second after now: the store's state a restart reads back.
+pub(super) fn saved_state(r: &mut Rig) -> Vec<(String, Vec<u8>)> {
+    r.advance(Duration::from_secs(1));
+    r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect()
+}
+
+/// A server started on `state` (that keeps history, so it saves too), whose store holds the
+/// accounts `accounts`.
+pub(super) fn restarted(state: Vec<(String, Vec<u8>)>, accounts: &[&str]) -> Rig {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 64);
+    r.server.restore(state);
+    r.server.set_accounts(made(accounts), &mut r.out);
+    r
+}
+
 #[test]
 fn blocks_outlive_a_restart_but_not_the_account() {
     let mut r = blocking();
     block(&mut r, 0, Action::Ban, MALLORY, Some("spam"));
-    r.advance(Duration::from_secs(1));
     let key = format!("!blocks {ALICE}");
-    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    let state = saved_state(&mut r);
     assert!(state.iter().any(|(k, _)| *k == key), "{state:?}");
 
-    let mut again = rig(Policy::Open, false);
-    again.keep_history(crate::store::Fsync::Batched, 64);
-    again.server.restore(state.clone());
-    again.server.set_accounts(made(&[ALICE]), &mut again.out);
+    let mut again = restarted(state.clone(), &[ALICE]);
     again.connect(1, MALLORY);
     assert_eq!(again.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
 
     // alice deleted while the server was down: her blocks go with her account.
-    let mut gone = rig(Policy::Open, false);
-    gone.keep_history(crate::store::Fsync::Batched, 64);
-    gone.server.restore(state);
-    gone.server.set_accounts(made(&[]), &mut gone.out);
+    let mut gone = restarted(state, &[]);
     gone.connect(1, MALLORY);
     assert_ne!(gone.say(1, ALICE, "hi"), ["Error 801 banned seq=Some(9)"]);
     gone.advance(Duration::from_secs(1));

@@ -1,6 +1,7 @@
 //! A user's own mode registered-only: direct messages only from users who logged in.
 
 use super::auth::rig;
+use super::blocks::{restarted, saved_state};
 use super::*;
 use crate::server::Policy;
 
@@ -158,25 +159,18 @@ fn only_the_user_logged_in_sets_its_mode_and_only_that_one() {
 fn the_mode_outlives_a_restart_but_not_the_account() {
     let mut r = moded(crate::store::Fsync::Batched);
     r.feed(0, &frame(set_modes(ALICE, Some(4), None)));
-    r.advance(Duration::from_secs(1));
     let key = format!("!modes {ALICE}");
-    let state: Vec<(String, Vec<u8>)> = r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    let state = saved_state(&mut r);
     assert!(state.iter().any(|(k, _)| *k == key), "{state:?}");
 
-    let mut again = rig(Policy::Open, false);
-    again.keep_history(crate::store::Fsync::Batched, 64);
-    again.server.restore(state.clone());
-    again.server.set_accounts(made(&[ALICE]), &mut again.out);
+    let mut again = restarted(state.clone(), &[ALICE]);
     again.connect(1, MALLORY);
     assert_eq!(
         again.say(1, ALICE, "hi"),
         ["Error 805 registered_only seq=Some(9)"]
     );
 
-    let mut gone = rig(Policy::Open, false);
-    gone.keep_history(crate::store::Fsync::Batched, 64);
-    gone.server.restore(state);
-    gone.server.set_accounts(made(&[]), &mut gone.out);
+    let mut gone = restarted(state, &[]);
     gone.connect(1, MALLORY);
     assert_eq!(gone.say(1, ALICE, "hi").len(), 1);
     assert_ne!(
@@ -284,10 +278,7 @@ fn a_hand_edited_mode_is_cut_to_what_a_client_could_set() {
         ciborium::into_writer(&ciborium::Value::from(bits), &mut v).unwrap();
         v
     };
-    let mut r = rig(Policy::Open, false);
-    r.keep_history(crate::store::Fsync::Batched, 64);
-    r.server.restore(vec![(key.clone(), saved(12))]);
-    r.server.set_accounts(made(&[ALICE]), &mut r.out);
+    let mut r = restarted(vec![(key.clone(), saved(12))], &[ALICE]);
     r.connect(1, MALLORY);
     assert_eq!(r.say(1, ALICE, "hi"), ["Error 805 registered_only seq=Some(9)"]);
     r.advance(Duration::from_secs(1));
@@ -297,10 +288,7 @@ fn a_hand_edited_mode_is_cut_to_what_a_client_could_set() {
         r.out.saved
     );
 
-    let mut none = rig(Policy::Open, false);
-    none.keep_history(crate::store::Fsync::Batched, 64);
-    none.server.restore(vec![(key.clone(), saved(0))]);
-    none.server.set_accounts(made(&[ALICE]), &mut none.out);
+    let mut none = restarted(vec![(key.clone(), saved(0))], &[ALICE]);
     none.advance(Duration::from_secs(1));
     assert!(none.out.saved.contains(&(key, None)), "{:?}", none.out.saved);
 }
