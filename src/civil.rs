@@ -1,6 +1,12 @@
 //! Civil (calendar) time from Unix time: no date crate, the arithmetic is a few lines. For
 //! scalard's log lines and scalar-cli's times.
 
+/// A wait in whole seconds, rounded up, as words for people say it (`wait 6 s`): never less
+/// than the wait a number beside it (`retry_after`, in ms rounded up) says.
+pub fn ceil_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 /// A broken-down civil time.
 pub struct Civil {
     /// The year (proleptic Gregorian).

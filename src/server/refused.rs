@@ -17,11 +17,7 @@ pub(super) struct Refused {
     pub retry_after: Option<Duration>,
 }
 
-/// A wait in whole seconds, rounded up, as reasons say it: the same wait as `retry_after`'s,
-/// so that the words and the number agree.
-pub(super) fn ceil_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-}
+pub(super) use crate::civil::ceil_secs;
 
 /// How long a check in flight takes at most, as a refusal for too many of them at once says:
 /// the 602 of a login, token or password check that found the queue full.

@@ -260,7 +260,7 @@ const MIN_RESEND_WAIT: Duration = Duration::from_millis(100);
 /// Why `send` does not wait `told` more for a message it has waited `waited` for already, if
 /// it does not.
 fn no_waiting(told: Duration, waited: Duration) -> Option<String> {
-    let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let secs = scalar::civil::ceil_secs;
     if told > MAX_SEND_WAIT {
         return Some(format!(
             "the server asks to wait {} s, longer than send waits ({} s)",
