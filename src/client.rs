@@ -153,7 +153,7 @@ impl ClientError {
 
     /// The refusal of the Error `e`, answering a request or ending the session (no `seq`):
     /// with the server's domain and the wait it names.
-    fn of_error(e: &ErrorMsg<'_>) -> Self {
+    pub fn of_error(e: &ErrorMsg<'_>) -> Self {
         let wait = e.retry_after.map(Duration::from_millis);
         match e.seq {
             Some(_) => ClientError::Refused {

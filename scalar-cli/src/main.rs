@@ -24,6 +24,7 @@ mod patience;
 mod readnote;
 mod render;
 mod repl;
+mod resend;
 mod timefmt;
 
 use args::Command;

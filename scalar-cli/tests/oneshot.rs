@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use scalar::proto::{Body, Message, Msg, MsgId, Name, SetMeta};
+use scalar::proto::{Body, Message, Msg, MsgId, Name};
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -453,26 +453,6 @@ fn send_slows_down_to_the_servers_rate_instead_of_failing() {
         took >= std::time::Duration::from_millis(3500),
         "30 messages in {took:?}: the server's rate did not hold them back"
     );
-}
-
-/// The owner of `topic`, a new channel it gave a `rate` (Messages a minute per member), its
-/// record seen.
-fn rated(server: &Server, topic: &str, rate: u64) -> scalar::client::Client {
-    let mut op = server.client("op");
-    subscribe(&mut op, topic);
-    op.request(STEP, |seq| {
-        Msg::SetMeta(SetMeta {
-            seq,
-            topic: Name::parse(topic).unwrap(),
-            display: None,
-            subject: None,
-            modes: None,
-            rate: Some(rate),
-        })
-    })
-    .unwrap();
-    assert_eq!(next_text(&mut op), format!("rate {rate}"));
-    op
 }
 
 /// A channel's rate refuses a member's messages beyond it (806) and says how long to wait

@@ -168,7 +168,7 @@ pub fn send(
     }
     let mut out = Out::new();
     let mut publish = |conn: &mut Conn, text: &str| -> Result<(), CliError> {
-        let mut waited = Duration::ZERO;
+        let mut resend = crate::resend::Resend::default();
         let echo = loop {
             let sent = conn.request(args.timeout, |seq| {
                 Msg::Message(Message {
@@ -190,20 +190,19 @@ pub fn send(
             else {
                 break sent;
             };
-            if let Some(why) = no_waiting(told, waited) {
-                note(&why);
-                break sent;
-            }
-            // A little more at random: senders sharing a limit (one account's) do not all come
-            // back in the same millisecond to collide again (found by QA).
-            let wait = crate::patience::jitter(told.max(MIN_RESEND_WAIT));
+            let wait = match resend.next(told) {
+                Ok(wait) => wait,
+                Err(why) => {
+                    note(&why);
+                    break sent;
+                }
+            };
             let e = sent.err().map(|e| e.to_string()).unwrap_or_default();
             note(&format!("{e}; sending it again in {:.1}s", wait.as_secs_f32()));
             // On the connection, not asleep: a server that stops meanwhile ends the wait.
             conn.wait(wait).inspect_err(|_| {
                 note("the connection ended while waiting to send the message again: it was not sent")
             })?;
-            waited += wait;
         }
         .inspect_err(|e| {
             // Only a refusal says it was not published: a server that stopped answering
@@ -242,38 +241,6 @@ pub fn send(
     }
     conn.bye(None, BYE_WAIT);
     Ok(())
-}
-
-/// The longest wait `send` sits out before sending a refused message again: a channel's rate
-/// is at least one a minute, and an away inbox's leak 36 s on scalard's defaults. A longer one
-/// is the refusal.
-const MAX_SEND_WAIT: Duration = Duration::from_secs(60);
-
-/// How long `send` waits for one message in all before its refusal is the answer: the server
-/// names the least wait, which others sharing the limit (one account's senders) may lengthen.
-const MAX_SEND_WAITING: Duration = Duration::from_secs(300);
-
-/// The shortest wait before a message is sent again, whatever the server says: a server
-/// saying 0 must not make `send` hammer it.
-const MIN_RESEND_WAIT: Duration = Duration::from_millis(100);
-
-/// Why `send` does not wait `told` more for a message it has waited `waited` for already, if
-/// it does not.
-fn no_waiting(told: Duration, waited: Duration) -> Option<String> {
-    let secs = scalar::civil::ceil_secs;
-    if told > MAX_SEND_WAIT {
-        return Some(format!(
-            "the server asks to wait {} s, longer than send waits ({} s)",
-            secs(told),
-            MAX_SEND_WAIT.as_secs()
-        ));
-    }
-    (waited + told > MAX_SEND_WAITING).then(|| {
-        format!(
-            "gave up on the message after waiting {} s for the server to take it",
-            secs(waited)
-        )
-    })
 }
 
 /// The shortest wait for a line of input before the sender pings the server.
@@ -586,23 +553,4 @@ pub fn ping(args: &Args) -> Result<(), CliError> {
     let _ = Out::new().line(&line)?;
     conn.bye(None, BYE_WAIT);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn send_waits_what_the_server_says_within_its_bounds() {
-        let s = Duration::from_secs;
-        assert_eq!(no_waiting(s(10), s(0)), None);
-        assert_eq!(no_waiting(MAX_SEND_WAIT, MAX_SEND_WAITING - MAX_SEND_WAIT), None);
-        let long = no_waiting(s(90), s(0)).unwrap_or_default();
-        assert!(
-            long.contains("wait 90 s, longer than send waits (60 s)"),
-            "{long}"
-        );
-        let tired = no_waiting(s(10), s(295)).unwrap_or_default();
-        assert!(tired.contains("after waiting 295 s"), "{tired}");
-    }
 }

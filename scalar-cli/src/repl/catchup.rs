@@ -379,7 +379,7 @@ fn wait(shared: &Shared, conn: &mut Conn, seq: u32, held: &mut Vec<Received>) ->
         conn.set_read_timeout(Some(left))?;
         let frame = conn.recv()?;
         match frame.msg() {
-            Ok(Msg::Error(e)) if e.seq == Some(seq) => return Err(NetError::refused(e.code, e.reason)),
+            Ok(Msg::Error(e)) if e.seq == Some(seq) => return Err(NetError::of_error(&e)),
             Ok(Msg::Ping(p)) => conn.send(&Msg::Pong(p))?,
             Ok(m) if m.seq() == Some(seq) => return Ok(frame),
             Ok(Msg::Event(e)) if held.len() < MAX_HELD => held.push(Received::new(&e)),

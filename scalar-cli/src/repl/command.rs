@@ -161,6 +161,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          take), or from anyone again, on the server for all your sessions (needs a login); \
          alone, say which",
     ),
+    (
+        "/queue",
+        "[drop]",
+        "the lines a server refused for a while (a channel's rate) that wait to be sent again, \
+         by themselves and in order; drop: forget them",
+    ),
     ("/wall", "TEXT", "server admins: send TEXT to everyone connected"),
     (
         "/sban",
@@ -288,6 +294,8 @@ pub enum Command<'a> {
     /// `/dms accounts` (true), `/dms anyone` (false): whom one takes direct messages from;
     /// `/dms` alone (`None`): say it.
     Dms(Option<bool>),
+    /// `/queue` (false), `/queue drop` (true): the lines waiting for a server's rate.
+    Queue(bool),
     /// `/motd TEXT` ("" removes it).
     Motd(&'a str),
     /// `/history [N]`.
@@ -653,6 +661,11 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             "" => Command::Dms(None),
             "accounts" => Command::Dms(Some(true)),
             "anyone" => Command::Dms(Some(false)),
+            _ => return Err(usage(name)),
+        },
+        "/queue" => match rest {
+            "" => Command::Queue(false),
+            "drop" => Command::Queue(true),
             _ => return Err(usage(name)),
         },
         "/kill" => {
@@ -1243,6 +1256,9 @@ mod tests {
         );
         assert_eq!(parse("/sban"), Ok(Command::ServerBans));
         assert_eq!(parse("/block"), Ok(Command::Blocks));
+        assert_eq!(parse("/queue"), Ok(Command::Queue(false)));
+        assert_eq!(parse("/queue drop"), Ok(Command::Queue(true)));
+        assert_eq!(parse("/queue all"), Err("usage: /queue [drop]".into()));
         assert_eq!(parse("/dms"), Ok(Command::Dms(None)));
         assert_eq!(parse("/dms accounts"), Ok(Command::Dms(Some(true))));
         assert_eq!(parse("/dms anyone"), Ok(Command::Dms(Some(false))));

@@ -3,7 +3,7 @@
 
 use super::command::{self, Command};
 use super::shared::{ReqError, Shared, Want};
-use super::{ignore, lists, meta, moderate, presence, scroll};
+use super::{ignore, lists, meta, moderate, paced, presence, scroll};
 use crate::conn::NetError;
 use crate::event::{ACTION, short_ref};
 use crate::input;
@@ -50,6 +50,8 @@ pub fn line_sent(shared: &Shared, text: &str) -> (Flow, bool) {
 enum Sent {
     /// A message the server took: its echo has come.
     Message,
+    /// A message that waits for the server's rate ([`paced`]): it is sent later.
+    Queued,
     /// Anything else.
     Other,
 }
@@ -96,18 +98,15 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Nothing => {}
         Command::Say(text) => {
             let topic = current(shared, "/join #channel first, or /msg ID TEXT")?;
-            publish(shared, &topic, text, None, None)?;
-            return Ok(Sent::Message);
+            return Ok(publish(shared, &topic, text, None, None)?);
         }
         Command::Me(text) => {
             let topic = current(shared, "/join #channel first")?;
-            publish(shared, &topic, text, Some(ACTION), None)?;
-            return Ok(Sent::Message);
+            return Ok(publish(shared, &topic, text, Some(ACTION), None)?);
         }
         Command::Msg(to, text) => {
             let to = names::topic(to, &domain, Default::User)?;
-            publish(shared, &to, text, None, None)?;
-            return Ok(Sent::Message);
+            return Ok(publish(shared, &to, text, None, None)?);
         }
         Command::Talk(to) => talk(shared, &names::topic(to, &domain, Default::User)?)?,
         Command::Reply(r, text) => {
@@ -120,8 +119,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                 true => joined(shared, topic)?,
                 false => topic,
             };
-            publish(shared, &topic, text, None, Some(seen.id))?;
-            return Ok(Sent::Message);
+            return Ok(publish(shared, &topic, text, None, Some(seen.id))?);
         }
         // As in IRC, `/join #a,#b` joins each, the last becoming the current topic.
         Command::Join(list) => {
@@ -221,6 +219,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Blocks => lists::targets(shared, scalar::proto::Action::Ban, lists::Of::Blocks)?,
         Command::Block(action, target, reason) => moderate::block(shared, action, target, reason)?,
         Command::Dms(only_accounts) => moderate::dms(shared, only_accounts)?,
+        Command::Queue(drop) => paced::show(shared, drop),
         Command::Status(set) => presence::status(shared, set)?,
         Command::Watch(user) => presence::watch(shared, user, true)?,
         Command::Unwatch(user) => presence::watch(shared, user, false)?,
@@ -228,8 +227,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Ignore(who) => ignore::ignore(shared, who, true)?,
         Command::Unignore(who) => ignore::ignore(shared, Some(who), false)?,
         // Admins speak to the server's reserved topics (PROTOCOL.md §4, Server admins).
-        Command::Wall(text) => publish(shared, &format!("!wall@{domain}"), text, None, None)?,
-        Command::Motd(text) => publish(shared, &format!("!motd@{domain}"), text, None, None)?,
+        Command::Wall(text) => return Ok(publish(shared, &format!("!wall@{domain}"), text, None, None)?),
+        Command::Motd(text) => return Ok(publish(shared, &format!("!motd@{domain}"), text, None, None)?),
         Command::History(n) => scroll::history(shared, n, &current(shared, READ_HINT)?)?,
         Command::HistorySince(when) => {
             let topic = current(shared, READ_HINT)?;
@@ -297,64 +296,113 @@ fn on_channel(shared: &Shared, channel: &str, cmd: Command<'_>) -> Result<(), St
     }
 }
 
-/// Sends a message and waits for its echo, which the reader thread shows.
+/// Sends a message and waits for its echo, which the reader thread shows. One the server
+/// refuses for a short while (a channel's rate), or one for a topic with such lines waiting,
+/// is queued and sent later ([`paced`]).
 fn publish(
     shared: &Shared,
     topic: &str,
     text: &str,
-    ctype: Option<&str>,
+    ctype: Option<&'static str>,
     reply_to: Option<MsgId>,
-) -> Result<(), String> {
+) -> Result<Sent, String> {
     input::check_len(text).map_err(|e| format!("not sent: the message is {}", e.describe()))?;
     let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
+    let short = names::short(topic, &shared.state().domain).to_string();
+    let line = paced::Line {
+        topic: topic.to_string(),
+        text: text.to_string(),
+        ctype,
+        reply_to,
+    };
+    // Behind the lines waiting for the topic, never before them.
+    let ahead = shared.paced.waiting(topic);
+    if ahead > 0 {
+        shared
+            .paced
+            .push(line, None)
+            .map_err(|why| format!("not sent to {short}: {why}"))?;
+        shared.screen.info(format!(
+            "queued: {} line(s) now wait for {short} (/queue)",
+            ahead + 1
+        ));
+        return Ok(Sent::Queued);
+    }
     let absent = match name.kind() {
         Kind::User => super::presence::absent_line(shared, topic),
         _ => None,
     };
-    let result = shared.request(Want::Reply, |seq| {
-        Msg::Message(Message {
-            seq,
-            topic: name,
-            body: Body::Text(text),
-            ctype,
-            reply_to,
-        })
-    });
-    let short = || names::short(topic, &shared.state().domain).to_string();
-    match result {
-        Ok(_) => {
+    match send_line(shared, &line) {
+        Ok(()) => {
             if let Some(line) = absent {
                 shared.screen.info(line);
                 super::presence::said(shared, topic);
             }
-            Ok(())
+            Ok(Sent::Message)
         }
-        Err(e @ ReqError::Lost) => Err(format!("{e}: the message may not have been delivered")),
+        Err(ReqError::Net(
+            e @ NetError::Refused {
+                retry_after: Some(told),
+                ..
+            },
+        )) => {
+            let wait = (shared.paced.push(line, Some(told)))
+                .map_err(|why| format!("not sent to {short}: {e} ({why})"))?;
+            shared.screen.info(format!(
+                "{e}; queued: sending it to {short} in {:.1}s (/queue)",
+                wait.as_secs_f32()
+            ));
+            Ok(Sent::Queued)
+        }
+        Err(e) => Err(failed(shared, topic, e)),
+    }
+}
+
+/// Sends `line` and waits for its echo.
+fn send_line(shared: &Shared, line: &paced::Line) -> Result<(), ReqError> {
+    // Checked before the line was queued: this cannot fail.
+    let topic = Name::parse(&line.topic).map_err(|e| ReqError::Net(NetError::Protocol(e.to_string())))?;
+    shared
+        .request(Want::Reply, |seq| {
+            Msg::Message(Message {
+                seq,
+                topic,
+                body: Body::Text(&line.text),
+                ctype: line.ctype,
+                reply_to: line.reply_to,
+            })
+        })
+        .map(drop)
+}
+
+/// Sends a line that waited ([`paced`]'s thread).
+pub(super) fn send_paced(shared: &Shared, line: &paced::Line) -> paced::Tried {
+    paced::tried(send_line(shared, line), |e| failed(shared, &line.topic, e))
+}
+
+/// What to say of a message to `topic` that failed with `e`.
+fn failed(shared: &Shared, topic: &str, e: ReqError) -> String {
+    let short = names::short(topic, &shared.state().domain).to_string();
+    match e {
+        e @ ReqError::Lost => format!("{e}: the message to {short} may not have been delivered"),
         // The server may yet take it (a stalled server, a long queue): "not sent" would make
         // the user type it again, and the echo that comes later is shown as usual.
-        Err(e @ ReqError::Timeout) => Err(format!(
-            "{e} to {}: the message may still be delivered, and is shown here if it is",
-            short()
-        )),
+        e @ ReqError::Timeout => {
+            format!("{e} to {short}: the message may still be delivered, and is shown here if it is")
+        }
         // A server's topics (`!wall`, `!motd`) refuse everyone but its admins as `reserved`.
-        Err(e @ ReqError::Net(NetError::Refused { code, .. }))
+        ReqError::Net(e @ NetError::Refused { code, .. })
             if code == ErrorCode::Reserved as u16 && topic.starts_with('!') =>
         {
-            Err(format!(
-                "not sent to {}: only the server's admins may publish there ({e})",
-                short()
-            ))
+            format!("not sent to {short}: only the server's admins may publish there ({e})")
         }
         // A user who takes direct messages only from users who logged in (`/dms accounts`).
-        Err(e @ ReqError::Net(NetError::Refused { code, .. }))
+        ReqError::Net(e @ NetError::Refused { code, .. })
             if code == ErrorCode::RegisteredOnly as u16 && !topic.starts_with('#') =>
         {
-            Err(format!(
-                "not sent to {}: {e} (log in to an account to write to them)",
-                short()
-            ))
+            format!("not sent to {short}: {e} (log in to an account to write to them)")
         }
-        Err(e) => Err(format!("not sent to {}: {e}", short())),
+        e => format!("not sent to {short}: {e}"),
     }
 }
 

@@ -16,6 +16,7 @@ mod lists;
 mod meta;
 mod moderate;
 mod net;
+mod paced;
 mod passwd;
 mod presence;
 mod screen;
@@ -103,6 +104,8 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         .map_err(|e| CliError::Local(format!("cannot start the network thread: {e}")))?;
     gaps::spawn(shared.clone())
         .map_err(|e| CliError::Local(format!("cannot start the gap-filling thread: {e}")))?;
+    paced::spawn(shared.clone(), exec::send_paced)
+        .map_err(|e| CliError::Local(format!("cannot start the thread of queued lines: {e}")))?;
     // As a line typed first would: a refused one says why, and the chat starts anyway.
     for channels in &args.join {
         exec::line(&shared, &format!("/join {channels}"));
@@ -129,6 +132,7 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
             .map(|r| scalar::proto::clip(r, MAX_REASON).to_string()),
         Flow::Continue => None,
     };
+    paced::leave(shared);
     shared.quitting.store(true, Ordering::SeqCst);
     shared.keep_mark();
     since::keep_all(shared);
@@ -259,7 +263,10 @@ fn plain_loop(shared: &Shared) -> Flow {
         // lock held across it waited for good).
         let read = input::read_line(&mut stdin.lock());
         match read {
-            Ok(None) => return Flow::Quit(None),
+            Ok(None) => {
+                paced::finish(shared);
+                return Flow::Quit(None);
+            }
             Ok(Some(Ok(line))) => {
                 if let Flow::Quit(reason) = exec::line(shared, &line) {
                     return Flow::Quit(reason);

@@ -475,6 +475,8 @@ pub struct Shared {
     pub reconnect_now: AtomicBool,
     /// The output queue.
     pub screen: Screen,
+    /// Lines the server refused for a short while, sent again once its wait is over.
+    pub paced: super::paced::Paced,
     /// Whether to colour output.
     pub colour: bool,
     /// Whether to ring the terminal's bell for an alert ([`crate::alert`]): a terminal.
@@ -505,6 +507,7 @@ impl Shared {
             quitting: AtomicBool::new(false),
             reconnect_now: AtomicBool::new(false),
             screen,
+            paced: super::paced::Paced::default(),
             colour,
             bell: false,
             timeout,
@@ -608,7 +611,7 @@ impl Shared {
             Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ReqError::Lost),
         };
         match frame.msg() {
-            Ok(Msg::Error(e)) => Err(ReqError::Net(NetError::refused(e.code, e.reason))),
+            Ok(Msg::Error(e)) => Err(ReqError::Net(NetError::of_error(&e))),
             Ok(_) => Ok(frame),
             Err(e) => Err(ReqError::Net(NetError::Protocol(e.to_string()))),
         }

@@ -603,3 +603,23 @@ pub fn stalling_proxy(upstream: String) -> u16 {
     });
     port
 }
+
+/// The owner of `topic`, a new channel it gave a `rate` (Messages a minute per member), its
+/// record seen.
+pub fn rated(server: &Server, topic: &str, rate: u64) -> Client {
+    let mut op = server.client("op");
+    subscribe(&mut op, topic);
+    op.request(STEP, |seq| {
+        Msg::SetMeta(scalar::proto::SetMeta {
+            seq,
+            topic: Name::parse(topic).unwrap(),
+            display: None,
+            subject: None,
+            modes: None,
+            rate: Some(rate),
+        })
+    })
+    .unwrap();
+    assert_eq!(next_text(&mut op), format!("rate {rate}"));
+    op
+}

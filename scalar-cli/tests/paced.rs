@@ -1,0 +1,76 @@
+//! A channel's rate in the chat: the lines it refuses for a while (806, naming the wait) are
+//! queued and sent again once the wait is over, in order, while the user goes on typing.
+//! They used to be lost, and a pasted block lost every line past the rate.
+
+mod common;
+
+use common::pty::Pty;
+use common::*;
+
+/// Piped into the chat, 12 lines to a channel of 60 a minute (ten at once, then one a second)
+/// all come out, in order, and the end of input waits for them.
+#[test]
+fn piped_lines_beyond_a_channel_rate_wait_and_all_arrive_in_order() {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    let mut op = rated(&server, "#rated@localhost", 60);
+    let lines: String = (0..12).map(|i| format!("rated {i:02}\n")).collect();
+    let mut chat = cli(&server, &home);
+    chat.args(["--id", "bot"]);
+    let r = run(chat, format!("/join #rated\n{lines}").as_bytes());
+    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
+    let out = &r.stdout;
+    for want in [
+        "806 channel_rate",
+        "queued: sending it to #rated in",
+        "end of input: sending the",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+    assert!(!out.contains("not sent"), "{out}");
+    for i in 0..12 {
+        assert_eq!(next_text(&mut op), format!("rated {i:02}"));
+    }
+}
+
+/// At a terminal: a refused line is queued and says when it goes; the next line for the
+/// channel waits behind it, another channel's does not; `/queue` lists them, `/queue drop`
+/// forgets them, and `/quit` says which were not sent.
+#[test]
+fn typed_lines_beyond_a_rate_wait_behind_each_other_and_can_be_dropped() {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    // 6 a minute: one at once, then one every 10 s.
+    let mut op = rated(&server, "#slow@localhost", 6);
+    let mut p = chat_with(&server, &home, "bot");
+    p.command("/join #slow", "joined #slow");
+    p.command("one", "bot: one");
+    let at = p.command("two", "806 channel_rate");
+    p.wait_for_from(at, "queued: sending it to #slow in", STEP);
+    p.command("three", "queued: 2 line(s) now wait for #slow (/queue)");
+    // Another channel is not held up.
+    p.command("/join #elsewhere", "joined #elsewhere");
+    p.command("not held", "bot: not held");
+    p.command("/queue", "2 line(s) wait for #slow: the next is sent in");
+    p.command("/queue drop", "dropped 2 line(s) that waited to be sent");
+    p.command("/queue", "no line waits to be sent");
+    p.command("/switch #slow", "#slow");
+    p.command("four", "queued: sending it to #slow in");
+    let at = p.command("/quit", "not sent to #slow: 1 line(s) still waited");
+    p.wait_for_from(at, "bye", STEP);
+    assert_eq!(p.wait_exit(STEP), 0);
+    assert_eq!(next_text(&mut op), "one");
+    // Nothing queued went out: the next message in the channel is another member's.
+    let mut marker = server.client("marker");
+    subscribe(&mut marker, "#slow@localhost");
+    publish(&mut marker, "#slow@localhost", "marker");
+    assert_eq!(next_text(&mut op), "marker");
+}
+
+fn chat_with(server: &Server, home: &TempDir, id: &str) -> Pty {
+    let mut cmd = cli(server, home);
+    cmd.args(["--id", id]);
+    let pty = Pty::spawn(cmd);
+    pty.wait_for("scalar> ", STEP);
+    pty
+}
