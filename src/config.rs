@@ -375,6 +375,8 @@ usage: scalard [OPTIONS]
   --handshake-timeout SECS  time to send Ident (default 10)
   --idle-timeout SECS       silence before the server pings (default 60)
   --ping-timeout SECS       time to answer a ping (default 30)
+  --join-rush SECS          after starting, how long channels' join rates hold
+                            nobody, while everyone reconnects (default 60; 0: none)
   --resolver IP[:PORT]      the nameserver asked for other domains' SRV records
                             (default: those of /etc/resolv.conf)
                             (the file's [servers.\"DOMAIN\"] tables come first:
@@ -860,6 +862,7 @@ impl Config {
             "handshake-timeout" => l.handshake_timeout = secs1()?,
             "idle-timeout" => l.idle_timeout = secs1()?,
             "ping-timeout" => l.ping_timeout = secs1()?,
+            "join-rush" => l.join_rush = Duration::from_secs(num()?),
             "foreign" => {
                 self.foreign_any = match value {
                     "none" => false,
@@ -1543,6 +1546,7 @@ mod tests {
             "kept-channel-days",
             "max-subs",
             "max-per-subnet",
+            "join-rush",
         ] {
             assert!(args(&[&format!("--{key}"), "0"]).is_ok(), "{key} 0");
         }

@@ -231,6 +231,7 @@ fn set_modes(c: &mut Client, topic: &str, bits: u64) {
                 subject: None,
                 modes: Some(bits),
                 rate: None,
+                join_rate: None,
             })
         })
         .expect("Meta");

@@ -262,6 +262,7 @@ fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
         subject: Some("deploys at noon"),
         modes: Some(modes::MODERATED),
         rate: None,
+        join_rate: None,
     };
     alice.send(&Msg::SetMeta(set)).unwrap();
     for want in ["display Operations ⚙", "subject deploys at noon", "modes +m"] {
@@ -867,6 +868,7 @@ fn a_secret_channel_is_left_out_of_others_topic_lists() {
         subject: None,
         modes: Some(modes::SECRET),
         rate: None,
+        join_rate: None,
     };
     alice.send(&Msg::SetMeta(set)).unwrap();
     assert_eq!(
@@ -982,4 +984,72 @@ fn an_admin_disconnects_a_user_who_may_come_back() {
     }
     let mut back = s.client("bob");
     sub(&mut back, ROOM);
+}
+
+/// Sub of `topic` through the library client: the refusal's code and wait, if refused.
+fn sub_refused(c: &mut Client, topic: &str) -> Option<(u16, Option<Duration>)> {
+    let sent = c.request(Duration::from_secs(10), |seq| {
+        Msg::Sub(Sub {
+            seq,
+            topic: name(topic),
+        })
+    });
+    match sent {
+        Ok(_) => None,
+        Err(e @ scalar::client::ClientError::Refused { code, .. }) => Some((code, e.retry_after())),
+        Err(e) => panic!("Sub of {topic}: {e}"),
+    }
+}
+
+/// A channel's join rate holds a raid of new names past ten seconds' worth, with 810 and
+/// how long to wait, while an invited name comes in; for the first minute after the server
+/// starts (its rush of reconnections) nobody is held.
+#[test]
+fn a_join_rate_holds_a_raid_but_not_the_rush_after_a_start() {
+    let raid = |s: &Scalard| {
+        let mut op = s.client("op");
+        sub(&mut op, ROOM);
+        let set = SetMeta {
+            seq: Some(1),
+            topic: name(ROOM),
+            display: None,
+            subject: None,
+            modes: None,
+            rate: None,
+            join_rate: Some(6),
+        };
+        op.send(&Msg::SetMeta(set)).unwrap();
+        assert_eq!(
+            next(&mut op),
+            "Event #ops@localhost op@localhost join_rate 6 seq=None"
+        );
+        assert_eq!(next(&mut op), "Meta #ops@localhost true 1");
+        let refused: Vec<_> = ["r1", "r2", "r3"]
+            .iter()
+            .map(|u| sub_refused(&mut s.client(u), ROOM))
+            .collect();
+        (op, refused)
+    };
+    let s = Scalard::start(&["--ephemeral", "--flood", "off", "--join-rush", "0"]);
+    let (mut op, refused) = raid(&s);
+    // 6 a minute: one at once, then one every 10 s.
+    assert_eq!(refused[0], None);
+    for r in &refused[1..] {
+        let (code, wait) = r.unwrap_or_default();
+        assert_eq!(code, 810, "{r:?}");
+        assert!(
+            wait.is_some_and(|w| w > Duration::from_secs(8) && w <= Duration::from_secs(10)),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        act(&mut op, 2, Action::Invite, "guest@localhost"),
+        "Event #ops@localhost op@localhost invite guest@localhost testing seq=Some(2)"
+    );
+    assert_eq!(sub_refused(&mut s.client("guest"), ROOM), None, "invited");
+    drop(s);
+    // Just started, on the default rush: nobody is held.
+    let s = Scalard::start(&["--ephemeral", "--flood", "off"]);
+    let (_op, refused) = raid(&s);
+    assert_eq!(refused, [None, None, None]);
 }

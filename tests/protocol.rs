@@ -355,6 +355,17 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
             }),
         ),
         (
+            "Error (join_rate, retry_after)",
+            Msg::Error(ErrorMsg {
+                seq: Some(5),
+                code: ErrorCode::JoinRate as u16,
+                reason: Some("#rust@example.com admits fewer joins now: wait 4 s"),
+                server: None,
+                topic: None,
+                retry_after: Some(3_100),
+            }),
+        ),
+        (
             "Ping",
             Msg::Ping(Ping {
                 seq: Some(2),
@@ -641,6 +652,19 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 subject: Some("1.95 is out"),
                 modes: Some(modes::INVITE_ONLY | modes::MODERATED),
                 rate: None,
+                join_rate: None,
+            }),
+        ),
+        (
+            "SetMeta (join rate)",
+            Msg::SetMeta(SetMeta {
+                seq: Some(14),
+                topic,
+                display: None,
+                subject: None,
+                modes: None,
+                rate: None,
+                join_rate: Some(12),
             }),
         ),
         (
@@ -652,6 +676,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 subject: None,
                 modes: Some(modes::REGISTERED_ONLY),
                 rate: None,
+                join_rate: None,
             }),
         ),
         (
@@ -1378,6 +1403,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             subject: Some(clip(&p.text, MAX_SUBJECT)),
             modes: Some(p.n & modes::ALL),
             rate: Some(p.n % (MAX_RATE + 1)),
+            join_rate: None,
         }),
         Msg::SetPresence(SetPresence {
             seq,

@@ -107,7 +107,7 @@ pub fn invites(e: &Received, me: &str) -> bool {
     e.ctype.as_deref() == Some(MOD_CTYPE) && body.split(' ').take(2).eq(["invite", me])
 }
 
-/// A record's body, `ACTION TARGET[ REASON]` or `display|subject|modes|rate VALUE`, as a
+/// A record's body, `ACTION TARGET[ REASON]` or `display|subject|modes|rate|join_rate VALUE`, as a
 /// sentence about `by`.
 fn record(body: &str, by: &str, names: Names<'_>) -> String {
     let (word, rest) = body.split_once(' ').unwrap_or((body, ""));
@@ -120,6 +120,9 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
         "rate" if rest == "0" => format!("{by} lifted the message rate limit"),
         "rate" if rest == "1" => format!("{by} limited each member to 1 message a minute"),
         "rate" => format!("{by} limited each member to {rest} messages a minute"),
+        "join_rate" if rest == "0" => format!("{by} lifted the join limit"),
+        "join_rate" if rest == "1" => format!("{by} limited joins to 1 a minute"),
+        "join_rate" => format!("{by} limited joins to {rest} a minute"),
         "purge" | "ban-until" | "mute-until" => {
             // `purge PATTERN SINCE[ REASON]`, `ban-until PATTERN UNTIL[ REASON]`.
             let mut words = rest.splitn(3, ' ');
@@ -284,6 +287,8 @@ mod tests {
         );
         assert_eq!(rec("rate 1"), "alice limited each member to 1 message a minute");
         assert_eq!(rec("rate 0"), "alice lifted the message rate limit");
+        assert_eq!(rec("join_rate 12"), "alice limited joins to 12 a minute");
+        assert_eq!(rec("join_rate 0"), "alice lifted the join limit");
         assert_eq!(rec("frob x"), "alice recorded: frob x");
         let since = crate::timefmt::local_datetime(1_764_000_000_000);
         assert_eq!(

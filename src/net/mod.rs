@@ -242,6 +242,7 @@ impl Shell {
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<Stopped> {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
+        self.server.opened_at(Instant::now());
         while !stop.load(Ordering::Relaxed) {
             let wake = self.server.next_wake().map_or(next_tick, |w| w.min(next_tick));
             let idle = self.unread.is_empty() && self.refused.is_empty() && !self.server.news_waiting();

@@ -624,6 +624,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             created: f.uint(Key::Created)?,
             modes: f.uint(Key::Modes)?,
             rate: f.uint(Key::Rate)?,
+            join_rate: f.uint(Key::JoinRate)?,
             role: f.numbered(Key::Role, Role::from_u64)?,
             presence: f.numbered(Key::Presence, Presence::from_u64)?,
             kept: f.bool(Key::Kept)?,
@@ -654,6 +655,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             subject: f.short_text(Key::Subject, MAX_SUBJECT)?,
             modes: f.uint_max(Key::Modes, modes::ALL)?,
             rate: f.uint_max(Key::Rate, MAX_RATE)?,
+            join_rate: f.uint_max(Key::JoinRate, MAX_JOIN_RATE)?,
         }),
         MsgType::SetPresence => Msg::SetPresence(SetPresence {
             seq,

@@ -147,6 +147,8 @@ error_codes! {
     ListFull = 808, "list_full", false;
     /// A server admin closed this connection (a kick on `!server@DOMAIN`); not a ban.
     Killed = 809, "killed", true;
+    /// Over the channel's join rate; `retry_after` says how long to wait.
+    JoinRate = 810, "join_rate", false;
 }
 
 impl fmt::Display for ErrorCode {

@@ -163,6 +163,9 @@ numbered! {
         /// In an Error whose refusal a later try may pass: how long to wait first, at least,
         /// in milliseconds.
         RetryAfter = 62, "retry_after",
+        /// Joins a minute a channel admits from IDs not in it yet; 0 for no limit (SetMeta,
+        /// Meta).
+        JoinRate = 63, "join_rate",
     }
 }
 

@@ -434,6 +434,8 @@ pub struct Meta<'a> {
     pub modes: Option<u64>,
     /// Messages per minute per member; 0 for no limit.
     pub rate: Option<u64>,
+    /// Joins a minute of IDs not in the channel yet; 0 for no limit.
+    pub join_rate: Option<u64>,
     /// This connection's role in the channel.
     pub role: Option<Role>,
     /// For a user ID: whether the user is around.
@@ -462,6 +464,7 @@ impl<'a> Meta<'a> {
             created: None,
             modes: None,
             rate: None,
+            join_rate: None,
             role: None,
             presence: None,
             reason: None,
@@ -513,6 +516,8 @@ pub const MAX_DISPLAY: usize = 64;
 pub const MAX_SUBJECT: usize = 256;
 /// The largest per-member message rate a channel may set (per minute).
 pub const MAX_RATE: u64 = 600;
+/// The largest join rate a channel may set (per minute).
+pub const MAX_JOIN_RATE: u64 = 600;
 
 /// SetMeta: an operator changes what it gives; the reply is Meta.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -529,6 +534,8 @@ pub struct SetMeta<'a> {
     pub modes: Option<u64>,
     /// The new per-member rate (Messages a minute, 0: none).
     pub rate: Option<u64>,
+    /// The new join rate (joins a minute, 0: none).
+    pub join_rate: Option<u64>,
 }
 
 /// SetPresence: the connection's user says whether it is around; the reply is the presence Event.
@@ -948,6 +955,7 @@ impl Msg<'_> {
                 m.opt_uint(Key::Created, x.created)?;
                 m.opt_uint(Key::Modes, x.modes)?;
                 m.opt_uint(Key::Rate, x.rate)?;
+                m.opt_uint(Key::JoinRate, x.join_rate)?;
                 m.opt_uint(Key::Role, x.role.map(|r| r as u64))?;
                 m.opt_uint(Key::Presence, x.presence.map(|p| p as u64))?;
                 for (key, flag) in [
@@ -981,6 +989,7 @@ impl Msg<'_> {
                 m.opt_text(Key::Subject, x.subject)?;
                 m.opt_uint(Key::Modes, x.modes)?;
                 m.opt_uint(Key::Rate, x.rate)?;
+                m.opt_uint(Key::JoinRate, x.join_rate)?;
             }
             Msg::SetPresence(x) => {
                 m.opt_text(Key::Reason, x.reason)?;

@@ -70,6 +70,10 @@ pub struct Limits {
     /// may leave at once in an away account's inbox, and how long until one more
     /// ([`super::inbox`]); `None`: no limit.
     pub away_inbox: Option<(u32, Duration)>,
+    /// How long after the server starts taking connections no channel's join rate holds
+    /// anyone: after a restart every member comes back at once (InspIRCd's joinflood waits out
+    /// its `bootwait` the same way). Zero: join rates hold from the start.
+    pub join_rush: Duration,
 }
 
 impl Default for Limits {
@@ -92,6 +96,7 @@ impl Default for Limits {
             ping_timeout: Duration::from_secs(30),
             kept_idle: Some(Duration::from_secs(DEFAULT_KEPT_DAYS * 86_400)),
             away_inbox: Some((100, Duration::from_secs(36))),
+            join_rush: Duration::from_secs(60),
         }
     }
 }

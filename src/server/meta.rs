@@ -13,7 +13,7 @@ pub(super) const PAGE_BUDGET: usize = MAX_PAYLOAD - 256;
 pub(super) const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 2 + 9;
 
 impl Server {
-    pub(super) fn sub(&mut self, conn: ConnId, m: Sub<'_>, out: &mut impl Outbox) {
+    pub(super) fn sub(&mut self, conn: ConnId, m: Sub<'_>, now: &Now, out: &mut impl Outbox) {
         if m.topic.kind() == Kind::Reserved {
             let reason = format!("{} cannot be subscribed to", m.topic);
             return self.fail(conn, m.seq, ErrorCode::NotSubscribable, &reason, out);
@@ -39,12 +39,12 @@ impl Server {
             return self.meta(conn, m.seq, m.topic, out);
         }
         if !already {
-            if let Some((code, reason)) = self.admit_to(conn, name) {
+            if let Some(refused) = self.admit_to(conn, name, now) {
                 if let Some(s) = self.session_mut(conn) {
                     // It counted as one free Sub already.
                     s.subs_sent = s.subs_sent.saturating_add(REFUSED_SUB_WEIGHT - 1);
                 }
-                return self.fail(conn, m.seq, code, &reason, out);
+                return self.fail_refused(conn, m.seq, refused, out);
             }
             let key = self.name_key(name);
             let Some(s) = self.sessions.get_mut(conn).and_then(Option::as_mut) else {
@@ -156,13 +156,14 @@ impl Server {
             meta.created = Some(room.created);
             meta.modes = Some(room.modes);
             meta.rate = Some(room.rules().rate);
+            meta.join_rate = Some(room.rules().join_rate);
             meta.role = self.who(conn).map(|w| room.role(w));
             meta.kept = Some(room.lasting);
         }
         Some(meta)
     }
 
-    /// SetMeta: an operator changes the channel's description, modes or rate; each change is
+    /// SetMeta: an operator changes the channel's description, modes or rates; each change is
     /// recorded on the channel, then the reply is the new Meta.
     pub(super) fn set_meta(&mut self, conn: ConnId, m: SetMeta<'_>, now: &Now, out: &mut impl Outbox) {
         if m.topic.kind() == Kind::User {
@@ -204,6 +205,10 @@ impl Server {
         if let Some(rate) = m.rate.filter(|&r| r != room.rules().rate) {
             room.rules_mut().rate = rate;
             changes.push((format!("rate {rate}"), None));
+        }
+        if let Some(rate) = m.join_rate.filter(|&r| r != room.rules().join_rate) {
+            room.set_join_rate(rate);
+            changes.push((format!("join_rate {rate}"), None));
         }
         let closed_either = closed_before || room.closed();
         room.used = true;

@@ -137,8 +137,12 @@ pub struct Server {
     /// The lasting rooms, by channel: the tick looks for those unused too long among these
     /// (at most [`saved::MAX_KEPT_ROOMS`]), not among every room.
     kept: HashSet<Box<str>>,
-    /// Rooms whose members' rate budgets are not all full again, which the tick prunes.
+    /// Rooms whose members' rate budgets, or join budget, are not all full again, which the
+    /// tick prunes.
     paced: HashSet<Box<str>>,
+    /// When the loop started taking connections ([`Server::opened_at`]): the rush of
+    /// reconnections after it is not held by channels' join rates.
+    opened: Option<Instant>,
     /// The secret of guest IDs' address marks ([`guest`]): restored, or made at the start (with
     /// a store; saved) or at the first guest.
     guest_key: Option<guest::GuestKey>,
@@ -195,6 +199,7 @@ impl Server {
             lasting_owned: HashMap::new(),
             kept: HashSet::new(),
             paced: HashSet::new(),
+            opened: None,
             guest_key: None,
             evictable: Default::default(),
             floors: floor::Floors::default(),
@@ -228,6 +233,13 @@ impl Server {
         }
         self.history = Some(h);
         self.floors.started_after(last_time);
+    }
+
+    /// The loop starts taking connections at `mono`: for [`Limits::join_rush`] from then, the
+    /// members coming back after a restart are not held by channels' join rates. A core never
+    /// told (a test's) counts as always just started.
+    pub fn opened_at(&mut self, mono: Instant) {
+        self.opened = Some(mono);
     }
 
     /// Whether `conn` waits for the store (a query's answer, or its Event's commit) or for its
@@ -392,9 +404,13 @@ impl Server {
         }
         for ch in &s.subs {
             let quit = s.user.as_ref().and_then(|user| self.quit(&s, ch, user, why));
-            if self.leave(conn, s.user.as_deref(), ch)
-                && let Some(quit) = quit
-            {
+            if !self.leave(conn, s.user.as_deref(), ch) {
+                continue;
+            }
+            if let (Some(user), Some(room)) = (s.user.as_deref(), self.rooms.get_mut(ch)) {
+                room.quit_member(user, self.now_ms);
+            }
+            if let Some(quit) = quit {
                 self.quits.push(quit);
             }
         }
@@ -547,7 +563,7 @@ impl Server {
             Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
             Msg::Pong(_) => {}
             Msg::Message(m) => self.publish(conn, m, now, out),
-            Msg::Sub(m) => self.sub(conn, m, out),
+            Msg::Sub(m) => self.sub(conn, m, now, out),
             Msg::Unsub(m) => self.unsub(conn, m, now, out),
             Msg::Topics(m) => self.topics(conn, m, out),
             Msg::Catchup(m) => self.catchup(conn, m, None, now, out),

@@ -2,6 +2,7 @@
 //! and the owner's (transfer, drop). Every action is published on the channel as an Event of type
 //! [`MOD_CTYPE`], so each client shows the audit trail and history keeps it.
 
+use super::refused::{Refused, ceil_secs};
 use super::room::{Closed, MAX_LIST, Room, Sanction, Who, set};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
@@ -683,8 +684,8 @@ impl Server {
     }
 
     /// A new subscriber: the channel's first, with no room yet, becomes its owner. Returns the
-    /// refusal if the room keeps it out.
-    pub(super) fn admit_to(&mut self, conn: ConnId, channel: &str) -> Option<(ErrorCode, String)> {
+    /// refusal if the room keeps it out; else the join is counted against its join rate.
+    pub(super) fn admit_to(&mut self, conn: ConnId, channel: &str, now: &Now) -> Option<Refused> {
         let who = self.who(conn)?;
         let s = self.session(conn)?;
         let owner = s.user.as_ref()?;
@@ -707,19 +708,43 @@ impl Server {
         };
         if let Some(ban) = room.banned_by(who, s.addr()) {
             let told = ban.told(user);
-            return Some((ErrorCode::Banned, format!("banned from {channel}{told}")));
+            return Some((ErrorCode::Banned, format!("banned from {channel}{told}")).into());
         }
-        match room.closed_to(who) {
-            Some(Closed::InviteOnly) => Some((
+        let closed = match room.closed_to(who) {
+            Some(Closed::InviteOnly) => (
                 ErrorCode::InviteOnly,
                 format!("{channel} is invite-only: ask an operator to invite you"),
-            )),
-            Some(Closed::RegisteredOnly) => Some((
+            ),
+            Some(Closed::RegisteredOnly) => (
                 ErrorCode::RegisteredOnly,
                 format!("{channel} is for users who logged in"),
-            )),
-            None => None,
+            ),
+            None => return self.count_join(conn, channel, now),
+        };
+        Some(closed.into())
+    }
+
+    /// Counts a join to `channel` of the session on `conn` against the channel's join rate;
+    /// the refusal if the rate holds it now.
+    fn count_join(&mut self, conn: ConnId, channel: &str, now: &Now) -> Option<Refused> {
+        // Everyone comes back at once after a restart: no join rate holds them then.
+        let rush_for = self.limits.join_rush;
+        let rush = !rush_for.is_zero()
+            && self
+                .opened
+                .is_none_or(|t| now.mono.saturating_duration_since(t) < rush_for);
+        let s = self.sessions.get(conn).and_then(Option::as_deref)?;
+        let who = super::admin::who(s, &self.policy.admins)?;
+        let room = self.rooms.get_mut(channel)?;
+        if let Some(wait) = room.join_wait(who, rush, now) {
+            let reason = format!("{channel} admits fewer joins now: wait {} s", ceil_secs(wait));
+            return Some(Refused::waiting(ErrorCode::JoinRate, reason, wait));
         }
+        room.count_join(who, rush, now);
+        if room.is_paced() && !self.paced.contains(channel) {
+            self.paced.insert(channel.into());
+        }
+        None
     }
 }
 

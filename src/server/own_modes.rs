@@ -88,8 +88,8 @@ impl Server {
         {
             return Some(refusal);
         }
-        if m.display.is_some() || m.subject.is_some() || m.rate.is_some() {
-            let reason = "a user ID has no display name, subject or rate; only modes (+r)";
+        if m.display.is_some() || m.subject.is_some() || m.rate.is_some() || m.join_rate.is_some() {
+            let reason = "a user ID has no display name, subject or rates; only modes (+r)";
             return Some((ErrorCode::NotSubscribable, reason.into()));
         }
         if m.modes.is_some_and(|b| b & !OWN_MODES != 0) {

@@ -2,6 +2,7 @@
 //! its modes, display name, topic line and per-member rate. Pure state with questions to ask
 //! it; the requests that change it are in `moderation` and `meta`.
 
+use super::Now;
 use super::bucket::{Bucket, Rate};
 use crate::proto::modes;
 use crate::proto::pattern::matches;
@@ -11,7 +12,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A ban or a mute: an ID pattern, which for a guest named by its exact ID holds the later
 /// guests of its address too, by the mark in their IDs (`guest`): the server picks a guest's
@@ -155,6 +156,14 @@ pub struct Rules {
     mutes: Vec<Sanction>,
     /// Messages a minute one member may publish; 0 for no limit.
     pub rate: u64,
+    /// Joins a minute the channel admits from IDs not in it yet; 0 for no limit.
+    pub join_rate: u64,
+    /// The budget under `join_rate`, the whole channel's; forgotten once full again.
+    joins: Option<Bucket>,
+    /// Members whose connection closed lately, while the channel had a join rate, with when
+    /// their return stops being free (Unix ms): a member whose network dropped rejoins at
+    /// once, even while a raid holds the rate. At most [`MAX_RETURNING`], oldest first.
+    returning: Vec<(Box<str>, u64)>,
     /// The display name, if set.
     pub display: Option<Box<str>>,
     /// The topic line, if set.
@@ -181,6 +190,9 @@ impl Rules {
             && self.bans.is_empty()
             && self.mutes.is_empty()
             && self.rate == 0
+            && self.join_rate == 0
+            && self.joins.is_none()
+            && self.returning.is_empty()
             && self.display.is_none()
             && self.subject.is_none()
             && self.pace.is_empty()
@@ -196,6 +208,9 @@ static NO_RULES: Rules = Rules {
     bans: Vec::new(),
     mutes: Vec::new(),
     rate: 0,
+    join_rate: 0,
+    joins: None,
+    returning: Vec::new(),
     display: None,
     subject: None,
     pace: BTreeMap::new(),
@@ -552,9 +567,11 @@ impl Room {
         }
     }
 
-    /// Whether some member's rate budget is not full again (see [`prune`](Room::prune)).
+    /// Whether some member's rate budget, or the join rate's, is not full again (see
+    /// [`prune`](Room::prune)).
     pub fn is_paced(&self) -> bool {
-        !self.rules().pace.is_empty()
+        let r = self.rules();
+        !r.pace.is_empty() || r.joins.is_some()
     }
 
     /// Counts a Message of `who` against the channel's rate (operators are not counted).
@@ -578,14 +595,12 @@ impl Room {
     /// `rate` Messages a minute as a bucket: a Message costs [`PACE_COST`] tokens and `rate`
     /// grow a second; ten seconds' worth (at least one Message) may be spent at once.
     fn pace_rate(&self) -> Option<Rate> {
-        let rate = u32::try_from(self.rules().rate).ok().filter(|&r| r > 0)?;
-        let burst = rate.div_ceil(6).max(1) * PACE_COST;
-        Some(Rate::new(rate, burst))
+        per_minute(self.rules().rate)
     }
 
-    /// Forgets the members whose budget is full again.
+    /// Forgets the members whose budget is full again, and the join budget once it is.
     pub fn prune(&mut self, now: Instant) {
-        let rate = self.pace_rate();
+        let (rate, join_rate) = (self.pace_rate(), self.join_rate());
         let Some(rules) = self.rules.as_deref_mut() else {
             return;
         };
@@ -593,15 +608,85 @@ impl Room {
             Some(rate) => rules.pace.retain(|_, b| !b.is_full(rate, now)),
             None => rules.pace.clear(),
         }
+        if join_rate.is_none_or(|r| rules.joins.is_some_and(|b| b.is_full(r, now))) {
+            rules.joins = None;
+        }
         self.tidy();
+    }
+
+    /// How long `who` must wait before it may join, if the channel's join rate holds it now.
+    pub fn join_wait(&self, who: Who<'_>, rush: bool, now: &Now) -> Option<Duration> {
+        let rate = self.join_limit(who, rush, now.unix_ms)?;
+        self.rules().joins?.wait(PACE_COST, rate, now.mono)
+    }
+
+    /// Counts the join of `who` against the channel's join rate, if it counts. Called before
+    /// the join is made.
+    pub fn count_join(&mut self, who: Who<'_>, rush: bool, now: &Now) {
+        let Some(rate) = self.join_limit(who, rush, now.unix_ms) else {
+            if let Some(r) = self.rules.as_deref_mut() {
+                r.returning.retain(|(id, _)| **id != *who.user);
+            }
+            return;
+        };
+        let rules = self.rules_mut();
+        (rules.joins.get_or_insert(Bucket::full(rate, now.mono))).spend(PACE_COST, rate, now.mono);
+    }
+
+    /// The join rate the join of `who` counts against, if any. Those the channel knows are
+    /// never held: members already in (by another connection) or back within
+    /// [`RETURN_WINDOW_MS`] of their connection's end, operators, voiced and invited IDs (an
+    /// invitation counts as for [`closed_to`](Room::closed_to)); nor is anyone in a `rush` (the
+    /// server just started, and everyone comes back at once).
+    fn join_limit(&self, who: Who<'_>, rush: bool, now_ms: u64) -> Option<Rate> {
+        let rate = self.join_rate()?;
+        let returning =
+            || (self.rules().returning.iter()).any(|(id, until)| **id == *who.user && *until > now_ms);
+        let known =
+            self.is_member(who.user) || self.role(who) >= Role::Voiced || self.invited(who) || returning();
+        (!rush && !known).then_some(rate)
+    }
+
+    /// `user`, a member, left with its connection's end (not by Unsub nor a kick): under a
+    /// join rate, its return within [`RETURN_WINDOW_MS`] is free.
+    pub fn quit_member(&mut self, user: &str, now_ms: u64) {
+        if self.join_rate().is_none() {
+            return;
+        }
+        let returning = &mut self.rules_mut().returning;
+        returning.retain(|(id, until)| *until > now_ms && **id != *user);
+        if returning.len() >= MAX_RETURNING {
+            returning.remove(0);
+        }
+        returning.push((user.into(), now_ms.saturating_add(RETURN_WINDOW_MS)));
+    }
+
+    /// Sets the join rate (0: none), forgetting who was returning when it is lifted.
+    pub fn set_join_rate(&mut self, rate: u64) {
+        let rules = self.rules_mut();
+        rules.join_rate = rate;
+        if rate == 0 {
+            rules.returning = Vec::new();
+            rules.joins = None;
+        }
+    }
+
+    /// `join_rate` joins a minute as a bucket, as [`pace_rate`](Room::pace_rate) for
+    /// Messages: ten seconds' worth (at least one join) at once.
+    fn join_rate(&self) -> Option<Rate> {
+        per_minute(self.rules().join_rate)
+    }
+
+    /// Whether `who` holds an invitation that counts (in a kept room, only for a session that
+    /// proved its ID).
+    fn invited(&self, who: Who<'_>) -> bool {
+        (who.logged_in || !self.lasting) && self.rules().invited.iter().any(|i| &**i == who.user)
     }
 
     /// Why `who` may not subscribe, if it may not (bans are asked separately). An invitation,
     /// like a role, counts in a kept room only for a session that proved its ID.
     pub fn closed_to(&self, who: Who<'_>) -> Option<Closed> {
-        let invitation =
-            (who.logged_in || !self.lasting) && self.rules().invited.iter().any(|i| &**i == who.user);
-        let invited = invitation || self.is_operator(who);
+        let invited = self.invited(who) || self.is_operator(who);
         if self.modes & modes::INVITE_ONLY != 0 && !invited {
             return Some(Closed::InviteOnly);
         }
@@ -630,8 +715,24 @@ pub const MAX_LIST: usize = 500;
 /// [`MAX_LIST`].
 const NOT_MUTED: u16 = u16::MAX;
 
-/// Tokens a Message costs under a channel's per-minute rate.
+/// Tokens a Message (or a join) costs under a channel's per-minute rate.
 const PACE_COST: u32 = 60;
+
+/// How long after its connection ended a member rejoins without counting against the
+/// channel's join rate: a dropped network, a laptop's sleep, a client's restart.
+pub const RETURN_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// The most returning members a channel remembers: a bound on memory and on the scan a join
+/// makes; past it, the oldest return counts again.
+pub const MAX_RETURNING: usize = 256;
+
+/// `per_minute` as a bucket: one costs [`PACE_COST`] tokens and `per_minute` grow a second;
+/// ten seconds' worth (at least one) may be spent at once. `None` for 0, no limit.
+fn per_minute(per_minute: u64) -> Option<Rate> {
+    let rate = u32::try_from(per_minute).ok().filter(|&r| r > 0)?;
+    let burst = rate.div_ceil(6).max(1) * PACE_COST;
+    Some(Rate::new(rate, burst))
+}
 
 /// Why a member may not publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -641,7 +742,7 @@ pub enum Silence<'r> {
     /// The channel is moderated and it has no voice.
     Moderated,
     /// Over the channel's rate: how long to wait.
-    Rate(std::time::Duration),
+    Rate(Duration),
 }
 
 /// Why a user may not subscribe.

@@ -528,7 +528,7 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 18);
+    o.head(MAP, 19);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
@@ -578,6 +578,7 @@ fn room_bytes(r: &Room) -> Vec<u8> {
     }
     o.text("modes").head(UINT, r.modes);
     o.text("rate").head(UINT, rules.rate);
+    o.text("join_rate").head(UINT, rules.join_rate);
     o.text("display").opt(rules.display.as_deref());
     o.text("subject").opt(rules.subject.as_deref());
     match r.life() {
@@ -791,6 +792,8 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
         .unwrap_or(0);
     r.modes = uint(v, "modes").unwrap_or(0) & crate::proto::modes::ALL;
     r.rules_mut().rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
+    // Saved before this field existed: none.
+    r.rules_mut().join_rate = uint(v, "join_rate").unwrap_or(0).min(crate::proto::MAX_JOIN_RATE);
     r.rules_mut().display = opt_clipped(v, "display", MAX_DISPLAY, cut);
     r.rules_mut().subject = opt_clipped(v, "subject", MAX_SUBJECT, cut);
     r.rules_mut().life = uint(v, "life");
@@ -863,6 +866,7 @@ mod tests {
         r.set_mutes(mutes.collect());
         r.modes = 5;
         r.rules_mut().rate = 30;
+        r.rules_mut().join_rate = 12;
         r.rules_mut().subject = Some("hello ☕".into());
         r.rules_mut().life = Some(1_234);
         let bytes = room_bytes(&r);
@@ -875,12 +879,13 @@ mod tests {
             (
                 back.modes,
                 back.rules().rate,
+                back.rules().join_rate,
                 back.rules().bans[0].addr,
                 back.rules().bans[0].reason.as_deref(),
                 back.rules().bans[1].reason.as_deref(),
                 back.life()
             ),
-            (5, 30, r.rules().bans[0].addr, Some("spam"), None, Some(1_234))
+            (5, 30, 12, r.rules().bans[0].addr, Some("spam"), None, Some(1_234))
         );
         let untils = |s: &[Sanction]| s.iter().map(|s| s.until).collect::<Vec<_>>();
         assert_eq!(untils(&back.rules().bans), [Some(9_000), None]);

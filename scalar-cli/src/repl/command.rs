@@ -1,7 +1,7 @@
 //! Parsing a typed line into a command. Pure: no state, no I/O, so every error message can be
 //! tested.
 
-use scalar::proto::{Action, MAX_RATE, MAX_REASON, MAX_SUBJECT};
+use scalar::proto::{Action, MAX_JOIN_RATE, MAX_RATE, MAX_REASON, MAX_SUBJECT};
 
 /// Every command: name, arguments, what it does. Drives `/help`, completion and errors.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
@@ -43,9 +43,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/meta",
-        "[display NAME | rate N]",
-        "show the current channel (display name, topic, created, modes, rate, your role), or set \
-         its display name (- removes it) or each member's rate (messages a minute, 0: no limit)",
+        "[display NAME | rate N | joins N]",
+        "show the current channel (display name, topic, created, modes, rates, your role), or set \
+         its display name (- removes it), each member's rate (messages a minute, 0: no limit) or \
+         how many may join a minute (against raids; members, operators, voiced and invited \
+         users are not counted)",
     ),
     (
         "/mode",
@@ -257,7 +259,7 @@ pub enum Command<'a> {
     Topics,
     /// `/topic [TEXT]`: show, or set ("" removes).
     Topic(Option<&'a str>),
-    /// `/meta [display NAME | rate N]`: show, or set.
+    /// `/meta [display NAME | rate N | joins N]`: show, or set.
     Meta(Option<MetaSet<'a>>),
     /// `/mode [CHANGE]`: show, or change (`+i-m`).
     Mode(Option<&'a str>),
@@ -321,6 +323,16 @@ pub enum Command<'a> {
     In(&'a str, Box<Command<'a>>),
 }
 
+/// `/meta WHAT N`'s N: so many a minute, 0 (no limit) to `max`.
+fn per_minute(what: &str, unit: &str, value: &str, max: u64) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!(
+            "/meta {what} takes {unit} a minute from 0 (no limit) to {max}, not {value:?}"
+        )),
+    }
+}
+
 /// What `/meta` sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaSet<'a> {
@@ -328,6 +340,8 @@ pub enum MetaSet<'a> {
     Display(&'a str),
     /// Messages a minute each member may publish; 0 for no limit.
     Rate(u64),
+    /// Joins a minute the channel admits of IDs not in it yet; 0 for no limit.
+    JoinRate(u64),
 }
 
 /// What `/status` says.
@@ -601,14 +615,15 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             match what {
                 "" => Command::Meta(None),
                 "display" if !value.is_empty() => Command::Meta(Some(MetaSet::Display(removal(value)))),
-                "rate" => match value.parse::<u64>() {
-                    Ok(n) if n <= MAX_RATE => Command::Meta(Some(MetaSet::Rate(n))),
-                    _ => {
-                        return Err(format!(
-                            "/meta rate takes messages a minute from 0 (no limit) to {MAX_RATE}, not {value:?}"
-                        ));
-                    }
-                },
+                "rate" => Command::Meta(Some(MetaSet::Rate(per_minute(
+                    what, "messages", value, MAX_RATE,
+                )?))),
+                "joins" => Command::Meta(Some(MetaSet::JoinRate(per_minute(
+                    what,
+                    "joins",
+                    value,
+                    MAX_JOIN_RATE,
+                )?))),
                 _ => return Err(usage(name)),
             }
         }
@@ -1019,6 +1034,14 @@ mod tests {
             Ok(Command::Meta(Some(MetaSet::Display("Rust 🦀"))))
         );
         assert_eq!(parse("/meta rate 30"), Ok(Command::Meta(Some(MetaSet::Rate(30)))));
+        assert_eq!(
+            parse("/meta joins 6"),
+            Ok(Command::Meta(Some(MetaSet::JoinRate(6))))
+        );
+        assert_eq!(
+            parse("/meta joins many"),
+            Err("/meta joins takes joins a minute from 0 (no limit) to 600, not \"many\"".into())
+        );
         assert!(
             parse("/meta rate 601")
                 .unwrap_err()
@@ -1026,7 +1049,7 @@ mod tests {
         );
         assert_eq!(
             parse("/meta color red").unwrap_err(),
-            "usage: /meta [#CHANNEL] [display NAME | rate N]"
+            "usage: /meta [#CHANNEL] [display NAME | rate N | joins N]"
         );
         assert_eq!(parse("/mode"), Ok(Command::Mode(None)));
         assert_eq!(parse("/mode +i-m"), Ok(Command::Mode(Some("+i-m"))));

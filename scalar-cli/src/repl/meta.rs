@@ -23,6 +23,7 @@ struct Described {
     created: Option<u64>,
     modes: Option<u64>,
     rate: Option<u64>,
+    join_rate: Option<u64>,
     role: Option<Role>,
     kept: Option<bool>,
 }
@@ -34,6 +35,7 @@ enum Change<'a> {
     Subject(&'a str),
     Modes(u64),
     Rate(u64),
+    JoinRate(u64),
 }
 
 /// `channel`'s Meta.
@@ -55,6 +57,7 @@ fn described(shared: &Shared, channel: &str) -> Result<(String, Described), Stri
         created: m.created,
         modes: m.modes,
         rate: m.rate,
+        join_rate: m.join_rate,
         role: m.role,
         kept: m.kept,
     };
@@ -82,6 +85,7 @@ fn change(shared: &Shared, channel: &str, now: &Described, change: Change<'_>) -
         Change::Subject(s) => ("that", "topic", now.subject == s),
         Change::Modes(b) => ("those", "modes", now.modes == Some(b)),
         Change::Rate(r) => ("that", "rate", now.rate == Some(r)),
+        Change::JoinRate(r) => ("that", "join rate", now.join_rate == Some(r)),
     };
     let short = names::short(channel, &shared.state().domain).to_string();
     if same {
@@ -101,12 +105,14 @@ fn change(shared: &Shared, channel: &str, now: &Described, change: Change<'_>) -
         subject: None,
         modes: None,
         rate: None,
+        join_rate: None,
     };
     match change {
         Change::Display(d) => set.display = Some(d),
         Change::Subject(s) => set.subject = Some(s),
         Change::Modes(b) => set.modes = Some(b),
         Change::Rate(r) => set.rate = Some(r),
+        Change::JoinRate(r) => set.join_rate = Some(r),
     }
     shared
         .request(Want::Reply, |seq| Msg::SetMeta(SetMeta { seq, ..set }))
@@ -151,13 +157,14 @@ pub fn mode(shared: &Shared, channel: &str, typed: Option<&str>) -> Result<(), S
     }
 }
 
-/// `/meta [display NAME | rate N]`: shows everything the server says of the channel, or sets
+/// `/meta [display NAME | rate N | joins N]`: shows everything the server says of the channel, or sets
 /// its display name or rate.
 pub fn meta(shared: &Shared, channel: &str, set: Option<MetaSet<'_>>) -> Result<(), String> {
     let (channel, now) = described(shared, channel)?;
     match set {
         Some(MetaSet::Display(d)) => return change(shared, &channel, &now, Change::Display(d)),
         Some(MetaSet::Rate(r)) => return change(shared, &channel, &now, Change::Rate(r)),
+        Some(MetaSet::JoinRate(r)) => return change(shared, &channel, &now, Change::JoinRate(r)),
         None => {}
     }
     let short = names::short(&channel, &shared.state().domain).to_string();
@@ -178,6 +185,13 @@ pub fn meta(shared: &Shared, channel: &str, set: Option<MetaSet<'_>>) -> Result<
         Some(r) => format!("{r} messages a minute per member"),
         None => unknown(),
     };
+    let joins = match now.join_rate {
+        Some(0) => "no limit".to_string(),
+        Some(1) => "1 a minute (members, operators, voiced and invited users not counted)".to_string(),
+        Some(r) => format!("{r} a minute (members, operators, voiced and invited users not counted)"),
+        // A server older than the join rate.
+        None => "no limit".to_string(),
+    };
     let you = now.role.map_or_else(unknown, |r| r.label().to_string());
     for line in [
         format!("topic:    {subject}"),
@@ -187,6 +201,7 @@ pub fn meta(shared: &Shared, channel: &str, set: Option<MetaSet<'_>>) -> Result<
             now.modes.map_or_else(unknown, crate::modes::describe)
         ),
         format!("rate:     {rate}"),
+        format!("joins:    {joins}"),
         format!("kept:     {}", now.kept.map_or_else(unknown, kept)),
         format!("you are:  {you}; {} connected", now.subscribers),
     ] {

@@ -304,6 +304,7 @@ pub fn dms(shared: &Shared, only_accounts: Option<bool>) -> Result<(), String> {
         subject: None,
         modes: Some(if want { modes::REGISTERED_ONLY } else { 0 }),
         rate: None,
+        join_rate: None,
     };
     match shared.request(Want::Reply, |seq| Msg::SetMeta(SetMeta { seq, ..set })) {
         Ok(_) => Ok(()),

@@ -617,6 +617,7 @@ pub fn rated(server: &Server, topic: &str, rate: u64) -> Client {
             subject: None,
             modes: None,
             rate: Some(rate),
+            join_rate: None,
         })
     })
     .unwrap();

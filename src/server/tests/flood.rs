@@ -219,6 +219,7 @@ fn a_refused_sub_uses_up_more_of_the_free_ones() {
             subject: None,
             modes: Some(modes::INVITE_ONLY),
             rate: None,
+            join_rate: None,
         }),
     );
     r.connect(1, "bob@example.com");

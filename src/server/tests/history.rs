@@ -1325,6 +1325,7 @@ fn set_meta(r: &mut Rig, conn: ConnId, topic: &str, subject: Option<&str>, modes
         subject,
         modes: Some(modes),
         rate: None,
+        join_rate: None,
     };
     let mut got = r.send(conn, Msg::SetMeta(m));
     // Under `--fsync always` the Meta comes once the records are on disk.

@@ -57,6 +57,7 @@ fn private_members(r: &mut Rig, conn: ConnId) -> Vec<String> {
         subject: None,
         modes: Some(modes::PRIVATE_MEMBERS),
         rate: None,
+        join_rate: None,
     };
     r.send(conn, Msg::SetMeta(m))
 }
@@ -332,6 +333,7 @@ fn a_leave_s_reason_counts_against_the_channel_s_rate() {
         subject: None,
         modes: None,
         rate: Some(6),
+        join_rate: None,
     };
     r.send(0, Msg::SetMeta(rate));
     r.out.take(0);

@@ -19,6 +19,7 @@ fn meta(subject: Option<&'static str>, modes: Option<u64>, rate: Option<u64>) ->
         subject,
         modes,
         rate,
+        join_rate: None,
     }
 }
 
@@ -1256,4 +1257,121 @@ fn a_user_s_meta_says_account_and_admin() {
         panic!("round trip")
     };
     assert_eq!(back.account, Some(false));
+}
+
+/// A channel's join rate holds joins of IDs it does not know beyond ten seconds' worth (810,
+/// with the wait), counts only joins made, never holds members' other connections, operators,
+/// voiced or invited IDs, nor anyone in the minute after the server opened.
+#[test]
+fn a_join_rate_holds_strangers_but_not_whom_the_channel_knows() {
+    let mut r = Rig::new(Limits::default());
+    r.server.opened_at(r.now.mono);
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    for (conn, user) in users.iter().enumerate() {
+        r.connect(conn, &format!("{user}@example.com"));
+    }
+    r.sub(0, CH);
+    let rated = SetMeta {
+        join_rate: Some(6),
+        ..meta(None, None, None)
+    };
+    assert_eq!(
+        set_meta(&mut r, 0, rated),
+        [
+            "Event #meta@example.com alice@example.com join_rate 6 seq=None",
+            "Meta #meta@example.com true 1",
+        ]
+    );
+    // In the rush after the server opened, nobody is held, and nothing is counted.
+    assert_eq!(
+        r.sub(1, CH).last().map(String::as_str),
+        Some("Meta #meta@example.com true 2")
+    );
+    r.advance(Duration::from_secs(61));
+    let sub = |r: &mut Rig, conn: ConnId| r.sub(conn, CH).last().cloned().unwrap_or_default();
+    // 6 a minute: one at once, then one every 10 s.
+    assert_eq!(sub(&mut r, 2), "Meta #meta@example.com true 3");
+    assert_eq!(
+        sub(&mut r, 3),
+        "Error 810 join_rate seq=Some(2) retry_after=10000"
+    );
+    // A refusal is not counted: the wait did not grow.
+    assert_eq!(
+        sub(&mut r, 3),
+        "Error 810 join_rate seq=Some(2) retry_after=10000"
+    );
+    // Whom the channel knows comes in anyway, and is not counted.
+    for (action, conn, user) in [(Action::Invite, 3, "dave"), (Action::Voice, 4, "erin")] {
+        r.send(
+            0,
+            Msg::Mod(Mod {
+                until: None,
+                seq: Some(5),
+                topic: n(CH),
+                action,
+                target: &format!("{user}@example.com"),
+                reason: None,
+                since: None,
+            }),
+        );
+        r.out.frames.clear();
+        assert_eq!(
+            sub(&mut r, conn),
+            format!("Meta #meta@example.com true {}", conn + 1)
+        );
+    }
+    // A member's second connection is not a join.
+    r.connect(6, "carol@example.com");
+    assert_eq!(sub(&mut r, 6), "Meta #meta@example.com true 6");
+    assert_eq!(
+        sub(&mut r, 5),
+        "Error 810 join_rate seq=Some(2) retry_after=10000",
+        "none of those was counted"
+    );
+    // The budget is remembered until it is full again, as a member's message rate.
+    assert!(r.server.paced.contains(CH));
+    r.advance(Duration::from_secs(10));
+    assert_eq!(sub(&mut r, 5), "Meta #meta@example.com true 7");
+    // A member whose connection ends comes back within minutes without counting (a dropped
+    // network, while a raid holds the rate); one who left by Unsub counts as a stranger.
+    r.server.disconnect(5);
+    r.send(
+        1,
+        Msg::Unsub(Unsub {
+            seq: Some(3),
+            topic: n(CH),
+            reason: None,
+        }),
+    );
+    r.out.frames.clear();
+    r.connect(5, "frank@example.com");
+    assert_eq!(sub(&mut r, 5), "Meta #meta@example.com true 6");
+    assert_eq!(
+        sub(&mut r, 1),
+        "Error 810 join_rate seq=Some(2) retry_after=10000"
+    );
+    // Free once only, and within its window.
+    r.server.disconnect(5);
+    r.advance(Duration::from_secs(11 * 60));
+    r.connect(5, "frank@example.com");
+    assert_eq!(sub(&mut r, 1), "Meta #meta@example.com true 6");
+    assert_eq!(
+        sub(&mut r, 5),
+        "Error 810 join_rate seq=Some(2) retry_after=10000"
+    );
+    r.advance(Duration::from_secs(11));
+    assert!(r.server.paced.is_empty());
+    // 0 lifts it.
+    let lifted = SetMeta {
+        join_rate: Some(0),
+        ..meta(None, None, None)
+    };
+    let record = "Event #meta@example.com alice@example.com join_rate 0 seq=None";
+    assert!(set_meta(&mut r, 0, lifted).iter().any(|l| l == record));
+    assert!(
+        r.server
+            .rooms
+            .get(CH)
+            .is_some_and(|room| room.rules().join_rate == 0)
+    );
 }

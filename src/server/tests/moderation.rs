@@ -692,6 +692,7 @@ fn records_wait_for_a_writer_that_is_behind_and_are_refused_while_it_fails() {
         subject: Some("x"),
         modes: None,
         rate: None,
+        join_rate: None,
     });
     r.server.store_done(crate::store::Done::Committed(2), &mut r.out);
     r.out.take(0);
@@ -727,6 +728,7 @@ fn with_fsync_always_a_set_meta_is_answered_once_its_records_are_on_disk() {
         subject: Some("on disk first"),
         modes: Some(modes::MODERATED),
         rate: None,
+        join_rate: None,
     };
     assert!(r.send(0, Msg::SetMeta(m)).is_empty(), "nothing before the commit");
     let last = r.out.persisted.last().map(|rec| rec.pos).unwrap_or_default();
@@ -751,6 +753,7 @@ fn set_modes(r: &mut Rig, conn: ConnId, modes: u64, rate: Option<u64>) -> Vec<St
         subject: None,
         modes: Some(modes),
         rate,
+        join_rate: None,
     };
     r.send(conn, Msg::SetMeta(m))
 }
@@ -1722,6 +1725,7 @@ fn a_kept_channel_is_listed_while_nobody_is_in_it() {
         subject: Some("design reviews"),
         modes: None,
         rate: None,
+        join_rate: None,
     };
     r.send(0, Msg::SetMeta(m));
     // Nothing said or set in it: not kept.

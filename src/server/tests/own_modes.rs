@@ -17,6 +17,7 @@ fn set_modes<'a>(topic: &'a str, modes: Option<u64>, display: Option<&'a str>) -
         subject: None,
         modes,
         rate: None,
+        join_rate: None,
     })
 }
 
@@ -140,6 +141,19 @@ fn only_the_user_logged_in_sets_its_mode_and_only_that_one() {
     assert_eq!(got, ["Error 401 foreign_topic seq=Some(4)"]);
     let (got, _) = refused(&mut r, 0, set_modes(ALICE, Some(4), Some("Alice")));
     assert_eq!(got, ["Error 405 not_subscribable seq=Some(4)"]);
+    let join_rate = match set_modes(ALICE, None, None) {
+        Msg::SetMeta(m) => Msg::SetMeta(SetMeta {
+            join_rate: Some(6),
+            ..m
+        }),
+        other => other,
+    };
+    let (got, why) = refused(&mut r, 0, join_rate);
+    assert_eq!(got, ["Error 405 not_subscribable seq=Some(4)"]);
+    assert_eq!(
+        why.as_deref(),
+        Some("a user ID has no display name, subject or rates; only modes (+r)")
+    );
     for bits in [1, 2, 8, 16, 5] {
         let (got, _) = refused(&mut r, 0, set_modes(ALICE, Some(bits), None));
         assert_eq!(got, ["Error 100 malformed seq=Some(4)"], "{bits}");

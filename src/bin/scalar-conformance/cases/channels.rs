@@ -241,6 +241,61 @@ pub(super) fn a_channel_rate_is_806_with_how_long_to_wait(x: &Ctx) -> Result<Ver
     }
 }
 
+/// A channel's `join_rate` of 6 a minute admits one new name at once, then refuses the next
+/// Sub with 810 and says how long to wait (at most the 10 s a join takes at that rate); its Meta
+/// says the rate. A server may hold no joins for a while after it starts (§4 SetMeta): one
+/// that admits the second name is skipped, not failed.
+pub(super) fn a_join_rate_is_810_with_how_long_to_wait(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("joins");
+    let (mut a, _) = x.client("jra")?;
+    a.sub(&ch, 2)?;
+    let set = map(&[(0, u(SET_META)), (1, u(3)), (2, t(&ch)), (63, u(6))]);
+    match ask(&mut a, &set)? {
+        Ok(v) if kind(&v) == Some(10) && uint(&v, 63) == Some(6) => {}
+        Ok(v) => {
+            return Err(format!(
+                "the owner's SetMeta of join_rate 6: expected Meta with join_rate 6, got {}",
+                show(&v)
+            ));
+        }
+        Err(skip) => return Ok(skip),
+    }
+    let join = |who: &str| -> Result<Value, Fail> {
+        let (mut c, _) = x.client(who)?;
+        c.send(&map(&[(0, u(8)), (1, u(4)), (2, t(&ch))]))?;
+        c.reply()
+    };
+    let first = join("jrb")?;
+    if (kind(&first), uint(&first, 1)) != (Some(10), Some(4)) {
+        return Err(format!(
+            "the first new name's Sub at join_rate 6: {}",
+            show(&first)
+        ));
+    }
+    let second = join("jrc")?;
+    match (
+        kind(&second),
+        uint(&second, 1),
+        uint(&second, 9),
+        uint(&second, 62),
+    ) {
+        (Some(3), Some(4), Some(810), Some(1..=10_000)) => Ok(Pass),
+        (Some(3), Some(4), Some(810), None) => {
+            Ok(Verdict::Skip("810 without retry_after (§8 Waits: SHOULD)".into()))
+        }
+        (Some(10), Some(4), ..) => Ok(Verdict::Skip(
+            "a second new name joined at once: the server may hold no joins just after it starts \
+             (§4 SetMeta; scalard: --join-rush)"
+                .into(),
+        )),
+        _ => Err(format!(
+            "the second new name's Sub at once: expected Error 810 seq 4 with retry_after \
+             1..=10000 ms, got {}",
+            show(&second)
+        )),
+    }
+}
+
 pub(super) fn members_lists_each_id_once_with_its_role(x: &Ctx) -> Result<Verdict, Fail> {
     let ch = x.channel("mem");
     let (mut a, owner) = x.client("mma")?;

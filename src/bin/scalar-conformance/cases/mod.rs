@@ -267,6 +267,7 @@ cases! {
     channels::only_the_owner_hands_a_channel_over, "§4 Channels";
     channels::set_meta_answers_meta_and_is_for_operators, "§4 SetMeta";
     channels::a_channel_rate_is_806_with_how_long_to_wait, "§8 Waits";
+    channels::a_join_rate_is_810_with_how_long_to_wait, "§4 SetMeta";
     channels::members_lists_each_id_once_with_its_role, "§4 Members";
     channels::targets_lists_the_bans_to_operators_only, "§4 Targets";
     channels::a_watcher_sees_presence_and_the_sender_its_echo, "§4 Presence";
