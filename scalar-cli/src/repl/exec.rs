@@ -227,8 +227,13 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::Ignore(who) => ignore::ignore(shared, who, true)?,
         Command::Unignore(who) => ignore::ignore(shared, Some(who), false)?,
         // Admins speak to the server's reserved topics (PROTOCOL.md §4, Server admins).
-        Command::Wall(text) => return Ok(publish(shared, &format!("!wall@{domain}"), text, None, None)?),
-        Command::Motd(text) => return Ok(publish(shared, &format!("!motd@{domain}"), text, None, None)?),
+        // Not messages the typed line gives way to (typed.rs): commands, which stay.
+        Command::Wall(text) => {
+            publish(shared, &format!("!wall@{domain}"), text, None, None)?;
+        }
+        Command::Motd(text) => {
+            publish(shared, &format!("!motd@{domain}"), text, None, None)?;
+        }
         Command::History(n) => scroll::history(shared, n, &current(shared, READ_HINT)?)?,
         Command::HistorySince(when) => {
             let topic = current(shared, READ_HINT)?;
@@ -307,7 +312,7 @@ fn publish(
     reply_to: Option<MsgId>,
 ) -> Result<Sent, String> {
     input::check_len(text).map_err(|e| format!("not sent: the message is {}", e.describe()))?;
-    let name = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
+    Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
     let short = names::short(topic, &shared.state().domain).to_string();
     let line = paced::Line {
         topic: topic.to_string(),
@@ -316,37 +321,22 @@ fn publish(
         reply_to,
     };
     // Behind the lines waiting for the topic, never before them.
-    let ahead = shared.paced.waiting(topic);
-    if ahead > 0 {
+    if let Some(queued) = shared.paced.queue_behind(&line) {
+        let n = queued.map_err(|why| format!("not sent to {short}: {why}"))?;
         shared
-            .paced
-            .push(line, None)
-            .map_err(|why| format!("not sent to {short}: {why}"))?;
-        shared.screen.info(format!(
-            "queued: {} line(s) now wait for {short} (/queue)",
-            ahead + 1
-        ));
+            .screen
+            .info(format!("queued: {n} line(s) now wait for {short} (/queue)"));
         return Ok(Sent::Queued);
     }
-    let absent = match name.kind() {
-        Kind::User => super::presence::absent_line(shared, topic),
-        _ => None,
-    };
     match send_line(shared, &line) {
-        Ok(()) => {
-            if let Some(line) = absent {
-                shared.screen.info(line);
-                super::presence::said(shared, topic);
-            }
-            Ok(Sent::Message)
-        }
+        Ok(()) => Ok(Sent::Message),
         Err(ReqError::Net(
             e @ NetError::Refused {
                 retry_after: Some(told),
                 ..
             },
         )) => {
-            let wait = (shared.paced.push(line, Some(told)))
+            let wait = (shared.paced.push_refused(line, told))
                 .map_err(|why| format!("not sent to {short}: {e} ({why})"))?;
             shared.screen.info(format!(
                 "{e}; queued: sending it to {short} in {:.1}s (/queue)",
@@ -354,34 +344,45 @@ fn publish(
             ));
             Ok(Sent::Queued)
         }
-        Err(e) => Err(failed(shared, topic, e)),
+        Err(e) => Err(failure_text(shared, topic, e)),
     }
 }
 
-/// Sends `line` and waits for its echo.
+/// Sends `line` and waits for its echo; a direct message to someone away says so once it is
+/// taken.
 fn send_line(shared: &Shared, line: &paced::Line) -> Result<(), ReqError> {
-    // Checked before the line was queued: this cannot fail.
+    // Checked before it was sent or queued: this cannot fail.
     let topic = Name::parse(&line.topic).map_err(|e| ReqError::Net(NetError::Protocol(e.to_string())))?;
-    shared
-        .request(Want::Reply, |seq| {
-            Msg::Message(Message {
-                seq,
-                topic,
-                body: Body::Text(&line.text),
-                ctype: line.ctype,
-                reply_to: line.reply_to,
-            })
+    let absent = match topic.kind() {
+        Kind::User => super::presence::absent_line(shared, &line.topic),
+        _ => None,
+    };
+    shared.request(Want::Reply, |seq| {
+        Msg::Message(Message {
+            seq,
+            topic,
+            body: Body::Text(&line.text),
+            ctype: line.ctype,
+            reply_to: line.reply_to,
         })
-        .map(drop)
+    })?;
+    if let Some(absent) = absent {
+        shared.screen.info(absent);
+        super::presence::said(shared, &line.topic);
+    }
+    Ok(())
 }
 
 /// Sends a line that waited ([`paced`]'s thread).
 pub(super) fn send_paced(shared: &Shared, line: &paced::Line) -> paced::Tried {
-    paced::tried(send_line(shared, line), |e| failed(shared, &line.topic, e))
+    let stopped = shared.state().stopped.is_some();
+    paced::Tried::of(send_line(shared, line), stopped, |e| {
+        failure_text(shared, &line.topic, e)
+    })
 }
 
 /// What to say of a message to `topic` that failed with `e`.
-fn failed(shared: &Shared, topic: &str, e: ReqError) -> String {
+fn failure_text(shared: &Shared, topic: &str, e: ReqError) -> String {
     let short = names::short(topic, &shared.state().domain).to_string();
     match e {
         e @ ReqError::Lost => format!("{e}: the message to {short} may not have been delivered"),

@@ -4,12 +4,14 @@
 //! for a topic with lines waiting waits behind them, so that nothing overtakes; other topics
 //! are not held up. Without this a pasted block lost every line past the channel's rate.
 //!
-//! Bounded: at most [`MAX_PACED`] lines wait, and each is given up (and said) after
-//! [`crate::resend`]'s waits, as `send`'s messages are. Lines wait through a reconnection.
+//! Bounded: at most [`MAX_PACED`] lines wait; each is given up (and said) after
+//! [`crate::resend`]'s waits for its own refusals, as `send`'s messages are, and all of them
+//! once there has been no connection for [`MAX_WAITING`] (or the client stopped
+//! reconnecting). Lines wait through a reconnection.
 
 use super::shared::{ReqError, Shared};
 use crate::conn::NetError;
-use crate::resend::Resend;
+use crate::resend::{MAX_WAITING, Resend};
 use scalar::proto::MsgId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -19,8 +21,7 @@ use std::time::{Duration, Instant};
 /// messages a minute is refused past it, not sent for an hour.
 pub const MAX_PACED: usize = 50;
 
-/// How often a line waiting while there is no connection looks again: counted as waiting, so
-/// that a server gone for good gives the lines up after [`crate::resend::MAX_WAITING`].
+/// How often the lines waiting while there is no connection look again.
 const OFFLINE_WAIT: Duration = Duration::from_secs(1);
 
 /// A message to send.
@@ -40,18 +41,27 @@ pub struct Line {
 #[derive(Debug)]
 struct Waiting {
     line: Line,
+    /// Its waits after refusals so far: each line is given up on its own.
     resend: Resend,
-    /// Tells it from its copy out with the thread once `/queue drop` emptied the queue.
+    /// Unique per push: the result of a line that `/queue drop` removed while it was being
+    /// sent finds nothing to settle.
     id: u64,
 }
 
-#[derive(Default)]
+/// The lines waiting, and when each topic is tried next.
+#[derive(Debug, Default)]
 struct Queue {
     lines: VecDeque<Waiting>,
     /// When each topic with lines waiting is tried next.
     due: HashMap<String, Instant>,
     next_id: u64,
-    /// The client is leaving: the thread ends.
+    /// The line out with the thread now.
+    in_flight: Option<u64>,
+    /// Since when every try found no connection: one clock for the whole queue, which is
+    /// given up past [`MAX_WAITING`] (a line behind others would otherwise start its own only
+    /// once at the front: hours for a full queue).
+    offline_since: Option<Instant>,
+    /// The client is leaving, or the thread ended: nothing more is sent.
     closed: bool,
 }
 
@@ -60,11 +70,29 @@ impl Queue {
         self.lines.iter().filter(|w| w.line.topic == topic).count()
     }
 
+    /// How long until `topic` is tried next.
+    fn wait_for(&self, topic: &str, now: Instant) -> Duration {
+        (self.due.get(topic)).map_or(Duration::ZERO, |d| d.saturating_duration_since(now))
+    }
+
+    fn push(&mut self, line: Line, resend: Resend) -> Result<(), String> {
+        if self.lines.len() >= MAX_PACED {
+            return Err(format!(
+                "{MAX_PACED} lines already wait for the server to take them (/queue)"
+            ));
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.lines.push_back(Waiting { line, resend, id });
+        Ok(())
+    }
+
     /// The first line of a topic whose wait is over, in the order typed; else the soonest a
     /// wait ends, if any line waits.
     fn next_due(&self, now: Instant) -> Result<(u64, Line), Option<Instant>> {
         let due = |w: &Waiting| self.due.get(&w.line.topic).copied().unwrap_or(now);
-        match self.lines.iter().find(|w| due(w) <= now) {
+        let out = |w: &&Waiting| Some(w.id) == self.in_flight;
+        match self.lines.iter().find(|w| !out(w) && due(w) <= now) {
             Some(w) => Ok((w.id, w.line.clone())),
             None => Err(self.lines.iter().map(due).min()),
         }
@@ -78,10 +106,23 @@ impl Queue {
         }
         Some(w)
     }
+
+    /// The lines waiting per topic, in the order first queued, with the wait before the next
+    /// try of each; without the line out with the thread.
+    fn counts(&self, now: Instant) -> Vec<(String, usize, Duration)> {
+        let mut out: Vec<(String, usize, Duration)> = Vec::new();
+        for w in self.lines.iter().filter(|w| Some(w.id) != self.in_flight) {
+            match out.iter_mut().find(|(t, ..)| *t == w.line.topic) {
+                Some((_, n, _)) => *n += 1,
+                None => out.push((w.line.topic.clone(), 1, self.wait_for(&w.line.topic, now))),
+            }
+        }
+        out
+    }
 }
 
 /// The queue and the thread's wake-up.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Paced {
     queue: Mutex<Queue>,
     changed: Condvar,
@@ -92,51 +133,93 @@ pub struct Paced {
 pub enum Tried {
     /// The server took it.
     Sent,
-    /// Not now: refused naming this wait, or no connection. What to say if it is given up.
-    Again(String, Duration),
+    /// Refused, naming a wait.
+    Refused {
+        /// What to say if the line is given up.
+        said: String,
+        /// The server's wait.
+        wait: Duration,
+    },
+    /// No connection now, while the client reconnects.
+    Offline,
     /// Anything else: the line is done, and this says how.
     Failed(String),
 }
 
+impl Tried {
+    /// How a try went, from its request's result: a refusal that names a wait is waited out,
+    /// no connection too while the client reconnects (not once it `stopped`); `failure` says
+    /// how the line failed, for when it is given up.
+    pub fn of(
+        result: Result<(), ReqError>,
+        stopped: bool,
+        failure: impl FnOnce(ReqError) -> String,
+    ) -> Tried {
+        match result {
+            Ok(()) => Tried::Sent,
+            Err(ReqError::NotConnected) if !stopped => Tried::Offline,
+            Err(ReqError::Net(
+                e @ NetError::Refused {
+                    retry_after: Some(wait),
+                    ..
+                },
+            )) => Tried::Refused {
+                said: failure(ReqError::Net(e)),
+                wait,
+            },
+            Err(e) => Tried::Failed(failure(e)),
+        }
+    }
+}
+
 impl Paced {
+    /// The queue, even if a thread panicked holding it: its state stays consistent between
+    /// its short critical sections.
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many lines for `topic` wait: a line typed for it now waits behind them.
-    pub fn waiting(&self, topic: &str) -> usize {
-        self.lock().waiting(topic)
+    fn wait<'a>(&self, q: MutexGuard<'a, Queue>, at_most: Option<Duration>) -> MutexGuard<'a, Queue> {
+        match at_most {
+            Some(d) => self
+                .changed
+                .wait_timeout(q, d)
+                .map_or_else(|e| e.into_inner().0, |r| r.0),
+            None => self.changed.wait(q).unwrap_or_else(|e| e.into_inner()),
+        }
     }
 
-    /// Queues `line`: after a refusal naming the wait `told`, sent again once it is over;
-    /// without one, behind the lines of its topic. The wait before it is tried, or why it is
-    /// not queued (the queue is full, or the wait too long: the refusal is then the answer).
-    pub fn push(&self, line: Line, told: Option<Duration>) -> Result<Duration, String> {
+    /// Queues `line` behind the lines of its topic, if any wait (else the caller sends it):
+    /// how many then wait for the topic, or why it is not queued (the queue is full).
+    pub fn queue_behind(&self, line: &Line) -> Option<Result<usize, String>> {
         let mut q = self.lock();
-        if q.lines.len() >= MAX_PACED {
-            return Err(format!(
-                "{MAX_PACED} lines already wait for the server to take them (/queue)"
-            ));
+        let ahead = q.waiting(&line.topic);
+        if ahead == 0 || q.closed {
+            return None;
         }
+        let queued = q.push(line.clone(), Resend::default()).map(|()| ahead + 1);
+        self.changed.notify_all();
+        Some(queued)
+    }
+
+    /// Queues `line`, refused naming the wait `told`, to be sent again once it is over: the
+    /// wait, or why it is not queued (the queue is full, or the wait too long: the refusal is
+    /// then the answer).
+    pub fn push_refused(&self, line: Line, told: Duration) -> Result<Duration, String> {
+        let mut q = self.lock();
         let now = Instant::now();
         let mut resend = Resend::default();
-        if let Some(told) = told {
-            let until = now + resend.next(told)?;
-            let due = q.due.entry(line.topic.clone()).or_insert(until);
-            *due = (*due).max(until);
-        }
-        let wait = q
-            .due
-            .get(&line.topic)
-            .map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
-        q.next_id += 1;
-        let id = q.next_id;
-        q.lines.push_back(Waiting { line, resend, id });
+        let until = now + resend.next(told)?;
+        let topic = line.topic.clone();
+        q.push(line, resend)?;
+        let due = q.due.entry(topic.clone()).or_insert(until);
+        *due = (*due).max(until);
         self.changed.notify_all();
-        Ok(wait)
+        Ok(q.wait_for(&topic, now))
     }
 
-    /// Waits for the next line whose wait is over; `None` once the client is leaving.
+    /// Waits for the next line whose wait is over, and marks it out with the thread; `None`
+    /// once closed.
     fn next(&self) -> Option<(u64, Line)> {
         let mut q = self.lock();
         loop {
@@ -145,63 +228,82 @@ impl Paced {
             }
             let now = Instant::now();
             q = match q.next_due(now) {
-                Ok(next) => return Some(next),
-                Err(Some(soonest)) => {
-                    let left = soonest.saturating_duration_since(now);
-                    self.changed
-                        .wait_timeout(q, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+                Ok((id, line)) => {
+                    q.in_flight = Some(id);
+                    return Some((id, line));
                 }
-                Err(None) => self.changed.wait(q).unwrap_or_else(|e| e.into_inner()),
+                Err(Some(soonest)) => self.wait(q, Some(soonest.saturating_duration_since(now))),
+                Err(None) => self.wait(q, None),
             };
         }
     }
 
-    /// Records how the try of line `id` went: done, or waiting again. What to say if the line
-    /// is given up.
-    fn settle(&self, id: u64, tried: Tried) -> Option<String> {
+    /// Records how the try of line `id` went: done, or waiting again. What to say of lines
+    /// given up, with `short` naming their topics.
+    fn settle(&self, id: u64, tried: Tried, short: &dyn Fn(&str) -> String) -> Vec<String> {
         let mut q = self.lock();
+        q.in_flight = None;
+        self.changed.notify_all();
+        let now = Instant::now();
         let said = match tried {
             Tried::Sent => None,
             Tried::Failed(said) => Some(said),
-            Tried::Again(said, told) => {
-                let w = q.lines.iter_mut().find(|w| w.id == id)?;
-                match w.resend.next(told) {
+            Tried::Offline => {
+                let since = *q.offline_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= MAX_WAITING {
+                    return self.give_up_offline(&mut q, short);
+                }
+                if let Some(w) = q.lines.iter().find(|w| w.id == id) {
+                    let topic = w.line.topic.clone();
+                    q.due.insert(topic, now + OFFLINE_WAIT);
+                }
+                return Vec::new();
+            }
+            Tried::Refused { said, wait } => {
+                let Some(w) = q.lines.iter_mut().find(|w| w.id == id) else {
+                    return Vec::new();
+                };
+                match w.resend.next(wait) {
                     Ok(wait) => {
                         let topic = w.line.topic.clone();
-                        q.due.insert(topic, Instant::now() + wait);
-                        self.changed.notify_all();
-                        return None;
+                        q.due.insert(topic, now + wait);
+                        q.offline_since = None;
+                        return Vec::new();
                     }
                     Err(gave_up) => Some(format!("{said} ({gave_up})")),
                 }
             }
         };
-        q.take(id)?;
-        self.changed.notify_all();
+        q.offline_since = None;
+        q.take(id);
+        said.into_iter().collect()
+    }
+
+    /// Gives up every line: no connection for [`MAX_WAITING`].
+    fn give_up_offline(&self, q: &mut Queue, short: &dyn Fn(&str) -> String) -> Vec<String> {
+        let said = q.counts(Instant::now()).into_iter().map(|(topic, n, _)| {
+            format!(
+                "not sent to {}: {n} line(s) waited, and there has been no connection for {} s",
+                short(&topic),
+                MAX_WAITING.as_secs()
+            )
+        });
+        let said = said.collect();
+        q.lines.clear();
+        q.due.clear();
+        q.offline_since = None;
         said
     }
 
     /// The lines waiting, per topic in the order first queued, with the wait before the next
     /// try of each.
     pub fn list(&self) -> Vec<(String, usize, Duration)> {
-        let q = self.lock();
-        let now = Instant::now();
-        let mut out: Vec<(String, usize, Duration)> = Vec::new();
-        for w in &q.lines {
-            match out.iter_mut().find(|(t, ..)| *t == w.line.topic) {
-                Some((_, n, _)) => *n += 1,
-                None => {
-                    let wait = q
-                        .due
-                        .get(&w.line.topic)
-                        .map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
-                    out.push((w.line.topic.clone(), 1, wait));
-                }
-            }
-        }
-        out
+        self.lock().counts(Instant::now())
+    }
+
+    /// How many lines wait.
+    pub fn len(&self) -> usize {
+        self.lock().lines.len()
     }
 
     /// Forgets every line waiting (one being sent right now may still be taken); how many.
@@ -214,23 +316,55 @@ impl Paced {
         n
     }
 
-    /// Waits until no line waits: each is sent or given up, within its bounds.
+    /// Waits until no line waits: each is sent or given up, within its bounds (or the thread
+    /// ended).
     pub fn drain(&self) {
         let mut q = self.lock();
         while !q.lines.is_empty() && !q.closed {
-            q = self.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+            q = self.wait(q, None);
         }
     }
 
-    /// Stops the thread; the lines left unsent, per topic.
-    pub fn close(&self) -> Vec<(String, usize, Duration)> {
-        let left = self.list();
+    /// Stops the thread, waiting up to `at_most` for a line being sent (so that it is not
+    /// written after the Bye): the lines left unsent, per topic, and whether one was still
+    /// out with the thread.
+    pub fn close(&self, at_most: Duration) -> (Vec<(String, usize)>, bool) {
         let mut q = self.lock();
         q.closed = true;
+        self.changed.notify_all();
+        let until = Instant::now() + at_most;
+        while q.in_flight.is_some() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            q = self.wait(q, Some(left));
+        }
+        let left = q
+            .counts(Instant::now())
+            .into_iter()
+            .map(|(t, n, _)| (t, n))
+            .collect();
+        let unsure = q.in_flight.is_some();
         q.lines.clear();
         q.due.clear();
+        (left, unsure)
+    }
+
+    /// The thread ended: nothing waits for it any more.
+    fn stop(&self) {
+        self.lock().closed = true;
         self.changed.notify_all();
-        left
+    }
+}
+
+/// Closes the queue when the thread ends, by a panic too, so that the end of piped input does
+/// not wait for it for good.
+struct Stop<'a>(&'a Paced);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 
@@ -240,9 +374,11 @@ pub fn spawn(
     send: fn(&Shared, &Line) -> Tried,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("paced".into()).spawn(move || {
+        let _stop = Stop(&shared.paced);
+        let short = |t: &str| crate::names::short(t, &shared.state().domain).to_string();
         while let Some((id, line)) = shared.paced.next() {
             let tried = send(&shared, &line);
-            if let Some(said) = shared.paced.settle(id, tried) {
+            for said in shared.paced.settle(id, tried, &short) {
                 shared.screen.error(said);
             }
         }
@@ -251,7 +387,6 @@ pub fn spawn(
 
 /// `/queue`: the lines waiting, per topic; with `drop`, forgets them.
 pub fn show(shared: &Shared, drop: bool) {
-    let short = |t: &str| crate::names::short(t, &shared.state().domain).to_string();
     if drop {
         let n = shared.paced.drop_all();
         shared
@@ -264,9 +399,9 @@ pub fn show(shared: &Shared, drop: bool) {
         shared.screen.info("no line waits to be sent");
     }
     for (topic, n, wait) in waiting {
+        let short = crate::names::short(&topic, &shared.state().domain).to_string();
         shared.screen.info(format!(
-            "{n} line(s) wait for {}: the next is sent in {:.1}s (/queue drop forgets them)",
-            short(&topic),
+            "{n} line(s) wait for {short}: the next is sent in {:.1}s (/queue drop forgets them)",
             wait.as_secs_f32()
         ));
     }
@@ -274,41 +409,29 @@ pub fn show(shared: &Shared, drop: bool) {
 
 /// Leaving: stops the thread and says which lines were not sent.
 pub fn leave(shared: &Shared) {
-    for (topic, n, _) in shared.paced.close() {
+    let (left, unsure) = shared.paced.close(shared.timeout);
+    for (topic, n) in left {
         let short = crate::names::short(&topic, &shared.state().domain).to_string();
         shared.screen.error(format!(
             "not sent to {short}: {n} line(s) still waited for the server to take them"
         ));
+    }
+    if unsure {
+        shared
+            .screen
+            .error("a line that waited was being sent when you left: it may have been delivered");
     }
 }
 
 /// At the end of piped input: waits for the lines queued to be sent (or given up), as `send`
 /// does, so that `printf '...' | scalar-cli chat` loses nothing to a channel's rate.
 pub fn finish(shared: &Shared) {
-    let n: usize = shared.paced.list().iter().map(|(_, n, _)| n).sum();
+    let n = shared.paced.len();
     if n > 0 {
         shared.screen.info(format!(
             "end of input: sending the {n} line(s) still queued first"
         ));
         shared.paced.drain();
-    }
-}
-
-/// How a try went, from its request's result: a refusal that names a wait is waited out, no
-/// connection too; `failed` says how the line failed, if it is given up.
-pub fn tried(result: Result<(), ReqError>, failed: impl FnOnce(ReqError) -> String) -> Tried {
-    let Err(e) = result else { return Tried::Sent };
-    let again = match &e {
-        ReqError::Net(NetError::Refused {
-            retry_after: Some(told),
-            ..
-        }) => Some(*told),
-        ReqError::NotConnected => Some(OFFLINE_WAIT),
-        _ => None,
-    };
-    match again {
-        Some(wait) => Tried::Again(failed(e), wait),
-        None => Tried::Failed(failed(e)),
     }
 }
 
@@ -326,61 +449,95 @@ mod tests {
     }
 
     fn rate(wait: Duration) -> Tried {
-        Tried::Again("not sent to #a: 806 channel_rate".into(), wait)
+        Tried::Refused {
+            said: "not sent to #a: 806 channel_rate".into(),
+            wait,
+        }
+    }
+
+    fn same(t: &str) -> String {
+        t.to_string()
+    }
+
+    fn front(p: &Paced) -> u64 {
+        p.lock().lines.front().map_or(0, |w| w.id)
     }
 
     #[test]
     fn a_topic_s_lines_go_in_order_after_its_wait_and_others_are_not_held_up() {
         let p = Paced::default();
-        let wait = p.push(line("#a", "1"), Some(Duration::from_secs(30)));
-        assert!(wait.is_ok_and(|w| w >= Duration::from_secs(29)));
-        assert_eq!(p.waiting("#a"), 1);
-        // Behind the first: the same wait.
-        assert!(
-            p.push(line("#a", "2"), None)
-                .is_ok_and(|w| w >= Duration::from_secs(29))
+        assert_eq!(
+            p.queue_behind(&line("#a", "0")),
+            None,
+            "nothing waits: sent at once"
         );
-        assert_eq!(p.push(line("#b", "x"), None), Ok(Duration::ZERO));
-        let now = Instant::now();
-        let q = p.lock();
-        let (id, first) = q.next_due(now).ok().unwrap_or((0, line("", "")));
-        assert_eq!(first, line("#b", "x"));
-        drop(q);
-        assert_eq!(p.settle(id, Tried::Sent), None);
-        // #a's first line once its wait is over, then its second.
-        let later = now + Duration::from_secs(40);
+        let wait = p.push_refused(line("#a", "1"), Duration::from_secs(30));
+        assert!(wait.is_ok_and(|w| w >= Duration::from_secs(29)));
+        assert_eq!(p.queue_behind(&line("#a", "2")), Some(Ok(2)));
+        assert_eq!(
+            p.queue_behind(&line("#b", "x")),
+            None,
+            "another topic is not held up"
+        );
+        let later = Instant::now() + Duration::from_secs(40);
         let (id, first) = p.lock().next_due(later).ok().unwrap_or((0, line("", "")));
         assert_eq!(first, line("#a", "1"));
-        assert_eq!(p.settle(id, Tried::Sent), None);
+        assert!(p.settle(id, Tried::Sent, &same).is_empty());
         let (_, second) = p.lock().next_due(later).ok().unwrap_or((0, line("", "")));
         assert_eq!(second, line("#a", "2"));
-        assert_eq!(p.waiting("#a"), 1);
-        assert_eq!(p.waiting("#b"), 0);
+        assert_eq!((p.len(), p.lock().waiting("#b")), (1, 0));
+    }
+
+    #[test]
+    fn the_thread_wakes_for_a_line_due_and_closing_waits_for_its_send() {
+        let p = Arc::new(Paced::default());
+        let waiter = p.clone();
+        let thread = std::thread::spawn(move || {
+            let first = waiter.next();
+            // Being sent while the client leaves.
+            std::thread::sleep(Duration::from_millis(200));
+            let said = first
+                .as_ref()
+                .map(|(id, _)| waiter.settle(*id, Tried::Sent, &same));
+            (first.map(|(_, l)| l), said, waiter.next())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        // Due at once: 100 ms, the least wait.
+        assert!(p.push_refused(line("#a", "1"), Duration::ZERO).is_ok());
+        let _ = p.queue_behind(&line("#a", "2"));
+        std::thread::sleep(Duration::from_millis(150));
+        let (left, unsure) = p.close(Duration::from_secs(5));
+        assert!(!unsure, "the line out was settled before close returned");
+        assert_eq!(left, [("#a".to_string(), 1)], "the second never went");
+        let (first, said, next) = thread.join().unwrap_or((None, None, Some((0, line("", "")))));
+        assert_eq!(first, Some(line("#a", "1")));
+        assert_eq!(said, Some(Vec::new()));
+        assert_eq!(next, None, "closed");
     }
 
     #[test]
     fn a_refusal_again_waits_again_until_the_line_is_given_up() {
         let p = Paced::default();
-        let _ = p.push(line("#a", "1"), Some(Duration::ZERO));
-        let _ = p.push(line("#a", "2"), None);
-        let id = p.lock().lines.front().map_or(0, |w| w.id);
-        assert_eq!(p.settle(id, rate(Duration::from_secs(50))), None);
+        let _ = p.push_refused(line("#a", "1"), Duration::ZERO);
+        let _ = p.queue_behind(&line("#a", "2"));
+        let id = front(&p);
+        assert!(p.settle(id, rate(Duration::from_secs(50)), &same).is_empty());
         let (_, _, wait) = p.list()[0].clone();
         assert!(wait >= Duration::from_secs(49), "{wait:?}");
         // A few more refusals of the same line, then it is given up, and the next goes on.
-        let mut said = None;
+        let mut said = Vec::new();
         for _ in 0..10 {
-            said = p.settle(id, rate(Duration::from_secs(50)));
-            if said.is_some() {
+            said = p.settle(id, rate(Duration::from_secs(50)), &same);
+            if !said.is_empty() {
                 break;
             }
         }
-        let said = said.unwrap_or_default();
+        let said = said.join("");
         assert!(
             said.starts_with("not sent to #a: 806 channel_rate (gave up on the message"),
             "{said}"
         );
-        assert_eq!(p.waiting("#a"), 1);
+        assert_eq!(p.lock().waiting("#a"), 1);
         let next = p.lock().next_due(Instant::now() + Duration::from_secs(70));
         assert_eq!(next.ok().map(|(_, l)| l), Some(line("#a", "2")));
     }
@@ -388,58 +545,85 @@ mod tests {
     #[test]
     fn a_wait_too_long_or_a_full_queue_is_the_refusal() {
         let p = Paced::default();
-        let long = p.push(line("#a", "1"), Some(Duration::from_secs(3600)));
+        let long = p.push_refused(line("#a", "1"), Duration::from_secs(3600));
         assert!(long.is_err_and(|e| e.contains("longer than scalar-cli waits")));
-        assert_eq!(p.waiting("#a"), 0);
-        for i in 0..MAX_PACED {
-            assert!(p.push(line("#a", &i.to_string()), None).is_ok());
+        assert_eq!(p.len(), 0);
+        assert!(p.push_refused(line("#a", "0"), Duration::from_secs(1)).is_ok());
+        for i in 1..MAX_PACED {
+            assert_eq!(p.queue_behind(&line("#a", &i.to_string())), Some(Ok(i + 1)));
         }
-        let full = p.push(line("#b", "x"), None);
+        let full = Err("50 lines already wait for the server to take them (/queue)".into());
+        assert_eq!(p.queue_behind(&line("#a", "x")), Some(full.clone()));
         assert_eq!(
-            full,
-            Err("50 lines already wait for the server to take them (/queue)".into())
+            p.push_refused(line("#b", "x"), Duration::from_secs(1)),
+            full.map(|_: usize| Duration::ZERO)
         );
     }
 
     #[test]
-    fn failures_and_drops_end_a_line_and_closing_ends_the_thread() {
+    fn failures_and_drops_end_a_line() {
         let p = Paced::default();
-        let _ = p.push(line("#a", "1"), None);
-        let _ = p.push(line("#a", "2"), None);
-        let id = p.lock().lines.front().map_or(0, |w| w.id);
-        let said = p.settle(id, Tried::Failed("not sent to #a: 404 banned".into()));
-        assert_eq!(said.as_deref(), Some("not sent to #a: 404 banned"));
+        let _ = p.push_refused(line("#a", "1"), Duration::ZERO);
+        let _ = p.queue_behind(&line("#a", "2"));
+        let id = front(&p);
+        let said = p.settle(id, Tried::Failed("not sent to #a: 801 banned".into()), &same);
+        assert_eq!(said, ["not sent to #a: 801 banned"]);
         // Dropped while out with the thread: its result finds nothing to settle.
-        let id = p.lock().lines.front().map_or(0, |w| w.id);
+        let id = front(&p);
         assert_eq!(p.drop_all(), 1);
-        assert_eq!(p.settle(id, rate(Duration::from_secs(1))), None);
-        let _ = p.push(line("#b", "3"), None);
-        assert_eq!(p.close(), vec![("#b".to_string(), 1, Duration::ZERO)]);
-        assert!(p.next().is_none());
+        assert!(p.settle(id, rate(Duration::from_secs(1)), &same).is_empty());
         p.drain();
+        let _ = p.push_refused(line("#b", "3"), Duration::ZERO);
+        assert_eq!(p.close(Duration::ZERO), (vec![("#b".to_string(), 1)], false));
+        assert!(p.next().is_none());
     }
 
     #[test]
-    fn offline_lines_wait_for_the_connection() {
+    fn offline_lines_wait_for_the_connection_then_all_are_given_up() {
         let p = Paced::default();
-        let _ = p.push(line("#a", "1"), None);
-        let id = p.lock().lines.front().map_or(0, |w| w.id);
-        let offline = tried(Err(ReqError::NotConnected), |e| format!("not sent: {e}"));
-        assert!(
-            matches!(&offline, Tried::Again(said, w) if said == "not sent: not connected" && *w == OFFLINE_WAIT)
+        for topic in ["#a", "#a", "#b"] {
+            if p.queue_behind(&line(topic, "x")).is_none() {
+                let _ = p.push_refused(line(topic, "x"), Duration::ZERO);
+            }
+        }
+        let id = front(&p);
+        assert!(p.settle(id, Tried::Offline, &same).is_empty());
+        assert_eq!(p.len(), 3);
+        assert!(p.list()[0].2 >= Duration::from_millis(900));
+        // One clock for the queue: past it, every line goes, each topic said once.
+        p.lock().offline_since = Instant::now().checked_sub(MAX_WAITING);
+        let said = p.settle(id, Tried::Offline, &same);
+        assert_eq!(
+            said,
+            [
+                "not sent to #a: 2 line(s) waited, and there has been no connection for 300 s",
+                "not sent to #b: 1 line(s) waited, and there has been no connection for 300 s"
+            ]
         );
-        assert_eq!(p.settle(id, offline), None);
+        assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn tries_are_told_apart() {
+        let failure = |e: ReqError| format!("not sent: {e}");
+        assert!(matches!(
+            Tried::of(Err(ReqError::NotConnected), false, failure),
+            Tried::Offline
+        ));
+        let stopped = Tried::of(Err(ReqError::NotConnected), true, failure);
+        assert!(matches!(&stopped, Tried::Failed(s) if s == "not sent: not connected"));
         let rate = NetError::Refused {
             code: 806,
             reason: "channel_rate".into(),
             server: None,
             retry_after: Some(Duration::from_secs(7)),
         };
-        let again = tried(Err(ReqError::Net(rate)), |e| e.to_string());
-        assert!(matches!(again, Tried::Again(_, w) if w == Duration::from_secs(7)));
-        let lost = tried(Err(ReqError::Lost), |e| e.to_string());
-        assert!(matches!(lost, Tried::Failed(_)));
-        assert_eq!(p.waiting("#a"), 1);
-        assert!(p.list()[0].2 >= Duration::from_millis(900));
+        let again = Tried::of(Err(ReqError::Net(rate)), false, failure);
+        assert!(matches!(again, Tried::Refused { wait, .. } if wait == Duration::from_secs(7)));
+        assert!(matches!(
+            Tried::of(Err(ReqError::Lost), false, failure),
+            Tried::Failed(_)
+        ));
+        assert!(matches!(Tried::of(Ok(()), false, failure), Tried::Sent));
     }
 }
