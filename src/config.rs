@@ -48,6 +48,8 @@ pub struct Config {
     pub servers: Overrides,
     /// The nameserver to ask for SRV records; `None`: those of /etc/resolv.conf.
     pub resolver: Option<SocketAddr>,
+    /// Where the Prometheus metrics endpoint listens; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// Admit users of any other domain (but `distrust`), on their home server's word.
     pub foreign_any: bool,
     /// Other domains whose users are admitted, on their home server's word.
@@ -103,6 +105,7 @@ impl Config {
             ("fsync", self.fsync != new.fsync),
             ("servers", self.servers != new.servers),
             ("resolver", self.resolver != new.resolver),
+            ("metrics-listen", self.metrics_listen != new.metrics_listen),
             ("foreign", self.foreign_any != new.foreign_any),
             ("trust-domain", self.trust != new.trust),
             ("distrust-domain", self.distrust != new.distrust),
@@ -225,6 +228,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             servers: Overrides::default(),
             resolver: None,
+            metrics_listen: None,
             foreign_any: false,
             max_connections_set: false,
             policy: AdminPolicy::default(),
@@ -377,6 +381,8 @@ usage: scalard [OPTIONS]
   --ping-timeout SECS       time to answer a ping (default 30)
   --join-rush SECS          after starting, how long channels' join rates hold
                             nobody, while everyone reconnects (default 60; 0: none)
+  --metrics-listen ADDR     serve Prometheus metrics at http://ADDR/metrics (off
+                            by default; use a private address, e.g. 127.0.0.1:9667)
   --resolver IP[:PORT]      the nameserver asked for other domains' SRV records
                             (default: those of /etc/resolv.conf)
                             (the file's [servers.\"DOMAIN\"] tables come first:
@@ -938,6 +944,7 @@ impl Config {
                 ));
             }
             "motd" => self.policy.motd = (!value.is_empty()).then(|| value.into()),
+            "metrics-listen" => self.metrics_listen = Some(parse_addr(&name, value)?),
             "resolver" => {
                 let addr = crate::discovery::parse_resolver(value)
                     .ok_or_else(|| bad(&name, format!("expected IP or IP:PORT, got {value:?}")))?;
@@ -1608,6 +1615,16 @@ mod tests {
     fn servers_and_resolver() {
         use crate::discovery::Target;
         assert_eq!(Config::default().resolver, None);
+        assert_eq!(Config::default().metrics_listen, None);
+        let m = args(&["--metrics-listen", "127.0.0.1:9667"]).unwrap();
+        assert_eq!(m.metrics_listen, Some(SocketAddr::from(([127, 0, 0, 1], 9667))));
+        let e = args(&["--metrics-listen", "localhost:9667"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("metrics-listen") && e.contains("not an address"),
+            "{e}"
+        );
         assert!(Config::default().servers.is_empty());
         let c = args(&["--resolver", "127.0.0.1:5353"]).unwrap();
         assert_eq!(c.resolver, Some(SocketAddr::from(([127, 0, 0, 1], 5353))));

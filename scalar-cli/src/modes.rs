@@ -107,6 +107,8 @@ fn unknown(c: char) -> String {
             "; a ban has no exceptions (an invitation does not lift it): /unban, or ban a narrower pattern; bans spare operators"
         }
         'l' => "; a channel has no member limit",
+        // InspIRCd's and UnrealIRCd's join flood (+j joins:seconds).
+        'j' => "; joins a minute are /meta joins N",
         't' => "; only operators set the topic anyway",
         'n' => "; only members speak in a channel anyway",
         // IRC's user mode +R (Ergo): the user's own, not a channel's.
@@ -153,6 +155,7 @@ mod tests {
         // As in IRC, +I is not +i (found by QA: `/mode +I` made the channel invite-only).
         assert!(apply("+I", 0).unwrap_err().contains("/invite"));
         assert!(apply("+M", 0).unwrap_err().contains("unknown mode 'M'"));
+        assert!(apply("+j", 0).unwrap_err().contains("/meta joins N"));
         // Found by QA: it told to /invite whom a ban should spare, which lets nobody past one.
         let e = apply("+e", 0).unwrap_err();
         assert!(

@@ -848,6 +848,15 @@ fn main() -> ExitCode {
         eprintln!("scalard: cannot start the federation threads: {e}");
         return ExitCode::from(1);
     }
+    // Bound before the server says it listens, said after (the listeners come first).
+    let metrics_at = match config.metrics_listen.map(|a| (a, shell.serve_metrics(a))) {
+        None => None,
+        Some((_, Ok(bound))) => Some(bound),
+        Some((addr, Err(e))) => {
+            eprintln!("scalard: cannot listen for metrics on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
     // Before it says it listens: from then on a stop that is not clean is one.
     if let Some(Err(e)) = lock.as_mut().map(DirLock::serving) {
         log::warn!("cannot write the lock file: {e}; a crash will not be told at the next start");
@@ -857,6 +866,9 @@ fn main() -> ExitCode {
             Transport::Plain => log::info!("listening on {addr}"),
             Transport::Tls => log::info!("listening on {addr} (tls)"),
         }
+    }
+    if let Some(bound) = metrics_at {
+        log::info!("metrics at http://{bound}/metrics");
     }
     if !config.ephemeral {
         warn_if_others_read(&config);

@@ -7,6 +7,7 @@ mod conn;
 pub mod heap;
 mod linger;
 mod listen;
+pub mod metrics;
 mod pagebuf;
 mod read;
 mod reload;
@@ -95,6 +96,8 @@ pub struct Shell {
     reloader: Option<reload::Reloader>,
     conns: Slab<Conn>,
     server: Server,
+    /// Where the metrics endpoint reads the counters, written each tick, if it serves.
+    metrics: Option<(metrics::Latest, Instant)>,
     dirty: Vec<ConnId>,
     /// Connections that used their read budget and may have more input.
     unread: Vec<ConnId>,
@@ -163,6 +166,7 @@ impl Shell {
             reloader: None,
             conns: Slab::new(),
             server: Server::new(domain, limits),
+            metrics: None,
             dirty: Vec::new(),
             unread: Vec::new(),
             detached: Vec::new(),
@@ -183,6 +187,15 @@ impl Shell {
             shell.listen(*addr, Transport::Plain)?;
         }
         Ok(shell)
+    }
+
+    /// Serves the metrics endpoint on `addr` ([`metrics`]), from the counters as of each tick;
+    /// the address bound.
+    pub fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let latest = metrics::Latest::default();
+        let bound = metrics::serve(addr, latest.clone())?;
+        self.metrics = Some((latest, Instant::now()));
+        Ok(bound)
     }
 
     /// Applies a policy (admins, bans, motd) to the core: at start and on reload.
@@ -417,6 +430,16 @@ impl Shell {
         let (core, connected) = (self.server.stats(), self.server.connections());
         if let Some(line) = self.report.due(t.mono, core, self.stats, connected) {
             log::info!("{line}");
+        }
+        if let Some((latest, started)) = &self.metrics {
+            let now = metrics::Snapshot {
+                core,
+                slow_consumers: self.stats.slow_consumers,
+                connected,
+                channels: self.server.channel_count(),
+                uptime_s: t.mono.saturating_duration_since(*started).as_secs(),
+            };
+            *latest.lock().unwrap_or_else(|e| e.into_inner()) = now;
         }
         if std::mem::take(&mut self.retry_accept) {
             for i in 0..self.listeners.len() {

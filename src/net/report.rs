@@ -1,5 +1,5 @@
 //! The counters in words: once an hour while the server runs, so that an operator's log
-//! watcher sees it is alive and how busy (scalard has no metrics endpoint), and once at the
+//! watcher sees it is alive and how busy (without the metrics endpoint: [`super::metrics`]), and once at the
 //! stop, for the whole run.
 
 use super::ShellStats;

@@ -318,6 +318,11 @@ impl Server {
         self.stats
     }
 
+    /// How many channels there are: with a subscriber, or kept without one.
+    pub fn channel_count(&self) -> usize {
+        self.listed.to_admin().len()
+    }
+
     /// How many connections are open.
     pub fn connections(&self) -> usize {
         self.open

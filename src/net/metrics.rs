@@ -1,0 +1,286 @@
+//! The Prometheus scrape endpoint (`--metrics-listen`): what the hourly log line counts, and
+//! what is open now, for a monitoring system to graph and alert on. A thread of its own serves
+//! it from a [`Snapshot`] the loop writes once a second, so a scraper (or a slow or hostile
+//! client of the port) never reaches the loop, a connection or the store. One request at a
+//! time, each within [`IO_TIMEOUT`] and [`MAX_REQUEST`] bytes: the port is for a monitoring
+//! system on a private address, not for the public.
+
+use crate::server::Stats;
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The largest request read: a scraper's GET is a few hundred bytes.
+pub const MAX_REQUEST: usize = 8 * 1024;
+
+/// How long one request may take to arrive, and its answer to be taken.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the loop knows, as of its last tick.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The core's counters since the start.
+    pub core: Stats,
+    /// Connections dropped as slow consumers since the start.
+    pub slow_consumers: u64,
+    /// Connections open now.
+    pub connected: usize,
+    /// Channels now: those with a subscriber, and those kept without one.
+    pub channels: usize,
+    /// Seconds since the start.
+    pub uptime_s: u64,
+}
+
+/// The snapshot the loop writes and the endpoint's thread reads.
+pub type Latest = Arc<Mutex<Snapshot>>;
+
+/// The snapshot in Prometheus's text format (version 0.0.4).
+pub fn render(s: &Snapshot) -> String {
+    let c = &s.core;
+    let rows: [(&str, &str, &str, u64); 10] = [
+        (
+            "scalard_up_seconds",
+            "gauge",
+            "Seconds since the server started.",
+            s.uptime_s,
+        ),
+        (
+            "scalard_connections",
+            "gauge",
+            "Connections open now.",
+            s.connected as u64,
+        ),
+        (
+            "scalard_channels",
+            "gauge",
+            "Channels with a subscriber, or kept without one.",
+            s.channels as u64,
+        ),
+        (
+            "scalard_connections_accepted_total",
+            "counter",
+            "Connections admitted.",
+            c.accepted,
+        ),
+        (
+            "scalard_connections_refused_total",
+            "counter",
+            "Connections refused by a connection limit.",
+            c.refused,
+        ),
+        (
+            "scalard_slow_consumers_total",
+            "counter",
+            "Connections dropped as slow consumers.",
+            s.slow_consumers,
+        ),
+        (
+            "scalard_messages_total",
+            "counter",
+            "Messages accepted and published as Events.",
+            c.published,
+        ),
+        (
+            "scalard_deliveries_total",
+            "counter",
+            "Event frames sent, echoes included.",
+            c.deliveries,
+        ),
+        ("scalard_errors_total", "counter", "Error frames sent.", c.errors),
+        ("scalard_build_info", "gauge", BUILD_HELP, 1),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in rows {
+        let labels = match name {
+            "scalard_build_info" => format!(
+                "{{version=\"{}\",protocol=\"{}\"}}",
+                env!("CARGO_PKG_VERSION"),
+                crate::proto::VERSION
+            ),
+            _ => String::new(),
+        };
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {value}\n"
+        );
+    }
+    out
+}
+
+const BUILD_HELP: &str = "The server's version and protocol version, as labels.";
+
+/// The answer to one request (its bytes as read, at most [`MAX_REQUEST`]): the metrics for a
+/// GET (or HEAD) of `/metrics`, else an HTTP error that says why.
+pub fn answer(request: &[u8], s: &Snapshot) -> Vec<u8> {
+    let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = std::str::from_utf8(line)
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    let mut words = line.split(' ');
+    let (method, target, version) = (words.next(), words.next(), words.next());
+    let path = target.map(|t| t.split('?').next().unwrap_or_default());
+    let complete = ended(request);
+    let (status, body) = match (method, path, version) {
+        _ if !complete => (
+            "400 Bad Request",
+            "the request did not end (a blank line) within 8 KiB\n".to_string(),
+        ),
+        (Some(_), Some(_), Some(v)) if !v.starts_with("HTTP/1.") => {
+            ("400 Bad Request", "not an HTTP/1 request line\n".to_string())
+        }
+        (Some("GET" | "HEAD"), Some("/metrics"), Some(_)) => ("200 OK", render(s)),
+        (Some("GET" | "HEAD"), Some(_), Some(_)) => {
+            ("404 Not Found", "the metrics are at /metrics\n".to_string())
+        }
+        (Some(_), Some(_), Some(_)) => ("405 Method Not Allowed", "GET /metrics\n".to_string()),
+        _ => ("400 Bad Request", "not an HTTP/1 request line\n".to_string()),
+    };
+    let kind = match status {
+        "200 OK" => "text/plain; version=0.0.4; charset=utf-8",
+        _ => "text/plain; charset=utf-8",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != Some("HEAD") {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
+}
+
+/// Listens on `addr` and serves the endpoint from `latest` on a thread of its own; the address
+/// bound (a port 0 made real).
+pub fn serve(addr: SocketAddr, latest: Latest) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(s) => {
+                        if let Err(e) = one(s, &latest) {
+                            log::debug!("metrics: {e}");
+                        }
+                    }
+                    // Out of descriptors, say: a moment, then on (the loop is not affected).
+                    Err(e) => {
+                        log::warn!("metrics: cannot accept: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        })?;
+    Ok(bound)
+}
+
+/// Reads one request and answers it.
+fn one(mut stream: TcpStream, latest: &Latest) -> io::Result<()> {
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut request = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while request.len() < MAX_REQUEST && !ended(&request) {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            // Timed out: answered as an unfinished request.
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
+            Err(e) => return Err(e),
+        };
+        let room = MAX_REQUEST - request.len();
+        request.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
+    }
+    let snapshot = *latest.lock().unwrap_or_else(|e| e.into_inner());
+    stream.write_all(&answer(&request, &snapshot))
+}
+
+/// Whether `request` holds a whole head (up to its blank line).
+fn ended(request: &[u8]) -> bool {
+    request.windows(4).any(|w| w == b"\r\n\r\n") || request.windows(2).any(|w| w == b"\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            core: Stats {
+                accepted: 7,
+                refused: 1,
+                published: 42,
+                deliveries: 420,
+                errors: 3,
+            },
+            slow_consumers: 2,
+            connected: 5,
+            channels: 4,
+            uptime_s: 90,
+        }
+    }
+
+    #[test]
+    fn renders_every_counter_in_the_text_format() {
+        let text = render(&snapshot());
+        for line in [
+            "# TYPE scalard_messages_total counter",
+            "scalard_messages_total 42",
+            "scalard_deliveries_total 420",
+            "scalard_connections 5",
+            "scalard_channels 4",
+            "scalard_connections_accepted_total 7",
+            "scalard_connections_refused_total 1",
+            "scalard_slow_consumers_total 2",
+            "scalard_errors_total 3",
+            "scalard_up_seconds 90",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
+        }
+        let build = format!(
+            "scalard_build_info{{version=\"{}\",protocol=\"1\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{text}");
+        // Each sample has its HELP and TYPE, and the text ends with a newline.
+        assert_eq!(text.matches("# HELP ").count(), text.matches("# TYPE ").count());
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn answers_a_get_of_metrics_and_says_why_to_anything_else() {
+        let s = snapshot();
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_default();
+        let ok = text(answer(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &s));
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(ok.contains("Content-Type: text/plain; version=0.0.4"), "{ok}");
+        let (head, body) = ok.split_once("\r\n\r\n").unwrap_or_default();
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        assert_eq!(body, render(&s));
+        let query = text(answer(b"GET /metrics?x=1 HTTP/1.0\n\n", &s));
+        assert!(query.starts_with("HTTP/1.1 200 OK"), "{query}");
+        let head_only = text(answer(b"HEAD /metrics HTTP/1.1\r\n\r\n", &s));
+        assert!(head_only.ends_with("\r\n\r\n"), "no body: {head_only}");
+        for (request, status) in [
+            (&b"GET / HTTP/1.1\r\n\r\n"[..], "404 Not Found"),
+            (b"POST /metrics HTTP/1.1\r\n\r\n", "405 Method Not Allowed"),
+            (b"GET /metrics HTTP/1.1\r\nHost: x\r\n", "400 Bad Request"),
+            (b"GET /metrics SSH-2.0\r\n\r\n", "400 Bad Request"),
+            (b"\x16\x03\x01\x02\x00\r\n\r\n", "400 Bad Request"),
+            (b"", "400 Bad Request"),
+        ] {
+            let got = text(answer(request, &s));
+            assert!(
+                got.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+                "{request:?}: {got}"
+            );
+        }
+    }
+}
