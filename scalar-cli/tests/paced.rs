@@ -33,6 +33,25 @@ fn piped_lines_beyond_a_channel_rate_wait_and_all_arrive_in_order() {
     }
 }
 
+/// Piped into the chat, more lines than the queue holds: the input is read no faster than
+/// the server takes it, so none is refused (found by QA: past 50 queued, they were).
+#[test]
+fn a_pipe_longer_than_the_queue_waits_for_room_and_loses_nothing() {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    // 600 a minute: 100 at once, then ten a second; 170 lines fill the queue of 50.
+    let mut op = rated(&server, "#busy@localhost", 600);
+    let lines: String = (0..170).map(|i| format!("busy {i:03}\n")).collect();
+    let mut chat = cli(&server, &home);
+    chat.args(["--id", "bot"]);
+    let r = run(chat, format!("/join #busy\n{lines}").as_bytes());
+    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("not sent"), "{}", r.stdout);
+    for i in 0..170 {
+        assert_eq!(next_text(&mut op), format!("busy {i:03}"));
+    }
+}
+
 /// At a terminal: a refused line is queued and says when it goes; the next line for the
 /// channel waits behind it, another channel's does not; `/queue` lists them, `/queue drop`
 /// forgets them, and `/quit` says which were not sent.

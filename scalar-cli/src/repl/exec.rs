@@ -323,9 +323,12 @@ fn publish(
     // Behind the lines waiting for the topic, never before them.
     if let Some(queued) = shared.paced.queue_behind(&line) {
         let n = queued.map_err(|why| format!("not sent to {short}: {why}"))?;
-        shared
-            .screen
-            .info(format!("queued: {n} line(s) now wait for {short} (/queue)"));
+        // Said for the first behind, then every tenth: a pasted block is not a note a line.
+        if n == 2 || n % 10 == 0 {
+            shared
+                .screen
+                .info(format!("queued: {n} line(s) now wait for {short} (/queue)"));
+        }
         return Ok(Sent::Queued);
     }
     match send_line(shared, &line) {
@@ -376,9 +379,24 @@ fn send_line(shared: &Shared, line: &paced::Line) -> Result<(), ReqError> {
 /// Sends a line that waited ([`paced`]'s thread).
 pub(super) fn send_paced(shared: &Shared, line: &paced::Line) -> paced::Tried {
     let stopped = shared.state().stopped.is_some();
+    // Named: its typed line scrolled away long ago (found by QA).
     paced::Tried::of(send_line(shared, line), stopped, |e| {
-        failure_text(shared, &line.topic, e)
+        format!(
+            "{} ({})",
+            failure_text(shared, &line.topic, e),
+            quoted(&line.text)
+        )
     })
+}
+
+/// The start of a message's text, quoted, to name it in an error.
+fn quoted(text: &str) -> String {
+    const SHOWN: usize = 40;
+    let clean = crate::render::clean_line(text);
+    match clean.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("\"{}…\"", clean.get(..at).unwrap_or_default()),
+        None => format!("\"{clean}\""),
+    }
 }
 
 /// What to say of a message to `topic` that failed with `e`.
@@ -551,6 +569,7 @@ fn part(shared: &Shared, topic: &str, reason: Option<&str>) -> Result<(), String
     let msg = format!("left {}{}", names::short(topic, &st.domain), st.now_talking());
     drop(st);
     shared.screen.info(msg);
+    paced::forget(shared, topic, "you left it");
     Ok(())
 }
 

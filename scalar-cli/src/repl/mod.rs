@@ -268,6 +268,9 @@ fn plain_loop(shared: &Shared) -> Flow {
                 return Flow::Quit(None);
             }
             Ok(Some(Ok(line))) => {
+                // Read no faster than the server takes the lines (found by QA: past 50
+                // queued, a pipe's lines were refused).
+                shared.paced.wait_for_room();
                 if let Flow::Quit(reason) = exec::line(shared, &line) {
                     return Flow::Quit(reason);
                 }

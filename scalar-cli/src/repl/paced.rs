@@ -306,14 +306,45 @@ impl Paced {
         self.lock().lines.len()
     }
 
-    /// Forgets every line waiting (one being sent right now may still be taken); how many.
-    pub fn drop_all(&self) -> usize {
+    /// Forgets every line waiting: how many, and whether one was being sent right then (it
+    /// may still be taken).
+    pub fn drop_all(&self) -> (usize, bool) {
         let mut q = self.lock();
-        let n = q.lines.len();
+        let unsure = q.in_flight.is_some();
+        let n = q.lines.len() - usize::from(unsure);
         q.lines.clear();
         q.due.clear();
         self.changed.notify_all();
-        n
+        (n, unsure)
+    }
+
+    /// Forgets the lines waiting for `topic` (left, or kicked out of it: they would only be
+    /// refused, or sent after a later join that no longer meant them); how many.
+    pub fn drop_topic(&self, topic: &str) -> usize {
+        let mut q = self.lock();
+        let in_flight = q.in_flight;
+        let before = q.lines.len();
+        q.lines
+            .retain(|w| w.line.topic != topic || Some(w.id) == in_flight);
+        if !q.lines.iter().any(|w| w.line.topic == topic) {
+            q.due.remove(topic);
+        }
+        self.changed.notify_all();
+        before - q.lines.len()
+    }
+
+    /// Waits while the queue is full: piped input is read no faster than the server takes
+    /// it, rather than refused past [`MAX_PACED`].
+    pub fn wait_for_room(&self) {
+        let mut q = self.lock();
+        while q.lines.len() >= MAX_PACED && !q.closed {
+            q = self.wait(q, None);
+        }
+    }
+
+    /// Whether the lines wait for a connection rather than for the server's rate.
+    pub fn offline(&self) -> bool {
+        self.lock().offline_since.is_some()
     }
 
     /// Waits until no line waits: each is sent or given up, within its bounds (or the thread
@@ -388,21 +419,40 @@ pub fn spawn(
 /// `/queue`: the lines waiting, per topic; with `drop`, forgets them.
 pub fn show(shared: &Shared, drop: bool) {
     if drop {
-        let n = shared.paced.drop_all();
+        let (n, unsure) = shared.paced.drop_all();
+        let sending = match unsure {
+            true => "; one being sent right now may still go",
+            false => "",
+        };
         shared
             .screen
-            .info(format!("dropped {n} line(s) that waited to be sent"));
+            .info(format!("dropped {n} line(s) that waited to be sent{sending}"));
         return;
     }
     let waiting = shared.paced.list();
     if waiting.is_empty() {
         shared.screen.info("no line waits to be sent");
     }
+    let offline = shared.paced.offline();
     for (topic, n, wait) in waiting {
         let short = crate::names::short(&topic, &shared.state().domain).to_string();
+        let when = match offline {
+            true => "they are sent once connected again".to_string(),
+            false => format!("the next is sent in {:.1}s", wait.as_secs_f32()),
+        };
         shared.screen.info(format!(
-            "{n} line(s) wait for {short}: the next is sent in {:.1}s (/queue drop forgets them)",
-            wait.as_secs_f32()
+            "{n} line(s) wait for {short}: {when} (/queue drop forgets them)"
+        ));
+    }
+}
+
+/// Forgets the lines waiting for `topic`, saying so with `why` (`you left it`).
+pub fn forget(shared: &Shared, topic: &str, why: &str) {
+    let n = shared.paced.drop_topic(topic);
+    if n > 0 {
+        let short = crate::names::short(topic, &shared.state().domain).to_string();
+        shared.screen.error(format!(
+            "not sent to {short}: {n} line(s) that waited, since {why}"
         ));
     }
 }
@@ -570,12 +620,36 @@ mod tests {
         assert_eq!(said, ["not sent to #a: 801 banned"]);
         // Dropped while out with the thread: its result finds nothing to settle.
         let id = front(&p);
-        assert_eq!(p.drop_all(), 1);
+        assert_eq!(p.drop_all(), (1, false));
         assert!(p.settle(id, rate(Duration::from_secs(1)), &same).is_empty());
         p.drain();
         let _ = p.push_refused(line("#b", "3"), Duration::ZERO);
         assert_eq!(p.close(Duration::ZERO), (vec![("#b".to_string(), 1)], false));
         assert!(p.next().is_none());
+    }
+
+    #[test]
+    fn leaving_a_topic_forgets_its_lines_and_a_full_queue_holds_input_back() {
+        let p = Arc::new(Paced::default());
+        let _ = p.push_refused(line("#a", "0"), Duration::from_secs(1));
+        for i in 1..MAX_PACED {
+            let topic = if i % 2 == 0 { "#a" } else { "#b" };
+            if p.queue_behind(&line(topic, "x")).is_none() {
+                let _ = p.push_refused(line(topic, "x"), Duration::from_secs(1));
+            }
+        }
+        assert_eq!(p.len(), MAX_PACED);
+        let reader = p.clone();
+        let waited = std::thread::spawn(move || {
+            let start = Instant::now();
+            reader.wait_for_room();
+            start.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(p.drop_topic("#b"), MAX_PACED / 2);
+        assert!(waited.join().is_ok_and(|d| d >= Duration::from_millis(100)));
+        assert_eq!((p.len(), p.lock().waiting("#b")), (MAX_PACED / 2, 0));
+        assert!(!p.lock().due.contains_key("#b"));
     }
 
     #[test]
