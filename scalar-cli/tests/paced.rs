@@ -7,19 +7,30 @@ mod common;
 use common::pty::Pty;
 use common::*;
 
+/// Pipes `n` numbered lines into the chat of `bot` in `channel` (given `rate` a minute by
+/// its owner); checks it ends well, refusing none, and every line arrives once, in order.
+/// What the chat printed.
+fn pipe(channel: &str, rate: u64, n: usize) -> String {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    let mut op = rated(&server, &format!("{channel}@localhost"), rate);
+    let lines: String = (0..n).map(|i| format!("line {i:03}\n")).collect();
+    let mut chat = cli(&server, &home);
+    chat.args(["--id", "bot"]);
+    let r = run(chat, format!("/join {channel}\n{lines}").as_bytes());
+    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("not sent"), "{}", r.stdout);
+    for i in 0..n {
+        assert_eq!(next_text(&mut op), format!("line {i:03}"));
+    }
+    r.stdout
+}
+
 /// Piped into the chat, 12 lines to a channel of 60 a minute (ten at once, then one a second)
 /// all come out, in order, and the end of input waits for them.
 #[test]
 fn piped_lines_beyond_a_channel_rate_wait_and_all_arrive_in_order() {
-    let server = Server::start_with(0, &["--flood", "off"]);
-    let home = TempDir::new();
-    let mut op = rated(&server, "#rated@localhost", 60);
-    let lines: String = (0..12).map(|i| format!("rated {i:02}\n")).collect();
-    let mut chat = cli(&server, &home);
-    chat.args(["--id", "bot"]);
-    let r = run(chat, format!("/join #rated\n{lines}").as_bytes());
-    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
-    let out = &r.stdout;
+    let out = pipe("#rated", 60, 12);
     for want in [
         "806 channel_rate",
         "queued: sending it to #rated in",
@@ -27,29 +38,14 @@ fn piped_lines_beyond_a_channel_rate_wait_and_all_arrive_in_order() {
     ] {
         assert!(out.contains(want), "{want:?} missing from:\n{out}");
     }
-    assert!(!out.contains("not sent"), "{out}");
-    for i in 0..12 {
-        assert_eq!(next_text(&mut op), format!("rated {i:02}"));
-    }
 }
 
 /// Piped into the chat, more lines than the queue holds: the input is read no faster than
 /// the server takes it, so none is refused (found by QA: past 50 queued, they were).
 #[test]
 fn a_pipe_longer_than_the_queue_waits_for_room_and_loses_nothing() {
-    let server = Server::start_with(0, &["--flood", "off"]);
-    let home = TempDir::new();
     // 600 a minute: 100 at once, then ten a second; 170 lines fill the queue of 50.
-    let mut op = rated(&server, "#busy@localhost", 600);
-    let lines: String = (0..170).map(|i| format!("busy {i:03}\n")).collect();
-    let mut chat = cli(&server, &home);
-    chat.args(["--id", "bot"]);
-    let r = run(chat, format!("/join #busy\n{lines}").as_bytes());
-    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(!r.stdout.contains("not sent"), "{}", r.stdout);
-    for i in 0..170 {
-        assert_eq!(next_text(&mut op), format!("busy {i:03}"));
-    }
+    pipe("#busy", 600, 170);
 }
 
 /// At a terminal: a refused line is queued and says when it goes; the next line for the
