@@ -2,21 +2,27 @@
 //! what is open now, for a monitoring system to graph and alert on. A thread of its own serves
 //! it from a [`Snapshot`] the loop writes once a second, so a scraper (or a slow or hostile
 //! client of the port) never reaches the loop, a connection or the store. One request at a
-//! time, each within [`IO_TIMEOUT`] and [`MAX_REQUEST`] bytes: the port is for a monitoring
-//! system on a private address, not for the public.
+//! time, each within [`IO_TIMEOUT`] in all and [`MAX_REQUEST`] bytes: the port is for a
+//! monitoring system on a private address, not for the public. Counters older than
+//! [`STALE`] are not served as if current: a loop that stopped is a failed scrape (503).
 
 use crate::server::Stats;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The largest request read: a scraper's GET is a few hundred bytes.
 pub const MAX_REQUEST: usize = 8 * 1024;
 
-/// How long one request may take to arrive, and its answer to be taken.
+/// How long one connection may take, from accept to the answer taken: a client that trickles
+/// its request a byte at a time holds the endpoint no longer than this.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How old the loop's counters may be before a scrape says the loop is stuck: it writes them
+/// every second.
+pub const STALE: Duration = Duration::from_secs(10);
 
 /// What the loop knows, as of its last tick.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -33,15 +39,16 @@ pub struct Snapshot {
     pub uptime_s: u64,
 }
 
-/// The snapshot the loop writes and the endpoint's thread reads.
-pub type Latest = Arc<Mutex<Snapshot>>;
+/// The snapshot the loop writes and the endpoint's thread reads, with when it was written
+/// (none before the loop's first tick).
+pub type Latest = Arc<Mutex<Option<(Snapshot, Instant)>>>;
 
 /// The snapshot in Prometheus's text format (version 0.0.4).
 pub fn render(s: &Snapshot) -> String {
     let c = &s.core;
     let rows: [(&str, &str, &str, u64); 10] = [
         (
-            "scalard_up_seconds",
+            "scalard_uptime_seconds",
             "gauge",
             "Seconds since the server started.",
             s.uptime_s,
@@ -112,8 +119,9 @@ pub fn render(s: &Snapshot) -> String {
 const BUILD_HELP: &str = "The server's version and protocol version, as labels.";
 
 /// The answer to one request (its bytes as read, at most [`MAX_REQUEST`]): the metrics for a
-/// GET (or HEAD) of `/metrics`, else an HTTP error that says why.
-pub fn answer(request: &[u8], s: &Snapshot) -> Vec<u8> {
+/// GET (or HEAD) of `/metrics` from `latest` (the counters, or how long since the loop last
+/// wrote them when that is longer than [`STALE`]), else an HTTP error that says why.
+pub fn answer(request: &[u8], latest: Result<&Snapshot, Duration>) -> Vec<u8> {
     let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = std::str::from_utf8(line)
         .unwrap_or_default()
@@ -130,7 +138,16 @@ pub fn answer(request: &[u8], s: &Snapshot) -> Vec<u8> {
         (Some(_), Some(_), Some(v)) if !v.starts_with("HTTP/1.") => {
             ("400 Bad Request", "not an HTTP/1 request line\n".to_string())
         }
-        (Some("GET" | "HEAD"), Some("/metrics"), Some(_)) => ("200 OK", render(s)),
+        (Some("GET" | "HEAD"), Some("/metrics"), Some(_)) => match latest {
+            Ok(s) => ("200 OK", render(s)),
+            Err(age) => (
+                "503 Service Unavailable",
+                format!(
+                    "the server's loop has not counted for {} s: it is stuck or still starting\n",
+                    age.as_secs()
+                ),
+            ),
+        },
         (Some("GET" | "HEAD"), Some(_), Some(_)) => {
             ("404 Not Found", "the metrics are at /metrics\n".to_string())
         }
@@ -160,6 +177,7 @@ pub fn serve(addr: SocketAddr, latest: Latest) -> io::Result<SocketAddr> {
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
+            let mut warned: Option<Instant> = None;
             for stream in listener.incoming() {
                 match stream {
                     Ok(s) => {
@@ -167,9 +185,13 @@ pub fn serve(addr: SocketAddr, latest: Latest) -> io::Result<SocketAddr> {
                             log::debug!("metrics: {e}");
                         }
                     }
-                    // Out of descriptors, say: a moment, then on (the loop is not affected).
+                    // Out of descriptors, say: a moment, then on (the loop is not affected),
+                    // said once a minute at most.
                     Err(e) => {
-                        log::warn!("metrics: cannot accept: {e}");
+                        if warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                            log::warn!("metrics: cannot accept: {e}");
+                            warned = Some(Instant::now());
+                        }
                         std::thread::sleep(Duration::from_millis(100));
                     }
                 }
@@ -178,13 +200,20 @@ pub fn serve(addr: SocketAddr, latest: Latest) -> io::Result<SocketAddr> {
     Ok(bound)
 }
 
-/// Reads one request and answers it.
+/// Reads one request and answers it, all within [`IO_TIMEOUT`].
 fn one(mut stream: TcpStream, latest: &Latest) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    let deadline = Instant::now() + IO_TIMEOUT;
+    // Each read may wait only for what is left: a trickle does not renew it.
+    let left = || {
+        let d = deadline.saturating_duration_since(Instant::now());
+        (!d.is_zero()).then_some(d)
+    };
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut request = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while request.len() < MAX_REQUEST && !ended(&request) {
+        let Some(wait) = left() else { break };
+        stream.set_read_timeout(Some(wait))?;
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -195,8 +224,24 @@ fn one(mut stream: TcpStream, latest: &Latest) -> io::Result<()> {
         let room = MAX_REQUEST - request.len();
         request.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
     }
-    let snapshot = *latest.lock().unwrap_or_else(|e| e.into_inner());
-    stream.write_all(&answer(&request, &snapshot))
+    let latest = *latest.lock().unwrap_or_else(|e| e.into_inner());
+    let counters = match &latest {
+        Some((s, at)) if at.elapsed() <= STALE => Ok(s),
+        Some((_, at)) => Err(at.elapsed()),
+        None => Err(Duration::ZERO),
+    };
+    stream.write_all(&answer(&request, counters))?;
+    // Unread input at the close would reset the connection and lose the answer (a request
+    // cut at 8 KiB): say the end, then take what is left for a moment.
+    stream.shutdown(std::net::Shutdown::Write)?;
+    while let Some(wait) = left() {
+        stream.set_read_timeout(Some(wait))?;
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// Whether `request` holds a whole head (up to its blank line).
@@ -237,7 +282,7 @@ mod tests {
             "scalard_connections_refused_total 1",
             "scalard_slow_consumers_total 2",
             "scalard_errors_total 3",
-            "scalard_up_seconds 90",
+            "scalard_uptime_seconds 90",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
         }
@@ -255,6 +300,13 @@ mod tests {
     fn answers_a_get_of_metrics_and_says_why_to_anything_else() {
         let s = snapshot();
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_default();
+        let stuck = text(answer(
+            b"GET /metrics HTTP/1.1\r\n\r\n",
+            Err(Duration::from_secs(12)),
+        ));
+        assert!(stuck.starts_with("HTTP/1.1 503 Service Unavailable"), "{stuck}");
+        assert!(stuck.contains("has not counted for 12 s"), "{stuck}");
+        let answer = |request: &[u8], s: &Snapshot| answer(request, Ok(s));
         let ok = text(answer(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &s));
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.contains("Content-Type: text/plain; version=0.0.4"), "{ok}");

@@ -439,7 +439,7 @@ impl Shell {
                 channels: self.server.channel_count(),
                 uptime_s: t.mono.saturating_duration_since(*started).as_secs(),
             };
-            *latest.lock().unwrap_or_else(|e| e.into_inner()) = now;
+            *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, t.mono));
         }
         if std::mem::take(&mut self.retry_accept) {
             for i in 0..self.listeners.len() {

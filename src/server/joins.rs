@@ -84,8 +84,8 @@ impl Server {
             return false;
         }
         room.spend(who, now);
-        if room.is_paced() && !self.paced.contains(channel) {
-            self.paced.insert(channel.into());
+        if room.is_paced() {
+            self.mark_paced(channel);
         }
         true
     }

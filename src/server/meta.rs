@@ -1,6 +1,6 @@
 //! Sub, Unsub and Meta; SetMeta; the topic list (Topics) and a channel's members (Members).
 //! A channel's Meta carries its description (display name, topic line, creation time, modes,
-//! rate) and the asker's role; a user ID's carries its presence.
+//! rates) and the asker's role; a user ID's carries its presence.
 
 use super::room::Who;
 use super::{ConnId, Now, Outbox, REFUSED_SUB_WEIGHT, Server};

@@ -237,7 +237,7 @@ impl Server {
 
     /// The loop starts taking connections at `mono`: for [`Limits::join_rush`] from then, the
     /// members coming back after a restart are not held by channels' join rates. A core never
-    /// told (a test's) counts as always just started.
+    /// told has no rush: join rates hold from the start.
     pub fn opened_at(&mut self, mono: Instant) {
         self.opened = Some(mono);
     }
@@ -318,6 +318,14 @@ impl Server {
         self.stats
     }
 
+    /// Has the tick prune `channel`'s room: some rate budget in it is not full again, or a
+    /// member may still return without counting.
+    fn mark_paced(&mut self, channel: &str) {
+        if !self.paced.contains(channel) {
+            self.paced.insert(channel.into());
+        }
+    }
+
     /// How many channels there are: with a subscriber, or kept without one.
     pub fn channel_count(&self) -> usize {
         self.listed.to_admin().len()
@@ -382,12 +390,14 @@ impl Server {
     /// Forgets a connection: the shell calls this when it closes one (or starts to), the core
     /// when it closes one itself. Safe to call again, and for unknown ids.
     pub fn disconnect(&mut self, conn: ConnId) {
-        self.disconnect_why(conn, None);
+        self.disconnect_why(conn, None, true);
     }
 
     /// [`disconnect`](Server::disconnect), the members of its channels to be told it quit
-    /// with `why`.
-    fn disconnect_why(&mut self, conn: ConnId, why: Option<&str>) {
+    /// with `why`. `may_return`: the connection ended by the network or the user, not by the
+    /// server's sanction, so its channels' join rates let the user back for a while
+    /// ([`room::RETURN_WINDOW_MS`]).
+    fn disconnect_why(&mut self, conn: ConnId, why: Option<&str>, may_return: bool) {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::take) else {
             return;
         };
@@ -412,8 +422,11 @@ impl Server {
             if !self.leave(conn, s.user.as_deref(), ch) {
                 continue;
             }
-            if let (Some(user), Some(room)) = (s.user.as_deref(), self.rooms.get_mut(ch)) {
-                room.quit_member(user, self.now_ms);
+            if let (true, Some(user), Some(room)) = (may_return, s.user.as_deref(), self.rooms.get_mut(ch)) {
+                room.quit_member(user, s.logged_in, self.now_ms);
+                if room.is_paced() {
+                    self.mark_paced(ch);
+                }
             }
             if let Some(quit) = quit {
                 self.quits.push(quit);
@@ -563,7 +576,7 @@ impl Server {
             ),
             Msg::Auth(m) => self.auth(conn, m, now, out),
             Msg::Verify(m) => self.verify_token(conn, m, now, out),
-            Msg::Bye(b) => self.close(conn, b.reason.filter(|r| !r.is_empty()), out),
+            Msg::Bye(b) => self.close(conn, b.reason.filter(|r| !r.is_empty()), true, out),
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
             Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
             Msg::Pong(_) => {}
@@ -639,7 +652,7 @@ impl Server {
         let rooms = &mut self.rooms;
         self.paced.retain(|channel| {
             rooms.get_mut(&**channel).is_some_and(|room| {
-                room.prune(now.mono);
+                room.prune(now);
                 room.is_paced()
             })
         });
@@ -775,21 +788,26 @@ impl Server {
         self.send_bye(conn, code, out);
         // Others would learn that something happened to the user's account.
         let why = (code != ErrorCode::AuthRequired).then(|| code.label());
-        self.close(conn, why, out);
+        // A kill, a flood's close, a ban: not a dropped network that the join rate forgives.
+        let may_return = matches!(
+            code,
+            ErrorCode::PingTimeout | ErrorCode::SlowConsumer | ErrorCode::ShuttingDown
+        );
+        self.close(conn, why, may_return, out);
     }
 
     /// The shell cut `conn` off (a slow consumer): as [`disconnect`](Server::disconnect),
     /// its channels told it quit with `code`'s label.
     pub fn detached(&mut self, conn: ConnId, code: ErrorCode) {
-        self.disconnect_why(conn, Some(code.label()));
+        self.disconnect_why(conn, Some(code.label()), true);
     }
 
     /// Closes a connection and forgets it at once: while the shell writes its last frames it
     /// is in no channel and no user's connections, so nothing more is accepted for it. `why`
     /// is what its channels are told it quit with.
-    fn close(&mut self, conn: ConnId, why: Option<&str>, out: &mut impl Outbox) {
+    fn close(&mut self, conn: ConnId, why: Option<&str>, may_return: bool, out: &mut impl Outbox) {
         out.close(conn);
-        self.disconnect_why(conn, why);
+        self.disconnect_why(conn, why, may_return);
     }
 }
 

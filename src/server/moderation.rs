@@ -719,20 +719,17 @@ impl Server {
                 ErrorCode::RegisteredOnly,
                 format!("{channel} is for users who logged in"),
             ),
-            None => return self.count_join(conn, channel, now),
+            None => return self.admit_join(conn, channel, now),
         };
         Some(closed.into())
     }
 
     /// Counts a join to `channel` of the session on `conn` against the channel's join rate;
     /// the refusal if the rate holds it now.
-    fn count_join(&mut self, conn: ConnId, channel: &str, now: &Now) -> Option<Refused> {
+    fn admit_join(&mut self, conn: ConnId, channel: &str, now: &Now) -> Option<Refused> {
         // Everyone comes back at once after a restart: no join rate holds them then.
         let rush_for = self.limits.join_rush;
-        let rush = !rush_for.is_zero()
-            && self
-                .opened
-                .is_none_or(|t| now.mono.saturating_duration_since(t) < rush_for);
+        let rush = (self.opened).is_some_and(|t| now.mono.saturating_duration_since(t) < rush_for);
         let s = self.sessions.get(conn).and_then(Option::as_deref)?;
         let who = super::admin::who(s, &self.policy.admins)?;
         let room = self.rooms.get_mut(channel)?;
@@ -741,8 +738,8 @@ impl Server {
             return Some(Refused::waiting(ErrorCode::JoinRate, reason, wait));
         }
         room.count_join(who, rush, now);
-        if room.is_paced() && !self.paced.contains(channel) {
-            self.paced.insert(channel.into());
+        if room.is_paced() {
+            self.mark_paced(channel);
         }
         None
     }

@@ -46,8 +46,8 @@ impl Server {
             }
             None
         });
-        if paced && !self.paced.contains(m.topic.as_str()) {
-            self.paced.insert(m.topic.as_str().into());
+        if paced {
+            self.mark_paced(m.topic.as_str());
         }
         if let Some(r) = refusal.or_else(|| self.store_refusal().map(Refused::from)) {
             if r.code == ErrorCode::InboxLimit {

@@ -1,5 +1,5 @@
 //! A channel's government and description: who owns and runs it, whom it keeps out or quiet,
-//! its modes, display name, topic line and per-member rate. Pure state with questions to ask
+//! its modes, display name, topic line, per-member rate and join rate. Pure state with questions to ask
 //! it; the requests that change it are in `moderation` and `meta`.
 
 use super::Now;
@@ -160,10 +160,10 @@ pub struct Rules {
     pub join_rate: u64,
     /// The budget under `join_rate`, the whole channel's; forgotten once full again.
     joins: Option<Bucket>,
-    /// Members whose connection closed lately, while the channel had a join rate, with when
-    /// their return stops being free (Unix ms): a member whose network dropped rejoins at
-    /// once, even while a raid holds the rate. At most [`MAX_RETURNING`], oldest first.
-    returning: Vec<(Box<str>, u64)>,
+    /// Members whose connection closed lately, while the channel had a join rate: a member
+    /// whose network dropped rejoins at once, even while a raid holds the rate. At most
+    /// [`MAX_RETURNING`], oldest first.
+    returning: Vec<Returning>,
     /// The display name, if set.
     pub display: Option<Box<str>>,
     /// The topic line, if set.
@@ -567,11 +567,11 @@ impl Room {
         }
     }
 
-    /// Whether some member's rate budget, or the join rate's, is not full again (see
-    /// [`prune`](Room::prune)).
+    /// Whether some member's rate budget, or the join rate's, is not full again, or a member
+    /// may still return without counting (see [`prune`](Room::prune)).
     pub fn is_paced(&self) -> bool {
         let r = self.rules();
-        !r.pace.is_empty() || r.joins.is_some()
+        !r.pace.is_empty() || r.joins.is_some() || !r.returning.is_empty()
     }
 
     /// Counts a Message of `who` against the channel's rate (operators are not counted).
@@ -598,19 +598,21 @@ impl Room {
         per_minute(self.rules().rate)
     }
 
-    /// Forgets the members whose budget is full again, and the join budget once it is.
-    pub fn prune(&mut self, now: Instant) {
+    /// Forgets the members whose budget is full again, the join budget once it is, and the
+    /// returns no longer free.
+    pub fn prune(&mut self, now: &Now) {
         let (rate, join_rate) = (self.pace_rate(), self.join_rate());
         let Some(rules) = self.rules.as_deref_mut() else {
             return;
         };
         match rate {
-            Some(rate) => rules.pace.retain(|_, b| !b.is_full(rate, now)),
+            Some(rate) => rules.pace.retain(|_, b| !b.is_full(rate, now.mono)),
             None => rules.pace.clear(),
         }
-        if join_rate.is_none_or(|r| rules.joins.is_some_and(|b| b.is_full(r, now))) {
+        if join_rate.is_none_or(|r| rules.joins.is_some_and(|b| b.is_full(r, now.mono))) {
             rules.joins = None;
         }
+        rules.returning.retain(|r| r.until > now.unix_ms);
         self.tidy();
     }
 
@@ -624,8 +626,12 @@ impl Room {
     /// the join is made.
     pub fn count_join(&mut self, who: Who<'_>, rush: bool, now: &Now) {
         let Some(rate) = self.join_limit(who, rush, now.unix_ms) else {
-            if let Some(r) = self.rules.as_deref_mut() {
-                r.returning.retain(|(id, _)| **id != *who.user);
+            // A free return is used up, until its window ends: else each one's quit would
+            // give the next (found by QA: one ID joined and quit without end).
+            if let Some(r) = self.rules.as_deref_mut()
+                && let Some(back) = r.returning.iter_mut().find(|r| *r.id == *who.user)
+            {
+                back.used = true;
             }
             return;
         };
@@ -640,25 +646,34 @@ impl Room {
     /// server just started, and everyone comes back at once).
     fn join_limit(&self, who: Who<'_>, rush: bool, now_ms: u64) -> Option<Rate> {
         let rate = self.join_rate()?;
-        let returning =
-            || (self.rules().returning.iter()).any(|(id, until)| **id == *who.user && *until > now_ms);
+        let returning = || (self.rules().returning.iter()).any(|r| r.lets_in(who, now_ms));
         let known =
             self.is_member(who.user) || self.role(who) >= Role::Voiced || self.invited(who) || returning();
         (!rush && !known).then_some(rate)
     }
 
-    /// `user`, a member, left with its connection's end (not by Unsub nor a kick): under a
-    /// join rate, its return within [`RETURN_WINDOW_MS`] is free.
-    pub fn quit_member(&mut self, user: &str, now_ms: u64) {
+    /// `user`, a member (which `logged_in` to its ID, or not), left with its connection's
+    /// end, by the network or its own quit (not by Unsub, a kick or the server's sanction):
+    /// under a join rate, its return within [`RETURN_WINDOW_MS`] is free.
+    pub fn quit_member(&mut self, user: &str, logged_in: bool, now_ms: u64) {
         if self.join_rate().is_none() {
             return;
         }
         let returning = &mut self.rules_mut().returning;
-        returning.retain(|(id, until)| *until > now_ms && **id != *user);
+        returning.retain(|r| r.until > now_ms);
+        // One free return per window: a quit within it gives no new one.
+        if returning.iter().any(|r| *r.id == *user) {
+            return;
+        }
         if returning.len() >= MAX_RETURNING {
             returning.remove(0);
         }
-        returning.push((user.into(), now_ms.saturating_add(RETURN_WINDOW_MS)));
+        returning.push(Returning {
+            id: user.into(),
+            until: now_ms.saturating_add(RETURN_WINDOW_MS),
+            logged_in,
+            used: false,
+        });
     }
 
     /// Sets the join rate (0: none), forgetting who was returning when it is lifted.
@@ -717,6 +732,26 @@ const NOT_MUTED: u16 = u16::MAX;
 
 /// Tokens a Message (or a join) costs under a channel's per-minute rate.
 const PACE_COST: u32 = 60;
+
+/// A member whose connection ended lately ([`Room::quit_member`]).
+#[derive(Debug)]
+struct Returning {
+    id: Box<str>,
+    /// When its return stops being free (Unix ms: the core's clock for what outlives a
+    /// connection; a clock step moves it by as much, which a 10-minute grace bears).
+    until: u64,
+    /// Whether that session proved the ID: then only a session that proves it again returns
+    /// free, not whoever takes a free name (`--auth open`) in the meantime.
+    logged_in: bool,
+    /// It came back free already, within this window.
+    used: bool,
+}
+
+impl Returning {
+    fn lets_in(&self, who: Who<'_>, now_ms: u64) -> bool {
+        *self.id == *who.user && self.until > now_ms && !self.used && (who.logged_in || !self.logged_in)
+    }
+}
 
 /// How long after its connection ended a member rejoins without counting against the
 /// channel's join rate: a dropped network, a laptop's sleep, a client's restart.
@@ -898,7 +933,7 @@ mod tests {
         let now = Instant::now();
         assert_eq!(r.silences(anon("m@x"), IP, now), None);
         r.spend(anon("m@x"), now);
-        r.prune(now);
+        r.prune(&at(now));
         assert_eq!(r.closed_to(anon("m@x")), None);
         assert!(!r.bans(anon("m@x"), IpAddr::from([127, 0, 0, 1])));
         assert!(r.rules.is_none());
@@ -906,7 +941,7 @@ mod tests {
         r.spend(anon("m@x"), now);
         assert_eq!(r.rules().pace.len(), 1);
         r.rules_mut().rate = 0;
-        r.prune(now);
+        r.prune(&at(now));
         assert!(r.rules.is_none(), "rules back to empty are freed");
     }
 
@@ -956,8 +991,58 @@ mod tests {
             r.silences(anon("m@x"), IP, t + Duration::from_secs(60)),
             muted_as(&r, "*@x")
         );
-        r.prune(t + Duration::from_secs(600));
+        r.prune(&at(t + Duration::from_secs(600)));
         assert!(r.rules().pace.is_empty());
+    }
+
+    /// The core's clock at `mono` (its wall clock is not read here).
+    fn at(mono: Instant) -> Now {
+        Now { mono, unix_ms: 0 }
+    }
+
+    /// A member back within its window returns free once; whoever takes its name without
+    /// proving it does not, where the member had proved it; the window ends.
+    #[test]
+    fn a_returning_member_rejoins_free_once_and_only_as_itself() {
+        let mut r = Room::new("o@x".into(), false, 1);
+        r.set_join_rate(6);
+        let now = Now {
+            mono: Instant::now(),
+            unix_ms: 1_000,
+        };
+        r.quit_member("m@x", true, now.unix_ms);
+        r.quit_member("n@x", false, now.unix_ms);
+        assert!(
+            r.join_limit(anon("m@x"), false, now.unix_ms).is_some(),
+            "not proven"
+        );
+        assert!(r.join_limit(proven("m@x"), false, now.unix_ms).is_none());
+        assert!(r.join_limit(anon("n@x"), false, now.unix_ms).is_none());
+        r.count_join(proven("m@x"), false, &now);
+        assert!(r.join_limit(proven("m@x"), false, now.unix_ms).is_some(), "once");
+        // Its quit within the window gives no new free return (found by QA: an ID cycled).
+        r.quit_member("m@x", true, now.unix_ms + 1);
+        assert!(
+            r.join_limit(proven("m@x"), false, now.unix_ms + 2).is_some(),
+            "not renewed"
+        );
+        let later = now.unix_ms + RETURN_WINDOW_MS;
+        assert!(
+            r.join_limit(anon("n@x"), false, later).is_some(),
+            "the window ended"
+        );
+        r.prune(&Now {
+            unix_ms: later,
+            ..now
+        });
+        assert!(!r.is_paced());
+        // Each remembered once, the oldest going first past the bound.
+        for i in 0..=MAX_RETURNING {
+            r.quit_member(&format!("u{i}@x"), false, later);
+        }
+        assert_eq!(r.rules().returning.len(), MAX_RETURNING);
+        assert!(r.join_limit(anon("u0@x"), false, later).is_some());
+        assert!(r.join_limit(anon("u1@x"), false, later).is_none());
     }
 
     #[test]

@@ -158,7 +158,7 @@ pub fn mode(shared: &Shared, channel: &str, typed: Option<&str>) -> Result<(), S
 }
 
 /// `/meta [display NAME | rate N | joins N]`: shows everything the server says of the channel, or sets
-/// its display name or rate.
+/// its display name, message rate or join rate.
 pub fn meta(shared: &Shared, channel: &str, set: Option<MetaSet<'_>>) -> Result<(), String> {
     let (channel, now) = described(shared, channel)?;
     match set {
@@ -187,8 +187,7 @@ pub fn meta(shared: &Shared, channel: &str, set: Option<MetaSet<'_>>) -> Result<
     };
     let joins = match now.join_rate {
         Some(0) => "no limit".to_string(),
-        Some(1) => "1 a minute (members, operators, voiced and invited users not counted)".to_string(),
-        Some(r) => format!("{r} a minute (members, operators, voiced and invited users not counted)"),
+        Some(r) => format!("{r} a minute of IDs the channel does not know (see /help meta)"),
         // A server older than the join rate.
         None => "no limit".to_string(),
     };

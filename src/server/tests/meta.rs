@@ -1295,11 +1295,9 @@ fn a_join_rate_holds_strangers_but_not_whom_the_channel_knows() {
         sub(&mut r, 3),
         "Error 810 join_rate seq=Some(2) retry_after=10000"
     );
-    // A refusal is not counted: the wait did not grow.
-    assert_eq!(
-        sub(&mut r, 3),
-        "Error 810 join_rate seq=Some(2) retry_after=10000"
-    );
+    // A refusal is not counted: the wait only shrinks with time.
+    r.advance(Duration::from_secs(4));
+    assert_eq!(sub(&mut r, 3), "Error 810 join_rate seq=Some(2) retry_after=6000");
     // Whom the channel knows comes in anyway, and is not counted.
     for (action, conn, user) in [(Action::Invite, 3, "dave"), (Action::Voice, 4, "erin")] {
         r.send(
@@ -1323,34 +1321,44 @@ fn a_join_rate_holds_strangers_but_not_whom_the_channel_knows() {
     // A member's second connection is not a join.
     r.connect(6, "carol@example.com");
     assert_eq!(sub(&mut r, 6), "Meta #meta@example.com true 6");
+    r.advance(Duration::from_secs(2));
     assert_eq!(
         sub(&mut r, 5),
-        "Error 810 join_rate seq=Some(2) retry_after=10000",
+        "Error 810 join_rate seq=Some(2) retry_after=4000",
         "none of those was counted"
     );
     // The budget is remembered until it is full again, as a member's message rate.
     assert!(r.server.paced.contains(CH));
-    r.advance(Duration::from_secs(10));
+    r.advance(Duration::from_secs(4));
     assert_eq!(sub(&mut r, 5), "Meta #meta@example.com true 7");
     // A member whose connection ends comes back within minutes without counting (a dropped
     // network, while a raid holds the rate); one who left by Unsub counts as a stranger.
-    r.server.disconnect(5);
-    r.send(
-        1,
-        Msg::Unsub(Unsub {
+    let unsub = |r: &mut Rig, conn: ConnId| {
+        let leave = Unsub {
             seq: Some(3),
             topic: n(CH),
             reason: None,
-        }),
-    );
-    r.out.frames.clear();
+        };
+        r.send(conn, Msg::Unsub(leave));
+        r.out.frames.clear();
+    };
+    r.server.disconnect(5);
+    unsub(&mut r, 1);
     r.connect(5, "frank@example.com");
     assert_eq!(sub(&mut r, 5), "Meta #meta@example.com true 6");
     assert_eq!(
         sub(&mut r, 1),
         "Error 810 join_rate seq=Some(2) retry_after=10000"
     );
-    // Free once only, and within its window.
+    // Free once only: back by Unsub and Sub, it counts.
+    unsub(&mut r, 5);
+    assert_eq!(
+        sub(&mut r, 5),
+        "Error 810 join_rate seq=Some(2) retry_after=10000"
+    );
+    // And only within its window.
+    r.advance(Duration::from_secs(10));
+    assert_eq!(sub(&mut r, 5), "Meta #meta@example.com true 6");
     r.server.disconnect(5);
     r.advance(Duration::from_secs(11 * 60));
     r.connect(5, "frank@example.com");
