@@ -1258,3 +1258,50 @@ fn a_stalled_link_is_noticed_by_the_server_s_timers() {
     p.type_keys("/quit\r");
     assert_eq!(p.wait_exit(STEP), 0);
 }
+
+/// A rejoin after a restart that the channel's join rate refuses for a while (810) is tried
+/// again once the wait is over, the channel current again and its gap read (found by QA: the
+/// chat left the channel for good).
+#[test]
+fn a_rejoin_held_by_a_join_rate_is_tried_again_and_fills_the_gap() {
+    let dir = TempDir::new();
+    add_accounts(&dir, &["owner"]);
+    let data = dir.0.to_str().unwrap().to_string();
+    // Join rates hold from the start: no rush of reconnections lets everyone back.
+    let flags = ["--data-dir", &data, "--join-rush", "0"];
+    let mut server = Server::start_with(0, &flags);
+    let home = TempDir::new();
+    // Kept across the restart with its join rate: its owner logged in, and set it.
+    let mut owner = logged_in(&server, "owner");
+    subscribe(&mut owner, "#k@localhost");
+    owner
+        .request(STEP, |seq| {
+            Msg::SetMeta(scalar::proto::SetMeta {
+                seq,
+                topic: scalar::proto::Name::parse("#k@localhost").unwrap(),
+                display: None,
+                subject: None,
+                modes: None,
+                rate: None,
+                join_rate: Some(6),
+            })
+        })
+        .unwrap();
+    let mut p = chat(&server, &home, "alice");
+    p.command("/join #k", "joined #k");
+    let port = server.port;
+    server.stop();
+    p.wait_for("reconnect attempt 3 failed", STEP);
+    let server = Server::start_with(port, &flags);
+    // A stranger comes first and takes the one join at once that 6 a minute allows.
+    let mut carol = server.client("carol");
+    subscribe(&mut carol, "#k@localhost");
+    say(&mut carol, "#k@localhost", "said while alice waited");
+    let at = p.wait_for("cannot rejoin #k yet: server refused: 810 join_rate", STEP);
+    let at = p.wait_for_from(at, "trying again in", STEP);
+    // 10 s at 6 a minute, jittered.
+    let at = p.wait_for_from(at, "rejoined #k", Duration::from_secs(30));
+    p.wait_for_from(at, "[history] carol: said while alice waited", STEP);
+    p.command("back again", "alice: back again");
+    assert_eq!(next_text(&mut carol), "back again");
+}

@@ -185,9 +185,28 @@ fn restore_noting(
     let (me, domain, logged_in) = {
         let mut st = shared.state();
         for (topic, e) in &gone {
+            let short = crate::names::short(topic, &st.domain).to_string();
+            // Refused for a while (a join rate): tried again once the wait is over.
+            let later = e
+                .retry_after()
+                .map(|told| super::rejoin::later(&mut st, topic, gap.start(topic), told));
+            if let Some(Ok(wait)) = later {
+                let talking = match st
+                    .rejoin
+                    .get(topic)
+                    .is_some_and(super::rejoin::Pending::was_current)
+                {
+                    true => "; no channel is current until then",
+                    false => "",
+                };
+                refusals.push(format!(
+                    "cannot rejoin {short} yet: {e}; trying again in {:.1}s{talking}",
+                    wait.as_secs_f32()
+                ));
+                continue;
+            }
             // As after a kick: nothing is current (what is typed next was meant for it).
             let talking = st.left_unasked(topic);
-            let short = crate::names::short(topic, &st.domain);
             refusals.push(format!("cannot rejoin {short}: {e}{talking}"));
         }
         (st.user.clone(), st.domain.clone(), st.logged_in)

@@ -475,6 +475,8 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     if !st.subs.iter().any(|s| s == topic) {
         st.subs.push(topic.to_string());
     }
+    // Joined by hand: a rejoin still waiting is done.
+    st.rejoin.remove(topic);
     if let Some(t) = made {
         st.made.insert(topic.to_string(), t);
     }

@@ -125,6 +125,7 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>
             for topic in due(&shared) {
                 fill(&shared, &topic);
             }
+            super::rejoin::retry_due(&shared);
             shared.keep_mark_if_due();
         }
     })

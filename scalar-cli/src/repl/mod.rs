@@ -19,6 +19,7 @@ mod net;
 mod paced;
 mod passwd;
 mod presence;
+mod rejoin;
 mod screen;
 mod scroll;
 mod shared;

@@ -105,6 +105,8 @@ pub struct State {
     pub last: HashMap<String, (MsgId, u64)>,
     /// Gaps a reconnect could not fill, per topic, to be read again.
     pub unfilled: HashMap<String, Unfilled>,
+    /// Channels a reconnect could not rejoin yet, to be tried again.
+    pub rejoin: HashMap<String, super::rejoin::Pending>,
     /// Whether a connection is up.
     pub connected: bool,
     /// What `/more` continues.
