@@ -42,7 +42,7 @@ impl Resend {
         let wait = crate::patience::jitter(told.max(MIN_WAIT));
         if self.waited + wait > MAX_WAITING {
             return Err(format!(
-                "gave up on the message after waiting {} s for the server to take it",
+                "gave up after waiting {} s for the server",
                 secs(self.waited)
             ));
         }
@@ -83,7 +83,7 @@ mod tests {
         };
         // 50 s, jittered to at most 62.5 s: 4 to 6 waits fit in 300 s.
         assert!((4..=6).contains(&n), "{n} waits");
-        assert!(why.starts_with("gave up on the message after waiting "), "{why}");
+        assert!(why.starts_with("gave up after waiting "), "{why}");
         // Stopped only by a wait that would not fit: at most 62.5 s short of the bound.
         assert!(one.waited >= Duration::from_millis(237_500), "{:?}", one.waited);
         assert!(one.waited <= MAX_WAITING, "{:?}", one.waited);

@@ -1,6 +1,6 @@
 //! The counters in words: once an hour while the server runs, so that an operator's log
-//! watcher sees it is alive and how busy (without the metrics endpoint: [`super::metrics`]), and once at the
-//! stop, for the whole run.
+//! watcher sees it is alive and how busy (without the metrics endpoint: [`super::metrics`]),
+//! and once at the stop, for the whole run.
 
 use super::ShellStats;
 use crate::server::Stats;

@@ -1,6 +1,6 @@
 //! A channel's government and description: who owns and runs it, whom it keeps out or quiet,
-//! its modes, display name, topic line, per-member rate and join rate. Pure state with questions to ask
-//! it; the requests that change it are in `moderation` and `meta`.
+//! its modes, display name, topic line, per-member rate and join rate. Pure state with
+//! questions to ask it; the requests that change it are in `moderation` and `meta`.
 
 use super::Now;
 use super::bucket::{Bucket, Rate};

@@ -305,7 +305,7 @@ fn catch_up(
 /// client was away (the server did not keep it, or restarted) and whoever came first made it
 /// anew, so its modes, topic, lists and roles start over; as IRC shows a channel's state on
 /// rejoining, which nothing here would otherwise show.
-fn made_anew(shared: &Shared, topic: &str, meta: &Frame) {
+pub(super) fn made_anew(shared: &Shared, topic: &str, meta: &Frame) {
     let Ok(Msg::Meta(m)) = meta.msg() else { return };
     let mut st = shared.state();
     let Some(now) = m.created else { return };

@@ -145,6 +145,10 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                     }
                     return Ok(Sent::Other);
                 }
+                // A channel waiting to be rejoined is not, from now on.
+                Some(t) if names::channel(t, &domain).is_ok_and(|c| super::rejoin::cancel(shared, &c)) => {
+                    return Ok(Sent::Other);
+                }
                 // A lone word: a channel, or a reason typed without one.
                 Some(t) => {
                     joined(shared, names::channel(t, &domain)?).map_err(|e| match t.starts_with('#') {
@@ -378,7 +382,22 @@ fn send_line(shared: &Shared, line: &paced::Line) -> Result<(), ReqError> {
 
 /// Sends a line that waited ([`paced`]'s thread).
 pub(super) fn send_paced(shared: &Shared, line: &paced::Line) -> paced::Tried {
-    let stopped = shared.state().stopped.is_some();
+    let (stopped, rejoining) = {
+        let st = shared.state();
+        (st.stopped.is_some(), st.rejoin.contains_key(&line.topic))
+    };
+    // Its channel waits to be rejoined: the line waits with it, within its bounds, rather
+    // than being refused as not subscribed.
+    if rejoining {
+        let short = names::short(&line.topic, &shared.state().domain).to_string();
+        return paced::Tried::Refused {
+            said: format!(
+                "not sent to {short}: it was not rejoined ({})",
+                quoted(&line.text)
+            ),
+            wait: std::time::Duration::from_secs(1),
+        };
+    }
     // Named: its typed line scrolled away long ago (found by QA).
     paced::Tried::of(send_line(shared, line), stopped, |e| {
         format!(

@@ -157,8 +157,8 @@ pub fn mode(shared: &Shared, channel: &str, typed: Option<&str>) -> Result<(), S
     }
 }
 
-/// `/meta [display NAME | rate N | joins N]`: shows everything the server says of the channel, or sets
-/// its display name, message rate or join rate.
+/// `/meta [display NAME | rate N | joins N]`: shows everything the server says of the
+/// channel, or sets its display name, message rate or join rate.
 pub fn meta(shared: &Shared, channel: &str, set: Option<MetaSet<'_>>) -> Result<(), String> {
     let (channel, now) = described(shared, channel)?;
     match set {

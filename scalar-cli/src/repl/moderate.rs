@@ -442,7 +442,7 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
     shared
         .screen
         .error(format!("{reason}; you are no longer in {short} ({back}){now}"));
-    super::paced::forget(shared, &channel, "you are no longer in it");
+    super::paced::forget(shared, &channel, "you were removed from it");
 }
 
 #[cfg(test)]

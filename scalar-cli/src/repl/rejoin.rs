@@ -26,6 +26,8 @@ pub struct Pending {
     resend: Resend,
     /// It was the current topic: it is again once back, if none is then.
     current: bool,
+    /// When the channel was made, as last known: one made anew meanwhile is said.
+    made: Option<u64>,
 }
 
 impl Pending {
@@ -43,6 +45,7 @@ pub fn later(st: &mut State, topic: &str, start: Start, told: Duration) -> Resul
     let mut resend = Resend::default();
     let wait = resend.next(told)?;
     let current = st.current.as_deref() == Some(topic);
+    let made = st.made.get(topic).copied();
     st.left(topic);
     if current {
         st.current = None;
@@ -52,9 +55,23 @@ pub fn later(st: &mut State, topic: &str, start: Start, told: Duration) -> Resul
         due: Instant::now() + wait,
         resend,
         current,
+        made,
     };
     st.rejoin.insert(topic.to_string(), pending);
     Ok(wait)
+}
+
+/// `/part` of a channel waiting to be rejoined: it is not, from now on; true if it was
+/// waiting.
+pub fn cancel(shared: &Shared, topic: &str) -> bool {
+    let mut st = shared.state();
+    if st.rejoin.remove(topic).is_none() {
+        return false;
+    }
+    let short = crate::names::short(topic, &st.domain).to_string();
+    drop(st);
+    shared.screen.info(format!("no longer rejoining {short}"));
+    true
 }
 
 /// Tries the channels due, while a connection is up (the gaps thread's tick).
@@ -83,13 +100,22 @@ fn retry(shared: &Shared, topic: &str) {
     let result = shared.request(Want::Reply, |seq| Msg::Sub(Sub { seq, topic: name }));
     let mut st = shared.state();
     let short = crate::names::short(topic, &st.domain).to_string();
-    // `/join` meanwhile took it over.
+    // `/join` or `/part` meanwhile took it over.
     let Some(p) = st.rejoin.get_mut(topic) else {
         return;
     };
     let now = Instant::now();
+    let again = |p: &mut Pending, e: &dyn std::fmt::Display, told: Duration| match p.resend.next(told) {
+        Ok(wait) => {
+            p.due = now + wait;
+            None
+        }
+        Err(why) => Some(format!(
+            "cannot rejoin {short}: {e} ({why}); /join {short} to try again"
+        )),
+    };
     let said = match result {
-        Ok(_) => {
+        Ok(meta) => {
             let p = p.clone();
             st.rejoin.remove(topic);
             if !st.subs.iter().any(|s| s == topic) {
@@ -98,33 +124,35 @@ fn retry(shared: &Shared, topic: &str) {
             if p.current && st.current.is_none() {
                 st.current = Some(topic.to_string());
             }
+            if let Some(made) = p.made {
+                st.made.insert(topic.to_string(), made);
+            }
             let mut gap = Unfilled::new(p.start);
             gap.due = now;
             st.unfilled.insert(topic.to_string(), gap);
             drop(st);
-            return shared
+            shared
                 .screen
                 .info(format!("rejoined {short}; what was said there meanwhile follows"));
+            // As a reconnect's rejoin says it: the channel ended meanwhile and was made anew.
+            return super::catchup::made_anew(shared, topic, &meta);
         }
-        // A Sub is the same however often it is sent: no answer is tried again.
-        Err(ReqError::NotConnected | ReqError::Lost | ReqError::Timeout) => {
+        // No connection: the reconnect comes first, then this.
+        Err(ReqError::NotConnected | ReqError::Lost) => {
             p.due = now + AGAIN;
             return;
         }
+        // A Sub is the same however often it is sent: one unanswered is tried again.
+        Err(e @ ReqError::Timeout) => again(p, &e, AGAIN),
         Err(ReqError::Net(
             e @ NetError::Refused {
                 retry_after: Some(told),
                 ..
             },
-        )) => match p.resend.next(told) {
-            Ok(wait) => {
-                p.due = now + wait;
-                return;
-            }
-            Err(why) => format!("cannot rejoin {short}: {e} ({why}); /join {short} to try again"),
-        },
-        Err(e) => format!("cannot rejoin {short}: {e}"),
+        )) => again(p, &e, told),
+        Err(e) => Some(format!("cannot rejoin {short}: {e}")),
     };
+    let Some(said) = said else { return };
     st.rejoin.remove(topic);
     drop(st);
     shared.screen.error(said);
