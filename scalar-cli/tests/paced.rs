@@ -89,3 +89,27 @@ fn chat_with(server: &Server, home: &TempDir, id: &str) -> Pty {
     pty.wait_for("scalar> ", STEP);
     pty
 }
+
+/// Ended by a signal (a `kill`, a closed terminal), the chat says which queued lines are lost
+/// with it, as `/quit` does.
+#[test]
+fn a_signal_says_which_queued_lines_are_lost() {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    let _op = rated(&server, "#slow@localhost", 1);
+    let mut p = chat_with(&server, &home, "bot");
+    p.command("/join #slow", "joined #slow");
+    p.command("one", "bot: one");
+    p.command("two", "queued: sending it to #slow in");
+    // SAFETY: kill(2) on the pid of the child this test started.
+    assert_eq!(
+        unsafe { libc::kill(p.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    assert_eq!(p.wait_signalled(STEP), Some(libc::SIGTERM));
+    let text = p.text();
+    assert!(
+        text.contains("not sent: line(s) that waited for the server: 1 to #slow"),
+        "{text}"
+    );
+}

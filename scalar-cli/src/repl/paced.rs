@@ -483,6 +483,23 @@ pub fn forget(shared: &Shared, topic: &str, why: &str) {
     }
 }
 
+/// The lines waiting, in words for the end of the client by a signal (`""` for none): they
+/// are lost with it. Stops the thread: nothing more is sent.
+pub fn unsent(shared: &Shared) -> String {
+    let (left, _) = shared.paced.close(Duration::ZERO);
+    let domain = shared.state().domain.clone();
+    let each: Vec<String> = (left.iter())
+        .map(|(topic, n)| format!("{n} to {}", crate::names::short(topic, &domain)))
+        .collect();
+    match each.is_empty() {
+        true => String::new(),
+        false => format!(
+            "not sent: line(s) that waited for the server: {}",
+            each.join(", ")
+        ),
+    }
+}
+
 /// Leaving: stops the thread and says which lines were not sent.
 pub fn leave(shared: &Shared) {
     let (left, unsure) = shared.paced.close(shared.timeout);

@@ -49,12 +49,16 @@ pub fn watch() -> std::io::Result<Client> {
             // No client yet, and the echo off: at the password prompt, whose line the shell's
             // prompt would otherwise go on (not while connecting, which leaves no line open).
             let prompting = client.is_none() && terminal_modes().is_some_and(|t| t.c_lflag & libc::ECHO == 0);
-            keep_mark_within(client, MARK_WAIT);
+            let unsent = keep_mark_within(client, MARK_WAIT);
             if let Some(modes) = modes {
                 restore(&modes);
                 if prompting {
                     end_line();
                 }
+            }
+            // Lines a rate held back are lost with the client: said, as /quit says them.
+            if let Some(unsent) = unsent.filter(|u| !u.is_empty()) {
+                say_now(&format!("scalar-cli: {unsent}\n"));
             }
             die_of(sig);
         })?;
@@ -70,18 +74,18 @@ pub fn watch() -> std::io::Result<Client> {
 const MARK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Writes the inbox mark on a thread of its own, waiting for it at most `wait`: the client
-/// ends after that whatever happened there (a panic included).
-fn keep_mark_within(shared: Option<Arc<Shared>>, wait: std::time::Duration) {
-    let Some(shared) = shared else { return };
+/// ends after that whatever happened there (a panic included). What of the lines queued
+/// ([`super::paced`]) goes unsent, in words, if it came in time.
+fn keep_mark_within(shared: Option<Arc<Shared>>, wait: std::time::Duration) -> Option<String> {
+    let shared = shared?;
     let (done, finished) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("mark".into()).spawn(move || {
         shared.keep_mark();
         super::since::keep_all(&shared);
-        let _ = done.send(());
+        let _ = done.send(super::paced::unsent(&shared));
     });
-    if spawned.is_ok() {
-        let _ = finished.recv_timeout(wait);
-    }
+    spawned.ok()?;
+    finished.recv_timeout(wait).ok()
 }
 
 /// Handles `sig` with [`on_signal`], unless it is ignored.
@@ -164,23 +168,29 @@ fn restore(modes: &libc::termios) {
     }
 }
 
-/// Ends the password prompt's line on standard error, as Ctrl-C there does, if this process is
-/// in the terminal's foreground and the terminal takes the byte now: never waits for it.
+/// Ends the password prompt's line on standard error, as Ctrl-C there does.
 fn end_line() {
+    // SAFETY: isatty only reads.
+    if unsafe { libc::isatty(libc::STDERR_FILENO) } == 1 {
+        say_now("\n");
+    }
+}
+
+/// Writes `text` to standard error if it takes it now, and, on a terminal, this process is in
+/// its foreground (a background write would stop it): never waits for it.
+fn say_now(text: &str) {
     let mut out = libc::pollfd {
         fd: libc::STDERR_FILENO,
         events: libc::POLLOUT,
         revents: 0,
     };
     // SAFETY: isatty, tcgetpgrp and getpgrp only read; poll is given one pollfd of ours and
-    // no wait; write writes one byte of a static string.
+    // no wait; write writes from `text`, within its length.
     unsafe {
-        if libc::isatty(libc::STDERR_FILENO) == 1
-            && libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp()
-            && libc::poll(&mut out, 1, 0) == 1
-            && out.revents & libc::POLLOUT != 0
-        {
-            libc::write(libc::STDERR_FILENO, c"\n".as_ptr().cast(), 1);
+        let foreground =
+            libc::isatty(libc::STDERR_FILENO) == 0 || libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp();
+        if foreground && libc::poll(&mut out, 1, 0) == 1 && out.revents & libc::POLLOUT != 0 {
+            libc::write(libc::STDERR_FILENO, text.as_ptr().cast(), text.len());
         }
     }
 }
