@@ -12,23 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Starts the interactive client for `id` on a pty and waits for its first prompt.
-fn chat(server: &Server, home: &TempDir, id: &str) -> Pty {
-    chat_with(cli(server, home), id)
-}
-
 /// [`chat`] logged in to the account `id` (see [`add_accounts`]).
 fn chat_as(server: &Server, home: &TempDir, id: &str) -> Pty {
     let mut cmd = cli(server, home);
     cmd.env("SCALAR_PASSWORD", PASSWORD);
     chat_with(cmd, id)
-}
-
-fn chat_with(mut cmd: std::process::Command, id: &str) -> Pty {
-    cmd.args(["--id", id]);
-    let pty = Pty::spawn(cmd);
-    pty.wait_for("scalar> ", STEP);
-    pty
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 mod common;
 
-use common::pty::Pty;
 use common::*;
 
 /// Pipes `n` numbered lines into the chat of `bot` in `channel` (given `rate` a minute by
@@ -57,7 +56,7 @@ fn typed_lines_beyond_a_rate_wait_behind_each_other_and_can_be_dropped() {
     let home = TempDir::new();
     // 1 a minute: one at once, then a wait of a minute, which no slow machine outlasts here.
     let mut op = rated(&server, "#slow@localhost", 1);
-    let mut p = chat_with(&server, &home, "bot");
+    let mut p = chat(&server, &home, "bot");
     p.command("/join #slow", "joined #slow");
     p.command("one", "bot: one");
     let at = p.command("two", "806 channel_rate");
@@ -82,14 +81,6 @@ fn typed_lines_beyond_a_rate_wait_behind_each_other_and_can_be_dropped() {
     assert_eq!(next_text(&mut op), "marker");
 }
 
-fn chat_with(server: &Server, home: &TempDir, id: &str) -> Pty {
-    let mut cmd = cli(server, home);
-    cmd.args(["--id", id]);
-    let pty = Pty::spawn(cmd);
-    pty.wait_for("scalar> ", STEP);
-    pty
-}
-
 /// Ended by a signal (a `kill`, a closed terminal), the chat says which queued lines are lost
 /// with it, as `/quit` does.
 #[test]
@@ -97,7 +88,7 @@ fn a_signal_says_which_queued_lines_are_lost() {
     let server = Server::start_with(0, &["--flood", "off"]);
     let home = TempDir::new();
     let _op = rated(&server, "#slow@localhost", 1);
-    let mut p = chat_with(&server, &home, "bot");
+    let mut p = chat(&server, &home, "bot");
     p.command("/join #slow", "joined #slow");
     p.command("one", "bot: one");
     p.command("two", "queued: sending it to #slow in");

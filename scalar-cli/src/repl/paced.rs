@@ -552,6 +552,13 @@ mod tests {
         t.to_string()
     }
 
+    /// Queues a line for `topic`: behind its lines, or as refused with the least wait.
+    fn queue(p: &Paced, topic: &str, text: &str) {
+        if p.queue_behind(&line(topic, text)).is_none() {
+            let _ = p.push_refused(line(topic, text), Duration::ZERO);
+        }
+    }
+
     fn front(p: &Paced) -> u64 {
         p.lock().lines.front().map_or(0, |w| w.id)
     }
@@ -615,8 +622,8 @@ mod tests {
     #[test]
     fn a_refusal_again_waits_again_until_the_line_is_given_up() {
         let p = Paced::default();
-        let _ = p.push_refused(line("#a", "1"), Duration::ZERO);
-        let _ = p.queue_behind(&line("#a", "2"));
+        queue(&p, "#a", "1");
+        queue(&p, "#a", "2");
         let id = front(&p);
         assert!(p.settle(id, rate(Duration::from_secs(50)), &same).is_empty());
         let (_, _, wait) = p.list()[0].clone();
@@ -660,8 +667,8 @@ mod tests {
     #[test]
     fn failures_and_drops_end_a_line() {
         let p = Paced::default();
-        let _ = p.push_refused(line("#a", "1"), Duration::ZERO);
-        let _ = p.queue_behind(&line("#a", "2"));
+        queue(&p, "#a", "1");
+        queue(&p, "#a", "2");
         let id = front(&p);
         let said = p.settle(id, Tried::Failed("not sent to #a: 801 banned".into()), &same);
         assert_eq!(said, ["not sent to #a: 801 banned"]);
@@ -687,10 +694,7 @@ mod tests {
         let p = Arc::new(Paced::default());
         let _ = p.push_refused(line("#a", "0"), Duration::from_secs(1));
         for i in 1..MAX_PACED {
-            let topic = if i % 2 == 0 { "#a" } else { "#b" };
-            if p.queue_behind(&line(topic, "x")).is_none() {
-                let _ = p.push_refused(line(topic, "x"), Duration::from_secs(1));
-            }
+            queue(&p, if i % 2 == 0 { "#a" } else { "#b" }, "x");
         }
         assert_eq!(p.len(), MAX_PACED);
         let reader = p.clone();
@@ -717,9 +721,7 @@ mod tests {
     fn offline_lines_wait_for_the_connection_then_all_are_given_up() {
         let p = Paced::default();
         for topic in ["#a", "#a", "#b"] {
-            if p.queue_behind(&line(topic, "x")).is_none() {
-                let _ = p.push_refused(line(topic, "x"), Duration::ZERO);
-            }
+            queue(&p, topic, "x");
         }
         let id = front(&p);
         assert!(p.settle(id, Tried::Offline, &same).is_empty());

@@ -624,3 +624,16 @@ pub fn rated(server: &Server, topic: &str, rate: u64) -> Client {
     assert_eq!(next_text(&mut op), format!("rate {rate}"));
     op
 }
+
+/// Starts the interactive client for `id` on a pty and waits for its first prompt.
+pub fn chat(server: &Server, home: &TempDir, id: &str) -> pty::Pty {
+    chat_with(cli(server, home), id)
+}
+
+/// Starts the interactive client of `cmd` as `id` on a pty and waits for its first prompt.
+pub fn chat_with(mut cmd: Command, id: &str) -> pty::Pty {
+    cmd.args(["--id", id]);
+    let pty = pty::Pty::spawn(cmd);
+    pty.wait_for("scalar> ", STEP);
+    pty
+}
