@@ -61,6 +61,13 @@ pub fn utc_words(ms: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
 }
 
+/// A UTC time to the second for a file's name, sorting as it reads: `2025-11-24-160005`.
+pub fn file_stamp(ms: u64) -> String {
+    let c = civil(i64::try_from(ms / 1000).unwrap_or(i64::MAX / 2));
+    let (y, mo, d, h, mi, s) = (c.year, c.month, c.day, c.hour, c.min, c.sec);
+    format!("{y:04}-{mo:02}-{d:02}-{h:02}{mi:02}{s:02}")
+}
+
 /// RFC 3339 in UTC with milliseconds: `2025-11-24T16:00:00.000Z`.
 pub fn rfc3339_utc(ms: u64) -> String {
     let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX / 2);

@@ -309,6 +309,12 @@ usage: scalard [OPTIONS]
                             bans admins saved; del needs scalard stopped)
        scalard compact [--data-dir DIR | --config FILE]   (with scalard stopped: rewrites
                             the store so that deleted messages are gone from the file)
+       scalard backup FILE|DIR [--data-dir DIR | --config FILE]   (beside a running
+                            server: a consistent copy of the store, mode 0600, into
+                            a new FILE or a dated file in DIR)
+       scalard restore FILE [--data-dir DIR | --config FILE]   (with scalard stopped:
+                            puts a backup in place of the store, which is kept
+                            aside in the data directory's before-restore-TIME/)
        scalard check [OPTIONS]   (reads the options, the configuration file and the TLS
                             files as a start would, says what it found, and exits:
                             0 if a server would start on them)

@@ -1396,3 +1396,85 @@ fn a_start_after_an_unclean_stop_says_so() {
     assert!(told(&start(true)), "a SIGKILL, then a start that never served");
     assert!(!told(&start(true)), "told once it served");
 }
+
+/// Runs `scalard ARGS` to its end: its exit code and what it said.
+fn scalard_cmd(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run scalard");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// `scalard backup` copies the store beside a server that is writing: the copy holds every
+/// message echoed (with `--fsync always`) before it started and then a gapless run of those
+/// written meanwhile, nothing torn. `scalard restore` refuses while the server runs, and once
+/// it is stopped puts the copy back: the server starts on exactly what the backup held.
+#[test]
+fn a_backup_taken_while_writing_restores_what_it_held() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = DataDir::new();
+    let out = DataDir::new();
+    let data = ["--data-dir", dir.path()];
+    let (echoed_before, written) = {
+        let s = Scalard::start_in(Some(dir.path()), &["--fsync", "always"]);
+        let mut alice = joined(&s, "alice");
+        for i in 0..100 {
+            publish(&mut alice, ROOM, &format!("b{i}")).expect("echo");
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, writer) = {
+            let stop = stop.clone();
+            let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counted = count.clone();
+            let mut bob = joined(&s, "bob");
+            let writer = std::thread::spawn(move || {
+                let mut texts = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && texts.len() < 20_000 {
+                    let text = format!("w{}", texts.len());
+                    publish(&mut bob, ROOM, &text).expect("echo");
+                    texts.push(text);
+                    counted.store(texts.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+                texts
+            });
+            (count, writer)
+        };
+        while count.load(std::sync::atomic::Ordering::Relaxed) < 20 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let echoed_before = count.load(std::sync::atomic::Ordering::Relaxed);
+        let (code, text) = scalard_cmd(&[&["backup", out.path()], &data[..]].concat());
+        assert_eq!(code, Some(0), "{text}");
+        assert!(text.starts_with("backed up "), "{text}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let written = writer.join().expect("the writer");
+        let files: Vec<_> = std::fs::read_dir(&out.0).unwrap().flatten().collect();
+        assert_eq!(files.len(), 1, "one file, nothing partial left: {files:?}");
+        let file = files[0].path();
+        let mode = files[0].metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the copy holds every message");
+        let file = file.to_str().unwrap().to_string();
+        let (code, text) = scalard_cmd(&[&["restore", &file], &data[..]].concat());
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains("stop it first"), "{text}");
+        (echoed_before, (file, written))
+    };
+    let (file, written) = written;
+    let (code, text) = scalard_cmd(&[&["restore", &file], &data[..]].concat());
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("before-restore-"), "{text}");
+    let got: Vec<String> = stored(&dir).into_iter().map(|g| g.body).collect();
+    let before: Vec<String> = (0..100).map(|i| format!("b{i}")).collect();
+    assert_eq!(got[..100], before[..], "the messages before the backup");
+    let meanwhile = &got[100..];
+    assert!(
+        meanwhile.len() >= echoed_before && meanwhile.len() < written.len(),
+        "{} of {} written, {echoed_before} echoed before the backup started",
+        meanwhile.len(),
+        written.len()
+    );
+    assert_eq!(meanwhile, &written[..meanwhile.len()], "a gapless run");
+}

@@ -10,12 +10,12 @@ use scalar::store::admin;
 use scalar::store::bans;
 use scalar::store::lock::{DirLock, LockError};
 use scalar::store::worker::{Options, Start, Store};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by SIGHUP: read the TLS certificate files and the configuration again.
@@ -616,6 +616,33 @@ fn compact(args: Vec<String>) -> ExitCode {
     sub_result("compact", &config, result)
 }
 
+/// What `scalard backup` and `scalard restore` run: the data directory, the store's file
+/// name, the other file, the time now in Unix ms.
+type CopyRun = fn(&Path, &str, &Path, u64) -> Result<String, String>;
+
+/// `scalard backup FILE|DIR [flags]` (a copy beside a running server) and `scalard restore
+/// FILE [flags]` (a copy put in place of a stopped one's store): store/backup.rs.
+fn copy_command(sub: &str, operand: &str, args: Vec<String>, run: CopyRun) -> ExitCode {
+    let usage = format!("usage: scalard {sub} {operand} [--data-dir DIR | --config FILE]");
+    if wants_help(&args) {
+        out(&usage);
+        return ExitCode::SUCCESS;
+    }
+    let Some((file, flags)) = args.split_first().filter(|(f, _)| !f.starts_with('-')) else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let config = match sub_config(sub, flags) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let result = data_dir_path(&config).and_then(|dir| run(&dir, DB_FILE, Path::new(file), now));
+    sub_result(sub, &config, result)
+}
+
 /// The certificate and key files a TLS listener needs, if the configuration has one.
 fn tls_files(config: &Config) -> Option<TlsFiles> {
     match (&config.tls_cert, &config.tls_key) {
@@ -708,7 +735,7 @@ fn main() -> ExitCode {
     // database, a migration) would be a server's log line among them (found by QA).
     let offline = matches!(
         args.first().map(String::as_str),
-        Some("account" | "ban" | "compact" | "check")
+        Some("account" | "ban" | "compact" | "check" | "backup" | "restore")
     );
     let level = if offline { Level::Warn } else { Level::Info };
     let log_note = scalar::logs::init(level);
@@ -717,6 +744,14 @@ fn main() -> ExitCode {
         Some("ban") => return ban(args.into_iter().skip(1).collect()),
         Some("compact") => return compact(args.into_iter().skip(1).collect()),
         Some("check") => return check(args.into_iter().skip(1).collect()),
+        Some("backup") => {
+            let args = args.into_iter().skip(1).collect();
+            return copy_command("backup", "FILE|DIR", args, scalar::store::backup::backup);
+        }
+        Some("restore") => {
+            let args = args.into_iter().skip(1).collect();
+            return copy_command("restore", "FILE", args, scalar::store::backup::restore);
+        }
         _ => {}
     }
     let mut config = match Config::from_args(args) {

@@ -232,9 +232,15 @@ fn same_password(db: &Db, id: &str, password: Option<&str>) -> Result<bool, Stri
 /// Opens a database a server made, as it is; never makes one (a mistyped `--data-dir` would
 /// otherwise be a new empty store).
 pub fn open_existing(path: &Path) -> Result<Db, String> {
+    must_exist(path)?;
+    Db::open_as_is(path).map_err(|e| e.to_string())
+}
+
+/// Refuses a store file that is not there, for the commands that read what a server saved.
+pub fn must_exist(path: &Path) -> Result<(), String> {
     // `exists` would say "no" for a directory this user may not read, too.
     match path.try_exists() {
-        Ok(true) => Db::open_as_is(path).map_err(|e| e.to_string()),
+        Ok(true) => Ok(()),
         Ok(false) => Err(format!("no {} (has scalard run there?)", path.display())),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }

@@ -7,7 +7,7 @@
 //! `contentless_delete`, which an older `sqlite3` (Debian 12's 3.40) cannot open.
 
 use super::admin::open_existing;
-use super::lock::{DirLock, LockError};
+use super::lock::DirLock;
 use std::path::Path;
 
 /// Compacts the store `db_file` in `dir`, which no server may have open. Returns what it did.
@@ -15,14 +15,7 @@ pub fn run(dir: &Path, db_file: &str) -> Result<String, String> {
     let path = dir.join(db_file);
     // Before the lock, which would make a lock file in a directory that has no store.
     let mut db = open_existing(&path)?;
-    let _lock = DirLock::take(dir).map_err(|e| match e {
-        LockError::InUse { pid, .. } => format!(
-            "scalard{} is running on {}: stop it first (compacting rewrites the whole file)",
-            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
-            dir.display()
-        ),
-        LockError::Io { .. } => e.to_string(),
-    })?;
+    let _lock = DirLock::take_stopped(dir, "compacting rewrites the whole file")?;
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let wal = dir.join(format!("{db_file}-wal"));
     let before = size(&path) + size(&wal);

@@ -115,6 +115,19 @@ impl DirLock {
         Ok(lock)
     }
 
+    /// [`DirLock::take`] for an offline command that needs the server stopped (`scalard
+    /// compact`, `scalard restore`): a running server is named, with `why` it must stop.
+    pub fn take_stopped(dir: &Path, why: &str) -> Result<DirLock, String> {
+        DirLock::take(dir).map_err(|e| match e {
+            LockError::InUse { pid, .. } => format!(
+                "scalard{} is running on {}: stop it first ({why})",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                dir.display()
+            ),
+            LockError::Io { .. } => e.to_string(),
+        })
+    }
+
     /// The PID of the server that held the lock before and did not stop cleanly (killed,
     /// crashed, the machine's power lost), if it did not.
     pub fn unclean_stop(&self) -> Option<u32> {

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod backup;
 pub mod bans;
 pub mod compact;
 pub mod lock;

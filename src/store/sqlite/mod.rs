@@ -56,6 +56,7 @@ mod forgotten;
 mod insert;
 mod prune;
 mod query;
+pub mod snapshot;
 mod state;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -404,19 +405,7 @@ impl Db {
     /// Opens (creating if need be) the file at `path` as the writer, its schema brought up to
     /// date.
     fn open_file(path: &Path, upgrade: bool) -> Result<Db, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .context("cannot open")
-            .map_err(at(path))?;
-        let mut db = Db {
-            conn,
-            prune_cursor: 0,
-            kept_emptied: KEPT_EMPTIED,
-            emptied_over: true,
-            deadline: None,
-        };
+        let mut db = Db::connect(path, OpenFlags::SQLITE_OPEN_CREATE)?;
         db.setup_writer().map_err(at(path))?;
         db.migrate(upgrade).map_err(at(path))?;
         Ok(db)
@@ -467,19 +456,25 @@ impl Db {
     /// Opens a second, query-only connection to an existing database, for the reader thread.
     /// WAL lets it read a consistent snapshot while the writer commits.
     pub fn open_reader(path: &Path) -> Result<Db, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let db = Db::connect(path, OpenFlags::empty())?;
+        db.setup_reader().map_err(at(path))?;
+        Ok(db)
+    }
+
+    /// A connection to the file at `path`, read-write (WAL's readers need that too), with
+    /// `more` flags (`SQLITE_OPEN_CREATE`), nothing set up yet.
+    fn connect(path: &Path, more: OpenFlags) -> Result<Db, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | more;
         let conn = Connection::open_with_flags(path, flags)
             .context("cannot open")
             .map_err(at(path))?;
-        let db = Db {
+        Ok(Db {
             conn,
             prune_cursor: 0,
             kept_emptied: KEPT_EMPTIED,
             emptied_over: true,
             deadline: None,
-        };
-        db.setup_reader().map_err(at(path))?;
-        Ok(db)
+        })
     }
 
     /// Stops each later [`Db::query`] that runs longer than `budget`: a page it has begun
@@ -727,8 +722,9 @@ fn remove_store_files(db: &Path) {
 }
 
 /// Throws away what creators of a new store in `dir` that are no longer running left there
-/// (files named `STEM` + `PID-N`, the pid no running process's).
-fn clear_dead_creators(dir: &Path, stem: &str) {
+/// (files named `STEM` + `PID-N`, the pid no running process's); also what a killed `scalard
+/// backup` or `scalard restore` left (store/backup.rs).
+pub(crate) fn clear_dead_creators(dir: &Path, stem: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -1,0 +1,111 @@
+//! Whole-file copies of a store, for `scalard backup` and `scalard restore` (store/backup.rs):
+//! one consistent snapshot taken beside a running server, and the check a copy passes before
+//! it is put in place.
+//!
+//! `VACUUM INTO` rather than SQLite's online backup API: the backup API starts again whenever
+//! another connection writes, so on a busy server it may never finish (QA saw the `sqlite3`
+//! shell's `.backup` still copying after 20 s at 20 messages a second), while `VACUUM INTO`
+//! copies one read transaction's snapshot in a single pass. Done with the SQLite scalard is
+//! built with, so the host needs no `sqlite3` of a recent enough version.
+
+use super::{Context, Db, SCHEMA_VERSION, at, forgotten, from_sql, words};
+use crate::store::StoreError;
+use rusqlite::OpenFlags;
+use std::path::Path;
+
+/// What a store file holds, as read from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Its schema version: at most this build's, which upgrades an older one when it starts.
+    pub version: u32,
+    /// How many Events it stores, if its schema is this build's (older ones count otherwise).
+    pub events: Option<u64>,
+    /// How many accounts it holds, likewise.
+    pub accounts: Option<u64>,
+}
+
+/// Writes a consistent snapshot of the store at `source` into `target`, which must not exist
+/// (SQLite refuses one that is not empty). Writes nothing into `source` (not `query_only`,
+/// which would refuse the write into `target` too): a server may run on it.
+pub fn copy_into(source: &Path, target: &Path) -> Result<Summary, StoreError> {
+    let db = open_existing(source)?;
+    let summary = db.summary().map_err(at(source))?;
+    let name = target
+        .to_str()
+        .ok_or_else(|| StoreError::Io(format!("{}: not a UTF-8 path", target.display())))?;
+    // Said of the copy: a full disk there is what the operator must see.
+    db.conn
+        .execute("VACUUM INTO ?1", [name])
+        .context("VACUUM INTO")
+        .map_err(at(target))?;
+    Ok(summary)
+}
+
+/// Checks that the file at `path` is a whole store this build can start on (SQLite's
+/// `quick_check`, and a scalard schema no newer than this build's), and says what it holds.
+/// Opens it for writing, as SQLite's WAL needs, but writes nothing: the caller owns the file.
+pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
+    let db = open_existing(path)?;
+    db.conn
+        .pragma_update(None, "query_only", true)
+        .context("query_only")
+        .map_err(at(path))?;
+    let problems: Vec<String> = db
+        .conn
+        .prepare("PRAGMA quick_check")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .context("quick_check")
+        .map_err(at(path))?;
+    if problems.first().is_none_or(|p| p != "ok") {
+        let first: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
+        return Err(StoreError::Io(format!(
+            "{}: damaged: {}",
+            path.display(),
+            first.join("; ")
+        )));
+    }
+    db.summary().map_err(at(path))
+}
+
+/// Opens an existing store file without creating or upgrading anything, and refuses
+/// one that is not a scalard store or is newer than this build.
+fn open_existing(path: &Path) -> Result<Db, StoreError> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Err(StoreError::Empty);
+    }
+    let db = Db::connect(path, OpenFlags::empty())?;
+    db.conn
+        .busy_timeout(super::BUSY_TIMEOUT)
+        .context("busy_timeout")
+        .map_err(at(path))?;
+    // The index's SQL functions, in case a check reads through them.
+    words::register(&db.conn).context("text index: word function")?;
+    forgotten::register(&db.conn).context("forgotten topics: bucket function")?;
+    match db.user_version().map_err(at(path))? {
+        v if v > SCHEMA_VERSION => Err(StoreError::TooNew(v)),
+        0 => Err(StoreError::NotOurs),
+        _ => Ok(db),
+    }
+}
+
+impl Db {
+    /// The schema version and, for this build's schema, the counts.
+    fn summary(&self) -> Result<Summary, StoreError> {
+        let version = self.user_version()?;
+        let (events, accounts) = match version == SCHEMA_VERSION {
+            true => {
+                let accounts: i64 = self
+                    .conn
+                    .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+                    .context("count accounts")?;
+                (Some(self.count()?), Some(from_sql(accounts, "count")?))
+            }
+            false => (None, None),
+        };
+        Ok(Summary {
+            version,
+            events,
+            accounts,
+        })
+    }
+}
