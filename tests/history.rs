@@ -1032,7 +1032,10 @@ fn lock_store(dir: &DataDir) -> rusqlite::Connection {
 #[test]
 fn a_failing_store_refuses_messages_and_loses_nothing_it_echoed() {
     let dir = DataDir::new();
-    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let s = Scalard::start_in(Some(dir.path()), &["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = s.metrics_addr();
+    let healthy = scrape_until(&metrics, |t| sample(t, "scalard_store_failing") == Some(0));
+    assert_eq!(sample(&healthy, "scalard_store_failing"), Some(0), "{healthy}");
     let mut alice = joined(&s, "alice");
     let mut echoed = vec![publish(&mut alice, ROOM, "before").unwrap()];
     let lock = lock_store(&dir);
@@ -1051,6 +1054,13 @@ fn a_failing_store_refuses_messages_and_loses_nothing_it_echoed() {
     };
     assert!(refused.contains("700"), "{refused}");
     s.expect_log("refusing new messages until writes work again");
+    // A monitoring system sees it, and what waits for the disk.
+    let failing = scrape_until(&metrics, |t| sample(t, "scalard_store_failing") == Some(1));
+    assert_eq!(sample(&failing, "scalard_store_failing"), Some(1), "{failing}");
+    assert!(
+        sample(&failing, "scalard_store_unwritten_events").is_some_and(|n| n >= 1),
+        "{failing}"
+    );
     lock.execute_batch("ROLLBACK").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -1065,6 +1075,12 @@ fn a_failing_store_refuses_messages_and_loses_nothing_it_echoed() {
     r.since = Some(0);
     r.count = 500;
     assert_eq!(ask(&mut alice, r, None).unwrap().events, echoed);
+    let done = |t: &str| {
+        sample(t, "scalard_store_failing") == Some(0)
+            && sample(t, "scalard_store_unwritten_events") == Some(0)
+    };
+    let recovered = scrape_until(&metrics, done);
+    assert!(done(&recovered), "{recovered}");
 }
 
 /// Stopped (SIGTERM) while its store fails, the server logs the accepted Messages it could not

@@ -1188,36 +1188,13 @@ fn a_taken_default_port_on_ipv6_loopback_is_an_error() {
     assert!(err.contains("[::1]:7667") && err.contains("in use"), "{err}");
 }
 
-/// GETs `path` from the metrics endpoint at `addr`: the whole answer.
-fn scrape(addr: &str, request: &str) -> String {
-    use std::io::Read;
-    let mut c = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).expect("an answer, then the close");
-    out
-}
-
-/// A sample's value in the text format.
-fn sample(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
 /// `--metrics-listen` serves the counters in Prometheus's format while the chat goes on: a
 /// scrape sees the connections and messages of a moment before (a tick), and a silent or
 /// bad client of the port neither stops it nor the chat.
 #[test]
 fn the_metrics_endpoint_counts_what_the_server_does() {
     let s = Scalard::start(&["--ephemeral", "--metrics-listen", "127.0.0.1:0"]);
-    let line = s.expect_log("metrics at http://");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|a| a.strip_suffix("/metrics"))
-        .expect("the address")
-        .to_string();
+    let addr = s.metrics_addr();
     let mut alice = s.client("alice");
     let mut bob = s.client("bob");
     sub(&mut alice, ROOM);
@@ -1248,14 +1225,11 @@ fn the_metrics_endpoint_counts_what_the_server_does() {
         waited < Duration::from_secs(8),
         "a scrape behind two stalled clients took {waited:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let text = loop {
-        let got = scrape(&addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-        if sample(&got, "scalard_messages_total") == Some(3) || Instant::now() > deadline {
-            break got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let text = scrape_until(&addr, |t| sample(t, "scalard_messages_total") == Some(3));
+    assert!(
+        !text.contains("scalard_store_"),
+        "no store, no store gauges: {text}"
+    );
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert_eq!(sample(&text, "scalard_messages_total"), Some(3), "{text}");
     assert_eq!(sample(&text, "scalard_connections"), Some(2), "{text}");

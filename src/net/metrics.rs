@@ -6,7 +6,7 @@
 //! monitoring system on a private address, not for the public. Counters older than
 //! [`STALE`] are not served as if current: a loop that stopped is a failed scrape (503).
 
-use crate::server::Stats;
+use crate::server::{Stats, StoreStats};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub connected: usize,
     /// Channels now: those with a subscriber, and those kept without one.
     pub channels: usize,
+    /// The store, if there is one.
+    pub store: Option<StoreStats>,
     /// Seconds since the start.
     pub uptime_s: u64,
 }
@@ -46,7 +48,7 @@ pub type Latest = Arc<Mutex<Option<(Snapshot, Instant)>>>;
 /// The snapshot in Prometheus's text format (version 0.0.4).
 pub fn render(s: &Snapshot) -> String {
     let c = &s.core;
-    let rows: [(&str, &str, &str, u64); 10] = [
+    let mut rows: Vec<(&str, &str, &str, u64)> = vec![
         (
             "scalard_uptime_seconds",
             "gauge",
@@ -98,6 +100,40 @@ pub fn render(s: &Snapshot) -> String {
         ("scalard_errors_total", "counter", "Error frames sent.", c.errors),
         ("scalard_build_info", "gauge", BUILD_HELP, 1),
     ];
+    if let Some(st) = &s.store {
+        rows.extend([
+            (
+                "scalard_store_failing",
+                "gauge",
+                "1 while the history store cannot write (a full disk, say) and new messages are refused.",
+                u64::from(st.failing),
+            ),
+            (
+                "scalard_store_unwritten_events",
+                "gauge",
+                "Messages accepted and not yet committed to the store.",
+                st.unwritten,
+            ),
+            (
+                "scalard_store_unwritten_events_max",
+                "gauge",
+                "The bound on unwritten messages: at it, senders wait for the disk.",
+                st.max_unwritten,
+            ),
+            (
+                "scalard_store_unwritten_bytes",
+                "gauge",
+                "Bytes of unwritten messages held in memory for the store.",
+                st.unwritten_bytes as u64,
+            ),
+            (
+                "scalard_store_queries",
+                "gauge",
+                "History catch-ups and searches waiting for or running at the store.",
+                st.queries as u64,
+            ),
+        ]);
+    }
     let mut out = String::new();
     for (name, kind, help, value) in rows {
         let labels = match name {
@@ -265,6 +301,13 @@ mod tests {
             slow_consumers: 2,
             connected: 5,
             channels: 4,
+            store: Some(StoreStats {
+                failing: true,
+                unwritten: 12,
+                max_unwritten: 4096,
+                unwritten_bytes: 3000,
+                queries: 1,
+            }),
             uptime_s: 90,
         }
     }
@@ -283,6 +326,11 @@ mod tests {
             "scalard_slow_consumers_total 2",
             "scalard_errors_total 3",
             "scalard_uptime_seconds 90",
+            "scalard_store_failing 1",
+            "scalard_store_unwritten_events 12",
+            "scalard_store_unwritten_events_max 4096",
+            "scalard_store_unwritten_bytes 3000",
+            "scalard_store_queries 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
         }
@@ -294,6 +342,12 @@ mod tests {
         // Each sample has its HELP and TYPE, and the text ends with a newline.
         assert_eq!(text.matches("# HELP ").count(), text.matches("# TYPE ").count());
         assert!(text.ends_with('\n'));
+        // Without a store (`--ephemeral`), no store gauges at all rather than zeros.
+        let ephemeral = render(&Snapshot {
+            store: None,
+            ..snapshot()
+        });
+        assert!(!ephemeral.contains("scalard_store_"), "{ephemeral}");
     }
 
     #[test]

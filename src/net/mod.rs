@@ -437,6 +437,7 @@ impl Shell {
                 slow_consumers: self.stats.slow_consumers,
                 connected,
                 channels: self.server.channel_count(),
+                store: self.server.store_stats(),
                 uptime_s: t.mono.saturating_duration_since(*started).as_secs(),
             };
             *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, t.mono));

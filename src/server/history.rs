@@ -72,6 +72,23 @@ impl Busy {
     }
 }
 
+/// The store as the loop sees it, for the metrics endpoint: what an operator alerts on when
+/// the disk fills or slows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Writes fail (a full disk, a data directory removed) or the writer is gone: new
+    /// Messages are refused (PROTOCOL.md, 700).
+    pub failing: bool,
+    /// Events accepted and not yet committed.
+    pub unwritten: u64,
+    /// Their bound: at it, publishers are held until a commit makes room.
+    pub max_unwritten: u64,
+    /// Their bytes, held in memory for the writer.
+    pub unwritten_bytes: usize,
+    /// Catch-ups and searches waiting for a place at the store or answered by it now.
+    pub queries: usize,
+}
+
 /// An Event held back until it is committed (`--fsync always`).
 #[derive(Debug)]
 pub struct Unconfirmed {
@@ -334,6 +351,17 @@ impl History {
             Some(Busy::Server)
         } else {
             None
+        }
+    }
+
+    /// The store as the loop sees it.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            failing: self.failing,
+            unwritten: self.unwritten_sizes.len() as u64,
+            max_unwritten: self.max_unwritten,
+            unwritten_bytes: self.unwritten_bytes,
+            queries: self.reads.len(),
         }
     }
 

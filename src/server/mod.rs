@@ -44,7 +44,7 @@ pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, VOUCH_WAIT, Vouched};
 pub use guest::{GUEST_PREFIX, SERVICE_NAMES, is_guest_name, is_service_name};
-pub use history::HistoryConfig;
+pub use history::{HistoryConfig, StoreStats};
 pub use joins::{MAX_TOLD, MEMBER_CTYPE};
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED_SUB_WEIGHT};
 pub use meta::mode_letters;
@@ -329,6 +329,11 @@ impl Server {
     /// How many channels there are: with a subscriber, or kept without one.
     pub fn channel_count(&self) -> usize {
         self.listed.to_admin().len()
+    }
+
+    /// The store as the core sees it; `None` without one (`--ephemeral`).
+    pub fn store_stats(&self) -> Option<StoreStats> {
+        self.history.as_ref().map(|h| h.stats())
     }
 
     /// How many connections are open.

@@ -205,6 +205,17 @@ impl Scalard {
     }
 
     /// Waits for a log line containing `needle`.
+    /// The address of the metrics endpoint (started with `--metrics-listen 127.0.0.1:0`), as
+    /// its log line says.
+    pub fn metrics_addr(&self) -> String {
+        let line = self.expect_log("metrics at http://");
+        line.split("http://")
+            .nth(1)
+            .and_then(|a| a.strip_suffix("/metrics"))
+            .expect("the address")
+            .to_string()
+    }
+
     pub fn expect_log(&self, needle: &str) -> String {
         loop {
             let line = self
@@ -226,6 +237,36 @@ impl Drop for Scalard {
 }
 
 /// Connects to `addr` and identifies as `user@localhost`.
+/// GETs from the metrics endpoint at `addr` with `request`: the whole answer.
+pub fn scrape(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).expect("an answer, then the close");
+    out
+}
+
+/// A sample's value in the text format.
+pub fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Scrapes the metrics endpoint at `addr` until `ok` holds for the text (or 15 s have
+/// passed): that text.
+pub fn scrape_until(addr: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = scrape(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        if ok(&got) || std::time::Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 pub fn client_at(addr: SocketAddr, user: &str) -> Client {
     Client::connect(addr, &format!("{user}@localhost"), WAIT).expect("connect")
 }
