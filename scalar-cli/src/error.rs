@@ -29,6 +29,9 @@ pub enum CliError {
     Input(String),
     /// Standard output or another local resource failed.
     Local(String),
+    /// Some of the work asked for was not done, each failure said already (a chat reading a
+    /// pipe whose lines were not all sent).
+    Failed(String),
 }
 
 impl CliError {
@@ -36,7 +39,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Net(NetError::Refused { .. }) => EXIT_REFUSED,
+            CliError::Net(NetError::Refused { .. }) | CliError::Failed(_) => EXIT_REFUSED,
             CliError::Net(_) => EXIT_CONNECTION,
             CliError::Input(_) => EXIT_INPUT,
             CliError::Local(_) => EXIT_OTHER,
@@ -69,7 +72,7 @@ impl fmt::Display for CliError {
                 write!(f, "{e} (does the server speak TLS on that port?)")
             }
             CliError::Net(e) => e.fmt(f),
-            CliError::Input(s) | CliError::Local(s) => f.write_str(s),
+            CliError::Input(s) | CliError::Local(s) | CliError::Failed(s) => f.write_str(s),
         }
     }
 }

@@ -104,3 +104,27 @@ fn a_signal_says_which_queued_lines_are_lost() {
         "{text}"
     );
 }
+
+/// A chat reading a pipe exits 4 when a line of it failed (a script cannot read the error
+/// lines: it used to exit 0), saying how many on standard error; 0 when every line went.
+#[test]
+fn a_piped_chat_whose_lines_failed_exits_4() {
+    let server = Server::start_with(0, &[]);
+    let home = TempDir::new();
+    let piped = |input: &str| {
+        let mut chat = cli(&server, &home);
+        chat.args(["--id", "bot"]);
+        run(chat, input.as_bytes())
+    };
+    let r = piped("/join #fine\nall well\n");
+    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
+    // An unknown command, and a message refused by the server (a user it does not have).
+    let r = piped("/join #fine\n/frobnicate\nsaid\n/msg nobody@elsewhere.example\nhello?\n");
+    assert_eq!(r.code(), 4, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.matches("error: ").count(), 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("2 line(s) of input failed or were not sent"),
+        "{}",
+        r.stderr
+    );
+}

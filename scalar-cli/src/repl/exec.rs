@@ -31,7 +31,7 @@ pub fn line_sent(shared: &Shared, text: &str) -> (Flow, bool) {
     let cmd = match command::parse(text) {
         Ok(c) => c,
         Err(e) => {
-            shared.screen.error(e);
+            shared.line_failed(e);
             return (Flow::Continue, false);
         }
     };
@@ -39,7 +39,7 @@ pub fn line_sent(shared: &Shared, text: &str) -> (Flow, bool) {
         Ok(sent) => (Flow::Continue, sent == Sent::Message),
         Err(Outcome::Quit(r)) => (Flow::Quit(r), false),
         Err(Outcome::Error(e)) => {
-            shared.screen.error(e);
+            shared.line_failed(e);
             (Flow::Continue, false)
         }
     }

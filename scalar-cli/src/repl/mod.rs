@@ -120,7 +120,13 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         }
     };
     leave(&shared, flow, &reader, plain);
-    Ok(())
+    // A script cannot read the error lines: what it piped in did not all happen.
+    match (plain, shared.failures()) {
+        (true, n @ 1..) => Err(CliError::Failed(format!(
+            "{n} line(s) of input failed or were not sent, each said on an `error:` line"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Says Bye and lets the reader see the server close, then prints what is left: all of it for
@@ -276,9 +282,9 @@ fn plain_loop(shared: &Shared) -> Flow {
                     return Flow::Quit(reason);
                 }
             }
-            Ok(Some(Err(bad))) => shared
-                .screen
-                .error(format!("line {line_no} is {}; not sent", bad.describe())),
+            Ok(Some(Err(bad))) => {
+                shared.line_failed(format!("line {line_no} is {}; not sent", bad.describe()))
+            }
             Err(e) => {
                 shared.screen.error(format!("cannot read standard input: {e}"));
                 return Flow::Quit(None);

@@ -431,7 +431,7 @@ pub fn spawn(
         while let Some((id, line)) = shared.paced.next() {
             let tried = send(&shared, &line);
             for said in shared.paced.settle(id, tried, &short) {
-                shared.screen.error(said);
+                shared.line_failed(said);
             }
         }
     })
@@ -472,12 +472,12 @@ pub fn forget(shared: &Shared, topic: &str, why: &str) {
     let (n, unsure) = shared.paced.drop_topic(topic);
     let short = crate::names::short(topic, &shared.state().domain).to_string();
     if n > 0 {
-        shared.screen.error(format!(
+        shared.line_failed(format!(
             "not sent to {short}: {n} line(s) that waited, since {why}"
         ));
     }
     if unsure {
-        shared.screen.error(format!(
+        shared.line_failed(format!(
             "a line to {short} was being sent then: it may have been delivered"
         ));
     }
@@ -505,14 +505,12 @@ pub fn leave(shared: &Shared) {
     let (left, unsure) = shared.paced.close(shared.timeout);
     for (topic, n) in left {
         let short = crate::names::short(&topic, &shared.state().domain).to_string();
-        shared.screen.error(format!(
+        shared.line_failed(format!(
             "not sent to {short}: {n} line(s) still waited for the server to take them"
         ));
     }
     if unsure {
-        shared
-            .screen
-            .error("a line that waited was being sent when you left: it may have been delivered");
+        shared.line_failed("a line that waited was being sent when you left: it may have been delivered");
     }
 }
 

@@ -23,7 +23,7 @@ use scalar::proto::{Msg, MsgId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
@@ -487,6 +487,9 @@ pub struct Shared {
     pub timeout: Duration,
     /// The account's password as reconnections log in with it: `/passwd` changes it.
     pub password: crate::conn::Password,
+    /// Error lines about input the client could not carry out (a message not sent, a command
+    /// refused): a chat reading a pipe ends with exit 4 when there were any.
+    failures: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -514,7 +517,20 @@ impl Shared {
             bell: false,
             timeout,
             password: crate::conn::Password::default(),
+            failures: AtomicU64::new(0),
         }
+    }
+
+    /// Says `text` on an error line, as what became of a line of input that was not carried
+    /// out (counted for the exit code of a chat reading a pipe).
+    pub fn line_failed(&self, text: impl AsRef<str>) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.screen.error(text);
+    }
+
+    /// How many [`Shared::line_failed`] notes were said.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// As it is, reconnecting with `password` (one the network thread's dial shares).
