@@ -290,6 +290,7 @@ fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
         start: 0,
         count: 100,
         cursor: None,
+        query: None,
     };
     carol.send(&Msg::Topics(topics)).unwrap();
     let f = carol.recv().unwrap();
@@ -882,6 +883,7 @@ fn a_secret_channel_is_left_out_of_others_topic_lists() {
             start: 0,
             count: 100,
             cursor: None,
+            query: None,
         };
         c.send(&Msg::Topics(ask)).unwrap();
         next(c)

@@ -437,6 +437,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 start: 0,
                 count: 50,
                 cursor: None,
+                query: None,
             }),
         ),
         (
@@ -534,6 +535,17 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 start: 0,
                 count: 100,
                 cursor: Some(name("#go@example.com")),
+                query: None,
+            }),
+        ),
+        (
+            "Topics (a query)",
+            Msg::Topics(Topics {
+                seq: Some(9),
+                start: 0,
+                count: 100,
+                cursor: None,
+                query: Some("rust"),
             }),
         ),
         (
@@ -1324,6 +1336,9 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             start: small,
             count: small / 3,
             cursor: None,
+            query: Some(&p.text)
+                .filter(|t| !t.is_empty() && t.len() <= 256)
+                .map(|t| t.as_str()),
         }),
         Msg::TopicList(TopicList {
             seq,

@@ -43,6 +43,7 @@ fn every_request_gets_its_reply() {
             start: 0,
             count: 10,
             cursor: None,
+            query: None,
         }))
         .unwrap();
     assert_eq!(next(&mut alice), "TopicList 1 0 [#room@localhost]");
@@ -737,6 +738,7 @@ fn connect_disconnect_cycles_do_not_grow_memory() {
         start: 0,
         count: 0,
         cursor: None,
+        query: None,
     }))
     .unwrap();
     assert_eq!(

@@ -138,6 +138,8 @@ pub enum Command {
     },
     /// List the server's channels.
     Topics {
+        /// Only those whose name, display name or topic line holds this.
+        query: Option<String>,
         /// One JSON object per line.
         json: bool,
     },
@@ -729,7 +731,24 @@ fn build(
                 json,
             });
         }
-        Some("topics") => Command::Topics { json },
+        Some("topics") => {
+            let words: Vec<String> = words
+                .by_ref()
+                .map(|w| utf8(w, "TEXT"))
+                .collect::<Result<_, _>>()?;
+            let query = words.join(" ");
+            if query.len() > scalar::proto::MAX_QUERY {
+                return Err(usage(format!(
+                    "topics: TEXT is {} bytes; at most {} are sent",
+                    query.len(),
+                    scalar::proto::MAX_QUERY
+                )));
+            }
+            Command::Topics {
+                query: (!query.trim().is_empty()).then_some(query),
+                json,
+            }
+        }
         Some("trust") => {
             let server = utf8(
                 words
@@ -1169,8 +1188,19 @@ mod tests {
         );
         assert_eq!(
             parse_strs(&["topics", "--json"]).unwrap().command,
-            Command::Topics { json: true }
+            Command::Topics {
+                query: None,
+                json: true
+            }
         );
+        assert_eq!(
+            parse_strs(&["topics", "Rust", "talk"]).unwrap().command,
+            Command::Topics {
+                query: Some("Rust talk".into()),
+                json: false
+            }
+        );
+        assert!(parse_strs(&["topics", &"x".repeat(257)]).is_err());
     }
 
     #[test]
@@ -1179,7 +1209,7 @@ mod tests {
         for bad in [
             &["frob"][..],
             &["send"],
-            &["topics", "x"],
+            &["ping", "x"],
             &["--count", "3"],
             &["listen", "#a", "--count", "x"],
             &["history", "#a b"],

@@ -10,7 +10,7 @@
 
 use crate::conn::NetError;
 use scalar::client::Frame;
-use scalar::proto::{Action, Members, Msg, Name, Role, Targets, Topics};
+use scalar::proto::{Action, ChannelQuery, Members, Msg, Name, Role, Targets, Topics};
 
 /// How many names one request asks for: the most a page may hold.
 const PAGE: u32 = 100;
@@ -63,12 +63,12 @@ fn read_all<T, E>(
     for _ in 0..max_pages {
         let (mut got, t, next) = page(cursor.as_deref())?;
         total = t;
-        let empty = got.is_empty();
         items.append(&mut got);
         match next {
-            // A cursor that does not move on, or an empty page that claims more, would have
-            // the same page asked for forever.
-            Some(n) if !empty && cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
+            // A cursor that does not move on would have the same page asked for forever. An
+            // empty page may name one that does: a query's page ends where the server stopped
+            // looking, whether it found any or not.
+            Some(n) if cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
             _ => {
                 return Ok(Listed {
                     items,
@@ -100,18 +100,22 @@ fn unexpected(request: &str, frame: &Frame) -> NetError {
 }
 
 /// Every channel of the server (at most `max_pages` pages of 100), with its subscribers and
-/// topic line. `ask` sends one Topics (its `seq` is the sender's to set) and returns the
-/// reply.
+/// topic line; with `query`, those that match it only (PROTOCOL.md §4, Topics). `ask` sends
+/// one Topics (its `seq` is the sender's to set) and returns the reply.
 pub fn channels<E: From<NetError>>(
     max_pages: u32,
+    query: Option<&str>,
     mut ask: impl FnMut(Topics<'_>) -> Result<Frame, E>,
 ) -> Result<Listed<Channel>, E> {
+    // Checked here too: a server older than `query` lists every channel.
+    let mut check = query.map(ChannelQuery::new);
     read_all(max_pages, |after| {
         let frame = ask(Topics {
             seq: None,
             start: 0,
             count: PAGE,
             cursor: cursor(after)?,
+            query,
         })?;
         let Ok(Msg::TopicList(list)) = frame.msg() else {
             return Err(unexpected("Topics", &frame).into());
@@ -128,6 +132,11 @@ pub fn channels<E: From<NetError>>(
                 subscribers: counts.get(i).copied(),
                 subject: subjects.get(i).copied().unwrap_or_default().to_string(),
                 display: displays.get(i).copied().unwrap_or_default().to_string(),
+            })
+            .filter(|c: &Channel| {
+                check
+                    .as_mut()
+                    .is_none_or(|q| q.matches(&c.name, &c.display, &c.subject))
             })
             .collect();
         Ok((page, list.total, list.cursor.map(|c| c.as_str().to_string())))

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             last,
             json,
         } => oneshot::search(&args, topic, query, *last, *json),
-        Command::Topics { json } => oneshot::topics(&args, *json),
+        Command::Topics { query, json } => oneshot::topics(&args, query.as_deref(), *json),
         Command::Ping => oneshot::ping(&args),
         Command::Trust { server, pin } => conn::trust(server, *pin).map(|done| oneshot::note(&done)),
     };

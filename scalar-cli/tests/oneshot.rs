@@ -711,6 +711,29 @@ fn topics_plain_and_json() {
     assert_eq!(objs[5]["topic"], "#t005@localhost");
     assert_eq!(objs[5]["subscribers"], 1);
     assert_eq!(objs[5]["subject"], serde_json::Value::Null);
+
+    // TEXT: only the channels that hold it, in any case, by name or topic line.
+    subscribe(&mut keepers[0], "#zq-Rust@localhost".to_lowercase().as_str());
+    subscribe(&mut keepers[1], "#zq-other@localhost");
+    let mut chat = cli(&server, &home);
+    chat.args(["--id", "keeper"]);
+    let r = run(
+        chat,
+        b"/join #zq-other\n/topic now with RUST in it\n/list rust\n/list nothing-holds-this\n",
+    );
+    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("2 channel(s) holding \"rust\""), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("no channel's name, display name or topic line holds \"nothing-holds-this\""),
+        "{}",
+        r.stdout
+    );
+    let mut c = cli(&server, &home);
+    c.args(["topics", "RUST"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "#zq-other@localhost\n#zq-rust@localhost\n");
 }
 
 #[test]

@@ -289,9 +289,13 @@ impl<'a> Fields<'a> {
     }
 
     fn query(&self) -> Result<&'a str> {
-        match req(self.text(Key::Query)?, Key::Query)? {
-            "" => Err(DecodeError::OutOfRange(Key::Query)),
-            q if q.len() > MAX_QUERY => Err(DecodeError::QueryTooLong),
+        req(self.opt_query()?, Key::Query)
+    }
+
+    fn opt_query(&self) -> Result<Option<&'a str>> {
+        match self.text(Key::Query)? {
+            Some("") => Err(DecodeError::OutOfRange(Key::Query)),
+            Some(q) if q.len() > MAX_QUERY => Err(DecodeError::QueryTooLong),
             q => Ok(q),
         }
     }
@@ -637,6 +641,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             start: f.u32(Key::Start)?.unwrap_or(0),
             count: req(f.u32(Key::Count)?, Key::Count)?,
             cursor: f.name(Key::Cursor)?,
+            query: f.opt_query()?,
         }),
         MsgType::TopicList => Msg::TopicList(TopicList {
             seq,

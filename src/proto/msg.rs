@@ -487,6 +487,9 @@ pub struct Topics<'a> {
     pub count: u32,
     /// Only names bytewise after this one: pages that stay exact while channels come and go.
     pub cursor: Option<Name<'a>>,
+    /// Only the channels whose name, display name or topic line contains this, in lowercase
+    /// ([`ChannelQuery`](super::ChannelQuery)); the server may end a page early, with a cursor.
+    pub query: Option<&'a str>,
 }
 
 /// TopicList: one page of the server's channels, sorted bytewise.
@@ -972,6 +975,7 @@ impl Msg<'_> {
                 m.key(Key::Start)?.uint(x.start.into())?;
                 m.key(Key::Count)?.uint(x.count.into())?;
                 m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
+                m.opt_text(Key::Query, x.query)?;
             }
             Msg::TopicList(x) => {
                 m.key(Key::Start)?.uint(x.start.into())?;

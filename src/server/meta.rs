@@ -12,6 +12,11 @@ pub(super) const PAGE_BUDGET: usize = MAX_PAYLOAD - 256;
 /// CBOR heads (name, topic line, display name) and the subscriber count of one entry, at most.
 pub(super) const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 2 + 9;
 
+/// The most channel names one Topics with a `query` examines: a rare word on a server of many
+/// channels costs the loop this much a request (a page of matches, then the next from its
+/// cursor), never a walk of the whole list.
+pub(super) const QUERY_SCAN: usize = 500;
+
 impl Server {
     pub(super) fn sub(&mut self, conn: ConnId, m: Sub<'_>, now: &Now, out: &mut impl Outbox) {
         if m.topic.kind() == Kind::Reserved {
@@ -186,14 +191,14 @@ impl Server {
             .display
             .filter(|&d| room.rules().display.as_deref() != text(d).as_deref())
         {
-            room.rules_mut().display = text(d);
+            room.rules_mut().display = text(d).map(SearchText::from);
             changes.push((format!("display {d}"), None));
         }
         if let Some(t) = m
             .subject
             .filter(|&t| room.rules().subject.as_deref() != text(t).as_deref())
         {
-            room.rules_mut().subject = text(t);
+            room.rules_mut().subject = text(t).map(SearchText::from);
             changes.push((format!("subject {t}"), None));
         }
         let mut secret = None;
@@ -294,23 +299,36 @@ impl Server {
         let rules = |n: &Name<'_>| self.rooms.get(n.as_str()).map(|r| r.rules());
         let subject = |n: &Name<'_>| rules(n).and_then(|r| r.subject.as_deref()).unwrap_or_default();
         let display = |n: &Name<'_>| rules(n).and_then(|r| r.display.as_deref()).unwrap_or_default();
-        let mut size = 0;
-        let page: Vec<Name<'_>> = view
-            .from(start)
-            .take(count)
-            .filter_map(|n| Name::parse(n).ok())
-            .take_while(|n| {
-                size += n.as_str().len() + subject(n).len() + display(n).len() + PAGE_ENTRY_OVERHEAD;
-                size <= PAGE_BUDGET
-            })
-            .collect();
+        let mut query = m.query.map(ChannelQuery::new);
+        let (mut size, mut examined) = (0, 0);
+        let mut page: Vec<Name<'_>> = Vec::new();
+        // The last name examined and done with: the cursor, when more follow.
+        let mut last = None;
+        for raw in view.from(start) {
+            let scanned = query.is_some() && examined == QUERY_SCAN;
+            if page.len() == count || scanned {
+                break;
+            }
+            if let Ok(n) = Name::parse(raw) {
+                let texts = rules(&n).map_or([None, None], |r| [r.display.as_ref(), r.subject.as_ref()]);
+                if query.as_mut().is_none_or(|q| q.matches_texts(raw, texts)) {
+                    size += raw.len() + subject(&n).len() + display(&n).len() + PAGE_ENTRY_OVERHEAD;
+                    if size > PAGE_BUDGET {
+                        break;
+                    }
+                    page.push(n);
+                }
+                last = Some(n);
+            }
+            examined += 1;
+        }
         let counts: Vec<u64> = page
             .iter()
             .map(|n| self.channels.subscribers(n.as_str()).len() as u64)
             .collect();
         let subjects: Vec<&str> = page.iter().map(subject).collect();
         let displays: Vec<&str> = page.iter().map(display).collect();
-        let more = start + page.len() < view.len();
+        let more = start + examined < view.len();
         let list = TopicList {
             seq: m.seq,
             total: u32::try_from(view.len()).unwrap_or(u32::MAX),
@@ -319,7 +337,7 @@ impl Server {
             counts: Some(List::Slice(&counts)),
             subjects: Some(List::Slice(&subjects)),
             displays: Some(List::Slice(&displays)),
-            cursor: page.last().copied().filter(|_| more),
+            cursor: last.filter(|_| more),
         };
         out.reply(conn, &Msg::TopicList(list));
     }

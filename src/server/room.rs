@@ -6,7 +6,7 @@ use super::Now;
 use super::bucket::{Bucket, Rate};
 use crate::proto::modes;
 use crate::proto::pattern::matches;
-use crate::proto::{Action, Presence, Role};
+use crate::proto::{Action, Presence, Role, SearchText};
 use smallvec::SmallVec;
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -165,9 +165,9 @@ pub struct Rules {
     /// [`MAX_RETURNING`], oldest first.
     returning: Vec<Returning>,
     /// The display name, if set.
-    pub display: Option<Box<str>>,
+    pub display: Option<SearchText>,
     /// The topic line, if set.
-    pub subject: Option<Box<str>>,
+    pub subject: Option<SearchText>,
     /// Each member's budget under `rate`, by ID; forgotten once full again.
     pace: BTreeMap<Box<str>, Bucket>,
     /// The channel's life, once something was said in it while it was closed: the position

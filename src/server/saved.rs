@@ -9,7 +9,7 @@ use super::admin::{Motd, ServerBan};
 use super::own_modes::OWN_MODES;
 use super::room::{MAX_LIST, Room, Sanction};
 use super::{Outbox, Server};
-use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, clip, pattern};
+use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, SearchText, clip, pattern};
 use ciborium::Value;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -794,8 +794,8 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     r.rules_mut().rate = uint(v, "rate").unwrap_or(0).min(crate::proto::MAX_RATE);
     // Saved before this field existed: none.
     r.rules_mut().join_rate = uint(v, "join_rate").unwrap_or(0).min(crate::proto::MAX_JOIN_RATE);
-    r.rules_mut().display = opt_clipped(v, "display", MAX_DISPLAY, cut);
-    r.rules_mut().subject = opt_clipped(v, "subject", MAX_SUBJECT, cut);
+    r.rules_mut().display = opt_clipped(v, "display", MAX_DISPLAY, cut).map(SearchText::from);
+    r.rules_mut().subject = opt_clipped(v, "subject", MAX_SUBJECT, cut).map(SearchText::from);
     r.rules_mut().life = uint(v, "life");
     r.tidy();
     Some(r)

@@ -501,11 +501,12 @@ pub fn listen(
 /// The most pages of 100 channels `topics` reads: a million channels.
 const TOPICS_PAGES: u32 = 10_000;
 
-/// `topics [--json]`: lists every channel, with its subscribers and topic line in JSON.
-pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
+/// `topics [TEXT] [--json]`: lists every channel (that matches TEXT), with its subscribers and
+/// topic line in JSON.
+pub fn topics(args: &Args, query: Option<&str>, json: bool) -> Result<(), CliError> {
     let mut conn = open(args)?;
     let mut out = Out::new();
-    let list = crate::listing::channels(TOPICS_PAGES, |t| {
+    let list = crate::listing::channels(TOPICS_PAGES, query, |t| {
         conn.request(args.timeout, |seq| Msg::Topics(Topics { seq, ..t }))
     })?;
     for c in &list.items {
@@ -527,14 +528,20 @@ pub fn topics(args: &Args, json: bool) -> Result<(), CliError> {
             return Ok(());
         }
     }
-    if list.cut {
-        note(&format!(
+    match (list.cut, query) {
+        (true, None) => note(&format!(
             "stopped after {} topics of {}",
             list.items.len(),
             list.total
-        ));
-    } else if list.items.is_empty() {
-        note("no channels: none listed to you on this server");
+        )),
+        (true, Some(_)) => note(&format!(
+            "stopped after looking through {TOPICS_PAGES} pages: more channels may match"
+        )),
+        (false, None) if list.items.is_empty() => note("no channels: none listed to you on this server"),
+        (false, Some(q)) if list.items.is_empty() => note(&format!(
+            "no channel's name, display name or topic line holds \"{q}\""
+        )),
+        _ => {}
     }
     conn.bye(None, BYE_WAIT);
     Ok(())

@@ -33,8 +33,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/list",
-        "",
-        "the server's channels with their subscribers, display names and topic lines (* = joined)",
+        "[TEXT]",
+        "the server's channels with their subscribers, display names and topic lines (* = joined); \
+         with TEXT, those whose name, display name or topic line holds it",
     ),
     (
         "/topic",
@@ -255,8 +256,8 @@ pub enum Command<'a> {
     Me(&'a str),
     /// `/reply REF TEXT`.
     Reply(&'a str, &'a str),
-    /// `/list` (or `/topics`).
-    Topics,
+    /// `/list [TEXT]` (or `/topics`): with TEXT, the channels that match it.
+    Topics(Option<&'a str>),
     /// `/topic [TEXT]`: show, or set ("" removes).
     Topic(Option<&'a str>),
     /// `/meta [display NAME | rate N | joins N]`: show, or set.
@@ -603,8 +604,8 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             Command::Reply(r, text)
         }
         "/list" => {
-            need(rest.is_empty())?;
-            Command::Topics
+            fits("text to look for", rest, scalar::proto::MAX_QUERY)?;
+            Command::Topics((!rest.is_empty()).then_some(rest))
         }
         "/topic" => {
             fits("topic", rest, MAX_SUBJECT)?;
@@ -1015,8 +1016,10 @@ mod tests {
 
     #[test]
     fn channel_commands() {
-        assert_eq!(parse("/list"), Ok(Command::Topics));
-        assert_eq!(parse("/topics"), Ok(Command::Topics));
+        assert_eq!(parse("/list"), Ok(Command::Topics(None)));
+        assert_eq!(parse("/topics"), Ok(Command::Topics(None)));
+        assert_eq!(parse("/list  rust  ☕ "), Ok(Command::Topics(Some("rust  ☕"))));
+        assert!(parse(&format!("/list {}", "x".repeat(257))).is_err());
         assert_eq!(
             parse("/j").unwrap_err(),
             "usage: /join TOPIC",

@@ -206,7 +206,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                 .screen
                 .info(format!("now talking in {}", names::short(&topic, &domain)));
         }
-        Command::Topics => lists::topics(shared)?,
+        Command::Topics(query) => lists::topics(shared, query)?,
         Command::Who(None) => lists::who(shared, &current_channel(shared)?)?,
         Command::Who(Some(t)) => lists::who(shared, &joined(shared, names::channel(t, &domain)?)?)?,
         // On the message's own channel, wherever this client is.

@@ -22,17 +22,19 @@ fn more<T>(l: &Listed<T>) -> String {
     }
 }
 
-/// `/list`: one line per channel, `#rust*  12  Rust ☕: topic line` (`*`: joined; the display
-/// name, if any, before the topic line).
-pub fn topics(shared: &Shared) -> Result<(), String> {
-    let list = listing::channels(MAX_PAGES, |t| {
+/// `/list [TEXT]`: one line per channel (that matches TEXT), `#rust*  12  Rust ☕: topic line`
+/// (`*`: joined; the display name, if any, before the topic line).
+pub fn topics(shared: &Shared, query: Option<&str>) -> Result<(), String> {
+    let list = listing::channels(MAX_PAGES, query, |t| {
         shared.request(Want::Reply, |seq| Msg::Topics(scalar::proto::Topics { seq, ..t }))
     })
     .map_err(|e| format!("list: {e}"))?;
     if list.items.is_empty() {
-        shared
-            .screen
-            .info("no channels to list (/join one to enter it, or to create it)");
+        shared.screen.info(match (query, list.cut) {
+            (None, _) => "no channels to list (/join one to enter it, or to create it)".into(),
+            (Some(q), false) => format!("no channel's name, display name or topic line holds \"{q}\""),
+            (Some(q), true) => format!("no channel found that holds \"{q}\" (the search was cut short)"),
+        });
         return Ok(());
     }
     let mut st = shared.state();
@@ -58,10 +60,18 @@ pub fn topics(shared: &Shared) -> Result<(), String> {
     drop(st);
     let name_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let count_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    // The total counts every channel, not the matches (PROTOCOL.md §4, Topics).
+    let (matching, more) = match query {
+        Some(q) if list.cut => (
+            format!(" holding \"{q}\""),
+            " (more may: the search was cut short)".into(),
+        ),
+        Some(q) => (format!(" holding \"{q}\""), String::new()),
+        None => (String::new(), more(&list)),
+    };
     shared.screen.info(format!(
-        "{} channel(s), * = joined, with how many are connected{}:",
+        "{} channel(s){matching}, * = joined, with how many are connected{more}:",
         list.items.len(),
-        more(&list)
     ));
     for (name, count, about) in rows {
         let line = format!("   {name:<name_width$}  {count:>count_width$}  {about}");

@@ -135,6 +135,7 @@ fn listings_cost_a_message() {
         start: 0,
         count: 100,
         cursor: None,
+        query: None,
     }));
     let members = frame(Msg::Members(Members {
         seq: Some(5),

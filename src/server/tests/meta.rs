@@ -2,6 +2,7 @@
 
 use super::auth::rig;
 use super::*;
+use crate::server::meta::QUERY_SCAN;
 use crate::server::{AdminPolicy, Policy, ServerBan};
 use std::collections::HashMap;
 
@@ -169,6 +170,7 @@ fn the_topic_list_pages_by_cursor_with_counts_and_subjects() {
                 start: 0,
                 count: 2,
                 cursor: cursor.map(n),
+                query: None,
             })),
         );
         let (_, f) = r.out.frames.pop().expect("a reply");
@@ -959,6 +961,7 @@ fn a_topic_list_page_always_fits_one_frame() {
             start: 0,
             count: 100,
             cursor: None,
+            query: None,
         })),
     );
     let (_, f) = r.out.frames.pop().expect("a reply, however long the topic lines");
@@ -1120,6 +1123,7 @@ fn topic_list(
         start: 0,
         count,
         cursor: cursor.map(n),
+        query: None,
     });
     r.feed(conn, &frame(ask));
     let (_, f) = r.out.frames.pop().expect("a reply");
@@ -1382,4 +1386,77 @@ fn a_join_rate_holds_strangers_but_not_whom_the_channel_knows() {
             .get(CH)
             .is_some_and(|room| room.rules().join_rate == 0)
     );
+}
+
+/// Topics with a query lists only the channels whose name, display name or topic line holds
+/// it, examining at most `QUERY_SCAN` names a request: a page may be short, or empty, and its
+/// cursor says where to go on; the total still counts every channel.
+#[test]
+fn a_topic_query_pages_through_its_matches_a_bounded_scan_at_a_time() {
+    let limits = Limits {
+        max_subs: 2000,
+        ..Limits::default()
+    };
+    let mut r = Rig::new(limits);
+    r.connect(0, "alice@example.com");
+    let names: Vec<String> = (0..1200)
+        .map(|i| format!("#c{i:04}@example.com"))
+        .chain(["#rusty@example.com".to_string()])
+        .collect();
+    for c in &names {
+        r.sub(0, c);
+    }
+    let describe = |r: &mut Rig, topic: &str, display: Option<&str>, subject: Option<&'static str>| {
+        let set = SetMeta {
+            topic: Name::parse(topic).unwrap(),
+            display,
+            ..meta(subject, None, None)
+        };
+        set_meta(r, 0, set);
+    };
+    describe(&mut r, "#c0100@example.com", Some("Rust ☕"), None);
+    describe(&mut r, "#c0101@example.com", None, Some("all about RUST"));
+    describe(&mut r, "#c0700@example.com", None, Some("trust me"));
+    describe(&mut r, "#c0800@example.com", None, Some("about go"));
+    r.out.frames.clear();
+    let ask = |r: &mut Rig, count: u32, cursor: Option<&str>| {
+        r.feed(
+            0,
+            &frame(Msg::Topics(Topics {
+                seq: Some(3),
+                start: 0,
+                count,
+                cursor: cursor.map(|c| Name::parse(c).unwrap()),
+                query: Some("RUST"),
+            })),
+        );
+        let (_, f) = r.out.frames.pop().expect("a reply");
+        let Ok(Status::Complete((Ok(Msg::TopicList(t)), _))) = decode_frame(&f) else {
+            panic!()
+        };
+        let got: Vec<String> = t.topics.iter().map(|x| x.to_string()).collect();
+        (got, t.cursor.map(|c| c.to_string()), t.start, t.total)
+    };
+    let at = |i: usize| Some(format!("#c{i:04}@example.com"));
+    let (got, cursor, start, total) = ask(&mut r, 100, None);
+    assert_eq!(got, ["#c0100@example.com", "#c0101@example.com"]);
+    assert_eq!((cursor.clone(), start, total), (at(QUERY_SCAN - 1), 0, 1201));
+    // The next 500 hold one match; then an empty stretch says where it stopped.
+    let (got, cursor, start, _) = ask(&mut r, 100, cursor.as_deref());
+    assert_eq!(
+        (got, cursor.clone(), start),
+        (vec!["#c0700@example.com".to_string()], at(999), 500)
+    );
+    let (got, cursor, _, _) = ask(&mut r, 100, cursor.as_deref());
+    assert_eq!((got, cursor), (vec!["#rusty@example.com".to_string()], None));
+    // A full page ends at its last match.
+    let (got, cursor, _, _) = ask(&mut r, 1, None);
+    assert_eq!(
+        (got, cursor.clone()),
+        (vec!["#c0100@example.com".to_string()], at(100))
+    );
+    let (got, _, _, _) = ask(&mut r, 1, cursor.as_deref());
+    assert_eq!(got, ["#c0101@example.com"]);
+    // Count 0 asks for the total only.
+    assert_eq!(ask(&mut r, 0, None), (vec![], None, 0, 1201));
 }

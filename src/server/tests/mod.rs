@@ -655,6 +655,7 @@ fn topics_page_through_sorted_channels() {
                 start,
                 count,
                 cursor: None,
+                query: None,
             }),
         )
     };

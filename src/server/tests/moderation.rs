@@ -1680,6 +1680,7 @@ fn listed(r: &mut Rig, conn: ConnId) -> Vec<(String, u64, String)> {
         start: 0,
         count: 100,
         cursor: None,
+        query: None,
     });
     r.feed(conn, &frame(ask));
     let (mine, rest) = std::mem::take(&mut r.out.frames)

@@ -516,6 +516,61 @@ pub(super) fn topics_pages_after_a_cursor_with_counts(x: &Ctx) -> Result<Verdict
     }
 }
 
+/// §4, Topics: with `query`, only the channels whose name before the `@`, display name or
+/// topic line holds it (in lowercase) are listed, however many pages (some of them empty)
+/// it takes to page through them by cursor.
+pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("tqu")?;
+    let query = x.fresh("tq");
+    let (named, described, other) = (x.channel(&query), x.channel("tqb"), x.channel("tqc"));
+    for (i, ch) in [&named, &described, &other].into_iter().enumerate() {
+        c.sub(ch, 2 + i as u64)?;
+    }
+    let subject = format!("all about {}", query.to_uppercase());
+    let set = map(&[(0, u(SET_META)), (1, u(5)), (2, t(&described)), (39, t(&subject))]);
+    if let Err(skip) = ask(&mut c, &set)? {
+        return Ok(skip);
+    }
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0.. {
+        if page == 1000 {
+            return Err("1000 pages of Topics with a query, and still a cursor".into());
+        }
+        let mut ask = vec![(0, u(11)), (1, u(6)), (15, u(100)), (25, t(&query))];
+        if let Some(after) = &cursor {
+            ask.push((45, t(after)));
+        }
+        c.send(&map(&ask))?;
+        let list = c.reply()?;
+        if kind(&list) != Some(12) {
+            return Err(format!("Topics with a query: {}", show(&list)));
+        }
+        let names = get(&list, 17)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        found.extend(names.iter().filter_map(Value::as_text).map(str::to_string));
+        match get(&list, 45).and_then(Value::as_text) {
+            Some(next) if cursor.as_deref() != Some(next) => cursor = Some(next.to_string()),
+            Some(next) => return Err(format!("the cursor {next} does not move on")),
+            None => break,
+        }
+    }
+    if found.contains(&other) {
+        return Err(format!(
+            "{other} was listed for the query {query:?}, which it does not hold: {found:?}"
+        ));
+    }
+    if !found.contains(&named) || !found.contains(&described) {
+        return Err(format!(
+            "the query {query:?} should find {named} (its name) and {described} (its topic \
+             line, in capitals): got {found:?}"
+        ));
+    }
+    Ok(Pass)
+}
+
 /// §4, Who may read what: what was said in a channel while it was invite-only stays with that
 /// life of the channel; whoever starts it anew neither reads nor finds it. Skipped where the
 /// server kept the channel (its next subscriber is not its owner), or keeps no history.

@@ -273,6 +273,7 @@ cases! {
     channels::a_watcher_sees_presence_and_the_sender_its_echo, "§4 Presence";
     channels::clients_cannot_publish_the_server_s_content_types, "§4 Channels";
     channels::topics_pages_after_a_cursor_with_counts, "§4 Topics";
+    channels::a_topics_query_lists_only_the_channels_that_match, "§4 Topics";
     channels::joins_and_leaves_are_told_to_who_asked, "§4 Joins and leaves";
     channels::what_a_closed_life_said_stays_with_it, "§4 Catchup";
     channels::an_operator_s_delete_takes_a_message_out_of_history, "§4 Channels";
