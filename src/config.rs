@@ -269,8 +269,9 @@ impl fmt::Display for ConfigError {
             // the store's schema (an older scalard refuses a newer file) and the protocol.
             ConfigError::Version => write!(
                 f,
-                "scalard {} (protocol version {}, store schema version {})",
+                "scalard {} (commit {}, protocol version {}, store schema version {})",
                 env!("CARGO_PKG_VERSION"),
+                env!("SCALAR_COMMIT"),
                 crate::proto::VERSION,
                 crate::store::sqlite::SCHEMA_VERSION
             ),

@@ -1448,7 +1448,7 @@ fn a_backup_taken_while_writing_restores_what_it_held() {
             let mut bob = joined(&s, "bob");
             let writer = std::thread::spawn(move || {
                 let mut texts = Vec::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) && texts.len() < 20_000 {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && texts.len() < 1_000_000 {
                     let text = format!("w{}", texts.len());
                     publish(&mut bob, ROOM, &text).expect("echo");
                     texts.push(text);

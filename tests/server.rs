@@ -868,6 +868,16 @@ fn a_rust_log_without_a_level_keeps_the_info_lines_and_says_so_at_start() {
             .ends_with(&format!("store schema version {schema})")),
         "{said}"
     );
+    // The commit it was built from, as git names it (the tests run in a checkout).
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=10", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert!(said.contains(&format!("(commit {head}, ")), "{said}");
+    }
     assert_eq!(
         String::from_utf8_lossy(&version.stderr),
         "",

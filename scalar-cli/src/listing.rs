@@ -65,10 +65,10 @@ fn read_all<T, E>(
         total = t;
         items.append(&mut got);
         match next {
-            // A cursor that does not move on would have the same page asked for forever. An
-            // empty page may name one that does: a query's page ends where the server stopped
-            // looking, whether it found any or not.
-            Some(n) if cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
+            // A cursor that does not move on (bytewise forward) would have pages asked for
+            // again and again. An empty page may name one that does: a query's page ends
+            // where the server stopped looking, whether it found any or not.
+            Some(n) if cursor.as_deref().is_none_or(|c| n.as_str() > c) => cursor = Some(n),
             _ => {
                 return Ok(Listed {
                     items,
@@ -107,6 +107,10 @@ pub fn channels<E: From<NetError>>(
     query: Option<&str>,
     mut ask: impl FnMut(Topics<'_>) -> Result<Frame, E>,
 ) -> Result<Listed<Channel>, E> {
+    // IRC's `LIST *rust*` means what `rust` does here; spaces around it mean nothing.
+    let query = query
+        .map(|q| q.trim().trim_matches('*').trim())
+        .filter(|q| !q.is_empty());
     // Checked here too: a server older than `query` lists every channel.
     let mut check = query.map(ChannelQuery::new);
     read_all(max_pages, |after| {

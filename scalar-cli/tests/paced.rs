@@ -123,7 +123,8 @@ fn a_piped_chat_whose_lines_failed_exits_4() {
     assert_eq!(r.code(), 4, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.stdout.matches("error: ").count(), 2, "{}", r.stdout);
     assert!(
-        r.stderr.contains("2 line(s) of input failed or were not sent"),
+        r.stderr
+            .contains("input failed or was not sent: 2 error line(s) say what"),
         "{}",
         r.stderr
     );

@@ -750,7 +750,7 @@ fn main() -> ExitCode {
         }
         Some("restore") => {
             let args = args.into_iter().skip(1).collect();
-            return copy_command("restore", "FILE", args, scalar::store::backup::restore);
+            return copy_command("restore", "FILE", args, scalar::store::restore::restore);
         }
         _ => {}
     }

@@ -127,6 +127,12 @@ pub fn render(s: &Snapshot) -> String {
                 st.unwritten_bytes as u64,
             ),
             (
+                "scalard_store_unwritten_bytes_max",
+                "gauge",
+                "The bound on unwritten bytes: at it too, senders wait for the disk.",
+                st.max_unwritten_bytes as u64,
+            ),
+            (
                 "scalard_store_queries",
                 "gauge",
                 "History catch-ups and searches waiting for or running at the store.",
@@ -138,8 +144,9 @@ pub fn render(s: &Snapshot) -> String {
     for (name, kind, help, value) in rows {
         let labels = match name {
             "scalard_build_info" => format!(
-                "{{version=\"{}\",protocol=\"{}\"}}",
+                "{{version=\"{}\",commit=\"{}\",protocol=\"{}\"}}",
                 env!("CARGO_PKG_VERSION"),
+                env!("SCALAR_COMMIT"),
                 crate::proto::VERSION
             ),
             _ => String::new(),
@@ -152,7 +159,7 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
-const BUILD_HELP: &str = "The server's version and protocol version, as labels.";
+const BUILD_HELP: &str = "The server's version, commit and protocol version, as labels.";
 
 /// The answer to one request (its bytes as read, at most [`MAX_REQUEST`]): the metrics for a
 /// GET (or HEAD) of `/metrics` from `latest` (the counters, or how long since the loop last
@@ -306,6 +313,7 @@ mod tests {
                 unwritten: 12,
                 max_unwritten: 4096,
                 unwritten_bytes: 3000,
+                max_unwritten_bytes: 1 << 25,
                 queries: 1,
             }),
             uptime_s: 90,
@@ -330,13 +338,15 @@ mod tests {
             "scalard_store_unwritten_events 12",
             "scalard_store_unwritten_events_max 4096",
             "scalard_store_unwritten_bytes 3000",
+            "scalard_store_unwritten_bytes_max 33554432",
             "scalard_store_queries 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
         }
         let build = format!(
-            "scalard_build_info{{version=\"{}\",protocol=\"1\"}} 1",
-            env!("CARGO_PKG_VERSION")
+            "scalard_build_info{{version=\"{}\",commit=\"{}\",protocol=\"1\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("SCALAR_COMMIT")
         );
         assert!(text.contains(&build), "{text}");
         // Each sample has its HELP and TYPE, and the text ends with a newline.

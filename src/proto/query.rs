@@ -87,14 +87,20 @@ impl std::ops::Deref for SearchText {
     }
 }
 
-/// Writes `text` in lowercase into `out`, in place of what it held.
+/// Writes `text` in lowercase into `out`, in place of what it held: the whole string's
+/// mapping (a capital sigma at a word's end is `ς`), then `ς` as `σ`, so that a word found
+/// at the end of one text is found inside another (and Python's `str.lower()` agrees).
 fn fold_into(out: &mut String, text: &str) {
     out.clear();
     if text.is_ascii() {
         out.push_str(text);
         out.make_ascii_lowercase();
     } else {
-        out.extend(text.chars().flat_map(char::to_lowercase));
+        out.extend(
+            text.to_lowercase()
+                .chars()
+                .map(|c| if c == 'ς' { 'σ' } else { c }),
+        );
     }
 }
 
@@ -127,6 +133,13 @@ mod tests {
         // The full mapping: İ lowercases to "i̇" (two chars), which a plain "i" does not contain.
         let mut q = ChannelQuery::new("i̇stanbul");
         assert!(q.matches("#tr@x.org", "İSTANBUL", ""));
+        // Final sigma, on either side (found in review: ΚΌΣΜΟΣ lowered a letter at a time
+        // ends in σ, Python's lower() in ς).
+        let mut q = ChannelQuery::new("κόσμος");
+        assert!(q.matches("#gr@x.org", "", "ΚΌΣΜΟΣ"));
+        assert!(q.matches("#gr@x.org", "", "ΚΌΣΜΟΣΑ"));
+        let mut q = ChannelQuery::new("ΚΌΣΜΟΣ");
+        assert!(q.matches("#gr@x.org", "", "ο κόσμος μας"));
         let mut q = ChannelQuery::new("日本");
         assert!(q.matches("#jp@x.org", "", "日本語の部屋"));
         assert!(!q.matches("#jp@x.org", "", "中文"));

@@ -85,6 +85,8 @@ pub struct StoreStats {
     pub max_unwritten: u64,
     /// Their bytes, held in memory for the writer.
     pub unwritten_bytes: usize,
+    /// The bound in bytes: at it too, publishers are held.
+    pub max_unwritten_bytes: usize,
     /// Catch-ups and searches waiting for a place at the store or answered by it now.
     pub queries: usize,
 }
@@ -361,6 +363,7 @@ impl History {
             unwritten: self.unwritten_sizes.len() as u64,
             max_unwritten: self.max_unwritten,
             unwritten_bytes: self.unwritten_bytes,
+            max_unwritten_bytes: self.max_unwritten_bytes,
             queries: self.reads.len(),
         }
     }

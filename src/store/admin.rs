@@ -236,8 +236,10 @@ pub fn open_existing(path: &Path) -> Result<Db, String> {
     Db::open_as_is(path).map_err(|e| e.to_string())
 }
 
-/// Refuses a store file that is not there, for the commands that read what a server saved.
+/// Refuses a store file that is not there, for the commands that read what a server saved,
+/// or that a restore is replacing (which may have moved it away for now).
 pub fn must_exist(path: &Path) -> Result<(), String> {
+    super::sqlite::check_not_restoring(path).map_err(|e| e.to_string())?;
     // `exists` would say "no" for a directory this user may not read, too.
     match path.try_exists() {
         Ok(true) => Ok(()),

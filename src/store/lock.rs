@@ -18,6 +18,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The lock file's name in the data directory.
@@ -89,6 +90,7 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err)?;
+        own_as(&file, dir).map_err(io_err)?;
         // SAFETY: flock only reads the descriptor, which `file` keeps open.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let error = io::Error::last_os_error();
@@ -162,6 +164,19 @@ impl DirLock {
         self.file.set_len(text.len() as u64)?;
         self.file.sync_data()
     }
+}
+
+/// Gives `file` (a file or directory scalard made in `dir`) the owner of `dir` when run as
+/// root: the server's user must be able to open what an operator's `sudo scalard restore`
+/// made there (found by QA: a lock file left root's kept the server from starting; under
+/// systemd's `DynamicUser=` there is no user to name).
+pub(crate) fn own_as(file: &File, dir: &Path) -> io::Result<()> {
+    // SAFETY: geteuid only reads the process's credentials.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let owner = std::fs::metadata(dir)?;
+    std::os::unix::fs::fchown(file, Some(owner.uid()), Some(owner.gid()))
 }
 
 /// The PID a lock file holds, and the PID of the server that stopped uncleanly, if it says

@@ -15,6 +15,7 @@ pub mod bans;
 pub mod compact;
 pub mod lock;
 pub mod password;
+pub mod restore;
 pub mod sqlite;
 pub mod turns;
 mod watch;
@@ -280,6 +281,10 @@ pub enum StoreError {
     /// deleted or moved without it. SQLite would apply that log to a new file, pages of a
     /// database that is not there, and make a damaged one of the two without a word.
     OrphanLog,
+    /// A `scalard restore` is under way in the data directory, or was stopped part way
+    /// (`scalard.db.restoring` is there): the store may be the old one, the new one, or
+    /// none, and a new empty one must not be made in its place.
+    Restoring,
 }
 
 impl std::fmt::Display for StoreError {
@@ -303,6 +308,11 @@ impl std::fmt::Display for StoreError {
                 "store: the database file is missing, but its write-ahead log (scalard.db-wal) is \
                  there: the store was moved or deleted without it. Put scalard.db back beside it; \
                  or, to start a new, empty store, move scalard.db-wal and scalard.db-shm away"
+            ),
+            StoreError::Restoring => write!(
+                f,
+                "store: a `scalard restore` is running in the data directory, or was stopped part \
+                 way (scalard.db.restoring is there): run it again to finish it"
             ),
             StoreError::Empty => write!(
                 f,

@@ -204,7 +204,6 @@ impl Scalard {
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
     }
 
-    /// Waits for a log line containing `needle`.
     /// The address of the metrics endpoint (started with `--metrics-listen 127.0.0.1:0`), as
     /// its log line says.
     pub fn metrics_addr(&self) -> String {
@@ -216,6 +215,7 @@ impl Scalard {
             .to_string()
     }
 
+    /// Waits for a log line containing `needle`.
     pub fn expect_log(&self, needle: &str) -> String {
         loop {
             let line = self
@@ -236,7 +236,6 @@ impl Drop for Scalard {
     }
 }
 
-/// Connects to `addr` and identifies as `user@localhost`.
 /// GETs from the metrics endpoint at `addr` with `request`: the whole answer.
 pub fn scrape(addr: &str, request: &str) -> String {
     use std::io::{Read, Write};
@@ -267,6 +266,7 @@ pub fn scrape_until(addr: &str, ok: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// Connects to `addr` and identifies as `user@localhost`.
 pub fn client_at(addr: SocketAddr, user: &str) -> Client {
     Client::connect(addr, &format!("{user}@localhost"), WAIT).expect("connect")
 }

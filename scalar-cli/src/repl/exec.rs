@@ -268,7 +268,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         }
         Command::Help(Some(name)) => match command::help_for(name) {
             Ok(line) => shared.screen.info(line),
-            Err(e) => shared.screen.error(e),
+            Err(e) => shared.line_failed(e),
         },
         Command::Quit(reason) => return Err(Outcome::Quit(reason.map(str::to_string))),
         Command::Reconnect => {

@@ -123,7 +123,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     // A script cannot read the error lines: what it piped in did not all happen.
     match (plain, shared.failures()) {
         (true, n @ 1..) => Err(CliError::Failed(format!(
-            "{n} line(s) of input failed or were not sent, each said on an `error:` line"
+            "input failed or was not sent: {n} error line(s) say what"
         ))),
         _ => Ok(()),
     }
@@ -286,7 +286,7 @@ fn plain_loop(shared: &Shared) -> Flow {
                 shared.line_failed(format!("line {line_no} is {}; not sent", bad.describe()))
             }
             Err(e) => {
-                shared.screen.error(format!("cannot read standard input: {e}"));
+                shared.line_failed(format!("cannot read standard input: {e}"));
                 return Flow::Quit(None);
             }
         }

@@ -386,8 +386,17 @@ impl Db {
                 Err(e) => return Err(StoreError::Io(format!("{}: {e}", dir.display()))),
             }
         }
+        check_not_restoring(path)?;
         if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
             return Err(StoreError::Empty);
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // A killed `scalard restore` leaves a whole copy of a store behind (found by QA).
+            let stem = format!(
+                "{}.new-",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
+            );
+            clear_dead_creators(dir, &stem);
         }
         if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             let mut log = path.as_os_str().to_owned();
@@ -713,7 +722,26 @@ impl Scoped {
 }
 
 /// Removes a database file and the files SQLite keeps beside it, ignoring those not there.
-fn remove_store_files(db: &Path) {
+/// The file `scalard restore` keeps beside the store `db` (`scalard.db.restoring`) from before
+/// it changes anything until it is done: while it is there, the store may be the old one, the
+/// new one, or none at all.
+pub fn restoring_marker(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".restoring");
+    PathBuf::from(p)
+}
+
+/// Refuses to open the store `db` while a restore runs there or was stopped part way: a
+/// missing file would otherwise be made anew, empty, without a word.
+pub(crate) fn check_not_restoring(db: &Path) -> Result<(), StoreError> {
+    match restoring_marker(db).symlink_metadata() {
+        Ok(_) => Err(StoreError::Restoring),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Removes a store file and whatever SQLite left beside it (a working copy's).
+pub(crate) fn remove_store_files(db: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);
