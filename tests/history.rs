@@ -1494,3 +1494,24 @@ fn a_backup_taken_while_writing_restores_what_it_held() {
     );
     assert_eq!(meanwhile, &written[..meanwhile.len()], "a gapless run");
 }
+
+/// While `scalard.db.restoring` says a restore runs or was stopped part way, scalard does not
+/// start and `scalard check` fails, each saying why and nothing else (QA: check passed, and
+/// the start's refusal came with advice for a broken directory).
+#[test]
+fn a_restore_stopped_part_way_keeps_the_server_and_check_out() {
+    let dir = DataDir::new();
+    std::fs::write(
+        dir.0.join("scalard.db.restoring"),
+        "before-restore-2026-12-06-181022\n",
+    )
+    .unwrap();
+    let data = ["--data-dir", dir.path(), "--listen", "127.0.0.1:0"];
+    for args in [&["check"][..], &[]] {
+        let (code, text) = scalard_cmd(&[args, &data[..]].concat());
+        assert_eq!(code, Some(1), "{args:?}: {text}");
+        assert!(text.contains("a `scalard restore` is running"), "{text}");
+        assert!(!text.contains("--ephemeral"), "{text}");
+    }
+    assert!(!dir.0.join("scalard.db").exists(), "no new, empty store");
+}

@@ -35,7 +35,9 @@ usage:
   scalar-cli [OPTIONS] search TOPIC WORDS... [--last N] [--json]
                                                 the newest N (default 50) messages with
                                                 every word
-  scalar-cli [OPTIONS] topics [--json]
+  scalar-cli [OPTIONS] topics [TEXT...] [--json]
+                                                the channels (whose name, display name or
+                                                topic line holds TEXT)
   scalar-cli [OPTIONS] ping
   scalar-cli trust HOST:PORT sha256:HEX         pin this certificate for --tofu
                                                 (after a certificate change)

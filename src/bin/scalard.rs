@@ -217,6 +217,11 @@ fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
         return Ok(None);
     }
     match data_dir(config).map(|dir| DirLock::take(&dir)) {
+        // Said alone: the hints for a broken directory would be the wrong advice here.
+        Ok(Ok(_)) if let Err(e) = restore_finished(config) => {
+            eprintln!("scalard: {e}");
+            Err(ExitCode::from(1))
+        }
         Ok(Ok(lock)) => Ok(Some(lock)),
         Ok(Err(e @ LockError::InUse { .. })) => {
             eprintln!("scalard: {e}");
@@ -226,6 +231,14 @@ fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
         Ok(Err(e)) => Err(unusable_data_dir(config, &e.to_string())),
         Err(e) => Err(unusable_data_dir(config, &e)),
     }
+}
+
+/// Refuses a data directory where a `scalard restore` runs or was stopped part way (found by
+/// QA: `scalard check` passed where a start would fail).
+fn restore_finished(config: &Config) -> Result<(), String> {
+    let dir = data_dir_path(config)?;
+    scalar::store::sqlite::check_not_restoring(&dir.join(DB_FILE))
+        .map_err(|e| format!("{e}, in {}", dir.display()))
 }
 
 /// Says why the data directory cannot be used, and what to do.
@@ -675,6 +688,10 @@ fn check(args: Vec<String>) -> ExitCode {
         return ExitCode::from(1);
     }
     let list = |a: &[std::net::SocketAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
+    if let (false, Err(e)) = (config.ephemeral, restore_finished(&config)) {
+        eprintln!("scalard check: {e}");
+        return ExitCode::from(1);
+    }
     let store = match (config.ephemeral, data_dir_path(&config)) {
         (true, _) => "ephemeral (no history, no accounts)".to_string(),
         (false, Ok(dir)) => format!("data directory {}", dir.display()),

@@ -34,9 +34,11 @@ impl ChannelQuery {
     /// already where folding is not cheap.
     pub fn matches_texts(&mut self, name: &str, texts: [Option<&SearchText>; 2]) -> bool {
         self.holds(local(name))
-            || texts.into_iter().flatten().any(|t| match &t.folded {
-                Some(folded) => folded.contains(self.folded.as_str()),
-                None => self.holds(&t.text),
+            || (texts.into_iter().flatten()).any(|t| {
+                t.folded
+                    .as_deref()
+                    .unwrap_or(&t.text)
+                    .contains(self.folded.as_str())
             })
     }
 
@@ -52,11 +54,13 @@ fn local(name: &str) -> &str {
     name.split_once('@').map_or(name, |(local, _)| local)
 }
 
-/// A channel's display name or topic line, with its lowercase kept beside it when it is not
-/// ASCII: Unicode's case tables cost about 30 ns a character (a query that walks 500 channels
-/// with 200-byte Greek topic lines took 1.6 ms of the loop; folded ahead, 37 µs; 500 ASCII
-/// ones of 250 bytes, lowered as they are read, 104 µs: measured in a release build), so only
-/// the first is done ahead, once, where the text is set.
+/// A channel's display name or topic line, with its lowercase kept beside it when that is
+/// another text: folded once, where it is set, rather than for each query that reads it.
+/// Unicode's case tables cost about 30 ns a character (a query that walked 500 channels with
+/// 200-byte Greek topic lines took 1.6 ms of the loop folding them as it read them, 37 µs
+/// folded ahead; measured in a release build), and even ASCII's lowering of a 256-byte line,
+/// a copy, made a page of 500 cost twice what a page of folded Greek did (`scalar-bench
+/// topics-query`, docs/PERFORMANCE.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchText {
     text: Box<str>,
@@ -65,11 +69,9 @@ pub struct SearchText {
 
 impl From<Box<str>> for SearchText {
     fn from(text: Box<str>) -> SearchText {
-        let folded = (!text.is_ascii()).then(|| {
-            let mut f = String::new();
-            fold_into(&mut f, &text);
-            f.into_boxed_str()
-        });
+        let mut f = String::new();
+        fold_into(&mut f, &text);
+        let folded = (*f != *text).then(|| f.into_boxed_str());
         SearchText { text, folded }
     }
 }

@@ -24,7 +24,9 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
     let started = Instant::now();
     let source = dir.join(db_file);
     super::admin::must_exist(&source)?;
-    let target = backup_path(target, now_ms)?;
+    being_set_aside(dir, db_file)?;
+    let asked = target;
+    let target = backup_path(asked, now_ms)?;
     let target_dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -36,7 +38,11 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
     clear_dead_creators(&target_dir, PARTIAL);
     let partial = target_dir.join(format!("{PARTIAL}{}-0", std::process::id()));
     let _ = std::fs::remove_file(&partial);
-    let writing = |e: String| format!("cannot write the backup {}: {e}", target.display());
+    // Said of the backup: the working copy's name means nothing to the operator.
+    let writing = |e: String| {
+        let e = e.replace(&format!("store: {}: ", partial.display()), "");
+        format!("cannot write the backup {}: {e}", target.display())
+    };
     // Made here, empty, for its mode: SQLite would make it as the umask says, and the copy
     // holds every message and the password hashes.
     let made = OpenOptions::new()
@@ -50,12 +56,12 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
         .map_err(writing)
         .and_then(|()| snapshot::inspect(&partial).map_err(|e| format!("the copy: {e}")))
         .and_then(|summary| {
-            link_new(&partial, &target)?;
+            let target = placed(&partial, target.clone(), asked, now_ms)?;
             sync_dir_of(&target)?;
-            Ok(summary)
+            Ok((summary, target))
         });
     remove_store_files(&partial);
-    let summary = made?;
+    let (summary, target) = made?;
     let size = std::fs::metadata(&target).map_or(0, |m| m.len());
     Ok(format!(
         "backed up {} to {}: {}, {:.1} MiB, in {:.1} s (mode 0600; to restore it, stop the \
@@ -66,6 +72,38 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
         size as f64 / f64::from(1 << 20),
         started.elapsed().as_secs_f64(),
     ))
+}
+
+/// Refuses a store a restore was stopped while moving it aside (found by QA: a backup of it,
+/// taken to go back to it, held its file without its log, and said nothing).
+fn being_set_aside(dir: &Path, db_file: &str) -> Result<(), String> {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Ok(());
+    };
+    let marker = super::sqlite::restoring_marker(&parent.join(db_file));
+    match std::fs::read_to_string(&marker) {
+        Ok(text) if text.trim() == name.to_string_lossy() => Err(format!(
+            "a scalard restore was stopped while it moved this store here ({} names it): run \
+             scalard restore again to finish moving it, then back it up",
+            marker.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Puts the whole copy `partial` at `target`; where `asked` is a directory and another backup
+/// took that name meanwhile (two in one second), at the next free name there.
+fn placed(partial: &Path, target: PathBuf, asked: &Path, now_ms: u64) -> Result<PathBuf, String> {
+    let mut target = target;
+    for _ in 0..10 {
+        match link_new(partial, &target) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && asked.is_dir() => {
+                target = backup_path(asked, now_ms)?;
+            }
+            done => return done.map(|()| target.clone()).map_err(at(&target)),
+        }
+    }
+    Err(format!("{}: too many backups at once", asked.display()))
 }
 
 /// The file a backup to `target` writes: `target` itself, which must not exist, in a directory
@@ -103,11 +141,10 @@ pub(super) fn free_name(dir: &Path, base: &str, ext: &str) -> Result<PathBuf, St
 
 /// Gives the whole file `from` the new name `to`, never replacing a file made there meanwhile:
 /// a link, or where the filesystem has none (vfat, some network shares) a rename after a look.
-fn link_new(from: &Path, to: &Path) -> Result<(), String> {
+fn link_new(from: &Path, to: &Path) -> io::Result<()> {
     match std::fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if no_links(&e) && to.symlink_metadata().is_err() => std::fs::rename(from, to).map_err(at(to)),
-        Err(e) => Err(at(to)(e)),
+        Err(e) if no_links(&e) && to.symlink_metadata().is_err() => std::fs::rename(from, to),
+        done => done,
     }
 }
 

@@ -63,15 +63,20 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
     let stem = format!("{db_file}.new-");
     clear_dead_creators(dir, &stem);
     let copy = dir.join(format!("{stem}{}-restore", std::process::id()));
-    let checked = copy_in(source, &copy, dir).and_then(|()| {
-        snapshot::inspect(&copy).map_err(|e| {
-            format!(
-                "{} is not a store this scalard can start on: {}",
-                source.display(),
-                refusal(e, &copy, source)
-            )
+    let checked = copy_in(source, &copy, dir)
+        .map_err(|e| {
+            let e = e.replace(&format!("{}: ", copy.display()), "");
+            format!("cannot copy {} into {}: {e}", source.display(), dir.display())
         })
-    });
+        .and_then(|()| {
+            snapshot::inspect(&copy).map_err(|e| {
+                format!(
+                    "{} is not a store this scalard can start on: {}",
+                    source.display(),
+                    refusal(e, &copy, source)
+                )
+            })
+        });
     let summary = match checked {
         Ok(summary) => summary,
         Err(e) => {
@@ -79,6 +84,7 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
             // Nothing changed yet: the store is as it was.
             if resumed.is_none() {
                 let _ = std::fs::remove_file(&marker);
+                return Err(format!("{e} (nothing was changed)"));
             }
             return Err(e);
         }
@@ -193,6 +199,9 @@ fn set_aside(store: &Path, aside: &Path, dir: &Path) -> Result<bool, String> {
             .mode(0o700)
             .create(aside)
             .map_err(at(aside))?;
+    }
+    // Again on a run that finishes a stopped one, which may have stopped before this.
+    if aside.is_dir() {
         File::open(aside)
             .and_then(|d| own_as(&d, dir))
             .map_err(at(aside))?;
@@ -455,6 +464,10 @@ mod tests {
         assert!(!store.exists(), "no new store was made");
         let e = backup(&live.0, DB, &out.0.join("c.db"), NOW).unwrap_err();
         assert!(e.contains("scalard restore"), "{e}");
+        // Nor the store half moved aside, whose log is still beside the marker (QA: such a
+        // backup held its file alone, and said nothing).
+        let e = backup(&aside, DB, &out.0.join("d.db"), NOW).unwrap_err();
+        assert!(e.contains("stopped while it moved this store here"), "{e}");
         let said = restore(&live.0, DB, &file, NOW + 5000).unwrap();
         assert!(said.contains("finishing one that was stopped part way"), "{said}");
         assert!(!restoring_marker(&store).exists());

@@ -54,17 +54,10 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     let alone = chat::measure(&server, opts)?;
     println!("history chat alone: {}", summary(&alone));
     for side in [Side::Catchup, Side::Search] {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (addr, flag) = (server.addr, stop.clone());
         let query = opts.query.clone();
-        let worker = std::thread::spawn(move || side_stream(addr, side, &query, &flag));
-        let r = chat::measure(&server, opts);
-        stop.store(true, Ordering::Relaxed);
-        let mut lat = worker
-            .join()
-            .map_err(|_| io::Error::other("side stream panicked"))??;
-        let r = r?;
-        lat.sort_unstable();
+        let (r, lat) = chat_beside(&server, opts, move |addr, stop| {
+            side_stream(addr, side, &query, stop)
+        })?;
         println!(
             "history chat beside {} (every {} ms): {}; {} took ms p50 {:.2} p99 {:.2} max {:.2} over {}",
             side.label(),
@@ -78,6 +71,25 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The chat workload while `side` runs on a thread of its own against the server's address
+/// until told to stop: the chat's result, and what `side` measured, sorted.
+pub fn chat_beside(
+    server: &Server,
+    opts: &Opts,
+    side: impl FnOnce(SocketAddr, &AtomicBool) -> io::Result<Vec<u32>> + Send + 'static,
+) -> io::Result<(ChatResult, Vec<u32>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (addr, flag) = (server.addr, stop.clone());
+    let worker = std::thread::spawn(move || side(addr, &flag));
+    let r = chat::measure(server, opts);
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = worker
+        .join()
+        .map_err(|_| io::Error::other("side stream panicked"))??;
+    lat.sort_unstable();
+    Ok((r?, lat))
 }
 
 pub fn summary(r: &ChatResult) -> String {
@@ -184,8 +196,9 @@ fn side_stream(addr: SocketAddr, side: Side, query: &str, stop: &AtomicBool) -> 
     })
 }
 
-/// Until `stop`, sends the Catchup or Search `request(i, seq)` gives (its i-th, with a fresh
-/// `seq`), waits for its CatchupEnd, then pauses `gap`; returns each request's latency in µs.
+/// Until `stop`, sends the Catchup, Search or Topics `request(i, seq)` gives (its i-th, with a
+/// fresh `seq`), waits for its CatchupEnd (or TopicList), then pauses `gap`; returns each
+/// request's latency in µs.
 pub fn timed(
     mut c: Client,
     gap: Duration,
@@ -203,7 +216,8 @@ pub fn timed(
         let deadline = t + TIMEOUT;
         loop {
             let f = c.reply(seq, deadline).map_err(io::Error::other)?;
-            if matches!(f.msg(), Ok(Msg::CatchupEnd(_))) {
+            // A Topics page is its one reply.
+            if matches!(f.msg(), Ok(Msg::CatchupEnd(_) | Msg::TopicList(_))) {
                 break;
             }
         }

@@ -10,6 +10,7 @@ mod fanout;
 mod flood;
 mod history;
 mod idle;
+mod listing;
 mod login;
 mod mutes;
 mod peer;
@@ -62,6 +63,10 @@ workloads:
              writes 14,000-byte Messages as fast as it can to a channel of --subs subscribers
              that never read and 20 that read 8 KiB/s: canary latency both ways, what got
              through, how each reader's connection ended (503 + Bye, or cut mid-frame)
+  topics-query  5000 channels, each with a 64-byte display name and a 256-byte topic line
+             (Greek, then mixed-case ASCII): chat alone and beside one client asking for pages
+             of Topics with a query none matches (500 names examined each) back to back:
+             chat latency both ways, page latency
   all        fanout with 100 and 1000 subscribers, chat, idle
 
 options:
@@ -194,6 +199,7 @@ fn main() -> ExitCode {
             "mute-abuse" => mutes::run(&opts),
             "connect-storm" => storm::run(&opts),
             "slow-readers" => slow::run(&opts),
+            "topics-query" => listing::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(

@@ -733,7 +733,7 @@ pub fn restoring_marker(db: &Path) -> PathBuf {
 
 /// Refuses to open the store `db` while a restore runs there or was stopped part way: a
 /// missing file would otherwise be made anew, empty, without a word.
-pub(crate) fn check_not_restoring(db: &Path) -> Result<(), StoreError> {
+pub fn check_not_restoring(db: &Path) -> Result<(), StoreError> {
     match restoring_marker(db).symlink_metadata() {
         Ok(_) => Err(StoreError::Restoring),
         Err(_) => Ok(()),

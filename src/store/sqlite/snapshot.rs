@@ -79,7 +79,7 @@ pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
     let len = std::fs::metadata(path).map_or(0, |m| m.len());
     if size.saturating_mul(count) != len {
         return Err(StoreError::Io(format!(
-            "{}: damaged: {len} bytes, where its {count} pages of {size} take {} (cut short?)",
+            "{}: damaged: {len} bytes, where its {count} pages of {size} take {} (cut short, or with something after its pages?)",
             path.display(),
             size.saturating_mul(count)
         )));
