@@ -310,8 +310,11 @@ impl Server {
                 break;
             }
             if let Ok(n) = Name::parse(raw) {
-                let texts = rules(&n).map_or([None, None], |r| [r.display.as_ref(), r.subject.as_ref()]);
-                if query.as_mut().is_none_or(|q| q.matches_texts(raw, texts)) {
+                let wanted = query.as_mut().is_none_or(|q| {
+                    let texts = rules(&n).map(|r| [r.display.as_ref(), r.subject.as_ref()]);
+                    q.matches_texts(raw, texts.unwrap_or_default())
+                });
+                if wanted {
                     size += raw.len() + subject(&n).len() + display(&n).len() + PAGE_ENTRY_OVERHEAD;
                     if size > PAGE_BUDGET {
                         break;
