@@ -1475,7 +1475,7 @@ fn a_backup_taken_while_writing_restores_what_it_held() {
         let file = file.to_str().unwrap().to_string();
         let (code, text) = scalard_cmd(&[&["restore", &file], &data[..]].concat());
         assert_eq!(code, Some(1), "{text}");
-        assert!(text.contains("stop it first"), "{text}");
+        assert!(text.contains("stop the server running there first"), "{text}");
         (echoed_before, (file, written))
     };
     let (file, written) = written;

@@ -831,7 +831,7 @@ fn compact_takes_a_deleted_secret_out_of_the_file() {
         let (code, text) = compact();
         assert_eq!(code, Some(1), "{text}");
         assert!(
-            text.contains("is running on") && text.contains("stop it first"),
+            text.contains("holds") && text.contains("stop the server running there first"),
             "{text}"
         );
         // The batched commit (within 100 ms) before the stop.

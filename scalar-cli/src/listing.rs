@@ -107,10 +107,7 @@ pub fn channels<E: From<NetError>>(
     query: Option<&str>,
     mut ask: impl FnMut(Topics<'_>) -> Result<Frame, E>,
 ) -> Result<Listed<Channel>, E> {
-    // IRC's `LIST *rust*` means what `rust` does here; spaces around it mean nothing.
-    let query = query
-        .map(|q| q.trim().trim_matches('*').trim())
-        .filter(|q| !q.is_empty());
+    let query = query.and_then(looked_for);
     // Checked here too: a server older than `query` lists every channel.
     let mut check = query.map(ChannelQuery::new);
     read_all(max_pages, |after| {
@@ -145,6 +142,12 @@ pub fn channels<E: From<NetError>>(
             .collect();
         Ok((page, list.total, list.cursor.map(|c| c.as_str().to_string())))
     })
+}
+
+/// What a typed query looks for: IRC's `LIST *rust*` means what `rust` does here, and spaces
+/// around it mean nothing; `None` for nothing left (`*`: every channel).
+pub fn looked_for(typed: &str) -> Option<&str> {
+    Some(typed.trim().trim_matches('*').trim()).filter(|q| !q.is_empty())
 }
 
 /// The members of `channel` (at most `max_pages` pages of 100), with their roles. `ask`
@@ -266,5 +269,27 @@ mod tests {
         })
         .unwrap();
         assert_eq!((asked, l.items.len(), l.cut), (2, 2, false));
+        // Nor one that goes back (found in review: a server could have pages asked again and
+        // again); an empty page whose cursor moves on is read past (a query's bounded scan).
+        let mut asked = 0;
+        let l = read_all(100, |c| {
+            asked += 1;
+            let next = match c {
+                None => "#m@l",
+                Some("#m@l") => "#z@l",
+                Some(_) => "#a@l",
+            };
+            Ok::<_, ()>((Vec::<u8>::new(), 5, Some(next.to_string())))
+        })
+        .unwrap();
+        assert_eq!((asked, l.items.len(), l.cut), (3, 0, false));
+    }
+
+    #[test]
+    fn a_query_is_looked_for_without_irc_s_stars() {
+        assert_eq!(looked_for(" *rust* "), Some("rust"));
+        assert_eq!(looked_for("ru*st"), Some("ru*st"));
+        assert_eq!(looked_for("*"), None);
+        assert_eq!(looked_for("  "), None);
     }
 }

@@ -121,8 +121,11 @@ impl DirLock {
     /// compact`, `scalard restore`): a running server is named, with `why` it must stop.
     pub fn take_stopped(dir: &Path, why: &str) -> Result<DirLock, String> {
         DirLock::take(dir).map_err(|e| match e {
+            // The holder may be a server or another command that needs it alone (found
+            // by QA: a restore running was named as a server).
             LockError::InUse { pid, .. } => format!(
-                "scalard{} is running on {}: stop it first ({why})",
+                "scalard{} holds {}: stop the server running there first, or wait for the \
+                 restore or compact running there ({why})",
                 pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
                 dir.display()
             ),

@@ -397,7 +397,7 @@ mod tests {
         // A backup beside the server is what it is for.
         backup(&live.0, DB, &file, NOW).unwrap();
         let e = restore(&live.0, DB, &file, NOW).unwrap_err();
-        assert!(e.contains("stop it first"), "{e}");
+        assert!(e.contains("stop the server running there first"), "{e}");
         drop(held);
         restore(&live.0, DB, &file, NOW).unwrap();
     }

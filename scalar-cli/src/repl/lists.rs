@@ -25,6 +25,8 @@ fn more<T>(l: &Listed<T>) -> String {
 /// `/list [TEXT]`: one line per channel (that matches TEXT), `#rust*  12  Rust ☕: topic line`
 /// (`*`: joined; the display name, if any, before the topic line).
 pub fn topics(shared: &Shared, query: Option<&str>) -> Result<(), String> {
+    // Said as it is looked for (`/list *` lists every channel, under no "holding").
+    let query = query.and_then(listing::looked_for);
     let list = listing::channels(MAX_PAGES, query, |t| {
         shared.request(Want::Reply, |seq| Msg::Topics(scalar::proto::Topics { seq, ..t }))
     })
