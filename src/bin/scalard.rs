@@ -225,7 +225,10 @@ fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
         Ok(Ok(lock)) => Ok(Some(lock)),
         Ok(Err(e @ LockError::InUse { .. })) => {
             eprintln!("scalard: {e}");
-            eprintln!("scalard: stop that one first, or give each server its own --data-dir");
+            eprintln!(
+                "scalard: stop that one first (or wait for the restore or compact holding it), or \
+                 give each server its own --data-dir"
+            );
             Err(ExitCode::from(1))
         }
         Ok(Err(e)) => Err(unusable_data_dir(config, &e.to_string())),
@@ -238,7 +241,7 @@ fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
 fn restore_finished(config: &Config) -> Result<(), String> {
     let dir = data_dir_path(config)?;
     scalar::store::sqlite::check_not_restoring(&dir.join(DB_FILE))
-        .map_err(|e| format!("{e}, in {}", dir.display()))
+        .map_err(|e| format!("{e} (data directory {})", dir.display()))
 }
 
 /// Says why the data directory cannot be used, and what to do.

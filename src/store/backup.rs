@@ -76,7 +76,9 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
 
 /// Refuses a store a restore was stopped while moving it aside (found by QA: a backup of it,
 /// taken to go back to it, held its file without its log, and said nothing).
-fn being_set_aside(dir: &Path, db_file: &str) -> Result<(), String> {
+pub(super) fn being_set_aside(dir: &Path, db_file: &str) -> Result<(), String> {
+    // Whole, so that `--data-dir .` inside it is seen too (review).
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return Ok(());
     };
@@ -195,6 +197,11 @@ pub(super) fn sync_dir_of(path: &Path) -> Result<(), String> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    sync_dir(dir)
+}
+
+/// Makes the names in `dir` durable (see [`sync_dir_of`]).
+pub(super) fn sync_dir(dir: &Path) -> Result<(), String> {
     match File::open(dir).and_then(|f| f.sync_all()) {
         Err(e) if e.raw_os_error() != Some(libc::EINVAL) => Err(at(dir)(e)),
         _ => Ok(()),

@@ -30,6 +30,8 @@ pub struct DirLock {
     file: File,
     /// The PID of the server that held it last, if that one never said it stopped cleanly.
     unclean: Option<u32>,
+    /// The filesystem has no locks: nothing stops another holder.
+    unlocked: bool,
 }
 
 /// The lock file's word for a server that serves (and has not stopped cleanly yet).
@@ -101,7 +103,11 @@ impl DirLock {
                     "cannot lock {}: {error}; make sure no other scalard uses this directory",
                     path.display()
                 );
-                return Ok(DirLock { file, unclean: None });
+                return Ok(DirLock {
+                    file,
+                    unclean: None,
+                    unlocked: true,
+                });
             }
             if error.kind() != io::ErrorKind::WouldBlock {
                 return Err(io_err(error));
@@ -110,7 +116,11 @@ impl DirLock {
             return Err(LockError::InUse { path, pid });
         }
         let unclean = read_pid(&mut file).and_then(|(_, unclean)| unclean);
-        let mut lock = DirLock { file, unclean };
+        let mut lock = DirLock {
+            file,
+            unclean,
+            unlocked: false,
+        };
         // The word of an unclean stop stays until this server serves: a start that fails
         // before must not wipe it (review).
         lock.write(unclean.is_some()).map_err(io_err)?;
@@ -119,8 +129,10 @@ impl DirLock {
 
     /// [`DirLock::take`] for an offline command that needs the server stopped (`scalard
     /// compact`, `scalard restore`): a running server is named, with `why` it must stop.
+    /// On a filesystem without locks it refuses: it could not tell a running server, whose
+    /// store it would change under it (found in review; a server only warns there).
     pub fn take_stopped(dir: &Path, why: &str) -> Result<DirLock, String> {
-        DirLock::take(dir).map_err(|e| match e {
+        let lock = DirLock::take(dir).map_err(|e| match e {
             // The holder may be a server or another command that needs it alone (found
             // by QA: a restore running was named as a server).
             LockError::InUse { pid, .. } => format!(
@@ -130,7 +142,15 @@ impl DirLock {
                 dir.display()
             ),
             LockError::Io { .. } => e.to_string(),
-        })
+        })?;
+        match lock.unlocked {
+            true => Err(format!(
+                "{} cannot be locked here (a filesystem without locks): make sure no scalard runs \
+                 there, then run this on a copy of the directory on a local disk ({why})",
+                dir.display()
+            )),
+            false => Ok(lock),
+        }
     }
 
     /// The PID of the server that held the lock before and did not stop cleanly (killed,

@@ -11,7 +11,7 @@
 //! file would let writes to one corrupt the other (found by QA).
 
 use super::StoreError;
-use super::backup::{at, beside, free_name, holds, sync_dir_of};
+use super::backup::{at, being_set_aside, beside, free_name, holds, sync_dir, sync_dir_of};
 use super::lock::{DirLock, own_as};
 use super::sqlite::snapshot::{self, Summary};
 use super::sqlite::{SCHEMA_VERSION, clear_dead_creators, remove_store_files, restoring_marker};
@@ -46,6 +46,11 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
             log.display()
         ));
     }
+    // A store a stopped restore was moving aside may have its log still in the data
+    // directory it came from (review).
+    if let (Some(from), Some(name)) = (source.parent(), source.file_name()) {
+        being_set_aside(from, &name.to_string_lossy())?;
+    }
     std::fs::create_dir_all(dir).map_err(at(dir))?;
     let _lock = DirLock::take_stopped(dir, "restoring replaces the store it has open")?;
     let store = dir.join(db_file);
@@ -63,6 +68,9 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
     let stem = format!("{db_file}.new-");
     clear_dead_creators(dir, &stem);
     let copy = dir.join(format!("{stem}{}-restore", std::process::id()));
+    // One a killed run of this pid left (a container's restore is pid 1 every time: found in
+    // review): stale, as the lock is ours.
+    remove_store_files(&copy);
     let checked = copy_in(source, &copy, dir)
         .map_err(|e| {
             let e = e.replace(&format!("{}: ", copy.display()), "");
@@ -224,6 +232,10 @@ fn set_aside(store: &Path, aside: &Path, dir: &Path) -> Result<bool, String> {
     match std::fs::remove_file(&shm) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(at(&shm)(e)),
         _ => {}
+    }
+    // Both directories: the names that came and the names that went (review).
+    if aside.is_dir() {
+        sync_dir(aside)?;
     }
     sync_dir_of(store)?;
     Ok(aside.join(store.file_name().unwrap_or_default()).exists())
@@ -468,6 +480,13 @@ mod tests {
         // backup held its file alone, and said nothing).
         let e = backup(&aside, DB, &out.0.join("d.db"), NOW).unwrap_err();
         assert!(e.contains("stopped while it moved this store here"), "{e}");
+        // Nor restored from there elsewhere: its log is still in the data directory (review).
+        let elsewhere = TempDir::new("restore-stopped-elsewhere");
+        let e = restore(&elsewhere.0, DB, &aside.join(DB), NOW).unwrap_err();
+        assert!(e.contains("stopped while it moved this store here"), "{e}");
+        // A copy this very pid left, as a container's restore (pid 1 each time) would.
+        let mine = live.0.join(format!("{DB}.new-{}-restore", std::process::id()));
+        std::fs::write(&mine, b"half a copy").unwrap();
         let said = restore(&live.0, DB, &file, NOW + 5000).unwrap();
         assert!(said.contains("finishing one that was stopped part way"), "{said}");
         assert!(!restoring_marker(&store).exists());
