@@ -504,6 +504,8 @@ const TOPICS_PAGES: u32 = 10_000;
 /// `topics [TEXT] [--json]`: lists every channel (that matches TEXT), with its subscribers and
 /// topic line in JSON.
 pub fn topics(args: &Args, query: Option<&str>, json: bool) -> Result<(), CliError> {
+    // Said as it is looked for: `topics '*'` lists every channel.
+    let query = query.and_then(crate::listing::looked_for);
     let mut conn = open(args)?;
     let mut out = Out::new();
     let list = crate::listing::channels(TOPICS_PAGES, query, |t| {
