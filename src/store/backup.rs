@@ -4,8 +4,9 @@
 //! whole and checked, so an interrupted run leaves no file that looks like a backup. The file
 //! helpers here serve `scalard restore` (store/restore.rs) too.
 
+pub(super) use super::sqlite::beside;
 use super::sqlite::snapshot::{self, Summary};
-use super::sqlite::{clear_dead_creators, remove_store_files};
+use super::sqlite::{clear_dead_creators, dir_of, remove_store_files};
 use crate::civil::file_stamp;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -27,10 +28,7 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
     being_set_aside(dir, db_file)?;
     let asked = target;
     let target = backup_path(asked, now_ms)?;
-    let target_dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let target_dir = dir_of(&target);
     // Absolute: SQLite would read `file:...` as a URI (found by QA).
     let target_dir = target_dir
         .canonicalize()
@@ -174,13 +172,6 @@ pub(super) fn holds(s: &Summary) -> String {
     }
 }
 
-/// `path` with `suffix` added to its file name (`scalard.db` → `scalard.db-wal`).
-pub(super) fn beside(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// An I/O error said with the file it was about.
 pub(super) fn at(path: &Path) -> impl Fn(io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
@@ -193,11 +184,7 @@ pub(super) fn sync(path: &Path) -> Result<(), String> {
 /// Makes a name just linked or renamed in `path`'s directory durable, where the filesystem
 /// can: some refuse to sync a directory (`EINVAL`), and the name is there all the same.
 pub(super) fn sync_dir_of(path: &Path) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    sync_dir(dir)
+    sync_dir(dir_of(path))
 }
 
 /// Makes the names in `dir` durable (see [`sync_dir_of`]).

@@ -17,7 +17,7 @@ pub fn run(dir: &Path, db_file: &str) -> Result<String, String> {
     let mut db = open_existing(&path)?;
     let _lock = DirLock::take_stopped(dir, "compacting rewrites the whole file")?;
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let wal = dir.join(format!("{db_file}-wal"));
+    let wal = super::sqlite::beside(&path, "-wal");
     let before = size(&path) + size(&wal);
     db.compact().map_err(|e| e.to_string())?;
     let after = size(&path) + size(&wal);

@@ -14,7 +14,9 @@ use super::StoreError;
 use super::backup::{at, being_set_aside, beside, free_name, holds, sync_dir, sync_dir_of};
 use super::lock::{DirLock, own_as};
 use super::sqlite::snapshot::{self, Summary};
-use super::sqlite::{SCHEMA_VERSION, clear_dead_creators, remove_store_files, restoring_marker};
+use super::sqlite::{
+    SCHEMA_VERSION, clear_dead_creators, creators_stem, remove_store_files, restoring_marker,
+};
 use crate::civil::file_stamp;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -65,7 +67,7 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
     }
     // Named as a new store's is while it is made, so that what a killed run left is thrown
     // away, here and by the next start.
-    let stem = format!("{db_file}.new-");
+    let stem = creators_stem(&store);
     clear_dead_creators(dir, &stem);
     let copy = dir.join(format!("{stem}{}-restore", std::process::id()));
     // One a killed run of this pid left (a container's restore is pid 1 every time: found in
@@ -286,6 +288,16 @@ mod tests {
         names
     }
 
+    /// A store of `texts` in a directory named after `name`, and its backup `b.db` in another.
+    fn backed_up(name: &str, texts: &[&str]) -> (TempDir, TempDir, PathBuf) {
+        let live = TempDir::new(name);
+        let out = TempDir::new(&format!("{name}-out"));
+        store_with(&live.0, texts);
+        let file = out.0.join("b.db");
+        backup(&live.0, DB, &file, NOW).unwrap();
+        (live, out, file)
+    }
+
     fn count(dir: &Path) -> u64 {
         Db::open(&dir.join(DB)).unwrap().count().unwrap()
     }
@@ -330,11 +342,7 @@ mod tests {
     /// A stale log beside the store replaced must not reach the copy: SQLite would apply it.
     #[test]
     fn the_replaced_stores_log_goes_with_it() {
-        let live = TempDir::new("restore-log");
-        let out = TempDir::new("restore-log-out");
-        store_with(&live.0, &["kept"]);
-        let file = out.0.join("b.db");
-        backup(&live.0, DB, &file, NOW).unwrap();
+        let (live, _out, file) = backed_up("restore-log", &["kept"]);
         // A store killed with its log unfolded: open, write, and leak the connection.
         let mut db = Db::open(&live.0.join(DB)).unwrap();
         db.insert(&[rec(9, "#a@x.org", 9, "after the backup")]).unwrap();
@@ -416,11 +424,7 @@ mod tests {
 
     #[test]
     fn a_copy_with_its_log_beside_it_is_refused() {
-        let live = TempDir::new("restore-wal");
-        let out = TempDir::new("restore-wal-out");
-        store_with(&live.0, &["x"]);
-        let file = out.0.join("b.db");
-        backup(&live.0, DB, &file, NOW).unwrap();
+        let (live, _out, file) = backed_up("restore-wal", &["x"]);
         std::fs::write(beside(&file, "-wal"), b"pages").unwrap();
         let e = restore(&live.0, DB, &file, NOW).unwrap_err();
         assert!(e.contains("b.db-wal is beside it"), "{e}");
@@ -429,11 +433,7 @@ mod tests {
     /// Restores a second apart, or in the same second, each keep their own directory.
     #[test]
     fn restores_in_one_second_keep_each_store_apart() {
-        let live = TempDir::new("restore-twice");
-        let out = TempDir::new("restore-twice-out");
-        store_with(&live.0, &["x"]);
-        let file = out.0.join("b.db");
-        backup(&live.0, DB, &file, NOW).unwrap();
+        let (live, out, file) = backed_up("restore-twice", &["x"]);
         for _ in 0..3 {
             restore(&live.0, DB, &file, NOW).unwrap();
         }
@@ -460,11 +460,7 @@ mod tests {
     /// run again finishes into the same directory, the old store's log with it.
     #[test]
     fn a_restore_stopped_part_way_blocks_the_store_until_run_again() {
-        let live = TempDir::new("restore-stopped");
-        let out = TempDir::new("restore-stopped-out");
-        store_with(&live.0, &["old one", "old two"]);
-        let file = out.0.join("b.db");
-        backup(&live.0, DB, &file, NOW).unwrap();
+        let (live, out, file) = backed_up("restore-stopped", &["old one", "old two"]);
         store_with(&live.0, &["newest, in the log"]);
         // What a kill part way leaves: the marker, and the store moved aside without its log.
         let store = live.0.join(DB);
@@ -504,11 +500,7 @@ mod tests {
     /// A backup refused before anything changed leaves no marker, so the store opens.
     #[test]
     fn a_refused_backup_leaves_the_store_usable() {
-        let live = TempDir::new("restore-refused");
-        let out = TempDir::new("restore-refused-out");
-        store_with(&live.0, &["x"]);
-        let file = out.0.join("b.db");
-        backup(&live.0, DB, &file, NOW).unwrap();
+        let (live, out, file) = backed_up("restore-refused", &["x"]);
         // Cut short by one byte: quick_check alone let it through (QA).
         let bytes = std::fs::read(&file).unwrap();
         let cut = out.0.join("cut.db");

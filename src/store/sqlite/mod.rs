@@ -390,18 +390,10 @@ impl Db {
         if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
             return Err(StoreError::Empty);
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // A killed `scalard restore` leaves a whole copy of a store behind (found by QA).
-            let stem = format!(
-                "{}.new-",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
-            );
-            clear_dead_creators(dir, &stem);
-        }
+        // A killed `scalard restore` leaves a whole copy of a store behind (found by QA).
+        clear_dead_creators(dir_of(path), &creators_stem(path));
         if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-            let mut log = path.as_os_str().to_owned();
-            log.push("-wal");
-            if std::fs::metadata(PathBuf::from(log)).is_ok_and(|m| m.len() > 0) {
+            if std::fs::metadata(beside(path, "-wal")).is_ok_and(|m| m.len() > 0) {
                 return Err(StoreError::OrphanLog);
             }
             Db::create(path)?;
@@ -430,14 +422,8 @@ impl Db {
     fn create(path: &Path) -> Result<(), StoreError> {
         static N: AtomicU32 = AtomicU32::new(0);
         let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
-        let stem = format!(
-            "{}.new-",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
-        );
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let stem = creators_stem(path);
+        let dir = dir_of(path);
         clear_dead_creators(dir, &stem);
         let mine = format!(
             "{stem}{}-{}",
@@ -721,14 +707,32 @@ impl Scoped {
     }
 }
 
-/// Removes a database file and the files SQLite keeps beside it, ignoring those not there.
 /// The file `scalard restore` keeps beside the store `db` (`scalard.db.restoring`) from before
 /// it changes anything until it is done: while it is there, the store may be the old one, the
 /// new one, or none at all.
 pub fn restoring_marker(db: &Path) -> PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push(".restoring");
-    PathBuf::from(p)
+    beside(db, ".restoring")
+}
+
+/// `path` with `suffix` added to its file name (`scalard.db` → `scalard.db-wal`).
+pub(crate) fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The directory `path` is in (`.` for a bare name).
+pub(crate) fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The start of the names a new store, or a restore's copy, is made under beside the store
+/// `db` (`scalard.db.new-`; then `PID-N`), which [`clear_dead_creators`] knows.
+pub(crate) fn creators_stem(db: &Path) -> String {
+    let name = db.file_name().and_then(|n| n.to_str()).unwrap_or("db");
+    format!("{name}.new-")
 }
 
 /// Refuses to open the store `db` while a restore runs there or was stopped part way: a
@@ -740,12 +744,11 @@ pub fn check_not_restoring(db: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Removes a store file and whatever SQLite left beside it (a working copy's).
+/// Removes a store file and whatever SQLite left beside it (a working copy's), ignoring those
+/// not there.
 pub(crate) fn remove_store_files(db: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
+        let _ = std::fs::remove_file(beside(db, suffix));
     }
 }
 
