@@ -729,6 +729,7 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 topic,
                 count: 100,
                 cursor: None,
+                query: None,
             }),
         ),
         (
@@ -743,6 +744,16 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 ]))),
                 roles: List::Slice(&[3, 0]),
                 cursor: None,
+            }),
+        ),
+        (
+            "Members (a query)",
+            Msg::Members(Members {
+                seq: Some(15),
+                topic,
+                count: 100,
+                cursor: Some(name("alice@example.com")),
+                query: Some("bo"),
             }),
         ),
         (
@@ -1324,8 +1335,10 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             created: Some(p.n),
             modes: Some(p.n % 16),
             rate: Some(p.n % 601),
+            join_rate: Some(p.n % 601),
             role: Some(Role::Operator),
             presence: Some(Presence::Away),
+            kept: Some(p.n.is_multiple_of(5)),
             reason: Some(clip(&p.text, MAX_REASON)),
             account: Some(p.n.is_multiple_of(3)),
             admin: Some(true),
@@ -1335,7 +1348,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             seq,
             start: small,
             count: small / 3,
-            cursor: None,
+            cursor: Some(chan),
             query: Some(&p.text)
                 .filter(|t| !t.is_empty() && t.len() <= 256)
                 .map(|t| t.as_str()),
@@ -1434,6 +1447,9 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             topic: chan,
             count: small,
             cursor: Some(user),
+            query: Some(&p.text)
+                .filter(|t| !t.is_empty() && t.len() <= 256)
+                .map(|t| t.as_str()),
         }),
         Msg::MemberList(MemberList {
             seq,

@@ -10,7 +10,7 @@
 
 use crate::conn::NetError;
 use scalar::client::Frame;
-use scalar::proto::{Action, ChannelQuery, Members, Msg, Name, Role, Targets, Topics};
+use scalar::proto::{Action, ListQuery, Members, Msg, Name, Role, Targets, Topics};
 
 /// How many names one request asks for: the most a page may hold.
 const PAGE: u32 = 100;
@@ -109,7 +109,7 @@ pub fn channels<E: From<NetError>>(
 ) -> Result<Listed<Channel>, E> {
     let query = query.and_then(looked_for);
     // Checked here too: a server older than `query` lists every channel.
-    let mut check = query.map(ChannelQuery::new);
+    let mut check = query.map(ListQuery::new);
     read_all(max_pages, |after| {
         let frame = ask(Topics {
             seq: None,
@@ -163,6 +163,7 @@ pub fn members<E: From<NetError>>(
             topic: channel,
             count: PAGE,
             cursor: cursor(after)?,
+            query: None,
         })?;
         let Ok(Msg::MemberList(list)) = frame.msg() else {
             return Err(unexpected("Members", &frame).into());

@@ -676,6 +676,7 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             topic: topic()?,
             count: req(f.u32(Key::Count)?, Key::Count)?,
             cursor: f.name(Key::Cursor)?,
+            query: f.opt_query()?,
         }),
         MsgType::MemberList => Msg::MemberList(MemberList {
             seq,

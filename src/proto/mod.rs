@@ -21,7 +21,7 @@ pub use id::{MsgId, is_hex_id};
 pub use key::{Action, KEY_COUNT, Key, MsgType, Presence, Role, modes};
 pub use msg::*;
 pub use name::{Kind, MAX_DOMAIN, MAX_LOCAL, MAX_TOPIC, Name, NameError, valid_domain};
-pub use query::{ChannelQuery, SearchText};
+pub use query::{ListQuery, SearchText};
 
 /// A frame that could be split off the front of a buffer, decoded or refused.
 pub type Decoded<'a> = Result<Msg<'a>, Rejected>;

@@ -488,7 +488,7 @@ pub struct Topics<'a> {
     /// Only names bytewise after this one: pages that stay exact while channels come and go.
     pub cursor: Option<Name<'a>>,
     /// Only the channels whose name, display name or topic line contains this, in lowercase
-    /// ([`ChannelQuery`](super::ChannelQuery)); the server may end a page early, with a cursor.
+    /// ([`ListQuery`](super::ListQuery)); the server may end a page early, with a cursor.
     pub query: Option<&'a str>,
 }
 
@@ -563,6 +563,8 @@ pub struct Members<'a> {
     pub count: u32,
     /// Only IDs bytewise after this one.
     pub cursor: Option<Name<'a>>,
+    /// Only the IDs that contain this, in lowercase (PROTOCOL.md §4, Members).
+    pub query: Option<&'a str>,
 }
 
 /// MemberList: the reply to Members.
@@ -958,7 +960,6 @@ impl Msg<'_> {
                 m.opt_uint(Key::Created, x.created)?;
                 m.opt_uint(Key::Modes, x.modes)?;
                 m.opt_uint(Key::Rate, x.rate)?;
-                m.opt_uint(Key::JoinRate, x.join_rate)?;
                 m.opt_uint(Key::Role, x.role.map(|r| r as u64))?;
                 m.opt_uint(Key::Presence, x.presence.map(|p| p as u64))?;
                 for (key, flag) in [
@@ -970,12 +971,14 @@ impl Msg<'_> {
                         m.key(key)?.bool(flag)?;
                     }
                 }
+                // Last: join_rate's key (63) came after the others were numbered.
+                m.opt_uint(Key::JoinRate, x.join_rate)?;
             }
             Msg::Topics(x) => {
                 m.key(Key::Start)?.uint(x.start.into())?;
                 m.key(Key::Count)?.uint(x.count.into())?;
-                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
                 m.opt_text(Key::Query, x.query)?;
+                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
             }
             Msg::TopicList(x) => {
                 m.key(Key::Start)?.uint(x.start.into())?;
@@ -1002,6 +1005,7 @@ impl Msg<'_> {
             Msg::Members(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;
                 m.key(Key::Count)?.uint(x.count.into())?;
+                m.opt_text(Key::Query, x.query)?;
                 m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
             }
             Msg::MemberList(x) => {

@@ -1,22 +1,23 @@
 //! Which channels a Topics `query` matches (PROTOCOL.md §4, Topics): those whose name before the
-//! `@`, display name or topic line contains it, all in Unicode's lowercase. One definition for
-//! the server, which filters its pages, and for clients, which check a page from a server too
-//! old to know `query`.
+//! `@`, display name or topic line contains it, all in Unicode's lowercase; and which members a
+//! Members `query` matches: the IDs that contain it. One definition for the server, which
+//! filters its pages, and for clients, which check a page from a server too old to know
+//! `query`.
 
-/// A Topics query, folded once for the many channels it is tried on.
+/// A Topics or Members query, folded once for the many channels or IDs it is tried on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelQuery {
+pub struct ListQuery {
     folded: String,
     /// The channel's text folded, reused from one channel to the next.
     scratch: String,
 }
 
-impl ChannelQuery {
+impl ListQuery {
     /// The query `text` stands for.
-    pub fn new(text: &str) -> ChannelQuery {
+    pub fn new(text: &str) -> ListQuery {
         let mut folded = String::new();
         fold_into(&mut folded, text);
-        ChannelQuery {
+        ListQuery {
             folded,
             scratch: String::new(),
         }
@@ -30,7 +31,7 @@ impl ChannelQuery {
             .any(|text| self.holds(text))
     }
 
-    /// [`ChannelQuery::matches`] for a server, which keeps its channels' texts folded
+    /// [`ListQuery::matches`] for a server, which keeps its channels' texts folded
     /// already where folding is not cheap.
     pub fn matches_texts(&mut self, name: &str, texts: [Option<&SearchText>; 2]) -> bool {
         self.holds(local(name))
@@ -40,6 +41,12 @@ impl ChannelQuery {
                     .unwrap_or(&t.text)
                     .contains(self.folded.as_str())
             })
+    }
+
+    /// Whether the user ID `id` contains the query. IDs are lowercase ASCII (PROTOCOL.md §5),
+    /// so they are compared as they are: a query whose lowercase is not ASCII matches none.
+    pub fn matches_id(&self, id: &str) -> bool {
+        id.contains(self.folded.as_str())
     }
 
     /// Whether `text`, folded, contains the query.
@@ -112,39 +119,52 @@ mod tests {
 
     #[test]
     fn name_display_and_topic_line_in_any_case() {
-        let mut q = ChannelQuery::new("RuSt");
+        let mut q = ListQuery::new("RuSt");
         assert!(q.matches("#rust@example.com", "", ""));
         assert!(q.matches("#trusted@example.com", "", ""));
         assert!(q.matches("#r@example.com", "Rust ☕", ""));
         assert!(q.matches("#r@example.com", "", "all about RUST"));
         assert!(!q.matches("#go@example.com", "Go", "gophers"));
         // The domain is every channel's: not searched.
-        let mut q = ChannelQuery::new("example");
+        let mut q = ListQuery::new("example");
         assert!(!q.matches("#go@example.com", "", ""));
-        let mut q = ChannelQuery::new("#go");
+        let mut q = ListQuery::new("#go");
         assert!(q.matches("#go@example.com", "", ""));
         assert!(!q.matches("#ago@example.com", "", ""));
     }
 
     #[test]
     fn unicode_is_compared_in_lowercase() {
-        let mut q = ChannelQuery::new("ΚΑΛΗΜΈΡΑ");
+        let mut q = ListQuery::new("ΚΑΛΗΜΈΡΑ");
         assert!(q.matches("#gr@x.org", "", "καλημέρα κόσμε"));
-        let mut q = ChannelQuery::new("straße");
+        let mut q = ListQuery::new("straße");
         assert!(q.matches("#de@x.org", "STRAßE", ""));
         // The full mapping: İ lowercases to "i̇" (two chars), which a plain "i" does not contain.
-        let mut q = ChannelQuery::new("i̇stanbul");
+        let mut q = ListQuery::new("i̇stanbul");
         assert!(q.matches("#tr@x.org", "İSTANBUL", ""));
         // Final sigma, on either side (found in review: ΚΌΣΜΟΣ lowered a letter at a time
         // ends in σ, Python's lower() in ς).
-        let mut q = ChannelQuery::new("κόσμος");
+        let mut q = ListQuery::new("κόσμος");
         assert!(q.matches("#gr@x.org", "", "ΚΌΣΜΟΣ"));
         assert!(q.matches("#gr@x.org", "", "ΚΌΣΜΟΣΑ"));
-        let mut q = ChannelQuery::new("ΚΌΣΜΟΣ");
+        let mut q = ListQuery::new("ΚΌΣΜΟΣ");
         assert!(q.matches("#gr@x.org", "", "ο κόσμος μας"));
-        let mut q = ChannelQuery::new("日本");
+        let mut q = ListQuery::new("日本");
         assert!(q.matches("#jp@x.org", "", "日本語の部屋"));
         assert!(!q.matches("#jp@x.org", "", "中文"));
+    }
+
+    #[test]
+    fn ids_match_in_lowercase_wherever_the_query_falls() {
+        let q = ListQuery::new("Ali");
+        assert!(q.matches_id("alice@example.com"));
+        assert!(q.matches_id("bob@itali.org"));
+        assert!(!q.matches_id("bob@example.com"));
+        // The domain is part of an ID, so a query finds everyone from there.
+        assert!(ListQuery::new("EXAMPLE.org").matches_id("carol@example.org"));
+        // The Kelvin sign's lowercase is ASCII's k; an accented letter's is not ASCII.
+        assert!(ListQuery::new("\u{212a}ate").matches_id("kate@x.org"));
+        assert!(!ListQuery::new("é").matches_id("e@x.org"));
     }
 
     /// The server's texts, folded ahead or not, match as the client's plain ones do.
@@ -159,7 +179,7 @@ mod tests {
             "İSTANBUL",
         ];
         for query in ["rust", "καλημέρα", "i̇stanbul", "go", "☕", "x"] {
-            let mut q = ChannelQuery::new(query);
+            let mut q = ListQuery::new(query);
             for display in texts {
                 for subject in texts {
                     let (d, s) = (SearchText::from(display), SearchText::from(subject));

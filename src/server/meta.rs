@@ -12,9 +12,10 @@ pub(super) const PAGE_BUDGET: usize = MAX_PAYLOAD - 256;
 /// CBOR heads (name, topic line, display name) and the subscriber count of one entry, at most.
 pub(super) const PAGE_ENTRY_OVERHEAD: usize = 3 + 3 + 2 + 9;
 
-/// The most channel names one Topics with a `query` examines: a rare word on a server of many
-/// channels costs the loop this much a request (a page of matches, then the next from its
-/// cursor), never a walk of the whole list.
+/// The most channel names one Topics, or member IDs one Members, with a `query` examines: a
+/// rare word on a server of many channels, or in a channel of many members, costs the loop
+/// this much a request (a page of matches, then the next from its cursor), never a walk of the
+/// whole list.
 pub(super) const QUERY_SCAN: usize = 500;
 
 impl Server {
@@ -299,7 +300,7 @@ impl Server {
         let rules = |n: &Name<'_>| self.rooms.get(n.as_str()).map(|r| r.rules());
         let subject = |n: &Name<'_>| rules(n).and_then(|r| r.subject.as_deref()).unwrap_or_default();
         let display = |n: &Name<'_>| rules(n).and_then(|r| r.display.as_deref()).unwrap_or_default();
-        let mut query = m.query.map(ChannelQuery::new);
+        let mut query = m.query.map(ListQuery::new);
         let (mut size, mut examined) = (0, 0);
         let mut page: Vec<Name<'_>> = Vec::new();
         // The last name examined and done with: the cursor, when more follow.
@@ -376,22 +377,34 @@ impl Server {
             return;
         };
         let count = m.count.min(MAX_PAGE) as usize;
-        let (ids, total) = room.member_page(m.cursor.map(|c| c.as_str()), count);
-        let page: Vec<Name<'_>> = ids.iter().filter_map(|id| Name::parse(id).ok()).collect();
+        let (ids, total) = room.members_after(m.cursor.map(|c| c.as_str()));
+        let left = ids.len();
+        let query = m.query.map(ListQuery::new);
+        let mut page: Vec<Name<'_>> = Vec::new();
+        // The last ID examined and done with: the cursor, when more follow.
+        let (mut last, mut examined) = (None, 0);
+        for id in ids {
+            if page.len() == count || (query.is_some() && examined == QUERY_SCAN) {
+                break;
+            }
+            examined += 1;
+            let Ok(n) = Name::parse(id) else { continue };
+            if query.as_ref().is_none_or(|q| q.matches_id(id)) {
+                page.push(n);
+            }
+            last = Some(n);
+        }
         let roles: Vec<u64> = page
             .iter()
             .map(|u| room.role(self.who_is(u.as_str())) as u64)
             .collect();
-        let more = page
-            .last()
-            .is_some_and(|last| !room.member_page(Some(last.as_str()), 1).0.is_empty());
         let list = MemberList {
             seq: m.seq,
             topic: m.topic,
             total: u32::try_from(total).unwrap_or(u32::MAX),
             users: List::Slice(&page),
             roles: List::Slice(&roles),
-            cursor: page.last().copied().filter(|_| more),
+            cursor: last.filter(|_| examined < left),
         };
         out.reply(conn, &Msg::MemberList(list));
     }

@@ -342,20 +342,19 @@ impl Room {
         false
     }
 
-    /// Up to `count` member IDs bytewise after `cursor`, and how many there are in all.
-    pub fn member_page(&self, cursor: Option<&str>, count: usize) -> (Vec<&str>, usize) {
+    /// The member IDs bytewise after `cursor`, and how many members there are in all.
+    pub fn members_after(&self, cursor: Option<&str>) -> (impl ExactSizeIterator<Item = &str>, usize) {
         let from = cursor.map_or(0, |c| match self.find_member(c) {
             Ok(i) => i + 1,
             Err(i) => i,
         });
-        let page = self
+        let ids = self
             .members
+            .get(from..)
+            .unwrap_or_default()
             .iter()
-            .skip(from)
-            .take(count)
-            .map(|m| &*m.id)
-            .collect();
-        (page, self.members.len())
+            .map(|m| &*m.id);
+        (ids, self.members.len())
     }
 
     /// The role `who` may act in here: the one its ID was given, but only if it proved the

@@ -66,6 +66,35 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// `v`, read from `payload`, if the server wrote it as §3 says senders MUST: map keys
+/// ascending, and every integer and length in its shortest form (ciborium writes a value
+/// back that way, so the bytes must be the same).
+fn deterministic(payload: &[u8], v: Value) -> Result<Value, Fail> {
+    let keys: Vec<u64> = v
+        .as_map()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, _)| k.as_integer()?.try_into().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(w) = keys.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(format!(
+            "the server wrote key {} before key {}, not in ascending order (§3): {}",
+            w[0],
+            w[1],
+            show(&v)
+        ));
+    }
+    if cbor(&v) != payload {
+        return Err(format!(
+            "the server's frame is not in the shortest, definite-length encoding (§3): {}",
+            show(&v)
+        ));
+    }
+    Ok(v)
+}
+
 /// The value of integer key `k` in a map.
 pub fn get(v: &Value, k: u64) -> Option<&Value> {
     v.as_map()?
@@ -192,12 +221,13 @@ impl Raw {
                 let len = usize::from(u16::from_le_bytes([self.buf[0], self.buf[1]]));
                 if self.buf.len() >= 2 + len {
                     let payload: Vec<u8> = self.buf.drain(..2 + len).skip(2).collect();
-                    return ciborium::from_reader(payload.as_slice()).map_err(|e| match e {
+                    let v = ciborium::from_reader(payload.as_slice()).map_err(|e| match e {
                         ciborium::de::Error::Io(_) => {
-                            "the server sent a frame whose CBOR item is cut short".into()
+                            "the server sent a frame whose CBOR item is cut short".to_string()
                         }
                         e => format!("the server sent a frame that is not CBOR: {e}"),
-                    });
+                    })?;
+                    return deterministic(&payload, v);
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -379,5 +409,26 @@ mod tests {
         assert_eq!(show(&map(&[(0, u(68))])), "MemberList (68), no seq");
         assert_eq!(show(&map(&[(0, u(40))])), "unknown type (40), no seq");
         assert_eq!(show(&map(&[(0, u(0))])), "unknown type (0), no seq");
+    }
+
+    fn read(payload: &[u8]) -> Result<Value, Fail> {
+        deterministic(payload, ciborium::from_reader(payload).unwrap())
+    }
+
+    #[test]
+    fn only_the_deterministic_encoding_passes() {
+        // {0: 5, 4: 7}
+        assert!(read(&[0xa2, 0x00, 0x05, 0x04, 0x07]).is_ok());
+        // {4: 7, 0: 5}: the same map, keys out of order.
+        let e = read(&[0xa2, 0x04, 0x07, 0x00, 0x05]).unwrap_err();
+        assert!(e.contains("key 4 before key 0"), "{e}");
+        // {0: 5, 4: 7} with 7 in two bytes.
+        let e = read(&[0xa2, 0x00, 0x05, 0x04, 0x18, 0x07]).unwrap_err();
+        assert!(e.contains("shortest"), "{e}");
+        // An indefinite-length text.
+        let e = read(&[0xa2, 0x00, 0x05, 0x04, 0x7f, 0x61, 0x61, 0xff]).unwrap_err();
+        assert!(e.contains("shortest"), "{e}");
+        // A repeated key.
+        assert!(read(&[0xa2, 0x00, 0x05, 0x00, 0x05]).is_err());
     }
 }

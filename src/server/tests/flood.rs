@@ -142,6 +142,7 @@ fn listings_cost_a_message() {
         topic: n(CH),
         count: 100,
         cursor: None,
+        query: None,
     }));
     assert!(offer(&mut r, 0, &topics));
     assert!(offer(&mut r, 0, &members));

@@ -227,6 +227,7 @@ fn members_are_listed_once_each_with_roles_unless_private() {
                 topic: n(CH),
                 count: 10,
                 cursor: None,
+                query: None,
             })),
         );
         let (_, f) = r.out.frames.pop().expect("a reply");
@@ -245,6 +246,67 @@ fn members_are_listed_once_each_with_roles_unless_private() {
     set_meta(&mut r, 0, meta(None, Some(modes::PRIVATE_MEMBERS), None));
     assert_eq!(who(&mut r, 1), "Error 800 not_operator seq=Some(6)");
     assert!(who(&mut r, 0).starts_with("2 "));
+}
+
+/// A Members `query` lists only the IDs that contain it, in lowercase; a page examines at most
+/// `QUERY_SCAN` IDs and then ends with the cursor of the last one, so that paging on finds
+/// every match once; `total` counts every member.
+#[test]
+fn a_members_query_pages_through_the_matching_ids_only() {
+    let mut r = Rig::new(Limits::default());
+    let mut ids = vec!["alice@example.com".to_string(), "zali@example.com".to_string()];
+    ids.extend((0..600).map(|i| format!("m{i:03}@example.com")));
+    for (c, id) in ids.iter().enumerate() {
+        // Each from its own /24, under the per-address bounds.
+        let addr = std::net::Ipv4Addr::new(10, (c / 256) as u8, (c % 256) as u8, 1);
+        r.connect_from(c, id, addr.into());
+        r.sub(c, CH);
+    }
+    let mut page = |cursor: Option<&str>, query, count| {
+        r.feed(
+            0,
+            &frame(Msg::Members(Members {
+                seq: Some(6),
+                topic: n(CH),
+                count,
+                cursor: cursor.map(n),
+                query,
+            })),
+        );
+        let (_, f) = r.out.frames.pop().expect("a reply");
+        match decode_frame(&f) {
+            Ok(Status::Complete((Ok(Msg::MemberList(m)), _))) => (
+                m.total,
+                m.users.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+                m.cursor.map(|c| c.to_string()),
+            ),
+            _ => panic!("{}", describe(&f)),
+        }
+    };
+    // alice, then m000 to m498: 500 examined.
+    let (total, users, cursor) = page(None, Some("ALI"), 100);
+    assert_eq!((total, users), (602, vec!["alice@example.com".to_string()]));
+    assert_eq!(cursor.as_deref(), Some("m498@example.com"));
+    let (_, users, cursor) = page(cursor.as_deref(), Some("ALI"), 100);
+    assert_eq!((users, cursor), (vec!["zali@example.com".to_string()], None));
+    // Nothing matches: pages of none until the last.
+    let (_, users, cursor) = page(None, Some("nobody"), 100);
+    assert_eq!((users.len(), cursor.as_deref()), (0, Some("m498@example.com")));
+    // A full page ends at its last match, as without a query.
+    let (_, users, cursor) = page(None, Some("m00"), 3);
+    assert_eq!(
+        users,
+        ["m000@example.com", "m001@example.com", "m002@example.com"]
+    );
+    assert_eq!(cursor.as_deref(), Some("m002@example.com"));
+    assert_eq!(page(None, Some("m"), 0), (602, vec![], None));
+    // Without a query, nothing is passed over.
+    let (_, users, cursor) = page(Some("m597@example.com"), None, 100);
+    assert_eq!(
+        users,
+        ["m598@example.com", "m599@example.com", "zali@example.com"]
+    );
+    assert_eq!(cursor, None);
 }
 
 /// A connection that asked for carbons learns the presence its user says elsewhere, once even

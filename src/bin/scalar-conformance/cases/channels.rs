@@ -334,6 +334,70 @@ pub(super) fn members_lists_each_id_once_with_its_role(x: &Ctx) -> Result<Verdic
     }
 }
 
+/// §4, Members: with `query`, only the IDs that hold it (in lowercase) are listed, however
+/// many pages (some of them empty) it takes to page through them by cursor; `total` still
+/// counts every member.
+pub(super) fn a_members_query_lists_only_the_ids_that_match(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("mq");
+    let mut ids = Vec::new();
+    let mut conns = Vec::new();
+    for base in ["mqa", "mqb", "mqc"] {
+        let (mut c, id) = x.client(base)?;
+        c.sub(&ch, 2)?;
+        conns.push(c);
+        ids.push(id);
+    }
+    let (wanted, query) = match ids[1].split_once('@') {
+        Some((local, _)) => (ids[1].clone(), local.to_uppercase()),
+        None => return Err(format!("{} is no user ID", ids[1])),
+    };
+    let Some(c) = conns.first_mut() else {
+        return Err("no connection".into());
+    };
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0.. {
+        if page == 1000 {
+            return Err("1000 pages of Members with a query, and still a cursor".into());
+        }
+        let mut fields = vec![
+            (0, u(MEMBERS)),
+            (1, u(3)),
+            (2, t(&ch)),
+            (15, u(100)),
+            (25, t(&query)),
+        ];
+        fields.extend(cursor.as_deref().map(|after| (45, t(after))));
+        let list = match ask(c, &map(&fields))? {
+            Ok(v) => v,
+            Err(skip) => return Ok(skip),
+        };
+        if kind(&list) != Some(68) || uint(&list, 16) != Some(3) {
+            return Err(format!(
+                "Members with a query in a channel of 3: expected MemberList total 3, got {}",
+                show(&list)
+            ));
+        }
+        let users = get(&list, 48)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        found.extend(users.iter().filter_map(Value::as_text).map(str::to_string));
+        match get(&list, 45).and_then(Value::as_text) {
+            Some(next) if cursor.as_deref() != Some(next) => cursor = Some(next.to_string()),
+            Some(next) => return Err(format!("the cursor {next} does not move on")),
+            None => break,
+        }
+    }
+    if found == [wanted.clone()] {
+        Ok(Pass)
+    } else {
+        Err(format!(
+            "the query {query:?} should list {wanted} alone; got {found:?}"
+        ))
+    }
+}
+
 pub(super) fn targets_lists_the_bans_to_operators_only(x: &Ctx) -> Result<Verdict, Fail> {
     let ch = x.channel("lst");
     let (mut a, _) = x.client("lsa")?;
