@@ -150,20 +150,25 @@ pub fn looked_for(typed: &str) -> Option<&str> {
     Some(typed.trim().trim_matches('*').trim()).filter(|q| !q.is_empty())
 }
 
-/// The members of `channel` (at most `max_pages` pages of 100), with their roles. `ask`
-/// sends one Members and returns the reply.
+/// The members of `channel` (at most `max_pages` pages of 100), with their roles; with
+/// `query`, those whose ID holds it only (PROTOCOL.md §4, Members). `ask` sends one Members
+/// and returns the reply.
 pub fn members<E: From<NetError>>(
     channel: Name<'_>,
     max_pages: u32,
+    query: Option<&str>,
     mut ask: impl FnMut(Members<'_>) -> Result<Frame, E>,
 ) -> Result<Listed<Member>, E> {
+    let query = query.and_then(looked_for);
+    // Checked here too: a server older than `query` lists every member.
+    let check = query.map(ListQuery::new);
     read_all(max_pages, |after| {
         let frame = ask(Members {
             seq: None,
             topic: channel,
             count: PAGE,
             cursor: cursor(after)?,
-            query: None,
+            query,
         })?;
         let Ok(Msg::MemberList(list)) = frame.msg() else {
             return Err(unexpected("Members", &frame).into());
@@ -172,6 +177,7 @@ pub fn members<E: From<NetError>>(
             .users
             .iter()
             .zip(list.roles.iter())
+            .filter(|(id, _)| check.as_ref().is_none_or(|q| q.matches_id(id.as_str())))
             .map(|(id, role)| Member {
                 id: id.as_str().to_string(),
                 role: Role::from_u64(role).unwrap_or(Role::Member),

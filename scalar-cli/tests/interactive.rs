@@ -360,6 +360,29 @@ fn a_sent_message_shows_once_as_its_echo() {
     assert_eq!(p.wait_exit(STEP), 0);
 }
 
+/// `/who TEXT`: the members whose ID holds it (the server's Members query); a lone word that
+/// names a joined channel is still that channel.
+#[test]
+fn who_with_text_lists_the_members_whose_id_holds_it() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "alice");
+    p.command("/join #rust,#go", "joined #go");
+    let (mut bob, mut carol) = (server.client("bob"), server.client("carol"));
+    subscribe(&mut bob, "#go@localhost");
+    subscribe(&mut carol, "#go@localhost");
+    wait_subscribers(&server, "#go@localhost", 3);
+    p.command("/who", "3 in #go: alice (owner), bob, carol");
+    p.command("/who *CAR*", "1 in #go holding \"CAR\": carol");
+    p.command("/who #go BO", "1 in #go holding \"BO\": bob");
+    p.command("/who #rust bo", "no member of #rust holds \"bo\" in their ID");
+    p.command("/who rust", "1 in #rust: alice (owner)");
+    p.command("/who localhost", "3 in #go holding \"localhost\"");
+    p.command("/who #go a b", "usage: /who [CHANNEL] [TEXT]");
+    p.command("/quit", "");
+    assert_eq!(p.wait_exit(STEP), 0);
+}
+
 /// Found by QA: `/names #rust` was a usage error, and `/switch bob` said to join `#bob`.
 #[test]
 fn who_takes_a_channel_and_switch_a_conversation() {

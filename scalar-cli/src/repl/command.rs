@@ -58,8 +58,10 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "/who",
-        "[CHANNEL]",
-        "the members of the current channel (or of another joined one) and their roles",
+        "[CHANNEL] [TEXT]",
+        "the members of the current channel (or of another joined one) and their roles; \
+         with TEXT, those whose ID holds it (/who ali; a lone word is a joined channel's name \
+         if there is one)",
     ),
     (
         "/kick",
@@ -264,8 +266,8 @@ pub enum Command<'a> {
     Meta(Option<MetaSet<'a>>),
     /// `/mode [CHANGE]`: show, or change (`+i-m`).
     Mode(Option<&'a str>),
-    /// `/who`.
-    Who(Option<&'a str>),
+    /// `/who [CHANNEL] [TEXT]`: a lone word is a joined channel's name, or else TEXT.
+    Who(Option<&'a str>, Option<&'a str>),
     /// `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
     /// `/invite`: the action, its target as typed, and the reason.
     Mod(Action, &'a str, Option<&'a str>),
@@ -638,8 +640,12 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             Command::Mode((!rest.is_empty()).then_some(rest))
         }
         "/who" => {
-            need(!rest.contains(char::is_whitespace))?;
-            Command::Who((!rest.is_empty()).then_some(rest))
+            let (first, text) = word(rest);
+            need(!text.contains(char::is_whitespace))?;
+            Command::Who(
+                (!first.is_empty()).then_some(first),
+                (!text.is_empty()).then_some(text),
+            )
         }
         "/status" => {
             let (what, note) = word(rest);
@@ -1057,10 +1063,12 @@ mod tests {
         assert_eq!(parse("/mode"), Ok(Command::Mode(None)));
         assert_eq!(parse("/mode +i-m"), Ok(Command::Mode(Some("+i-m"))));
         assert!(parse("/mode +q").unwrap_err().contains("unknown mode"));
-        assert_eq!(parse("/who"), Ok(Command::Who(None)));
+        assert_eq!(parse("/who"), Ok(Command::Who(None, None)));
         // As IRC's /names #rust (found by QA: a usage error).
-        assert_eq!(parse("/names #rust"), Ok(Command::Who(Some("#rust"))));
-        assert_eq!(parse("/who #a #b").unwrap_err(), "usage: /who [CHANNEL]");
+        assert_eq!(parse("/names #rust"), Ok(Command::Who(Some("#rust"), None)));
+        assert_eq!(parse("/who #a  ali "), Ok(Command::Who(Some("#a"), Some("ali"))));
+        assert_eq!(parse("/who ali"), Ok(Command::Who(Some("ali"), None)));
+        assert_eq!(parse("/who #a b c").unwrap_err(), "usage: /who [CHANNEL] [TEXT]");
         for (line, action, target, reason) in [
             (
                 "/kick bob  flooding, twice",

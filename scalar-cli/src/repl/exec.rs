@@ -207,8 +207,18 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                 .info(format!("now talking in {}", names::short(&topic, &domain)));
         }
         Command::Topics(query) => lists::topics(shared, query)?,
-        Command::Who(None) => lists::who(shared, &current_channel(shared)?)?,
-        Command::Who(Some(t)) => lists::who(shared, &joined(shared, names::channel(t, &domain)?)?)?,
+        Command::Who(None, _) => lists::who(shared, &current_channel(shared)?, None)?,
+        // A lone word: a joined channel (as before TEXT was taken, `/who rust` is #rust's), else
+        // what to look for in the current one's.
+        Command::Who(Some(w), None) => match names::channel(w, &domain) {
+            Ok(c) if w.starts_with('#') || shared.state().subs.contains(&c) => {
+                lists::who(shared, &joined(shared, c)?, None)?
+            }
+            _ => lists::who(shared, &current_channel(shared)?, Some(w))?,
+        },
+        Command::Who(Some(t), text) => {
+            lists::who(shared, &joined(shared, names::channel(t, &domain)?)?, text)?
+        }
         // On the message's own channel, wherever this client is.
         Command::Mod(Action::Delete, r, reason) => moderate::delete(shared, r, reason)?,
         Command::Topic(_) | Command::Meta(_) | Command::Mode(_) | Command::Mod(..) | Command::Targets(_) => {

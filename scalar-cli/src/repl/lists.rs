@@ -22,6 +22,20 @@ fn more<T>(l: &Listed<T>) -> String {
     }
 }
 
+/// What a list's heading says of its query, and what follows the list: ` holding "rust"`, and
+/// whether more may match; without a query, how many more were not listed. (The total counts
+/// every entry, not the matches: PROTOCOL.md §4, Topics and Members.)
+fn holding<T>(query: Option<&str>, list: &Listed<T>) -> (String, String) {
+    match query {
+        Some(q) if list.cut => (
+            format!(" holding \"{q}\""),
+            " (more may: the search was cut short)".into(),
+        ),
+        Some(q) => (format!(" holding \"{q}\""), String::new()),
+        None => (String::new(), more(list)),
+    }
+}
+
 /// `/list [TEXT]`: one line per channel (that matches TEXT), `#rust*  12  Rust ☕: topic line`
 /// (`*`: joined; the display name, if any, before the topic line).
 pub fn topics(shared: &Shared, query: Option<&str>) -> Result<(), String> {
@@ -62,15 +76,7 @@ pub fn topics(shared: &Shared, query: Option<&str>) -> Result<(), String> {
     drop(st);
     let name_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let count_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
-    // The total counts every channel, not the matches (PROTOCOL.md §4, Topics).
-    let (matching, more) = match query {
-        Some(q) if list.cut => (
-            format!(" holding \"{q}\""),
-            " (more may: the search was cut short)".into(),
-        ),
-        Some(q) => (format!(" holding \"{q}\""), String::new()),
-        None => (String::new(), more(&list)),
-    };
+    let (matching, more) = holding(query, &list);
     shared.screen.info(format!(
         "{} channel(s){matching}, * = joined, with how many are connected{more}:",
         list.items.len(),
@@ -82,17 +88,28 @@ pub fn topics(shared: &Shared, query: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// `/who`: the members of a joined channel on one line, operators and voiced marked.
-pub fn who(shared: &Shared, channel: &str) -> Result<(), String> {
+/// `/who [TEXT]`: the members of a joined channel (whose ID holds TEXT) on one line,
+/// operators and voiced marked.
+pub fn who(shared: &Shared, channel: &str, query: Option<&str>) -> Result<(), String> {
     let topic = Name::parse(channel).map_err(|e| format!("{channel}: {e}"))?;
     let domain = shared.state().domain.clone();
     let short = names::short(channel, &domain);
-    let list = listing::members(topic, MAX_PAGES, |m| {
+    let query = query.and_then(listing::looked_for);
+    let list = listing::members(topic, MAX_PAGES, query, |m| {
         shared.request(Want::Reply, |seq| {
             Msg::Members(scalar::proto::Members { seq, ..m })
         })
     })
     .map_err(|e| format!("cannot list the members of {short}: {e}"))?;
+    if let Some(q) = query
+        && list.items.is_empty()
+    {
+        shared.screen.info(match list.cut {
+            false => format!("no member of {short} holds \"{q}\" in their ID"),
+            true => format!("no member of {short} found that holds \"{q}\" (the search was cut short)"),
+        });
+        return Ok(());
+    }
     let shown: Vec<String> = list
         .items
         .iter()
@@ -104,11 +121,11 @@ pub fn who(shared: &Shared, channel: &str) -> Result<(), String> {
             }
         })
         .collect();
+    let (holding, more) = holding(query, &list);
     shared.screen.info(format!(
-        "{} in {short}: {}{}",
+        "{} in {short}{holding}: {}{more}",
         list.items.len(),
         shown.join(", "),
-        more(&list)
     ));
     Ok(())
 }
