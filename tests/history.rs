@@ -1495,6 +1495,74 @@ fn a_backup_taken_while_writing_restores_what_it_held() {
     assert_eq!(meanwhile, &written[..meanwhile.len()], "a gapless run");
 }
 
+/// A `scalard account` under way (here, waiting for its password) holds the store: a restore
+/// started meanwhile is refused, saying why, and runs once the account command is done; the
+/// account then made is in the store kept aside, not lost in it unsaid (review 202: it wrote
+/// into the store being set aside and said it was done).
+#[test]
+fn an_account_command_under_way_holds_off_a_restore() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let dir = DataDir::new();
+    let out = DataDir::new();
+    let data = ["--data-dir", dir.path()];
+    drop(Scalard::start_in(Some(dir.path()), &[]));
+    let (code, text) = scalard_cmd(&[&["backup", out.path()], &data[..]].concat());
+    assert_eq!(code, Some(0), "{text}");
+    let file = std::fs::read_dir(&out.0)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let file = file.to_str().unwrap();
+    let mut account = Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["account", "add", "carol", "--domain", "localhost"])
+        .args(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("scalard account");
+    // Held once the file cannot be locked alone (the password is read after the hold).
+    let hold = std::path::Path::new(dir.path()).join("scalard.hold.lock");
+    let held = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < held, "the account command never held the store");
+        let Ok(f) = std::fs::File::open(&hold) else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        // SAFETY: flock only reads the descriptor, which `f` keeps open.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            break;
+        }
+        drop(f);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, text) = scalard_cmd(&[&["restore", file], &data[..]].concat());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("account command or backup is using the store"),
+        "{text}"
+    );
+    assert!(
+        !std::path::Path::new(dir.path())
+            .join("scalard.db.restoring")
+            .exists()
+    );
+    writeln!(account.stdin.take().unwrap(), "a long password").unwrap();
+    let done = account.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let (code, text) = scalard_cmd(&[&["account", "list"], &data[..]].concat());
+    assert!(code == Some(0) && text.contains("carol@localhost"), "{text}");
+    let (code, text) = scalard_cmd(&[&["restore", file], &data[..]].concat());
+    assert_eq!(code, Some(0), "{text}");
+    // The backup's store, made before carol.
+    let (_, text) = scalard_cmd(&[&["account", "list"], &data[..]].concat());
+    assert!(!text.contains("carol@localhost"), "{text}");
+}
+
 /// While `scalard.db.restoring` says a restore runs or was stopped part way, scalard does not
 /// start and `scalard check` fails, each saying why and nothing else (QA: check passed, and
 /// the start's refusal came with advice for a broken directory).

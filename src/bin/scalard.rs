@@ -8,7 +8,7 @@ use scalar::server::HistoryConfig;
 use scalar::store::accounts::Accounts;
 use scalar::store::admin;
 use scalar::store::bans;
-use scalar::store::lock::{DirLock, LockError};
+use scalar::store::lock::{DirLock, LockError, StoreHold};
 use scalar::store::worker::{Options, Start, Store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -505,6 +505,12 @@ fn account(args: Vec<String>) -> ExitCode {
             eprintln!("scalard account: {e}");
             return ExitCode::from(2);
         }
+    };
+    // Held to the end (the password asked for included): a restore must not replace the
+    // store this opens, which would take the change with it (store/lock.rs).
+    let _hold = match data_dir_path(&config).ok().map(|dir| StoreHold::shared(&dir)) {
+        Some(Err(e)) => return sub_result("account", &config, Err(e)),
+        hold => hold,
     };
     // Before the password is asked for: a bare name completed with the wrong domain.
     if cmd == admin::Command::Add

@@ -4,6 +4,7 @@
 //! whole and checked, so an interrupted run leaves no file that looks like a backup. The file
 //! helpers here serve `scalard restore` (store/restore.rs) too.
 
+use super::lock::StoreHold;
 pub(super) use super::sqlite::beside;
 use super::sqlite::snapshot::{self, Summary};
 use super::sqlite::{clear_dead_creators, dir_of, remove_store_files};
@@ -24,6 +25,8 @@ const PARTIAL: &str = ".scalard-backup-";
 pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<String, String> {
     let started = Instant::now();
     let source = dir.join(db_file);
+    // Held to the end: a restore must not replace the store while it is copied.
+    let _hold = StoreHold::shared(dir)?;
     super::admin::must_exist(&source)?;
     being_set_aside(dir, db_file)?;
     let asked = target;

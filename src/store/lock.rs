@@ -5,8 +5,8 @@
 //! the store skips a position it already holds (so that a retried batch is not stored twice):
 //! the second server's Events would be acknowledged and then lost without a word. A `flock` is
 //! released by the kernel when its holder exits in any way, SIGKILL included, so unlike a PID
-//! file it never needs cleaning up after a crash. `scalard account` takes no lock: it edits
-//! accounts beside a running server on purpose.
+//! file it never needs cleaning up after a crash. `scalard account` and `scalard backup` take
+//! not this lock but a [`StoreHold`]: they work beside a running server on purpose.
 //!
 //! The file also tells the next start whether this one stopped cleanly: it says `PID serving`
 //! while the server serves, and only `PID` once it stopped with everything it accepted
@@ -32,6 +32,79 @@ pub struct DirLock {
     unclean: Option<u32>,
     /// The filesystem has no locks: nothing stops another holder.
     unlocked: bool,
+}
+
+/// The lock file of the commands that use the store file beside a server, or replace it.
+pub const HOLD_FILE: &str = "scalard.hold.lock";
+
+/// A hold on the store file apart from the server's lock: `scalard restore` puts another file
+/// in its place, so it holds it alone, while `scalard account` and `scalard backup`, which
+/// work beside a running server and so cannot take the server's lock, share it. Without it,
+/// an account command that opened the store before a restore began wrote into the store set
+/// aside and said it was done (found in review); a backup copied the store being replaced.
+#[derive(Debug)]
+pub struct StoreHold {
+    /// Held while it is open; none where the directory is not there yet.
+    _file: Option<File>,
+}
+
+impl StoreHold {
+    /// Shares the hold on `dir`'s store; refused while a restore replaces it. A directory not
+    /// made yet has no store to hold, and a filesystem without locks holds nothing (as before
+    /// the hold existed).
+    pub fn shared(dir: &Path) -> Result<StoreHold, String> {
+        if !dir.is_dir() {
+            return Ok(StoreHold { _file: None });
+        }
+        StoreHold::take(dir, libc::LOCK_SH, || {
+            format!(
+                "a scalard restore is replacing the store in {}: wait for it to finish",
+                dir.display()
+            )
+        })
+    }
+
+    /// Holds `dir`'s store alone; refused while an account command or a backup uses it.
+    pub fn alone(dir: &Path, why: &str) -> Result<StoreHold, String> {
+        StoreHold::take(dir, libc::LOCK_EX, || {
+            format!(
+                "a scalard account command or backup is using the store in {}: wait for it to \
+                 finish ({why})",
+                dir.display()
+            )
+        })
+    }
+
+    fn take(dir: &Path, how: libc::c_int, busy: impl Fn() -> String) -> Result<StoreHold, String> {
+        let path = dir.join(HOLD_FILE);
+        let at = |e: io::Error| format!("cannot lock {}: {e}", path.display());
+        // Read-only will do for a lock: a backup from a directory this user may only read
+        // works as it did before the hold.
+        let file = match File::open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .and_then(|f| own_as(&f, dir).map(|()| f)),
+            opened => opened,
+        };
+        let file = match file {
+            Err(e) if how == libc::LOCK_SH && cannot_write(&e) => return Ok(StoreHold { _file: None }),
+            file => file.map_err(at)?,
+        };
+        // SAFETY: flock only reads the descriptor, which `file` keeps open.
+        if unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } != 0 {
+            let error = io::Error::last_os_error();
+            return match error.kind() {
+                io::ErrorKind::WouldBlock => Err(busy()),
+                _ if no_locks_here(&error) => Ok(StoreHold { _file: None }),
+                _ => Err(at(error)),
+            };
+        }
+        Ok(StoreHold { _file: Some(file) })
+    }
 }
 
 /// The lock file's word for a server that serves (and has not stopped cleanly yet).
@@ -218,6 +291,15 @@ fn read_pid(file: &mut File) -> Option<(u32, Option<u32>)> {
     Some((pid, unclean))
 }
 
+/// Whether `error` says this user may not make a file there (nor, then, may a restore run by
+/// it replace the store).
+fn cannot_write(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
 /// Whether `error` says the filesystem has no locks at all, rather than that the lock failed.
 fn no_locks_here(error: &io::Error) -> bool {
     matches!(
@@ -229,6 +311,27 @@ fn no_locks_here(error: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restore_holds_the_store_alone_and_the_others_share_it() {
+        let dir = crate::store::sqlite::tests::TempDir::new("hold");
+        let (a, b) = (
+            StoreHold::shared(&dir.0).unwrap(),
+            StoreHold::shared(&dir.0).unwrap(),
+        );
+        let e = StoreHold::alone(&dir.0, "restoring").unwrap_err();
+        assert!(e.contains("account command or backup is using"), "{e}");
+        drop((a, b));
+        let alone = StoreHold::alone(&dir.0, "restoring").unwrap();
+        let e = StoreHold::shared(&dir.0).unwrap_err();
+        assert!(e.contains("restore is replacing"), "{e}");
+        drop(alone);
+        StoreHold::shared(&dir.0).unwrap();
+        // Nothing to hold, nothing made.
+        let missing = dir.0.join("not-yet");
+        StoreHold::shared(&missing).unwrap();
+        assert!(!missing.exists());
+    }
 
     #[test]
     fn one_holder_at_a_time() {

@@ -12,7 +12,7 @@
 
 use super::StoreError;
 use super::backup::{at, being_set_aside, beside, free_name, holds, sync_dir, sync_dir_of};
-use super::lock::{DirLock, own_as};
+use super::lock::{DirLock, StoreHold, own_as};
 use super::sqlite::snapshot::{self, Summary};
 use super::sqlite::{
     SCHEMA_VERSION, clear_dead_creators, creators_stem, remove_store_files, restoring_marker,
@@ -54,7 +54,9 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
         being_set_aside(from, &name.to_string_lossy())?;
     }
     std::fs::create_dir_all(dir).map_err(at(dir))?;
-    let _lock = DirLock::take_stopped(dir, "restoring replaces the store it has open")?;
+    let why = "restoring replaces the store it has open";
+    let _lock = DirLock::take_stopped(dir, why)?;
+    let _hold = StoreHold::alone(dir, why)?;
     let store = dir.join(db_file);
     let marker = restoring_marker(&store);
     let resumed = interrupted(&marker);
