@@ -267,12 +267,17 @@ impl DirLock {
 /// made there (found by QA: a lock file left root's kept the server from starting; under
 /// systemd's `DynamicUser=` there is no user to name).
 pub(crate) fn own_as(file: &File, dir: &Path) -> io::Result<()> {
-    // SAFETY: geteuid only reads the process's credentials.
-    if unsafe { libc::geteuid() } != 0 {
+    if !as_root() {
         return Ok(());
     }
     let owner = std::fs::metadata(dir)?;
     std::os::unix::fs::fchown(file, Some(owner.uid()), Some(owner.gid()))
+}
+
+/// Whether this process runs as root, whose files the server's user may not open.
+pub(crate) fn as_root() -> bool {
+    // SAFETY: geteuid only reads the process's credentials.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// The PID a lock file holds, and the PID of the server that stopped uncleanly, if it says

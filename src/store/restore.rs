@@ -12,7 +12,7 @@
 
 use super::StoreError;
 use super::backup::{at, being_set_aside, beside, free_name, holds, sync_dir, sync_dir_of};
-use super::lock::{DirLock, StoreHold, own_as};
+use super::lock::{DirLock, StoreHold, as_root, own_as};
 use super::sqlite::snapshot::{self, Summary};
 use super::sqlite::{
     SCHEMA_VERSION, clear_dead_creators, creators_stem, remove_store_files, restoring_marker,
@@ -52,6 +52,15 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
     // directory it came from (review).
     if let (Some(from), Some(name)) = (source.parent(), source.file_name()) {
         being_set_aside(from, &name.to_string_lossy())?;
+    }
+    // Made by root, it would be root's, and the server's user could not use it (nor would
+    // anything say so until the server failed to start).
+    if as_root() && !dir.exists() {
+        return Err(format!(
+            "no data directory {}: make it owned by the server's user first (or start the \
+             server once: under systemd, its StateDirectory= makes it), then restore",
+            dir.display()
+        ));
     }
     std::fs::create_dir_all(dir).map_err(at(dir))?;
     let why = "restoring replaces the store it has open";
@@ -342,6 +351,21 @@ mod tests {
     }
 
     /// A stale log beside the store replaced must not reach the copy: SQLite would apply it.
+    /// Root makes no data directory (it would be root's); anyone else makes its own.
+    #[test]
+    fn a_missing_data_directory_is_made_only_by_its_own_user() {
+        let (_live, out, file) = backed_up("restore-new-dir", &["x"]);
+        let dir = out.0.join("fresh");
+        match (as_root(), restore(&dir, DB, &file, NOW)) {
+            (true, Err(e)) => {
+                assert!(e.contains("make it owned by the server's user first"), "{e}");
+                assert!(!dir.exists(), "nothing made");
+            }
+            (false, Ok(said)) => assert!(dir.join(DB).exists(), "{said}"),
+            (root, got) => panic!("as root: {root}; {got:?}"),
+        }
+    }
+
     #[test]
     fn the_replaced_stores_log_goes_with_it() {
         let (live, _out, file) = backed_up("restore-log", &["kept"]);
