@@ -114,7 +114,9 @@ mod tests {
             p
         };
         let stale = file(format!("channel-marks.tmp{dead}.0"));
-        let live = file(format!("channel-marks.tmp{}.7", std::process::id()));
+        // Numbered past any write's: this process's writes count from 0 across its tests, and
+        // one numbered 7 here was this test's own (a failure once in a while in CI runs).
+        let live = file(format!("channel-marks.tmp{}.{}", std::process::id(), u64::MAX));
         let other = file(format!("inbox-marks.tmp{dead}.0"));
         let odd = file("channel-marks.tmpx.0".to_string());
         // A file of a dead PID written to just now: another host's or namespace's writer.

@@ -219,6 +219,24 @@ fn an_invitation_reaches_the_invited_outside_the_channel() {
     }
 }
 
+/// `/invite PATTERN` (and IRC's `/mode +I`) lets in every ID it matches, telling nobody.
+#[test]
+fn an_invitation_pattern_lets_in_whom_it_matches() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#pat");
+    let (mut bob, _h2) = chat(&server, "bob");
+    let (mut carol, _h3) = chat(&server, "carol");
+    alice.command("/mode +i", "set the modes to +i");
+    alice.command("/mode +I b*", "-!- you invited b*@localhost");
+    alice.command("/invite", "-- 1 invitation to #pat: b*@localhost");
+    bob.command("/join #pat", "joined #pat (2 connected)");
+    carol.command("/join #pat", "804 invite_only");
+    alice.command("/uninvite b*", "-!- you withdrew the invitation of b*@localhost");
+    for p in [alice, bob, carol] {
+        quit(p);
+    }
+}
+
 /// IRC's order: a channel named first is the one a command acts on, and IRC's list modes are
 /// the commands of their lists (before, `/topic #a TEXT` set the current channel's topic
 /// to "#a TEXT").

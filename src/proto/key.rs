@@ -195,7 +195,8 @@ numbered! {
         Voice = 8, "voice",
         /// Takes the target's voice away.
         Devoice = 9, "devoice",
-        /// Lets the target into an invite-only channel (and past a registered-only one).
+        /// Lets the target (an ID, or every ID a pattern matches) into an invite-only channel
+        /// (and past a registered-only one).
         Invite = 10, "invite",
         /// Withdraws the target's invitation.
         Uninvite = 11, "uninvite",
@@ -222,6 +223,23 @@ numbered! {
         Operator = 2, "operator",
         /// Created the channel; an operator nobody can demote.
         Owner = 3, "owner",
+    }
+}
+
+impl Action {
+    /// Whether its target is an ID pattern (a plain ID is one), not one user ID alone: on a
+    /// channel, for ban, mute, invite, their undoing and purge (PROTOCOL.md §4, Channels).
+    pub fn takes_pattern(self) -> bool {
+        matches!(
+            self,
+            Action::Ban
+                | Action::Unban
+                | Action::Mute
+                | Action::Unmute
+                | Action::Purge
+                | Action::Invite
+                | Action::Uninvite
+        )
     }
 }
 

@@ -202,11 +202,7 @@ impl Server {
             return Some(refusal);
         }
         let room = self.rooms.get(channel)?;
-        let exact = !matches!(
-            m.action,
-            Action::Ban | Action::Unban | Action::Mute | Action::Unmute | Action::Purge
-        );
-        if exact && Name::parse(m.target).map(|n| n.kind()) != Ok(Kind::User) {
+        if !m.action.takes_pattern() && Name::parse(m.target).map(|n| n.kind()) != Ok(Kind::User) {
             let reason = format!("{} needs a user ID, not a pattern", m.action.label());
             return Some((ErrorCode::BadId, reason));
         }
@@ -223,7 +219,8 @@ impl Server {
         }
         // In a kept room a role or an invitation counts only in a session that logged in: one
         // for a name without an account here could never be used.
-        let no_account = self.no_account_here(m.target);
+        // A pattern names no one account: it holds for those who logged in (room.rs).
+        let no_account = !m.target.contains('*') && self.no_account_here(m.target);
         let grants = matches!(
             m.action,
             Action::Op | Action::Voice | Action::Invite | Action::Transfer

@@ -691,10 +691,10 @@ impl Room {
         per_minute(self.rules().join_rate)
     }
 
-    /// Whether `who` holds an invitation that counts (in a kept room, only for a session that
-    /// proved its ID).
+    /// Whether `who` holds an invitation that counts: of its ID, or of a pattern that matches
+    /// it (IRC's `+I`); in a kept room, only for a session that proved its ID.
     fn invited(&self, who: Who<'_>) -> bool {
-        (who.logged_in || !self.lasting) && self.rules().invited.iter().any(|i| &**i == who.user)
+        (who.logged_in || !self.lasting) && self.rules().invited.iter().any(|i| matches(i, who.user))
     }
 
     /// Why `who` may not subscribe, if it may not (bans are asked separately). An invitation,

@@ -201,8 +201,12 @@ impl Server {
         let mut changed = Vec::new();
         for (channel, room) in self.rooms.iter_mut() {
             let kept = room.lasting;
-            let gone =
-                |user: &str| deleted.contains(user) || (kept && local(user) && !accounts.contains_key(user));
+            // An invitation's pattern names no one account (and no account could be deleted
+            // from under it).
+            let gone = |user: &str| {
+                !user.contains('*')
+                    && (deleted.contains(user) || (kept && local(user) && !accounts.contains_key(user)))
+            };
             if gone(&room.owner) {
                 orphaned.push((channel.clone(), room.owner.clone()));
             }
@@ -719,7 +723,7 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     r.used = field(v, "used").and_then(Value::as_bool).unwrap_or(true);
     r.rules_mut().ops = texts(v, "ops", is_user, cut);
     r.rules_mut().voiced = texts(v, "voiced", is_user, cut);
-    r.rules_mut().invited = texts(v, "invited", is_user, cut);
+    r.rules_mut().invited = texts(v, "invited", pattern::is_pattern, cut);
     // Reasons and addresses are looked up by pattern: a mute has at most one of each.
     let by_pattern = |name| {
         (field(v, name)

@@ -108,9 +108,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("/devoice", "USER", "take USER's voice away"),
     (
         "/invite",
-        "[USER]",
-        "let USER join the current channel while it is invite-only or registered-only; alone, \
-         list who may",
+        "[USER|PATTERN]",
+        "let USER (or every ID PATTERN matches, *@example.org) join the current channel while \
+         it is invite-only or registered-only; alone, list who may",
     ),
     ("/uninvite", "USER", "withdraw USER's invitation"),
     (
@@ -813,10 +813,12 @@ fn list_mode(rest: &str) -> Option<Result<Command<'_>, String>> {
         "b" => (Action::Ban, Action::Unban),
         "o" => (Action::Op, Action::Deop),
         "v" => (Action::Voice, Action::Devoice),
-        _ if letter.contains(['b', 'o', 'v']) => {
+        // IRC's invite exceptions: here an invitation may be a pattern.
+        "I" => (Action::Invite, Action::Uninvite),
+        _ if letter.contains(['b', 'o', 'v', 'I']) => {
             return Some(Err(format!(
-                "{change:?}: +b, +o and +v take an ID each, one change at a time (/mode +o ID, \
-                 then /mode +v ID)"
+                "{change:?}: +b, +o, +v and +I take an ID each, one change at a time (/mode +o \
+                 ID, then /mode +v ID)"
             )));
         }
         _ => return None,
@@ -1206,6 +1208,16 @@ mod tests {
             Ok(Command::Mod(Action::Devoice, "bob", None))
         );
         assert_eq!(parse("/mode +b"), Ok(Command::Targets(Action::Ban)));
+        assert_eq!(
+            parse("/mode +I *@partner.example"),
+            Ok(Command::Mod(Action::Invite, "*@partner.example", None))
+        );
+        assert_eq!(
+            parse("/mode -I dev-*"),
+            Ok(Command::Mod(Action::Uninvite, "dev-*", None))
+        );
+        assert_eq!(parse("/mode +I"), Ok(Command::Targets(Action::Invite)));
+        assert!(parse("/mode +iI x").unwrap_err().contains("+I take an ID each"));
         assert_eq!(
             parse("/mode #rust +o bob"),
             Ok(Command::In(

@@ -182,11 +182,9 @@ fn act_on(
             "{target} is a length: /{label} NAME {target} [REASON] ({target}@{domain} for a user so named)"
         ));
     }
-    let target = match action {
-        Action::Ban | Action::Unban | Action::Mute | Action::Unmute | Action::Purge => {
-            names::pattern(target, &domain)?
-        }
-        _ => names::user(target, &domain)?,
+    let target = match action.takes_pattern() {
+        true => names::pattern(target, &domain)?,
+        false => names::user(target, &domain)?,
     };
     // The server's clock, as far as this client can tell: the server checks `until` and
     // `since` against it (found by QA: a client 10 minutes slow set every timeout 10 minutes

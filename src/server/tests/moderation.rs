@@ -284,6 +284,85 @@ fn a_page_of_bans_with_long_reasons_ends_where_a_frame_would() {
     assert_eq!(seen, 100);
 }
 
+/// An invitation may be a pattern, as IRC's `+I`: every ID it matches may Sub to the
+/// invite-only channel, nobody is told, and uninvite lifts exactly it.
+#[test]
+fn an_invitation_pattern_lets_in_every_id_it_matches() {
+    let mut r = room();
+    set_modes(&mut r, 0, modes::INVITE_ONLY, None);
+    r.connect(3, "dave@example.com");
+    r.connect(4, "erin@example.com");
+    r.out.take(3);
+    let record = "Event #mod@example.com alice@example.com invite d*@example.com";
+    assert_eq!(
+        act(&mut r, 0, Action::Invite, "d*@example.com", None),
+        [format!("{record} seq=Some(7)")]
+    );
+    assert!(r.out.take(3).is_empty(), "a pattern tells nobody");
+    assert_eq!(r.sub(4, CH), ["Error 804 invite_only seq=Some(2)"]);
+    let joined = r.sub(3, CH);
+    assert!(
+        joined.iter().any(|l| l.starts_with("Meta #mod@example.com true")),
+        "{joined:?}"
+    );
+    assert_eq!(
+        r.send(0, targets(CH, Action::Invite, 10, None)),
+        [r#"TargetList invite 1 ["d*@example.com"] None"#]
+    );
+    act(&mut r, 0, Action::Uninvite, "d*@example.com", None);
+    r.connect(5, "dan@example.com");
+    assert_eq!(r.sub(5, CH), ["Error 804 invite_only seq=Some(2)"]);
+    // Kick and op still name one user.
+    let refused = act(&mut r, 0, Action::Op, "d*@example.com", None);
+    assert_eq!(refused, ["Error 300 bad_id seq=Some(7)"]);
+}
+
+/// In a kept channel an invitation pattern is taken (it names no one account), holds for
+/// sessions that logged in only, and outlives the accounts changing and a restart.
+#[test]
+fn a_kept_channel_keeps_an_invitation_pattern() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 16);
+    r.server
+        .set_accounts(made(&["alice@example.com", "bob@example.com"]), &mut r.out);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    set_modes(&mut r, 0, modes::INVITE_ONLY, None);
+    act(&mut r, 0, Action::Invite, "b*@example.com", None);
+    r.connect(1, "bert@example.com");
+    assert_eq!(
+        r.sub(1, CH),
+        ["Error 804 invite_only seq=Some(2)"],
+        "not logged in"
+    );
+    r.server.set_accounts(
+        made(&["alice@example.com", "bob@example.com", "x@example.com"]),
+        &mut r.out,
+    );
+    let invited = r.server.rooms.get(CH).map(|x| x.list(Action::Invite));
+    assert_eq!(
+        invited,
+        Some(vec!["b*@example.com"]),
+        "no account's name, but kept"
+    );
+    // What the store holds: the last state saved under each key.
+    let state: std::collections::BTreeMap<String, Vec<u8>> =
+        r.out.saved.drain(..).filter_map(|(k, v)| Some((k, v?))).collect();
+    let state: Vec<(String, Vec<u8>)> = state.into_iter().collect();
+    let mut again = rig(Policy::Open, false);
+    again.keep_history(crate::store::Fsync::Batched, 16);
+    again
+        .server
+        .set_accounts(made(&["alice@example.com", "bob@example.com"]), &mut again.out);
+    again.server.restore(state);
+    again.log_in(2, "bob");
+    let joined = again.sub(2, CH);
+    assert!(
+        joined.iter().any(|l| l.starts_with("Meta #mod@example.com true")),
+        "{joined:?}"
+    );
+}
+
 #[test]
 fn an_invited_user_outside_the_channel_is_told() {
     let mut r = room();

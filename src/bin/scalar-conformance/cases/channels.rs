@@ -136,6 +136,37 @@ pub(super) fn an_invitation_lets_in_until_it_is_withdrawn(x: &Ctx) -> Result<Ver
     Ok(Pass)
 }
 
+/// §4, Channels: an invitation may be an ID pattern (IRC's `+I`): every ID it matches may
+/// Sub to the invite-only channel, and one it does not match still may not.
+pub(super) fn an_invitation_pattern_lets_in_the_ids_it_matches(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("ipt");
+    let (mut a, _) = x.client("ipa")?;
+    let (mut b, matched) = x.client("ipb")?;
+    let (mut c, _) = x.client("ipc")?;
+    a.sub(&ch, 2)?;
+    let invite_only = map(&[(0, u(SET_META)), (1, u(3)), (2, t(&ch)), (41, u(1))]);
+    if let Err(skip) = ask(&mut a, &invite_only)? {
+        return Ok(skip);
+    }
+    let Some((local, domain)) = matched.split_once('@') else {
+        return Err(format!("{matched} is no user ID"));
+    };
+    // The matched ID's name but its last character, then `*`.
+    let stem = local.get(..local.len().saturating_sub(1)).unwrap_or(local);
+    let pattern = format!("{stem}*@{domain}");
+    let echo = ask(&mut a, &moderate(4, &ch, 10, &pattern))?.map_err(|_| "Mod unknown")?;
+    if text(&echo, 6) != Some(&format!("invite {pattern}")) {
+        return Err(format!(
+            "invite {pattern}: expected its record, got {}",
+            show(&echo)
+        ));
+    }
+    c.send(&map(&[(0, u(8)), (1, u(2)), (2, t(&ch))]))?;
+    c.expect_error(804, Some(2))?;
+    b.sub(&ch, 2)?;
+    Ok(Pass)
+}
+
 pub(super) fn only_the_owner_hands_a_channel_over(x: &Ctx) -> Result<Verdict, Fail> {
     const TRANSFER: u64 = 12;
     let ch = x.channel("tr");
