@@ -25,9 +25,9 @@ const PARTIAL: &str = ".scalard-backup-";
 pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<String, String> {
     let started = Instant::now();
     let source = dir.join(db_file);
-    // Held to the end: a restore must not replace the store while it is copied.
-    let _hold = StoreHold::shared(dir)?;
     super::admin::must_exist(&source)?;
+    // Held to the end: a restore must not replace the store while it is copied.
+    let _hold = StoreHold::shared(&source)?;
     being_set_aside(dir, db_file)?;
     let asked = target;
     let target = backup_path(asked, now_ms)?;

@@ -49,11 +49,13 @@ pub struct StoreHold {
 }
 
 impl StoreHold {
-    /// Shares the hold on `dir`'s store; refused while a restore replaces it. A directory not
-    /// made yet has no store to hold, and a filesystem without locks holds nothing (as before
-    /// the hold existed).
-    pub fn shared(dir: &Path) -> Result<StoreHold, String> {
-        if !dir.is_dir() {
+    /// Shares the hold on the store file `store`; refused while a restore replaces it. A
+    /// store not made yet has none to hold (nor is a lock file left beside a mistyped
+    /// `--data-dir`: found by QA), and a filesystem without locks holds nothing (as before the
+    /// hold existed).
+    pub fn shared(store: &Path) -> Result<StoreHold, String> {
+        let dir = super::sqlite::dir_of(store);
+        if !store.exists() {
             return Ok(StoreHold { _file: None });
         }
         StoreHold::take(dir, libc::LOCK_SH, || {
@@ -320,22 +322,23 @@ mod tests {
     #[test]
     fn a_restore_holds_the_store_alone_and_the_others_share_it() {
         let dir = crate::store::sqlite::tests::TempDir::new("hold");
+        // Nothing to hold, nothing made.
+        let store = dir.0.join("scalard.db");
+        StoreHold::shared(&store).unwrap();
+        assert!(!dir.0.join(HOLD_FILE).exists());
+        std::fs::write(&store, "").unwrap();
         let (a, b) = (
-            StoreHold::shared(&dir.0).unwrap(),
-            StoreHold::shared(&dir.0).unwrap(),
+            StoreHold::shared(&store).unwrap(),
+            StoreHold::shared(&store).unwrap(),
         );
         let e = StoreHold::alone(&dir.0, "restoring").unwrap_err();
         assert!(e.contains("account command or backup is using"), "{e}");
         drop((a, b));
         let alone = StoreHold::alone(&dir.0, "restoring").unwrap();
-        let e = StoreHold::shared(&dir.0).unwrap_err();
+        let e = StoreHold::shared(&store).unwrap_err();
         assert!(e.contains("restore is replacing"), "{e}");
         drop(alone);
-        StoreHold::shared(&dir.0).unwrap();
-        // Nothing to hold, nothing made.
-        let missing = dir.0.join("not-yet");
-        StoreHold::shared(&missing).unwrap();
-        assert!(!missing.exists());
+        StoreHold::shared(&store).unwrap();
     }
 
     #[test]
