@@ -103,9 +103,7 @@ fn unknown(c: char) -> String {
     let irc = match c {
         'k' => "; a channel has no key: +i and /invite keep strangers out",
         'I' => "; the invitations are /invite's (alone, it lists them)",
-        'e' => {
-            "; a ban has no exceptions (an invitation does not lift it): /unban, or ban a narrower pattern; bans spare operators"
-        }
+        'e' => "; the ban exceptions are /except's (alone, it lists them; an invitation does not lift a ban)",
         'l' => "; a channel has no member limit",
         // InspIRCd's and UnrealIRCd's join flood (+j joins:seconds).
         'j' => "; joins a minute are /meta joins N",
@@ -158,10 +156,7 @@ mod tests {
         assert!(apply("+j", 0).unwrap_err().contains("/meta joins N"));
         // Found by QA: it told to /invite whom a ban should spare, which lets nobody past one.
         let e = apply("+e", 0).unwrap_err();
-        assert!(
-            e.contains("an invitation does not lift it") && !e.contains("/invite"),
-            "{e}"
-        );
+        assert!(e.contains("/except") && !e.contains("/invite"), "{e}");
         // A word without a sign is no more letters (found by QA: `+I pim` set +ipm).
         assert!(apply("+i pim", 0).unwrap_err().contains("say + or -"));
         assert!(apply("+m extra", 0).unwrap_err().contains("\"extra\""));

@@ -203,6 +203,8 @@ fn did(action: Action, target: &str) -> String {
         Action::Invite => format!("invited {target}"),
         Action::Uninvite if target == "you" => "withdrew your invitation".into(),
         Action::Uninvite => format!("withdrew the invitation of {target}"),
+        Action::Except => format!("spared {target} from the bans"),
+        Action::Unexcept => format!("withdrew the ban exception of {target}"),
         Action::Transfer => format!("made {target} the owner"),
         // The target is the owner, named as a check: nothing to show.
         Action::Drop => "dropped the channel: it ends when its last member leaves".into(),

@@ -237,6 +237,24 @@ fn an_invitation_pattern_lets_in_whom_it_matches() {
     }
 }
 
+/// `/except` (IRC's `+e`) spares an ID from the bans: it may join though a ban matches it.
+#[test]
+fn an_exception_spares_one_from_the_bans() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#ex");
+    let (mut bob, _h2) = chat(&server, "bob");
+    let (mut carol, _h3) = chat(&server, "carol");
+    alice.command("/mode +e bob", "-!- you spared bob from the bans");
+    alice.command("/ban *", "-!- you banned *@localhost");
+    alice.command("/except", "-- 1 ban exception in #ex: bob");
+    bob.command("/join #ex", "joined #ex (2 connected)");
+    carol.command("/join #ex", "801 banned");
+    alice.command("/unexcept bob", "-!- you withdrew the ban exception of bob");
+    for p in [alice, bob, carol] {
+        quit(p);
+    }
+}
+
 /// IRC's order: a channel named first is the one a command acts on, and IRC's list modes are
 /// the commands of their lists (before, `/topic #a TEXT` set the current channel's topic
 /// to "#a TEXT").

@@ -209,6 +209,10 @@ numbered! {
         /// Deletes the Messages of IDs matching the pattern (later than `since`) from the
         /// channel's history.
         Purge = 15, "purge",
+        /// Spares IDs matching the pattern from the channel's bans (IRC's `+e`).
+        Except = 16, "except",
+        /// Lifts the exception of exactly this pattern.
+        Unexcept = 17, "unexcept",
     }
 }
 
@@ -228,7 +232,8 @@ numbered! {
 
 impl Action {
     /// Whether its target is an ID pattern (a plain ID is one), not one user ID alone: on a
-    /// channel, for ban, mute, invite, their undoing and purge (PROTOCOL.md §4, Channels).
+    /// channel, for ban, mute, invite, except, their undoing and purge (PROTOCOL.md §4,
+    /// Channels).
     pub fn takes_pattern(self) -> bool {
         matches!(
             self,
@@ -239,6 +244,8 @@ impl Action {
                 | Action::Purge
                 | Action::Invite
                 | Action::Uninvite
+                | Action::Except
+                | Action::Unexcept
         )
     }
 }

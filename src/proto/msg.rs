@@ -630,7 +630,7 @@ pub struct TargetList<'a> {
 pub fn is_listed(action: Action) -> bool {
     matches!(
         action,
-        Action::Ban | Action::Mute | Action::Op | Action::Voice | Action::Invite
+        Action::Ban | Action::Mute | Action::Op | Action::Voice | Action::Invite | Action::Except
     )
 }
 

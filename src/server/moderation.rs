@@ -558,6 +558,9 @@ impl Server {
             Action::Invite | Action::Uninvite => {
                 set(&mut room.rules_mut().invited, target, m.action == Action::Invite)
             }
+            Action::Except | Action::Unexcept => {
+                set(&mut room.rules_mut().excepts, target, m.action == Action::Except)
+            }
             Action::Transfer if &*room.owner != target => {
                 let old = std::mem::replace(&mut room.owner, target.into());
                 set(&mut room.rules_mut().ops, target, false);
@@ -751,6 +754,7 @@ fn undoing(action: Action) -> Option<(Action, &'static str)> {
         Action::Deop => Some((Action::Op, "is not an operator")),
         Action::Devoice => Some((Action::Voice, "has no voice")),
         Action::Uninvite => Some((Action::Invite, "is not invited")),
+        Action::Unexcept => Some((Action::Except, "is not excepted from the bans")),
         _ => None,
     }
 }

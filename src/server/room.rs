@@ -151,6 +151,8 @@ pub struct Rules {
     pub invited: Vec<Box<str>>,
     /// Who is kept out.
     pub bans: Vec<Sanction>,
+    /// Patterns of IDs no ban keeps out (IRC's `+e`).
+    pub excepts: Vec<Box<str>>,
     /// Who is kept quiet; changed through [`Room::put_mute`], [`Room::unmute`] and
     /// [`Room::set_mutes`], which forget the members' verdicts.
     mutes: Vec<Sanction>,
@@ -188,6 +190,7 @@ impl Rules {
             && self.voiced.is_empty()
             && self.invited.is_empty()
             && self.bans.is_empty()
+            && self.excepts.is_empty()
             && self.mutes.is_empty()
             && self.rate == 0
             && self.join_rate == 0
@@ -206,6 +209,7 @@ static NO_RULES: Rules = Rules {
     voiced: Vec::new(),
     invited: Vec::new(),
     bans: Vec::new(),
+    excepts: Vec::new(),
     mutes: Vec::new(),
     rate: 0,
     join_rate: 0,
@@ -400,17 +404,22 @@ impl Room {
     /// The ban that keeps `who` from `addr` out, if one does ([`Room::bans`]): its reason is
     /// what they are told.
     pub fn banned_by(&self, who: Who<'_>, addr: IpAddr) -> Option<&Sanction> {
-        if self.is_operator(who) {
+        if self.spared(who) {
             return None;
         }
         self.rules().bans.iter().find(|b| b.holds(who, addr))
+    }
+
+    /// Whether no ban holds `who`: an operator, or an ID an exception matches.
+    fn spared(&self, who: Who<'_>) -> bool {
+        self.is_operator(who) || self.rules().excepts.iter().any(|e| matches(e, who.user))
     }
 
     /// Whether `ban`, one of its bans, keeps `who` out, as [`Room::bans`] for that ban alone:
     /// the Mod that adds a ban removes whom it bans, not whom older ones ban (each of 500
     /// patterns for each member would be one request's work).
     pub fn ban_keeps_out(&self, ban: &Sanction, who: Who<'_>, addr: IpAddr) -> bool {
-        !self.is_operator(who) && ban.holds(who, addr)
+        !self.spared(who) && ban.holds(who, addr)
     }
 
     /// Its ban of exactly `pattern`, if it has one.
@@ -440,6 +449,7 @@ impl Room {
                 .collect(),
             Action::Voice => names(&r.voiced),
             Action::Invite => names(&r.invited),
+            Action::Except => names(&r.excepts),
             _ => Vec::new(),
         }
     }
@@ -455,6 +465,7 @@ impl Room {
             Action::Op => on(&r.ops),
             Action::Voice => on(&r.voiced),
             Action::Invite => on(&r.invited),
+            Action::Except => on(&r.excepts),
             _ => (0, false),
         };
         len >= MAX_LIST && !already

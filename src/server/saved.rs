@@ -532,13 +532,15 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 19);
+    o.head(MAP, 20);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
     o.text("ops").list(&rules.ops);
     o.text("voiced").list(&rules.voiced);
     o.text("invited").list(&rules.invited);
+    // A key of its own: a version that knows none ignores it (and keeps the bans).
+    o.text("excepts").list(&rules.excepts);
     o.text("bans").head(ARRAY, rules.bans.len() as u64);
     for b in &rules.bans {
         // The reason third, the end fourth, who and when last: a version that reads fewer
@@ -724,6 +726,7 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     r.rules_mut().ops = texts(v, "ops", is_user, cut);
     r.rules_mut().voiced = texts(v, "voiced", is_user, cut);
     r.rules_mut().invited = texts(v, "invited", pattern::is_pattern, cut);
+    r.rules_mut().excepts = texts(v, "excepts", pattern::is_pattern, cut);
     // Reasons and addresses are looked up by pattern: a mute has at most one of each.
     let by_pattern = |name| {
         (field(v, name)
@@ -873,11 +876,18 @@ mod tests {
         r.rules_mut().join_rate = 12;
         r.rules_mut().subject = Some("hello ☕".into());
         r.rules_mut().life = Some(1_234);
+        r.rules_mut().excepts = vec!["alice@spam.example".into()];
+        r.rules_mut().invited = vec!["*@partner.example".into(), "dave@x".into()];
         let bytes = room_bytes(&r);
         let value = ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap();
         assert_eq!(encode(&value), bytes, "written as ciborium writes it");
         let back = room_of(&value, &mut false).unwrap();
         assert_eq!(room_bytes(&back), bytes);
+        assert_eq!(back.list(crate::proto::Action::Except), ["alice@spam.example"]);
+        assert_eq!(
+            back.list(crate::proto::Action::Invite),
+            ["*@partner.example", "dave@x"]
+        );
         assert_eq!(back.rules().mutes(), r.rules().mutes());
         assert_eq!(
             (

@@ -112,7 +112,14 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "let USER (or every ID PATTERN matches, *@example.org) join the current channel while \
          it is invite-only or registered-only; alone, list who may",
     ),
-    ("/uninvite", "USER", "withdraw USER's invitation"),
+    ("/uninvite", "USER|PATTERN", "withdraw that invitation"),
+    (
+        "/except",
+        "[PATTERN]",
+        "spare IDs matching PATTERN from the current channel's bans (IRC's +e: /ban *@spam.example, \
+         /except alice@spam.example); alone, list the exceptions",
+    ),
+    ("/unexcept", "PATTERN", "withdraw that exception"),
     (
         "/transfer",
         "USER",
@@ -815,10 +822,11 @@ fn list_mode(rest: &str) -> Option<Result<Command<'_>, String>> {
         "v" => (Action::Voice, Action::Devoice),
         // IRC's invite exceptions: here an invitation may be a pattern.
         "I" => (Action::Invite, Action::Uninvite),
-        _ if letter.contains(['b', 'o', 'v', 'I']) => {
+        "e" => (Action::Except, Action::Unexcept),
+        _ if letter.contains(['b', 'o', 'v', 'I', 'e']) => {
             return Some(Err(format!(
-                "{change:?}: +b, +o, +v and +I take an ID each, one change at a time (/mode +o \
-                 ID, then /mode +v ID)"
+                "{change:?}: +b, +o, +v, +e and +I take an ID each, one change at a time (/mode \
+                 +o ID, then /mode +v ID)"
             )));
         }
         _ => return None,
@@ -1217,6 +1225,15 @@ mod tests {
             Ok(Command::Mod(Action::Uninvite, "dev-*", None))
         );
         assert_eq!(parse("/mode +I"), Ok(Command::Targets(Action::Invite)));
+        assert_eq!(
+            parse("/mode +e alice@spam.example"),
+            Ok(Command::Mod(Action::Except, "alice@spam.example", None))
+        );
+        assert_eq!(
+            parse("/unexcept al*"),
+            Ok(Command::Mod(Action::Unexcept, "al*", None))
+        );
+        assert_eq!(parse("/except"), Ok(Command::Targets(Action::Except)));
         assert!(parse("/mode +iI x").unwrap_err().contains("+I take an ID each"));
         assert_eq!(
             parse("/mode #rust +o bob"),

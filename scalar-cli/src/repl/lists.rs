@@ -163,6 +163,7 @@ pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String
         (Action::Mute, _) => ("mute", "mutes", format!(" in {short}")),
         (Action::Op, _) => ("operator", "operators", format!(" of {short}")),
         (Action::Voice, _) => ("user with a voice", "users with a voice", format!(" in {short}")),
+        (Action::Except, _) => ("ban exception", "ban exceptions", format!(" in {short}")),
         _ => ("invitation", "invitations", format!(" to {short}")),
     };
     let list = listing::targets(name, action, MAX_PAGES, |t| {

@@ -438,6 +438,50 @@ fn a_ban_removes_and_keeps_out_until_unbanned() {
     assert_eq!(r.sub(1, CH), ["Meta #mod@example.com true 2"]);
 }
 
+/// An exception spares the IDs it matches from every ban (IRC's `+e`): a ban does not remove
+/// them and they may join; lifted, it removes nobody, but keeps them out from then on.
+#[test]
+fn an_exception_spares_whom_it_matches_from_the_bans() {
+    let mut r = room();
+    assert_eq!(
+        act(&mut r, 0, Action::Except, "bob@example.com", None),
+        ["Event #mod@example.com alice@example.com except bob@example.com seq=Some(7)"]
+    );
+    act(&mut r, 0, Action::Ban, "*@example.com", None);
+    assert!(
+        !r.out.take(1).iter().any(|f| f.starts_with("Error 803")),
+        "bob stays"
+    );
+    assert_eq!(
+        r.out.take(2).last().map(String::as_str),
+        Some("Error 803 kicked seq=None")
+    );
+    r.connect(3, "bob@example.com");
+    assert_eq!(r.sub(3, CH), ["Meta #mod@example.com true 3"]);
+    r.connect(4, "dave@example.com");
+    assert_eq!(r.sub(4, CH), ["Error 801 banned seq=Some(2)"]);
+    assert_eq!(
+        r.send(0, targets(CH, Action::Except, 10, None)),
+        [r#"TargetList except 1 ["bob@example.com"] None"#]
+    );
+    act(&mut r, 0, Action::Unexcept, "bob@example.com", None);
+    assert!(
+        !r.out.take(1).iter().any(|f| f.starts_with("Error 803")),
+        "not removed"
+    );
+    r.connect(5, "bob@example.com");
+    assert_eq!(r.sub(5, CH), ["Error 801 banned seq=Some(2)"]);
+    assert_eq!(
+        act(&mut r, 0, Action::Unexcept, "bob@example.com", None),
+        ["Error 404 no_such_user seq=Some(7)"]
+    );
+    // A pattern only: an address range is the server's to ban.
+    assert_eq!(
+        act(&mut r, 0, Action::Except, "192.0.2.0/24", None),
+        ["Error 300 bad_id seq=Some(7)"]
+    );
+}
+
 #[test]
 fn a_ban_or_mute_s_reason_is_told_to_whom_it_keeps_out_and_listed() {
     let mut r = room();

@@ -167,6 +167,34 @@ pub(super) fn an_invitation_pattern_lets_in_the_ids_it_matches(x: &Ctx) -> Resul
     Ok(Pass)
 }
 
+/// §4, Channels: an exception (IRC's `+e`) spares the IDs it matches from the channel's bans:
+/// of two IDs a ban matches, the excepted one may Sub and the other may not.
+pub(super) fn an_exception_spares_whom_it_matches_from_a_ban(x: &Ctx) -> Result<Verdict, Fail> {
+    const EXCEPT: u64 = 16;
+    let ch = x.channel("ex");
+    let (mut a, _) = x.client("exa")?;
+    let (mut b, spared) = x.client("exb")?;
+    let (mut c, banned) = x.client("exc")?;
+    a.sub(&ch, 2)?;
+    let echo = ask(&mut a, &moderate(3, &ch, EXCEPT, &spared))?.map_err(|_| "Mod unknown")?;
+    if text(&echo, 6) != Some(&format!("except {spared}")) {
+        return Err(format!(
+            "except {spared}: expected its record, got {}",
+            show(&echo)
+        ));
+    }
+    for id in [&spared, &banned] {
+        let echo = ask(&mut a, &moderate(4, &ch, 2, id))?.map_err(|_| "Mod unknown")?;
+        if text(&echo, 6) != Some(&format!("ban {id}")) {
+            return Err(format!("ban {id}: expected its record, got {}", show(&echo)));
+        }
+    }
+    c.send(&map(&[(0, u(8)), (1, u(2)), (2, t(&ch))]))?;
+    c.expect_error(801, Some(2))?;
+    b.sub(&ch, 2)?;
+    Ok(Pass)
+}
+
 pub(super) fn only_the_owner_hands_a_channel_over(x: &Ctx) -> Result<Verdict, Fail> {
     const TRANSFER: u64 = 12;
     let ch = x.channel("tr");

@@ -265,6 +265,7 @@ cases! {
     channels::a_kick_sends_the_record_then_803_with_the_channel, "§4 Channels";
     channels::an_invitation_lets_in_until_it_is_withdrawn, "§4 Channels";
     channels::an_invitation_pattern_lets_in_the_ids_it_matches, "§4 Channels";
+    channels::an_exception_spares_whom_it_matches_from_a_ban, "§4 Channels";
     channels::only_the_owner_hands_a_channel_over, "§4 Channels";
     channels::set_meta_answers_meta_and_is_for_operators, "§4 SetMeta";
     channels::a_channel_rate_is_806_with_how_long_to_wait, "§8 Waits";
