@@ -549,6 +549,27 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
             }),
         ),
         (
+            "Topics (a query, after a cursor)",
+            Msg::Topics(Topics {
+                seq: Some(10),
+                start: 0,
+                count: 100,
+                cursor: Some(name("#go@example.com")),
+                query: Some("rust"),
+            }),
+        ),
+        (
+            "Meta (channel, join rate)",
+            Msg::Meta(Meta {
+                modes: Some(modes::INVITE_ONLY),
+                rate: Some(6),
+                join_rate: Some(12),
+                role: Some(Role::Operator),
+                kept: Some(false),
+                ..Meta::new(Some(3), topic, true, 40)
+            }),
+        ),
+        (
             "TopicList (counts, subjects, cursor)",
             Msg::TopicList(TopicList {
                 seq: Some(7),
@@ -1431,7 +1452,7 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             subject: Some(clip(&p.text, MAX_SUBJECT)),
             modes: Some(p.n & modes::ALL),
             rate: Some(p.n % (MAX_RATE + 1)),
-            join_rate: None,
+            join_rate: Some(p.n % (MAX_RATE + 1)),
         }),
         Msg::SetPresence(SetPresence {
             seq,

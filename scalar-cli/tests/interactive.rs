@@ -376,6 +376,12 @@ fn who_with_text_lists_the_members_whose_id_holds_it() {
     p.command("/who *CAR*", "1 in #go holding \"CAR\": carol");
     p.command("/who #go BO", "1 in #go holding \"BO\": bob");
     p.command("/who #rust bo", "no member of #rust holds \"bo\" in their ID");
+    p.command("/who #Bad!", "error: #Bad!: not a valid topic");
+    p.command(
+        "/who zed",
+        "no member of #go holds \"zed\" in their ID (/who #zed for a joined",
+    );
+    p.command("/who #nope", "error: not joined to #nope: /join it first");
     p.command("/who rust", "1 in #rust: alice (owner)");
     p.command("/who localhost", "3 in #go holding \"localhost\"");
     p.command("/who #go a b", "usage: /who [CHANNEL] [TEXT]");

@@ -49,6 +49,11 @@ impl ListQuery {
         id.contains(self.folded.as_str())
     }
 
+    /// Whether any user ID could contain the query: IDs hold only `a-z 0-9 . _ - @` (§5).
+    pub fn can_match_id(&self) -> bool {
+        (self.folded.bytes()).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b))
+    }
+
     /// Whether `text`, folded, contains the query.
     fn holds(&mut self, text: &str) -> bool {
         fold_into(&mut self.scratch, text);
@@ -165,6 +170,11 @@ mod tests {
         // The Kelvin sign's lowercase is ASCII's k; an accented letter's is not ASCII.
         assert!(ListQuery::new("\u{212a}ate").matches_id("kate@x.org"));
         assert!(!ListQuery::new("é").matches_id("e@x.org"));
+        assert!(ListQuery::new("Al.I_-9@").can_match_id());
+        assert!(ListQuery::new("\u{212a}").can_match_id());
+        for hopeless in ["é", "*ali", "a b", "日本"] {
+            assert!(!ListQuery::new(hopeless).can_match_id(), "{hopeless}");
+        }
     }
 
     /// The server's texts, folded ahead or not, match as the client's plain ones do.

@@ -301,31 +301,22 @@ impl Server {
         let subject = |n: &Name<'_>| rules(n).and_then(|r| r.subject.as_deref()).unwrap_or_default();
         let display = |n: &Name<'_>| rules(n).and_then(|r| r.display.as_deref()).unwrap_or_default();
         let mut query = m.query.map(ListQuery::new);
-        let (mut size, mut examined) = (0, 0);
-        let mut page: Vec<Name<'_>> = Vec::new();
-        // The last name examined and done with: the cursor, when more follow.
-        let mut last = None;
-        for raw in view.from(start) {
-            let scanned = query.is_some() && examined == QUERY_SCAN;
-            if page.len() == count || scanned {
-                break;
+        let limit = scan_limit(&query);
+        let mut size = 0;
+        let Walk { page, last, examined } = walk(view.from(start), count, limit, |n| {
+            let wanted = query.as_mut().is_none_or(|q| {
+                let texts = rules(&n).map(|r| [r.display.as_ref(), r.subject.as_ref()]);
+                q.matches_texts(n.as_str(), texts.unwrap_or_default())
+            });
+            if !wanted {
+                return Step::Pass;
             }
-            if let Ok(n) = Name::parse(raw) {
-                let wanted = query.as_mut().is_none_or(|q| {
-                    let texts = rules(&n).map(|r| [r.display.as_ref(), r.subject.as_ref()]);
-                    q.matches_texts(raw, texts.unwrap_or_default())
-                });
-                if wanted {
-                    size += raw.len() + subject(&n).len() + display(&n).len() + PAGE_ENTRY_OVERHEAD;
-                    if size > PAGE_BUDGET {
-                        break;
-                    }
-                    page.push(n);
-                }
-                last = Some(n);
+            size += n.as_str().len() + subject(&n).len() + display(&n).len() + PAGE_ENTRY_OVERHEAD;
+            match size > PAGE_BUDGET {
+                true => Step::Full,
+                false => Step::Take,
             }
-            examined += 1;
-        }
+        });
         let counts: Vec<u64> = page
             .iter()
             .map(|n| self.channels.subscribers(n.as_str()).len() as u64)
@@ -380,20 +371,18 @@ impl Server {
         let (ids, total) = room.members_after(m.cursor.map(|c| c.as_str()));
         let left = ids.len();
         let query = m.query.map(ListQuery::new);
-        let mut page: Vec<Name<'_>> = Vec::new();
-        // The last ID examined and done with: the cursor, when more follow.
-        let (mut last, mut examined) = (None, 0);
-        for id in ids {
-            if page.len() == count || (query.is_some() && examined == QUERY_SCAN) {
-                break;
-            }
-            examined += 1;
-            let Ok(n) = Name::parse(id) else { continue };
-            if query.as_ref().is_none_or(|q| q.matches_id(id)) {
-                page.push(n);
-            }
-            last = Some(n);
-        }
+        // One no ID could hold is answered at once, not with a page for every 500 members
+        // (review).
+        let hopeless = query.as_ref().is_some_and(|q| !q.can_match_id());
+        let Walk { page, last, examined } = match hopeless {
+            true => Walk::default(),
+            false => walk(ids, count, scan_limit(&query), |n| {
+                match query.as_ref().is_none_or(|q| q.matches_id(n.as_str())) {
+                    true => Step::Take,
+                    false => Step::Pass,
+                }
+            }),
+        };
         let roles: Vec<u64> = page
             .iter()
             .map(|u| room.role(self.who_is(u.as_str())) as u64)
@@ -407,6 +396,64 @@ impl Server {
             cursor: last.filter(|_| examined < left),
         };
         out.reply(conn, &Msg::MemberList(list));
+    }
+}
+
+/// What a page's walk does with a name it examines.
+enum Step {
+    /// Lists it.
+    Take,
+    /// Passes over it: the query does not match it.
+    Pass,
+    /// Ends the page before it: the frame is full.
+    Full,
+}
+
+/// A page of a list walked in order (Topics' names, Members' IDs).
+#[derive(Default)]
+struct Walk<'n> {
+    /// The names taken.
+    page: Vec<Name<'n>>,
+    /// The last name examined and done with (taken or passed over): the cursor, when more
+    /// follow.
+    last: Option<Name<'n>>,
+    /// How many were examined.
+    examined: usize,
+}
+
+/// Walks `names` for a page: at most `count` taken, at most `limit` examined, or until `step`
+/// says the page is full. One walk for Topics and Members, so that their cursors follow one
+/// rule (PROTOCOL.md §4: the last name listed or passed over).
+fn walk<'n>(
+    names: impl IntoIterator<Item = &'n str>,
+    count: usize,
+    limit: usize,
+    mut step: impl FnMut(Name<'n>) -> Step,
+) -> Walk<'n> {
+    let mut w = Walk::default();
+    for raw in names {
+        if w.page.len() == count || w.examined == limit {
+            break;
+        }
+        if let Ok(n) = Name::parse(raw) {
+            match step(n) {
+                Step::Full => break,
+                Step::Take => w.page.push(n),
+                Step::Pass => {}
+            }
+            w.last = Some(n);
+        }
+        w.examined += 1;
+    }
+    w
+}
+
+/// How many names a page examines: [`QUERY_SCAN`] with a query; without one, as many as it
+/// takes to fill it.
+fn scan_limit(query: &Option<ListQuery>) -> usize {
+    match query {
+        Some(_) => QUERY_SCAN,
+        None => usize::MAX,
     }
 }
 

@@ -207,17 +207,19 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
                 .info(format!("now talking in {}", names::short(&topic, &domain)));
         }
         Command::Topics(query) => lists::topics(shared, query)?,
-        Command::Who(None, _) => lists::who(shared, &current_channel(shared)?, None)?,
+        Command::Who(None, _) => lists::who(shared, &current_channel(shared)?, None, false)?,
         // A lone word: a joined channel (as before TEXT was taken, `/who rust` is #rust's), else
         // what to look for in the current one's.
+        // `#word` is always a channel (found in review: `/who #Bad!` was looked for as text).
+        Command::Who(Some(w), None) if w.starts_with('#') => {
+            lists::who(shared, &joined(shared, names::channel(w, &domain)?)?, None, false)?
+        }
         Command::Who(Some(w), None) => match names::channel(w, &domain) {
-            Ok(c) if w.starts_with('#') || shared.state().subs.contains(&c) => {
-                lists::who(shared, &joined(shared, c)?, None)?
-            }
-            _ => lists::who(shared, &current_channel(shared)?, Some(w))?,
+            Ok(c) if shared.state().subs.contains(&c) => lists::who(shared, &c, None, false)?,
+            _ => lists::who(shared, &current_channel(shared)?, Some(w), true)?,
         },
         Command::Who(Some(t), text) => {
-            lists::who(shared, &joined(shared, names::channel(t, &domain)?)?, text)?
+            lists::who(shared, &joined(shared, names::channel(t, &domain)?)?, text, false)?
         }
         // On the message's own channel, wherever this client is.
         Command::Mod(Action::Delete, r, reason) => moderate::delete(shared, r, reason)?,

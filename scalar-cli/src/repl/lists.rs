@@ -89,8 +89,9 @@ pub fn topics(shared: &Shared, query: Option<&str>) -> Result<(), String> {
 }
 
 /// `/who [TEXT]`: the members of a joined channel (whose ID holds TEXT) on one line,
-/// operators and voiced marked.
-pub fn who(shared: &Shared, channel: &str, query: Option<&str>) -> Result<(), String> {
+/// operators and voiced marked. `lone`: TEXT was a lone word, which could have been meant for
+/// a channel's name.
+pub fn who(shared: &Shared, channel: &str, query: Option<&str>, lone: bool) -> Result<(), String> {
     let topic = Name::parse(channel).map_err(|e| format!("{channel}: {e}"))?;
     let domain = shared.state().domain.clone();
     let short = names::short(channel, &domain);
@@ -104,8 +105,13 @@ pub fn who(shared: &Shared, channel: &str, query: Option<&str>) -> Result<(), St
     if let Some(q) = query
         && list.items.is_empty()
     {
+        // A word that names no joined channel was looked for (review: say so).
+        let hint = match lone {
+            true => format!(" (/who #{q} for a joined channel's members)"),
+            false => String::new(),
+        };
         shared.screen.info(match list.cut {
-            false => format!("no member of {short} holds \"{q}\" in their ID"),
+            false => format!("no member of {short} holds \"{q}\" in their ID{hint}"),
             true => format!("no member of {short} found that holds \"{q}\" (the search was cut short)"),
         });
         return Ok(());

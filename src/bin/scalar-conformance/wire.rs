@@ -86,7 +86,18 @@ fn deterministic(payload: &[u8], v: Value) -> Result<Value, Fail> {
             show(&v)
         ));
     }
-    if cbor(&v) != payload {
+    let canonical = cbor(&v);
+    if let Some(rest) = payload
+        .strip_prefix(canonical.as_slice())
+        .filter(|r| !r.is_empty())
+    {
+        return Err(format!(
+            "the server's frame holds {} byte(s) after its CBOR item (§2: one item a frame): {}",
+            rest.len(),
+            show(&v)
+        ));
+    }
+    if canonical != payload {
         return Err(format!(
             "the server's frame is not in the shortest, definite-length encoding (§3): {}",
             show(&v)
@@ -430,5 +441,8 @@ mod tests {
         assert!(e.contains("shortest"), "{e}");
         // A repeated key.
         assert!(read(&[0xa2, 0x00, 0x05, 0x00, 0x05]).is_err());
+        // A byte after the map.
+        let e = read(&[0xa1, 0x00, 0x05, 0x00]).unwrap_err();
+        assert!(e.contains("1 byte(s) after its CBOR item"), "{e}");
     }
 }

@@ -277,7 +277,13 @@ fn a_members_query_pages_through_the_matching_ids_only() {
         match decode_frame(&f) {
             Ok(Status::Complete((Ok(Msg::MemberList(m)), _))) => (
                 m.total,
-                m.users.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+                // Each with its role, which must stay beside its ID as the others are passed.
+                (m.users.iter().zip(m.roles.iter()))
+                    .map(|(u, r)| match r {
+                        0 => u.to_string(),
+                        r => format!("{u} ({r})"),
+                    })
+                    .collect::<Vec<_>>(),
                 m.cursor.map(|c| c.to_string()),
             ),
             _ => panic!("{}", describe(&f)),
@@ -285,7 +291,7 @@ fn a_members_query_pages_through_the_matching_ids_only() {
     };
     // alice, then m000 to m498: 500 examined.
     let (total, users, cursor) = page(None, Some("ALI"), 100);
-    assert_eq!((total, users), (602, vec!["alice@example.com".to_string()]));
+    assert_eq!((total, users), (602, vec!["alice@example.com (3)".to_string()]));
     assert_eq!(cursor.as_deref(), Some("m498@example.com"));
     let (_, users, cursor) = page(cursor.as_deref(), Some("ALI"), 100);
     assert_eq!((users, cursor), (vec!["zali@example.com".to_string()], None));
@@ -300,6 +306,9 @@ fn a_members_query_pages_through_the_matching_ids_only() {
     );
     assert_eq!(cursor.as_deref(), Some("m002@example.com"));
     assert_eq!(page(None, Some("m"), 0), (602, vec![], None));
+    // No ID could hold it: answered at once, with no cursor to page on by.
+    assert_eq!(page(None, Some("é"), 100), (602, vec![], None));
+    assert_eq!(page(None, Some("*ali*"), 100), (602, vec![], None));
     // Without a query, nothing is passed over.
     let (_, users, cursor) = page(Some("m597@example.com"), None, 100);
     assert_eq!(
