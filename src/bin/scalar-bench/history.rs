@@ -216,8 +216,11 @@ pub fn timed(
         let deadline = t + TIMEOUT;
         loop {
             let f = c.reply(seq, deadline).map_err(io::Error::other)?;
-            // A Topics page is its one reply.
-            if matches!(f.msg(), Ok(Msg::CatchupEnd(_) | Msg::TopicList(_))) {
+            // A Topics or Members page is its one reply.
+            if matches!(
+                f.msg(),
+                Ok(Msg::CatchupEnd(_) | Msg::TopicList(_) | Msg::MemberList(_))
+            ) {
                 break;
             }
         }

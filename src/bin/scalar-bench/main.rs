@@ -12,6 +12,7 @@ mod history;
 mod idle;
 mod listing;
 mod login;
+mod members;
 mod mutes;
 mod peer;
 mod search;
@@ -66,6 +67,9 @@ workloads:
   topics-query  5000 channels, each with a 64-byte display name and a 256-byte topic line
              (Greek, then mixed-case ASCII): chat alone and beside one client asking for pages
              of Topics with a query none matches (500 names examined each) back to back:
+             chat latency both ways, page latency
+  members-query  one channel of 5000 members: chat alone and beside one member asking for
+             pages of Members with a query none holds (500 IDs examined each) back to back:
              chat latency both ways, page latency
   all        fanout with 100 and 1000 subscribers, chat, idle
 
@@ -200,6 +204,7 @@ fn main() -> ExitCode {
             "connect-storm" => storm::run(&opts),
             "slow-readers" => slow::run(&opts),
             "topics-query" => listing::run(&opts),
+            "members-query" => members::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(
