@@ -114,7 +114,8 @@ fn unknown(c: char) -> String {
         _ => "",
     };
     format!(
-        "unknown mode {c:?}: the modes are {} (+b, +o, +v with an ID: /ban, /op, /voice){irc}",
+        "unknown mode {c:?}: the modes are {} (+b, +o, +v, +I, +e with an ID: /ban, /op, /voice, \
+         /invite, /except){irc}",
         known_letters()
     )
 }
@@ -156,7 +157,10 @@ mod tests {
         assert!(apply("+j", 0).unwrap_err().contains("/meta joins N"));
         // Found by QA: it told to /invite whom a ban should spare, which lets nobody past one.
         let e = apply("+e", 0).unwrap_err();
-        assert!(e.contains("/except") && !e.contains("/invite"), "{e}");
+        assert!(
+            e.contains("are /except's") && e.contains("an invitation does not lift a ban"),
+            "{e}"
+        );
         // A word without a sign is no more letters (found by QA: `+I pim` set +ipm).
         assert!(apply("+i pim", 0).unwrap_err().contains("say + or -"));
         assert!(apply("+m extra", 0).unwrap_err().contains("\"extra\""));

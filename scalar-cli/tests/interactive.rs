@@ -379,7 +379,7 @@ fn who_with_text_lists_the_members_whose_id_holds_it() {
     p.command("/who #Bad!", "error: #Bad!: not a valid topic");
     p.command(
         "/who zed",
-        "no member of #go holds \"zed\" in their ID (/who #zed for a joined",
+        "no member of #go holds \"zed\" in their ID (nor is #zed a channel you joined)",
     );
     p.command("/who #nope", "error: not joined to #nope: /join it first");
     p.command("/who rust", "1 in #rust: alice (owner)");

@@ -508,9 +508,10 @@ fn account(args: Vec<String>) -> ExitCode {
     };
     // Held to the end (the password asked for included): a restore must not replace the
     // store this opens, which would take the change with it (store/lock.rs).
+    let making = cmd == admin::Command::Add;
     let _hold = match data_dir_path(&config)
         .ok()
-        .map(|dir| StoreHold::shared(&dir.join(DB_FILE)))
+        .map(|dir| StoreHold::shared(&dir.join(DB_FILE), making))
     {
         Some(Err(e)) => return sub_result("account", &config, Err(e)),
         hold => hold,

@@ -223,11 +223,11 @@ impl Server {
         let no_account = !m.target.contains('*') && self.no_account_here(m.target);
         let grants = matches!(
             m.action,
-            Action::Op | Action::Voice | Action::Invite | Action::Transfer
+            Action::Op | Action::Voice | Action::Invite | Action::Except | Action::Transfer
         );
         if room.lasting && no_account && grants {
             let reason = format!(
-                "{} has no account here, and {channel} is kept: only a session that logged in holds a role or an invitation in it",
+                "{} has no account here, and {channel} is kept: only a session that logged in holds a role, an invitation or an exception in it",
                 m.target
             );
             return Some((ErrorCode::NoSuchUser, reason));

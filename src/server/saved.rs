@@ -178,7 +178,7 @@ impl Server {
     /// whoever takes or registers such a name later finds nothing of theirs: in kept rooms
     /// every name of this server without an account (which could hold nothing there; at start,
     /// an account deleted while the server was down), elsewhere the accounts just `deleted`.
-    /// Their rooms are kept no more and have no owner; their roles and invitations are
+    /// Their rooms are kept no more and have no owner; their roles, invitations and exceptions are
     /// withdrawn (bans and mutes stay).
     pub(super) fn forget_deleted_accounts(&mut self, deleted: &HashSet<Box<str>>) {
         if !self.accounts.available {
@@ -201,8 +201,8 @@ impl Server {
         let mut changed = Vec::new();
         for (channel, room) in self.rooms.iter_mut() {
             let kept = room.lasting;
-            // An invitation's pattern names no one account (and no account could be deleted
-            // from under it).
+            // An invitation's or exception's pattern names no one account (and no account
+            // could be deleted from under it).
             let gone = |user: &str| {
                 !user.contains('*')
                     && (deleted.contains(user) || (kept && local(user) && !accounts.contains_key(user)))
@@ -211,12 +211,12 @@ impl Server {
                 orphaned.push((channel.clone(), room.owner.clone()));
             }
             let r = room.rules();
-            if [&r.ops, &r.voiced, &r.invited]
+            if [&r.ops, &r.voiced, &r.invited, &r.excepts]
                 .iter()
                 .any(|l| l.iter().any(|u| gone(u)))
             {
                 let r = room.rules_mut();
-                for list in [&mut r.ops, &mut r.voiced, &mut r.invited] {
+                for list in [&mut r.ops, &mut r.voiced, &mut r.invited, &mut r.excepts] {
                     list.retain(|u| !gone(u));
                 }
                 room.tidy();

@@ -27,7 +27,7 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
     let source = dir.join(db_file);
     super::admin::must_exist(&source)?;
     // Held to the end: a restore must not replace the store while it is copied.
-    let _hold = StoreHold::shared(&source)?;
+    let _hold = StoreHold::shared(&source, false)?;
     being_set_aside(dir, db_file)?;
     let asked = target;
     let target = backup_path(asked, now_ms)?;

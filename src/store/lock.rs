@@ -50,12 +50,15 @@ pub struct StoreHold {
 
 impl StoreHold {
     /// Shares the hold on the store file `store`; refused while a restore replaces it. A
-    /// store not made yet has none to hold (nor is a lock file left beside a mistyped
-    /// `--data-dir`: found by QA), and a filesystem without locks holds nothing (as before the
-    /// hold existed).
-    pub fn shared(store: &Path) -> Result<StoreHold, String> {
+    /// store not there has none to hold, unless the command is `making` it in a directory
+    /// that is (`scalard account add` before the first start: a restore could rename its
+    /// file over the new store, found in review); otherwise no lock file is left beside a
+    /// mistyped `--data-dir` (found by QA). A filesystem without locks holds nothing (as
+    /// before the hold existed).
+    pub fn shared(store: &Path, making: bool) -> Result<StoreHold, String> {
         let dir = super::sqlite::dir_of(store);
-        if !store.exists() {
+        let held = store.exists() || (making && dir.is_dir());
+        if !held {
             return Ok(StoreHold { _file: None });
         }
         StoreHold::take(dir, libc::LOCK_SH, || {
@@ -324,21 +327,27 @@ mod tests {
         let dir = crate::store::sqlite::tests::TempDir::new("hold");
         // Nothing to hold, nothing made.
         let store = dir.0.join("scalard.db");
-        StoreHold::shared(&store).unwrap();
+        StoreHold::shared(&store, false).unwrap();
         assert!(!dir.0.join(HOLD_FILE).exists());
+        // Held where a store is being made.
+        let making = StoreHold::shared(&store, true).unwrap();
+        assert!(StoreHold::alone(&dir.0, "restoring").is_err());
+        drop(making);
+        StoreHold::shared(&dir.0.join("none").join("scalard.db"), true).unwrap();
+        assert!(!dir.0.join("none").exists());
         std::fs::write(&store, "").unwrap();
         let (a, b) = (
-            StoreHold::shared(&store).unwrap(),
-            StoreHold::shared(&store).unwrap(),
+            StoreHold::shared(&store, false).unwrap(),
+            StoreHold::shared(&store, false).unwrap(),
         );
         let e = StoreHold::alone(&dir.0, "restoring").unwrap_err();
         assert!(e.contains("account command or backup is using"), "{e}");
         drop((a, b));
         let alone = StoreHold::alone(&dir.0, "restoring").unwrap();
-        let e = StoreHold::shared(&store).unwrap_err();
+        let e = StoreHold::shared(&store, false).unwrap_err();
         assert!(e.contains("restore is replacing"), "{e}");
         drop(alone);
-        StoreHold::shared(&store).unwrap();
+        StoreHold::shared(&store, false).unwrap();
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn who(shared: &Shared, channel: &str, query: Option<&str>, lone: bool) -> R
     {
         // A word that names no joined channel was looked for (review: say so).
         let hint = match lone {
-            true => format!(" (/who #{q} for a joined channel's members)"),
+            true => format!(" (nor is #{q} a channel you joined)"),
             false => String::new(),
         };
         shared.screen.info(match list.cut {

@@ -1396,11 +1396,24 @@ fn a_join_rate_holds_strangers_but_not_whom_the_channel_knows() {
     // A member's second connection is not a join.
     r.connect(6, "carol@example.com");
     assert_eq!(sub(&mut r, 6), "Meta #meta@example.com true 6");
+    // A pattern's invitation does not make frank known: `/invite *` would open the rate to
+    // the raid it holds.
+    let pattern = Mod {
+        until: None,
+        seq: Some(5),
+        topic: n(CH),
+        action: Action::Invite,
+        target: "fr*@example.com",
+        reason: None,
+        since: None,
+    };
+    r.send(0, Msg::Mod(pattern));
+    r.out.frames.clear();
     r.advance(Duration::from_secs(2));
     assert_eq!(
         sub(&mut r, 5),
         "Error 810 join_rate seq=Some(2) retry_after=4000",
-        "none of those was counted"
+        "none of those was counted, and the pattern makes nobody known"
     );
     // The budget is remembered until it is full again, as a member's message rate.
     assert!(r.server.paced.contains(CH));

@@ -363,6 +363,38 @@ fn a_kept_channel_keeps_an_invitation_pattern() {
     );
 }
 
+/// In a kept channel an exception, as an invitation, holds only for sessions that logged in;
+/// one of a name without an account is refused; one of an account goes with the account.
+#[test]
+fn a_kept_channel_s_exceptions_hold_for_logins_and_go_with_the_account() {
+    let mut r = rig(Policy::Open, false);
+    r.server
+        .set_accounts(made(&["alice@example.com", "bob@example.com"]), &mut r.out);
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    assert_eq!(
+        act(&mut r, 0, Action::Except, "carol@example.com", None),
+        ["Error 404 no_such_user seq=Some(7)"]
+    );
+    act(&mut r, 0, Action::Except, "bob@example.com", None);
+    act(&mut r, 0, Action::Except, "b*@example.com", None);
+    act(&mut r, 0, Action::Ban, "*@example.com", None);
+    // A name taken without a password: the pattern does not spare it.
+    r.connect(1, "bert@example.com");
+    assert_eq!(r.sub(1, CH), ["Error 801 banned seq=Some(2)"]);
+    r.log_in(2, "bob");
+    let joined = r.sub(2, CH);
+    assert!(
+        joined.iter().any(|l| l.starts_with("Meta #mod@example.com true")),
+        "{joined:?}"
+    );
+    // bob's account deleted: its exception goes, the pattern's stays.
+    r.server
+        .accounts_changed(made(&["alice@example.com"]), &[], &mut r.out);
+    let excepts = r.server.rooms.get(CH).map(|x| x.list(Action::Except));
+    assert_eq!(excepts, Some(vec!["b*@example.com"]));
+}
+
 #[test]
 fn an_invited_user_outside_the_channel_is_told() {
     let mut r = room();
