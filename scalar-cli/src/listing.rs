@@ -292,6 +292,33 @@ mod tests {
         assert_eq!((asked, l.items.len(), l.cut), (3, 0, false));
     }
 
+    /// A server older than Members' `query` lists every member: the client still sent the
+    /// query (as looked for), and keeps only the IDs that hold it.
+    #[test]
+    fn members_are_checked_here_against_a_server_that_ignores_the_query() {
+        use scalar::proto::{List, MemberList};
+        let chan = Name::parse("#c@l").unwrap();
+        let ids = ["alice@l", "bob@l", "carol@l"].map(|i| Name::parse(i).unwrap());
+        let mut sent = Vec::new();
+        let l = members(chan, 10, Some(" *AL* "), |m| {
+            sent.push(m.query.map(str::to_string));
+            let list = MemberList {
+                seq: None,
+                topic: chan,
+                total: 3,
+                users: List::Slice(&ids),
+                roles: List::Slice(&[3, 0, 0]),
+                cursor: None,
+            };
+            let framed = Msg::MemberList(list).to_frame().unwrap();
+            Ok::<_, NetError>(Frame(framed[2..].to_vec()))
+        })
+        .unwrap();
+        assert_eq!(sent, [Some("AL".to_string())]);
+        let got: Vec<(&str, Role)> = l.items.iter().map(|m| (m.id.as_str(), m.role)).collect();
+        assert_eq!((got, l.total), (vec![("alice@l", Role::Owner)], 3));
+    }
+
     #[test]
     fn a_query_is_looked_for_without_irc_s_stars() {
         assert_eq!(looked_for(" *rust* "), Some("rust"));
