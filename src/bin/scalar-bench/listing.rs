@@ -89,16 +89,25 @@ fn described(addr: SocketAddr, display: &str, subject: &str) -> io::Result<Clien
     Ok(c)
 }
 
+/// Names a server examines for one page with a query (scalard's bound).
+const SCAN: usize = 500;
+
+/// Where the `i`th of back-to-back query pages over `total` names starts: after the last name
+/// the page before examined (`nth` spells the `n`th, from 0), or at the start (`None`) once
+/// every name was examined.
+pub fn page_after(i: usize, total: usize, nth: impl Fn(usize) -> String) -> Option<String> {
+    match i % (total / SCAN).max(1) {
+        0 => None,
+        n => Some(nth(n * SCAN - 1)),
+    }
+}
+
 /// Until `stop`, pages through the channels with a query none matches, one page after
 /// another without a pause; returns each page's latency in µs.
 fn queries(addr: SocketAddr, stop: &AtomicBool) -> io::Result<Vec<u32>> {
     let c = Client::connect(addr, "lister@localhost", TIMEOUT).map_err(io::Error::other)?;
     timed(c, Duration::ZERO, stop, |i, seq| {
-        // Ten pages of 500 cover the list; then from the start again.
-        let after = match i % (CHANNELS / 500) {
-            0 => None,
-            n => Some(format!("#q{:05}@localhost", n * 500 - 1)),
-        };
+        let after = page_after(i, CHANNELS, |n| format!("#q{n:05}@localhost"));
         Msg::Topics(Topics {
             seq: Some(seq),
             start: 0,

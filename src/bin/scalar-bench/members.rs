@@ -6,6 +6,7 @@
 use crate::Opts;
 use crate::chat::{self, pct};
 use crate::history::{chat_beside, summary, timed};
+use crate::listing::page_after;
 use crate::peer::name;
 use crate::server::Server;
 use scalar::client::Client;
@@ -66,11 +67,7 @@ fn joined(addr: SocketAddr, user: &str) -> io::Result<Client> {
 fn queries(addr: SocketAddr, stop: &AtomicBool) -> io::Result<Vec<u32>> {
     let c = joined(addr, "lister@localhost")?;
     timed(c, Duration::ZERO, stop, |i, seq| {
-        // Ten pages of 500 cover the members; then from the start again.
-        let after = match i % (MEMBERS / 500) {
-            0 => None,
-            n => Some(format!("m{:05}@localhost", n * 500 - 1)),
-        };
+        let after = page_after(i, MEMBERS, |n| format!("m{n:05}@localhost"));
         Msg::Members(Members {
             seq: Some(seq),
             topic: name(CROWD),
