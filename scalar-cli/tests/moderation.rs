@@ -283,6 +283,10 @@ fn a_channel_named_first_is_the_one_acted_on() {
         "/ban 192.0.2.1",
         "error: 192.0.2.1: a ban names IDs (bob, *@spam.example), not addresses",
     );
+    alice.command(
+        "/except 192.0.2.1",
+        "error: 192.0.2.1: an exception names IDs (bob, *@spam.example), not addresses",
+    );
     alice.command("/topic #c hello", "error: not joined to #c: /join it first");
     alice.command("/kick #a bob spam", "you kicked bob (spam)");
     bob.wait_for("-!- alice kicked you (spam)", STEP);

@@ -169,10 +169,17 @@ fn act_on(
 ) -> Result<(), String> {
     let domain = shared.state().domain.clone();
     let instead = " (/sban bans addresses, server-wide, for its admins)";
-    match action {
-        Action::Ban => names_ids(target, "ban", instead)?,
-        Action::Mute => names_ids(target, "mute", instead)?,
-        _ => {}
+    // Every list a pattern is added to: `/except 192.0.2.1` was taken as the user
+    // 192.0.2.1@DOMAIN, and listed as if it were the address (found by QA).
+    let what = match action {
+        Action::Ban => Some("a ban"),
+        Action::Mute => Some("a mute"),
+        Action::Invite => Some("an invitation"),
+        Action::Except => Some("an exception"),
+        _ => None,
+    };
+    if let Some(what) = what {
+        names_ids(target, what, instead)?;
     }
     // `/ban 10m`: the name was forgotten (found by QA: it banned a user named 10m for good).
     // Such a user is still named in full, `10m@DOMAIN`.
@@ -249,7 +256,7 @@ pub fn block(shared: &Shared, action: Action, target: &str, reason: Option<&str>
         (st.user.clone(), st.domain.clone())
     };
     if action == Action::Ban {
-        names_ids(target, "block", "")?;
+        names_ids(target, "a block", "")?;
     }
     let target = names::pattern(target, &domain)?;
     send(shared, &me, action, &target, reason)
@@ -314,13 +321,13 @@ pub fn dms(shared: &Shared, only_accounts: Option<bool>) -> Result<(), String> {
     }
 }
 
-/// Refuses an address where a ban, mute or block names IDs: `127.0.0.1` would pass for a name
+/// Refuses an address where a ban, mute, invitation, exception or block names IDs: `127.0.0.1` would pass for a name
 /// (`127.0.0.1@DOMAIN`) and hold nobody who connects from there (found by QA for `/ban`).
 /// Lifting such a name, which an older client let through, still works.
 fn names_ids(target: &str, what: &str, instead: &str) -> Result<(), String> {
     match scalar::proto::pattern::parse_range(target) {
         Some(_) => Err(format!(
-            "{target}: a {what} names IDs (bob, *@spam.example), not addresses{instead}"
+            "{target}: {what} names IDs (bob, *@spam.example), not addresses{instead}"
         )),
         None => Ok(()),
     }
