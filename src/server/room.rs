@@ -409,9 +409,14 @@ impl Room {
         }
         // The exceptions only once a ban holds: most joins meet none (review: 500 exceptions
         // scanned on every join, and for every member at every ban).
-        (self.rules().bans.iter())
-            .find(|b| b.holds(who, addr))
-            .filter(|_| !self.excepted(who))
+        let mut holding = self.rules().bans.iter().filter(|b| b.holds(who, addr));
+        let first = holding.next().filter(|_| !self.excepted(who))?;
+        // One with a reason says why (found by QA: a pattern's ban, set first without one,
+        // hid the exact ban's reason).
+        Some(match first.reason {
+            Some(_) => first,
+            None => holding.find(|b| b.reason.is_some()).unwrap_or(first),
+        })
     }
 
     /// Whether no ban holds `who`: an operator, or an ID an exception matches.

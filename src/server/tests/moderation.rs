@@ -470,6 +470,27 @@ fn a_ban_removes_and_keeps_out_until_unbanned() {
     assert_eq!(r.sub(1, CH), ["Meta #mod@example.com true 2"]);
 }
 
+/// Of two bans that hold an ID, one with a reason is the one told (found by QA: the first,
+/// without one, was).
+#[test]
+fn the_ban_with_a_reason_speaks_for_the_bans_that_hold() {
+    let mut r = room();
+    act(&mut r, 0, Action::Ban, "b*@example.com", None);
+    act(&mut r, 0, Action::Ban, "bob@example.com", Some("spam"));
+    r.connect(3, "bob@example.com");
+    r.feed(
+        3,
+        &frame(Msg::Sub(Sub {
+            seq: Some(2),
+            topic: n(CH),
+        })),
+    );
+    assert_eq!(
+        r.error_reason(3).as_deref(),
+        Some("banned from #mod@example.com: spam")
+    );
+}
+
 /// An exception spares the IDs it matches from every ban (IRC's `+e`): a ban does not remove
 /// them and they may join; lifted, it removes nobody, but keeps them out from then on.
 #[test]
