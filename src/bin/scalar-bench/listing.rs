@@ -35,19 +35,33 @@ pub fn run(opts: &Opts) -> io::Result<()> {
         let display = clipped(&display, 64);
         let subject = clipped(&subject, 256);
         let _owner = described(server.addr, display, subject)?;
-        let alone = chat::measure(&server, opts)?;
-        let (beside, lat) = chat_beside(&server, opts, queries)?;
-        println!("topics-query ({label}) chat alone: {}", summary(&alone));
-        println!(
-            "topics-query ({label}) chat beside back-to-back query pages ({CHANNELS} channels, 500 \
-             examined a page): {}; pages took ms p50 {:.2} p99 {:.2} max {:.2} over {}",
-            summary(&beside),
-            pct(&lat, 0.5),
-            pct(&lat, 0.99),
-            pct(&lat, 1.0),
-            lat.len()
-        );
+        let what = format!("{CHANNELS} channels");
+        chat_and_pages(&server, opts, &format!("topics-query ({label})"), &what, queries)?;
     }
+    Ok(())
+}
+
+/// The chat workload alone, then beside `pages` (back-to-back query pages over `what`), and
+/// the two result lines, each starting with `label`.
+pub fn chat_and_pages(
+    server: &Server,
+    opts: &Opts,
+    label: &str,
+    what: &str,
+    pages: fn(SocketAddr, &AtomicBool) -> io::Result<Vec<u32>>,
+) -> io::Result<()> {
+    let alone = chat::measure(server, opts)?;
+    let (beside, lat) = chat_beside(server, opts, pages)?;
+    println!("{label} chat alone: {}", summary(&alone));
+    println!(
+        "{label} chat beside back-to-back query pages ({what}, {SCAN} examined a page): {}; \
+         pages took ms p50 {:.2} p99 {:.2} max {:.2} over {}",
+        summary(&beside),
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0),
+        lat.len()
+    );
     Ok(())
 }
 

@@ -4,9 +4,8 @@
 //! (but could: a query no ID could hold is answered at once), so every page examines its 500.
 
 use crate::Opts;
-use crate::chat::{self, pct};
-use crate::history::{chat_beside, summary, timed};
-use crate::listing::page_after;
+use crate::history::timed;
+use crate::listing::{chat_and_pages, page_after};
 use crate::peer::name;
 use crate::server::Server;
 use scalar::client::Client;
@@ -26,19 +25,8 @@ pub fn run(opts: &Opts) -> io::Result<()> {
     // All from 127.0.0.1: the bench's per-address bounds (19,000) let them in.
     let server = Server::start_with(opts.scalard.as_deref(), "off", &[])?;
     let _crowd = crowd(server.addr)?;
-    let alone = chat::measure(&server, opts)?;
-    let (beside, lat) = chat_beside(&server, opts, queries)?;
-    println!("members-query chat alone: {}", summary(&alone));
-    println!(
-        "members-query chat beside back-to-back query pages ({MEMBERS} members, 500 examined a \
-         page): {}; pages took ms p50 {:.2} p99 {:.2} max {:.2} over {}",
-        summary(&beside),
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        pct(&lat, 1.0),
-        lat.len()
-    );
-    Ok(())
+    let what = format!("{MEMBERS} members");
+    chat_and_pages(&server, opts, "members-query", &what, queries)
 }
 
 /// `MEMBERS` clients subscribed to `CROWD`, kept open while they live (with nothing to read:
