@@ -44,7 +44,8 @@ pub const HOLD_FILE: &str = "scalard.hold.lock";
 /// aside and said it was done (found in review); a backup copied the store being replaced.
 #[derive(Debug)]
 pub struct StoreHold {
-    /// Held while it is open; none where the directory is not there yet.
+    /// Held while it is open; none where nothing is held (no store there, a filesystem
+    /// without locks, a directory this user may not write in for a shared hold).
     _file: Option<File>,
 }
 
