@@ -302,8 +302,8 @@ scalard: the Scalar chat server
 
 usage: scalard [OPTIONS]
        scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]
-                            (password from a prompt, or from stdin when it is not
-                            a terminal; del of an owner of kept channels needs
+                            (password of 8 characters or more, from a prompt, or
+                            from stdin when it is not a terminal; del of an owner of kept channels needs
                             --force, and ends them)
        scalard account list [--data-dir DIR | --config FILE]
        scalard ban list|del [BAN] [--data-dir DIR] [--domain D | --config FILE]   (the server
@@ -990,6 +990,15 @@ fn expected_one_of<const N: usize>(names: [&str; N], value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_help_states_the_password_minimum_account_add_holds_to() {
+        let said = format!(
+            "password of {} characters or more",
+            crate::store::password::MIN_CHARS
+        );
+        assert!(USAGE.contains(&said), "scalard --help should say: {said}");
+    }
 
     /// The configuration file `text` read as a reload of a server serving `serving` would,
     /// and as a start would.
