@@ -657,7 +657,11 @@ impl Server {
         let rooms = &mut self.rooms;
         self.paced.retain(|channel| {
             rooms.get_mut(&**channel).is_some_and(|room| {
-                room.prune(now);
+                if let Some(held) = room.prune(now) {
+                    log::info!(
+                        "{channel}: its join rate refused {held} join(s) until its budget was full again"
+                    );
+                }
                 room.is_paced()
             })
         });

@@ -734,6 +734,13 @@ impl Server {
         let who = super::admin::who(s, &self.policy.admins)?;
         let room = self.rooms.get_mut(channel)?;
         if let Some(wait) = room.join_wait(who, rush, now) {
+            if room.hold_join() == 1 {
+                let rate = room.rules().join_rate;
+                log::info!(
+                    "{channel}: its join rate ({rate} a minute) refuses joins now, {} first",
+                    who.user
+                );
+            }
             let reason = format!("{channel} admits fewer joins now: wait {} s", ceil_secs(wait));
             return Some(Refused::waiting(ErrorCode::JoinRate, reason, wait));
         }

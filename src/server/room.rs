@@ -162,6 +162,9 @@ pub struct Rules {
     pub join_rate: u64,
     /// The budget under `join_rate`, the whole channel's; forgotten once full again.
     joins: Option<Bucket>,
+    /// Joins the budget refused since it was last full: told to the operator's log when it
+    /// is full again, so that a raid the rate held shows there.
+    held_joins: u32,
     /// Members whose connection closed lately, while the channel had a join rate: a member
     /// whose network dropped rejoins at once, even while a raid holds the rate. At most
     /// [`MAX_RETURNING`], oldest first.
@@ -195,6 +198,7 @@ impl Rules {
             && self.rate == 0
             && self.join_rate == 0
             && self.joins.is_none()
+            && self.held_joins == 0
             && self.returning.is_empty()
             && self.display.is_none()
             && self.subject.is_none()
@@ -214,6 +218,7 @@ static NO_RULES: Rules = Rules {
     rate: 0,
     join_rate: 0,
     joins: None,
+    held_joins: 0,
     returning: Vec::new(),
     display: None,
     subject: None,
@@ -625,21 +630,31 @@ impl Room {
     }
 
     /// Forgets the members whose budget is full again, the join budget once it is, and the
-    /// returns no longer free.
-    pub fn prune(&mut self, now: &Now) {
+    /// returns no longer free. Returns how many joins the join budget refused, once it is
+    /// forgotten having refused some.
+    pub fn prune(&mut self, now: &Now) -> Option<u32> {
         let (rate, join_rate) = (self.pace_rate(), self.join_rate());
-        let Some(rules) = self.rules.as_deref_mut() else {
-            return;
-        };
+        let rules = self.rules.as_deref_mut()?;
         match rate {
             Some(rate) => rules.pace.retain(|_, b| !b.is_full(rate, now.mono)),
             None => rules.pace.clear(),
         }
+        let mut held = None;
         if join_rate.is_none_or(|r| rules.joins.is_some_and(|b| b.is_full(r, now.mono))) {
             rules.joins = None;
+            held = Some(std::mem::take(&mut rules.held_joins)).filter(|&n| n > 0);
         }
         rules.returning.retain(|r| r.until > now.unix_ms);
         self.tidy();
+        held
+    }
+
+    /// Counts a join the join rate refused; returns how many it has refused since its budget
+    /// was last full (1: the first of a rush, which the server logs).
+    pub fn hold_join(&mut self) -> u32 {
+        let rules = self.rules_mut();
+        rules.held_joins = rules.held_joins.saturating_add(1);
+        rules.held_joins
     }
 
     /// How long `who` must wait before it may join, if the channel's join rate holds it now.
@@ -713,6 +728,7 @@ impl Room {
         if rate == 0 {
             rules.returning = Vec::new();
             rules.joins = None;
+            rules.held_joins = 0;
         }
     }
 
@@ -1079,6 +1095,31 @@ mod tests {
         assert_eq!(r.rules().returning.len(), MAX_RETURNING);
         assert!(r.join_limit(anon("u0@x"), false, later).is_some());
         assert!(r.join_limit(anon("u1@x"), false, later).is_none());
+    }
+
+    #[test]
+    fn the_joins_a_join_rate_refused_are_counted_until_its_budget_is_full_again() {
+        let mut r = Room::new("o@x".into(), false, 1);
+        r.set_join_rate(6);
+        let now = Now {
+            mono: Instant::now(),
+            unix_ms: 1_000,
+        };
+        assert!(r.join_wait(anon("a@x"), false, &now).is_none());
+        r.count_join(anon("a@x"), false, &now);
+        assert!(
+            r.join_wait(anon("b@x"), false, &now).is_some(),
+            "one join at once"
+        );
+        assert_eq!((r.hold_join(), r.hold_join()), (1, 2), "the first is told apart");
+        assert_eq!(r.prune(&now), None, "the budget is not full yet");
+        let full = Now {
+            mono: now.mono + Duration::from_secs(11),
+            unix_ms: now.unix_ms + 11_000,
+        };
+        assert_eq!(r.prune(&full), Some(2));
+        assert_eq!(r.prune(&full), None, "told once");
+        assert_eq!(r.hold_join(), 1, "a new rush starts the count again");
     }
 
     #[test]
