@@ -303,7 +303,12 @@ impl Server {
         let mut query = m.query.map(ListQuery::new);
         let limit = scan_limit(&query);
         let mut size = 0;
-        let Walk { page, last, examined } = walk(view.from(start), count, limit, |n| {
+        let Walk {
+            page,
+            last,
+            examined,
+            before_first,
+        } = walk(view.from(start), count, limit, |n| {
             let wanted = query.as_mut().is_none_or(|q| {
                 let texts = rules(&n).map(|r| [r.display.as_ref(), r.subject.as_ref()]);
                 q.matches_texts(n.as_str(), texts.unwrap_or_default())
@@ -327,7 +332,8 @@ impl Server {
         let list = TopicList {
             seq: m.seq,
             total: u32::try_from(view.len()).unwrap_or(u32::MAX),
-            start: u32::try_from(start).unwrap_or(u32::MAX),
+            // The first name sent's (PROTOCOL.md §4): with a query, past those passed over.
+            start: u32::try_from(start + before_first.unwrap_or(0)).unwrap_or(u32::MAX),
             topics: List::Slice(&page),
             counts: Some(List::Slice(&counts)),
             subjects: Some(List::Slice(&subjects)),
@@ -374,7 +380,9 @@ impl Server {
         // One no ID could hold is answered at once, not with a page for every 500 members
         // (review).
         let hopeless = query.as_ref().is_some_and(|q| !q.can_match_id());
-        let Walk { page, last, examined } = match hopeless {
+        let Walk {
+            page, last, examined, ..
+        } = match hopeless {
             true => Walk::default(),
             false => walk(ids, count, scan_limit(&query), |n| {
                 match query.as_ref().is_none_or(|q| q.matches_id(n.as_str())) {
@@ -419,6 +427,9 @@ struct Walk<'n> {
     last: Option<Name<'n>>,
     /// How many were examined.
     examined: usize,
+    /// How many were examined before the first one taken, if one was: where the page's
+    /// `start` is, counted from where the walk began.
+    before_first: Option<usize>,
 }
 
 /// Walks `names` for a page: at most `count` taken, at most `limit` examined, or until `step`
@@ -438,7 +449,10 @@ fn walk<'n>(
         if let Ok(n) = Name::parse(raw) {
             match step(n) {
                 Step::Full => break,
-                Step::Take => w.page.push(n),
+                Step::Take => {
+                    w.before_first.get_or_insert(w.examined);
+                    w.page.push(n);
+                }
                 Step::Pass => {}
             }
             w.last = Some(n);

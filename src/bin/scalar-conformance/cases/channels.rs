@@ -641,12 +641,14 @@ pub(super) fn topics_pages_after_a_cursor_with_counts(x: &Ctx) -> Result<Verdict
 
 /// §4, Topics: with `query`, only the channels whose name before the `@`, display name or
 /// topic line holds it (in lowercase) are listed, however many pages (some of them empty)
-/// it takes to page through them by cursor.
+/// it takes to page through them by cursor; each page's `start` is its first name's index.
 pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("tqu")?;
     let query = x.fresh("tq");
     let (named, described, other) = (x.channel(&query), x.channel("tqb"), x.channel("tqc"));
-    for (i, ch) in [&named, &described, &other].into_iter().enumerate() {
+    // One that sorts before them all and does not match: the first page's `start` passes it.
+    let before = x.channel("aa");
+    for (i, ch) in [&before, &named, &described, &other].into_iter().enumerate() {
         c.sub(ch, 2 + i as u64)?;
     }
     let subject = format!("all about {}", query.to_uppercase());
@@ -674,15 +676,18 @@ pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Resu
             .cloned()
             .unwrap_or_default();
         found.extend(names.iter().filter_map(Value::as_text).map(str::to_string));
+        if let Some(first) = names.first().and_then(Value::as_text) {
+            first_is_at_start(&mut c, first, uint(&list, 14))?;
+        }
         match get(&list, 45).and_then(Value::as_text) {
             Some(next) if cursor.as_deref() != Some(next) => cursor = Some(next.to_string()),
             Some(next) => return Err(format!("the cursor {next} does not move on")),
             None => break,
         }
     }
-    if found.contains(&other) {
+    if let Some(wrong) = [&before, &other].into_iter().find(|c| found.contains(c)) {
         return Err(format!(
-            "{other} was listed for the query {query:?}, which it does not hold: {found:?}"
+            "{wrong} was listed for the query {query:?}, which it does not hold: {found:?}"
         ));
     }
     if !found.contains(&named) || !found.contains(&described) {
@@ -692,6 +697,27 @@ pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Resu
         ));
     }
     Ok(Pass)
+}
+
+/// §4, Topics: a page's `start` is the index of its first name among every channel, those a
+/// query passed over included: Topics at that `start` without a query lists `first` first.
+fn first_is_at_start(c: &mut Raw, first: &str, start: Option<u64>) -> Result<(), Fail> {
+    let Some(start) = start else {
+        return Err("TopicList without start".into());
+    };
+    c.send(&map(&[(0, u(11)), (1, u(7)), (14, u(start)), (15, u(1))]))?;
+    let at = c.reply()?;
+    let there = get(&at, 17)
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_text);
+    match there == Some(first) {
+        true => Ok(()),
+        false => Err(format!(
+            "a page with a query listed {first} first and said start {start}, but Topics at \
+             that start lists {there:?}"
+        )),
+    }
 }
 
 /// §4, Who may read what: what was said in a channel while it was invite-only stays with that
