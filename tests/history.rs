@@ -1583,3 +1583,59 @@ fn a_restore_stopped_part_way_keeps_the_server_and_check_out() {
     }
     assert!(!dir.0.join("scalard.db").exists(), "no new, empty store");
 }
+
+/// `scalard check` run as the server's user refuses a data directory that user may not write
+/// in, or may not make, as a start would, saying so (QA: check said "configuration OK" for a
+/// root's directory, where the start failed on its lock). Run as root only: it checks as
+/// `nobody`, from a copy of scalard that user may run.
+#[test]
+fn check_refuses_a_data_directory_the_user_may_not_write_in() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid only reads the process's credentials.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run scalard check as another user");
+        return;
+    }
+    let dir = DataDir::new();
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(&dir.0, open.clone()).unwrap();
+    let bin = dir.0.join("scalard");
+    std::fs::copy(env!("CARGO_BIN_EXE_scalard"), &bin).unwrap();
+    std::fs::set_permissions(&bin, open.clone()).unwrap();
+    let data = dir.0.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, open).unwrap();
+    let check_as_nobody = |data: &std::path::Path| {
+        let out = Command::new(&bin)
+            .args(["check", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env_remove("RUST_LOG")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run scalard as nobody");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, text) = check_as_nobody(&data);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("is not writable by this user (uid 65534, owned by uid 0)"),
+        "{text}"
+    );
+    let (code, text) = check_as_nobody(&data.join("sub"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("cannot be made"), "{text}");
+    // Root may: the same directory passes for it.
+    let (code, text) = scalard_cmd(&[
+        "check",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+}

@@ -8,7 +8,7 @@ use scalar::server::HistoryConfig;
 use scalar::store::accounts::Accounts;
 use scalar::store::admin;
 use scalar::store::bans;
-use scalar::store::lock::{DirLock, LockError, StoreHold};
+use scalar::store::lock::{self, DirLock, LockError, StoreHold};
 use scalar::store::worker::{Options, Start, Store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -268,6 +268,10 @@ fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
              its database)",
             dir.display()
         ));
+    } else if let Ok(dir) = data_dir_path(config)
+        && let Some(why) = lock::unwritable(&dir)
+    {
+        hints.push(why);
     } else if let Ok(dir) = data_dir_path(config)
         && let Some(free) = free_bytes(&dir).filter(|&b| b < LOW_DISK)
     {
@@ -707,6 +711,10 @@ fn check(args: Vec<String>) -> ExitCode {
     }
     let store = match (config.ephemeral, data_dir_path(&config)) {
         (true, _) => "ephemeral (no history, no accounts)".to_string(),
+        (false, Ok(dir)) if let Some(e) = lock::unwritable(&dir) => {
+            eprintln!("scalard check: {e}");
+            return ExitCode::from(1);
+        }
         (false, Ok(dir)) => format!("data directory {}", dir.display()),
         (false, Err(e)) => {
             eprintln!("scalard check: {e}");

@@ -302,6 +302,64 @@ fn read_pid(file: &mut File) -> Option<(u32, Option<u32>)> {
     Some((pid, unclean))
 }
 
+/// Why this user could not keep a store in `dir`, if it could not: `dir` (or, where it does
+/// not exist yet, the nearest parent that does, where a start makes it) is not one it may
+/// write in. What a start would meet at its lock, said by `scalard check` before one (found by
+/// QA: check said "configuration OK" for a root's directory the server's user could not use).
+pub fn unwritable(dir: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match at.parent() {
+                Some(up) if !up.as_os_str().is_empty() => at = up,
+                _ => return None,
+            },
+            // Unreachable (a parent of mode 700): the start says that in its own words.
+            Err(_) => return None,
+        }
+    }
+    let path = std::ffi::CString::new(at.as_os_str().as_bytes()).ok()?;
+    // SAFETY: faccessat only reads the NUL-terminated path; AT_EACCESS asks for this
+    // process's effective IDs, which a start would use.
+    let ok = unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::W_OK | libc::X_OK,
+            libc::AT_EACCESS,
+        )
+    } == 0;
+    if ok {
+        return None;
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EROFS) {
+        return Some(format!(
+            "the filesystem holding {} is mounted read-only: scalard writes there (its lock, its \
+             database)",
+            at.display()
+        ));
+    }
+    // SAFETY: geteuid only reads the process's credentials.
+    let uid = unsafe { libc::geteuid() };
+    let owner = std::fs::metadata(at).map_or(String::new(), |m| format!(", owned by uid {}", m.uid()));
+    Some(match at == dir {
+        true => format!(
+            "the data directory {} is not writable by this user (uid {uid}{owner}): {error}; \
+             chown it to the user scalard runs as",
+            dir.display()
+        ),
+        false => format!(
+            "the data directory {} cannot be made: {} is not writable by this user (uid \
+             {uid}{owner}): {error}; make it, owned by the user scalard runs as",
+            dir.display(),
+            at.display()
+        ),
+    })
+}
+
 /// Whether `error` says this user may not make a file there (nor, then, may a restore run by
 /// it replace the store).
 fn cannot_write(error: &io::Error) -> bool {
