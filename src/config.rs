@@ -73,7 +73,13 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let before = text.get(..at).unwrap_or_default();
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
-    format!("line {line}, column {column}: {}", e.message().trim())
+    let message = e.message().trim();
+    // The parser's "duplicate key" names none: the span is the key (found by QA).
+    let key = e.span().and_then(|s| text.get(s)).map(str::trim);
+    match key.filter(|k| message == "duplicate key" && !k.is_empty() && !k.contains('\n')) {
+        Some(key) => format!("line {line}, column {column}: duplicate key {key}"),
+        None => format!("line {line}, column {column}: {message}"),
+    }
 }
 
 /// The keys of the configuration file that take a list or a table (handled in `apply_toml`,
@@ -525,6 +531,17 @@ impl Config {
                 *id = format!("{id}{domain}").into();
             }
         }
+        // `["root", "Root", "root@DOMAIN"]` is one admin, and said so by check and the reload
+        // line (found by QA: "3 admin(s)").
+        let mut seen = std::collections::HashSet::new();
+        self.policy.admins.retain(|a| seen.insert(a.clone()));
+        let mut bans: Vec<ServerBan> = Vec::new();
+        for ban in std::mem::take(&mut self.policy.bans) {
+            if !bans.contains(&ban) {
+                bans.push(ban);
+            }
+        }
+        self.policy.bans = bans;
         Ok(())
     }
 
@@ -1035,14 +1052,28 @@ mod tests {
             "example.org",
             "--admin",
             "Bob@X.org",
+            "--admin",
+            "ALICE@example.org",
+            "--admin",
+            "Alice",
         ])
         .unwrap();
         let admins: Vec<&str> = c.policy.admins.iter().map(|a| &**a).collect();
-        assert_eq!(admins, ["alice@example.org", "bob@x.org"]);
+        assert_eq!(admins, ["alice@example.org", "bob@x.org"], "each once");
         for bad in ["Bad Name!", "#ops", "@x.org"] {
             assert!(args(&["--admin", bad]).is_err(), "{bad}");
         }
-        let c = args(&["--ban", "Mallory", "--ban", "spam*", "--domain", "example.org"]).unwrap();
+        let c = args(&[
+            "--ban",
+            "Mallory",
+            "--ban",
+            "spam*",
+            "--ban",
+            "mallory@Example.org",
+            "--domain",
+            "example.org",
+        ])
+        .unwrap();
         let bans: Vec<String> = c.policy.bans.iter().map(|b| b.to_string()).collect();
         assert_eq!(
             bans,
@@ -1428,6 +1459,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "config file: line 2, column 11: unclosed array, expected `]`");
+        let e = Config::default()
+            .apply_toml("motd = \"a\"\nmotd = \"b\"\n")
+            .unwrap_err();
+        assert_eq!(e.to_string(), "config file: line 2, column 1: duplicate key motd");
         let e = Config::default().apply_toml("é = = 1").unwrap_err().to_string();
         assert!(
             e.starts_with("config file: line 1, column ") && !e.contains('\n'),
