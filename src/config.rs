@@ -324,7 +324,7 @@ usage: scalard [OPTIONS]
                             aside in the data directory's before-restore-TIME/)
        scalard check [OPTIONS]   (reads the options, the configuration file and the TLS
                             files as a start would, says what it found, and exits:
-                            0 if a server would start on them)
+                            0 if a server run as this user would start on them)
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667

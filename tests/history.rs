@@ -1623,12 +1623,33 @@ fn check_refuses_a_data_directory_the_user_may_not_write_in() {
     let (code, text) = check_as_nobody(&data);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("is not writable by this user (uid 65534, owned by uid 0)"),
+        text.contains("is not writable by this user (uid 65534; owner uid 0)"),
         "{text}"
     );
     let (code, text) = check_as_nobody(&data.join("sub"));
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("cannot be made"), "{text}");
+    // Behind a directory nobody may not enter.
+    let private = dir.0.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (code, text) = check_as_nobody(&private.join("data"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("cannot be reached by this user (uid 65534)"),
+        "{text}"
+    );
+    // A directory anyone may write in, holding a lock file of root's (a start as root once).
+    let shared = dir.0.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(shared.join("scalard.lock"), "").unwrap();
+    let (code, text) = check_as_nobody(&shared);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("scalard.lock is not writable by this user"),
+        "{text}"
+    );
     // Root may: the same directory passes for it.
     let (code, text) = scalard_cmd(&[
         "check",

@@ -210,6 +210,9 @@ fn read_only(dir: &std::path::Path) -> bool {
 /// The database file in the data directory: history and accounts.
 const DB_FILE: &str = "scalard.db";
 
+/// The files a start writes in the data directory: its lock, the database and SQLite's own.
+const STORE_FILES: [&str; 4] = [lock::LOCK_FILE, DB_FILE, "scalard.db-wal", "scalard.db-shm"];
+
 /// Locks the data directory for as long as the lock lives (no lock with `--ephemeral`): see
 /// `scalar::store::lock`. Said and exited on here if it cannot be.
 fn lock_data_dir(config: &Config) -> Result<Option<DirLock>, ExitCode> {
@@ -263,13 +266,9 @@ fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
     if let Ok(dir) = data_dir_path(config)
         && read_only(&dir)
     {
-        hints.push(format!(
-            "the filesystem holding {} is mounted read-only: scalard writes there (its lock, \
-             its database)",
-            dir.display()
-        ));
+        hints.push(lock::read_only(&dir));
     } else if let Ok(dir) = data_dir_path(config)
-        && let Some(why) = lock::unwritable(&dir)
+        && let Some(why) = lock::unwritable(&dir, &STORE_FILES).filter(|why| !e.contains(why.as_str()))
     {
         hints.push(why);
     } else if let Ok(dir) = data_dir_path(config)
@@ -711,7 +710,7 @@ fn check(args: Vec<String>) -> ExitCode {
     }
     let store = match (config.ephemeral, data_dir_path(&config)) {
         (true, _) => "ephemeral (no history, no accounts)".to_string(),
-        (false, Ok(dir)) if let Some(e) = lock::unwritable(&dir) => {
+        (false, Ok(dir)) if let Some(e) = lock::unwritable(&dir, &STORE_FILES) => {
             eprintln!("scalard check: {e}");
             return ExitCode::from(1);
         }

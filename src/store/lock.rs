@@ -302,62 +302,97 @@ fn read_pid(file: &mut File) -> Option<(u32, Option<u32>)> {
     Some((pid, unclean))
 }
 
-/// Why this user could not keep a store in `dir`, if it could not: `dir` (or, where it does
-/// not exist yet, the nearest parent that does, where a start makes it) is not one it may
-/// write in. What a start would meet at its lock, said by `scalard check` before one (found by
-/// QA: check said "configuration OK" for a root's directory the server's user could not use).
-pub fn unwritable(dir: &Path) -> Option<String> {
+/// Why a server run by this user could not keep a store in `dir`, if it could not: `dir` is
+/// no directory, cannot be reached, or (or, where it does not exist yet, the nearest parent
+/// that does, where a start makes it) is not one this user may write in. What a start would
+/// meet at its lock, said by `scalard check` before one (found by QA: check said
+/// "configuration OK" for a root's directory the server's user could not use); or one of
+/// the `files` there a start writes is not. `None` where it cannot tell.
+pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
     use std::os::unix::ffi::OsStrExt;
+    // SAFETY: geteuid only reads the process's credentials.
+    let uid = unsafe { libc::geteuid() };
+    let shown = dir.display();
     let mut at = dir;
     loop {
         match std::fs::metadata(at) {
+            Ok(m) if at == dir && !m.is_dir() => return Some(format!("{shown} is not a directory")),
             Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match at.parent() {
-                Some(up) if !up.as_os_str().is_empty() => at = up,
-                _ => return None,
-            },
-            // Unreachable (a parent of mode 700): the start says that in its own words.
-            Err(_) => return None,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if at == dir && std::fs::symlink_metadata(dir).is_ok() {
+                    return Some(format!("{shown} is a symbolic link to nothing"));
+                }
+                // A relative path's last parent is "": the working directory.
+                at = match at.parent() {
+                    Some(up) if !up.as_os_str().is_empty() => up,
+                    Some(_) if at != Path::new(".") => Path::new("."),
+                    _ => return None,
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Some(format!(
+                    "the data directory {shown} cannot be reached by this user (uid {uid}): {e}"
+                ));
+            }
+            Err(e) => return Some(format!("the data directory {shown} cannot be reached: {e}")),
         }
     }
-    let path = std::ffi::CString::new(at.as_os_str().as_bytes()).ok()?;
-    // SAFETY: faccessat only reads the NUL-terminated path; AT_EACCESS asks for this
-    // process's effective IDs, which a start would use.
-    let ok = unsafe {
-        libc::faccessat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::W_OK | libc::X_OK,
-            libc::AT_EACCESS,
-        )
-    } == 0;
-    if ok {
-        return None;
-    }
-    let error = io::Error::last_os_error();
+    // Not faccessat with AT_EACCESS: glibc makes that faccessat2, which some container
+    // sandboxes refuse (EPERM) whatever the path; scalard is no setuid program, so its real
+    // IDs are the effective ones.
+    let denied = |path: &Path, mode| {
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        // SAFETY: access only reads the NUL-terminated path.
+        if unsafe { libc::access(path.as_ptr(), mode) } == 0 {
+            return None;
+        }
+        let error = io::Error::last_os_error();
+        // Anything else (no such file, a sandbox refusing the call) says nothing of it.
+        matches!(error.raw_os_error(), Some(libc::EACCES | libc::EROFS)).then_some(error)
+    };
+    let owner = |path: &Path| std::fs::metadata(path).map_or(u32::MAX, |m| m.uid());
+    let fix = |owner| match owner == uid {
+        true => "chmod u+rwx",
+        false => "chown it to the user scalard runs as, or chmod",
+    };
+    let Some(error) = denied(at, libc::W_OK | libc::X_OK) else {
+        let mut files = files.iter().map(|f| dir.join(f)).filter(|_| at == dir);
+        return files.find_map(|file| {
+            let error = denied(&file, libc::W_OK)?;
+            let owner = owner(&file);
+            Some(format!(
+                "{} is not writable by this user (uid {uid}; owner uid {owner}): {error}; {} it",
+                file.display(),
+                fix(owner)
+            ))
+        });
+    };
     if error.raw_os_error() == Some(libc::EROFS) {
-        return Some(format!(
-            "the filesystem holding {} is mounted read-only: scalard writes there (its lock, its \
-             database)",
-            at.display()
-        ));
+        return Some(read_only(at));
     }
-    // SAFETY: geteuid only reads the process's credentials.
-    let uid = unsafe { libc::geteuid() };
-    let owner = std::fs::metadata(at).map_or(String::new(), |m| format!(", owned by uid {}", m.uid()));
+    let (owner, fix) = (owner(at), fix(owner(at)));
     Some(match at == dir {
         true => format!(
-            "the data directory {} is not writable by this user (uid {uid}{owner}): {error}; \
-             chown it to the user scalard runs as",
-            dir.display()
+            "the data directory {shown} is not writable by this user (uid {uid}; owner uid \
+             {owner}): {error}; {fix} it"
         ),
         false => format!(
-            "the data directory {} cannot be made: {} is not writable by this user (uid \
-             {uid}{owner}): {error}; make it, owned by the user scalard runs as",
-            dir.display(),
+            "the data directory {shown} cannot be made: {} is not writable by this user (uid \
+             {uid}; owner uid {owner}): {error}; make {shown}, owned by the user scalard runs \
+             as (under systemd, StateDirectory= does)",
             at.display()
         ),
     })
+}
+
+/// What is said of a data directory on a filesystem mounted read-only (`at`, or the parent
+/// it would be made in).
+pub fn read_only(at: &Path) -> String {
+    format!(
+        "the filesystem holding {} is mounted read-only: scalard writes there (its lock, its \
+         database)",
+        at.display()
+    )
 }
 
 /// Whether `error` says this user may not make a file there (nor, then, may a restore run by
@@ -380,6 +415,38 @@ fn no_locks_here(error: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `scalard check` says of data directories any user (root too) could not use, and
+    /// of those it can: a file, a link to nothing, a path through a file; a relative path.
+    #[test]
+    fn a_data_directory_that_cannot_be_one_is_told_apart() {
+        let dir = crate::store::sqlite::tests::TempDir::new("unwritable");
+        let file = dir.0.join("file");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(
+            unwritable(&file, &[]),
+            Some(format!("{} is not a directory", file.display()))
+        );
+        let through = file.join("data");
+        let said = unwritable(&through, &[]).unwrap_or_default();
+        assert!(
+            said.contains("cannot be reached") && said.contains("ot a directory"),
+            "{said}"
+        );
+        let link = dir.0.join("link");
+        std::os::unix::fs::symlink(dir.0.join("nowhere"), &link).unwrap();
+        assert_eq!(
+            unwritable(&link, &[]),
+            Some(format!("{} is a symbolic link to nothing", link.display()))
+        );
+        assert_eq!(unwritable(&dir.0, &[]), None);
+        assert_eq!(unwritable(&dir.0.join("to/be/made"), &[]), None);
+        // SAFETY: geteuid only reads the process's credentials.
+        if unsafe { libc::geteuid() } == 0 {
+            // Made in the working directory, which root may write in.
+            assert_eq!(unwritable(Path::new("no-such-data-dir/x"), &[]), None);
+        }
+    }
 
     #[test]
     fn a_restore_holds_the_store_alone_and_the_others_share_it() {
