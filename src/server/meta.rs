@@ -213,7 +213,12 @@ impl Server {
             changes.push((format!("rate {rate}"), None));
         }
         if let Some(rate) = m.join_rate.filter(|&r| r != room.rules().join_rate) {
-            room.set_join_rate(rate);
+            if let Some(held) = room.set_join_rate(rate) {
+                log::info!(
+                    "{}: its join rate refused {held} join(s) before it was lifted",
+                    m.topic
+                );
+            }
             changes.push((format!("join_rate {rate}"), None));
         }
         let closed_either = closed_before || room.closed();

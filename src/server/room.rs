@@ -721,15 +721,18 @@ impl Room {
         });
     }
 
-    /// Sets the join rate (0: none), forgetting who was returning when it is lifted.
-    pub fn set_join_rate(&mut self, rate: u64) {
+    /// Sets the join rate (0: none), forgetting who was returning when it is lifted. Returns
+    /// how many joins it refused since its budget was last full, if it is lifted having
+    /// refused some: said then, as the budget's filling would have.
+    pub fn set_join_rate(&mut self, rate: u64) -> Option<u32> {
         let rules = self.rules_mut();
         rules.join_rate = rate;
-        if rate == 0 {
-            rules.returning = Vec::new();
-            rules.joins = None;
-            rules.held_joins = 0;
+        if rate != 0 {
+            return None;
         }
+        rules.returning = Vec::new();
+        rules.joins = None;
+        Some(std::mem::take(&mut rules.held_joins)).filter(|&n| n > 0)
     }
 
     /// `join_rate` joins a minute as a bucket, as [`pace_rate`](Room::pace_rate) for
@@ -1120,6 +1123,8 @@ mod tests {
         assert_eq!(r.prune(&full), Some(2));
         assert_eq!(r.prune(&full), None, "told once");
         assert_eq!(r.hold_join(), 1, "a new rush starts the count again");
+        assert_eq!(r.set_join_rate(12), None, "still counted");
+        assert_eq!(r.set_join_rate(0), Some(1), "lifted: told then");
     }
 
     #[test]
