@@ -677,7 +677,7 @@ pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Resu
             .unwrap_or_default();
         found.extend(names.iter().filter_map(Value::as_text).map(str::to_string));
         if let Some(first) = names.first().and_then(Value::as_text) {
-            first_is_at_start(&mut c, first, uint(&list, 14))?;
+            first_is_at_start(&mut c, first, &list)?;
         }
         match get(&list, 45).and_then(Value::as_text) {
             Some(next) if cursor.as_deref() != Some(next) => cursor = Some(next.to_string()),
@@ -701,12 +701,16 @@ pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Resu
 
 /// §4, Topics: a page's `start` is the index of its first name among every channel, those a
 /// query passed over included: Topics at that `start` without a query lists `first` first.
-fn first_is_at_start(c: &mut Raw, first: &str, start: Option<u64>) -> Result<(), Fail> {
-    let Some(start) = start else {
+/// Not told if the channels changed between the two (another client's came or went).
+fn first_is_at_start(c: &mut Raw, first: &str, page: &Value) -> Result<(), Fail> {
+    let Some(start) = uint(page, 14) else {
         return Err("TopicList without start".into());
     };
     c.send(&map(&[(0, u(11)), (1, u(7)), (14, u(start)), (15, u(1))]))?;
     let at = c.reply()?;
+    if uint(&at, 16) != uint(page, 16) {
+        return Ok(());
+    }
     let there = get(&at, 17)
         .and_then(Value::as_array)
         .and_then(|a| a.first())
