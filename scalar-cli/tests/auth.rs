@@ -559,7 +559,9 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
     alice.type_keys("/sban 192.0.2.0/24\r");
     alice.wait_for("banned 192.0.2.0/24", STEP);
     alice.type_keys("/sban\r");
-    alice.wait_for("-- 2 server bans: 192.0.2.0/24, bob (spam)", STEP);
+    // Each with who set it and when (the server keeps that for admins' bans).
+    alice.wait_for("-- 2 server bans: 192.0.2.0/24 (by alice at ", STEP);
+    alice.wait_for("), bob (spam; by alice at ", STEP);
     alice.type_keys("/sunban 192.0.2.0/24\r");
     alice.wait_for("unbanned 192.0.2.0/24", STEP);
     // Not an admin: refused.
@@ -590,8 +592,9 @@ fn an_admin_walls_sets_the_motd_and_bans_server_wide() {
         (out.status.code(), text(&out.stdout), text(&out.stderr))
     };
     let deadline = std::time::Instant::now() + STEP;
-    // With the reason the admin gave.
-    while ban(&["list"]).1 != "bob@localhost  \"spam\"" {
+    // With the reason the admin gave, and who set it when.
+    let listed = |line: &str| line.starts_with("bob@localhost  \"spam\"  (set by alice@localhost at 20");
+    while !listed(&ban(&["list"]).1) {
         assert!(std::time::Instant::now() < deadline, "{:?}", ban(&["list"]));
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

@@ -193,8 +193,10 @@ impl Server {
             .chain(&self.bans)
             .map(ToString::to_string)
             .collect();
-        if self.ban_reasons.keys().any(|b| !bans.contains(&**b)) {
+        let stale = |b: &str| !bans.contains(b);
+        if self.ban_reasons.keys().any(|b| stale(b)) || self.ban_setters.keys().any(|b| stale(b)) {
             self.ban_reasons.retain(|b, _| bans.contains(&**b));
+            self.ban_setters.retain(|b, _| bans.contains(&**b));
             self.bans_changed();
         }
         self.enforce_server_bans(out);
@@ -376,6 +378,11 @@ impl Server {
                     Some(r) => self.ban_reasons.insert(ban.to_string().into(), r.into()),
                     None => self.ban_reasons.remove(&*ban.to_string()),
                 };
+                // The latest ban of it, as a channel's list says.
+                if let Some(admin) = self.session(conn).and_then(|s| s.user.clone()) {
+                    self.ban_setters
+                        .insert(ban.to_string().into(), (admin, now.unix_ms));
+                }
                 if !self.bans.contains(&ban) && !self.policy.bans.contains(&ban) {
                     self.bans.push(ban);
                 }
@@ -399,6 +406,7 @@ impl Server {
             _ => {
                 self.bans.retain(|b| *b != ban);
                 self.ban_reasons.remove(&*ban.to_string());
+                self.ban_setters.remove(&*ban.to_string());
             }
         }
         // Marked first: with `--fsync always` the record waits for the save (`announce`).

@@ -51,8 +51,9 @@ pub use meta::mode_letters;
 pub use moderation::{MOD_CTYPE, PRESENCE_CTYPE, SERVER_CTYPES, deleted_by, purged_by, server_ctype};
 pub use outbox::{ConnId, Outbox};
 pub use saved::{
-    BAN_REASONS as SAVED_BAN_REASONS, BANS as SAVED_BANS, DELETED, bans_value, deleted_created, deleted_key,
-    deleted_name, deleted_value, kept_owner, reasons_value, saved_ban_reasons, saved_bans,
+    BAN_REASONS as SAVED_BAN_REASONS, BAN_SETTERS as SAVED_BAN_SETTERS, BANS as SAVED_BANS, BanSetters,
+    DELETED, bans_value, deleted_created, deleted_key, deleted_name, deleted_value, kept_owner,
+    reasons_value, saved_ban_reasons, saved_ban_setters, saved_bans, setters_value,
 };
 
 use crate::proto::*;
@@ -128,6 +129,9 @@ pub struct Server {
     /// The reasons admins gave for those of `bans` they gave one for, by the ban as written:
     /// told to whom they keep out.
     ban_reasons: HashMap<Box<str>, Box<str>>,
+    /// Who set each server ban an admin set, and when (unix ms), by the ban as written: what
+    /// the ban list says, as a channel's says of its bans.
+    ban_setters: BanSetters,
     /// The message of the day.
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
@@ -193,6 +197,7 @@ impl Server {
             bans: Vec::new(),
             timed: timed::Ends::default(),
             ban_reasons: HashMap::new(),
+            ban_setters: HashMap::new(),
             motd: None,
             now_ms: 0,
             unsaved: Default::default(),

@@ -20,6 +20,12 @@ pub const BANS: &str = "!server";
 /// as written to its reason. A key of its own, so that a version that does not know it still
 /// reads the bans.
 pub const BAN_REASONS: &str = "!server reasons";
+/// The key of who set each server ban and when: a CBOR map from each ban to `[ID, unix ms]`.
+/// Apart from the reasons, so that an older scalard still reads those.
+pub const BAN_SETTERS: &str = "!server setters";
+
+/// Who set each server ban (an admin's ID) and when (unix ms), by the ban as written.
+pub type BanSetters = HashMap<Box<str>, (Rc<str>, u64)>;
 /// The key of the message of the day set with a Message to `!motd@`.
 const MOTD: &str = "!motd";
 /// The key of the secret of guest IDs' address marks (`guest`): a CBOR map `{"key": 32
@@ -110,6 +116,7 @@ impl Server {
     pub(super) fn bans_changed(&mut self) {
         self.mark(BANS);
         self.mark(BAN_REASONS);
+        self.mark(BAN_SETTERS);
     }
 
     /// The message of the day changed.
@@ -325,6 +332,7 @@ impl Server {
             }
             BANS => Some(bans_value(&self.bans)),
             BAN_REASONS => Some(reasons_value(&self.ban_reasons)),
+            BAN_SETTERS => Some(setters_value(&self.ban_setters)),
             MOTD => self.motd.as_ref().map(|m| encode(&motd_value(m))),
             GUEST_KEY => {
                 (self.guest_key).map(|k| encode(&Value::Map(vec![(text("key"), Value::Bytes(k.to_vec()))])))
@@ -374,6 +382,7 @@ impl Server {
                 }
                 BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),
                 BAN_REASONS => reasons_of(&v, &mut cut).map(|r| self.ban_reasons = r),
+                BAN_SETTERS => setters_of(&v, &mut cut).map(|s| self.ban_setters = s),
                 MOTD => motd_of(&v, &mut cut).map(|m| self.motd = Some(m)),
                 GUEST_KEY => match field(&v, "key").and_then(Value::as_bytes) {
                     Some(b) => match <[u8; 32]>::try_from(b.as_slice()) {
@@ -454,6 +463,46 @@ pub fn reasons_value(reasons: &HashMap<Box<str>, Box<str>>) -> Vec<u8> {
     encode(&Value::Map(
         pairs.into_iter().map(|(b, r)| (text(b), text(r))).collect(),
     ))
+}
+
+/// The saved value of who set the server bans: a CBOR map from each ban, as written, to
+/// `[ID, unix ms]`.
+pub fn setters_value(setters: &BanSetters) -> Vec<u8> {
+    let mut pairs: Vec<(&str, &str, u64)> = setters.iter().map(|(b, (by, at))| (&**b, &**by, *at)).collect();
+    pairs.sort_unstable();
+    let text = |t: &str| Value::Text(t.to_string());
+    encode(&Value::Map(
+        pairs
+            .into_iter()
+            .map(|(b, by, at)| (text(b), Value::Array(vec![text(by), Value::from(at)])))
+            .collect(),
+    ))
+}
+
+/// Who set the server bans, in a value saved under [`BAN_SETTERS`]; `None` if it is not one.
+pub fn saved_ban_setters(value: &[u8]) -> Option<BanSetters> {
+    setters_of(&ciborium::from_reader::<Value, _>(value).ok()?, &mut false)
+}
+
+/// Setters that are user IDs, of bans this version can read; `cut` is set if the value held
+/// anything else.
+fn setters_of(v: &Value, cut: &mut bool) -> Option<BanSetters> {
+    let pairs = v.as_map()?;
+    let setter = |v: &Value| match v.as_array()?.as_slice() {
+        [by, at] => {
+            let by = by.as_text().filter(|b| is_user(b))?;
+            Some((Rc::from(by), u64::try_from(at.as_integer()?).ok()?))
+        }
+        _ => None,
+    };
+    let setters: BanSetters = pairs
+        .iter()
+        .filter_map(|(b, s)| Some((b.as_text()?, setter(s)?)))
+        .filter(|(b, _)| ServerBan::parse(b).is_some())
+        .map(|(b, s)| (b.into(), s))
+        .collect();
+    *cut |= setters.len() < pairs.len();
+    Some(setters)
 }
 
 /// The ban reasons in a value saved under [`BAN_REASONS`]; `None` if it is not one.
@@ -829,6 +878,38 @@ fn motd_of(v: &Value, cut: &mut bool) -> Option<Motd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Who set each server ban reads back as written; an entry no admin could have made (a
+    /// setter that is no user ID, a time that is no uint, a key that is no ban) is dropped,
+    /// and said to be cut.
+    #[test]
+    fn the_setters_of_server_bans_read_back_and_bad_entries_are_dropped() {
+        let setters: BanSetters = [
+            ("192.0.2.0/24".into(), (Rc::from("root@x.org"), 7)),
+            ("spam*@x.org".into(), (Rc::from("ann@x.org"), 9)),
+        ]
+        .into();
+        assert_eq!(saved_ban_setters(&setters_value(&setters)), Some(setters.clone()));
+        let mut pairs = match ciborium::from_reader::<Value, _>(setters_value(&setters).as_slice()) {
+            Ok(Value::Map(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        pairs.push((
+            text("bob@x.org"),
+            Value::Array(vec![text("#ops@x.org"), Value::from(1)]),
+        ));
+        pairs.push((
+            text("eve@x.org"),
+            Value::Array(vec![text("root@x.org"), Value::from(-1)]),
+        ));
+        pairs.push((
+            text("not a ban"),
+            Value::Array(vec![text("root@x.org"), Value::from(1)]),
+        ));
+        let mut cut = false;
+        assert_eq!(setters_of(&Value::Map(pairs), &mut cut), Some(setters));
+        assert!(cut);
+    }
 
     /// Saved by an older version, which took an IPv4-mapped loopback range for one matching
     /// nobody: dropped, as no ban may hold loopback.

@@ -63,8 +63,14 @@ impl Server {
         let sanction = match (is_server(topic), action) {
             (true, _) => {
                 let reason = self.ban_reasons.get(entry).map_or("", |r| &**r);
+                let (by, at) = self
+                    .ban_setters
+                    .get(entry)
+                    .map_or(("", 0), |(by, at)| (&**by, *at));
                 return Held {
                     reason,
+                    by,
+                    at,
                     ..Held::default()
                 };
             }
@@ -118,8 +124,8 @@ impl Server {
 }
 
 /// What a page says of one ban or mute beside its pattern (PROTOCOL.md §4, Targets): why
-/// ("" for no reason given), when it ends, who set it and when ("" and 0 where not known;
-/// the server's bans: never, and not known).
+/// ("" for no reason given), when it ends, who set it and when ("" and 0 where not known:
+/// the server's bans of its configuration; they never end).
 #[derive(Debug, Default, Clone, Copy)]
 struct Held<'a> {
     reason: &'a str,

@@ -8,7 +8,11 @@
 use super::admin::open_existing;
 use super::lock::{DirLock, LockError};
 use super::sqlite::Db;
-use crate::server::{SAVED_BAN_REASONS, SAVED_BANS, ServerBan, bans_value, saved_ban_reasons, saved_bans};
+use crate::server::{
+    BanSetters, SAVED_BAN_REASONS, SAVED_BAN_SETTERS, SAVED_BANS, ServerBan, bans_value, saved_ban_reasons,
+    saved_ban_setters, saved_bans,
+};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// What to do.
@@ -55,15 +59,19 @@ pub fn run(
         Command::List => {
             let bans = saved(&db)?;
             let reasons = reasons(&db)?;
+            let setters = setters(&db)?;
             Ok(bans
                 .iter()
                 .map(|b| {
-                    let ban = b.to_string();
-                    match reasons.get(&*ban) {
-                        // Quoted, control characters escaped: an admin typed it over the wire.
-                        Some(r) => format!("{ban}  {r:?}"),
-                        None => ban,
+                    let mut line = b.to_string();
+                    // Quoted, control characters escaped: an admin typed it over the wire.
+                    if let Some(r) = reasons.get(&*line) {
+                        line = format!("{line}  {r:?}");
                     }
+                    if let Some((by, at)) = setters.get(&*b.to_string()) {
+                        line = format!("{line}  (set by {by} at {})", crate::civil::utc_words(*at));
+                    }
+                    line
                 })
                 .collect::<Vec<_>>()
                 .join("\n"))
@@ -101,6 +109,12 @@ pub fn run(
             if reasons.remove(&*ban.to_string()).is_some() {
                 let value = crate::server::reasons_value(&reasons);
                 db.save_state(SAVED_BAN_REASONS, Some(&value))
+                    .map_err(|e| e.to_string())?;
+            }
+            let mut setters = setters(&db)?;
+            if setters.remove(&*ban.to_string()).is_some() {
+                let value = crate::server::setters_value(&setters);
+                db.save_state(SAVED_BAN_SETTERS, Some(&value))
                     .map_err(|e| e.to_string())?;
             }
             Ok(match configured_too {
@@ -152,24 +166,42 @@ fn domain_hint(typed: &str, ban: &ServerBan, saved: &[ServerBan]) -> String {
 }
 
 /// The reasons admins gave for the saved bans, by the ban as written.
-fn reasons(db: &Db) -> Result<std::collections::HashMap<Box<str>, Box<str>>, String> {
+fn reasons(db: &Db) -> Result<HashMap<Box<str>, Box<str>>, String> {
+    saved_state(
+        db,
+        SAVED_BAN_REASONS,
+        saved_ban_reasons,
+        "reasons of the server bans",
+    )
+}
+
+/// Who set the saved bans and when, by the ban as written.
+fn setters(db: &Db) -> Result<BanSetters, String> {
+    saved_state(
+        db,
+        SAVED_BAN_SETTERS,
+        saved_ban_setters,
+        "setters of the server bans",
+    )
+}
+
+/// The server's saved state under `key`, read with `decode`; empty if none was saved.
+fn saved_state<T: Default>(
+    db: &Db,
+    key: &str,
+    decode: fn(&[u8]) -> Option<T>,
+    what: &str,
+) -> Result<T, String> {
     let state = db.state().map_err(|e| e.to_string())?;
-    match state.iter().find(|(key, _)| key == SAVED_BAN_REASONS) {
-        None => Ok(Default::default()),
-        Some((_, value)) => saved_ban_reasons(value)
-            .ok_or_else(|| "the saved reasons of the server bans do not decode".to_string()),
+    match state.iter().find(|(k, _)| k == key) {
+        None => Ok(T::default()),
+        Some((_, value)) => decode(value).ok_or_else(|| format!("the saved {what} do not decode")),
     }
 }
 
 /// The saved server bans; none if none were ever saved.
 fn saved(db: &Db) -> Result<Vec<ServerBan>, String> {
-    let state = db.state().map_err(|e| e.to_string())?;
-    match state.iter().find(|(key, _)| key == SAVED_BANS) {
-        None => Ok(Vec::new()),
-        Some((_, value)) => {
-            saved_bans(value).ok_or_else(|| "the saved server bans do not decode".to_string())
-        }
-    }
+    saved_state(db, SAVED_BANS, saved_bans, "server bans")
 }
 
 #[cfg(test)]
@@ -181,6 +213,10 @@ mod tests {
         domain: "x.org",
         bans: &[],
     };
+
+    fn setters_of_db(dir: &Path) -> BanSetters {
+        setters(&Db::open(&dir.join(DB)).unwrap()).unwrap()
+    }
 
     fn with_bans(dir: &Path, bans: &[&str]) {
         let db = Db::open(&dir.join(DB)).unwrap();
@@ -215,8 +251,23 @@ mod tests {
             listed,
             "*@spam.example  \"selling\\u{1b}[2J things\"\n192.0.2.0/24"
         );
+        // And who set them, when the server knows.
+        let setters = [(
+            "192.0.2.0/24".into(),
+            (std::rc::Rc::from("root@x.org"), 1_764_000_000_000),
+        )]
+        .into();
+        db.save_state(SAVED_BAN_SETTERS, Some(&crate::server::setters_value(&setters)))
+            .unwrap();
+        let listed = run(&dir.0, DB, Command::List, None, NONE).unwrap();
+        assert_eq!(
+            listed,
+            "*@spam.example  \"selling\\u{1b}[2J things\"\n192.0.2.0/24  (set by root@x.org at \
+             2025-11-24 16:00:00 UTC)"
+        );
         let lifted = run(&dir.0, DB, Command::Del, Some("192.0.2.0/24"), NONE).unwrap();
         assert_eq!(lifted, "server ban 192.0.2.0/24 lifted");
+        assert_eq!(setters_of_db(&dir.0), HashMap::new(), "its setter goes with it");
         assert_eq!(
             run(&dir.0, DB, Command::List, None, NONE).unwrap(),
             "*@spam.example  \"selling\\u{1b}[2J things\""

@@ -643,6 +643,35 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         ),
         [r#"TargetList ban 4 ["203.0.113.0/24", "bob@*"] Some("bob@*") ["", "still at it"]"#]
     );
+    // Each with who set it and when: alice, by Mod, the configured one too once she banned it.
+    r.feed(0, &frame(targets("!server@example.com", Action::Ban, 100, None)));
+    let (_, f) = r.out.frames.pop().expect("a reply");
+    let Ok(Status::Complete((Ok(Msg::TargetList(t)), _))) = decode_frame(&f) else {
+        panic!()
+    };
+    let setters: Vec<String> = t
+        .setters
+        .iter()
+        .flat_map(|s| s.iter())
+        .map(|s| s.to_string())
+        .collect();
+    let set_at: Vec<u64> = t.set_at.iter().flat_map(|s| s.iter()).collect();
+    assert_eq!(setters, ["alice@example.com"; 4]);
+    assert_eq!(set_at, [r.now.unix_ms; 4]);
+    let unban = Msg::Mod(Mod {
+        until: None,
+        seq: Some(8),
+        topic: n("!server@example.com"),
+        action: Action::Unban,
+        target: "mallory@example.com",
+        reason: None,
+        since: None,
+    });
+    r.send(0, unban);
+    assert!(
+        !r.server.ban_setters.contains_key("mallory@example.com"),
+        "gone with its ban"
+    );
     assert_eq!(
         r.send(0, targets("!server@example.com", Action::Mute, 100, None)),
         ["Error 405 not_subscribable seq=Some(9)"]
@@ -796,7 +825,7 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
     r.advance(Duration::from_secs(1));
     let mut keys: Vec<&str> = r.out.saved.iter().map(|(k, _)| k.as_str()).collect();
     keys.sort();
-    assert_eq!(keys, ["!server", "!server reasons", CH]);
+    assert_eq!(keys, ["!server", "!server reasons", "!server setters", CH]);
     assert!(r.out.saved.iter().all(|(_, v)| v.is_some()));
 
     // A new server on the same store.
@@ -821,11 +850,13 @@ fn a_channel_owned_by_an_account_is_saved_and_restored_with_the_server_bans() {
         1,
         &frame(Msg::Ident(Ident::new(Some(1), &[1], n("spammer@example.com")))),
     );
-    // Told why, as the admin said when banning.
+    // Told why, as the admin said when banning; and the admins are still told who did.
     assert_eq!(
         again.error_reason(1).as_deref(),
         Some("banned from this server: selling things")
     );
+    let (by, _) = &again.server.ban_setters["spam*@example.com"];
+    assert_eq!(&**by, "alice@example.com");
     assert_eq!(
         again.out.take(1),
         ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
