@@ -1055,16 +1055,22 @@ mod tests {
         Now { mono, unix_ms: 0 }
     }
 
-    /// A member back within its window returns free once; whoever takes its name without
-    /// proving it does not, where the member had proved it; the window ends.
-    #[test]
-    fn a_returning_member_rejoins_free_once_and_only_as_itself() {
+    /// A room of no rules but a join rate of 6 a minute, and a time to start from.
+    fn six_joins_a_minute() -> (Room, Now) {
         let mut r = Room::new("o@x".into(), false, 1);
         r.set_join_rate(6);
         let now = Now {
             mono: Instant::now(),
             unix_ms: 1_000,
         };
+        (r, now)
+    }
+
+    /// A member back within its window returns free once; whoever takes its name without
+    /// proving it does not, where the member had proved it; the window ends.
+    #[test]
+    fn a_returning_member_rejoins_free_once_and_only_as_itself() {
+        let (mut r, now) = six_joins_a_minute();
         r.quit_member("m@x", true, now.unix_ms);
         r.quit_member("n@x", false, now.unix_ms);
         assert!(
@@ -1102,12 +1108,7 @@ mod tests {
 
     #[test]
     fn the_joins_a_join_rate_refused_are_counted_until_its_budget_is_full_again() {
-        let mut r = Room::new("o@x".into(), false, 1);
-        r.set_join_rate(6);
-        let now = Now {
-            mono: Instant::now(),
-            unix_ms: 1_000,
-        };
+        let (mut r, now) = six_joins_a_minute();
         assert!(r.join_wait(anon("a@x"), false, &now).is_none());
         r.count_join(anon("a@x"), false, &now);
         assert!(
