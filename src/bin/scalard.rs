@@ -156,6 +156,13 @@ fn data_dir(config: &Config) -> Result<PathBuf, String> {
     // one that could not be made.
     let doing = match std::fs::symlink_metadata(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "create",
+        // mkdir's "File exists" for a link to nothing says nothing of it (found by QA).
+        Ok(m) if m.is_symlink() && !dir.exists() => {
+            return Err(format!(
+                "data directory {} is a symbolic link to nothing",
+                dir.display()
+            ));
+        }
         _ => "access",
     };
     std::fs::create_dir_all(&dir)

@@ -347,34 +347,60 @@ pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
             return None;
         }
         let error = io::Error::last_os_error();
-        // Anything else (no such file, a sandbox refusing the call) says nothing of it.
-        matches!(error.raw_os_error(), Some(libc::EACCES | libc::EROFS)).then_some(error)
+        match error.raw_os_error() {
+            Some(libc::EACCES | libc::EROFS) => Some(error),
+            // An immutable file's; unless a sandbox refuses the call itself, which it does for
+            // asking whether the path exists too.
+            // SAFETY: as above.
+            Some(libc::EPERM) if unsafe { libc::access(path.as_ptr(), libc::F_OK) } == 0 => Some(error),
+            // Anything else (no such file, a sandbox refusing the call) says nothing of it.
+            _ => None,
+        }
     };
     let owner = |path: &Path| std::fs::metadata(path).map_or(u32::MAX, |m| m.uid());
-    let fix = |owner| match owner == uid {
-        true => "chmod u+rwx",
-        false => "chown it to the user scalard runs as, or chmod",
+    // Not chmod for another's: the store holds password hashes, and the group or everyone is
+    // not whom to open it to.
+    let fix = |owner, error: &io::Error| match (error.raw_os_error(), owner == uid) {
+        (Some(libc::EPERM), _) => "it is immutable or append-only (lsattr): chattr -i -a it",
+        (_, true) => "chmod u+rwx it",
+        (_, false) => "chown it to the user scalard runs as",
     };
     let Some(error) = denied(at, libc::W_OK | libc::X_OK) else {
         let mut files = files.iter().map(|f| dir.join(f)).filter(|_| at == dir);
         return files.find_map(|file| {
+            if file.is_dir() {
+                return Some(format!(
+                    "{} is a directory: scalard keeps a file there",
+                    file.display()
+                ));
+            }
             let error = denied(&file, libc::W_OK)?;
             let owner = owner(&file);
             Some(format!(
-                "{} is not writable by this user (uid {uid}; owner uid {owner}): {error}; {} it",
+                "{} is not writable by this user (uid {uid}; owner uid {owner}): {error}; {}",
                 file.display(),
-                fix(owner)
+                fix(owner, &error)
             ))
         });
     };
     if error.raw_os_error() == Some(libc::EROFS) {
         return Some(read_only(at));
     }
-    let (owner, fix) = (owner(at), fix(owner(at)));
-    Some(match at == dir {
+    let (owner, fix) = (owner(at), fix(owner(at), &error));
+    let itself = at == dir;
+    // "." said as where it is: under a service manager, the working directory is no given.
+    let cwd;
+    let at = match at == Path::new(".") {
+        true => {
+            cwd = std::env::current_dir().unwrap_or_else(|_| at.to_path_buf());
+            &cwd
+        }
+        false => at,
+    };
+    Some(match itself {
         true => format!(
             "the data directory {shown} is not writable by this user (uid {uid}; owner uid \
-             {owner}): {error}; {fix} it"
+             {owner}): {error}; {fix}"
         ),
         false => format!(
             "the data directory {shown} cannot be made: {} is not writable by this user (uid \
@@ -440,6 +466,12 @@ mod tests {
             Some(format!("{} is a symbolic link to nothing", link.display()))
         );
         assert_eq!(unwritable(&dir.0, &[]), None);
+        std::fs::create_dir(dir.0.join(LOCK_FILE)).unwrap();
+        let said = unwritable(&dir.0, &[LOCK_FILE]).unwrap_or_default();
+        assert!(
+            said.ends_with("scalard.lock is a directory: scalard keeps a file there"),
+            "{said}"
+        );
         assert_eq!(unwritable(&dir.0.join("to/be/made"), &[]), None);
         // SAFETY: geteuid only reads the process's credentials.
         if unsafe { libc::geteuid() } == 0 {
