@@ -214,10 +214,7 @@ impl Server {
         }
         if let Some(rate) = m.join_rate.filter(|&r| r != room.rules().join_rate) {
             if let Some(held) = room.set_join_rate(rate) {
-                log::info!(
-                    "{}: its join rate refused {held} join(s) before it was lifted",
-                    m.topic
-                );
+                super::moderation::log_held_joins(m.topic.as_str(), held, "it was lifted");
             }
             changes.push((format!("join_rate {rate}"), None));
         }

@@ -663,9 +663,7 @@ impl Server {
         self.paced.retain(|channel| {
             rooms.get_mut(&**channel).is_some_and(|room| {
                 if let Some(held) = room.prune(now) {
-                    log::info!(
-                        "{channel}: its join rate refused {held} join(s) until its budget was full again"
-                    );
+                    moderation::log_held_joins(channel, held, "its budget was full again");
                 }
                 room.is_paced()
             })
@@ -711,6 +709,11 @@ impl Server {
 
     /// Says Bye (`shutting_down`) to every connection and closes them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
+        for channel in &self.paced {
+            if let Some(held) = self.rooms.get_mut(&**channel).and_then(|r| r.take_held_joins()) {
+                moderation::log_held_joins(channel, held, "the server stopped");
+            }
+        }
         for conn in 0..self.sessions.len() {
             if self.sessions[conn].is_some() {
                 self.bye(conn, ErrorCode::ShuttingDown, out);

@@ -669,7 +669,11 @@ impl Server {
     /// Forgets `channel`'s room: its life ends. What was said in it while it was closed goes
     /// out of memory's answers with it; the store leaves it out of any later life's.
     pub(super) fn end_room(&mut self, channel: &str) {
-        let life = self.rooms.remove(channel).and_then(|r| r.life());
+        let mut room = self.rooms.remove(channel);
+        if let Some(held) = room.as_mut().and_then(|r| r.take_held_joins()) {
+            log_held_joins(channel, held, "the channel ended");
+        }
+        let life = room.and_then(|r| r.life());
         self.unlist(channel);
         if let (Some(_), Some(h)) = (life, self.history.as_mut()) {
             h.ring.end_life(channel);
@@ -750,6 +754,12 @@ impl Server {
         }
         None
     }
+}
+
+/// Tells the operator's log how many joins `channel`'s join rate refused in a rush, once the
+/// rush is over (`until`: how it ended), so that a raid it held shows there.
+pub(super) fn log_held_joins(channel: &str, held: u32, until: &str) {
+    log::info!("{channel}: its join rate refused {held} join(s) until {until}");
 }
 
 /// For an action that undoes (unban, unmute, deop, devoice, uninvite): the list it takes from,

@@ -639,14 +639,21 @@ impl Room {
             Some(rate) => rules.pace.retain(|_, b| !b.is_full(rate, now.mono)),
             None => rules.pace.clear(),
         }
-        let mut held = None;
-        if join_rate.is_none_or(|r| rules.joins.is_some_and(|b| b.is_full(r, now.mono))) {
+        let full = join_rate.is_none_or(|r| rules.joins.is_some_and(|b| b.is_full(r, now.mono)));
+        if full {
             rules.joins = None;
-            held = Some(std::mem::take(&mut rules.held_joins)).filter(|&n| n > 0);
         }
         rules.returning.retain(|r| r.until > now.unix_ms);
+        let held = full.then(|| self.take_held_joins()).flatten();
         self.tidy();
         held
+    }
+
+    /// How many joins the join rate refused since its budget was last full, if any; counted
+    /// from zero again. For the operator's log, once the rush is over (however it ends).
+    pub fn take_held_joins(&mut self) -> Option<u32> {
+        let rules = self.rules.as_deref_mut()?;
+        Some(std::mem::take(&mut rules.held_joins)).filter(|&n| n > 0)
     }
 
     /// Counts a join the join rate refused; returns how many it has refused since its budget
@@ -732,7 +739,7 @@ impl Room {
         }
         rules.returning = Vec::new();
         rules.joins = None;
-        Some(std::mem::take(&mut rules.held_joins)).filter(|&n| n > 0)
+        self.take_held_joins()
     }
 
     /// `join_rate` joins a minute as a bucket, as [`pace_rate`](Room::pace_rate) for
