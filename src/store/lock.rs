@@ -303,8 +303,8 @@ fn read_pid(file: &mut File) -> Option<(u32, Option<u32>)> {
 }
 
 /// Why a server run by this user could not keep a store in `dir`, if it could not: `dir` is
-/// no directory, cannot be reached, or (or, where it does not exist yet, the nearest parent
-/// that does, where a start makes it) is not one this user may write in. What a start would
+/// no directory, cannot be reached, or is not one this user may write in (where it does not
+/// exist yet: the nearest parent that does, where a start makes it). What a start would
 /// meet at its lock, said by `scalard check` before one (found by QA: check said
 /// "configuration OK" for a root's directory the server's user could not use); or one of
 /// the `files` there a start writes is not. `None` where it cannot tell.
@@ -319,8 +319,16 @@ pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
             Ok(m) if at == dir && !m.is_dir() => return Some(format!("{shown} is not a directory")),
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if at == dir && std::fs::symlink_metadata(dir).is_ok() {
-                    return Some(format!("{shown} is a symbolic link to nothing"));
+                // On the way up too: a start's mkdir meets it as "File exists" (review 211).
+                if std::fs::symlink_metadata(at).is_ok() {
+                    return Some(match at == dir {
+                        true => format!("{shown} is a symbolic link to nothing"),
+                        false => format!(
+                            "the data directory {shown} cannot be made: {} is a symbolic link to \
+                             nothing",
+                            at.display()
+                        ),
+                    });
                 }
                 // A relative path's last parent is "": the working directory.
                 at = match at.parent() {
@@ -360,8 +368,9 @@ pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
     let owner = |path: &Path| std::fs::metadata(path).map_or(u32::MAX, |m| m.uid());
     // Not chmod for another's: the store holds password hashes, and the group or everyone is
     // not whom to open it to.
-    let fix = |owner, error: &io::Error| match (error.raw_os_error(), owner == uid) {
+    let fix = |owner, error: &io::Error, file: bool| match (error.raw_os_error(), owner == uid) {
         (Some(libc::EPERM), _) => "it is immutable or append-only (lsattr): chattr -i -a it",
+        (_, true) if file => "chmod u+rw it",
         (_, true) => "chmod u+rwx it",
         (_, false) => "chown it to the user scalard runs as",
     };
@@ -374,19 +383,27 @@ pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
                     file.display()
                 ));
             }
-            let error = denied(&file, libc::W_OK)?;
+            // Opened as a start opens it (nothing made, nothing written): access() does not
+            // see an append-only file, which a start cannot open for writing (review 211).
+            let error = OpenOptions::new().read(true).write(true).open(&file).err()?;
+            if !matches!(
+                error.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            ) {
+                return None;
+            }
             let owner = owner(&file);
             Some(format!(
                 "{} is not writable by this user (uid {uid}; owner uid {owner}): {error}; {}",
                 file.display(),
-                fix(owner, &error)
+                fix(owner, &error, true)
             ))
         });
     };
     if error.raw_os_error() == Some(libc::EROFS) {
         return Some(read_only(at));
     }
-    let (owner, fix) = (owner(at), fix(owner(at), &error));
+    let (owner, fix) = (owner(at), fix(owner(at), &error, false));
     let itself = at == dir;
     // "." said as where it is: under a service manager, the working directory is no given.
     let cwd;
@@ -472,6 +489,26 @@ mod tests {
             said.ends_with("scalard.lock is a directory: scalard keeps a file there"),
             "{said}"
         );
+        // An append-only file, which access() passes and root cannot open for writing either
+        // (where the filesystem and `chattr` allow: skipped elsewhere).
+        let db = dir.0.join("scalard.db");
+        std::fs::write(&db, "").unwrap();
+        let chattr = |flag: &str| {
+            std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(&db)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if chattr("+a") {
+            let said = unwritable(&dir.0, &["scalard.db"]);
+            assert!(chattr("-a"), "chattr -a");
+            let said = said.unwrap_or_default();
+            assert!(
+                said.contains("scalard.db is not writable") && said.contains("chattr -i -a"),
+                "{said}"
+            );
+        }
         assert_eq!(unwritable(&dir.0.join("to/be/made"), &[]), None);
         // SAFETY: geteuid only reads the process's credentials.
         if unsafe { libc::geteuid() } == 0 {
