@@ -184,8 +184,8 @@ impl Server {
             None => {}
         }
         self.policy = policy;
-        // Reasons outlive their bans only where a ban went another way than an unban: out of
-        // the configuration, or lifted offline (`scalard ban del`).
+        // Reasons and setters outlive their bans only where a ban went another way than an
+        // unban: out of the configuration, or lifted offline by an older `scalard ban del`.
         let bans: std::collections::HashSet<String> = self
             .policy
             .bans

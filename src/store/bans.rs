@@ -59,7 +59,7 @@ pub fn run(
         Command::List => {
             let bans = saved(&db)?;
             let reasons = reasons(&db)?;
-            let setters = setters(&db)?;
+            let setters = setters_or_none(&db);
             Ok(bans
                 .iter()
                 .map(|b| {
@@ -103,16 +103,17 @@ pub fn run(
                     false => format!("no saved server ban {ban}{}", domain_hint(typed, &ban, &bans)),
                 });
             }
+            // Read before anything is written: a refusal then leaves the store as it was.
+            let (mut reasons, mut setters) = (reasons(&db)?, setters_or_none(&db));
             db.save_state(SAVED_BANS, Some(&bans_value(&bans)))
                 .map_err(|e| e.to_string())?;
-            let mut reasons = reasons(&db)?;
-            if reasons.remove(&*ban.to_string()).is_some() {
+            // A configured ban stays in force, with the reason and setter an admin gave it.
+            if !configured_too && reasons.remove(&*ban.to_string()).is_some() {
                 let value = crate::server::reasons_value(&reasons);
                 db.save_state(SAVED_BAN_REASONS, Some(&value))
                     .map_err(|e| e.to_string())?;
             }
-            let mut setters = setters(&db)?;
-            if setters.remove(&*ban.to_string()).is_some() {
+            if !configured_too && setters.remove(&*ban.to_string()).is_some() {
                 let value = crate::server::setters_value(&setters);
                 db.save_state(SAVED_BAN_SETTERS, Some(&value))
                     .map_err(|e| e.to_string())?;
@@ -175,14 +176,15 @@ fn reasons(db: &Db) -> Result<HashMap<Box<str>, Box<str>>, String> {
     )
 }
 
-/// Who set the saved bans and when, by the ban as written.
-fn setters(db: &Db) -> Result<BanSetters, String> {
-    saved_state(
-        db,
-        SAVED_BAN_SETTERS,
-        saved_ban_setters,
-        "setters of the server bans",
-    )
+/// Who set the saved bans and when, by the ban as written; none if that does not decode (the
+/// server skips it too): `ban list` and `ban del` are how an operator gets back in after a
+/// lockout, and who set a ban is not worth failing them for (review 211).
+fn setters_or_none(db: &Db) -> BanSetters {
+    let what = "setters of the server bans";
+    saved_state(db, SAVED_BAN_SETTERS, saved_ban_setters, what).unwrap_or_else(|e| {
+        log::warn!("{e}: shown without who set them");
+        BanSetters::default()
+    })
 }
 
 /// The server's saved state under `key`, read with `decode`; empty if none was saved.
@@ -215,7 +217,7 @@ mod tests {
     };
 
     fn setters_of_db(dir: &Path) -> BanSetters {
-        setters(&Db::open(&dir.join(DB)).unwrap()).unwrap()
+        setters_or_none(&Db::open(&dir.join(DB)).unwrap())
     }
 
     fn with_bans(dir: &Path, bans: &[&str]) {
@@ -283,8 +285,15 @@ mod tests {
         assert!(there.contains("in the configuration"), "{there}");
         // In both: lifted where it was saved, and the operator told of the other.
         with_bans(&dir.0, &["198.51.100.0/24", "bob@x.org"]);
+        let setters: BanSetters = [("198.51.100.0/24".into(), (std::rc::Rc::from("root@x.org"), 1))].into();
+        db.save_state(SAVED_BAN_SETTERS, Some(&crate::server::setters_value(&setters)))
+            .unwrap();
         let both = run(&dir.0, DB, Command::Del, Some("198.51.100.0/24"), configured).unwrap();
         assert!(both.contains("lifted; it is in the configuration too"), "{both}");
+        assert_eq!(setters_of_db(&dir.0), setters, "kept with the ban still in force");
+        // Setters that do not decode are shown as none, not a failure (review 211).
+        db.save_state(SAVED_BAN_SETTERS, Some(&[0xff])).unwrap();
+        assert!(run(&dir.0, DB, Command::List, None, NONE).is_ok());
         // A bare name is of this domain, and IDs are lowercase.
         let bob = run(&dir.0, DB, Command::Del, Some("Bob"), NONE).unwrap();
         assert_eq!(bob, "server ban bob@x.org lifted");
