@@ -699,9 +699,10 @@ pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Resu
     Ok(Pass)
 }
 
-/// §4, Topics: a page's `start` is the index of its first name among every channel, those a
-/// query passed over included: Topics at that `start` without a query lists `first` first.
-/// Not told if the channels changed between the two (another client's came or went).
+/// §4, Topics: a page's `total` and `start` count every channel, those a query passed over
+/// included: Topics at that `start` without a query lists `first` first, and says the same
+/// `total`. Not told if the channels changed meanwhile (another client's came or went: the
+/// total without a query moves between two asks).
 fn first_is_at_start(c: &mut Raw, first: &str, page: &Value) -> Result<(), Fail> {
     let Some(start) = uint(page, 14) else {
         return Err("TopicList without start".into());
@@ -709,7 +710,16 @@ fn first_is_at_start(c: &mut Raw, first: &str, page: &Value) -> Result<(), Fail>
     c.send(&map(&[(0, u(11)), (1, u(7)), (14, u(start)), (15, u(1))]))?;
     let at = c.reply()?;
     if uint(&at, 16) != uint(page, 16) {
-        return Ok(());
+        c.send(&map(&[(0, u(11)), (1, u(7)), (15, u(0))]))?;
+        let again = c.reply()?;
+        if uint(&again, 16) != uint(&at, 16) {
+            return Ok(());
+        }
+        return Err(format!(
+            "with a query, total {:?} should count every channel, as without one: {:?}",
+            uint(page, 16),
+            uint(&at, 16)
+        ));
     }
     let there = get(&at, 17)
         .and_then(Value::as_array)
