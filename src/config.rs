@@ -309,8 +309,8 @@ scalard: the Scalar chat server
 usage: scalard [OPTIONS]
        scalard account add|del|passwd ID [--data-dir DIR] [--domain D | --config FILE]
                             (password of 8 characters or more, from a prompt, or
-                            from stdin when it is not a terminal; del of an owner of kept channels needs
-                            --force, and ends them)
+                            from stdin when it is not a terminal; del of an owner
+                            of kept channels needs --force, and ends them)
        scalard account list [--data-dir DIR | --config FILE]
        scalard ban list|del [BAN] [--data-dir DIR] [--domain D | --config FILE]   (the server
                             bans admins saved; del needs scalard stopped)
