@@ -183,6 +183,13 @@ impl Server {
             }
             None => {}
         }
+        // The file's line was not the only one: said, or the operator would think it lifted.
+        let kept = |b: &&ServerBan| !policy.bans.contains(b) && self.bans.contains(b);
+        for ban in self.policy.bans.iter().filter(kept) {
+            log::warn!(
+                "server ban {ban} left the configuration but stays: an admin banned it too (lift it with an admin's unban, /sunban in scalar-cli)"
+            );
+        }
         self.policy = policy;
         // Reasons and setters outlive their bans only where a ban went another way than an
         // unban: out of the configuration, or lifted offline by an older `scalard ban del`.
@@ -363,16 +370,13 @@ impl Server {
             {
                 return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
             }
-            Action::Ban
-                if self.bans.len() >= MAX_SERVER_BANS
-                    && !self.bans.contains(&ban)
-                    && !self.policy.bans.contains(&ban) =>
-            {
+            Action::Ban if self.bans.len() >= MAX_SERVER_BANS && !self.bans.contains(&ban) => {
                 let reason = format!("the server holds {MAX_SERVER_BANS} bans already");
                 return self.fail(conn, m.seq, ErrorCode::ListFull, &reason, out);
             }
-            // One the configuration holds is not saved again: it would outlive its removal there.
-            // Its reason is kept either way: those it keeps out are told it.
+            // Saved even where the configuration holds it too: the admin's ban is the admin's,
+            // and outlives the file's line until an admin lifts it (found by QA: listed as the
+            // admin's, it went with the line, and nobody was told).
             Action::Ban => {
                 match m.reason.filter(|r| !r.is_empty()) {
                     Some(r) => self.ban_reasons.insert(ban.to_string().into(), r.into()),
@@ -383,15 +387,17 @@ impl Server {
                     self.ban_setters
                         .insert(ban.to_string().into(), (admin, now.unix_ms));
                 }
-                if !self.bans.contains(&ban) && !self.policy.bans.contains(&ban) {
+                if !self.bans.contains(&ban) {
                     self.bans.push(ban);
                 }
             }
-            // One from the configuration would stay: the record would say it went. (A copy
-            // saved before it was configured goes, so that removing it there is enough.)
+            // One from the configuration would stay: the record would say it went. The
+            // admins' own ban of it goes, so that removing it there is enough; its reason
+            // stays, told to those the configuration keeps out.
             Action::Unban if self.policy.bans.contains(&ban) => {
                 if self.bans.contains(&ban) {
                     self.bans.retain(|b| *b != ban);
+                    self.ban_setters.remove(&*ban.to_string());
                     self.bans_changed();
                 }
                 let reason =

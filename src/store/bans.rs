@@ -107,13 +107,14 @@ pub fn run(
             let (mut reasons, mut setters) = (reasons(&db)?, setters_or_none(&db));
             db.save_state(SAVED_BANS, Some(&bans_value(&bans)))
                 .map_err(|e| e.to_string())?;
-            // A configured ban stays in force, with the reason and setter an admin gave it.
+            // A configured ban stays in force, with the reason an admin gave it (told to those
+            // it keeps out); its setter goes with the admins' own ban of it, as online.
             if !configured_too && reasons.remove(&*ban.to_string()).is_some() {
                 let value = crate::server::reasons_value(&reasons);
                 db.save_state(SAVED_BAN_REASONS, Some(&value))
                     .map_err(|e| e.to_string())?;
             }
-            if !configured_too && setters.remove(&*ban.to_string()).is_some() {
+            if setters.remove(&*ban.to_string()).is_some() {
                 let value = crate::server::setters_value(&setters);
                 db.save_state(SAVED_BAN_SETTERS, Some(&value))
                     .map_err(|e| e.to_string())?;
@@ -290,7 +291,7 @@ mod tests {
             .unwrap();
         let both = run(&dir.0, DB, Command::Del, Some("198.51.100.0/24"), configured).unwrap();
         assert!(both.contains("lifted; it is in the configuration too"), "{both}");
-        assert_eq!(setters_of_db(&dir.0), setters, "kept with the ban still in force");
+        assert_eq!(setters_of_db(&dir.0), HashMap::new(), "no admin's ban now");
         // Setters that do not decode are shown as none, not a failure (review 211).
         db.save_state(SAVED_BAN_SETTERS, Some(&[0xff])).unwrap();
         assert!(run(&dir.0, DB, Command::List, None, NONE).is_ok());

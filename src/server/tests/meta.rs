@@ -598,7 +598,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         since: None,
     });
     assert_eq!(r.send(0, unban), ["Error 300 bad_id seq=Some(6)"]);
-    // Banned again by Mod, it is not saved a second time (it would outlive the file's line).
+    // Banned by Mod too, it is saved: the admin's ban outlives the file's line.
     let again = Msg::Mod(Mod {
         until: None,
         seq: Some(7),
@@ -609,7 +609,7 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
         since: None,
     });
     r.send(0, again);
-    assert!(!r.server.bans.iter().any(|b| b.to_string() == "bob@*"));
+    assert!(r.server.bans.iter().any(|b| b.to_string() == "bob@*"));
     // Its reason is kept all the same, and told.
     r.server
         .accept(11, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out);
@@ -658,16 +658,52 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     let set_at: Vec<u64> = t.set_at.iter().flat_map(|s| s.iter()).collect();
     assert_eq!(setters, ["alice@example.com"; 4]);
     assert_eq!(set_at, [r.now.unix_ms; 4]);
-    let unban = Msg::Mod(Mod {
-        until: None,
-        seq: Some(8),
-        topic: n("!server@example.com"),
-        action: Action::Unban,
-        target: "mallory@example.com",
-        reason: None,
-        since: None,
-    });
-    r.send(0, unban);
+    // Its line leaves the file: alice's ban of it stays, as listed (found by QA: it went).
+    let bans_only = |bans: &[&str]| AdminPolicy {
+        admins: vec!["alice@example.com".into()],
+        bans: bans.iter().filter_map(|b| ServerBan::parse(b)).collect(),
+        motd: None,
+    };
+    r.server.set_policy(bans_only(&[]), &r.now, &mut r.out);
+    let bob_tries = |r: &mut Rig, conn| {
+        r.server
+            .accept(conn, Ipv4Addr::LOCALHOST.into(), &r.now, &mut r.out);
+        r.feed(
+            conn,
+            &frame(Msg::Ident(Ident::new(Some(1), &[1], n("bob@example.com")))),
+        );
+        r.out.take(conn)
+    };
+    assert_eq!(
+        bob_tries(&mut r, 12),
+        ["Error 807 banned_from_server seq=Some(1)", "Bye 807"]
+    );
+    assert_eq!(r.server.ban_setters["bob@*"].0.as_ref(), "alice@example.com");
+    // Configured again, alice's unban is refused, and takes her own ban of it back: removing
+    // the line is then enough.
+    r.server.set_policy(bans_only(&["bob@*"]), &r.now, &mut r.out);
+    let unban = |target| {
+        Msg::Mod(Mod {
+            until: None,
+            seq: Some(8),
+            topic: n("!server@example.com"),
+            action: Action::Unban,
+            target,
+            reason: None,
+            since: None,
+        })
+    };
+    assert_eq!(r.send(0, unban("bob@*")), ["Error 300 bad_id seq=Some(8)"]);
+    assert!(!r.server.ban_setters.contains_key("bob@*"), "no longer hers");
+    r.server.set_policy(bans_only(&[]), &r.now, &mut r.out);
+    assert_eq!(
+        bob_tries(&mut r, 13),
+        [
+            "Ident bob@example.com Some(\"example.com\")",
+            "Event !motd@example.com alice@example.com be nice seq=None"
+        ]
+    );
+    r.send(0, unban("mallory@example.com"));
     assert!(
         !r.server.ban_setters.contains_key("mallory@example.com"),
         "gone with its ban"
@@ -1020,16 +1056,24 @@ fn the_bans_admins_set_are_bounded() {
             "{all}"
         );
     }
-    // Repeating one, or the configuration's, adds nothing: still answered.
+    // Repeating one adds nothing: still answered.
     assert!(ban(&mut r, Action::Ban, "u0@x.example").starts_with("Event"));
-    assert!(ban(&mut r, Action::Ban, "*@configured.example").starts_with("Event"));
+    // The configuration's, banned by an admin too, is saved as the admins' own: it needs room.
+    assert_eq!(
+        ban(&mut r, Action::Ban, "*@configured.example"),
+        "Error 808 list_full seq=Some(5)"
+    );
     assert!(ban(&mut r, Action::Unban, "u0@x.example").starts_with("Event"));
     assert_eq!(
         ban(&mut r, Action::Unban, "u0@x.example"),
         "Error 404 no_such_user seq=Some(5)",
         "nothing to undo"
     );
-    assert!(ban(&mut r, Action::Ban, "one-more@x.example").starts_with("Event"));
+    assert!(ban(&mut r, Action::Ban, "*@configured.example").starts_with("Event"));
+    assert_eq!(
+        ban(&mut r, Action::Ban, "one-more@x.example"),
+        "Error 808 list_full seq=Some(5)"
+    );
 }
 
 #[test]
