@@ -228,7 +228,8 @@ fn an_invitation_pattern_lets_in_whom_it_matches() {
     let (mut carol, _h3) = chat(&server, "carol");
     alice.command("/mode +i", "set the modes to +i");
     alice.command("/mode +I b*", "-!- you invited b*@localhost");
-    alice.command("/invite", "-- 1 invitation to #pat: b*@localhost");
+    // Listed with who set it when, as IRC's +I list says.
+    alice.command("/invite", "-- 1 invitation to #pat: b*@localhost (by alice at ");
     bob.command("/join #pat", "joined #pat (2 connected)");
     carol.command("/join #pat", "804 invite_only");
     alice.command("/uninvite b*", "-!- you withdrew the invitation of b*@localhost");
@@ -245,8 +246,12 @@ fn an_exception_spares_one_from_the_bans() {
     let (mut bob, _h2) = chat(&server, "bob");
     let (mut carol, _h3) = chat(&server, "carol");
     alice.command("/mode +e bob", "-!- you spared bob from the bans");
+    alice.command(
+        "/except bob our bot",
+        "-!- you spared bob from the bans (our bot)",
+    );
     alice.command("/ban *", "-!- you banned *@localhost");
-    alice.command("/except", "-- 1 ban exception in #ex: bob");
+    alice.command("/except", "-- 1 ban exception in #ex: bob (our bot; by alice at ");
     bob.command("/join #ex", "joined #ex (2 connected)");
     carol.command("/join #ex", "801 banned");
     alice.command("/unexcept bob", "-!- you withdrew the ban exception of bob");

@@ -3,7 +3,7 @@
 //! [`MOD_CTYPE`], so each client shows the audit trail and history keeps it.
 
 use super::refused::{Refused, ceil_secs};
-use super::room::{Closed, MAX_LIST, Room, Sanction, Who, set};
+use super::room::{Closed, Listed, MAX_LIST, Room, Sanction, Who, put_listed, set};
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
@@ -555,12 +555,22 @@ impl Server {
             Action::Voice | Action::Devoice => {
                 set(&mut room.rules_mut().voiced, target, m.action == Action::Voice)
             }
-            Action::Invite | Action::Uninvite => {
-                set(&mut room.rules_mut().invited, target, m.action == Action::Invite)
+            Action::Invite | Action::Except => {
+                let listed = Listed {
+                    pattern: target.into(),
+                    reason: m.reason.filter(|r| !r.is_empty()).map(Into::into),
+                    by: (!by.is_empty()).then(|| Box::from(&*by)),
+                    at: now_ms,
+                };
+                let rules = room.rules_mut();
+                let list = match m.action {
+                    Action::Invite => &mut rules.invited,
+                    _ => &mut rules.excepts,
+                };
+                put_listed(list, listed);
             }
-            Action::Except | Action::Unexcept => {
-                set(&mut room.rules_mut().excepts, target, m.action == Action::Except)
-            }
+            Action::Uninvite => set(&mut room.rules_mut().invited, target, false),
+            Action::Unexcept => set(&mut room.rules_mut().excepts, target, false),
             Action::Transfer if &*room.owner != target => {
                 let old = std::mem::replace(&mut room.owner, target.into());
                 set(&mut room.rules_mut().ops, target, false);

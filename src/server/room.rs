@@ -77,6 +77,40 @@ impl Sanction {
     }
 }
 
+/// An invitation or a ban exception: an ID pattern, with who set it, when and why, as IRC's
+/// `+I` and `+e` lists say. It derefs to its pattern, as the other lists' entries are theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The ID pattern.
+    pub pattern: Box<str>,
+    /// Why, as the operator said when it last set this pattern.
+    pub reason: Option<Box<str>>,
+    /// Who set it last; `None` for one saved before this was kept.
+    pub by: Option<Box<str>>,
+    /// When it was set (Unix ms), 0 where not known.
+    pub at: u64,
+}
+
+impl std::ops::Deref for Listed {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.pattern
+    }
+}
+
+impl From<&str> for Listed {
+    /// An entry whose setter is not known.
+    fn from(pattern: &str) -> Self {
+        Listed {
+            pattern: pattern.into(),
+            reason: None,
+            by: None,
+            at: 0,
+        }
+    }
+}
+
 /// When a ban or mute ends, in words after "banned from #channel": " until 2026-12-06 14:30:00
 /// UTC", or nothing for one that lasts until lifted.
 pub fn until_words(until: Option<u64>) -> String {
@@ -148,11 +182,11 @@ pub struct Rules {
     /// Who may speak when the channel is moderated.
     pub voiced: Vec<Box<str>>,
     /// Who may subscribe when it is invite-only (or registered-only).
-    pub invited: Vec<Box<str>>,
+    pub invited: Vec<Listed>,
     /// Who is kept out.
     pub bans: Vec<Sanction>,
     /// Patterns of IDs no ban keeps out (IRC's `+e`).
-    pub excepts: Vec<Box<str>>,
+    pub excepts: Vec<Listed>,
     /// Who is kept quiet; changed through [`Room::put_mute`], [`Room::unmute`] and
     /// [`Room::set_mutes`], which forget the members' verdicts.
     mutes: Vec<Sanction>,
@@ -239,8 +273,21 @@ fn put(list: &mut Vec<Sanction>, mut new: Sanction) {
     }
 }
 
+/// Adds `new` to `list` (invitations or exceptions), in place of an earlier entry of its
+/// pattern: who set it, when and why are the latest, as for a ban.
+pub fn put_listed(list: &mut Vec<Listed>, new: Listed) {
+    match list.iter_mut().find(|l| l.pattern == new.pattern) {
+        Some(old) => *old = new,
+        None => list.push(new),
+    }
+}
+
 /// Adds `item` to `list` unless present, or removes it: idempotent both ways.
-pub fn set(list: &mut Vec<Box<str>>, item: &str, present: bool) {
+pub fn set<T: std::ops::Deref<Target = str> + for<'a> From<&'a str>>(
+    list: &mut Vec<T>,
+    item: &str,
+    present: bool,
+) {
     let at = list.iter().position(|x| &**x == item);
     match (at, present) {
         (None, true) => list.push(item.into()),
@@ -448,6 +495,17 @@ impl Room {
         self.rules().bans.iter().find(|b| &*b.pattern == pattern)
     }
 
+    /// Its invitation (`action` invite) or exception (except) of exactly `pattern`, if it has
+    /// one.
+    pub fn listed(&self, action: Action, pattern: &str) -> Option<&Listed> {
+        let list = match action {
+            Action::Invite => &self.rules().invited,
+            Action::Except => &self.rules().excepts,
+            _ => return None,
+        };
+        list.iter().find(|l| &*l.pattern == pattern)
+    }
+
     /// Its mute of exactly `pattern`, if it has one.
     pub fn mute_of(&self, pattern: &str) -> Option<&Sanction> {
         self.rules().mutes.iter().find(|m| &*m.pattern == pattern)
@@ -457,7 +515,7 @@ impl Room {
     /// with the owner among them (if it has one: a deleted account's room has none). Empty
     /// for an action that adds to no list.
     pub fn list(&self, action: Action) -> Vec<&str> {
-        fn names(list: &[Box<str>]) -> Vec<&str> {
+        fn names<T: std::ops::Deref<Target = str>>(list: &[T]) -> Vec<&str> {
             list.iter().map(|x| &**x).collect()
         }
         let r = self.rules();
@@ -478,15 +536,17 @@ impl Room {
     /// Whether `action` on `target` would add to a list at its bound (repeating an action
     /// adds nothing, and is answered as the first time).
     pub fn list_full(&self, action: Action, target: &str) -> bool {
+        fn on<T: std::ops::Deref<Target = str>>(list: &[T], target: &str) -> (usize, bool) {
+            (list.len(), list.iter().any(|x| &**x == target))
+        }
         let r = self.rules();
-        let on = |list: &[Box<str>]| (list.len(), list.iter().any(|x| &**x == target));
         let (len, already) = match action {
             Action::Ban => (r.bans.len(), self.ban(target).is_some()),
             Action::Mute => (r.mutes.len(), self.mute_of(target).is_some()),
-            Action::Op => on(&r.ops),
-            Action::Voice => on(&r.voiced),
-            Action::Invite => on(&r.invited),
-            Action::Except => on(&r.excepts),
+            Action::Op => on(&r.ops, target),
+            Action::Voice => on(&r.voiced, target),
+            Action::Invite => on(&r.invited, target),
+            Action::Except => on(&r.excepts, target),
             _ => (0, false),
         };
         len >= MAX_LIST && !already

@@ -7,7 +7,7 @@
 use super::admin::MAX_SERVER_BANS;
 use super::admin::{Motd, ServerBan};
 use super::own_modes::OWN_MODES;
-use super::room::{MAX_LIST, Room, Sanction};
+use super::room::{Listed, MAX_LIST, Room, Sanction};
 use super::{Outbox, Server};
 use crate::proto::{Kind, MAX_BODY, MAX_DISPLAY, MAX_REASON, MAX_SUBJECT, Name, SearchText, clip, pattern};
 use ciborium::Value;
@@ -218,13 +218,18 @@ impl Server {
                 orphaned.push((channel.clone(), room.owner.clone()));
             }
             let r = room.rules();
-            if [&r.ops, &r.voiced, &r.invited, &r.excepts]
-                .iter()
-                .any(|l| l.iter().any(|u| gone(u)))
-            {
+            let ids = [&r.ops, &r.voiced].into_iter().flatten().map(|u| &**u);
+            let listed = [&r.invited, &r.excepts]
+                .into_iter()
+                .flatten()
+                .map(|l| &*l.pattern);
+            if ids.chain(listed).any(gone) {
                 let r = room.rules_mut();
-                for list in [&mut r.ops, &mut r.voiced, &mut r.invited, &mut r.excepts] {
+                for list in [&mut r.ops, &mut r.voiced] {
                     list.retain(|u| !gone(u));
+                }
+                for list in [&mut r.invited, &mut r.excepts] {
+                    list.retain(|l| !gone(&l.pattern));
                 }
                 room.tidy();
                 changed.push(channel.clone());
@@ -581,7 +586,7 @@ pub(super) fn room_saved(rooms: &HashMap<Rc<str>, Box<Room>>, channel: &str) -> 
 fn room_bytes(r: &Room) -> Vec<u8> {
     let rules = r.rules();
     let mut o = Cbor(Vec::new());
-    o.head(MAP, 20);
+    o.head(MAP, 22);
     o.text("owner").text(&r.owner);
     o.text("created").head(UINT, r.created);
     o.text("emptied").head(UINT, r.emptied.into());
@@ -590,6 +595,9 @@ fn room_bytes(r: &Room) -> Vec<u8> {
     o.text("invited").list(&rules.invited);
     // A key of its own: a version that knows none ignores it (and keeps the bans).
     o.text("excepts").list(&rules.excepts);
+    // Who set each and when, and why, by pattern, in keys of their own as the mutes' are.
+    o.text("invite notes").notes(&rules.invited);
+    o.text("except notes").notes(&rules.excepts);
     o.text("bans").head(ARRAY, rules.bans.len() as u64);
     for b in &rules.bans {
         // The reason third, the end fourth, who and when last: a version that reads fewer
@@ -685,10 +693,22 @@ impl Cbor {
         }
     }
 
-    fn list(&mut self, items: &[Box<str>]) -> &mut Self {
+    fn list<T: std::ops::Deref<Target = str>>(&mut self, items: &[T]) -> &mut Self {
         self.head(ARRAY, items.len() as u64);
         for i in items {
             self.text(i);
+        }
+        self
+    }
+
+    /// A map of each entry's pattern to `[by, at, reason]` (`by` and `reason` may be null),
+    /// for the entries whose setter is known.
+    fn notes(&mut self, items: &[Listed]) -> &mut Self {
+        let known = items.iter().filter(|l| l.by.is_some() || l.reason.is_some());
+        self.head(MAP, known.clone().count() as u64);
+        for l in known {
+            self.text(&l.pattern).head(ARRAY, 3).opt(l.by.as_deref());
+            self.head(UINT, l.at).opt(l.reason.as_deref());
         }
         self
     }
@@ -729,6 +749,33 @@ pub(super) fn bound_list(list: &mut Vec<Box<str>>, valid: fn(&str) -> bool, max:
     list.dedup();
     list.truncate(max);
     list.len() != before
+}
+
+/// A room's invitations or exceptions (`name`), with who set each, when and why from
+/// `notes` (saved since 2026-12-07: before, none is known).
+fn listed(v: &Value, name: &str, notes: &str, cut: &mut bool) -> Vec<Listed> {
+    let notes: HashMap<&str, &[Value]> = (field(v, notes).and_then(Value::as_map))
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(|(p, n)| Some((p.as_text()?, n.as_array()?.as_slice())))
+        .collect();
+    let entries = texts(v, name, pattern::is_pattern, cut).into_iter();
+    entries
+        .map(|pattern| {
+            let note = notes.get(&*pattern).copied().unwrap_or_default();
+            let reason = note.get(2).and_then(Value::as_text).filter(|r| !r.is_empty());
+            Listed {
+                by: note
+                    .first()
+                    .and_then(Value::as_text)
+                    .filter(|b| is_user(b))
+                    .map(Box::from),
+                at: note.get(1).and_then(as_uint).unwrap_or(0),
+                reason: reason.map(|r| clip_noted(r, MAX_REASON, cut).into()),
+                pattern,
+            }
+        })
+        .collect()
 }
 
 fn opt_text(v: &Value, name: &str) -> Option<Box<str>> {
@@ -774,8 +821,8 @@ fn room_of(v: &Value, cut: &mut bool) -> Option<Room> {
     r.used = field(v, "used").and_then(Value::as_bool).unwrap_or(true);
     r.rules_mut().ops = texts(v, "ops", is_user, cut);
     r.rules_mut().voiced = texts(v, "voiced", is_user, cut);
-    r.rules_mut().invited = texts(v, "invited", pattern::is_pattern, cut);
-    r.rules_mut().excepts = texts(v, "excepts", pattern::is_pattern, cut);
+    r.rules_mut().invited = listed(v, "invited", "invite notes", cut);
+    r.rules_mut().excepts = listed(v, "excepts", "except notes", cut);
     // Reasons and addresses are looked up by pattern: a mute has at most one of each.
     let by_pattern = |name| {
         (field(v, name)
@@ -957,8 +1004,18 @@ mod tests {
         r.rules_mut().join_rate = 12;
         r.rules_mut().subject = Some("hello ☕".into());
         r.rules_mut().life = Some(1_234);
-        r.rules_mut().excepts = vec!["alice@spam.example".into()];
-        r.rules_mut().invited = vec!["*@partner.example".into(), "dave@x".into()];
+        r.rules_mut().excepts = vec![Listed {
+            reason: Some("our bot".into()),
+            by: Some("o@x".into()),
+            at: 7_000,
+            ..Listed::from("alice@spam.example")
+        }];
+        let partners = Listed {
+            by: Some("o@x".into()),
+            at: 8_000,
+            ..Listed::from("*@partner.example")
+        };
+        r.rules_mut().invited = vec![partners, "dave@x".into()];
         let bytes = room_bytes(&r);
         let value = ciborium::from_reader::<Value, _>(bytes.as_slice()).unwrap();
         assert_eq!(encode(&value), bytes, "written as ciborium writes it");
@@ -970,6 +1027,8 @@ mod tests {
             ["*@partner.example", "dave@x"]
         );
         assert_eq!(back.rules().mutes(), r.rules().mutes());
+        assert_eq!(back.rules().excepts, r.rules().excepts, "who, when and why");
+        assert_eq!(back.rules().invited, r.rules().invited);
         assert_eq!(
             (
                 back.modes,

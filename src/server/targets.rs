@@ -1,4 +1,4 @@
-//! Targets: a page of one of a channel's lists (bans, mutes, operators, voiced, invited) for
+//! Targets: a page of one of a channel's lists (bans, mutes, operators, voiced, invited, excepted) for
 //! those who run it, or of the server's bans (on `!server@DOMAIN`) for its admins: what IRC
 //! shows with `MODE #channel +b`.
 
@@ -19,9 +19,10 @@ impl Server {
         entries.dedup();
         let (page, more) = page_after(&entries, t.cursor, t.count.min(MAX_PAGE) as usize);
         let mut page: Vec<&str> = page.iter().map(|e| &**e).collect();
-        // Bans and mutes keep their reasons and ends (the server's bans and a channel's); the
-        // other lists keep neither.
-        let held: Option<Vec<Held<'_>>> = matches!(t.action, Action::Ban | Action::Mute)
+        // Bans and mutes keep their reasons, ends and setters (the server's bans and a
+        // channel's), invitations and exceptions all but an end; operators and voices none.
+        let ends = matches!(t.action, Action::Ban | Action::Mute);
+        let held: Option<Vec<Held<'_>>> = (ends || matches!(t.action, Action::Invite | Action::Except))
             .then(|| page.iter().map(|e| self.held(t.topic, t.action, e)).collect());
         // A hundred entries with long reasons would not fit a frame: the page ends before.
         let mut size = 0;
@@ -48,7 +49,7 @@ impl Server {
             total: u32::try_from(entries.len()).unwrap_or(u32::MAX),
             targets: List::Slice(&page),
             reasons: held.as_ref().map(|c| List::Slice(&c.reasons)),
-            untils: held.as_ref().map(|c| List::Slice(&c.untils)),
+            untils: held.as_ref().filter(|_| ends).map(|c| List::Slice(&c.untils)),
             setters: held.as_ref().map(|c| List::Slice(&c.setters)),
             set_at: held.as_ref().map(|c| List::Slice(&c.set_at)),
             cursor: page.last().copied().filter(|_| more),
@@ -56,8 +57,8 @@ impl Server {
         out.reply(conn, &Msg::TargetList(list));
     }
 
-    /// What `topic` keeps of `entry`, one of its bans or mutes (`action`). Looked up for a
-    /// page (at most 100) among at most 500: rare and small.
+    /// What `topic` keeps of `entry`, one of its bans, mutes, invitations or exceptions
+    /// (`action`). Looked up for a page (at most 100) among at most 500: rare and small.
     fn held(&self, topic: Name<'_>, action: Action, entry: &str) -> Held<'_> {
         let room = || self.rooms.get(topic.as_str());
         let sanction = match (is_server(topic), action) {
@@ -73,6 +74,15 @@ impl Server {
                     at,
                     ..Held::default()
                 };
+            }
+            (false, Action::Invite | Action::Except) => {
+                let listed = room().and_then(|r| r.listed(action, entry));
+                return listed.map_or_else(Held::default, |l| Held {
+                    reason: l.reason.as_deref().unwrap_or_default(),
+                    by: l.by.as_deref().unwrap_or_default(),
+                    at: l.at,
+                    until: 0,
+                });
             }
             (false, Action::Mute) => room().and_then(|r| r.mute_of(entry)),
             (false, _) => room().and_then(|r| r.ban(entry)),

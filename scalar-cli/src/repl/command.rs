@@ -108,14 +108,14 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("/devoice", "USER", "take USER's voice away"),
     (
         "/invite",
-        "[USER|PATTERN]",
+        "[USER|PATTERN [REASON]]",
         "let USER (or every ID PATTERN matches, *@example.org) join the current channel while \
          it is invite-only or registered-only; alone, list who may",
     ),
     ("/uninvite", "USER|PATTERN", "withdraw that invitation"),
     (
         "/except",
-        "[PATTERN]",
+        "[PATTERN [REASON]]",
         "spare IDs matching PATTERN from the current channel's bans (IRC's +e: /ban *@spam.example, \
          /except alice@spam.example); alone, list the exceptions",
     ),
@@ -562,10 +562,17 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
         {
             return Ok(Command::In(reason, Box::new(Command::Mod(action, target, None))));
         }
-        // Only the actions that remove or silence someone say why (PROTOCOL.md §4, Mod).
+        // The actions that remove or silence someone say why (PROTOCOL.md §4, Mod), and
+        // those whose lists keep a reason beside who set each entry (§4, Targets).
         let with_reason = matches!(
             action,
-            Action::Kick | Action::Ban | Action::Mute | Action::Delete | Action::Purge
+            Action::Kick
+                | Action::Ban
+                | Action::Mute
+                | Action::Delete
+                | Action::Purge
+                | Action::Invite
+                | Action::Except
         );
         need(!target.is_empty() && (with_reason || reason.is_empty()))?;
         fits("reason", reason, MAX_REASON)?;
@@ -1089,6 +1096,18 @@ mod tests {
             ("/ban *@spam.example", Action::Ban, "*@spam.example", None),
             ("/DEVOICE carol", Action::Devoice, "carol", None),
             ("/uninvite carol", Action::Uninvite, "carol", None),
+            (
+                "/invite dev-* the team",
+                Action::Invite,
+                "dev-*",
+                Some("the team"),
+            ),
+            (
+                "/except logbot our logger",
+                Action::Except,
+                "logbot",
+                Some("our logger"),
+            ),
             ("/transfer carol", Action::Transfer, "carol", None),
             ("/drop alice", Action::Drop, "alice", None),
         ] {

@@ -180,7 +180,7 @@ fn operators_list_the_channel_s_bans_mutes_roles_and_invitations() {
     );
     assert_eq!(
         list(&mut r, 1, Action::Invite, None),
-        [r#"TargetList invite 1 ["dave@example.com"] None"#]
+        [r#"TargetList invite 1 ["dave@example.com"] None [""]"#]
     );
     assert_eq!(
         list(&mut r, 1, Action::Voice, None),
@@ -307,7 +307,7 @@ fn an_invitation_pattern_lets_in_every_id_it_matches() {
     );
     assert_eq!(
         r.send(0, targets(CH, Action::Invite, 10, None)),
-        [r#"TargetList invite 1 ["d*@example.com"] None"#]
+        [r#"TargetList invite 1 ["d*@example.com"] None [""]"#]
     );
     act(&mut r, 0, Action::Uninvite, "d*@example.com", None);
     r.connect(5, "dan@example.com");
@@ -515,7 +515,7 @@ fn an_exception_spares_whom_it_matches_from_the_bans() {
     assert_eq!(r.sub(4, CH), ["Error 801 banned seq=Some(2)"]);
     assert_eq!(
         r.send(0, targets(CH, Action::Except, 10, None)),
-        [r#"TargetList except 1 ["bob@example.com"] None"#]
+        [r#"TargetList except 1 ["bob@example.com"] None [""]"#]
     );
     act(&mut r, 0, Action::Unexcept, "bob@example.com", None);
     assert!(
@@ -2140,6 +2140,83 @@ fn the_ends_of_timed_bans_stay_bounded_however_often_a_ban_is_replaced() {
     );
 }
 
+/// What a page of a channel's list says beside its entries, as conn 0 asks for it.
+#[derive(Debug, PartialEq)]
+struct Notes {
+    reasons: Vec<String>,
+    untils: Option<Vec<u64>>,
+    setters: Vec<String>,
+    set_at: Vec<u64>,
+}
+
+fn notes(r: &mut Rig, action: Action) -> Notes {
+    for c in 0..3 {
+        r.out.take(c);
+    }
+    r.feed(0, &frame(targets(CH, action, 10, None)));
+    let frames = std::mem::take(&mut r.out.frames);
+    let [(_, reply)] = frames.as_slice() else {
+        panic!("one reply expected: {frames:?}")
+    };
+    let Ok(Status::Complete((Ok(Msg::TargetList(t)), _))) = decode_frame(reply) else {
+        panic!("a TargetList expected")
+    };
+    let texts =
+        |l: Option<List<'_, &str>>| l.map_or_else(Vec::new, |l| l.iter().map(str::to_string).collect());
+    Notes {
+        reasons: texts(t.reasons),
+        untils: t.untils.map(|u| u.iter().collect()),
+        setters: texts(t.setters),
+        set_at: t.set_at.map_or_else(Vec::new, |t| t.iter().collect()),
+    }
+}
+
+/// IRC's `+I` and `+e` lists say who set each entry and when, as its ban list does: an
+/// invitation or exception keeps its setter, time and reason (the latest), and has no end.
+#[test]
+fn a_list_of_invitations_or_exceptions_says_who_set_each_when_and_why() {
+    let mut r = room();
+    act(&mut r, 0, Action::Op, "bob@example.com", None);
+    let first = r.now.unix_ms;
+    act(
+        &mut r,
+        0,
+        Action::Invite,
+        "*@partner.example",
+        Some("our partners"),
+    );
+    act(&mut r, 0, Action::Except, "dave@example.com", None);
+    r.now.unix_ms += 5_000;
+    act(&mut r, 1, Action::Invite, "carol@example.com", None);
+    act(&mut r, 1, Action::Except, "dave@example.com", Some("the bot"));
+    assert_eq!(
+        notes(&mut r, Action::Invite),
+        Notes {
+            reasons: vec!["our partners".into(), "".into()],
+            untils: None,
+            setters: vec!["alice@example.com".into(), "bob@example.com".into()],
+            set_at: vec![first, first + 5_000],
+        }
+    );
+    assert_eq!(
+        notes(&mut r, Action::Except),
+        Notes {
+            reasons: vec!["the bot".into()],
+            untils: None,
+            setters: vec!["bob@example.com".into()],
+            set_at: vec![first + 5_000],
+        },
+        "the latest exception of the pattern's"
+    );
+    // Lifted and given again, it is the new one's.
+    act(&mut r, 0, Action::Uninvite, "carol@example.com", None);
+    r.now.unix_ms += 5_000;
+    act(&mut r, 0, Action::Invite, "carol@example.com", None);
+    let invites = notes(&mut r, Action::Invite);
+    assert_eq!(invites.setters[1], "alice@example.com");
+    assert_eq!(invites.set_at[1], first + 10_000);
+}
+
 /// IRC's ban list says who set each ban and when (PROTOCOL.md §4, Targets): the latest ban of
 /// the pattern's, as its reason.
 #[test]
@@ -2157,17 +2234,8 @@ fn a_list_of_bans_says_who_set_each_and_when() {
         r.out.take(c);
     }
     let page = |r: &mut Rig, action| {
-        r.feed(0, &frame(targets(CH, action, 10, None)));
-        let frames = std::mem::take(&mut r.out.frames);
-        let [(_, reply)] = frames.as_slice() else {
-            panic!("one reply expected: {frames:?}")
-        };
-        let Ok(Status::Complete((Ok(Msg::TargetList(t)), _))) = decode_frame(reply) else {
-            panic!("a TargetList expected")
-        };
-        let by: Vec<String> = t.setters.unwrap().iter().map(str::to_string).collect();
-        let at: Vec<u64> = t.set_at.unwrap().iter().collect();
-        (by, at)
+        let notes = notes(r, action);
+        (notes.setters, notes.set_at)
     };
     assert_eq!(
         page(&mut r, Action::Ban),
