@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seed corpora for the cargo-fuzz targets decode, server and history.
+"""Seed corpora for the cargo-fuzz targets decode, server, history and saved.
 
 Sources: the test vectors of docs/PROTOCOL.md section 10 (parsed from the `frame:` lines), plus
 frames built here with a tiny CBOR encoder using the key/type numbers of src/proto/key.rs.
@@ -12,6 +12,8 @@ frames built here with a tiny CBOR encoder using the key/type numbers of src/pro
   history: byte 0 = mode (bit0 fsync Always, mode >> 1 = ring size / 512); then chunks of
            [ctl][frame]; ctl & 3 = connection, ctl >> 4: 1 commit, 2 answer query, 3 fail query,
            4 store failing, 5 recovered, 6 tick, 7 disconnect.
+  saved  : values split on ff fe, each a key-picking byte (index into KEYS of saved.rs) and
+           a saved value as scalard writes it, some holding more than a client could set.
 
 Usage: python3 fuzz/seeds.py   (from the repository root; rewrites fuzz/seeds/<target>/)
 """
@@ -305,11 +307,29 @@ def history_corpus(vec):
     return seeds
 
 
+def saved_corpus():
+    """Saved state as the server writes it (src/server/saved.rs), and past its bounds."""
+    room = {"owner": "a@" + D, "created": 5, "emptied": 0, "ops": ["b@" + D, "c@" + D],
+            "voiced": ["d@" + D], "invited": ["*@p.example", "e@" + D], "excepts": ["x@spam.example"],
+            "invite notes": {"*@p.example": ["a@" + D, 7, "partners"], "e@" + D: ["a@" + D, 0, "r" * 300]},
+            "except notes": {"x@spam.example": ["not an id", 9, "bot"]},
+            "bans": [["*@spam.example", "192.0.2.1", "spam", 2000000, "a@" + D, 4], ["q@x", 0, 0, 0, 0, 0]],
+            "mutes": ["m@x", "n*@x"], "mute reasons": {"m@x": "loud"}, "mute addresses": {"m@x": "::1"},
+            "mute untils": {"n*@x": 9}, "mute setters": {"m@x": ["a@" + D, 3]}, "modes": 7, "rate": 30,
+            "join_rate": 12, "display": "H\u00e9", "subject": "s" * 300, "used": True}
+    values = [(0, room), (2, ["a*@x", "192.0.2.0/24", "127.0.0.1"]), (3, {"a*@x": "spam", "bob@x": "r" * 400}),
+              (4, {"a*@x": ["root@" + D, 5], "bob@x": ["nope", 1]}), (5, {"text": "hi", "time": 5}),
+              (6, ["*@x", "b@" + D]), (7, 4), (8, {"key": b"k" * 32})]
+    blobs = [bytes([k]) + cbor(v) for k, v in values]
+    return blobs + [b"\xff\xfe".join(blobs)]
+
+
 def main():
     vec = vectors()
     write("decode", decode_corpus(vec))
     write("server", server_corpus(vec))
     write("history", history_corpus(vec))
+    write("saved", saved_corpus())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+//! Arbitrary saved state (a damaged or hand-edited store) through the server's restore: it
+//! must never panic, and what it cuts to the protocol's bounds and saves back reads back whole:
+//! restored again, it is cut no more and saved no more.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scalar::server::{ConnId, Limits, Now, Outbox, Server};
+use std::time::Instant;
+
+/// The keys the server saves under, one of each kind.
+const KEYS: [&str; 9] = [
+    "#a@example.com",
+    "#b@example.com",
+    "!server",
+    "!server reasons",
+    "!server setters",
+    "!motd",
+    "!blocks a@example.com",
+    "!modes a@example.com",
+    "!guest key",
+];
+
+/// Takes every save; keeps what was saved last under each key.
+#[derive(Default)]
+struct Saves(Vec<(String, Option<Vec<u8>>)>);
+
+impl Outbox for Saves {
+    fn send(&mut self, _to: ConnId, _frame: &[u8]) {}
+    fn close(&mut self, _conn: ConnId) {}
+    fn persist(
+        &mut self,
+        _rec: std::sync::Arc<scalar::store::Record>,
+        _save: Option<scalar::store::worker::StateSave>,
+    ) -> bool {
+        true
+    }
+    fn query(&mut self, _q: scalar::store::Query) {}
+    fn flush_store(&mut self) {}
+    fn resume(&mut self, _conn: ConnId) {}
+    fn save_state(&mut self, key: &str, value: Option<Vec<u8>>) -> bool {
+        self.0.retain(|(k, _)| k != key);
+        self.0.push((key.to_string(), value));
+        true
+    }
+    fn verify(&mut self, _job: scalar::server::PasswordCheck) -> bool {
+        false
+    }
+    fn check_token(&mut self, _job: scalar::server::TokenCheck) -> bool {
+        false
+    }
+    fn keep_start(&mut self, _start: scalar::store::accounts::AccountStart) -> bool {
+        false
+    }
+}
+
+/// A server restored from `state`, and what its first tick saved.
+fn restored(state: Vec<(String, Vec<u8>)>) -> Saves {
+    let mut server = Server::new("example.com", Limits::default());
+    server.restore(state);
+    let now = Now {
+        mono: Instant::now(),
+        unix_ms: 1_000_000,
+    };
+    let mut saves = Saves::default();
+    server.tick(&now, &mut saves);
+    saves
+}
+
+fuzz_target!(|data: &[u8]| {
+    // Values split on 0xff 0xfe, each under the key its first byte picks.
+    let mut state = Vec::new();
+    let mut rest = data;
+    while let Some((&pick, tail)) = rest.split_first() {
+        let end = tail
+            .windows(2)
+            .position(|w| w == [0xff, 0xfe])
+            .unwrap_or(tail.len());
+        let key = KEYS[usize::from(pick) % KEYS.len()];
+        state.push((key.to_string(), tail[..end].to_vec()));
+        rest = tail.get(end + 2..).unwrap_or_default();
+    }
+    let first = restored(state);
+    let again: Vec<(String, Vec<u8>)> = first
+        .0
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+        .collect();
+    let second = restored(again.clone());
+    for (key, value) in second.0 {
+        let before = again.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+        assert!(
+            value.is_some() && value.as_ref() == before,
+            "{key}: saved as cut, then cut again: {before:?} -> {value:?}"
+        );
+    }
+});
