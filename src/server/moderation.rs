@@ -218,16 +218,20 @@ impl Server {
             return Some((ErrorCode::BadId, reason));
         }
         // In a kept room a role or an invitation counts only in a session that logged in: one
-        // for a name without an account here could never be used.
-        // A pattern names no one account: it holds for those who logged in (room.rs).
-        let no_account = !m.target.contains('*') && self.no_account_here(m.target);
+        // for a name without an account here could never be used. A pattern names no one
+        // account: it holds for those who logged in (room.rs), unless it matches guests' names
+        // alone, which never log in (found by QA: listed as in force, it let no guest in).
+        let no_account = match m.target.contains('*') {
+            false => self.no_account_here(m.target).then_some("has no account here"),
+            true => self.guests_only(m.target).then_some("matches only guests' names"),
+        };
         let grants = matches!(
             m.action,
             Action::Op | Action::Voice | Action::Invite | Action::Except | Action::Transfer
         );
-        if room.lasting && no_account && grants {
+        if let Some(why) = no_account.filter(|_| room.lasting && grants) {
             let reason = format!(
-                "{} has no account here, and {channel} is kept: only a session that logged in holds a role, an invitation or an exception in it",
+                "{} {why}, and {channel} is kept: only a session that logged in holds a role, an invitation or an exception in it",
                 m.target
             );
             return Some((ErrorCode::NoSuchUser, reason));
@@ -417,6 +421,14 @@ impl Server {
         id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain) && !self.accounts.names.contains_key(id)
     }
 
+    /// Whether `pattern` matches none but this server's guests' names (`guest-*@DOMAIN`): no
+    /// account has one (registration refuses them), and other domains' users are not guests.
+    fn guests_only(&self, pattern: &str) -> bool {
+        pattern
+            .rsplit_once('@')
+            .is_some_and(|(local, d)| d == &*self.domain && super::is_guest_name(local))
+    }
+
     /// An operator kicking the owner or a server admin, as IRC services' founder and oper
     /// protection refuse: only an admin may. A ban or mute by the ID of the owner, an operator
     /// or an admin is refused to everyone: both spare them, so it would be announced ("banned
@@ -441,6 +453,10 @@ impl Server {
                 _ if self.policy.admins.iter().any(|a| &**a == m.target) => {
                     Some("is an admin of this server: bans, mutes and purges spare admins".to_string())
                 }
+                // Found by QA: announced as "banned you", it kept nobody out.
+                _ if m.action == Action::Ban && room.excepted(used) => Some(format!(
+                    "is spared from the bans of {channel} by an exception (/except lists them; unexcept first)"
+                )),
                 _ => None,
             };
             if let Some(spared) = spared {

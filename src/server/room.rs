@@ -479,7 +479,7 @@ impl Room {
     /// Whether an exception spares `who` (IRC's `+e`); in a kept room, as an invitation, only
     /// for a session that proved its ID (found in review: a name taken without a password got
     /// past every ban).
-    fn excepted(&self, who: Who<'_>) -> bool {
+    pub fn excepted(&self, who: Who<'_>) -> bool {
         (who.logged_in || !self.lasting) && self.rules().excepts.iter().any(|e| matches(e, who.user))
     }
 

@@ -110,14 +110,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "/invite",
         "[USER|PATTERN [REASON]]",
         "let USER (or every ID PATTERN matches, *@example.org) join the current channel while \
-         it is invite-only or registered-only; alone, list who may",
+         it is invite-only or registered-only (in a channel the server keeps, only sessions \
+         that logged in: never guests); alone, list who may",
     ),
     ("/uninvite", "USER|PATTERN", "withdraw that invitation"),
     (
         "/except",
         "[PATTERN [REASON]]",
         "spare IDs matching PATTERN from the current channel's bans (IRC's +e: /ban *@spam.example, \
-         /except alice@spam.example); alone, list the exceptions",
+         /except alice@spam.example; in a channel the server keeps, only sessions that logged \
+         in); alone, list the exceptions",
     ),
     ("/unexcept", "PATTERN", "withdraw that exception"),
     (

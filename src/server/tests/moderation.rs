@@ -329,6 +329,22 @@ fn a_kept_channel_keeps_an_invitation_pattern() {
     r.sub(0, CH);
     set_modes(&mut r, 0, modes::INVITE_ONLY, None);
     act(&mut r, 0, Action::Invite, "b*@example.com", None);
+    // One that matches guests' names alone could never hold there: refused (QA), as are
+    // exceptions of them; another domain's are not guests.
+    for (action, pattern) in [
+        (Action::Invite, "guest-*@example.com"),
+        (Action::Except, "guest-2s4t18-*@example.com"),
+    ] {
+        assert_eq!(
+            act(&mut r, 0, action, pattern, None),
+            ["Error 404 no_such_user seq=Some(7)"],
+            "{pattern}"
+        );
+    }
+    assert!(act(&mut r, 0, Action::Invite, "guest-*@partner.example", None)[0].starts_with("Event"));
+    assert!(act(&mut r, 0, Action::Invite, "g*@example.com", None)[0].starts_with("Event"));
+    act(&mut r, 0, Action::Uninvite, "guest-*@partner.example", None);
+    act(&mut r, 0, Action::Uninvite, "g*@example.com", None);
     r.connect(1, "bert@example.com");
     assert_eq!(
         r.sub(1, CH),
@@ -500,6 +516,30 @@ fn an_exception_spares_whom_it_matches_from_the_bans() {
         act(&mut r, 0, Action::Except, "bob@example.com", None),
         ["Event #mod@example.com alice@example.com except bob@example.com seq=Some(7)"]
     );
+    // A ban of bob himself would be announced and keep nobody out: refused, saying why (QA);
+    // so is a pattern only excepted IDs match.
+    let ban_bob = Mod {
+        until: None,
+        seq: Some(7),
+        topic: n(CH),
+        action: Action::Ban,
+        target: "bob@example.com",
+        reason: Some("test"),
+        since: None,
+    };
+    r.feed(0, &frame(Msg::Mod(ban_bob)));
+    let why = r.error_reason(0).unwrap_or_default();
+    assert!(
+        why.contains("is spared from the bans of #mod@example.com by an exception"),
+        "{why}"
+    );
+    assert_eq!(r.out.take(0), ["Error 800 not_operator seq=Some(7)"]);
+    act(&mut r, 0, Action::Except, "x*@example.com", None);
+    assert_eq!(
+        act(&mut r, 0, Action::Ban, "xy*@example.com", None),
+        ["Error 800 not_operator seq=Some(7)"]
+    );
+    act(&mut r, 0, Action::Unexcept, "x*@example.com", None);
     act(&mut r, 0, Action::Ban, "*@example.com", None);
     assert!(
         !r.out.take(1).iter().any(|f| f.starts_with("Error 803")),
