@@ -107,6 +107,8 @@ fn unknown(c: char) -> String {
         'l' => "; a channel has no member limit",
         // InspIRCd's and UnrealIRCd's join flood (+j joins:seconds).
         'j' => "; joins a minute are /meta joins N",
+        // Charybdis' and Solanum's quiet list.
+        'q' => "; a quiet is /mute PATTERN (alone, it lists the mutes)",
         't' => "; only operators set the topic anyway",
         'n' => "; only members speak in a channel anyway",
         // IRC's user mode +R (Ergo): the user's own, not a channel's.

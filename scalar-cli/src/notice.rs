@@ -136,7 +136,7 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
             };
             let who = names.show(target);
             match word {
-                "purge" => format!("{by} deleted the messages of {who} since {at}{why}"),
+                "purge" => format!("{by} deleted {} since {at}{why}", messages_of(who)),
                 "ban-until" => format!("{by} banned {who} until {at}{why}"),
                 _ => format!("{by} muted {who} until {at}{why}"),
             }
@@ -211,7 +211,15 @@ fn did(action: Action, target: &str) -> String {
         // The target is an id: its ref, as shown before each message.
         Action::Delete => format!("deleted the message {}", target.get(..8).unwrap_or(target)),
         // Shown from its own record form (`record`); here only without a time.
-        Action::Purge => format!("deleted the messages of {target}"),
+        Action::Purge => format!("deleted {}", messages_of(target)),
+    }
+}
+
+/// "the messages of bob", or of "you", "your messages" (found by QA: "the messages of you").
+fn messages_of(who: &str) -> String {
+    match who {
+        "you" => "your messages".into(),
+        who => format!("the messages of {who}"),
     }
 }
 
@@ -300,6 +308,10 @@ mod tests {
         assert_eq!(
             rec("purge bob@l 1764000000000"),
             format!("alice deleted the messages of bob since {since}")
+        );
+        assert_eq!(
+            rec("purge me@l 1764000000000"),
+            format!("alice deleted your messages since {since}")
         );
         assert_eq!(
             rec("ban-until bob@l 1764000000000 cool off"),

@@ -126,7 +126,13 @@ impl ChatView<'_> {
             true => format!("\x1b[7m{time}\x1b[0m"),
             false => time,
         };
-        let _ = write!(out, "{time} {}", dim(&short_ref(&e.id), self.colour));
+        // A join's, leave's or presence's id names nothing a /reply or /delete could use
+        // (found by QA: shown, it led to "no recent message has ref"): blank, in its column.
+        let reference = match e.is_unstored() {
+            true => " ".repeat(8),
+            false => short_ref(&e.id),
+        };
+        let _ = write!(out, "{time} {}", dim(&reference, self.colour));
         if self.replay {
             out.push_str(" [history]");
         }
@@ -333,11 +339,16 @@ mod tests {
         );
         let mut p = ev("bob@localhost", "bob@localhost", "away lunch");
         p.ctype = Some(PRESENCE_CTYPE.into());
+        // No ref: a presence's id names nothing to reply to or delete (nor a join's).
         assert!(
-            v.line(&p).ends_with(" abababab -!- bob is away: lunch"),
+            v.line(&p).ends_with(":00          -!- bob is away: lunch"),
             "{}",
             v.line(&p)
         );
+        let mut j = ev("#rust@localhost", "bob@localhost", "joined");
+        j.ctype = Some(scalar::server::MEMBER_CTYPE.into());
+        assert!(!v.line(&j).contains("abababab"), "{}", v.line(&j));
+        assert!(plain_line(&j).contains(" abababab "), "scripts' columns stay");
         let w = ev("!wall@localhost", "root@localhost", "restart");
         assert!(
             v.line(&w)

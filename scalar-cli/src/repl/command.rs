@@ -47,8 +47,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[display NAME | rate N | joins N]",
         "show the current channel (display name, topic, created, modes, rates, your role), or set \
          its display name (- removes it), each member's rate (messages a minute, 0: no limit) or \
-         how many may join a minute (against raids; members, operators, voiced and invited \
-         users are not counted)",
+         how many may join a minute (against raids: ten seconds' worth at once, at least one, \
+         the rest spread over the minute; members, operators, voiced and invited users are \
+         not counted)",
     ),
     (
         "/mode",
