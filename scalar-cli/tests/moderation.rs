@@ -238,6 +238,25 @@ fn an_invitation_pattern_lets_in_whom_it_matches() {
     }
 }
 
+/// `/transfer` at a terminal asks first: only the new owner or an admin could hand the
+/// channel back (found by QA: a slip made a troll the owner).
+#[test]
+fn a_transfer_is_confirmed_before_it_goes() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#t");
+    let (bob, _h2) = join(&server, "bob", "#t");
+    let at = alice.command("/transfer carol", "-- hand #t over to carol? They would own it");
+    alice.wait_for_from(at, "type /transfer carol again within a minute to do it", STEP);
+    // Another target asks again; another line between does not spoil the question.
+    alice.command("/transfer bob", "-- hand #t over to bob?");
+    alice.command("/op", "-- 1 operator of #t: alice");
+    alice.command("/transfer bob", "-!- you made bob the owner");
+    bob.wait_for("-!- alice made you the owner", STEP);
+    for p in [alice, bob] {
+        quit(p);
+    }
+}
+
 /// `/except` (IRC's `+e`) spares an ID from the bans: it may join though a ban matches it.
 #[test]
 fn an_exception_spares_one_from_the_bans() {

@@ -76,7 +76,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
             colour_wanted(tty),
             args.timeout,
         )
-        .with_bell(tty)
+        .at_terminal(tty)
         .with_password(dial.password.clone()),
     );
     let _ = watched.set(shared.clone());

@@ -45,6 +45,9 @@ pub fn act(
     if list.len() > MAX_TARGETS {
         return Err(format!("at most {MAX_TARGETS} targets a line"));
     }
+    if action == Action::Transfer && !transfer_confirmed(shared, channel, targets) {
+        return Ok(());
+    }
     // Kicking or banning oneself mid-list would leave the channel and refuse the rest for it.
     let me = shared.state().user.clone();
     let domain = shared.state().domain.clone();
@@ -64,6 +67,38 @@ pub fn act(
         false => Err(failed.join("; ")),
     }
 }
+
+/// Whether `/transfer TARGET` in `channel` may go: at a terminal only when typed a second
+/// time within [`CONFIRM_WITHIN`] (asked the first time); a script's at once. Only the new
+/// owner or an admin could hand it back (found by QA: a slip made a muted troll the owner,
+/// who deopped the operators). `/drop` asks for the owner's ID for the same reason.
+fn transfer_confirmed(shared: &Shared, channel: &str, target: &str) -> bool {
+    if !shared.tty {
+        return true;
+    }
+    let mut asked = shared.transfer_asked.lock().unwrap_or_else(|e| e.into_inner());
+    let now = std::time::Instant::now();
+    let again = asked.as_ref().is_some_and(|(c, t, at)| {
+        c == channel && t.eq_ignore_ascii_case(target) && now.duration_since(*at) < CONFIRM_WITHIN
+    });
+    *asked = match again {
+        true => None,
+        false => Some((channel.to_string(), target.to_string(), now)),
+    };
+    drop(asked);
+    if !again {
+        let short = names::short(channel, &shared.state().domain).to_string();
+        shared.screen.info(format!(
+            "hand {short} over to {target}? They would own it, and only they or a server admin \
+             could give it back (you stay an operator): type /transfer {target} again within a \
+             minute to do it"
+        ));
+    }
+    again
+}
+
+/// How long a first `/transfer` waits for its confirmation.
+const CONFIRM_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A time at the start of `text` (two words first, `2026-12-04 17:03`, as the purge's record
 /// shows one, then one, `2h`: found in review, the date alone was taken and the clock became

@@ -481,8 +481,11 @@ pub struct Shared {
     pub paced: super::paced::Paced,
     /// Whether to colour output.
     pub colour: bool,
-    /// Whether to ring the terminal's bell for an alert ([`crate::alert`]): a terminal.
-    pub bell: bool,
+    /// The chat runs at a terminal: it rings the bell for an alert ([`crate::alert`]), and
+    /// asks before it hands a channel over (`/transfer`).
+    pub tty: bool,
+    /// A `/transfer` asked to be confirmed: the channel, the new owner, and when.
+    pub transfer_asked: Mutex<Option<(String, String, std::time::Instant)>>,
     /// How long to wait for replies and connections.
     pub timeout: Duration,
     /// The account's password as reconnections log in with it: `/passwd` changes it.
@@ -514,7 +517,8 @@ impl Shared {
             screen,
             paced: super::paced::Paced::default(),
             colour,
-            bell: false,
+            tty: false,
+            transfer_asked: Mutex::new(None),
             timeout,
             password: crate::conn::Password::default(),
             failures: AtomicU64::new(0),
@@ -538,9 +542,9 @@ impl Shared {
         Shared { password, ..self }
     }
 
-    /// As it is, ringing the bell for alerts when `on`.
-    pub fn with_bell(self, on: bool) -> Shared {
-        Shared { bell: on, ..self }
+    /// As it is, at a terminal or not ([`Shared::tty`]).
+    pub fn at_terminal(self, tty: bool) -> Shared {
+        Shared { tty, ..self }
     }
 
     /// The session state.
@@ -741,7 +745,7 @@ impl Shared {
             ..st.view(self.colour, how != Shown::Live)
         };
         let mut line = view.line(e);
-        if alert && self.bell {
+        if alert && self.tty {
             // At the end, where it takes no room (the fold counts no width for it).
             line.push('\x07');
         }
