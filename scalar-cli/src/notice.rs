@@ -129,9 +129,9 @@ fn record(body: &str, by: &str, names: Names<'_>) -> String {
             let (target, time) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
             let why = words.next().map(|r| format!(" ({r})")).unwrap_or_default();
             let at = match time.parse::<u64>() {
-                Ok(ms) if word == "purge" => crate::timefmt::local_datetime(ms),
+                Ok(ms) if word == "purge" => crate::timefmt::local_datetime_zoned(ms),
                 // An end, rounded up: a time shown to the second must not be past already.
-                Ok(ms) => crate::timefmt::local_datetime(crate::timefmt::ceil_second(ms)),
+                Ok(ms) => crate::timefmt::local_datetime_zoned(crate::timefmt::ceil_second(ms)),
                 Err(_) => time.to_string(),
             };
             let who = names.show(target);
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(rec("join_rate 12"), "alice limited joins to 12 a minute");
         assert_eq!(rec("join_rate 0"), "alice lifted the join limit");
         assert_eq!(rec("frob x"), "alice recorded: frob x");
-        let since = crate::timefmt::local_datetime(1_764_000_000_000);
+        let since = crate::timefmt::local_datetime_zoned(1_764_000_000_000);
         assert_eq!(
             rec("purge spam*@l 1764000000000 raid"),
             format!("alice deleted the messages of spam*@l since {since} (raid)")

@@ -69,6 +69,38 @@ pub fn local_hms(ms: u64) -> String {
     format!("{:02}:{:02}:{:02}", c.hour, c.min, c.sec)
 }
 
+/// Local date and time with the zone's abbreviation, `YYYY-MM-DD HH:MM:SS CET`, for a time
+/// shown beside the server's, which are UTC (found by QA: a ban's record said 20:15 and its
+/// refusal, the next line, 01:15 UTC the next day). Scripts' lines keep [`local_datetime`].
+pub fn local_datetime_zoned(ms: u64) -> String {
+    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX / 2);
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r only writes the `tm` we own; tm_zone, when set, points at a
+    // NUL-terminated name libc keeps for the life of the process (until the next tzset).
+    let zone = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        match libc::localtime_r(&t, &mut tm).is_null() || tm.tm_zone.is_null() {
+            true => None,
+            false => Some(
+                std::ffi::CStr::from_ptr(tm.tm_zone)
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+        }
+    };
+    let zone = zone
+        .filter(|z| !z.is_empty())
+        .unwrap_or_else(|| offset_words(local_offset(secs)));
+    format!("{} {zone}", local_datetime(ms))
+}
+
+/// An offset from UTC as `+01:00`, where the zone has no name.
+fn offset_words(offset: i64) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let m = offset.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
 /// Local date and time, `YYYY-MM-DD HH:MM:SS`.
 pub fn local_datetime(ms: u64) -> String {
     let c = local(ms);
@@ -393,5 +425,12 @@ mod tests {
     fn local_formats_have_fixed_width() {
         assert_eq!(local_hms(1_764_000_000_000).len(), 8);
         assert_eq!(local_datetime(1_764_000_000_000).len(), 19);
+        let zoned = local_datetime_zoned(1_764_000_000_000);
+        let zone = zoned.strip_prefix(&local_datetime(1_764_000_000_000));
+        assert!(zone.is_some_and(|z| z.len() > 1 && z.starts_with(' ')), "{zoned}");
+        assert_eq!(
+            (offset_words(3600), offset_words(-19_800)),
+            ("+01:00".into(), "-05:30".into())
+        );
     }
 }

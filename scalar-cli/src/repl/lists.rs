@@ -205,14 +205,14 @@ pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String
                 t.until.map(|u| {
                     format!(
                         "until {}",
-                        crate::timefmt::local_datetime(crate::timefmt::ceil_second(u))
+                        crate::timefmt::local_datetime_zoned(crate::timefmt::ceil_second(u))
                     )
                 }),
                 // Who and when, as IRC's ban list says.
                 t.by.as_deref().map(|by| {
                     let by = names::short_target(by, &domain);
                     match t.at {
-                        Some(at) => format!("by {by} at {}", crate::timefmt::local_datetime(at)),
+                        Some(at) => format!("by {by} at {}", crate::timefmt::local_datetime_zoned(at)),
                         None => format!("by {by}"),
                     }
                 }),
