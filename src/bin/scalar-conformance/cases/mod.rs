@@ -271,6 +271,7 @@ cases! {
     channels::a_channel_rate_is_806_with_how_long_to_wait, "§8 Waits";
     channels::a_join_rate_is_810_with_how_long_to_wait, "§4 SetMeta";
     channels::members_lists_each_id_once_with_its_role, "§4 Members";
+    channels::members_pages_by_cursor, "§4 Members";
     channels::a_members_query_lists_only_the_ids_that_match, "§4 Members";
     channels::targets_lists_the_bans_to_operators_only, "§4 Targets";
     channels::a_watcher_sees_presence_and_the_sender_its_echo, "§4 Presence";
