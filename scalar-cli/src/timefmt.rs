@@ -73,6 +73,11 @@ pub fn local_hms(ms: u64) -> String {
 /// shown beside the server's, which are UTC (found by QA: a ban's record said 20:15 and its
 /// refusal, the next line, 01:15 UTC the next day). Scripts' lines keep [`local_datetime`].
 pub fn local_datetime_zoned(ms: u64) -> String {
+    format!("{} {}", local_datetime(ms), zone_at(ms))
+}
+
+/// The local zone's abbreviation at `ms` (`CET`, `EST`), or its offset where it has none.
+pub fn zone_at(ms: u64) -> String {
     let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX / 2);
     let t = secs as libc::time_t;
     // SAFETY: localtime_r only writes the `tm` we own; tm_zone, when set, points at a
@@ -88,10 +93,8 @@ pub fn local_datetime_zoned(ms: u64) -> String {
             ),
         }
     };
-    let zone = zone
-        .filter(|z| !z.is_empty())
-        .unwrap_or_else(|| offset_words(local_offset(secs)));
-    format!("{} {zone}", local_datetime(ms))
+    zone.filter(|z| !z.is_empty())
+        .unwrap_or_else(|| offset_words(local_offset(secs)))
 }
 
 /// An offset from UTC as `+01:00`, where the zone has no name.

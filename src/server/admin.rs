@@ -191,6 +191,20 @@ impl Server {
             );
         }
         self.policy = policy;
+        // An admin's ban of a configured one, from a scalard that kept its setter but did not
+        // save it as the admin's (before 2026-12-07): the admin's now, as it is listed
+        // (review 214: else it still went with the file's line, the list saying "by" them).
+        let unsaved: Vec<ServerBan> = (self.policy.bans.iter())
+            .filter(|b| !self.bans.contains(b) && self.ban_setters.contains_key(&*b.to_string()))
+            .cloned()
+            .collect();
+        for ban in unsaved
+            .into_iter()
+            .take(MAX_SERVER_BANS.saturating_sub(self.bans.len()))
+        {
+            self.bans.push(ban);
+            self.bans_changed();
+        }
         // Reasons and setters outlive their bans only where a ban went another way than an
         // unban: out of the configuration, or lifted offline by an older `scalard ban del`.
         let bans: std::collections::HashSet<String> = self
@@ -395,13 +409,26 @@ impl Server {
             // admins' own ban of it goes, so that removing it there is enough; its reason
             // stays, told to those the configuration keeps out.
             Action::Unban if self.policy.bans.contains(&ban) => {
-                if self.bans.contains(&ban) {
-                    self.bans.retain(|b| *b != ban);
-                    self.ban_setters.remove(&*ban.to_string());
+                let own = self.bans.contains(&ban);
+                let set = self.ban_setters.remove(&*ban.to_string()).is_some();
+                self.bans.retain(|b| *b != ban);
+                if own || set {
                     self.bans_changed();
                 }
+                // The admins' own ban went: said, and logged as any unban (review 214).
+                let own = match own {
+                    true => {
+                        let by = self
+                            .session(conn)
+                            .and_then(|s| s.user.clone())
+                            .unwrap_or_default();
+                        log::warn!("{by}: server unban {ban} (its own; the configuration's stays)");
+                        "the admins' ban of it is lifted, but it "
+                    }
+                    false => "it ",
+                };
                 let reason =
-                    format!("{ban} is in the server's configuration file: remove it there and reload");
+                    format!("{ban}: {own}is in the server's configuration file: remove it there and reload");
                 return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
             }
             Action::Unban if !self.bans.contains(&ban) => {

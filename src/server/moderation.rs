@@ -8,6 +8,7 @@ use super::{ConnId, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 /// The content type of the Events that record moderation and channel changes; only the server
 /// publishes them.
@@ -417,6 +418,42 @@ impl Server {
     }
 
     /// Whether `id` is a name of this server without an account: nobody logs in as it.
+    /// The address a ban or mute of exactly `target` holds guests from besides the ID: an ID
+    /// banned or muted while connected is by its address too, for guests: it could come back
+    /// from there as one, which the pattern would miss (found by QA: an account banned came
+    /// back as a guest). A guest is held by the mark in its ID besides. Not a loopback
+    /// address: this host's own clients (a bridge, a TLS terminator) are many.
+    fn seen_at(&self, target: &str) -> Option<IpAddr> {
+        (!target.contains('*'))
+            .then(|| self.users.get(target))
+            .flatten()
+            .and_then(|a| a.conns.first())
+            .and_then(|&c| self.session(c))
+            .map(|s| s.addr())
+            .filter(|a| !a.is_loopback())
+    }
+
+    /// Whether a ban of `target` in `room` would keep nobody out: only IDs an exception spares
+    /// could match it (found by QA: announced as "banned you", it did nothing). An exact ID's
+    /// ban also holds guests from its address (a guest's mark, or the address it is connected
+    /// from), so it is not void then; in a kept room, where exceptions spare only sessions
+    /// that logged in, a pattern may also match names taken without one, so only an exact ID
+    /// whose every session must log in is judged there.
+    fn ban_void(&self, room: &Room, target: &str) -> bool {
+        let (local, domain) = target.rsplit_once('@').unwrap_or((target, ""));
+        let guest = domain == &*self.domain && super::is_guest_name(local);
+        let (pattern, exact) = (target.contains('*'), !target.contains('*'));
+        if (pattern && room.lasting) || (exact && (guest || self.seen_at(target).is_some())) {
+            return false;
+        }
+        let used = Who {
+            user: target,
+            logged_in: !self.no_account_here(target),
+            admin: false,
+        };
+        room.excepted(used)
+    }
+
     pub(super) fn no_account_here(&self, id: &str) -> bool {
         id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain) && !self.accounts.names.contains_key(id)
     }
@@ -453,9 +490,9 @@ impl Server {
                 _ if self.policy.admins.iter().any(|a| &**a == m.target) => {
                     Some("is an admin of this server: bans, mutes and purges spare admins".to_string())
                 }
-                // Found by QA: announced as "banned you", it kept nobody out.
-                _ if m.action == Action::Ban && room.excepted(used) => Some(format!(
-                    "is spared from the bans of {channel} by an exception (/except lists them; unexcept first)"
+                _ if m.action == Action::Ban && self.ban_void(room, m.target) => Some(format!(
+                    "is spared from the bans of {channel} by an exception: the ban would keep nobody out \
+                     (/except lists them; unexcept first)"
                 )),
                 _ => None,
             };
@@ -530,18 +567,9 @@ impl Server {
             && !self
                 .members(channel, |s| s.authenticated && s.user.as_deref() == Some(target))
                 .is_empty();
-        // An ID banned or muted while connected is by its address too, for guests: it could
-        // come back from there as one, which the pattern would miss (found by QA: an account
-        // banned came back as a guest). A guest is held by the mark in its ID besides. Not a
-        // loopback address: this host's own clients (a bridge, a TLS terminator) are many.
-        let exact_sanction = matches!(m.action, Action::Ban | Action::Mute) && !target.contains('*');
-        let seen_at = exact_sanction
-            .then(|| self.users.get(target))
-            .flatten()
-            .and_then(|a| a.conns.first())
-            .and_then(|&c| self.session(c))
-            .map(|s| s.addr())
-            .filter(|a| !a.is_loopback());
+        let seen_at = matches!(m.action, Action::Ban | Action::Mute)
+            .then(|| self.seen_at(target))
+            .flatten();
         let Some(room) = self.rooms.get_mut(channel) else {
             return Vec::new();
         };

@@ -558,12 +558,14 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
         if target.is_empty() && scalar::proto::is_listed(action) {
             return Ok(Command::Targets(action));
         }
-        // IRC's `/invite bob #rust`: the channel after the user.
-        if matches!(action, Action::Invite | Action::Uninvite)
-            && reason.starts_with('#')
-            && !reason.contains(char::is_whitespace)
-        {
-            return Ok(Command::In(reason, Box::new(Command::Mod(action, target, None))));
+        // IRC's `/invite bob #rust`: the channel after the user, then the reason, if any
+        // (review 214: `/invite bob #rust come in` invited bob to the current channel).
+        if matches!(action, Action::Invite | Action::Uninvite) && reason.starts_with('#') {
+            let (channel, why) = word(reason);
+            need(!target.is_empty() && (action == Action::Invite || why.is_empty()))?;
+            fits("reason", why, MAX_REASON)?;
+            let inner = Command::Mod(action, target, (!why.is_empty()).then_some(why));
+            return Ok(Command::In(channel, Box::new(inner)));
         }
         // The actions that remove or silence someone say why (PROTOCOL.md §4, Mod), and
         // those whose lists keep a reason beside who set each entry (§4, Targets).
@@ -1171,6 +1173,12 @@ mod tests {
             on("#rust", Command::Mod(Action::Invite, "bob", None))
         );
         assert!(parse("/invite #a bob #b").unwrap_err().contains("name one"));
+        // ...then a reason (review 214: it was taken as one for the current channel).
+        assert_eq!(
+            parse("/invite bob #rust come in"),
+            on("#rust", Command::Mod(Action::Invite, "bob", Some("come in")))
+        );
+        assert!(parse("/uninvite bob #rust now").is_err());
         // The wire's bounds, said before anything is sent (found by QA: /quit cut a long
         // reason without a word, the others got the server's 304).
         let long = "r".repeat(MAX_REASON + 1);

@@ -113,7 +113,11 @@ fn leading_time(text: &str, now: u64) -> Option<(u64, Option<&str>)> {
         .then(|| crate::timefmt::parse_when(&format!("{first} {second}"), now))
         .flatten();
     match two {
-        Some(t) => Some((t, after(beyond))),
+        // The zone a record names after it (`2026-12-04 17:03:00 CET`), pasted too.
+        Some(t) => match beyond.split_once(' ').unwrap_or((beyond, "")) {
+            (zone, rest) if !zone.is_empty() && zone == crate::timefmt::zone_at(t) => Some((t, after(rest))),
+            _ => Some((t, after(beyond))),
+        },
         None => crate::timefmt::parse_when(first, now).map(|t| (t, after(rest))),
     }
 }
@@ -505,6 +509,15 @@ mod tests {
         assert_eq!(lead("2h spam"), Some((now - 7_200_000, Some("spam"))));
         assert_eq!(lead("2h"), Some((now - 7_200_000, None)));
         assert_eq!(lead("spam from 2h"), None, "a reason, and the server's reach");
+        // A record's time pasted with its zone (review 214): the zone is no reason.
+        let t = at("2026-12-04 17:03:00").unwrap_or_default();
+        let zone = crate::timefmt::zone_at(t);
+        let (pasted, alone) = (
+            format!("2026-12-04 17:03:00 {zone} raid"),
+            format!("2026-12-04 17:03:00 {zone}"),
+        );
+        assert_eq!(lead(&pasted), Some((t, Some("raid"))));
+        assert_eq!(lead(&alone), Some((t, None)));
     }
 
     #[test]

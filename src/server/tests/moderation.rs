@@ -409,6 +409,13 @@ fn a_kept_channel_s_exceptions_hold_for_logins_and_go_with_the_account() {
         .accounts_changed(made(&["alice@example.com"]), &[], &mut r.out);
     let excepts = r.server.rooms.get(CH).map(|x| x.list(Action::Except));
     assert_eq!(excepts, Some(vec!["b*@example.com"]));
+    // There, a pattern within an exception's may still hold names taken without a password
+    // (review 214: `xy*@*` was refused as void): taken.
+    act(&mut r, 0, Action::Unban, "*@example.com", None);
+    act(&mut r, 0, Action::Except, "x*@*", None);
+    assert!(act(&mut r, 0, Action::Ban, "xy*@*", None)[0].starts_with("Event"));
+    r.connect(3, "xyz@example.com");
+    assert_eq!(r.sub(3, CH), ["Error 801 banned seq=Some(2)"]);
 }
 
 #[test]
@@ -1234,6 +1241,19 @@ fn a_guest_banned_by_name_after_it_left_is_banned_by_address() {
     r.open(3, Ipv4Addr::new(192, 0, 2, 10).into());
     r.ident_reply(3, "x");
     assert_eq!(r.sub(3, CH), ["Meta #mod@example.com true 2"]);
+}
+
+/// An excepted guest's ban still holds the other guests of its address (review 214): taken,
+/// not refused as void; so is one of an excepted ID connected from an address.
+#[test]
+fn a_ban_of_an_excepted_guest_still_holds_its_address() {
+    let (mut r, troll, guest) = guest_on_guests_server();
+    act(&mut r, 0, Action::Except, &guest, None);
+    let record = act(&mut r, 0, Action::Ban, &guest, None);
+    assert!(record.iter().any(|f| f.contains("ban guest-")), "{record:?}");
+    r.open(2, troll);
+    r.ident_reply(2, "y");
+    assert_eq!(r.sub(2, CH), ["Error 801 banned seq=Some(2)"]);
 }
 
 #[test]
