@@ -56,6 +56,52 @@ impl Quit {
     }
 }
 
+/// Why a connection closed, as its channels are told (PROTOCOL.md §4, Joins and leaves).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Why<'a> {
+    /// No reason: a dropped connection, a Bye without one.
+    Nothing,
+    /// The label of the server's Bye (`ping_timeout`, `flooding`, ...).
+    Server(&'a str),
+    /// The client's Bye's reason, given at `now`: the user's words, held to the channel's rate.
+    User(&'a str, Instant),
+}
+
+/// Whether a line of the user of `s` is taken in `channel` now ([`says`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Said {
+    /// Muted, unvoiced where moderated, or over the channel's rate.
+    Not,
+    /// Taken, and counted against the rate.
+    Said,
+    /// Taken, and the channel now has a budget to refill ([`Server::mark_paced`]).
+    Paced,
+}
+
+/// Whether the user of `s` may say a line everyone in `channel` reads (a leave's or quit's
+/// reason), as a Message of it would be taken there now; if so it is counted against the
+/// channel's rate. Fields, not the server: the session may be one still in the server's
+/// table.
+fn says(
+    rooms: &mut std::collections::HashMap<Rc<str>, Box<super::room::Room>>,
+    admins: &[Box<str>],
+    s: &Session,
+    channel: &str,
+    now: Instant,
+) -> Said {
+    let (Some(who), Some(room)) = (super::admin::who(s, admins), rooms.get_mut(channel)) else {
+        return Said::Said;
+    };
+    if room.silences(who, s.addr(), now).is_some() {
+        return Said::Not;
+    }
+    room.spend(who, now);
+    match room.is_paced() {
+        true => Said::Paced,
+        false => Said::Said,
+    }
+}
+
 impl Server {
     /// Whether the user of session `s` may speak in `channel`, so give a reason when it quits:
     /// not when muted, or moderated without a voice, where the reason would speak for it.
@@ -74,32 +120,35 @@ impl Server {
         let Some(s) = self.sessions.get(conn).and_then(Option::as_deref) else {
             return false;
         };
-        let (Some(who), Some(room)) = (
-            super::admin::who(s, &self.policy.admins),
-            self.rooms.get_mut(channel),
-        ) else {
-            return true;
-        };
-        if room.silences(who, s.addr(), now).is_some() {
-            return false;
-        }
-        room.spend(who, now);
-        if room.is_paced() {
+        let said = says(&mut self.rooms, &self.policy.admins, s, channel, now);
+        if said == Said::Paced {
             self.mark_paced(channel);
         }
-        true
+        said != Said::Not
     }
 
     /// The quit of `user` (whose session `s` is closing, with `why`) from `channel`: without
-    /// the reason where the user may not speak.
+    /// the reason where the user may not speak; the user's own reason (its Bye's) only where
+    /// a Message of it would be taken, as a leave's (found by QA: a Bye's reason, 256 bytes a
+    /// channel, went past the channel's rate at each reconnect).
     pub(super) fn quit(
-        &self,
+        &mut self,
         s: &Session,
         channel: &Rc<str>,
         user: &Rc<str>,
-        why: Option<&str>,
+        why: Why<'_>,
     ) -> Option<Quit> {
-        let why = why.filter(|_| self.may_say(s, channel));
+        let why = match why {
+            Why::Nothing => None,
+            Why::Server(label) => Some(label).filter(|_| self.may_say(s, channel)),
+            Why::User(reason, now) => {
+                let said = says(&mut self.rooms, &self.policy.admins, s, channel, now);
+                if said == Said::Paced {
+                    self.mark_paced(channel);
+                }
+                Some(reason).filter(|_| said != Said::Not)
+            }
+        };
         // Counting the one that leaves, which is still subscribed.
         let big = self.channels.subscribers(channel).len() > MAX_TOLD;
         Some(Quit::new(channel, user, why, big))

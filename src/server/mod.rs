@@ -45,6 +45,7 @@ pub use catchup::MAX_REPLAY;
 pub use federation::{Foreign, TOKEN_LIFETIME_MS, TokenCheck, VOUCH_WAIT, Vouched};
 pub use guest::{GUEST_PREFIX, SERVICE_NAMES, is_guest_name, is_service_name};
 pub use history::{HistoryConfig, StoreStats};
+use joins::Why;
 pub use joins::{MAX_TOLD, MEMBER_CTYPE};
 pub use limits::{DEFAULT_MAX_CONNECTIONS, FD_RESERVE, FREE_SUBS, Limits, REFUSED_SUB_WEIGHT};
 pub use meta::mode_letters;
@@ -400,14 +401,14 @@ impl Server {
     /// Forgets a connection: the shell calls this when it closes one (or starts to), the core
     /// when it closes one itself. Safe to call again, and for unknown ids.
     pub fn disconnect(&mut self, conn: ConnId) {
-        self.disconnect_why(conn, None, true);
+        self.disconnect_why(conn, Why::Nothing, true);
     }
 
     /// [`disconnect`](Server::disconnect), the members of its channels to be told it quit
     /// with `why`. `may_return`: the connection ended by the network or the user, not by the
     /// server's sanction, so its channels' join rates let the user back for a while
     /// ([`room::RETURN_WINDOW_MS`]).
-    fn disconnect_why(&mut self, conn: ConnId, why: Option<&str>, may_return: bool) {
+    fn disconnect_why(&mut self, conn: ConnId, why: Why<'_>, may_return: bool) {
         let Some(s) = self.sessions.get_mut(conn).and_then(Option::take) else {
             return;
         };
@@ -586,7 +587,13 @@ impl Server {
             ),
             Msg::Auth(m) => self.auth(conn, m, now, out),
             Msg::Verify(m) => self.verify_token(conn, m, now, out),
-            Msg::Bye(b) => self.close(conn, b.reason.filter(|r| !r.is_empty()), true, out),
+            Msg::Bye(b) => {
+                let why = b
+                    .reason
+                    .filter(|r| !r.is_empty())
+                    .map_or(Why::Nothing, |r| Why::User(r, now.mono));
+                self.close(conn, why, true, out)
+            }
             _ if !identified => self.fail(conn, msg.seq(), ErrorCode::NotIdentified, "send Ident first", out),
             Msg::Ping(p) => out.reply(conn, &Msg::Pong(p)),
             Msg::Pong(_) => {}
@@ -804,7 +811,10 @@ impl Server {
     fn bye(&mut self, conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
         self.send_bye(conn, code, out);
         // Others would learn that something happened to the user's account.
-        let why = (code != ErrorCode::AuthRequired).then(|| code.label());
+        let why = match code {
+            ErrorCode::AuthRequired => Why::Nothing,
+            _ => Why::Server(code.label()),
+        };
         // A kill, a flood's close, a ban: not a dropped network that the join rate forgives.
         let may_return = matches!(
             code,
@@ -816,13 +826,13 @@ impl Server {
     /// The shell cut `conn` off (a slow consumer): as [`disconnect`](Server::disconnect),
     /// its channels told it quit with `code`'s label.
     pub fn detached(&mut self, conn: ConnId, code: ErrorCode) {
-        self.disconnect_why(conn, Some(code.label()), true);
+        self.disconnect_why(conn, Why::Server(code.label()), true);
     }
 
     /// Closes a connection and forgets it at once: while the shell writes its last frames it
     /// is in no channel and no user's connections, so nothing more is accepted for it. `why`
     /// is what its channels are told it quit with.
-    fn close(&mut self, conn: ConnId, why: Option<&str>, may_return: bool, out: &mut impl Outbox) {
+    fn close(&mut self, conn: ConnId, why: Why<'_>, may_return: bool, out: &mut impl Outbox) {
         out.close(conn);
         self.disconnect_why(conn, why, may_return);
     }

@@ -350,6 +350,24 @@ fn a_leave_s_reason_counts_against_the_channel_s_rate() {
         r.say(1, CH, "hi"),
         ["Error 806 channel_rate seq=Some(9) retry_after=10000"]
     );
+    // So is a quit's, its Bye's (found by QA: reconnecting to quit again and again put a
+    // 256-byte line a channel on every screen, at no rate); the server's own labels are not
+    // the user's words, and stay.
+    r.out.take(0);
+    r.send(1, bye(Some("BUY CHEAP WATCHES")));
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "quit")]);
+    r.advance(Duration::from_secs(10));
+    r.connect(3, "bob@example.com");
+    r.sub(3, CH);
+    r.out.take(0);
+    r.send(3, bye(Some("later")));
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(
+        r.out.take(0),
+        [told("bob@example.com", "quit later")],
+        "within the rate again"
+    );
 }
 
 /// Joins and leaves keep a channel's Event times strictly increasing (§4), however many come
