@@ -73,7 +73,7 @@ enum Said {
     /// Muted, unvoiced where moderated, or over the channel's rate.
     Not,
     /// Taken, and counted against the rate.
-    Said,
+    Taken,
     /// Taken, and the channel now has a budget to refill ([`Server::mark_paced`]).
     Paced,
 }
@@ -90,7 +90,7 @@ fn says(
     now: Instant,
 ) -> Said {
     let (Some(who), Some(room)) = (super::admin::who(s, admins), rooms.get_mut(channel)) else {
-        return Said::Said;
+        return Said::Taken;
     };
     if room.silences(who, s.addr(), now).is_some() {
         return Said::Not;
@@ -98,7 +98,7 @@ fn says(
     room.spend(who, now);
     match room.is_paced() {
         true => Said::Paced,
-        false => Said::Said,
+        false => Said::Taken,
     }
 }
 
