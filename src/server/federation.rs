@@ -144,6 +144,21 @@ impl Federation {
         self.vouched.retain(|_, (_, until)| *until > t);
     }
 
+    /// Fills the table of issued tokens to its bound with tokens of a made-up user, good
+    /// until `until`.
+    #[cfg(test)]
+    pub fn fill(&mut self, until: u64) {
+        for i in 0..MAX_TOKENS.saturating_sub(self.issued.len()) {
+            let token: Box<[u8]> = (i as u64).to_le_bytes().into();
+            let issued = Issued {
+                user: "filler@example.com".into(),
+                audience: "bar.org".into(),
+                until,
+            };
+            self.issued.insert(token, issued);
+        }
+    }
+
     /// Withdraws the tokens issued to `user` (its account is gone): other servers asking about
     /// them are told no.
     pub fn revoke(&mut self, user: &str) {
@@ -183,7 +198,10 @@ impl Server {
         if f.issued.len() >= MAX_TOKENS {
             f.prune(now);
         }
-        if f.issued.len() >= MAX_TOKENS {
+        // A full table takes a user's new token in place of its own oldest; one who holds
+        // none is refused until tokens expire.
+        let full = f.issued.len() >= MAX_TOKENS;
+        if full && f.by_user.get(&user).is_none_or(|mine| mine.is_empty()) {
             // Tokens last minutes; the oldest of a full table goes within one.
             let reason = "too many tokens outstanding; try again in a minute";
             let refused = super::Refused::waiting(
@@ -202,7 +220,7 @@ impl Server {
         };
         let until = now.unix_ms.saturating_add(f.lifetime_ms);
         let mine = f.by_user.entry(user.clone()).or_default();
-        if mine.len() >= TOKENS_PER_USER
+        if (mine.len() >= TOKENS_PER_USER || full)
             && let Some(old) = mine.pop_front()
         {
             f.issued.remove(&old);

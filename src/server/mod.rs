@@ -185,7 +185,7 @@ impl Server {
             open: 0,
             per_addr: HashMap::new(),
             per_subnet: HashMap::new(),
-            flood: flood::Flood::new(limits.connect_rate),
+            flood: flood::Flood::new(&limits),
             channels: Channels::default(),
             listed: listed::Listed::default(),
             users: HashMap::new(),
@@ -290,8 +290,8 @@ impl Server {
     /// New limits (a reload): they apply to what happens from now on. Connections over a new
     /// connection limit stay; buckets keep their level and grow at the new rates.
     pub fn set_limits(&mut self, limits: Limits) {
-        if limits.connect_rate != self.limits.connect_rate {
-            self.flood.set_connect_rate(limits.connect_rate);
+        if limits.connect_rate != self.limits.connect_rate || limits.max_subs != self.limits.max_subs {
+            self.flood.set_limits(&limits);
         }
         if limits.idle_timeout != self.limits.idle_timeout {
             self.forget_evictable();

@@ -140,6 +140,41 @@ fn only_a_logged_in_session_gets_tokens_and_each_user_holds_a_bounded_number() {
     );
 }
 
+/// A full table of tokens (a horde of accounts granting) refuses a user who holds none with
+/// how long to wait, and takes a user's new token in place of its own oldest (found by QA:
+/// PROTOCOL.md said scalard never refuses, and it refused everyone).
+#[test]
+fn a_full_table_of_tokens_refuses_newcomers_and_replaces_a_holder_s_oldest() {
+    let mut r = rig(Policy::Open, false);
+    let first = token_for(&mut r, "bar.org");
+    r.server.federation.fill(r.now.unix_ms + 300_000);
+    let grant = Msg::Grant(Grant {
+        seq: Some(5),
+        server: "bar.org",
+    });
+    r.feed(0, &frame(grant));
+    let (_, f) = r.out.frames.pop().expect("a reply");
+    assert!(
+        matches!(decode_frame(&f), Ok(Status::Complete((Ok(Msg::Token(_)), _)))),
+        "{}",
+        describe(&f)
+    );
+    r.open(2, Ipv4Addr::LOCALHOST.into());
+    assert!(
+        !verify(&mut r, 2, "alice@example.com", "bar.org", &first).0,
+        "replaced"
+    );
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    let nonce = r.challenged(1, "bob", false);
+    r.auth(1, nonce, "password");
+    r.verdict(Verdict::Accepted);
+    r.out.take(1);
+    assert_eq!(
+        r.send(1, grant),
+        ["Error 602 auth_throttled seq=Some(5) retry_after=60000"]
+    );
+}
+
 #[test]
 fn a_foreign_id_with_a_token_waits_for_its_home_server() {
     let mut r = Rig::new(Limits::default());
