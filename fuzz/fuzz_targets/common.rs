@@ -16,3 +16,20 @@ pub fn small_history(fsync: Fsync, ring_bytes: usize) -> HistoryConfig {
         retention: Default::default(),
     }
 }
+
+/// The checks of an [`Outbox`](scalar::server::Outbox) for a target without accounts or
+/// other domains: every password, token and account start is refused.
+#[macro_export]
+macro_rules! refuse_checks {
+    () => {
+        fn verify(&mut self, _job: scalar::server::PasswordCheck) -> bool {
+            false
+        }
+        fn check_token(&mut self, _job: scalar::server::TokenCheck) -> bool {
+            false
+        }
+        fn keep_start(&mut self, _start: scalar::store::accounts::AccountStart) -> bool {
+            false
+        }
+    };
+}

@@ -5,6 +5,7 @@
 #![no_main]
 
 #[path = "common.rs"]
+#[macro_use]
 mod common;
 
 use libfuzzer_sys::fuzz_target;
@@ -55,15 +56,7 @@ impl Outbox for FakeStore {
         true
     }
     // This target has no accounts and admits no other domains: every check is refused.
-    fn verify(&mut self, _job: scalar::server::PasswordCheck) -> bool {
-        false
-    }
-    fn check_token(&mut self, _job: scalar::server::TokenCheck) -> bool {
-        false
-    }
-    fn keep_start(&mut self, _start: scalar::store::accounts::AccountStart) -> bool {
-        false
-    }
+    refuse_checks!();
 }
 
 impl FakeStore {

@@ -3,6 +3,12 @@
 //! restored again, it is cut no more and saved no more.
 #![no_main]
 
+// For its macro; the history this target runs without.
+#[path = "common.rs"]
+#[macro_use]
+#[allow(dead_code)]
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use scalar::server::{ConnId, Limits, Now, Outbox, Server};
 use std::time::Instant;
@@ -42,15 +48,7 @@ impl Outbox for Saves {
         self.0.push((key.to_string(), value));
         true
     }
-    fn verify(&mut self, _job: scalar::server::PasswordCheck) -> bool {
-        false
-    }
-    fn check_token(&mut self, _job: scalar::server::TokenCheck) -> bool {
-        false
-    }
-    fn keep_start(&mut self, _start: scalar::store::accounts::AccountStart) -> bool {
-        false
-    }
+    refuse_checks!();
 }
 
 /// A server restored from `state`, and what its first tick saved.
