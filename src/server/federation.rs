@@ -218,12 +218,17 @@ impl Server {
                 return self.fail(conn, m.seq, ErrorCode::AuthThrottled, &reason, out);
             }
         };
-        let until = now.unix_ms.saturating_add(f.lifetime_ms);
+        let mut until = now.unix_ms.saturating_add(f.lifetime_ms);
         let mine = f.by_user.entry(user.clone()).or_default();
         if (mine.len() >= TOKENS_PER_USER || full)
             && let Some(old) = mine.pop_front()
+            && let Some(old) = f.issued.remove(&old)
+            && full
         {
-            f.issued.remove(&old);
+            // In a full table, no later than the one it replaces: else a horde of accounts
+            // granting again and again would keep the table full, and newcomers out, for good
+            // (review 215). The Token says when it ends.
+            until = until.min(old.until);
         }
         mine.push_back(token.clone());
         f.issued.insert(

@@ -55,30 +55,6 @@ pub struct Flood {
     pub(super) ids: HashMap<Box<str>, Bucket>,
     holds: BinaryHeap<Reverse<(Instant, ConnId)>>,
     connects: Option<Throttle<IpAddr>>,
-    /// The free Subs each network (as `connects` counts them) has taken lately: with the
-    /// connection rate, else none is counted.
-    free_subs: Option<Throttle<IpAddr>>,
-}
-
-/// Reconnects' worth of free Subs ([`free_subs`] each) a network may take at once, so that
-/// a few clients behind one address, or one whose network dropped a few times, rejoin freely;
-/// one reconnect's worth comes back a minute.
-pub const FREE_RECONNECTS: usize = 4;
-
-/// The Subs a connection takes before they cost a Message: a reconnect's worth, at least
-/// [`FREE_SUBS`], as many as `max-subs` if more.
-pub fn free_subs(l: &Limits) -> usize {
-    l.max_subs.clamp(usize::from(FREE_SUBS), usize::from(u16::MAX))
-}
-
-/// The table of networks' free Subs, with a connection rate (a server without one counts none).
-fn free_sub_table(limits: &Limits) -> Option<Throttle<IpAddr>> {
-    let per_conn = free_subs(limits);
-    let burst = u32::try_from(FREE_RECONNECTS * per_conn).unwrap_or(u32::MAX);
-    let leak = Duration::from_secs(60) / u32::try_from(per_conn).unwrap_or(u32::MAX).max(1);
-    limits
-        .connect_rate
-        .map(|_| Throttle::new(burst, leak, CONNECT_KEYS))
 }
 
 /// The table of connection counts for `rate`, if any.
@@ -90,43 +66,18 @@ fn connect_table(rate: Option<Rate>) -> Option<Throttle<IpAddr>> {
 }
 
 impl Flood {
-    /// Empty tables for `limits`: connections per address limited to its connect rate, if
-    /// any, and then networks' free Subs counted.
-    pub fn new(limits: &Limits) -> Self {
+    /// Empty tables; connections per address limited to `connect_rate`, if any.
+    pub fn new(connect_rate: Option<Rate>) -> Self {
         Flood {
             ids: HashMap::new(),
             holds: BinaryHeap::new(),
-            connects: connect_table(limits.connect_rate),
-            free_subs: free_sub_table(limits),
+            connects: connect_table(connect_rate),
         }
     }
 
-    /// A new connection rate or subscription limit (a reload): the counts start afresh;
-    /// holds stay.
-    pub fn set_limits(&mut self, limits: &Limits) {
-        self.connects = connect_table(limits.connect_rate);
-        self.free_subs = free_sub_table(limits);
-    }
-
-    /// Whether the network `key` may take a free Sub now (it is then counted): a connection's
-    /// first Subs are free so that a reconnect rejoins at once, but connecting again and again
-    /// would make each connection's first Subs a churn of joins and quits on every member's
-    /// screen at no cost (found by QA: 1,280 a second from one address); past its budget a
-    /// network's Subs pay as Messages do.
-    fn free_sub(&mut self, key: IpAddr, now: Instant, take: bool) -> bool {
-        let Some(t) = self.free_subs.as_mut() else {
-            return true;
-        };
-        if t.wait(&key, now).is_some() {
-            t.prune(now);
-            if t.wait(&key, now).is_some() {
-                return false;
-            }
-        }
-        if take {
-            t.fail(&key, now);
-        }
-        true
+    /// A new connection rate (a reload): the counts start afresh; holds stay.
+    pub fn set_connect_rate(&mut self, rate: Option<Rate>) {
+        self.connects = connect_table(rate);
     }
 
     /// Counts a new connection from the network `key`; if it opens them too fast, how long
@@ -171,9 +122,7 @@ impl Server {
         // past the free ones and SetPassword (two password hashes); the rest (Catchup, Unsub,
         // Ping, ...) only their bytes.
         let sub = matches!(frame, Ok(Msg::Sub(_)));
-        let free_subs = free_subs(l);
-        let subnet = s.subnet();
-        let free = sub && usize::from(s.subs_sent) < free_subs && self.flood.free_sub(subnet, now, false);
+        let free_subs = l.max_subs.clamp(usize::from(FREE_SUBS), usize::from(u16::MAX));
         let publish = s.user.is_some()
             && (matches!(
                 frame,
@@ -185,7 +134,7 @@ impl Server {
                     | Msg::Targets(_)
                     | Msg::Topics(_)
                     | Msg::SetPassword(_))
-            ) || (sub && !free));
+            ) || (sub && usize::from(s.subs_sent) >= free_subs));
         // A purge walks a week of its channel in the writer's transaction: it costs as much as
         // ten Messages, so that one member's purges cannot hold up everyone's writes.
         let cost = match frame {
@@ -231,9 +180,6 @@ impl Server {
         }
         if sub {
             s.subs_sent = s.subs_sent.saturating_add(1);
-        }
-        if free {
-            self.flood.free_sub(subnet, now, true);
         }
         // The free Subs are for a connection's first joins (a reconnect resubscribing): once
         // it leaves a channel, every join pays, or joining and leaving again and again would
@@ -323,10 +269,7 @@ impl Server {
             None if !self.flood.ids.is_empty() => self.flood.ids = Default::default(),
             None => {}
         }
-        for t in [self.flood.connects.as_mut(), self.flood.free_subs.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(t) = self.flood.connects.as_mut() {
             t.prune(now);
         }
     }

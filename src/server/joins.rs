@@ -130,13 +130,15 @@ impl Server {
     /// The quit of `user` (whose session `s` is closing, with `why`) from `channel`: without
     /// the reason where the user may not speak; the user's own reason (its Bye's) only where
     /// a Message of it would be taken, as a leave's (found by QA: a Bye's reason, 256 bytes a
-    /// channel, went past the channel's rate at each reconnect).
+    /// channel, went past the channel's rate at each reconnect). `big`: the channel had more
+    /// than [`MAX_TOLD`] connections before it left.
     pub(super) fn quit(
         &mut self,
         s: &Session,
         channel: &Rc<str>,
         user: &Rc<str>,
         why: Why<'_>,
+        big: bool,
     ) -> Option<Quit> {
         let why = match why {
             Why::Nothing => None,
@@ -149,8 +151,6 @@ impl Server {
                 Some(reason).filter(|_| said != Said::Not)
             }
         };
-        // Counting the one that leaves, which is still subscribed.
-        let big = self.channels.subscribers(channel).len() > MAX_TOLD;
         Some(Quit::new(channel, user, why, big))
     }
 

@@ -185,7 +185,7 @@ impl Server {
             open: 0,
             per_addr: HashMap::new(),
             per_subnet: HashMap::new(),
-            flood: flood::Flood::new(&limits),
+            flood: flood::Flood::new(limits.connect_rate),
             channels: Channels::default(),
             listed: listed::Listed::default(),
             users: HashMap::new(),
@@ -290,8 +290,8 @@ impl Server {
     /// New limits (a reload): they apply to what happens from now on. Connections over a new
     /// connection limit stay; buckets keep their level and grow at the new rates.
     pub fn set_limits(&mut self, limits: Limits) {
-        if limits.connect_rate != self.limits.connect_rate || limits.max_subs != self.limits.max_subs {
-            self.flood.set_limits(&limits);
+        if limits.connect_rate != self.limits.connect_rate {
+            self.flood.set_connect_rate(limits.connect_rate);
         }
         if limits.idle_timeout != self.limits.idle_timeout {
             self.forget_evictable();
@@ -429,10 +429,14 @@ impl Server {
             }
         }
         for ch in &s.subs {
-            let quit = s.user.as_ref().and_then(|user| self.quit(&s, ch, user, why));
+            // Judged before the leave, which counts the one that goes; the reason only once it
+            // is the user's last connection there, or a quit nobody is told would spend the
+            // channel's rate (review 215: a phone's Bye held its desktop's next Message).
+            let big = self.channels.subscribers(ch).len() > joins::MAX_TOLD;
             if !self.leave(conn, s.user.as_deref(), ch) {
                 continue;
             }
+            let quit = s.user.as_ref().and_then(|user| self.quit(&s, ch, user, why, big));
             if let (true, Some(user), Some(room)) = (may_return, s.user.as_deref(), self.rooms.get_mut(ch)) {
                 room.quit_member(user, s.logged_in, self.now_ms);
                 if room.is_paced() {

@@ -184,46 +184,6 @@ fn subs_past_the_free_ones_cost_a_message() {
     assert_eq!(r.server.next_wake(), Some(r.now.mono + Duration::from_secs(1)));
 }
 
-/// Connecting again and again would make each connection's free Subs a churn of joins and
-/// quits at no cost (found by QA: 1,280 lines a second from one address): a network's free
-/// Subs are four reconnects' worth at once, then one reconnect's worth a minute.
-#[test]
-fn a_network_s_free_subs_run_out_and_come_back() {
-    let mut r = Rig::new(limited(Rate::new(1, 1), Rate::new(100, 100)));
-    let per_conn = usize::from(FREE_SUBS);
-    for conn in 0..4 {
-        r.connect(conn, &format!("u{conn}@example.com"));
-        for i in 0..per_conn {
-            let sub = sub_of(&format!("#c{i}@example.com"));
-            assert!(offer(&mut r, conn, &sub), "conn {conn}: Sub {i} is free");
-        }
-        r.server.disconnect(conn);
-    }
-    // The fifth pays from its first: the one Message in its bucket, then a wait.
-    r.connect(4, "u4@example.com");
-    assert!(offer(&mut r, 4, &sub_of(CH)));
-    assert!(!offer(&mut r, 4, &sub_of("#d@example.com")), "held, not refused");
-    // A minute later the network has a reconnect's worth again.
-    r.advance(Duration::from_secs(60));
-    r.connect(5, "u5@example.com");
-    for i in 0..per_conn {
-        let sub = sub_of(&format!("#e{i}@example.com"));
-        assert!(offer(&mut r, 5, &sub), "Sub {i} is free again");
-    }
-    // Without a connection rate (`--connect-rate off`, `--flood off`), nothing is counted.
-    let mut open = Rig::new(Limits {
-        connect_rate: None,
-        ..limited(Rate::new(1, 1), Rate::new(100, 100))
-    });
-    for conn in 0..5 {
-        open.connect(conn, &format!("u{conn}@example.com"));
-        for i in 0..per_conn {
-            assert!(offer(&mut open, conn, &sub_of(&format!("#c{i}@example.com"))));
-        }
-        open.server.disconnect(conn);
-    }
-}
-
 /// Joining and leaving again and again would put two lines a turn on every member's screen:
 /// after a connection's first leave, its joins pay, so the churn goes at the message rate.
 #[test]

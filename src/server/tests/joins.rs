@@ -370,6 +370,37 @@ fn a_leave_s_reason_counts_against_the_channel_s_rate() {
     );
 }
 
+/// A Bye's reason from one of a user's connections, the user staying in the channel on
+/// another, is told nobody and spends none of the channel's rate (review 215: a phone's Bye
+/// held its desktop's next Message); a server label is said over the rate.
+#[test]
+fn a_quit_nobody_is_told_spends_no_rate_and_a_server_label_is_said_over_it() {
+    let mut r = alice_asking_and_bob();
+    let rate = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: None,
+        modes: None,
+        rate: Some(6),
+        join_rate: None,
+    };
+    r.send(0, Msg::SetMeta(rate));
+    r.connect(5, "bob@example.com");
+    r.sub(5, CH);
+    r.out.take(0);
+    r.send(1, bye(Some("phone going to sleep")));
+    r.server.wake(&r.now, &mut r.out);
+    assert!(r.out.take(0).is_empty(), "bob is still there");
+    let said = r.say(5, CH, "hi from the desktop");
+    assert!(said.iter().any(|l| l.starts_with("Event")), "{said:?}");
+    // Over the rate now, bob's desktop times out: the label is the server's, and said.
+    r.out.take(0);
+    r.server.detached(5, ErrorCode::PingTimeout);
+    r.server.wake(&r.now, &mut r.out);
+    assert_eq!(r.out.take(0), [told("bob@example.com", "quit ping_timeout")]);
+}
+
 /// Joins and leaves keep a channel's Event times strictly increasing (§4), however many come
 /// in one millisecond; and a connection whose output is backed up is skipped.
 #[test]
