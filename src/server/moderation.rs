@@ -417,7 +417,6 @@ impl Server {
         None
     }
 
-    /// Whether `id` is a name of this server without an account: nobody logs in as it.
     /// The address a ban or mute of exactly `target` holds guests from besides the ID: an ID
     /// banned or muted while connected is by its address too, for guests: it could come back
     /// from there as one, which the pattern would miss (found by QA: an account banned came
@@ -454,6 +453,7 @@ impl Server {
         room.excepted(used)
     }
 
+    /// Whether `id` is a name of this server without an account: nobody logs in as it.
     pub(super) fn no_account_here(&self, id: &str) -> bool {
         id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain) && !self.accounts.names.contains_key(id)
     }
