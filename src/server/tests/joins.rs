@@ -320,11 +320,9 @@ fn a_leave_says_its_reason_where_the_user_may_speak() {
     assert_eq!(r.out.take(0), [told("carol@example.com", "left")]);
 }
 
-/// A leave's reason is a line everyone in the channel reads: it counts against the channel's
-/// rate, and over it the leave is told without it (found in review: Sub and Unsub with a
-/// reason, over and over, bypassed the rate).
-#[test]
-fn a_leave_s_reason_counts_against_the_channel_s_rate() {
+/// [`alice_asking_and_bob`] in a channel that takes six Messages a minute from each member
+/// (one at once), set by alice.
+fn alice_and_bob_at_six_a_minute() -> Rig {
     let mut r = alice_asking_and_bob();
     let rate = SetMeta {
         seq: Some(4),
@@ -336,6 +334,15 @@ fn a_leave_s_reason_counts_against_the_channel_s_rate() {
         join_rate: None,
     };
     r.send(0, Msg::SetMeta(rate));
+    r
+}
+
+/// A leave's reason is a line everyone in the channel reads: it counts against the channel's
+/// rate, and over it the leave is told without it (found in review: Sub and Unsub with a
+/// reason, over and over, bypassed the rate).
+#[test]
+fn a_leave_s_reason_counts_against_the_channel_s_rate() {
+    let mut r = alice_and_bob_at_six_a_minute();
     r.out.take(0);
     leave(&mut r, 1, Some("one"));
     assert_eq!(r.out.take(0), [told("bob@example.com", "left one")]);
@@ -375,17 +382,7 @@ fn a_leave_s_reason_counts_against_the_channel_s_rate() {
 /// held its desktop's next Message); a server label is said over the rate.
 #[test]
 fn a_quit_nobody_is_told_spends_no_rate_and_a_server_label_is_said_over_it() {
-    let mut r = alice_asking_and_bob();
-    let rate = SetMeta {
-        seq: Some(4),
-        topic: n(CH),
-        display: None,
-        subject: None,
-        modes: None,
-        rate: Some(6),
-        join_rate: None,
-    };
-    r.send(0, Msg::SetMeta(rate));
+    let mut r = alice_and_bob_at_six_a_minute();
     r.connect(5, "bob@example.com");
     r.sub(5, CH);
     r.out.take(0);
