@@ -161,14 +161,29 @@ fn purge(
     let record = i64::try_from(record).unwrap_or(i64::MAX);
     // The walk is the window's, not the topic's (found in review: every purge read the whole
     // channel, twice): times rise with positions within a topic, so the window starts after
-    // the newest Event at or before `since`, found by walking back from the newest.
-    let start: i64 = tx
+    // the newest Event at or before `since`, found by walking back from the newest — unless
+    // the oldest is later than `since` already, when that walk would read the whole topic to
+    // find nothing (a week's reach covers most channels whole).
+    let oldest: Option<i64> = tx
         .query_row(
-            "SELECT coalesce((SELECT pos FROM events WHERE topic = ?1 AND time <= ?2 ORDER BY pos DESC LIMIT 1), 0)",
-            params![topic, since],
+            "SELECT time FROM events WHERE topic = ?1 ORDER BY pos LIMIT 1",
+            [topic],
             |r| r.get(0),
         )
-        .context("purge: window")?;
+        .optional()
+        .context("purge: oldest")?;
+    let start: i64 = match oldest {
+        Some(time) if time <= since => tx
+            .query_row(
+                "SELECT pos FROM events WHERE topic = ?1 AND time <= ?2 ORDER BY pos DESC LIMIT 1",
+                params![topic, since],
+                |r| r.get(0),
+            )
+            .optional()
+            .context("purge: window")?
+            .unwrap_or(0),
+        _ => 0,
+    };
     // The server writes its records' content types exactly so (a client cannot publish them).
     let which = format!(
         "topic = ?1 AND pos > ?5 AND pos < ?3 AND time > ?2 AND sender GLOB ?4 \
@@ -180,15 +195,28 @@ fn purge(
         }
     );
     let life = life.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-    let args = params![topic, since, record, pattern, start, life];
-    tx.execute(
-        &format!("DELETE FROM events_fts WHERE rowid IN (SELECT pos FROM events WHERE {which} AND typeof(body) = 'text')"),
-        args,
+    // The window is walked once, into a list of what it matched (QA: a purge of nobody walked
+    // it twice, once for the text index and once for the Events, about 50 ms of the writer's
+    // time on 100,000 Events); the deletes then go by position.
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS purged (pos INTEGER PRIMARY KEY, text INTEGER NOT NULL)",
     )
-    .context("purge: text index")?;
+    .context("purge: list")?;
     let gone = tx
-        .execute(&format!("DELETE FROM events WHERE {which}"), args)
-        .context("purge: events")?;
+        .execute(
+            &format!("INSERT INTO temp.purged SELECT pos, typeof(body) = 'text' FROM events WHERE {which}"),
+            params![topic, since, record, pattern, start, life],
+        )
+        .context("purge: window")?;
+    if gone == 0 {
+        return Ok(());
+    }
+    tx.execute_batch(
+        "DELETE FROM events_fts WHERE rowid IN (SELECT pos FROM temp.purged WHERE text);
+         DELETE FROM events WHERE pos IN (SELECT pos FROM temp.purged);
+         DELETE FROM temp.purged;",
+    )
+    .context("purge: events")?;
     let gone = i64::try_from(gone).unwrap_or(i64::MAX);
     tx.execute(
         "UPDATE topics SET count = count - ?2 WHERE id = ?1",
