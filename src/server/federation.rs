@@ -202,13 +202,13 @@ impl Server {
         // none is refused until tokens expire.
         let full = f.issued.len() >= MAX_TOKENS;
         if full && f.by_user.get(&user).is_none_or(|mine| mine.is_empty()) {
-            // Tokens last minutes; the oldest of a full table goes within one.
-            let reason = "too many tokens outstanding; try again in a minute";
-            let refused = super::Refused::waiting(
-                ErrorCode::AuthThrottled,
-                reason.into(),
-                std::time::Duration::from_secs(60),
-            );
+            // Until the first of them ends, whatever `--token-lifetime` made them (60 s was
+            // too soon for a day's tokens, and too late for 30 s ones). The prune just walked
+            // the table; this walk is the refusal's alone.
+            let first = f.issued.values().map(|i| i.until).min().unwrap_or(now.unix_ms);
+            let wait = std::time::Duration::from_millis(first.saturating_sub(now.unix_ms).max(1));
+            let reason = "too many tokens outstanding; try again when the first of them ends";
+            let refused = super::Refused::waiting(ErrorCode::AuthThrottled, reason.into(), wait);
             return self.fail_refused(conn, m.seq, refused, out);
         }
         let token: Box<[u8]> = match crate::random::bytes::<32>() {
