@@ -80,6 +80,33 @@ pub(super) fn a_replayed_auth_is_606(x: &Ctx) -> Result<Verdict, Fail> {
     }
 }
 
+/// An Ident during a Challenge starts over: the new nonce logs in, the old one is stale.
+pub(super) fn an_ident_during_a_challenge_starts_over(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    for old in [false, true] {
+        let mut c = x.raw()?;
+        let first = challenge(&mut c, id)?;
+        let second = challenge(&mut c, id)?;
+        if first == second {
+            return Err("a second Challenge with the first one's nonce".into());
+        }
+        let v = auth(&mut c, if old { first } else { second }, pw)?;
+        match (old, kind(&v), uint(&v, 9), text(&v, 12)) {
+            (true, Some(3), Some(606), _) => {}
+            (false, Some(1), _, Some(user)) if user == id => {}
+            _ => {
+                let which = if old {
+                    "first (expected 606)"
+                } else {
+                    "second (expected the Ident reply)"
+                };
+                return Err(format!("Auth with the {which} nonce: got {}", show(&v)));
+            }
+        }
+    }
+    Ok(Pass)
+}
+
 pub(super) fn a_registered_name_without_its_password_is_600(x: &Ctx) -> Result<Verdict, Fail> {
     let Some((id, _)) = account(x) else { return skip() };
     let mut c = x.raw()?;

@@ -216,6 +216,7 @@ cases! {
     accounts::a_right_password_logs_in, "§4 Authentication";
     accounts::a_wrong_password_is_601, "§4 Authentication";
     accounts::a_replayed_auth_is_606, "§4 Authentication";
+    accounts::an_ident_during_a_challenge_starts_over, "§4 Authentication";
     accounts::a_registered_name_without_its_password_is_600, "§4 Ident";
     accounts::a_token_is_vouched_for_its_audience_only, "§4 Other domains";
     accounts::a_second_auth_after_login_is_201, "§8";
