@@ -322,9 +322,11 @@ usage: scalard [OPTIONS]
        scalard restore FILE [--data-dir DIR | --config FILE]   (with scalard stopped:
                             puts a backup in place of the store, which is kept
                             aside in the data directory's before-restore-TIME/)
-       scalard check [OPTIONS]   (reads the options, the configuration file and the TLS
-                            files as a start would, says what it found, and exits:
-                            0 if a server run as this user would start on them)
+       scalard check [--integrity] [OPTIONS]   (reads the options, the configuration
+                            file, the TLS files and the store's header as a start
+                            would, says what it found, and exits: 0 if a server run
+                            as this user would start on them; --integrity also reads
+                            every page of the store for damage)
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667
@@ -615,6 +617,11 @@ impl Config {
                 ),
                 false => bad("listen", format!("{twice} is given twice")),
             });
+        }
+        // Found by QA: it passed `scalard check`, then the start failed to bind it (exit 1,
+        // which systemd restarts, not 2, which it does not).
+        if let Some(m) = self.metrics_listen.filter(|m| m.port() != 0 && all.contains(m)) {
+            return Err(bad("metrics-listen", format!("{m} is also a listen address")));
         }
         if self.ephemeral && (self.auth.policy == Policy::Accounts || self.auth.registration) {
             return Err(bad(
@@ -1415,6 +1422,12 @@ mod tests {
         assert_eq!(first.retention.rule("#firehose@x.example").max_events, Some(5));
         let e = args(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:1"]).unwrap_err();
         assert_eq!(e.to_string(), "listen: 127.0.0.1:1 is given twice");
+        let e = args(&["--listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.1:1"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "metrics-listen: 127.0.0.1:1 is also a listen address"
+        );
+        assert!(args(&["--listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.1:2"]).is_ok());
         let e = args(&["--listen", "127.0.0.1:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
         let e = args(&["--tls-listen", "127.0.0.1:7667"]).unwrap_err().to_string();

@@ -1660,3 +1660,146 @@ fn check_refuses_a_data_directory_the_user_may_not_write_in() {
     ]);
     assert_eq!(code, Some(0), "{text}");
 }
+
+/// `scalard check` refuses what a start would refuse in the store, found without changing it
+/// (found by QA: it said "configuration OK" for an empty file, one that is not a database, a
+/// newer schema and a log without its database), says the warnings a start logs, and with
+/// `--integrity` finds a damaged page that neither a start nor a plain check reads.
+#[test]
+fn check_refuses_the_stores_a_start_refuses_and_finds_damage_when_asked() {
+    let dir = DataDir::new();
+    let check = |more: &[&str]| {
+        let args = [
+            &["check", "--listen", "127.0.0.1:0", "--data-dir", dir.path()][..],
+            more,
+        ]
+        .concat();
+        scalard_cmd(&args)
+    };
+    let db = std::path::Path::new(dir.path()).join("scalard.db");
+    // None yet: the start makes one; the warnings come with the answer.
+    let (code, text) = check(&[
+        "--admin",
+        "boss",
+        "--max-per-subnet",
+        "4",
+        "--max-per-address",
+        "8",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("no store yet"), "{text}");
+    assert!(
+        text.contains("warning: admin boss@localhost has no account"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: max-per-subnet 4 is below max-per-address 8"),
+        "{text}"
+    );
+    assert!(!db.exists(), "check made a store");
+    // A metrics address that is also a listen address is the configuration's fault (2).
+    let (code, text) = scalard_cmd(&[
+        "check",
+        "--listen",
+        "127.0.0.1:7",
+        "--metrics-listen",
+        "127.0.0.1:7",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("metrics-listen: 127.0.0.1:7 is also a listen address"),
+        "{text}"
+    );
+    for (bytes, said) in [
+        (&b""[..], "the database file is empty"),
+        (&[7u8; 8192][..], "file is not a database"),
+    ] {
+        std::fs::write(&db, bytes).unwrap();
+        let (code, text) = check(&[]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains(said), "{text}");
+    }
+    std::fs::remove_file(&db).unwrap();
+    let wal = std::path::Path::new(dir.path()).join("scalard.db-wal");
+    std::fs::write(&wal, [1u8; 64]).unwrap();
+    let (code, text) = check(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("write-ahead log (scalard.db-wal) is there"),
+        "{text}"
+    );
+    std::fs::remove_file(&wal).unwrap();
+
+    // A store a server made, with Events in it.
+    {
+        let mut s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut c = s.client("alice");
+        sub(&mut c, "#a@localhost");
+        for i in 0..300 {
+            publish(
+                &mut c,
+                "#a@localhost",
+                &format!("message {i} of a store to damage"),
+            )
+            .unwrap();
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(
+            unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
+            0
+        );
+        assert!(s.child.wait().expect("exit").success());
+    }
+    assert!(account(dir.path(), "add", "alice", "password").0);
+    let (code, text) = check(&["--admin", "alice", "--integrity"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("integrity checked") && !text.contains("warning"),
+        "{text}"
+    );
+    let page: i64 = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let newer = c
+            .pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
+            .unwrap()
+            + 1;
+        std::fs::copy(&db, dir.0.join("copy.db")).unwrap();
+        let copy = rusqlite::Connection::open(dir.0.join("copy.db")).unwrap();
+        copy.pragma_update(None, "user_version", newer).unwrap();
+        c.query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'events_by_topic'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // A newer schema.
+    std::fs::rename(&db, dir.0.join("ours.db")).unwrap();
+    std::fs::rename(dir.0.join("copy.db"), &db).unwrap();
+    let (code, text) = check(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("is newer than this scalard"), "{text}");
+    std::fs::rename(dir.0.join("ours.db"), &db).unwrap();
+    // A damaged index page: only --integrity reads it.
+    let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start((page as u64 - 1) * 4096)).unwrap();
+    std::io::Write::write_all(&mut file, &[0x55; 4096]).unwrap();
+    drop(file);
+    let (code, text) = check(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = check(&["--integrity"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("the store is damaged") && text.contains("events_by_topic"),
+        "{text}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        !left.iter().any(|f| f.to_string_lossy().ends_with("-wal")),
+        "{left:?}"
+    );
+}

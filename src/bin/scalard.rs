@@ -9,6 +9,7 @@ use scalar::store::accounts::Accounts;
 use scalar::store::admin;
 use scalar::store::bans;
 use scalar::store::lock::{self, DirLock, LockError, StoreHold};
+use scalar::store::sqlite::{Db, SCHEMA_VERSION};
 use scalar::store::worker::{Options, Start, Store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,14 +52,19 @@ fn derived_max_connections(fd_limit: Option<usize>) -> usize {
 /// Says where a limit given counts as another: a network holds at least one address, so
 /// max-per-subnet below max-per-address counts as max-per-address (OPERATIONS.md).
 fn warn_of_raised(limits: &scalar::server::Limits) {
-    if limits.max_per_subnet < limits.max_per_address {
-        log::warn!(
-            "max-per-subnet {} is below max-per-address {}: a network may open {}",
-            limits.max_per_subnet,
-            limits.max_per_address,
-            limits.max_per_address
-        );
+    if let Some(warning) = raised(limits) {
+        log::warn!("{warning}");
     }
+}
+
+/// What [`warn_of_raised`] logs, if anything; `scalard check` says it too.
+fn raised(limits: &scalar::server::Limits) -> Option<String> {
+    (limits.max_per_subnet < limits.max_per_address).then(|| {
+        format!(
+            "max-per-subnet {} is below max-per-address {}: a network may open {}",
+            limits.max_per_subnet, limits.max_per_address, limits.max_per_address
+        )
+    })
 }
 
 /// Reads the command line (and so the configuration file) again, for SIGHUP. Without a
@@ -301,9 +307,9 @@ fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
                      copy the backup in again (docs/OPERATIONS.md, Backups)"
                 }
                 false => {
-                    "if a backup was copied in as scalard.db while a scalard.db-wal was beside it, \
-                      the copy was damaged by it for good: copy the backup in again \
-                      (docs/OPERATIONS.md, Backups)"
+                    "the file was damaged by the disk, or, if a backup was copied in as scalard.db \
+                     while a scalard.db-wal was beside it, by that log: restore the latest backup \
+                     (docs/OPERATIONS.md, A damaged store)"
                 }
             }
             .to_string(),
@@ -690,11 +696,14 @@ fn tls_files(config: &Config) -> Option<TlsFiles> {
     }
 }
 
-/// `scalard check [OPTIONS]`: reads what a start would read (the options, the configuration
-/// file, the TLS certificate and key) without binding or opening anything, and says what it
-/// found. Run before a reload (`ExecReload=`), it tells the operator what SIGHUP would refuse:
-/// a reload refused is only a log line.
-fn check(args: Vec<String>) -> ExitCode {
+/// `scalard check [--integrity] [OPTIONS]`: reads what a start would read (the options, the
+/// configuration file, the TLS certificate and key, the store's header) without binding,
+/// making or changing anything, and says what it found, with the warnings a start would log.
+/// Run before a reload (`ExecReload=`), it tells the operator what SIGHUP would refuse: a
+/// reload refused is only a log line. `--integrity` also reads the whole store for damage.
+fn check(mut args: Vec<String>) -> ExitCode {
+    let integrity = args.iter().any(|a| a == "--integrity");
+    args.retain(|a| a != "--integrity");
     let config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e @ (ConfigError::Help | ConfigError::Version)) => {
@@ -715,18 +724,37 @@ fn check(args: Vec<String>) -> ExitCode {
         eprintln!("scalard check: {e}");
         return ExitCode::from(1);
     }
+    let mut warnings: Vec<String> = raised(&config.limits).into_iter().collect();
     let store = match (config.ephemeral, data_dir_path(&config)) {
-        (true, _) => "ephemeral (no history, no accounts)".to_string(),
+        (true, _) => {
+            warnings.extend(accountless_admins(&config, None::<fn(&str) -> bool>, None));
+            "ephemeral (no history, no accounts)".to_string()
+        }
         (false, Ok(dir)) if let Some(e) = lock::unwritable(&dir, &STORE_FILES) => {
             eprintln!("scalard check: {e}");
             return ExitCode::from(1);
         }
-        (false, Ok(dir)) => format!("data directory {}", dir.display()),
+        (false, Ok(dir)) => match check_store(&config, &dir, integrity) {
+            Ok((said, more)) => {
+                warnings.extend(more);
+                format!("data directory {}{said}", dir.display())
+            }
+            Err(e) => {
+                eprintln!("scalard check: {e}");
+                for hint in data_dir_hints(&config, &e) {
+                    eprintln!("scalard check: {hint}");
+                }
+                return ExitCode::from(1);
+            }
+        },
         (false, Err(e)) => {
             eprintln!("scalard check: {e}");
             return ExitCode::from(1);
         }
     };
+    for warning in warnings {
+        eprintln!("scalard check: warning: {warning}");
+    }
     let tls = match config.tls_listen.is_empty() {
         true => String::new(),
         false => format!("; TLS on {}", list(&config.tls_listen)),
@@ -746,6 +774,53 @@ fn check(args: Vec<String>) -> ExitCode {
         config.policy.bans.len(),
     ));
     ExitCode::SUCCESS
+}
+
+/// What `scalard check` says of the store in `dir` (after "data directory DIR"), and the
+/// warnings a start would log of it; or what a start would refuse in it.
+fn check_store(config: &Config, dir: &Path, integrity: bool) -> Result<(String, Vec<String>), String> {
+    let Some(db) = Db::inspect(&dir.join(DB_FILE)).map_err(|e| e.to_string())? else {
+        let warnings = accountless_admins(config, Some(|_: &str| false), Some(dir));
+        return Ok((" (no store yet: the start makes one)".into(), warnings));
+    };
+    let version = db.schema_version().map_err(|e| e.to_string())?;
+    let mut said = match version < SCHEMA_VERSION {
+        true => format!(" (store of schema version {version}: the start upgrades it)"),
+        false => String::new(),
+    };
+    // An older schema may not have the accounts a start would read after upgrading it.
+    let warnings = match version == SCHEMA_VERSION {
+        true => {
+            let names = db.account_names().map_err(|e| e.to_string())?;
+            accountless_admins(
+                config,
+                Some(|id: &str| names.iter().any(|n| &**n == id)),
+                Some(dir),
+            )
+        }
+        false => Vec::new(),
+    };
+    if integrity {
+        let damage = db.damage(&dir.join(DB_FILE), 10).map_err(|e| e.to_string())?;
+        if !damage.is_empty() {
+            return Err(format!(
+                "the store is damaged (SQLite's quick_check): {} (docs/OPERATIONS.md, A damaged store)",
+                damage.join("; ")
+            ));
+        }
+        said.push_str(" (its integrity checked)");
+    }
+    Ok((said, warnings))
+}
+
+/// [`scalar::server::accountless_admins`] of the configuration, the store in `dir`.
+fn accountless_admins(
+    config: &Config,
+    has: Option<impl Fn(&str) -> bool>,
+    dir: Option<&Path>,
+) -> Vec<String> {
+    let dir = dir.map(|d| d.display().to_string());
+    scalar::server::accountless_admins(&config.policy.admins, &config.domain, has, dir.as_deref())
 }
 
 /// A new password: typed twice at a terminal, or one line of stdin.

@@ -232,26 +232,12 @@ impl Server {
     /// holds its rights until the operator creates it (clients may not register an admin's
     /// name). Other domains' admins log in with their home server's tokens.
     pub(super) fn warn_accountless_admins(&self) {
-        let local = |id: &str| id.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
-        if !self.accounts.available {
-            for admin in self.policy.admins.iter().filter(|a| local(a)) {
-                log::warn!(
-                    "admin {admin} can never act: an admin logs in, and a server without a data \
-                     directory (--ephemeral) keeps no accounts; nobody may use the name"
-                );
-            }
-            return;
-        }
-        // The data directory and the domain too: without them the command would make the
-        // account elsewhere, or refuse an ID of another domain than its default.
-        let dir = match &self.accounts.dir {
-            Some(d) => format!(" --data-dir {} --domain {}", shell_word(d), self.domain),
-            None => format!(" --domain {}", self.domain),
-        };
-        for admin in &self.policy.admins {
-            if local(admin) && !self.accounts.names.contains_key(admin) {
-                log::warn!("admin {admin} has no account: create it with `scalard account add {admin}{dir}`");
-            }
+        let accounts = &self.accounts;
+        let names = accounts
+            .available
+            .then_some(|id: &str| accounts.names.contains_key(id));
+        for warning in accountless_admins(&self.policy.admins, &self.domain, names, accounts.dir.as_deref()) {
+            log::warn!("{warning}");
         }
     }
 
@@ -639,6 +625,42 @@ impl Server {
 
 /// `s` as one word of a POSIX shell command line: as it is when that is safe, else in single
 /// quotes.
+/// What to say of each of `admins` of `domain` that has no account (`has` says which have; none
+/// for a server without accounts, where no admin can act), the store being in `dir`: the
+/// server's log at start and reload, and `scalard check`, say the same.
+pub fn accountless_admins(
+    admins: &[Box<str>],
+    domain: &str,
+    has: Option<impl Fn(&str) -> bool>,
+    dir: Option<&str>,
+) -> Vec<String> {
+    let local = admins
+        .iter()
+        .filter(|id| id.rsplit_once('@').is_some_and(|(_, d)| d == domain));
+    let Some(has) = has else {
+        return local
+            .map(|admin| {
+                format!(
+                    "admin {admin} can never act: an admin logs in, and a server without a data \
+                     directory (--ephemeral) keeps no accounts; nobody may use the name"
+                )
+            })
+            .collect();
+    };
+    // The data directory and the domain too: without them the command would make the
+    // account elsewhere, or refuse an ID of another domain than its default.
+    let dir = match dir {
+        Some(d) => format!(" --data-dir {} --domain {domain}", shell_word(d)),
+        None => format!(" --domain {domain}"),
+    };
+    local
+        .filter(|admin| !has(admin))
+        .map(|admin| {
+            format!("admin {admin} has no account: create it with `scalard account add {admin}{dir}`")
+        })
+        .collect()
+}
+
 fn shell_word(s: &str) -> std::borrow::Cow<'_, str> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
     match !s.is_empty() && s.chars().all(plain) {

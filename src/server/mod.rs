@@ -38,7 +38,7 @@ mod targets;
 mod throttle;
 mod timed;
 
-pub use admin::{Policy as AdminPolicy, ServerBan};
+pub use admin::{Policy as AdminPolicy, ServerBan, accountless_admins};
 pub use auth::{AuthConfig, Password, PasswordCheck, Policy, Verdict};
 pub use bucket::Rate;
 pub use catchup::MAX_REPLAY;

@@ -263,6 +263,8 @@ pub struct Page {
 pub enum StoreError {
     /// SQLite or the file system failed; the text is for the log.
     Io(String),
+    /// SQLite found the file damaged (or not a database at all); the text is for the log.
+    Damaged(String),
     /// The data directory holds a database of a newer schema than this build knows.
     TooNew(u32),
     /// The database has an older schema, which only the server upgrades (see
@@ -291,6 +293,11 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Io(e) => write!(f, "store: {e}"),
+            StoreError::Damaged(e) => write!(
+                f,
+                "store: {e}: the file is damaged (`scalard check --integrity` says where; \
+                 docs/OPERATIONS.md, A damaged store)"
+            ),
             StoreError::TooNew(v) => write!(f, "store: schema version {v} is newer than this scalard"),
             StoreError::TooOld(v) => write!(
                 f,

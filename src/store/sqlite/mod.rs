@@ -339,6 +339,9 @@ impl<T> Context<T> for rusqlite::Result<T> {
         self.map_err(|e| match e.sqlite_error_code() {
             // Only a reader's deadline interrupts ([`deadline`]).
             Some(rusqlite::ErrorCode::OperationInterrupted) => StoreError::TooSlow,
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                StoreError::Damaged(format!("{what}: {e}"))
+            }
             _ => StoreError::Io(format!("{what}: {e}")),
         })
     }
@@ -348,6 +351,7 @@ impl<T> Context<T> for rusqlite::Result<T> {
 fn at(path: &Path) -> impl Fn(StoreError) -> StoreError + '_ {
     move |e| match e {
         StoreError::Io(m) => StoreError::Io(format!("{}: {m}", path.display())),
+        StoreError::Damaged(m) => StoreError::Damaged(format!("{}: {m}", path.display())),
         other => other,
     }
 }
@@ -446,6 +450,33 @@ impl Db {
         });
         remove_store_files(&new);
         linked
+    }
+
+    /// What a start would refuse in the store at `path`, found without making, upgrading or
+    /// writing anything (`scalard check`; found by QA: it said "OK" for an empty file, one
+    /// that is not a database, a newer schema and a log without its database, on each of
+    /// which the start failed). The store, query-only, if there is one; none if a start would
+    /// make it.
+    pub fn inspect(path: &Path) -> Result<Option<Db>, StoreError> {
+        check_not_restoring(path)?;
+        if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return match std::fs::metadata(beside(path, "-wal")).is_ok_and(|m| m.len() > 0) {
+                true => Err(StoreError::OrphanLog),
+                false => Ok(None),
+            };
+        }
+        let db = snapshot::open_existing(path)?;
+        db.conn
+            .pragma_update(None, "query_only", true)
+            .context("query_only")
+            .map_err(at(path))?;
+        Ok(Some(db))
+    }
+
+    /// The schema version of the file: older than [`SCHEMA_VERSION`] until a start upgrades
+    /// it.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.user_version()
     }
 
     /// Opens a second, query-only connection to an existing database, for the reader thread.

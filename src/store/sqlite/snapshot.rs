@@ -51,37 +51,12 @@ pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
         .pragma_update(None, "query_only", true)
         .context("query_only")
         .map_err(at(path))?;
-    let problems: Vec<String> = db
-        .conn
-        .prepare("PRAGMA quick_check")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .context("quick_check")
-        .map_err(at(path))?;
-    if problems.first().is_none_or(|p| p != "ok") {
-        let first: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
+    let damage = db.damage(path, 3).map_err(at(path))?;
+    if !damage.is_empty() {
         return Err(StoreError::Io(format!(
             "{}: damaged: {}",
             path.display(),
-            first.join("; ")
-        )));
-    }
-    // A file cut short inside its last page passes quick_check (SQLite reads the rest as
-    // zeros; found by QA): its length must be its pages'.
-    let pages = |pragma: &str| -> Result<u64, StoreError> {
-        let v: i64 = db
-            .conn
-            .pragma_query_one(None, pragma)
-            .context(pragma)
-            .map_err(at(path))?;
-        from_sql(v, pragma)
-    };
-    let (size, count) = (pages("page_size")?, pages("page_count")?);
-    let len = std::fs::metadata(path).map_or(0, |m| m.len());
-    if size.saturating_mul(count) != len {
-        return Err(StoreError::Io(format!(
-            "{}: damaged: {len} bytes, where its {count} pages of {size} take {} (cut short, or with something after its pages?)",
-            path.display(),
-            size.saturating_mul(count)
+            damage.join("; ")
         )));
     }
     db.summary().map_err(at(path))
@@ -89,7 +64,7 @@ pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
 
 /// Opens an existing store file without creating or upgrading anything, and refuses
 /// one that is not a scalard store or is newer than this build.
-fn open_existing(path: &Path) -> Result<Db, StoreError> {
+pub(super) fn open_existing(path: &Path) -> Result<Db, StoreError> {
     super::check_not_restoring(path)?;
     if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
         return Err(StoreError::Empty);
@@ -110,6 +85,33 @@ fn open_existing(path: &Path) -> Result<Db, StoreError> {
 }
 
 impl Db {
+    /// What is wrong with the file at `path`, which this connection has open: at most `max`
+    /// of the lines of SQLite's `quick_check` (which reads every page: seconds for a large
+    /// store), and a length that is not its pages'; none if nothing.
+    pub fn damage(&self, path: &Path, max: u32) -> Result<Vec<String>, StoreError> {
+        let mut damage: Vec<String> = self
+            .conn
+            .prepare(&format!("PRAGMA quick_check({max})"))
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .context("quick_check")?;
+        damage.retain(|line| line != "ok");
+        // A file cut short inside its last page passes quick_check (SQLite reads the rest as
+        // zeros; found by QA): its length must be its pages'.
+        let pages = |pragma: &str| -> Result<u64, StoreError> {
+            let v: i64 = self.conn.pragma_query_one(None, pragma).context(pragma)?;
+            from_sql(v, pragma)
+        };
+        let (size, count) = (pages("page_size")?, pages("page_count")?);
+        let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        if size.saturating_mul(count) != len {
+            damage.push(format!(
+                "{len} bytes, where its {count} pages of {size} take {} (cut short, or with something after its pages?)",
+                size.saturating_mul(count)
+            ));
+        }
+        Ok(damage)
+    }
+
     /// The schema version and, for this build's schema, the counts.
     fn summary(&self) -> Result<Summary, StoreError> {
         let version = self.user_version()?;

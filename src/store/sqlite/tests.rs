@@ -202,6 +202,36 @@ fn round_trip_keeps_bodies_and_fields() {
     assert_eq!(db.count().unwrap(), 6);
 }
 
+/// A page damaged on disk is [`StoreError::Damaged`], which says where to look: the writer's
+/// log line and the start's refusal send the operator to `scalard check --integrity`.
+#[test]
+fn a_damaged_page_is_said_to_be_damage() {
+    let dir = TempDir::new("damaged-page");
+    let mut db = fresh(&dir);
+    let recs: Vec<Record> = (1..=500)
+        .map(|i| rec(i, "#a", 1000 + i, "words to fill pages"))
+        .collect();
+    db.insert(&recs).unwrap();
+    let page: i64 = db
+        .conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'events_by_topic'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(db);
+    let mut file = std::fs::OpenOptions::new().write(true).open(dir.db()).unwrap();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start((page as u64 - 1) * 4096)).unwrap();
+    std::io::Write::write_all(&mut file, &[0x55; 4096]).unwrap();
+    drop(file);
+    let db = fresh(&dir);
+    assert!(!db.damage(&dir.db(), 10).unwrap().is_empty());
+    let e = db.query(&query(topic("#a"))).unwrap_err();
+    assert!(matches!(e, StoreError::Damaged(_)), "{e:?}");
+    assert!(e.to_string().contains("scalard check --integrity"), "{e}");
+}
+
 /// A row damaged behind the server's back (by hand, with the sqlite3 shell) makes the query fail
 /// with an error naming the row, not a panic or a record with a wrong field.
 #[test]
@@ -1706,11 +1736,11 @@ fn bad_paths_fail_clearly() {
         panic!("opened a directory")
     };
     assert!(m.contains(&*dir.0.to_string_lossy()), "{m}");
-    // Not a database.
-    let Err(StoreError::Io(m)) = Db::open(&file) else {
+    // Not a database: SQLite's word for a damaged file too.
+    let Err(StoreError::Damaged(m)) = Db::open(&file) else {
         panic!("opened a text file")
     };
-    assert!(m.contains("plain"), "{m}");
+    assert!(m.contains("plain") && m.contains("not a database"), "{m}");
     // The reader does not create a file.
     assert!(Db::open_reader(&dir.0.join("none.db")).is_err());
     assert!(!dir.0.join("none.db").exists());
