@@ -151,8 +151,12 @@ impl Shell {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // Typically EMFILE: the process is out of file descriptors (see ulimit -n in
-                    // docs/OPERATIONS.md). The pending connection stays in the backlog.
-                    log::error!("accept failed: {e}");
+                    // docs/OPERATIONS.md). The pending connection stays in the backlog. Said
+                    // once a retry (a second), not at every readiness of every listener (found
+                    // by QA: 25 lines in a millisecond).
+                    if !self.retry_accept {
+                        log::error!("accept failed: {e}");
+                    }
                     self.retry_accept = true;
                     return;
                 }
