@@ -23,9 +23,11 @@ usage:
   scalar-cli [OPTIONS] listen [TOPIC...] [--count N] [--json]
                                                 print the Events of the channels and
                                                 direct messages (only those without TOPIC)
-  scalar-cli [OPTIONS] listen TOPIC --since TIME | --after ID [--count N] [--json]
-                                                the same, first printing what TOPIC got
-                                                since TIME or after message ID
+  scalar-cli [OPTIONS] listen TOPIC --since TIME | --after ID [--since TIME] [--count N]
+          [--json]                              the same, first printing what TOPIC got
+                                                since TIME or after message ID (with
+                                                both: since TIME if the server does not
+                                                have ID)
   scalar-cli [OPTIONS] history TOPIC [--last N] [--before ID | --since TIME | --after ID]
           [--json]                              the last N (default 50) messages, those
                                                 before message ID, or all since TIME
@@ -113,6 +115,10 @@ pub enum Command {
         topics: Vec<String>,
         /// First print what the one channel got after this message or time.
         from: Option<After>,
+        /// With `--after ID --since TIME`: if the server does not have the message, what the
+        /// channel got since this time instead (a logger's last line may be gone from the
+        /// store: deleted, or lost in a crash of the server just after it was sent).
+        or_since: Option<u64>,
         /// Stop after this many events.
         count: Option<u64>,
         /// One JSON object per line.
@@ -698,7 +704,11 @@ fn build(
                 check_topic(&t)?;
                 topics.push(t);
             }
-            let from = span.after()?;
+            // Both: the id first, the time if the server does not have it.
+            let (from, or_since) = match (span.after, span.since) {
+                (Some(id), Some(time)) => (Some(After::Id(id)), Some(time)),
+                _ => (span.after()?, None),
+            };
             if from.is_some() && topics.len() != 1 {
                 return Err(usage(
                     "listen --after and --since catch up on one channel: give exactly one TOPIC",
@@ -707,6 +717,7 @@ fn build(
             return Ok(Command::Listen {
                 topics,
                 from,
+                or_since,
                 count,
                 json,
             });
@@ -1089,6 +1100,7 @@ mod tests {
             Command::Listen {
                 topics: vec!["#a".into(), "b".into()],
                 from: None,
+                or_since: None,
                 count: Some(3),
                 json: true
             }
@@ -1100,6 +1112,13 @@ mod tests {
             panic!("{:?}", a.command)
         };
         assert!(matches!(from, Some(After::Id(_))), "{from:?}");
+        // Both: the time if the server does not have the id (history takes one or the other).
+        let a = parse_strs(&["listen", "#a", "--after", &id, "--since", "1796119200000"]).unwrap();
+        let Command::Listen { from, or_since, .. } = a.command else {
+            panic!("{:?}", a.command)
+        };
+        assert!(matches!(from, Some(After::Id(_))) && or_since == Some(1_796_119_200_000));
+        assert!(parse_strs(&["history", "#a", "--after", &id, "--since", "1796119200000"]).is_err());
         let a = parse_strs(&["listen", "#a", "--since", "2026-12-01T10:00:00Z"]).unwrap();
         let Command::Listen { from, .. } = a.command else {
             panic!("{:?}", a.command)
@@ -1108,7 +1127,6 @@ mod tests {
         for bad in [
             &["listen", "#a", "#b", "--after", &id][..],
             &["listen", "--since", "2026-12-01T10:00:00Z"],
-            &["listen", "#a", "--since", "2026-12-01T10:00:00Z", "--after", &id],
             &["listen", "#a", "--before", &id],
             &["listen", "#a", "--last", "3"],
         ] {

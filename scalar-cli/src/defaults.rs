@@ -76,6 +76,12 @@ pub fn parse(shown: &str, text: &str, base: Base<'_>) -> Result<Defaults, String
             Some((n, v)) => (n, Some(v.trim())),
             None => (line, None),
         };
+        // `--server=HOST`, as the command line takes it (found by QA: refused as an option
+        // the file does not have, naming the option).
+        let (name, value) = match (name.split_once('='), value) {
+            (Some((n, v)), None) if n.starts_with("--") => (n, Some(v)),
+            _ => (name, value),
+        };
         let value = || value.ok_or_else(|| at(format!("{name} needs a value")));
         let flag = |set: &mut bool| match value() {
             Ok(v) => Err(at(format!("{name} takes no value, got {v:?}"))),
@@ -197,6 +203,20 @@ mod tests {
         // A relative path is the file's directory's, not the current one's (found by QA).
         let d = parse("cli.conf", "--ca ca.pem", base).unwrap();
         assert_eq!(d.ca, Some(PathBuf::from("/home/bob/.config/scalar/ca.pem")));
+        // `--option=value`, as on the command line (found by QA); not for a flag.
+        let d = parse(
+            "cli.conf",
+            "--server=127.0.0.1:7
+--id=bob",
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            (d.server.as_deref(), d.id.as_deref()),
+            (Some("127.0.0.1:7"), Some("bob"))
+        );
+        let e = parse("cli.conf", "--tofu=yes", base).unwrap_err();
+        assert!(e.contains("--tofu takes no value"), "{e}");
     }
 
     #[test]

@@ -57,9 +57,10 @@ fn main() -> ExitCode {
         Command::Listen {
             topics,
             from,
+            or_since,
             count,
             json,
-        } => oneshot::listen(&args, topics, *from, *count, *json),
+        } => oneshot::listen(&args, topics, (*from, *or_since), *count, *json),
         Command::History { topic, span, json } => oneshot::history(&args, topic, *span, *json),
         Command::Search {
             topic,

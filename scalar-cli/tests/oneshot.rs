@@ -203,6 +203,21 @@ fn listen_after_an_id_prints_each_event_once_in_order() {
     let r = run(listen, b"");
     assert_eq!(r.code(), INPUT, "{}", r.stderr);
     assert!(r.stderr.contains("does not have that message"), "{}", r.stderr);
+    // With a time too, a logger's restart goes on from the time (found by QA: its last line
+    // lost in a crash of the server kept it down).
+    let mut listen = cli(&server, &home);
+    let unknown = "ab".repeat(32);
+    listen.args([
+        "--id", "bob", "listen", "#log", "--after", &unknown, "--since", &since, "--count", "2",
+    ]);
+    let r = run(listen, b"");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(r.stderr.contains("reading what it got since"), "{}", r.stderr);
+    assert!(
+        lines.len() == 2 && lines[0].ends_with(": m0000") && lines[1].ends_with(": m0001"),
+        "{lines:?}"
+    );
 }
 
 /// The message of the day comes right after the Ident reply, while `listen` is still

@@ -133,7 +133,7 @@ pub(super) fn catch_up(
     conn: &mut Conn,
     timeout: Duration,
     topic: &str,
-    from: After,
+    (from, or_since): (After, Option<u64>),
     mut each: impl FnMut(&Received) -> Result<bool, CliError>,
 ) -> Result<Option<HashSet<MsgId>>, CliError> {
     let name = Name::parse(topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
@@ -158,6 +158,13 @@ pub(super) fn catch_up(
         },
     )?;
     let Some(ending) = ending else { return Ok(None) };
+    if let (Ending::UnknownId, Some(since)) = (ending, or_since) {
+        let when = crate::timefmt::local_datetime_zoned(since);
+        note(&format!(
+            "the server does not have that message in {topic}: reading what it got since {when} instead"
+        ));
+        return catch_up(conn, timeout, topic, (After::Time(since), None), each);
+    }
     let hint = format!(
         "`scalar-cli history {topic} --after ID` reads them, ID the last one shown (--json shows ids)"
     );

@@ -342,7 +342,8 @@ impl Lines {
 
 /// `listen [TOPIC...] [--after ID | --since TIME] [--count N] [--json]`: subscribes and prints
 /// each Event as it arrives, direct messages included (only those, without TOPIC); with
-/// `from`, first what the one TOPIC got since.
+/// `from`, first what the one TOPIC got since (or, if the server does not have `from`'s
+/// message, since the time with it: `--after ID --since TIME`).
 ///
 /// One thread does everything, so a reader that stops reading standard output stops this
 /// process from reading the socket; the server then drops the connection as a slow consumer
@@ -350,7 +351,7 @@ impl Lines {
 pub fn listen(
     args: &Args,
     raw_topics: &[String],
-    from: Option<After>,
+    (from, or_since): (Option<After>, Option<u64>),
     count: Option<u64>,
     json: bool,
 ) -> Result<(), CliError> {
@@ -380,7 +381,7 @@ pub fn listen(
             seen += 1;
             Ok(count.is_none_or(|n| seen < n))
         };
-        match history::catch_up(&mut conn, args.timeout, topic, from, each)? {
+        match history::catch_up(&mut conn, args.timeout, topic, (from, or_since), each)? {
             Some(ids) => replayed = ids,
             None => {
                 conn.bye(None, BYE_WAIT);

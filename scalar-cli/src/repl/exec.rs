@@ -255,7 +255,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
             let topic = current(shared, READ_HINT)?;
             let Some(since) = crate::timefmt::parse_when(when, crate::timefmt::now_ms()) else {
                 return Err(format!(
-                    "/history since: {when:?} is no time here: 90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03, an RFC 3339 time or milliseconds since 1970"
+                    "/history since: {when:?} is no time here: 90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03, an RFC 3339 time or milliseconds since 1970 (12 digits or more: a smaller number is taken for a unit forgotten, 90 for 90m)"
                 )
                 .into());
             };
