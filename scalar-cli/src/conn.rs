@@ -315,7 +315,21 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
     } else {
         None
     };
-    identify(dial, &mut conn, id, first.as_ref(), &login, note)?;
+    identify(dial, &mut conn, id, first.as_ref(), &login, note).map_err(|e| match e {
+        // Found by QA: `--register` for an account one has already says only "is taken".
+        CliError::Net(NetError::Refused {
+            code,
+            reason,
+            server,
+            retry_after,
+        }) if register && code == ErrorCode::NameTaken as u16 => CliError::Net(NetError::Refused {
+            code,
+            reason: format!("{reason} (if the account is yours, log in to it: leave out --register)"),
+            server,
+            retry_after,
+        }),
+        other => other,
+    })?;
     if conn.guest {
         note(&format!("this server admits you as a guest: {}", conn.user));
     }

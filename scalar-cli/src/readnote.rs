@@ -25,6 +25,14 @@ pub struct Read<'a> {
     pub quiet_if_none: bool,
 }
 
+/// The first word of `query` that is one character and a `*`: no prefix search (PROTOCOL.md
+/// §4, Search, asks two characters for one), so it finds only that word.
+fn short_prefix(query: &str) -> Option<&str> {
+    query
+        .split_whitespace()
+        .find(|w| w.strip_suffix('*').is_some_and(|p| p.chars().count() == 1))
+}
+
 fn plural(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -63,8 +71,13 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
             // Quoted as typed, as a message is shown: Rust's debug form wrote the marks of
             // Hindi, Arabic or Hebrew as `\u{902}` (found by a trial in those scripts).
             (Some(q), false) => format!(
-                "no messages in {topic} match \"{}\"",
-                crate::render::clean_line(q)
+                "no messages in {topic} match \"{}\"{}",
+                crate::render::clean_line(q),
+                short_prefix(q)
+                    .map(|w| format!(
+                        " (a starred word needs two letters before the *: {w} asks for the word itself)"
+                    ))
+                    .unwrap_or_default()
             ),
             (Some(_), true) => format!("no older matches in {topic}"),
             (None, true) if p.forward() => format!("no newer messages in {topic}"),
@@ -187,6 +200,19 @@ mod tests {
         );
         let s = notes(&p, Ending::Complete, &read(Some("x y")));
         assert_eq!(s, ["no messages in #t match \"x y\""]);
+        // PROTOCOL.md §4, Search: one letter and `*` asks for that word (found by QA: users
+        // took "l*" finding nothing for no message beginning with l).
+        let s = notes(&p, Ending::Complete, &read(Some("lunch l*")));
+        assert_eq!(
+            s,
+            [
+                "no messages in #t match \"lunch l*\" (a starred word needs two letters before the *: l* asks for the word itself)"
+            ]
+        );
+        let s = notes(&p, Ending::Complete, &read(Some("lu* é*")));
+        assert!(s[0].ends_with("é* asks for the word itself)"), "{s:?}");
+        let s = notes(&p, Ending::Complete, &read(Some("lu* *")));
+        assert_eq!(s, ["no messages in #t match \"lu* *\""]);
         let s = notes(
             &p,
             Ending::Complete,

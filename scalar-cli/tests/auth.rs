@@ -216,6 +216,7 @@ fn register_then_log_in() {
     let r = run(c, b"");
     assert_eq!(r.code(), 4);
     assert!(r.stderr.contains("604 name_taken"), "{}", r.stderr);
+    assert!(r.stderr.contains("leave out --register"), "{}", r.stderr);
     let mut c = cli(&server, &dir);
     c.env("SCALAR_PASSWORD", "s3cret-pw")
         .args(["--id", "dave", "ping"]);

@@ -53,6 +53,10 @@ fn join_send_receive_while_typing_and_quit() {
     p.wait_for("error: usage: /join TOPIC", STEP);
     p.type_keys("/part #never\r");
     p.wait_for("error: not joined to #never: /join it first", STEP);
+    p.type_keys("/msg #nowhere hi\r");
+    p.wait_for("error: not joined to #nowhere: /join it first", STEP);
+    p.type_keys("/jion #go\r");
+    p.wait_for("error: unknown command /jion: did you mean /join?", STEP);
 
     // Tab completes commands.
     p.type_keys("/jo\t#go\r");

@@ -452,6 +452,32 @@ fn irc_only(name: &str) -> Option<&'static str> {
         .map(|(_, what)| *what)
 }
 
+/// The command or alias one slip from `typed` (a letter left out, added, changed, or two
+/// swapped), if exactly one is: a guess among several would mislead.
+fn nearest(typed: &str) -> Option<&'static str> {
+    let names = COMMANDS
+        .iter()
+        .map(|(n, _, _)| *n)
+        .chain(ALIASES.iter().map(|(a, _)| *a));
+    let mut near = names.filter(|n| n.len() > 2 && one_slip(typed, n));
+    let first = near.next()?;
+    near.next().is_none().then_some(first)
+}
+
+/// Whether `a` and `b` differ by one letter left out, added or changed, or two swapped.
+fn one_slip(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let same = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (x, y) = (&a[same..], &b[same..]);
+    match (x.len(), y.len()) {
+        (0, 0) => false,
+        (n, m) if n == m => x[1..] == y[1..] || (n >= 2 && x[0] == y[1] && x[1] == y[0] && x[2..] == y[2..]),
+        (n, m) if n + 1 == m => x == &y[1..],
+        (n, m) if n == m + 1 => &x[1..] == y,
+        _ => false,
+    }
+}
+
 /// The command a name typed stands for: itself, or the one it is an alias of.
 pub fn canonical(name: &str) -> String {
     ALIASES
@@ -800,6 +826,10 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
                 return Err(what.into());
             }
             let shown = crate::render::clean_line(name);
+            // Found by QA: `/jion` and `/msgg` got no word of `/join` and `/msg`.
+            if let Some(near) = nearest(name) {
+                return Err(format!("unknown command {shown}: did you mean {near}?"));
+            }
             return Err(format!(
                 "unknown command {shown} (/help lists them; // sends a line starting with /)"
             ));
@@ -1399,6 +1429,20 @@ mod tests {
         assert!(parse("/history x").unwrap_err().contains("from 1 to"));
         let e = parse("/frob\x1b[2J").unwrap_err();
         assert!(e.starts_with("unknown command /frob^["), "{e}");
+        // One slip from one command: named (found by QA).
+        for (typed, meant) in [
+            ("/jion", "/join"),
+            ("/msgg", "/msg"),
+            ("/hepl", "/help"),
+            ("/quitt", "/quit"),
+        ] {
+            assert_eq!(
+                parse(typed).unwrap_err(),
+                format!("unknown command {typed}: did you mean {meant}?")
+            );
+        }
+        // Far from any, or near two: no guess.
+        assert!(parse("/frobnicate").unwrap_err().contains("/help lists them"));
         for l in help() {
             assert!(!l.contains('\n'));
         }

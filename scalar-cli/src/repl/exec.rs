@@ -106,6 +106,8 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         }
         Command::Msg(to, text) => {
             let to = names::topic(to, &domain, Default::User)?;
+            // A channel not joined would refuse it (403; found by QA: shown raw).
+            let to = joined_if_channel(shared, to)?;
             return Ok(publish(shared, &to, text, None, None)?);
         }
         Command::Talk(to) => talk(shared, &names::topic(to, &domain, Default::User)?)?,
@@ -115,10 +117,7 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
             // A direct message to us is answered to its sender; anything else where it was said.
             let topic = if seen.topic == me { seen.from } else { seen.topic };
             // A channel left since (or never joined: an invitation) would refuse it (403).
-            let topic = match topic.starts_with('#') {
-                true => joined(shared, topic)?,
-                false => topic,
-            };
+            let topic = joined_if_channel(shared, topic)?;
             return Ok(publish(shared, &topic, text, None, Some(seen.id))?);
         }
         // As in IRC, `/join #a,#b` joins each, the last becoming the current topic.
@@ -582,6 +581,14 @@ pub(super) fn joined(shared: &Shared, topic: String) -> Result<String, String> {
             "not joined to {}: /join it first",
             names::short(&topic, &st.domain)
         )),
+    }
+}
+
+/// `topic`, unless it is a channel this session has not joined ([`joined`]).
+fn joined_if_channel(shared: &Shared, topic: String) -> Result<String, String> {
+    match topic.starts_with('#') {
+        true => joined(shared, topic),
+        false => Ok(topic),
     }
 }
 
