@@ -601,7 +601,8 @@ fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>, inbox: boo
     if by_time && lost_before.is_none() {
         v.push(
             "the gap may be incomplete: the last message seen there is no longer readable on the \
-             server, so the rest was fetched by its time"
+             server (deleted, or lost if the server crashed just after sending it: it and others \
+             shown just before may be gone from its history), so the rest was fetched by its time"
                 .to_string(),
         );
     }
