@@ -863,7 +863,7 @@ fn the_first_run_on_a_machine_starts_the_mark_at_the_inbox_s_newest() {
         c
     };
     let r = run(as_user("alice"), b"/quit\n");
-    let there = "your inbox holds direct messages from before this client kept track of it";
+    let there = "you have direct messages from before this client first ran here for you";
     assert!(r.stdout.contains(there), "{}", r.stdout);
     assert!(!r.stdout.contains("before any run"), "{}", r.stdout);
     publish(&mut bob, "alice@localhost", "after the first run");

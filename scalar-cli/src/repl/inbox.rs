@@ -67,9 +67,10 @@ fn first_mark(shared: &Shared, conn: &mut crate::conn::Conn, user: &str) {
             if let Some(last) = newest {
                 shared.state().last.insert(user.to_string(), last);
                 let me = crate::names::short(user, &shared.state().domain).to_string();
+                // Found by QA: "kept track of it" read as jargon to a new user.
                 shared.screen.info(format!(
-                    "your inbox holds direct messages from before this client kept track of \
-                     it: /msg {me}, then /history, reads them"
+                    "you have direct messages from before this client first ran here for you \
+                     (not shown as new): /msg {me}, then /history, shows them"
                 ));
             }
             for e in &held {
