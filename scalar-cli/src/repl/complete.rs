@@ -90,6 +90,14 @@ pub fn candidates(
             Some("TOPIC" | "[TOPIC]" | "[CHANNEL]") => topics.to_vec(),
             Some("ID" | "USER" | "PATTERN") => ids.to_vec(),
             Some("REF") => refs.to_vec(),
+            // `/help jo` or `/help /jo` (found by QA: nothing completed).
+            Some("[COMMAND]") => COMMANDS
+                .iter()
+                .map(|(n, _, _)| match word.starts_with('/') {
+                    true => n.to_string(),
+                    false => n.trim_start_matches('/').to_string(),
+                })
+                .collect(),
             _ => Vec::new(),
         },
         // A name that starts a line addresses its person, as IRC clients complete it:
@@ -184,6 +192,8 @@ mod tests {
         assert_eq!(c(&["/join"], "#r"), ["#rust"]);
         assert_eq!(c(&["/msg"], "b"), ["bob"]);
         assert_eq!(c(&["/reply"], "ab"), ["ab12cd34"]);
+        assert_eq!(c(&["/help"], "jo"), ["join"]);
+        assert_eq!(c(&["/help"], "/jo"), ["/join"]);
         assert_eq!(c(&["hello"], "al"), ["alice"]);
         assert_eq!(c(&[], "Al"), ["alice: "], "at a line's start, addressed");
         assert!(c(&["/topics"], "x").is_empty());
