@@ -437,7 +437,7 @@ fn failure_text(shared: &Shared, topic: &str, e: ReqError) -> String {
         // The server may yet take it (a stalled server, a long queue): "not sent" would make
         // the user type it again, and the echo that comes later is shown as usual.
         e @ ReqError::Timeout => {
-            format!("{e} to {short}: the message may still be delivered, and is shown here if it is")
+            format!("{e}: the message to {short} may still be delivered, and is shown here if it is")
         }
         // A server's topics (`!wall`, `!motd`) refuse everyone but its admins as `reserved`.
         ReqError::Net(e @ NetError::Refused { code, .. })
@@ -603,7 +603,10 @@ fn part(shared: &Shared, topic: &str, reason: Option<&str>) -> Result<(), String
                 reason,
             })
         })
-        .map_err(|e| format!("cannot leave {topic}: {e}"))?;
+        .map_err(|e| {
+            let short = names::short(topic, &shared.state().domain).to_string();
+            format!("cannot leave {short}: {e}")
+        })?;
     let mut st = shared.state();
     st.left(topic);
     let msg = format!("left {}{}", names::short(topic, &st.domain), st.now_talking());
