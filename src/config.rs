@@ -619,9 +619,18 @@ impl Config {
             });
         }
         // Found by QA: it passed `scalard check`, then the start failed to bind it (exit 1,
-        // which systemd restarts, not 2, which it does not).
-        if let Some(m) = self.metrics_listen.filter(|m| m.port() != 0 && all.contains(m)) {
-            return Err(bad("metrics-listen", format!("{m} is also a listen address")));
+        // which systemd restarts, not 2, which it does not). An unspecified address holds
+        // its port on every address (review: 0.0.0.0:P beside 127.0.0.1:P).
+        let clash = |m: &SocketAddr, a: &SocketAddr| {
+            m.port() == a.port() && (m.ip() == a.ip() || m.ip().is_unspecified() || a.ip().is_unspecified())
+        };
+        if let Some(m) = self.metrics_listen.filter(|m| m.port() != 0)
+            && let Some(a) = all.iter().find(|a| clash(&m, a))
+        {
+            return Err(bad(
+                "metrics-listen",
+                format!("{m} takes the port of listen address {a}"),
+            ));
         }
         if self.ephemeral && (self.auth.policy == Policy::Accounts || self.auth.registration) {
             return Err(bad(
@@ -1425,9 +1434,21 @@ mod tests {
         let e = args(&["--listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.1:1"]).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "metrics-listen: 127.0.0.1:1 is also a listen address"
+            "metrics-listen: 127.0.0.1:1 takes the port of listen address 127.0.0.1:1"
+        );
+        let e = args(&["--listen", "0.0.0.0:1", "--metrics-listen", "127.0.0.1:1"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("takes the port of listen address 0.0.0.0:1"),
+            "{e}"
+        );
+        let e = args(&["--tls-listen", "[::]:1", "--metrics-listen", "127.0.0.1:1"]).unwrap_err();
+        assert!(
+            e.to_string().contains("takes the port of listen address [::]:1"),
+            "{e}"
         );
         assert!(args(&["--listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.1:2"]).is_ok());
+        assert!(args(&["--listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.2:1"]).is_ok());
         let e = args(&["--listen", "127.0.0.1:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
         let e = args(&["--tls-listen", "127.0.0.1:7667"]).unwrap_err().to_string();

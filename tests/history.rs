@@ -1357,7 +1357,8 @@ fn a_backup_copied_in_over_a_stale_wal_is_named_as_the_likely_cause() {
     let err = start();
     assert!(!err.contains("delete scalard.db-wal"), "{err}");
     assert!(
-        err.contains("damaged by it for good: copy the backup in again"),
+        err.contains("damaged by the disk, or, if a backup was copied in")
+            && err.contains("restore the latest backup"),
         "{err}"
     );
 }
@@ -1707,7 +1708,7 @@ fn check_refuses_the_stores_a_start_refuses_and_finds_damage_when_asked() {
     ]);
     assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("metrics-listen: 127.0.0.1:7 is also a listen address"),
+        text.contains("metrics-listen: 127.0.0.1:7 takes the port of listen address 127.0.0.1:7"),
         "{text}"
     );
     for (bytes, said) in [
@@ -1743,13 +1744,21 @@ fn check_refuses_the_stores_a_start_refuses_and_finds_damage_when_asked() {
             )
             .unwrap();
         }
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(
-            unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) },
-            0
-        );
-        assert!(s.child.wait().expect("exit").success());
+        // Killed once they are committed (the batched window is 100 ms): its newest pages
+        // are left in its log.
+        std::thread::sleep(Duration::from_millis(300));
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
     }
+    // Read as they are, changed in nothing (found in review: a connection that may write
+    // folded the log into the file and removed it; over a backup copied in beside a stale
+    // log, that is the damage OPERATIONS.md warns of).
+    let files = || ["scalard.db", "scalard.db-wal"].map(|f| std::fs::read(dir.0.join(f)).unwrap_or_default());
+    let before = files();
+    assert!(!before[1].is_empty(), "the log holds the newest pages");
+    let (code, text) = check(&["--integrity"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(files() == before, "check changed the store");
     assert!(account(dir.path(), "add", "alice", "password").0);
     let (code, text) = check(&["--admin", "alice", "--integrity"]);
     assert_eq!(code, Some(0), "{text}");

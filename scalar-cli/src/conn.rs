@@ -322,12 +322,15 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
             reason,
             server,
             retry_after,
-        }) if register && code == ErrorCode::NameTaken as u16 => CliError::Net(NetError::Refused {
-            code,
-            reason: format!("{reason} (if the account is yours, log in to it: leave out --register)"),
-            server,
-            retry_after,
-        }),
+            // Not for a name reserved or a guest's, which no account has (scalard: "... is taken").
+        }) if register && code == ErrorCode::NameTaken as u16 && reason.ends_with(" is taken") => {
+            CliError::Net(NetError::Refused {
+                code,
+                reason: format!("{reason} (if the account is yours, log in to it: leave out --register)"),
+                server,
+                retry_after,
+            })
+        }
         other => other,
     })?;
     if conn.guest {

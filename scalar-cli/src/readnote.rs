@@ -28,9 +28,10 @@ pub struct Read<'a> {
 /// The first word of `query` that is one character and a `*`: no prefix search (PROTOCOL.md
 /// §4, Search, asks two characters for one), so it finds only that word.
 fn short_prefix(query: &str) -> Option<&str> {
-    query
-        .split_whitespace()
-        .find(|w| w.strip_suffix('*').is_some_and(|p| p.chars().count() == 1))
+    query.split_whitespace().find(|w| {
+        w.strip_suffix('*')
+            .is_some_and(|p| p.chars().count() == 1 && p != "*")
+    })
 }
 
 fn plural(n: u32, one: &str, many: &str) -> String {
@@ -211,8 +212,8 @@ mod tests {
         );
         let s = notes(&p, Ending::Complete, &read(Some("lu* é*")));
         assert!(s[0].ends_with("é* asks for the word itself)"), "{s:?}");
-        let s = notes(&p, Ending::Complete, &read(Some("lu* *")));
-        assert_eq!(s, ["no messages in #t match \"lu* *\""]);
+        let s = notes(&p, Ending::Complete, &read(Some("lu* * **")));
+        assert_eq!(s, ["no messages in #t match \"lu* * **\""]);
         let s = notes(
             &p,
             Ending::Complete,

@@ -217,6 +217,17 @@ fn register_then_log_in() {
     assert_eq!(r.code(), 4);
     assert!(r.stderr.contains("604 name_taken"), "{}", r.stderr);
     assert!(r.stderr.contains("leave out --register"), "{}", r.stderr);
+    // A name no account may have gets no such hint (review).
+    let mut c = cli(&server, &dir);
+    c.env("SCALAR_PASSWORD", "s3cret-pw")
+        .args(["--id", "nickserv", "--register", "ping"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 4);
+    assert!(
+        r.stderr.contains("604 name_taken") && !r.stderr.contains("--register"),
+        "{}",
+        r.stderr
+    );
     let mut c = cli(&server, &dir);
     c.env("SCALAR_PASSWORD", "s3cret-pw")
         .args(["--id", "dave", "ping"]);

@@ -623,8 +623,6 @@ impl Server {
     }
 }
 
-/// `s` as one word of a POSIX shell command line: as it is when that is safe, else in single
-/// quotes.
 /// What to say of each of `admins` of `domain` that has no account (`has` says which have; none
 /// for a server without accounts, where no admin can act), the store being in `dir`: the
 /// server's log at start and reload, and `scalard check`, say the same.
@@ -661,6 +659,8 @@ pub fn accountless_admins(
         .collect()
 }
 
+/// `s` as one word of a POSIX shell command line: as it is when that is safe, else in single
+/// quotes.
 fn shell_word(s: &str) -> std::borrow::Cow<'_, str> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
     match !s.is_empty() && s.chars().all(plain) {

@@ -263,7 +263,7 @@ pub struct Page {
 pub enum StoreError {
     /// SQLite or the file system failed; the text is for the log.
     Io(String),
-    /// SQLite found the file damaged (or not a database at all); the text is for the log.
+    /// SQLite found the file damaged; the text is for the log.
     Damaged(String),
     /// The data directory holds a database of a newer schema than this build knows.
     TooNew(u32),
@@ -295,8 +295,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "store: {e}"),
             StoreError::Damaged(e) => write!(
                 f,
-                "store: {e}: the file is damaged (`scalard check --integrity` says where; \
-                 docs/OPERATIONS.md, A damaged store)"
+                "store: {e}: the file is damaged (docs/OPERATIONS.md, A damaged store)"
             ),
             StoreError::TooNew(v) => write!(f, "store: schema version {v} is newer than this scalard"),
             StoreError::TooOld(v) => write!(

@@ -339,9 +339,8 @@ impl<T> Context<T> for rusqlite::Result<T> {
         self.map_err(|e| match e.sqlite_error_code() {
             // Only a reader's deadline interrupts ([`deadline`]).
             Some(rusqlite::ErrorCode::OperationInterrupted) => StoreError::TooSlow,
-            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
-                StoreError::Damaged(format!("{what}: {e}"))
-            }
+            // Not `NotADatabase`: a file that is none (a backup mistyped) is not damaged.
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Damaged(format!("{what}: {e}")),
             _ => StoreError::Io(format!("{what}: {e}")),
         })
     }
@@ -455,8 +454,8 @@ impl Db {
     /// What a start would refuse in the store at `path`, found without making, upgrading or
     /// writing anything (`scalard check`; found by QA: it said "OK" for an empty file, one
     /// that is not a database, a newer schema and a log without its database, on each of
-    /// which the start failed). The store, query-only, if there is one; none if a start would
-    /// make it.
+    /// which the start failed). The store, opened read-only, if there is one; none if a start
+    /// would make it.
     pub fn inspect(path: &Path) -> Result<Option<Db>, StoreError> {
         check_not_restoring(path)?;
         if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
@@ -465,12 +464,7 @@ impl Db {
                 false => Ok(None),
             };
         }
-        let db = snapshot::open_existing(path)?;
-        db.conn
-            .pragma_update(None, "query_only", true)
-            .context("query_only")
-            .map_err(at(path))?;
-        Ok(Some(db))
+        snapshot::open_existing(path, true).map(Some)
     }
 
     /// The schema version of the file: older than [`SCHEMA_VERSION`] until a start upgrades
@@ -490,7 +484,14 @@ impl Db {
     /// A connection to the file at `path`, read-write (WAL's readers need that too), with
     /// `more` flags (`SQLITE_OPEN_CREATE`), nothing set up yet.
     fn connect(path: &Path, more: OpenFlags) -> Result<Db, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | more;
+        Db::connect_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | more,
+        )
+    }
+
+    /// A connection to the file at `path` with exactly `flags`, nothing set up yet.
+    fn connect_with(path: &Path, flags: OpenFlags) -> Result<Db, StoreError> {
         let conn = Connection::open_with_flags(path, flags)
             .context("cannot open")
             .map_err(at(path))?;

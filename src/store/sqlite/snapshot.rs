@@ -29,7 +29,7 @@ pub struct Summary {
 /// (not `query_only`, which would refuse the write into `target` too), though on a stopped
 /// store SQLite folds a log it finds into the file as any open does.
 pub fn copy_into(source: &Path, target: &Path) -> Result<Summary, StoreError> {
-    let db = open_existing(source)?;
+    let db = open_existing(source, false)?;
     let summary = db.summary().map_err(at(source))?;
     let name = target
         .to_str()
@@ -46,7 +46,7 @@ pub fn copy_into(source: &Path, target: &Path) -> Result<Summary, StoreError> {
 /// `quick_check`, and a scalard schema no newer than this build's), and says what it holds.
 /// Opens it for writing, as SQLite's WAL needs, but writes nothing: the caller owns the file.
 pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
-    let db = open_existing(path)?;
+    let db = open_existing(path, false)?;
     db.conn
         .pragma_update(None, "query_only", true)
         .context("query_only")
@@ -63,13 +63,25 @@ pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
 }
 
 /// Opens an existing store file without creating or upgrading anything, and refuses
-/// one that is not a scalard store or is newer than this build.
-pub(super) fn open_existing(path: &Path) -> Result<Db, StoreError> {
+/// one that is not a scalard store or is newer than this build. `read_only` for a file that
+/// is not the caller's: a connection that may write folds a log a crash left into the file
+/// when it closes, and removes the log (found in review: `scalard check` did); and without a
+/// log beside it, one that may only read still leaves an empty log and its index behind, so
+/// the file is then read as unchanging (nothing else has it open: a server keeps its log).
+pub(super) fn open_existing(path: &Path, read_only: bool) -> Result<Db, StoreError> {
     super::check_not_restoring(path)?;
     if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
         return Err(StoreError::Empty);
     }
-    let db = Db::connect(path, OpenFlags::empty())?;
+    let reading = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let db = match (read_only, super::beside(path, "-wal").exists()) {
+        (true, true) => Db::connect_with(path, reading)?,
+        (true, false) => {
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Db::connect_with(Path::new(&uri), reading | OpenFlags::SQLITE_OPEN_URI)?
+        }
+        (false, _) => Db::connect(path, OpenFlags::empty())?,
+    };
     db.conn
         .busy_timeout(super::BUSY_TIMEOUT)
         .context("busy_timeout")
@@ -82,6 +94,22 @@ pub(super) fn open_existing(path: &Path) -> Result<Db, StoreError> {
         0 => Err(StoreError::NotOurs),
         _ => Ok(db),
     }
+}
+
+/// `path` as the path of a `file:` URI: every byte but letters, digits and `/-._~`
+/// percent-encoded (a `?`, `#` or `%` in a directory's name would end or change it).
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|&b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl Db {
