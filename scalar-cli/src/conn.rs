@@ -315,14 +315,14 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
     } else {
         None
     };
+    // Found by QA: `--register` for an account one has already said only "is taken". Not for
+    // a name reserved or a guest's, which no account has (scalard: "... is taken").
     identify(dial, &mut conn, id, first.as_ref(), &login, note).map_err(|e| match e {
-        // Found by QA: `--register` for an account one has already says only "is taken".
         CliError::Net(NetError::Refused {
             code,
             reason,
             server,
             retry_after,
-            // Not for a name reserved or a guest's, which no account has (scalard: "... is taken").
         }) if register && code == ErrorCode::NameTaken as u16 && reason.ends_with(" is taken") => {
             CliError::Net(NetError::Refused {
                 code,

@@ -204,13 +204,7 @@ mod tests {
         let d = parse("cli.conf", "--ca ca.pem", base).unwrap();
         assert_eq!(d.ca, Some(PathBuf::from("/home/bob/.config/scalar/ca.pem")));
         // `--option=value`, as on the command line (found by QA); not for a flag.
-        let d = parse(
-            "cli.conf",
-            "--server=127.0.0.1:7
---id=bob",
-            base,
-        )
-        .unwrap();
+        let d = parse("cli.conf", "--server=127.0.0.1:7\n--id=bob", base).unwrap();
         assert_eq!(
             (d.server.as_deref(), d.id.as_deref()),
             (Some("127.0.0.1:7"), Some("bob"))
