@@ -322,6 +322,9 @@ usage: scalard [OPTIONS]
        scalard restore FILE [--data-dir DIR | --config FILE]   (with scalard stopped:
                             puts a backup in place of the store, which is kept
                             aside in the data directory's before-restore-TIME/)
+       scalard salvage FILE|DIR [--data-dir DIR | --config FILE]   (what a damaged
+                            store still holds, copied into a new store, mode 0600,
+                            saying what was lost; then scalard restore it)
        scalard check [--integrity] [OPTIONS]   (reads the options, the configuration
                             file, the TLS files and the store's header as a start
                             would, says what it found, and exits: 0 if a server run

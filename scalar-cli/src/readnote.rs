@@ -132,16 +132,17 @@ pub fn notes(p: &Pager<'_>, ending: Ending, r: &Read<'_>) -> Vec<String> {
     }
     if let Some(h) = p.lost_before(ending) {
         // An account reads its direct messages from its creation on, a name without one from
-        // when this session took it (PROTOCOL.md §4).
+        // when this session took it (PROTOCOL.md §4). "Lost": a server may have lost some from
+        // a damaged store, keeping those on either side (`scalard salvage`).
         let why = match p.of_user() {
             true => {
-                "deleted by the server's retention, or sent before your account was made or, \
-                 without one, before you took the name"
+                "deleted by the server's retention or lost, or sent before your account was made \
+                 or, without one, before you took the name"
             }
-            false => "deleted by the server's retention",
+            false => "deleted by the server's retention or lost",
         };
         out.push(format!(
-            "older messages of {topic} were {why} (everything up to {})",
+            "older messages of {topic} may be missing, {why} (up to {})",
             local_datetime(h)
         ));
     }
@@ -236,7 +237,10 @@ mod tests {
         p.horizon = Some(1_764_000_000_000);
         let s = notes(&p, Ending::Complete, &read(None));
         assert_eq!(s.len(), 2, "{s:?}");
-        assert!(s[1].contains("deleted by the server's retention ("), "{s:?}");
+        assert!(
+            s[1].contains("deleted by the server's retention or lost (up to "),
+            "{s:?}"
+        );
         // In direct messages the horizon may also be the account's start.
         let mut dms = Pager::new(Name::parse("me@l").unwrap(), None, Bounds::default(), 10, false);
         dms.horizon = p.horizon;

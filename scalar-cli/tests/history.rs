@@ -352,7 +352,7 @@ fn retention_is_told_apart_from_nothing() {
     assert_eq!(texts(&r), numbered(3..8));
     says(
         &r,
-        "older messages of #r@localhost were deleted by the server's retention (everything up to ",
+        "older messages of #r@localhost may be missing, deleted by the server's retention or lost (up to ",
     );
     let r = cli_run(
         &server,

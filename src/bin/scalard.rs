@@ -308,8 +308,9 @@ fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
                 }
                 false => {
                     "the file was damaged by the disk, or, if a backup was copied in as scalard.db \
-                     while a scalard.db-wal was beside it, by that log: restore the latest backup \
-                     (docs/OPERATIONS.md, A damaged store)"
+                     while a scalard.db-wal was beside it, by that log: restore the latest backup, \
+                     or what the store still holds (scalard salvage FILE, then scalard restore \
+                     FILE; docs/OPERATIONS.md, A damaged store)"
                 }
             }
             .to_string(),
@@ -854,7 +855,7 @@ fn main() -> ExitCode {
     // database, a migration) would be a server's log line among them (found by QA).
     let offline = matches!(
         args.first().map(String::as_str),
-        Some("account" | "ban" | "compact" | "check" | "backup" | "restore")
+        Some("account" | "ban" | "compact" | "check" | "backup" | "restore" | "salvage")
     );
     let level = if offline { Level::Warn } else { Level::Info };
     let log_note = scalar::logs::init(level);
@@ -870,6 +871,10 @@ fn main() -> ExitCode {
         Some("restore") => {
             let args = args.into_iter().skip(1).collect();
             return copy_command("restore", "FILE", args, scalar::store::restore::restore);
+        }
+        Some("salvage") => {
+            let args = args.into_iter().skip(1).collect();
+            return copy_command("salvage", "FILE|DIR", args, scalar::store::salvage::salvage);
         }
         _ => {}
     }

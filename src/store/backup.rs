@@ -4,6 +4,7 @@
 //! whole and checked, so an interrupted run leaves no file that looks like a backup. The file
 //! helpers here serve `scalard restore` (store/restore.rs) too.
 
+use super::StoreError;
 use super::lock::StoreHold;
 pub(super) use super::sqlite::beside;
 use super::sqlite::snapshot::{self, Summary};
@@ -25,12 +26,39 @@ const PARTIAL: &str = ".scalard-backup-";
 pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<String, String> {
     let started = Instant::now();
     let source = dir.join(db_file);
-    super::admin::must_exist(&source)?;
+    let ((), summary, target) = copy_out(&source, (target, "scalard"), now_ms, snapshot::copy_into)?;
+    let size = std::fs::metadata(&target).map_or(0, |m| m.len());
+    Ok(format!(
+        "backed up {} to {}: {}, {:.1} MiB, in {:.1} s (mode 0600; to restore it, stop the \
+         server and run scalard restore with this file and the same --data-dir or --config)",
+        source.display(),
+        target.display(),
+        holds(&summary),
+        size as f64 / f64::from(1 << 20),
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Writes a copy of the store `source` into `target` (as [`backup`] names it, a file in a
+/// directory named `STEM-TIME.db`) with `copy`, which gets the store and a new empty file of
+/// mode 0600: under a name of its own until it is whole, synced and checked, then linked into
+/// place. What `copy` returned, what the copy holds and where it is.
+pub(super) fn copy_out<T>(
+    source: &Path,
+    (target, stem): (&Path, &str),
+    now_ms: u64,
+    copy: impl FnOnce(&Path, &Path) -> Result<T, StoreError>,
+) -> Result<(T, Summary, PathBuf), String> {
+    let dir = dir_of(source);
+    let db_file = source
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    super::admin::must_exist(source)?;
     // Held to the end: a restore must not replace the store while it is copied.
-    let _hold = StoreHold::shared(&source, false)?;
-    being_set_aside(dir, db_file)?;
+    let _hold = StoreHold::shared(source, false)?;
+    being_set_aside(dir, &db_file)?;
     let asked = target;
-    let target = backup_path(asked, now_ms)?;
+    let target = backup_path(asked, stem, now_ms)?;
     let target_dir = dir_of(&target);
     // Absolute: SQLite would read `file:...` as a URI (found by QA).
     let target_dir = target_dir
@@ -52,27 +80,20 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
         .mode(0o600)
         .open(&partial)
         .map_err(|e| e.to_string())
-        .and_then(|_| snapshot::copy_into(&source, &partial).map_err(|e| e.to_string()))
-        .and_then(|_| sync(&partial))
+        .and_then(|_| copy(source, &partial).map_err(|e| e.to_string()))
+        .and_then(|done| sync(&partial).map(|()| done))
         .map_err(writing)
-        .and_then(|()| snapshot::inspect(&partial).map_err(|e| format!("the copy: {e}")))
-        .and_then(|summary| {
-            let target = placed(&partial, target.clone(), asked, now_ms)?;
+        .and_then(|done| {
+            let summary = snapshot::inspect(&partial).map_err(|e| format!("the copy: {e}"))?;
+            Ok((done, summary))
+        })
+        .and_then(|(done, summary)| {
+            let target = placed(&partial, target.clone(), (asked, stem), now_ms)?;
             sync_dir_of(&target)?;
-            Ok((summary, target))
+            Ok((done, summary, target))
         });
     remove_store_files(&partial);
-    let (summary, target) = made?;
-    let size = std::fs::metadata(&target).map_or(0, |m| m.len());
-    Ok(format!(
-        "backed up {} to {}: {}, {:.1} MiB, in {:.1} s (mode 0600; to restore it, stop the \
-         server and run scalard restore with this file and the same --data-dir or --config)",
-        source.display(),
-        target.display(),
-        holds(&summary),
-        size as f64 / f64::from(1 << 20),
-        started.elapsed().as_secs_f64(),
-    ))
+    made
 }
 
 /// Refuses a store a restore was stopped while moving it aside (found by QA: a backup of it,
@@ -96,12 +117,17 @@ pub(super) fn being_set_aside(dir: &Path, db_file: &str) -> Result<(), String> {
 
 /// Puts the whole copy `partial` at `target`; where `asked` is a directory and another backup
 /// took that name meanwhile (two in one second), at the next free name there.
-fn placed(partial: &Path, target: PathBuf, asked: &Path, now_ms: u64) -> Result<PathBuf, String> {
+fn placed(
+    partial: &Path,
+    target: PathBuf,
+    (asked, stem): (&Path, &str),
+    now_ms: u64,
+) -> Result<PathBuf, String> {
     let mut target = target;
     for _ in 0..10 {
         match link_new(partial, &target) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && asked.is_dir() => {
-                target = backup_path(asked, now_ms)?;
+                target = backup_path(asked, stem, now_ms)?;
             }
             done => return done.map(|()| target.clone()).map_err(at(&target)),
         }
@@ -111,12 +137,12 @@ fn placed(partial: &Path, target: PathBuf, asked: &Path, now_ms: u64) -> Result<
 
 /// The file a backup to `target` writes: `target` itself, which must not exist, in a directory
 /// that does; or, for a directory (named with a trailing `/` or existing), a new file in it
-/// named after the time (`-2`, `-3`, ... after it when one was made that second).
-fn backup_path(target: &Path, now_ms: u64) -> Result<PathBuf, String> {
+/// named `STEM-` and the time (`-2`, `-3`, ... after it when one was made that second).
+fn backup_path(target: &Path, stem: &str, now_ms: u64) -> Result<PathBuf, String> {
     let text = target.as_os_str().to_string_lossy();
     let wants_dir = text.ends_with('/');
     if target.is_dir() {
-        return free_name(target, &format!("scalard-{}", file_stamp(now_ms)), ".db");
+        return free_name(target, &format!("{stem}-{}", file_stamp(now_ms)), ".db");
     }
     // Found by QA: the whole copy was made before the missing directory was noticed.
     let parent = target.parent().filter(|d| !d.as_os_str().is_empty());

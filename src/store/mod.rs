@@ -16,6 +16,7 @@ pub mod compact;
 pub mod lock;
 pub mod password;
 pub mod restore;
+pub mod salvage;
 pub mod sqlite;
 pub mod turns;
 mod watch;

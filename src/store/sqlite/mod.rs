@@ -56,6 +56,7 @@ mod forgotten;
 mod insert;
 mod prune;
 mod query;
+pub mod salvage;
 pub mod snapshot;
 mod state;
 #[cfg(test)]

@@ -28,9 +28,8 @@ pub struct Summary {
 /// (SQLite refuses one that is not empty). A server may run on `source`: this only reads it
 /// (not `query_only`, which would refuse the write into `target` too), though on a stopped
 /// store SQLite folds a log it finds into the file as any open does.
-pub fn copy_into(source: &Path, target: &Path) -> Result<Summary, StoreError> {
+pub fn copy_into(source: &Path, target: &Path) -> Result<(), StoreError> {
     let db = open_existing(source, false)?;
-    let summary = db.summary().map_err(at(source))?;
     let name = target
         .to_str()
         .ok_or_else(|| StoreError::Io(format!("{}: not a UTF-8 path", target.display())))?;
@@ -39,7 +38,7 @@ pub fn copy_into(source: &Path, target: &Path) -> Result<Summary, StoreError> {
         .execute("VACUUM INTO ?1", [name])
         .context("VACUUM INTO")
         .map_err(at(target))?;
-    Ok(summary)
+    Ok(())
 }
 
 /// Checks that the file at `path` is a whole store this build can start on (SQLite's

@@ -66,7 +66,7 @@ fn blob(pos: u64, topic: &str, time: u64, bytes: &[u8]) -> Record {
     })
 }
 
-fn dm(pos: u64, from: &str, to: &str, time: u64, text: &str) -> Record {
+pub(crate) fn dm(pos: u64, from: &str, to: &str, time: u64, text: &str) -> Record {
     let thread = thread_of(from, to);
     Record::new(Fields {
         thread: Some(&thread),

@@ -1,0 +1,769 @@
+//! What can still be read of a damaged store, copied into a new one (`scalard salvage`,
+//! store/salvage.rs). SQLite stops a query at the first damaged page it meets, and Debian 12's
+//! `sqlite3` (3.40) has no `.recover` for a store with this text index, so the only way back
+//! was the latest backup, losing everything stored since.
+//!
+//! Each table is read in the order of its key, never through an index (damage in an index,
+//! the common case, then loses nothing: every index is built anew in the copy). Where a read
+//! stops, a table keyed by an integer is probed for the first key past the damaged pages
+//! (doubling steps, then halving), and the read goes on from there; a table keyed by text is
+//! read back from its end instead. What was skipped is said as the keys on either side of it.
+//! The copy is then made consistent: Events whose topic's row was lost go (no name to serve
+//! them under), lost conversation rows are made again from their Events, counts are counted,
+//! and the topics that lost Events, as far as the damaged store's topic index still tells,
+//! get a horizon, so that their Catchups say history may be missing rather than that there is
+//! none.
+
+use super::{Context, Db, REINDEX, at, forgotten, snapshot};
+use crate::store::{StoreError, thread_of};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// The tables copied, each with the key it is read in order of and whether that key is a
+/// number. The rest are made anew (the text index, from the Events) or start afresh
+/// (`account_changes`, a count of changes that a starting server does not need).
+const TABLES: &[(&str, &str, bool)] = &[
+    ("topics", "id", true),
+    ("threads", "id", true),
+    ("events", "pos", true),
+    ("meta", "one", true),
+    ("accounts", "name", false),
+    ("state", "key", false),
+    ("forgotten", "bucket", true),
+];
+
+/// A run of rows that could not be read: the keys read on either side of it (none before the
+/// first row, none after the last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    /// The last key read before it.
+    pub after: Option<Value>,
+    /// The first key read after it.
+    pub before: Option<Value>,
+}
+
+/// What was read of one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copied {
+    /// The table's name.
+    pub table: &'static str,
+    /// Rows copied.
+    pub rows: u64,
+    /// Rows read but refused by the new store (a damaged value of the wrong type).
+    pub refused: u64,
+    /// Where rows could not be read.
+    pub lost: Vec<Gap>,
+}
+
+/// What a salvage did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Salvage {
+    /// The damaged store's schema version (the copy has this build's).
+    pub version: u32,
+    /// Each table read, in [`TABLES`]' order (those the version lacks left out).
+    pub tables: Vec<Copied>,
+    /// Events left out because their topic's row was lost.
+    pub orphans: u64,
+    /// Conversation rows made again from their Events.
+    pub threads_remade: u64,
+    /// Which topics' Catchups now say history before a time may be missing.
+    pub marked: Marked,
+}
+
+/// Topics given a horizon for the Events they lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marked {
+    /// No Event was lost.
+    None,
+    /// These many topics, the latest horizon given in Unix ms: the damaged store's topic index
+    /// said which held the positions lost.
+    Some(u64, u64),
+    /// Every topic, to this time: the topic index could not say which.
+    All(u64),
+}
+
+/// Copies what can be read of the store at `source` into `target`, an empty file or none, as
+/// a store of this build's schema. `source` is only read (read-only; a server may run on it).
+/// `now_ms` bounds what a lost tail of Events may have held.
+pub fn copy_into(source: &Path, target: &Path, now_ms: u64) -> Result<Salvage, StoreError> {
+    let src = snapshot::open_existing(source, true)?;
+    let version = src.user_version().map_err(at(source))?;
+    // One snapshot of a store a server may be writing to.
+    src.conn
+        .execute_batch("BEGIN")
+        .context("begin")
+        .map_err(at(source))?;
+    let mut new = Db::open_file(target, true)?;
+    // Rows come before the rows they refer to may turn out lost: what is left pointing at
+    // nothing is mended or dropped below, not refused on the way in.
+    new.conn
+        .pragma_update(None, "foreign_keys", false)
+        .context("foreign_keys")
+        .map_err(at(target))?;
+    let tx = new
+        .conn
+        .transaction()
+        .context("salvage: begin")
+        .map_err(at(target))?;
+    let mut tables = Vec::new();
+    for &(table, key, numbered) in TABLES {
+        let cols = shared_columns(&src.conn, &tx, table).map_err(at(source))?;
+        if cols.is_empty() {
+            continue;
+        }
+        let walk = Walk {
+            src: &src.conn,
+            table,
+            key,
+            list: &cols.join(", "),
+        };
+        tables.push(copy_table(&walk, &tx, numbered, cols.len()).map_err(at(target))?);
+    }
+    let lost = |t: &str| {
+        tables
+            .iter()
+            .find(|c| c.table == t)
+            .map_or(&[][..], |c| &c.lost[..])
+    };
+    let (event_gaps, names_lost, meta_lost) = (
+        lost("events").to_vec(),
+        !lost("topics").is_empty() || !lost("forgotten").is_empty(),
+        !lost("meta").is_empty(),
+    );
+    let orphans = tx
+        .execute(
+            "DELETE FROM events WHERE topic NOT IN (SELECT id FROM topics)",
+            [],
+        )
+        .context("salvage: Events without a topic")?;
+    let threads_remade = remake_threads(&tx)?;
+    tx.execute_batch(
+        "DELETE FROM threads WHERE NOT EXISTS (SELECT 1 FROM events WHERE thread = threads.id);
+         UPDATE topics SET count = (SELECT count(*) FROM events WHERE topic = topics.id);",
+    )
+    .context("salvage: counts")?;
+    let top = latest_time(&tx, now_ms)?;
+    let tail_lost = event_gaps.last().is_some_and(|g| g.before.is_none());
+    set_meta(&tx, meta_lost && tail_lost)?;
+    let marked = mark_topics(&src.conn, &tx, &event_gaps, top)?;
+    if names_lost || orphans > 0 {
+        forget_all(&tx, top)?;
+    }
+    tx.execute_batch(REINDEX).context("salvage: text index")?;
+    tx.commit().context("salvage: commit").map_err(at(target))?;
+    let _ = src.conn.execute_batch("COMMIT");
+    // Closed here, so that its log is folded into the file and a failure to (a full disk) is
+    // said, not dropped.
+    new.conn
+        .close()
+        .map_err(|(_, e)| StoreError::Io(format!("{}: close: {e}", target.display())))?;
+    Ok(Salvage {
+        version,
+        tables,
+        orphans: orphans as u64,
+        threads_remade,
+        marked,
+    })
+}
+
+/// The columns `table` has in both stores (an older version lacks some, and one it had is
+/// gone): none if the damaged store's version has no such table.
+fn shared_columns(src: &Connection, new: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
+    let of = |c: &Connection| -> Result<Vec<String>, StoreError> {
+        c.prepare("SELECT name FROM pragma_table_info(?1)")
+            .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
+            .context("table columns")
+    };
+    let theirs = of(src)?;
+    Ok(of(new)?.into_iter().filter(|c| theirs.contains(c)).collect())
+}
+
+/// Reads `walk`'s table, of `n` columns, into the same table of `new`, past what cannot be
+/// read: by probing for the next key that can, if its key is a number (`numbered`).
+fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Result<Copied, StoreError> {
+    let (table, list) = (walk.table, walk.list);
+    let marks = vec!["?"; n].join(", ");
+    let mut insert = new
+        .prepare(&format!(
+            "INSERT OR REPLACE INTO {table} ({list}) VALUES ({marks})"
+        ))
+        .context("salvage: prepare")?;
+    let mut copied = Copied {
+        table,
+        rows: 0,
+        refused: 0,
+        lost: Vec::new(),
+    };
+    let mut put = |values: &[Value]| match insert.execute(params_from_iter(values)) {
+        Ok(_) => copied.rows += 1,
+        Err(_) => copied.refused += 1,
+    };
+    let mut after: Option<Value> = None;
+    // Where the rows being skipped began (the last key read before them).
+    let mut skipping: Option<Option<Value>> = None;
+    let mut lost = Vec::new();
+    loop {
+        let (last, end) = walk.read(after.as_ref(), false, &mut |k, values| {
+            if let Some(from) = skipping.take() {
+                lost.push(Gap {
+                    after: from,
+                    before: Some(k.clone()),
+                });
+            }
+            put(values);
+        });
+        after = last.or(after);
+        if end.is_ok() {
+            lost.extend(skipping.take().map(|from| Gap {
+                after: from,
+                before: None,
+            }));
+            break;
+        }
+        let from = skipping.get_or_insert_with(|| after.clone()).clone();
+        match numbered {
+            true => {
+                let at = match after {
+                    Some(Value::Integer(k)) => k,
+                    _ => i64::MIN,
+                };
+                match walk.next_readable(at) {
+                    Some(resume) => after = Some(Value::Integer(resume)),
+                    None => {
+                        lost.push(Gap {
+                            after: from,
+                            before: None,
+                        });
+                        break;
+                    }
+                }
+            }
+            // A text key has no next one to probe at: what follows the damage is read from
+            // the table's end, back to it.
+            false => {
+                let (nearest, _) = walk.read(after.as_ref(), true, &mut |_, values| put(values));
+                lost.push(Gap {
+                    after: from,
+                    before: nearest,
+                });
+                break;
+            }
+        }
+    }
+    copied.lost = lost;
+    Ok(copied)
+}
+
+/// Reading one table of the damaged store.
+struct Walk<'a> {
+    src: &'a Connection,
+    table: &'static str,
+    key: &'a str,
+    /// Its columns, comma-separated.
+    list: &'a str,
+}
+
+impl Walk<'_> {
+    /// Reads the rows past `after` (all if none) in key order, from the table's end back to
+    /// `after` if `back`, into `put` with each row's key, until the last (`Ok`) or a page that
+    /// cannot be read; returns the last key read.
+    fn read(
+        &self,
+        after: Option<&Value>,
+        back: bool,
+        put: &mut dyn FnMut(&Value, &[Value]),
+    ) -> (Option<Value>, rusqlite::Result<()>) {
+        let (table, key, list) = (self.table, self.key, self.list);
+        let order = if back { "DESC" } else { "ASC" };
+        let sql = match after {
+            Some(_) => format!("SELECT {key}, {list} FROM {table} WHERE {key} > ?1 ORDER BY {key} {order}"),
+            None => format!("SELECT {key}, {list} FROM {table} ORDER BY {key} {order}"),
+        };
+        let mut last = None;
+        let read = (|| {
+            let mut stmt = self.src.prepare(&sql)?;
+            let mut rows = match after {
+                Some(a) => stmt.query([a])?,
+                None => stmt.query([])?,
+            };
+            let (mut values, n) = (Vec::new(), list.split(", ").count());
+            while let Some(row) = rows.next()? {
+                let k: Value = row.get(0)?;
+                values.clear();
+                for i in 1..=n {
+                    values.push(row.get(i)?);
+                }
+                put(&k, &values);
+                last = Some(k);
+            }
+            Ok(())
+        })();
+        (last, read)
+    }
+
+    /// Whether a seek to the first key past `at` reads no damaged page.
+    fn seeks_past(&self, at: i64) -> bool {
+        let (table, key) = (self.table, self.key);
+        self.src
+            .query_row(
+                &format!("SELECT {key} FROM {table} WHERE {key} > ?1 ORDER BY {key} LIMIT 1"),
+                [at],
+                |_| Ok(()),
+            )
+            .optional()
+            .is_ok()
+    }
+
+    /// The least key past `bad` from which a read starts on readable pages (to within a
+    /// small readable run the doubling steps may jump over), or none if no such key exists.
+    fn next_readable(&self, bad: i64) -> Option<i64> {
+        let (mut bad, mut step) = (i128::from(bad), 1i128);
+        let mut good = loop {
+            let probe = bad + step;
+            let at = i64::try_from(probe).ok()?;
+            if self.seeks_past(at) {
+                break probe;
+            }
+            (bad, step) = (probe, step * 2);
+        };
+        while good - bad > 1 {
+            let mid = bad + (good - bad) / 2;
+            match self.seeks_past(i64::try_from(mid).ok()?) {
+                true => good = mid,
+                false => bad = mid,
+            }
+        }
+        i64::try_from(good).ok()
+    }
+}
+
+/// Makes again the conversation rows whose Events were read but whose own rows were not:
+/// a conversation's key is [`thread_of`] its two IDs, the sender and the topic. Returns how
+/// many.
+fn remake_threads(tx: &Connection) -> Result<u64, StoreError> {
+    let lost: Vec<(i64, String, String)> = tx
+        .prepare(
+            "SELECT DISTINCT e.thread, e.sender, t.name FROM events e JOIN topics t ON t.id = e.topic
+             WHERE e.thread IS NOT NULL AND e.thread NOT IN (SELECT id FROM threads)",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .context("salvage: lost conversations")?;
+    let mut remade = 0;
+    for (old, sender, topic) in lost {
+        let key = thread_of(&sender, &topic);
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO threads (id, key) VALUES (?1, ?2)
+                 ON CONFLICT DO UPDATE SET key = key RETURNING id",
+                params![old, &*key],
+                |r| r.get(0),
+            )
+            .context("salvage: conversation")?;
+        remade += u64::from(id == old);
+        if id != old {
+            tx.execute("UPDATE events SET thread = ?1 WHERE thread = ?2", [id, old])
+                .context("salvage: conversation")?;
+        }
+    }
+    Ok(remade)
+}
+
+/// The latest time the store may have held an Event at: its own record, its Events', or now.
+fn latest_time(tx: &Connection, now_ms: u64) -> Result<u64, StoreError> {
+    let stored: i64 = tx
+        .query_row(
+            "SELECT max((SELECT last_time FROM meta), coalesce((SELECT max(time) FROM events), 0))",
+            [],
+            |r| r.get(0),
+        )
+        .context("salvage: times")?;
+    Ok(u64::try_from(stored).unwrap_or(0).max(now_ms))
+}
+
+/// Sets the store's record of its last position and time, and of its emptied topics, from what
+/// was copied. Positions go on past any a lost tail of Events may have used when the record of
+/// them was lost too: an account reads its direct messages from a position on.
+fn set_meta(tx: &Connection, unknown_tail: bool) -> Result<(), StoreError> {
+    let margin: i64 = if unknown_tail { 1 << 20 } else { 0 };
+    tx.execute(
+        "UPDATE meta SET
+             last_pos = max(last_pos, coalesce((SELECT max(pos) FROM events), 0),
+                 coalesce((SELECT max(from_pos) FROM accounts WHERE from_pos < ?2), 0)) + ?1,
+             last_time = max(last_time, coalesce((SELECT max(time) FROM events), 0)),
+             emptied = (SELECT count(*) FROM topics WHERE count = 0)",
+        params![margin, i64::MAX],
+    )
+    .context("salvage: record")?;
+    Ok(())
+}
+
+/// Gives the topics that held lost positions a horizon at the time of the first Event read
+/// after them (or `top`), as the damaged store's topic index says which; every topic, if that
+/// index cannot be read either.
+fn mark_topics(src: &Connection, tx: &Connection, gaps: &[Gap], top: u64) -> Result<Marked, StoreError> {
+    if gaps.is_empty() {
+        return Ok(Marked::None);
+    }
+    let time_of = |g: &Gap| -> Result<u64, StoreError> {
+        let (_, Some(pos)) = g.numbers() else {
+            return Ok(top);
+        };
+        let t: Option<i64> = tx
+            .query_row("SELECT time FROM events WHERE pos = ?1", [pos], |r| r.get(0))
+            .optional()
+            .context("salvage: times")?;
+        Ok(t.and_then(|t| u64::try_from(t).ok()).unwrap_or(top))
+    };
+    let spans: Vec<(i64, i64, u64)> = gaps
+        .iter()
+        .map(|g| {
+            let (a, b) = g.numbers();
+            Ok((a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX), time_of(g)?))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let mut horizons: HashMap<i64, u64> = HashMap::new();
+    let scanned = (|| {
+        let mut stmt = src.prepare("SELECT topic, pos FROM events INDEXED BY events_by_topic")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (topic, p): (i64, i64) = (row.get(0)?, row.get(1)?);
+            if let Some(&(_, _, t)) = spans.iter().find(|&&(a, b, _)| a < p && p < b) {
+                let h = horizons.entry(topic).or_default();
+                *h = (*h).max(t);
+            }
+        }
+        Ok::<_, rusqlite::Error>(())
+    })();
+    let raise = |topic: Option<i64>, t: u64| -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE topics SET horizon = max(horizon, ?2) WHERE ?1 IS NULL OR id = ?1",
+            params![topic, i64::try_from(t).unwrap_or(i64::MAX)],
+        )
+        .context("salvage: horizons")
+        .map(|_| ())
+    };
+    if scanned.is_err() {
+        let latest = spans.iter().map(|s| s.2).max().unwrap_or(top);
+        raise(None, latest)?;
+        return Ok(Marked::All(latest));
+    }
+    for (&topic, &t) in &horizons {
+        raise(Some(topic), t)?;
+    }
+    let latest = horizons.values().copied().max().unwrap_or(0);
+    Ok(Marked::Some(horizons.len() as u64, latest))
+}
+
+/// Gives every bucket of forgotten topics the horizon `top`: a topic whose row was lost is, to
+/// the copy, one it never had, and its Catchups must say that history up to now may be lost.
+fn forget_all(tx: &Connection, top: u64) -> Result<(), StoreError> {
+    tx.execute(
+        "WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b WHERE n + 1 < ?2)
+         INSERT INTO forgotten (bucket, horizon) SELECT n, ?1 FROM b WHERE true
+         ON CONFLICT (bucket) DO UPDATE SET horizon = max(horizon, excluded.horizon)",
+        params![i64::try_from(top).unwrap_or(i64::MAX), forgotten::BUCKETS],
+    )
+    .context("salvage: forgotten topics")?;
+    Ok(())
+}
+
+impl Gap {
+    /// The keys on either side, where they are numbers.
+    pub fn numbers(&self) -> (Option<i64>, Option<i64>) {
+        let number = |key: &Option<Value>| match key {
+            Some(Value::Integer(k)) => Some(*k),
+            _ => None,
+        };
+        (number(&self.after), number(&self.before))
+    }
+}
+
+impl fmt::Display for Gap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Option<Value>| match v {
+            Some(Value::Integer(k)) => k.to_string(),
+            Some(Value::Text(t)) => format!("{t:?}"),
+            Some(_) => "a key that is not text or a number".into(),
+            None => String::new(),
+        };
+        match (&self.after, &self.before) {
+            (None, None) => write!(f, "every row"),
+            (None, b) => write!(f, "the rows before {}", show(b)),
+            (a, None) => write!(f, "the rows after {}", show(a)),
+            (a, b) => write!(f, "the rows between {} and {}", show(a), show(b)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{TempDir, dm, query, rec};
+    use super::*;
+    use crate::store::{Query, Scope};
+
+    /// A store of `n` Events: #a at positions up to `2n / 3`, #b after, and every tenth one
+    /// alice's to bob; time = 1000 + position. And `accounts` accounts.
+    fn store(name: &str, n: u64, accounts: u64) -> TempDir {
+        let dir = TempDir::new(name);
+        let mut db = Db::open(&dir.db()).unwrap();
+        let recs: Vec<_> = (1..=n)
+            .map(|i| match i {
+                i if i % 10 == 0 => dm(i, "alice", "bob", 1000 + i, "hello bob"),
+                i if i <= n * 2 / 3 => rec(i, "#a", 1000 + i, "words about apples"),
+                i => rec(i, "#b", 1000 + i, "words about pears"),
+            })
+            .collect();
+        db.insert(&recs).unwrap();
+        for i in 0..accounts {
+            db.conn
+                .execute(
+                    "INSERT INTO accounts (name, hash, created) VALUES (?1, ?2, 0)",
+                    params![format!("user{i:05}@example.org"), "x".repeat(90)],
+                )
+                .unwrap();
+        }
+        dir
+    }
+
+    /// Overwrites with junk the middle one of `table`'s pages of kind `kind` (in key order).
+    fn spoil(dir: &TempDir, table: &str, kind: &str) {
+        spoil_at(dir, table, kind, |n| n / 2)
+    }
+
+    /// Overwrites with junk page `pick(n)` of `table`'s `n` pages of kind `kind`.
+    fn spoil_at(dir: &TempDir, table: &str, kind: &str, pick: fn(usize) -> usize) {
+        let db = Db::open(&dir.db()).unwrap();
+        let pages: Vec<i64> = db
+            .conn
+            .prepare("SELECT pageno FROM dbstat WHERE name = ?1 AND pagetype = ?2")
+            .and_then(|mut s| s.query_map([table, kind], |r| r.get(0))?.collect())
+            .unwrap();
+        assert!(pages.len() >= 3, "{table} has {} {kind} pages", pages.len());
+        drop(db);
+        let page = pages[pick(pages.len())] as u64;
+        let mut file = std::fs::OpenOptions::new().write(true).open(dir.db()).unwrap();
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start((page - 1) * 4096)).unwrap();
+        std::io::Write::write_all(&mut file, &[0x55; 4096]).unwrap();
+    }
+
+    /// Salvages `dir`'s store into a new file there, and opens the copy as a server would.
+    fn salvaged(dir: &TempDir) -> (Salvage, Db) {
+        let target = dir.0.join("salvaged.db");
+        let s = copy_into(&dir.db(), &target, 0).unwrap();
+        let db = Db::open(&target).unwrap();
+        assert_eq!(db.damage(&target, 10).unwrap(), Vec::<String>::new());
+        (s, db)
+    }
+
+    fn copied<'a>(s: &'a Salvage, table: &str) -> &'a Copied {
+        s.tables.iter().find(|c| c.table == table).unwrap()
+    }
+
+    fn count(db: &Db, sql: &str) -> i64 {
+        db.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    fn search(scope: Scope, text: &str) -> Query {
+        Query {
+            text: Some(text.into()),
+            ..query(scope)
+        }
+    }
+
+    #[test]
+    fn a_whole_store_is_copied_whole_with_its_indexes_made_anew() {
+        let dir = store("whole", 3000, 50);
+        let (s, db) = salvaged(&dir);
+        assert_eq!(s.marked, Marked::None);
+        assert_eq!((s.orphans, s.threads_remade), (0, 0));
+        assert!(
+            s.tables.iter().all(|c| c.lost.is_empty() && c.refused == 0),
+            "{s:?}"
+        );
+        assert_eq!(copied(&s, "events").rows, 3000);
+        assert_eq!(copied(&s, "accounts").rows, 50);
+        assert_eq!(db.count().unwrap(), 3000);
+        assert_eq!((db.last_pos().unwrap(), db.last_time().unwrap()), (3000, 4000));
+        let pears = db.query(&search(Scope::Topic("#b".into()), "pears")).unwrap();
+        assert_eq!(pears.events.len(), 100);
+        let talk = db
+            .query(&query(Scope::Thread(thread_of("bob", "alice"))))
+            .unwrap();
+        assert_eq!(talk.events.len(), 100);
+        assert_eq!(talk.horizon, None);
+    }
+
+    /// Damage in an index, the common case, loses nothing: the copy's indexes are made from
+    /// its tables.
+    #[test]
+    fn a_damaged_index_loses_nothing() {
+        let dir = store("index", 6000, 0);
+        spoil(&dir, "events_by_topic", "leaf");
+        let (s, db) = salvaged(&dir);
+        assert!(s.tables.iter().all(|c| c.lost.is_empty()), "{s:?}");
+        assert_eq!(db.count().unwrap(), 6000);
+        assert_eq!(s.marked, Marked::None);
+        let apples = db.query(&search(Scope::Topic("#a".into()), "apples")).unwrap();
+        assert_eq!(apples.events.len(), 100);
+        assert!(apples.more);
+    }
+
+    /// Events on a damaged page are lost, those on either side are not, and the topics that
+    /// held them say so in their Catchups: their horizon is the time of the first Event after
+    /// them. The other topic's index entries show it lost nothing.
+    #[test]
+    fn a_damaged_page_of_events_loses_only_its_own() {
+        let dir = store("events", 6000, 0);
+        spoil(&dir, "events", "leaf");
+        let (s, db) = salvaged(&dir);
+        let events = copied(&s, "events");
+        let [gap] = &events.lost[..] else { panic!("{s:?}") };
+        let (Some(Value::Integer(a)), Some(Value::Integer(b))) = (&gap.after, &gap.before) else {
+            panic!("{gap:?}")
+        };
+        let lost = (b - a - 1) as u64;
+        assert!(lost > 10 && *b <= 4000, "{gap}");
+        assert_eq!(events.rows + lost, 6000);
+        assert_eq!(db.count().unwrap(), events.rows);
+        let horizon = Some(1000 + *b as u64);
+        assert_eq!(s.marked, Marked::Some(2, 1000 + *b as u64), "{s:?}");
+        let a_page = db.query(&query(Scope::Topic("#a".into()))).unwrap();
+        assert_eq!(a_page.horizon, horizon);
+        let talk = db
+            .query(&query(Scope::Thread(thread_of("bob", "alice"))))
+            .unwrap();
+        assert_eq!(talk.horizon, horizon);
+        let b_page = db.query(&query(Scope::Topic("#b".into()))).unwrap();
+        assert_eq!(b_page.horizon, None);
+        // Numbering goes on after the last position stored.
+        assert_eq!(db.last_pos().unwrap(), 6000);
+    }
+
+    /// With the topic index damaged too, nothing tells which topics held the lost positions:
+    /// every topic gets the horizon.
+    #[test]
+    fn lost_events_whose_topics_cannot_be_told_mark_every_topic() {
+        let dir = store("events-and-index", 6000, 0);
+        spoil(&dir, "events", "leaf");
+        spoil(&dir, "events_by_topic", "leaf");
+        let (s, db) = salvaged(&dir);
+        let [gap] = &copied(&s, "events").lost[..] else {
+            panic!("{s:?}")
+        };
+        let Some(Value::Integer(b)) = gap.before else {
+            panic!("{gap:?}")
+        };
+        assert_eq!(s.marked, Marked::All(1000 + b as u64));
+        for topic in ["#a", "#b"] {
+            let page = db.query(&query(Scope::Topic(topic.into()))).unwrap();
+            assert_eq!(page.horizon, Some(1000 + b as u64), "{topic}");
+        }
+    }
+
+    /// A damaged first page (the header and the list of tables) leaves nothing to read: the
+    /// salvage fails, saying the file is damaged, and makes nothing.
+    #[test]
+    fn a_damaged_first_page_is_refused() {
+        let dir = store("first-page", 100, 0);
+        let mut file = std::fs::OpenOptions::new().write(true).open(dir.db()).unwrap();
+        std::io::Write::write_all(&mut file, &[0x55; 4096]).unwrap();
+        drop(file);
+        let target = dir.0.join("salvaged.db");
+        let e = copy_into(&dir.db(), &target, 0).unwrap_err();
+        assert!(e.to_string().contains("not a database"), "{e}");
+        assert!(!target.exists());
+    }
+
+    /// A table keyed by text is read from its end back to the damage: the accounts on either
+    /// side of a damaged page are kept, and the gap is said by name.
+    #[test]
+    fn a_damaged_page_of_accounts_loses_only_its_own() {
+        let dir = store("accounts", 10, 2000);
+        spoil(&dir, "accounts", "leaf");
+        let (s, db) = salvaged(&dir);
+        let accounts = copied(&s, "accounts");
+        let [gap] = &accounts.lost[..] else {
+            panic!("{s:?}")
+        };
+        let (Some(Value::Text(a)), Some(Value::Text(b))) = (&gap.after, &gap.before) else {
+            panic!("{gap:?}")
+        };
+        assert!(a.as_str() < b.as_str(), "{gap}");
+        assert!(gap.to_string().starts_with("the rows between \"user"), "{gap}");
+        let kept = count(&db, "SELECT count(*) FROM accounts");
+        assert_eq!(kept as u64, accounts.rows);
+        assert!(accounts.rows > 1000 && accounts.rows < 2000, "{accounts:?}");
+        let inside = count(
+            &db,
+            &format!("SELECT count(*) FROM accounts WHERE name > '{a}' AND name < '{b}'"),
+        );
+        assert_eq!(inside, 0);
+        assert_eq!(db.count().unwrap(), 10);
+    }
+
+    /// A text key's table damaged at its first page is read back from its end.
+    #[test]
+    fn accounts_after_a_damaged_first_page_are_read_from_the_end() {
+        let dir = store("accounts-first", 10, 2000);
+        spoil_at(&dir, "accounts", "leaf", |_| 0);
+        let (s, _db) = salvaged(&dir);
+        let accounts = copied(&s, "accounts");
+        let [gap] = &accounts.lost[..] else {
+            panic!("{s:?}")
+        };
+        assert_eq!(gap.after, None);
+        assert!(gap.to_string().starts_with("the rows before \"user"), "{gap}");
+        assert!(accounts.rows > 1900 && accounts.rows < 2000, "{accounts:?}");
+    }
+
+    /// Events whose topic's row was lost have no name to be served under and go; every topic
+    /// the copy lacks then says history up to the salvage may be lost.
+    #[test]
+    fn events_of_a_lost_topic_go_and_every_unknown_topic_says_so() {
+        let dir = TempDir::new("topics");
+        let mut db = Db::open(&dir.db()).unwrap();
+        let recs: Vec<_> = (1..=3000)
+            .map(|i| rec(i, &format!("#channel-with-a-long-name-{i:05}"), 1000 + i, "hi"))
+            .collect();
+        db.insert(&recs).unwrap();
+        drop(db);
+        spoil(&dir, "topics", "leaf");
+        let target = dir.0.join("salvaged.db");
+        let s = copy_into(&dir.db(), &target, 9_000_000).unwrap();
+        assert_eq!(copied(&s, "topics").lost.len(), 1, "{s:?}");
+        let db = Db::open(&target).unwrap();
+        assert!(s.orphans > 0);
+        assert_eq!(db.count().unwrap() + s.orphans, 3000);
+        let lost = db.query(&query(Scope::Topic("#never-seen".into()))).unwrap();
+        assert_eq!(lost.horizon, Some(9_000_000));
+    }
+
+    /// A conversation whose row was lost is made again from its Events' sender and topic.
+    #[test]
+    fn a_lost_conversation_row_is_made_again() {
+        let dir = TempDir::new("threads");
+        let mut db = Db::open(&dir.db()).unwrap();
+        let recs: Vec<_> = (1..=3000)
+            .map(|i| {
+                let peer = format!("peer-with-a-long-name-{i:05}");
+                dm(i, "alice", &peer, 1000 + i, "hi")
+            })
+            .collect();
+        db.insert(&recs).unwrap();
+        drop(db);
+        spoil(&dir, "threads", "leaf");
+        let (s, db) = salvaged(&dir);
+        assert!(s.threads_remade > 0, "{s:?}");
+        assert_eq!(s.orphans, 0);
+        assert_eq!(db.count().unwrap(), 3000);
+        let peer = "peer-with-a-long-name-01500";
+        let talk = db.query(&query(Scope::Thread(thread_of(peer, "alice")))).unwrap();
+        assert_eq!(talk.events.len(), 1);
+    }
+}
