@@ -176,7 +176,10 @@ pub(super) fn an_exception_spares_whom_it_matches_from_a_ban(x: &Ctx) -> Result<
     let (mut b, spared) = x.client("exb")?;
     let (mut c, _) = x.client("exc")?;
     a.sub(&ch, 2)?;
-    let echo = ask(&mut a, &moderate(3, &ch, EXCEPT, &spared))?.map_err(|_| "Mod unknown")?;
+    let echo = match ask(&mut a, &moderate(3, &ch, EXCEPT, &spared))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
     if text(&echo, 6) != Some(&format!("except {spared}")) {
         return Err(format!(
             "except {spared}: expected its record, got {}",
@@ -206,7 +209,10 @@ pub(super) fn only_the_owner_hands_a_channel_over(x: &Ctx) -> Result<Verdict, Fa
     let (mut b, other) = x.client("trb")?;
     a.sub(&ch, 2)?;
     b.sub(&ch, 2)?;
-    let op = ask(&mut a, &moderate(3, &ch, 6, &other))?.map_err(|_| "Mod unknown")?;
+    let op = match ask(&mut a, &moderate(3, &ch, 6, &other))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
     if text(&op, 6) != Some(&format!("op {other}")) {
         return Err(format!("op: expected its record, got {}", show(&op)));
     }
@@ -615,7 +621,8 @@ pub(super) fn clients_cannot_publish_the_server_s_content_types(x: &Ctx) -> Resu
             (6, t("kick everyone")),
             (7, t(ctype)),
         ]))?;
-        c.expect_error(303, Some(seq))?;
+        c.expect_error(303, Some(seq))
+            .map_err(|e| format!("a Message with ctype {ctype:?}: {e}"))?;
     }
     Ok(Pass)
 }
@@ -708,6 +715,8 @@ pub(super) fn topics_pages_after_a_cursor_with_counts(x: &Ctx) -> Result<Verdict
 /// §4, Topics: with `query`, only the channels whose name before the `@`, display name or
 /// topic line holds it (in lowercase) are listed, however many pages (some of them empty)
 /// it takes to page through them by cursor; each page's `start` is its first name's index.
+/// Topics is core: a server without SetMeta is checked on names alone (found by an outside
+/// implementer: the whole case was skipped).
 pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("tqu")?;
     let query = x.fresh("tq");
@@ -719,9 +728,7 @@ pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Resu
     }
     let subject = format!("all about {}", query.to_uppercase());
     let set = map(&[(0, u(SET_META)), (1, u(5)), (2, t(&described)), (39, t(&subject))]);
-    if let Err(skip) = ask(&mut c, &set)? {
-        return Ok(skip);
-    }
+    let has_subjects = ask(&mut c, &set)?.is_ok();
     let mut found = Vec::new();
     let mut cursor: Option<String> = None;
     for page in 0.. {
@@ -756,10 +763,15 @@ pub(super) fn a_topics_query_lists_only_the_channels_that_match(x: &Ctx) -> Resu
             "{wrong} was listed for the query {query:?}, which it does not hold: {found:?}"
         ));
     }
-    if !found.contains(&named) || !found.contains(&described) {
+    if !found.contains(&named) {
         return Err(format!(
-            "the query {query:?} should find {named} (its name) and {described} (its topic \
-             line, in capitals): got {found:?}"
+            "the query {query:?} should find {named} (its name): got {found:?}"
+        ));
+    }
+    if has_subjects && !found.contains(&described) {
+        return Err(format!(
+            "the query {query:?} should find {described} (its topic line, in capitals): got \
+             {found:?}"
         ));
     }
     Ok(Pass)

@@ -149,6 +149,7 @@ cases! {
     session::pong_before_ident_is_fatal, "§8";
     session::ident_reply_has_domain_and_timers, "§4 Ident";
     session::a_bare_name_is_completed, "§4 Ident";
+    session::a_guest_name_asked_for_is_the_server_s_to_assign, "§4 Ident";
     session::a_foreign_id_is_400, "§4 Ident";
     session::no_common_version_is_fatal, "§4 Ident";
     session::a_second_ident_is_201, "§8";
@@ -310,15 +311,25 @@ pub(super) fn ping_with(extra_value: &[u8]) -> Vec<u8> {
 }
 
 pub(super) fn malformed_then_alive(x: &Ctx, payload: &[u8], code: u64) -> Result<Verdict, Fail> {
+    faulty_then_alive(x, payload, code, None)
+}
+
+/// Sends `payload` as a frame: the Error `code` comes back (with `seq`, if given: one the
+/// server could read), and the connection still answers a Ping.
+pub(super) fn faulty_then_alive(
+    x: &Ctx,
+    payload: &[u8],
+    code: u64,
+    seq: Option<u64>,
+) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("mf")?;
     c.bytes(&frame(payload))?;
-    c.expect_error(code, None)?;
+    c.expect_error(code, seq)?;
     c.send(&ping(3, 11))?;
     expect_pong(&mut c, Some(3), 11)?;
     Ok(Pass)
 }
 
-/// Checks an Event's fields against what was sent, and its id (§7).
 /// Idents as `user` asking for the optional feature of Ident key `key` (§11): `Err` with the
 /// skip when the reply does not grant it, a failure when it grants it wrongly.
 pub(super) fn asking(c: &mut Raw, user: &str, key: u64, name: &str) -> Result<Result<(), Verdict>, Fail> {
@@ -332,6 +343,7 @@ pub(super) fn asking(c: &mut Raw, user: &str, key: u64, name: &str) -> Result<Re
     }
 }
 
+/// Checks an Event's fields against what was sent, and its id (§7).
 pub(super) fn check_event(e: &Value, from: &str, topic: &str, body: &str) -> Result<(), Fail> {
     if text(e, 3) != Some(from)
         || text(e, 2) != Some(topic)

@@ -78,9 +78,11 @@ pub(super) fn the_subscription_limit_is_502(x: &Ctx) -> Result<Verdict, Fail> {
     };
     let (mut c, _) = x.client("sl")?;
     for i in 0..n {
-        c.sub(&x.channel("sl"), 10 + i)?;
+        c.sub(&x.channel("sl"), 10 + i)
+            .map_err(|e| format!("Sub {} of --max-subs {n}: {e}", i + 1))?;
     }
     c.send(&map(&[(0, u(8)), (1, u(5)), (2, t(&x.channel("sl")))]))?;
-    c.expect_error(502, Some(5))?;
+    c.expect_error(502, Some(5))
+        .map_err(|e| format!("Sub {} past --max-subs {n}: {e}", n + 1))?;
     Ok(Pass)
 }
