@@ -686,9 +686,17 @@ impl Config {
                         self.topic_rule(&topic, rule)?;
                     }
                 }
-                ("admins" | "bans" | "trust-domains" | "distrust-domains", toml::Value::Array(items)) => {
+                (
+                    "admins" | "bans" | "trust-domains" | "distrust-domains",
+                    v @ (toml::Value::Array(_) | toml::Value::String(_)),
+                ) => {
                     // Each item as its flag takes it (--admin, --ban, ...), its errors under the
-                    // file's key.
+                    // file's key. One string is a list of one, as for `listen` (found by QA:
+                    // `listen = "ADDR"` was taken, `admins = "root"` refused).
+                    let items = match v {
+                        toml::Value::Array(items) => items,
+                        one => vec![one],
+                    };
                     let one = key.trim_end_matches('s');
                     for v in items {
                         let item = v.as_str().ok_or_else(|| bad(&key, "expected strings"))?;
@@ -709,7 +717,7 @@ impl Config {
                     let want = match k {
                         "retention" | "servers" => "a table",
                         "listen" | "tls-listen" => "an address or a list of them",
-                        _ => "a list of strings",
+                        _ => "a string or a list of them",
                     };
                     return Err(bad(
                         k,
@@ -1368,26 +1376,38 @@ mod tests {
         assert!(!e.contains("one value"), "{e}");
     }
 
+    /// A list key given one string takes it as a list of one, each as its flag would.
+    #[test]
+    fn a_list_key_given_one_string_takes_it() {
+        let mut one = Config::default();
+        let mut many = Config::default();
+        for (single, list) in [
+            ("admins = \"alice@localhost\"", "admins = [\"alice@localhost\"]"),
+            ("bans = \"*@spam.example\"", "bans = [\"*@spam.example\"]"),
+            ("trust-domains = \"a.example\"", "trust-domains = [\"a.example\"]"),
+            (
+                "distrust-domains = \"b.example\"",
+                "distrust-domains = [\"b.example\"]",
+            ),
+        ] {
+            one.apply_toml(single).unwrap();
+            many.apply_toml(list).unwrap();
+        }
+        assert_eq!(format!("{one:?}"), format!("{many:?}"));
+        assert_eq!(one.policy.admins.len(), 1);
+        let e = one.apply_toml("admins = \"Bad Name!\"").unwrap_err().to_string();
+        assert!(e.starts_with("admins: "), "{e}");
+    }
+
     #[test]
     fn a_list_key_given_one_value_is_named_with_what_it_wants() {
         let mut c = Config::default();
         for (wrong, key, want) in [
             (
-                "admins = \"alice@localhost\"",
+                "admins = 5",
                 "admins",
-                "unexpected string: expected a list of strings",
+                "unexpected integer: expected a string or a list of them",
             ),
-            (
-                "bans = \"*@spam.example\"",
-                "bans",
-                "unexpected string: expected a list",
-            ),
-            (
-                "trust-domains = \"a.example\"",
-                "trust-domains",
-                "expected a list",
-            ),
-            ("admins = 5", "admins", "unexpected integer"),
             (
                 "listen = 7667",
                 "listen",
