@@ -41,6 +41,20 @@ pub fn salvage(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<
     Ok(lines.join("\n"))
 }
 
+/// What `n` (a number, "at most N" or "some") rows of `table` are, in words.
+fn records(table: &str, n: &str) -> String {
+    match table {
+        "events" => format!("{n} messages"),
+        "topics" => format!("the records of {n} channels and users (their messages are left out)"),
+        "threads" => format!("the records of {n} conversations (made again from their messages)"),
+        "meta" => "the store's own record (made again from what was read)".into(),
+        "accounts" => format!("{n} accounts"),
+        "state" => format!("{n} channel settings, bans or motds"),
+        "forgotten" => "some of the horizons of forgotten topics (all now have the salvage's time)".into(),
+        other => format!("{n} rows of {other}"),
+    }
+}
+
 /// "at most N" rows between the numbered keys on either side of `gap`, or "some".
 fn up_to(gap: &Gap) -> String {
     match gap.numbers() {
@@ -67,25 +81,16 @@ fn losses(s: &Salvage) -> Vec<String> {
             let n = up_to(gap);
             lines.push(match t.table {
                 "events" => format!("lost: {n} messages, {}", positions(gap)),
-                "topics" => {
-                    format!("lost: the records of {n} channels and users (their messages are left out)")
-                }
-                "threads" => {
-                    format!("lost: the records of {n} conversations (made again from their messages)")
-                }
-                "meta" => "lost: the store's own record (made again from what was read)".into(),
                 "accounts" => format!("lost: accounts: {gap}, by name"),
                 "state" => format!("lost: channel settings, bans or the motd: {gap}, by key"),
-                "forgotten" => "lost: some of the horizons of forgotten topics (all now have \
-                                the salvage's time)"
-                    .into(),
-                other => format!("lost: {other}: {gap}"),
+                table => format!("lost: {}", records(table, &n)),
             });
         }
         if t.refused > 0 {
+            let n = t.refused.to_string();
             lines.push(format!(
-                "lost: {} rows of {} read with damaged values",
-                t.refused, t.table
+                "lost, read with damaged values: {}",
+                records(t.table, &n)
             ));
         }
     }
@@ -104,8 +109,8 @@ fn losses(s: &Salvage) -> Vec<String> {
     match s.marked {
         Marked::None => {}
         Marked::Some(n, t) => lines.push(format!(
-            "catch-ups of the {} that lost messages now carry a horizon at the first message \
-             kept after the loss ({}): history before it may be missing",
+            "catch-ups of the {} that lost messages now say history before {} may be missing \
+             (the time of the first message kept after the loss, or of the salvage)",
             match n {
                 1 => "topic".to_string(),
                 n => format!("{n} topics"),

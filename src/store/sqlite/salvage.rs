@@ -122,16 +122,13 @@ pub fn copy_into(source: &Path, target: &Path, now_ms: u64) -> Result<Salvage, S
         };
         tables.push(copy_table(&walk, &tx, numbered, cols.len()).map_err(at(target))?);
     }
-    let lost = |t: &str| {
-        tables
-            .iter()
-            .find(|c| c.table == t)
-            .map_or(&[][..], |c| &c.lost[..])
-    };
+    let of = |t: &str| tables.iter().find(|c| c.table == t);
+    // Rows unreadable, or read with damaged values.
+    let spoilt = |t: &str| of(t).is_some_and(|c| !c.lost.is_empty() || c.refused > 0);
     let (event_gaps, names_lost, meta_lost) = (
-        lost("events").to_vec(),
-        !lost("topics").is_empty() || !lost("forgotten").is_empty(),
-        !lost("meta").is_empty(),
+        of("events").map_or_else(Vec::new, |c| c.lost.clone()),
+        spoilt("topics") || spoilt("forgotten"),
+        of("meta").is_none_or(|c| c.rows == 0),
     );
     let orphans = tx
         .execute(
@@ -197,14 +194,19 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
         refused: 0,
         lost: Vec::new(),
     };
-    let mut put = |values: &[Value]| match insert.execute(params_from_iter(values)) {
-        Ok(_) => copied.rows += 1,
-        Err(_) => copied.refused += 1,
+    // A row whose values could not all be read, or that the new store refuses, is counted.
+    let mut put = |values: Option<&[Value]>| match values.map(|v| insert.execute(params_from_iter(v))) {
+        Some(Ok(_)) => copied.rows += 1,
+        _ => copied.refused += 1,
     };
     let mut after: Option<Value> = None;
     // Where the rows being skipped began (the last key read before them).
     let mut skipping: Option<Option<Value>> = None;
     let mut lost = Vec::new();
+    // Probes that found a place to go on from where the read then failed again, before any
+    // row: each moves on by at least one key, so a bound keeps a damage they cannot pass (a
+    // page the probe does not read) from costing 2^64 rounds.
+    let mut fruitless = 0;
     loop {
         let (last, end) = walk.read(after.as_ref(), false, &mut |k, values| {
             if let Some(from) = skipping.take() {
@@ -215,6 +217,7 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
             }
             put(values);
         });
+        fruitless = if last.is_some() { 0 } else { fruitless + 1 };
         after = last.or(after);
         if end.is_ok() {
             lost.extend(skipping.take().map(|from| Gap {
@@ -230,7 +233,7 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
                     Some(Value::Integer(k)) => k,
                     _ => i64::MIN,
                 };
-                match walk.next_readable(at) {
+                match walk.next_readable(at).filter(|_| fruitless <= MAX_FRUITLESS) {
                     Some(resume) => after = Some(Value::Integer(resume)),
                     None => {
                         lost.push(Gap {
@@ -257,6 +260,10 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
     Ok(copied)
 }
 
+/// How many probes in a row may find a place to read on from where the read then fails
+/// again before any row: the rest of the table is then given up as lost.
+const MAX_FRUITLESS: u32 = 64;
+
 /// Reading one table of the damaged store.
 struct Walk<'a> {
     src: &'a Connection,
@@ -274,7 +281,7 @@ impl Walk<'_> {
         &self,
         after: Option<&Value>,
         back: bool,
-        put: &mut dyn FnMut(&Value, &[Value]),
+        put: &mut dyn FnMut(&Value, Option<&[Value]>),
     ) -> (Option<Value>, rusqlite::Result<()>) {
         let (table, key, list) = (self.table, self.key, self.list);
         let order = if back { "DESC" } else { "ASC" };
@@ -289,14 +296,14 @@ impl Walk<'_> {
                 Some(a) => stmt.query([a])?,
                 None => stmt.query([])?,
             };
-            let (mut values, n) = (Vec::new(), list.split(", ").count());
+            let n = list.split(", ").count();
             while let Some(row) = rows.next()? {
                 let k: Value = row.get(0)?;
-                values.clear();
-                for i in 1..=n {
-                    values.push(row.get(i)?);
-                }
-                put(&k, &values);
+                // A value that cannot be read (text that is not UTF-8) spoils its row only:
+                // the read goes on (found in review: a meta row damaged so made the read fail
+                // at the same row after every probe, for good).
+                let values: rusqlite::Result<Vec<Value>> = (1..=n).map(|i| row.get(i)).collect();
+                put(&k, values.as_deref().ok());
                 last = Some(k);
             }
             Ok(())
@@ -304,14 +311,16 @@ impl Walk<'_> {
         (last, read)
     }
 
-    /// Whether a seek to the first key past `at` reads no damaged page.
+    /// Whether the first row past `at` (if any) can be read whole: its key found without a
+    /// damaged page on the way, and its values (some of which may be on pages of their own).
     fn seeks_past(&self, at: i64) -> bool {
-        let (table, key) = (self.table, self.key);
+        let (table, key, list) = (self.table, self.key, self.list);
+        let n = list.split(", ").count();
         self.src
             .query_row(
-                &format!("SELECT {key} FROM {table} WHERE {key} > ?1 ORDER BY {key} LIMIT 1"),
+                &format!("SELECT {key}, {list} FROM {table} WHERE {key} > ?1 ORDER BY {key} LIMIT 1"),
                 [at],
-                |_| Ok(()),
+                |r| (0..=n).try_for_each(|i| r.get::<_, Value>(i).map(drop)),
             )
             .optional()
             .is_ok()
@@ -800,6 +809,29 @@ mod tests {
             }
         }
         assert!(made > 30, "{made} made, {refused} refused");
+    }
+
+    /// A row whose value cannot be read (text that is not UTF-8) is counted and left out,
+    /// and the rows after it are copied; at the table's start it once made the read fail
+    /// there after every probe, for good (found in review, in the one-row `meta`).
+    #[test]
+    fn a_row_with_an_unreadable_value_is_counted_and_the_rest_copied() {
+        let dir = store("unreadable-value", 100, 3);
+        let db = Db::open(&dir.db()).unwrap();
+        for sql in [
+            "UPDATE events SET sender = CAST(x'ff' AS TEXT) WHERE pos IN (1, 50)",
+            "UPDATE accounts SET hash = CAST(x'ff' AS TEXT) WHERE name = 'user00000@example.org'",
+        ] {
+            db.conn.execute(sql, []).unwrap();
+        }
+        drop(db);
+        let (s, db) = salvaged(&dir);
+        let events = copied(&s, "events");
+        assert_eq!((events.rows, events.refused), (98, 2), "{s:?}");
+        assert!(events.lost.is_empty(), "{s:?}");
+        let accounts = copied(&s, "accounts");
+        assert_eq!((accounts.rows, accounts.refused), (2, 1), "{s:?}");
+        assert_eq!(db.count().unwrap(), 98);
     }
 
     /// A conversation whose row was lost is made again from its Events' sender and topic.
