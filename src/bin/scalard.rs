@@ -303,8 +303,11 @@ fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
             match wal {
                 true => {
                     "if a backup was copied in as scalard.db, it was likely damaged by the \
-                     scalard.db-wal left beside it: delete scalard.db-wal and scalard.db-shm, then \
-                     copy the backup in again (docs/OPERATIONS.md, Backups)"
+                     scalard.db-wal left beside it: with scalard stopped, delete scalard.db-wal \
+                     and scalard.db-shm, then copy the backup in again (docs/OPERATIONS.md, \
+                     Backups); if not, the disk damaged it: restore the latest backup, or what \
+                     the store still holds (scalard salvage FILE, then scalard restore FILE; \
+                     docs/OPERATIONS.md, A damaged store)"
                 }
                 false => {
                     "the file was damaged by the disk, or, if a backup was copied in as scalard.db \

@@ -26,7 +26,12 @@ const PARTIAL: &str = ".scalard-backup-";
 pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<String, String> {
     let started = Instant::now();
     let source = dir.join(db_file);
-    let ((), summary, target) = copy_out(&source, (target, "scalard"), now_ms, snapshot::copy_into)?;
+    let ((), summary, target) = copy_out(
+        &source,
+        (target, "scalard", "cannot write the backup"),
+        now_ms,
+        snapshot::copy_into,
+    )?;
     let size = std::fs::metadata(&target).map_or(0, |m| m.len());
     Ok(format!(
         "backed up {} to {}: {}, {:.1} MiB, in {:.1} s (mode 0600; to restore it, stop the \
@@ -42,10 +47,11 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
 /// Writes a copy of the store `source` into `target` (as [`backup`] names it, a file in a
 /// directory named `STEM-TIME.db`) with `copy`, which gets the store and a new empty file of
 /// mode 0600: under a name of its own until it is whole, synced and checked, then linked into
-/// place. What `copy` returned, what the copy holds and where it is.
+/// place; a failure is said after `failed` and the target. What `copy` returned, what the
+/// copy holds and where it is.
 pub(super) fn copy_out<T>(
     source: &Path,
-    (target, stem): (&Path, &str),
+    (target, stem, failed): (&Path, &str, &str),
     now_ms: u64,
     copy: impl FnOnce(&Path, &Path) -> Result<T, StoreError>,
 ) -> Result<(T, Summary, PathBuf), String> {
@@ -70,7 +76,7 @@ pub(super) fn copy_out<T>(
     // Said of the backup: the working copy's name means nothing to the operator.
     let writing = |e: String| {
         let e = e.replace(&format!("store: {}: ", partial.display()), "");
-        format!("cannot write the backup {}: {e}", target.display())
+        format!("{failed} {}: {e}", target.display())
     };
     // Made here, empty, for its mode: SQLite would make it as the umask says, and the copy
     // holds every message and the password hashes.
@@ -150,7 +156,7 @@ fn backup_path(target: &Path, stem: &str, now_ms: u64) -> Result<PathBuf, String
         (true, _) => Err(format!("{text}: no such directory")),
         (false, Some(p)) if !p.is_dir() => Err(format!("{}: no such directory", p.display())),
         _ if target.symlink_metadata().is_ok() => Err(format!(
-            "{} exists: name a new file (a backup never replaces one)",
+            "{} exists: name a new file (scalard never writes over one)",
             target.display()
         )),
         _ => Ok(target.to_path_buf()),

@@ -15,9 +15,12 @@ use std::time::Instant;
 pub fn salvage(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<String, String> {
     let started = Instant::now();
     let source = dir.join(db_file);
-    let (s, summary, target) = copy_out(&source, (target, "salvaged"), now_ms, |from, to| {
-        salvage::copy_into(from, to, now_ms)
-    })?;
+    let (s, summary, target) = copy_out(
+        &source,
+        (target, "salvaged", "cannot salvage into"),
+        now_ms,
+        |from, to| salvage::copy_into(from, to, now_ms),
+    )?;
     let mut lines = vec![format!(
         "salvaged {} into {} in {:.1} s (mode 0600): {} copied",
         source.display(),
@@ -41,35 +44,51 @@ pub fn salvage(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<
     Ok(lines.join("\n"))
 }
 
-/// What `n` (a number, "at most N" or "some") rows of `table` are, in words.
-fn records(table: &str, n: &str) -> String {
+/// What `n` rows of `table` are, in words: `n` is how many if known, else "some".
+fn records(table: &str, n: Option<u64>) -> String {
+    let some = |one: &str, many: &str| match n {
+        Some(1) => format!("1 {one}"),
+        Some(n) => format!("{n} {many}"),
+        None => format!("some {many}"),
+    };
     match table {
-        "events" => format!("{n} messages"),
-        "topics" => format!("the records of {n} channels and users (their messages are left out)"),
-        "threads" => format!("the records of {n} conversations (made again from their messages)"),
+        "events" => some("message", "messages"),
+        "topics" => format!(
+            "the records of {} (their messages are left out)",
+            some("channel or user", "channels and users")
+        ),
+        "threads" => format!(
+            "the records of {} (made again from their messages, where read)",
+            some("conversation", "conversations")
+        ),
         "meta" => "the store's own record (made again from what was read)".into(),
-        "accounts" => format!("{n} accounts"),
-        "state" => format!("{n} channel settings, bans or motds"),
-        "forgotten" => "some of the horizons of forgotten topics (all now have the salvage's time)".into(),
-        other => format!("{n} rows of {other}"),
+        "accounts" => some("account", "accounts"),
+        "state" => some("channel setting, ban or motd", "channel settings, bans or motds"),
+        "forgotten" => "horizons of forgotten topics (all now have the salvage's time)".into(),
+        other => format!("{} of {other}", some("row", "rows")),
     }
 }
 
-/// "at most N" rows between the numbered keys on either side of `gap`, or "some".
-fn up_to(gap: &Gap) -> String {
+/// At most how many rows lie between the numbered keys on either side of `gap`, if both are.
+fn up_to(gap: &Gap) -> Option<u64> {
     match gap.numbers() {
-        (Some(a), Some(b)) => format!("at most {}", b.saturating_sub(a).saturating_sub(1)),
-        _ => "some".into(),
+        (Some(a), Some(b)) => u64::try_from(b.saturating_sub(a).saturating_sub(1)).ok(),
+        _ => None,
     }
 }
 
-/// The positions of the messages `gap` lost.
-fn positions(gap: &Gap) -> String {
+/// The messages `gap` lost, with their positions.
+fn lost_messages(gap: &Gap) -> String {
+    let n = match up_to(gap) {
+        Some(n) => format!("at most {}", records("events", Some(n))),
+        None => records("events", None),
+    };
     match gap.numbers() {
-        (Some(a), Some(b)) => format!("at positions {} to {}", a + 1, b - 1),
-        (Some(a), None) => format!("after position {a} (the newest)"),
-        (None, Some(b)) => format!("before position {b} (the oldest)"),
-        (None, None) => "all of them".into(),
+        (Some(a), Some(b)) if b - a == 2 => format!("{n}, at position {}", a + 1),
+        (Some(a), Some(b)) => format!("{n}, at positions {} to {}", a + 1, b - 1),
+        (Some(a), None) => format!("{n}, after position {a} (the newest)"),
+        (None, Some(b)) => format!("{n}, before position {b} (the oldest)"),
+        (None, None) => "every message (none could be read)".into(),
     }
 }
 
@@ -78,19 +97,17 @@ fn losses(s: &Salvage) -> Vec<String> {
     let mut lines = Vec::new();
     for t in &s.tables {
         for gap in &t.lost {
-            let n = up_to(gap);
             lines.push(match t.table {
-                "events" => format!("lost: {n} messages, {}", positions(gap)),
+                "events" => format!("lost: {}", lost_messages(gap)),
                 "accounts" => format!("lost: accounts: {gap}, by name"),
                 "state" => format!("lost: channel settings, bans or the motd: {gap}, by key"),
-                table => format!("lost: {}", records(table, &n)),
+                table => format!("lost: {}", records(table, up_to(gap))),
             });
         }
         if t.refused > 0 {
-            let n = t.refused.to_string();
             lines.push(format!(
                 "lost, read with damaged values: {}",
-                records(t.table, &n)
+                records(t.table, Some(t.refused))
             ));
         }
     }
@@ -102,27 +119,32 @@ fn losses(s: &Salvage) -> Vec<String> {
     }
     if s.threads_remade > 0 {
         lines.push(format!(
-            "made again: {} conversations, from their messages",
+            "made again: {} conversations' records, from their messages",
             s.threads_remade
+        ));
+    }
+    if s.users_remade > 0 {
+        lines.push(format!(
+            "made again: {} users' records, from their conversations",
+            s.users_remade
         ));
     }
     match s.marked {
         Marked::None => {}
+        Marked::Some(1, t) => lines.push(format!(
+            "catch-ups of the topic that lost messages now say history before {} may be \
+             missing (its first message kept after the loss, or the salvage's time)",
+            utc_words(t)
+        )),
         Marked::Some(n, t) => lines.push(format!(
-            "catch-ups of the {} that lost messages now say history before {} may be missing \
-             (the time of the first message kept after the loss, or of the salvage)",
-            match n {
-                1 => "topic".to_string(),
-                n => format!("{n} topics"),
-            },
-            match n {
-                1 => utc_words(t),
-                _ => format!("the latest {}", utc_words(t)),
-            }
+            "catch-ups of the {n} topics that lost messages now say history may be missing \
+             before each one's first message kept after the loss (the latest {})",
+            utc_words(t)
         )),
         Marked::All(t) => lines.push(format!(
-            "catch-ups of every topic now say that history before {} may be missing (the \
-             damaged store could not say which topics lost messages)",
+            "catch-ups of every topic now say history may be missing before its first message \
+             kept after the loss (the latest {}): the damaged store could not say which topics \
+             lost messages",
             utc_words(t)
         )),
     }
