@@ -69,32 +69,6 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 /// `v`, read from `payload`, if the server wrote it as §3 says senders MUST: map keys
 /// ascending, and every integer and length in its shortest form (ciborium writes a value
 /// back that way, so the bytes must be the same).
-/// Refuses an Event with a key §1 does not define for it: ignored keys are never forwarded
-/// (found by an outside implementer: a server that passed a client's unknown key on in every
-/// Event passed the suite).
-fn event_fields_only(v: Value) -> Result<Value, Fail> {
-    const EVENT_KEYS: std::ops::RangeInclusive<i128> = 0..=8;
-    if kind(&v) != Some(7) {
-        return Ok(v);
-    }
-    let stray = v.as_map().and_then(|m| {
-        m.iter().map(|(k, _)| k).find(|k| {
-            !k.as_integer()
-                .is_some_and(|k| EVENT_KEYS.contains(&i128::from(k)))
-        })
-    });
-    match stray {
-        Some(k) => Err(format!(
-            "the server sent an Event with key {}, which §1 does not define for Event (an \
-             Event carries only the fields defined here): {}",
-            k.as_integer()
-                .map_or(format!("{k:?}"), |k| i128::from(k).to_string()),
-            show(&v)
-        )),
-        None => Ok(v),
-    }
-}
-
 fn deterministic(payload: &[u8], v: Value) -> Result<Value, Fail> {
     let keys: Vec<u64> = v
         .as_map()
@@ -264,7 +238,7 @@ impl Raw {
                         }
                         e => format!("the server sent a frame that is not CBOR: {e}"),
                     })?;
-                    return deterministic(&payload, v).and_then(event_fields_only);
+                    return deterministic(&payload, v);
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());

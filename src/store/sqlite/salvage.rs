@@ -102,8 +102,8 @@ pub fn copy_into(source: &Path, target: &Path, now_ms: u64) -> Result<Salvage, S
         .context("begin")
         .map_err(at(source))?;
     let mut new = Db::open_file(target, true)?;
-    // Rows come before the rows they refer to may turn out lost: what is left pointing at
-    // nothing is mended or dropped below, not refused on the way in.
+    // A row is read before it is known whether the rows it refers to can be: what is left
+    // pointing at nothing is mended or dropped below, not refused on the way in.
     new.conn
         .pragma_update(None, "foreign_keys", false)
         .context("foreign_keys")

@@ -613,7 +613,14 @@ pub(super) fn clients_cannot_publish_the_server_s_content_types(x: &Ctx) -> Resu
     let (mut c, _) = x.client("sct")?;
     let ch = x.channel("sct");
     c.sub(&ch, 2)?;
-    for (seq, ctype) in [(3, "text/x-scalar-mod"), (4, "text/x-scalar-presence; x=1")] {
+    // Compared as media types: whatever the case, whatever parameters follow.
+    let ctypes = [
+        (3, "text/x-scalar-mod"),
+        (4, "text/x-scalar-presence; x=1"),
+        (5, "Text/X-Scalar-Member"),
+        (6, "TEXT/X-SCALAR-MOD ;a=b"),
+    ];
+    for (seq, ctype) in ctypes {
         c.send(&map(&[
             (0, u(6)),
             (1, u(seq)),

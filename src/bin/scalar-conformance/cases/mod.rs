@@ -143,6 +143,7 @@ cases! {
     session::an_unknown_type_is_103_and_not_fatal, "§4";
     session::a_missing_field_is_104, "§4";
     session::unknown_keys_are_ignored, "§4";
+    session::ignored_keys_are_never_forwarded, "§4";
     session::a_null_value_is_absent, "§4";
     session::an_error_carries_seq_read_before_the_fault, "§4 Error";
     session::requests_before_ident_are_fatal, "§8";

@@ -34,6 +34,44 @@ pub(super) fn unknown_keys_are_ignored(x: &Ctx) -> Result<Verdict, Fail> {
     Ok(Pass)
 }
 
+/// §4: keys a receiver ignores are never forwarded. A Message with keys no message uses
+/// (99), one only other types use (40) and a negative one is published; neither its echo nor
+/// a subscriber's copy carries them (found by an outside implementer: a server that put a
+/// client's unknown key in every Event passed the suite).
+pub(super) fn ignored_keys_are_never_forwarded(x: &Ctx) -> Result<Verdict, Fail> {
+    let ch = x.channel("ik");
+    let (mut a, _) = x.client("ika")?;
+    let (mut b, _) = x.client("ikb")?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    let ignored = [u(40), u(99), Value::Integer((-1).into())];
+    let mut message = vec![
+        (u(0), u(6)),
+        (u(1), u(3)),
+        (u(2), t(&ch)),
+        (u(6), t("with keys to ignore")),
+    ];
+    message.extend(ignored.iter().map(|k| (k.clone(), t("ignore me"))));
+    a.send(&Value::Map(message))?;
+    let (echo, copy) = (a.reply()?, b.event()?);
+    for (whose, e) in [("echo", &echo), ("subscriber's copy", &copy)] {
+        if kind(e) != Some(7) {
+            return Err(format!("the {whose}: expected an Event, got {}", show(e)));
+        }
+        let keys = e.as_map().into_iter().flatten().map(|(k, _)| k);
+        if let Some(k) = keys.into_iter().find(|k| ignored.contains(k)) {
+            let k = k
+                .as_integer()
+                .map_or_else(|| format!("{k:?}"), |k| i128::from(k).to_string());
+            return Err(format!(
+                "the {whose} carries the Message's ignored key {k}: {}",
+                show(e)
+            ));
+        }
+    }
+    Ok(Pass)
+}
+
 pub(super) fn a_null_value_is_absent(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("nv")?;
     c.send(&map(&[(0, u(4)), (1, Value::Null), (4, u(3))]))?;
