@@ -148,6 +148,12 @@ fn losses(s: &Salvage) -> Vec<String> {
             utc_words(t)
         )),
     }
+    if let Some((missing, pages)) = s.cut_short {
+        lines.push(format!(
+            "the file was cut short: its last {missing} of {pages} pages were missing, read as \
+             empty"
+        ));
+    }
     if s.version < super::sqlite::SCHEMA_VERSION {
         lines.push(format!(
             "the damaged store had schema version {}; the copy has this scalard's",

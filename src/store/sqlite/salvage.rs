@@ -20,7 +20,8 @@ use rusqlite::types::{FromSql, Value};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 /// The tables copied, each with the key it is read in order of and whether that key is a
 /// number. The rest are made anew (the text index, from the Events) or start afresh
@@ -74,6 +75,8 @@ pub struct Salvage {
     pub threads_remade: u64,
     /// Users' topic rows made again from their conversations' rows.
     pub users_remade: u64,
+    /// The file was shorter than its pages: how many of how many were missing.
+    pub cut_short: Option<(u64, u64)>,
     /// Which topics' Catchups now say history before a time may be missing.
     pub marked: Marked,
 }
@@ -94,7 +97,11 @@ pub enum Marked {
 /// a store of this build's schema. `source` is only read (read-only; a server may run on it).
 /// `now_ms` bounds what a lost tail of Events may have held.
 pub fn copy_into(source: &Path, target: &Path, now_ms: u64) -> Result<Salvage, StoreError> {
-    let src = snapshot::open_existing(source, true)?;
+    let padded = made_whole(source, target)?;
+    let src = match &padded {
+        Some(p) => snapshot::open_existing(&p.path, true)?,
+        None => snapshot::open_existing(source, true)?,
+    };
     let version = src.user_version().map_err(at(source))?;
     // One snapshot of a store a server may be writing to.
     src.conn
@@ -192,8 +199,68 @@ pub fn copy_into(source: &Path, target: &Path, now_ms: u64) -> Result<Salvage, S
         orphans: orphans as u64,
         threads_remade,
         users_remade,
+        cut_short: padded.map(|p| p.missing),
         marked,
     })
+}
+
+/// The largest store a file cut short is made whole to (a copy of that size is written).
+const MAX_WHOLE: u64 = 1 << 40;
+
+/// A copy of a store file made whole, removed when dropped.
+struct Padded {
+    path: PathBuf,
+    /// Pages missing, of how many.
+    missing: (u64, u64),
+}
+
+impl Drop for Padded {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A copy of `source` beside `target` with the pages it lacks as zeros, if it is shorter than
+/// the pages its header counts and has no log beside it (which may hold them): SQLite reads
+/// no row of such a file (found in review), and of the copy every row on the pages left.
+fn made_whole(source: &Path, target: &Path) -> Result<Option<Padded>, StoreError> {
+    let mut header = [0u8; 100];
+    let len = std::fs::metadata(source)
+        .map_err(|e| StoreError::Io(format!("{}: {e}", source.display())))?
+        .len();
+    let read = std::fs::File::open(source).and_then(|mut f| f.read_exact(&mut header));
+    if read.is_err() || super::beside(source, "-wal").exists() {
+        return Ok(None);
+    }
+    // SQLite's file format: its magic; the page size (1 for 65,536) and the page count, big-
+    // endian, the count valid only if the change counter it was written with is the file's.
+    let size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let word = |at: usize| header.get(at..at + 4).map(|b| b.to_vec());
+    let pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    let whole = size.saturating_mul(pages);
+    let believable = header.starts_with(b"SQLite format 3\0")
+        && size.is_power_of_two()
+        && (512..=65_536).contains(&size)
+        && word(24) == word(92)
+        && whole <= MAX_WHOLE;
+    if !believable || len >= whole || len == 0 {
+        return Ok(None);
+    }
+    let path = super::beside(target, "-whole");
+    let padded = Padded {
+        path: path.clone(),
+        missing: (pages - len.div_ceil(size), pages),
+    };
+    std::fs::copy(source, &path)
+        .and_then(|_| std::fs::OpenOptions::new().write(true).open(&path))
+        .and_then(|f| f.set_len(whole))
+        .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+    Ok(Some(padded))
 }
 
 /// The columns `table` has in both stores (an older version lacks some, and one it had is
@@ -1040,6 +1107,25 @@ mod tests {
             let inbox = db.query(&query(Scope::Topic(peer.into()))).unwrap();
             assert_eq!(inbox.events.len(), 1, "{i}");
         }
+    }
+
+    /// A file cut short (shorter than the pages its header counts) is read as far as it goes,
+    /// its missing pages as empty (found in review: SQLite read no row of it).
+    #[test]
+    fn a_file_cut_short_gives_what_its_pages_hold() {
+        let dir = store("cut", 6000, 50);
+        let len = std::fs::metadata(dir.db()).unwrap().len();
+        let file = std::fs::OpenOptions::new().write(true).open(dir.db()).unwrap();
+        file.set_len(len / 4096 * 4096 * 3 / 4).unwrap();
+        drop(file);
+        let (s, db) = salvaged(&dir);
+        let Some((missing, pages)) = s.cut_short else {
+            panic!("{s:?}")
+        };
+        assert_eq!(pages, len / 4096);
+        assert!(missing > pages / 5, "{missing} of {pages}");
+        assert!(db.count().unwrap() > 0, "{s:?}");
+        assert!(!dir.0.join("salvaged.db-whole").exists(), "the padded copy goes");
     }
 
     /// A conversation whose row was lost is made again from its Events' sender and topic.
