@@ -171,7 +171,19 @@ pub(super) fn a_user_id_is_watched_and_a_reserved_name_refused(x: &Ctx) -> Resul
     // Presence is optional: a server without it says none (found by an outside implementer:
     // this case failed a server that left it out).
     match (get(&m, 18).and_then(Value::as_bool), uint(&m, 44)) {
-        (Some(true), Some(1) | None) => {}
+        (Some(true), Some(1)) => {}
+        // Only a server without presence: one that takes SetPresence has it (review).
+        (Some(true), None) => {
+            c.send(&map(&[(0, u(66)), (1, u(5)), (44, u(1))]))?;
+            let v = c.reply()?;
+            if kind(&v) != Some(3) || uint(&v, 9) != Some(103) {
+                return Err(format!(
+                    "Sub to its own ID: Meta without presence, from a server that takes \
+                     SetPresence ({})",
+                    show(&v)
+                ));
+            }
+        }
         other => {
             return Err(format!(
                 "Sub to its own ID: (subscribed, presence) were {other:?}, want (true, 1 online \
