@@ -44,17 +44,20 @@ pub fn salvage(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<
     Ok(lines.join("\n"))
 }
 
-/// What `n` rows of `table` are, in words: `n` is how many if known, else "some".
-fn records(table: &str, n: Option<u64>) -> String {
+/// What `n` rows of `table` are, in words: `n` is how many if known (at most how many, if
+/// `bound`), else "some".
+fn records(table: &str, n: Option<u64>, bound: bool) -> String {
+    let at_most = if bound { "at most " } else { "" };
     let some = |one: &str, many: &str| match n {
-        Some(1) => format!("1 {one}"),
-        Some(n) => format!("{n} {many}"),
+        Some(1) => format!("{at_most}1 {one}"),
+        Some(n) => format!("{at_most}{n} {many}"),
         None => format!("some {many}"),
     };
     match table {
         "events" => some("message", "messages"),
         "topics" => format!(
-            "the records of {} (their messages are left out)",
+            "the records of {} (the channels' messages are left out; users' records are made \
+             again from their conversations, where read)",
             some("channel or user", "channels and users")
         ),
         "threads" => format!(
@@ -69,20 +72,18 @@ fn records(table: &str, n: Option<u64>) -> String {
     }
 }
 
-/// At most how many rows lie between the numbered keys on either side of `gap`, if both are.
+/// At most how many rows lie between the numbered keys on either side of `gap` (keys are
+/// never negative), if the later one is known.
 fn up_to(gap: &Gap) -> Option<u64> {
     match gap.numbers() {
-        (Some(a), Some(b)) => u64::try_from(b.saturating_sub(a).saturating_sub(1)).ok(),
+        (a, Some(b)) => u64::try_from(b.saturating_sub(a.unwrap_or(-1)).saturating_sub(1)).ok(),
         _ => None,
     }
 }
 
 /// The messages `gap` lost, with their positions.
 fn lost_messages(gap: &Gap) -> String {
-    let n = match up_to(gap) {
-        Some(n) => format!("at most {}", records("events", Some(n))),
-        None => records("events", None),
-    };
+    let n = records("events", up_to(gap), true);
     match gap.numbers() {
         (Some(a), Some(b)) if b - a == 2 => format!("{n}, at position {}", a + 1),
         (Some(a), Some(b)) => format!("{n}, at positions {} to {}", a + 1, b - 1),
@@ -101,20 +102,27 @@ fn losses(s: &Salvage) -> Vec<String> {
                 "events" => format!("lost: {}", lost_messages(gap)),
                 "accounts" => format!("lost: accounts: {gap}, by name"),
                 "state" => format!("lost: channel settings, bans or the motd: {gap}, by key"),
-                table => format!("lost: {}", records(table, up_to(gap))),
+                table => format!("lost: {}", records(table, up_to(gap), true)),
             });
         }
         if t.refused > 0 {
             lines.push(format!(
                 "lost, read with damaged values: {}",
-                records(t.table, Some(t.refused))
+                records(t.table, Some(t.refused), false)
             ));
         }
     }
     if s.orphans > 0 {
         lines.push(format!(
-            "lost: {} messages whose channel's or user's row was lost",
-            s.orphans
+            "lost: {} whose channel's record was lost",
+            records("events", Some(s.orphans), false)
+        ));
+    }
+    if let Some(t) = s.unknown_horizon {
+        lines.push(format!(
+            "channels and users the copy has no record of now answer catch-ups with a horizon \
+             of {}: some of theirs may be lost",
+            utc_words(t)
         ));
     }
     if s.threads_remade > 0 {

@@ -780,7 +780,8 @@ pub fn check_not_restoring(db: &Path) -> Result<(), StoreError> {
 /// Removes a store file and whatever SQLite left beside it (a working copy's), ignoring those
 /// not there.
 pub(crate) fn remove_store_files(db: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
+    // `-whole`: a salvage's copy of a file cut short (sqlite/salvage.rs).
+    for suffix in ["", "-wal", "-shm", "-journal", "-whole"] {
         let _ = std::fs::remove_file(beside(db, suffix));
     }
 }

@@ -77,6 +77,9 @@ pub struct Salvage {
     pub users_remade: u64,
     /// The file was shorter than its pages: how many of how many were missing.
     pub cut_short: Option<(u64, u64)>,
+    /// Topics the copy has no row of now answer with this horizon (Unix ms): some topics'
+    /// rows were lost.
+    pub unknown_horizon: Option<u64>,
     /// Which topics' Catchups now say history before a time may be missing.
     pub marked: Marked,
 }
@@ -171,8 +174,9 @@ pub fn copy_into(source: &Path, target: &Path, now_ms: u64) -> Result<Salvage, S
         _ => None,
     }));
     let marked = mark_topics(&src.conn, &tx, &spans, top)?;
-    if names_lost || orphans > 0 {
-        forget_all(&tx, top)?;
+    let unknown_horizon = (names_lost || orphans > 0).then_some(top);
+    if let Some(h) = unknown_horizon {
+        forget_all(&tx, h)?;
     }
     // Version 16 kept one horizon for every forgotten topic in `meta` (`SCHEMA_V17`).
     let forgotten_v16: Option<i64> = src
@@ -199,7 +203,8 @@ pub fn copy_into(source: &Path, target: &Path, now_ms: u64) -> Result<Salvage, S
         orphans: orphans as u64,
         threads_remade,
         users_remade,
-        cut_short: padded.map(|p| p.missing),
+        cut_short: padded.as_ref().map(|p| p.missing),
+        unknown_horizon,
         marked,
     })
 }
@@ -229,7 +234,10 @@ fn made_whole(source: &Path, target: &Path) -> Result<Option<Padded>, StoreError
         .map_err(|e| StoreError::Io(format!("{}: {e}", source.display())))?
         .len();
     let read = std::fs::File::open(source).and_then(|mut f| f.read_exact(&mut header));
-    if read.is_err() || super::beside(source, "-wal").exists() {
+    // An empty log holds no pages (found in review: one left beside a file cut short made it
+    // unreadable to salvage too).
+    let log = std::fs::metadata(super::beside(source, "-wal")).map_or(0, |m| m.len());
+    if read.is_err() || log > 0 {
         return Ok(None);
     }
     // SQLite's file format: its magic; the page size (1 for 65,536) and the page count, big-
@@ -302,6 +310,9 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
             }
         };
     let mut after: Option<Value> = None;
+    // Whether `after` itself is to be read: a probe's place to go on from is the first key of
+    // a readable page (found in review: read from past it, that key was lost every time).
+    let mut from_it = false;
     // Where the rows being skipped began (the last key read before them).
     let mut skipping: Option<Option<Value>> = None;
     let mut lost = Vec::new();
@@ -310,7 +321,7 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
     // page the probe does not read) from costing 2^64 rounds.
     let mut fruitless = 0;
     loop {
-        let (last, end) = walk.read(after.as_ref(), false, &mut |k, values| {
+        let (last, end) = walk.read((after.as_ref(), from_it), false, &mut |k, values| {
             if let Some(from) = skipping.take() {
                 lost.push(Gap {
                     after: from,
@@ -331,12 +342,13 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
         let from = skipping.get_or_insert_with(|| after.clone()).clone();
         match numbered {
             true => {
+                // Keys here are never negative: before any row, the probes start from 0.
                 let at = match after {
                     Some(Value::Integer(k)) => k,
-                    _ => i64::MIN,
+                    _ => -1,
                 };
                 match walk.next_readable(at).filter(|_| fruitless <= MAX_FRUITLESS) {
-                    Some(resume) => after = Some(Value::Integer(resume)),
+                    Some(resume) => (after, from_it) = (Some(Value::Integer(resume)), true),
                     None => {
                         lost.push(Gap {
                             after: from,
@@ -349,7 +361,7 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
             // A text key has no next one to probe at: what follows the damage is read from
             // the table's end, back to it.
             false => {
-                let (nearest, _) = walk.read(after.as_ref(), true, &mut |k, values| put(k, values));
+                let (nearest, _) = walk.read((after.as_ref(), false), true, &mut |k, values| put(k, values));
                 lost.push(Gap {
                     after: from,
                     before: nearest,
@@ -366,13 +378,14 @@ fn copy_table(walk: &Walk<'_>, new: &Connection, numbered: bool, n: usize) -> Re
 /// again before any row: the rest of the table is then given up as lost.
 const MAX_FRUITLESS: u32 = 64;
 
-/// The longest step, in keys, a probe past damaged pages takes at first: a 4 KiB page holds
-/// about 40 Events, and more of the other tables' rows.
-const MAX_STEP: i128 = 16;
+/// The longest step, in keys, a probe past damaged pages takes at first: one, since a page
+/// may hold as few as one or two rows (long messages; found in review: steps of 16 passed a
+/// readable page of two).
+const MAX_STEP: i128 = 1;
 
-/// Probes at steps of at most [`MAX_STEP`] before the steps double without bound: a few
-/// milliseconds of failed seeks, past 65,536 keys of damage.
-const MAX_STEP_PROBES: u32 = 4096;
+/// Probes at steps of at most [`MAX_STEP`] before the steps double without bound: well under
+/// a second of failed seeks, past 65,536 keys of damage.
+const MAX_STEP_PROBES: u32 = 1 << 16;
 
 /// Reading one table of the damaged store.
 struct Walk<'a> {
@@ -389,14 +402,17 @@ impl Walk<'_> {
     /// cannot be read; returns the last key read.
     fn read(
         &self,
-        after: Option<&Value>,
+        (after, from_it): (Option<&Value>, bool),
         back: bool,
         put: &mut dyn FnMut(&Value, Option<&[Value]>),
     ) -> (Option<Value>, rusqlite::Result<()>) {
         let (table, key, list) = (self.table, self.key, self.list);
         let order = if back { "DESC" } else { "ASC" };
+        let cmp = if from_it { ">=" } else { ">" };
         let sql = match after {
-            Some(_) => format!("SELECT {key}, {list} FROM {table} WHERE {key} > ?1 ORDER BY {key} {order}"),
+            Some(_) => {
+                format!("SELECT {key}, {list} FROM {table} WHERE {key} {cmp} ?1 ORDER BY {key} {order}")
+            }
             None => format!("SELECT {key}, {list} FROM {table} ORDER BY {key} {order}"),
         };
         let mut last = None;
@@ -421,33 +437,27 @@ impl Walk<'_> {
         (last, read)
     }
 
-    /// Whether the first row past `at` (if any) can be read whole: its key found without a
-    /// damaged page on the way, and its values (some of which may be on pages of their own).
-    fn seeks_past(&self, at: i64) -> bool {
+    /// The least key past `bad` from which a read starts on readable pages, or none if no
+    /// such key exists: probed a key at a time (a page may hold one or two rows: found in
+    /// review, steps of 16 passed a readable page of two) for [`MAX_STEP_PROBES`] probes, then
+    /// in doubling steps, bounding the probes across a damaged stretch of any length.
+    fn next_readable(&self, bad: i64) -> Option<i64> {
         let (table, key, list) = (self.table, self.key, self.list);
         let n = list.split(", ").count();
-        self.src
-            .query_row(
-                &format!("SELECT {key}, {list} FROM {table} WHERE {key} > ?1 ORDER BY {key} LIMIT 1"),
-                [at],
-                |r| (0..=n).try_for_each(|i| r.get::<_, Value>(i).map(drop)),
-            )
-            .optional()
-            .is_ok()
-    }
-
-    /// The least key past `bad` from which a read starts on readable pages, or none if no
-    /// such key exists. Steps grow to [`MAX_STEP`] keys, fewer than a page holds, so a whole
-    /// readable page between two damaged runs is not stepped over (found in review: doubling
-    /// steps passed one); after [`MAX_STEP_PROBES`] probes they double, bounding the probes
-    /// across a damaged stretch of any length.
-    fn next_readable(&self, bad: i64) -> Option<i64> {
+        let sql = format!("SELECT {key}, {list} FROM {table} WHERE {key} >= ?1 ORDER BY {key} LIMIT 1");
+        let mut probe = self.src.prepare(&sql).ok()?;
+        // Whether the first row from `at` on (if any) can be read whole: its key found without
+        // a damaged page on the way, and its values (some may be on pages of their own).
+        let mut readable = |at: i128| {
+            let at = i64::try_from(at).ok()?;
+            let row = probe.query_row([at], |r| (0..=n).try_for_each(|i| r.get::<_, Value>(i).map(drop)));
+            Some(row.optional().is_ok())
+        };
         let (mut bad, mut step, mut probes) = (i128::from(bad), 1i128, 0);
         let mut good = loop {
-            let probe = bad + step;
-            let at = i64::try_from(probe).ok()?;
-            if self.seeks_past(at) {
-                break probe;
+            let at = bad + step;
+            if readable(at)? {
+                break at;
             }
             probes += 1;
             let most = if probes < MAX_STEP_PROBES {
@@ -455,11 +465,11 @@ impl Walk<'_> {
             } else {
                 i128::MAX
             };
-            (bad, step) = (probe, (step * 2).min(most));
+            (bad, step) = (at, (step * 2).min(most));
         };
         while good - bad > 1 {
             let mid = bad + (good - bad) / 2;
-            match self.seeks_past(i64::try_from(mid).ok()?) {
+            match readable(mid)? {
                 true => good = mid,
                 false => bad = mid,
             }
@@ -505,6 +515,17 @@ fn remake_user_topics(tx: &Connection) -> Result<u64, StoreError> {
         if put_back(tx, ("topics", "name", "topic"), old, name)? {
             remade.insert(old);
         }
+    }
+    // Their horizons went with their rows: what retention deleted is older than the first
+    // Event kept, which is as far back as each can be said to be whole (found in review:
+    // their catch-ups looked complete over deleted history).
+    for &topic in &remade {
+        tx.execute(
+            "UPDATE topics SET horizon = (SELECT coalesce(min(time) - 1, 0) FROM events WHERE topic = ?1)
+             WHERE id = ?1",
+            [topic],
+        )
+        .context("salvage: a user's horizon")?;
     }
     Ok(remade.len() as u64)
 }
@@ -1107,6 +1128,18 @@ mod tests {
             let inbox = db.query(&query(Scope::Topic(peer.into()))).unwrap();
             assert_eq!(inbox.events.len(), 1, "{i}");
         }
+        // A remade record's horizon went with its row: history before what is kept may be
+        // missing. The others keep none.
+        let marked = count(
+            &db,
+            "SELECT count(*) FROM topics t WHERE horizon > 0
+             AND horizon < (SELECT min(time) FROM events WHERE topic = t.id)",
+        );
+        assert_eq!(marked as u64, s.users_remade);
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM topics WHERE horizon > 0"),
+            marked
+        );
     }
 
     /// A file cut short (shorter than the pages its header counts) is read as far as it goes,
@@ -1126,6 +1159,49 @@ mod tests {
         assert!(missing > pages / 5, "{missing} of {pages}");
         assert!(db.count().unwrap() > 0, "{s:?}");
         assert!(!dir.0.join("salvaged.db-whole").exists(), "the padded copy goes");
+    }
+
+    /// The positions of `dir`'s damaged store that a lookup of each still reads.
+    fn readable_positions(dir: &TempDir, n: i64) -> Vec<i64> {
+        let db = Db::connect_with(&dir.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        (1..=n)
+            .filter(|&p| {
+                db.conn
+                    .query_row("SELECT pos, sender, body FROM events WHERE pos = ?1", [p], |r| {
+                        (0..3).try_for_each(|i| r.get::<_, Value>(i).map(drop))
+                    })
+                    .is_ok()
+            })
+            .collect()
+    }
+
+    /// The copy's positions.
+    fn positions(db: &Db) -> Vec<i64> {
+        db.conn
+            .prepare("SELECT pos FROM events ORDER BY pos")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .unwrap()
+    }
+
+    /// Exactly the rows a lookup still reads are copied, whichever pages are damaged: the
+    /// first and last (found in review: probes from i64::MIN gave every row up), pages
+    /// around one readable page, and the first row after each damaged run (found in review:
+    /// it was lost every time).
+    #[test]
+    fn every_readable_row_is_copied() {
+        let picks: [fn(usize) -> Vec<usize>; 3] = [
+            |n| vec![0, n - 1],
+            |n| vec![n / 2 - 2, n / 2 - 1, n / 2 + 1],
+            |n| vec![3, n / 3, n / 2, n - 2],
+        ];
+        for (i, pick) in picks.into_iter().enumerate() {
+            let dir = store("every-readable", 6000, 0);
+            spoil_at(&dir, "events", "leaf", pick);
+            let want = readable_positions(&dir, 6000);
+            assert!(want.len() < 6000, "case {i}: nothing damaged");
+            let (s, db) = salvaged(&dir);
+            assert_eq!(positions(&db), want, "case {i}: {s:?}");
+        }
     }
 
     /// A conversation whose row was lost is made again from its Events' sender and topic.
