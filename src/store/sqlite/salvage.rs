@@ -1104,11 +1104,10 @@ mod tests {
         assert_eq!(db.count().unwrap(), events.rows);
     }
 
-    /// A user's topic row lost with its direct messages read, and their conversations' rows:
-    /// the row is made again from the conversation, and no message is left out.
-    #[test]
-    fn a_lost_user_topic_row_is_made_again_from_its_conversation() {
-        let dir = TempDir::new("user-topics");
+    /// A store of 3000 direct messages from alice, one to each of 3000 peers with long names
+    /// (so that the topic and conversation tables take several pages).
+    fn to_peers(name: &str) -> TempDir {
+        let dir = TempDir::new(name);
         let mut db = Db::open(&dir.db()).unwrap();
         let recs: Vec<_> = (1..=3000)
             .map(|i| {
@@ -1117,7 +1116,14 @@ mod tests {
             })
             .collect();
         db.insert(&recs).unwrap();
-        drop(db);
+        dir
+    }
+
+    /// A user's topic row lost with its direct messages read, and their conversations' rows:
+    /// the row is made again from the conversation, and no message is left out.
+    #[test]
+    fn a_lost_user_topic_row_is_made_again_from_its_conversation() {
+        let dir = to_peers("user-topics");
         spoil(&dir, "topics", "leaf");
         let (s, db) = salvaged(&dir);
         assert!(s.users_remade > 0, "{s:?}");
@@ -1207,16 +1213,7 @@ mod tests {
     /// A conversation whose row was lost is made again from its Events' sender and topic.
     #[test]
     fn a_lost_conversation_row_is_made_again() {
-        let dir = TempDir::new("threads");
-        let mut db = Db::open(&dir.db()).unwrap();
-        let recs: Vec<_> = (1..=3000)
-            .map(|i| {
-                let peer = format!("peer-with-a-long-name-{i:05}");
-                dm(i, "alice", &peer, 1000 + i, "hi")
-            })
-            .collect();
-        db.insert(&recs).unwrap();
-        drop(db);
+        let dir = to_peers("threads");
         spoil(&dir, "threads", "leaf");
         let (s, db) = salvaged(&dir);
         assert!(s.threads_remade > 0, "{s:?}");
