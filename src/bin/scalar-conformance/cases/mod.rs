@@ -94,7 +94,12 @@ pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
         Err(_) if c.got_tls() => Err(format!(
             "{server} answered in TLS: give --tls, --ca FILE or --pin FINGERPRINT"
         )),
-        _ => Ok(()),
+        // Nearly every case starts with an Ident: one fault here would fail them all alike
+        // (found by an outside implementer), so it is said once.
+        Err(e) => Err(format!(
+            "{server}'s answer to an Ident as {user} cannot be read: {e}; every case needs one"
+        )),
+        Ok(v) => ident_reply(&v).map_err(|e| format!("{server}: Ident as {user}: {e}; every case needs one")),
     }?;
     // Said once, not as a failure of every account case (found by QA).
     match &ctx.account {

@@ -242,8 +242,20 @@ pub(super) fn unsub_never_subscribed_answers_meta_false(x: &Ctx) -> Result<Verdi
     c.send(&map(&[(0, u(9)), (1, u(3)), (2, t(&x.channel("un")))]))?;
     let v = c.reply()?;
     match (kind(&v), get(&v, 18).and_then(Value::as_bool), uint(&v, 1)) {
-        (Some(10), Some(false), Some(3)) => Ok(Pass),
-        _ => Err(format!("expected Meta subscribed=false, got {}", show(&v))),
+        (Some(10), Some(false), Some(3)) => {}
+        _ => return Err(format!("expected Meta subscribed=false, got {}", show(&v))),
+    }
+    // Not foreign_topic: Unsub fails only for a bad name, and no one here is subscribed to a
+    // topic of another domain.
+    c.send(&map(&[(0, u(9)), (1, u(4)), (2, t("#elsewhere@other.invalid"))]))?;
+    let v = c.reply()?;
+    let state = (get(&v, 18).and_then(Value::as_bool), uint(&v, 19));
+    match (kind(&v), state, uint(&v, 1)) {
+        (Some(10), (Some(false), Some(0)), Some(4)) => Ok(Pass),
+        _ => Err(format!(
+            "expected Meta subscribed=false subscribers=0 for a topic of another domain, got {}",
+            show(&v)
+        )),
     }
 }
 

@@ -377,6 +377,10 @@ pub(super) fn grant_needs_a_login(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("gr")?;
     c.send(&map(&[(0, u(18)), (1, u(3)), (13, t("other.invalid"))]))?;
     c.expect_error(600, Some(3))?;
+    // The login is checked before the audience (§8, Precedence): naming this server is 301
+    // only to a session that logged in.
+    c.send(&map(&[(0, u(18)), (1, u(4)), (13, t(&x.domain))]))?;
+    c.expect_error(600, Some(4))?;
     Ok(Pass)
 }
 
