@@ -808,7 +808,7 @@ fn check_store(config: &Config, dir: &Path, integrity: bool) -> Result<(String, 
         let damage = db.damage(&dir.join(DB_FILE), 10).map_err(|e| e.to_string())?;
         if !damage.is_empty() {
             return Err(format!(
-                "the store is damaged (SQLite's quick_check): {} (docs/OPERATIONS.md, A damaged store)",
+                "the store is damaged: {} (docs/OPERATIONS.md, A damaged store)",
                 damage.join("; ")
             ));
         }

@@ -90,7 +90,14 @@ pub(super) fn copy_out<T>(
         .and_then(|done| sync(&partial).map(|()| done))
         .map_err(writing)
         .and_then(|done| {
-            let summary = snapshot::inspect(&partial).map_err(|e| format!("the copy: {e}"))?;
+            // The copy's damage is most likely the store's own (a value copied as it was):
+            // said of the store, not of a working file the operator never sees.
+            let summary = snapshot::inspect(&partial).map_err(|e| {
+                let e = e
+                    .to_string()
+                    .replace(&format!("store: {}: ", partial.display()), "");
+                format!("the copy of {}: {e}", source.display())
+            })?;
             Ok((done, summary))
         })
         .and_then(|(done, summary)| {

@@ -274,13 +274,68 @@ fn made_whole(source: &Path, target: &Path) -> Result<Option<Padded>, StoreError
 /// The columns `table` has in both stores (an older version lacks some, and one it had is
 /// gone): none if the damaged store's version has no such table.
 fn shared_columns(src: &Connection, new: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
-    let of = |c: &Connection| -> Result<Vec<String>, StoreError> {
-        c.prepare("SELECT name FROM pragma_table_info(?1)")
-            .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
-            .context("table columns")
-    };
-    let theirs = of(src)?;
-    Ok(of(new)?.into_iter().filter(|c| theirs.contains(c)).collect())
+    let theirs = columns(src, table)?;
+    Ok(columns(new, table)?
+        .into_iter()
+        .filter(|c| theirs.contains(c))
+        .collect())
+}
+
+/// The columns of `table` in the store `c` has open: none if it has no such table.
+fn columns(c: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
+    c.prepare("SELECT name FROM pragma_table_info(?1)")
+        .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
+        .context("table columns")
+}
+
+/// What of the store `src` has open a read of its rows cannot take though its pages are
+/// whole: a value that is not what it claims (text that is not UTF-8), which SQLite's checks
+/// do not read and every read of the row then fails on; or a page SQLite's checks passed
+/// that the read fails on. At most `max` lines, one for each table.
+pub(super) fn unreadable_rows(src: &Connection, max: usize) -> Result<Vec<String>, StoreError> {
+    let mut said = Vec::new();
+    for &(table, key, _) in TABLES {
+        let cols = columns(src, table)?;
+        if cols.is_empty() {
+            continue;
+        }
+        let walk = Walk {
+            src,
+            table,
+            key,
+            list: &cols.join(", "),
+        };
+        let (mut count, mut keys) = (0u64, Vec::new());
+        let (_, end) = walk.read((None, false), false, &mut |k, values| {
+            if values.is_none() {
+                count += 1;
+                if keys.len() < 3 {
+                    keys.push(show_key(k));
+                }
+            }
+        });
+        if count > 0 {
+            let more = if count > 3 { ", …" } else { "" };
+            said.push(format!(
+                "{count} rows of {table} with a value that cannot be read ({key} {}{more})",
+                keys.join(", ")
+            ));
+        }
+        if let Err(e) = end {
+            said.push(format!("{table} cannot be read whole: {e}"));
+        }
+    }
+    said.truncate(max);
+    Ok(said)
+}
+
+/// A key as the report says it.
+fn show_key(k: &Value) -> String {
+    match k {
+        Value::Integer(i) => i.to_string(),
+        Value::Text(t) => format!("{t:?}"),
+        _ => "a key that is not text or a number".into(),
+    }
 }
 
 /// Reads `walk`'s table, of `n` columns, into the same table of `new`, past what cannot be
@@ -693,12 +748,7 @@ impl Gap {
 
 impl fmt::Display for Gap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |v: &Option<Value>| match v {
-            Some(Value::Integer(k)) => k.to_string(),
-            Some(Value::Text(t)) => format!("{t:?}"),
-            Some(_) => "a key that is not text or a number".into(),
-            None => String::new(),
-        };
+        let show = |v: &Option<Value>| v.as_ref().map_or_else(String::new, show_key);
         match (&self.after, &self.before) {
             (None, None) => write!(f, "every row"),
             (None, b) => write!(f, "the rows before {}", show(b)),

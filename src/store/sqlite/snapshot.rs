@@ -52,8 +52,9 @@ pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
         .map_err(at(path))?;
     let damage = db.damage(path, 3).map_err(at(path))?;
     if !damage.is_empty() {
-        return Err(StoreError::Io(format!(
-            "{}: damaged: {}",
+        // Damaged, not Io: the operator is sent to what to do about it (salvage).
+        return Err(StoreError::Damaged(format!(
+            "{}: {}",
             path.display(),
             damage.join("; ")
         )));
@@ -114,7 +115,8 @@ fn uri_path(path: &Path) -> String {
 impl Db {
     /// What is wrong with the file at `path`, which this connection has open: at most `max`
     /// of the lines of SQLite's `quick_check` (which reads every page: seconds for a large
-    /// store), and a length that is not its pages'; none if nothing.
+    /// store), or else of the rows whose values cannot be read (every row read again), and a
+    /// length that is not its pages'; none if nothing.
     pub fn damage(&self, path: &Path, max: u32) -> Result<Vec<String>, StoreError> {
         let mut damage: Vec<String> = self
             .conn
@@ -122,6 +124,11 @@ impl Db {
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .context("quick_check")?;
         damage.retain(|line| line != "ok");
+        // Whole pages may still hold a value every read of its row fails on (found in
+        // review: text that is not UTF-8 passed); damaged pages say more than such rows.
+        if damage.is_empty() {
+            damage = super::salvage::unreadable_rows(&self.conn, max as usize)?;
+        }
         // A file cut short inside its last page passes quick_check (SQLite reads the rest as
         // zeros; found by QA): its length must be its pages'. Unless its log holds pages too
         // (a running server's, or a crash's): then the file is shorter until a checkpoint.

@@ -227,6 +227,29 @@ fn a_store_with_pages_in_its_log_is_not_damaged() {
     assert_eq!(seen.damage(&dir.db(), 10).unwrap(), Vec::<String>::new());
 }
 
+/// Text that is not UTF-8 passes SQLite's checks, which do not read values, but fails every
+/// read of its row: the check reads the rows too, and says which (found in review: `check
+/// --integrity`, a backup's and a restore's checks passed such a store).
+#[test]
+fn a_value_that_cannot_be_read_is_damage() {
+    let (dir, db) = filled("unreadable-value", 500);
+    for pos in [7, 300, 301, 302] {
+        let sql = "UPDATE events SET sender = CAST(x'ff' AS TEXT) WHERE pos = ?1";
+        assert_eq!(db.conn.execute(sql, [pos]).unwrap(), 1);
+    }
+    let damage = db.damage(&dir.db(), 10).unwrap();
+    assert_eq!(
+        damage,
+        ["4 rows of events with a value that cannot be read (pos 7, 300, 301, …)"]
+    );
+    drop(db);
+    let Err(e) = super::snapshot::inspect(&dir.db()) else {
+        panic!("a backup's and a restore's check passed it")
+    };
+    assert!(matches!(e, StoreError::Damaged(_)), "{e:?}");
+    assert!(e.to_string().contains("A damaged store"), "{e}");
+}
+
 /// A page damaged on disk is [`StoreError::Damaged`], which says where to look: the writer's
 /// log line and the start's refusal send the operator to OPERATIONS.md's A damaged store.
 #[test]
