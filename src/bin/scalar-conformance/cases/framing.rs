@@ -97,6 +97,15 @@ pub(super) fn invalid_utf8_is_bad_utf8(x: &Ctx) -> Result<Verdict, Fail> {
     malformed_then_alive(x, &ping_with(&[0x62, 0xc3, 0x28]), 105)
 }
 
+/// A fault of the CBOR comes before one of a field's value, wherever each is in the map:
+/// `{0: 6, 1: 9, 2: "#BAD", 6: <text that is not UTF-8>}` is 105, not 301.
+pub(super) fn a_cbor_fault_after_a_bad_field_comes_first(x: &Ctx) -> Result<Verdict, Fail> {
+    let payload = [
+        0xa4, 0x00, 0x06, 0x01, 0x09, 0x02, 0x64, b'#', b'B', b'A', b'D', 0x06, 0x62, 0xc3, 0x28,
+    ];
+    faulty_then_alive(x, &payload, 105, Some(9))
+}
+
 pub(super) fn a_non_shortest_integer_is_accepted(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("ns")?;
     // {0: 4, 1: 9, 4: 7} with 7 written in eight bytes.

@@ -174,6 +174,7 @@ cases! {
     session::an_ident_with_an_unknown_auth_is_607_or_refused, "§4 Authentication";
     session::auth_without_a_challenge_is_stale, "§4 Authentication";
     session::grant_needs_a_login, "§4 Other domains";
+    framing::a_cbor_fault_after_a_bad_field_comes_first, "§8 Precedence";
     session::verify_of_an_unknown_token_is_no, "§4 Other domains";
     session::verify_of_another_domain_s_user_is_foreign_id, "§4 Other domains";
     messages::the_echo_carries_seq_from_time_and_a_true_id, "§4 Message, §7";
