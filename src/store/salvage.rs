@@ -149,10 +149,11 @@ fn losses(s: &Salvage) -> Vec<String> {
              before each one's first message kept after the loss (the latest {})",
             utc_words(t)
         )),
-        Marked::All(t) => lines.push(format!(
-            "catch-ups of every topic now say history may be missing before its first message \
-             kept after the loss (the latest {}): the damaged store could not say which topics \
-             lost messages",
+        Marked::Unsure(n, u, t) => lines.push(format!(
+            "catch-ups of {n} {} now say history may be missing before each one's first \
+             message kept after the loss (the latest {}): {u} of them in case, as the damaged \
+             store's topic index could not say whether they lost messages",
+            if n == 1 { "topic" } else { "topics" },
             utc_words(t)
         )),
     }

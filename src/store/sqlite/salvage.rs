@@ -92,8 +92,9 @@ pub enum Marked {
     /// These many topics, the latest horizon given in Unix ms: the damaged store's topic index
     /// said which held the positions lost.
     Some(u64, u64),
-    /// Every topic, to this time: the topic index could not say which.
-    All(u64),
+    /// These many topics, of which these many (the second) because the topic index could not
+    /// be read where it would have said whether they held positions lost; the latest horizon.
+    Unsure(u64, u64, u64),
 }
 
 /// Copies what can be read of the store at `source` into `target`, an empty file or none, as
@@ -656,8 +657,8 @@ fn set_meta(tx: &Connection, unknown_tail: bool) -> Result<(), StoreError> {
 }
 
 /// Gives the topics that held lost positions (`spans`, each exclusive of its ends) a horizon,
-/// as the damaged store's topic index says which; every topic, if that index cannot be read
-/// either. A topic's horizon is the time of its first Event kept after its last loss, or `top`:
+/// as the damaged store's topic index says which; each topic whose part of that index cannot
+/// be read too, in case. A topic's horizon is the time of its first Event kept after its last loss, or `top`:
 /// times rise within a topic, not across topics (found in review: the next position's time,
 /// another channel's, was earlier than the time of the Event lost).
 fn mark_topics(
@@ -669,28 +670,37 @@ fn mark_topics(
     if spans.is_empty() {
         return Ok(Marked::None);
     }
-    // Each topic that lost Events, with the position its last loss came after.
+    // Each topic that lost Events, with the position its last loss came after. Read a topic at
+    // a time, so that a damaged page of the index leaves unsure only the topics it held
+    // entries of, not every one (noticed last session).
     let mut losers: HashMap<i64, i64> = HashMap::new();
-    let scanned = (|| {
-        let mut stmt = src.prepare("SELECT topic, pos FROM events INDEXED BY events_by_topic")?;
-        let mut rows = stmt.query([])?;
+    let last = spans.iter().map(|&(a, _)| a).max().unwrap_or(i64::MIN);
+    let topics: Vec<i64> = tx
+        .prepare("SELECT id FROM topics")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .context("salvage: topics")?;
+    let sql = "SELECT pos FROM events INDEXED BY events_by_topic WHERE topic = ?1";
+    let mut stmt = src.prepare(sql);
+    let mut scan = |topic: i64, losers: &mut HashMap<i64, i64>| -> rusqlite::Result<()> {
+        let Ok(stmt) = stmt.as_mut() else {
+            return Err(rusqlite::Error::InvalidQuery);
+        };
+        let mut rows = stmt.query([topic])?;
         while let Some(row) = rows.next()? {
-            let (topic, p): (i64, i64) = (row.get(0)?, row.get(1)?);
+            let p: i64 = row.get(0)?;
             if let Some(&(a, _)) = spans.iter().find(|&&(a, b)| a < p && p < b) {
-                let last = losers.entry(topic).or_insert(a);
-                *last = (*last).max(a);
+                let after = losers.entry(topic).or_insert(a);
+                *after = (*after).max(a);
             }
         }
-        Ok::<_, rusqlite::Error>(())
-    })();
-    let every = scanned.is_err();
-    if every {
-        let last = spans.iter().map(|&(a, _)| a).max().unwrap_or(i64::MIN);
-        let all: Vec<i64> = tx
-            .prepare("SELECT id FROM topics")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .context("salvage: topics")?;
-        losers = all.into_iter().map(|t| (t, last)).collect();
+        Ok(())
+    };
+    let mut unsure = 0;
+    for topic in topics {
+        if scan(topic, &mut losers).is_err() {
+            losers.insert(topic, last);
+            unsure += 1;
+        }
     }
     let mut latest = 0;
     let mut marked = 0;
@@ -715,10 +725,10 @@ fn mark_topics(
             latest = latest.max(h);
         }
     }
-    Ok(match (marked, every) {
+    Ok(match (marked, unsure) {
         (0, _) => Marked::None,
-        (_, true) => Marked::All(latest),
-        (n, false) => Marked::Some(n, latest),
+        (n, 0) => Marked::Some(n, latest),
+        (n, u) => Marked::Unsure(n, u.min(n), latest),
     })
 }
 
@@ -918,10 +928,12 @@ mod tests {
         assert_eq!(db.last_pos().unwrap(), 6000);
     }
 
-    /// With the topic index damaged too, nothing tells which topics held the lost positions:
-    /// every topic gets the horizon.
+    /// With the topic index damaged too, a topic whose entries were on the damaged page (#a's
+    /// last and bob's first, here) cannot be told to have lost nothing: it gets the horizon in
+    /// case. The others are told from their entries, as without the damage: #b lost none, and
+    /// gets no horizon (it once did, as every topic did).
     #[test]
-    fn lost_events_whose_topics_cannot_be_told_mark_every_topic() {
+    fn lost_events_whose_topics_cannot_be_told_mark_those_topics() {
         let dir = store("events-and-index", 6000, 0);
         spoil(&dir, "events", "leaf");
         spoil(&dir, "events_by_topic", "leaf");
@@ -932,13 +944,16 @@ mod tests {
         let Some(Value::Integer(b)) = gap.before else {
             panic!("{gap:?}")
         };
-        let in_b = |p: i64| p > 4000 && p % 10 != 0;
-        let want = [("#a", next_time(b, in_a)), ("#b", next_time(b, in_b))];
-        assert_eq!(s.marked, Marked::All(want[1].1.unwrap()), "{s:?}");
-        for (topic, horizon) in want {
+        let (in_a, to_bob) = (next_time(b, in_a), next_time(b, to_bob));
+        assert_eq!(s.marked, Marked::Unsure(2, 2, in_a.max(to_bob).unwrap()), "{s:?}");
+        for (topic, horizon) in [("#a", in_a), ("#b", None)] {
             let page = db.query(&query(Scope::Topic(topic.into()))).unwrap();
             assert_eq!(page.horizon, horizon, "{topic}");
         }
+        let talk = db
+            .query(&query(Scope::Thread(thread_of("bob", "alice"))))
+            .unwrap();
+        assert_eq!(talk.horizon, to_bob);
     }
 
     /// A damaged first page (the header and the list of tables) leaves nothing to read: the
