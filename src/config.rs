@@ -962,6 +962,9 @@ impl Config {
             }
             // IDs are lowercase (as admins', and as /sban folds them); address ranges ignore case.
             "ban" => match ServerBan::parse(&value.to_ascii_lowercase()) {
+                Some(_) if let Some(why) = crate::proto::pattern::range_fault(value) => {
+                    return Err(bad(&name, why));
+                }
                 Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
                 Some(b) => self.policy.bans.push(b),
                 // A bare name (or pattern, `spam*`): of the domain served, as an admin's, and
@@ -1241,6 +1244,19 @@ mod tests {
         for fine in ["192.0.2.0/24", "*@spam.example", "2001:db8::/32"] {
             assert!(args(&["--ban", fine]).is_ok(), "{fine}");
         }
+    }
+
+    /// A range not written as itself is refused, as from an admin: `10.1.2.3/8` bans all of
+    /// 10.0.0.0/8, most likely not what was meant.
+    #[test]
+    fn a_ban_not_written_as_its_range_is_refused() {
+        let e = args(&["--ban", "10.1.2.3/8"]).unwrap_err().to_string();
+        assert!(e.contains("10.0.0.0/8; write that"), "{e}");
+        let e = Config::default()
+            .apply_toml("bans = [\"192.0.2.0/024\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("bans") && e.contains("plain number"), "{e}");
     }
 
     #[test]

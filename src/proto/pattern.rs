@@ -86,6 +86,28 @@ pub fn parse_range(s: &str) -> Option<(std::net::IpAddr, u8)> {
     Some((mask(addr, prefix), prefix))
 }
 
+/// Why `s`, an address range, is not written as the range it is: a prefix length with a sign
+/// or a leading zero (`/08`), or bits set past the prefix (`192.0.2.7/24`, whose range is
+/// `192.0.2.0/24`). A ban of such a text holds another range than it seems to (found by QA:
+/// `1.2.3.4/08` banned `1.0.0.0/8`, and the record and the list disagreed), so a new one is
+/// refused; [`parse_range`] still takes it, as bans saved before are. None for a range written
+/// as itself, and for what is no range at all.
+pub fn range_fault(s: &str) -> Option<String> {
+    let (addr, prefix) = s.split_once('/')?;
+    let addr = addr.parse::<std::net::IpAddr>().ok()?;
+    let digits = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (prefix.len() > 1 && prefix.starts_with('0')) {
+        return Some(format!(
+            "{s}: the prefix length must be a plain number (no sign, no leading zero)"
+        ));
+    }
+    let (net, bits) = parse_range(s)?;
+    let written = prefix.parse::<u8>().ok()?;
+    (mask(addr, written) != addr).then(|| {
+        format!("{s} has bits set past its prefix: the range it lies in is {net}/{bits}; write that")
+    })
+}
+
 /// Whether `addr` lies in the range `net`/`prefix` (from [`parse_range`]). An IPv4-mapped IPv6
 /// address counts as the IPv4 address it is.
 pub fn in_range(addr: std::net::IpAddr, net: std::net::IpAddr, prefix: u8) -> bool {
@@ -116,6 +138,34 @@ fn mask(addr: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_must_be_written_as_itself() {
+        for ok in [
+            "192.0.2.0/24",
+            "192.0.2.7",
+            "0.0.0.0/0",
+            "2001:db8::/32",
+            "::ffff:192.0.2.0/120",
+            "bob@x",
+        ] {
+            assert_eq!(range_fault(ok), None, "{ok}");
+        }
+        for (bad, says) in [
+            ("1.2.3.4/08", "plain number"),
+            ("1.2.3.0/+24", "plain number"),
+            ("1.2.3.0/", "plain number"),
+            ("1.2.3.4/24", "the range it lies in is 1.2.3.0/24"),
+            ("1.2.3.4/8", "the range it lies in is 1.0.0.0/8"),
+            ("2001:db8::1/32", "2001:db8::/32"),
+            ("::ffff:192.0.2.7/120", "192.0.2.0/24"),
+        ] {
+            let why = range_fault(bad).unwrap_or_default();
+            assert!(why.contains(says), "{bad}: {why}");
+        }
+        // Still read as before: a ban saved so keeps holding.
+        assert_eq!(parse_range("1.2.3.4/08"), Some(("1.0.0.0".parse().unwrap(), 8)));
+    }
 
     #[test]
     fn patterns_match_like_ban_masks() {

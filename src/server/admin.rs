@@ -350,6 +350,9 @@ impl Server {
             );
             return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
         }
+        if let Some(why) = crate::proto::pattern::range_fault(m.target) {
+            return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
+        }
         let Some(ban) = ServerBan::parse(m.target) else {
             return self.fail(
                 conn,

@@ -564,6 +564,16 @@ fn admins_ban_server_wide_wall_and_set_the_motd() {
     assert!(r.out.take(3).is_empty(), "carol, also on 127.0.0.1, stays");
     // Nor loopback from elsewhere: the machine's own clients, where an admin can always go.
     assert_eq!(r.send(0, ban("::1")), ["Error 300 bad_id seq=Some(5)"]);
+    // A range not written as itself would ban another than it seems to (found by QA: `/08`
+    // banned a /8); what is refused is banned nowhere.
+    for typo in ["198.51.100.9/24", "198.51.100.0/024"] {
+        assert_eq!(r.send(0, ban(typo)), ["Error 300 bad_id seq=Some(5)"], "{typo}");
+    }
+    assert!(
+        r.server
+            .accept(5, Ipv4Addr::new(198, 51, 100, 9).into(), &r.now, &mut r.out)
+    );
+    r.server.disconnect(5);
     r.send(0, ban("198.51.100.0/24"));
     assert!(
         !r.server
