@@ -317,8 +317,9 @@ pub(super) fn unreadable_rows(src: &Connection, max: usize) -> Result<Vec<String
         });
         if count > 0 {
             let more = if count > 3 { ", …" } else { "" };
+            let rows = if count == 1 { "row" } else { "rows" };
             said.push(format!(
-                "{count} rows of {table} with a value that cannot be read ({key} {}{more})",
+                "{count} {rows} of {table} with a value that cannot be read ({key} {}{more})",
                 keys.join(", ")
             ));
         }
