@@ -1425,6 +1425,34 @@ fn scalard_cmd(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// The store's commands refuse an ephemeral configuration, whose server keeps no store: they
+/// once fell back to the default data directory, and `account add` made a store there that the
+/// server never used (found by QA).
+#[test]
+fn store_commands_refuse_an_ephemeral_configuration() {
+    let dir = DataDir::new();
+    let home = dir.0.join("home");
+    for args in [
+        &["account", "add", "zoe", "--ephemeral"][..],
+        &["account", "list", "--ephemeral"],
+        &["backup", dir.path(), "--ephemeral"],
+        &["ban", "list", "--ephemeral"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_scalard"))
+            .args(args)
+            .env("HOME", &home)
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("STATE_DIRECTORY")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run scalard");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains("the configuration is ephemeral"), "{args:?}: {said}");
+        assert!(!home.exists(), "{args:?} made {}", home.display());
+    }
+}
+
 /// `scalard salvage` gets back what a damaged store still holds, a page of messages lost:
 /// those on either side come back in order once `scalard restore` puts the copy in place,
 /// `check --integrity` passes, and a catch-up reaching back over the lost page carries a

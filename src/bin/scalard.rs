@@ -444,11 +444,23 @@ fn wants_help(args: &[String]) -> bool {
 }
 
 /// The configuration a subcommand's flags give (`--data-dir`, `--domain`, `--config`, …).
+/// Every subcommand works on the store: an ephemeral configuration has none, and the default
+/// data directory it would fall back to is no store of that server's (found by QA: `account
+/// add` made a store there that the server never used).
 fn sub_config(sub: &str, flags: &[String]) -> Result<Config, ExitCode> {
-    Config::from_args(flags.iter().cloned()).map_err(|e| {
+    let refuse = |e: String| {
         eprintln!("scalard {sub}: {e}");
         ExitCode::from(2)
-    })
+    };
+    let config = Config::from_args(flags.iter().cloned()).map_err(|e| refuse(e.to_string()))?;
+    match config.ephemeral {
+        true => Err(refuse(
+            "the configuration is ephemeral (ephemeral = true, or --ephemeral): its server keeps \
+             no store to work on"
+                .into(),
+        )),
+        false => Ok(config),
+    }
 }
 
 /// Prints what a subcommand did (exit 0), or why it failed (exit 1). An empty list says so on
