@@ -328,8 +328,9 @@ usage: scalard [OPTIONS]
        scalard check [--integrity] [OPTIONS]   (reads the options, the configuration
                             file, the TLS files and the store's header as a start
                             would, says what it found, and exits: 0 if a server run
-                            as this user would start on them; --integrity also reads
-                            every page of the store for damage)
+                            as this user would start on them, as far as they go: a
+                            damaged page of the store is found only by --integrity,
+                            which reads every page and row)
 
   --listen ADDR             listen on ADDR (repeatable; IPv4 or [IPv6]:port)
                             default 127.0.0.1:7667 and [::1]:7667
@@ -1244,6 +1245,31 @@ mod tests {
         for fine in ["192.0.2.0/24", "*@spam.example", "2001:db8::/32"] {
             assert!(args(&["--ban", fine]).is_ok(), "{fine}");
         }
+    }
+
+    /// As OPERATIONS.md says (QA found it said nothing of lists): a `--listen` replaces the
+    /// file's list, an `--admin` or `--trust-domain` adds to the file's.
+    #[test]
+    fn list_flags_replace_listen_and_add_to_the_others() {
+        let path = std::env::temp_dir().join(format!("scalard-lists-{}.toml", std::process::id()));
+        let file = "listen = [\"127.0.0.1:1\"]\nadmins = [\"a\"]\n\
+                    trust-domains = [\"a.test\"]\n";
+        std::fs::write(&path, file).unwrap();
+        let c = args(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:2",
+            "--admin",
+            "b",
+            "--trust-domain",
+            "b.test",
+        ]);
+        std::fs::remove_file(&path).unwrap();
+        let c = c.unwrap();
+        assert_eq!(c.listen, vec![SocketAddr::from(([127, 0, 0, 1], 2))]);
+        assert_eq!(c.policy.admins.len(), 2, "{:?}", c.policy.admins);
+        assert_eq!(c.trust.len(), 2, "{:?}", c.trust);
     }
 
     /// A range not written as itself is refused, as from an admin: `10.1.2.3/8` bans all of

@@ -179,21 +179,41 @@ fn data_dir(config: &Config) -> Result<PathBuf, String> {
 /// Warns if users other than scalard's (and its group) can read its database: a data
 /// directory made before scalard made them private, or made by hand. Not changed here: the
 /// operator may have reasons (a backup user) this process cannot see.
-fn warn_if_others_read(config: &Config) {
+fn others_read(config: &Config) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(dir) = data_dir_path(config) else { return };
+    let dir = data_dir_path(config).ok()?;
     let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
     let (Ok(dir_mode), Ok(db_mode)) = (mode(&dir), mode(&dir.join(DB_FILE))) else {
-        return;
+        return None;
     };
     // Others need to pass through the directory and read the file.
-    if dir_mode & 0o001 != 0 && db_mode & 0o004 != 0 {
-        log::warn!(
+    (dir_mode & 0o001 != 0 && db_mode & 0o004 != 0).then(|| {
+        format!(
             "the store in {} is readable by every user of this host (directory {dir_mode:o}, {DB_FILE} {db_mode:o}): \
              it holds every message and the password hashes; chmod 700 {0}",
             dir.display()
-        );
-    }
+        )
+    })
+}
+
+/// The warnings of a start that `scalard check` says too (found by QA: it left these out):
+/// settings an ephemeral server does not use, a store others may read, and an open-file limit
+/// below the connections configured (`fd_limit`, as the start raised it).
+fn start_warnings(config: &Config, fd_limit: Option<usize>) -> Vec<String> {
+    let unused = config.unused_when_ephemeral();
+    let unused = (config.ephemeral && !unused.is_empty())
+        .then(|| format!("--ephemeral: {} not used (nothing is kept)", unused.join(", ")));
+    let reserve = scalar::server::FD_RESERVE;
+    let files = fd_limit
+        .filter(|&n| config.max_connections_set && n < config.limits.max_connections + reserve)
+        .map(|n| {
+            format!(
+                "open-file limit {n} is below max-connections {} plus {reserve}; raise ulimit -n",
+                config.limits.max_connections
+            )
+        });
+    let others = (!config.ephemeral).then(|| others_read(config)).flatten();
+    [unused, files, others].into_iter().flatten().collect()
 }
 
 /// Less free space than this on the data directory's disk is worth naming when the store
@@ -266,7 +286,12 @@ fn unusable_data_dir(config: &Config, e: &str) -> ExitCode {
     for hint in data_dir_hints(config, e) {
         eprintln!("scalard: {hint}");
     }
-    eprintln!("scalard: fix the data directory, or run with --ephemeral to keep no history");
+    // Not "or run with --ephemeral" alone: on a server with accounts that reads as a fix, and
+    // drops every account and all history from service (found by QA).
+    eprintln!(
+        "scalard: fix the data directory as said above; --ephemeral would serve meanwhile, \
+         but without history or accounts (the store is left as it is)"
+    );
     ExitCode::from(1)
 }
 
@@ -731,16 +756,26 @@ fn check(mut args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Err(e)) = tls_files(&config).map(|f| f.load()) {
-        eprintln!("scalard check: TLS: {e}");
-        return ExitCode::from(1);
-    }
+    let tls_doubt = match tls_files(&config).map(|f| f.load_quietly()) {
+        Some(Err(e)) => {
+            eprintln!("scalard check: TLS: {e}");
+            return ExitCode::from(1);
+        }
+        Some(Ok((_, doubt))) => doubt,
+        None => None,
+    };
     let list = |a: &[std::net::SocketAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
     if let (false, Err(e)) = (config.ephemeral, restore_finished(&config)) {
         eprintln!("scalard check: {e}");
         return ExitCode::from(1);
     }
     let mut warnings: Vec<String> = raised(&config.limits).into_iter().collect();
+    // The limit a start would raise its own to: raised here too, in this process alone.
+    let fd_limit = scalar::net::raise_fd_limit()
+        .ok()
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    warnings.extend(start_warnings(&config, fd_limit));
+    warnings.extend(tls_doubt);
     let store = match (config.ephemeral, data_dir_path(&config)) {
         (true, _) => {
             warnings.extend(accountless_admins(&config, None::<fn(&str) -> bool>, None));
@@ -771,15 +806,17 @@ fn check(mut args: Vec<String>) -> ExitCode {
     for warning in warnings {
         eprintln!("scalard check: warning: {warning}");
     }
-    let tls = match config.tls_listen.is_empty() {
-        true => String::new(),
-        false => format!("; TLS on {}", list(&config.tls_listen)),
-    };
+    // Either list may be empty (a TLS-only server), not both.
+    let listening = [("listening on ", &config.listen), ("TLS on ", &config.tls_listen)]
+        .into_iter()
+        .filter(|(_, addrs)| !addrs.is_empty())
+        .map(|(what, addrs)| format!("{what}{}", list(addrs)))
+        .collect::<Vec<_>>()
+        .join("; ");
     out(&format!(
-        "configuration OK: domain {}; listening on {}{tls}; {store}; unregistered IDs: {}; \
+        "configuration OK: domain {}; {listening}; {store}; unregistered IDs: {}; \
          registration: {}; {} admin(s), {} configured ban(s)",
         config.domain,
-        list(&config.listen),
         config.auth.policy.name(),
         if config.auth.registration {
             "open"
@@ -947,11 +984,6 @@ fn main() -> ExitCode {
             ),
             _ => {}
         }
-    } else if let Some(n) = fd_limit.filter(|&n| n < config.limits.max_connections + reserve) {
-        log::warn!(
-            "open-file limit {n} is below max-connections {} plus {reserve}; raise ulimit -n",
-            config.limits.max_connections
-        );
     }
     // Loaded before anything is bound, so a bad file stops scalard at once, like the data dir.
     let tls = match tls_files(&config).map(|f| (f.load(), f)) {
@@ -972,8 +1004,9 @@ fn main() -> ExitCode {
     if let Some(pid) = lock.as_ref().and_then(DirLock::unclean_stop) {
         log::warn!(
             "the last scalard on this data directory (pid {pid}) did not stop cleanly (killed, \
-             crashed, or the machine lost power): with --fsync batched, what it echoed in its \
-             last moments may not have been stored (docs/OPERATIONS.md, Durability)"
+             crashed, or the machine lost power): if it ran with --fsync batched, what it \
+             echoed in its last moments may not have been stored; with --fsync always, nothing \
+             it echoed was lost (docs/OPERATIONS.md, Durability)"
         );
     }
     install_signal_handlers();
@@ -1010,10 +1043,6 @@ fn main() -> ExitCode {
             "ephemeral: keeping no history and no accounts; unregistered IDs: {}",
             config.auth.policy.name()
         );
-        let unused = config.unused_when_ephemeral();
-        if !unused.is_empty() {
-            log::warn!("--ephemeral: {} not used (nothing is kept)", unused.join(", "));
-        }
     }
     // After the store: the configured motd, if any, replaces the one saved there.
     shell.set_policy(config.policy.clone());
@@ -1044,8 +1073,8 @@ fn main() -> ExitCode {
     if let Some(bound) = metrics_at {
         log::info!("metrics at http://{bound}/metrics");
     }
-    if !config.ephemeral {
-        warn_if_others_read(&config);
+    for warning in start_warnings(&config, fd_limit) {
+        log::warn!("{warning}");
     }
     log::info!("serving domain {}", config.domain);
     warn_of_raised(&config.limits);

@@ -105,8 +105,22 @@ pub struct TlsFiles {
 
 impl TlsFiles {
     /// Reads both files and builds a server configuration: TLS 1.3 and 1.2 with rustls's safe
-    /// defaults (ring provider), no client certificates.
+    /// defaults (ring provider), no client certificates. Logs what clients will refuse in the
+    /// certificate, and its fingerprint.
     pub fn load(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let (config, doubt) = self.load_quietly()?;
+        // Only once it is the one in use: a certificate refused with its key is not, and a
+        // warning about it would be taken for one about the certificate kept.
+        if let Some(doubt) = doubt {
+            log::warn!("{doubt}");
+        }
+        Ok(config)
+    }
+
+    /// [`load`](TlsFiles::load), returning what clients will refuse in the certificate rather
+    /// than logging it: `scalard check` says it as its other warnings (found by QA: a raw log
+    /// line among them).
+    pub fn load_quietly(&self) -> Result<(Arc<ServerConfig>, Option<String>), TlsError> {
         let chain = load_chain(&self.cert)?;
         let fingerprint = chain.first().map(|leaf| crate::tls::Fingerprint::of(leaf));
         let refused = chain.first().and_then(refused_by_clients);
@@ -129,18 +143,17 @@ impl TlsFiles {
             .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
             .map_err(TlsError::Rustls)?;
         // What clients pin (`scalar-cli --tofu`, `trust`): the operator can hand it out from
-        // here. Only once it is the one in use: a certificate refused with its key is not, and
-        // a warning about it would be taken for one about the certificate kept.
-        if let Some(why) = refused {
-            log::warn!(
-                "TLS: the certificate in {} {why}: clients that check certificates will refuse it",
-                self.cert.display()
-            );
-        }
+        // here.
         if let Some(fp) = fingerprint {
             log::info!("TLS certificate {}: {fp}", self.cert.display());
         }
-        Ok(Arc::new(config))
+        let doubt = refused.map(|why| {
+            format!(
+                "TLS: the certificate in {} {why}: clients that check certificates will refuse it",
+                self.cert.display()
+            )
+        });
+        Ok((Arc::new(config), doubt))
     }
 }
 
@@ -330,5 +343,32 @@ mod tests {
             "fine",
             "not a certificate at all"
         );
+    }
+
+    /// What clients will refuse comes back from `load_quietly` for `scalard check` to say as
+    /// its warnings do; a certificate they take has nothing to say.
+    #[test]
+    fn load_quietly_returns_what_load_would_warn_of() {
+        let dir = std::env::temp_dir().join(format!("scalar-tls-doubt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for ca in [true, false] {
+            let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+            if ca {
+                params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            }
+            let key = rcgen::KeyPair::generate().unwrap();
+            let files = TlsFiles {
+                cert: dir.join("cert.pem"),
+                key: dir.join("key.pem"),
+            };
+            std::fs::write(&files.cert, params.self_signed(&key).unwrap().pem()).unwrap();
+            std::fs::write(&files.key, key.serialize_pem()).unwrap();
+            let (_, doubt) = files.load_quietly().unwrap();
+            match ca {
+                true => assert!(doubt.is_some_and(|d| d.contains("says it is a CA's"))),
+                false => assert_eq!(doubt, None),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
