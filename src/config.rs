@@ -62,6 +62,10 @@ pub struct Config {
     pub max_connections_set: bool,
     /// Admins, server bans and the message of the day: what SIGHUP reloads with the limits.
     pub policy: AdminPolicy,
+    /// What the configuration took but should say otherwise, for a start, a check and a reload
+    /// to warn of: a ban's range not written as itself, taken as the range it lies in (refused,
+    /// a file that served before would stop a start after an upgrade: review).
+    pub notes: Vec<String>,
 }
 
 /// A TOML syntax error on one line, as a log line must be (a reload's error is logged):
@@ -238,6 +242,7 @@ impl Default for Config {
             foreign_any: false,
             max_connections_set: false,
             policy: AdminPolicy::default(),
+            notes: Vec::new(),
             trust: Vec::new(),
             distrust: Vec::new(),
             token_lifetime: Duration::from_millis(crate::server::TOKEN_LIFETIME_MS),
@@ -963,11 +968,13 @@ impl Config {
             }
             // IDs are lowercase (as admins', and as /sban folds them); address ranges ignore case.
             "ban" => match ServerBan::parse(&value.to_ascii_lowercase()) {
-                Some(_) if let Some(why) = crate::proto::pattern::range_fault(value) => {
-                    return Err(bad(&name, why));
-                }
                 Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
-                Some(b) => self.policy.bans.push(b),
+                Some(b) => {
+                    if let Some(why) = crate::proto::pattern::range_fault(value) {
+                        self.notes.push(format!("{name}: {why}; it is taken as {b}"));
+                    }
+                    self.policy.bans.push(b)
+                }
                 // A bare name (or pattern, `spam*`): of the domain served, as an admin's, and
                 // as the CLI's `/sban` completes it; ends in `@` until the domain is known.
                 None if !value.contains('@')
@@ -1272,17 +1279,24 @@ mod tests {
         assert_eq!(c.trust.len(), 2, "{:?}", c.trust);
     }
 
-    /// A range not written as itself is refused, as from an admin: `10.1.2.3/8` bans all of
-    /// 10.0.0.0/8, most likely not what was meant.
+    /// A range not written as itself (`10.1.2.3/8` bans all of 10.0.0.0/8, most likely not
+    /// what was meant) is said as a warning, as from an admin it is refused; taken as the range
+    /// it reads as, since a file that served before must not stop a start (review).
     #[test]
-    fn a_ban_not_written_as_its_range_is_refused() {
-        let e = args(&["--ban", "10.1.2.3/8"]).unwrap_err().to_string();
-        assert!(e.contains("10.0.0.0/8; write that"), "{e}");
-        let e = Config::default()
-            .apply_toml("bans = [\"192.0.2.0/024\"]")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("bans") && e.contains("plain number"), "{e}");
+    fn a_ban_not_written_as_its_range_is_taken_with_a_note() {
+        let c = args(&["--ban", "10.1.2.3/8"]).unwrap();
+        assert_eq!(c.policy.bans, [ServerBan::parse("10.0.0.0/8").unwrap()]);
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(note.contains("10.0.0.0/8; write that"), "{note}");
+        let mut c = Config::default();
+        c.apply_toml("bans = [\"192.0.2.0/024\"]").unwrap();
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(note.starts_with("ban") && note.contains("plain number"), "{note}");
+        assert!(args(&["--ban", "10.0.0.0/8"]).unwrap().notes.is_empty());
     }
 
     #[test]

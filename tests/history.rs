@@ -1443,6 +1443,9 @@ fn store_commands_refuse_an_ephemeral_configuration() {
         &["account", "add", "zoe", "--ephemeral"][..],
         &["account", "list", "--ephemeral"],
         &["backup", dir.path(), "--ephemeral"],
+        &["restore", "x.db", "--ephemeral"],
+        &["salvage", dir.path(), "--ephemeral"],
+        &["compact", "--ephemeral"],
         &["ban", "list", "--ephemeral"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_scalard"))

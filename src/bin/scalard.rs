@@ -86,6 +86,9 @@ fn reconfigure(
             if !c.max_connections_set {
                 c.limits.max_connections = derived_max_connections(fd_limit);
             }
+            for note in &c.notes {
+                log::warn!("reload: {note}");
+            }
             warn_of_raised(&c.limits);
             Some(scalar::net::Reconfig {
                 limits: c.limits,
@@ -204,16 +207,25 @@ fn start_warnings(config: &Config, fd_limit: Option<usize>) -> Vec<String> {
     let unused = (config.ephemeral && !unused.is_empty())
         .then(|| format!("--ephemeral: {} not used (nothing is kept)", unused.join(", ")));
     let reserve = scalar::server::FD_RESERVE;
-    let files = fd_limit
-        .filter(|&n| config.max_connections_set && n < config.limits.max_connections + reserve)
-        .map(|n| {
-            format!(
-                "open-file limit {n} is below max-connections {} plus {reserve}; raise ulimit -n",
-                config.limits.max_connections
-            )
-        });
+    let files = match (config.max_connections_set, fd_limit) {
+        (true, Some(n)) if n < config.limits.max_connections + reserve => Some(format!(
+            "open-file limit {n} is below max-connections {} plus {reserve}; raise ulimit -n",
+            config.limits.max_connections
+        )),
+        // Less than the reserve leaves one connection: said louder than a plain derivation.
+        (false, Some(n)) if n <= reserve + 1 => Some(format!(
+            "max-connections 1: the open-file limit {n} leaves none beyond the {reserve} other \
+             files need; raise ulimit -n"
+        )),
+        _ => None,
+    };
     let others = (!config.ephemeral).then(|| others_read(config)).flatten();
-    [unused, files, others].into_iter().flatten().collect()
+    let notes = config.notes.iter().cloned();
+    [unused, files, others]
+        .into_iter()
+        .flatten()
+        .chain(notes)
+        .collect()
 }
 
 /// Less free space than this on the data directory's disk is worth naming when the store
@@ -342,6 +354,14 @@ fn data_dir_hints(config: &Config, e: &str) -> Vec<String> {
                 }
             }
             .to_string(),
+        );
+    } else if e.contains("the file is damaged") {
+        // A value, not a page (review: the start said nothing of what to do).
+        hints.push(
+            "a value stored there cannot be read: scalard salvage FILE copies everything else \
+             into a new store, then scalard restore FILE puts it in place (docs/OPERATIONS.md, \
+             A damaged store)"
+                .into(),
         );
     }
     // An older scalard after an upgrade: the data directory is fine, the binary is not.
@@ -481,7 +501,8 @@ fn sub_config(sub: &str, flags: &[String]) -> Result<Config, ExitCode> {
     match config.ephemeral {
         true => Err(refuse(
             "the configuration is ephemeral (ephemeral = true, or --ephemeral): its server keeps \
-             no store to work on"
+             no store to work on; for a store, give its --data-dir without --ephemeral (and \
+             without that --config)"
                 .into(),
         )),
         false => Ok(config),
@@ -841,6 +862,18 @@ fn check_store(config: &Config, dir: &Path, integrity: bool) -> Result<(String, 
         true => format!(" (store of schema version {version}: the start upgrades it)"),
         false => String::new(),
     };
+    // Before the accounts are read: a damaged row there would stop the check at that read,
+    // without the word damage (review).
+    if integrity {
+        let damage = db.damage(&dir.join(DB_FILE), 10).map_err(|e| e.to_string())?;
+        if !damage.is_empty() {
+            return Err(format!(
+                "the store is damaged: {} (docs/OPERATIONS.md, A damaged store)",
+                damage.join("; ")
+            ));
+        }
+        said.push_str(" (its integrity checked)");
+    }
     // An older schema may not have the accounts a start would read after upgrading it.
     let warnings = match version == SCHEMA_VERSION {
         true => {
@@ -853,16 +886,6 @@ fn check_store(config: &Config, dir: &Path, integrity: bool) -> Result<(String, 
         }
         false => Vec::new(),
     };
-    if integrity {
-        let damage = db.damage(&dir.join(DB_FILE), 10).map_err(|e| e.to_string())?;
-        if !damage.is_empty() {
-            return Err(format!(
-                "the store is damaged: {} (docs/OPERATIONS.md, A damaged store)",
-                damage.join("; ")
-            ));
-        }
-        said.push_str(" (its integrity checked)");
-    }
     Ok((said, warnings))
 }
 
@@ -973,15 +996,13 @@ fn main() -> ExitCode {
         // Every connection is a descriptor: derive the limit rather than fail at accept.
         config.limits.max_connections = derived_max_connections(fd_limit);
         match fd_limit {
-            // Less than the reserve leaves one connection: say so louder than a plain derivation.
-            Some(n) if n <= reserve + 1 => log::warn!(
-                "max-connections 1: the open-file limit {n} leaves none beyond the {reserve} \
-                 other files need; raise ulimit -n"
-            ),
-            Some(n) if n < scalar::server::DEFAULT_MAX_CONNECTIONS + reserve => log::info!(
-                "max-connections {} (open-file limit {n} less {reserve})",
-                config.limits.max_connections
-            ),
+            // Under the reserve: a warning of start_warnings'.
+            Some(n) if n > reserve + 1 && n < scalar::server::DEFAULT_MAX_CONNECTIONS + reserve => {
+                log::info!(
+                    "max-connections {} (open-file limit {n} less {reserve})",
+                    config.limits.max_connections
+                )
+            }
             _ => {}
         }
     }

@@ -96,12 +96,14 @@ pub fn range_fault(s: &str) -> Option<String> {
     let (addr, prefix) = s.split_once('/')?;
     let addr = addr.parse::<std::net::IpAddr>().ok()?;
     let digits = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit());
+    let read_as = parse_range(s);
     if !digits || (prefix.len() > 1 && prefix.starts_with('0')) {
+        let meant = read_as.map_or_else(String::new, |(net, bits)| format!(" ({net}/{bits}?)"));
         return Some(format!(
-            "{s}: the prefix length must be a plain number (no sign, no leading zero)"
+            "{s}: the prefix length must be a plain number (no sign, no leading zero){meant}"
         ));
     }
-    let (net, bits) = parse_range(s)?;
+    let (net, bits) = read_as?;
     let written = prefix.parse::<u8>().ok()?;
     (mask(addr, written) != addr).then(|| {
         format!("{s} has bits set past its prefix: the range it lies in is {net}/{bits}; write that")

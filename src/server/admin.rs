@@ -350,9 +350,6 @@ impl Server {
             );
             return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
         }
-        if let Some(why) = crate::proto::pattern::range_fault(m.target) {
-            return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
-        }
         let Some(ban) = ServerBan::parse(m.target) else {
             return self.fail(
                 conn,
@@ -371,6 +368,11 @@ impl Server {
                     .session(conn)
                     .and_then(|s| self_ban(&ban, s.peer, &self.domain)) =>
             {
+                return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
+            }
+            // A new ban only: an unban lifts the range as the ban was first written, as
+            // `scalard ban del` does.
+            Action::Ban if let Some(why) = crate::proto::pattern::range_fault(m.target) => {
                 return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
             }
             Action::Ban if self.bans.len() >= MAX_SERVER_BANS && !self.bans.contains(&ban) => {

@@ -35,12 +35,13 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
     let size = std::fs::metadata(&target).map_or(0, |m| m.len());
     Ok(format!(
         "backed up {} to {}: {}, {:.1} MiB, in {:.1} s (mode 0600; to restore it, stop the \
-         server and run scalard restore with this file and the same --data-dir or --config)",
+         server and run scalard restore with this file and the same --data-dir or --config){}",
         source.display(),
         target.display(),
         holds(&summary),
         size as f64 / f64::from(1 << 20),
         started.elapsed().as_secs_f64(),
+        unreadable_note(&summary),
     ))
 }
 
@@ -90,8 +91,7 @@ pub(super) fn copy_out<T>(
         .and_then(|done| sync(&partial).map(|()| done))
         .map_err(writing)
         .and_then(|done| {
-            // The copy's damage is most likely the store's own (a value copied as it was):
-            // said of the store, not of a working file the operator never sees.
+            // Said of the store, not of a working file the operator never sees.
             let summary = snapshot::inspect(&partial).map_err(|e| {
                 let e = e
                     .to_string()
@@ -210,6 +210,19 @@ pub(super) fn holds(s: &Summary) -> String {
         _ => format!(
             "schema version {}, older than this scalard's, which upgrades it when it starts on it",
             s.version
+        ),
+    }
+}
+
+/// The rows a store holds that cannot be read, said after what a backup or a restore did: they
+/// take them as they are (the copy is still the store's best), where a salvage leaves them out.
+pub(super) fn unreadable_note(s: &Summary) -> String {
+    match s.unreadable.is_empty() {
+        true => String::new(),
+        false => format!(
+            "\nbut it is damaged: {} (the server fails every read of them; scalard salvage makes \
+             a store without them: docs/OPERATIONS.md, A damaged store)",
+            s.unreadable.join("; ")
         ),
     }
 }

@@ -11,7 +11,7 @@
 //! file would let writes to one corrupt the other (found by QA).
 
 use super::StoreError;
-use super::backup::{at, being_set_aside, beside, free_name, holds, sync_dir, sync_dir_of};
+use super::backup::{at, being_set_aside, beside, free_name, holds, sync_dir, sync_dir_of, unreadable_note};
 use super::lock::{DirLock, StoreHold, as_root, own_as};
 use super::sqlite::snapshot::{self, Summary};
 use super::sqlite::{
@@ -144,10 +144,11 @@ fn said(source: &Path, store: &Path, s: &Summary, aside: Option<&PathBuf>, resum
         None => String::new(),
     };
     format!(
-        "restored {} as {}{finished}: {}{replaced}; start scalard now",
+        "restored {} as {}{finished}: {}{replaced}; start scalard now{}",
         source.display(),
         store.display(),
-        holds(s)
+        holds(s),
+        unreadable_note(s)
     )
 }
 

@@ -93,6 +93,14 @@ fn lost_messages(gap: &Gap) -> String {
     }
 }
 
+/// A key that is text, as the report names it.
+fn text_key(k: &rusqlite::types::Value) -> Option<&str> {
+    match k {
+        rusqlite::types::Value::Text(t) => Some(t),
+        _ => None,
+    }
+}
+
 /// What the salvage lost or changed, a line each.
 fn losses(s: &Salvage) -> Vec<String> {
     let mut lines = Vec::new();
@@ -106,8 +114,17 @@ fn losses(s: &Salvage) -> Vec<String> {
             });
         }
         if t.refused > 0 {
+            // Keyed by name: the names are what the operator makes again (review).
+            let names: Vec<&str> = match t.table {
+                "accounts" | "state" => t.spoilt.iter().filter_map(text_key).take(10).collect(),
+                _ => Vec::new(),
+            };
+            let named = match names.is_empty() {
+                true => String::new(),
+                false => format!(" ({})", names.join(", ")),
+            };
             lines.push(format!(
-                "lost, read with damaged values: {}",
+                "lost, read with damaged values: {}{named}",
                 records(t.table, Some(t.refused), false)
             ));
         }
@@ -116,7 +133,7 @@ fn losses(s: &Salvage) -> Vec<String> {
     // names none (found by QA): a backup does.
     if s.tables
         .iter()
-        .any(|t| t.table == "accounts" && (!t.lost.is_empty() || t.refused > 0))
+        .any(|t| t.table == "accounts" && !t.lost.is_empty())
     {
         lines.push(
             "to name the accounts lost: restore the latest backup into an empty directory (scalard \

@@ -342,9 +342,24 @@ impl<T> Context<T> for rusqlite::Result<T> {
             Some(rusqlite::ErrorCode::OperationInterrupted) => StoreError::TooSlow,
             // Not `NotADatabase`: a file that is none (a backup mistyped) is not damaged.
             Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Damaged(format!("{what}: {e}")),
+            // A value that is not what scalard wrote (text that is not UTF-8, a number out of
+            // range, a wrong type) is damage too, and is sent where damage is (review: a raw
+            // "invalid utf-8" stopped a start with no word of what to do).
+            _ if unreadable_value(&e) => StoreError::Damaged(format!("{what}: {e}")),
             _ => StoreError::Io(format!("{what}: {e}")),
         })
     }
+}
+
+/// Whether `e` is a stored value that cannot be read as what it should be.
+fn unreadable_value(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::Utf8Error(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+    )
 }
 
 /// Prefixes an I/O error with the database path, so a startup failure says which file.

@@ -22,6 +22,9 @@ pub struct Summary {
     pub events: Option<u64>,
     /// How many accounts it holds, likewise.
     pub accounts: Option<u64>,
+    /// Its rows whose values cannot be read, said a line for each table (see
+    /// [`Db::unreadable`]): a server starts on such a store, but fails every read of them.
+    pub unreadable: Vec<String>,
 }
 
 /// Writes a consistent snapshot of the store at `source` into `target`, which must not exist
@@ -42,15 +45,18 @@ pub fn copy_into(source: &Path, target: &Path) -> Result<(), StoreError> {
 }
 
 /// Checks that the file at `path` is a whole store this build can start on (SQLite's
-/// `quick_check`, and a scalard schema no newer than this build's), and says what it holds.
-/// Opens it for writing, as SQLite's WAL needs, but writes nothing: the caller owns the file.
+/// `quick_check`, and a scalard schema no newer than this build's), and says what it holds,
+/// rows whose values cannot be read included. Those do not refuse it (review): a backup of a
+/// store with one is still its best copy, and a restore of one was taken before they were
+/// looked for; a salvage makes a store without them. Opens it for writing, as SQLite's WAL
+/// needs, but writes nothing: the caller owns the file.
 pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
     let db = open_existing(path, false)?;
     db.conn
         .pragma_update(None, "query_only", true)
         .context("query_only")
         .map_err(at(path))?;
-    let damage = db.damage(path, 3).map_err(at(path))?;
+    let damage = db.broken_pages(path, 3).map_err(at(path))?;
     if !damage.is_empty() {
         // Damaged, not Io: the operator is sent to what to do about it (salvage).
         return Err(StoreError::Damaged(format!(
@@ -59,7 +65,10 @@ pub fn inspect(path: &Path) -> Result<Summary, StoreError> {
             damage.join("; ")
         )));
     }
-    db.summary().map_err(at(path))
+    let unreadable = db.unreadable(3).map_err(at(path))?;
+    db.summary()
+        .map(|s| Summary { unreadable, ..s })
+        .map_err(at(path))
 }
 
 /// Opens an existing store file without creating or upgrading anything, and refuses
@@ -118,17 +127,29 @@ impl Db {
     /// store), or else of the rows whose values cannot be read (every row read again), and a
     /// length that is not its pages'; none if nothing.
     pub fn damage(&self, path: &Path, max: u32) -> Result<Vec<String>, StoreError> {
+        let mut damage = self.broken_pages(path, max)?;
+        // Whole pages may still hold a value every read of its row fails on (found in
+        // review: text that is not UTF-8 passed); damaged pages say more than such rows.
+        if damage.is_empty() {
+            damage = self.unreadable(max)?;
+        }
+        Ok(damage)
+    }
+
+    /// The rows whose values cannot be read though their pages are whole (text that is not
+    /// UTF-8, which SQLite's checks do not read), at most `max` lines, one a table.
+    pub fn unreadable(&self, max: u32) -> Result<Vec<String>, StoreError> {
+        super::salvage::unreadable_rows(&self.conn, max as usize)
+    }
+
+    /// [`damage`](Db::damage) of the pages alone: `quick_check`'s lines and the file's length.
+    fn broken_pages(&self, path: &Path, max: u32) -> Result<Vec<String>, StoreError> {
         let mut damage: Vec<String> = self
             .conn
             .prepare(&format!("PRAGMA quick_check({max})"))
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .context("quick_check")?;
         damage.retain(|line| line != "ok");
-        // Whole pages may still hold a value every read of its row fails on (found in
-        // review: text that is not UTF-8 passed); damaged pages say more than such rows.
-        if damage.is_empty() {
-            damage = super::salvage::unreadable_rows(&self.conn, max as usize)?;
-        }
         // A file cut short inside its last page passes quick_check (SQLite reads the rest as
         // zeros; found by QA): its length must be its pages'. Unless its log holds pages too
         // (a running server's, or a crash's): then the file is shorter until a checkpoint.
@@ -167,6 +188,7 @@ impl Db {
             version,
             events,
             accounts,
+            unreadable: Vec::new(),
         })
     }
 }

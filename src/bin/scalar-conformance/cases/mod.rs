@@ -75,10 +75,11 @@ impl Ctx {
     }
 }
 
-/// Checks, before any case runs, that the server can be reached (TCP, and TLS if asked) and
-/// serves `--domain`, and that `--account` logs in: otherwise every case (or every account
-/// case) would fail with the same cause, burying it.
-/// Anything else the server answers to the Ident is left for the cases to judge.
+/// Checks, before any case runs, that the server can be reached (TCP, and TLS if asked),
+/// serves `--domain` and answers an Ident with an Ident reply the cases can use, and that
+/// `--account` logs in: otherwise every case (or every account case) would fail with the same
+/// cause, burying it. (A server that admits accounts only stops the run here: every case
+/// identifies as names of its own.)
 pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
     let server = &ctx.dial.server;
     let mut c = ctx.raw().map_err(|e| format!("cannot reach {server}: {e}"))?;
