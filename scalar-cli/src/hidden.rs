@@ -51,6 +51,20 @@ fn always(c: char) -> bool {
     )
 }
 
+/// Whether no terminal can be trusted to draw `c`: a private-use character (a font's own, if
+/// any: tmux draws U+E000 as nothing) or one not assigned as of the tables here, noncharacters
+/// among them (found by QA: U+0378, U+E000 and U+10FFFF hid inside "password"). Not in the
+/// emoji blocks, where a newer Unicode's emoji than the tables know would be shown by code
+/// point for nothing.
+fn unknown(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    match c.general_category() {
+        GeneralCategory::PrivateUse => true,
+        GeneralCategory::Unassigned => !is_emoji(c),
+        _ => false,
+    }
+}
+
 /// Pictographs and symbols that emoji sequences join (skin tones and U+FE0F among them).
 fn is_emoji(c: char) -> bool {
     matches!(u32::from(c),
@@ -188,7 +202,7 @@ impl Iterator for Marked<'_> {
                 false
             }
             '\u{e0020}'..=CANCEL_TAG => true,
-            c => always(c),
+            c => always(c) || unknown(c),
         };
         if c == FLAG {
             self.flag_left = flag_tags(self.chars.clone());
@@ -215,6 +229,14 @@ mod tests {
         assert_eq!(shown("\u{202e}x\u{85}"), ['\u{202e}', '\u{85}']);
         // Not assigned yet, which some terminals draw a column wide: never measured as nothing.
         assert_eq!(shown("\u{e0080}\u{2065}"), ['\u{e0080}', '\u{2065}']);
+        // Found by QA: unassigned, a noncharacter and a private-use character, each drawn as
+        // nothing by tmux inside "paypal" and "password".
+        assert_eq!(
+            shown("pa\u{378}ypa\u{10ffff}l pass\u{e000}word \u{d7ff}"),
+            ['\u{378}', '\u{10ffff}', '\u{e000}', '\u{d7ff}']
+        );
+        // Emoji, Han, Hangul and accents are assigned and pass.
+        assert!(shown("日本語 한국어 é 🙂 🫠").is_empty());
     }
 
     /// Found by a Hebrew and Arabic typist's trial: the marks their keyboards type beside

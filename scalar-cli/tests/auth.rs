@@ -695,6 +695,49 @@ fn direct_messages_sent_while_away_are_shown_at_the_next_start() {
     assert_eq!(lost.wait_exit(STEP), 0);
 }
 
+/// Ctrl-C while the client waits for the server (the terminal then sends SIGINT; the editor
+/// takes it as a key only while a line is typed) once ended the client at once, its marks
+/// unwritten (found by QA): a first one is now said, a second within 2 s ends the client as a
+/// kill does, its mark kept.
+#[test]
+fn a_ctrl_c_is_said_and_a_second_ends_the_client_keeping_its_mark() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut bob = server.client("bob");
+    let mut p = chat_as(&server, &dir, "alice", Some("password"));
+    publish(&mut bob, "alice@localhost", "just before the interrupts");
+    p.wait_for("bob: just before the interrupts", STEP);
+    let pid = p.child.id() as libc::pid_t;
+    let int = || {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    };
+    // Waiting for a frozen server's answer, outside the editor.
+    server.freeze(true);
+    p.type_keys("/join #wait\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    int();
+    let said = p.wait_for("press it again within 2 s to end scalar-cli", STEP);
+    // Not within 2 s of the first: said again, not ended.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    int();
+    let said = p.wait_for_from(said, "press it again within 2 s", STEP);
+    // The answer comes, and the chat goes on.
+    server.freeze(false);
+    p.wait_for_from(said, "joined #wait", STEP);
+    server.freeze(true);
+    p.type_keys("/join #again\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    int();
+    int();
+    assert_eq!(p.wait_signalled(STEP), Some(libc::SIGINT));
+    server.freeze(false);
+    let mut next = chat_as(&server, &dir, "alice", Some("password"));
+    next.wait_for("while you were away: nothing missed in your inbox", STEP);
+    next.type_keys("/quit\r");
+    assert_eq!(next.wait_exit(STEP), 0);
+}
+
 /// A client ended by `kill` (SIGTERM) or by its terminal closing (SIGHUP) keeps its inbox mark
 /// as `/quit` does (the background thread writes it only within a second of a message), and
 /// leaves the terminal as it found it, not in the editor's raw mode; it still ends by the signal.

@@ -80,6 +80,9 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         .with_password(dial.password.clone()),
     );
     let _ = watched.set(shared.clone());
+    if tty {
+        signals::take_interrupts();
+    }
     // A password given to another domain's server logs in with its token: not an account here.
     let local = conn.user.rsplit_once('@').is_some_and(|(_, d)| d == conn.domain);
     shared.state().logged_in = dial.password.wanted() && !conn.guest && local;

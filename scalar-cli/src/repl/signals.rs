@@ -44,7 +44,7 @@ pub fn watch() -> std::io::Result<Client> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let sig = wait(read);
+            let sig = first_to_end(read);
             let client = seen.get().cloned();
             // No client yet, and the echo off: at the password prompt, whose line the shell's
             // prompt would otherwise go on (not while connecting, which leaves no line open).
@@ -67,6 +67,33 @@ pub fn watch() -> std::io::Result<Client> {
         install(sig);
     }
     Ok(client)
+}
+
+/// Takes Ctrl-C from now on (the chat has started at a terminal): the editor reads it as a key
+/// while a line is typed, but while the client waits for the server the terminal sends SIGINT,
+/// which ended the client at once, its marks unwritten (found by QA). A first one is now only
+/// said; a second within [`AGAIN_WITHIN`] ends the client as SIGTERM would.
+pub fn take_interrupts() {
+    install(libc::SIGINT);
+}
+
+/// How soon a second Ctrl-C must follow the first to end the client.
+const AGAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits for the signal that ends the client: any but a Ctrl-C that does not follow another
+/// within [`AGAIN_WITHIN`], which is said instead.
+fn first_to_end(read: libc::c_int) -> libc::c_int {
+    let mut last: Option<std::time::Instant> = None;
+    loop {
+        let sig = wait(read);
+        if sig != libc::SIGINT || last.is_some_and(|t| t.elapsed() < AGAIN_WITHIN) {
+            // Any other signal from now on ends the client at once ([`on_signal`]).
+            TAKEN.store(true, Ordering::SeqCst);
+            return sig;
+        }
+        last = Some(std::time::Instant::now());
+        say_now("\n-- Ctrl-C: press it again within 2 s to end scalar-cli (it clears the line you type)\n");
+    }
 }
 
 /// How long the mark may take (its file lock held by another client, a stuck home
@@ -116,7 +143,13 @@ extern "C" fn on_signal(sig: libc::c_int) {
         // -1: standard input is no terminal, or one that hung up: nothing to stop us.
         let owner = libc::tcgetpgrp(libc::STDIN_FILENO);
         let background = owner != -1 && owner != libc::getpgrp();
-        if !background && !TAKEN.swap(true, Ordering::SeqCst) {
+        // A Ctrl-C is handed over without taking the thread: it may only be said
+        // ([`first_to_end`]), after which the next signal must reach the thread too.
+        let hand_over = match sig {
+            libc::SIGINT => !TAKEN.load(Ordering::SeqCst),
+            _ => !TAKEN.swap(true, Ordering::SeqCst),
+        };
+        if !background && hand_over {
             let byte = sig as u8;
             if libc::write(PIPE.load(Ordering::SeqCst), (&raw const byte).cast(), 1) == 1 {
                 *libc::__errno_location() = errno;
@@ -187,8 +220,9 @@ fn say_now(text: &str) {
     // SAFETY: isatty, tcgetpgrp and getpgrp only read; poll is given one pollfd of ours and
     // no wait; write writes from `text`, within its length.
     unsafe {
-        let foreground =
-            libc::isatty(libc::STDERR_FILENO) == 0 || libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp();
+        // -1: no terminal controls this process, which no write can stop then.
+        let owner = libc::tcgetpgrp(libc::STDIN_FILENO);
+        let foreground = libc::isatty(libc::STDERR_FILENO) == 0 || owner == -1 || owner == libc::getpgrp();
         if foreground && libc::poll(&mut out, 1, 0) == 1 && out.revents & libc::POLLOUT != 0 {
             libc::write(libc::STDERR_FILENO, text.as_ptr().cast(), text.len());
         }

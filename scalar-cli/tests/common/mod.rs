@@ -54,6 +54,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the server: a frozen one answers nothing.
+    pub fn freeze(&self, on: bool) {
+        let sig = if on { libc::SIGSTOP } else { libc::SIGCONT };
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as libc::pid_t, sig) };
+        }
+    }
+
     /// Starts a server on an ephemeral port.
     pub fn start() -> Server {
         Server::start_on(0)
