@@ -315,6 +315,15 @@ fn a_channel_named_first_is_the_one_acted_on() {
     alice.command("/kick #a bob spam", "you kicked bob (spam)");
     bob.wait_for("-!- alice kicked you (spam)", STEP);
     alice.command("/mode #a +i", "you set the modes to +i (invite-only)");
+    // A list goes on past a refusal (found by QA: the channels after it were left unjoined,
+    // unsaid).
+    let before = bob.text().len();
+    bob.command("/join #z1,#a,#z2", "joined #z2");
+    let said = bob.text()[before..].to_string();
+    assert!(
+        said.contains("joined #z1") && said.contains("cannot join #a: it is invite-only"),
+        "{said}"
+    );
     alice.command("/invite bob #a", "you invited bob");
     bob.command("/join #a", "joined #a (2 connected)");
     for p in [alice, bob] {

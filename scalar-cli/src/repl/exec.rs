@@ -120,10 +120,17 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
             let topic = joined_if_channel(shared, topic)?;
             return Ok(publish(shared, &topic, text, None, Some(seen.id))?);
         }
-        // As in IRC, `/join #a,#b` joins each, the last becoming the current topic.
+        // As in IRC, `/join #a,#b` joins each, the last joined becoming the current topic; one
+        // refused does not stop the rest (found by QA: those after it were left unjoined,
+        // unsaid), and each refusal is said.
         Command::Join(list) => {
-            for t in list.split(',').filter(|t| !t.is_empty()) {
-                join(shared, &names::channel(t, &domain)?)?;
+            let failed: Vec<String> = list
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .filter_map(|t| names::channel(t, &domain).and_then(|c| join(shared, &c)).err())
+                .collect();
+            if !failed.is_empty() {
+                return Err(failed.join("; ").into());
             }
         }
         Command::Part(words) => {
