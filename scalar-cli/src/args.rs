@@ -442,8 +442,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             }
             Long("since") if matches!(sub.as_deref(), Some("history" | "listen")) => {
                 let v = utf8(val(&mut p)?, "--since")?;
-                // Exact forms first: a script's `--since 0` stays the start of time, not a
-                // forgotten unit as in the chat's `/history since`.
+                // Exact forms first: a script's `--since 0` stays the start of time. Another
+                // number before 1973 is a unit forgotten, as in the chat's `/history since`
+                // (found by QA: `--since 90`, meant as minutes, printed the whole channel).
+                if v.bytes().all(|b| b.is_ascii_digit())
+                    && v.parse::<u64>().is_ok_and(|n| n > 0 && n < 100_000_000_000)
+                {
+                    return Err(usage(format!(
+                        "--since: {v} is read as milliseconds since 1970, so before 1973: a unit \
+                         forgotten? (90m for 90 minutes; milliseconds take 12 digits or more; 0 \
+                         for the start)"
+                    )));
+                }
                 let now = crate::timefmt::now_ms();
                 let t = crate::timefmt::parse_time(&v)
                     .or_else(|| crate::timefmt::parse_when(&v, now))
@@ -1182,7 +1192,10 @@ mod tests {
         let two_hours_ago = since("2h");
         assert!((before - 7_200_000..=crate::timefmt::now_ms() - 7_200_000).contains(&two_hours_ago));
         assert_eq!(since("0"), 0);
-        assert_eq!(since("90"), 90, "milliseconds, as before");
+        assert!(
+            parse_strs(&["history", "#a", "--since", "90"]).is_err(),
+            "a unit forgotten (found by QA: it printed the whole channel)"
+        );
         assert!(since("yesterday") < since("today"));
         let a = parse_strs(&["history", "bob@x", "--after", &id]).unwrap();
         assert_eq!(
