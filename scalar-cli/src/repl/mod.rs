@@ -197,7 +197,11 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
     }
     let flow = loop {
         let prompt = prompt(shared);
-        let read = rl.readline(&prompt);
+        // A pasted line's own newline (bracketed paste keeps it) is no part of the message
+        // (found by QA: an empty last line under each such paste).
+        let read = rl
+            .readline(&prompt)
+            .map(|l| l.trim_end_matches(['\n', '\r']).to_string());
         // Held on Enter (the validator), the screen is as rustyline left it, if still. A
         // message's typed line is then taken back once the server took it: held until then,
         // so that nothing is printed below it meanwhile.
