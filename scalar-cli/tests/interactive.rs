@@ -140,6 +140,21 @@ fn reply_refs_and_ping() {
         }
     }
     p.wait_for(&format!("alice: (re {r}) answer"), STEP);
+    // A bracketed paste of a line with its newline: the newline is no part of the message
+    // (found by QA: an empty last line under it); one of two lines is one message of both.
+    p.type_keys("\x1b[200~pasted line\n\x1b[201~\r");
+    p.type_keys("\x1b[200~first\nsecond\n\x1b[201~\r");
+    let mut bodies = Vec::new();
+    while bodies.len() < 2 {
+        let f = bob.recv().unwrap();
+        if let Ok(scalar::proto::Msg::Event(e)) = f.msg()
+            && e.from.as_str() == "alice@localhost"
+            && let scalar::proto::Body::Text(t) = e.body
+        {
+            bodies.push(t.to_string());
+        }
+    }
+    assert_eq!(bodies, ["pasted line", "first\nsecond"]);
     p.type_keys("/part\r");
     p.wait_for("left #r", STEP);
     p.type_keys(&format!("/reply {r} too late\r"));
