@@ -141,8 +141,7 @@ pub fn pin_mismatch(server: &str, expected: &Fingerprint, got: &Fingerprint) -> 
          Someone may be intercepting the connection (an attack), or the server's operator\n\
          replaced its certificate. Nothing was sent. Check the new fingerprint with the\n\
          operator; if it is right, accept it with:\n\
-         \x20 scalar-cli trust {server} \\\n\
-         \x20   {got}"
+         \x20 scalar-cli trust {server} {got}"
     )
 }
 
