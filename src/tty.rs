@@ -149,6 +149,11 @@ pub fn read_secret_with(prompt: &str, keys: Keys) -> io::Result<String> {
     }
     let mut line = String::new();
     if io::stdin().lock().read_line(&mut line)? == 0 {
+        // Ctrl-D at the prompt: the error goes on a line of its own, not after the prompt
+        // (found by QA).
+        if _guard.is_some() {
+            let _ = writeln!(io::stderr());
+        }
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no password given"));
     }
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
