@@ -424,11 +424,15 @@ fn reconnect(
     // the server may hold it for this client's own dead connection.
     let mut taken: Option<Instant> = None;
     let hold = shared.state().name_hold.unwrap_or(crate::conn::NAME_HOLD);
+    // The wait a failure's line said, so that the one slept is that one (found by QA: the line
+    // said 0.5, 1.0, 2.0 s, the waits were jittered).
+    let mut said: Option<Duration> = None;
     loop {
         // Held by the last attempt's catch-up, which failed: shown, not merged into this one's.
         show_held_error(shared);
         if wait {
-            match sleep_unless_asked(shared, jitter(*delay)) {
+            let pause = said.take().unwrap_or_else(|| jitter(*delay));
+            match sleep_unless_asked(shared, pause) {
                 Slept::Quit => return None,
                 // `/reconnect` cut the wait short: the server is back, so are short waits,
                 // and the first failures are said again (found by QA: they were silent).
@@ -498,13 +502,14 @@ fn reconnect(
             Err(e) => {
                 // The server's own wait (a connection rate's `retry_after`) is the least.
                 let next = longer(*delay).max(crate::patience::told_wait(&e));
+                let pause = jitter(next);
                 if worth_saying(attempt) {
                     shared.screen.error(format!(
                         "reconnect attempt {attempt} failed: {e}; next in {:.1}s",
-                        next.as_secs_f32()
+                        pause.as_secs_f32()
                     ));
                 }
-                *delay = next;
+                (*delay, said) = (next, Some(pause));
             }
         }
     }
