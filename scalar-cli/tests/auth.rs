@@ -705,8 +705,6 @@ fn a_ctrl_c_is_said_and_a_second_ends_the_client_keeping_its_mark() {
     let server = server_with_alice(&dir, &[]);
     let mut bob = server.client("bob");
     let mut p = chat_as(&server, &dir, "alice", Some("password"));
-    publish(&mut bob, "alice@localhost", "just before the interrupts");
-    p.wait_for("bob: just before the interrupts", STEP);
     let pid = p.child.id() as libc::pid_t;
     let int = || {
         // SAFETY: kill(2) on our own child's pid.
@@ -724,13 +722,25 @@ fn a_ctrl_c_is_said_and_a_second_ends_the_client_keeping_its_mark() {
     let said = p.wait_for_from(said, "press it again within 2 s", STEP);
     // The answer comes, and the chat goes on.
     server.freeze(false);
-    p.wait_for_from(said, "joined #wait", STEP);
+    let said = p.wait_for_from(said, "joined #wait", STEP);
+    // Something seen in #wait, whose "since you left" mark only the end of a run writes, and
+    // a direct message: the end by two Ctrl-Cs keeps both (found by QA: a Ctrl-C then wrote
+    // neither). Past 2 s since the last Ctrl-C first, which the next would otherwise follow.
+    subscribe(&mut bob, "#wait@localhost");
+    publish(&mut bob, "#wait@localhost", "said in #wait");
+    let said = p.wait_for_from(said, "bob: said in #wait", STEP);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    publish(&mut bob, "alice@localhost", "just before the interrupts");
+    let said = p.wait_for_from(said, "bob: just before the interrupts", STEP);
     server.freeze(true);
     p.type_keys("/join #again\r");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(100));
     int();
+    p.wait_for_from(said, "press it again within 2 s", STEP);
     int();
     assert_eq!(p.wait_signalled(STEP), Some(libc::SIGINT));
+    let channels = std::fs::read_to_string(dir.0.join("data/scalar-cli/channel-marks")).unwrap_or_default();
+    assert!(channels.contains("#wait"), "channel marks: {channels:?}");
     server.freeze(false);
     let mut next = chat_as(&server, &dir, "alice", Some("password"));
     next.wait_for("while you were away: nothing missed in your inbox", STEP);

@@ -197,11 +197,7 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
     }
     let flow = loop {
         let prompt = prompt(shared);
-        // A pasted line's own newline (bracketed paste keeps it) is no part of the message
-        // (found by QA: an empty last line under each such paste).
-        let read = rl
-            .readline(&prompt)
-            .map(|l| l.trim_end_matches(['\n', '\r']).to_string());
+        let read = rl.readline(&prompt);
         // Held on Enter (the validator), the screen is as rustyline left it, if still. A
         // message's typed line is then taken back once the server took it: held until then,
         // so that nothing is printed below it meanwhile.
@@ -217,6 +213,10 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
         if take_back.is_none() {
             shared.screen.release();
         }
+        // A pasted line's own newline (bracketed paste keeps it) is no part of the message
+        // (found by QA: an empty last line under each such paste); the rows to take back are
+        // those drawn, newline included (review 228).
+        let read = read.map(|l| l.trim_end_matches(['\n', '\r']).to_string());
         match read {
             Ok(line) => {
                 let talking_to = shared.state().current.clone();

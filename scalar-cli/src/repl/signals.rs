@@ -144,9 +144,15 @@ extern "C" fn on_signal(sig: libc::c_int) {
         let owner = libc::tcgetpgrp(libc::STDIN_FILENO);
         let background = owner != -1 && owner != libc::getpgrp();
         // A Ctrl-C is handed over without taking the thread: it may only be said
-        // ([`first_to_end`]), after which the next signal must reach the thread too.
+        // ([`first_to_end`]), after which the next signal must reach the thread too. One
+        // more while the client ends (a key held down) changes nothing: it would end the
+        // client before its marks are kept (review 228).
         let hand_over = match sig {
-            libc::SIGINT => !TAKEN.load(Ordering::SeqCst),
+            libc::SIGINT if TAKEN.load(Ordering::SeqCst) && !background => {
+                *libc::__errno_location() = errno;
+                return;
+            }
+            libc::SIGINT => true,
             _ => !TAKEN.swap(true, Ordering::SeqCst),
         };
         if !background && hand_over {
