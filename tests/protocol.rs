@@ -802,6 +802,28 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 cursor: None,
             }),
         ),
+        (
+            "Conversations",
+            Msg::Conversations(Conversations {
+                seq: Some(17),
+                count: 100,
+                since: Some(1764000000000),
+                cursor: None,
+            }),
+        ),
+        (
+            "ConversationList",
+            Msg::ConversationList(ConversationList {
+                seq: Some(17),
+                status: CatchupStatus::Truncated,
+                users: List::Slice(Box::leak(Box::new([
+                    name("alice@example.com"),
+                    name("carol@example.com"),
+                ]))),
+                times: List::Slice(&[1764000060000, 1764000000001]),
+                cursor: Some(name("carol@example.com")),
+            }),
+        ),
     ]
 }
 
@@ -1022,6 +1044,28 @@ fn every_decode_error_has_its_code() {
             ErrorCode::Malformed,
             None,
         ), // duplicate key
+        (
+            vec![
+                0xa5, 0x00, 0x18, 0x48, 0x16, 0x00, 0x18, 0x30, 0x80, 0x18, 0x40, 0x80, 0x18, 0x40, 0x80,
+            ],
+            ErrorCode::Malformed,
+            None,
+        ), // a duplicate key above 63 (times)
+        (
+            cbor(map(vec![
+                (0, 72.into()),
+                (22, 3.into()),
+                (48, V::Array(vec![])),
+                (64, V::Array(vec![])),
+            ])),
+            ErrorCode::Malformed,
+            None,
+        ), // a ConversationList can say no unknown id
+        (
+            cbor(map(vec![(0, 71.into()), (15, 9.into()), (45, "Bob".into())])),
+            ErrorCode::BadTopic,
+            None,
+        ), // a Conversations cursor that is no name
         (
             cbor(map(vec![
                 (0, 69.into()),
@@ -1506,6 +1550,19 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
                 "botnet",
             ])))),
             cursor: Some(user.as_str()),
+        }),
+        Msg::Conversations(Conversations {
+            seq,
+            count: small,
+            since: Some(p.n),
+            cursor: Some(user),
+        }),
+        Msg::ConversationList(ConversationList {
+            seq,
+            status: CatchupStatus::Complete,
+            users: List::Slice(Box::leak(Box::new([user]))),
+            times: List::Slice(Box::leak(Box::new([p.n]))),
+            cursor: None,
         }),
     ];
     for body in [Body::Text(&p.text), Body::Blob(&p.blob)] {

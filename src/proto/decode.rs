@@ -147,7 +147,7 @@ impl<'a> Fields<'a> {
         let Item::Map(pairs) = r.item()? else {
             return Err(DecodeError::NotAMap);
         };
-        let mut seen = 0u64;
+        let mut seen = 0u128;
         for _ in 0..pairs {
             let mut probe = r.clone();
             let key = match probe.item()? {
@@ -160,7 +160,7 @@ impl<'a> Fields<'a> {
                 continue;
             };
             r = probe;
-            let bit = 1u64 << key as u8;
+            let bit = 1u128 << key as u8;
             if seen & bit != 0 {
                 return Err(DecodeError::DuplicateKey(key));
             }
@@ -688,6 +688,26 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
                 0,
                 MAX_PAGE as usize,
                 DecodeError::WrongType(Key::Roles),
+            )?,
+            cursor: f.name(Key::Cursor)?,
+        }),
+        MsgType::Conversations => Msg::Conversations(Conversations {
+            seq,
+            count: req(f.u32(Key::Count)?, Key::Count)?,
+            since: f.uint(Key::Since)?,
+            cursor: f.name(Key::Cursor)?,
+        }),
+        MsgType::ConversationList => Msg::ConversationList(ConversationList {
+            seq,
+            status: CatchupStatus::from_u64(req(f.uint(Key::Status)?, Key::Status)?)
+                .filter(|&s| s != CatchupStatus::UnknownId)
+                .ok_or(DecodeError::OutOfRange(Key::Status))?,
+            users: f.names(Key::Users)?,
+            times: f.list(
+                Key::Times,
+                0,
+                MAX_PAGE as usize,
+                DecodeError::WrongType(Key::Times),
             )?,
             cursor: f.name(Key::Cursor)?,
         }),

@@ -166,6 +166,9 @@ numbered! {
         /// Joins a minute a channel admits from IDs not in it yet; 0 for no limit (SetMeta,
         /// Meta).
         JoinRate = 63, "join_rate",
+        /// The time of each conversation's newest Event, one per ID of `users`
+        /// (ConversationList).
+        Times = 64, "times",
     }
 }
 
@@ -339,6 +342,10 @@ numbered! {
         Targets = 69, "Targets",
         /// S→C: a page of a channel's list, the reply to Targets.
         TargetList = 70, "TargetList",
+        /// C→S: ask for a page of the asker's direct-message conversations.
+        Conversations = 71, "Conversations",
+        /// S→C: a page of the asker's conversations, the reply to Conversations.
+        ConversationList = 72, "ConversationList",
     }
 }
 
@@ -358,8 +365,8 @@ pub mod modes {
     pub const ALL: u64 = 31;
 }
 
-// The decoder tracks the keys it has seen in one u64, and indexes its table by key.
-const _: () = assert!(KEY_COUNT <= 64);
+// The decoder tracks the keys it has seen in one u128, and indexes its table by key.
+const _: () = assert!(KEY_COUNT <= 128);
 const _: () = {
     let mut i = 0;
     while i < Key::ALL.len() {

@@ -626,6 +626,36 @@ pub struct TargetList<'a> {
     pub cursor: Option<&'a str>,
 }
 
+/// Conversations: a page of the asker's direct-message conversations, each named by the
+/// other user's ID, bytewise after `cursor` (PROTOCOL.md §4, Conversations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversations<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// How many are wanted; the server sends at most [`MAX_PAGE`].
+    pub count: u32,
+    /// Only conversations whose newest Event came after this time (Unix ms).
+    pub since: Option<u64>,
+    /// Only IDs bytewise after this name.
+    pub cursor: Option<Name<'a>>,
+}
+
+/// ConversationList: the reply to Conversations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConversationList<'a> {
+    /// The Conversations it answers.
+    pub seq: Option<u32>,
+    /// Complete, more follow (page on by `cursor`), or unavailable (no history is kept);
+    /// never [`CatchupStatus::UnknownId`].
+    pub status: CatchupStatus,
+    /// The other user of each conversation.
+    pub users: List<'a, Name<'a>>,
+    /// The time of each one's newest Event (Unix ms).
+    pub times: List<'a, u64>,
+    /// The last ID listed or passed over, when more follow.
+    pub cursor: Option<Name<'a>>,
+}
+
 /// Whether an action names one of a channel's lists (the one it adds to), for Targets.
 pub fn is_listed(action: Action) -> bool {
     matches!(
@@ -755,6 +785,8 @@ pub enum Msg<'a> {
     MemberList(MemberList<'a>),
     Targets(Targets<'a>),
     TargetList(TargetList<'a>),
+    Conversations(Conversations<'a>),
+    ConversationList(ConversationList<'a>),
 }
 
 /// The message does not fit in one frame (or in the buffer given).
@@ -795,6 +827,8 @@ impl Msg<'_> {
             Msg::MemberList(_) => MsgType::MemberList,
             Msg::Targets(_) => MsgType::Targets,
             Msg::TargetList(_) => MsgType::TargetList,
+            Msg::Conversations(_) => MsgType::Conversations,
+            Msg::ConversationList(_) => MsgType::ConversationList,
         }
     }
 
@@ -830,6 +864,8 @@ impl Msg<'_> {
             Msg::MemberList(m) => m.seq,
             Msg::Targets(m) => m.seq,
             Msg::TargetList(m) => m.seq,
+            Msg::Conversations(m) => m.seq,
+            Msg::ConversationList(m) => m.seq,
         }
     }
 
@@ -1001,6 +1037,19 @@ impl Msg<'_> {
             Msg::SetPresence(x) => {
                 m.opt_text(Key::Reason, x.reason)?;
                 m.key(Key::Presence)?.uint(x.presence as u64)?;
+            }
+            Msg::Conversations(x) => {
+                m.key(Key::Count)?.uint(x.count.into())?;
+                m.opt_uint(Key::Since, x.since)?;
+                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
+            }
+            Msg::ConversationList(x) => {
+                m.key(Key::Status)?.uint(x.status as u64)?;
+                m.opt_text(Key::Cursor, x.cursor.map(|c| c.as_str()))?;
+                m.key(Key::Users)?;
+                x.users.write(m.w)?;
+                m.key(Key::Times)?;
+                x.times.write(m.w)?;
             }
             Msg::Members(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;

@@ -54,18 +54,10 @@ impl Server {
             }
             Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
         };
-        // A session logged in to an account reads its direct messages only from the account's
-        // first position on (the store looks it up); one that took a free name without a
-        // proof, only those that reached the name since (its earlier users' are not its). One
-        // proven by its home's token reads them all: the name is its own. The ring answers
-        // those reads when the core knows the position too.
+        // The ring answers a user's reads when the core knows where they start too.
         let known = self.accounts.names.get(&*me).copied().flatten();
-        let reader = match (c.topic.kind(), authenticated, proven) {
-            (Kind::User, true, _) => {
-                let placed = known.map_or(crate::store::accounts::UNSTARTED, |k| k.from_pos);
-                Some(Reader::Account(me.clone(), placed))
-            }
-            (Kind::User, false, false) => Some(Reader::Since(reads_from)),
+        let reader = match c.topic.kind() {
+            Kind::User => self.reader(&me, (authenticated, proven, reads_from)),
             _ => None,
         };
         let ring_floor = match &reader {
@@ -120,13 +112,31 @@ impl Server {
         let read = Read {
             conn: Some(conn),
             seq: c.seq,
-            topic: c.topic.as_str().into(),
+            topic: Some(c.topic.as_str().into()),
             search: text.is_some(),
             asker,
         };
         h.start_read(read, query, out);
         // Its next request waits for this answer, so replies stay in order.
         self.pause(conn);
+    }
+
+    /// Whose `me`'s direct messages are when this session reads them, given whether it logged
+    /// in to an account, whether its home server's token proved it, and the position it took
+    /// the name at. A session logged in to an account reads them only from the account's
+    /// first position on (the store looks it up); one that took a free name without a proof,
+    /// only those that reached the name since (its earlier users' are not its). One proven by
+    /// its home's token reads them all (`None`): the name is its own.
+    pub(super) fn reader(&self, me: &str, (authenticated, proven, reads_from): (bool, bool, u64)) -> Option<Reader> {
+        match (authenticated, proven) {
+            (true, _) => {
+                let known = self.accounts.names.get(me).copied().flatten();
+                let placed = known.map_or(crate::store::accounts::UNSTARTED, |k| k.from_pos);
+                Some(Reader::Account(me.into(), placed))
+            }
+            (false, false) => Some(Reader::Since(reads_from)),
+            (false, true) => None,
+        }
     }
 
     /// The store fails, for now or for good: queries waiting for a commit go on, or are
@@ -189,41 +199,43 @@ impl Server {
     }
 
     fn answer(&mut self, read: Read, result: Result<Page, StoreError>, out: &mut impl Outbox) {
+        let what = read.topic.as_deref().unwrap_or("a user's conversations");
         // Before the asker is looked for: one that left meanwhile still cost the store this.
         match &result {
             Ok(page) if page.cut => log::debug!(
-                "a history query of {} ran past its time bound: {} events found",
-                read.topic,
-                page.events.len()
+                "a history query of {what} ran past its time bound: {} events found",
+                page.events.len() + page.conversations.len()
             ),
             Err(StoreError::TooSlow) => {
-                log::info!(
-                    "a history query of {} ran past its time bound and was stopped",
-                    read.topic
-                )
+                log::info!("a history query of {what} ran past its time bound and was stopped")
             }
             _ => {}
         }
         let Some(conn) = read.conn else { return };
-        let Ok(topic) = Name::parse(&read.topic) else {
-            // Cannot happen: the name was parsed when the request came. Never strand it.
-            return self.resume(conn, out);
-        };
-        let c = Catchup {
-            seq: read.seq,
-            topic,
-            count: 0,
-            since: None,
-            until: None,
-            after: None,
-            before: None,
-        };
         match result {
-            Ok(page) if page.unknown_anchor => end(conn, c, CatchupStatus::UnknownId, 0, page.horizon, out),
-            Ok(page) => {
-                let n = replay(conn, read.seq, page.events.iter(), out);
-                end(conn, c, status(page.more), n, page.horizon, out);
-            }
+            Ok(page) => match read.topic.as_deref().map(Name::parse) {
+                Some(Ok(topic)) => {
+                    let c = Catchup {
+                        seq: read.seq,
+                        topic,
+                        count: 0,
+                        since: None,
+                        until: None,
+                        after: None,
+                        before: None,
+                    };
+                    match page.unknown_anchor {
+                        true => end(conn, c, CatchupStatus::UnknownId, 0, page.horizon, out),
+                        false => {
+                            let n = replay(conn, read.seq, page.events.iter(), out);
+                            end(conn, c, status(page.more), n, page.horizon, out);
+                        }
+                    }
+                }
+                None => super::conversations::conversation_list(conn, read.seq, &page, out),
+                // Cannot happen: the name was parsed when the request came.
+                Some(Err(_)) => {}
+            },
             Err(StoreError::TooSlow) => {
                 self.fail(conn, read.seq, ErrorCode::StoreUnavailable, TOO_SLOW, out);
             }
@@ -247,7 +259,7 @@ const TOO_SLOW: &str = "the history query took longer than this server allows; a
 const UNSTORED: &str = "the history store is failing and has not stored the newest Events of this \
                         topic; try again later";
 
-fn status(more: bool) -> CatchupStatus {
+pub(super) fn status(more: bool) -> CatchupStatus {
     if more {
         CatchupStatus::Truncated
     } else {

@@ -36,15 +36,16 @@ pub struct HistoryConfig {
     pub retention: Retention,
 }
 
-/// A Catchup or Search the store is answering: where the answer goes.
+/// A Catchup, Search or Conversations the store is answering: where the answer goes.
 #[derive(Debug)]
 pub struct Read {
     /// The asking connection; `None` once it closed (the query still counts until answered).
     pub conn: Option<ConnId>,
     /// Its request number.
     pub seq: Option<u32>,
-    /// The topic named in the request, for CatchupEnd.
-    pub topic: Box<str>,
+    /// The topic named in the request, for CatchupEnd; `None` for a Conversations, answered
+    /// by a ConversationList.
+    pub topic: Option<Box<str>>,
     /// A Search, not a Catchup.
     pub search: bool,
     /// The asking connection's address (or /64): no address may hold more than its
@@ -288,7 +289,18 @@ impl History {
 
     /// The newest uncommitted position that an answer to `q` could include (0 if none).
     fn mark(&self, q: &Query) -> u64 {
-        let (Scope::Topic(key) | Scope::Thread(key)) = &q.scope;
+        let key = match &q.scope {
+            Scope::Topic(key) | Scope::Thread(key) => key,
+            // Any of the user's conversations: a thread key is its two IDs with a space.
+            Scope::Conversations(user, _) => {
+                let of_user = |k: &str| k.split_once(' ').is_some_and(|(a, b)| a == &**user || b == &**user);
+                return (self.unwritten.iter())
+                    .filter(|(k, _)| of_user(k))
+                    .filter_map(|(_, u)| u.back().map(|&(pos, _)| pos))
+                    .max()
+                    .unwrap_or(0);
+            }
+        };
         let Some(u) = self.unwritten.get(key) else {
             return 0;
         };
@@ -296,7 +308,7 @@ impl History {
         // first; a conversation's come from two topics, so its earliest is found by a scan.
         let earliest = || match q.scope {
             Scope::Topic(_) => u.front().map_or(u64::MAX, |&(_, time)| time),
-            Scope::Thread(_) => u.iter().map(|&(_, time)| time).min().unwrap_or(u64::MAX),
+            Scope::Thread(_) | Scope::Conversations(..) => u.iter().map(|&(_, time)| time).min().unwrap_or(u64::MAX),
         };
         match q.until.is_none_or(|until| until > earliest()) {
             true => u.back().map_or(0, |&(pos, _)| pos),

@@ -9,6 +9,7 @@ mod bucket;
 mod carbons;
 mod catchup;
 mod channels;
+mod conversations;
 mod evict;
 mod federation;
 mod flood;
@@ -613,6 +614,7 @@ impl Server {
             Msg::SetPresence(m) => self.status(conn, m, now, out),
             Msg::Members(m) => self.members_page(conn, m, out),
             Msg::Targets(m) => self.targets_page(conn, m, out),
+            Msg::Conversations(m) => self.conversations(conn, m, out),
             Msg::SetPassword(m) => self.set_password(conn, m, now, out),
             Msg::Event(_)
             | Msg::Meta(_)
@@ -624,7 +626,8 @@ impl Server {
             | Msg::Vouch(_)
             | Msg::MemberList(_)
             | Msg::PasswordSet(_)
-            | Msg::TargetList(_) => {
+            | Msg::TargetList(_)
+            | Msg::ConversationList(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
             }

@@ -182,6 +182,10 @@ pub enum Scope {
     Topic(Box<str>),
     /// Every direct message of one conversation ([`thread_of`]), in both directions.
     Thread(Box<str>),
+    /// The conversations of one user, the first field, whose other user's ID is bytewise
+    /// after the second: the page holds the newest Event of each (PROTOCOL.md §4,
+    /// Conversations).
+    Conversations(Box<str>, Option<Box<str>>),
 }
 
 /// A request for a page of stored Events. Bounds combine: an Event must satisfy all of them.
@@ -245,6 +249,9 @@ impl Query {
 pub struct Page {
     /// Matching Events in ascending position order.
     pub events: Vec<Record>,
+    /// For [`Scope::Conversations`]: the other user of each conversation listed, bytewise, and
+    /// the time of its newest Event.
+    pub conversations: Vec<(Box<str>, u64)>,
     /// More matching Events exist in the direction asked (newer for a forward page, older for
     /// a backward one), or may: see `cut`.
     pub more: bool,
@@ -253,6 +260,9 @@ pub struct Page {
     pub cut: bool,
     /// `after` or `before` named an id not in the scope: nothing was looked up.
     pub unknown_anchor: bool,
+    /// For [`Scope::Conversations`] with `more`: the other user's ID the next page starts
+    /// after, the last one listed or passed over.
+    pub cursor: Option<Box<str>>,
     /// At or before this time, Events of the scope may have been deleted by retention (for a
     /// thread, the later of its two topics' horizons), or are not the asker's to read (see
     /// [`Query::reader`]).

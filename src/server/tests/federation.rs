@@ -399,6 +399,15 @@ fn a_foreign_users_channels_are_not_kept() {
         ["Ident m@foo.org Some(\"example.com\")"]
     );
     r.sub(0, "#theirs@example.com");
+    // Nor its conversations: its home keeps them.
+    let list = Msg::Conversations(Conversations {
+        seq: Some(4),
+        count: 10,
+        since: None,
+        cursor: None,
+    });
+    assert_eq!(r.send(0, list), ["Error 401 foreign_topic seq=Some(4)"]);
+    assert!(r.out.queries.is_empty());
     r.server.disconnect(0);
     r.advance(Duration::from_secs(1));
     assert!(

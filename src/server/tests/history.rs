@@ -1772,3 +1772,63 @@ fn under_fsync_always_memory_forgets_a_deleted_event_at_its_record_s_commit() {
     let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2)));
     assert_eq!(texts(&got), ["m2", "delete"]);
 }
+
+fn conversations(count: u32, cursor: Option<&str>) -> Msg<'_> {
+    Msg::Conversations(Conversations {
+        seq: Some(41),
+        count,
+        since: Some(5),
+        cursor: cursor.map(n),
+    })
+}
+
+#[test]
+fn conversations_are_unavailable_without_history() {
+    let mut r = Rig::new(Limits::default());
+    r.connect(0, "alice@example.com");
+    assert_eq!(
+        r.send(0, conversations(10, None)),
+        ["ConversationList Unavailable []"]
+    );
+}
+
+/// The list waits for the user's unstored direct messages, not for others', and goes to the
+/// store with the user, the cursor, `since`, a page's bound and the reader.
+#[test]
+fn conversations_are_read_from_the_store_once_the_users_messages_are_in_it() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.connect(2, "carol@example.com");
+    r.say(0, "#rust@example.com", "not a conversation");
+    r.say(0, "carol@example.com", "not bob's");
+    r.out.take(1);
+    assert!(r.send(1, conversations(500, Some("a@example.com"))).is_empty());
+    let q = r.out.queries.pop().expect("nothing of bob's to wait for");
+    assert_eq!(
+        q.scope,
+        Scope::Conversations("bob@example.com".into(), Some("a@example.com".into()))
+    );
+    assert_eq!((q.count, q.since, q.reader), (100, Some(5), Some(Reader::Since(101))));
+    let page = Page {
+        conversations: vec![("alice@example.com".into(), 7)],
+        more: true,
+        cursor: Some("alice@example.com".into()),
+        ..Page::default()
+    };
+    r.server.store_done(Done::Answer(q.token, Ok(page)), &mut r.out);
+    assert_eq!(
+        r.out.take(1),
+        ["ConversationList Truncated [alice@example.com:7] cursor=alice@example.com"]
+    );
+    // A direct message to bob not stored yet: the list waits for it.
+    r.say(0, "bob@example.com", "psst");
+    r.out.take(1);
+    assert!(r.send(1, conversations(10, None)).is_empty());
+    assert!(r.out.queries.is_empty(), "asked before the store has psst");
+    assert!(r.server.waiting(1));
+    let last = r.server.history.as_ref().unwrap().last_pos;
+    r.server.store_done(Done::Committed(last), &mut r.out);
+    let q = r.out.queries.pop().expect("asked once psst is stored");
+    r.server.store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+    assert_eq!(r.out.take(1), ["ConversationList Complete []"]);
+    assert!(!r.server.waiting(1));
+}

@@ -131,6 +131,13 @@ fn describe(frame: &[u8]) -> String {
             format!("TopicList {} {} {}", t.total, t.start, names.join(","))
         }
         Msg::CatchupEnd(c) => format!("CatchupEnd {:?} {}", c.status, c.count),
+        Msg::ConversationList(l) => {
+            let page: Vec<String> = (l.users.iter().zip(l.times.iter()))
+                .map(|(u, t)| format!("{u}:{t}"))
+                .collect();
+            let cursor = l.cursor.map(|c| format!(" cursor={c}"));
+            format!("ConversationList {:?} [{}]{}", l.status, page.join(","), cursor.unwrap_or_default())
+        }
         Msg::TargetList(t) => {
             let entries: Vec<&str> = t.targets.iter().collect();
             let (action, total, cursor) = (t.action.label(), t.total, t.cursor);

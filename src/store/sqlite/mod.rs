@@ -51,6 +51,7 @@ macro_rules! index_text {
 }
 
 mod accounts;
+mod conversations;
 mod deadline;
 mod forgotten;
 mod insert;
@@ -76,7 +77,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
     SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15, SCHEMA_V16, SCHEMA_V17,
-    SCHEMA_V18,
+    SCHEMA_V18, SCHEMA_V19,
 ];
 
 /// The schema version this build writes; a file with a higher one is refused.
@@ -287,6 +288,11 @@ CREATE VIRTUAL TABLE events_fts USING fts5(
 ",
     reindex!()
 );
+
+// A user's conversations (`conversations.rs`): a thread's key is its two IDs sorted, so those
+// where the user is first are a range of the key's own index, and those where it is second a
+// range of this one, both in the other user's order.
+const SCHEMA_V19: &str = "CREATE INDEX threads_by_second ON threads (substr(key, instr(key, ' ') + 1), key);";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.

@@ -41,6 +41,9 @@ impl Db {
     }
 
     fn page(&self, q: &Query) -> Result<Page, StoreError> {
+        if let Scope::Conversations(user, after) = &q.scope {
+            return self.conversations(q, user, after.as_deref());
+        }
         let anchored = q.after.is_some() || q.before.is_some();
         let scope = match self.resolve(&q.scope)? {
             Resolution::Known(scope) => scope,
@@ -57,17 +60,7 @@ impl Db {
             horizon: scope.horizon,
             ..Page::default()
         };
-        // Positions below `floor` are not the asker's (see [`Query::reader`]); an account
-        // deleted since (its session is about to be closed) reads nothing.
-        let floor = match &q.reader {
-            Some(Reader::Account(name, placed)) => Some(match self.account_start(name)? {
-                Some(start) if start == to_sql(UNSTARTED, "position")? => to_sql(*placed, "position")?,
-                Some(start) => start,
-                None => i64::MAX,
-            }),
-            Some(Reader::Since(pos)) => Some(i64::try_from(*pos).unwrap_or(i64::MAX)),
-            None => None,
-        };
+        let floor = self.floor(q.reader.as_ref())?;
         // An account's horizon says its start; a name held without a proof is told nothing of
         // what its earlier holders got, not even when (its retention horizon only).
         if let (Some(f), Some(Reader::Account(..))) = (floor, &q.reader) {
@@ -171,6 +164,20 @@ impl Db {
         Ok(page)
     }
 
+    /// The first position `reader` may read (see [`Query::reader`]); an account deleted since
+    /// (its session is about to be closed) reads nothing. `None`: every position.
+    pub(super) fn floor(&self, reader: Option<&Reader>) -> Result<Option<i64>, StoreError> {
+        Ok(match reader {
+            Some(Reader::Account(name, placed)) => Some(match self.account_start(name)? {
+                Some(start) if start == to_sql(UNSTARTED, "position")? => to_sql(*placed, "position")?,
+                Some(start) => start,
+                None => i64::MAX,
+            }),
+            Some(Reader::Since(pos)) => Some(i64::try_from(*pos).unwrap_or(i64::MAX)),
+            None => None,
+        })
+    }
+
     /// The first position that is account `name`'s own; `None` if there is no such account.
     fn account_start(&self, name: &str) -> Result<Option<i64>, StoreError> {
         self.conn
@@ -220,6 +227,8 @@ impl Db {
         // topics of its two users. `thread`: for a thread, its row id if it has one.
         let (thread, names) = match scope {
             Scope::Topic(name) => (None, vec![&**name]),
+            // A list, not a scope of Events ([`Db::conversations`]): nothing resolves.
+            Scope::Conversations(..) => (None, Vec::new()),
             Scope::Thread(key) => {
                 let id: Option<i64> = self
                     .conn

@@ -1,0 +1,268 @@
+//! A user's conversations (PROTOCOL.md §4, Conversations): the threads whose key names the
+//! user, in the other user's order, each with the time of its newest Event.
+
+use super::{Context, Db, from_sql};
+use crate::store::{Page, Query, StoreError};
+use rusqlite::{OptionalExtension, Statement};
+
+/// Conversations one request looks at, at most, listed or not: bounds its work however many
+/// conversations a user has, or how few of them match `since`.
+pub const MAX_EXAMINED: usize = 500;
+
+// The threads `?1` is second in, other user first: keys `OTHER ?1` between `?2` (after the
+// cursor) and `?1 ` (so not `?1 ?1`, which the next one reads). `SCHEMA_V19`'s index.
+const BEFORE: &str = "SELECT key FROM threads
+    WHERE substr(key, instr(key, ' ') + 1) = ?1 AND key > ?2 AND key < ?3 ORDER BY key LIMIT ?4";
+// The threads `?1` is first in: keys `USER OTHER` after `?2`, below `USER!` (`!` is the byte
+// after the space, and no ID holds either).
+const AFTER: &str = "SELECT key FROM threads WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3";
+// One seek down the thread index.
+const NEWEST: &str = "SELECT pos, time FROM events WHERE thread = (SELECT id FROM threads WHERE key = ?1)
+    ORDER BY pos DESC LIMIT 1";
+
+impl Db {
+    /// The page of `user`'s conversations bytewise after the other user `after`, for
+    /// [`Scope::Conversations`](crate::store::Scope::Conversations): at most `q.count`, those
+    /// whose newest Event `q.reader` may read and, with `q.since`, came after it.
+    pub(super) fn conversations(&self, q: &Query, user: &str, after: Option<&str>) -> Result<Page, StoreError> {
+        let floor = self.floor(q.reader.as_ref())?.unwrap_or(0);
+        let mut page = Page::default();
+        let keys = self.threads_of(user, after)?;
+        let mut newest = self.conn.prepare(NEWEST).context("conversations: prepare")?;
+        let mut last = None;
+        for key in keys.iter().take(MAX_EXAMINED) {
+            let other = match key.split_once(' ') {
+                Some((a, b)) if a == user => b,
+                Some((a, _)) => a,
+                None => continue,
+            };
+            let newest = match newest_of(&mut newest, key) {
+                Ok(n) => n,
+                // Out of time: what was found is a page, and more may follow it.
+                Err(StoreError::TooSlow) if !page.conversations.is_empty() => {
+                    page.more = true;
+                    page.cut = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some((pos, time)) = newest
+                && pos >= floor
+                && q.since.is_none_or(|s| time > s)
+            {
+                if page.conversations.len() == q.count {
+                    page.more = true;
+                    break;
+                }
+                page.conversations.push((other.into(), time));
+            }
+            last = Some(other);
+        }
+        if !page.more && keys.len() > MAX_EXAMINED {
+            page.more = true;
+        }
+        if page.more && q.count > 0 {
+            page.cursor = last.map(Into::into);
+        }
+        Ok(page)
+    }
+
+    /// The keys of `user`'s threads whose other user is after `after`, in that user's order:
+    /// one more than [`MAX_EXAMINED`] if there are that many.
+    fn threads_of(&self, user: &str, after: Option<&str>) -> Result<Vec<Box<str>>, StoreError> {
+        let limit = i64::try_from(MAX_EXAMINED + 1).unwrap_or(i64::MAX);
+        let own = format!("{user} ");
+        let mut keys = Vec::new();
+        let mut before = self.conn.prepare(BEFORE).context("conversations: prepare")?;
+        let lower = after.map_or(String::new(), |a| format!("{a} {user}"));
+        let rows = before.query_map(rusqlite::params![user, lower, own, limit], |r| r.get::<_, String>(0));
+        for key in rows.context("conversations")? {
+            keys.push(key.context("conversations: step")?.into_boxed_str());
+        }
+        let mut mine = self.conn.prepare(AFTER).context("conversations: prepare")?;
+        let lower = match after {
+            Some(a) => format!("{user} {a}"),
+            None => own,
+        };
+        let left = limit - i64::try_from(keys.len()).unwrap_or(limit);
+        let rows = mine.query_map(rusqlite::params![lower, format!("{user}!"), left], |r| {
+            r.get::<_, String>(0)
+        });
+        for key in rows.context("conversations")? {
+            keys.push(key.context("conversations: step")?.into_boxed_str());
+        }
+        Ok(keys)
+    }
+}
+
+/// The position and time of the newest Event of the thread `key`, if it has one, by
+/// [`NEWEST`].
+fn newest_of(stmt: &mut Statement<'_>, key: &str) -> Result<Option<(i64, u64)>, StoreError> {
+    let row = stmt
+            .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .optional()
+            .context("conversations: newest")?;
+    row.map(|(pos, time)| Ok((pos, from_sql(time, "time")?))).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::tests::{TempDir, dm, query, rec};
+    use crate::store::{Reader, Scope};
+
+    fn list(db: &Db, user: &str, after: Option<&str>, count: usize) -> Page {
+        let q = Query {
+            count,
+            ..query(Scope::Conversations(user.into(), after.map(Into::into)))
+        };
+        db.query(&q).unwrap()
+    }
+
+    fn users(p: &Page) -> Vec<&str> {
+        p.conversations.iter().map(|(u, _)| &**u).collect()
+    }
+
+    /// bob's conversations: with alice (before him), carol, dave (after him) and himself,
+    /// and a channel Event and others' conversation that are not his.
+    fn store(dir: &TempDir) -> Db {
+        let mut db = Db::open(&dir.db()).unwrap();
+        db.insert(&[
+            dm(1, "alice", "bob", 100, "hi bob"),
+            dm(2, "bob", "dave", 110, "hi dave"),
+            rec(3, "#a", 120, "channel"),
+            dm(4, "carol", "bob", 130, "hi bob"),
+            dm(5, "bob", "alice", 140, "hi alice"),
+            dm(6, "alice", "carol", 150, "not bob's"),
+            dm(7, "bob", "bob", 160, "note to self"),
+            dm(8, "bo", "bobby", 170, "neither"),
+        ])
+        .unwrap();
+        db
+    }
+
+    #[test]
+    fn lists_both_directions_in_the_other_users_order_with_the_newest_time() {
+        let dir = TempDir::new("conv-order");
+        let db = store(&dir);
+        let p = list(&db, "bob", None, 100);
+        assert_eq!(
+            p.conversations,
+            [("alice".into(), 140), ("bob".into(), 160), ("carol".into(), 130), ("dave".into(), 110)]
+        );
+        assert!(!p.more);
+        // A prefix of another's name is not that name.
+        assert_eq!(users(&list(&db, "bo", None, 100)), ["bobby"]);
+        assert!(list(&db, "nobody", None, 100).conversations.is_empty());
+    }
+
+    #[test]
+    fn pages_by_cursor_across_both_halves() {
+        let dir = TempDir::new("conv-pages");
+        let db = store(&dir);
+        let first = list(&db, "bob", None, 1);
+        assert_eq!((users(&first), first.more, first.cursor.as_deref()), (vec!["alice"], true, Some("alice")));
+        let second = list(&db, "bob", Some("alice"), 2);
+        assert_eq!((users(&second), second.cursor.as_deref()), (vec!["bob", "carol"], Some("carol")));
+        let last = list(&db, "bob", Some("carol"), 2);
+        assert_eq!((users(&last), last.more, last.cursor.as_deref()), (vec!["dave"], false, None));
+        // Any name places the page, a partner or not.
+        assert_eq!(users(&list(&db, "bob", Some("b"), 100)), ["bob", "carol", "dave"]);
+        assert_eq!(users(&list(&db, "bob", Some("bobby"), 100)), ["carol", "dave"]);
+        assert!(list(&db, "bob", Some("zz"), 100).conversations.is_empty());
+    }
+
+    #[test]
+    fn count_zero_says_whether_any_matches_without_a_cursor() {
+        let dir = TempDir::new("conv-zero");
+        let db = store(&dir);
+        let p = list(&db, "bob", None, 0);
+        assert_eq!((p.conversations.len(), p.more, p.cursor), (0, true, None));
+        let p = list(&db, "nobody", None, 0);
+        assert_eq!((p.more, p.cursor), (false, None));
+    }
+
+    #[test]
+    fn since_keeps_those_whose_newest_event_came_after_it() {
+        let dir = TempDir::new("conv-since");
+        let db = store(&dir);
+        let q = |since| Query {
+            since: Some(since),
+            ..query(Scope::Conversations("bob".into(), None))
+        };
+        assert_eq!(users(&db.query(&q(130)).unwrap()), ["alice", "bob"]);
+        assert_eq!(users(&db.query(&q(129)).unwrap()), ["alice", "bob", "carol"]);
+        assert!(db.query(&q(160)).unwrap().conversations.is_empty());
+    }
+
+    #[test]
+    fn a_reader_gets_only_conversations_it_may_read_and_their_newest_time_it_may() {
+        let dir = TempDir::new("conv-reader");
+        let db = store(&dir);
+        // A name taken at position 5: alice's conversation goes on there, carol's and dave's
+        // ended before.
+        let since = Query {
+            reader: Some(Reader::Since(5)),
+            ..query(Scope::Conversations("bob".into(), None))
+        };
+        assert_eq!(users(&db.query(&since).unwrap()), ["alice", "bob"]);
+        // An account made at position 4; a deleted one reads nothing.
+        assert!(db.add_account("bob", "h", 1, 4).unwrap());
+        let account = |name: &str| Query {
+            reader: Some(Reader::Account(name.into(), 0)),
+            ..query(Scope::Conversations(name.into(), None))
+        };
+        assert_eq!(users(&db.query(&account("bob")).unwrap()), ["alice", "bob", "carol"]);
+        assert!(db.query(&account("carol")).unwrap().conversations.is_empty());
+    }
+
+    #[test]
+    fn examines_a_bounded_number_and_says_where_it_stopped() {
+        let dir = TempDir::new("conv-bound");
+        let mut db = Db::open(&dir.db()).unwrap();
+        // MAX_EXAMINED + 2 partners of "m", half before it and half after; only the last
+        // two conversations are after `since`.
+        let n = MAX_EXAMINED as u64 + 2;
+        let names: Vec<String> = (0..n)
+            .map(|i| match i % 2 {
+                0 => format!("a{i:04}"),
+                _ => format!("z{i:04}"),
+            })
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        let recs: Vec<_> = (sorted.iter().enumerate())
+            .map(|(i, o)| dm(i as u64 + 1, o, "m", 1000 + i as u64, "hi"))
+            .collect();
+        db.insert(&recs).unwrap();
+        let q = |after: Option<&str>| Query {
+            since: Some(1000 + n - 3),
+            ..query(Scope::Conversations("m".into(), after.map(Into::into)))
+        };
+        let first = db.query(&q(None)).unwrap();
+        assert!(first.conversations.is_empty() && first.more);
+        assert_eq!(first.cursor.as_deref(), Some(sorted[MAX_EXAMINED - 1].as_str()));
+        let next = db.query(&q(first.cursor.as_deref())).unwrap();
+        assert_eq!(users(&next), [&*sorted[MAX_EXAMINED], &*sorted[MAX_EXAMINED + 1]]);
+        assert!(!next.more);
+    }
+
+    #[test]
+    fn both_halves_are_read_by_an_index() {
+        let dir = TempDir::new("conv-plan");
+        let db = store(&dir);
+        let before = rusqlite::params!["bob", "", "bob ", 10];
+        let after = rusqlite::params!["bob ", "bob!", 10];
+        let key_index = "sqlite_autoindex_threads_1 (key>? AND key<?)";
+        for (sql, params, index) in [(BEFORE, before, "threads_by_second (<expr>=?"), (AFTER, after, key_index)] {
+            let plan: Vec<String> = (db.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap())
+                .query_map(params, |r| r.get(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let plan = plan.join("; ");
+            assert!(plan.contains(index), "{sql}: {plan}");
+            assert!(!plan.contains("SCAN") && !plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+}
