@@ -1945,3 +1945,80 @@ fn check_refuses_the_stores_a_start_refuses_and_finds_damage_when_asked() {
         "{left:?}"
     );
 }
+
+/// The list of a user's conversations (PROTOCOL.md §4, Conversations): other users' IDs and the
+/// time of each conversation's newest message, or why there is none.
+fn conversations(c: &mut Client, since: Option<u64>) -> (CatchupStatus, Vec<(String, u64)>) {
+    let f = c
+        .request(WAIT, |seq| {
+            Msg::Conversations(Conversations {
+                seq,
+                count: 100,
+                since,
+                cursor: None,
+            })
+        })
+        .expect("a reply");
+    let Ok(Msg::ConversationList(l)) = f.msg() else {
+        panic!("not a ConversationList: {}", describe(&f))
+    };
+    let page = l
+        .users
+        .iter()
+        .map(|u| u.to_string())
+        .zip(l.times.iter())
+        .collect();
+    (l.status, page)
+}
+
+/// A conversation one device of an account began while another was away, and that the other
+/// user never answered, is in no topic the other device knows of: it finds it in the list of
+/// its conversations, across a restart; a name without an account does not find its earlier
+/// holder's, and a server without history says it has no list.
+#[test]
+fn an_account_finds_the_conversations_its_other_devices_began() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(Some(dir.path()), &["--registration", "open"]);
+    let (bob, carol) = (s.client("bob"), s.client("carol"));
+    let mut phone = login_at(s.addr, "alice", "password", true).expect("registers");
+    let lunch = publish(&mut phone, "bob@localhost", "lunch?").unwrap();
+    let hi = publish(&mut phone, "carol@localhost", "hi carol").unwrap();
+    drop(phone);
+    let mut laptop = login_at(s.addr, "alice", "password", false).expect("logs in");
+    let both = vec![
+        ("bob@localhost".to_string(), lunch.time),
+        ("carol@localhost".to_string(), hi.time),
+    ];
+    assert_eq!(
+        conversations(&mut laptop, None),
+        (CatchupStatus::Complete, both.clone())
+    );
+    let moved = vec![("carol@localhost".to_string(), hi.time)];
+    assert_eq!(
+        conversations(&mut laptop, Some(lunch.time)),
+        (CatchupStatus::Complete, moved)
+    );
+    // Then read as a conversation, as any: what the phone said.
+    let a = ask(&mut laptop, range("bob@localhost"), None).unwrap();
+    assert_eq!(a.events, [lunch]);
+    drop((bob, carol, laptop));
+    drop(s);
+
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut laptop = login_at(s.addr, "alice", "password", false).expect("logs in");
+    assert_eq!(conversations(&mut laptop, None), (CatchupStatus::Complete, both));
+    // Whoever takes the name bob now is not the bob alice wrote to.
+    let mut new_bob = s.client("bob");
+    assert_eq!(
+        conversations(&mut new_bob, None),
+        (CatchupStatus::Complete, vec![])
+    );
+    drop(s);
+
+    let s = Scalard::start(&["--ephemeral"]);
+    let mut alice = s.client("alice");
+    assert_eq!(
+        conversations(&mut alice, None),
+        (CatchupStatus::Unavailable, vec![])
+    );
+}

@@ -40,6 +40,9 @@ usage:
   scalar-cli [OPTIONS] topics [TEXT...] [--json]
                                                 the channels (whose name, display name or
                                                 topic line holds TEXT)
+  scalar-cli [OPTIONS] conversations [--since TIME] [--json]
+                                                your direct-message conversations, newest
+                                                first (those with messages since TIME)
   scalar-cli [OPTIONS] ping
   scalar-cli trust HOST:PORT sha256:HEX         pin this certificate for --tofu
                                                 (after a certificate change)
@@ -53,7 +56,8 @@ options:
   -i, --id ID             your ID (default $SCALAR_ID, else your login name;
                           the server adds its @domain when missing)
   -t, --timeout SECS      how long to wait for the server (default 10)
-      --retry SECS        send, listen, history, search, topics, ping: while the
+      --retry SECS        send, listen, history, search, topics, conversations, ping:
+                          while the
                           server cannot be reached for now (down, restarting,
                           full), try again for up to SECS before giving up
                           (exit 3); nothing is sent before the connection is made
@@ -148,6 +152,13 @@ pub enum Command {
     Topics {
         /// Only those whose name, display name or topic line holds this.
         query: Option<String>,
+        /// One JSON object per line.
+        json: bool,
+    },
+    /// List the user's conversations.
+    Conversations {
+        /// Only those with messages after this time (Unix ms).
+        since: Option<u64>,
         /// One JSON object per line.
         json: bool,
     },
@@ -440,7 +451,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("after") if matches!(sub.as_deref(), Some("history" | "listen")) => {
                 span.after = Some(msg_id(val(&mut p)?, "--after")?);
             }
-            Long("since") if matches!(sub.as_deref(), Some("history" | "listen")) => {
+            Long("since") if matches!(sub.as_deref(), Some("history" | "listen" | "conversations")) => {
                 let v = utf8(val(&mut p)?, "--since")?;
                 // Exact forms first: a script's `--since 0` stays the start of time. Another
                 // number before 1973 is a unit forgotten, as in the chat's `/history since`
@@ -473,7 +484,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
             Long("json")
                 if matches!(
                     sub.as_deref(),
-                    Some("send" | "listen" | "history" | "search" | "topics")
+                    Some("send" | "listen" | "history" | "search" | "topics" | "conversations")
                 ) =>
             {
                 json = true;
@@ -482,7 +493,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &Env) -> Result<Args
                 let name = utf8(v, "the subcommand")?;
                 if !matches!(
                     name.as_str(),
-                    "send" | "listen" | "history" | "search" | "topics" | "ping" | "trust"
+                    "send" | "listen" | "history" | "search" | "topics" | "conversations" | "ping" | "trust"
                 ) {
                     return Err(usage(format!("unknown subcommand {name:?}")));
                 }
@@ -792,6 +803,10 @@ fn build(
                 pin,
             }
         }
+        Some("conversations") => Command::Conversations {
+            since: span.since,
+            json,
+        },
         Some("ping") => Command::Ping,
         Some(other) => return Err(usage(format!("unknown subcommand {other:?}"))),
     };

@@ -1,7 +1,8 @@
 //! The server's lists paged by a name cursor (PROTOCOL.md §4): the channels (Topics, answered
 //! by TopicList, with each channel's subscribers and topic line), a channel's members
 //! (Members, answered by MemberList, with roles) and its bans, mutes, operators, voiced and
-//! invitations, or the server's bans (Targets, answered by TargetList). The first page is asked for without a
+//! invitations, or the server's bans (Targets, answered by TargetList); and the user's own
+//! conversations (Conversations, answered by ConversationList). The first page is asked for without a
 //! cursor, each next one after the last name of the page before, until a reply has no
 //! cursor: pages stay exact while channels and members come and go, which paging by index
 //! does not.
@@ -10,7 +11,9 @@
 
 use crate::conn::NetError;
 use scalar::client::Frame;
-use scalar::proto::{Action, ListQuery, Members, Msg, Name, Role, Targets, Topics};
+use scalar::proto::{
+    Action, CatchupStatus, Conversations, ListQuery, Members, Msg, Name, Role, Targets, Topics,
+};
 
 /// How many names one request asks for: the most a page may hold.
 const PAGE: u32 = 100;
@@ -326,4 +329,48 @@ mod tests {
         assert_eq!(looked_for("*"), None);
         assert_eq!(looked_for("  "), None);
     }
+}
+
+/// One of the user's conversations: the other user, and when its newest message came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The other user's ID (the user's own, for the messages it sent itself).
+    pub with: String,
+    /// The time of the conversation's newest message (Unix ms).
+    pub newest: u64,
+}
+
+/// The user's conversations (at most `max_pages` pages of 100), those whose newest message came
+/// after `since` if it is given (PROTOCOL.md §4, Conversations); `None` if the server keeps no
+/// history to list them from. `ask` sends one Conversations and returns the reply.
+pub fn conversations<E: From<NetError>>(
+    max_pages: u32,
+    since: Option<u64>,
+    mut ask: impl FnMut(Conversations<'_>) -> Result<Frame, E>,
+) -> Result<Option<Listed<Conversation>>, E> {
+    let mut kept = true;
+    let mut listed = read_all::<_, E>(max_pages, |after| {
+        let frame = ask(Conversations {
+            seq: None,
+            count: PAGE,
+            since,
+            cursor: cursor(after)?,
+        })?;
+        let Ok(Msg::ConversationList(list)) = frame.msg() else {
+            return Err(unexpected("Conversations", &frame).into());
+        };
+        kept = list.status != CatchupStatus::Unavailable;
+        let page = (list.users.iter().zip(list.times.iter()))
+            .map(|(with, newest)| Conversation {
+                with: with.as_str().to_string(),
+                newest,
+            })
+            .collect();
+        // Only a page that says more follow leads on; its cursor says from where.
+        let next = list.cursor.filter(|_| list.status == CatchupStatus::Truncated);
+        Ok((page, 0, next.map(|c| c.as_str().to_string())))
+    })?;
+    // The server does not count them: what was read is all that is known.
+    listed.total = u32::try_from(listed.items.len()).unwrap_or(u32::MAX);
+    Ok(kept.then_some(listed))
 }

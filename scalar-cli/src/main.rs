@@ -69,6 +69,7 @@ fn main() -> ExitCode {
             json,
         } => oneshot::search(&args, topic, query, *last, *json),
         Command::Topics { query, json } => oneshot::topics(&args, query.as_deref(), *json),
+        Command::Conversations { since, json } => oneshot::conversations(&args, *since, *json),
         Command::Ping => oneshot::ping(&args),
         Command::Trust { server, pin } => conn::trust(server, *pin).map(|done| oneshot::note(&done)),
     };

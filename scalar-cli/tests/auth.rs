@@ -1219,3 +1219,63 @@ fn passwd_from_a_pipe_takes_the_next_lines_as_the_passwords() {
     );
     assert!(!r.stdout.contains("leak-"), "{}", r.stdout);
 }
+
+/// A conversation another device of the account began while this client was away, with
+/// someone who has not answered, is in no topic the client reads back: the next start says so
+/// (the server's list of conversations, PROTOCOL.md §4 Conversations), and `/conversations`
+/// and the one-shot `conversations` list it.
+#[test]
+fn a_conversation_another_device_began_is_said_at_the_next_start() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let _carol = server.client("carol");
+    let mut first = chat_as(&server, &dir, "alice", Some("password"));
+    first.type_keys("/quit\r");
+    assert_eq!(first.wait_exit(STEP), 0);
+
+    let login = scalar::client::Login {
+        password: "password".into(),
+        register: false,
+    };
+    let mut phone = scalar::client::Client::connect_raw(server.addr(), STEP).unwrap();
+    phone.identify("alice", Some(&login), STEP).unwrap();
+    let (_, time) = say(&mut phone, "carol@localhost", "from the phone");
+    drop(phone);
+
+    let mut second = chat_as(&server, &dir, "alice", Some("password"));
+    let mark = second.wait_for(
+        "while you were away: new messages in your conversation with carol (/msg carol, then /history, reads it)",
+        STEP,
+    );
+    second.type_keys("/conversations\r");
+    let mark = second.wait_for_from(mark, "1 conversation, newest first; /msg ID opens one:", STEP);
+    second.wait_for_from(mark, "   carol  ", STEP);
+    second.type_keys("/quit\r");
+    assert_eq!(second.wait_exit(STEP), 0);
+
+    let mut list = cli(&server, &dir);
+    list.env("SCALAR_PASSWORD", "password")
+        .args(["--id", "alice", "conversations", "--json"]);
+    let out = run(list, b"");
+    assert_eq!(
+        (out.code(), out.stdout.as_str()),
+        (
+            0,
+            format!("{{\"with\":\"carol@localhost\",\"time\":{time}}}\n").as_str()
+        ),
+        "{}",
+        out.stderr
+    );
+    // Nothing since the phone spoke.
+    let mut later = cli(&server, &dir);
+    later.env("SCALAR_PASSWORD", "password").args([
+        "--id",
+        "alice",
+        "conversations",
+        "--since",
+        &time.to_string(),
+    ]);
+    let out = run(later, b"");
+    assert_eq!((out.code(), out.stdout.as_str()), (0, ""));
+    assert!(out.stderr.contains("no conversations"), "{}", out.stderr);
+}

@@ -1009,3 +1009,32 @@ fn send_with_retry_waits_out_a_server_restarting() {
     bad.args(["--retry", "0", "ping"]);
     assert_eq!(run(bad, b"").code(), USAGE);
 }
+
+/// `conversations`: the user's conversations, newest first, over more than one page of the
+/// server's list; a server that keeps no history says it has no list, and nothing is printed.
+#[test]
+fn conversations_newest_first_across_pages() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut c = cli(&server, &home);
+    c.args(["--id", "m", "conversations"]);
+    let r = run(c, b"");
+    assert_eq!((r.code(), r.stdout.as_str()), (0, ""));
+    assert!(r.stderr.contains("keeps no history"), "{}", r.stderr);
+
+    let dir = TempDir::new();
+    add_accounts(&dir, &["m"]);
+    let server = history_server(0, &dir);
+    // 120 others write to m, one connection at a time, the later names first.
+    for i in (0..120).rev() {
+        let mut other = server.client(&format!("u{i:03}"));
+        say(&mut other, "m@localhost", "hi");
+    }
+    let mut c = cli(&server, &home);
+    c.env("SCALAR_PASSWORD", PASSWORD)
+        .args(["--id", "m", "conversations"]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let expected: Vec<String> = (0..120).map(|i| format!("u{i:03}@localhost")).collect();
+    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), expected);
+}

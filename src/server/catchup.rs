@@ -127,7 +127,11 @@ impl Server {
     /// first position on (the store looks it up); one that took a free name without a proof,
     /// only those that reached the name since (its earlier users' are not its). One proven by
     /// its home's token reads them all (`None`): the name is its own.
-    pub(super) fn reader(&self, me: &str, (authenticated, proven, reads_from): (bool, bool, u64)) -> Option<Reader> {
+    pub(super) fn reader(
+        &self,
+        me: &str,
+        (authenticated, proven, reads_from): (bool, bool, u64),
+    ) -> Option<Reader> {
         match (authenticated, proven) {
             (true, _) => {
                 let known = self.accounts.names.get(me).copied().flatten();

@@ -293,7 +293,10 @@ impl History {
             Scope::Topic(key) | Scope::Thread(key) => key,
             // Any of the user's conversations: a thread key is its two IDs with a space.
             Scope::Conversations(user, _) => {
-                let of_user = |k: &str| k.split_once(' ').is_some_and(|(a, b)| a == &**user || b == &**user);
+                let of_user = |k: &str| {
+                    k.split_once(' ')
+                        .is_some_and(|(a, b)| a == &**user || b == &**user)
+                };
                 return (self.unwritten.iter())
                     .filter(|(k, _)| of_user(k))
                     .filter_map(|(_, u)| u.back().map(|&(pos, _)| pos))
@@ -308,7 +311,9 @@ impl History {
         // first; a conversation's come from two topics, so its earliest is found by a scan.
         let earliest = || match q.scope {
             Scope::Topic(_) => u.front().map_or(u64::MAX, |&(_, time)| time),
-            Scope::Thread(_) | Scope::Conversations(..) => u.iter().map(|&(_, time)| time).min().unwrap_or(u64::MAX),
+            Scope::Thread(_) | Scope::Conversations(..) => {
+                u.iter().map(|&(_, time)| time).min().unwrap_or(u64::MAX)
+            }
         };
         match q.until.is_none_or(|until| until > earliest()) {
             true => u.back().map_or(0, |&(pos, _)| pos),

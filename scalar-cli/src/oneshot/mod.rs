@@ -1,4 +1,4 @@
-//! The one-shot modes for scripts: send, listen, history, search, topics, ping. Each opens one
+//! The one-shot modes for scripts: send, listen, history, search, topics, conversations, ping. Each opens one
 //! connection, does its work on this thread and says Bye.
 
 mod history;
@@ -15,7 +15,7 @@ use crate::input::{self, BadLine};
 use crate::names;
 use crate::{json, render};
 use scalar::client::HELD_FRAMES;
-use scalar::proto::{Body, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
+use scalar::proto::{Body, Conversations, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
 use std::collections::HashSet;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -545,6 +545,51 @@ pub fn topics(args: &Args, query: Option<&str>, json: bool) -> Result<(), CliErr
             "no channel's name, display name or topic line holds \"{q}\""
         )),
         _ => {}
+    }
+    conn.bye(None, BYE_WAIT);
+    Ok(())
+}
+
+/// The most pages of 100 conversations `conversations` reads: a million.
+const CONVERSATIONS_PAGES: u32 = 10_000;
+
+/// `conversations [--since TIME] [--json]`: the user's conversations (with messages after
+/// TIME), newest first: each other user's ID, in JSON with the time of the newest message.
+pub fn conversations(args: &Args, since: Option<u64>, json: bool) -> Result<(), CliError> {
+    let mut conn = open(args)?;
+    let mut out = Out::new();
+    let list = crate::listing::conversations(CONVERSATIONS_PAGES, since, |c| {
+        conn.request(args.timeout, |seq| Msg::Conversations(Conversations { seq, ..c }))
+    })?;
+    let Some(mut list) = list else {
+        note(
+            "the server keeps no history, so it has no list of your conversations \
+             (this does not mean there are none)",
+        );
+        conn.bye(None, BYE_WAIT);
+        return Ok(());
+    };
+    list.items
+        .sort_by(|a, b| b.newest.cmp(&a.newest).then_with(|| a.with.cmp(&b.with)));
+    for c in &list.items {
+        let line = match json {
+            true => json::Object::new()
+                .str("with", &c.with)
+                .num("time", c.newest)
+                .finish(),
+            false => c.with.clone(),
+        };
+        if out.line(&line)?.is_err() {
+            return Ok(());
+        }
+    }
+    match (list.cut, list.items.is_empty()) {
+        (true, _) => note(&format!(
+            "stopped after {} conversations: more may have messages",
+            list.items.len()
+        )),
+        (false, true) => note("no conversations"),
+        (false, false) => {}
     }
     conn.bye(None, BYE_WAIT);
     Ok(())

@@ -17,7 +17,7 @@ use crate::names;
 use crate::paging::{self, Ask, End, Ending, Pager};
 use crate::timefmt::local_hms;
 use scalar::client::Frame;
-use scalar::proto::{Msg, MsgId, Name, Presence, Role, Sub};
+use scalar::proto::{Conversations, Msg, MsgId, Name, Presence, Role, Sub};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -113,6 +113,9 @@ pub struct Restored {
     /// What the server refused on the way (a channel not rejoined, a user not watched again):
     /// said after the line that says the connection is back, not before it.
     refusals: Vec<String>,
+    /// The user's conversations with messages since the client was last there, and the time
+    /// of each one's newest (PROTOCOL.md §4, Conversations).
+    moved: Vec<(String, u64)>,
     /// What the restore comes after, for its lines.
     after: After,
 }
@@ -233,29 +236,72 @@ fn restore_noting(
         };
         caught.push(catch_up(shared, conn, name, start, &mut held)?);
     }
+    let moved = match inbox {
+        Some(_) => moved_since(shared, conn, gap.lost_at, &mut held)?,
+        None => Vec::new(),
+    };
     Ok(Restored {
         caught,
         held,
         lost_at: gap.lost_at,
         watched,
         refusals: Vec::new(),
+        moved,
         after: After::Reconnect,
     })
 }
 
+/// The most pages of [`moved_since`]'s list read: 1,000 conversations are more than a line
+/// can name.
+const MAX_MOVED_PAGES: u32 = 10;
+
+/// The user's conversations with messages after `since` (PROTOCOL.md §4, Conversations): one
+/// that another connection of the user began while this client was away, and that the other
+/// user has not answered, is in no topic this client reads back. None where the server keeps
+/// no list of them or refuses it (the restore goes on without); the outer error ends the
+/// restore (the connection failed).
+fn moved_since(
+    shared: &Shared,
+    conn: &mut Conn,
+    since: u64,
+    held: &mut Vec<Received>,
+) -> Result<Vec<(String, u64)>, NetError> {
+    let listed = crate::listing::conversations(MAX_MOVED_PAGES, Some(since), |c| {
+        ask(shared, conn, held, |seq| {
+            Msg::Conversations(Conversations { seq, ..c })
+        })?
+    });
+    match listed {
+        Ok(list) => Ok(list.map_or_else(Vec::new, |l| {
+            l.items.into_iter().map(|c| (c.with, c.newest)).collect()
+        })),
+        Err(NetError::Refused { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// On the first connection of an account: the direct messages that reached it since the
 /// client last left it ([`crate::marks`]), read before the editor starts.
-pub fn since_last_run(shared: &Shared, conn: &mut Conn, start: Start) -> Result<Restored, NetError> {
+/// `left_at`: when the last run last heard from the server, which the conversations with
+/// messages since are listed from.
+pub fn since_last_run(
+    shared: &Shared,
+    conn: &mut Conn,
+    start: Start,
+    left_at: u64,
+) -> Result<Restored, NetError> {
     let me = shared.state().user.clone();
     let name = Name::parse(&me).map_err(|e| NetError::Protocol(format!("{me}: {e}")))?;
     let mut held = Vec::new();
     let caught = catch_up(shared, conn, name, start, &mut held)?;
+    let moved = moved_since(shared, conn, left_at, &mut held)?;
     Ok(Restored {
         caught: vec![caught],
         held,
         lost_at: start.lost_at,
         watched: Vec::new(),
         refusals: Vec::new(),
+        moved,
         after: After::Absence,
     })
 }
@@ -424,6 +470,7 @@ impl Restored {
             let st = shared.state();
             (st.domain.clone(), st.user.clone())
         };
+        let moved = news_elsewhere(&self.moved, &self.caught, &me);
         // The held live Events are checked against every message replayed and shown, not only
         // against the last ones shown, which a long replay pushes out.
         let replayed: HashSet<MsgId> = self
@@ -504,6 +551,22 @@ impl Restored {
                 and_list(&no_history)
             ));
         }
+        if !moved.is_empty() {
+            let with: Vec<String> = moved
+                .iter()
+                .map(|u| names::short(u, &domain).to_string())
+                .collect();
+            let how = match with.as_slice() {
+                [one] => format!("/msg {one}, then /history, reads it"),
+                _ => "/msg NAME, then /history, reads one".into(),
+            };
+            shared.screen.info(format!(
+                "{}: new messages in your conversation{} with {} ({how})",
+                self.after.lead(),
+                if with.len() == 1 { "" } else { "s" },
+                and_list(&with)
+            ));
+        }
         presence::show_restored(shared, &self.watched);
         for e in held.iter().filter(|e| !replayed.contains(&e.id)) {
             shared.show_event(e, Shown::Live);
@@ -578,6 +641,25 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
 const REPEAT_GAP_AFTER: usize = 20;
 
 /// `a`, `a and b`, `a, b and c`.
+/// The other users of the conversations in `moved` whose newest message this restore did not
+/// show in `me`'s inbox (one of theirs, as new as the conversation's newest), newest first:
+/// what another connection of the user said there, or one the user did not read back.
+fn news_elsewhere<'m>(
+    moved: &'m [(String, u64)],
+    caught: &[Result<Caught, Refused>],
+    me: &str,
+) -> Vec<&'m str> {
+    let inbox = caught.iter().flatten().filter(|c| c.topic == me);
+    let shown: Vec<(&str, u64)> = inbox
+        .flat_map(|c| c.events.iter().map(|e| (e.from.as_str(), e.time)))
+        .collect();
+    let mut news: Vec<&(String, u64)> = (moved.iter())
+        .filter(|(with, newest)| !shown.iter().any(|&(from, t)| from == with && t >= *newest))
+        .collect();
+    news.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    news.into_iter().map(|(with, _)| with.as_str()).collect()
+}
+
 fn and_list(items: &[String]) -> String {
     match items {
         [] => String::new(),
@@ -766,6 +848,7 @@ mod tests {
             lost_at: 1_000,
             watched: Vec::new(),
             refusals: Vec::new(),
+            moved: Vec::new(),
             after: After::Reconnect,
         };
         restored.show(&shared);
@@ -885,6 +968,7 @@ mod tests {
             lost_at: 9_000,
             watched: Vec::new(),
             refusals: Vec::new(),
+            moved: Vec::new(),
             after: After::Reconnect,
         };
         restored.show(&shared);

@@ -213,6 +213,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          to newer ones",
     ),
     (
+        "/conversations",
+        "[since WHEN]",
+        "your direct-message conversations, newest first, as the server keeps them (those your \
+         other devices began too); since WHEN, those with messages since then",
+    ),
+    (
         "/search",
         "WORDS",
         "the newest 50 messages of the current topic with every word; deploy* finds the words \
@@ -276,6 +282,8 @@ pub enum Command<'a> {
     Meta(Option<MetaSet<'a>>),
     /// `/mode [CHANGE]`: show, or change (`+i-m`).
     Mode(Option<&'a str>),
+    /// `/conversations [since WHEN]`: the user's conversations, those with messages since WHEN.
+    Conversations(Option<&'a str>),
     /// `/who [CHANNEL] [TEXT]`: a lone word is a joined channel's name, or else TEXT.
     Who(Option<&'a str>, Option<&'a str>),
     /// `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/op`, `/deop`, `/voice`, `/devoice`,
@@ -538,6 +546,14 @@ fn word(s: &str) -> (&str, &str) {
     }
 }
 
+/// What follows `since` in `rest` (`/history since WHEN`), trimmed; `None` if `rest` does not
+/// begin with that word.
+fn since_word(rest: &str) -> Option<&str> {
+    rest.strip_prefix("since")
+        .filter(|w| w.is_empty() || w.starts_with(' '))
+        .map(str::trim)
+}
+
 /// Parses one line. `//text` sends `/text` literally.
 pub fn parse(line: &str) -> Result<Command<'_>, String> {
     if line.trim().is_empty() {
@@ -757,12 +773,17 @@ fn args<'a>(name: &str, rest: &'a str) -> Result<Command<'a>, String> {
             need(!rest.is_empty())?;
             Command::Motd(removal(rest))
         }
+        "/conversations" => match since_word(rest) {
+            _ if rest.is_empty() => Command::Conversations(None),
+            Some(when) if !when.is_empty() => Command::Conversations(Some(when)),
+            _ => {
+                return Err(
+                    "usage: /conversations [since WHEN] (90m, 2h, 3d, today, yesterday, 14:30)".into(),
+                );
+            }
+        },
         "/history" => {
-            let since = rest
-                .strip_prefix("since")
-                .filter(|w| w.is_empty() || w.starts_with(' '));
-            if let Some(when) = since {
-                let when = when.trim();
+            if let Some(when) = since_word(rest) {
                 if when.is_empty() {
                     return Err(
                         "usage: /history since WHEN (90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03)"
@@ -977,6 +998,13 @@ mod tests {
         assert_eq!(parse("/more"), Ok(Command::More));
         assert_eq!(parse("/history 5"), Ok(Command::History(5)));
         assert_eq!(parse("/history since 2h"), Ok(Command::HistorySince("2h")));
+        assert_eq!(parse("/conversations"), Ok(Command::Conversations(None)));
+        assert_eq!(
+            parse("/conversations since  3d "),
+            Ok(Command::Conversations(Some("3d")))
+        );
+        assert!(parse("/conversations since").is_err());
+        assert!(parse("/conversations bob").is_err());
         assert_eq!(
             parse("/history since 2026-12-04 17:03"),
             Ok(Command::HistorySince("2026-12-04 17:03"))

@@ -259,13 +259,12 @@ fn run(shared: &Shared, cmd: Command<'_>) -> Result<Sent, Outcome> {
         Command::History(n) => scroll::history(shared, n, &current(shared, READ_HINT)?)?,
         Command::HistorySince(when) => {
             let topic = current(shared, READ_HINT)?;
-            let Some(since) = crate::timefmt::parse_when(when, crate::timefmt::now_ms()) else {
-                return Err(format!(
-                    "/history since: {when:?} is no time here: 90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03, an RFC 3339 time or milliseconds since 1970 (12 digits or more: a smaller number is taken for a unit forgotten, 90 for 90m)"
-                )
-                .into());
-            };
+            let since = when_typed("/history", when)?;
             scroll::since(shared, command::DEFAULT_HISTORY, &topic, since)?
+        }
+        Command::Conversations(when) => {
+            let since = when.map(|w| when_typed("/conversations", w)).transpose()?;
+            lists::conversations(shared, since)?
         }
         Command::Search(words) => scroll::search(shared, words, &current(shared, READ_HINT)?)?,
         Command::More => scroll::more(shared, &current(shared, READ_HINT)?)?,
@@ -632,4 +631,13 @@ pub fn recent_refs(shared: &Shared) -> Vec<String> {
         .rev()
         .map(|s| short_ref(&s.id))
         .collect()
+}
+
+/// The time typed after `since` in `command`, or why it is none.
+fn when_typed(command: &str, when: &str) -> Result<u64, String> {
+    crate::timefmt::parse_when(when, crate::timefmt::now_ms()).ok_or_else(|| {
+        format!(
+            "{command} since: {when:?} is no time here: 90m, 2h, 3d, today, yesterday, 14:30, 2026-12-04 17:03, an RFC 3339 time or milliseconds since 1970 (12 digits or more: a smaller number is taken for a unit forgotten, 90 for 90m)"
+        )
+    })
 }

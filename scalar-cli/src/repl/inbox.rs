@@ -38,7 +38,7 @@ pub fn show_since_last_run(shared: &Shared, conn: &mut crate::conn::Conn) {
         // every one there is news, whatever this machine's clock said when it left.
         lost_at: if mark.last.is_some() { mark.left_at } else { 0 },
     };
-    match catchup::since_last_run(shared, conn, start) {
+    match catchup::since_last_run(shared, conn, start, mark.left_at) {
         Ok(restored) => restored.show(shared),
         Err(e) => {
             // The connection failed, or a reply may still come on it and be taken for a live

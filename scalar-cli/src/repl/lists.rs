@@ -1,7 +1,7 @@
 //! `/list` (the server's channels, with their subscribers and topic lines), `/who` (the
 //! current channel's members and their roles), and `/ban`, `/mute`, `/op`, `/voice`,
-//! `/invite`, `/sban` and `/block` alone (a channel's lists, the server's bans, one's blocks):
-//! lists the server pages by a name cursor ([`crate::listing`]).
+//! `/invite`, `/sban` and `/block` alone (a channel's lists, the server's bans, one's blocks),
+//! and `/conversations`: lists the server pages by a name cursor ([`crate::listing`]).
 
 use super::shared::{Shared, Want};
 use crate::listing::{self, Listed};
@@ -234,5 +234,56 @@ pub fn targets(shared: &Shared, action: Action, of: Of<'_>) -> Result<(), String
         shown.join(", "),
         more(&list)
     ));
+    Ok(())
+}
+
+/// `/conversations [since WHEN]`: the user's conversations, newest first, one a line with
+/// when its newest message came (with WHEN, those with messages since then): how a
+/// conversation another device began is found, then opened with `/msg`.
+pub fn conversations(shared: &Shared, since: Option<u64>) -> Result<(), String> {
+    let list = listing::conversations(MAX_PAGES, since, |c| {
+        shared.request(Want::Reply, |seq| {
+            Msg::Conversations(scalar::proto::Conversations { seq, ..c })
+        })
+    })
+    .map_err(|e| format!("cannot list your conversations: {e}"))?;
+    let since_words = since.map(|t| format!(" since {}", crate::timefmt::local_datetime(t)));
+    let since_words = since_words.unwrap_or_default();
+    let Some(mut list) = list else {
+        shared
+            .screen
+            .info("the server keeps no history, so it has no list of your conversations");
+        return Ok(());
+    };
+    if list.items.is_empty() {
+        shared.screen.info(format!("no conversations{since_words}"));
+        return Ok(());
+    }
+    list.items
+        .sort_by(|a, b| b.newest.cmp(&a.newest).then_with(|| a.with.cmp(&b.with)));
+    let domain = shared.state().domain.clone();
+    let rows: Vec<(String, String)> = (list.items.iter())
+        .map(|c| {
+            (
+                names::short(&c.with, &domain).to_string(),
+                crate::timefmt::local_datetime(c.newest),
+            )
+        })
+        .collect();
+    let more = match list.cut {
+        true => " (more not listed)",
+        false => "",
+    };
+    let count = match rows.len() {
+        1 => "1 conversation".to_string(),
+        n => format!("{n} conversations"),
+    };
+    shared.screen.info(format!(
+        "{count}{since_words}, newest first{more}; /msg ID opens one:"
+    ));
+    let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    for (with, at) in rows {
+        shared.screen.line(format!("   {with:<width$}  {at}"));
+    }
     Ok(())
 }

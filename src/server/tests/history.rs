@@ -1807,7 +1807,10 @@ fn conversations_are_read_from_the_store_once_the_users_messages_are_in_it() {
         q.scope,
         Scope::Conversations("bob@example.com".into(), Some("a@example.com".into()))
     );
-    assert_eq!((q.count, q.since, q.reader), (100, Some(5), Some(Reader::Since(101))));
+    assert_eq!(
+        (q.count, q.since, q.reader),
+        (100, Some(5), Some(Reader::Since(101)))
+    );
     let page = Page {
         conversations: vec![("alice@example.com".into(), 7)],
         more: true,
@@ -1828,7 +1831,8 @@ fn conversations_are_read_from_the_store_once_the_users_messages_are_in_it() {
     let last = r.server.history.as_ref().unwrap().last_pos;
     r.server.store_done(Done::Committed(last), &mut r.out);
     let q = r.out.queries.pop().expect("asked once psst is stored");
-    r.server.store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
+    r.server
+        .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
     assert_eq!(r.out.take(1), ["ConversationList Complete []"]);
     assert!(!r.server.waiting(1));
 }

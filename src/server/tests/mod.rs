@@ -136,7 +136,12 @@ fn describe(frame: &[u8]) -> String {
                 .map(|(u, t)| format!("{u}:{t}"))
                 .collect();
             let cursor = l.cursor.map(|c| format!(" cursor={c}"));
-            format!("ConversationList {:?} [{}]{}", l.status, page.join(","), cursor.unwrap_or_default())
+            format!(
+                "ConversationList {:?} [{}]{}",
+                l.status,
+                page.join(","),
+                cursor.unwrap_or_default()
+            )
         }
         Msg::TargetList(t) => {
             let entries: Vec<&str> = t.targets.iter().collect();

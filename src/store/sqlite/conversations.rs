@@ -24,7 +24,12 @@ impl Db {
     /// The page of `user`'s conversations bytewise after the other user `after`, for
     /// [`Scope::Conversations`](crate::store::Scope::Conversations): at most `q.count`, those
     /// whose newest Event `q.reader` may read and, with `q.since`, came after it.
-    pub(super) fn conversations(&self, q: &Query, user: &str, after: Option<&str>) -> Result<Page, StoreError> {
+    pub(super) fn conversations(
+        &self,
+        q: &Query,
+        user: &str,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
         let floor = self.floor(q.reader.as_ref())?.unwrap_or(0);
         let mut page = Page::default();
         let keys = self.threads_of(user, after)?;
@@ -75,7 +80,9 @@ impl Db {
         let mut keys = Vec::new();
         let mut before = self.conn.prepare(BEFORE).context("conversations: prepare")?;
         let lower = after.map_or(String::new(), |a| format!("{a} {user}"));
-        let rows = before.query_map(rusqlite::params![user, lower, own, limit], |r| r.get::<_, String>(0));
+        let rows = before.query_map(rusqlite::params![user, lower, own, limit], |r| {
+            r.get::<_, String>(0)
+        });
         for key in rows.context("conversations")? {
             keys.push(key.context("conversations: step")?.into_boxed_str());
         }
@@ -99,10 +106,11 @@ impl Db {
 /// [`NEWEST`].
 fn newest_of(stmt: &mut Statement<'_>, key: &str) -> Result<Option<(i64, u64)>, StoreError> {
     let row = stmt
-            .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-            .optional()
-            .context("conversations: newest")?;
-    row.map(|(pos, time)| Ok((pos, from_sql(time, "time")?))).transpose()
+        .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()
+        .context("conversations: newest")?;
+    row.map(|(pos, time)| Ok((pos, from_sql(time, "time")?)))
+        .transpose()
 }
 
 #[cfg(test)]
@@ -148,7 +156,12 @@ mod tests {
         let p = list(&db, "bob", None, 100);
         assert_eq!(
             p.conversations,
-            [("alice".into(), 140), ("bob".into(), 160), ("carol".into(), 130), ("dave".into(), 110)]
+            [
+                ("alice".into(), 140),
+                ("bob".into(), 160),
+                ("carol".into(), 130),
+                ("dave".into(), 110)
+            ]
         );
         assert!(!p.more);
         // A prefix of another's name is not that name.
@@ -161,11 +174,20 @@ mod tests {
         let dir = TempDir::new("conv-pages");
         let db = store(&dir);
         let first = list(&db, "bob", None, 1);
-        assert_eq!((users(&first), first.more, first.cursor.as_deref()), (vec!["alice"], true, Some("alice")));
+        assert_eq!(
+            (users(&first), first.more, first.cursor.as_deref()),
+            (vec!["alice"], true, Some("alice"))
+        );
         let second = list(&db, "bob", Some("alice"), 2);
-        assert_eq!((users(&second), second.cursor.as_deref()), (vec!["bob", "carol"], Some("carol")));
+        assert_eq!(
+            (users(&second), second.cursor.as_deref()),
+            (vec!["bob", "carol"], Some("carol"))
+        );
         let last = list(&db, "bob", Some("carol"), 2);
-        assert_eq!((users(&last), last.more, last.cursor.as_deref()), (vec!["dave"], false, None));
+        assert_eq!(
+            (users(&last), last.more, last.cursor.as_deref()),
+            (vec!["dave"], false, None)
+        );
         // Any name places the page, a partner or not.
         assert_eq!(users(&list(&db, "bob", Some("b"), 100)), ["bob", "carol", "dave"]);
         assert_eq!(users(&list(&db, "bob", Some("bobby"), 100)), ["carol", "dave"]);
@@ -212,7 +234,10 @@ mod tests {
             reader: Some(Reader::Account(name.into(), 0)),
             ..query(Scope::Conversations(name.into(), None))
         };
-        assert_eq!(users(&db.query(&account("bob")).unwrap()), ["alice", "bob", "carol"]);
+        assert_eq!(
+            users(&db.query(&account("bob")).unwrap()),
+            ["alice", "bob", "carol"]
+        );
         assert!(db.query(&account("carol")).unwrap().conversations.is_empty());
     }
 
@@ -254,7 +279,10 @@ mod tests {
         let before = rusqlite::params!["bob", "", "bob ", 10];
         let after = rusqlite::params!["bob ", "bob!", 10];
         let key_index = "sqlite_autoindex_threads_1 (key>? AND key<?)";
-        for (sql, params, index) in [(BEFORE, before, "threads_by_second (<expr>=?"), (AFTER, after, key_index)] {
+        for (sql, params, index) in [
+            (BEFORE, before, "threads_by_second (<expr>=?"),
+            (AFTER, after, key_index),
+        ] {
             let plan: Vec<String> = (db.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap())
                 .query_map(params, |r| r.get(3))
                 .unwrap()
@@ -262,7 +290,10 @@ mod tests {
                 .collect();
             let plan = plan.join("; ");
             assert!(plan.contains(index), "{sql}: {plan}");
-            assert!(!plan.contains("SCAN") && !plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+            assert!(
+                !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
         }
     }
 }
