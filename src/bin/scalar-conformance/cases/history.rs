@@ -270,3 +270,124 @@ pub(super) fn an_empty_query_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
         100,
     )
 }
+
+/// Sends Conversations (71) with `fields`; the ConversationList's users, times, status and
+/// cursor, or a skip if the server does not know the type (103) or keeps no history.
+fn conversations(c: &mut Raw, fields: &[(u64, Value)]) -> Result<Result<Listed, Verdict>, Fail> {
+    // The fields given first: the sort keeps their order, and the dedup the first of a key.
+    let mut pairs = fields.to_vec();
+    pairs.extend([(0, u(71)), (1, u(12)), (15, u(10))]);
+    pairs.sort_by_key(|&(k, _)| k);
+    pairs.dedup_by_key(|p| p.0);
+    c.send(&map(&pairs))?;
+    let v = c.reply()?;
+    if kind(&v) == Some(3) && uint(&v, 9) == Some(103) {
+        return Ok(Err(Verdict::Skip(
+            "the server does not know Conversations (103)".into(),
+        )));
+    }
+    if kind(&v) != Some(72) || uint(&v, 1) != Some(12) {
+        return Err(format!(
+            "Conversations: expected a ConversationList, got {}",
+            show(&v)
+        ));
+    }
+    let texts = |k| match get(&v, k) {
+        Some(Value::Array(a)) => Ok(a.iter().map(|x| x.as_text().unwrap_or("?").to_string()).collect()),
+        other => Err(format!("ConversationList key {k}: {other:?}")),
+    };
+    let users: Vec<String> = texts(48)?;
+    let times: Vec<u64> = match get(&v, 64) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_integer().and_then(|i| u64::try_from(i).ok()).unwrap_or(0))
+            .collect(),
+        other => return Err(format!("ConversationList times: {other:?}")),
+    };
+    if users.len() != times.len() {
+        return Err(format!("{} users but {} times", users.len(), times.len()));
+    }
+    match uint(&v, 22) {
+        Some(2) if users.is_empty() => Ok(Err(Verdict::Skip("the server keeps no history".into()))),
+        Some(status @ 0..=1) => Ok(Ok(Listed {
+            page: users.into_iter().zip(times).collect(),
+            status,
+            cursor: text(&v, 45).map(str::to_string),
+        })),
+        s => Err(format!("ConversationList status {s:?}")),
+    }
+}
+
+/// A ConversationList, read.
+struct Listed {
+    page: Vec<(String, u64)>,
+    status: u64,
+    cursor: Option<String>,
+}
+
+/// Two fresh users that `me` talked with, one each way; the list is theirs, sorted bytewise,
+/// each with the time of its newest Event.
+fn talk(x: &Ctx, me: &mut Raw, user: &str) -> Result<Vec<(String, u64)>, Fail> {
+    let (mut b, bob) = x.client("vb")?;
+    let (mut c, carol) = x.client("vc")?;
+    let to_bob = me.say(&bob, "hi", 3)?;
+    b.event()?;
+    let from_carol = c.say(user, "hi", 3)?;
+    me.event()?;
+    let mut both = vec![
+        (bob, uint(&to_bob, 4).unwrap_or(0)),
+        (carol, uint(&from_carol, 4).unwrap_or(0)),
+    ];
+    both.sort();
+    Ok(both)
+}
+
+pub(super) fn conversations_list_both_directions(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, alice) = x.client("va")?;
+    let both = talk(x, &mut a, &alice)?;
+    match conversations(&mut a, &[])? {
+        Err(skip) => Ok(skip),
+        Ok(l) if l.page == both && l.status == 0 && l.cursor.is_none() => Ok(Pass),
+        Ok(l) => Err(format!(
+            "the list was {:?} (status {}, cursor {:?}), expected {both:?} (status 0)",
+            l.page, l.status, l.cursor
+        )),
+    }
+}
+
+pub(super) fn conversations_page_by_cursor_and_since(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, alice) = x.client("vp")?;
+    let both = talk(x, &mut a, &alice)?;
+    let first = match conversations(&mut a, &[(15, u(1))])? {
+        Err(skip) => return Ok(skip),
+        Ok(l) => l,
+    };
+    if first.page != both[..1] || first.status != 1 || first.cursor.as_deref() != Some(&both[0].0) {
+        return Err(format!(
+            "count 1 gave {:?} (status {}, cursor {:?}), expected {:?}, status 1 and its ID as cursor",
+            first.page,
+            first.status,
+            first.cursor,
+            &both[..1]
+        ));
+    }
+    let Ok(rest) = conversations(&mut a, &[(45, t(&both[0].0))])? else {
+        return Err("the next page was refused".into());
+    };
+    if rest.page != both[1..] || rest.status != 0 {
+        return Err(format!(
+            "after the cursor: {:?} (status {})",
+            rest.page, rest.status
+        ));
+    }
+    // `since` the older newest time leaves the other one.
+    let older = both.iter().min_by_key(|(_, t)| *t).map_or(0, |&(_, t)| t);
+    let newer: Vec<_> = both.iter().filter(|(_, t)| *t > older).cloned().collect();
+    let Ok(since) = conversations(&mut a, &[(20, u(older))])? else {
+        return Err("the list since a time was refused".into());
+    };
+    match since.page == newer && since.status == 0 {
+        true => Ok(Pass),
+        false => Err(format!("since {older}: {:?}, expected {newer:?}", since.page)),
+    }
+}

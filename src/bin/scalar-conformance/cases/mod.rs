@@ -213,6 +213,8 @@ cases! {
     history::your_own_id_reads_your_direct_messages, "§4 Catchup";
     history::another_id_reads_the_conversation, "§4 Catchup";
     history::a_free_name_taken_again_reads_nothing_it_got_before, "§4 Catchup";
+    history::conversations_list_both_directions, "§4 Conversations";
+    history::conversations_page_by_cursor_and_since, "§4 Conversations";
     history::search_finds_whole_words, "§4 Search";
     history::search_words_end_at_emoji, "§4 Search";
     history::search_finds_chinese_and_japanese_characters_in_a_row, "§4 Search";
