@@ -49,6 +49,12 @@ fn derived_max_connections(fd_limit: Option<usize>) -> usize {
     })
 }
 
+/// The open-file limit, its soft limit raised to the hard one as a start raises it (every
+/// connection is a descriptor), or why it cannot be read.
+fn open_file_limit() -> std::io::Result<usize> {
+    scalar::net::raise_fd_limit().map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 /// Says where a limit given counts as another: a network holds at least one address, so
 /// max-per-subnet below max-per-address counts as max-per-address (OPERATIONS.md).
 fn warn_of_raised(limits: &scalar::server::Limits) {
@@ -201,19 +207,25 @@ fn others_read(config: &Config) -> Option<String> {
 
 /// The warnings of a start that `scalard check` says too (found by QA: it left these out):
 /// settings an ephemeral server does not use, a store others may read, and an open-file limit
-/// below the connections configured (`fd_limit`, as the start raised it).
-fn start_warnings(config: &Config, fd_limit: Option<usize>) -> Vec<String> {
+/// below the connections configured or not known (`fd_limit`, as the start raised it).
+fn start_warnings(config: &Config, fd_limit: &std::io::Result<usize>) -> Vec<String> {
     let unused = config.unused_when_ephemeral();
     let unused = (config.ephemeral && !unused.is_empty())
         .then(|| format!("--ephemeral: {} not used (nothing is kept)", unused.join(", ")));
     let reserve = scalar::server::FD_RESERVE;
     let files = match (config.max_connections_set, fd_limit) {
-        (true, Some(n)) if n < config.limits.max_connections + reserve => Some(format!(
+        // Unread, the limit can neither bound max-connections nor be checked against it: the
+        // operator is the one left to check (found by QA: `check` said nothing).
+        (_, Err(e)) => Some(format!(
+            "cannot read the open-file limit ({e}): max-connections {} is not checked against it",
+            config.limits.max_connections
+        )),
+        (true, &Ok(n)) if n < config.limits.max_connections + reserve => Some(format!(
             "open-file limit {n} is below max-connections {} plus {reserve}; raise ulimit -n",
             config.limits.max_connections
         )),
         // Less than the reserve leaves one connection: said louder than a plain derivation.
-        (false, Some(n)) if n <= reserve + 1 => Some(format!(
+        (false, &Ok(n)) if n <= reserve + 1 => Some(format!(
             "max-connections 1: the open-file limit {n} leaves none beyond the {reserve} other \
              files need; raise ulimit -n"
         )),
@@ -792,10 +804,7 @@ fn check(mut args: Vec<String>) -> ExitCode {
     }
     let mut warnings: Vec<String> = raised(&config.limits).into_iter().collect();
     // The limit a start would raise its own to: raised here too, in this process alone.
-    let fd_limit = scalar::net::raise_fd_limit()
-        .ok()
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    warnings.extend(start_warnings(&config, fd_limit));
+    warnings.extend(start_warnings(&config, &open_file_limit()));
     warnings.extend(tls_doubt);
     let store = match (config.ephemeral, data_dir_path(&config)) {
         (true, _) => {
@@ -985,13 +994,9 @@ fn main() -> ExitCode {
         log::debug!("malloc's mmap threshold left as it is");
     }
     let reserve = scalar::server::FD_RESERVE;
-    let fd_limit = match scalar::net::raise_fd_limit() {
-        Ok(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-        Err(e) => {
-            log::warn!("cannot read the open-file limit: {e}");
-            None
-        }
-    };
+    // Unread, it is a warning of start_warnings'.
+    let fd_read = open_file_limit();
+    let fd_limit = fd_read.as_ref().ok().copied();
     if !config.max_connections_set {
         // Every connection is a descriptor: derive the limit rather than fail at accept.
         config.limits.max_connections = derived_max_connections(fd_limit);
@@ -1094,7 +1099,7 @@ fn main() -> ExitCode {
     if let Some(bound) = metrics_at {
         log::info!("metrics at http://{bound}/metrics");
     }
-    for warning in start_warnings(&config, fd_limit) {
+    for warning in start_warnings(&config, &fd_read) {
         log::warn!("{warning}");
     }
     log::info!("serving domain {}", config.domain);
@@ -1124,6 +1129,30 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!("poll failed: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unread_open_file_limit_is_a_warning() {
+        for given in [&[][..], &["--max-connections", "100"]] {
+            let mut args = vec!["--ephemeral".to_string()];
+            args.extend(given.iter().map(|s| s.to_string()));
+            let config = Config::from_args(args).expect("a valid command line");
+            let unread = Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+            let said = start_warnings(&config, &unread).join("\n");
+            assert!(
+                said.contains("cannot read the open-file limit")
+                    && said.contains(&format!("max-connections {}", config.limits.max_connections)),
+                "{given:?}: {said}"
+            );
+            // Read and ample, it is no warning.
+            let said = start_warnings(&config, &Ok(1 << 20)).join("\n");
+            assert!(!said.contains("open-file limit"), "{given:?}: {said}");
         }
     }
 }
