@@ -63,8 +63,9 @@ pub struct Config {
     /// Admins, server bans and the message of the day: what SIGHUP reloads with the limits.
     pub policy: AdminPolicy,
     /// What the configuration took but should say otherwise, for a start, a check and a reload
-    /// to warn of: a ban's range not written as itself, taken as the range it lies in (refused,
-    /// a file that served before would stop a start after an upgrade: review).
+    /// to warn of: a ban's range not written as itself, taken as the range it lies in, and a
+    /// number written as a string (refused, a file that served before would stop a start after
+    /// an upgrade: review).
     pub notes: Vec<String>,
 }
 
@@ -305,6 +306,13 @@ fn knows(key: &str) -> bool {
 /// or a boolean given for it in the file is a slip (`motd = 5`), not a value to take as text.
 fn takes_text(key: &str) -> bool {
     !LIST_KEYS.contains(&key) && Config::default().set(key, "x", "").is_ok()
+}
+
+/// The number `value`, a string the file gave `key`, is, if `key` takes numbers and no text
+/// (`max-connections = "2"`): `set` reads it as the number, as it reads a flag's. Only one a
+/// TOML integer holds: a larger one can only be written as a string.
+fn quoted_number(key: &str, value: &str) -> Option<i64> {
+    value.parse().ok().filter(|_| !takes_text(key))
 }
 
 /// The --help text.
@@ -730,7 +738,14 @@ impl Config {
                         format!("unexpected {}: expected {want}", other.type_str()),
                     ));
                 }
-                (_, toml::Value::String(s)) => self.set(&key, &s, "")?,
+                (_, toml::Value::String(s)) => {
+                    self.set(&key, &s, "")?;
+                    if let Some(n) = quoted_number(&key, &s) {
+                        self.notes.push(format!(
+                            "{key}: {s:?} is a string; write the number without quotes ({key} = {n})"
+                        ));
+                    }
+                }
                 (_, v @ (toml::Value::Integer(_) | toml::Value::Boolean(_))) if takes_text(&key) => {
                     let text = match &v {
                         toml::Value::Integer(i) => i.to_string(),
@@ -1297,6 +1312,34 @@ mod tests {
         };
         assert!(note.starts_with("ban") && note.contains("plain number"), "{note}");
         assert!(args(&["--ban", "10.0.0.0/8"]).unwrap().notes.is_empty());
+    }
+
+    /// A number in quotes was always taken as the number (refused, a file that served before
+    /// would stop a start after an upgrade): taken still, with a note naming the key.
+    #[test]
+    fn a_number_in_quotes_is_taken_with_a_note() {
+        let mut c = Config::default();
+        c.apply_toml("idle-timeout = \"+5\"\nmax-connections = \"2\"\nmax-subs = 3\nmotd = \"5\"\n")
+            .unwrap();
+        assert_eq!(
+            (c.limits.max_connections, c.limits.idle_timeout.as_secs()),
+            (2, 5)
+        );
+        let [idle, connections] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(
+            connections.starts_with("max-connections: ") && connections.contains("max-connections = 2"),
+            "{connections}"
+        );
+        assert!(
+            idle.starts_with("idle-timeout: ") && idle.contains("without quotes"),
+            "{idle}"
+        );
+        // Past what a TOML number holds, it can only be written so: no note.
+        c.notes.clear();
+        c.apply_toml("max-queue = \"18446744073709551615\"\n").unwrap();
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
     }
 
     #[test]
