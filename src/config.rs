@@ -1311,6 +1311,13 @@ mod tests {
             panic!("{:?}", c.notes)
         };
         assert!(note.starts_with("ban") && note.contains("plain number"), "{note}");
+        // As is an address spelt otherwise than listed.
+        let c = args(&["--ban", "::ffff:10.1.2.3"]).unwrap();
+        assert_eq!(c.policy.bans, [ServerBan::parse("10.1.2.3").unwrap()]);
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(note.ends_with("it is taken as 10.1.2.3/32"), "{note}");
         assert!(args(&["--ban", "10.0.0.0/8"]).unwrap().notes.is_empty());
     }
 

@@ -87,27 +87,39 @@ pub fn parse_range(s: &str) -> Option<(std::net::IpAddr, u8)> {
 }
 
 /// Why `s`, an address range, is not written as the range it is: a prefix length with a sign
-/// or a leading zero (`/08`), or bits set past the prefix (`192.0.2.7/24`, whose range is
-/// `192.0.2.0/24`). A ban of such a text holds another range than it seems to (found by QA:
-/// `1.2.3.4/08` banned `1.0.0.0/8`, and the record and the list disagreed), so a new one is
-/// refused; [`parse_range`] still takes it, as bans saved before are. None for a range written
-/// as itself, and for what is no range at all.
+/// or a leading zero (`/08`), bits set past the prefix (`192.0.2.7/24`, whose range is
+/// `192.0.2.0/24`), or an address spelt otherwise than the range is listed (`2001:DB8::/32`,
+/// `2001:0db8::1`, `::ffff:192.0.2.7`). A ban of such a text holds another range than it seems
+/// to, or the record and the list disagree (found by QA: `1.2.3.4/08` banned `1.0.0.0/8`), so a
+/// new one is refused; [`parse_range`] still takes it, as bans saved before are. None for a
+/// range written as itself, and for what is no range at all.
 pub fn range_fault(s: &str) -> Option<String> {
-    let (addr, prefix) = s.split_once('/')?;
-    let addr = addr.parse::<std::net::IpAddr>().ok()?;
-    let digits = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit());
+    let (text, prefix) = match s.split_once('/') {
+        Some((text, prefix)) => (text, Some(prefix)),
+        None => (s, None),
+    };
+    let addr = text.parse::<std::net::IpAddr>().ok()?;
     let read_as = parse_range(s);
-    if !digits || (prefix.len() > 1 && prefix.starts_with('0')) {
-        let meant = read_as.map_or_else(String::new, |(net, bits)| format!(" ({net}/{bits}?)"));
-        return Some(format!(
-            "{s}: the prefix length must be a plain number (no sign, no leading zero){meant}"
-        ));
+    if let Some(prefix) = prefix {
+        let digits = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit());
+        if !digits || (prefix.len() > 1 && prefix.starts_with('0')) {
+            let meant = read_as.map_or_else(String::new, |(net, bits)| format!(" ({net}/{bits}?)"));
+            return Some(format!(
+                "{s}: the prefix length must be a plain number (no sign, no leading zero){meant}"
+            ));
+        }
     }
     let (net, bits) = read_as?;
-    let written = prefix.parse::<u8>().ok()?;
-    (mask(addr, written) != addr).then(|| {
-        format!("{s} has bits set past its prefix: the range it lies in is {net}/{bits}; write that")
-    })
+    let all = if addr.is_ipv4() { 32 } else { 128 };
+    let written = prefix.map_or(Some(all), |p| p.parse::<u8>().ok())?;
+    if mask(addr, written) != addr {
+        return Some(format!(
+            "{s} has bits set past its prefix: the range it lies in is {net}/{bits}; write that"
+        ));
+    }
+    // The list says a range as std writes its address (RFC 5952 for IPv6, a mapped one as the
+    // IPv4 address it is): any other spelling would be recorded unlike it is listed.
+    (text != net.to_string()).then(|| format!("{s} is another spelling of {net}/{bits}; write that"))
 }
 
 /// Whether `addr` lies in the range `net`/`prefix` (from [`parse_range`]). An IPv4-mapped IPv6
@@ -148,7 +160,7 @@ mod tests {
             "192.0.2.7",
             "0.0.0.0/0",
             "2001:db8::/32",
-            "::ffff:192.0.2.0/120",
+            "2001:db8::1",
             "bob@x",
         ] {
             assert_eq!(range_fault(ok), None, "{ok}");
@@ -161,12 +173,19 @@ mod tests {
             ("1.2.3.4/8", "the range it lies in is 1.0.0.0/8"),
             ("2001:db8::1/32", "2001:db8::/32"),
             ("::ffff:192.0.2.7/120", "192.0.2.0/24"),
+            // Spelt otherwise than listed: the record would say one text, the list another.
+            ("2001:DB8::/32", "2001:db8::/32; write that"),
+            ("::ffff:192.0.2.0/120", "192.0.2.0/24; write that"),
+            ("::ffff:1.2.3.4", "1.2.3.4/32; write that"),
+            ("2001:0db8::1", "2001:db8::1/128; write that"),
+            ("2001:db8:0:0:0:0:0:1/128", "2001:db8::1/128; write that"),
         ] {
             let why = range_fault(bad).unwrap_or_default();
             assert!(why.contains(says), "{bad}: {why}");
         }
         // Still read as before: a ban saved so keeps holding.
         assert_eq!(parse_range("1.2.3.4/08"), Some(("1.0.0.0".parse().unwrap(), 8)));
+        assert_eq!(parse_range("2001:DB8::/32"), parse_range("2001:db8::/32"));
     }
 
     #[test]
