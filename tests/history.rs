@@ -1982,7 +1982,11 @@ fn an_account_finds_the_conversations_its_other_devices_began() {
     let (bob, carol) = (s.client("bob"), s.client("carol"));
     let mut phone = login_at(s.addr, "alice", "password", true).expect("registers");
     let lunch = publish(&mut phone, "bob@localhost", "lunch?").unwrap();
+    // Times rise strictly only within a topic: these two are on two (found in review: the
+    // same millisecond, now and then).
+    std::thread::sleep(Duration::from_millis(20));
     let hi = publish(&mut phone, "carol@localhost", "hi carol").unwrap();
+    assert!(hi.time > lunch.time, "{} then {}", lunch.time, hi.time);
     drop(phone);
     let mut laptop = login_at(s.addr, "alice", "password", false).expect("logs in");
     let both = vec![
@@ -2021,4 +2025,44 @@ fn an_account_finds_the_conversations_its_other_devices_began() {
         conversations(&mut alice, None),
         (CatchupStatus::Unavailable, vec![])
     );
+}
+
+/// Found in review: a page's cursor named the last conversation looked at, an earlier holder's
+/// of a free name among them, so its new holder could list the old one's partners.
+#[test]
+fn no_cursor_names_an_earlier_holders_partner() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let dave = s.client("dave");
+    let mut old_bob = s.client("bob");
+    publish(&mut old_bob, "dave@localhost", "old bob to dave").unwrap();
+    drop((old_bob, dave));
+    drop(s);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let (_aaa, _zzz) = (s.client("aaa"), s.client("zzz"));
+    let mut bob = s.client("bob");
+    let to_aaa = publish(&mut bob, "aaa@localhost", "new bob to aaa").unwrap();
+    let to_zzz = publish(&mut bob, "zzz@localhost", "new bob to zzz").unwrap();
+    let f = bob
+        .request(WAIT, |seq| {
+            Msg::Conversations(Conversations {
+                seq,
+                count: 1,
+                since: None,
+                cursor: None,
+            })
+        })
+        .expect("a reply");
+    let Ok(Msg::ConversationList(l)) = f.msg() else {
+        panic!("{}", describe(&f))
+    };
+    assert_eq!(
+        (l.status, l.cursor.map(|c| c.to_string())),
+        (CatchupStatus::Truncated, Some("aaa@localhost".to_string()))
+    );
+    let all = vec![
+        ("aaa@localhost".to_string(), to_aaa.time),
+        ("zzz@localhost".to_string(), to_zzz.time),
+    ];
+    assert_eq!(conversations(&mut bob, None), (CatchupStatus::Complete, all));
 }

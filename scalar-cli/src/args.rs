@@ -56,11 +56,10 @@ options:
   -i, --id ID             your ID (default $SCALAR_ID, else your login name;
                           the server adds its @domain when missing)
   -t, --timeout SECS      how long to wait for the server (default 10)
-      --retry SECS        send, listen, history, search, topics, conversations, ping:
-                          while the
-                          server cannot be reached for now (down, restarting,
-                          full), try again for up to SECS before giving up
-                          (exit 3); nothing is sent before the connection is made
+      --retry SECS        the one-shot modes: while the server cannot be reached
+                          for now (down, restarting, full), try again for up to
+                          SECS before giving up (exit 3); nothing is sent before
+                          the connection is made
       --tls               connect over TLS; the certificate must chain to a
                           well-known root CA and name the host of --server
       --ca FILE           TLS, trusting the CA certificates in FILE (PEM)

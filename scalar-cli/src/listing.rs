@@ -245,6 +245,50 @@ pub fn targets<E: From<NetError>>(
     })
 }
 
+/// One of the user's conversations: the other user, and when its newest message came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The other user's ID (the user's own, for the messages it sent itself).
+    pub with: String,
+    /// The time of the conversation's newest message (Unix ms).
+    pub newest: u64,
+}
+
+/// The user's conversations (at most `max_pages` pages of 100), those whose newest message came
+/// after `since` if it is given (PROTOCOL.md §4, Conversations); `None` if the server keeps no
+/// history to list them from. `ask` sends one Conversations and returns the reply.
+pub fn conversations<E: From<NetError>>(
+    max_pages: u32,
+    since: Option<u64>,
+    mut ask: impl FnMut(Conversations<'_>) -> Result<Frame, E>,
+) -> Result<Option<Listed<Conversation>>, E> {
+    let mut kept = true;
+    let mut listed = read_all::<_, E>(max_pages, |after| {
+        let frame = ask(Conversations {
+            seq: None,
+            count: PAGE,
+            since,
+            cursor: cursor(after)?,
+        })?;
+        let Ok(Msg::ConversationList(list)) = frame.msg() else {
+            return Err(unexpected("Conversations", &frame).into());
+        };
+        kept = list.status != CatchupStatus::Unavailable;
+        let page = (list.users.iter().zip(list.times.iter()))
+            .map(|(with, newest)| Conversation {
+                with: with.as_str().to_string(),
+                newest,
+            })
+            .collect();
+        // Only a page that says more follow leads on; its cursor says from where.
+        let next = list.cursor.filter(|_| list.status == CatchupStatus::Truncated);
+        Ok((page, 0, next.map(|c| c.as_str().to_string())))
+    })?;
+    // The server does not count them: what was read is all that is known.
+    listed.total = u32::try_from(listed.items.len()).unwrap_or(u32::MAX);
+    Ok(kept.then_some(listed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,48 +373,4 @@ mod tests {
         assert_eq!(looked_for("*"), None);
         assert_eq!(looked_for("  "), None);
     }
-}
-
-/// One of the user's conversations: the other user, and when its newest message came.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conversation {
-    /// The other user's ID (the user's own, for the messages it sent itself).
-    pub with: String,
-    /// The time of the conversation's newest message (Unix ms).
-    pub newest: u64,
-}
-
-/// The user's conversations (at most `max_pages` pages of 100), those whose newest message came
-/// after `since` if it is given (PROTOCOL.md §4, Conversations); `None` if the server keeps no
-/// history to list them from. `ask` sends one Conversations and returns the reply.
-pub fn conversations<E: From<NetError>>(
-    max_pages: u32,
-    since: Option<u64>,
-    mut ask: impl FnMut(Conversations<'_>) -> Result<Frame, E>,
-) -> Result<Option<Listed<Conversation>>, E> {
-    let mut kept = true;
-    let mut listed = read_all::<_, E>(max_pages, |after| {
-        let frame = ask(Conversations {
-            seq: None,
-            count: PAGE,
-            since,
-            cursor: cursor(after)?,
-        })?;
-        let Ok(Msg::ConversationList(list)) = frame.msg() else {
-            return Err(unexpected("Conversations", &frame).into());
-        };
-        kept = list.status != CatchupStatus::Unavailable;
-        let page = (list.users.iter().zip(list.times.iter()))
-            .map(|(with, newest)| Conversation {
-                with: with.as_str().to_string(),
-                newest,
-            })
-            .collect();
-        // Only a page that says more follow leads on; its cursor says from where.
-        let next = list.cursor.filter(|_| list.status == CatchupStatus::Truncated);
-        Ok((page, 0, next.map(|c| c.as_str().to_string())))
-    })?;
-    // The server does not count them: what was read is all that is known.
-    listed.total = u32::try_from(listed.items.len()).unwrap_or(u32::MAX);
-    Ok(kept.then_some(listed))
 }

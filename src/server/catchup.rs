@@ -161,9 +161,13 @@ impl Server {
     /// ([`History::take_refused`](super::history::History::take_refused)).
     fn refuse_unstored(&mut self, out: &mut impl Outbox) {
         let Some(h) = self.history.as_mut() else { return };
-        for Read { conn, seq, .. } in h.take_refused() {
+        for Read { conn, seq, topic, .. } in h.take_refused() {
             let Some(conn) = conn else { continue };
-            self.fail(conn, seq, ErrorCode::StoreUnavailable, UNSTORED, out);
+            let reason = match topic {
+                Some(_) => UNSTORED,
+                None => super::conversations::UNSTORED,
+            };
+            self.fail(conn, seq, ErrorCode::StoreUnavailable, reason, out);
             self.resume(conn, out);
         }
     }
@@ -236,7 +240,7 @@ impl Server {
                         }
                     }
                 }
-                None => super::conversations::conversation_list(conn, read.seq, &page, out),
+                None => self.conversation_list(conn, read.seq, &page, out),
                 // Cannot happen: the name was parsed when the request came.
                 Some(Err(_)) => {}
             },

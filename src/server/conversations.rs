@@ -7,6 +7,11 @@ use super::{ConnId, Outbox, Server};
 use crate::proto::*;
 use crate::store::{Page, Query, Scope};
 
+/// Why a list is refused while the store fails and direct messages it would cover are not on
+/// disk.
+pub(super) const UNSTORED: &str = "the history store is failing and has not stored the newest \
+                                   direct messages of your conversations; try again later";
+
 impl Server {
     /// A Conversations request: the store lists them, after the Events accepted before it
     /// are stored (see [`History::start_read`](super::history::History::start_read)).
@@ -46,9 +51,7 @@ impl Server {
             life: None,
         };
         if h.failing && h.would_miss_delivered(&query) {
-            let reason = "the history store is failing and has not stored the newest direct messages \
-                          of your conversations; try again later";
-            return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, reason, out);
+            return self.fail(conn, c.seq, ErrorCode::StoreUnavailable, UNSTORED, out);
         }
         let read = Read {
             conn: Some(conn),
@@ -63,10 +66,26 @@ impl Server {
     }
 }
 
-/// Sends the ConversationList of a page the store found.
-pub(super) fn conversation_list(conn: ConnId, seq: Option<u32>, page: &Page, out: &mut impl Outbox) {
-    let cursor = page.cursor.as_deref().and_then(|c| Name::parse(c).ok());
-    list(conn, seq, status(page.more), &page.conversations, cursor, out);
+impl Server {
+    /// Sends the ConversationList of a page the store found.
+    pub(super) fn conversation_list(
+        &self,
+        conn: ConnId,
+        seq: Option<u32>,
+        page: &Page,
+        out: &mut impl Outbox,
+    ) {
+        let cursor = page.cursor.as_deref().and_then(|c| Name::parse(c).ok());
+        // Another domain's user wrote to this one with its home's token; what it sent is in
+        // the asker's inbox, and its conversations are its home's to read (a Catchup of its ID
+        // is foreign_topic), so it is passed over, as the page allows.
+        let here = |u: &str| u.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
+        let ours: Vec<(Box<str>, u64)> = (page.conversations.iter())
+            .filter(|(u, _)| here(u))
+            .cloned()
+            .collect();
+        list(conn, seq, status(page.more), &ours, cursor, out);
+    }
 }
 
 fn list(

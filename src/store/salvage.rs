@@ -223,7 +223,7 @@ mod tests {
             before: None,
         };
         let s = |lost| Salvage {
-            version: 18,
+            version: crate::store::sqlite::SCHEMA_VERSION,
             tables: vec![table("events", Vec::new()), table("accounts", lost)],
             orphans: 0,
             threads_remade: 0,

@@ -251,21 +251,28 @@ fn restore_noting(
     })
 }
 
-/// The most pages of [`moved_since`]'s list read: 1,000 conversations are more than a line
-/// can name.
+/// The most pages of [`moved_since`]'s list read: 1,000 conversations, more than a line names.
 const MAX_MOVED_PAGES: u32 = 10;
 
-/// The user's conversations with messages after `since` (PROTOCOL.md §4, Conversations): one
-/// that another connection of the user began while this client was away, and that the other
-/// user has not answered, is in no topic this client reads back. None where the server keeps
-/// no list of them or refuses it (the restore goes on without); the outer error ends the
-/// restore (the connection failed).
+/// The most conversations the line after a restore names; the rest it counts.
+const MAX_NAMED: usize = 10;
+
+/// The user's conversations with messages since `left_at`, this machine's time when the server
+/// was last heard from (PROTOCOL.md §4, Conversations): one that another connection of the user
+/// began while this client was away, and that the other user has not answered, is in no topic
+/// this client reads back. Asked of the server's clock (as this connection's Ident set it), a
+/// few seconds before, since times of different topics are not in order; those already shown
+/// are passed over when said ([`news_elsewhere`]). None where the server keeps no list of them,
+/// refuses it, or answers what this client cannot use (the restore goes on without); the outer
+/// error ends the restore (the connection failed).
 fn moved_since(
     shared: &Shared,
     conn: &mut Conn,
-    since: u64,
+    left_at: u64,
     held: &mut Vec<Received>,
 ) -> Result<Vec<(String, u64)>, NetError> {
+    let skew = conn.skew_ms.unwrap_or(shared.state().skew_ms);
+    let since = left_at.saturating_add_signed(skew).saturating_sub(gaps::SKEW_MS);
     let listed = crate::listing::conversations(MAX_MOVED_PAGES, Some(since), |c| {
         ask(shared, conn, held, |seq| {
             Msg::Conversations(Conversations { seq, ..c })
@@ -275,7 +282,7 @@ fn moved_since(
         Ok(list) => Ok(list.map_or_else(Vec::new, |l| {
             l.items.into_iter().map(|c| (c.with, c.newest)).collect()
         })),
-        Err(NetError::Refused { .. }) => Ok(Vec::new()),
+        Err(NetError::Refused { .. } | NetError::Protocol(_)) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }
@@ -470,7 +477,7 @@ impl Restored {
             let st = shared.state();
             (st.domain.clone(), st.user.clone())
         };
-        let moved = news_elsewhere(&self.moved, &self.caught, &me);
+        let moved = news_elsewhere(&self.moved, &self.caught, &shared.state());
         // The held live Events are checked against every message replayed and shown, not only
         // against the last ones shown, which a long replay pushes out.
         let replayed: HashSet<MsgId> = self
@@ -552,10 +559,15 @@ impl Restored {
             ));
         }
         if !moved.is_empty() {
-            let with: Vec<String> = moved
-                .iter()
+            let mut with: Vec<String> = (moved.iter().take(MAX_NAMED))
                 .map(|u| names::short(u, &domain).to_string())
                 .collect();
+            if moved.len() > MAX_NAMED {
+                with.push(format!(
+                    "{} others (/conversations lists them)",
+                    moved.len() - MAX_NAMED
+                ));
+            }
             let how = match with.as_slice() {
                 [one] => format!("/msg {one}, then /history, reads it"),
                 _ => "/msg NAME, then /history, reads one".into(),
@@ -640,26 +652,33 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
 /// Replays longer than this many messages repeat their marker's warnings after them.
 const REPEAT_GAP_AFTER: usize = 20;
 
-/// `a`, `a and b`, `a, b and c`.
-/// The other users of the conversations in `moved` whose newest message this restore did not
-/// show in `me`'s inbox (one of theirs, as new as the conversation's newest), newest first:
-/// what another connection of the user said there, or one the user did not read back.
+/// The other users of the conversations in `moved` whose newest message neither this
+/// restore's inbox catch-up nor this run showed (one as new as the conversation's newest, either
+/// way), newest first: what another connection of the user said there, or what the user did not
+/// read back.
 fn news_elsewhere<'m>(
     moved: &'m [(String, u64)],
     caught: &[Result<Caught, Refused>],
-    me: &str,
+    st: &State,
 ) -> Vec<&'m str> {
+    let me = st.user.as_str();
     let inbox = caught.iter().flatten().filter(|c| c.topic == me);
-    let shown: Vec<(&str, u64)> = inbox
+    let mut shown: Vec<(&str, u64)> = inbox
         .flat_map(|c| c.events.iter().map(|e| (e.from.as_str(), e.time)))
         .collect();
+    // A direct message's other user: its sender if it came to this user, else its topic.
+    shown.extend(st.recent.iter().map(|s| match s.topic == me {
+        true => (s.from.as_str(), s.time),
+        false => (s.topic.as_str(), s.time),
+    }));
     let mut news: Vec<&(String, u64)> = (moved.iter())
-        .filter(|(with, newest)| !shown.iter().any(|&(from, t)| from == with && t >= *newest))
+        .filter(|(with, newest)| !shown.iter().any(|&(other, t)| other == with && t >= *newest))
         .collect();
     news.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     news.into_iter().map(|(with, _)| with.as_str()).collect()
 }
 
+/// `a`, `a and b`, `a, b and c`.
 fn and_list(items: &[String]) -> String {
     match items {
         [] => String::new(),
@@ -773,6 +792,36 @@ mod tests {
             by_time: false,
             lost_before: None,
         }
+    }
+
+    /// A conversation whose newest message the inbox catch-up showed (bob's, from bob), or this
+    /// run showed (erin's: this client wrote to her), is no news; one the user's other device
+    /// wrote to (carol), or where the other user wrote after what was shown (dave), is, newest
+    /// first.
+    #[test]
+    fn conversations_moved_elsewhere_are_those_the_inbox_did_not_show() {
+        let (shared, _screen, _rx) = session();
+        let mut to_erin = ev(4, "erin@l");
+        to_erin.from = "me@l".into();
+        shared.state().remember(&to_erin);
+        let start = Start {
+            last: None,
+            lost_at: 0,
+        };
+        let inbox = caught("me@l", start, vec![ev(1, "me@l"), ev(5, "me@l")]);
+        let channel = caught("#a@l", start, vec![ev(9, "#a@l")]);
+        let mut dave = ev(7, "me@l");
+        dave.from = "dave@l".into();
+        let old = caught("me@l", start, vec![dave]);
+        let moved = [
+            ("bob@l".to_string(), 1_005),
+            ("carol@l".to_string(), 1_003),
+            ("dave@l".to_string(), 1_008),
+            ("erin@l".to_string(), 1_004),
+        ];
+        let restored = [Ok(inbox), Ok(channel), Ok(old)];
+        let news = news_elsewhere(&moved, &restored, &shared.state());
+        assert_eq!(news, ["dave@l", "carol@l"]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 pub const MAX_PAGES: u32 = 20;
 /// How far before the moment the server was last heard from a topic with no message seen is
 /// caught up from: the client's clock and the server's may differ a little.
-const SKEW_MS: u64 = 5_000;
+pub(super) const SKEW_MS: u64 = 5_000;
 /// The wait before the first try to fill a gap again; it doubles up to [`LAST_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// The longest wait between tries: one Catchup a minute costs a failing server little.

@@ -49,6 +49,8 @@ pub struct Seen {
     pub topic: String,
     /// Who sent it.
     pub from: String,
+    /// The server's time of it.
+    pub time: u64,
     /// A record of the server's (a change to a channel), which is never deleted.
     pub record: bool,
 }
@@ -181,6 +183,7 @@ impl State {
                 id: e.id,
                 topic: e.topic.clone(),
                 from: e.from.clone(),
+                time: e.time,
                 record: e
                     .ctype
                     .as_deref()

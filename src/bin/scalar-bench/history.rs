@@ -216,10 +216,10 @@ pub fn timed(
         let deadline = t + TIMEOUT;
         loop {
             let f = c.reply(seq, deadline).map_err(io::Error::other)?;
-            // A Topics or Members page is its one reply.
+            // A Topics, Members or Conversations page is its one reply.
             if matches!(
                 f.msg(),
-                Ok(Msg::CatchupEnd(_) | Msg::TopicList(_) | Msg::MemberList(_))
+                Ok(Msg::CatchupEnd(_) | Msg::TopicList(_) | Msg::MemberList(_) | Msg::ConversationList(_))
             ) {
                 break;
             }

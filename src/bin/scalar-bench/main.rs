@@ -6,6 +6,7 @@
 
 mod bans;
 mod chat;
+mod conversations;
 mod fanout;
 mod flood;
 mod history;
@@ -71,6 +72,10 @@ workloads:
   members-query  one channel of 5000 members: chat alone and beside one member asking for
              pages of Members with a query none holds (500 IDs examined each) back to back:
              chat latency both ways, page latency
+  conversations-list  one account with 5000 conversations (history batched, or --history
+             always): chat alone and beside the account asking for pages of its Conversations
+             with a since none passes (500 examined each) back to back: chat latency both
+             ways, page latency
   all        fanout with 100 and 1000 subscribers, chat, idle
 
 options:
@@ -205,6 +210,7 @@ fn main() -> ExitCode {
             "slow-readers" => slow::run(&opts),
             "topics-query" => listing::run(&opts),
             "members-query" => members::run(&opts),
+            "conversations-list" => conversations::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(

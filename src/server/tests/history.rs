@@ -1811,16 +1811,17 @@ fn conversations_are_read_from_the_store_once_the_users_messages_are_in_it() {
         (q.count, q.since, q.reader),
         (100, Some(5), Some(Reader::Since(101)))
     );
+    // Another domain's user who wrote to bob is passed over: its Catchup is foreign_topic.
     let page = Page {
-        conversations: vec![("alice@example.com".into(), 7)],
+        conversations: vec![("alice@example.com".into(), 7), ("zed@elsewhere.org".into(), 8)],
         more: true,
-        cursor: Some("alice@example.com".into()),
+        cursor: Some("zed@elsewhere.org".into()),
         ..Page::default()
     };
     r.server.store_done(Done::Answer(q.token, Ok(page)), &mut r.out);
     assert_eq!(
         r.out.take(1),
-        ["ConversationList Truncated [alice@example.com:7] cursor=alice@example.com"]
+        ["ConversationList Truncated [alice@example.com:7] cursor=zed@elsewhere.org"]
     );
     // A direct message to bob not stored yet: the list waits for it.
     r.say(0, "bob@example.com", "psst");
@@ -1835,4 +1836,28 @@ fn conversations_are_read_from_the_store_once_the_users_messages_are_in_it() {
         .store_done(Done::Answer(q.token, Ok(Page::default())), &mut r.out);
     assert_eq!(r.out.take(1), ["ConversationList Complete []"]);
     assert!(!r.server.waiting(1));
+}
+
+/// While the store fails, a list is refused if the user's own direct messages are not on disk
+/// (waiting for them, or asked for then), saying so of the conversations, not of a topic
+/// (found in review); another user's list is read from disk.
+#[test]
+fn a_failing_store_refuses_a_list_missing_the_users_unstored_messages() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.connect(2, "carol@example.com");
+    r.say(0, "bob@example.com", "unstored");
+    r.out.frames.clear();
+    assert!(
+        r.send(1, conversations(10, None)).is_empty(),
+        "waits for the commit"
+    );
+    assert!(r.out.queries.is_empty());
+    store_fails(&mut r);
+    let why = r.error_reason(1).unwrap_or_default();
+    assert_eq!(r.out.take(1), ["Error 700 store_unavailable seq=Some(41)"]);
+    assert!(why.contains("direct messages of your conversations"), "{why}");
+    let got = r.send(0, conversations(10, None));
+    assert_eq!(got, ["Error 700 store_unavailable seq=Some(41)"]);
+    r.send(2, conversations(10, None));
+    assert_eq!(r.out.queries.len(), 1, "carol's has nothing unstored");
 }

@@ -3,22 +3,34 @@
 
 use super::{Context, Db, from_sql};
 use crate::store::{Page, Query, StoreError};
-use rusqlite::{OptionalExtension, Statement};
 
 /// Conversations one request looks at, at most, listed or not: bounds its work however many
-/// conversations a user has, or how few of them match `since`.
+/// conversations a user has, or how few of them match `since`. Only those the asker may read
+/// count, and only they may be named (as the cursor): one of another holder's of the name is
+/// passed over inside the query, under its time bound.
 pub const MAX_EXAMINED: usize = 500;
 
 // The threads `?1` is second in, other user first: keys `OTHER ?1` between `?2` (after the
-// cursor) and `?1 ` (so not `?1 ?1`, which the next one reads). `SCHEMA_V19`'s index.
-const BEFORE: &str = "SELECT key FROM threads
-    WHERE substr(key, instr(key, ' ') + 1) = ?1 AND key > ?2 AND key < ?3 ORDER BY key LIMIT ?4";
-// The threads `?1` is first in: keys `USER OTHER` after `?2`, below `USER!` (`!` is the byte
-// after the space, and no ID holds either).
-const AFTER: &str = "SELECT key FROM threads WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3";
-// One seek down the thread index.
-const NEWEST: &str = "SELECT pos, time FROM events WHERE thread = (SELECT id FROM threads WHERE key = ?1)
-    ORDER BY pos DESC LIMIT 1";
+// cursor) and `?1 ` (so not `?1 ?1`, which the next one reads), by `SCHEMA_V19`'s index; each
+// with its newest Event (one seek down the thread index), if that is at or after `?4`.
+const BEFORE: &str = "SELECT t.key, e.time FROM threads AS t
+    CROSS JOIN events AS e ON e.pos = (SELECT max(pos) FROM events WHERE thread = t.id)
+    WHERE substr(t.key, instr(t.key, ' ') + 1) = ?1 AND t.key > ?2 AND t.key < ?3 AND e.pos >= ?4
+    ORDER BY t.key LIMIT ?5";
+// The threads `?1` is first in: keys `USER OTHER` after `?1`, below `?2`, `USER!` (`!` is the
+// byte after the space, and no ID holds either); the rest as above.
+const AFTER: &str = "SELECT t.key, e.time FROM threads AS t
+    CROSS JOIN events AS e ON e.pos = (SELECT max(pos) FROM events WHERE thread = t.id)
+    WHERE t.key > ?1 AND t.key < ?2 AND e.pos >= ?3
+    ORDER BY t.key LIMIT ?4";
+
+/// The conversations a query looked at, in the other user's order: each one's thread key and
+/// the time of its newest Event.
+struct Looked {
+    rows: Vec<(Box<str>, u64)>,
+    /// The time bound stopped the reading: more may follow the rows.
+    cut: bool,
+}
 
 impl Db {
     /// The page of `user`'s conversations bytewise after the other user `after`, for
@@ -31,40 +43,27 @@ impl Db {
         after: Option<&str>,
     ) -> Result<Page, StoreError> {
         let floor = self.floor(q.reader.as_ref())?.unwrap_or(0);
-        let mut page = Page::default();
-        let keys = self.threads_of(user, after)?;
-        let mut newest = self.conn.prepare(NEWEST).context("conversations: prepare")?;
+        let looked = self.threads_of(user, after, floor)?;
+        let mut page = Page {
+            cut: looked.cut,
+            more: looked.cut || looked.rows.len() > MAX_EXAMINED,
+            ..Page::default()
+        };
         let mut last = None;
-        for key in keys.iter().take(MAX_EXAMINED) {
+        for (key, time) in looked.rows.iter().take(MAX_EXAMINED) {
             let other = match key.split_once(' ') {
                 Some((a, b)) if a == user => b,
                 Some((a, _)) => a,
                 None => continue,
             };
-            let newest = match newest_of(&mut newest, key) {
-                Ok(n) => n,
-                // Out of time: what was found is a page, and more may follow it.
-                Err(StoreError::TooSlow) if !page.conversations.is_empty() => {
-                    page.more = true;
-                    page.cut = true;
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            if let Some((pos, time)) = newest
-                && pos >= floor
-                && q.since.is_none_or(|s| time > s)
-            {
+            if q.since.is_none_or(|s| *time > s) {
                 if page.conversations.len() == q.count {
                     page.more = true;
                     break;
                 }
-                page.conversations.push((other.into(), time));
+                page.conversations.push((other.into(), *time));
             }
             last = Some(other);
-        }
-        if !page.more && keys.len() > MAX_EXAMINED {
-            page.more = true;
         }
         if page.more && q.count > 0 {
             page.cursor = last.map(Into::into);
@@ -72,45 +71,57 @@ impl Db {
         Ok(page)
     }
 
-    /// The keys of `user`'s threads whose other user is after `after`, in that user's order:
-    /// one more than [`MAX_EXAMINED`] if there are that many.
-    fn threads_of(&self, user: &str, after: Option<&str>) -> Result<Vec<Box<str>>, StoreError> {
+    /// The keys of `user`'s threads whose other user is after `after` and whose newest Event
+    /// is at or after position `floor`, in that user's order, with that Event's time: one more
+    /// than [`MAX_EXAMINED`] if there are that many. Out of time, those read by then (at
+    /// least one, else [`StoreError::TooSlow`]).
+    fn threads_of(&self, user: &str, after: Option<&str>, floor: i64) -> Result<Looked, StoreError> {
         let limit = i64::try_from(MAX_EXAMINED + 1).unwrap_or(i64::MAX);
         let own = format!("{user} ");
-        let mut keys = Vec::new();
+        let mut looked = Looked {
+            rows: Vec::new(),
+            cut: false,
+        };
         let mut before = self.conn.prepare(BEFORE).context("conversations: prepare")?;
         let lower = after.map_or(String::new(), |a| format!("{a} {user}"));
-        let rows = before.query_map(rusqlite::params![user, lower, own, limit], |r| {
-            r.get::<_, String>(0)
-        });
-        for key in rows.context("conversations")? {
-            keys.push(key.context("conversations: step")?.into_boxed_str());
+        let rows = before.query(rusqlite::params![user, lower, own, floor, limit]);
+        looked.read(rows.context("conversations")?)?;
+        let left = limit - i64::try_from(looked.rows.len()).unwrap_or(limit);
+        if looked.cut || left <= 0 {
+            return Ok(looked);
         }
         let mut mine = self.conn.prepare(AFTER).context("conversations: prepare")?;
         let lower = match after {
             Some(a) => format!("{user} {a}"),
             None => own,
         };
-        let left = limit - i64::try_from(keys.len()).unwrap_or(limit);
-        let rows = mine.query_map(rusqlite::params![lower, format!("{user}!"), left], |r| {
-            r.get::<_, String>(0)
-        });
-        for key in rows.context("conversations")? {
-            keys.push(key.context("conversations: step")?.into_boxed_str());
-        }
-        Ok(keys)
+        let rows = mine.query(rusqlite::params![lower, format!("{user}!"), floor, left]);
+        looked.read(rows.context("conversations")?)?;
+        Ok(looked)
     }
 }
 
-/// The position and time of the newest Event of the thread `key`, if it has one, by
-/// [`NEWEST`].
-fn newest_of(stmt: &mut Statement<'_>, key: &str) -> Result<Option<(i64, u64)>, StoreError> {
-    let row = stmt
-        .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .optional()
-        .context("conversations: newest")?;
-    row.map(|(pos, time)| Ok((pos, from_sql(time, "time")?)))
-        .transpose()
+impl Looked {
+    /// Adds the rows of [`BEFORE`] or [`AFTER`], until they end or the time bound stops them.
+    fn read(&mut self, mut rows: rusqlite::Rows<'_>) -> Result<(), StoreError> {
+        loop {
+            match rows.next().context("conversations: step") {
+                Ok(Some(row)) => {
+                    let key: String = row.get(0).context("conversations: key")?;
+                    let time = from_sql(row.get(1).context("conversations: time")?, "time")?;
+                    self.rows.push((key.into(), time));
+                }
+                Ok(None) => return Ok(()),
+                // Out of time: what was looked at is a page, and the next starts after it, so
+                // each makes progress.
+                Err(StoreError::TooSlow) if !self.rows.is_empty() => {
+                    self.cut = true;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -272,12 +283,86 @@ mod tests {
         assert!(!next.more);
     }
 
+    /// Found in review: the cursor named the last conversation looked at, one of an earlier
+    /// holder's of the name among them, which the reader may not know of.
+    #[test]
+    fn a_conversation_the_reader_may_not_read_is_never_named() {
+        let dir = TempDir::new("conv-hidden");
+        let mut db = Db::open(&dir.db()).unwrap();
+        // The name is taken at position 10: carol and dave talked to the one before.
+        db.insert(&[
+            dm(1, "carol", "bob", 100, "to the old bob"),
+            dm(2, "bob", "dave", 110, "from the old bob"),
+            dm(11, "aaa", "bob", 200, "to the new bob"),
+            dm(12, "zzz", "bob", 210, "to the new bob"),
+        ])
+        .unwrap();
+        let q = |count, after: Option<&str>| Query {
+            count,
+            reader: Some(Reader::Since(10)),
+            ..query(Scope::Conversations("bob".into(), after.map(Into::into)))
+        };
+        let first = db.query(&q(1, None)).unwrap();
+        assert_eq!(
+            (users(&first), first.cursor.as_deref()),
+            (vec!["aaa"], Some("aaa"))
+        );
+        let rest = db.query(&q(1, Some("aaa"))).unwrap();
+        assert_eq!((users(&rest), rest.more), (vec!["zzz"], false));
+        // Past the bound of those looked at: hidden ones neither count nor are named.
+        let recs: Vec<_> = (0..MAX_EXAMINED as u64 + 5)
+            .map(|i| dm(i + 100, &format!("old{i:04}"), "m", 300 + i, "hi"))
+            .collect();
+        db.insert(&recs).unwrap();
+        let hidden = Query {
+            reader: Some(Reader::Since(100_000)),
+            ..query(Scope::Conversations("m".into(), None))
+        };
+        let p = db.query(&hidden).unwrap();
+        assert_eq!((p.conversations.len(), p.more, p.cursor), (0, false, None));
+    }
+
+    /// Out of time, a page holds what was looked at by then, and says where the next starts:
+    /// paging on under a bound that stops every read part way still lists each conversation
+    /// once (found in review: a read stopped before its first match was refused, each time).
+    #[test]
+    fn pages_cut_by_the_time_bound_make_progress_and_lose_nothing() {
+        let dir = TempDir::new("conv-bounded");
+        let mut db = Db::open(&dir.db()).unwrap();
+        let recs: Vec<_> = (0..300u64)
+            .map(|i| dm(i + 1, &format!("p{i:03}"), "m", 1000 + i, "hi"))
+            .collect();
+        db.insert(&recs).unwrap();
+        let mut reader = Db::open_reader(&dir.db()).unwrap();
+        reader.bound_queries(std::time::Duration::ZERO).unwrap();
+        let (mut all, mut after, mut pages, mut cut) = (Vec::new(), None::<Box<str>>, 0, 0);
+        loop {
+            let q = Query {
+                since: Some(1149),
+                ..query(Scope::Conversations("m".into(), after.clone()))
+            };
+            let p = reader.query(&q).unwrap();
+            pages += 1;
+            cut += usize::from(p.cut);
+            all.extend(p.conversations.iter().map(|(u, _)| u.to_string()));
+            if !p.more {
+                break;
+            }
+            assert!(p.cursor > after, "the cursor moves on");
+            after = p.cursor;
+            assert!(pages < 300, "pages without end");
+        }
+        let expected: Vec<String> = (150..300).map(|i| format!("p{i:03}")).collect();
+        assert_eq!(all, expected);
+        assert!(cut > 1, "the bound stopped {cut} of {pages} pages");
+    }
+
     #[test]
     fn both_halves_are_read_by_an_index() {
         let dir = TempDir::new("conv-plan");
         let db = store(&dir);
-        let before = rusqlite::params!["bob", "", "bob ", 10];
-        let after = rusqlite::params!["bob ", "bob!", 10];
+        let before = rusqlite::params!["bob", "", "bob ", 0, 10];
+        let after = rusqlite::params!["bob ", "bob!", 0, 10];
         let key_index = "sqlite_autoindex_threads_1 (key>? AND key<?)";
         for (sql, params, index) in [
             (BEFORE, before, "threads_by_second (<expr>=?"),
@@ -290,6 +375,11 @@ mod tests {
                 .collect();
             let plan = plan.join("; ");
             assert!(plan.contains(index), "{sql}: {plan}");
+            // Each conversation's newest Event: one seek down the thread index.
+            assert!(
+                plan.contains("INDEX events_by_thread (thread=?)"),
+                "{sql}: {plan}"
+            );
             assert!(
                 !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
                 "{sql}: {plan}"

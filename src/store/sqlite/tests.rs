@@ -1386,10 +1386,13 @@ const UNDO_V18: &str = "DROP TABLE events_fts;
         body, scope, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
     );";
 
+/// What version 19 added: the threads' index by their second user.
+const UNDO_V19: &str = "DROP INDEX threads_by_second;";
+
 /// Makes a file of this version one of `version`, by undoing what later versions added (those
 /// from 16 on; tests of older versions undo the rest themselves).
 fn undo_to(db: &Db, version: u32) {
-    for (v, undo) in [(18, UNDO_V18), (17, UNDO_V17), (16, UNDO_V16)] {
+    for (v, undo) in [(19, UNDO_V19), (18, UNDO_V18), (17, UNDO_V17), (16, UNDO_V16)] {
         if v > version {
             db.conn.execute_batch(undo).unwrap();
         }
