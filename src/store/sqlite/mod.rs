@@ -291,8 +291,10 @@ CREATE VIRTUAL TABLE events_fts USING fts5(
 
 // A user's conversations (`conversations.rs`): a thread's key is its two IDs sorted, so those
 // where the user is first are a range of the key's own index, and those where it is second a
-// range of this one, both in the other user's order.
-const SCHEMA_V19: &str = "CREATE INDEX threads_by_second ON threads (substr(key, instr(key, ' ') + 1), key);";
+// range of this one, both in the other user's order. `IF NOT EXISTS`: a file whose version
+// was set back by hand (as tests do to fake an older one) keeps its index.
+const SCHEMA_V19: &str =
+    "CREATE INDEX IF NOT EXISTS threads_by_second ON threads (substr(key, instr(key, ' ') + 1), key);";
 
 /// How long a connection waits for a lock held by another (a backup, the sqlite3 shell)
 /// before the operation fails. Short in tests so the failure path can be exercised quickly.
