@@ -25,12 +25,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// Runs the workload and prints its result lines.
 pub fn run(opts: &Opts) -> io::Result<()> {
     // The list is the store's: without history there is none to measure.
-    let history = if opts.history == "off" {
-        "batched"
-    } else {
-        &opts.history
-    };
-    let server = Server::start_with(opts.scalard.as_deref(), history, &["--registration", "open"])?;
+    let server = Server::start_with_accounts(opts)?;
     drop(login(server.addr, true)?);
     let made = Instant::now();
     // Each another user's one direct message to the account, which keeps it while away.

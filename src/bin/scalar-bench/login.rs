@@ -25,12 +25,7 @@ const ADDRESSES: u8 = 250;
 
 /// Runs the workload and prints its result lines.
 pub fn run(opts: &Opts) -> io::Result<()> {
-    let history = if opts.history == "off" {
-        "batched"
-    } else {
-        &opts.history
-    };
-    let server = Server::start_with(opts.scalard.as_deref(), history, &["--registration", "open"])?;
+    let server = Server::start_with_accounts(opts)?;
     let made = Instant::now();
     for i in 0..ACCOUNTS {
         let login = Login {

@@ -93,6 +93,17 @@ impl Server {
         Server::start_fresh(path, history, &[&["--flood", "off"], extra].concat())
     }
 
+    /// [`start_with`](Server::start_with) keeping history (batched, or `--history always`;
+    /// `off` is taken as batched: what these workloads measure is in the store) and letting
+    /// clients register accounts.
+    pub fn start_with_accounts(opts: &crate::Opts) -> std::io::Result<Server> {
+        let history = match opts.history.as_str() {
+            "off" => "batched",
+            other => other,
+        };
+        Server::start_with(opts.scalard.as_deref(), history, &["--registration", "open"])
+    }
+
     /// [`start`](Server::start) with the server's own flood limits (its defaults, changed only by
     /// `extra`): for the workloads that measure those limits.
     pub fn start_with_flood_limits(
