@@ -236,8 +236,9 @@ fn restore_noting(
         };
         caught.push(catch_up(shared, conn, name, start, &mut held)?);
     }
+    // What this run showed is known ([`news_elsewhere`]): the margin may be generous.
     let moved = match inbox {
-        Some(_) => moved_since(shared, conn, gap.lost_at, &mut held)?,
+        Some(_) => moved_since(shared, conn, gap.lost_at, gaps::SKEW_MS, &mut held)?,
         None => Vec::new(),
     };
     Ok(Restored {
@@ -257,11 +258,15 @@ const MAX_MOVED_PAGES: u32 = 10;
 /// The most conversations the line after a restore names; the rest it counts.
 const MAX_NAMED: usize = 10;
 
+/// How far before the last run left the conversations a start lists begin: the two runs'
+/// clocks are this machine's, and the server's times run within a few ms of its clock.
+const AFTER_A_RUN_MS: u64 = 1_000;
+
 /// The user's conversations with messages since `left_at`, this machine's time when the server
 /// was last heard from (PROTOCOL.md §4, Conversations): one that another connection of the user
 /// began while this client was away, and that the other user has not answered, is in no topic
-/// this client reads back. Asked of the server's clock (as this connection's Ident set it), a
-/// few seconds before, since times of different topics are not in order; those already shown
+/// this client reads back. Asked of the server's clock (as this connection's Ident set it),
+/// `margin` ms before, since times of different topics are not in order; those already shown
 /// are passed over when said ([`news_elsewhere`]). None where the server keeps no list of them,
 /// refuses it, or answers what this client cannot use (the restore goes on without); the outer
 /// error ends the restore (the connection failed).
@@ -269,10 +274,11 @@ fn moved_since(
     shared: &Shared,
     conn: &mut Conn,
     left_at: u64,
+    margin: u64,
     held: &mut Vec<Received>,
 ) -> Result<Vec<(String, u64)>, NetError> {
     let skew = conn.skew_ms.unwrap_or(shared.state().skew_ms);
-    let since = left_at.saturating_add_signed(skew).saturating_sub(gaps::SKEW_MS);
+    let since = left_at.saturating_add_signed(skew).saturating_sub(margin);
     let listed = crate::listing::conversations(MAX_MOVED_PAGES, Some(since), |c| {
         ask(shared, conn, held, |seq| {
             Msg::Conversations(Conversations { seq, ..c })
@@ -301,7 +307,9 @@ pub fn since_last_run(
     let name = Name::parse(&me).map_err(|e| NetError::Protocol(format!("{me}: {e}")))?;
     let mut held = Vec::new();
     let caught = catch_up(shared, conn, name, start, &mut held)?;
-    let moved = moved_since(shared, conn, left_at, &mut held)?;
+    // A new run knows nothing of what the last one showed: a small margin, or what it wrote
+    // just before it left would be named as news.
+    let moved = moved_since(shared, conn, left_at, AFTER_A_RUN_MS, &mut held)?;
     Ok(Restored {
         caught: vec![caught],
         held,
