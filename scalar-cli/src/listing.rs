@@ -274,6 +274,12 @@ pub fn conversations<E: From<NetError>>(
             return Err(unexpected("Conversations", &frame).into());
         };
         kept = list.status != CatchupStatus::Unavailable;
+        if list.users.len() != list.times.len() {
+            let (u, t) = (list.users.len(), list.times.len());
+            return Err(
+                NetError::Protocol(format!("the server listed {u} conversations with {t} times")).into(),
+            );
+        }
         let page = (list.users.iter().zip(list.times.iter()))
             .map(|(with, newest)| Conversation {
                 with: with.as_str().to_string(),

@@ -1279,3 +1279,28 @@ fn a_conversation_another_device_began_is_said_at_the_next_start() {
     assert_eq!((out.code(), out.stdout.as_str()), (0, ""));
     assert!(out.stderr.contains("no conversations"), "{}", out.stderr);
 }
+
+/// Found in review: a message the user sent just before quitting was named as news in a
+/// conversation at the next start (the list was asked for from seconds before the last run
+/// left, and a new run knows nothing of what that one showed).
+#[test]
+fn what_was_said_just_before_quitting_is_not_news_at_the_next_start() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let _carol = server.client("carol");
+    let mut first = chat_as(&server, &dir, "alice", Some("password"));
+    first.type_keys("/msg carol bye for now\r");
+    first.wait_for("bye for now", STEP);
+    first.type_keys("/quit\r");
+    assert_eq!(first.wait_exit(STEP), 0);
+
+    let mut second = chat_as(&server, &dir, "alice", Some("password"));
+    let mark = second.wait_for("while you were away: nothing missed in your inbox", STEP);
+    // The list answers after the inbox's catch-up, before anything typed is read.
+    second.type_keys("/conversations\r");
+    second.wait_for_from(mark, "1 conversation, newest first", STEP);
+    second.type_keys("/quit\r");
+    assert_eq!(second.wait_exit(STEP), 0);
+    let text = second.text();
+    assert!(!text.contains("new messages in your conversation"), "{text}");
+}

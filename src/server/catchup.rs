@@ -240,12 +240,16 @@ impl Server {
                         }
                     }
                 }
-                None => self.conversation_list(conn, read.seq, &page, out),
+                None => super::conversations::conversation_list(conn, read.seq, &page, out),
                 // Cannot happen: the name was parsed when the request came.
                 Some(Err(_)) => {}
             },
             Err(StoreError::TooSlow) => {
-                self.fail(conn, read.seq, ErrorCode::StoreUnavailable, TOO_SLOW, out);
+                let reason = match read.topic {
+                    Some(_) => TOO_SLOW,
+                    None => super::conversations::TOO_SLOW,
+                };
+                self.fail(conn, read.seq, ErrorCode::StoreUnavailable, reason, out);
             }
             Err(e) => {
                 log::error!("history query failed: {e}");

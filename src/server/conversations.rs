@@ -12,6 +12,10 @@ use crate::store::{Page, Query, Scope};
 pub(super) const UNSTORED: &str = "the history store is failing and has not stored the newest \
                                    direct messages of your conversations; try again later";
 
+/// Why a list found nothing it may name before its time bound.
+pub(super) const TOO_SLOW: &str = "listing your conversations took longer than this server allows; \
+                                   try again later";
+
 impl Server {
     /// A Conversations request: the store lists them, after the Events accepted before it
     /// are stored (see [`History::start_read`](super::history::History::start_read)).
@@ -66,26 +70,10 @@ impl Server {
     }
 }
 
-impl Server {
-    /// Sends the ConversationList of a page the store found.
-    pub(super) fn conversation_list(
-        &self,
-        conn: ConnId,
-        seq: Option<u32>,
-        page: &Page,
-        out: &mut impl Outbox,
-    ) {
-        let cursor = page.cursor.as_deref().and_then(|c| Name::parse(c).ok());
-        // Another domain's user wrote to this one with its home's token; what it sent is in
-        // the asker's inbox, and its conversations are its home's to read (a Catchup of its ID
-        // is foreign_topic), so it is passed over, as the page allows.
-        let here = |u: &str| u.rsplit_once('@').is_some_and(|(_, d)| d == &*self.domain);
-        let ours: Vec<(Box<str>, u64)> = (page.conversations.iter())
-            .filter(|(u, _)| here(u))
-            .cloned()
-            .collect();
-        list(conn, seq, status(page.more), &ours, cursor, out);
-    }
+/// Sends the ConversationList of a page the store found.
+pub(super) fn conversation_list(conn: ConnId, seq: Option<u32>, page: &Page, out: &mut impl Outbox) {
+    let cursor = page.cursor.as_deref().and_then(|c| Name::parse(c).ok());
+    list(conn, seq, status(page.more), &page.conversations, cursor, out);
 }
 
 fn list(

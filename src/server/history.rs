@@ -5,8 +5,9 @@
 use super::mix::MixMap;
 use super::outbox::{ConnId, Outbox};
 use super::ring::Ring;
+use crate::store::accounts::UNSTARTED;
 use crate::store::turns::Turns;
-use crate::store::{Fsync, Query, Record, Retention, Scope};
+use crate::store::{Fsync, Query, Reader, Record, Retention, Scope};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -291,15 +292,23 @@ impl History {
     fn mark(&self, q: &Query) -> u64 {
         let key = match &q.scope {
             Scope::Topic(key) | Scope::Thread(key) => key,
-            // Any of the user's conversations: a thread key is its two IDs with a space.
+            // Any of the user's conversations: a thread key is its two IDs with a space. Not
+            // those below where the reader starts: an earlier holder's of the name, which it
+            // may not know of, are no reason to wait or be refused (found in review).
             Scope::Conversations(user, _) => {
                 let of_user = |k: &str| {
                     k.split_once(' ')
                         .is_some_and(|(a, b)| a == &**user || b == &**user)
                 };
+                let floor = match q.reader {
+                    Some(Reader::Since(pos)) => pos,
+                    Some(Reader::Account(_, placed)) if placed != UNSTARTED => placed,
+                    _ => 0,
+                };
                 return (self.unwritten.iter())
                     .filter(|(k, _)| of_user(k))
                     .filter_map(|(_, u)| u.back().map(|&(pos, _)| pos))
+                    .filter(|&pos| pos >= floor)
                     .max()
                     .unwrap_or(0);
             }

@@ -258,10 +258,6 @@ const MAX_MOVED_PAGES: u32 = 10;
 /// The most conversations the line after a restore names; the rest it counts.
 const MAX_NAMED: usize = 10;
 
-/// How far before the last run left the conversations a start lists begin: the two runs'
-/// clocks are this machine's, and the server's times run within a few ms of its clock.
-const AFTER_A_RUN_MS: u64 = 1_000;
-
 /// The user's conversations with messages since `left_at`, this machine's time when the server
 /// was last heard from (PROTOCOL.md §4, Conversations): one that another connection of the user
 /// began while this client was away, and that the other user has not answered, is in no topic
@@ -307,9 +303,9 @@ pub fn since_last_run(
     let name = Name::parse(&me).map_err(|e| NetError::Protocol(format!("{me}: {e}")))?;
     let mut held = Vec::new();
     let caught = catch_up(shared, conn, name, start, &mut held)?;
-    // A new run knows nothing of what the last one showed: a small margin, or what it wrote
-    // just before it left would be named as news.
-    let moved = moved_since(shared, conn, left_at, AFTER_A_RUN_MS, &mut held)?;
+    // A new run knows nothing of what the last one showed: no margin, or what it wrote or
+    // read just before it left would be named as news (found by QA: `bye`, then /quit).
+    let moved = moved_since(shared, conn, left_at, 0, &mut held)?;
     Ok(Restored {
         caught: vec![caught],
         held,
@@ -485,7 +481,7 @@ impl Restored {
             let st = shared.state();
             (st.domain.clone(), st.user.clone())
         };
-        let moved = news_elsewhere(&self.moved, &self.caught, &shared.state());
+        let moved = news_elsewhere(&self.moved, &self.caught, &self.held, &shared.state());
         // The held live Events are checked against every message replayed and shown, not only
         // against the last ones shown, which a long replay pushes out.
         let replayed: HashSet<MsgId> = self
@@ -661,24 +657,26 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
 const REPEAT_GAP_AFTER: usize = 20;
 
 /// The other users of the conversations in `moved` whose newest message neither this
-/// restore's inbox catch-up nor this run showed (one as new as the conversation's newest, either
-/// way), newest first: what another connection of the user said there, or what the user did not
-/// read back.
+/// restore's inbox catch-up, nor the live Events held meanwhile (shown right after), nor this
+/// run showed (one as new as the conversation's newest, either way), newest first: what another
+/// connection of the user said there, or what the user did not read back.
 fn news_elsewhere<'m>(
     moved: &'m [(String, u64)],
     caught: &[Result<Caught, Refused>],
+    held: &[Received],
     st: &State,
 ) -> Vec<&'m str> {
     let me = st.user.as_str();
+    // A direct message's other user: its sender if it came to this user, else its topic.
+    fn other<'a>(me: &str, topic: &'a str, from: &'a str) -> &'a str {
+        if topic == me { from } else { topic }
+    }
     let inbox = caught.iter().flatten().filter(|c| c.topic == me);
     let mut shown: Vec<(&str, u64)> = inbox
         .flat_map(|c| c.events.iter().map(|e| (e.from.as_str(), e.time)))
         .collect();
-    // A direct message's other user: its sender if it came to this user, else its topic.
-    shown.extend(st.recent.iter().map(|s| match s.topic == me {
-        true => (s.from.as_str(), s.time),
-        false => (s.topic.as_str(), s.time),
-    }));
+    shown.extend(held.iter().map(|e| (other(me, &e.topic, &e.from), e.time)));
+    shown.extend(st.recent.iter().map(|s| (other(me, &s.topic, &s.from), s.time)));
     let mut news: Vec<&(String, u64)> = (moved.iter())
         .filter(|(with, newest)| !shown.iter().any(|&(other, t)| other == with && t >= *newest))
         .collect();
@@ -828,7 +826,7 @@ mod tests {
             ("erin@l".to_string(), 1_004),
         ];
         let restored = [Ok(inbox), Ok(channel), Ok(old)];
-        let news = news_elsewhere(&moved, &restored, &shared.state());
+        let news = news_elsewhere(&moved, &restored, &[], &shared.state());
         assert_eq!(news, ["dave@l", "carol@l"]);
     }
 

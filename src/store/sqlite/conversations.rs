@@ -6,8 +6,8 @@ use crate::store::{Page, Query, StoreError};
 
 /// Conversations one request looks at, at most, listed or not: bounds its work however many
 /// conversations a user has, or how few of them match `since`. Only those the asker may read
-/// count, and only they may be named (as the cursor): one of another holder's of the name is
-/// passed over inside the query, under its time bound.
+/// count, and only they may be named (as the cursor): another holder's of the name are passed
+/// over inside the query, bounded by its time alone (a cursor cannot name a place among them).
 pub const MAX_EXAMINED: usize = 500;
 
 // The threads `?1` is second in, other user first: keys `OTHER ?1` between `?2` (after the
@@ -50,13 +50,21 @@ impl Db {
             ..Page::default()
         };
         let mut last = None;
+        fn domain(id: &str) -> Option<&str> {
+            id.rsplit_once('@').map(|(_, d)| d)
+        }
+        let home = domain(user);
         for (key, time) in looked.rows.iter().take(MAX_EXAMINED) {
             let other = match key.split_once(' ') {
                 Some((a, b)) if a == user => b,
                 Some((a, _)) => a,
                 None => continue,
             };
-            if q.since.is_none_or(|s| *time > s) {
+            // Another domain's user wrote with its home's token: what it sent is in the
+            // user's inbox, and its conversations are its home's to read (a Catchup of its ID
+            // is foreign_topic). Passed over, so it may be the cursor: the user knows it.
+            let ours = domain(other) == home;
+            if ours && q.since.is_none_or(|s| *time > s) {
                 if page.conversations.len() == q.count {
                     page.more = true;
                     break;
@@ -320,6 +328,42 @@ mod tests {
         };
         let p = db.query(&hidden).unwrap();
         assert_eq!((p.conversations.len(), p.more, p.cursor), (0, false, None));
+    }
+
+    /// Found in review: another domain's users were dropped from a page after it was counted,
+    /// so a page could be short and `count` 0 say more when none would be listed.
+    #[test]
+    fn another_domains_users_are_passed_over_before_counting() {
+        let dir = TempDir::new("conv-foreign");
+        let mut db = Db::open(&dir.db()).unwrap();
+        db.insert(&[
+            dm(1, "ann@far", "bob@here", 100, "from afar"),
+            dm(2, "bob@here", "cat@here", 110, "hi cat"),
+            dm(3, "zed@far", "bob@here", 120, "from afar too"),
+        ])
+        .unwrap();
+        let list = |user: &str, count| {
+            let q = Query {
+                count,
+                ..query(Scope::Conversations(user.into(), None))
+            };
+            db.query(&q).unwrap()
+        };
+        let p = list("bob@here", 1);
+        assert_eq!((users(&p), p.more), (vec!["cat@here"], false));
+        let p = list("bob@here", 0);
+        assert!(p.more, "cat@here matches");
+        // Only the other domain's: nothing to list, and no more.
+        let dir2 = TempDir::new("conv-foreign-only");
+        let mut db2 = Db::open(&dir2.db()).unwrap();
+        db2.insert(&[dm(1, "ann@far", "dan@here", 100, "from afar")])
+            .unwrap();
+        let q = Query {
+            count: 0,
+            ..query(Scope::Conversations("dan@here".into(), None))
+        };
+        let p = db2.query(&q).unwrap();
+        assert_eq!((p.conversations.len(), p.more), (0, false));
     }
 
     /// Out of time, a page holds what was looked at by then, and says where the next starts:
