@@ -60,14 +60,46 @@ impl Outbox for FakeStore {
 }
 
 impl FakeStore {
-    /// A plausible page for `q`: the newest `count` records of its topic.
+    /// A plausible page for `q`: the newest `count` records of its topic; for a list of
+    /// conversations, the user's first `count` other users after the cursor, each with its
+    /// newest record's time.
     fn page(&self, q: &Query) -> Page {
+        if let Scope::Conversations(user, after) = &q.scope {
+            let mut newest = std::collections::BTreeMap::<&str, u64>::new();
+            for r in &self.written {
+                let Some((a, b)) = r.thread().and_then(|t| t.split_once(' ')) else {
+                    continue;
+                };
+                let other = if a == &**user {
+                    b
+                } else if b == &**user {
+                    a
+                } else {
+                    continue;
+                };
+                if after.as_deref().is_none_or(|c| other > c) {
+                    newest.insert(other, r.time);
+                }
+            }
+            let conversations: Vec<(Box<str>, u64)> = (newest.iter())
+                .take(q.count)
+                .map(|(u, t)| (Box::<str>::from(*u), *t))
+                .collect();
+            let more = newest.len() > q.count;
+            return Page {
+                cursor: more.then(|| conversations.last().map(|c| c.0.clone())).flatten(),
+                conversations,
+                more,
+                ..Page::default()
+            };
+        }
         let events: Vec<Record> = self
             .written
             .iter()
             .filter(|r| match &q.scope {
                 Scope::Topic(t) => r.topic() == &**t,
                 Scope::Thread(t) => r.thread() == Some(&**t),
+                Scope::Conversations(..) => false,
             })
             .rev()
             .take(q.count)
@@ -83,6 +115,7 @@ impl FakeStore {
             horizon: None,
             // A fake store never runs out of time.
             cut: false,
+            ..Page::default()
         }
     }
 }

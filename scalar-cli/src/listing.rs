@@ -274,6 +274,8 @@ pub fn conversations<E: From<NetError>>(
             return Err(unexpected("Conversations", &frame).into());
         };
         kept = list.status != CatchupStatus::Unavailable;
+        // `times` MUST pair with `users` (§4): with one more or less, which time is whose is
+        // not known.
         if list.users.len() != list.times.len() {
             let (u, t) = (list.users.len(), list.times.len());
             return Err(

@@ -288,22 +288,24 @@ impl History {
         self.last_pos
     }
 
-    /// The newest uncommitted position that an answer to `q` could include (0 if none).
+    /// The newest uncommitted position that an answer to `q` could include (0 if none). Not one
+    /// below where its reader starts ([`Query::reader`]): an earlier holder's of the name, which
+    /// the reader may not know of, is no reason to wait or be refused (found in review).
     fn mark(&self, q: &Query) -> u64 {
+        let floor = match q.reader {
+            Some(Reader::Since(pos)) => pos,
+            Some(Reader::Account(_, placed)) if placed != UNSTARTED => placed,
+            // An account whose start the core does not know yet: the store may place it lower,
+            // so every unstored Event counts.
+            _ => 0,
+        };
         let key = match &q.scope {
             Scope::Topic(key) | Scope::Thread(key) => key,
-            // Any of the user's conversations: a thread key is its two IDs with a space. Not
-            // those below where the reader starts: an earlier holder's of the name, which it
-            // may not know of, are no reason to wait or be refused (found in review).
+            // Any of the user's conversations: a thread key is its two IDs with a space.
             Scope::Conversations(user, _) => {
                 let of_user = |k: &str| {
                     k.split_once(' ')
                         .is_some_and(|(a, b)| a == &**user || b == &**user)
-                };
-                let floor = match q.reader {
-                    Some(Reader::Since(pos)) => pos,
-                    Some(Reader::Account(_, placed)) if placed != UNSTARTED => placed,
-                    _ => 0,
                 };
                 return (self.unwritten.iter())
                     .filter(|(k, _)| of_user(k))
@@ -313,7 +315,12 @@ impl History {
                     .unwrap_or(0);
             }
         };
-        let Some(u) = self.unwritten.get(key) else {
+        // Positions rise along `u`: none at or past the floor if its newest is below.
+        let Some(u) = self
+            .unwritten
+            .get(key)
+            .filter(|u| u.back().is_some_and(|&(pos, _)| pos >= floor))
+        else {
             return 0;
         };
         // The store's `until` is exclusive. Times rise within a topic, so its earliest is the

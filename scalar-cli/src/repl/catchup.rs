@@ -114,8 +114,9 @@ pub struct Restored {
     /// said after the line that says the connection is back, not before it.
     refusals: Vec<String>,
     /// The user's conversations with messages since the client was last there, and the time
-    /// of each one's newest (PROTOCOL.md §4, Conversations).
-    moved: Vec<(String, u64)>,
+    /// of each one's newest (PROTOCOL.md §4, Conversations); and whether the list was read to
+    /// its end.
+    moved: (Vec<(String, u64)>, bool),
     /// What the restore comes after, for its lines.
     after: After,
 }
@@ -239,7 +240,7 @@ fn restore_noting(
     // What this run showed is known ([`news_elsewhere`]): the margin may be generous.
     let moved = match inbox {
         Some(_) => moved_since(shared, conn, gap.lost_at, gaps::SKEW_MS, &mut held)?,
-        None => Vec::new(),
+        None => (Vec::new(), true),
     };
     Ok(Restored {
         caught,
@@ -252,7 +253,9 @@ fn restore_noting(
     })
 }
 
-/// The most pages of [`moved_since`]'s list read: 1,000 conversations, more than a line names.
+/// The most pages of [`moved_since`]'s list read: a page looks at up to 500 conversations
+/// (scalard), so 5,000 of them, in the other users' order; past them the line says there may
+/// be more.
 const MAX_MOVED_PAGES: u32 = 10;
 
 /// The most conversations the line after a restore names; the rest it counts.
@@ -265,14 +268,15 @@ const MAX_NAMED: usize = 10;
 /// `margin` ms before, since times of different topics are not in order; those already shown
 /// are passed over when said ([`news_elsewhere`]). None where the server keeps no list of them,
 /// refuses it, or answers what this client cannot use (the restore goes on without); the outer
-/// error ends the restore (the connection failed).
+/// error ends the restore (the connection failed). True with them if the list was read to its
+/// end.
 fn moved_since(
     shared: &Shared,
     conn: &mut Conn,
     left_at: u64,
     margin: u64,
     held: &mut Vec<Received>,
-) -> Result<Vec<(String, u64)>, NetError> {
+) -> Result<(Vec<(String, u64)>, bool), NetError> {
     let skew = conn.skew_ms.unwrap_or(shared.state().skew_ms);
     let since = left_at.saturating_add_signed(skew).saturating_sub(margin);
     let listed = crate::listing::conversations(MAX_MOVED_PAGES, Some(since), |c| {
@@ -281,10 +285,8 @@ fn moved_since(
         })?
     });
     match listed {
-        Ok(list) => Ok(list.map_or_else(Vec::new, |l| {
-            l.items.into_iter().map(|c| (c.with, c.newest)).collect()
-        })),
-        Err(NetError::Refused { .. } | NetError::Protocol(_)) => Ok(Vec::new()),
+        Ok(Some(l)) => Ok((l.items.into_iter().map(|c| (c.with, c.newest)).collect(), !l.cut)),
+        Ok(None) | Err(NetError::Refused { .. } | NetError::Protocol(_)) => Ok((Vec::new(), true)),
         Err(e) => Err(e),
     }
 }
@@ -481,7 +483,7 @@ impl Restored {
             let st = shared.state();
             (st.domain.clone(), st.user.clone())
         };
-        let moved = news_elsewhere(&self.moved, &self.caught, &self.held, &shared.state());
+        let moved = news_elsewhere(&self.moved.0, &self.caught, &self.held, &shared.state());
         // The held live Events are checked against every message replayed and shown, not only
         // against the last ones shown, which a long replay pushes out.
         let replayed: HashSet<MsgId> = self
@@ -571,6 +573,10 @@ impl Restored {
                     "{} others (/conversations lists them)",
                     moved.len() - MAX_NAMED
                 ));
+            }
+            // The list was read part way: more may have moved, in later names.
+            if !self.moved.1 {
+                with.push("maybe others (/conversations lists them all)".into());
             }
             let how = match with.as_slice() {
                 [one] => format!("/msg {one}, then /history, reads it"),
@@ -903,7 +909,7 @@ mod tests {
             lost_at: 1_000,
             watched: Vec::new(),
             refusals: Vec::new(),
-            moved: Vec::new(),
+            moved: (Vec::new(), true),
             after: After::Reconnect,
         };
         restored.show(&shared);
@@ -1023,7 +1029,7 @@ mod tests {
             lost_at: 9_000,
             watched: Vec::new(),
             refusals: Vec::new(),
-            moved: Vec::new(),
+            moved: (Vec::new(), true),
             after: After::Reconnect,
         };
         restored.show(&shared);

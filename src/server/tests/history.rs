@@ -1873,3 +1873,20 @@ fn an_earlier_holders_unstored_message_does_not_refuse_the_next_holders_list() {
     assert!(r.send(3, conversations(10, None)).is_empty());
     assert_eq!(r.out.queries.len(), 1, "read from disk: {:?}", r.out.take(3));
 }
+
+/// Found in review: the same for a Catchup of the name's own ID, which the ring does not
+/// answer for a name's new holder (its start is past what the ring holds of the name).
+#[test]
+fn an_earlier_holders_unstored_message_does_not_refuse_the_next_holders_catchup() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    r.say(0, "bob@example.com", "for the first bob");
+    r.server.disconnect(1);
+    store_fails(&mut r);
+    r.connect(3, "bob@example.com");
+    let got = r.send(3, Msg::Catchup(catchup("bob@example.com", 5)));
+    let asked = r.out.queries.len();
+    assert!(
+        asked == 1 || got.iter().any(|g| g.starts_with("CatchupEnd")),
+        "refused: {got:?}"
+    );
+}

@@ -369,7 +369,7 @@ pub(super) fn conversations_page_by_cursor_and_since(x: &Ctx) -> Result<Verdict,
     let both = talk(x, &mut a, &alice)?;
     // Pages of one, on by each cursor: a page may hold fewer (§4), never more, and the cursor
     // moves on; together, the list once, in order.
-    let (mut all, mut cursor) = (Vec::new(), None::<String>);
+    let (mut all, mut cursor, mut ended) = (Vec::new(), None::<String>, false);
     for _ in 0..10 {
         let mut fields = vec![(15, u(1))];
         fields.extend(cursor.as_deref().map(|c| (45, t(c))));
@@ -383,9 +383,15 @@ pub(super) fn conversations_page_by_cursor_and_since(x: &Ctx) -> Result<Verdict,
         all.extend(page.page);
         match (page.status, page.cursor) {
             (1, Some(next)) if cursor.as_ref().is_none_or(|c| next > *c) => cursor = Some(next),
-            (0, None) => break,
+            (0, None) => {
+                ended = true;
+                break;
+            }
             (s, c) => return Err(format!("status {s} with cursor {c:?} after {cursor:?}")),
         }
+    }
+    if !ended {
+        return Err(format!("no status 0 within 10 pages of one, for {both:?}"));
     }
     if all != both {
         return Err(format!("paged by one: {all:?}, expected {both:?}"));
