@@ -298,9 +298,14 @@ def history_corpus(vec):
             (0, req(s, MOD, {TOPIC: RUST, ACTION: 1, TARGET: "bob@" + D})), (0, by["SetMeta"]),
             (1, by["SetPresence (away)"]), (0x10, by["Catchup"]), (0x20, by["Catchup (backward, before an id)"]),
             (0x20, by["Search"]), (0x20, ping(s))])
+    # The list of conversations: waiting for unstored direct messages, answered, failing, paged.
+    s = Seq()
+    run(10, [(0, ident(s, "alice@" + D)), (1, ident(s, "bob@" + D)), (0, msg(s, "bob@" + D, "psst")),
+             (1, by["Conversations"]), (0x10, ping(s)), (0x20, ping(s)), (0x40, msg(s, "bob@" + D, "again")),
+             (0x01, req(s, 71, {COUNT: 1, CURSOR: "a@" + D})), (0x50, ping(s)), (0x21, ping(s))])
     # Each vector a client sends, after Ident and Sub, in several modes.
     for i, name in enumerate(["Message", "Message (blob, reply)", "Catchup", "Catchup (backward, before an id)",
-                              "Search", "Topics", "Members", "Unsub", "Meta", "Bye"]):
+                              "Search", "Topics", "Members", "Unsub", "Meta", "Bye", "Conversations"]):
         s = Seq()
         run(i, [(0, ident(s, "alice@" + D)), (0, by["Sub"]), (0, by["Message"]), (0x10, by[name]),
                 (0x20, ping(s))])
