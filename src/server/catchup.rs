@@ -54,16 +54,14 @@ impl Server {
             }
             Kind::User => Some(Scope::Thread(thread_of(&me, c.topic.as_str()))),
         };
-        // The ring answers a user's reads when the core knows where they start too.
-        let known = self.accounts.names.get(&*me).copied().flatten();
         let reader = match c.topic.kind() {
             Kind::User => self.reader(&me, (authenticated, proven, reads_from)),
             _ => None,
         };
+        // The ring answers a user's reads when the core knows where they start too.
         let ring_floor = match &reader {
             None => Some(None),
-            Some(Reader::Since(pos)) => Some(Some(*pos)),
-            Some(Reader::Account(..)) => known.map(|k| Some(k.from_pos)),
+            Some(r) => r.known_start().map(Some),
         };
         // What was said while the channel was closed is for its life's readers alone: the
         // store leaves out other lives' (the ring never holds them).

@@ -5,7 +5,6 @@
 use super::mix::MixMap;
 use super::outbox::{ConnId, Outbox};
 use super::ring::Ring;
-use crate::store::accounts::UNSTARTED;
 use crate::store::turns::Turns;
 use crate::store::{Fsync, Query, Reader, Record, Retention, Scope};
 use std::collections::{HashMap, VecDeque};
@@ -292,13 +291,13 @@ impl History {
     /// below where its reader starts ([`Query::reader`]): an earlier holder's of the name, which
     /// the reader may not know of, is no reason to wait or be refused (found in review).
     fn mark(&self, q: &Query) -> u64 {
-        let floor = match q.reader {
-            Some(Reader::Since(pos)) => pos,
-            Some(Reader::Account(_, placed)) if placed != UNSTARTED => placed,
-            // An account whose start the core does not know yet: the store may place it lower,
-            // so every unstored Event counts.
-            _ => 0,
-        };
+        // An account whose start the core does not know yet: the store may place it lower, so
+        // every unstored Event counts.
+        let floor = q
+            .reader
+            .as_ref()
+            .map_or(Some(0), Reader::known_start)
+            .unwrap_or(0);
         let key = match &q.scope {
             Scope::Topic(key) | Scope::Thread(key) => key,
             // Any of the user's conversations: a thread key is its two IDs with a space.

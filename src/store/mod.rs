@@ -236,6 +236,18 @@ pub enum Reader {
     Since(u64),
 }
 
+impl Reader {
+    /// The first position that is the reader's, where the server knows it without the store:
+    /// `None` for an account whose start is not placed yet ([`accounts::UNSTARTED`]), which
+    /// only the store can answer for.
+    pub fn known_start(&self) -> Option<u64> {
+        match *self {
+            Reader::Since(pos) => Some(pos),
+            Reader::Account(_, placed) => (placed != accounts::UNSTARTED).then_some(placed),
+        }
+    }
+}
+
 impl Query {
     /// True if the page runs forward from a lower bound (`since` or `after`): the oldest
     /// matching Events. Otherwise it runs backward from the newest (or from `until`/`before`).
