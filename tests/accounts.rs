@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use scalar::client::ClientError;
+use scalar::client::{Client, ClientError};
 use scalar::proto::*;
 use std::time::{Duration, Instant};
 
@@ -625,4 +625,64 @@ fn a_bare_name_with_its_domain_named_is_added_beside_other_domains() {
     let (ok, out) = account_with(dir.path(), "add", "erin", "password", &["--domain", "chat.test"]);
     assert!(ok, "{out}");
     assert!(out.contains("account erin@chat.test added"), "{out}");
+}
+
+/// Read markers end to end: what alice read on one device is told to her other one at once,
+/// and known to a device that comes after a restart; a name without an account keeps none.
+#[test]
+fn a_read_marker_reaches_the_other_device_and_outlives_a_restart() {
+    let dir = with_alice();
+    let mark = |c: &mut Client, topic: &str, time: Option<u64>| {
+        let seq = c.seq();
+        let m = MarkRead {
+            seq: Some(seq),
+            topic: name(topic),
+            time,
+        };
+        c.send(&Msg::MarkRead(m)).expect("send");
+        let reply = c.recv().expect("a reply");
+        match reply.msg() {
+            Ok(Msg::ReadMark(r)) if r.seq == Some(seq) && r.topic.as_str() == topic => r.time,
+            _ => panic!("not the ReadMark: {}", describe(&reply)),
+        }
+    };
+    {
+        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut laptop = alice(&s);
+        let mut phone = alice(&s);
+        assert_eq!(mark(&mut laptop, "#rust@localhost", None), None);
+        assert_eq!(mark(&mut phone, "#rust@localhost", Some(1_000)), Some(1_000));
+        let told = laptop.recv().expect("told");
+        match told.msg() {
+            Ok(Msg::ReadMark(r)) => assert_eq!(
+                (r.seq, r.topic.as_str(), r.time),
+                (None, "#rust@localhost", Some(1_000))
+            ),
+            _ => panic!("{}", describe(&told)),
+        }
+        assert_eq!(
+            mark(&mut laptop, "#rust@localhost", Some(900)),
+            Some(1_000),
+            "never back"
+        );
+        assert_eq!(mark(&mut laptop, "bob@localhost", Some(2_000)), Some(2_000));
+        let mut dave = s.client("dave");
+        let seq = dave.seq();
+        let m = MarkRead {
+            seq: Some(seq),
+            topic: name("#rust@localhost"),
+            time: Some(5),
+        };
+        dave.send(&Msg::MarkRead(m)).expect("send");
+        assert_eq!(
+            next(&mut dave),
+            format!("Error 805 registered_only seq=Some({seq})")
+        );
+        // Saved within a tick and the writer's second, before the SIGKILL that ends `s`.
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut next_day = alice(&s);
+    assert_eq!(mark(&mut next_day, "#rust@localhost", None), Some(1_000));
+    assert_eq!(mark(&mut next_day, "bob@localhost", None), Some(2_000));
 }

@@ -25,19 +25,6 @@ fn act(c: &mut Client, seq: u32, action: Action, target: &str) -> String {
     next(c)
 }
 
-/// A data directory with the account `alice`.
-fn with_alice() -> DataDir {
-    let dir = DataDir::new();
-    let (ok, out) = account(dir.path(), "add", "alice@localhost", "correct horse");
-    assert!(ok, "{out}");
-    dir
-}
-
-/// Logs alice in.
-fn alice(s: &Scalard) -> Client {
-    login_at(s.addr, "alice", "correct horse", false).expect("alice logs in")
-}
-
 #[test]
 fn a_kick_is_seen_by_all_then_the_target_may_come_back() {
     let s = Scalard::start(&["--ephemeral"]);

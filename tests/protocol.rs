@@ -824,6 +824,22 @@ fn vectors() -> Vec<(&'static str, Msg<'static>)> {
                 cursor: Some(name("carol@example.com")),
             }),
         ),
+        (
+            "MarkRead",
+            Msg::MarkRead(MarkRead {
+                seq: Some(18),
+                topic,
+                time: Some(1764000060000),
+            }),
+        ),
+        (
+            "ReadMark (another connection moved it)",
+            Msg::ReadMark(ReadMark {
+                seq: None,
+                topic: name("carol@example.com"),
+                time: Some(1764000000001),
+            }),
+        ),
     ]
 }
 
@@ -1066,6 +1082,16 @@ fn every_decode_error_has_its_code() {
             ErrorCode::BadTopic,
             None,
         ), // a Conversations cursor that is no name
+        (
+            cbor(map(vec![(0, 73.into()), (2, "#a@b".into()), (4, "soon".into())])),
+            ErrorCode::Malformed,
+            None,
+        ), // a MarkRead time that is no number
+        (
+            cbor(map(vec![(0, 73.into()), (4, 9.into())])),
+            ErrorCode::MissingField,
+            None,
+        ), // a MarkRead without its topic
         (
             cbor(map(vec![
                 (0, 69.into()),
@@ -1563,6 +1589,16 @@ fn all_messages(p: &Parts) -> Vec<Msg<'static>> {
             users: List::Slice(Box::leak(Box::new([user]))),
             times: List::Slice(Box::leak(Box::new([p.n]))),
             cursor: None,
+        }),
+        Msg::MarkRead(MarkRead {
+            seq,
+            topic: chan,
+            time: Some(p.n),
+        }),
+        Msg::ReadMark(ReadMark {
+            seq,
+            topic: user,
+            time: None,
         }),
     ];
     for body in [Body::Text(&p.text), Body::Blob(&p.blob)] {

@@ -711,6 +711,16 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             )?,
             cursor: f.name(Key::Cursor)?,
         }),
+        MsgType::MarkRead => Msg::MarkRead(MarkRead {
+            seq,
+            topic: topic()?,
+            time: f.uint(Key::Time)?,
+        }),
+        MsgType::ReadMark => Msg::ReadMark(ReadMark {
+            seq,
+            topic: topic()?,
+            time: f.uint(Key::Time)?,
+        }),
         MsgType::Targets => Msg::Targets(Targets {
             seq,
             topic: topic()?,

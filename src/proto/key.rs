@@ -346,6 +346,11 @@ numbered! {
         Conversations = 71, "Conversations",
         /// S→C: a page of the asker's conversations, the reply to Conversations.
         ConversationList = 72, "ConversationList",
+        /// C→S: move the asker's read marker on a topic, or ask for it.
+        MarkRead = 73, "MarkRead",
+        /// S→C: a read marker, the reply to MarkRead (or, without `seq`, another connection of
+        /// the user moved it).
+        ReadMark = 74, "ReadMark",
     }
 }
 

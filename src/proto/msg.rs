@@ -656,6 +656,30 @@ pub struct ConversationList<'a> {
     pub cursor: Option<Name<'a>>,
 }
 
+/// MarkRead: moves the asker's read marker on `topic` to `time` if that is later, or, without
+/// `time`, asks for it (PROTOCOL.md §4, Read markers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkRead<'a> {
+    /// Request number.
+    pub seq: Option<u32>,
+    /// A channel, or a user ID (a conversation, as its Catchup reads it).
+    pub topic: Name<'a>,
+    /// The time of the newest Event read there (Unix ms).
+    pub time: Option<u64>,
+}
+
+/// ReadMark: a user's read marker on a topic, the reply to MarkRead; without `seq`, told to
+/// the user's other connections when one of them moved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMark<'a> {
+    /// The MarkRead it answers.
+    pub seq: Option<u32>,
+    /// The topic.
+    pub topic: Name<'a>,
+    /// The marker (Unix ms); none where the user has none on the topic.
+    pub time: Option<u64>,
+}
+
 /// Whether an action names one of a channel's lists (the one it adds to), for Targets.
 pub fn is_listed(action: Action) -> bool {
     matches!(
@@ -787,6 +811,8 @@ pub enum Msg<'a> {
     TargetList(TargetList<'a>),
     Conversations(Conversations<'a>),
     ConversationList(ConversationList<'a>),
+    MarkRead(MarkRead<'a>),
+    ReadMark(ReadMark<'a>),
 }
 
 /// The message does not fit in one frame (or in the buffer given).
@@ -829,6 +855,8 @@ impl Msg<'_> {
             Msg::TargetList(_) => MsgType::TargetList,
             Msg::Conversations(_) => MsgType::Conversations,
             Msg::ConversationList(_) => MsgType::ConversationList,
+            Msg::MarkRead(_) => MsgType::MarkRead,
+            Msg::ReadMark(_) => MsgType::ReadMark,
         }
     }
 
@@ -866,6 +894,8 @@ impl Msg<'_> {
             Msg::TargetList(m) => m.seq,
             Msg::Conversations(m) => m.seq,
             Msg::ConversationList(m) => m.seq,
+            Msg::MarkRead(m) => m.seq,
+            Msg::ReadMark(m) => m.seq,
         }
     }
 
@@ -1050,6 +1080,10 @@ impl Msg<'_> {
                 x.users.write(m.w)?;
                 m.key(Key::Times)?;
                 x.times.write(m.w)?;
+            }
+            Msg::MarkRead(MarkRead { topic, time, .. }) | Msg::ReadMark(ReadMark { topic, time, .. }) => {
+                m.key(Key::Topic)?.text(topic.as_str())?;
+                m.opt_uint(Key::Time, *time)?;
             }
             Msg::Members(x) => {
                 m.key(Key::Topic)?.text(x.topic.as_str())?;

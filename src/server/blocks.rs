@@ -4,11 +4,11 @@
 //! sender. Kept with the server's state, so they outlive a restart. (What patterns cannot
 //! name, the IDs nobody proved, a user refuses with its own mode: `own_modes`.)
 
+use super::per_account::PerAccount;
 use super::presence::Unstored;
 use super::{ConnId, MOD_CTYPE, Now, Outbox, Server};
 use crate::proto::pattern;
 use crate::proto::*;
-use std::collections::HashMap;
 
 /// Blocks one account may hold: IRC servers bound their SILENCE lists to a few dozen; a pattern
 /// (`*@spam.example`) covers a whole domain. Bounds what one account makes the server keep.
@@ -29,12 +29,10 @@ fn holds(pattern: &str, sender: &str, user: &str) -> bool {
     pattern::matches(pattern, sender) || super::guest::same_address(pattern, sender, here)
 }
 
-/// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in); and
-/// how many there are in all.
+/// Each account's blocks: ID patterns, sorted bytewise (the order Targets lists them in).
 #[derive(Debug, Default)]
 pub(super) struct Blocks {
-    by_user: HashMap<Box<str>, Vec<Box<str>>>,
-    total: usize,
+    lists: PerAccount<Box<str>>,
     /// The log said the server's bound was reached (once, until it is left again).
     told_full: bool,
 }
@@ -51,7 +49,7 @@ enum Full {
 impl Blocks {
     /// `user`'s blocks.
     pub fn of(&self, user: &str) -> &[Box<str>] {
-        self.by_user.get(user).map_or(&[], |b| b.as_slice())
+        self.lists.of(user)
     }
 
     /// Whether `user` blocks `sender` (never itself).
@@ -62,39 +60,31 @@ impl Blocks {
     /// Adds `pattern` to `user`'s blocks, unless a bound is reached. Blocking what is blocked
     /// changes nothing and is no failure.
     fn add(&mut self, user: &str, pattern: &str) -> Result<(), Full> {
-        let list = self.of(user);
-        let Err(i) = list.binary_search_by(|p| (**p).cmp(pattern)) else {
-            return Ok(());
-        };
-        if list.len() >= MAX_BLOCKS {
-            return Err(Full::Account);
-        }
-        if self.total >= MAX_ALL_BLOCKS && list.len() >= FLOOR_BLOCKS {
-            return Err(Full::Server);
-        }
-        self.by_user
-            .entry(user.into())
-            .or_default()
-            .insert(i, pattern.into());
-        self.total += 1;
-        Ok(())
+        let server_full = self.lists.total >= MAX_ALL_BLOCKS;
+        self.lists.edit(user, |list| {
+            let Err(i) = list.binary_search_by(|p| (**p).cmp(pattern)) else {
+                return Ok(());
+            };
+            if list.len() >= MAX_BLOCKS {
+                return Err(Full::Account);
+            }
+            if server_full && list.len() >= FLOOR_BLOCKS {
+                return Err(Full::Server);
+            }
+            list.insert(i, pattern.into());
+            Ok(())
+        })
     }
 
     /// Removes `pattern` from `user`'s blocks; false if it was not there.
     fn remove(&mut self, user: &str, pattern: &str) -> bool {
-        let Some(list) = self.by_user.get_mut(user) else {
-            return false;
-        };
-        let Ok(i) = list.binary_search_by(|p| (**p).cmp(pattern)) else {
-            return false;
-        };
-        list.remove(i);
-        if list.is_empty() {
-            self.by_user.remove(user);
-        }
-        self.total -= 1;
-        self.told_full &= self.total >= MAX_ALL_BLOCKS;
-        true
+        let removed = self.lists.edit(user, |list| {
+            list.binary_search_by(|p| (**p).cmp(pattern))
+                .map(|i| list.remove(i))
+                .is_ok()
+        });
+        self.told_full &= self.lists.total >= MAX_ALL_BLOCKS;
+        removed
     }
 
     /// Sets `user`'s blocks, as saved (a restart). Only the account's bound applies: what was
@@ -102,26 +92,15 @@ impl Blocks {
     /// deleted while it was down, which are forgotten once the account list is in).
     /// Returns whether it dropped any (not patterns, repeated, or past the bound).
     pub fn restore(&mut self, user: &str, mut patterns: Vec<Box<str>>) -> bool {
-        if let Some(before) = self.by_user.remove(user) {
-            self.total -= before.len();
-        }
         let cut = super::saved::bound_list(&mut patterns, pattern::is_pattern, MAX_BLOCKS);
-        if !patterns.is_empty() {
-            self.total += patterns.len();
-            self.by_user.insert(user.into(), patterns);
-        }
+        self.lists.replace(user, patterns);
         cut
     }
 
     /// Forgets the blocks of the users `gone` says are, returning whose it forgot.
     pub fn forget(&mut self, gone: impl Fn(&str) -> bool) -> Vec<Box<str>> {
-        let users: Vec<Box<str>> = self.by_user.keys().filter(|u| gone(u)).cloned().collect();
-        for user in &users {
-            if let Some(list) = self.by_user.remove(user) {
-                self.total -= list.len();
-            }
-        }
-        self.told_full &= self.total >= MAX_ALL_BLOCKS;
+        let users = self.lists.forget(gone);
+        self.told_full &= self.lists.total >= MAX_ALL_BLOCKS;
         users
     }
 }
@@ -270,17 +249,17 @@ mod tests {
         assert_eq!(b.add("a@x", "*@spam.x"), Ok(()));
         assert_eq!(b.of("a@x").len(), 2);
         b.restore("b@x", vec!["m@x".into(), "m@x".into(), "Not A Pattern".into()]);
-        assert_eq!(b.total, 3);
+        assert_eq!(b.lists.total, 3);
         b.restore("b@x", vec!["n@x".into()]);
-        assert_eq!(b.total, 3, "a restore replaces");
+        assert_eq!(b.lists.total, 3, "a restore replaces");
         assert!(b.remove("a@x", "m@x") && !b.remove("a@x", "m@x"));
         assert_eq!(b.forget(|u| u == "a@x"), [Box::from("a@x")]);
-        assert_eq!(b.total, 1);
+        assert_eq!(b.lists.total, 1);
         for i in 0..MAX_BLOCKS {
             assert_eq!(b.add("c@x", &format!("u{i}@x")), Ok(()));
         }
         assert_eq!(b.add("c@x", "v@x"), Err(Full::Account));
-        b.total = MAX_ALL_BLOCKS;
+        b.lists.total = MAX_ALL_BLOCKS;
         for i in 0..FLOOR_BLOCKS {
             assert_eq!(b.add("d@x", &format!("v{i}@x")), Ok(()), "an account's first few");
         }

@@ -21,12 +21,14 @@ mod inbox;
 mod joins;
 mod limits;
 mod listed;
+mod markers;
 mod meta;
 mod mix;
 mod moderation;
 mod outbox;
 mod own_modes;
 mod password;
+mod per_account;
 mod presence;
 mod publish;
 mod refused;
@@ -164,6 +166,7 @@ pub struct Server {
     blocks: blocks::Blocks,
     /// Users' own modes (registered-only).
     own_modes: own_modes::OwnModes,
+    read_markers: markers::ReadMarkers,
     scratch: Box<[u8]>,
     stats: Stats,
     /// The refused connections already told in the log, and when last ([`Server::tell_refused`]).
@@ -213,6 +216,7 @@ impl Server {
             inboxes: inbox::AwayInboxes::new(limits.away_inbox),
             blocks: Default::default(),
             own_modes: Default::default(),
+            read_markers: Default::default(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
             refused_told: (0, None),
@@ -615,6 +619,7 @@ impl Server {
             Msg::Members(m) => self.members_page(conn, m, out),
             Msg::Targets(m) => self.targets_page(conn, m, out),
             Msg::Conversations(m) => self.conversations(conn, m, out),
+            Msg::MarkRead(m) => self.mark_read(conn, m, now, out),
             Msg::SetPassword(m) => self.set_password(conn, m, now, out),
             Msg::Event(_)
             | Msg::Meta(_)
@@ -627,7 +632,8 @@ impl Server {
             | Msg::MemberList(_)
             | Msg::PasswordSet(_)
             | Msg::TargetList(_)
-            | Msg::ConversationList(_) => {
+            | Msg::ConversationList(_)
+            | Msg::ReadMark(_) => {
                 let reason = format!("{} is sent by servers only", msg.msg_type().label());
                 self.fail(conn, msg.seq(), ErrorCode::UnexpectedMessage, &reason, out)
             }

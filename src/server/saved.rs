@@ -58,6 +58,10 @@ pub const BLOCKS: &str = "!blocks ";
 /// The key prefix (an account's name follows) of an account's own modes: a CBOR uint, the
 /// bits of its ID's modes (only registered-only, 4). No key for an account without any.
 pub const MODES: &str = "!modes ";
+/// The key prefix (an account's name follows) of an account's read markers: a CBOR array of
+/// `[topic, time]` pairs, the one set longest ago first (see `markers`). No key for an account
+/// without any.
+pub const READ: &str = "!read ";
 
 /// The value of a [`DELETED`] key for the account made at `created` (Unix ms): a CBOR map
 /// `{"created": ms}`. A server that learned of the next account of the name already (at a
@@ -103,6 +107,11 @@ impl Server {
     /// `user`'s own modes changed.
     pub(super) fn modes_changed(&mut self, user: &str) {
         self.mark(&format!("{MODES}{user}"));
+    }
+
+    /// `user`'s read markers changed.
+    pub(super) fn markers_changed(&mut self, user: &str) {
+        self.mark(&format!("{READ}{user}"));
     }
 
     /// A lasting room changed (or was created).
@@ -196,11 +205,15 @@ impl Server {
         let names = &self.accounts.names;
         let gone = |user: &str| deleted.contains(user) || !names.contains_key(user);
         let (blocked, moded) = (self.blocks.forget(gone), self.own_modes.forget(gone));
+        let marked = self.read_markers.forget(gone);
         for user in blocked {
             self.blocks_changed(&user);
         }
         for user in moded {
             self.modes_changed(&user);
+        }
+        for user in marked {
+            self.markers_changed(&user);
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
         let local = |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain);
@@ -335,6 +348,10 @@ impl Server {
                 let bits = self.own_modes.of(user);
                 (bits != 0).then(|| encode(&Value::from(bits)))
             }
+            k if let Some(user) = k.strip_prefix(READ) => {
+                let markers = self.read_markers.of(user);
+                (!markers.is_empty()).then(|| encode(&markers_value(markers)))
+            }
             BANS => Some(bans_value(&self.bans)),
             BAN_REASONS => Some(reasons_value(&self.ban_reasons)),
             BAN_SETTERS => Some(setters_value(&self.ban_setters)),
@@ -384,6 +401,9 @@ impl Server {
                         cut = bits == 0 || bits & !OWN_MODES != 0;
                         self.own_modes.set(user, bits);
                     })
+                }
+                k if let Some(user) = k.strip_prefix(READ).filter(|u| is_user(u)) => {
+                    markers_of(&v).map(|markers| cut = self.read_markers.restore(user, markers))
                 }
                 BANS => bans_of(&v, &mut cut).map(|b| self.bans = b),
                 BAN_REASONS => reasons_of(&v, &mut cut).map(|r| self.ban_reasons = r),
@@ -451,6 +471,29 @@ impl Server {
             self.bans.len()
         );
     }
+}
+
+/// The saved value of an account's read markers: `[[topic, time], ...]`.
+fn markers_value(markers: &[(Box<str>, u64)]) -> Value {
+    let pair = |(topic, time): &(Box<str>, u64)| Value::Array(vec![text(topic), Value::from(*time)]);
+    Value::Array(markers.iter().map(pair).collect())
+}
+
+/// An account's read markers as saved; an entry that is not a `[text, uint]` pair is left for
+/// [`ReadMarkers::restore`](super::markers::ReadMarkers::restore) to drop, by a topic that is
+/// no name.
+fn markers_of(v: &Value) -> Option<Vec<(Box<str>, u64)>> {
+    let pair = |p: &Value| match p.as_array().map(Vec::as_slice) {
+        Some([topic, time]) => Some((topic.as_text()?.into(), as_uint(time)?)),
+        _ => None,
+    };
+    let items = v.as_array()?;
+    Some(
+        items
+            .iter()
+            .map(|p| pair(p).unwrap_or_else(|| ("".into(), 0)))
+            .collect(),
+    )
 }
 
 /// The saved value of a list of server bans: a CBOR array of their texts.

@@ -397,3 +397,16 @@ pub fn login_at(
     c.identify(user, Some(&login), WAIT)?;
     Ok(c)
 }
+
+/// A data directory with the account `alice` (password `correct horse`).
+pub fn with_alice() -> DataDir {
+    let dir = DataDir::new();
+    let (ok, out) = account(dir.path(), "add", "alice@localhost", "correct horse");
+    assert!(ok, "{out}");
+    dir
+}
+
+/// Logs alice in.
+pub fn alice(s: &Scalard) -> Client {
+    login_at(s.addr, "alice", "correct horse", false).expect("alice logs in")
+}

@@ -157,7 +157,7 @@ fn type_name(k: u64) -> &'static str {
         "SetPassword",
         "PasswordSet",
     ];
-    const MORE: [&str; 9] = [
+    const MORE: [&str; 11] = [
         "Mod",
         "SetMeta",
         "SetPresence",
@@ -167,10 +167,12 @@ fn type_name(k: u64) -> &'static str {
         "TargetList",
         "Conversations",
         "ConversationList",
+        "MarkRead",
+        "ReadMark",
     ];
     let name = match k {
         0..=23 => usize::try_from(k).ok().and_then(|i| NAMES.get(i)),
-        64..=72 => usize::try_from(k - 64).ok().and_then(|i| MORE.get(i)),
+        64..=74 => usize::try_from(k - 64).ok().and_then(|i| MORE.get(i)),
         _ => None,
     };
     name.copied().filter(|n| !n.is_empty()).unwrap_or("unknown type")
@@ -422,6 +424,7 @@ mod tests {
         assert_eq!(show(&map(&[(0, u(21))])), "Vouch (21), no seq");
         assert_eq!(show(&map(&[(0, u(68))])), "MemberList (68), no seq");
         assert_eq!(show(&map(&[(0, u(72))])), "ConversationList (72), no seq");
+        assert_eq!(show(&map(&[(0, u(74))])), "ReadMark (74), no seq");
         assert_eq!(show(&map(&[(0, u(40))])), "unknown type (40), no seq");
         assert_eq!(show(&map(&[(0, u(0))])), "unknown type (0), no seq");
     }

@@ -131,6 +131,7 @@ fn describe(frame: &[u8]) -> String {
             format!("TopicList {} {} {}", t.total, t.start, names.join(","))
         }
         Msg::CatchupEnd(c) => format!("CatchupEnd {:?} {}", c.status, c.count),
+        Msg::ReadMark(m) => format!("ReadMark {} {:?} seq={:?}", m.topic, m.time, m.seq),
         Msg::ConversationList(l) => {
             let page: Vec<String> = (l.users.iter().zip(l.times.iter()))
                 .map(|(u, t)| format!("{u}:{t}"))
@@ -836,6 +837,7 @@ mod federation;
 mod flood;
 mod history;
 mod joins;
+mod markers;
 mod meta;
 mod moderation;
 mod own_modes;
