@@ -5,7 +5,7 @@ mod common;
 
 use common::pty::Pty;
 use common::*;
-use scalar::proto::{Msg, Name, Sub};
+use scalar::proto::{MarkRead, Msg, Name, Sub};
 
 /// A server with history (and so accounts) in `dir`, and `alice` registered with `pw`.
 fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
@@ -304,17 +304,23 @@ fn chat_as(server: &Server, dir: &TempDir, id: &str, password: Option<&str>) -> 
     p
 }
 
-#[test]
-fn joining_says_when_a_channel_of_yours_is_not_kept() {
-    let dir = TempDir::new();
-    let server = server_with_alice(&dir, &[]);
+/// A raw client logged in as alice.
+fn alice_raw(server: &Server) -> scalar::client::Client {
     let login = scalar::client::Login {
         password: "password".into(),
         register: false,
     };
-    // alice's first 64 channels are kept; the 65th is not.
     let mut raw = scalar::client::Client::connect_raw(server.addr(), STEP).unwrap();
     raw.identify("alice", Some(&login), STEP).unwrap();
+    raw
+}
+
+#[test]
+fn joining_says_when_a_channel_of_yours_is_not_kept() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    // alice's first 64 channels are kept; the 65th is not.
+    let mut raw = alice_raw(&server);
     for i in 0..64 {
         subscribe(&mut raw, &format!("#c{i}@localhost"));
     }
@@ -1233,12 +1239,7 @@ fn a_conversation_another_device_began_is_said_at_the_next_start() {
     first.type_keys("/quit\r");
     assert_eq!(first.wait_exit(STEP), 0);
 
-    let login = scalar::client::Login {
-        password: "password".into(),
-        register: false,
-    };
-    let mut phone = scalar::client::Client::connect_raw(server.addr(), STEP).unwrap();
-    phone.identify("alice", Some(&login), STEP).unwrap();
+    let mut phone = alice_raw(&server);
     let (_, time) = say(&mut phone, "carol@localhost", "from the phone");
     drop(phone);
 
@@ -1302,5 +1303,53 @@ fn what_was_said_just_before_quitting_is_not_news_at_the_next_start() {
     second.type_keys("/quit\r");
     assert_eq!(second.wait_exit(STEP), 0);
     let text = second.text();
+    assert!(!text.contains("new messages in your conversation"), "{text}");
+}
+
+/// Read markers (PROTOCOL.md §4): what one device of the account showed is no news at
+/// another's next start. The laptop leaves; the phone (another machine: its own data
+/// directory) writes to carol and quits, having shown its echo; the laptop's start does not
+/// name the conversation, as it did before the server kept markers (the test above, whose
+/// phone marks nothing).
+#[test]
+fn what_another_device_read_is_not_news_at_the_next_start() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let _carol = server.client("carol");
+    let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
+    laptop.type_keys("/quit\r");
+    assert_eq!(laptop.wait_exit(STEP), 0);
+
+    let phone_home = TempDir::new();
+    let mut phone = chat_as(&server, &phone_home, "alice", Some("password"));
+    phone.type_keys("/msg carol lunch?\r");
+    phone.wait_for("lunch?", STEP);
+    phone.type_keys("/quit\r");
+    assert_eq!(phone.wait_exit(STEP), 0);
+
+    let mut raw = alice_raw(&server);
+    let marker = raw
+        .request(STEP, |seq| {
+            Msg::MarkRead(MarkRead {
+                seq,
+                topic: Name::parse("carol@localhost").unwrap(),
+                time: None,
+            })
+        })
+        .unwrap();
+    assert!(
+        matches!(marker.msg(), Ok(Msg::ReadMark(r)) if r.time.is_some()),
+        "the phone marked its conversation: {:?}",
+        marker.msg()
+    );
+    drop(raw);
+
+    let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
+    let mark = laptop.wait_for("while you were away: nothing missed in your inbox", STEP);
+    laptop.type_keys("/conversations\r");
+    laptop.wait_for_from(mark, "1 conversation, newest first", STEP);
+    laptop.type_keys("/quit\r");
+    assert_eq!(laptop.wait_exit(STEP), 0);
+    let text = laptop.text();
     assert!(!text.contains("new messages in your conversation"), "{text}");
 }

@@ -266,7 +266,8 @@ const MAX_NAMED: usize = 10;
 /// began while this client was away, and that the other user has not answered, is in no topic
 /// this client reads back. Asked of the server's clock (as this connection's Ident set it),
 /// `margin` ms before, since times of different topics are not in order; those already shown
-/// are passed over when said ([`news_elsewhere`]). None where the server keeps no list of them,
+/// are passed over when said ([`news_elsewhere`]), and those another device of the user read
+/// here ([`super::read::unread_elsewhere`]). None where the server keeps no list of them,
 /// refuses it, or answers what this client cannot use (the restore goes on without); the outer
 /// error ends the restore (the connection failed). True with them if the list was read to its
 /// end.
@@ -285,7 +286,12 @@ fn moved_since(
         })?
     });
     match listed {
-        Ok(Some(l)) => Ok((l.items.into_iter().map(|c| (c.with, c.newest)).collect(), !l.cut)),
+        Ok(Some(l)) => {
+            let moved = l.items.into_iter().map(|c| (c.with, c.newest)).collect();
+            // What another device of the user read is no news.
+            let unread = super::read::unread_elsewhere(shared, conn, held, moved)?;
+            Ok((unread, !l.cut))
+        }
         Ok(None) | Err(NetError::Refused { .. } | NetError::Protocol(_)) => Ok((Vec::new(), true)),
         Err(e) => Err(e),
     }

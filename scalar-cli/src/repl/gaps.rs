@@ -126,6 +126,7 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>
                 fill(&shared, &topic);
             }
             super::rejoin::retry_due(&shared);
+            super::read::send_due(&shared);
             shared.keep_mark_if_due();
         }
     })

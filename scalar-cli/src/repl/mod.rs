@@ -19,6 +19,7 @@ mod net;
 mod paced;
 mod passwd;
 mod presence;
+mod read;
 mod rejoin;
 mod screen;
 mod scroll;
@@ -146,6 +147,8 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
     shared.quitting.store(true, Ordering::SeqCst);
     shared.keep_mark();
     since::keep_all(shared);
+    // Before the Bye, in order: what was shown last is read, for the user's next device.
+    read::send_marks(shared, usize::MAX);
     let bye = Msg::Bye(Bye {
         code: 0,
         reason: reason.as_deref(),

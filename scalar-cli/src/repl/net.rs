@@ -355,7 +355,7 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
             Some((s, Want::Replay)) => {
                 shared.forward(s, frame);
             }
-            Some((s, Want::Reply)) => {
+            Some((s, Want::Reply | Want::Mark)) => {
                 shared.state().learn_clock(e.time);
                 shared.show_event(&Received::new(&e), Shown::Live);
                 shared.complete(s, frame);

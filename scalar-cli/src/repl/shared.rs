@@ -142,6 +142,8 @@ pub struct State {
     /// How long a connection of this client that died unseen may hold its name on the
     /// server, by the last connection's timers ([`crate::conn::name_hold`]).
     pub name_hold: Option<Duration>,
+    /// What the chat showed, for the server's read markers ([`super::read`]).
+    pub read: super::read::ReadMarks,
 }
 
 impl State {
@@ -379,6 +381,8 @@ pub enum Want {
     /// Events with the seq are a Catchup or Search replay, handed to the request (which shows
     /// them once its read is complete, in order); CatchupEnd is the reply.
     Replay,
+    /// The reply to a MarkRead, which nothing waits for ([`super::read::answered`]).
+    Mark,
 }
 
 /// Why a request got no reply.
@@ -572,6 +576,7 @@ impl Shared {
         let mut st = self.state();
         st.connected = true;
         st.lost_at = None;
+        st.read.reset();
     }
 
     /// Forgets the connection: waiting requests fail with [`ReqError::Lost`], and the network
@@ -642,6 +647,16 @@ impl Shared {
         }
     }
 
+    /// Sends a request built with a fresh `seq` whose reply nothing waits for: it goes to
+    /// `want`'s handler ([`complete`](Shared::complete)).
+    pub fn start_unanswered<'a>(
+        &self,
+        want: Want,
+        build: impl FnOnce(Option<u32>) -> Msg<'a>,
+    ) -> Result<u32, ReqError> {
+        self.start(want, build).map(|(seq, _)| seq)
+    }
+
     /// Sends a request built with a fresh `seq` and waits for its reply.
     pub fn request<'a>(
         &self,
@@ -681,7 +696,12 @@ impl Shared {
 
     /// Hands `frame` to the request numbered `seq`; false if none is waiting (it timed out).
     pub fn complete(&self, seq: u32, frame: Frame) -> bool {
-        match lock(&self.pending).remove(&seq) {
+        let waiting = lock(&self.pending).remove(&seq);
+        match waiting {
+            Some((Want::Mark, _)) => {
+                super::read::answered(self, &frame);
+                true
+            }
             Some((_, tx)) => tx.send(frame).is_ok(),
             None => false,
         }
@@ -739,6 +759,7 @@ impl Shared {
                 return;
             }
         }
+        st.note_read(e);
         if st.ignores(e) || st.deleted.covers(e) {
             return;
         }

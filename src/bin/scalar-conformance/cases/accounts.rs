@@ -381,3 +381,83 @@ pub(super) fn set_password_closes_the_account_s_other_sessions(x: &Ctx) -> Resul
         )),
     }
 }
+
+/// A MarkRead on `topic` (with `time`, if given) numbered `seq`; the reply.
+fn mark_read(c: &mut Raw, topic: &str, time: Option<u64>, seq: u64) -> Result<Value, Fail> {
+    let mut m = vec![(0, u(73)), (1, u(seq)), (2, t(topic))];
+    m.extend(time.map(|t| (4, u(t))));
+    c.send(&map(&m))?;
+    c.reply()
+}
+
+/// The `time` of a ReadMark answering `seq` (`None`: no marker), or what came instead.
+fn read_mark(v: &Value, topic: &str, seq: Option<u64>) -> Result<Option<u64>, Fail> {
+    match (kind(v), uint(v, 1), text(v, 2)) {
+        (Some(74), s, Some(t)) if s == seq && t == topic => Ok(uint(v, 4)),
+        _ => Err(format!(
+            "expected a ReadMark of {topic} with seq {seq:?}, got {}",
+            show(v)
+        )),
+    }
+}
+
+pub(super) fn a_read_marker_moves_forward_only_and_reaches_the_other_sessions(
+    x: &Ctx,
+) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut laptop = logged_in(x, id, pw)?;
+    let mut phone = logged_in(x, id, pw)?;
+    let ch = x.channel("rm");
+    let v = mark_read(&mut phone, &ch, None, 3)?;
+    if kind(&v) == Some(3) && uint(&v, 9) == Some(103) {
+        return Ok(Verdict::Skip("the server has no read markers (103)".into()));
+    }
+    if read_mark(&v, &ch, Some(3))?.is_some() {
+        return Err(format!("a channel nobody read has a marker: {}", show(&v)));
+    }
+    // A time long past: the server's clock caps a marker, never lowers one that is behind it.
+    let at = 1_000_000;
+    match read_mark(&mark_read(&mut phone, &ch, Some(at), 4)?, &ch, Some(4))? {
+        Some(t) if t == at => {}
+        other => return Err(format!("marked at {at}, the reply says {other:?}")),
+    }
+    match read_mark(&laptop.reply()?, &ch, None)? {
+        Some(t) if t == at => {}
+        other => return Err(format!("the other session was told {other:?}, not {at}")),
+    }
+    match read_mark(&mark_read(&mut laptop, &ch, Some(at - 1), 5)?, &ch, Some(5))? {
+        Some(t) if t == at => Ok(Pass),
+        other => Err(format!("an earlier time moved the marker back to {other:?}")),
+    }
+}
+
+pub(super) fn a_read_marker_needs_a_login_here_and_a_channel_or_user(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("rn")?;
+    let here = x.channel("rn");
+    let v = mark_read(&mut c, &here, Some(1), 3)?;
+    match (kind(&v), uint(&v, 9), uint(&v, 1)) {
+        (Some(3), Some(103), _) => return Ok(Verdict::Skip("the server has no read markers (103)".into())),
+        (Some(3), Some(805), Some(3)) => {}
+        _ => {
+            return Err(format!(
+                "a session without a login: expected Error 805, got {}",
+                show(&v)
+            ));
+        }
+    }
+    // §8 Precedence: 405, 401, then 805.
+    for (topic, code) in [
+        (format!("!rn@{}", x.domain), 405),
+        ("!rn@other.example".to_string(), 405),
+        ("#rn@other.example".to_string(), 401),
+    ] {
+        let v = mark_read(&mut c, &topic, Some(1), 4)?;
+        if (kind(&v), uint(&v, 9), uint(&v, 1)) != (Some(3), Some(code), Some(4)) {
+            return Err(format!(
+                "a marker on {topic}: expected Error {code}, got {}",
+                show(&v)
+            ));
+        }
+    }
+    Ok(Pass)
+}

@@ -236,6 +236,8 @@ cases! {
     accounts::a_dm_to_an_away_account_waits_in_its_inbox, "§4 Message";
     accounts::a_blocked_sender_is_801_until_unblocked, "§4 Blocks";
     accounts::registered_only_on_one_s_id_is_805_to_names_nobody_proved, "§4 Blocks";
+    accounts::a_read_marker_moves_forward_only_and_reaches_the_other_sessions, "§4 Read markers";
+    accounts::a_read_marker_needs_a_login_here_and_a_channel_or_user, "§4 Read markers";
     more::the_largest_frame_is_accepted, "§2";
     more::a_length_split_across_writes, "§2";
     more::a_hundred_pipelined_pings_in_order, "§8";

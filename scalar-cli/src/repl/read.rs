@@ -1,0 +1,198 @@
+//! Read markers (PROTOCOL.md §4, Read markers): the chat tells the server what it showed, per
+//! channel and conversation, so that the user's other devices (and this one's next start)
+//! know it was read; and it passes over, in the line that names the conversations with news
+//! after an absence, those another device read already.
+//!
+//! Only a session logged in to an account keeps markers on the server; the client sends them
+//! from the gaps thread's tick, not per Event, so a busy channel costs a request a second.
+
+use super::catchup::ask;
+use super::shared::{Shared, State, Want};
+use crate::conn::{Conn, NetError};
+use crate::event::Received;
+use scalar::proto::{ErrorCode, MarkRead, Msg, Name};
+use std::collections::HashMap;
+
+/// The most markers one tick sends; the rest wait for the next (a chat that joined many
+/// busy channels does not burst requests the server holds it to a rate for).
+const PER_TICK: usize = 16;
+
+/// The most conversations whose markers an absence's line asks for: it names ten, the
+/// newest first.
+const MAX_ASKED: usize = 20;
+
+/// What the chat showed and has not told the server yet.
+#[derive(Debug, Default)]
+pub struct ReadMarks {
+    /// The newest time shown per marker topic, not sent yet.
+    pending: HashMap<String, u64>,
+    /// The server keeps no markers (it does not know the type), or not for this session:
+    /// nothing more is sent on this connection.
+    pub off: bool,
+}
+
+impl ReadMarks {
+    /// Forgets what was not sent, for a new connection: the server may differ.
+    pub fn reset(&mut self) {
+        self.off = false;
+    }
+}
+
+/// The topic whose marker an Event on `topic` from `from` moves, for user `me` of `domain`: a
+/// channel's own, a conversation's other user's ID (its sender if it came to `me`, else its
+/// topic), if that user is of this server; `None` for another domain's user, whose
+/// conversation this server does not keep.
+pub fn marker_topic<'a>(me: &str, domain: &str, topic: &'a str, from: &'a str) -> Option<&'a str> {
+    if topic.starts_with('#') {
+        return Some(topic);
+    }
+    let other = if topic == me { from } else { topic };
+    (other.rsplit_once('@').is_some_and(|(_, d)| d == domain)).then_some(other)
+}
+
+impl State {
+    /// Notes that `e` was shown to the user: read. Events the server does not keep (presence,
+    /// joins) mark nothing: they are no messages.
+    pub fn note_read(&mut self, e: &Received) {
+        if !self.logged_in || self.read.off || e.is_unstored() {
+            return;
+        }
+        let Some(topic) = marker_topic(&self.user, &self.domain, &e.topic, &e.from) else {
+            return;
+        };
+        let newest = self.read.pending.entry(topic.to_string()).or_insert(e.time);
+        *newest = (*newest).max(e.time);
+    }
+}
+
+/// Sends up to `max` of the markers the chat moved since the last call, each a MarkRead whose
+/// reply is not waited for.
+pub fn send_marks(shared: &Shared, max: usize) {
+    let due: Vec<(String, u64)> = {
+        let mut st = shared.state();
+        if !st.connected || st.read.off {
+            return;
+        }
+        let keys: Vec<String> = st.read.pending.keys().take(max).cloned().collect();
+        keys.into_iter()
+            .filter_map(|k| st.read.pending.remove_entry(&k))
+            .collect()
+    };
+    for (topic, time) in due {
+        let Ok(name) = Name::parse(&topic) else { continue };
+        let sent = shared.start_unanswered(Want::Mark, |seq| {
+            Msg::MarkRead(MarkRead {
+                seq,
+                topic: name,
+                time: Some(time),
+            })
+        });
+        if sent.is_err() {
+            // Not connected after all: kept for the next connection.
+            let mut st = shared.state();
+            let newest = st.read.pending.entry(topic).or_insert(time);
+            *newest = (*newest).max(time);
+            return;
+        }
+    }
+}
+
+/// [`send_marks`] at the gaps thread's tick.
+pub fn send_due(shared: &Shared) {
+    send_marks(shared, PER_TICK);
+}
+
+/// Takes the server's answer to a MarkRead this client sent: a server that does not know the
+/// type (103), or refuses this session markers, is sent no more on this connection.
+pub fn answered(shared: &Shared, frame: &scalar::client::Frame) {
+    if let Ok(Msg::Error(e)) = frame.msg()
+        && [ErrorCode::UnknownType, ErrorCode::RegisteredOnly]
+            .map(|c| c as u16)
+            .contains(&e.code)
+    {
+        let mut st = shared.state();
+        st.read.off = true;
+        st.read.pending.clear();
+    }
+}
+
+/// The conversations of `moved` (other user, time of the newest message) whose newest
+/// message is after the user's marker there, asked of the server on the restore's connection
+/// for the [`MAX_ASKED`] newest; the rest are kept as they are. A server without markers, or
+/// one that refuses them, leaves the list as it was; the error ends the restore.
+pub fn unread_elsewhere(
+    shared: &Shared,
+    conn: &mut Conn,
+    held: &mut Vec<Received>,
+    mut moved: Vec<(String, u64)>,
+) -> Result<Vec<(String, u64)>, NetError> {
+    if !shared.state().logged_in || moved.is_empty() {
+        return Ok(moved);
+    }
+    let mut newest: Vec<(String, u64)> = moved.clone();
+    newest.sort_by_key(|&(_, time)| std::cmp::Reverse(time));
+    newest.truncate(MAX_ASKED);
+    for (with, time) in newest {
+        let Ok(name) = Name::parse(&with) else { continue };
+        let reply = ask(shared, conn, held, |seq| {
+            Msg::MarkRead(MarkRead {
+                seq,
+                topic: name,
+                time: None,
+            })
+        })?;
+        let marker = match reply {
+            Ok(frame) => match frame.msg() {
+                Ok(Msg::ReadMark(r)) => r.time,
+                _ => None,
+            },
+            // No markers here: the list stands.
+            Err(_) => return Ok(moved),
+        };
+        if marker.is_some_and(|m| m >= time) {
+            moved.retain(|(w, _)| *w != with);
+        }
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_is_the_channel_s_or_the_conversation_s_of_this_server() {
+        let t = |topic, from| marker_topic("me@l", "l", topic, from);
+        assert_eq!(t("#rust@l", "bob@l"), Some("#rust@l"));
+        assert_eq!(t("me@l", "bob@l"), Some("bob@l"), "to me: the sender's");
+        assert_eq!(t("bob@l", "me@l"), Some("bob@l"), "mine: the recipient's");
+        assert_eq!(t("me@l", "me@l"), Some("me@l"), "to myself");
+        assert_eq!(t("me@l", "carol@other.org"), None, "another domain's user");
+    }
+
+    #[test]
+    fn only_a_login_notes_what_it_read_and_the_newest_time_wins() {
+        let mut st = State::default();
+        (st.user, st.domain) = ("me@l".into(), "l".into());
+        let mut e = crate::event::text_event("#rust@l", "bob@l", "hi", None);
+        e.time = 5;
+        st.note_read(&e);
+        assert!(st.read.pending.is_empty(), "no account: no markers");
+        st.logged_in = true;
+        st.note_read(&e);
+        e.time = 3;
+        st.note_read(&e);
+        assert_eq!(st.read.pending.get("#rust@l"), Some(&5));
+        let presence = crate::event::text_event("bob@l", "bob@l", "away", Some("text/x-scalar-presence"));
+        st.note_read(&presence);
+        assert_eq!(st.read.pending.len(), 1, "presence is no message");
+        st.read.off = true;
+        e.time = 9;
+        st.note_read(&e);
+        assert_eq!(
+            st.read.pending.get("#rust@l"),
+            Some(&5),
+            "a server without markers"
+        );
+    }
+}
