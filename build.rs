@@ -3,6 +3,7 @@
 //! nothing. `SCALAR_COMMIT` is the short hash (`unknown` outside a git checkout, a source
 //! tarball say), and a build is rerun when the checked-out commit changes.
 
+use std::path::Path;
 use std::process::Command;
 
 fn main() {
@@ -17,17 +18,29 @@ fn main() {
     };
     let commit = git(&["rev-parse", "--short=10", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=SCALAR_COMMIT={commit}");
-    // HEAD names a branch, whose ref file (or packed-refs) changes with each commit. Only
-    // files that exist: Cargo reruns the script at every build for one that does not.
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        let head = git(&["symbolic-ref", "-q", "HEAD"]);
-        let files = ["HEAD".to_string(), "packed-refs".to_string()];
-        for file in files.iter().chain(head.as_ref()) {
-            let path = format!("{dir}/{file}");
-            if std::path::Path::new(&path).exists() {
-                println!("cargo:rerun-if-changed={path}");
-            }
+    println!("cargo:rerun-if-changed=build.rs");
+    // A commit moves the branch HEAD names (its loose ref file, or packed-refs), a checkout or
+    // a detached commit moves HEAD. In a `git worktree` HEAD is in the worktree's own git dir
+    // but refs and packed-refs are in the common one (the main checkout's `.git`): looking for
+    // the ref beside HEAD found nothing there, and a worktree's builds kept the old commit.
+    // Only paths that exist: Cargo reruns the script at every build for one that does not.
+    let (Some(dir), Some(common)) = (
+        git(&["rev-parse", "--git-dir"]),
+        git(&["rev-parse", "--git-common-dir"]),
+    ) else {
+        return;
+    };
+    let mut watched = vec![format!("{dir}/HEAD"), format!("{common}/packed-refs")];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        let loose = Path::new(&common).join(&branch);
+        // A branch only in packed-refs gets its loose file at its next commit, in a folder
+        // that exists: that folder is watched until then.
+        match (loose.exists(), loose.parent()) {
+            (false, Some(folder)) => watched.push(folder.display().to_string()),
+            _ => watched.push(loose.display().to_string()),
         }
     }
-    println!("cargo:rerun-if-changed=build.rs");
+    for path in watched.iter().filter(|p| Path::new(p).exists()) {
+        println!("cargo:rerun-if-changed={path}");
+    }
 }

@@ -1174,6 +1174,33 @@ mod tests {
         }
     }
 
+    /// An Error that answers a request with a `retry_after` it cannot read (text here) is
+    /// still its refusal, at once, not a wait until the timeout for an answer that came
+    /// (PROTOCOL.md §8, Waits; found in review).
+    #[test]
+    fn a_refusal_with_an_unreadable_wait_is_still_the_refusal() {
+        let (addr, peer) = fake_server(|s| {
+            // {0: 3, 1: 1, 9: 806, 62: "soon"}, framed.
+            let payload = [
+                0xa4, 0x00, 0x03, 0x01, 0x01, 0x09, 0x19, 0x03, 0x26, 0x18, 0x3e, 0x64, b's', b'o', b'o',
+                b'n',
+            ];
+            let _ = s.write_all(&[payload.len() as u8, 0]);
+            let _ = s.write_all(&payload);
+            // Open until the client goes, as a server's connection stays.
+            let _ = s.read(&mut [0u8; 1]);
+        });
+        let mut c = Client::connect_raw(addr, Duration::from_secs(2)).unwrap();
+        let r = within(Duration::from_secs(1), || {
+            c.request(Duration::from_secs(2), |seq| Msg::Ping(Ping { seq, time: 1 }))
+        });
+        let Err(e) = r else { panic!("{r:?}") };
+        assert!(matches!(e, ClientError::Refused { code: 806, .. }), "{e:?}");
+        assert_eq!(e.retry_after(), None);
+        drop(c);
+        peer.join().unwrap();
+    }
+
     #[test]
     fn a_reply_trickling_in_a_byte_at_a_time_still_times_out() {
         // A 40-byte frame announced, then one byte every 100 ms, for at most 3 s.

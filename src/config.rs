@@ -64,8 +64,8 @@ pub struct Config {
     pub policy: AdminPolicy,
     /// What the configuration took but should say otherwise, for a start, a check and a reload
     /// to warn of: a ban's range not written as itself, taken as the range it lies in, and a
-    /// number written as a string (refused, a file that served before would stop a start after
-    /// an upgrade: review).
+    /// number or a boolean written as a string (refused, a file that served before would stop a
+    /// start after an upgrade: review).
     pub notes: Vec<String>,
 }
 
@@ -308,11 +308,19 @@ fn takes_text(key: &str) -> bool {
     !LIST_KEYS.contains(&key) && Config::default().set(key, "x", "").is_ok()
 }
 
-/// The number `value`, a string the file gave `key`, is, if `key` takes numbers and no text
-/// (`max-connections = "2"`): `set` reads it as the number, as it reads a flag's. Only one a
-/// TOML integer holds: a larger one can only be written as a string.
-fn quoted_number(key: &str, value: &str) -> Option<i64> {
-    value.parse().ok().filter(|_| !takes_text(key))
+/// The note for `value`, a string the file gave `key` where a number or a boolean belongs
+/// (`max-connections = "2"`, `ephemeral = "true"`, a retention table's `"5000"`), when it is
+/// one: taken, as a flag's value is, but said, so that the file gets mended. One rule for every
+/// key, top-level or in a table. Only a number a TOML integer holds: a larger one can only be
+/// written as a string.
+fn quoted_note(key: &str, value: &str) -> Option<String> {
+    let bare = match value.parse::<i64>() {
+        Ok(n) => n.to_string(),
+        Err(_) => value.parse::<bool>().ok()?.to_string(),
+    };
+    Some(format!(
+        "{key}: {value:?} is a string; write it without quotes ({key} = {bare})"
+    ))
 }
 
 /// The --help text.
@@ -740,10 +748,8 @@ impl Config {
                 }
                 (_, toml::Value::String(s)) => {
                     self.set(&key, &s, "")?;
-                    if let Some(n) = quoted_number(&key, &s) {
-                        self.notes.push(format!(
-                            "{key}: {s:?} is a string; write the number without quotes ({key} = {n})"
-                        ));
+                    if !takes_text(&key) {
+                        self.notes.extend(quoted_note(&key, &s));
                     }
                 }
                 (_, v @ (toml::Value::Integer(_) | toml::Value::Boolean(_))) if takes_text(&key) => {
@@ -820,10 +826,18 @@ impl Config {
             if !matches!(k.as_str(), "history-max-events" | "history-max-days") {
                 return Err(ConfigError::Unknown(format!("{key}.{k}")));
             }
-            let n = v
-                .as_integer()
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| bad(&format!("{key}.{k}"), "expected a whole number"))?;
+            let name = format!("{key}.{k}");
+            let n = match &v {
+                toml::Value::String(s) => {
+                    let n = s.parse::<u64>().ok();
+                    if n.is_some() {
+                        self.notes.extend(quoted_note(&name, s));
+                    }
+                    n
+                }
+                v => v.as_integer().and_then(|n| u64::try_from(n).ok()),
+            }
+            .ok_or_else(|| bad(&name, "expected a whole number"))?;
             if k == "history-max-events" {
                 r.max_events = (n > 0).then_some(n);
             } else {
@@ -1347,6 +1361,42 @@ mod tests {
         c.notes.clear();
         c.apply_toml("max-queue = \"18446744073709551615\"\n").unwrap();
         assert!(c.notes.is_empty(), "{:?}", c.notes);
+    }
+
+    /// One rule for every single value the file gives: a quoted boolean and a quoted number in
+    /// a retention table are taken with the same note as a top-level quoted number (found in
+    /// review: the tables refused `"5000"`, and `ephemeral = "true"` was taken with no note).
+    #[test]
+    fn a_quoted_boolean_or_retention_number_is_taken_with_the_same_note() {
+        let mut c = Config::default();
+        c.apply_toml(
+            "ephemeral = \"true\"\n[retention.\"#ops\"]\nhistory-max-events = \"5000\"\nhistory-max-days = 2\n",
+        )
+        .unwrap();
+        assert!(c.ephemeral);
+        let rule = c.retention.topics.get("#ops@").map(|r| (r.max_events, r.max_age));
+        assert_eq!(rule, Some((Some(5000), days(2))));
+        let [ephemeral, events] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert_eq!(
+            ephemeral,
+            "ephemeral: \"true\" is a string; write it without quotes (ephemeral = true)"
+        );
+        assert_eq!(
+            events,
+            "retention.\"#ops\".history-max-events: \"5000\" is a string; write it without quotes \
+             (retention.\"#ops\".history-max-events = 5000)"
+        );
+        // Still no whole number, quoted or not.
+        let e = Config::default()
+            .apply_toml("[retention.\"#ops\"]\nhistory-max-days = \"-1\"\n")
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("history-max-days: expected a whole number"),
+            "{e}"
+        );
     }
 
     #[test]

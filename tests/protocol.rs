@@ -1162,6 +1162,36 @@ fn unknown_keys_and_nulls_are_ignored() {
     assert_eq!(Msg::decode(&payload), Ok(Msg::Ping(Ping { seq: None, time: 17 })));
 }
 
+/// An Error whose `retry_after` cannot be read (text, a negative number) is still the Error,
+/// without it (PROTOCOL.md §8, Waits): skipped, it would leave its request waiting for an
+/// answer that came (found in review). Its other fields are held to their rules as before.
+#[test]
+fn an_error_s_unreadable_retry_after_is_dropped_not_the_error() {
+    // {0: 3, 1: 5, 9: 806, 62: X}
+    let error = |retry_after: &str| unhex(&format!("a40003010509190326183e{retry_after}"));
+    let want = Msg::Error(ErrorMsg {
+        seq: Some(5),
+        code: ErrorCode::ChannelRate as u16,
+        reason: None,
+        server: None,
+        topic: None,
+        retry_after: None,
+    });
+    for (bad, what) in [("64736f6f6e", "text"), ("20", "-1"), ("f5", "true")] {
+        assert_eq!(Msg::decode(&error(bad)), Ok(want), "{what}");
+    }
+    assert!(matches!(
+        Msg::decode(&error("191450")),
+        Ok(Msg::Error(ErrorMsg {
+            retry_after: Some(5200),
+            ..
+        }))
+    ));
+    // A bad field that is not advice still refuses the frame.
+    let bad_code = unhex("a4000301050963383036183e01");
+    assert!(Msg::decode(&bad_code).is_err());
+}
+
 #[test]
 fn nesting_is_limited_to_16_levels_inside_the_top_level_map() {
     use ciborium::Value as V;

@@ -47,16 +47,19 @@ pub fn describe(bits: u64) -> String {
 
 /// The modes of a record's text (`+im`, `-`) in words; text it cannot read is left as it is.
 pub fn describe_letters(text: &str) -> String {
-    if text == "-" {
-        return describe(0);
-    }
-    let bits = text
-        .strip_prefix('+')
-        .and_then(|l| l.chars().try_fold(0, |acc, c| Some(acc | bit(c)?)));
-    match bits {
+    match of_letters(text) {
         Some(b) => describe(b),
         None => text.to_string(),
     }
+}
+
+/// The modes a record's text (`+im`, `-`) says, if it can be read.
+pub fn of_letters(text: &str) -> Option<u64> {
+    if text == "-" {
+        return Some(0);
+    }
+    text.strip_prefix('+')
+        .and_then(|l| l.chars().try_fold(0, |acc, c| Some(acc | bit(c)?)))
 }
 
 /// Applies a change typed as `+i-m` (or `+im`, `-p`, `+i -m`) to the modes `bits`. Letters are

@@ -325,6 +325,25 @@ fn a_status_taken_back_on_another_client_stays_back_after_a_reconnect() {
     }
 }
 
+/// `/away` alone is IRC's "back" (docs/CLI.md): typed by one who is not away, it says that
+/// nothing changed, not "you are online" as if the user had come back (found in review); by
+/// one who is away it still says the user back.
+#[test]
+fn away_alone_when_not_away_says_nothing_changed() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut p = chat(&server, &home, "dora");
+    let mark = p.command("/away", "you are not away, so nothing changed");
+    p.type_keys("/status away lunch\r");
+    let mark = p.wait_for_from(mark, "you are away: lunch", STEP);
+    p.type_keys("/away\r");
+    p.wait_for_from(mark, "you are online", STEP);
+    p.type_keys("/quit\r");
+    assert_eq!(p.wait_exit(STEP), 0);
+    let text = p.text();
+    assert_eq!(text.matches("you are online").count(), 1, "{text}");
+}
+
 /// A message naming the user, or a direct message to it, rings the terminal's bell; others do
 /// not (docs/CLI.md, "Alerts").
 #[test]

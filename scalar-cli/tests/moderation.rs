@@ -96,6 +96,38 @@ fn an_ignored_user_s_messages_are_hidden_until_unignored() {
     quit(alice);
 }
 
+/// Kicked from an invite-only channel, a member is not offered a `/join` the server refuses
+/// without an invitation (found in review): the line says what lets it back in, whether the
+/// channel was made invite-only before the member joined (its Meta) or after (the record).
+#[test]
+fn a_kick_from_an_invite_only_channel_says_only_an_invitation_lets_one_back() {
+    let server = Server::start();
+    let (mut alice, _h1) = join(&server, "alice", "#ki");
+    let (mut bob, _h2) = join(&server, "bob", "#ki");
+    alice.command("/mode +i", "you set the modes to +i");
+    bob.wait_for("alice set the modes to +i", STEP);
+    alice.command("/kick bob", "-!- you kicked bob");
+    let closed = "you are no longer in #ki (it is invite-only: /join #ki lets you back in only \
+                  if you are invited or an operator)";
+    let mark = bob.wait_for(closed, STEP);
+    bob.command("/join #ki", "cannot join #ki: it is invite-only");
+    alice.command("/invite bob", "you invited bob");
+    bob.wait_for_from(mark, "alice invited you", STEP);
+    bob.command("/join #ki", "joined #ki");
+    // Invited, and kicked again: the Meta of the join said invite-only.
+    let from = bob.text().len();
+    alice.command("/kick bob", "-!- you kicked bob");
+    bob.wait_for_from(from, closed, STEP);
+    bob.command("/join #ki", "joined #ki");
+    // Open again: /join is all it takes.
+    alice.command("/mode -i", "you set the modes to -");
+    let from = bob.text().len();
+    alice.command("/kick bob", "-!- you kicked bob");
+    bob.wait_for_from(from, "you are no longer in #ki (/join #ki to go back)", STEP);
+    quit(alice);
+    quit(bob);
+}
+
 #[test]
 fn a_kick_reads_as_a_sentence_and_the_kicked_can_join_again() {
     let server = Server::start();

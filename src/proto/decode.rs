@@ -582,7 +582,9 @@ fn from_fields<'a>(f: &Fields<'a>, seq: Option<u32>) -> Result<Msg<'a>> {
             reason: f.reason()?,
             server: f.opt_domain()?,
             topic: f.name(Key::Topic)?,
-            retry_after: f.uint(Key::RetryAfter)?,
+            // Advice, taken as absent when it cannot be read (PROTOCOL.md §8, Waits): a
+            // refused frame would leave the request it answers waiting.
+            retry_after: f.uint(Key::RetryAfter).unwrap_or(None),
         }),
         MsgType::Ping | MsgType::Pong => {
             let p = Ping {

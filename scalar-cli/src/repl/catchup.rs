@@ -373,6 +373,7 @@ fn catch_up(
 pub(super) fn made_anew(shared: &Shared, topic: &str, meta: &Frame) {
     let Ok(Msg::Meta(m)) = meta.msg() else { return };
     let mut st = shared.state();
+    st.modes.insert(topic.to_string(), m.modes.unwrap_or(0));
     let Some(now) = m.created else { return };
     let before = st.made.insert(topic.to_string(), now);
     if before.is_none_or(|t| t == now) {

@@ -497,15 +497,16 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
                 None => format!("cannot join {short}: {e}"),
             }
         })?;
-    let (here, unkept, subject, made, display) = match frame.msg() {
+    let (here, unkept, subject, made, display, modes) = match frame.msg() {
         Ok(Msg::Meta(m)) => (
             m.subscribers,
             m.role == Some(Role::Owner) && m.kept == Some(false),
             m.subject.filter(|s| !s.is_empty()).map(crate::render::clean_line),
             m.created,
             m.display.filter(|s| !s.is_empty()).map(crate::render::clean_line),
+            m.modes.unwrap_or(0),
         ),
-        _ => (0, false, None, None, None),
+        _ => (0, false, None, None, None, 0),
     };
     let mut st = shared.state();
     if !st.subs.iter().any(|s| s == topic) {
@@ -516,6 +517,7 @@ fn join(shared: &Shared, topic: &str) -> Result<(), String> {
     if let Some(t) = made {
         st.made.insert(topic.to_string(), t);
     }
+    st.modes.insert(topic.to_string(), modes);
     st.current = Some(topic.to_string());
     let short = names::short(topic, &st.domain).to_string();
     // scalard keeps the channels of an account up to a bound: past it, the one it owns now

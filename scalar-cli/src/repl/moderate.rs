@@ -470,18 +470,32 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
             .error(format!("{reason}; you no longer watch {short}"));
         return;
     };
+    // Read before leaving, which forgets them.
+    let modes = st.modes.get(&channel).copied().unwrap_or(0);
+    let closed = match modes {
+        m if m & scalar::proto::modes::INVITE_ONLY != 0 => Some("it is invite-only"),
+        m if m & scalar::proto::modes::REGISTERED_ONLY != 0 && !st.logged_in => {
+            Some("it admits only users who logged in")
+        }
+        _ => None,
+    };
     let now = st.left_unasked(&channel);
     let short = names::short(&channel, &st.domain).to_string();
     drop(st);
     // 803 ends a ban's victims' subscriptions too; only the reason tells (scalard's begins
     // "banned from"), and joining again would only be refused.
-    let back = match reason.starts_with("banned from") {
+    let back = match (reason.starts_with("banned from"), closed) {
         // A timed ban's reason says until when (scalard: `... until 2026-12-06 14:30:00 UTC`).
-        true if reason.contains(" UTC") && reason.contains(" until ") => {
+        (true, _) if reason.contains(" UTC") && reason.contains(" until ") => {
             "the ban ends by itself then, or an operator can unban you".to_string()
         }
-        true => "an operator can unban you".to_string(),
-        false => format!("/join {short} to go back"),
+        (true, _) => "an operator can unban you".to_string(),
+        // The server lets back only the invited and operators (PROTOCOL.md §4, Sub; found in
+        // review: `/join` was offered, and refused with 804).
+        (false, Some(why)) => {
+            format!("{why}: /join {short} lets you back in only if you are invited or an operator")
+        }
+        (false, None) => format!("/join {short} to go back"),
     };
     shared
         .screen

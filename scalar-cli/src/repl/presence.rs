@@ -34,7 +34,19 @@ pub fn status(shared: &Shared, set: Option<StatusSet<'_>>) -> Result<(), String>
             return Ok(());
         }
         Some(StatusSet::Away(note)) => (Presence::Away, note),
-        Some(StatusSet::Back) => (Presence::Online, None),
+        Some(StatusSet::Back) => {
+            // `/away` alone is IRC's "back": typed by one who is not away (meaning to be,
+            // say), the server's reply, "you are online", read as coming back from nothing
+            // (review). The server's word first: another connection may have said away.
+            let here = shared.state().away.is_none();
+            if here && away_as_the_server_says(shared) == Some(None) {
+                shared
+                    .screen
+                    .info("you are not away, so nothing changed; /away NOTE or /status away says you are");
+                return Ok(());
+            }
+            (Presence::Online, None)
+        }
     };
     shared
         .request(Want::Reply, |seq| {

@@ -85,6 +85,10 @@ pub struct State {
     /// reconnect found it: another time at a reconnect means it ended meanwhile (the server
     /// did not keep it) and was made anew, its modes, topic and roles with it.
     pub made: HashMap<String, u64>,
+    /// Each joined channel's modes (PROTOCOL.md §4, SetMeta) as last learnt: its Meta at the
+    /// join or the last rejoin, then its `modes` records since; so that a kick's line does not
+    /// offer a `/join` that only an invitation would let through.
+    pub modes: HashMap<String, u64>,
     /// User IDs watched (`/watch`), re-watched after a reconnect.
     pub watching: Vec<String>,
     /// ID patterns whose messages are not shown (`/ignore`).
@@ -228,6 +232,19 @@ impl State {
         }
     }
 
+    /// Takes a joined channel's new modes from its record (`modes +i`, `modes -`).
+    pub fn note_modes(&mut self, e: &Received) {
+        let crate::event::Content::Text(body) = &e.content else {
+            return;
+        };
+        if e.ctype.as_deref() != Some(scalar::server::MOD_CTYPE) || !self.subs.contains(&e.topic) {
+            return;
+        }
+        if let Some(bits) = body.strip_prefix("modes ").and_then(crate::modes::of_letters) {
+            self.modes.insert(e.topic.clone(), bits);
+        }
+    }
+
     /// Whether `e` is this user's invitation to a channel it has not joined: the one Event of
     /// such a channel that comes (PROTOCOL.md §4, Mod), nothing to resume there.
     pub fn invitation(&self, e: &Received) -> bool {
@@ -246,6 +263,7 @@ impl State {
         }
         self.subs.retain(|s| s != topic);
         self.made.remove(topic);
+        self.modes.remove(topic);
         // What was said there while away is not missed: a rejoin starts from the rejoin.
         self.last.remove(topic);
         self.unfilled.remove(topic);
@@ -760,6 +778,10 @@ impl Shared {
             }
         }
         st.note_read(e);
+        // A replay's records are older than the Meta its rejoin took.
+        if how == Shown::Live {
+            st.note_modes(e);
+        }
         if st.ignores(e) || st.deleted.covers(e) {
             return;
         }
