@@ -215,6 +215,14 @@ def server_corpus(vec):
          (2, by["SetPassword"]), (0xD2, ping(s)), (3, ping(s))]
     seeds.append(b"".join(bytes([k]) + f for k, f in c))
 
+    # Read markers: alice on 2 and 3 moves one and asks; a session without a login is refused.
+    s = Seq()
+    c = [(2, ident(s, "alice", {K_AUTH: 1})), (2, by["Auth"]), (0xC2, ping(s)),
+         (3, ident(s, "alice", {K_AUTH: 1})), (3, by["Auth"]), (0xC3, ping(s)),
+         (2, by["MarkRead"]), (3, req(s, 73, {TOPIC: RUST})), (3, req(s, 73, {TOPIC: "bob@" + D, 4: 2 ** 64 - 1})),
+         (0, ident(s, "bob@" + D)), (0, by["MarkRead"]), (0, by["ReadMark (another connection moved it)"])]
+    seeds.append(b"".join(bytes([k]) + f for k, f in c))
+
     # Admin topics, banned ID, motd, wall (need alice logged in; tried anyway).
     s = Seq()
     c = [(0, ident(s, "mallory@" + D)), (1, ident(s, "bob@" + D)),
@@ -324,7 +332,8 @@ def saved_corpus():
             "join_rate": 12, "display": "H\u00e9", "subject": "s" * 300, "used": True}
     values = [(0, room), (2, ["a*@x", "192.0.2.0/24", "127.0.0.1"]), (3, {"a*@x": "spam", "bob@x": "r" * 400}),
               (4, {"a*@x": ["root@" + D, 5], "bob@x": ["nope", 1]}), (5, {"text": "hi", "time": 5}),
-              (6, ["*@x", "b@" + D]), (7, 4), (8, {"key": b"k" * 32})]
+              (6, ["*@x", "b@" + D]), (7, 4), (8, {"key": b"k" * 32}),
+              (9, [["#a@" + D, 5], ["b@" + D, 6], ["!motd@" + D, 1], ["#a@" + D, 7], [3, 4], "x"])]
     blobs = [bytes([k]) + cbor(v) for k, v in values]
     return blobs + [b"\xff\xfe".join(blobs)]
 

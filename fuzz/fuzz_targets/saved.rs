@@ -14,7 +14,7 @@ use scalar::server::{ConnId, Limits, Now, Outbox, Server};
 use std::time::Instant;
 
 /// The keys the server saves under, one of each kind.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "#a@example.com",
     "#b@example.com",
     "!server",
@@ -24,6 +24,7 @@ const KEYS: [&str; 9] = [
     "!blocks a@example.com",
     "!modes a@example.com",
     "!guest key",
+    "!read a@example.com",
 ];
 
 /// Takes every save; keeps what was saved last under each key.
