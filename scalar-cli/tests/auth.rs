@@ -1353,3 +1353,44 @@ fn what_another_device_read_is_not_news_at_the_next_start() {
     let text = laptop.text();
     assert!(!text.contains("new messages in your conversation"), "{text}");
 }
+
+/// Read markers at a join: a device that never saw a channel, or saw less of it than another
+/// device of the account read, shows what came after the newest message any of them showed.
+#[test]
+fn a_join_shows_what_came_after_another_device_read() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#c@localhost");
+    let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
+    laptop.type_keys("/join #c\r");
+    laptop.wait_for("joined #c", STEP);
+    say(&mut bob, "#c@localhost", "seen before lunch");
+    laptop.wait_for("bob: seen before lunch", STEP);
+    laptop.type_keys("/quit\r");
+    assert_eq!(laptop.wait_exit(STEP), 0);
+
+    say(&mut bob, "#c@localhost", "one");
+    say(&mut bob, "#c@localhost", "two");
+    let phone_home = TempDir::new();
+    let mut phone = chat_as(&server, &phone_home, "alice", Some("password"));
+    phone.type_keys("/join #c\r");
+    let mark = phone.wait_for("2 messages missed in #c below", STEP);
+    phone.wait_for_from(mark, "bob: two", STEP);
+    let text = phone.text();
+    assert!(text.contains("since you read it on another device at "), "{text}");
+    assert!(!text.contains("seen before lunch"), "{text}");
+    phone.type_keys("/quit\r");
+    assert_eq!(phone.wait_exit(STEP), 0);
+
+    say(&mut bob, "#c@localhost", "three");
+    let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
+    laptop.type_keys("/join #c\r");
+    let mark = laptop.wait_for("1 message missed in #c below", STEP);
+    laptop.wait_for_from(mark, "bob: three", STEP);
+    laptop.type_keys("/quit\r");
+    assert_eq!(laptop.wait_exit(STEP), 0);
+    let text = laptop.text();
+    assert!(text.contains("since you read it on another device at "), "{text}");
+    assert!(!text.contains("bob: one") && !text.contains("bob: two"), "{text}");
+}

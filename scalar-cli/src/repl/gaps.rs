@@ -101,7 +101,7 @@ pub fn pager(topic: Name<'_>, start: Start, upto: Option<u64>) -> Pager<'_> {
         until: upto,
         ..Bounds::default()
     };
-    let pager = Pager::new(topic, None, bounds, MAX_PAGES * PAGE, true).max_pages(MAX_PAGES);
+    let pager = forward(topic, bounds);
     match start.last {
         // If the server no longer has that message, go on from its time: retention deleted
         // it. Or a crash lost it, and then its time may be ahead of what the server stamps
@@ -114,6 +114,21 @@ pub fn pager(topic: Name<'_>, start: Start, upto: Option<u64>) -> Pager<'_> {
         }),
         None => pager,
     }
+}
+
+/// The forward read of what `topic` got after the server's time `since`, exactly (a read
+/// marker, which that server stamped), at most [`MAX_PAGES`] pages.
+pub fn pager_since(topic: Name<'_>, since: u64) -> Pager<'_> {
+    let bounds = Bounds {
+        since: Some(since),
+        ..Bounds::default()
+    };
+    forward(topic, bounds)
+}
+
+/// A forward read within `bounds`, at most [`MAX_PAGES`] pages.
+fn forward(topic: Name<'_>, bounds: Bounds) -> Pager<'_> {
+    Pager::new(topic, None, bounds, MAX_PAGES * PAGE, true).max_pages(MAX_PAGES)
 }
 
 /// Starts the thread that fills gaps again while connected, and writes the inbox mark after

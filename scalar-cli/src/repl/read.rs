@@ -7,7 +7,7 @@
 //! from the gaps thread's tick, not per Event, so a busy channel costs a request a second.
 
 use super::catchup::ask;
-use super::shared::{Shared, State, Want};
+use super::shared::{ReqError, Shared, State, Want};
 use crate::conn::{Conn, NetError};
 use crate::event::Received;
 use scalar::proto::{ErrorCode, MarkRead, Msg, Name};
@@ -113,6 +113,40 @@ pub fn answered(shared: &Shared, frame: &scalar::client::Frame) {
         let mut st = shared.state();
         st.read.off = true;
         st.read.pending.clear();
+    }
+}
+
+/// The user's marker on `topic` (a channel or a conversation), asked of the server; `None`
+/// without one, without an account here, or from a server without markers (which is then
+/// asked no more on this connection).
+pub fn marker(shared: &Shared, topic: Name<'_>) -> Option<u64> {
+    {
+        let st = shared.state();
+        if !st.logged_in || st.read.off {
+            return None;
+        }
+    }
+    let asked = shared.request(Want::Reply, |seq| {
+        Msg::MarkRead(MarkRead {
+            seq,
+            topic,
+            time: None,
+        })
+    });
+    match asked {
+        Ok(frame) => match frame.msg() {
+            Ok(Msg::ReadMark(r)) => r.time,
+            _ => None,
+        },
+        Err(ReqError::Net(NetError::Refused { code, .. }))
+            if [ErrorCode::UnknownType, ErrorCode::RegisteredOnly]
+                .map(|c| c as u16)
+                .contains(&code) =>
+        {
+            shared.state().read.off = true;
+            None
+        }
+        Err(_) => None,
     }
 }
 

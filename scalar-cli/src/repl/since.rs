@@ -66,25 +66,50 @@ pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
         let short = names::short(topic.as_str(), &st.domain).to_string();
         (held, marks::channel_key(&st.user, topic.as_str()), short)
     };
-    let Some(mark) = held.or_else(|| marks::load(Book::Channels, &key).0) else {
-        return;
+    let mark = held
+        .or_else(|| marks::load(Book::Channels, &key).0)
+        .and_then(|m| Some((m.last?, m.left_at)));
+    // Where another device of the user stopped reading (the server's marker), when that is
+    // later than what this machine showed: only what came after it is news.
+    let read = super::read::marker(shared, topic).filter(|&r| mark.is_none_or(|((_, shown), _)| r > shown));
+    let (start, mut pager, since, away) = match (read, mark) {
+        (Some(r), _) => {
+            let start = Start {
+                last: None,
+                lost_at: r,
+            };
+            let away = format!("you read {short} on another device");
+            (
+                start,
+                gaps::pager_since(topic, r),
+                "you read it on another device",
+                away,
+            )
+        }
+        (None, Some((last, left_at))) => {
+            let start = Start {
+                last: Some(last),
+                lost_at: left_at,
+            };
+            (
+                start,
+                gaps::pager(topic, start, None),
+                "you left",
+                format!("you left {short}"),
+            )
+        }
+        (None, None) => return,
     };
-    let Some(last) = mark.last else { return };
-    if now_ms().saturating_sub(mark.left_at) > MAX_AWAY_MS {
+    if now_ms().saturating_sub(start.lost_at) > MAX_AWAY_MS {
         // To the minute, as /history since takes it (the seconds would read as a time of day).
-        let left = local_datetime(mark.left_at);
+        let left = local_datetime(start.lost_at);
         let left = left.get(..16).unwrap_or(&left);
         shared.screen.info(format!(
-            "you left {short} over a day ago: /history since {left} reads what was said there since"
+            "{away} over a day ago: /history since {left} reads what was said there since"
         ));
         return;
     }
-    let start = Start {
-        last: Some(last),
-        lost_at: mark.left_at,
-    };
-    let mut pager = gaps::pager(topic, start, None);
-    let lead = format!("since you left at {}: ", local_hms(mark.left_at));
+    let lead = format!("since {since} at {}: ", local_hms(start.lost_at));
     match catchup::read(topic.as_str(), start, &mut pager, |ask| shared.replay(ask)) {
         // A server that keeps no history: nothing to say at each join (found in review: it
         // said "nothing missed").
