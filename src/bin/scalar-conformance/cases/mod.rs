@@ -23,7 +23,9 @@ mod flow;
 mod framing;
 mod history;
 mod messages;
+mod modes;
 mod more;
+mod precedence;
 mod session;
 mod timers;
 
@@ -296,6 +298,61 @@ cases! {
     channels::a_member_deletes_its_own_message_not_another_s, "§4 Channels";
     channels::an_operator_s_purge_takes_an_id_s_messages_out_of_history, "§4 Channels";
     channels::a_timed_ban_ends_by_itself, "§4 Channels";
+    modes::set_meta_records_each_change_in_order_before_its_meta, "§4 SetMeta";
+    modes::set_meta_refuses_what_its_fields_cannot_hold, "§4 SetMeta";
+    modes::a_moderated_channel_hears_voices_and_operators_only, "§4 SetMeta";
+    modes::private_members_are_listed_to_operators_only, "§4 SetMeta";
+    modes::a_registered_only_channel_admits_logins_and_invitations, "§4 SetMeta";
+    modes::a_secret_channel_is_listed_to_its_members_only, "§4 SetMeta";
+    modes::undoing_what_is_not_there_is_404_and_records_nothing, "§4 Channels";
+    modes::the_owner_is_out_of_an_operator_s_reach, "§4 Channels";
+    modes::each_action_takes_only_its_kind_of_target, "§4 Channels";
+    modes::presence_is_told_as_it_changes_and_only_then, "§4 Presence";
+    modes::set_presence_refuses_what_it_cannot_say, "§4 Presence";
+    modes::an_unsub_reason_is_said_only_where_the_user_may_speak, "§4 Joins and leaves";
+    precedence::a_message_s_and_a_sub_s_faults_in_order, "§8 Precedence";
+    precedence::a_mod_s_faults_in_order, "§8 Precedence";
+    precedence::an_ident_s_faults_in_order, "§8 Precedence";
+    precedence::set_password_checks_its_fields_then_the_login, "§4 Changing a password";
+    precedence::registering_what_cannot_be_registered, "§4 Authentication";
+    precedence::the_server_s_names_are_its_admins_only, "§4 Server admins";
+    precedence::blocks_are_one_s_own_and_need_a_login, "§4 Blocks";
+    accounts::a_block_ends_a_watch_and_is_listed, "§4 Blocks";
+    history::search_a_starred_word_and_a_query_without_words, "§4 Search";
+}
+
+/// The extension types' numbers (§4: 64 and above).
+pub(super) const MOD: u64 = 64;
+/// See [`MOD`].
+pub(super) const SET_META: u64 = 65;
+/// See [`MOD`].
+pub(super) const SET_PRESENCE: u64 = 66;
+/// See [`MOD`].
+pub(super) const MEMBERS: u64 = 67;
+/// See [`MOD`].
+pub(super) const TARGETS: u64 = 69;
+
+/// Sends `request`; `Err(Skip)` if the server does not know its type (103).
+pub(super) fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>, Fail> {
+    c.send(request)?;
+    let v = c.reply()?;
+    if kind(&v) == Some(3) && uint(&v, 9) == Some(103) {
+        return Ok(Err(Verdict::Skip(
+            "the server does not implement this extension".into(),
+        )));
+    }
+    Ok(Ok(v))
+}
+
+/// A Mod of `action` on `target` in `channel`.
+pub(super) fn moderate(seq: u64, channel: &str, action: u64, target: &str) -> Value {
+    map(&[
+        (0, u(MOD)),
+        (1, u(seq)),
+        (2, t(channel)),
+        (36, u(action)),
+        (37, t(target)),
+    ])
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {
@@ -350,6 +407,36 @@ pub(super) fn asking(c: &mut Raw, user: &str, key: u64, name: &str) -> Result<Re
         None => Ok(Err(Verdict::Skip(format!("the Ident reply grants no {name}")))),
         Some(Value::Bool(true)) => Ok(Ok(())),
         Some(other) => Err(format!("the Ident reply's {name} is {other:?}, not true")),
+    }
+}
+
+/// Checks that nothing reaches `c` before the Pong to a Ping sent now (read frame by frame:
+/// [`Raw::reply`] would pass over Events without `seq`); `what` names the connection.
+pub(super) fn nothing_before_a_pong(c: &mut Raw, what: &str) -> Result<(), Fail> {
+    c.send(&ping(99, 99))?;
+    let v = c.next()?;
+    match kind(&v) {
+        Some(5) => Ok(()),
+        _ => Err(format!("{what} got {} before its Pong", show(&v))),
+    }
+}
+
+/// Checks that `e` is an Event the server made on `topic` from `from`, without `seq`, whose
+/// body is `body` and content type `ctype` (a record, a presence, a join).
+pub(super) fn told(e: &Value, from: &str, topic: &str, body: &str, ctype: &str) -> Result<(), Fail> {
+    check_event(e, from, topic, body).map_err(|_| {
+        format!(
+            "expected {from}'s {body:?} on {topic}, got {}: {:?}",
+            show(e),
+            text(e, 6)
+        )
+    })?;
+    match (text(e, 7), get(e, 1)) {
+        (Some(c), None) if c == ctype => Ok(()),
+        _ => Err(format!(
+            "{body:?}: expected ctype {ctype} and no seq, got {}",
+            show(e)
+        )),
     }
 }
 
@@ -415,6 +502,17 @@ pub(super) fn catchup(
             _ => return Err(format!("during a Catchup: {}", show(&v))),
         }
     }
+}
+
+/// A channel owned by a fresh client, with a second fresh client in it: (channel, owner's
+/// connection, owner's ID, member's connection, member's ID).
+pub(super) fn two_in_a_channel(x: &Ctx, base: &str) -> Result<(String, Raw, String, Raw, String), Fail> {
+    let ch = x.channel(base);
+    let (mut a, owner) = x.client(&format!("{base}a"))?;
+    let (mut b, member) = x.client(&format!("{base}b"))?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    Ok((ch, a, owner, b, member))
 }
 
 /// Skips a history case on a server that keeps none.
