@@ -480,6 +480,13 @@ fn a_server_that_breaks_ids_echoes_or_codes_fails_where_it_should() {
         !ok && out.contains("expected Error 403 with seq 3, got Error 404"),
         "{out}"
     );
+    // A precedence case names the request it got the wrong code for.
+    let (ok, out) = suite_only(&wrong_code, "localhost", "a_mod_s_faults_in_order");
+    assert!(
+        !ok && out.contains("an outsider's request: {0: 64, 1: 3, 2: \"#pmo")
+            && out.contains("expected Error 403, got Error 404"),
+        "{out}"
+    );
     // The same proxy passes what it does not break.
     let (ok, out) = suite_only(&wrong_code, "localhost", "fanout_reaches");
     assert!(ok, "{out}");
