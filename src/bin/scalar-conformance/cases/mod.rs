@@ -18,6 +18,7 @@ pub enum Verdict {
 use Verdict::Pass;
 
 mod accounts;
+mod admins;
 mod channels;
 mod flow;
 mod framing;
@@ -47,6 +48,8 @@ pub struct Ctx {
     pub max_subs: Option<u64>,
     /// An account (ID, password) on the server, for the authentication cases.
     pub account: Option<(String, String)>,
+    /// A server admin's account (ID, password), for the cases of §4 Server admins.
+    pub admin: Option<(String, String)>,
 }
 
 impl Ctx {
@@ -79,7 +82,7 @@ impl Ctx {
 
 /// Checks, before any case runs, that the server can be reached (TCP, and TLS if asked),
 /// serves `--domain` and answers an Ident with an Ident reply the cases can use, and that
-/// `--account` logs in: otherwise every case (or every account case) would fail with the same
+/// `--account` and `--admin` log in: otherwise every case (or every account case) would fail with the same
 /// cause, burying it. (A server that admits accounts only stops the run here: every case
 /// identifies as names of its own.)
 pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
@@ -105,15 +108,17 @@ pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
         Ok(v) => ident_reply(&v).map_err(|e| format!("{server}: Ident as {user}: {e}; every case needs one")),
     }?;
     // Said once, not as a failure of every account case (found by QA).
-    match &ctx.account {
-        Some((id, pw)) => accounts::logged_in(ctx, id, pw).map(drop).map_err(|e| {
-            format!(
-                "--account {id} cannot log in: {e} (make it with `scalard account add {id}`, \
-                 or give its password)"
-            )
-        }),
-        None => Ok(()),
+    for (flag, login) in [("--account", &ctx.account), ("--admin", &ctx.admin)] {
+        if let Some((id, pw)) = login {
+            accounts::logged_in(ctx, id, pw).map_err(|e| {
+                format!(
+                    "{flag} {id} cannot log in: {e} (make it with `scalard account add {id}`, \
+                     or give its password)"
+                )
+            })?;
+        }
     }
+    Ok(())
 }
 
 /// One case.
@@ -319,6 +324,9 @@ cases! {
     precedence::blocks_are_one_s_own_and_need_a_login, "§4 Blocks";
     accounts::a_block_ends_a_watch_and_is_listed, "§4 Blocks";
     history::search_a_starred_word_and_a_query_without_words, "§4 Search";
+    admins::an_admin_s_kill_closes_every_connection_of_the_id, "§4 Server admins";
+    admins::a_server_ban_closes_and_keeps_out_until_lifted, "§4 Server admins";
+    admins::a_wall_reaches_every_identified_connection, "§4 Server admins";
 }
 
 /// The extension types' numbers (§4: 64 and above).
