@@ -469,18 +469,9 @@ fn blocked(
             diag(&meta)
         ));
     }
-    me.send(&map(&[
-        (0, u(69)),
-        (1, u(7)),
-        (2, t(id)),
-        (15, u(100)),
-        (36, u(2)),
-    ]))?;
+    me.send(&targets(7, id, 2, 100, None))?;
     let list = me.reply()?;
-    let listed = get(&list, 51)
-        .and_then(Value::as_array)
-        .is_some_and(|l| l.iter().any(|e| e.as_text() == Some(watcher)));
-    match kind(&list) == Some(70) && listed {
+    match lists(&list, watcher) {
         true => Ok(()),
         false => Err(format!(
             "the account's blocks: expected a TargetList holding {watcher}, got {}",

@@ -352,6 +352,26 @@ pub(super) fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>
     Ok(Ok(v))
 }
 
+/// A Targets request: a page of `count` of the list that `action` adds to, on `topic`, after
+/// `cursor` if given.
+pub(super) fn targets(seq: u64, topic: &str, action: u64, count: u64, cursor: Option<&str>) -> Value {
+    let mut fields = vec![
+        (0, u(TARGETS)),
+        (1, u(seq)),
+        (2, t(topic)),
+        (15, u(count)),
+        (36, u(action)),
+    ];
+    fields.extend(cursor.map(|c| (45, t(c))));
+    map(&fields)
+}
+
+/// Whether `list` is a TargetList whose page holds `entry`.
+pub(super) fn lists(list: &Value, entry: &str) -> bool {
+    let page = get(list, 51).and_then(Value::as_array);
+    kind(list) == Some(70) && page.is_some_and(|p| p.iter().any(|e| e.as_text() == Some(entry)))
+}
+
 /// A Mod of `action` on `target` in `channel`.
 pub(super) fn moderate(seq: u64, channel: &str, action: u64, target: &str) -> Value {
     map(&[

@@ -326,13 +326,7 @@ pub(super) fn each_action_takes_only_its_kind_of_target(x: &Ctx) -> Result<Verdi
             ));
         }
     }
-    a.send(&map(&[
-        (0, u(TARGETS)),
-        (1, u(20)),
-        (2, t(&ch)),
-        (15, u(10)),
-        (36, u(3)),
-    ]))?;
+    a.send(&targets(20, &ch, 3, 10, None))?;
     a.expect_error(100, Some(20))
         .map_err(|e| format!("Targets of action 3: {e}"))?;
     Ok(Pass)
