@@ -40,9 +40,18 @@ fn skipped(out: &str) -> Vec<&str> {
 fn scalard_passes_every_case() {
     let dir = DataDir::new();
     assert!(account(dir.path(), "add", "conf", "password").0);
+    assert!(account(dir.path(), "add", "confadmin", "password").0);
     // Join rates hold from the start, not after the rush of reconnections a start brings.
-    let s = Scalard::start_in(Some(dir.path()), &["--max-subs", "8", "--join-rush", "0"]);
-    let extra = ["--account", "conf@localhost:password", "--max-subs", "8"];
+    let flags = ["--max-subs", "8", "--join-rush", "0", "--admin", "confadmin"];
+    let s = Scalard::start_in(Some(dir.path()), &flags);
+    let extra = [
+        "--account",
+        "conf@localhost:password",
+        "--admin",
+        "confadmin:password",
+        "--max-subs",
+        "8",
+    ];
     let (ok, out) = suite_with(&s.addr.to_string(), "localhost", "", &extra);
     assert!(ok, "{out}");
     // Only the timer cases, which wait for timeouts this run did not give, are skipped.
@@ -478,6 +487,13 @@ fn a_server_that_breaks_ids_echoes_or_codes_fails_where_it_should() {
     let (ok, out) = suite_only(&wrong_code, "localhost", "publishing_unsubscribed_is_403");
     assert!(
         !ok && out.contains("expected Error 403 with seq 3, got Error 404"),
+        "{out}"
+    );
+    // A precedence case names the request it got the wrong code for.
+    let (ok, out) = suite_only(&wrong_code, "localhost", "a_mod_s_faults_in_order");
+    assert!(
+        !ok && out.contains("an outsider's request: {0: 64, 1: 3, 2: \"#pmo")
+            && out.contains("expected Error 403, got Error 404"),
         "{out}"
     );
     // The same proxy passes what it does not break.

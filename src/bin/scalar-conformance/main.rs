@@ -19,10 +19,12 @@ use wire::Dial;
 const USAGE: &str = "\
 usage: scalar-conformance HOST:PORT --domain DOMAIN [--only PATTERN] [--json]
          [--handshake-timeout S] [--idle-timeout S --ping-timeout S] [--max-subs N]
-         [--account ID:PASSWORD] [--tls | --ca FILE | --pin sha256:HEX]
+         [--account ID:PASSWORD] [--admin ID:PASSWORD] [--tls | --ca FILE | --pin sha256:HEX]
 
 The timer cases run only when the server's timeouts are given (start the server with short
-ones); the limit and account cases only with --max-subs and --account. Others are skipped.
+ones); the limit and account cases only with --max-subs and --account, the server admin's
+with --admin (an admin's account: they kill, ban and lift a fresh ID, and write to !wall).
+Others are skipped.
 The account cases make wrong-password attempts, which a server's login throttle counts: runs
 within a minute of each other may see 602.
 The cases open connections and publish faster than people do: turn the server's flood and
@@ -44,6 +46,7 @@ struct Opts {
     ping: Option<u64>,
     max_subs: Option<u64>,
     account: Option<(String, String)>,
+    admin: Option<(String, String)>,
     tls: Option<Tls>,
 }
 
@@ -70,12 +73,14 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Opts>, String>
                 let pin = Fingerprint::parse(&v).ok_or(format!("--pin: not a SHA-256 fingerprint: {v}"))?;
                 o.tls = Some(Tls::pinned(Some(pin)).map_err(|e| e.to_string())?);
             }
-            "--account" => {
+            "--account" | "--admin" => {
                 let v = value()?;
-                let (id, pw) = v
-                    .split_once(':')
-                    .ok_or(format!("--account: not ID:PASSWORD: {v}"))?;
-                o.account = Some((id.to_string(), pw.to_string()));
+                let (id, pw) = v.split_once(':').ok_or(format!("{a}: not ID:PASSWORD: {v}"))?;
+                let login = Some((id.to_string(), pw.to_string()));
+                match a.as_str() {
+                    "--admin" => o.admin = login,
+                    _ => o.account = login,
+                }
             }
             "--only" => o.only = Some(value()?),
             "--json" => o.json = true,
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
         ping_timeout: o.ping,
         max_subs: o.max_subs,
         account: o.account.map(|(id, pw)| (full_id(id, &domain), pw)),
+        admin: o.admin.map(|(id, pw)| (full_id(id, &domain), pw)),
         domain,
     };
     if let Err(why) = cases::preflight(&ctx) {
@@ -239,12 +245,30 @@ mod tests {
         );
         assert_eq!(e(&["h:1", "--frob"]), "unknown option --frob");
         assert_eq!(e(&["h:1", "h:2"]), "one server only: h:2");
-        let o = parsed(&["h:1", "--domain", "d", "--max-subs", "8", "--account", "a:b:c"])
-            .unwrap()
-            .unwrap();
         assert_eq!(
-            (o.max_subs, o.account),
-            (Some(8), Some(("a".into(), "b:c".into())))
+            e(&["h:1", "--admin", "nocolon"]),
+            "--admin: not ID:PASSWORD: nocolon"
+        );
+        let o = parsed(&[
+            "h:1",
+            "--domain",
+            "d",
+            "--max-subs",
+            "8",
+            "--account",
+            "a:b:c",
+            "--admin",
+            "r:s",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (o.max_subs, o.account, o.admin),
+            (
+                Some(8),
+                Some(("a".into(), "b:c".into())),
+                Some(("r".into(), "s".into()))
+            )
         );
         assert!(parsed(&["--help"]).unwrap().is_none());
         assert_eq!(full_id("a".into(), "d"), "a@d");

@@ -193,6 +193,33 @@ pub fn show(v: &Value) -> String {
     }
 }
 
+/// `v` in CBOR's diagnostic notation (RFC 8949 §8), texts over 40 bytes cut short with their
+/// length, for failure reports that name a request.
+pub fn diag(v: &Value) -> String {
+    let list = |items: Vec<String>| items.join(", ");
+    match v {
+        Value::Integer(i) => i128::from(*i).to_string(),
+        Value::Text(s) if s.len() > 40 => {
+            let cut = (0..=40).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+            format!("{:?}… ({} bytes)", s.get(..cut).unwrap_or(""), s.len())
+        }
+        Value::Text(s) => format!("{s:?}"),
+        Value::Bytes(b) => format!("h'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        Value::Array(a) => format!("[{}]", list(a.iter().map(diag).collect())),
+        Value::Map(m) => format!(
+            "{{{}}}",
+            list(
+                m.iter()
+                    .map(|(k, v)| format!("{}: {}", diag(k), diag(v)))
+                    .collect()
+            )
+        ),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+        other => format!("{other:?}"),
+    }
+}
+
 impl Raw {
     /// Connects, and with TLS completes the handshake.
     pub fn connect(dial: &Dial) -> Result<Raw, Fail> {
@@ -269,19 +296,26 @@ impl Raw {
         }
     }
 
+    /// The next frame that is not a server Ping (answered).
+    pub fn next(&mut self) -> Result<Value, Fail> {
+        loop {
+            let v = self.recv()?;
+            if kind(&v) != Some(4) {
+                return Ok(v);
+            }
+            // §4: the same time, and seq if any.
+            let mut pong = vec![(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))];
+            pong.extend(get(&v, 1).map(|seq| (1, seq.clone())));
+            self.send(&map(&pong))?;
+        }
+    }
+
     /// The next frame that is not a server Ping (answered) or an Event without `seq`.
     pub fn reply(&mut self) -> Result<Value, Fail> {
         loop {
-            let v = self.recv()?;
-            match kind(&v) {
-                Some(4) => {
-                    // §4: the same time, and seq if any.
-                    let mut pong = vec![(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))];
-                    pong.extend(get(&v, 1).map(|seq| (1, seq.clone())));
-                    self.send(&map(&pong))?;
-                }
-                Some(7) if get(&v, 1).is_none() => {}
-                _ => return Ok(v),
+            let v = self.next()?;
+            if kind(&v) != Some(7) || get(&v, 1).is_some() {
+                return Ok(v);
             }
         }
     }
@@ -359,18 +393,10 @@ impl Raw {
 
     /// The next Event, whatever its `seq`.
     pub fn event(&mut self) -> Result<Value, Fail> {
-        loop {
-            let v = self.recv()?;
-            match kind(&v) {
-                Some(7) => return Ok(v),
-                Some(4) => {
-                    // §4: the same time, and seq if any.
-                    let mut pong = vec![(0, u(5)), (4, get(&v, 4).cloned().unwrap_or(u(0)))];
-                    pong.extend(get(&v, 1).map(|seq| (1, seq.clone())));
-                    self.send(&map(&pong))?;
-                }
-                _ => return Err(format!("expected an Event, got {}", show(&v))),
-            }
+        let v = self.next()?;
+        match kind(&v) {
+            Some(7) => Ok(v),
+            _ => Err(format!("expected an Event, got {}", show(&v))),
         }
     }
 }
@@ -431,6 +457,22 @@ mod tests {
 
     fn read(payload: &[u8]) -> Result<Value, Fail> {
         deterministic(payload, ciborium::from_reader(payload).unwrap())
+    }
+
+    #[test]
+    fn a_request_is_shown_in_diagnostic_notation() {
+        let long = "p".repeat(257);
+        let v = map(&[
+            (0, u(22)),
+            (31, t(&long)),
+            (30, Value::Bytes(vec![0, 255])),
+            (11, Value::Array(vec![u(1)])),
+        ]);
+        let p40 = "p".repeat(40);
+        assert_eq!(
+            diag(&v),
+            format!("{{0: 22, 31: \"{p40}\"… (257 bytes), 30: h'00ff', 11: [1]}}")
+        );
     }
 
     #[test]

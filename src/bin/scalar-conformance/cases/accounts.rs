@@ -461,3 +461,101 @@ pub(super) fn a_read_marker_needs_a_login_here_and_a_channel_or_user(x: &Ctx) ->
     }
     Ok(Pass)
 }
+
+/// §4 Blocks: the account blocks a watcher's ID; its other connection gets the record without
+/// `seq`, the watch ends with `kicked` (803, the account's ID as `topic`), a Sub to the ID is
+/// `banned` (801) and an Unsub's Meta tells no presence and no watchers; the block is listed
+/// (Targets, action 2, on its own ID); a block of its own ID is `bad_id` (300), and an unblock
+/// of what is not blocked `no_such_user` (404). Lifted whatever happens.
+pub(super) fn a_block_ends_a_watch_and_is_listed(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let (mut me, mut other) = (logged_in(x, id, pw)?, logged_in(x, id, pw)?);
+    let (mut w, watcher) = x.client("bw")?;
+    if let Some(skip) = refuses_strangers(&mut w, id)? {
+        return Ok(skip);
+    }
+    w.sub(id, 3)?;
+    let block = |action: u64, target: &str| {
+        map(&[
+            (0, u(64)),
+            (1, u(5)),
+            (2, t(id)),
+            (36, u(action)),
+            (37, t(target)),
+        ])
+    };
+    me.send(&block(2, &watcher))?;
+    let record = me.reply()?;
+    let verdict = blocked(&mut other, &mut w, &mut me, (id, &watcher), &record);
+    me.send(&block(3, &watcher))?;
+    let lifted = me.reply()?;
+    verdict?;
+    if kind(&lifted) != Some(7) {
+        return Err(format!("the unblock of {watcher}: {}", show(&lifted)));
+    }
+    me.send(&block(3, &watcher))?;
+    me.expect_error(404, Some(5))
+        .map_err(|e| format!("an unblock of what is not blocked: {e}"))?;
+    me.send(&block(2, id))?;
+    me.expect_error(300, Some(5))
+        .map_err(|e| format!("a block of one's own ID: {e}"))?;
+    w.sub(id, 6)?;
+    Ok(Pass)
+}
+
+/// [`a_block_ends_a_watch_and_is_listed`] while the block holds: `record` is the block's reply
+/// to `me`, `ids` the account's and the watcher's.
+fn blocked(
+    other: &mut Raw,
+    w: &mut Raw,
+    me: &mut Raw,
+    ids: (&str, &str),
+    record: &Value,
+) -> Result<(), Fail> {
+    let (id, watcher) = ids;
+    let body = format!("ban {watcher}");
+    if kind(record) != Some(7) || text(record, 6) != Some(&body) {
+        return Err(format!(
+            "the block of {watcher}: expected its record, got {}",
+            show(record)
+        ));
+    }
+    told(&other.event()?, id, id, &body, "text/x-scalar-mod")
+        .map_err(|e| format!("the account's other connection: {e}"))?;
+    let kicked = w
+        .next()
+        .map_err(|e| format!("the blocked watcher, expecting Error 803: {e}"))?;
+    if kind(&kicked) != Some(3)
+        || uint(&kicked, 9) != Some(803)
+        || text(&kicked, 2) != Some(id)
+        || get(&kicked, 1).is_some()
+    {
+        return Err(format!(
+            "the blocked watcher: expected Error 803 with topic {id}, got {}",
+            show(&kicked)
+        ));
+    }
+    w.send(&map(&[(0, u(8)), (1, u(4)), (2, t(id))]))?;
+    w.expect_error(801, Some(4))?;
+    w.send(&map(&[(0, u(9)), (1, u(5)), (2, t(id))]))?;
+    let meta = w.reply()?;
+    if kind(&meta) != Some(10)
+        || uint(&meta, 19) != Some(0)
+        || get(&meta, 44).is_some()
+        || get(&meta, 10).is_some()
+    {
+        return Err(format!(
+            "a blocked ID's Unsub: expected Meta with 0 subscribers, no presence, no reason: {}",
+            diag(&meta)
+        ));
+    }
+    me.send(&targets(7, id, 2, 100, None))?;
+    let list = me.reply()?;
+    match lists(&list, watcher) {
+        true => Ok(()),
+        false => Err(format!(
+            "the account's blocks: expected a TargetList holding {watcher}, got {}",
+            show(&list)
+        )),
+    }
+}

@@ -4,34 +4,6 @@
 
 use super::*;
 
-const MOD: u64 = 64;
-const SET_META: u64 = 65;
-const SET_PRESENCE: u64 = 66;
-const MEMBERS: u64 = 67;
-const TARGETS: u64 = 69;
-
-/// Sends `request`; `Some(Skip)` if the server does not know its type (103).
-fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>, Fail> {
-    c.send(request)?;
-    let v = c.reply()?;
-    if kind(&v) == Some(3) && uint(&v, 9) == Some(103) {
-        return Ok(Err(Verdict::Skip(
-            "the server does not implement this extension".into(),
-        )));
-    }
-    Ok(Ok(v))
-}
-
-fn moderate(seq: u64, channel: &str, action: u64, target: &str) -> Value {
-    map(&[
-        (0, u(MOD)),
-        (1, u(seq)),
-        (2, t(channel)),
-        (36, u(action)),
-        (37, t(target)),
-    ])
-}
-
 pub(super) fn the_first_subscriber_owns_the_channel(x: &Ctx) -> Result<Verdict, Fail> {
     let ch = x.channel("own");
     let (mut a, _) = x.client("owa")?;

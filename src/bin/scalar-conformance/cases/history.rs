@@ -412,3 +412,44 @@ pub(super) fn conversations_page_by_cursor_and_since(x: &Ctx) -> Result<Verdict,
         false => Err(format!("since {older}: {:?}, expected {newer:?}", since.page)),
     }
 }
+
+/// §4 Search: a query with no words (symbols, emoji) matches nothing (status 0); a word of two
+/// characters or more followed by `*` SHOULD match the words it begins ("deploy*": "deploy",
+/// "deployment", "Deployed", not "redeploy"; a server that matches "deploy" whole is skipped),
+/// and a one-character one asks for that word alone.
+pub(super) fn search_a_starred_word_and_a_query_without_words(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ss")?;
+    let bodies = [
+        "deploy now",
+        "the deployment",
+        "Deployed it",
+        "redeploy later",
+        "d day",
+    ];
+    let (ch, _) = fill(&mut c, x, &bodies)?;
+    if searched(&mut c, &ch, "deploy")?.is_none() {
+        return Ok(Verdict::Skip("the server has no search index".into()));
+    }
+    match searched(&mut c, &ch, "🙂 !! ✓")? {
+        Some(none) if none.is_empty() => {}
+        other => {
+            return Err(format!(
+                "a query without words: expected nothing, status 0; got {other:?}"
+            ));
+        }
+    }
+    let starred = searched(&mut c, &ch, "deploy*")?.unwrap_or_default();
+    if starred == ["deploy now"] {
+        return Ok(Verdict::Skip(
+            "\"deploy*\" matched the word deploy alone (a SHOULD)".into(),
+        ));
+    }
+    let short = searched(&mut c, &ch, "d*")?.unwrap_or_default();
+    match (
+        starred == ["deploy now", "the deployment", "Deployed it"],
+        short == ["d day"],
+    ) {
+        (true, true) => Ok(Pass),
+        _ => Err(format!("\"deploy*\" found {starred:?}, \"d*\" found {short:?}")),
+    }
+}

@@ -18,12 +18,15 @@ pub enum Verdict {
 use Verdict::Pass;
 
 mod accounts;
+mod admins;
 mod channels;
 mod flow;
 mod framing;
 mod history;
 mod messages;
+mod modes;
 mod more;
+mod precedence;
 mod session;
 mod timers;
 
@@ -45,6 +48,8 @@ pub struct Ctx {
     pub max_subs: Option<u64>,
     /// An account (ID, password) on the server, for the authentication cases.
     pub account: Option<(String, String)>,
+    /// A server admin's account (ID, password), for the cases of §4 Server admins.
+    pub admin: Option<(String, String)>,
 }
 
 impl Ctx {
@@ -77,7 +82,7 @@ impl Ctx {
 
 /// Checks, before any case runs, that the server can be reached (TCP, and TLS if asked),
 /// serves `--domain` and answers an Ident with an Ident reply the cases can use, and that
-/// `--account` logs in: otherwise every case (or every account case) would fail with the same
+/// `--account` and `--admin` log in: otherwise every case (or every account case) would fail with the same
 /// cause, burying it. (A server that admits accounts only stops the run here: every case
 /// identifies as names of its own.)
 pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
@@ -103,15 +108,17 @@ pub fn preflight(ctx: &Ctx) -> Result<(), Fail> {
         Ok(v) => ident_reply(&v).map_err(|e| format!("{server}: Ident as {user}: {e}; every case needs one")),
     }?;
     // Said once, not as a failure of every account case (found by QA).
-    match &ctx.account {
-        Some((id, pw)) => accounts::logged_in(ctx, id, pw).map(drop).map_err(|e| {
-            format!(
-                "--account {id} cannot log in: {e} (make it with `scalard account add {id}`, \
-                 or give its password)"
-            )
-        }),
-        None => Ok(()),
+    for (flag, login) in [("--account", &ctx.account), ("--admin", &ctx.admin)] {
+        if let Some((id, pw)) = login {
+            accounts::logged_in(ctx, id, pw).map_err(|e| {
+                format!(
+                    "{flag} {id} cannot log in: {e} (make it with `scalard account add {id}`, \
+                     or give its password)"
+                )
+            })?;
+        }
     }
+    Ok(())
 }
 
 /// One case.
@@ -298,6 +305,84 @@ cases! {
     channels::a_member_deletes_its_own_message_not_another_s, "§4 Channels";
     channels::an_operator_s_purge_takes_an_id_s_messages_out_of_history, "§4 Channels";
     channels::a_timed_ban_ends_by_itself, "§4 Channels";
+    modes::set_meta_records_each_change_in_order_before_its_meta, "§4 SetMeta";
+    modes::set_meta_refuses_what_its_fields_cannot_hold, "§4 SetMeta";
+    modes::a_moderated_channel_hears_voices_and_operators_only, "§4 SetMeta";
+    modes::private_members_are_listed_to_operators_only, "§4 SetMeta";
+    modes::a_registered_only_channel_admits_logins_and_invitations, "§4 SetMeta";
+    modes::a_secret_channel_is_listed_to_its_members_only, "§4 SetMeta";
+    modes::undoing_what_is_not_there_is_404_and_records_nothing, "§4 Channels";
+    modes::the_owner_is_out_of_an_operator_s_reach, "§4 Channels";
+    modes::each_action_takes_only_its_kind_of_target, "§4 Channels";
+    modes::presence_is_told_as_it_changes_and_only_then, "§4 Presence";
+    modes::set_presence_refuses_what_it_cannot_say, "§4 Presence";
+    modes::an_unsub_reason_is_said_only_where_the_user_may_speak, "§4 Joins and leaves";
+    precedence::a_message_s_and_a_sub_s_faults_in_order, "§8 Precedence";
+    precedence::a_mod_s_faults_in_order, "§8 Precedence";
+    precedence::an_ident_s_faults_in_order, "§8 Precedence";
+    precedence::set_password_checks_its_fields_then_the_login, "§4 Changing a password";
+    precedence::registering_what_cannot_be_registered, "§4 Authentication";
+    precedence::the_server_s_names_are_its_admins_only, "§4 Server admins";
+    precedence::blocks_are_one_s_own_and_need_a_login, "§4 Blocks";
+    accounts::a_block_ends_a_watch_and_is_listed, "§4 Blocks";
+    history::search_a_starred_word_and_a_query_without_words, "§4 Search";
+    admins::an_admin_s_kill_closes_every_connection_of_the_id, "§4 Server admins";
+    admins::a_server_ban_closes_and_keeps_out_until_lifted, "§4 Server admins";
+    admins::a_wall_reaches_every_identified_connection, "§4 Server admins";
+}
+
+/// The extension types' numbers (§4: 64 and above).
+pub(super) const MOD: u64 = 64;
+/// See [`MOD`].
+pub(super) const SET_META: u64 = 65;
+/// See [`MOD`].
+pub(super) const SET_PRESENCE: u64 = 66;
+/// See [`MOD`].
+pub(super) const MEMBERS: u64 = 67;
+/// See [`MOD`].
+pub(super) const TARGETS: u64 = 69;
+
+/// Sends `request`; `Err(Skip)` if the server does not know its type (103).
+pub(super) fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>, Fail> {
+    c.send(request)?;
+    let v = c.reply()?;
+    if kind(&v) == Some(3) && uint(&v, 9) == Some(103) {
+        return Ok(Err(Verdict::Skip(
+            "the server does not implement this extension".into(),
+        )));
+    }
+    Ok(Ok(v))
+}
+
+/// A Targets request: a page of `count` of the list that `action` adds to, on `topic`, after
+/// `cursor` if given.
+pub(super) fn targets(seq: u64, topic: &str, action: u64, count: u64, cursor: Option<&str>) -> Value {
+    let mut fields = vec![
+        (0, u(TARGETS)),
+        (1, u(seq)),
+        (2, t(topic)),
+        (15, u(count)),
+        (36, u(action)),
+    ];
+    fields.extend(cursor.map(|c| (45, t(c))));
+    map(&fields)
+}
+
+/// Whether `list` is a TargetList whose page holds `entry`.
+pub(super) fn lists(list: &Value, entry: &str) -> bool {
+    let page = get(list, 51).and_then(Value::as_array);
+    kind(list) == Some(70) && page.is_some_and(|p| p.iter().any(|e| e.as_text() == Some(entry)))
+}
+
+/// A Mod of `action` on `target` in `channel`.
+pub(super) fn moderate(seq: u64, channel: &str, action: u64, target: &str) -> Value {
+    map(&[
+        (0, u(MOD)),
+        (1, u(seq)),
+        (2, t(channel)),
+        (36, u(action)),
+        (37, t(target)),
+    ])
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {
@@ -352,6 +437,36 @@ pub(super) fn asking(c: &mut Raw, user: &str, key: u64, name: &str) -> Result<Re
         None => Ok(Err(Verdict::Skip(format!("the Ident reply grants no {name}")))),
         Some(Value::Bool(true)) => Ok(Ok(())),
         Some(other) => Err(format!("the Ident reply's {name} is {other:?}, not true")),
+    }
+}
+
+/// Checks that nothing reaches `c` before the Pong to a Ping sent now (read frame by frame:
+/// [`Raw::reply`] would pass over Events without `seq`); `what` names the connection.
+pub(super) fn nothing_before_a_pong(c: &mut Raw, what: &str) -> Result<(), Fail> {
+    c.send(&ping(99, 99))?;
+    let v = c.next()?;
+    match kind(&v) {
+        Some(5) => Ok(()),
+        _ => Err(format!("{what} got {} before its Pong", show(&v))),
+    }
+}
+
+/// Checks that `e` is an Event the server made on `topic` from `from`, without `seq`, whose
+/// body is `body` and content type `ctype` (a record, a presence, a join).
+pub(super) fn told(e: &Value, from: &str, topic: &str, body: &str, ctype: &str) -> Result<(), Fail> {
+    check_event(e, from, topic, body).map_err(|_| {
+        format!(
+            "expected {from}'s {body:?} on {topic}, got {}: {:?}",
+            show(e),
+            text(e, 6)
+        )
+    })?;
+    match (text(e, 7), get(e, 1)) {
+        (Some(c), None) if c == ctype => Ok(()),
+        _ => Err(format!(
+            "{body:?}: expected ctype {ctype} and no seq, got {}",
+            show(e)
+        )),
     }
 }
 
@@ -417,6 +532,17 @@ pub(super) fn catchup(
             _ => return Err(format!("during a Catchup: {}", show(&v))),
         }
     }
+}
+
+/// A channel owned by a fresh client, with a second fresh client in it: (channel, owner's
+/// connection, owner's ID, member's connection, member's ID).
+pub(super) fn two_in_a_channel(x: &Ctx, base: &str) -> Result<(String, Raw, String, Raw, String), Fail> {
+    let ch = x.channel(base);
+    let (mut a, owner) = x.client(&format!("{base}a"))?;
+    let (mut b, member) = x.client(&format!("{base}b"))?;
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    Ok((ch, a, owner, b, member))
 }
 
 /// Skips a history case on a server that keeps none.

@@ -1,0 +1,199 @@
+//! A server admin's powers (§4 Server admins), with an admin's account the run is given
+//! (`--admin ID:PASSWORD`); skipped without one. What everyone else gets on the server's
+//! names is checked in precedence.rs. They kill, ban and lift only fresh IDs of the run.
+
+use super::*;
+
+fn skip() -> Result<Verdict, Fail> {
+    Ok(Verdict::Skip(
+        "give --admin ID:PASSWORD (a server admin's account) to run it".into(),
+    ))
+}
+
+/// The admin's ID and a connection logged in to it.
+fn admin(x: &Ctx) -> Result<Option<(String, Raw)>, Fail> {
+    let Some((id, pw)) = &x.admin else {
+        return Ok(None);
+    };
+    Ok(Some((id.clone(), accounts::logged_in(x, id, pw)?)))
+}
+
+/// Sends the admin's Mod `action` of `target` on `!server@DOMAIN`, with a reason, as `seq`;
+/// the reply.
+fn on_server(c: &mut Raw, x: &Ctx, seq: u64, action: u64, target: &str) -> Result<Value, Fail> {
+    c.send(&map(&[
+        (0, u(MOD)),
+        (1, u(seq)),
+        (2, t(&format!("!server@{}", x.domain))),
+        (10, t("conformance")),
+        (36, u(action)),
+        (37, t(target)),
+    ]))?;
+    c.reply()
+}
+
+/// Checks that `reply` is the record `body` on `!server@DOMAIN` from `admin`, with `seq`.
+fn the_record(x: &Ctx, reply: &Value, admin: &str, seq: u64, body: &str) -> Result<(), Fail> {
+    let server = format!("!server@{}", x.domain);
+    check_event(reply, admin, &server, body)
+        .map_err(|_| format!("expected the record {body:?}, got {}", show(reply)))?;
+    match (text(reply, 7), uint(reply, 1)) {
+        (Some("text/x-scalar-mod"), Some(s)) if s == seq => Ok(()),
+        _ => Err(format!(
+            "the record {body:?}: expected ctype text/x-scalar-mod and seq {seq}, got {}",
+            show(reply)
+        )),
+    }
+}
+
+/// Expects, on a connection the server is closing, Error `code` without `seq`, then Bye and
+/// the close; `what` names the connection.
+fn closed_with(c: &mut Raw, code: u64, what: &str) -> Result<(), Fail> {
+    let e = c.reply().map_err(|e| format!("{what}: {e}"))?;
+    if kind(&e) != Some(3) || uint(&e, 9) != Some(code) || get(&e, 1).is_some() {
+        return Err(format!(
+            "{what}: expected Error {code} without seq, got {}",
+            show(&e)
+        ));
+    }
+    c.expect_bye_and_close(code).map_err(|e| format!("{what}: {e}"))
+}
+
+/// A kill (Mod kick on `!server@`) closes every connection of the ID with `killed` (809) and
+/// Bye, and its record goes to the admin; the ID may connect again. Then the ID has no
+/// connection (404), a pattern is no ID (300), and an admin's ID is out of reach (800). A
+/// user ID's Meta says who is an admin (`admin`, `account` true) and who proved nothing.
+pub(super) fn an_admin_s_kill_closes_every_connection_of_the_id(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((admin_id, mut admin)) = admin(x)? else {
+        return skip();
+    };
+    let victim = x.user("kill");
+    let (mut v1, mut v2) = (x.raw()?, x.raw()?);
+    v1.ident(&victim)?;
+    v2.ident(&victim)?;
+    let of_admin = v1.sub(&admin_id, 2)?;
+    let of_victim = admin.sub(&victim, 2)?;
+    let says = |m: &Value| {
+        (
+            get(m, 57).and_then(Value::as_bool),
+            get(m, 58).and_then(Value::as_bool),
+        )
+    };
+    match (says(&of_admin), says(&of_victim)) {
+        ((Some(true), Some(true)), (Some(false) | None, None)) => {}
+        other => {
+            return Err(format!(
+                "(account, admin) in the Metas of the admin and of a free name: {other:?}"
+            ));
+        }
+    }
+    let record = on_server(&mut admin, x, 3, 1, &victim)?;
+    the_record(x, &record, &admin_id, 3, &format!("kick {victim} conformance"))?;
+    for (c, what) in [
+        (&mut v1, "the killed ID's first connection"),
+        (&mut v2, "its second"),
+    ] {
+        closed_with(c, 809, what)?;
+    }
+    let pattern = format!("{}*@{}", x.fresh("kill"), x.domain);
+    for (seq, (target, code)) in (4..).zip([(victim.as_str(), 404), (&pattern, 300), (&admin_id, 800)]) {
+        let v = on_server(&mut admin, x, seq, 1, target)?;
+        if (kind(&v), uint(&v, 9), uint(&v, 1)) != (Some(3), Some(code), Some(seq)) {
+            return Err(format!(
+                "a kill of {target}: expected Error {code}, got {}",
+                show(&v)
+            ));
+        }
+    }
+    x.raw()?.ident(&victim)?;
+    Ok(Pass)
+}
+
+/// A server ban of an ID closes its session with `banned_from_server` (807) and Bye, and
+/// refuses its Idents the same way; the ban is listed to the admin (Targets, action 2, on
+/// `!server@`); once unbanned the ID connects again, and an unban of what is not banned is
+/// `no_such_user` (404). Lifted whatever happens.
+pub(super) fn a_server_ban_closes_and_keeps_out_until_lifted(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((admin_id, mut admin)) = admin(x)? else {
+        return skip();
+    };
+    // `NAMEz@`: `NAME@` sorts just before it, and no other ID between.
+    let victim = format!("{}z@{}", x.fresh("sban"), x.domain);
+    let mut v = x.raw()?;
+    v.ident(&victim)?;
+    let record = on_server(&mut admin, x, 3, 2, &victim)?;
+    let verdict = the_record(x, &record, &admin_id, 3, &format!("ban {victim} conformance"))
+        .and_then(|()| banned(x, &mut admin, &mut v, &victim));
+    let lifted = on_server(&mut admin, x, 5, 3, &victim)?;
+    verdict?;
+    the_record(x, &lifted, &admin_id, 5, &format!("unban {victim} conformance"))?;
+    let again = on_server(&mut admin, x, 6, 3, &victim)?;
+    if (kind(&again), uint(&again, 9)) != (Some(3), Some(404)) {
+        return Err(format!(
+            "an unban of what is not banned: expected Error 404, got {}",
+            show(&again)
+        ));
+    }
+    x.raw()?.ident(&victim)?;
+    Ok(Pass)
+}
+
+/// [`a_server_ban_closes_and_keeps_out_until_lifted`] while the ban holds.
+fn banned(x: &Ctx, admin: &mut Raw, v: &mut Raw, victim: &str) -> Result<(), Fail> {
+    closed_with(v, 807, "the banned ID's connection")?;
+    let mut again = x.raw()?;
+    again.send_ident(victim)?;
+    again
+        .expect_error(807, Some(1))
+        .map_err(|e| format!("an Ident of the banned ID: {e}"))?;
+    again
+        .expect_bye_and_close(807)
+        .map_err(|e| format!("an Ident of the banned ID: {e}"))?;
+    let server = format!("!server@{}", x.domain);
+    // A page of one after a name just before the victim's: however many bans the server
+    // holds, none sorts between.
+    let before = victim.replacen("z@", "@", 1);
+    admin.send(&targets(4, &server, 2, 1, Some(&before)))?;
+    let list = admin.reply()?;
+    match lists(&list, victim) {
+        true => Ok(()),
+        false => Err(format!(
+            "the server's bans: expected a TargetList holding {victim}, got {}",
+            show(&list)
+        )),
+    }
+}
+
+/// A Message to `!wall@DOMAIN` reaches every identified connection, as an Event from the
+/// admin without `seq` (the admin's own with it), and no connection that has not identified.
+pub(super) fn a_wall_reaches_every_identified_connection(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((admin_id, mut admin)) = admin(x)? else {
+        return skip();
+    };
+    let wall = format!("!wall@{}", x.domain);
+    let (mut a, _) = x.client("wa")?;
+    let (mut b, _) = x.client("wb")?;
+    let mut unidentified = x.raw()?;
+    let body = format!("conformance run {}: please ignore", x.run);
+    let echo = admin.say(&wall, &body, 3)?;
+    check_event(&echo, &admin_id, &wall, &body)?;
+    for c in [&mut a, &mut b] {
+        let e = c.event()?;
+        check_event(&e, &admin_id, &wall, &body)?;
+        if get(&e, 1).is_some() {
+            return Err(format!(
+                "a wall's Event to another connection carries a seq: {}",
+                show(&e)
+            ));
+        }
+    }
+    unidentified.send_ident(&x.user("wc"))?;
+    let first = unidentified.next()?;
+    match kind(&first) {
+        Some(1) => Ok(Pass),
+        _ => Err(format!(
+            "a connection that had not identified: expected the Ident reply first, got {}",
+            show(&first)
+        )),
+    }
+}
