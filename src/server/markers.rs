@@ -14,7 +14,7 @@ pub const MAX_MARKERS: usize = 128;
 /// Markers the server keeps in all: accounts may be many (open registration), and every
 /// marker is held in memory and read back at start: 24 bytes in its account's list and its
 /// topic's allocation (48 bytes for a name of 25–40, 144 for the longest), so about 19 MB
-/// with names of a usual length, 44 MB with the longest.
+/// with names of a usual length, 45 MB with the longest (measured: PERFORMANCE.md).
 pub const MAX_ALL_MARKERS: usize = 262_144;
 
 /// Markers an account keeps adding, not recycling its own, while the server holds
