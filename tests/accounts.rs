@@ -647,7 +647,7 @@ fn a_read_marker_reaches_the_other_device_and_outlives_a_restart() {
         }
     };
     {
-        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut s = Scalard::start_in(Some(dir.path()), &[]);
         let mut laptop = alice(&s);
         let mut phone = alice(&s);
         assert_eq!(mark(&mut laptop, "#rust@localhost", None), None);
@@ -678,8 +678,9 @@ fn a_read_marker_reaches_the_other_device_and_outlives_a_restart() {
             next(&mut dave),
             format!("Error 805 registered_only seq=Some({seq})")
         );
-        // Saved within a tick and the writer's second, before the SIGKILL that ends `s`.
-        std::thread::sleep(Duration::from_millis(2500));
+        // Moves are saved every 30 s, and all of them when the server stops.
+        s.signal(libc::SIGTERM);
+        assert!(s.child.wait().expect("exit").success());
     }
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut next_day = alice(&s);

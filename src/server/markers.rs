@@ -4,8 +4,11 @@
 //! state (`!read NAME`), so they outlive a restart; forgotten with the account.
 
 use super::per_account::PerAccount;
+use super::saved::READ;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 /// Markers one account keeps: a user reads a few dozen channels and conversations; the one
 /// set longest ago goes first, so a new one is never refused.
@@ -21,10 +24,20 @@ pub const MAX_ALL_MARKERS: usize = 262_144;
 /// [`MAX_ALL_MARKERS`]: accounts that fill the server's bound must not leave others with none.
 pub const FLOOR_MARKERS: usize = 16;
 
-/// Each account's markers: (topic, time), the one set longest ago first.
+/// How often an account's moved markers are saved, at most. A chat moves them each second it
+/// shows messages, and a save writes the account's whole list (up to 18 KB): saved at each
+/// move, a thousand readers would write megabytes a second. A crash loses at most this much
+/// of their moves, which the clients make again as they show messages; a stop saves them all.
+pub const SAVED_EVERY: Duration = Duration::from_secs(30);
+
+/// Each account's markers: (topic, time), the one set longest ago first; and whose moved
+/// since they were last saved.
 #[derive(Debug, Default)]
 pub(super) struct ReadMarkers {
     lists: PerAccount<(Box<str>, u64)>,
+    moved: HashSet<Box<str>>,
+    /// When the moved ones are saved next, if any moved since the last save.
+    due: Option<Instant>,
 }
 
 impl ReadMarkers {
@@ -117,10 +130,31 @@ impl Server {
         if !moved {
             return;
         }
-        self.markers_changed(&user);
+        if self.history.is_some() {
+            self.read_markers.moved.insert((*user).into());
+        }
         let told = mark(None);
         if let (Some(u), Ok(frame)) = (self.users.get(&*user), told.to_frame()) {
             out.fanout(&u.conns, Some(conn), &frame);
+        }
+    }
+
+    /// Hands the moved markers to the save at `now` if they are due (see [`SAVED_EVERY`]), or
+    /// all of them at once without `now` (a stop).
+    pub(super) fn save_moved_markers(&mut self, now: Option<Instant>) {
+        let m = &mut self.read_markers;
+        if m.moved.is_empty() {
+            return;
+        }
+        match (now, m.due) {
+            (Some(now), None) => m.due = Some(now + SAVED_EVERY),
+            (Some(now), Some(due)) if now < due => {}
+            _ => {
+                m.due = None;
+                for user in std::mem::take(&mut m.moved) {
+                    self.mark(&format!("{READ}{user}"));
+                }
+            }
         }
     }
 

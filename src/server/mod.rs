@@ -675,6 +675,7 @@ impl Server {
         self.inboxes.prune(now.mono);
         self.expire_kept_rooms();
         self.expire_sanctions(now.unix_ms);
+        self.save_moved_markers(Some(now.mono));
         self.save(out);
         if let Some(h) = self.history.as_mut() {
             h.report_busy(now.mono);
@@ -742,6 +743,7 @@ impl Server {
         // State changed since the last tick goes to the store before it closes: after the
         // closes, which change it too (a kept channel's last subscriber gone sets when it
         // emptied, from which its days are counted; an unused one is not kept).
+        self.save_moved_markers(None);
         self.save(out);
         if !self.unsaved.is_empty() {
             log::error!(

@@ -109,8 +109,10 @@ impl Server {
         self.mark(&format!("{MODES}{user}"));
     }
 
-    /// `user`'s read markers changed.
-    pub(super) fn markers_changed(&mut self, user: &str) {
+    /// `user`'s read markers were forgotten: saved at once, not when moves are
+    /// (`markers::SAVED_EVERY`), so that the store holds none of a deleted account's once its
+    /// `!deleted` mark is gone.
+    pub(super) fn markers_forgotten(&mut self, user: &str) {
         self.mark(&format!("{READ}{user}"));
     }
 
@@ -213,7 +215,7 @@ impl Server {
             self.modes_changed(&user);
         }
         for user in marked {
-            self.markers_changed(&user);
+            self.markers_forgotten(&user);
         }
         let (accounts, domain) = (&self.accounts.names, &*self.domain);
         let local = |user: &str| user.rsplit_once('@').is_some_and(|(_, d)| d == domain);

@@ -118,6 +118,9 @@ fn markers_outlive_a_restart_but_not_the_account() {
     r.send(0, mark(CH, Some(500)));
     r.send(0, mark("bob@example.com", Some(600)));
     let key = format!("!read {ALICE}");
+    // Saved at most every SAVED_EVERY: not at the next tick, but within that.
+    assert!(saved_state(&mut r).is_empty());
+    r.advance(crate::server::markers::SAVED_EVERY);
     let state = saved_state(&mut r);
     assert!(state.iter().any(|(k, _)| *k == key), "{state:?}");
 
@@ -142,6 +145,20 @@ fn markers_outlive_a_restart_but_not_the_account() {
     assert_eq!(
         gone.send(0, mark(CH, None)),
         [format!("ReadMark {CH} None seq=Some(5)")]
+    );
+}
+
+#[test]
+fn moves_not_saved_yet_are_saved_when_the_server_stops() {
+    let mut r = marking(true);
+    r.send(0, mark(CH, Some(500)));
+    assert!(saved_state(&mut r).is_empty());
+    r.server.shutdown(&mut r.out);
+    let key = format!("!read {ALICE}");
+    assert!(
+        r.out.saved.iter().any(|(k, v)| *k == key && v.is_some()),
+        "{:?}",
+        r.out.saved
     );
 }
 
