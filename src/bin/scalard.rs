@@ -589,7 +589,10 @@ fn account(args: Vec<String>) -> ExitCode {
     };
     let domain_named = flags.iter().any(named);
     let typed = id.unwrap_or_default();
-    let id = match id.map(|id| admin::account_id(id, &config.domain)).transpose() {
+    let id = match id
+        .map(|id| admin::account_id(id, &config.domain, domain_named))
+        .transpose()
+    {
         Ok(id) => id.unwrap_or_default(),
         Err(e) => {
             eprintln!("scalard account: {e}");
