@@ -311,6 +311,29 @@ mod tests {
         assert!(at(Command::Del, "a@x", None).is_err());
     }
 
+    /// Run as root into the directory of the user the server runs as, `account add` before
+    /// the first start makes the store that user's, as a restore does, so that the server can
+    /// open it (an operator's walk-through: it was root's, and the server's start failed).
+    #[test]
+    fn as_root_a_store_add_makes_is_the_directory_owner_s() {
+        use std::os::unix::fs::MetadataExt;
+        if !crate::store::lock::as_root() {
+            return;
+        }
+        let dir = crate::store::sqlite::tests::TempDir::new("admin-owner");
+        std::os::unix::fs::chown(&dir.0, Some(65534), Some(65534)).unwrap();
+        let db = dir.0.join("scalard.db");
+        run(
+            &open(&db, Command::Add).unwrap(),
+            Command::Add,
+            "a@x",
+            Some("password1"),
+        )
+        .unwrap();
+        let m = std::fs::metadata(&db).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    }
+
     #[test]
     fn a_bare_name_completed_with_a_domain_no_account_has_is_refused() {
         let dir = crate::store::sqlite::tests::TempDir::new("admin-domain");
