@@ -1466,6 +1466,24 @@ fn store_commands_refuse_an_ephemeral_configuration() {
     }
 }
 
+/// A store `scalard backup` cannot open is said as the store's, with the data directory's
+/// advice, not as a failure to write the backup: an operator's walk-through got `cannot write
+/// the backup FILE: store: the database file is empty` (and, run as another user than the
+/// store's, `cannot write the backup FILE: ... unable to open database file`), and looked at
+/// the backup's directory. Nothing is left in the target directory.
+#[test]
+fn a_store_a_backup_cannot_open_is_said_as_the_stores() {
+    let (dir, out) = (DataDir::new(), DataDir::new());
+    let db = dir.0.join("scalard.db");
+    std::fs::write(&db, b"").expect("an empty store file");
+    let (code, text) = scalard_cmd(&["backup", out.path(), "--data-dir", dir.path()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("the database file is empty"), "{text}");
+    assert!(!text.contains("cannot write the backup"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(&out.0).expect("read the target").collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// `scalard salvage` gets back what a damaged store still holds, a page of messages lost:
 /// those on either side come back in order once `scalard restore` puts the copy in place,
 /// `check --integrity` passes, and a catch-up reaching back over the lost page carries a

@@ -2,7 +2,7 @@
 
 use scalar::config::{Config, ConfigError};
 use scalar::logs::Level;
-use scalar::net::tls::TlsFiles;
+use scalar::net::tls::{PlainPolicy, TlsFiles};
 use scalar::net::{Shell, Stopped, Transport};
 use scalar::server::HistoryConfig;
 use scalar::store::accounts::Accounts;
@@ -232,12 +232,26 @@ fn start_warnings(config: &Config, fd_limit: &std::io::Result<usize>) -> Vec<Str
         _ => None,
     };
     let others = (!config.ephemeral).then(|| others_read(config)).flatten();
+    let shut_out = shut_out_of_plain(config);
     let notes = config.notes.iter().cloned();
-    [unused, files, others]
+    [unused, files, others, shut_out]
         .into_iter()
         .flatten()
         .chain(notes)
         .collect()
+}
+
+/// `plain = "loopback"` with no TLS address but a plain one other hosts reach: nobody but
+/// this host can connect at all, as each of their connections is closed at accept and logged
+/// at info only (found by an operator's walk-through: `check` said OK, for a server that
+/// had kept README's `--plain loopback` and dropped its TLS lines).
+fn shut_out_of_plain(config: &Config) -> Option<String> {
+    let open_to_others = config.listen.iter().any(|a| !a.ip().is_loopback());
+    (config.plain == PlainPolicy::Loopback && config.tls_listen.is_empty() && open_to_others).then(|| {
+        "plain = loopback and no tls-listen: clients of other hosts cannot connect at all (each \
+         of their connections is closed at once); add tls-listen, or set plain = any"
+            .to_string()
+    })
 }
 
 /// Less free space than this on the data directory's disk is worth naming when the store
@@ -589,7 +603,10 @@ fn account(args: Vec<String>) -> ExitCode {
     };
     let domain_named = flags.iter().any(named);
     let typed = id.unwrap_or_default();
-    let id = match id.map(|id| admin::account_id(id, &config.domain)).transpose() {
+    let id = match id
+        .map(|id| admin::account_id(id, &config.domain, domain_named))
+        .transpose()
+    {
         Ok(id) => id.unwrap_or_default(),
         Err(e) => {
             eprintln!("scalard account: {e}");
@@ -1154,5 +1171,31 @@ mod tests {
             let said = start_warnings(&config, &Ok(1 << 20)).join("\n");
             assert!(!said.contains("open-file limit"), "{given:?}: {said}");
         }
+    }
+
+    /// `plain = loopback` is warned of where it shuts every other host out: no TLS address,
+    /// and a plain one they reach. Beside TLS, or on loopback addresses only, it is not.
+    #[test]
+    fn plain_loopback_without_tls_is_a_warning_where_it_shuts_others_out() {
+        let warns = |extra: &[&str]| {
+            let mut args = vec!["--ephemeral".to_string(), "--plain".into(), "loopback".into()];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let config = Config::from_args(args).expect("a valid command line");
+            start_warnings(&config, &Ok(1 << 20))
+                .join("\n")
+                .contains("plain = loopback")
+        };
+        assert!(warns(&["--listen", "0.0.0.0:7667"]));
+        assert!(warns(&[
+            "--listen",
+            "127.0.0.1:7667",
+            "--listen",
+            "192.0.2.1:7667"
+        ]));
+        assert!(!warns(&[]), "the default listens on loopback only");
+        assert!(!warns(&["--listen", "127.0.0.1:7667", "--listen", "[::1]:7667"]));
+        let tls = ["--listen", "0.0.0.0:7667", "--tls-listen", "0.0.0.0:7668"];
+        let files = ["--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        assert!(!warns(&[&tls[..], &files[..]].concat()));
     }
 }

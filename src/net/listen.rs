@@ -42,7 +42,7 @@ impl Shell {
     pub(super) fn listen(&mut self, addr: SocketAddr, transport: Transport) -> io::Result<()> {
         // Said with the address: of several, which one failed.
         let mut sock =
-            TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+            sockopt::bind_listener(addr).map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
         let token = Token(LISTENER_BASE + self.listeners.len());
         self.poll
             .registry()

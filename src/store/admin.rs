@@ -39,8 +39,9 @@ impl Command {
 }
 
 /// Turns what the operator typed into a full ID of `domain`: a bare name is completed, a full
-/// one must be of this domain, and guest names are the server's.
-pub fn account_id(typed: &str, domain: &str) -> Result<String, String> {
+/// one must be of this domain, and guest names are the server's. `named`: the operator gave
+/// the domain (`--domain`, or a configuration's), so an ID of another is a slip in the ID.
+pub fn account_id(typed: &str, domain: &str, named: bool) -> Result<String, String> {
     // Said before parsing: "#rust" lacks its domain, but that is not what is wrong with it.
     if typed.starts_with(['#', '!']) {
         return Err(format!(
@@ -51,8 +52,14 @@ pub fn account_id(typed: &str, domain: &str) -> Result<String, String> {
     let folded = typed.to_ascii_lowercase();
     let name = Name::parse_user(&folded).map_err(|e| format!("{typed}: {e}"))?;
     if !name.is_local() && name.domain() != domain {
+        // Found by an operator's walk-through: with --config given, "give --domain or
+        // --config" sent the operator after what was there already.
+        let fix = match named {
+            true => format!("type {0} or {0}@{domain}", name.local()),
+            false => "give --domain or --config".to_string(),
+        };
         return Err(format!(
-            "{typed} is not of this server's domain {domain} (give --domain or --config)"
+            "{typed} is not of this server's domain {domain}: accounts are its own ({fix})"
         ));
     }
     if is_guest_name(name.local()) {
@@ -254,20 +261,27 @@ mod tests {
 
     #[test]
     fn ids_are_completed_and_checked() {
-        assert_eq!(account_id("alice", "x.org").unwrap(), "alice@x.org");
-        assert_eq!(account_id("alice@x.org", "x.org").unwrap(), "alice@x.org");
+        assert_eq!(account_id("alice", "x.org", false).unwrap(), "alice@x.org");
+        assert_eq!(account_id("alice@x.org", "x.org", false).unwrap(), "alice@x.org");
         assert!(
-            account_id("alice@y.org", "x.org")
+            account_id("alice@y.org", "x.org", false)
                 .unwrap_err()
                 .contains("domain x.org")
         );
-        assert!(account_id("guest-1", "x.org").is_err());
+        let e = account_id("alice@y.org", "x.org", true).unwrap_err();
+        assert!(e.contains("type alice or alice@x.org"), "{e}");
+        assert!(!e.contains("give --domain"), "{e}");
+        assert!(account_id("guest-1", "x.org", false).is_err());
         for name in ["#rust", "#rust@x.org", "!server@x.org"] {
-            let e = account_id(name, "x.org").unwrap_err();
+            let e = account_id(name, "x.org", false).unwrap_err();
             assert!(e.contains("not a channel"), "{name}: {e}");
         }
-        assert_eq!(account_id("Bob", "x.org").unwrap(), "bob@x.org");
-        assert!(account_id("bad name!", "x.org").unwrap_err().contains("a-z 0-9"));
+        assert_eq!(account_id("Bob", "x.org", false).unwrap(), "bob@x.org");
+        assert!(
+            account_id("bad name!", "x.org", false)
+                .unwrap_err()
+                .contains("a-z 0-9")
+        );
         assert!(check_password("").is_err());
         assert!(check_password(&"a".repeat(257)).is_err());
         assert!(check_password("seven77").unwrap_err().contains("shorter than 8"));
@@ -295,6 +309,29 @@ mod tests {
         assert_eq!(at(Command::List, "", None).unwrap(), "a@x");
         assert!(at(Command::Del, "a@x", None).is_ok());
         assert!(at(Command::Del, "a@x", None).is_err());
+    }
+
+    /// Run as root into the directory of the user the server runs as, `account add` before
+    /// the first start makes the store that user's, as a restore does, so that the server can
+    /// open it (an operator's walk-through: it was root's, and the server's start failed).
+    #[test]
+    fn as_root_a_store_add_makes_is_the_directory_owner_s() {
+        use std::os::unix::fs::MetadataExt;
+        if !crate::store::lock::as_root() {
+            return;
+        }
+        let dir = crate::store::sqlite::tests::TempDir::new("admin-owner");
+        std::os::unix::fs::chown(&dir.0, Some(65534), Some(65534)).unwrap();
+        let db = dir.0.join("scalard.db");
+        run(
+            &open(&db, Command::Add).unwrap(),
+            Command::Add,
+            "a@x",
+            Some("password1"),
+        )
+        .unwrap();
+        let m = std::fs::metadata(&db).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
         &source,
         (target, "scalard", "cannot write the backup"),
         now_ms,
-        snapshot::copy_into,
+        (snapshot::open_source, snapshot::copy_into),
     )?;
     let size = std::fs::metadata(&target).map_or(0, |m| m.len());
     Ok(format!(
@@ -46,15 +46,19 @@ pub fn backup(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<S
 }
 
 /// Writes a copy of the store `source` into `target` (as [`backup`] names it, a file in a
-/// directory named `STEM-TIME.db`) with `copy`, which gets the store and a new empty file of
-/// mode 0600: under a name of its own until it is whole, synced and checked, then linked into
-/// place; a failure is said after `failed` and the target. What `copy` returned, what the
-/// copy holds and where it is.
-pub(super) fn copy_out<T>(
+/// directory named `STEM-TIME.db`) with `copy`, which gets what `open` made of the store and a
+/// new empty file of mode 0600: under a name of its own until it is whole, synced and checked,
+/// then linked into place. A failure of `open` is said as the store's (its text starts
+/// `store: `, which the command follows with the data directory's hints); one of the copy after
+/// `failed` and the target. What `copy` returned, what the copy holds and where it is.
+pub(super) fn copy_out<S, T>(
     source: &Path,
     (target, stem, failed): (&Path, &str, &str),
     now_ms: u64,
-    copy: impl FnOnce(&Path, &Path) -> Result<T, StoreError>,
+    (open, copy): (
+        impl FnOnce(&Path) -> Result<S, StoreError>,
+        impl FnOnce(S, &Path) -> Result<T, StoreError>,
+    ),
 ) -> Result<(T, Summary, PathBuf), String> {
     let dir = dir_of(source);
     let db_file = source
@@ -64,6 +68,7 @@ pub(super) fn copy_out<T>(
     // Held to the end: a restore must not replace the store while it is copied.
     let _hold = StoreHold::shared(source, false)?;
     being_set_aside(dir, &db_file)?;
+    let opened = open(source).map_err(|e| e.to_string())?;
     let asked = target;
     let target = backup_path(asked, stem, now_ms)?;
     let target_dir = dir_of(&target);
@@ -87,7 +92,7 @@ pub(super) fn copy_out<T>(
         .mode(0o600)
         .open(&partial)
         .map_err(|e| e.to_string())
-        .and_then(|_| copy(source, &partial).map_err(|e| e.to_string()))
+        .and_then(|_| copy(opened, &partial).map_err(|e| e.to_string()))
         .and_then(|done| sync(&partial).map(|()| done))
         .map_err(writing)
         .and_then(|done| {

@@ -19,7 +19,12 @@ pub fn salvage(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<
         &source,
         (target, "salvaged", "cannot salvage into"),
         now_ms,
-        |from, to| salvage::copy_into(from, to, now_ms),
+        // Opened by the salvage itself: a store cut short is read from a whole-length copy
+        // that it first makes beside the target.
+        (
+            |from: &Path| Ok(from.to_path_buf()),
+            |from: std::path::PathBuf, to: &Path| salvage::copy_into(&from, to, now_ms),
+        ),
     )?;
     let mut lines = vec![format!(
         "salvaged {} into {} in {:.1} s (mode 0600): {} copied",

@@ -458,13 +458,22 @@ impl Db {
             N.fetch_add(1, Ordering::Relaxed)
         );
         let new = dir.join(mine);
-        let made = Db::open_file(&new, true).and_then(|db| {
-            // Closed before it is linked: its log folded into the file, and a failure to do
-            // that (a full disk) is one to report, not to drop.
-            db.conn
-                .close()
-                .map_err(|(_, e)| StoreError::Io(format!("close: {e}")))
-        });
+        let made = Db::open_file(&new, true)
+            .and_then(|db| {
+                // Closed before it is linked: its log folded into the file, and a failure to do
+                // that (a full disk) is one to report, not to drop.
+                db.conn
+                    .close()
+                    .map_err(|(_, e)| StoreError::Io(format!("close: {e}")))
+            })
+            // An operator's `sudo scalard account add` before the first start made it root's
+            // in the server's directory, and the server could not open it (found by an
+            // operator's walk-through); the lock files beside it were the directory owner's.
+            .and_then(|()| {
+                File::open(&new)
+                    .and_then(|f| crate::store::lock::own_as(&f, dir))
+                    .map_err(io)
+            });
         let linked = made.and_then(|()| match std::fs::hard_link(&new, path) {
             Ok(()) => File::open(dir).and_then(|d| d.sync_all()).map_err(io),
             // Another creator's is in place, whole: that one is opened.

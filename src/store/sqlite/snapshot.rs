@@ -27,12 +27,18 @@ pub struct Summary {
     pub unreadable: Vec<String>,
 }
 
-/// Writes a consistent snapshot of the store at `source` into `target`, which must not exist
-/// (SQLite refuses one that is not empty). A server may run on `source`: this only reads it
-/// (not `query_only`, which would refuse the write into `target` too), though on a stopped
-/// store SQLite folds a log it finds into the file as any open does.
-pub fn copy_into(source: &Path, target: &Path) -> Result<(), StoreError> {
-    let db = open_existing(source, false)?;
+/// Opens the store at `source` for [`copy_into`]. Apart from the copy, so that a store that
+/// cannot be opened (another user's, on a read-only mount, an empty file) is said as the
+/// store's, not as a failure to write the copy (found by an operator's walk-through).
+pub fn open_source(source: &Path) -> Result<Db, StoreError> {
+    open_existing(source, false)
+}
+
+/// Writes a consistent snapshot of the store `db` (opened by [`open_source`]) into `target`,
+/// which must not exist (SQLite refuses one that is not empty). A server may run on the store:
+/// this only reads it (not `query_only`, which would refuse the write into `target` too),
+/// though on a stopped store SQLite folds a log it finds into the file as any open does.
+pub fn copy_into(db: Db, target: &Path) -> Result<(), StoreError> {
     let name = target
         .to_str()
         .ok_or_else(|| StoreError::Io(format!("{}: not a UTF-8 path", target.display())))?;
