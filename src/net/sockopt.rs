@@ -4,7 +4,7 @@
 use mio::net::{TcpListener, TcpStream};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 /// Binds a listening socket to `addr` as mio's `TcpListener::bind` does (`SO_REUSEADDR`, a
 /// backlog of 1024, non-blocking, closed on exec), but an IPv6 one for IPv6 alone
@@ -13,84 +13,23 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 /// [::]:7667` failed to start, `[::]:7667` being "already in use" (found by an operator's
 /// walk-through). Each address given is then exactly what is listened on.
 pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let family = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: socket takes no pointers; a descriptor it returns is owned from here on.
-    let fd = unsafe { libc::socket(family, kind, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new, open descriptor nothing else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    set_int(&sock, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    if addr.is_ipv6() {
-        set_int(&sock, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
-    }
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is larger than sockaddr_in and aligned for it.
-            let sin =
-                unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and aligned for it.
-            let sin6 =
-                unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_flowinfo = a.flowinfo();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_scope_id = a.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    // SAFETY: `storage` holds a sockaddr of `len` bytes and lives across the call; the
-    // descriptor is the open socket `sock` owns.
-    let bound = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len as libc::socklen_t,
-        )
-    };
-    if bound != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the descriptor is the open, bound socket `sock` owns; no pointers.
-    if unsafe { libc::listen(sock.as_raw_fd(), 1024) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the descriptor is a bound, listening, non-blocking TCP socket, handed over whole.
-    let std_listener = unsafe { std::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
-    Ok(TcpListener::from_std(std_listener))
+    let sock = listener_socket(addr)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    Ok(TcpListener::from_std(sock.into()))
 }
 
-/// Sets the socket option `level`/`name` of `sock` to the int `value`.
-fn set_int(sock: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: the descriptor is the open socket `sock` owns; the option value is a c_int that
-    // lives across the call, with its size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
+/// The socket [`bind_listener`] binds, with its options set.
+fn listener_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket, Type};
+    // Closed on exec: socket2 makes its sockets so on Unix.
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_nonblocking(true)?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
     }
+    Ok(sock)
 }
 
 /// Asks the kernel for a send buffer of `bytes` (it doubles the figure for its bookkeeping and
@@ -98,30 +37,12 @@ fn set_int(sock: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: li
 /// is bounded: otherwise loopback and fast links grow it to megabytes, which hides a slow
 /// consumer for that long and holds its 503 behind all of it.
 pub fn set_send_buffer(sock: &TcpStream, bytes: usize) -> io::Result<()> {
-    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    set_int(sock, libc::SOL_SOCKET, libc::SO_SNDBUF, value)
+    socket2::SockRef::from(sock).set_send_buffer_size(bytes)
 }
 
 /// The send buffer the kernel granted (twice what was asked: its bookkeeping is included).
 pub fn send_buffer(sock: &TcpStream) -> Option<usize> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: the descriptor is the open socket `sock` owns; the kernel writes at most `len`
-    // bytes into `value`, which lives across the call, and the actual length into `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        usize::try_from(value).ok()
-    } else {
-        None
-    }
+    socket2::SockRef::from(sock).send_buffer_size().ok()
 }
 
 /// Bytes in the socket's send queue that the peer has not acknowledged (SIOCOUTQ).
@@ -141,19 +62,20 @@ pub fn kernel_unsent(sock: &TcpStream) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// An IPv4 listener and `[::]:P` are two listeners side by side, as OPERATIONS.md's
-    /// examples give them (`0.0.0.0:P` there; loopback here, which Linux's default dual-stack
-    /// `[::]` took as well): the second was "already in use".
+    /// An IPv6 listener is for IPv6 alone, so that `0.0.0.0:P` and `[::]:P` (OPERATIONS.md's
+    /// examples) are two listeners side by side: with Linux's default dual-stack `[::]` the
+    /// second was "already in use". Checked on the socket before it is bound (binding a
+    /// specific address such as `::1` makes it IPv6-only anyway), not by binding every address.
     #[test]
-    fn ipv4_and_the_ipv6_wildcard_share_a_port() {
-        let v4 = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
-        let port = v4.local_addr().unwrap().port();
-        match bind_listener(SocketAddr::from(([0u16; 8], port))) {
-            Ok(v6) => assert_eq!(v6.local_addr().unwrap().port(), port),
+    fn an_ipv6_listener_is_for_ipv6_alone() {
+        let sock = match listener_socket("[::1]:0".parse().unwrap()) {
+            Ok(sock) => sock,
             // A host without IPv6 has nothing to test here.
-            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {}
-            Err(e) => panic!("[::]:{port} beside 127.0.0.1:{port}: {e}"),
-        }
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => return,
+            Err(e) => panic!("an IPv6 socket: {e}"),
+        };
+        assert!(sock.only_v6().unwrap());
+        assert!(sock.reuse_address().unwrap());
     }
 
     /// A listener bound here takes connections as mio's own did.
