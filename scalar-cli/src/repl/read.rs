@@ -41,10 +41,13 @@ impl ReadMarks {
 /// The topic whose marker an Event on `topic` from `from` moves, for user `me` of `domain`: a
 /// channel's own, a conversation's other user's ID (its sender if it came to `me`, else its
 /// topic), if that user is of this server; `None` for another domain's user, whose
-/// conversation this server does not keep.
+/// conversation this server does not keep, and for a reserved name's announcement (the
+/// message of the day), on which the server keeps no marker (405).
 pub fn marker_topic<'a>(me: &str, domain: &str, topic: &'a str, from: &'a str) -> Option<&'a str> {
-    if topic.starts_with('#') {
-        return Some(topic);
+    match topic.as_bytes().first() {
+        Some(b'#') => return Some(topic),
+        Some(b'!') => return None,
+        _ => {}
     }
     let other = if topic == me { from } else { topic };
     (other.rsplit_once('@').is_some_and(|(_, d)| d == domain)).then_some(other)
@@ -168,6 +171,10 @@ mod tests {
         assert_eq!(t("bob@l", "me@l"), Some("bob@l"), "mine: the recipient's");
         assert_eq!(t("me@l", "me@l"), Some("me@l"), "to myself");
         assert_eq!(t("me@l", "carol@other.org"), None, "another domain's user");
+        // Found in review: the message of the day (an Event on !motd@DOMAIN, at each
+        // connection) was marked, and the server refused each with 405.
+        assert_eq!(t("!motd@l", "op@l"), None, "a reserved name has no marker");
+        assert_eq!(t("!wall@l", "!wall@l"), None);
     }
 
     #[test]
