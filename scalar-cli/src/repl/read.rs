@@ -161,6 +161,7 @@ pub fn unread_elsewhere(
 
 #[cfg(test)]
 mod tests {
+    use super::super::shared::Shown;
     use super::*;
 
     #[test]
@@ -175,6 +176,38 @@ mod tests {
         // connection) was marked, and the server refused each with 405.
         assert_eq!(t("!motd@l", "op@l"), None, "a reserved name has no marker");
         assert_eq!(t("!wall@l", "!wall@l"), None);
+    }
+
+    /// A session of me@l on l, logged in to its account.
+    fn logged_in() -> Shared {
+        let timeout = std::time::Duration::from_millis(50);
+        let screen = super::super::screen::Screen::new();
+        let shared = Shared::new("me@l".into(), "l".into(), screen, false, timeout);
+        shared.state().logged_in = true;
+        shared
+    }
+
+    /// Found in review: an ignored user's message, which the chat does not show, was marked
+    /// read, so the user's other devices passed over what none of them showed.
+    #[test]
+    fn what_the_chat_does_not_show_is_not_read() {
+        let shared = logged_in();
+        shared.state().ignoring.push("bob@l".into());
+        let dm = crate::event::text_event("me@l", "bob@l", "hi", None);
+        shared.show_event(&dm, Shown::Live);
+        assert!(shared.state().read.pending.is_empty(), "a direct message");
+        let said = crate::event::Received {
+            id: scalar::proto::MsgId([3; 32]),
+            ..crate::event::text_event("#rust@l", "bob@l", "hi", None)
+        };
+        shared.show_event(&said, Shown::Live);
+        assert!(shared.state().read.pending.is_empty());
+        let shown = crate::event::Received {
+            id: scalar::proto::MsgId([2; 32]),
+            ..crate::event::text_event("#rust@l", "carol@l", "hi", None)
+        };
+        shared.show_event(&shown, Shown::Live);
+        assert_eq!(shared.state().read.pending.get("#rust@l"), Some(&shown.time));
     }
 
     #[test]

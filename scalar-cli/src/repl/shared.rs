@@ -759,10 +759,11 @@ impl Shared {
                 return;
             }
         }
-        st.note_read(e);
         if st.ignores(e) || st.deleted.covers(e) {
             return;
         }
+        // Only what the user is shown is read (PROTOCOL.md §4, Read markers).
+        st.note_read(e);
         let alert = how == Shown::Live && crate::alert::wanted(e, &st.user);
         let view = ChatView {
             alert,
