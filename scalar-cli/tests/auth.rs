@@ -1353,3 +1353,43 @@ fn what_another_device_read_is_not_news_at_the_next_start() {
     let text = laptop.text();
     assert!(!text.contains("new messages in your conversation"), "{text}");
 }
+
+/// Found in review: `/search` shows only the matches of a topic, not what came between them,
+/// yet marked the topic read up to the newest match, so the user's other devices passed over
+/// the rest. Here the phone wrote twice to carol; the laptop searched for the first and quit:
+/// the conversation has no marker.
+#[test]
+fn a_search_s_matches_mark_nothing_read() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let _carol = server.client("carol");
+    let mut phone = alice_raw(&server);
+    say(&mut phone, "carol@localhost", "lunch?");
+    say(&mut phone, "carol@localhost", "or dinner?");
+    drop(phone);
+
+    let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
+    laptop.type_keys("/msg carol\r");
+    let mark = laptop.wait_for("carol> ", STEP);
+    laptop.type_keys("/search lunch\r");
+    laptop.wait_for_from(mark, "lunch?", STEP);
+    laptop.type_keys("/quit\r");
+    assert_eq!(laptop.wait_exit(STEP), 0);
+    assert!(!laptop.text().contains("dinner"), "{}", laptop.text());
+
+    let mut raw = alice_raw(&server);
+    let marker = raw
+        .request(STEP, |seq| {
+            Msg::MarkRead(MarkRead {
+                seq,
+                topic: Name::parse("carol@localhost").unwrap(),
+                time: None,
+            })
+        })
+        .unwrap();
+    assert!(
+        matches!(marker.msg(), Ok(Msg::ReadMark(r)) if r.time.is_none()),
+        "a search marked the conversation: {:?}",
+        marker.msg()
+    );
+}
