@@ -32,7 +32,8 @@ pub struct ReadMarks {
 }
 
 impl ReadMarks {
-    /// Forgets what was not sent, for a new connection: the server may differ.
+    /// Sends again on a new connection (the server may differ), what was not sent yet
+    /// included.
     pub fn reset(&mut self) {
         self.off = false;
     }
