@@ -37,6 +37,12 @@ impl ReadMarks {
     pub fn reset(&mut self) {
         self.off = false;
     }
+
+    /// Notes that the newest Event shown on the marker topic `topic` is at `time`, or later.
+    fn note(&mut self, topic: &str, time: u64) {
+        let newest = self.pending.entry(topic.to_string()).or_insert(time);
+        *newest = (*newest).max(time);
+    }
 }
 
 /// The topic whose marker an Event on `topic` from `from` moves, for user `me` of `domain`: a
@@ -64,8 +70,7 @@ impl State {
         let Some(topic) = marker_topic(&self.user, &self.domain, &e.topic, &e.from) else {
             return;
         };
-        let newest = self.read.pending.entry(topic.to_string()).or_insert(e.time);
-        *newest = (*newest).max(e.time);
+        self.read.note(topic, e.time);
     }
 }
 
@@ -82,7 +87,8 @@ pub fn send_marks(shared: &Shared, max: usize) {
             .filter_map(|k| st.read.pending.remove_entry(&k))
             .collect()
     };
-    for (topic, time) in due {
+    let mut due = due.into_iter();
+    while let Some((topic, time)) = due.next() {
         let Ok(name) = Name::parse(&topic) else { continue };
         let sent = shared.start_unanswered(Want::Mark, |seq| {
             Msg::MarkRead(MarkRead {
@@ -92,10 +98,11 @@ pub fn send_marks(shared: &Shared, max: usize) {
             })
         });
         if sent.is_err() {
-            // Not connected after all: kept for the next connection.
+            // Not connected after all: this one and the rest are kept for the next connection.
             let mut st = shared.state();
-            let newest = st.read.pending.entry(topic).or_insert(time);
-            *newest = (*newest).max(time);
+            for (topic, time) in std::iter::once((topic, time)).chain(due) {
+                st.read.note(&topic, time);
+            }
             return;
         }
     }
@@ -209,6 +216,24 @@ mod tests {
         };
         shared.show_event(&shown, Shown::Live);
         assert_eq!(shared.state().read.pending.get("#rust@l"), Some(&shown.time));
+    }
+
+    /// Found in review: when the connection turned out gone as the markers were sent, the
+    /// first was kept for the next connection and the others dropped.
+    #[test]
+    fn markers_that_could_not_be_sent_all_wait_for_the_next_connection() {
+        let shared = logged_in();
+        for (n, topic) in ["#a@l", "#b@l", "#c@l"].into_iter().enumerate() {
+            let e = crate::event::Received {
+                id: scalar::proto::MsgId([n as u8 + 1; 32]),
+                ..crate::event::text_event(topic, "bob@l", "hi", None)
+            };
+            shared.show_event(&e, Shown::Live);
+        }
+        // Counted as connected, but with no way to the server: each send fails.
+        shared.online();
+        send_marks(&shared, PER_TICK);
+        assert_eq!(shared.state().read.pending.len(), 3);
     }
 
     #[test]
