@@ -24,8 +24,11 @@ const MAX_ASKED: usize = 20;
 /// What the chat showed and has not told the server yet.
 #[derive(Debug, Default)]
 pub struct ReadMarks {
-    /// The newest time shown per marker topic, not sent yet.
-    pending: HashMap<String, u64>,
+    /// Per marker topic not sent yet: the newest time shown, and when it was first noted
+    /// since it was last sent (a count: the one noted longest ago is sent first).
+    pending: HashMap<String, (u64, u64)>,
+    /// The count the next topic noted gets.
+    noted: u64,
     /// The server keeps no markers (it does not know the type), or not for this session:
     /// nothing more is sent on this connection.
     pub off: bool,
@@ -38,10 +41,25 @@ impl ReadMarks {
         self.off = false;
     }
 
+    /// Takes up to `max` of the pending markers, to be sent.
+    fn take(&mut self, max: usize) -> Vec<(String, u64)> {
+        // The map's own order would favour the same topics at every tick.
+        let mut waiting: Vec<(u64, &String)> = self.pending.iter().map(|(t, &(_, n))| (n, t)).collect();
+        waiting.sort_unstable();
+        let keys: Vec<String> = waiting.into_iter().take(max).map(|(_, t)| t.clone()).collect();
+        keys.into_iter()
+            .filter_map(|k| self.pending.remove_entry(&k).map(|(t, (time, _))| (t, time)))
+            .collect()
+    }
+
     /// Notes that the newest Event shown on the marker topic `topic` is at `time`, or later.
     fn note(&mut self, topic: &str, time: u64) {
-        let newest = self.pending.entry(topic.to_string()).or_insert(time);
+        let (newest, _) = self
+            .pending
+            .entry(topic.to_string())
+            .or_insert((time, self.noted));
         *newest = (*newest).max(time);
+        self.noted += 1;
     }
 }
 
@@ -82,10 +100,7 @@ pub fn send_marks(shared: &Shared, max: usize) {
         if !st.connected || st.read.off {
             return;
         }
-        let keys: Vec<String> = st.read.pending.keys().take(max).cloned().collect();
-        keys.into_iter()
-            .filter_map(|k| st.read.pending.remove_entry(&k))
-            .collect()
+        st.read.take(max)
     };
     let mut due = due.into_iter();
     while let Some((topic, time)) = due.next() {
@@ -215,7 +230,10 @@ mod tests {
             ..crate::event::text_event("#rust@l", "carol@l", "hi", None)
         };
         shared.show_event(&shown, Shown::Live);
-        assert_eq!(shared.state().read.pending.get("#rust@l"), Some(&shown.time));
+        assert_eq!(
+            shared.state().read.pending.get("#rust@l").map(|p| p.0),
+            Some(shown.time)
+        );
     }
 
     /// Found in review: when the connection turned out gone as the markers were sent, the
@@ -236,6 +254,29 @@ mod tests {
         assert_eq!(shared.state().read.pending.len(), 3);
     }
 
+    /// Found in review: a tick sent the first 16 pending markers in the map's order, so with
+    /// more than 16 topics moving each second the same ones went each time and the others
+    /// waited until /quit. The one noted longest ago goes first.
+    #[test]
+    fn a_marker_pending_longest_goes_first() {
+        let mut marks = ReadMarks::default();
+        let topics: Vec<String> = (0..PER_TICK + 4).map(|i| format!("#c{i}@l")).collect();
+        for t in &topics {
+            marks.note(t, 1);
+        }
+        let mut sent = std::collections::HashSet::new();
+        for time in 2..12 {
+            let due = marks.take(PER_TICK);
+            assert_eq!(due.len(), PER_TICK);
+            // Each topic sent moves again before the next tick.
+            for (t, _) in &due {
+                marks.note(t, time);
+            }
+            sent.extend(due.into_iter().map(|(t, _)| t));
+        }
+        assert_eq!(sent.len(), topics.len(), "each went within the ticks");
+    }
+
     #[test]
     fn only_a_login_notes_what_it_read_and_the_newest_time_wins() {
         let mut st = State::default();
@@ -248,7 +289,7 @@ mod tests {
         st.note_read(&e);
         e.time = 3;
         st.note_read(&e);
-        assert_eq!(st.read.pending.get("#rust@l"), Some(&5));
+        assert_eq!(st.read.pending.get("#rust@l").map(|p| p.0), Some(5));
         let presence = crate::event::text_event("bob@l", "bob@l", "away", Some("text/x-scalar-presence"));
         st.note_read(&presence);
         assert_eq!(st.read.pending.len(), 1, "presence is no message");
@@ -256,8 +297,8 @@ mod tests {
         e.time = 9;
         st.note_read(&e);
         assert_eq!(
-            st.read.pending.get("#rust@l"),
-            Some(&5),
+            st.read.pending.get("#rust@l").map(|p| p.0),
+            Some(5),
             "a server without markers"
         );
     }
