@@ -24,27 +24,55 @@ const MAX_ASKED: usize = 20;
 /// What the chat showed and has not told the server yet.
 #[derive(Debug, Default)]
 pub struct ReadMarks {
-    /// The newest time shown per marker topic, not sent yet.
-    pending: HashMap<String, u64>,
+    /// Per marker topic not sent yet: the newest time shown, and when it was first noted
+    /// since it was last sent (a count: the one noted longest ago is sent first).
+    pending: HashMap<String, (u64, u64)>,
+    /// The count the next topic noted gets.
+    noted: u64,
     /// The server keeps no markers (it does not know the type), or not for this session:
     /// nothing more is sent on this connection.
     pub off: bool,
 }
 
 impl ReadMarks {
-    /// Forgets what was not sent, for a new connection: the server may differ.
+    /// Sends again on a new connection (the server may differ), what was not sent yet
+    /// included.
     pub fn reset(&mut self) {
         self.off = false;
+    }
+
+    /// Takes up to `max` of the pending markers, to be sent.
+    fn take(&mut self, max: usize) -> Vec<(String, u64)> {
+        // The map's own order would favour the same topics at every tick.
+        let mut waiting: Vec<(u64, &String)> = self.pending.iter().map(|(t, &(_, n))| (n, t)).collect();
+        waiting.sort_unstable();
+        let keys: Vec<String> = waiting.into_iter().take(max).map(|(_, t)| t.clone()).collect();
+        keys.into_iter()
+            .filter_map(|k| self.pending.remove_entry(&k).map(|(t, (time, _))| (t, time)))
+            .collect()
+    }
+
+    /// Notes that the newest Event shown on the marker topic `topic` is at `time`, or later.
+    fn note(&mut self, topic: &str, time: u64) {
+        let (newest, _) = self
+            .pending
+            .entry(topic.to_string())
+            .or_insert((time, self.noted));
+        *newest = (*newest).max(time);
+        self.noted += 1;
     }
 }
 
 /// The topic whose marker an Event on `topic` from `from` moves, for user `me` of `domain`: a
 /// channel's own, a conversation's other user's ID (its sender if it came to `me`, else its
 /// topic), if that user is of this server; `None` for another domain's user, whose
-/// conversation this server does not keep.
+/// conversation this server does not keep, and for a reserved name's announcement (the
+/// message of the day), on which the server keeps no marker (405).
 pub fn marker_topic<'a>(me: &str, domain: &str, topic: &'a str, from: &'a str) -> Option<&'a str> {
-    if topic.starts_with('#') {
-        return Some(topic);
+    match topic.as_bytes().first() {
+        Some(b'#') => return Some(topic),
+        Some(b'!') => return None,
+        _ => {}
     }
     let other = if topic == me { from } else { topic };
     (other.rsplit_once('@').is_some_and(|(_, d)| d == domain)).then_some(other)
@@ -60,8 +88,7 @@ impl State {
         let Some(topic) = marker_topic(&self.user, &self.domain, &e.topic, &e.from) else {
             return;
         };
-        let newest = self.read.pending.entry(topic.to_string()).or_insert(e.time);
-        *newest = (*newest).max(e.time);
+        self.read.note(topic, e.time);
     }
 }
 
@@ -73,12 +100,10 @@ pub fn send_marks(shared: &Shared, max: usize) {
         if !st.connected || st.read.off {
             return;
         }
-        let keys: Vec<String> = st.read.pending.keys().take(max).cloned().collect();
-        keys.into_iter()
-            .filter_map(|k| st.read.pending.remove_entry(&k))
-            .collect()
+        st.read.take(max)
     };
-    for (topic, time) in due {
+    let mut due = due.into_iter();
+    while let Some((topic, time)) = due.next() {
         let Ok(name) = Name::parse(&topic) else { continue };
         let sent = shared.start_unanswered(Want::Mark, |seq| {
             Msg::MarkRead(MarkRead {
@@ -88,10 +113,11 @@ pub fn send_marks(shared: &Shared, max: usize) {
             })
         });
         if sent.is_err() {
-            // Not connected after all: kept for the next connection.
+            // Not connected after all: this one and the rest are kept for the next connection.
             let mut st = shared.state();
-            let newest = st.read.pending.entry(topic).or_insert(time);
-            *newest = (*newest).max(time);
+            for (topic, time) in std::iter::once((topic, time)).chain(due) {
+                st.read.note(&topic, time);
+            }
             return;
         }
     }
@@ -192,6 +218,7 @@ pub fn unread_elsewhere(
 
 #[cfg(test)]
 mod tests {
+    use super::super::shared::Shown;
     use super::*;
 
     #[test]
@@ -202,6 +229,86 @@ mod tests {
         assert_eq!(t("bob@l", "me@l"), Some("bob@l"), "mine: the recipient's");
         assert_eq!(t("me@l", "me@l"), Some("me@l"), "to myself");
         assert_eq!(t("me@l", "carol@other.org"), None, "another domain's user");
+        // Found in review: the message of the day (an Event on !motd@DOMAIN, at each
+        // connection) was marked, and the server refused each with 405.
+        assert_eq!(t("!motd@l", "op@l"), None, "a reserved name has no marker");
+        assert_eq!(t("!wall@l", "!wall@l"), None);
+    }
+
+    /// A session of me@l on l, logged in to its account.
+    fn logged_in() -> Shared {
+        let timeout = std::time::Duration::from_millis(50);
+        let screen = super::super::screen::Screen::new();
+        let shared = Shared::new("me@l".into(), "l".into(), screen, false, timeout);
+        shared.state().logged_in = true;
+        shared
+    }
+
+    /// Found in review: an ignored user's message, which the chat does not show, was marked
+    /// read, so the user's other devices passed over what none of them showed.
+    #[test]
+    fn what_the_chat_does_not_show_is_not_read() {
+        let shared = logged_in();
+        shared.state().ignoring.push("bob@l".into());
+        let dm = crate::event::text_event("me@l", "bob@l", "hi", None);
+        shared.show_event(&dm, Shown::Live);
+        assert!(shared.state().read.pending.is_empty(), "a direct message");
+        let said = crate::event::Received {
+            id: scalar::proto::MsgId([3; 32]),
+            ..crate::event::text_event("#rust@l", "bob@l", "hi", None)
+        };
+        shared.show_event(&said, Shown::Live);
+        assert!(shared.state().read.pending.is_empty());
+        let shown = crate::event::Received {
+            id: scalar::proto::MsgId([2; 32]),
+            ..crate::event::text_event("#rust@l", "carol@l", "hi", None)
+        };
+        shared.show_event(&shown, Shown::Live);
+        assert_eq!(
+            shared.state().read.pending.get("#rust@l").map(|p| p.0),
+            Some(shown.time)
+        );
+    }
+
+    /// Found in review: when the connection turned out gone as the markers were sent, the
+    /// first was kept for the next connection and the others dropped.
+    #[test]
+    fn markers_that_could_not_be_sent_all_wait_for_the_next_connection() {
+        let shared = logged_in();
+        for (n, topic) in ["#a@l", "#b@l", "#c@l"].into_iter().enumerate() {
+            let e = crate::event::Received {
+                id: scalar::proto::MsgId([n as u8 + 1; 32]),
+                ..crate::event::text_event(topic, "bob@l", "hi", None)
+            };
+            shared.show_event(&e, Shown::Live);
+        }
+        // Counted as connected, but with no way to the server: each send fails.
+        shared.online();
+        send_marks(&shared, PER_TICK);
+        assert_eq!(shared.state().read.pending.len(), 3);
+    }
+
+    /// Found in review: a tick sent the first 16 pending markers in the map's order, so with
+    /// more than 16 topics moving each second the same ones went each time and the others
+    /// waited until /quit. The one noted longest ago goes first.
+    #[test]
+    fn a_marker_pending_longest_goes_first() {
+        let mut marks = ReadMarks::default();
+        let topics: Vec<String> = (0..PER_TICK + 4).map(|i| format!("#c{i}@l")).collect();
+        for t in &topics {
+            marks.note(t, 1);
+        }
+        let mut sent = std::collections::HashSet::new();
+        for time in 2..12 {
+            let due = marks.take(PER_TICK);
+            assert_eq!(due.len(), PER_TICK);
+            // Each topic sent moves again before the next tick.
+            for (t, _) in &due {
+                marks.note(t, time);
+            }
+            sent.extend(due.into_iter().map(|(t, _)| t));
+        }
+        assert_eq!(sent.len(), topics.len(), "each went within the ticks");
     }
 
     #[test]
@@ -216,7 +323,7 @@ mod tests {
         st.note_read(&e);
         e.time = 3;
         st.note_read(&e);
-        assert_eq!(st.read.pending.get("#rust@l"), Some(&5));
+        assert_eq!(st.read.pending.get("#rust@l").map(|p| p.0), Some(5));
         let presence = crate::event::text_event("bob@l", "bob@l", "away", Some("text/x-scalar-presence"));
         st.note_read(&presence);
         assert_eq!(st.read.pending.len(), 1, "presence is no message");
@@ -224,8 +331,8 @@ mod tests {
         e.time = 9;
         st.note_read(&e);
         assert_eq!(
-            st.read.pending.get("#rust@l"),
-            Some(&5),
+            st.read.pending.get("#rust@l").map(|p| p.0),
+            Some(5),
             "a server without markers"
         );
     }

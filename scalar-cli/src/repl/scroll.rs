@@ -123,7 +123,11 @@ fn read(shared: &Shared, scroll: Scroll, since: Option<u64>, continued: bool) ->
     )
     .map_err(|e| format!("{what}: {e}"))?
     .unwrap_or(Ending::Complete);
-    shared.show_events(&got, Shown::Read);
+    let how = match scroll.query {
+        Some(_) => Shown::Found,
+        None => Shown::Read,
+    };
+    shared.show_events(&got, how);
     let (me, domain) = {
         let st = shared.state();
         (st.user.clone(), st.domain.clone())

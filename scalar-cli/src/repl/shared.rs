@@ -386,9 +386,12 @@ pub enum Shown {
     /// Missed while disconnected and fetched by the reconnect's catch-up: marked
     /// `[history]`, shown once, and the next catch-up resumes after it.
     Missed,
-    /// Asked for with `/history` or `/search`: marked, shown even if it was shown before, and
-    /// not where a catch-up resumes.
+    /// Asked for with `/history`: marked, shown even if it was shown before, and not where a
+    /// catch-up resumes.
     Read,
+    /// Found by `/search`: shown as [`Shown::Read`], but the topic is not read up to it (the
+    /// read markers, [`super::read`]): what came between the matches was not shown.
+    Found,
 }
 
 /// What a waiting request wants from frames carrying its `seq`.
@@ -769,7 +772,7 @@ impl Shared {
         let mut st = self.state();
         st.deleted.note(e);
         let fresh = st.remember(e);
-        if how != Shown::Read {
+        if !matches!(how, Shown::Read | Shown::Found) {
             st.advance(e);
             // Written by the gaps thread within a second: no file IO on this thread.
             st.mark_due |= fresh && st.logged_in && e.topic == st.user && !e.is_unstored();
@@ -777,13 +780,17 @@ impl Shared {
                 return;
             }
         }
-        st.note_read(e);
         // A replay's records are older than the Meta its rejoin took.
         if how == Shown::Live {
             st.note_modes(e);
         }
         if st.ignores(e) || st.deleted.covers(e) {
             return;
+        }
+        // Only what the user is shown is read (PROTOCOL.md §4, Read markers), and a search
+        // shows no run of the topic.
+        if how != Shown::Found {
+            st.note_read(e);
         }
         let alert = how == Shown::Live && crate::alert::wanted(e, &st.user);
         let view = ChatView {
