@@ -21,6 +21,14 @@ const PER_TICK: usize = 16;
 /// newest first.
 const MAX_ASKED: usize = 20;
 
+/// The most MarkReads sent and not answered yet: a server that stopped answering is sent no
+/// more until it does, or the connection is replaced.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Held while markers are taken and queued, so that a tick's batch cannot be queued after
+/// the Bye of a `/quit` that sent the rest.
+static SENDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// What the chat showed and has not told the server yet.
 #[derive(Debug, Default)]
 pub struct ReadMarks {
@@ -29,6 +37,9 @@ pub struct ReadMarks {
     pending: HashMap<String, (u64, u64)>,
     /// The count the next topic noted gets.
     noted: u64,
+    /// MarkReads sent and not answered yet, by `seq`: put back to be sent again if the
+    /// connection ends first (a marker never moves back, so twice is harmless).
+    in_flight: HashMap<u32, (String, u64)>,
     /// The server keeps no markers (it does not know the type), or not for this session:
     /// nothing more is sent on this connection.
     pub off: bool,
@@ -39,6 +50,13 @@ impl ReadMarks {
     /// included.
     pub fn reset(&mut self) {
         self.off = false;
+    }
+
+    /// The connection ended: what it did not answer is sent again on the next.
+    pub fn requeue(&mut self) {
+        for (_, (topic, time)) in std::mem::take(&mut self.in_flight) {
+            self.note(&topic, time);
+        }
     }
 
     /// Takes up to `max` of the pending markers, to be sent.
@@ -95,17 +113,25 @@ impl State {
 /// Sends up to `max` of the markers the chat moved since the last call, each a MarkRead whose
 /// reply is not waited for.
 pub fn send_marks(shared: &Shared, max: usize) {
+    let _sending = SENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let due: Vec<(String, u64)> = {
         let mut st = shared.state();
         if !st.connected || st.read.off {
             return;
         }
-        st.read.take(max)
+        let room = MAX_IN_FLIGHT.saturating_sub(st.read.in_flight.len());
+        st.read.take(max.min(room))
     };
     let mut due = due.into_iter();
     while let Some((topic, time)) = due.next() {
         let Ok(name) = Name::parse(&topic) else { continue };
+        let numbered = std::cell::Cell::new(None);
         let sent = shared.start_unanswered(Want::Mark, |seq| {
+            // Recorded before it is written: its answer cannot come first.
+            if let Some(seq) = seq {
+                numbered.set(Some(seq));
+                shared.state().read.in_flight.insert(seq, (topic.clone(), time));
+            }
             Msg::MarkRead(MarkRead {
                 seq,
                 topic: name,
@@ -115,6 +141,9 @@ pub fn send_marks(shared: &Shared, max: usize) {
         if sent.is_err() {
             // Not connected after all: this one and the rest are kept for the next connection.
             let mut st = shared.state();
+            if let Some(seq) = numbered.get() {
+                st.read.in_flight.remove(&seq);
+            }
             for (topic, time) in std::iter::once((topic, time)).chain(due) {
                 st.read.note(&topic, time);
             }
@@ -123,22 +152,31 @@ pub fn send_marks(shared: &Shared, max: usize) {
     }
 }
 
+/// Whether Error `code`, to a MarkRead, says this connection keeps no markers: a server
+/// without the type (103), or a session without an account there (805).
+fn refuses_markers(code: u16) -> bool {
+    [ErrorCode::UnknownType, ErrorCode::RegisteredOnly]
+        .map(|c| c as u16)
+        .contains(&code)
+}
+
 /// [`send_marks`] at the gaps thread's tick.
 pub fn send_due(shared: &Shared) {
     send_marks(shared, PER_TICK);
 }
 
-/// Takes the server's answer to a MarkRead this client sent: a server that does not know the
-/// type (103), or refuses this session markers, is sent no more on this connection.
-pub fn answered(shared: &Shared, frame: &scalar::client::Frame) {
+/// Takes the server's answer to the MarkRead numbered `seq` that this client sent: a server
+/// that does not know the type (103), or refuses this session markers, is sent no more on
+/// this connection.
+pub fn answered(shared: &Shared, seq: u32, frame: &scalar::client::Frame) {
+    let mut st = shared.state();
+    st.read.in_flight.remove(&seq);
     if let Ok(Msg::Error(e)) = frame.msg()
-        && [ErrorCode::UnknownType, ErrorCode::RegisteredOnly]
-            .map(|c| c as u16)
-            .contains(&e.code)
+        && refuses_markers(e.code)
     {
-        let mut st = shared.state();
         st.read.off = true;
         st.read.pending.clear();
+        st.read.in_flight.clear();
     }
 }
 
@@ -164,11 +202,7 @@ pub fn marker(shared: &Shared, topic: Name<'_>) -> Option<u64> {
             Ok(Msg::ReadMark(r)) => r.time,
             _ => None,
         },
-        Err(ReqError::Net(NetError::Refused { code, .. }))
-            if [ErrorCode::UnknownType, ErrorCode::RegisteredOnly]
-                .map(|c| c as u16)
-                .contains(&code) =>
-        {
+        Err(ReqError::Net(NetError::Refused { code, .. })) if refuses_markers(code) => {
             shared.state().read.off = true;
             None
         }
@@ -286,6 +320,39 @@ mod tests {
         shared.online();
         send_marks(&shared, PER_TICK);
         assert_eq!(shared.state().read.pending.len(), 3);
+    }
+
+    /// Found in review: a MarkRead queued just before the connection ended, unanswered, was
+    /// lost (the server may never have had it). It is sent again on the next connection; one
+    /// answered is not.
+    #[test]
+    fn markers_the_connection_did_not_answer_go_again_on_the_next() {
+        let shared = logged_in();
+        for topic in ["#a@l", "#b@l"] {
+            shared.state().read.note(topic, 5);
+        }
+        let (out, _inbox) = super::super::shared::outbox().unwrap();
+        shared.install(out);
+        send_marks(&shared, PER_TICK);
+        let in_flight: Vec<(u32, String)> = (shared.state().read.in_flight.iter())
+            .map(|(&seq, (topic, _))| (seq, topic.clone()))
+            .collect();
+        assert_eq!(in_flight.len(), 2);
+        assert!(shared.state().read.pending.is_empty());
+        let (seq, answered) = &in_flight[0];
+        let reply = Msg::ReadMark(scalar::proto::ReadMark {
+            seq: Some(*seq),
+            topic: Name::parse(answered).unwrap(),
+            time: Some(5),
+        })
+        .to_frame()
+        .unwrap();
+        assert!(shared.complete(*seq, scalar::client::Frame(reply[2..].to_vec())));
+        shared.disconnected();
+        let st = shared.state();
+        assert!(st.read.in_flight.is_empty());
+        let again: Vec<&String> = st.read.pending.keys().collect();
+        assert_eq!(again, [&in_flight[1].1], "only the one not answered");
     }
 
     /// Found in review: a tick sent the first 16 pending markers in the map's order, so with

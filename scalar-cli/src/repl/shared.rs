@@ -609,7 +609,9 @@ impl Shared {
             let _ = (&wake).write(&[1]);
         }
         lock(&self.pending).clear();
-        self.state().connected = false;
+        let mut st = self.state();
+        st.connected = false;
+        st.read.requeue();
     }
 
     /// Queues one message for the connection, if there is one. The network thread writes it;
@@ -720,7 +722,7 @@ impl Shared {
         let waiting = lock(&self.pending).remove(&seq);
         match waiting {
             Some((Want::Mark, _)) => {
-                super::read::answered(self, &frame);
+                super::read::answered(self, seq, &frame);
                 true
             }
             Some((_, tx)) => tx.send(frame).is_ok(),
