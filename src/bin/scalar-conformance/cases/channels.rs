@@ -1179,14 +1179,11 @@ pub(super) fn a_kept_channel_s_roles_are_for_accounts_only(x: &Ctx) -> Result<Ve
     let dropped = owner
         .send(&moderate(20, &ch, 13, id))
         .and_then(|()| owner.reply())?;
-    let verdict = verdict?;
-    if kind(&dropped) != Some(7) {
-        return Err(format!("the owner's drop of {ch}: {}", show(&dropped)));
+    match verdict? {
+        Err(skip) => Ok(skip),
+        Ok(()) if kind(&dropped) == Some(7) => Ok(Pass),
+        Ok(()) => Err(format!("the owner's drop of {ch}: {}", show(&dropped))),
     }
-    Ok(match verdict {
-        Ok(()) => Pass,
-        Err(skip) => skip,
-    })
 }
 
 /// A connection identified as a guest (an Ident as `guest-x@DOMAIN`: §4 Ident), and the ID
