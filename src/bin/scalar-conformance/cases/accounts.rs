@@ -14,14 +14,7 @@ fn skip() -> Result<Verdict, Fail> {
 
 /// Ident with `auth` 1; returns the Challenge's nonce.
 fn challenge(c: &mut Raw, id: &str) -> Result<Value, Fail> {
-    c.send(&map(&[
-        (0, u(1)),
-        (1, u(1)),
-        (11, Value::Array(vec![u(1)])),
-        (12, t(id)),
-        (29, u(1)),
-    ]))?;
-    let v = c.reply()?;
+    let v = ident_with_auth(c, id, &[])?;
     let nonce = get(&v, 30).and_then(Value::as_bytes).filter(|n| n.len() == 32);
     match (kind(&v), uint(&v, 1), uint(&v, 29), nonce) {
         (Some(16), Some(1), Some(1), Some(n)) => Ok(Value::Bytes(n.clone())),
@@ -30,6 +23,14 @@ fn challenge(c: &mut Raw, id: &str) -> Result<Value, Fail> {
             show(&v)
         )),
     }
+}
+
+/// Ident with `auth` 1 and `extra` keys (after `auth`'s); the reply.
+fn ident_with_auth(c: &mut Raw, id: &str, extra: &[(u64, Value)]) -> Result<Value, Fail> {
+    let mut fields = vec![(29, u(1))];
+    fields.extend_from_slice(extra);
+    c.send_ident_with(id, &fields)?;
+    c.reply()
 }
 
 fn auth(c: &mut Raw, nonce: Value, password: &str) -> Result<Value, Fail> {
@@ -556,6 +557,110 @@ fn blocked(
         false => Err(format!(
             "the account's blocks: expected a TargetList holding {watcher}, got {}",
             show(&list)
+        )),
+    }
+}
+
+/// Checks that `v`, the reply to an Auth, is Error `code`; `what` names the Auth.
+fn auth_refused(v: &Value, code: u64, what: &str) -> Result<(), Fail> {
+    match (kind(v), uint(v, 9), uint(v, 1)) {
+        (Some(3), Some(c), Some(2)) if c == code => Ok(()),
+        _ => Err(format!("{what}: expected Error {code}, got {}", show(v))),
+    }
+}
+
+/// §8 Precedence, for Auth: its own fields first (an empty password 100, one over 256 bytes
+/// 304), which leave the Challenge outstanding (§4 Authentication); then a stale nonce (606)
+/// before the password is looked at: an Auth without a Challenge, or with a nonce not the
+/// latest Challenge's, is 606 with a wrong password too (not 601), and uses the Challenge up;
+/// where clients may register, 606 comes before a short password's 609 as well.
+pub(super) fn an_auth_s_faults_in_order(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let wrong = format!("{pw}-wrong");
+    let stranger = Value::Bytes(vec![7; 32]);
+    let mut c = x.raw()?;
+    let v = auth(&mut c, stranger.clone(), &wrong)?;
+    auth_refused(&v, 606, "an Auth before any Ident")?;
+    let nonce = challenge(&mut c, id)?;
+    let long = "p".repeat(257);
+    for (password, code) in [("", 100), (long.as_str(), 304)] {
+        let v = auth(&mut c, nonce.clone(), password)?;
+        auth_refused(
+            &v,
+            code,
+            &format!("an Auth with a password of {} bytes", password.len()),
+        )?;
+    }
+    let v = auth(&mut c, nonce, pw)?;
+    if (kind(&v), text(&v, 12)) != (Some(1), Some(id)) {
+        return Err(format!(
+            "an Auth after two refused for their fields: expected the Ident reply, the \
+             Challenge still outstanding; got {}",
+            show(&v)
+        ));
+    }
+    let mut c = x.raw()?;
+    let nonce = challenge(&mut c, id)?;
+    let v = auth(&mut c, stranger, &wrong)?;
+    auth_refused(&v, 606, "an Auth with another nonce and a wrong password")?;
+    let v = auth(&mut c, nonce, pw)?;
+    auth_refused(&v, 606, "the Challenge's own nonce, after an Auth with another")?;
+    let mut r = x.raw()?;
+    let asked = ident_with_auth(&mut r, &x.user("apr"), &[(32, Value::Bool(true))])?;
+    let Some(nonce) = get(&asked, 30).filter(|_| kind(&asked) == Some(16)).cloned() else {
+        // Registration closed (605), or the name refused: checked by the registration case.
+        return Ok(Pass);
+    };
+    let v = auth(&mut r, nonce.clone(), "abc")?;
+    auth_refused(&v, 609, "registering with the password \"abc\"")?;
+    let v = auth(&mut r, nonce, "abc")?;
+    auth_refused(
+        &v,
+        606,
+        "the same registration's nonce again, and a short password",
+    )?;
+    Ok(Pass)
+}
+
+/// §4 Read markers: a server that keeps 128 markers an account (`scalard`) forgets, for a
+/// 129th, the one moved longest ago: not the one set longest ago (moved again since), and a
+/// MarkRead that only asks does not count. On fresh channels, so whatever the account held
+/// before is older and goes first; the run leaves it markers on channels nobody else uses.
+/// Skipped where the server keeps more (none forgotten).
+pub(super) fn a_129th_read_marker_forgets_the_one_moved_longest_ago(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut c = logged_in(x, id, pw)?;
+    let chans: Vec<String> = (0..129).map(|_| x.channel("rk")).collect();
+    let (Some(first), Some(second), Some(last)) = (chans.first(), chans.get(1), chans.last()) else {
+        return Err("no channels".into());
+    };
+    let at = 1_000_000;
+    for ch in chans.iter().take(128) {
+        let v = mark_read(&mut c, ch, Some(at), 3)?;
+        if kind(&v) == Some(3) && uint(&v, 9) == Some(103) {
+            return Ok(Verdict::Skip("the server has no read markers (103)".into()));
+        }
+        read_mark(&v, ch, Some(3))?;
+    }
+    // Set first, `first` is moved again and `second` only asked of: `second` is now the one
+    // moved longest ago.
+    read_mark(&mark_read(&mut c, first, Some(at + 1), 4)?, first, Some(4))?;
+    read_mark(&mark_read(&mut c, second, None, 5)?, second, Some(5))?;
+    read_mark(&mark_read(&mut c, last, Some(at), 6)?, last, Some(6))?;
+    let mut gone = Vec::new();
+    for ch in &chans {
+        if read_mark(&mark_read(&mut c, ch, None, 7)?, ch, Some(7))?.is_none() {
+            gone.push(ch.as_str());
+        }
+    }
+    match gone.as_slice() {
+        [] => Ok(Verdict::Skip(
+            "the server keeps more than 128 read markers an account".into(),
+        )),
+        [one] if one == second => Ok(Pass),
+        _ => Err(format!(
+            "after a 129th marker, expected {second} (moved longest ago) forgotten alone; \
+             forgotten: {gone:?}"
         )),
     }
 }

@@ -21,14 +21,14 @@ fn admin(x: &Ctx) -> Result<Option<(String, Raw)>, Fail> {
 /// Sends the admin's Mod `action` of `target` on `!server@DOMAIN`, with a reason, as `seq`;
 /// the reply.
 fn on_server(c: &mut Raw, x: &Ctx, seq: u64, action: u64, target: &str) -> Result<Value, Fail> {
-    c.send(&map(&[
-        (0, u(MOD)),
-        (1, u(seq)),
-        (2, t(&format!("!server@{}", x.domain))),
-        (10, t("conformance")),
-        (36, u(action)),
-        (37, t(target)),
-    ]))?;
+    let server = format!("!server@{}", x.domain);
+    c.send(&moderate_with(
+        seq,
+        &server,
+        action,
+        target,
+        &[(10, t("conformance"))],
+    ))?;
     c.reply()
 }
 
@@ -196,4 +196,30 @@ pub(super) fn a_wall_reaches_every_identified_connection(x: &Ctx) -> Result<Verd
             show(&first)
         )),
     }
+}
+
+/// §4 Server admins: a new ban's range is written as it is listed, or it is `bad_id` (300)
+/// and bans nothing: bits set past its prefix (`192.0.2.7/24`), a prefix with a leading zero,
+/// IPv6 not in RFC 5952's lowercase and shortest form, IPv4 written as IPv6. An unban takes
+/// the range as written (a ban may date from before the rule): `192.0.2.7/24` is not banned,
+/// so `no_such_user` (404).
+pub(super) fn a_new_ban_s_range_is_written_as_it_is_listed(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((_, mut admin)) = admin(x)? else {
+        return skip();
+    };
+    let server = format!("!server@{}", x.domain);
+    let mod_of =
+        |action: u64, target: &str| vec![(0, u(MOD)), (2, t(&server)), (36, u(action)), (37, t(target))];
+    let mut requests: Vec<_> = [
+        "192.0.2.7/24",
+        "192.0.2.0/024",
+        "2001:DB8::/32",
+        "2001:0db8::1",
+        "::ffff:192.0.2.0/120",
+    ]
+    .into_iter()
+    .map(|range| (mod_of(2, range), 300))
+    .collect();
+    requests.push((mod_of(3, "192.0.2.7/24"), 404));
+    precedence::all_refused(&mut admin, "an admin's Mod of a range not as listed", &requests)
 }

@@ -305,6 +305,12 @@ cases! {
     channels::a_member_deletes_its_own_message_not_another_s, "§4 Channels";
     channels::an_operator_s_purge_takes_an_id_s_messages_out_of_history, "§4 Channels";
     channels::a_timed_ban_ends_by_itself, "§4 Channels";
+    channels::a_timed_mute_ends_by_itself, "§4 Channels";
+    channels::an_until_over_366_days_ahead_is_100, "§4 Channels";
+    channels::a_query_of_0_or_257_bytes_is_refused, "§4 Topics, Members";
+    channels::a_targets_cursor_is_a_pattern_or_a_range, "§4 Targets";
+    channels::a_kept_channel_s_roles_are_for_accounts_only, "§4 Channels";
+    channels::a_banned_guest_s_address_keeps_the_next_guest_out, "§4 Channels";
     modes::set_meta_records_each_change_in_order_before_its_meta, "§4 SetMeta";
     modes::set_meta_refuses_what_its_fields_cannot_hold, "§4 SetMeta";
     modes::a_moderated_channel_hears_voices_and_operators_only, "§4 SetMeta";
@@ -317,6 +323,7 @@ cases! {
     modes::presence_is_told_as_it_changes_and_only_then, "§4 Presence";
     modes::set_presence_refuses_what_it_cannot_say, "§4 Presence";
     modes::an_unsub_reason_is_said_only_where_the_user_may_speak, "§4 Joins and leaves";
+    modes::joins_in_a_private_members_channel_are_told_to_who_runs_it, "§4 Joins and leaves";
     precedence::a_message_s_and_a_sub_s_faults_in_order, "§8 Precedence";
     precedence::a_mod_s_faults_in_order, "§8 Precedence";
     precedence::an_ident_s_faults_in_order, "§8 Precedence";
@@ -325,10 +332,13 @@ cases! {
     precedence::the_server_s_names_are_its_admins_only, "§4 Server admins";
     precedence::blocks_are_one_s_own_and_need_a_login, "§4 Blocks";
     accounts::a_block_ends_a_watch_and_is_listed, "§4 Blocks";
+    accounts::an_auth_s_faults_in_order, "§8 Precedence";
+    accounts::a_129th_read_marker_forgets_the_one_moved_longest_ago, "§4 Read markers";
     history::search_a_starred_word_and_a_query_without_words, "§4 Search";
     admins::an_admin_s_kill_closes_every_connection_of_the_id, "§4 Server admins";
     admins::a_server_ban_closes_and_keeps_out_until_lifted, "§4 Server admins";
     admins::a_wall_reaches_every_identified_connection, "§4 Server admins";
+    admins::a_new_ban_s_range_is_written_as_it_is_listed, "§4 Server admins";
 }
 
 /// The extension types' numbers (§4: 64 and above).
@@ -376,13 +386,27 @@ pub(super) fn lists(list: &Value, entry: &str) -> bool {
 
 /// A Mod of `action` on `target` in `channel`.
 pub(super) fn moderate(seq: u64, channel: &str, action: u64, target: &str) -> Value {
-    map(&[
+    moderate_with(seq, channel, action, target, &[])
+}
+
+/// [`moderate`] with `extra` fields too (an `until`, a `reason`).
+pub(super) fn moderate_with(
+    seq: u64,
+    channel: &str,
+    action: u64,
+    target: &str,
+    extra: &[(u64, Value)],
+) -> Value {
+    let mut fields = vec![
         (0, u(MOD)),
         (1, u(seq)),
         (2, t(channel)),
         (36, u(action)),
         (37, t(target)),
-    ])
+    ];
+    fields.extend_from_slice(extra);
+    fields.sort_by_key(|(k, _)| *k);
+    map(&fields)
 }
 
 pub(super) fn ping(seq: u64, time: u64) -> Value {

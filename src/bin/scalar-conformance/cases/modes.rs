@@ -6,6 +6,7 @@ use super::*;
 
 const RECORD: &str = "text/x-scalar-mod";
 const PRESENCE: &str = "text/x-scalar-presence";
+const MEMBER: &str = "text/x-scalar-member";
 
 /// A SetMeta of `fields` on `topic`.
 fn set_meta(seq: u64, topic: &str, fields: &[(u64, Value)]) -> Value {
@@ -429,7 +430,7 @@ pub(super) fn an_unsub_reason_is_said_only_where_the_user_may_speak(x: &Ctx) -> 
     a.sub(&ch, 2)?;
     let (mut b, member) = x.client("urb")?;
     b.sub(&ch, 2)?;
-    told(&a.event()?, &member, &ch, "joined", "text/x-scalar-member")?;
+    told(&a.event()?, &member, &ch, "joined", MEMBER)?;
     let leave = |seq, reason: &str| map(&[(0, u(9)), (1, u(seq)), (2, t(&ch)), (10, t(reason))]);
     b.send(&leave(3, &"r".repeat(257)))?;
     b.expect_error(304, Some(3))?;
@@ -441,7 +442,35 @@ pub(super) fn an_unsub_reason_is_said_only_where_the_user_may_speak(x: &Ctx) -> 
     }
     b.send(&leave(4, "you will hear this"))?;
     b.reply()?;
-    told(&a.event()?, &member, &ch, "left", "text/x-scalar-member")
+    told(&a.event()?, &member, &ch, "left", MEMBER)
         .map_err(|e| format!("a muted member's leave with a reason: {e}"))?;
+    Ok(Pass)
+}
+
+/// §4 Joins and leaves: in a channel with private members (mode 8) only the connections that
+/// run it are told of joins and leaves; a member that asked for them is not.
+pub(super) fn joins_in_a_private_members_channel_are_told_to_who_runs_it(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut a = x.raw()?;
+    if let Err(skip) = asking(&mut a, &x.user("pja"), 54, "joins")? {
+        return Ok(skip);
+    }
+    let ch = x.channel("pj");
+    a.sub(&ch, 2)?;
+    if let Err(skip) = with_modes(&mut a, &ch, 8)? {
+        return Ok(skip);
+    }
+    let (mut m, member) = (x.raw()?, x.user("pjm"));
+    if asking(&mut m, &member, 54, "joins")?.is_err() {
+        return Err("joins granted to one connection, not to the next".into());
+    }
+    m.sub(&ch, 2)?;
+    told(&a.event()?, &member, &ch, "joined", MEMBER)?;
+    let (mut j, joiner) = x.client("pjj")?;
+    j.sub(&ch, 2)?;
+    told(&a.event()?, &joiner, &ch, "joined", MEMBER)?;
+    j.send(&map(&[(0, u(9)), (1, u(3)), (2, t(&ch))]))?;
+    j.reply()?;
+    told(&a.event()?, &joiner, &ch, "left", MEMBER)?;
+    nothing_before_a_pong(&mut m, "a member of a channel with private members")?;
     Ok(Pass)
 }

@@ -7,7 +7,7 @@ use super::*;
 /// Sends each `(request fields, code)` with its own `seq` from 3 on, and expects that Error
 /// with it; `Err(Skip)` when the first is of a type the server does not know (103). `what`
 /// names the requests for the report.
-fn each_refused(
+pub(super) fn each_refused(
     c: &mut Raw,
     what: &str,
     requests: &[(Vec<(u64, Value)>, u64)],
@@ -39,7 +39,11 @@ fn each_refused(
 }
 
 /// Runs [`each_refused`] as a case's verdict.
-fn all_refused(c: &mut Raw, what: &str, requests: &[(Vec<(u64, Value)>, u64)]) -> Result<Verdict, Fail> {
+pub(super) fn all_refused(
+    c: &mut Raw,
+    what: &str,
+    requests: &[(Vec<(u64, Value)>, u64)],
+) -> Result<Verdict, Fail> {
     Ok(match each_refused(c, what, requests)? {
         Ok(()) => Pass,
         Err(skip) => skip,
