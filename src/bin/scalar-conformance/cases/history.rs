@@ -215,6 +215,29 @@ pub(super) fn search_finds_chinese_and_japanese_characters_in_a_row(x: &Ctx) -> 
     )
 }
 
+pub(super) fn search_ignores_accents_typed_either_way(x: &Ctx) -> Result<Verdict, Fail> {
+    // "café" precomposed, "ёлка" as "е" and a combining diaeresis (U+0308), "καλημέρα"
+    // precomposed: each found without its accents, and the accented query finds the plain
+    // word; "cafe" is no prefix of "cafeteria".
+    hits_are(
+        x,
+        "sa",
+        &[
+            "un café noir",
+            "е\u{308}лка и καλημέρα",
+            "cafeteria",
+            "cafe au lait",
+        ],
+        &[
+            ("cafe", 2),
+            ("café", 2),
+            ("елка", 1),
+            ("ёлка", 1),
+            ("καλημερα", 1),
+        ],
+    )
+}
+
 pub(super) fn search_finds_korean_syllables_in_a_row(x: &Ctx) -> Result<Verdict, Fail> {
     // "서울" (Seoul) is found without its particle "에서", in the first message only; "에서"
     // in the first two; "울서" in none, though they hold its syllables; "서서" and "사과" in

@@ -226,6 +226,7 @@ cases! {
     history::search_words_end_at_emoji, "§4 Search";
     history::search_finds_chinese_and_japanese_characters_in_a_row, "§4 Search";
     history::search_finds_korean_syllables_in_a_row, "§4 Search";
+    history::search_ignores_accents_typed_either_way, "§4 Search";
     history::an_empty_query_is_malformed, "§4 Search";
     timers::timer_handshake_timeout_closes_a_silent_connection, "§8";
     timers::timer_an_idle_client_is_pinged, "§4 Ping";
