@@ -31,8 +31,28 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
     assert!(ok && !out.contains("no store was in"), "{out}");
     let (ok, out) = account(dir.path(), "add", "alice", "again");
     assert!(!ok && out.contains("already an account"), "{out}");
-    let (ok, out) = account(dir.path(), "add", "bob", "seven77");
-    assert!(!ok && out.contains("shorter than 8 characters"), "{out}");
+    // Refused input, exit 2 as OPERATIONS.md says (found in a walk-through: it exited 1).
+    let (code, out) = account_code(dir.path(), "add", "bob", "seven77", &[]);
+    assert!(
+        code == Some(2) && out.contains("shorter than 8 characters"),
+        "{code:?} {out}"
+    );
+    let (code, out) = account_code(dir.path(), "add", "bob", "", &[]);
+    assert!(
+        code == Some(2) && out.contains("empty password"),
+        "{code:?} {out}"
+    );
+    let none = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["account", "add", "bob", "--data-dir", dir.path()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("scalard account");
+    let text = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        none.status.code() == Some(2) && text.contains("no password given"),
+        "{:?} {text}",
+        none.status
+    );
     let (ok, out) = account(dir.path(), "add", "guest-1", "password");
     assert!(!ok && out.contains("guests"), "{out}");
 
