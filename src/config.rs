@@ -885,6 +885,21 @@ impl Config {
     /// Sets `key` to `value`, given as `name` (`--key` for a flag; a list's item under the
     /// file's plural key), the name its errors give.
     fn set(&mut self, key: &str, value: &str, name: &str) -> Result<(), ConfigError> {
+        // DNS names ignore case and Scalar's are lowercase (PROTOCOL.md §5, as IDs are folded
+        // where typed): a domain written with capitals is that domain, taken folded with a
+        // note, as a quoted number is (found in a walk-through: `--domain Chat.Example.ORG`
+        // was refused).
+        let folded = value.to_ascii_lowercase();
+        let domain_key = matches!(key, "domain" | "trust-domain" | "distrust-domain");
+        let value = match domain_key && folded != value && valid_domain(&folded) {
+            true => {
+                self.notes.push(format!(
+                    "{name}: {value:?} is taken as {folded} (names are lowercase); write it so"
+                ));
+                folded.as_str()
+            }
+            false => value,
+        };
         let num = || {
             value
                 .parse::<u64>()
@@ -906,7 +921,7 @@ impl Config {
         let l = &mut self.limits;
         match key {
             "domain" if valid_domain(value) => self.domain = value.into(),
-            "domain" => return Err(bad(name, "must be a lowercase DNS name, like chat.example.org")),
+            "domain" => return Err(bad(name, "must be a DNS name, like chat.example.org")),
             "data-dir" | "tls-cert" | "tls-key" if value.is_empty() => {
                 return Err(bad(name, "an empty path"));
             }
@@ -1352,6 +1367,37 @@ mod tests {
         };
         assert!(note.ends_with("it is taken as 10.1.2.3/32"), "{note}");
         assert!(args(&["--ban", "10.0.0.0/8"]).unwrap().notes.is_empty());
+    }
+
+    /// A domain is a DNS name, whose case means nothing, and Scalar's names are lowercase: one
+    /// written with capitals, by flag or in the file, is taken folded, with a note.
+    #[test]
+    fn a_domain_with_capitals_is_taken_folded_with_a_note() {
+        let c = args(&["--domain", "Chat.Example.ORG", "--trust-domain", "Other.ORG"]).unwrap();
+        assert_eq!(c.domain, "chat.example.org");
+        assert_eq!(c.trust, ["other.org".into()]);
+        let [note, _] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert_eq!(
+            note,
+            "--domain: \"Chat.Example.ORG\" is taken as chat.example.org (names are lowercase); \
+             write it so"
+        );
+        let mut c = Config::default();
+        c.apply_toml("domain = \"Chat.Example.ORG\"").unwrap();
+        assert_eq!(c.domain, "chat.example.org");
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(
+            note.starts_with("domain: \"Chat.Example.ORG\" is taken as"),
+            "{note}"
+        );
+        // Not a name in any case: refused as written.
+        let e = args(&["--domain", "Chat_Example.ORG"]).unwrap_err().to_string();
+        assert!(e.contains("must be a DNS name"), "{e}");
+        assert!(args(&["--domain", "chat.example.org"]).unwrap().notes.is_empty());
     }
 
     /// A number in quotes was always taken as the number (refused, a file that served before

@@ -524,6 +524,11 @@ fn sub_config(sub: &str, flags: &[String]) -> Result<Config, ExitCode> {
         ExitCode::from(2)
     };
     let config = Config::from_args(flags.iter().cloned()).map_err(|e| refuse(e.to_string()))?;
+    // What the configuration took but would have written otherwise (a domain with capitals,
+    // taken folded), said here as a start says it.
+    for note in &config.notes {
+        eprintln!("scalard {sub}: {note}");
+    }
     match config.ephemeral {
         true => Err(refuse(
             "the configuration is ephemeral (ephemeral = true, or --ephemeral): its server keeps \
