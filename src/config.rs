@@ -72,6 +72,25 @@ pub struct Config {
     pub notes: Vec<String>,
 }
 
+/// Whether a listener on `b` cannot be bound beside one of scalard's on `a`, as measured on
+/// Linux (SO_REUSEADDR on both): the same port and address family, and the same address or
+/// either unspecified. scalard's IPv6 listeners hold IPv6 alone (IPV6_V6ONLY,
+/// net/sockopt.rs), so `[::]:P` leaves IPv4's `P` free. The metrics listener (`metrics`) is
+/// std's, which leaves the host's `net.ipv6.bindv6only` in force: its `[::]` is taken to hold
+/// IPv4's port too, as with the default 0 (a check cannot know the host a start will meet),
+/// and its IPv4 address written as IPv6 (`[::ffff:127.0.0.1]`) is that IPv4 address.
+fn takes_port(a: &SocketAddr, b: &SocketAddr, metrics: bool) -> bool {
+    let (x, y) = match metrics {
+        true => (a.ip(), b.ip().to_canonical()),
+        false => (a.ip(), b.ip()),
+    };
+    a.port() == b.port()
+        && match x.is_ipv4() == y.is_ipv4() {
+            true => x == y || x.is_unspecified() || y.is_unspecified(),
+            false => metrics && y.is_ipv6() && y.is_unspecified(),
+        }
+}
+
 /// A TOML syntax error on one line, as a log line must be (a reload's error is logged):
 /// `line 2, column 11: unclosed array, expected `]``, not the parser's drawing of the line.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
@@ -655,12 +674,34 @@ impl Config {
         }
         // Found by QA: it passed `scalard check`, then the start failed to bind it (exit 1,
         // which systemd restarts, not 2, which it does not). An unspecified address holds
-        // its port on every address (review: 0.0.0.0:P beside 127.0.0.1:P).
-        let clash = |m: &SocketAddr, a: &SocketAddr| {
-            m.port() == a.port() && (m.ip() == a.ip() || m.ip().is_unspecified() || a.ip().is_unspecified())
-        };
+        // its port on every address of its family (review: 0.0.0.0:P beside 127.0.0.1:P;
+        // found in a walk-through: among the listeners themselves too).
+        let overlap = all.iter().enumerate().find_map(|(i, a)| {
+            let later = all.get(i + 1..)?;
+            later.iter().find(|b| takes_port(a, b, false)).map(|b| (*a, *b))
+        });
+        if let Some((a, b)) = overlap {
+            let key = match self.tls_listen.contains(&a) || self.tls_listen.contains(&b) {
+                true => "tls-listen",
+                false => "listen",
+            };
+            let wide = if a.ip().is_unspecified() { a } else { b };
+            let given = [a, b]
+                .into_iter()
+                .find(|x| self.default_listen && self.listen.contains(x));
+            let hint = given
+                .map(|d| format!(" ({d} is a default (plain) listen address: give --listen too)"))
+                .unwrap_or_default();
+            return Err(bad(
+                key,
+                format!(
+                    "{a} and {b} take the same port: {wide} holds it on every address of its \
+                     family{hint}"
+                ),
+            ));
+        }
         if let Some(m) = self.metrics_listen.filter(|m| m.port() != 0)
-            && let Some(a) = all.iter().find(|a| clash(&m, a))
+            && let Some(a) = all.iter().find(|a| takes_port(a, &m, true))
         {
             return Err(bad(
                 "metrics-listen",
@@ -1686,9 +1727,44 @@ mod tests {
                 .contains("takes the port of listen address 0.0.0.0:1"),
             "{e}"
         );
-        let e = args(&["--tls-listen", "[::]:1", "--metrics-listen", "127.0.0.1:1"]).unwrap_err();
+        // scalard's [::] holds IPv6 alone; the metrics' [::] is std's, IPv4 too where the
+        // host's default leaves it so (found in a walk-through: [::] was taken as both).
+        let e = args(&["--tls-listen", "[::]:1", "--metrics-listen", "[::1]:1"]).unwrap_err();
         assert!(
             e.to_string().contains("takes the port of listen address [::]:1"),
+            "{e}"
+        );
+        let metrics = |listen: &str, m: &str| args(&["--listen", listen, "--metrics-listen", m]);
+        assert!(metrics("[::]:1", "127.0.0.1:1").is_ok());
+        assert!(metrics("[::]:1", "0.0.0.0:1").is_ok());
+        assert!(metrics("[::1]:1", "0.0.0.0:1").is_ok());
+        assert!(metrics("[::]:1", "[::ffff:127.0.0.1]:1").is_ok());
+        assert!(metrics("127.0.0.1:1", "[::1]:1").is_ok());
+        for (listen, m) in [
+            ("127.0.0.1:1", "[::]:1"),
+            ("0.0.0.0:1", "[::]:1"),
+            ("127.0.0.1:1", "[::ffff:127.0.0.1]:1"),
+            ("[::1]:1", "[::]:1"),
+        ] {
+            let e = metrics(listen, m).unwrap_err().to_string();
+            assert!(
+                e.contains("takes the port of listen address"),
+                "{listen} {m}: {e}"
+            );
+        }
+        // Nor may scalard's own listeners overlap: the start's second bind would fail.
+        let e = args(&["--listen", "0.0.0.0:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tls-listen: 0.0.0.0:1 and 127.0.0.1:1 take the same port: 0.0.0.0:1 holds it on \
+             every address of its family"
+        );
+        let e = args(&["--listen", "[::1]:1", "--listen", "[::]:1"]).unwrap_err();
+        assert!(e.to_string().starts_with("listen: [::]:1 and [::1]:1"), "{e}");
+        assert!(args(&["--listen", "0.0.0.0:1", "--listen", "[::]:1"]).is_ok());
+        let e = args(&["--tls-listen", "0.0.0.0:7667"]).unwrap_err().to_string();
+        assert!(
+            e.ends_with("(127.0.0.1:7667 is a default (plain) listen address: give --listen too)"),
             "{e}"
         );
         assert!(args(&["--listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.1:2"]).is_ok());
