@@ -58,6 +58,9 @@ pub struct Config {
     pub distrust: Vec<Box<str>>,
     /// How long a token this server issues is good for.
     pub token_lifetime: Duration,
+    /// The key that gave each of `trust`, and each of `distrust`, as written (a file's
+    /// `trust-domains` or `trust-domain`, the flag `--trust-domain`): an error names it.
+    domain_keys: (Vec<Box<str>>, Vec<Box<str>>),
     /// `max-connections` was given: it is not derived from the open-file limit.
     pub max_connections_set: bool,
     /// Admins, server bans and the message of the day: what SIGHUP reloads with the limits.
@@ -67,6 +70,25 @@ pub struct Config {
     /// number or a boolean written as a string (refused, a file that served before would stop a
     /// start after an upgrade: review).
     pub notes: Vec<String>,
+}
+
+/// Whether a listener on `b` cannot be bound beside one of scalard's on `a`, as measured on
+/// Linux (SO_REUSEADDR on both): the same port and address family, and the same address or
+/// either unspecified. scalard's IPv6 listeners hold IPv6 alone (IPV6_V6ONLY,
+/// net/sockopt.rs), so `[::]:P` leaves IPv4's `P` free. The metrics listener (`metrics`) is
+/// std's, which leaves the host's `net.ipv6.bindv6only` in force: its `[::]` is taken to hold
+/// IPv4's port too, as with the default 0 (a check cannot know the host a start will meet),
+/// and its IPv4 address written as IPv6 (`[::ffff:127.0.0.1]`) is that IPv4 address.
+fn takes_port(a: &SocketAddr, b: &SocketAddr, metrics: bool) -> bool {
+    let (x, y) = match metrics {
+        true => (a.ip(), b.ip().to_canonical()),
+        false => (a.ip(), b.ip()),
+    };
+    a.port() == b.port()
+        && match x.is_ipv4() == y.is_ipv4() {
+            true => x == y || x.is_unspecified() || y.is_unspecified(),
+            false => metrics && y.is_ipv6() && y.is_unspecified(),
+        }
 }
 
 /// A TOML syntax error on one line, as a log line must be (a reload's error is logged):
@@ -118,8 +140,9 @@ impl Config {
             ("resolver", self.resolver != new.resolver),
             ("metrics-listen", self.metrics_listen != new.metrics_listen),
             ("foreign", self.foreign_any != new.foreign_any),
-            ("trust-domain", self.trust != new.trust),
-            ("distrust-domain", self.distrust != new.distrust),
+            // A reload's change is the file's.
+            ("trust-domains", self.trust != new.trust),
+            ("distrust-domains", self.distrust != new.distrust),
             ("token-lifetime", self.token_lifetime != new.token_lifetime),
         ];
         named(differ)
@@ -247,6 +270,7 @@ impl Default for Config {
             trust: Vec::new(),
             distrust: Vec::new(),
             token_lifetime: Duration::from_millis(crate::server::TOKEN_LIFETIME_MS),
+            domain_keys: (Vec::new(), Vec::new()),
         }
     }
 }
@@ -299,13 +323,13 @@ impl fmt::Display for ConfigError {
 
 /// Whether `key` names a setting: a flag without its dashes, or a file key.
 fn knows(key: &str) -> bool {
-    LIST_KEYS.contains(&key) || !matches!(Config::default().set(key, "", ""), Err(ConfigError::Unknown(_)))
+    LIST_KEYS.contains(&key) || !matches!(Config::default().set(key, "", key), Err(ConfigError::Unknown(_)))
 }
 
 /// Whether `key` takes any text (a path, a name, the message of the day), so that a number
 /// or a boolean given for it in the file is a slip (`motd = 5`), not a value to take as text.
 fn takes_text(key: &str) -> bool {
-    !LIST_KEYS.contains(&key) && Config::default().set(key, "x", "").is_ok()
+    !LIST_KEYS.contains(&key) && Config::default().set(key, "x", key).is_ok()
 }
 
 /// The note for `value`, a string the file gave `key` where a number or a boolean belongs
@@ -505,7 +529,7 @@ impl Config {
             match key.as_str() {
                 "listen" => listen_flags.push(parse_addr("--listen", &value)?),
                 "tls-listen" => tls_flags.push(parse_addr("--tls-listen", &value)?),
-                _ => config.set(&key, &value, "--")?,
+                _ => config.set(&key, &value, &format!("--{key}"))?,
             }
         }
         if !listen_flags.is_empty() {
@@ -592,30 +616,35 @@ impl Config {
     fn check(&self, serving: &str) -> Result<(), ConfigError> {
         // Its own domain in a list of others is a mistake, not a setting: its users are never
         // admitted as foreign, nor their server looked up (found by QA: accepted silently).
-        let own = |list: &[Box<str>]| list.iter().any(|d| **d == *self.domain);
-        for (key, named) in [
-            ("trust-domain", own(&self.trust)),
-            ("distrust-domain", own(&self.distrust)),
-            ("servers", self.servers.get(&self.domain).is_some()),
-        ] {
-            if named {
-                return Err(bad(
-                    key,
-                    format!(
-                        "{} is this server's own domain, whose users are its own",
-                        self.domain
-                    ),
-                ));
-            }
+        let own = |list: &[Box<str>]| list.iter().position(|d| **d == *self.domain);
+        let named = [
+            own(&self.trust).map(|at| self.domain_key(false, at)),
+            own(&self.distrust).map(|at| self.domain_key(true, at)),
+            self.servers.get(&self.domain).map(|_| "servers"),
+        ];
+        if let Some(key) = named.into_iter().flatten().next() {
+            return Err(bad(
+                key,
+                format!(
+                    "{} is this server's own domain, whose users are its own",
+                    self.domain
+                ),
+            ));
         }
         if self.foreign_any && !self.trust.is_empty() {
+            let key = self.domain_key(false, 0);
+            // The other list as the same place spells it, file or flags.
+            let other = key.replacen("trust", "distrust", 1);
             return Err(bad(
-                "trust-domain",
-                "lists the domains to admit; with foreign = any, list the others with distrust-domain",
+                key,
+                format!("lists the domains to admit; with foreign = any, list the others with {other}"),
             ));
         }
         if !self.foreign_any && !self.distrust.is_empty() {
-            return Err(bad("distrust-domain", "only means something with foreign = any"));
+            return Err(bad(
+                self.domain_key(true, 0),
+                "only means something with foreign = any",
+            ));
         }
         if self.listen.is_empty() && self.tls_listen.is_empty() {
             return Err(bad("listen", "no address to listen on"));
@@ -645,12 +674,34 @@ impl Config {
         }
         // Found by QA: it passed `scalard check`, then the start failed to bind it (exit 1,
         // which systemd restarts, not 2, which it does not). An unspecified address holds
-        // its port on every address (review: 0.0.0.0:P beside 127.0.0.1:P).
-        let clash = |m: &SocketAddr, a: &SocketAddr| {
-            m.port() == a.port() && (m.ip() == a.ip() || m.ip().is_unspecified() || a.ip().is_unspecified())
-        };
+        // its port on every address of its family (review: 0.0.0.0:P beside 127.0.0.1:P;
+        // found in a walk-through: among the listeners themselves too).
+        let overlap = all.iter().enumerate().find_map(|(i, a)| {
+            let later = all.get(i + 1..)?;
+            later.iter().find(|b| takes_port(a, b, false)).map(|b| (*a, *b))
+        });
+        if let Some((a, b)) = overlap {
+            let key = match self.tls_listen.contains(&a) || self.tls_listen.contains(&b) {
+                true => "tls-listen",
+                false => "listen",
+            };
+            let wide = if a.ip().is_unspecified() { a } else { b };
+            let given = [a, b]
+                .into_iter()
+                .find(|x| self.default_listen && self.listen.contains(x));
+            let hint = given
+                .map(|d| format!(" ({d} is a default (plain) listen address: give --listen too)"))
+                .unwrap_or_default();
+            return Err(bad(
+                key,
+                format!(
+                    "{a} and {b} take the same port: {wide} holds it on every address of its \
+                     family{hint}"
+                ),
+            ));
+        }
         if let Some(m) = self.metrics_listen.filter(|m| m.port() != 0)
-            && let Some(a) = all.iter().find(|a| clash(&m, a))
+            && let Some(a) = all.iter().find(|a| takes_port(a, &m, true))
         {
             return Err(bad(
                 "metrics-listen",
@@ -672,6 +723,17 @@ impl Config {
                 "tls-cert and tls-key are only used with tls-listen",
             )),
         }
+    }
+
+    /// The key that gave the `at`th domain of `trust` (of `distrust` if `distrust`), as it was
+    /// written: `trust-domains` in the file, `--trust-domain` on the command line (found in a
+    /// walk-through: a file's `trust-domains` was called `trust-domain`).
+    fn domain_key(&self, distrust: bool, at: usize) -> &str {
+        let (keys, key) = match distrust {
+            false => (&self.domain_keys.0, "trust-domain"),
+            true => (&self.domain_keys.1, "distrust-domain"),
+        };
+        keys.get(at).map_or(key, |k| k)
     }
 
     /// Applies a TOML document's keys.
@@ -722,10 +784,7 @@ impl Config {
                     let one = key.trim_end_matches('s');
                     for v in items {
                         let item = v.as_str().ok_or_else(|| bad(&key, "expected strings"))?;
-                        self.set(one, item, "").map_err(|e| match e {
-                            ConfigError::BadValue { why, .. } => bad(&key, why),
-                            e => e,
-                        })?;
+                        self.set(one, item, &key)?;
                     }
                 }
                 ("servers", toml::Value::Table(domains)) => {
@@ -747,7 +806,7 @@ impl Config {
                     ));
                 }
                 (_, toml::Value::String(s)) => {
-                    self.set(&key, &s, "")?;
+                    self.set(&key, &s, &key)?;
                     if !takes_text(&key) {
                         self.notes.extend(quoted_note(&key, &s));
                     }
@@ -763,8 +822,8 @@ impl Config {
                     );
                     return Err(bad(&key, why));
                 }
-                (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), "")?,
-                (_, toml::Value::Boolean(b)) => self.set(&key, &b.to_string(), "")?,
+                (_, toml::Value::Integer(i)) => self.set(&key, &i.to_string(), &key)?,
+                (_, toml::Value::Boolean(b)) => self.set(&key, &b.to_string(), &key)?,
                 (_, other) => {
                     // An unknown key is that, whatever its value (a misspelt list included);
                     // the keys above take lists or tables, the rest single values.
@@ -864,32 +923,48 @@ impl Config {
         }
     }
 
-    fn set(&mut self, key: &str, value: &str, prefix: &str) -> Result<(), ConfigError> {
-        let name = format!("{prefix}{key}");
+    /// Sets `key` to `value`, given as `name` (`--key` for a flag; a list's item under the
+    /// file's plural key), the name its errors give.
+    fn set(&mut self, key: &str, value: &str, name: &str) -> Result<(), ConfigError> {
+        // DNS names ignore case and Scalar's are lowercase (PROTOCOL.md §5, as IDs are folded
+        // where typed): a domain written with capitals is that domain, taken folded with a
+        // note, as a quoted number is (found in a walk-through: `--domain Chat.Example.ORG`
+        // was refused).
+        let folded = value.to_ascii_lowercase();
+        let domain_key = matches!(key, "domain" | "trust-domain" | "distrust-domain");
+        let value = match domain_key && folded != value && valid_domain(&folded) {
+            true => {
+                self.notes.push(format!(
+                    "{name}: {value:?} is taken as {folded} (names are lowercase); write it so"
+                ));
+                folded.as_str()
+            }
+            false => value,
+        };
         let num = || {
             value
                 .parse::<u64>()
-                .map_err(|_| bad(&name, format!("expected a whole number, got {value:?}")))
+                .map_err(|_| bad(name, format!("expected a whole number, got {value:?}")))
         };
-        let count = || num().and_then(|n| usize::try_from(n).map_err(|_| bad(&name, "too large")));
+        let count = || num().and_then(|n| usize::try_from(n).map_err(|_| bad(name, "too large")));
         // For a limit or a timer of which 0 would lock everyone out (every connection refused,
         // closed or pinged at once) rather than turn it off.
         let at_least_1 = |n: u64| match n {
-            0 => Err(bad(&name, "must be at least 1")),
+            0 => Err(bad(name, "must be at least 1")),
             n => Ok(n),
         };
         let count1 = || {
             num()
                 .and_then(at_least_1)
-                .and_then(|n| usize::try_from(n).map_err(|_| bad(&name, "too large")))
+                .and_then(|n| usize::try_from(n).map_err(|_| bad(name, "too large")))
         };
         let secs1 = || num().and_then(at_least_1).map(Duration::from_secs);
         let l = &mut self.limits;
         match key {
             "domain" if valid_domain(value) => self.domain = value.into(),
-            "domain" => return Err(bad(&name, "must be a lowercase DNS name, like chat.example.org")),
+            "domain" => return Err(bad(name, "must be a DNS name, like chat.example.org")),
             "data-dir" | "tls-cert" | "tls-key" if value.is_empty() => {
-                return Err(bad(&name, "an empty path"));
+                return Err(bad(name, "an empty path"));
             }
             "data-dir" => self.data_dir = Some(value.into()),
             "tls-cert" => self.tls_cert = Some(value.into()),
@@ -898,19 +973,19 @@ impl Config {
                 self.plain = match value {
                     "any" => PlainPolicy::Any,
                     "loopback" => PlainPolicy::Loopback,
-                    _ => return Err(bad(&name, format!("expected any or loopback, got {value:?}"))),
+                    _ => return Err(bad(name, format!("expected any or loopback, got {value:?}"))),
                 }
             }
             "ephemeral" => {
                 self.ephemeral = value
                     .parse()
-                    .map_err(|_| bad(&name, format!("expected true or false, got {value:?}")))?
+                    .map_err(|_| bad(name, format!("expected true or false, got {value:?}")))?
             }
             "fsync" => {
                 self.fsync = Fsync::ALL
                     .into_iter()
                     .find(|f| f.name() == value)
-                    .ok_or_else(|| bad(&name, expected_one_of(Fsync::ALL.map(Fsync::name), value)))?
+                    .ok_or_else(|| bad(name, expected_one_of(Fsync::ALL.map(Fsync::name), value)))?
             }
             "history-max-events" => self.retention.default.max_events = Some(num()?).filter(|&n| n > 0),
             "history-max-days" => self.retention.default.max_age = days(num()?),
@@ -918,13 +993,13 @@ impl Config {
                 self.auth.policy = Policy::ALL
                     .into_iter()
                     .find(|p| p.name() == value)
-                    .ok_or_else(|| bad(&name, expected_one_of(Policy::ALL.map(Policy::name), value)))?
+                    .ok_or_else(|| bad(name, expected_one_of(Policy::ALL.map(Policy::name), value)))?
             }
             "registration" => {
                 self.auth.registration = match value {
                     "open" => true,
                     "closed" => false,
-                    _ => return Err(bad(&name, format!("expected open or closed, got {value:?}"))),
+                    _ => return Err(bad(name, format!("expected open or closed, got {value:?}"))),
                 }
             }
             "max-connections" => {
@@ -934,14 +1009,14 @@ impl Config {
             "max-per-address" => l.max_per_address = count1()?,
             // Never below max-per-address (Limits), so 0 refuses nobody.
             "max-per-subnet" => l.max_per_subnet = count()?,
-            "connect-rate" => l.connect_rate = parse_rate(&name, value)?,
-            "flood-messages" => l.messages = parse_rate(&name, value)?,
-            "flood-id-messages" => l.id_messages = parse_rate(&name, value)?,
-            "flood-bytes" => l.bytes = parse_rate(&name, value)?,
+            "connect-rate" => l.connect_rate = parse_rate(name, value)?,
+            "flood-messages" => l.messages = parse_rate(name, value)?,
+            "flood-id-messages" => l.id_messages = parse_rate(name, value)?,
+            "flood-bytes" => l.bytes = parse_rate(name, value)?,
             "flood-timeout" => l.flood_timeout = secs1()?,
-            "away-inbox-limit" => l.away_inbox = parse_inbox_limit(&name, value)?,
+            "away-inbox-limit" => l.away_inbox = parse_inbox_limit(name, value)?,
             "flood" if value == "off" => *l = l.clone().without_flood_limits(),
-            "flood" => return Err(bad(&name, format!("the one value is off, got {value:?}"))),
+            "flood" => return Err(bad(name, format!("the one value is off, got {value:?}"))),
             // 0 is a server for direct messages only: they need no Sub.
             "max-subs" => l.max_subs = count()?,
             "max-accounts" => l.max_accounts = count()?,
@@ -959,19 +1034,19 @@ impl Config {
                 self.foreign_any = match value {
                     "none" => false,
                     "any" => true,
-                    _ => return Err(bad(&name, format!("expected none or any, got {value:?}"))),
+                    _ => return Err(bad(name, format!("expected none or any, got {value:?}"))),
                 }
             }
             "trust-domain" | "distrust-domain" => {
                 if !valid_domain(value) {
-                    return Err(bad(&name, format!("not a domain: {value:?}")));
+                    return Err(bad(name, format!("not a domain: {value:?}")));
                 }
-                let list = if key == "trust-domain" {
-                    &mut self.trust
-                } else {
-                    &mut self.distrust
+                let (list, keys) = match key == "trust-domain" {
+                    true => (&mut self.trust, &mut self.domain_keys.0),
+                    false => (&mut self.distrust, &mut self.domain_keys.1),
                 };
                 list.push(value.into());
+                keys.push(name.into());
             }
             "token-lifetime" => self.token_lifetime = secs1()?,
             "admin" => {
@@ -980,7 +1055,7 @@ impl Config {
                 if id.split('@').next().is_some_and(crate::server::is_guest_name) {
                     // No account can have such a name, and an admin must log in.
                     return Err(bad(
-                        &name,
+                        name,
                         format!("{value:?}: names starting with guest- are for guests"),
                     ));
                 }
@@ -992,12 +1067,12 @@ impl Config {
                     {
                         self.policy.admins.push(id.into())
                     }
-                    _ => return Err(bad(&name, format!("not a user ID or name: {value:?}"))),
+                    _ => return Err(bad(name, format!("not a user ID or name: {value:?}"))),
                 }
             }
             // IDs are lowercase (as admins', and as /sban folds them); address ranges ignore case.
             "ban" => match ServerBan::parse(&value.to_ascii_lowercase()) {
-                Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(&name, why)),
+                Some(b) if let Some(why) = b.holds_loopback() => return Err(bad(name, why)),
                 Some(b) => {
                     if let Some(why) = crate::proto::pattern::range_fault(value) {
                         self.notes.push(format!("{name}: {why}; it is taken as {b}"));
@@ -1017,7 +1092,7 @@ impl Config {
                 }
                 None => {
                     return Err(bad(
-                        &name,
+                        name,
                         format!(
                             "not an ID pattern (*@spam.example, alice@example.org) or address range (192.0.2.0/24): {value:?}"
                         ),
@@ -1026,7 +1101,7 @@ impl Config {
             },
             "motd" if value.len() > crate::proto::MAX_BODY => {
                 return Err(bad(
-                    &name,
+                    name,
                     format!(
                         "{} bytes: a message body holds at most {}",
                         value.len(),
@@ -1035,13 +1110,13 @@ impl Config {
                 ));
             }
             "motd" => self.policy.motd = (!value.is_empty()).then(|| value.into()),
-            "metrics-listen" => self.metrics_listen = Some(parse_addr(&name, value)?),
+            "metrics-listen" => self.metrics_listen = Some(parse_addr(name, value)?),
             "resolver" => {
                 let addr = crate::discovery::parse_resolver(value)
-                    .ok_or_else(|| bad(&name, format!("expected IP or IP:PORT, got {value:?}")))?;
+                    .ok_or_else(|| bad(name, format!("expected IP or IP:PORT, got {value:?}")))?;
                 self.resolver = Some(addr);
             }
-            _ => return Err(ConfigError::Unknown(name)),
+            _ => return Err(ConfigError::Unknown(name.to_string())),
         }
         Ok(())
     }
@@ -1335,6 +1410,37 @@ mod tests {
         assert!(args(&["--ban", "10.0.0.0/8"]).unwrap().notes.is_empty());
     }
 
+    /// A domain is a DNS name, whose case means nothing, and Scalar's names are lowercase: one
+    /// written with capitals, by flag or in the file, is taken folded, with a note.
+    #[test]
+    fn a_domain_with_capitals_is_taken_folded_with_a_note() {
+        let c = args(&["--domain", "Chat.Example.ORG", "--trust-domain", "Other.ORG"]).unwrap();
+        assert_eq!(c.domain, "chat.example.org");
+        assert_eq!(c.trust, ["other.org".into()]);
+        let [note, _] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert_eq!(
+            note,
+            "--domain: \"Chat.Example.ORG\" is taken as chat.example.org (names are lowercase); \
+             write it so"
+        );
+        let mut c = Config::default();
+        c.apply_toml("domain = \"Chat.Example.ORG\"").unwrap();
+        assert_eq!(c.domain, "chat.example.org");
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(
+            note.starts_with("domain: \"Chat.Example.ORG\" is taken as"),
+            "{note}"
+        );
+        // Not a name in any case: refused as written.
+        let e = args(&["--domain", "Chat_Example.ORG"]).unwrap_err().to_string();
+        assert!(e.contains("must be a DNS name"), "{e}");
+        assert!(args(&["--domain", "chat.example.org"]).unwrap().notes.is_empty());
+    }
+
     /// A number in quotes was always taken as the number (refused, a file that served before
     /// would stop a start after an upgrade): taken still, with a note naming the key.
     #[test]
@@ -1621,9 +1727,44 @@ mod tests {
                 .contains("takes the port of listen address 0.0.0.0:1"),
             "{e}"
         );
-        let e = args(&["--tls-listen", "[::]:1", "--metrics-listen", "127.0.0.1:1"]).unwrap_err();
+        // scalard's [::] holds IPv6 alone; the metrics' [::] is std's, IPv4 too where the
+        // host's default leaves it so (found in a walk-through: [::] was taken as both).
+        let e = args(&["--tls-listen", "[::]:1", "--metrics-listen", "[::1]:1"]).unwrap_err();
         assert!(
             e.to_string().contains("takes the port of listen address [::]:1"),
+            "{e}"
+        );
+        let metrics = |listen: &str, m: &str| args(&["--listen", listen, "--metrics-listen", m]);
+        assert!(metrics("[::]:1", "127.0.0.1:1").is_ok());
+        assert!(metrics("[::]:1", "0.0.0.0:1").is_ok());
+        assert!(metrics("[::1]:1", "0.0.0.0:1").is_ok());
+        assert!(metrics("[::]:1", "[::ffff:127.0.0.1]:1").is_ok());
+        assert!(metrics("127.0.0.1:1", "[::1]:1").is_ok());
+        for (listen, m) in [
+            ("127.0.0.1:1", "[::]:1"),
+            ("0.0.0.0:1", "[::]:1"),
+            ("127.0.0.1:1", "[::ffff:127.0.0.1]:1"),
+            ("[::1]:1", "[::]:1"),
+        ] {
+            let e = metrics(listen, m).unwrap_err().to_string();
+            assert!(
+                e.contains("takes the port of listen address"),
+                "{listen} {m}: {e}"
+            );
+        }
+        // Nor may scalard's own listeners overlap: the start's second bind would fail.
+        let e = args(&["--listen", "0.0.0.0:1", "--tls-listen", "127.0.0.1:1"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tls-listen: 0.0.0.0:1 and 127.0.0.1:1 take the same port: 0.0.0.0:1 holds it on \
+             every address of its family"
+        );
+        let e = args(&["--listen", "[::1]:1", "--listen", "[::]:1"]).unwrap_err();
+        assert!(e.to_string().starts_with("listen: [::]:1 and [::1]:1"), "{e}");
+        assert!(args(&["--listen", "0.0.0.0:1", "--listen", "[::]:1"]).is_ok());
+        let e = args(&["--tls-listen", "0.0.0.0:7667"]).unwrap_err().to_string();
+        assert!(
+            e.ends_with("(127.0.0.1:7667 is a default (plain) listen address: give --listen too)"),
             "{e}"
         );
         assert!(args(&["--listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.1:2"]).is_ok());
@@ -1783,6 +1924,42 @@ mod tests {
             .unwrap();
         let e = c.check("a.example").unwrap_err().to_string();
         assert!(e.contains("servers") && e.contains("own domain"), "{e}");
+    }
+
+    /// A list's error names its key as written, the file's plural or singular or the flag
+    /// (found in a walk-through: `trust-domains = [...]` was called `trust-domain`).
+    #[test]
+    fn a_domain_list_error_names_the_key_as_written() {
+        let checked = |file: &str| {
+            let mut c = Config::default();
+            c.apply_toml(file).unwrap();
+            c.check("localhost").unwrap_err().to_string()
+        };
+        for (file, want) in [
+            ("trust-domains = [\"localhost\"]", "trust-domains: localhost is"),
+            ("trust-domain = \"localhost\"", "trust-domain: localhost is"),
+            (
+                "foreign = \"any\"\ndistrust-domains = [\"a.example\", \"localhost\"]",
+                "distrust-domains: localhost is",
+            ),
+            (
+                "foreign = \"any\"\ntrust-domains = \"a.example\"",
+                "trust-domains: lists the domains to admit; with foreign = any, list the others \
+                 with distrust-domains",
+            ),
+            ("distrust-domains = \"a.example\"", "distrust-domains: only means"),
+        ] {
+            let e = checked(file);
+            assert!(e.starts_with(want), "{file}: {e}");
+        }
+        let e = args(&["--trust-domain", "localhost"]).unwrap_err().to_string();
+        assert!(e.starts_with("--trust-domain: localhost is"), "{e}");
+        let e = args(&["--foreign", "any", "--trust-domain", "a.example"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("list the others with --distrust-domain"), "{e}");
+        let e = args(&["--distrust-domain", "a.example"]).unwrap_err().to_string();
+        assert!(e.starts_with("--distrust-domain: only means"), "{e}");
     }
 
     #[test]

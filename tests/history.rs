@@ -1767,6 +1767,11 @@ fn check_refuses_a_data_directory_the_user_may_not_write_in() {
         text.contains("is not writable by this user (uid 65534; owner uid 0)"),
         "{text}"
     );
+    // Either may be the wrong user: `scalard backup` run by another than the server's.
+    assert!(
+        text.contains("run this as uid 0, its owner, or chown it to the user scalard runs as"),
+        "{text}"
+    );
     let (code, text) = check_as_nobody(&data.join("sub"));
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("cannot be made"), "{text}");
@@ -1789,6 +1794,10 @@ fn check_refuses_a_data_directory_the_user_may_not_write_in() {
     assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("scalard.lock is not writable by this user"),
+        "{text}"
+    );
+    assert!(
+        text.contains("run this as uid 0, its owner, or chown it"),
         "{text}"
     );
     // Root may: the same directory passes for it.

@@ -524,6 +524,11 @@ fn sub_config(sub: &str, flags: &[String]) -> Result<Config, ExitCode> {
         ExitCode::from(2)
     };
     let config = Config::from_args(flags.iter().cloned()).map_err(|e| refuse(e.to_string()))?;
+    // What the configuration took but would have written otherwise (a domain with capitals,
+    // taken folded), said here as a start says it.
+    for note in &config.notes {
+        eprintln!("scalard {sub}: {note}");
+    }
     match config.ephemeral {
         true => Err(refuse(
             "the configuration is ephemeral (ephemeral = true, or --ephemeral): its server keeps \
@@ -663,7 +668,11 @@ fn account(args: Vec<String>) -> ExitCode {
     let password = if cmd.needs_password() {
         match read_new_password(&id) {
             Ok(p) => Some(p),
-            Err(e) => {
+            Err(NoPassword::Refused(e)) => {
+                eprintln!("scalard account: {e}");
+                return ExitCode::from(2);
+            }
+            Err(NoPassword::Unread(e)) => {
                 eprintln!("scalard account: {e}");
                 return ExitCode::from(1);
             }
@@ -926,13 +935,34 @@ fn accountless_admins(
 }
 
 /// A new password: typed twice at a terminal, or one line of stdin.
-fn read_new_password(id: &str) -> Result<String, String> {
-    let p = scalar::tty::read_secret(&format!("password for {id}: ")).map_err(|e| e.to_string())?;
-    admin::check_password(&p)?;
-    if scalar::tty::stdin_is_tty() && scalar::tty::read_secret("again: ").map_err(|e| e.to_string())? != p {
-        return Err("the two passwords differ".into());
+fn read_new_password(id: &str) -> Result<String, NoPassword> {
+    let read = |prompt: &str| scalar::tty::read_secret(prompt).map_err(NoPassword::from);
+    let p = read(&format!("password for {id}: "))?;
+    admin::check_password(&p).map_err(NoPassword::Refused)?;
+    if scalar::tty::stdin_is_tty() && read("again: ")? != p {
+        return Err(NoPassword::Refused("the two passwords differ".into()));
     }
     Ok(p)
+}
+
+/// Why `scalard account` took no new password: what was given, refused as any input it
+/// refuses (exit 2, as OPERATIONS.md has it: found in a walk-through, a weak password exited
+/// 1), or standard input that could not be read (exit 1).
+enum NoPassword {
+    /// None given, or one `check_password` or the second typing refused.
+    Refused(String),
+    /// Reading standard input failed.
+    Unread(std::io::Error),
+}
+
+impl From<std::io::Error> for NoPassword {
+    fn from(e: std::io::Error) -> Self {
+        match e.kind() {
+            // Nothing given (an empty stdin, Ctrl-D at the prompt) is no password given.
+            std::io::ErrorKind::UnexpectedEof => NoPassword::Refused(e.to_string()),
+            _ => NoPassword::Unread(e),
+        }
+    }
 }
 
 /// Whether binding `addr` fails because the host has no IPv6 (or no such address), rather

@@ -8,7 +8,7 @@ use super::StoreError;
 use super::lock::StoreHold;
 pub(super) use super::sqlite::beside;
 use super::sqlite::snapshot::{self, Summary};
-use super::sqlite::{clear_dead_creators, dir_of, remove_store_files};
+use super::sqlite::{SCHEMA_VERSION, clear_dead_creators, dir_of, remove_store_files};
 use crate::civil::file_stamp;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -205,18 +205,14 @@ fn no_links(e: &io::Error) -> bool {
 
 /// What a store holds, in words.
 pub(super) fn holds(s: &Summary) -> String {
-    match (s.events, s.accounts) {
-        (Some(events), Some(accounts)) => {
-            format!(
-                "{events} messages, {accounts} accounts (schema version {})",
-                s.version
-            )
-        }
-        _ => format!(
-            "schema version {}, older than this scalard's, which upgrades it when it starts on it",
-            s.version
-        ),
-    }
+    let older = match s.version < SCHEMA_VERSION {
+        true => ", older than this scalard's, which upgrades it when it starts on it",
+        false => "",
+    };
+    format!(
+        "{} messages, {} accounts (schema version {}{older})",
+        s.events, s.accounts, s.version
+    )
 }
 
 /// The rows a store holds that cannot be read, said after what a backup or a restore did: they

@@ -366,14 +366,6 @@ pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
         }
     };
     let owner = |path: &Path| std::fs::metadata(path).map_or(u32::MAX, |m| m.uid());
-    // Not chmod for another's: the store holds password hashes, and the group or everyone is
-    // not whom to open it to.
-    let fix = |owner, error: &io::Error, file: bool| match (error.raw_os_error(), owner == uid) {
-        (Some(libc::EPERM), _) => "it is immutable or append-only (lsattr): chattr -i -a it",
-        (_, true) if file => "chmod u+rw it",
-        (_, true) => "chmod u+rwx it",
-        (_, false) => "chown it to the user scalard runs as",
-    };
     let Some(error) = denied(at, libc::W_OK | libc::X_OK) else {
         let mut files = files.iter().map(|f| dir.join(f)).filter(|_| at == dir);
         return files.find_map(|file| {
@@ -396,14 +388,14 @@ pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
             Some(format!(
                 "{} is not writable by this user (uid {uid}; owner uid {owner}): {error}; {}",
                 file.display(),
-                fix(owner, &error, true)
+                fix(uid, owner, &error, true)
             ))
         });
     };
     if error.raw_os_error() == Some(libc::EROFS) {
         return Some(read_only(at));
     }
-    let (owner, fix) = (owner(at), fix(owner(at), &error, false));
+    let (owner, fix) = (owner(at), fix(uid, owner(at), &error, false));
     let itself = at == dir;
     // "." said as where it is: under a service manager, the working directory is no given.
     let cwd;
@@ -426,6 +418,25 @@ pub fn unwritable(dir: &Path, files: &[&str]) -> Option<String> {
             at.display()
         ),
     })
+}
+
+/// What to do about `error`, met by this process's user `uid` at a file (`file`) or directory
+/// owned by `owner` in the data directory.
+fn fix(uid: u32, owner: u32, error: &io::Error, file: bool) -> String {
+    match (error.raw_os_error(), owner == uid) {
+        (Some(libc::EPERM), _) => "it is immutable or append-only (lsattr): chattr -i -a it".into(),
+        (_, true) if file => "chmod u+rw it".into(),
+        (_, true) => "chmod u+rwx it".into(),
+        // Not chmod for another's: the store holds password hashes, and the group or everyone
+        // is not whom to open it to. Either side may be the wrong one: a `scalard backup` or
+        // `account` run by another user than the server's meets the server's own files
+        // (found in a first-day walk-through: "chown it" sent the operator the wrong way).
+        // An owner not found (the file went meanwhile) is no user to name.
+        (_, false) if owner == u32::MAX => "chown it to the user scalard runs as".into(),
+        (_, false) => {
+            format!("run this as uid {owner}, its owner, or chown it to the user scalard runs as")
+        }
+    }
 }
 
 /// What is said of a data directory on a filesystem mounted read-only (`at`, or the parent

@@ -361,6 +361,12 @@ pub fn account(dir: &str, cmd: &str, id: &str, password: &str) -> (bool, String)
 
 /// [`account`] with more flags.
 pub fn account_with(dir: &str, cmd: &str, id: &str, password: &str, flags: &[&str]) -> (bool, String) {
+    let (code, text) = account_code(dir, cmd, id, password, flags);
+    (code == Some(0), text)
+}
+
+/// [`account_with`], with the exit code.
+pub fn account_code(dir: &str, cmd: &str, id: &str, password: &str, flags: &[&str]) -> (Option<i32>, String) {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_scalard"))
         .args(["account", cmd])
@@ -379,7 +385,7 @@ pub fn account_with(dir: &str, cmd: &str, id: &str, password: &str, flags: &[&st
     }
     let out = child.wait_with_output().expect("scalard account");
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    (out.status.code(), text)
 }
 
 /// Connects to `addr` and logs in (or registers) with a password.

@@ -18,10 +18,10 @@ use std::path::Path;
 pub struct Summary {
     /// Its schema version: at most this build's, which upgrades an older one when it starts.
     pub version: u32,
-    /// How many Events it stores, if its schema is this build's (older ones count otherwise).
-    pub events: Option<u64>,
-    /// How many accounts it holds, likewise.
-    pub accounts: Option<u64>,
+    /// How many Events it stores.
+    pub events: u64,
+    /// How many accounts it holds.
+    pub accounts: u64,
     /// Its rows whose values cannot be read, said a line for each table (see
     /// [`Db::unreadable`]): a server starts on such a store, but fails every read of them.
     pub unreadable: Vec<String>,
@@ -177,22 +177,25 @@ impl Db {
         Ok(damage)
     }
 
-    /// The schema version and, for this build's schema, the counts.
+    /// The schema version and the counts, of an older schema too: the Events' counts in
+    /// `topics` are as old as the store (version 1) and no upgrade recounts them, and an account
+    /// is a row of `accounts` since that table came (version 2). Said by a backup and a restore
+    /// of any store they take (found in a walk-through: an older one's said only its version).
     fn summary(&self) -> Result<Summary, StoreError> {
         let version = self.user_version()?;
-        let (events, accounts) = match version == SCHEMA_VERSION {
-            true => {
-                let accounts: i64 = self
+        let accounts = match version {
+            1 => 0,
+            _ => {
+                let n: i64 = self
                     .conn
                     .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
                     .context("count accounts")?;
-                (Some(self.count()?), Some(from_sql(accounts, "count")?))
+                from_sql(n, "count")?
             }
-            false => (None, None),
         };
         Ok(Summary {
             version,
-            events,
+            events: self.count()?,
             accounts,
             unreadable: Vec::new(),
         })
