@@ -527,8 +527,8 @@ impl Config {
         let mut tls_flags = Vec::new();
         for (key, value) in pairs {
             match key.as_str() {
-                "listen" => listen_flags.push(parse_addr("--listen", &value)?),
-                "tls-listen" => tls_flags.push(parse_addr("--tls-listen", &value)?),
+                "listen" => listen_flags.push(parse_listen("--listen", &value)?),
+                "tls-listen" => tls_flags.push(parse_listen("--tls-listen", &value)?),
                 _ => config.set(&key, &value, &format!("--{key}"))?,
             }
         }
@@ -747,23 +747,23 @@ impl Config {
                     self.listen = items
                         .iter()
                         .map(|v| v.as_str().ok_or_else(|| bad("listen", "expected strings")))
-                        .map(|s| s.and_then(|s| parse_addr("listen", s)))
+                        .map(|s| s.and_then(|s| parse_listen("listen", s)))
                         .collect::<Result<_, _>>()?;
                     self.default_listen = false;
                 }
                 ("listen", toml::Value::String(s)) => {
-                    self.listen = vec![parse_addr("listen", &s)?];
+                    self.listen = vec![parse_listen("listen", &s)?];
                     self.default_listen = false;
                 }
                 ("tls-listen", toml::Value::Array(items)) => {
                     self.tls_listen = items
                         .iter()
                         .map(|v| v.as_str().ok_or_else(|| bad("tls-listen", "expected strings")))
-                        .map(|s| s.and_then(|s| parse_addr("tls-listen", s)))
+                        .map(|s| s.and_then(|s| parse_listen("tls-listen", s)))
                         .collect::<Result<_, _>>()?;
                 }
                 ("tls-listen", toml::Value::String(s)) => {
-                    self.tls_listen = vec![parse_addr("tls-listen", &s)?];
+                    self.tls_listen = vec![parse_listen("tls-listen", &s)?];
                 }
                 ("retention", toml::Value::Table(topics)) => {
                     for (topic, rule) in topics {
@@ -1127,6 +1127,24 @@ fn days(n: u64) -> Option<Duration> {
     (n > 0).then(|| Duration::from_secs(n.saturating_mul(86_400)))
 }
 
+/// An address scalard listens on (`listen`, `tls-listen`): as [`parse_addr`], but not an
+/// IPv4 address written as IPv6 (`[::ffff:127.0.0.1]:7667`), which its listeners, IPv6 ones
+/// being for IPv6 alone (`net::sockopt::bind_listener`), cannot bind: refused here, with the
+/// spelling that works, not at the start (exit 1) after `check` said OK (found in review).
+fn parse_listen(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    let addr = parse_addr(key, s)?;
+    match addr {
+        SocketAddr::V6(a) if let Some(v4) = a.ip().to_ipv4_mapped() => Err(bad(
+            key,
+            format!(
+                "{s:?} is an IPv4 address written as IPv6: write it {v4}:{}",
+                a.port()
+            ),
+        )),
+        _ => Ok(addr),
+    }
+}
+
 fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
     s.parse().map_err(|_| {
         bad(
@@ -1408,6 +1426,23 @@ mod tests {
         };
         assert!(note.ends_with("it is taken as 10.1.2.3/32"), "{note}");
         assert!(args(&["--ban", "10.0.0.0/8"]).unwrap().notes.is_empty());
+    }
+
+    /// Found in review: `--listen [::ffff:127.0.0.1]:P` passed `check`, then the start failed
+    /// (exit 1): an IPv6 listener is for IPv6 alone. Refused at once, saying how to write it;
+    /// the metrics listener, dual-stack, still takes it.
+    #[test]
+    fn an_ipv4_address_written_as_ipv6_is_no_listen_address() {
+        for flag in ["--listen", "--tls-listen"] {
+            let e = args(&[flag, "[::ffff:127.0.0.1]:7667"]).unwrap_err().to_string();
+            assert!(e.contains("write it 127.0.0.1:7667"), "{e}");
+        }
+        let e = Config::default()
+            .apply_toml("listen = [\"[::ffff:10.0.0.1]:7667\"]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("write it 10.0.0.1:7667"), "{e}");
+        assert!(args(&["--listen", "[::1]:7667"]).is_ok());
+        assert!(args(&["--metrics-listen", "[::ffff:127.0.0.1]:9100"]).is_ok());
     }
 
     /// A domain is a DNS name, whose case means nothing, and Scalar's names are lowercase: one
