@@ -789,9 +789,11 @@ impl Config {
                 }
                 ("servers", toml::Value::Table(domains)) => {
                     for (domain, entry) in domains {
+                        let name = format!("servers.{domain:?}");
+                        let domain = self.fold_domain(&name, &domain);
                         self.servers
                             .insert_toml(&domain, &entry)
-                            .map_err(|e| bad(&format!("servers.{domain:?}"), e))?;
+                            .map_err(|e| bad(&name, e))?;
                     }
                 }
                 (k, other) if LIST_KEYS.contains(&k) => {
@@ -923,20 +925,29 @@ impl Config {
         }
     }
 
+    /// The domain `value`, given as `name`, in lowercase. DNS names ignore case and Scalar's
+    /// are lowercase (PROTOCOL.md §5, as IDs are folded where typed): a domain written with
+    /// capitals is that domain, taken folded with a note, as a quoted number is (found in a
+    /// walk-through: `--domain Chat.Example.ORG` was refused). What is no domain in any case
+    /// is left as it is, for the caller to refuse.
+    fn fold_domain(&mut self, name: &str, value: &str) -> String {
+        let folded = value.to_ascii_lowercase();
+        if folded != value && valid_domain(&folded) {
+            self.notes.push(format!(
+                "{name}: {value:?} is taken as {folded} (names are lowercase); write it so"
+            ));
+            return folded;
+        }
+        value.to_string()
+    }
+
     /// Sets `key` to `value`, given as `name` (`--key` for a flag; a list's item under the
     /// file's plural key), the name its errors give.
     fn set(&mut self, key: &str, value: &str, name: &str) -> Result<(), ConfigError> {
-        // DNS names ignore case and Scalar's are lowercase (PROTOCOL.md §5, as IDs are folded
-        // where typed): a domain written with capitals is that domain, taken folded with a
-        // note, as a quoted number is (found in a walk-through: `--domain Chat.Example.ORG`
-        // was refused).
-        let folded = value.to_ascii_lowercase();
-        let domain_key = matches!(key, "domain" | "trust-domain" | "distrust-domain");
-        let value = match domain_key && folded != value && valid_domain(&folded) {
+        let folded;
+        let value = match matches!(key, "domain" | "trust-domain" | "distrust-domain") {
             true => {
-                self.notes.push(format!(
-                    "{name}: {value:?} is taken as {folded} (names are lowercase); write it so"
-                ));
+                folded = self.fold_domain(name, value);
                 folded.as_str()
             }
             false => value,
@@ -1474,6 +1485,15 @@ mod tests {
         let e = args(&["--domain", "Chat_Example.ORG"]).unwrap_err().to_string();
         assert!(e.contains("must be a DNS name"), "{e}");
         assert!(args(&["--domain", "chat.example.org"]).unwrap().notes.is_empty());
+        // Nor was a [servers] table's name folded (found in review).
+        let mut c = Config::default();
+        c.apply_toml("[servers.\"Other.ORG\"]\naddress = \"127.0.0.1:7668\"\n")
+            .unwrap();
+        assert!(c.servers.get("other.org").is_some());
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(note.starts_with("servers.\"Other.ORG\": "), "{note}");
     }
 
     /// A number in quotes was always taken as the number (refused, a file that served before
