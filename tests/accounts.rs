@@ -53,6 +53,23 @@ fn an_account_added_by_the_operator_logs_in_with_its_password_only() {
         "{:?} {text}",
         none.status
     );
+    // Bytes that are no text are refused input too, not a stdin that could not be read.
+    let mut bytes = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+        .args(["account", "add", "bob", "--data-dir", dir.path()])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("scalard account");
+    if let Some(mut stdin) = bytes.stdin.take() {
+        let _ = std::io::Write::write_all(&mut stdin, b"pass\xffword1\n");
+    }
+    let bytes = bytes.wait_with_output().expect("scalard account");
+    let text = String::from_utf8_lossy(&bytes.stderr);
+    assert!(
+        bytes.status.code() == Some(2) && text.contains("not UTF-8"),
+        "{:?} {text}",
+        bytes.status
+    );
     let (ok, out) = account(dir.path(), "add", "guest-1", "password");
     assert!(!ok && out.contains("guests"), "{out}");
 

@@ -960,6 +960,9 @@ impl From<std::io::Error> for NoPassword {
         match e.kind() {
             // Nothing given (an empty stdin, Ctrl-D at the prompt) is no password given.
             std::io::ErrorKind::UnexpectedEof => NoPassword::Refused(e.to_string()),
+            // Read, but no text (found in review: exit 1, and std's "stream did not contain
+            // valid UTF-8"): refused as the input it is.
+            std::io::ErrorKind::InvalidData => NoPassword::Refused("the password is not UTF-8 text".into()),
             _ => NoPassword::Unread(e),
         }
     }

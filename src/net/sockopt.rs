@@ -6,8 +6,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
-/// Binds a listening socket to `addr` as mio's `TcpListener::bind` does (`SO_REUSEADDR`, a
-/// backlog of 1024, non-blocking, closed on exec), but an IPv6 one for IPv6 alone
+/// Binds a listening socket to `addr` as mio's `TcpListener::bind` does (`SO_REUSEADDR`,
+/// non-blocking, closed on exec), but with a backlog of 1024, not mio's 128 (std's figure,
+/// since mio 1.1: what scalard's listeners had before this function), so that the clients of a
+/// restart that reconnect at once wait in the kernel rather than being refused (the kernel caps
+/// it at `net.core.somaxconn`), and an IPv6 one for IPv6 alone
 /// (`IPV6_V6ONLY`), whatever the host's `net.ipv6.bindv6only`: with Linux's default, `[::]:P`
 /// also took IPv4's `0.0.0.0:P`, so the documented pair `--listen 0.0.0.0:7667 --listen
 /// [::]:7667` failed to start, `[::]:7667` being "already in use" (found by an operator's

@@ -126,6 +126,11 @@ impl State {
 /// reply is not waited for.
 pub fn send_marks(shared: &Shared, max: usize) {
     let _sending = SENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    queue_marks(shared, max);
+}
+
+/// [`send_marks`]' work, with [`SENDING`] held.
+fn queue_marks(shared: &Shared, max: usize) {
     let due: Vec<(String, u64)> = {
         let mut st = shared.state();
         if !st.connected || st.read.off {
@@ -172,9 +177,16 @@ fn refuses_markers(code: u16) -> bool {
         .contains(&code)
 }
 
-/// [`send_marks`] at the gaps thread's tick.
+/// [`send_marks`] at the gaps thread's tick, but never once the user quits: `/quit` sets
+/// `quitting` before its own last [`send_marks`] and its Bye, so a tick that gets [`SENDING`]
+/// after that one would queue its batch after the Bye (found in review: the tick that woke
+/// during `/quit` sent what was shown meanwhile, or what the in-flight bound held back).
 pub fn send_due(shared: &Shared) {
-    send_marks(shared, PER_TICK);
+    let _sending = SENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if shared.quitting.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    queue_marks(shared, PER_TICK);
 }
 
 /// Takes the server's answer to the MarkRead numbered `seq` that this client sent: a server
@@ -365,6 +377,22 @@ mod tests {
         assert!(st.read.in_flight.is_empty());
         let again: Vec<&String> = st.read.pending.keys().collect();
         assert_eq!(again, [&in_flight[1].1], "only the one not answered");
+    }
+
+    /// Found in review: the gaps thread's tick, woken during a `/quit`, queued the markers
+    /// noted since `/quit` sent its last ones, after the Bye. Once quitting, a tick sends none.
+    #[test]
+    fn no_tick_sends_markers_once_the_user_quits() {
+        let shared = logged_in();
+        let (out, inbox) = super::super::shared::outbox().unwrap();
+        shared.install(out);
+        shared.quitting.store(true, std::sync::atomic::Ordering::SeqCst);
+        shared.state().read.note("#a@l", 5);
+        send_due(&shared);
+        assert!(inbox.frames.try_recv().is_err(), "nothing queued");
+        assert_eq!(shared.state().read.pending.len(), 1);
+        send_marks(&shared, usize::MAX);
+        assert!(inbox.frames.try_recv().is_ok(), "the quit's own sends it");
     }
 
     /// Found in review: a tick sent the first 16 pending markers in the map's order, so with
