@@ -1384,7 +1384,10 @@ fn a_join_shows_what_came_after_another_device_read() {
     let mark = phone.wait_for("2 messages missed in #c below", STEP);
     phone.wait_for_from(mark, "bob: two", STEP);
     let text = phone.text();
-    assert!(text.contains("since you read it on another device at "), "{text}");
+    assert!(
+        text.contains("after the newest message you read on another device ("),
+        "{text}"
+    );
     assert!(!text.contains("seen before lunch"), "{text}");
     phone.type_keys("/quit\r");
     assert_eq!(phone.wait_exit(STEP), 0);
@@ -1397,7 +1400,10 @@ fn a_join_shows_what_came_after_another_device_read() {
     laptop.type_keys("/quit\r");
     assert_eq!(laptop.wait_exit(STEP), 0);
     let text = laptop.text();
-    assert!(text.contains("since you read it on another device at "), "{text}");
+    assert!(
+        text.contains("after the newest message you read on another device ("),
+        "{text}"
+    );
     assert!(!text.contains("bob: one") && !text.contains("bob: two"), "{text}");
 }
 

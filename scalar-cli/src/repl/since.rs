@@ -72,18 +72,22 @@ pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
     // Where another device of the user stopped reading (the server's marker), when that is
     // later than what this machine showed: only what came after it is news.
     let read = super::read::marker(shared, topic).filter(|&r| mark.is_none_or(|((_, shown), _)| r > shown));
-    let (start, mut pager, since, away) = match (read, mark) {
+    let (start, mut pager, lead, away) = match (read, mark) {
         (Some(r), _) => {
             let start = Start {
                 last: None,
                 lost_at: r,
             };
-            let away = format!("you read {short} on another device");
+            // The marker is the time of the newest message read, not of the reading (found in
+            // review: "you read it over a day ago" of a quiet channel read minutes before).
             (
                 start,
                 gaps::pager_since(topic, r),
-                "you read it on another device",
-                away,
+                format!(
+                    "after the newest message you read on another device ({}): ",
+                    local_hms(r)
+                ),
+                format!("the newest message you read in {short}, on another device, is from"),
             )
         }
         (None, Some((last, left_at))) => {
@@ -94,7 +98,7 @@ pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
             (
                 start,
                 gaps::pager(topic, start, None),
-                "you left",
+                format!("since you left at {}: ", local_hms(left_at)),
                 format!("you left {short}"),
             )
         }
@@ -109,7 +113,6 @@ pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
         ));
         return;
     }
-    let lead = format!("since {since} at {}: ", local_hms(start.lost_at));
     match catchup::read(topic.as_str(), start, &mut pager, |ask| shared.replay(ask)) {
         // A server that keeps no history: nothing to say at each join (found in review: it
         // said "nothing missed").
