@@ -7,6 +7,10 @@
 //! `channel-marks` ([`Book::Channels`]): the next `/join` of the channel shows what was said
 //! there since.
 //!
+//! And the read markers (PROTOCOL.md §4) a chat that quit while it had no connection could
+//! not send, `USER|TOPIC TIME` in `read-marks` ([`Book::Read`]): the next start that logs in to
+//! the account sends them.
+//!
 //! [`Marks`] is the file's content, pure and unit-tested; [`load`] and [`save`] do the IO. The
 //! file is this client's own bookkeeping: a line it cannot read is dropped (the cost is one
 //! start-up without a catch-up for that account), never a failure.
@@ -19,8 +23,10 @@ use std::path::Path;
 pub enum Book {
     /// Accounts' inboxes, by user ID.
     Inbox,
-    /// Channels, by [`channel_key`].
+    /// Channels, by [`topic_key`].
     Channels,
+    /// Read markers not sent, by [`topic_key`]: the marker's time is the mark's `left_at`.
+    Read,
 }
 
 impl Book {
@@ -28,20 +34,33 @@ impl Book {
         match self {
             Book::Inbox => "inbox-marks",
             Book::Channels => "channel-marks",
+            Book::Read => "read-marks",
         }
     }
 
     fn max(self) -> usize {
         match self {
             Book::Inbox => 64,
-            Book::Channels => 1024,
+            Book::Channels | Book::Read => 1024,
+        }
+    }
+
+    /// The time by which a mark of this book moves only forward, if it does: two clients of
+    /// one user on this machine may save in either order (found in review: the one that saw
+    /// less of a channel, leaving last, made the next join show read messages again). An
+    /// inbox's is as written.
+    fn forward_by(self, mark: Option<Mark>) -> Option<u64> {
+        match self {
+            Book::Inbox => None,
+            Book::Channels => mark.and_then(|m| m.last).map(|(_, t)| t),
+            Book::Read => mark.map(|m| m.left_at),
         }
     }
 }
 
-/// The key of where `user` left `channel`.
-pub fn channel_key(user: &str, channel: &str) -> String {
-    format!("{user}|{channel}")
+/// The key of `user`'s mark on `topic` (a channel's, or a read marker's).
+pub fn topic_key(user: &str, topic: &str) -> String {
+    format!("{user}|{topic}")
 }
 
 /// Where one account left its inbox.
@@ -160,24 +179,42 @@ pub fn save(book: Book, user: &str, mark: Mark) -> Result<(), String> {
     save_all(book, &[(user.to_string(), mark)])
 }
 
-/// Records several marks of `book` at once, under one lock. A channel's mark is not moved
-/// back: two clients of one user on this machine may leave it in either order (found in
-/// review: the one that saw less, leaving last, made the next join show read messages again).
+/// Records several marks of `book` at once, under one lock; none moves back where the book's
+/// marks only move forward ([`Book::forward_by`]).
 pub fn save_all(book: Book, marks: &[(String, Mark)]) -> Result<(), String> {
-    save_at(&path(book)?, marks, book.max(), book == Book::Channels)
+    save_at(&path(book)?, marks, book)
 }
 
-fn save_at(path: &Path, new: &[(String, Mark)], max: usize, forward_only: bool) -> Result<(), String> {
+fn save_at(path: &Path, new: &[(String, Mark)], book: Book) -> Result<(), String> {
     let _lock = Lock::take(&path.with_extension("lock"))?;
     let (mut marks, _) = read(path);
     for (key, mark) in new {
-        let time = |m: Option<Mark>| m.and_then(|m| m.last).map(|(_, t)| t);
-        if forward_only && time(marks.get(key)) > time(Some(*mark)) {
+        if book.forward_by(marks.get(key)) > book.forward_by(Some(*mark)) {
             continue;
         }
-        marks.set(key, *mark, max);
+        marks.set(key, *mark, book.max());
     }
     crate::paths::write_private(path, &marks.render())
+}
+
+/// Takes the marks of `book` whose key starts with `prefix` out of its file, under its lock:
+/// what the caller does with them is its own (read markers, sent once). Err says why the file
+/// could not be read whole or written back (then they may be taken again, or lost).
+pub fn take(book: Book, prefix: &str) -> Result<Vec<(String, Mark)>, String> {
+    take_at(&path(book)?, prefix)
+}
+
+fn take_at(path: &Path, prefix: &str) -> Result<Vec<(String, Mark)>, String> {
+    let _lock = Lock::take(&path.with_extension("lock"))?;
+    let (marks, wrong) = read(path);
+    let (taken, kept): (Vec<_>, Vec<_>) = marks.marks.into_iter().partition(|(k, _)| k.starts_with(prefix));
+    if !taken.is_empty() {
+        crate::paths::write_private(path, &Marks { marks: kept }.render())?;
+    }
+    match wrong {
+        Some(why) if taken.is_empty() => Err(why),
+        _ => Ok(taken),
+    }
 }
 
 /// An exclusive flock(2) on a lock file, held until dropped (closing the file releases it).
@@ -248,7 +285,7 @@ mod tests {
                             left_at: i,
                             last: None,
                         };
-                        save_at(&path, &[(format!("u{t}@l"), mark)], 64, false).unwrap();
+                        save_at(&path, &[(format!("u{t}@l"), mark)], Book::Inbox).unwrap();
                         assert!(read(&path).1.is_none(), "never half a file");
                     }
                 })
@@ -275,14 +312,34 @@ mod tests {
             left_at: t,
             last: Some((MsgId([t as u8; 32]), t)),
         };
-        let key = channel_key("a@l", "#c@l");
-        save_at(&path, &[(key.clone(), at(9))], 8, true).unwrap();
-        save_at(&path, &[(key.clone(), at(5))], 8, true).unwrap();
+        let key = topic_key("a@l", "#c@l");
+        save_at(&path, &[(key.clone(), at(9))], Book::Channels).unwrap();
+        save_at(&path, &[(key.clone(), at(5))], Book::Channels).unwrap();
         assert_eq!(read(&path).0.get(&key), Some(at(9)));
-        save_at(&path, &[(key.clone(), at(12))], 8, true).unwrap();
+        save_at(&path, &[(key.clone(), at(12))], Book::Channels).unwrap();
         assert_eq!(read(&path).0.get(&key), Some(at(12)));
-        save_at(&path, &[(key.clone(), at(5))], 8, false).unwrap();
+        save_at(&path, &[(key.clone(), at(5))], Book::Inbox).unwrap();
         assert_eq!(read(&path).0.get(&key), Some(at(5)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Read markers kept for the next start: each only moves forward, and taking a user's
+    /// takes them out of the file, and no one else's.
+    #[test]
+    fn unsent_read_markers_are_taken_once_by_their_user() {
+        let dir = std::env::temp_dir().join(format!("rmarks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("read-marks");
+        let at = |t| Mark {
+            left_at: t,
+            last: None,
+        };
+        let (a, b) = (topic_key("a@l", "#c@l"), topic_key("b@l", "#c@l"));
+        save_at(&path, &[(a.clone(), at(9)), (b.clone(), at(3))], Book::Read).unwrap();
+        save_at(&path, &[(a.clone(), at(5))], Book::Read).unwrap();
+        assert_eq!(take_at(&path, "a@l|").unwrap(), vec![(a, at(9))]);
+        assert_eq!(take_at(&path, "a@l|").unwrap(), vec![]);
+        assert_eq!(read(&path).0.get(&b), Some(at(3)), "another user's stays");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1436,3 +1436,58 @@ fn a_search_s_matches_mark_nothing_read() {
         "a search marked the conversation"
     );
 }
+
+/// Whether a frame the client sends is a MarkRead (type 73: CBOR's two-byte uint after key 0)
+/// with a `time` (key 4, a time in ms: an eight-byte uint), which moves the marker; a `/join`
+/// sends one without, which only asks.
+fn moves_a_marker(frame: &[u8]) -> bool {
+    frame.get(1..4) == Some(&[0x00, 0x18, 73]) && frame.windows(2).any(|w| w == [0x04, 0x1b])
+}
+
+/// The markers of what a chat showed, when it quits while its connection is down, go to the
+/// server at the account's next start (they were dropped: the user's other devices then
+/// showed as new what this one had shown). The proxy cuts the first connection at its first
+/// MarkRead that moves a marker, which the server never gets, and every later one at once.
+#[test]
+fn markers_not_sent_before_a_quit_offline_are_sent_at_the_next_start() {
+    let dir = TempDir::new();
+    let server = server_with_alice(&dir, &[]);
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#c@localhost");
+    let port = proxy(server.addr(), |n, frame| match n > 0 || moves_a_marker(frame) {
+        true => Pass::Cut,
+        false => Pass::On,
+    });
+    let mut cmd = cli(&server, &dir);
+    cmd.env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
+        .env("SCALAR_PASSWORD", "password")
+        .args(["--id", "alice"]);
+    let mut laptop = Pty::spawn(cmd);
+    laptop.wait_for("as alice@localhost", STEP);
+    laptop.type_keys("/join #c\r");
+    let mark = laptop.wait_for("joined #c", STEP);
+    let (_, time) = say(&mut bob, "#c@localhost", "read on the train");
+    let mark = laptop.wait_for_from(mark, "bob: read on the train", STEP);
+    laptop.wait_for_from(mark, "connection lost", STEP);
+    laptop.type_keys("/quit\r");
+    assert_eq!(laptop.wait_exit(STEP), 0);
+    assert_eq!(
+        alice_s_marker(&server, "#c@localhost"),
+        None,
+        "nothing reached it"
+    );
+
+    let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
+    let until = std::time::Instant::now() + STEP;
+    while alice_s_marker(&server, "#c@localhost") != Some(time) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        alice_s_marker(&server, "#c@localhost"),
+        Some(time),
+        "{}",
+        laptop.text()
+    );
+    laptop.type_keys("/quit\r");
+    assert_eq!(laptop.wait_exit(STEP), 0);
+}

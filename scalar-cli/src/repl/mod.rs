@@ -99,6 +99,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         conn.user
     ));
     let mut conn = conn;
+    read::restore_unsent(&shared);
     inbox::show_since_last_run(&shared, &mut conn);
     // Reconnections log in with the password read now; they never prompt over the chat.
     let dial = crate::conn::Dial {
@@ -153,7 +154,8 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
         code: 0,
         reason: reason.as_deref(),
     });
-    if shared.send(&bye).is_ok() {
+    let said_bye = shared.send(&bye).is_ok();
+    if said_bye {
         // The server flushes what it queued and closes; the reader shows it, then ends.
         let until = Instant::now() + Duration::from_secs(2);
         while !reader.is_finished() && Instant::now() < until {
@@ -161,6 +163,10 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
         }
     }
     shared.disconnected();
+    // Quitting while a reconnect was pending: what this run read is kept for the next.
+    if !said_bye {
+        read::keep_unsent(shared);
+    }
     shared.screen.info("bye");
     match plain {
         true => shared.screen.flush_all(),

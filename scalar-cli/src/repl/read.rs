@@ -10,6 +10,7 @@ use super::catchup::ask;
 use super::shared::{ReqError, Shared, State, Want};
 use crate::conn::{Conn, NetError};
 use crate::event::Received;
+use crate::marks::{self, Book, Mark, topic_key};
 use scalar::proto::{ErrorCode, MarkRead, Msg, Name};
 use std::collections::HashMap;
 
@@ -201,6 +202,67 @@ pub fn answered(shared: &Shared, seq: u32, frame: &scalar::client::Frame) {
         st.read.off = true;
         st.read.pending.clear();
         st.read.in_flight.clear();
+    }
+}
+
+/// Keeps, for the next start that logs in to the account ([`restore_unsent`]), the markers
+/// this chat could not send: it quits while its connection is down (a reconnect pending), and
+/// what it showed last, and what the dropped connection did not answer ([`Shared::disconnected`]
+/// put those back), would be news to the user's other devices. Only a failure is said.
+pub fn keep_unsent(shared: &Shared) {
+    let (user, unsent) = {
+        let mut st = shared.state();
+        if !st.logged_in || st.read.off {
+            return;
+        }
+        let unsent: Vec<(String, u64)> = st.read.take(usize::MAX);
+        (st.user.clone(), unsent)
+    };
+    if unsent.is_empty() {
+        return;
+    }
+    let kept: Vec<(String, Mark)> = unsent
+        .iter()
+        .map(|(topic, time)| {
+            let mark = Mark {
+                left_at: *time,
+                last: None,
+            };
+            (topic_key(&user, topic), mark)
+        })
+        .collect();
+    if let Err(why) = marks::save_all(Book::Read, &kept) {
+        shared.screen.error(format!(
+            "{why}: {} read marker(s) this chat could not send are lost: your other devices may \
+             show what you read here as new",
+            kept.len()
+        ));
+    }
+}
+
+/// Takes the markers an earlier run of this account kept ([`keep_unsent`]): the next ticks
+/// send them with this run's (one the server has past them changes nothing there).
+pub fn restore_unsent(shared: &Shared) {
+    let user = {
+        let st = shared.state();
+        if !st.logged_in {
+            return;
+        }
+        st.user.clone()
+    };
+    let prefix = topic_key(&user, "");
+    match marks::take(Book::Read, &prefix) {
+        Ok(kept) => {
+            let mut st = shared.state();
+            for (key, mark) in kept {
+                if let Some(topic) = key.strip_prefix(&prefix) {
+                    st.read.note(topic, mark.left_at);
+                }
+            }
+        }
+        Err(why) => shared.screen.error(format!(
+            "{why}: read markers an earlier run could not send may not reach the server"
+        )),
     }
 }
 

@@ -38,7 +38,7 @@ pub fn keep_all(shared: &Shared) {
         );
         marks
             .into_iter()
-            .map(|(c, m)| (marks::channel_key(&st.user, &c), m))
+            .map(|(c, m)| (marks::topic_key(&st.user, &c), m))
             .collect()
     };
     if marks.is_empty() {
@@ -64,7 +64,7 @@ pub fn show(shared: &Shared, topic: Name<'_>, unread: bool) {
             return;
         }
         let short = names::short(topic.as_str(), &st.domain).to_string();
-        (held, marks::channel_key(&st.user, topic.as_str()), short)
+        (held, marks::topic_key(&st.user, topic.as_str()), short)
     };
     let mark = held
         .or_else(|| marks::load(Book::Channels, &key).0)
