@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use scalar::client::{Client, ClientError};
+use scalar::proto::{Action, Mod, Msg};
 use std::time::{Duration, Instant};
 
 /// foo.test with the account alice (password "password"), and bar.test admitting foo.test's users.
@@ -266,4 +267,47 @@ fn a_home_with_a_certificate_of_a_private_ca_is_asked_over_tls() {
     let p = pair_with(&tls, &trust, tls_home(format!("ca = \"{cert}\"\n")));
     let mut alice = at_bar(&p, &token(&p.home, "bar.test")).expect("vouched for over TLS");
     sub(&mut alice, "#lobby@bar.test");
+}
+
+/// Found by QA: a visitor asking for its own ID's direct messages, or to block someone, was
+/// told "this server only serves topics @bar.test", which says nothing of its own ID.
+#[test]
+fn a_visitor_is_told_its_own_direct_messages_and_blocks_are_at_home() {
+    let p = pair(&[], &["--trust-domain", "foo.test"]);
+    let mut alice = at_bar(&p, &token(&p.home, "bar.test")).expect("admitted");
+    let refusal = |c: &mut Client, m: Msg<'_>| -> (u16, String) {
+        c.send(&m).unwrap();
+        loop {
+            let f = c.recv().unwrap();
+            if let Ok(Msg::Error(e)) = f.msg() {
+                return (e.code, e.reason.unwrap_or_default().to_string());
+            }
+        }
+    };
+    let (code, why) = refusal(&mut alice, Msg::Catchup(latest(1, "alice@foo.test", 10)));
+    assert_eq!(code, 401);
+    assert_eq!(
+        why,
+        "your direct messages are kept by your home server, not this one"
+    );
+    let block = Mod {
+        until: None,
+        seq: Some(2),
+        topic: name("alice@foo.test"),
+        action: Action::Ban,
+        target: "mallory@bar.test",
+        reason: None,
+        since: None,
+    };
+    let (code, why) = refusal(&mut alice, Msg::Mod(block));
+    assert_eq!(
+        (code, why.as_str()),
+        (401, "your blocks are kept by your home server, not this one")
+    );
+    // Another topic of its domain is no business of this server, as before.
+    let (code, why) = refusal(&mut alice, Msg::Catchup(latest(3, "#x@foo.test", 10)));
+    assert_eq!(
+        (code, why.as_str()),
+        (401, "this server only serves topics @bar.test")
+    );
 }
