@@ -250,14 +250,7 @@ fn a_home_with_a_certificate_of_a_private_ca_is_asked_over_tls() {
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let tls = [
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert,
-        "--tls-key",
-        key,
-    ];
+    let tls = tls_flags(cert, key);
     let tls_home =
         |ca: String| move |home: &Scalard| format!("address = \"{}\"\n{ca}", home.tls_addr.expect("TLS"));
     let trust = ["--trust-domain", "foo.test"];
