@@ -478,6 +478,23 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     assert!(r.stderr.contains(&what), "{}", r.stderr);
 }
 
+/// Found by QA: `/dms accounts` told a user of another domain, who had logged in at home, that
+/// only a session logged in to an account chooses it; the server would refuse it 401.
+#[test]
+fn a_user_of_another_domain_is_sent_home_to_choose_whose_direct_messages_it_takes() {
+    let dir = TempDir::new();
+    let home = server_with_alice(&dir, &["--domain", "foo.test"]);
+    let away = away_from(&home, &dir, 0);
+    let r = run(
+        alice_of_foo(&away, &dir, &home.addr(), "password"),
+        b"/dms accounts\n",
+    );
+    assert_eq!(r.code(), 4, "{}", r.stderr);
+    let said = "error: a user of another domain chooses whom it takes direct messages from on its \
+                home server";
+    assert!(r.stdout.contains(said), "{}", r.stdout);
+}
+
 #[test]
 fn a_user_of_another_domain_reconnects_with_a_new_token_after_its_home_restarted() {
     let dir = TempDir::new();
