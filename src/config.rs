@@ -2161,6 +2161,23 @@ mod tests {
         );
         assert!(c.apply_toml("[servers.\"x.example\"]\nport = 1\n").is_err());
         assert!(c.apply_toml("servers = 1").is_err());
+        // A CA file is read at once: a bad one is said now, not at each login it would fail.
+        let ca = |rest: &str| {
+            let entry = format!("[servers.\"x.example\"]\naddress = \"127.0.0.1:1\"\n{rest}");
+            Config::default().apply_toml(&entry).map_err(|e| e.to_string())
+        };
+        let e = ca("ca = \"/nonexistent/ca.pem\"\n").unwrap_err();
+        assert!(e.contains("ca: CA file /nonexistent/ca.pem"), "{e}");
+        let e = ca("tls = false\nca = \"/nonexistent/ca.pem\"\n").unwrap_err();
+        assert!(
+            e.contains("with tls = false there is no certificate to check"),
+            "{e}"
+        );
+        assert!(
+            ca("ca = 1\n")
+                .unwrap_err()
+                .contains("expected the path of a PEM file")
+        );
     }
 
     #[test]

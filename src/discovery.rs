@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 pub use wire::{Srv, WireError};
 
@@ -407,9 +408,18 @@ pub fn parse_resolver(s: &str) -> Option<SocketAddr> {
 /// [servers."foo.example"]
 /// address = "127.0.0.1:7001"   # or a list: ["a.example:1", "[::1]:2"]
 /// tls = false                  # default true
+///
+/// [servers."bar.example"]
+/// address = "10.0.0.7:7668"
+/// ca = "/etc/scalard/bar-ca.pem" # its certificate's CA, instead of the web PKI's roots
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides(BTreeMap<String, Vec<Target>>);
+pub struct Overrides {
+    targets: BTreeMap<String, Vec<Target>>,
+    /// The CA file trusted for a domain's TLS servers, where its entry names one: a private
+    /// federation's servers need not hold certificates of a public CA.
+    cas: BTreeMap<String, PathBuf>,
+}
 
 /// Why an entry of the override table was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,7 +435,10 @@ pub enum OverrideError {
     BadAddress(String),
     /// `tls` is not true or false.
     BadTls,
-    /// A key other than `address` and `tls`.
+    /// `ca` is not a file of CA certificates (what is wrong with it), or comes with `tls =
+    /// false`, where there is no certificate to check.
+    BadCa(String),
+    /// A key other than `address`, `tls` and `ca`.
     UnknownKey(String),
 }
 
@@ -444,7 +457,10 @@ impl fmt::Display for OverrideError {
                 )
             }
             OverrideError::BadTls => f.write_str("tls: expected true or false"),
-            OverrideError::UnknownKey(k) => write!(f, "unknown key {k} (address and tls are known)"),
+            OverrideError::BadCa(why) => write!(f, "ca: {why}"),
+            OverrideError::UnknownKey(k) => {
+                write!(f, "unknown key {k} (address, tls and ca are known)")
+            }
         }
     }
 }
@@ -454,21 +470,28 @@ impl std::error::Error for OverrideError {}
 impl Overrides {
     /// The targets of `domain`, if the table has it.
     pub fn get(&self, domain: &str) -> Option<&[Target]> {
-        self.0.get(domain).map(Vec::as_slice)
+        self.targets.get(domain).map(Vec::as_slice)
+    }
+
+    /// The CA file trusted for the TLS servers of `domain`, if its entry names one.
+    pub fn ca(&self, domain: &str) -> Option<&Path> {
+        self.cas.get(domain).map(PathBuf::as_path)
     }
 
     /// Sets the targets of `domain` (lowercase, no final dot), replacing any it had.
     pub fn insert(&mut self, domain: &str, targets: Vec<Target>) {
-        self.0.insert(normalise(domain), targets);
+        self.targets.insert(normalise(domain), targets);
     }
 
     /// True when the table is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.targets.is_empty()
     }
 
     /// Adds the entry `[servers."DOMAIN"]` of a TOML file: `address` (one `HOST:PORT` or a
-    /// list, tried in order) and `tls` (default true).
+    /// list, tried in order), `tls` (default true) and `ca` (a PEM file of the CA certificates
+    /// its servers' certificates chain to, read now so that a bad one stops a start or `scalard
+    /// check` rather than every login of the domain's users).
     pub fn insert_toml(&mut self, domain: &str, entry: &toml::Value) -> Result<(), OverrideError> {
         if !crate::proto::valid_domain(domain) {
             return Err(OverrideError::BadDomain(domain.into()));
@@ -477,11 +500,17 @@ impl Overrides {
             return Err(OverrideError::NotATable);
         };
         let mut tls = true;
+        let mut ca = None;
         let mut addresses = Vec::new();
         for (key, value) in t {
             match (key.as_str(), value) {
                 ("tls", toml::Value::Boolean(b)) => tls = *b,
                 ("tls", _) => return Err(OverrideError::BadTls),
+                ("ca", toml::Value::String(s)) => ca = Some(PathBuf::from(s)),
+                ("ca", other) => {
+                    let why = format!("expected the path of a PEM file, got a {}", other.type_str());
+                    return Err(OverrideError::BadCa(why));
+                }
                 ("address", toml::Value::String(s)) => addresses.push(s.as_str()),
                 ("address", toml::Value::Array(items)) => {
                     for item in items {
@@ -504,6 +533,18 @@ impl Overrides {
             .into_iter()
             .map(|a| host_port(a, tls).ok_or_else(|| OverrideError::BadAddress(a.into())))
             .collect::<Result<_, _>>()?;
+        if let Some(path) = &ca {
+            if !tls {
+                let why = "with tls = false there is no certificate to check".to_string();
+                return Err(OverrideError::BadCa(why));
+            }
+            crate::tls::Tls::with_ca_file(path).map_err(|e| OverrideError::BadCa(e.to_string()))?;
+        }
+        // An entry replaces the domain's last one whole, its CA (or none) included.
+        match ca {
+            Some(path) => self.cas.insert(normalise(domain), path),
+            None => self.cas.remove(&normalise(domain)),
+        };
         self.insert(domain, targets);
         Ok(())
     }

@@ -77,6 +77,8 @@ pub struct Home {
     /// error messages, or a request to a service that trusts local callers). The operator's
     /// `[servers]` table is taken as written.
     pub public_only: bool,
+    /// The CA file its `[servers]` entry names, trusted instead of the web PKI's roots.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// The servers to ask about a token of `domain`'s users: the operator's `[servers]` entry as
@@ -89,14 +91,18 @@ pub fn home_servers(
     servers: &crate::discovery::Overrides,
     resolver: Option<SocketAddr>,
 ) -> Result<Vec<Home>, String> {
-    let home = |public_only| {
+    let home = |public_only, ca: Option<std::path::PathBuf>| {
         move |target: &Target| Home {
             target: target.clone(),
             public_only,
+            ca: ca.clone(),
         }
     };
     if let Some(listed) = servers.get(domain) {
-        return Ok(listed.iter().map(home(false)).collect());
+        return Ok(listed
+            .iter()
+            .map(home(false, servers.ca(domain).map(std::path::Path::to_path_buf)))
+            .collect());
     }
     let lower = domain.to_ascii_lowercase();
     if lower.parse::<std::net::IpAddr>().is_ok() || lower == "localhost" || lower.ends_with(".localhost") {
@@ -105,7 +111,7 @@ pub fn home_servers(
         ));
     }
     let found = crate::discovery::resolve(domain, servers, resolver).map_err(|e| e.to_string())?;
-    let tls: Vec<Home> = found.iter().filter(|t| t.tls).map(home(true)).collect();
+    let tls: Vec<Home> = found.iter().filter(|t| t.tls).map(home(true, None)).collect();
     if tls.is_empty() {
         return Err(format!("{domain} has no TLS server (_scalars._tcp)"));
     }
@@ -449,9 +455,10 @@ impl Shared {
                 k.client.bye(None, Duration::from_millis(100));
             }
         }
-        let tls = match home.target.tls {
-            true => Some(Tls::webpki_roots().map_err(Failure::unreachable)?),
-            false => None,
+        let tls = match (home.target.tls, &home.ca) {
+            (true, Some(ca)) => Some(Tls::with_ca_file(ca).map_err(Failure::unreachable)?),
+            (true, None) => Some(Tls::webpki_roots().map_err(Failure::unreachable)?),
+            (false, _) => None,
         };
         // The lookup, the connection and the answer share the check's deadline.
         let dial = dialled(home)?;
@@ -690,6 +697,7 @@ mod tests {
         let found = Home {
             target: target.clone(),
             public_only: true,
+            ca: None,
         };
         let (v, _poll) = verifier(vec![found]);
         let answer = ask(&v, 1);
@@ -702,6 +710,7 @@ mod tests {
         let listed = Home {
             target,
             public_only: false,
+            ca: None,
         };
         assert!(dialled(&listed).is_ok());
     }
@@ -751,6 +760,7 @@ mod tests {
         Home {
             target,
             public_only: false,
+            ca: None,
         }
     }
 

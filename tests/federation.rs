@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use scalar::client::{Client, ClientError};
+use scalar::proto::{Action, Mod, Msg};
 use std::time::{Duration, Instant};
 
 /// foo.test with the account alice (password "password"), and bar.test admitting foo.test's users.
@@ -15,6 +16,13 @@ struct Pair {
 }
 
 fn pair(foo_flags: &[&str], bar_flags: &[&str]) -> Pair {
+    pair_with(foo_flags, bar_flags, |home| {
+        format!("address = \"{}\"\ntls = false\n", home.addr)
+    })
+}
+
+/// [`pair`], bar.test's `[servers."foo.test"]` entry being what `entry` makes of home.
+fn pair_with(foo_flags: &[&str], bar_flags: &[&str], entry: impl Fn(&Scalard) -> String) -> Pair {
     let foo_dir = DataDir::new();
     assert!(account_in(foo_dir.path(), "alice@foo.test", "password"));
     let mut f = vec!["--domain", "foo.test"];
@@ -22,14 +30,7 @@ fn pair(foo_flags: &[&str], bar_flags: &[&str]) -> Pair {
     let home = Scalard::start_in(Some(foo_dir.path()), &f);
     let bar_dir = DataDir::new();
     let conf = bar_dir.0.join("away.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[servers.\"foo.test\"]\naddress = \"{}\"\ntls = false\n",
-            home.addr
-        ),
-    )
-    .unwrap();
+    std::fs::write(&conf, format!("[servers.\"foo.test\"]\n{}", entry(&home))).unwrap();
     let mut b = vec!["--domain", "bar.test", "--config", conf.to_str().unwrap()];
     b.extend(bar_flags);
     let away = Scalard::start_in(Some(bar_dir.path()), &b);
@@ -234,5 +235,72 @@ fn a_visitors_other_connection_gets_copies_of_what_it_sends() {
     assert_eq!(
         next(&mut laptop),
         "Event bob@bar.test alice@foo.test psst seq=None"
+    );
+}
+
+/// Found by QA (two teams federating over TLS with certificates of their own): bar.test
+/// checked foo.test's certificate against the web PKI's roots only, and `[servers]` had no
+/// way to name another CA, so a private federation could not use TLS at all (every login
+/// 608, "UnknownIssuer" in the log). An entry's `ca` names the file to trust instead.
+#[test]
+fn a_home_with_a_certificate_of_a_private_ca_is_asked_over_tls() {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("rcgen");
+    let pems = DataDir::new();
+    let (cert, key) = (pems.0.join("cert.pem"), pems.0.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls = tls_flags(cert, key);
+    let tls_home =
+        |ca: String| move |home: &Scalard| format!("address = \"{}\"\n{ca}", home.tls_addr.expect("TLS"));
+    let trust = ["--trust-domain", "foo.test"];
+    // Without `ca`, the web PKI's roots: a clear no, as before.
+    let p = pair_with(&tls, &trust, tls_home(String::new()));
+    assert_eq!(code(at_bar(&p, &token(&p.home, "bar.test"))), 608);
+    let p = pair_with(&tls, &trust, tls_home(format!("ca = \"{cert}\"\n")));
+    let mut alice = at_bar(&p, &token(&p.home, "bar.test")).expect("vouched for over TLS");
+    sub(&mut alice, "#lobby@bar.test");
+}
+
+/// Found by QA: a visitor asking for its own ID's direct messages, or to block someone, was
+/// told "this server only serves topics @bar.test", which says nothing of its own ID.
+#[test]
+fn a_visitor_is_told_its_own_direct_messages_and_blocks_are_at_home() {
+    let p = pair(&[], &["--trust-domain", "foo.test"]);
+    let mut alice = at_bar(&p, &token(&p.home, "bar.test")).expect("admitted");
+    let refusal = |c: &mut Client, m: Msg<'_>| -> (u16, String) {
+        c.send(&m).unwrap();
+        loop {
+            let f = c.recv().unwrap();
+            if let Ok(Msg::Error(e)) = f.msg() {
+                return (e.code, e.reason.unwrap_or_default().to_string());
+            }
+        }
+    };
+    let (code, why) = refusal(&mut alice, Msg::Catchup(latest(1, "alice@foo.test", 10)));
+    assert_eq!(code, 401);
+    assert_eq!(
+        why,
+        "your direct messages are kept by your home server, not this one"
+    );
+    let block = Mod {
+        until: None,
+        seq: Some(2),
+        topic: name("alice@foo.test"),
+        action: Action::Ban,
+        target: "mallory@bar.test",
+        reason: None,
+        since: None,
+    };
+    let (code, why) = refusal(&mut alice, Msg::Mod(block));
+    assert_eq!(
+        (code, why.as_str()),
+        (401, "your blocks are kept by your home server, not this one")
+    );
+    // Another topic of its domain is no business of this server, as before.
+    let (code, why) = refusal(&mut alice, Msg::Catchup(latest(3, "#x@foo.test", 10)));
+    assert_eq!(
+        (code, why.as_str()),
+        (401, "this server only serves topics @bar.test")
     );
 }

@@ -262,8 +262,9 @@ impl Dial {
             joins: false,
             ..self.clone()
         };
-        let mut conn = open(&home, id, note)?;
-        let (token, until) = conn.grant(audience, self.timeout)?;
+        let named = |e| at_home(e, &home.server, domain);
+        let mut conn = open(&home, id, note).map_err(named)?;
+        let (token, until) = conn.grant(audience, self.timeout).map_err(|e| named(e.into()))?;
         conn.bye(None, Duration::from_millis(200));
         if let Ok(mut held) = self.token.lock() {
             *held = Some(Held {
@@ -284,6 +285,29 @@ impl Dial {
             *held = None;
         }
     }
+}
+
+/// `e`, met while getting a token from `server`, the home server of `domain`, saying so:
+/// the user ran the client against another server, and a refused password or a home that is
+/// down would otherwise read as that server's (found by QA: `601 bad_credentials: wrong
+/// password` with `--server` naming the other domain's server).
+fn at_home(e: CliError, server: &str, domain: &str) -> CliError {
+    let whose = format!("{server}, the home server of {domain}, for a token");
+    CliError::Net(match e {
+        CliError::Net(NetError::Refused {
+            code,
+            reason,
+            server,
+            retry_after,
+        }) => NetError::Refused {
+            code,
+            reason: format!("{reason} (at {whose})"),
+            server,
+            retry_after,
+        },
+        CliError::Net(NetError::Connect { server: _, why }) => NetError::Connect { server: whose, why },
+        other => return other,
+    })
 }
 
 /// Connects to the server and identifies as `id` (without `@domain`, the server completes

@@ -454,12 +454,45 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
         r.stderr
     );
 
-    // A wrong password fails at home, before anything reaches bar.
+    // A wrong password fails at home, before anything reaches bar, and says it was home's
+    // refusal (found by QA: the bare "601 bad_credentials: wrong password" read as bar's).
     let mut c = alice_of_foo(&away, &dir, &home.addr(), "nope");
     c.arg("ping");
     let r = run(c, b"");
     assert_eq!(r.code(), 4);
-    assert!(r.stderr.contains("601 bad_credentials"), "{}", r.stderr);
+    let at_home = format!("(at {}, the home server of foo.test, for a token)", home.addr());
+    assert!(
+        r.stderr.contains("601 bad_credentials") && r.stderr.contains(&at_home),
+        "{}",
+        r.stderr
+    );
+    // So does a home that cannot be reached.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_addr = gone.local_addr().unwrap().to_string();
+    drop(gone);
+    let mut c = alice_of_foo(&away, &dir, &gone_addr, "password");
+    c.arg("ping");
+    let r = run(c, b"");
+    assert_eq!(r.code(), 3, "{}", r.stderr);
+    let what = format!("cannot connect to {gone_addr}, the home server of foo.test, for a token");
+    assert!(r.stderr.contains(&what), "{}", r.stderr);
+}
+
+/// Found by QA: `/dms accounts` told a user of another domain, who had logged in at home, that
+/// only a session logged in to an account chooses it; the server would refuse it 401.
+#[test]
+fn a_user_of_another_domain_is_sent_home_to_choose_whose_direct_messages_it_takes() {
+    let dir = TempDir::new();
+    let home = server_with_alice(&dir, &["--domain", "foo.test"]);
+    let away = away_from(&home, &dir, 0);
+    let r = run(
+        alice_of_foo(&away, &dir, &home.addr(), "password"),
+        b"/dms accounts\n",
+    );
+    assert_eq!(r.code(), 4, "{}", r.stderr);
+    let said = "error: a user of another domain chooses whom it takes direct messages from on its \
+                home server";
+    assert!(r.stdout.contains(said), "{}", r.stdout);
 }
 
 #[test]

@@ -175,7 +175,7 @@ impl Server {
     /// Why `conn` may not change or see `what` of `user` (its blocks, its modes), if it may
     /// not: only a session of `user` itself that logged in to its account here.
     pub(super) fn refuse_own(&self, conn: ConnId, user: Name<'_>, what: &str) -> Option<(ErrorCode, String)> {
-        if let Some(refusal) = self.foreign(user) {
+        if let Some(refusal) = self.foreign_own(conn, user, what) {
             return Some(refusal);
         }
         let s = self.session(conn)?;

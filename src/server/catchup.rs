@@ -22,7 +22,7 @@ impl Server {
         now: &Now,
         out: &mut impl Outbox,
     ) {
-        if let Some((code, reason)) = self.foreign(c.topic) {
+        if let Some((code, reason)) = self.foreign_own(conn, c.topic, "direct messages") {
             return self.fail(conn, c.seq, code, &reason, out);
         }
         let Some((me, asker, authenticated, proven, reads_from)) = self.session(conn).and_then(|s| {

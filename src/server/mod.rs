@@ -771,6 +771,21 @@ impl Server {
         })
     }
 
+    /// [`Self::foreign`], but for the asker's own ID of another domain saying where its `what`
+    /// are: "this server only serves topics @…" told a visitor nothing about its own ID
+    /// (found by QA: `/block` and `history` of one's own ID on another domain's server).
+    fn foreign_own(&self, conn: ConnId, topic: Name<'_>, what: &str) -> Option<(ErrorCode, String)> {
+        let refusal = self.foreign(topic)?;
+        let own = self.session(conn).and_then(|s| s.user.as_deref()) == Some(topic.as_str());
+        Some(match own {
+            true => (
+                ErrorCode::ForeignTopic,
+                format!("your {what} are kept by your home server, not this one"),
+            ),
+            false => refusal,
+        })
+    }
+
     fn send_error(
         &mut self,
         conn: ConnId,

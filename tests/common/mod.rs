@@ -27,6 +27,19 @@ pub struct Scalard {
     pub data: Option<DataDir>,
 }
 
+/// The flags that make scalard also listen for TLS on 127.0.0.1:0 with the PEM files `cert`
+/// and `key`.
+pub fn tls_flags<'a>(cert: &'a str, key: &'a str) -> [&'a str; 6] {
+    [
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+    ]
+}
+
 /// A fresh data directory under the system's temporary directory, removed on drop.
 pub struct DataDir(pub PathBuf);
 
@@ -80,16 +93,7 @@ impl Scalard {
     /// Starts an ephemeral scalard that also listens for TLS on 127.0.0.1:0 with the PEM files
     /// `cert` and `key`, plus `flags`.
     pub fn start_tls(cert: &str, key: &str, flags: &[&str]) -> Scalard {
-        let tls = [
-            "--ephemeral",
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert,
-            "--tls-key",
-            key,
-        ];
-        Scalard::start(&[&tls[..], flags].concat())
+        Scalard::start(&[&["--ephemeral"][..], &tls_flags(cert, key), flags].concat())
     }
 
     /// Starts scalard with its default flood limits (and a fresh data directory).

@@ -301,14 +301,20 @@ pub fn block(shared: &Shared, action: Action, target: &str, reason: Option<&str>
     send(shared, &me, action, &target, reason)
 }
 
+/// What `/dms` tells a user of another domain, whose ID's modes are its home server's (401 here).
+const VISITOR_DMS: &str =
+    "a user of another domain chooses whom it takes direct messages from on its home server";
+
 /// `/dms [accounts|anyone]`: whether this user takes direct messages only from users who
 /// logged in (its ID's mode registered-only: PROTOCOL.md §4, Blocks), or sets it. The server's
 /// record ("you now take direct messages only from users who logged in") says it is done.
 pub fn dms(shared: &Shared, only_accounts: Option<bool>) -> Result<(), String> {
-    let (me, logged_in) = {
+    let (me, logged_in, domain) = {
         let st = shared.state();
-        (st.user.clone(), st.logged_in)
+        (st.user.clone(), st.logged_in, st.domain.clone())
     };
+    // Found by QA: a user of another domain, who did log in (at home), was told to log in.
+    let visitor = me.rsplit_once('@').is_some_and(|(_, d)| d != domain);
     let asked =
         super::presence::asked_meta(shared, &me).map_err(|e| format!("cannot ask the server: {e}"))?;
     let on = asked.modes & modes::REGISTERED_ONLY != 0;
@@ -321,6 +327,7 @@ pub fn dms(shared: &Shared, only_accounts: Option<bool>) -> Result<(), String> {
             (true, _) => "/dms anyone",
             (false, true) => "/dms accounts: only from users who logged in",
             // Only an account's session sets it (805 otherwise): said before it is tried.
+            (false, false) if visitor => VISITOR_DMS,
             (false, false) => "log in to an account to take them only from users who logged in",
         };
         shared
@@ -336,9 +343,12 @@ pub fn dms(shared: &Shared, only_accounts: Option<bool>) -> Result<(), String> {
         return Ok(());
     }
     if !logged_in {
-        return Err(
-            "only a session logged in to an account chooses whom it takes direct messages from".into(),
-        );
+        return Err(match visitor {
+            true => VISITOR_DMS.into(),
+            false => {
+                "only a session logged in to an account chooses whom it takes direct messages from".into()
+            }
+        });
     }
     let topic = Name::parse(&me).map_err(|e| format!("{me}: {e}"))?;
     let set = SetMeta {
