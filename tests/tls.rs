@@ -733,6 +733,34 @@ fn a_tls_client_on_the_plain_port_is_told_at_once() {
 }
 
 #[test]
+fn a_large_client_hello_on_the_plain_port_is_told_at_once() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--handshake-timeout", "10"]);
+    // A ClientHello over 790 bytes reads as a whole frame of 0x0316 bytes: a post-quantum key
+    // share (browsers, OpenSSL 3.5) makes one 1-2 KB; long ALPN names stand in for it here.
+    let mut config = (*client_config(&[&a])).clone();
+    config.alpn_protocols = vec![vec![b'x'; 200]; 6];
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut tls = ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut hello = Vec::new();
+    tls.write_tls(&mut hello).expect("ClientHello");
+    assert!(hello.len() > 0x0316 + 2, "a ClientHello of {} bytes", hello.len());
+    let mut raw = s.raw();
+    raw.send_raw(&hello).expect("send");
+    let f = raw.recv().expect("an answer");
+    match f.msg() {
+        Ok(Msg::Error(e)) => {
+            assert_eq!(e.code, 100);
+            assert_eq!(e.reason, Some("this port speaks plain Scalar, not TLS"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(next(&mut raw), "Bye 100 malformed");
+    assert!(raw.recv().is_err(), "closed");
+}
+
+#[test]
 fn plain_loopback_still_serves_loopback_peers() {
     // Remote peers cannot be simulated without network namespaces; the decision itself is
     // unit-tested in src/net/tls.rs. Here: loopback plain and TLS clients both work.

@@ -164,6 +164,18 @@ impl Shell {
             if *budget == 0 || server.waiting(key) {
                 break;
             }
+            // Told before the frame is decoded: a ClientHello of 790 bytes or more (a
+            // post-quantum key share makes it 1-2 KB) is a whole "frame" of 0x0316 bytes, and
+            // decoding it would answer its bytes as a stream of bad frames instead.
+            if start == 0
+                && super::tls::starts_like_client_hello(bytes)
+                && wire.conns.get(key).is_some_and(|c| c.tls.is_none())
+                && server.unidentified(key)
+            {
+                server.not_plain_scalar(key, &mut wire);
+                start = len;
+                break;
+            }
             let backed_up = wire.conns.get(key).is_some_and(|c| c.backed_up(wire.max_queue));
             match decode_frame(&bytes[start..]) {
                 // Only requests whose answer is small (or none) go on while the connection's
@@ -189,15 +201,6 @@ impl Shell {
                     // the shell is dropping.
                     wire.forget_detached(server);
                     start += used;
-                }
-                Ok(Status::Partial)
-                    if start == 0
-                        && super::tls::starts_like_client_hello(bytes)
-                        && wire.conns.get(key).is_some_and(|c| c.tls.is_none())
-                        && server.unidentified(key) =>
-                {
-                    server.not_plain_scalar(key, &mut wire);
-                    start = len;
                 }
                 Ok(Status::Partial) => break,
                 Err(too_long) => {
