@@ -275,6 +275,33 @@ fn garbage_instead_of_a_client_hello_is_closed_cleanly() {
 }
 
 #[test]
+fn what_a_tls_peer_sends_does_not_fill_the_log() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &[]);
+    let tls = s.tls_addr.expect("TLS");
+    // Four TLS 1.2 warning alerts (no_renegotiation), as many as rustls takes, then application
+    // data before any handshake: rustls warns of each, five lines a connection.
+    let mut garbage = [0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x64].repeat(4);
+    garbage.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x01, 0x00]);
+    for _ in 0..3 {
+        let mut sock = TcpStream::connect(tls).expect("connect");
+        sock.write_all(&garbage).expect("send garbage");
+        expect_closed(sock, WAIT);
+    }
+    // A session's line marks where the log stands after them.
+    let _alice = TlsClient::ident(tls, &[&a], "alice");
+    let mut lines = Vec::new();
+    while lines
+        .last()
+        .is_none_or(|l: &String| !l.contains("is alice@localhost"))
+    {
+        lines.push(s.log.recv_timeout(WAIT).expect("the session's log line"));
+    }
+    assert!(lines.iter().all(|l| !l.contains("rustls")), "{lines:#?}");
+}
+
+#[test]
 fn a_stalled_handshake_is_closed_by_the_handshake_timeout() {
     let a = make_cert();
     let pems = Pems::new(&a);
