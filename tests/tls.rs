@@ -787,6 +787,65 @@ fn a_large_client_hello_on_the_plain_port_is_told_at_once() {
     assert!(raw.recv().is_err(), "closed");
 }
 
+/// An IPv4 address of this host other than loopback, if it has one: a socket bound to it that
+/// connects to 127.0.0.1 stays on this host, yet is a remote peer to `plain = loopback`.
+fn own_non_loopback_v4() -> Option<std::net::Ipv4Addr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` on success; it is walked while alive and freed once.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return None;
+        }
+        let mut found = None;
+        let mut at = list;
+        while let Some(ifa) = at.as_ref() {
+            if let Some(sa) = ifa.ifa_addr.as_ref()
+                && i32::from(sa.sa_family) == libc::AF_INET
+            {
+                let sin = &*ifa.ifa_addr.cast::<libc::sockaddr_in>();
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() && !ip.is_unspecified() {
+                    found = Some(ip);
+                    break;
+                }
+            }
+            at = ifa.ifa_next;
+        }
+        libc::freeifaddrs(list);
+        found
+    }
+}
+
+#[test]
+fn plain_tcp_refused_from_other_hosts_does_not_fill_the_log() {
+    let Some(own) = own_non_loopback_v4() else {
+        eprintln!("skipped: this host has no IPv4 address but loopback");
+        return;
+    };
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--plain", "loopback"]);
+    // Fifty plain connections from a non-loopback address: each is closed at once.
+    for _ in 0..50 {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        sock.bind(&SocketAddr::from((own, 0)).into()).expect("bind");
+        sock.connect(&s.addr.into()).expect("connect");
+        expect_closed(TcpStream::from(sock), WAIT);
+    }
+    // A session's line marks where the log stands after them; the refusals are counted in one
+    // line a minute at most, the first of which may come with the next tick.
+    let _alice = TlsClient::ident(s.tls_addr.expect("TLS"), &[&a], "alice");
+    let mut lines = Vec::new();
+    while lines
+        .last()
+        .is_none_or(|l: &String| !l.contains("is alice@localhost"))
+    {
+        lines.push(s.log.recv_timeout(WAIT).expect("the session's log line"));
+    }
+    let said = lines.iter().filter(|l| l.contains(&own.to_string())).count();
+    assert_eq!(said, 0, "{lines:#?}");
+}
+
 #[test]
 fn plain_loopback_still_serves_loopback_peers() {
     // Remote peers cannot be simulated without network namespaces; the decision itself is
