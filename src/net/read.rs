@@ -176,17 +176,22 @@ impl Shell {
                 start = len;
                 break;
             }
-            let backed_up = wire.conns.get(key).is_some_and(|c| c.backed_up(wire.max_queue));
+            let (backed_up, nearly_full) = wire.conns.get(key).map_or((false, false), |c| {
+                (c.backed_up(wire.max_queue), c.nearly_full(wire.max_queue))
+            });
             match decode_frame(&bytes[start..]) {
                 // Only requests whose answer is small (or none) go on while the connection's
                 // output is backed up: a lagging client can still answer a Ping (so it is not
-                // timed out for silence the server caused), leave a channel, or say Bye.
+                // timed out for silence the server caused), leave a channel, or say Bye. Those
+                // with a reply stop too once it is nearly full: a client that sends them
+                // without reading would be cut off by their replies alone (QA: 22,000 Pings).
                 Ok(Status::Complete((decoded, _)))
                     if backed_up
-                        && !matches!(
-                            decoded,
-                            Ok(Msg::Ping(_) | Msg::Pong(_) | Msg::Unsub(_) | Msg::Bye(_))
-                        ) =>
+                        && !match decoded {
+                            Ok(Msg::Pong(_) | Msg::Bye(_)) => true,
+                            Ok(Msg::Ping(_) | Msg::Unsub(_)) => !nearly_full,
+                            _ => false,
+                        } =>
                 {
                     paused = true;
                     break;
