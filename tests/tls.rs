@@ -274,6 +274,20 @@ fn garbage_instead_of_a_client_hello_is_closed_cleanly() {
     assert!(s.log.try_iter().all(|l| !l.contains("panicked")));
 }
 
+/// What `s` logged until a TLS session that begins now: a session's line marks where the log
+/// stands after what came before it.
+fn log_until_a_session(s: &Scalard, cert: &Cert) -> Vec<String> {
+    let _alice = TlsClient::ident(s.tls_addr.expect("TLS"), &[cert], "alice");
+    let mut lines = Vec::new();
+    while lines
+        .last()
+        .is_none_or(|l: &String| !l.contains("is alice@localhost"))
+    {
+        lines.push(s.log.recv_timeout(WAIT).expect("the session's log line"));
+    }
+    lines
+}
+
 #[test]
 fn what_a_tls_peer_sends_does_not_fill_the_log() {
     let a = make_cert();
@@ -289,15 +303,7 @@ fn what_a_tls_peer_sends_does_not_fill_the_log() {
         sock.write_all(&garbage).expect("send garbage");
         expect_closed(sock, WAIT);
     }
-    // A session's line marks where the log stands after them.
-    let _alice = TlsClient::ident(tls, &[&a], "alice");
-    let mut lines = Vec::new();
-    while lines
-        .last()
-        .is_none_or(|l: &String| !l.contains("is alice@localhost"))
-    {
-        lines.push(s.log.recv_timeout(WAIT).expect("the session's log line"));
-    }
+    let lines = log_until_a_session(&s, &a);
     assert!(lines.iter().all(|l| !l.contains("rustls")), "{lines:#?}");
 }
 
@@ -832,16 +838,8 @@ fn plain_tcp_refused_from_other_hosts_does_not_fill_the_log() {
         sock.connect(&s.addr.into()).expect("connect");
         expect_closed(TcpStream::from(sock), WAIT);
     }
-    // A session's line marks where the log stands after them; the refusals are counted in one
-    // line a minute at most, the first of which may come with the next tick.
-    let _alice = TlsClient::ident(s.tls_addr.expect("TLS"), &[&a], "alice");
-    let mut lines = Vec::new();
-    while lines
-        .last()
-        .is_none_or(|l: &String| !l.contains("is alice@localhost"))
-    {
-        lines.push(s.log.recv_timeout(WAIT).expect("the session's log line"));
-    }
+    // The refusals are counted in one line a minute at most, which does not name them.
+    let lines = log_until_a_session(&s, &a);
     let said = lines.iter().filter(|l| l.contains(&own.to_string())).count();
     assert_eq!(said, 0, "{lines:#?}");
 }
