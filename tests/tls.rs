@@ -274,6 +274,36 @@ fn garbage_instead_of_a_client_hello_is_closed_cleanly() {
     assert!(s.log.try_iter().all(|l| !l.contains("panicked")));
 }
 
+#[test]
+fn a_tls_peer_sending_a_byte_a_record_is_held_to_what_the_records_cost() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--flood-bytes", "2000,2000"]);
+    let mut alice = TlsClient::ident(s.tls_addr.expect("TLS"), &[&a], "alice");
+    // 40 Pings, each byte in a record of its own: about 360 bytes of frames, 8 KB of records,
+    // each of which costs the loop as much work as a record of a whole frame.
+    let frames: Vec<u8> = (0..40)
+        .flat_map(|i| {
+            Msg::Ping(Ping {
+                seq: Some(i),
+                time: 0,
+            })
+            .to_frame()
+            .expect("frame")
+        })
+        .collect();
+    let began = Instant::now();
+    for byte in &frames {
+        alice.s.write_all(std::slice::from_ref(byte)).expect("send");
+        alice.s.flush().expect("flush");
+    }
+    for i in 0..40 {
+        assert_eq!(alice.next(), format!("Pong 0 seq=Some({i})"));
+    }
+    // Held to the records' bytes, 2,000 a second after a burst of 2,000: about 3 s.
+    assert!(began.elapsed() >= Duration::from_secs(2), "{:?}", began.elapsed());
+}
+
 /// What `s` logged until a TLS session that begins now: a session's line marks where the log
 /// stands after what came before it.
 fn log_until_a_session(s: &Scalard, cert: &Cert) -> Vec<String> {

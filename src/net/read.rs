@@ -197,9 +197,25 @@ impl Shell {
                     break;
                 }
                 Ok(Status::Complete((decoded, used))) => {
-                    if !server.receive(key, decoded, used, t, &mut wire) {
+                    // Over TLS, what the records cost beyond the frame's bytes counts too: as
+                    // much as the bucket can hold with the frame (a charge above its burst is
+                    // taken as the burst), the rest with the frames after it.
+                    let room = server.limits().bytes.map_or(usize::MAX, |r| {
+                        usize::try_from(r.burst)
+                            .unwrap_or(usize::MAX)
+                            .saturating_sub(used)
+                    });
+                    let overhead = wire
+                        .conns
+                        .get(key)
+                        .and_then(|c| c.tls.as_ref())
+                        .map_or(0, |t| t.overhead().min(room));
+                    if !server.receive(key, decoded, used.saturating_add(overhead), t, &mut wire) {
                         // Held back: handed over again once the core resumes the connection.
                         break;
+                    }
+                    if let Some(tls) = wire.conns.get_mut(key).and_then(|c| c.tls.as_mut()) {
+                        tls.charged(overhead);
                     }
                     *budget -= 1;
                     // Before the next request: nothing more may be accepted for a connection
