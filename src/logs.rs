@@ -14,18 +14,22 @@ const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 /// module: scalard's other lines, its errors and start-up lines included, would be hidden. So
 /// `info` comes first (a module named still gets its own level), and a word that is no level
 /// is said, as the likely slip it is.
+///
+/// rustls is held to `error` unless `RUST_LOG` names it: its warnings are about what a peer sent
+/// (a TLS 1.2 warning alert, a message out of order), several a connection, so any stranger
+/// could fill the log with them; scalard logs each failed handshake itself, at debug.
 pub fn filter(rust_log: Option<&str>, default: Level) -> (String, Option<String>) {
+    let (spec, note) = filter_as_given(rust_log, default);
+    (quiet_rustls(spec), note)
+}
+
+/// [`filter`] before rustls is held to `error`.
+fn filter_as_given(rust_log: Option<&str>, default: Level) -> (String, Option<String>) {
     let default = default.as_str().to_ascii_lowercase();
     let Some(spec) = rust_log.map(str::trim).filter(|s| !s.is_empty()) else {
         return (default, None);
     };
-    // env_logger's syntax: directives split by commas, then an optional `/regex`.
-    let directives = spec.split('/').next().unwrap_or_default();
-    let bare: Vec<&str> = directives
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty() && !d.contains('='))
-        .collect();
+    let bare = bare_directives(spec);
     let is_level = |d: &&str| LEVELS.contains(&d.to_ascii_lowercase().as_str());
     if bare.iter().any(is_level) {
         return (spec.into(), None);
@@ -37,6 +41,32 @@ pub fn filter(rust_log: Option<&str>, default: Level) -> (String, Option<String>
         )
     });
     (format!("{default},{spec}"), note)
+}
+
+/// The directives of an env_logger spec that name no module: a level for everything, or a
+/// module's name alone. (The syntax: directives split by commas, then an optional `/regex`.)
+fn bare_directives(spec: &str) -> Vec<&str> {
+    let directives = spec.split('/').next().unwrap_or_default();
+    directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains('='))
+        .collect()
+}
+
+/// `spec` with `rustls=error` added, unless it names rustls (the operator's word stands) or
+/// logs nothing at all (`off`: adding it would log rustls's errors).
+fn quiet_rustls(spec: String) -> String {
+    let off = bare_directives(&spec)
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case("off"));
+    if off || spec.contains("rustls") {
+        return spec;
+    }
+    match spec.split_once('/') {
+        Some((directives, regex)) => format!("{directives},rustls=error/{regex}"),
+        None => format!("{spec},rustls=error"),
+    }
 }
 
 /// Starts logging to stderr; the note about `RUST_LOG`, if any, for the caller to print
@@ -78,7 +108,7 @@ fn stderr_is_the_journal() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Level, filter};
+    use super::{Level, filter, filter_as_given};
 
     #[test]
     fn a_filter_without_a_level_for_everything_gets_info_first() {
@@ -96,16 +126,36 @@ mod tests {
             (Some("rustls=debug"), "info,rustls=debug"),
             (Some("scalard=verbose"), "info,scalard=verbose"),
         ] {
-            assert_eq!(filter(given, Level::Info), (want.to_string(), None), "{given:?}");
+            assert_eq!(
+                filter_as_given(given, Level::Info),
+                (want.to_string(), None),
+                "{given:?}"
+            );
         }
         for given in ["verbose", "mio", "verbose/x", "scalar::net"] {
-            let (spec, note) = filter(Some(given), Level::Info);
+            let (spec, note) = filter_as_given(Some(given), Level::Info);
             assert_eq!(spec, format!("info,{given}"));
             assert!(note.is_some_and(|n| n.contains("is no level")), "{given}");
         }
         // The offline commands' default: their own messages, not the store's news.
-        assert_eq!(filter(None, Level::Warn), ("warn".to_string(), None));
-        assert_eq!(filter(Some("mio"), Level::Warn).0, "warn,mio");
-        assert_eq!(filter(Some("debug"), Level::Warn).0, "debug");
+        assert_eq!(filter_as_given(None, Level::Warn), ("warn".to_string(), None));
+        assert_eq!(filter_as_given(Some("mio"), Level::Warn).0, "warn,mio");
+        assert_eq!(filter_as_given(Some("debug"), Level::Warn).0, "debug");
+    }
+
+    #[test]
+    fn rustls_is_held_to_errors_unless_named() {
+        for (given, want) in [
+            (None, "info,rustls=error"),
+            (Some("debug"), "debug,rustls=error"),
+            (Some("scalar::net=debug"), "info,scalar::net=debug,rustls=error"),
+            (Some("debug/handshake"), "debug,rustls=error/handshake"),
+            (Some("warn,rustls=debug"), "warn,rustls=debug"),
+            (Some("rustls=warn"), "info,rustls=warn"),
+            (Some("off"), "off"),
+            (Some("OFF,scalar=info"), "OFF,scalar=info"),
+        ] {
+            assert_eq!(filter(given, Level::Info).0, want, "{given:?}");
+        }
     }
 }

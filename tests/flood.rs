@@ -188,7 +188,7 @@ fn an_address_opening_connections_too_fast_is_refused_with_505() {
     // Each is a debug line; at info the log counts them, at most once a minute.
     let line = s.expect_log("connection(s) since the start");
     assert!(
-        line.contains("connection limits, the connection rate or server bans"),
+        line.contains("connection limits, the connection rate, server bans or plain = loopback"),
         "{line}"
     );
 }

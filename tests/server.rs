@@ -562,33 +562,73 @@ fn a_client_that_pipelines_is_not_dropped_with_fsync_always() {
 }
 
 fn pipeline_without_reading(flags: &[&str]) {
-    const N: u32 = 2000;
     let s = Scalard::start(flags);
     let mut alice = s.client("alice");
     sub(&mut alice, ROOM);
     let body = "p".repeat(1000);
-    let frames: Vec<u8> = (0..N)
-        .flat_map(|i| {
-            let m = Message {
-                seq: Some(i),
-                topic: name(ROOM),
-                body: Body::Text(&body),
-                ctype: None,
-                reply_to: None,
-            };
-            Msg::Message(m).to_frame().unwrap()
-        })
-        .collect();
-    let mut w = alice.try_clone_stream().unwrap();
     // 2 MB of echoes: several times what the queue and the kernel's buffers hold.
+    let request = |i| {
+        Msg::Message(Message {
+            seq: Some(i),
+            topic: name(ROOM),
+            body: Body::Text(&body),
+            ctype: None,
+            reply_to: None,
+        })
+    };
+    pipelined(&s, alice, 2000, request, |i, f| match f.msg() {
+        Ok(Msg::Event(e)) => assert_eq!(e.seq, Some(i)),
+        _ => panic!("echo {i}: {}", describe(f)),
+    });
+}
+
+/// Pings and Unsubs are taken while a client's output is backed up (it can still answer the
+/// server's Ping or leave a busy channel), but not so far that their own replies would make
+/// it a slow consumer.
+#[test]
+fn a_client_that_pipelines_pings_or_unsubs_without_reading_is_not_dropped() {
+    let s = Scalard::start(&["--ephemeral"]);
+    // 100,000 Pongs, about 1.2 MB: several times what the queue and the kernel's buffers
+    // hold, in small frames, each counted with its bookkeeping.
+    let ping = |i| {
+        Msg::Ping(Ping {
+            seq: Some(i),
+            time: 0,
+        })
+    };
+    pipelined(&s, s.client("alice"), 100_000, ping, |i, f| match f.msg() {
+        Ok(Msg::Pong(p)) => assert_eq!(p.seq, Some(i)),
+        _ => panic!("Pong {i}: {}", describe(f)),
+    });
+    let unsub = |i| {
+        Msg::Unsub(Unsub {
+            seq: Some(i),
+            topic: name(ROOM),
+            reason: None,
+        })
+    };
+    pipelined(&s, s.client("bob"), 30_000, unsub, |i, f| match f.msg() {
+        Ok(Msg::Meta(m)) => assert_eq!(m.seq, Some(i)),
+        _ => panic!("Meta {i}: {}", describe(f)),
+    });
+}
+
+/// Sends `n` requests made by `request` in one write from a thread, reading nothing for a
+/// second, then reads a reply to each (checked by `reply`), and checks that no connection was
+/// dropped as a slow consumer meanwhile.
+fn pipelined<'a>(
+    s: &Scalard,
+    mut c: scalar::client::Client,
+    n: u32,
+    request: impl Fn(u32) -> Msg<'a>,
+    reply: impl Fn(u32, &scalar::client::Frame),
+) {
+    let frames: Vec<u8> = (0..n).flat_map(|i| request(i).to_frame().unwrap()).collect();
+    let mut w = c.try_clone_stream().unwrap();
     let writer = std::thread::spawn(move || w.write_all(&frames).unwrap());
     std::thread::sleep(Duration::from_secs(1));
-    for i in 0..N {
-        let f = alice.recv().expect("every echo");
-        match f.msg() {
-            Ok(Msg::Event(e)) => assert_eq!(e.seq, Some(i)),
-            _ => panic!("echo {i}: {}", describe(&f)),
-        }
+    for i in 0..n {
+        reply(i, &c.recv().expect("every reply"));
     }
     writer.join().unwrap();
     assert_eq!(

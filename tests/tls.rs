@@ -275,6 +275,69 @@ fn garbage_instead_of_a_client_hello_is_closed_cleanly() {
 }
 
 #[test]
+fn a_tls_peer_sending_a_byte_a_record_is_held_to_what_the_records_cost() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--flood-bytes", "2000,2000"]);
+    let mut alice = TlsClient::ident(s.tls_addr.expect("TLS"), &[&a], "alice");
+    // 40 Pings, each byte in a record of its own: about 360 bytes of frames, 8 KB of records,
+    // each of which costs the loop as much work as a record of a whole frame.
+    let frames: Vec<u8> = (0..40)
+        .flat_map(|i| {
+            Msg::Ping(Ping {
+                seq: Some(i),
+                time: 0,
+            })
+            .to_frame()
+            .expect("frame")
+        })
+        .collect();
+    let began = Instant::now();
+    for byte in &frames {
+        alice.s.write_all(std::slice::from_ref(byte)).expect("send");
+        alice.s.flush().expect("flush");
+    }
+    for i in 0..40 {
+        assert_eq!(alice.next(), format!("Pong 0 seq=Some({i})"));
+    }
+    // Held to the records' bytes, 2,000 a second after a burst of 2,000: about 3 s.
+    assert!(began.elapsed() >= Duration::from_secs(2), "{:?}", began.elapsed());
+}
+
+/// What `s` logged until a TLS session that begins now: a session's line marks where the log
+/// stands after what came before it.
+fn log_until_a_session(s: &Scalard, cert: &Cert) -> Vec<String> {
+    let _alice = TlsClient::ident(s.tls_addr.expect("TLS"), &[cert], "alice");
+    let mut lines = Vec::new();
+    while lines
+        .last()
+        .is_none_or(|l: &String| !l.contains("is alice@localhost"))
+    {
+        lines.push(s.log.recv_timeout(WAIT).expect("the session's log line"));
+    }
+    lines
+}
+
+#[test]
+fn what_a_tls_peer_sends_does_not_fill_the_log() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &[]);
+    let tls = s.tls_addr.expect("TLS");
+    // Four TLS 1.2 warning alerts (no_renegotiation), as many as rustls takes, then application
+    // data before any handshake: rustls warns of each, five lines a connection.
+    let mut garbage = [0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x64].repeat(4);
+    garbage.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x01, 0x00]);
+    for _ in 0..3 {
+        let mut sock = TcpStream::connect(tls).expect("connect");
+        sock.write_all(&garbage).expect("send garbage");
+        expect_closed(sock, WAIT);
+    }
+    let lines = log_until_a_session(&s, &a);
+    assert!(lines.iter().all(|l| !l.contains("rustls")), "{lines:#?}");
+}
+
+#[test]
 fn a_stalled_handshake_is_closed_by_the_handshake_timeout() {
     let a = make_cert();
     let pems = Pems::new(&a);
@@ -730,6 +793,85 @@ fn a_tls_client_on_the_plain_port_is_told_at_once() {
     // A plain client is still served.
     let mut plain = scalar::client::Client::connect(s.addr, "plain@localhost", WAIT).expect("plain client");
     assert!(plain.ping(WAIT).is_ok());
+}
+
+#[test]
+fn a_large_client_hello_on_the_plain_port_is_told_at_once() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--handshake-timeout", "10"]);
+    // A ClientHello over 790 bytes reads as a whole frame of 0x0316 bytes: a post-quantum key
+    // share (browsers, OpenSSL 3.5) makes one 1-2 KB; long ALPN names stand in for it here.
+    let mut config = (*client_config(&[&a])).clone();
+    config.alpn_protocols = vec![vec![b'x'; 200]; 6];
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut tls = ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut hello = Vec::new();
+    tls.write_tls(&mut hello).expect("ClientHello");
+    assert!(hello.len() > 0x0316 + 2, "a ClientHello of {} bytes", hello.len());
+    let mut raw = s.raw();
+    raw.send_raw(&hello).expect("send");
+    let f = raw.recv().expect("an answer");
+    match f.msg() {
+        Ok(Msg::Error(e)) => {
+            assert_eq!(e.code, 100);
+            assert_eq!(e.reason, Some("this port speaks plain Scalar, not TLS"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(next(&mut raw), "Bye 100 malformed");
+    assert!(raw.recv().is_err(), "closed");
+}
+
+/// An IPv4 address of this host other than loopback, if it has one: a socket bound to it that
+/// connects to 127.0.0.1 stays on this host, yet is a remote peer to `plain = loopback`.
+fn own_non_loopback_v4() -> Option<std::net::Ipv4Addr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` on success; it is walked while alive and freed once.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return None;
+        }
+        let mut found = None;
+        let mut at = list;
+        while let Some(ifa) = at.as_ref() {
+            if let Some(sa) = ifa.ifa_addr.as_ref()
+                && i32::from(sa.sa_family) == libc::AF_INET
+            {
+                let sin = &*ifa.ifa_addr.cast::<libc::sockaddr_in>();
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() && !ip.is_unspecified() {
+                    found = Some(ip);
+                    break;
+                }
+            }
+            at = ifa.ifa_next;
+        }
+        libc::freeifaddrs(list);
+        found
+    }
+}
+
+#[test]
+fn plain_tcp_refused_from_other_hosts_does_not_fill_the_log() {
+    let Some(own) = own_non_loopback_v4() else {
+        eprintln!("skipped: this host has no IPv4 address but loopback");
+        return;
+    };
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--plain", "loopback"]);
+    // Fifty plain connections from a non-loopback address: each is closed at once.
+    for _ in 0..50 {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        sock.bind(&SocketAddr::from((own, 0)).into()).expect("bind");
+        sock.connect(&s.addr.into()).expect("connect");
+        expect_closed(TcpStream::from(sock), WAIT);
+    }
+    // The refusals are counted in one line a minute at most, which does not name them.
+    let lines = log_until_a_session(&s, &a);
+    let said = lines.iter().filter(|l| l.contains(&own.to_string())).count();
+    assert_eq!(said, 0, "{lines:#?}");
 }
 
 #[test]

@@ -165,7 +165,10 @@ impl Shell {
                 (Transport::Plain, _) if !self.plain.allows(peer.ip()) => {
                     // Closed before the core hears of it: no Scalar frame is sent, since the
                     // point is that nothing travels in clear to or from a remote peer.
-                    log::info!("{peer}: plain TCP from a non-loopback address refused (plain = loopback)");
+                    self.server.refused_at_accept(
+                        peer.ip(),
+                        "plain TCP from a non-loopback address (plain = loopback)",
+                    );
                     continue;
                 }
                 (Transport::Plain, _) => None,

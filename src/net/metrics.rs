@@ -76,7 +76,7 @@ pub fn render(s: &Snapshot) -> String {
         (
             "scalard_connections_refused_total",
             "counter",
-            "Connections refused by a connection limit.",
+            "Connections refused at accept: a connection limit or rate, a server ban, plain TCP from another host.",
             c.refused,
         ),
         (

@@ -164,40 +164,64 @@ impl Shell {
             if *budget == 0 || server.waiting(key) {
                 break;
             }
-            let backed_up = wire.conns.get(key).is_some_and(|c| c.backed_up(wire.max_queue));
+            // Told before the frame is decoded: a ClientHello of 790 bytes or more (a
+            // post-quantum key share makes it 1-2 KB) is a whole "frame" of 0x0316 bytes, and
+            // decoding it would answer its bytes as a stream of bad frames instead.
+            if start == 0
+                && super::tls::starts_like_client_hello(bytes)
+                && wire.conns.get(key).is_some_and(|c| c.tls.is_none())
+                && server.unidentified(key)
+            {
+                server.not_plain_scalar(key, &mut wire);
+                start = len;
+                break;
+            }
+            let (backed_up, nearly_full) = wire.conns.get(key).map_or((false, false), |c| {
+                (c.backed_up(wire.max_queue), c.nearly_full(wire.max_queue))
+            });
             match decode_frame(&bytes[start..]) {
                 // Only requests whose answer is small (or none) go on while the connection's
                 // output is backed up: a lagging client can still answer a Ping (so it is not
-                // timed out for silence the server caused), leave a channel, or say Bye.
+                // timed out for silence the server caused), leave a channel, or say Bye. Those
+                // with a reply stop too once it is nearly full: a client that sends them
+                // without reading would be cut off by their replies alone (QA: 22,000 Pings).
                 Ok(Status::Complete((decoded, _)))
                     if backed_up
-                        && !matches!(
-                            decoded,
-                            Ok(Msg::Ping(_) | Msg::Pong(_) | Msg::Unsub(_) | Msg::Bye(_))
-                        ) =>
+                        && !match decoded {
+                            Ok(Msg::Pong(_) | Msg::Bye(_)) => true,
+                            Ok(Msg::Ping(_) | Msg::Unsub(_)) => !nearly_full,
+                            _ => false,
+                        } =>
                 {
                     paused = true;
                     break;
                 }
                 Ok(Status::Complete((decoded, used))) => {
-                    if !server.receive(key, decoded, used, t, &mut wire) {
+                    // Over TLS, what the records cost beyond the frame's bytes counts too: as
+                    // much as the bucket can hold with the frame (a charge above its burst is
+                    // taken as the burst), the rest with the frames after it.
+                    let room = server.limits().bytes.map_or(usize::MAX, |r| {
+                        usize::try_from(r.burst)
+                            .unwrap_or(usize::MAX)
+                            .saturating_sub(used)
+                    });
+                    let overhead = wire
+                        .conns
+                        .get(key)
+                        .and_then(|c| c.tls.as_ref())
+                        .map_or(0, |t| t.overhead().min(room));
+                    if !server.receive(key, decoded, used.saturating_add(overhead), t, &mut wire) {
                         // Held back: handed over again once the core resumes the connection.
                         break;
+                    }
+                    if let Some(tls) = wire.conns.get_mut(key).and_then(|c| c.tls.as_mut()) {
+                        tls.charged(overhead);
                     }
                     *budget -= 1;
                     // Before the next request: nothing more may be accepted for a connection
                     // the shell is dropping.
                     wire.forget_detached(server);
                     start += used;
-                }
-                Ok(Status::Partial)
-                    if start == 0
-                        && super::tls::starts_like_client_hello(bytes)
-                        && wire.conns.get(key).is_some_and(|c| c.tls.is_none())
-                        && server.unidentified(key) =>
-                {
-                    server.not_plain_scalar(key, &mut wire);
-                    start = len;
                 }
                 Ok(Status::Partial) => break,
                 Err(too_long) => {

@@ -85,7 +85,8 @@ pub struct Now {
 pub struct Stats {
     /// Connections admitted.
     pub accepted: u64,
-    /// Connections refused by a connection limit.
+    /// Connections refused at accept: a connection limit or rate, a server ban, or plain TCP
+    /// from another host under `plain = loopback`.
     pub refused: u64,
     /// Messages accepted and turned into Events.
     pub published: u64,
@@ -380,8 +381,7 @@ impl Server {
             None
         };
         if let Some(r) = refusal {
-            self.stats.refused += 1;
-            log::debug!("refused connection from {addr}: {}", r.code);
+            self.refused_at_accept(addr, r.code);
             let e = ErrorMsg {
                 retry_after: r.retry_after_ms(),
                 ..error_msg(None, r.code, &r.reason)
@@ -640,6 +640,16 @@ impl Server {
         }
     }
 
+    /// Counts a connection from `addr` refused at accept, for `why`: a debug line each, and
+    /// at `info` a count at most once a minute ([`Server::tell_refused`]), since a line each
+    /// would let anyone who can open connections write the log. The shell calls it for those
+    /// it closes before the core hears of them (plain TCP from another host, `plain =
+    /// loopback`).
+    pub fn refused_at_accept(&mut self, addr: IpAddr, why: impl std::fmt::Display) {
+        self.stats.refused += 1;
+        log::debug!("refused connection from {addr}: {why}");
+    }
+
     /// Logs how many connections were refused at accept since it last said, at most once a
     /// minute: each refusal is a debug line only, which a flood would make the whole log, but
     /// an operator at `info` should still see that one goes on.
@@ -650,8 +660,8 @@ impl Server {
             return;
         }
         log::info!(
-            "refused {new} connection(s) since {}: connection limits, the connection rate or \
-             server bans (RUST_LOG=debug names each)",
+            "refused {new} connection(s) since {}: connection limits, the connection rate, \
+             server bans or plain = loopback (RUST_LOG=debug names each)",
             match at {
                 Some(t) => format!("{} s ago", now.duration_since(t).as_secs()),
                 None => "the start".into(),

@@ -96,6 +96,11 @@ pub struct Tls {
     pub broken: bool,
     /// close_notify has been queued after the last frame of a closing connection.
     pub close_sent: bool,
+    /// Bytes read from the socket, plaintext given out, and the difference already charged to
+    /// the flood limits ([`overhead`](Tls::overhead)).
+    wire_in: u64,
+    plain_out: u64,
+    charged: u64,
 }
 
 impl Tls {
@@ -117,6 +122,9 @@ impl Tls {
             peer_closed: false,
             broken: false,
             close_sent: false,
+            wire_in: 0,
+            plain_out: 0,
+            charged: 0,
         }))
     }
 
@@ -125,11 +133,33 @@ impl Tls {
         std::mem::take(&mut self.touched)
     }
 
+    /// The bytes read from the socket that were not plaintext (records' headers and tags, the
+    /// handshake, alerts) and are not yet [charged](Tls::charged): what the frames handed over
+    /// now cost on the wire beyond their own bytes. The flood limits count them with the
+    /// frames, so that a peer sending each byte in a record of its own (23 bytes on the wire,
+    /// and the loop's work of a record) pays for the records, not for the byte.
+    pub fn overhead(&self) -> usize {
+        let overhead = self.wire_in.saturating_sub(self.plain_out);
+        usize::try_from(overhead.saturating_sub(self.charged)).unwrap_or(usize::MAX)
+    }
+
+    /// `n` bytes of [`overhead`](Tls::overhead) were charged with a frame.
+    pub fn charged(&mut self, n: usize) {
+        self.charged = self.charged.saturating_add(n as u64);
+    }
+
     /// Decrypted input into `free`, and how many bytes: first plaintext an earlier read left
     /// over, then that of the records read from `sock` now. Only as many reads as it takes to
     /// get plaintext (at most [`TLS_READS`], for a handshake), and none while plaintext is left
     /// over, so what is held here stays within one read.
     pub fn read(&mut self, sock: &mut impl Read, free: &mut [u8], peer: SocketAddr) -> (Input, usize) {
+        let (input, n) = self.decrypt_into(sock, free, peer);
+        self.plain_out = self.plain_out.saturating_add(n as u64);
+        (input, n)
+    }
+
+    /// [`read`](Tls::read) but for counting what it gives out.
+    fn decrypt_into(&mut self, sock: &mut impl Read, free: &mut [u8], peer: SocketAddr) -> (Input, usize) {
         // After our close_notify the input is discarded anyway, and rustls must not see more:
         // a bad record would make it alert after close_notify, which it asserts against.
         if self.broken || self.close_sent {
@@ -194,6 +224,7 @@ impl Tls {
             Ok(n) => {
                 self.rx_len += n;
                 self.touched = true;
+                self.wire_in = self.wire_in.saturating_add(n as u64);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some((Input::WouldBlock, 0)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return None,

@@ -196,6 +196,14 @@ impl Conn {
         self.pending() > max_queue / 2
     }
 
+    /// Whether its output is so far backed up (more than three quarters of `max_queue`) that
+    /// not even the requests taken while it is [backed up](Self::backed_up) may go on if they
+    /// have a reply: a client sending Pings or Unsubs without reading would otherwise make
+    /// itself a slow consumer with their replies alone.
+    pub fn nearly_full(&self, max_queue: usize) -> bool {
+        self.pending() > max_queue / 4 * 3
+    }
+
     /// Whether a connection whose requests wait for its output may go on: a quarter of
     /// `max_queue` at most is left, so it does not stop and start on every frame.
     pub fn drained(&self, max_queue: usize) -> bool {
