@@ -267,6 +267,7 @@ cases! {
     more::an_action_ctype_is_carried, "§4 Message";
     more::a_topic_of_127_bytes_passes_128_is_301, "§5, §6";
     more::unsub_of_a_bad_topic_is_301, "§4 Sub";
+    more::a_cursor_that_is_no_name_is_refused, "§5, §9";
     more::unsub_never_subscribed_answers_meta_false, "§4 Sub";
     more::a_dm_is_not_echoed_to_the_senders_other_connections, "§4 Message";
     more::the_echo_of_a_dm_keeps_the_recipient_as_topic, "§4 Message";
