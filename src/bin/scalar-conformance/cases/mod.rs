@@ -354,6 +354,14 @@ pub(super) const MEMBERS: u64 = 67;
 /// See [`MOD`].
 pub(super) const TARGETS: u64 = 69;
 
+/// Checks that `v` is Error `code` answering the request `seq`; `what` names the request.
+pub(super) fn refused(v: &Value, code: u64, seq: u64, what: &str) -> Result<(), Fail> {
+    match (kind(v), uint(v, 9), uint(v, 1)) {
+        (Some(3), Some(c), Some(s)) if c == code && s == seq => Ok(()),
+        _ => Err(format!("{what}: expected Error {code}, got {}", show(v))),
+    }
+}
+
 /// Sends `request`; `Err(Skip)` if the server does not know its type (103).
 pub(super) fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>, Fail> {
     c.send(request)?;

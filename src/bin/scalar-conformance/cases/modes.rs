@@ -415,12 +415,7 @@ pub(super) fn set_presence_refuses_what_it_cannot_say(x: &Ctx) -> Result<Verdict
             Ok(v) => v,
             Err(skip) => return Ok(skip),
         };
-        if kind(&v) != Some(3) || uint(&v, 9) != Some(code) || uint(&v, 1) != Some(seq) {
-            return Err(format!(
-                "SetPresence {seq}: expected Error {code}, got {}",
-                show(&v)
-            ));
-        }
+        refused(&v, code, seq, &format!("SetPresence {seq}"))?;
     }
     Ok(Pass)
 }

@@ -403,12 +403,7 @@ pub(super) fn a_cursor_that_is_no_name_is_refused(x: &Ctx) -> Result<Verdict, Fa
             Ok(v) => v,
             Err(skip) => return Ok(skip),
         };
-        if kind(&v) != Some(3) || uint(&v, 9) != Some(code) || uint(&v, 1) != Some(seq) {
-            return Err(format!(
-                "{name} with a cursor that is no name: expected Error {code}, got {}",
-                show(&v)
-            ));
-        }
+        refused(&v, code, seq, &format!("{name} with a cursor that is no name"))?;
     }
     Ok(Pass)
 }
