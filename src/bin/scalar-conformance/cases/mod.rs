@@ -267,6 +267,7 @@ cases! {
     more::an_action_ctype_is_carried, "§4 Message";
     more::a_topic_of_127_bytes_passes_128_is_301, "§5, §6";
     more::unsub_of_a_bad_topic_is_301, "§4 Sub";
+    more::a_cursor_that_is_no_name_is_refused, "§5, §9";
     more::unsub_never_subscribed_answers_meta_false, "§4 Sub";
     more::a_dm_is_not_echoed_to_the_senders_other_connections, "§4 Message";
     more::the_echo_of_a_dm_keeps_the_recipient_as_topic, "§4 Message";
@@ -352,6 +353,14 @@ pub(super) const SET_PRESENCE: u64 = 66;
 pub(super) const MEMBERS: u64 = 67;
 /// See [`MOD`].
 pub(super) const TARGETS: u64 = 69;
+
+/// Checks that `v` is Error `code` answering the request `seq`; `what` names the request.
+pub(super) fn refused(v: &Value, code: u64, seq: u64, what: &str) -> Result<(), Fail> {
+    match (kind(v), uint(v, 9), uint(v, 1)) {
+        (Some(3), Some(c), Some(s)) if c == code && s == seq => Ok(()),
+        _ => Err(format!("{what}: expected Error {code}, got {}", show(v))),
+    }
+}
 
 /// Sends `request`; `Err(Skip)` if the server does not know its type (103).
 pub(super) fn ask(c: &mut Raw, request: &Value) -> Result<Result<Value, Verdict>, Fail> {

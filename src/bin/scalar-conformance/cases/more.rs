@@ -368,6 +368,46 @@ pub(super) fn a_bye_with_code_0_gets_no_bye_back(x: &Ctx) -> Result<Verdict, Fai
     }
 }
 
+/// §5: a `cursor` that is no name is a bad field, refused before the request is looked at:
+/// `bad_topic` (301) in Topics, Members and Conversations, `bad_id` (300, a list entry) in
+/// Targets (§4 Targets), as §9's table says for each.
+pub(super) fn a_cursor_that_is_no_name_is_refused(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("bc")?;
+    let ch = x.channel("bc");
+    c.sub(&ch, 2)?;
+    c.send(&map(&[(0, u(11)), (1, u(3)), (15, u(10)), (45, t("#No Name"))]))?;
+    c.expect_error(301, Some(3))
+        .map_err(|e| format!("Topics with a cursor that is no name: {e}"))?;
+    let no_name = t("No Name");
+    let asks = [
+        (
+            "Members",
+            map(&[
+                (0, u(MEMBERS)),
+                (1, u(4)),
+                (2, t(&ch)),
+                (15, u(10)),
+                (45, no_name.clone()),
+            ]),
+            301,
+        ),
+        ("Targets", targets(5, &ch, 2, 10, Some("no pattern")), 300),
+        (
+            "Conversations",
+            map(&[(0, u(71)), (1, u(6)), (15, u(10)), (45, no_name)]),
+            301,
+        ),
+    ];
+    for (seq, (name, request, code)) in (4..).zip(asks) {
+        let v = match ask(&mut c, &request)? {
+            Ok(v) => v,
+            Err(skip) => return Ok(skip),
+        };
+        refused(&v, code, seq, &format!("{name} with a cursor that is no name"))?;
+    }
+    Ok(Pass)
+}
+
 pub(super) fn topics_start_past_the_end_is_empty(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("tp")?;
     c.send(&map(&[
