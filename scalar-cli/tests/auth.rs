@@ -1477,50 +1477,54 @@ fn moves_a_marker(frame: &[u8]) -> bool {
     frame.get(1..4) == Some(&[0x00, 0x18, 73]) && frame.windows(2).any(|w| w == [0x04, 0x1b])
 }
 
-/// The markers of what a chat showed, when it quits while its connection is down, go to the
-/// server at the account's next start (they were dropped: the user's other devices then
-/// showed as new what this one had shown). The proxy cuts the first connection at its first
-/// MarkRead that moves a marker, which the server never gets, and every later one at once.
+/// The markers of what a chat showed, when it quits while its connection is down or a kill
+/// ends it, go to the server at the account's next start (they were dropped: the user's other
+/// devices then showed as new what this one had shown). The proxy cuts the first connection at
+/// its first MarkRead that moves a marker, which the server never gets, and every later one at
+/// once.
 #[test]
-fn markers_not_sent_before_a_quit_offline_are_sent_at_the_next_start() {
+fn markers_not_sent_before_a_quit_offline_or_a_kill_are_sent_at_the_next_start() {
     let dir = TempDir::new();
     let server = server_with_alice(&dir, &[]);
     let mut bob = server.client("bob");
-    subscribe(&mut bob, "#c@localhost");
-    let port = proxy(server.addr(), |n, frame| match n > 0 || moves_a_marker(frame) {
-        true => Pass::Cut,
-        false => Pass::On,
-    });
-    let mut cmd = cli(&server, &dir);
-    cmd.env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
-        .env("SCALAR_PASSWORD", "password")
-        .args(["--id", "alice"]);
-    let mut laptop = Pty::spawn(cmd);
-    laptop.wait_for("as alice@localhost", STEP);
-    laptop.type_keys("/join #c\r");
-    let mark = laptop.wait_for("joined #c", STEP);
-    let (_, time) = say(&mut bob, "#c@localhost", "read on the train");
-    let mark = laptop.wait_for_from(mark, "bob: read on the train", STEP);
-    laptop.wait_for_from(mark, "connection lost", STEP);
-    laptop.type_keys("/quit\r");
-    assert_eq!(laptop.wait_exit(STEP), 0);
-    assert_eq!(
-        alice_s_marker(&server, "#c@localhost"),
-        None,
-        "nothing reached it"
-    );
+    for (channel, kill) in [("#c", false), ("#k", true)] {
+        let topic = format!("{channel}@localhost");
+        subscribe(&mut bob, &topic);
+        let port = proxy(server.addr(), |n, frame| match n > 0 || moves_a_marker(frame) {
+            true => Pass::Cut,
+            false => Pass::On,
+        });
+        let mut cmd = cli(&server, &dir);
+        cmd.env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
+            .env("SCALAR_PASSWORD", "password")
+            .args(["--id", "alice"]);
+        let mut laptop = Pty::spawn(cmd);
+        laptop.wait_for("as alice@localhost", STEP);
+        laptop.type_keys(&format!("/join {channel}\r"));
+        let mark = laptop.wait_for(&format!("joined {channel}"), STEP);
+        let (_, time) = say(&mut bob, &topic, "read on the train");
+        let mark = laptop.wait_for_from(mark, "bob: read on the train", STEP);
+        laptop.wait_for_from(mark, "connection lost", STEP);
+        if kill {
+            // SAFETY: kill(2) on our own child's pid.
+            assert_eq!(
+                unsafe { libc::kill(laptop.child.id() as libc::pid_t, libc::SIGTERM) },
+                0
+            );
+            assert_eq!(laptop.wait_signalled(STEP), Some(libc::SIGTERM));
+        } else {
+            laptop.type_keys("/quit\r");
+            assert_eq!(laptop.wait_exit(STEP), 0);
+        }
+        assert_eq!(alice_s_marker(&server, &topic), None, "nothing reached it");
 
-    let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
-    let until = std::time::Instant::now() + STEP;
-    while alice_s_marker(&server, "#c@localhost") != Some(time) && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut laptop = chat_as(&server, &dir, "alice", Some("password"));
+        let until = std::time::Instant::now() + STEP;
+        while alice_s_marker(&server, &topic) != Some(time) && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(alice_s_marker(&server, &topic), Some(time), "{}", laptop.text());
+        laptop.type_keys("/quit\r");
+        assert_eq!(laptop.wait_exit(STEP), 0);
     }
-    assert_eq!(
-        alice_s_marker(&server, "#c@localhost"),
-        Some(time),
-        "{}",
-        laptop.text()
-    );
-    laptop.type_keys("/quit\r");
-    assert_eq!(laptop.wait_exit(STEP), 0);
 }

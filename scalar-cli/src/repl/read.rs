@@ -206,15 +206,17 @@ pub fn answered(shared: &Shared, seq: u32, frame: &scalar::client::Frame) {
 }
 
 /// Keeps, for the next start that logs in to the account ([`restore_unsent`]), the markers
-/// this chat could not send: it quits while its connection is down (a reconnect pending), and
-/// what it showed last, and what the dropped connection did not answer ([`Shared::disconnected`]
-/// put those back), would be news to the user's other devices. Only a failure is said.
+/// this chat could not send: it quits while its connection is down (a reconnect pending), or a
+/// signal ends it, and what it showed last, and what no connection answered, would be news to
+/// the user's other devices. One sent but not answered yet may go twice, which moves nothing.
+/// Only a failure is said.
 pub fn keep_unsent(shared: &Shared) {
     let (user, unsent) = {
         let mut st = shared.state();
         if !st.logged_in || st.read.off {
             return;
         }
+        st.read.requeue();
         let unsent: Vec<(String, u64)> = st.read.take(usize::MAX);
         (st.user.clone(), unsent)
     };

@@ -109,6 +109,7 @@ fn keep_mark_within(shared: Option<Arc<Shared>>, wait: std::time::Duration) -> O
     let spawned = std::thread::Builder::new().name("mark".into()).spawn(move || {
         shared.keep_mark();
         super::since::keep_all(&shared);
+        super::read::keep_unsent(&shared);
         let _ = done.send(super::paced::unsent(&shared));
     });
     spawned.ok()?;
