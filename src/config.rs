@@ -2202,6 +2202,23 @@ mod tests {
         let (start, reloaded) = (read("a.example"), read("b.example"));
         assert_eq!(start.start_only_changes(&reloaded), vec!["servers"]);
         assert!(start.start_only_changes(&start.clone()).is_empty());
+        // A reload reads it again, so it is only a regular file, as the TLS files are: a named
+        // pipe is refused at once (it blocked the reader for good). On a thread, so that a
+        // server that blocks fails this test rather than hangs it.
+        let fifo = dir.join("fifo.pem");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path only.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let entry = entry.replace(ca.to_str().unwrap(), fifo.to_str().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Config::default().apply_toml(&entry).map_err(|e| e.to_string()));
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("read without blocking")
+            .unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -543,9 +543,14 @@ impl Overrides {
                 let why = "with tls = false there is no certificate to check".to_string();
                 return Err(OverrideError::BadCa(why));
             }
+            // Read as the server's own certificate is, since a reload reads it again: only a
+            // regular file of at most 1 MiB (found in review: a named pipe there blocked the
+            // reload thread for good).
             Some(path) => {
-                let read = crate::tls::ca_certificates(&path);
-                Some(read.map_err(|e| OverrideError::BadCa(e.to_string()))?)
+                let pem = crate::net::tls::read_pem(&path, "CERTIFICATE")
+                    .map_err(|e| OverrideError::BadCa(format!("CA file {e}")))?;
+                let certs = crate::tls::ca_certificates_in(&pem, &path);
+                Some(certs.map_err(|e| OverrideError::BadCa(e.to_string()))?)
             }
             None => None,
         };

@@ -153,12 +153,30 @@ pub struct Tls {
 /// The CA certificates of the PEM file at `path`, each checked to be usable as a root: what
 /// [`Tls::with_cas`] takes. Err says what is wrong with the file (none in it included).
 pub fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
-    let bad = |why: String| TlsSetupError::CaFile(format!("CA file {}: {why}", path.display()));
-    let words = |e: pem::Error| bad(pem_words(&e, "CERTIFICATE"));
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(words)?
+    match CertificateDer::pem_file_iter(path) {
+        Ok(certs) => usable_cas(path, certs),
+        Err(e) => Err(ca_file_error(path, pem_words(&e, "CERTIFICATE"))),
+    }
+}
+
+/// [`ca_certificates`] of `pem`, the bytes of the file at `path` read by the caller.
+pub fn ca_certificates_in(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    usable_cas(path, CertificateDer::pem_slice_iter(pem))
+}
+
+fn ca_file_error(path: &Path, why: String) -> TlsSetupError {
+    TlsSetupError::CaFile(format!("CA file {}: {why}", path.display()))
+}
+
+/// The certificates `certs` of the CA file at `path`, if there are some and each is usable.
+fn usable_cas(
+    path: &Path,
+    certs: impl Iterator<Item = Result<CertificateDer<'static>, pem::Error>>,
+) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let bad = |why: String| ca_file_error(path, why);
+    let certs = certs
         .collect::<Result<Vec<_>, _>>()
-        .map_err(words)?;
+        .map_err(|e| bad(pem_words(&e, "CERTIFICATE")))?;
     root_store(&certs).map_err(|e| bad(format!("unusable certificate: {e}")))?;
     if certs.is_empty() {
         return Err(bad("no CERTIFICATE in it".into()));
