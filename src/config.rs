@@ -2180,6 +2180,48 @@ mod tests {
         );
     }
 
+    /// The CA file's certificates are the entry's: a reload that finds others in the file
+    /// (the path unchanged) says the change waits for a restart, as for any change to
+    /// `[servers]`, rather than have a running server read the new file at its next login.
+    #[test]
+    fn a_servers_ca_file_with_other_certificates_is_a_change() {
+        let dir = std::env::temp_dir().join(format!("servers-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        let entry = format!(
+            "[servers.\"x.example\"]\naddress = \"127.0.0.1:1\"\nca = \"{}\"\n",
+            ca.display()
+        );
+        let read = |names: &str| {
+            let ck = rcgen::generate_simple_self_signed(vec![names.to_string()]).unwrap();
+            std::fs::write(&ca, ck.cert.pem()).unwrap();
+            let mut c = Config::default();
+            c.apply_toml(&entry).unwrap();
+            c
+        };
+        let (start, reloaded) = (read("a.example"), read("b.example"));
+        assert_eq!(start.start_only_changes(&reloaded), vec!["servers"]);
+        assert!(start.start_only_changes(&start.clone()).is_empty());
+        // A reload reads it again, so it is only a regular file, as the TLS files are: a named
+        // pipe is refused at once (it blocked the reader for good). On a thread, so that a
+        // server that blocks fails this test rather than hangs it.
+        let fifo = dir.join("fifo.pem");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path only.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let entry = entry.replace(ca.to_str().unwrap(), fifo.to_str().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Config::default().apply_toml(&entry).map_err(|e| e.to_string()));
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("read without blocking")
+            .unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_mode_that_is_none_of_the_names_lists_them() {
         let e = args(&["--fsync", "sometimes"]).unwrap_err().to_string();

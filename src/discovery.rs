@@ -10,11 +10,12 @@
 pub mod wire;
 
 use crate::config::DEFAULT_PORT;
+use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 pub use wire::{Srv, WireError};
 
@@ -416,9 +417,13 @@ pub fn parse_resolver(s: &str) -> Option<SocketAddr> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     targets: BTreeMap<String, Vec<Target>>,
-    /// The CA file trusted for a domain's TLS servers, where its entry names one: a private
-    /// federation's servers need not hold certificates of a public CA.
-    cas: BTreeMap<String, PathBuf>,
+    /// The certificates of the CA file trusted for a domain's TLS servers, where its entry
+    /// names one (a private federation's servers need not hold certificates of a public CA),
+    /// as read with the configuration: the file is not read again until a restart, as the rest
+    /// of the table is not (found in review: read at each connection to a home, a file
+    /// replaced or removed after the start changed a running server, which a reload said it
+    /// had left alone, and a bad one failed only its logins).
+    cas: BTreeMap<String, Vec<CertificateDer<'static>>>,
 }
 
 /// Why an entry of the override table was refused.
@@ -473,9 +478,9 @@ impl Overrides {
         self.targets.get(domain).map(Vec::as_slice)
     }
 
-    /// The CA file trusted for the TLS servers of `domain`, if its entry names one.
-    pub fn ca(&self, domain: &str) -> Option<&Path> {
-        self.cas.get(domain).map(PathBuf::as_path)
+    /// The CA certificates trusted for the TLS servers of `domain`, if its entry names a file.
+    pub fn ca(&self, domain: &str) -> Option<&[CertificateDer<'static>]> {
+        self.cas.get(domain).map(Vec::as_slice)
     }
 
     /// Sets the targets of `domain` (lowercase, no final dot), replacing any it had.
@@ -533,16 +538,25 @@ impl Overrides {
             .into_iter()
             .map(|a| host_port(a, tls).ok_or_else(|| OverrideError::BadAddress(a.into())))
             .collect::<Result<_, _>>()?;
-        if let Some(path) = &ca {
-            if !tls {
+        let cas = match ca {
+            Some(_) if !tls => {
                 let why = "with tls = false there is no certificate to check".to_string();
                 return Err(OverrideError::BadCa(why));
             }
-            crate::tls::Tls::with_ca_file(path).map_err(|e| OverrideError::BadCa(e.to_string()))?;
-        }
+            // Read as the server's own certificate is, since a reload reads it again: only a
+            // regular file of at most 1 MiB (found in review: a named pipe there blocked the
+            // reload thread for good).
+            Some(path) => {
+                let pem = crate::net::tls::read_pem(&path, "CERTIFICATE")
+                    .map_err(|e| OverrideError::BadCa(format!("CA file {e}")))?;
+                let certs = crate::tls::ca_certificates_in(&pem, &path);
+                Some(certs.map_err(|e| OverrideError::BadCa(e.to_string()))?)
+            }
+            None => None,
+        };
         // An entry replaces the domain's last one whole, its CA (or none) included.
-        match ca {
-            Some(path) => self.cas.insert(normalise(domain), path),
+        match cas {
+            Some(certs) => self.cas.insert(normalise(domain), certs),
             None => self.cas.remove(&normalise(domain)),
         };
         self.insert(domain, targets);

@@ -19,6 +19,7 @@ use crate::proto::{Msg, Name, Verify};
 use crate::server::{ConnId, TokenCheck, Vouched};
 use crate::tls::Tls;
 use mio::Waker;
+use rustls::pki_types::CertificateDer;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -77,8 +78,9 @@ pub struct Home {
     /// error messages, or a request to a service that trusts local callers). The operator's
     /// `[servers]` table is taken as written.
     pub public_only: bool,
-    /// The CA file its `[servers]` entry names, trusted instead of the web PKI's roots.
-    pub ca: Option<std::path::PathBuf>,
+    /// The certificates of the CA file its `[servers]` entry names, as read at the start:
+    /// trusted instead of the web PKI's roots.
+    pub ca: Option<Vec<CertificateDer<'static>>>,
 }
 
 /// The servers to ask about a token of `domain`'s users: the operator's `[servers]` entry as
@@ -91,7 +93,7 @@ pub fn home_servers(
     servers: &crate::discovery::Overrides,
     resolver: Option<SocketAddr>,
 ) -> Result<Vec<Home>, String> {
-    let home = |public_only, ca: Option<std::path::PathBuf>| {
+    let home = |public_only, ca: Option<Vec<CertificateDer<'static>>>| {
         move |target: &Target| Home {
             target: target.clone(),
             public_only,
@@ -101,7 +103,7 @@ pub fn home_servers(
     if let Some(listed) = servers.get(domain) {
         return Ok(listed
             .iter()
-            .map(home(false, servers.ca(domain).map(std::path::Path::to_path_buf)))
+            .map(home(false, servers.ca(domain).map(<[_]>::to_vec)))
             .collect());
     }
     let lower = domain.to_ascii_lowercase();
@@ -456,7 +458,7 @@ impl Shared {
             }
         }
         let tls = match (home.target.tls, &home.ca) {
-            (true, Some(ca)) => Some(Tls::with_ca_file(ca).map_err(Failure::unreachable)?),
+            (true, Some(ca)) => Some(Tls::with_cas(ca).map_err(Failure::unreachable)?),
             (true, None) => Some(Tls::webpki_roots().map_err(Failure::unreachable)?),
             (false, _) => None,
         };

@@ -150,6 +150,49 @@ pub struct Tls {
     config: Arc<ClientConfig>,
 }
 
+/// The CA certificates of the PEM file at `path`, each checked to be usable as a root: what
+/// [`Tls::with_cas`] takes. Err says what is wrong with the file (none in it included).
+pub fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    match CertificateDer::pem_file_iter(path) {
+        Ok(certs) => usable_cas(path, certs),
+        Err(e) => Err(ca_file_error(path, pem_words(&e, "CERTIFICATE"))),
+    }
+}
+
+/// [`ca_certificates`] of `pem`, the bytes of the file at `path` read by the caller.
+pub fn ca_certificates_in(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    usable_cas(path, CertificateDer::pem_slice_iter(pem))
+}
+
+fn ca_file_error(path: &Path, why: String) -> TlsSetupError {
+    TlsSetupError::CaFile(format!("CA file {}: {why}", path.display()))
+}
+
+/// The certificates `certs` of the CA file at `path`, if there are some and each is usable.
+fn usable_cas(
+    path: &Path,
+    certs: impl Iterator<Item = Result<CertificateDer<'static>, pem::Error>>,
+) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let bad = |why: String| ca_file_error(path, why);
+    let certs = certs
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(pem_words(&e, "CERTIFICATE")))?;
+    root_store(&certs).map_err(|e| bad(format!("unusable certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no CERTIFICATE in it".into()));
+    }
+    Ok(certs)
+}
+
+/// A root store of `cas`.
+fn root_store(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, rustls::Error> {
+    let mut roots = RootCertStore::empty();
+    for cert in cas {
+        roots.add(cert.clone())?;
+    }
+    Ok(roots)
+}
+
 /// The crypto the client uses: ring, as the server does, rather than a process-wide default
 /// that another crate in the build could change.
 fn provider() -> Arc<CryptoProvider> {
@@ -173,20 +216,15 @@ impl Tls {
 
     /// Trusts certificates chaining to the CA certificates of a PEM file, for the host dialled.
     pub fn with_ca_file(path: &Path) -> Result<Tls, TlsSetupError> {
-        let bad = |why: String| TlsSetupError::CaFile(format!("CA file {}: {why}", path.display()));
-        let mut roots = RootCertStore::empty();
-        let words = |e: pem::Error| bad(pem_words(&e, "CERTIFICATE"));
-        let certs = CertificateDer::pem_file_iter(path).map_err(words)?;
-        for cert in certs {
-            let cert = cert.map_err(words)?;
-            roots
-                .add(cert)
-                .map_err(|e| bad(format!("unusable certificate: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(bad("no CERTIFICATE in it".into()));
-        }
-        Tls::with_roots(roots)
+        Tls::with_cas(&ca_certificates(path)?)
+    }
+
+    /// Trusts certificates chaining to `cas`, CA certificates read earlier
+    /// ([`ca_certificates`]), for the host dialled.
+    pub fn with_cas(cas: &[CertificateDer<'static>]) -> Result<Tls, TlsSetupError> {
+        Tls::with_roots(
+            root_store(cas).map_err(|e| TlsSetupError::CaFile(format!("unusable certificate: {e}")))?,
+        )
     }
 
     fn with_roots(roots: RootCertStore) -> Result<Tls, TlsSetupError> {

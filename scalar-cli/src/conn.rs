@@ -306,6 +306,8 @@ fn at_home(e: CliError, server: &str, domain: &str) -> CliError {
             retry_after,
         },
         CliError::Net(NetError::Connect { server: _, why }) => NetError::Connect { server: whose, why },
+        // Kept as it is (the answer at once, exit 3), only named.
+        CliError::Net(err @ NetError::Tls(_)) => return CliError::AtHome { whose, err },
         other => return other,
     })
 }

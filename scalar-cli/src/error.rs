@@ -25,6 +25,15 @@ pub enum CliError {
     Usage(String),
     /// Talking to the server failed.
     Net(NetError),
+    /// TLS with the home server of the user's domain failed while getting a token: said with
+    /// `whose`, since a certificate's hint (`--ca FILE trusts ...`) read as the server's given
+    /// with `--server`, which the client trusted (found in review).
+    AtHome {
+        /// `HOST:PORT, the home server of DOMAIN, for a token`.
+        whose: String,
+        /// The failure.
+        err: NetError,
+    },
     /// Input to be sent is unusable; nothing of it was sent.
     Input(String),
     /// Standard output or another local resource failed.
@@ -39,8 +48,13 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Net(NetError::Refused { .. }) | CliError::Failed(_) => EXIT_REFUSED,
-            CliError::Net(_) => EXIT_CONNECTION,
+            CliError::Net(NetError::Refused { .. })
+            | CliError::AtHome {
+                err: NetError::Refused { .. },
+                ..
+            }
+            | CliError::Failed(_) => EXIT_REFUSED,
+            CliError::Net(_) | CliError::AtHome { .. } => EXIT_CONNECTION,
             CliError::Input(_) => EXIT_INPUT,
             CliError::Local(_) => EXIT_OTHER,
         })
@@ -60,20 +74,31 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(s) => write!(f, "{s} (see --help)"),
-            CliError::Net(NetError::PinMismatch {
-                server,
-                expected,
-                got,
-            }) => f.write_str(&pin_mismatch(server, expected, got)),
-            CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidCertificate(c)))) => {
-                write!(f, "{e} ({})", certificate_hint(c))
+            CliError::Net(e) => net(e, f),
+            CliError::AtHome { whose, err } => {
+                net(err, f)?;
+                write!(f, " (at {whose})")
             }
-            CliError::Net(e @ NetError::Tls(TlsError::Rustls(rustls::Error::InvalidMessage(_)))) => {
-                write!(f, "{e} (does the server speak TLS on that port?)")
-            }
-            CliError::Net(e) => e.fmt(f),
             CliError::Input(s) | CliError::Local(s) | CliError::Failed(s) => f.write_str(s),
         }
+    }
+}
+
+/// How a network failure is said, with what to do about it where the client can tell.
+fn net(e: &NetError, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match e {
+        NetError::PinMismatch {
+            server,
+            expected,
+            got,
+        } => f.write_str(&pin_mismatch(server, expected, got)),
+        NetError::Tls(TlsError::Rustls(rustls::Error::InvalidCertificate(c))) => {
+            write!(f, "{e} ({})", certificate_hint(c))
+        }
+        NetError::Tls(TlsError::Rustls(rustls::Error::InvalidMessage(_))) => {
+            write!(f, "{e} (does the server speak TLS on that port?)")
+        }
+        e => fmt::Display::fmt(e, f),
     }
 }
 

@@ -24,16 +24,7 @@ fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
 
 /// Adds the account `name` of `domain`, password `password`, to the server's data in `dir`.
 fn add_account(dir: &TempDir, name: &str, domain: &str) {
-    let mut add = std::process::Command::new(scalard_path())
-        .args(["account", "add", name, "--domain", domain, "--data-dir"])
-        .arg(dir.0.join("server"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"password\n").unwrap();
-    assert!(add.wait().unwrap().success());
+    add_account_of(&dir.0.join("server"), name, domain);
 }
 
 #[test]

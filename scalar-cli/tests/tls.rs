@@ -258,6 +258,58 @@ fn send_and_listen_with_a_private_ca() {
     assert_eq!(known_hosts(&home), "", "--ca pins nothing");
 }
 
+/// Found in review: when the home server of the user's domain (reached for a token with the
+/// same `--ca`) presented a certificate of another CA, the hint read as the server's given with
+/// `--server`, which the client trusted; it now names the home, as a refusal there does.
+#[test]
+fn an_untrusted_home_server_is_named() {
+    let dir = TempDir::new();
+    let data = dir.0.join("home-data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_account_of(&data, "alice", "foo.test");
+    let home = Server::start_with(0, &["--domain", "foo.test", "--data-dir", data.to_str().unwrap()]);
+    let entry = format!(
+        "[servers.\"foo.test\"]\naddress = \"{}\"\ntls = false\n",
+        home.addr()
+    );
+    let conf = write_file(&dir, "away.toml", &entry);
+    let away_flags = [
+        "--domain",
+        "bar.test",
+        "--trust-domain",
+        "foo.test",
+        "--config",
+        &conf,
+    ];
+    let away = Server::start_with(0, &away_flags);
+    let (ca_pem, away_cert) = ca_signed();
+    let (_, home_cert) = ca_signed();
+    let ca = write_file(&dir, "ca.pem", &ca_pem);
+    let away_tls = TlsProxy::start(&away_cert, away.addr().parse().unwrap());
+    let home_tls = TlsProxy::start(&home_cert, home.addr().parse().unwrap());
+    let mut c = cli_tls(&away, &dir, &away_tls, &["--ca", &ca]);
+    c.env("SCALAR_PASSWORD", PASSWORD).args([
+        "--id",
+        "alice@foo.test",
+        "--home",
+        &home_tls.server(),
+        "--audience",
+        "bar.test",
+        "ping",
+    ]);
+    let r = run(c, b"");
+    assert_eq!(r.code(), CONNECTION, "{}", r.stderr);
+    let named = format!(
+        "(at {}, the home server of foo.test, for a token)",
+        home_tls.server()
+    );
+    assert!(
+        r.stderr.contains("certificate is not trusted") && r.stderr.contains(&named),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn an_untrusted_certificate_fails_clearly() {
     let server = Server::start();

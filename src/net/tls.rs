@@ -157,8 +157,9 @@ impl TlsFiles {
     }
 }
 
-/// A PEM file's bytes, at most [`MAX_PEM`] of them.
-fn read_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
+/// A PEM file's bytes, at most [`MAX_PEM`] of them, if it is a regular file ([`crate::regular`]):
+/// `what` names what it should hold in an error.
+pub(crate) fn read_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
     use std::io::Read;
     let mut bytes = Vec::new();
     crate::regular::open(path)

@@ -373,18 +373,23 @@ pub const PASSWORD: &str = "password";
 /// only a session that logged in reads the direct messages its name got before it.
 pub fn add_accounts(dir: &TempDir, names: &[&str]) {
     for name in names {
-        let mut add = Command::new(scalard_path())
-            .args(["account", "add", name, "--data-dir"])
-            .arg(&dir.0)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let line = format!("{PASSWORD}\n");
-        std::io::Write::write_all(&mut add.stdin.take().unwrap(), line.as_bytes()).unwrap();
-        assert!(add.wait().unwrap().success(), "account add {name}");
+        add_account_of(&dir.0, name, "localhost");
     }
+}
+
+/// Makes the account `name` of `domain` in the data directory `data`, with [`PASSWORD`].
+pub fn add_account_of(data: &std::path::Path, name: &str, domain: &str) {
+    let mut add = Command::new(scalard_path())
+        .args(["account", "add", name, "--domain", domain, "--data-dir"])
+        .arg(data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = format!("{PASSWORD}\n");
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), line.as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success(), "account add {name}");
 }
 
 /// A raw client logged in to the account `user` (see [`add_accounts`]).
