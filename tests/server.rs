@@ -613,6 +613,94 @@ fn a_client_that_pipelines_pings_or_unsubs_without_reading_is_not_dropped() {
     });
 }
 
+/// A client whose requests wait because its output is backed up (here a Message sent while a
+/// burst of the channel's Events waits for it) is not closed for silence while it reads that
+/// output, however slowly: its Pong would be unread behind the held Message, and was, so the
+/// server closed it with 204 (found in review). One that reads nothing still times out
+/// (`a_stalled_reader_…` above).
+#[test]
+fn a_slow_reader_whose_requests_wait_is_not_timed_out_while_it_reads() {
+    let (_s, _alice, mut bob) = backed_up(50, &["--idle-timeout", "1", "--ping-timeout", "1"]);
+    say(&mut bob, 1, ROOM, "held");
+    // An Event every 250 ms, for about 8 s: the time-outs would close him within 2.
+    let mut events = 0;
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until && events < 50 {
+        let f = bob.recv().expect("a frame");
+        match f.msg() {
+            Ok(Msg::Event(_)) => events += 1,
+            Ok(Msg::Ping(p)) => bob.send(&Msg::Pong(p)).unwrap(),
+            _ => panic!("after {events} Events: {}", describe(&f)),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Eight seconds of slow reads, whatever the machine's load made of each.
+    assert!(events >= 8, "{events} Events read");
+    loop {
+        let f = bob.recv().expect("the rest, and the held Message's echo");
+        match f.msg() {
+            Ok(Msg::Event(e)) if e.seq == Some(1) => break,
+            Ok(Msg::Event(_)) => {}
+            Ok(Msg::Ping(p)) => bob.send(&Msg::Pong(p)).unwrap(),
+            _ => panic!("{}", describe(&f)),
+        }
+    }
+}
+
+/// The Unsub of a channel a client is in goes through even when its output is nearly full:
+/// it lessens what the client is sent. It was held (found in review), so a client on a slow
+/// link could not leave a busy channel, and the channel's next Events made it a slow consumer.
+#[test]
+fn a_nearly_full_client_can_still_leave_a_channel() {
+    // About 910 KB for bob: past three quarters of his queue, short of all of it.
+    let (s, mut alice, mut bob) = backed_up(65, &[]);
+    let unsub = Msg::Unsub(Unsub {
+        seq: Some(1),
+        topic: name(ROOM),
+        reason: None,
+    });
+    bob.send(&unsub).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // Another 280 KB: past his queue, were he still in the channel.
+    let body = "x".repeat(14_000);
+    for i in 100..120 {
+        say(&mut alice, i, ROOM, &body);
+        next(&mut alice);
+    }
+    let mut events = 0;
+    loop {
+        let f = bob.recv().expect("his Events, then the Unsub's reply");
+        match f.msg() {
+            Ok(Msg::Event(_)) => events += 1,
+            Ok(Msg::Meta(m)) if m.seq == Some(1) => break,
+            _ => panic!("after {events} Events: {}", describe(&f)),
+        }
+    }
+    assert_eq!(events, 65, "none of the later ones");
+    let dropped = s.log.try_iter().filter(|l| l.contains("slow consumer"));
+    assert_eq!(dropped.count(), 0);
+}
+
+/// A server with a 1 MiB `max-queue` (and `extra` flags) where bob, in the room with alice and
+/// a small receive buffer, has been sent `n` Events of 14,000 bytes by her and read none.
+fn backed_up(n: u32, extra: &[&str]) -> (Scalard, scalar::client::Client, scalar::client::Client) {
+    let mut flags = vec!["--ephemeral", "--flood", "off", "--max-queue", "1048576"];
+    flags.extend(["--send-buffer", "4096"]);
+    flags.extend(extra);
+    let s = Scalard::start(&flags);
+    let mut alice = s.client("alice");
+    let mut bob = s.client("bob");
+    set_receive_buffer(&bob.try_clone_stream().unwrap(), 16 * 1024);
+    sub(&mut alice, ROOM);
+    sub(&mut bob, ROOM);
+    let body = "x".repeat(14_000);
+    for i in 0..n {
+        say(&mut alice, i, ROOM, &body);
+        next(&mut alice);
+    }
+    (s, alice, bob)
+}
+
 /// Sends `n` requests made by `request` in one write from a thread, reading nothing for a
 /// second, then reads a reply to each (checked by `reply`), and checks that no connection was
 /// dropped as a slow consumer meanwhile.

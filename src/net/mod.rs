@@ -418,12 +418,17 @@ impl Shell {
                 continue;
             };
             c.dirty = false;
+            let before = c.pending();
             let result = c.flush(now);
             if result.is_err() || (c.closing.is_some() && c.flushed()) {
                 self.drop_conn(key);
             } else if c.paused && c.drained(max_queue) {
                 c.paused = false;
                 mark_unread(&mut self.conns, &mut self.unread, key);
+            } else if c.paused && c.pending() < before {
+                // Its requests (a Pong among them) wait unread while it takes its output: that
+                // it takes some is what the core would otherwise only learn from a frame.
+                self.server.heard(key, now);
             }
         }
         if self.dirty.is_empty() {

@@ -479,6 +479,22 @@ impl Server {
         self.fail(conn, None, ErrorCode::FrameTooLong, &reason, out);
     }
 
+    /// The peer of `conn`, whose requests the shell holds while its output is backed up, took
+    /// some of that output: it is alive, reading, and its silence (a Pong unread behind the
+    /// held request, a Ping of its own held) is the server's doing, not a reason for
+    /// `ping_timeout` (204). A peer that reads nothing makes no progress and times out as any.
+    pub fn heard(&mut self, conn: ConnId, now: std::time::Instant) {
+        if let Some(s) = self.session_mut(conn) {
+            s.last_heard = now;
+            s.pinged = None;
+        }
+    }
+
+    /// Whether `conn` is subscribed to `topic`.
+    pub fn subscribed(&self, conn: ConnId, topic: &str) -> bool {
+        self.session(conn).is_some_and(|s| s.is_subscribed(topic))
+    }
+
     /// Whether `conn` has not identified yet: the only time a stream may start like something
     /// that is not Scalar at all.
     pub fn unidentified(&self, conn: ConnId) -> bool {
