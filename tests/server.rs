@@ -647,6 +647,51 @@ fn a_slow_reader_whose_requests_wait_is_not_timed_out_while_it_reads() {
     }
 }
 
+/// The same for a client that sends nothing at all (no request of its own waits): the
+/// server's Ping lies behind the backlog it is reading, however slowly, so its Pong cannot
+/// come in time; that silence is the server's doing too. It was closed with 204 (found in
+/// review of the fix above, which covered only a client whose requests wait).
+#[test]
+fn a_slow_reader_that_sends_nothing_is_not_timed_out_while_it_reads() {
+    let (_s, _alice, mut bob) = backed_up(50, &["--idle-timeout", "1", "--ping-timeout", "1"]);
+    let mut events = 0;
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until && events < 50 {
+        let f = bob.recv().expect("a frame");
+        match f.msg() {
+            Ok(Msg::Event(_)) => events += 1,
+            Ok(Msg::Ping(p)) => bob.send(&Msg::Pong(p)).unwrap(),
+            _ => panic!("after {events} Events: {}", describe(&f)),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(events >= 8, "{events} Events read");
+    // The rest, then an answer: a connection timed out meanwhile gets its 204 after them.
+    while events < 50 {
+        let f = bob.recv().expect("the rest");
+        match f.msg() {
+            Ok(Msg::Event(_)) => events += 1,
+            Ok(Msg::Ping(p)) => bob.send(&Msg::Pong(p)).unwrap(),
+            _ => panic!("after {events} Events: {}", describe(&f)),
+        }
+    }
+    let ping = bob.send(&Msg::Ping(Ping {
+        seq: Some(9),
+        time: 1,
+    }));
+    loop {
+        let f = bob
+            .recv()
+            .unwrap_or_else(|e| panic!("the Pong: {e:?} (its Ping: {ping:?})"));
+        match f.msg() {
+            Ok(Msg::Pong(p)) if p.seq == Some(9) => break,
+            // Unanswerable once closed: what comes next says so.
+            Ok(Msg::Ping(p)) => drop(bob.send(&Msg::Pong(p))),
+            _ => panic!("{}", describe(&f)),
+        }
+    }
+}
+
 /// The Unsub of a channel a client is in goes through even when its output is nearly full:
 /// it lessens what the client is sent. It was held (found in review), so a client on a slow
 /// link could not leave a busy channel, and the channel's next Events made it a slow consumer.
