@@ -69,14 +69,21 @@ fn quiet_rustls(spec: String) -> String {
     }
 }
 
-/// Whether a directive of `spec` is for rustls or one of its modules: not a word of its
-/// `/regex`, which filters messages, nor another crate whose name holds "rustls" (found in
-/// review: `debug/rustls` let rustls's own debug lines through).
+/// Whether a directive of `spec` gives rustls as a whole a level, as env_logger reads it: a
+/// name of exactly `rustls` (env_logger trims a directive, not the name before its `=`, so
+/// `rustls = debug` names no module at all) and a level it takes (`rustls=verbose` is dropped
+/// with a warning). Not a word of its `/regex`, which filters messages; not another crate
+/// whose name holds "rustls" (found in review: `debug/rustls` let rustls's own debug lines
+/// through); and not one of its modules (`rustls::server=debug`): that one stands for its
+/// module, env_logger taking the longest name that matches, while the rest of rustls, where
+/// the alerts a peer causes are logged, is still held to `error` (found in review).
 fn names_rustls(spec: &str) -> bool {
     let directives = spec.split('/').next().unwrap_or_default();
-    directives.split(',').any(|d| {
-        let module = d.split('=').next().unwrap_or_default().trim();
-        module == "rustls" || module.starts_with("rustls::")
+    directives.split(',').map(str::trim).any(|d| {
+        let mut parts = d.split('=');
+        let (name, level) = (parts.next(), parts.next().map(str::trim));
+        let level_taken = level.is_none_or(|l| l.is_empty() || l.parse::<log::LevelFilter>().is_ok());
+        name == Some("rustls") && parts.next().is_none() && level_taken
     })
 }
 
@@ -163,7 +170,10 @@ mod tests {
             (Some("debug/handshake"), "debug,rustls=error/handshake"),
             (Some("warn,rustls=debug"), "warn,rustls=debug"),
             (Some("rustls=warn"), "info,rustls=warn"),
-            (Some("rustls::server=debug"), "info,rustls::server=debug"),
+            (
+                Some("rustls::server=debug"),
+                "info,rustls::server=debug,rustls=error",
+            ),
             (Some("debug/rustls"), "debug,rustls=error/rustls"),
             (
                 Some("debug,not_rustls=info"),
@@ -173,6 +183,43 @@ mod tests {
             (Some("OFF,scalar=info"), "OFF,scalar=info"),
         ] {
             assert_eq!(filter(given, Level::Info).0, want, "{given:?}");
+        }
+    }
+
+    /// What env_logger itself does with the filter scalard makes of `RUST_LOG`: whether a
+    /// warning of rustls's (where the alerts a peer sends are logged), a debug line of
+    /// rustls's server module and an info line of scalard's own are logged. Found in review:
+    /// a directive for one of rustls's modules, or for `rustls ` with a space before its `=`
+    /// (a name env_logger matches to nothing), or with a level it drops, let every peer's
+    /// alerts through at the level for everything.
+    #[test]
+    fn rustls_is_held_to_errors_as_env_logger_reads_the_filter() {
+        use log::Log;
+        let logged = |spec: &str, level: Level, target: &str| {
+            let logger = env_logger::Builder::new().parse_filters(spec).build();
+            let meta = log::Metadata::builder().level(level).target(target).build();
+            logger.enabled(&meta)
+        };
+        for (given, alerts, server_debug, own) in [
+            ("debug", false, false, true),
+            ("info,rustls=warn", true, false, true),
+            ("info,rustls=debug", true, true, true),
+            ("rustls", true, true, true),
+            ("RUSTLS=debug", false, false, true),
+            ("scalar,rustls::server=debug", false, true, true),
+            ("info,rustls::server=debug", false, true, true),
+            ("debug, rustls = warn", false, false, true),
+            ("debug,rustls=verbose", false, false, true),
+            ("debug,", false, false, true),
+            (" warn , rustls=warn ,", true, false, false),
+        ] {
+            let (spec, _) = filter(Some(given), Level::Info);
+            let got = (
+                logged(&spec, Level::Warn, "rustls::common_state"),
+                logged(&spec, Level::Debug, "rustls::server::hs"),
+                logged(&spec, Level::Info, "scalar::net"),
+            );
+            assert_eq!(got, (alerts, server_debug, own), "RUST_LOG={given:?} as {spec:?}");
         }
     }
 }

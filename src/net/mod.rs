@@ -425,9 +425,12 @@ impl Shell {
             } else if c.paused && c.drained(max_queue) {
                 c.paused = false;
                 mark_unread(&mut self.conns, &mut self.unread, key);
-            } else if c.paused && c.pending() < before {
-                // Its requests (a Pong among them) wait unread while it takes its output: that
-                // it takes some is what the core would otherwise only learn from a frame.
+            } else if c.pending() < before && (c.paused || (c.pending() > 0 && self.server.pinged(key))) {
+                // Its requests (a Pong among them) wait unread while it takes its output, or
+                // the core's Ping may still wait behind what is left of it (a client that
+                // sends nothing itself: found in review): that it takes some is what the
+                // core would otherwise only learn from a frame. Once all is written, the Ping
+                // is out and its time runs as any's.
                 self.server.heard(key, now);
             }
         }

@@ -479,15 +479,21 @@ impl Server {
         self.fail(conn, None, ErrorCode::FrameTooLong, &reason, out);
     }
 
-    /// The peer of `conn`, whose requests the shell holds while its output is backed up, took
-    /// some of that output: it is alive, reading, and its silence (a Pong unread behind the
-    /// held request, a Ping of its own held) is the server's doing, not a reason for
+    /// The peer of `conn`, whose requests the shell holds while its output is backed up, or
+    /// whose Ping may still wait behind its output, took some of that output: it is alive,
+    /// reading, and its silence (a Pong unread behind the held request, a Ping of its own
+    /// held, the server's Ping not reached yet) is the server's doing, not a reason for
     /// `ping_timeout` (204). A peer that reads nothing makes no progress and times out as any.
     pub fn heard(&mut self, conn: ConnId, now: std::time::Instant) {
         if let Some(s) = self.session_mut(conn) {
             s.last_heard = now;
             s.pinged = None;
         }
+    }
+
+    /// Whether the server pinged `conn` and has heard nothing from it since.
+    pub fn pinged(&self, conn: ConnId) -> bool {
+        self.session(conn).is_some_and(|s| s.pinged.is_some())
     }
 
     /// Whether `conn` is subscribed to `topic`.

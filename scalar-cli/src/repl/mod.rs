@@ -154,8 +154,7 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
         code: 0,
         reason: reason.as_deref(),
     });
-    let said_bye = shared.send(&bye).is_ok();
-    if said_bye {
+    if shared.send(&bye).is_ok() {
         // The server flushes what it queued and closes; the reader shows it, then ends.
         let until = Instant::now() + Duration::from_secs(2);
         while !reader.is_finished() && Instant::now() < until {
@@ -163,10 +162,11 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
         }
     }
     shared.disconnected();
-    // Quitting while a reconnect was pending: what this run read is kept for the next.
-    if !said_bye {
-        read::keep_unsent(shared);
-    }
+    // What this run read and no server took is kept for the next: all of it when quitting
+    // while a reconnect was pending; after a Bye, what the connection did not answer before
+    // it closed (put back by `disconnected`) and what the bound on those in flight held back
+    // (found in review: both were lost). A server that answered everything leaves nothing.
+    read::keep_unsent(shared);
     shared.screen.info("bye");
     match plain {
         true => shared.screen.flush_all(),

@@ -211,18 +211,9 @@ pub fn answered(shared: &Shared, seq: u32, frame: &scalar::client::Frame) {
 /// the user's other devices. One sent but not answered yet may go twice, which moves nothing.
 /// Only a failure is said.
 pub fn keep_unsent(shared: &Shared) {
-    let (user, unsent) = {
-        let mut st = shared.state();
-        if !st.logged_in || st.read.off {
-            return;
-        }
-        st.read.requeue();
-        let unsent: Vec<(String, u64)> = st.read.take(usize::MAX);
-        (st.user.clone(), unsent)
-    };
-    if unsent.is_empty() {
+    let Some((user, unsent)) = take_unsent(shared) else {
         return;
-    }
+    };
     let kept: Vec<(String, Mark)> = unsent
         .iter()
         .map(|(topic, time)| {
@@ -240,6 +231,21 @@ pub fn keep_unsent(shared: &Shared) {
             kept.len()
         ));
     }
+}
+
+/// The user and the markers [`keep_unsent`] keeps, taken out of the chat's; `None` if there
+/// are none to keep. With [`SENDING`] held: a tick that took its batch and finds the
+/// connection gone puts them back only then (found in review: a signal's `keep_unsent` in
+/// between found neither them pending nor in flight, and they were lost).
+fn take_unsent(shared: &Shared) -> Option<(String, Vec<(String, u64)>)> {
+    let _sending = SENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut st = shared.state();
+    if !st.logged_in || st.read.off {
+        return None;
+    }
+    st.read.requeue();
+    let unsent: Vec<(String, u64)> = st.read.take(usize::MAX);
+    (!unsent.is_empty()).then(|| (st.user.clone(), unsent))
 }
 
 /// Takes the markers an earlier run of this account kept ([`keep_unsent`]): the next ticks
@@ -457,6 +463,27 @@ mod tests {
         assert_eq!(shared.state().read.pending.len(), 1);
         send_marks(&shared, usize::MAX);
         assert!(inbox.frames.try_recv().is_ok(), "the quit's own sends it");
+    }
+
+    /// Found in review: a signal's [`keep_unsent`] while a tick had taken its batch and not
+    /// yet found the connection gone (then it puts the batch back) kept none of that batch.
+    #[test]
+    fn markers_a_tick_holds_are_kept_once_it_puts_them_back() {
+        let shared = std::sync::Arc::new(logged_in());
+        shared.state().read.note("#a@l", 5);
+        let tick = SENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let batch = shared.state().read.take(PER_TICK);
+        let signal = {
+            let shared = shared.clone();
+            std::thread::spawn(move || take_unsent(&shared))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        for (topic, time) in batch {
+            shared.state().read.note(&topic, time);
+        }
+        drop(tick);
+        let kept = signal.join().unwrap().map(|(_, unsent)| unsent);
+        assert_eq!(kept, Some(vec![("#a@l".to_string(), 5)]));
     }
 
     /// Found in review: a tick sent the first 16 pending markers in the map's order, so with
