@@ -146,8 +146,8 @@ struct Shared {
     /// This server's domain: the audience every token must be for.
     domain: Box<str>,
     resolve: Box<Resolve>,
-    /// Homes that failed lately, and when.
-    down: Mutex<HashMap<Box<str>, (Instant, String)>>,
+    /// Homes that failed lately, when, why, and whether for a certificate not trusted here.
+    down: Mutex<HashMap<Box<str>, (Instant, String, bool)>>,
     /// Who is asking which domain.
     homes: Mutex<Homes>,
     stop: Arc<AtomicBool>,
@@ -236,6 +236,10 @@ struct Failure {
     /// refusing this one check (its connection rate, say), so it is not marked down for
     /// everyone. A client that could make it refuse would otherwise shut out all its users.
     answered: bool,
+    /// Its TLS certificate is not one this server trusts: the operator's to fix (a `[servers]`
+    /// entry's `ca`), which no later try of the user's will (found by QA: a visitor was told
+    /// to try again later, for ever).
+    untrusted: bool,
 }
 
 impl Failure {
@@ -243,15 +247,18 @@ impl Failure {
         Failure {
             why: why.to_string(),
             answered: false,
+            untrusted: false,
         }
     }
 }
 
 impl From<crate::client::ClientError> for Failure {
     fn from(e: crate::client::ClientError) -> Failure {
-        use crate::client::ClientError::{Dropped, Refused};
+        use crate::client::ClientError::{Dropped, Refused, Tls};
+        use crate::client::TlsError::Rustls;
         Failure {
             answered: matches!(e, Refused { .. } | Dropped { .. }),
+            untrusted: matches!(e, Tls(Rustls(rustls::Error::InvalidCertificate(_)))),
             why: e.to_string(),
         }
     }
@@ -380,8 +387,8 @@ impl Shared {
     }
 
     fn ask(&self, job: &TokenCheck, kept: &mut Option<Kept>) -> Vouched {
-        if let Some(why) = self.recently_down(&job.home) {
-            return Vouched::Down(why);
+        if let Some(down) = self.recently_down(&job.home) {
+            return down;
         }
         let deadline = Instant::now() + DEADLINE;
         let result = (self.resolve)(&job.home)
@@ -400,6 +407,7 @@ impl Shared {
                             last = Failure {
                                 why: format!("{}: {}", home.target, e.why),
                                 answered: last.answered || e.answered,
+                                untrusted: last.untrusted || e.untrusted,
                             }
                         }
                     }
@@ -408,19 +416,39 @@ impl Shared {
             });
         match result {
             Ok(v) => v,
-            Err(Failure { why, answered }) => {
+            Err(Failure {
+                why,
+                answered,
+                untrusted,
+            }) => {
                 if !answered && let Ok(mut down) = self.down.lock() {
-                    down.insert(job.home.clone(), (Instant::now(), why.clone()));
+                    down.insert(job.home.clone(), (Instant::now(), why.clone(), untrusted));
                 }
-                Vouched::Unreachable(why)
+                match untrusted {
+                    true => Vouched::Untrusted {
+                        why,
+                        moments_ago: false,
+                    },
+                    false => Vouched::Unreachable(why),
+                }
             }
         }
     }
 
-    fn recently_down(&self, home: &str) -> Option<String> {
+    /// What a check of `home` gets while it counts as down after a failure moments ago.
+    fn recently_down(&self, home: &str) -> Option<Vouched> {
         let mut down = self.down.lock().ok()?;
-        down.retain(|_, (at, _)| at.elapsed() < DOWN_FOR);
-        down.get(home).map(|(_, why)| format!("{why} (moments ago)"))
+        down.retain(|_, (at, _, _)| at.elapsed() < DOWN_FOR);
+        down.get(home).map(|(_, why, untrusted)| {
+            let why = format!("{why} (moments ago)");
+            match untrusted {
+                true => Vouched::Untrusted {
+                    why,
+                    moments_ago: true,
+                },
+                false => Vouched::Down(why),
+            }
+        })
     }
 
     /// Asks `home` about `job`'s token: on the thread's kept connection if it is to this home
@@ -495,7 +523,11 @@ impl Shared {
             })
         })?;
         let now = crate::client::unix_ms();
-        let answered = |why: String| Failure { why, answered: true };
+        let answered = |why: String| Failure {
+            why,
+            answered: true,
+            untrusted: false,
+        };
         Ok(match reply.msg() {
             // A yes whose token has expired by its own word is none (PROTOCOL.md §4: `valid`
             // means unexpired).

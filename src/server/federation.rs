@@ -100,6 +100,15 @@ pub enum Vouched {
     /// The home server failed moments ago and was not asked again: the check cost nothing,
     /// and does not count against the client (the text says why).
     Down(String),
+    /// The home server's TLS certificate is not one this server trusts: this server's
+    /// operator's to fix, so the user is told that trying again will not help.
+    Untrusted {
+        /// What the dial said.
+        why: String,
+        /// Found moments ago, and not dialled again: as [`Vouched::Down`], no failure of the
+        /// client's, and logged at debug only.
+        moments_ago: bool,
+    },
 }
 
 struct Issued {
@@ -369,16 +378,28 @@ impl Server {
         // dial was logged already).
         let failed = super::auth::Failed {
             by_name: false,
-            by_addr: !matches!(answer, Vouched::Yes(_) | Vouched::Down(_)),
+            by_addr: !matches!(
+                answer,
+                Vouched::Yes(_)
+                    | Vouched::Down(_)
+                    | Vouched::Untrusted {
+                        moments_ago: true,
+                        ..
+                    }
+            ),
         };
         self.accounts.end(None, addr, failed, now.mono);
         match &answer {
-            Vouched::Down(why) => {
+            Vouched::Down(why)
+            | Vouched::Untrusted {
+                why,
+                moments_ago: true,
+            } => {
                 log::debug!("conn {conn}: the home server of {user} is down: {why:?}");
             }
             // The details stay in the log: the addresses a domain's DNS named and how dialling
             // them failed would map this server's network for whoever asks.
-            Vouched::Unreachable(why) => {
+            Vouched::Unreachable(why) | Vouched::Untrusted { why, .. } => {
                 log::warn!("conn {conn}: cannot ask the home server of {user}: {why:?}")
             }
             _ => {}
@@ -405,6 +426,15 @@ impl Server {
             Vouched::Unreachable(_) | Vouched::Down(_) => {
                 let home = user.split_once('@').map_or("", |(_, d)| d);
                 let reason = format!("cannot ask the home server of {home} now; try again later");
+                self.fail(conn, seq, ErrorCode::HomeUnreachable, &reason, out);
+            }
+            Vouched::Untrusted { .. } => {
+                let home = user.split_once('@').map_or("", |(_, d)| d);
+                let reason = format!(
+                    "cannot ask the home server of {home}: this server does not trust its TLS \
+                     certificate, which trying again will not change (its operator can name \
+                     that certificate's CA)"
+                );
                 self.fail(conn, seq, ErrorCode::HomeUnreachable, &reason, out);
             }
         }
