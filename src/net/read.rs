@@ -176,8 +176,15 @@ impl Shell {
                 start = len;
                 break;
             }
-            let (backed_up, nearly_full) = wire.conns.get(key).map_or((false, false), |c| {
-                (c.backed_up(wire.max_queue), c.nearly_full(wire.max_queue))
+            // What the connection's records cost beyond their plaintext and is not charged yet:
+            // over plain TCP, none, and nothing more to look up per frame.
+            let (backed_up, nearly_full, overhead) = wire.conns.get(key).map_or((false, false, 0), |c| {
+                let overhead = c.tls.as_ref().map_or(0, |t| t.overhead());
+                (
+                    c.backed_up(wire.max_queue),
+                    c.nearly_full(wire.max_queue),
+                    overhead,
+                )
             });
             match decode_frame(&bytes[start..]) {
                 // Only requests whose answer is small (or none) go on while the connection's
@@ -203,21 +210,21 @@ impl Shell {
                     // Over TLS, what the records cost beyond the frame's bytes counts too: as
                     // much as the bucket can hold with the frame (a charge above its burst is
                     // taken as the burst), the rest with the frames after it.
-                    let room = server.limits().bytes.map_or(usize::MAX, |r| {
-                        usize::try_from(r.burst)
-                            .unwrap_or(usize::MAX)
-                            .saturating_sub(used)
-                    });
-                    let overhead = wire
-                        .conns
-                        .get(key)
-                        .and_then(|c| c.tls.as_ref())
-                        .map_or(0, |t| t.overhead().min(room));
+                    let overhead = match overhead {
+                        0 => 0,
+                        o => o.min(server.limits().bytes.map_or(usize::MAX, |r| {
+                            usize::try_from(r.burst)
+                                .unwrap_or(usize::MAX)
+                                .saturating_sub(used)
+                        })),
+                    };
                     if !server.receive(key, decoded, used.saturating_add(overhead), t, &mut wire) {
                         // Held back: handed over again once the core resumes the connection.
                         break;
                     }
-                    if let Some(tls) = wire.conns.get_mut(key).and_then(|c| c.tls.as_mut()) {
+                    if overhead > 0
+                        && let Some(tls) = wire.conns.get_mut(key).and_then(|c| c.tls.as_mut())
+                    {
                         tls.charged(overhead);
                     }
                     *budget -= 1;
