@@ -205,6 +205,38 @@ fn nothing_but_ident_before_the_handshake() {
     c.send(&Msg::Ident(ident)).unwrap();
     assert_eq!(next(&mut c), "Error 202 unsupported_version seq=Some(3)");
     assert_eq!(next(&mut c), "Bye 202 unsupported_version");
+
+    // A channel's name as the ID, with and without its domain: the same fault, said as such
+    // (without its domain it was "missing @domain", which is not what is wrong with it).
+    let mut c = s.raw();
+    for (seq, user) in [(4u8, "#rust"), (5, "#rust@localhost")] {
+        // {type: Ident, seq, versions: [1], user}
+        let mut p = vec![
+            0xa4,
+            0x00,
+            0x01,
+            0x01,
+            seq,
+            0x0b,
+            0x81,
+            0x01,
+            0x0c,
+            0x60 + user.len() as u8,
+        ];
+        p.extend_from_slice(user.as_bytes());
+        c.send_raw(&raw_frame(&p)).unwrap();
+        let f = c.recv().expect("an answer");
+        match f.msg() {
+            Ok(Msg::Error(e)) => {
+                assert_eq!((e.code, e.seq), (300, Some(u32::from(seq))), "{user}");
+                assert!(
+                    e.reason.is_some_and(|r| r.contains("an ID has no # or ! sigil")),
+                    "{user}: {e:?}"
+                );
+            }
+            other => panic!("{user}: {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -35,6 +35,9 @@ pub enum NameError {
     BadLocal,
     /// The domain is not a lowercase DNS name of at most [`MAX_DOMAIN`] bytes.
     BadDomain,
+    /// Where a user's ID is asked for, a channel's or reserved name without its domain
+    /// (`#rust`): that it lacks a domain is not what is wrong with it.
+    NotAUser,
 }
 
 impl fmt::Display for NameError {
@@ -44,6 +47,7 @@ impl fmt::Display for NameError {
             NameError::NoDomain => "missing @domain",
             NameError::BadLocal => "name must be 1-32 of a-z 0-9 . _ - starting with a letter or digit",
             NameError::BadDomain => "domain must be a lowercase DNS name of at most 93 bytes",
+            NameError::NotAUser => "an ID has no # or ! sigil",
         })
     }
 }
@@ -93,11 +97,13 @@ impl<'a> Name<'a> {
                     at: text.len(),
                 });
             }
-            // A bad local part, said as such: "Bob" lacks no domain. A channel or reserved
-            // name without its domain does.
-            if !text.starts_with(['#', '!']) {
-                return Err(NameError::BadLocal);
-            }
+            // A bad local part, said as such: "Bob" lacks no domain, and "#rust" is no ID
+            // whatever domain it had. (With its domain, a channel's name follows the grammar,
+            // and the Ident's own checks refuse it: PROTOCOL.md §8, Precedence.)
+            return Err(match text.starts_with(['#', '!']) {
+                true => NameError::NotAUser,
+                false => NameError::BadLocal,
+            });
         }
         Name::parse(text)
     }
@@ -179,8 +185,13 @@ mod tests {
         assert!(!full.is_local());
         assert_eq!((full.local(), full.domain()), ("alice", "x.org"));
         assert_eq!(Name::parse("alice"), Err(NameError::NoDomain));
-        for bad in ["", "Alice", "-a", "#rust", "a b"] {
-            assert!(Name::parse_user(bad).is_err(), "{bad:?}");
+        for bad in ["", "Alice", "-a", "a b"] {
+            assert_eq!(Name::parse_user(bad), Err(NameError::BadLocal), "{bad:?}");
+        }
+        // Review: "#rust" was refused as "missing @domain", which sent the user after the
+        // wrong fault.
+        for bad in ["#rust", "!motd", "#"] {
+            assert_eq!(Name::parse_user(bad), Err(NameError::NotAUser), "{bad:?}");
         }
     }
 
