@@ -288,28 +288,23 @@ impl Dial {
 }
 
 /// `e`, met while getting a token from `server`, the home server of `domain`, saying so:
-/// the user ran the client against another server, and a refused password or a home that is
-/// down would otherwise read as that server's (found by QA: `601 bad_credentials: wrong
-/// password` with `--server` naming the other domain's server).
+/// the user ran the client against another server, and a refused password, a home that is
+/// down or one that does not answer would otherwise read as that server's (found by QA:
+/// `601 bad_credentials: wrong password` with `--server` naming the other domain's server).
+/// Every network failure there is said one way ([`CliError::AtHome`]), and is otherwise
+/// what it was: the same exit code, tried again or not as it would be.
 fn at_home(e: CliError, server: &str, domain: &str) -> CliError {
     let whose = format!("{server}, the home server of {domain}, for a token");
-    CliError::Net(match e {
-        CliError::Net(NetError::Refused {
-            code,
-            reason,
-            server,
-            retry_after,
-        }) => NetError::Refused {
-            code,
-            reason: format!("{reason} (at {whose})"),
-            server,
-            retry_after,
-        },
-        CliError::Net(NetError::Connect { server: _, why }) => NetError::Connect { server: whose, why },
-        // Kept as it is (the answer at once, exit 3), only named.
-        CliError::Net(err @ NetError::Tls(_)) => return CliError::AtHome { whose, err },
-        other => return other,
-    })
+    match e {
+        // Said in its own words, which are where it went: "cannot connect to WHOSE".
+        CliError::Net(NetError::Connect { server: _, why }) => {
+            CliError::Net(NetError::Connect { server: whose, why })
+        }
+        // Its lines name the server already, and say what to do there.
+        e @ CliError::Net(NetError::PinMismatch { .. }) => e,
+        CliError::Net(err) => CliError::AtHome { whose, err },
+        other => other,
+    }
 }
 
 /// Connects to the server and identifies as `id` (without `@domain`, the server completes

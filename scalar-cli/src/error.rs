@@ -25,9 +25,9 @@ pub enum CliError {
     Usage(String),
     /// Talking to the server failed.
     Net(NetError),
-    /// TLS with the home server of the user's domain failed while getting a token: said with
-    /// `whose`, since a certificate's hint (`--ca FILE trusts ...`) read as the server's given
-    /// with `--server`, which the client trusted (found in review).
+    /// Talking to the home server of the user's domain failed while getting a token: said
+    /// with `whose`, since a refused password, a certificate's hint (`--ca FILE trusts ...`)
+    /// or a timeout read as the server's given with `--server` (found by QA and in review).
     AtHome {
         /// `HOST:PORT, the home server of DOMAIN, for a token`.
         whose: String,
@@ -44,17 +44,24 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The network failure, at the server or at the home server for a token: whichever, it
+    /// decides the exit code and whether trying again may help.
+    pub fn net(&self) -> Option<&NetError> {
+        match self {
+            CliError::Net(e) | CliError::AtHome { err: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Net(NetError::Refused { .. })
-            | CliError::AtHome {
-                err: NetError::Refused { .. },
-                ..
-            }
-            | CliError::Failed(_) => EXIT_REFUSED,
-            CliError::Net(_) | CliError::AtHome { .. } => EXIT_CONNECTION,
+            CliError::Failed(_) => EXIT_REFUSED,
+            CliError::Net(e) | CliError::AtHome { err: e, .. } => match e {
+                NetError::Refused { .. } => EXIT_REFUSED,
+                _ => EXIT_CONNECTION,
+            },
             CliError::Input(_) => EXIT_INPUT,
             CliError::Local(_) => EXIT_OTHER,
         })

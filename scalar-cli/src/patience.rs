@@ -38,15 +38,15 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
             Ok(c) => return Ok(c),
             Err(e) => e,
         };
-        let for_now = match &e {
-            CliError::Net(
+        let for_now = match e.net() {
+            Some(
                 NetError::Connect { .. }
                 | NetError::Timeout(_)
                 | NetError::Closed
                 | NetError::Reset
                 | NetError::Io(_),
             ) => true,
-            CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }) => {
+            Some(NetError::Refused { code, .. } | NetError::Dropped { code, .. }) => {
                 !final_refusal(*code) && *code != ErrorCode::NameTaken as u16
             }
             _ => false,
@@ -82,9 +82,9 @@ pub fn open(dial: &Dial, id: &str, patience: Patience, note: &dyn Fn(&str)) -> R
 /// How long the server said to wait before trying again (PROTOCOL.md §8, Waits), or zero; at
 /// most [`MAX_TOLD_WAIT`].
 pub fn told_wait(e: &CliError) -> Duration {
-    match e {
-        CliError::Net(n) => n.retry_after().unwrap_or_default().min(MAX_TOLD_WAIT),
-        _ => Duration::ZERO,
+    match e.net() {
+        Some(n) => n.retry_after().unwrap_or_default().min(MAX_TOLD_WAIT),
+        None => Duration::ZERO,
     }
 }
 

@@ -467,6 +467,25 @@ fn an_id_of_another_domain_fetches_a_token_from_its_home() {
     assert_eq!(r.code(), 3, "{}", r.stderr);
     let what = format!("cannot connect to {gone_addr}, the home server of foo.test, for a token");
     assert!(r.stderr.contains(&what), "{}", r.stderr);
+
+    // And a home that takes the connection and then says nothing, or closes it: before, a bare
+    // "timed out ..." or "connection closed" read as bar's.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closing_addr = closing.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in closing.incoming().take(1) {
+            drop(s);
+        }
+    });
+    for home in [silent.local_addr().unwrap().to_string(), closing_addr] {
+        let mut c = alice_of_foo(&away, &dir, &home, "password");
+        c.args(["--timeout", "1", "ping"]);
+        let r = run(c, b"");
+        assert_eq!(r.code(), 3, "{}", r.stderr);
+        let at_home = format!("(at {home}, the home server of foo.test, for a token)");
+        assert!(r.stderr.contains(&at_home), "{}", r.stderr);
+    }
 }
 
 /// Found by QA: `/dms accounts` told a user of another domain, who had logged in at home, that

@@ -484,8 +484,10 @@ fn reconnect(
                 *delay = longer(*delay);
                 return Some((c, inbox));
             }
-            Err(e @ CliError::Net(NetError::Refused { code, .. } | NetError::Dropped { code, .. }))
-                if final_refusal(code) || taken_for_good(code, &mut taken, hold) =>
+            Err(e)
+                if let Some(NetError::Refused { code, .. } | NetError::Dropped { code, .. }) = e.net()
+                    && let code = *code
+                    && (final_refusal(code) || taken_for_good(code, &mut taken, hold)) =>
             {
                 give_up(shared, &format!("{e}; "), Stopped::of(code));
                 return None;
