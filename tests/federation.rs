@@ -255,13 +255,14 @@ fn a_home_with_a_certificate_of_a_private_ca_is_asked_over_tls() {
         |ca: String| move |home: &Scalard| format!("address = \"{}\"\n{ca}", home.tls_addr.expect("TLS"));
     let trust = ["--trust-domain", "foo.test"];
     // Without `ca`, the web PKI's roots: a clear no, which says that trying again will not help
-    // (found by QA: it said "try again later", and a client did so for ever), and again while
-    // the home counts as down.
+    // (found by QA: it said "try again later", and a client did so for ever), in its own code
+    // (610, not a down home's 608, which clients retry), and again while the home counts as
+    // down.
     let p = pair_with(&tls, &trust, tls_home(String::new()));
     for _ in 0..2 {
         match at_bar(&p, &token(&p.home, "bar.test")) {
             Err(ClientError::Refused { code, reason, .. }) => {
-                assert_eq!(code, 608);
+                assert_eq!(code, 610);
                 assert!(reason.contains("does not trust its TLS certificate"), "{reason}");
             }
             Err(e) => panic!("expected a refusal, got {e}"),

@@ -161,6 +161,9 @@ mod tests {
             (ErrorCode::NameTaken, false),
             (ErrorCode::ShuttingDown, false),
             (ErrorCode::HomeUnreachable, false),
+            // Found by QA: a home whose certificate the server does not trust was 608, and
+            // tried again for ever; trying again will not change it.
+            (ErrorCode::HomeUntrusted, true),
         ] {
             assert_eq!(final_refusal(code as u16), gives_up, "{code:?}");
         }

@@ -122,6 +122,9 @@ error_codes! {
     HomeUnreachable = 608, "home_unreachable", false;
     /// Registering with a password shorter than the server allows for a new account.
     WeakPassword = 609, "weak_password", false;
+    /// A foreign ID's home server was reached, but its TLS certificate is not one this server
+    /// trusts: no use trying again until this server's operator changes that.
+    HomeUntrusted = 610, "home_untrusted", false;
     /// The server's history store cannot take the Message now (failing or overloaded), or
     /// cannot answer a Catchup or Search now; nothing was published. Try again later.
     StoreUnavailable = 700, "store_unavailable", false;

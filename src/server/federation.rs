@@ -101,7 +101,7 @@ pub enum Vouched {
     /// and does not count against the client (the text says why).
     Down(String),
     /// The home server's TLS certificate is not one this server trusts: this server's
-    /// operator's to fix, so the user is told that trying again will not help.
+    /// operator's to fix, so the user is told that trying again will not help (610).
     Untrusted {
         /// What the dial said.
         why: String,
@@ -435,7 +435,7 @@ impl Server {
                      certificate, which trying again will not change (its operator can name \
                      that certificate's CA)"
                 );
-                self.fail(conn, seq, ErrorCode::HomeUnreachable, &reason, out);
+                self.fail(conn, seq, ErrorCode::HomeUntrusted, &reason, out);
             }
         }
         self.resume(conn, out);
