@@ -142,21 +142,31 @@ fn path(book: Book) -> Result<std::path::PathBuf, String> {
 
 /// The marks in the file at `path`, and what was wrong with it, if anything: a missing file
 /// holds none and is not wrong.
-fn read(path: &Path) -> (Marks, Option<String>) {
+fn read(path: &Path) -> (Marks, Option<Wrong>) {
     match std::fs::read_to_string(path) {
         Ok(text) => match Marks::parse(&text) {
             (marks, 0) => (marks, None),
             (marks, bad) => {
                 let why = format!("{}: {bad} unreadable line(s) ignored", path.display());
-                (marks, Some(why))
+                (marks, Some(Wrong { why, lines: true }))
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Marks::default(), None),
-        Err(e) => (
-            Marks::default(),
-            Some(format!("cannot read {}: {e}", path.display())),
-        ),
+        Err(e) => {
+            let why = format!("cannot read {}: {e}", path.display());
+            (Marks::default(), Some(Wrong { why, lines: false }))
+        }
     }
+}
+
+/// What was wrong with a marks file that [`read`] read.
+#[derive(Debug)]
+struct Wrong {
+    /// Said to the user.
+    why: String,
+    /// Only some lines were unreadable: writing the rest back drops them. Otherwise the file
+    /// could not be read at all, and writing it would lose what it holds.
+    lines: bool,
 }
 
 /// `user`'s mark (a key of `book`), if this client left one; and what was wrong with the
@@ -165,7 +175,7 @@ pub fn load(book: Book, user: &str) -> (Option<Mark>, Option<String>) {
     match path(book) {
         Ok(path) => {
             let (marks, wrong) = read(&path);
-            (marks.get(user), wrong)
+            (marks.get(user), wrong.map(|w| w.why))
         }
         Err(why) => (None, Some(why)),
     }
@@ -208,11 +218,13 @@ fn take_at(path: &Path, prefix: &str) -> Result<Vec<(String, Mark)>, String> {
     let _lock = Lock::take(&path.with_extension("lock"))?;
     let (marks, wrong) = read(path);
     let (taken, kept): (Vec<_>, Vec<_>) = marks.marks.into_iter().partition(|(k, _)| k.starts_with(prefix));
-    if !taken.is_empty() {
+    // Unreadable lines are dropped too, whether or not any were taken: left in place they were
+    // said at every start (found in review).
+    if !taken.is_empty() || wrong.as_ref().is_some_and(|w| w.lines) {
         crate::paths::write_private(path, &Marks { marks: kept }.render())?;
     }
     match wrong {
-        Some(why) if taken.is_empty() => Err(why),
+        Some(w) if taken.is_empty() => Err(w.why),
         _ => Ok(taken),
     }
 }
@@ -340,6 +352,12 @@ mod tests {
         assert_eq!(take_at(&path, "a@l|").unwrap(), vec![(a, at(9))]);
         assert_eq!(take_at(&path, "a@l|").unwrap(), vec![]);
         assert_eq!(read(&path).0.get(&b), Some(at(3)), "another user's stays");
+        // An unreadable line is said once, and dropped: not said again at the next start.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}not a mark\n")).unwrap();
+        assert!(take_at(&path, "a@l|").is_err(), "said");
+        assert_eq!(take_at(&path, "a@l|").unwrap(), vec![], "said once");
+        assert_eq!(read(&path).0.get(&b), Some(at(3)), "another user's still stays");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
