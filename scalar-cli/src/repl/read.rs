@@ -251,6 +251,13 @@ fn take_unsent(shared: &Shared) -> Option<(String, Vec<(String, u64)>)> {
 /// Takes the markers an earlier run of this account kept ([`keep_unsent`]): the next ticks
 /// send them with this run's (one the server has past them changes nothing there).
 pub fn restore_unsent(shared: &Shared) {
+    restore_with(shared, |prefix| marks::take(Book::Read, prefix));
+}
+
+/// [`restore_unsent`] with markers taken by `take`. With [`SENDING`] held from before they
+/// leave the file until the chat holds them, as [`keep_unsent`] takes it: a signal's
+/// `keep_unsent` in between found them in neither, and they were lost.
+fn restore_with(shared: &Shared, take: impl FnOnce(&str) -> Result<Vec<(String, Mark)>, String>) {
     let user = {
         let st = shared.state();
         if !st.logged_in {
@@ -259,7 +266,8 @@ pub fn restore_unsent(shared: &Shared) {
         st.user.clone()
     };
     let prefix = topic_key(&user, "");
-    match marks::take(Book::Read, &prefix) {
+    let _sending = SENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match take(&prefix) {
         Ok(kept) => {
             let mut st = shared.state();
             for (key, mark) in kept {
@@ -463,6 +471,27 @@ mod tests {
         assert_eq!(shared.state().read.pending.len(), 1);
         send_marks(&shared, usize::MAX);
         assert!(inbox.frames.try_recv().is_ok(), "the quit's own sends it");
+    }
+
+    /// A signal's [`keep_unsent`] while the start takes the kept markers out of their file
+    /// keeps them again, once the chat holds them (it found them in neither before).
+    #[test]
+    fn markers_being_restored_are_kept_by_a_signal_meanwhile() {
+        let shared = std::sync::Arc::new(logged_in());
+        let mut signal = None;
+        restore_with(&shared, |prefix| {
+            let shared = shared.clone();
+            signal = Some(std::thread::spawn(move || take_unsent(&shared)));
+            // The signal's thread comes now: it waits for the markers to be held.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mark = Mark {
+                left_at: 7,
+                last: None,
+            };
+            Ok(vec![(format!("{prefix}#a@l"), mark)])
+        });
+        let kept = signal.map(|t| t.join().unwrap().map(|(_, unsent)| unsent));
+        assert_eq!(kept, Some(Some(vec![("#a@l".to_string(), 7)])));
     }
 
     /// Found in review: a signal's [`keep_unsent`] while a tick had taken its batch and not
