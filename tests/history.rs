@@ -1565,6 +1565,56 @@ fn a_damaged_store_is_salvaged_and_restored_without_its_damaged_page() {
     );
 }
 
+/// `scalard backup` and `salvage` write their copy under a name known from their PID in the
+/// target's directory, and SQLite opens files beside it (`-wal`, `-shm`, `-journal`). Only the
+/// copy itself was cleared first: a link a local user left at `-shm` in a shared target
+/// directory made every salvage by that PID fail ("unable to open database file", found in
+/// review). Now all the copy's files are cleared before it is made; none is written through.
+#[test]
+fn links_left_beside_the_working_copy_neither_stop_a_backup_or_salvage_nor_are_written_through() {
+    let (dir, out, elsewhere) = (DataDir::new(), DataDir::new(), DataDir::new());
+    {
+        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut alice = joined(&s, "alice");
+        for i in 0..50 {
+            publish(&mut alice, ROOM, &format!("message {i} to copy")).expect("echo");
+        }
+    }
+    let victim = elsewhere.0.join("victim");
+    std::fs::write(&victim, "not the store's to write\n").unwrap();
+    for command in ["backup", "salvage"] {
+        let run = Command::new("sh")
+            .args([
+                "-c",
+                r#"for s in -wal -shm -journal -whole; do ln -s "$1" "$2/.scalard-backup-$$-0$s" || exit 9; done
+                   exec "$3" "$5" "$2/" --data-dir "$4""#,
+                "sh",
+                victim.to_str().unwrap(),
+                out.path(),
+                env!("CARGO_BIN_EXE_scalard"),
+                dir.path(),
+                command,
+            ])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run scalard");
+        let text = String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(0), "{command}: {text}");
+        let now = std::fs::read(&victim).unwrap();
+        assert!(
+            now == b"not the store's to write\n",
+            "{command}: the file the links named is untouched; it begins {:?}",
+            String::from_utf8_lossy(&now[..now.len().min(16)])
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&out.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".scalard-backup-"))
+        .collect();
+    assert!(left.is_empty(), "no working file is left: {left:?}");
+}
+
 /// A salvage of a store cut short reads it from a whole-length copy it makes in the target's
 /// directory under a name known from its PID. That copy was made with `std::fs::copy`, which
 /// follows a link already there and gives the file the damaged store's mode: a local user
