@@ -1565,6 +1565,123 @@ fn a_damaged_store_is_salvaged_and_restored_without_its_damaged_page() {
     );
 }
 
+/// `scalard backup` and `salvage` write their copy under a name known from their PID in the
+/// target's directory, and SQLite opens files beside it (`-wal`, `-shm`, `-journal`). Only the
+/// copy itself was cleared first: a link a local user left at `-shm` in a shared target
+/// directory made every salvage by that PID fail ("unable to open database file", found in
+/// review). Now all the copy's files are cleared before it is made; none is written through.
+#[test]
+fn links_left_beside_the_working_copy_neither_stop_a_backup_or_salvage_nor_are_written_through() {
+    let (dir, out, elsewhere) = (DataDir::new(), DataDir::new(), DataDir::new());
+    {
+        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut alice = joined(&s, "alice");
+        for i in 0..50 {
+            publish(&mut alice, ROOM, &format!("message {i} to copy")).expect("echo");
+        }
+    }
+    let victim = elsewhere.0.join("victim");
+    std::fs::write(&victim, "not the store's to write\n").unwrap();
+    for command in ["backup", "salvage"] {
+        let run = Command::new("sh")
+            .args([
+                "-c",
+                r#"for s in -wal -shm -journal -whole; do ln -s "$1" "$2/.scalard-backup-$$-0$s" || exit 9; done
+                   exec "$3" "$5" "$2/" --data-dir "$4""#,
+                "sh",
+                victim.to_str().unwrap(),
+                out.path(),
+                env!("CARGO_BIN_EXE_scalard"),
+                dir.path(),
+                command,
+            ])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run scalard");
+        let text = String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(0), "{command}: {text}");
+        let now = std::fs::read(&victim).unwrap();
+        assert!(
+            now == b"not the store's to write\n",
+            "{command}: the file the links named is untouched; it begins {:?}",
+            String::from_utf8_lossy(&now[..now.len().min(16)])
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&out.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".scalard-backup-"))
+        .collect();
+    assert!(left.is_empty(), "no working file is left: {left:?}");
+}
+
+/// A salvage of a store cut short reads it from a whole-length copy it makes in the target's
+/// directory under a name known from its PID. That copy was made with `std::fs::copy`, which
+/// follows a link already there and gives the file the damaged store's mode: a local user
+/// who could write to the target directory (a shared one) had the whole store, every message
+/// and the password hashes, written over a file of their choosing, readable as the store was
+/// (found in review). Now the name is cleared first and the copy made new, mode 0600.
+#[test]
+fn a_salvage_writes_through_no_link_left_where_it_pads_a_file_cut_short() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, out, elsewhere) = (DataDir::new(), DataDir::new(), DataDir::new());
+    {
+        let s = Scalard::start_in(Some(dir.path()), &[]);
+        let mut alice = joined(&s, "alice");
+        for i in 0..600 {
+            publish(&mut alice, ROOM, &format!("message {i} of a store to cut short")).expect("echo");
+        }
+    }
+    let db = dir.0.join("scalard.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    drop(c);
+    let _ = std::fs::remove_file(dir.0.join("scalard.db-wal"));
+    let len = std::fs::metadata(&db).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.set_len(len / 4096 * 4096 * 3 / 4).unwrap();
+    drop(file);
+    // Readable by all, as an older scalard or an operator's copy may have left it.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let victim = elsewhere.0.join("victim");
+    std::fs::write(&victim, "not the store's to write\n").unwrap();
+
+    // The link is made by the shell that then becomes scalard, so it has scalard's PID.
+    let run = Command::new("sh")
+        .args([
+            "-c",
+            r#"ln -s "$1" "$2/.scalard-backup-$$-0-whole" && exec "$3" salvage "$2/" --data-dir "$4""#,
+            "sh",
+            victim.to_str().unwrap(),
+            out.path(),
+            env!("CARGO_BIN_EXE_scalard"),
+            dir.path(),
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run scalard salvage");
+    let text = String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("the file was cut short"),
+        "the padded copy was made: {text}"
+    );
+    let now = std::fs::read(&victim).unwrap();
+    assert!(
+        now == b"not the store's to write\n",
+        "the file the link named is untouched; it begins {:?}",
+        String::from_utf8_lossy(&now[..now.len().min(16)])
+    );
+    let left: Vec<_> = std::fs::read_dir(&out.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.len() == 1 && left[0].starts_with("salvaged-"),
+        "the salvaged store alone is left: {left:?}"
+    );
+}
+
 /// `scalard backup` copies the store beside a server that is writing: the copy holds every
 /// message echoed (with `--fsync always`) before it started and then a gapless run of those
 /// written meanwhile, nothing torn. `scalard restore` refuses while the server runs, and once

@@ -78,7 +78,11 @@ pub(super) fn copy_out<S, T>(
         .map_err(|e| format!("{}: {e}", target_dir.display()))?;
     clear_dead_creators(&target_dir, PARTIAL);
     let partial = target_dir.join(format!("{PARTIAL}{}-0", std::process::id()));
-    let _ = std::fs::remove_file(&partial);
+    // Its files beside it too (`-wal`, `-shm`, `-journal`, salvage's `-whole`): the name is
+    // known from the PID, and a link left at one of them in a directory others may write to
+    // made the copy fail to open (found in review). Unlinking removes a link, never what it
+    // names.
+    remove_store_files(&partial);
     // Said of the backup: the working copy's name means nothing to the operator.
     let writing = |e: String| {
         let e = e.replace(&format!("store: {}: ", partial.display()), "");

@@ -265,9 +265,22 @@ fn made_whole(source: &Path, target: &Path) -> Result<Option<Padded>, StoreError
         path: path.clone(),
         missing: (pages - len.div_ceil(size), pages),
     };
-    std::fs::copy(source, &path)
-        .and_then(|_| std::fs::OpenOptions::new().write(true).open(&path))
-        .and_then(|f| f.set_len(whole))
+    // A file of our own, made here: `std::fs::copy` would follow a link left at this name
+    // (it is known from the PID, in a directory others may write to) and give the copy of
+    // every message the damaged file's mode (found in review). Unlinking removes a link
+    // itself, never what it names; `create_new` then refuses one put back meanwhile.
+    let _ = std::fs::remove_file(&path);
+    std::fs::File::open(source)
+        .and_then(|mut from| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut to = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
+            std::io::copy(&mut from, &mut to)?;
+            to.set_len(whole)
+        })
         .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
     Ok(Some(padded))
 }
@@ -1231,6 +1244,25 @@ mod tests {
         assert!(missing > pages / 5, "{missing} of {pages}");
         assert!(db.count().unwrap() > 0, "{s:?}");
         assert!(!dir.0.join("salvaged.db-whole").exists(), "the padded copy goes");
+    }
+
+    /// The whole-length copy of a file cut short holds every message: it is the salvage's
+    /// own, mode 0600 whatever the damaged file's (found in review: `std::fs::copy` gave it
+    /// the source's 0644).
+    #[test]
+    fn the_padded_copy_is_private_whatever_the_damaged_file_s_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = store("cut-mode", 3000, 0);
+        let len = std::fs::metadata(dir.db()).unwrap().len();
+        let file = std::fs::OpenOptions::new().write(true).open(dir.db()).unwrap();
+        file.set_len(len / 4096 * 4096 * 3 / 4).unwrap();
+        drop(file);
+        std::fs::set_permissions(dir.db(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let padded = made_whole(&dir.db(), &dir.0.join("salvaged.db"))
+            .unwrap()
+            .unwrap();
+        let mode = std::fs::metadata(&padded.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
     }
 
     /// The positions of `dir`'s damaged store that a lookup of each still reads.
