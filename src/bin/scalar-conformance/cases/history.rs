@@ -476,3 +476,240 @@ pub(super) fn search_a_starred_word_and_a_query_without_words(x: &Ctx) -> Result
         _ => Err(format!("\"deploy*\" found {starred:?}, \"d*\" found {short:?}")),
     }
 }
+
+/// §4 Catchup: status 0 says every matching Event was sent, 1 that more exist; a page whose
+/// `count` Events are exactly those left, backward or forward, is complete (found by mutation
+/// testing: a server that said "more" when the oldest Event filled a backward page exactly
+/// passed every case).
+pub(super) fn a_page_that_holds_exactly_what_is_left_is_complete(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ce")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, echoes) = fill(&mut c, x, &["1", "2", "3"])?;
+    let id = |i: usize| get(&echoes[i], 5).cloned().ok_or("no id");
+    let pages = [
+        ("the newest 3 of 3", vec![(15, u(3))], ["1", "2", "3"].as_slice()),
+        ("2 before \"3\"", vec![(15, u(2)), (24, id(2)?)], &["1", "2"]),
+        ("2 after \"1\"", vec![(15, u(2)), (21, id(0)?)], &["2", "3"]),
+    ];
+    for (what, extra, want) in pages {
+        match catchup(&mut c, &ch, &extra, None)? {
+            (p, 0, _) if p == want => {}
+            other => {
+                return Err(format!(
+                    "{what}: {other:?}, expected {want:?} with status 0 (complete)"
+                ));
+            }
+        }
+    }
+    Ok(Pass)
+}
+
+/// §4 Catchup: `after` or `before` naming an Event of another topic is `unknown_id` (status 3),
+/// with nothing replayed (found by mutation testing: a server that took any topic's Event as
+/// an anchor passed every case).
+pub(super) fn an_anchor_of_another_topic_is_status_3(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ao")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, _) = fill(&mut c, x, &["here 1", "here 2"])?;
+    let (_, there) = fill(&mut c, x, &["there"])?;
+    let id = get(&there[0], 5).cloned().ok_or("no id")?;
+    for (key, name) in [(21, "after"), (24, "before")] {
+        match catchup(&mut c, &ch, &[(15, u(5)), (key, id.clone())], None)? {
+            (p, 3, 0) if p.is_empty() => {}
+            other => {
+                return Err(format!(
+                    "`{name}` another channel's Event: {other:?}, expected nothing and status 3"
+                ));
+            }
+        }
+    }
+    Ok(Pass)
+}
+
+/// §4 Catchup: the CatchupEnd names the topic as asked; a conversation's replayed Events keep
+/// their real topics (found by mutation testing: a server that named the asker's own ID in a
+/// conversation's CatchupEnd passed every case).
+pub(super) fn a_conversation_s_catchup_end_names_the_topic_asked(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, alice) = x.client("ta")?;
+    if let Some(skip) = needs_history(&mut a, x)? {
+        return Ok(skip);
+    }
+    let (mut b, bob) = x.client("tb")?;
+    b.say(&alice, "hi alice", 3)?;
+    a.event()?;
+    a.send(&map(&[(0, u(13)), (1, u(77)), (2, t(&bob)), (15, u(5))]))?;
+    let e = a.reply()?;
+    let end = a.reply()?;
+    match (kind(&e), text(&e, 2), kind(&end), uint(&end, 1), text(&end, 2)) {
+        (Some(7), Some(real), Some(14), Some(77), Some(asked)) if real == alice && asked == bob => Ok(Pass),
+        _ => Err(format!(
+            "a Catchup of {bob}: replay {} (topic {:?}), then {} (topic {:?}); expected the \
+             Event on {alice}, then CatchupEnd on {bob}",
+            show(&e),
+            text(&e, 2),
+            show(&end),
+            text(&end, 2)
+        )),
+    }
+}
+
+/// §4 Search: a Search of a topic finds that topic's Events only, as a Catchup of it reads them
+/// (found by mutation testing: a server whose Search looked in every topic passed every case,
+/// each case's words being its own).
+pub(super) fn search_finds_the_topic_s_events_only(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("st")?;
+    // One word, this run's alone: what another topic holds is this case's own.
+    let word = x.fresh("wombat");
+    let (here, _) = fill(&mut c, x, &[&format!("{word} here")])?;
+    let (there, _) = fill(&mut c, x, &[&format!("{word} there")])?;
+    for (ch, want) in [(&here, "here"), (&there, "there")] {
+        match searched(&mut c, ch, &word)? {
+            None => return Ok(Verdict::Skip("the server has no search index".into())),
+            Some(p) if p == [format!("{word} {want}")] => {}
+            Some(p) => {
+                return Err(format!(
+                    "searching {ch} for \"{word}\" found {p:?}, expected [\"{word} {want}\"]"
+                ));
+            }
+        }
+    }
+    Ok(Pass)
+}
+
+/// §4 Search: bounds and paging are Catchup's: `before` a match finds only older ones, `after`
+/// only newer ones (found by mutation testing: a server whose Search ignored `before` passed
+/// every case).
+pub(super) fn search_pages_by_before_and_after(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("sb")?;
+    // This run's own word: another case's Events, in another topic, are not in the way.
+    let w = x.fresh("deploy");
+    let [one, two, three] = ["one", "two", "three"].map(|n| format!("{w} {n}"));
+    let bodies = [one.as_str(), "nothing here", two.as_str(), three.as_str()];
+    let (ch, echoes) = fill(&mut c, x, &bodies)?;
+    let id = |i: usize| get(&echoes[i], 5).cloned().ok_or("no id");
+    let pages = [
+        (
+            "2 before the third",
+            vec![(15, u(2)), (24, id(3)?)],
+            vec![&one, &two],
+            0,
+        ),
+        (
+            "1 before the second",
+            vec![(15, u(1)), (24, id(2)?)],
+            vec![&one],
+            0,
+        ),
+        ("1 after the first", vec![(15, u(1)), (21, id(0)?)], vec![&two], 1),
+        (
+            "2 after the second",
+            vec![(15, u(2)), (21, id(2)?)],
+            vec![&three],
+            0,
+        ),
+    ];
+    for (what, extra, want, status) in pages {
+        match catchup(&mut c, &ch, &extra, Some(&w))? {
+            (_, 2, 0) => return Ok(Verdict::Skip("the server has no search index".into())),
+            (p, s, _) if p.iter().eq(want.iter().copied()) && s == status => {}
+            other => {
+                return Err(format!(
+                    "searching \"{w}\", {what} match: {other:?}, expected {want:?} with status {status}"
+                ));
+            }
+        }
+    }
+    Ok(Pass)
+}
+
+/// §4 Search: Search replays only Events with a text body, whatever their `ctype`; blob bodies
+/// are never matched, even when their bytes spell the word (found by mutation testing: a
+/// server that indexed blobs as text passed every case).
+pub(super) fn search_never_matches_a_blob_body(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("sx")?;
+    let word = x.fresh("kiwi");
+    let ch = x.channel("sx");
+    c.sub(&ch, 2)?;
+    let text = format!("{word} as text");
+    let blob = format!("{word} as bytes");
+    for (seq, body, ctype) in [
+        (3, t(&text), "text/markdown"),
+        (4, Value::Bytes(blob.clone().into_bytes()), "text/plain"),
+        (
+            5,
+            Value::Bytes(blob.clone().into_bytes()),
+            "application/octet-stream",
+        ),
+    ] {
+        c.send(&map(&[
+            (0, u(6)),
+            (1, u(seq)),
+            (2, t(&ch)),
+            (6, body),
+            (7, t(ctype)),
+        ]))?;
+        let echo = c.reply()?;
+        if kind(&echo) != Some(7) || uint(&echo, 1) != Some(seq) {
+            return Err(format!("Message {seq}: expected the echo, got {}", show(&echo)));
+        }
+    }
+    match searched(&mut c, &ch, &word)? {
+        None => Ok(Verdict::Skip("the server has no search index".into())),
+        Some(p) if p == [text.as_str()] => Ok(Pass),
+        Some(p) => Err(format!(
+            "searching \"{word}\" found {p:?}, expected the text body alone (blob bodies are never matched)"
+        )),
+    }
+}
+
+/// §4 Catchup: every Event replayed satisfies all the bounds given, whichever of them decides
+/// the direction: `after` with `before`, `after` with a `since` on either side of it, `before`
+/// with `until` (found by mutation testing: a server whose forward pages ignored `before`, or
+/// whose `since` replaced `after`, passed every case).
+pub(super) fn catchup_keeps_to_every_bound_given(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("cb")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let (ch, echoes) = fill(&mut c, x, &["1", "2", "3", "4", "5"])?;
+    let id = |i: usize| get(&echoes[i], 5).cloned().ok_or("no id");
+    let time = |i: usize| uint(&echoes[i], 4).map(u).ok_or("no time");
+    let ranges = [
+        (
+            "after \"1\", before \"4\"",
+            vec![(21, id(0)?), (24, id(3)?)],
+            ["2", "3"],
+        ),
+        (
+            "after \"3\", since the time of \"1\"",
+            vec![(20, time(0)?), (21, id(2)?)],
+            ["4", "5"],
+        ),
+        (
+            "after \"1\", since the time of \"3\"",
+            vec![(20, time(2)?), (21, id(0)?)],
+            ["4", "5"],
+        ),
+        (
+            "before \"5\", until the time of \"3\"",
+            vec![(23, time(2)?), (24, id(4)?)],
+            ["1", "2"],
+        ),
+    ];
+    for (what, mut extra, want) in ranges {
+        extra.push((15, u(10)));
+        match catchup(&mut c, &ch, &extra, None)? {
+            (p, 0, _) if p == want => {}
+            other => {
+                return Err(format!(
+                    "{what}: {other:?}, expected {want:?} with status 0 (complete)"
+                ));
+            }
+        }
+    }
+    Ok(Pass)
+}

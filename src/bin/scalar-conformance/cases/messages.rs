@@ -478,3 +478,44 @@ pub(super) fn topics_pages_are_at_most_100(x: &Ctx) -> Result<Verdict, Fail> {
     }
     Ok(Pass)
 }
+
+/// §4 Message: a connection receives each Event once, even when it is both the sender and a
+/// recipient: a subscribed publisher gets its echo and nothing more, read frame by frame (a
+/// copy without `seq` before the echo would pass a reader that skips such Events; found by
+/// mutation testing).
+pub(super) fn a_subscribed_sender_gets_its_echo_alone(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut a, user) = x.client("so")?;
+    let (mut b, _) = x.client("sr")?;
+    let ch = x.channel("so");
+    a.sub(&ch, 2)?;
+    b.sub(&ch, 2)?;
+    a.send(&map(&[(0, u(6)), (1, u(3)), (2, t(&ch)), (6, t("once"))]))?;
+    let echo = a.next()?;
+    if kind(&echo) != Some(7) || uint(&echo, 1) != Some(3) {
+        return Err(format!(
+            "the sender: expected its echo first, got {}",
+            show(&echo)
+        ));
+    }
+    check_event(&echo, &user, &ch, "once")?;
+    nothing_before_a_pong(&mut a, "the sender, after its echo,")?;
+    check_event(&b.event()?, &user, &ch, "once")?;
+    Ok(Pass)
+}
+
+/// §4 Message: a connection that asked for carbons and is itself the recipient of a direct
+/// message to oneself gets it once (found by mutation testing: a server that sent it both as
+/// the recipient's and as a copy passed every case).
+pub(super) fn a_dm_to_yourself_reaches_a_carbons_connection_once(x: &Ctx) -> Result<Verdict, Fail> {
+    let user = x.user("sc");
+    let (mut a, mut b) = (x.raw()?, x.raw()?);
+    a.ident(&user)?;
+    if let Err(skip) = asking(&mut b, &user, 53, "carbons")? {
+        return Ok(skip);
+    }
+    a.say(&user, "note to self", 3)?;
+    let e = b.event()?;
+    check_event(&e, &user, &user, "note to self")?;
+    nothing_before_a_pong(&mut b, "the other connection, which asked for carbons,")?;
+    Ok(Pass)
+}

@@ -341,6 +341,16 @@ cases! {
     admins::a_server_ban_closes_and_keeps_out_until_lifted, "§4 Server admins";
     admins::a_wall_reaches_every_identified_connection, "§4 Server admins";
     admins::a_new_ban_s_range_is_written_as_it_is_listed, "§4 Server admins";
+    history::a_page_that_holds_exactly_what_is_left_is_complete, "§4 Catchup";
+    history::an_anchor_of_another_topic_is_status_3, "§4 Catchup";
+    history::catchup_keeps_to_every_bound_given, "§4 Catchup";
+    history::a_conversation_s_catchup_end_names_the_topic_asked, "§4 Catchup";
+    history::search_finds_the_topic_s_events_only, "§4 Search";
+    history::search_pages_by_before_and_after, "§4 Search";
+    history::search_never_matches_a_blob_body, "§4 Search";
+    timers::the_subscription_limit_counts_watches_not_repeats, "§4 Sub, §9";
+    messages::a_subscribed_sender_gets_its_echo_alone, "§4 Message";
+    messages::a_dm_to_yourself_reaches_a_carbons_connection_once, "§4 Message";
 }
 
 /// The extension types' numbers (§4: 64 and above).

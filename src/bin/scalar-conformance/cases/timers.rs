@@ -86,3 +86,44 @@ pub(super) fn the_subscription_limit_is_502(x: &Ctx) -> Result<Verdict, Fail> {
         .map_err(|e| format!("Sub {} past --max-subs {n}: {e}", n + 1))?;
     Ok(Pass)
 }
+
+/// §4 Sub, §9: channels and watched IDs together count against the subscription limit, and a
+/// Sub of what the connection already has is no error, at the limit too (found by mutation
+/// testing: a server that counted channels alone, or counted a repeated Sub, passed every
+/// case).
+pub(super) fn the_subscription_limit_counts_watches_not_repeats(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some(n) = x.max_subs.filter(|&n| n >= 2) else {
+        return skip("--max-subs (2 or more)");
+    };
+    let (mut c, _) = x.client("sw")?;
+    let first = x.channel("sw");
+    c.sub(&first, 10)?;
+    for i in 1..n - 1 {
+        c.sub(&x.channel("sw"), 10 + i)
+            .map_err(|e| format!("Sub {} of --max-subs {n}: {e}", i + 1))?;
+    }
+    let watched = x.user("swu");
+    let meta = c.sub(&watched, 8)?;
+    if get(&meta, 18).and_then(Value::as_bool) != Some(true) {
+        return Err(format!(
+            "watching {watched}: expected Meta subscribed, got {}",
+            show(&meta)
+        ));
+    }
+    c.send(&map(&[(0, u(8)), (1, u(5)), (2, t(&x.channel("sw")))]))?;
+    c.expect_error(502, Some(5)).map_err(|e| {
+        format!(
+            "a channel past {} channels and 1 watched ID (--max-subs {n}): {e}",
+            n - 1
+        )
+    })?;
+    for (what, topic, seq) in [("channel", &first, 6), ("watched ID", &watched, 7)] {
+        let again = c
+            .sub(topic, seq)
+            .map_err(|e| format!("at the limit, Sub of a {what} it has: {e}"))?;
+        if get(&again, 18).and_then(Value::as_bool) != Some(true) {
+            return Err(format!("at the limit, Sub of a {what} it has: {}", show(&again)));
+        }
+    }
+    Ok(Pass)
+}
