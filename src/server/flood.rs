@@ -1,9 +1,9 @@
 //! Anti-flood: token buckets per connection (messages, bytes) and per user ID (messages), and
-//! a connection rate per address. A request that finds its bucket empty is not refused: the
-//! connection's input is held until the tokens have grown ("fake lag"), so the flooder's own
-//! read buffer and TCP window do the waiting and its audience never notices. Only a connection
-//! that keeps its read buffer full while held (it is far ahead of its rate, not pasting a
-//! paragraph) is closed, with `flooding`.
+//! a connection rate per network (an IPv4 /24, an IPv6 /48: `subnet_key`). A request that
+//! finds its bucket empty is not refused: the connection's input is held until the tokens
+//! have grown ("fake lag"), so the flooder's own read buffer and TCP window do the waiting
+//! and its audience never notices. Only a connection that keeps its read buffer full while
+//! held (it is far ahead of its rate, not pasting a paragraph) is closed, with `flooding`.
 //!
 //! Holding costs nothing per waiting frame: one heap entry per held connection, and a wake-up
 //! when the earliest hold ends ([`Server::next_wake`]).
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 /// Message tokens a purge costs (see [`Server::charge`]).
 pub const PURGE_COST: u32 = 10;
 
-/// Addresses whose connection rate is remembered at once: a bound on memory that a crowd of
-/// addresses cannot push past (a stranger waits while the table is full of recent ones).
+/// Networks whose connection rate is remembered at once: a bound on memory that a crowd of
+/// networks cannot push past (a stranger waits while the table is full of recent ones).
 const CONNECT_KEYS: usize = 65_536;
 
 /// A connection's buckets, and whether its input is held.
@@ -66,7 +66,7 @@ fn connect_table(rate: Option<Rate>) -> Option<Throttle<IpAddr>> {
 }
 
 impl Flood {
-    /// Empty tables; connections per address limited to `connect_rate`, if any.
+    /// Empty tables; new connections per network limited to `connect_rate`, if any.
     pub fn new(connect_rate: Option<Rate>) -> Self {
         Flood {
             ids: HashMap::new(),

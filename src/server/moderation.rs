@@ -421,15 +421,17 @@ impl Server {
     /// banned or muted while connected is by its address too, for guests: it could come back
     /// from there as one, which the pattern would miss (found by QA: an account banned came
     /// back as a guest). A guest is held by the mark in its ID besides. Not a loopback
-    /// address: this host's own clients (a bridge, a TLS terminator) are many.
+    /// address: this host's own clients (a bridge, a TLS terminator) are many. Judged on the
+    /// peer's own address, not the /64 kept: `::1`'s is `::`, which is no loopback address
+    /// (found in review: a ban of an account on `::1` held every later guest from there).
     fn seen_at(&self, target: &str) -> Option<IpAddr> {
         (!target.contains('*'))
             .then(|| self.users.get(target))
             .flatten()
             .and_then(|a| a.conns.first())
             .and_then(|&c| self.session(c))
+            .filter(|s| !crate::proto::is_loopback(s.peer))
             .map(|s| s.addr())
-            .filter(|a| !a.is_loopback())
     }
 
     /// Whether a ban of `target` in `room` would keep nobody out: only IDs an exception spares

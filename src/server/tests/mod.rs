@@ -831,6 +831,7 @@ fn shutdown_says_bye_to_everyone() {
     assert_eq!(r.out.closed, [0, 1]);
 }
 
+mod addresses;
 mod auth;
 mod blocks;
 mod federation;

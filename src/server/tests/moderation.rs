@@ -2379,3 +2379,37 @@ fn an_admin_s_kick_on_the_server_disconnects_a_user_without_banning_it() {
     r.connect(5, "bob@example.com");
     assert_eq!(r.sub(5, CH), ["Meta #mod@example.com true 1"]);
 }
+
+/// An account banned while connected from loopback holds no guests by its address: this
+/// host's own clients (a bridge, a TLS terminator) are many. So for IPv6's `::1` as for
+/// 127.0.0.1 (found in review: the address kept is `::1`'s /64, `::`, which is no loopback
+/// address, so a ban of an account on `::1` held every later guest from `::1`).
+#[test]
+fn a_ban_of_an_account_on_loopback_holds_no_guests_of_loopback() {
+    for lo in [
+        IpAddr::from(Ipv4Addr::LOCALHOST),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ] {
+        let (mut r, op, ..) = guests_channel();
+        r.log_in_from(1, "mallory", lo);
+        r.sub(1, CH);
+        let ban = Msg::Mod(Mod {
+            until: None,
+            seq: Some(7),
+            topic: n(CH),
+            action: Action::Ban,
+            target: "mallory@example.com",
+            reason: None,
+            since: None,
+        });
+        assert_eq!(
+            r.send(0, ban)[0],
+            format!("Event {CH} {op} ban mallory@example.com seq=Some(7)"),
+            "{lo}"
+        );
+        r.server.disconnect(1);
+        r.open(2, lo);
+        let (guest, ..) = r.ident_reply(2, "x");
+        assert_eq!(r.sub(2, CH), [format!("Meta {CH} true 2")], "{lo}: {guest}");
+    }
+}
