@@ -5,7 +5,7 @@ use super::conn::{Conn, Tls};
 use super::reload::{Reloaded, Reloader};
 use super::tls::{PlainPolicy, TlsError, TlsFiles};
 use super::{LISTENER_BASE, Reconfig, Shell, sockopt};
-use crate::server::Now;
+use crate::server::{AtAccept, Now};
 use mio::net::TcpListener;
 use mio::{Interest, Token};
 use std::io;
@@ -165,10 +165,7 @@ impl Shell {
                 (Transport::Plain, _) if !self.plain.allows(peer.ip()) => {
                     // Closed before the core hears of it: no Scalar frame is sent, since the
                     // point is that nothing travels in clear to or from a remote peer.
-                    self.server.refused_at_accept(
-                        peer.ip(),
-                        "plain TCP from a non-loopback address (plain = loopback)",
-                    );
+                    self.server.refused_at_accept(peer.ip(), AtAccept::PlainFromAfar);
                     continue;
                 }
                 (Transport::Plain, _) => None,

@@ -40,6 +40,7 @@ mod sorted;
 mod targets;
 mod throttle;
 mod timed;
+mod turned_away;
 
 pub use admin::{Policy as AdminPolicy, ServerBan, accountless_admins};
 pub use auth::{AuthConfig, Password, PasswordCheck, Policy, Verdict};
@@ -59,6 +60,7 @@ pub use saved::{
     DELETED, bans_value, deleted_created, deleted_key, deleted_name, deleted_value, kept_owner,
     reasons_value, saved_ban_reasons, saved_ban_setters, saved_bans, setters_value,
 };
+pub use turned_away::AtAccept;
 
 use crate::proto::*;
 use auth::Accounts;
@@ -170,16 +172,13 @@ pub struct Server {
     read_markers: markers::ReadMarkers,
     scratch: Box<[u8]>,
     stats: Stats,
-    /// The refused connections already told in the log, and when last ([`Server::tell_refused`]).
-    refused_told: (u64, Option<Instant>),
+    /// Connections refused at accept and not yet counted in the log.
+    untold: turned_away::Untold,
     /// `None` on a server that keeps no history.
     history: Option<History>,
     accounts: Accounts,
     federation: federation::Federation,
 }
-
-/// How often, at most, the log says how many connections were refused.
-const REFUSALS_TOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Server {
     /// A server for `domain` (which must be a valid domain name) with the given limits.
@@ -220,7 +219,7 @@ impl Server {
             read_markers: Default::default(),
             scratch: vec![0u8; MAX_FRAME].into_boxed_slice(),
             stats: Stats::default(),
-            refused_told: (0, None),
+            untold: turned_away::Untold::default(),
             history: None,
             accounts: Accounts::new(AuthConfig::default()),
             federation: Default::default(),
@@ -381,7 +380,7 @@ impl Server {
             None
         };
         if let Some(r) = refusal {
-            self.refused_at_accept(addr, r.code);
+            self.refused_at_accept(addr, AtAccept::Code(r.code));
             let e = ErrorMsg {
                 retry_after: r.retry_after_ms(),
                 ..error_msg(None, r.code, &r.reason)
@@ -663,33 +662,13 @@ impl Server {
     }
 
     /// Counts a connection from `addr` refused at accept, for `why`: a debug line each, and
-    /// at `info` a count at most once a minute ([`Server::tell_refused`]), since a line each
-    /// would let anyone who can open connections write the log. The shell calls it for those
-    /// it closes before the core hears of them (plain TCP from another host, `plain =
-    /// loopback`).
-    pub fn refused_at_accept(&mut self, addr: IpAddr, why: impl std::fmt::Display) {
+    /// at `info` a count by cause at most once a minute ([`turned_away`]). The shell calls it
+    /// for those it closes before the core hears of them (plain TCP from another host, `plain
+    /// = loopback`).
+    pub fn refused_at_accept(&mut self, addr: IpAddr, why: AtAccept) {
         self.stats.refused += 1;
+        self.untold.count(why);
         log::debug!("refused connection from {addr}: {why}");
-    }
-
-    /// Logs how many connections were refused at accept since it last said, at most once a
-    /// minute: each refusal is a debug line only, which a flood would make the whole log, but
-    /// an operator at `info` should still see that one goes on.
-    fn tell_refused(&mut self, now: Instant) {
-        let (told, at) = self.refused_told;
-        let new = self.stats.refused - told;
-        if new == 0 || at.is_some_and(|t| now.duration_since(t) < REFUSALS_TOLD_EVERY) {
-            return;
-        }
-        log::info!(
-            "refused {new} connection(s) since {}: connection limits, the connection rate, \
-             server bans or plain = loopback (RUST_LOG=debug names each)",
-            match at {
-                Some(t) => format!("{} s ago", now.duration_since(t).as_secs()),
-                None => "the start".into(),
-            }
-        );
-        self.refused_told = (self.stats.refused, Some(now));
     }
 
     /// Drives the timers: handshake timeout, idle pings, ping timeout. Call about once a second.
@@ -702,7 +681,9 @@ impl Server {
         self.now_ms = now.unix_ms;
         self.tell_quits(out);
         self.announce_gone(out);
-        self.tell_refused(now.mono);
+        if let Some(line) = self.untold.tell(now.mono) {
+            log::info!("{line}");
+        }
         self.floors.prune(now.unix_ms);
         self.inboxes.prune(now.mono);
         self.expire_kept_rooms();
