@@ -1432,6 +1432,42 @@ fn scalard_cmd(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// A data directory whose `scalard.db` went while its log stayed is said as such by every
+/// command that reads the store, as a start, `check` and `account add` say it (found by QA:
+/// they said "no DIR/scalard.db (has scalard run there?)", as for a directory never used,
+/// which points away from the log that a new store there would take in).
+#[test]
+fn store_commands_name_a_log_left_without_its_database() {
+    let dir = DataDir::new();
+    let wal = dir.0.join("scalard.db-wal");
+    std::fs::write(&wal, [1u8; 64]).unwrap();
+    let into = dir.0.join("copies");
+    std::fs::create_dir(&into).unwrap();
+    let into = format!("{}/", into.display());
+    for args in [
+        &["account", "list"][..],
+        &["account", "del", "alice"],
+        &["account", "passwd", "alice"],
+        &["ban", "list"],
+        &["compact"],
+        &["backup", &into],
+        &["salvage", &into],
+    ] {
+        let (code, text) = scalard_cmd(&[args, &["--data-dir", dir.path()]].concat());
+        assert_eq!(code, Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains("the database file is missing, but its write-ahead log (scalard.db-wal) is there"),
+            "{args:?}: {text}"
+        );
+        assert!(!dir.0.join("scalard.db").exists(), "{args:?} made a store");
+    }
+    assert_eq!(
+        std::fs::read(&wal).unwrap(),
+        [1u8; 64],
+        "the log is left as it was"
+    );
+}
+
 /// The store's commands refuse an ephemeral configuration, whose server keeps no store: they
 /// once fell back to the default data directory, and `account add` made a store there that the
 /// server never used (found by QA).
