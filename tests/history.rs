@@ -1520,6 +1520,63 @@ fn a_store_a_backup_cannot_open_is_said_as_the_stores() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// A store `scalard salvage` cannot open at all (an empty file, another program's database)
+/// is said as the store's, with the data directory's hints, as a backup says it: not as the
+/// salvage's target (found by QA: `cannot salvage into DIR/salvaged-TIME.db: store: ...`,
+/// which points at the directory the copy was to go to).
+#[test]
+fn a_store_salvage_cannot_open_is_said_as_the_stores() {
+    for (bytes, said) in [
+        (None, "the database file is empty"),
+        (
+            Some("CREATE TABLE theirs (x); INSERT INTO theirs VALUES (1);"),
+            "another program's SQLite database",
+        ),
+    ] {
+        let (dir, out) = (DataDir::new(), DataDir::new());
+        let db = dir.0.join("scalard.db");
+        match bytes {
+            None => std::fs::write(&db, b"").expect("an empty store file"),
+            Some(sql) => rusqlite::Connection::open(&db)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+        }
+        let (code, text) = scalard_cmd(&["salvage", out.path(), "--data-dir", dir.path()]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains(said), "{text}");
+        assert!(text.starts_with("scalard salvage: store: "), "{text}");
+        assert!(!text.contains("cannot salvage into"), "{text}");
+        let left: Vec<_> = std::fs::read_dir(&out.0).expect("read the target").collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    // A store cut short fails a plain open too, but is the salvage's to read: still salvaged.
+    let (dir, out) = (DataDir::new(), DataDir::new());
+    assert!(account(dir.path(), "add", "alice", "password").0);
+    let db = dir.0.join("scalard.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        for i in 0..100 {
+            c.execute(
+                "INSERT INTO state (key, value) VALUES (?1, zeroblob(4000))",
+                [format!("#filler{i}@localhost")],
+            )
+            .unwrap();
+        }
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let (code, text) = scalard_cmd(&["salvage", out.path(), "--data-dir", dir.path()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("the file was cut short"), "{text}");
+}
+
 /// `scalard salvage` gets back what a damaged store still holds, a page of messages lost:
 /// those on either side come back in order once `scalard restore` puts the copy in place,
 /// `check --integrity` passes, and a catch-up reaching back over the lost page carries a
