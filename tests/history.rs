@@ -1520,6 +1520,40 @@ fn a_store_a_backup_cannot_open_is_said_as_the_stores() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// A restore into a data directory that holds only a log left without its store moves the log
+/// aside, as the page says, and says where (found by QA: it said only "start scalard now", and
+/// the operator could not know a before-restore directory had been made for it).
+#[test]
+fn a_restore_says_where_it_kept_a_log_left_without_its_store() {
+    let (from, live, out) = (DataDir::new(), DataDir::new(), DataDir::new());
+    assert!(account(from.path(), "add", "alice", "password").0);
+    let backup = out.0.join("b.db");
+    let backup = backup.to_str().expect("UTF-8 temp path");
+    let (code, text) = scalard_cmd(&["backup", backup, "--data-dir", from.path()]);
+    assert_eq!(code, Some(0), "{text}");
+    std::fs::write(live.0.join("scalard.db-wal"), [1u8; 64]).unwrap();
+    let (code, text) = scalard_cmd(&["restore", backup, "--data-dir", live.path()]);
+    assert_eq!(code, Some(0), "{text}");
+    let aside: Vec<_> = std::fs::read_dir(&live.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("before-restore-"))
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(aside[0].join("scalard.db-wal")).unwrap(), [1u8; 64]);
+    assert!(
+        text.contains(&format!(
+            "there was no scalard.db but a log of one, kept in {}/",
+            aside[0].display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("the store it replaced"), "{text}");
+    let (code, text) = scalard_cmd(&["account", "list", "--data-dir", live.path()]);
+    assert_eq!((code, text.trim()), (Some(0), "alice@localhost"));
+}
+
 /// A store `scalard salvage` cannot open at all (an empty file, another program's database)
 /// is said as the store's, with the data directory's hints, as a backup says it: not as the
 /// salvage's target (found by QA: `cannot salvage into DIR/salvaged-TIME.db: store: ...`,
