@@ -1432,6 +1432,42 @@ fn scalard_cmd(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// A data directory whose `scalard.db` went while its log stayed is said as such by every
+/// command that reads the store, as a start, `check` and `account add` say it (found by QA:
+/// they said "no DIR/scalard.db (has scalard run there?)", as for a directory never used,
+/// which points away from the log that a new store there would take in).
+#[test]
+fn store_commands_name_a_log_left_without_its_database() {
+    let dir = DataDir::new();
+    let wal = dir.0.join("scalard.db-wal");
+    std::fs::write(&wal, [1u8; 64]).unwrap();
+    let into = dir.0.join("copies");
+    std::fs::create_dir(&into).unwrap();
+    let into = format!("{}/", into.display());
+    for args in [
+        &["account", "list"][..],
+        &["account", "del", "alice"],
+        &["account", "passwd", "alice"],
+        &["ban", "list"],
+        &["compact"],
+        &["backup", &into],
+        &["salvage", &into],
+    ] {
+        let (code, text) = scalard_cmd(&[args, &["--data-dir", dir.path()]].concat());
+        assert_eq!(code, Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains("the database file is missing, but its write-ahead log (scalard.db-wal) is there"),
+            "{args:?}: {text}"
+        );
+        assert!(!dir.0.join("scalard.db").exists(), "{args:?} made a store");
+    }
+    assert_eq!(
+        std::fs::read(&wal).unwrap(),
+        [1u8; 64],
+        "the log is left as it was"
+    );
+}
+
 /// The store's commands refuse an ephemeral configuration, whose server keeps no store: they
 /// once fell back to the default data directory, and `account add` made a store there that the
 /// server never used (found by QA).
@@ -1482,6 +1518,97 @@ fn a_store_a_backup_cannot_open_is_said_as_the_stores() {
     assert!(!text.contains("cannot write the backup"), "{text}");
     let left: Vec<_> = std::fs::read_dir(&out.0).expect("read the target").collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A restore into a data directory that holds only a log left without its store moves the log
+/// aside, as the page says, and says where (found by QA: it said only "start scalard now", and
+/// the operator could not know a before-restore directory had been made for it).
+#[test]
+fn a_restore_says_where_it_kept_a_log_left_without_its_store() {
+    let (from, live, out) = (DataDir::new(), DataDir::new(), DataDir::new());
+    assert!(account(from.path(), "add", "alice", "password").0);
+    let backup = out.0.join("b.db");
+    let backup = backup.to_str().expect("UTF-8 temp path");
+    let (code, text) = scalard_cmd(&["backup", backup, "--data-dir", from.path()]);
+    assert_eq!(code, Some(0), "{text}");
+    std::fs::write(live.0.join("scalard.db-wal"), [1u8; 64]).unwrap();
+    let (code, text) = scalard_cmd(&["restore", backup, "--data-dir", live.path()]);
+    assert_eq!(code, Some(0), "{text}");
+    let aside: Vec<_> = std::fs::read_dir(&live.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("before-restore-"))
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(aside[0].join("scalard.db-wal")).unwrap(), [1u8; 64]);
+    assert!(
+        text.contains(&format!(
+            "there was no scalard.db but a log of one, kept in {}/",
+            aside[0].display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("the store it replaced"), "{text}");
+    let (code, text) = scalard_cmd(&["account", "list", "--data-dir", live.path()]);
+    assert_eq!((code, text.trim()), (Some(0), "alice@localhost"));
+}
+
+/// A store `scalard salvage` cannot open at all (an empty file, another program's database)
+/// is said as the store's, with the data directory's hints, as a backup says it: not as the
+/// salvage's target (found by QA: `cannot salvage into DIR/salvaged-TIME.db: store: ...`,
+/// which points at the directory the copy was to go to).
+#[test]
+fn a_store_salvage_cannot_open_is_said_as_the_stores() {
+    for (bytes, said) in [
+        (None, "the database file is empty"),
+        (
+            Some("CREATE TABLE theirs (x); INSERT INTO theirs VALUES (1);"),
+            "another program's SQLite database",
+        ),
+    ] {
+        let (dir, out) = (DataDir::new(), DataDir::new());
+        let db = dir.0.join("scalard.db");
+        match bytes {
+            None => std::fs::write(&db, b"").expect("an empty store file"),
+            Some(sql) => rusqlite::Connection::open(&db)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+        }
+        let (code, text) = scalard_cmd(&["salvage", out.path(), "--data-dir", dir.path()]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains(said), "{text}");
+        assert!(text.starts_with("scalard salvage: store: "), "{text}");
+        assert!(!text.contains("cannot salvage into"), "{text}");
+        let left: Vec<_> = std::fs::read_dir(&out.0).expect("read the target").collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    // A store cut short fails a plain open too, but is the salvage's to read: still salvaged.
+    let (dir, out) = (DataDir::new(), DataDir::new());
+    assert!(account(dir.path(), "add", "alice", "password").0);
+    let db = dir.0.join("scalard.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        for i in 0..100 {
+            c.execute(
+                "INSERT INTO state (key, value) VALUES (?1, zeroblob(4000))",
+                [format!("#filler{i}@localhost")],
+            )
+            .unwrap();
+        }
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let (code, text) = scalard_cmd(&["salvage", out.path(), "--data-dir", dir.path()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("the file was cut short"), "{text}");
 }
 
 /// `scalard salvage` gets back what a damaged store still holds, a page of messages lost:

@@ -137,6 +137,16 @@ pub enum Verdict {
     Failed,
 }
 
+/// Who made a name an account, which the sessions holding it without its password are told
+/// as they are closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MadeBy {
+    /// A client's registration, from the holder's own host.
+    Registration,
+    /// The operator, on the server (`scalard account add`), found by a look at the store.
+    Operator,
+}
+
 /// Where a connection is in the dance.
 pub(super) enum Dance {
     /// A Challenge was sent; the next Auth must carry this nonce.
@@ -558,7 +568,9 @@ impl Server {
             .map(|u| Box::from(&**u))
             .collect();
         for user in squatted {
-            self.evict_squatters(&user, out);
+            // What a look at the store finds new was made there, not by a client's
+            // registration, whose squatters went when it was taken.
+            self.evict_squatters(&user, MadeBy::Operator, out);
         }
     }
 
@@ -588,7 +600,7 @@ impl Server {
         let password_was = was.flatten().map_or(0, |k| k.password);
         if was.is_none() {
             // Added by the operator since the last look: as that look would have.
-            self.evict_squatters(&account.name, out);
+            self.evict_squatters(&account.name, MadeBy::Operator, out);
         }
         if was
             .flatten()
@@ -725,15 +737,24 @@ impl Server {
         }
     }
 
-    /// Closes the sessions of `user` that did not log in with its password.
-    fn evict_squatters(&mut self, user: &str, out: &mut impl Outbox) {
-        // Registered from the holder's own host (another's is refused while it is in use), but
-        // maybe not by this session's user (found by QA: a user without a password was told
-        // to log in with a password it never had).
-        let reason = format!(
-            "{user} was just registered as an account, from your host: log in with its password \
-             if it is yours, or use another name"
-        );
+    /// Closes the sessions of `user` that did not log in with its password, now that `by`
+    /// made it an account.
+    fn evict_squatters(&mut self, user: &str, by: MadeBy, out: &mut impl Outbox) {
+        let reason = match by {
+            // Registered from the holder's own host (another's is refused while it is in
+            // use), but maybe not by this session's user (found by QA: a user without a
+            // password was told to log in with a password it never had).
+            MadeBy::Registration => format!(
+                "{user} was just registered as an account, from your host: log in with its \
+                 password if it is yours, or use another name"
+            ),
+            // `scalard account add` on the server: nobody on the holder's host did it (found
+            // by QA: such a session was told its own host had registered the name).
+            MadeBy::Operator => format!(
+                "{user} was just made an account by this server's operator: log in with its \
+                 password if it is yours, or use another name"
+            ),
+        };
         self.close_unproven(user, &reason, out);
     }
 
@@ -1116,7 +1137,7 @@ impl Server {
             // its password, so what reaches the name from there on is the account holder's.
             let pending = Some(Known::pending(from_pos));
             self.accounts.names.entry(user.clone()).or_insert(pending);
-            self.evict_squatters(&user, out);
+            self.evict_squatters(&user, MadeBy::Registration, out);
         }
         if let Some(s) = self.session_mut(conn) {
             s.dance = Some(Box::new(Dance::Verifying {
@@ -1215,7 +1236,7 @@ impl Server {
                     log::info!("conn {conn} from {peer} registered the account {user}");
                     let known = Known::pending(from_pos);
                     self.accounts.names.entry(user.clone()).or_insert(Some(known));
-                    self.evict_squatters(&user, out);
+                    self.evict_squatters(&user, MadeBy::Registration, out);
                 }
                 // The account as the accounts thread read it after the check (`account_seen`).
                 let password = self

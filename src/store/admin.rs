@@ -1,8 +1,9 @@
 //! `scalard account`: the operator's account commands, straight on the database file. A
 //! running scalard sees the change within a second (its accounts thread watches the file).
 
+use super::StoreError;
 use super::password;
-use super::sqlite::Db;
+use super::sqlite::{Db, beside};
 use crate::proto::{MAX_PASSWORD, Name};
 use crate::server::is_guest_name;
 use std::path::Path;
@@ -250,6 +251,12 @@ pub fn must_exist(path: &Path) -> Result<(), String> {
     // `exists` would say "no" for a directory this user may not read, too.
     match path.try_exists() {
         Ok(true) => Ok(()),
+        // The store went but its log stayed (moved without it): said as a start says it, not
+        // as a directory scalard never used, which would point away from the log that a new
+        // store there would take in (found by QA).
+        Ok(false) if std::fs::metadata(beside(path, "-wal")).is_ok_and(|m| m.len() > 0) => {
+            Err(StoreError::OrphanLog.to_string())
+        }
         Ok(false) => Err(format!("no {} (has scalard run there?)", path.display())),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }

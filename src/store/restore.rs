@@ -123,23 +123,29 @@ pub fn restore(dir: &Path, db_file: &str, source: &Path, now_ms: u64) -> Result<
         source,
         &store,
         &summary,
-        kept.then_some(&aside),
+        (kept != Kept::Nothing).then_some((&aside, kept)),
         resumed.is_some(),
     ))
 }
 
 /// What a restore says it did.
-fn said(source: &Path, store: &Path, s: &Summary, aside: Option<&PathBuf>, resumed: bool) -> String {
+fn said(source: &Path, store: &Path, s: &Summary, aside: Option<(&PathBuf, Kept)>, resumed: bool) -> String {
     let finished = match resumed {
         true => " (finishing one that was stopped part way)",
         false => "",
     };
     let replaced = match aside {
-        Some(aside) => format!(
+        Some((aside, Kept::Store)) => format!(
             "; the store it replaced is kept in {}/ (delete it once the server runs well, or go \
              back to it with `scalard backup FILE --data-dir {}` and a restore of FILE)",
             aside.display(),
             shell_quoted(aside)
+        ),
+        Some((aside, _)) => format!(
+            "; there was no {} but a log of one, kept in {}/ so that it never reaches the \
+             restored store (delete it once the server runs well)",
+            store.file_name().unwrap_or_default().to_string_lossy(),
+            aside.display()
         ),
         None => String::new(),
     };
@@ -213,7 +219,7 @@ fn copy_in(source: &Path, copy: &Path, dir: &Path) -> Result<(), String> {
 /// whether `aside` holds a store now. Run again after a stop part way, it moves what is left,
 /// and leaves in place a file `aside` has already: then the one at `store` is the stopped
 /// run's copy, which the new one replaces.
-fn set_aside(store: &Path, aside: &Path, dir: &Path) -> Result<bool, String> {
+fn set_aside(store: &Path, aside: &Path, dir: &Path) -> Result<Kept, String> {
     let files = ["", "-wal", "-journal"].map(|suffix| beside(store, suffix));
     let there = |p: &PathBuf| p.symlink_metadata().is_ok();
     if files.iter().any(there) && !aside.is_dir() {
@@ -252,7 +258,25 @@ fn set_aside(store: &Path, aside: &Path, dir: &Path) -> Result<bool, String> {
         sync_dir(aside)?;
     }
     sync_dir_of(store)?;
-    Ok(aside.join(store.file_name().unwrap_or_default()).exists())
+    let kept = |f: &PathBuf| aside.join(f.file_name().unwrap_or_default()).exists();
+    Ok(match (kept(&store.to_path_buf()), files.iter().any(kept)) {
+        (true, _) => Kept::Store,
+        (false, true) => Kept::Leftovers,
+        (false, false) => Kept::Nothing,
+    })
+}
+
+/// What a restore moved into the directory kept aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Nothing was there: a data directory without a store.
+    Nothing,
+    /// The store replaced (and its log, if it had one).
+    Store,
+    /// Only what a store left without its file (a `-wal` or `-journal`): moved all the same,
+    /// so that SQLite never applies it to the restored copy, and said, since the operator
+    /// could not guess a directory was made for it (found by QA).
+    Leftovers,
 }
 
 /// `path` as a shell word: quoted when it holds anything but letters, digits and `/._-`.

@@ -4,7 +4,9 @@
 //! lost. The file is written as a backup is (store/backup.rs): mode 0600, under a name of its
 //! own until it is whole and checked.
 
+use super::StoreError;
 use super::backup::{copy_out, holds};
+use super::sqlite::Db;
 use super::sqlite::salvage::{self, Gap, Marked, Salvage};
 use crate::civil::utc_words;
 use std::path::Path;
@@ -19,10 +21,18 @@ pub fn salvage(dir: &Path, db_file: &str, target: &Path, now_ms: u64) -> Result<
         &source,
         (target, "salvaged", "cannot salvage into"),
         now_ms,
-        // Opened by the salvage itself: a store cut short is read from a whole-length copy
-        // that it first makes beside the target.
+        // Read by the salvage itself: a store cut short is read from a whole-length copy that
+        // it first makes beside the target. Opened once here all the same, read-only, so that
+        // a store that cannot be opened at all (another user's, an empty file, another
+        // program's database) is said as the store's, with the data directory's hints, before
+        // the copy's file is made (found by QA: it was said as the target's, `cannot salvage
+        // into DIR/salvaged-TIME.db: ...`). Damage is the salvage's to read past: a file cut
+        // short already fails this open, and is read once made whole.
         (
-            |from: &Path| Ok(from.to_path_buf()),
+            |from: &Path| match Db::inspect(from) {
+                Ok(_) | Err(StoreError::Damaged(_)) => Ok(from.to_path_buf()),
+                Err(e) => Err(e),
+            },
             |from: std::path::PathBuf, to: &Path| salvage::copy_into(&from, to, now_ms),
         ),
     )?;

@@ -93,7 +93,13 @@ pub(super) fn open_existing(path: &Path, read_only: bool) -> Result<Db, StoreErr
         (true, true) => Db::connect_with(path, reading)?,
         (true, false) => {
             let uri = format!("file:{}?immutable=1", uri_path(path));
-            Db::connect_with(Path::new(&uri), reading | OpenFlags::SQLITE_OPEN_URI)?
+            // Said of the file: the URI that opens it unchanging means nothing to the operator
+            // (found by QA in a refusal: `file:/var/lib/scalard/scalard.db?immutable=1: ...`).
+            let plain = |e: StoreError| match e {
+                StoreError::Io(m) => StoreError::Io(m.replace(&uri, &path.display().to_string())),
+                other => other,
+            };
+            Db::connect_with(Path::new(&uri), reading | OpenFlags::SQLITE_OPEN_URI).map_err(plain)?
         }
         (false, _) => Db::connect(path, OpenFlags::empty())?,
     };
