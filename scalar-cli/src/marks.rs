@@ -143,20 +143,41 @@ fn path(book: Book) -> Result<std::path::PathBuf, String> {
 /// The marks in the file at `path`, and what was wrong with it, if anything: a missing file
 /// holds none and is not wrong.
 fn read(path: &Path) -> (Marks, Option<Wrong>) {
-    match std::fs::read_to_string(path) {
-        Ok(text) => match Marks::parse(&text) {
-            (marks, 0) => (marks, None),
-            (marks, bad) => {
-                let why = format!("{}: {bad} unreadable line(s) ignored", path.display());
-                (marks, Some(Wrong { why, lines: true }))
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let (text, torn) = utf8_lines(&bytes);
+            match Marks::parse(&text) {
+                (marks, 0) if torn == 0 => (marks, None),
+                (marks, bad) => {
+                    let bad = bad + torn;
+                    let why = format!("{}: {bad} unreadable line(s) ignored", path.display());
+                    (marks, Some(Wrong { why, lines: true }))
+                }
             }
-        },
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Marks::default(), None),
         Err(e) => {
             let why = format!("cannot read {}: {e}", path.display());
             (Marks::default(), Some(Wrong { why, lines: false }))
         }
     }
+}
+
+/// The lines of `bytes` that are UTF-8, each with its newline, and how many are not. A line
+/// torn into other bytes (a write cut short, a disk's damage) is one unreadable line, as any
+/// other line that does not parse: read as a whole, the file was unreadable, every account's
+/// marks were ignored, and the read markers' warning came back at every start (found in
+/// review).
+fn utf8_lines(bytes: &[u8]) -> (String, usize) {
+    let mut torn = 0;
+    let mut text = String::with_capacity(bytes.len());
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        match std::str::from_utf8(line) {
+            Ok(line) => text.push_str(line),
+            Err(_) => torn += 1,
+        }
+    }
+    (text, torn)
 }
 
 /// What was wrong with a marks file that [`read`] read.
@@ -358,6 +379,34 @@ mod tests {
         assert!(take_at(&path, "a@l|").is_err(), "said");
         assert_eq!(take_at(&path, "a@l|").unwrap(), vec![], "said once");
         assert_eq!(read(&path).0.get(&b), Some(at(3)), "another user's still stays");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Found in review: a line whose bytes are not UTF-8 made the whole file unreadable, so
+    /// every account's marks were ignored, and the read markers' warning was said at every
+    /// start (it is for the lines that cannot be read, said once).
+    #[test]
+    fn a_line_that_is_not_utf8_is_one_unreadable_line() {
+        let dir = std::env::temp_dir().join(format!("umarks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("read-marks");
+        let at = |t| Mark {
+            left_at: t,
+            last: None,
+        };
+        let (a, b) = (topic_key("a@l", "#c@l"), topic_key("b@l", "#c@l"));
+        save_at(&path, &[(b.clone(), at(3))], Book::Read).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(format!("{a} 9").as_bytes());
+        bytes.extend_from_slice(b"\xff\xfe\n");
+        bytes.extend_from_slice(b"\xff torn\n");
+        std::fs::write(&path, &bytes).unwrap();
+        let (marks, wrong) = read(&path);
+        assert_eq!(marks.get(&b), Some(at(3)), "the readable line is read");
+        assert!(wrong.is_some_and(|w| w.lines && w.why.contains("2 unreadable line(s)")));
+        assert!(take_at(&path, "a@l|").is_err(), "said");
+        assert_eq!(take_at(&path, "a@l|").unwrap(), vec![], "said once");
+        assert_eq!(read(&path).0.get(&b), Some(at(3)), "another user's stays");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
