@@ -279,6 +279,24 @@ impl Lock {
 mod tests {
     use super::*;
 
+    /// A directory of its own for a test (`name`, this process), made empty, and the path of
+    /// `file` in it.
+    fn scratch(name: &str, file: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(file);
+        (dir, path)
+    }
+
+    /// A mark without a last message, left at `t`.
+    fn at(t: u64) -> Mark {
+        Mark {
+            left_at: t,
+            last: None,
+        }
+    }
+
     #[test]
     fn parses_what_it_renders_and_drops_what_it_cannot_read() {
         let mut m = Marks::default();
@@ -306,19 +324,13 @@ mod tests {
     /// Many threads at once, each its own account: every mark is there at the end.
     #[test]
     fn saves_from_many_threads_lose_none() {
-        let dir = std::env::temp_dir().join(format!("marks-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("inbox-marks");
+        let (dir, path) = scratch("marks", "inbox-marks");
         let threads: Vec<_> = (0..8u64)
             .map(|t| {
                 let path = path.clone();
                 std::thread::spawn(move || {
                     for i in 0..25 {
-                        let mark = Mark {
-                            left_at: i,
-                            last: None,
-                        };
-                        save_at(&path, &[(format!("u{t}@l"), mark)], Book::Inbox).unwrap();
+                        save_at(&path, &[(format!("u{t}@l"), at(i))], Book::Inbox).unwrap();
                         assert!(read(&path).1.is_none(), "never half a file");
                     }
                 })
@@ -338,9 +350,7 @@ mod tests {
     /// A channel's mark only moves forward; an inbox's is as written.
     #[test]
     fn a_channel_mark_is_not_moved_back() {
-        let dir = std::env::temp_dir().join(format!("cmarks-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("channel-marks");
+        let (dir, path) = scratch("cmarks", "channel-marks");
         let at = |t| Mark {
             left_at: t,
             last: Some((MsgId([t as u8; 32]), t)),
@@ -360,13 +370,7 @@ mod tests {
     /// takes them out of the file, and no one else's.
     #[test]
     fn unsent_read_markers_are_taken_once_by_their_user() {
-        let dir = std::env::temp_dir().join(format!("rmarks-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("read-marks");
-        let at = |t| Mark {
-            left_at: t,
-            last: None,
-        };
+        let (dir, path) = scratch("rmarks", "read-marks");
         let (a, b) = (topic_key("a@l", "#c@l"), topic_key("b@l", "#c@l"));
         save_at(&path, &[(a.clone(), at(9)), (b.clone(), at(3))], Book::Read).unwrap();
         save_at(&path, &[(a.clone(), at(5))], Book::Read).unwrap();
@@ -387,13 +391,7 @@ mod tests {
     /// start (it is for the lines that cannot be read, said once).
     #[test]
     fn a_line_that_is_not_utf8_is_one_unreadable_line() {
-        let dir = std::env::temp_dir().join(format!("umarks-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("read-marks");
-        let at = |t| Mark {
-            left_at: t,
-            last: None,
-        };
+        let (dir, path) = scratch("umarks", "read-marks");
         let (a, b) = (topic_key("a@l", "#c@l"), topic_key("b@l", "#c@l"));
         save_at(&path, &[(b.clone(), at(3))], Book::Read).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
