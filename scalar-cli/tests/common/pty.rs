@@ -64,6 +64,7 @@ impl Pty {
                 Ok(())
             });
         }
+        hangups_not_ignored();
         let child = cmd.spawn().expect("spawn on pty");
         drop(slave);
         let screen = Arc::new(Mutex::new(Vec::new()));
@@ -328,4 +329,21 @@ pub fn screen_rows(s: &str) -> Vec<String> {
     rows.iter()
         .map(|row| row.iter().collect::<String>().trim_end().to_string())
         .collect()
+}
+
+/// Takes SIGHUP back to its default action in this test process if it was started ignoring it
+/// (run under `nohup`): a client inherits the ignoring, as it is meant to (a test sets it on
+/// purpose), and the tests that hang it up then waited in vain (found running CI under
+/// `nohup`). Once, before the first client starts; a test's own `pre_exec` still sets it.
+fn hangups_not_ignored() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: sigaction with a null new action only reads the current one; signal(2) sets the
+    // default action, which this test process does not rely on otherwise.
+    ONCE.call_once(|| unsafe {
+        let mut old = std::mem::zeroed::<libc::sigaction>();
+        if libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+        {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+        }
+    });
 }
