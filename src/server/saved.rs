@@ -296,10 +296,9 @@ impl Server {
             self.room_changed(&channel);
         }
         for channel in expired {
-            log::info!(
-                "{channel}: nobody subscribed for {} days: no longer kept",
-                idle.as_secs() / 86_400
-            );
+            let days = idle.as_secs() / 86_400;
+            let plural = if days == 1 { "" } else { "s" };
+            log::info!("{channel}: nobody subscribed for {days} day{plural}: no longer kept");
             self.unkeep(&channel);
             self.end_room(&channel);
         }
