@@ -651,6 +651,7 @@ impl Db {
     /// finds new (version 0, so no server has it yet), else [`StoreError::TooOld`].
     fn migrate(&mut self, upgrade: bool) -> Result<(), StoreError> {
         let mut made_here = None;
+        let mut said = false;
         loop {
             // The version is read inside the write transaction so that two processes opening
             // one fresh file cannot both apply a step.
@@ -689,12 +690,26 @@ impl Db {
             // meanwhile finds it empty or complete; an upgrade goes a step per transaction and
             // says each, since one can take seconds (versions 6 and 7 rebuild the search index).
             let to = if made_here { SCHEMA_VERSION } else { v + 1 };
+            // Said before the first step, with where it starts: the server listens only once
+            // the upgrade is done, and a log that said nothing until then read as a hang
+            // (found by QA).
+            if !made_here && !said {
+                log::info!("store: upgrading the database schema from version {v} to {SCHEMA_VERSION}");
+                said = true;
+            }
             for (i, step) in MIGRATIONS.iter().enumerate().take(to as usize).skip(v as usize) {
                 // A rebuild of the text index that a later step repeats is left to that one:
                 // from version 5, one rebuild rather than three.
                 let later = MIGRATIONS.get(i + 1..).unwrap_or_default();
                 if *step == REINDEX && later.iter().any(|l| l.ends_with(REINDEX)) {
                     continue;
+                }
+                if !made_here && step.ends_with(REINDEX) {
+                    log::info!(
+                        "store: version {}: rebuilding the search index, which reads every \
+                         message kept (a while, for a large store)",
+                        i + 1
+                    );
                 }
                 tx.execute_batch(step)
                     .context(&format!("migration to version {}", i + 1))?;
