@@ -358,14 +358,11 @@ impl Server {
         let (key, subnet) = (limit_key(addr), subnet_key(addr));
         let count = |m: &HashMap<IpAddr, usize>, k| m.get(&k).copied().unwrap_or(0);
         self.now_ms = now.unix_ms;
+        // The connection rate is counted after the limits of connections held: a host retrying
+        // while its address is full spent its network's rate on connections that could never
+        // be admitted, and its neighbours were refused 505 for it (found by QA).
         let refusal: Option<Refused> = if let Some(why) = self.banned_addr(addr) {
             Some((ErrorCode::BannedFromServer, why).into())
-        } else if let Err(wait) = self.flood.connect(subnet, now.mono) {
-            let reason = format!(
-                "too many new connections from your network (its /24 or /48); try again in {} s",
-                refused::ceil_secs(wait).max(1)
-            );
-            Some(Refused::waiting(ErrorCode::ConnectingTooFast, reason, wait))
         } else if count(&self.per_addr, key) >= self.limits.max_per_address {
             let reason = "too many connections from your address";
             Some((ErrorCode::TooManyFromAddress, reason.into()).into())
@@ -374,6 +371,12 @@ impl Server {
         {
             let reason = "too many connections from your network";
             Some((ErrorCode::TooManyFromAddress, reason.into()).into())
+        } else if let Err(wait) = self.flood.connect(subnet, now.mono) {
+            let reason = format!(
+                "too many new connections from your network (its /24 or /48); try again in {} s",
+                refused::ceil_secs(wait).max(1)
+            );
+            Some(Refused::waiting(ErrorCode::ConnectingTooFast, reason, wait))
         } else if self.open >= self.limits.max_connections && !self.evict_idle(now, out) {
             Some((ErrorCode::TooManyConnections, "the server is full".into()).into())
         } else {

@@ -433,6 +433,32 @@ fn an_address_opening_connections_too_fast_is_refused_with_505() {
     assert!(r.server.accept(5, a, &r.now, &mut r.out), "one more after 1/rate");
 }
 
+/// Found by QA: a host retrying while its address held all it may spent its network's rate on
+/// connections refused 501, and a neighbour on the same /24 was refused 505 for it.
+#[test]
+fn connections_refused_for_a_full_address_spend_none_of_the_network_s_rate() {
+    let mut r = Rig::new(Limits {
+        connect_rate: Some(Rate::new(2, 3)),
+        max_per_address: 1,
+        ..Limits::default()
+    });
+    let full: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+    let neighbour: IpAddr = Ipv4Addr::new(192, 0, 2, 2).into();
+    assert!(r.server.accept(0, full, &r.now, &mut r.out));
+    for c in 1..10 {
+        assert!(!r.server.accept(c, full, &r.now, &mut r.out));
+        assert_eq!(
+            r.out.take(c)[0],
+            "Error 501 too_many_from_address seq=None",
+            "conn {c}"
+        );
+    }
+    assert!(
+        r.server.accept(10, neighbour, &r.now, &mut r.out),
+        "the neighbour has the rest of the burst"
+    );
+}
+
 #[test]
 fn subnets_have_their_own_limit() {
     let mut r = Rig::new(Limits {
