@@ -30,6 +30,7 @@ mod own_modes;
 mod password;
 mod per_account;
 mod presence;
+mod probe;
 mod publish;
 mod refused;
 mod ring;
@@ -159,6 +160,8 @@ pub struct Server {
     guest_key: Option<guest::GuestKey>,
     /// Whom a full server closes first.
     evictable: evict::Evictable,
+    /// Addresses at their limit whose silent connections were pinged early.
+    probed: probe::Probed,
     /// Keys of server state changed since they were last handed to the store.
     unsaved: std::collections::BTreeSet<Box<str>>,
     /// Where the times of a topic without an audience start.
@@ -212,6 +215,7 @@ impl Server {
             opened: None,
             guest_key: None,
             evictable: Default::default(),
+            probed: probe::Probed::default(),
             floors: floor::Floors::default(),
             inboxes: inbox::AwayInboxes::new(limits.away_inbox),
             blocks: Default::default(),
@@ -364,6 +368,9 @@ impl Server {
         let refusal: Option<Refused> = if let Some(why) = self.banned_addr(addr) {
             Some((ErrorCode::BannedFromServer, why).into())
         } else if count(&self.per_addr, key) >= self.limits.max_per_address {
+            // Some of them may be dead connections of this very client's: asked now, they
+            // make room a ping-timeout from now rather than an idle-timeout more.
+            self.probe_silent(key, now, out);
             let reason = "too many connections from your address";
             Some((ErrorCode::TooManyFromAddress, reason.into()).into())
         } else if count(&self.per_subnet, subnet)
@@ -684,6 +691,7 @@ impl Server {
         self.now_ms = now.unix_ms;
         self.tell_quits(out);
         self.announce_gone(out);
+        self.probed.prune(now.mono, self.limits.ping_timeout);
         if let Some(line) = self.untold.tell(now.mono) {
             log::info!("{line}");
         }
@@ -724,14 +732,7 @@ impl Server {
                     self.fail(conn, None, ErrorCode::PingTimeout, "no answer to Ping", out);
                 }
             } else if now.mono.duration_since(s.last_heard) >= l.idle_timeout {
-                s.pinged = Some(now.mono);
-                out.reply(
-                    conn,
-                    &Msg::Ping(Ping {
-                        seq: None,
-                        time: now.unix_ms,
-                    }),
-                );
+                probe::ping(s, conn, now, out);
             }
         }
     }

@@ -459,6 +459,42 @@ fn connections_refused_for_a_full_address_spend_none_of_the_network_s_rate() {
     );
 }
 
+/// Found by QA: a client on a flaky link left each dead connection counted for its address
+/// until the server's own Ping timed out (`idle-timeout` + `ping-timeout`, 90 s), and a few
+/// such users filled the address's slots. Refused for its address, a connection has that
+/// address's silent connections pinged at once, and the dead closed a `ping-timeout` later.
+#[test]
+fn an_address_at_its_limit_has_its_silent_connections_pinged_at_once() {
+    let mut r = Rig::new(Limits {
+        max_per_address: 2,
+        ..Limits::default()
+    });
+    let (a, other): (IpAddr, IpAddr) = (
+        Ipv4Addr::new(192, 0, 2, 1).into(),
+        Ipv4Addr::new(192, 0, 2, 9).into(),
+    );
+    r.connect_from(0, "alice@example.com", a);
+    r.connect_from(9, "carol@example.com", other);
+    r.advance(Duration::from_secs(5));
+    r.connect_from(1, "bob@example.com", a);
+    r.advance(Duration::from_secs(6));
+    assert!(!r.server.accept(2, a, &r.now, &mut r.out));
+    assert_eq!(r.out.take(2)[0], "Error 501 too_many_from_address seq=None");
+    assert_eq!(r.out.take(0), ["Ping"], "silent for 11 s");
+    assert!(r.out.take(1).is_empty(), "silent for 6 s only");
+    assert!(r.out.take(9).is_empty(), "another address");
+    // Knocking again while those Pings are out asks nobody again.
+    r.advance(Duration::from_secs(5));
+    assert!(!r.server.accept(3, a, &r.now, &mut r.out));
+    r.out.take(3);
+    assert!(r.out.take(1).is_empty(), "pinged once a ping-timeout");
+    // Alice's connection is dead: it is closed a ping-timeout after the Ping, and makes room.
+    r.advance(Duration::from_secs(25));
+    assert!(r.out.closed.contains(&0), "{:?}", r.out.closed);
+    assert!(!r.out.closed.contains(&1));
+    assert!(r.server.accept(4, a, &r.now, &mut r.out));
+}
+
 #[test]
 fn subnets_have_their_own_limit() {
     let mut r = Rig::new(Limits {
