@@ -74,7 +74,7 @@ pub struct Ident<'a> {
     pub user: Name<'a>,
     /// The server's domain; only in the server's reply.
     pub server: Option<&'a str>,
-    /// Server: milliseconds of silence after which it pings.
+    /// Server: milliseconds of silence after which it pings (at the latest: it may sooner).
     pub keepalive: Option<u64>,
     /// Server: milliseconds after its Ping within which it must hear something.
     pub timeout: Option<u64>,
