@@ -495,6 +495,35 @@ fn an_address_at_its_limit_has_its_silent_connections_pinged_at_once() {
     assert!(r.server.accept(4, a, &r.now, &mut r.out));
 }
 
+/// Found in review: each probe walks every session, so many addresses at their limit made
+/// every refusal cost a walk. At most 8 a second; the rest are probed at a later knock.
+#[test]
+fn addresses_at_their_limit_are_probed_at_most_eight_a_second() {
+    let mut r = Rig::new(Limits {
+        max_per_address: 1,
+        ..Limits::default()
+    });
+    let addr = |i: u8| -> IpAddr { Ipv4Addr::new(192, 0, i, 1).into() };
+    for i in 0..10u8 {
+        r.connect_from(usize::from(i), &format!("u{i}@example.com"), addr(i));
+    }
+    r.advance(Duration::from_secs(11));
+    let knock = |r: &mut Rig, i: u8| {
+        let conn = 100 + usize::from(i);
+        assert!(!r.server.accept(conn, addr(i), &r.now, &mut r.out));
+        r.out.take(conn);
+    };
+    for i in 0..10u8 {
+        knock(&mut r, i);
+    }
+    let pinged = |r: &mut Rig, i: u8| r.out.take(usize::from(i)) == ["Ping"];
+    assert!((0..8).all(|i| pinged(&mut r, i)), "the first eight");
+    assert!(!pinged(&mut r, 8) && !pinged(&mut r, 9), "past the budget");
+    r.advance(Duration::from_secs(1));
+    knock(&mut r, 8);
+    assert!(pinged(&mut r, 8), "a later knock");
+}
+
 #[test]
 fn subnets_have_their_own_limit() {
     let mut r = Rig::new(Limits {
