@@ -2393,17 +2393,8 @@ fn a_ban_of_an_account_on_loopback_holds_no_guests_of_loopback() {
         let (mut r, op, ..) = guests_channel();
         r.log_in_from(1, "mallory", lo);
         r.sub(1, CH);
-        let ban = Msg::Mod(Mod {
-            until: None,
-            seq: Some(7),
-            topic: n(CH),
-            action: Action::Ban,
-            target: "mallory@example.com",
-            reason: None,
-            since: None,
-        });
         assert_eq!(
-            r.send(0, ban)[0],
+            act(&mut r, 0, Action::Ban, "mallory@example.com", None)[0],
             format!("Event {CH} {op} ban mallory@example.com seq=Some(7)"),
             "{lo}"
         );
