@@ -24,19 +24,22 @@ pub fn data_file(name: &str) -> Result<PathBuf, String> {
 }
 
 /// Writes `text` as the whole file at `path`: to a temporary file beside it (mode 0600), then
-/// renamed over it, so a crash never leaves half a file.
+/// renamed over it, so a crash never leaves half a file. The temporary file is always a new
+/// one: its name can be guessed, and opening one planted in a shared folder would write
+/// through a symbolic link to a file of someone else's choosing.
 pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     // Unique per write: two threads of one process may write the same file at once.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
+        // A leftover of a killed writer whose PID this process now has; removing a link
+        // removes the link, and one planted again in between fails `create_new`.
+        let _ = std::fs::remove_file(&tmp);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -89,6 +92,9 @@ fn sweep(path: &Path) {
     }
 }
 
+/// Counts this process's writes, for unique temporary names.
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How long a temporary file is left before it counts as a dead writer's: no write takes it.
 const STALE: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -126,6 +132,28 @@ mod tests {
         assert!(!stale.exists(), "the dead writer's file is gone");
         assert!(live.exists() && other.exists() && odd.exists() && fresh.exists());
         assert_eq!(std::fs::read_to_string(dir.join("channel-marks")).unwrap(), "a\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A link planted at a temporary file's name (it is PID and a count) is not written
+    /// through: the file it points at keeps its text, and the written file is a plain file.
+    #[test]
+    fn a_write_never_follows_a_planted_link() {
+        let dir = std::env::temp_dir().join(format!("scalar-cli-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        // Every name this process's next writes could take (other tests write too).
+        let next = WRITES.load(std::sync::atomic::Ordering::Relaxed);
+        for n in next..next + 1000 {
+            let link = dir.join(format!("known-hosts.tmp{}.{n}", std::process::id()));
+            std::os::unix::fs::symlink(&victim, link).unwrap();
+        }
+        let path = dir.join("known-hosts");
+        write_private(&path, "pins\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "pins\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
