@@ -218,7 +218,12 @@ pub fn save_all(book: Book, marks: &[(String, Mark)]) -> Result<(), String> {
 
 fn save_at(path: &Path, new: &[(String, Mark)], book: Book) -> Result<(), String> {
     let _lock = Lock::take(&path.with_extension("lock"))?;
-    let (mut marks, _) = read(path);
+    let (mut marks, wrong) = read(path);
+    // A file that could not be read at all (a passing I/O error, a permission) still holds
+    // every other account's marks: written over with this one alone, they were lost.
+    if let Some(Wrong { why, lines: false }) = wrong {
+        return Err(why);
+    }
     for (key, mark) in new {
         if book.forward_by(marks.get(key)) > book.forward_by(Some(*mark)) {
             continue;
@@ -405,6 +410,28 @@ mod tests {
         assert!(take_at(&path, "a@l|").is_err(), "said");
         assert_eq!(take_at(&path, "a@l|").unwrap(), vec![], "said once");
         assert_eq!(read(&path).0.get(&b), Some(at(3)), "another user's stays");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A file that cannot be read is not written over with the new mark alone (it lost every
+    /// other account's); one with unreadable lines is, without them.
+    #[test]
+    fn a_mark_is_not_saved_over_a_file_that_cannot_be_read() {
+        let (dir, path) = scratch("nomarks", "inbox-marks");
+        // Reading a link to a folder fails (as a passing I/O error would); renaming over it
+        // would not.
+        std::os::unix::fs::symlink(&dir, &path).unwrap();
+        assert!(save_at(&path, &[("a@l".to_string(), at(9))], Book::Inbox).is_err());
+        assert!(
+            std::fs::symlink_metadata(&path).unwrap().is_symlink(),
+            "left as it was"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "b@l 3\nnot a mark\n").unwrap();
+        save_at(&path, &[("a@l".to_string(), at(9))], Book::Inbox).unwrap();
+        let (marks, wrong) = read(&path);
+        assert!(wrong.is_none(), "the unreadable line dropped");
+        assert_eq!((marks.get("a@l"), marks.get("b@l")), (Some(at(9)), Some(at(3))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
