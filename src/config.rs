@@ -1102,12 +1102,8 @@ impl Config {
                     self.policy.bans.push(ServerBan::Id(format!("{id}@").into()))
                 }
                 None => {
-                    return Err(bad(
-                        name,
-                        format!(
-                            "not an ID pattern (*@spam.example, alice@example.org) or address range (192.0.2.0/24): {value:?}"
-                        ),
-                    ));
+                    let why = crate::proto::pattern::TargetFault::of(&value.to_ascii_lowercase());
+                    return Err(bad(name, format!("{value:?}: {why}")));
                 }
             },
             "motd" if value.len() > crate::proto::MAX_BODY => {

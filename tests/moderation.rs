@@ -975,6 +975,36 @@ fn an_admin_disconnects_a_user_who_may_come_back() {
     sub(&mut back, ROOM);
 }
 
+/// A server ban that is no ban says what is wrong with it (found in review: "neither an ID
+/// pattern nor an address range" for a prefix too long, a zone, an uppercase name alike).
+#[test]
+fn a_server_ban_that_is_no_ban_says_why() {
+    let dir = with_alice();
+    let s = Scalard::start_in(Some(dir.path()), &["--admin", "alice"]);
+    let mut alice = alice(&s);
+    for (target, says) in [
+        ("10.0.0.0/33", "300 target: the prefix length is at most 32"),
+        ("2001:db8::/x", "300 target: the prefix length is not a number"),
+        ("fe80::1%eth0", "300 target: an address range has no zone (%...)"),
+        (
+            "Mallory@localhost",
+            "300 target: a pattern's name is 1-32 of a-z 0-9 . _ - and *",
+        ),
+    ] {
+        let ban = Mod {
+            until: None,
+            seq: Some(4),
+            topic: name("!server@localhost"),
+            action: Action::Ban,
+            target,
+            reason: None,
+            since: None,
+        };
+        alice.send(&Msg::Mod(ban)).unwrap();
+        assert_eq!(refusal(&mut alice), says, "{target}");
+    }
+}
+
 /// Sub of `topic` through the library client: the refusal's code and wait, if refused.
 fn sub_refused(c: &mut Client, topic: &str) -> Option<(u16, Option<Duration>)> {
     let sent = c.request(Duration::from_secs(10), |seq| {

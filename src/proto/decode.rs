@@ -10,6 +10,7 @@ use super::id::MsgId;
 use super::key::{Action, KEY_COUNT, Key, MsgType, Presence, Role, modes};
 use super::msg::*;
 use super::name::{Kind, Name, NameError};
+use super::pattern::TargetFault;
 use std::fmt;
 
 /// Why a payload is not a valid message.
@@ -40,8 +41,9 @@ pub enum DecodeError {
     Length(Key, usize),
     /// A name field breaks the grammar.
     BadName(Key, NameError),
-    /// A Mod's target or a list entry is neither an ID pattern nor an address range.
-    BadTarget(Key),
+    /// A Mod's target or a list entry is neither an ID pattern nor an address range: the
+    /// field, and why.
+    BadTarget(Key, TargetFault),
     /// A delete's target is not a message id in text (64 lowercase hex digits).
     NotAnId(Key),
     /// The body exceeds [`MAX_BODY`].
@@ -64,9 +66,9 @@ impl DecodeError {
             DecodeError::Cbor(CborError::InvalidUtf8) => ErrorCode::BadUtf8,
             DecodeError::UnknownType(_) => ErrorCode::UnknownType,
             DecodeError::Missing(_) => ErrorCode::MissingField,
-            DecodeError::BadName(Key::User, _) | DecodeError::BadTarget(_) | DecodeError::NotAnId(_) => {
-                ErrorCode::BadId
-            }
+            DecodeError::BadName(Key::User | Key::Setters, _)
+            | DecodeError::BadTarget(..)
+            | DecodeError::NotAnId(_) => ErrorCode::BadId,
             DecodeError::BadName(..) => ErrorCode::BadTopic,
             DecodeError::BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             DecodeError::BadCtype => ErrorCode::BadCtype,
@@ -93,9 +95,7 @@ impl fmt::Display for DecodeError {
             DecodeError::OutOfRange(k) => write!(f, "field {} is out of range", k.label()),
             DecodeError::Length(k, n) => write!(f, "field {} must be {n} bytes", k.label()),
             DecodeError::BadName(k, e) => write!(f, "{}: {e}", k.label()),
-            DecodeError::BadTarget(k) => {
-                write!(f, "{}: neither an ID pattern nor an address range", k.label())
-            }
+            DecodeError::BadTarget(k, why) => write!(f, "{}: {why}", k.label()),
             DecodeError::NotAnId(k) => {
                 write!(f, "{}: not a message id (64 lowercase hex digits)", k.label())
             }
@@ -338,8 +338,11 @@ impl<'a> Fields<'a> {
     /// An optional Mod target or list entry: an ID pattern or an address range.
     fn target(&self, k: Key) -> Result<Option<&'a str>> {
         match self.text(k)? {
-            Some(t) if !super::pattern::is_target(t) => Err(DecodeError::BadTarget(k)),
-            t => Ok(t),
+            Some(t) => match super::pattern::target_fault(t) {
+                Some(why) => Err(DecodeError::BadTarget(k, why)),
+                None => Ok(Some(t)),
+            },
+            None => Ok(None),
         }
     }
 
@@ -361,11 +364,11 @@ impl<'a> Fields<'a> {
 
     /// A page of list entries (TargetList), each an ID pattern or an address range.
     fn targets(&self) -> Result<List<'a, &'a str>> {
-        let bad = DecodeError::BadTarget(Key::Targets);
+        let bad = DecodeError::BadTarget(Key::Targets, TargetFault::Neither);
         let list: List<'a, &'a str> = self.list(Key::Targets, 0, MAX_PAGE as usize, bad)?;
-        match list.iter().all(super::pattern::is_target) {
-            true => Ok(list),
-            false => Err(bad),
+        match list.iter().find_map(super::pattern::target_fault) {
+            Some(why) => Err(DecodeError::BadTarget(Key::Targets, why)),
+            None => Ok(list),
         }
     }
 
@@ -379,16 +382,16 @@ impl<'a> Fields<'a> {
 
     /// The optional setters of a TargetList's entries: each a user ID, or "" where not known.
     fn setters(&self) -> Result<Option<List<'a, &'a str>>> {
-        let bad = DecodeError::BadTarget(Key::Setters);
-        match self.opt_list::<&str>(Key::Setters)? {
-            Some(l)
-                if !l
-                    .iter()
-                    .all(|s| s.is_empty() || Name::parse(s).is_ok_and(|n| n.kind() == Kind::User)) =>
-            {
-                Err(bad)
-            }
-            l => Ok(l),
+        let list = self.opt_list::<&str>(Key::Setters)?;
+        let fault = |s: &str| match Name::parse(s) {
+            _ if s.is_empty() => None,
+            Ok(n) if n.kind() == Kind::User => None,
+            Ok(_) => Some(NameError::NotAUser),
+            Err(e) => Some(e),
+        };
+        match list.as_ref().and_then(|l| l.iter().find_map(fault)) {
+            Some(e) => Err(DecodeError::BadName(Key::Setters, e)),
+            None => Ok(list),
         }
     }
 

@@ -25,6 +25,82 @@ pub fn is_target(s: &str) -> bool {
     is_pattern(s) || parse_range(s).is_some()
 }
 
+/// Why a text is neither an ID pattern nor an address range ([`target_fault`]): said to whoever
+/// typed it, who otherwise had to guess which of the two they got wrong (found in review: a
+/// `/33`, a zone id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetFault {
+    /// An address with a prefix longer than the address (`10.0.0.0/33`): its bits.
+    PrefixTooLong(u8),
+    /// An address whose prefix length is not a number (`10.0.0.0/x`).
+    PrefixNotNumber,
+    /// An IPv6 address with a zone (`fe80::1%eth0`): a zone is one host's own, never a peer's.
+    Zone,
+    /// The part before the `@` of an ID pattern is empty, too long or has a character IDs
+    /// have not.
+    Local,
+    /// The part after the `@` of an ID pattern, likewise.
+    Domain,
+    /// Neither an address nor anything with an `@`.
+    Neither,
+}
+
+impl TargetFault {
+    /// Whether the text was an address, with a fault in its prefix or a zone: not meant as an
+    /// ID pattern, and not to be told it is none.
+    pub fn is_address(&self) -> bool {
+        matches!(
+            self,
+            TargetFault::PrefixTooLong(_) | TargetFault::PrefixNotNumber | TargetFault::Zone
+        )
+    }
+
+    /// Why `s`, which a caller failed to read as a ban, is not one: [`target_fault`], for
+    /// callers that have already found that it is no target.
+    pub fn of(s: &str) -> TargetFault {
+        target_fault(s).unwrap_or(TargetFault::Neither)
+    }
+}
+
+impl std::fmt::Display for TargetFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetFault::PrefixTooLong(bits) => write!(f, "the prefix length is at most {bits}"),
+            TargetFault::PrefixNotNumber => f.write_str("the prefix length is not a number"),
+            TargetFault::Zone => f.write_str("an address range has no zone (%...)"),
+            TargetFault::Local => write!(f, "a pattern's name is 1-{MAX_LOCAL} of a-z 0-9 . _ - and *"),
+            TargetFault::Domain => write!(f, "a pattern's domain is 1-{MAX_DOMAIN} of a-z 0-9 . - and *"),
+            TargetFault::Neither => {
+                f.write_str("neither an ID pattern (*@spam.example) nor an address range (192.0.2.0/24)")
+            }
+        }
+    }
+}
+
+/// Why `s` is not a Mod's target ([`is_target`]), or None if it is one.
+pub fn target_fault(s: &str) -> Option<TargetFault> {
+    if is_target(s) {
+        return None;
+    }
+    let (text, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+    let addr = text.parse::<std::net::IpAddr>();
+    let zoned = || {
+        text.split_once('%')
+            .is_some_and(|(a, _)| a.parse::<std::net::Ipv6Addr>().is_ok())
+    };
+    Some(match (addr, prefix, s.split_once('@')) {
+        // An address and a prefix that is no range: a number too large, or no number.
+        (Ok(addr), Some(p), _) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            TargetFault::PrefixTooLong(if addr.is_ipv4() { 32 } else { 128 })
+        }
+        (Ok(_), Some(_), _) => TargetFault::PrefixNotNumber,
+        (Err(_), _, _) if zoned() => TargetFault::Zone,
+        (_, _, Some((local, _))) if !is_pattern(&format!("{local}@x")) => TargetFault::Local,
+        (_, _, Some(_)) => TargetFault::Domain,
+        _ => TargetFault::Neither,
+    })
+}
+
 /// Whether `id` matches `pattern`, in one pass over each: the text before the first `*` must
 /// begin `id`, the text after the last `*` must end it, and the pieces between are found
 /// left to right in what is left (the leftmost place for each is never worse than a later
@@ -186,6 +262,33 @@ mod tests {
         // Still read as before: a ban saved so keeps holding.
         assert_eq!(parse_range("1.2.3.4/08"), Some(("1.0.0.0".parse().unwrap(), 8)));
         assert_eq!(parse_range("2001:DB8::/32"), parse_range("2001:db8::/32"));
+    }
+
+    #[test]
+    fn a_text_that_is_no_target_is_told_why() {
+        use TargetFault::*;
+        for (bad, fault) in [
+            ("10.0.0.0/33", PrefixTooLong(32)),
+            ("10.0.0.0/300", PrefixTooLong(32)),
+            ("::/129", PrefixTooLong(128)),
+            ("10.0.0.0/x", PrefixNotNumber),
+            ("10.0.0.0/", PrefixNotNumber),
+            ("10.0.0.0/-1", PrefixNotNumber),
+            ("fe80::1%eth0", Zone),
+            ("fe80::%eth0/64", Zone),
+            ("Bob@x.org", Local),
+            ("@x.org", Local),
+            ("bob@", Domain),
+            ("bob@x_y.org", Domain),
+            ("bob@x.org/24", Domain),
+            ("10.0.0", Neither),
+            ("spam", Neither),
+        ] {
+            assert_eq!(target_fault(bad), Some(fault), "{bad}");
+        }
+        for ok in ["10.0.0.0/8", "*@x.org", "2001:db8::/32", "10.1.2.3"] {
+            assert_eq!(target_fault(ok), None, "{ok}");
+        }
     }
 
     #[test]

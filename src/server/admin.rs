@@ -5,7 +5,7 @@
 
 use super::room::Who;
 use super::{ConnId, Now, Outbox, Server};
-use crate::proto::pattern::{in_range, is_pattern, matches, parse_range};
+use crate::proto::pattern::{TargetFault, in_range, is_pattern, matches, parse_range};
 use crate::proto::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
@@ -351,13 +351,8 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::BadId, &reason, out);
         }
         let Some(ban) = ServerBan::parse(m.target) else {
-            return self.fail(
-                conn,
-                m.seq,
-                ErrorCode::BadId,
-                "not an ID pattern or an address range",
-                out,
-            );
+            let why = format!("{}: {}", m.target, TargetFault::of(m.target));
+            return self.fail(conn, m.seq, ErrorCode::BadId, &why, out);
         };
         match m.action {
             // Address bans spare nobody, admins included: one holding the admin's own address

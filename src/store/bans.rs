@@ -78,8 +78,10 @@ pub fn run(
         }
         Command::Del => {
             let typed = target.ok_or("which ban?")?;
-            let ban = typed_ban(typed, configured.domain)
-                .ok_or_else(|| format!("{typed} is neither an ID pattern nor an address range"))?;
+            let ban = typed_ban(typed, configured.domain).ok_or_else(|| {
+                let why = crate::proto::pattern::TargetFault::of(&typed.to_ascii_lowercase());
+                format!("{typed}: {why}")
+            })?;
             let _lock = DirLock::take(dir).map_err(|e| match e {
                 LockError::InUse { pid, .. } => format!(
                     "scalard{} is running on {}: lift the ban from an admin's session \

@@ -279,12 +279,21 @@ pub fn delete(shared: &Shared, r: &str, reason: Option<&str>) -> Result<(), Stri
 /// admins); `target` is an address range as typed, or an ID pattern, or for a kill a user.
 pub fn server_ban(shared: &Shared, action: Action, target: &str, reason: Option<&str>) -> Result<(), String> {
     let domain = shared.state().domain.clone();
-    let target = match scalar::proto::pattern::parse_range(target) {
-        _ if action == Action::Kick => names::user(target, &domain)?,
-        Some(_) => target.to_string(),
-        None => names::pattern(target, &domain)?,
-    };
+    let target = server_target(action, target, &domain)?;
     send(shared, &format!("!server@{domain}"), action, &target, reason)
+}
+
+/// The target of a server-wide Mod as typed: a user for a kill; an address range; else an ID
+/// pattern, completed with `domain`. Err says what is wrong with it: an address with a bad
+/// prefix or a zone is said to be one, not "not a user ID or ID pattern".
+fn server_target(action: Action, target: &str, domain: &str) -> Result<String, String> {
+    use scalar::proto::pattern::{TargetFault, parse_range};
+    match parse_range(target) {
+        _ if action == Action::Kick => names::user(target, domain),
+        Some(_) => Ok(target.to_string()),
+        None if TargetFault::of(target).is_address() => Err(format!("{target}: {}", TargetFault::of(target))),
+        None => names::pattern(target, domain),
+    }
 }
 
 /// `/block` and `/unblock`: a Mod on this user's own ID (PROTOCOL.md §4, Blocks); `target` is
@@ -515,6 +524,26 @@ pub fn kicked(shared: &Shared, topic: Option<&str>, reason: &str) {
 
 #[cfg(test)]
 mod tests {
+    use scalar::proto::Action;
+
+    /// `/sban 10.0.0.0/33` was "not a user ID or ID pattern": it is an address range with a
+    /// prefix too long.
+    #[test]
+    fn a_server_ban_s_target_says_what_is_wrong_with_it() {
+        let t = |s| super::server_target(Action::Ban, s, "localhost");
+        assert_eq!(
+            t("10.0.0.0/33"),
+            Err("10.0.0.0/33: the prefix length is at most 32".into())
+        );
+        assert_eq!(
+            t("fe80::1%eth0"),
+            Err("fe80::1%eth0: an address range has no zone (%...)".into())
+        );
+        assert_eq!(t("192.0.2.0/24"), Ok("192.0.2.0/24".into()));
+        assert_eq!(t("Spam*"), Ok("spam*@localhost".into()));
+        assert!(t("sp am").is_err_and(|e| e.contains("not a user ID or ID pattern")));
+    }
+
     /// `/purge raid* 2026-12-04 17:03 raid`: the two-word time, then the reason (found in
     /// review: the date alone was taken, and the clock became the reason).
     #[test]
