@@ -756,3 +756,61 @@ fn a_read_marker_reaches_the_other_device_and_outlives_a_restart() {
     assert_eq!(mark(&mut next_day, "#rust@localhost", None), Some(1_000));
     assert_eq!(mark(&mut next_day, "bob@localhost", None), Some(2_000));
 }
+
+/// `scalard account list` and `scalard ban list` only read the store, so they work where
+/// nothing can be written: a read-only mount, a full disk, a file made immutable (found in
+/// review: they opened it as the writer, taking its write lock to look at the schema, and
+/// failed with `the file is read-only`). Here the file is made unwritable, as root with
+/// `chattr +i` (skipped where the filesystem or the sandbox does not allow it), as anyone
+/// else by its mode; and listed again while a server runs on it (writable), reading what it
+/// wrote through its log.
+#[test]
+fn account_list_and_ban_list_read_an_unwritable_store() {
+    let dir = with_alice();
+    let db = dir.0.join("scalard.db");
+    // SAFETY: geteuid only reads the process's credentials.
+    let root = unsafe { libc::geteuid() } == 0;
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&db)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let unwritable = match root {
+        true => chattr("+i"),
+        false => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o400)).is_ok()
+        }
+    };
+    if unwritable {
+        let listed = account(dir.path(), "list", "", "");
+        let bans = std::process::Command::new(env!("CARGO_BIN_EXE_scalard"))
+            .args(["ban", "list", "--data-dir", dir.path()])
+            .output()
+            .expect("scalard ban list");
+        // Writing is still refused, and said as before.
+        let passwd = account(dir.path(), "passwd", "alice", "another password");
+        // Writable again before any assertion, so that the directory can be removed.
+        match root {
+            true => assert!(chattr("-i"), "chattr -i"),
+            false => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+        }
+        assert_eq!(listed, (true, "alice@localhost\n".to_string()));
+        let said = String::from_utf8_lossy(&bans.stderr);
+        assert!(bans.status.success() && said.contains("none"), "{said}");
+        assert!(!passwd.0 && passwd.1.contains("read-only"), "{}", passwd.1);
+    }
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let (ok, out) = account(dir.path(), "add", "bob", "bob's password");
+    assert!(ok, "{out}");
+    assert_eq!(
+        account(dir.path(), "list", "", ""),
+        (true, "alice@localhost\nbob@localhost\n".to_string())
+    );
+    drop(s);
+}
