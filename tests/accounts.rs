@@ -814,3 +814,59 @@ fn account_list_and_ban_list_read_an_unwritable_store() {
     );
     drop(s);
 }
+
+/// An account deleted and made again at once (within the server's look at the store) is a new
+/// account: the old one's sessions, with Catchups in flight, never read what reaches the new
+/// one, and the new one reads nothing of the old one's. (A review suspected the store's
+/// floor, which reads an account's start from its current row, of letting an old session read
+/// the new account's direct messages until it is closed; it cannot: the server places the new
+/// account's start and closes the old sessions in one step, and drops the answers of closed
+/// connections.)
+#[test]
+fn an_account_deleted_and_made_again_shares_nothing_with_the_old_one_s_sessions() {
+    let dir = with_alice();
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let (mut old, mut other) = (alice(&s), alice(&s));
+    let mut bob = s.client("bob");
+    say(&mut bob, 2, "alice@localhost", "to the old alice");
+    assert!(next(&mut bob).contains("to the old alice"));
+    assert!(next(&mut old).contains("to the old alice"));
+    assert!(account(dir.path(), "del", "alice", "").0);
+    assert!(account(dir.path(), "add", "alice", "battery staple").0);
+    // Reads of its direct messages, sent without waiting for the answers.
+    for seq in 10..60 {
+        old.send(&Msg::Catchup(latest(seq, "alice@localhost", 100)))
+            .expect("send");
+    }
+    let mut new = login_at(s.addr, "alice", "battery staple", false).expect("the new alice");
+    say(&mut bob, 3, "alice@localhost", "to the new alice");
+    assert!(next(&mut bob).contains("to the new alice"));
+    for session in [&mut old, &mut other] {
+        let mut got = Vec::new();
+        while let Ok(f) = session.recv() {
+            let d = describe(&f);
+            let bye = d.starts_with("Bye");
+            got.push(d);
+            if bye {
+                break;
+            }
+        }
+        assert!(
+            got.last().is_some_and(|d| d == "Bye 600 auth_required"),
+            "{got:?}"
+        );
+        assert!(!got.iter().any(|d| d.contains("new alice")), "{got:?}");
+    }
+    new.send(&Msg::Catchup(latest(9, "alice@localhost", 100)))
+        .expect("send");
+    let mut got = Vec::new();
+    while !got.last().is_some_and(|d: &String| d.starts_with("CatchupEnd")) {
+        got.push(next(&mut new));
+    }
+    assert!(
+        got.iter()
+            .any(|d| d.contains("to the new alice") && d.contains("seq=Some(9)")),
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|d| d.contains("old alice")), "{got:?}");
+}
