@@ -870,3 +870,54 @@ fn an_account_deleted_and_made_again_shares_nothing_with_the_old_one_s_sessions(
     );
     assert!(!got.iter().any(|d| d.contains("old alice")), "{got:?}");
 }
+
+/// An account deleted and made again, whose new holder logs in before the server's next look
+/// at the store: the server learns of the new account at that login and forgets the old one's
+/// state then. What the new holder sets next (a block, a read marker) outlives a stop made
+/// before that look (found by helper 258: the deletion's mark was left in the store, and the
+/// next start forgot the new account's block and markers as the old one's).
+#[test]
+fn a_new_account_s_state_outlives_a_stop_just_after_the_old_one_s_deletion() {
+    let dir = with_alice();
+    let mut s = Scalard::start_in(Some(dir.path()), &[]);
+    // All of it within the second before the server's first look.
+    assert!(account(dir.path(), "del", "alice", "").0);
+    assert!(account(dir.path(), "add", "alice", "battery staple").0);
+    let mut new = login_at(s.addr, "alice", "battery staple", false).expect("the new alice");
+    let block = Mod {
+        seq: Some(3),
+        topic: name("alice@localhost"),
+        action: Action::Ban,
+        target: "dave@localhost",
+        reason: None,
+        since: None,
+        until: None,
+    };
+    new.send(&Msg::Mod(block)).expect("send");
+    assert_eq!(
+        next(&mut new),
+        "Event alice@localhost alice@localhost ban dave@localhost seq=Some(3)"
+    );
+    let mark = |c: &mut scalar::client::Client, time| {
+        let m = MarkRead {
+            seq: Some(4),
+            topic: name("#rust@localhost"),
+            time,
+        };
+        c.send(&Msg::MarkRead(m)).expect("send");
+        match c.recv().expect("ReadMark").msg() {
+            Ok(Msg::ReadMark(r)) => r.time,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(mark(&mut new, Some(1_000)), Some(1_000));
+    drop(new);
+    s.signal(libc::SIGTERM);
+    assert!(s.child.wait().expect("exit").success());
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut new = login_at(s.addr, "alice", "battery staple", false).expect("the new alice");
+    assert_eq!(mark(&mut new, None), Some(1_000), "the new account's marker");
+    let mut dave = s.client("dave");
+    say(&mut dave, 2, "alice@localhost", "hello");
+    assert_eq!(next(&mut dave), "Error 801 banned seq=Some(2)", "its block");
+}
