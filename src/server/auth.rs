@@ -602,12 +602,18 @@ impl Server {
             // Added by the operator since the last look: as that look would have.
             self.evict_squatters(&account.name, MadeBy::Operator, out);
         }
-        if was
+        let replaced = was
             .flatten()
             .and_then(|k| k.created)
-            .is_some_and(|c| Some(c) != now.created)
-        {
-            self.accounts_gone(&HashSet::from([account.name]), out);
+            .filter(|&c| Some(c) != now.created);
+        if let Some(old) = replaced {
+            self.accounts_gone(&HashSet::from([account.name.clone()]), out);
+            // `scalard account del` marked the old account's deletion for a server that
+            // missed it; this one acted on it now, so the mark goes with the forgetting (saved
+            // after it). Left until the next look, a stop before that look would take it at
+            // the start for a deletion not acted on, and forget what the new account set
+            // meanwhile: its blocks, read markers and channels (helper 258).
+            self.unmark_deleted(&super::deleted_key(&account.name, old));
         } else if password_was != 0 && password_was != now.password {
             return self.password_changed(&account.name, now.password, out);
         }

@@ -150,7 +150,10 @@ pub fn check_password(p: &str) -> Result<(), String> {
 pub fn open(path: &Path, cmd: Command) -> Result<Db, String> {
     match cmd {
         Command::Add => Db::open_as_is(path).map_err(|e| e.to_string()),
-        _ => open_existing(path),
+        // Reads only: it must work where nothing can be written (a read-only mount, a full
+        // disk; found in review: it opened the store as the writer and failed there).
+        Command::List => open_reading(path),
+        Command::Del | Command::Passwd => open_existing(path),
     }
 }
 
@@ -242,6 +245,13 @@ fn same_password(db: &Db, id: &str, password: Option<&str>) -> Result<bool, Stri
 pub fn open_existing(path: &Path) -> Result<Db, String> {
     must_exist(path)?;
     Db::open_as_is(path).map_err(|e| e.to_string())
+}
+
+/// [`open_existing`], only to read: for the commands that change nothing (`account list`,
+/// `ban list`), which then work on a read-only mount or a full disk too.
+pub fn open_reading(path: &Path) -> Result<Db, String> {
+    must_exist(path)?;
+    Db::open_read_only(path).map_err(|e| e.to_string())
 }
 
 /// Refuses a store file that is not there, for the commands that read what a server saved,

@@ -5,7 +5,7 @@
 //! its bans in memory, would go on applying the lifted one, and would save its own list back
 //! over the edit at its next change. Listing works beside a running server.
 
-use super::admin::open_existing;
+use super::admin::{open_existing, open_reading};
 use super::lock::{DirLock, LockError};
 use super::sqlite::Db;
 use crate::server::{
@@ -53,8 +53,12 @@ pub fn run(
     target: Option<&str>,
     configured: Configured<'_>,
 ) -> Result<String, String> {
-    // Before the lock, which would make a lock file in a directory that has no store.
-    let db = open_existing(&dir.join(db_file))?;
+    // Before the lock, which would make a lock file in a directory that has no store. `list`
+    // only reads, so it works where nothing can be written (a read-only mount, a full disk).
+    let db = match cmd {
+        Command::List => open_reading(&dir.join(db_file))?,
+        Command::Del => open_existing(&dir.join(db_file))?,
+    };
     match cmd {
         Command::List => {
             let bans = saved(&db)?;

@@ -500,6 +500,20 @@ impl Db {
         snapshot::open_existing(path, true).map(Some)
     }
 
+    /// Opens an existing store only to read it, for the commands that change nothing
+    /// (`scalard account list`, `scalard ban list`): nothing is made, upgraded, locked for
+    /// writing or written, so they work on a filesystem mounted read-only, a full disk or an
+    /// immutable file, where [`Db::open_as_is`] fails (it opens the file as the writer and
+    /// takes the write lock to look at the schema). An older schema is still
+    /// [`StoreError::TooOld`]: its tables may lack what this build reads.
+    pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+        let db = snapshot::open_existing(path, true)?;
+        match db.user_version().map_err(at(path))? {
+            v if v < SCHEMA_VERSION => Err(StoreError::TooOld(v)),
+            _ => Ok(db),
+        }
+    }
+
     /// The schema version of the file: older than [`SCHEMA_VERSION`] until a start upgrades
     /// it.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
