@@ -984,7 +984,10 @@ fn a_server_ban_that_is_no_ban_says_why() {
     let mut alice = alice(&s);
     for (target, says) in [
         ("10.0.0.0/33", "300 target: the prefix length is at most 32"),
-        ("2001:db8::/x", "300 target: the prefix length is not a number"),
+        (
+            "2001:db8::/x",
+            "300 target: the prefix length is not a plain number",
+        ),
         ("fe80::1%eth0", "300 target: an address range has no zone (%...)"),
         (
             "Mallory@localhost",

@@ -66,7 +66,7 @@ impl std::fmt::Display for TargetFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TargetFault::PrefixTooLong(bits) => write!(f, "the prefix length is at most {bits}"),
-            TargetFault::PrefixNotNumber => f.write_str("the prefix length is not a number"),
+            TargetFault::PrefixNotNumber => f.write_str("the prefix length is not a plain number"),
             TargetFault::Zone => f.write_str("an address range has no zone (%...)"),
             TargetFault::Local => write!(f, "a pattern's name is 1-{MAX_LOCAL} of a-z 0-9 . _ - and *"),
             TargetFault::Domain => write!(f, "a pattern's domain is 1-{MAX_DOMAIN} of a-z 0-9 . - and *"),
