@@ -198,10 +198,33 @@ pub fn parse_time(s: &str) -> Option<u64> {
 
 /// The UTC seconds of the local clock reading `secs` (as seconds since 1970 on the local
 /// clock): the offset is that in force at the time found, which differs from a guess with the
-/// offset of the reading itself only around a change of daylight saving time.
-fn local_to_utc(secs: i64) -> i64 {
-    let guess = secs - local_offset(secs);
-    secs - local_offset(guess)
+/// offset of the reading itself only around a change of daylight saving time. `off` is the
+/// zone's offset from UTC at a time (the local zone's in use; a made-up zone in tests).
+fn local_to_utc_in(secs: i64, off: &dyn Fn(i64) -> i64) -> i64 {
+    let guess = secs - off(secs);
+    secs - off(guess)
+}
+
+/// Every UTC second at which the local clock (whose offset at a time is `off`) read `secs`:
+/// one, or two in the hour a change back from daylight saving time repeats (found on a
+/// Pacific/Auckland change day: `02:30`, typed at 02:40 after the first one, was taken as
+/// the second, still to come, and so as yesterday's). A reading the clock skipped (its
+/// change forward) has none; [`local_to_utc_in`]'s answer is given then.
+fn local_readings(secs: i64, off: &dyn Fn(i64) -> i64) -> Vec<i64> {
+    let guess = local_to_utc_in(secs, off);
+    // The offsets in force a few hours either side: a change moves the clock by two hours at
+    // most, and two changes are months apart.
+    let mut found: Vec<i64> = [off(guess - 4 * 3600), off(guess + 4 * 3600)]
+        .into_iter()
+        .map(|o| secs - o)
+        .filter(|&t| secs - off(t) == t)
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    if found.is_empty() {
+        found.push(guess);
+    }
+    found
 }
 
 /// Parses a time typed in the chat (`/history since WHEN`), against `now` (ms): `90m`, `2h`
@@ -209,6 +232,12 @@ fn local_to_utc(secs: i64) -> i64 {
 /// if that is still to come); `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (local); or what
 /// [`parse_time`] takes. `None` for anything else.
 pub fn parse_when(s: &str, now: u64) -> Option<u64> {
+    parse_when_in(s, now, &local_offset)
+}
+
+/// [`parse_when`] in the zone whose offset from UTC at a time (seconds) is `off`.
+fn parse_when_in(s: &str, now: u64, off: &dyn Fn(i64) -> i64) -> Option<u64> {
+    let local_to_utc = |secs| local_to_utc_in(secs, off);
     let lower = s.trim().to_ascii_lowercase();
     let s = lower.as_str();
     let to_ms = |secs: i64| u64::try_from(secs).ok()?.checked_mul(1000);
@@ -221,19 +250,20 @@ pub fn parse_when(s: &str, now: u64) -> Option<u64> {
     if s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u64>().is_ok_and(|n| n < 100_000_000_000) {
         return None;
     }
-    let today = local_day(now);
+    let now_s = i64::try_from(now / 1000).ok()?;
+    let today = now_s.saturating_add(off(now_s)).div_euclid(86_400);
     match s {
         "today" => return to_ms(local_to_utc(today * 86_400)),
         "yesterday" => return to_ms(local_to_utc((today - 1) * 86_400)),
         _ => {}
     }
     if let Some(clock) = clock_secs(s) {
-        let at = local_to_utc(today * 86_400 + clock);
-        let now_s = i64::try_from(now / 1000).ok()?;
-        return to_ms(match at > now_s {
-            true => local_to_utc((today - 1) * 86_400 + clock),
-            false => at,
-        });
+        // The latest time today the clock read it, if it has; else yesterday's.
+        let today_at = local_readings(today * 86_400 + clock, off)
+            .into_iter()
+            .filter(|&t| t <= now_s)
+            .max();
+        return to_ms(today_at.unwrap_or_else(|| local_to_utc((today - 1) * 86_400 + clock)));
     }
     let day = s.get(..10).and_then(local_date);
     let clock = match s.get(10..) {
@@ -369,6 +399,50 @@ mod tests {
         ] {
             assert_eq!(parse_when(bad, now), None, "{bad:?}");
         }
+    }
+
+    /// A zone as Pacific/Auckland's: UTC+13 until `change`, UTC+12 from then (its end of
+    /// daylight saving time, when its clock goes from 03:00 back to 02:00).
+    fn auckland(change: i64) -> impl Fn(i64) -> i64 {
+        move |t| if t < change { 13 * 3600 } else { 12 * 3600 }
+    }
+
+    #[test]
+    fn a_clock_time_in_the_hour_a_change_repeats_is_the_latest_that_has_come() {
+        // 2026-04-04T14:00:00Z: 03:00 NZDT becomes 02:00 NZST, so 02:00 to 03:00 comes twice.
+        let change = parse_time("2026-04-04T14:00:00Z").unwrap() as i64 / 1000;
+        let zone = auckland(change);
+        let at = |s: &str| parse_time(s).unwrap();
+        // 02:40 NZDT, the first time round: 02:30 NZDT has come, 02:30 NZST not yet.
+        let now = at("2026-04-04T13:40:00Z");
+        assert_eq!(
+            parse_when_in("02:30", now, &zone),
+            Some(at("2026-04-04T13:30:00Z")),
+            "not yesterday's"
+        );
+        // 02:40 NZST, the second time round: both have come; the later one is meant.
+        let now = at("2026-04-04T14:40:00Z");
+        assert_eq!(
+            parse_when_in("02:30", now, &zone),
+            Some(at("2026-04-04T14:30:00Z"))
+        );
+        // Still to come in either: yesterday's; 01:30 and 03:30 come once.
+        assert_eq!(
+            parse_when_in("02:50", at("2026-04-04T13:40:00Z"), &zone),
+            Some(at("2026-04-04T14:50:00Z") - 86_400_000 - 3_600_000)
+        );
+        assert_eq!(
+            parse_when_in("01:30", now, &zone),
+            Some(at("2026-04-04T12:30:00Z"))
+        );
+        assert_eq!(
+            parse_when_in("03:30", at("2026-04-04T15:40:00Z"), &zone),
+            Some(at("2026-04-04T15:30:00Z"))
+        );
+        assert_eq!(
+            parse_when_in("today", now, &zone),
+            Some(at("2026-04-04T11:00:00Z"))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::auth::Dance;
 use super::{ConnId, Now, Outbox, Server};
 use crate::proto::*;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
 
 /// Which other domains' users this server admits, on their home server's word.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,7 +115,19 @@ pub enum Vouched {
 struct Issued {
     user: Box<str>,
     audience: Box<str>,
+    /// When it expires, on the wall clock: what the Token and each Vouch say.
     until: u64,
+    /// When its lifetime has passed on the monotonic clock. A token is good only while both
+    /// hold: a wall clock stepped back (NTP, a resumed VM) must not keep it good longer than
+    /// its lifetime (found by stepping the clock back an hour: a 5-minute token was vouched
+    /// for 65 minutes).
+    ends: Instant,
+}
+
+impl Issued {
+    fn good(&self, now: &Now) -> bool {
+        self.until > now.unix_ms && self.ends > now.mono
+    }
 }
 
 /// The core's federation state. No Debug: its keys are tokens.
@@ -124,8 +137,9 @@ pub(super) struct Federation {
     pub lifetime_ms: u64,
     issued: HashMap<Box<[u8]>, Issued>,
     by_user: HashMap<Box<str>, VecDeque<Box<[u8]>>>,
-    /// Foreign tokens a home server vouched for: the ID and until when.
-    vouched: HashMap<Box<[u8]>, (Box<str>, u64)>,
+    /// Foreign tokens a home server vouched for: the ID, until when on the wall clock (the
+    /// home's word, bounded by ours), and until when on the monotonic clock (as [`Issued`]).
+    vouched: HashMap<Box<[u8]>, (Box<str>, u64, Instant)>,
 }
 
 impl Default for Federation {
@@ -144,25 +158,27 @@ impl Federation {
     /// Forgets expired tokens and answers.
     pub fn prune(&mut self, now: &Now) {
         let t = now.unix_ms;
-        self.issued.retain(|_, i| i.until > t);
+        self.issued.retain(|_, i| i.good(now));
         let issued = &self.issued;
         self.by_user.retain(|_, q| {
             q.retain(|tok| issued.contains_key(tok));
             !q.is_empty()
         });
-        self.vouched.retain(|_, (_, until)| *until > t);
+        self.vouched
+            .retain(|_, (_, until, ends)| *until > t && *ends > now.mono);
     }
 
     /// Fills the table of issued tokens to its bound with tokens of a made-up user, good
     /// until `until`.
     #[cfg(test)]
-    pub fn fill(&mut self, until: u64) {
+    pub fn fill(&mut self, until: u64, ends: Instant) {
         for i in 0..MAX_TOKENS.saturating_sub(self.issued.len()) {
             let token: Box<[u8]> = (i as u64).to_le_bytes().into();
             let issued = Issued {
                 user: "filler@example.com".into(),
                 audience: "bar.org".into(),
                 until,
+                ends,
             };
             self.issued.insert(token, issued);
         }
@@ -228,6 +244,7 @@ impl Server {
             }
         };
         let mut until = now.unix_ms.saturating_add(f.lifetime_ms);
+        let mut ends = now.mono + std::time::Duration::from_millis(f.lifetime_ms);
         let mine = f.by_user.entry(user.clone()).or_default();
         if (mine.len() >= TOKENS_PER_USER || full)
             && let Some(old) = mine.pop_front()
@@ -238,6 +255,7 @@ impl Server {
             // granting again and again would keep the table full, and newcomers out, for good
             // (review 215). The Token says when it ends.
             until = until.min(old.until);
+            ends = ends.min(old.ends);
         }
         mine.push_back(token.clone());
         f.issued.insert(
@@ -246,6 +264,7 @@ impl Server {
                 user,
                 audience: m.server.into(),
                 until,
+                ends,
             },
         );
         let reply = Token {
@@ -274,8 +293,7 @@ impl Server {
             return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
         }
         let until = self.federation.issued.get(m.token).and_then(|i| {
-            (&*i.user == m.user.as_str() && &*i.audience == m.server && i.until > now.unix_ms)
-                .then_some(i.until)
+            (&*i.user == m.user.as_str() && &*i.audience == m.server && i.good(now)).then_some(i.until)
         });
         // Debug, not info: any connection may send Verify, and a log line each would let it
         // fill the log at the byte rate.
@@ -309,9 +327,10 @@ impl Server {
             let reason = format!("this server does not admit users of {home}");
             return self.fail(conn, m.seq, ErrorCode::ForeignId, &reason, out);
         }
-        if let Some((who, until)) = self.federation.vouched.get(token)
+        if let Some((who, until, ends)) = self.federation.vouched.get(token)
             && &**who == user
             && *until > now.unix_ms
+            && *ends > now.mono
         {
             self.proven(conn);
             return self.admit(conn, user.into(), false, m.seq, out);
@@ -413,8 +432,11 @@ impl Server {
                 // The answer is kept no longer than a token of ours would live, whatever the
                 // home server says.
                 let until = until.min(now.unix_ms.saturating_add(TOKEN_LIFETIME_MS));
+                // Kept as long on the monotonic clock, so that our clock stepping back does
+                // not keep it longer.
+                let ends = now.mono + std::time::Duration::from_millis(until.saturating_sub(now.unix_ms));
                 if f.vouched.len() < MAX_TOKENS {
-                    f.vouched.insert(token, (user.clone(), until));
+                    f.vouched.insert(token, (user.clone(), until, ends));
                 }
                 self.proven(conn);
                 self.admit(conn, user, false, seq, out);

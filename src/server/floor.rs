@@ -31,7 +31,15 @@ impl Floors {
     /// Where `topic`'s times start now that it gets an audience again (which keeps them from
     /// here on): after its last time if that is kept, and after every stored one.
     pub fn take(&mut self, topic: &str) -> u64 {
-        let kept = self.ahead.remove(topic).unwrap_or(0);
+        let floor = self.floor(topic);
+        self.ahead.remove(topic);
+        floor
+    }
+
+    /// Where `topic`'s times would start now, without taking it: no Event of the topic,
+    /// stored or delivered, has a later time, and its next one will be after it.
+    pub fn floor(&self, topic: &str) -> u64 {
+        let kept = self.ahead.get(topic).copied().unwrap_or(0);
         kept.max(self.start).max(self.clock.saturating_sub(1))
     }
 

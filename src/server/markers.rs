@@ -114,10 +114,20 @@ impl Server {
             return;
         };
         let topic = m.topic.as_str();
-        // No marker runs ahead of Events still to come.
+        // No marker runs ahead of Events still to come: none past the clock, nor past the
+        // newest time the topic has. Not the clock alone: a topic runs ahead of it when busy
+        // or after the clock stepped back (NTP, a resumed VM), and a marker held at the clock
+        // left the Events the user had read counted as unread on every other device until the
+        // clock caught up (found by stepping the clock back an hour). A conversation's Events
+        // from the other user are on the asker's own ID, whose times run on their own.
+        let newest = match m.topic.kind() {
+            Kind::User => self.newest_time(topic).max(self.newest_time(&user)),
+            _ => self.newest_time(topic),
+        };
+        let bound = now.unix_ms.max(newest);
         let moved = m
             .time
-            .is_some_and(|t| self.read_markers.advance(&user, topic, t.min(now.unix_ms)));
+            .is_some_and(|t| self.read_markers.advance(&user, topic, t.min(bound)));
         let time = self.read_markers.get(&user, topic);
         let mark = |seq| {
             Msg::ReadMark(ReadMark {
@@ -137,6 +147,16 @@ impl Server {
         if let (Some(u), Ok(frame)) = (self.users.get(&*user), told.to_frame()) {
             out.fanout(&u.conns, Some(conn), &frame);
         }
+    }
+
+    /// The newest time `topic` has given an Event, delivered or stored (the time its next
+    /// one comes after, where it has no audience now).
+    fn newest_time(&self, topic: &str) -> u64 {
+        let audience = match Name::parse(topic).map(|n| n.kind()) {
+            Ok(Kind::Channel) => self.channels.get(topic),
+            _ => self.users.get(topic),
+        };
+        audience.map_or_else(|| self.floors.floor(topic), |a| a.last_time())
     }
 
     /// Hands the moved markers to the save at `now` if they are due (see [`SAVED_EVERY`]), or

@@ -148,7 +148,9 @@ fn a_full_table_of_tokens_refuses_newcomers_and_replaces_a_holder_s_oldest() {
     let mut r = rig(Policy::Open, false);
     let first = token_for(&mut r, "bar.org");
     let first_until = r.now.unix_ms + 300_000;
-    r.server.federation.fill(r.now.unix_ms + 300_000);
+    r.server
+        .federation
+        .fill(r.now.unix_ms + 300_000, r.now.mono + Duration::from_secs(300));
     let grant = Msg::Grant(Grant {
         seq: Some(5),
         server: "bar.org",
@@ -444,4 +446,43 @@ fn the_policy_reads_as_words_in_the_log() {
         Foreign::Deny(set(&["spam.test"])).to_string(),
         "any domain's but spam.test"
     );
+}
+
+/// A wall clock stepped back (NTP, a resumed VM) must not keep a token, or a home's yes to
+/// one, good past its lifetime: found by stepping the clock back an hour, when a 5-minute
+/// token was vouched for for 65 minutes.
+#[test]
+fn a_token_lives_no_longer_than_its_lifetime_when_the_clock_steps_back() {
+    let mut r = rig(Policy::Open, false);
+    r.now.unix_ms = 10_000_000;
+    let token = token_for(&mut r, "bar.org");
+    r.open(1, Ipv4Addr::new(192, 0, 2, 9).into());
+    let until = r.now.unix_ms + 300_000;
+    assert_eq!(
+        verify(&mut r, 1, "alice@example.com", "bar.org", &token),
+        (true, Some(until))
+    );
+    // 301 s pass while the clock is stepped back an hour.
+    r.now.unix_ms -= 3_600_000;
+    r.now.mono += Duration::from_secs(301);
+    assert_eq!(
+        verify(&mut r, 1, "alice@example.com", "bar.org", &token),
+        (false, None),
+        "expired: its lifetime has passed"
+    );
+
+    // As the audience: the home's yes is kept no longer either.
+    let mut r = admitting_foo();
+    r.now.unix_ms = 10_000_000;
+    let until = r.now.unix_ms + 60_000;
+    let got = vouch(&mut r, 0, "alice@foo.org", &[1; 32], Vouched::Yes(until));
+    assert_eq!(got, ["Ident alice@foo.org Some(\"example.com\")"]);
+    r.now.unix_ms -= 3_600_000;
+    r.now.mono += Duration::from_secs(61);
+    r.open(1, Ipv4Addr::LOCALHOST.into());
+    assert!(
+        r.send(1, token_ident("alice@foo.org", &[1; 32])).is_empty(),
+        "asked again"
+    );
+    assert_eq!(r.out.token_checks.len(), 1);
 }

@@ -174,3 +174,45 @@ fn without_a_store_markers_are_kept_until_the_server_stops_and_nothing_is_saved(
         [format!("ReadMark {CH} Some(500) seq=Some(5)")]
     );
 }
+
+#[test]
+fn a_marker_reaches_the_newest_event_read_when_the_topic_runs_ahead_of_a_clock_stepped_back() {
+    let mut r = marking(false);
+    r.now.unix_ms = 10_000_000;
+    r.sub(0, CH);
+    r.sub(2, CH);
+    let (before, _) = r.stamped(2, CH, "before");
+    let (dm_before, _) = r.stamped(2, ALICE, "a word");
+    // The clock steps back an hour (NTP): both topics' times go on rising after their last.
+    r.now.unix_ms -= 3_600_000;
+    let (after, _) = r.stamped(2, CH, "after");
+    let (dm_after, _) = r.stamped(2, ALICE, "another");
+    assert_eq!((after, dm_after), (before + 1, dm_before + 1));
+    r.out.take(0);
+    // alice read up to "after": her other devices must count it, and "before", as read.
+    assert_eq!(
+        r.send(0, mark(CH, Some(after))),
+        [format!("ReadMark {CH} Some({after}) seq=Some(5)")]
+    );
+    // Past the newest Event and the clock: still no marker ahead of Events to come.
+    assert_eq!(
+        r.send(0, mark(CH, Some(u64::MAX))),
+        [format!("ReadMark {CH} Some({after}) seq=Some(5)")]
+    );
+    let (next, _) = r.stamped(2, CH, "next");
+    assert!(next > after, "the next Event is unread");
+    r.out.take(0);
+    // A conversation's marker is on bob's ID; bob's messages are on alice's, ahead too.
+    let bob = "bob@example.com";
+    assert_eq!(
+        r.send(0, mark(bob, Some(dm_after))),
+        [format!("ReadMark {bob} Some({dm_after}) seq=Some(5)")]
+    );
+    // A quiet topic is held to the clock as before.
+    let quiet = "#quiet@example.com";
+    let clock = r.now.unix_ms;
+    assert_eq!(
+        r.send(0, mark(quiet, Some(u64::MAX))),
+        [format!("ReadMark {quiet} Some({clock}) seq=Some(5)")]
+    );
+}
