@@ -124,6 +124,17 @@ struct Issued {
     ends: Instant,
 }
 
+/// `ms` after `now` on the monotonic clock. `token-lifetime` takes any number of seconds, and
+/// `+` panics past what an Instant holds: not on Linux (seconds in an i64 hold u64::MAX ms),
+/// but where it counts u64 nanoseconds (584 years). One that far is as good as never, so up to
+/// 2^32 s is taken there (found in review).
+fn mono_after(now: &Now, ms: u64) -> Instant {
+    let far = |d| now.mono.checked_add(d);
+    far(std::time::Duration::from_millis(ms))
+        .or_else(|| far(std::time::Duration::from_secs(1 << 32)))
+        .unwrap_or(now.mono)
+}
+
 impl Issued {
     fn good(&self, now: &Now) -> bool {
         self.until > now.unix_ms && self.ends > now.mono
@@ -244,7 +255,7 @@ impl Server {
             }
         };
         let mut until = now.unix_ms.saturating_add(f.lifetime_ms);
-        let mut ends = now.mono + std::time::Duration::from_millis(f.lifetime_ms);
+        let mut ends = mono_after(now, f.lifetime_ms);
         let mine = f.by_user.entry(user.clone()).or_default();
         if (mine.len() >= TOKENS_PER_USER || full)
             && let Some(old) = mine.pop_front()
@@ -434,7 +445,7 @@ impl Server {
                 let until = until.min(now.unix_ms.saturating_add(TOKEN_LIFETIME_MS));
                 // Kept as long on the monotonic clock, so that our clock stepping back does
                 // not keep it longer.
-                let ends = now.mono + std::time::Duration::from_millis(until.saturating_sub(now.unix_ms));
+                let ends = mono_after(now, until.saturating_sub(now.unix_ms));
                 if f.vouched.len() < MAX_TOKENS {
                     f.vouched.insert(token, (user.clone(), until, ends));
                 }
