@@ -792,6 +792,52 @@ fn listener_reports_server_shutdown() {
     assert!(err.contains("504 shutting_down"), "{err}");
 }
 
+/// Found by a script author: `listen '#x' | head -n 1` printed its line, head exited, and the
+/// pipeline never ended, since a listener learnt of the closed pipe only at its next write and
+/// a quiet channel brings none (an orphaned listener lingered the same way after its
+/// pipeline's reader died). It must end, with 0, as soon as its reader is gone.
+#[test]
+fn listen_ends_when_its_reader_goes_away_in_a_quiet_channel() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen
+        .args(["--id", "bob", "listen", "#quiet"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = listen.spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    wait_subscribers(&server, "#quiet@localhost", 1);
+    let mut raw = server.client("carol");
+    subscribe(&mut raw, "#quiet@localhost");
+    publish(&mut raw, "#quiet@localhost", "the only line");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(
+        line.ends_with(" #quiet@localhost carol@localhost: the only line\n"),
+        "{line}"
+    );
+    // As `head -n 1` does once it has its line; nothing more is said in the channel.
+    drop(out);
+    let deadline = std::time::Instant::now() + STEP;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("listen did not end within {STEP:?} of its reader going away");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "a closed output ends it quietly: {err}");
+}
+
 #[test]
 fn usage_errors() {
     let server = Server::start();

@@ -402,7 +402,11 @@ pub fn listen(
         }
     };
     loop {
-        let frame = match conn.recv() {
+        let frame = match next_frame(&mut conn) {
+            Next::OutputClosed => break,
+            Next::Frame(f) => f,
+        };
+        let frame = match frame {
             Ok(f) => f,
             Err(NetError::Timeout(_)) if held.is_some() => {
                 show(held.take());
@@ -497,6 +501,68 @@ pub fn listen(
     }
     conn.bye(None, BYE_WAIT);
     Ok(())
+}
+
+/// What ended a listener's wait for the server's next frame.
+enum Next {
+    /// A frame, or why none came (a timeout is the socket's read timeout running out).
+    Frame(Result<scalar::client::Frame, NetError>),
+    /// Whoever read standard output is gone (`| head -n 3` has its lines).
+    OutputClosed,
+}
+
+/// The server's next frame, unless the reader of standard output goes away first. A write
+/// would find that out only at the next Event, and in a quiet channel none may come for hours:
+/// `listen | head -n 3` then never ended, nor did a listener whose pipeline's reader died
+/// (found by a script author). So while no input is buffered this waits in poll(2) on the
+/// socket and on standard output together: asked for no event, standard output reports only
+/// POLLERR (a pipe or FIFO whose readers all closed) or POLLHUP (a socket shut, a terminal
+/// hung up), never for a file or a pipe that is merely full. The wait is the socket's read
+/// timeout, so the caller's silences (ping, then give up) run as before.
+fn next_frame(conn: &mut Conn) -> Next {
+    use std::os::fd::AsRawFd;
+    if conn.has_buffered_input() {
+        return Next::Frame(conn.recv());
+    }
+    let wait = match conn.stream().read_timeout() {
+        Ok(w) => w,
+        Err(e) => return Next::Frame(Err(e.into())),
+    };
+    let mut fds = [
+        libc::pollfd {
+            fd: conn.stream().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: io::stdout().as_raw_fd(),
+            events: 0,
+            revents: 0,
+        },
+    ];
+    // Rounded up, so that a wait of a few µs does not spin; none set waits for good.
+    let ms = wait.map_or(-1, |w| {
+        i32::try_from(w.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+    });
+    // SAFETY: `fds` is a valid array of two pollfd for the duration of the call; the socket
+    // belongs to `conn`, borrowed here, and standard output stays open (the runtime opens
+    // /dev/null in its place if it was closed at start, which poll reports nothing for).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    let [_, stdout] = fds;
+    if n < 0 {
+        // Interrupted (a signal that did not end the process), or an error poll alone has:
+        // the read says what the socket has, as it did before this wait.
+        return Next::Frame(conn.recv());
+    }
+    if stdout.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        return Next::OutputClosed;
+    }
+    if n == 0 {
+        return Next::Frame(Err(NetError::Timeout("the server")));
+    }
+    // The socket is readable, or failed, which the read reports (or standard output was
+    // invalid, POLLNVAL, which cannot be watched: the read waits its timeout as before).
+    Next::Frame(conn.recv())
 }
 
 /// The most pages of 100 channels `topics` reads: a million channels.
