@@ -323,6 +323,50 @@ fn send_stdin_lines() {
     assert_eq!(next_text(&mut watcher), "three");
 }
 
+/// Found by a script author: `send --json` whose output cannot be written (`> /dev/full`) ended
+/// with exit 1 after publishing the line, saying `0 message(s) before line 1 were sent`; a script
+/// that believed it would post the line twice. It must say the line was sent.
+#[test]
+fn send_json_to_a_full_output_says_what_was_sent() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#full@localhost");
+    let mut send = cli(&server, &home);
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    send.args(["--id", "alice", "send", "#full", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(full)
+        .stderr(std::process::Stdio::piped());
+    let mut child = send.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"one\ntwo\n").unwrap();
+    drop(input);
+    let deadline = std::time::Instant::now() + STEP;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("send did not end within {STEP:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_clean(&err);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(next_text(&mut watcher), "one");
+    assert!(
+        err.contains("1 message(s) were sent, line 1 the last; its echo could not be written"),
+        "{err}"
+    );
+    assert!(!err.contains("0 message(s) before line 1"), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+}
+
 /// A bot's action, as the chat's `/me` sends it (a trial by a community of chatters: `send`
 /// could not).
 #[test]

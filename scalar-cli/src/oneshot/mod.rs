@@ -167,7 +167,9 @@ pub fn send(
         subscribe(&mut conn, &topic, args.timeout)?;
     }
     let mut out = Out::new();
-    let mut publish = |conn: &mut Conn, text: &str| -> Result<(), CliError> {
+    // Returns the echo as `--json` prints it, for the caller to write once it has counted the
+    // message as sent: a failed write is no failure to send.
+    let publish = |conn: &mut Conn, text: &str| -> Result<Option<String>, CliError> {
         let mut resend = crate::resend::Resend::default();
         let echo = loop {
             let sent = conn.request(args.timeout, |seq| {
@@ -215,28 +217,48 @@ pub fn send(
                 ));
             }
         })?;
-        // The echo gives a script the id to answer or thread on; a closed output is no reason
-        // to stop sending.
-        if let (true, Ok(Msg::Event(e))) = (json, echo.msg()) {
-            let _ = out.event(&Received::new(&e), true)?;
+        // The echo gives a script the id to answer or thread on.
+        Ok(match (json, echo.msg()) {
+            (true, Ok(Msg::Event(e))) => Some(json::event(&Received::new(&e))),
+            _ => None,
+        })
+    };
+    // A closed output is no reason to stop sending; another failure to write is (exit 1), but
+    // the message whose echo it was is published, and a script must not send it again (found
+    // by a script author: `send --json > /dev/full` said `0 message(s) before line 1 were
+    // sent` of a line the channel had).
+    let mut print = |echo: Option<String>, sent: &str| -> Result<(), CliError> {
+        match echo.map(|line| out.line(&line)) {
+            Some(Err(e)) => {
+                note(&format!("{sent}; its echo could not be written"));
+                Err(e)
+            }
+            _ => Ok(()),
         }
-        Ok(())
     };
     let Some(lines) = lines.as_mut() else {
-        publish(&mut conn, &first)?;
+        let echo = publish(&mut conn, &first)?;
+        print(echo, "the message was sent")?;
         conn.bye(None, BYE_WAIT);
         return Ok(());
     };
     let quiet = quiet(&conn);
     let mut next = Some(first);
     while let Some(text) = next {
-        publish(&mut conn, &text).inspect_err(|_| {
+        let echo = publish(&mut conn, &text).inspect_err(|_| {
             note(&format!(
                 "{} message(s) before line {} were sent",
                 lines.sent, lines.line_no
             ))
         })?;
         lines.sent += 1;
+        print(
+            echo,
+            &format!(
+                "{} message(s) were sent, line {} the last",
+                lines.sent, lines.line_no
+            ),
+        )?;
         next = lines.next(Some((&mut conn, quiet, args.timeout)))?;
     }
     conn.bye(None, BYE_WAIT);
