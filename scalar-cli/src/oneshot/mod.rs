@@ -17,9 +17,10 @@ use crate::{json, render};
 use scalar::client::HELD_FRAMES;
 use scalar::proto::{Body, Conversations, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
 use std::collections::HashSet;
-use std::io::{self, BufRead, IsTerminal, Write};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 /// How long a listener waits in silence before it pings the server itself, to notice a server
 /// that vanished without closing the connection.
@@ -281,14 +282,39 @@ fn quiet(conn: &Conn) -> Duration {
 /// server while it waits for the next one.
 struct Lines {
     rx: mpsc::Receiver<io::Result<Option<Result<String, BadLine>>>>,
+    /// Rung by the reader after each line it hands over (and at its end), so that the sender
+    /// can wait in poll(2) for a line and for the server together; `None` if the socket pair
+    /// could not be made, and the sender then waits for lines alone, as it did before.
+    wake: Option<UnixStream>,
     line_no: u64,
     sent: u64,
+}
+
+/// What ended a sender's wait for its next line.
+enum Woken {
+    /// The reader handed over a line, or ended.
+    Line,
+    /// The server sent something (or closed the connection).
+    Server,
+    /// Neither, within the wait.
+    Quiet,
 }
 
 impl Lines {
     fn read_stdin() -> Lines {
         // One line ahead at most: the rest waits in the pipe, not in memory.
         let (tx, rx) = mpsc::sync_channel(1);
+        // Both ends non-blocking: a ring that finds the pair full (the sender has not drained
+        // it yet) is not needed, and the reader must never wait on it.
+        let pair = UnixStream::pair().and_then(|(r, w)| {
+            r.set_nonblocking(true)?;
+            w.set_nonblocking(true)?;
+            Ok((r, w))
+        });
+        let (wake, ring) = match pair {
+            Ok((r, w)) => (Some(r), Some(w)),
+            Err(_) => (None, None),
+        };
         std::thread::spawn(move || {
             let stdin = io::stdin();
             let mut r = stdin.lock();
@@ -300,46 +326,124 @@ impl Lines {
             loop {
                 let line = input::read_line(&mut r);
                 let last = !matches!(line, Ok(Some(_)));
-                if tx.send(line).is_err() || last {
+                let sent = tx.send(line);
+                if let Some(mut ring) = ring.as_ref() {
+                    let _ = ring.write(&[1]);
+                }
+                if sent.is_err() || last {
                     break;
                 }
             }
         });
         Lines {
             rx,
+            wake,
             line_no: 0,
             sent: 0,
         }
     }
 
-    /// The next non-empty line; `None` at the end of the input. With a connection, pings the
-    /// server whenever the input is quiet for `quiet`, each Ping given `timeout`.
+    /// Waits up to `wait` for a line or for the server, whichever comes first. A server that
+    /// ends the session while the input is quiet (a restart: 504 shutting_down) is then seen
+    /// at once, not at the next Ping, up to 30 s later: meanwhile a script that checked
+    /// `kill -0` wrote its next line into the pipe, and the sender took it and failed on it
+    /// (found by a script author feeding `send` through a FIFO across a server restart).
+    fn wait(&self, conn: &mut Conn, wait: Duration) -> Woken {
+        use std::os::fd::AsRawFd;
+        let Some(wake) = &self.wake else {
+            return Woken::Line;
+        };
+        if conn.has_buffered_input() {
+            return Woken::Server;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: conn.stream().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // Rounded up, so that a wait of a few µs does not spin.
+        let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is a valid array of two pollfd for the duration of the call, and both
+        // descriptors stay open (they belong to `self` and `conn`, borrowed here).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        let [line, server] = fds;
+        if n < 0 {
+            // Interrupted by a signal that did not end the process: look again.
+            return Woken::Line;
+        }
+        if line.revents != 0 {
+            // Drained: the channel, not the rings, says how many lines wait.
+            let mut buf = [0u8; 64];
+            while matches!((&*wake).read(&mut buf), Ok(n) if n > 0) {}
+            return Woken::Line;
+        }
+        match (n, server.revents) {
+            (0, _) => Woken::Quiet,
+            (_, 0) => Woken::Line,
+            _ => Woken::Server,
+        }
+    }
+
+    /// The next non-empty line; `None` at the end of the input. With a connection, waits for
+    /// the server too: answers its Pings, ends as soon as it ends the session, and pings it
+    /// whenever the input is quiet for `quiet`, each Ping given `timeout`.
     fn next(
         &mut self,
         mut conn: Option<(&mut Conn, Duration, Duration)>,
     ) -> Result<Option<String>, CliError> {
+        // When the sender pings the server if no line comes first.
+        let mut ping_at = conn.as_ref().map(|(_, quiet, _)| Instant::now() + *quiet);
         loop {
-            let line = match &mut conn {
-                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some((_, quiet, _)) => self.rx.recv_timeout(*quiet),
-            };
-            let line = match line {
-                Ok(line) => line,
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Some((c, _, timeout)) = &mut conn {
-                        c.ping(*timeout).inspect_err(|_| {
-                            note(&format!(
-                                "{} message(s) were sent; the connection ended while waiting for \
-                                 line {} of standard input",
-                                self.sent,
-                                self.line_no + 1
-                            ))
-                        })?;
+            let line = match (&mut conn, ping_at) {
+                (Some((c, quiet, timeout)), Some(at)) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    let woken = match self.rx.try_recv() {
+                        Ok(line) => Ok(line),
+                        Err(TryRecvError::Disconnected) => return Ok(None),
+                        Err(TryRecvError::Empty) if self.wake.is_some() => Err(self.wait(c, left)),
+                        // No socket pair: waits for the line alone, as before.
+                        Err(TryRecvError::Empty) => match self.rx.recv_timeout(left) {
+                            Ok(line) => Ok(line),
+                            Err(RecvTimeoutError::Timeout) => Err(Woken::Quiet),
+                            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                        },
+                    };
+                    let ended = |_: &NetError| {
+                        note(&format!(
+                            "{} message(s) were sent; the connection ended while waiting for \
+                             line {} of standard input",
+                            self.sent,
+                            self.line_no + 1
+                        ))
+                    };
+                    match woken {
+                        Ok(line) => line,
+                        Err(Woken::Line) => continue,
+                        // Answers the server's Pings, drops its news (the sender holds none)
+                        // and fails as soon as the session has ended.
+                        Err(Woken::Server) => {
+                            c.wait(Duration::from_millis(1)).inspect_err(ended)?;
+                            continue;
+                        }
+                        Err(Woken::Quiet) => {
+                            c.ping(*timeout).inspect_err(ended)?;
+                            ping_at = Some(Instant::now() + *quiet);
+                            continue;
+                        }
                     }
-                    continue;
                 }
                 // The reader ends only after the end or an error, which came first.
-                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                _ => match self.rx.recv() {
+                    Ok(line) => line,
+                    Err(_) => return Ok(None),
+                },
             };
             self.line_no += 1;
             match line.map_err(|e| CliError::Local(format!("cannot read standard input: {e}")))? {
