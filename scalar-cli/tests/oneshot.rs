@@ -323,6 +323,125 @@ fn send_stdin_lines() {
     assert_eq!(next_text(&mut watcher), "three");
 }
 
+/// Found by a script author: `send --json` whose output cannot be written (`> /dev/full`) ended
+/// with exit 1 after publishing the line, saying `0 message(s) before line 1 were sent`; a script
+/// that believed it would post the line twice. It must say the line was sent.
+#[test]
+fn send_json_to_a_full_output_says_what_was_sent() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#full@localhost");
+    let mut send = cli(&server, &home);
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    send.args(["--id", "alice", "send", "#full", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(full)
+        .stderr(std::process::Stdio::piped());
+    let mut child = send.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"one\ntwo\n").unwrap();
+    drop(input);
+    let (status, err) = exit_within(&mut child, STEP).expect("send ends");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(next_text(&mut watcher), "one");
+    assert!(
+        err.contains("1 message(s) were sent, line 1 the last; its echo could not be written"),
+        "{err}"
+    );
+    assert!(!err.contains("0 message(s) before line 1"), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+}
+
+/// How `child` exited, with its standard error, if it did within `within`; else kills it.
+fn exit_within(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> Option<(std::process::ExitStatus, String)> {
+    let deadline = std::time::Instant::now() + within;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    assert_clean(&err);
+    Some((status, err))
+}
+
+/// Found by a script author feeding `send` through a FIFO (CLI.md's `ci.fifo`): when the server
+/// shut down, the sender waiting for its next line noticed only at its next Ping, up to 30 s
+/// later (half the server's 60 s keepalive); meanwhile `kill -0` said it was alive, so the
+/// script wrote its next line, which the sender took and failed on. It must end at once.
+#[test]
+fn send_waiting_for_input_ends_when_the_server_shuts_down() {
+    let mut server = Server::start();
+    let home = TempDir::new();
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#ci@localhost");
+    let mut send = cli(&server, &home);
+    send.args(["--id", "ci-bot", "send", "#ci"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = send.spawn().unwrap();
+    // Held open, as the script's `exec 3> ci.fifo`.
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"build 42 passed\n").unwrap();
+    assert_eq!(next_text(&mut watcher), "build 42 passed");
+    drop(watcher);
+    server.stop();
+    // Well within the 30 s to its first Ping on the server's defaults.
+    let (status, err) = exit_within(&mut child, std::time::Duration::from_secs(10))
+        .expect("send ends within 10 s of the server's shutdown");
+    assert_eq!(status.code(), Some(CONNECTION), "{err}");
+    assert!(
+        err.contains("1 message(s) were sent; the connection ended while waiting for line 2"),
+        "{err}"
+    );
+    assert!(err.contains("504 shutting_down"), "{err}");
+    drop(input);
+}
+
+/// Found by a script author: a `send` fed by a quiet FIFO, in a busy channel, read nothing of
+/// the channel's Events between its lines but at a Ping every 30 s, so the server dropped it as
+/// a slow consumer (503), and its next line failed (exit 3, "it may still be published"). It
+/// reads them (and drops them) as they come.
+#[test]
+fn send_waiting_for_input_keeps_up_with_a_busy_channel() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut send = cli(&server, &home);
+    send.args(["--id", "ci-bot", "send", "#busy"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = send.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"first\n").unwrap();
+    wait_subscribers(&server, "#busy@localhost", 1);
+    // 8 MB, well past what the server queues for a connection (256 KiB) and the sockets hold.
+    flood(&server, "#busy@localhost", 8000, 1000);
+    let mut watcher = server.client("watcher");
+    subscribe(&mut watcher, "#busy@localhost");
+    if input.write_all(b"second\n").is_err() {
+        panic!("send ended early: {:?}", exit_within(&mut child, STEP));
+    }
+    drop(input);
+    assert_eq!(next_text(&mut watcher), "second");
+    let (status, err) = exit_within(&mut child, STEP).expect("send ends");
+    assert_eq!(status.code(), Some(0), "{err}");
+}
+
 /// A bot's action, as the chat's `/me` sends it (a trial by a community of chatters: `send`
 /// could not).
 #[test]
@@ -790,6 +909,39 @@ fn listener_reports_server_shutdown() {
     let (code, err) = listener.finish();
     assert_eq!(code, CONNECTION);
     assert!(err.contains("504 shutting_down"), "{err}");
+}
+
+/// Found by a script author: `listen '#x' | head -n 1` printed its line, head exited, and the
+/// pipeline never ended, since a listener learnt of the closed pipe only at its next write and
+/// a quiet channel brings none (an orphaned listener lingered the same way after its
+/// pipeline's reader died). It must end, with 0, as soon as its reader is gone.
+#[test]
+fn listen_ends_when_its_reader_goes_away_in_a_quiet_channel() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut listen = cli(&server, &home);
+    listen
+        .args(["--id", "bob", "listen", "#quiet"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = listen.spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    wait_subscribers(&server, "#quiet@localhost", 1);
+    let mut raw = server.client("carol");
+    subscribe(&mut raw, "#quiet@localhost");
+    publish(&mut raw, "#quiet@localhost", "the only line");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(
+        line.ends_with(" #quiet@localhost carol@localhost: the only line\n"),
+        "{line}"
+    );
+    // As `head -n 1` does once it has its line; nothing more is said in the channel.
+    drop(out);
+    let (status, err) = exit_within(&mut child, STEP).expect("listen ends when its reader has gone away");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "a closed output ends it quietly: {err}");
 }
 
 #[test]

@@ -17,9 +17,10 @@ use crate::{json, render};
 use scalar::client::HELD_FRAMES;
 use scalar::proto::{Body, Conversations, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
 use std::collections::HashSet;
-use std::io::{self, BufRead, IsTerminal, Write};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 /// How long a listener waits in silence before it pings the server itself, to notice a server
 /// that vanished without closing the connection.
@@ -167,7 +168,9 @@ pub fn send(
         subscribe(&mut conn, &topic, args.timeout)?;
     }
     let mut out = Out::new();
-    let mut publish = |conn: &mut Conn, text: &str| -> Result<(), CliError> {
+    // Returns the echo as `--json` prints it, for the caller to write once it has counted the
+    // message as sent: a failed write is no failure to send.
+    let publish = |conn: &mut Conn, text: &str| -> Result<Option<String>, CliError> {
         let mut resend = crate::resend::Resend::default();
         let echo = loop {
             let sent = conn.request(args.timeout, |seq| {
@@ -215,28 +218,48 @@ pub fn send(
                 ));
             }
         })?;
-        // The echo gives a script the id to answer or thread on; a closed output is no reason
-        // to stop sending.
-        if let (true, Ok(Msg::Event(e))) = (json, echo.msg()) {
-            let _ = out.event(&Received::new(&e), true)?;
+        // The echo gives a script the id to answer or thread on.
+        Ok(match (json, echo.msg()) {
+            (true, Ok(Msg::Event(e))) => Some(json::event(&Received::new(&e))),
+            _ => None,
+        })
+    };
+    // A closed output is no reason to stop sending; another failure to write is (exit 1), but
+    // the message whose echo it was is published, and a script must not send it again (found
+    // by a script author: `send --json > /dev/full` said `0 message(s) before line 1 were
+    // sent` of a line the channel had).
+    let mut print = |echo: Option<String>, sent: &str| -> Result<(), CliError> {
+        match echo.map(|line| out.line(&line)) {
+            Some(Err(e)) => {
+                note(&format!("{sent}; its echo could not be written"));
+                Err(e)
+            }
+            _ => Ok(()),
         }
-        Ok(())
     };
     let Some(lines) = lines.as_mut() else {
-        publish(&mut conn, &first)?;
+        let echo = publish(&mut conn, &first)?;
+        print(echo, "the message was sent")?;
         conn.bye(None, BYE_WAIT);
         return Ok(());
     };
     let quiet = quiet(&conn);
     let mut next = Some(first);
     while let Some(text) = next {
-        publish(&mut conn, &text).inspect_err(|_| {
+        let echo = publish(&mut conn, &text).inspect_err(|_| {
             note(&format!(
                 "{} message(s) before line {} were sent",
                 lines.sent, lines.line_no
             ))
         })?;
         lines.sent += 1;
+        print(
+            echo,
+            &format!(
+                "{} message(s) were sent, line {} the last",
+                lines.sent, lines.line_no
+            ),
+        )?;
         next = lines.next(Some((&mut conn, quiet, args.timeout)))?;
     }
     conn.bye(None, BYE_WAIT);
@@ -259,14 +282,39 @@ fn quiet(conn: &Conn) -> Duration {
 /// server while it waits for the next one.
 struct Lines {
     rx: mpsc::Receiver<io::Result<Option<Result<String, BadLine>>>>,
+    /// Rung by the reader after each line it hands over (and at its end), so that the sender
+    /// can wait in poll(2) for a line and for the server together; `None` if the socket pair
+    /// could not be made, and the sender then waits for lines alone, as it did before.
+    wake: Option<UnixStream>,
     line_no: u64,
     sent: u64,
+}
+
+/// What ended a sender's wait for its next line.
+enum Woken {
+    /// The reader handed over a line, or ended.
+    Line,
+    /// The server sent something (or closed the connection).
+    Server,
+    /// Neither, within the wait.
+    Quiet,
 }
 
 impl Lines {
     fn read_stdin() -> Lines {
         // One line ahead at most: the rest waits in the pipe, not in memory.
         let (tx, rx) = mpsc::sync_channel(1);
+        // Both ends non-blocking: a ring that finds the pair full (the sender has not drained
+        // it yet) is not needed, and the reader must never wait on it.
+        let pair = UnixStream::pair().and_then(|(r, w)| {
+            r.set_nonblocking(true)?;
+            w.set_nonblocking(true)?;
+            Ok((r, w))
+        });
+        let (wake, ring) = match pair {
+            Ok((r, w)) => (Some(r), Some(w)),
+            Err(_) => (None, None),
+        };
         std::thread::spawn(move || {
             let stdin = io::stdin();
             let mut r = stdin.lock();
@@ -278,46 +326,124 @@ impl Lines {
             loop {
                 let line = input::read_line(&mut r);
                 let last = !matches!(line, Ok(Some(_)));
-                if tx.send(line).is_err() || last {
+                let sent = tx.send(line);
+                if let Some(mut ring) = ring.as_ref() {
+                    let _ = ring.write(&[1]);
+                }
+                if sent.is_err() || last {
                     break;
                 }
             }
         });
         Lines {
             rx,
+            wake,
             line_no: 0,
             sent: 0,
         }
     }
 
-    /// The next non-empty line; `None` at the end of the input. With a connection, pings the
-    /// server whenever the input is quiet for `quiet`, each Ping given `timeout`.
+    /// Waits up to `wait` for a line or for the server, whichever comes first. A server that
+    /// ends the session while the input is quiet (a restart: 504 shutting_down) is then seen
+    /// at once, not at the next Ping, up to 30 s later: meanwhile a script that checked
+    /// `kill -0` wrote its next line into the pipe, and the sender took it and failed on it
+    /// (found by a script author feeding `send` through a FIFO across a server restart).
+    fn wait(&self, conn: &mut Conn, wait: Duration) -> Woken {
+        use std::os::fd::AsRawFd;
+        let Some(wake) = &self.wake else {
+            return Woken::Line;
+        };
+        if conn.has_buffered_input() {
+            return Woken::Server;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: conn.stream().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // Rounded up, so that a wait of a few µs does not spin.
+        let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is a valid array of two pollfd for the duration of the call, and both
+        // descriptors stay open (they belong to `self` and `conn`, borrowed here).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        let [line, server] = fds;
+        if n < 0 {
+            // Interrupted by a signal that did not end the process: look again.
+            return Woken::Line;
+        }
+        if line.revents != 0 {
+            // Drained: the channel, not the rings, says how many lines wait.
+            let mut buf = [0u8; 64];
+            while matches!((&*wake).read(&mut buf), Ok(n) if n > 0) {}
+            return Woken::Line;
+        }
+        match (n, server.revents) {
+            (0, _) => Woken::Quiet,
+            (_, 0) => Woken::Line,
+            _ => Woken::Server,
+        }
+    }
+
+    /// The next non-empty line; `None` at the end of the input. With a connection, waits for
+    /// the server too: answers its Pings, ends as soon as it ends the session, and pings it
+    /// whenever the input is quiet for `quiet`, each Ping given `timeout`.
     fn next(
         &mut self,
         mut conn: Option<(&mut Conn, Duration, Duration)>,
     ) -> Result<Option<String>, CliError> {
+        // When the sender pings the server if no line comes first.
+        let mut ping_at = conn.as_ref().map(|(_, quiet, _)| Instant::now() + *quiet);
         loop {
-            let line = match &mut conn {
-                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some((_, quiet, _)) => self.rx.recv_timeout(*quiet),
-            };
-            let line = match line {
-                Ok(line) => line,
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Some((c, _, timeout)) = &mut conn {
-                        c.ping(*timeout).inspect_err(|_| {
-                            note(&format!(
-                                "{} message(s) were sent; the connection ended while waiting for \
-                                 line {} of standard input",
-                                self.sent,
-                                self.line_no + 1
-                            ))
-                        })?;
+            let line = match (&mut conn, ping_at) {
+                (Some((c, quiet, timeout)), Some(at)) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    let woken = match self.rx.try_recv() {
+                        Ok(line) => Ok(line),
+                        Err(TryRecvError::Disconnected) => return Ok(None),
+                        Err(TryRecvError::Empty) if self.wake.is_some() => Err(self.wait(c, left)),
+                        // No socket pair: waits for the line alone, as before.
+                        Err(TryRecvError::Empty) => match self.rx.recv_timeout(left) {
+                            Ok(line) => Ok(line),
+                            Err(RecvTimeoutError::Timeout) => Err(Woken::Quiet),
+                            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                        },
+                    };
+                    let ended = |_: &NetError| {
+                        note(&format!(
+                            "{} message(s) were sent; the connection ended while waiting for \
+                             line {} of standard input",
+                            self.sent,
+                            self.line_no + 1
+                        ))
+                    };
+                    match woken {
+                        Ok(line) => line,
+                        Err(Woken::Line) => continue,
+                        // Answers the server's Pings, drops its news (the sender holds none)
+                        // and fails as soon as the session has ended.
+                        Err(Woken::Server) => {
+                            c.wait(Duration::from_millis(1)).inspect_err(ended)?;
+                            continue;
+                        }
+                        Err(Woken::Quiet) => {
+                            c.ping(*timeout).inspect_err(ended)?;
+                            ping_at = Some(Instant::now() + *quiet);
+                            continue;
+                        }
                     }
-                    continue;
                 }
                 // The reader ends only after the end or an error, which came first.
-                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                _ => match self.rx.recv() {
+                    Ok(line) => line,
+                    Err(_) => return Ok(None),
+                },
             };
             self.line_no += 1;
             match line.map_err(|e| CliError::Local(format!("cannot read standard input: {e}")))? {
@@ -402,7 +528,11 @@ pub fn listen(
         }
     };
     loop {
-        let frame = match conn.recv() {
+        let frame = match next_frame(&mut conn) {
+            Next::OutputClosed => break,
+            Next::Frame(f) => f,
+        };
+        let frame = match frame {
             Ok(f) => f,
             Err(NetError::Timeout(_)) if held.is_some() => {
                 show(held.take());
@@ -497,6 +627,68 @@ pub fn listen(
     }
     conn.bye(None, BYE_WAIT);
     Ok(())
+}
+
+/// What ended a listener's wait for the server's next frame.
+enum Next {
+    /// A frame, or why none came (a timeout is the socket's read timeout running out).
+    Frame(Result<scalar::client::Frame, NetError>),
+    /// Whoever read standard output is gone (`| head -n 3` has its lines).
+    OutputClosed,
+}
+
+/// The server's next frame, unless the reader of standard output goes away first. A write
+/// would find that out only at the next Event, and in a quiet channel none may come for hours:
+/// `listen | head -n 3` then never ended, nor did a listener whose pipeline's reader died
+/// (found by a script author). So while no input is buffered this waits in poll(2) on the
+/// socket and on standard output together: asked for no event, standard output reports only
+/// POLLERR (a pipe or FIFO whose readers all closed) or POLLHUP (a socket shut, a terminal
+/// hung up), never for a file or a pipe that is merely full. The wait is the socket's read
+/// timeout, so the caller's silences (ping, then give up) run as before.
+fn next_frame(conn: &mut Conn) -> Next {
+    use std::os::fd::AsRawFd;
+    if conn.has_buffered_input() {
+        return Next::Frame(conn.recv());
+    }
+    let wait = match conn.stream().read_timeout() {
+        Ok(w) => w,
+        Err(e) => return Next::Frame(Err(e.into())),
+    };
+    let mut fds = [
+        libc::pollfd {
+            fd: conn.stream().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: io::stdout().as_raw_fd(),
+            events: 0,
+            revents: 0,
+        },
+    ];
+    // Rounded up, so that a wait of a few µs does not spin; none set waits for good.
+    let ms = wait.map_or(-1, |w| {
+        i32::try_from(w.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+    });
+    // SAFETY: `fds` is a valid array of two pollfd for the duration of the call; the socket
+    // belongs to `conn`, borrowed here, and standard output stays open (the runtime opens
+    // /dev/null in its place if it was closed at start, which poll reports nothing for).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    let [_, stdout] = fds;
+    if n < 0 {
+        // Interrupted (a signal that did not end the process), or an error poll alone has:
+        // the read says what the socket has, as it did before this wait.
+        return Next::Frame(conn.recv());
+    }
+    if stdout.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        return Next::OutputClosed;
+    }
+    if n == 0 {
+        return Next::Frame(Err(NetError::Timeout("the server")));
+    }
+    // The socket is readable, or failed, which the read reports (or standard output was
+    // invalid, POLLNVAL, which cannot be watched: the read waits its timeout as before).
+    Next::Frame(conn.recv())
 }
 
 /// The most pages of 100 channels `topics` reads: a million channels.
