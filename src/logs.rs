@@ -142,9 +142,9 @@ impl log::Log for OneLine {
     }
 }
 
-/// A log message as it is written: control characters (C0, DEL, C1: a newline, a carriage
-/// return, an escape), line and paragraph separators and bidi controls (which reorder what a
-/// terminal shows) as Rust escapes them (`\n`, `\u{1b}`, `\u{202e}`); the rest as it is.
+/// Text as a log line (or another report of one line per item: scalar-conformance's) writes
+/// it: what [`needs_escape`] as Rust escapes it (`\n`, `\u{1b}`, `\u{202e}`); the rest as it
+/// is.
 pub struct Escaped<T>(pub T);
 
 impl<T: std::fmt::Display> std::fmt::Display for Escaped<T> {
@@ -160,7 +160,7 @@ struct Escaping<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
 impl std::fmt::Write for Escaping<'_, '_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         let mut rest = s;
-        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| escaped(c)) {
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
             self.0.write_str(rest.get(..at).unwrap_or_default())?;
             write!(self.0, "{}", c.escape_default())?;
             rest = rest.get(at + c.len_utf8()..).unwrap_or_default();
@@ -169,8 +169,10 @@ impl std::fmt::Write for Escaping<'_, '_> {
     }
 }
 
-/// Whether a log line shows `c` escaped (see [`Escaped`]).
-fn escaped(c: char) -> bool {
+/// Whether a line of text from elsewhere shows `c` escaped: control characters (C0, DEL, C1:
+/// a newline, a carriage return, an escape), line and paragraph separators and bidi controls
+/// (which reorder what a terminal shows). All are in the Basic Multilingual Plane.
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
