@@ -101,8 +101,83 @@ pub fn init(default: Level) -> Option<String> {
             writeln!(buf, "[{stamp} {:<5} {}] {}", r.level(), r.target(), r.args())
         });
     }
-    logs.init();
+    let logger = logs.build();
+    let level = logger.filter();
+    // Only the first logger set is used (env_logger's `init` would panic on a second).
+    if log::set_boxed_logger(Box::new(OneLine(logger))).is_ok() {
+        log::set_max_level(level);
+    }
     note
+}
+
+/// env_logger, with each message's text [`Escaped`]: a log line quotes what clients sent (the
+/// reason of an Error a client is refused with may be a channel operator's words), and a
+/// newline there would start a line of the sender's making (found by helper 263: a ban's
+/// reason forged a login line at `debug`), an escape sequence would act on the terminal of
+/// whoever reads the log. Whatever the format: the journal's lines too.
+struct OneLine(env_logger::Logger);
+
+impl log::Log for OneLine {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.0.matches(record) {
+            return;
+        }
+        self.0.log(
+            &log::Record::builder()
+                .args(format_args!("{}", Escaped(record.args())))
+                .metadata(record.metadata().clone())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build(),
+        );
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+/// Text as a log line (or another report of one line per item: scalar-conformance's) writes
+/// it: what [`needs_escape`] as Rust escapes it (`\n`, `\u{1b}`, `\u{202e}`); the rest as it
+/// is.
+pub struct Escaped<T>(pub T);
+
+impl<T: std::fmt::Display> std::fmt::Display for Escaped<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        write!(Escaping(f), "{}", self.0)
+    }
+}
+
+/// Writes through to the formatter, escaping as [`Escaped`] says.
+struct Escaping<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
+
+impl std::fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut rest = s;
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+            self.0.write_str(rest.get(..at).unwrap_or_default())?;
+            write!(self.0, "{}", c.escape_default())?;
+            rest = rest.get(at + c.len_utf8()..).unwrap_or_default();
+        }
+        self.0.write_str(rest)
+    }
+}
+
+/// Whether a line of text from elsewhere shows `c` escaped: control characters (C0, DEL, C1:
+/// a newline, a carriage return, an escape), line and paragraph separators and bidi controls
+/// (which reorder what a terminal shows). All are in the Basic Multilingual Plane.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Whether stderr is the journal: systemd sets `JOURNAL_STREAM` to its `DEVICE:INODE` when
@@ -126,7 +201,23 @@ fn stderr_is_the_journal() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Level, filter, filter_as_given};
+    use super::{Escaped, Level, filter, filter_as_given};
+
+    #[test]
+    fn a_message_is_one_line_without_escape_sequences() {
+        let said = "spam\n[2026-12-07T00:00:00.000Z INFO  scalar] forged\r\u{1b}[2J\u{9b}\u{7f}\u{202e}\t";
+        assert_eq!(
+            Escaped(said).to_string(),
+            "spam\\n[2026-12-07T00:00:00.000Z INFO  scalar] forged\\r\\u{1b}[2J\\u{9b}\\u{7f}\\u{202e}\\t"
+        );
+        // The rest as it is: text in any script, emoji, quotes and backslashes (of a `{:?}`).
+        let plain = "rust 🦀 日本語 שלום \"q\" \\ é";
+        assert_eq!(Escaped(plain).to_string(), plain);
+        assert_eq!(
+            Escaped(format_args!("conn {}: {}", 7, "a\nb")).to_string(),
+            "conn 7: a\\nb"
+        );
+    }
 
     #[test]
     fn a_filter_without_a_level_for_everything_gets_info_first() {

@@ -300,6 +300,8 @@ enum Break {
     NoEcho,
     /// Error 403 arrives as 404.
     WrongCode,
+    /// Error 403 arrives as 404, its reason a line of its own and escape sequences.
+    WrongCodeWorded,
     /// The extension types (64-70) are answered 103, as by a server without them: the
     /// requests never reach the server.
     NoExtensions,
@@ -339,6 +341,11 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
                         *v = key(404);
                     }
                 }
+            }
+            (Break::WrongCodeWorded, Some(t)) if t == key(3) && m.contains(&(key(9), key(403))) => {
+                m.retain(|(k, _)| *k != key(9) && *k != key(10));
+                m.push((key(9), key(404)));
+                m.push((key(10), V::Text(FORGED_REASON.into())));
             }
             _ => {}
         }
@@ -499,6 +506,41 @@ fn a_server_that_breaks_ids_echoes_or_codes_fails_where_it_should() {
     // The same proxy passes what it does not break.
     let (ok, out) = suite_only(&wrong_code, "localhost", "fanout_reaches");
     assert!(ok, "{out}");
+}
+
+/// What a server under test says in the reason of an Error: a line that would pass for a
+/// case's own, and escape sequences that retitle the window and write to the clipboard.
+const FORGED_REASON: &str =
+    "x\npass forged_case (§0)\r\u{1b}]0;owned\u{7}\u{1b}]52;c;cm0=\u{7}\u{9b}2J\u{202e}";
+
+/// The suite writes what the server under test said as text, not as it came: one line per
+/// case, nothing a terminal acts on, in the plain output and `--json` alike. Found by helper
+/// 263: an Error's reason was written as it came, so the server could add a line of its own
+/// ("pass ...") to the report, or retitle the window of whoever ran the suite; `--json`
+/// escaped C0 only (U+009B, a CSI, went through).
+#[test]
+fn what_a_server_says_is_quoted_not_written() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let proxy = breaking_proxy(s.addr, Break::WrongCodeWorded);
+    let case = "publishing_unsubscribed_is_403";
+    let (ok, out) = suite_only(&proxy, "localhost", case);
+    assert!(!ok, "{out}");
+    let raw = ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\r'];
+    assert!(!out.contains(raw), "{out:?}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.contains("got Error 404, seq 3 (x\\npass forged_case (§0)\\r\\u{1b}]0;owned"),
+        "{out}"
+    );
+    let (ok, out) = suite_with(&proxy, "localhost", case, &["--json"]);
+    assert!(!ok, "{out}");
+    assert!(!out.contains(raw), "{out:?}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.contains(r#"(x\u000apass forged_case (§0)\u000d\u001b]0;owned\u0007"#),
+        "{out}"
+    );
+    assert!(out.contains(r#"\u009b2J\u202e"#), "{out}");
 }
 
 /// An Ident reply the suite cannot take stops the run before any case, said once: every case

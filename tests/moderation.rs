@@ -1075,3 +1075,35 @@ fn a_join_rate_holds_a_raid_but_not_the_rush_after_a_start() {
     let (_op, refused) = raid(&s);
     assert_eq!(refused, [None, None, None]);
 }
+
+/// What a user writes reaches scalard's log as one line of it: a reason with a newline, a
+/// carriage return or a terminal's escape sequence is logged with them escaped. Found by
+/// helper 263: at `debug`, the Error a banned user gets was logged with the ban's reason as
+/// the operator typed it, so any channel operator could add lines of their own making to the
+/// log (a forged login here), or send escape sequences to the terminal of whoever reads it.
+#[test]
+fn a_reason_cannot_forge_a_log_line() {
+    let s = Scalard::start_logging("debug", &[]);
+    let mut op = s.client("op");
+    sub(&mut op, ROOM);
+    let forged = "[2026-12-07T00:00:00.000Z INFO  scalar::server] conn 9 from 10.0.0.9:1 is admin@localhost";
+    let reason = format!("spam\n{forged}\r\u{1b}]0;owned\u{7}\u{202e}");
+    let ban = Mod {
+        until: None,
+        seq: Some(1),
+        topic: name(ROOM),
+        action: Action::Ban,
+        target: "bob@localhost",
+        reason: Some(&reason),
+        since: None,
+    };
+    op.send(&Msg::Mod(ban)).expect("send");
+    assert!(next(&mut op).starts_with("Event #ops@localhost op@localhost ban bob@localhost spam"));
+    let mut bob = s.client("bob");
+    assert!(sub(&mut bob, ROOM).starts_with("Error 801 banned"));
+    let line = s.expect_log("banned from #ops@localhost");
+    assert!(
+        line.ends_with(&format!("spam\\n{forged}\\r\\u{{1b}}]0;owned\\u{{7}}\\u{{202e}}")),
+        "{line:?}"
+    );
+}

@@ -42,9 +42,10 @@ impl Names<'_> {
             return "you";
         }
         // Someone else named `you` (or `yourself`) is shown whole, or their records would
-        // read as this user's ("you banned bob").
+        // read as this user's ("you banned bob"); and one named `themselves`, or "alice made
+        // themselves an operator" would read as alice's own role (found by helper 263).
         match crate::names::short_target(id, self.domain) {
-            "you" | "yourself" => id,
+            "you" | "yourself" | "themselves" => id,
             short => short,
         }
     }

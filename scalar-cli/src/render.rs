@@ -257,6 +257,24 @@ mod tests {
         assert_eq!(line(false, true), line(false, false), "no colours, no marks");
     }
 
+    /// The chat's info lines are cleaned whole, and some quote text cleaned already (a topic
+    /// line, an away note): a second cleaning must change nothing.
+    #[test]
+    fn cleaning_twice_is_cleaning_once() {
+        for s in [
+            "a\x1b]0;t\x07b\t\n\u{9b}\u{202e}\u{200b}",
+            "שלום 123\u{200f}! \u{200f}\u{200f}",
+            "👨\u{200d}👩\u{200d}👧 1\u{fe0f}\u{20e3} 葛\u{e0100} a\u{fe0f}\u{fe0f}",
+            "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}\u{e0041}",
+            "\u{182c}\u{1820}\u{180e}\u{1820} \u{645}\u{6cc}\u{200c}\u{62e} pa\u{e000}ss",
+        ] {
+            let once = clean_line(s);
+            assert_eq!(clean_line(&once), once, "{s:?}");
+            let quoted = format!("topic of #x: {once}");
+            assert_eq!(clean_line(&quoted), quoted, "{s:?}");
+        }
+    }
+
     #[test]
     fn cleaning() {
         assert_eq!(clean_line("a\x1b[2Jb\tc\nd\u{7f}"), "a^[[2Jb c^Jd^?");

@@ -678,3 +678,16 @@ fn a_deleted_message_is_gone_from_history_and_everyone_is_told() {
     assert!(!out.stdout.contains("rude words"), "{}", out.stdout);
     quit(owner);
 }
+
+/// A user whose ID reads as a pronoun of the records' sentences is named whole, as `you` is:
+/// "you made themselves an operator" read as a change to the operator's own role. Found by
+/// helper 263.
+#[test]
+fn a_user_named_themselves_is_not_taken_for_a_pronoun() {
+    let server = Server::start();
+    let (mut owner, _h) = join(&server, "alice", "#p");
+    let mut them = server.client("themselves");
+    subscribe(&mut them, "#p@localhost");
+    owner.command("/op themselves", "-!- you made themselves@localhost an operator");
+    quit(owner);
+}

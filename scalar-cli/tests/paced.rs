@@ -129,3 +129,78 @@ fn a_piped_chat_whose_lines_failed_exits_4() {
         r.stderr
     );
 }
+
+/// A proxy to `upstream` on a port of its own (returned) that passes everything, but gives
+/// each Error `channel_rate` (806) from the server the reason `reason`: what a server, or
+/// anyone on the path of plain TCP, may write.
+fn rewording_proxy(upstream: String, reason: &'static str) -> u16 {
+    use scalar::proto::{ErrorCode, Msg};
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for down in listener.incoming().map_while(Result::ok) {
+            let Ok(up) = std::net::TcpStream::connect(&upstream) else {
+                return;
+            };
+            let (mut from_down, mut to_up) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_down, &mut to_up);
+                let _ = to_up.shutdown(std::net::Shutdown::Both);
+            });
+            let (mut from_up, mut to_down) = (up, down);
+            std::thread::spawn(move || {
+                let mut len = [0u8; 2];
+                while from_up.read_exact(&mut len).is_ok() {
+                    let mut payload = vec![0u8; usize::from(u16::from_le_bytes(len))];
+                    if from_up.read_exact(&mut payload).is_err() {
+                        break;
+                    }
+                    let mut frame = [&len[..], &payload].concat();
+                    if let Ok(Msg::Error(e)) = Msg::decode(&payload)
+                        && e.code == ErrorCode::ChannelRate as u16
+                    {
+                        let reworded = scalar::proto::ErrorMsg {
+                            reason: Some(reason),
+                            ..e
+                        };
+                        frame = Msg::Error(reworded).to_frame().unwrap();
+                    }
+                    if to_down.write_all(&frame).is_err() {
+                        break;
+                    }
+                }
+                let _ = to_down.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+/// The line that says a refused line is queued quotes the server's reason: shown cleaned,
+/// as every other line with text from the network is, so that the server cannot retitle the
+/// window, write to the clipboard or move the cursor. Found by helper 263: that line, and the
+/// notes of a reconnection (the servers of a domain tried in turn), wrote it as it came.
+#[test]
+fn a_queued_line_s_reason_from_the_server_is_cleaned() {
+    let server = Server::start_with(0, &["--flood", "off"]);
+    let home = TempDir::new();
+    let _op = rated(&server, "#rated@localhost", 60);
+    let reason = "\u{1b}]0;owned\u{7}\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{9b}2J\u{202e}wait";
+    let port = rewording_proxy(server.addr(), reason);
+    let lines: String = (0..12).map(|i| format!("line {i:03}\n")).collect();
+    let mut chat = cli(&server, &home);
+    chat.env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
+        .args(["--id", "bot"]);
+    let r = run(chat, format!("/join #rated\n{lines}").as_bytes());
+    assert_eq!(r.code(), 0, "{}\n{}", r.stdout, r.stderr);
+    let queued = (r.stdout.lines())
+        .find(|l| l.contains("queued: sending it to #rated in"))
+        .unwrap_or_else(|| panic!("no line was queued:\n{}", r.stdout));
+    assert!(
+        queued.contains("806 channel_rate: ^[]0;owned^G^[]52;c;cm0gLXJmIH4=^G<U+009B>2J<U+202E>wait"),
+        "{queued:?}"
+    );
+    let raw = ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'];
+    assert!(!r.stdout.contains(raw), "{:?}", r.stdout);
+}

@@ -114,6 +114,16 @@ impl Scalard {
         Scalard::spawn(cmd)
     }
 
+    /// Starts an ephemeral scalard, its flood limits off, logging with `RUST_LOG` set to
+    /// `rust_log` (the others log at `info`).
+    pub fn start_logging(rust_log: &str, flags: &[&str]) -> Scalard {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalard"));
+        cmd.args(["--ephemeral", "--flood", "off"])
+            .args(flags)
+            .env("RUST_LOG", rust_log);
+        Scalard::spawn(cmd)
+    }
+
     /// Starts scalard with at most `n` open files (soft and hard) and extra flags.
     pub fn start_with_fd_limit(n: u64, flags: &[&str]) -> Scalard {
         use std::os::unix::process::CommandExt;
@@ -137,9 +147,11 @@ impl Scalard {
 
     fn spawn(mut cmd: Command) -> Scalard {
         let tls = cmd.get_args().any(|a| a == "--tls-listen");
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

@@ -137,9 +137,12 @@ impl Screen {
         self.inner.cv.notify_all();
     }
 
-    /// Queues an informational line.
+    /// Queues an informational line. Cleaned like an error: many quote the server's words (a
+    /// refusal's reason before "queued: ...", a reconnection's notes), and each caller
+    /// cleaning its own missed some (found by helper 263: a server's reason retitled the
+    /// window and wrote to the clipboard). Cleaning what is clean already changes nothing.
     pub fn info(&self, s: impl AsRef<str>) {
-        self.line(format!("-- {}", s.as_ref()));
+        self.line(format!("-- {}", crate::render::clean_line(s.as_ref())));
     }
 
     /// Queues an error line. Errors quote the server's reasons, so they are cleaned like any

@@ -152,7 +152,8 @@ fn main() -> ExitCode {
         domain,
     };
     if let Err(why) = cases::preflight(&ctx) {
-        eprintln!("scalar-conformance: {why}");
+        // It may quote the server (an Ident reply it cannot take): escaped, as the cases' details.
+        eprintln!("scalar-conformance: {}", scalar::logs::Escaped(&why));
         return ExitCode::from(2);
     }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
@@ -180,7 +181,14 @@ fn main() -> ExitCode {
                 json(&detail)
             ),
             (false, true) => format!("{status} {} ({})", case.name, case.section),
-            (false, false) => format!("{status} {} ({}): {detail}", case.name, case.section),
+            // The detail quotes the server under test (an Error's reason): escaped, so that
+            // it can neither add a line of its own to the report nor act on the terminal.
+            (false, false) => format!(
+                "{status} {} ({}): {}",
+                case.name,
+                case.section,
+                scalar::logs::Escaped(&detail)
+            ),
         };
         // A reader that stopped (`| head`) ends the run quietly, not with a panic.
         if writeln!(std::io::stdout(), "{line}").is_err() {
@@ -209,7 +217,9 @@ fn json(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            // C0 as JSON requires, and what would act on a terminal printing the line (C1,
+            // DEL, bidi controls, line separators), all in the BMP: one `\uXXXX` each.
+            c if scalar::logs::needs_escape(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -225,6 +235,11 @@ mod tests {
     #[test]
     fn details_are_json_strings() {
         assert_eq!(json("a\"b\\c\n\u{1b}é"), r#""a\"b\\c\u000a\u001bé""#);
+        // Nor anything else a terminal would act on (found by helper 263: C1 went through).
+        assert_eq!(
+            json("\u{9b}2J\u{7f}\u{202e}\u{2028}日"),
+            r#""\u009b2J\u007f\u202e\u2028日""#
+        );
     }
 
     fn parsed(args: &[&str]) -> Result<Option<Opts>, String> {
