@@ -19,6 +19,7 @@ pub mod proto;
 pub mod random;
 pub mod regular;
 pub mod server;
+pub mod steady;
 pub mod store;
 pub mod tls;
 pub mod tty;

@@ -144,6 +144,8 @@ pub struct Server {
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
     now_ms: u64,
+    /// The wall clock kept channels' expiry counts by (a step ahead only once it held).
+    steady: crate::steady::Steady,
     /// The lasting rooms each account owns (which it counts against, and may find in Topics).
     lasting_owned: HashMap<Box<str>, Vec<Box<str>>>,
     /// The lasting rooms, by channel: the tick looks for those unused too long among these
@@ -208,6 +210,7 @@ impl Server {
             ban_setters: HashMap::new(),
             motd: None,
             now_ms: 0,
+            steady: crate::steady::Steady::new("kept channels' expiry"),
             unsaved: Default::default(),
             lasting_owned: HashMap::new(),
             kept: HashSet::new(),
@@ -697,7 +700,8 @@ impl Server {
         }
         self.floors.prune(now.unix_ms);
         self.inboxes.prune(now.mono);
-        self.expire_kept_rooms();
+        let steady_ms = self.steady.now(now.unix_ms, now.mono);
+        self.expire_kept_rooms(steady_ms);
         self.expire_sanctions(now.unix_ms);
         self.save_moved_markers(Some(now.mono));
         self.save(out);

@@ -271,10 +271,11 @@ impl Server {
     /// Kept rooms nobody has subscribed to for [`Limits::kept_idle`](super::Limits) are
     /// forgotten, as after a drop, so that channels nobody comes back to do not hold the
     /// server's bound for good. A room restored without the time it was emptied counts from
-    /// now.
-    pub(super) fn expire_kept_rooms(&mut self) {
+    /// now. `steady_ms` is the wall clock to count by ([`crate::steady`]): a step of the
+    /// clock a hundred days ahead must not forget every kept channel, for anyone to take.
+    pub(super) fn expire_kept_rooms(&mut self, steady_ms: u64) {
         let Some(idle) = self.limits.kept_idle else { return };
-        let now = unix_s(self.now_ms);
+        let now = unix_s(steady_ms);
         let mut expired = Vec::new();
         let mut dated = Vec::new();
         for channel in &self.kept {

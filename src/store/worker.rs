@@ -214,6 +214,7 @@ impl Store {
             pruning: Chore::default(),
             tidying: Chore::default(),
             last_prune: Instant::now(),
+            steady: crate::steady::Steady::new("retention by age"),
             written: 0,
             lost: 0,
             pending: BTreeMap::new(),
@@ -411,6 +412,8 @@ struct Writer {
     pruning: Chore,
     tidying: Chore,
     last_prune: Instant,
+    /// The wall clock retention by age counts by (a step ahead only once it held).
+    steady: crate::steady::Steady,
     /// Events committed since the last retention step.
     written: usize,
     /// Events given up when the store closed while writes failed.
@@ -785,6 +788,9 @@ impl Writer {
             return;
         };
         let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        // Not the wall clock alone: a step a year ahead would delete every topic's history
+        // at once, for good (crate::steady).
+        let now_ms = self.steady.now(now_ms, self.last_prune);
         let budget = PRUNE_BUDGET.max(std::mem::take(&mut self.written));
         let pruned = self.db.prune(&self.retention, now_ms, budget);
         match self.pruning.report("retention step", pruned) {

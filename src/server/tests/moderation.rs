@@ -1944,6 +1944,20 @@ fn listed(r: &mut Rig, conn: ConnId) -> Vec<(String, u64, String)> {
         .collect()
 }
 
+/// Sets `CH`'s subject from conn 0 (which keeps a channel its owner logged in to).
+fn set_subject(r: &mut Rig, subject: &str) {
+    let m = SetMeta {
+        seq: Some(4),
+        topic: n(CH),
+        display: None,
+        subject: Some(subject),
+        modes: None,
+        rate: None,
+        join_rate: None,
+    };
+    r.send(0, Msg::SetMeta(m));
+}
+
 /// From a team's trial: a new hire could not find the team's quiet channels, since Topics
 /// listed only channels somebody was in. A kept channel is listed, with 0 subscribers, until
 /// it is kept no more; one that ends with its last subscriber goes from the list with it.
@@ -1955,16 +1969,7 @@ fn a_kept_channel_is_listed_while_nobody_is_in_it() {
     r.server.limits.kept_idle = Some(Duration::from_secs(3 * 86_400));
     log_in_alice(&mut r, 0);
     r.sub(0, CH);
-    let m = SetMeta {
-        seq: Some(4),
-        topic: n(CH),
-        display: None,
-        subject: Some("design reviews"),
-        modes: None,
-        rate: None,
-        join_rate: None,
-    };
-    r.send(0, Msg::SetMeta(m));
+    set_subject(&mut r, "design reviews");
     // Nothing said or set in it: not kept.
     r.sub(0, BRIEF);
     r.connect(1, "bob@example.com");
@@ -1996,6 +2001,40 @@ fn a_kept_channel_is_listed_while_nobody_is_in_it() {
     assert!(!r.server.rooms.contains_key(CH), "expired");
     r.out.take(2);
     assert_eq!(listed(&mut r, 2), []);
+}
+
+/// Found by helper 262 under libfaketime: the wall clock set 100 days ahead made every kept
+/// channel "unused for 90 days" within a second, forgotten for anyone to take, and setting
+/// the clock right brought none back. A step ahead counts only once it has held an hour.
+#[test]
+fn a_clock_stepped_far_ahead_does_not_forget_kept_channels_at_once() {
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.server.limits.kept_idle = Some(Duration::from_secs(90 * 86_400));
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    set_subject(&mut r, "kept");
+    r.server.disconnect(0);
+    r.advance(Duration::from_secs(1));
+    let step = 100 * 86_400_000;
+    r.now.unix_ms += step;
+    for _ in 0..59 {
+        r.advance(Duration::from_secs(60));
+    }
+    assert!(
+        r.server.rooms.contains_key(CH),
+        "kept through the step's first hour"
+    );
+    // Set right: nothing was lost, and it stays kept.
+    r.now.unix_ms -= step;
+    r.advance(Duration::from_secs(3600));
+    assert!(r.server.rooms.contains_key(CH), "still kept");
+    // A step that holds an hour is the time from then on: 100 days unused is past 90.
+    r.now.unix_ms += step;
+    for _ in 0..61 {
+        r.advance(Duration::from_secs(60));
+    }
+    assert!(!r.server.rooms.contains_key(CH), "expired once the step held");
 }
 
 /// A purge reaches back a week at most: an earlier `since`, or none, is a week ago; a later one

@@ -1,0 +1,133 @@
+//! The wall clock for what cannot be undone: retention by age, a kept channel's expiry.
+//!
+//! Event times follow the system clock whatever it does. But deleting what is "older than 90
+//! days" on the clock's word alone deletes everything at once when the clock jumps a year
+//! ahead (a real-time clock's fault, a bad time source, a mistyped `date`), and setting it
+//! right again brings nothing back; a kept channel forgotten so is anyone's to take (found by
+//! helper 262 under libfaketime). So for those decisions a step of the wall clock ahead of the
+//! monotonic clock counts only once it has held for [`HOLD`]: an operator who sets the clock
+//! right meanwhile loses nothing, and a true correction (a box that started in 1970 until NTP
+//! answered) counts from then on. A step back is taken at once: it only delays deletions.
+//! Steps while the server was stopped cannot be told from time passing, and are taken.
+
+use std::time::{Duration, Instant};
+
+/// How long a step ahead must hold before ages count from it.
+pub const HOLD: Duration = Duration::from_secs(3600);
+
+/// A step ahead smaller than this is taken at once: NTP's small corrections, a suspended
+/// laptop's monotonic clock (which stops while the wall clock does not) over a minute.
+const SLACK_MS: u64 = 60_000;
+
+/// The wall clock as ages are judged by: see the module's documentation.
+#[derive(Debug)]
+pub struct Steady {
+    /// What is deleted or forgotten by age, for the log lines (`retention by age`).
+    what: &'static str,
+    /// The last reading taken: wall-clock ms, and the monotonic time then.
+    base: Option<(u64, Instant)>,
+    /// Since when the wall clock has been ahead of `base` by more than [`SLACK_MS`].
+    ahead_since: Option<Instant>,
+}
+
+impl Steady {
+    /// A clock for the decisions `what` names in its log lines.
+    pub fn new(what: &'static str) -> Steady {
+        Steady {
+            what,
+            base: None,
+            ahead_since: None,
+        }
+    }
+
+    /// The wall-clock ms to judge ages by, given the wall clock `unix_ms` at `mono`: the wall
+    /// clock, but while it has stepped ahead for less than [`HOLD`], the time before the step
+    /// and the monotonic time since.
+    pub fn now(&mut self, unix_ms: u64, mono: Instant) -> u64 {
+        let Some((wall, at)) = self.base else {
+            self.base = Some((unix_ms, mono));
+            return unix_ms;
+        };
+        let elapsed = u64::try_from(mono.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
+        let expected = wall.saturating_add(elapsed);
+        if unix_ms <= expected.saturating_add(SLACK_MS) {
+            if self.ahead_since.take().is_some() {
+                log::info!("the wall clock is back in step: {} goes on", self.what);
+            }
+            self.base = Some((unix_ms, mono));
+            return unix_ms;
+        }
+        let since = *self.ahead_since.get_or_insert_with(|| {
+            log::warn!(
+                "the wall clock stepped {} s ahead: {} counts from the clock before the step \
+                 for an hour (set the clock right meanwhile and nothing is lost)",
+                (unix_ms - expected) / 1000,
+                self.what
+            );
+            mono
+        });
+        if mono.saturating_duration_since(since) >= HOLD {
+            log::warn!(
+                "the wall clock's step ahead held for an hour: {} counts from it now",
+                self.what
+            );
+            self.ahead_since = None;
+            self.base = Some((unix_ms, mono));
+            return unix_ms;
+        }
+        expected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY_MS: u64 = 86_400_000;
+
+    #[test]
+    fn a_step_ahead_counts_only_once_it_has_held_an_hour() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut c = Steady::new("retention by age");
+        let start = 1_800_000_000_000;
+        assert_eq!(c.now(start, at(0)), start);
+        // In step, and a small correction ahead: taken.
+        assert_eq!(c.now(start + 10_000, at(10)), start + 10_000);
+        assert_eq!(c.now(start + 50_000, at(20)), start + 50_000);
+        // A year ahead: the clock before the step, going on with the monotonic clock.
+        let year = start + 50_000 + 365 * DAY_MS;
+        assert_eq!(c.now(year, at(30)), start + 60_000);
+        assert_eq!(c.now(year + 1_800_000, at(1830)), start + 1_860_000);
+        // Held an hour: taken from then on.
+        assert_eq!(c.now(year + 3_600_000, at(3630)), year + 3_600_000);
+        assert_eq!(c.now(year + 3_601_000, at(3631)), year + 3_601_000);
+    }
+
+    #[test]
+    fn a_step_ahead_set_right_within_the_hour_never_counts() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut c = Steady::new("retention by age");
+        let start = 1_800_000_000_000;
+        c.now(start, at(0));
+        assert_eq!(c.now(start + 100 * DAY_MS, at(1)), start + 1_000);
+        // Set right: in step again; a second step ahead waits its own hour.
+        assert_eq!(c.now(start + 1_200_000, at(1200)), start + 1_200_000);
+        assert_eq!(c.now(start + 100 * DAY_MS, at(3000)), start + 3_000_000);
+        assert_eq!(c.now(start + 100 * DAY_MS, at(6000)), start + 6_000_000);
+        assert_eq!(c.now(start + 101 * DAY_MS, at(6601)), start + 101 * DAY_MS);
+    }
+
+    #[test]
+    fn a_step_back_is_taken_at_once() {
+        let t0 = Instant::now();
+        let mut c = Steady::new("retention by age");
+        let start = 1_800_000_000_000;
+        c.now(start, t0);
+        let back = start - DAY_MS;
+        assert_eq!(c.now(back, t0 + Duration::from_secs(1)), back);
+        // And going on from there is in step.
+        assert_eq!(c.now(back + 5_000, t0 + Duration::from_secs(6)), back + 5_000);
+    }
+}
