@@ -81,6 +81,8 @@ pub struct Password {
     value: Arc<Mutex<Option<String>>>,
     /// `--register`, until the account exists: a reconnection then logs in.
     register: Arc<AtomicBool>,
+    /// Whether the password file was looked at for others' read access ([`Password::exposed`]).
+    checked: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Password {
@@ -90,6 +92,29 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
+    /// Why the password file is unsafe, the first time it is asked: others may read it (a
+    /// mode with group or other bits; ssh refuses such a key file). A script author's
+    /// `--password-file` of mode 644 was taken without a word (QA). Said, not refused: the
+    /// file's place may keep others out (a private folder).
+    pub fn exposed(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(PasswordFrom::File(path)) = &self.from else {
+            return None;
+        };
+        if self.checked.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let meta = std::fs::metadata(path).ok()?;
+        let mode = meta.permissions().mode();
+        (meta.is_file() && mode & 0o077 != 0).then(|| {
+            format!(
+                "--password-file {}: others may read it (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            )
+        })
+    }
+
     /// The password, reading it the first time. `prompt` allows asking at the terminal when
     /// no other source was given.
     fn get(&self, id: &str, prompt: bool) -> Result<String, CliError> {
@@ -228,6 +253,7 @@ impl Dial {
                 from: args.password.clone(),
                 value: Arc::default(),
                 register: Arc::new(AtomicBool::new(args.register)),
+                checked: Arc::default(),
             },
             prompt: true,
             home: args.home.clone(),
@@ -336,6 +362,9 @@ pub fn open(dial: &Dial, id: &str, note: &dyn Fn(&str)) -> Result<Conn, CliError
     } else {
         None
     };
+    if let Some(why) = dial.password.exposed() {
+        note(&why);
+    }
     // Found by QA: `--register` for an account one has already said only "is taken". Not for
     // a name reserved or a guest's, which no account has (scalard: "... is taken").
     identify(dial, &mut conn, id, first.as_ref(), &login, note).map_err(|e| match e {

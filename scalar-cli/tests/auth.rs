@@ -33,12 +33,27 @@ fn a_password_from_a_file_or_the_environment_logs_in() {
     let server = server_with_alice(&dir, &[]);
     let file = dir.0.join("password");
     std::fs::write(&file, "password\n").unwrap();
-    let mut c = cli(&server, &dir);
-    c.args(["--id", "alice", "--password-file"])
-        .arg(&file)
-        .arg("ping");
-    let r = run(c, b"");
+    use std::os::unix::fs::PermissionsExt;
+    let ping = |mode| {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut c = cli(&server, &dir);
+        c.args(["--id", "alice", "--password-file"])
+            .arg(&file)
+            .arg("ping");
+        run(c, b"")
+    };
+    let r = ping(0o600);
     assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("others may read it"), "{}", r.stderr);
+    // One others may read logs in, and says so (found by QA: taken without a word).
+    let r = ping(0o644);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("password: others may read it (mode 644): chmod 600 it"),
+        "{}",
+        r.stderr
+    );
 
     let mut c = cli(&server, &dir);
     c.env("SCALAR_PASSWORD", "password")
