@@ -75,6 +75,10 @@ fn read(
     json: bool,
 ) -> Result<(), CliError> {
     let mut conn = open(args)?;
+    let bounds = Bounds {
+        since: bounds.since.map(|t| args.on_server_clock(t, conn.skew_ms)),
+        ..bounds
+    };
     let topic = fold_topic(raw_topic, &conn)?;
     let name = Name::parse(&topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
     // Found by QA: `history bob` read the channel #bob without a word.

@@ -507,6 +507,11 @@ pub fn listen(
             seen += 1;
             Ok(count.is_none_or(|n| seen < n))
         };
+        let from = match from {
+            After::Time(t) => After::Time(args.on_server_clock(t, conn.skew_ms)),
+            id => id,
+        };
+        let or_since = or_since.map(|t| args.on_server_clock(t, conn.skew_ms));
         match history::catch_up(&mut conn, args.timeout, topic, (from, or_since), each)? {
             Some(ids) => replayed = ids,
             None => {
@@ -749,6 +754,7 @@ const CONVERSATIONS_PAGES: u32 = 10_000;
 /// TIME), newest first: each other user's ID, in JSON with the time of the newest message.
 pub fn conversations(args: &Args, since: Option<u64>, json: bool) -> Result<(), CliError> {
     let mut conn = open(args)?;
+    let since = since.map(|t| args.on_server_clock(t, conn.skew_ms));
     let mut out = Out::new();
     let list = crate::listing::conversations(CONVERSATIONS_PAGES, since, |c| {
         conn.request(args.timeout, |seq| Msg::Conversations(Conversations { seq, ..c }))
