@@ -28,8 +28,9 @@ pub struct Steady {
     what: &'static str,
     /// The last reading taken: wall-clock ms, and the monotonic time then.
     base: Option<(u64, Instant)>,
-    /// Since when the wall clock has been ahead of `base` by more than [`SLACK_MS`].
-    ahead_since: Option<Instant>,
+    /// Since when the wall clock has been ahead of `base` by more than [`SLACK_MS`], and the
+    /// wall clock then.
+    ahead_since: Option<(Instant, u64)>,
     /// The latest time judged by, carried on by the monotonic clock, at the last reading:
     /// [`Steady::at_least`].
     high: Option<(u64, Instant)>,
@@ -112,15 +113,28 @@ impl Steady {
             self.base = Some((unix_ms, mono));
             return unix_ms;
         }
-        let since = *self.ahead_since.get_or_insert_with(|| {
-            log::warn!(
-                "the wall clock stepped {} s ahead: {} counts from the clock before the step \
-                 for an hour (set the clock right meanwhile and nothing is lost)",
-                (unix_ms - expected) / 1000,
-                self.what
-            );
-            mono
+        // A step further ahead while one is held waits its own hour: a VM resumed (its
+        // monotonic clock stopped meanwhile) and a mistyped `date` a year ahead 50 minutes
+        // later must not take the year 10 minutes after it (found in review, helper 264).
+        let further = self.ahead_since.is_some_and(|(since, stepped)| {
+            unix_ms
+                > stepped
+                    .saturating_add(ms_since(mono, since))
+                    .saturating_add(SLACK_MS)
         });
+        let since = match self.ahead_since {
+            Some((since, _)) if !further => since,
+            _ => {
+                log::warn!(
+                    "the wall clock stepped {} s ahead: {} counts from the clock before the \
+                     step for an hour (set the clock right meanwhile and nothing is lost)",
+                    (unix_ms - expected) / 1000,
+                    self.what
+                );
+                self.ahead_since = Some((mono, unix_ms));
+                mono
+            }
+        };
         if mono.saturating_duration_since(since) >= HOLD {
             log::warn!(
                 "the wall clock's step ahead held for an hour: {} counts from it now",
@@ -170,8 +184,11 @@ mod tests {
         // Set right: in step again; a second step ahead waits its own hour.
         assert_eq!(c.now(start + 1_200_000, at(1200)), start + 1_200_000);
         assert_eq!(c.now(start + 100 * DAY_MS, at(3000)), start + 3_000_000);
-        assert_eq!(c.now(start + 100 * DAY_MS, at(6000)), start + 6_000_000);
-        assert_eq!(c.now(start + 101 * DAY_MS, at(6601)), start + 101 * DAY_MS);
+        // (The wall clock going on from its step as the monotonic clock does: a day more
+        // would be a step of its own.)
+        let ahead = start + 100 * DAY_MS;
+        assert_eq!(c.now(ahead + 3_000_000, at(6000)), start + 6_000_000);
+        assert_eq!(c.now(ahead + 3_601_000, at(6601)), ahead + 3_601_000);
     }
 
     #[test]
@@ -200,6 +217,23 @@ mod tests {
         let ahead = back + 100 * DAY_MS;
         assert_eq!(c.now(ahead, at(5601)), back + 3_601_000);
         assert_eq!(c.at_least(), back + 3_601_000);
+    }
+
+    #[test]
+    fn a_second_step_ahead_waits_its_own_hour() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut c = Steady::new("retention by age");
+        let start = 1_800_000_000_000;
+        c.now(start, at(0));
+        // Two hours ahead (a VM resumed, say), then a year more 50 minutes later.
+        let two_hours = 2 * 3_600_000;
+        assert_eq!(c.now(start + 10_000 + two_hours, at(10)), start + 10_000);
+        let year = start + 3_010_000 + two_hours + 365 * DAY_MS;
+        assert_eq!(c.now(year, at(3010)), start + 3_010_000);
+        // The first step's hour is over, but the year has held 10 minutes only.
+        assert_eq!(c.now(year + 600_000, at(3610)), start + 3_610_000);
+        assert_eq!(c.now(year + 3_600_000, at(6610)), year + 3_600_000);
     }
 
     #[test]
