@@ -705,9 +705,10 @@ impl Server {
         if left > 0 {
             return member_left;
         }
+        let emptied = self.emptied_now();
         match self.rooms.get_mut(channel) {
             Some(r) if r.lasting && r.used => {
-                r.emptied = super::saved::unix_s(self.now_ms);
+                r.emptied = emptied;
                 self.room_changed(channel);
             }
             Some(r) => {

@@ -276,6 +276,7 @@ impl Server {
     pub(super) fn expire_kept_rooms(&mut self, steady_ms: u64) {
         let Some(idle) = self.limits.kept_idle else { return };
         let now = unix_s(steady_ms);
+        let date = self.emptied_now();
         let mut expired = Vec::new();
         let mut dated = Vec::new();
         for channel in &self.kept {
@@ -287,7 +288,7 @@ impl Server {
                 continue;
             };
             if room.emptied == 0 {
-                room.emptied = now;
+                room.emptied = date;
                 dated.push(channel.clone());
             } else if u64::from(now.saturating_sub(room.emptied)) >= idle.as_secs() {
                 expired.push(channel.clone());
@@ -303,6 +304,15 @@ impl Server {
             self.unkeep(&channel);
             self.end_room(&channel);
         }
+    }
+
+    /// The time a kept room that empties now is dated by (seconds since 1970): the wall
+    /// clock, but never before the time kept channels' expiry has already judged by. A clock
+    /// set a year back and then right again must not date a room a year back, which would
+    /// then be forgotten at once for anyone to take ([`crate::steady::Steady::at_least`]).
+    /// Past it (a step ahead), the room is only kept longer.
+    pub(super) fn emptied_now(&self) -> u32 {
+        unix_s(self.now_ms.max(self.steady.at_least()))
     }
 
     /// Counts `channel` as a lasting room of `owner`.

@@ -2037,6 +2037,37 @@ fn a_clock_stepped_far_ahead_does_not_forget_kept_channels_at_once() {
     assert!(!r.server.rooms.contains_key(CH), "expired once the step held");
 }
 
+/// Found in review (helper 264): a step back is taken at once, but a kept channel emptied
+/// while the clock was a year behind was dated a year back, and once the clock was set right
+/// (a step ahead, which held its hour) it was "unused for 90 days" at once, forgotten for
+/// anyone to take. Its emptied time never goes back past the time already judged by.
+#[test]
+fn a_kept_channel_emptied_while_the_clock_was_set_back_is_not_dated_back() {
+    let mut r = rig(Policy::Open, false);
+    // Late enough that a year back is still after 1970.
+    r.now.unix_ms = 1_800_000_000_000;
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.server.limits.kept_idle = Some(Duration::from_secs(90 * 86_400));
+    log_in_alice(&mut r, 0);
+    r.sub(0, CH);
+    set_subject(&mut r, "kept");
+    r.advance(Duration::from_secs(1));
+    let year = 365 * 86_400_000;
+    r.now.unix_ms -= year;
+    r.advance(Duration::from_secs(1));
+    // Emptied a second after the clock went a year back, then the clock is set right.
+    r.server.disconnect(0);
+    r.advance(Duration::from_secs(1));
+    r.now.unix_ms += year;
+    for _ in 0..62 {
+        r.advance(Duration::from_secs(60));
+    }
+    assert!(
+        r.server.rooms.contains_key(CH),
+        "emptied two seconds ago, not a year"
+    );
+}
+
 /// A purge reaches back a week at most: an earlier `since`, or none, is a week ago; a later one
 /// stands. Its record's text reads back as the pattern and that time, and nothing else does.
 #[test]
