@@ -224,7 +224,8 @@ impl Server {
     pub fn wake(&mut self, now: &Now, out: &mut impl Outbox) {
         self.now_ms = now.unix_ms;
         // Every turn, before what it reads: a Sub that comes after a ban's end finds it lifted.
-        self.expire_sanctions(now.unix_ms);
+        let ending = self.ending_clock(now);
+        self.expire_sanctions(ending);
         self.tell_quits(out);
         self.announce_gone(out);
         while let Some(&Reverse((at, conn))) = self.flood.holds.peek() {

@@ -2115,6 +2115,44 @@ fn timed(
     act_until(r, conn, action, target, reason, Some(until))
 }
 
+/// A wall clock stepped a year ahead lifted every timed ban at once, and saved so: setting the
+/// clock right brought none back (review 264). Lifted only once the step has held an hour.
+#[test]
+fn a_clock_stepped_far_ahead_does_not_lift_timed_bans_at_once() {
+    let mut r = room();
+    r.advance(Duration::from_secs(1));
+    let until = r.now.unix_ms + 3_600_000;
+    timed(&mut r, 0, Action::Ban, "bob@example.com", until, None);
+    r.out.take(0);
+    r.out.take(1);
+    r.out.take(2);
+    r.now.unix_ms += 365 * 86_400_000;
+    // alice keeps the channel (and its bans) alive; bob, pinged out meanwhile, comes back.
+    let alive = |r: &mut Rig| {
+        r.advance(Duration::from_secs(60));
+        r.server.wake(&r.now, &mut r.out);
+        r.send(0, Msg::Ping(Ping { seq: None, time: 1 }));
+    };
+    for _ in 0..59 {
+        alive(&mut r);
+    }
+    r.connect(5, "bob@example.com");
+    assert_eq!(
+        r.sub(5, CH),
+        ["Error 801 banned seq=Some(2)"],
+        "held through the step's hour"
+    );
+    for _ in 0..2 {
+        alive(&mut r);
+    }
+    r.connect(6, "bob@example.com");
+    let back = r.sub(6, CH);
+    assert!(
+        back.iter().any(|f| f.starts_with("Meta #mod@example.com true")),
+        "lifted once the step held: {back:?}"
+    );
+}
+
 /// PROTOCOL.md §4, Mod (timed bans): a ban with `until` holds until then, says when in its
 /// record, its list and what the banned user is told, and is lifted by the clock, without a
 /// record. Refused: an end already past, one past the bound, and one on the server's bans
