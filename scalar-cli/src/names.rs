@@ -67,12 +67,25 @@ pub fn pattern(input: &str, domain: &str) -> Result<String, String> {
         s.push_str(domain);
     }
     if scalar::proto::pattern::is_pattern(&s) {
-        Ok(s)
-    } else {
-        Err(format!(
-            "{raw}: not a user ID or ID pattern (such as bob, *@spam.example, guest-*)"
-        ))
+        return Ok(s);
     }
+    // IRC's hostmask, typed from habit (`/ban bob!*@*`): found by helper 265, the error did not
+    // say that IDs have no such parts, nor which ID the nick stands for.
+    if let Some((nick, _)) = raw.split_once('!') {
+        let id = format!("{}@{domain}", nick.to_ascii_lowercase());
+        // A nick of `*` alone (`*!*@host`) matches every ID: no hint, which would ban all.
+        let hint = match !nick.trim_matches('*').is_empty() && scalar::proto::pattern::is_pattern(&id) {
+            true => format!("; for the nick {nick}, give {} alone", nick.to_ascii_lowercase()),
+            false => String::new(),
+        };
+        return Err(format!(
+            "{raw}: IRC's nick!user@host masks are not IDs here: an ID is NAME@DOMAIN (such as \
+             bob, *@spam.example, guest-*){hint}"
+        ));
+    }
+    Err(format!(
+        "{raw}: not a user ID or ID pattern (such as bob, *@spam.example, guest-*)"
+    ))
 }
 
 /// A shorter form for display: `#rust` for `#rust@localhost` when `localhost` is the server's
@@ -226,6 +239,17 @@ mod tests {
         assert_eq!(channel("x", "localhost").unwrap(), "#x@localhost");
         assert_eq!(user("Bob", "l").unwrap(), "bob@l");
         assert!(user("#rust", "l").is_err());
+        assert_eq!(
+            pattern("Bob!*@*", "l").unwrap_err(),
+            "Bob!*@*: IRC's nick!user@host masks are not IDs here: an ID is NAME@DOMAIN (such \
+             as bob, *@spam.example, guest-*); for the nick Bob, give bob alone"
+        );
+        assert!(
+            pattern("*!*@host.example", "l")
+                .unwrap_err()
+                .ends_with("(such as bob, *@spam.example, guest-*)")
+        );
+        assert!(pattern("!x", "l").unwrap_err().ends_with("guest-*)"));
         assert_eq!(pattern("Guest-*", "l").unwrap(), "guest-*@l");
         assert_eq!(pattern("*@Spam.example", "l").unwrap(), "*@spam.example");
         assert!(

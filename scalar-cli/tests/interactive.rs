@@ -1361,3 +1361,22 @@ fn a_rejoin_held_by_a_join_rate_is_tried_again_and_fills_the_gap() {
     p.command("back again", "alice: back again");
     assert_eq!(next_text(&mut carol), "back again");
 }
+
+/// A terminal the editor cannot drive (TERM=dumb, as Emacs's shell sets) falls back to plain
+/// lines, but a person still types there: each line is asked for with the prompt naming where
+/// it goes, and a mistyped command does not make the session end as a failed script (found by
+/// helper 265: no prompt at all, so after `/msg bob` plain lines went to bob unseen, and exit 4).
+#[test]
+fn a_dumb_terminal_still_shows_where_a_line_goes() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.env("TERM", "dumb");
+    let mut p = chat_with(cmd, "alice");
+    p.wait_for("(TERM=dumb) has no line editing", STEP);
+    p.command("/join #rust", "#rust> ");
+    p.command("/msg bob", "bob> ");
+    p.command("/jion", "did you mean /join?");
+    p.command("/quit", "bye");
+    assert_eq!(p.wait_exit(STEP), 0, "{}", p.text());
+}

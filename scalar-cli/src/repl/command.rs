@@ -424,6 +424,27 @@ pub const IRC_ONLY: &[(&[&str], &str)] = &[
          --register as you connect (/help register), and you log in as you connect (/help \
          identify)",
     ),
+    // Found by helper 265: an IRC user's `/win 2`, `/quote`, `/ctcp` and `/close` got only
+    // "unknown command", with no word of what does it here.
+    (
+        &["/window", "/win"],
+        "one window here, for every channel and conversation: /switch TOPIC makes one \
+         current (Tab completes it), and the prompt names it",
+    ),
+    (
+        &["/close", "/wc"],
+        "no windows to close: /part leaves the current channel, or closes the conversation",
+    ),
+    (
+        &["/raw", "/quote"],
+        "no raw lines: the server speaks CBOR frames, not text; each request is a command \
+         (/help lists them)",
+    ),
+    (
+        &["/ctcp"],
+        "no CTCP here: /whois USER says whether USER is online or away, /ping measures the \
+         round trip to the server",
+    ),
     (
         &["/chanserv", "/cs"],
         "no services here: a channel you made while logged in is kept for you, with its \
@@ -1070,6 +1091,12 @@ mod tests {
                 .unwrap()
                 .starts_with("/nick: not a command here, as in IRC: a name is fixed")
         );
+        assert!(parse("/win 2").unwrap_err().contains("/switch TOPIC"));
+        assert!(parse("/window 2").unwrap_err().contains("/switch TOPIC"));
+        assert!(parse("/wc").unwrap_err().contains("/part"));
+        assert!(parse("/quote WHO #rust").unwrap_err().contains("no raw lines"));
+        assert!(parse("/ctcp bob VERSION").unwrap_err().contains("/whois USER"));
+        assert!(help_for("win").unwrap().contains("/switch TOPIC"));
         let ns = parse("/NS identify hunter2").unwrap_err();
         assert!(ns.contains("no services here"), "{ns}");
         assert_eq!(

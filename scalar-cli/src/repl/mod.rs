@@ -40,7 +40,7 @@ use rustyline::{Editor, ExternalPrinter};
 use scalar::proto::{Bye, MAX_REASON, Msg};
 use screen::{EditorSink, Screen, StdoutSink};
 use shared::Shared;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -121,12 +121,23 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         Some(f) => (f, false),
         None => {
             screen.start(Box::new(StdoutSink));
-            (plain_loop(&shared), true)
+            // A terminal the editor cannot drive (TERM=dumb, Emacs's shell): a person still
+            // types here, and without a prompt nothing showed where a line would go (found
+            // by helper 265: after `/msg bob`, plain lines went to bob unannounced).
+            if tty {
+                screen.info(format!(
+                    "this terminal (TERM={}) has no line editing: no completion or input \
+                     history; the prompt names where a line goes",
+                    std::env::var("TERM").unwrap_or_default()
+                ));
+            }
+            (plain_loop(&shared, tty), true)
         }
     };
     leave(&shared, flow, &reader, plain);
-    // A script cannot read the error lines: what it piped in did not all happen.
-    match (plain, shared.failures()) {
+    // A script cannot read the error lines: what it piped in did not all happen. A person at
+    // a terminal has read them.
+    match (plain && !tty, shared.failures()) {
         (true, n @ 1..) => Err(CliError::Failed(format!(
             "input failed or was not sent: {n} error line(s) say what"
         ))),
@@ -275,12 +286,22 @@ fn prompt(shared: &Shared) -> String {
     format!("{}{mark}", here.as_deref().unwrap_or("scalar"))
 }
 
-/// Lines from a pipe or file: the same commands, no editing, output as plain lines.
-fn plain_loop(shared: &Shared) -> Flow {
+/// Lines from a pipe or file: the same commands, no editing, output as plain lines. At a
+/// terminal the editor cannot drive (`at_terminal`), each line is asked for with the prompt.
+fn plain_loop(shared: &Shared, at_terminal: bool) -> Flow {
     let stdin = std::io::stdin();
     let mut line_no = 0u64;
     loop {
         line_no += 1;
+        if at_terminal {
+            // What the last line printed comes first, so the prompt is the last thing shown.
+            shared.screen.flush(Duration::from_millis(500));
+            let mut out = std::io::stdout().lock();
+            // A prompt that cannot be written changes nothing the line would do.
+            let _ = out
+                .write_all(prompt(shared).as_bytes())
+                .and_then(|()| out.flush());
+        }
         // Locked for one line only (not for the match, as a temporary in its head would be): a
         // command may read the next lines itself (`/passwd` its passwords; found by QA: the
         // lock held across it waited for good).
