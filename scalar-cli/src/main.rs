@@ -21,6 +21,7 @@ mod oneshot;
 mod paging;
 mod paths;
 mod patience;
+mod poll;
 mod readnote;
 mod render;
 mod repl;

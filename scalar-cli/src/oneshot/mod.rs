@@ -356,38 +356,21 @@ impl Lines {
         if conn.has_buffered_input() {
             return Woken::Server;
         }
-        let mut fds = [
-            libc::pollfd {
-                fd: wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: conn.stream().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+        let fds = [
+            (wake.as_raw_fd(), libc::POLLIN),
+            (conn.stream().as_raw_fd(), libc::POLLIN),
         ];
-        // Rounded up, so that a wait of a few µs does not spin.
-        let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-        // SAFETY: `fds` is a valid array of two pollfd for the duration of the call, and both
-        // descriptors stay open (they belong to `self` and `conn`, borrowed here).
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        let [line, server] = fds;
-        if n < 0 {
+        match crate::poll::two(fds, Some(wait)) {
             // Interrupted by a signal that did not end the process: look again.
-            return Woken::Line;
-        }
-        if line.revents != 0 {
-            // Drained: the channel, not the rings, says how many lines wait.
-            let mut buf = [0u8; 64];
-            while matches!((&*wake).read(&mut buf), Ok(n) if n > 0) {}
-            return Woken::Line;
-        }
-        match (n, server.revents) {
-            (0, _) => Woken::Quiet,
-            (_, 0) => Woken::Line,
-            _ => Woken::Server,
+            Err(_) => Woken::Line,
+            Ok([line, _]) if line != 0 => {
+                // Drained: the channel, not the rings, says how many lines wait.
+                let mut buf = [0u8; 64];
+                while matches!((&*wake).read(&mut buf), Ok(n) if n > 0) {}
+                Woken::Line
+            }
+            Ok([_, 0]) => Woken::Quiet,
+            Ok(_) => Woken::Server,
         }
     }
 
@@ -659,41 +642,22 @@ fn next_frame(conn: &mut Conn) -> Next {
         Ok(w) => w,
         Err(e) => return Next::Frame(Err(e.into())),
     };
-    let mut fds = [
-        libc::pollfd {
-            fd: conn.stream().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: io::stdout().as_raw_fd(),
-            events: 0,
-            revents: 0,
-        },
+    // Standard output stays open: the runtime opens /dev/null in its place if it was closed
+    // at start, for which poll reports nothing.
+    let fds = [
+        (conn.stream().as_raw_fd(), libc::POLLIN),
+        (io::stdout().as_raw_fd(), 0),
     ];
-    // Rounded up, so that a wait of a few µs does not spin; none set waits for good.
-    let ms = wait.map_or(-1, |w| {
-        i32::try_from(w.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
-    });
-    // SAFETY: `fds` is a valid array of two pollfd for the duration of the call; the socket
-    // belongs to `conn`, borrowed here, and standard output stays open (the runtime opens
-    // /dev/null in its place if it was closed at start, which poll reports nothing for).
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-    let [_, stdout] = fds;
-    if n < 0 {
+    match crate::poll::two(fds, wait) {
         // Interrupted (a signal that did not end the process), or an error poll alone has:
         // the read says what the socket has, as it did before this wait.
-        return Next::Frame(conn.recv());
+        Err(_) => Next::Frame(conn.recv()),
+        Ok([_, out]) if out & (libc::POLLERR | libc::POLLHUP) != 0 => Next::OutputClosed,
+        Ok([0, 0]) => Next::Frame(Err(NetError::Timeout("the server"))),
+        // The socket is readable, or failed, which the read reports (or standard output was
+        // invalid, POLLNVAL, which cannot be watched: the read waits its timeout as before).
+        Ok(_) => Next::Frame(conn.recv()),
     }
-    if stdout.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
-        return Next::OutputClosed;
-    }
-    if n == 0 {
-        return Next::Frame(Err(NetError::Timeout("the server")));
-    }
-    // The socket is readable, or failed, which the read reports (or standard output was
-    // invalid, POLLNVAL, which cannot be watched: the read waits its timeout as before).
-    Next::Frame(conn.recv())
 }
 
 /// The most pages of 100 channels `topics` reads: a million channels.

@@ -199,37 +199,17 @@ enum Woken {
 
 /// Waits until the socket is readable or the outbox rings, at most `wait`.
 fn wait(conn: &Conn, inbox: &Inbox, wait: Duration) -> Result<Woken, NetError> {
-    let mut fds = [
-        libc::pollfd {
-            fd: conn.stream().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: inbox.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
+    let fds = [
+        (conn.stream().as_raw_fd(), libc::POLLIN),
+        (inbox.wake.as_raw_fd(), libc::POLLIN),
     ];
-    // Rounded up, so a wait of a few µs does not spin.
-    let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    // SAFETY: `fds` is a valid array of two pollfd for the duration of the call, and both
-    // descriptors stay open (they belong to `conn` and `inbox`, borrowed here).
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-    if n < 0 {
-        let e = std::io::Error::last_os_error();
-        return match e.kind() {
-            std::io::ErrorKind::Interrupted => Ok(Woken::Outbox),
-            _ => Err(NetError::Io(e)),
-        };
+    match crate::poll::two(fds, Some(wait)) {
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Woken::Outbox),
+        Err(e) => Err(NetError::Io(e)),
+        Ok([_, wake]) if wake != 0 => Ok(Woken::Outbox),
+        Ok([socket, _]) if socket != 0 => Ok(Woken::Socket),
+        Ok(_) => Ok(Woken::Timeout),
     }
-    Ok(if fds[1].revents != 0 {
-        Woken::Outbox
-    } else if fds[0].revents != 0 {
-        Woken::Socket
-    } else {
-        Woken::Timeout
-    })
 }
 
 /// Writes what was queued and reads frames until the connection ends; returns why it ended,
