@@ -36,6 +36,8 @@ pub struct Steady {
     high: Option<(u64, Instant)>,
     /// Since when the time judged by has been behind `high` by more than [`SLACK_MS`].
     behind_since: Option<Instant>,
+    /// What [`Steady::now`] said last, and the monotonic time then: [`Steady::since_last`].
+    last: Option<(u64, Instant)>,
 }
 
 /// The monotonic ms from `at` to `mono` (none if `mono` is earlier).
@@ -52,7 +54,18 @@ impl Steady {
             ahead_since: None,
             high: None,
             behind_since: None,
+            last: None,
         }
+    }
+
+    /// The time to judge by between readings, without taking one (a look every turn of a
+    /// loop, where a reading a second is enough): the wall clock `unix_ms`, but not past what
+    /// the last reading said and the monotonic time since `mono`. The wall clock before the
+    /// first reading.
+    pub fn since_last(&self, unix_ms: u64, mono: Instant) -> u64 {
+        self.last.map_or(unix_ms, |(judged, at)| {
+            unix_ms.min(judged.saturating_add(ms_since(mono, at)))
+        })
     }
 
     /// The wall-clock ms to date a new fact by, when it is judged by age later (the time a
@@ -72,6 +85,7 @@ impl Steady {
     pub fn now(&mut self, unix_ms: u64, mono: Instant) -> u64 {
         let judged = self.judge(unix_ms, mono);
         self.carry(unix_ms, judged, mono);
+        self.last = Some((judged, mono));
         judged
     }
 

@@ -224,7 +224,9 @@ impl Server {
     pub fn wake(&mut self, now: &Now, out: &mut impl Outbox) {
         self.now_ms = now.unix_ms;
         // Every turn, before what it reads: a Sub that comes after a ban's end finds it lifted.
-        let ending = self.ending_clock(now);
+        // By the tick's held clock (crate::steady), not the wall clock: a clock stepped a year
+        // ahead lifted every timed ban at once, saved so (found in review, helper 264).
+        let ending = self.steady.since_last(now.unix_ms, now.mono);
         self.expire_sanctions(ending);
         self.tell_quits(out);
         self.announce_gone(out);

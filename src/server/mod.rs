@@ -147,9 +147,6 @@ pub struct Server {
     /// The wall clock kept channels' expiry and timed sanctions' ends count by (a step ahead
     /// only once it held).
     steady: crate::steady::Steady,
-    /// What `steady` said at the last tick, and the monotonic time then: for the ends of
-    /// timed sanctions between ticks ([`Server::ending_clock`]).
-    judged: Option<(u64, Instant)>,
     /// The lasting rooms each account owns (which it counts against, and may find in Topics).
     lasting_owned: HashMap<Box<str>, Vec<Box<str>>>,
     /// The lasting rooms, by channel: the tick looks for those unused too long among these
@@ -215,7 +212,6 @@ impl Server {
             motd: None,
             now_ms: 0,
             steady: crate::steady::Steady::new("kept channels' expiry and timed bans' ends"),
-            judged: None,
             unsaved: Default::default(),
             lasting_owned: HashMap::new(),
             kept: HashSet::new(),
@@ -706,7 +702,6 @@ impl Server {
         self.floors.prune(now.unix_ms);
         self.inboxes.prune(now.mono);
         let steady_ms = self.steady.now(now.unix_ms, now.mono);
-        self.judged = Some((steady_ms, now.mono));
         self.expire_kept_rooms(steady_ms);
         self.expire_sanctions(steady_ms);
         self.save_moved_markers(Some(now.mono));

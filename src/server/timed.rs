@@ -69,19 +69,6 @@ impl Server {
         self.timed.heap = heap;
     }
 
-    /// The wall clock timed bans and mutes end by between ticks: the wall clock, but not past
-    /// what the last tick's [`crate::steady::Steady`] said and the monotonic time since. A
-    /// clock stepped a year ahead lifted every timed ban at once, saved so, and setting it
-    /// right brought none back (found in review, helper 264); held, they end an hour later
-    /// if the step was true.
-    pub(super) fn ending_clock(&self, now: &super::Now) -> u64 {
-        let Some((judged, at)) = self.judged else {
-            return now.unix_ms;
-        };
-        let since = u64::try_from(now.mono.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
-        now.unix_ms.min(judged.saturating_add(since))
-    }
-
     /// Lifts the bans and mutes that have ended by `now_ms`, each channel's when its earliest
     /// end comes (one a later Mod replaced or lifted finds nothing to lift). Called every turn
     /// of the loop (a look at the heap's top), before what the turn reads: a ban holds nothing
