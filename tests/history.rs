@@ -1421,6 +1421,43 @@ fn a_start_after_an_unclean_stop_says_so() {
     assert!(!told(&start(true)), "told once it served");
 }
 
+/// A store whose times run past the clock (stamped during a step ahead, the clock set right
+/// since) resumes from their times only the topics that ran past it: every other topic, and a
+/// new one, goes on at the clock. Before, every topic made after the restart was stamped a year
+/// ahead until the clock caught up (noticed in review 264).
+#[test]
+fn after_a_step_ahead_set_right_a_restart_moves_no_topic_but_those_it_stamped() {
+    // Echoed once stored: the drop below is a SIGKILL.
+    let mut s = Scalard::start(&["--fsync", "always"]);
+    let dir = s.data.take().expect("a data dir");
+    let mut alice = joined(&s, "alice");
+    let quiet = "#quiet@localhost";
+    assert_eq!(sub(&mut alice, quiet).split(' ').nth(2), Some("true"));
+    publish(&mut alice, quiet, "at the clock").unwrap();
+    let stepped = publish(&mut alice, ROOM, "during the step").unwrap();
+    drop(alice);
+    drop(s);
+    // As if ROOM's Event had been stamped while the clock was a year ahead.
+    let year: i64 = 365 * 86_400_000;
+    let db = rusqlite::Connection::open(dir.0.join("scalard.db")).unwrap();
+    db.execute_batch(&format!(
+        "UPDATE events SET time = time + {year} WHERE topic = (SELECT id FROM topics WHERE name = '{ROOM}');
+         UPDATE meta SET last_time = last_time + {year};"
+    ))
+    .unwrap();
+    drop(db);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let mut bob = joined(&s, "bob");
+    let soon = scalar::client::unix_ms() + 600_000;
+    for topic in [quiet, "#new@localhost"] {
+        assert_eq!(sub(&mut bob, topic).split(' ').nth(2), Some("true"));
+        let now = publish(&mut bob, topic, "after").unwrap();
+        assert!(now.time < soon, "{topic} not a year ahead: {now:?}");
+    }
+    let after = publish(&mut bob, ROOM, "after").unwrap();
+    assert!(after.time > stepped.time + year as u64, "{after:?}");
+}
+
 /// Runs `scalard ARGS` to its end: its exit code and what it said.
 fn scalard_cmd(args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_scalard"))

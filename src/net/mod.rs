@@ -221,6 +221,7 @@ impl Shell {
     /// Keeps history in `store` (opened with this shell's [`waker`](Shell::waker)).
     pub fn keep_history(&mut self, store: Store, config: &crate::server::HistoryConfig, start: Start) {
         self.server.keep_history(config, start.last_time, start.recent);
+        self.server.times_ahead(start.ahead);
         self.server.restore(start.state);
         self.store = Some(store);
     }

@@ -155,7 +155,7 @@ impl Server {
     /// Applies a (re)loaded policy: admins, configured bans (closing the sessions they now
     /// hit), the configured message of the day. Limits are left as they are.
     pub fn set_policy(&mut self, policy: Policy, now: &Now, out: &mut impl Outbox) {
-        self.now_ms = now.unix_ms;
+        self.see(now);
         let configured: Box<str> = format!("!motd@{}", self.domain).into();
         match &policy.motd {
             // Unchanged text keeps its time (and so its id): clients show it once.

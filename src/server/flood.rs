@@ -222,7 +222,7 @@ impl Server {
     /// sends what waited for an outbox (presence of users whose last connection closed). The
     /// shell calls it every turn.
     pub fn wake(&mut self, now: &Now, out: &mut impl Outbox) {
-        self.now_ms = now.unix_ms;
+        self.see(now);
         // Every turn, before what it reads: a Sub that comes after a ban's end finds it lifted.
         // By the tick's held clock (crate::steady), not the wall clock: a clock stepped a year
         // ahead lifted every timed ban at once, saved so (found in review, helper 264).

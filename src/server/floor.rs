@@ -18,7 +18,10 @@ pub struct Floors {
     /// Topics without an audience whose last time is at or past the clock, and that time.
     ahead: HashMap<Box<str>, u64>,
     /// The latest clock reading seen. Every time forgotten was before it, so a clock that
-    /// steps back (NTP, a resumed VM) cannot hand a topic made again a time it used.
+    /// steps back (NTP, a resumed VM) cannot hand a topic made again a time it used. The
+    /// server passes the held clock ([`crate::steady`]), not the raw one: a step ahead for
+    /// seconds would otherwise start every topic made again after it, and the topics the step
+    /// stamped are kept by name anyway while their times are ahead of the held clock.
     clock: u64,
 }
 
@@ -26,6 +29,12 @@ impl Floors {
     /// Times stored before this start go up to `t`.
     pub fn started_after(&mut self, t: u64) {
         self.start = self.start.max(t);
+    }
+
+    /// `topic`'s stored times reach `last`, past the clock at start.
+    pub fn stored(&mut self, topic: &str, last: u64) {
+        let kept = self.ahead.entry(topic.into()).or_default();
+        *kept = (*kept).max(last);
     }
 
     /// Where `topic`'s times start now that it gets an audience again (which keeps them from

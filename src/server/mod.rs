@@ -144,6 +144,9 @@ pub struct Server {
     motd: Option<admin::Motd>,
     /// The wall clock as last seen (for Events made where no `Now` is passed).
     now_ms: u64,
+    /// The monotonic clock then (none before the first `Now`): with `now_ms`, the held
+    /// clock between ticks ([`Server::held_ms`]).
+    now_mono: Option<Instant>,
     /// The wall clock kept channels' expiry and timed sanctions' ends count by (a step ahead
     /// only once it held).
     steady: crate::steady::Steady,
@@ -211,6 +214,7 @@ impl Server {
             ban_setters: HashMap::new(),
             motd: None,
             now_ms: 0,
+            now_mono: None,
             steady: crate::steady::Steady::new("kept channels' expiry and timed bans' ends"),
             unsaved: Default::default(),
             lasting_owned: HashMap::new(),
@@ -252,6 +256,30 @@ impl Server {
         }
         self.history = Some(h);
         self.floors.started_after(last_time);
+    }
+
+    /// Takes the clocks of `now` as the latest seen.
+    fn see(&mut self, now: &Now) {
+        self.now_ms = now.unix_ms;
+        self.now_mono = Some(now.mono);
+    }
+
+    /// The wall clock as the last tick's held clock carries it on ([`crate::steady`]): what a
+    /// topic that loses its audience is judged by, whether its times are still ahead of the
+    /// clock and must be kept ([`floor`]). By the raw clock, a step a year ahead for seconds
+    /// made every topic made again afterwards start a year ahead (review 264).
+    fn held_ms(&self) -> u64 {
+        self.now_mono
+            .map_or(self.now_ms, |mono| self.steady.since_last(self.now_ms, mono))
+    }
+
+    /// Topics whose stored times run past the clock at start, with their last times
+    /// ([`crate::store::Start::ahead`]): their new times start after them, where the others'
+    /// start at `keep_history`'s `last_time`.
+    pub fn times_ahead(&mut self, ahead: Vec<(String, u64)>) {
+        for (topic, last) in ahead {
+            self.floors.stored(&topic, last);
+        }
     }
 
     /// The loop starts taking connections at `mono`: for [`Limits::join_rush`] from then, the
@@ -365,7 +393,7 @@ impl Server {
     pub fn accept(&mut self, conn: ConnId, addr: IpAddr, now: &Now, out: &mut impl Outbox) -> bool {
         let (key, subnet) = (limit_key(addr), subnet_key(addr));
         let count = |m: &HashMap<IpAddr, usize>, k| m.get(&k).copied().unwrap_or(0);
-        self.now_ms = now.unix_ms;
+        self.see(now);
         // The connection rate is counted after the limits of connections held: a host retrying
         // while its address is full spent its network's rate on connections that could never
         // be admitted, and its neighbours were refused 505 for it (found by QA).
@@ -478,7 +506,7 @@ impl Server {
             && conns.remove(conn) == 0
         {
             if let Some(gone) = self.users.remove(user) {
-                self.floors.gone(user, gone.last_time(), self.now_ms);
+                self.floors.gone(user, gone.last_time(), self.held_ms());
             }
             // A quick reconnect (before the offline is announced) starts without the note.
             self.away.remove(user);
@@ -544,7 +572,7 @@ impl Server {
         now: &Now,
         out: &mut impl Outbox,
     ) -> bool {
-        self.now_ms = now.unix_ms;
+        self.see(now);
         // Told to those in the channel when the user left, before this request changes that.
         if !self.quits.is_empty() {
             self.tell_quits(out);
@@ -692,16 +720,16 @@ impl Server {
         self.federation.prune(now);
         self.vouches_overdue(now, out);
         self.prune_flood(now.mono);
-        self.now_ms = now.unix_ms;
+        self.see(now);
         self.tell_quits(out);
         self.announce_gone(out);
         self.probed.prune(now.mono, self.limits.ping_timeout);
         if let Some(line) = self.untold.tell(now.mono) {
             log::info!("{line}");
         }
-        self.floors.prune(now.unix_ms);
         self.inboxes.prune(now.mono);
         let steady_ms = self.steady.now(now.unix_ms, now.mono);
+        self.floors.prune(steady_ms);
         self.expire_kept_rooms(steady_ms);
         self.expire_sanctions(steady_ms);
         self.save_moved_markers(Some(now.mono));

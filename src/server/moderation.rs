@@ -696,7 +696,7 @@ impl Server {
     pub(super) fn leave(&mut self, conn: ConnId, user: Option<&str>, channel: &str) -> bool {
         let (left, gone) = self.channels.unsubscribe(channel, conn);
         if let Some(last) = gone {
-            self.floors.gone(channel, last, self.now_ms);
+            self.floors.gone(channel, last, self.held_ms());
         }
         let mut member_left = false;
         if let (Some(u), Some(room)) = (user, self.rooms.get_mut(channel)) {

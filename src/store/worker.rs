@@ -66,8 +66,12 @@ pub struct Options {
 pub struct Start {
     /// The highest position stored: new Events are numbered after it.
     pub last_pos: u64,
-    /// The largest Event time stored: new Event times start after it.
+    /// New Event times start after it, but for the topics in `ahead`: the largest Event time
+    /// stored, or the clock at start when that is past it and `ahead` names every topic past it.
     pub last_time: u64,
+    /// Topics whose last time is past the clock at start, with that time: their new times
+    /// start after it ([`Db::topics_ahead`]).
+    pub ahead: Vec<(String, u64)>,
     /// How many Events are stored.
     pub events: u64,
     /// The newest stored Events (at most [`Options::recent`]), oldest first.
@@ -154,6 +158,30 @@ impl Notify {
     }
 }
 
+/// Where new Event times start ([`Start::last_time`] and [`Start::ahead`]): after the latest
+/// stored, or, when that is past the clock (set back since a step ahead; a busy topic ahead of
+/// it), at the clock for every topic but those past it, named with their last times.
+fn resume_times(db: &Db) -> Result<(u64, Vec<(String, u64)>), super::StoreError> {
+    let last = db.last_time()?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if last < now {
+        return Ok((last, Vec::new()));
+    }
+    Ok(match db.topics_ahead(now)? {
+        Some(ahead) => {
+            log::info!(
+                "store: stored Event times reach {} s past the clock; {} topic(s) go on from theirs, the others from the clock",
+                last.saturating_sub(now) / 1000,
+                ahead.len()
+            );
+            (now, ahead)
+        }
+        None => (last, Vec::new()),
+    })
+}
+
 impl Store {
     /// Opens the database (applying migrations) and the readers' connections on the calling
     /// thread, so a bad data directory fails here with a clear error, then starts the threads.
@@ -165,9 +193,11 @@ impl Store {
         if moved > 0 {
             log::warn!("store: {moved} account(s) made just before a crash start after what it kept");
         }
+        let (last_time, ahead) = resume_times(&db)?;
         let start = Start {
             last_pos,
-            last_time: db.last_time()?,
+            last_time,
+            ahead,
             events: db.count()?,
             recent: db.newest(opts.recent, opts.recent_bytes)?,
             state: db.state()?,
@@ -966,6 +996,7 @@ mod tests {
             Start {
                 last_pos: 0,
                 last_time: 0,
+                ahead: Vec::new(),
                 events: 0,
                 recent: Vec::new(),
                 state: Vec::new(),

@@ -593,6 +593,53 @@ fn a_clock_stepping_back_repeats_no_time_in_a_topic_made_again() {
     assert!(again.0 > inbox.0, "{again:?} after {inbox:?}");
 }
 
+/// A clock stepped a year ahead for seconds, and set right, pinned every topic made again
+/// afterwards (a channel nobody was in, a user who connects again) a year ahead, until the
+/// clock caught up: the floor trusted the step at once (noticed in review 264). Only a topic
+/// that had Events stamped during the step goes on from them.
+#[test]
+fn a_brief_step_ahead_moves_no_topic_but_those_it_stamped() {
+    let mut r = Rig::new(Limits::default());
+    r.keep_history(crate::store::Fsync::Batched, 1000);
+    r.connect(0, "alice@example.com");
+    r.sub(0, "#quiet@example.com");
+    let quiet = r.stamped(0, "#quiet@example.com", "before");
+    r.advance(Duration::from_secs(1));
+    let year = 365 * 86_400_000;
+    r.now.unix_ms += year;
+    r.sub(0, "#loud@example.com");
+    let loud = r.stamped(0, "#loud@example.com", "during");
+    assert!(loud.0 >= quiet.0 + year, "Event times follow the clock");
+    let unsub = |r: &mut Rig, topic| {
+        r.send(
+            0,
+            Msg::Unsub(Unsub {
+                seq: None,
+                topic: n(topic),
+                reason: None,
+            }),
+        )
+    };
+    unsub(&mut r, "#quiet@example.com");
+    unsub(&mut r, "#loud@example.com");
+    r.advance(Duration::from_secs(2));
+    r.now.unix_ms -= year;
+    r.advance(Duration::from_secs(1));
+    r.sub(0, "#quiet@example.com");
+    let again = r.stamped(0, "#quiet@example.com", "after");
+    assert!(again.0 > quiet.0, "{again:?} after {quiet:?}");
+    assert!(
+        again.0 < quiet.0 + 60_000,
+        "not a year ahead: {again:?} after {quiet:?}"
+    );
+    r.sub(0, "#new@example.com");
+    let new = r.stamped(0, "#new@example.com", "after");
+    assert!(new.0 < quiet.0 + 60_000, "not a year ahead: {new:?}");
+    r.sub(0, "#loud@example.com");
+    let loud_again = r.stamped(0, "#loud@example.com", "after");
+    assert!(loud_again.0 > loud.0, "{loud_again:?} after {loud:?}");
+}
+
 #[test]
 fn requests_before_ident_are_fatal_and_ident_is_checked() {
     let mut r = Rig::new(Limits::default());

@@ -51,6 +51,7 @@ macro_rules! index_text {
 }
 
 mod accounts;
+mod ahead;
 mod conversations;
 mod deadline;
 mod forgotten;

@@ -1568,6 +1568,47 @@ fn last_pos_and_time_are_high_water_marks() {
     assert_eq!(reader.last_pos().unwrap(), 9);
 }
 
+/// The topics whose times run past the clock at start are named with their last times (an
+/// Event's, or the newest deleted one's), so that only they go on from there (floor.rs).
+#[test]
+fn topics_past_the_clock_are_named_with_their_last_times() {
+    let dir = TempDir::new("ahead");
+    let mut db = fresh(&dir);
+    db.insert(&[
+        rec(1, "#a", 500, "x"),
+        rec(2, "#b", 9_000, "y"),
+        rec(3, "#c", 8_600, "w"),
+        rec(4, "#b", 9_001, "z"),
+    ])
+    .unwrap();
+    let ahead = |db: &Db, now| {
+        db.topics_ahead(now).unwrap().map(|mut v| {
+            v.sort();
+            v
+        })
+    };
+    let named = |v: &[(&str, u64)]| Some(v.iter().map(|&(t, l)| (t.to_string(), l)).collect());
+    assert_eq!(ahead(&db, 8_500), named(&[("#b", 9_001), ("#c", 8_600)]));
+    assert_eq!(ahead(&db, 9_001), named(&[("#b", 9_001)]));
+    assert_eq!(ahead(&db, 9_002), named(&[]));
+    // Deleted, their horizons stand for them.
+    let r = Retention {
+        default: Rule {
+            max_events: Some(0),
+            max_age: None,
+        },
+        ..Default::default()
+    };
+    assert_eq!(db.prune(&r, 0, 10).unwrap(), 4);
+    assert_eq!(ahead(&db, 8_500), named(&[("#b", 9_001), ("#c", 8_600)]));
+    // A forgotten topic past the clock cannot be named: every topic waits for the latest.
+    db.conn
+        .execute("INSERT OR REPLACE INTO forgotten VALUES (7, 9500)", [])
+        .unwrap();
+    assert_eq!(ahead(&db, 8_500), None);
+    assert_eq!(ahead(&db, 9_501), named(&[]));
+}
+
 #[test]
 fn out_of_range_values_are_refused() {
     let dir = TempDir::new("range");
