@@ -336,7 +336,7 @@ pub(super) fn handle(shared: &Shared, frame: Frame) -> Result<(), NetError> {
                 shared.forward(s, frame);
             }
             Some((s, Want::Reply | Want::Mark)) => {
-                shared.state().learn_clock(e.time);
+                shared.state().learn_clock_from_echo(e.time);
                 shared.show_event(&Received::new(&e), Shown::Live);
                 shared.complete(s, frame);
             }

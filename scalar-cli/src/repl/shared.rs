@@ -141,7 +141,8 @@ pub struct State {
     /// Where channels left in this run were left ([`State::left`]), for their next join.
     pub left_marks: HashMap<String, Mark>,
     /// How far the server's clock is ahead of this machine's (ms; behind if negative), as the
-    /// latest server Ping or echo said ([`State::learn_clock`]).
+    /// latest server Ping said, or an echo stamped earlier ([`State::learn_clock`],
+    /// [`State::learn_clock_from_echo`]).
     pub skew_ms: i64,
     /// How long a connection of this client that died unseen may hold its name on the
     /// server, by the last connection's timers ([`crate::conn::name_hold`]).
@@ -151,11 +152,18 @@ pub struct State {
 }
 
 impl State {
-    /// Learns the server's clock from a time it stamped just now (a Ping's, an echo's: a
-    /// busy topic's Events run a few ms ahead of it, which is no matter here).
+    /// Learns the server's clock from a time it read just now (a Ping's, the Ident reply's).
     pub fn learn_clock(&mut self, server_ms: u64) {
-        let here = i128::from(crate::timefmt::now_ms());
-        self.skew_ms = i64::try_from(i128::from(server_ms) - here).unwrap_or(0);
+        self.skew_ms = skew_at(server_ms);
+    }
+
+    /// Learns from an echo's time, just stamped: the server's clock is at most that, as a
+    /// topic's times run ahead of it when they come faster than one a millisecond, and after
+    /// the clock stepped back go on from the topic's last one. Taken whole, an hour's step
+    /// back made `/ban bob 10m` last 70 minutes (noticed by helper 262), so an echo only
+    /// lowers what was learnt.
+    pub fn learn_clock_from_echo(&mut self, server_ms: u64) {
+        self.skew_ms = self.skew_ms.min(skew_at(server_ms));
     }
 
     /// The server's clock now, as far as this client can tell ([`State::learn_clock`]).
@@ -521,6 +529,12 @@ pub struct Shared {
     /// Error lines about input the client could not carry out (a message not sent, a command
     /// refused): a chat reading a pipe ends with exit 4 when there were any.
     failures: AtomicU64,
+}
+
+/// How far `server_ms`, read off the server's clock just now, is ahead of this machine's.
+fn skew_at(server_ms: u64) -> i64 {
+    let here = i128::from(crate::timefmt::now_ms());
+    i64::try_from(i128::from(server_ms) - here).unwrap_or(0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -1010,6 +1024,23 @@ mod tests {
         assert!(
             st.server_now().abs_diff(here - 600_000) < 1_000,
             "the latest stands"
+        );
+    }
+
+    /// An echo's time is at least the server's clock, more in a topic that runs ahead of it
+    /// (a burst, a step back of the server's clock): an hour ahead, a `/ban bob 10m` lasted
+    /// 70 minutes. An echo only lowers what was learnt.
+    #[test]
+    fn an_echo_ahead_of_the_server_s_clock_is_not_taken_for_it() {
+        let mut st = State::default();
+        let here = crate::timefmt::now_ms();
+        st.learn_clock(here);
+        st.learn_clock_from_echo(here + 3_600_000);
+        assert!(st.server_now().abs_diff(here) < 1_000, "not an hour ahead");
+        st.learn_clock_from_echo(here - 600_000);
+        assert!(
+            st.server_now().abs_diff(here - 600_000) < 1_000,
+            "an echo earlier than what was learnt says the server's clock is behind it"
         );
     }
 
