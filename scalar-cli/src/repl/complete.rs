@@ -1,7 +1,7 @@
 //! Tab completion: command names, joined and listed channels, recent IDs and message refs;
 //! and the moment Enter is pressed, for [`typed`](super::typed).
 
-use super::command::{COMMANDS, canonical, in_channel};
+use super::command::{ALIASES, COMMANDS, canonical, in_channel};
 use super::exec::recent_refs;
 use super::shared::Shared;
 use crate::names::short;
@@ -77,10 +77,19 @@ pub fn candidates(
     };
     let pool: Vec<String> = match before {
         [] if word.starts_with('/') => {
+            let lower = word.to_ascii_lowercase();
+            // IRC's words for commands too, once a letter is typed: `/q<Tab>` never gave
+            // `/query` (found by an IRC user). Not the one-letter ones, which are typed whole.
+            let aliases = ALIASES
+                .iter()
+                .map(|&(alias, _)| alias)
+                .filter(|alias| alias.len() > 3 && lower.len() > 1);
             return COMMANDS
                 .iter()
-                .filter(|(n, _, _)| n.starts_with(&word.to_ascii_lowercase()))
-                .map(|(n, _, _)| format!("{n} "))
+                .map(|&(n, _, _)| n)
+                .chain(aliases)
+                .filter(|n| n.starts_with(&lower))
+                .map(|n| format!("{n} "))
                 .collect();
         }
         // The first argument of a command: what its usage names there.
@@ -182,6 +191,8 @@ mod tests {
         let refs = vec!["ab12cd34".to_string()];
         let c = |b: &[&str], w: &str| candidates(b, w, &topics, &ids, &refs);
         assert_eq!(c(&[], "/jo"), ["/join "]);
+        assert_eq!(c(&[], "/qu"), ["/queue ", "/quit ", "/query "], "IRC's words too");
+        assert_eq!(c(&[], "/kic"), ["/kick ", "/kickban "]);
         assert_eq!(
             c(&[], "/"),
             COMMANDS
