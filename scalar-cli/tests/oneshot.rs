@@ -1089,6 +1089,64 @@ fn listen_without_a_topic_prints_direct_messages() {
     assert_eq!(listener.finish().0, 0);
 }
 
+/// A direct message sent while `listen` logs in reached an account still away: the server
+/// kept it in the inbox, and `listen` never printed it (found by a script author). Held here
+/// deterministically: a proxy keeps listen's Ident from the server until the message is sent.
+#[test]
+fn listen_without_a_topic_prints_what_reached_the_account_while_it_logged_in() {
+    let data = TempDir::new();
+    add_accounts(&data, &["bob"]);
+    let server = history_server(0, &data);
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = server.addr();
+    std::thread::spawn(move || {
+        let Ok((mut down, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
+            return;
+        };
+        let mut len = [0u8; 2];
+        if down.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut ident = vec![0u8; usize::from(u16::from_le_bytes(len))];
+        if down.read_exact(&mut ident).is_err() {
+            return;
+        }
+        let _ = held_tx.send(());
+        let _ = go_rx.recv_timeout(STEP);
+        let _ = up.write_all(&len).and_then(|_| up.write_all(&ident));
+        let (mut from_up, mut to_down) = (up.try_clone().unwrap(), down.try_clone().unwrap());
+        std::thread::spawn(move || std::io::copy(&mut from_up, &mut to_down));
+        let _ = std::io::copy(&mut down, &mut up);
+    });
+    let home = TempDir::new();
+    let file = home.0.join("password");
+    std::fs::write(&file, PASSWORD).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut listen = cli(&server, &home);
+    listen
+        .env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
+        .args(["--id", "bob", "--password-file"])
+        .arg(&file)
+        .args(["listen", "--count", "1"]);
+    let listener = Lines::spawn(listen);
+    held_rx.recv_timeout(STEP).expect("listen's Ident");
+    let mut alice = server.client("alice");
+    say(&mut alice, "bob@localhost", "psst");
+    go_tx.send(()).unwrap();
+    let line = listener.next();
+    assert!(line.ends_with(" bob@localhost alice@localhost: psst"), "{line}");
+    let (code, err) = listener.finish();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "nothing to say: {err}");
+}
+
 /// A link that goes silent (the server's frames no longer arrive, its side still open) is
 /// taken for dead after the server's own keepalive and timeout, as its Ident says them, not
 /// after a fixed minute (found by QA: 60 s, against a server that had closed it after 15).

@@ -132,12 +132,14 @@ fn read(
 /// through `each` (false stops), so that a listener restarted after the last id it kept misses
 /// nothing. Returns the ids it printed, as Events published after the Sub are also waiting as
 /// live ones; `None` if `each` stopped it. A read that could not cover everything says so and
-/// the listening goes on; an id the server does not have is an error, as for `history`.
+/// the listening goes on; an id the server does not have is an error, as for `history`. A
+/// server that keeps no history says so, unless `unasked` (the catch-up was not asked for).
 pub(super) fn catch_up(
     conn: &mut Conn,
     timeout: Duration,
     topic: &str,
     (from, or_since): (After, Option<u64>),
+    unasked: bool,
     mut each: impl FnMut(&Received) -> Result<bool, CliError>,
 ) -> Result<Option<HashSet<MsgId>>, CliError> {
     let name = Name::parse(topic).map_err(|e| CliError::Usage(format!("{topic}: {e}")))?;
@@ -167,7 +169,10 @@ pub(super) fn catch_up(
         note(&format!(
             "the server does not have that message in {topic}: reading what it got since {when} instead"
         ));
-        return catch_up(conn, timeout, topic, (After::Time(since), None), each);
+        return catch_up(conn, timeout, topic, (After::Time(since), None), unasked, each);
+    }
+    if unasked && ending == Ending::Unavailable {
+        return Ok(Some(shown));
     }
     let hint = format!(
         "`scalar-cli history {topic} --after ID` reads them, ID the last one shown (--json shows ids)"

@@ -88,11 +88,22 @@ pub fn note(s: &str) {
 }
 
 fn open(args: &Args) -> Result<Conn, CliError> {
+    open_as(args).map(|(conn, _)| conn)
+}
+
+/// [`open`], and whether the session logged in to an account of this server (a password, typed
+/// or given, and not a guest), which alone has an inbox here.
+fn open_as(args: &Args) -> Result<(Conn, bool), CliError> {
     use crate::patience::Patience;
     let patience = args
         .retry
         .map_or(Patience::None, |d| Patience::Until(std::time::Instant::now() + d));
-    crate::patience::open(&crate::conn::Dial::of(args), &args.id, patience, &|s| note(s))
+    let dial = crate::conn::Dial::of(args);
+    let conn = crate::patience::open(&dial, &args.id, patience, &|s| note(s))?;
+    // A password given to another domain's server logs in with its token: not an account here.
+    let local = conn.user.rsplit_once('@').is_some_and(|(_, d)| d == conn.domain);
+    let account = dial.password.wanted() && !conn.guest && local;
+    Ok((conn, account))
 }
 
 fn fold_topic(raw: &str, conn: &Conn) -> Result<String, CliError> {
@@ -464,7 +475,8 @@ pub fn listen(
     count: Option<u64>,
     json: bool,
 ) -> Result<(), CliError> {
-    let mut conn = open(args)?;
+    let began = crate::timefmt::now_ms();
+    let (mut conn, account) = open_as(args)?;
     // The channels still listened to: once kicked or banned from all of them, there is
     // nothing left to wait for.
     let mut topics = Vec::new();
@@ -479,10 +491,31 @@ pub fn listen(
         conn.bye(None, BYE_WAIT);
         return Ok(());
     }
+    // What to read first: the one TOPIC from where asked; without TOPIC, an account's inbox
+    // since this run began, by the server's clock: a direct message sent while `listen` logged
+    // in (its password checked) reached an account still away, which the server keeps for it,
+    // and was never printed (found by a script author).
+    let skew = conn.skew_ms.unwrap_or(0);
+    let first = match (from, topics.as_slice()) {
+        (Some(from), [topic]) => {
+            let from = match from {
+                After::Time(t) => After::Time(args.on_server_clock(t, conn.skew_ms)),
+                id => id,
+            };
+            let or_since = or_since.map(|t| args.on_server_clock(t, conn.skew_ms));
+            Some((topic.clone(), (from, or_since), false))
+        }
+        (None, []) if account => {
+            let since = began.saturating_add_signed(skew);
+            Some((conn.user.clone(), (After::Time(since), None), true))
+        }
+        _ => None,
+    };
     // What the catch-up printed, until the live Events that came meanwhile (the same ones,
     // then newer) are past.
     let mut replayed = HashSet::new();
-    if let (Some(from), [topic]) = (from, topics.as_slice()) {
+    let mut replayed_topic = None;
+    if let Some((topic, from, unasked)) = first {
         let each = |e: &Received| -> Result<bool, CliError> {
             if out.event(e, json)?.is_err() {
                 return Ok(false);
@@ -490,13 +523,8 @@ pub fn listen(
             seen += 1;
             Ok(count.is_none_or(|n| seen < n))
         };
-        let from = match from {
-            After::Time(t) => After::Time(args.on_server_clock(t, conn.skew_ms)),
-            id => id,
-        };
-        let or_since = or_since.map(|t| args.on_server_clock(t, conn.skew_ms));
-        match history::catch_up(&mut conn, args.timeout, topic, (from, or_since), each)? {
-            Some(ids) => replayed = ids,
+        match history::catch_up(&mut conn, args.timeout, &topic, from, unasked, each)? {
+            Some(ids) => (replayed, replayed_topic) = (ids, Some(topic)),
             None => {
                 conn.bye(None, BYE_WAIT);
                 return Ok(());
@@ -565,7 +593,7 @@ pub fn listen(
             Msg::Event(ev) => {
                 let kind = ev.topic.kind();
                 let e = Received::new(&ev);
-                if !replayed.is_empty() && topics.first() == Some(&e.topic) {
+                if !replayed.is_empty() && replayed_topic.as_ref() == Some(&e.topic) {
                     if replayed.contains(&e.id) {
                         continue;
                     }
