@@ -23,6 +23,8 @@ pub struct Scalard {
     pub tls_addr: Option<SocketAddr>,
     /// Lines the server logged after "listening on".
     pub log: mpsc::Receiver<String>,
+    /// Lines the server logged before it listened (a store's upgrade, say).
+    pub startup: Vec<String>,
     /// The data directory the harness made for it, removed on drop.
     pub data: Option<DataDir>,
 }
@@ -166,10 +168,12 @@ impl Scalard {
             }
         });
         // Plain listeners are logged first, then TLS ones as "listening on ADDR (tls)".
-        let listening = || loop {
+        let mut startup = Vec::new();
+        let mut listening = || loop {
             let line = rx
                 .recv_timeout(WAIT)
                 .expect("scalard did not say it was listening");
+            startup.push(line.clone());
             if let Some(a) = line.split("listening on ").nth(1) {
                 let a = a.trim();
                 break match a.strip_suffix(" (tls)") {
@@ -189,6 +193,7 @@ impl Scalard {
             addr,
             tls_addr,
             log: rx,
+            startup,
             data: None,
         }
     }
