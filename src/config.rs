@@ -1092,18 +1092,24 @@ impl Config {
                 }
                 // A bare name (or pattern, `spam*`): of the domain served, as an admin's, and
                 // as the CLI's `/sban` completes it; ends in `@` until the domain is known.
-                None if !value.contains('@')
-                    && crate::proto::pattern::is_pattern(&format!(
-                        "{}@localhost",
-                        value.to_ascii_lowercase()
-                    )) =>
-                {
-                    let id = value.to_ascii_lowercase();
-                    self.policy.bans.push(ServerBan::Id(format!("{id}@").into()))
-                }
+                // Dotted numbers that are no address are still taken so, since a file that
+                // served before must not stop a start, but said: most likely an address
+                // mistyped, which banned nobody it meant to without a word.
                 None => {
-                    let why = crate::proto::pattern::TargetFault::of(&value.to_ascii_lowercase());
-                    return Err(bad(name, format!("{value:?}: {why}")));
+                    use crate::proto::pattern::{TargetFault, typed_fault};
+                    let id = value.to_ascii_lowercase();
+                    match typed_fault(&id) {
+                        None if !id.contains('@') => {}
+                        Some(TargetFault::NotAddress) => self.notes.push(format!(
+                            "{name}: {value:?} is {}; it bans the ID {id} of the domain served, as a bare name does",
+                            TargetFault::NotAddress
+                        )),
+                        why => {
+                            let why = why.unwrap_or(TargetFault::Neither);
+                            return Err(bad(name, format!("{value:?}: {why}")));
+                        }
+                    }
+                    self.policy.bans.push(ServerBan::Id(format!("{id}@").into()))
                 }
             },
             "motd" if value.len() > crate::proto::MAX_BODY => {
@@ -1433,6 +1439,28 @@ mod tests {
         };
         assert!(note.ends_with("it is taken as 10.1.2.3/32"), "{note}");
         assert!(args(&["--ban", "10.0.0.0/8"]).unwrap().notes.is_empty());
+    }
+
+    /// `--ban 10.0.0` (an address mistyped) banned the ID `10.0.0@DOMAIN` without a word: still
+    /// taken so (a file that served must not stop a start), said in a note. `--ban "bo b"`
+    /// said "neither an ID pattern nor an address range": it is a bad name.
+    #[test]
+    fn a_bare_ban_that_is_no_name_or_no_address_is_said_so() {
+        let c = args(&["--ban", "10.0.0"]).unwrap();
+        assert_eq!(c.policy.bans, [ServerBan::Id("10.0.0@localhost".into())]);
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(note.contains("\"10.0.0\" is not an address"), "{note}");
+        assert!(
+            note.ends_with("it bans the ID 10.0.0 of the domain served, as a bare name does"),
+            "{note}"
+        );
+        let e = args(&["--ban", "bo b"]).unwrap_err();
+        assert!(e.to_string().contains("\"bo b\": a pattern's name is"), "{e}");
+        let c = args(&["--ban", "spam*"]).unwrap();
+        assert_eq!(c.policy.bans, [ServerBan::Id("spam*@localhost".into())]);
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
     }
 
     /// Found in review: `--listen [::ffff:127.0.0.1]:P` passed `check`, then the start failed

@@ -43,6 +43,10 @@ pub enum TargetFault {
     Domain,
     /// Neither an address nor anything with an `@`.
     Neither,
+    /// Dotted numbers that are no address (`192.0.2.300`, `10.0.0`), typed where a bare name
+    /// stands for an ID of the domain served ([`typed_fault`]): an address mistyped, most
+    /// likely, not the ID `10.0.0@DOMAIN`.
+    NotAddress,
 }
 
 impl TargetFault {
@@ -51,7 +55,10 @@ impl TargetFault {
     pub fn is_address(&self) -> bool {
         matches!(
             self,
-            TargetFault::PrefixTooLong(_) | TargetFault::PrefixNotNumber | TargetFault::Zone
+            TargetFault::PrefixTooLong(_)
+                | TargetFault::PrefixNotNumber
+                | TargetFault::Zone
+                | TargetFault::NotAddress
         )
     }
 
@@ -73,6 +80,9 @@ impl std::fmt::Display for TargetFault {
             TargetFault::Neither => {
                 f.write_str("neither an ID pattern (*@spam.example) nor an address range (192.0.2.0/24)")
             }
+            TargetFault::NotAddress => f.write_str(
+                "not an address (IPv4 is four numbers 0-255: 192.0.2.1, 192.0.2.0/24); an ID so named is written with its @domain",
+            ),
         }
     }
 }
@@ -98,6 +108,33 @@ pub fn target_fault(s: &str) -> Option<TargetFault> {
         (_, _, Some((local, _))) if !is_pattern(&format!("{local}@x")) => TargetFault::Local,
         (_, _, Some(_)) => TargetFault::Domain,
         _ => TargetFault::Neither,
+    })
+}
+
+/// Why `s` is no target where a name without `@` stands for an ID of the domain served (the
+/// configuration's `ban`, `scalard ban del`, scalar-cli's `/sban`), or None if it is a target
+/// or such a name. A bare name that is none is said to be a bad name (`bo b` was "neither an
+/// ID pattern nor an address range"); dotted numbers that are no address are
+/// [`TargetFault::NotAddress`] (`--ban 10.0.0`, an address mistyped, banned the ID
+/// `10.0.0@DOMAIN` without a word).
+pub fn typed_fault(s: &str) -> Option<TargetFault> {
+    if is_target(s) {
+        return None;
+    }
+    if s.contains('@') {
+        return target_fault(s);
+    }
+    let text = s.split_once('/').map_or(s, |(a, _)| a);
+    let dotted = text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if dotted && text.parse::<std::net::Ipv4Addr>().is_err() {
+        return Some(TargetFault::NotAddress);
+    }
+    if is_pattern(&format!("{s}@x")) {
+        return None;
+    }
+    Some(match target_fault(s) {
+        Some(f) if f.is_address() => f,
+        _ => TargetFault::Local,
     })
 }
 
@@ -288,6 +325,38 @@ mod tests {
         }
         for ok in ["10.0.0.0/8", "*@x.org", "2001:db8::/32", "10.1.2.3"] {
             assert_eq!(target_fault(ok), None, "{ok}");
+        }
+    }
+
+    /// Where a bare name stands for an ID of the domain served: `bo b` is a bad name, not
+    /// "neither"; dotted numbers that are no address are said to be none (`10.0.0` banned the
+    /// ID `10.0.0@DOMAIN`).
+    #[test]
+    fn a_bare_text_that_is_no_target_is_told_why() {
+        use TargetFault::*;
+        for (bad, fault) in [
+            ("bo b", Local),
+            ("Bob", Local),
+            ("192.0.2.300", NotAddress),
+            ("10.0.0", NotAddress),
+            ("10.0.0/8", NotAddress),
+            ("10.0.0.0/33", PrefixTooLong(32)),
+            ("fe80::1%eth0", Zone),
+            ("2001:db8::g", Local),
+            ("bob@x_y.org", Domain),
+        ] {
+            assert_eq!(typed_fault(bad), Some(fault), "{bad}");
+        }
+        for ok in [
+            "bob",
+            "spam*",
+            "b.o.b",
+            "10.1.2.3",
+            "10.0.0.0/8",
+            "*@x.org",
+            "bot7",
+        ] {
+            assert_eq!(typed_fault(ok), None, "{ok}");
         }
     }
 

@@ -83,7 +83,9 @@ pub fn run(
         Command::Del => {
             let typed = target.ok_or("which ban?")?;
             let ban = typed_ban(typed, configured.domain).ok_or_else(|| {
-                let why = crate::proto::pattern::TargetFault::of(&typed.to_ascii_lowercase());
+                let folded = typed.to_ascii_lowercase();
+                let why = crate::proto::pattern::typed_fault(&folded)
+                    .unwrap_or(crate::proto::pattern::TargetFault::Neither);
                 format!("{typed}: {why}")
             })?;
             let _lock = DirLock::take(dir).map_err(|e| match e {

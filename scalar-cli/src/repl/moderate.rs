@@ -287,12 +287,15 @@ pub fn server_ban(shared: &Shared, action: Action, target: &str, reason: Option<
 /// pattern, completed with `domain`. Err says what is wrong with it: an address with a bad
 /// prefix or a zone is said to be one, not "not a user ID or ID pattern".
 fn server_target(action: Action, target: &str, domain: &str) -> Result<String, String> {
-    use scalar::proto::pattern::{TargetFault, parse_range};
+    use scalar::proto::pattern::{parse_range, typed_fault};
     match parse_range(target) {
         _ if action == Action::Kick => names::user(target, domain),
         Some(_) => Ok(target.to_string()),
-        None if TargetFault::of(target).is_address() => Err(format!("{target}: {}", TargetFault::of(target))),
-        None => names::pattern(target, domain),
+        None => match typed_fault(&target.to_ascii_lowercase()) {
+            // `/sban 10.0.0` (an address mistyped) would ban the ID 10.0.0@DOMAIN.
+            Some(f) if f.is_address() => Err(format!("{target}: {f}")),
+            _ => names::pattern(target, domain),
+        },
     }
 }
 
@@ -542,6 +545,15 @@ mod tests {
         assert_eq!(t("192.0.2.0/24"), Ok("192.0.2.0/24".into()));
         assert_eq!(t("Spam*"), Ok("spam*@localhost".into()));
         assert!(t("sp am").is_err_and(|e| e.contains("not a user ID or ID pattern")));
+        assert!(
+            t("192.0.2.300").is_err_and(|e| e.starts_with("192.0.2.300: not an address")),
+            "an address mistyped is not the ID 192.0.2.300@localhost"
+        );
+        assert_eq!(
+            t("10.0.0@localhost"),
+            Ok("10.0.0@localhost".into()),
+            "written whole"
+        );
     }
 
     /// `/purge raid* 2026-12-04 17:03 raid`: the two-word time, then the reason (found in
