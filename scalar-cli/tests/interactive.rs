@@ -1375,6 +1375,13 @@ fn a_dumb_terminal_still_shows_where_a_line_goes() {
     let mut p = chat_with(cmd, "alice");
     p.wait_for("(TERM=dumb) has no line editing", STEP);
     p.command("/join #rust", "#rust> ");
+    // What arrives while the prompt waits is a line of its own, and the prompt comes again
+    // after it: the next line typed had none (found by helper 265).
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#rust@localhost");
+    publish(&mut bob, "#rust@localhost", "hello from bob");
+    let at = p.wait_for("bob: hello from bob", STEP);
+    p.wait_for_from(at, "#rust> ", STEP);
     p.command("/msg bob", "bob> ");
     p.command("/jion", "did you mean /join?");
     p.command("/quit", "bye");

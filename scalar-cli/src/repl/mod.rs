@@ -120,7 +120,8 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     let (flow, plain) = match flow {
         Some(f) => (f, false),
         None => {
-            screen.start(Box::new(StdoutSink));
+            let shown = screen::Prompt::default();
+            screen.start(Box::new(StdoutSink(tty.then(|| shown.clone()))));
             // A terminal the editor cannot drive (TERM=dumb, Emacs's shell): a person still
             // types here, and without a prompt nothing showed where a line would go (found
             // by helper 265: after `/msg bob`, plain lines went to bob unannounced).
@@ -131,7 +132,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
                     std::env::var("TERM").unwrap_or_default()
                 ));
             }
-            (plain_loop(&shared, tty), true)
+            (plain_loop(&shared, tty.then_some(&shown)), true)
         }
     };
     leave(&shared, flow, &reader, plain);
@@ -287,25 +288,31 @@ fn prompt(shared: &Shared) -> String {
 }
 
 /// Lines from a pipe or file: the same commands, no editing, output as plain lines. At a
-/// terminal the editor cannot drive (`at_terminal`), each line is asked for with the prompt.
-fn plain_loop(shared: &Shared, at_terminal: bool) -> Flow {
+/// terminal the editor cannot drive (`at_terminal`, the prompt shown, for the printer to show
+/// again after what arrives), each line is asked for with the prompt.
+fn plain_loop(shared: &Shared, at_terminal: Option<&screen::Prompt>) -> Flow {
     let stdin = std::io::stdin();
     let mut line_no = 0u64;
     loop {
         line_no += 1;
-        if at_terminal {
+        if let Some(shown) = at_terminal {
             // What the last line printed comes first, so the prompt is the last thing shown.
             shared.screen.flush(Duration::from_millis(500));
+            let text = prompt(shared);
+            let mut shown = shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut out = std::io::stdout().lock();
             // A prompt that cannot be written changes nothing the line would do.
-            let _ = out
-                .write_all(prompt(shared).as_bytes())
-                .and_then(|()| out.flush());
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            *shown = Some(text);
         }
         // Locked for one line only (not for the match, as a temporary in its head would be): a
         // command may read the next lines itself (`/passwd` its passwords; found by QA: the
         // lock held across it waited for good).
         let read = input::read_line(&mut stdin.lock());
+        if let Some(shown) = at_terminal {
+            // Typed: what arrives now starts a line of its own already.
+            *shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
         match read {
             Ok(None) => {
                 paced::finish(shared);

@@ -48,13 +48,31 @@ impl Sink for EditorSink {
     }
 }
 
-/// Plain standard output, when there is no line editor.
-pub struct StdoutSink;
+/// The prompt a terminal without line editing shows while no line has been typed after it.
+pub type Prompt = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// Plain standard output, when there is no line editor. At a terminal the editor cannot drive
+/// (TERM=dumb), what arrives while the prompt waits goes on a line of its own and the prompt
+/// comes again after it: written after the prompt, the next line typed had none (found by
+/// helper 265).
+#[derive(Default)]
+pub struct StdoutSink(pub Option<Prompt>);
 
 impl Sink for StdoutSink {
     fn write(&mut self, text: String) -> bool {
+        let shown = self
+            .0
+            .as_ref()
+            .map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_ok()
+        let written = match shown.as_ref().and_then(|s| s.as_deref()) {
+            Some(prompt) => out
+                .write_all(b"\n")
+                .and_then(|()| out.write_all(text.as_bytes()))
+                .and_then(|()| out.write_all(prompt.as_bytes())),
+            None => out.write_all(text.as_bytes()),
+        };
+        written.and_then(|()| out.flush()).is_ok()
     }
 }
 
@@ -164,7 +182,7 @@ impl Screen {
                 };
                 if !sink.write(text.clone()) {
                     // The editor is gone (it is being torn down): write plainly instead.
-                    sink = Box::new(StdoutSink);
+                    sink = Box::new(StdoutSink::default());
                     sink.write(text);
                 }
                 screen.lock().busy = false;
