@@ -1208,6 +1208,34 @@ fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
 }
 
 #[test]
+fn a_burst_of_refused_connections_does_not_run_out_of_descriptors() {
+    // 96 descriptors less 64 for other files: 32 connections, of which one per address.
+    let s = Scalard::start_with_fd_limit(96, &["--max-per-address", "1"]);
+    let mut alice = s.client("alice");
+    // Stopped while the burst arrives, so that all of it waits in the backlog and is accepted
+    // in one turn: more refused connections than the descriptors left (about 85).
+    s.signal(libc::SIGSTOP);
+    let mut burst: Vec<_> = (0..120).map(|_| s.raw()).collect();
+    s.signal(libc::SIGCONT);
+    for c in &mut burst {
+        assert_eq!(next(c), "Error 501 too_many_from_address seq=None");
+    }
+    // Each refused one was closed as soon as its Error and Bye were written, not at the end
+    // of the turn: the process never ran out (found by QA: with them all held, accept failed
+    // with EMFILE under max-connections, and the rest of the burst waited a second for it).
+    while let Ok(line) = s.log.recv_timeout(Duration::from_millis(300)) {
+        assert!(!line.contains("accept failed"), "{line}");
+    }
+    alice
+        .send(&Msg::Ping(Ping {
+            seq: Some(1),
+            time: 7,
+        }))
+        .unwrap();
+    assert_eq!(next(&mut alice), "Pong 7 seq=Some(1)");
+}
+
+#[test]
 fn max_connections_is_derived_from_the_descriptors_and_refuses_before_they_run_out() {
     // 80 descriptors less 64 for other files: 16 connections.
     let s = Scalard::start_with_fd_limit(80, &[]);

@@ -12,6 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 /// What a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +191,7 @@ impl Shell {
             }
             let entry = self.conns.vacant_entry();
             let key = entry.key();
+            let dirty_before = self.dirty.len();
             let registered =
                 self.poll
                     .registry()
@@ -212,6 +214,33 @@ impl Shell {
                 log::debug!("conn {key}: accepted {peer}");
             }
             wire.settle(server);
+            self.close_done_since(dirty_before, t.mono);
+        }
+    }
+
+    /// Closes at once the connections this accept closed (the newcomer refused, or an idle one
+    /// made room for it) whose last frames are written: a burst of refused connections held
+    /// every descriptor until the end of the turn, which ran the process out of them (EMFILE,
+    /// `accept failed`) with the server well below max-connections (found by QA: 118 refused
+    /// from one address under `ulimit -n 128`). Only those dirtied since `from`, so that the
+    /// rest of the turn's output is still written once, at its end.
+    fn close_done_since(&mut self, from: usize, now: Instant) {
+        if from >= self.dirty.len() {
+            return;
+        }
+        for key in self.dirty.split_off(from) {
+            let done = self.conns.get_mut(key).is_some_and(|c| {
+                c.closing.is_some() && {
+                    let result = c.flush(now);
+                    result.is_err() || c.flushed()
+                }
+            });
+            match done {
+                true => self.drop_conn(key),
+                // Still dirty (a TLS one's Error waits for its handshake): the end of the turn
+                // flushes it, as before.
+                false => self.dirty.push(key),
+            }
         }
     }
 }
