@@ -14,6 +14,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+/// Connections closed at an accept (refused, or idle ones closed to make room) that may keep
+/// their descriptor through the close grace while their last frames wait (a TLS one's, for its
+/// handshake), counted with every other connection in its grace; past it such a connection is
+/// closed at once, without its Error. An eighth of the descriptors kept beside the connections
+/// ([`FD_RESERVE`]): lingering sockets take half.
+///
+/// [`FD_RESERVE`]: crate::server::FD_RESERVE
+const MAX_CLOSING_AT_ACCEPT: usize = crate::server::FD_RESERVE / 8;
+
 /// What a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -235,8 +244,17 @@ impl Shell {
                     result.is_err() || c.flushed()
                 }
             });
+            // Sockets the core no longer counts (closing, in their grace) beyond the bound: a
+            // host could otherwise open TLS connections that never shake hands, each refused
+            // for its address yet held for the grace, as fast as it likes, and run the process
+            // out of descriptors (found by QA: 200 from one address under `ulimit -n 128`).
+            let beyond = self.conns.len().saturating_sub(self.server.connections()) > MAX_CLOSING_AT_ACCEPT;
             match done {
                 true => self.drop_conn(key),
+                false if beyond => {
+                    log::debug!("conn {key}: closed at once, {MAX_CLOSING_AT_ACCEPT} closing already");
+                    self.drop_conn(key);
+                }
                 // Still dirty (a TLS one's Error waits for its handshake): the end of the turn
                 // flushes it, as before.
                 false => self.dirty.push(key),
