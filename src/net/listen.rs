@@ -12,7 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Connections closed at an accept (refused, or idle ones closed to make room) that may keep
 /// their descriptor through the close grace while their last frames wait (a TLS one's, for its
@@ -22,6 +22,36 @@ use std::time::Instant;
 ///
 /// [`FD_RESERVE`]: crate::server::FD_RESERVE
 const MAX_CLOSING_AT_ACCEPT: usize = crate::server::FD_RESERVE / 8;
+
+/// How often a connection accepted but not set up is logged at most.
+const SETUP_FAILURE_LOG: Duration = Duration::from_secs(60);
+
+/// Accepted connections that could not be set up (their buffers not mapped, out of address
+/// space under `ulimit -v` or a strict overcommit; the socket not registered): each is closed,
+/// and said once a minute at most with a count, since a line each let anyone who connects
+/// write the log at will (found by QA: 282 lines in 27 ms under `ulimit -v 200000`).
+#[derive(Debug, Default)]
+pub(super) struct SetupFailures {
+    said: Option<Instant>,
+    unsaid: u64,
+}
+
+impl SetupFailures {
+    fn failed(&mut self, now: Instant, what: std::fmt::Arguments<'_>) {
+        if self
+            .said
+            .is_some_and(|t| now.saturating_duration_since(t) < SETUP_FAILURE_LOG)
+        {
+            self.unsaid += 1;
+            return;
+        }
+        match std::mem::take(&mut self.unsaid) {
+            0 => log::error!("{what} (more such are counted, and said once a minute)"),
+            n => log::error!("{what} ({n} more since the last such line)"),
+        }
+        self.said = Some(now);
+    }
+}
 
 /// What a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +212,8 @@ impl Shell {
                 (Transport::Tls, Some(setup)) => match Tls::new(setup.config.clone()) {
                     Ok(tls) => Some(tls),
                     Err(e) => {
-                        log::error!("{peer}: cannot start TLS: {e}");
+                        self.setup_failures
+                            .failed(t.mono, format_args!("{peer}: cannot start TLS: {e}"));
                         continue;
                     }
                 },
@@ -210,7 +241,8 @@ impl Shell {
                     entry.insert(conn);
                 }
                 Err(e) => {
-                    log::error!("{peer}: cannot set up connection: {e}");
+                    self.setup_failures
+                        .failed(t.mono, format_args!("{peer}: cannot set up connection: {e}"));
                     continue;
                 }
             }
