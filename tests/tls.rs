@@ -774,6 +774,39 @@ fn refusals_and_shutdown_reach_tls_clients_encrypted() {
 }
 
 #[test]
+fn tls_connections_refused_at_accept_do_not_hold_every_descriptor() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let (cert, key) = (pems.cert(), pems.key());
+    // 96 descriptors less 64: max-connections 32, of which one per address.
+    let flags = [&tls_flags(&cert, &key)[..], &["--max-per-address", "1"]].concat();
+    let s = Scalard::start_with_fd_limit(96, &flags);
+    let tls = s.tls_addr.expect("TLS");
+    // Stopped while they arrive, so that all are accepted in one turn: 120 connections that
+    // never start their handshake, all but the first refused for their address. Each refusal
+    // waits for a handshake to be sent; held through the close grace, they took every
+    // descriptor (found by QA: `accept failed: Too many open files`, and nobody else was
+    // accepted meanwhile).
+    s.signal(libc::SIGSTOP);
+    let burst: Vec<_> = (0..120)
+        .map(|_| TcpStream::connect(tls).expect("connect"))
+        .collect();
+    s.signal(libc::SIGCONT);
+    // A newcomer is answered at once (refused for its address, which the burst holds).
+    let mut late = s.raw();
+    assert_eq!(next(&mut late), "Error 501 too_many_from_address seq=None");
+    while let Ok(line) = s.log.recv_timeout(Duration::from_millis(300)) {
+        assert!(!line.contains("accept failed"), "{line}");
+    }
+    // Once the burst's grace (2 s) is over, a refused TLS client that does shake hands still
+    // gets its Error.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut refused = TlsClient::connect(tls, &[&a]).expect("handshake");
+    assert_eq!(refused.next(), "Error 501 too_many_from_address seq=None");
+    drop(burst);
+}
+
+#[test]
 fn a_tls_client_on_the_plain_port_is_told_at_once() {
     let a = make_cert();
     let pems = Pems::new(&a);

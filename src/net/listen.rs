@@ -12,6 +12,46 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// Connections closed at an accept (refused, or idle ones closed to make room) that may keep
+/// their descriptor through the close grace while their last frames wait (a TLS one's, for its
+/// handshake), counted with every other connection in its grace; past it such a connection is
+/// closed at once, without its Error. An eighth of the descriptors kept beside the connections
+/// ([`FD_RESERVE`]): lingering sockets take half.
+///
+/// [`FD_RESERVE`]: crate::server::FD_RESERVE
+const MAX_CLOSING_AT_ACCEPT: usize = crate::server::FD_RESERVE / 8;
+
+/// How often a connection accepted but not set up is logged at most.
+const SETUP_FAILURE_LOG: Duration = Duration::from_secs(60);
+
+/// Accepted connections that could not be set up (their buffers not mapped, out of address
+/// space under `ulimit -v` or a strict overcommit; the socket not registered): each is closed,
+/// and said once a minute at most with a count, since a line each let anyone who connects
+/// write the log at will (found by QA: 282 lines in 27 ms under `ulimit -v 200000`).
+#[derive(Debug, Default)]
+pub(super) struct SetupFailures {
+    said: Option<Instant>,
+    unsaid: u64,
+}
+
+impl SetupFailures {
+    fn failed(&mut self, now: Instant, what: std::fmt::Arguments<'_>) {
+        if self
+            .said
+            .is_some_and(|t| now.saturating_duration_since(t) < SETUP_FAILURE_LOG)
+        {
+            self.unsaid += 1;
+            return;
+        }
+        match std::mem::take(&mut self.unsaid) {
+            0 => log::error!("{what} (more such are counted, and said once a minute)"),
+            n => log::error!("{what} ({n} more since the last such line)"),
+        }
+        self.said = Some(now);
+    }
+}
 
 /// What a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +212,8 @@ impl Shell {
                 (Transport::Tls, Some(setup)) => match Tls::new(setup.config.clone()) {
                     Ok(tls) => Some(tls),
                     Err(e) => {
-                        log::error!("{peer}: cannot start TLS: {e}");
+                        self.setup_failures
+                            .failed(t.mono, format_args!("{peer}: cannot start TLS: {e}"));
                         continue;
                     }
                 },
@@ -190,6 +231,7 @@ impl Shell {
             }
             let entry = self.conns.vacant_entry();
             let key = entry.key();
+            let dirty_before = self.dirty.len();
             let registered =
                 self.poll
                     .registry()
@@ -199,7 +241,8 @@ impl Shell {
                     entry.insert(conn);
                 }
                 Err(e) => {
-                    log::error!("{peer}: cannot set up connection: {e}");
+                    self.setup_failures
+                        .failed(t.mono, format_args!("{peer}: cannot set up connection: {e}"));
                     continue;
                 }
             }
@@ -212,6 +255,42 @@ impl Shell {
                 log::debug!("conn {key}: accepted {peer}");
             }
             wire.settle(server);
+            self.close_done_since(dirty_before, t.mono);
+        }
+    }
+
+    /// Closes at once the connections this accept closed (the newcomer refused, or an idle one
+    /// made room for it) whose last frames are written: a burst of refused connections held
+    /// every descriptor until the end of the turn, which ran the process out of them (EMFILE,
+    /// `accept failed`) with the server well below max-connections (found by QA: 118 refused
+    /// from one address under `ulimit -n 128`). Only those dirtied since `from`, so that the
+    /// rest of the turn's output is still written once, at its end.
+    fn close_done_since(&mut self, from: usize, now: Instant) {
+        if from >= self.dirty.len() {
+            return;
+        }
+        for key in self.dirty.split_off(from) {
+            let done = self.conns.get_mut(key).is_some_and(|c| {
+                c.closing.is_some() && {
+                    let result = c.flush(now);
+                    result.is_err() || c.flushed()
+                }
+            });
+            // Sockets the core no longer counts (closing, in their grace) beyond the bound: a
+            // host could otherwise open TLS connections that never shake hands, each refused
+            // for its address yet held for the grace, as fast as it likes, and run the process
+            // out of descriptors (found by QA: 200 from one address under `ulimit -n 128`).
+            let beyond = self.conns.len().saturating_sub(self.server.connections()) > MAX_CLOSING_AT_ACCEPT;
+            match done {
+                true => self.drop_conn(key),
+                false if beyond => {
+                    log::debug!("conn {key}: closed at once, {MAX_CLOSING_AT_ACCEPT} closing already");
+                    self.drop_conn(key);
+                }
+                // Still dirty (a TLS one's Error waits for its handshake): the end of the turn
+                // flushes it, as before.
+                false => self.dirty.push(key),
+            }
         }
     }
 }

@@ -110,6 +110,8 @@ pub struct Shell {
     /// An accept failed for want of resources: the listeners are edge-triggered, so try again
     /// on the next tick rather than waiting for the next incoming connection.
     retry_accept: bool,
+    /// Accepted connections that could not be set up, for the log.
+    setup_failures: listen::SetupFailures,
     stats: ShellStats,
     /// The counts at the last hourly line.
     report: report::Report,
@@ -179,6 +181,7 @@ impl Shell {
             rshared: vec![0u8; conn::BUF].into_boxed_slice(),
             batch: batch::Batch::default(),
             retry_accept: false,
+            setup_failures: Default::default(),
             stats: ShellStats::default(),
             report: report::Report::new(Instant::now()),
             waker,
