@@ -1181,10 +1181,11 @@ fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
     // what it can and leaves the rest in the backlog.
     let mut first: Vec<_> = (0..30).map(|_| s.raw()).collect();
     s.expect_log("accept failed");
-    // Said once a retry (a second), not at each connection that arrives meanwhile (found by
-    // QA: 25 lines in a millisecond): at most one more within 900 ms, as 10 more arrive (each
-    // a readiness of the listener; review: those above all came before the first failure).
-    let until = Instant::now() + Duration::from_millis(900);
+    // Said once a minute, not at each connection that arrives meanwhile (found by QA: 25 lines
+    // in a millisecond; review: those above all came before the first failure), nor at each
+    // retry, a second apart (found by QA: 86,400 lines a day): none more within 2.5 s, as 10
+    // more arrive (each a readiness of the listener) and two retries fail.
+    let until = Instant::now() + Duration::from_millis(2500);
     let more: Vec<_> = (0..10).map(|_| s.raw()).collect();
     let mut again = 0;
     while let Some(left) = until.checked_duration_since(Instant::now()) {
@@ -1193,7 +1194,7 @@ fn out_of_file_descriptors_the_backlog_waits_and_is_served_later() {
             Err(_) => break,
         }
     }
-    assert!(again <= 1, "{again} more lines of accept failed");
+    assert_eq!(again, 0, "more lines of accept failed");
     drop(more);
     let waiting = first.split_off(16);
     drop(first);

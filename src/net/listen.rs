@@ -23,24 +23,26 @@ use std::time::{Duration, Instant};
 /// [`FD_RESERVE`]: crate::server::FD_RESERVE
 const MAX_CLOSING_AT_ACCEPT: usize = crate::server::FD_RESERVE / 8;
 
-/// How often a connection accepted but not set up is logged at most.
-const SETUP_FAILURE_LOG: Duration = Duration::from_secs(60);
+/// How often one kind of failure at accept is logged at most.
+const FAILURE_LOG: Duration = Duration::from_secs(60);
 
-/// Accepted connections that could not be set up (their buffers not mapped, out of address
-/// space under `ulimit -v` or a strict overcommit; the socket not registered): each is closed,
-/// and said once a minute at most with a count, since a line each let anyone who connects
-/// write the log at will (found by QA: 282 lines in 27 ms under `ulimit -v 200000`).
+/// A failure at accept, said once a minute at most with a count of those unsaid: connections
+/// that could not be set up (their buffers not mapped, out of address space under `ulimit -v`
+/// or a strict overcommit; the socket not registered), each closed, where a line each let
+/// anyone who connects write the log at will (found by QA: 282 lines in 27 ms under
+/// `ulimit -v 200000`); and `accept` itself failing (out of descriptors), tried again every
+/// second for as long as it lasts, which was a line a second (found by QA: 86,400 a day).
 #[derive(Debug, Default)]
-pub(super) struct SetupFailures {
+pub(super) struct Throttled {
     said: Option<Instant>,
     unsaid: u64,
 }
 
-impl SetupFailures {
+impl Throttled {
     fn failed(&mut self, now: Instant, what: std::fmt::Arguments<'_>) {
         if self
             .said
-            .is_some_and(|t| now.saturating_duration_since(t) < SETUP_FAILURE_LOG)
+            .is_some_and(|t| now.saturating_duration_since(t) < FAILURE_LOG)
         {
             self.unsaid += 1;
             return;
@@ -191,12 +193,11 @@ impl Shell {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // Typically EMFILE: the process is out of file descriptors (see ulimit -n in
-                    // docs/OPERATIONS.md). The pending connection stays in the backlog. Said
-                    // once a retry (a second), not at every readiness of every listener (found
-                    // by QA: 25 lines in a millisecond).
-                    if !self.retry_accept {
-                        log::error!("accept failed: {e}");
-                    }
+                    // docs/OPERATIONS.md). The pending connection stays in the backlog, tried
+                    // again every second; said once a minute, not at every readiness of every
+                    // listener (found by QA: 25 lines in a millisecond).
+                    self.accept_failures
+                        .failed(t.mono, format_args!("accept failed: {e}"));
                     self.retry_accept = true;
                     return;
                 }

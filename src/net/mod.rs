@@ -111,7 +111,9 @@ pub struct Shell {
     /// on the next tick rather than waiting for the next incoming connection.
     retry_accept: bool,
     /// Accepted connections that could not be set up, for the log.
-    setup_failures: listen::SetupFailures,
+    setup_failures: listen::Throttled,
+    /// Accepts that failed (out of descriptors), for the log.
+    accept_failures: listen::Throttled,
     stats: ShellStats,
     /// The counts at the last hourly line.
     report: report::Report,
@@ -182,6 +184,7 @@ impl Shell {
             batch: batch::Batch::default(),
             retry_accept: false,
             setup_failures: Default::default(),
+            accept_failures: Default::default(),
             stats: ShellStats::default(),
             report: report::Report::new(Instant::now()),
             waker,
