@@ -213,6 +213,12 @@ fn parse_inbox_limit(name: &str, value: &str) -> Result<Option<(u32, Duration)>,
 /// The default per-topic retention: the newest 100,000 Events of each topic, however old.
 pub const DEFAULT_MAX_EVENTS: u64 = 100_000;
 
+/// The most `max-subs` may be. A connection's subscriptions are a list, looked through at each
+/// Sub: small, as a connection's memory must be, it costs a connection that fills it time
+/// quadratic in its length, which the loop spends (found by QA: with `--max-subs 100000`, one
+/// connection's second 30,000 Subs took 404 s of a debug build's loop).
+pub const MAX_SUBS: usize = 10_000;
+
 /// Where history lives when `--data-dir` is not given: `$STATE_DIRECTORY` (set by systemd's
 /// `StateDirectory=`), else `$XDG_DATA_HOME/scalard` (if absolute), else
 /// `~/.local/share/scalard`.
@@ -433,7 +439,7 @@ usage: scalard [OPTIONS]
                             range (192.0.2.0/24) server-wide (repeatable)
   --motd TEXT               the message of the day, sent after every Ident
                             (SIGHUP re-reads the admins, bans, motd and limits)
-  --max-subs N              subscriptions per connection (default 64)
+  --max-subs N              subscriptions per connection (default 64, at most 10000)
   --kept-channel-days N     days a kept channel (one whose owner logged in) may go
                             without subscribers before it is forgotten (default 90;
                             0: never)
@@ -1029,7 +1035,15 @@ impl Config {
             "flood" if value == "off" => *l = l.clone().without_flood_limits(),
             "flood" => return Err(bad(name, format!("the one value is off, got {value:?}"))),
             // 0 is a server for direct messages only: they need no Sub.
-            "max-subs" => l.max_subs = count()?,
+            "max-subs" => {
+                let n = count()?;
+                if n > MAX_SUBS {
+                    self.notes.push(format!(
+                        "{name}: {n} is past the most, {MAX_SUBS}; it is taken as {MAX_SUBS}"
+                    ));
+                }
+                l.max_subs = n.min(MAX_SUBS);
+            }
             "max-accounts" => l.max_accounts = count()?,
             "kept-channel-days" => {
                 let days = num()?;
@@ -1412,6 +1426,21 @@ mod tests {
         assert_eq!(c.listen, vec![SocketAddr::from(([127, 0, 0, 1], 2))]);
         assert_eq!(c.policy.admins.len(), 2, "{:?}", c.policy.admins);
         assert_eq!(c.trust.len(), 2, "{:?}", c.trust);
+    }
+
+    /// `--max-subs` had no bound: a connection's subscriptions are a list it looks through at
+    /// each Sub, so 100,000 took minutes of the loop (found by QA: the second 30,000 Subs of
+    /// one connection took 404 s, debug build). Taken as the most, said in a note.
+    #[test]
+    fn max_subs_past_the_most_is_taken_as_the_most() {
+        let c = args(&["--max-subs", "100000"]).unwrap();
+        assert_eq!(c.limits.max_subs, MAX_SUBS);
+        let [note] = &c.notes[..] else {
+            panic!("{:?}", c.notes)
+        };
+        assert!(note.contains("100000 is past the most, 10000"), "{note}");
+        let c = args(&["--max-subs", "10000"]).unwrap();
+        assert_eq!((c.limits.max_subs, c.notes.len()), (10_000, 0));
     }
 
     /// A range not written as itself (`10.1.2.3/8` bans all of 10.0.0.0/8, most likely not
