@@ -698,8 +698,10 @@ fn held(r: &mut Rig, conn: ConnId, text: &str) -> bool {
 
 #[test]
 fn the_ring_evicts_the_oldest_event_server_wide() {
-    // Room for about two small records: older ones must come from the store.
-    let weight = 2 * (std::mem::size_of::<crate::store::Record>() + 60 + 96);
+    // Room for about two small records and their topic's entry: older ones must come from the
+    // store.
+    let weight = 2 * (std::mem::size_of::<crate::store::Record>() + 60 + 96)
+        + crate::server::ring::topic_cost("#rust@example.com");
     let mut r = rig(Fsync::Batched, weight);
     for i in 0..4 {
         r.say(0, "#rust@example.com", &format!("m{i}"));
