@@ -980,3 +980,43 @@ fn memory_per_connection() {
         );
     }
 }
+
+/// A connection made from `from` to `to` (another loopback address than 127.0.0.1 stands for
+/// another host).
+fn connect_from(from: std::net::Ipv4Addr, to: SocketAddr) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.bind(&SocketAddr::from((from, 0)).into()).expect("bind");
+    sock.connect(&to.into()).expect("connect");
+    TcpStream::from(sock)
+}
+
+#[test]
+fn a_session_probed_while_tls_refusals_wait_for_handshakes_stays_open() {
+    let a = make_cert();
+    let pems = Pems::new(&a);
+    let s = start(&pems, &["--max-per-address", "1"]);
+    let mut alice = s.client("alice");
+    // Silent long enough that a connection refused for her address probes her with a Ping
+    // (server/probe.rs, 10 s).
+    std::thread::sleep(Duration::from_secs(11));
+    // Another host opens TLS connections that never shake hands: one admitted, the rest
+    // refused for their address, some held through the grace for their Error.
+    let tls = s.tls_addr.expect("TLS");
+    let other = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let burst: Vec<_> = (0..12).map(|_| connect_from(other, tls)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A newcomer from alice's address is refused, and her connection probed: the Ping is
+    // output of this accept, yet she is no closing connection and must not be closed with
+    // the refused ones.
+    let mut late = s.raw();
+    assert_eq!(next(&mut late), "Error 501 too_many_from_address seq=None");
+    assert_eq!(next(&mut alice), "Ping");
+    alice
+        .send(&Msg::Ping(Ping {
+            seq: Some(1),
+            time: 7,
+        }))
+        .unwrap();
+    assert_eq!(next(&mut alice), "Pong 7 seq=Some(1)");
+    drop(burst);
+}

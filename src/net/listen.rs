@@ -271,26 +271,28 @@ impl Shell {
             return;
         }
         for key in self.dirty.split_off(from) {
-            let done = self.conns.get_mut(key).is_some_and(|c| {
-                c.closing.is_some() && {
+            // Not every connection an accept gives output is closing: a refusal for an address
+            // pings that address's silent sessions (server/probe.rs), which stay open.
+            let closing = self.conns.get_mut(key).and_then(|c| {
+                c.closing.is_some().then(|| {
                     let result = c.flush(now);
                     result.is_err() || c.flushed()
-                }
+                })
             });
             // Sockets the core no longer counts (closing, in their grace) beyond the bound: a
             // host could otherwise open TLS connections that never shake hands, each refused
             // for its address yet held for the grace, as fast as it likes, and run the process
             // out of descriptors (found by QA: 200 from one address under `ulimit -n 128`).
             let beyond = self.conns.len().saturating_sub(self.server.connections()) > MAX_CLOSING_AT_ACCEPT;
-            match done {
-                true => self.drop_conn(key),
-                false if beyond => {
+            match closing {
+                Some(true) => self.drop_conn(key),
+                Some(false) if beyond => {
                     log::debug!("conn {key}: closed at once, {MAX_CLOSING_AT_ACCEPT} closing already");
                     self.drop_conn(key);
                 }
-                // Still dirty (a TLS one's Error waits for its handshake): the end of the turn
-                // flushes it, as before.
-                false => self.dirty.push(key),
+                // Still dirty (a TLS one's Error waits for its handshake, a probed session's
+                // Ping): the end of the turn flushes it, as before.
+                _ => self.dirty.push(key),
             }
         }
     }

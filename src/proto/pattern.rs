@@ -43,7 +43,7 @@ pub enum TargetFault {
     Domain,
     /// Neither an address nor anything with an `@`.
     Neither,
-    /// Dotted numbers that are no address (`192.0.2.300`, `10.0.0`), typed where a bare name
+    /// Dotted numbers that are no address (`192.0.2.300`, `10.0.0`, `10.0.0.*`), typed where a bare name
     /// stands for an ID of the domain served ([`typed_fault`]): an address mistyped, most
     /// likely, not the ID `10.0.0@DOMAIN`.
     NotAddress,
@@ -116,7 +116,7 @@ pub fn target_fault(s: &str) -> Option<TargetFault> {
 /// or such a name. A bare name that is none is said to be a bad name (`bo b` was "neither an
 /// ID pattern nor an address range"); dotted numbers that are no address are
 /// [`TargetFault::NotAddress`] (`--ban 10.0.0`, an address mistyped, banned the ID
-/// `10.0.0@DOMAIN` without a word).
+/// `10.0.0@DOMAIN` without a word), with a `*` among them too (`10.0.0.*`, IRC's range).
 pub fn typed_fault(s: &str) -> Option<TargetFault> {
     if is_target(s) {
         return None;
@@ -125,7 +125,11 @@ pub fn typed_fault(s: &str) -> Option<TargetFault> {
         return target_fault(s);
     }
     let text = s.split_once('/').map_or(s, |(a, _)| a);
-    let dotted = text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    // With `*` too: `10.0.0.*` is how IRC writes a range, and as an ID pattern it banned
+    // nobody (review 269). A pattern of dotted numbers only is of no name anyone is given.
+    let dotted = text.contains('.')
+        && text.bytes().any(|b| b.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'*');
     if dotted && text.parse::<std::net::Ipv4Addr>().is_err() {
         return Some(TargetFault::NotAddress);
     }
@@ -340,6 +344,9 @@ mod tests {
             ("192.0.2.300", NotAddress),
             ("10.0.0", NotAddress),
             ("10.0.0/8", NotAddress),
+            // IRC's way to write a range: of no ID (review 269).
+            ("10.0.0.*", NotAddress),
+            ("192.168.*", NotAddress),
             ("10.0.0.0/33", PrefixTooLong(32)),
             ("fe80::1%eth0", Zone),
             ("2001:db8::g", Local),
@@ -355,6 +362,8 @@ mod tests {
             "10.0.0.0/8",
             "*@x.org",
             "bot7",
+            "*.*",
+            "v1.2*",
         ] {
             assert_eq!(typed_fault(ok), None, "{ok}");
         }

@@ -549,6 +549,10 @@ mod tests {
             t("192.0.2.300").is_err_and(|e| e.starts_with("192.0.2.300: not an address")),
             "an address mistyped is not the ID 192.0.2.300@localhost"
         );
+        assert!(
+            t("10.0.0.*").is_err_and(|e| e.starts_with("10.0.0.*: not an address")),
+            "IRC's range is not the ID pattern 10.0.0.*@localhost"
+        );
         assert_eq!(
             t("10.0.0@localhost"),
             Ok("10.0.0@localhost".into()),
