@@ -1094,6 +1094,17 @@ fn listen_without_a_topic_prints_direct_messages() {
 /// deterministically: a proxy keeps listen's Ident from the server until the message is sent.
 #[test]
 fn listen_without_a_topic_prints_what_reached_the_account_while_it_logged_in() {
+    dm_while_logging_in(&[]);
+}
+
+/// The same with a channel listened to (review 269: only the form without TOPIC read it).
+#[test]
+fn listen_to_a_channel_prints_what_reached_the_account_while_it_logged_in() {
+    dm_while_logging_in(&["#room"]);
+}
+
+/// `listen TOPICS --count 1` as bob, whose DM from alice arrives while listen's Ident is held.
+fn dm_while_logging_in(topics: &[&str]) {
     let data = TempDir::new();
     add_accounts(&data, &["bob"]);
     let server = history_server(0, &data);
@@ -1134,7 +1145,9 @@ fn listen_without_a_topic_prints_what_reached_the_account_while_it_logged_in() {
         .env("SCALAR_SERVER", format!("127.0.0.1:{port}"))
         .args(["--id", "bob", "--password-file"])
         .arg(&file)
-        .args(["listen", "--count", "1"]);
+        .arg("listen")
+        .args(topics)
+        .args(["--count", "1"]);
     let listener = Lines::spawn(listen);
     held_rx.recv_timeout(STEP).expect("listen's Ident");
     let mut alice = server.client("alice");

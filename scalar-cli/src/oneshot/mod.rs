@@ -16,7 +16,7 @@ use crate::names;
 use crate::{json, render};
 use scalar::client::HELD_FRAMES;
 use scalar::proto::{Body, Conversations, ErrorCode, Kind, Message, Msg, MsgId, Ping, Sub, Topics};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
@@ -491,31 +491,27 @@ pub fn listen(
         conn.bye(None, BYE_WAIT);
         return Ok(());
     }
-    // What to read first: the one TOPIC from where asked; without TOPIC, an account's inbox
-    // since this run began, by the server's clock: a direct message sent while `listen` logged
-    // in (its password checked) reached an account still away, which the server keeps for it,
-    // and was never printed (found by a script author).
-    let skew = conn.skew_ms.unwrap_or(0);
-    let first = match (from, topics.as_slice()) {
-        (Some(from), [topic]) => {
-            let from = match from {
-                After::Time(t) => After::Time(args.on_server_clock(t, conn.skew_ms)),
-                id => id,
-            };
-            let or_since = or_since.map(|t| args.on_server_clock(t, conn.skew_ms));
-            Some((topic.clone(), (from, or_since), false))
-        }
-        (None, []) if account => {
-            let since = began.saturating_add_signed(skew);
-            Some((conn.user.clone(), (After::Time(since), None), true))
-        }
-        _ => None,
-    };
-    // What the catch-up printed, until the live Events that came meanwhile (the same ones,
-    // then newer) are past.
-    let mut replayed = HashSet::new();
-    let mut replayed_topic = None;
-    if let Some((topic, from, unasked)) = first {
+    // What to read first: the one TOPIC from where asked; and an account's inbox since this
+    // run began, by the server's clock: a direct message sent while `listen` logged in (its
+    // password checked) reached an account still away, which the server keeps for it, and was
+    // never printed (found by a script author).
+    let mut firsts = Vec::new();
+    if let (Some(from), [topic]) = (from, topics.as_slice()) {
+        let from = match from {
+            After::Time(t) => After::Time(args.on_server_clock(t, conn.skew_ms)),
+            id => id,
+        };
+        let or_since = or_since.map(|t| args.on_server_clock(t, conn.skew_ms));
+        firsts.push((topic.clone(), (from, or_since), false));
+    }
+    if account {
+        let since = began.saturating_add_signed(conn.skew_ms.unwrap_or(0));
+        firsts.push((conn.user.clone(), (After::Time(since), None), true));
+    }
+    // What each catch-up printed, by topic, until the live Events of that topic that came
+    // meanwhile (the same ones, then newer) are past.
+    let mut replayed: HashMap<String, HashSet<MsgId>> = HashMap::new();
+    for (topic, from, unasked) in firsts {
         let each = |e: &Received| -> Result<bool, CliError> {
             if out.event(e, json)?.is_err() {
                 return Ok(false);
@@ -524,7 +520,9 @@ pub fn listen(
             Ok(count.is_none_or(|n| seen < n))
         };
         match history::catch_up(&mut conn, args.timeout, &topic, from, unasked, each)? {
-            Some(ids) => (replayed, replayed_topic) = (ids, Some(topic)),
+            Some(ids) => {
+                replayed.insert(topic, ids);
+            }
             None => {
                 conn.bye(None, BYE_WAIT);
                 return Ok(());
@@ -593,12 +591,12 @@ pub fn listen(
             Msg::Event(ev) => {
                 let kind = ev.topic.kind();
                 let e = Received::new(&ev);
-                if !replayed.is_empty() && replayed_topic.as_ref() == Some(&e.topic) {
-                    if replayed.contains(&e.id) {
+                if let Some(ids) = replayed.get(&e.topic) {
+                    if ids.contains(&e.id) {
                         continue;
                     }
-                    // Live Events come in order: from here on none was replayed.
-                    replayed = HashSet::new();
+                    // Live Events come in order: from here on none of this topic was replayed.
+                    replayed.remove(&e.topic);
                 }
                 if out.event(&e, json)?.is_err() {
                     break;
