@@ -691,3 +691,32 @@ fn a_user_named_themselves_is_not_taken_for_a_pronoun() {
     owner.command("/op themselves", "-!- you made themselves@localhost an operator");
     quit(owner);
 }
+
+/// A refused `/kill`, `/sban` or `/sunban` says what was refused, disconnecting or banning
+/// from the server, not a kick or a ban of the current channel (QA's raid drill: a channel
+/// operator's `/kill rita` read "cannot kick rita").
+#[test]
+fn a_refused_server_wide_command_says_what_it_was() {
+    let server = Server::start();
+    let (mut op, _h) = join(&server, "mod", "#lobby");
+    let (rita, _h2) = join(&server, "rita", "#lobby");
+    op.command(
+        "/kill rita spam",
+        "error: cannot disconnect rita from the server:",
+    );
+    op.command(
+        "/sban spam* raid",
+        "error: cannot ban spam*@localhost from the server:",
+    );
+    op.command(
+        "/sunban spam*",
+        "error: cannot lift the server ban of spam*@localhost:",
+    );
+    let text = op.text();
+    assert!(
+        !text.contains("cannot kick") && !text.contains("cannot unban"),
+        "{text}"
+    );
+    quit(op);
+    quit(rita);
+}

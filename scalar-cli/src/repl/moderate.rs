@@ -414,11 +414,17 @@ fn send_timed(
     reason: Option<&str>,
     (since, until): (Option<u64>, Option<u64>),
 ) -> Result<(), String> {
-    // On one's own ID a ban is a block.
-    let verb = match (action, topic == shared.state().user) {
-        (Action::Ban, true) => "block",
-        (Action::Unban, true) => "unblock",
-        _ => action.label(),
+    // On one's own ID a ban is a block. On the server's name it is a server ban, and a kick
+    // is `/kill`: found by QA's raid drill, a refused `/kill rita` read "cannot kick rita",
+    // and a refused `/sban` "cannot ban", as if of the current channel.
+    let server_wide = topic.starts_with("!server@");
+    let (verb, wide) = match (action, topic == shared.state().user, server_wide) {
+        (Action::Ban, true, _) => ("block", ""),
+        (Action::Unban, true, _) => ("unblock", ""),
+        (Action::Kick, _, true) => ("disconnect", " from the server"),
+        (Action::Ban, _, true) => ("ban", " from the server"),
+        (Action::Unban, _, true) => ("lift the server ban of", ""),
+        _ => (action.label(), ""),
     };
     let domain = shared.state().domain.clone();
     let topic = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
@@ -440,7 +446,7 @@ fn send_timed(
                 Action::Delete => target.get(..8).unwrap_or(target).to_string(),
                 _ => names::short_target(target, &domain).to_string(),
             };
-            format!("cannot {verb} {whom}: {e}")
+            format!("cannot {verb} {whom}{wide}: {e}")
         })?;
     // A server older than timed bans ignores `until` and bans for good (found in review): its
     // record is a plain ban's, and the operator must know.
