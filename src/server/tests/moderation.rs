@@ -2547,3 +2547,27 @@ fn a_full_list_s_refusal_names_the_list_and_the_way_on() {
         assert!(reason.starts_with(&want), "{reason}");
     }
 }
+
+/// A member without a voice in a moderated channel is told how to get one, as an invite-only
+/// channel's 804 says to ask for an invitation (QA's raid drill: a regular under a raid's +m
+/// was told only that it could not speak).
+#[test]
+fn a_moderated_channel_s_refusal_says_to_ask_for_a_voice() {
+    let mut r = room();
+    set_modes(&mut r, 0, 2, None);
+    r.out.take(1);
+    let (got, why) = r.say_why(1, CH, "can anyone hear me?");
+    assert_eq!(got, ["Error 802 muted seq=Some(9)"]);
+    assert_eq!(
+        why.as_deref(),
+        Some("#mod@example.com is moderated: only voiced members speak; ask an operator for a voice")
+    );
+    // Voiced, it speaks.
+    act(&mut r, 0, Action::Voice, "bob@example.com", None);
+    r.out.take(1);
+    let (got, why) = r.say_why(1, CH, "thanks");
+    assert!(
+        why.is_none() && got.iter().all(|f| f.starts_with("Event")),
+        "{got:?} {why:?}"
+    );
+}
