@@ -720,3 +720,22 @@ fn a_refused_server_wide_command_says_what_it_was() {
     quit(op);
     quit(rita);
 }
+
+/// A list's Mods refused for one reason are said once, with the names together: a `/ban` of
+/// many raiders by an operator deopped meanwhile (here: never one) printed the same refusal
+/// once a name, on one line (QA's raid drill).
+#[test]
+fn a_list_refused_for_one_reason_says_it_once() {
+    let server = Server::start();
+    let (owner, _h) = join(&server, "owner", "#k");
+    let (mut bob, _h2) = join(&server, "bob", "#k");
+    let from = bob.text().len();
+    bob.command(
+        "/ban a,b,c spam",
+        "error: cannot ban a, b and c: server refused: 800 not_operator: not an operator of #k@localhost\n",
+    );
+    let rest = bob.text().get(from..).unwrap_or_default().to_string();
+    assert_eq!(rest.matches("not_operator").count(), 1, "{rest}");
+    quit(bob);
+    quit(owner);
+}
