@@ -306,8 +306,10 @@ mod tests {
         // A bare name is of this domain, and IDs are lowercase.
         let bob = run(&dir.0, DB, Command::Del, Some("Bob"), NONE).unwrap();
         assert_eq!(bob, "server ban bob@x.org lifted");
+        // A bare name that is no name is said to be a bad name (df41218; it was "neither an
+        // ID pattern nor an address range", which this test still asked for).
         let bad = run(&dir.0, DB, Command::Del, Some("not a ban"), NONE).unwrap_err();
-        assert!(bad.contains("neither"), "{bad}");
+        assert!(bad.starts_with("not a ban: a pattern's name is"), "{bad}");
         // A bare name whose saved bans are of another domain: the server's --domain was left
         // out, most likely (helper 141). A full ID means what it says.
         with_bans(&dir.0, &["spammer@chat.test", "192.0.2.0/24"]);
