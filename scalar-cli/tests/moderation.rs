@@ -691,3 +691,51 @@ fn a_user_named_themselves_is_not_taken_for_a_pronoun() {
     owner.command("/op themselves", "-!- you made themselves@localhost an operator");
     quit(owner);
 }
+
+/// A refused `/kill`, `/sban` or `/sunban` says what was refused, disconnecting or banning
+/// from the server, not a kick or a ban of the current channel (QA's raid drill: a channel
+/// operator's `/kill rita` read "cannot kick rita").
+#[test]
+fn a_refused_server_wide_command_says_what_it_was() {
+    let server = Server::start();
+    let (mut op, _h) = join(&server, "mod", "#lobby");
+    let (rita, _h2) = join(&server, "rita", "#lobby");
+    op.command(
+        "/kill rita spam",
+        "error: cannot disconnect rita from the server:",
+    );
+    op.command(
+        "/sban spam* raid",
+        "error: cannot ban spam*@localhost from the server:",
+    );
+    op.command(
+        "/sunban spam*",
+        "error: cannot lift the server ban of spam*@localhost:",
+    );
+    let text = op.text();
+    assert!(
+        !text.contains("cannot kick") && !text.contains("cannot unban"),
+        "{text}"
+    );
+    quit(op);
+    quit(rita);
+}
+
+/// A list's Mods refused for one reason are said once, with the names together: a `/ban` of
+/// many raiders by an operator deopped meanwhile (here: never one) printed the same refusal
+/// once a name, on one line (QA's raid drill).
+#[test]
+fn a_list_refused_for_one_reason_says_it_once() {
+    let server = Server::start();
+    let (owner, _h) = join(&server, "owner", "#k");
+    let (mut bob, _h2) = join(&server, "bob", "#k");
+    let from = bob.text().len();
+    bob.command(
+        "/ban a,b,c spam",
+        "error: cannot ban a, b and c: server refused: 800 not_operator: not an operator of #k@localhost\n",
+    );
+    let rest = bob.text().get(from..).unwrap_or_default().to_string();
+    assert_eq!(rest.matches("not_operator").count(), 1, "{rest}");
+    quit(bob);
+    quit(owner);
+}

@@ -563,7 +563,10 @@ fn silence_refusal(silence: Silence<'_>, user: &str, topic: Name<'_>) -> Refused
     match silence {
         Silence::Muted(mute) => (ErrorCode::Muted, format!("muted in {topic}{}", mute.told(user))).into(),
         Silence::Moderated => {
-            let reason = format!("{topic} is moderated: only voiced members speak");
+            // The way on, as invite-only's 804 says it (QA's raid drill: a regular under a
+            // raid's +m was told only that it could not speak).
+            let reason =
+                format!("{topic} is moderated: only voiced members speak; ask an operator for a voice");
             (ErrorCode::Muted, reason).into()
         }
         Silence::Rate(wait) => {

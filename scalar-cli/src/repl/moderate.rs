@@ -64,8 +64,42 @@ pub fn act(
         .collect();
     match failed.is_empty() {
         true => Ok(()),
-        false => Err(failed.join("; ")),
+        false => Err(merged(action.label(), failed).join("; ")),
     }
+}
+
+/// The refusals of a list's Mods, those refused in a row for the same reason named together
+/// (`cannot ban a, b and c: server refused: 800 not_operator: not an operator of #k@…`).
+/// Found by QA's raid drill: a `/ban` of 50 raiders by an operator deopped meanwhile, or past
+/// the channel's 500 bans, put the same refusal on one line 50 times, several screens of it.
+/// A refusal names its target in its head (`cannot ban a`), never after the colon but in the
+/// server's reason, which then differs from the next one's and is kept whole.
+fn merged(label: &str, failed: Vec<String>) -> Vec<String> {
+    let head = format!("cannot {label} ");
+    // (targets, the reason after them), or a line of another form kept as it is.
+    let mut runs: Vec<(Vec<String>, String)> = Vec::new();
+    for line in failed {
+        let split = (line.strip_prefix(&head))
+            .and_then(|rest| rest.split_once(": "))
+            .map(|(whom, why)| (whom.to_string(), why.to_string()));
+        match (split, runs.last_mut()) {
+            (Some((whom, why)), Some((whoms, last))) if !whoms.is_empty() && *last == why => {
+                whoms.push(whom);
+            }
+            (Some((whom, why)), _) => runs.push((vec![whom], why)),
+            (None, _) => runs.push((Vec::new(), line)),
+        }
+    }
+    let and_list = |whoms: &[String]| match whoms {
+        [init @ .., last] if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => whoms.join(""),
+    };
+    (runs.into_iter())
+        .map(|(whoms, why)| match whoms.is_empty() {
+            true => why,
+            false => format!("{head}{}: {why}", and_list(&whoms)),
+        })
+        .collect()
 }
 
 /// Whether `/transfer TARGET` in `channel` may go: at a terminal only when typed a second
@@ -414,11 +448,17 @@ fn send_timed(
     reason: Option<&str>,
     (since, until): (Option<u64>, Option<u64>),
 ) -> Result<(), String> {
-    // On one's own ID a ban is a block.
-    let verb = match (action, topic == shared.state().user) {
-        (Action::Ban, true) => "block",
-        (Action::Unban, true) => "unblock",
-        _ => action.label(),
+    // On one's own ID a ban is a block. On the server's name it is a server ban, and a kick
+    // is `/kill`: found by QA's raid drill, a refused `/kill rita` read "cannot kick rita",
+    // and a refused `/sban` "cannot ban", as if of the current channel.
+    let server_wide = topic.starts_with("!server@");
+    let (verb, wide) = match (action, topic == shared.state().user, server_wide) {
+        (Action::Ban, true, _) => ("block", ""),
+        (Action::Unban, true, _) => ("unblock", ""),
+        (Action::Kick, _, true) => ("disconnect", " from the server"),
+        (Action::Ban, _, true) => ("ban", " from the server"),
+        (Action::Unban, _, true) => ("lift the server ban of", ""),
+        _ => (action.label(), ""),
     };
     let domain = shared.state().domain.clone();
     let topic = Name::parse(topic).map_err(|e| format!("{topic}: {e}"))?;
@@ -440,7 +480,7 @@ fn send_timed(
                 Action::Delete => target.get(..8).unwrap_or(target).to_string(),
                 _ => names::short_target(target, &domain).to_string(),
             };
-            format!("cannot {verb} {whom}: {e}")
+            format!("cannot {verb} {whom}{wide}: {e}")
         })?;
     // A server older than timed bans ignores `until` and bans for good (found in review): its
     // record is a plain ban's, and the operator must know.
@@ -562,6 +602,36 @@ mod tests {
 
     /// `/purge raid* 2026-12-04 17:03 raid`: the two-word time, then the reason (found in
     /// review: the date alone was taken, and the clock became the reason).
+    #[test]
+    fn a_list_s_refusals_for_one_reason_are_said_once() {
+        let why = "server refused: 800 not_operator: not an operator of #k@l";
+        let line = |t: &str| format!("cannot ban {t}: {why}");
+        let got = super::merged(
+            "ban",
+            vec![
+                line("a"),
+                line("b"),
+                "c: a ban names IDs (bob, *@spam.example), not addresses".into(),
+                line("d"),
+                "cannot ban olga: server refused: 800 not_operator: olga@l owns #k@l".into(),
+                line("e"),
+                line("f"),
+            ],
+        );
+        assert_eq!(
+            got,
+            [
+                format!("cannot ban a and b: {why}"),
+                "c: a ban names IDs (bob, *@spam.example), not addresses".into(),
+                line("d"),
+                "cannot ban olga: server refused: 800 not_operator: olga@l owns #k@l".into(),
+                format!("cannot ban e and f: {why}"),
+            ]
+        );
+        let three = super::merged("ban", vec![line("a"), line("b"), line("c")]);
+        assert_eq!(three, [format!("cannot ban a, b and c: {why}")]);
+    }
+
     #[test]
     fn a_purge_s_time_may_be_one_word_or_two() {
         let now = crate::timefmt::parse_time("2026-12-06T12:00:00Z").unwrap_or_default();

@@ -2512,3 +2512,62 @@ fn a_ban_of_an_account_on_loopback_holds_no_guests_of_loopback() {
         assert_eq!(r.sub(2, CH), [format!("Meta {CH} true 2")], "{lo}: {guest}");
     }
 }
+
+/// A full list's 808 says which list is full and how to go on (QA's raid drill: an operator
+/// banning raiders one by one got "500 entries of that kind already" at the 501st, naming
+/// neither the list nor a way on).
+#[test]
+fn a_full_list_s_refusal_names_the_list_and_the_way_on() {
+    let mut r = Rig::new(Limits::default().without_flood_limits());
+    r.connect(0, "alice@example.com");
+    r.sub(0, CH);
+    for (action, list, way) in [
+        (Action::Ban, "bans", "ban a pattern that holds several"),
+        (Action::Mute, "mutes", "mute a pattern that holds several"),
+    ] {
+        for i in 0..500 {
+            let done = act(&mut r, 0, action, &format!("raider{i}@example.com"), None);
+            assert!(done.iter().all(|f| f.starts_with("Event")), "{done:?}");
+        }
+        r.feed(
+            0,
+            &frame(Msg::Mod(Mod {
+                until: None,
+                seq: Some(7),
+                topic: n(CH),
+                action,
+                target: "raider500@example.com",
+                reason: None,
+                since: None,
+            })),
+        );
+        let reason = r.error_reason(0).unwrap_or_default();
+        assert_eq!(r.out.take(0), ["Error 808 list_full seq=Some(7)"]);
+        let want = format!("#mod@example.com has 500 {list}, as many as it keeps: lift some, or {way}");
+        assert!(reason.starts_with(&want), "{reason}");
+    }
+}
+
+/// A member without a voice in a moderated channel is told how to get one, as an invite-only
+/// channel's 804 says to ask for an invitation (QA's raid drill: a regular under a raid's +m
+/// was told only that it could not speak).
+#[test]
+fn a_moderated_channel_s_refusal_says_to_ask_for_a_voice() {
+    let mut r = room();
+    set_modes(&mut r, 0, 2, None);
+    r.out.take(1);
+    let (got, why) = r.say_why(1, CH, "can anyone hear me?");
+    assert_eq!(got, ["Error 802 muted seq=Some(9)"]);
+    assert_eq!(
+        why.as_deref(),
+        Some("#mod@example.com is moderated: only voiced members speak; ask an operator for a voice")
+    );
+    // Voiced, it speaks.
+    act(&mut r, 0, Action::Voice, "bob@example.com", None);
+    r.out.take(1);
+    let (got, why) = r.say_why(1, CH, "thanks");
+    assert!(
+        why.is_none() && got.iter().all(|f| f.starts_with("Event")),
+        "{got:?} {why:?}"
+    );
+}
