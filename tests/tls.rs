@@ -1011,12 +1011,6 @@ fn a_session_probed_while_tls_refusals_wait_for_handshakes_stays_open() {
     let mut late = s.raw();
     assert_eq!(next(&mut late), "Error 501 too_many_from_address seq=None");
     assert_eq!(next(&mut alice), "Ping");
-    alice
-        .send(&Msg::Ping(Ping {
-            seq: Some(1),
-            time: 7,
-        }))
-        .unwrap();
-    assert_eq!(next(&mut alice), "Pong 7 seq=Some(1)");
+    still_served(&mut alice);
     drop(burst);
 }

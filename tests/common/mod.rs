@@ -346,6 +346,16 @@ pub fn next(c: &mut Client) -> String {
     describe(&c.recv().expect("a frame"))
 }
 
+/// Checks that `c` is still served: a Ping gets its Pong.
+pub fn still_served(c: &mut Client) {
+    c.send(&Msg::Ping(Ping {
+        seq: Some(1),
+        time: 7,
+    }))
+    .expect("send a Ping");
+    assert_eq!(next(c), "Pong 7 seq=Some(1)");
+}
+
 pub fn sub(c: &mut Client, topic: &str) -> String {
     let seq = c.seq();
     c.send(&Msg::Sub(Sub {
