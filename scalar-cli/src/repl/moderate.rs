@@ -600,8 +600,8 @@ mod tests {
         );
     }
 
-    /// `/purge raid* 2026-12-04 17:03 raid`: the two-word time, then the reason (found in
-    /// review: the date alone was taken, and the clock became the reason).
+    /// A list's refusals for one reason in a row are one line; others stay as they were
+    /// (QA's raid drill: the same refusal 50 times).
     #[test]
     fn a_list_s_refusals_for_one_reason_are_said_once() {
         let why = "server refused: 800 not_operator: not an operator of #k@l";
@@ -632,6 +632,8 @@ mod tests {
         assert_eq!(three, [format!("cannot ban a, b and c: {why}")]);
     }
 
+    /// `/purge raid* 2026-12-04 17:03 raid`: the two-word time, then the reason (found in
+    /// review: the date alone was taken, and the clock became the reason).
     #[test]
     fn a_purge_s_time_may_be_one_word_or_two() {
         let now = crate::timefmt::parse_time("2026-12-06T12:00:00Z").unwrap_or_default();
