@@ -627,7 +627,8 @@ pub(super) fn show_caught(shared: &Shared, c: Caught, lead: &str) -> Option<Stri
         let fresh: Vec<Received> = c.events.into_iter().filter(|e| !st.seen(&e.id)).collect();
         (fresh, inbox, rest)
     };
-    let gaps = gap_notes(c.ending, c.by_time, c.lost_before, inbox);
+    let deleted = fresh.iter().any(super::deleted::removes_messages);
+    let gaps = gap_notes(c.ending, (c.by_time, deleted), c.lost_before, inbox);
     if fresh.is_empty() && gaps.is_empty() {
         return Some(name);
     }
@@ -698,7 +699,7 @@ fn news_elsewhere<'m>(
 }
 
 /// `a`, `a and b`, `a, b and c`.
-fn and_list(items: &[String]) -> String {
+pub(super) fn and_list(items: &[String]) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
@@ -714,11 +715,25 @@ fn missed(n: usize) -> String {
     }
 }
 
-/// What makes a gap not wholly filled, one phrase each.
-fn gap_notes(ending: Ending, by_time: bool, lost_before: Option<u64>, inbox: bool) -> Vec<String> {
+/// What makes a gap not wholly filled, one phrase each. `by_time`: the last message seen was
+/// not found, and whether an operator's delete or purge is among what came meanwhile.
+fn gap_notes(
+    ending: Ending,
+    (by_time, deleted): (bool, bool),
+    lost_before: Option<u64>,
+    inbox: bool,
+) -> Vec<String> {
     let mut v = Vec::new();
     // Retention that cut into the gap says more than the fallback by time it caused.
-    if by_time && lost_before.is_none() {
+    if by_time && lost_before.is_none() && deleted {
+        // Most likely why, shown below: a regular back after a raid's purge was told only of
+        // a crash that may have lost it (found by QA's raid drill).
+        v.push(
+            "the last message seen there is no longer readable on the server, most likely \
+             deleted by an operator (the record is below), so the rest was fetched by its time"
+                .to_string(),
+        );
+    } else if by_time && lost_before.is_none() {
         v.push(
             "the gap may be incomplete: the last message seen there is no longer readable on the \
              server (deleted, or lost if the server crashed just after sending it: it and others \
@@ -1073,10 +1088,14 @@ mod tests {
 
     #[test]
     fn gaps_say_why_they_are_not_filled() {
-        assert!(gap_notes(Ending::Complete, false, None, false).is_empty());
-        let v = gap_notes(Ending::Complete, true, None, false);
+        assert!(gap_notes(Ending::Complete, (false, false), None, false).is_empty());
+        let v = gap_notes(Ending::Complete, (true, false), None, false);
         assert!(v[0].starts_with("the gap may be incomplete"), "{v:?}");
-        let v = gap_notes(Ending::Capped, true, Some(1_764_000_000_000), false);
+        // An operator's purge came meanwhile: the likely cause, not a crash.
+        let v = gap_notes(Ending::Complete, (true, true), None, false);
+        assert!(v[0].contains("most likely deleted by an operator"), "{v:?}");
+        assert!(!v[0].contains("crash"), "{v:?}");
+        let v = gap_notes(Ending::Capped, (true, false), Some(1_764_000_000_000), false);
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(
             v[0].starts_with("the gap is incomplete: the server's retention"),

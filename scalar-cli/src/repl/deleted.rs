@@ -33,6 +33,15 @@ pub struct Deleted {
     purges: VecDeque<Purge>,
 }
 
+/// Whether `e` is an operator's record of messages deleted or purged from its channel.
+pub fn removes_messages(e: &Received) -> bool {
+    let Content::Text(text) = &e.content else {
+        return false;
+    };
+    let (ctype, body) = (e.ctype.as_deref(), Body::Text(text));
+    e.topic.starts_with('#') && (deleted_by(ctype, body).is_some() || purged_by(ctype, body).is_some())
+}
+
 impl Deleted {
     /// Remembers what `e` deletes, if it is a delete or purge record: of its own channel
     /// only, as the server deletes (found in review: any channel's owner could otherwise hide
@@ -160,6 +169,9 @@ mod tests {
         let mut rec = raid("#a@l", "raid1@l", 150);
         rec.ctype = Some("text/x-scalar-member".into());
         assert!(!d.covers(&rec), "a record");
+        let purge = text_event("#a@l", "op@l", "purge raid*@l 100 raid", Some(MOD_CTYPE));
+        assert!(removes_messages(&purge));
+        assert!(!removes_messages(&raid("#a@l", "raid1@l", 150)));
     }
 
     #[test]

@@ -90,14 +90,10 @@ fn merged(label: &str, failed: Vec<String>) -> Vec<String> {
             (None, _) => runs.push((Vec::new(), line)),
         }
     }
-    let and_list = |whoms: &[String]| match whoms {
-        [init @ .., last] if !init.is_empty() => format!("{} and {last}", init.join(", ")),
-        _ => whoms.join(""),
-    };
     (runs.into_iter())
         .map(|(whoms, why)| match whoms.is_empty() {
             true => why,
-            false => format!("{head}{}: {why}", and_list(&whoms)),
+            false => format!("{head}{}: {why}", super::catchup::and_list(&whoms)),
         })
         .collect()
 }
