@@ -2626,3 +2626,26 @@ fn a_full_list_s_way_on_works_when_followed() {
         assert!(got.iter().all(|f| f.starts_with("Event")), "{action:?}: {got:?}");
     }
 }
+
+/// In a kept moderated channel a session that did not log in is not told to ask for a voice,
+/// which no operator can give it there (found in review: the raid drill's "ask an operator
+/// for a voice" sent bob, without an account, to ask for what his operator was then refused
+/// with 404).
+#[test]
+fn a_kept_moderated_channel_tells_a_session_without_a_login_what_holds_a_voice() {
+    let mut r = rig(Policy::Open, false);
+    kept_with_bob(&mut r);
+    set_modes(&mut r, 0, modes::MODERATED, None);
+    r.out.take(1);
+    let (got, why) = r.say_why(1, CH, "can anyone hear me?");
+    assert_eq!(got, ["Error 802 muted seq=Some(9)"]);
+    let why = why.unwrap_or_default();
+    assert!(!why.contains("ask an operator for a voice"), "{why}");
+    assert_eq!(
+        why,
+        "#mod@example.com is moderated: only voiced members speak, and it is kept: only a session that logged in holds a voice in it"
+    );
+    // As it says: the voice asked for cannot be given.
+    let refused = act(&mut r, 0, Action::Voice, "bob@example.com", None);
+    assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
+}
