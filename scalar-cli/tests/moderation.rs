@@ -739,3 +739,21 @@ fn a_list_refused_for_one_reason_says_it_once() {
     quit(bob);
     quit(owner);
 }
+
+/// A refusal of the line's length, the same for every name of a list, is said once (found in
+/// review: `/ban a,b,c 1h30m raid` said "1h30m is not a length" three times on one line, and
+/// fifty times for a raid's fifty names, the very repetition the raid drill removed for the
+/// server's refusals).
+#[test]
+fn a_list_s_bad_length_is_said_once() {
+    let server = Server::start();
+    let (mut owner, _h) = join(&server, "owner", "#k");
+    let from = owner.text().len();
+    owner.command(
+        "/ban a,b,c 1h30m raid",
+        "error: 1h30m is not a length: a number and s, m, h, d or w (10m, 2h, 3d, 1w)\n",
+    );
+    let rest = owner.text().get(from..).unwrap_or_default().to_string();
+    assert_eq!(rest.matches("is not a length").count(), 1, "{rest}");
+    quit(owner);
+}

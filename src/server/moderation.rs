@@ -820,23 +820,28 @@ pub(super) fn log_held_joins(channel: &str, held: u32, until: &str) {
 
 /// The reason of a 808 for a channel's full list: which list, and how to go on. Found by QA's
 /// raid drill: "500 entries of that kind" named neither, and left an operator banning raiders
-/// one by one without a next step when the 501st was refused.
+/// one by one without a next step when the 501st was refused. A pattern is one more entry, so
+/// it is offered only after lifting some (found in review: "lift some, or ban a pattern" sent
+/// the operator to a pattern that got the same 808).
 fn full_list(channel: &str, action: Action) -> String {
     let (list, way) = match action {
-        Action::Ban => ("bans", "lift some, or ban a pattern that holds several (guest-*)"),
+        Action::Ban => (
+            "bans",
+            "lift some first, then one pattern (guest-*) can hold what several held",
+        ),
         Action::Mute => (
             "mutes",
-            "lift some, or mute a pattern that holds several (guest-*)",
+            "lift some first, then one pattern (guest-*) can hold what several held",
         ),
         Action::Op => ("operators", "take the role from some first"),
         Action::Voice => ("voiced IDs", "take the voice from some first"),
         Action::Invite => (
             "invitations",
-            "withdraw some, or invite a pattern that holds several",
+            "withdraw some first, then one pattern can hold what several held",
         ),
         Action::Except => (
             "ban exceptions",
-            "withdraw some, or except a pattern that holds several",
+            "withdraw some first, then one pattern can hold what several held",
         ),
         _ => ("entries of that kind", "remove some first"),
     };

@@ -30,7 +30,8 @@ impl Server {
                 .filter(|_| m.topic.kind() == Kind::Channel)?;
             closed = Some(room.closed());
             if let Some(silence) = room.silences(who, session.addr(), now.mono) {
-                return Some(silence_refusal(silence, who.user, m.topic));
+                let voiceless = room.lasting && !who.logged_in;
+                return Some(silence_refusal(silence, who.user, voiceless, m.topic));
             }
             let failing = self.history.as_ref().is_some_and(|h| h.failing);
             if !failing {
@@ -204,7 +205,8 @@ impl Server {
                     .get(m.topic.as_str())
                     .filter(|_| m.topic.kind() == Kind::Channel)?;
                 let silence = room.silences(who, addr, now);
-                silence.map(|s| silence_refusal(s, who.user, m.topic))
+                let voiceless = room.lasting && !who.logged_in;
+                silence.map(|s| silence_refusal(s, who.user, voiceless, m.topic))
             })
             .or_else(|| self.store_refusal().map(Refused::from))
     }
@@ -558,15 +560,21 @@ fn life_of(
     Some(pos)
 }
 
-/// The Error for a member the channel does not let publish now.
-fn silence_refusal(silence: Silence<'_>, user: &str, topic: Name<'_>) -> Refused {
+/// The Error for a member the channel does not let publish now; `voiceless`: the channel is
+/// kept and the session did not log in, so no voice can be given to it there.
+fn silence_refusal(silence: Silence<'_>, user: &str, voiceless: bool, topic: Name<'_>) -> Refused {
     match silence {
         Silence::Muted(mute) => (ErrorCode::Muted, format!("muted in {topic}{}", mute.told(user))).into(),
         Silence::Moderated => {
             // The way on, as invite-only's 804 says it (QA's raid drill: a regular under a
-            // raid's +m was told only that it could not speak).
-            let reason =
-                format!("{topic} is moderated: only voiced members speak; ask an operator for a voice");
+            // raid's +m was told only that it could not speak). In a kept channel a voice
+            // holds only in a session that logged in, and is refused (404) to a name without
+            // an account: asking an operator for one would be no way on (found in review).
+            let way = match voiceless {
+                true => ", and it is kept: only a session that logged in holds a voice in it",
+                false => "; ask an operator for a voice",
+            };
+            let reason = format!("{topic} is moderated: only voiced members speak{way}");
             (ErrorCode::Muted, reason).into()
         }
         Silence::Rate(wait) => {

@@ -87,6 +87,9 @@ fn merged(label: &str, failed: Vec<String>) -> Vec<String> {
                 whoms.push(whom);
             }
             (Some((whom, why)), _) => runs.push((vec![whom], why)),
+            // A refusal of the line itself, the same for every name (`/ban a,b,c 1h30m`: the
+            // length), said once: found in review, it came once a name.
+            (None, Some((whoms, last))) if whoms.is_empty() && *last == line => {}
             (None, _) => runs.push((Vec::new(), line)),
         }
     }
@@ -626,6 +629,10 @@ mod tests {
         );
         let three = super::merged("ban", vec![line("a"), line("b"), line("c")]);
         assert_eq!(three, [format!("cannot ban a, b and c: {why}")]);
+        // A refusal that names no one, the same for each name, is said once.
+        let length = "1h30m is not a length: a number and s, m, h, d or w (10m, 2h, 3d, 1w)";
+        let got = super::merged("ban", vec![length.into(), length.into(), length.into()]);
+        assert_eq!(got, [length]);
     }
 
     /// `/purge raid* 2026-12-04 17:03 raid`: the two-word time, then the reason (found in
