@@ -771,6 +771,14 @@ impl Server {
             return Some((ErrorCode::Banned, format!("banned from {channel}{told}")).into());
         }
         let closed = match room.closed_to(who) {
+            // In a kept channel an invitation holds only in a session that logged in: asking an
+            // operator would be no way on for one that did not (review 271, as for +m's 802).
+            Some(Closed::InviteOnly) if room.lasting && !who.logged_in => (
+                ErrorCode::InviteOnly,
+                format!(
+                    "{channel} is invite-only, and it is kept: only a session that logged in can be invited in"
+                ),
+            ),
             Some(Closed::InviteOnly) => (
                 ErrorCode::InviteOnly,
                 format!("{channel} is invite-only: ask an operator to invite you"),

@@ -2631,6 +2631,28 @@ fn a_full_list_s_way_on_works_when_followed() {
 /// which no operator can give it there (found in review: the raid drill's "ask an operator
 /// for a voice" sent bob, without an account, to ask for what his operator was then refused
 /// with 404).
+/// The same of a kept invite-only channel's 804: an invitation holds there only in a session
+/// that logged in, so "ask an operator to invite you" was no way on (review 271).
+#[test]
+fn a_kept_invite_only_channel_tells_a_session_without_a_login_what_an_invitation_needs() {
+    let mut r = rig(Policy::Open, false);
+    kept_with_bob(&mut r);
+    set_modes(&mut r, 0, modes::INVITE_ONLY, None);
+    r.connect(2, "carol@example.com");
+    r.out.take(2);
+    let sub = Msg::Sub(Sub {
+        seq: Some(1),
+        topic: n(CH),
+    });
+    r.feed(2, &frame(sub));
+    assert_eq!(
+        r.error_reason(2).as_deref(),
+        Some(
+            "#mod@example.com is invite-only, and it is kept: only a session that logged in can be invited in"
+        )
+    );
+}
+
 #[test]
 fn a_kept_moderated_channel_tells_a_session_without_a_login_what_holds_a_voice() {
     let mut r = rig(Policy::Open, false);
