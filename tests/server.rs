@@ -1405,14 +1405,7 @@ fn events_that_come_during_a_request_are_kept() {
         );
     }
     // Both DMs are in alice's socket before the Meta that answers her Sub.
-    let seq = alice.seq();
-    alice
-        .send(&Msg::Sub(Sub {
-            seq: Some(seq),
-            topic: name("#kept@localhost"),
-        }))
-        .expect("send");
-    let meta = alice.reply(seq, Instant::now() + WAIT).expect("Meta");
+    let meta = sub_reply(&mut alice, "#kept@localhost");
     assert_eq!(describe(&meta), "Meta #kept@localhost true 1");
     assert!(alice.has_buffered_input());
     assert_eq!(

@@ -244,14 +244,7 @@ fn version_10s_accounts_channels_and_bans_are_kept() {
     assert_eq!(read(&mut bob, "alice@localhost", None), dm);
 
     // The kept channel: its topic, its records, its mute; the server ban.
-    let seq = alice.seq();
-    alice
-        .send(&Msg::Sub(Sub {
-            seq: Some(seq),
-            topic: name("#kept@localhost"),
-        }))
-        .expect("send");
-    let meta = alice.reply(seq, Instant::now() + WAIT).expect("Meta");
+    let meta = sub_reply(&mut alice, "#kept@localhost");
     match meta.msg().expect("decodes") {
         Msg::Meta(m) => {
             assert_eq!(m.subject, Some("kept since version 10"));

@@ -356,6 +356,19 @@ pub fn still_served(c: &mut Client) {
     assert_eq!(next(c), "Pong 7 seq=Some(1)");
 }
 
+/// Subscribes `c` to `topic` and returns the answer to that Sub (its Meta, or an Error),
+/// whatever else arrives first.
+pub fn sub_reply(c: &mut Client, topic: &str) -> Frame {
+    let seq = c.seq();
+    c.send(&Msg::Sub(Sub {
+        seq: Some(seq),
+        topic: name(topic),
+    }))
+    .expect("send");
+    c.reply(seq, std::time::Instant::now() + WAIT)
+        .expect("the Sub's answer")
+}
+
 pub fn sub(c: &mut Client, topic: &str) -> String {
     let seq = c.seq();
     c.send(&Msg::Sub(Sub {

@@ -2513,6 +2513,30 @@ fn a_ban_of_an_account_on_loopback_holds_no_guests_of_loopback() {
     }
 }
 
+/// Fills CH's list of `action` to its bound with `raider0`..`raider499`, alice's Mods each taken.
+fn fill_list(r: &mut Rig, action: Action) {
+    for i in 0..500 {
+        let done = act(r, 0, action, &format!("raider{i}@example.com"), None);
+        assert!(done.iter().all(|f| f.starts_with("Event")), "{done:?}");
+    }
+}
+
+/// Alice's Mod `action` of `target` in CH (seq 7): what came back, and its Error's reason.
+fn refused_mod(r: &mut Rig, action: Action, target: &str) -> (Vec<String>, String) {
+    let m = Mod {
+        until: None,
+        seq: Some(7),
+        topic: n(CH),
+        action,
+        target,
+        reason: None,
+        since: None,
+    };
+    r.feed(0, &frame(Msg::Mod(m)));
+    let reason = r.error_reason(0).unwrap_or_default();
+    (r.out.take(0), reason)
+}
+
 /// A full list's 808 says which list is full and how to go on (QA's raid drill: an operator
 /// banning raiders one by one got "500 entries of that kind already" at the 501st, naming
 /// neither the list nor a way on).
@@ -2533,24 +2557,9 @@ fn a_full_list_s_refusal_names_the_list_and_the_way_on() {
             "then one pattern (guest-*) can hold what several held",
         ),
     ] {
-        for i in 0..500 {
-            let done = act(&mut r, 0, action, &format!("raider{i}@example.com"), None);
-            assert!(done.iter().all(|f| f.starts_with("Event")), "{done:?}");
-        }
-        r.feed(
-            0,
-            &frame(Msg::Mod(Mod {
-                until: None,
-                seq: Some(7),
-                topic: n(CH),
-                action,
-                target: "raider500@example.com",
-                reason: None,
-                since: None,
-            })),
-        );
-        let reason = r.error_reason(0).unwrap_or_default();
-        assert_eq!(r.out.take(0), ["Error 808 list_full seq=Some(7)"]);
+        fill_list(&mut r, action);
+        let (got, reason) = refused_mod(&mut r, action, "raider500@example.com");
+        assert_eq!(got, ["Error 808 list_full seq=Some(7)"]);
         let want = format!("#mod@example.com has 500 {list}, as many as it keeps: lift some first, {way}");
         assert!(reason.starts_with(&want), "{reason}");
     }
@@ -2594,23 +2603,10 @@ fn a_full_list_s_way_on_works_when_followed() {
         (Action::Invite, Action::Uninvite, "invitations"),
         (Action::Except, Action::Unexcept, "ban exceptions"),
     ] {
-        for i in 0..500 {
-            let done = act(&mut r, 0, action, &format!("raider{i}@example.com"), None);
-            assert!(done.iter().all(|f| f.starts_with("Event")), "{done:?}");
-        }
+        fill_list(&mut r, action);
         // The pattern, as the reason offered it on its own: still one entry too many.
-        let m = Mod {
-            until: None,
-            seq: Some(7),
-            topic: n(CH),
-            action,
-            target: "raider4*@example.com",
-            reason: None,
-            since: None,
-        };
-        r.feed(0, &frame(Msg::Mod(m)));
-        let reason = r.error_reason(0).unwrap_or_default();
-        assert_eq!(r.out.take(0), ["Error 808 list_full seq=Some(7)"], "{action:?}");
+        let (got, reason) = refused_mod(&mut r, action, "raider4*@example.com");
+        assert_eq!(got, ["Error 808 list_full seq=Some(7)"], "{action:?}");
         assert!(
             reason.starts_with(&format!("#mod@example.com has 500 {list}, as many as it keeps: ")),
             "{reason}"
@@ -2627,12 +2623,9 @@ fn a_full_list_s_way_on_works_when_followed() {
     }
 }
 
-/// In a kept moderated channel a session that did not log in is not told to ask for a voice,
-/// which no operator can give it there (found in review: the raid drill's "ask an operator
-/// for a voice" sent bob, without an account, to ask for what his operator was then refused
-/// with 404).
-/// The same of a kept invite-only channel's 804: an invitation holds there only in a session
-/// that logged in, so "ask an operator to invite you" was no way on (review 271).
+/// A kept invite-only channel's 804 to a session that did not log in: an invitation holds
+/// there only in a session that logged in, so "ask an operator to invite you" was no way on
+/// (review 271), as for +m's 802 below.
 #[test]
 fn a_kept_invite_only_channel_tells_a_session_without_a_login_what_an_invitation_needs() {
     let mut r = rig(Policy::Open, false);
@@ -2653,6 +2646,10 @@ fn a_kept_invite_only_channel_tells_a_session_without_a_login_what_an_invitation
     );
 }
 
+/// In a kept moderated channel a session that did not log in is not told to ask for a voice,
+/// which no operator can give it there (found in review: the raid drill's "ask an operator
+/// for a voice" sent bob, without an account, to ask for what his operator was then refused
+/// with 404).
 #[test]
 fn a_kept_moderated_channel_tells_a_session_without_a_login_what_holds_a_voice() {
     let mut r = rig(Policy::Open, false);
