@@ -302,7 +302,12 @@ impl Rig {
             ctype: None,
             reply_to: None,
         };
-        self.feed(conn, &frame(Msg::Message(m)));
+        self.send_why(conn, Msg::Message(m))
+    }
+
+    /// Sends `m` from `conn`: what came back, and the reason of the first Error among it.
+    fn send_why(&mut self, conn: ConnId, m: Msg<'_>) -> (Vec<String>, Option<String>) {
+        self.feed(conn, &frame(m));
         let reason = self.error_reason(conn);
         (self.out.take(conn), reason)
     }

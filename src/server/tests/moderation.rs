@@ -19,18 +19,20 @@ fn act_until(
     reason: Option<&str>,
     until: Option<u64>,
 ) -> Vec<String> {
-    r.send(
-        conn,
-        Msg::Mod(Mod {
-            until,
-            seq: Some(7),
-            topic: n(CH),
-            action,
-            target,
-            reason,
-            since: None,
-        }),
-    )
+    r.send(conn, mod_in_ch(action, target, reason, until))
+}
+
+/// A Mod of CH (seq 7).
+fn mod_in_ch<'a>(action: Action, target: &'a str, reason: Option<&'a str>, until: Option<u64>) -> Msg<'a> {
+    Msg::Mod(Mod {
+        until,
+        seq: Some(7),
+        topic: n(CH),
+        action,
+        target,
+        reason,
+        since: None,
+    })
 }
 
 /// alice (owner, first in), bob and carol in the channel.
@@ -2523,18 +2525,8 @@ fn fill_list(r: &mut Rig, action: Action) {
 
 /// Alice's Mod `action` of `target` in CH (seq 7): what came back, and its Error's reason.
 fn refused_mod(r: &mut Rig, action: Action, target: &str) -> (Vec<String>, String) {
-    let m = Mod {
-        until: None,
-        seq: Some(7),
-        topic: n(CH),
-        action,
-        target,
-        reason: None,
-        since: None,
-    };
-    r.feed(0, &frame(Msg::Mod(m)));
-    let reason = r.error_reason(0).unwrap_or_default();
-    (r.out.take(0), reason)
+    let (got, reason) = r.send_why(0, mod_in_ch(action, target, None, None));
+    (got, reason.unwrap_or_default())
 }
 
 /// A full list's 808 says which list is full and how to go on (QA's raid drill: an operator
