@@ -24,7 +24,7 @@ fn send_and_listen_json() {
     let home = TempDir::new();
     let mut listen = cli(&server, &home);
     listen.args(["--id", "bob", "listen", "#Chat", "--count", "3", "--json"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     wait_subscribers(&server, "#chat@localhost", 1);
 
     let mut send = cli(&server, &home);
@@ -86,7 +86,7 @@ fn listen_shows_an_invitation_elsewhere_without_counting_it() {
     let home = TempDir::new();
     let mut listen = cli(&server, &home);
     listen.args(["--id", "bob", "listen", "a", "--count", "1"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     wait_subscribers(&server, "#a@localhost", 1);
     let mut raw = server.client("carol");
     subscribe(&mut raw, "#x@localhost");
@@ -121,7 +121,7 @@ fn listen_plain_several_topics() {
     let home = TempDir::new();
     let mut listen = cli(&server, &home);
     listen.args(["--id", "bob", "listen", "a", "#b", "--count", "2"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     wait_subscribers(&server, "#b@localhost", 1);
     let mut raw = server.client("carol");
     subscribe(&mut raw, "#a@localhost");
@@ -170,7 +170,7 @@ fn listen_after_an_id_prints_each_event_once_in_order() {
         "--json",
     ]);
     listen.args(["--count", &count]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     let texts: Vec<String> = (1..total)
         .map(|_| {
             json(&listener.next())["text"]
@@ -228,7 +228,7 @@ fn listen_shows_the_message_of_the_day_and_counts_only_the_topics() {
     let home = TempDir::new();
     let mut listen = cli(&server, &home);
     listen.args(["--id", "bob", "listen", "a", "#b", "#c", "--count", "1"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     wait_subscribers(&server, "#c@localhost", 1);
     let mut raw = server.client("carol");
     subscribe(&mut raw, "#a@localhost");
@@ -974,7 +974,7 @@ fn an_id_without_domain_takes_the_servers() {
     let home = TempDir::new();
     let mut listen = cli(&server, &home);
     listen.args(["--id", "Bob", "listen", "#Lobby", "--count", "1", "--json"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     let mut watcher = scalar::client::Client::connect(server.addr(), "watcher@chat.test", STEP).unwrap();
     // Wait for the listener: Sub is idempotent and answers with the subscriber count.
     let deadline = std::time::Instant::now() + STEP;
@@ -1022,7 +1022,7 @@ fn listen_ends_when_kicked_out_of_every_channel() {
     subscribe(&mut owner, "#b@localhost");
     let mut listen = cli(&server, &home);
     listen.args(["--id", "eve", "listen", "#a", "#b"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     wait_subscribers(&server, "#b@localhost", 2);
     let kick = |c: &mut scalar::client::Client, topic: &'static str| {
         c.request(STEP, |seq| {
@@ -1062,7 +1062,7 @@ fn listen_without_a_topic_prints_direct_messages() {
     let home = TempDir::new();
     let mut listen = cli(&server, &home);
     listen.args(["--id", "bob", "listen", "--count", "1"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     let mut alice = server.client("alice");
     // A direct message to an ID with no connection is refused (404): until bob is there.
     let deadline = std::time::Instant::now() + STEP;
@@ -1148,7 +1148,7 @@ fn dm_while_logging_in(topics: &[&str]) {
         .arg("listen")
         .args(topics)
         .args(["--count", "1"]);
-    let listener = Lines::spawn(listen);
+    let mut listener = Lines::spawn(listen);
     held_rx.recv_timeout(STEP).expect("listen's Ident");
     let mut alice = server.client("alice");
     say(&mut alice, "bob@localhost", "psst");

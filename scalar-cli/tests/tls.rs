@@ -227,7 +227,7 @@ fn send_and_listen_with_a_private_ca() {
     let ca = write_file(&home, "ca.pem", &ca_pem);
     let proxy = TlsProxy::start(&cert, server.addr().parse().unwrap());
 
-    let listener = Lines::spawn(cli_tls(
+    let mut listener = Lines::spawn(cli_tls(
         &server,
         &home,
         &proxy,

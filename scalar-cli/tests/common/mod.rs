@@ -304,9 +304,21 @@ impl Lines {
         Lines { child, rx }
     }
 
-    /// The next line, within [`STEP`].
-    pub fn next(&self) -> String {
-        self.rx.recv_timeout(STEP).expect("a line of output in time")
+    /// The next line, within [`STEP`]. Past it, the process is stopped and what it wrote on
+    /// standard error is part of the failure: a listen that waits in silence says why there.
+    pub fn next(&mut self) -> String {
+        match self.rx.recv_timeout(STEP) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let mut err = String::new();
+                if let Some(mut s) = self.child.stderr.take() {
+                    let _ = s.read_to_string(&mut err);
+                }
+                panic!("no line of output in time ({e:?}); its standard error:\n{err}");
+            }
+        }
     }
 
     /// Waits for the process to exit, within [`STEP`]; returns its code and standard error.
