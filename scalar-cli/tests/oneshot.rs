@@ -1103,8 +1103,25 @@ fn listen_to_a_channel_prints_what_reached_the_account_while_it_logged_in() {
     dm_while_logging_in(&["#room"]);
 }
 
+/// The same when listen's machine steps its clock a minute back while it logs in (NTP at
+/// boot, where a unit starts listen): the start of its inbox's range, taken by the wall
+/// clock before the step, lay past the message (libfaketime steps listen's clock alone).
+#[test]
+fn listen_prints_what_reached_the_account_while_its_clock_stepped_back() {
+    dm_while_logging_in_stepping(&[], Some("-60s"));
+}
+
 /// `listen TOPICS --count 1` as bob, whose DM from alice arrives while listen's Ident is held.
 fn dm_while_logging_in(topics: &[&str]) {
+    dm_while_logging_in_stepping(topics, None);
+}
+
+/// libfaketime, which `.ci/run` installs.
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// [`dm_while_logging_in`], with listen's wall clock moved by `step` (libfaketime's offset)
+/// while its Ident is held; its monotonic clock runs on.
+fn dm_while_logging_in_stepping(topics: &[&str], step: Option<&str>) {
     let data = TempDir::new();
     add_accounts(&data, &["bob"]);
     let server = history_server(0, &data);
@@ -1148,8 +1165,24 @@ fn dm_while_logging_in(topics: &[&str]) {
         .arg("listen")
         .args(topics)
         .args(["--count", "1"]);
+    let clock = home.0.join("faketime");
+    if step.is_some() {
+        assert!(
+            std::path::Path::new(FAKETIME).exists(),
+            "{FAKETIME}: apt-get install libfaketime"
+        );
+        std::fs::write(&clock, "+0s").unwrap();
+        listen
+            .env("LD_PRELOAD", FAKETIME)
+            .env("FAKETIME_TIMESTAMP_FILE", &clock)
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    }
     let mut listener = Lines::spawn(listen);
     held_rx.recv_timeout(STEP).expect("listen's Ident");
+    if let Some(step) = step {
+        std::fs::write(&clock, step).unwrap();
+    }
     let mut alice = server.client("alice");
     say(&mut alice, "bob@localhost", "psst");
     go_tx.send(()).unwrap();

@@ -475,7 +475,7 @@ pub fn listen(
     count: Option<u64>,
     json: bool,
 ) -> Result<(), CliError> {
-    let began = crate::timefmt::now_ms();
+    let began = Instant::now();
     let (mut conn, account) = open_as(args)?;
     // The channels still listened to: once kicked or banned from all of them, there is
     // nothing left to wait for.
@@ -494,7 +494,8 @@ pub fn listen(
     // What to read first: the one TOPIC from where asked; and an account's inbox since this
     // run began, by the server's clock: a direct message sent while `listen` logged in (its
     // password checked) reached an account still away, which the server keeps for it, and was
-    // never printed (found by a script author).
+    // never printed (found by a script author). When the run began is told by the monotonic
+    // clock, as the wall clock may step meanwhile (NTP at boot, when a unit starts listen).
     let mut firsts = Vec::new();
     if let (Some(from), [topic]) = (from, topics.as_slice()) {
         let from = match from {
@@ -505,7 +506,7 @@ pub fn listen(
         firsts.push((topic.clone(), (from, or_since), false));
     }
     if account {
-        let since = began.saturating_add_signed(conn.skew_ms.unwrap_or(0));
+        let since = began_on_server_clock(crate::timefmt::now_ms(), conn.skew_ms, began.elapsed());
         firsts.push((conn.user.clone(), (After::Time(since), None), true));
     }
     // What each catch-up printed, by topic, until the live Events of that topic that came
@@ -796,4 +797,42 @@ pub fn ping(args: &Args) -> Result<(), CliError> {
     let _ = Out::new().line(&line)?;
     conn.bye(None, BYE_WAIT);
     Ok(())
+}
+
+/// How much earlier than a run's start its inbox is read from. The clocks are read in whole
+/// ms (this machine's now and at the Ident, the server's then, the time since the start), each
+/// rounded down, which can put the start up to 2 ms late; and a range runs from after its
+/// start, so a message stamped in the ms the run began was left out (CI, once). A message of
+/// the few ms before the run may be printed; none of the run is missed.
+const ROUNDING_MS: u64 = 3;
+
+/// When a run began `ago`, by the server's clock, less [`ROUNDING_MS`]: `now_ms` is this
+/// machine's wall clock and `skew_ms` how far the server's ran ahead of it at its Ident (none:
+/// the same). A wall-clock time taken back then and moved by the skew would carry a step of
+/// this machine's clock made since: a step back would put it past what the server stamped
+/// meanwhile.
+fn began_on_server_clock(now_ms: u64, skew_ms: Option<i64>, ago: Duration) -> u64 {
+    let ago = u64::try_from(ago.as_millis()).unwrap_or(u64::MAX);
+    now_ms
+        .saturating_add_signed(skew_ms.unwrap_or(0))
+        .saturating_sub(ago)
+        .saturating_sub(ROUNDING_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_ago_on_the_server_s_clock() {
+        let s = Duration::from_secs;
+        assert_eq!(began_on_server_clock(10_000, None, s(2)), 7_997);
+        assert_eq!(began_on_server_clock(10_000, Some(500), s(2)), 8_497);
+        assert_eq!(began_on_server_clock(10_000, Some(-500), s(2)), 7_497);
+        assert_eq!(
+            began_on_server_clock(1_000, Some(-5_000), s(2)),
+            0,
+            "not before the epoch"
+        );
+    }
 }
