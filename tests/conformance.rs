@@ -555,3 +555,100 @@ fn a_bad_ident_reply_stops_the_run_at_once() {
     assert!(out.is_empty(), "no case ran: {out}");
     assert!(err.contains("an Ident reply without keepalive"), "{err}");
 }
+
+/// A server that answers an Ident with an Ident reply, then answers nothing else but sends a
+/// Ping every 200 ms (as one started with a short keepalive for the timer cases may), for at
+/// most 20 s a connection. Serves at most 10 connections.
+fn pinging_server() -> String {
+    use ciborium::Value as V;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let frame = |pairs: Vec<(u64, V)>| {
+        let m = V::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (V::Integer(k.into()), v))
+                .collect(),
+        );
+        let mut payload = Vec::new();
+        ciborium::into_writer(&m, &mut payload).unwrap();
+        let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+        f.extend(payload);
+        f
+    };
+    let ident = frame(vec![
+        (0, V::Integer(1.into())),
+        (1, V::Integer(1.into())),
+        (11, V::Array(vec![V::Integer(1.into())])),
+        (12, V::Text("x@localhost".into())),
+        (13, V::Text("localhost".into())),
+        (27, V::Integer(200.into())),
+        (28, V::Integer(30_000.into())),
+    ]);
+    let ping = frame(vec![(0, V::Integer(4.into())), (4, V::Integer(1.into()))]);
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(10).flatten() {
+            let (ident, ping) = (ident.clone(), ping.clone());
+            std::thread::spawn(move || {
+                let mut reader = conn.try_clone().unwrap();
+                let mut writer = conn;
+                let _ = reader.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+                let mut buf = [0u8; 20000];
+                // The first read holds the Ident (the suite writes it at once).
+                match reader.read(&mut buf) {
+                    Ok(n) if n > 0 && writer.write_all(&ident).is_ok() => {}
+                    _ => return,
+                }
+                let pinger = std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        if writer.write_all(&ping).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = writer.shutdown(std::net::Shutdown::Both);
+                });
+                while let Ok(1..) = reader.read(&mut buf) {}
+                let _ = pinger.join();
+            });
+        }
+    });
+    addr
+}
+
+/// A wait for a frame fails after its 5 s however many Pings come meanwhile. Found by an
+/// outside implementer: against a server that pinged every second (a short keepalive, as the
+/// timer cases ask for) and never answered an empty frame, each Ping, answered and passed
+/// over, started the wait afresh, and the run never ended.
+#[test]
+fn pings_do_not_keep_a_wait_going() {
+    let addr = pinging_server();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scalar-conformance"))
+        .args([
+            addr.as_str(),
+            "--domain",
+            "localhost",
+            "--only",
+            "empty_frame_is_answered",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scalar-conformance");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("its state").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the suite still waited after 15 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("its output");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains(
+            "fail empty_frame_is_answered_and_the_connection_stays (§2): no frame from the server in time"
+        ),
+        "{out}"
+    );
+}

@@ -257,7 +257,13 @@ impl Raw {
 
     /// The next frame's payload, decoded; fails after `WAIT`, or if the server closes.
     pub fn recv(&mut self) -> Result<Value, Fail> {
-        let deadline = Instant::now() + WAIT;
+        self.recv_by(Instant::now() + WAIT)
+    }
+
+    /// [`recv`](Raw::recv), failing at `deadline`: the waits that pass over frames (Pings,
+    /// others' Events) share one, so that a server that pings more often than `WAIT` cannot
+    /// keep a wait for a frame that never comes going for ever.
+    fn recv_by(&mut self, deadline: Instant) -> Result<Value, Fail> {
         loop {
             if self.buf.len() >= 2 {
                 let len = usize::from(u16::from_le_bytes([self.buf[0], self.buf[1]]));
@@ -296,10 +302,16 @@ impl Raw {
         }
     }
 
-    /// The next frame that is not a server Ping (answered).
+    /// The next frame that is not a server Ping (answered); fails after `WAIT`, Pings
+    /// included.
     pub fn next(&mut self) -> Result<Value, Fail> {
+        self.next_by(Instant::now() + WAIT)
+    }
+
+    /// [`next`](Raw::next), failing at `deadline`.
+    fn next_by(&mut self, deadline: Instant) -> Result<Value, Fail> {
         loop {
-            let v = self.recv()?;
+            let v = self.recv_by(deadline)?;
             if kind(&v) != Some(4) {
                 return Ok(v);
             }
@@ -310,10 +322,12 @@ impl Raw {
         }
     }
 
-    /// The next frame that is not a server Ping (answered) or an Event without `seq`.
+    /// The next frame that is not a server Ping (answered) or an Event without `seq`; fails
+    /// after `WAIT`, those included.
     pub fn reply(&mut self) -> Result<Value, Fail> {
+        let deadline = Instant::now() + WAIT;
         loop {
-            let v = self.next()?;
+            let v = self.next_by(deadline)?;
             if kind(&v) != Some(7) || get(&v, 1).is_some() {
                 return Ok(v);
             }
