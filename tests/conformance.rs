@@ -652,3 +652,20 @@ fn pings_do_not_keep_a_wait_going() {
         "{out}"
     );
 }
+
+/// A server that keeps history but has no extension types (§4: Mod, 64, answered 103) gets
+/// the delete case skipped, as the other Mod cases are. Found by an outside implementer: the
+/// case sent its first Mod expecting 300 and failed on the 103 ("expected Error 300 with
+/// seq 4, got Error 103").
+#[test]
+fn a_server_with_history_but_no_mod_skips_the_delete_case() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(Some(dir.path()), &["--join-rush", "0"]);
+    let proxy = breaking_proxy(s.addr, Break::NoExtensions);
+    let (ok, out) = suite_only(&proxy, "localhost", "an_operator_s_delete");
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with("skip an_operator_s_delete_takes_a_message_out_of_history"),
+        "{out}"
+    );
+}
