@@ -307,6 +307,8 @@ enum Break {
     NoExtensions,
     /// The Ident reply arrives without `keepalive`.
     NoKeepalive,
+    /// A guest's Ident reply names a guest ID whose local part is 38 bytes, over §5's 32.
+    LongGuest,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -335,6 +337,13 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
                 }
             }
             (Break::NoKeepalive, Some(t)) if t == key(1) => m.retain(|(k, _)| *k != key(27)),
+            (Break::LongGuest, Some(t)) if t == key(1) && m.contains(&(key(33), V::Bool(true))) => {
+                for (k, v) in m.iter_mut() {
+                    if *k == key(12) {
+                        *v = V::Text("guest-0123456789abcdef0123456789abcdef@localhost".into());
+                    }
+                }
+            }
             (Break::WrongCode, Some(t)) if t == key(3) => {
                 for (k, v) in m.iter_mut() {
                     if *k == key(9) && *v == key(403) {
@@ -666,6 +675,25 @@ fn a_server_with_history_but_no_mod_skips_the_delete_case() {
     assert!(ok, "{out}");
     assert!(
         out.starts_with("skip an_operator_s_delete_takes_a_message_out_of_history"),
+        "{out}"
+    );
+}
+
+/// An Ident reply's `user` must be a user ID of §5, a guest's included. Found by an outside
+/// implementer: a server that made guest IDs of `guest-` and 32 hex digits (a 38-byte local
+/// part) passed the guest case; its guests' IDs could not be written in any request.
+#[test]
+fn a_guest_id_that_breaks_the_grammar_fails_the_guest_case() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let proxy = breaking_proxy(s.addr, Break::LongGuest);
+    let (ok, out) = suite_only(&proxy, "localhost", "a_guest_name_asked_for");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "fail a_guest_name_asked_for_is_the_server_s_to_assign (§4 Ident): Ident as guest-x: \
+             an Ident reply whose user, \"guest-0123456789abcdef0123456789abcdef@l\"… (48 \
+             bytes), is not a user ID of §5"
+        ),
         "{out}"
     );
 }
