@@ -697,3 +697,114 @@ fn a_guest_id_that_breaks_the_grammar_fails_the_guest_case() {
         "{out}"
     );
 }
+
+/// The frames of `buf` that are whole, taken off its front, as (frame with its length,
+/// payload decoded or `None`).
+fn whole_frames(buf: &mut Vec<u8>) -> Vec<(Vec<u8>, Option<ciborium::Value>)> {
+    let mut out = Vec::new();
+    while buf.len() >= 2 {
+        let len = usize::from(u16::from_le_bytes([buf[0], buf[1]]));
+        if buf.len() < 2 + len {
+            break;
+        }
+        let frame: Vec<u8> = buf.drain(..2 + len).collect();
+        let v = ciborium::from_reader::<ciborium::Value, _>(&frame[2..]).ok();
+        out.push((frame, v));
+    }
+    out
+}
+
+/// A proxy in front of a real scalard that leaks direct messages: a connection that watches
+/// a user ID (Sub to it) also gets a copy of each direct message that user's connections
+/// get. Serves at most 100 connections.
+fn leaking_proxy(server: std::net::SocketAddr) -> String {
+    use ciborium::Value as V;
+    use std::sync::{Arc, Mutex};
+    type Writer = Arc<Mutex<std::net::TcpStream>>;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    // The watched ID of each Sub to a user ID, and the watcher's connection.
+    let watches: Arc<Mutex<Vec<(String, Writer)>>> = Arc::default();
+    let field = |v: &V, k: u64| {
+        v.as_map()
+            .and_then(|m| m.iter().find(|(f, _)| *f == V::Integer(k.into())))
+            .map(|(_, x)| x.clone())
+    };
+    std::thread::spawn(move || {
+        for client in l.incoming().take(100).flatten() {
+            let Ok(upstream) = std::net::TcpStream::connect(server) else {
+                return;
+            };
+            let (mut c_read, mut u_write) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let c_write: Writer = Arc::new(Mutex::new(client));
+            let (me, registry) = (c_write.clone(), watches.clone());
+            std::thread::spawn(move || {
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 16384]);
+                while let Ok(n @ 1..) = c_read.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..n]);
+                    for (frame, v) in whole_frames(&mut buf) {
+                        let topic = v
+                            .as_ref()
+                            .and_then(|v| field(v, 2))
+                            .and_then(|t| t.into_text().ok());
+                        let is_sub = v.as_ref().and_then(|v| field(v, 0)) == Some(V::Integer(8.into()));
+                        if let Some(topic) = topic.filter(|t| is_sub && !t.starts_with(['#', '!'])) {
+                            registry.lock().unwrap().push((topic, me.clone()));
+                        }
+                        if u_write.write_all(&frame).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = u_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut u_read, registry) = (upstream, watches.clone());
+            std::thread::spawn(move || {
+                let _ = u_read.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 16384]);
+                while let Ok(n @ 1..) = u_read.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..n]);
+                    for (frame, v) in whole_frames(&mut buf) {
+                        if c_write.lock().unwrap().write_all(&frame).is_err() {
+                            return;
+                        }
+                        // A direct message as its recipient gets it: an Event without seq on
+                        // a user ID, which this connection's user holds.
+                        let Some(v) = v else { continue };
+                        let dm = field(&v, 0) == Some(V::Integer(7.into()))
+                            && field(&v, 1).is_none()
+                            && field(&v, 7).is_none();
+                        let topic = field(&v, 2).and_then(|t| t.into_text().ok()).unwrap_or_default();
+                        if dm && !topic.starts_with(['#', '!']) {
+                            for (watched, w) in registry.lock().unwrap().iter() {
+                                if *watched == topic && !Arc::ptr_eq(w, &c_write) {
+                                    let _ = w.lock().unwrap().write_all(&frame);
+                                }
+                            }
+                        }
+                    }
+                }
+                let _ = c_write.lock().unwrap().shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+/// Sub to a user ID watches its presence and never delivers its direct messages (§4 Sub).
+/// Found by an outside implementer: a server that sent a user's direct messages to whoever
+/// watched the user passed every case.
+#[test]
+fn a_server_that_leaks_dms_to_watchers_fails() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let proxy = leaking_proxy(s.addr);
+    let (ok, out) = suite_only(&proxy, "localhost", "watching_an_id");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("fail watching_an_id_gets_none_of_its_direct_messages (§4 Sub): a connection watching"),
+        "{out}"
+    );
+    // The same proxy passes a direct message to its recipient.
+    let (ok, out) = suite_only(&proxy, "localhost", "a_dm_reaches_every_connection");
+    assert!(ok, "{out}");
+}

@@ -271,6 +271,7 @@ cases! {
     more::unsub_never_subscribed_answers_meta_false, "§4 Sub";
     more::a_dm_is_not_echoed_to_the_senders_other_connections, "§4 Message";
     more::the_echo_of_a_dm_keeps_the_recipient_as_topic, "§4 Message";
+    more::watching_an_id_gets_none_of_its_direct_messages, "§4 Sub";
     more::catchup_replays_carry_the_seq_and_end_with_the_topic, "§4 Catchup";
     more::catchup_since_0_reads_from_the_start, "§4 Catchup";
     more::catchup_until_pages_backward, "§4 Catchup";
