@@ -309,6 +309,11 @@ enum Break {
     NoKeepalive,
     /// A guest's Ident reply names a guest ID whose local part is 38 bytes, over §5's 32.
     LongGuest,
+    /// A type `true` is read as 1 (a Python bool is an int): the request goes on as an Ident.
+    TrueIsOne,
+    /// A text body's size is counted in characters: a Message whose body is over 15360 bytes
+    /// but not over 15360 characters is taken (its body goes on as "x").
+    CharsNotBytes,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -374,6 +379,9 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
             std::thread::spawn(move || {
                 match how {
                     Break::NoExtensions => refuse_extensions(&mut c_read, &mut u_write, &answers),
+                    Break::TrueIsOne | Break::CharsNotBytes => {
+                        misread_requests(&mut c_read, &mut u_write, how)
+                    }
                     _ => drop(std::io::copy(&mut c_read, &mut u_write)),
                 }
                 let _ = u_write.shutdown(std::net::Shutdown::Write);
@@ -462,6 +470,76 @@ fn refuse_extensions(
             }
         }
     }
+}
+
+/// Passes the client's frames to `upstream`, changed as a server that misreads them as `how`
+/// says would read them.
+fn misread_requests(from: &mut std::net::TcpStream, upstream: &mut std::net::TcpStream, how: Break) {
+    use ciborium::Value as V;
+    let key = |k: u64| V::Integer(k.into());
+    let (mut buf, mut chunk) = (Vec::new(), [0u8; 16384]);
+    while let Ok(n @ 1..) = from.read(&mut chunk) {
+        buf.extend_from_slice(&chunk[..n]);
+        for (frame, v) in whole_frames(&mut buf) {
+            let mut m = match v {
+                Some(V::Map(m)) => m,
+                _ => {
+                    if upstream.write_all(&frame).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let before = m.clone();
+            for (k, v) in m.iter_mut() {
+                match (how, &*v) {
+                    (Break::TrueIsOne, V::Bool(true)) if *k == key(0) => *v = key(1),
+                    (Break::CharsNotBytes, V::Text(body))
+                        if *k == key(6) && body.len() > 15360 && body.chars().count() <= 15360 =>
+                    {
+                        *v = V::Text("x".into())
+                    }
+                    _ => {}
+                }
+            }
+            let out = if m == before {
+                frame
+            } else {
+                let mut payload = Vec::new();
+                ciborium::into_writer(&V::Map(m), &mut payload).unwrap();
+                let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+                f.extend(payload);
+                f
+            };
+            if upstream.write_all(&out).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// `{0: true}` is malformed, and a body's limit is in bytes: found by an outside implementer
+/// whose Python server read `true` as 1 and counted a text body's characters, and passed
+/// every case.
+#[test]
+fn a_server_that_takes_true_for_1_or_counts_characters_fails() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let true_is_one = breaking_proxy(s.addr, Break::TrueIsOne);
+    let (ok, out) = suite_only(&true_is_one, "localhost", "a_type_that_is_true");
+    assert!(
+        !ok && out.contains("fail a_type_that_is_true_is_malformed (§4): expected Error 100"),
+        "{out}"
+    );
+    let chars = breaking_proxy(s.addr, Break::CharsNotBytes);
+    let (ok, out) = suite_only(&chars, "localhost", "the_largest_body");
+    assert!(
+        !ok && out
+            .contains("a body of 15361 bytes in 7681 characters: expected Error 302 with seq 5, got Event"),
+        "{out}"
+    );
+    // Both pass what they do not misread.
+    let (ok, out) = suite_only(&chars, "localhost", "a_null_type");
+    assert!(ok, "{out}");
 }
 
 /// A server without the extension types (§4: 103 for each) fails no case: those that need

@@ -255,6 +255,7 @@ cases! {
     more::negative_and_text_keys_are_ignored, "§4";
     more::undefined_and_negative_values_in_unknown_keys_are_ignored, "§3";
     more::a_type_that_is_text_is_malformed, "§4";
+    more::a_type_that_is_true_is_malformed, "§4";
     more::a_null_type_is_malformed, "§4";
     more::a_seq_over_32_bits_is_malformed_without_seq, "§4";
     more::seq_0_and_the_largest_seq_are_echoed, "§8";

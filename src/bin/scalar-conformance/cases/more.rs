@@ -98,6 +98,12 @@ pub(super) fn a_type_that_is_text_is_malformed(x: &Ctx) -> Result<Verdict, Fail>
     malformed_then_alive(x, &cbor(&map(&[(0, t("Ping")), (4, u(1))])), 100)
 }
 
+/// `true` is no unsigned integer, though some languages' CBOR libraries give it as one (a
+/// Python bool is an int: an outside implementer's server took `{0: true}` as an Ident).
+pub(super) fn a_type_that_is_true_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &cbor(&map(&[(0, Value::Bool(true)), (4, u(1))])), 100)
+}
+
 pub(super) fn a_null_type_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
     malformed_then_alive(x, &cbor(&map(&[(0, Value::Null), (4, u(1))])), 100)
 }
