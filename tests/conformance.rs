@@ -314,6 +314,11 @@ enum Break {
     /// A text body's size is counted in characters: a Message whose body is over 15360 bytes
     /// but not over 15360 characters is taken (its body goes on as "x").
     CharsNotBytes,
+    /// Nesting counts arrays only: a value of maps nested more than 16 deep is taken (it goes
+    /// on as 0).
+    MapsUncounted,
+    /// Every Event's time is in seconds.
+    Seconds,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -342,6 +347,15 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
                 }
             }
             (Break::NoKeepalive, Some(t)) if t == key(1) => m.retain(|(k, _)| *k != key(27)),
+            (Break::Seconds, Some(t)) if t == key(7) => {
+                for (k, v) in m.iter_mut() {
+                    if *k == key(4)
+                        && let Some(ms) = v.as_integer().and_then(|i| u64::try_from(i).ok())
+                    {
+                        *v = key(ms / 1000);
+                    }
+                }
+            }
             (Break::LongGuest, Some(t)) if t == key(1) && m.contains(&(key(33), V::Bool(true))) => {
                 for (k, v) in m.iter_mut() {
                     if *k == key(12) {
@@ -379,7 +393,7 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
             std::thread::spawn(move || {
                 match how {
                     Break::NoExtensions => refuse_extensions(&mut c_read, &mut u_write, &answers),
-                    Break::TrueIsOne | Break::CharsNotBytes => {
+                    Break::TrueIsOne | Break::CharsNotBytes | Break::MapsUncounted => {
                         misread_requests(&mut c_read, &mut u_write, how)
                     }
                     _ => drop(std::io::copy(&mut c_read, &mut u_write)),
@@ -494,6 +508,7 @@ fn misread_requests(from: &mut std::net::TcpStream, upstream: &mut std::net::Tcp
             for (k, v) in m.iter_mut() {
                 match (how, &*v) {
                     (Break::TrueIsOne, V::Bool(true)) if *k == key(0) => *v = key(1),
+                    (Break::MapsUncounted, V::Map(_)) if map_depth(v) > 16 => *v = key(0),
                     (Break::CharsNotBytes, V::Text(body))
                         if *k == key(6) && body.len() > 15360 && body.chars().count() <= 15360 =>
                     {
@@ -516,6 +531,34 @@ fn misread_requests(from: &mut std::net::TcpStream, upstream: &mut std::net::Tcp
             }
         }
     }
+}
+
+/// How many maps are nested in `v`, itself counted.
+fn map_depth(v: &ciborium::Value) -> usize {
+    match v {
+        ciborium::Value::Map(m) => 1 + m.iter().map(|(_, x)| map_depth(x)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Maps count in the nesting limit as arrays do (§3), and an Event's time is in milliseconds
+/// (§4, key 4): found by an outside implementer whose server counted arrays only, and then
+/// one whose Events' times were in seconds; both passed every case.
+#[test]
+fn a_server_that_counts_arrays_only_or_stamps_seconds_fails() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let maps = breaking_proxy(s.addr, Break::MapsUncounted);
+    let (ok, out) = suite_only(&maps, "localhost", "nesting_16");
+    assert!(
+        !ok && out.contains("fail nesting_16_is_fine_17_is_not (§3): 17 nested maps: expected Error 100"),
+        "{out}"
+    );
+    let seconds = breaking_proxy(s.addr, Break::Seconds);
+    let (ok, out) = suite_only(&seconds, "localhost", "the_echo_carries");
+    assert!(
+        !ok && out.contains("is before 2020 as milliseconds since 1970 (§4, key 4 time)"),
+        "{out}"
+    );
 }
 
 /// `{0: true}` is malformed, and a body's limit is in bytes: found by an outside implementer
