@@ -307,6 +307,18 @@ enum Break {
     NoExtensions,
     /// The Ident reply arrives without `keepalive`.
     NoKeepalive,
+    /// A guest's Ident reply names a guest ID whose local part is 38 bytes, over §5's 32.
+    LongGuest,
+    /// A type `true` is read as 1 (a Python bool is an int): the request goes on as an Ident.
+    TrueIsOne,
+    /// A text body's size is counted in characters: a Message whose body is over 15360 bytes
+    /// but not over 15360 characters is taken (its body goes on as "x").
+    CharsNotBytes,
+    /// Nesting counts arrays only: a value of maps nested more than 16 deep is taken (it goes
+    /// on as 0).
+    MapsUncounted,
+    /// Every Event's time is in seconds.
+    Seconds,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -335,6 +347,22 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
                 }
             }
             (Break::NoKeepalive, Some(t)) if t == key(1) => m.retain(|(k, _)| *k != key(27)),
+            (Break::Seconds, Some(t)) if t == key(7) => {
+                for (k, v) in m.iter_mut() {
+                    if *k == key(4)
+                        && let Some(ms) = v.as_integer().and_then(|i| u64::try_from(i).ok())
+                    {
+                        *v = key(ms / 1000);
+                    }
+                }
+            }
+            (Break::LongGuest, Some(t)) if t == key(1) && m.contains(&(key(33), V::Bool(true))) => {
+                for (k, v) in m.iter_mut() {
+                    if *k == key(12) {
+                        *v = V::Text("guest-0123456789abcdef0123456789abcdef@localhost".into());
+                    }
+                }
+            }
             (Break::WrongCode, Some(t)) if t == key(3) => {
                 for (k, v) in m.iter_mut() {
                     if *k == key(9) && *v == key(403) {
@@ -365,6 +393,9 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
             std::thread::spawn(move || {
                 match how {
                     Break::NoExtensions => refuse_extensions(&mut c_read, &mut u_write, &answers),
+                    Break::TrueIsOne | Break::CharsNotBytes | Break::MapsUncounted => {
+                        misread_requests(&mut c_read, &mut u_write, how)
+                    }
                     _ => drop(std::io::copy(&mut c_read, &mut u_write)),
                 }
                 let _ = u_write.shutdown(std::net::Shutdown::Write);
@@ -453,6 +484,105 @@ fn refuse_extensions(
             }
         }
     }
+}
+
+/// Passes the client's frames to `upstream`, changed as a server that misreads them as `how`
+/// says would read them.
+fn misread_requests(from: &mut std::net::TcpStream, upstream: &mut std::net::TcpStream, how: Break) {
+    use ciborium::Value as V;
+    let key = |k: u64| V::Integer(k.into());
+    let (mut buf, mut chunk) = (Vec::new(), [0u8; 16384]);
+    while let Ok(n @ 1..) = from.read(&mut chunk) {
+        buf.extend_from_slice(&chunk[..n]);
+        for (frame, v) in whole_frames(&mut buf) {
+            let mut m = match v {
+                Some(V::Map(m)) => m,
+                _ => {
+                    if upstream.write_all(&frame).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let before = m.clone();
+            for (k, v) in m.iter_mut() {
+                match (how, &*v) {
+                    (Break::TrueIsOne, V::Bool(true)) if *k == key(0) => *v = key(1),
+                    (Break::MapsUncounted, V::Map(_)) if map_depth(v) > 16 => *v = key(0),
+                    (Break::CharsNotBytes, V::Text(body))
+                        if *k == key(6) && body.len() > 15360 && body.chars().count() <= 15360 =>
+                    {
+                        *v = V::Text("x".into())
+                    }
+                    _ => {}
+                }
+            }
+            let out = if m == before {
+                frame
+            } else {
+                let mut payload = Vec::new();
+                ciborium::into_writer(&V::Map(m), &mut payload).unwrap();
+                let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+                f.extend(payload);
+                f
+            };
+            if upstream.write_all(&out).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// How many maps are nested in `v`, itself counted.
+fn map_depth(v: &ciborium::Value) -> usize {
+    match v {
+        ciborium::Value::Map(m) => 1 + m.iter().map(|(_, x)| map_depth(x)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Maps count in the nesting limit as arrays do (§3), and an Event's time is in milliseconds
+/// (§4, key 4): found by an outside implementer whose server counted arrays only, and then
+/// one whose Events' times were in seconds; both passed every case.
+#[test]
+fn a_server_that_counts_arrays_only_or_stamps_seconds_fails() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let maps = breaking_proxy(s.addr, Break::MapsUncounted);
+    let (ok, out) = suite_only(&maps, "localhost", "nesting_16");
+    assert!(
+        !ok && out.contains("fail nesting_16_is_fine_17_is_not (§3): 17 nested maps: expected Error 100"),
+        "{out}"
+    );
+    let seconds = breaking_proxy(s.addr, Break::Seconds);
+    let (ok, out) = suite_only(&seconds, "localhost", "the_echo_carries");
+    assert!(
+        !ok && out.contains("is before 2020 as milliseconds since 1970 (§4, key 4 time)"),
+        "{out}"
+    );
+}
+
+/// `{0: true}` is malformed, and a body's limit is in bytes: found by an outside implementer
+/// whose Python server read `true` as 1 and counted a text body's characters, and passed
+/// every case.
+#[test]
+fn a_server_that_takes_true_for_1_or_counts_characters_fails() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let true_is_one = breaking_proxy(s.addr, Break::TrueIsOne);
+    let (ok, out) = suite_only(&true_is_one, "localhost", "a_type_that_is_true");
+    assert!(
+        !ok && out.contains("fail a_type_that_is_true_is_malformed (§4): expected Error 100"),
+        "{out}"
+    );
+    let chars = breaking_proxy(s.addr, Break::CharsNotBytes);
+    let (ok, out) = suite_only(&chars, "localhost", "the_largest_body");
+    assert!(
+        !ok && out
+            .contains("a body of 15361 bytes in 7681 characters: expected Error 302 with seq 5, got Event"),
+        "{out}"
+    );
+    // Both pass what they do not misread.
+    let (ok, out) = suite_only(&chars, "localhost", "a_null_type");
+    assert!(ok, "{out}");
 }
 
 /// A server without the extension types (§4: 103 for each) fails no case: those that need
@@ -554,4 +684,248 @@ fn a_bad_ident_reply_stops_the_run_at_once() {
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(out.is_empty(), "no case ran: {out}");
     assert!(err.contains("an Ident reply without keepalive"), "{err}");
+}
+
+/// A server that answers an Ident with an Ident reply, then answers nothing else but sends a
+/// Ping every 200 ms (as one started with a short keepalive for the timer cases may), for at
+/// most 20 s a connection. Serves at most 10 connections.
+fn pinging_server() -> String {
+    use ciborium::Value as V;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let frame = |pairs: Vec<(u64, V)>| {
+        let m = V::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (V::Integer(k.into()), v))
+                .collect(),
+        );
+        let mut payload = Vec::new();
+        ciborium::into_writer(&m, &mut payload).unwrap();
+        let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+        f.extend(payload);
+        f
+    };
+    let ident = frame(vec![
+        (0, V::Integer(1.into())),
+        (1, V::Integer(1.into())),
+        (11, V::Array(vec![V::Integer(1.into())])),
+        (12, V::Text("x@localhost".into())),
+        (13, V::Text("localhost".into())),
+        (27, V::Integer(200.into())),
+        (28, V::Integer(30_000.into())),
+    ]);
+    let ping = frame(vec![(0, V::Integer(4.into())), (4, V::Integer(1.into()))]);
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(10).flatten() {
+            let (ident, ping) = (ident.clone(), ping.clone());
+            std::thread::spawn(move || {
+                let mut reader = conn.try_clone().unwrap();
+                let mut writer = conn;
+                let _ = reader.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+                let mut buf = [0u8; 20000];
+                // The first read holds the Ident (the suite writes it at once).
+                match reader.read(&mut buf) {
+                    Ok(n) if n > 0 && writer.write_all(&ident).is_ok() => {}
+                    _ => return,
+                }
+                let pinger = std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        if writer.write_all(&ping).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = writer.shutdown(std::net::Shutdown::Both);
+                });
+                while let Ok(1..) = reader.read(&mut buf) {}
+                let _ = pinger.join();
+            });
+        }
+    });
+    addr
+}
+
+/// A wait for a frame fails after its 5 s however many Pings come meanwhile. Found by an
+/// outside implementer: against a server that pinged every second (a short keepalive, as the
+/// timer cases ask for) and never answered an empty frame, each Ping, answered and passed
+/// over, started the wait afresh, and the run never ended.
+#[test]
+fn pings_do_not_keep_a_wait_going() {
+    let addr = pinging_server();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scalar-conformance"))
+        .args([
+            addr.as_str(),
+            "--domain",
+            "localhost",
+            "--only",
+            "empty_frame_is_answered",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scalar-conformance");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("its state").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the suite still waited after 15 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("its output");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains(
+            "fail empty_frame_is_answered_and_the_connection_stays (§2): no frame from the server in time"
+        ),
+        "{out}"
+    );
+}
+
+/// A server that keeps history but has no extension types (§4: Mod, 64, answered 103) gets
+/// the delete case skipped, as the other Mod cases are. Found by an outside implementer: the
+/// case sent its first Mod expecting 300 and failed on the 103 ("expected Error 300 with
+/// seq 4, got Error 103").
+#[test]
+fn a_server_with_history_but_no_mod_skips_the_delete_case() {
+    let dir = DataDir::new();
+    let s = Scalard::start_in(Some(dir.path()), &["--join-rush", "0"]);
+    let proxy = breaking_proxy(s.addr, Break::NoExtensions);
+    let (ok, out) = suite_only(&proxy, "localhost", "an_operator_s_delete");
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with("skip an_operator_s_delete_takes_a_message_out_of_history"),
+        "{out}"
+    );
+}
+
+/// An Ident reply's `user` must be a user ID of §5, a guest's included. Found by an outside
+/// implementer: a server that made guest IDs of `guest-` and 32 hex digits (a 38-byte local
+/// part) passed the guest case; its guests' IDs could not be written in any request.
+#[test]
+fn a_guest_id_that_breaks_the_grammar_fails_the_guest_case() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let proxy = breaking_proxy(s.addr, Break::LongGuest);
+    let (ok, out) = suite_only(&proxy, "localhost", "a_guest_name_asked_for");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "fail a_guest_name_asked_for_is_the_server_s_to_assign (§4 Ident): Ident as guest-x: \
+             an Ident reply whose user, \"guest-0123456789abcdef0123456789abcdef@l\"… (48 \
+             bytes), is not a user ID of §5"
+        ),
+        "{out}"
+    );
+}
+
+/// The frames of `buf` that are whole, taken off its front, as (frame with its length,
+/// payload decoded or `None`).
+fn whole_frames(buf: &mut Vec<u8>) -> Vec<(Vec<u8>, Option<ciborium::Value>)> {
+    let mut out = Vec::new();
+    while buf.len() >= 2 {
+        let len = usize::from(u16::from_le_bytes([buf[0], buf[1]]));
+        if buf.len() < 2 + len {
+            break;
+        }
+        let frame: Vec<u8> = buf.drain(..2 + len).collect();
+        let v = ciborium::from_reader::<ciborium::Value, _>(&frame[2..]).ok();
+        out.push((frame, v));
+    }
+    out
+}
+
+/// A proxy in front of a real scalard that leaks direct messages: a connection that watches
+/// a user ID (Sub to it) also gets a copy of each direct message that user's connections
+/// get. Serves at most 100 connections.
+fn leaking_proxy(server: std::net::SocketAddr) -> String {
+    use ciborium::Value as V;
+    use std::sync::{Arc, Mutex};
+    type Writer = Arc<Mutex<std::net::TcpStream>>;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    // The watched ID of each Sub to a user ID, and the watcher's connection.
+    let watches: Arc<Mutex<Vec<(String, Writer)>>> = Arc::default();
+    let field = |v: &V, k: u64| {
+        v.as_map()
+            .and_then(|m| m.iter().find(|(f, _)| *f == V::Integer(k.into())))
+            .map(|(_, x)| x.clone())
+    };
+    std::thread::spawn(move || {
+        for client in l.incoming().take(100).flatten() {
+            let Ok(upstream) = std::net::TcpStream::connect(server) else {
+                return;
+            };
+            let (mut c_read, mut u_write) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let c_write: Writer = Arc::new(Mutex::new(client));
+            let (me, registry) = (c_write.clone(), watches.clone());
+            std::thread::spawn(move || {
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 16384]);
+                while let Ok(n @ 1..) = c_read.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..n]);
+                    for (frame, v) in whole_frames(&mut buf) {
+                        let topic = v
+                            .as_ref()
+                            .and_then(|v| field(v, 2))
+                            .and_then(|t| t.into_text().ok());
+                        let is_sub = v.as_ref().and_then(|v| field(v, 0)) == Some(V::Integer(8.into()));
+                        if let Some(topic) = topic.filter(|t| is_sub && !t.starts_with(['#', '!'])) {
+                            registry.lock().unwrap().push((topic, me.clone()));
+                        }
+                        if u_write.write_all(&frame).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = u_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut u_read, registry) = (upstream, watches.clone());
+            std::thread::spawn(move || {
+                let _ = u_read.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 16384]);
+                while let Ok(n @ 1..) = u_read.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..n]);
+                    for (frame, v) in whole_frames(&mut buf) {
+                        if c_write.lock().unwrap().write_all(&frame).is_err() {
+                            return;
+                        }
+                        // A direct message as its recipient gets it: an Event without seq on
+                        // a user ID, which this connection's user holds.
+                        let Some(v) = v else { continue };
+                        let dm = field(&v, 0) == Some(V::Integer(7.into()))
+                            && field(&v, 1).is_none()
+                            && field(&v, 7).is_none();
+                        let topic = field(&v, 2).and_then(|t| t.into_text().ok()).unwrap_or_default();
+                        if dm && !topic.starts_with(['#', '!']) {
+                            for (watched, w) in registry.lock().unwrap().iter() {
+                                if *watched == topic && !Arc::ptr_eq(w, &c_write) {
+                                    let _ = w.lock().unwrap().write_all(&frame);
+                                }
+                            }
+                        }
+                    }
+                }
+                let _ = c_write.lock().unwrap().shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+/// Sub to a user ID watches its presence and never delivers its direct messages (§4 Sub).
+/// Found by an outside implementer: a server that sent a user's direct messages to whoever
+/// watched the user passed every case.
+#[test]
+fn a_server_that_leaks_dms_to_watchers_fails() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let proxy = leaking_proxy(s.addr);
+    let (ok, out) = suite_only(&proxy, "localhost", "watching_an_id");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("fail watching_an_id_gets_none_of_its_direct_messages (§4 Sub): a connection watching"),
+        "{out}"
+    );
+    // The same proxy passes a direct message to its recipient.
+    let (ok, out) = suite_only(&proxy, "localhost", "a_dm_reaches_every_connection");
+    assert!(ok, "{out}");
 }

@@ -257,7 +257,13 @@ impl Raw {
 
     /// The next frame's payload, decoded; fails after `WAIT`, or if the server closes.
     pub fn recv(&mut self) -> Result<Value, Fail> {
-        let deadline = Instant::now() + WAIT;
+        self.recv_by(Instant::now() + WAIT)
+    }
+
+    /// [`recv`](Raw::recv), failing at `deadline`: the waits that pass over frames (Pings,
+    /// others' Events) share one, so that a server that pings more often than `WAIT` cannot
+    /// keep a wait for a frame that never comes going for ever.
+    fn recv_by(&mut self, deadline: Instant) -> Result<Value, Fail> {
         loop {
             if self.buf.len() >= 2 {
                 let len = usize::from(u16::from_le_bytes([self.buf[0], self.buf[1]]));
@@ -296,10 +302,16 @@ impl Raw {
         }
     }
 
-    /// The next frame that is not a server Ping (answered).
+    /// The next frame that is not a server Ping (answered); fails after `WAIT`, Pings
+    /// included.
     pub fn next(&mut self) -> Result<Value, Fail> {
+        self.next_by(Instant::now() + WAIT)
+    }
+
+    /// [`next`](Raw::next), failing at `deadline`.
+    fn next_by(&mut self, deadline: Instant) -> Result<Value, Fail> {
         loop {
-            let v = self.recv()?;
+            let v = self.recv_by(deadline)?;
             if kind(&v) != Some(4) {
                 return Ok(v);
             }
@@ -310,10 +322,12 @@ impl Raw {
         }
     }
 
-    /// The next frame that is not a server Ping (answered) or an Event without `seq`.
+    /// The next frame that is not a server Ping (answered) or an Event without `seq`; fails
+    /// after `WAIT`, those included.
     pub fn reply(&mut self) -> Result<Value, Fail> {
+        let deadline = Instant::now() + WAIT;
         loop {
-            let v = self.next()?;
+            let v = self.next_by(deadline)?;
             if kind(&v) != Some(7) || get(&v, 1).is_some() {
                 return Ok(v);
             }
@@ -427,19 +441,75 @@ pub fn ident_reply(v: &Value) -> Result<(), Fail> {
         .filter(|&(k, _)| get(v, k).is_none())
         .map(|(_, name)| name)
         .collect();
-    match missing.is_empty() {
-        true => Ok(()),
-        false => Err(format!(
+    if !missing.is_empty() {
+        return Err(format!(
             "an Ident reply without {}: {}",
             missing.join(", "),
             show(v)
+        ));
+    }
+    // The ID the session now has, which the client must use (a guest's too): one that breaks
+    // §5 cannot be written back in any request, nor is it what the server's Events will carry
+    // to others in a form they can check.
+    match get(v, 12).and_then(Value::as_text) {
+        Some(user) if is_user_id(user) => Ok(()),
+        _ => Err(format!(
+            "an Ident reply whose user, {}, is not a user ID of §5 (a local part of 1-32 \
+             bytes of [a-z0-9._-], starting with a letter or digit, @, a domain)",
+            get(v, 12).map_or("absent".to_string(), diag)
         )),
     }
+}
+
+/// Whether `s` follows §5's grammar of a user ID, checked here rather than by the library's
+/// parser, so that a bug there cannot hide itself.
+pub fn is_user_id(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let lower_digit = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let local_ok = (1..=32).contains(&local.len())
+        && local.bytes().next().is_some_and(lower_digit)
+        && local
+            .bytes()
+            .all(|c| lower_digit(c) || matches!(c, b'.' | b'_' | b'-'));
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|c| lower_digit(c) || c == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    local_ok && domain.len() <= 93 && domain.split('.').all(label_ok)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_ids_follow_section_5() {
+        for good in [
+            "alice@example.com",
+            "a@b",
+            "guest-k3v9ab-carol-x7k2ab@example.com",
+            "x.y_z-1@a-b.c",
+        ] {
+            assert!(is_user_id(good), "{good}");
+        }
+        let local33 = format!("{}@example.com", "a".repeat(33));
+        for bad in [
+            "alice",
+            "Alice@example.com",
+            "#rust@example.com",
+            "-a@example.com",
+            "a@-b.com",
+            "a@b..com",
+            "a@example.com@x",
+            local33.as_str(),
+        ] {
+            assert!(!is_user_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn a_message_is_shown_by_its_type_s_name() {

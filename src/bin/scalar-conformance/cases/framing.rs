@@ -90,6 +90,17 @@ pub(super) fn nesting_16_is_fine_17_is_not(x: &Ctx) -> Result<Verdict, Fail> {
     expect_pong(&mut c, Some(9), 1)?;
     c.bytes(&frame(&ping_with(&nested(17))))?;
     c.expect_error(100, None)?;
+    // Maps count as arrays do (§3): `{0: {0: ... {}}}`, 16 maps then 17.
+    let maps = |n: usize| {
+        let mut v = [0xa1, 0x00].repeat(n - 1);
+        v.push(0xa0);
+        v
+    };
+    c.bytes(&frame(&ping_with(&maps(16))))?;
+    expect_pong(&mut c, Some(9), 1).map_err(|e| format!("16 nested maps: {e}"))?;
+    c.bytes(&frame(&ping_with(&maps(17))))?;
+    c.expect_error(100, None)
+        .map_err(|e| format!("17 nested maps: {e}"))?;
     Ok(Pass)
 }
 

@@ -138,6 +138,12 @@ pub(super) fn the_largest_body_passes_one_more_byte_is_302(x: &Ctx) -> Result<Ve
         (6, t(&"b".repeat(15361))),
     ]))?;
     c.expect_error(302, Some(4))?;
+    // The limit is in bytes (§6), not characters: 7680 two-byte "é" and a "b" are 15361
+    // bytes in 7681 characters (a server that counted characters passed the case above).
+    let accents = format!("{}b", "é".repeat(7680));
+    c.send(&map(&[(0, u(6)), (1, u(5)), (2, t(&ch)), (6, t(&accents))]))?;
+    c.expect_error(302, Some(5))
+        .map_err(|e| format!("a body of 15361 bytes in 7681 characters: {e}"))?;
     Ok(Pass)
 }
 

@@ -98,6 +98,12 @@ pub(super) fn a_type_that_is_text_is_malformed(x: &Ctx) -> Result<Verdict, Fail>
     malformed_then_alive(x, &cbor(&map(&[(0, t("Ping")), (4, u(1))])), 100)
 }
 
+/// `true` is no unsigned integer, though some languages' CBOR libraries give it as one (a
+/// Python bool is an int: an outside implementer's server took `{0: true}` as an Ident).
+pub(super) fn a_type_that_is_true_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
+    malformed_then_alive(x, &cbor(&map(&[(0, Value::Bool(true)), (4, u(1))])), 100)
+}
+
 pub(super) fn a_null_type_is_malformed(x: &Ctx) -> Result<Verdict, Fail> {
     malformed_then_alive(x, &cbor(&map(&[(0, Value::Null), (4, u(1))])), 100)
 }
@@ -272,6 +278,34 @@ pub(super) fn a_dm_is_not_echoed_to_the_senders_other_connections(x: &Ctx) -> Re
     match kind(&v) {
         Some(5) => Ok(Pass),
         _ => Err(format!("the sender's other connection got {}", show(&v))),
+    }
+}
+
+/// §4 Sub: watching a user ID "never delivers the user's direct messages, which go only to
+/// the user's own connections" (found by an outside implementer: a server that sent them to
+/// the watchers too passed every case).
+pub(super) fn watching_an_id_gets_none_of_its_direct_messages(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut b, bob) = x.client("wb")?;
+    let (mut w, _) = x.client("ww")?;
+    w.sub(&bob, 2)?;
+    let (mut a, _) = x.client("wa")?;
+    a.say(&bob, "for bob alone", 3)?;
+    b.event()?;
+    w.send(&ping(7, 7))?;
+    loop {
+        let v = w.next()?;
+        match kind(&v) {
+            Some(5) => return Ok(Pass),
+            // Presence, where the server has it, is what a watch is for.
+            Some(7) if text(&v, 7) == Some("text/x-scalar-presence") => {}
+            _ => {
+                return Err(format!(
+                    "a connection watching {bob} (Sub to the ID) got {}, before the Pong of its \
+                     Ping: a watch never delivers the user's direct messages",
+                    show(&v)
+                ));
+            }
+        }
     }
 }
 
