@@ -1132,3 +1132,14 @@ fn a_server_that_waits_on_a_client_hello_is_skipped_as_a_should() {
         "{out}"
     );
 }
+
+/// `--only` takes a section as printed (an implementer building a server part by part, as
+/// PROTOCOL.md's "A server's short path" has it, checks each part by its section).
+#[test]
+fn only_runs_a_section_by_its_number() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let (ok, out) = suite_only(&s.addr.to_string(), "localhost", "§4 Bye");
+    assert!(ok, "{out}");
+    assert_eq!(summary(&out), "3 passed, 0 failed, 0 skipped", "{out}");
+    assert!(out.lines().take(3).all(|l| l.ends_with("(§4 Bye)")), "{out}");
+}
