@@ -302,7 +302,7 @@ enum Break {
     WrongCode,
     /// Error 403 arrives as 404, its reason a line of its own and escape sequences.
     WrongCodeWorded,
-    /// The extension types (64-70) are answered 103, as by a server without them: the
+    /// The extension types (64-74) are answered 103, as by a server without them: the
     /// requests never reach the server.
     NoExtensions,
     /// The Ident reply arrives without `keepalive`.
@@ -319,6 +319,23 @@ enum Break {
     MapsUncounted,
     /// Every Event's time is in seconds.
     Seconds,
+    /// A Sub to another domain's user ID is taken: it goes on as a Sub to the same name here.
+    ForeignWatch,
+    /// A type only servers send is answered 205 by the proxy itself, before the Ident too.
+    ServerOnly205,
+    /// An Unsub's reason goes unchecked: one over 256 bytes goes on cut to 256.
+    LongUnsubReason,
+    /// A Bye without `code` is taken as a normal close (it goes on with code 0).
+    ByeCodeOptional,
+    /// A Catchup without `count` is taken (it goes on with count 50).
+    CatchupCountOptional,
+    /// A bare name in an Ident is folded to lowercase (`ALICE` goes on as `alice`).
+    FoldsCase,
+    /// A channel's Meta counts the users subscribed, not the connections.
+    SubscribersOfUsers,
+    /// A plain connection that opens with a TLS record's bytes gets no answer: they are
+    /// swallowed, as by a server that waits for the frame they announce.
+    IgnoresClientHello,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -328,14 +345,45 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
     use ciborium::Value as V;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
-    let change = move |payload: &[u8]| -> Option<Vec<u8>> {
+    // `SubscribersOfUsers`: each channel's subscribed connections, with their users.
+    let subscribed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, usize, String)>::new()));
+    // A server frame to connection `conn`, identified as `me` once its Ident reply came.
+    let change = move |payload: &[u8], conn: usize, me: &mut String| -> Option<Vec<u8>> {
         let Ok(V::Map(mut m)) = ciborium::from_reader::<V, _>(payload) else {
             return Some(payload.to_vec());
         };
         let key = |k: u64| V::Integer(k.into());
         let kind = m.iter().find(|(k, _)| *k == key(0)).map(|(_, v)| v.clone());
         let has_seq = m.iter().any(|(k, _)| *k == key(1));
+        let field = |m: &Vec<(V, V)>, k: u64| m.iter().find(|(f, _)| *f == key(k)).map(|(_, v)| v.clone());
         match (how, kind) {
+            (Break::SubscribersOfUsers, Some(t)) if t == key(1) => {
+                if let Some(V::Text(user)) = field(&m, 12) {
+                    *me = user;
+                }
+            }
+            (Break::SubscribersOfUsers, Some(t)) if t == key(10) && has_seq => {
+                let (Some(V::Text(topic)), Some(V::Bool(on))) = (field(&m, 2), field(&m, 18)) else {
+                    return Some(payload.to_vec());
+                };
+                let mut table = subscribed.lock().unwrap();
+                table.retain(|(t, c, _)| !(*t == topic && *c == conn));
+                if on {
+                    table.push((topic.clone(), conn, me.clone()));
+                }
+                let mut users: Vec<&String> = table
+                    .iter()
+                    .filter(|(t, ..)| *t == topic)
+                    .map(|(.., u)| u)
+                    .collect();
+                users.sort();
+                users.dedup();
+                for (k, v) in m.iter_mut() {
+                    if *k == key(19) {
+                        *v = key(users.len() as u64);
+                    }
+                }
+            }
             (Break::NoEcho, Some(t)) if t == key(7) && has_seq => return None,
             (Break::WrongId, Some(t)) if t == key(7) => {
                 for (k, v) in m.iter_mut() {
@@ -382,7 +430,8 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
         Some(out)
     };
     std::thread::spawn(move || {
-        for client in l.incoming().take(1000).flatten() {
+        for (conn, client) in l.incoming().take(1000).flatten().enumerate() {
+            let change = change.clone();
             let Ok(upstream) = std::net::TcpStream::connect(server) else {
                 return;
             };
@@ -392,9 +441,30 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
             let answers = c_write.clone();
             std::thread::spawn(move || {
                 match how {
-                    Break::NoExtensions => refuse_extensions(&mut c_read, &mut u_write, &answers),
-                    Break::TrueIsOne | Break::CharsNotBytes | Break::MapsUncounted => {
-                        misread_requests(&mut c_read, &mut u_write, how)
+                    Break::NoExtensions => {
+                        answer_instead(&mut c_read, &mut u_write, &answers, &EXTENSIONS, 103)
+                    }
+                    Break::ServerOnly205 => {
+                        answer_instead(&mut c_read, &mut u_write, &answers, &SERVER_ONLY, 205)
+                    }
+                    Break::TrueIsOne
+                    | Break::CharsNotBytes
+                    | Break::MapsUncounted
+                    | Break::ForeignWatch
+                    | Break::LongUnsubReason
+                    | Break::ByeCodeOptional
+                    | Break::CatchupCountOptional
+                    | Break::FoldsCase => misread_requests(&mut c_read, &mut u_write, how),
+                    Break::IgnoresClientHello => {
+                        let mut first = [0u8; 2];
+                        if c_read.read_exact(&mut first).is_ok() {
+                            if first == [0x16, 0x03] {
+                                // Swallowed, until the client goes.
+                                let _ = std::io::copy(&mut c_read, &mut std::io::sink());
+                            } else if u_write.write_all(&first).is_ok() {
+                                let _ = std::io::copy(&mut c_read, &mut u_write);
+                            }
+                        }
                     }
                     _ => drop(std::io::copy(&mut c_read, &mut u_write)),
                 }
@@ -402,6 +472,7 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
             });
             let mut u_read = upstream;
             std::thread::spawn(move || {
+                let mut me = String::new();
                 let _ = u_read.set_read_timeout(Some(std::time::Duration::from_secs(20)));
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 16384];
@@ -416,7 +487,7 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
                             break;
                         }
                         let payload: Vec<u8> = buf.drain(..2 + len).skip(2).collect();
-                        if let Some(p) = change(&payload) {
+                        if let Some(p) = change(&payload, conn, &mut me) {
                             let mut f = (p.len() as u16).to_le_bytes().to_vec();
                             f.extend(p);
                             if c_write.lock().unwrap().write_all(&f).is_err() {
@@ -432,12 +503,19 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
     addr
 }
 
-/// Passes the client's frames to `upstream`, but answers those of the extension types with
-/// Error 103 itself, as a server without them would.
-fn refuse_extensions(
+/// The extension types (§4: 64-74).
+const EXTENSIONS: [u64; 11] = [64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74];
+/// The types only servers send (§8).
+const SERVER_ONLY: [u64; 13] = [3, 7, 10, 12, 14, 16, 19, 21, 23, 68, 70, 72, 74];
+
+/// Passes the client's frames to `upstream`, but answers those of the `types` with Error `code`
+/// itself: 103 to the extension types, as a server without them would.
+fn answer_instead(
     from: &mut std::net::TcpStream,
     upstream: &mut std::net::TcpStream,
     client: &std::sync::Mutex<std::net::TcpStream>,
+    types: &[u64],
+    code: u64,
 ) {
     use ciborium::Value as V;
     let key = |k: u64| V::Integer(k.into());
@@ -463,10 +541,11 @@ fn refuse_extensions(
                 _ => Vec::new(),
             };
             let field = |k: u64| m.iter().find(|(f, _)| *f == key(k)).map(|(_, v)| v.clone());
-            let extension = field(0)
+            let answered = field(0)
                 .and_then(|t| t.as_integer())
-                .is_some_and(|t| (64..=70).contains(&u64::try_from(t).unwrap_or(0)));
-            if !extension {
+                .and_then(|t| u64::try_from(t).ok())
+                .is_some_and(|t| types.contains(&t));
+            if !answered {
                 if upstream.write_all(&frame).is_err() {
                     return;
                 }
@@ -474,7 +553,7 @@ fn refuse_extensions(
             }
             let mut error = vec![(key(0), key(3))];
             error.extend(field(1).map(|seq| (key(1), seq)));
-            error.push((key(9), key(103)));
+            error.push((key(9), key(code)));
             let mut payload = Vec::new();
             ciborium::into_writer(&V::Map(error), &mut payload).unwrap();
             let mut f = (payload.len() as u16).to_le_bytes().to_vec();
@@ -505,6 +584,7 @@ fn misread_requests(from: &mut std::net::TcpStream, upstream: &mut std::net::Tcp
                 }
             };
             let before = m.clone();
+            misread_map(&mut m, how);
             for (k, v) in m.iter_mut() {
                 match (how, &*v) {
                     (Break::TrueIsOne, V::Bool(true)) if *k == key(0) => *v = key(1),
@@ -530,6 +610,41 @@ fn misread_requests(from: &mut std::net::TcpStream, upstream: &mut std::net::Tcp
                 return;
             }
         }
+    }
+}
+
+/// Changes a request's map as a server that misreads it as `how` says would read it, where
+/// that needs the whole map (its type and its other fields).
+fn misread_map(m: &mut Vec<(ciborium::Value, ciborium::Value)>, how: Break) {
+    use ciborium::Value as V;
+    let key = |k: u64| V::Integer(k.into());
+    let kind = m.iter().find(|(k, _)| *k == key(0)).map(|(_, v)| v.clone());
+    let has = |m: &Vec<(V, V)>, k: u64| m.iter().any(|(f, _)| *f == key(k));
+    match (how, kind) {
+        (Break::ByeCodeOptional, Some(t)) if t == key(2) && !has(m, 9) => m.push((key(9), key(0))),
+        (Break::CatchupCountOptional, Some(t)) if t == key(13) && !has(m, 15) => m.push((key(15), key(50))),
+        (Break::ForeignWatch | Break::LongUnsubReason | Break::FoldsCase, Some(t)) => {
+            for (k, v) in m.iter_mut() {
+                let V::Text(s) = &*v else { continue };
+                match how {
+                    Break::ForeignWatch if t == key(8) && *k == key(2) && !s.starts_with(['#', '!']) => {
+                        if let Some((local, domain)) = s.split_once('@')
+                            && domain != "localhost"
+                        {
+                            *v = V::Text(format!("{local}@localhost"));
+                        }
+                    }
+                    Break::LongUnsubReason if t == key(9) && *k == key(10) && s.len() > 256 => {
+                        *v = V::Text(s.chars().take(256).collect());
+                    }
+                    Break::FoldsCase if t == key(1) && *k == key(12) && !s.contains('@') => {
+                        *v = V::Text(s.to_lowercase());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -585,8 +700,8 @@ fn a_server_that_takes_true_for_1_or_counts_characters_fails() {
     assert!(ok, "{out}");
 }
 
-/// A server without the extension types (§4: 103 for each) fails no case: those that need
-/// them are skipped (found by an outside implementer: two channel cases failed with "Mod
+/// A server without the extension types (§4: 103 for each of 64-74) fails no case: those
+/// that need them are skipped (found by an outside implementer: two channel cases failed with "Mod
 /// unknown" instead).
 #[test]
 fn a_server_without_the_extensions_fails_nothing_and_skips_what_needs_them() {
@@ -604,6 +719,15 @@ fn a_server_without_the_extensions_fails_nothing_and_skips_what_needs_them() {
             "{case}: {out}"
         );
     }
+    // 71-74 too (§4: 64-74 are the extensions'; the proxy answered 64-70 only, found by an
+    // outside implementer).
+    assert!(
+        out.contains(
+            "skip conversations_list_both_directions (§4 Conversations): the server does not \
+             know Conversations (103)"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -928,4 +1052,94 @@ fn a_server_that_leaks_dms_to_watchers_fails() {
     // The same proxy passes a direct message to its recipient.
     let (ok, out) = suite_only(&proxy, "localhost", "a_dm_reaches_every_connection");
     assert!(ok, "{out}");
+}
+
+/// Found by an outside implementer (helper 274's brief): variants of a Python server written
+/// from PROTOCOL.md that passed every case while each broke one rule: a Sub to another
+/// domain's user ID taken (§4 Sub: 401), a server-only type before the Ident answered 205
+/// (§8 Precedence: 200 first), an Unsub's reason not checked (304), a Bye without `code` and
+/// a Catchup without `count` taken (§4's table: both required, 104), Meta's `subscribers`
+/// counting users (§4: connections), a bare Ident name folded to lowercase (§5: 300). Each
+/// fails its case now; scalard behind the same proxy passes the cases the proxy leaves alone.
+#[test]
+fn a_server_that_misses_a_required_field_or_a_foreign_watch_fails() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let broken = [
+        (
+            Break::ForeignWatch,
+            "a_user_id_is_watched",
+            "@elsewhere.example: expected Error 401 with seq 5, got Meta",
+        ),
+        (
+            Break::ServerOnly205,
+            "a_server_only_message_before_ident",
+            "expected Error 200 with seq 3, got Error 205",
+        ),
+        (
+            Break::LongUnsubReason,
+            "an_unsub_reason_over_256",
+            "Unsub with a reason of 257 bytes: expected Error 304 with seq 3, got Meta",
+        ),
+        (
+            Break::ByeCodeOptional,
+            "a_bye_without_code",
+            "a Bye without code: the server closed the connection",
+        ),
+        (
+            Break::CatchupCountOptional,
+            "a_catchup_without_count",
+            "expected Error 104 with seq 3, got CatchupEnd",
+        ),
+        (
+            Break::SubscribersOfUsers,
+            "sub_and_unsub_answer_meta",
+            "(Some(true), Some(1))); the last is a second connection",
+        ),
+        (
+            Break::FoldsCase,
+            "uppercase_names_are_bad",
+            ": expected Error 300 with seq 1, got Ident",
+        ),
+    ];
+    for (how, case, why) in broken {
+        let proxy = breaking_proxy(s.addr, how);
+        let (ok, out) = suite_only(&proxy, "localhost", case);
+        assert!(
+            !ok && out.contains(&format!("fail {case}")) && out.contains(why),
+            "{out}"
+        );
+        // What each breaks is that one rule: the echo case passes behind it.
+        let (ok, out) = suite_only(&proxy, "localhost", "the_echo_carries");
+        assert!(ok, "{out}");
+    }
+}
+
+/// §1's ClientHello answer is a SHOULD: a server that waits for the frame a ClientHello's
+/// first bytes announce is skipped, with the SHOULD named, not passed (the case did not
+/// exist: found by an outside implementer) and not failed; scalard passes it.
+#[test]
+fn a_server_that_waits_on_a_client_hello_is_skipped_as_a_should() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let case = "a_tls_client_hello_on_a_plain_port";
+    let (ok, out) = suite_only(&s.addr.to_string(), "localhost", case);
+    assert!(ok && out.contains(&format!("pass {case}")), "{out}");
+    let proxy = breaking_proxy(s.addr, Break::IgnoresClientHello);
+    let (ok, out) = suite_only(&proxy, "localhost", case);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("skip {case}"))
+            && out.contains("(§1: SHOULD answer Error 100 and Bye at once)"),
+        "{out}"
+    );
+}
+
+/// `--only` takes a section as printed (an implementer building a server part by part, as
+/// PROTOCOL.md's "A server's short path" has it, checks each part by its section).
+#[test]
+fn only_runs_a_section_by_its_number() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let (ok, out) = suite_only(&s.addr.to_string(), "localhost", "§4 Bye");
+    assert!(ok, "{out}");
+    assert_eq!(summary(&out), "3 passed, 0 failed, 0 skipped", "{out}");
+    assert!(out.lines().take(3).all(|l| l.ends_with("(§4 Bye)")), "{out}");
 }

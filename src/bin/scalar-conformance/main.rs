@@ -21,6 +21,8 @@ usage: scalar-conformance HOST:PORT --domain DOMAIN [--only PATTERN] [--json]
          [--handshake-timeout S] [--idle-timeout S --ping-timeout S] [--max-subs N]
          [--account ID:PASSWORD] [--admin ID:PASSWORD] [--tls | --ca FILE | --pin sha256:HEX]
 
+--only runs the cases whose name, or whose `NAME (SECTION)` as printed, contains PATTERN:
+--only timer_, --only '§4 Sub', --only '(§4)'.
 The timer cases run only when the server's timeouts are given (start the server with short
 ones); the limit and account cases only with --max-subs and --account, the server admin's
 with --admin (an admin's account: they kill, ban and lift a fresh ID, and write to !wall).
@@ -122,10 +124,7 @@ fn main() -> ExitCode {
         eprintln!("scalar-conformance: cannot resolve {server} (give HOST:PORT)");
         return ExitCode::from(2);
     };
-    let cases: Vec<_> = ALL
-        .iter()
-        .filter(|c| o.only.as_deref().is_none_or(|p| c.name.contains(p)))
-        .collect();
+    let cases: Vec<_> = ALL.iter().filter(|c| chosen(c, o.only.as_deref())).collect();
     if cases.is_empty() {
         eprintln!(
             "scalar-conformance: no case matches --only {}",
@@ -208,6 +207,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether `--only` chose case `c`: its name, or its line's `NAME (SECTION)`, contains the
+/// pattern, so that a section is run by its number (`§4 Sub`, or `(§4)` for §4's opening
+/// rules alone), as an implementer building a server part by part checks each part.
+fn chosen(c: &cases::Case, only: Option<&str>) -> bool {
+    only.is_none_or(|p| c.name.contains(p) || format!("{} ({})", c.name, c.section).contains(p))
+}
+
 /// `s` as a JSON string (RFC 8259): a server's words in a case's detail may hold quotes and
 /// control characters, which Rust's Debug form does not escape as JSON does.
 fn json(s: &str) -> String {
@@ -244,6 +250,38 @@ mod tests {
 
     fn parsed(args: &[&str]) -> Result<Option<Opts>, String> {
         parse(args.iter().map(|s| s.to_string()))
+    }
+
+    /// `--only` takes a section as it takes a name: `(§4)` is §4's own cases, not §4 Sub's.
+    #[test]
+    fn only_chooses_by_name_or_section() {
+        let names = |p: &str| -> Vec<&str> {
+            ALL.iter()
+                .filter(|c| chosen(c, Some(p)))
+                .map(|c| c.name)
+                .collect()
+        };
+        assert!(names("(§4)").contains(&"no_type_is_malformed"));
+        assert!(!names("(§4)").contains(&"sub_and_unsub_answer_meta"));
+        assert!(names("§4 Sub").contains(&"sub_and_unsub_answer_meta"));
+        assert!(
+            names("§4 Sub")
+                .iter()
+                .all(|n| ALL.iter().any(|c| c.name == *n && c.section.contains("§4 Sub")))
+        );
+        assert_eq!(
+            names("timer_"),
+            [
+                "timer_handshake_timeout_closes_a_silent_connection",
+                "timer_an_idle_client_is_pinged",
+                "timer_an_unanswered_ping_closes"
+            ]
+        );
+        assert_eq!(
+            names("§2").len(),
+            ALL.iter().filter(|c| c.section.contains("§2")).count()
+        );
+        assert!(names("§2").len() >= 7);
     }
 
     #[test]

@@ -126,3 +126,43 @@ pub(super) fn a_non_shortest_integer_is_accepted(x: &Ctx) -> Result<Verdict, Fai
     expect_pong(&mut c, Some(9), 7)?;
     Ok(Pass)
 }
+
+/// §1: a plain port whose client opens with a TLS record's bytes (`16 03`, a ClientHello)
+/// SHOULD answer at once with Error `malformed` (100) and Bye, and close. A SHOULD, so a
+/// server that waits instead for the frame those bytes announce (0x0316 = 790 bytes) is
+/// skipped, as the suite does for the other SHOULDs, not failed.
+pub(super) fn a_tls_client_hello_on_a_plain_port_is_refused_at_once(x: &Ctx) -> Result<Verdict, Fail> {
+    if x.dial.tls.is_some() {
+        return Ok(Verdict::Skip(
+            "a plain port's rule, and this run is over TLS".into(),
+        ));
+    }
+    let mut c = x.raw()?;
+    // A TLS handshake record (22), version 3.1, 200 bytes long, holding a ClientHello (1) of
+    // TLS 1.2 (3.3): its first 43 bytes, as a TLS library sends them, the rest never.
+    let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03];
+    hello.extend([0x5a; 32]);
+    c.bytes(&hello)?;
+    match c.recv() {
+        Ok(v) if kind(&v) == Some(3) && uint(&v, 9) == Some(100) => {
+            c.expect_bye_and_close(100)?;
+            Ok(Pass)
+        }
+        // Nothing in time, or the handshake timeout's Error: the server waited.
+        Err(why) if why.contains("in time") => Ok(Verdict::Skip(
+            "no answer to a ClientHello's first bytes: the server waits for the frame they \
+             announce (§1: SHOULD answer Error 100 and Bye at once)"
+                .into(),
+        )),
+        Ok(v) if kind(&v) == Some(3) && uint(&v, 9) == Some(203) => Ok(Verdict::Skip(
+            "the handshake timeout, not Error 100, answered a ClientHello's first bytes \
+             (§1: SHOULD answer Error 100 and Bye at once)"
+                .into(),
+        )),
+        Ok(v) => Err(format!(
+            "a ClientHello's first bytes: expected Error 100 and Bye, or nothing, got {}",
+            show(&v)
+        )),
+        Err(why) => Err(format!("a ClientHello's first bytes: {why}")),
+    }
+}

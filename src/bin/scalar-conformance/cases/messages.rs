@@ -158,16 +158,26 @@ pub(super) fn a_bad_ctype_is_303(x: &Ctx) -> Result<Verdict, Fail> {
 
 pub(super) fn sub_and_unsub_answer_meta(x: &Ctx) -> Result<Verdict, Fail> {
     let ch = x.channel("meta");
-    let (mut a, _) = x.client("ma")?;
+    let (mut a, user_a) = x.client("ma")?;
     let (mut b, _) = x.client("mb")?;
     let m = a.sub(&ch, 2)?;
     let m2 = b.sub(&ch, 2)?;
     b.send(&map(&[(0, u(9)), (1, u(3)), (2, t(&ch))]))?;
     let m3 = b.reply()?;
+    // `subscribers` counts connections, not users (§4 key 19, and Sub): a second connection
+    // of a's user makes two (found by an outside implementer whose server counted users).
+    let mut a2 = x.raw()?;
+    a2.ident(&user_a)?;
+    let m4 = a2.sub(&ch, 2)?;
     let got = |m: &Value| (get(m, 18).and_then(Value::as_bool), uint(m, 19));
-    match (got(&m), got(&m2), got(&m3)) {
-        ((Some(true), Some(1)), (Some(true), Some(2)), (Some(false), Some(1))) => Ok(Pass),
-        other => Err(format!("Meta (subscribed, subscribers) were {other:?}")),
+    match (got(&m), got(&m2), got(&m3), got(&m4)) {
+        ((Some(true), Some(1)), (Some(true), Some(2)), (Some(false), Some(1)), (Some(true), Some(2))) => {
+            Ok(Pass)
+        }
+        other => Err(format!(
+            "Meta (subscribed, subscribers) were {other:?}; the last is a second connection \
+             of the first user's, which makes 2 connections"
+        )),
     }
 }
 
@@ -200,6 +210,12 @@ pub(super) fn a_user_id_is_watched_and_a_reserved_name_refused(x: &Ctx) -> Resul
     let reserved = format!("!motd@{}", x.domain);
     c.send(&map(&[(0, u(8)), (1, u(4)), (2, t(&reserved))]))?;
     c.expect_error(405, Some(4))?;
+    // Another domain's user ID is `foreign_topic` as another domain's channel is (§4 Sub;
+    // found by an outside implementer whose server refused foreign channels only).
+    let foreign = format!("{}@elsewhere.example", x.fresh("os"));
+    c.send(&map(&[(0, u(8)), (1, u(5)), (2, t(&foreign))]))?;
+    c.expect_error(401, Some(5))
+        .map_err(|why| format!("Sub to {foreign}: {why}"))?;
     Ok(Pass)
 }
 

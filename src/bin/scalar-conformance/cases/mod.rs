@@ -353,6 +353,11 @@ cases! {
     timers::the_subscription_limit_counts_watches_not_repeats, "§4 Sub, §9";
     messages::a_subscribed_sender_gets_its_echo_alone, "§4 Message";
     messages::a_dm_to_yourself_reaches_a_carbons_connection_once, "§4 Message";
+    session::a_server_only_message_before_ident_is_200, "§8 Precedence";
+    session::a_bye_without_code_is_104_and_ignored, "§4 Bye";
+    more::an_unsub_reason_over_256_bytes_is_304, "§4 Sub";
+    more::a_catchup_without_count_is_104, "§4 Catchup";
+    framing::a_tls_client_hello_on_a_plain_port_is_refused_at_once, "§1";
 }
 
 /// The extension types' numbers (§4: 64 and above).

@@ -474,3 +474,37 @@ pub(super) fn verify_before_ident_is_allowed_and_ident_still_works(x: &Ctx) -> R
     c.ident(&user)?;
     Ok(Pass)
 }
+
+/// §4 Sub: Unsub never fails but for `bad_topic` and `field_too_long` (304) for a `reason`
+/// over 256 bytes; 256 bytes are taken (found by an outside implementer whose server did not
+/// check an Unsub's reason, and passed every case).
+pub(super) fn an_unsub_reason_over_256_bytes_is_304(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("ur")?;
+    let ch = x.channel("ur");
+    c.sub(&ch, 2)?;
+    let unsub = |seq: u64, n: usize| map(&[(0, u(9)), (1, u(seq)), (2, t(&ch)), (10, t(&"r".repeat(n)))]);
+    c.send(&unsub(3, 257))?;
+    c.expect_error(304, Some(3))
+        .map_err(|why| format!("Unsub with a reason of 257 bytes: {why}"))?;
+    c.send(&unsub(4, 256))?;
+    let v = c.reply()?;
+    match (kind(&v), get(&v, 18).and_then(Value::as_bool), uint(&v, 1)) {
+        (Some(10), Some(false), Some(4)) => Ok(Pass),
+        _ => Err(format!(
+            "Unsub with a reason of 256 bytes: expected Meta, subscribed false, got {}",
+            show(&v)
+        )),
+    }
+}
+
+/// §4's table makes a Catchup's `count` required: without it, `missing_field` (104), which
+/// comes before the subscription's check and "unavailable" (§8 Precedence: fields first; found
+/// by an outside implementer whose server took a Catchup without `count`).
+pub(super) fn a_catchup_without_count_is_104(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("cc")?;
+    let ch = x.channel("cc");
+    c.sub(&ch, 2)?;
+    c.send(&map(&[(0, u(13)), (1, u(3)), (2, t(&ch))]))?;
+    c.expect_error(104, Some(3))?;
+    Ok(Pass)
+}

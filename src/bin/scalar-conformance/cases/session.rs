@@ -336,6 +336,18 @@ pub(super) fn uppercase_names_are_bad(x: &Ctx) -> Result<Verdict, Fail> {
         (12, t(&user)),
     ]))?;
     d.expect_error(300, Some(1))?;
+    // A bare name too (§4 Ident: a bare `local` part, §5's grammar): not folded to lowercase
+    // and taken (found by an outside implementer whose server took `ALICE` as `alice`).
+    let mut e = x.raw()?;
+    let bare = x.fresh("uc").to_uppercase();
+    e.send(&map(&[
+        (0, u(1)),
+        (1, u(1)),
+        (11, Value::Array(vec![u(1)])),
+        (12, t(&bare)),
+    ]))?;
+    e.expect_error(300, Some(1))
+        .map_err(|why| format!("an Ident as the bare name {bare}: {why}"))?;
     Ok(Pass)
 }
 
@@ -412,4 +424,36 @@ pub(super) fn verify_of_an_unknown_token_is_no(x: &Ctx) -> Result<Verdict, Fail>
         (Some(21), Some(false), Some(3)) => Ok(Pass),
         _ => Err(format!("expected Vouch valid=false, got {}", show(&v))),
     }
+}
+
+/// §8 Precedence puts the session's faults in the order 201, 200, 205: a type only servers
+/// send, arriving before the Ident, is `not_identified` (200, fatal), not 205 (found by an
+/// outside implementer whose server answered 205 and stayed open, and passed every case).
+pub(super) fn a_server_only_message_before_ident_is_200(x: &Ctx) -> Result<Verdict, Fail> {
+    let mut c = x.raw()?;
+    let ch = x.channel("sb");
+    // A Meta with every field §4's table requires of it: no field fault comes first.
+    c.send(&map(&[
+        (0, u(10)),
+        (1, u(3)),
+        (2, t(&ch)),
+        (18, Value::Bool(true)),
+        (19, u(1)),
+    ]))?;
+    c.expect_error(200, Some(3))?;
+    c.expect_bye_and_close(200)?;
+    Ok(Pass)
+}
+
+/// §4's table makes a Bye's `code` required: one without it is `missing_field` (104), and
+/// like any Bye that fails validation it is otherwise ignored (§4 Bye): the connection stays
+/// (found by an outside implementer whose server took it as a close, and passed every case).
+pub(super) fn a_bye_without_code_is_104_and_ignored(x: &Ctx) -> Result<Verdict, Fail> {
+    let (mut c, _) = x.client("bc")?;
+    c.send(&map(&[(0, u(2))]))?;
+    c.expect_error(104, None)
+        .map_err(|why| format!("a Bye without code: {why}"))?;
+    c.send(&ping(5, 5))?;
+    expect_pong(&mut c, Some(5), 5)?;
+    Ok(Pass)
 }
