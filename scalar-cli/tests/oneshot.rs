@@ -1299,3 +1299,26 @@ fn conversations_newest_first_across_pages() {
         .collect();
     assert_eq!(r.stdout.lines().collect::<Vec<_>>(), expected);
 }
+
+/// What the client drew just before it exited is all in the test's copy of the screen once
+/// `wait_exit` returns. It was not (8 test threads:
+/// `listen_on_a_terminal_folds_a_line_padded_to_its_edge` found `text()` empty after `listen
+/// --count 1` exited 0): the exit came before the reader thread had read the terminal. Made
+/// certain here by holding the reader until the client has exited.
+#[test]
+fn the_screen_holds_all_a_client_drew_once_it_exited() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut version = cli(&server, &home);
+    version.arg("--version");
+    let mut p = common::pty::Pty::spawn_paused(version);
+    let deadline = std::time::Instant::now() + STEP;
+    while p.child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "--version did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    p.pause(false);
+    assert_eq!(p.wait_exit(STEP), 0);
+    let text = p.text();
+    assert!(text.contains("scalar-cli"), "{text:?}");
+}

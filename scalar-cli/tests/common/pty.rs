@@ -16,6 +16,9 @@ pub struct Pty {
     master: File,
     screen: Arc<Mutex<Vec<u8>>>,
     paused: Arc<AtomicBool>,
+    /// The reader thread met the terminal's end (EIO once the child and every copy of the
+    /// slave are gone): everything the child drew is in `screen`.
+    drained: Arc<AtomicBool>,
     /// The process.
     pub child: Child,
 }
@@ -31,16 +34,28 @@ pub const COLUMNS: u16 = 400;
 impl Pty {
     /// Starts `cmd` with a new pty ([`COLUMNS`] columns, 40 rows) as stdin, stdout, stderr and
     /// controlling terminal.
-    pub fn spawn(mut cmd: Command) -> Pty {
+    pub fn spawn(cmd: Command) -> Pty {
+        Pty::spawn_reading(cmd, true)
+    }
+
+    /// [`spawn`](Pty::spawn), with the terminal not read until [`pause`](Pty::pause)`(false)`.
+    pub fn spawn_paused(cmd: Command) -> Pty {
+        Pty::spawn_reading(cmd, false)
+    }
+
+    fn spawn_reading(mut cmd: Command, reading: bool) -> Pty {
+        // Both ends close on exec: a client or server that another test spawns meanwhile must
+        // not inherit them, or a copy of the slave there keeps this terminal from ending until
+        // that process does.
         // SAFETY: plain libc calls on descriptors this function owns; results are checked.
         let (master, slave) = unsafe {
-            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
             check(m, "posix_openpt");
             check(libc::grantpt(m), "grantpt");
             check(libc::unlockpt(m), "unlockpt");
             let mut name = [0 as libc::c_char; 128];
             check(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), "ptsname_r");
-            let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+            let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
             check(s, "open slave");
             let ws = libc::winsize {
                 ws_row: 40,
@@ -70,8 +85,10 @@ impl Pty {
         let screen = Arc::new(Mutex::new(Vec::new()));
         let mut reader = master.try_clone().unwrap();
         let sink = screen.clone();
-        let paused = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(!reading));
         let pause = paused.clone();
+        let drained = Arc::new(AtomicBool::new(false));
+        let done = drained.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             // Ends with EIO once the child and every copy of the slave are gone.
@@ -86,11 +103,13 @@ impl Pty {
                 }
                 sink.lock().unwrap().extend_from_slice(buf.get(..n).unwrap());
             }
+            done.store(true, Ordering::SeqCst);
         });
         Pty {
             master,
             screen,
             paused,
+            drained,
             child,
         }
     }
@@ -172,12 +191,14 @@ impl Pty {
         }
     }
 
-    /// Waits for the child to end by a signal; which one (`None` if it exited).
+    /// Waits for the child to end by a signal, and for what it drew to be read; which one
+    /// (`None` if it exited).
     pub fn wait_signalled(&mut self, timeout: Duration) -> Option<i32> {
         use std::os::unix::process::ExitStatusExt;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
+                self.wait_drained(deadline);
                 return st.signal();
             }
             if Instant::now() > deadline {
@@ -188,11 +209,31 @@ impl Pty {
         }
     }
 
-    /// Waits for the child to exit; its exit code.
+    /// Waits, until `deadline`, for the reader to have read all the child drew. An exit does
+    /// not say that: what the child wrote last may still wait in the terminal for the reader
+    /// thread (seen with 8 test threads: `listen --count 1` exited 0, and its line was not in
+    /// `text()` yet, which was empty).
+    /// A terminal the test stopped reading ([`pause`](Pty::pause)) is not waited for: it
+    /// will not be read until the test says so.
+    fn wait_drained(&self, deadline: Instant) {
+        while !self.drained.load(Ordering::SeqCst) && !self.paused.load(Ordering::SeqCst) {
+            if Instant::now() > deadline {
+                panic!(
+                    "the child ended but its terminal did not (a process still holds it); \
+                     screen:\n{}",
+                    self.text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for the child to exit, and for what it drew to be read; its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
+                self.wait_drained(deadline);
                 return st.code().unwrap_or(-1);
             }
             if Instant::now() > deadline {
