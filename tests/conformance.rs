@@ -220,6 +220,36 @@ fn scalard_passes_over_tls() {
     assert!(err.contains("TLS"), "{err}");
 }
 
+/// A frame of the map `pairs` (unsigned keys), as a server sends it.
+fn frame(pairs: Vec<(u64, ciborium::Value)>) -> Vec<u8> {
+    use ciborium::Value as V;
+    let m = V::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (V::Integer(k.into()), v))
+            .collect(),
+    );
+    let mut payload = Vec::new();
+    ciborium::into_writer(&m, &mut payload).unwrap();
+    let mut f = (payload.len() as u16).to_le_bytes().to_vec();
+    f.extend(payload);
+    f
+}
+
+/// The fixture servers' one Ident reply: `x@localhost`, keepalive `keepalive_ms`.
+fn fixed_ident(keepalive_ms: u64) -> Vec<u8> {
+    use ciborium::Value as V;
+    frame(vec![
+        (0, V::Integer(1.into())),
+        (1, V::Integer(1.into())),
+        (11, V::Array(vec![V::Integer(1.into())])),
+        (12, V::Text("x@localhost".into())),
+        (13, V::Text("localhost".into())),
+        (27, V::Integer(keepalive_ms.into())),
+        (28, V::Integer(30_000.into())),
+    ])
+}
+
 /// A broken server: it answers an Ident with a fixed Ident reply, and every other frame,
 /// whatever it is, with Error 101 without the Bye that must follow, and never closes. Serves at
 /// most 20 connections, each for at most 10 s.
@@ -227,28 +257,7 @@ fn broken_server() -> String {
     use ciborium::Value as V;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
-    let frame = |pairs: Vec<(u64, V)>| {
-        let m = V::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (V::Integer(k.into()), v))
-                .collect(),
-        );
-        let mut payload = Vec::new();
-        ciborium::into_writer(&m, &mut payload).unwrap();
-        let mut f = (payload.len() as u16).to_le_bytes().to_vec();
-        f.extend(payload);
-        f
-    };
-    let ident = frame(vec![
-        (0, V::Integer(1.into())),
-        (1, V::Integer(1.into())),
-        (11, V::Array(vec![V::Integer(1.into())])),
-        (12, V::Text("x@localhost".into())),
-        (13, V::Text("localhost".into())),
-        (27, V::Integer(60_000.into())),
-        (28, V::Integer(30_000.into())),
-    ]);
+    let ident = fixed_ident(60_000);
     let error = frame(vec![(0, V::Integer(3.into())), (9, V::Integer(101.into()))]);
     std::thread::spawn(move || {
         for conn in l.incoming().take(20).flatten() {
@@ -817,28 +826,7 @@ fn pinging_server() -> String {
     use ciborium::Value as V;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
-    let frame = |pairs: Vec<(u64, V)>| {
-        let m = V::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (V::Integer(k.into()), v))
-                .collect(),
-        );
-        let mut payload = Vec::new();
-        ciborium::into_writer(&m, &mut payload).unwrap();
-        let mut f = (payload.len() as u16).to_le_bytes().to_vec();
-        f.extend(payload);
-        f
-    };
-    let ident = frame(vec![
-        (0, V::Integer(1.into())),
-        (1, V::Integer(1.into())),
-        (11, V::Array(vec![V::Integer(1.into())])),
-        (12, V::Text("x@localhost".into())),
-        (13, V::Text("localhost".into())),
-        (27, V::Integer(200.into())),
-        (28, V::Integer(30_000.into())),
-    ]);
+    let ident = fixed_ident(200);
     let ping = frame(vec![(0, V::Integer(4.into())), (4, V::Integer(1.into()))]);
     std::thread::spawn(move || {
         for conn in l.incoming().take(10).flatten() {
