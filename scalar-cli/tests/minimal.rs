@@ -37,3 +37,28 @@ fn conversations_without_the_list_say_so_and_succeed() {
     );
     says_it_plainly(&r.stderr);
 }
+
+/// The chat's commands that need an extension: each says the server leaves it out, and the
+/// chat goes on (a core command still works after them).
+#[test]
+fn chat_commands_of_extensions_say_the_server_lacks_them() {
+    let server = Server::start();
+    let port = no_extensions_proxy(server.addr());
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.env("SCALAR_SERVER", format!("127.0.0.1:{port}"));
+    let mut pty = chat_with(cmd, "alice");
+    pty.command("/join #x", "joined #x");
+    pty.command(
+        "/topic new words",
+        "cannot change the topic of #x: the server leaves out",
+    );
+    pty.command("/away lunch", "cannot set your status: the server leaves out");
+    pty.command("/names", "cannot list the members of #x: the server leaves out");
+    pty.command(
+        "/conversations",
+        "has no list of your conversations: it leaves out",
+    );
+    pty.command("still here", "alice: still here");
+    says_it_plainly(&pty.text());
+}
