@@ -10,9 +10,10 @@
 //! Both the chat and the one-shot modes read them; each passes the way it sends a request.
 
 use crate::conn::NetError;
+use crate::paging::PageError;
 use scalar::client::Frame;
 use scalar::proto::{
-    Action, CatchupStatus, Conversations, ListQuery, Members, Msg, Name, Role, Targets, Topics,
+    Action, CatchupStatus, Conversations, ErrorCode, ListQuery, Members, Msg, Name, Role, Targets, Topics,
 };
 
 /// How many names one request asks for: the most a page may hold.
@@ -254,22 +255,61 @@ pub struct Conversation {
     pub newest: u64,
 }
 
+/// Why the server gave no list of the user's conversations: either way, this does not mean
+/// there are none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoList {
+    /// It keeps no history to list them from (ConversationList `status` 2).
+    NoHistory,
+    /// It does not have the type (103): the list is an extension a minimal server leaves out
+    /// (PROTOCOL.md §4, "A server without the extension types answers each of 64–74 so").
+    Unsupported,
+}
+
+impl NoList {
+    /// Why there is no list, as the user is told it (the chat and `conversations` alike).
+    pub fn said(self) -> &'static str {
+        match self {
+            NoList::NoHistory => "the server keeps no history, so it has no list of your conversations",
+            NoList::Unsupported => {
+                "the server has no list of your conversations: it leaves out that optional part of \
+                 the protocol"
+            }
+        }
+    }
+}
+
 /// The user's conversations (at most `max_pages` pages of 100), those whose newest message came
-/// after `since` if it is given (PROTOCOL.md §4, Conversations); `None` if the server keeps no
-/// history to list them from. `ask` sends one Conversations and returns the reply.
-pub fn conversations<E: From<NetError>>(
+/// after `since` if it is given (PROTOCOL.md §4, Conversations); [`NoList`] if the server keeps
+/// no history to list them from, or has no such list. `ask` sends one Conversations and returns
+/// the reply.
+pub fn conversations<E: From<NetError> + PageError>(
     max_pages: u32,
     since: Option<u64>,
     mut ask: impl FnMut(Conversations<'_>) -> Result<Frame, E>,
-) -> Result<Option<Listed<Conversation>>, E> {
+) -> Result<Result<Listed<Conversation>, NoList>, E> {
     let mut kept = true;
+    let mut known = true;
     let mut listed = read_all::<_, E>(max_pages, |after| {
-        let frame = ask(Conversations {
+        let asked = ask(Conversations {
             seq: None,
             count: PAGE,
             since,
             cursor: cursor(after)?,
-        })?;
+        });
+        let frame = match asked.map_err(PageError::refusal) {
+            Ok(frame) => frame,
+            // Only the first page: a server that answered one knows the type, and a 103 later
+            // is a fault to report, not an absent list.
+            Err(Ok(NetError::Refused { code, .. }))
+                if after.is_none() && code == ErrorCode::UnknownType as u16 =>
+            {
+                known = false;
+                return Ok((Vec::new(), 0, None));
+            }
+            Err(Ok(refused)) => return Err(refused.into()),
+            Err(Err(e)) => return Err(e),
+        };
         let Ok(Msg::ConversationList(list)) = frame.msg() else {
             return Err(unexpected("Conversations", &frame).into());
         };
@@ -294,7 +334,11 @@ pub fn conversations<E: From<NetError>>(
     })?;
     // The server does not count them: what was read is all that is known.
     listed.total = u32::try_from(listed.items.len()).unwrap_or(u32::MAX);
-    Ok(kept.then_some(listed))
+    Ok(match (known, kept) {
+        (false, _) => Err(NoList::Unsupported),
+        (true, false) => Err(NoList::NoHistory),
+        (true, true) => Ok(listed),
+    })
 }
 
 #[cfg(test)]

@@ -750,13 +750,14 @@ pub fn conversations(args: &Args, since: Option<u64>, json: bool) -> Result<(), 
     let list = crate::listing::conversations(CONVERSATIONS_PAGES, since, |c| {
         conn.request(args.timeout, |seq| Msg::Conversations(Conversations { seq, ..c }))
     })?;
-    let Some(mut list) = list else {
-        note(
-            "the server keeps no history, so it has no list of your conversations \
-             (this does not mean there are none)",
-        );
-        conn.bye(None, BYE_WAIT);
-        return Ok(());
+    let mut list = match list {
+        Ok(list) => list,
+        // Either way no list is a server's choice, not the user's fault: said, exit 0.
+        Err(why) => {
+            note(&format!("{} (this does not mean there are none)", why.said()));
+            conn.bye(None, BYE_WAIT);
+            return Ok(());
+        }
     };
     list.items
         .sort_by(|a, b| b.newest.cmp(&a.newest).then_with(|| a.with.cmp(&b.with)));

@@ -286,13 +286,13 @@ fn moved_since(
         })?
     });
     match listed {
-        Ok(Some(l)) => {
+        Ok(Ok(l)) => {
             let moved = l.items.into_iter().map(|c| (c.with, c.newest)).collect();
             // What another device of the user read is no news.
             let unread = super::read::unread_elsewhere(shared, conn, held, moved)?;
             Ok((unread, !l.cut))
         }
-        Ok(None) | Err(NetError::Refused { .. } | NetError::Protocol(_)) => Ok((Vec::new(), true)),
+        Ok(Err(_)) | Err(NetError::Refused { .. } | NetError::Protocol(_)) => Ok((Vec::new(), true)),
         Err(e) => Err(e),
     }
 }

@@ -249,11 +249,12 @@ pub fn conversations(shared: &Shared, since: Option<u64>) -> Result<(), String> 
     .map_err(|e| format!("cannot list your conversations: {e}"))?;
     let since_words = since.map(|t| format!(" since {}", crate::timefmt::local_datetime(t)));
     let since_words = since_words.unwrap_or_default();
-    let Some(mut list) = list else {
-        shared
-            .screen
-            .info("the server keeps no history, so it has no list of your conversations");
-        return Ok(());
+    let mut list = match list {
+        Ok(list) => list,
+        Err(why) => {
+            shared.screen.info(why.said());
+            return Ok(());
+        }
     };
     if list.items.is_empty() {
         shared.screen.info(format!("no conversations{since_words}"));

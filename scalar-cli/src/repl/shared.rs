@@ -19,7 +19,7 @@ use crate::paging::{Ask, End};
 use crate::render::ChatView;
 use crate::timefmt::{day_name, local_day, now_ms};
 use scalar::client::Frame;
-use scalar::proto::{Msg, MsgId};
+use scalar::proto::{ErrorCode, Msg, MsgId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -448,6 +448,12 @@ impl std::fmt::Display for ReqError {
             ReqError::NotConnected => f.write_str("not connected"),
             ReqError::Lost => f.write_str("the connection dropped before the server answered"),
             ReqError::Timeout => f.write_str("no answer from the server in time"),
+            // The chat sends only types a conforming server knows, or the extensions (64–74)
+            // that a minimal one may answer so (PROTOCOL.md §4): for the user, a part the
+            // server leaves out, not "103 unknown_type" meant for a developer.
+            ReqError::Net(NetError::Refused { code, .. }) if *code == ErrorCode::UnknownType as u16 => {
+                f.write_str("the server leaves out that optional part of the protocol")
+            }
             ReqError::Net(e) => e.fmt(f),
         }
     }

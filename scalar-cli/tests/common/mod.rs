@@ -663,3 +663,73 @@ pub fn chat_with(mut cmd: Command, id: &str) -> pty::Pty {
     pty.wait_for("scalar> ", STEP);
     pty
 }
+
+/// A proxy to `upstream` on a port of its own (returned) that plays a minimal conforming server
+/// without the extensions (PROTOCOL.md §4: "A server without the extension types answers each
+/// of 64–74 so"): it answers each client frame of type 64–74 itself with Error `unknown_type`
+/// (103), as the Python server written from the spec alone does, and passes the rest on.
+pub fn no_extensions_proxy(upstream: String) -> u16 {
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for down in listener.incoming().map_while(Result::ok) {
+            let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
+                return;
+            };
+            // Both the server's frames and the proxy's own Errors go down: whole frames each,
+            // under one lock, so that neither lands inside the other.
+            let to_down = Arc::new(Mutex::new(down.try_clone().unwrap()));
+            let (mut from_up, copier) = (up.try_clone().unwrap(), Arc::clone(&to_down));
+            std::thread::spawn(move || {
+                let mut len = [0u8; 2];
+                while from_up.read_exact(&mut len).is_ok() {
+                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
+                    if from_up.read_exact(&mut frame).is_err() {
+                        break;
+                    }
+                    let mut d = copier.lock().unwrap();
+                    if d.write_all(&len).and_then(|_| d.write_all(&frame)).is_err() {
+                        break;
+                    }
+                }
+                let _ = copier.lock().unwrap().shutdown(std::net::Shutdown::Both);
+            });
+            let mut down = down;
+            std::thread::spawn(move || {
+                let mut len = [0u8; 2];
+                while down.read_exact(&mut len).is_ok() {
+                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
+                    if down.read_exact(&mut frame).is_err() {
+                        break;
+                    }
+                    // Types 24 and above take two bytes in CBOR: 0x18 then the number.
+                    let extension =
+                        matches!(frame.get(1..4), Some(&[0x00, 0x18, t]) if (64..=74).contains(&t));
+                    if extension {
+                        let seq = Msg::decode(&frame).ok().and_then(|m| m.seq());
+                        let error = Msg::Error(scalar::proto::ErrorMsg {
+                            seq,
+                            code: 103,
+                            reason: Some("unknown type"),
+                            server: None,
+                            topic: None,
+                            retry_after: None,
+                        });
+                        let reply = scalar::client::encode(&error).unwrap();
+                        if to_down.lock().unwrap().write_all(&reply).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    if up.write_all(&len).and_then(|_| up.write_all(&frame)).is_err() {
+                        break;
+                    }
+                }
+                let _ = up.shutdown(std::net::Shutdown::Both);
+                let _ = down.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
