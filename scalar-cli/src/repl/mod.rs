@@ -130,7 +130,13 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         Some(f) => (f, false),
         None => {
             let shown = screen::Prompt::default();
-            screen.start(Box::new(StdoutSink(tty.then(|| shown.clone()))));
+            // Weak: the sink lives in the screen, which the chat's state holds.
+            let weak = Arc::downgrade(&shared);
+            let reprompt = screen::Reprompt {
+                shown: shown.clone(),
+                now: Box::new(move || weak.upgrade().map(|s| prompt(&s)).unwrap_or_default()),
+            };
+            screen.start(Box::new(StdoutSink(tty.then_some(reprompt))));
             // A terminal the editor cannot drive (TERM=dumb, Emacs's shell): a person still
             // types here, and without a prompt nothing showed where a line would go (found
             // by helper 265: after `/msg bob`, plain lines went to bob unannounced).
