@@ -1362,6 +1362,28 @@ fn a_rejoin_held_by_a_join_rate_is_tried_again_and_fills_the_gap() {
     assert_eq!(next_text(&mut carol), "back again");
 }
 
+/// TERM=dumb without NO_COLOR: the plain lines of a terminal the editor cannot drive carry no
+/// escapes, neither a sender's colour, the dim ref nor an alert's reverse time (found by helper
+/// 276: a screen reader on a dumb terminal read `[32m` around every name; the colour was
+/// chosen for any terminal before the editor was found unable to drive it).
+#[test]
+fn a_dumb_terminal_gets_no_colour_escapes() {
+    let server = Server::start();
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.env("TERM", "dumb").env_remove("NO_COLOR");
+    let mut p = chat_with(cmd, "alice");
+    p.command("/join #rust", "joined #rust");
+    let mut bob = server.client("bob");
+    subscribe(&mut bob, "#rust@localhost");
+    publish(&mut bob, "#rust@localhost", "alice: said live");
+    p.wait_for("bob: alice: said live", STEP);
+    p.command("/me waves", "* alice waves");
+    p.command("/quit", "bye");
+    assert_eq!(p.wait_exit(STEP), 0, "{}", p.text());
+    assert!(!p.raw().contains('\x1b'), "{:?}", p.raw());
+}
+
 /// A terminal the editor cannot drive (TERM=dumb, as Emacs's shell sets) falls back to plain
 /// lines, but a person still types there: each line is asked for with the prompt naming where
 /// it goes, and a mistyped command does not make the session end as a failed script (found by

@@ -757,3 +757,24 @@ fn a_list_s_bad_length_is_said_once() {
     assert_eq!(rest.matches("is not a length").count(), 1, "{rest}");
     quit(owner);
 }
+
+/// At TERM=dumb the prompt is written again after what arrives: after a kick from the current
+/// channel it names no channel, as the line just read says (found by helper 276: `no channel
+/// is current now`, then `#k> ` again, the prompt shown before the kick, so a blind user was
+/// told two things and typed into a channel left).
+#[test]
+fn a_dumb_terminal_s_prompt_after_a_kick_names_where_a_line_goes_now() {
+    let server = Server::start();
+    let (mut bob, _h1) = join(&server, "bob", "#k");
+    let home = TempDir::new();
+    let mut cmd = cli(&server, &home);
+    cmd.env("TERM", "dumb");
+    let mut alice = chat_with(cmd, "alice");
+    alice.command("/join #k", "joined #k");
+    alice.wait_for("#k> ", STEP);
+    bob.command("/kick alice", "-!- you kicked alice");
+    // The prompt comes right after the error: `#k> ` there times out.
+    alice.wait_for_raw("no channel is current now (/switch to one)\r\nscalar> ", STEP);
+    quit(alice);
+    quit(bob);
+}

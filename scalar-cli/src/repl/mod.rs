@@ -68,13 +68,22 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         false => crate::patience::Patience::None,
     };
     let conn = crate::patience::open(&dial, &args.id, patience, &|s| crate::oneshot::note(s))?;
+    // Made before anything is rendered: whether rustyline drives this terminal decides the
+    // colour of every line, those shown before the prompt (the inbox, --join's catch-up) too.
+    let editor = match tty {
+        true => Editing::new(),
+        false => None,
+    };
     let shared = Arc::new(
         Shared::new(
             conn.user.clone(),
             conn.domain.clone(),
             screen.clone(),
-            // Colour only in the full terminal mode; the plain mode writes plain lines (docs/CLI.md).
-            colour_wanted(tty),
+            // Colour only in the full terminal mode; the plain mode writes plain lines
+            // (docs/CLI.md). A terminal rustyline cannot drive (TERM=dumb, Emacs's shell, a
+            // screen reader's console) is a terminal, yet takes no escapes: found by helper
+            // 276, whose TERM=dumb chat read out `[32m` around every sender.
+            colour_wanted(editor.is_some()),
             args.timeout,
         )
         .at_terminal(tty)
@@ -116,12 +125,18 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     for channels in &args.join {
         exec::line(&shared, &format!("/join {channels}"));
     }
-    let flow = if tty { editor_loop(&shared) } else { None };
+    let flow = editor.map(|e| editor_loop(&shared, e));
     let (flow, plain) = match flow {
         Some(f) => (f, false),
         None => {
             let shown = screen::Prompt::default();
-            screen.start(Box::new(StdoutSink(tty.then(|| shown.clone()))));
+            // Weak: the sink lives in the screen, which the chat's state holds.
+            let weak = Arc::downgrade(&shared);
+            let reprompt = screen::Reprompt {
+                shown: shown.clone(),
+                now: Box::new(move || weak.upgrade().map(|s| prompt(&s)).unwrap_or_default()),
+            };
+            screen.start(Box::new(StdoutSink(tty.then_some(reprompt))));
             // A terminal the editor cannot drive (TERM=dumb, Emacs's shell): a person still
             // types here, and without a prompt nothing showed where a line would go (found
             // by helper 265: after `/msg bob`, plain lines went to bob unannounced).
@@ -187,25 +202,47 @@ fn leave(shared: &Shared, flow: Flow, reader: &std::thread::JoinHandle<()>, plai
     shared.screen.close();
 }
 
-/// The rustyline loop. `None` if the terminal cannot host the editor (then the caller falls back
-/// to plain lines; nothing has been read yet).
-fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
-    let config = Config::builder()
-        .max_history_size(1000)
-        .ok()?
-        .history_ignore_dups(true)
-        .ok()?
-        .history_ignore_space(true)
-        .auto_add_history(false)
-        .completion_type(CompletionType::List)
-        .build();
-    // How rustyline counts a character's columns: how the typed line is taken back (typed.rs).
-    let mode = config.grapheme_cluster_mode();
+/// rustyline's editor and the printer that writes above its prompt, made before the chat
+/// renders anything. Nothing touches the terminal yet.
+struct Editing {
+    rl: Editor<complete::ChatHelper, DefaultHistory>,
+    printer: Box<dyn ExternalPrinter + Send>,
+    /// How rustyline counts a character's columns: how the typed line is taken back
+    /// (typed.rs).
+    mode: rustyline::GraphemeClusterMode,
+}
+
+impl Editing {
+    /// `None` if the terminal cannot host the editor (then the chat reads plain lines): not a
+    /// terminal at either end, or one rustyline does not drive (TERM=dumb, cons25, emacs).
+    fn new() -> Option<Editing> {
+        let config = Config::builder()
+            .max_history_size(1000)
+            .ok()?
+            .history_ignore_dups(true)
+            .ok()?
+            .history_ignore_space(true)
+            .auto_add_history(false)
+            .completion_type(CompletionType::List)
+            .build();
+        let mode = config.grapheme_cluster_mode();
+        let mut rl = Editor::with_config(config).ok()?;
+        // ENOTTY when either end is not a terminal, or the terminal is one rustyline does not
+        // drive: the caller's plain fallback handles that.
+        let printer = Box::new(rl.create_external_printer().ok()?);
+        Some(Editing { rl, printer, mode })
+    }
+}
+
+/// The rustyline loop, on an editor [`Editing::new`] made.
+fn editor_loop(shared: &Arc<Shared>, editing: Editing) -> Flow {
+    let Editing {
+        mut rl,
+        printer,
+        mode,
+    } = editing;
     let ambiguous = crate::fold::Ambiguous::of_locale();
-    let mut rl: Editor<complete::ChatHelper, DefaultHistory> = Editor::with_config(config).ok()?;
     rl.set_helper(Some(complete::ChatHelper::new(shared.clone())));
-    // ENOTTY when either end is not a terminal: the caller's plain fallback handles that.
-    let printer: Box<dyn ExternalPrinter + Send> = Box::new(rl.create_external_printer().ok()?);
     shared.screen.start(Box::new(EditorSink(printer)));
     let history = history_path();
     if let Some(path) = &history
@@ -273,7 +310,7 @@ fn editor_loop(shared: &Arc<Shared>) -> Option<Flow> {
             .screen
             .error(format!("cannot save input history {}: {e}", path.display()));
     }
-    Some(flow)
+    flow
 }
 
 /// `#rust> `, or `scalar> ` with no current topic.

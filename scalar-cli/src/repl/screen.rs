@@ -56,16 +56,40 @@ pub type Prompt = std::sync::Arc<std::sync::Mutex<Option<String>>>;
 /// comes again after it: written after the prompt, the next line typed had none (found by
 /// helper 265).
 #[derive(Default)]
-pub struct StdoutSink(pub Option<Prompt>);
+pub struct StdoutSink(pub Option<Reprompt>);
+
+/// What a [`StdoutSink`] needs to show the prompt again: whether one waits (and which was
+/// shown), and the prompt as it is now.
+pub struct Reprompt {
+    /// The prompt shown, while no line has been typed after it.
+    pub shown: Prompt,
+    /// The prompt now. What arrived may have changed it (a kick or ban from the current
+    /// channel, the connection lost or back): the one written after it is this one, not the
+    /// one shown before, which the line just read may contradict (found by helper 276: `no
+    /// channel is current now`, then `#mod> ` again).
+    pub now: Box<dyn Fn() -> String + Send>,
+}
 
 impl Sink for StdoutSink {
     fn write(&mut self, text: String) -> bool {
-        let shown = self
-            .0
-            .as_ref()
-            .map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut shown = self.0.as_ref().map(|p| {
+            (
+                p.shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+                &p.now,
+            )
+        });
+        // The prompt's lock is taken before the chat's state (here, in `now`), and never the
+        // other way round: the reader takes the state for the prompt, lets go, then this lock.
+        let prompt = match shown.as_mut() {
+            Some((s, now)) if s.is_some() => {
+                let text = now();
+                **s = Some(text.clone());
+                Some(text)
+            }
+            _ => None,
+        };
         let mut out = std::io::stdout().lock();
-        let written = match shown.as_ref().and_then(|s| s.as_deref()) {
+        let written = match prompt {
             Some(prompt) => out
                 .write_all(b"\n")
                 .and_then(|()| out.write_all(text.as_bytes()))
