@@ -1131,3 +1131,21 @@ fn only_runs_a_section_by_its_number() {
     assert_eq!(summary(&out), "3 passed, 0 failed, 0 skipped", "{out}");
     assert!(out.lines().take(3).all(|l| l.ends_with("(§4 Bye)")), "{out}");
 }
+
+/// Against a server that limits new connections (scalard's defaults), the cases' fast
+/// connections are soon refused 505, and every case after failed alike (found by hand: about
+/// 170 failures for one cause). The run stops at the first and says how to run it. Here one
+/// new connection a second, after 4 at once: met within the first cases on any machine.
+#[test]
+fn a_server_that_limits_new_connections_stops_the_run_once_it_refuses_one() {
+    let s = Scalard::start(&["--ephemeral", "--connect-rate", "1,4"]);
+    let (code, out, err) = suite_exit(&s.addr.to_string(), "localhost", &[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("connecting too fast (505)"), "{err}");
+    assert!(err.contains("--flood off"), "{err}");
+    // The case that read the 505, and those just before it that met the refusal without
+    // reading it (a write into the closed connection), fail; none after.
+    let failed = out.lines().filter(|l| l.starts_with("fail ")).count();
+    assert!(failed <= 3, "only the cases at the first 505 fail: {out}");
+    assert!(out.lines().count() < 30, "stopped at once: {out}");
+}

@@ -193,6 +193,16 @@ fn main() -> ExitCode {
         if writeln!(std::io::stdout(), "{line}").is_err() {
             return ExitCode::from(u8::from(failed > 0));
         }
+        if wire::CONNECTING_TOO_FAST.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!(
+                "scalar-conformance: stopped after {}: the server refused a new connection as \
+                 connecting too fast (505); the cases connect far faster than people do: start \
+                 it without a limit on new connections (scalard: --flood off --join-rush 0), \
+                 then run again",
+                case.name
+            );
+            return ExitCode::from(2);
+        }
     }
     let summary = match o.json {
         // The last line a JSON-lines reader reads is JSON too.
