@@ -1137,14 +1137,9 @@ fn dm_while_logging_in_stepping(topics: &[&str], step: Option<&str>) {
         let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
             return;
         };
-        let mut len = [0u8; 2];
-        if down.read_exact(&mut len).is_err() {
+        let Some((len, ident)) = read_frame(&mut down) else {
             return;
-        }
-        let mut ident = vec![0u8; usize::from(u16::from_le_bytes(len))];
-        if down.read_exact(&mut ident).is_err() {
-            return;
-        }
+        };
         let _ = held_tx.send(());
         let _ = go_rx.recv_timeout(STEP);
         let _ = up.write_all(&len).and_then(|_| up.write_all(&ident));

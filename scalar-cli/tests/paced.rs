@@ -135,7 +135,7 @@ fn a_piped_chat_whose_lines_failed_exits_4() {
 /// anyone on the path of plain TCP, may write.
 fn rewording_proxy(upstream: String, reason: &'static str) -> u16 {
     use scalar::proto::{ErrorCode, Msg};
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -150,12 +150,7 @@ fn rewording_proxy(upstream: String, reason: &'static str) -> u16 {
             });
             let (mut from_up, mut to_down) = (up, down);
             std::thread::spawn(move || {
-                let mut len = [0u8; 2];
-                while from_up.read_exact(&mut len).is_ok() {
-                    let mut payload = vec![0u8; usize::from(u16::from_le_bytes(len))];
-                    if from_up.read_exact(&mut payload).is_err() {
-                        break;
-                    }
+                while let Some((len, payload)) = read_frame(&mut from_up) {
                     let mut frame = [&len[..], &payload].concat();
                     if let Ok(Msg::Error(e)) = Msg::decode(&payload)
                         && e.code == ErrorCode::ChannelRate as u16

@@ -542,7 +542,7 @@ pub fn next_text(c: &mut Client) -> String {
 }
 
 /// What [`proxy`] does with a frame from the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pass {
     /// Sends it on to the server.
     On,
@@ -550,6 +550,8 @@ pub enum Pass {
     Drop,
     /// Drops it and cuts the connection, both ways.
     Cut,
+    /// Answers it with this frame instead of the server, as another server might.
+    Answer(Vec<u8>),
 }
 
 /// The first entry of a frame's map, key 0 (type), is `msg_type`.
@@ -557,9 +559,20 @@ pub fn is_type(frame: &[u8], msg_type: u8) -> bool {
     frame.get(1..3) == Some(&[0x00, msg_type])
 }
 
+/// The next frame from `r`, its length prefix and its payload; `None` at the end or on an
+/// error.
+pub fn read_frame(r: &mut impl Read) -> Option<([u8; 2], Vec<u8>)> {
+    let mut len = [0u8; 2];
+    r.read_exact(&mut len).ok()?;
+    let mut payload = vec![0u8; usize::from(u16::from_le_bytes(len))];
+    r.read_exact(&mut payload).ok()?;
+    Some((len, payload))
+}
+
 /// A proxy to `upstream` on a port of its own (returned), which hands each frame the client
 /// sends, with the number of its connection (0 for the first), to `decide`.
 pub fn proxy(upstream: String, decide: fn(usize, &[u8]) -> Pass) -> u16 {
+    use std::sync::{Arc, Mutex};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -567,23 +580,32 @@ pub fn proxy(upstream: String, decide: fn(usize, &[u8]) -> Pass) -> u16 {
             let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
                 return;
             };
-            let (mut from_up, mut to_down) = (up.try_clone().unwrap(), down.try_clone().unwrap());
+            // Both the server's frames and the proxy's own answers go down: whole frames each,
+            // under one lock, so that neither lands inside the other.
+            let to_down = Arc::new(Mutex::new(down.try_clone().unwrap()));
+            let (mut from_up, copier) = (up.try_clone().unwrap(), Arc::clone(&to_down));
             std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_up, &mut to_down);
-                let _ = to_down.shutdown(std::net::Shutdown::Both);
+                while let Some((len, frame)) = read_frame(&mut from_up) {
+                    let mut d = copier.lock().unwrap();
+                    if d.write_all(&len).and_then(|_| d.write_all(&frame)).is_err() {
+                        break;
+                    }
+                }
+                let _ = copier.lock().unwrap().shutdown(std::net::Shutdown::Both);
             });
             let mut down = down;
             std::thread::spawn(move || {
-                let mut len = [0u8; 2];
-                while down.read_exact(&mut len).is_ok() {
-                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
-                    if down.read_exact(&mut frame).is_err() {
-                        break;
-                    }
+                while let Some((len, frame)) = read_frame(&mut down) {
                     match decide(n, &frame) {
                         Pass::On => {}
                         Pass::Drop => continue,
                         Pass::Cut => break,
+                        Pass::Answer(reply) => {
+                            if to_down.lock().unwrap().write_all(&reply).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
                     }
                     if up.write_all(&len).and_then(|_| up.write_all(&frame)).is_err() {
                         break;
@@ -615,12 +637,8 @@ pub fn stalling_proxy(upstream: String) -> u16 {
             let _ = std::io::copy(&mut from_down, &mut to_up);
         });
         let (mut from_up, mut to_down) = (up, down);
-        let mut len = [0u8; 2];
-        if from_up.read_exact(&mut len).is_ok() {
-            let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
-            if from_up.read_exact(&mut frame).is_ok() {
-                let _ = to_down.write_all(&len).and_then(|_| to_down.write_all(&frame));
-            }
+        if let Some((len, frame)) = read_frame(&mut from_up) {
+            let _ = to_down.write_all(&len).and_then(|_| to_down.write_all(&frame));
         }
         let _ = std::io::copy(&mut from_up, &mut std::io::sink());
         // Held open until the test ends: the client must find out by itself.
@@ -669,67 +687,19 @@ pub fn chat_with(mut cmd: Command, id: &str) -> pty::Pty {
 /// of 64–74 so"): it answers each client frame of type 64–74 itself with Error `unknown_type`
 /// (103), as the Python server written from the spec alone does, and passes the rest on.
 pub fn no_extensions_proxy(upstream: String) -> u16 {
-    use std::sync::{Arc, Mutex};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for down in listener.incoming().map_while(Result::ok) {
-            let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
-                return;
-            };
-            // Both the server's frames and the proxy's own Errors go down: whole frames each,
-            // under one lock, so that neither lands inside the other.
-            let to_down = Arc::new(Mutex::new(down.try_clone().unwrap()));
-            let (mut from_up, copier) = (up.try_clone().unwrap(), Arc::clone(&to_down));
-            std::thread::spawn(move || {
-                let mut len = [0u8; 2];
-                while from_up.read_exact(&mut len).is_ok() {
-                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
-                    if from_up.read_exact(&mut frame).is_err() {
-                        break;
-                    }
-                    let mut d = copier.lock().unwrap();
-                    if d.write_all(&len).and_then(|_| d.write_all(&frame)).is_err() {
-                        break;
-                    }
-                }
-                let _ = copier.lock().unwrap().shutdown(std::net::Shutdown::Both);
-            });
-            let mut down = down;
-            std::thread::spawn(move || {
-                let mut len = [0u8; 2];
-                while down.read_exact(&mut len).is_ok() {
-                    let mut frame = vec![0u8; usize::from(u16::from_le_bytes(len))];
-                    if down.read_exact(&mut frame).is_err() {
-                        break;
-                    }
-                    // Types 24 and above take two bytes in CBOR: 0x18 then the number.
-                    let extension =
-                        matches!(frame.get(1..4), Some(&[0x00, 0x18, t]) if (64..=74).contains(&t));
-                    if extension {
-                        let seq = Msg::decode(&frame).ok().and_then(|m| m.seq());
-                        let error = Msg::Error(scalar::proto::ErrorMsg {
-                            seq,
-                            code: 103,
-                            reason: Some("unknown type"),
-                            server: None,
-                            topic: None,
-                            retry_after: None,
-                        });
-                        let reply = scalar::client::encode(&error).unwrap();
-                        if to_down.lock().unwrap().write_all(&reply).is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    if up.write_all(&len).and_then(|_| up.write_all(&frame)).is_err() {
-                        break;
-                    }
-                }
-                let _ = up.shutdown(std::net::Shutdown::Both);
-                let _ = down.shutdown(std::net::Shutdown::Both);
-            });
+    proxy(upstream, |_, frame| {
+        // Types 24 and above take two bytes in CBOR: 0x18 then the number.
+        if !matches!(frame.get(1..4), Some(&[0x00, 0x18, t]) if (64..=74).contains(&t)) {
+            return Pass::On;
         }
-    });
-    port
+        let error = Msg::Error(scalar::proto::ErrorMsg {
+            seq: Msg::decode(frame).ok().and_then(|m| m.seq()),
+            code: 103,
+            reason: Some("unknown type"),
+            server: None,
+            topic: None,
+            retry_after: None,
+        });
+        Pass::Answer(scalar::client::encode(&error).unwrap())
+    })
 }
