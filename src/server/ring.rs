@@ -222,9 +222,8 @@ impl Ring {
         if let Some(max) = rule.max_events {
             kept = r.len().saturating_sub(usize::try_from(max).unwrap_or(usize::MAX));
         }
-        if let Some(age) = rule.max_age {
-            let cutoff = now_ms.saturating_sub(age.as_millis() as u64);
-            kept = kept.max(r.partition_point(|e| e.time <= cutoff));
+        if let Some(cutoff) = rule.too_old_before(now_ms) {
+            kept = kept.max(r.partition_point(|e| e.time < cutoff));
         }
         // Then the store, which knows what came before the ring, answers just as it would.
         if let Some(f) = floor
@@ -301,6 +300,7 @@ mod tests {
     use crate::proto::Body;
     use crate::proto::Name;
     use crate::store::Fields;
+    use std::time::Duration;
 
     /// A one-byte Event at `pos` in `topic`, timed `pos`.
     fn rec(pos: u64, topic: &str) -> Arc<Record> {
@@ -449,7 +449,8 @@ mod tests {
     }
 
     /// The ring against a naive model of the store: whenever it answers, it answers exactly
-    /// what the store would (events, order, `more`), under eviction, count retention and an
+    /// what the store would (events, order, `more`), under eviction, count and age retention
+    /// (an Event exactly `max_age` old is still kept, as the store's prune keeps it) and an
     /// account's floor.
     #[test]
     fn answers_like_the_store_whenever_it_answers() {
@@ -468,8 +469,10 @@ mod tests {
             let mut t = [1000u64, 1000];
             let rule = Rule {
                 max_events: (rnd(2) == 0).then(|| 1 + rnd(40)),
-                max_age: None,
+                max_age: (rnd(2) == 0).then(|| Duration::from_millis(100)),
             };
+            // Times run from 1000 to about 1600: the age cutoff falls among them, often on one.
+            let now = 1100 + rnd(600);
             for pos in 1..=300u64 {
                 let k = rnd(2) as usize;
                 t[k] += 1 + rnd(3);
@@ -490,10 +493,13 @@ mod tests {
                 ring.push(Arc::new(r));
             }
             let all: Vec<&Record> = store.iter().filter(|r| r.topic() == topics[0]).collect();
-            let keep = rule
+            let too_many = rule
                 .max_events
                 .map_or(0, |m| all.len().saturating_sub(m as usize));
-            let kept = &all[keep..];
+            let too_old = rule
+                .max_age
+                .map_or(0, |_| all.iter().filter(|r| r.time + 100 < now).count());
+            let kept = &all[too_many.max(too_old)..];
             for case in 0..2000 {
                 let pick = |x: u64| match x % 7 {
                     0 => Some(MsgId([1; 32])),
@@ -522,7 +528,7 @@ mod tests {
                 }
                 let floor = (rnd(3) == 0).then(|| 1 + rnd(300));
                 let n = c.count as usize;
-                let Some(hit) = ring.answer(topics[0], &c, (n, usize::MAX), (rule, floor), 0) else {
+                let Some(hit) = ring.answer(topics[0], &c, (n, usize::MAX), (rule, floor), now) else {
                     continue;
                 };
                 answered += 1;

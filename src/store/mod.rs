@@ -424,6 +424,15 @@ impl Rule {
         }
         more(self.max_events, old.max_events) || more(self.max_age, old.max_age)
     }
+
+    /// The time before which a topic's Events are too old at `now_ms`; `None` when age deletes
+    /// nothing. An Event exactly `max_age` old is still kept. The store's prune and the
+    /// in-memory ring both draw the line here, so memory never answers past what the store
+    /// keeps.
+    pub fn too_old_before(&self, now_ms: u64) -> Option<u64> {
+        let age = u64::try_from(self.max_age?.as_millis()).unwrap_or(u64::MAX);
+        now_ms.checked_sub(age)
+    }
 }
 
 /// Retention: a default rule and per-topic overrides.

@@ -74,12 +74,9 @@ impl Db {
                 let excess = rule
                     .max_events
                     .map_or(0, |m| count.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX)));
-                let cutoff = rule.max_age.and_then(|age| {
-                    let age = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
-                    now_ms
-                        .checked_sub(age)
-                        .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
-                });
+                let cutoff = rule
+                    .too_old_before(now_ms)
+                    .map(|c| i64::try_from(c).unwrap_or(i64::MAX));
                 if excess > 0 || cutoff.is_some() {
                     let room = budget - deleted;
                     // The victims are the topic's oldest: counted first (deleting under a
