@@ -358,6 +358,8 @@ enum Break {
     IgnoresClientHello,
     /// Errors arrive without `retry_after` (key 62), a SHOULD of §8 Waits.
     NoRetryAfter,
+    /// The server's Bye never arrives: an error that closes is Error, then the close.
+    NoBye,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -407,6 +409,7 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
                 }
             }
             (Break::NoEcho, Some(t)) if t == key(7) && has_seq => return None,
+            (Break::NoBye, Some(t)) if t == key(2) => return None,
             (Break::WrongId, Some(t)) if t == key(7) => {
                 for (k, v) in m.iter_mut() {
                     if *k == key(5)
@@ -1201,6 +1204,33 @@ fn a_should_left_out_is_advisory_and_a_must_broken_fails() {
         "0 passed, 1 failed, 0 skipped, 0 advisory",
         "{out}"
     );
+}
+
+/// The cases of one shape (a frame, then an error that closes: Error, Bye, the close) check
+/// all three through one helper (`expect_fatal`): behind a proxy that drops the server's
+/// Bye, each of them fails, naming the Bye; behind none, each passes.
+#[test]
+fn each_fatal_case_wants_the_bye() {
+    let s = Scalard::start(&["--ephemeral"]);
+    let proxy = breaking_proxy(s.addr, Break::NoBye);
+    for case in [
+        "length_16383_is_fatal",
+        "length_ffff_is_fatal",
+        "requests_before_ident_are_fatal",
+        "pong_before_ident_is_fatal",
+        "no_common_version_is_fatal",
+        "a_server_only_message_before_ident_is_200",
+        "grant_before_ident_is_fatal",
+        "an_ident_s_faults_in_order",
+    ] {
+        let (ok, out) = suite_only(&proxy, "localhost", case);
+        assert!(
+            !ok && out.contains(&format!("fail {case}")) && out.contains("expected Bye"),
+            "{case}: {out}"
+        );
+        let (ok, out) = suite_only(&s.addr.to_string(), "localhost", case);
+        assert!(ok && out.contains(&format!("pass {case}")), "{case}: {out}");
+    }
 }
 
 /// `--only` takes a section as printed (an implementer building a server part by part, as

@@ -4,9 +4,7 @@ use super::*;
 
 fn fatal_length(x: &Ctx, prefix: [u8; 2]) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("fl")?;
-    c.bytes(&prefix)?;
-    c.expect_error(101, None)?;
-    c.expect_bye_and_close(101)?;
+    c.expect_fatal(&prefix, 101, None)?;
     Ok(Pass)
 }
 
