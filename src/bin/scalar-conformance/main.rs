@@ -3,7 +3,8 @@
 //!
 //!     scalar-conformance HOST:PORT --domain D [--only PATTERN] [--json] [--tls | --ca FILE | --pin FP]
 //!
-//! It prints one line per case and `N passed, N failed, N skipped`, and exits 1 on any failure.
+//! It prints one line per case and `N passed, N failed, N skipped, N advisory`, and exits 1 on
+//! any failure. Advisory is a SHOULD of PROTOCOL.md not met: listed apart, never a failure.
 
 mod cases;
 mod wire;
@@ -29,6 +30,8 @@ with --admin (an admin's account: they kill, ban and lift a fresh ID, and write 
 Others are skipped.
 The account cases make wrong-password attempts, which a server's login throttle counts: runs
 within a minute of each other may see 602.
+Each case is pass, fail (a MUST broken), skip, or advisory (a SHOULD of PROTOCOL.md not met,
+quoted); exit status 1 if any failed, 2 if the run could not be made, else 0, advisories or not.
 The cases open connections and publish faster than people do: turn the server's flood and
 connection-rate limits off (scalard --flood off), or they are what the run measures.
 
@@ -156,28 +159,42 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    // The cases whose SHOULD the server does not meet, for the summary.
+    let mut advisories = Vec::new();
     for case in cases {
-        let (status, detail) = match (case.run)(&ctx) {
+        let (status, detail, should) = match (case.run)(&ctx) {
             Ok(Verdict::Pass) => {
                 passed += 1;
-                ("pass", String::new())
+                ("pass", String::new(), None)
             }
             Ok(Verdict::Skip(why)) => {
                 skipped += 1;
-                ("skip", why)
+                ("skip", why, None)
+            }
+            Ok(Verdict::Advisory(should, what)) => {
+                advisories.push(case);
+                // The SHOULD quoted, so that the implementer weighs it without the spec open.
+                let detail = format!("{what} (a SHOULD, {}: \"{}\")", should.section, should.says);
+                ("advisory", detail, Some(should))
             }
             Err(why) => {
                 failed += 1;
-                ("fail", why)
+                ("fail", why, None)
             }
         };
         let line = match (o.json, detail.is_empty()) {
             (true, _) => format!(
-                "{{\"case\":{},\"section\":{},\"result\":{},\"detail\":{}}}",
+                "{{\"case\":{},\"section\":{},\"result\":{},\"detail\":{}{}}}",
                 json(case.name),
                 json(case.section),
                 json(status),
-                json(&detail)
+                json(&detail),
+                // An advisory's SHOULD, where it is said, for a program to group them by.
+                should.map_or(String::new(), |s| format!(
+                    ",\"should\":{{\"section\":{},\"says\":{}}}",
+                    json(s.section),
+                    json(s.says)
+                ))
             ),
             (false, true) => format!("{status} {} ({})", case.name, case.section),
             // The detail quotes the server under test (an Error's reason): escaped, so that
@@ -204,12 +221,33 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let advisory = advisories.len();
     let summary = match o.json {
         // The last line a JSON-lines reader reads is JSON too.
-        true => format!("{{\"passed\":{passed},\"failed\":{failed},\"skipped\":{skipped}}}"),
-        false => format!("{passed} passed, {failed} failed, {skipped} skipped"),
+        true => format!(
+            "{{\"passed\":{passed},\"failed\":{failed},\"skipped\":{skipped},\"advisory\":{advisory},\
+             \"advisories\":[{}]}}",
+            advisories
+                .iter()
+                .map(|c| json(c.name))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        // Advisory last, so that the line starts as it did before there were advisories.
+        false => format!("{passed} passed, {failed} failed, {skipped} skipped, {advisory} advisory"),
     };
-    let _ = writeln!(std::io::stdout(), "{summary}");
+    let mut out = std::io::stdout().lock();
+    // The advisories again, apart from the failures above them: what to weigh, not to fix.
+    if !o.json && advisory > 0 {
+        let _ = writeln!(
+            out,
+            "advisory: SHOULDs of PROTOCOL.md this server does not meet (not failures):"
+        );
+        for c in &advisories {
+            let _ = writeln!(out, "  {} ({})", c.name, c.section);
+        }
+    }
+    let _ = writeln!(out, "{summary}");
     if failed > 0 {
         ExitCode::from(1)
     } else {

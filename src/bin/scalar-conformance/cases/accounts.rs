@@ -167,8 +167,8 @@ pub(super) fn a_second_auth_after_login_is_201(x: &Ctx) -> Result<Verdict, Fail>
 }
 
 /// A direct message to the account while it may be away is accepted and waits in its inbox
-/// (§4 Message, a SHOULD for a server that keeps history: one that refuses it with 404 is
-/// skipped, not failed); the account reads it on logging in.
+/// (§4 Message, a SHOULD for a server that keeps history: [`AWAY_INBOX`]; one that refuses it
+/// with 404 is advisory, not failed); the account reads it on logging in.
 pub(super) fn a_dm_to_an_away_account_waits_in_its_inbox(x: &Ctx) -> Result<Verdict, Fail> {
     let Some((id, pw)) = account(x) else { return skip() };
     let (mut c, _) = x.client("aw")?;
@@ -185,7 +185,7 @@ pub(super) fn a_dm_to_an_away_account_waits_in_its_inbox(x: &Ctx) -> Result<Verd
         (Some(7), Some(3), _) => {}
         (Some(3), Some(3), Some(404)) => {
             let why = "the server keeps no direct messages for an account that is away (404)";
-            return Ok(Verdict::Skip(why.into()));
+            return advisory(AWAY_INBOX, why);
         }
         _ => return Err(format!("a direct message to {id}: {}", show(&v))),
     }
@@ -267,9 +267,15 @@ pub(super) fn registered_only_on_one_s_id_is_805_to_names_nobody_proved(x: &Ctx)
         let shown = uint(&v, 41).unwrap_or(0);
         match (kind(&v), uint(&v, 1), uint(&v, 9)) {
             (Some(10), Some(s), _) if s == seq && shown == bits => Ok(None),
-            // A SHOULD: a server without the mode answers as for a channel's request.
-            (Some(3), Some(s), Some(405 | 103)) if s == seq => Ok(Some(Verdict::Skip(
+            // A SHOULD (`REGISTERED_ONLY_ID`): a server without the mode answers as for a
+            // channel's request.
+            (Some(3), Some(s), Some(405)) if s == seq => Ok(Some(Verdict::Advisory(
+                REGISTERED_ONLY_ID,
                 "the server offers no registered-only mode of users (405)".into(),
+            ))),
+            // No SetMeta at all: an extension left out (§4: 64 and above), not the SHOULD.
+            (Some(3), Some(s), Some(103)) if s == seq => Ok(Some(Verdict::Skip(
+                "the server does not know SetMeta (103)".into(),
             ))),
             _ => Err(format!("SetMeta modes {bits} on {id}: {}", show(&v))),
         }

@@ -142,12 +142,8 @@ pub(super) fn a_server_ban_closes_and_keeps_out_until_lifted(x: &Ctx) -> Result<
 fn banned(x: &Ctx, admin: &mut Raw, v: &mut Raw, victim: &str) -> Result<(), Fail> {
     closed_with(v, 807, "the banned ID's connection")?;
     let mut again = x.raw()?;
-    again.send_ident(victim)?;
     again
-        .expect_error(807, Some(1))
-        .map_err(|e| format!("an Ident of the banned ID: {e}"))?;
-    again
-        .expect_bye_and_close(807)
+        .expect_fatal(&frame(&cbor(&ident_request(victim, &[]))), 807, Some(1))
         .map_err(|e| format!("an Ident of the banned ID: {e}"))?;
     let server = format!("!server@{}", x.domain);
     // A page of one after a name just before the victim's: however many bans the server

@@ -4,9 +4,7 @@ use super::*;
 
 fn fatal_length(x: &Ctx, prefix: [u8; 2]) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("fl")?;
-    c.bytes(&prefix)?;
-    c.expect_error(101, None)?;
-    c.expect_bye_and_close(101)?;
+    c.expect_fatal(&prefix, 101, None)?;
     Ok(Pass)
 }
 
@@ -130,7 +128,7 @@ pub(super) fn a_non_shortest_integer_is_accepted(x: &Ctx) -> Result<Verdict, Fai
 /// §1: a plain port whose client opens with a TLS record's bytes (`16 03`, a ClientHello)
 /// SHOULD answer at once with Error `malformed` (100) and Bye, and close. A SHOULD, so a
 /// server that waits instead for the frame those bytes announce (0x0316 = 790 bytes) is
-/// skipped, as the suite does for the other SHOULDs, not failed.
+/// advisory ([`CLIENT_HELLO`]), as the suite reports the other SHOULDs, not failed.
 pub(super) fn a_tls_client_hello_on_a_plain_port_is_refused_at_once(x: &Ctx) -> Result<Verdict, Fail> {
     if x.dial.tls.is_some() {
         return Ok(Verdict::Skip(
@@ -149,16 +147,15 @@ pub(super) fn a_tls_client_hello_on_a_plain_port_is_refused_at_once(x: &Ctx) -> 
             Ok(Pass)
         }
         // Nothing in time, or the handshake timeout's Error: the server waited.
-        Err(why) if why.contains("in time") => Ok(Verdict::Skip(
+        Err(why) if why.contains("in time") => advisory(
+            CLIENT_HELLO,
             "no answer to a ClientHello's first bytes: the server waits for the frame they \
-             announce (§1: SHOULD answer Error 100 and Bye at once)"
-                .into(),
-        )),
-        Ok(v) if kind(&v) == Some(3) && uint(&v, 9) == Some(203) => Ok(Verdict::Skip(
-            "the handshake timeout, not Error 100, answered a ClientHello's first bytes \
-             (§1: SHOULD answer Error 100 and Bye at once)"
-                .into(),
-        )),
+             announce",
+        ),
+        Ok(v) if kind(&v) == Some(3) && uint(&v, 9) == Some(203) => advisory(
+            CLIENT_HELLO,
+            "the handshake timeout, not Error 100, answered a ClientHello's first bytes",
+        ),
         Ok(v) => Err(format!(
             "a ClientHello's first bytes: expected Error 100 and Bye, or nothing, got {}",
             show(&v)

@@ -438,7 +438,8 @@ pub(super) fn conversations_page_by_cursor_and_since(x: &Ctx) -> Result<Verdict,
 
 /// §4 Search: a query with no words (symbols, emoji) matches nothing (status 0); a word of two
 /// characters or more followed by `*` SHOULD match the words it begins ("deploy*": "deploy",
-/// "deployment", "Deployed", not "redeploy"; a server that matches "deploy" whole is skipped),
+/// "deployment", "Deployed", not "redeploy": [`STARRED_WORD`]; a server that matches "deploy"
+/// whole is advisory),
 /// and a one-character one asks for that word alone.
 pub(super) fn search_a_starred_word_and_a_query_without_words(x: &Ctx) -> Result<Verdict, Fail> {
     let (mut c, _) = x.client("ss")?;
@@ -463,9 +464,7 @@ pub(super) fn search_a_starred_word_and_a_query_without_words(x: &Ctx) -> Result
     }
     let starred = searched(&mut c, &ch, "deploy*")?.unwrap_or_default();
     if starred == ["deploy now"] {
-        return Ok(Verdict::Skip(
-            "\"deploy*\" matched the word deploy alone (a SHOULD)".into(),
-        ));
+        return advisory(STARRED_WORD, "\"deploy*\" matched the word deploy alone");
     }
     let short = searched(&mut c, &ch, "d*")?.unwrap_or_default();
     match (

@@ -1,7 +1,8 @@
 //! The cases, each citing the part of docs/PROTOCOL.md it checks, one file per part of the
 //! protocol. A case returns `Ok(Pass)`, `Ok(Skip(why))` when the server lacks an optional
-//! feature (or the run lacks what the case needs, such as an account), or `Err(what went
-//! wrong)`.
+//! feature (or the run lacks what the case needs, such as an account), `Ok(Advisory(..))`
+//! when the server does not do what a SHOULD of PROTOCOL.md recommends (one of the [`Should`]s below),
+//! or `Err(what went wrong)`: a MUST broken.
 
 use crate::wire::*;
 use ciborium::Value;
@@ -14,8 +15,58 @@ pub enum Verdict {
     Pass,
     /// The server lacks what it tests.
     Skip(String),
+    /// The server does not do what `Should` recommends (what it did instead is the text): not
+    /// a failure, since RFC 2119 lets a server weigh a SHOULD, nor a skip, which reads as an
+    /// optional feature left out. An implementer sees the two apart from a broken MUST.
+    Advisory(Should, String),
 }
 use Verdict::Pass;
+
+/// A SHOULD (or SHOULD NOT) of docs/PROTOCOL.md that a case checks: the only rules whose
+/// breach is [`Verdict::Advisory`] rather than a failure.
+#[derive(Clone, Copy, Debug)]
+pub struct Should {
+    /// Where PROTOCOL.md says it.
+    pub section: &'static str,
+    /// Its words, as PROTOCOL.md has them (a test checks that they are still there, so that
+    /// a SHOULD made a MUST, or reworded, is seen).
+    pub says: &'static str,
+}
+
+/// An [`Advisory`](Verdict::Advisory): the server does not meet `should`; `what` says what it
+/// did instead.
+pub(super) fn advisory(should: Should, what: &str) -> Result<Verdict, Fail> {
+    Ok(Verdict::Advisory(should, what.to_string()))
+}
+
+/// §1: a ClientHello on a plain port.
+pub(super) const CLIENT_HELLO: Should = Should {
+    section: "§1",
+    says: "A plain port whose client's first bytes are a TLS record's (`16 03`, a ClientHello) \
+           SHOULD answer at once with Error `malformed` (100) and Bye, and close",
+};
+/// §4 Message: direct messages to an account that is away.
+pub(super) const AWAY_INBOX: Should = Should {
+    section: "§4 Message",
+    says: "A server that keeps history SHOULD accept a direct message to an **account** of its \
+           own that has no connection, and store it",
+};
+/// §4 Blocks: the registered-only mode of one's own ID.
+pub(super) const REGISTERED_ONLY_ID: Should = Should {
+    section: "§4 Blocks",
+    says: "A server that keeps accounts SHOULD offer the mode",
+};
+/// §8 Waits: the wait in a refusal, for programs.
+pub(super) const RETRY_AFTER: Should = Should {
+    section: "§8 Waits",
+    says: "SHOULD say it for programs too, as `retry_after` (key 62)",
+};
+/// §4 Search: a starred word.
+pub(super) const STARRED_WORD: Should = Should {
+    section: "§4 Search",
+    says: "A query word of two characters or more followed at once by `*` SHOULD match every \
+           word that begins with it, as well as itself",
+};
 
 mod accounts;
 mod admins;
@@ -630,4 +681,35 @@ pub(super) fn refused_in_channel(
     c.send(&map(&pairs))?;
     c.expect_error(code, Some(3))?;
     Ok(Pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `s` with every run of whitespace one space: PROTOCOL.md breaks its lines anywhere.
+    fn flat(s: &str) -> String {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Each SHOULD the suite reports as advisory is one PROTOCOL.md states, in its words: a
+    /// rule reworded, or made a MUST, fails here rather than leaving the suite lenient.
+    #[test]
+    fn each_should_is_quoted_from_the_protocol() {
+        let spec = flat(include_str!("../../../../docs/PROTOCOL.md"));
+        // Every `Should` above (a new one goes here too).
+        let shoulds = [
+            CLIENT_HELLO,
+            AWAY_INBOX,
+            REGISTERED_ONLY_ID,
+            RETRY_AFTER,
+            STARRED_WORD,
+        ];
+        for should in shoulds {
+            assert!(
+                should.says.contains("SHOULD") && spec.contains(&flat(should.says)),
+                "{should:?}"
+            );
+        }
+    }
 }

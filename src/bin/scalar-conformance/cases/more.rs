@@ -162,9 +162,8 @@ pub(super) fn an_ident_without_user_is_104(x: &Ctx) -> Result<Verdict, Fail> {
 
 pub(super) fn grant_before_ident_is_fatal(x: &Ctx) -> Result<Verdict, Fail> {
     let mut c = x.raw()?;
-    c.send(&map(&[(0, u(18)), (1, u(2)), (13, t("other.invalid"))]))?;
-    c.expect_error(200, Some(2))?;
-    c.expect_bye_and_close(200)?;
+    let grant = map(&[(0, u(18)), (1, u(2)), (13, t("other.invalid"))]);
+    c.expect_fatal(&frame(&cbor(&grant)), 200, Some(2))?;
     Ok(Pass)
 }
 

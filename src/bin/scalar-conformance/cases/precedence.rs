@@ -186,9 +186,7 @@ pub(super) fn an_ident_s_faults_in_order(x: &Ctx) -> Result<Verdict, Fail> {
     }
     let mut last = ident("bob@other.invalid", 2);
     last.insert(1, (1, u(5)));
-    c.send(&map(&last))?;
-    c.expect_error(202, Some(5))?;
-    c.expect_bye_and_close(202)?;
+    c.expect_fatal(&frame(&cbor(&map(&last))), 202, Some(5))?;
     Ok(Pass)
 }
 

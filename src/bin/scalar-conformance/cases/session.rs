@@ -89,17 +89,14 @@ pub(super) fn an_error_carries_seq_read_before_the_fault(x: &Ctx) -> Result<Verd
 
 pub(super) fn requests_before_ident_are_fatal(x: &Ctx) -> Result<Verdict, Fail> {
     let mut c = x.raw()?;
-    c.send(&ping(1, 1))?;
-    c.expect_error(200, Some(1))?;
-    c.expect_bye_and_close(200)?;
+    c.expect_fatal(&frame(&cbor(&ping(1, 1))), 200, Some(1))?;
     Ok(Pass)
 }
 
 pub(super) fn pong_before_ident_is_fatal(x: &Ctx) -> Result<Verdict, Fail> {
     let mut c = x.raw()?;
-    c.send(&map(&[(0, u(5)), (4, u(1))]))?;
-    c.expect_error(200, None)?;
-    c.expect_bye_and_close(200)?;
+    let pong = map(&[(0, u(5)), (4, u(1))]);
+    c.expect_fatal(&frame(&cbor(&pong)), 200, None)?;
     Ok(Pass)
 }
 
@@ -183,14 +180,13 @@ pub(super) fn a_foreign_id_is_400(x: &Ctx) -> Result<Verdict, Fail> {
 pub(super) fn no_common_version_is_fatal(x: &Ctx) -> Result<Verdict, Fail> {
     let mut c = x.raw()?;
     let user = x.user("nv");
-    c.send(&map(&[
+    let ident = map(&[
         (0, u(1)),
         (1, u(1)),
         (11, Value::Array(vec![u(99)])),
         (12, t(&user)),
-    ]))?;
-    c.expect_error(202, Some(1))?;
-    c.expect_bye_and_close(202)?;
+    ]);
+    c.expect_fatal(&frame(&cbor(&ident)), 202, Some(1))?;
     Ok(Pass)
 }
 
@@ -433,15 +429,14 @@ pub(super) fn a_server_only_message_before_ident_is_200(x: &Ctx) -> Result<Verdi
     let mut c = x.raw()?;
     let ch = x.channel("sb");
     // A Meta with every field §4's table requires of it: no field fault comes first.
-    c.send(&map(&[
+    let meta = map(&[
         (0, u(10)),
         (1, u(3)),
         (2, t(&ch)),
         (18, Value::Bool(true)),
         (19, u(1)),
-    ]))?;
-    c.expect_error(200, Some(3))?;
-    c.expect_bye_and_close(200)?;
+    ]);
+    c.expect_fatal(&frame(&cbor(&meta)), 200, Some(3))?;
     Ok(Pass)
 }
 
