@@ -489,13 +489,14 @@ fn page_forward(c: &mut Client, topic: &str, per_page: u32) -> Vec<Got> {
 #[test]
 fn an_account_made_again_reads_nothing_sent_to_the_one_before() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let dir = DataDir::new();
     assert!(account(dir.path(), "add", "bob", "old password").0);
     let s = Scalard::start_in(Some(dir.path()), &["--flood", "off"]);
     let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
     let sender = {
-        let (stop, addr) = (stop.clone(), s.addr);
+        let (stop, count, addr) = (stop.clone(), count.clone(), s.addr);
         std::thread::spawn(move || {
             let mut alice = client_at(addr, "alice");
             let mut echoed = Vec::new();
@@ -506,6 +507,7 @@ fn an_account_made_again_reads_nothing_sent_to_the_one_before() {
                 // Refused (404) while the server knows the name has no account.
                 if let Ok(g) = publish(&mut alice, "bob@localhost", &format!("dm {i}")) {
                     echoed.push((g, Instant::now()));
+                    count.fetch_add(1, Ordering::Relaxed);
                 }
                 // Under the 100 that one network may leave in an away inbox at once.
                 std::thread::sleep(Duration::from_millis(40));
@@ -520,7 +522,17 @@ fn an_account_made_again_reads_nothing_sent_to_the_one_before() {
     assert!(account(dir.path(), "del", "bob", "").0);
     assert!(account(dir.path(), "add", "bob", "new password").0);
     let made = Instant::now();
-    std::thread::sleep(Duration::from_millis(2500));
+    // The server's next look finds both changes and says so; a second after that, what is
+    // echoed is the new account's. The sender goes on until a few are (it slept 2.5 s here,
+    // and counted from `made`: a look delayed past 1.5 s on a loaded machine failed it).
+    s.expect_log("accounts: reloaded, 2 accounts");
+    let known = Instant::now() + Duration::from_secs(1);
+    std::thread::sleep(known - Instant::now());
+    let at_known = count.load(Ordering::Relaxed);
+    let deadline = Instant::now() + WAIT;
+    while count.load(Ordering::Relaxed) < at_known + 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stop.store(true, Ordering::Relaxed);
     let echoed = sender.join().expect("sender");
     let mut bob = login_at(s.addr, "bob", "new password", false).expect("login");
@@ -536,10 +548,10 @@ fn an_account_made_again_reads_nothing_sent_to_the_one_before() {
         leaked.is_empty(),
         "the new account read the old one's: {leaked:?}"
     );
-    // What came once the server knew of it (within its second) is the new account's.
+    // What came once the server knew of it is the new account's.
     let since_known: Vec<&Got> = echoed
         .iter()
-        .filter(|(_, t)| *t > made + Duration::from_millis(1500))
+        .filter(|(_, t)| *t > known)
         .map(|(g, _)| g)
         .collect();
     assert!(!since_known.is_empty());
@@ -635,8 +647,9 @@ fn one_network_leaves_only_so_many_in_an_away_inbox() {
     assert_eq!(page_forward(&mut bob, "bob@localhost", 500), sent);
     // Read as they come now: not counted; and read, the inbox takes more again.
     assert!(publish(&mut alice, "bob@localhost", "you are back").is_ok());
-    drop(bob);
-    std::thread::sleep(Duration::from_millis(200));
+    // Gone for sure, not only soon (a 200 ms sleep stood here): the server closes after his
+    // Bye, so the next one is left in his inbox, not delivered.
+    bob.bye(None, WAIT);
     assert!(publish(&mut alice, "bob@localhost", "gone again").is_ok());
 }
 
@@ -1098,7 +1111,8 @@ fn a_stop_that_loses_accepted_messages_exits_1() {
     let mut s = Scalard::start_in(Some(dir.path()), &[]);
     let mut alice = joined(&s, "alice");
     publish(&mut alice, ROOM, "stored").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Committed before the lock, or it would be a fourth lost (a 300 ms sleep stood here).
+    wait_stored_events(&dir, 1);
     let lock = lock_store(&dir);
     // Echoed (batched), and held by the writer, which cannot commit them.
     for i in 0..3 {
@@ -1165,7 +1179,8 @@ fn queries_waiting_on_a_stuck_writer_cannot_crowd_out_events() {
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut alice = joined(&s, "alice");
     publish(&mut alice, ROOM, "first").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Committed before the lock (a 300 ms sleep stood here).
+    wait_stored_events(&dir, 1);
     let lock = lock_store(&dir);
     // Ten readers, each with an unwritten DM, ask while the writer is stuck: each query waits
     // for a commit and asks the writer to flush.
@@ -1297,8 +1312,11 @@ fn the_batched_writer_searches_and_password_checks_yield_to_the_loop_the_always_
     let always = Scalard::start(&["--fsync", "always"]);
     let main = thread_nice(&always, "scalard").expect("the loop");
     assert_eq!(nice_soon(&always, "scalard-writer", main), Some(main));
-    // Time to have lowered itself, were it to.
-    std::thread::sleep(Duration::from_millis(300));
+    // The writer lowers itself, if it does, before it takes its first job; under `--fsync
+    // always` an echo waits for the writer's commit, so once one came it is past that point
+    // (a 300 ms sleep stood here: under load it could pass before the writer started).
+    let mut c = joined(&always, "alice");
+    publish(&mut c, ROOM, "committed").unwrap();
     assert_eq!(thread_nice(&always, "scalard-writer"), Some(main));
 }
 

@@ -171,8 +171,9 @@ fn a_muted_guest_stays_muted_under_new_names_and_across_a_restart() {
     sub(&mut guest, ROOM);
     act(&mut owner, 1, Action::Mute, &g);
     drop(guest);
-    // Saved within a tick of the change and a second of the writer's: the harness SIGKILLs.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Saved (the mute and the key of the guests' marks) before the SIGKILL that ends `s`.
+    wait_saved(&dir, ROOM, &g);
+    wait_saved(&dir, "guest key", "");
     drop(owner);
     drop(s);
 
@@ -214,8 +215,9 @@ fn a_guest_that_left_before_a_restart_is_banned_by_the_mark_of_its_name() {
     let g = guest.user.clone();
     sub(&mut guest, ROOM);
     drop(guest);
-    // Saved within a tick of the first guest and a second of the writer's.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Saved (the key of the guests' marks, the kept channel) before the SIGKILL.
+    wait_saved(&dir, "guest key", "");
+    wait_saved(&dir, ROOM, "alice@localhost");
     drop(owner);
     drop(s);
 
@@ -263,9 +265,9 @@ fn modes_the_topic_line_and_a_ban_s_reason_survive_a_restart() {
         act(&mut alice, 6, Action::Ban, "dave@localhost"),
         format!("Event {ROOM} alice@localhost ban dave@localhost testing seq=Some(6)")
     );
-    // Saved within a tick of the change and a second of the writer's: a SIGKILL (the harness
-    // drops the server so) after that loses nothing.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Saved (the record holds the ban, made after the rest) before the SIGKILL (the harness
+    // drops the server so): the record is saved whole, so nothing is lost.
+    wait_saved(&dir, ROOM, "dave@localhost");
     drop(alice);
     drop(s);
 
@@ -354,8 +356,8 @@ fn an_account_deleted_and_added_while_stopped_holds_none_of_the_old_roles() {
     let mut carol = login_at(s.addr, "carol", "old-password", false).expect("carol logs in");
     sub(&mut carol, ROOM);
     assert!(act(&mut owner, 3, Action::Op, "carol@localhost").contains("op carol@localhost"));
-    // Saved within a tick of the change and a second of the writer's.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Saved before the SIGKILL.
+    wait_saved(&dir, ROOM, "carol@localhost");
     drop((owner, carol, s));
     for (cmd, password) in [("del", ""), ("add", "new-password")] {
         let (ok, out) = account(dir.path(), cmd, "carol@localhost", password);
@@ -396,8 +398,9 @@ fn deleting_an_owner_s_account_names_its_kept_channels_first() {
     sub(&mut owner, ROOM);
     say(&mut owner, 2, ROOM, "handover notes");
     assert!(next(&mut owner).contains("handover notes"));
-    // Saved within a tick of the change and a second of the writer's.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Saved (the channel alice owns, and the message) before the SIGKILL.
+    wait_saved(&dir, ROOM, "alice@localhost");
+    wait_stored_events(&dir, 1);
     drop((owner, s));
     let (ok, out) = account(dir.path(), "del", "alice", "");
     assert!(!ok, "{out}");
@@ -607,8 +610,8 @@ fn a_block_refuses_a_sender_across_sessions_and_restarts() {
             next(&mut dave),
             format!("Error 805 registered_only seq=Some({seq})")
         );
-        // Saved within a tick and the writer's second, before the SIGKILL that ends `s`.
-        std::thread::sleep(Duration::from_millis(2500));
+        // Saved (alice's blocks) before the SIGKILL that ends `s`.
+        wait_saved(&dir, "alice@localhost", "mallory@localhost");
     }
     let s = Scalard::start_in(Some(dir.path()), &[]);
     let mut mallory = s.client("mallory");
@@ -911,8 +914,8 @@ fn a_timed_ban_survives_a_restart_and_ends_by_itself() {
         next(&mut alice),
         format!("Event {ROOM} alice@localhost ban-until dave@localhost {until} cool off seq=Some(6)")
     );
-    // Saved within a tick and a second of the writer's (as above).
-    std::thread::sleep(Duration::from_millis(2500));
+    // Saved before the SIGKILL (as above).
+    wait_saved(&dir, ROOM, "cool off");
     drop(alice);
     drop(s);
 

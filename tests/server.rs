@@ -713,7 +713,24 @@ fn a_nearly_full_client_can_still_leave_a_channel() {
         reason: None,
     });
     bob.send(&unsub).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Taken by the server before alice says more (a 300 ms sleep stood here): the channel
+    // counts alice alone. Bob's reply waits behind his queue, so alice asks.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        // Anything else alice is sent meanwhile (bob's leaving) comes before the Meta.
+        let mut meta = sub(&mut alice, ROOM);
+        while !meta.starts_with("Meta ") {
+            meta = next(&mut alice);
+        }
+        if meta == format!("Meta {ROOM} true 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Unsub was never taken: {meta}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Another 280 KB: past his queue, were he still in the channel.
     let body = "x".repeat(14_000);
     for i in 100..120 {

@@ -9,6 +9,11 @@ use scalar::proto::{MarkRead, Msg, Name, Sub};
 
 /// A server with history (and so accounts) in `dir`, and `alice` registered with `pw`.
 fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
+    server_with_alice_on(0, dir, extra)
+}
+
+/// [`server_with_alice`] on `port` (0: any; else one from [`restartable_port`]).
+fn server_with_alice_on(port: u16, dir: &TempDir, extra: &[&str]) -> Server {
     let data = dir.0.join("server");
     std::fs::create_dir_all(&data).unwrap();
     // The account is of the server's domain, if the flags name one.
@@ -19,7 +24,7 @@ fn server_with_alice(dir: &TempDir, extra: &[&str]) -> Server {
     add_account(dir, "alice", domain);
     let mut args = vec!["--data-dir", data.to_str().unwrap()];
     args.extend(extra);
-    Server::start_with(0, &args)
+    Server::start_with(port, &args)
 }
 
 /// Adds the account `name` of `domain`, password `password`, to the server's data in `dir`.
@@ -523,8 +528,8 @@ fn a_user_of_another_domain_is_sent_home_to_choose_whose_direct_messages_it_take
 #[test]
 fn a_user_of_another_domain_reconnects_with_a_new_token_after_its_home_restarted() {
     let dir = TempDir::new();
-    let mut home = server_with_alice(&dir, &["--domain", "foo.test"]);
-    let mut away = away_from(&home, &dir, 0);
+    let mut home = server_with_alice_on(restartable_port(), &dir, &["--domain", "foo.test"]);
+    let mut away = away_from(&home, &dir, restartable_port());
     let mut p = Pty::spawn(alice_of_foo(&away, &dir, &home.addr(), "password"));
     p.wait_for("as alice@foo.test", STEP);
     p.type_keys("/join #lobby\r");
@@ -585,7 +590,7 @@ fn restart_under(p: &mut Pty, mut server: Server, dir: &TempDir) -> Server {
 #[test]
 fn the_interactive_client_logs_in_again_after_a_restart_without_asking() {
     let dir = TempDir::new();
-    let server = server_with_alice(&dir, &[]);
+    let server = server_with_alice_on(restartable_port(), &dir, &[]);
     let mut p = alice_in_up(&server, &dir);
     let server = restart_under(&mut p, server, &dir);
     let mut bob = server.client("bob");
@@ -1171,7 +1176,7 @@ fn a_logged_in_read_of_a_new_channel_claims_nothing() {
 #[test]
 fn passwd_changes_the_password_and_reconnections_use_the_new_one() {
     let dir = TempDir::new();
-    let server = server_with_alice(&dir, &[]);
+    let server = server_with_alice_on(restartable_port(), &dir, &[]);
     let mut other = logged_in(&server, "alice");
     let mut p = alice_in_up(&server, &dir);
 

@@ -575,7 +575,7 @@ fn status_shows_an_away_said_on_another_connection() {
 
 #[test]
 fn watches_and_away_survive_a_reconnect() {
-    let mut server = Server::start();
+    let mut server = Server::start_on(restartable_port());
     let port = server.port;
     let (mut bob, _h) = chat(&server, "bob");
     bob.command("/watch carol", "-- watching carol (offline)");

@@ -1224,7 +1224,7 @@ fn send_with_retry_waits_out_a_server_restarting() {
     let dir = TempDir::new();
     let data = dir.0.join("store");
     let data = data.to_str().unwrap().to_string();
-    let mut server = Server::start_with(0, &["--data-dir", &data]);
+    let mut server = Server::start_with(restartable_port(), &["--data-dir", &data]);
     server.stop();
     let home = TempDir::new();
     let mut plain = cli(&server, &home);

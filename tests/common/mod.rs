@@ -460,3 +460,66 @@ pub fn with_alice() -> DataDir {
 pub fn alice(s: &Scalard) -> Client {
     login_at(s.addr, "alice", "correct horse", false).expect("alice logs in")
 }
+
+/// The rows `sql` reads from the store in `dir` (read-only, beside the running server), each
+/// as its first column (text) and second (its bytes); none if the store cannot be read now
+/// (not made yet, or busy), which the waits below take as "not yet".
+fn store_rows(dir: &DataDir, sql: &str) -> Vec<(String, Vec<u8>)> {
+    use rusqlite::types::ValueRef;
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let Ok(db) = rusqlite::Connection::open_with_flags(dir.0.join("scalard.db"), flags) else {
+        return Vec::new();
+    };
+    let bytes = |v: ValueRef<'_>| match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+        _ => Vec::new(),
+    };
+    let rows = db.prepare(sql).and_then(|mut st| {
+        st.query_map([], |r| {
+            let first = String::from_utf8_lossy(&bytes(r.get_ref(0)?)).into_owned();
+            Ok((first, bytes(r.get_ref(1)?)))
+        })?
+        .collect::<Result<Vec<_>, _>>()
+    });
+    rows.unwrap_or_default()
+}
+
+/// Waits (at most [`WAIT`]) until the server in `dir` has saved state (a channel's record, a
+/// block, the guests' key) under a key containing `key`, its value holding `value` ("" for
+/// any). A test that SIGKILLs the server to show what a change outlives waits for this: the
+/// save comes within a tick of the change and a second of the writer's, which a loaded
+/// machine stretches (a fixed 2.5 s sleep stood here).
+pub fn wait_saved(dir: &DataDir, key: &str, value: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let rows = store_rows(dir, "SELECT key, value FROM state");
+        let holds = |v: &[u8]| value.is_empty() || v.windows(value.len()).any(|w| w == value.as_bytes());
+        if rows.iter().any(|(k, v)| k.contains(key) && holds(v)) {
+            return;
+        }
+        let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saved under {key:?} with {value:?}; keys {keys:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (at most [`WAIT`]) until the server in `dir` has stored (committed) `n` Events in
+/// all.
+pub fn wait_stored_events(dir: &DataDir, n: usize) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let rows = store_rows(dir, "SELECT sender, body FROM events");
+        if rows.len() >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} Events stored",
+            rows.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

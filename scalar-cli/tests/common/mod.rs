@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// How long any single step may take before the test fails.
@@ -74,8 +74,13 @@ impl Server {
     }
 
     /// Starts a server on `port` with extra scalard arguments; it keeps no history unless they
-    /// name a `--data-dir`.
+    /// name a `--data-dir`. A port other than 0 must come from [`restartable_port`]: any other
+    /// may be taken by another socket before the server binds it.
     pub fn start_with(port: u16, extra: &[&str]) -> Server {
+        assert!(
+            port == 0 || reserved(port),
+            "port {port} was not reserved: start a server to be restarted on restartable_port()"
+        );
         let ephemeral: &[&str] = match extra.contains(&"--data-dir") {
             true => &[],
             false => &["--ephemeral"],
@@ -164,6 +169,83 @@ impl Drop for Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// The sockets that hold the ports [`restartable_port`] gave out, for the test process's life.
+static RESERVED: Mutex<Vec<socket2::Socket>> = Mutex::new(Vec::new());
+
+/// Whether `port` is one [`restartable_port`] gave out.
+fn reserved(port: u16) -> bool {
+    let held = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
+    held.iter().any(|s| {
+        s.local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_some_and(|a| a.port() == port)
+    })
+}
+
+/// A loopback port for a server that the test stops and starts again on the same port (a
+/// reconnect test): `Server::start_with(restartable_port(), …)`, later `start_with(port, …)`.
+///
+/// Port 0 is not enough for that: once the server stops, its port is free, and the kernel may
+/// give it to any socket (a parallel test's server, proxy or connection: cargo runs a binary's
+/// tests on several threads) before the restart, which then fails. So this port is
+/// - outside the kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), from
+///   which alone both `bind` to port 0 and `connect` choose: no socket is given it unasked;
+/// - probed by binding it without `SO_REUSEADDR`, which fails while any socket has it (a
+///   listener, a connection, one in TIME_WAIT, another probe's), in this process or another;
+/// - held by the socket that probed it, bound but not listening, `SO_REUSEADDR` set once bound,
+///   until the process ends. Linux lets scalard (which sets `SO_REUSEADDR`) bind and listen
+///   beside a bound socket that does not listen when both set it, but every later probe fails
+///   on it: no other test, of this binary or a parallel one, takes the port while its server
+///   is down, and a client dialling it then is refused, as with no server.
+///
+/// The search starts at a place set by the process id, so that parallel test binaries do not
+/// all probe the same ports first.
+pub fn restartable_port() -> u16 {
+    use socket2::{Domain, Socket, Type};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (lo, hi) = outside_ephemeral_ports();
+    let span = u32::from(hi - lo) + 1;
+    let start = std::process::id().wrapping_mul(7919) % span;
+    let mut held = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::SeqCst)) % span;
+        let port = lo + u16::try_from(offset).unwrap();
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if sock.bind(&addr.into()).is_err() {
+            continue;
+        }
+        sock.set_reuse_address(true).unwrap();
+        held.push(sock);
+        return port;
+    }
+    panic!("no free port in {lo}..={hi}");
+}
+
+/// Ports no socket is given unasked: up to 10,000 below the kernel's ephemeral range, or above
+/// it if it starts too low (Linux's default range, 32768-60999, if it cannot be read). On a
+/// host whose range leaves no room either side, any port: the held socket still keeps probes
+/// off it, and Linux's `connect` passes over ports a `bind` holds.
+fn outside_ephemeral_ports() -> (u16, u16) {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok();
+    let mut bounds = range
+        .iter()
+        .flat_map(|r| r.split_whitespace())
+        .filter_map(|n| n.parse::<u16>().ok());
+    let (first, last) = match (bounds.next(), bounds.next()) {
+        (Some(first), Some(last)) => (first, last),
+        _ => (32768, 60999),
+    };
+    if first >= 2048 {
+        (first.saturating_sub(10_000).max(1024), first - 1)
+    } else if last <= 63_000 {
+        (last + 1, u16::MAX)
+    } else {
+        (1024, u16::MAX)
     }
 }
 
