@@ -19,6 +19,7 @@ mod peer;
 mod search;
 mod server;
 mod slow;
+mod soak;
 mod source;
 mod storm;
 
@@ -76,6 +77,11 @@ workloads:
              always): chat alone and beside the account asking for pages of its Conversations
              with a since none passes (500 examined each) back to back: chat latency both
              ways, page latency
+  soak       --duration seconds of mixed load (connection churn from many addresses, some
+             over TLS, some dropped mid-frame; chat and direct messages; registrations, logins
+             and wrong passwords; catch-ups and searches, some abandoned) against a server with
+             its default flood limits and --history-max-events 50: every 10 s its RSS, peak
+             RSS, descriptors, threads, data directory and WAL sizes, to tell a leak
   all        fanout with 100 and 1000 subscribers, chat, idle
 
 options:
@@ -92,6 +98,7 @@ options:
   --rate N         chat messages per member per second (default 2)
   --seconds N      chat measurement time, and each slow-readers and heavy-search phase
                    (default 10)
+  --duration N     soak: how long it runs, in seconds (default 1200)
   --conns N        idle connections (default 10000)
   --events N       history: Events to store first (default 1000000)
   --query TEXT     history: what the searches ask for (default lorem, a word of every
@@ -113,6 +120,7 @@ pub struct Opts {
     members: usize,
     rate: u32,
     seconds: u64,
+    duration: u64,
     conns: usize,
     events: usize,
     query: String,
@@ -133,6 +141,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
         members: 50,
         rate: 2,
         seconds: 10,
+        duration: 1200,
         conns: 10_000,
         events: 1_000_000,
         query: "lorem".into(),
@@ -152,6 +161,7 @@ fn parse() -> Result<Opts, lexopt::Error> {
             Long("members") => o.members = p.value()?.parse()?,
             Long("rate") => o.rate = p.value()?.parse()?,
             Long("seconds") => o.seconds = p.value()?.parse()?,
+            Long("duration") => o.duration = p.value()?.parse()?,
             Long("conns") => o.conns = p.value()?.parse()?,
             Long("events") => o.events = p.value()?.parse()?,
             Long("query") => o.query = p.value()?.string()?,
@@ -211,6 +221,7 @@ fn main() -> ExitCode {
             "topics-query" => listing::run(&opts),
             "members-query" => members::run(&opts),
             "conversations-list" => conversations::run(&opts),
+            "soak" => soak::run(&opts),
             "all" => fanout::run(&opts, 100)
                 .and_then(|()| {
                     fanout::run(

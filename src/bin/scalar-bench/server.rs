@@ -22,6 +22,10 @@ pub struct Server {
     /// The server's last log line, its counts ("N connections served, N refused, ..."). In a
     /// Mutex only so that workload threads can share `&Server`.
     stopped: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    /// With `--tls`: the plain listener too (`addr` is then the TLS one).
+    pub plain: Option<SocketAddr>,
+    /// With `--metrics-listen`: where the metrics are served.
+    pub metrics: Option<SocketAddr>,
     /// From spawning the process to its "listening on" line.
     pub startup: Duration,
     /// With `--tls`: the client side, trusting only the certificate the server was given.
@@ -34,9 +38,15 @@ impl Server {
     /// Starts scalard as the options ask: its history mode, and with `--tls` a TLS listener
     /// (the one the workload then uses) with a certificate made for the run.
     pub fn start_for(opts: &Opts) -> std::io::Result<Server> {
+        Server::start_for_with(opts, &["--flood", "off"])
+    }
+
+    /// [`start_for`](Server::start_for) with `extra` flags instead of `--flood off` (the
+    /// server's own flood limits unless they say otherwise).
+    pub fn start_for_with(opts: &Opts, extra: &[&str]) -> std::io::Result<Server> {
         let (path, history) = (opts.scalard.as_deref(), opts.history.as_str());
         if !opts.tls {
-            return Server::start(path, history);
+            return Server::start_fresh(path, history, extra);
         }
         let dir = std::env::temp_dir().join(format!("scalar-bench-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -58,8 +68,12 @@ impl Server {
                 &key.to_string_lossy(),
             ]
             .map(String::from);
-            let flags: Vec<&str> = tls_flags.iter().map(String::as_str).collect();
-            let mut server = Server::start_with(path, history, &flags)?;
+            let flags: Vec<&str> = tls_flags
+                .iter()
+                .map(String::as_str)
+                .chain(extra.iter().copied())
+                .collect();
+            let mut server = Server::start_fresh(path, history, &flags)?;
             server.tls = Some(tls);
             Ok(server)
         });
@@ -191,6 +205,8 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(a) = line.split("listening on ").nth(1) {
                     let _ = tx.send(a.trim().to_string());
+                } else if let Some(a) = line.split("metrics at http://").nth(1) {
+                    let _ = tx.send(format!("metrics {}", a.trim().trim_end_matches("/metrics")));
                 } else if let Some(s) = line.split("stopped: ").nth(1) {
                     let _ = stopped_tx.send(s.trim().to_string());
                 } else if line.contains("WARN") || line.contains("ERROR") {
@@ -200,23 +216,36 @@ impl Server {
         });
         // Each listener logs "listening on ADDR", a TLS one with " (tls)" after it: the workload
         // uses the TLS one when there is one.
+        // With a metrics listener, its line comes after the listeners'.
         let tls = args.iter().any(|a| a == "--tls-listen");
-        let addr = loop {
+        let wants_metrics = args.iter().any(|a| a == "--metrics-listen");
+        let parse = |a: &str| {
+            a.parse::<SocketAddr>()
+                .map_err(|_| std::io::Error::other(format!("bad listen address {a:?}")))
+        };
+        let (mut plain, mut secure, mut metrics) = (None, None, None);
+        while plain.is_none() || (tls && secure.is_none()) || (wants_metrics && metrics.is_none()) {
             let line = rx
                 .recv_timeout(Duration::from_secs(10))
                 .map_err(|_| std::io::Error::other("scalard did not start"))?;
-            match line.strip_suffix(" (tls)") {
-                Some(a) if tls => break a.to_string(),
-                None if !tls => break line,
-                _ => {}
+            if let Some(m) = line.strip_prefix("metrics ") {
+                metrics = Some(parse(m)?);
+            } else if let Some(a) = line.strip_suffix(" (tls)") {
+                secure = Some(parse(a)?);
+            } else {
+                plain = Some(parse(&line)?);
             }
+        }
+        let (addr, plain) = match (secure, plain) {
+            (Some(s), p) => (s, p),
+            (None, Some(p)) => (p, None),
+            (None, None) => return Err(std::io::Error::other("scalard did not start")),
         };
-        let addr = addr
-            .parse()
-            .map_err(|_| std::io::Error::other(format!("bad listen address {addr:?}")))?;
         Ok(Server {
             child,
             addr,
+            plain,
+            metrics,
             data,
             args,
             stopped: std::sync::Mutex::new(stopped),
@@ -232,6 +261,16 @@ impl Server {
         std::fs::read_dir(d)
             .map(|it| it.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
             .unwrap_or(0)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The data directory, if it keeps one.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data.as_deref()
     }
 
     /// Resident set size in KiB, from /proc.

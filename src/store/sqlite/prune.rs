@@ -2,7 +2,7 @@
 
 use super::{Context, Db, PRUNE_TOPICS};
 use crate::store::{Retention, Rule, StoreError};
-use rusqlite::{Transaction, params};
+use rusqlite::{Transaction, TransactionBehavior, params};
 
 impl Db {
     /// Deletes at most `budget` Events that break their topic's [`Rule`]: the oldest beyond
@@ -17,7 +17,13 @@ impl Db {
         if budget == 0 || (unlimited(&retention.default) && retention.topics.values().all(unlimited)) {
             return Ok(0);
         }
-        let tx = self.conn.transaction().context("prune: begin")?;
+        // Immediate: the step reads before it writes, and a transaction begun as a read fails
+        // at once, without the busy timeout, when it must become a write while another
+        // connection (the accounts' thread) holds the write lock for a moment.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("prune: begin")?;
         let mut cursor = self.prune_cursor;
         let mut deleted = 0usize;
         let mut emptied = false;

@@ -2384,6 +2384,40 @@ fn the_probe_writes_and_leaves_nothing() {
     db.probe().unwrap();
 }
 
+/// A retention step waits, as every other write does, for the write lock another connection
+/// holds for a moment (the accounts' thread saving a registration, a read marker): it takes
+/// the lock before it reads. Begun as a read that then writes, it failed at once with
+/// "database is locked" whenever that lock was held, which SQLite does not wait for (a reader
+/// may not queue for the write lock). Found by a soak of registrations and logins beside
+/// retention (helper 278): `store: prune: delete text: database is locked` every few minutes.
+#[test]
+fn a_retention_step_waits_for_a_write_lock_held_for_a_moment() {
+    let (dir, mut db) = filled("prune-waits", 5);
+    let r = Retention {
+        default: Rule {
+            max_events: Some(1),
+            max_age: None,
+        },
+        ..Retention::default()
+    };
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let path = dir.db();
+    let holder = std::thread::spawn(move || {
+        let mut other = rusqlite::Connection::open(path).unwrap();
+        let lock = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        // Well inside the busy timeout (200 ms in tests).
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        lock.rollback().unwrap();
+    });
+    locked.recv().unwrap();
+    assert_eq!(db.prune(&r, 0, 100).unwrap(), 4);
+    holder.join().unwrap();
+    assert_eq!(topic_row(&db, "#a").0, 1, "one Event left");
+}
+
 /// The record of an operator's delete of `of`, at `pos` in `topic`.
 fn delete_record(pos: u64, topic: &str, of: &Record) -> Record {
     let text = format!("delete {} spam", of.id);
