@@ -1884,3 +1884,37 @@ fn an_earlier_holders_unstored_message_refuses_nothing_of_the_next_holders() {
         "refused: {got:?}"
     );
 }
+
+/// A request replays at most `MAX_REPLAY` Events, however many it asks for, and says more
+/// follow; a Search sent to the store asks it for no more either. With the default
+/// `max-queue` the byte cap (a quarter of it) binds first, so this one is raised to reach the
+/// count's own bound.
+#[test]
+fn a_catchup_replays_at_most_max_replay_events_and_says_more_follow() {
+    let mut r = rig(Fsync::Batched, 16 << 20);
+    r.server.set_limits(Limits {
+        max_queue: 16 << 20,
+        ..Limits::default().without_flood_limits()
+    });
+    let max = crate::server::MAX_REPLAY;
+    for i in 0..u64::from(max) + 10 {
+        r.stamped(0, "#rust@example.com", &format!("m{i}"));
+        r.server.store_done(Done::Committed(101 + i), &mut r.out);
+    }
+    r.out.take(0);
+    r.out.take(1);
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2 * max)));
+    assert_eq!(texts(&got).len(), max as usize, "{:?}", got.last());
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some(&*format!("CatchupEnd Truncated {max}"))
+    );
+    assert!(r.out.queries.is_empty(), "from memory");
+    let s = Search {
+        range: catchup("#rust@example.com", 2 * max),
+        query: "m1",
+    };
+    r.send(1, Msg::Search(s));
+    let q = r.out.queries.pop().expect("searches go to the store");
+    assert_eq!(q.count, max as usize);
+}
