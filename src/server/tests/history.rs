@@ -1918,3 +1918,30 @@ fn a_catchup_replays_at_most_max_replay_events_and_says_more_follow() {
     let q = r.out.queries.pop().expect("searches go to the store");
     assert_eq!(q.count, max as usize);
 }
+
+/// Once the store's places and the wait behind them (`BACKLOG` times the places: here 1
+/// search in flight and 16 waiting) are full, a query from yet another address is refused
+/// with 700, saying the server is busy, not the address; an answer makes room again.
+#[test]
+fn a_query_that_finds_the_places_and_the_wait_full_is_refused() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    let addr = |i: usize| std::net::IpAddr::from(Ipv4Addr::new(192, 0, 2, i as u8));
+    // One search in flight and 16 waiting, each from its own address (one place each).
+    let waiting = 16;
+    for conn in 2..3 + waiting {
+        r.connect_from(conn, &format!("u{conn}@example.com"), addr(conn));
+        r.sub(conn, "#rust@example.com");
+        assert!(r.send(conn, slow_search()).is_empty(), "{conn} is taken");
+    }
+    assert_eq!(r.out.queries.len(), 1, "one place, the rest wait");
+    let last = 3 + waiting;
+    r.connect_from(last, "late@example.com", addr(last));
+    r.sub(last, "#rust@example.com");
+    r.feed(last, &frame(slow_search()));
+    let why = r.error_reason(last).unwrap_or_default();
+    assert_eq!(why, "too many history queries at once; try again");
+    assert_eq!(r.out.take(last), ["Error 700 store_unavailable seq=Some(40)"]);
+    answer_all(&mut r);
+    assert_eq!(r.out.queries.len(), 1, "the first waiting takes the place");
+    assert!(r.send(last, slow_search()).is_empty(), "room in the wait again");
+}
