@@ -2699,3 +2699,33 @@ fn an_account_keeps_at_most_its_bound_of_channels_and_a_transfer_past_it_is_refu
     assert!(refused[0].starts_with("Error 808 list_full"), "{refused:?}");
     assert_eq!(role_of(&r, 1), Role::Owner);
 }
+
+/// The server keeps at most `MAX_KEPT_ROOMS` channels in all (OPERATIONS.md: 65,536): with
+/// that many kept (filled in by hand here, as 1,024 accounts would make them), an account's
+/// new channel is not kept; once one is dropped, the next is.
+#[test]
+fn the_server_keeps_at_most_its_bound_of_channels_in_all() {
+    let max = crate::server::saved::MAX_KEPT_ROOMS;
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    log_in_alice(&mut r, 0);
+    r.server
+        .kept
+        .extend((0..max).map(|i| format!("#k{i}@example.com").into()));
+    r.sub(0, "#past@example.com");
+    assert!(
+        r.server
+            .rooms
+            .get("#past@example.com")
+            .is_some_and(|room| !room.lasting),
+        "one past the bound is not kept"
+    );
+    assert!(r.server.lasting_of("alice@example.com").is_empty());
+    r.server.kept.remove("#k0@example.com");
+    r.sub(0, CH);
+    assert!(
+        r.server.rooms.get(CH).is_some_and(|room| room.lasting),
+        "room again"
+    );
+    assert_eq!(r.server.kept.len(), max);
+}
