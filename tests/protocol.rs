@@ -1136,6 +1136,46 @@ fn every_decode_error_has_its_code() {
             ErrorCode::FieldTooLong,
             None,
         ), // a reason past its bound
+        (
+            cbor(map(vec![
+                (0, 17.into()),
+                (1, 5.into()),
+                (30, V::Bytes(vec![7; 32])),
+                (31, "p".repeat(MAX_PASSWORD + 1).into()),
+            ])),
+            ErrorCode::FieldTooLong,
+            Some(5),
+        ), // an Auth's password past 256 bytes
+        (
+            cbor(map(vec![
+                (0, 22.into()),
+                (1, 5.into()),
+                (31, "old password".into()),
+                (55, "p".repeat(MAX_PASSWORD + 1).into()),
+            ])),
+            ErrorCode::FieldTooLong,
+            Some(5),
+        ), // a SetPassword's new password past 256 bytes
+        (
+            cbor(map(vec![
+                (0, 65.into()),
+                (1, 5.into()),
+                (2, "#a@b".into()),
+                (42, (MAX_RATE + 1).into()),
+            ])),
+            ErrorCode::Malformed,
+            Some(5),
+        ), // a channel's rate past 600 a minute
+        (
+            cbor(map(vec![
+                (0, 65.into()),
+                (1, 5.into()),
+                (2, "#a@b".into()),
+                (63, (MAX_JOIN_RATE + 1).into()),
+            ])),
+            ErrorCode::Malformed,
+            Some(5),
+        ), // a channel's join rate past 600 a minute
     ];
     for (payload, code, seq) in cases {
         let r = decode_err(&payload);

@@ -140,3 +140,59 @@ impl Lingerers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A server-side socket whose peer does not read: what it wrote stays unacknowledged in
+    /// the kernel, so a close would reset and lose it. And its peer, kept open.
+    fn stalled_pair(listener: &std::net::TcpListener) -> (TcpStream, std::net::TcpStream) {
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        socket2::SockRef::from(&peer).set_recv_buffer_size(4096).unwrap();
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let chunk = [0u8; 16 * 1024];
+        // Bounded: the peer's window and the send buffer fill within a few hundred KiB.
+        for _ in 0..1024 {
+            if sock.write(&chunk).is_err() {
+                break;
+            }
+        }
+        let sock = TcpStream::from_std(sock);
+        assert!(kernel_unsent(&sock).is_some_and(|n| n > 0), "output at risk");
+        (sock, peer)
+    }
+
+    /// At most MAX_LINGERING sockets linger: past it a close is immediate, so peers cannot
+    /// make the server hold descriptors without bound; a socket with nothing at risk never
+    /// lingers.
+    #[test]
+    fn at_most_max_lingering_sockets_linger() {
+        let poll = mio::Poll::new().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut lingerers = Lingerers::default();
+        let now = Instant::now();
+        let mut peers = Vec::new();
+        for i in 0..MAX_LINGERING {
+            let (sock, peer) = stalled_pair(&listener);
+            peers.push(peer);
+            assert!(lingerers.close(sock, true, poll.registry(), now), "socket {i}");
+        }
+        assert_eq!(lingerers.len(), MAX_LINGERING);
+        let (sock, _peer) = stalled_pair(&listener);
+        assert!(
+            !lingerers.close(sock, true, poll.registry(), now),
+            "one past the bound"
+        );
+        assert_eq!(lingerers.len(), MAX_LINGERING);
+        lingerers.close_all(poll.registry());
+        let (sock, _peer) = stalled_pair(&listener);
+        assert!(
+            !lingerers.close(sock, false, poll.registry(), now),
+            "no input left"
+        );
+        assert_eq!(lingerers.len(), 0);
+    }
+}

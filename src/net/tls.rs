@@ -282,6 +282,25 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
+    /// A PEM file of [`MAX_PEM`] bytes is read; one byte more is refused as `TooLarge`, with
+    /// the file named, rather than read into memory whatever its size.
+    #[test]
+    fn a_pem_file_past_the_bound_is_refused() {
+        let dir = crate::store::sqlite::tests::TempDir::new("pem");
+        let at = dir.0.join("at.pem");
+        let past = dir.0.join("past.pem");
+        let bound = usize::try_from(MAX_PEM).unwrap();
+        std::fs::write(&at, vec![b'x'; bound]).unwrap();
+        std::fs::write(&past, vec![b'x'; bound + 1]).unwrap();
+        assert_eq!(read_pem(&at, "certificate").map(|b| b.len()).ok(), Some(bound));
+        let e = match read_pem(&past, "certificate") {
+            Ok(b) => panic!("{} bytes read past the bound", b.len()),
+            Err(e) => e,
+        };
+        assert!(matches!(&e, TlsError::TooLarge(p) if *p == past), "{e}");
+        assert!(e.to_string().contains("larger than 1024 KiB"), "{e}");
+    }
+
     #[test]
     fn loopback_in_every_form() {
         let yes: [IpAddr; 4] = [

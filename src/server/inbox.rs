@@ -204,4 +204,27 @@ mod tests {
             Some(Refusal::Network(leak / NETWORK_SHARE))
         );
     }
+
+    /// Each table holds at most [`PAIRS`] pairs: while it is full of pairs still counting, a
+    /// new pair is refused as `Full` (the pairs counted go on), and once they have leaked away
+    /// and are pruned it is taken.
+    #[test]
+    fn a_full_table_refuses_a_new_pair_until_its_pairs_leak_away() {
+        let leak = Duration::from_secs(36);
+        let mut a = AwayInboxes::new(Some((3, leak)));
+        let lan: IpAddr = [192, 0, 2, 0].into();
+        let alice = Sender::Id("alice@x".into());
+        let t = Instant::now();
+        for i in 0..PAIRS {
+            a.count(&format!("u{i}@x"), &alice, lan, t);
+        }
+        let sizes = |a: &AwayInboxes| a.tables.as_ref().map(|t| (t.senders.len(), t.networks.len()));
+        assert_eq!(sizes(&a), Some((PAIRS, PAIRS)));
+        a.count("bob@x", &alice, lan, t);
+        assert_eq!(sizes(&a), Some((PAIRS, PAIRS)), "no pair past the bound");
+        assert_eq!(a.refusal("u0@x", &alice, lan, t), None, "a pair counted goes on");
+        assert_eq!(a.refusal("bob@x", &alice, lan, t), Some(Refusal::Full(leak)));
+        a.prune(t + leak);
+        assert_eq!(a.refusal("bob@x", &alice, lan, t + leak), None);
+    }
 }

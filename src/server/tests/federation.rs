@@ -316,6 +316,29 @@ fn a_token_with_a_password_mechanism_is_refused_at_once() {
     assert_eq!(refused, ["Error 607 unsupported_auth seq=Some(1)"]);
 }
 
+/// With the token-check threads' queue full (`federation::QUEUE`, 64: OPERATIONS.md, "full:
+/// 602"), a token Ident is refused at once with 602 and a wait of a second, not held or
+/// dropped; the connection stays, and its next try is asked of its home.
+#[test]
+fn a_token_check_refused_by_a_full_queue_is_602_and_the_connection_stays() {
+    let mut r = admitting_foo();
+    let token = [7; 32];
+    r.out.refuse_token_checks = true;
+    r.feed(0, &frame(token_ident("alice@foo.org", &token)));
+    let why = r.error_reason(0).unwrap_or_default();
+    assert!(why.contains("too many logins from other domains"), "{why}");
+    let got = r.out.take(0);
+    assert_eq!(got, ["Error 602 auth_throttled seq=Some(1) retry_after=1000"]);
+    assert!(!r.out.closed.contains(&0), "the connection stays");
+    r.out.token_checks.clear();
+    r.out.refuse_token_checks = false;
+    let yes = Vouched::Yes(r.now.unix_ms + 60_000);
+    assert_eq!(
+        vouch(&mut r, 0, "alice@foo.org", &token, yes),
+        ["Ident alice@foo.org Some(\"example.com\")"]
+    );
+}
+
 #[test]
 fn token_checks_are_limited_like_password_attempts() {
     let mut r = admitting_foo();

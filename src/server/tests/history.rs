@@ -1884,3 +1884,64 @@ fn an_earlier_holders_unstored_message_refuses_nothing_of_the_next_holders() {
         "refused: {got:?}"
     );
 }
+
+/// A request replays at most `MAX_REPLAY` Events, however many it asks for, and says more
+/// follow; a Search sent to the store asks it for no more either. With the default
+/// `max-queue` the byte cap (a quarter of it) binds first, so this one is raised to reach the
+/// count's own bound.
+#[test]
+fn a_catchup_replays_at_most_max_replay_events_and_says_more_follow() {
+    let mut r = rig(Fsync::Batched, 16 << 20);
+    r.server.set_limits(Limits {
+        max_queue: 16 << 20,
+        ..Limits::default().without_flood_limits()
+    });
+    let max = crate::server::MAX_REPLAY;
+    for i in 0..u64::from(max) + 10 {
+        r.stamped(0, "#rust@example.com", &format!("m{i}"));
+        r.server.store_done(Done::Committed(101 + i), &mut r.out);
+    }
+    r.out.take(0);
+    r.out.take(1);
+    let got = r.send(1, Msg::Catchup(catchup("#rust@example.com", 2 * max)));
+    assert_eq!(texts(&got).len(), max as usize, "{:?}", got.last());
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some(&*format!("CatchupEnd Truncated {max}"))
+    );
+    assert!(r.out.queries.is_empty(), "from memory");
+    let s = Search {
+        range: catchup("#rust@example.com", 2 * max),
+        query: "m1",
+    };
+    r.send(1, Msg::Search(s));
+    let q = r.out.queries.pop().expect("searches go to the store");
+    assert_eq!(q.count, max as usize);
+}
+
+/// Once the store's places and the wait behind them (`BACKLOG` times the places: here 1
+/// search in flight and 16 waiting) are full, a query from yet another address is refused
+/// with 700, saying the server is busy, not the address; an answer makes room again.
+#[test]
+fn a_query_that_finds_the_places_and_the_wait_full_is_refused() {
+    let mut r = rig(Fsync::Batched, 1 << 20);
+    let addr = |i: usize| std::net::IpAddr::from(Ipv4Addr::new(192, 0, 2, i as u8));
+    // One search in flight and 16 waiting, each from its own address (one place each).
+    let waiting = 16;
+    for conn in 2..3 + waiting {
+        r.connect_from(conn, &format!("u{conn}@example.com"), addr(conn));
+        r.sub(conn, "#rust@example.com");
+        assert!(r.send(conn, slow_search()).is_empty(), "{conn} is taken");
+    }
+    assert_eq!(r.out.queries.len(), 1, "one place, the rest wait");
+    let last = 3 + waiting;
+    r.connect_from(last, "late@example.com", addr(last));
+    r.sub(last, "#rust@example.com");
+    r.feed(last, &frame(slow_search()));
+    let why = r.error_reason(last).unwrap_or_default();
+    assert_eq!(why, "too many history queries at once; try again");
+    assert_eq!(r.out.take(last), ["Error 700 store_unavailable seq=Some(40)"]);
+    answer_all(&mut r);
+    assert_eq!(r.out.queries.len(), 1, "the first waiting takes the place");
+    assert!(r.send(last, slow_search()).is_empty(), "room in the wait again");
+}

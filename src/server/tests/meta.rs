@@ -316,6 +316,10 @@ fn a_members_query_pages_through_the_matching_ids_only() {
         ["m598@example.com", "m599@example.com", "zali@example.com"]
     );
     assert_eq!(cursor, None);
+    // A count past MAX_PAGE gets a page of MAX_PAGE, whose cursor goes on from there.
+    let (_, users, cursor) = page(None, None, 10 * MAX_PAGE);
+    assert_eq!(users.len(), MAX_PAGE as usize);
+    assert_eq!(cursor.as_deref(), Some("m098@example.com"));
 }
 
 /// A connection that asked for carbons learns the presence its user says elsewhere, once even

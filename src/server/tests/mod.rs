@@ -18,6 +18,8 @@ struct Recorder {
     /// Play an accounts thread whose queue is full.
     refuse_verifies: bool,
     token_checks: Vec<crate::server::TokenCheck>,
+    /// Play token-check threads whose queue is full.
+    refuse_token_checks: bool,
     /// The account starts handed to the accounts thread (refused ones too).
     starts: Vec<crate::store::accounts::AccountStart>,
     /// Play an accounts thread whose queue is full.
@@ -79,7 +81,7 @@ impl Outbox for Recorder {
     }
     fn check_token(&mut self, job: crate::server::TokenCheck) -> bool {
         self.token_checks.push(job);
-        true
+        !self.refuse_token_checks
     }
     fn keep_start(&mut self, start: crate::store::accounts::AccountStart) -> bool {
         self.starts.push(start);

@@ -2660,3 +2660,72 @@ fn a_kept_moderated_channel_tells_a_session_without_a_login_what_holds_a_voice()
     let refused = act(&mut r, 0, Action::Voice, "bob@example.com", None);
     assert!(refused[0].starts_with("Error 404 no_such_user"), "{refused:?}");
 }
+
+/// An account keeps at most `MAX_LASTING_ROOMS` channels (OPERATIONS.md: 64 an account): the
+/// next one it makes is not kept (it ends with its last subscriber), and a transfer that would
+/// give it one more is refused with 808.
+#[test]
+fn an_account_keeps_at_most_its_bound_of_channels_and_a_transfer_past_it_is_refused() {
+    let max = crate::server::saved::MAX_LASTING_ROOMS;
+    let mut r = rig(Policy::Open, false);
+    r.server.set_limits(Limits {
+        max_subs: max + 8,
+        ..Limits::default().without_flood_limits()
+    });
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    r.server
+        .set_accounts(made(&["alice@example.com", "carol@example.com"]), &mut r.out);
+    log_in_alice(&mut r, 0);
+    for i in 0..max {
+        r.sub(0, &format!("#k{i}@example.com"));
+    }
+    assert_eq!(r.server.lasting_of("alice@example.com").len(), max);
+    r.sub(0, "#past@example.com");
+    assert!(
+        r.server
+            .rooms
+            .get("#past@example.com")
+            .is_some_and(|room| !room.lasting),
+        "one past the bound is not kept"
+    );
+    assert_eq!(r.server.lasting_of("alice@example.com").len(), max);
+    // carol's kept channel, handed to alice, would be one more of hers.
+    r.log_in(1, "carol");
+    r.sub(1, CH);
+    r.sub(0, CH);
+    r.out.take(0);
+    r.out.take(1);
+    let refused = act(&mut r, 1, Action::Transfer, "alice@example.com", None);
+    assert!(refused[0].starts_with("Error 808 list_full"), "{refused:?}");
+    assert_eq!(role_of(&r, 1), Role::Owner);
+}
+
+/// The server keeps at most `MAX_KEPT_ROOMS` channels in all (OPERATIONS.md: 65,536): with
+/// that many kept (filled in by hand here, as 1,024 accounts would make them), an account's
+/// new channel is not kept; once one is dropped, the next is.
+#[test]
+fn the_server_keeps_at_most_its_bound_of_channels_in_all() {
+    let max = crate::server::saved::MAX_KEPT_ROOMS;
+    let mut r = rig(Policy::Open, false);
+    r.keep_history(crate::store::Fsync::Batched, 4);
+    log_in_alice(&mut r, 0);
+    r.server
+        .kept
+        .extend((0..max).map(|i| format!("#k{i}@example.com").into()));
+    r.sub(0, "#past@example.com");
+    assert!(
+        r.server
+            .rooms
+            .get("#past@example.com")
+            .is_some_and(|room| !room.lasting),
+        "one past the bound is not kept"
+    );
+    assert!(r.server.lasting_of("alice@example.com").is_empty());
+    r.server.kept.remove("#k0@example.com");
+    r.sub(0, CH);
+    assert!(
+        r.server.rooms.get(CH).is_some_and(|room| room.lasting),
+        "room again"
+    );
+    assert_eq!(r.server.kept.len(), max);
+}

@@ -1568,6 +1568,29 @@ fn last_pos_and_time_are_high_water_marks() {
     assert_eq!(reader.last_pos().unwrap(), 9);
 }
 
+/// At most `MAX_AHEAD` topics past the clock are named: one more and none is (every topic
+/// then starts after the latest time, as the worker's start does with `None`).
+#[test]
+fn topics_past_the_clock_are_named_up_to_their_bound_only() {
+    use super::ahead::MAX_AHEAD;
+    let dir = TempDir::new("ahead-bound");
+    let mut db = fresh(&dir);
+    let names: Vec<String> = (0..=MAX_AHEAD).map(|i| format!("#t{i}")).collect();
+    let recs: Vec<Record> = (names.iter().enumerate())
+        .map(|(i, t)| rec(i as u64 + 1, t, 9_000, "x"))
+        .collect();
+    let (at, past) = recs.split_at(MAX_AHEAD);
+    db.insert(at).unwrap();
+    let named = db.topics_ahead(8_000).unwrap().map(|v| v.len());
+    assert_eq!(named, Some(MAX_AHEAD));
+    db.insert(past).unwrap();
+    // Lengths, not the lists: a failure would print 100,001 names.
+    let named = db.topics_ahead(8_000).unwrap().map(|v| v.len());
+    assert_eq!(named, None, "one past the bound");
+    let named = db.topics_ahead(9_001).unwrap().map(|v| v.len());
+    assert_eq!(named, Some(0), "none ahead");
+}
+
 /// The topics whose times run past the clock at start are named with their last times (an
 /// Event's, or the newest deleted one's), so that only they go on from there (floor.rs).
 #[test]
