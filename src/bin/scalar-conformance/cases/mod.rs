@@ -68,6 +68,24 @@ pub(super) const STARRED_WORD: Should = Should {
            word that begins with it, as well as itself",
 };
 
+/// §4 Channels: a ban's reason, told in the 801.
+pub(super) const BAN_REASON: Should = Should {
+    section: "§4 Channels",
+    says: "A server SHOULD keep the ban's `reason` (that of the latest ban of the pattern; none \
+           if it gave none) and add it to the 801's reason",
+};
+/// §4 Channels: a mute's reason, told in the 802.
+pub(super) const MUTE_REASON: Should = Should {
+    section: "§4 Channels",
+    says: "A server SHOULD keep the mute's `reason` as a ban's (that of the latest mute of the \
+           pattern) and add it to the 802's reason",
+};
+/// §4 Server admins: a server ban's reason, told in the 807.
+pub(super) const SERVER_BAN_REASON: Should = Should {
+    section: "§4 Server admins",
+    says: "a server SHOULD keep the Mod's `reason` with the ban and put it in the 807's reason",
+};
+
 mod accounts;
 mod admins;
 mod channels;
@@ -409,6 +427,9 @@ cases! {
     more::an_unsub_reason_over_256_bytes_is_304, "§4 Sub";
     more::a_catchup_without_count_is_104, "§4 Catchup";
     framing::a_tls_client_hello_on_a_plain_port_is_refused_at_once, "§1";
+    channels::a_ban_s_reason_is_told_in_the_801, "§4 Channels";
+    channels::a_mute_s_reason_is_told_in_the_802, "§4 Channels";
+    admins::a_server_ban_s_reason_is_told_in_the_807, "§4 Server admins";
 }
 
 /// The extension types' numbers (§4: 64 and above).
@@ -704,6 +725,9 @@ mod tests {
             REGISTERED_ONLY_ID,
             RETRY_AFTER,
             STARRED_WORD,
+            BAN_REASON,
+            MUTE_REASON,
+            SERVER_BAN_REASON,
         ];
         for should in shoulds {
             assert!(
