@@ -364,6 +364,8 @@ enum Break {
     /// not why: it is cut before its first ": " (`banned from #c@localhost`), as by a server
     /// that keeps no Mod's reason.
     NoModReason,
+    /// A Vouch arrives without `until` (key 23).
+    NoVouchUntil,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -425,6 +427,7 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
             }
             (Break::NoKeepalive, Some(t)) if t == key(1) => m.retain(|(k, _)| *k != key(27)),
             (Break::NoRetryAfter, Some(t)) if t == key(3) => m.retain(|(k, _)| *k != key(62)),
+            (Break::NoVouchUntil, Some(t)) if t == key(21) => m.retain(|(k, _)| *k != key(23)),
             (Break::NoModReason, Some(t))
                 if t == key(3) && [801, 802, 807].iter().any(|&c| m.contains(&(key(9), key(c)))) =>
             {
@@ -1284,6 +1287,43 @@ fn a_refusal_without_the_ban_s_or_mute_s_reason_is_advisory() {
     assert_eq!(
         summary(&out),
         "0 passed, 0 failed, 3 skipped, 0 advisory",
+        "{out}"
+    );
+}
+
+/// A Vouch's `until` is a SHOULD (§4 Other domains): behind a proxy that drops it, the case is
+/// advisory; behind scalard, it passes.
+#[test]
+fn a_vouch_without_until_is_advisory() {
+    let dir = DataDir::new();
+    assert!(account(dir.path(), "add", "conf", "password").0);
+    let s = Scalard::start_in(Some(dir.path()), &[]);
+    let args = [
+        "--account",
+        "conf@localhost:password",
+        "--only",
+        "a_yes_vouch_says",
+    ];
+    let (code, out, _) = suite_exit(&s.addr.to_string(), "localhost", &args);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        summary(&out),
+        "1 passed, 0 failed, 0 skipped, 0 advisory",
+        "{out}"
+    );
+    let proxy = breaking_proxy(s.addr, Break::NoVouchUntil);
+    let (code, out, _) = suite_exit(&proxy, "localhost", &args);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "advisory a_yes_vouch_says_when_the_token_expires (§4 Other domains): the Vouch's yes \
+             has no until (a SHOULD, §4 Other domains: \"and then `until`, the token's expiry"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        summary(&out),
+        "0 passed, 0 failed, 0 skipped, 1 advisory",
         "{out}"
     );
 }

@@ -86,6 +86,12 @@ pub(super) const SERVER_BAN_REASON: Should = Should {
     says: "a server SHOULD keep the Mod's `reason` with the ban and put it in the 807's reason",
 };
 
+/// §4 Other domains: a Vouch's `until`.
+pub(super) const VOUCH_UNTIL: Should = Should {
+    section: "§4 Other domains",
+    says: "and then `until`, the token's expiry (a home SHOULD send it",
+};
+
 mod accounts;
 mod admins;
 mod channels;
@@ -430,6 +436,7 @@ cases! {
     channels::a_ban_s_reason_is_told_in_the_801, "§4 Channels";
     channels::a_mute_s_reason_is_told_in_the_802, "§4 Channels";
     admins::a_server_ban_s_reason_is_told_in_the_807, "§4 Server admins";
+    accounts::a_yes_vouch_says_when_the_token_expires, "§4 Other domains";
 }
 
 /// The extension types' numbers (§4: 64 and above).
@@ -728,6 +735,7 @@ mod tests {
             BAN_REASON,
             MUTE_REASON,
             SERVER_BAN_REASON,
+            VOUCH_UNTIL,
         ];
         for should in shoulds {
             assert!(
