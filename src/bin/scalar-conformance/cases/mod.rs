@@ -92,6 +92,18 @@ pub(super) const VOUCH_UNTIL: Should = Should {
     says: "and then `until`, the token's expiry (a home SHOULD send it",
 };
 
+/// §4 Ident: a guest ID made of the name asked for, and kept across reconnections.
+pub(super) const GUEST_NAME: Should = Should {
+    section: "§4 Ident",
+    says: "A server SHOULD make it of the name asked for, so that guests choose how others see \
+           them, and keep that across reconnections",
+};
+/// §4 Ident: a guest ID for one session only.
+pub(super) const GUEST_ID_ONCE: Should = Should {
+    section: "§4 Ident",
+    says: "A server SHOULD NOT give one guest ID to two sessions one after the other",
+};
+
 mod accounts;
 mod admins;
 mod channels;
@@ -437,6 +449,8 @@ cases! {
     channels::a_mute_s_reason_is_told_in_the_802, "§4 Channels";
     admins::a_server_ban_s_reason_is_told_in_the_807, "§4 Server admins";
     accounts::a_yes_vouch_says_when_the_token_expires, "§4 Other domains";
+    session::a_guest_id_is_not_given_to_the_next_session, "§4 Ident";
+    session::a_guest_id_is_made_of_the_name_asked_for_and_kept, "§4 Ident";
 }
 
 /// The extension types' numbers (§4: 64 and above).
@@ -736,6 +750,8 @@ mod tests {
             MUTE_REASON,
             SERVER_BAN_REASON,
             VOUCH_UNTIL,
+            GUEST_NAME,
+            GUEST_ID_ONCE,
         ];
         for should in shoulds {
             assert!(
