@@ -376,6 +376,9 @@ enum Break {
     NoVouchUntil,
     /// Every guest gets one guest ID, `guest-fixed@localhost`, whatever it asked for.
     OneGuestId,
+    /// A connection is cut off as a slow consumer (Error 503, Bye 503) once 8 MiB have gone
+    /// to it, as by a server that holds no more for a client whatever it asked for.
+    CutAt8MiB,
 }
 
 /// A proxy in front of a real scalard that passes the client's bytes on as they are (but for
@@ -535,6 +538,7 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
             let mut u_read = upstream;
             std::thread::spawn(move || {
                 let mut me = String::new();
+                let mut sent = 0usize;
                 let _ = u_read.set_read_timeout(Some(std::time::Duration::from_secs(20)));
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 16384];
@@ -553,6 +557,15 @@ fn breaking_proxy(server: std::net::SocketAddr, how: Break) -> String {
                             let mut f = (p.len() as u16).to_le_bytes().to_vec();
                             f.extend(p);
                             if c_write.lock().unwrap().write_all(&f).is_err() {
+                                return;
+                            }
+                            sent += f.len();
+                            if matches!(how, Break::CutAt8MiB) && sent > 8 << 20 {
+                                let code = || V::Integer(503.into());
+                                let mut w = c_write.lock().unwrap();
+                                let _ = w.write_all(&frame(vec![(0, V::Integer(3.into())), (9, code())]));
+                                let _ = w.write_all(&frame(vec![(0, V::Integer(2.into())), (9, code())]));
+                                let _ = w.shutdown(std::net::Shutdown::Both);
                                 return;
                             }
                         }
@@ -1374,6 +1387,35 @@ fn one_guest_id_for_every_guest_is_advisory() {
     assert_eq!(
         summary(&out),
         "0 passed, 0 failed, 0 skipped, 2 advisory",
+        "{out}"
+    );
+}
+
+/// §9: pipelined requests whose replies back up are a SHOULD's matter (the server stops
+/// reading them rather than cut the client off): behind scalard the case passes; behind a
+/// proxy that cuts a connection off once 8 MiB have gone to it, it is advisory.
+#[test]
+fn a_pipelining_client_cut_off_is_advisory() {
+    let s = Scalard::start(&[]);
+    let args = ["--only", "pipelined_catchups"];
+    let (code, out, _) = suite_exit(&s.addr.to_string(), "localhost", &args);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        summary(&out),
+        "1 passed, 0 failed, 0 skipped, 0 advisory",
+        "{out}"
+    );
+    let proxy = breaking_proxy(s.addr, Break::CutAt8MiB);
+    let (code, out, _) = suite_exit(&proxy, "localhost", &args);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("advisory pipelined_catchups_are_answered_not_cut_off (§9): slow_consumer (503) after")
+            && out.contains("(a SHOULD, §9: \"while its output is backed up, the server SHOULD stop"),
+        "{out}"
+    );
+    assert_eq!(
+        summary(&out),
+        "0 passed, 0 failed, 0 skipped, 1 advisory",
         "{out}"
     );
 }

@@ -104,6 +104,13 @@ pub(super) const GUEST_ID_ONCE: Should = Should {
     says: "A server SHOULD NOT give one guest ID to two sessions one after the other",
 };
 
+/// §9: replies to a client's own requests make no slow consumer.
+pub(super) const PIPELINE_PUSHBACK: Should = Should {
+    section: "§9",
+    says: "while its output is backed up, the server SHOULD stop reading its requests (TCP then \
+           pushes back on the client) rather than cut it off",
+};
+
 mod accounts;
 mod admins;
 mod channels;
@@ -451,6 +458,7 @@ cases! {
     accounts::a_yes_vouch_says_when_the_token_expires, "§4 Other domains";
     session::a_guest_id_is_not_given_to_the_next_session, "§4 Ident";
     session::a_guest_id_is_made_of_the_name_asked_for_and_kept, "§4 Ident";
+    flow::pipelined_catchups_are_answered_not_cut_off, "§9";
 }
 
 /// The extension types' numbers (§4: 64 and above).
@@ -752,6 +760,7 @@ mod tests {
             VOUCH_UNTIL,
             GUEST_NAME,
             GUEST_ID_ONCE,
+            PIPELINE_PUSHBACK,
         ];
         for should in shoulds {
             assert!(
