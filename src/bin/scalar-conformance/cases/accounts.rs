@@ -153,6 +153,44 @@ pub(super) fn a_token_is_vouched_for_its_audience_only(x: &Ctx) -> Result<Verdic
     }
 }
 
+/// §4 Other domains: a Vouch that says yes carries `until`, the token's expiry, as its
+/// Token said it (a SHOULD: [`VOUCH_UNTIL`]; one without it is advisory). The yes itself is a
+/// MUST, and so is an `until` that is the token's expiry when it is there.
+pub(super) fn a_yes_vouch_says_when_the_token_expires(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((id, pw)) = account(x) else { return skip() };
+    let mut c = logged_in(x, id, pw)?;
+    c.send(&map(&[(0, u(18)), (1, u(3)), (13, t("audience.invalid"))]))?;
+    let v = c.reply()?;
+    let (Some(19), Some(token), Some(expires)) =
+        (kind(&v), get(&v, 34).and_then(Value::as_bytes), uint(&v, 23))
+    else {
+        return Err(format!("expected a Token, got {}", show(&v)));
+    };
+    let mut asker = x.raw()?;
+    asker.send(&map(&[
+        (0, u(20)),
+        (1, u(4)),
+        (12, t(id)),
+        (13, t("audience.invalid")),
+        (34, Value::Bytes(token.clone())),
+    ]))?;
+    let vouch = asker.reply()?;
+    if kind(&vouch) != Some(21) || get(&vouch, 35).and_then(Value::as_bool) != Some(true) {
+        return Err(format!(
+            "a Verify of a token for its audience: expected a Vouch valid true, got {}",
+            show(&vouch)
+        ));
+    }
+    match (get(&vouch, 23), uint(&vouch, 23)) {
+        (None, _) => advisory(VOUCH_UNTIL, "the Vouch's yes has no until"),
+        (_, Some(until)) if until == expires => Ok(Pass),
+        _ => Err(format!(
+            "the Vouch's until is not the token's expiry, {expires} (the Token's until): {}",
+            show(&vouch)
+        )),
+    }
+}
+
 pub(super) fn a_second_auth_after_login_is_201(x: &Ctx) -> Result<Verdict, Fail> {
     let Some((id, pw)) = account(x) else { return skip() };
     let mut c = logged_in(x, id, pw)?;

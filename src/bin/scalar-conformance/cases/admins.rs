@@ -219,3 +219,58 @@ pub(super) fn a_new_ban_s_range_is_written_as_it_is_listed(x: &Ctx) -> Result<Ve
     requests.push((mod_of(3, "192.0.2.7/24"), 404));
     precedence::all_refused(&mut admin, "an admin's Mod of a range not as listed", &requests)
 }
+
+/// §4 Server admins: a server ban's `reason` is kept and put in the 807's reason, both in the
+/// one that closes the banned ID's session and in the one that refuses its next Ident. The
+/// 807s themselves (without `seq`, then with the Ident's, each followed by Bye) are MUSTs;
+/// a reason without the ban's is advisory. Lifted whatever happens.
+pub(super) fn a_server_ban_s_reason_is_told_in_the_807(x: &Ctx) -> Result<Verdict, Fail> {
+    let Some((admin_id, mut admin)) = admin(x)? else {
+        return skip();
+    };
+    let victim = x.user("sbr");
+    let why = x.fresh("spamming");
+    let mut v = x.raw()?;
+    v.ident(&victim)?;
+    let server = format!("!server@{}", x.domain);
+    let record = match ask(
+        &mut admin,
+        &moderate_with(3, &server, 2, &victim, &[(10, t(&why))]),
+    )? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    let verdict = the_record(x, &record, &admin_id, 3, &format!("ban {victim} {why}"))
+        .and_then(|()| reasons_told(x, &mut v, &victim, &why));
+    let lifted = on_server(&mut admin, x, 4, 3, &victim)?;
+    let verdict = verdict?;
+    the_record(x, &lifted, &admin_id, 4, &format!("unban {victim} conformance"))?;
+    Ok(verdict)
+}
+
+/// [`a_server_ban_s_reason_is_told_in_the_807`] while the ban holds: the verdict on the two
+/// 807s' reasons.
+fn reasons_told(x: &Ctx, v: &mut Raw, victim: &str, why: &str) -> Result<Verdict, Fail> {
+    let closing = v.reply()?;
+    if kind(&closing) != Some(3) || uint(&closing, 9) != Some(807) || get(&closing, 1).is_some() {
+        return Err(format!(
+            "the banned ID's connection: expected Error 807 without seq, got {}",
+            show(&closing)
+        ));
+    }
+    v.expect_bye_and_close(807)?;
+    let mut again = x.raw()?;
+    again.send_ident(victim)?;
+    let refusal = again.reply()?;
+    refused(&refusal, 807, 1, "an Ident of the banned ID")?;
+    again.expect_bye_and_close(807)?;
+    for (e, what) in [
+        (&closing, "the 807 that closed its session"),
+        (&refusal, "the 807 to its Ident"),
+    ] {
+        if let Ok(Verdict::Advisory(should, said)) = channels::tells_reason(e, why, SERVER_BAN_REASON) {
+            return Ok(Verdict::Advisory(should, format!("{what}: {said}")));
+        }
+    }
+    Ok(Pass)
+}

@@ -1237,3 +1237,57 @@ pub(super) fn a_banned_guest_s_address_keeps_the_next_guest_out(x: &Ctx) -> Resu
     named.sub(&ch, 2)?;
     Ok(Pass)
 }
+
+/// Whether the refusal `e` (already checked to be the Error wanted) tells `reason`: a pass, or
+/// `should` advisory, saying what its reason was instead.
+pub(super) fn tells_reason(e: &Value, reason: &str, should: Should) -> Result<Verdict, Fail> {
+    match text(e, 10) {
+        Some(said) if said.contains(reason) => Ok(Pass),
+        Some(said) => advisory(should, &format!("its reason {said:?} leaves out {reason:?}")),
+        None => advisory(should, &format!("it has no reason, not even {reason:?}")),
+    }
+}
+
+/// §4 Channels, ban: the ban's `reason` is kept and added to the 801's reason. The banned
+/// member is removed (803) and its Sub refused (801, a MUST); a reason without the ban's is
+/// advisory.
+pub(super) fn a_ban_s_reason_is_told_in_the_801(x: &Ctx) -> Result<Verdict, Fail> {
+    let (ch, mut a, _, mut b, banned) = two_in_a_channel(x, "brs")?;
+    let why = x.fresh("spamming");
+    let record = match ask(&mut a, &moderate_with(3, &ch, 2, &banned, &[(10, t(&why))]))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    if kind(&record) != Some(7) || uint(&record, 1) != Some(3) {
+        return Err(format!(
+            "a ban with a reason: expected its record, got {}",
+            show(&record)
+        ));
+    }
+    b.expect_error(803, None)?;
+    b.send(&map(&[(0, u(8)), (1, u(4)), (2, t(&ch))]))?;
+    let e = b.reply()?;
+    refused(&e, 801, 4, "a Sub of the banned ID")?;
+    tells_reason(&e, &why, BAN_REASON)
+}
+
+/// §4 Channels, mute: the mute's `reason` is kept and added to the 802's reason. The muted
+/// member's Message is refused (802, a MUST); a reason without the mute's is advisory.
+pub(super) fn a_mute_s_reason_is_told_in_the_802(x: &Ctx) -> Result<Verdict, Fail> {
+    let (ch, mut a, _, mut b, muted) = two_in_a_channel(x, "mrs")?;
+    let why = x.fresh("shouting");
+    let record = match ask(&mut a, &moderate_with(3, &ch, 4, &muted, &[(10, t(&why))]))? {
+        Ok(v) => v,
+        Err(skip) => return Ok(skip),
+    };
+    if kind(&record) != Some(7) || uint(&record, 1) != Some(3) {
+        return Err(format!(
+            "a mute with a reason: expected its record, got {}",
+            show(&record)
+        ));
+    }
+    b.send(&map(&[(0, u(6)), (1, u(4)), (2, t(&ch)), (6, t("muted?"))]))?;
+    let e = b.reply()?;
+    refused(&e, 802, 4, "a Message of the muted ID")?;
+    tells_reason(&e, &why, MUTE_REASON)
+}

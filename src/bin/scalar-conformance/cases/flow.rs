@@ -132,3 +132,69 @@ pub(super) fn a_slow_consumer_gets_an_unbroken_run_then_503(x: &Ctx) -> Result<V
         flooded.and(result).map(|_| Pass)
     })
 }
+
+/// §9: replies a client's own requests produce never make it a slow consumer. A client fills
+/// a channel with 100 Messages of 15,000 bytes, reads one Catchup of them to learn a page's
+/// size, then sends as many more (at most 2000) as make some 24 MB of replies, more than
+/// socket buffers hold, without reading; waits half a second, and reads: every Catchup is
+/// answered, in order, each with the first one's Events ([`PIPELINE_PUSHBACK`], a SHOULD: a
+/// server that cuts the client off as a slow consumer, 503, is advisory). Skipped without
+/// history.
+pub(super) fn pipelined_catchups_are_answered_not_cut_off(x: &Ctx) -> Result<Verdict, Fail> {
+    const MESSAGES: u64 = 100;
+    const REPLIES: usize = 24_000_000;
+    let (mut c, _) = x.client("pl")?;
+    if let Some(skip) = needs_history(&mut c, x)? {
+        return Ok(skip);
+    }
+    let ch = x.channel("pl");
+    c.sub(&ch, 2)?;
+    let pad = "p".repeat(15_000);
+    for i in 0..MESSAGES {
+        c.say(&ch, &format!("{i:06}{pad}"), 10 + i)?;
+    }
+    let catchup = |seq: u64| map(&[(0, u(13)), (1, u(seq)), (2, t(&ch)), (15, u(MESSAGES))]);
+    let (first, _, per_catchup) = super::catchup(&mut c, &ch, &[(15, u(MESSAGES))], None)?;
+    let page = first.iter().map(String::len).sum::<usize>().max(1);
+    let catchups = (REPLIES / page).clamp(1, 2000) as u64;
+    for seq in 1000..1000 + catchups {
+        c.send(&catchup(seq))?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Each Catchup's replay, in order: its Events (as many as the first one had), then its
+    // CatchupEnd.
+    let (mut seq, mut events) = (1000, 0u64);
+    while seq < 1000 + catchups {
+        let v = c.next().map_err(|e| format!("answering Catchup {seq}: {e}"))?;
+        match (kind(&v), uint(&v, 1)) {
+            (Some(7), Some(s)) if s == seq => events += 1,
+            (Some(14), Some(s)) if s == seq => {
+                if events != per_catchup {
+                    return Err(format!(
+                        "pipelined Catchup {} of {catchups} replayed {events} Events, the first \
+                         {per_catchup}",
+                        seq - 999
+                    ));
+                }
+                (seq, events) = (seq + 1, 0);
+            }
+            (Some(3), None) if uint(&v, 9) == Some(503) => {
+                return advisory(
+                    PIPELINE_PUSHBACK,
+                    &format!(
+                        "slow_consumer (503) after {} of {catchups} pipelined Catchups \
+                         ({per_catchup} Events each) were answered",
+                        seq - 1000
+                    ),
+                );
+            }
+            _ => {
+                return Err(format!(
+                    "answering Catchup {seq}, after {events} Events: {}",
+                    show(&v)
+                ));
+            }
+        }
+    }
+    Ok(Pass)
+}

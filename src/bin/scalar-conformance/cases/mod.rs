@@ -68,6 +68,49 @@ pub(super) const STARRED_WORD: Should = Should {
            word that begins with it, as well as itself",
 };
 
+/// §4 Channels: a ban's reason, told in the 801.
+pub(super) const BAN_REASON: Should = Should {
+    section: "§4 Channels",
+    says: "A server SHOULD keep the ban's `reason` (that of the latest ban of the pattern; none \
+           if it gave none) and add it to the 801's reason",
+};
+/// §4 Channels: a mute's reason, told in the 802.
+pub(super) const MUTE_REASON: Should = Should {
+    section: "§4 Channels",
+    says: "A server SHOULD keep the mute's `reason` as a ban's (that of the latest mute of the \
+           pattern) and add it to the 802's reason",
+};
+/// §4 Server admins: a server ban's reason, told in the 807.
+pub(super) const SERVER_BAN_REASON: Should = Should {
+    section: "§4 Server admins",
+    says: "a server SHOULD keep the Mod's `reason` with the ban and put it in the 807's reason",
+};
+
+/// §4 Other domains: a Vouch's `until`.
+pub(super) const VOUCH_UNTIL: Should = Should {
+    section: "§4 Other domains",
+    says: "and then `until`, the token's expiry (a home SHOULD send it",
+};
+
+/// §4 Ident: a guest ID made of the name asked for, and kept across reconnections.
+pub(super) const GUEST_NAME: Should = Should {
+    section: "§4 Ident",
+    says: "A server SHOULD make it of the name asked for, so that guests choose how others see \
+           them, and keep that across reconnections",
+};
+/// §4 Ident: a guest ID for one session only.
+pub(super) const GUEST_ID_ONCE: Should = Should {
+    section: "§4 Ident",
+    says: "A server SHOULD NOT give one guest ID to two sessions one after the other",
+};
+
+/// §9: replies to a client's own requests make no slow consumer.
+pub(super) const PIPELINE_PUSHBACK: Should = Should {
+    section: "§9",
+    says: "while its output is backed up, the server SHOULD stop reading its requests (TCP then \
+           pushes back on the client) rather than cut it off",
+};
+
 mod accounts;
 mod admins;
 mod channels;
@@ -409,6 +452,13 @@ cases! {
     more::an_unsub_reason_over_256_bytes_is_304, "§4 Sub";
     more::a_catchup_without_count_is_104, "§4 Catchup";
     framing::a_tls_client_hello_on_a_plain_port_is_refused_at_once, "§1";
+    channels::a_ban_s_reason_is_told_in_the_801, "§4 Channels";
+    channels::a_mute_s_reason_is_told_in_the_802, "§4 Channels";
+    admins::a_server_ban_s_reason_is_told_in_the_807, "§4 Server admins";
+    accounts::a_yes_vouch_says_when_the_token_expires, "§4 Other domains";
+    session::a_guest_id_is_not_given_to_the_next_session, "§4 Ident";
+    session::a_guest_id_is_made_of_the_name_asked_for_and_kept, "§4 Ident";
+    flow::pipelined_catchups_are_answered_not_cut_off, "§9";
 }
 
 /// The extension types' numbers (§4: 64 and above).
@@ -704,6 +754,13 @@ mod tests {
             REGISTERED_ONLY_ID,
             RETRY_AFTER,
             STARRED_WORD,
+            BAN_REASON,
+            MUTE_REASON,
+            SERVER_BAN_REASON,
+            VOUCH_UNTIL,
+            GUEST_NAME,
+            GUEST_ID_ONCE,
+            PIPELINE_PUSHBACK,
         ];
         for should in shoulds {
             assert!(

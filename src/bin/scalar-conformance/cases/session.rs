@@ -165,6 +165,95 @@ pub(super) fn a_guest_name_asked_for_is_the_server_s_to_assign(x: &Ctx) -> Resul
     }
 }
 
+/// Idents a new connection without a password as `asked`, says `Bye`, and closes: the ID it
+/// got, and whether it is a guest's; `Err(Skip)` when Idents need a password here (600).
+fn guest_session(x: &Ctx, asked: &str) -> Result<Result<(String, bool), Verdict>, Fail> {
+    let mut c = x.raw()?;
+    c.send_ident(asked)?;
+    let v = c.reply()?;
+    if kind(&v) == Some(3) && uint(&v, 9) == Some(600) {
+        return Ok(Err(Verdict::Skip("Idents need a password here (600)".into())));
+    }
+    ident_reply(&v).map_err(|e| format!("Ident as {asked}: {e}"))?;
+    let user = text(&v, 12).unwrap_or_default().to_string();
+    let guest = get(&v, 33).and_then(Value::as_bool) == Some(true);
+    c.send(&map(&[(0, u(2)), (9, u(0))]))?;
+    // The session is over once the server closes (or soon after, if it does not).
+    let _ = c.recv();
+    Ok(Ok((user, guest)))
+}
+
+/// §4 Ident: a guest ID is not given to two sessions one after the other ([`GUEST_ID_ONCE`],
+/// a SHOULD): a guest that asks for the guest ID it had on reconnecting gets a guest ID
+/// (`guest-` names are the server's to assign: a MUST), not necessarily that one, and a
+/// server that hands it back is advisory.
+pub(super) fn a_guest_id_is_not_given_to_the_next_session(x: &Ctx) -> Result<Verdict, Fail> {
+    let (first, _) = match guest_session(x, &format!("guest-x@{}", x.domain))? {
+        Ok(got) => got,
+        Err(skip) => return Ok(skip),
+    };
+    let (next, guest) = match guest_session(x, &first)? {
+        Ok(got) => got,
+        Err(skip) => return Ok(skip),
+    };
+    if !guest || !next.starts_with("guest-") {
+        return Err(format!(
+            "an Ident as the guest ID {first} got {next} (guest {guest}): a guest- name asked \
+             for is the server's to assign, a guest ID"
+        ));
+    }
+    if next == first {
+        return advisory(
+            GUEST_ID_ONCE,
+            &format!("the guest ID {first} went to the next session that asked for it"),
+        );
+    }
+    Ok(Pass)
+}
+
+/// §4 Ident, a server that gives guest IDs to names asked for without a password (`scalard
+/// --auth guests`): the guest ID is made of the name asked for, and a guest that asks for
+/// the ID it had on reconnecting gets one made of that name again ([`GUEST_NAME`], a SHOULD:
+/// advisory when it is not). Skipped where such an Ident gets the name itself.
+pub(super) fn a_guest_id_is_made_of_the_name_asked_for_and_kept(x: &Ctx) -> Result<Verdict, Fail> {
+    let name = x.fresh("gn");
+    let (first, guest) = match guest_session(x, &format!("{name}@{}", x.domain))? {
+        Ok(got) => got,
+        Err(skip) => return Ok(skip),
+    };
+    if !guest {
+        return Ok(Verdict::Skip(
+            "the server gives guest IDs only to who asks for a guest- name".into(),
+        ));
+    }
+    if !first.starts_with("guest-") {
+        return Err(format!("a guest ID that is not a guest- name: {first}"));
+    }
+    if !first.contains(&name) {
+        return advisory(
+            GUEST_NAME,
+            &format!("an Ident as {name} got the guest ID {first}"),
+        );
+    }
+    let (next, guest) = match guest_session(x, &first)? {
+        Ok(got) => got,
+        Err(skip) => return Ok(skip),
+    };
+    if !guest || !next.starts_with("guest-") {
+        return Err(format!(
+            "an Ident as the guest ID {first} got {next} (guest {guest}): a guest- name asked \
+             for is the server's to assign, a guest ID"
+        ));
+    }
+    match next.contains(&name) {
+        true => Ok(Pass),
+        false => advisory(
+            GUEST_NAME,
+            &format!("reconnecting as {first}, a guest got {next}, without the name {name}"),
+        ),
+    }
+}
+
 pub(super) fn a_foreign_id_is_400(x: &Ctx) -> Result<Verdict, Fail> {
     let mut c = x.raw()?;
     c.send(&map(&[
