@@ -718,20 +718,22 @@ fn reconnect_fills_the_gap_from_history_exactly_once() {
     let dir = TempDir::new();
     let mut server = history_server(restartable_port(), &dir);
     let port = server.port;
+    let gate = Gate::new(server.addr());
     let home = TempDir::new();
-    let mut p = chat(&server, &home, "alice");
+    let mut p = chat_through(&gate, &server, &home, "alice");
     p.type_keys("/join #up\r");
     p.wait_for("joined #up", STEP);
     let bob = Publisher::start(server.addr(), "#up@localhost");
     p.wait_for("bob: live 00005", STEP);
 
     // The server goes away while bob publishes; bob waits while it is down.
+    gate.open(false);
     server.stop();
     p.wait_for("connection lost", STEP);
     bob.paused.store(true, Ordering::SeqCst);
-    // Alice's third attempt fails; her next is 2 s or more away: time to restart the server
-    // and say things only history can give her.
-    p.wait_for("reconnect attempt 3 failed", STEP);
+    // Alice's attempts fail at the closed gate until it opens: time to restart the server and
+    // say things only history can give her.
+    p.wait_for("reconnect attempt 1 failed", STEP);
     let server = history_server(port, &dir);
     let mut carol = server.client("carol");
     subscribe(&mut carol, "#up@localhost");
@@ -744,8 +746,10 @@ fn reconnect_fills_the_gap_from_history_exactly_once() {
         "alice was back too soon"
     );
     bob.paused.store(false, Ordering::SeqCst);
+    gate.open(true);
 
-    let mark = p.wait_for("reconnected to", STEP);
+    // Her next attempt may be a whole longest backoff away.
+    let mark = p.wait_for("reconnected to", STEP * 3);
     let mark = p.wait_for_from(mark, "missed in #up below; the gap is filled", STEP);
     let mark = p.wait_for_from(mark, "[history] carol: gap 1", STEP);
     p.wait_for_from(mark, "[history] carol: gap 3", STEP);
@@ -805,15 +809,16 @@ fn subscribers(c: &mut scalar::client::Client, topic: &str) -> u64 {
     }
 }
 
-/// Stops `server` under the client `p` (joined to #a), starts it again on the same port and
-/// data once the client has failed to reconnect a few times, has carol say one message in #a
-/// meanwhile, and waits for the client's reconnect to show exactly that one as missed.
-/// Returns the new server, to keep it running.
-fn one_missed_across_a_restart(mut server: Server, dir: &TempDir, p: &mut Pty) -> Server {
+/// Stops `server` under the client `p` (joined to #a, through `gate`), starts it again on the
+/// same port and data with the gate closed to the client's reconnect attempts, has carol say
+/// one message in #a meanwhile, opens the gate and waits for the client's reconnect to show
+/// exactly that one as missed. Returns the new server, to keep it running.
+fn one_missed_across_a_restart(mut server: Server, gate: &Gate, dir: &TempDir, p: &mut Pty) -> Server {
     let port = server.port;
+    gate.open(false);
     server.stop();
-    p.wait_for("connection lost", STEP);
-    p.wait_for("reconnect attempt 3 failed", STEP);
+    let mark = p.wait_for("connection lost", STEP);
+    let mark = p.wait_for_from(mark, "reconnect attempt 1 failed", STEP);
     let server = history_server(port, dir);
     let mut carol = server.client("carol");
     subscribe(&mut carol, "#a@localhost");
@@ -823,7 +828,9 @@ fn one_missed_across_a_restart(mut server: Server, dir: &TempDir, p: &mut Pty) -
         1,
         "alice was back too soon"
     );
-    let mark = p.wait_for("reconnect", STEP);
+    gate.open(true);
+    // The client's next attempt may be a whole longest backoff away.
+    let mark = p.wait_for_from(mark, "reconnected to", STEP * 3);
     let mark = p.wait_for_from(mark, "1 message missed in #a below; the gap is filled", STEP);
     p.wait_for_from(mark, "[history] carol: said during the gap", STEP);
     server
@@ -843,14 +850,15 @@ fn a_reconnect_catches_up_from_the_drop_not_from_what_was_read() {
     // Older than the few seconds that a catch-up with no message seen reaches back.
     std::thread::sleep(Duration::from_millis(5500));
     let home = TempDir::new();
-    let mut p = chat(&server, &home, "alice");
+    let gate = Gate::new(server.addr());
+    let mut p = chat_through(&gate, &server, &home, "alice");
     p.type_keys("/join #a\r");
     p.wait_for("joined #a", STEP);
     // An old message read, not seen live: no place to resume a catch-up from.
     p.type_keys("/search needle\r");
     p.wait_for("[history] bob: needle in the hay", STEP);
 
-    let _server = one_missed_across_a_restart(server, &dir, &mut p);
+    let _server = one_missed_across_a_restart(server, &gate, &dir, &mut p);
     let text = p.text();
     assert!(!text.contains("hay 0"), "old messages shown as missed:\n{text}");
     p.type_keys("/quit\r");
@@ -867,7 +875,8 @@ fn a_message_said_just_before_the_join_is_not_shown_as_missed() {
     // Alice's client is up first, so that only the join comes between the message and the
     // catch-up's reach (a slow start would not make the test prove nothing).
     let home = TempDir::new();
-    let mut p = chat(&server, &home, "alice");
+    let gate = Gate::new(server.addr());
+    let mut p = chat_through(&gate, &server, &home, "alice");
     let mut bob = server.client("bob");
     subscribe(&mut bob, "#a@localhost");
     say(&mut bob, "#a@localhost", "said before alice joined");
@@ -884,7 +893,7 @@ fn a_message_said_just_before_the_join_is_not_shown_as_missed() {
         said.elapsed() < Duration::from_secs(4),
         "too slow to test anything"
     );
-    let _server = one_missed_across_a_restart(server, &dir, &mut p);
+    let _server = one_missed_across_a_restart(server, &gate, &dir, &mut p);
     let text = p.text();
     assert!(
         !text.contains("said before alice joined"),
@@ -1341,17 +1350,22 @@ fn a_rejoin_held_by_a_join_rate_is_tried_again_and_fills_the_gap() {
             })
         })
         .unwrap();
-    let mut p = chat(&server, &home, "alice");
+    let gate = Gate::new(server.addr());
+    let mut p = chat_through(&gate, &server, &home, "alice");
     p.command("/join #k", "joined #k");
     let port = server.port;
+    // Alice's attempts fail at the closed gate until the stranger below is in.
+    gate.open(false);
     server.stop();
-    p.wait_for("reconnect attempt 3 failed", STEP);
+    p.wait_for("reconnect attempt 1 failed", STEP);
     let server = Server::start_with(port, &flags);
     // A stranger comes first and takes the one join at once that 6 a minute allows.
     let mut carol = server.client("carol");
     subscribe(&mut carol, "#k@localhost");
     say(&mut carol, "#k@localhost", "said while alice waited");
-    let at = p.wait_for("cannot rejoin #k yet: server refused: 810 join_rate", STEP);
+    gate.open(true);
+    // Her next attempt may be a whole longest backoff away.
+    let at = p.wait_for("cannot rejoin #k yet: server refused: 810 join_rate", STEP * 3);
     let at = p.wait_for_from(at, "trying again in", STEP);
     // 10 s at 6 a minute, jittered.
     let at = p.wait_for_from(at, "rejoined #k", Duration::from_secs(30));

@@ -785,3 +785,71 @@ pub fn no_extensions_proxy(upstream: String) -> u16 {
         Pass::Answer(scalar::client::encode(&error).unwrap())
     })
 }
+
+/// A gate in front of a server that a test stops and starts again: the client dials the gate's
+/// port ([`Gate::addr`]), and the gate, while open, forwards each connection to `upstream`
+/// byte for byte; while closed, it takes each new connection and drops it at once, a server
+/// that is not there yet, so that the client's reconnect attempt fails. Connections made while
+/// it was open go on until one side ends.
+///
+/// A reconnect test closes it before stopping the server, restarts the server and sets the
+/// scene there at its own pace, then opens it: the client's next attempt, whenever its backoff
+/// brings it, finds the scene set (without it, a slow machine could let an attempt in halfway).
+pub struct Gate {
+    /// The port the client dials.
+    pub port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gate {
+    /// An open gate to `upstream`.
+    pub fn new(upstream: String) -> Gate {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let is_open = std::sync::Arc::clone(&open);
+        std::thread::spawn(move || {
+            for down in listener.incoming().map_while(Result::ok) {
+                if !is_open.load(Ordering::SeqCst) {
+                    drop(down);
+                    continue;
+                }
+                // The server down while the gate is open: the same as a closed gate.
+                let Ok(up) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                // One thread each way; either side ending ends both.
+                let ends = [(down.try_clone(), up.try_clone()), (Ok(up), Ok(down))];
+                for (from, to) in ends {
+                    let (Ok(mut from), Ok(mut to)) = (from, to) else {
+                        continue;
+                    };
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = from.shutdown(Shutdown::Both);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Gate { port, open }
+    }
+
+    /// `127.0.0.1:PORT`, for the client.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Opens (`true`) or closes the gate to new connections.
+    pub fn open(&self, on: bool) {
+        self.open.store(on, Ordering::SeqCst);
+    }
+}
+
+/// [`chat`] through `gate` (in front of `server`) rather than straight to `server`.
+pub fn chat_through(gate: &Gate, server: &Server, home: &TempDir, id: &str) -> pty::Pty {
+    let mut cmd = cli(server, home);
+    cmd.env("SCALAR_SERVER", gate.addr());
+    chat_with(cmd, id)
+}
