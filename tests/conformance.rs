@@ -157,6 +157,14 @@ fn suite_exit(addr: &str, domain: &str, extra: &[&str]) -> (Option<i32>, String,
     (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
+/// Runs the suite against `addr` (domain `localhost`) and checks its exit status and summary
+/// line.
+fn suite_ends(addr: &str, extra: &[&str], code: i32, want: &str) {
+    let (got, out, _) = suite_exit(addr, "localhost", extra);
+    assert_eq!(got, Some(code), "{out}");
+    assert_eq!(summary(&out), want, "{out}");
+}
+
 /// A wrong --domain, or a server that cannot be reached, stops the run before any case (exit 2,
 /// the cause named once) rather than failing every case for it.
 #[test]
@@ -1236,23 +1244,16 @@ fn a_should_left_out_is_advisory_and_a_must_broken_fails() {
         "{out}"
     );
     // Behind scalard itself, the same cases pass.
-    let (code, out, _) = suite_exit(&s.addr.to_string(), "localhost", &rates);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(
-        summary(&out),
+    suite_ends(
+        &s.addr.to_string(),
+        &rates,
+        0,
         "2 passed, 0 failed, 0 skipped, 0 advisory",
-        "{out}"
     );
     // A MUST broken is a failure, as before.
     let wrong_code = breaking_proxy(s.addr, Break::WrongCode);
     let only = ["--only", "publishing_unsubscribed_is_403"];
-    let (code, out, _) = suite_exit(&wrong_code, "localhost", &only);
-    assert_eq!(code, Some(1), "{out}");
-    assert_eq!(
-        summary(&out),
-        "0 passed, 1 failed, 0 skipped, 0 advisory",
-        "{out}"
-    );
+    suite_ends(&wrong_code, &only, 1, "0 passed, 1 failed, 0 skipped, 0 advisory");
 }
 
 /// The reasons of bans and mutes, told in their refusals (§4 Channels, §4 Server admins), are
@@ -1270,12 +1271,11 @@ fn a_refusal_without_the_ban_s_or_mute_s_reason_is_advisory() {
         "--only",
         "_reason_is_told_in_the_80",
     ];
-    let (code, out, _) = suite_exit(&s.addr.to_string(), "localhost", &args);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(
-        summary(&out),
+    suite_ends(
+        &s.addr.to_string(),
+        &args,
+        0,
         "3 passed, 0 failed, 0 skipped, 0 advisory",
-        "{out}"
     );
     let proxy = breaking_proxy(s.addr, Break::NoModReason);
     let (code, out, _) = suite_exit(&proxy, "localhost", &args);
@@ -1312,13 +1312,7 @@ fn a_refusal_without_the_ban_s_or_mute_s_reason_is_advisory() {
         "{out}"
     );
     let without = breaking_proxy(s.addr, Break::NoExtensions);
-    let (code, out, _) = suite_exit(&without, "localhost", &args);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(
-        summary(&out),
-        "0 passed, 0 failed, 3 skipped, 0 advisory",
-        "{out}"
-    );
+    suite_ends(&without, &args, 0, "0 passed, 0 failed, 3 skipped, 0 advisory");
 }
 
 /// A Vouch's `until` is a SHOULD (§4 Other domains): behind a proxy that drops it, the case is
@@ -1334,12 +1328,11 @@ fn a_vouch_without_until_is_advisory() {
         "--only",
         "a_yes_vouch_says",
     ];
-    let (code, out, _) = suite_exit(&s.addr.to_string(), "localhost", &args);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(
-        summary(&out),
+    suite_ends(
+        &s.addr.to_string(),
+        &args,
+        0,
         "1 passed, 0 failed, 0 skipped, 0 advisory",
-        "{out}"
     );
     let proxy = breaking_proxy(s.addr, Break::NoVouchUntil);
     let (code, out, _) = suite_exit(&proxy, "localhost", &args);
@@ -1365,12 +1358,11 @@ fn a_vouch_without_until_is_advisory() {
 fn one_guest_id_for_every_guest_is_advisory() {
     let s = Scalard::start(&["--ephemeral", "--auth", "guests"]);
     let args = ["--only", "a_guest_id_is_"];
-    let (code, out, _) = suite_exit(&s.addr.to_string(), "localhost", &args);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(
-        summary(&out),
+    suite_ends(
+        &s.addr.to_string(),
+        &args,
+        0,
         "2 passed, 0 failed, 0 skipped, 0 advisory",
-        "{out}"
     );
     let proxy = breaking_proxy(s.addr, Break::OneGuestId);
     let (code, out, _) = suite_exit(&proxy, "localhost", &args);
@@ -1398,12 +1390,11 @@ fn one_guest_id_for_every_guest_is_advisory() {
 fn a_pipelining_client_cut_off_is_advisory() {
     let s = Scalard::start(&[]);
     let args = ["--only", "pipelined_catchups"];
-    let (code, out, _) = suite_exit(&s.addr.to_string(), "localhost", &args);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(
-        summary(&out),
+    suite_ends(
+        &s.addr.to_string(),
+        &args,
+        0,
         "1 passed, 0 failed, 0 skipped, 0 advisory",
-        "{out}"
     );
     let proxy = breaking_proxy(s.addr, Break::CutAt8MiB);
     let (code, out, _) = suite_exit(&proxy, "localhost", &args);

@@ -165,6 +165,22 @@ pub(super) fn a_guest_name_asked_for_is_the_server_s_to_assign(x: &Ctx) -> Resul
     }
 }
 
+/// [`guest_session`] asking for the guest ID `first` a session had: a `guest-` name asked for
+/// is the server's to assign, so the ID given must be a guest ID (which, or the skip).
+fn guest_again(x: &Ctx, first: &str) -> Result<Result<String, Verdict>, Fail> {
+    let (next, guest) = match guest_session(x, first)? {
+        Ok(got) => got,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    if !guest || !next.starts_with("guest-") {
+        return Err(format!(
+            "an Ident as the guest ID {first} got {next} (guest {guest}): a guest- name asked \
+             for is the server's to assign, a guest ID"
+        ));
+    }
+    Ok(Ok(next))
+}
+
 /// Idents a new connection without a password as `asked`, says `Bye`, and closes: the ID it
 /// got, and whether it is a guest's; `Err(Skip)` when Idents need a password here (600).
 fn guest_session(x: &Ctx, asked: &str) -> Result<Result<(String, bool), Verdict>, Fail> {
@@ -192,16 +208,10 @@ pub(super) fn a_guest_id_is_not_given_to_the_next_session(x: &Ctx) -> Result<Ver
         Ok(got) => got,
         Err(skip) => return Ok(skip),
     };
-    let (next, guest) = match guest_session(x, &first)? {
-        Ok(got) => got,
+    let next = match guest_again(x, &first)? {
+        Ok(next) => next,
         Err(skip) => return Ok(skip),
     };
-    if !guest || !next.starts_with("guest-") {
-        return Err(format!(
-            "an Ident as the guest ID {first} got {next} (guest {guest}): a guest- name asked \
-             for is the server's to assign, a guest ID"
-        ));
-    }
     if next == first {
         return advisory(
             GUEST_ID_ONCE,
@@ -235,16 +245,10 @@ pub(super) fn a_guest_id_is_made_of_the_name_asked_for_and_kept(x: &Ctx) -> Resu
             &format!("an Ident as {name} got the guest ID {first}"),
         );
     }
-    let (next, guest) = match guest_session(x, &first)? {
-        Ok(got) => got,
+    let next = match guest_again(x, &first)? {
+        Ok(next) => next,
         Err(skip) => return Ok(skip),
     };
-    if !guest || !next.starts_with("guest-") {
-        return Err(format!(
-            "an Ident as the guest ID {first} got {next} (guest {guest}): a guest- name asked \
-             for is the server's to assign, a guest ID"
-        ));
-    }
     match next.contains(&name) {
         true => Ok(Pass),
         false => advisory(
